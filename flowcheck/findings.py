@@ -1,0 +1,54 @@
+"""The catalogue of finding codes: stable snake_case codes and their default severity.
+
+Codes are part of the JSON contract (docs/findings.md): never rename or remove one
+without a changelog entry.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Finding, Severity
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+
+CATALOGUE: dict[str, Severity] = {
+    "no_control_session": E,
+    "control_unanswered": E,
+    "control_refused": E,
+    "handshake_incomplete": E,
+    "callback_unanswered": E,
+    "callback_refused": E,
+    "data_unanswered": E,
+    "data_refused": E,
+    "announced_not_used": E,
+    "port_outside_media_range": E,
+    "port_outside_agent_range": E,
+    "control_port_outside_media_range": W,
+    "ndmp_error_reply": E,  # or W, by message: see ndmp_error_severity
+    "data_halted_abnormally": E,
+    "control_off_backup_network": E,
+    "step_missing": E,
+    "step_out_of_order": E,
+    "unannounced_connection": W,
+    "ranges_overlap": W,
+    "range_too_small": W,
+    "port_reused_within_hold": W,
+    "ndmp_partial": W,
+    "ndmp_undecodable": W,
+    "ndmp_vendor_message": I,
+    "capture_truncated": W,
+    "capture_undecodable_packets": I,
+}
+
+
+def make_finding(code: str, message: str, fix: str = "", *, severity: Severity | None = None,
+                 session: str | None = None, uid: str | None = None, ts: float | None = None,
+                 frames: list[int] | None = None) -> Finding:
+    """Build a Finding with the catalogue's severity unless one is given."""
+    if code not in CATALOGUE:
+        raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
+    return Finding(code=code, severity=severity or CATALOGUE[code], message=message, fix=fix,
+                   session=session, uid=uid, ts=ts, frames=sorted(set(frames or []))[:20])
+
+
+def verdict(findings: list[Finding]) -> str:
+    return "fail" if any(f.severity == Severity.ERROR for f in findings) else "pass"

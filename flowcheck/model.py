@@ -1,0 +1,326 @@
+"""The shared vocabulary of every pipeline stage.
+
+Data flows one way: sources -> decode -> connections -> ndmp -> sessions -> graph ->
+verify -> report. Every stage imports from this module and from stages to its left only.
+Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because users of
+Zeek and ntopng already read them; the JSON contract is in docs/json.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+Direction = Literal["orig", "resp"]
+Role = Literal["control", "callback", "data", "other"]
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    """One input file (or standard input) of a capture set."""
+
+    path: str
+    format: str = "unknown"  # "pcap", "pcapng", with ".gz" appended when compressed
+    link_types: list[str] = field(default_factory=list)  # e.g. ["EN10MB", "LINUX_SLL2"]
+    packets: int = 0
+    truncated: bool = False
+    bytes_read: int = 0
+    non_tcp: int = 0  # packets counted and skipped (UDP, ARP, ...)
+    fragments: int = 0  # IP fragments: counted, not reassembled
+    undecodable: int = 0  # packets whose link/IP headers could not be decoded
+    error: str | None = None  # why reading stopped early (absurd record length, ...)
+    error_offset: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "link_types": list(self.link_types),
+            "packets": self.packets,
+            "truncated": self.truncated,
+            "non_tcp": self.non_tcp,
+            "fragments": self.fragments,
+            "undecodable": self.undecodable,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class Connection:
+    """One TCP connection; the SYN sender is the originator (Zeek's conn.log record)."""
+
+    uid: str
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
+    ts: float
+    last_ts: float = 0.0
+    conn_state: str = "OTH"
+    history: str = ""
+    orig_pkts: int = 0
+    resp_pkts: int = 0
+    orig_bytes: int = 0  # TCP payload of every packet, retransmissions included (tshark)
+    resp_bytes: int = 0
+    missed_bytes: int = 0
+    retransmits: int = 0  # retransmitted data packets, both directions
+    syn_retries: int = 0  # SYNs sent again after the first
+    first_frame: int = 0
+    last_frame: int = 0
+    rtt: float | None = None  # SYN -> SYN-ACK -> ACK, when the handshake was seen
+    # Evidence for findings (frame numbers, capped to a few each).
+    syn_frames: list[int] = field(default_factory=list)
+    synack_frames: list[int] = field(default_factory=list)
+    rst_frames: list[int] = field(default_factory=list)  # any RST, either side
+    resp_rst: bool = False  # the responder sent a RST
+    orig_rst: bool = False
+    icmp_frames: list[int] = field(default_factory=list)  # ICMP unreachable quoting this flow
+    fin_frames: list[int] = field(default_factory=list)
+    established: bool = False  # three-way handshake completed (originator ACKed SYN-ACK)
+    syn_ts: float | None = None
+    # Filled by later stages.
+    role: Role = "other"
+    session: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.last_ts - self.ts)
+
+    @property
+    def syn_seen(self) -> bool:
+        return bool(self.syn_frames)
+
+    @property
+    def synack_seen(self) -> bool:
+        return bool(self.synack_frames)
+
+    def as_dict(self) -> dict:
+        return {
+            "uid": self.uid,
+            "orig_h": self.orig_h,
+            "orig_p": self.orig_p,
+            "resp_h": self.resp_h,
+            "resp_p": self.resp_p,
+            "ts": self.ts,
+            "duration": self.duration,
+            "conn_state": self.conn_state,
+            "history": self.history,
+            "orig_pkts": self.orig_pkts,
+            "resp_pkts": self.resp_pkts,
+            "orig_bytes": self.orig_bytes,
+            "resp_bytes": self.resp_bytes,
+            "missed_bytes": self.missed_bytes,
+            "retransmits": self.retransmits,
+            "syn_retries": self.syn_retries,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "rtt": self.rtt,
+            "icmp_unreachable": len(self.icmp_frames),
+            "role": self.role,
+            "session": self.session,
+        }
+
+
+class SegmentSink(Protocol):
+    """Receives every packet of a connection the engine taps (NDMP control candidates).
+
+    The engine calls `segment` in capture order for every TCP packet of a tapped
+    connection, SYN and FIN included (so the reassembler learns the initial sequence
+    numbers and the stream ends), then `close` once when the capture ends.
+    """
+
+    def segment(
+        self,
+        uid: str,
+        direction: Direction,
+        seq: int,
+        flags: int,  # TCP flags byte: FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10
+        payload: bytes,
+        frame: int,
+        ts: float,
+    ) -> None: ...
+
+    def close(self, uid: str) -> None: ...
+
+
+@dataclass(slots=True)
+class NdmpAddress:
+    ip: str
+    port: int
+    env: list[tuple[str, str]] = field(default_factory=list)  # v4 address env pairs
+
+    def as_dict(self) -> dict:
+        return {"ip": self.ip, "port": self.port}
+
+
+@dataclass(slots=True)
+class NdmpMessage:
+    frame: int  # frame holding the message's first byte (its record mark)
+    ts: float
+    direction: Direction
+    sequence: int
+    type: Literal["request", "reply", "post"]
+    code: int
+    name: str
+    error: int  # header error, else body error, 0 = NDMP_NO_ERR
+    reply_sequence: int  # 0 on requests and posts
+    addresses: list[NdmpAddress] = field(default_factory=list)
+    partial: bool = False
+    header_error: int = 0
+    body_error: int | None = None
+    error_name: str = "NDMP_NO_ERR"
+    # Decoded body fields that matter for verification (auth type and user, halt
+    # reason, log text, butype, window, ...). Never passwords or digests.
+    body: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "ts": self.ts,
+            "direction": self.direction,
+            "sequence": self.sequence,
+            "type": self.type,
+            "code": self.code,
+            "name": self.name,
+            "error": self.error,
+            "error_name": self.error_name,
+            "reply_sequence": self.reply_sequence,
+            "addresses": [a.as_dict() for a in self.addresses],
+            "partial": self.partial,
+            "body": self.body,
+        }
+
+
+@dataclass(slots=True)
+class Announcement:
+    """An endpoint announced on a control connection: an expected data connection."""
+
+    control_uid: str
+    ip: str
+    port: int
+    frame: int
+    ts: float
+    message: str  # e.g. "NDMP_MOVER_LISTEN", "NDMP_DATA_CONNECT"
+    # Who listens at the endpoint and who is told to connect, by NDMP role.
+    listener: Literal["mover", "data"]
+    used_by: str | None = None  # uid of the connection that reached it
+
+    def as_dict(self) -> dict:
+        return {
+            "ip": self.ip,
+            "port": self.port,
+            "frame": self.frame,
+            "ts": self.ts,
+            "message": self.message,
+            "listener": self.listener,
+            "used_by": self.used_by,
+        }
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(slots=True)
+class Finding:
+    code: str  # stable snake_case, see flowcheck.findings.CATALOGUE
+    severity: Severity
+    message: str  # plain words: what happened
+    fix: str = ""  # the firewall rule or setting that cures it
+    session: str | None = None
+    uid: str | None = None
+    ts: float | None = None
+    frames: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "session": self.session,
+            "uid": self.uid,
+            "ts": self.ts,
+            "frames": list(self.frames),
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(slots=True)
+class NdmpStream:
+    """The decoded messages of one control connection."""
+
+    uid: str
+    version: int | None = None
+    version_source: str = "unknown"  # "connect_open", "notify_connected", "inferred"
+    messages: list[NdmpMessage] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # decode findings
+    orig_bytes: int = 0  # reassembled bytes fed to the decoder
+    resp_bytes: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "uid": self.uid,
+            "version": self.version,
+            "version_source": self.version_source,
+            "messages": [m.as_dict() for m in self.messages],
+            "announced": [a.as_dict() for a in self.announcements],
+        }
+
+
+StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable"]
+
+
+@dataclass(slots=True)
+class Step:
+    step: int
+    name: str
+    status: StepStatus
+    uids: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "name": self.name,
+            "status": self.status,
+            "uids": list(self.uids),
+            "frames": list(self.frames),
+            "detail": self.detail,
+        }
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    control_uid: str
+    media_server: str
+    remote_agent: str
+    version: int | None
+    kind: Literal["backup", "restore", "browse"]
+    steps: list[Step] = field(default_factory=list)
+    callback_uid: str | None = None
+    announced: list[Announcement] = field(default_factory=list)
+    data_connections: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "control_uid": self.control_uid,
+            "media_server": self.media_server,
+            "remote_agent": self.remote_agent,
+            "version": self.version,
+            "kind": self.kind,
+            "steps": [s.as_dict() for s in self.steps],
+            "callback_uid": self.callback_uid,
+            "announced": [
+                {"ip": a.ip, "port": a.port, "frame": a.frame, "used_by": a.used_by,
+                 "message": a.message}
+                for a in self.announced
+            ],
+            "data_connections": list(self.data_connections),
+        }

@@ -1,0 +1,82 @@
+"""The pipeline: sources -> decode -> connections -> ndmp -> sessions -> graph -> verify.
+
+Pure glue: each stage is a function of the previous stage's output. Only the sources
+read (inside track_connections) and only flowcheck.report writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from flowcheck.config import Config
+from flowcheck.findings import verdict
+from flowcheck.model import CaptureInfo, Connection, Finding, NdmpStream, Session
+
+
+@dataclass(slots=True)
+class Traffic:
+    """What the capture set holds: connections and decoded control streams."""
+
+    captures: list[CaptureInfo]
+    connections: list[Connection]
+    streams: list[NdmpStream]
+    findings: list[Finding]  # capture and decode findings
+
+
+@dataclass(slots=True)
+class Analysis:
+    traffic: Traffic
+    config: Config
+    sessions: list[Session] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # all, decode findings included
+    graph: object | None = None  # networkx.MultiDiGraph, built on demand
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.findings)
+
+
+def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *, ndmp: bool = True,
+                 progress: bool = False, packet_filter: str | None = None) -> Traffic:
+    """Read a capture set into connections and (with ndmp=True) decoded NDMP streams."""
+    from flowcheck.connections import track_connections
+
+    collector = None
+    if ndmp:
+        from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
+
+        collector = NdmpCollector(ndmp_port=config.ndmp_port)
+    result = track_connections(
+        inputs,
+        ndmp_port=config.ndmp_port,
+        sink=collector,
+        tap=looks_like_ndmp if ndmp else None,
+        progress=progress,
+        packet_filter=packet_filter,
+    )
+    streams = collector.streams() if collector is not None else []
+    findings = list(result.findings)
+    for stream in streams:
+        findings.extend(stream.findings)
+    return Traffic(result.captures, result.connections, streams, findings)
+
+
+def analyze(traffic: Traffic, config: Config) -> Analysis:
+    """Sessions, checks against the profile, findings and verdict."""
+    from flowcheck.profiles import load_profile
+    from flowcheck.sessions import build_sessions
+    from flowcheck.verify import check_all
+
+    profile = load_profile(config.profile)
+    sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
+    findings = list(traffic.findings)
+    findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile))
+    findings.sort(key=_finding_order)
+    return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings)
+
+
+def _finding_order(finding: Finding) -> tuple:
+    rank = {"error": 0, "warning": 1, "info": 2}[str(finding.severity)]
+    return (rank, finding.ts if finding.ts is not None else float("inf"), finding.code)

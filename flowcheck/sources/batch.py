@@ -1,0 +1,58 @@
+"""The unit the sources hand to the decoder: a chunk of packet records, located in bulk.
+
+Sources never hand over single packets: per-packet Python work is what makes a reader
+slow. A batch is a buffer plus parallel numpy arrays describing the records in it, in
+the capture set's merged (time) order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# libpcap LINKTYPE_* values the decoder understands (docs/formats.md).
+LINKTYPE_NULL = 0  # BSD loopback, host byte order AF_ value
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101  # raw IPv4/IPv6
+LINKTYPE_LOOP = 108  # OpenBSD loopback, network byte order AF_ value
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "NULL",
+    LINKTYPE_ETHERNET: "EN10MB",
+    LINKTYPE_RAW: "RAW",
+    LINKTYPE_LOOP: "LOOP",
+    LINKTYPE_LINUX_SLL: "LINUX_SLL",
+    LINKTYPE_IPV4: "IPV4",
+    LINKTYPE_IPV6: "IPV6",
+    LINKTYPE_LINUX_SLL2: "LINUX_SLL2",
+}
+
+
+@dataclass(slots=True)
+class PacketBatch:
+    """Records of one chunk. Arrays are parallel, one entry per packet.
+
+    buf      the bytes the offsets point into (a chunk of one file, or a merged copy)
+    frame0   1-based frame number of the first packet (merged order across files)
+    ts       float64 seconds since the epoch
+    data_off int64 offset of each packet's captured bytes in buf
+    caplen   int32 captured length
+    wirelen  int32 original length on the wire
+    linktype int32 LINKTYPE_* of each packet (pcapng interfaces can differ)
+    """
+
+    buf: bytes | bytearray | memoryview
+    frame0: int
+    ts: np.ndarray
+    data_off: np.ndarray
+    caplen: np.ndarray
+    wirelen: np.ndarray
+    linktype: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
