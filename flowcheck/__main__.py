@@ -1,0 +1,3 @@
+from flowcheck.cli.main import main
+
+main()

@@ -1,0 +1,80 @@
+"""Entry point: the error policy, kept apart from the commands (httpie's raw_main/program).
+
+Every failure leaves as one line on standard error and an exit code from ExitStatus;
+a traceback is shown only with FLOWCHECK_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from flowcheck.errors import ExitStatus, FlowcheckError
+
+app = typer.Typer(
+    name="flowcheck",
+    help="Verify NDMP / Backup Exec backup traffic in packet captures: which step of the "
+         "sequence failed, why, and which firewall rule or setting fixes it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+INTERNAL_ERROR = 4  # a bug in flowcheck: not part of the contract's 0-3
+
+
+def _register_commands() -> None:
+    from flowcheck.cli import regress, traffic
+
+    traffic.register(app)
+    regress.register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on argv and return the exit code (tests call this directly)."""
+    _register_commands()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
+    except FlowcheckError as exc:
+        _error(str(exc))
+        return int(exc.exit_status)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see 'flowcheck {exc.ctx.info_name} --help')" if exc.ctx else ""
+        _error(f"{exc.format_message()}{hint}")
+        return int(ExitStatus.USAGE)
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        if os.environ.get("FLOWCHECK_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
+        return INTERNAL_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def _error(message: str) -> None:
+    first_line = " ".join(str(message).split("\n")[0].split())
+    print(f"flowcheck: error: {first_line}", file=sys.stderr)
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

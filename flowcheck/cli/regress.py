@@ -1,0 +1,35 @@
+"""`flowcheck regress`: stored captures against their reviewed expected results."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowcheck.errors import ExitStatus
+
+
+def regress(
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar="[DIR or FILES]",
+        help="Captures or directories of captures [default: ./captures].")] = None,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Rewrite the expected results from this run (review the diff).")]
+    = False,
+    junit: Annotated[Path | None, typer.Option(
+        "--junit", metavar="FILE", dir_okay=False, help="Write a JUnit XML report.")] = None,
+) -> int:
+    """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
+    from rich.console import Console
+
+    from flowcheck.regress import find_cases, render_results, run_cases, write_junit
+
+    cases = find_cases(paths or ["captures"])
+    results = run_cases(cases, update=update)
+    render_results(results, Console(highlight=False))
+    if junit is not None:
+        write_junit(results, junit)
+    return ExitStatus.FAIL if any(r.changed for r in results) else ExitStatus.OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="regress")(regress)

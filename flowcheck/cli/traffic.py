@@ -1,0 +1,144 @@
+"""Commands that read traffic: connections, ndmp, analyze, crosscheck.
+
+Thin: validate, call the pipeline, hand the result to a report, return the exit code.
+No `from __future__ import annotations` here: typer reads these annotations at run time.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowcheck.cli.options import (
+    Captures,
+    Format,
+    OutputFormat,
+    check_captures,
+    stderr_is_terminal,
+    with_config,
+)
+from flowcheck.config import Config
+from flowcheck.errors import ExitStatus, UsageError
+
+Filter = Annotated[str | None, typer.Option(
+    "--filter", metavar="EXPR",
+    help="Select connections: host IP, net CIDR, port N, portrange A-B, with src/dst, "
+         "and/or/not, parentheses. Example: 'host 10.0.0.5 and not port 22'.")]
+GraphFile = Annotated[Path | None, typer.Option(
+    "--graph", metavar="FILE", dir_okay=False,
+    help="Write the connection graph: .graphml, .dot/.gv or .json (node-link).")]
+HtmlFile = Annotated[Path | None, typer.Option(
+    "--html", metavar="FILE", dir_okay=False, help="Write a self-contained HTML report.")]
+
+
+def _console():  # noqa: ANN202 - rich is imported lazily: start-up time matters
+    from rich.console import Console
+
+    return Console(soft_wrap=False, highlight=False)
+
+
+def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
+                packet_filter: Filter = None) -> int:
+    """Connection table: one row per TCP connection (Zeek's conn.log vocabulary)."""
+    from flowcheck.pipeline import read_traffic
+
+    selected = None
+    if packet_filter:
+        from flowcheck.connections.filter import compile_filter
+
+        selected = compile_filter(packet_filter)  # before reading: a bad filter is exit 2
+    traffic = read_traffic(check_captures(captures), config, ndmp=False,
+                           progress=stderr_is_terminal())
+    if selected is not None:
+        traffic.connections = [c for c in traffic.connections if selected(c)]
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import traffic_document, write_json
+
+        write_json(traffic_document(traffic, ndmp=False), sys.stdout)
+    else:
+        from flowcheck.report.connections import render_captures, render_connections
+
+        console = _console()
+        render_captures(traffic.captures, console)
+        render_connections(traffic.connections, console)
+    return ExitStatus.OK
+
+
+def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table) -> int:
+    """NDMP messages of each control connection, with announced data endpoints."""
+    from flowcheck.pipeline import read_traffic
+
+    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import traffic_document, write_json
+
+        write_json(traffic_document(traffic), sys.stdout)
+    else:
+        from flowcheck.report.connections import render_captures
+        from flowcheck.report.ndmp import render_ndmp
+
+        console = _console()
+        render_captures(traffic.captures, console)
+        render_ndmp(traffic.streams, traffic.findings, console)
+    return ExitStatus.OK
+
+
+def analyze(captures: Captures, config: Config, output: Format = OutputFormat.table,
+            graph: GraphFile = None, html: HtmlFile = None) -> int:
+    """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
+    from flowcheck.pipeline import analyze as run_analysis
+    from flowcheck.pipeline import read_traffic
+
+    if graph is not None:
+        from flowcheck.report.graph_export import check_graph_path
+
+        check_graph_path(graph)  # an unknown extension is a usage error, before reading
+    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    analysis = run_analysis(traffic, config)
+    if graph is not None:
+        from flowcheck.graph import build_graph
+        from flowcheck.report.graph_export import write_graph
+
+        write_graph(build_graph(analysis.traffic.connections, analysis.sessions), graph)
+    if html is not None:
+        from flowcheck.report.html import write_html
+
+        write_html(analysis, html)
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import analysis_document, write_json
+
+        write_json(analysis_document(analysis), sys.stdout)
+    else:
+        from flowcheck.report.analyze import render_analysis
+
+        render_analysis(analysis, _console())
+    return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
+
+
+def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], config: Config,
+               output: Format = OutputFormat.table) -> int:
+    """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
+    from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
+    from flowcheck.pipeline import read_traffic
+
+    if capture == "-" or Path(capture).is_dir():
+        raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
+    traffic = read_traffic([capture], config, progress=stderr_is_terminal())
+    result = run_crosscheck(capture, traffic.streams, traffic.connections, config.ndmp_port)
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import traffic_document, write_json
+
+        document = traffic_document(traffic)
+        document["crosscheck"] = result.as_dict()
+        write_json(document, sys.stdout)
+    else:
+        from flowcheck.report.ndmp import render_crosscheck
+
+        render_crosscheck(result, _console())
+    return ExitStatus.FAIL if result.differences else ExitStatus.OK
+
+
+def register(app: typer.Typer) -> None:
+    for command in (connections, ndmp, analyze, crosscheck):
+        app.command(name=command.__name__)(with_config(command))

@@ -1,0 +1,145 @@
+"""Regression checks: each stored capture against its reviewed expected result.
+
+Layout (docs/regress.md): beside `NAME.pcap` (or .pcapng, .gz) lie `NAME.toml`, its
+configuration (else the directory's `flowcheck.toml`, else the defaults), and
+`NAME.expected.json`, the reviewed summary: verdict, finding codes with counts, and
+per session its kind, step statuses and data connection count. `--update` rewrites the
+summaries (Zeek's btest baselines: by a flag, never by hand), and the diff is reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowcheck.config import Config, build_config, load_file
+from flowcheck.errors import InputError
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+
+
+@dataclass(slots=True)
+class Case:
+    capture: Path
+    config_path: Path | None
+
+    @property
+    def expected_path(self) -> Path:
+        return self.capture.with_name(capture_stem(self.capture) + ".expected.json")
+
+    def config(self) -> Config:
+        return build_config(load_file(self.config_path) if self.config_path else {})
+
+
+@dataclass(slots=True)
+class CaseResult:
+    case: Case
+    actual: dict
+    expected: dict | None
+    changes: list[str] = field(default_factory=list)
+    updated: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) and not self.updated
+
+
+def capture_stem(capture: Path) -> str:
+    """`v4.pcap.gz` -> `v4`: the name its sidecar files share."""
+    for suffix in sorted(CAPTURE_SUFFIXES, key=len, reverse=True):
+        if capture.name.endswith(suffix):
+            return capture.name[: -len(suffix)]
+    return capture.stem
+
+
+def _config_for(capture: Path) -> Path | None:
+    own = capture.with_name(capture_stem(capture) + ".toml")
+    if own.is_file():
+        return own
+    shared = capture.parent / "flowcheck.toml"
+    return shared if shared.is_file() else None
+
+
+def find_cases(paths: list[str]) -> list[Case]:
+    captures: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            captures.extend(p for p in sorted(path.rglob("*"))
+                            if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+        elif path.is_file():
+            captures.append(path)
+        else:
+            raise InputError(f"{text}: no such file or directory")
+    if not captures:
+        raise InputError(f"no capture files in {', '.join(paths)}")
+    return [Case(capture, _config_for(capture)) for capture in captures]
+
+
+def summarize(document: dict) -> dict:
+    """The reviewed part of an analysis: stable across runs, independent of timing."""
+    return {
+        "verdict": document["verdict"],
+        "findings": dict(sorted(Counter(f["code"] for f in document["findings"]).items())),
+        "sessions": [
+            {
+                "kind": s["kind"],
+                "steps": {str(step["step"]): step["status"] for step in s["steps"]},
+                "data_connections": len(s["data_connections"]),
+                "callback": s["callback_uid"] is not None,
+            }
+            for s in document["sessions"]
+        ],
+        "connections": len(document["connections"]),
+        "ndmp_messages": sum(len(stream["messages"]) for stream in document["ndmp"]),
+    }
+
+
+def compare(expected: dict, actual: dict) -> list[str]:
+    changes = []
+    for key in sorted(set(expected) | set(actual)):
+        if expected.get(key) != actual.get(key):
+            changes.append(f"{key}: expected {json.dumps(expected.get(key))}, "
+                           f"got {json.dumps(actual.get(key))}")
+    return changes
+
+
+def run_case(case: Case) -> dict:
+    from flowcheck.pipeline import analyze, read_traffic
+    from flowcheck.report.json_doc import analysis_document
+
+    config = case.config()
+    analysis = analyze(read_traffic([str(case.capture)], config), config)
+    return summarize(analysis_document(analysis))
+
+
+def run_cases(cases: list[Case], *, update: bool = False) -> list[CaseResult]:
+    from flowcheck.report.regress import write_expected
+
+    results = []
+    for case in cases:
+        actual = run_case(case)
+        expected = None
+        if case.expected_path.is_file():
+            expected = json.loads(case.expected_path.read_text(encoding="utf-8"))
+        changes = compare(expected, actual) if expected is not None else ["no expected result"]
+        result = CaseResult(case, actual, expected, changes)
+        if update and changes:
+            write_expected(case.expected_path, actual)
+            result.updated = True
+        results.append(result)
+    return results
+
+
+def render_results(results: list[CaseResult], console: object) -> None:
+    from flowcheck.report.regress import render_results as render
+
+    render(results, console)
+
+
+def write_junit(results: list[CaseResult], path: Path) -> None:
+    from flowcheck.report.regress import write_junit as write
+
+    write(results, path)

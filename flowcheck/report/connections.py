@@ -1,0 +1,62 @@
+"""Terminal table of connections (`flowcheck connections`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flowcheck.model import CaptureInfo, Connection
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000  # type: ignore[assignment]
+    return str(count)
+
+
+def render_captures(captures: list[CaptureInfo], console: Console) -> None:
+    for capture in captures:
+        notes = []
+        if capture.truncated:
+            notes.append("[yellow]truncated[/]")
+        if capture.error:
+            notes.append(f"[yellow]{capture.error}[/]")
+        if capture.non_tcp:
+            notes.append(f"{capture.non_tcp} non-TCP skipped")
+        if capture.fragments:
+            notes.append(f"{capture.fragments} IP fragments")
+        links = ",".join(capture.link_types) or "-"
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        console.print(f"[bold]{capture.path}[/]: {capture.format}, {links}, "
+                      f"{capture.packets} packets{extra}", highlight=False)
+
+
+def render_connections(connections: list[Connection], console: Console) -> None:
+    table = Table(title=f"{len(connections)} TCP connections", title_justify="left")
+    for header, justify in (("uid", "left"), ("start", "right"), ("originator", "left"),
+                            ("responder", "left"), ("state", "left"), ("history", "left"),
+                            ("pkts o/r", "right"), ("bytes o/r", "right"),
+                            ("retx", "right"), ("role", "left"), ("frames", "right")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    base = min((c.ts for c in connections), default=0.0)
+    for conn in connections:
+        table.add_row(
+            conn.uid,
+            f"+{conn.ts - base:.3f}s",
+            f"{conn.orig_h}:{conn.orig_p}",
+            f"{conn.resp_h}:{conn.resp_p}",
+            conn.conn_state,
+            conn.history,
+            f"{conn.orig_pkts}/{conn.resp_pkts}",
+            f"{_size(conn.orig_bytes)}/{_size(conn.resp_bytes)}",
+            str(conn.retransmits + conn.syn_retries),
+            conn.role + (f" {conn.session}" if conn.session else ""),
+            f"{conn.first_frame}-{conn.last_frame}",
+        )
+    console.print(table)

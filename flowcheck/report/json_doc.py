@@ -1,0 +1,41 @@
+"""The JSON document every traffic command prints (docs/json.md is its contract)."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, TYPE_CHECKING
+
+from flowcheck import __version__
+
+if TYPE_CHECKING:
+    from flowcheck.pipeline import Analysis, Traffic
+
+
+def traffic_document(traffic: Traffic, *, ndmp: bool = True) -> dict:
+    """captures + connections (+ ndmp) + the decode findings: `connections`, `ndmp`."""
+    document: dict = {
+        "flowcheck": __version__,
+        "captures": [c.as_dict() for c in traffic.captures],
+        "connections": [c.as_dict() for c in traffic.connections],
+    }
+    if ndmp:
+        document["ndmp"] = [s.as_dict() for s in traffic.streams]
+    document["findings"] = [f.as_dict() for f in traffic.findings]
+    return document
+
+
+def analysis_document(analysis: Analysis) -> dict:
+    document = traffic_document(analysis.traffic)
+    document["config"] = analysis.config.as_dict()
+    document["sessions"] = [s.as_dict() for s in analysis.sessions]
+    document["findings"] = [f.as_dict() for f in analysis.findings]
+    document["verdict"] = analysis.verdict
+    return document
+
+
+def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> None:
+    if compact:
+        stream.write(json.dumps(document, separators=(",", ":")) + "\n")
+    else:
+        json.dump(document, stream, indent=2)
+        stream.write("\n")

@@ -1,0 +1,45 @@
+"""Outputs of `flowcheck regress`: the terminal summary, JUnit XML, expected files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flowcheck.regress import CaseResult
+
+
+def write_expected(path: Path, summary: dict) -> None:
+    path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def render_results(results: list[CaseResult], console: Console) -> None:
+    for result in results:
+        if result.updated:
+            status = "[yellow]updated[/]"
+        elif result.changed:
+            status = "[red]CHANGED[/]"
+        else:
+            status = "[green]ok[/]"
+        console.print(f"{status} {result.case.capture} "
+                      f"(verdict {result.actual['verdict']})")
+        for change in result.changes if result.changed else []:
+            console.print(f"    {change}", highlight=False)
+    changed = sum(r.changed for r in results)
+    console.print(f"{len(results) - changed} unchanged, {changed} changed")
+
+
+def write_junit(results: list[CaseResult], path: Path) -> None:
+    suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
+                       failures=str(sum(r.changed for r in results)))
+    for result in results:
+        case = ET.SubElement(suite, "testcase", classname="regress",
+                             name=str(result.case.capture))
+        if result.changed:
+            failure = ET.SubElement(case, "failure", message="expected result changed")
+            failure.text = "\n".join(result.changes)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
