@@ -1,0 +1,156 @@
+"""Profiles: a product's documented connection sequence, as data (docs/profiles.md).
+
+A profile is a TOML file: which steps a session goes through, in which order, whether
+the agent calls the job engine back, and who opens the data connection. The built-in
+profiles ship next to this module; a user's file is loaded by path.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal, cast, get_args
+
+from flowcheck.errors import UsageError
+
+StepKind = Literal["control", "callback", "announcement", "data_connection", "data_flow"]
+CallbackMode = Literal["none", "connection", "control"]
+Connector = Literal["media_server", "remote_agent", "listener"]
+
+BUILTIN = ("backup-exec-9", "ndmp")
+_TOP_KEYS = {"name", "description", "callback", "data", "steps"}
+_STEP_KEYS = {"kind", "name", "description"}
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    number: int  # 1-based, the order of the [[steps]] tables
+    kind: StepKind
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    steps: tuple[StepSpec, ...]
+    # "connection": a separate agent -> media server connection into the media range;
+    # "control": the agent's reply on the control connection is the callback (the other
+    # reading of the TechNote); "none": no callback (plain NDMP).
+    callback: CallbackMode
+    # Who opens a data connection: the media server, the agent, or whoever did not
+    # listen (the announcement's listener decides).
+    connector: Connector
+    source: str = "builtin"
+
+    def step(self, kind: StepKind) -> StepSpec | None:
+        return next((s for s in self.steps if s.kind == kind), None)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "callback": self.callback,
+            "connector": self.connector,
+            "steps": [{"step": s.number, "kind": s.kind, "name": s.name} for s in self.steps],
+            "source": self.source,
+        }
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name, or a user's TOML file by path (UsageError if bad)."""
+    if name_or_path in BUILTIN:
+        text = resources.files(__name__).joinpath(f"{name_or_path}.toml").read_text("utf-8")
+        return parse_profile(text, origin=f"profile {name_or_path}", source="builtin")
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        raise UsageError(f"profile: unknown profile {name_or_path!r} "
+                         f"(built-in: {', '.join(BUILTIN)}; or give a .toml file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"profile {name_or_path}: cannot read ({reason})") from None
+    return parse_profile(text, origin=f"profile {name_or_path}", source=str(path))
+
+
+def parse_profile(text: str, *, origin: str = "profile", source: str = "builtin") -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{origin}: not valid TOML ({exc})") from None
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise UsageError(f"{origin}: unknown key {sorted(unknown)[0]!r}")
+    name = _text(data, "name", origin, required=True)
+    description = _text(data, "description", origin)
+    callback = cast(CallbackMode, _choice(_table(data, "callback", origin), "mode",
+                                          get_args(CallbackMode), "none", f"{origin} [callback]"))
+    connector = cast(Connector, _choice(_table(data, "data", origin), "connector",
+                                        get_args(Connector), "listener", f"{origin} [data]"))
+    steps = _steps(data.get("steps"), origin)
+    kinds = [s.kind for s in steps]
+    if kinds[0] != "control":
+        raise UsageError(f"{origin}: the first step must be kind \"control\"")
+    if len(set(kinds)) != len(kinds):
+        raise UsageError(f"{origin}: each step kind may appear once")
+    if ("callback" in kinds) != (callback != "none"):
+        raise UsageError(f"{origin}: a \"callback\" step needs [callback] mode other than "
+                         "\"none\", and that mode needs a \"callback\" step")
+    order = [k for k in get_args(StepKind) if k in kinds]
+    if kinds != order:
+        raise UsageError(f"{origin}: steps must keep the order {', '.join(order)}")
+    if "data_connection" in kinds and "announcement" not in kinds:
+        raise UsageError(f"{origin}: a \"data_connection\" step needs an \"announcement\" step")
+    return Profile(name=name, description=description, steps=tuple(steps), callback=callback,
+                   connector=connector, source=source)
+
+
+def _text(data: dict, key: str, origin: str, *, required: bool = False) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise UsageError(f"{origin}: {key!r} must be a non-empty string")
+    return value
+
+
+def _table(data: dict, key: str, origin: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"{origin}: [{key}] must be a table")
+    return value
+
+
+def _choice(table: dict, key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
+    extra = set(table) - {key}
+    if extra:
+        raise UsageError(f"{where}: unknown key {sorted(extra)[0]!r}")
+    value = table.get(key, default)
+    if value not in allowed:
+        raise UsageError(f"{where}: {key} = {value!r}, expected one of {', '.join(allowed)}")
+    return value
+
+
+def _steps(raw: object, origin: str) -> list[StepSpec]:
+    if not isinstance(raw, list) or not raw:
+        raise UsageError(f"{origin}: needs at least one [[steps]] table")
+    steps: list[StepSpec] = []
+    for number, item in enumerate(raw, start=1):
+        where = f"{origin} step {number}"
+        if not isinstance(item, dict):
+            raise UsageError(f"{where}: must be a table")
+        extra = set(item) - _STEP_KEYS
+        if extra:
+            raise UsageError(f"{where}: unknown key {sorted(extra)[0]!r}")
+        kind = item.get("kind")
+        if kind not in get_args(StepKind):
+            raise UsageError(f"{where}: kind = {kind!r}, expected one of "
+                             f"{', '.join(get_args(StepKind))}")
+        name = item.get("name", str(kind).replace("_", " "))
+        if not isinstance(name, str):
+            raise UsageError(f"{where}: name must be a string")
+        steps.append(StepSpec(number, cast(StepKind, kind), name,
+                              str(item.get("description", ""))))
+    return steps
