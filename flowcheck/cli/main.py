@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.2x carries its own copy of click; older releases use click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_errors
 
 from flowcheck.errors import ExitStatus, FlowcheckError
 
@@ -28,10 +32,11 @@ INTERNAL_ERROR = 4  # a bug in flowcheck: not part of the contract's 0-3
 
 
 def _register_commands() -> None:
-    from flowcheck.cli import regress, traffic
+    from flowcheck.cli import regress, setup, traffic
 
     traffic.register(app)
     regress.register(app)
+    setup.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -43,16 +48,16 @@ def run(argv: list[str] | None = None) -> int:
     except FlowcheckError as exc:
         _error(str(exc))
         return int(exc.exit_status)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.UsageError as exc:
-        hint = f" (see 'flowcheck {exc.ctx.info_name} --help')" if exc.ctx else ""
+    except click_errors.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         _error(f"{exc.format_message()}{hint}")
         return int(ExitStatus.USAGE)
-    except click.ClickException as exc:
+    except click_errors.ClickException as exc:
         _error(exc.format_message())
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
         return 130
     except BrokenPipeError:

@@ -1,0 +1,70 @@
+"""Commands that need no capture: firewall rules and range capacity."""
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.config import Config
+from flowcheck.errors import ExitStatus, UsageError
+
+
+class Target(StrEnum):
+    nft = "nft"
+    iptables = "iptables"
+    powershell = "powershell"
+    netsh = "netsh"
+
+
+def _console():  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def firewall(config: Config, output: Format = OutputFormat.table,
+             target: Annotated[list[Target] | None, typer.Option(
+                 "--target", help="Rule syntax (repeatable) [default: all].")] = None) -> int:
+    """Firewall rules that let the documented sequence through, per host."""
+    from flowcheck import __version__
+    from flowcheck.rules import TARGETS, rules_for
+
+    chosen = [str(t) for t in target] if target else list(TARGETS)
+    rules = {name: rules_for(name, config) for name in chosen}
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import write_json
+
+        write_json({"flowcheck": __version__, "config": config.as_dict(), "rules": rules},
+                   sys.stdout)
+    else:
+        from flowcheck.report.planning import render_firewall
+
+        render_firewall(rules, config, _console())
+    return ExitStatus.OK
+
+
+def plan(config: Config, output: Format = OutputFormat.table) -> int:
+    """Can the dynamic port ranges carry the jobs? (needs --resources N)"""
+    from flowcheck import __version__
+    from flowcheck.plan import make_plan
+
+    if config.resources is None:
+        raise UsageError("plan needs --resources N (or resources = N in the config file)")
+    result = make_plan(config, config.resources)
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import write_json
+
+        write_json({"flowcheck": __version__, "config": config.as_dict(),
+                    "plan": result.as_dict()}, sys.stdout)
+    else:
+        from flowcheck.report.planning import render_plan
+
+        render_plan(result, config, _console())
+    return ExitStatus.OK if result.fits else ExitStatus.FAIL
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="firewall")(with_config(firewall))
+    app.command(name="plan")(with_config(plan))
