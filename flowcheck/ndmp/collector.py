@@ -1,0 +1,264 @@
+"""The capture engine's SegmentSink for NDMP control connections.
+
+Per tapped connection: one reassembler and one record decoder per direction, then the
+messages: names by protocol version, bodies, request/reply pairing, announcements of
+data endpoints, and decode findings. Memory follows the number of tapped connections
+(plus one record and a small out-of-order backlog each), never the packet count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
+from flowcheck.ndmp.findings import StreamFindings
+from flowcheck.ndmp.messages import decode_body, fitting_versions
+from flowcheck.ndmp.protocol import (
+    HEADER,
+    KNOWN_VERSIONS,
+    LAST_FRAGMENT,
+    MESSAGE_NAMES,
+    MESSAGE_REPLY,
+    MESSAGE_REQUEST,
+    RECORD_MARK,
+    error_name,
+    is_vendor_code,
+    message_name,
+    message_type,
+)
+from flowcheck.ndmp.reassembly import Chunk, Reassembler
+from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
+
+# A tapped connection that yields no NDMP record in this many bytes is not NDMP: stop
+# decoding it (the finding stays) so a bulk stream on the NDMP port costs nothing more.
+GIVE_UP_BYTES = 64 * 1024
+
+# Announcing messages: (name, is_reply) -> who listens at the announced endpoint.
+ANNOUNCERS: dict[tuple[str, bool], str] = {
+    ("NDMP_MOVER_LISTEN", True): "mover",
+    ("NDMP_DATA_CONNECT", False): "mover",
+    ("NDMP_DATA_START_BACKUP", False): "mover",  # v2: the mover address rides inside
+    ("NDMP_DATA_START_RECOVER", False): "mover",
+    ("NDMP_DATA_START_RECOVER_FILEHIST", False): "mover",
+    ("NDMP_DATA_LISTEN", True): "data",
+    ("NDMP_MOVER_CONNECT", False): "data",
+}
+
+
+def looks_like_ndmp(payload: bytes) -> bool:
+    """Does a connection's first payload open an NDMP session? Cheap and strict.
+
+    True for a last-fragment record mark followed by the header of a NOTIFY_CONNECTED
+    post (the agent's greeting) or a CONNECT_OPEN request, with sane fields.
+    """
+    if len(payload) < 28:
+        return False
+    (mark,) = RECORD_MARK.unpack_from(payload)
+    length = mark & ~LAST_FRAGMENT
+    if not mark & LAST_FRAGMENT or not 28 <= length <= 4096:
+        return False
+    _, _, raw_type, code, reply_sequence, error = HEADER.unpack_from(payload, 4)
+    if raw_type != MESSAGE_REQUEST or reply_sequence != 0 or error != 0:
+        return False
+    body = payload[28:]
+    if code == 0x900:  # CONNECT_OPEN request: one u_short version
+        if length != 28:
+            return False
+        return len(body) < 4 or 1 <= int.from_bytes(body[:4], "big") <= 0xFF
+    if code == 0x502:  # NOTIFY_CONNECTED: reason, version, text
+        if length < 36:
+            return False
+        if len(body) >= 8:
+            reason, version = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+            return reason <= 2 and 1 <= version <= 0xFF
+        return True
+    return False
+
+
+@dataclass(slots=True)
+class _Control:
+    uid: str
+    stream: NdmpStream
+    findings: StreamFindings
+    reassemblers: dict[str, Reassembler] = field(default_factory=dict)
+    decoders: dict[str, NdmpStreamDecoder] = field(default_factory=dict)
+    candidates: set[int] = field(default_factory=lambda: set(KNOWN_VERSIONS))
+    open_requests: dict[int, int] = field(default_factory=dict)  # sequence -> version
+    requests: dict[tuple[str, int], NdmpMessage] = field(default_factory=dict)
+    announced: set[tuple[str, int]] = field(default_factory=set)
+    given_up: bool = False
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        for direction in ("orig", "resp"):
+            self.reassemblers[direction] = Reassembler()
+            self.decoders[direction] = NdmpStreamDecoder()
+
+
+class NdmpCollector:
+    """SegmentSink: decodes tapped connections into NdmpStreams."""
+
+    def __init__(self, ndmp_port: int = 10000) -> None:
+        self.ndmp_port = ndmp_port  # the engine decides what to tap; kept for reports
+        self._controls: dict[str, _Control] = {}
+
+    # -- SegmentSink ---------------------------------------------------------------
+    def segment(self, uid: str, direction: Direction, seq: int, flags: int, payload: bytes,
+                frame: int, ts: float) -> None:
+        control = self._controls.get(uid)
+        if control is None:
+            control = _Control(uid, NdmpStream(uid=uid), StreamFindings(uid))
+            self._controls[uid] = control
+        if control.given_up or control.closed:
+            return
+        reassembler = control.reassemblers[direction]
+        decoder = control.decoders[direction]
+        mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
+        deliveries = reassembler.segment(seq, flags, payload, frame, ts)
+        if not mid_stream_before and reassembler.started_mid_stream:
+            decoder.start_mid_stream()
+        for item in deliveries:
+            if isinstance(item, Chunk):
+                decoder.receive_data(item.data, item.frame, item.ts)
+            else:
+                decoder.receive_gap(item.missing, item.frame, item.ts)
+        if deliveries:
+            self._drain(control, direction)
+
+    def close(self, uid: str) -> None:
+        control = self._controls.get(uid)
+        if control is None or control.closed:
+            return
+        if not control.given_up:
+            for direction in ("orig", "resp"):
+                decoder = control.decoders[direction]
+                for item in control.reassemblers[direction].close():
+                    if isinstance(item, Chunk):
+                        decoder.receive_data(item.data, item.frame, item.ts)
+                    else:
+                        decoder.receive_gap(item.missing, item.frame, item.ts)
+                decoder.receive_eof()
+                self._drain(control, direction)
+        control.closed = True
+        # Free the per-direction state: only the decoded stream is kept.
+        control.reassemblers.clear()
+        control.decoders.clear()
+        control.requests.clear()
+
+    def streams(self) -> list[NdmpStream]:
+        """Every tapped connection that carried NDMP, or bytes that failed to decode."""
+        out = []
+        for uid in list(self._controls):
+            self.close(uid)
+            control = self._controls[uid]
+            stream = control.stream
+            stream.findings = control.findings.build()
+            stream.messages.sort(key=lambda m: m.frame)
+            if stream.messages or stream.findings:
+                out.append(stream)
+        return out
+
+    # -- decoding ------------------------------------------------------------------
+    def _drain(self, control: _Control, direction: str) -> None:
+        decoder = control.decoders[direction]
+        while True:
+            event = decoder.next_event()
+            if event is NEED_DATA:
+                break
+            if isinstance(event, RawMessage):
+                self._message(control, direction, event)
+            elif isinstance(event, DecodeProblem):
+                control.findings.problem(direction, event)
+        if direction == "orig":
+            control.stream.orig_bytes = decoder.bytes_received
+        else:
+            control.stream.resp_bytes = decoder.bytes_received
+        seen = sum(d.messages_seen for d in control.decoders.values())
+        received = sum(d.bytes_received for d in control.decoders.values())
+        if not seen and received > GIVE_UP_BYTES:
+            control.findings.gave_up(received)
+            control.given_up = True
+            control.reassemblers.clear()
+            control.decoders.clear()
+
+    def _message(self, control: _Control, direction: str, raw: RawMessage) -> None:
+        stream = control.stream
+        is_reply = raw.raw_type == MESSAGE_REPLY
+        name = message_name(raw.code, stream.version)
+        short = name[5:]
+        header_only = is_reply and raw.error != 0 and not raw.body
+        body_error: int | None = None
+        fields: dict = {}
+        addresses = []
+        if is_vendor_code(raw.code):
+            control.findings.vendor(name, raw.frame, raw.ts)
+        elif not header_only:
+            decoded = decode_body(short, is_reply, raw.body, stream.version, raw.partial)
+            fields, addresses, body_error = (decoded.body.fields, decoded.body.addresses,
+                                             decoded.body.error)
+            if decoded.problem:
+                control.findings.bad_body(name, is_reply, decoded.problem, raw.frame, raw.ts)
+            if stream.version is None and not raw.partial:
+                self._narrow(control, raw.code, short, is_reply, raw.body)
+        error = raw.error or (body_error or 0)
+        message = NdmpMessage(
+            frame=raw.frame, ts=raw.ts, direction=direction,  # type: ignore[arg-type]
+            sequence=raw.sequence, type=message_type(raw.raw_type, raw.code), code=raw.code,
+            name=name, error=error, reply_sequence=raw.reply_sequence if is_reply else 0,
+            addresses=addresses, partial=raw.partial, header_error=raw.error,
+            body_error=body_error, error_name=error_name(error), body=fields)
+        if is_reply:
+            request = control.requests.pop((_other(direction), raw.reply_sequence), None)
+            if request is not None:
+                message.body["request_frame"] = request.frame
+        elif message.type == "request":
+            control.requests[(direction, raw.sequence)] = message
+            if len(control.requests) > 256:  # unanswered requests: keep the newest
+                control.requests.pop(next(iter(control.requests)))
+        stream.messages.append(message)
+        self._track_version(control, message)
+        self._announce(control, message)
+
+    def _narrow(self, control: _Control, code: int, short: str, is_reply: bool,
+                body: bytes) -> None:
+        """Infer the version mid-session from which codes exist and which layouts fit."""
+        evidence = {v for v in KNOWN_VERSIONS if code in MESSAGE_NAMES[v]}
+        evidence &= fitting_versions(short, is_reply, body)
+        narrowed = control.candidates & evidence
+        if narrowed:
+            control.candidates = narrowed
+        if len(control.candidates) == 1:
+            control.stream.version = next(iter(control.candidates))
+            control.stream.version_source = "inferred"
+
+    def _track_version(self, control: _Control, message: NdmpMessage) -> None:
+        stream = control.stream
+        if message.name == "NDMP_CONNECT_OPEN":
+            if message.type == "request" and "version" in message.body:
+                control.open_requests[message.sequence] = message.body["version"]
+            elif message.type == "reply" and message.error == 0:
+                version = control.open_requests.get(message.reply_sequence)
+                if version in KNOWN_VERSIONS:
+                    stream.version, stream.version_source = version, "connect_open"
+        elif message.name == "NDMP_NOTIFY_CONNECTED" and stream.version_source != "connect_open":
+            version = message.body.get("protocol_version")
+            if version in KNOWN_VERSIONS:
+                stream.version, stream.version_source = version, "notify_connected"
+
+    def _announce(self, control: _Control, message: NdmpMessage) -> None:
+        listener = ANNOUNCERS.get((message.name, message.type == "reply"))
+        if listener is None or (message.type == "reply" and message.error):
+            return
+        for address in message.addresses:
+            endpoint = (address.ip, address.port)
+            if address.ip == "0.0.0.0" or address.port == 0 or endpoint in control.announced:
+                continue
+            control.announced.add(endpoint)
+            control.stream.announcements.append(Announcement(
+                control_uid=control.uid, ip=address.ip, port=address.port,
+                frame=message.frame, ts=message.ts, message=message.name,
+                listener=listener))  # type: ignore[arg-type]
+
+
+def _other(direction: str) -> str:
+    return "resp" if direction == "orig" else "orig"

@@ -1,0 +1,405 @@
+"""NDMP message bodies (XDR) that matter for verification, per protocol version.
+
+`decode_body` turns a body into plain fields, the addresses it carries and the body's
+error word. Layouts differ between v2, v3 and v4 (addresses above all), so a body is
+decoded with the version known at that point, or, when unknown, with the first of v4,
+v3, v2 whose layout fits the body exactly. Passwords and MD5 digests are skipped over,
+never kept.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flowcheck.model import NdmpAddress
+from flowcheck.ndmp.protocol import (
+    ADDR_LOCAL,
+    ADDR_TCP,
+    ADDR_TYPE_NAMES,
+    AUTH_TYPE_NAMES,
+    CONNECT_REASONS,
+    DATA_HALT_REASONS,
+    KNOWN_VERSIONS,
+    LOG_TYPES,
+    MOVER_HALT_REASONS,
+    MOVER_MODES,
+    MOVER_PAUSE_REASONS,
+    enum_name,
+)
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+# Lists in a control message are short; a larger count means we are misreading.
+_MAX_ITEMS = 4096
+
+
+class BodyTooShort(Exception):
+    """The body ends before the layout does."""
+
+
+class _BadLayout(Exception):
+    """The body cannot be this layout (absurd count, unknown union arm)."""
+
+
+class XdrReader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def u32(self) -> int:
+        if self.remaining < 4:
+            raise BodyTooShort
+        (value,) = _U32.unpack_from(self.data, self.pos)
+        self.pos += 4
+        return value
+
+    def u64(self) -> int:
+        if self.remaining < 8:
+            raise BodyTooShort
+        (value,) = _U64.unpack_from(self.data, self.pos)
+        self.pos += 8
+        return value
+
+    def opaque(self, length: int | None = None) -> bytes:
+        """Variable-length opaque (length word first) or fixed-length when given."""
+        if length is None:
+            length = self.u32()
+        padded = (length + 3) & ~3
+        if length > len(self.data) or self.remaining < padded:
+            raise BodyTooShort
+        value = self.data[self.pos:self.pos + length]
+        self.pos += padded
+        return value
+
+    def string(self) -> str:
+        return self.opaque().decode("utf-8", "replace")
+
+    def skip_opaque(self) -> None:
+        self.opaque()
+
+    def count(self) -> int:
+        n = self.u32()
+        if n > _MAX_ITEMS:
+            raise _BadLayout
+        if n * 4 > self.remaining:
+            raise BodyTooShort
+        return n
+
+
+def _ip(value: int) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+@dataclass(slots=True)
+class Body:
+    fields: dict = field(default_factory=dict)
+    addresses: list[NdmpAddress] = field(default_factory=list)
+    error: int | None = None  # the body's error word, when the layout has one
+
+
+BodyDecoder = Callable[[XdrReader, int, Body], None]
+
+# -- addresses ---------------------------------------------------------------------
+
+
+def _address(r: XdrReader, version: int, body: Body) -> None:
+    addr_type = r.u32()
+    body.fields["addr_type"] = ADDR_TYPE_NAMES.get(addr_type, str(addr_type))
+    if addr_type == ADDR_LOCAL:
+        return
+    if addr_type == ADDR_TCP:
+        if version >= 4:
+            for _ in range(r.count()):
+                ip, port = _ip(r.u32()), r.u32()
+                env = [(r.string(), r.string()) for _ in range(r.count())]
+                body.addresses.append(NdmpAddress(ip, port & 0xFFFF, env))
+        else:
+            ip, port = _ip(r.u32()), r.u32()
+            body.addresses.append(NdmpAddress(ip, port & 0xFFFF))
+        return
+    if version == 2:
+        raise _BadLayout  # v2 knows LOCAL and TCP only
+    if addr_type == 2 and version == 3:
+        body.fields["fc_loop_id"] = r.u32()
+    elif addr_type == 3:
+        r.skip_opaque()
+    else:
+        raise _BadLayout
+
+
+def _env_names(r: XdrReader) -> list[str]:
+    """Environment names only: values may hold credentials."""
+    names = []
+    for _ in range(r.count()):
+        names.append(r.string())
+        r.skip_opaque()
+    return names
+
+
+# -- bodies ------------------------------------------------------------------------
+
+
+def _error_only(r: XdrReader, version: int, body: Body) -> None:
+    body.error = r.u32()
+
+
+def _connect_open_request(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["version"] = r.u32() & 0xFFFF
+
+
+def _notify_connected(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["reason"] = enum_name(CONNECT_REASONS, r.u32())
+    body.fields["protocol_version"] = r.u32() & 0xFFFF
+    body.fields["text"] = r.string()
+
+
+def _client_auth_request(r: XdrReader, version: int, body: Body) -> None:
+    auth_type = r.u32()
+    body.fields["auth_type"] = AUTH_TYPE_NAMES.get(auth_type, str(auth_type))
+    if auth_type == 1:
+        body.fields["user"] = r.string()
+        r.skip_opaque()  # the password: never kept
+    elif auth_type == 2:
+        body.fields["user"] = r.string()
+        r.opaque(16)  # the digest: never kept
+    elif auth_type != 0:
+        raise _BadLayout
+
+
+def _data_listen_request(r: XdrReader, version: int, body: Body) -> None:
+    addr_type = r.u32()
+    body.fields["addr_type"] = ADDR_TYPE_NAMES.get(addr_type, str(addr_type))
+
+
+def _mover_listen_request(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["mode"] = enum_name(MOVER_MODES, r.u32())
+    _data_listen_request(r, version, body)
+
+
+def _listen_reply(r: XdrReader, version: int, body: Body) -> None:
+    body.error = r.u32()
+    _address(r, version, body)
+
+
+def _connect_request(r: XdrReader, version: int, body: Body) -> None:
+    _address(r, version, body)
+
+
+def _mover_connect_request(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["mode"] = enum_name(MOVER_MODES, r.u32())
+    _address(r, version, body)
+
+
+def _start_backup_request(r: XdrReader, version: int, body: Body) -> None:
+    if version == 2:
+        _address(r, version, body)
+    body.fields["butype"] = r.string()
+    body.fields["env_names"] = _env_names(r)
+
+
+def _start_recover_request(r: XdrReader, version: int, body: Body) -> None:
+    if version == 2:
+        _address(r, version, body)
+    body.fields["env_names"] = _env_names(r)
+    names = r.count()
+    for _ in range(names):
+        if version == 2:
+            r.skip_opaque(), r.skip_opaque(), r.u32(), r.u64()
+        else:
+            for _ in range(4):
+                r.skip_opaque()
+            r.u64(), r.u64()
+    body.fields["files"] = names
+    body.fields["butype"] = r.string()
+
+
+def _halted(reasons: list[str]) -> BodyDecoder:
+    def decode(r: XdrReader, version: int, body: Body) -> None:
+        body.fields["reason"] = enum_name(reasons, r.u32())
+        if version < 4:
+            body.fields["text"] = r.string()
+    return decode
+
+
+def _mover_paused(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["reason"] = enum_name(MOVER_PAUSE_REASONS, r.u32())
+    body.fields["seek_position"] = r.u64()
+
+
+def _log_message(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["log_type"] = enum_name(LOG_TYPES, r.u32())
+    body.fields["message_id"] = r.u32()
+    body.fields["text"] = r.string()
+    if version >= 4:
+        if r.u32():
+            body.fields["associated_sequence"] = r.u32()
+        else:
+            r.u32()
+
+
+def _log_log(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["text"] = r.string()
+
+
+def _log_debug(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["level"] = r.u32()
+    body.fields["text"] = r.string()
+
+
+def _set_window(r: XdrReader, version: int, body: Body) -> None:
+    body.fields["offset"] = r.u64()
+    body.fields["length"] = r.u64()
+
+
+def _data_get_state_reply(r: XdrReader, version: int, body: Body) -> None:
+    if version >= 3:
+        r.u32()  # invalid / unsupported bits
+    body.error = r.u32()
+    body.fields["operation"], body.fields["state"] = r.u32(), r.u32()
+    body.fields["halt_reason"] = enum_name(DATA_HALT_REASONS, r.u32())
+    body.fields["bytes_processed"] = r.u64()
+    r.u64(), r.u32()
+    _address(r, version, body)
+    r.u64(), r.u64()
+
+
+def _mover_get_state_reply(r: XdrReader, version: int, body: Body) -> None:
+    body.error = r.u32()
+    if version >= 4:
+        body.fields["mode"] = enum_name(MOVER_MODES, r.u32())
+    body.fields["state"] = r.u32()
+    body.fields["pause_reason"] = enum_name(MOVER_PAUSE_REASONS, r.u32())
+    body.fields["halt_reason"] = enum_name(MOVER_HALT_REASONS, r.u32())
+    body.fields["record_size"] = r.u32()
+    r.u32()
+    body.fields["bytes_moved"] = r.u64()
+    for _ in range(4):
+        r.u64()
+    if version >= 3:
+        _address(r, version, body)
+
+
+def _tape_get_state_reply(r: XdrReader, version: int, body: Body) -> None:
+    if version >= 3:
+        r.u32()
+    body.error = r.u32()
+    for _ in range(5):
+        r.u32()
+    r.u64(), r.u64()
+    if version == 3:
+        r.u32()  # partition
+
+
+def _host_info_reply(r: XdrReader, version: int, body: Body) -> None:
+    body.error = r.u32()
+    for key in ("hostname", "os_type", "os_vers", "hostid"):
+        body.fields[key] = r.string()
+    if version == 2:
+        body.fields["auth_types"] = [r.u32() for _ in range(r.count())]
+
+
+def _server_info_reply(r: XdrReader, version: int, body: Body) -> None:
+    body.error = r.u32()
+    for key in ("vendor_name", "product_name", "revision_number"):
+        body.fields[key] = r.string()
+    body.fields["auth_types"] = [r.u32() for _ in range(r.count())]
+
+
+# (name without NDMP_, is_reply) -> (decoder, versions whose layout it is).
+# Replies not listed carry the error word first when they have a body.
+_V234, _V34, _V2 = (2, 3, 4), (3, 4), (2,)
+DECODERS: dict[tuple[str, bool], tuple[BodyDecoder, tuple[int, ...]]] = {
+    ("CONNECT_OPEN", False): (_connect_open_request, _V234),
+    ("CONNECT_CLIENT_AUTH", False): (_client_auth_request, _V234),
+    ("NOTIFY_CONNECTED", False): (_notify_connected, _V234),
+    ("DATA_LISTEN", False): (_data_listen_request, _V34),
+    ("DATA_LISTEN", True): (_listen_reply, _V34),
+    ("MOVER_LISTEN", False): (_mover_listen_request, _V234),
+    ("MOVER_LISTEN", True): (_listen_reply, _V234),
+    ("DATA_CONNECT", False): (_connect_request, _V34),
+    ("MOVER_CONNECT", False): (_mover_connect_request, _V34),
+    ("DATA_START_BACKUP", False): (_start_backup_request, _V234),
+    ("DATA_START_RECOVER", False): (_start_recover_request, _V234),
+    ("DATA_START_RECOVER_FILEHIST", False): (_start_recover_request, _V234),
+    ("NOTIFY_DATA_HALTED", False): (_halted(DATA_HALT_REASONS), _V234),
+    ("NOTIFY_MOVER_HALTED", False): (_halted(MOVER_HALT_REASONS), _V234),
+    ("NOTIFY_MOVER_PAUSED", False): (_mover_paused, _V234),
+    ("LOG_MESSAGE", False): (_log_message, _V34),
+    ("LOG_LOG", False): (_log_log, _V2),
+    ("LOG_DEBUG", False): (_log_debug, _V2),
+    ("MOVER_SET_WINDOW", False): (_set_window, _V234),
+    ("DATA_GET_STATE", True): (_data_get_state_reply, _V234),
+    ("MOVER_GET_STATE", True): (_mover_get_state_reply, _V234),
+    ("TAPE_GET_STATE", True): (_tape_get_state_reply, _V234),
+    ("CONFIG_GET_HOST_INFO", True): (_host_info_reply, _V234),
+    ("CONFIG_GET_SERVER_INFO", True): (_server_info_reply, _V34),
+}
+# Messages whose request and reply have no body at all.
+NO_BODY = {"CONNECT_CLOSE"}
+
+
+@dataclass(slots=True)
+class Decoded:
+    body: Body
+    version: int | None  # the layout used, None when no layout depends on it
+    problem: str | None = None  # why the body could not be read in full
+    exact: bool = True  # the layout consumed the whole body
+
+
+def _run(decoder: BodyDecoder, data: bytes, version: int) -> tuple[Body, bool, str | None]:
+    body = Body()
+    reader = XdrReader(data)
+    try:
+        decoder(reader, version, body)
+    except BodyTooShort:
+        return body, False, "body shorter than the message needs"
+    except _BadLayout:
+        return body, False, "body does not follow the message's layout"
+    return body, reader.remaining == 0, None
+
+
+def fitting_versions(short_name: str, is_reply: bool, data: bytes) -> set[int]:
+    """Versions whose layout for this message matches the body byte for byte."""
+    entry = DECODERS.get((short_name, is_reply))
+    if entry is None:
+        return set(KNOWN_VERSIONS)
+    decoder, versions = entry
+    return {v for v in versions if _run(decoder, data, v)[1]}
+
+
+def decode_body(short_name: str, is_reply: bool, data: bytes, version: int | None,
+                partial: bool = False) -> Decoded:
+    """Decode a body; version None tries v4, v3, v2 and keeps the first exact fit."""
+    entry = DECODERS.get((short_name, is_reply))
+    if entry is None:
+        body = Body()
+        if is_reply and short_name not in NO_BODY and data:
+            if len(data) >= 4:
+                body.error = _U32.unpack_from(data)[0]
+            else:
+                return Decoded(body, None, "body shorter than the message needs", False)
+        return Decoded(body, None)
+    decoder, versions = entry
+    candidates = [version] if version in versions else [v for v in KNOWN_VERSIONS
+                                                        if v in versions]
+    first: tuple[Body, bool, str | None, int] | None = None
+    for candidate in candidates:
+        body, exact, problem = _run(decoder, data, candidate)
+        if exact:
+            return Decoded(body, candidate)
+        if first is None or (problem is None and first[2] is not None):
+            first = (body, exact, problem, candidate)
+    assert first is not None
+    body, exact, problem, candidate = first
+    if partial and problem is not None:
+        problem = None  # the capture cut it: reported as ndmp_partial instead
+    return Decoded(body, candidate, problem, exact)

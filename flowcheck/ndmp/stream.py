@@ -1,0 +1,264 @@
+"""Sans-IO NDMP record decoder for one direction of a control connection (h11-style).
+
+Feed it bytes with `receive_data`, tell it about holes with `receive_gap` and about the
+end with `receive_eof`, then call `next_event` until it returns NEED_DATA. Events are
+`RawMessage` (one ONC RPC record: 24-byte header plus body) or `DecodeProblem`.
+Every byte is tagged with the frame and timestamp it arrived in, so a message knows the
+frame holding its record mark. It owns no socket and never raises on any input.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from flowcheck.ndmp.protocol import (
+    FRAGMENT_LENGTH_MASK,
+    HEADER,
+    HEADER_SIZE,
+    LAST_FRAGMENT,
+    MAX_FRAGMENT,
+    RECORD_MARK,
+    plausible_header,
+)
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut"]
+
+
+@dataclass(slots=True)
+class RawMessage:
+    sequence: int
+    time_stamp: int
+    raw_type: int
+    code: int
+    reply_sequence: int
+    error: int
+    body: bytes
+    frame: int
+    ts: float
+    partial: bool = False  # the capture lost part of the body
+
+
+@dataclass(slots=True)
+class DecodeProblem:
+    kind: ProblemKind
+    detail: str
+    frames: list[int] = field(default_factory=list)
+    ts: float = 0.0
+    skipped: int = 0  # bytes thrown away
+
+
+Event = RawMessage | DecodeProblem | _NeedData
+
+_MARK_AND_HEADER = 4 + HEADER_SIZE
+# How far a resynchronising scan trusts a record mark: control messages are small.
+_RESYNC_MAX_RECORD = 1024 * 1024
+
+
+class NdmpStreamDecoder:
+    """Record marking and headers of one byte stream; memory is one record at most."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._tags: deque[tuple[int, int, float]] = deque()  # (offset, frame, ts)
+        self._events: deque[RawMessage | DecodeProblem] = deque()
+        self._resync = False
+        self._resync_after_gap = False
+        self._skipped = 0  # bytes dropped while resynchronising
+        self._skip_start: tuple[int, float] | None = None
+        self.messages_seen = 0
+        self.bytes_received = 0
+
+    # -- input ---------------------------------------------------------------------
+    def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
+        if not data:
+            return
+        end = self._base + len(self._buf)
+        if not self._tags or self._tags[-1][1] != frame:
+            self._tags.append((end, frame, ts))
+        self._buf += data
+        self.bytes_received += len(data)
+
+    def start_mid_stream(self) -> None:
+        """The capture began after the connection did: skip to the first record mark."""
+        self._resync = True
+        self._resync_after_gap = True
+
+    def receive_gap(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
+        """Bytes were lost before the next data: finish what can be, then resynchronise."""
+        self._parse()
+        self._cut(f"{missing} bytes never captured", frame, ts)
+        self._resync = True
+        self._resync_after_gap = True
+
+    def receive_eof(self) -> None:
+        self._parse()
+        if self._resync:
+            self._flush_skipped(final=True)
+        elif self._buf:
+            frame, ts = self._tag_at(self._base + len(self._buf) - 1)
+            self._cut("stream ended inside a record", frame, ts)
+        self._drop(len(self._buf))
+
+    def next_event(self) -> Event:
+        if not self._events:
+            self._parse()
+        if self._events:
+            return self._events.popleft()
+        return NEED_DATA
+
+    # -- parsing -------------------------------------------------------------------
+    def _parse(self) -> None:
+        while True:
+            if self._resync and not self._scan():
+                return
+            record = self._take_record()
+            if record is None:
+                return
+
+    def _take_record(self) -> bool | None:
+        """Consume one complete record if the buffer holds it; None when more is needed."""
+        buf = self._buf
+        pos = 0
+        fragments: list[bytes] = []
+        total = 0
+        while True:
+            if len(buf) - pos < 4:
+                return None
+            (mark,) = RECORD_MARK.unpack_from(buf, pos)
+            length = mark & FRAGMENT_LENGTH_MASK
+            if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
+                frame, ts = self._tag_at(self._base + pos)
+                self._problem("absurd_fragment",
+                              f"record fragment of {length} bytes (over 16 MiB): not NDMP",
+                              [frame], ts)
+                self._drop(pos + 1)
+                self._resync = True
+                return True
+            if len(buf) - pos - 4 < length:
+                return None
+            fragments.append(bytes(buf[pos + 4:pos + 4 + length]))
+            total += length
+            pos += 4 + length
+            if mark & LAST_FRAGMENT:
+                break
+        record = b"".join(fragments)
+        frame, ts = self._tag_at(self._base)
+        if len(record) < HEADER_SIZE:
+            self._problem("short_record",
+                          f"record of {len(record)} bytes, shorter than the 24-byte header",
+                          [frame], ts)
+            self._drop(pos)
+            return True
+        seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
+        if raw_type > 1:
+            self._problem("bad_header", f"message type {raw_type} is neither request nor "
+                          "reply: not NDMP", [frame], ts)
+            self._drop(1)
+            self._resync = True
+            return True
+        self._events.append(RawMessage(seq, stamp, raw_type, code, reply_seq, error,
+                                       record[HEADER_SIZE:], frame, ts))
+        self.messages_seen += 1
+        self._drop(pos)
+        return True
+
+    def _scan(self) -> bool:
+        """Look for a plausible record start; True when the buffer now begins with one."""
+        buf = self._buf
+        pos = 0
+        while True:
+            # A last-fragment mark under 16 MiB always starts with byte 0x80.
+            pos = buf.find(b"\x80", pos)
+            if pos < 0:
+                self._skip(max(0, len(buf) - 3))
+                return False
+            if len(buf) - pos < _MARK_AND_HEADER:
+                self._skip(pos)
+                return False
+            (mark,) = RECORD_MARK.unpack_from(buf, pos)
+            length = mark & FRAGMENT_LENGTH_MASK
+            if HEADER_SIZE <= length <= _RESYNC_MAX_RECORD:
+                _, _, raw_type, code, reply_seq, error = HEADER.unpack_from(buf, pos + 4)
+                if plausible_header(raw_type, code, reply_seq, error):
+                    self._skip(pos)
+                    self._flush_skipped(final=False)
+                    self._resync = False
+                    self._resync_after_gap = False
+                    return True
+            pos += 1
+
+    def _skip(self, count: int) -> None:
+        if count <= 0:
+            return
+        if self._skip_start is None:
+            self._skip_start = self._tag_at(self._base)
+        self._skipped += count
+        self._drop(count)
+
+    def _flush_skipped(self, final: bool) -> None:
+        if self._skipped and not self._resync_after_gap:
+            frame, ts = self._skip_start or (0, 0.0)
+            where = "until the stream ended" if final else "before the next record"
+            self._problem("garbage", f"{self._skipped} bytes that are not NDMP {where}",
+                          [frame], ts, skipped=self._skipped)
+        self._skipped = 0
+        self._skip_start = None
+
+    def _cut(self, why: str, frame: int, ts: float) -> None:
+        """The current record cannot complete: keep its header if we have it."""
+        buf = self._buf
+        if self._resync or not buf:
+            self._drop(len(buf))
+            self._problem("cut", why, [frame], ts)
+            return
+        first_frame, first_ts = self._tag_at(self._base)
+        record = bytearray()
+        pos = 0
+        while len(buf) - pos >= 4:
+            (mark,) = RECORD_MARK.unpack_from(buf, pos)
+            chunk = buf[pos + 4:pos + 4 + (mark & FRAGMENT_LENGTH_MASK)]
+            record += chunk
+            pos += 4 + len(chunk)
+            if mark & LAST_FRAGMENT:
+                break
+        if len(record) >= HEADER_SIZE:
+            seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
+            if raw_type <= 1:
+                self._events.append(RawMessage(seq, stamp, raw_type, code, reply_seq, error,
+                                               bytes(record[HEADER_SIZE:]), first_frame,
+                                               first_ts, partial=True))
+                self.messages_seen += 1
+        self._problem("cut", why, sorted({first_frame, frame}), first_ts)
+        self._drop(len(buf))
+
+    # -- helpers -------------------------------------------------------------------
+    def _problem(self, kind: ProblemKind, detail: str, frames: list[int], ts: float,
+                 skipped: int = 0) -> None:
+        self._events.append(DecodeProblem(kind, detail, frames, ts, skipped))
+
+    def _drop(self, count: int) -> None:
+        del self._buf[:count]
+        self._base += count
+        tags = self._tags
+        # Keep the tag covering the new first byte; older ones are no longer needed.
+        while len(tags) > 1 and tags[1][0] <= self._base:
+            tags.popleft()
+
+    def _tag_at(self, offset: int) -> tuple[int, float]:
+        frame, ts = 0, 0.0
+        for tag_offset, tag_frame, tag_ts in self._tags:
+            if tag_offset > offset:
+                break
+            frame, ts = tag_frame, tag_ts
+        return frame, ts
