@@ -200,6 +200,7 @@ class NdmpCollector:
                 control.findings.bad_body(name, is_reply, decoded.problem, raw.frame, raw.ts)
             if stream.version is None and not raw.partial:
                 self._narrow(control, raw.code, short, is_reply, raw.body)
+        fields["time_stamp"] = raw.time_stamp  # header clock: tshark skips odd values
         error = raw.error or (body_error or 0)
         message = NdmpMessage(
             frame=raw.frame, ts=raw.ts, direction=direction,  # type: ignore[arg-type]

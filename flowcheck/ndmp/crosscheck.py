@@ -1,0 +1,246 @@
+"""flowcheck's NDMP decode against Wireshark's NDMP dissector (tshark, through pyshark).
+
+Every message is matched by sender endpoint, receiver endpoint, sequence and type, then
+compared field by field (code, reply_sequence, header and body error, addresses).
+Disagreements that follow from tshark's documented limits are `tshark_gaps`; the rest
+are `differences`, which the CLI turns into exit status 1.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flowcheck.errors import InputError
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
+
+TSHARK_NDMP_PORT = 10000  # the only port Wireshark's NDMP dissector registers
+TSHARK_MAX_CODE = 0xA09
+TSHARK_MAX_ERROR = 23
+TSHARK_MIN_TIME = calendar.timegm((1980, 1, 1, 0, 0, 0))
+TSHARK_MAX_TIME = calendar.timegm((2030, 1, 1, 0, 0, 0))
+
+Endpoint = tuple[str, int]
+MessageKey = tuple[Endpoint | None, Endpoint | None, int, bool]
+
+
+@dataclass(slots=True)
+class TsharkMessage:
+    frame: int
+    src: Endpoint
+    dst: Endpoint
+    sequence: int
+    code: int
+    is_reply: bool
+    reply_sequence: int
+    header_error: int
+    body_error: int | None
+    addresses: list[Endpoint]
+    malformed: bool
+
+
+@dataclass(slots=True)
+class Difference:
+    frame: int  # ours when we have the message, else tshark's
+    uid: str | None
+    sequence: int
+    name: str
+    field: str  # "message", "code", "type", "reply_sequence", "error", "addresses", ...
+    ours: object
+    theirs: object
+    reason: str = ""  # for tshark gaps: which limit of tshark explains it
+
+    def as_dict(self) -> dict:
+        return {"frame": self.frame, "uid": self.uid, "sequence": self.sequence,
+                "name": self.name, "field": self.field, "ours": self.ours,
+                "theirs": self.theirs, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class CrosscheckResult:
+    path: str
+    ours: int = 0  # messages flowcheck decoded
+    theirs: int = 0  # messages tshark decoded
+    matched: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    tshark_gaps: list[Difference] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "ours": self.ours, "theirs": self.theirs,
+                "matched": self.matched,
+                "differences": [d.as_dict() for d in self.differences],
+                "tshark_gaps": [d.as_dict() for d in self.tshark_gaps]}
+
+
+def read_tshark_messages(path: str) -> list[TsharkMessage]:
+    """Every NDMP message tshark's dissector finds, one per PDU (several per frame)."""
+    try:
+        import pyshark
+    except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
+        raise InputError(f"crosscheck needs pyshark: {exc}") from None
+    out: list[TsharkMessage] = []
+    # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
+    capture = pyshark.FileCapture(
+        path, display_filter="ndmp", keep_packets=False, disable_protocol="x11",
+        override_prefs={"tcp.desegment_tcp_streams": "TRUE"})
+    try:
+        for packet in capture:
+            out.extend(_packet_messages(packet))
+    except Exception as exc:  # pyshark wraps tshark failures in many exception types
+        raise InputError(f"{path}: tshark could not read it ({exc})".splitlines()[0]) from None
+    finally:
+        capture.close()
+    return out
+
+
+def _packet_messages(packet: object) -> list[TsharkMessage]:
+    layers = list(getattr(packet, "layers", []))
+    malformed = any(layer.layer_name == "_ws.malformed" for layer in layers)
+    src = (str(packet.ip.src), int(packet.tcp.srcport))  # type: ignore[attr-defined]
+    dst = (str(packet.ip.dst), int(packet.tcp.dstport))  # type: ignore[attr-defined]
+    out = []
+    for layer in layers:
+        if layer.layer_name != "ndmp" or layer.get_field_value("msg") is None:
+            continue
+        errors = _all_ints(layer, "error")
+        ips = [str(v) for v in _all_values(layer, "addr_ip")]
+        ports = _all_ints(layer, "addr_tcp_port")
+        out.append(TsharkMessage(
+            frame=int(packet.number),  # type: ignore[attr-defined]
+            src=src, dst=dst, sequence=_int(layer.get_field_value("sequence")),
+            code=_int(layer.get_field_value("msg")),
+            is_reply=_int(layer.get_field_value("msg_type")) == 1,
+            reply_sequence=_int(layer.get_field_value("reply_sequence")),
+            header_error=errors[0] if errors else 0,
+            body_error=errors[1] if len(errors) > 1 else None,
+            addresses=list(zip(ips, ports, strict=False)), malformed=malformed))
+    return out
+
+
+def _all_values(layer: object, name: str) -> list[object]:
+    found = layer.get_field(name)  # type: ignore[attr-defined]
+    if found is None:
+        return []
+    return [getattr(f, "show", f) for f in found.all_fields]
+
+
+def _all_ints(layer: object, name: str) -> list[int]:
+    return [_int(v) for v in _all_values(layer, name)]
+
+
+def _int(value: object) -> int:
+    text = str(value)
+    try:
+        return int(text, 0)
+    except ValueError:
+        return int(text, 16) if text else 0
+
+
+def crosscheck(path: str, streams: list[NdmpStream], connections: list[Connection],
+               ndmp_port: int = TSHARK_NDMP_PORT) -> CrosscheckResult:
+    """Decode `path` with tshark and list every disagreement with `streams`."""
+    return compare_messages(path, streams, connections, read_tshark_messages(path))
+
+
+def compare_messages(path: str, streams: list[NdmpStream], connections: list[Connection],
+                     theirs: list[TsharkMessage]) -> CrosscheckResult:
+    result = CrosscheckResult(path=path, theirs=len(theirs))
+    by_uid = {c.uid: c for c in connections}
+    pending: dict[MessageKey, list[TsharkMessage]] = {}
+    for message in theirs:
+        for key in _tshark_keys(message, bool(by_uid)):
+            pending.setdefault(key, []).append(message)
+    used: set[int] = set()
+    for stream in streams:
+        connection = by_uid.get(stream.uid)
+        for ours in stream.messages:
+            result.ours += 1
+            key = _our_key(ours, connection)
+            match = next((m for m in pending.get(key, []) if id(m) not in used), None)
+            if match is None:
+                _missing_in_tshark(result, stream, connection, ours)
+                continue
+            used.add(id(match))
+            result.matched += 1
+            _compare_fields(result, stream, ours, match)
+    for message in theirs:
+        if id(message) not in used:
+            result.differences.append(Difference(
+                message.frame, None, message.sequence, f"0x{message.code:X}", "message",
+                None, "decoded", ""))
+    return result
+
+
+def _tshark_keys(message: TsharkMessage, with_endpoints: bool) -> Iterable[MessageKey]:
+    if with_endpoints:
+        yield (message.src, message.dst, message.sequence, message.is_reply)
+    else:
+        yield (None, None, message.sequence, message.is_reply)
+
+
+def _our_key(ours: NdmpMessage, connection: Connection | None) -> MessageKey:
+    is_reply = ours.type == "reply"
+    if connection is None:
+        return (None, None, ours.sequence, is_reply)
+    orig = (connection.orig_h, connection.orig_p)
+    resp = (connection.resp_h, connection.resp_p)
+    src, dst = (orig, resp) if ours.direction == "orig" else (resp, orig)
+    return (src, dst, ours.sequence, is_reply)
+
+
+def _missing_in_tshark(result: CrosscheckResult, stream: NdmpStream,
+                       connection: Connection | None, ours: NdmpMessage) -> None:
+    reason = ""
+    stamp = ours.body.get("time_stamp")
+    if connection is not None and TSHARK_NDMP_PORT not in (connection.orig_p,
+                                                            connection.resp_p):
+        reason = "tshark dissects NDMP only when one side is port 10000"
+    elif ours.code > TSHARK_MAX_CODE:
+        reason = "tshark skips codes above 0xA09"
+    elif ours.header_error > TSHARK_MAX_ERROR:
+        reason = "tshark skips header errors above 23"
+    elif stamp is not None and not TSHARK_MIN_TIME <= stamp < TSHARK_MAX_TIME:
+        reason = "tshark skips header timestamps outside 1980-2030"
+    elif ours.partial:
+        reason = "the capture cut this message: tshark cannot reassemble it"
+    difference = Difference(ours.frame, stream.uid, ours.sequence, ours.name, "message",
+                            "decoded", None, reason)
+    (result.tshark_gaps if reason else result.differences).append(difference)
+
+
+def _body_gap(stream: NdmpStream) -> str:
+    """Why tshark may misread bodies of this stream (empty when it should not)."""
+    if stream.version == 2:
+        return "tshark reads NDMP v2 bodies with the v3 layout"
+    if stream.version_source != "connect_open" and stream.version not in (None, 4):
+        return "no CONNECT_OPEN in the capture: tshark assumes v4"
+    return ""
+
+
+def _compare_fields(result: CrosscheckResult, stream: NdmpStream, ours: NdmpMessage,
+                    theirs: TsharkMessage) -> None:
+    def report(name: str, mine: object, its: object, gap: str = "") -> None:
+        difference = Difference(ours.frame, stream.uid, ours.sequence, ours.name, name,
+                                mine, its, gap)
+        (result.tshark_gaps if gap else result.differences).append(difference)
+
+    if ours.code != theirs.code:
+        report("code", ours.code, theirs.code)
+    if ours.type == "reply" and ours.reply_sequence != theirs.reply_sequence:
+        report("reply_sequence", ours.reply_sequence, theirs.reply_sequence)
+    if ours.header_error != theirs.header_error:
+        report("header_error", ours.header_error, theirs.header_error)
+    header_only = ours.type == "reply" and ours.header_error != 0 and ours.body_error is None
+    if theirs.malformed and header_only:
+        report("malformed", "header-only error reply (legal)", "malformed",
+               "tshark marks header-only error replies malformed")
+    elif ours.body_error != theirs.body_error and ours.type == "reply":
+        report("body_error", ours.body_error, theirs.body_error,
+               _body_gap(stream) or ("tshark marked the message malformed"
+                                     if theirs.malformed and ours.partial else ""))
+    mine = sorted((a.ip, a.port) for a in ours.addresses)
+    its = sorted(theirs.addresses)
+    if mine != its:
+        report("addresses", [f"{ip}:{port}" for ip, port in mine],
+               [f"{ip}:{port}" for ip, port in its], _body_gap(stream))
