@@ -1,0 +1,83 @@
+"""Terminal tables of NDMP messages (`flowcheck ndmp`) and of crosscheck differences."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flowcheck.model import Finding, NdmpMessage, NdmpStream
+    from flowcheck.ndmp.crosscheck import CrosscheckResult, Difference
+
+_DECODE_CODES = ("ndmp_partial", "ndmp_undecodable", "ndmp_vendor_message")
+# Body fields worth a glance in the table; the JSON document carries them all.
+_SHOWN_FIELDS = ("version", "protocol_version", "reason", "auth_type", "user", "mode",
+                 "addr_type", "butype", "halt_reason", "offset", "length", "text")
+
+
+def _detail(message: NdmpMessage) -> str:
+    parts = [f"{a.ip}:{a.port}" for a in message.addresses]
+    for key in _SHOWN_FIELDS:
+        if key in message.body and message.body[key] not in ("", None):
+            value = str(message.body[key])
+            parts.append(f"{key}={value[:60]}")
+    if message.partial:
+        parts.append("[yellow]partial[/]")
+    return " ".join(parts)
+
+
+def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console) -> None:
+    """One table per control connection, then its announcements and decode findings."""
+    if not streams:
+        console.print("No NDMP control connection found (check --ndmp-port).")
+    for stream in streams:
+        version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
+        table = Table(title=f"{stream.uid}: NDMP {version}, {len(stream.messages)} messages",
+                      title_justify="left")
+        for header, justify in (("frame", "right"), ("dir", "left"), ("seq", "right"),
+                                ("type", "left"), ("message", "left"), ("re", "right"),
+                                ("error", "left"), ("detail", "left")):
+            table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        for message in stream.messages:
+            error = "" if message.error == 0 else f"[red]{message.error_name}[/]"
+            table.add_row(str(message.frame), message.direction, str(message.sequence),
+                          message.type, message.name,
+                          str(message.reply_sequence) if message.type == "reply" else "",
+                          error, _detail(message))
+        console.print(table)
+        for announcement in stream.announcements:
+            console.print(f"  announced {announcement.ip}:{announcement.port} "
+                          f"({announcement.listener} listens) by {announcement.message} "
+                          f"in frame {announcement.frame}", highlight=False)
+    decode = [f for f in findings if f.code in _DECODE_CODES]
+    for finding in decode:
+        frames = ",".join(str(f) for f in finding.frames[:8])
+        console.print(f"[yellow]{finding.severity}[/] {finding.code} {finding.uid or ''}: "
+                      f"{finding.message}" + (f" (frames {frames})" if frames else ""),
+                      highlight=False)
+
+
+def _row(table: Table, item: Difference) -> None:
+    table.add_row(str(item.frame), item.uid or "", str(item.sequence), item.name, item.field,
+                  str(item.ours), str(item.theirs), item.reason)
+
+
+def render_crosscheck(result: CrosscheckResult, console: Console) -> None:
+    console.print(f"[bold]{result.path}[/]: flowcheck {result.ours} messages, tshark "
+                  f"{result.theirs}, matched {result.matched}", highlight=False)
+    for label, title, items in (
+            ("differences", "differences", result.differences),
+            ("tshark gaps", "tshark gaps (its known limits, not ours)", result.tshark_gaps)):
+        if not items:
+            console.print(f"no {label}")
+            continue
+        table = Table(title=f"{len(items)} {title}", title_justify="left")
+        for header in ("frame", "uid", "seq", "message", "field", "flowcheck", "tshark",
+                       "reason"):
+            table.add_column(header)
+        for item in items:
+            _row(table, item)
+        console.print(table)
