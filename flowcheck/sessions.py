@@ -1,0 +1,218 @@
+"""Sessions: one per NDMP control connection, with the connections it explains.
+
+A session owns its control connection, the callback to the job engine (profiles with a
+callback) and the data connections that reached an endpoint announced on its control
+connection (Zeek's FTP expectations: the next connection to the announced ip:port
+belongs to the session). Step statuses are left to flowcheck.verify.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flowcheck.config import Config
+from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.profiles import Profile
+
+Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "midstream"]
+
+# Codes of the messages verification cares about, for decoders that leave a name out.
+_CODE_NAMES = {
+    0x401: "DATA_START_BACKUP", 0x402: "DATA_START_RECOVER", 0x409: "DATA_LISTEN",
+    0x40A: "DATA_CONNECT", 0x40B: "DATA_START_RECOVER_FILEHIST", 0x501: "NOTIFY_DATA_HALTED",
+    0x503: "NOTIFY_MOVER_HALTED", 0x900: "CONNECT_OPEN", 0x901: "CONNECT_CLIENT_AUTH",
+    0xA01: "MOVER_LISTEN", 0xA09: "MOVER_CONNECT",
+}
+DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT",
+               "DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
+# A callback opened this long after the control connection ended is not its callback.
+CALLBACK_SLACK_SECONDS = 1.0
+
+
+def message_op(message: NdmpMessage) -> str:
+    """The message's name without the NDMP_ prefix ("DATA_LISTEN"), whatever the decoder."""
+    name = (message.name or "").upper().removeprefix("NDMP_")
+    if not name or name.startswith(("UNKNOWN", "0X")):
+        return _CODE_NAMES.get(message.code, name)
+    return name
+
+
+def connection_outcome(conn: Connection) -> Outcome:
+    """How the connection's opening went, from the handshake evidence the engine kept."""
+    if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
+        return "established"
+    if conn.synack_seen:
+        return "handshake_incomplete"
+    if conn.syn_seen:
+        if conn.resp_rst or conn.icmp_frames or conn.conn_state == "REJ":
+            return "refused"
+        return "unanswered"
+    return "midstream"  # the capture started after the handshake: nothing to judge
+
+
+def is_failed(conn: Connection) -> bool:
+    return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete")
+
+
+def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:
+    """restore for DATA_START_RECOVER*, backup for any other data request or announcement."""
+    if stream is None:
+        return "browse"
+    ops = {message_op(m) for m in stream.messages if m.type == "request"}
+    if ops & {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}:
+        return "restore"
+    if ops & DATA_INTENT or stream.announcements:
+        return "backup"
+    return "browse"
+
+
+def _starts_data(stream: NdmpStream | None) -> bool:
+    return stream is not None and any(
+        message_op(m).startswith("DATA_START_") for m in stream.messages if m.type == "request")
+
+
+def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
+    """Alternatives of one expectation: same frame (v4 multi-address) or same endpoint."""
+    groups: list[list[Announcement]] = []
+    for ann in sorted(announcements, key=lambda a: (a.ts, a.frame)):
+        for group in groups:
+            if any(a.frame == ann.frame or (a.ip, a.port) == (ann.ip, ann.port) for a in group):
+                group.append(ann)
+                break
+        else:
+            groups.append([ann])
+    return groups
+
+
+@dataclass(slots=True)
+class _Endpoints:
+    """Connections by their responder endpoint, in time order, each claimable once."""
+
+    by_endpoint: dict[tuple[str, int], list[Connection]] = field(
+        default_factory=lambda: defaultdict(list))
+    claimed: set[str] = field(default_factory=set)
+
+    def add(self, conn: Connection) -> None:
+        self.by_endpoint[(conn.resp_h, conn.resp_p)].append(conn)
+
+    def sort(self) -> None:
+        for conns in self.by_endpoint.values():
+            conns.sort(key=lambda c: (c.ts, c.first_frame))
+
+    def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
+        conns = self.by_endpoint.get((ip, port), [])
+        start = bisect_left([c.ts for c in conns], ts)
+        return next((c for c in conns[start:] if c.uid not in self.claimed), None)
+
+
+def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
+                   profile: Profile) -> list[Session]:
+    """One session per control connection; sets Connection.role/.session and used_by."""
+    stream_by_uid = {s.uid: s for s in streams}
+    controls = sorted((c for c in connections
+                       if c.resp_p == config.ndmp_port or c.uid in stream_by_uid),
+                      key=lambda c: (c.ts, c.first_frame))
+    sessions: list[Session] = []
+    control_of: dict[str, Connection] = {}
+    for number, conn in enumerate(controls, start=1):
+        stream = stream_by_uid.get(conn.uid)
+        session = Session(id=f"S{number}", control_uid=conn.uid, media_server=conn.orig_h,
+                          remote_agent=conn.resp_h,
+                          version=stream.version if stream else None,
+                          kind=session_kind(stream),
+                          announced=list(stream.announcements) if stream else [])
+        conn.role, conn.session = "control", session.id
+        sessions.append(session)
+        control_of[session.id] = conn
+
+    endpoints = _Endpoints()
+    control_uids = {c.uid for c in controls}
+    for conn in connections:
+        if conn.uid not in control_uids:
+            endpoints.add(conn)
+    endpoints.sort()
+    _attach_data(sessions, endpoints)
+    if profile.callback == "connection":
+        _attach_callbacks(sessions, control_of, connections, endpoints, config)
+    by_uid = {c.uid: c for c in connections}
+    for session in sessions:
+        stream = stream_by_uid.get(session.control_uid)
+        if session.data_connections and not _starts_data(stream):
+            session.kind = _kind_from_bytes(session, by_uid)
+    return sessions
+
+
+def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
+    """Each expectation claims the next connection to one of its endpoints."""
+    pending = [(group[0].ts, session, group) for session in sessions
+               for group in announcement_groups(session.announced)]
+    pending.sort(key=lambda item: item[0])
+    for index, (ts, session, group) in enumerate(pending):
+        candidates = [(conn, ann) for ann in group
+                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+        if not candidates:
+            continue
+        conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))
+        ann.used_by = conn.uid
+        _claim(endpoints, conn, session, "data")
+        # A connector whose SYNs fail retries from a new source port: same expectation,
+        # until a later announcement of the same endpoint takes over.
+        later = [t for t, _, g in pending[index + 1:]
+                 if any((a.ip, a.port) == (ann.ip, ann.port) for a in g)]
+        until = min(later, default=float("inf"))
+        while is_failed(conn):
+            retry = endpoints.first_after(ann.ip, ann.port, conn.ts)
+            if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
+                break
+            _claim(endpoints, retry, session, "data")
+            conn = retry
+
+
+def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
+                      connections: list[Connection], endpoints: _Endpoints,
+                      config: Config) -> None:
+    """The first agent -> media server connection after the control connection opened.
+
+    A destination port in the media range is preferred; failing that, the first such
+    connection to any port other than the NDMP port is still the callback (and gets
+    port_outside_media_range from verify) rather than an unexplained connection.
+    """
+    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    for session in sessions:
+        control = control_of[session.id]
+        end = max(control.last_ts, control.ts) + CALLBACK_SLACK_SECONDS
+        candidates = [c for c in ordered
+                      if c.uid not in endpoints.claimed and c.role != "control"
+                      and c.orig_h == session.remote_agent and c.resp_h == session.media_server
+                      and c.resp_p != config.ndmp_port and control.ts <= c.ts <= end]
+        if not candidates:
+            continue
+        in_range = [c for c in candidates if config.in_media_range(c.resp_p)]
+        callback = (in_range or candidates)[0]
+        session.callback_uid = callback.uid
+        _claim(endpoints, callback, session, "callback")
+
+
+def _claim(endpoints: _Endpoints, conn: Connection, session: Session,
+           role: Literal["data", "callback"]) -> None:
+    endpoints.claimed.add(conn.uid)
+    conn.role, conn.session = role, session.id
+    if role == "data":
+        session.data_connections.append(conn.uid)
+
+
+def _kind_from_bytes(session: Session, by_uid: dict[str, Connection]
+                     ) -> Literal["backup", "restore", "browse"]:
+    """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent."""
+    to_media = to_agent = 0
+    for uid in session.data_connections:
+        conn = by_uid[uid]
+        agent_sent = conn.orig_bytes if conn.orig_h == session.remote_agent else conn.resp_bytes
+        media_sent = conn.resp_bytes if conn.orig_h == session.remote_agent else conn.orig_bytes
+        to_media += agent_sent
+        to_agent += media_sent
+    return "restore" if to_agent > to_media else "backup"

@@ -1,0 +1,29 @@
+"""Verification: the traffic against the profile's sequence and the configured ranges.
+
+check_all fills each Session.steps and returns the findings (decode findings excluded:
+the pipeline adds those). Order matters: connection and NDMP checks record root causes
+first, so the step checks add only a status where a cause is already reported.
+"""
+
+from __future__ import annotations
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, Finding, NdmpStream, Session
+from flowcheck.profiles import Profile
+from flowcheck.verify.capacity import check_capacity
+from flowcheck.verify.context import Context
+from flowcheck.verify.links import check_links
+from flowcheck.verify.replies import check_replies
+from flowcheck.verify.steps import check_steps
+
+__all__ = ["check_all"]
+
+
+def check_all(connections: list[Connection], streams: list[NdmpStream],
+              sessions: list[Session], config: Config, profile: Profile) -> list[Finding]:
+    ctx = Context(connections, streams, sessions, config, profile)
+    check_links(ctx)
+    check_replies(ctx)
+    check_steps(ctx)
+    check_capacity(ctx)
+    return ctx.findings

@@ -1,0 +1,138 @@
+"""Port ranges as a capacity: overlap, size against the traffic, reuse within the hold.
+
+After each session Backup Exec holds its ports for port_hold_seconds (60) before they
+are free again, so a range must cover the ports in use plus those still held. Reuse is
+a warning about capacity, not a rule that reuse is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flowcheck.config import PortRange, format_ranges
+from flowcheck.model import Connection, Session
+from flowcheck.verify.context import Context, agent_side_port, endpoint, media_side_port
+
+
+def check_capacity(ctx: Context) -> None:
+    _ranges_overlap(ctx)
+    usage = _port_usage(ctx)
+    for which in ("media", "agent"):
+        _range_too_small(ctx, which, usage[which])
+    _reused_within_hold(ctx, usage)
+
+
+def range_size(ranges: tuple[PortRange, ...]) -> int:
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return sum(hi - lo + 1 for lo, hi in merged)
+
+
+def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list[PortRange]:
+    shared = [(max(a_lo, b_lo), min(a_hi, b_hi)) for a_lo, a_hi in first
+              for b_lo, b_hi in second if max(a_lo, b_lo) <= min(a_hi, b_hi)]
+    return sorted(set(shared))
+
+
+def _ranges_overlap(ctx: Context) -> None:
+    shared = overlap(ctx.config.media_range, ctx.config.agent_range)
+    if not shared:
+        return
+    ctx.add("ranges_overlap",
+            f"The media range {ctx.ranges('media')} and the agent range "
+            f"{ctx.ranges('agent')} overlap on {format_ranges(shared)}: a port one side "
+            "binds may be the one the other side needs.",
+            "Give the two ranges separate ports (Backup Exec: \"Enable media server TCP "
+            "dynamic port range\" and \"Enable remote agent TCP dynamic port range\"), "
+            "for example media 5001-5100 and agent 6001-6100, with two ports per resource.")
+
+
+# (host, port) -> busy intervals [start, end of use] of the connections using it
+Usage = dict[tuple[str, int], list[tuple[float, float, Connection]]]
+
+
+def _port_usage(ctx: Context) -> dict[str, Usage]:
+    """Ports each side of the sessions' connections bound, inside its own range."""
+    usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
+    for session in ctx.sessions:
+        uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
+                *session.data_connections]
+        for uid in uids:
+            conn = ctx.by_uid[uid]
+            media_port = media_side_port(conn, session)
+            agent_port = agent_side_port(conn, session)
+            span = (conn.ts, max(conn.last_ts, conn.ts), conn)
+            if media_port is not None and media_port != ctx.config.ndmp_port:
+                usage["media"][(session.media_server, media_port)].append(span)
+            if agent_port is not None and agent_port != ctx.config.ndmp_port:
+                usage["agent"][(session.remote_agent, agent_port)].append(span)
+    return usage
+
+
+def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
+    ranges = getattr(ctx.config, f"{which}_range")
+    size = range_size(ranges)
+    hold = ctx.config.port_hold_seconds
+    per_host: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for (host, _port), spans in usage.items():
+        # The ranges must carry the callback and data ports (the TechNote's steps 2-4),
+        # also those that ended up outside the range; the control port need not be in it.
+        carried = [(s, e + hold) for s, e, conn in spans if conn.role != "control"]
+        for start, end in _merge(carried):
+            per_host[host] += [(start, 1), (end, -1)]
+    for host, events in sorted(per_host.items()):
+        peak = busy = 0
+        for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+            busy += delta
+            peak = max(peak, busy)
+        if peak > size:
+            ctx.add("range_too_small",
+                    f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
+                    f"use plus those held {hold:g} s after use), but the range has {size}.",
+                    f"Widen the {which} range to at least {peak} ports, or run fewer "
+                    "resources at once.")
+    resources = ctx.config.resources
+    if resources and size < 2 * resources:
+        ctx.add("range_too_small",
+                f"The {which} range {ctx.ranges(which)} has {size} ports; {resources} "
+                f"resources need at least {2 * resources} (two per resource).",
+                f"Widen the {which} range to at least {2 * resources} ports.")
+
+
+def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+def _reused_within_hold(ctx: Context, usage: dict[str, Usage]) -> None:
+    hold = ctx.config.port_hold_seconds
+    for which, by_port in usage.items():
+        for (host, port), spans in sorted(by_port.items()):
+            spans = sorted(spans, key=lambda s: (s[0], s[2].first_frame))
+            busy_until = spans[0][1]
+            for start, end, conn in spans[1:]:
+                gap = start - busy_until
+                if 0 < gap < hold:
+                    ctx.add("port_reused_within_hold",
+                            f"Port {endpoint(host, port)} ({which} side) was used again by a "
+                            f"new connection {gap:.1f} s after its previous connection ended, "
+                            f"within the {hold:g} s the port is held.",
+                            f"Make the {which} range large enough that ports need not be "
+                            "reused within the hold time (see range_too_small); the job "
+                            "may fail to bind a held port.",
+                            session=_session_of(ctx, conn), conn=conn)
+                    break  # one finding per port
+                busy_until = max(busy_until, end)
+
+
+def _session_of(ctx: Context, conn: Connection) -> Session | None:
+    return next((s for s in ctx.sessions if s.id == conn.session), None)

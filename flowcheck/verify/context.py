@@ -1,0 +1,112 @@
+"""What every check reads: lookups over the analysis and the wording of fixes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from flowcheck.config import Config, PortRange, format_ranges
+from flowcheck.findings import make_finding
+from flowcheck.model import Connection, Finding, NdmpStream, Session, Severity
+from flowcheck.profiles import Profile
+
+
+@dataclass(slots=True)
+class Context:
+    connections: list[Connection]
+    streams: list[NdmpStream]
+    sessions: list[Session]
+    config: Config
+    profile: Profile
+    by_uid: dict[str, Connection] = field(default_factory=dict)
+    stream_by_uid: dict[str, NdmpStream] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    # Root causes already reported per session ("control", "callback", "data",
+    # "ndmp"), so later checks do not report their consequences again.
+    causes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def __post_init__(self) -> None:
+        self.by_uid = {c.uid: c for c in self.connections}
+        self.stream_by_uid = {s.uid: s for s in self.streams}
+
+    @property
+    def media_hosts(self) -> set[str]:
+        return set(self.config.media_servers) | {s.media_server for s in self.sessions}
+
+    @property
+    def agent_hosts(self) -> set[str]:
+        return set(self.config.remote_agents) | {s.remote_agent for s in self.sessions}
+
+    def add(self, code: str, message: str, fix: str = "", *, session: Session | None = None,
+            conn: Connection | None = None, frames: list[int] | None = None,
+            ts: float | None = None, severity: Severity | None = None,
+            cause: str | None = None) -> Finding:
+        finding = make_finding(
+            code, message, fix, severity=severity,
+            session=session.id if session else None,
+            uid=conn.uid if conn else None,
+            ts=ts if ts is not None else (conn.ts if conn else None),
+            frames=frames if frames is not None else (opening_frames(conn) if conn else []))
+        self.findings.append(finding)
+        if session is not None and cause is not None:
+            self.causes[session.id].add(cause)
+        return finding
+
+    def ranges(self, which: str) -> str:
+        """ "5001-5100 (media range)", saying so when the range is the default."""
+        ranges: tuple[PortRange, ...] = getattr(self.config, f"{which}_range")
+        note = "" if f"{which}_range" in self.config.explicit else ", the default"
+        return f"{format_ranges(ranges)} ({which} range{note})"
+
+
+def opening_frames(conn: Connection) -> list[int]:
+    """The frames that show how the connection opened (or failed to)."""
+    frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
+    if conn.resp_rst and not conn.synack_frames:
+        frames += conn.rst_frames
+    return frames or [conn.first_frame]
+
+
+def endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def media_side_port(conn: Connection, session: Session) -> int | None:
+    """The port on the media server's end of a connection, if one end is the media server."""
+    if conn.orig_h == session.media_server and conn.resp_h != session.media_server:
+        return conn.orig_p
+    if conn.resp_h == session.media_server:
+        return conn.resp_p
+    return None
+
+
+def agent_side_port(conn: Connection, session: Session) -> int | None:
+    if conn.orig_h == session.remote_agent and conn.resp_h != session.remote_agent:
+        return conn.orig_p
+    if conn.resp_h == session.remote_agent:
+        return conn.resp_p
+    return None
+
+
+def allow_rule(ctx: Context, conn: Connection, session: Session | None) -> str:
+    """The firewall rule that lets this connection through, named from the media server."""
+    if session is not None and conn.resp_h == session.media_server:
+        ports, where = ctx.ranges("media"), "inbound on the media server"
+    elif session is not None and conn.resp_h == session.remote_agent and \
+            conn.resp_p != ctx.config.ndmp_port:
+        ports, where = ctx.ranges("agent"), "outbound on the media server and inbound on the agent"
+    elif conn.resp_p == ctx.config.ndmp_port:
+        ports = f"{conn.resp_p} (NDMP port)"
+        where = "outbound on the media server and inbound on the agent"
+    else:
+        ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
+    return (f"allow TCP from {conn.orig_h} to {conn.resp_h} ports {ports} {where}, "
+            "and its return traffic")
+
+
+def refusal_causes(conn: Connection) -> str:
+    how = "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
+    return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {how}: either "
+            f"nothing listens there because the port was already in use (Backup Exec then "
+            f"skips the resource and the job fails with \"Communication Failure has occurred "
+            f"between the Job Engine and Remote Agent\"), or a firewall rejects it")

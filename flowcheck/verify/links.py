@@ -1,0 +1,256 @@
+"""Checks on the connections of each session: did they open, on which ports, where to.
+
+One root cause gives one error finding: retries of one failed connection are reported
+once, and the cause is recorded in Context.causes so the step and NDMP checks do not
+report its consequences again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+
+from flowcheck.model import Connection, Session
+from flowcheck.sessions import announcement_groups, connection_outcome
+from flowcheck.verify.context import (
+    Context,
+    agent_side_port,
+    allow_rule,
+    endpoint,
+    media_side_port,
+    opening_frames,
+    refusal_causes,
+)
+
+
+def check_links(ctx: Context) -> None:
+    if not ctx.sessions:
+        _no_control_session(ctx)
+        return
+    for session in ctx.sessions:
+        control = ctx.by_uid[session.control_uid]
+        _check_control(ctx, session, control)
+        if session.callback_uid:
+            _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
+        _check_data(ctx, session)
+        _check_backup_network(ctx, session)
+    _check_unannounced(ctx)
+
+
+def _no_control_session(ctx: Context) -> None:
+    port = ctx.config.ndmp_port
+    seen = f"none of the {len(ctx.connections)} TCP connections" if ctx.connections \
+        else "no TCP connection at all"
+    ctx.add("no_control_session",
+            f"No NDMP control connection in the capture: {seen} goes to the NDMP port {port}.",
+            f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
+            "server's interface toward the agent while the job starts.")
+
+
+def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    outcome = connection_outcome(conn)
+    target = endpoint(conn.resp_h, conn.resp_p)
+    rule = allow_rule(ctx, conn, session)
+    if outcome == "unanswered":
+        ctx.add("control_unanswered",
+                f"The media server {conn.orig_h} sent {len(conn.syn_frames) or 1} SYN(s) to the "
+                f"agent's NDMP port {target} and never got an answer: something drops them.",
+                f"{rule[0].upper()}{rule[1:]}; check that the Remote Agent service runs on "
+                f"{conn.resp_h}.", session=session, conn=conn, cause="control")
+    elif outcome == "refused":
+        how = "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
+        ctx.add("control_refused",
+                f"The agent's NDMP port {target} refused the control connection from "
+                f"{conn.orig_h} with {how}: no agent listening, or a firewall rejects it.",
+                f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
+                f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
+                cause="control")
+    elif outcome == "handshake_incomplete":
+        _handshake_incomplete(ctx, session, conn, "control connection", "control")
+    media_port = conn.orig_p
+    if not ctx.config.in_media_range(media_port):
+        if ctx.profile.callback == "control":
+            # In this reading the control connection itself is the job engine's port.
+            ctx.add("port_outside_media_range",
+                    f"The control connection leaves the media server from port {media_port}, "
+                    f"outside {ctx.ranges('media')}; this profile takes it as the job "
+                    "engine's port.",
+                    f"Set the media server's dynamic port range to include the ports the job "
+                    f"engine binds, or allow TCP from {conn.orig_h} ports {media_port} to "
+                    f"{conn.resp_h} port {conn.resp_p}.", session=session, conn=conn)
+        else:
+            ctx.add("control_port_outside_media_range",
+                    f"The control connection leaves the media server {conn.orig_h} from port "
+                    f"{media_port}, outside {ctx.ranges('media')}.",
+                    "Harmless if the firewall allows any source port toward the NDMP port; "
+                    f"otherwise allow TCP from {conn.orig_h} (any port) to {conn.resp_h} port "
+                    f"{conn.resp_p}.", session=session, conn=conn)
+
+
+def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
+                          what: str, cause: str) -> None:
+    ctx.add("handshake_incomplete",
+            f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
+            "completed: the return traffic is blocked, typically by a stateless rule.",
+            f"Make the rule stateful, or allow the return traffic explicitly: TCP from "
+            f"{conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port {conn.orig_p} "
+            "(established connections).", session=session, conn=conn, cause=cause)
+
+
+def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
+    outcome = connection_outcome(conn)
+    target = endpoint(conn.resp_h, conn.resp_p)
+    rule = allow_rule(ctx, conn, session)
+    if outcome == "unanswered":
+        ctx.add("callback_unanswered",
+                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
+                "2) and its SYNs were never answered: something drops them.",
+                f"{rule[0].upper()}{rule[1:]}.", session=session, conn=conn, cause="callback")
+    elif outcome == "refused":
+        ctx.add("callback_refused",
+                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}.",
+                f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
+                f"firewall rejects it, {rule}.", session=session, conn=conn, cause="callback")
+    elif outcome == "handshake_incomplete":
+        _handshake_incomplete(ctx, session, conn, "callback", "callback")
+    _check_ports(ctx, session, conn, "callback")
+
+
+def _check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> None:
+    media_port = media_side_port(conn, session)
+    agent_port = agent_side_port(conn, session)
+    if media_port is not None and not ctx.config.in_media_range(media_port):
+        role = "job engine port" if what == "callback" else "media server's end"
+        ctx.add("port_outside_media_range",
+                f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)} uses port {media_port} as the "
+                f"{role}, outside {ctx.ranges('media')}.",
+                f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
+                "(Backup Exec: \"Enable media server TCP dynamic port range\"), or if that "
+                "range is wrong, set --media-range to what the firewall opens.",
+                session=session, conn=conn)
+    if agent_port is not None and not ctx.config.in_agent_range(agent_port):
+        ctx.add("port_outside_agent_range",
+                f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)} uses port {agent_port} on the agent "
+                f"{session.remote_agent}, outside {ctx.ranges('agent')}.",
+                f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} (Backup "
+                "Exec: \"Enable remote agent TCP dynamic port range\"; on Linux "
+                "net.ipv4.ip_local_port_range), or set --agent-range to what the firewall "
+                "opens.", session=session, conn=conn)
+
+
+def _check_data(ctx: Context, session: Session) -> None:
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    failed: dict[tuple[str, int], list[Connection]] = defaultdict(list)
+    checked_ports: set[tuple[str, int]] = set()
+    for conn in conns:
+        outcome = connection_outcome(conn)
+        if outcome in ("unanswered", "refused", "handshake_incomplete"):
+            failed[(conn.resp_h, conn.resp_p)].append(conn)
+        if (conn.orig_h, conn.orig_p) not in checked_ports:
+            checked_ports.add((conn.orig_h, conn.orig_p))
+            _check_ports(ctx, session, conn, "data connection")
+    for attempts in failed.values():
+        _report_failed_data(ctx, session, attempts)
+    for group in announcement_groups(session.announced):
+        if any(a.used_by for a in group):
+            continue
+        where = " or ".join(endpoint(a.ip, a.port) for a in group)
+        first = group[0]
+        ctx.add("announced_not_used",
+                f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
+                "for the data connection, but no connection ever tried it: the side that "
+                "should connect could not (for example it could not bind a port because the "
+                "port was in use on its side).",
+                f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                "are free on both hosts and the ranges hold enough ports for all resources; "
+                "look for the job's \"Communication Failure has occurred between the Job "
+                "Engine and Remote Agent\" error.",
+                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+
+
+def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+    first = attempts[0]
+    outcome = connection_outcome(first)
+    frames = [f for conn in attempts for f in opening_frames(conn)]
+    target = endpoint(first.resp_h, first.resp_p)
+    tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
+    rule = allow_rule(ctx, first, session)
+    if outcome == "unanswered":
+        ctx.add("data_unanswered",
+                f"The data connection from {first.orig_h} to the announced endpoint {target} "
+                f"was never answered{tries}: its SYNs are dropped, so the job cannot move "
+                "data.", f"{rule[0].upper()}{rule[1:]}.", session=session, conn=first,
+                frames=frames, cause="data")
+    elif outcome == "refused":
+        ctx.add("data_refused",
+                f"The data connection from {first.orig_h} was refused{tries}: "
+                f"{refusal_causes(first)}.",
+                f"If the port was in use: free it or widen the range so each resource gets "
+                f"its own port; if a firewall rejects it: {rule}.", session=session,
+                conn=first, frames=frames, cause="data")
+    else:
+        _handshake_incomplete(ctx, session, first, "data connection", "data")
+
+
+def _check_backup_network(ctx: Context, session: Session) -> None:
+    network = ctx.config.backup_network
+    if network is None:
+        return
+    uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
+            *session.data_connections]
+    for uid in uids:
+        conn = ctx.by_uid[uid]
+        outside = [h for h in (conn.orig_h, conn.resp_h) if not _in_network(h, network)]
+        if not outside:
+            continue
+        ctx.add("control_off_backup_network",
+                f"The {conn.role} connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)} runs outside the backup network "
+                f"{network} ({', '.join(outside)} not in it).",
+                f"Make the agent's name resolve to its address in {network} on the media "
+                "server (Backup Exec: \"Backup To Network Card\" / \"Use any available network "
+                "interface\" off), or route that traffic through the backup network.",
+                session=session, conn=conn)
+
+
+def _in_network(host: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        return ipaddress.ip_address(host) in network
+    except ValueError:
+        return False
+
+
+def _check_unannounced(ctx: Context) -> None:
+    media, agents = ctx.media_hosts, ctx.agent_hosts
+    groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
+    for conn in ctx.connections:
+        if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port:
+            continue
+        pair = {conn.orig_h, conn.resp_h}
+        if pair & media and pair & agents and conn.orig_h != conn.resp_h:
+            groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
+    for (orig, resp, port), conns in groups.items():
+        first = conns[0]
+        session = _session_around(ctx, first)
+        count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
+        ctx.add("unannounced_connection",
+                f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "
+                f"agent that no control session announced ({ctx.profile.name} profile).",
+                "If this is backup traffic, the capture may miss the control connection that "
+                "announced it (start the capture before the job); otherwise it is other "
+                "traffic between the two hosts and can be ignored.",
+                session=session, conn=first,
+                frames=[f for c in conns for f in opening_frames(c)])
+
+
+def _session_around(ctx: Context, conn: Connection) -> Session | None:
+    """The session whose control connection was open when this connection started."""
+    for session in ctx.sessions:
+        control = ctx.by_uid[session.control_uid]
+        hosts = {session.media_server, session.remote_agent}
+        if {conn.orig_h, conn.resp_h} == hosts and control.ts <= conn.ts <= control.last_ts:
+            return session
+    return None

@@ -1,0 +1,122 @@
+"""Checks on the control conversation: error replies and abnormal halts."""
+
+from __future__ import annotations
+
+from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+
+# Replies whose failure stops the job (contract: "ndmp_error_reply").
+FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN",
+                 "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
+                 "DATA_START_RECOVER_FILEHIST"}
+CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
+_HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
+                                 ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR",
+                                  "CONNECT_ERROR"]),
+          "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", "CONNECT_CLOSED",
+                                  ["NA", "CONNECT_CLOSED", "ABORTED", "INTERNAL_ERROR",
+                                   "CONNECT_ERROR", "MEDIA_ERROR"])}
+
+
+def check_replies(ctx: Context) -> None:
+    for session in ctx.sessions:
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        if stream is None:
+            continue
+        for index, message in enumerate(stream.messages):
+            if message.type == "reply" and message.error:
+                _error_reply(ctx, session, stream, index, message)
+    # Halts come last: a halt after a reported root cause is its consequence.
+    for session in ctx.sessions:
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        if stream is not None and not ctx.causes.get(session.id):
+            for message in stream.messages:
+                _halt(ctx, session, message)
+
+
+def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
+    if op in FATAL_REPLIES:
+        return Severity.ERROR
+    if op == "CONNECT_OPEN":
+        # Version negotiation: a refused version is fine if a later CONNECT_OPEN succeeds.
+        later_ok = any(message_op(m) == "CONNECT_OPEN" and m.type == "reply" and not m.error
+                       for m in stream.messages[index + 1:])
+        return Severity.WARNING if later_ok else Severity.ERROR
+    return Severity.WARNING
+
+
+def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
+                 message: NdmpMessage) -> None:
+    op = message_op(message)
+    if op in CONNECTING and "data" in ctx.causes.get(session.id, set()):
+        return  # the failed data connection is the root cause, already reported
+    severity = reply_severity(op, stream, index)
+    error = message.error_name.removeprefix("NDMP_") if message.error_name else str(
+        message.error)
+    side = "agent" if message.direction == "resp" else "media server"
+    ctx.add("ndmp_error_reply",
+            f"{op} was answered {error} by the {side} (frame {message.frame}, control "
+            f"connection {session.media_server} -> {session.remote_agent})."
+            + ("" if severity == Severity.ERROR else
+               " Real jobs answer some polls with errors; this alone does not fail a job."),
+            _reply_fix(ctx, session, op, error), severity=severity, session=session,
+            conn=ctx.by_uid.get(session.control_uid), frames=[message.frame], ts=message.ts,
+            cause="ndmp" if severity == Severity.ERROR else None)
+
+
+def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
+    agent = session.remote_agent
+    if op == "CONNECT_CLIENT_AUTH":
+        return (f"Check the user name and password the media server uses for the agent on "
+                f"{agent} (NDMP/remote agent credentials).")
+    if op == "CONNECT_OPEN":
+        return (f"The agent on {agent} refused the NDMP protocol version; use a version both "
+                "sides support.")
+    if op in ("DATA_LISTEN", "MOVER_LISTEN"):
+        if error.startswith("NOT_SUPPORTED"):
+            return (f"The agent on {agent} does not support {op}: configure the backup "
+                    "application for the other pairing (the mover listens and the data "
+                    "agent connects: MOVER_LISTEN + DATA_CONNECT).")
+        return (f"The listener could not open a data port: free ports in "
+                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it (a "
+                "port in use skips the resource: \"Communication Failure has occurred between "
+                "the Job Engine and Remote Agent\").")
+    if op in CONNECTING:
+        return ("The connector could not reach the announced endpoint: allow TCP between "
+                f"{session.media_server} and {agent} on {ctx.ranges('media')} and "
+                f"{ctx.ranges('agent')}.")
+    if op.startswith("DATA_START_"):
+        return (f"The agent on {agent} would not start the operation: check the backup type "
+                "and environment (selection, credentials for the resource) and the agent's "
+                "log.")
+    return "Only if the job failed: look at the agent's log around this request."
+
+
+def halt_reason(message: NdmpMessage, prefix: str, names: list[str]) -> str | None:
+    raw = message.body.get("reason", message.body.get("halt_reason"))
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return names[raw] if 0 <= raw < len(names) else str(raw)
+    if isinstance(raw, str) and raw:
+        return raw.upper().removeprefix("NDMP_").removeprefix(prefix)
+    return None
+
+
+def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
+    op = message_op(message)
+    if op not in _HALTS or message.type == "reply":
+        return
+    prefix, normal, names = _HALTS[op]
+    reason = halt_reason(message, prefix, names)
+    if reason is None or reason in (normal, "NA"):
+        return  # NA carries no verdict; a cut body has no reason to judge
+    what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
+    text = message.body.get("text") or message.body.get("reason_text") or ""
+    ctx.add("data_halted_abnormally",
+            f"The {what} halted with reason {reason} (frame {message.frame})"
+            + (f": {text}" if text else "") + "; the backup or restore did not complete.",
+            "Read the agent's and the media server's job logs at that time; CONNECT_ERROR "
+            f"points at the data connection between {session.media_server} and "
+            f"{session.remote_agent} (firewall, ranges), MEDIA_ERROR at the tape.",
+            session=session, conn=ctx.by_uid.get(session.control_uid),
+            frames=[message.frame], ts=message.ts, cause="halt")
