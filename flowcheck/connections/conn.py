@@ -1,0 +1,203 @@
+"""Per-connection tracking state and the reference (one packet at a time) update.
+
+`update_packet` is the definition of what a packet does to a connection. The bulk path
+(flowcheck.connections.bulk) must give exactly the same result for the packets it takes,
+and tests compare the two on every capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flowcheck.connections.state import EndpointState
+from flowcheck.model import Connection
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+EVIDENCE_CAP = 8  # frames kept per evidence list
+PRE_TAP_CAP = 8  # packets kept for replay until the tap decides
+# Letter order inside one packet; the bulk path appends letters in the same order.
+LETTER_RANK = {c: i for i, c in enumerate("^QISHDATGWFR")}
+
+
+def signed32(value: int) -> int:
+    return ((value + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish."""
+
+    state: EndpointState = EndpointState.INACTIVE
+    isn: int | None = None
+    last_raw: int = 0
+    last_u: int | None = None
+    max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
+    holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
+    fin: bool = False
+
+    def unwrap(self, raw: int) -> int:
+        if self.last_u is None:
+            self.last_u = raw
+        else:
+            self.last_u += signed32(raw - self.last_raw)
+        self.last_raw = raw
+        return self.last_u
+
+    def start_sequence(self, isn: int) -> None:
+        self.isn = isn
+        self.last_raw = isn
+        self.last_u = isn
+        self.max_end = isn + 1  # the SYN takes one sequence number
+
+    def steady(self) -> bool:
+        return self.state != EndpointState.INACTIVE
+
+
+@dataclass(slots=True)
+class ConnState:
+    record: Connection
+    orig_is_lower: bool  # the originator is the flow key's lower endpoint
+    orig: Endpoint = field(default_factory=Endpoint)
+    resp: Endpoint = field(default_factory=Endpoint)
+    tapped: bool = False
+    tap_pending: bool = False  # waiting for the first payload to ask the tap
+    pre_tap: list[tuple] = field(default_factory=list)
+    last_syn_ts: float | None = None
+
+    @property
+    def closed(self) -> bool:
+        o, r = self.orig.state, self.resp.state
+        return (self.orig.fin and self.resp.fin) or EndpointState.RESET in (o, r)
+
+    def add_letter(self, letter: str) -> None:
+        if letter not in self.record.history:
+            self.record.history += letter
+
+    def steady_for(self, is_orig: bool) -> bool:
+        """A packet without SYN/FIN/RST from this side cannot change endpoint states."""
+        if is_orig:
+            return self.orig.steady() and self.resp.state != EndpointState.SYN_ACK_SENT
+        return self.resp.steady()
+
+
+def _note(frames: list[int], frame: int) -> None:
+    if len(frames) < EVIDENCE_CAP:
+        frames.append(frame)
+
+
+def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
+    """Update one side's sequence space; return (retransmission, gap)."""
+    start = side.unwrap(seq)
+    end = start + plen
+    if side.max_end is None:
+        side.max_end = start
+    if start > side.max_end:
+        side.holes.append([side.max_end, start])
+        side.max_end = end
+        return False, True
+    if plen == 0:
+        return False, False
+    overlaps_hole = _fill_holes(side.holes, start, end) if side.holes else False
+    retransmit = end <= side.max_end and not overlaps_hole
+    side.max_end = max(side.max_end, end)
+    return retransmit, False
+
+
+def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
+    touched = False
+    kept: list[list[int]] = []
+    for lo, hi in holes:
+        if hi <= start or lo >= end:
+            kept.append([lo, hi])
+            continue
+        touched = True
+        if lo < start:
+            kept.append([lo, start])
+        if hi > end:
+            kept.append([end, hi])
+    holes[:] = kept
+    return touched
+
+
+def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, window: int, plen: int,
+                  frame: int, ts: float) -> None:
+    """What one TCP packet does to its connection (the reference semantics)."""
+    record = c.record
+    side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
+    letters: list[str] = []
+    if is_orig:
+        record.orig_pkts += 1
+        record.orig_bytes += plen
+    else:
+        record.resp_pkts += 1
+        record.resp_bytes += plen
+    record.last_frame = frame
+    record.last_ts = ts
+    syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
+    if syn and fin:
+        letters.append("Q")
+    if syn and rst:
+        letters.append("I")
+    if syn:
+        if ack:
+            letters.append("H")
+            _note(record.synack_frames, frame)
+            if side.isn is None:
+                side.start_sequence(seq)
+            if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL,
+                              EndpointState.SYN_SENT):
+                side.state = EndpointState.SYN_ACK_SENT
+            if peer.state == EndpointState.SYN_SENT:
+                peer.state = EndpointState.ESTABLISHED
+        else:
+            letters.append("S")
+            if is_orig and record.syn_frames and seq == side.isn:
+                record.syn_retries += 1
+            _note(record.syn_frames, frame)
+            if record.syn_ts is None:
+                record.syn_ts = ts
+            c.last_syn_ts = ts
+            if side.isn is None:
+                side.start_sequence(seq)
+            if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL):
+                side.state = EndpointState.SYN_SENT
+    elif not rst:
+        if side.state == EndpointState.INACTIVE:
+            side.state = EndpointState.PARTIAL
+        if is_orig and ack and peer.state == EndpointState.SYN_ACK_SENT:
+            peer.state = EndpointState.ESTABLISHED
+            if side.state == EndpointState.SYN_SENT:
+                side.state = EndpointState.ESTABLISHED
+            if not record.established:
+                record.established = True
+                if c.last_syn_ts is not None:
+                    record.rtt = ts - c.last_syn_ts
+    if plen > 0:
+        letters.append("D")
+    elif ack and not flags & (SYN | FIN | RST):
+        letters.append("A")
+    if (plen > 0 or fin) and not syn:
+        retransmit, gap = _track_sequence(side, seq, plen)
+        if retransmit:
+            record.retransmits += 1
+            letters.append("T")
+        if gap:
+            letters.append("G")
+    if window == 0 and not flags & (SYN | RST):
+        letters.append("W")
+    if fin:
+        letters.append("F")
+        side.fin = True
+        _note(record.fin_frames, frame)
+        if side.state != EndpointState.RESET:
+            side.state = EndpointState.CLOSED
+    if rst:
+        letters.append("R")
+        _note(record.rst_frames, frame)
+        side.state = EndpointState.RESET
+        if is_orig:
+            record.orig_rst = True
+        else:
+            record.resp_rst = True
+    for letter in letters:
+        c.add_letter(letter if is_orig else letter.lower())

@@ -1,0 +1,103 @@
+"""Group the TCP packets of a batch by flow, in bulk.
+
+Per-batch Python work here is proportional to the number of distinct flows, never to the
+number of packets: a 64-bit hash of each packet's directional 4-tuple is made with numpy,
+the distinct hashes are found with np.unique, and only those few are turned into Python
+endpoint tuples. Hash collisions are detected (every row is compared with its group's
+representative) and then the exact, slower np.unique over whole rows is used instead.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowcheck.decode import DecodedBatch
+
+# An endpoint as the tracker keys it: (IP version, address bytes, port).
+Endpoint = tuple[int, bytes, int]
+FlowKey = tuple[Endpoint, Endpoint]  # (lower endpoint, higher endpoint)
+
+_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
+     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25], dtype=np.uint64)
+
+
+@dataclass(slots=True)
+class BatchFlows:
+    """keys[f] is flow f's canonical key; per packet: its flow and whether it comes
+    from the key's lower endpoint. `order` lists the packets grouped by flow (flows in
+    order of first appearance, packets in capture order), `bounds[f]:bounds[f+1]` being
+    flow f's slice of it."""
+
+    keys: list[FlowKey]
+    flow: np.ndarray
+    from_lower: np.ndarray
+    order: np.ndarray
+    bounds: np.ndarray
+
+
+def address_bytes(version: int, words: np.ndarray) -> bytes:
+    raw = b"".join(int(word).to_bytes(4, "big") for word in words)
+    return raw[:4] if version == 4 else raw
+
+
+def address_text(version: int, raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
+
+
+def _directional_rows(decoded: DecodedBatch) -> np.ndarray:
+    m = decoded.tcp_index.shape[0]
+    rows = np.empty((m, 10), dtype=np.uint64)
+    rows[:, 0] = decoded.tcp_version
+    rows[:, 1:5] = decoded.tcp_src
+    rows[:, 5:9] = decoded.tcp_dst
+    rows[:, 9] = (decoded.tcp_sport << 16) | decoded.tcp_dport
+    return rows
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct row's first packet, inverse), exact."""
+    with np.errstate(over="ignore"):
+        hashed = (rows * _MULTIPLIERS).sum(axis=1, dtype=np.uint64)
+        hashed ^= hashed >> np.uint64(29)
+    _, first, inverse = np.unique(hashed, return_index=True, return_inverse=True)
+    if np.array_equal(rows, rows[first[inverse]]):
+        return first, inverse
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def group_flows(decoded: DecodedBatch) -> BatchFlows:
+    m = decoded.tcp_index.shape[0]
+    if m == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return BatchFlows([], empty, np.zeros(0, dtype=bool), empty, np.zeros(1, np.int64))
+    rows = _directional_rows(decoded)
+    first, inverse = _unique_rows(rows)
+    # Distinct directional keys -> canonical flows, in order of first appearance.
+    flow_index: dict[FlowKey, int] = {}
+    keys: list[FlowKey] = []
+    unique_flow = np.empty(first.shape[0], dtype=np.int64)
+    unique_from_lower = np.empty(first.shape[0], dtype=bool)
+    for u in np.argsort(first, kind="stable"):
+        k = int(first[u])
+        version = int(decoded.tcp_version[k])
+        src: Endpoint = (version, address_bytes(version, decoded.tcp_src[k]),
+                         int(decoded.tcp_sport[k]))
+        dst: Endpoint = (version, address_bytes(version, decoded.tcp_dst[k]),
+                         int(decoded.tcp_dport[k]))
+        key: FlowKey = (src, dst) if src <= dst else (dst, src)
+        if key not in flow_index:
+            flow_index[key] = len(keys)
+            keys.append(key)
+        unique_flow[u] = flow_index[key]
+        unique_from_lower[u] = src == key[0]
+    flow = unique_flow[inverse]
+    order = np.argsort(flow, kind="stable")
+    bounds = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
+    return BatchFlows(keys, flow, unique_from_lower[inverse], order, bounds)

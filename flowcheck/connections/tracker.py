@@ -1,0 +1,232 @@
+"""ConnectionTracker: batches in, Zeek-style connection records out.
+
+Per batch: decode in bulk, group packets by flow in bulk, then walk each flow's packets.
+Packets that can change a connection's state (SYN/FIN/RST, a flow's first packet, the
+first payload while the tap decides, every packet of a tapped connection) go through
+`update_packet` one at a time; the plain packets between them are applied as runs by
+`apply_run` (numpy). `fast=False` sends every packet through `update_packet`: the
+reference the fast path is tested against.
+
+Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
+uids of the batch's new connections are assigned at the end of the batch, and the
+segments of tapped connections are handed to the sink then, sorted by frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from flowcheck.connections.bulk import Run, apply_run
+from flowcheck.connections.conn import (
+    ACK,
+    FIN,
+    PRE_TAP_CAP,
+    RST,
+    SYN,
+    ConnState,
+    update_packet,
+)
+from flowcheck.connections.flows import Endpoint, FlowKey, address_text, group_flows
+from flowcheck.connections.state import conn_state
+from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.model import Connection, SegmentSink
+from flowcheck.sources.batch import PacketBatch
+
+# A new SYN on a 4-tuple whose connection went quiet this long starts a new connection
+# even without FIN or RST (the peers' state is long gone).
+REUSE_SILENCE_SECONDS = 60.0
+WELL_KNOWN_PORTS = 1024
+STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
+
+
+class ConnectionTracker:
+    def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
+                 tap: Callable[[bytes], bool] | None = None, fast: bool = True) -> None:
+        self.ndmp_port = ndmp_port
+        self.sink = sink
+        self.tap = tap if sink is not None else None
+        self.fast = fast
+        self.packets = 0
+        self.non_tcp = 0
+        self.fragments = 0
+        self.undecodable = 0
+        self._flows: dict[FlowKey, ConnState] = {}
+        self._all: list[ConnState] = []
+        self._new: list[ConnState] = []
+        self._segments: list[tuple] = []
+        self._next_uid = 1
+        self._finished: list[Connection] | None = None
+
+    # -- batches ---------------------------------------------------------------------
+
+    def feed(self, batch: PacketBatch) -> DecodedBatch:
+        """Account for one batch; returns its decode (the caller may count per file)."""
+        decoded = decode_batch(batch)
+        self.packets += len(batch)
+        self.non_tcp += decoded.non_tcp
+        self.fragments += decoded.fragments
+        self.undecodable += decoded.undecodable
+        self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
+        self._decoded = decoded
+        flows = group_flows(decoded)
+        for f, key in enumerate(flows.keys):
+            positions = flows.order[flows.bounds[f]:flows.bounds[f + 1]]
+            self._walk_flow(key, positions, flows.from_lower)
+        for quote in decoded.icmp_quotes:
+            self._attach_icmp(quote)
+        self._end_batch()
+        return decoded
+
+    def _walk_flow(self, key: FlowKey, positions: np.ndarray, from_lower: np.ndarray) -> None:
+        d = self._decoded
+        flags = d.tcp_flags[positions]
+        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
+        lower = from_lower[positions]
+        i, count, slow_streak = 0, positions.shape[0], 0
+        while i < count:
+            c = self._flows.get(key)
+            if not self.fast or c is None or c.tapped or flags[i] & (SYN | FIN | RST):
+                self._slow(key, int(positions[i]), bool(lower[i]))
+                i += 1
+                continue
+            next_event = int(np.searchsorted(events, i))
+            j = int(events[next_event]) if next_event < events.shape[0] else count
+            if c.tap_pending:
+                with_payload = np.flatnonzero(d.tcp_payload_len[positions[i:j]] > 0)
+                if with_payload.size and with_payload[0] == 0:
+                    self._slow(key, int(positions[i]), bool(lower[i]))
+                    i += 1
+                    continue
+                if with_payload.size:
+                    j = i + int(with_payload[0])
+            is_orig = lower[i:j] == c.orig_is_lower
+            if not all(c.steady_for(side) for side in (True, False) if (is_orig == side).any()):
+                # Rarely stays unsteady (an originator never ACKing): stop retrying then.
+                stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
+                for k in range(i, stop):
+                    self._slow(key, int(positions[k]), bool(lower[k]))
+                slow_streak += 1
+                i = stop
+                continue
+            rows = positions[i:j]
+            run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_window[rows],
+                      d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
+            if not apply_run(c, run):
+                for k in range(i, j):
+                    self._slow(key, int(positions[k]), bool(lower[k]))
+            slow_streak = 0
+            i = j
+
+    # -- one packet at a time --------------------------------------------------------
+
+    def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
+        d = self._decoded
+        flags = int(d.tcp_flags[k])
+        seq = int(d.tcp_seq[k])
+        frame = int(d.tcp_frame[k])
+        ts = float(d.tcp_ts[k])
+        plen = int(d.tcp_payload_len[k])
+        c = self._flows.get(key)
+        if c is None or self._starts_new(c, from_lower, flags, seq, ts):
+            c = self._open(key, from_lower, flags, frame, ts)
+        is_orig = from_lower == c.orig_is_lower
+        update_packet(c, is_orig, flags, seq, int(d.tcp_window[k]), plen, frame, ts)
+        if c.tap_pending and plen > 0:
+            c.tap_pending = False
+            if self.tap is not None and self.tap(self._payload(k)):
+                c.tapped = True
+                for segment in c.pre_tap:
+                    self._segments.append((segment[4], c, *segment))
+            c.pre_tap = []
+        if c.tapped:
+            direction = "orig" if is_orig else "resp"
+            self._segments.append((frame, c, direction, seq, flags, self._payload(k), frame, ts))
+        elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
+            c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
+
+    def _payload(self, k: int) -> bytes:
+        d = self._decoded
+        start = int(d.tcp_payload_off[k])
+        assert self._buf is not None
+        return bytes(self._buf[start:start + int(d.tcp_payload_cap[k])])
+
+    def _starts_new(self, c: ConnState, from_lower: bool, flags: int, seq: int,
+                    ts: float) -> bool:
+        """A SYN with a new initial sequence number on a finished or silent 4-tuple."""
+        if flags & (SYN | ACK) != SYN:
+            return False
+        side = c.orig if from_lower == c.orig_is_lower else c.resp
+        if side.isn is not None and seq == side.isn:
+            return False  # the same SYN again: a retry
+        return c.closed or ts - c.record.last_ts > REUSE_SILENCE_SECONDS or side.isn is not None
+
+    def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
+              ts: float) -> ConnState:
+        lower, upper = key
+        sender, receiver = (lower, upper) if from_lower else (upper, lower)
+        if flags & (SYN | ACK) == SYN:
+            flipped = False
+        elif flags & (SYN | ACK) == SYN | ACK:
+            flipped = True  # a SYN-ACK seen first: its receiver opened the connection
+        else:
+            flipped = self._looks_like_server(sender[2]) and not self._looks_like_server(
+                receiver[2])
+        orig, resp = (receiver, sender) if flipped else (sender, receiver)
+        record = Connection(uid="", orig_h=address_text(orig[0], orig[1]), orig_p=orig[2],
+                            resp_h=address_text(resp[0], resp[1]), resp_p=resp[2], ts=ts,
+                            last_ts=ts, first_frame=frame, last_frame=frame)
+        c = ConnState(record=record, orig_is_lower=orig == lower)
+        if flipped:
+            record.history = "^"
+        if self.sink is not None:
+            c.tapped = self.ndmp_port in (orig[2], resp[2])
+            c.tap_pending = not c.tapped and self.tap is not None
+        self._flows[key] = c
+        self._all.append(c)
+        self._new.append(c)
+        return c
+
+    def _looks_like_server(self, port: int) -> bool:
+        return port < WELL_KNOWN_PORTS or port == self.ndmp_port
+
+    def _attach_icmp(self, quote: IcmpQuote) -> None:
+        src: Endpoint = (quote.version, quote.src, quote.sport)
+        dst: Endpoint = (quote.version, quote.dst, quote.dport)
+        c = self._flows.get((src, dst) if src <= dst else (dst, src))
+        if c is not None and len(c.record.icmp_frames) < 8:
+            c.record.icmp_frames.append(quote.frame)
+
+    def _end_batch(self) -> None:
+        self._new.sort(key=lambda c: c.record.first_frame)
+        for c in self._new:
+            c.record.uid = f"C{self._next_uid}"
+            self._next_uid += 1
+        self._new = []
+        if self.sink is not None and self._segments:
+            self._segments.sort(key=lambda s: s[0])
+            for _, c, direction, seq, flags, payload, frame, ts in self._segments:
+                self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
+        self._segments = []
+        self._decoded = None  # type: ignore[assignment]
+        self._buf = None
+
+    # -- the end ---------------------------------------------------------------------
+
+    def finish(self) -> list[Connection]:
+        """Close every connection: conn_state, missed bytes; ordered by first_frame."""
+        if self._finished is not None:
+            return self._finished
+        result: list[Connection] = []
+        for c in sorted(self._all, key=lambda c: c.record.first_frame):
+            record = c.record
+            record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
+                                           record.orig_bytes, record.resp_bytes)
+            record.missed_bytes = sum(hi - lo for side in (c.orig, c.resp)
+                                      for lo, hi in side.holes)
+            if c.tapped and self.sink is not None:
+                self.sink.close(record.uid)
+            result.append(record)
+        self._finished = result
+        return result

@@ -1,0 +1,213 @@
+"""Bulk decode of link, IP and TCP headers: one numpy pass over a whole PacketBatch.
+
+Per-packet Python is what makes a reader slow, so the fixed-offset headers of every
+packet in the batch are gathered at once from the batch buffer (`data_off` + offsets
+computed per packet). Only rare packets get Python: IPv6 with extension headers and ICMP
+(the error messages that quote a TCP header).
+
+Classification of each packet (DecodedBatch.kind):
+  TCP          decoded; its fields are in the tcp_* arrays
+  NON_TCP      IP but not TCP, or not IP at all (ARP, ...): counted, skipped
+  FRAGMENT     an IP fragment (IPv4 MF/offset, IPv6 fragment header): not reassembled
+  UNDECODABLE  unknown link type, or cut by the snap length before the TCP header ends
+ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
+and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote, walk_ipv6_extensions
+from flowcheck.decode.link import locate_network_layer
+from flowcheck.sources.batch import PacketBatch
+
+TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
+
+IPPROTO_TCP = 6
+IPPROTO_ICMP = 1
+IPPROTO_ICMPV6 = 58
+# IPv6 next-header values that are extension headers the walker understands.
+IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
+
+__all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
+           "decode_batch"]
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """Per-packet classification plus the TCP fields of the TCP packets (parallel arrays).
+
+    tcp_index holds the batch positions of the TCP packets, in capture order; every
+    tcp_* array is parallel to it. Addresses are four big-endian 32-bit words each
+    (IPv4 uses word 0 only, tcp_version tells which).
+    """
+
+    kind: np.ndarray  # uint8 per packet of the batch
+    tcp_index: np.ndarray  # int64
+    tcp_frame: np.ndarray  # int64, 1-based frame number
+    tcp_ts: np.ndarray  # float64
+    tcp_version: np.ndarray  # uint8: 4 or 6
+    tcp_src: np.ndarray  # (m, 4) uint32
+    tcp_dst: np.ndarray  # (m, 4) uint32
+    tcp_sport: np.ndarray  # int64
+    tcp_dport: np.ndarray  # int64
+    tcp_seq: np.ndarray  # int64 (uint32 values)
+    tcp_ack: np.ndarray  # int64
+    tcp_flags: np.ndarray  # int64: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32
+    tcp_window: np.ndarray  # int64
+    tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
+    tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
+    tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
+    icmp_quotes: list[IcmpQuote] = field(default_factory=list)
+
+    @property
+    def non_tcp(self) -> int:
+        return int(np.count_nonzero(self.kind == NON_TCP))
+
+    @property
+    def fragments(self) -> int:
+        return int(np.count_nonzero(self.kind == FRAGMENT))
+
+    @property
+    def undecodable(self) -> int:
+        return int(np.count_nonzero(self.kind == UNDECODABLE))
+
+
+class _Gather:
+    """Reads bytes at per-packet offsets, masked where the packet is too short."""
+
+    def __init__(self, batch: PacketBatch) -> None:
+        self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
+        self.start = batch.data_off.astype(np.int64)
+        self.caplen = batch.caplen.astype(np.int64)
+        self.last = max(0, self.buf.shape[0] - 1)
+
+    def u8(self, off: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        start = self.start if rows is None else self.start[rows]
+        caplen = self.caplen if rows is None else self.caplen[rows]
+        if self.buf.shape[0] == 0:
+            return np.zeros(off.shape, dtype=np.int64)
+        pos = np.minimum(start + off, self.last)
+        values = self.buf[pos].astype(np.int64)
+        values[off >= caplen] = 0
+        return values
+
+    def be(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
+        value = self.u8(off, rows)
+        for k in range(1, width):
+            value = (value << 8) | self.u8(off + k, rows)
+        return value
+
+
+def decode_batch(batch: PacketBatch) -> DecodedBatch:
+    """Classify every packet of the batch and decode the TCP ones, in bulk."""
+    n = len(batch)
+    gather = _Gather(batch)
+    caplen = gather.caplen
+    l3_off, version = locate_network_layer(batch, gather)
+    kind = np.full(n, NON_TCP, dtype=np.uint8)
+    kind[version < 0] = UNDECODABLE
+
+    l4_off = np.zeros(n, dtype=np.int64)
+    proto = np.full(n, -1, dtype=np.int64)
+    ip_payload = np.zeros(n, dtype=np.int64)  # bytes after the IP header(s), from lengths
+    src = np.zeros((n, 4), dtype=np.uint32)
+    dst = np.zeros((n, 4), dtype=np.uint32)
+
+    v4 = np.flatnonzero(version == 4)
+    if v4.size:
+        base = l3_off[v4]
+        short = base + 20 > caplen[v4]
+        first = gather.u8(base, v4)
+        ihl = (first & 0x0F) * 4
+        total = gather.be(base + 2, 2, v4)
+        frag = gather.be(base + 6, 2, v4)
+        bad = short | (first >> 4 != 4) | (ihl < 20) | (total < ihl)
+        kind[v4[bad]] = UNDECODABLE
+        is_fragment = ~bad & (((frag & 0x2000) != 0) | ((frag & 0x1FFF) != 0))
+        kind[v4[is_fragment]] = FRAGMENT
+        ok = ~bad & ~is_fragment
+        rows = v4[ok]
+        proto[rows] = gather.u8(base[ok] + 9, rows)
+        l4_off[rows] = base[ok] + ihl[ok]
+        ip_payload[rows] = total[ok] - ihl[ok]
+        src[rows, 0] = gather.be(base[ok] + 12, 4, rows).astype(np.uint32)
+        dst[rows, 0] = gather.be(base[ok] + 16, 4, rows).astype(np.uint32)
+
+    v6 = np.flatnonzero(version == 6)
+    if v6.size:
+        base = l3_off[v6]
+        short = base + 40 > caplen[v6]
+        bad = short | (gather.u8(base, v6) >> 4 != 6)
+        kind[v6[bad]] = UNDECODABLE
+        rows = v6[~bad]
+        base = base[~bad]
+        proto[rows] = gather.u8(base + 6, rows)
+        l4_off[rows] = base + 40
+        ip_payload[rows] = gather.be(base + 4, 2, rows)
+        for word in range(4):
+            src[rows, word] = gather.be(base + 8 + 4 * word, 4, rows).astype(np.uint32)
+            dst[rows, word] = gather.be(base + 24 + 4 * word, 4, rows).astype(np.uint32)
+        # Extension headers are rare: walk their chain in Python, one packet at a time.
+        for row in rows[np.isin(proto[rows], IPV6_EXTENSIONS)]:
+            walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]),
+                                          int(caplen[row]), int(l4_off[row]), int(proto[row]))
+            if walked is None:
+                kind[row] = UNDECODABLE
+                proto[row] = -1
+            elif walked.fragment:
+                kind[row] = FRAGMENT
+                proto[row] = -1
+            else:
+                ip_payload[row] -= walked.offset - l4_off[row]
+                l4_off[row] = walked.offset
+                proto[row] = walked.next_header
+
+    icmp_quotes: list[IcmpQuote] = []
+    icmp_rows = np.flatnonzero(((proto == IPPROTO_ICMP) & (version == 4))
+                               | ((proto == IPPROTO_ICMPV6) & (version == 6)))
+    for row in icmp_rows:
+        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(caplen[row]),
+                                  int(l4_off[row]), int(version[row]))
+        if quote is not None:
+            quote.position = int(row)
+            quote.frame = batch.frame0 + int(row)
+            quote.ts = float(batch.ts[row])
+            icmp_quotes.append(quote)
+
+    candidates = np.flatnonzero(proto == IPPROTO_TCP)
+    l4 = l4_off[candidates]
+    # The 20-byte fixed TCP header must be captured; options may be cut.
+    complete = l4 + 20 <= caplen[candidates]
+    doff = gather.u8(l4 + 12, candidates) >> 4
+    complete &= doff >= 5
+    kind[candidates[~complete]] = UNDECODABLE
+    tcp = candidates[complete]
+    kind[tcp] = TCP
+    l4 = l4[complete]
+    header = doff[complete] * 4
+    payload_len = np.maximum(ip_payload[tcp] - header, 0)
+    payload_start = l4 + header
+    payload_cap = np.clip(caplen[tcp] - payload_start, 0, payload_len)
+    return DecodedBatch(
+        kind=kind,
+        tcp_index=tcp.astype(np.int64),
+        tcp_frame=tcp.astype(np.int64) + batch.frame0,
+        tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
+        tcp_version=version[tcp].astype(np.uint8),
+        tcp_src=src[tcp],
+        tcp_dst=dst[tcp],
+        tcp_sport=gather.be(l4, 2, tcp),
+        tcp_dport=gather.be(l4 + 2, 2, tcp),
+        tcp_seq=gather.be(l4 + 4, 4, tcp),
+        tcp_ack=gather.be(l4 + 8, 4, tcp),
+        tcp_flags=gather.u8(l4 + 13, tcp),
+        tcp_window=gather.be(l4 + 14, 2, tcp),
+        tcp_payload_len=payload_len,
+        tcp_payload_off=gather.start[tcp] + payload_start,
+        tcp_payload_cap=payload_cap,
+        icmp_quotes=icmp_quotes,
+    )

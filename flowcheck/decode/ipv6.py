@@ -1,0 +1,100 @@
+"""The rare packets decoded one at a time: IPv6 extension chains and ICMP error quotes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS = 0, 43, 44, 51, 60
+ICMP_UNREACHABLE = 3
+ICMPV6_UNREACHABLE = 1
+MAX_EXTENSIONS = 16  # a longer chain is crafted, not real traffic
+
+
+@dataclass(slots=True)
+class Extensions:
+    offset: int  # where the upper-layer header starts, from the packet start
+    next_header: int
+    fragment: bool
+
+
+@dataclass(slots=True)
+class IcmpQuote:
+    """An ICMP destination unreachable that quotes the TCP packet it answers.
+
+    The quoted packet was sent from (src, sport) to (dst, dport): the ICMP message
+    belongs to that connection.
+    """
+
+    version: int
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    seq: int
+    position: int = 0  # index in the batch
+    frame: int = 0
+    ts: float = 0.0
+
+
+def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
+                         next_header: int) -> Extensions | None:
+    """Follow the extension chain from `offset`; None when the chain is cut or absurd."""
+    for _ in range(MAX_EXTENSIONS):
+        if next_header not in (HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS):
+            return Extensions(offset, next_header, fragment=False)
+        if offset + 8 > caplen:
+            return None
+        header = bytes(buf[start + offset:start + offset + 8])
+        following = header[0]
+        if next_header == FRAGMENT_HEADER:
+            frag = int.from_bytes(header[2:4], "big")
+            if frag & 0xFFF8 or frag & 0x1:  # offset != 0 or more fragments
+                return Extensions(offset, following, fragment=True)
+            length = 8  # an atomic fragment: the whole packet, keep walking
+        elif next_header == AUTH_HEADER:
+            length = (header[1] + 2) * 4
+        else:
+            length = (header[1] + 1) * 8
+        offset += length
+        next_header = following
+    return None
+
+
+def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
+                      version: int) -> IcmpQuote | None:
+    """The quoted TCP 4-tuple of an ICMP/ICMPv6 destination unreachable, else None."""
+    data = bytes(buf[start:start + caplen])
+    if offset + 8 > len(data):
+        return None
+    icmp_type = data[offset]
+    inner = offset + 8
+    if version == 4:
+        if icmp_type != ICMP_UNREACHABLE or inner + 20 > len(data) or data[inner] >> 4 != 4:
+            return None
+        ihl = (data[inner] & 0x0F) * 4
+        if data[inner + 9] != 6 or ihl < 20:
+            return None
+        src, dst = data[inner + 12:inner + 16], data[inner + 16:inner + 20]
+        l4 = inner + ihl
+    else:
+        if icmp_type != ICMPV6_UNREACHABLE or inner + 40 > len(data) or data[inner] >> 4 != 6:
+            return None
+        src, dst = data[inner + 8:inner + 24], data[inner + 24:inner + 40]
+        array = np.frombuffer(data, dtype=np.uint8)
+        walked = walk_ipv6_extensions(array, 0, len(data), inner + 40, data[inner + 6])
+        if walked is None or walked.fragment or walked.next_header != 6:
+            return None
+        l4 = walked.offset
+    # RFC 792 quotes at least 8 bytes of the transport header: ports and sequence number.
+    if l4 + 8 > len(data):
+        return None
+    return IcmpQuote(
+        version=version,
+        src=bytes(src),
+        sport=int.from_bytes(data[l4:l4 + 2], "big"),
+        dst=bytes(dst),
+        dport=int.from_bytes(data[l4 + 2:l4 + 4], "big"),
+        seq=int.from_bytes(data[l4 + 4:l4 + 8], "big"),
+    )
