@@ -1,0 +1,106 @@
+"""Capture sources: pcap and pcapng files (gzip too), directories, standard input, pipes.
+
+`iter_batches` is the only way packets enter flowcheck. It yields PacketBatch objects in
+the capture set's merged time order and fills `.captures` (one CaptureInfo per file) as
+it reads. Input that cannot be read at all raises InputError; a file read only in part
+is marked truncated and becomes a `capture_truncated` finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+from flowcheck.errors import InputError
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo, Finding
+from flowcheck.sources.batch import PacketBatch
+from flowcheck.sources.inputs import resolve_inputs
+from flowcheck.sources.merge import Lane, merge_lanes
+from flowcheck.sources.reader import CaptureFile
+
+__all__ = ["CaptureSetReader", "iter_batches", "truncation_findings"]
+
+
+class CaptureSetReader:
+    """Iterable over the PacketBatch stream of a capture set (iterate once)."""
+
+    def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
+                 progress: bool = False) -> None:
+        specs = resolve_inputs(list(inputs))
+        files = [CaptureFile(spec, chunk_size) for spec in specs]
+        first_keys: dict[int, float | None] = {}
+        for number, capture in enumerate(files):
+            if capture.spec.reopenable:
+                first_keys[number] = capture.probe_first_ts()
+        failed = [capture for capture in files if capture.info.error and not capture.info.packets
+                  and capture.spec.reopenable and not capture.info.truncated]
+        if len(failed) == len(files):
+            raise InputError(_nothing_read(failed))
+        # Files in order of their first packet, then streams (their first packet is unknown).
+        order = sorted(range(len(files)), key=lambda n: (
+            n not in first_keys, _or_minus_inf(first_keys.get(n)), n))
+        self._files = [files[n] for n in order]
+        self._lanes = [Lane(files[n], index, first_keys.get(n))
+                       for index, n in enumerate(order) if files[n] not in failed]
+        self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
+        self._progress = progress
+        self._started = False
+
+    def __iter__(self) -> Iterator[PacketBatch]:
+        if self._started:
+            raise RuntimeError("a capture set can be read only once")
+        self._started = True
+        progress = self._make_progress() if self._progress else None
+        frame = 1
+        try:
+            for buf, records in merge_lanes(self._lanes, progress.update if progress else None):
+                batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
+                                    records.wirelen, records.linktype)
+                frame += len(batch)
+                yield batch
+        finally:
+            if progress is not None:
+                progress.close()
+        if all(info.error and not info.packets for info in self.captures):
+            raise InputError(_nothing_read(self._files))
+
+    def _make_progress(self):  # noqa: ANN202 - the type lives in a lazily imported module
+        from flowcheck.sources.progress import ByteProgress
+
+        sizes = [capture.spec.size for capture in self._files]
+        total = sum(size for size in sizes if size) if all(sizes) else None
+        return ByteProgress(total, lambda: sum(capture.raw_done for capture in self._files))
+
+
+def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
+                 progress: bool = False) -> CaptureSetReader:
+    """The PacketBatch stream of a capture set: files, directories, "-" or open streams."""
+    return CaptureSetReader(inputs, chunk_size=chunk_size, progress=progress)
+
+
+def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
+    """A `capture_truncated` finding per file read only in part (or not at all)."""
+    findings = []
+    for info in captures:
+        if not (info.truncated or info.error):
+            continue
+        cause = info.error or f"{info.path}: the file ends in the middle of a packet record"
+        findings.append(make_finding(
+            "capture_truncated",
+            f"{cause}; the analysis covers the {info.packets} packets read before that point",
+            "Read a complete copy of the capture: stop tcpdump/dumpcap cleanly (or use -U) "
+            "before copying the file, and check the transfer was not cut short.",
+        ))
+    return findings
+
+
+def _nothing_read(files: Sequence[CaptureFile]) -> str:
+    messages = [capture.info.error or f"{capture.info.path}: unreadable" for capture in files]
+    if len(messages) == 1:
+        return messages[0]
+    return f"no capture could be read: {messages[0]} (and {len(messages) - 1} more)"
+
+
+def _or_minus_inf(value: float | None) -> float:
+    return float("-inf") if value is None else value

@@ -1,0 +1,254 @@
+"""Input resolution and byte streams: paths, directories, "-" and open binary streams.
+
+Everything here is about getting bytes: which files form the capture set, whether a
+stream is gzip-compressed (streamed through the decompressor, never inflated whole),
+and reading chunks without seeking so pipes and standard input work like files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import select
+import stat
+import sys
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from flowcheck.errors import InputError
+from flowcheck.sources.pcap import is_pcap_magic
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def format_of(head: bytes) -> str | None:
+    """'pcap' or 'pcapng' from the first four (decompressed) bytes, else None."""
+    if head[:4] == PCAPNG_MAGIC:
+        return "pcapng"
+    if is_pcap_magic(head):
+        return "pcap"
+    return None
+
+
+def describe_magic(head: bytes) -> str:
+    shown = " ".join(f"{byte:02x}" for byte in head[:4])
+    return f"not a pcap or pcapng file (starts with {shown})"
+
+
+@dataclass(slots=True)
+class InputSpec:
+    """One member of a capture set, before it is opened."""
+
+    name: str  # the path, "-" or "<stream>"
+    path: str | None = None  # a file that can be opened (again) by name
+    stream: BinaryIO | None = None  # standard input or a pipe: read once
+    size: int | None = None  # bytes on disk, for the progress bar
+
+    @property
+    def reopenable(self) -> bool:
+        return self.path is not None
+
+
+def resolve_inputs(inputs: list[str | BinaryIO]) -> list[InputSpec]:
+    """Expand paths and directories into the capture set's members (InputError if none)."""
+    if not inputs:
+        raise InputError("no capture given")
+    specs: list[InputSpec] = []
+    for item in inputs:
+        if isinstance(item, str | os.PathLike):
+            specs.extend(_resolve_path(os.fspath(item)))
+        else:
+            specs.append(InputSpec(getattr(item, "name", None) or "<stream>", stream=item))
+    return specs
+
+
+def _resolve_path(path: str) -> list[InputSpec]:
+    if path == "-":
+        return [InputSpec("-", stream=sys.stdin.buffer)]
+    info = _stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        return _resolve_directory(path)
+    if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
+        # A named pipe can be read only once: treat it as a stream.
+        return [InputSpec(path, stream=_open(path, buffered=True))]
+    _open(path).close()  # permission problems surface now, as one line
+    return [InputSpec(path, path=path, size=info.st_size)]
+
+
+def _resolve_directory(path: str) -> list[InputSpec]:
+    try:
+        names = sorted(os.listdir(path))
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if not names:
+        raise InputError(f"{path}: empty directory, no capture files in it")
+    specs = []
+    for name in names:
+        member = os.path.join(path, name)
+        try:
+            info = os.stat(member)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _is_capture_file(member):
+            specs.append(InputSpec(member, path=member, size=info.st_size))
+    if not specs:
+        raise InputError(f"{path}: no pcap or pcapng files in this directory")
+    return specs
+
+
+def _is_capture_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            if head[:2] == GZIP_MAGIC:
+                handle.seek(0)
+                with gzip.GzipFile(fileobj=handle, mode="rb") as inflated:
+                    head = inflated.read(4)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return format_of(head) is not None
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _open(path: str, *, buffered: bool = False) -> BinaryIO:
+    try:
+        return open(path, "rb", buffering=-1 if buffered else 0)  # noqa: SIM115
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+
+
+class _Prefixed:
+    """A read-only stream that first returns bytes already taken from another one."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._stream.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+    def readinto(self, target: memoryview | bytearray) -> int:
+        return self._into(target, self._stream.readinto)
+
+    def readinto1(self, target: memoryview | bytearray) -> int:
+        reader = getattr(self._stream, "readinto1", None) or self._stream.readinto
+        return self._into(target, reader)
+
+    def _into(self, target: memoryview | bytearray, reader) -> int:  # noqa: ANN001
+        if self._head:
+            count = min(len(target), len(self._head))
+            target[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        return reader(target) or 0
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+class ByteSource:
+    """The decompressed bytes of one input, read in chunks, never by seeking."""
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.name = spec.name
+        self._owned = spec.path is not None
+        raw = _open(spec.path) if spec.path is not None else spec.stream
+        assert raw is not None
+        self._raw = raw
+        self.interactive = not _is_regular(raw)
+        head = _read_some(raw, 4, self.interactive)
+        self.compressed = head[:2] == GZIP_MAGIC
+        stream: object = _Prefixed(head, raw)
+        if self.compressed:
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
+        self._stream = stream
+        self._raw_read = len(head)
+
+    def raw_position(self) -> int | None:
+        """Bytes consumed from the underlying file (compressed bytes for .gz)."""
+        try:
+            return self._raw.tell()
+        except (OSError, AttributeError, ValueError):
+            return None
+
+    def readinto(self, target: memoryview) -> int:
+        """Fill target; fewer bytes only at end of input or, on pipes, when none wait."""
+        try:
+            if self.interactive:
+                return self._read_available(target)
+            total = 0
+            while total < len(target):
+                count = self._stream.readinto(target[total:])  # type: ignore[attr-defined]
+                if not count:
+                    break
+                total += count
+            return total
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise CompressedStreamError(str(exc) or "compressed data ends early") from None
+
+    def _read_available(self, target: memoryview) -> int:
+        # Block for the first bytes only, then take what is already waiting: a live
+        # capture must hand packets on as they arrive, not when a chunk is full.
+        reader = getattr(self._stream, "readinto1", None) or self._stream.readinto  # type: ignore[attr-defined]
+        total = reader(target) or 0
+        try:
+            fd = self._raw.fileno()
+        except (AttributeError, OSError, ValueError):
+            return total
+        while total and total < len(target) and select.select([fd], [], [], 0)[0]:
+            count = reader(target[total:]) or 0
+            if not count:
+                break
+            total += count
+        return total
+
+    def close(self) -> None:
+        if self.compressed:
+            self._stream.close()  # type: ignore[attr-defined]
+        if self._owned:
+            self._raw.close()
+
+
+class CompressedStreamError(Exception):
+    """The gzip layer failed (cut or corrupt): everything before it stays valid."""
+
+
+def _is_regular(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return True  # an in-memory stream: reads never block
+
+
+def _read_some(stream: BinaryIO, count: int, interactive: bool) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = stream.read(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data

@@ -1,0 +1,135 @@
+"""Merging the files of a capture set into one stream in time order.
+
+Each file is a lane ordered by its running-maximum timestamp (its "key"), so a file
+with a few packets out of order keeps them where the file has them, as Wireshark does.
+Lanes merge by (key, lane index): stable, and exact across chunk boundaries. Ring
+buffers (files consecutive in time) take the fast path: a lane is opened only when the
+merged stream reaches its first timestamp, and a batch from one lane is passed on as
+is, without copying.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from flowcheck.sources.reader import CaptureFile
+from flowcheck.sources.records import Records
+
+Chunk = tuple[bytes | bytearray | memoryview, Records]
+
+
+class Lane:
+    """One file's position in the merge: its current chunk and how much of it is out."""
+
+    def __init__(self, capture: CaptureFile, index: int, first_key: float | None) -> None:
+        self.capture = capture
+        self.index = index
+        self.first_key = float("-inf") if first_key is None else first_key
+        self._chunks: Iterator[Chunk] | None = None
+        self.buf: bytes | bytearray | memoryview = b""
+        self.records: Records | None = None
+        self.keys = np.empty(0)
+        self.start = 0
+        self.exhausted = False
+        self._max_key = float("-inf")
+
+    @property
+    def pending(self) -> int:
+        return 0 if self.records is None else len(self.records) - self.start
+
+    @property
+    def last_key(self) -> float:
+        return float(self.keys[-1]) if self.keys.size else self._max_key
+
+    def activate(self) -> None:
+        self._chunks = self.capture.chunks()
+        self.refill()
+
+    def refill(self) -> None:
+        assert self._chunks is not None
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self.exhausted, self.records, self.buf, self.keys = True, None, b"", np.empty(0)
+            return
+        self.buf, self.records = chunk
+        keys = np.maximum.accumulate(self.records.ts)
+        self.keys = np.maximum(keys, self._max_key)
+        self._max_key = float(self.keys[-1])
+        self.start = 0
+
+    def take(self, count: int) -> Records:
+        assert self.records is not None
+        part = self.records.slice(self.start, self.start + count)
+        self.start += count
+        return part
+
+
+def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None) -> Iterator[Chunk]:
+    """Yield (buffer, records) in merged order; lanes must be sorted by first key."""
+    waiting = deque(sorted(lanes, key=lambda lane: (lane.first_key, lane.index)))
+    active: list[Lane] = []
+
+    def activate(lane: Lane) -> None:
+        lane.activate()
+        active.append(lane)
+        if on_read is not None:
+            on_read()
+
+    while True:
+        live = [lane for lane in active if not lane.exhausted]
+        if not live and waiting:
+            activate(waiting.popleft())
+            continue
+        setter = min(live, key=lambda lane: (lane.last_key, lane.index)) if live else None
+        bound = setter.last_key if setter is not None else float("inf")
+        if waiting and waiting[0].first_key <= bound:
+            activate(waiting.popleft())
+            continue
+        parts: list[tuple[Lane, Records]] = []
+        for lane in sorted(active, key=lambda lane: lane.index):
+            if not lane.pending:
+                continue
+            if setter is None:
+                count = lane.pending
+            else:
+                # Ties at the bound: lanes up to the setter's index go first (stability).
+                side = "right" if lane.index <= setter.index else "left"
+                count = int(np.searchsorted(lane.keys[lane.start:], bound, side=side))
+            if count:
+                parts.append((lane, lane.take(count)))
+        if parts:
+            yield _combine(parts)
+        if setter is not None:
+            setter.refill()
+            if on_read is not None:
+                on_read()
+        active = [lane for lane in active if lane.pending or not lane.exhausted]
+        if not active and not waiting:
+            return
+
+
+def _combine(parts: list[tuple[Lane, Records]]) -> Chunk:
+    if len(parts) == 1:
+        lane, records = parts[0]
+        return lane.buf, records
+    keys = np.concatenate([lane.keys[lane.start - len(rec):lane.start] for lane, rec in parts])
+    lane_ids = np.concatenate([np.full(len(rec), n) for n, (_lane, rec) in enumerate(parts)])
+    order = np.lexsort((lane_ids, keys))  # stable: file order kept within a lane
+    ts = np.concatenate([rec.ts for _lane, rec in parts])[order]
+    src_off = np.concatenate([rec.data_off for _lane, rec in parts])[order]
+    caplen = np.concatenate([rec.caplen for _lane, rec in parts])[order]
+    wirelen = np.concatenate([rec.wirelen for _lane, rec in parts])[order]
+    linktype = np.concatenate([rec.linktype for _lane, rec in parts])[order]
+    lane_ids = lane_ids[order]
+    new_off = np.zeros(len(order), np.int64)
+    np.cumsum(caplen[:-1], out=new_off[1:])
+    merged = bytearray(int(caplen.sum()))
+    views = [memoryview(lane.buf) for lane, _rec in parts]
+    # Overlapping files only: a per-packet copy is acceptable off the ring-buffer path.
+    for source, start, length, target in zip(lane_ids.tolist(), src_off.tolist(),
+                                             caplen.tolist(), new_off.tolist(), strict=True):
+        merged[target:target + length] = views[source][start:start + length]
+    return merged, Records(ts, new_off, caplen, wirelen, linktype)

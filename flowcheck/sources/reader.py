@@ -1,0 +1,131 @@
+"""One capture file read in fixed-size chunks: records located in bulk per chunk.
+
+A chunk is the carried-over partial record of the previous chunk plus the next
+chunk_size bytes. Memory therefore stays at about one chunk per open file, whatever
+the file size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flowcheck.errors import InputError
+from flowcheck.model import CaptureInfo
+from flowcheck.sources.inputs import (
+    ByteSource,
+    CompressedStreamError,
+    InputSpec,
+    describe_magic,
+    format_of,
+)
+from flowcheck.sources.pcap import PcapParser
+from flowcheck.sources.pcapng import PcapngParser
+from flowcheck.sources.records import FormatError, Records
+
+PROBE_CHUNK = 64 << 10
+
+
+class CaptureFile:
+    """A member of the capture set; `chunks()` yields (buffer, records) and fills info."""
+
+    def __init__(self, spec: InputSpec, chunk_size: int) -> None:
+        self.spec = spec
+        self.chunk_size = max(1, chunk_size)
+        self.info = CaptureInfo(path=spec.name)
+        self.raw_done = 0  # bytes of the file consumed so far, for progress
+
+    def probe_first_ts(self) -> float | None:
+        """Timestamp of the first packet (None if none), reading as little as possible.
+
+        Only for reopenable files; errors found here are recorded in info.
+        """
+        probe = CaptureFile(self.spec, PROBE_CHUNK)
+        first: float | None = None
+        chunks = probe.chunks()
+        try:
+            for _buf, records in chunks:
+                first = float(records.ts[0])
+                break
+        finally:
+            chunks.close()
+        if first is None:
+            self.info.error = probe.info.error
+            self.info.error_offset = probe.info.error_offset
+            self.info.format = probe.info.format
+        return first
+
+    def chunks(self) -> Iterator[tuple[bytearray, Records]]:
+        try:
+            source = ByteSource(self.spec)
+        except InputError as exc:
+            self.info.error = str(exc)
+            return
+        try:
+            yield from self._read(source)
+        finally:
+            source.close()
+
+    def _read(self, source: ByteSource) -> Iterator[tuple[bytearray, Records]]:
+        info = self.info
+        carry = b""
+        base = 0  # file offset (decompressed) of the first byte of the next buffer
+        parser: PcapParser | PcapngParser | None = None
+        while True:
+            buf = bytearray(len(carry) + self.chunk_size)
+            buf[:len(carry)] = carry
+            try:
+                count = self._fill(source, buf, len(carry))
+            except CompressedStreamError as exc:
+                count, info.error = 0, f"compressed data corrupt or cut: {exc}"
+                info.truncated = True
+            end_of_input = count == 0
+            del buf[len(carry) + count:]
+            self.raw_done = source.raw_position() or self.raw_done
+            if parser is None:
+                if len(buf) < 4 and not end_of_input:
+                    carry = bytes(buf)  # a pipe gave fewer bytes than the magic
+                    continue
+                parser = self._make_parser(source, buf, end_of_input)
+                if parser is None:
+                    return
+            try:
+                located = parser.locate(buf, base)
+            except FormatError as exc:
+                info.error = f"{self.spec.name}: {exc}"
+                return
+            info.link_types = list(parser.link_types)
+            records = located.records
+            if len(records):
+                info.packets += len(records)
+                yield buf, records
+            base += located.consumed
+            info.bytes_read = base
+            if located.error is not None:
+                info.error, info.error_offset = located.error, located.error_offset
+                info.truncated = True
+                return
+            carry = bytes(memoryview(buf)[located.consumed:])
+            if end_of_input:
+                if carry:
+                    info.truncated = True
+                    info.bytes_read = base + len(carry)
+                    if base == 0:
+                        info.error = f"{self.spec.name}: file ends inside the file header"
+                return
+
+    def _fill(self, source: ByteSource, buf: bytearray, start: int) -> int:
+        with memoryview(buf) as view, view[start:] as target:
+            return source.readinto(target)
+
+    def _make_parser(self, source: ByteSource, buf: bytearray,
+                     end_of_input: bool) -> PcapParser | PcapngParser | None:
+        info = self.info
+        if not buf:
+            info.error = f"{self.spec.name}: empty file" if end_of_input else None
+            return None
+        fmt = format_of(bytes(buf[:4]))
+        if fmt is None:
+            info.error = f"{self.spec.name}: {describe_magic(bytes(buf[:4]))}"
+            return None
+        info.format = fmt + (".gz" if source.compressed else "")
+        return PcapParser() if fmt == "pcap" else PcapngParser()

@@ -1,0 +1,57 @@
+"""The records a format parser located in one buffer, as parallel numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Records:
+    """Located records of one buffer; the arrays are parallel, one entry per packet."""
+
+    ts: np.ndarray  # float64
+    data_off: np.ndarray  # int64, offset of the packet bytes in the buffer
+    caplen: np.ndarray  # int32
+    wirelen: np.ndarray  # int32
+    linktype: np.ndarray  # int32
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def slice(self, start: int, stop: int) -> Records:
+        return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
+                       self.wirelen[start:stop], self.linktype[start:stop])
+
+
+def empty_records() -> Records:
+    return Records(np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.int32),
+                   np.empty(0, np.int32), np.empty(0, np.int32))
+
+
+@dataclass(slots=True)
+class Located:
+    """What a parser found in a buffer.
+
+    consumed  bytes of the buffer fully parsed (the rest is carried to the next chunk)
+    error     why parsing must stop for good (absurd length), with the file offset
+    """
+
+    records: Records
+    consumed: int
+    error: str | None = None
+    error_offset: int | None = None
+
+
+class FormatError(Exception):
+    """The bytes are not the format the parser expected (bad header, bad magic)."""
+
+
+def u32_view(buf: bytes | bytearray | memoryview, big_endian: bool) -> np.ndarray:
+    """A uint32 view starting at every byte of buf (stride 1), to gather unaligned fields."""
+    size = len(buf)
+    if size < 4:
+        return np.empty(0, np.uint32)
+    dtype = np.dtype(">u4" if big_endian else "<u4")
+    return np.ndarray(shape=(size - 3,), dtype=dtype, buffer=buf, offset=0, strides=(1,))
