@@ -1,0 +1,109 @@
+"""python -m flowcheck.lab: capture scenarios, or play one peer inside a namespace.
+
+  capture SCENARIO FILE    run SCENARIO in fresh namespaces, write FILE + FILE.toml
+  list                     scenarios and what a verifier should find
+  cleanup                  delete namespaces left behind by killed runs
+  media ... / agent ...    the peers (run by `capture` inside the namespaces)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flowcheck.lab.netns import LabError
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LO-HI") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flowcheck.lab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    capture = commands.add_parser("capture", help="run a scenario and store its capture")
+    capture.add_argument("scenario")
+    capture.add_argument("output", type=Path)
+    capture.add_argument("--no-sidecar", action="store_true", help="do not write FILE.toml")
+    commands.add_parser("list", help="list scenarios")
+    commands.add_parser("cleanup", help="remove stale fc* namespaces")
+
+    media = commands.add_parser("media", help="media server role (job engine)")
+    media.add_argument("--agent", default="10.77.0.2")
+    media.add_argument("--ndmp-port", type=int, default=10000)
+    media.add_argument("--media-range", type=_port_range, default=(5001, 5100))
+    media.add_argument("--resources", type=int, default=3)
+    media.add_argument("--bytes", type=int, default=200_000, help="data per resource")
+    media.add_argument("--restore", action="store_true")
+    media.add_argument("--browse", action="store_true", help="steps 1-2 only")
+    media.add_argument("--reuse-ports", action="store_true", help="SO_REUSEADDR on data ports")
+    media.add_argument("--connect-timeout", type=float, default=3.5)
+
+    agent = commands.add_parser("agent", help="remote agent role")
+    agent.add_argument("--listen", default="0.0.0.0")
+    agent.add_argument("--ndmp-port", type=int, default=10000)
+    agent.add_argument("--agent-range", type=_port_range, default=(6001, 6100))
+    agent.add_argument("--data-ip", default=None, help="address announced for data")
+    agent.add_argument("--sessions", type=int, default=1)
+    agent.add_argument("--bytes", type=int, default=200_000)
+    agent.add_argument("--restart-ports", action="store_true",
+                       help="each session starts again at the low end of the agent range")
+    agent.add_argument("--squat-data-ports", type=int, default=0,
+                       help="fault: the first N announced data ports are held, not listening")
+    agent.add_argument("--connect-timeout", type=float, default=3.5)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "media":
+            from flowcheck.lab.roles import MediaOptions, MediaServer
+
+            return MediaServer(MediaOptions(
+                agent_ip=args.agent, ndmp_port=args.ndmp_port, media_range=args.media_range,
+                resources=args.resources, data_bytes=args.bytes, restore=args.restore,
+                browse=args.browse, reuse_ports=args.reuse_ports,
+                connect_timeout=args.connect_timeout)).run()
+        if args.command == "agent":
+            from flowcheck.lab.roles import AgentOptions, RemoteAgent
+
+            return RemoteAgent(AgentOptions(
+                listen_ip=args.listen, ndmp_port=args.ndmp_port, agent_range=args.agent_range,
+                data_ip=args.data_ip, sessions=args.sessions, data_bytes=args.bytes,
+                restart_ports=args.restart_ports, squat_data_ports=args.squat_data_ports,
+                connect_timeout=args.connect_timeout)).run()
+        if args.command == "list":
+            from flowcheck.lab.scenarios import SCENARIOS
+
+            for scenario in SCENARIOS.values():
+                codes = ", ".join(scenario.expect_codes) or "-"
+                print(f"{scenario.name:28} {scenario.expect_verdict:4} {codes:28} "
+                      f"{scenario.summary}")
+            return 0
+        if args.command == "cleanup":
+            from flowcheck.lab.netns import cleanup_stale
+
+            for name in cleanup_stale():
+                print(f"removed {name}")
+            return 0
+        from flowcheck.lab.capture import capture_scenario
+
+        result = capture_scenario(args.scenario, args.output, sidecar=not args.no_sidecar)
+        print(f"{result.path}: {result.packets} packets; job exit codes "
+              f"{result.job_exit_codes}")
+        return 0
+    except LabError as exc:
+        print(f"flowcheck.lab: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

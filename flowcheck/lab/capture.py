@@ -1,0 +1,140 @@
+"""Run a scenario in fresh namespaces and store its capture plus sidecar configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowcheck.lab import ndmjob
+from flowcheck.lab.netns import Lab, LabError, PacketCapture, apply_nft, lab_network
+from flowcheck.lab.scenarios import SCENARIOS, Scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    scenario: str
+    path: Path
+    config_path: Path
+    packets: int
+    job_exit_codes: list[int]
+    log: str
+
+
+def _python_argv(role: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "flowcheck.lab", role, *args]
+
+
+def _env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{path}" if path else
+                str(REPO_ROOT))
+
+
+def _range(port_range: tuple[int, int]) -> str:
+    return f"{port_range[0]}-{port_range[1]}"
+
+
+class AgentProcess:
+    """python -m flowcheck.lab agent in A's namespace; ready once it prints "ready"."""
+
+    def __init__(self, lab: Lab, scenario: Scenario) -> None:
+        argv = _python_argv("agent", "--agent-range", _range(scenario.agent_range),
+                            "--ndmp-port", str(scenario.ndmp_port),
+                            *(scenario.agent_args or ()))
+        self.process = subprocess.Popen(lab.exec_argv("a", argv), env=_env(), text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            self.stop()
+            raise LabError(f"lab agent did not start: {self.process.stderr.read()[-300:]}")
+
+    def stop(self, timeout: float = 10.0) -> str:
+        try:
+            _out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _out, err = self.process.communicate()
+        return err or ""
+
+
+def _run_backup_exec(lab: Lab, scenario: Scenario, capture: PacketCapture) -> tuple[list[int], str]:
+    agent = AgentProcess(lab, scenario) if scenario.agent_args is not None else None
+    codes: list[int] = []
+    logs: list[str] = []
+    try:
+        for job in range(scenario.jobs):
+            if job:
+                time.sleep(1.0)
+            argv = _python_argv("media", "--media-range", _range(scenario.media_range),
+                                "--ndmp-port", str(scenario.ndmp_port),
+                                *scenario.media_args)
+            result = subprocess.run(lab.exec_argv("m", argv), env=_env(), text=True,
+                                    capture_output=True, timeout=120, check=False)
+            codes.append(result.returncode)
+            logs.append(result.stderr)
+    finally:
+        if agent is not None:
+            logs.append(agent.stop())
+    return codes, "".join(logs)
+
+
+def _run_ndmjob(lab: Lab, scenario: Scenario, capture: PacketCapture,
+                workdir: Path) -> tuple[list[int], str]:
+    workspace = ndmjob.prepare_workspace(workdir)
+    daemon = (ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port)
+              if scenario.agent_args is not None else None)
+    try:
+        code, log = ndmjob.run_backup(lab, workspace, port=scenario.ndmp_port,
+                                      version=scenario.ndmp_version)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    return [code], log
+
+
+def write_sidecar(path: Path, scenario: Scenario) -> None:
+    lines = [f"# flowcheck configuration for {path.with_suffix('.pcap').name}",
+             f"# made by: python -m flowcheck.lab capture {scenario.name} "
+             f"{path.with_suffix('.pcap')}",
+             f"# {scenario.summary}",
+             f"# expect: verdict {scenario.expect_verdict}; findings "
+             f"{', '.join(scenario.expect_codes) or 'none of severity error or warning'}"]
+    for key, value in scenario.sidecar().items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def capture_scenario(name: str, output: Path, *, sidecar: bool = True) -> CaptureResult:
+    """Build the namespaces, apply the faults, capture the run, tear everything down."""
+    if name not in SCENARIOS:
+        raise LabError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    scenario = SCENARIOS[name]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with lab_network(scenario.media_range, scenario.agent_range,
+                     second_network=scenario.second_network) as lab, \
+            tempfile.TemporaryDirectory(prefix="fc-lab-") as workdir:
+        if scenario.nft_media:
+            apply_nft(lab, "m", scenario.nft_media)
+        if scenario.nft_agent:
+            apply_nft(lab, "a", scenario.nft_agent)
+        capture = PacketCapture(lab, output, scenario.capture_interface)
+        try:
+            if scenario.kind == "ndmjob":
+                codes, log = _run_ndmjob(lab, scenario, capture, Path(workdir))
+            else:
+                codes, log = _run_backup_exec(lab, scenario, capture)
+        finally:
+            packets = capture.stop()
+    config_path = output.with_suffix(".toml")
+    if sidecar:
+        write_sidecar(config_path, scenario)
+    return CaptureResult(name, output, config_path, packets, codes, log)

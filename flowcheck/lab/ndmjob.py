@@ -1,0 +1,141 @@
+"""Real NDMP jobs with Amanda's ndmjob between the lab namespaces.
+
+ndmjob needs, besides the binary (Debian amanda-common): a config file naming the
+backup type (`[butype tar]`, else DATA_START_BACKUP gets ILLEGAL_ARGS_ERR), a formatter
+`wrap_tar` on the daemon's PATH, an existing tape file, and the text-auth account
+ndmp/ndmp (the only one its daemon accepts). All of it goes into a private work
+directory, so nothing on the system is touched and setup is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowcheck.lab.netns import Lab, LabError
+
+NDMJOB_CANDIDATES = ("/usr/lib/amanda/ndmjob", "/usr/libexec/amanda/ndmjob")
+AUTH_USER = "ndmp"
+AUTH_PASSWORD = "ndmp"
+
+NDMJOB_CONF = """\
+[butype tar]
+  v2attr 0x0
+  v3attr 0x0
+  v4attr 0x0
+"""
+
+# The data agent runs `wrap_tar -c -I#3 -E NAME=VALUE ...` (backup) or `wrap_tar -x ...`
+# (recover); the image goes to standard output / comes from standard input.
+WRAP_TAR = """\
+#!/bin/sh
+mode=""
+filesystem=.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c) mode=c ;;
+    -x) mode=x ;;
+    -E) shift; case "$1" in FILESYSTEM=*) filesystem="${1#FILESYSTEM=}" ;; esac ;;
+  esac
+  shift
+done
+cd "$filesystem" || exit 1
+if [ "$mode" = x ]; then exec tar -xf - ; fi
+exec tar -cf - .
+"""
+
+
+def find_ndmjob() -> str:
+    for candidate in NDMJOB_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("ndmjob")
+    if found:
+        return found
+    raise LabError("ndmjob not found: apt-get install amanda-common")
+
+
+@dataclass(slots=True)
+class NdmjobWorkspace:
+    root: Path
+    config: Path
+    bin_dir: Path
+    source: Path
+    tape: Path
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, PATH=f"{self.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                    NDMJOB_CONFIG=str(self.config))
+
+
+def prepare_workspace(root: Path, data_bytes: int = 300_000) -> NdmjobWorkspace:
+    """Config, formatter, a source tree of about data_bytes, an empty tape file."""
+    root.mkdir(parents=True, exist_ok=True)
+    workspace = NdmjobWorkspace(root, root / "ndmjob.conf", root / "bin", root / "source",
+                                root / "tape")
+    workspace.config.write_text(NDMJOB_CONF)
+    workspace.bin_dir.mkdir(exist_ok=True)
+    wrapper = workspace.bin_dir / "wrap_tar"
+    wrapper.write_text(WRAP_TAR)
+    wrapper.chmod(0o755)
+    workspace.source.mkdir(exist_ok=True)
+    # Seeded bytes: the image size is the same on every run.
+    generator = random.Random(20050401)
+    (workspace.source / "payload.bin").write_bytes(generator.randbytes(data_bytes))
+    (workspace.source / "README.txt").write_text("flowcheck lab backup source\n")
+    workspace.tape.write_bytes(b"")
+    return workspace
+
+
+class NdmjobDaemon:
+    """`ndmjob -o daemon -p PORT` in the agent namespace (data + tape agent)."""
+
+    def __init__(self, lab: Lab, workspace: NdmjobWorkspace, port: int = 10000) -> None:
+        self.port = port
+        argv = [find_ndmjob(), "-o", f"config-file={workspace.config}", "-o", "daemon",
+                "-p", str(port)]
+        self._process = subprocess.Popen(lab.exec_argv("a", argv), env=workspace.env(),
+                                         cwd=workspace.root, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        self._wait_listening(lab)
+
+    def _wait_listening(self, lab: Lab) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            listing = subprocess.run(lab.exec_argv("a", ["ss", "-Hltn", f"sport = :{self.port}"]),
+                                     capture_output=True, text=True, check=False).stdout
+            if listing.strip():
+                return
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise LabError(f"ndmjob daemon did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, version: int = 4,
+               extra_options: tuple[str, ...] = (), time_limit: int = 30) -> tuple[int, str]:
+    """ndmjob as DMA with a resident tape agent (-T .) in M; returns (exit code, log)."""
+    agent_ip = lab.backup_link.agent_ip
+    workspace.tape.write_bytes(b"")
+    argv = [find_ndmjob(), "-v", "-c",
+            "-D", f"{agent_ip}:{port}/{version}t,{AUTH_USER},{AUTH_PASSWORD}",
+            "-T", ".", "-f", str(workspace.tape), "-C", str(workspace.source),
+            "-o", f"time-limit={time_limit}", *extra_options, "."]
+    result = subprocess.run(lab.exec_argv("m", argv), env=workspace.env(), cwd=workspace.root,
+                            capture_output=True, text=True, timeout=time_limit + 30, check=False)
+    return result.returncode, result.stdout + result.stderr

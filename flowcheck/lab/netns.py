@@ -1,0 +1,205 @@
+"""Network namespace harness: two hosts joined by veth pairs, fault rules, tcpdump.
+
+Every name starts with "fc<pid>-<n>" so parallel runs never collide and a later run can
+remove what a killed run left behind (cleanup_stale). Interfaces are created directly
+inside their namespaces, so their short names never clash in the root namespace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PortRange = tuple[int, int]
+NAME_PREFIX = "fc"
+_counter = itertools.count(1)
+_STALE_NAME = re.compile(r"^fc(\d+)-\d+-[ma]$")
+
+
+class LabError(RuntimeError):
+    """A lab step failed (missing tool, not root, command error)."""
+
+
+def run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
+        timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
+                                timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise LabError(f"{argv[0]}: not installed") from exc
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise LabError(f"{' '.join(argv)}: {detail[-1] if detail else result.returncode}")
+    return result
+
+
+@dataclass(slots=True)
+class Link:
+    """One veth pair: M's end and A's end, with their addresses (/24)."""
+
+    media_if: str
+    agent_if: str
+    media_ip: str
+    agent_ip: str
+
+
+@dataclass(slots=True)
+class Lab:
+    media_ns: str
+    agent_ns: str
+    links: list[Link] = field(default_factory=list)
+
+    @property
+    def backup_link(self) -> Link:
+        return self.links[0]
+
+    def exec_argv(self, host: str, argv: Sequence[str]) -> list[str]:
+        """argv run inside the media ("m") or agent ("a") namespace."""
+        namespace = self.media_ns if host == "m" else self.agent_ns
+        return ["ip", "netns", "exec", namespace, *argv]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_namespaces() -> list[str]:
+    output = run(["ip", "netns", "list"]).stdout
+    return [line.split()[0] for line in output.splitlines() if line.strip()]
+
+
+def cleanup_stale() -> list[str]:
+    """Delete fc* namespaces whose creating process is gone; returns their names."""
+    removed = []
+    for name in list_namespaces():
+        match = _STALE_NAME.match(name)
+        if match and not _alive(int(match.group(1))):
+            run(["ip", "netns", "del", name], check=False)
+            removed.append(name)
+    return removed
+
+
+def _set_port_range(namespace: str, port_range: PortRange) -> None:
+    low, high = port_range
+    run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
+         f"net.ipv4.ip_local_port_range={low} {high}"])
+
+
+def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str) -> Link:
+    link = Link(f"m{index}", f"a{index}", media_ip, agent_ip)
+    run(["ip", "link", "add", link.media_if, "netns", lab.media_ns, "type", "veth",
+         "peer", "name", link.agent_if, "netns", lab.agent_ns])
+    for namespace, ifname, address in ((lab.media_ns, link.media_if, media_ip),
+                                       (lab.agent_ns, link.agent_if, agent_ip)):
+        run(["ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", ifname])
+        run(["ip", "-n", namespace, "link", "set", ifname, "up"])
+        # Offloads off so tcpdump sees wire-sized segments with real checksums.
+        run(["ip", "netns", "exec", namespace, "ethtool", "-K", ifname,
+             "tso", "off", "gso", "off", "gro", "off", "tx", "off"], check=False)
+    lab.links.append(link)
+    return link
+
+
+def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
+               *, second_network: bool = False) -> Lab:
+    """Namespaces M (10.77.0.1) and A (10.77.0.2); optionally 10.78.0.0/24 as well."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, tcpdump)")
+    cleanup_stale()
+    stem = f"{NAME_PREFIX}{os.getpid()}-{next(_counter)}"
+    lab = Lab(media_ns=f"{stem}-m", agent_ns=f"{stem}-a")
+    try:
+        for namespace in (lab.media_ns, lab.agent_ns):
+            run(["ip", "netns", "add", namespace])
+            run(["ip", "-n", namespace, "link", "set", "lo", "up"])
+        _add_link(lab, 0, "10.77.0.1", "10.77.0.2")
+        if second_network:
+            _add_link(lab, 1, "10.78.0.1", "10.78.0.2")
+        _set_port_range(lab.media_ns, media_range)
+        _set_port_range(lab.agent_ns, agent_range)
+    except BaseException:
+        destroy_lab(lab)
+        raise
+    return lab
+
+
+def destroy_lab(lab: Lab) -> None:
+    # Deleting a namespace deletes its veth ends and nftables tables with it.
+    for namespace in (lab.media_ns, lab.agent_ns):
+        run(["ip", "netns", "del", namespace], check=False)
+
+
+@contextmanager
+def lab_network(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
+                *, second_network: bool = False) -> Iterator[Lab]:
+    lab = create_lab(media_range, agent_range, second_network=second_network)
+    try:
+        yield lab
+    finally:
+        destroy_lab(lab)
+
+
+def apply_nft(lab: Lab, host: str, ruleset: str) -> None:
+    """Load an nftables ruleset (text for `nft -f -`) inside one namespace."""
+    run(lab.exec_argv(host, ["nft", "-f", "-"]), input_text=ruleset)
+
+
+class PacketCapture:
+    """tcpdump inside M's namespace, started before and stopped after a scenario."""
+
+    def __init__(self, lab: Lab, path: Path, interface: str | None = None,
+                 packet_filter: str = "tcp or icmp") -> None:
+        self.path = path
+        interface = interface or lab.backup_link.media_if
+        argv = ["tcpdump", "-i", interface, "-s", "0", "-U", "-n", "-Z", "root", "-w", str(path),
+                packet_filter]
+        self._process = subprocess.Popen(lab.exec_argv("m", argv), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        assert self._process.stderr is not None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = self._process.stderr.readline()
+            if not line:
+                break
+            if "listening on" in line:
+                return
+        self.stop()
+        raise LabError(f"tcpdump did not start (exit {self._process.returncode})")
+
+    def stop(self) -> int:
+        """SIGINT, so tcpdump flushes and writes a complete file; returns packets seen."""
+        if self._process.poll() is None:
+            # Let the last segments (FIN, final ACK) reach the capture first.
+            time.sleep(0.3)
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        tail = self._process.stderr.read() if self._process.stderr else ""
+        match = re.search(r"(\d+) packets? captured", tail)
+        return int(match.group(1)) if match else -1
+
+    def __enter__(self) -> PacketCapture:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,128 @@
+"""The stored lab captures: what each scenario runs and what a verifier should find.
+
+A scenario is data: namespaces' port ranges, nftables fault rules, the peers' options,
+the sidecar configuration written next to the capture, and the expected verdict and
+finding codes (reviewed against docs/contract's finding table, see captures/lab/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PortRange = tuple[int, int]
+MEDIA = (5001, 5100)
+AGENT = (6001, 6100)
+
+# Only the first SYN of a connection: return traffic (SYN-ACK, ACK) must still pass.
+_SYN_ONLY = "tcp flags & (syn | ack) == syn"
+
+
+def drop_inbound_syn(ports: str) -> str:
+    return (
+        "table inet fc_fault {\n"
+        "  chain input {\n"
+        "    type filter hook input priority 0; policy accept;\n"
+        f"    tcp dport {ports} {_SYN_ONLY} drop\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    kind: str  # "backup-exec" (flowcheck.lab.roles) or "ndmjob"
+    summary: str
+    expect_verdict: str
+    expect_codes: tuple[str, ...] = ()
+    media_range: PortRange = MEDIA
+    agent_range: PortRange = AGENT
+    second_network: bool = False
+    nft_media: str | None = None
+    nft_agent: str | None = None
+    media_args: tuple[str, ...] = ()
+    agent_args: tuple[str, ...] | None = ()  # None: no agent runs (nothing listens)
+    jobs: int = 1
+    resources: int = 1
+    capture_interface: str | None = None  # default: M's backup-network veth
+    ndmp_port: int = 10000
+    ndmp_version: int = 4
+    config: dict[str, object] = field(default_factory=dict)
+
+    def sidecar(self) -> dict[str, object]:
+        """Configuration for flowcheck matching this capture (TOML keys of config.py)."""
+        base: dict[str, object] = {
+            "ndmp_port": self.ndmp_port,
+            "media_range": f"{self.media_range[0]}-{self.media_range[1]}",
+            "agent_range": f"{self.agent_range[0]}-{self.agent_range[1]}",
+            "media_servers": ["10.77.0.1"],
+            "remote_agents": ["10.77.0.2"],
+            "port_hold_seconds": 60,
+            "resources": self.resources,
+            "profile": "backup-exec-9" if self.kind == "backup-exec" else "ndmp",
+        }
+        if self.kind == "backup-exec":
+            base["backup_network"] = "10.77.0.0/24"
+        base.update(self.config)
+        return base
+
+
+def _be(name: str, summary: str, verdict: str, codes: tuple[str, ...] = (), *,
+        resources: int = 1, media: tuple[str, ...] = (),
+        agent: tuple[str, ...] | None = (), **kwargs: object) -> Scenario:
+    media_args = ("--resources", str(resources), *media)
+    return Scenario(name, "backup-exec", summary, verdict, codes, media_args=media_args,
+                    agent_args=agent, resources=resources, **kwargs)  # type: ignore[arg-type]
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    _be("clean-3-resources",
+        "Backup Exec job, 3 resources, all five steps, ports in range",
+        "pass", resources=3),
+    _be("callback-blocked",
+        "M drops inbound SYNs to its media range: step 2 never answered; job ends",
+        "fail", ("callback_unanswered",), nft_media=drop_inbound_syn("5001-5100")),
+    _be("data-port-in-use",
+        "2 resources; the first announced agent port is held by another socket (not "
+        "listening): M's SYN gets RST, resource skipped; the second resource succeeds",
+        "fail", ("data_refused",), resources=2, agent=("--squat-data-ports", "1")),
+    _be("data-port-dropped",
+        "A drops inbound SYNs to its agent range: the data connection is never answered",
+        "fail", ("data_unanswered",), nft_agent=drop_inbound_syn("6001-6100")),
+    _be("ranges-overlap",
+        "clean 2-resource job; agent range 5051-5150 overlaps media range 5001-5100",
+        "pass", ("ranges_overlap",), resources=2, agent_range=(5051, 5150)),
+    _be("port-reused-within-hold",
+        "two jobs back to back (about 1 s apart): the second binds the same job-engine "
+        "and data ports (SO_REUSEADDR) well inside the 60 s hold",
+        "pass", ("port_reused_within_hold",), jobs=2, media=("--reuse-ports",),
+        agent=("--sessions", "2", "--restart-ports")),
+    _be("control-off-backup-network",
+        "control and callback over 10.78.0.0/24, data over the backup network 10.77.0.0/24",
+        "fail", ("control_off_backup_network",), resources=2, second_network=True,
+        capture_interface="any", media=("--agent", "10.78.0.2"),
+        agent=("--data-ip", "10.77.0.2"),
+        config={"media_servers": ["10.77.0.1", "10.78.0.1"],
+                "remote_agents": ["10.77.0.2", "10.78.0.2"]}),
+    _be("browse-only",
+        "steps 1-2 and a CONFIG_GET_FS_INFO, no backup: steps 3-5 not applicable",
+        "pass", media=("--browse",)),
+    _be("control-refused",
+        "nothing listens on the agent's NDMP port: RST",
+        "fail", ("control_refused",), agent=None),
+    _be("control-dropped",
+        "A drops SYNs to port 10000: control connection never answered",
+        "fail", ("control_unanswered",), nft_agent=drop_inbound_syn("10000")),
+    _be("restore-2-resources",
+        "restore of 2 resources: data flows from M to A on each data connection",
+        "pass", resources=2, media=("--restore",)),
+    Scenario("v4-backup-port-10500", "ndmjob",
+             "ndmjob daemon on port 10500, NDMP v4 three-way backup (MOVER_LISTEN + "
+             "DATA_CONNECT); Wireshark does not dissect NDMP off port 10000",
+             "pass", ndmp_port=10500),
+    Scenario("v4-backup", "ndmjob",
+             "ndmjob NDMP v4 backup on port 10000", "pass"),
+    Scenario("v4-control-refused", "ndmjob",
+             "no ndmjob daemon: the DMA's SYN to 10000 gets RST", "fail",
+             ("control_refused",), agent_args=None),
+]}
