@@ -1,0 +1,108 @@
+"""The terminal report of `flowcheck analyze`: verdict, sessions as timelines, findings.
+
+Written for the backup administrator: what passed or failed first, then each session's
+steps in order (which hosts and ports, when, how it went), then each finding with the
+rule or setting that fixes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.table import Table
+
+from flowcheck.config import format_ranges
+from flowcheck.model import Connection, Finding, Session, Step
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flowcheck.pipeline import Analysis
+
+STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "red",
+                "not_applicable": "dim"}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def render_analysis(analysis: Analysis, console: Console) -> None:
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    base = min((c.ts for c in analysis.traffic.connections), default=0.0)
+    _render_verdict(analysis, console)
+    for session in analysis.sessions:
+        _render_session(session, by_uid, base, console)
+    _render_findings(analysis.findings, console)
+
+
+def summary_counts(findings: list[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in findings:
+        counts[str(finding.severity)] += 1
+    return counts
+
+
+def _render_verdict(analysis: Analysis, console: Console) -> None:
+    config = analysis.config
+    counts = summary_counts(analysis.findings)
+    style = "bold green" if analysis.verdict == "pass" else "bold red"
+    sessions = len(analysis.sessions)
+    console.print(
+        f"[{style}]{analysis.verdict.upper()}[/]  {sessions} session"
+        f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
+        f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
+    console.print(
+        f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
+        f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
+        f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
+
+
+def endpoints(conn: Connection) -> str:
+    return f"{conn.orig_h}:{conn.orig_p} -> {conn.resp_h}:{conn.resp_p}"
+
+
+def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connection]:
+    return [by_uid[uid] for uid in step.uids if uid in by_uid]
+
+
+def _render_session(session: Session, by_uid: dict[str, Connection], base: float,
+                    console: Console) -> None:
+    version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+    console.print()
+    console.print(f"[bold]Session {session.id}[/]: {session.kind}, {version}, media server "
+                  f"{session.media_server} -> agent {session.remote_agent} "
+                  f"(control {session.control_uid})", highlight=False)
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for header in ("step", "what", "status", "connection", "time", "detail"):
+        table.add_column(header, overflow="fold")
+    for step in session.steps:
+        conns = step_connections(step, by_uid)
+        where = "\n".join(endpoints(c) for c in conns[:3]) or "-"
+        if len(conns) > 3:
+            where += f"\n+{len(conns) - 3} more"
+        when = f"+{conns[0].ts - base:.3f}s" if conns else "-"
+        style = STATUS_STYLE.get(step.status, "")
+        table.add_row(str(step.step), escape(step.name),
+                      f"[{style}]{step.status.replace('_', ' ')}[/]", escape(where), when,
+                      escape(step.detail))
+    console.print(table)
+
+
+def _render_findings(findings: list[Finding], console: Console) -> None:
+    console.print()
+    if not findings:
+        console.print("No findings: the traffic follows the profile and the ranges.")
+        return
+    console.print(f"[bold]Findings[/] ({len(findings)})")
+    for finding in findings:
+        severity = str(finding.severity)
+        where = ", ".join(part for part in (
+            f"session {finding.session}" if finding.session else "",
+            f"connection {finding.uid}" if finding.uid else "",
+            "frames " + ",".join(map(str, finding.frames[:8])) if finding.frames else "",
+        ) if part)
+        console.print(f"[{SEVERITY_STYLE.get(severity, '')}]{severity.upper()}[/] "
+                      f"[bold]{finding.code}[/]" + (f" ({where})" if where else ""),
+                      highlight=False)
+        console.print(f"  {escape(finding.message)}", highlight=False)
+        if finding.fix:
+            console.print(f"  [bold]Fix:[/] {escape(finding.fix)}", highlight=False)

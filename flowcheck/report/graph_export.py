@@ -1,0 +1,70 @@
+"""Write the connection graph as GraphML, DOT or node-link JSON, by file extension.
+
+DOT is written here (pydot is not a dependency): a digraph with hosts as boxes, the
+endpoints clustered under their host, and one labelled edge per connection.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+
+from flowcheck.errors import UsageError
+
+_ROLE_COLOURS = {"control": "blue", "callback": "darkorange", "data": "darkgreen",
+                 "other": "gray40"}
+
+
+def write_graph(graph: nx.MultiDiGraph, path: str | Path) -> None:
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".graphml":
+        text = "\n".join(nx.generate_graphml(graph)) + "\n"
+    elif suffix in (".dot", ".gv"):
+        text = render_dot(graph)
+    elif suffix == ".json":
+        data = nx.node_link_data(graph, edges="links")
+        text = json.dumps(data, indent=2, default=str) + "\n"
+    else:
+        raise UsageError(f"--graph {path}: unknown extension {suffix or '(none)'!r}; use "
+                         ".graphml, .dot, .gv or .json")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--graph {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _quote(text: object) -> str:
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def render_dot(graph: nx.MultiDiGraph) -> str:
+    lines = ["digraph flowcheck {", "  rankdir=LR;", "  node [fontname=Helvetica];",
+             "  edge [fontname=Helvetica, fontsize=10];"]
+    hosts = [n for n, d in graph.nodes(data=True) if d.get("kind") == "host"]
+    for index, host in enumerate(hosts):
+        role = graph.nodes[host].get("role", "other")
+        lines.append(f"  subgraph cluster_{index} {{")
+        lines.append(f"    label={_quote(f'{host} ({role})')};")
+        lines.append(f"    {_quote(host)} [shape=box, style=bold];")
+        for _, node, data in graph.out_edges(host, data=True):
+            if data.get("kind") == "port":
+                lines.append(f"    {_quote(node)} [shape=ellipse, "
+                             f"label={_quote(graph.nodes[node].get('port', node))}];")
+        lines.append("  }")
+    for orig, resp, data in graph.edges(data=True):
+        if data.get("kind") == "port":
+            lines.append(f"  {_quote(orig)} -> {_quote(resp)} [style=dotted, arrowhead=none];")
+            continue
+        label = f"{data['uid']} {data['role']}"
+        if data.get("step"):
+            label += f" step {data['step']}"
+        label += f"\n{data['conn_state']} {data['bytes']} B"
+        colour = _ROLE_COLOURS.get(str(data.get("role")), "black")
+        lines.append(f"  {_quote(orig)} -> {_quote(resp)} [label={_quote(label)}, "
+                     f"color={colour}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

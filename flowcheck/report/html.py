@@ -1,0 +1,121 @@
+"""A self-contained HTML report of `flowcheck analyze` (--html FILE): no external assets."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowcheck import __version__
+from flowcheck.config import format_ranges
+from flowcheck.errors import UsageError
+from flowcheck.report.analyze import endpoints, step_connections, summary_counts
+
+if TYPE_CHECKING:
+    from flowcheck.pipeline import Analysis
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left;
+         vertical-align: top; font-size: 0.9em; }
+th { background: #f0f0f0; }
+.pass { color: #060; } .fail { color: #b00; }
+.ok { color: #060; } .missing, .failed, .violated { color: #b00; font-weight: bold; }
+.not_applicable { color: #888; }
+.error { color: #b00; font-weight: bold; } .warning { color: #a60; } .info { color: #068; }
+.fix { margin-left: 1em; } code { background: #f6f6f6; }
+"""
+
+
+def write_html(analysis: Analysis, path: str | Path) -> None:
+    try:
+        Path(path).write_text(render_html(analysis), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--html {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def render_html(analysis: Analysis) -> str:
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    base = min((c.ts for c in analysis.traffic.connections), default=0.0)
+    parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+             "<title>flowcheck analysis</title>", f"<style>{_STYLE}</style></head><body>"]
+    parts += _verdict(analysis)
+    for session in analysis.sessions:
+        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+        parts.append(f"<h2>Session {escape(session.id)}: {escape(session.kind)}, {version}, "
+                     f"{escape(session.media_server)} &rarr; {escape(session.remote_agent)}</h2>")
+        rows = []
+        for step in session.steps:
+            conns = step_connections(step, by_uid)
+            when = f"+{conns[0].ts - base:.3f}s" if conns else "-"
+            rows.append([str(step.step), step.name,
+                         (step.status, step.status.replace("_", " ")),
+                         "<br>".join(escape(endpoints(c)) for c in conns) or "-", when,
+                         step.detail])
+        parts.append(_table(["step", "what", "status", "connection", "time", "detail"], rows,
+                            raw_columns={3}))
+    parts += _findings(analysis)
+    parts += _connections(analysis, base)
+    parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _verdict(analysis: Analysis) -> list[str]:
+    config = analysis.config
+    counts = summary_counts(analysis.findings)
+    captures = ", ".join(escape(c.path) for c in analysis.traffic.captures) or "-"
+    return [f"<h1 class=\"{analysis.verdict}\">Verdict: {analysis.verdict.upper()}</h1>",
+            f"<p>{len(analysis.sessions)} session(s); {counts['error']} error(s), "
+            f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",
+            f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
+            f"media range {format_ranges(config.media_range)}, agent range "
+            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>"]
+
+
+def _findings(analysis: Analysis) -> list[str]:
+    if not analysis.findings:
+        return ["<h2>Findings</h2>", "<p>No findings.</p>"]
+    out = [f"<h2>Findings ({len(analysis.findings)})</h2>", "<ul>"]
+    for finding in analysis.findings:
+        severity = str(finding.severity)
+        where = ", ".join(part for part in (
+            f"session {finding.session}" if finding.session else "",
+            f"connection {finding.uid}" if finding.uid else "",
+            "frames " + ",".join(map(str, finding.frames)) if finding.frames else "") if part)
+        out.append(f"<li><span class=\"{severity}\">{severity.upper()}</span> "
+                   f"<code>{escape(finding.code)}</code> {escape(where)}<br>"
+                   f"{escape(finding.message)}"
+                   + (f"<div class=\"fix\"><b>Fix:</b> {escape(finding.fix)}</div>"
+                      if finding.fix else "") + "</li>")
+    out.append("</ul>")
+    return out
+
+
+def _connections(analysis: Analysis, base: float) -> list[str]:
+    rows = []
+    for conn in analysis.traffic.connections:
+        rows.append([conn.uid, f"+{conn.ts - base:.3f}s", f"{conn.orig_h}:{conn.orig_p}",
+                     f"{conn.resp_h}:{conn.resp_p}", conn.conn_state, conn.history,
+                     f"{conn.orig_bytes}/{conn.resp_bytes}", conn.role, conn.session or "-",
+                     f"{conn.first_frame}-{conn.last_frame}"])
+    header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
+              "role", "session", "frames"]
+    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows)]
+
+
+def _table(header: list[str], rows: list[list], raw_columns: set[int] | None = None) -> str:
+    raw_columns = raw_columns or set()
+    out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        cells = []
+        for index, cell in enumerate(row):
+            if isinstance(cell, tuple):  # (css class, text)
+                cells.append(f"<td class=\"{escape(cell[0])}\">{escape(cell[1])}</td>")
+            elif index in raw_columns:
+                cells.append(f"<td>{cell}</td>")  # already escaped
+            else:
+                cells.append(f"<td>{escape(str(cell))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)

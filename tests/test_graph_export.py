@@ -1,0 +1,93 @@
+"""The connection graph and its three export formats, read back by independent parsers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from flowcheck.config import build_config
+from flowcheck.errors import UsageError
+from flowcheck.graph import build_graph
+from flowcheck.model import Announcement, Connection, NdmpStream
+from flowcheck.profiles import load_profile
+from flowcheck.report.graph_export import render_dot, write_graph
+from flowcheck.sessions import build_sessions
+from flowcheck.verify import check_all
+
+M, A = "10.77.0.1", "10.77.0.2"
+
+
+def _lab_graph() -> nx.MultiDiGraph:
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100",
+                           "profile": "ndmp"})
+    control = Connection("Cc", M, 5001, A, 10000, 0.0, last_ts=9.0, syn_frames=[1],
+                         synack_frames=[2], established=True, conn_state="SF")
+    data = Connection("Cd", A, 6001, M, 5002, 2.0, last_ts=5.0, syn_frames=[10],
+                      synack_frames=[11], established=True, conn_state="SF", orig_bytes=900)
+    stray = Connection("Cx", "10.0.0.9", 40000, M, 22, 1.0, syn_frames=[5], conn_state="S0")
+    stream = NdmpStream("Cc", 4, announcements=[
+        Announcement("Cc", M, 5002, 8, 1.5, "NDMP_DATA_CONNECT", "mover")])
+    connections = [control, data, stray]
+    profile = load_profile("ndmp")
+    sessions = build_sessions(connections, [stream], config, profile)
+    check_all(connections, [stream], sessions, config, profile)
+    return build_graph(connections, sessions)
+
+
+def test_graph_nodes_and_edges() -> None:
+    graph = _lab_graph()
+    hosts = {n: d for n, d in graph.nodes(data=True) if d["kind"] == "host"}
+    assert hosts[M]["role"] == "media_server" and hosts[A]["role"] == "remote_agent"
+    assert hosts["10.0.0.9"]["role"] == "other"
+    edges = {d["uid"]: (u, v, d) for u, v, d in graph.edges(data=True)
+             if d["kind"] == "connection"}
+    assert set(edges) == {"Cc", "Cd", "Cx"}
+    orig, resp, data = edges["Cd"]
+    assert (orig, resp) == (f"{A}:6001", f"{M}:5002")
+    assert (data["role"], data["step"], data["session"], data["bytes"]) == ("data", 3, "S1", 900)
+    assert edges["Cc"][2]["step"] == 1 and edges["Cx"][2]["role"] == "other"
+    assert graph.has_edge(M, f"{M}:5002")  # endpoint hangs off its host
+
+
+def test_graphml_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "g.graphml"
+    write_graph(_lab_graph(), path)
+    ET.parse(path)  # well-formed XML
+    back = nx.read_graphml(path, force_multigraph=True)
+    uids = {d.get("uid") for _, _, d in back.edges(data=True)} - {None}
+    assert uids == {"Cc", "Cd", "Cx"}
+
+
+def test_node_link_json(tmp_path: Path) -> None:
+    path = tmp_path / "g.json"
+    write_graph(_lab_graph(), path)
+    data = json.loads(path.read_text())
+    assert {link.get("uid") for link in data["links"]} >= {"Cc", "Cd", "Cx"}
+    assert any(node["id"] == M for node in data["nodes"])
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed")
+def test_dot_parses_with_graphviz(tmp_path: Path) -> None:
+    path = tmp_path / "g.dot"
+    write_graph(_lab_graph(), path)
+    subprocess.run(["dot", "-Tsvg", str(path), "-o", str(tmp_path / "g.svg")], check=True)
+
+
+def test_dot_text() -> None:
+    text = render_dot(_lab_graph())
+    assert text.startswith("digraph flowcheck {") and text.rstrip().endswith("}")
+    assert f'"{A}:6001" -> "{M}:5002"' in text
+    assert text.count("{") == text.count("}")
+    assert "Cd data step 3\\n" in text
+
+
+@pytest.mark.parametrize("name", ["g.png", "graph"])
+def test_unknown_extension_is_usage_error(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UsageError, match="extension"):
+        write_graph(_lab_graph(), tmp_path / name)
