@@ -1,0 +1,185 @@
+"""Live capture: tcpdump (or dumpcap) writing pcap to a pipe that the reader consumes.
+
+`open_live` starts the capture tool and waits until it says it is listening, so a
+missing interface or a permission problem becomes one InputError line, and the caller
+knows packets from now on are seen. With `write`, every byte read from the pipe is also
+saved to that file (a normal capture file, readable later by every command).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import time
+from typing import BinaryIO
+
+from flowcheck.errors import InputError, UsageError
+
+READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
+_READY_WORDS = ("listening on", "capturing on")
+_FILTER_MEANING = "invalid capture filter"
+_ERRORS = (
+    (("no such device", "there is no device", "doesn't exist", "does not exist"),
+     "no such network interface"),
+    (("permission", "operation not permitted", "not permitted"),
+     "permission denied (run as root or give the capture tool CAP_NET_RAW)"),
+    (("syntax error", "can't parse filter", "invalid filter"), _FILTER_MEANING),
+)
+
+
+class _TeeReader:
+    """The capture pipe, copying every byte read into a file."""
+
+    def __init__(self, stream: BinaryIO, sink: BinaryIO) -> None:
+        self._stream = stream
+        self._sink = sink
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._sink.write(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._stream.read1(size)  # type: ignore[attr-defined]
+        self._sink.write(data)
+        return data
+
+    def readinto(self, target: memoryview | bytearray) -> int:
+        count = self._stream.readinto(target) or 0  # type: ignore[attr-defined]
+        self._sink.write(target[:count])
+        return count
+
+    def readinto1(self, target: memoryview | bytearray) -> int:
+        count = self._stream.readinto1(target) or 0  # type: ignore[attr-defined]
+        self._sink.write(target[:count])
+        return count
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def close(self) -> None:
+        self._stream.close()
+        self._sink.close()
+
+
+class LiveCapture:
+    """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
+
+    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _TeeReader,
+                 tool: str, banner: str) -> None:
+        self.process = process
+        self.stdout = stdout
+        self.tool = tool
+        self.banner = banner  # the tool's "listening on ..." line
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.process.wait(timeout)
+
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Ask the tool to stop (it flushes its output first) and wait for it."""
+        self.terminate()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        self.stdout.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+def capture_command(interface: str, capture_filter: str = "tcp") -> tuple[str, list[str]]:
+    """The tool and argv that capture on interface; UsageError if neither tool exists."""
+    if not interface or interface.startswith("-"):
+        raise UsageError(f"--interface: {interface!r} is not an interface name")
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump:
+        argv = [tcpdump, "-i", interface, "-U", "-s", "0", "-n", "-w", "-"]
+        return "tcpdump", argv + ([capture_filter] if capture_filter else [])
+    dumpcap = shutil.which("dumpcap")
+    if dumpcap:
+        argv = [dumpcap, "-i", interface, "-P", "-q", "-w", "-"]
+        return "dumpcap", argv + (["-f", capture_filter] if capture_filter else [])
+    raise InputError("live capture needs tcpdump or dumpcap; neither is installed")
+
+
+def open_live(interface: str, *, capture_filter: str = "tcp",
+              write: str | None = None) -> LiveCapture:
+    """Start capturing on interface; the result's stdout is a pcap stream for iter_batches."""
+    tool, argv = capture_command(interface, capture_filter)
+    sink = None
+    if write is not None:
+        try:
+            sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
+        except OSError as exc:
+            raise InputError(f"{write}: cannot write the capture: {exc.strerror}") from None
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise InputError(f"{tool}: cannot start: {exc.strerror}") from None
+    assert process.stdout is not None and process.stderr is not None
+    banner = _wait_until_listening(process, tool, interface)
+    stdout: BinaryIO | _TeeReader = process.stdout
+    if sink is not None:
+        stdout = _TeeReader(process.stdout, sink)
+    return LiveCapture(process, stdout, tool, banner)
+
+
+def _wait_until_listening(process: subprocess.Popen, tool: str, interface: str) -> str:
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    text = b""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        data = os.read(fd, 4096)
+        if not data:
+            break
+        text += data
+        lowered = text.decode(errors="replace").lower()
+        if any(word in lowered for word in _READY_WORDS) and b"\n" in text:
+            return text.decode(errors="replace").strip().splitlines()[-1]
+    message = text.decode(errors="replace").strip()
+    process.kill()
+    process.wait()
+    _raise_for(tool, interface, message)
+    raise AssertionError("unreachable")
+
+
+def _explain(tool: str, interface: str, message: str) -> str:
+    lowered = message.lower()
+    for words, meaning in _ERRORS:
+        if any(word in lowered for word in words):
+            return f"{tool} on {interface}: {meaning}"
+    first_line = message.splitlines()[0] if message else "exited without capturing"
+    return f"{tool} on {interface}: {first_line}"
+
+
+def _raise_for(tool: str, interface: str, message: str) -> None:
+    explanation = _explain(tool, interface, message)
+    if explanation.endswith(_FILTER_MEANING):
+        raise UsageError(f"--filter: {explanation}")
+    raise InputError(explanation)
