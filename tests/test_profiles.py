@@ -1,0 +1,72 @@
+"""Profiles: the built-in files, a user's file, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.errors import UsageError
+from flowcheck.profiles import load_profile, parse_profile
+
+
+def test_backup_exec_9_has_the_technote_five_steps() -> None:
+    profile = load_profile("backup-exec-9")
+    assert [s.kind for s in profile.steps] == ["control", "callback", "announcement",
+                                               "data_connection", "data_flow"]
+    assert [s.number for s in profile.steps] == [1, 2, 3, 4, 5]
+    assert profile.callback == "connection" and profile.connector == "media_server"
+
+
+def test_ndmp_has_no_callback_and_follows_the_listener() -> None:
+    profile = load_profile("ndmp")
+    assert profile.step("callback") is None and profile.callback == "none"
+    assert profile.connector == "listener"
+    assert profile.step("data_connection").number == 3  # type: ignore[union-attr]
+
+
+def test_user_file_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "control-reply.toml"
+    path.write_text("""
+name = "be9-control-reply"
+[callback]
+mode = "control"
+[data]
+connector = "media_server"
+[[steps]]
+kind = "control"
+[[steps]]
+kind = "callback"
+name = "agent answers on the control connection"
+""")
+    profile = load_profile(str(path))
+    assert profile.name == "be9-control-reply" and profile.callback == "control"
+    assert profile.steps[0].name == "control" and profile.source == str(path)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("name = ", "not valid TOML"),
+    ('name = "x"\ncolour = 1\n[[steps]]\nkind = "control"', "unknown key 'colour'"),
+    ('name = "x"', "at least one"),
+    ('name = "x"\n[[steps]]\nkind = "callback"', "first step"),
+    ('name = "x"\n[[steps]]\nkind = "control"\n[[steps]]\nkind = "teleport"', "kind"),
+    ('name = "x"\n[[steps]]\nkind = "control"\n[[steps]]\nkind = "callback"', "callback"),
+    ('name = "x"\n[callback]\nmode = "sometimes"\n[[steps]]\nkind = "control"', "mode"),
+    ('name = "x"\n[data]\nconnector = "tape"\n[[steps]]\nkind = "control"', "connector"),
+    ('name = "x"\n[[steps]]\nkind = "control"\n[[steps]]\nkind = "data_connection"',
+     "announcement"),
+    ('name = "x"\n[[steps]]\nkind = "control"\n[[steps]]\nkind = "data_flow"\n'
+     '[[steps]]\nkind = "announcement"', "order"),
+    ('name = "x"\n[[steps]]\nkind = "control"\n[[steps]]\nkind = "control"', "once"),
+    ('[[steps]]\nkind = "control"', "name"),
+])
+def test_bad_profile_names_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=problem):
+        parse_profile(text)
+
+
+def test_unknown_name_and_missing_file() -> None:
+    with pytest.raises(UsageError, match="unknown profile 'netbackup'.*backup-exec-9"):
+        load_profile("netbackup")
+    with pytest.raises(UsageError, match="cannot read"):
+        load_profile("/nonexistent/profile.toml")

@@ -1,0 +1,145 @@
+"""build_sessions: which connection belongs to which session, and in which role."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flowcheck.config import build_config
+from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream
+from flowcheck.profiles import load_profile, parse_profile
+from flowcheck.sessions import announcement_groups, build_sessions, connection_outcome
+from flowcheck.verify import check_all
+
+M, A = "10.77.0.1", "10.77.0.2"
+LAB = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
+
+
+def conn(uid: str, orig: str, oport: int, resp: str, rport: int, ts: float, *,
+         ok: bool = True, end: float | None = None, **fields: object) -> Connection:
+    c = Connection(uid, orig, oport, resp, rport, ts, last_ts=ts + 5 if end is None else end,
+                   syn_frames=[int(ts * 10) + 1], **fields)  # type: ignore[arg-type]
+    if ok:
+        c.synack_frames, c.established, c.conn_state = [int(ts * 10) + 2], True, "SF"
+    else:
+        c.conn_state = "S0"
+    return c
+
+
+def ann(control: str, ip: str, port: int, frame: int, ts: float,
+        message: str = "NDMP_DATA_CONNECT", listener: str = "mover") -> Announcement:
+    return Announcement(control, ip, port, frame, ts, message, listener)  # type: ignore[arg-type]
+
+
+def request(name: str, ts: float) -> NdmpMessage:
+    return NdmpMessage(5, ts, "orig", 1, "request", 0, name, 0, 0)
+
+
+def test_outcomes() -> None:
+    assert connection_outcome(conn("a", M, 1, A, 2, 0.0)) == "established"
+    assert connection_outcome(conn("b", M, 1, A, 2, 0.0, ok=False)) == "unanswered"
+    refused = conn("c", M, 1, A, 2, 0.0, ok=False, resp_rst=True)
+    assert connection_outcome(refused) == "refused"
+    half = conn("d", M, 1, A, 2, 0.0, ok=False, synack_frames=[3])
+    assert connection_outcome(half) == "handshake_incomplete"
+    midstream = Connection("e", M, 1, A, 2, 0.0, conn_state="OTH", orig_bytes=10)
+    assert connection_outcome(midstream) == "midstream"
+
+
+def test_alternatives_share_a_frame_and_same_endpoint_merges() -> None:
+    groups = announcement_groups([ann("c", M, 5002, 10, 1.0), ann("c", "192.168.1.1", 5002,
+                                                                   10, 1.0),
+                                  ann("c", M, 5002, 30, 2.0), ann("c", M, 5009, 40, 3.0)])
+    assert [len(g) for g in groups] == [3, 1]
+
+
+def test_v4_multi_address_alternative_reached() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    data = conn("D", A, 6001, M, 5002, 3.0, orig_bytes=5)
+    stream = NdmpStream("C", 4, announcements=[ann("C", "192.168.9.1", 5002, 9, 2.0),
+                                               ann("C", M, 5002, 9, 2.0)])
+    (session,) = build_sessions([control, data], [stream], LAB, load_profile("ndmp"))
+    assert session.data_connections == ["D"]
+    assert [a.used_by for a in stream.announcements] == [None, "D"]
+    profile = load_profile("ndmp")
+    findings = check_all([control, data], [stream], [session], LAB, profile)
+    assert findings == []  # the unused alternative is not announced_not_used
+
+
+def test_connection_before_announcement_is_not_attached() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    early = conn("E", A, 6001, M, 5002, 1.0)
+    late = conn("L", A, 6002, M, 5002, 3.0)
+    stream = NdmpStream("C", 4, announcements=[ann("C", M, 5002, 9, 2.0)])
+    (session,) = build_sessions([control, early, late], [stream], LAB, load_profile("ndmp"))
+    assert session.data_connections == ["L"] and early.role == "other"
+
+
+def test_failed_retries_from_new_ports_belong_to_the_expectation() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=30.0)
+    tries = [conn(f"T{n}", A, 6001 + n, M, 5002, 3.0 + n, ok=False) for n in range(3)]
+    stream = NdmpStream("C", 4, announcements=[ann("C", M, 5002, 9, 2.0)])
+    (session,) = build_sessions([control, *tries], [stream], LAB, load_profile("ndmp"))
+    assert session.data_connections == ["T0", "T1", "T2"]
+    findings = check_all([control, *tries], [stream], [session], LAB, load_profile("ndmp"))
+    assert [f.code for f in findings] == ["data_unanswered"]
+    assert "3 attempts" in findings[0].message
+
+
+def test_control_without_stream_is_a_session() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, ok=False)
+    (session,) = build_sessions([control], [], LAB, load_profile("backup-exec-9"))
+    assert session.control_uid == "C" and session.version is None
+    assert control.role == "control" and control.session == session.id
+
+
+def test_callback_prefers_media_range_and_stays_within_control() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
+    outside = conn("O", A, 6001, M, 445, 0.5)
+    inside = conn("I", A, 6002, M, 5002, 1.0)
+    after = conn("X", A, 6003, M, 5003, 30.0)
+    connections = [control, outside, inside, after]
+    (session,) = build_sessions(connections, [], LAB, load_profile("backup-exec-9"))
+    assert session.callback_uid == "I" and inside.role == "callback"
+    assert outside.role == after.role == "other"
+
+
+def test_kind_restore_and_browse() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
+    stream = NdmpStream("C", 4, messages=[request("DATA_START_RECOVER", 1.0)])
+    (session,) = build_sessions([control], [stream], LAB, load_profile("ndmp"))
+    assert session.kind == "restore"
+    stream = NdmpStream("C", 4, messages=[request("CONFIG_GET_HOST_INFO", 1.0)])
+    (session,) = build_sessions([control], [stream], LAB, load_profile("ndmp"))
+    assert session.kind == "browse"
+
+
+def test_kind_from_bytes_without_data_start() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
+    data = conn("D", M, 5002, A, 6001, 2.0, orig_bytes=90_000, resp_bytes=10)
+    stream = NdmpStream("C", 4, announcements=[ann("C", A, 6001, 9, 1.0, "NDMP_DATA_LISTEN",
+                                                   "data")])
+    (session,) = build_sessions([control, data], [stream], LAB, load_profile("backup-exec-9"))
+    assert session.kind == "restore"
+
+
+def test_control_reply_reading_of_the_technote() -> None:
+    profile = parse_profile("""
+name = "control-reply"
+[callback]
+mode = "control"
+[data]
+connector = "media_server"
+[[steps]]
+kind = "control"
+[[steps]]
+kind = "callback"
+""")
+    config = replace(LAB, profile="control-reply")
+    control = conn("C", M, 5001, A, 10000, 0.0, resp_bytes=100, resp_pkts=3)
+    sessions = build_sessions([control], [], config, profile)
+    assert check_all([control], [], sessions, config, profile) == []
+    assert [s.status for s in sessions[0].steps] == ["ok", "ok"]
+    control.orig_p = 40000
+    findings = check_all([control], [], sessions, config, profile)
+    assert [f.code for f in findings] == ["port_outside_media_range"]
+    assert [s.status for s in sessions[0].steps] == ["ok", "violated"]
