@@ -1,0 +1,87 @@
+"""The analyze report (terminal and HTML) from a hand-built analysis."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rich.console import Console
+
+from flowcheck.config import build_config
+from flowcheck.model import CaptureInfo, Connection
+from flowcheck.pipeline import Analysis, Traffic
+from flowcheck.profiles import load_profile
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.html import render_html, write_html
+from flowcheck.sessions import build_sessions
+from flowcheck.verify import check_all
+
+M, A = "10.77.0.1", "10.77.0.2"
+
+
+def _analysis(callback: bool) -> Analysis:
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
+    control = Connection("Cctl", M, 5001, A, 10000, 100.0, last_ts=110.0, syn_frames=[1],
+                         synack_frames=[2], established=True, conn_state="SF",
+                         first_frame=1, last_frame=40)
+    connections = [control]
+    if callback:
+        connections.append(Connection("Ccb", A, 6002, M, 5002, 101.0, last_ts=109.0,
+                                      syn_frames=[5], synack_frames=[6], established=True,
+                                      conn_state="SF", first_frame=5, last_frame=30))
+    traffic = Traffic([CaptureInfo("lab<1>.pcap", "pcap", ["EN10MB"], 40)], connections, [],
+                      [])
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(connections, [], config, profile)
+    findings = check_all(connections, [], sessions, config, profile)
+    return Analysis(traffic, config, sessions, findings)
+
+
+def _render(analysis: Analysis) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    render_analysis(analysis, console)
+    return console.export_text()
+
+
+def test_pass_report_starts_with_the_verdict() -> None:
+    text = _render(_analysis(callback=True))
+    assert text.splitlines()[0].startswith("PASS")
+    assert "Session S1" in text and f"{A}:6002 -> {M}:5002" in text
+    assert "not applicable" in text and "No findings" in text
+
+
+def test_fail_report_lists_the_finding_with_its_fix() -> None:
+    analysis = _analysis(callback=False)
+    text = _render(analysis)
+    lines = text.splitlines()
+    assert lines[0].startswith("FAIL") and "1 error(s)" in lines[0]
+    assert "step_missing" in text and "Fix:" in text
+    assert text.index("Session S1") < text.index("step_missing")  # timeline, then findings
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+        assert not any(name in ("src", "href") for name, _ in attrs)  # self-contained
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    analysis = _analysis(callback=False)
+    path = tmp_path / "report.html"
+    write_html(analysis, path)
+    html = path.read_text()
+    assert html == render_html(analysis)
+    parser = _Collector()
+    parser.feed(html)
+    text = "".join(parser.text)
+    assert "Verdict: FAIL" in text and "step_missing" in text and "Fix:" in text
+    assert "lab<1>.pcap" in text and "lab<1>" not in html  # escaped in the markup
+    assert parser.tags.count("table") == 2  # the session's steps, the connections
