@@ -27,6 +27,7 @@ class Run:
     is_orig: np.ndarray  # bool
     flags: np.ndarray
     seq: np.ndarray
+    ack: np.ndarray
     window: np.ndarray
     plen: np.ndarray
     frame: np.ndarray
@@ -112,6 +113,17 @@ def apply_run(c: ConnState, run: Run) -> bool:
         letters.extend(result.letters)
     for _, _, name in sorted(letters):
         c.add_letter(name)
+    _learn_bases(c, run)
     record.last_frame = int(run.frame[-1])
     record.last_ts = float(run.ts[-1])
     return True
+
+
+def _learn_bases(c: ConnState, run: Run) -> None:
+    """As update_packet: the first ACK from a side tells the peer's base if still unknown."""
+    for is_orig in (True, False):
+        peer = c.resp if is_orig else c.orig
+        if peer.base is None:
+            acking = np.flatnonzero((run.is_orig == is_orig) & ((run.flags & ACK) != 0))
+            if acking.size:
+                peer.base = (int(run.ack[acking[0]]) - 1) & 0xFFFFFFFF

@@ -28,6 +28,9 @@ class Endpoint:
     """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish."""
 
     state: EndpointState = EndpointState.INACTIVE
+    # Wireshark's base_seq: a SYN's seq, else the first seq - 1, or the peer's first
+    # ACK - 1. A new SYN whose seq differs from it starts a new connection (tcp.stream).
+    base: int | None = None
     isn: int | None = None
     last_raw: int = 0
     last_u: int | None = None
@@ -119,8 +122,8 @@ def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
     return touched
 
 
-def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, window: int, plen: int,
-                  frame: int, ts: float) -> None:
+def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
+                  window: int, plen: int, frame: int, ts: float) -> None:
     """What one TCP packet does to its connection (the reference semantics)."""
     record = c.record
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
@@ -134,6 +137,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, window: int
     record.last_frame = frame
     record.last_ts = ts
     syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
+    if side.base is None:
+        side.base = seq if syn else (seq - 1) & 0xFFFFFFFF
+    if ack and peer.base is None:
+        peer.base = (ack_number - 1) & 0xFFFFFFFF
     if syn and fin:
         letters.append("Q")
     if syn and rst:

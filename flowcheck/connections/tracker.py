@@ -34,9 +34,6 @@ from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.model import Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
-# A new SYN on a 4-tuple whose connection went quiet this long starts a new connection
-# even without FIN or RST (the peers' state is long gone).
-REUSE_SILENCE_SECONDS = 60.0
 WELL_KNOWN_PORTS = 1024
 STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
 
@@ -111,7 +108,7 @@ class ConnectionTracker:
                 i = stop
                 continue
             rows = positions[i:j]
-            run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_window[rows],
+            run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_ack[rows], d.tcp_window[rows],
                       d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
             if not apply_run(c, run):
                 for k in range(i, j):
@@ -129,10 +126,11 @@ class ConnectionTracker:
         ts = float(d.tcp_ts[k])
         plen = int(d.tcp_payload_len[k])
         c = self._flows.get(key)
-        if c is None or self._starts_new(c, from_lower, flags, seq, ts):
+        if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, int(d.tcp_window[k]), plen, frame, ts)
+        update_packet(c, is_orig, flags, seq, int(d.tcp_ack[k]), int(d.tcp_window[k]), plen,
+                      frame, ts)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):
@@ -152,15 +150,17 @@ class ConnectionTracker:
         assert self._buf is not None
         return bytes(self._buf[start:start + int(d.tcp_payload_cap[k])])
 
-    def _starts_new(self, c: ConnState, from_lower: bool, flags: int, seq: int,
-                    ts: float) -> bool:
-        """A SYN with a new initial sequence number on a finished or silent 4-tuple."""
+    @staticmethod
+    def _starts_new(c: ConnState, from_lower: bool, flags: int, seq: int) -> bool:
+        """A SYN whose seq differs from its side's base: a reused 4-tuple (as tshark).
+
+        The same SYN again is a retry. Whether the old connection closed does not
+        matter to tshark's tcp.stream, so it does not matter here either.
+        """
         if flags & (SYN | ACK) != SYN:
             return False
         side = c.orig if from_lower == c.orig_is_lower else c.resp
-        if side.isn is not None and seq == side.isn:
-            return False  # the same SYN again: a retry
-        return c.closed or ts - c.record.last_ts > REUSE_SILENCE_SECONDS or side.isn is not None
+        return side.base is not None and seq != side.base
 
     def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
               ts: float) -> ConnState:
