@@ -1,0 +1,96 @@
+"""crosscheck: flowcheck's NDMP decode against tshark's, gaps told apart from differences."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from test_ndmp_tshark import CAPTURES, decode_with_connections
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
+from flowcheck.ndmp.crosscheck import TsharkMessage, compare_messages, crosscheck
+
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
+NDMJOB = CAPTURES / "ndmjob"
+
+
+def run(path: Path, port: int = 10000):
+    streams, connections = decode_with_connections(path, port)
+    return crosscheck(str(path), streams, connections, port)
+
+
+@needs_tshark
+@pytest.mark.parametrize("name", ["v4-backup.pcap", "v3-backup.pcap"])
+def test_real_captures_have_no_differences(name: str) -> None:
+    result = run(NDMJOB / name)
+    assert result.differences == [] and result.tshark_gaps == []
+    assert result.ours == result.theirs == result.matched > 20
+
+
+@needs_tshark
+def test_header_only_error_reply_is_a_tshark_gap() -> None:
+    result = run(NDMJOB / "v4-swap-refused.pcap")
+    assert result.differences == []
+    assert [(g.name, g.field) for g in result.tshark_gaps] == [("NDMP_DATA_LISTEN", "malformed")]
+    assert result.as_dict()["tshark_gaps"][0]["reason"]
+
+
+@needs_tshark
+def test_v2_bodies_are_tshark_gaps() -> None:
+    result = run(NDMJOB / "v2-backup.pcap")
+    assert result.differences == []
+    gap_fields = {(g.name, g.field) for g in result.tshark_gaps}
+    assert ("NDMP_DATA_START_BACKUP", "addresses") in gap_fields
+
+
+PORT_10500 = CAPTURES / "ndmjob-lab" / "v4-backup-port-10500.pcap"
+
+
+@needs_tshark
+@pytest.mark.skipif(not PORT_10500.exists(), reason="lab capture on port 10500 not made yet")
+def test_nonstandard_port_messages_are_tshark_gaps() -> None:
+    result = run(PORT_10500, 10500)
+    assert result.theirs == 0 and result.differences == []
+    assert len(result.tshark_gaps) == result.ours > 0
+    assert all("port 10000" in g.reason for g in result.tshark_gaps)
+
+
+def _fixture() -> tuple[list[NdmpStream], list[Connection], TsharkMessage]:
+    connection = Connection("C1", "10.0.0.1", 5001, "10.0.0.2", 10000, 0.0)
+    ours = NdmpMessage(frame=5, ts=0.0, direction="resp", sequence=4, type="reply",
+                       code=0xA01, name="NDMP_MOVER_LISTEN", error=0, reply_sequence=3,
+                       body_error=0)
+    stream = NdmpStream(uid="C1", version=4, version_source="connect_open", messages=[ours])
+    theirs = TsharkMessage(frame=5, src=("10.0.0.2", 10000), dst=("10.0.0.1", 5001),
+                           sequence=4, code=0xA01, is_reply=True, reply_sequence=3,
+                           header_error=0, body_error=0, addresses=[], malformed=False)
+    return [stream], [connection], theirs
+
+
+def test_disagreements_are_differences() -> None:
+    streams, connections, theirs = _fixture()
+    theirs.code, theirs.reply_sequence = 0xA00, 2
+    theirs.addresses = [("10.0.0.2", 6001)]
+    result = compare_messages("x", streams, connections, [theirs])
+    assert sorted(d.field for d in result.differences) == ["addresses", "code",
+                                                          "reply_sequence"]
+    assert result.tshark_gaps == []
+
+
+def test_message_tshark_lacks_is_a_difference_unless_a_known_limit() -> None:
+    streams, connections, _ = _fixture()
+    result = compare_messages("x", streams, connections, [])
+    assert [d.field for d in result.differences] == ["message"]
+    streams[0].messages[0].code = 0xF001  # vendor code: tshark skips codes above 0xA09
+    result = compare_messages("x", streams, connections, [])
+    assert result.differences == [] and "0xA09" in result.tshark_gaps[0].reason
+
+
+def test_message_we_lack_is_a_difference() -> None:
+    streams, connections, theirs = _fixture()
+    extra = TsharkMessage(**{**{f: getattr(theirs, f) for f in theirs.__slots__},
+                             "sequence": 9})
+    result = compare_messages("x", streams, connections, [theirs, extra])
+    assert [(d.sequence, d.ours, d.theirs) for d in result.differences] == [
+        (9, None, "decoded")]
