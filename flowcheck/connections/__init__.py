@@ -44,12 +44,19 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...)."""
     from flowcheck.sources import iter_batches, truncation_findings
 
+    selected = None
+    if packet_filter:
+        from flowcheck.connections.filter import compile_filter
+
+        selected = compile_filter(packet_filter)  # fails before any reading
     tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap)
-    captures: list[CaptureInfo] = []
-    for batch in iter_batches(list(inputs), captures, progress=progress,
-                              packet_filter=packet_filter):
+    reader = iter_batches(list(inputs), progress=progress)
+    captures: list[CaptureInfo] = reader.captures
+    for batch in reader:
         tracker.feed(batch)
     connections = tracker.finish()
+    if selected is not None:
+        connections = [c for c in connections if selected(c)]
     _share_counts(tracker, captures)
     findings = list(truncation_findings(captures))
     finding = undecodable_finding(tracker)
@@ -59,7 +66,11 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
 
 
 def _share_counts(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> None:
-    """Per-file counts when the sources did not fill them: all on the first file."""
+    """Per-file counts when the sources did not fill them: all on the first file.
+
+    Batches merge the files of a capture set, and PacketBatch does not say which file
+    each packet came from, so a set of several files gets its totals on the first one.
+    """
     if captures and not any(c.non_tcp or c.fragments or c.undecodable for c in captures):
         captures[0].non_tcp = tracker.non_tcp
         captures[0].fragments = tracker.fragments

@@ -1,0 +1,147 @@
+"""`--filter`: a BPF-like selection of connections.
+
+Grammar (keywords as in tcpdump; `src` is the originator's side, `dst` the responder's):
+
+    expr    := term (("or" | "||") term)*
+    term    := factor (("and" | "&&") factor)*
+    factor  := ("not" | "!") factor | "(" expr ")" | primitive
+    primitive := ["src" | "dst"] ("host" IP | "net" CIDR | "port" N | "portrange" A-B)
+
+A bare address, network or number after `src`/`dst` in tcpdump's shorthand is not
+accepted: every primitive names its kind, so a typo cannot change the meaning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from flowcheck.errors import UsageError
+from flowcheck.model import Connection
+
+Predicate = Callable[[Connection], bool]
+_TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||!|[^\s()!&|]+)")
+_KINDS = ("host", "net", "port", "portrange")
+
+
+def _tokens(expr: str) -> list[str]:
+    tokens: list[str] = []
+    position = 0
+    text = expr.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise UsageError(f"--filter: cannot read {text[position:]!r}")
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, expr: str) -> None:
+        self.expr = expr
+        self.tokens = _tokens(expr)
+        self.index = 0
+
+    def fail(self, why: str) -> UsageError:
+        return UsageError(f"--filter {self.expr!r}: {why}")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.index].lower() if self.index < len(self.tokens) else None
+
+    def take(self) -> str:
+        if self.index >= len(self.tokens):
+            raise self.fail("the expression ends too early")
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def parse(self) -> Predicate:
+        if not self.tokens:
+            raise self.fail("empty expression")
+        predicate = self.expr_()
+        if self.index != len(self.tokens):
+            raise self.fail(f"unexpected {self.tokens[self.index]!r}")
+        return predicate
+
+    def expr_(self) -> Predicate:
+        parts = [self.term()]
+        while self.peek() in ("or", "||"):
+            self.take()
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else (lambda c: any(p(c) for p in parts))
+
+    def term(self) -> Predicate:
+        parts = [self.factor()]
+        while self.peek() in ("and", "&&"):
+            self.take()
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else (lambda c: all(p(c) for p in parts))
+
+    def factor(self) -> Predicate:
+        token = self.peek()
+        if token in ("not", "!"):
+            self.take()
+            inner = self.factor()
+            return lambda c: not inner(c)
+        if token == "(":
+            self.take()
+            inner = self.expr_()
+            if self.peek() != ")":
+                raise self.fail("missing ')'")
+            self.take()
+            return inner
+        return self.primitive()
+
+    def primitive(self) -> Predicate:
+        side = None
+        if self.peek() in ("src", "dst"):
+            side = self.take().lower()
+        kind = self.take().lower()
+        if kind not in _KINDS:
+            raise self.fail(f"expected one of {', '.join(_KINDS)}, got {kind!r}")
+        value = self.take()
+        test = _value_test(kind, value, self.fail)
+        if side == "src":
+            return lambda c: test(c.orig_h, c.orig_p)
+        if side == "dst":
+            return lambda c: test(c.resp_h, c.resp_p)
+        return lambda c: test(c.orig_h, c.orig_p) or test(c.resp_h, c.resp_p)
+
+
+def _port(text: str, fail: Callable[[str], UsageError]) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise fail(f"{text!r} is not a port number")
+    return int(text)
+
+
+def _value_test(kind: str, value: str,
+                fail: Callable[[str], UsageError]) -> Callable[[str, int], bool]:
+    if kind == "host":
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise fail(f"{value!r} is not an IP address") from None
+        return lambda host, _port: ipaddress.ip_address(host) == address
+    if kind == "net":
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise fail(f"{value!r} is not a network (CIDR)") from None
+        return lambda host, _port: ipaddress.ip_address(host) in network
+    if kind == "port":
+        number = _port(value, fail)
+        return lambda _host, port: port == number
+    low_text, dash, high_text = value.partition("-")
+    if not dash:
+        raise fail(f"portrange needs LO-HI, got {value!r}")
+    low, high = _port(low_text, fail), _port(high_text, fail)
+    if low > high:
+        raise fail(f"portrange {value!r} is empty")
+    return lambda _host, port: low <= port <= high
+
+
+def compile_filter(expr: str) -> Predicate:
+    """A predicate on connections; UsageError (one line) for an invalid expression."""
+    return _Parser(expr).parse()
