@@ -1,0 +1,211 @@
+"""Bad input: one-line InputErrors when nothing is readable, truncation kept otherwise."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from capture_factory import epb, idb, pcap_bytes, pcapng_bytes, shb, tcp_packet, write_pcap
+
+from flowcheck.errors import InputError
+from flowcheck.model import Severity
+from flowcheck.sources import iter_batches, truncation_findings
+
+T0 = 1_700_000_000.0
+PACKETS = [(T0 + n, tcp_packet("10.0.0.1", "10.0.0.2", 5001, 10000, "A", seq=n,
+                               payload=b"p" * (10 + n))) for n in range(5)]
+
+
+def count(inputs: list, **options: object) -> tuple[int, object]:
+    reader = iter_batches(inputs, **options)  # type: ignore[arg-type]
+    return sum(len(batch) for batch in reader), reader
+
+
+def input_error(inputs: list) -> str:
+    with pytest.raises(InputError) as caught:
+        count(inputs)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = input_error([str(tmp_path / "nope.pcap")])
+    assert "nope.pcap" in message and "no such file" in message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(b"")
+    assert "empty file" in input_error([str(path)])
+
+
+def test_unknown_magic_says_what_was_found(tmp_path: Path) -> None:
+    path = tmp_path / "page.pcap"
+    path.write_bytes(b"<!DOCTYPE html><html></html>")
+    message = input_error([str(path)])
+    assert "page.pcap" in message and "3c 21 44 4f" in message
+
+
+def test_file_cut_inside_header(tmp_path: Path) -> None:
+    path = tmp_path / "short.pcap"
+    path.write_bytes(pcap_bytes([])[:10])
+    assert "header" in input_error([str(path)])
+
+
+def test_empty_directory(tmp_path: Path) -> None:
+    assert "empty directory" in input_error([str(tmp_path)])
+
+
+def test_directory_without_captures(tmp_path: Path) -> None:
+    (tmp_path / "flowcheck.toml").write_text("ndmp_port = 10000\n")
+    (tmp_path / "expected.json").write_text("{}\n")
+    (tmp_path / "README.md").write_text("# notes\n")
+    assert "no pcap or pcapng files" in input_error([str(tmp_path)])
+
+
+def test_all_inputs_unreadable(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    first.write_bytes(b"")
+    second.write_bytes(b"garbage!")
+    assert "no capture could be read" in input_error([str(first), str(second)])
+
+
+def test_permission_denied(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "secret.pcap", PACKETS)
+    path.chmod(0o600)
+    os.chmod(tmp_path, 0o755)
+    # Import first: the interpreter itself may live where nobody cannot read.
+    script = ("import os, sys\n"
+              "from flowcheck.sources import iter_batches\n"
+              "from flowcheck.errors import InputError\n"
+              "os.setgid(65534); os.setuid(65534)\n"
+              "try:\n    iter_batches([sys.argv[1]])\nexcept InputError as exc:\n"
+              "    print(exc)\n")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, cwd=Path(__file__).parent.parent,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert result.returncode == 0, result.stderr
+    assert "permission denied" in result.stdout and "secret.pcap" in result.stdout
+
+
+def test_truncated_mid_record_keeps_earlier_packets(tmp_path: Path) -> None:
+    whole = pcap_bytes(PACKETS)
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(whole[:-5])
+    packets, reader = count([str(path)], chunk_size=32)
+    info = reader.captures[0]
+    assert packets == len(PACKETS) - 1
+    assert info.truncated and info.packets == len(PACKETS) - 1 and info.error is None
+    findings = truncation_findings(reader.captures)
+    assert [(f.code, f.severity) for f in findings] == [("capture_truncated", Severity.WARNING)]
+    assert "cut.pcap" in findings[0].message and findings[0].fix
+
+
+def test_truncated_inside_record_header(tmp_path: Path) -> None:
+    whole = pcap_bytes(PACKETS)
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(whole + b"\x00" * 7)  # a partial 16-byte record header
+    packets, reader = count([str(path)])
+    assert packets == len(PACKETS) and reader.captures[0].truncated
+
+
+def test_complete_file_gives_no_finding(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "ok.pcap", PACKETS)
+    _, reader = count([str(path)])
+    assert truncation_findings(reader.captures) == []
+
+
+@pytest.mark.parametrize("chunk_size", [16, 8 << 20])
+def test_absurd_caplen_names_the_offset(tmp_path: Path, chunk_size: int) -> None:
+    whole = bytearray(pcap_bytes(PACKETS, snaplen=65535))
+    bad_offset = 24 + 2 * 16 + sum(len(data) for _ts, data in PACKETS[:2])
+    struct.pack_into("<I", whole, bad_offset + 8, 10_000_000)
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(whole))
+    good = write_pcap(tmp_path / "good.pcap", [(T0 + 100, PACKETS[0][1])])
+    packets, reader = count([str(path), str(good)], chunk_size=chunk_size)
+    corrupt = next(info for info in reader.captures if info.path.endswith("corrupt.pcap"))
+    assert corrupt.packets == 2 and corrupt.truncated
+    assert corrupt.error_offset == bad_offset and str(bad_offset) in corrupt.error
+    assert packets == 3  # the other file is read in full
+    assert len(truncation_findings(reader.captures)) == 1
+
+
+def test_absurd_caplen_in_fast_walk(tmp_path: Path) -> None:
+    # Enough records that the unrolled walk runs before the corrupt one.
+    many = [(T0 + n * 1e-3, b"\x00" * 60) for n in range(30000)]
+    whole = bytearray(pcap_bytes(many))
+    bad_offset = 24 + 20000 * (16 + 60)
+    struct.pack_into("<I", whole, bad_offset + 8, 0xFFFFFFF0)
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(whole))
+    packets, reader = count([str(path)])
+    assert packets == 20000 and reader.captures[0].error_offset == bad_offset
+
+
+@pytest.mark.parametrize("damage", ["length", "trailer", "caplen", "interface"])
+def test_pcapng_bad_block(tmp_path: Path, damage: str) -> None:
+    blocks = [shb(), idb(1)] + [epb(0, ts, data) for ts, data in PACKETS]
+    bad_offset = sum(len(block) for block in blocks[:4])
+    bad = bytearray(blocks[4])
+    if damage == "length":
+        struct.pack_into("<I", bad, 4, 13)
+    elif damage == "trailer":
+        struct.pack_into("<I", bad, len(bad) - 4, len(bad) + 4)
+    elif damage == "caplen":
+        struct.pack_into("<I", bad, 20, 5000)
+    else:
+        struct.pack_into("<I", bad, 8, 3)
+    blocks[4] = bytes(bad)
+    path = tmp_path / "bad.pcapng"
+    path.write_bytes(b"".join(blocks))
+    packets, reader = count([str(path)])
+    info = reader.captures[0]
+    assert packets == 2 and info.truncated
+    assert info.error_offset == bad_offset and str(bad_offset) in info.error
+
+
+def test_one_bad_file_among_good_ones_is_reported_not_fatal(tmp_path: Path) -> None:
+    good = write_pcap(tmp_path / "good.pcap", PACKETS)
+    bad = tmp_path / "notes.pcap"
+    bad.write_bytes(b"hello world")
+    packets, reader = count([str(good), str(bad)])
+    assert packets == len(PACKETS)
+    errors = {info.path: info.error for info in reader.captures}
+    assert errors[str(good)] is None and "68 65 6c 6c" in errors[str(bad)]
+    assert len(truncation_findings(reader.captures)) == 1
+
+
+def test_cut_gzip_keeps_what_was_inflated(tmp_path: Path) -> None:
+    many = [(T0 + n, bytes([n % 256]) * 500) for n in range(200)]
+    compressed = gzip.compress(pcap_bytes(many), compresslevel=1)
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(compressed[: len(compressed) * 2 // 3])
+    packets, reader = count([str(path)], chunk_size=4096)
+    assert 0 < packets < 200 and reader.captures[0].truncated
+
+
+def test_pcapng_cut_mid_block(tmp_path: Path) -> None:
+    whole = pcapng_bytes([1], [(0, ts, data) for ts, data in PACKETS])
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(whole[:-3])
+    packets, reader = count([str(path)])
+    assert packets == len(PACKETS) - 1 and reader.captures[0].truncated
+
+
+def test_empty_standard_input() -> None:
+    script = ("from flowcheck.sources import iter_batches\n"
+              "from flowcheck.errors import InputError\n"
+              "try:\n    sum(len(b) for b in iter_batches(['-']))\n"
+              "except InputError as exc:\n    print('InputError', exc)\n")
+    result = subprocess.run([sys.executable, "-c", script], input=b"", capture_output=True,
+                            cwd=Path(__file__).parent.parent, check=True)
+    assert result.stdout.decode().strip() == "InputError -: empty file"
