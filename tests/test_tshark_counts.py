@@ -1,0 +1,81 @@
+"""Per-connection packets and payload bytes, per direction, equal tshark's exactly.
+
+tshark (desegmentation off) gives, per packet, its tcp.stream, source and tcp.len;
+streams map to our connections in order (both number connections by first packet), and
+each side's counts are compared by endpoint. Every capture under captures/ is checked
+(globbed: the lab adds more), plus the fast path against the reference slow path.
+"""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.connections import ConnectionTracker
+from flowcheck.model import Connection
+from flowcheck.sources import iter_batches
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = sorted(p for p in (ROOT / "captures").rglob("*")
+                  if p.is_file() and p.name.endswith((".pcap", ".pcapng", ".pcap.gz",
+                                                      ".pcapng.gz")))
+
+Side = tuple[str, int]
+
+
+def tshark_streams(path: Path) -> list[dict[Side, list[int]]]:
+    """Per tcp.stream, in stream order: {(ip, port): [packets, tcp.len sum]}."""
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
+         "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "ipv6.src",
+         "-e", "tcp.srcport", "-e", "tcp.len"],
+        capture_output=True, text=True, check=True).stdout
+    streams: dict[int, dict[Side, list[int]]] = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: [0, 0]))
+    for line in out.splitlines():
+        stream, ip4, ip6, port, length = line.split("\t")
+        if not stream:
+            continue  # not TCP (ICMP quoting TCP also carries tcp.stream: kept)
+        # An ICMP error quoting TCP shows two addresses; its stream has no own packet.
+        if "," in ip4 or "," in port:
+            continue
+        counts = streams[int(stream)][(ip4 or ip6, int(port))]
+        counts[0] += 1
+        counts[1] += int(length or 0)
+    return [streams[key] for key in sorted(streams)]
+
+
+def track(path: Path, fast: bool = True) -> list[Connection]:
+    tracker = ConnectionTracker(fast=fast)
+    for batch in iter_batches([str(path)]):
+        tracker.feed(batch)
+    return tracker.finish()
+
+
+def assert_matches_tshark(path: Path, connections: list[Connection] | None = None) -> None:
+    connections = track(path) if connections is None else connections
+    streams = tshark_streams(path)
+    ours = [{(c.orig_h, c.orig_p): [c.orig_pkts, c.orig_bytes],
+             (c.resp_h, c.resp_p): [c.resp_pkts, c.resp_bytes]} for c in connections]
+    theirs = [{side: counts for side, counts in s.items()} for s in streams]
+    for mine in ours:  # a side that sent nothing is absent from tshark's output
+        for side in [s for s, counts in mine.items() if counts == [0, 0]]:
+            del mine[side]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_capture_counts_equal_tshark(path: Path) -> None:
+    assert_matches_tshark(path)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fast_path_equals_slow_path(path: Path) -> None:
+    assert track(path, fast=True) == track(path, fast=False)
+
+
+def test_there_are_captures_to_check() -> None:
+    assert len(CAPTURES) >= 7
