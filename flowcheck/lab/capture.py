@@ -57,11 +57,12 @@ class AgentProcess:
             self.stop()
             raise LabError(f"lab agent did not start: {self.process.stderr.read()[-300:]}")
 
-    def stop(self, timeout: float = 10.0) -> str:
+    def stop(self, grace: float = 2.0) -> str:
+        """The agent ends by itself after its sessions; one still waiting is stopped."""
         try:
-            _out, err = self.process.communicate(timeout=timeout)
+            _out, err = self.process.communicate(timeout=grace)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.process.terminate()
             _out, err = self.process.communicate()
         return err or ""
 
@@ -126,7 +127,7 @@ def capture_scenario(name: str, output: Path, *, sidecar: bool = True) -> Captur
             apply_nft(lab, "m", scenario.nft_media)
         if scenario.nft_agent:
             apply_nft(lab, "a", scenario.nft_agent)
-        capture = PacketCapture(lab, output, scenario.capture_interface)
+        capture = PacketCapture(lab, output, scenario.capture_interfaces or None)
         try:
             if scenario.kind == "ndmjob":
                 codes, log = _run_ndmjob(lab, scenario, capture, Path(workdir))

@@ -158,45 +158,97 @@ def apply_nft(lab: Lab, host: str, ruleset: str) -> None:
     run(lab.exec_argv(host, ["nft", "-f", "-"]), input_text=ruleset)
 
 
-class PacketCapture:
-    """tcpdump inside M's namespace, started before and stopped after a scenario."""
+class _Tcpdump:
+    """One tcpdump on one interface of M's namespace."""
 
-    def __init__(self, lab: Lab, path: Path, interface: str | None = None,
-                 packet_filter: str = "tcp or icmp") -> None:
-        self.path = path
-        interface = interface or lab.backup_link.media_if
-        argv = ["tcpdump", "-i", interface, "-s", "0", "-U", "-n", "-Z", "root", "-w", str(path),
-                packet_filter]
-        self._process = subprocess.Popen(lab.exec_argv("m", argv), stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
-        self._wait_listening()
-
-    def _wait_listening(self) -> None:
-        assert self._process.stderr is not None
+    def __init__(self, lab: Lab, interface: str, path: Path, packet_filter: str) -> None:
+        # --immediate-mode: without it the kernel hands packets over in blocks, and the
+        # last block of a short run is lost when tcpdump is stopped.
+        argv = ["tcpdump", "-i", interface, "-s", "0", "-U", "--immediate-mode",
+                "-B", "16384", "-n", "-Z", "root", "-w", str(path), packet_filter]
+        self.process = subprocess.Popen(lab.exec_argv("m", argv), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            line = self._process.stderr.readline()
+            line = self.process.stderr.readline()
             if not line:
                 break
             if "listening on" in line:
                 return
         self.stop()
-        raise LabError(f"tcpdump did not start (exit {self._process.returncode})")
+        raise LabError(f"tcpdump on {interface} did not start")
 
     def stop(self) -> int:
         """SIGINT, so tcpdump flushes and writes a complete file; returns packets seen."""
-        if self._process.poll() is None:
-            # Let the last segments (FIN, final ACK) reach the capture first.
-            time.sleep(0.3)
-            self._process.send_signal(signal.SIGINT)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
             try:
-                self._process.wait(timeout=10)
+                self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        tail = self._process.stderr.read() if self._process.stderr else ""
+                self.process.kill()
+                self.process.wait()
+        tail = self.process.stderr.read() if self.process.stderr else ""
+        dropped = re.search(r"(\d+) packets? dropped by kernel", tail)
+        if dropped and int(dropped.group(1)):
+            # A capture with holes would make the stored results lie.
+            raise LabError(f"tcpdump: {dropped.group(1)} packets dropped by kernel")
         match = re.search(r"(\d+) packets? captured", tail)
         return int(match.group(1)) if match else -1
+
+
+class PacketCapture:
+    """tcpdump on M's interfaces (the backup link by default), as one pcap file.
+
+    With several interfaces, one tcpdump runs per interface and mergecap merges the files
+    by time: the "any" pseudo-interface dropped packets here under bursts, and a per-veth
+    capture keeps the Ethernet link type.
+    """
+
+    def __init__(self, lab: Lab, path: Path, interfaces: Sequence[str] | None = None,
+                 packet_filter: str = "tcp or icmp") -> None:
+        self.path = path
+        self._stopped = False
+        names = list(interfaces or [lab.backup_link.media_if])
+        self._parts = [path] if len(names) == 1 else [
+            path.with_name(f"{path.name}.{name}.part") for name in names]
+        self._dumps: list[_Tcpdump] = []
+        try:
+            for name, part in zip(names, self._parts, strict=True):
+                self._dumps.append(_Tcpdump(lab, name, part, packet_filter))
+        except BaseException:
+            self._stop_all()
+            raise
+
+    def _stop_all(self) -> int:
+        total = 0
+        errors: list[str] = []
+        for dump in self._dumps:
+            try:
+                total += dump.stop()
+            except LabError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise LabError("; ".join(errors))
+        return total
+
+    def stop(self) -> int:
+        """Stop every tcpdump, merge the parts; returns the packets captured."""
+        if self._stopped:
+            return -1
+        self._stopped = True
+        # Let the last segments (FIN, final ACK) reach the capture first.
+        time.sleep(0.5)
+        try:
+            total = self._stop_all()
+            if len(self._parts) > 1:
+                run(["mergecap", "-F", "pcap", "-w", str(self.path),
+                     *[str(part) for part in self._parts]])
+        finally:
+            if len(self._parts) > 1:
+                for part in self._parts:
+                    part.unlink(missing_ok=True)
+        return total
 
     def __enter__(self) -> PacketCapture:
         return self

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import socket
 import sys
+import time
 from dataclasses import dataclass
 
 from flowcheck.lab import ndmp_wire as wire
@@ -85,7 +86,11 @@ def receive_all(sock: socket.socket) -> int:
 
 
 def send_and_finish(sock: socket.socket, size: int) -> None:
-    sock.sendall(payload(size))
+    data = payload(size)
+    for start in range(0, size, CHUNK):
+        sock.sendall(data[start:start + CHUNK])
+        # Paced a little so tcpdump keeps up on a busy 2-core runner.
+        time.sleep(0.002)
     sock.shutdown(socket.SHUT_WR)
 
 

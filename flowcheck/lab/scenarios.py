@@ -44,7 +44,7 @@ class Scenario:
     agent_args: tuple[str, ...] | None = ()  # None: no agent runs (nothing listens)
     jobs: int = 1
     resources: int = 1
-    capture_interface: str | None = None  # default: M's backup-network veth
+    capture_interfaces: tuple[str, ...] = ()  # default: M's backup-network veth
     ndmp_port: int = 10000
     ndmp_version: int = 4
     config: dict[str, object] = field(default_factory=dict)
@@ -100,7 +100,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("control-off-backup-network",
         "control and callback over 10.78.0.0/24, data over the backup network 10.77.0.0/24",
         "fail", ("control_off_backup_network",), resources=2, second_network=True,
-        capture_interface="any", media=("--agent", "10.78.0.2"),
+        capture_interfaces=("m0", "m1"), media=("--agent", "10.78.0.2"),
         agent=("--data-ip", "10.77.0.2"),
         config={"media_servers": ["10.77.0.1", "10.78.0.1"],
                 "remote_agents": ["10.77.0.2", "10.78.0.2"]}),
