@@ -8,28 +8,41 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from flowcheck.errors import UsageError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _ROLE_COLOURS = {"control": "blue", "callback": "darkorange", "data": "darkgreen",
                  "other": "gray40"}
 
 
+GRAPH_SUFFIXES = (".graphml", ".dot", ".gv", ".json")
+
+
+def check_graph_path(path: str | Path) -> None:
+    """UsageError for an extension write_graph cannot serve (checked before reading)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in GRAPH_SUFFIXES:
+        raise UsageError(f"--graph {path}: unknown extension {suffix or '(none)'!r}; use "
+                         ".graphml, .dot, .gv or .json")
+
+
 def write_graph(graph: nx.MultiDiGraph, path: str | Path) -> None:
+    import networkx as nx  # only when a graph is written: a heavy import
+
+    check_graph_path(path)
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".graphml":
         text = "\n".join(nx.generate_graphml(graph)) + "\n"
-    elif suffix in (".dot", ".gv"):
-        text = render_dot(graph)
     elif suffix == ".json":
         data = nx.node_link_data(graph, edges="links")
         text = json.dumps(data, indent=2, default=str) + "\n"
     else:
-        raise UsageError(f"--graph {path}: unknown extension {suffix or '(none)'!r}; use "
-                         ".graphml, .dot, .gv or .json")
+        text = render_dot(graph)
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
