@@ -85,3 +85,19 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "Verdict: FAIL" in text and "step_missing" in text and "Fix:" in text
     assert "lab<1>.pcap" in text and "lab<1>" not in html  # escaped in the markup
     assert parser.tags.count("table") == 2  # the session's steps, the connections
+
+
+def test_cli_analyze_writes_html_and_graph(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    capture = root / "captures" / "ndmjob" / "v4-backup-media-firewall-drop.pcap"
+    html, graph = tmp_path / "r.html", tmp_path / "g.graphml"
+    result = subprocess.run(
+        [sys.executable, "-m", "flowcheck", "analyze", str(capture), "--config",
+         str(capture.parent / "flowcheck.toml"), "--html", str(html), "--graph", str(graph)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("FAIL") and "data_unanswered" in result.stdout
+    assert "Verdict: FAIL" in html.read_text() and "<graphml" in graph.read_text()

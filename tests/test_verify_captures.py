@@ -121,3 +121,17 @@ def test_graph_of_real_capture() -> None:
                    if d["kind"] == "connection")
     assert roles.count("control") == 3 and roles.count("data") == 3
     assert graph.nodes[M]["role"] == "media_server"
+
+
+def test_real_halt_is_judged_by_its_decoded_reason() -> None:
+    analysis = run("v4-backup")
+    halts = [m for s in analysis.traffic.streams for m in s.messages
+             if "NOTIFY_DATA_HALTED" in m.name]
+    assert halts and halts[0].body.get("reason") == "SUCCESSFUL"
+    halts[0].body["reason"] = "ABORTED"  # what a failed job's agent posts
+    try:
+        analysis = run("v4-backup")
+    finally:
+        halts[0].body["reason"] = "SUCCESSFUL"
+    assert errors(analysis) == ["data_halted_abnormally"]
+    assert analysis.findings[0].frames == [halts[0].frame]
