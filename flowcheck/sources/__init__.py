@@ -41,8 +41,9 @@ class CaptureSetReader:
         order = sorted(range(len(files)), key=lambda n: (
             n not in first_keys, _or_minus_inf(first_keys.get(n)), n))
         self._files = [files[n] for n in order]
-        self._lanes = [Lane(files[n], index, first_keys.get(n))
-                       for index, n in enumerate(order) if files[n] not in failed]
+        # Lanes keep the input position: equal timestamps merge in the order given.
+        self._lanes = [Lane(files[n], n, first_keys.get(n)) for n in order
+                       if files[n] not in failed]
         self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
         self._progress = progress
         self._started = False

@@ -186,7 +186,14 @@ class ByteSource:
         if self.compressed:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
         self._stream = stream
-        self._raw_read = len(head)
+        self._size = spec.size
+
+    def remaining(self) -> int | None:
+        """Bytes left to read, when known (an uncompressed regular file)."""
+        if self.compressed or self.interactive or self._size is None:
+            return None
+        position = self.raw_position()
+        return None if position is None else max(0, self._size - position)
 
     def raw_position(self) -> int | None:
         """Bytes consumed from the underlying file (compressed bytes for .gz)."""

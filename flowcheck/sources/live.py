@@ -181,5 +181,5 @@ def _explain(tool: str, interface: str, message: str) -> str:
 def _raise_for(tool: str, interface: str, message: str) -> None:
     explanation = _explain(tool, interface, message)
     if explanation.endswith(_FILTER_MEANING):
-        raise UsageError(f"--filter: {explanation}")
+        raise UsageError(explanation)
     raise InputError(explanation)

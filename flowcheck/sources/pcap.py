@@ -76,13 +76,17 @@ class PcapParser:
             self._parse_header(buf, 0)
             off = FILE_HEADER_SIZE
         offsets, off, bad_off = self._walk(buf, off)
+        missing = 0
+        if bad_off is None and off + RECORD_HEADER_SIZE <= size:
+            order = ">I" if self.big_endian else "<I"
+            missing = off + RECORD_HEADER_SIZE + struct.unpack_from(order, buf, off + 8)[0] - size
         error = error_offset = None
         if bad_off is not None:
             error_offset = base + bad_off
             caplen = struct.unpack_from(">I" if self.big_endian else "<I", buf, bad_off + 8)[0]
             error = (f"record at byte offset {error_offset} claims a captured length of "
                      f"{caplen} bytes (limit {self.max_caplen}): file corrupt")
-        return Located(self._gather(buf, offsets), off, error, error_offset)
+        return Located(self._gather(buf, offsets), off, error, error_offset, missing)
 
     def _walk(self, buf: bytes | bytearray | memoryview,
               off: int) -> tuple[list[int], int, int | None]:

@@ -51,6 +51,7 @@ class PcapngParser:
         self.section_base = 0  # index in self.interfaces of this section's interface 0
         self.link_types: list[str] = []
         self.last_ts = 0.0  # for Simple Packet Blocks, which carry no timestamp
+        self._missing = 0  # bytes still to come of the block cut at the buffer's end
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         rows: list[tuple[int, int, int, int, int, int]] = []
@@ -58,7 +59,7 @@ class PcapngParser:
             off = self._walk(buf, base, rows)
         except BlockError as exc:
             return Located(self._gather(rows), exc.offset - base, str(exc), exc.offset)
-        return Located(self._gather(rows), off)
+        return Located(self._gather(rows), off, missing=self._missing)
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,
               rows: list[tuple[int, int, int, int, int, int]]) -> int:
@@ -66,6 +67,7 @@ class PcapngParser:
         off = 0
         size = len(buf)
         unpack_from = struct.unpack_from
+        self._missing = 0
         while off + 12 <= size:
             block_type = unpack_from(self.order + "I", buf, off)[0]
             if block_type == SHB_TYPE:
@@ -76,6 +78,7 @@ class PcapngParser:
                                  f"of {block_length} bytes: file corrupt", base + off)
             end = off + block_length
             if end > size:
+                self._missing = end - size
                 break
             if unpack_from(self.order + "I", buf, end - 4)[0] != block_length:
                 raise BlockError(f"block at byte offset {base + off} has mismatched length "

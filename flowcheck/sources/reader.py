@@ -70,8 +70,14 @@ class CaptureFile:
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
         parser: PcapParser | PcapngParser | None = None
+        missing = 0
         while True:
-            buf = bytearray(len(carry) + self.chunk_size)
+            # A record longer than a chunk is completed in one read, not chunk by chunk.
+            want = max(self.chunk_size, missing)
+            remaining = source.remaining()
+            if remaining is not None:
+                want = min(want, remaining + 1)  # the + 1 finds the end in the same read
+            buf = bytearray(len(carry) + want)
             buf[:len(carry)] = carry
             try:
                 count = self._fill(source, buf, len(carry))
@@ -105,6 +111,7 @@ class CaptureFile:
                 info.truncated = True
                 return
             carry = bytes(memoryview(buf)[located.consumed:])
+            missing = located.missing
             if end_of_input:
                 if carry:
                     info.truncated = True

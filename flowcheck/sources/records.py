@@ -36,12 +36,14 @@ class Located:
 
     consumed  bytes of the buffer fully parsed (the rest is carried to the next chunk)
     error     why parsing must stop for good (absurd length), with the file offset
+    missing   bytes still to come to complete the record cut at the end, when known
     """
 
     records: Records
     consumed: int
     error: str | None = None
     error_offset: int | None = None
+    missing: int = 0
 
 
 class FormatError(Exception):
