@@ -64,6 +64,14 @@ def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connecti
     return [by_uid[uid] for uid in step.uids if uid in by_uid]
 
 
+def step_time(step: Step, session: Session, conns: list[Connection]) -> float | None:
+    """When the step happened: the announcing message, else the first connection."""
+    announced = [a.ts for a in session.announced if a.frame in step.frames]
+    if announced:
+        return min(announced)
+    return conns[0].ts if conns else None
+
+
 def _render_session(session: Session, by_uid: dict[str, Connection], base: float,
                     console: Console) -> None:
     version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
@@ -79,7 +87,8 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
         where = "\n".join(endpoints(c) for c in conns[:3]) or "-"
         if len(conns) > 3:
             where += f"\n+{len(conns) - 3} more"
-        when = f"+{conns[0].ts - base:.3f}s" if conns else "-"
+        when = step_time(step, session, conns)
+        when = f"+{when - base:.3f}s" if when is not None else "-"
         style = STATUS_STYLE.get(step.status, "")
         table.add_row(str(step.step), escape(step.name),
                       f"[{style}]{step.status.replace('_', ' ')}[/]", escape(where), when,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.errors import UsageError
-from flowcheck.report.analyze import endpoints, step_connections, summary_counts
+from flowcheck.report.analyze import endpoints, step_connections, step_time, summary_counts
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -48,7 +48,8 @@ def render_html(analysis: Analysis) -> str:
         rows = []
         for step in session.steps:
             conns = step_connections(step, by_uid)
-            when = f"+{conns[0].ts - base:.3f}s" if conns else "-"
+            when_ts = step_time(step, session, conns)
+            when = f"+{when_ts - base:.3f}s" if when_ts is not None else "-"
             rows.append([str(step.step), step.name,
                          (step.status, step.status.replace("_", " ")),
                          "<br>".join(escape(endpoints(c)) for c in conns) or "-", when,
