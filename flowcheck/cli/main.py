@@ -32,9 +32,10 @@ INTERNAL_ERROR = 4  # a bug in flowcheck: not part of the contract's 0-3
 
 
 def _register_commands() -> None:
-    from flowcheck.cli import regress, setup, traffic
+    from flowcheck.cli import live, regress, setup, traffic
 
     traffic.register(app)
+    live.register(app)
     regress.register(app)
     setup.register(app)
 

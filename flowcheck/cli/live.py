@@ -1,0 +1,88 @@
+"""`flowcheck live`: sniff an interface and verify while the job runs."""
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.config import Config
+from flowcheck.errors import ExitStatus
+
+
+def live(
+    config: Config,
+    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IFACE",
+                                           help="Interface to sniff (needs root).")],
+    output: Format = OutputFormat.table,
+    write: Annotated[Path | None, typer.Option(
+        "--write", metavar="FILE", dir_okay=False,
+        help="Also save the traffic to this pcap file.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        "--duration", metavar="SECONDS", min=0.1,
+        help="Stop after this many seconds [default: until Ctrl-C].")] = None,
+    capture_filter: Annotated[str, typer.Option(
+        "--capture-filter", metavar="BPF", help="Capture filter for the sniffer.")]
+    = "tcp or icmp or icmp6",
+) -> int:
+    """Sniff and verify live: findings as soon as they are certain, then the report."""
+    from flowcheck.live import LiveVerifier
+    from flowcheck.sources.live import open_live
+
+    capture = open_live(interface, capture_filter=capture_filter,
+                        write=str(write) if write else None)
+    stop = threading.Event()
+
+    def stop_capture(*_: object) -> None:
+        stop.set()
+        capture.terminate()  # the tool flushes and exits: the reader sees the end
+
+    previous = signal.signal(signal.SIGINT, stop_capture)
+    timer = threading.Timer(duration, stop_capture) if duration else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    print(f"flowcheck: {capture.banner.strip()}", file=sys.stderr)
+    try:
+        verifier = LiveVerifier(config)
+        analysis = None
+        for event in verifier.run(capture.stdout):
+            if event.kind == "finding":
+                _show_finding(event.finding, output)
+            else:
+                analysis = event.analysis
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if timer is not None:
+            timer.cancel()
+        capture.close()
+    assert analysis is not None
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import analysis_document, write_json
+
+        document = analysis_document(analysis)
+        write_json({"event": "report", **document}, sys.stdout, compact=True)
+    else:
+        from rich.console import Console
+
+        from flowcheck.report.analyze import render_analysis
+
+        render_analysis(analysis, Console(highlight=False))
+    return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
+
+
+def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
+    if output is OutputFormat.json:
+        from flowcheck.report.json_doc import write_json
+
+        write_json({"event": "finding", **finding.as_dict()}, sys.stdout, compact=True)
+    else:
+        print(f"{str(finding.severity).upper()} {finding.code}: {finding.message}", flush=True)
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="live")(with_config(live))

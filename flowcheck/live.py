@@ -1,0 +1,107 @@
+"""Live verification: the streaming pipeline over a capture tool's pipe.
+
+The same reader, tracker and NDMP collector as for files. Every `interval` seconds of
+packet time, a copy of the tracker and collector is finished and analysed; findings that
+no later packet can take back are reported at once ("certain"), the rest wait for the
+final report when the capture stops.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from flowcheck.config import Config
+from flowcheck.model import CaptureInfo, Finding
+from flowcheck.pipeline import Analysis, Traffic, analyze
+
+# Findings whose evidence, once seen, stays: a RST, an error reply, a port out of range.
+CERTAIN_ONCE_SEEN = frozenset({
+    "control_refused", "callback_refused", "data_refused", "ndmp_error_reply",
+    "data_halted_abnormally", "port_outside_media_range", "port_outside_agent_range",
+    "control_port_outside_media_range", "control_off_backup_network", "ranges_overlap",
+    "port_reused_within_hold", "ndmp_vendor_message",
+})
+# Findings about silence: certain once the connection has been quiet for `settle` seconds.
+CERTAIN_AFTER_SILENCE = frozenset({
+    "control_unanswered", "callback_unanswered", "data_unanswered", "handshake_incomplete",
+})
+
+
+@dataclass(slots=True)
+class LiveEvent:
+    kind: str  # "finding" or "report"
+    finding: Finding | None = None
+    analysis: Analysis | None = None
+
+
+def _finding_key(finding: Finding) -> tuple:
+    return (finding.code, finding.uid, finding.session, tuple(finding.frames[:1]))
+
+
+class LiveVerifier:
+    def __init__(self, config: Config, *, interval: float = 5.0, settle: float = 10.0) -> None:
+        from flowcheck.connections import ConnectionTracker
+        from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
+
+        self.config = config
+        self.interval = interval
+        self.settle = settle
+        self.collector = NdmpCollector(ndmp_port=config.ndmp_port)
+        self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
+                                         tap=looks_like_ndmp)
+        self.reported: set[tuple] = set()
+        self._last_check: float | None = None
+        self._now = 0.0
+
+    def run(self, stream: BinaryIO) -> Iterator[LiveEvent]:
+        from flowcheck.sources import iter_batches
+
+        reader = iter_batches([stream])
+        for batch in reader:
+            self.tracker.feed(batch)
+            if len(batch):
+                self._now = float(batch.ts[-1])
+            if self._last_check is None:
+                self._last_check = self._now
+            if self._now - self._last_check >= self.interval:
+                self._last_check = self._now
+                yield from self._certain_findings(reader.captures)
+        final = self._analyse(self.tracker, self.collector, reader.captures)
+        for finding in final.findings:
+            if _finding_key(finding) not in self.reported:
+                self.reported.add(_finding_key(finding))
+                yield LiveEvent("finding", finding=finding)
+        yield LiveEvent("report", analysis=final)
+
+    def _certain_findings(self, captures: list[CaptureInfo]) -> Iterator[LiveEvent]:
+        # Finishing is final for a tracker, so the snapshot works on copies: memory and
+        # time follow the number of connections, not the packets read so far.
+        tracker, collector = copy.deepcopy((self.tracker, self.collector))
+        analysis = self._analyse(tracker, collector, captures)
+        quiet = {c.uid for c in analysis.traffic.connections
+                 if self._now - c.last_ts >= self.settle}
+        for finding in analysis.findings:
+            key = _finding_key(finding)
+            certain = finding.code in CERTAIN_ONCE_SEEN or (
+                finding.code in CERTAIN_AFTER_SILENCE and finding.uid in quiet)
+            if certain and key not in self.reported:
+                self.reported.add(key)
+                yield LiveEvent("finding", finding=finding)
+
+    def _analyse(self, tracker, collector, captures: list[CaptureInfo]) -> Analysis:  # noqa: ANN001
+        from flowcheck.connections import undecodable_finding
+        from flowcheck.sources import truncation_findings
+
+        connections = tracker.finish()
+        streams = collector.streams()
+        findings = list(truncation_findings(captures))
+        undecodable = undecodable_finding(tracker)
+        if undecodable is not None:
+            findings.append(undecodable)
+        for stream in streams:
+            findings.extend(stream.findings)
+        traffic = Traffic(list(captures), connections, streams, findings)
+        return analyze(traffic, self.config)

@@ -1,0 +1,62 @@
+"""`flowcheck live` for real: tcpdump on the loopback interface (CI runs as root)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_live_reports_a_refused_control_connection(tmp_path: Path) -> None:
+    ndmp_port, served_port = _free_port(), _free_port()
+    saved = tmp_path / "live.pcap"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
+         "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(saved),
+         "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    banner = process.stderr.readline()  # printed once the sniffer listens
+    assert "listening on lo" in banner, banner
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", served_port))
+        server.listen()
+        with socket.create_connection(("127.0.0.1", served_port)) as client:
+            peer, _ = server.accept()
+            client.sendall(b"x" * 100)
+            peer.recv(100)
+            peer.close()
+    with contextlib.suppress(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "report" and events[-1]["verdict"] == "fail"
+    codes = {e["code"] for e in events if e["event"] == "finding"}
+    assert "control_refused" in codes
+    assert {f["code"] for f in events[-1]["findings"]} == codes
+    served = [c for c in events[-1]["connections"] if c["resp_p"] == served_port]
+    assert len(served) == 1 and served[0]["orig_bytes"] == 100
+    # --write keeps a normal capture: the offline analysis agrees with the live one.
+    offline = subprocess.run(
+        [sys.executable, "-m", "flowcheck", "analyze", str(saved), "--ndmp-port",
+         str(ndmp_port), "--format", "json"], capture_output=True, text=True, check=False)
+    assert offline.returncode == 1
+    assert {f["code"] for f in json.loads(offline.stdout)["findings"]} == codes
+
+
+def test_live_missing_interface_exits_3() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "fcnosuch0", "--duration",
+         "1"], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 3
+    assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1

@@ -1,0 +1,182 @@
+"""The traffic commands through the real CLI: JSON contract keys, exit codes, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+NDMJOB = CAPTURES / "ndmjob"
+LAB_CONFIG = ["--config", str(NDMJOB / "flowcheck.toml")]
+
+CONNECTION_KEYS = {"uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "duration",
+                   "conn_state", "history", "orig_pkts", "resp_pkts", "orig_bytes",
+                   "resp_bytes", "missed_bytes", "retransmits", "syn_retries", "first_frame",
+                   "last_frame", "role", "session"}
+MESSAGE_KEYS = {"frame", "ts", "direction", "sequence", "type", "code", "name", "error",
+                "reply_sequence", "addresses", "partial"}
+SESSION_KEYS = {"id", "control_uid", "media_server", "remote_agent", "version", "kind",
+                "steps", "callback_uid", "announced", "data_connections"}
+FINDING_KEYS = {"code", "severity", "session", "uid", "ts", "frames", "message", "fix"}
+
+
+def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    code = run([*argv, "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_connections_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, document = _json(["connections", str(NDMJOB / "v4-backup.pcap")], capsys)
+    assert code == 0
+    assert {"flowcheck", "captures", "connections"} <= set(document)
+    assert "verdict" not in document
+    capture = document["captures"][0]
+    assert {"path", "format", "link_types", "packets", "truncated"} <= set(capture)
+    assert capture["format"] == "pcap" and capture["link_types"] == ["EN10MB"]
+    for connection in document["connections"]:
+        assert set(connection) >= CONNECTION_KEYS
+    control = [c for c in document["connections"] if c["resp_p"] == 10000]
+    assert len(control) == 1 and control[0]["conn_state"] == "SF"
+
+
+def test_connections_filter_selects(capsys: pytest.CaptureFixture[str]) -> None:
+    _, everything = _json(["connections", str(NDMJOB / "v4-backup.pcap")], capsys)
+    _, only = _json(["connections", str(NDMJOB / "v4-backup.pcap"),
+                     "--filter", "not port 10000"], capsys)
+    assert len(only["connections"]) == len(everything["connections"]) - 1
+    assert all(10000 not in (c["orig_p"], c["resp_p"]) for c in only["connections"])
+    assert run(["connections", str(NDMJOB / "v4-backup.pcap"), "--filter", "port ("]) == 2
+
+
+def test_ndmp_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, document = _json(["ndmp", str(NDMJOB / "v4-backup.pcap")], capsys)
+    assert code == 0
+    [stream] = document["ndmp"]
+    assert stream["version"] == 4
+    for message in stream["messages"]:
+        assert set(message) >= MESSAGE_KEYS
+        assert message["type"] in {"request", "reply", "post"}
+        assert isinstance(message["code"], int) and isinstance(message["reply_sequence"], int)
+    # ndmjob's tape agent is resident in the DMA (-T .): MOVER_LISTEN never goes on the
+    # wire, DATA_CONNECT tells the agent the mover's endpoint.
+    [connect] = [m for m in stream["messages"]
+                 if m["name"] == "NDMP_DATA_CONNECT" and m["type"] == "request"]
+    assert connect["addresses"] and connect["addresses"][0]["ip"] == "10.77.0.1"
+    assert 5001 <= connect["addresses"][0]["port"] <= 5100
+
+
+@pytest.mark.parametrize(("capture", "verdict", "codes"), [
+    ("v4-backup.pcap", "pass", set()),
+    ("v4-backup-media-firewall-drop.pcap", "fail", {"data_unanswered"}),
+    ("v4-agent-out-of-range.pcap", "fail", {"port_outside_agent_range"}),
+    ("v4-swap-refused.pcap", "fail", {"ndmp_error_reply"}),
+])
+def test_analyze_verdict_and_exit_code(capture: str, verdict: str, codes: set[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, document = _json(["analyze", str(NDMJOB / capture), *LAB_CONFIG], capsys)
+    assert document["verdict"] == verdict
+    assert code == (0 if verdict == "pass" else 1)
+    assert {f["code"] for f in document["findings"] if f["severity"] == "error"} == codes
+    for session in document["sessions"]:
+        assert set(session) >= SESSION_KEYS
+    for finding in document["findings"]:
+        assert set(finding) >= FINDING_KEYS
+
+
+def test_analyze_writes_graph_and_html(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    graph, html = tmp_path / "g.graphml", tmp_path / "r.html"
+    code = run(["analyze", str(NDMJOB / "v4-backup.pcap"), *LAB_CONFIG,
+                "--graph", str(graph), "--html", str(html)])
+    assert code == 0
+    assert "<graphml" in graph.read_text() and "C1" in graph.read_text()
+    assert "pass" in html.read_text().lower()
+    assert "PASS" in capsys.readouterr().out
+    assert run(["analyze", str(NDMJOB / "v4-backup.pcap"), "--graph",
+                str(tmp_path / "g.png")]) == 2
+
+
+def test_ring_buffer_directory_and_gzip_equal_the_file(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _, single = _json(["analyze", str(NDMJOB / "v4-three-resources.pcap"), *LAB_CONFIG], capsys)
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    # tcpdump -C splits a capture into consecutive files; flowcheck merges them by time.
+    subprocess.run(["tcpdump", "-Z", "root", "-r", str(NDMJOB / "v4-three-resources.pcap"), "-w",
+                    str(ring / "part"), "-C", "2"], check=True, capture_output=True)
+    assert len(list(ring.iterdir())) >= 3
+    (ring / "notes.txt").write_text("not a capture")
+    _, merged = _json(["analyze", str(ring), *LAB_CONFIG], capsys)
+    zipped = tmp_path / "three.pcap.gz"
+    zipped.write_bytes(gzip.compress((NDMJOB / "v4-three-resources.pcap").read_bytes()))
+    _, from_gzip = _json(["analyze", str(zipped), *LAB_CONFIG], capsys)
+    for other in (merged, from_gzip):
+        assert other["verdict"] == single["verdict"]
+        assert other["sessions"] == single["sessions"]
+        assert [c["first_frame"] for c in other["connections"]] == \
+               [c["first_frame"] for c in single["connections"]]
+
+
+def test_standard_input_is_a_capture() -> None:
+    data = (NDMJOB / "v4-backup.pcap").read_bytes()
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "-", *LAB_CONFIG,
+                             "--format", "json"], input=data, capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("make", ["missing", "empty_file", "empty_dir", "garbage", "no_captures"])
+def test_unreadable_input_exits_3_with_one_line(make: str, tmp_path: Path) -> None:
+    target = tmp_path / "input"
+    if make == "empty_file":
+        target.write_bytes(b"")
+    elif make == "empty_dir":
+        target.mkdir()
+    elif make == "garbage":
+        target.write_bytes(b"GET / HTTP/1.1\r\n" * 10)
+    elif make == "no_captures":
+        target.mkdir()
+        (target / "readme.md").write_text("nothing here")
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(target)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 3
+    assert result.stderr.startswith("flowcheck: error:")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_truncated_capture_is_not_an_input_error(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    data = (NDMJOB / "v4-backup.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2 + 7])
+    code, document = _json(["analyze", str(cut), *LAB_CONFIG], capsys)
+    assert document["captures"][0]["truncated"] is True
+    assert "capture_truncated" in {f["code"] for f in document["findings"]}
+    assert code in (0, 1)
+
+
+def test_unreadable_file_permission(tmp_path: Path) -> None:
+    target = tmp_path / "secret.pcap"
+    target.write_bytes((NDMJOB / "v4-swap-refused.pcap").read_bytes())
+    target.chmod(0)
+    # root reads anything: become nobody after the imports, as a user without rights
+    # would be. (InputError's exit code 3 is checked through the CLI above.)
+    script = ("import os, sys\n"
+              "from flowcheck.errors import InputError\n"
+              "from flowcheck.sources import iter_batches\n"
+              "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+              "try:\n"
+              "    list(iter_batches([sys.argv[1]]))\n"
+              "except InputError as exc:\n"
+              "    print(exc); sys.exit(int(exc.exit_status))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(target)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 3, result.stderr
+    assert "permission denied" in result.stdout and result.stdout.count("\n") == 1
