@@ -422,3 +422,20 @@ def test_range_too_small_from_traffic() -> None:
     wide = replace(config, media_range=((5001, 5004),))
     _, findings = run(connections, [stream], config=wide, profile="ndmp")
     assert findings == []
+
+
+def test_multi_homed_data_on_other_network_keeps_its_roles() -> None:
+    """Control on 10.78/24, data on 10.77/24 between the same two machines."""
+    m2, a2 = "10.78.0.1", "10.78.0.2"
+    control = conn("Cctl", m2, 5001, a2, 10000, 0.0, end=20.0)
+    callback = conn("Ccb", a2, 6002, m2, 5002, 1.0)
+    data = conn("Cdata", M, 5003, A, 7001, 3.0, resp_bytes=9000)
+    stream = NdmpStream("Cctl", 4, messages=[msg(30, 2.5, "orig", "request",
+                                                 "DATA_START_BACKUP")])
+    stream.announcements.append(announce("Cctl", A, 7001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
+    config = replace(LAB, media_servers=(M, m2), remote_agents=(A, a2))
+    sessions, findings = run([control, callback, data], [stream], config=config)
+    # The agent end (7001) is judged against the agent range although 10.77.0.2 is not
+    # the control connection's agent address; the media server opened it as expected.
+    assert codes(findings) == ["port_outside_agent_range"]
+    assert statuses(sessions[0]) == ["ok", "ok", "ok", "violated", "ok"]

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from flowcheck.config import PortRange, format_ranges
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, agent_side_port, endpoint, media_side_port
+from flowcheck.verify.context import Context, conn_sides, endpoint
 
 
 def check_capacity(ctx: Context) -> None:
@@ -63,13 +63,10 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
                 *session.data_connections]
         for uid in uids:
             conn = ctx.by_uid[uid]
-            media_port = media_side_port(conn, session)
-            agent_port = agent_side_port(conn, session)
             span = (conn.ts, max(conn.last_ts, conn.ts), conn)
-            if media_port is not None and media_port != ctx.config.ndmp_port:
-                usage["media"][(session.media_server, media_port)].append(span)
-            if agent_port is not None and agent_port != ctx.config.ndmp_port:
-                usage["agent"][(session.remote_agent, agent_port)].append(span)
+            for which, side in zip(("media", "agent"), conn_sides(conn, session), strict=True):
+                if side is not None and side[1] != ctx.config.ndmp_port:
+                    usage[which][side].append(span)
     return usage
 
 

@@ -71,30 +71,52 @@ def endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def conn_sides(conn: Connection, session: Session
+               ) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """(media server end, agent end) of one of the session's connections, by its role.
+
+    Roles, not addresses: a multi-homed pair may run control and data on different
+    networks (the "Backup To Network Card" case), so the data connection's addresses
+    need not be the control connection's. A data connection's ends follow the
+    announcement it reached: the mover (tape side) listens on the media server.
+    """
+    orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
+    if conn.uid == session.control_uid:
+        return orig, resp
+    if conn.uid == session.callback_uid:
+        return resp, orig
+    listener = next((a.listener for a in session.announced
+                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)), None)
+    if listener == "mover":
+        return resp, orig
+    if listener == "data":
+        return orig, resp
+    if conn.resp_h == session.media_server or conn.orig_h == session.remote_agent:
+        return resp, orig
+    if conn.orig_h == session.media_server or conn.resp_h == session.remote_agent:
+        return orig, resp
+    return None, None
+
+
 def media_side_port(conn: Connection, session: Session) -> int | None:
-    """The port on the media server's end of a connection, if one end is the media server."""
-    if conn.orig_h == session.media_server and conn.resp_h != session.media_server:
-        return conn.orig_p
-    if conn.resp_h == session.media_server:
-        return conn.resp_p
-    return None
+    media, _ = conn_sides(conn, session)
+    return media[1] if media else None
 
 
 def agent_side_port(conn: Connection, session: Session) -> int | None:
-    if conn.orig_h == session.remote_agent and conn.resp_h != session.remote_agent:
-        return conn.orig_p
-    if conn.resp_h == session.remote_agent:
-        return conn.resp_p
-    return None
+    _, agent = conn_sides(conn, session)
+    return agent[1] if agent else None
 
 
 def allow_rule(ctx: Context, conn: Connection, session: Session | None) -> str:
     """The firewall rule that lets this connection through, named from the media server."""
-    if session is not None and conn.resp_h == session.media_server:
+    media, agent = conn_sides(conn, session) if session else (None, None)
+    responder = (conn.resp_h, conn.resp_p)
+    if conn.resp_p != ctx.config.ndmp_port and responder == media:
         ports, where = ctx.ranges("media"), "inbound on the media server"
-    elif session is not None and conn.resp_h == session.remote_agent and \
-            conn.resp_p != ctx.config.ndmp_port:
-        ports, where = ctx.ranges("agent"), "outbound on the media server and inbound on the agent"
+    elif conn.resp_p != ctx.config.ndmp_port and responder == agent:
+        ports = ctx.ranges("agent")
+        where = "outbound on the media server and inbound on the agent"
     elif conn.resp_p == ctx.config.ndmp_port:
         ports = f"{conn.resp_p} (NDMP port)"
         where = "outbound on the media server and inbound on the agent"

@@ -12,6 +12,7 @@ from flowcheck.sessions import announcement_groups, connection_outcome, message_
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
+    conn_sides,
     endpoint,
     media_side_port,
     opening_frames,
@@ -159,8 +160,7 @@ def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connecti
         return _step(spec, "missing", detail="no data connection opened, so no data moved")
     sent = {"to_media": 0, "to_agent": 0}
     for conn in open_conns:
-        agent_is_orig = conn.orig_h == session.remote_agent or \
-            conn.resp_h == session.media_server
+        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
         sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
         sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
     key = "to_agent" if session.kind == "restore" else "to_media"
@@ -173,10 +173,12 @@ def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connecti
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:
+    media, agent = conn_sides(conn, session)
+    connector = (conn.orig_h, conn.orig_p)
     if ctx.profile.connector == "media_server":
-        return conn.orig_h == session.media_server
+        return media == connector
     if ctx.profile.connector == "remote_agent":
-        return conn.orig_h == session.remote_agent
+        return agent == connector
     return True  # "listener": reaching the announced endpoint is the direction
 
 
