@@ -113,6 +113,12 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                    profile: Profile) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by."""
     stream_by_uid = {s.uid: s for s in streams}
+    # Start afresh, so building again over grown traffic (live) gives the same answer.
+    for conn in connections:
+        conn.role, conn.session = "other", None
+    for stream in streams:
+        for announcement in stream.announcements:
+            announcement.used_by = None
     controls = sorted((c for c in connections
                        if c.resp_p == config.ndmp_port or c.uid in stream_by_uid),
                       key=lambda c: (c.ts, c.first_frame))

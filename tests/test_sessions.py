@@ -143,3 +143,15 @@ kind = "callback"
     findings = check_all([control], [], sessions, config, profile)
     assert [f.code for f in findings] == ["port_outside_media_range"]
     assert [s.status for s in sessions[0].steps] == ["ok", "violated"]
+
+
+def test_building_again_gives_the_same_answer() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    data = conn("D", A, 6001, M, 5002, 3.0)
+    stream = NdmpStream("C", 4, announcements=[ann("C", M, 5002, 9, 2.0)])
+    first = build_sessions([control, data], [stream], LAB, load_profile("ndmp"))
+    second = build_sessions([control, data], [stream], LAB, load_profile("ndmp"))
+    assert first == second and data.role == "data"
+    # Under backup-exec-9 the same traffic is read again from scratch, not on top.
+    (session,) = build_sessions([control, data], [stream], LAB, load_profile("backup-exec-9"))
+    assert session.data_connections == ["D"] and session.callback_uid is None

@@ -28,13 +28,7 @@ def run(name: str, profile: str = "ndmp", config=LAB) -> Analysis:
     config = replace(config, profile=profile)
     if name not in _TRAFFIC:
         _TRAFFIC[name] = read_traffic([str(CAPTURES / f"{name}.pcap")], config)
-    traffic = _TRAFFIC[name]
-    for conn in traffic.connections:  # sessions set roles: start each analysis afresh
-        conn.role, conn.session = "other", None
-    for stream in traffic.streams:
-        for announcement in stream.announcements:
-            announcement.used_by = None
-    return analyze(traffic, config)
+    return analyze(_TRAFFIC[name], config)  # sessions start afresh on each analysis
 
 
 def errors(analysis: Analysis) -> list[str]:
