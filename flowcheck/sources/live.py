@@ -114,7 +114,7 @@ def capture_command(interface: str, capture_filter: str = "tcp") -> tuple[str, l
         raise UsageError(f"--interface: {interface!r} is not an interface name")
     tcpdump = shutil.which("tcpdump")
     if tcpdump:
-        argv = [tcpdump, "-i", interface, "-U", "-s", "0", "-n", "-w", "-"]
+        argv = [tcpdump, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
         return "tcpdump", argv + ([capture_filter] if capture_filter else [])
     dumpcap = shutil.which("dumpcap")
     if dumpcap:
