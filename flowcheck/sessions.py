@@ -8,7 +8,7 @@ belongs to the session). Step statuses are left to flowcheck.verify.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -94,18 +94,20 @@ class _Endpoints:
 
     by_endpoint: dict[tuple[str, int], list[Connection]] = field(
         default_factory=lambda: defaultdict(list))
+    starts: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)
 
     def add(self, conn: Connection) -> None:
         self.by_endpoint[(conn.resp_h, conn.resp_p)].append(conn)
 
     def sort(self) -> None:
-        for conns in self.by_endpoint.values():
+        for key, conns in self.by_endpoint.items():
             conns.sort(key=lambda c: (c.ts, c.first_frame))
+            self.starts[key] = [c.ts for c in conns]
 
     def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
         conns = self.by_endpoint.get((ip, port), [])
-        start = bisect_left([c.ts for c in conns], ts)
+        start = bisect_left(self.starts.get((ip, port), []), ts)
         return next((c for c in conns[start:] if c.uid not in self.claimed), None)
 
 
@@ -157,7 +159,11 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
-    for index, (ts, session, group) in enumerate(pending):
+    announced_at: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for ts, _, group in pending:
+        for endpoint in {(a.ip, a.port) for a in group}:
+            announced_at[endpoint].append(ts)
+    for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
                       if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
         if not candidates:
@@ -167,9 +173,9 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
         _claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
         # until a later announcement of the same endpoint takes over.
-        later = [t for t, _, g in pending[index + 1:]
-                 if any((a.ip, a.port) == (ann.ip, ann.port) for a in g)]
-        until = min(later, default=float("inf"))
+        times = announced_at[(ann.ip, ann.port)]
+        following = bisect_right(times, ts)
+        until = times[following] if following < len(times) else float("inf")
         while is_failed(conn):
             retry = endpoints.first_after(ann.ip, ann.port, conn.ts)
             if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
@@ -187,14 +193,23 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     connection to any port other than the NDMP port is still the callback (and gets
     port_outside_media_range from verify) rather than an unexplained connection.
     """
-    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
+    for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+        if conn.role != "control" and conn.resp_p != config.ndmp_port:
+            by_pair[(conn.orig_h, conn.resp_h)].append(conn)
+    starts = {pair: [c.ts for c in conns] for pair, conns in by_pair.items()}
     for session in sessions:
         control = control_of[session.id]
         end = max(control.last_ts, control.ts) + CALLBACK_SLACK_SECONDS
-        candidates = [c for c in ordered
-                      if c.uid not in endpoints.claimed and c.role != "control"
-                      and c.orig_h == session.remote_agent and c.resp_h == session.media_server
-                      and c.resp_p != config.ndmp_port and control.ts <= c.ts <= end]
+        pair = (session.remote_agent, session.media_server)
+        ordered = by_pair.get(pair, [])
+        first = bisect_left(starts.get(pair, []), control.ts)
+        candidates = []
+        for conn in ordered[first:]:
+            if conn.ts > end:
+                break
+            if conn.uid not in endpoints.claimed:
+                candidates.append(conn)
         if not candidates:
             continue
         in_range = [c for c in candidates if config.in_media_range(c.resp_p)]
