@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, linktype_name
-from flowcheck.sources.records import Located, Records, empty_records
+from flowcheck.sources.records import Located, Records, empty_records, u32_view
 
 SHB_TYPE = 0x0A0D0D0A
 IDB_TYPE = 1
@@ -54,47 +54,109 @@ class PcapngParser:
         self._missing = 0  # bytes still to come of the block cut at the buffer's end
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
-        rows: list[tuple[int, int, int, int, int, int]] = []
+        pieces: list[np.ndarray] = []
         try:
-            off = self._walk(buf, base, rows)
+            off = self._walk(buf, base, pieces)
         except BlockError as exc:
-            return Located(self._gather(rows), exc.offset - base, str(exc), exc.offset)
-        return Located(self._gather(rows), off, missing=self._missing)
+            return Located(self._gather(pieces), exc.offset - base, str(exc), exc.offset)
+        return Located(self._gather(pieces), off, missing=self._missing)
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,
-              rows: list[tuple[int, int, int, int, int, int]]) -> int:
-        """Append (iface, ts_high, ts_low, data_off, caplen, wirelen) per packet."""
+              pieces: list[np.ndarray]) -> int:
+        """Append tables of (iface, ts_high, ts_low, data_off, caplen, wirelen) rows."""
         off = 0
         size = len(buf)
-        unpack_from = struct.unpack_from
         self._missing = 0
         while off + 12 <= size:
-            block_type = unpack_from(self.order + "I", buf, off)[0]
-            if block_type == SHB_TYPE:
-                self._set_byte_order(buf, off, base)
-            block_length = unpack_from(self.order + "I", buf, off + 4)[0]
-            if block_length < 12 or block_length % 4 or block_length > MAX_BLOCK_LENGTH:
-                raise BlockError(f"block at byte offset {base + off} has an invalid length "
-                                 f"of {block_length} bytes: file corrupt", base + off)
-            end = off + block_length
-            if end > size:
-                self._missing = end - size
+            # Runs of Enhanced Packet Blocks (nearly every block of a capture) are
+            # walked with one unpack per block and checked in bulk.
+            offsets, off = self._epb_run(buf, off)
+            if offsets:
+                table, bad = self._epb_table(buf, offsets)
+                pieces.append(table[:bad])
+                if bad < len(offsets):
+                    self._block(buf, offsets[bad], base, pieces)  # raises the precise error
+                    raise BlockError(f"packet block at byte offset {base + offsets[bad]} is "
+                                     f"inconsistent: file corrupt", base + offsets[bad])
+            if off + 12 > size:
                 break
-            if unpack_from(self.order + "I", buf, end - 4)[0] != block_length:
-                raise BlockError(f"block at byte offset {base + off} has mismatched length "
-                                 f"fields: file corrupt", base + off)
-            if block_type == EPB_TYPE:
-                rows.append(self._enhanced(buf, off, block_length, base))
-            elif block_type == SPB_TYPE:
-                rows.append(self._simple(buf, off, block_length, base))
-            elif block_type == OPB_TYPE:
-                rows.append(self._obsolete(buf, off, block_length, base))
-            elif block_type == IDB_TYPE:
-                self._interface(buf, off, block_length)
-            elif block_type == SHB_TYPE:
-                self.section_base = len(self.interfaces)
-            off = end
+            after = self._block(buf, off, base, pieces)
+            if after is None:
+                break
+            off = after
         return off
+
+    def _epb_run(self, buf: bytes | bytearray | memoryview, off: int) -> tuple[list[int], int]:
+        head = struct.Struct(self.order + "II").unpack_from
+        size = len(buf)
+        offsets: list[int] = []
+        append = offsets.append
+        while off + 12 <= size:
+            block_type, block_length = head(buf, off)
+            if (block_type != EPB_TYPE or block_length < 32 or block_length & 3
+                    or off + block_length > size):
+                break
+            append(off)
+            off += block_length
+        return offsets, off
+
+    def _epb_table(self, buf: bytes | bytearray | memoryview,
+                   offsets: list[int]) -> tuple[np.ndarray, int]:
+        """The rows of a run of EPBs, and the index of the first inconsistent one."""
+        starts = np.asarray(offsets, np.int64)
+        view = u32_view(buf, self.order == ">")
+        lengths = view[starts + 4].astype(np.int64)
+        local_id = view[starts + 8].astype(np.int64)
+        caplen = view[starts + 20].astype(np.int64)
+        section = self.interfaces[self.section_base:]
+        limits = np.array([max(i.snaplen, MIN_MAX_CAPLEN) for i in section] or [-1], np.int64)
+        known = local_id < len(section)
+        limit = limits[np.where(known, local_id, 0)]
+        bad = ((view[starts + lengths - 4] != lengths) | ~known | (caplen > lengths - 32)
+               | (caplen > limit))
+        first_bad = int(np.argmax(bad)) if bad.any() else len(offsets)
+        table = np.column_stack([
+            local_id + self.section_base, view[starts + 12].astype(np.int64),
+            view[starts + 16].astype(np.int64), starts + 28, caplen,
+            view[starts + 24].astype(np.int64)])
+        return table, first_bad
+
+    def _block(self, buf: bytes | bytearray | memoryview, off: int, base: int,
+               pieces: list[np.ndarray]) -> int | None:
+        """Handle the block at off; the offset after it, or None if it is cut off."""
+        unpack_from = struct.unpack_from
+        size = len(buf)
+        block_type = unpack_from(self.order + "I", buf, off)[0]
+        if block_type == SHB_TYPE:
+            self._set_byte_order(buf, off, base)
+        block_length = unpack_from(self.order + "I", buf, off + 4)[0]
+        if block_length < 12 or block_length % 4 or block_length > MAX_BLOCK_LENGTH:
+            raise BlockError(f"block at byte offset {base + off} has an invalid length "
+                             f"of {block_length} bytes: file corrupt", base + off)
+        end = off + block_length
+        if end > size:
+            self._missing = end - size
+            return None
+        if unpack_from(self.order + "I", buf, end - 4)[0] != block_length:
+            raise BlockError(f"block at byte offset {base + off} has mismatched length "
+                             f"fields: file corrupt", base + off)
+        row = None
+        if block_type == EPB_TYPE:
+            if block_length < 32:
+                raise BlockError(f"packet block at byte offset {base + off} is shorter than "
+                                 f"its header: file corrupt", base + off)
+            row = self._enhanced(buf, off, block_length, base)
+        elif block_type == SPB_TYPE:
+            row = self._simple(buf, off, block_length, base)
+        elif block_type == OPB_TYPE:
+            row = self._obsolete(buf, off, block_length, base)
+        elif block_type == IDB_TYPE:
+            self._interface(buf, off, block_length)
+        elif block_type == SHB_TYPE:
+            self.section_base = len(self.interfaces)
+        if row is not None:
+            pieces.append(np.array([row], np.int64))
+        return end
 
     def _set_byte_order(self, buf: bytes | bytearray | memoryview, off: int, base: int) -> None:
         if struct.unpack_from("<I", buf, off + 8)[0] == BYTE_ORDER_MAGIC:
@@ -173,15 +235,16 @@ class PcapngParser:
             off += 4 + ((length + 3) & ~3)
         return options
 
-    def _gather(self, rows: list[tuple[int, int, int, int, int, int]]) -> Records:
-        if not rows:
+    def _gather(self, pieces: list[np.ndarray]) -> Records:
+        pieces = [piece for piece in pieces if len(piece)]
+        if not pieces:
             return empty_records()
-        table = np.array(rows, dtype=np.int64)
+        table = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         iface = table[:, 0]
         simple = iface == SPB_MARK
         # For Simple Packet Blocks column 1 holds the interface, not a timestamp.
         real_iface = np.where(simple, table[:, 1], iface)
-        ts = np.full(len(rows), np.nan)
+        ts = np.full(table.shape[0], np.nan)
         ticks = (table[:, 1].astype(np.uint64) << np.uint64(32)) | table[:, 2].astype(np.uint64)
         for index in np.unique(iface[~simple]):
             interface = self.interfaces[int(index)]
