@@ -76,30 +76,53 @@ class DecodedBatch:
         return int(np.count_nonzero(self.kind == UNDECODABLE))
 
 
+TCP_HEADER = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"),
+                       ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("rest", "V4")])
+IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id", ">u2"),
+                        ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
+                        ("src", ">u4"), ("dst", ">u4")])
+IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("next", "u1"),
+                        ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
+
+
 class _Gather:
-    """Reads bytes at per-packet offsets, masked where the packet is too short."""
+    """Reads bytes at per-packet offsets from the batch buffer, a whole header at a time.
+
+    Reads are clipped to the buffer, never to the packet: a caller checks each header
+    against the captured length and ignores what it read from a packet too short.
+    """
 
     def __init__(self, batch: PacketBatch) -> None:
         self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
         self.start = batch.data_off.astype(np.int64)
         self.caplen = batch.caplen.astype(np.int64)
-        self.last = max(0, self.buf.shape[0] - 1)
+        self.size = self.buf.shape[0]
+        self._windows: dict[int, np.ndarray] = {}
+
+    def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """(len(off), width) bytes starting at each packet's offset `off`."""
+        start = self.start if rows is None else self.start[rows]
+        if self.size < width:
+            return np.zeros((off.shape[0], width), dtype=np.uint8)
+        first = np.minimum(start + off, self.size - width)
+        window = self._windows.get(width)
+        if window is None:
+            # Row i of the window is buf[i:i+width]: one index per packet, not per byte.
+            window = np.lib.stride_tricks.as_strided(
+                self.buf, shape=(self.size - width + 1, width), strides=(1, 1), writeable=False)
+            self._windows[width] = window
+        return window[first]
+
+    def header(self, off: np.ndarray, dtype: np.dtype, rows: np.ndarray | None = None
+               ) -> np.ndarray:
+        return self.block(off, dtype.itemsize, rows).view(dtype).reshape(-1)
 
     def u8(self, off: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        start = self.start if rows is None else self.start[rows]
-        caplen = self.caplen if rows is None else self.caplen[rows]
-        if self.buf.shape[0] == 0:
-            return np.zeros(off.shape, dtype=np.int64)
-        pos = np.minimum(start + off, self.last)
-        values = self.buf[pos].astype(np.int64)
-        values[off >= caplen] = 0
-        return values
+        return self.block(off, 1, rows)[:, 0].astype(np.int64)
 
     def be(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
-        value = self.u8(off, rows)
-        for k in range(1, width):
-            value = (value << 8) | self.u8(off + k, rows)
-        return value
+        raw = self.block(off, width, rows)
+        return raw.view(f">u{width}").reshape(-1).astype(np.int64)
 
 
 def decode_batch(batch: PacketBatch) -> DecodedBatch:
@@ -121,36 +144,37 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     if v4.size:
         base = l3_off[v4]
         short = base + 20 > caplen[v4]
-        first = gather.u8(base, v4)
+        ip = gather.header(base, IPV4_HEADER, v4)
+        first = ip["first"].astype(np.int64)
         ihl = (first & 0x0F) * 4
-        total = gather.be(base + 2, 2, v4)
-        frag = gather.be(base + 6, 2, v4)
+        total = ip["total"].astype(np.int64)
+        frag = ip["frag"].astype(np.int64)
         bad = short | (first >> 4 != 4) | (ihl < 20) | (total < ihl)
         kind[v4[bad]] = UNDECODABLE
         is_fragment = ~bad & (((frag & 0x2000) != 0) | ((frag & 0x1FFF) != 0))
         kind[v4[is_fragment]] = FRAGMENT
         ok = ~bad & ~is_fragment
         rows = v4[ok]
-        proto[rows] = gather.u8(base[ok] + 9, rows)
+        proto[rows] = ip["proto"][ok]
         l4_off[rows] = base[ok] + ihl[ok]
         ip_payload[rows] = total[ok] - ihl[ok]
-        src[rows, 0] = gather.be(base[ok] + 12, 4, rows).astype(np.uint32)
-        dst[rows, 0] = gather.be(base[ok] + 16, 4, rows).astype(np.uint32)
+        src[rows, 0] = ip["src"][ok]
+        dst[rows, 0] = ip["dst"][ok]
 
     v6 = np.flatnonzero(version == 6)
     if v6.size:
         base = l3_off[v6]
         short = base + 40 > caplen[v6]
-        bad = short | (gather.u8(base, v6) >> 4 != 6)
+        ip = gather.header(base, IPV6_HEADER, v6)
+        bad = short | (ip["first"] >> 4 != 6)
         kind[v6[bad]] = UNDECODABLE
         rows = v6[~bad]
-        base = base[~bad]
-        proto[rows] = gather.u8(base + 6, rows)
-        l4_off[rows] = base + 40
-        ip_payload[rows] = gather.be(base + 4, 2, rows)
-        for word in range(4):
-            src[rows, word] = gather.be(base + 8 + 4 * word, 4, rows).astype(np.uint32)
-            dst[rows, word] = gather.be(base + 24 + 4 * word, 4, rows).astype(np.uint32)
+        ip = ip[~bad]
+        proto[rows] = ip["next"]
+        l4_off[rows] = base[~bad] + 40
+        ip_payload[rows] = ip["length"]
+        src[rows] = ip["src"]
+        dst[rows] = ip["dst"]
         # Extension headers are rare: walk their chain in Python, one packet at a time.
         for row in rows[np.isin(proto[rows], IPV6_EXTENSIONS)]:
             walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]),
@@ -182,15 +206,17 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     l4 = l4_off[candidates]
     # The 20-byte fixed TCP header must be captured; options may be cut.
     complete = l4 + 20 <= caplen[candidates]
-    doff = gather.u8(l4 + 12, candidates) >> 4
+    header = gather.header(l4, TCP_HEADER, candidates)
+    doff = (header["offset"] >> 4).astype(np.int64)
     complete &= doff >= 5
     kind[candidates[~complete]] = UNDECODABLE
     tcp = candidates[complete]
     kind[tcp] = TCP
     l4 = l4[complete]
-    header = doff[complete] * 4
-    payload_len = np.maximum(ip_payload[tcp] - header, 0)
-    payload_start = l4 + header
+    header = header[complete]
+    header_len = doff[complete] * 4
+    payload_len = np.maximum(ip_payload[tcp] - header_len, 0)
+    payload_start = l4 + header_len
     payload_cap = np.clip(caplen[tcp] - payload_start, 0, payload_len)
     return DecodedBatch(
         kind=kind,
@@ -200,12 +226,12 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         tcp_version=version[tcp].astype(np.uint8),
         tcp_src=src[tcp],
         tcp_dst=dst[tcp],
-        tcp_sport=gather.be(l4, 2, tcp),
-        tcp_dport=gather.be(l4 + 2, 2, tcp),
-        tcp_seq=gather.be(l4 + 4, 4, tcp),
-        tcp_ack=gather.be(l4 + 8, 4, tcp),
-        tcp_flags=gather.u8(l4 + 13, tcp),
-        tcp_window=gather.be(l4 + 14, 2, tcp),
+        tcp_sport=header["sport"].astype(np.int64),
+        tcp_dport=header["dport"].astype(np.int64),
+        tcp_seq=header["seq"].astype(np.int64),
+        tcp_ack=header["ack"].astype(np.int64),
+        tcp_flags=header["flags"].astype(np.int64),
+        tcp_window=header["window"].astype(np.int64),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,

@@ -55,12 +55,22 @@ def locate_network_layer(batch: PacketBatch, gather: _Gather) -> tuple[np.ndarra
     l3_off = np.zeros(n, dtype=np.int64)
     version = np.full(n, UNDECODED, dtype=np.int64)
 
-    rows = np.flatnonzero(linktype == LINKTYPE_ETHERNET)
+    present = set(np.unique(linktype).tolist())
+
+    def rows_of(*codes: int) -> np.ndarray:
+        if not present.intersection(codes):
+            return np.zeros(0, dtype=np.int64)
+        if len(present) == 1:
+            return np.arange(n)
+        return np.flatnonzero(np.isin(linktype, codes))
+
+    rows = rows_of(LINKTYPE_ETHERNET)
     if rows.size:
         offset = np.full(rows.size, 12, dtype=np.int64)
         ethertype = gather.be(offset, 2, rows)
         for _ in range(MAX_VLAN_TAGS):
-            tagged = np.isin(ethertype, VLAN_TAGS)
+            tagged = ((ethertype == VLAN_TAGS[0]) | (ethertype == VLAN_TAGS[1])
+                      | (ethertype == VLAN_TAGS[2]))
             if not tagged.any():
                 break
             offset[tagged] += 4
@@ -71,21 +81,21 @@ def locate_network_layer(batch: PacketBatch, gather: _Gather) -> tuple[np.ndarra
         version[rows] = found
 
     for code, header, type_at in ((LINKTYPE_LINUX_SLL, 16, 14), (LINKTYPE_LINUX_SLL2, 20, 0)):
-        rows = np.flatnonzero(linktype == code)
+        rows = rows_of(code)
         if rows.size:
             found = _version_from_ethertype(gather.be(np.full(rows.size, type_at), 2, rows))
             found[caplen[rows] < header] = UNDECODED
             l3_off[rows] = header
             version[rows] = found
 
-    rows = np.flatnonzero(np.isin(linktype, (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)))
+    rows = rows_of(LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
     if rows.size:
         nibble = gather.u8(np.zeros(rows.size, dtype=np.int64), rows) >> 4
         found = np.where((nibble == 4) | (nibble == 6), nibble, UNDECODED)
         found[caplen[rows] < 1] = UNDECODED
         version[rows] = found
 
-    rows = np.flatnonzero(linktype == LINKTYPE_NULL)
+    rows = rows_of(LINKTYPE_NULL)
     if rows.size:
         # Host byte order of the capturing machine: accept either order.
         little = gather.u8(np.zeros(rows.size, dtype=np.int64), rows) | (
@@ -97,7 +107,7 @@ def locate_network_layer(batch: PacketBatch, gather: _Gather) -> tuple[np.ndarra
         l3_off[rows] = 4
         version[rows] = found
 
-    rows = np.flatnonzero(linktype == LINKTYPE_LOOP)
+    rows = rows_of(LINKTYPE_LOOP)
     if rows.size:
         found = _version_from_af(gather.be(np.zeros(rows.size, dtype=np.int64), 4, rows))
         found[caplen[rows] < 4] = UNDECODED
