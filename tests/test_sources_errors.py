@@ -209,3 +209,15 @@ def test_empty_standard_input() -> None:
     result = subprocess.run([sys.executable, "-c", script], input=b"", capture_output=True,
                             cwd=Path(__file__).parent.parent, check=True)
     assert result.stdout.decode().strip() == "InputError -: empty file"
+
+
+def test_absurd_first_record_is_a_truncated_capture_not_an_input_error(tmp_path: Path) -> None:
+    whole = bytearray(pcap_bytes(PACKETS))
+    struct.pack_into("<I", whole, 24 + 8, 0x7FFFFFFF)
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(whole))
+    packets, reader = count([str(path)])
+    info = reader.captures[0]
+    assert packets == 0 and info.truncated and info.error_offset == 24
+    assert info.link_types == ["EN10MB"]
+    assert len(truncation_findings(reader.captures)) == 1

@@ -63,7 +63,8 @@ class CaptureSetReader:
         finally:
             if progress is not None:
                 progress.close()
-        if all(info.error and not info.packets for info in self.captures):
+        if all(info.error and not info.packets and not info.truncated
+               for info in self.captures):
             raise InputError(_nothing_read(self._files))
 
     def _make_progress(self):  # noqa: ANN202 - the type lives in a lazily imported module

@@ -49,9 +49,9 @@ class CaptureFile:
         finally:
             chunks.close()
         if first is None:
-            self.info.error = probe.info.error
-            self.info.error_offset = probe.info.error_offset
-            self.info.format = probe.info.format
+            # Nothing to merge by: keep what the probe learnt (the file may be unreadable).
+            for name in ("error", "error_offset", "format", "link_types", "truncated"):
+                setattr(self.info, name, getattr(probe.info, name))
         return first
 
     def chunks(self) -> Iterator[tuple[bytearray, Records]]:
@@ -114,10 +114,11 @@ class CaptureFile:
             missing = located.missing
             if end_of_input:
                 if carry:
-                    info.truncated = True
                     info.bytes_read = base + len(carry)
-                    if base == 0:
+                    if base == 0:  # not even the file header: nothing could be read
                         info.error = f"{self.spec.name}: file ends inside the file header"
+                    else:
+                        info.truncated = True
                 return
 
     def _fill(self, source: ByteSource, buf: bytearray, start: int) -> int:

@@ -1,0 +1,56 @@
+"""Start-up cost and the progress bar: heavy modules stay unloaded unless needed."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from capture_factory import tcp_packet, write_pcap
+
+ROOT = Path(__file__).parent.parent
+
+IMPORTS = """
+import sys
+from flowcheck.sources import iter_batches, truncation_findings
+count = sum(len(batch) for batch in iter_batches([sys.argv[1]], progress=True))
+heavy = sorted({name.split(".")[0] for name in sys.modules}
+               & {"scapy", "pyshark", "networkx", "rich", "typer"})
+print(count, heavy)
+"""
+
+
+def test_reading_imports_no_heavy_module(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "a.pcap", [(1.0, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2))])
+    # stderr is a pipe here, not a terminal: progress=True must not even import rich.
+    result = subprocess.run([sys.executable, "-c", IMPORTS, str(path)], capture_output=True,
+                            text=True, check=True, cwd=ROOT)
+    assert result.stdout.split("\n")[0] == "1 []"
+
+
+def test_progress_bar_drawn_on_a_terminal(tmp_path: Path) -> None:
+    records = [(1.0 + n, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 1000))
+               for n in range(500)]
+    path = write_pcap(tmp_path / "a.pcap", records)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-c", IMPORTS, str(path)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=terminal, text=True)
+        os.close(terminal)
+        output, _ = process.communicate(timeout=60)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert output.split("\n")[0] == "500 ['rich']"
+    assert b"reading" in drawn
