@@ -180,7 +180,7 @@ class ByteSource:
         assert raw is not None
         self._raw = raw
         self.interactive = not _is_regular(raw)
-        head = _read_some(raw, 4, self.interactive)
+        head = _read_some(raw, 4)
         self.compressed = head[:2] == GZIP_MAGIC
         stream: object = _Prefixed(head, raw)
         if self.compressed:
@@ -251,7 +251,7 @@ def _is_regular(stream: BinaryIO) -> bool:
         return True  # an in-memory stream: reads never block
 
 
-def _read_some(stream: BinaryIO, count: int, interactive: bool) -> bytes:
+def _read_some(stream: BinaryIO, count: int) -> bytes:
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))
