@@ -176,13 +176,18 @@ def test_snap_length_cut_keeps_tcp_len_but_not_a_cut_header(tmp_path: Path) -> N
     assert tracker.undecodable == 1
 
 
-def test_icmp_unreachable_is_attached_to_the_quoted_connection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("link", ["raw", "ethernet"])
+def test_icmp_unreachable_is_attached_to_the_quoted_connection(tmp_path: Path,
+                                                               link: str) -> None:
     syn = ipv4(A, B, 6, tcp(5001, 10000, 100, 0, SYN))
     unreachable = ipv4(B, A, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + syn[:28])
     syn6 = ipv6(A6, B6, 6, tcp(5002, 10000, 100, 0, SYN))
     unreachable6 = ipv6(B6, A6, 58, bytes([1, 4, 0, 0, 0, 0, 0, 0]) + syn6[:48])
-    path = write_pcap(tmp_path / "icmp.pcap", LINKTYPE_RAW,
-                      [syn, unreachable, syn6, unreachable6])
+    packets = [syn, unreachable, syn6, unreachable6]
+    if link == "ethernet":  # mixes the plain-layout decode with the general one
+        packets = [ethernet(p, 0x0800 if p[0] >> 4 == 4 else 0x86DD) for p in packets]
+    path = write_pcap(tmp_path / "icmp.pcap", LINKTYPE_RAW if link == "raw" else
+                      LINKTYPE_ETHERNET, packets)
     tracker, connections = tracked(path)
     assert [c.icmp_frames for c in connections] == [[2], [4]]
     assert tracker.non_tcp == 2
