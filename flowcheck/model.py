@@ -317,10 +317,6 @@ class Session:
             "kind": self.kind,
             "steps": [s.as_dict() for s in self.steps],
             "callback_uid": self.callback_uid,
-            "announced": [
-                {"ip": a.ip, "port": a.port, "frame": a.frame, "used_by": a.used_by,
-                 "message": a.message}
-                for a in self.announced
-            ],
+            "announced": [a.as_dict() for a in self.announced],
             "data_connections": list(self.data_connections),
         }

@@ -32,6 +32,7 @@ class Analysis:
     sessions: list[Session] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # all, decode findings included
     graph: object | None = None  # networkx.MultiDiGraph, built on demand
+    profile: object | None = None  # flowcheck.profiles.Profile the traffic was checked against
 
     @property
     def verdict(self) -> str:
@@ -74,7 +75,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile))
     findings.sort(key=_finding_order)
-    return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings)
+    return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
+                    profile=profile)
 
 
 def _finding_order(finding: Finding) -> tuple:
