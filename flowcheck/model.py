@@ -43,6 +43,7 @@ class CaptureInfo:
             "fragments": self.fragments,
             "undecodable": self.undecodable,
             "error": self.error,
+            "error_offset": self.error_offset,
         }
 
 
