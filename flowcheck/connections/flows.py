@@ -51,6 +51,13 @@ def address_text(version: int, raw: bytes) -> str:
 
 def _directional_rows(decoded: DecodedBatch) -> np.ndarray:
     m = decoded.tcp_index.shape[0]
+    if (decoded.tcp_version == 4).all():
+        # IPv4 only (the usual batch): two 64-bit words say it all.
+        rows = np.empty((m, 2), dtype=np.uint64)
+        rows[:, 0] = (decoded.tcp_src[:, 0].astype(np.uint64) << np.uint64(32)) | (
+            decoded.tcp_dst[:, 0])
+        rows[:, 1] = (decoded.tcp_sport << 16) | decoded.tcp_dport
+        return rows
     rows = np.empty((m, 10), dtype=np.uint64)
     rows[:, 0] = decoded.tcp_version
     rows[:, 1:5] = decoded.tcp_src
@@ -62,7 +69,7 @@ def _directional_rows(decoded: DecodedBatch) -> np.ndarray:
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of each distinct row's first packet, inverse), exact."""
     with np.errstate(over="ignore"):
-        hashed = (rows * _MULTIPLIERS).sum(axis=1, dtype=np.uint64)
+        hashed = (rows * _MULTIPLIERS[:rows.shape[1]]).sum(axis=1, dtype=np.uint64)
         hashed ^= hashed >> np.uint64(29)
     _, first, inverse = np.unique(hashed, return_index=True, return_inverse=True)
     if np.array_equal(rows, rows[first[inverse]]):
