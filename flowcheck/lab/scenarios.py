@@ -120,8 +120,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "ndmjob daemon on port 10500, NDMP v4 three-way backup (MOVER_LISTEN + "
              "DATA_CONNECT); Wireshark does not dissect NDMP off port 10000",
              "pass", ndmp_port=10500),
-    Scenario("v4-backup", "ndmjob",
-             "ndmjob NDMP v4 backup on port 10000", "pass"),
     Scenario("v4-control-refused", "ndmjob",
              "no ndmjob daemon: the DMA's SYN to 10000 gets RST", "fail",
              ("control_refused",), agent_args=None),
