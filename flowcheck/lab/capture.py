@@ -114,11 +114,18 @@ def write_sidecar(path: Path, scenario: Scenario) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def capture_scenario(name: str, output: Path, *, sidecar: bool = True) -> CaptureResult:
-    """Build the namespaces, apply the faults, capture the run, tear everything down."""
-    if name not in SCENARIOS:
+def capture_scenario(name: str | Scenario, output: Path, *,
+                     sidecar: bool = True) -> CaptureResult:
+    """Build the namespaces, apply the faults, capture the run, tear everything down.
+
+    `name` is a stored scenario's name or a Scenario (tests vary the stored ones).
+    """
+    if isinstance(name, Scenario):
+        scenario = name
+    elif name in SCENARIOS:
+        scenario = SCENARIOS[name]
+    else:
         raise LabError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-    scenario = SCENARIOS[name]
     output.parent.mkdir(parents=True, exist_ok=True)
     with lab_network(scenario.media_range, scenario.agent_range,
                      second_network=scenario.second_network) as lab, \
@@ -138,4 +145,4 @@ def capture_scenario(name: str, output: Path, *, sidecar: bool = True) -> Captur
     config_path = output.with_suffix(".toml")
     if sidecar:
         write_sidecar(config_path, scenario)
-    return CaptureResult(name, output, config_path, packets, codes, log)
+    return CaptureResult(scenario.name, output, config_path, packets, codes, log)

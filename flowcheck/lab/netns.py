@@ -95,8 +95,9 @@ def cleanup_stale() -> list[str]:
 
 def _set_port_range(namespace: str, port_range: PortRange) -> None:
     low, high = port_range
-    run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
-         f"net.ipv4.ip_local_port_range={low} {high}"])
+    # Written through /proc rather than sysctl(8): procps is not on a minimal Debian.
+    run(["ip", "netns", "exec", namespace, "sh", "-c",
+         f"echo '{low} {high}' > /proc/sys/net/ipv4/ip_local_port_range"])
 
 
 def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str) -> Link:

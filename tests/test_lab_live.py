@@ -1,0 +1,125 @@
+"""The lab run for real: namespaces, tcpdump, the Backup Exec peers, ndmjob; then flowcheck.
+
+Root only (CI runs as root). Each test builds and removes its own namespaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.lab.capture import CaptureResult, capture_scenario
+from flowcheck.lab.netns import cleanup_stale, list_namespaces
+from flowcheck.lab.scenarios import SCENARIOS
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+pytestmark = pytest.mark.lab
+
+
+def _analyze(result: CaptureResult) -> Analysis:
+    config = build_config(load_file(result.config_path))
+    traffic = read_traffic([str(result.path)], config)
+    return analyze(traffic, config)
+
+
+def _tshark_fields(path: Path, display_filter: str, *fields: str,
+                   extra: tuple[str, ...] = ()) -> list[list[str]]:
+    argv = ["tshark", "-r", str(path), *extra, "-Y", display_filter, "-T", "fields"]
+    for name in fields:
+        argv += ["-e", name]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in output.splitlines() if line.strip()]
+
+
+def _our_namespaces() -> list[str]:
+    return [name for name in list_namespaces() if name.startswith(f"fc{os.getpid()}-")]
+
+
+def test_clean_backup_exec_job_two_resources(tmp_path: Path) -> None:
+    scenario = dataclasses.replace(SCENARIOS["clean-3-resources"], name="clean-2-resources",
+                                   resources=2, media_args=("--resources", "2"))
+    result = capture_scenario(scenario, tmp_path / "clean.pcap")
+    assert result.job_exit_codes == [0], result.log
+    assert not _our_namespaces()
+
+    analysis = _analyze(result)
+    assert analysis.verdict == "pass", [f.as_dict() for f in analysis.findings]
+    assert len(analysis.sessions) == 1
+    session = analysis.sessions[0]
+    assert session.kind == "backup"
+    assert session.callback_uid is not None
+    assert len(session.data_connections) == 2
+
+    # Independent peer: Wireshark's dissector reads the announced ports from the
+    # DATA_LISTEN replies; each must be the agent end of one data connection.
+    announced = _tshark_fields(result.path, "ndmp.msg == 0x409 && ndmp.msg_type == 1",
+                               "ndmp.addr.ip", "ndmp.addr.tcp_port")
+    assert sorted((ip, int(port)) for ip, port in announced) == sorted(
+        (c.resp_h, c.resp_p) for c in analysis.traffic.connections
+        if c.uid in session.data_connections)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    for uid in session.data_connections:
+        data = by_uid[uid]
+        assert data.orig_h == "10.77.0.1" and 5001 <= data.orig_p <= 5100
+        assert 6001 <= data.resp_p <= 6100
+        assert data.resp_bytes >= 200_000  # backup: the agent sends
+    callback = by_uid[session.callback_uid]
+    assert callback.orig_h == "10.77.0.2" and 5001 <= callback.resp_p <= 5100
+
+
+def test_dropped_data_port_is_data_unanswered(tmp_path: Path) -> None:
+    result = capture_scenario("data-port-dropped", tmp_path / "dropped.pcap")
+    assert result.job_exit_codes == [1]  # the media server reports the failed resource
+
+    analysis = _analyze(result)
+    assert analysis.verdict == "fail"
+    codes = {finding.code for finding in analysis.findings}
+    assert "data_unanswered" in codes
+    assert "callback_unanswered" not in codes  # the SYN-only rule lets step 2 through
+    # The SYN really went out more than once and nothing answered it.
+    syns = _tshark_fields(result.path, "tcp.flags.syn == 1 && tcp.flags.ack == 0 "
+                          "&& ip.dst == 10.77.0.2 && tcp.dstport != 10000", "tcp.dstport")
+    assert len(syns) >= 3 and len({port for (port,) in syns}) == 1
+    (data_port,) = syns[0]
+    assert not _tshark_fields(result.path, f"tcp.srcport == {data_port} && ip.src == 10.77.0.2",
+                              "frame.number")
+
+
+def test_ndmjob_on_port_10500_decoded_by_flowcheck(tmp_path: Path) -> None:
+    result = capture_scenario("v4-backup-port-10500", tmp_path / "ndmjob.pcap")
+    assert result.job_exit_codes == [0], result.log[-500:]
+
+    analysis = _analyze(result)
+    assert analysis.config.ndmp_port == 10500
+    assert analysis.verdict == "pass", [f.as_dict() for f in analysis.findings]
+    streams = analysis.traffic.streams
+    assert len(streams) == 1 and streams[0].version == 4
+    names = [message.name for message in streams[0].messages]
+    assert any("CONNECT_OPEN" in name for name in names)
+    assert any("DATA_START_BACKUP" in name for name in names)
+    # ndmjob's three-way backup: the agent connects to the mover's announced endpoint.
+    session = analysis.sessions[0]
+    assert len(session.data_connections) == 1
+    data = next(c for c in analysis.traffic.connections if c.uid == session.data_connections[0])
+    assert (data.resp_h, data.resp_p) in {(a.ip, a.port) for a in session.announced}
+    assert data.orig_h == "10.77.0.2"
+    # Wireshark only dissects NDMP on port 10000, even when told to decode 10500 as NDMP.
+    assert not _tshark_fields(result.path, "ndmp", "frame.number",
+                              extra=("-d", "tcp.port==10500,ndmp"))
+
+
+def test_stale_namespace_of_dead_process_is_removed() -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    stale = f"fc{finished.pid}-1-m"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    try:
+        assert stale in cleanup_stale()
+        assert stale not in list_namespaces()
+    finally:
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True, check=False)
