@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def cleanup_stale() -> list[str]:
     for name in list_namespaces():
         match = _STALE_NAME.match(name)
         if match and not _alive(int(match.group(1))):
-            run(["ip", "netns", "del", name], check=False)
+            _delete_namespace(name)
             removed.append(name)
     return removed
 
@@ -138,10 +138,24 @@ def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (
     return lab
 
 
+def _stop_processes_in(namespace: str) -> None:
+    """Our own leftovers (a peer or tcpdump of an interrupted run), by pid."""
+    pids = run(["ip", "netns", "pids", namespace], check=False).stdout.split()
+    for pid in pids:
+        with suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _delete_namespace(namespace: str) -> None:
+    # Deleting a namespace deletes its veth ends and nftables tables with it; a process
+    # still inside would keep it alive, so those go first.
+    _stop_processes_in(namespace)
+    run(["ip", "netns", "del", namespace], check=False)
+
+
 def destroy_lab(lab: Lab) -> None:
-    # Deleting a namespace deletes its veth ends and nftables tables with it.
     for namespace in (lab.media_ns, lab.agent_ns):
-        run(["ip", "netns", "del", namespace], check=False)
+        _delete_namespace(namespace)
 
 
 @contextmanager
