@@ -78,8 +78,11 @@ def _run_backup_exec(lab: Lab, scenario: Scenario, capture: PacketCapture) -> tu
             argv = _python_argv("media", "--media-range", _range(scenario.media_range),
                                 "--ndmp-port", str(scenario.ndmp_port),
                                 *scenario.media_args)
-            result = subprocess.run(lab.exec_argv("m", argv), env=_env(), text=True,
-                                    capture_output=True, timeout=120, check=False)
+            try:
+                result = subprocess.run(lab.exec_argv("m", argv), env=_env(), text=True,
+                                        capture_output=True, timeout=120, check=False)
+            except subprocess.TimeoutExpired:
+                raise LabError(f"{scenario.name}: media server job {job + 1} hung") from None
             codes.append(result.returncode)
             logs.append(result.stderr)
     finally:

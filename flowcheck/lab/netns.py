@@ -226,7 +226,8 @@ class PacketCapture:
         self._stopped = False
         names = list(interfaces or [lab.backup_link.media_if])
         self._parts = [path] if len(names) == 1 else [
-            path.with_name(f"{path.name}.{name}.part") for name in names]
+            # Parts end in .pcap: AppArmor's tcpdump profile only lets it write *.pcap.
+            path.with_name(f"{path.stem}.{name}-part.pcap") for name in names]
         self._dumps: list[_Tcpdump] = []
         try:
             for name, part in zip(names, self._parts, strict=True):

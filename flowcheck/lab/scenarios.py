@@ -28,6 +28,11 @@ def drop_inbound_syn(ports: str) -> str:
     )
 
 
+def reject_inbound_syn(ports: str, icmp_type: str) -> str:
+    """A firewall that rejects with an ICMP error instead of dropping."""
+    return drop_inbound_syn(ports).replace(" drop\n", f" reject with icmp type {icmp_type}\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -82,6 +87,16 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("callback-blocked",
         "M drops inbound SYNs to its media range: step 2 never answered; job ends",
         "fail", ("callback_unanswered",), nft_media=drop_inbound_syn("5001-5100")),
+    _be("callback-rejected",
+        "M's firewall rejects new inbound connections to 5001-5100 with ICMP "
+        "admin-prohibited: step 2 refused at once; job ends",
+        "fail", ("callback_refused",),
+        nft_media=reject_inbound_syn("5001-5100", "admin-prohibited")),
+    _be("data-port-rejected",
+        "A's firewall rejects SYNs to 6001-6100 with ICMP port-unreachable: the data "
+        "connection is refused by a firewall, not by the agent",
+        "fail", ("data_refused",),
+        nft_agent=reject_inbound_syn("6001-6100", "port-unreachable")),
     _be("data-port-in-use",
         "2 resources; the first announced agent port is held by another socket (not "
         "listening): M's SYN gets RST, resource skipped; the second resource succeeds",
