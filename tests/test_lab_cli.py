@@ -1,0 +1,58 @@
+"""The lab's command line and the bookkeeping of its stored captures (no root needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.findings import CATALOGUE
+from flowcheck.lab.scenarios import SCENARIOS
+
+ROOT = Path(__file__).resolve().parent.parent
+STORED = sorted((ROOT / "captures" / "lab").glob("*.pcap")) + sorted(
+    (ROOT / "captures" / "ndmjob-lab").glob("*.pcap"))
+
+
+def _lab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flowcheck.lab", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_list_names_every_scenario() -> None:
+    result = _lab("list")
+    assert result.returncode == 0
+    listed = {line.split()[0] for line in result.stdout.splitlines()}
+    assert listed == set(SCENARIOS)
+
+
+def test_unknown_scenario_is_one_line_error() -> None:
+    result = _lab("capture", "no-such-scenario", "/tmp/never-written.pcap")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no-such-scenario" in result.stderr
+
+
+def test_scenario_expectations_use_catalogue_codes() -> None:
+    for scenario in SCENARIOS.values():
+        assert scenario.expect_verdict in ("pass", "fail")
+        assert set(scenario.expect_codes) <= set(CATALOGUE), scenario.name
+        errors = [c for c in scenario.expect_codes if str(CATALOGUE[c]) == "error"]
+        assert (scenario.expect_verdict == "fail") == bool(errors), scenario.name
+
+
+@pytest.mark.parametrize("capture", STORED, ids=lambda path: path.stem)
+def test_stored_capture_has_scenario_sidecar_and_readme_line(capture: Path) -> None:
+    scenario = SCENARIOS[capture.stem]
+    config = build_config(load_file(capture.with_suffix(".toml")))
+    assert config.ndmp_port == scenario.ndmp_port
+    assert config.profile == ("ndmp" if capture.parent.name == "ndmjob-lab" else "backup-exec-9")
+    assert capture.stem in (capture.parent / "README.md").read_text()
+    # pcap, Ethernet: what tcpdump on a veth writes.
+    header = capture.read_bytes()[:24]
+    assert header[:4] == bytes.fromhex("d4c3b2a1")
+    assert int.from_bytes(header[20:24], "little") == 1
