@@ -119,7 +119,7 @@ def test_stale_namespace_of_dead_process_is_removed() -> None:
     stale = f"fc{finished.pid}-1-m"
     subprocess.run(["ip", "netns", "add", stale], check=True)
     try:
-        assert stale in cleanup_stale()
+        cleanup_stale()  # a parallel run may get there first: either way it is gone
         assert stale not in list_namespaces()
     finally:
         subprocess.run(["ip", "netns", "del", stale], capture_output=True, check=False)
