@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus
 
@@ -66,11 +66,9 @@ def live(
         document = analysis_document(analysis)
         write_json({"event": "report", **document}, sys.stdout, compact=True)
     else:
-        from rich.console import Console
-
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, Console(highlight=False))
+        render_analysis(analysis, make_console())
     return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
 
 

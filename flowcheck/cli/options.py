@@ -121,6 +121,17 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+# Written to a file or a pipe, a report keeps whole rows instead of rich's 80 columns.
+PIPED_WIDTH = 200
+
+
+def make_console():  # noqa: ANN201 - rich is imported lazily: start-up time matters
+    """The console reports print to: the terminal's width, or wide when piped."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
 # The configuration flags every traffic command takes, added to a command's signature by
 # `with_config` so each command declares only its own options and receives a Config.
 CONFIG_PARAMETERS: dict[str, object] = {

@@ -19,13 +19,12 @@ def regress(
         "--junit", metavar="FILE", dir_okay=False, help="Write a JUnit XML report.")] = None,
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
-    from rich.console import Console
-
+    from flowcheck.cli.options import make_console
     from flowcheck.regress import find_cases, render_results, run_cases, write_junit
 
     cases = find_cases(paths or ["captures"])
     results = run_cases(cases, update=update)
-    render_results(results, Console(highlight=False))
+    render_results(results, make_console())
     if junit is not None:
         write_junit(results, junit)
     return ExitStatus.FAIL if any(r.changed for r in results) else ExitStatus.OK

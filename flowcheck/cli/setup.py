@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError
 
@@ -16,12 +16,6 @@ class Target(StrEnum):
     iptables = "iptables"
     powershell = "powershell"
     netsh = "netsh"
-
-
-def _console():  # noqa: ANN202
-    from rich.console import Console
-
-    return Console(highlight=False)
 
 
 def firewall(config: Config, output: Format = OutputFormat.table,
@@ -41,7 +35,7 @@ def firewall(config: Config, output: Format = OutputFormat.table,
     else:
         from flowcheck.report.planning import render_firewall
 
-        render_firewall(rules, config, _console())
+        render_firewall(rules, config, make_console())
     return ExitStatus.OK
 
 
@@ -61,7 +55,7 @@ def plan(config: Config, output: Format = OutputFormat.table) -> int:
     else:
         from flowcheck.report.planning import render_plan
 
-        render_plan(result, config, _console())
+        render_plan(result, config, make_console())
     return ExitStatus.OK if result.fits else ExitStatus.FAIL
 
 

@@ -15,6 +15,7 @@ from flowcheck.cli.options import (
     Format,
     OutputFormat,
     check_captures,
+    make_console,
     stderr_is_terminal,
     with_config,
 )
@@ -30,12 +31,6 @@ GraphFile = Annotated[Path | None, typer.Option(
     help="Write the connection graph: .graphml, .dot/.gv or .json (node-link).")]
 HtmlFile = Annotated[Path | None, typer.Option(
     "--html", metavar="FILE", dir_okay=False, help="Write a self-contained HTML report.")]
-
-
-def _console():  # noqa: ANN202 - rich is imported lazily: start-up time matters
-    from rich.console import Console
-
-    return Console(soft_wrap=False, highlight=False)
 
 
 def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
@@ -59,7 +54,7 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     else:
         from flowcheck.report.connections import render_captures, render_connections
 
-        console = _console()
+        console = make_console()
         render_captures(traffic.captures, console)
         render_connections(traffic.connections, console)
     return ExitStatus.OK
@@ -78,7 +73,7 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
 
-        console = _console()
+        console = make_console()
         render_captures(traffic.captures, console)
         render_ndmp(traffic.streams, traffic.findings, console)
     return ExitStatus.OK
@@ -112,7 +107,7 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     else:
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, _console())
+        render_analysis(analysis, make_console())
     return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
 
 
@@ -135,7 +130,7 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
     else:
         from flowcheck.report.ndmp import render_crosscheck
 
-        render_crosscheck(result, _console())
+        render_crosscheck(result, make_console())
     return ExitStatus.FAIL if result.differences else ExitStatus.OK
 
 
