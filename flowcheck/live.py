@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Finding
-from flowcheck.pipeline import Analysis, Traffic, analyze
+from flowcheck.pipeline import Analysis, analyze, traffic_from
 
 # Findings whose evidence, once seen, stays: a RST, an error reply, a port out of range.
 CERTAIN_ONCE_SEEN = frozenset({
@@ -79,7 +79,7 @@ class LiveVerifier:
     def _certain_findings(self, captures: list[CaptureInfo]) -> Iterator[LiveEvent]:
         # Finishing is final for a tracker, so the snapshot works on copies: memory and
         # time follow the number of connections, not the packets read so far.
-        tracker, collector = copy.deepcopy((self.tracker, self.collector))
+        tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
         analysis = self._analyse(tracker, collector, captures)
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
@@ -92,16 +92,7 @@ class LiveVerifier:
                 yield LiveEvent("finding", finding=finding)
 
     def _analyse(self, tracker, collector, captures: list[CaptureInfo]) -> Analysis:  # noqa: ANN001
-        from flowcheck.connections import undecodable_finding
-        from flowcheck.sources import truncation_findings
+        from flowcheck.connections import finish_tracking
 
-        connections = tracker.finish()
-        streams = collector.streams()
-        findings = list(truncation_findings(captures))
-        undecodable = undecodable_finding(tracker)
-        if undecodable is not None:
-            findings.append(undecodable)
-        for stream in streams:
-            findings.extend(stream.findings)
-        traffic = Traffic(list(captures), connections, streams, findings)
+        traffic = traffic_from(finish_tracking(tracker, list(captures)), collector)
         return analyze(traffic, self.config)

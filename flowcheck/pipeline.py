@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.findings import verdict
 from flowcheck.model import CaptureInfo, Connection, Finding, NdmpStream, Session
+
+if TYPE_CHECKING:
+    from flowcheck.connections import TrackResult
+    from flowcheck.ndmp import NdmpCollector
 
 
 @dataclass(slots=True)
@@ -40,7 +44,7 @@ class Analysis:
 
 
 def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *, ndmp: bool = True,
-                 progress: bool = False, packet_filter: str | None = None) -> Traffic:
+                 progress: bool = False) -> Traffic:
     """Read a capture set into connections and (with ndmp=True) decoded NDMP streams."""
     from flowcheck.connections import track_connections
 
@@ -49,14 +53,13 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *, ndmp: bool
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
         collector = NdmpCollector(ndmp_port=config.ndmp_port)
-    result = track_connections(
-        inputs,
-        ndmp_port=config.ndmp_port,
-        sink=collector,
-        tap=looks_like_ndmp if ndmp else None,
-        progress=progress,
-        packet_filter=packet_filter,
-    )
+    result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
+                               tap=looks_like_ndmp if ndmp else None, progress=progress)
+    return traffic_from(result, collector)
+
+
+def traffic_from(result: TrackResult, collector: NdmpCollector | None) -> Traffic:
+    """Traffic from a finished tracking run and the NDMP collector that rode along."""
     streams = collector.streams() if collector is not None else []
     findings = list(result.findings)
     for stream in streams:

@@ -14,7 +14,8 @@ from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
 
-__all__ = ["ConnectionTracker", "TrackResult", "track_connections", "undecodable_finding"]
+__all__ = ["ConnectionTracker", "TrackResult", "finish_tracking", "track_connections",
+           "undecodable_finding"]
 
 
 @dataclass(slots=True)
@@ -42,7 +43,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       tap: Callable[[bytes], bool] | None = None, progress: bool = False,
                       packet_filter: str | None = None) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...)."""
-    from flowcheck.sources import iter_batches, truncation_findings
+    from flowcheck.sources import iter_batches
 
     selected = None
     if packet_filter:
@@ -51,12 +52,20 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
         selected = compile_filter(packet_filter)  # fails before any reading
     tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap)
     reader = iter_batches(list(inputs), progress=progress)
-    captures: list[CaptureInfo] = reader.captures
     for batch in reader:
         tracker.feed(batch)
-    connections = tracker.finish()
+    result = finish_tracking(tracker, reader.captures)
     if selected is not None:
-        connections = [c for c in connections if selected(c)]
+        result.connections = [c for c in result.connections if selected(c)]
+    return result
+
+
+def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> TrackResult:
+    """Close the tracker: its connections and the capture findings (the live command
+    calls this on a copy of its running tracker)."""
+    from flowcheck.sources import truncation_findings
+
+    connections = tracker.finish()
     _share_counts(tracker, captures)
     findings = list(truncation_findings(captures))
     finding = undecodable_finding(tracker)
