@@ -239,3 +239,40 @@ def test_standard_input_dash(tmp_path: Path) -> None:
                             capture_output=True, check=True, cwd=Path(__file__).parent.parent)
     assert result.stdout.decode().split() == ["7", "pcap.gz", "-"]
 
+
+
+def _sized_packets(sizes: list[int]) -> list[tuple[float, bytes]]:
+    """Packets of the given lengths, each starting with its own number (offsets show)."""
+    return [(T0 + n * 1e-4, n.to_bytes(4, "big") + bytes([n % 251]) * (size - 4))
+            for n, size in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("chunk_size", [2 << 20, 8 << 20])
+def test_pcap_walk_guesses_repeating_sizes_exactly(tmp_path: Path, big_endian: bool,
+                                                   chunk_size: int) -> None:
+    # Runs of repeating sizes (guessed and checked in bulk) broken by irregular stretches,
+    # a single odd record inside a run and a pattern whose sizes share a low byte.
+    rng = np.random.default_rng(7)
+    sizes = ([1514] * 8 + [66]) * 1500 + [int(s) for s in rng.integers(60, 1515, 700)]
+    sizes += ([1514] * 8 + [66]) * 400 + [1000] + ([1514] * 8 + [66]) * 400
+    sizes += [60, 1514, 1514] * 1500 + [0x1EA, 0x2EA] * 1000 + [1514] * 2000
+    expected = _sized_packets(sizes)
+    path = tmp_path / "bulk.pcap"
+    path.write_bytes(pcap_bytes(expected, big_endian=big_endian))
+    packets, reader = read_all([str(path)], chunk_size=chunk_size)
+    assert_same(packets, expected)
+    assert reader.captures[0].packets == len(sizes) and not reader.captures[0].truncated
+
+
+def test_absurd_caplen_jumping_out_of_the_buffer(tmp_path: Path) -> None:
+    # Deep inside the unrolled walk, a caplen that points far past the buffer's end.
+    expected = _sized_packets([1514] * 4000)
+    whole = bytearray(pcap_bytes(expected))
+    bad_offset = 24 + 1001 * (16 + 1514)
+    whole[bad_offset + 8:bad_offset + 12] = (0x7FFFFFF0).to_bytes(4, "little")
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(whole))
+    packets, reader = read_all([str(path)])
+    assert len(packets) == 1001
+    assert reader.captures[0].error_offset == bad_offset and reader.captures[0].truncated

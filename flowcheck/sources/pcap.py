@@ -1,13 +1,18 @@
 """Classic libpcap files: both byte orders, microsecond and nanosecond timestamps.
 
-The record walk is the hot path of the whole program: it follows the caplen chain with
-one struct.unpack_from per record (unrolled by four while a whole record is sure to fit),
-then gathers every header field for the whole buffer in a few numpy operations.
+The record walk is the hot path of the whole program. Each record's offset depends on
+the previous record's caplen, so the chain is followed in Python (one indexing of a
+32-bit memoryview per record, unrolled by four while a whole record is sure to fit),
+except where the record sizes repeat a pattern, as in bulk transfers (full-size
+segments and their ACKs): there the pattern is extended over the buffer and checked in
+bulk with numpy, and only the checked part is kept, so the offsets are always exactly
+those of the caplen chain. Every header field is then gathered in a few numpy operations.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 
 import numpy as np
 
@@ -19,6 +24,11 @@ MAGIC_NSEC = 0xA1B23C4D
 FILE_HEADER_SIZE = 24
 RECORD_HEADER_SIZE = 16
 MIN_MAX_CAPLEN = 262144  # a caplen above max(snaplen, this) is taken as corruption
+PATTERN_MAX = 16  # longest repeating sequence of record sizes guessed
+STRETCH_MIN = 2 * PATTERN_MAX  # records walked one by one before guessing
+STRETCH_MAX = 1 << 13  # after poor guesses, the longest walk before guessing again
+SPECULATE_REPEATS = 64  # periods in a first guess (then four times more per success)
+_NATIVE_U32 = struct.calcsize("I") == 4
 
 
 def linktype_name(linktype: int) -> str:
@@ -45,6 +55,8 @@ class PcapParser:
         self.snaplen = 0
         self.max_caplen = MIN_MAX_CAPLEN
         self.link_types: list[str] = []
+        self._pattern: list[int] = []  # guessed repeating record sizes (with header)
+        self._stretch = STRETCH_MIN  # records walked one by one before the next guess
 
     def _parse_header(self, buf: bytes | bytearray | memoryview, start: int) -> None:
         magic_le = struct.unpack_from("<I", buf, start)[0]
@@ -89,50 +101,114 @@ class PcapParser:
         return Located(self._gather(buf, offsets), off, error, error_offset, missing)
 
     def _walk(self, buf: bytes | bytearray | memoryview,
-              off: int) -> tuple[list[int], int, int | None]:
+              off: int) -> tuple[np.ndarray, int, int | None]:
         """Record offsets, the offset after the last complete record, the first bad one."""
-        unpack = struct.Struct((">" if self.big_endian else "<") + "8xI").unpack_from
         limit = self.max_caplen
         size = len(buf)
-        offsets: list[int] = []
-        append = offsets.append
+        pieces: list[np.ndarray] = []
         # While four maximal records still fit, no bounds checks are needed; absurd
         # lengths are caught afterwards in bulk (offsets only ever grow).
         safe_end = size - 4 * (RECORD_HEADER_SIZE + limit)
-        while off < safe_end:
-            append(off)
-            off += unpack(buf, off)[0] + 16
-            append(off)
-            off += unpack(buf, off)[0] + 16
-            append(off)
-            off += unpack(buf, off)[0] + 16
-            append(off)
-            off += unpack(buf, off)[0] + 16
-        if offsets:
-            bad = self._first_absurd(buf, offsets)
-            if bad is not None:
-                return offsets[:bad], offsets[bad], offsets[bad]
+        if off < safe_end:
+            u32 = u32_view(buf, self.big_endian)
+            with _CaplenReader(buf, self.big_endian) as walk:
+                off = self._fast_walk(walk, u32, off, safe_end, size, pieces)
+            offsets = _join(pieces)
+            # Offsets only grow, and those past an absurd caplen may lie outside buf.
+            inside = offsets[:int(np.searchsorted(offsets, size - 12, side="right"))]
+            bad = np.flatnonzero(u32[inside + 8] > limit)
+            if bad.size:
+                first = int(offsets[bad[0]])
+                return offsets[:bad[0]], first, first
+            pieces = [offsets]
+        unpack = struct.Struct((">" if self.big_endian else "<") + "8xI").unpack_from
+        tail: list[int] = []
+        bad_off = None
         while off + RECORD_HEADER_SIZE <= size:
             caplen = unpack(buf, off)[0]
             if caplen > limit:
-                return offsets, off, off
+                bad_off = off
+                break
             end = off + RECORD_HEADER_SIZE + caplen
             if end > size:
                 break
-            append(off)
+            tail.append(off)
             off = end
-        return offsets, off, None
+        pieces.append(np.array(tail, np.int64))
+        if self._pattern:
+            # The next buffer goes on from here: start its guess at the same place.
+            shift = len(tail) % len(self._pattern)
+            self._pattern = self._pattern[shift:] + self._pattern[:shift]
+        return _join(pieces), off, bad_off
 
-    def _first_absurd(self, buf: bytes | bytearray | memoryview,
-                      offsets: list[int]) -> int | None:
-        caplens = u32_view(buf, self.big_endian)[np.asarray(offsets, np.int64) + 8]
-        bad = np.flatnonzero(caplens > self.max_caplen)
-        return int(bad[0]) if bad.size else None
+    def _fast_walk(self, walk: _CaplenReader, u32: np.ndarray, off: int, safe_end: int,
+                   size: int, pieces: list[np.ndarray]) -> int:
+        """Offsets of the records that start before safe_end, appended to pieces.
 
-    def _gather(self, buf: bytes | bytearray | memoryview, offsets: list[int]) -> Records:
-        if not offsets:
+        The caplen chain is followed in Python, a stretch at a time; after each stretch
+        the record sizes are guessed to repeat the latest pattern (bulk transfers are
+        runs of full-size segments and their ACKs) and the guess is checked in bulk.
+        """
+        while off < safe_end:
+            if self._pattern:
+                off = self._speculate(u32, off, size, pieces)
+                if off >= safe_end:
+                    break
+            offsets, off = walk.run(off, safe_end, self._stretch)
+            pieces.append(np.array(offsets, np.int64))
+            self._learn_pattern(offsets, off)
+        return off
+
+    def _learn_pattern(self, offsets: list[int], off: int) -> None:
+        """The shortest repeating sequence of record sizes ending the stretch, if any."""
+        recent = offsets[-2 * PATTERN_MAX:] + [off]
+        sizes = [b - a for a, b in zip(recent[:-1], recent[1:], strict=True)]
+        for period in range(1, min(PATTERN_MAX, len(sizes) // 2) + 1):
+            if sizes[-period:] == sizes[-2 * period:-period]:
+                self._pattern = sizes[-period:]
+                return
+        self._pattern = []
+
+    def _speculate(self, u32: np.ndarray, off: int, size: int,
+                   pieces: list[np.ndarray]) -> int:
+        """Follow the guessed pattern as far as the records confirm it; the new offset.
+
+        Record k of the guess starts where record k-1 ends by its guessed size; the guess
+        is right up to the first record whose caplen disagrees with its guessed size, so
+        the accepted offsets are exactly those the caplen chain gives.
+        """
+        pattern = np.array(self._pattern, np.int64)
+        period_bytes = int(pattern.sum())
+        repeats = SPECULATE_REPEATS
+        accepted = 0
+        while True:
+            repeats = min(repeats, (size - off) // period_bytes)
+            if repeats <= 0:
+                break
+            steps = np.tile(pattern, repeats)
+            starts = np.empty(steps.shape[0] + 1, np.int64)
+            starts[0] = off
+            np.cumsum(steps, out=starts[1:])
+            starts[1:] += off
+            confirmed = u32[starts[:-1] + 8] + RECORD_HEADER_SIZE == steps
+            good = steps.shape[0] if confirmed.all() else int(np.argmin(confirmed))
+            pieces.append(starts[:good])
+            accepted += good
+            off = int(starts[good])
+            if good < steps.shape[0]:
+                break
+            repeats *= 4
+        if accepted < 2 * pattern.shape[0]:
+            # A poor guess: walk longer before guessing again (irregular traffic).
+            self._stretch = min(self._stretch * 2, STRETCH_MAX)
+            self._pattern = []
+        else:
+            self._stretch = STRETCH_MIN
+        return off
+
+    def _gather(self, buf: bytes | bytearray | memoryview, starts: np.ndarray) -> Records:
+        if not starts.size:
             return empty_records()
-        starts = np.asarray(offsets, np.int64)
         view = u32_view(buf, self.big_endian)
         seconds = view[starts].astype(np.float64)
         fraction = view[starts + 4].astype(np.float64)
@@ -141,3 +217,80 @@ class PcapParser:
         ts = seconds + fraction * self.frac_scale
         linktype = np.full(starts.shape[0], self.linktype, np.int32)
         return Records(ts, starts + RECORD_HEADER_SIZE, caplen, wirelen, linktype)
+
+
+class _CaplenReader:
+    """Follows the caplen chain in Python, as cheaply as the interpreter allows.
+
+    In the host's byte order the caplen is read through four 32-bit memoryview casts of
+    the buffer, shifted by 0..3 bytes (an index is cheaper than struct.unpack_from);
+    the other byte order uses struct. The casts are released on exit, so the caller
+    may resize or reuse the buffer afterwards.
+    """
+
+    def __init__(self, buf: bytes | bytearray | memoryview, big_endian: bool) -> None:
+        self._buf = buf
+        self._unpack = struct.Struct((">" if big_endian else "<") + "8xI").unpack_from
+        self._native = _NATIVE_U32 and big_endian == (sys.byteorder == "big")
+        self._views: list[memoryview] = []
+
+    def __enter__(self) -> _CaplenReader:
+        if self._native:
+            whole = memoryview(self._buf).cast("B")
+            size = len(whole)
+            self._views = [whole]
+            for shift in range(4):
+                part = whole[shift:shift + ((size - shift) // 4) * 4]
+                self._views += [part, part.cast("I")]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for view in reversed(self._views):
+            view.release()
+        self._views = []
+
+    def run(self, off: int, stop: int, count: int) -> tuple[list[int], int]:
+        """Offsets of up to `count` records (a multiple of four) from off, while < stop."""
+        offsets: list[int] = []
+        append = offsets.append
+        if self._native:
+            views = tuple(self._views[2::2])
+            try:
+                for _ in range(count >> 2):
+                    if off >= stop:
+                        break
+                    append(off)
+                    off += views[off & 3][(off >> 2) + 2] + 16
+                    append(off)
+                    off += views[off & 3][(off >> 2) + 2] + 16
+                    append(off)
+                    off += views[off & 3][(off >> 2) + 2] + 16
+                    append(off)
+                    off += views[off & 3][(off >> 2) + 2] + 16
+            except IndexError:
+                # An absurd caplen jumped out of the buffer: the caller finds it in bulk.
+                return offsets, max(off, stop)
+            return offsets, off
+        unpack, buf = self._unpack, self._buf
+        try:
+            for _ in range(count >> 2):
+                if off >= stop:
+                    break
+                append(off)
+                off += unpack(buf, off)[0] + 16
+                append(off)
+                off += unpack(buf, off)[0] + 16
+                append(off)
+                off += unpack(buf, off)[0] + 16
+                append(off)
+                off += unpack(buf, off)[0] + 16
+        except struct.error:
+            return offsets, max(off, stop)  # as above
+        return offsets, off
+
+
+def _join(pieces: list[np.ndarray]) -> np.ndarray:
+    pieces = [piece for piece in pieces if piece.size]
+    if not pieces:
+        return np.empty(0, np.int64)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
