@@ -45,6 +45,11 @@ def connection_outcome(conn: Connection) -> Outcome:
     """How the connection's opening went, from the handshake evidence the engine kept."""
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
         return "established"
+    # The capture may have lost the SYN-ACK (a busy sniffer drops packets) while the
+    # responder went on to ACK, send data or close: Zeek's lower-case history letters.
+    # That connection was answered; a refused one shows only "r".
+    if conn.syn_seen and any(letter in conn.history for letter in "adf"):
+        return "established"
     if conn.synack_seen:
         return "handshake_incomplete"
     if conn.syn_seen:
