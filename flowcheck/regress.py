@@ -1,6 +1,6 @@
 """Regression checks: each stored capture against its reviewed expected result.
 
-Layout (docs/regress.md): beside `NAME.pcap` (or .pcapng, .gz) lie `NAME.toml`, its
+Layout (docs/cli.md, "regress"): beside `NAME.pcap` (or .pcapng, .gz) lie `NAME.toml`, its
 configuration (else the directory's `flowcheck.toml`, else the defaults), and
 `NAME.expected.json`, the reviewed summary: verdict, finding codes with counts, and
 per session its kind, step statuses and data connection count. `--update` rewrites the
