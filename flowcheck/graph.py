@@ -2,7 +2,8 @@
 
 Host nodes are the IP addresses; endpoint nodes are "ip:port" and hang off their host
 with a "port" edge. Every TCP connection is a "connection" edge from the originator's
-endpoint to the responder's, carrying uid, role, step, conn_state, bytes and session.
+endpoint to the responder's, carrying uid, role, step, conn_state, bytes, session and
+outcome (established, unanswered, refused, handshake_incomplete, midstream).
 Attribute values are str/int/float only, so every export format can hold them.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import networkx as nx
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions import connection_outcome
 
 
 def endpoint_id(host: str, port: int) -> str:
@@ -36,7 +38,8 @@ def build_graph(connections: list[Connection], sessions: list[Session]) -> nx.Mu
                        role=conn.role, step=step_of.get(conn.uid, 0),
                        conn_state=conn.conn_state, bytes=conn.orig_bytes + conn.resp_bytes,
                        orig_bytes=conn.orig_bytes, resp_bytes=conn.resp_bytes,
-                       session=conn.session or "", ts=conn.ts)
+                       session=conn.session or "", ts=conn.ts,
+                       outcome=connection_outcome(conn))
     return graph
 
 

@@ -91,3 +91,23 @@ def test_dot_text() -> None:
 def test_unknown_extension_is_usage_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(UsageError, match="extension"):
         write_graph(_lab_graph(), tmp_path / name)
+
+
+def test_failed_connection_stands_out(tmp_path: Path) -> None:
+    from flowcheck.config import build_config, load_file
+    from flowcheck.graph import build_graph
+    from flowcheck.pipeline import analyze, read_traffic
+    from flowcheck.report.graph_export import write_graph
+
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    config = build_config(load_file(lab / "data-port-in-use.toml"))
+    analysis = analyze(read_traffic([str(lab / "data-port-in-use.pcap")], config), config)
+    graph = build_graph(analysis.traffic.connections, analysis.sessions)
+    outcomes = {d["uid"]: d["outcome"] for _, _, d in graph.edges(data=True)
+                if d["kind"] == "connection"}
+    assert sorted(outcomes.values()).count("refused") == 1
+    assert sorted(outcomes.values()).count("established") == len(outcomes) - 1
+    dot = tmp_path / "g.dot"
+    write_graph(graph, dot)
+    [refused] = [line for line in dot.read_text().splitlines() if "REFUSED" in line]
+    assert "color=red" in refused and "style=dashed" in refused

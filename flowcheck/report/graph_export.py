@@ -15,6 +15,7 @@ from flowcheck.errors import UsageError
 if TYPE_CHECKING:
     import networkx as nx
 
+_FAILED_OUTCOMES = ("unanswered", "refused", "handshake_incomplete")
 _ROLE_COLOURS = {"control": "blue", "callback": "darkorange", "data": "darkgreen",
                  "other": "gray40"}
 
@@ -77,7 +78,12 @@ def render_dot(graph: nx.MultiDiGraph) -> str:
             label += f" step {data['step']}"
         label += f"\n{data['conn_state']} {data['bytes']} B"
         colour = _ROLE_COLOURS.get(str(data.get("role")), "black")
+        style = ""
+        if data.get("outcome") in _FAILED_OUTCOMES:
+            # A failed connection is what the reader looks for: make it stand out.
+            label += f" {str(data['outcome']).upper()}"
+            colour, style = "red", ", style=dashed, fontcolor=red"
         lines.append(f"  {_quote(orig)} -> {_quote(resp)} [label={_quote(label)}, "
-                     f"color={colour}];")
+                     f"color={colour}{style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
