@@ -129,6 +129,10 @@ class SegmentSink(Protocol):
     The engine calls `segment` in capture order for every TCP packet of a tapped
     connection, SYN and FIN included (so the reassembler learns the initial sequence
     numbers and the stream ends), then `close` once when the capture ends.
+    `wire_len` is the TCP payload length on the wire when the capture kept less of it
+    (snap length: `payload` is then its first bytes); None means len(payload). The engine
+    passes it only for such cut packets, so a sink written before it existed still works
+    on full captures.
     """
 
     def segment(
@@ -140,6 +144,8 @@ class SegmentSink(Protocol):
         payload: bytes,
         frame: int,
         ts: float,
+        *,
+        wire_len: int | None = None,
     ) -> None: ...
 
     def close(self, uid: str) -> None: ...

@@ -136,11 +136,12 @@ class ConnectionTracker:
             if self.tap is not None and self.tap(self._payload(k)):
                 c.tapped = True
                 for segment in c.pre_tap:
-                    self._segments.append((segment[4], c, *segment))
+                    self._segments.append((segment[4], c, *segment, 0))
             c.pre_tap = []
         if c.tapped:
             direction = "orig" if is_orig else "resp"
-            self._segments.append((frame, c, direction, seq, flags, self._payload(k), frame, ts))
+            self._segments.append((frame, c, direction, seq, flags, self._payload(k), frame, ts,
+                                   plen))
         elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
             c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
 
@@ -206,8 +207,12 @@ class ConnectionTracker:
         self._new = []
         if self.sink is not None and self._segments:
             self._segments.sort(key=lambda s: s[0])
-            for _, c, direction, seq, flags, payload, frame, ts in self._segments:
-                self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
+            for _, c, direction, seq, flags, payload, frame, ts, wire in self._segments:
+                if wire > len(payload):  # cut by the snap length: say how long it really was
+                    self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts,
+                                      wire_len=wire)
+                else:
+                    self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
         self._segments = []
         self._decoded = None  # type: ignore[assignment]
         self._buf = None
