@@ -43,18 +43,15 @@ class Analysis:
         return verdict(self.findings)
 
 
-def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *, ndmp: bool = True,
+def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
                  progress: bool = False) -> Traffic:
-    """Read a capture set into connections and (with ndmp=True) decoded NDMP streams."""
+    """Read a capture set into connections and the decoded NDMP control streams."""
     from flowcheck.connections import track_connections
+    from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
-    collector = None
-    if ndmp:
-        from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
-
-        collector = NdmpCollector(ndmp_port=config.ndmp_port)
+    collector = NdmpCollector(ndmp_port=config.ndmp_port)
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
-                               tap=looks_like_ndmp if ndmp else None, progress=progress)
+                               tap=looks_like_ndmp, progress=progress)
     return traffic_from(result, collector)
 
 

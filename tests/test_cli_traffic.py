@@ -35,8 +35,9 @@ def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dic
 def test_connections_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     code, document = _json(["connections", str(NDMJOB / "v4-backup.pcap")], capsys)
     assert code == 0
-    assert {"flowcheck", "captures", "connections"} <= set(document)
-    assert "verdict" not in document
+    assert {"flowcheck", "captures", "connections", "ndmp", "findings"} <= set(document)
+    assert "verdict" not in document and "sessions" not in document
+    assert [s["version"] for s in document["ndmp"]] == [4]
     capture = document["captures"][0]
     assert {"path", "format", "link_types", "packets", "truncated"} <= set(capture)
     assert capture["format"] == "pcap" and capture["link_types"] == ["EN10MB"]

@@ -43,14 +43,15 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
         from flowcheck.connections.filter import compile_filter
 
         selected = compile_filter(packet_filter)  # before reading: a bad filter is exit 2
-    traffic = read_traffic(check_captures(captures), config, ndmp=False,
-                           progress=stderr_is_terminal())
+    # The contract's JSON has `ndmp` and the decode findings for every traffic command;
+    # tapping only the control connections costs little.
+    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
     if selected is not None:
         traffic.connections = [c for c in traffic.connections if selected(c)]
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        write_json(traffic_document(traffic, ndmp=False), sys.stdout)
+        write_json(traffic_document(traffic), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures, render_connections
 

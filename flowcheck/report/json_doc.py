@@ -11,17 +11,15 @@ if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis, Traffic
 
 
-def traffic_document(traffic: Traffic, *, ndmp: bool = True) -> dict:
-    """captures + connections (+ ndmp) + the decode findings: `connections`, `ndmp`."""
-    document: dict = {
+def traffic_document(traffic: Traffic) -> dict:
+    """captures, connections, ndmp and the decode findings: `connections`, `ndmp`."""
+    return {
         "flowcheck": __version__,
         "captures": [c.as_dict() for c in traffic.captures],
         "connections": [c.as_dict() for c in traffic.connections],
+        "ndmp": [s.as_dict() for s in traffic.streams],
+        "findings": [f.as_dict() for f in traffic.findings],
     }
-    if ndmp:
-        document["ndmp"] = [s.as_dict() for s in traffic.streams]
-    document["findings"] = [f.as_dict() for f in traffic.findings]
-    return document
 
 
 def analysis_document(analysis: Analysis) -> dict:
