@@ -187,11 +187,6 @@ class ByteSource:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
         self._stream = stream
         self._size = spec.size
-        # A file opened by name, not compressed, can be memory-mapped window by window.
-        self.mappable = self._owned and not self.compressed and not self.interactive
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
 
     def remaining(self) -> int | None:
         """Bytes left to read, when known (an uncompressed regular file)."""
