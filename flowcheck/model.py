@@ -261,12 +261,18 @@ class NdmpStream:
 
     uid: str
     version: int | None = None
-    version_source: str = "unknown"  # "connect_open", "notify_connected", "inferred"
+    # "connect_open", "notify_connected", "inferred" (from codes and layouts), "likely"
+    # (bodies cut by the snap length: v3 and v4 not told apart, v4 taken), "unknown"
+    version_source: str = "unknown"
     messages: list[NdmpMessage] = field(default_factory=list)
     announcements: list[Announcement] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # decode findings
     orig_bytes: int = 0  # reassembled bytes fed to the decoder
     resp_bytes: int = 0
+    # The snap length cut this stream: payload bytes on the wire not captured, and the
+    # summary ndmp_partial finding (later stages add plain words to it).
+    snap_cut: int = 0
+    snap_finding: Finding | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -313,6 +319,11 @@ class Session:
     callback_uid: str | None = None
     announced: list[Announcement] = field(default_factory=list)
     data_connections: list[str] = field(default_factory=list)
+    # Announcing messages whose address the snap length cut: (frame, name); frame 0 and
+    # name "" when the whole control stream was unreadable. Data connections are then
+    # matched by the profile's direction and ports: those are `port_matched` (uids).
+    cut_announcements: list[tuple[int, str]] = field(default_factory=list)
+    port_matched: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

@@ -8,11 +8,12 @@ data endpoints, and decode findings. Memory follows the number of tapped connect
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.messages import decode_body, fitting_versions
+from flowcheck.ndmp.messages import decode_body, fitting_versions, fitting_versions_cut
 from flowcheck.ndmp.protocol import (
     HEADER,
     KNOWN_VERSIONS,
@@ -26,7 +27,7 @@ from flowcheck.ndmp.protocol import (
     message_name,
     message_type,
 )
-from flowcheck.ndmp.reassembly import Chunk, Reassembler
+from flowcheck.ndmp.reassembly import Chunk, Delivery, Reassembler
 from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
 
 # A tapped connection that yields no NDMP record in this many bytes is not NDMP: stop
@@ -88,6 +89,7 @@ class _Control:
     announced: set[tuple[str, int]] = field(default_factory=set)
     given_up: bool = False
     closed: bool = False
+    kept: Counter[int] = field(default_factory=Counter)  # captured length of cut packets
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -104,7 +106,7 @@ class NdmpCollector:
 
     # -- SegmentSink ---------------------------------------------------------------
     def segment(self, uid: str, direction: Direction, seq: int, flags: int, payload: bytes,
-                frame: int, ts: float) -> None:
+                frame: int, ts: float, *, wire_len: int | None = None) -> None:
         control = self._controls.get(uid)
         if control is None:
             control = _Control(uid, NdmpStream(uid=uid), StreamFindings(uid))
@@ -113,15 +115,13 @@ class NdmpCollector:
             return
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
+        if wire_len is not None and wire_len > len(payload):
+            control.kept[len(payload)] += 1
         mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
-        deliveries = reassembler.segment(seq, flags, payload, frame, ts)
+        deliveries = reassembler.segment(seq, flags, payload, frame, ts, wire_len)
         if not mid_stream_before and reassembler.started_mid_stream:
             decoder.start_mid_stream()
-        for item in deliveries:
-            if isinstance(item, Chunk):
-                decoder.receive_data(item.data, item.frame, item.ts)
-            else:
-                decoder.receive_gap(item.missing, item.frame, item.ts)
+        self._feed(control, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
 
@@ -132,11 +132,7 @@ class NdmpCollector:
         if not control.given_up:
             for direction in ("orig", "resp"):
                 decoder = control.decoders[direction]
-                for item in control.reassemblers[direction].close():
-                    if isinstance(item, Chunk):
-                        decoder.receive_data(item.data, item.frame, item.ts)
-                    else:
-                        decoder.receive_gap(item.missing, item.frame, item.ts)
+                self._feed(control, decoder, control.reassemblers[direction].close())
                 decoder.receive_eof()
                 self._drain(control, direction)
         control.closed = True
@@ -152,13 +148,31 @@ class NdmpCollector:
             self.close(uid)
             control = self._controls[uid]
             stream = control.stream
+            self._settle_version(control)
+            snap = control.findings.snap
+            snap.packets = sum(control.kept.values())
+            snap.kept = control.kept.most_common(1)[0][0] if control.kept else None
+            stream.snap_cut = snap.cut_bytes
             stream.findings = control.findings.build()
+            stream.snap_finding = next(
+                (f for f in stream.findings if f.code == "ndmp_partial" and snap.packets), None)
             stream.messages.sort(key=lambda m: m.frame)
             if stream.messages or stream.findings:
                 out.append(stream)
         return out
 
     # -- decoding ------------------------------------------------------------------
+    @staticmethod
+    def _feed(control: _Control, decoder: NdmpStreamDecoder, items: list[Delivery]) -> None:
+        for item in items:
+            if isinstance(item, Chunk):
+                decoder.receive_data(item.data, item.frame, item.ts)
+                if item.cut:
+                    control.findings.snap.cut_bytes += item.cut
+                    decoder.receive_cut(item.cut, item.frame, item.ts)
+            else:
+                decoder.receive_gap(item.missing, item.frame, item.ts)
+
     def _drain(self, control: _Control, direction: str) -> None:
         decoder = control.decoders[direction]
         while True:
@@ -175,7 +189,8 @@ class NdmpCollector:
             control.stream.resp_bytes = decoder.bytes_received
         seen = sum(d.messages_seen for d in control.decoders.values())
         received = sum(d.bytes_received for d in control.decoders.values())
-        if not seen and received > GIVE_UP_BYTES:
+        # A stream the snap length cut is not judged: its records are unreadable, not alien.
+        if not seen and received > GIVE_UP_BYTES and not control.kept:
             control.findings.gave_up(received)
             control.given_up = True
             control.reassemblers.clear()
@@ -186,14 +201,21 @@ class NdmpCollector:
         is_reply = raw.raw_type == MESSAGE_REPLY
         name = message_name(raw.code, stream.version)
         short = name[5:]
-        header_only = is_reply and raw.error != 0 and not raw.body
+        header_only = is_reply and raw.error != 0 and not raw.body and not raw.body_len
         body_error: int | None = None
         fields: dict = {}
         addresses = []
+        if raw.snapped:
+            control.findings.snapped(raw.frame, raw.ts)
         if is_vendor_code(raw.code):
             control.findings.vendor(name, raw.frame, raw.ts)
         elif not header_only:
-            decoded = decode_body(short, is_reply, raw.body, stream.version, raw.partial)
+            if raw.snapped and stream.version is None:
+                # Before decoding: the length on the wire may pick the layout.
+                self._narrow(control, raw.code, short, is_reply, raw.body, raw.body_len)
+            allowed = control.candidates if raw.snapped else None
+            decoded = decode_body(short, is_reply, raw.body, stream.version, raw.partial,
+                                  allowed)
             fields, addresses, body_error = (decoded.body.fields, decoded.body.addresses,
                                              decoded.body.error)
             if decoded.problem:
@@ -221,16 +243,34 @@ class NdmpCollector:
         self._announce(control, message)
 
     def _narrow(self, control: _Control, code: int, short: str, is_reply: bool,
-                body: bytes) -> None:
-        """Infer the version mid-session from which codes exist and which layouts fit."""
+                body: bytes, body_len: int | None = None) -> None:
+        """Infer the version mid-session from which codes exist and which layouts fit.
+
+        `body_len` is the body's length on the wire when the snap length cut it: then
+        `body` is its captured start.
+        """
         evidence = {v for v in KNOWN_VERSIONS if code in MESSAGE_NAMES[v]}
-        evidence &= fitting_versions(short, is_reply, body)
+        if body_len is None:
+            evidence &= fitting_versions(short, is_reply, body)
+        else:
+            evidence &= fitting_versions_cut(short, is_reply, body, body_len)
         narrowed = control.candidates & evidence
         if narrowed:
             control.candidates = narrowed
         if len(control.candidates) == 1:
             control.stream.version = next(iter(control.candidates))
             control.stream.version_source = "inferred"
+
+    @staticmethod
+    def _settle_version(control: _Control) -> None:
+        """Bodies cut by the snap length can leave v3 and v4 apart only by layouts the
+        capture did not keep; the codes alone ruled v2 out: take v4, the likelier, and
+        say it was a guess."""
+        stream = control.stream
+        if stream.version is None and stream.messages and control.kept and \
+                control.candidates and control.candidates <= {3, 4}:
+            stream.version = max(control.candidates)
+            stream.version_source = "likely"
 
     def _track_version(self, control: _Control, message: NdmpMessage) -> None:
         stream = control.stream

@@ -12,7 +12,28 @@ _FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without dr
                 "(a capture filter, a bigger buffer: tcpdump -B 8192).")
 _FIX_UNDECODABLE = ("Check that the NDMP port setting (--ndmp-port) matches the agent's "
                     "listening port, and that nothing else listens there.")
+_FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; old "
+                "tcpdump versions default to 68 or 96 bytes), so the NDMP messages are whole.")
 _MAX_FRAMES = 20
+
+
+@dataclass(slots=True)
+class SnapCut:
+    """What the snap length did to one control connection (both directions)."""
+
+    messages: int = 0  # messages with their header but only part of the body
+    lost: int = 0  # records whose mark or header was cut (about one per packet)
+    packets: int = 0  # packets whose payload was cut
+    cut_bytes: int = 0  # payload bytes on the wire that were not captured
+    kept: int | None = None  # payload bytes the capture kept of a cut packet
+    frames: list[int] = field(default_factory=list)
+    ts: float = 0.0
+
+    def add_frame(self, frame: int, ts: float) -> None:
+        if not self.ts:
+            self.ts = ts
+        if len(self.frames) < _MAX_FRAMES and frame not in self.frames:
+            self.frames.append(frame)
 
 
 @dataclass(slots=True)
@@ -31,6 +52,7 @@ class StreamFindings:
     def __init__(self, uid: str) -> None:
         self.uid = uid
         self._groups: dict[tuple[str, str], _Group] = {}
+        self.snap = SnapCut()
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -44,7 +66,11 @@ class StreamFindings:
 
     def problem(self, direction: str, event: DecodeProblem) -> None:
         side = "originator" if direction == "orig" else "responder"
-        if event.kind == "cut":
+        if event.kind == "lost":  # the snap length cut a record's mark or header
+            self.snap.lost += 1
+            for frame in event.frames:
+                self.snap.add_frame(frame, event.ts)
+        elif event.kind == "cut":
             self._add(("partial", direction), "ndmp_partial",
                       f"NDMP control stream from the {side} is incomplete ({event.detail}): "
                       "messages there are partial or missing", _FIX_PARTIAL,
@@ -53,6 +79,11 @@ class StreamFindings:
             self._add((event.kind, direction), "ndmp_undecodable",
                       f"bytes from the {side} are not NDMP ({event.detail})",
                       _FIX_UNDECODABLE, event.frames, event.ts)
+
+    def snapped(self, frame: int, ts: float) -> None:
+        """A message kept its header, the snap length cut its body."""
+        self.snap.messages += 1
+        self.snap.add_frame(frame, ts)
 
     def bad_body(self, name: str, is_reply: bool, why: str, frame: int, ts: float) -> None:
         kind = "reply" if is_reply else "message"
@@ -70,8 +101,33 @@ class StreamFindings:
                   f"no NDMP record in the first {received} bytes: stopped decoding this "
                   "connection", _FIX_UNDECODABLE, [], 0.0)
 
+    def snap_finding(self) -> Finding | None:
+        """One ndmp_partial for everything the snap length did to this connection."""
+        snap = self.snap
+        if not snap.packets:
+            return None
+        kept = (f"only the first {snap.kept} bytes of TCP payload of each packet"
+                if snap.kept is not None else "only part of each packet's TCP payload")
+        parts = []
+        if snap.messages:
+            parts.append(f"{snap.messages} NDMP message(s) kept their header but only part "
+                         "of their body (the fields that were captured are still decoded)")
+        if snap.lost:
+            parts.append(f"about {snap.lost} record(s) could not be read at all (their "
+                         "header was cut)")
+        what = "; ".join(parts) or "no message could be read"
+        message = (f"The capture's snap length cut this NDMP control connection: it kept "
+                   f"{kept} ({snap.packets} packets, {snap.cut_bytes} bytes not captured). "
+                   f"{what[0].upper()}{what[1:]}. The TCP lengths keep the message boundaries "
+                   "exact, so this is not packet loss.")
+        return make_finding("ndmp_partial", message, _FIX_SNAPLEN, uid=self.uid,
+                            ts=snap.ts or None, frames=snap.frames)
+
     def build(self) -> list[Finding]:
         out = []
+        snap = self.snap_finding()
+        if snap is not None:
+            out.append(snap)
         for group in self._groups.values():
             times = f" ({group.count} times)" if group.count > 1 else ""
             out.append(make_finding(group.code, group.message + times, group.fix,

@@ -29,70 +29,10 @@ from flowcheck.ndmp.protocol import (
     MOVER_PAUSE_REASONS,
     enum_name,
 )
+from flowcheck.ndmp.xdr import BadLayout as _BadLayout
+from flowcheck.ndmp.xdr import BodyTooShort, Unknowable, XdrReader
 
 _U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-# Lists in a control message are short; a larger count means we are misreading.
-_MAX_ITEMS = 4096
-
-
-class BodyTooShort(Exception):
-    """The body ends before the layout does."""
-
-
-class _BadLayout(Exception):
-    """The body cannot be this layout (absurd count, unknown union arm)."""
-
-
-class XdrReader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    @property
-    def remaining(self) -> int:
-        return len(self.data) - self.pos
-
-    def u32(self) -> int:
-        if self.remaining < 4:
-            raise BodyTooShort
-        (value,) = _U32.unpack_from(self.data, self.pos)
-        self.pos += 4
-        return value
-
-    def u64(self) -> int:
-        if self.remaining < 8:
-            raise BodyTooShort
-        (value,) = _U64.unpack_from(self.data, self.pos)
-        self.pos += 8
-        return value
-
-    def opaque(self, length: int | None = None) -> bytes:
-        """Variable-length opaque (length word first) or fixed-length when given."""
-        if length is None:
-            length = self.u32()
-        padded = (length + 3) & ~3
-        if length > len(self.data) or self.remaining < padded:
-            raise BodyTooShort
-        value = self.data[self.pos:self.pos + length]
-        self.pos += padded
-        return value
-
-    def string(self) -> str:
-        return self.opaque().decode("utf-8", "replace")
-
-    def skip_opaque(self) -> None:
-        self.opaque()
-
-    def count(self) -> int:
-        n = self.u32()
-        if n > _MAX_ITEMS:
-            raise _BadLayout
-        if n * 4 > self.remaining:
-            raise BodyTooShort
-        return n
 
 
 def _ip(value: int) -> str:
@@ -112,16 +52,17 @@ BodyDecoder = Callable[[XdrReader, int, Body], None]
 
 
 def _address(r: XdrReader, version: int, body: Body) -> None:
-    addr_type = r.u32()
+    addr_type = r.tag()
     body.fields["addr_type"] = ADDR_TYPE_NAMES.get(addr_type, str(addr_type))
     if addr_type == ADDR_LOCAL:
         return
     if addr_type == ADDR_TCP:
         if version >= 4:
             for _ in range(r.count()):
-                ip, port = _ip(r.u32()), r.u32()
-                env = [(r.string(), r.string()) for _ in range(r.count())]
-                body.addresses.append(NdmpAddress(ip, port & 0xFFFF, env))
+                # Kept before its env list is read: a snap length may cut the env off.
+                address = NdmpAddress(_ip(r.u32()), r.u32() & 0xFFFF)
+                body.addresses.append(address)
+                address.env.extend((r.string(), r.string()) for _ in range(r.count()))
         else:
             ip, port = _ip(r.u32()), r.u32()
             body.addresses.append(NdmpAddress(ip, port & 0xFFFF))
@@ -163,7 +104,7 @@ def _notify_connected(r: XdrReader, version: int, body: Body) -> None:
 
 
 def _client_auth_request(r: XdrReader, version: int, body: Body) -> None:
-    auth_type = r.u32()
+    auth_type = r.tag()
     body.fields["auth_type"] = AUTH_TYPE_NAMES.get(auth_type, str(auth_type))
     if auth_type == 1:
         body.fields["user"] = r.string()
@@ -240,7 +181,7 @@ def _log_message(r: XdrReader, version: int, body: Body) -> None:
     body.fields["message_id"] = r.u32()
     body.fields["text"] = r.string()
     if version >= 4:
-        if r.u32():
+        if r.tag():
             body.fields["associated_sequence"] = r.u32()
         else:
             r.u32()
@@ -361,10 +302,21 @@ def _run(decoder: BodyDecoder, data: bytes, version: int) -> tuple[Body, bool, s
     try:
         decoder(reader, version, body)
     except BodyTooShort:
-        return body, False, "body shorter than the message needs"
+        return body, False, _SHORT
     except _BadLayout:
         return body, False, "body does not follow the message's layout"
     return body, reader.remaining == 0, None
+
+
+_SHORT = "body shorter than the message needs"
+
+
+def _better(problem: str | None, best: str | None, partial: bool) -> bool:
+    """Does a layout with `problem` beat the best so far? A cut body is expected to be
+    short, so there a layout that ran out of bytes beats one that does not fit."""
+    if problem is None:
+        return best is not None
+    return partial and problem == _SHORT and best not in (None, _SHORT)
 
 
 def fitting_versions(short_name: str, is_reply: bool, data: bytes) -> set[int]:
@@ -376,27 +328,57 @@ def fitting_versions(short_name: str, is_reply: bool, data: bytes) -> set[int]:
     return {v for v in versions if _run(decoder, data, v)[1]}
 
 
+def fitting_versions_cut(short_name: str, is_reply: bool, kept: bytes,
+                         wire_len: int) -> set[int]:
+    """Versions whose layout can be `wire_len` bytes long and begin with `kept`.
+
+    For a body the snap length cut: the record mark still gives its length, which
+    tells layouts apart (a v4 address is longer than a v3 one) unless a count or union
+    arm that decides the length is in the part the capture did not keep.
+    """
+    entry = DECODERS.get((short_name, is_reply))
+    if entry is None or wire_len < len(kept):
+        return set(KNOWN_VERSIONS)
+    decoder, versions = entry
+    padded = kept + bytes(wire_len - len(kept))
+    fits = set()
+    for version in versions:
+        reader = XdrReader(padded, known=len(kept))
+        try:
+            decoder(reader, version, Body())
+        except Unknowable:
+            fits.add(version)
+            continue
+        except (BodyTooShort, _BadLayout):
+            continue
+        if reader.remaining == 0:
+            fits.add(version)
+    return fits
+
+
 def decode_body(short_name: str, is_reply: bool, data: bytes, version: int | None,
-                partial: bool = False) -> Decoded:
-    """Decode a body; version None tries v4, v3, v2 and keeps the first exact fit."""
+                partial: bool = False, allowed: set[int] | None = None) -> Decoded:
+    """Decode a body; version None tries v4, v3, v2 (those `allowed`, when given) and
+    keeps the first exact fit."""
     entry = DECODERS.get((short_name, is_reply))
     if entry is None:
         body = Body()
         if is_reply and short_name not in NO_BODY and data:
             if len(data) >= 4:
                 body.error = _U32.unpack_from(data)[0]
-            else:
-                return Decoded(body, None, "body shorter than the message needs", False)
+            elif not partial:  # a cut body is reported as ndmp_partial instead
+                return Decoded(body, None, _SHORT, False)
         return Decoded(body, None)
     decoder, versions = entry
     candidates = [version] if version in versions else [v for v in KNOWN_VERSIONS
                                                         if v in versions]
+    candidates = [v for v in candidates if allowed is None or v in allowed] or candidates
     first: tuple[Body, bool, str | None, int] | None = None
     for candidate in candidates:
         body, exact, problem = _run(decoder, data, candidate)
         if exact:
             return Decoded(body, candidate)
-        if first is None or (problem is None and first[2] is not None):
+        if first is None or _better(problem, first[2], partial):
             first = (body, exact, problem, candidate)
     assert first is not None
     body, exact, problem, candidate = first

@@ -5,6 +5,10 @@ sequence number when the SYN was not captured). Out-of-order segments wait; data
 delivered (retransmissions, overlaps) is trimmed. A hole that nothing fills within a few
 segments, or by the end, is given up on: the caller hears a `Gap` and decoding resumes
 after it. Each delivered chunk keeps the frame and timestamp of the segment it came in.
+
+A segment the snap length cut (`wire_len` longer than its captured payload) is not a
+hole: its length on the wire is exact, so the stream stays aligned. Its chunk carries
+`cut`, the count of bytes after `data` that the capture did not keep.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ class Chunk:
     data: bytes
     frame: int
     ts: float
+    cut: int = 0  # bytes on the wire after `data` that the snap length left out
+
+    @property
+    def span(self) -> int:
+        """Stream bytes the chunk stands for, captured or not."""
+        return len(self.data) + self.cut
 
 
 @dataclass(slots=True)
@@ -50,38 +60,40 @@ class Reassembler:
         self.delivered = 0
         self.missing = 0
         self.retransmitted = 0
+        self.cut = 0  # bytes cut by the snap length (known length, unknown content)
 
     @property
     def started_mid_stream(self) -> bool:
         return self._next is not None and not self.syn_seen
 
     def segment(self, seq: int, flags: int, payload: bytes, frame: int,
-                ts: float) -> list[Delivery]:
+                ts: float, wire_len: int | None = None) -> list[Delivery]:
         out: list[Delivery] = []
         if flags & SYN:
             if self._next is None:
                 self.syn_seen = True
                 self._anchor_seq, self._anchor_off, self._next = seq, -1, 0
             seq = (seq + 1) % _MOD  # a SYN's payload (rare) starts after the ISN
-        if not payload:
+        chunk = Chunk(payload, frame, ts, max(0, (wire_len or 0) - len(payload)))
+        if not chunk.span:
             return out
         if self._next is None:
             self._anchor_seq, self._anchor_off, self._next = seq, 0, 0
         offset = self._offset(seq)
-        end = offset + len(payload)
+        end = offset + chunk.span
         if end <= self._next:
-            self.retransmitted += len(payload)
+            self.retransmitted += chunk.span
             return out
         if offset < self._next:  # overlap with bytes already delivered
             self.retransmitted += self._next - offset
-            payload = payload[self._next - offset:]
+            chunk = _trim(chunk, self._next - offset)
             offset = self._next
         if offset > self._next:
-            self._hold(offset, Chunk(payload, frame, ts))
+            self._hold(offset, chunk)
             if len(self._pending) > PATIENCE_SEGMENTS or self._pending_bytes > PATIENCE_BYTES:
                 self._give_up_hole(out)
             return out
-        self._deliver(Chunk(payload, frame, ts), out)
+        self._deliver(chunk, out)
         self._drain(out)
         return out
 
@@ -103,7 +115,7 @@ class Reassembler:
     def _hold(self, offset: int, chunk: Chunk) -> None:
         previous = self._pending.get(offset)
         if previous is not None:
-            if len(previous.data) >= len(chunk.data):
+            if previous.span >= chunk.span:
                 return
             self._pending_bytes -= len(previous.data)
         self._pending[offset] = chunk
@@ -112,8 +124,9 @@ class Reassembler:
     def _deliver(self, chunk: Chunk, out: list[Delivery]) -> None:
         out.append(chunk)
         assert self._next is not None
-        self._next += len(chunk.data)
+        self._next += chunk.span
         self.delivered += len(chunk.data)
+        self.cut += chunk.cut
 
     def _drain(self, out: list[Delivery]) -> None:
         while self._pending:
@@ -123,13 +136,13 @@ class Reassembler:
                 return
             chunk = self._pending.pop(first)
             self._pending_bytes -= len(chunk.data)
-            end = first + len(chunk.data)
+            end = first + chunk.span
             if end <= self._next:
-                self.retransmitted += len(chunk.data)
+                self.retransmitted += chunk.span
                 continue
             if first < self._next:
                 self.retransmitted += self._next - first
-                chunk = Chunk(chunk.data[self._next - first:], chunk.frame, chunk.ts)
+                chunk = _trim(chunk, self._next - first)
             self._deliver(chunk, out)
 
     def _give_up_hole(self, out: list[Delivery]) -> None:
@@ -142,3 +155,10 @@ class Reassembler:
             self.missing += missing
             self._next = first
         self._drain(out)
+
+
+def _trim(chunk: Chunk, count: int) -> Chunk:
+    """The chunk without its first `count` stream bytes (already delivered)."""
+    if count <= len(chunk.data):
+        return Chunk(chunk.data[count:], chunk.frame, chunk.ts, chunk.cut)
+    return Chunk(b"", chunk.frame, chunk.ts, chunk.span - count)

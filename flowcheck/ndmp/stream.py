@@ -5,6 +5,12 @@ end with `receive_eof`, then call `next_event` until it returns NEED_DATA. Event
 `RawMessage` (one ONC RPC record: 24-byte header plus body) or `DecodeProblem`.
 Every byte is tagged with the frame and timestamp it arrived in, so a message knows the
 frame holding its record mark. It owns no socket and never raises on any input.
+
+`receive_cut` is for bytes the snap length left out: their count is exact, so framing
+goes on (record marks give lengths). A record whose header was kept becomes a partial
+message (`snapped`: its body is the part captured before the first cut byte); one whose
+mark or header was cut is counted as lost (a "lost" problem, no garbage report), and
+when a mark was cut the decoder looks, silently, for the next record start.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ class _NeedData:
 
 NEED_DATA: Final = _NeedData()
 
-ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut"]
+ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
+                      "lost"]
 
 
 @dataclass(slots=True)
@@ -46,6 +53,8 @@ class RawMessage:
     frame: int
     ts: float
     partial: bool = False  # the capture lost part of the body
+    snapped: bool = False  # partial because of the snap length, not a lost packet
+    body_len: int | None = None  # the body's length on the wire, when partial and known
 
 
 @dataclass(slots=True)
@@ -76,8 +85,12 @@ class NdmpStreamDecoder:
         self._resync_after_gap = False
         self._skipped = 0  # bytes dropped while resynchronising
         self._skip_start: tuple[int, float] | None = None
+        # Snap-length cuts buffered as zero bytes: stream offset ranges [start, end).
+        self._unknown: list[list[int]] = []
         self.messages_seen = 0
         self.bytes_received = 0
+        self.bytes_cut = 0  # bytes the snap length left out
+        self.records_lost = 0  # records whose mark or header the snap length left out
 
     # -- input ---------------------------------------------------------------------
     def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
@@ -88,6 +101,33 @@ class NdmpStreamDecoder:
             self._tags.append((end, frame, ts))
         self._buf += data
         self.bytes_received += len(data)
+
+    def receive_cut(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
+        """The next `missing` stream bytes were on the wire but not captured (snap length)."""
+        if missing <= 0:
+            return
+        self.bytes_cut += missing
+        if self._resync:
+            self._parse()
+        end = self._base + len(self._buf)
+        if not self._tags or self._tags[-1][1] != frame:
+            self._tags.append((end, frame, ts))
+        if self._resync:
+            # Framing is lost: no record can start in what is buffered (too few bytes
+            # before the cut) nor inside the cut; go on after it. Peers write about one
+            # record per packet, so each such cut counts as one record lost.
+            self._problem("lost", "packet cut by the snap length while framing was lost",
+                          [frame], ts)
+            self.records_lost += 1
+            self._skip(len(self._buf))
+            self._base += missing
+            return
+        # Kept as zero bytes so offsets stay exact; `_unknown` says they are not real.
+        if self._unknown and self._unknown[-1][1] == end:
+            self._unknown[-1][1] = end + missing
+        else:
+            self._unknown.append([end, end + missing])
+        self._buf += bytes(missing)
 
     def start_mid_stream(self) -> None:
         """The capture began after the connection did: skip to the first record mark."""
@@ -132,9 +172,19 @@ class NdmpStreamDecoder:
         pos = 0
         fragments: list[bytes] = []
         total = 0
+        kept: int | None = None  # record bytes captured before the first cut byte
         while True:
             if len(buf) - pos < 4:
                 return None
+            if self._known_until(pos, 4) < 4:
+                # The mark was cut: where this record ends (and the next begins) is
+                # unknown. Count it lost and look for the next record start quietly.
+                frame, ts = self._tag_at(self._base + pos)
+                self._problem("lost", "record mark cut by the snap length", [frame], ts)
+                self.records_lost += 1
+                self._drop(self._unknown_end(pos))
+                self._resync = self._resync_after_gap = True
+                return True
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
@@ -147,6 +197,8 @@ class NdmpStreamDecoder:
                 return True
             if len(buf) - pos - 4 < length:
                 return None
+            if kept is None and (known := self._known_until(pos + 4, length)) < length:
+                kept = total + known
             fragments.append(bytes(buf[pos + 4:pos + 4 + length]))
             total += length
             pos += 4 + length
@@ -160,6 +212,12 @@ class NdmpStreamDecoder:
                           [frame], ts)
             self._drop(pos)
             return True
+        if kept is not None and kept < HEADER_SIZE:
+            # The header was cut but the length is known: framing goes on.
+            self._problem("lost", "record header cut by the snap length", [frame], ts)
+            self.records_lost += 1
+            self._drop(pos)
+            return True
         seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
         if raw_type > 1:
             self._problem("bad_header", f"message type {raw_type} is neither request nor "
@@ -167,8 +225,14 @@ class NdmpStreamDecoder:
             self._drop(1)
             self._resync = True
             return True
-        self._events.append(RawMessage(seq, stamp, raw_type, code, reply_seq, error,
-                                       record[HEADER_SIZE:], frame, ts))
+        if kept is None:
+            message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
+                                 record[HEADER_SIZE:], frame, ts)
+        else:
+            message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
+                                 record[HEADER_SIZE:kept], frame, ts, partial=True,
+                                 snapped=True, body_len=len(record) - HEADER_SIZE)
+        self._events.append(message)
         self.messages_seen += 1
         self._drop(pos)
         return True
@@ -188,7 +252,8 @@ class NdmpStreamDecoder:
                 return False
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
-            if HEADER_SIZE <= length <= _RESYNC_MAX_RECORD:
+            if HEADER_SIZE <= length <= _RESYNC_MAX_RECORD and \
+                    self._known_until(pos, _MARK_AND_HEADER) == _MARK_AND_HEADER:
                 _, _, raw_type, code, reply_seq, error = HEADER.unpack_from(buf, pos + 4)
                 if plausible_header(raw_type, code, reply_seq, error):
                     self._skip(pos)
@@ -225,12 +290,13 @@ class NdmpStreamDecoder:
         first_frame, first_ts = self._tag_at(self._base)
         record = bytearray()
         pos = 0
-        while len(buf) - pos >= 4:
+        while len(buf) - pos >= 4 and self._known_until(pos, 4) == 4:
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             chunk = buf[pos + 4:pos + 4 + (mark & FRAGMENT_LENGTH_MASK)]
-            record += chunk
+            known = self._known_until(pos + 4, len(chunk))
+            record += chunk[:known]
             pos += 4 + len(chunk)
-            if mark & LAST_FRAGMENT:
+            if mark & LAST_FRAGMENT or known < len(chunk):
                 break
         if len(record) >= HEADER_SIZE:
             seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
@@ -250,10 +316,28 @@ class NdmpStreamDecoder:
     def _drop(self, count: int) -> None:
         del self._buf[:count]
         self._base += count
+        while self._unknown and self._unknown[0][1] <= self._base:
+            self._unknown.pop(0)
         tags = self._tags
         # Keep the tag covering the new first byte; older ones are no longer needed.
         while len(tags) > 1 and tags[1][0] <= self._base:
             tags.popleft()
+
+    def _known_until(self, pos: int, length: int) -> int:
+        """How many of the `length` buffered bytes at `pos` come before the first cut byte."""
+        start = self._base + pos
+        for low, high in self._unknown:
+            if high > start and low < start + length:
+                return max(0, low - start)
+        return length
+
+    def _unknown_end(self, pos: int) -> int:
+        """Buffer position just after the cut range that touches the 4 bytes at `pos`."""
+        start = self._base + pos
+        for low, high in self._unknown:
+            if high > start and low < start + 4:
+                return min(len(self._buf), high - self._base)
+        return pos + 1
 
     def _tag_at(self, offset: int) -> tuple[int, float]:
         frame, ts = 0, 0.0
