@@ -319,10 +319,11 @@ class Session:
     callback_uid: str | None = None
     announced: list[Announcement] = field(default_factory=list)
     data_connections: list[str] = field(default_factory=list)
-    # Announcing messages whose address the snap length cut: (frame, name); frame 0 and
-    # name "" when the whole control stream was unreadable. Data connections are then
-    # matched by the profile's direction and ports: those are `port_matched` (uids).
-    cut_announcements: list[tuple[int, str]] = field(default_factory=list)
+    # Announcing messages whose address the snap length cut: (frame, name, uid of the
+    # connection matched to it or ""); frame 0 and name "" when the whole control stream
+    # was unreadable. Data connections are then matched by the profile's direction and
+    # ports: those are `port_matched` (uids).
+    cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:

@@ -4,6 +4,11 @@ A session owns its control connection, the callback to the job engine (profiles 
 callback) and the data connections that reached an endpoint announced on its control
 connection (Zeek's FTP expectations: the next connection to the announced ip:port
 belongs to the session). Step statuses are left to flowcheck.verify.
+
+When the capture's snap length cut the address out of an announcing message (or left
+the whole control stream unreadable), the announcement's connection is matched by the
+profile's direction and port sets instead (`_attach_by_ports`); full captures never
+take that path.
 """
 
 from __future__ import annotations
@@ -151,6 +156,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     _attach_data(sessions, endpoints)
     if profile.callback == "connection":
         _attach_callbacks(sessions, control_of, connections, endpoints, config)
+    _attach_by_ports(sessions, control_of, stream_by_uid, connections, endpoints, config,
+                     profile)
     by_uid = {c.uid: c for c in connections}
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
@@ -221,6 +228,115 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
         callback = (in_range or candidates)[0]
         session.callback_uid = callback.uid
         _claim(endpoints, callback, session, "callback")
+
+
+# Messages that carry a data endpoint, by name and whether a reply (collector.ANNOUNCERS).
+_ANNOUNCING = {("DATA_LISTEN", True), ("MOVER_LISTEN", True), ("DATA_CONNECT", False),
+               ("MOVER_CONNECT", False)}
+_STARTS = {"DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
+
+
+def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
+    """Announcing messages whose address the snap length cut, one per resource.
+
+    A resource's messages run from its LISTEN to its DATA_START_*, or to the same
+    announcing message again (a LISTEN retried after a port in use): an announcement of
+    the same resource decoded elsewhere (the MOVER_LISTEN reply when DATA_CONNECT was
+    cut) settles it. v2 carries the address in DATA_START_* itself. None when the snap
+    length left the whole control stream unreadable (no message at all).
+    """
+    if stream is None or not stream.snap_cut:
+        return []
+    if not stream.messages:
+        return None
+    found: list[NdmpMessage] = []
+    cut: NdmpMessage | None = None
+    decoded = False
+    seen: set[tuple[str, bool]] = set()
+    for message in stream.messages:
+        op, is_reply = message_op(message), message.type == "reply"
+        start = op in _STARTS and not is_reply
+        announcing = (op, is_reply) in _ANNOUNCING or (start and stream.version in (2, None))
+        if announcing and (op, is_reply) in seen:  # the same step again: a new resource
+            if cut is not None and not decoded:
+                found.append(cut)
+            cut, decoded, seen = None, False, set()
+        if announcing and not (is_reply and message.error):
+            seen.add((op, is_reply))
+            if message.addresses:
+                decoded = True
+            elif message.partial and cut is None:
+                cut = message
+        if start:
+            if cut is not None and not decoded:
+                found.append(cut)
+            cut, decoded, seen = None, False, set()
+    if cut is not None and not decoded:
+        found.append(cut)
+    return found
+
+
+def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
+                     streams: dict[str, NdmpStream], connections: list[Connection],
+                     endpoints: _Endpoints, config: Config, profile: Profile) -> None:
+    """Data connections of announcements the snap length cut, by direction and ports.
+
+    Candidates run between the session's media server and agent, start after the cut
+    message and before the control connection ended, avoid the NDMP port and anything
+    already explained; backup-exec-9 (the media server connects) also needs the media
+    server as originator and a destination in the agent range. One connection (and its
+    retries) per cut message; every candidate when no message could be read at all.
+    """
+    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    for session in sessions:
+        stream = streams.get(session.control_uid)
+        cut = cut_announcements(stream)
+        if cut == [] or session.announced:
+            continue
+        control = control_of[session.id]
+        # While the control connection lasts, no slack: the next job's session may open
+        # its data connection right after this one closed.
+        end = max(control.last_ts, control.ts)
+
+        def eligible(conn: Connection, after: float, session: Session = session,
+                     end: float = end) -> bool:
+            return conn.uid not in endpoints.claimed and after <= conn.ts <= end and \
+                _fits_profile(conn, session, config, profile)
+
+        if cut is None:
+            for conn in ordered:
+                if eligible(conn, control.ts):
+                    _claim(endpoints, conn, session, "data")
+                    session.port_matched.append(conn.uid)
+            first = session.port_matched[0] if session.port_matched else ""
+            session.cut_announcements.append((0, "", first))
+            continue
+        for message in cut:
+            conn = next((c for c in ordered if eligible(c, message.ts)), None)
+            session.cut_announcements.append((message.frame, message.name,
+                                              conn.uid if conn else ""))
+            while conn is not None:
+                _claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                conn = next((c for c in ordered if eligible(c, conn.ts)
+                             and (c.orig_h, c.resp_h, c.resp_p) ==
+                             (conn.orig_h, conn.resp_h, conn.resp_p)), None)
+
+
+def _fits_profile(conn: Connection, session: Session, config: Config,
+                  profile: Profile) -> bool:
+    """Could this be one of the session's data connections, by direction and ports?"""
+    if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
+        return False
+    pair = (conn.orig_h, conn.resp_h)
+    if profile.connector == "media_server":
+        return pair == (session.media_server, session.remote_agent) and \
+            config.in_agent_range(conn.resp_p)
+    return pair in ((session.media_server, session.remote_agent),
+                    (session.remote_agent, session.media_server))
 
 
 def _claim(endpoints: _Endpoints, conn: Connection, session: Session,

@@ -118,8 +118,8 @@ class StreamFindings:
         what = "; ".join(parts) or "no message could be read"
         message = (f"The capture's snap length cut this NDMP control connection: it kept "
                    f"{kept} ({snap.packets} packets, {snap.cut_bytes} bytes not captured). "
-                   f"{what[0].upper()}{what[1:]}. The TCP lengths keep the message boundaries "
-                   "exact, so this is not packet loss.")
+                   f"{what[0].upper()}{what[1:]}. Packet lengths on the wire are known, so "
+                   "this is the snap length, not packet loss.")
         return make_finding("ndmp_partial", message, _FIX_SNAPLEN, uid=self.uid,
                             ts=snap.ts or None, frames=snap.frames)
 

@@ -132,3 +132,13 @@ def refusal_causes(conn: Connection) -> str:
             f"nothing listens there because the port was already in use (Backup Exec then "
             f"skips the resource and the job fails with \"Communication Failure has occurred "
             f"between the Job Engine and Remote Agent\"), or a firewall rejects it")
+
+
+def cut_announcement_words(session: Session) -> str:
+    """Plain words for announcements whose address the snap length cut."""
+    messages = [f"{name.removeprefix('NDMP_')} (frame {frame})"
+                for frame, name, _ in session.cut_announcements if frame]
+    where = (f"the address in {', '.join(messages)} was cut by the capture's snap length"
+             if messages else "the control stream was cut by the capture's snap length and "
+             "no NDMP message could be read")
+    return f"{where}; data connections matched by direction and ports instead"

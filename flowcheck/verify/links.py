@@ -33,6 +33,7 @@ def check_links(ctx: Context) -> None:
         if session.callback_uid:
             _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
         _check_data(ctx, session)
+        _check_cut_announcements(ctx, session)
         _check_backup_network(ctx, session)
     _check_unannounced(ctx)
 
@@ -178,9 +179,14 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
+    if first.uid in session.port_matched:
+        target += (" (its announcement was cut by the capture's snap length; matched to "
+                   "this session by direction and ports)")
+    else:
+        target = "the announced endpoint " + target
     if outcome == "unanswered":
         ctx.add("data_unanswered",
-                f"The data connection from {first.orig_h} to the announced endpoint {target} "
+                f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: its SYNs are dropped, so the job cannot move "
                 "data.", f"{rule[0].upper()}{rule[1:]}.", session=session, conn=first,
                 frames=frames, cause="data")
@@ -193,6 +199,36 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 conn=first, frames=frames, cause="data")
     else:
         _handshake_incomplete(ctx, session, first, "data connection", "data")
+
+
+def _check_cut_announcements(ctx: Context, session: Session) -> None:
+    """Announcements the snap length cut: the decode finding says how their data
+    connections were matched, and one that no connection followed is still reported."""
+    if not session.cut_announcements:
+        return
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    finding = stream.snap_finding if stream else None
+    if finding is not None and session.port_matched:
+        conns = [ctx.by_uid[uid] for uid in session.port_matched]
+        listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
+                           f"{endpoint(c.resp_h, c.resp_p)})" for c in conns)
+        note = (f" Because the announcement of the data endpoint was cut, session "
+                f"{session.id}'s data connection(s) {listed} were matched by direction and "
+                f"ports ({ctx.profile.name} profile) instead of by the announced address.")
+        if note not in finding.message:
+            finding.message += note
+    for frame, name, uid in session.cut_announcements:
+        if frame and not uid:
+            op = name.removeprefix("NDMP_")
+            ctx.add("announced_not_used",
+                    f"{op} (frame {frame}) announced a data endpoint (its address was cut by "
+                    f"the capture's snap length), but no connection between "
+                    f"{session.media_server} and {session.remote_agent} followed: the side "
+                    "that should connect could not (for example it could not bind a port "
+                    "because the port was in use on its side).",
+                    f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint.",
+                    session=session, frames=[frame], cause="data")
 
 
 def _check_backup_network(ctx: Context, session: Session) -> None:
