@@ -1,0 +1,70 @@
+"""Sessions and verification when the snap length cut an announcement's address."""
+
+from __future__ import annotations
+
+from test_sessions import LAB, A, M, conn
+
+from flowcheck.findings import make_finding
+from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions, cut_announcements
+from flowcheck.verify import check_all
+
+
+def cut_message(name: str, ts: float, frame: int, *, reply: bool = False) -> NdmpMessage:
+    return NdmpMessage(frame, ts, "resp" if reply else "orig", 1,
+                       "reply" if reply else "request", 0, name, 0, 0, partial=True)
+
+
+def cut_stream(*messages: NdmpMessage) -> NdmpStream:
+    stream = NdmpStream("C", 4, messages=list(messages), snap_cut=100)
+    stream.snap_finding = make_finding("ndmp_partial", "cut.", uid="C")
+    stream.findings = [stream.snap_finding]
+    return stream
+
+
+def test_cut_data_listen_reply_matches_the_next_media_to_agent_connection() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    callback = conn("B", A, 6050, M, 5050, 0.5)
+    dropped = conn("D", M, 5002, A, 6001, 3.0, ok=False)
+    other = conn("X", M, 5003, A, 80, 3.5)  # outside the agent range: not a data port
+    stream = cut_stream(cut_message("NDMP_DATA_LISTEN", 2.0, 9, reply=True),
+                        cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
+    profile = load_profile("backup-exec-9")
+    conns = [control, callback, dropped, other]
+    (session,) = build_sessions(conns, [stream], LAB, profile)
+    assert session.data_connections == ["D"] and session.port_matched == ["D"]
+    assert session.cut_announcements == [(9, "NDMP_DATA_LISTEN", "D")]
+    findings = check_all(conns, [stream], [session], LAB, profile)
+    assert {f.code for f in findings if str(f.severity) == "error"} == {"data_unanswered"}
+    assert "step_missing" not in {f.code for f in findings}
+    announcement = next(s for s in session.steps if s.name.startswith("agent's data port"))
+    assert announcement.status == "ok" and "snap length" in announcement.detail
+    assert "matched by direction and ports" in stream.snap_finding.message
+
+
+def test_cut_announcement_without_a_connection_is_still_an_error() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9),
+                        cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
+    profile = load_profile("ndmp")
+    (session,) = build_sessions([control], [stream], LAB, profile)
+    findings = check_all([control], [stream], [session], LAB, profile)
+    assert [f.code for f in findings if str(f.severity) == "error"] == ["announced_not_used"]
+
+
+def test_same_resource_decoded_elsewhere_or_full_capture_matches_nothing_by_ports() -> None:
+    decoded = cut_stream(cut_message("NDMP_MOVER_LISTEN", 1.0, 7, reply=True),
+                         cut_message("NDMP_DATA_CONNECT", 2.0, 9))
+    decoded.messages[0].addresses = [NdmpAddress(M, 5002)]  # the MOVER_LISTEN reply fit
+    assert cut_announcements(decoded) == []
+    full = NdmpStream("C", 4, messages=[cut_message("NDMP_DATA_CONNECT", 2.0, 9)])
+    assert cut_announcements(full) == []  # a hole, not the snap length: today's rules
+    assert cut_announcements(NdmpStream("C", None, snap_cut=10)) is None
+
+
+def test_two_listens_before_one_start_are_two_resources() -> None:
+    stream = cut_stream(cut_message("NDMP_DATA_LISTEN", 1.0, 7, reply=True),
+                        cut_message("NDMP_DATA_LISTEN", 2.0, 9, reply=True),
+                        cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
+    assert [m.frame for m in cut_announcements(stream) or []] == [7, 9]
