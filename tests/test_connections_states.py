@@ -214,3 +214,23 @@ def test_tapping_by_port_and_by_first_payload(tmp_path: Path) -> None:
             ("C2", "orig", 5), ("C2", "orig", 6), ("C1", "orig", 9), ("C1", "resp", 10)]
         assert sink.segments[5][4] == b"pppp" and sink.segments[0][3] == SYN
         assert sorted(sink.closed) == ["C1", "C2"]
+
+
+@pytest.mark.parametrize("distinct", [1, 2, 5, 8, 9, 40])
+def test_flow_grouping_finds_first_packets_exactly(distinct: int) -> None:
+    # Few distinct 4-tuples are peeled off by comparison, many go through np.unique:
+    # either way each packet maps to its own row, and `first` is its first packet.
+    import numpy as np
+
+    from flowcheck.connections.flows import _unique_rows
+
+    rng = np.random.default_rng(distinct)
+    table = rng.integers(0, 1 << 62, size=(distinct, 2), dtype=np.int64).astype(np.uint64)
+    picks = rng.integers(0, distinct, size=3000)
+    picks[:distinct] = rng.permutation(distinct)  # every row occurs
+    rows = table[picks]
+    first, inverse = _unique_rows(rows)
+    assert len(first) == distinct
+    assert np.array_equal(rows[first[inverse]], rows)
+    for u, index in enumerate(first):
+        assert index == int(np.flatnonzero(inverse == u)[0])

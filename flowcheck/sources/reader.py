@@ -28,6 +28,21 @@ from flowcheck.sources.pcapng import PcapngParser
 from flowcheck.sources.records import FormatError, Records
 
 PROBE_CHUNK = 64 << 10
+# glibc serves allocations above its mmap threshold (128 KiB at first) with fresh,
+# zero-filled pages, and returns memory to the system as soon as the heap's free top
+# exceeds twice that threshold. Freeing one mmap-served block this large raises both
+# thresholds (glibc's dynamic threshold, man mallopt), so chunk buffers and the decode's
+# temporaries are recycled from the heap instead of page-faulted in again per chunk
+# (about a tenth of the run time on a 1 GB capture). Elsewhere it is a harmless no-op.
+ALLOCATOR_PRIMER = 31 << 20  # below glibc's 32 MiB cap on the dynamic threshold
+_allocator_primed = False
+
+
+def _prime_allocator() -> None:
+    global _allocator_primed
+    if not _allocator_primed:
+        _allocator_primed = True
+        np.empty(ALLOCATOR_PRIMER, np.uint8)  # freed at once, never touched: no memory used
 
 
 class CaptureFile:
@@ -71,6 +86,7 @@ class CaptureFile:
             source.close()
 
     def _read(self, source: ByteSource) -> Iterator[tuple[memoryview, Records]]:
+        _prime_allocator()
         info = self.info
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
