@@ -37,6 +37,7 @@ CATALOGUE: dict[str, Severity] = {
     "ndmp_vendor_message": I,
     "capture_truncated": W,
     "capture_undecodable_packets": I,
+    "capture_started_mid_session": I,
 }
 
 

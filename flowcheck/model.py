@@ -325,6 +325,9 @@ class Session:
     # ports: those are `port_matched` (uids).
     cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
+    # Why data connections were matched by ports: "snap_length" (announcement cut) or
+    # "capture_start" (the capture began after the session and its data connections).
+    match_reason: str = ""
 
     def as_dict(self) -> dict:
         return {

@@ -158,6 +158,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         _attach_callbacks(sessions, control_of, connections, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, connections, endpoints, config,
                      profile)
+    _attach_started_before_capture(sessions, control_of, connections, endpoints, config,
+                                   profile)
     by_uid = {c.uid: c for c in connections}
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
@@ -303,6 +305,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             return conn.uid not in endpoints.claimed and after <= conn.ts <= end and \
                 _fits_profile(conn, session, config, profile)
 
+        session.match_reason = "snap_length"
         if cut is None:
             for conn in ordered:
                 if eligible(conn, control.ts):
@@ -324,6 +327,30 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                 conn = next((c for c in ordered if eligible(c, conn.ts)
                              and (c.orig_h, c.resp_h, c.resp_p) ==
                              (conn.orig_h, conn.resp_h, conn.resp_p)), None)
+
+
+def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
+                                   connections: list[Connection], endpoints: _Endpoints,
+                                   config: Config, profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements of the data
+    connections already running: a session whose control connection was already open
+    takes the unexplained connections between its two hosts that were open too (no SYN
+    seen), by the profile's direction and ports. A connection that opens during the
+    capture is announced in it, so it is not taken here."""
+    for session in sessions:
+        control = control_of[session.id]
+        if connection_outcome(control) != "midstream":
+            continue
+        for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+            if conn.uid in endpoints.claimed or connection_outcome(conn) != "midstream":
+                continue
+            if conn.ts <= max(control.last_ts, control.ts) and \
+                    _fits_profile(conn, session, config, profile):
+                _claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+        if session.port_matched and not session.match_reason:
+            session.match_reason = "capture_start"
+            session.cut_announcements.append((0, "", session.port_matched[0]))
 
 
 def _fits_profile(conn: Connection, session: Session, config: Config,

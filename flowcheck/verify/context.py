@@ -135,7 +135,10 @@ def refusal_causes(conn: Connection) -> str:
 
 
 def cut_announcement_words(session: Session) -> str:
-    """Plain words for announcements whose address the snap length cut."""
+    """Plain words for announcements whose address the capture does not hold."""
+    if session.match_reason == "capture_start":
+        return ("announced before the capture started; data connections already running "
+                "matched by direction and ports")
     messages = [f"{name.removeprefix('NDMP_')} (frame {frame})"
                 for frame, name, _ in session.cut_announcements if frame]
     where = (f"the address in {', '.join(messages)} was cut by the capture's snap length"

@@ -180,8 +180,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
     if first.uid in session.port_matched:
-        target += (" (its announcement was cut by the capture's snap length; matched to "
-                   "this session by direction and ports)")
+        why = ("was announced before the capture started" if
+               session.match_reason == "capture_start" else
+               "was cut by the capture's snap length")
+        target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered":

@@ -52,6 +52,14 @@ def _step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
     outcome = connection_outcome(conn)
     where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    if outcome == "midstream":
+        ctx.add("capture_started_mid_session",
+                f"The capture started after session {session.id}'s control connection "
+                f"{where} had opened: the steps before its first captured packet cannot be "
+                "checked, and connections already running were matched to it by direction "
+                "and ports.",
+                "Start the capture before the job starts to check every step.",
+                session=session, conn=conn, frames=[conn.first_frame])
     if outcome in ("established", "midstream"):
         note = " (capture started after the handshake)" if outcome == "midstream" else ""
         return _step(spec, "ok", [conn.uid], opening_frames(conn), f"{where}{note}")
@@ -69,6 +77,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          f"{control.orig_p}")
         _missing(ctx, session, spec, "the agent never answered on the control connection")
         return _step(spec, "missing", detail="the agent never answered")
+    if session.callback_uid is None and connection_outcome(control) == "midstream":
+        return _step(spec, "not_applicable",
+                     detail="before the capture started (the control connection was "
+                            "already open)")
     if session.callback_uid is None:
         _missing(ctx, session, spec,
                  f"no connection from the agent {session.remote_agent} to the media server "
@@ -214,7 +226,9 @@ def _check_order(ctx: Context, session: Session) -> None:
         return
     callback = ctx.by_uid[session.callback_uid]
     first_data = min((ctx.by_uid[u] for u in session.data_connections), key=lambda c: c.ts)
-    if callback.ts <= first_data.ts:
+    if not callback.syn_seen or callback.ts <= first_data.ts:
+        # Without its SYN the callback opened before the capture: before any data
+        # connection the capture saw open, and its true start is unknown anyway.
         return
     ctx.add("step_out_of_order",
             f"The callback {endpoint(callback.orig_h, callback.orig_p)} -> "
