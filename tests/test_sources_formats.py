@@ -276,3 +276,20 @@ def test_absurd_caplen_jumping_out_of_the_buffer(tmp_path: Path) -> None:
     packets, reader = read_all([str(path)])
     assert len(packets) == 1001
     assert reader.captures[0].error_offset == bad_offset and reader.captures[0].truncated
+
+
+@pytest.mark.parametrize("caplen", [0x50000, 0x7FFFFFF0])
+def test_absurd_caplen_inside_a_guessed_run(tmp_path: Path, caplen: int) -> None:
+    # The walk guesses the repeating sizes, the guess stops at the corrupt record, and the
+    # record is then found absurd (whether its caplen jumps inside the buffer or past it).
+    sizes = ([1514] * 8 + [66]) * 900
+    expected = _sized_packets(sizes)
+    whole = bytearray(pcap_bytes(expected))
+    bad_index = 5000
+    bad_offset = 24 + sum(16 + size for size in sizes[:bad_index])
+    whole[bad_offset + 8:bad_offset + 12] = caplen.to_bytes(4, "little")
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(whole))
+    packets, reader = read_all([str(path)])
+    assert len(packets) == bad_index
+    assert reader.captures[0].error_offset == bad_offset and reader.captures[0].truncated

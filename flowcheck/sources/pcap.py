@@ -111,15 +111,18 @@ class PcapParser:
         safe_end = size - 4 * (RECORD_HEADER_SIZE + limit)
         if off < safe_end:
             u32 = u32_view(buf, self.big_endian)
+            walked: list[np.ndarray] = []
             with _CaplenReader(buf, self.big_endian) as walk:
-                off = self._fast_walk(walk, u32, off, safe_end, size, pieces)
+                off = self._fast_walk(walk, u32, off, safe_end, size, pieces, walked)
             offsets = _join(pieces)
-            # Offsets only grow, and those past an absurd caplen may lie outside buf.
-            inside = offsets[:int(np.searchsorted(offsets, size - 12, side="right"))]
-            bad = np.flatnonzero(u32[inside + 8] > limit)
-            if bad.size:
-                first = int(offsets[bad[0]])
-                return offsets[:bad[0]], first, first
+            # Only records walked one by one can be absurd (guesses never allow it).
+            for piece in walked:
+                # Offsets past an absurd caplen may lie outside buf.
+                inside = piece[:int(np.searchsorted(piece, size - 12, side="right"))]
+                bad = np.flatnonzero(u32[inside + 8] > limit)
+                if bad.size:
+                    first = int(inside[bad[0]])
+                    return offsets[:int(np.searchsorted(offsets, first))], first, first
             pieces = [offsets]
         unpack = struct.Struct((">" if self.big_endian else "<") + "8xI").unpack_from
         tail: list[int] = []
@@ -142,8 +145,9 @@ class PcapParser:
         return _join(pieces), off, bad_off
 
     def _fast_walk(self, walk: _CaplenReader, u32: np.ndarray, off: int, safe_end: int,
-                   size: int, pieces: list[np.ndarray]) -> int:
-        """Offsets of the records that start before safe_end, appended to pieces.
+                   size: int, pieces: list[np.ndarray], walked: list[np.ndarray]) -> int:
+        """Offsets of the records that start before safe_end, appended to pieces (those
+        walked one by one also to walked).
 
         The caplen chain is followed in Python, a stretch at a time; after each stretch
         the record sizes are guessed to repeat the latest pattern (bulk transfers are
@@ -156,6 +160,7 @@ class PcapParser:
                     break
             offsets, off = walk.run(off, safe_end, self._stretch)
             pieces.append(np.array(offsets, np.int64))
+            walked.append(pieces[-1])
             self._learn_pattern(offsets, off)
         return off
 
@@ -168,6 +173,8 @@ class PcapParser:
                 self._pattern = sizes[-period:]
                 return
         self._pattern = []
+        # Irregular traffic: walk longer stretches before looking for a pattern again.
+        self._stretch = min(self._stretch * 2, STRETCH_MAX)
 
     def _speculate(self, u32: np.ndarray, off: int, size: int,
                    pieces: list[np.ndarray]) -> int:
@@ -178,6 +185,9 @@ class PcapParser:
         the accepted offsets are exactly those the caplen chain gives.
         """
         pattern = np.array(self._pattern, np.int64)
+        if int(pattern.max()) > RECORD_HEADER_SIZE + self.max_caplen:
+            self._pattern = []  # never guess absurd records: only walked ones are checked
+            return off
         period_bytes = int(pattern.sum())
         repeats = SPECULATE_REPEATS
         accepted = 0
