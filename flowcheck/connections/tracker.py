@@ -78,10 +78,15 @@ class ConnectionTracker:
 
     def _walk_flow(self, key: FlowKey, positions: np.ndarray, from_lower: np.ndarray) -> None:
         d = self._decoded
-        flags = d.tcp_flags[positions]
-        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
-        lower = from_lower[positions]
         i, count, slow_streak = 0, positions.shape[0], 0
+        # Positions grow within a flow; a batch holding one flow only (a bulk transfer)
+        # has them consecutive, and then slices stand in for copying gathers.
+        first = int(positions[0]) if count else 0
+        consecutive = count and int(positions[-1]) - first == count - 1
+        span = slice(first, first + count) if consecutive else None
+        flags = d.tcp_flags[positions if span is None else span]
+        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
+        lower = from_lower[positions if span is None else span]
         while i < count:
             c = self._flows.get(key)
             if not self.fast or c is None or c.tapped or flags[i] & (SYN | FIN | RST):
@@ -107,7 +112,7 @@ class ConnectionTracker:
                 slow_streak += 1
                 i = stop
                 continue
-            rows = positions[i:j]
+            rows = positions[i:j] if span is None else slice(first + i, first + j)
             run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_ack[rows], d.tcp_window[rows],
                       d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
             if not apply_run(c, run):

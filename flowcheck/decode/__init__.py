@@ -94,7 +94,7 @@ class _Gather:
 
     def __init__(self, batch: PacketBatch) -> None:
         self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
-        self.start = batch.data_off.astype(np.int64)
+        self.start = np.asarray(batch.data_off, np.int64)  # no copy when already int64
         self.caplen = batch.caplen.astype(np.int64)
         self.size = self.buf.shape[0]
         self._windows: dict[int, np.ndarray] = {}
