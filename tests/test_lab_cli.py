@@ -52,7 +52,8 @@ def test_stored_capture_has_scenario_sidecar_and_readme_line(capture: Path) -> N
     assert config.ndmp_port == scenario.ndmp_port
     assert config.profile == ("ndmp" if capture.parent.name == "ndmjob-lab" else "backup-exec-9")
     assert capture.stem in (capture.parent / "README.md").read_text()
-    # pcap, Ethernet: what tcpdump on a veth writes.
+    # pcap, Ethernet: what tcpdump on a veth writes (LINUX_SLL2 from `tcpdump -i any`).
     header = capture.read_bytes()[:24]
     assert header[:4] == bytes.fromhex("d4c3b2a1")
-    assert int.from_bytes(header[20:24], "little") == 1
+    link_type = 276 if scenario.capture_tool == "tcpdump-any" else 1
+    assert int.from_bytes(header[20:24], "little") == link_type

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     media.add_argument("--browse", action="store_true", help="steps 1-2 only")
     media.add_argument("--reuse-ports", action="store_true", help="SO_REUSEADDR on data ports")
     media.add_argument("--connect-timeout", type=float, default=3.5)
+    media.add_argument("--agent-connects", action="store_true",
+                       help="M listens and sends DATA_CONNECT; the agent opens the data")
 
     agent = commands.add_parser("agent", help="remote agent role")
     agent.add_argument("--listen", default="0.0.0.0")
@@ -58,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--squat-data-ports", type=int, default=0,
                        help="fault: the first N announced data ports are held, not listening")
     agent.add_argument("--connect-timeout", type=float, default=3.5)
+    agent.add_argument("--concurrent", action="store_true",
+                       help="serve the sessions at the same time, not one after another")
+    agent.add_argument("--first-callback-delay", type=float, default=0.0,
+                       help="seconds the first session waits before its callback")
+    agent.add_argument("--chunk-delay", type=float, default=0.002,
+                       help="seconds to pause after each 64 KB of backup data")
     return parser
 
 
@@ -71,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 agent_ip=args.agent, ndmp_port=args.ndmp_port, media_range=args.media_range,
                 resources=args.resources, data_bytes=args.bytes, restore=args.restore,
                 browse=args.browse, reuse_ports=args.reuse_ports,
-                connect_timeout=args.connect_timeout)).run()
+                connect_timeout=args.connect_timeout,
+                agent_connects=args.agent_connects)).run()
         if args.command == "agent":
             from flowcheck.lab.roles import AgentOptions, RemoteAgent
 
@@ -79,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                 listen_ip=args.listen, ndmp_port=args.ndmp_port, agent_range=args.agent_range,
                 data_ip=args.data_ip, sessions=args.sessions, data_bytes=args.bytes,
                 restart_ports=args.restart_ports, squat_data_ports=args.squat_data_ports,
-                connect_timeout=args.connect_timeout)).run()
+                connect_timeout=args.connect_timeout, concurrent=args.concurrent,
+                chunk_delay=args.chunk_delay,
+                first_callback_delay=args.first_callback_delay)).run()
         if args.command == "list":
             from flowcheck.lab.scenarios import SCENARIOS
 

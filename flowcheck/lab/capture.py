@@ -71,15 +71,36 @@ def _run_backup_exec(lab: Lab, scenario: Scenario, capture: PacketCapture) -> tu
     agent = AgentProcess(lab, scenario) if scenario.agent_args is not None else None
     codes: list[int] = []
     logs: list[str] = []
+    def media_argv(port_range: tuple[int, int]) -> list[str]:
+        return lab.exec_argv("m", _python_argv("media", "--media-range", _range(port_range),
+                                               "--ndmp-port", str(scenario.ndmp_port),
+                                               *scenario.media_args))
+
+    argv = media_argv(scenario.media_range)
     try:
-        for job in range(scenario.jobs):
+        if scenario.concurrent:
+            # All jobs at once: one media server process each. One job engine would not
+            # hand a port to a job while another job holds it (the TechNote's hold), so
+            # each process allocates from its own slice of the media range.
+            low, high = scenario.media_range
+            size = (high - low + 1) // scenario.jobs
+            jobs = [subprocess.Popen(media_argv((low + i * size, low + (i + 1) * size - 1)),
+                                     env=_env(), text=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE) for i in range(scenario.jobs)]
+            for number, job_process in enumerate(jobs, start=1):
+                try:
+                    _out, err = job_process.communicate(timeout=120)
+                except subprocess.TimeoutExpired:
+                    for other in jobs:
+                        other.kill()
+                    raise LabError(f"{scenario.name}: media server job {number} hung") from None
+                codes.append(job_process.returncode)
+                logs.append(err)
+        for job in range(0 if scenario.concurrent else scenario.jobs):
             if job:
                 time.sleep(1.0)
-            argv = _python_argv("media", "--media-range", _range(scenario.media_range),
-                                "--ndmp-port", str(scenario.ndmp_port),
-                                *scenario.media_args)
             try:
-                result = subprocess.run(lab.exec_argv("m", argv), env=_env(), text=True,
+                result = subprocess.run(argv, env=_env(), text=True,
                                         capture_output=True, timeout=120, check=False)
             except subprocess.TimeoutExpired:
                 raise LabError(f"{scenario.name}: media server job {job + 1} hung") from None
@@ -105,10 +126,25 @@ def _run_ndmjob(lab: Lab, scenario: Scenario, capture: PacketCapture,
     return [code], log
 
 
-def write_sidecar(path: Path, scenario: Scenario) -> None:
-    lines = [f"# flowcheck configuration for {path.with_suffix('.pcap').name}",
-             f"# made by: python -m flowcheck.lab capture {scenario.name} "
-             f"{path.with_suffix('.pcap')}",
+def sidecar_path(output: Path, scenario: Scenario) -> Path:
+    """NAME.toml beside NAME.pcap; a ring buffer's directory gets one flowcheck.toml."""
+    return output.parent / "flowcheck.toml" if scenario.ring else output.with_suffix(".toml")
+
+
+def ring_files(output: Path) -> list[Path]:
+    """tcpdump -C -W's files for `-w output`: output0, output1, ... (numbered, sorted)."""
+    return sorted((p for p in output.parent.glob(output.name + "*")
+                   if p.name[len(output.name):].isdigit()),
+                  key=lambda p: int(p.name[len(output.name):]))
+
+
+def write_sidecar(path: Path, scenario: Scenario, output: Path | None = None) -> None:
+    output = output or path.with_suffix(".pcap")
+    described = (f"the ring buffer {output.name}0, {output.name}1, ... in this directory "
+                 f"(one capture set: flowcheck analyze --config {path} {output.parent}/)"
+                 if scenario.ring else output.name)
+    lines = [f"# flowcheck configuration for {described}",
+             f"# made by: python -m flowcheck.lab capture {scenario.name} {output}",
              f"# {scenario.summary}",
              f"# expect: verdict {scenario.expect_verdict}; findings "
              f"{', '.join(scenario.expect_codes) or 'none of severity error or warning'}"]
@@ -130,14 +166,18 @@ def capture_scenario(name: str | Scenario, output: Path, *,
     else:
         raise LabError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     output.parent.mkdir(parents=True, exist_ok=True)
+    if scenario.ring:
+        for old in ring_files(output):  # a previous run's files would join the set
+            old.unlink()
     with lab_network(scenario.media_range, scenario.agent_range,
-                     second_network=scenario.second_network) as lab, \
+                     second_network=scenario.second_network, vlan=scenario.vlan) as lab, \
             tempfile.TemporaryDirectory(prefix="fc-lab-") as workdir:
         if scenario.nft_media:
             apply_nft(lab, "m", scenario.nft_media)
         if scenario.nft_agent:
             apply_nft(lab, "a", scenario.nft_agent)
-        capture = PacketCapture(lab, output, scenario.capture_interfaces or None)
+        capture = PacketCapture(lab, output, scenario.capture_interfaces or None,
+                                scenario.packet_filter, scenario.capture_tool)
         try:
             if scenario.kind == "ndmjob":
                 codes, log = _run_ndmjob(lab, scenario, capture, Path(workdir))
@@ -145,7 +185,7 @@ def capture_scenario(name: str | Scenario, output: Path, *,
                 codes, log = _run_backup_exec(lab, scenario, capture)
         finally:
             packets = capture.stop()
-    config_path = output.with_suffix(".toml")
+    config_path = sidecar_path(output, scenario)
     if sidecar:
-        write_sidecar(config_path, scenario)
+        write_sidecar(config_path, scenario, output)
     return CaptureResult(scenario.name, output, config_path, packets, codes, log)

@@ -174,6 +174,11 @@ def data_listen_reply(addresses: Sequence[tuple[str, int]], error: int = NO_ERR)
     return XdrWriter().u32(error).tcp_addresses(addresses).bytes()
 
 
+def data_connect_request(addresses: Sequence[tuple[str, int]]) -> bytes:
+    """ndmp4_data_connect_request: the endpoint the data agent is to connect to."""
+    return XdrWriter().tcp_addresses(addresses).bytes()
+
+
 def mover_connect_request(mode: int, addresses: Sequence[tuple[str, int]]) -> bytes:
     return XdrWriter().u32(mode).tcp_addresses(addresses).bytes()
 

@@ -100,7 +100,16 @@ def _set_port_range(namespace: str, port_range: PortRange) -> None:
          f"echo '{low} {high}' > /proc/sys/net/ipv4/ip_local_port_range"])
 
 
-def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str) -> Link:
+def _offloads_off(namespace: str, ifname: str, *extra: str) -> None:
+    # Offloads off so tcpdump sees wire-sized segments with real checksums.
+    run(["ip", "netns", "exec", namespace, "ethtool", "-K", ifname,
+         "tso", "off", "gso", "off", "gro", "off", "tx", "off", *extra], check=False)
+
+
+def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str,
+              vlan: int | None = None) -> Link:
+    """A veth pair m<index>/a<index>. With `vlan`, transmit VLAN offload is off, so a tag
+    pushed by flowcheck.lab.vlan is written into the frame itself."""
     link = Link(f"m{index}", f"a{index}", media_ip, agent_ip)
     run(["ip", "link", "add", link.media_if, "netns", lab.media_ns, "type", "veth",
          "peer", "name", link.agent_if, "netns", lab.agent_ns])
@@ -110,14 +119,17 @@ def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str) -> Link:
         run(["ip", "-n", namespace, "link", "set", ifname, "up"])
         # Offloads off so tcpdump sees wire-sized segments with real checksums.
         run(["ip", "netns", "exec", namespace, "ethtool", "-K", ifname,
-             "tso", "off", "gso", "off", "gro", "off", "tx", "off"], check=False)
+             "tso", "off", "gso", "off", "gro", "off", "tx", "off",
+             *(("txvlan", "off") if vlan is not None else ())], check=False)
     lab.links.append(link)
     return link
 
 
 def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
-               *, second_network: bool = False) -> Lab:
-    """Namespaces M (10.77.0.1) and A (10.77.0.2); optionally 10.78.0.0/24 as well."""
+               *, second_network: bool = False, vlan: int | None = None) -> Lab:
+    """Namespaces M (10.77.0.1) and A (10.77.0.2); optionally 10.78.0.0/24 as well.
+
+    With `vlan`, the backup link's frames carry that 802.1Q tag (flowcheck.lab.vlan)."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, tcpdump)")
     cleanup_stale()
@@ -127,9 +139,13 @@ def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (
         for namespace in (lab.media_ns, lab.agent_ns):
             run(["ip", "netns", "add", namespace])
             run(["ip", "-n", namespace, "link", "set", "lo", "up"])
-        _add_link(lab, 0, "10.77.0.1", "10.77.0.2")
+        _add_link(lab, 0, "10.77.0.1", "10.77.0.2", vlan)
         if second_network:
             _add_link(lab, 1, "10.78.0.1", "10.78.0.2")
+        if vlan is not None:
+            from flowcheck.lab.vlan import tag_link  # uses this module
+
+            tag_link(lab, vlan)
         _set_port_range(lab.media_ns, media_range)
         _set_port_range(lab.agent_ns, agent_range)
     except BaseException:
@@ -160,8 +176,8 @@ def destroy_lab(lab: Lab) -> None:
 
 @contextmanager
 def lab_network(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
-                *, second_network: bool = False) -> Iterator[Lab]:
-    lab = create_lab(media_range, agent_range, second_network=second_network)
+                *, second_network: bool = False, vlan: int | None = None) -> Iterator[Lab]:
+    lab = create_lab(media_range, agent_range, second_network=second_network, vlan=vlan)
     try:
         yield lab
     finally:
@@ -173,26 +189,44 @@ def apply_nft(lab: Lab, host: str, ruleset: str) -> None:
     run(lab.exec_argv(host, ["nft", "-f", "-"]), input_text=ruleset)
 
 
-class _Tcpdump:
-    """One tcpdump on one interface of M's namespace."""
+# Capture tools (Scenario.capture_tool): how the one capture of M's backup link is made.
+CAPTURE_TOOLS = ("tcpdump", "tcpdump-any", "tcpdump-ring", "dumpcap")
+RING_FILE_MEGABYTES = 1  # tcpdump -C: millions of bytes per ring file
+RING_FILES = 10  # tcpdump -W
 
-    def __init__(self, lab: Lab, interface: str, path: Path, packet_filter: str) -> None:
-        # --immediate-mode: without it the kernel hands packets over in blocks, and the
-        # last block of a short run is lost when tcpdump is stopped.
-        argv = ["tcpdump", "-i", interface, "-s", "0", "-U", "--immediate-mode",
-                "-B", "16384", "-n", "-Z", "root", "-w", str(path), packet_filter]
-        self.process = subprocess.Popen(lab.exec_argv("m", argv), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
+
+class _Tcpdump:
+    """One tcpdump on one interface of M's namespace.
+
+    `extra` adds options: `-y LINUX_SLL2` on the "any" pseudo-interface, `-C 1 -W 10`
+    for a ring buffer (files PATH0, PATH1, ...).
+    """
+
+    started = "listening on"
+    tool = "tcpdump"
+
+    def __init__(self, lab: Lab, interface: str, path: Path, packet_filter: str,
+                 extra: Sequence[str] = ()) -> None:
+        self.process = subprocess.Popen(
+            lab.exec_argv("m", self.argv(interface, path, packet_filter, extra)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         assert self.process.stderr is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             line = self.process.stderr.readline()
             if not line:
                 break
-            if "listening on" in line:
+            if self.started in line:
                 return
         self.stop()
-        raise LabError(f"tcpdump on {interface} did not start")
+        raise LabError(f"{self.tool} on {interface} did not start")
+
+    @staticmethod
+    def argv(interface: str, path: Path, packet_filter: str, extra: Sequence[str]) -> list[str]:
+        # --immediate-mode: without it the kernel hands packets over in blocks, and the
+        # last block of a short run is lost when tcpdump is stopped.
+        return ["tcpdump", "-i", interface, "-s", "0", "-U", "--immediate-mode",
+                "-B", "16384", "-n", "-Z", "root", *extra, "-w", str(path), packet_filter]
 
     def stop(self) -> int:
         """SIGINT, so tcpdump flushes and writes a complete file; returns packets seen."""
@@ -212,6 +246,36 @@ class _Tcpdump:
         return int(match.group(1)) if match else -1
 
 
+class _Dumpcap(_Tcpdump):
+    """Wireshark's dumpcap: pcapng (section, interface description and statistics
+    blocks), the capture filter compiled by dumpcap's own libpcap call."""
+
+    started = "Capturing on"
+    tool = "dumpcap"
+
+    @staticmethod
+    def argv(interface: str, path: Path, packet_filter: str, extra: Sequence[str]) -> list[str]:
+        return ["dumpcap", "-i", interface, "-s", "0", "-B", "16", "-n", *extra,
+                "-f", packet_filter, "-w", str(path)]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        tail = self.process.stderr.read() if self.process.stderr else ""
+        # "Packets received/dropped on interface 'm0': 123/0 (pcap:0/dumpcap:0/...)"
+        counts = re.search(r"received/dropped on interface '[^']*': (\d+)/(\d+)", tail)
+        if counts is None:
+            raise LabError(f"dumpcap gave no statistics: {tail.strip()[-200:]}")
+        if int(counts.group(2)):
+            raise LabError(f"dumpcap: {counts.group(2)} packets dropped")
+        return int(counts.group(1))
+
+
 class PacketCapture:
     """tcpdump on M's interfaces (the backup link by default), as one pcap file.
 
@@ -221,17 +285,27 @@ class PacketCapture:
     """
 
     def __init__(self, lab: Lab, path: Path, interfaces: Sequence[str] | None = None,
-                 packet_filter: str = "tcp or icmp") -> None:
+                 packet_filter: str = "tcp or icmp", tool: str = "tcpdump") -> None:
         self.path = path
         self._stopped = False
         names = list(interfaces or [lab.backup_link.media_if])
+        if tool not in CAPTURE_TOOLS:
+            raise LabError(f"unknown capture tool {tool!r}")
+        if tool != "tcpdump" and len(names) > 1:
+            raise LabError(f"{tool} captures one interface")
         self._parts = [path] if len(names) == 1 else [
             # Parts end in .pcap: AppArmor's tcpdump profile only lets it write *.pcap.
             path.with_name(f"{path.stem}.{name}-part.pcap") for name in names]
+        kind: type[_Tcpdump] = _Dumpcap if tool == "dumpcap" else _Tcpdump
+        extra: tuple[str, ...] = ()
+        if tool == "tcpdump-any":
+            names, extra = ["any"], ("-y", "LINUX_SLL2")
+        elif tool == "tcpdump-ring":
+            extra = ("-C", str(RING_FILE_MEGABYTES), "-W", str(RING_FILES))
         self._dumps: list[_Tcpdump] = []
         try:
             for name, part in zip(names, self._parts, strict=True):
-                self._dumps.append(_Tcpdump(lab, name, part, packet_filter))
+                self._dumps.append(kind(lab, name, part, packet_filter, extra))
         except BaseException:
             self._stop_all()
             raise

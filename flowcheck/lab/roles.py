@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -55,11 +56,16 @@ class PortAllocator:
         self.low, self.high = port_range
         self.next_port = self.low
         self.reuse_address = reuse_address
+        self._lock = threading.Lock()  # concurrent agent sessions share one allocator
 
     def restart(self) -> None:
         self.next_port = self.low
 
     def bind(self, ip: str, *, listen: bool) -> socket.socket:
+        with self._lock:
+            return self._bind(ip, listen=listen)
+
+    def _bind(self, ip: str, *, listen: bool) -> socket.socket:
         for port in range(self.next_port, self.high + 1):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             if listen or self.reuse_address:
@@ -85,12 +91,13 @@ def receive_all(sock: socket.socket) -> int:
     return received
 
 
-def send_and_finish(sock: socket.socket, size: int) -> None:
+def send_and_finish(sock: socket.socket, size: int, delay: float = 0.002) -> None:
     data = payload(size)
     for start in range(0, size, CHUNK):
         sock.sendall(data[start:start + CHUNK])
-        # Paced a little so tcpdump keeps up on a busy 2-core runner.
-        time.sleep(0.002)
+        # Paced a little so tcpdump keeps up on a busy 2-core runner (longer pauses keep
+        # a data connection open long enough to overlap another job's).
+        time.sleep(delay)
     sock.shutdown(socket.SHUT_WR)
 
 
@@ -105,6 +112,7 @@ class MediaOptions:
     browse: bool = False
     reuse_ports: bool = False
     connect_timeout: float = 3.5
+    agent_connects: bool = False  # M listens and announces (DATA_CONNECT); A connects
 
 
 class MediaServer:
@@ -174,23 +182,14 @@ class MediaServer:
     def _run_resource(self, channel: NdmpChannel, index: int) -> None:
         options = self.options
         name = resource_name(index)
-        reply = channel.call(wire.DATA_LISTEN, wire.data_listen_request())
-        if reply.error or reply.u32(0):
-            log("media", f"{name}: DATA_LISTEN failed (error {reply.error or reply.u32(0)})")
-            self.failures += 1
-            return
-        agent_ip, agent_port = read_tcp_address(reply.body, 4)  # step 3: announced
-        data = self.ports.bind("0.0.0.0", listen=False)  # step 4: next free media port
-        data.settimeout(options.connect_timeout)
-        try:
-            data.connect((agent_ip, agent_port))
-        except OSError as exc:
-            # Backup Exec skips the resource: "Communication Failure has occurred
-            # between the Job Engine and Remote Agent".
-            log("media", f"{name}: data connection to {agent_ip}:{agent_port} failed: {exc}")
-            data.close()
-            self.failures += 1
-            return
+        if options.agent_connects:
+            data = self._data_from_agent(channel, name)
+            if data is None:
+                return
+        else:
+            data = self._data_to_agent(channel, name)
+            if data is None:
+                return
         data.settimeout(30)
         env = [("FILESYSTEM", name), ("TYPE", "dump"), ("HIST", "n")]
         with data:
@@ -207,6 +206,49 @@ class MediaServer:
         if halted.u32(0) != wire.DATA_HALT_SUCCESSFUL:
             self.failures += 1
         channel.call(wire.DATA_STOP)
+
+    def _data_from_agent(self, channel: NdmpChannel, name: str) -> socket.socket | None:
+        """The other pairing: M listens on the next media port (as a MOVER_LISTEN reply
+        would announce it) and tells A to connect there with DATA_CONNECT."""
+        listener = self.ports.bind("0.0.0.0", listen=True)
+        local_ip = channel.sock.getsockname()[0]
+        port = listener.getsockname()[1]
+        with listener:
+            listener.settimeout(self.options.connect_timeout + 2)
+            reply = channel.call(wire.DATA_CONNECT, wire.data_connect_request([(local_ip, port)]))
+            if reply.error or reply.u32(0):
+                log("media", f"{name}: DATA_CONNECT failed (error {reply.error or reply.u32(0)})")
+                self.failures += 1
+                return None
+            try:
+                data, peer = listener.accept()
+            except TimeoutError:
+                log("media", f"{name}: the agent never connected to {local_ip}:{port}")
+                self.failures += 1
+                return None
+        log("media", f"{name}: data connection from {peer[0]}:{peer[1]}")
+        return data
+
+    def _data_to_agent(self, channel: NdmpChannel, name: str) -> socket.socket | None:
+        options = self.options
+        reply = channel.call(wire.DATA_LISTEN, wire.data_listen_request())
+        if reply.error or reply.u32(0):
+            log("media", f"{name}: DATA_LISTEN failed (error {reply.error or reply.u32(0)})")
+            self.failures += 1
+            return None
+        agent_ip, agent_port = read_tcp_address(reply.body, 4)  # step 3: announced
+        data = self.ports.bind("0.0.0.0", listen=False)  # step 4: next free media port
+        data.settimeout(options.connect_timeout)
+        try:
+            data.connect((agent_ip, agent_port))
+        except OSError as exc:
+            # Backup Exec skips the resource: "Communication Failure has occurred
+            # between the Job Engine and Remote Agent".
+            log("media", f"{name}: data connection to {agent_ip}:{agent_port} failed: {exc}")
+            data.close()
+            self.failures += 1
+            return None
+        return data
 
     @staticmethod
     def _drain_until_closed(sock: socket.socket) -> None:
@@ -232,6 +274,9 @@ class AgentOptions:
     squat_data_ports: int = 0  # fault: the first N announced ports are held, not listening
     connect_timeout: float = 3.5
     session_timeout: float = 30.0
+    concurrent: bool = False  # serve the sessions at the same time (one thread each)
+    first_callback_delay: float = 0.0  # the first session's callback waits this long
+    chunk_delay: float = 0.002  # pause after each 64 KB of backup data
 
 
 class RemoteAgent:
@@ -250,28 +295,40 @@ class RemoteAgent:
         listener.listen(4)
         listener.settimeout(options.session_timeout)
         print("ready", flush=True)
+        threads: list[threading.Thread] = []
+        status = 0
         with listener:
-            for _ in range(options.sessions):
+            for number in range(options.sessions):
                 try:
                     control, peer = listener.accept()
                 except TimeoutError:
                     log("agent", "no control connection came")
-                    return 1
+                    status = 1
+                    break
                 log("agent", f"control connection from {peer[0]}:{peer[1]}")
                 if options.restart_ports:
                     self.ports.restart()
-                AgentSession(self, control).run()
-        return 0
+                if options.concurrent:
+                    thread = threading.Thread(target=AgentSession(self, control, number).run)
+                    thread.start()
+                    threads.append(thread)
+                else:
+                    AgentSession(self, control, number).run()
+        for thread in threads:
+            thread.join()
+        return status
 
 
 class AgentSession:
-    def __init__(self, agent: RemoteAgent, control: socket.socket) -> None:
+    def __init__(self, agent: RemoteAgent, control: socket.socket, number: int = 0) -> None:
+        self.number = number  # 0 for the first control connection accepted
         self.agent = agent
         self.options = agent.options
         self.control = control
         self.channel = NdmpChannel(control)
         self.callback: socket.socket | None = None
         self.data_listener: socket.socket | None = None
+        self.data_connection: socket.socket | None = None  # opened by A (DATA_CONNECT)
         self.held: list[socket.socket] = []
 
     def run(self) -> None:
@@ -289,7 +346,8 @@ class AgentSession:
             log("agent", f"session ended: {exc}")
         finally:
             # The agent closes first: callback, data listener, then control.
-            for sock in (self.callback, self.data_listener, *self.held, self.control):
+            for sock in (self.callback, self.data_listener, self.data_connection,
+                         *self.held, self.control):
                 if sock is not None:
                     sock.close()
 
@@ -312,6 +370,8 @@ class AgentSession:
             self._call_back(request)
         elif code == wire.DATA_LISTEN:
             self._listen(request)
+        elif code == wire.DATA_CONNECT:
+            self._connect(request)
         elif code in (wire.DATA_START_BACKUP, wire.DATA_START_RECOVER):
             channel.reply(request, wire.error_reply())
             self._transfer(restore=code == wire.DATA_START_RECOVER)
@@ -321,6 +381,8 @@ class AgentSession:
     def _call_back(self, request: Message) -> None:
         ip = socket.inet_ntoa(request.body[:4])
         port = request.u32(1)
+        if self.number == 0 and self.options.first_callback_delay:
+            time.sleep(self.options.first_callback_delay)  # a busy agent answers late
         try:
             self.callback = socket.create_connection((ip, port),
                                                      timeout=self.options.connect_timeout)
@@ -345,20 +407,39 @@ class AgentSession:
             port = self.data_listener.getsockname()[1]
         self.channel.reply(request, wire.data_listen_reply([(announce_ip, port)]))
 
+    def _connect(self, request: Message) -> None:
+        """DATA_CONNECT: open the data connection to the endpoint M announced, from the
+        next free port of the agent range."""
+        ip, port = read_tcp_address(request.body, 0)
+        sock = self.agent.ports.bind(self.control.getsockname()[0], listen=False)
+        sock.settimeout(self.options.connect_timeout)
+        try:
+            sock.connect((ip, port))
+        except OSError as exc:
+            log("agent", f"data connection to {ip}:{port} failed: {exc}")
+            sock.close()
+            self.channel.reply(request, wire.error_reply(wire.CONNECT_ERR))
+            return
+        self.data_connection = sock
+        self.channel.reply(request, wire.error_reply())
+
     def _transfer(self, *, restore: bool) -> None:
         reason = wire.DATA_HALT_SUCCESSFUL
         listener = self.data_listener
         try:
-            if listener is None:
+            if self.data_connection is not None:
+                data, self.data_connection = self.data_connection, None
+            elif listener is None:
                 raise OSError("no data listener")
-            listener.settimeout(self.options.connect_timeout)
-            data, _peer = listener.accept()
+            else:
+                listener.settimeout(self.options.connect_timeout)
+                data, _peer = listener.accept()
             with data:
                 data.settimeout(30)
                 if restore:
                     receive_all(data)
                 else:
-                    send_and_finish(data, self.options.data_bytes)
+                    send_and_finish(data, self.options.data_bytes, self.options.chunk_delay)
                     receive_all(data)  # until the media server closes its side
         except OSError as exc:
             log("agent", f"data transfer failed: {exc}")

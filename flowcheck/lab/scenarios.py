@@ -53,6 +53,19 @@ class Scenario:
     ndmp_port: int = 10000
     ndmp_version: int = 4
     config: dict[str, object] = field(default_factory=dict)
+    concurrent: bool = False  # the jobs start together instead of one after another
+    vlan: int | None = None  # backup link's frames 802.1Q-tagged (flowcheck.lab.vlan)
+    capture_tool: str = "tcpdump"  # netns.CAPTURE_TOOLS
+
+    @property
+    def ring(self) -> bool:
+        """Captured as a tcpdump ring buffer: FILE0, FILE1, ... and a flowcheck.toml."""
+        return self.capture_tool == "tcpdump-ring"
+
+    @property
+    def packet_filter(self) -> str:
+        # A plain "tcp" filter reads the EtherType at offset 12: 0x8100 on a tagged frame.
+        return "vlan and (tcp or icmp)" if self.vlan is not None else "tcp or icmp"
 
     def sidecar(self) -> dict[str, object]:
         """Configuration for flowcheck matching this capture (TOML keys of config.py)."""
@@ -131,6 +144,40 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("restore-2-resources",
         "restore of 2 resources: data flows from M to A on each data connection",
         "pass", resources=2, media=("--restore",)),
+    # Other capture tools and topologies: the same jobs, captures flowcheck was not
+    # written against.
+    _be("concurrent-jobs",
+        "two Backup Exec jobs against the same agent at the same time, 2 resources each: "
+        "two control connections overlap, their data connections interleave",
+        "pass", resources=2, jobs=2, concurrent=True,
+        agent=("--sessions", "2", "--concurrent", "--chunk-delay", "0.05")),
+    _be("concurrent-jobs-late-callback",
+        "as concurrent-jobs, but the agent answers the first job's callback 0.3 s late, "
+        "after the second job's callback: the callbacks arrive in the other order than "
+        "their control connections (KNOWN ISSUE: flowcheck crosses them; not stored)",
+        "pass", resources=2, jobs=2, concurrent=True,
+        agent=("--sessions", "2", "--concurrent", "--chunk-delay", "0.05",
+               "--first-callback-delay", "0.3")),
+    _be("clean-vlan",
+        "clean 2-resource job over VLAN 77: both veth ends push the 802.1Q tag on egress "
+        "and pop it on ingress (tc BPF), captured on M's veth: every frame carries the tag",
+        "pass", resources=2, vlan=77),
+    _be("data-port-dropped-any",
+        "as data-port-dropped, captured with tcpdump -i any -y LINUX_SLL2 in M's namespace",
+        "fail", ("data_unanswered",), nft_agent=drop_inbound_syn("6001-6100"),
+        capture_tool="tcpdump-any"),
+    _be("clean-dumpcap",
+        "clean 2-resource job captured with Wireshark's dumpcap (pcapng)",
+        "pass", resources=2, capture_tool="dumpcap"),
+    _be("clean-ring",
+        "clean 3-resource job of 700 KB each, captured as a tcpdump ring buffer "
+        "(-C 1 -W 10: files ring.pcap0, ring.pcap1, ...); the directory is one capture set",
+        "pass", resources=3, capture_tool="tcpdump-ring", agent=("--bytes", "700000")),
+    _be("agent-connects-data",
+        "the other pairing: per resource M listens on its next media port and sends "
+        "DATA_CONNECT with that endpoint (as a MOVER_LISTEN reply would give it); the "
+        "agent opens the data connection from its range: wrong direction for backup-exec-9",
+        "fail", ("step_out_of_order",), resources=2, media=("--agent-connects",)),
     Scenario("v4-backup-port-10500", "ndmjob",
              "ndmjob daemon on port 10500, NDMP v4 three-way backup (MOVER_LISTEN + "
              "DATA_CONNECT); Wireshark does not dissect NDMP off port 10000",
