@@ -201,35 +201,56 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
 def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                       connections: list[Connection], endpoints: _Endpoints,
                       config: Config) -> None:
-    """The first agent -> media server connection after the control connection opened.
+    """Each session's callback: an agent -> media server connection (not to the NDMP
+    port) opened while its control connection was open.
 
-    A destination port in the media range is preferred; failing that, the first such
-    connection to any port other than the NDMP port is still the callback (and gets
-    port_outside_media_range from verify) rather than an unexplained connection.
+    Sessions can overlap (two jobs to one agent), so callbacks are handed out earliest
+    deadline first: in time order, each goes to the open session whose data connection
+    (or end) comes soonest. A greedy choice per session would cross two callbacks when
+    the first job's comes late. A destination in the media range is preferred; failing
+    that, a connection to another port is still the callback (verify reports
+    port_outside_media_range). A callback found only after the session's data
+    connection is still attached, so verify reports it out of order.
     """
+    candidates: dict[str, list[Connection]] = {}
+    deadline: dict[str, float] = {}
     by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
         if conn.role != "control" and conn.resp_p != config.ndmp_port:
             by_pair[(conn.orig_h, conn.resp_h)].append(conn)
-    starts = {pair: [c.ts for c in conns] for pair, conns in by_pair.items()}
+    by_uid = {c.uid: c for c in connections}
     for session in sessions:
         control = control_of[session.id]
         end = max(control.last_ts, control.ts) + CALLBACK_SLACK_SECONDS
-        pair = (session.remote_agent, session.media_server)
-        ordered = by_pair.get(pair, [])
-        first = bisect_left(starts.get(pair, []), control.ts)
-        candidates = []
-        for conn in ordered[first:]:
-            if conn.ts > end:
-                break
-            if conn.uid not in endpoints.claimed:
-                candidates.append(conn)
-        if not candidates:
-            continue
-        in_range = [c for c in candidates if config.in_media_range(c.resp_p)]
-        callback = (in_range or candidates)[0]
-        session.callback_uid = callback.uid
-        _claim(endpoints, callback, session, "callback")
+        candidates[session.id] = [
+            conn for conn in by_pair.get((session.remote_agent, session.media_server), [])
+            if control.ts <= conn.ts <= end and conn.uid not in endpoints.claimed]
+        data_starts = [by_uid[uid].ts for uid in session.data_connections]
+        deadline[session.id] = min(data_starts, default=end)
+
+    def assign(session: Session, conn: Connection) -> None:
+        session.callback_uid = conn.uid
+        _claim(endpoints, conn, session, "callback")
+
+    def usable(session: Session, in_range_only: bool) -> list[Connection]:
+        return [c for c in candidates[session.id] if c.uid not in endpoints.claimed and
+                (config.in_media_range(c.resp_p) or not in_range_only)]
+
+    candidate_uids = {sid: {c.uid for c in conns} for sid, conns in candidates.items()}
+    for in_range_only in (True, False):
+        waiting = [s for s in sessions if s.callback_uid is None]
+        offered = sorted({c.uid: c for s in waiting for c in usable(s, in_range_only)}
+                         .values(), key=lambda c: (c.ts, c.first_frame))
+        for conn in offered:
+            takers = [s for s in waiting if s.callback_uid is None and
+                      conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]]
+            if takers:
+                assign(min(takers, key=lambda s: deadline[s.id]), conn)
+    for session in sessions:  # late callbacks: attached, and judged out of order
+        if session.callback_uid is None:
+            late = usable(session, True) or usable(session, False)
+            if late:
+                assign(session, late[0])
 
 
 # Messages that carry a data endpoint, by name and whether a reply (collector.ANNOUNCERS).

@@ -99,11 +99,13 @@ def announced_ports(path: Path) -> dict[int, set[int]]:
 # concurrent-jobs ------------------------------------------------------------------------
 
 CONCURRENT = LAB / "concurrent-jobs.pcap"
+LATE_CALLBACK = LAB / "concurrent-jobs-late-callback.pcap"
 
 
 @needs_tshark
-def test_concurrent_jobs_each_session_owns_its_callback_and_data() -> None:
-    analysis = _analyze(CONCURRENT, CONCURRENT.with_suffix(".toml"))
+@pytest.mark.parametrize("capture", [CONCURRENT, LATE_CALLBACK], ids=lambda p: p.stem)
+def test_concurrent_jobs_each_session_owns_its_callback_and_data(capture: Path) -> None:
+    analysis = _analyze(capture, capture.with_suffix(".toml"))
     assert analysis.verdict == "pass", [f.as_dict() for f in analysis.findings]
     assert _reported(analysis) == set()
     by_uid = {c.uid: c for c in analysis.traffic.connections}
@@ -114,8 +116,8 @@ def test_concurrent_jobs_each_session_owns_its_callback_and_data() -> None:
     first, second = sorted(controls, key=lambda c: c.ts)
     assert second.ts < first.last_ts
 
-    engine = job_engine_ports(CONCURRENT)
-    announced = announced_ports(CONCURRENT)
+    engine = job_engine_ports(capture)
+    announced = announced_ports(capture)
     assert len(engine) == 2 and len(announced) == 2
     for session, control in zip(sessions, controls, strict=True):
         assert session.kind == "backup"
@@ -129,6 +131,11 @@ def test_concurrent_jobs_each_session_owns_its_callback_and_data() -> None:
         assert len(data) == 2
         assert {c.resp_p for c in data} == announced[control.orig_p]
         assert all(c.session == session.id and c.role == "data" for c in data)
+    callbacks = [by_uid[s.callback_uid] for s in sessions]
+    if capture == LATE_CALLBACK:
+        # The scenario's point: the callbacks arrive in the other order than their
+        # control connections, so taking "the next one" per session would cross them.
+        assert callbacks[0].ts > callbacks[1].ts
     # Their data connections interleave: one job's data runs while the other's does.
     spans = [[(by_uid[u].ts, by_uid[u].last_ts) for u in s.data_connections]
              for s in sessions]
@@ -253,6 +260,8 @@ def test_agent_opened_data_is_wrong_way_for_backup_exec_and_fine_for_ndmp() -> N
 def test_variant_scenarios_are_stored_with_their_sidecars() -> None:
     for name, capture, config in [
             ("concurrent-jobs", CONCURRENT, LAB / "concurrent-jobs.toml"),
+            ("concurrent-jobs-late-callback", LATE_CALLBACK,
+             LAB / "concurrent-jobs-late-callback.toml"),
             ("clean-vlan", VLAN, LAB / "clean-vlan.toml"),
             ("data-port-dropped-any", ANY, LAB / "data-port-dropped-any.toml"),
             ("clean-dumpcap", DUMPCAP, LAB / "clean-dumpcap.toml"),

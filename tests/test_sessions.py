@@ -103,6 +103,41 @@ def test_callback_prefers_media_range_and_stays_within_control() -> None:
     assert outside.role == after.role == "other"
 
 
+def test_overlapping_sessions_do_not_cross_callbacks() -> None:
+    """Job 1's callback comes late, after job 2's: each session keeps its own."""
+    be9 = load_profile("backup-exec-9")
+    control1 = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)
+    control2 = conn("K2", M, 5011, A, 10000, 0.1, end=10.0)
+    callback2 = conn("B2", A, 6001, M, 5051, 0.2)
+    data2 = conn("D2", M, 5052, A, 6002, 0.4)
+    callback1 = conn("B1", A, 6003, M, 5001, 0.6)
+    data1 = conn("D1", M, 5002, A, 6004, 0.8)
+    streams = [NdmpStream("K1", 4, announcements=[ann("K1", A, 6004, 7, 0.7,
+                                                      "NDMP_DATA_LISTEN", "data")]),
+               NdmpStream("K2", 4, announcements=[ann("K2", A, 6002, 5, 0.3,
+                                                      "NDMP_DATA_LISTEN", "data")])]
+    connections = [control1, control2, callback2, data2, callback1, data1]
+    first, second = build_sessions(connections, streams, LAB, be9)
+    assert (first.callback_uid, first.data_connections) == ("B1", ["D1"])
+    assert (second.callback_uid, second.data_connections) == ("B2", ["D2"])
+    codes = {f.code for f in check_all(connections, streams, [first, second], LAB, be9)}
+    assert "step_out_of_order" not in codes
+
+
+def test_a_callback_after_the_data_connection_is_still_out_of_order() -> None:
+    be9 = load_profile("backup-exec-9")
+    control = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)
+    data = conn("D1", M, 5002, A, 6004, 0.8)
+    callback = conn("B1", A, 6003, M, 5001, 1.5)
+    streams = [NdmpStream("K1", 4, announcements=[ann("K1", A, 6004, 7, 0.7,
+                                                      "NDMP_DATA_LISTEN", "data")])]
+    (session,) = build_sessions([control, data, callback], streams, LAB, be9)
+    assert session.callback_uid == "B1"
+    codes = {f.code for f in check_all([control, data, callback], streams, [session],
+                                       LAB, be9)}
+    assert "step_out_of_order" in codes
+
+
 def test_kind_restore_and_browse() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
     stream = NdmpStream("C", 4, messages=[request("DATA_START_RECOVER", 1.0)])

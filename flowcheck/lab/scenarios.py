@@ -154,7 +154,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("concurrent-jobs-late-callback",
         "as concurrent-jobs, but the agent answers the first job's callback 0.3 s late, "
         "after the second job's callback: the callbacks arrive in the other order than "
-        "their control connections (KNOWN ISSUE: flowcheck crosses them; not stored)",
+        "their control connections (each session must keep its own callback)",
         "pass", resources=2, jobs=2, concurrent=True,
         agent=("--sessions", "2", "--concurrent", "--chunk-delay", "0.05",
                "--first-callback-delay", "0.3")),

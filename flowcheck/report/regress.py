@@ -30,7 +30,9 @@ def render_results(results: list[CaseResult], console: Console) -> None:
         for change in result.changes if result.changed else []:
             console.print(f"    {change}", highlight=False)
     changed = sum(r.changed for r in results)
-    console.print(f"{len(results) - changed} unchanged, {changed} changed")
+    updated = sum(r.updated for r in results)
+    summary = f"{len(results) - changed - updated} unchanged, {changed} changed"
+    console.print(summary + (f", {updated} updated" if updated else ""))
 
 
 def write_junit(results: list[CaseResult], path: Path) -> None:
