@@ -11,11 +11,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.pipeline import Analysis, analyze, traffic_from
+
+if TYPE_CHECKING:
+    from flowcheck.connections import ConnectionTracker
+    from flowcheck.ndmp import NdmpCollector
 
 # Findings whose evidence, once seen, stays: a RST, an error reply, a port out of range.
 CERTAIN_ONCE_SEEN = frozenset({
@@ -42,6 +46,8 @@ def _finding_key(finding: Finding) -> tuple:
 
 
 class LiveVerifier:
+    """Feeds a capture stream through the pipeline and yields LiveEvents as it goes."""
+
     def __init__(self, config: Config, *, interval: float = 5.0, settle: float = 10.0) -> None:
         from flowcheck.connections import ConnectionTracker
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
@@ -91,7 +97,8 @@ class LiveVerifier:
                 self.reported.add(key)
                 yield LiveEvent("finding", finding=finding)
 
-    def _analyse(self, tracker, collector, captures: list[CaptureInfo]) -> Analysis:  # noqa: ANN001
+    def _analyse(self, tracker: ConnectionTracker, collector: NdmpCollector,
+                 captures: list[CaptureInfo]) -> Analysis:
         from flowcheck.connections import finish_tracking
 
         traffic = traffic_from(finish_tracking(tracker, list(captures)), collector)

@@ -17,6 +17,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, NdmpStream, Sessio
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
     from flowcheck.ndmp import NdmpCollector
+    from flowcheck.profiles import Profile
 
 
 @dataclass(slots=True)
@@ -35,8 +36,7 @@ class Analysis:
     config: Config
     sessions: list[Session] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # all, decode findings included
-    graph: object | None = None  # networkx.MultiDiGraph, built on demand
-    profile: object | None = None  # flowcheck.profiles.Profile the traffic was checked against
+    profile: Profile | None = None  # what the traffic was checked against
 
     @property
     def verdict(self) -> str:
@@ -55,9 +55,9 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
     return traffic_from(result, collector)
 
 
-def traffic_from(result: TrackResult, collector: NdmpCollector | None) -> Traffic:
+def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     """Traffic from a finished tracking run and the NDMP collector that rode along."""
-    streams = collector.streams() if collector is not None else []
+    streams = collector.streams()
     findings = list(result.findings)
     for stream in streams:
         findings.extend(stream.findings)
