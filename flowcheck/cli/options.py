@@ -6,15 +6,17 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -69,44 +71,19 @@ Captures = Annotated[list[str], typer.Argument(
          "for standard input. Several are one capture set merged by time.")]
 
 
-@dataclass(slots=True)
-class ConfigFlags:
-    config_file: Path | None = None
-    ndmp_port: int | None = None
-    media_range: list[str] | None = None
-    agent_range: list[str] | None = None
-    media_server: list[str] | None = None
-    remote_agent: list[str] | None = None
-    backup_network: str | None = None
-    port_hold: float | None = None
-    resources: int | None = None
-    profile: str | None = None
+def resolve_config(config_file: Path | None, flags: dict[str, object]) -> Config:
+    """The Config from --config (or ./flowcheck.toml) overlaid by the flags given."""
+    file_values: dict[str, object] = {}
+    if config_file is None and Path("flowcheck.toml").is_file():
+        config_file = Path("flowcheck.toml")  # the documented default location
+    if config_file is not None:
+        file_values = load_file(config_file)
+    config = build_config(file_values, flags)
+    # Fail early, as a usage error, on an unknown profile name or a bad profile file.
+    from flowcheck.profiles import load_profile
 
-    def resolve(self) -> Config:
-        file_values: dict[str, object] = {}
-        path = self.config_file
-        if path is None and Path("flowcheck.toml").is_file():
-            path = Path("flowcheck.toml")  # the documented default location
-        if path is not None:
-            file_values = load_file(path)
-        flags = {
-            "ndmp_port": self.ndmp_port,
-            "media_range": self.media_range,
-            "agent_range": self.agent_range,
-            "media_servers": self.media_server,
-            "remote_agents": self.remote_agent,
-            "backup_network": self.backup_network,
-            "port_hold_seconds": self.port_hold,
-            "resources": self.resources,
-            "profile": self.profile,
-        }
-        config = build_config(file_values, flags)
-        if config.profile:
-            # Fail early, as a usage error, on an unknown profile name or bad profile file.
-            from flowcheck.profiles import load_profile
-
-            load_profile(config.profile)
-        return config
+    load_profile(config.profile)
+    return config
 
 
 def check_captures(captures: list[str]) -> list[str]:
@@ -125,26 +102,26 @@ def stderr_is_terminal() -> bool:
 PIPED_WIDTH = 200
 
 
-def make_console():  # noqa: ANN201 - rich is imported lazily: start-up time matters
+def make_console() -> Console:
     """The console reports print to: the terminal's width, or wide when piped."""
-    from rich.console import Console
+    from rich.console import Console  # imported here: start-up time matters
 
     return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 # The configuration flags every traffic command takes, added to a command's signature by
-# `with_config` so each command declares only its own options and receives a Config.
-CONFIG_PARAMETERS: dict[str, object] = {
-    "config_file": ConfigFile,
-    "ndmp_port": NdmpPort,
-    "media_range": MediaRange,
-    "agent_range": AgentRange,
-    "media_server": MediaServer,
-    "remote_agent": RemoteAgent,
-    "backup_network": BackupNetwork,
-    "port_hold": PortHold,
-    "resources": Resources,
-    "profile": Profile,
+# `with_config` so each command declares only its own options and receives a Config:
+# parameter name -> (its option, the configuration key it sets).
+CONFIG_PARAMETERS: dict[str, tuple[object, str]] = {
+    "ndmp_port": (NdmpPort, "ndmp_port"),
+    "media_range": (MediaRange, "media_range"),
+    "agent_range": (AgentRange, "agent_range"),
+    "media_server": (MediaServer, "media_servers"),
+    "remote_agent": (RemoteAgent, "remote_agents"),
+    "backup_network": (BackupNetwork, "backup_network"),
+    "port_hold": (PortHold, "port_hold_seconds"),
+    "resources": (Resources, "resources"),
+    "profile": (Profile, "profile"),
 }
 
 
@@ -154,13 +131,15 @@ def with_config(command: Callable[..., T]) -> Callable[..., T]:
     own = [p for p in signature.parameters.values() if p.name != "config"]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
-        for name, ann in CONFIG_PARAMETERS.items()
+        for name, ann in [("config_file", ConfigFile),
+                          *((name, option) for name, (option, _) in CONFIG_PARAMETERS.items())]
     ]
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> T:
-        flags = ConfigFlags(**{name: kwargs.pop(name, None) for name in CONFIG_PARAMETERS})
-        return command(*args, config=flags.resolve(), **kwargs)
+        config_file = kwargs.pop("config_file", None)
+        flags = {key: kwargs.pop(name, None) for name, (_, key) in CONFIG_PARAMETERS.items()}
+        return command(*args, config=resolve_config(config_file, flags), **kwargs)  # type: ignore[arg-type]
 
     wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
