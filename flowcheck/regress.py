@@ -131,15 +131,3 @@ def run_cases(cases: list[Case], *, update: bool = False) -> list[CaseResult]:
             result.updated = True
         results.append(result)
     return results
-
-
-def render_results(results: list[CaseResult], console: object) -> None:
-    from flowcheck.report.regress import render_results as render
-
-    render(results, console)
-
-
-def write_junit(results: list[CaseResult], path: Path) -> None:
-    from flowcheck.report.regress import write_junit as write
-
-    write(results, path)

@@ -20,7 +20,8 @@ def regress(
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
     from flowcheck.cli.options import make_console
-    from flowcheck.regress import find_cases, render_results, run_cases, write_junit
+    from flowcheck.regress import find_cases, run_cases
+    from flowcheck.report.regress import render_results, write_junit
 
     cases = find_cases(paths or ["captures"])
     results = run_cases(cases, update=update)

@@ -13,11 +13,14 @@ if TYPE_CHECKING:
 
 
 def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000  # type: ignore[assignment]
-    return str(count)
+    if count < 1000:
+        return f"{count} B"
+    value = count / 1000
+    for unit in ("KB", "MB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:
