@@ -104,21 +104,21 @@ class _Endpoints:
 
     by_endpoint: dict[tuple[str, int], list[Connection]] = field(
         default_factory=lambda: defaultdict(list))
-    starts: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)
 
     def add(self, conn: Connection) -> None:
+        """Add connections in time order (ts, first_frame)."""
         self.by_endpoint[(conn.resp_h, conn.resp_p)].append(conn)
-
-    def sort(self) -> None:
-        for key, conns in self.by_endpoint.items():
-            conns.sort(key=lambda c: (c.ts, c.first_frame))
-            self.starts[key] = [c.ts for c in conns]
 
     def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
         conns = self.by_endpoint.get((ip, port), [])
-        start = bisect_left(self.starts.get((ip, port), []), ts)
+        start = bisect_left(conns, ts, key=lambda c: c.ts)
         return next((c for c in conns[start:] if c.uid not in self.claimed), None)
+
+
+def _end(conn: Connection) -> float:
+    """When the connection's last packet was seen (its start, for a single packet)."""
+    return max(conn.last_ts, conn.ts)
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
@@ -131,9 +131,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     for stream in streams:
         for announcement in stream.announcements:
             announcement.used_by = None
-    controls = sorted((c for c in connections
-                       if c.resp_p == config.ndmp_port or c.uid in stream_by_uid),
-                      key=lambda c: (c.ts, c.first_frame))
+    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    controls = [c for c in ordered if c.resp_p == config.ndmp_port or c.uid in stream_by_uid]
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}
     for number, conn in enumerate(controls, start=1):
@@ -148,19 +147,15 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         control_of[session.id] = conn
 
     endpoints = _Endpoints()
-    control_uids = {c.uid for c in controls}
-    for conn in connections:
-        if conn.uid not in control_uids:
+    for conn in ordered:
+        if conn.role != "control":
             endpoints.add(conn)
-    endpoints.sort()
+    by_uid = {c.uid: c for c in connections}
     _attach_data(sessions, endpoints)
     if profile.callback == "connection":
-        _attach_callbacks(sessions, control_of, connections, endpoints, config)
-    _attach_by_ports(sessions, control_of, stream_by_uid, connections, endpoints, config,
-                     profile)
-    _attach_started_before_capture(sessions, control_of, connections, endpoints, config,
-                                   profile)
-    by_uid = {c.uid: c for c in connections}
+        _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+    _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    _attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
         if session.data_connections and not _starts_data(stream):
@@ -199,8 +194,8 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
 
 
 def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
-                      connections: list[Connection], endpoints: _Endpoints,
-                      config: Config) -> None:
+                      ordered: list[Connection], by_uid: dict[str, Connection],
+                      endpoints: _Endpoints, config: Config) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -215,13 +210,12 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     candidates: dict[str, list[Connection]] = {}
     deadline: dict[str, float] = {}
     by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
-    for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+    for conn in ordered:
         if conn.role != "control" and conn.resp_p != config.ndmp_port:
             by_pair[(conn.orig_h, conn.resp_h)].append(conn)
-    by_uid = {c.uid: c for c in connections}
     for session in sessions:
         control = control_of[session.id]
-        end = max(control.last_ts, control.ts) + CALLBACK_SLACK_SECONDS
+        end = _end(control) + CALLBACK_SLACK_SECONDS
         candidates[session.id] = [
             conn for conn in by_pair.get((session.remote_agent, session.media_server), [])
             if control.ts <= conn.ts <= end and conn.uid not in endpoints.claimed]
@@ -300,7 +294,7 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
 
 
 def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
-                     streams: dict[str, NdmpStream], connections: list[Connection],
+                     streams: dict[str, NdmpStream], ordered: list[Connection],
                      endpoints: _Endpoints, config: Config, profile: Profile) -> None:
     """Data connections of announcements the snap length cut, by direction and ports.
 
@@ -310,7 +304,6 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     server as originator and a destination in the agent range. One connection (and its
     retries) per cut message; every candidate when no message could be read at all.
     """
-    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
     for session in sessions:
         stream = streams.get(session.control_uid)
         cut = cut_announcements(stream)
@@ -319,7 +312,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         control = control_of[session.id]
         # While the control connection lasts, no slack: the next job's session may open
         # its data connection right after this one closed.
-        end = max(control.last_ts, control.ts)
+        end = _end(control)
 
         def eligible(conn: Connection, after: float, session: Session = session,
                      end: float = end) -> bool:
@@ -351,7 +344,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
 
 def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                   connections: list[Connection], endpoints: _Endpoints,
+                                   ordered: list[Connection], endpoints: _Endpoints,
                                    config: Config, profile: Profile) -> None:
     """A capture that starts in the middle of a job misses the announcements of the data
     connections already running: a session whose control connection was already open
@@ -362,10 +355,10 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
             continue
-        for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+        for conn in ordered:
             if conn.uid in endpoints.claimed or connection_outcome(conn) != "midstream":
                 continue
-            if conn.ts <= max(control.last_ts, control.ts) and \
+            if conn.ts <= _end(control) and \
                     _fits_profile(conn, session, config, profile):
                 _claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
