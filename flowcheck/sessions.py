@@ -325,8 +325,6 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                 if eligible(conn, control.ts):
                     _claim(endpoints, conn, session, "data")
                     session.port_matched.append(conn.uid)
-            first = session.port_matched[0] if session.port_matched else ""
-            session.cut_announcements.append((0, "", first))
             continue
         for message in cut:
             conn = next((c for c in ordered if eligible(c, message.ts)), None)
@@ -364,7 +362,6 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
                 session.port_matched.append(conn.uid)
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
-            session.cut_announcements.append((0, "", session.port_matched[0]))
 
 
 def _fits_profile(conn: Connection, session: Session, config: Config,

@@ -68,3 +68,20 @@ def test_two_listens_before_one_start_are_two_resources() -> None:
                         cut_message("NDMP_DATA_LISTEN", 2.0, 9, reply=True),
                         cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
     assert [m.frame for m in cut_announcements(stream) or []] == [7, 9]
+
+
+def test_unreadable_control_stream_matches_every_candidate_by_ports() -> None:
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    callback = conn("B", A, 6050, M, 5050, 0.5)
+    data = conn("D", M, 5002, A, 6001, 3.0, orig_bytes=10, resp_bytes=90_000)
+    stream = NdmpStream("C", None, snap_cut=10)  # not one message could be read
+    profile = load_profile("backup-exec-9")
+    conns = [control, callback, data]
+    (session,) = build_sessions(conns, [stream], LAB, profile)
+    assert session.match_reason == "snap_length" and session.port_matched == ["D"]
+    assert session.cut_announcements == []  # no message, so no cut message to name
+    findings = check_all(conns, [stream], [session], LAB, profile)
+    assert not [f for f in findings if str(f.severity) == "error"]
+    announcement = next(s for s in session.steps if s.name.startswith("agent's data port"))
+    assert announcement.status == "ok" and "no NDMP message could be read" in announcement.detail
+    assert [s.status for s in session.steps] == ["ok"] * 5

@@ -140,7 +140,7 @@ def cut_announcement_words(session: Session) -> str:
         return ("announced before the capture started; data connections already running "
                 "matched by direction and ports")
     messages = [f"{name.removeprefix('NDMP_')} (frame {frame})"
-                for frame, name, _ in session.cut_announcements if frame]
+                for frame, name, _ in session.cut_announcements]
     where = (f"the address in {', '.join(messages)} was cut by the capture's snap length"
              if messages else "the control stream was cut by the capture's snap length and "
              "no NDMP message could be read")

@@ -206,7 +206,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
 def _check_cut_announcements(ctx: Context, session: Session) -> None:
     """Announcements the snap length cut: the decode finding says how their data
     connections were matched, and one that no connection followed is still reported."""
-    if not session.cut_announcements:
+    if not session.match_reason:
         return
     stream = ctx.stream_by_uid.get(session.control_uid)
     finding = stream.snap_finding if stream else None
@@ -220,7 +220,7 @@ def _check_cut_announcements(ctx: Context, session: Session) -> None:
         if note not in finding.message:
             finding.message += note
     for frame, name, uid in session.cut_announcements:
-        if frame and not uid:
+        if not uid:
             op = name.removeprefix("NDMP_")
             ctx.add("announced_not_used",
                     f"{op} (frame {frame}) announced a data endpoint (its address was cut by "

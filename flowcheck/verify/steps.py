@@ -110,10 +110,10 @@ def _announcement(ctx: Context, session: Session, spec: StepSpec,
         where = ", ".join(f"{endpoint(a.ip, a.port)} in {a.message.removeprefix('NDMP_')}"
                           for a in session.announced)
         return _step(spec, "ok", [control.uid], [a.frame for a in session.announced], where)
-    if session.cut_announcements:
+    if session.match_reason:
         # The message was on the wire; only its address is missing from the capture.
         return _step(spec, "ok", [control.uid],
-                     [frame for frame, _, _ in session.cut_announcements if frame],
+                     [frame for frame, _, _ in session.cut_announcements],
                      cut_announcement_words(session))
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
@@ -137,7 +137,7 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     frames = [f for c in conns for f in opening_frames(c)]
     uids = [c.uid for c in conns]
-    if not session.announced and not session.cut_announcements:
+    if not session.announced and not session.match_reason:
         return _step(spec, "missing", detail="nothing was announced, so nothing to connect to")
     failed = [c for c in conns if connection_outcome(c) not in ("established", "midstream")]
     if failed:
