@@ -7,7 +7,7 @@ from test_ndmp_messages import DATA_CONNECT, MOVER_LISTEN, Session
 from test_ndmp_stream import events
 from test_ndmp_wire import REPLY, REQUEST, greeting, msg, u32, v3_tcp_addr, v4_tcp_addr
 
-from flowcheck.ndmp.messages import fitting_versions_cut
+from flowcheck.ndmp.messages import fitting_versions
 from flowcheck.ndmp.reassembly import Chunk, Reassembler
 from flowcheck.ndmp.stream import DecodeProblem, NdmpStreamDecoder, RawMessage
 
@@ -99,10 +99,13 @@ def test_nothing_captured_is_lost_records_never_garbage() -> None:
 def test_wire_length_tells_v4_from_v3_addresses() -> None:
     v4 = u32(0) + v4_tcp_addr(("10.77.0.1", 5014))
     v3 = u32(0) + v3_tcp_addr("10.77.0.1", 5014)
-    assert fitting_versions_cut("MOVER_LISTEN", True, v4[:12], len(v4)) == {4}
-    assert fitting_versions_cut("MOVER_LISTEN", True, v3[:12], len(v3)) == {2, 3}
+    assert fitting_versions("MOVER_LISTEN", True, v4[:12], wire_len=len(v4)) == {4}
+    assert fitting_versions("MOVER_LISTEN", True, v3[:12], wire_len=len(v3)) == {2, 3}
     # The union arm itself was cut: nothing can be ruled out.
-    assert fitting_versions_cut("MOVER_LISTEN", True, v4[:2], len(v4)) == {2, 3, 4}
+    assert fitting_versions("MOVER_LISTEN", True, v4[:2], wire_len=len(v4)) == {2, 3, 4}
+    # Whole bodies go through the same function: byte for byte.
+    assert fitting_versions("MOVER_LISTEN", True, v4) == {4}
+    assert fitting_versions("MOVER_LISTEN", True, v3) == {2, 3}
 
 
 def snapped_session(keep: int) -> Session:

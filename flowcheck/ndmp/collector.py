@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.messages import decode_body, fitting_versions, fitting_versions_cut
+from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
     HEADER,
     KNOWN_VERSIONS,
@@ -250,10 +250,7 @@ class NdmpCollector:
         `body` is its captured start.
         """
         evidence = {v for v in KNOWN_VERSIONS if code in MESSAGE_NAMES[v]}
-        if body_len is None:
-            evidence &= fitting_versions(short, is_reply, body)
-        else:
-            evidence &= fitting_versions_cut(short, is_reply, body, body_len)
+        evidence &= fitting_versions(short, is_reply, body, body_len)
         narrowed = control.candidates & evidence
         if narrowed:
             control.candidates = narrowed

@@ -291,12 +291,11 @@ NO_BODY = {"CONNECT_CLOSE"}
 @dataclass(slots=True)
 class Decoded:
     body: Body
-    version: int | None  # the layout used, None when no layout depends on it
     problem: str | None = None  # why the body could not be read in full
-    exact: bool = True  # the layout consumed the whole body
 
 
 def _run(decoder: BodyDecoder, data: bytes, version: int) -> tuple[Body, bool, str | None]:
+    """Decode with one version's layout: the body, whether it used every byte, the problem."""
     body = Body()
     reader = XdrReader(data)
     try:
@@ -319,40 +318,35 @@ def _better(problem: str | None, best: str | None, partial: bool) -> bool:
     return partial and problem == _SHORT and best not in (None, _SHORT)
 
 
-def fitting_versions(short_name: str, is_reply: bool, data: bytes) -> set[int]:
-    """Versions whose layout for this message matches the body byte for byte."""
-    entry = DECODERS.get((short_name, is_reply))
-    if entry is None:
-        return set(KNOWN_VERSIONS)
-    decoder, versions = entry
-    return {v for v in versions if _run(decoder, data, v)[1]}
+def fitting_versions(short_name: str, is_reply: bool, data: bytes,
+                     wire_len: int | None = None) -> set[int]:
+    """Versions whose layout for this message fits the body.
 
-
-def fitting_versions_cut(short_name: str, is_reply: bool, kept: bytes,
-                         wire_len: int) -> set[int]:
-    """Versions whose layout can be `wire_len` bytes long and begin with `kept`.
-
-    For a body the snap length cut: the record mark still gives its length, which
+    A whole body must match byte for byte. For a body the snap length cut, `data` is its
+    captured start and `wire_len` its length on the wire (the record mark still gives
+    it): a layout fits when it can be `wire_len` bytes long and begin with `data`. That
     tells layouts apart (a v4 address is longer than a v3 one) unless a count or union
     arm that decides the length is in the part the capture did not keep.
     """
     entry = DECODERS.get((short_name, is_reply))
-    if entry is None or wire_len < len(kept):
+    if entry is None or (wire_len is not None and wire_len < len(data)):
         return set(KNOWN_VERSIONS)
     decoder, versions = entry
-    padded = kept + bytes(wire_len - len(kept))
+    known = len(data)
+    if wire_len is not None:
+        data += bytes(wire_len - known)  # zeros the reader knows are not real
     fits = set()
     for version in versions:
-        reader = XdrReader(padded, known=len(kept))
+        reader = XdrReader(data, known)
         try:
             decoder(reader, version, Body())
         except Unknowable:
             fits.add(version)
-            continue
         except (BodyTooShort, _BadLayout):
-            continue
-        if reader.remaining == 0:
-            fits.add(version)
+            pass
+        else:
+            if reader.remaining == 0:
+                fits.add(version)
     return fits
 
 
@@ -367,21 +361,21 @@ def decode_body(short_name: str, is_reply: bool, data: bytes, version: int | Non
             if len(data) >= 4:
                 body.error = _U32.unpack_from(data)[0]
             elif not partial:  # a cut body is reported as ndmp_partial instead
-                return Decoded(body, None, _SHORT, False)
-        return Decoded(body, None)
+                return Decoded(body, _SHORT)
+        return Decoded(body)
     decoder, versions = entry
     candidates = [version] if version in versions else [v for v in KNOWN_VERSIONS
                                                         if v in versions]
     candidates = [v for v in candidates if allowed is None or v in allowed] or candidates
-    first: tuple[Body, bool, str | None, int] | None = None
+    best: tuple[Body, str | None] | None = None
     for candidate in candidates:
         body, exact, problem = _run(decoder, data, candidate)
         if exact:
-            return Decoded(body, candidate)
-        if first is None or _better(problem, first[2], partial):
-            first = (body, exact, problem, candidate)
-    assert first is not None
-    body, exact, problem, candidate = first
-    if partial and problem is not None:
+            return Decoded(body)
+        if best is None or _better(problem, best[1], partial):
+            best = (body, problem)
+    assert best is not None
+    body, problem = best
+    if partial:
         problem = None  # the capture cut it: reported as ndmp_partial instead
-    return Decoded(body, candidate, problem, exact)
+    return Decoded(body, problem)
