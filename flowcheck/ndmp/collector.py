@@ -187,10 +187,11 @@ class NdmpCollector:
             control.stream.orig_bytes = decoder.bytes_received
         else:
             control.stream.resp_bytes = decoder.bytes_received
-        seen = sum(d.messages_seen for d in control.decoders.values())
-        received = sum(d.bytes_received for d in control.decoders.values())
         # A stream the snap length cut is not judged: its records are unreadable, not alien.
-        if not seen and received > GIVE_UP_BYTES and not control.kept:
+        if control.stream.messages or control.kept:
+            return
+        received = sum(d.bytes_received for d in control.decoders.values())
+        if received > GIVE_UP_BYTES:
             control.findings.gave_up(received)
             control.given_up = True
             control.reassemblers.clear()

@@ -53,8 +53,12 @@ class RawMessage:
     frame: int
     ts: float
     partial: bool = False  # the capture lost part of the body
-    snapped: bool = False  # partial because of the snap length, not a lost packet
     body_len: int | None = None  # the body's length on the wire, when partial and known
+
+    @property
+    def snapped(self) -> bool:
+        """Partial because of the snap length (its length is known), not a lost packet."""
+        return self.body_len is not None
 
 
 @dataclass(slots=True)
@@ -87,18 +91,13 @@ class NdmpStreamDecoder:
         self._skip_start: tuple[int, float] | None = None
         # Snap-length cuts buffered as zero bytes: stream offset ranges [start, end).
         self._unknown: list[list[int]] = []
-        self.messages_seen = 0
         self.bytes_received = 0
-        self.bytes_cut = 0  # bytes the snap length left out
-        self.records_lost = 0  # records whose mark or header the snap length left out
 
     # -- input ---------------------------------------------------------------------
     def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
         if not data:
             return
-        end = self._base + len(self._buf)
-        if not self._tags or self._tags[-1][1] != frame:
-            self._tags.append((end, frame, ts))
+        self._tag(frame, ts)
         self._buf += data
         self.bytes_received += len(data)
 
@@ -106,19 +105,15 @@ class NdmpStreamDecoder:
         """The next `missing` stream bytes were on the wire but not captured (snap length)."""
         if missing <= 0:
             return
-        self.bytes_cut += missing
         if self._resync:
             self._parse()
-        end = self._base + len(self._buf)
-        if not self._tags or self._tags[-1][1] != frame:
-            self._tags.append((end, frame, ts))
+        end = self._tag(frame, ts)
         if self._resync:
             # Framing is lost: no record can start in what is buffered (too few bytes
             # before the cut) nor inside the cut; go on after it. Peers write about one
             # record per packet, so each such cut counts as one record lost.
             self._problem("lost", "packet cut by the snap length while framing was lost",
                           [frame], ts)
-            self.records_lost += 1
             self._skip(len(self._buf))
             self._base += missing
             return
@@ -181,7 +176,6 @@ class NdmpStreamDecoder:
                 # unknown. Count it lost and look for the next record start quietly.
                 frame, ts = self._tag_at(self._base + pos)
                 self._problem("lost", "record mark cut by the snap length", [frame], ts)
-                self.records_lost += 1
                 self._drop(self._unknown_end(pos))
                 self._resync = self._resync_after_gap = True
                 return True
@@ -215,7 +209,6 @@ class NdmpStreamDecoder:
         if kept is not None and kept < HEADER_SIZE:
             # The header was cut but the length is known: framing goes on.
             self._problem("lost", "record header cut by the snap length", [frame], ts)
-            self.records_lost += 1
             self._drop(pos)
             return True
         seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
@@ -231,9 +224,8 @@ class NdmpStreamDecoder:
         else:
             message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
                                  record[HEADER_SIZE:kept], frame, ts, partial=True,
-                                 snapped=True, body_len=len(record) - HEADER_SIZE)
+                                 body_len=len(record) - HEADER_SIZE)
         self._events.append(message)
-        self.messages_seen += 1
         self._drop(pos)
         return True
 
@@ -304,7 +296,6 @@ class NdmpStreamDecoder:
                 self._events.append(RawMessage(seq, stamp, raw_type, code, reply_seq, error,
                                                bytes(record[HEADER_SIZE:]), first_frame,
                                                first_ts, partial=True))
-                self.messages_seen += 1
         self._problem("cut", why, sorted({first_frame, frame}), first_ts)
         self._drop(len(buf))
 
@@ -312,6 +303,13 @@ class NdmpStreamDecoder:
     def _problem(self, kind: ProblemKind, detail: str, frames: list[int], ts: float,
                  skipped: int = 0) -> None:
         self._events.append(DecodeProblem(kind, detail, frames, ts, skipped))
+
+    def _tag(self, frame: int, ts: float) -> int:
+        """Bytes buffered from here on came in `frame`; returns their stream offset."""
+        end = self._base + len(self._buf)
+        if not self._tags or self._tags[-1][1] != frame:
+            self._tags.append((end, frame, ts))
+        return end
 
     def _drop(self, count: int) -> None:
         del self._buf[:count]
