@@ -138,6 +138,25 @@ def test_a_callback_after_the_data_connection_is_still_out_of_order() -> None:
     assert "step_out_of_order" in codes
 
 
+def test_every_data_connection_opened_by_the_agent_is_named_once() -> None:
+    be9 = load_profile("backup-exec-9")
+    control = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)
+    callback = conn("B1", A, 6003, M, 5001, 0.2)
+    first = conn("D1", A, 6001, M, 5002, 0.8)
+    second = conn("D2", A, 6002, M, 5003, 1.8)
+    streams = [NdmpStream("K1", 4, announcements=[
+        ann("K1", M, 5002, 7, 0.7), ann("K1", M, 5003, 17, 1.7)])]
+    connections = [control, callback, first, second]
+    sessions = build_sessions(connections, streams, LAB, be9)
+    findings = check_all(connections, streams, sessions, LAB, be9)
+    (finding,) = [f for f in findings if f.code == "step_out_of_order"]
+    assert "10.77.0.2:6001 -> 10.77.0.1:5002, 10.77.0.2:6002 -> 10.77.0.1:5003" in \
+        finding.message
+    assert finding.fix.endswith(f"TCP from {A} to {M} ports 5002, 5003.")
+    assert set(finding.frames) == {9, 10, 19, 20}  # both openings
+    assert sessions[0].steps[3].status == "violated"
+
+
 def test_kind_restore_and_browse() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
     stream = NdmpStream("C", 4, messages=[request("DATA_START_RECOVER", 1.0)])

@@ -151,19 +151,10 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
                      "an announced endpoint got no connection")
     wrong_way = [c for c in conns if not _expected_connector(ctx, session, c)]
     if wrong_way:
-        conn = wrong_way[0]
         expected = "media server" if ctx.profile.connector == "media_server" else "agent"
-        ctx.add("step_out_of_order",
-                f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)} is opened by {conn.orig_h}; the "
-                f"{ctx.profile.name} profile expects the {expected} to open it (step "
-                f"{spec.number}).",
-                f"If this is not {ctx.profile.name} traffic, analyze it with the matching "
-                "profile (--profile ndmp for plain NDMP); otherwise the firewall must allow "
-                f"TCP from {conn.orig_h} to {conn.resp_h} port {conn.resp_p}.",
-                session=session, conn=conn)
+        openers = _report_wrong_way(ctx, session, spec, wrong_way, expected)
         return _step(spec, "violated", uids, frames,
-                     f"opened by {conn.orig_h}, expected the {expected}")
+                     f"opened by {openers}, expected the {expected}")
     if not all(_ports_in_range(ctx, session, c) for c in conns):
         return _step(spec, "violated", uids, frames, "port outside the configured range")
     where = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
@@ -188,6 +179,33 @@ def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connecti
         return _step(spec, "ok", uids, [c.last_frame for c in open_conns],
                      f"{sent[key]} bytes {direction}")
     return _step(spec, "missing", uids, detail=f"no bytes {direction}")
+
+
+def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
+                      wrong_way: list[Connection], expected: str) -> str:
+    """One step_out_of_order naming every data connection opened from the wrong side;
+    returns who opened them."""
+    listed = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+                       for c in wrong_way)
+    openers = " and ".join(dict.fromkeys(c.orig_h for c in wrong_way))
+    ports: dict[tuple[str, str], list[int]] = {}
+    for conn in wrong_way:
+        pair = ports.setdefault((conn.orig_h, conn.resp_h), [])
+        if conn.resp_p not in pair:
+            pair.append(conn.resp_p)
+    allowed = "; ".join(f"TCP from {orig} to {resp} port{'s' if len(pair) > 1 else ''} "
+                        f"{', '.join(map(str, pair))}" for (orig, resp), pair in ports.items())
+    what, verb, them = ("data connection", "is", "it") if len(wrong_way) == 1 else \
+        (f"{len(wrong_way)} data connections", "are", "them")
+    ctx.add("step_out_of_order",
+            f"The {what} {listed} {verb} opened by {openers}; the {ctx.profile.name} "
+            f"profile expects the {expected} to open {them} (step {spec.number}).",
+            f"If this is not {ctx.profile.name} traffic, analyze it with the matching "
+            "profile (--profile ndmp for plain NDMP); otherwise the firewall must allow "
+            f"{allowed}.",
+            session=session, conn=wrong_way[0],
+            frames=[f for c in wrong_way for f in opening_frames(c)])
+    return openers
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:
