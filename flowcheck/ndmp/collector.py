@@ -8,7 +8,6 @@ data endpoints, and decode findings. Memory follows the number of tapped connect
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
@@ -89,7 +88,6 @@ class _Control:
     announced: set[tuple[str, int]] = field(default_factory=set)
     given_up: bool = False
     closed: bool = False
-    kept: Counter[int] = field(default_factory=Counter)  # captured length of cut packets
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -116,7 +114,7 @@ class NdmpCollector:
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):
-            control.kept[len(payload)] += 1
+            control.findings.snap.packet(len(payload))
         mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
         deliveries = reassembler.segment(seq, flags, payload, frame, ts, wire_len)
         if not mid_stream_before and reassembler.started_mid_stream:
@@ -149,13 +147,8 @@ class NdmpCollector:
             control = self._controls[uid]
             stream = control.stream
             self._settle_version(control)
-            snap = control.findings.snap
-            snap.packets = sum(control.kept.values())
-            snap.kept = control.kept.most_common(1)[0][0] if control.kept else None
-            stream.snap_cut = snap.cut_bytes
-            stream.findings = control.findings.build()
-            stream.snap_finding = next(
-                (f for f in stream.findings if f.code == "ndmp_partial" and snap.packets), None)
+            stream.snap_cut = control.findings.snap.cut_bytes
+            stream.snap_finding, stream.findings = control.findings.build()
             stream.messages.sort(key=lambda m: m.frame)
             if stream.messages or stream.findings:
                 out.append(stream)
@@ -188,7 +181,7 @@ class NdmpCollector:
         else:
             control.stream.resp_bytes = decoder.bytes_received
         # A stream the snap length cut is not judged: its records are unreadable, not alien.
-        if control.stream.messages or control.kept:
+        if control.stream.messages or control.findings.snap.packets:
             return
         received = sum(d.bytes_received for d in control.decoders.values())
         if received > GIVE_UP_BYTES:
@@ -265,7 +258,7 @@ class NdmpCollector:
         capture did not keep; the codes alone ruled v2 out: take v4, the likelier, and
         say it was a guess."""
         stream = control.stream
-        if stream.version is None and stream.messages and control.kept and \
+        if stream.version is None and stream.messages and control.findings.snap.packets and \
                 control.candidates and control.candidates <= {3, 4}:
             stream.version = max(control.candidates)
             stream.version_source = "likely"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from flowcheck.findings import make_finding
@@ -25,15 +26,24 @@ class SnapCut:
     lost: int = 0  # records whose mark or header was cut (about one per packet)
     packets: int = 0  # packets whose payload was cut
     cut_bytes: int = 0  # payload bytes on the wire that were not captured
-    kept: int | None = None  # payload bytes the capture kept of a cut packet
+    kept_lengths: Counter[int] = field(default_factory=Counter)  # captured payload lengths
     frames: list[int] = field(default_factory=list)
     ts: float = 0.0
+
+    def packet(self, kept: int) -> None:
+        """A packet of which the capture kept only the first `kept` payload bytes."""
+        self.packets += 1
+        self.kept_lengths[kept] += 1
+
+    @property
+    def kept(self) -> int | None:
+        """Payload bytes the capture kept of a cut packet (the snap length, less headers)."""
+        return self.kept_lengths.most_common(1)[0][0] if self.kept_lengths else None
 
     def add_frame(self, frame: int, ts: float) -> None:
         if not self.ts:
             self.ts = ts
-        if len(self.frames) < _MAX_FRAMES and frame not in self.frames:
-            self.frames.append(frame)
+        _add_frames(self.frames, [frame])
 
 
 @dataclass(slots=True)
@@ -60,9 +70,7 @@ class StreamFindings:
         if group is None:
             group = self._groups[key] = _Group(code, message, fix, ts)
         group.count += 1
-        for frame in frames:
-            if len(group.frames) < _MAX_FRAMES and frame not in group.frames:
-                group.frames.append(frame)
+        _add_frames(group.frames, frames)
 
     def problem(self, direction: str, event: DecodeProblem) -> None:
         side = "originator" if direction == "orig" else "responder"
@@ -123,13 +131,19 @@ class StreamFindings:
         return make_finding("ndmp_partial", message, _FIX_SNAPLEN, uid=self.uid,
                             ts=snap.ts or None, frames=snap.frames)
 
-    def build(self) -> list[Finding]:
-        out = []
+    def build(self) -> tuple[Finding | None, list[Finding]]:
+        """The snap-length summary (None when nothing was cut) and every finding, it first."""
         snap = self.snap_finding()
-        if snap is not None:
-            out.append(snap)
+        out = [] if snap is None else [snap]
         for group in self._groups.values():
             times = f" ({group.count} times)" if group.count > 1 else ""
             out.append(make_finding(group.code, group.message + times, group.fix,
                                     uid=self.uid, ts=group.ts or None, frames=group.frames))
-        return out
+        return snap, out
+
+
+def _add_frames(frames: list[int], new: list[int]) -> None:
+    """Add frames not yet listed, up to the cap a finding shows."""
+    for frame in new:
+        if len(frames) < _MAX_FRAMES and frame not in frames:
+            frames.append(frame)
