@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from flowcheck.config import PortRange, format_ranges
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, conn_sides, endpoint
+from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
 
 def check_capacity(ctx: Context) -> None:
@@ -59,9 +59,7 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
     """Ports each side of the sessions' connections bound, inside its own range."""
     usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
     for session in ctx.sessions:
-        uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
-                *session.data_connections]
-        for uid in uids:
+        for uid in session_uids(session):
             conn = ctx.by_uid[uid]
             span = (conn.ts, max(conn.last_ts, conn.ts), conn)
             for which, side in zip(("media", "agent"), conn_sides(conn, session), strict=True):

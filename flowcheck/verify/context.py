@@ -126,10 +126,20 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None) -> str:
             "and its return traffic")
 
 
+def session_uids(session: Session) -> list[str]:
+    """The session's connections: control, callback (if any), then data."""
+    return [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
+            *session.data_connections]
+
+
+def refusal_how(conn: Connection) -> str:
+    """What refused the SYN: "an ICMP unreachable" or "a RST"."""
+    return "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
+
+
 def refusal_causes(conn: Connection) -> str:
-    how = "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
-    return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {how}: either "
-            f"nothing listens there because the port was already in use (Backup Exec then "
+    return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {refusal_how(conn)}: "
+            f"either nothing listens there because the port was already in use (Backup Exec then "
             f"skips the resource and the job fails with \"Communication Failure has occurred "
             f"between the Job Engine and Remote Agent\"), or a firewall rejects it")
 

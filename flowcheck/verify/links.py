@@ -20,6 +20,8 @@ from flowcheck.verify.context import (
     media_side_port,
     opening_frames,
     refusal_causes,
+    refusal_how,
+    session_uids,
 )
 
 
@@ -56,13 +58,13 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {len(conn.syn_frames) or 1} SYN(s) to the "
                 f"agent's NDMP port {target} and never got an answer: something drops them.",
-                f"{rule[0].upper()}{rule[1:]}; check that the Remote Agent service runs on "
+                f"{_capitalised(rule)}; check that the Remote Agent service runs on "
                 f"{conn.resp_h}.", session=session, conn=conn, cause="control")
     elif outcome == "refused":
-        how = "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
-                f"{conn.orig_h} with {how}: no agent listening, or a firewall rejects it.",
+                f"{conn.orig_h} with {refusal_how(conn)}: no agent listening, or a firewall "
+                "rejects it.",
                 f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
@@ -88,6 +90,11 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                     f"{conn.resp_p}.", session=session, conn=conn)
 
 
+def _capitalised(text: str) -> str:
+    """The first letter upper case, the rest as it is (str.capitalize lowers "TCP")."""
+    return text[:1].upper() + text[1:]
+
+
 def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
                           what: str, cause: str) -> None:
     ctx.add("handshake_incomplete",
@@ -107,7 +114,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
                 "2) and its SYNs were never answered: something drops them.",
-                f"{rule[0].upper()}{rule[1:]}.", session=session, conn=conn, cause="callback")
+                f"{_capitalised(rule)}.", session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(conn)}.",
@@ -190,7 +197,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: its SYNs are dropped, so the job cannot move "
-                "data.", f"{rule[0].upper()}{rule[1:]}.", session=session, conn=first,
+                "data.", f"{_capitalised(rule)}.", session=session, conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":
         ctx.add("data_refused",
@@ -237,9 +244,7 @@ def _check_backup_network(ctx: Context, session: Session) -> None:
     network = ctx.config.backup_network
     if network is None:
         return
-    uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
-            *session.data_connections]
-    for uid in uids:
+    for uid in session_uids(session):
         conn = ctx.by_uid[uid]
         outside = [h for h in (conn.orig_h, conn.resp_h) if not _in_network(h, network)]
         if not outside:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions import announcement_groups, connection_outcome, message_op
+from flowcheck.sessions import DATA_INTENT, announcement_groups, connection_outcome, message_op
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -18,9 +18,6 @@ from flowcheck.verify.context import (
     media_side_port,
     opening_frames,
 )
-
-_LISTEN_OPS = {"DATA_LISTEN", "MOVER_LISTEN", "DATA_CONNECT", "MOVER_CONNECT",
-               "DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 
 
 def check_steps(ctx: Context) -> None:
@@ -117,7 +114,7 @@ def _announcement(ctx: Context, session: Session, spec: StepSpec,
                      cut_announcement_words(session))
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
-               if m.type == "reply" and m.error and message_op(m) in _LISTEN_OPS]
+               if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]
     if refused:
         first = refused[0]
         return _step(spec, "failed", [control.uid], [m.frame for m in refused],
