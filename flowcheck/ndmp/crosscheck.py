@@ -9,7 +9,6 @@ are `differences`, which the CLI turns into exit status 1.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flowcheck.errors import InputError
@@ -149,8 +148,7 @@ def compare_messages(path: str, streams: list[NdmpStream], connections: list[Con
     by_uid = {c.uid: c for c in connections}
     pending: dict[MessageKey, list[TsharkMessage]] = {}
     for message in theirs:
-        for key in _tshark_keys(message, bool(by_uid)):
-            pending.setdefault(key, []).append(message)
+        pending.setdefault(_tshark_key(message, bool(by_uid)), []).append(message)
     used: set[int] = set()
     for stream in streams:
         connection = by_uid.get(stream.uid)
@@ -172,11 +170,10 @@ def compare_messages(path: str, streams: list[NdmpStream], connections: list[Con
     return result
 
 
-def _tshark_keys(message: TsharkMessage, with_endpoints: bool) -> Iterable[MessageKey]:
+def _tshark_key(message: TsharkMessage, with_endpoints: bool) -> MessageKey:
     if with_endpoints:
-        yield (message.src, message.dst, message.sequence, message.is_reply)
-    else:
-        yield (None, None, message.sequence, message.is_reply)
+        return (message.src, message.dst, message.sequence, message.is_reply)
+    return (None, None, message.sequence, message.is_reply)
 
 
 def _our_key(ours: NdmpMessage, connection: Connection | None) -> MessageKey:
