@@ -16,7 +16,7 @@ and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -126,6 +126,15 @@ class _Gather:
         return raw.view(f">u{width}").reshape(-1).astype(np.int64)
 
 
+# TCP header fields copied as they are into DecodedBatch.tcp_<name>.
+HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window")
+
+
+def _header_columns(header: np.ndarray) -> dict[str, np.ndarray]:
+    """The tcp_* arrays read straight from TCP_HEADER records, as int64."""
+    return {f"tcp_{name}": header[name].astype(np.int64) for name in HEADER_COLUMNS}
+
+
 # The common case read in one gather: Ethernet, no VLAN tag, IPv4 without options, TCP.
 PLAIN_ETHERNET_TCP = np.dtype([
     ("mac", "V12"), ("ethertype", ">u2"), ("first", "u1"), ("tos", "u1"), ("total", ">u2"),
@@ -153,9 +162,11 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     plain = ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
              & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
              & (gather.caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & (total >= 20))
-    if not plain.all():
-        return _merge(batch, plain, _decode_general(_subset(batch, ~plain)), frames, gather)
-    return _plain(batch, frames, gather, np.arange(n), doff, total)
+    if plain.all():
+        return _plain(batch, frames, gather, np.arange(n), doff, total)
+    rows = np.flatnonzero(plain)
+    first = _plain(batch, frames[rows], gather, rows, doff[rows], total[rows])
+    return _merge(batch, plain, first, _decode_general(_subset(batch, ~plain)))
 
 
 def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.ndarray,
@@ -177,12 +188,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.nda
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
         tcp_src=src,
         tcp_dst=dst,
-        tcp_sport=header["sport"].astype(np.int64),
-        tcp_dport=header["dport"].astype(np.int64),
-        tcp_seq=header["seq"].astype(np.int64),
-        tcp_ack=header["ack"].astype(np.int64),
-        tcp_flags=header["flags"].astype(np.int64),
-        tcp_window=header["window"].astype(np.int64),
+        **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
@@ -194,18 +200,14 @@ def _subset(batch: PacketBatch, mask: np.ndarray) -> PacketBatch:
                        batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask])
 
 
-def _merge(batch: PacketBatch, plain: np.ndarray, other: DecodedBatch, frames: np.ndarray,
-           gather: _Gather) -> DecodedBatch:
-    """Both decodes of one batch, as one, in capture order."""
-    plain_rows = np.flatnonzero(plain)
+def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
+           other: DecodedBatch) -> DecodedBatch:
+    """Both decodes of one batch, as one, in capture order: `first` of the packets
+    where plain is true, `other` of the rest (their positions counted among the rest)."""
     other_rows = np.flatnonzero(~plain)
-    rows = plain_rows
-    first = _plain(batch, frames[plain], gather, plain_rows,
-                   (frames["tcp"]["offset"][plain] >> 4).astype(np.int64),
-                   frames["total"][plain].astype(np.int64))
     kind = np.full(len(batch), TCP, dtype=np.uint8)
     kind[other_rows] = other.kind
-    index = np.concatenate((rows, other_rows[other.tcp_index]))
+    index = np.concatenate((first.tcp_index, other_rows[other.tcp_index]))
     order = np.argsort(index, kind="stable")
     for quote in other.icmp_quotes:
         quote.position = int(other_rows[quote.position])
@@ -214,14 +216,11 @@ def _merge(batch: PacketBatch, plain: np.ndarray, other: DecodedBatch, frames: n
     def both(name: str) -> np.ndarray:
         return np.concatenate((getattr(first, name), getattr(other, name)))[order]
 
-    return DecodedBatch(
-        kind=kind, tcp_index=index[order], tcp_frame=index[order] + batch.frame0,
-        tcp_ts=both("tcp_ts"), tcp_version=both("tcp_version"), tcp_src=both("tcp_src"),
-        tcp_dst=both("tcp_dst"), tcp_sport=both("tcp_sport"), tcp_dport=both("tcp_dport"),
-        tcp_seq=both("tcp_seq"), tcp_ack=both("tcp_ack"), tcp_flags=both("tcp_flags"),
-        tcp_window=both("tcp_window"), tcp_payload_len=both("tcp_payload_len"),
-        tcp_payload_off=both("tcp_payload_off"), tcp_payload_cap=both("tcp_payload_cap"),
-        icmp_quotes=other.icmp_quotes)
+    # Every tcp_* column, but the positions: those of `other` count among its packets only.
+    columns = {column.name: both(column.name) for column in fields(DecodedBatch)
+               if column.name.startswith("tcp_") and column.name not in ("tcp_index", "tcp_frame")}
+    return DecodedBatch(kind=kind, tcp_index=index[order], tcp_frame=index[order] + batch.frame0,
+                        icmp_quotes=other.icmp_quotes, **columns)
 
 
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
@@ -325,12 +324,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
         tcp_version=version[tcp].astype(np.uint8),
         tcp_src=src[tcp],
         tcp_dst=dst[tcp],
-        tcp_sport=header["sport"].astype(np.int64),
-        tcp_dport=header["dport"].astype(np.int64),
-        tcp_seq=header["seq"].astype(np.int64),
-        tcp_ack=header["ack"].astype(np.int64),
-        tcp_flags=header["flags"].astype(np.int64),
-        tcp_window=header["window"].astype(np.int64),
+        **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,
