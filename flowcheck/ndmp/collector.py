@@ -14,6 +14,7 @@ from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
+    FRAGMENT_LENGTH_MASK,
     HEADER,
     KNOWN_VERSIONS,
     LAST_FRAGMENT,
@@ -54,7 +55,7 @@ def looks_like_ndmp(payload: bytes) -> bool:
     if len(payload) < 28:
         return False
     (mark,) = RECORD_MARK.unpack_from(payload)
-    length = mark & ~LAST_FRAGMENT
+    length = mark & FRAGMENT_LENGTH_MASK
     if not mark & LAST_FRAGMENT or not 28 <= length <= 4096:
         return False
     _, _, raw_type, code, reply_sequence, error = HEADER.unpack_from(payload, 4)

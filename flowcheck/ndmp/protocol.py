@@ -167,7 +167,7 @@ MessageType = Literal["request", "reply", "post"]
 
 def is_vendor_code(code: int) -> bool:
     """A vendor, prototyping, extension or otherwise unknown code: shown, not decoded."""
-    return code not in ANY_VERSION_NAMES
+    return not is_known_code(code)
 
 
 def message_name(code: int, version: int | None) -> str:

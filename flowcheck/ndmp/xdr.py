@@ -66,7 +66,7 @@ class XdrReader:
         if length is None:
             length = self.tag()
         padded = (length + 3) & ~3
-        if length > len(self.data) or self.remaining < padded:
+        if self.remaining < padded:
             raise BodyTooShort
         value = self.data[self.pos:self.pos + length]
         self.pos += padded
