@@ -67,16 +67,16 @@ class AgentProcess:
         return err or ""
 
 
-def _run_backup_exec(lab: Lab, scenario: Scenario, capture: PacketCapture) -> tuple[list[int], str]:
+def _run_backup_exec(lab: Lab, scenario: Scenario) -> tuple[list[int], str]:
     agent = AgentProcess(lab, scenario) if scenario.agent_args is not None else None
     codes: list[int] = []
     logs: list[str] = []
+
     def media_argv(port_range: tuple[int, int]) -> list[str]:
         return lab.exec_argv("m", _python_argv("media", "--media-range", _range(port_range),
                                                "--ndmp-port", str(scenario.ndmp_port),
                                                *scenario.media_args))
 
-    argv = media_argv(scenario.media_range)
     try:
         if scenario.concurrent:
             # All jobs at once: one media server process each. One job engine would not
@@ -96,24 +96,26 @@ def _run_backup_exec(lab: Lab, scenario: Scenario, capture: PacketCapture) -> tu
                     raise LabError(f"{scenario.name}: media server job {number} hung") from None
                 codes.append(job_process.returncode)
                 logs.append(err)
-        for job in range(0 if scenario.concurrent else scenario.jobs):
-            if job:
-                time.sleep(1.0)
-            try:
-                result = subprocess.run(argv, env=_env(), text=True,
-                                        capture_output=True, timeout=120, check=False)
-            except subprocess.TimeoutExpired:
-                raise LabError(f"{scenario.name}: media server job {job + 1} hung") from None
-            codes.append(result.returncode)
-            logs.append(result.stderr)
+        else:
+            argv = media_argv(scenario.media_range)
+            for job in range(scenario.jobs):  # one after another, about 1 s apart
+                if job:
+                    time.sleep(1.0)
+                try:
+                    result = subprocess.run(argv, env=_env(), text=True,
+                                            capture_output=True, timeout=120, check=False)
+                except subprocess.TimeoutExpired:
+                    raise LabError(f"{scenario.name}: media server job {job + 1} hung") \
+                        from None
+                codes.append(result.returncode)
+                logs.append(result.stderr)
     finally:
         if agent is not None:
             logs.append(agent.stop())
     return codes, "".join(logs)
 
 
-def _run_ndmjob(lab: Lab, scenario: Scenario, capture: PacketCapture,
-                workdir: Path) -> tuple[list[int], str]:
+def _run_ndmjob(lab: Lab, scenario: Scenario, workdir: Path) -> tuple[list[int], str]:
     workspace = ndmjob.prepare_workspace(workdir)
     daemon = (ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port)
               if scenario.agent_args is not None else None)
@@ -180,9 +182,9 @@ def capture_scenario(name: str | Scenario, output: Path, *,
                                 scenario.packet_filter, scenario.capture_tool)
         try:
             if scenario.kind == "ndmjob":
-                codes, log = _run_ndmjob(lab, scenario, capture, Path(workdir))
+                codes, log = _run_ndmjob(lab, scenario, Path(workdir))
             else:
-                codes, log = _run_backup_exec(lab, scenario, capture)
+                codes, log = _run_backup_exec(lab, scenario)
         finally:
             packets = capture.stop()
     config_path = sidecar_path(output, scenario)

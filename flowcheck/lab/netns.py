@@ -117,10 +117,7 @@ def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str,
                                        (lab.agent_ns, link.agent_if, agent_ip)):
         run(["ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", ifname])
         run(["ip", "-n", namespace, "link", "set", ifname, "up"])
-        # Offloads off so tcpdump sees wire-sized segments with real checksums.
-        run(["ip", "netns", "exec", namespace, "ethtool", "-K", ifname,
-             "tso", "off", "gso", "off", "gro", "off", "tx", "off",
-             *(("txvlan", "off") if vlan is not None else ())], check=False)
+        _offloads_off(namespace, ifname, *(("txvlan", "off") if vlan is not None else ()))
     lab.links.append(link)
     return link
 
@@ -228,8 +225,8 @@ class _Tcpdump:
         return ["tcpdump", "-i", interface, "-s", "0", "-U", "--immediate-mode",
                 "-B", "16384", "-n", "-Z", "root", *extra, "-w", str(path), packet_filter]
 
-    def stop(self) -> int:
-        """SIGINT, so tcpdump flushes and writes a complete file; returns packets seen."""
+    def _interrupt(self) -> str:
+        """SIGINT, so the tool flushes and writes a complete file; returns its stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -237,7 +234,11 @@ class _Tcpdump:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        tail = self.process.stderr.read() if self.process.stderr else ""
+        return self.process.stderr.read() if self.process.stderr else ""
+
+    def stop(self) -> int:
+        """Stop tcpdump; returns the packets it captured (LabError if it dropped any)."""
+        tail = self._interrupt()
         dropped = re.search(r"(\d+) packets? dropped by kernel", tail)
         if dropped and int(dropped.group(1)):
             # A capture with holes would make the stored results lie.
@@ -259,14 +260,7 @@ class _Dumpcap(_Tcpdump):
                 "-f", packet_filter, "-w", str(path)]
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        tail = self.process.stderr.read() if self.process.stderr else ""
+        tail = self._interrupt()
         # "Packets received/dropped on interface 'm0': 123/0 (pcap:0/dumpcap:0/...)"
         counts = re.search(r"received/dropped on interface '[^']*': (\d+)/(\d+)", tail)
         if counts is None:

@@ -182,14 +182,10 @@ class MediaServer:
     def _run_resource(self, channel: NdmpChannel, index: int) -> None:
         options = self.options
         name = resource_name(index)
-        if options.agent_connects:
-            data = self._data_from_agent(channel, name)
-            if data is None:
-                return
-        else:
-            data = self._data_to_agent(channel, name)
-            if data is None:
-                return
+        data = (self._data_from_agent(channel, name) if options.agent_connects
+                else self._data_to_agent(channel, name))
+        if data is None:
+            return
         data.settimeout(30)
         env = [("FILESYSTEM", name), ("TYPE", "dump"), ("HIST", "n")]
         with data:
