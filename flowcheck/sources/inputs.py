@@ -80,10 +80,8 @@ def _resolve_path(path: str) -> list[InputSpec]:
 def _resolve_directory(path: str) -> list[InputSpec]:
     try:
         names = sorted(os.listdir(path))
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise _input_error(path, exc) from None
     if not names:
         raise InputError(f"{path}: empty directory, no capture files in it")
     specs = []
@@ -113,26 +111,33 @@ def _is_capture_file(path: str) -> bool:
     return format_of(head) is not None
 
 
+_OS_ERRORS = (
+    (FileNotFoundError, "no such file or directory"),
+    (PermissionError, "permission denied"),
+    (IsADirectoryError, "is a directory"),
+)
+
+
+def _input_error(path: str, exc: OSError) -> InputError:
+    """The one-line error for an input path the system refused."""
+    for kind, text in _OS_ERRORS:
+        if isinstance(exc, kind):
+            return InputError(f"{path}: {text}")
+    return InputError(f"{path}: {exc.strerror or exc}")
+
+
 def _stat(path: str) -> os.stat_result:
     try:
         return os.stat(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file or directory") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise _input_error(path, exc) from None
 
 
 def _open(path: str, *, buffered: bool = False) -> BinaryIO:
     try:
         return open(path, "rb", buffering=-1 if buffered else 0)  # noqa: SIM115
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise _input_error(path, exc) from None
 
 
 class _Prefixed:
