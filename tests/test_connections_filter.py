@@ -56,7 +56,9 @@ def test_invalid_expressions_are_usage_errors(expr: str) -> None:
 def test_connections_path_imports_no_heavy_library() -> None:
     capture = Path(__file__).resolve().parent.parent / "captures/ndmjob/v4-backup.pcap"
     code = ("import sys; from flowcheck.connections import track_connections;"
-            f"track_connections([{str(capture)!r}], packet_filter='port 10000');"
+            "from flowcheck.connections.filter import compile_filter;"
+            "keep = compile_filter('port 10000');"
+            f"[c for c in track_connections([{str(capture)!r}]).connections if keep(c)];"
             "print(sorted(m for m in ('scapy', 'pyshark', 'networkx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

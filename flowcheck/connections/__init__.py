@@ -40,24 +40,16 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
 
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
-                      tap: Callable[[bytes], bool] | None = None, progress: bool = False,
-                      packet_filter: str | None = None) -> TrackResult:
+                      tap: Callable[[bytes], bool] | None = None,
+                      progress: bool = False) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...)."""
     from flowcheck.sources import iter_batches
 
-    selected = None
-    if packet_filter:
-        from flowcheck.connections.filter import compile_filter
-
-        selected = compile_filter(packet_filter)  # fails before any reading
     tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap)
     reader = iter_batches(list(inputs), progress=progress)
     for batch in reader:
         tracker.feed(batch)
-    result = finish_tracking(tracker, reader.captures)
-    if selected is not None:
-        result.connections = [c for c in result.connections if selected(c)]
-    return result
+    return finish_tracking(tracker, reader.captures)
 
 
 def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> TrackResult:
