@@ -9,6 +9,21 @@ import pytest
 from flowcheck.errors import UsageError
 from flowcheck.profiles import load_profile, parse_profile
 
+# The other reading of the TechNote: the agent's reply on the control connection is the
+# callback (test_sessions checks a session against it).
+CONTROL_REPLY = """
+name = "be9-control-reply"
+[callback]
+mode = "control"
+[data]
+connector = "media_server"
+[[steps]]
+kind = "control"
+[[steps]]
+kind = "callback"
+name = "agent answers on the control connection"
+"""
+
 
 def test_backup_exec_9_has_the_technote_five_steps() -> None:
     profile = load_profile("backup-exec-9")
@@ -27,18 +42,7 @@ def test_ndmp_has_no_callback_and_follows_the_listener() -> None:
 
 def test_user_file_by_path(tmp_path: Path) -> None:
     path = tmp_path / "control-reply.toml"
-    path.write_text("""
-name = "be9-control-reply"
-[callback]
-mode = "control"
-[data]
-connector = "media_server"
-[[steps]]
-kind = "control"
-[[steps]]
-kind = "callback"
-name = "agent answers on the control connection"
-""")
+    path.write_text(CONTROL_REPLY)
     profile = load_profile(str(path))
     assert profile.name == "be9-control-reply" and profile.callback == "control"
     assert profile.steps[0].name == "control" and profile.source == str(path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from test_profiles import CONTROL_REPLY
+
 from flowcheck.config import build_config
 from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream
 from flowcheck.profiles import load_profile, parse_profile
@@ -177,18 +179,8 @@ def test_kind_from_bytes_without_data_start() -> None:
 
 
 def test_control_reply_reading_of_the_technote() -> None:
-    profile = parse_profile("""
-name = "control-reply"
-[callback]
-mode = "control"
-[data]
-connector = "media_server"
-[[steps]]
-kind = "control"
-[[steps]]
-kind = "callback"
-""")
-    config = replace(LAB, profile="control-reply")
+    profile = parse_profile(CONTROL_REPLY)
+    config = replace(LAB, profile=profile.name)
     control = conn("C", M, 5001, A, 10000, 0.0, resp_bytes=100, resp_pkts=3)
     sessions = build_sessions([control], [], config, profile)
     assert check_all([control], [], sessions, config, profile) == []
