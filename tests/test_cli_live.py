@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -16,17 +18,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_live_reports_a_refused_control_connection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str) -> None:
     ndmp_port, served_port = _free_port(), _free_port()
     saved = tmp_path / "live.pcap"
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(saved),
+         "--sniffer", sniffer,
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     banner = process.stderr.readline()  # printed once the sniffer listens
-    assert "listening on lo" in banner, banner
+    assert f"{sniffer}: listening on lo" in banner, banner
     with socket.socket() as server:
         server.bind(("127.0.0.1", served_port))
         server.listen()
@@ -46,6 +50,8 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path) -> None:
     assert {f["code"] for f in events[-1]["findings"]} == codes
     served = [c for c in events[-1]["connections"] if c["resp_p"] == served_port]
     assert len(served) == 1 and served[0]["orig_bytes"] == 100
+    # Each packet once, as libpcap gives it (a packet socket on lo sees it twice).
+    assert served[0]["retransmits"] == 0 and served[0]["conn_state"] == "SF"
     # --write keeps a normal capture: the offline analysis agrees with the live one.
     offline = subprocess.run(
         [sys.executable, "-m", "flowcheck", "analyze", str(saved), "--ndmp-port",
@@ -54,9 +60,10 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path) -> None:
     assert {f["code"] for f in json.loads(offline.stdout)["findings"]} == codes
 
 
-def test_live_missing_interface_exits_3() -> None:
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_live_missing_interface_exits_3(sniffer: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "fcnosuch0", "--duration",
-         "1"], capture_output=True, text=True, check=False, timeout=60)
+         "1", "--sniffer", sniffer], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 3
     assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1

@@ -3,6 +3,7 @@
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,12 @@ import typer
 from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus
+
+
+class Sniffer(StrEnum):
+    tcpdump = "tcpdump"
+    dumpcap = "dumpcap"
+    scapy = "scapy"
 
 
 def live(
@@ -27,13 +34,17 @@ def live(
     capture_filter: Annotated[str, typer.Option(
         "--capture-filter", metavar="BPF", help="Capture filter for the sniffer.")]
     = "tcp or icmp or icmp6",
+    sniffer: Annotated[Sniffer | None, typer.Option(
+        "--sniffer", help="Capture tool [default: tcpdump, else dumpcap, else scapy "
+                          "(slower; no capture filter)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
     from flowcheck.live import LiveVerifier
     from flowcheck.sources.live import open_live
 
     capture = open_live(interface, capture_filter=capture_filter,
-                        write=str(write) if write else None)
+                        write=str(write) if write else None,
+                        sniffer=str(sniffer) if sniffer else None)
     stop = threading.Event()
 
     def stop_capture(*_: object) -> None:

@@ -13,9 +13,12 @@ import select
 import shutil
 import subprocess
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from flowcheck.sources.scapy_live import ScapyCapture
 
 READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
 _READY_WORDS = ("listening on", "capturing on")
@@ -108,25 +111,44 @@ class LiveCapture:
             self.process.stderr.close()
 
 
-def capture_command(interface: str, capture_filter: str = "tcp") -> tuple[str, list[str]]:
-    """The tool and argv that capture on interface; UsageError if neither tool exists."""
+SNIFFERS = ("tcpdump", "dumpcap", "scapy")
+
+
+def capture_command(interface: str, capture_filter: str = "tcp",
+                    tool: str | None = None) -> tuple[str, list[str]]:
+    """The tool (tcpdump, else dumpcap, unless one is named) and its argv."""
     if not interface or interface.startswith("-"):
         raise UsageError(f"--interface: {interface!r} is not an interface name")
-    tcpdump = shutil.which("tcpdump")
-    if tcpdump:
-        argv = [tcpdump, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
-        return "tcpdump", argv + ([capture_filter] if capture_filter else [])
-    dumpcap = shutil.which("dumpcap")
-    if dumpcap:
-        argv = [dumpcap, "-i", interface, "-P", "-q", "-w", "-"]
-        return "dumpcap", argv + (["-f", capture_filter] if capture_filter else [])
-    raise InputError("live capture needs tcpdump or dumpcap; neither is installed")
+    for name in (tool,) if tool else ("tcpdump", "dumpcap"):
+        path = shutil.which(name)
+        if path and name == "tcpdump":
+            argv = [path, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
+            return "tcpdump", argv + ([capture_filter] if capture_filter else [])
+        if path and name == "dumpcap":
+            argv = [path, "-i", interface, "-P", "-q", "-w", "-"]
+            return "dumpcap", argv + (["-f", capture_filter] if capture_filter else [])
+    wanted = tool or "tcpdump or dumpcap"
+    raise InputError(f"live capture needs {wanted}, which is not installed")
 
 
-def open_live(interface: str, *, capture_filter: str = "tcp",
-              write: str | None = None) -> LiveCapture:
-    """Start capturing on interface; the result's stdout is a pcap stream for iter_batches."""
-    tool, argv = capture_command(interface, capture_filter)
+def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None = None,
+              sniffer: str | None = None) -> LiveCapture | ScapyCapture:
+    """Start capturing on interface; the result's stdout is a pcap stream for iter_batches.
+
+    sniffer: "tcpdump", "dumpcap" or "scapy"; by default tcpdump, else dumpcap, else
+    scapy (slower, and without a kernel filter).
+    """
+    if sniffer is not None and sniffer not in SNIFFERS:
+        raise UsageError(f"--sniffer: {sniffer!r} is not one of {', '.join(SNIFFERS)}")
+    if sniffer is None and not (shutil.which("tcpdump") or shutil.which("dumpcap")):
+        sniffer = "scapy"
+    if sniffer == "scapy":
+        if not interface or interface.startswith("-"):
+            raise UsageError(f"--interface: {interface!r} is not an interface name")
+        from flowcheck.sources.scapy_live import ScapyCapture
+
+        return ScapyCapture(interface, write)
+    tool, argv = capture_command(interface, capture_filter, sniffer)
     sink = None
     if write is not None:
         try:

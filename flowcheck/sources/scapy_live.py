@@ -1,0 +1,113 @@
+"""The fallback sniffer: scapy writing pcap records into a pipe the reader consumes.
+
+Used when neither tcpdump nor dumpcap is installed (or with `--sniffer scapy`). It is
+slower than libpcap and applies no kernel filter (compiling one needs tcpdump): the
+decoder skips non-TCP traffic itself. Scapy is imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from flowcheck.errors import InputError
+from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
+
+# /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
+_LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
+_ARPHRD_LOOPBACK = 772
+READY_TIMEOUT = 15.0  # seconds for the sniffer's socket to open
+
+
+def _interface_link_type(interface: str) -> tuple[int, bool]:
+    """(pcap link type, is loopback) of a Linux interface; InputError if it is missing."""
+    type_file = Path("/sys/class/net") / interface / "type"
+    try:
+        arphrd = int(type_file.read_text().strip())
+    except (OSError, ValueError):
+        raise InputError(f"--interface {interface}: no such network interface") from None
+    if arphrd not in _LINK_OF_ARPHRD:
+        raise InputError(f"--interface {interface}: its link type (ARPHRD {arphrd}) is not "
+                         "supported by the scapy sniffer; install tcpdump")
+    return _LINK_OF_ARPHRD[arphrd], arphrd == _ARPHRD_LOOPBACK
+
+
+class ScapyCapture:
+    """A running scapy sniffer with the interface of LiveCapture (stdout, stop, close)."""
+
+    tool = "scapy"
+
+    def __init__(self, interface: str, write: str | None = None) -> None:
+        # Scapy warns on stderr about link types it does not dissect (the loopback):
+        # frames are written raw, so that is noise before our one-line messages.
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+        from scapy.sendrecv import AsyncSniffer
+        from scapy.utils import PcapWriter
+
+        link_type, loopback = _interface_link_type(interface)
+        read_end, write_end = os.pipe()
+        self.stdout: BinaryIO = os.fdopen(read_end, "rb")
+        self._pipe = os.fdopen(write_end, "wb")
+        self._sinks = [PcapWriter(self._pipe, linktype=link_type, sync=True)]
+        if write is not None:
+            try:
+                self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
+            except OSError as exc:
+                raise InputError(f"--write {write}: {exc.strerror or exc}") from None
+        for sink in self._sinks:
+            sink.write_header(None)  # at once, as tcpdump does: a quiet link is not empty
+        self._previous = b""
+        self._loopback = loopback
+        self._lock = threading.Lock()
+        listening = threading.Event()
+        self._sniffer = AsyncSniffer(iface=interface, store=False, prn=self._record,
+                                     started_callback=listening.set)
+        try:
+            self._sniffer.start()
+        except PermissionError:
+            raise InputError(f"--interface {interface}: permission denied (run as root or "
+                             "give python CAP_NET_RAW)") from None
+        # The sniffer opens its socket in its own thread: say "listening" only once it
+        # does, so the caller's traffic from then on is captured.
+        if not listening.wait(READY_TIMEOUT):
+            self.terminate()
+            raise InputError(f"--interface {interface}: the scapy sniffer did not start")
+        self.banner = f"scapy: listening on {interface}, link-type {link_type}"
+        self.returncode: int | None = None
+
+    def _record(self, packet: object) -> None:
+        frame = bytes(packet)  # type: ignore[call-overload]
+        with self._lock:
+            # A packet socket on the loopback sees each packet twice (sent, then
+            # received); libpcap drops the sent copy, so does this.
+            if self._loopback and frame == self._previous:
+                self._previous = b""
+                return
+            self._previous = frame
+            for sink in self._sinks:
+                sink.write(packet)
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        """Stop sniffing and end the pipe: the reader then sees the end of the capture."""
+        with self._lock:
+            if self.returncode is not None:
+                return
+            self.returncode = 0
+        if self._sniffer.running:
+            self._sniffer.stop()
+        for sink in self._sinks:
+            sink.close()
+
+    def stop(self, timeout: float = 10.0) -> int:  # noqa: ARG002 - LiveCapture's signature
+        self.terminate()
+        return 0
+
+    def close(self) -> None:
+        self.terminate()
+        self.stdout.close()
