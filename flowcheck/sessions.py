@@ -32,8 +32,10 @@ _CODE_NAMES = {
     0x503: "NOTIFY_MOVER_HALTED", 0x900: "CONNECT_OPEN", 0x901: "CONNECT_CLIENT_AUTH",
     0xA01: "MOVER_LISTEN", 0xA09: "MOVER_CONNECT",
 }
-DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT",
-               "DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
+_RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
+_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
+# Requests that set up or start a data transfer: a session with one is not a browse.
+DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *_STARTS}
 # A callback opened this long after the control connection ended is not its callback.
 CALLBACK_SLACK_SECONDS = 1.0
 
@@ -73,7 +75,7 @@ def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "bro
     if stream is None:
         return "browse"
     ops = {message_op(m) for m in stream.messages if m.type == "request"}
-    if ops & {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}:
+    if ops & _RECOVERS:
         return "restore"
     if ops & DATA_INTENT or stream.announcements:
         return "backup"
@@ -82,7 +84,7 @@ def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "bro
 
 def _starts_data(stream: NdmpStream | None) -> bool:
     return stream is not None and any(
-        message_op(m).startswith("DATA_START_") for m in stream.messages if m.type == "request")
+        message_op(m) in _STARTS for m in stream.messages if m.type == "request")
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
@@ -250,7 +252,6 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
 # Messages that carry a data endpoint, by name and whether a reply (collector.ANNOUNCERS).
 _ANNOUNCING = {("DATA_LISTEN", True), ("MOVER_LISTEN", True), ("DATA_CONNECT", False),
                ("MOVER_CONNECT", False)}
-_STARTS = {"DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 
 
 def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
