@@ -13,11 +13,16 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
 
-HEADER = struct.Struct(">IIIIII")
-LAST_FRAGMENT = 0x80000000
+# Framing and header constants are the decoder's own (re-exported for the lab's peers).
+from flowcheck.ndmp.protocol import (
+    ADDR_TCP,
+    HEADER,
+    LAST_FRAGMENT,
+    MESSAGE_REQUEST,
+    RECORD_MARK,
+)
+from flowcheck.ndmp.protocol import MESSAGE_REPLY as MESSAGE_REPLY
 
-MESSAGE_REQUEST = 0
-MESSAGE_REPLY = 1
 MESSAGE_POST = MESSAGE_REQUEST  # ndmp4.x: NDMP4_MESSAGE_POST = NDMP4_MESSAGE_REQUEST
 
 # ndmp4_message (the codes the lab sends).
@@ -49,7 +54,6 @@ ILLEGAL_STATE_ERR = 19
 CONNECT_ERR = 23
 
 # Enumerations
-ADDR_TCP = 1
 AUTH_TEXT = 1
 CONNECTED = 0  # ndmp4_connection_status_reason
 DATA_HALT_SUCCESSFUL = 1
@@ -57,18 +61,6 @@ DATA_HALT_ABORTED = 2
 DATA_HALT_CONNECT_ERROR = 4
 LOG_NORMAL = 0
 FS_NT = 1
-
-NAMES = {
-    CONFIG_GET_HOST_INFO: "CONFIG_GET_HOST_INFO", CONFIG_GET_FS_INFO: "CONFIG_GET_FS_INFO",
-    CONFIG_GET_SERVER_INFO: "CONFIG_GET_SERVER_INFO", DATA_START_BACKUP: "DATA_START_BACKUP",
-    DATA_START_RECOVER: "DATA_START_RECOVER", DATA_ABORT: "DATA_ABORT", DATA_STOP: "DATA_STOP",
-    DATA_LISTEN: "DATA_LISTEN", DATA_CONNECT: "DATA_CONNECT",
-    NOTIFY_DATA_HALTED: "NOTIFY_DATA_HALTED",
-    NOTIFY_CONNECTION_STATUS: "NOTIFY_CONNECTION_STATUS", LOG_MESSAGE: "LOG_MESSAGE",
-    CONNECT_OPEN: "CONNECT_OPEN", CONNECT_CLIENT_AUTH: "CONNECT_CLIENT_AUTH",
-    CONNECT_CLOSE: "CONNECT_CLOSE", MOVER_CONNECT: "MOVER_CONNECT",
-    VENDOR_JOB_ENGINE_ADDRESS: "VENDOR_JOB_ENGINE_ADDRESS",
-}
 
 
 class XdrWriter:
@@ -112,7 +104,7 @@ class XdrWriter:
 
 def frame_record(message: bytes) -> bytes:
     """One ONC RPC record in a single, last fragment."""
-    return struct.pack(">I", LAST_FRAGMENT | len(message)) + message
+    return RECORD_MARK.pack(LAST_FRAGMENT | len(message)) + message
 
 
 def encode_message(sequence: int, time_stamp: int, message_type: int, code: int,
