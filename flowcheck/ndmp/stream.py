@@ -37,6 +37,8 @@ class _NeedData:
 
 NEED_DATA: Final = _NeedData()
 
+# "cut": a hole (bytes never captured) or the stream's end broke off a record;
+# "lost": the snap length cut a record's mark or header (its length is known).
 ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
                       "lost"]
 
@@ -132,7 +134,7 @@ class NdmpStreamDecoder:
     def receive_gap(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
         """Bytes were lost before the next data: finish what can be, then resynchronise."""
         self._parse()
-        self._cut(f"{missing} bytes never captured", frame, ts)
+        self._break_record(f"{missing} bytes never captured", frame, ts)
         self._resync = True
         self._resync_after_gap = True
 
@@ -142,7 +144,7 @@ class NdmpStreamDecoder:
             self._flush_skipped(final=True)
         elif self._buf:
             frame, ts = self._tag_at(self._base + len(self._buf) - 1)
-            self._cut("stream ended inside a record", frame, ts)
+            self._break_record("stream ended inside a record", frame, ts)
         self._drop(len(self._buf))
 
     def next_event(self) -> Event:
@@ -272,8 +274,8 @@ class NdmpStreamDecoder:
         self._skipped = 0
         self._skip_start = None
 
-    def _cut(self, why: str, frame: int, ts: float) -> None:
-        """The current record cannot complete: keep its header if we have it."""
+    def _break_record(self, why: str, frame: int, ts: float) -> None:
+        """A hole or the end breaks the current record: keep its header if we have it."""
         buf = self._buf
         if self._resync or not buf:
             self._drop(len(buf))
