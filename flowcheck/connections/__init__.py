@@ -67,12 +67,12 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
 
 
 def _share_counts(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> None:
-    """Per-file counts when the sources did not fill them: all on the first file.
+    """The decode counts, all on the first file.
 
     Batches merge the files of a capture set, and PacketBatch does not say which file
     each packet came from, so a set of several files gets its totals on the first one.
     """
-    if captures and not any(c.non_tcp or c.fragments or c.undecodable for c in captures):
+    if captures:
         captures[0].non_tcp = tracker.non_tcp
         captures[0].fragments = tracker.fragments
         captures[0].undecodable = tracker.undecodable

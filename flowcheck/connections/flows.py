@@ -2,9 +2,10 @@
 
 Per-batch Python work here is proportional to the number of distinct flows, never to the
 number of packets: a 64-bit hash of each packet's directional 4-tuple is made with numpy,
-the distinct hashes are found with np.unique, and only those few are turned into Python
-endpoint tuples. Hash collisions are detected (every row is compared with its group's
-representative) and then the exact, slower np.unique over whole rows is used instead.
+the distinct hashes are found by comparison when there are few (`_peel`), else with
+np.unique, and only those few are turned into Python endpoint tuples. Hash collisions are
+detected (every row is compared with its group's representative) and then the exact,
+slower np.unique over whole rows is used instead.
 """
 
 from __future__ import annotations

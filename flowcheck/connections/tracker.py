@@ -59,7 +59,7 @@ class ConnectionTracker:
     # -- batches ---------------------------------------------------------------------
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
-        """Account for one batch; returns its decode (the caller may count per file)."""
+        """Account for one batch; returns its decode."""
         decoded = decode_batch(batch)
         self.packets += len(batch)
         self.non_tcp += decoded.non_tcp
