@@ -45,8 +45,6 @@ def is_pcap_magic(head: bytes) -> bool:
 class PcapParser:
     """Locates the records of a pcap file, one buffer at a time (sans-IO)."""
 
-    format_name = "pcap"
-
     def __init__(self) -> None:
         self.header_done = False
         self.big_endian = False
@@ -55,6 +53,7 @@ class PcapParser:
         self.snaplen = 0
         self.max_caplen = MIN_MAX_CAPLEN
         self.link_types: list[str] = []
+        self._caplen_at = struct.Struct("<8xI").unpack_from  # (caplen,) of the record at off
         self._pattern: list[int] = []  # guessed repeating record sizes (with header)
         self._stretch = STRETCH_MIN  # records walked one by one before the next guess
 
@@ -70,6 +69,7 @@ class PcapParser:
         order = ">" if self.big_endian else "<"
         _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
             order + "HHiIII", buf, start + 4)
+        self._caplen_at = struct.Struct(order + "8xI").unpack_from
         self.frac_scale = 1e-9 if magic == MAGIC_NSEC else 1e-6
         self.snaplen = snaplen
         self.max_caplen = max(snaplen, MIN_MAX_CAPLEN)
@@ -90,12 +90,11 @@ class PcapParser:
         offsets, off, bad_off = self._walk(buf, off)
         missing = 0
         if bad_off is None and off + RECORD_HEADER_SIZE <= size:
-            order = ">I" if self.big_endian else "<I"
-            missing = off + RECORD_HEADER_SIZE + struct.unpack_from(order, buf, off + 8)[0] - size
+            missing = off + RECORD_HEADER_SIZE + self._caplen_at(buf, off)[0] - size
         error = error_offset = None
         if bad_off is not None:
             error_offset = base + bad_off
-            caplen = struct.unpack_from(">I" if self.big_endian else "<I", buf, bad_off + 8)[0]
+            caplen = self._caplen_at(buf, bad_off)[0]
             error = (f"record at byte offset {error_offset} claims a captured length of "
                      f"{caplen} bytes (limit {self.max_caplen}): file corrupt")
         return Located(self._gather(buf, offsets), off, error, error_offset, missing)
@@ -124,7 +123,7 @@ class PcapParser:
                     first = int(inside[bad[0]])
                     return offsets[:int(np.searchsorted(offsets, first))], first, first
             pieces = [offsets]
-        unpack = struct.Struct((">" if self.big_endian else "<") + "8xI").unpack_from
+        unpack = self._caplen_at
         tail: list[int] = []
         bad_off = None
         while off + RECORD_HEADER_SIZE <= size:

@@ -43,8 +43,6 @@ class BlockError(Exception):
 class PcapngParser:
     """Locates the packets of a pcapng file, one buffer at a time (sans-IO)."""
 
-    format_name = "pcapng"
-
     def __init__(self) -> None:
         self.order = "<"
         self.interfaces: list[Interface] = []  # every interface of every section so far
