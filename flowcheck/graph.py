@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import connection_outcome
-
-
-def endpoint_id(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def build_graph(connections: list[Connection], sessions: list[Session]) -> nx.MultiDiGraph:
@@ -48,7 +44,7 @@ def _add_endpoint(graph: nx.MultiDiGraph, host: str, port: int,
     if host not in graph:
         role = ",".join(sorted(host_roles.get(host, set()))) or "other"
         graph.add_node(host, kind="host", role=role, label=host)
-    node = endpoint_id(host, port)
+    node = endpoint(host, port)
     if node not in graph:
         graph.add_node(node, kind="endpoint", host=host, port=port, label=node)
         graph.add_edge(host, node, key="port", kind="port")

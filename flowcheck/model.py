@@ -16,6 +16,11 @@ Direction = Literal["orig", "resp"]
 Role = Literal["control", "callback", "data", "other"]
 
 
+def endpoint(host: str, port: int) -> str:
+    """ip:port as people write it, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(slots=True)
 class CaptureInfo:
     """One input file (or standard input) of a capture set."""
@@ -320,9 +325,9 @@ class Session:
     announced: list[Announcement] = field(default_factory=list)
     data_connections: list[str] = field(default_factory=list)
     # Announcing messages whose address the snap length cut: (frame, name, uid of the
-    # connection matched to it or ""); frame 0 and name "" when the whole control stream
-    # was unreadable. Data connections are then matched by the profile's direction and
-    # ports: those are `port_matched` (uids).
+    # connection matched to it or ""). Data connections matched by the profile's
+    # direction and ports instead of an announced address are `port_matched` (uids),
+    # `match_reason` says why.
     cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
     # Why data connections were matched by ports: "snap_length" (announcement cut) or

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flowcheck.config import format_ranges
-from flowcheck.model import Connection, Finding, Session, Step
+from flowcheck.model import Connection, Finding, Session, Step, endpoint
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -57,7 +57,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 
 def endpoints(conn: Connection) -> str:
-    return f"{conn.orig_h}:{conn.orig_p} -> {conn.resp_h}:{conn.resp_p}"
+    return f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
 
 
 def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connection]:

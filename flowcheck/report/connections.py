@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from flowcheck.model import endpoint
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -52,8 +54,8 @@ def render_connections(connections: list[Connection], console: Console) -> None:
         table.add_row(
             conn.uid,
             f"+{conn.ts - base:.3f}s",
-            f"{conn.orig_h}:{conn.orig_p}",
-            f"{conn.resp_h}:{conn.resp_p}",
+            endpoint(conn.orig_h, conn.orig_p),
+            endpoint(conn.resp_h, conn.resp_p),
             conn.conn_state,
             conn.history,
             f"{conn.orig_pkts}/{conn.resp_pkts}",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.errors import UsageError
+from flowcheck.model import endpoint
 from flowcheck.report.analyze import endpoints, step_connections, step_time, summary_counts
 
 if TYPE_CHECKING:
@@ -96,8 +97,8 @@ def _findings(analysis: Analysis) -> list[str]:
 def _connections(analysis: Analysis, base: float) -> list[str]:
     rows = []
     for conn in analysis.traffic.connections:
-        rows.append([conn.uid, f"+{conn.ts - base:.3f}s", f"{conn.orig_h}:{conn.orig_p}",
-                     f"{conn.resp_h}:{conn.resp_p}", conn.conn_state, conn.history,
+        rows.append([conn.uid, f"+{conn.ts - base:.3f}s", endpoint(conn.orig_h, conn.orig_p),
+                     endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
                      f"{conn.orig_bytes}/{conn.resp_bytes}", conn.role, conn.session or "-",
                      f"{conn.first_frame}-{conn.last_frame}"])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",

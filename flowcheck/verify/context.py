@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, NdmpStream, Session, Severity
+from flowcheck.model import Connection, Finding, NdmpStream, Session, Severity, endpoint
 from flowcheck.profiles import Profile
 
 
@@ -65,10 +65,6 @@ def opening_frames(conn: Connection) -> list[int]:
     if conn.resp_rst and not conn.synack_frames:
         frames += conn.rst_frames
     return frames or [conn.first_frame]
-
-
-def endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def conn_sides(conn: Connection, session: Session
