@@ -21,17 +21,12 @@ from typing import Literal
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
 from flowcheck.profiles import Profile
 
 Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "midstream"]
 
-# Codes of the messages verification cares about, for decoders that leave a name out.
-_CODE_NAMES = {
-    0x401: "DATA_START_BACKUP", 0x402: "DATA_START_RECOVER", 0x409: "DATA_LISTEN",
-    0x40A: "DATA_CONNECT", 0x40B: "DATA_START_RECOVER_FILEHIST", 0x501: "NOTIFY_DATA_HALTED",
-    0x503: "NOTIFY_MOVER_HALTED", 0x900: "CONNECT_OPEN", 0x901: "CONNECT_CLIENT_AUTH",
-    0xA01: "MOVER_LISTEN", 0xA09: "MOVER_CONNECT",
-}
 _RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 _STARTS = {"DATA_START_BACKUP", *_RECOVERS}
 # Requests that set up or start a data transfer: a session with one is not a browse.
@@ -44,7 +39,8 @@ def message_op(message: NdmpMessage) -> str:
     """The message's name without the NDMP_ prefix ("DATA_LISTEN"), whatever the decoder."""
     name = (message.name or "").upper().removeprefix("NDMP_")
     if not name or name.startswith(("UNKNOWN", "0X")):
-        return _CODE_NAMES.get(message.code, name)
+        # A decoder that left the name out: the protocol's table names the code.
+        return ANY_VERSION_NAMES.get(message.code, name)
     return name
 
 
@@ -249,9 +245,10 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
                 assign(session, late[0])
 
 
-# Messages that carry a data endpoint, by name and whether a reply (collector.ANNOUNCERS).
-_ANNOUNCING = {("DATA_LISTEN", True), ("MOVER_LISTEN", True), ("DATA_CONNECT", False),
-               ("MOVER_CONNECT", False)}
+# Messages that carry a data endpoint, by name and whether a reply; v2's DATA_START_*
+# (which also carry one there) are judged apart, by version.
+_ANNOUNCING = {(name.removeprefix("NDMP_"), is_reply) for name, is_reply in ANNOUNCERS
+               if name.removeprefix("NDMP_") not in _STARTS}
 
 
 def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
