@@ -55,7 +55,7 @@ class LiveVerifier:
         self.config = config
         self.interval = interval
         self.settle = settle
-        self.collector = NdmpCollector(ndmp_port=config.ndmp_port)
+        self.collector = NdmpCollector()
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
                                          tap=looks_like_ndmp)
         self.reported: set[tuple] = set()

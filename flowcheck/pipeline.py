@@ -49,7 +49,7 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
     from flowcheck.connections import track_connections
     from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
-    collector = NdmpCollector(ndmp_port=config.ndmp_port)
+    collector = NdmpCollector()
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
                                tap=looks_like_ndmp, progress=progress)
     return traffic_from(result, collector)

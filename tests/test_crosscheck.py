@@ -17,7 +17,7 @@ NDMJOB = CAPTURES / "ndmjob"
 
 def run(path: Path, port: int = 10000):
     streams, connections = decode_with_connections(path, port)
-    return crosscheck(str(path), streams, connections, port)
+    return crosscheck(str(path), streams, connections)
 
 
 @needs_tshark

@@ -31,7 +31,7 @@ class Session:
     """Feeds a collector as the engine would: SYNs, then segments in capture order."""
 
     def __init__(self) -> None:
-        self.collector = NdmpCollector(10000)
+        self.collector = NdmpCollector()
         self.frame = 0
         self.seq = {"orig": 1000, "resp": 5000}
         for direction in ("orig", "resp"):
@@ -151,7 +151,7 @@ def test_v2_mover_address_inside_data_start_backup() -> None:
 
 def test_version_inferred_without_connect_open() -> None:
     # Capture starts mid-session: no SYN, no greeting. A v4 NOTIFY_DATA_HALTED has no text.
-    collector = NdmpCollector(10000)
+    collector = NdmpCollector()
     collector.segment("C9", "resp", 777, ACK, msg(40, REQUEST, NOTIFY_DATA_HALTED, u32(1)),
                       3, 0.0)
     stream = collector.streams()[0]
@@ -160,7 +160,7 @@ def test_version_inferred_without_connect_open() -> None:
 
 
 def test_version_inferred_v3_from_log_message_length() -> None:
-    collector = NdmpCollector(10000)
+    collector = NdmpCollector()
     body = u32(0) + u32(1) + xdr_string("hello")  # v3: no associated-message fields
     collector.segment("C9", "resp", 1, ACK, msg(40, REQUEST, LOG_MESSAGE, body), 3, 0.0)
     stream = collector.streams()[0]
@@ -237,7 +237,7 @@ def test_lost_segment_gives_partial_message_and_finding() -> None:
 
 
 def test_garbage_on_the_ndmp_port_is_undecodable() -> None:
-    collector = NdmpCollector(10000)
+    collector = NdmpCollector()
     collector.segment("C2", "orig", 0, SYN, b"", 1, 0.0)
     collector.segment("C2", "orig", 1, ACK, b"SSH-2.0-OpenSSH_9.2\r\n" * 3, 2, 0.1)
     streams = collector.streams()
@@ -246,7 +246,7 @@ def test_garbage_on_the_ndmp_port_is_undecodable() -> None:
 
 
 def test_bulk_garbage_stops_decoding() -> None:
-    collector = NdmpCollector(10000)
+    collector = NdmpCollector()
     collector.segment("C3", "orig", 0, SYN, b"", 1, 0.0)
     for index in range(200):
         collector.segment("C3", "orig", 1 + index * 1000, ACK, b"\x00\x01" * 500, index + 2, 0.0)

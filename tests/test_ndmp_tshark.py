@@ -30,7 +30,7 @@ def _replay_with_dpkt(path: Path, ndmp_port: int) -> tuple[list[NdmpStream], lis
 
     from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
-    collector = NdmpCollector(ndmp_port)
+    collector = NdmpCollector()
     connections: dict[tuple, Connection] = {}
     tapped: dict[str, bool | None] = {}
     with path.open("rb") as handle:

@@ -121,7 +121,7 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
     if capture == "-" or Path(capture).is_dir():
         raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
     traffic = read_traffic([capture], config, progress=stderr_is_terminal())
-    result = run_crosscheck(capture, traffic.streams, traffic.connections, config.ndmp_port)
+    result = run_crosscheck(capture, traffic.streams, traffic.connections)
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 

@@ -99,8 +99,9 @@ class _Control:
 class NdmpCollector:
     """SegmentSink: decodes tapped connections into NdmpStreams."""
 
-    def __init__(self, ndmp_port: int = 10000) -> None:
-        self.ndmp_port = ndmp_port  # the engine decides what to tap; kept for reports
+    def __init__(self) -> None:
+        # Which connections are NDMP is the engine's choice (port or first payload):
+        # the collector decodes whatever it is given.
         self._controls: dict[str, _Control] = {}
 
     # -- SegmentSink ---------------------------------------------------------------
