@@ -44,11 +44,6 @@ class _TeeReader:
         self._sink.write(data)
         return data
 
-    def read1(self, size: int = -1) -> bytes:
-        data = self._stream.read1(size)  # type: ignore[attr-defined]
-        self._sink.write(data)
-        return data
-
     def readinto(self, target: memoryview | bytearray) -> int:
         count = self._stream.readinto(target) or 0  # type: ignore[attr-defined]
         self._sink.write(target[:count])
@@ -76,20 +71,6 @@ class LiveCapture:
         self.stdout = stdout
         self.tool = tool
         self.banner = banner  # the tool's "listening on ..." line
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    def poll(self) -> int | None:
-        return self.process.poll()
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.process.wait(timeout)
 
     def terminate(self) -> None:
         if self.process.poll() is None:
@@ -154,12 +135,12 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
         try:
             sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
         except OSError as exc:
-            raise InputError(f"{write}: cannot write the capture: {exc.strerror}") from None
+            raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
     except OSError as exc:
-        raise InputError(f"{tool}: cannot start: {exc.strerror}") from None
+        raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
     banner = _wait_until_listening(process, tool, interface)
     stdout: BinaryIO | _TeeReader = process.stdout

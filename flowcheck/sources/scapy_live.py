@@ -36,7 +36,7 @@ def _interface_link_type(interface: str) -> tuple[int, bool]:
 
 
 class ScapyCapture:
-    """A running scapy sniffer with the interface of LiveCapture (stdout, stop, close)."""
+    """A running scapy sniffer, used as a LiveCapture is: stdout, banner, terminate, close."""
 
     tool = "scapy"
 
@@ -76,7 +76,7 @@ class ScapyCapture:
             self.terminate()
             raise InputError(f"--interface {interface}: the scapy sniffer did not start")
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
-        self.returncode: int | None = None
+        self._stopped = False
 
     def _record(self, packet: object) -> None:
         frame = bytes(packet)  # type: ignore[call-overload]
@@ -90,23 +90,16 @@ class ScapyCapture:
             for sink in self._sinks:
                 sink.write(packet)
 
-    def poll(self) -> int | None:
-        return self.returncode
-
     def terminate(self) -> None:
         """Stop sniffing and end the pipe: the reader then sees the end of the capture."""
         with self._lock:
-            if self.returncode is not None:
+            if self._stopped:
                 return
-            self.returncode = 0
+            self._stopped = True
         if self._sniffer.running:
             self._sniffer.stop()
         for sink in self._sinks:
             sink.close()
-
-    def stop(self, timeout: float = 10.0) -> int:  # noqa: ARG002 - LiveCapture's signature
-        self.terminate()
-        return 0
 
     def close(self) -> None:
         self.terminate()
