@@ -38,6 +38,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_truncated": W,
     "capture_undecodable_packets": I,
     "capture_started_mid_session": I,
+    "capture_unreadable": W,
 }
 
 

@@ -181,7 +181,9 @@ def test_one_bad_file_among_good_ones_is_reported_not_fatal(tmp_path: Path) -> N
     assert packets == len(PACKETS)
     errors = {info.path: info.error for info in reader.captures}
     assert errors[str(good)] is None and "68 65 6c 6c" in errors[str(bad)]
-    assert len(truncation_findings(reader.captures)) == 1
+    [finding] = truncation_findings(reader.captures)
+    assert (finding.code, finding.severity) == ("capture_unreadable", Severity.WARNING)
+    assert "notes.pcap" in finding.message
 
 
 def test_cut_gzip_keeps_what_was_inflated(tmp_path: Path) -> None:

@@ -82,10 +82,18 @@ def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
 
 
 def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
-    """A `capture_truncated` finding per file read only in part (or not at all)."""
+    """A `capture_truncated` finding per file read only in part, `capture_unreadable` per
+    file of the set that could not be read at all (the others still are)."""
     findings = []
     for info in captures:
         if not (info.truncated or info.error):
+            continue
+        if not info.truncated and not info.packets:
+            findings.append(make_finding(
+                "capture_unreadable",
+                f"{info.error}; the analysis covers the other files of the capture set",
+                "Check that file: it is empty, not a pcap/pcapng capture, or not readable.",
+            ))
             continue
         cause = info.error or f"{info.path}: the file ends in the middle of a packet record"
         findings.append(make_finding(
