@@ -29,6 +29,7 @@ CATALOGUE: dict[str, Severity] = {
     "step_missing": E,
     "step_out_of_order": E,
     "unannounced_connection": W,
+    "host_not_configured": W,
     "ranges_overlap": W,
     "range_too_small": W,
     "port_reused_within_hold": W,

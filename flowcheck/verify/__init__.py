@@ -12,6 +12,7 @@ from flowcheck.model import Connection, Finding, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
+from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.steps import check_steps
@@ -26,4 +27,5 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_replies(ctx)
     check_steps(ctx)
     check_capacity(ctx)
+    check_hosts(ctx)
     return ctx.findings
