@@ -26,7 +26,7 @@ CERTAIN_ONCE_SEEN = frozenset({
     "control_refused", "callback_refused", "data_refused", "ndmp_error_reply",
     "data_halted_abnormally", "port_outside_media_range", "port_outside_agent_range",
     "control_port_outside_media_range", "control_off_backup_network", "ranges_overlap",
-    "port_reused_within_hold", "ndmp_vendor_message",
+    "port_reused_within_hold", "ndmp_vendor_message", "host_not_configured",
 })
 # Findings about silence: certain once the connection has been quiet for `settle` seconds.
 CERTAIN_AFTER_SILENCE = frozenset({
