@@ -98,8 +98,6 @@ SNIFFERS = ("tcpdump", "dumpcap", "scapy")
 def capture_command(interface: str, capture_filter: str = "tcp",
                     tool: str | None = None) -> tuple[str, list[str]]:
     """The tool (tcpdump, else dumpcap, unless one is named) and its argv."""
-    if not interface or interface.startswith("-"):
-        raise UsageError(f"--interface: {interface!r} is not an interface name")
     for name in (tool,) if tool else ("tcpdump", "dumpcap"):
         path = shutil.which(name)
         if path and name == "tcpdump":
@@ -119,13 +117,13 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
     sniffer: "tcpdump", "dumpcap" or "scapy"; by default tcpdump, else dumpcap, else
     scapy (slower, and without a kernel filter).
     """
+    if not interface or interface.startswith("-"):
+        raise UsageError(f"--interface: {interface!r} is not an interface name")
     if sniffer is not None and sniffer not in SNIFFERS:
         raise UsageError(f"--sniffer: {sniffer!r} is not one of {', '.join(SNIFFERS)}")
     if sniffer is None and not (shutil.which("tcpdump") or shutil.which("dumpcap")):
         sniffer = "scapy"
     if sniffer == "scapy":
-        if not interface or interface.startswith("-"):
-            raise UsageError(f"--interface: {interface!r} is not an interface name")
         from flowcheck.sources.scapy_live import ScapyCapture
 
         return ScapyCapture(interface, write)
