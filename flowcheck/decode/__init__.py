@@ -196,8 +196,9 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.nda
 
 
 def _subset(batch: PacketBatch, mask: np.ndarray) -> PacketBatch:
+    capture = batch.capture if isinstance(batch.capture, int) else batch.capture[mask]
     return PacketBatch(batch.buf, batch.frame0, batch.ts[mask], batch.data_off[mask],
-                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask])
+                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask], capture)
 
 
 def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
