@@ -5,12 +5,30 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from flowcheck.regress import CaseResult
+
+# What these outputs read of flowcheck.regress.CaseResult, as protocols: the report
+# stage never imports flowcheck.regress, which imports it (imports go one way).
+class _Case(Protocol):
+    @property
+    def capture(self) -> Path: ...
+
+
+class CaseResult(Protocol):
+    @property
+    def case(self) -> _Case: ...
+    @property
+    def actual(self) -> dict: ...
+    @property
+    def changes(self) -> list[str]: ...
+    @property
+    def changed(self) -> bool: ...
+    @property
+    def updated(self) -> bool: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
