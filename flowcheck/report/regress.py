@@ -18,7 +18,7 @@ class _Case(Protocol):
     def capture(self) -> Path: ...
 
 
-class CaseResult(Protocol):
+class CaseOutcome(Protocol):
     @property
     def case(self) -> _Case: ...
     @property
@@ -35,7 +35,7 @@ def write_expected(path: Path, summary: dict) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def render_results(results: list[CaseResult], console: Console) -> None:
+def render_results(results: list[CaseOutcome], console: Console) -> None:
     for result in results:
         if result.updated:
             status = "[yellow]updated[/]"
@@ -53,7 +53,7 @@ def render_results(results: list[CaseResult], console: Console) -> None:
     console.print(summary + (f", {updated} updated" if updated else ""))
 
 
-def write_junit(results: list[CaseResult], path: Path) -> None:
+def write_junit(results: list[CaseOutcome], path: Path) -> None:
     suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
                        failures=str(sum(r.changed for r in results)))
     for result in results:
