@@ -64,6 +64,18 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     return Traffic(result.captures, result.connections, streams, findings)
 
 
+def label_connections(traffic: Traffic, config: Config) -> list[Session]:
+    """The sessions stage alone, for `connections` and `ndmp`: sets each connection's
+    `role` and `session` and each announcement's `used_by` exactly as `analyze` does
+    (same profile and settings), without the checks. Raises UsageError for a profile
+    that cannot be loaded."""
+    from flowcheck.profiles import load_profile
+    from flowcheck.sessions import build_sessions
+
+    return build_sessions(traffic.connections, traffic.streams, config,
+                          load_profile(config.profile))
+
+
 def analyze(traffic: Traffic, config: Config) -> Analysis:
     """Sessions, checks against the profile, findings and verdict."""
     from flowcheck.profiles import load_profile

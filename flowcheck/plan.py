@@ -3,7 +3,7 @@
 Two ports per resource, one in each range; the job engine binds one more media port;
 every port stays held for `port_hold_seconds` after its session ends. So a range must
 cover the ports of the jobs running at once plus those of the jobs that ended within
-the hold period.
+the hold period. Source: Veritas TechNote 255831 (see docs/flow-model.md).
 """
 
 from __future__ import annotations
@@ -13,28 +13,80 @@ from dataclasses import dataclass
 from flowcheck.config import Config, PortRange
 
 
-def range_size(ranges: tuple[PortRange, ...]) -> int:
-    ports: set[int] = set()
-    for lo, hi in ranges:
-        ports.update(range(lo, hi + 1))
-    return len(ports)
+def _merged(ranges: tuple[PortRange, ...] | list[PortRange]) -> list[PortRange]:
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
 
 
-def overlap(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> int:
-    first = {p for lo, hi in a for p in range(lo, hi + 1)}
-    return sum(1 for lo, hi in b for p in range(lo, hi + 1) if p in first)
+def range_size(ranges: tuple[PortRange, ...] | list[PortRange]) -> int:
+    """Number of distinct ports in `ranges` (inclusive LO-HI pairs, may overlap)."""
+    return sum(hi - lo + 1 for lo, hi in _merged(ranges))
+
+
+def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list[PortRange]:
+    """The ports in both range lists, as sorted, merged LO-HI pairs ([] when disjoint)."""
+    shared = [(max(a_lo, b_lo), min(a_hi, b_hi)) for a_lo, a_hi in first
+              for b_lo, b_hi in second if max(a_lo, b_lo) <= min(a_hi, b_hi)]
+    return _merged(shared)
+
+
+def ports_per_job(which: str, resources: int) -> int:
+    """Ports one job of `resources` resources binds in the `which` ("media" | "agent")
+    range: one per resource on each side, plus the job engine's port on the media side."""
+    return resources + 1 if which == "media" else resources
+
+
+@dataclass(frozen=True, slots=True)
+class RangeCapacity:
+    """One pool of ports: the media range, the agent range, or (when they overlap) their
+    union, which both sides then draw from."""
+
+    name: str  # "media", "agent", or "media+agent" for the union of overlapping ranges
+    ports: int  # distinct ports in the pool
+    per_job: int  # ports one job binds in it
+
+    @property
+    def jobs(self) -> int:
+        """Jobs the pool carries at once (counting jobs ended within the hold period)."""
+        return self.ports // self.per_job if self.per_job else 0
+
+    @property
+    def shortfall(self) -> int:
+        """Ports missing for even one job (0 when one job fits)."""
+        return max(0, self.per_job - self.ports)
+
+    def as_dict(self) -> dict:
+        return {"range": self.name, "ports": self.ports, "ports_per_job": self.per_job,
+                "concurrent_jobs": self.jobs, "shortfall": self.shortfall}
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     resources: int
-    media_ports: int
-    agent_ports: int
+    media: RangeCapacity
+    agent: RangeCapacity
+    pool: RangeCapacity | None  # the union when the ranges overlap, else None
     shared_ports: int  # in both ranges
-    media_per_job: int  # one data port per resource + the job engine port
-    agent_per_job: int  # one data port per resource
-    jobs_per_hold: int  # jobs that can start within one hold period (0: none fits)
     hold_seconds: float
+
+    @property
+    def pools(self) -> list[RangeCapacity]:
+        return [self.media, self.agent] + ([self.pool] if self.pool else [])
+
+    @property
+    def short(self) -> list[RangeCapacity]:
+        """The pools too small for one job, each with its shortfall."""
+        return [p for p in self.pools if p.shortfall]
+
+    @property
+    def jobs_per_hold(self) -> int:
+        """Jobs that can start within one hold period: the smallest pool decides."""
+        return min(p.jobs for p in self.pools)
 
     @property
     def fits(self) -> bool:
@@ -43,26 +95,28 @@ class Plan:
     def as_dict(self) -> dict:
         return {
             "resources": self.resources,
-            "media_ports": self.media_ports,
-            "agent_ports": self.agent_ports,
+            "media_ports": self.media.ports,
+            "agent_ports": self.agent.ports,
             "shared_ports": self.shared_ports,
-            "media_ports_per_job": self.media_per_job,
-            "agent_ports_per_job": self.agent_per_job,
+            "media_ports_per_job": self.media.per_job,
+            "agent_ports_per_job": self.agent.per_job,
             "jobs_per_hold_period": self.jobs_per_hold,
             "hold_seconds": self.hold_seconds,
             "fits": self.fits,
+            "ranges": [p.as_dict() for p in self.pools],
         }
 
 
 def make_plan(config: Config, resources: int) -> Plan:
-    media, agent = range_size(config.media_range), range_size(config.agent_range)
-    shared = overlap(config.media_range, config.agent_range)
-    media_per_job, agent_per_job = resources + 1, resources
+    """The capacity of `config`'s media and agent ranges for jobs of `resources` (>= 1)."""
+    media = RangeCapacity("media", range_size(config.media_range),
+                          ports_per_job("media", resources))
+    agent = RangeCapacity("agent", range_size(config.agent_range),
+                          ports_per_job("agent", resources))
+    shared = range_size(overlap(config.media_range, config.agent_range))
+    pool = None
     if shared:
         # Overlapping ranges draw from one pool: the union has to carry both sides.
-        jobs = (media + agent - shared) // (media_per_job + agent_per_job)
-        jobs = min(jobs, media // media_per_job, agent // agent_per_job)
-    else:
-        jobs = min(media // media_per_job, agent // agent_per_job)
-    return Plan(resources, media, agent, shared, media_per_job, agent_per_job, jobs,
-                config.port_hold_seconds)
+        pool = RangeCapacity("media+agent", media.ports + agent.ports - shared,
+                             media.per_job + agent.per_job)
+    return Plan(resources, media, agent, pool, shared, config.port_hold_seconds)

@@ -49,6 +49,49 @@ def test_plan_counts_overlapping_ranges_as_one_pool(capsys: pytest.CaptureFixtur
     assert plan["jobs_per_hold_period"] == 2  # 10 ports // (3 + 2)
 
 
+@pytest.mark.parametrize(("media", "agent", "short", "jobs"), [
+    # (issue 11) a wide enough range is never named; the short one with its shortfall
+    ("5001-5010", "6001-6003", {"agent": 2}, {"media": 1, "agent": 0}),
+    ("5001-5003", "6001-6010", {"media": 3}, {"media": 0, "agent": 2}),
+    ("5001-5004", "6001-6004", {"media": 2, "agent": 1}, {"media": 0, "agent": 0}),
+    ("5001-5006", "6001-6005", {}, {"media": 1, "agent": 1}),  # exactly one job each
+    ("5001-5018", "6001-6014", {}, {"media": 3, "agent": 2}),
+])
+def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[str, int],
+                                          jobs: dict[str, int],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--resources", "5", "--media-range", media, "--agent-range", agent]
+    assert run([*argv, "--format", "json"]) == (1 if short else 0)
+    ranges = json.loads(capsys.readouterr().out)["plan"]["ranges"]
+    assert {r["range"]: r["shortfall"] for r in ranges if r["shortfall"]} == short
+    assert {r["range"]: r["concurrent_jobs"] for r in ranges} == jobs
+    assert run(argv) == (1 if short else 0)
+    out = capsys.readouterr().out
+    for which in ("media", "agent"):
+        advice = f"widen the {which} range"
+        if which in short:
+            need = 6 if which == "media" else 5
+            assert f"{advice} by {short[which]} " in out and f"at least {need}" in out
+        else:
+            assert advice not in out
+    for which, count in jobs.items():
+        line = next(line for line in out.splitlines() if f"{which} range" in line)
+        assert (f"{count} concurrent job" if count else "no job fits") in line
+
+
+def test_plan_overlapping_ranges_short_only_as_a_pool(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each range holds one job, but both sides draw from their 6-port union."""
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
+                "--agent-range", "5001-5005", "--format", "json"]) == 1
+    ranges = json.loads(capsys.readouterr().out)["plan"]["ranges"]
+    assert [(r["range"], r["ports"], r["shortfall"]) for r in ranges] == [
+        ("media", 6, 0), ("agent", 5, 0), ("media+agent", 6, 5)]
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
+                "--agent-range", "5001-5005"]) == 1
+    out = capsys.readouterr().out
+    assert "widen the" not in out and "separate ports" in out
+
+
 @pytest.mark.parametrize("argv", [
     ["plan"],  # no --resources
     ["plan", "--resources", "2", "--agent-range", "7000-6000"],

@@ -1,7 +1,12 @@
 """Data flows one way: a module imports only from its own stage or stages to its left.
 
 (sources -> decode -> connections -> ndmp -> sessions -> graph -> verify -> report).
-Imports under `if TYPE_CHECKING:` are annotations only and do not count.
+Imports under `if TYPE_CHECKING:` are annotations only and do not count for the stages.
+
+Inside a stage, imports go one way too: no module import cycle anywhere in the package.
+For cycles every import counts, TYPE_CHECKING and function-local ones included: a
+type-only or deferred import back still ties the two modules together, and becomes a
+run-time circle as soon as the name is needed at run time.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "flowcheck"
@@ -89,3 +95,92 @@ def test_hot_path_imports_no_heavy_libraries() -> None:
                          else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 for module in names:
                     assert module.split(".")[0] not in {"scapy", "pyshark", "networkx"}, path
+
+
+# -- no import cycles ----------------------------------------------------------------
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _all_imports(path: Path, name: str) -> list[str]:
+    """Every module name `path` imports (module `name`), in any block, as written:
+    `from a.b import c` gives "a.b" and "a.b.c" (c may be a module)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the importing module's package
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            found.append(base)
+            found.extend(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def import_graph(root: Path) -> nx.DiGraph:
+    """Modules of the package at `root` and the imports between them (edges importer ->
+    imported). A package's `__init__` is the package's own name. Importing a module does
+    run its parent packages' `__init__` too, but that is no edge here: a package's
+    __init__ importing its own submodules would otherwise always look like a cycle."""
+    modules = {_module_name(path, root): path for path in sorted(root.rglob("*.py"))}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(modules)
+    for name, path in modules.items():
+        for target in _all_imports(path, name):
+            if target in modules and target != name:
+                graph.add_edge(name, target)
+    return graph
+
+
+def import_cycles(graph: nx.DiGraph) -> list[list[str]]:
+    """Each set of modules that import one another in a circle, sorted (strongly
+    connected components of more than one module)."""
+    return sorted(sorted(component) for component in nx.strongly_connected_components(graph)
+                  if len(component) > 1)
+
+
+def test_no_import_cycles_in_the_package() -> None:
+    graph = import_graph(PACKAGE)
+    assert graph.number_of_edges() > 100  # the graph really was read
+    assert import_cycles(graph) == [], "modules that import each other: break the circle"
+
+
+def _fake_package(root: Path, files: dict[str, str]) -> Path:
+    package = root / "fakepkg"
+    for relative, text in {"__init__.py": "", **files}.items():
+        path = package / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return package
+
+
+@pytest.mark.parametrize(("files", "cycles"), [
+    # the two circles issue 11 found, in miniature: a function-local import back ...
+    ({"lab/__init__.py": "", "lab/netns.py": "def f():\n    from fakepkg.lab.vlan import g\n",
+      "lab/vlan.py": "from fakepkg.lab.netns import f\n"},
+     [["fakepkg.lab.netns", "fakepkg.lab.vlan"]]),
+    # ... and a type-only import back
+    ({"regress.py": "def run():\n    from fakepkg.report.regress import write\n",
+      "report/__init__.py": "",
+      "report/regress.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                           "    from fakepkg.regress import Case\n"},
+     [["fakepkg.regress", "fakepkg.report.regress"]]),
+    # three modules, `import x.y` and a relative import
+    ({"a.py": "import fakepkg.b\n", "b.py": "from . import c\n",
+      "c.py": "from fakepkg.a import thing\n"},
+     [["fakepkg.a", "fakepkg.b", "fakepkg.c"]]),
+    # one way: no cycle; a package __init__ importing its submodule is none either
+    ({"a.py": "from fakepkg.b import x\n", "b.py": "import os\n",
+      "sub/__init__.py": "from fakepkg.sub.leaf import y\n",
+      "sub/leaf.py": "from fakepkg.a import z\n"}, []),
+])
+def test_cycle_checker_finds_circles(tmp_path: Path, files: dict[str, str],
+                                     cycles: list[list[str]]) -> None:
+    assert import_cycles(import_graph(_fake_package(tmp_path, files))) == cycles

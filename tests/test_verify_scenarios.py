@@ -406,6 +406,20 @@ def test_port_reused_within_hold_and_range_too_small() -> None:
     assert codes(findings).count("range_too_small") == 1
 
 
+@pytest.mark.parametrize(("media", "agent", "short"), [
+    ((5001, 5006), (6001, 6005), set()),  # 5 resources: media 5 + job engine, agent 5
+    ((5001, 5005), (6001, 6005), {"media"}),
+    ((5001, 5010), (6001, 6004), {"agent"}),
+])
+def test_range_too_small_for_resources_counts_as_plan_does(
+        media: tuple[int, int], agent: tuple[int, int], short: set[str]) -> None:
+    config = replace(LAB, media_range=(media,), agent_range=(agent,), resources=5)
+    _, findings = run([], [], config=config, profile="ndmp")
+    too_small = [f for f in findings if f.code == "range_too_small"]
+    assert {f.message.split()[1] for f in too_small} == short
+    assert all("by 1 port, to at least" in f.fix for f in too_small)
+
+
 def test_range_too_small_from_traffic() -> None:
     config = replace(LAB, media_range=((5001, 5002),))
     control = conn("C0", M, 5001, A, 10000, 0.0, end=20.0)

@@ -36,7 +36,7 @@ HtmlFile = Annotated[Path | None, typer.Option(
 def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
                 packet_filter: Filter = None) -> int:
     """Connection table: one row per TCP connection (Zeek's conn.log vocabulary)."""
-    from flowcheck.pipeline import read_traffic
+    from flowcheck.pipeline import label_connections, read_traffic
 
     selected = None
     if packet_filter:
@@ -46,6 +46,9 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # The contract's JSON has `ndmp` and the decode findings for every traffic command;
     # tapping only the control connections costs little.
     traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    # role/session as analyze gives them, on all connections before the filter: a
+    # script reading either command's JSON gets the same answer (docs/json.md).
+    label_connections(traffic, config)
     if selected is not None:
         traffic.connections = [c for c in traffic.connections if selected(c)]
     if output is OutputFormat.json:
@@ -63,9 +66,10 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
 
 def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table) -> int:
     """NDMP messages of each control connection, with announced data endpoints."""
-    from flowcheck.pipeline import read_traffic
+    from flowcheck.pipeline import label_connections, read_traffic
 
     traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    label_connections(traffic, config)  # role, session and used_by, as in analyze
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 

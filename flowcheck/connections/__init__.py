@@ -58,21 +58,10 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     from flowcheck.sources import truncation_findings
 
     connections = tracker.finish()
-    _share_counts(tracker, captures)
+    tracker.by_capture.fill(captures)
     findings = list(truncation_findings(captures))
     finding = undecodable_finding(tracker)
     if finding is not None:
         findings.append(finding)
     return TrackResult(captures, connections, findings)
 
-
-def _share_counts(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> None:
-    """The decode counts, all on the first file.
-
-    Batches merge the files of a capture set, and PacketBatch does not say which file
-    each packet came from, so a set of several files gets its totals on the first one.
-    """
-    if captures:
-        captures[0].non_tcp = tracker.non_tcp
-        captures[0].fragments = tracker.fragments
-        captures[0].undecodable = tracker.undecodable

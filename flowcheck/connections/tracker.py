@@ -28,6 +28,7 @@ from flowcheck.connections.conn import (
     ConnState,
     update_packet,
 )
+from flowcheck.connections.counts import CaptureCounts
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text, group_flows
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
@@ -49,6 +50,7 @@ class ConnectionTracker:
         self.non_tcp = 0
         self.fragments = 0
         self.undecodable = 0
+        self.by_capture = CaptureCounts()  # the same counts per file of the capture set
         self._flows: dict[FlowKey, ConnState] = {}
         self._all: list[ConnState] = []
         self._new: list[ConnState] = []
@@ -65,6 +67,7 @@ class ConnectionTracker:
         self.non_tcp += decoded.non_tcp
         self.fragments += decoded.fragments
         self.undecodable += decoded.undecodable
+        self.by_capture.add(batch.capture, decoded.kind)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)

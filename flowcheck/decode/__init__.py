@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from flowcheck.decode.gather import Gather
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote, walk_ipv6_extensions
 from flowcheck.decode.link import locate_network_layer
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
@@ -85,47 +86,6 @@ IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("ne
                         ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
 
 
-class _Gather:
-    """Reads bytes at per-packet offsets from the batch buffer, a whole header at a time.
-
-    Reads are clipped to the buffer, never to the packet: a caller checks each header
-    against the captured length and ignores what it read from a packet too short.
-    """
-
-    def __init__(self, batch: PacketBatch) -> None:
-        self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
-        self.start = np.asarray(batch.data_off, np.int64)  # no copy when already int64
-        self.caplen = batch.caplen.astype(np.int64)
-        self.size = self.buf.shape[0]
-        self._windows: dict[int, np.ndarray] = {}
-
-    def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """(len(off), width) bytes starting at each packet's offset `off`."""
-        start = self.start if rows is None else self.start[rows]
-        if self.size < width:
-            return np.zeros((off.shape[0], width), dtype=np.uint8)
-        first = np.minimum(start + off, self.size - width)
-        window = self._windows.get(width)
-        if window is None:
-            # Item i of the window is buf[i:i+width] as one opaque value: one index per
-            # packet, and numpy copies whole items (about 3x faster than rows of bytes).
-            window = np.ndarray(shape=(self.size - width + 1,), dtype=f"V{width}",
-                                buffer=self.buf, strides=(1,))
-            self._windows[width] = window
-        return window[first].view(np.uint8).reshape(-1, width)
-
-    def header(self, off: np.ndarray, dtype: np.dtype, rows: np.ndarray | None = None
-               ) -> np.ndarray:
-        return self.block(off, dtype.itemsize, rows).view(dtype).reshape(-1)
-
-    def u8(self, off: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        return self.block(off, 1, rows)[:, 0].astype(np.int64)
-
-    def be(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
-        raw = self.block(off, width, rows)
-        return raw.view(f">u{width}").reshape(-1).astype(np.int64)
-
-
 # TCP header fields copied as they are into DecodedBatch.tcp_<name>.
 HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window")
 
@@ -154,7 +114,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
         return _decode_general(batch)
-    gather = _Gather(batch)
+    gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     header = frames["tcp"]
     doff = (header["offset"] >> 4).astype(np.int64)
@@ -169,7 +129,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     return _merge(batch, plain, first, _decode_general(_subset(batch, ~plain)))
 
 
-def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.ndarray,
+def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray,
            doff: np.ndarray, total: np.ndarray) -> DecodedBatch:
     header = frames["tcp"]
     header_len = doff * 4
@@ -196,8 +156,9 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.nda
 
 
 def _subset(batch: PacketBatch, mask: np.ndarray) -> PacketBatch:
+    capture = batch.capture if isinstance(batch.capture, int) else batch.capture[mask]
     return PacketBatch(batch.buf, batch.frame0, batch.ts[mask], batch.data_off[mask],
-                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask])
+                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask], capture)
 
 
 def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
@@ -226,7 +187,7 @@ def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
     """Any supported link type and IP layout (the slower, fully general decode)."""
     n = len(batch)
-    gather = _Gather(batch)
+    gather = Gather(batch)
     caplen = gather.caplen
     l3_off, version = locate_network_layer(batch, gather)
     kind = np.full(n, NON_TCP, dtype=np.uint8)

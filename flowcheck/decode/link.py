@@ -19,7 +19,7 @@ from flowcheck.sources.batch import (
 )
 
 if TYPE_CHECKING:
-    from flowcheck.decode import _Gather
+    from flowcheck.decode.gather import Gather
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_IPV6 = 0x86DD
@@ -47,7 +47,7 @@ def _version_from_af(af: np.ndarray) -> np.ndarray:
     return version
 
 
-def locate_network_layer(batch: PacketBatch, gather: _Gather) -> tuple[np.ndarray, np.ndarray]:
+def locate_network_layer(batch: PacketBatch, gather: Gather) -> tuple[np.ndarray, np.ndarray]:
     """Return (offset of the IP header in each packet, IP version 4/6, 0 not IP, -1 bad)."""
     n = len(batch)
     linktype = np.asarray(batch.linktype)

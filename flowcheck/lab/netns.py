@@ -18,27 +18,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowcheck.lab.shell import LabError, run
+from flowcheck.lab.vlan import tag_link
+
 PortRange = tuple[int, int]
 NAME_PREFIX = "fc"
 _counter = itertools.count(1)
 _STALE_NAME = re.compile(r"^fc(\d+)-\d+-[ma]$")
-
-
-class LabError(RuntimeError):
-    """A lab step failed (missing tool, not root, command error)."""
-
-
-def run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
-        timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
-                                timeout=timeout, check=False)
-    except FileNotFoundError as exc:
-        raise LabError(f"{argv[0]}: not installed") from exc
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise LabError(f"{' '.join(argv)}: {detail[-1] if detail else result.returncode}")
-    return result
 
 
 @dataclass(slots=True)
@@ -140,9 +126,8 @@ def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (
         if second_network:
             _add_link(lab, 1, "10.78.0.1", "10.78.0.2")
         if vlan is not None:
-            from flowcheck.lab.vlan import tag_link  # uses this module
-
-            tag_link(lab, vlan)
+            link = lab.backup_link
+            tag_link([(lab.media_ns, link.media_if), (lab.agent_ns, link.agent_if)], vlan)
         _set_port_range(lab.media_ns, media_range)
         _set_port_range(lab.agent_ns, agent_range)
     except BaseException:

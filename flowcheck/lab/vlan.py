@@ -25,10 +25,10 @@ import os
 import struct
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from flowcheck.lab.netns import Lab, LabError, run
+from flowcheck.lab.shell import LabError, run
 
 _SYS_BPF = 321  # x86_64
 _BPF_PROG_LOAD = 5
@@ -100,9 +100,9 @@ def pin(fd: int, path: Path) -> None:
     _bpf(_BPF_OBJ_PIN, attr)
 
 
-def tag_link(lab: Lab, vid: int) -> None:
-    """Every frame on the backup link's veth carries 802.1Q tag `vid`, both directions."""
-    link = lab.backup_link
+def tag_link(ends: Sequence[tuple[str, str]], vid: int) -> None:
+    """Every frame on a veth carries 802.1Q tag `vid`, both directions. `ends`: the
+    veth's two (network namespace, interface) ends. Raises LabError."""
     with tempfile.TemporaryDirectory(prefix=f"fc{os.getpid()}-bpf-") as mount_point:
         run(["mount", "-t", "bpf", "bpf", mount_point])
         fds: list[int] = []
@@ -112,12 +112,12 @@ def tag_link(lab: Lab, vid: int) -> None:
             for name, build in programs.items():
                 fds.append(load_program(build(), f"fc_vlan_{name}"))
                 pin(fds[-1], Path(mount_point) / name)
-            for host, ifname in (("m", link.media_if), ("a", link.agent_if)):
-                run(lab.exec_argv(host, ["tc", "qdisc", "add", "dev", ifname, "clsact"]))
+            for namespace, ifname in ends:
+                run(["ip", "netns", "exec", namespace,
+                     "tc", "qdisc", "add", "dev", ifname, "clsact"])
                 for hook, name in (("egress", "push"), ("ingress", "pop")):
-                    run(lab.exec_argv(host, ["tc", "filter", "add", "dev", ifname, hook,
-                                             "bpf", "da", "object-pinned",
-                                             f"{mount_point}/{name}"]))
+                    run(["ip", "netns", "exec", namespace, "tc", "filter", "add", "dev",
+                         ifname, hook, "bpf", "da", "object-pinned", f"{mount_point}/{name}"])
         finally:
             for fd in fds:
                 os.close(fd)

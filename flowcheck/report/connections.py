@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from flowcheck.model import endpoint
+from flowcheck.report.json_doc import capture_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,20 +27,35 @@ def _size(count: int) -> str:
 
 
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:
+    """One line per file with its own skipped-packet counts; a total line for a set."""
     for capture in captures:
         notes = []
         if capture.truncated:
             notes.append("[yellow]truncated[/]")
         if capture.error:
             notes.append(f"[yellow]{capture.error}[/]")
-        if capture.non_tcp:
-            notes.append(f"{capture.non_tcp} non-TCP skipped")
-        if capture.fragments:
-            notes.append(f"{capture.fragments} IP fragments")
+        notes += _skipped(capture.non_tcp, capture.fragments, capture.undecodable)
         links = ",".join(capture.link_types) or "-"
         extra = f" ({'; '.join(notes)})" if notes else ""
         console.print(f"[bold]{capture.path}[/]: {capture.format}, {links}, "
                       f"{capture.packets} packets{extra}", highlight=False)
+    if len(captures) > 1:
+        total = capture_summary(captures)
+        notes = _skipped(total["non_tcp"], total["fragments"], total["undecodable"])
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        console.print(f"[bold]{total['files']} files[/]: {total['packets']} packets{extra}",
+                      highlight=False)
+
+
+def _skipped(non_tcp: int, fragments: int, undecodable: int) -> list[str]:
+    notes = []
+    if non_tcp:
+        notes.append(f"{non_tcp} non-TCP skipped")
+    if fragments:
+        notes.append(f"{fragments} IP fragments")
+    if undecodable:
+        notes.append(f"{undecodable} undecodable")
+    return notes
 
 
 def render_connections(connections: list[Connection], console: Console) -> None:

@@ -8,7 +8,25 @@ from typing import IO, TYPE_CHECKING
 from flowcheck import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from flowcheck.model import CaptureInfo
     from flowcheck.pipeline import Analysis, Traffic
+
+SUMMED = ("packets", "non_tcp", "fragments", "undecodable")
+
+
+def capture_summary(captures: Sequence[CaptureInfo]) -> dict:
+    """The capture set's totals: `files`, `packets`, `non_tcp`, `fragments`,
+    `undecodable` (sums of the `captures[]` entries), `truncated` and `unreadable`
+    (how many files). docs/json.md, `capture_summary`."""
+    summary: dict = {"files": len(captures)}
+    for key in SUMMED:
+        summary[key] = sum(getattr(info, key) for info in captures)
+    summary["truncated"] = sum(1 for info in captures if info.truncated)
+    summary["unreadable"] = sum(1 for info in captures
+                                if info.error and not info.packets and not info.truncated)
+    return summary
 
 
 def traffic_document(traffic: Traffic) -> dict:
@@ -16,6 +34,7 @@ def traffic_document(traffic: Traffic) -> dict:
     return {
         "flowcheck": __version__,
         "captures": [c.as_dict() for c in traffic.captures],
+        "capture_summary": capture_summary(traffic.captures),
         "connections": [c.as_dict() for c in traffic.connections],
         "ndmp": [s.as_dict() for s in traffic.streams],
         "findings": [f.as_dict() for f in traffic.findings],

@@ -33,15 +33,34 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
 def render_plan(plan: Plan, config: Config, console: Console) -> None:
     verdict = "[green]fits[/]" if plan.fits else "[red]does not fit[/]"
     console.print(f"{plan.resources} resources per job: {verdict}")
-    console.print(f"  media range {format_ranges(config.media_range)}: {plan.media_ports} "
-                  f"ports, {plan.media_per_job} per job (one per resource + job engine)")
-    console.print(f"  agent range {format_ranges(config.agent_range)}: {plan.agent_ports} "
-                  f"ports, {plan.agent_per_job} per job (one per resource)")
+    ranges = {"media": format_ranges(config.media_range),
+              "agent": format_ranges(config.agent_range)}
+    why = {"media": "one per resource + job engine", "agent": "one per resource",
+           "media+agent": "both sides draw from it"}
+    for pool in plan.pools:
+        title = (f"{pool.name} range {ranges[pool.name]}" if pool.name in ranges
+                 else f"the two ranges together ({plan.shared_ports} ports shared)")
+        console.print(f"  {title}: {pool.ports} ports, {pool.per_job} per job "
+                      f"({why[pool.name]}): {_jobs(pool.jobs)}"
+                      + (f", [red]{pool.shortfall} {_ports(pool.shortfall)} short[/]"
+                         if pool.shortfall else ""), highlight=False)
     if plan.shared_ports:
         console.print(f"  [yellow]the ranges share {plan.shared_ports} ports[/]: they should "
                       "not overlap (the TechNote); both sides then draw from one pool")
-    console.print(f"  jobs that can start within one {plan.hold_seconds:g}-second hold "
-                  f"period: {plan.jobs_per_hold}")
-    if not plan.fits:
-        console.print(f"  widen the media range to at least {plan.media_per_job} ports and "
-                      f"the agent range to at least {plan.agent_per_job} ports")
+    console.print(f"  jobs at once (a job's ports stay held {plan.hold_seconds:g} s after it "
+                  f"ends): {plan.jobs_per_hold}")
+    for pool in plan.short:
+        if pool.name in ranges:
+            console.print(f"  widen the {pool.name} range by {pool.shortfall} "
+                          f"{_ports(pool.shortfall)}, to at least {pool.per_job}")
+        else:
+            console.print(f"  give the two ranges separate ports, or together "
+                          f"{pool.shortfall} more (at least {pool.per_job})")
+
+
+def _ports(n: int) -> str:
+    return "port" if n == 1 else "ports"
+
+
+def _jobs(n: int) -> str:
+    return "no job fits" if n == 0 else "1 concurrent job" if n == 1 else f"{n} concurrent jobs"

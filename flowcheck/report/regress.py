@@ -5,19 +5,37 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from flowcheck.regress import CaseResult
+
+# What these outputs read of flowcheck.regress.CaseResult, as protocols: the report
+# stage never imports flowcheck.regress, which imports it (imports go one way).
+class _Case(Protocol):
+    @property
+    def capture(self) -> Path: ...
+
+
+class CaseOutcome(Protocol):
+    @property
+    def case(self) -> _Case: ...
+    @property
+    def actual(self) -> dict: ...
+    @property
+    def changes(self) -> list[str]: ...
+    @property
+    def changed(self) -> bool: ...
+    @property
+    def updated(self) -> bool: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def render_results(results: list[CaseResult], console: Console) -> None:
+def render_results(results: list[CaseOutcome], console: Console) -> None:
     for result in results:
         if result.updated:
             status = "[yellow]updated[/]"
@@ -35,7 +53,7 @@ def render_results(results: list[CaseResult], console: Console) -> None:
     console.print(summary + (f", {updated} updated" if updated else ""))
 
 
-def write_junit(results: list[CaseResult], path: Path) -> None:
+def write_junit(results: list[CaseOutcome], path: Path) -> None:
     suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
                        failures=str(sum(r.changed for r in results)))
     for result in results:

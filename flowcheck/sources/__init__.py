@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+import numpy as np
+
 from flowcheck.errors import InputError
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
@@ -45,6 +47,9 @@ class CaptureSetReader:
         self._lanes = [Lane(files[n], n, first_keys.get(n)) for n in order
                        if files[n] not in failed]
         self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
+        # Lane.index (input position) -> position in `captures` (PacketBatch.capture).
+        self._capture_of = np.empty(len(files), np.int32)
+        self._capture_of[order] = np.arange(len(files), dtype=np.int32)
         self._progress = progress
         self._started = False
 
@@ -55,9 +60,12 @@ class CaptureSetReader:
         progress = self._make_progress() if self._progress else None
         frame = 1
         try:
-            for buf, records in merge_lanes(self._lanes, progress.update if progress else None):
+            for buf, records, lane in merge_lanes(self._lanes,
+                                                  progress.update if progress else None):
+                capture = (int(self._capture_of[lane]) if isinstance(lane, int)
+                           else self._capture_of[lane])
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
-                                    records.wirelen, records.linktype)
+                                    records.wirelen, records.linktype, capture)
                 frame += len(batch)
                 yield batch
         finally:

@@ -44,6 +44,9 @@ class PacketBatch:
     caplen   int32 captured length
     wirelen  int32 original length on the wire
     linktype int32 LINKTYPE_* of each packet (pcapng interfaces can differ)
+    capture  the file each packet came from, as an index into the capture set's
+             `captures` list: one int when the whole batch comes from one file (the
+             usual case, no per-packet array), else an int32 array per packet
     """
 
     buf: bytes | bytearray | memoryview
@@ -53,6 +56,7 @@ class PacketBatch:
     caplen: np.ndarray
     wirelen: np.ndarray
     linktype: np.ndarray
+    capture: int | np.ndarray = 0
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

@@ -19,6 +19,10 @@ from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.records import Records
 
 Chunk = tuple[bytes | bytearray | memoryview, Records]
+# The lane (Lane.index) each record of a merged chunk came from: one int when the whole
+# chunk comes from one lane (no per-packet array on the ring-buffer path), else an
+# int32 array parallel to the records.
+LaneOf = int | np.ndarray
 
 
 class Lane:
@@ -67,8 +71,10 @@ class Lane:
         return part
 
 
-def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None) -> Iterator[Chunk]:
-    """Yield (buffer, records) in merged order; lanes must be sorted by first key."""
+def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None,
+                ) -> Iterator[tuple[bytes | bytearray | memoryview, Records, LaneOf]]:
+    """Yield (buffer, records, lane of each record) in merged order; lanes must be
+    sorted by first key."""
     waiting = deque(sorted(lanes, key=lambda lane: (lane.first_key, lane.index)))
     active: list[Lane] = []
 
@@ -111,10 +117,11 @@ def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None) ->
             return
 
 
-def _combine(parts: list[tuple[Lane, Records]]) -> Chunk:
+def _combine(parts: list[tuple[Lane, Records]],
+             ) -> tuple[bytes | bytearray | memoryview, Records, LaneOf]:
     if len(parts) == 1:
         lane, records = parts[0]
-        return lane.buf, records
+        return lane.buf, records, lane.index
     keys = np.concatenate([lane.keys[lane.start - len(rec):lane.start] for lane, rec in parts])
     lane_ids = np.concatenate([np.full(len(rec), n) for n, (_lane, rec) in enumerate(parts)])
     order = np.lexsort((lane_ids, keys))  # stable: file order kept within a lane
@@ -132,4 +139,5 @@ def _combine(parts: list[tuple[Lane, Records]]) -> Chunk:
     for source, start, length, target in zip(lane_ids.tolist(), src_off.tolist(),
                                              caplen.tolist(), new_off.tolist(), strict=True):
         merged[target:target + length] = views[source][start:start + length]
-    return merged, Records(ts, new_off, caplen, wirelen, linktype)
+    lane_index = np.array([lane.index for lane, _rec in parts], np.int32)
+    return merged, Records(ts, new_off, caplen, wirelen, linktype), lane_index[lane_ids]

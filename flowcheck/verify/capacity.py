@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.config import PortRange, format_ranges
+from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Session
+from flowcheck.plan import overlap, ports_per_job, range_size
 from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
 
@@ -20,22 +21,6 @@ def check_capacity(ctx: Context) -> None:
     for which in ("media", "agent"):
         _range_too_small(ctx, which, usage[which])
     _reused_within_hold(ctx, usage)
-
-
-def range_size(ranges: tuple[PortRange, ...]) -> int:
-    merged: list[list[int]] = []
-    for lo, hi in sorted(ranges):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return sum(hi - lo + 1 for lo, hi in merged)
-
-
-def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list[PortRange]:
-    shared = [(max(a_lo, b_lo), min(a_hi, b_hi)) for a_lo, a_hi in first
-              for b_lo, b_hi in second if max(a_lo, b_lo) <= min(a_hi, b_hi)]
-    return sorted(set(shared))
 
 
 def _ranges_overlap(ctx: Context) -> None:
@@ -88,14 +73,23 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
             ctx.add("range_too_small",
                     f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
                     f"use plus those held {hold:g} s after use), but the range has {size}.",
-                    f"Widen the {which} range to at least {peak} ports, or run fewer "
-                    "resources at once.")
+                    f"Widen the {which} range by {_ports(peak - size)}, to at least {peak}, "
+                    "or run fewer resources at once.")
     resources = ctx.config.resources
-    if resources and size < 2 * resources:
+    # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
+    # resource, one in each range, and the job engine's port in the media range.
+    need = ports_per_job(which, resources) if resources else 0
+    if size < need:
+        why = ("one per resource + the job engine's" if which == "media"
+               else "one per resource")
         ctx.add("range_too_small",
-                f"The {which} range {ctx.ranges(which)} has {size} ports; {resources} "
-                f"resources need at least {2 * resources} (two per resource).",
-                f"Widen the {which} range to at least {2 * resources} ports.")
+                f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
+                f"{resources} resources needs at least {need} there ({why}).",
+                f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
+
+
+def _ports(count: int) -> str:
+    return f"{count} port" if count == 1 else f"{count} ports"
 
 
 def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

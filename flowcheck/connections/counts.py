@@ -1,0 +1,52 @@
+"""Packets the decoder skipped (non-TCP, IP fragments, undecodable), per file of a set.
+
+A capture set's batches merge its files, so each batch says which file each packet came
+from (PacketBatch.capture); the counts follow it, and each file's entry in `captures`
+gets its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.decode import FRAGMENT, NON_TCP, UNDECODABLE
+from flowcheck.model import CaptureInfo
+
+KINDS = 4  # TCP, NON_TCP, FRAGMENT, UNDECODABLE (DecodedBatch.kind values)
+
+
+class CaptureCounts:
+    """Packets of each decode kind per capture index (PacketBatch.capture).
+
+    Memory follows the number of files; one bincount per batch.
+    """
+
+    def __init__(self) -> None:
+        self._rows = np.zeros((0, KINDS), np.int64)
+
+    def add(self, capture: int | np.ndarray, kind: np.ndarray) -> None:
+        """Count one batch: `kind` is DecodedBatch.kind, `capture` PacketBatch.capture."""
+        if not kind.shape[0]:
+            return
+        if isinstance(capture, int | np.integer):
+            self._grow(int(capture) + 1)
+            self._rows[int(capture)] += np.bincount(kind, minlength=KINDS)[:KINDS]
+            return
+        files = int(capture.max()) + 1
+        self._grow(files)
+        flat = np.bincount(capture.astype(np.int64) * KINDS + kind, minlength=files * KINDS)
+        self._rows[:files] += flat[:files * KINDS].reshape(files, KINDS)
+
+    def fill(self, captures: list[CaptureInfo]) -> None:
+        """Set each CaptureInfo's non_tcp, fragments and undecodable from the counts."""
+        for index, info in enumerate(captures):
+            row = self._rows[index] if index < self._rows.shape[0] else np.zeros(KINDS)
+            info.non_tcp = int(row[NON_TCP])
+            info.fragments = int(row[FRAGMENT])
+            info.undecodable = int(row[UNDECODABLE])
+
+    def _grow(self, files: int) -> None:
+        if files > self._rows.shape[0]:
+            grown = np.zeros((files, KINDS), np.int64)
+            grown[:self._rows.shape[0]] = self._rows
+            self._rows = grown
