@@ -167,6 +167,24 @@ def check_one_direction(direction: str) -> Callable[[Path], None]:
     return check
 
 
+def check_one_direction_drop(direction: str) -> Callable[[Path], None]:
+    """Negative controls: a real drop, one direction captured. The sender's SYN is
+    retransmitted (it never got an answer), whatever the capture cannot see."""
+    src, dst = (M, A) if direction == "out" else (A, M)
+    dropped = in_agent if direction == "out" else in_media
+
+    def check(path: Path) -> None:
+        capture = frames(path)
+        assert all((f.src, f.dst) == (src, dst) for f in capture)
+        assert any((f.syn_ack if direction == "in" else f.pure_syn) and 10000 in (
+            f.sport, f.dport) for f in capture)  # the control connection's own side
+        syns = [f for f in capture if f.pure_syn and dropped(f.dport)]
+        assert len(syns) >= 3
+        assert len({(f.sport, f.dport) for f in syns}) == 1
+        assert all(f.retransmission for f in syns[1:])
+    return check
+
+
 def check_snaplen_54(path: Path) -> None:
     assert int.from_bytes(path.read_bytes()[16:20], "little") == 54  # pcap header snaplen
     capture = frames(path)
@@ -208,12 +226,16 @@ SHAPES: dict[str, Callable[[Path], None]] = {
     **{name: check_stopped(name) for name in STOPPED},
     "one-direction-out": check_one_direction("out"),
     "one-direction-in": check_one_direction("in"),
+    "one-direction-out-data-dropped": check_one_direction_drop("out"),
+    "one-direction-in-callback-blocked": check_one_direction_drop("in"),
     "snaplen-54": check_snaplen_54,
     "announced-other-address": check_other_address,
     "announced-address-nat": check_nat,
 }
-# The job on the network: every shape is a clean job except the unreachable address.
-JOB_EXIT = {name: [1] if name == "announced-other-address" else [0] for name in SHAPES}
+# The job on the network: clean (exit code 0) except where a fault or the address breaks it.
+JOB_FAILS = {"announced-other-address", "one-direction-out-data-dropped",
+             "one-direction-in-callback-blocked"}
+JOB_EXIT = {name: [1] if name in JOB_FAILS else [0] for name in SHAPES}
 
 
 def test_every_shape_scenario_is_checked() -> None:

@@ -238,6 +238,18 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "receives (the agent's ACKs acknowledge M's requests, never seen)",
         "inconclusive", ("capture_one_direction",), resources=2,
         capture_options=("-Q", "in")),
+    # Negative controls: one-direction captures of real drops. The retransmitted SYNs are
+    # the evidence the one direction still holds (the sender never got an answer).
+    _be("one-direction-out-data-dropped",
+        "as data-port-dropped (A drops SYNs to 6001-6100), captured with tcpdump -Q out on "
+        "M's veth: M's data SYN and its retransmissions, nothing from A",
+        "fail", ("data_unanswered", "capture_one_direction"),
+        nft_agent=drop_inbound_syn("6001-6100"), capture_options=("-Q", "out")),
+    _be("one-direction-in-callback-blocked",
+        "as callback-blocked (M drops SYNs to 5001-5100), captured with tcpdump -Q in on "
+        "M's veth: A's callback SYN and its retransmissions, nothing from M",
+        "fail", ("callback_unanswered", "capture_one_direction"),
+        nft_media=drop_inbound_syn("5001-5100"), capture_options=("-Q", "in")),
     _be("snaplen-54",
         "clean 2-resource job captured with tcpdump -s 54: every frame cut after 54 bytes "
         "(Ethernet, IPv4, the first 20 bytes of TCP): no NDMP message readable",
