@@ -36,7 +36,7 @@ _SYN, _ACK = 0x02, 0x10
 _PCAP_HEADER = 24
 _RECORD_HEADER = 16
 
-# stop_after names: (flags wanted, which port is matched, which range or port).
+# Scenario.stop_after names and the packet each names (stop_trigger decides).
 STOP_TRIGGERS = {
     "control-syn": "the control connection's SYN (media server to the NDMP port)",
     "control-syn-ack": "the control connection's SYN-ACK (from the NDMP port)",
@@ -143,11 +143,13 @@ class _StoppingTcpdump(_Tcpdump):
             header = _read_exactly(stdout, _PCAP_HEADER)
             out.write(header)
             out.flush()
+            # tcpdump writes pcap in the host's byte order; the magic number tells which.
+            order = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
             while len(header) == _PCAP_HEADER:
                 record = _read_exactly(stdout, _RECORD_HEADER)
                 if len(record) < _RECORD_HEADER:
                     break
-                caplen = struct.unpack_from("<I", record, 8)[0]
+                caplen = struct.unpack_from(f"{order}I", record, 8)[0]
                 frame = _read_exactly(stdout, caplen)
                 out.write(record + frame)
                 out.flush()
