@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from flowcheck.lab.capture import capture_scenario
+from flowcheck.lab.netns import LabError
+from flowcheck.lab.scenarios import MEDIA as MEDIA_RANGE
 from flowcheck.lab.scenarios import SCENARIOS
+from flowcheck.lab.sniffer import STOP_TRIGGERS, stop_trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab"
@@ -236,6 +239,44 @@ SHAPES: dict[str, Callable[[Path], None]] = {
 JOB_FAILS = {"announced-other-address", "one-direction-out-data-dropped",
              "one-direction-in-callback-blocked"}
 JOB_EXIT = {name: [1] if name in JOB_FAILS else [0] for name in SHAPES}
+
+
+def test_stop_triggers_match_only_their_packet(tmp_path: Path) -> None:
+    """The lab's trigger (bytes) and the tests' STOPPED (tshark fields) agree on the
+    packets of one job's handshakes; the trigger never fires on ICMP or a frame cut
+    before the TCP flags."""
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    def frame(src: str, dst: str, sport: int, dport: int, flags: str) -> bytes:
+        return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport,
+                                                          flags=flags))
+
+    packets = {
+        "stopped-after-control-syn": frame(M, A, 5090, 10000, "S"),
+        "stopped-after-control-syn-ack": frame(A, M, 10000, 5090, "SA"),
+        "stopped-after-callback-syn": frame(A, M, 6090, 5001, "S"),
+        "stopped-after-data-syn": frame(M, A, 5002, 6001, "S"),
+        "stopped-after-data-syn-ack": frame(A, M, 6001, 5002, "SA"),
+    }
+    others = [frame(M, A, 5001, 6090, "SA"), frame(M, A, 5090, 10000, "A"),
+              frame(A, M, 6001, 5002, "PA"), bytes(Ether() / IP(src=A, dst=M) / ICMP()),
+              packets["stopped-after-data-syn"][:40]]
+    assert set(STOP_TRIGGERS) == {name.removeprefix("stopped-after-") for name in packets}
+    for name, packet in packets.items():
+        trigger = stop_trigger(name.removeprefix("stopped-after-"), 10000, MEDIA_RANGE,
+                               (6001, 6100))
+        assert [trigger(p) for p in packets.values()] == [
+            other == packet for other in packets.values()], name
+        assert not any(trigger(p) for p in others), name
+    wrpcap(str(tmp_path / "handshakes.pcap"), [Ether(p) for p in packets.values()])
+    dissected = frames(tmp_path / "handshakes.pcap")
+    for number, name in enumerate(packets):
+        assert [STOPPED[name](f) for f in dissected] == [
+            f.number == number + 1 for f in dissected], name
+    with pytest.raises(LabError, match="unknown stop_after"):
+        stop_trigger("fin", 10000, MEDIA_RANGE, (6001, 6100))
 
 
 def test_every_shape_scenario_is_checked() -> None:
