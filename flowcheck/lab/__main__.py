@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--ndmp-port", type=int, default=10000)
     agent.add_argument("--agent-range", type=_port_range, default=(6001, 6100))
     agent.add_argument("--data-ip", default=None, help="address announced for data")
+    agent.add_argument("--data-bind", default=None,
+                       help="address the data listener binds (default: the announced one)")
     agent.add_argument("--sessions", type=int, default=1)
     agent.add_argument("--bytes", type=int, default=200_000)
     agent.add_argument("--restart-ports", action="store_true",
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return RemoteAgent(AgentOptions(
                 listen_ip=args.listen, ndmp_port=args.ndmp_port, agent_range=args.agent_range,
-                data_ip=args.data_ip, sessions=args.sessions, data_bytes=args.bytes,
+                data_ip=args.data_ip, data_bind=args.data_bind, sessions=args.sessions,
+                data_bytes=args.bytes,
                 restart_ports=args.restart_ports, squat_data_ports=args.squat_data_ports,
                 connect_timeout=args.connect_timeout, concurrent=args.concurrent,
                 chunk_delay=args.chunk_delay,
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for scenario in SCENARIOS.values():
                 codes = ", ".join(scenario.expect_codes) or "-"
-                print(f"{scenario.name:28} {scenario.expect_verdict:4} {codes:28} "
+                print(f"{scenario.name:30} {scenario.expect_verdict:12} {codes:28} "
                       f"{scenario.summary}")
             return 0
         if args.command == "cleanup":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowcheck.lab import ndmjob
-from flowcheck.lab.netns import Lab, LabError, PacketCapture, apply_nft, lab_network
+from flowcheck.lab.netns import Lab, LabError, PacketCapture, apply_nft, lab_network, run
 from flowcheck.lab.scenarios import SCENARIOS, Scenario
+from flowcheck.lab.sniffer import STOP_TRIGGERS, ShapedCapture, stop_trigger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,6 +142,43 @@ def ring_files(output: Path) -> list[Path]:
                   key=lambda p: int(p.name[len(output.name):]))
 
 
+def run_host_commands(lab: Lab, scenario: Scenario) -> None:
+    """Scenario.host_commands, each inside its host's namespace (LabError if one fails)."""
+    for host, command in scenario.host_commands:
+        run(lab.exec_argv(host, shlex.split(command)))
+
+
+def _how_captured(scenario: Scenario) -> list[str]:
+    """Comment lines for the sidecar: what differs from the usual capture and network."""
+    lines = []
+    if scenario.capture_options:
+        lines.append(f"# captured with: tcpdump -i m0 {' '.join(scenario.capture_options)} "
+                     f"(in M's namespace)")
+    if scenario.stop_after:
+        lines.append(f"# capture stopped right after {STOP_TRIGGERS[scenario.stop_after]}: "
+                     f"tcpdump -i m0 -U -w - (in M's namespace) piped to the lab, which "
+                     f"stops tcpdump as soon as that packet is written; the file ends with "
+                     f"it, the job itself succeeded")
+    for host, command in scenario.host_commands:
+        lines.append(f"# in {'M' if host == 'm' else 'A'}: {command}")
+    if scenario.nft_media:
+        lines.append("# in M: nft " + " ".join(scenario.nft_media.split()))
+    if scenario.nft_agent:
+        lines.append("# in A: nft " + " ".join(scenario.nft_agent.split()))
+    return lines
+
+
+def _capture(lab: Lab, output: Path, scenario: Scenario) -> PacketCapture | ShapedCapture:
+    if scenario.shaped:
+        trigger = (stop_trigger(scenario.stop_after, scenario.ndmp_port, scenario.media_range,
+                                scenario.agent_range) if scenario.stop_after else None)
+        return ShapedCapture(lab, output, scenario.packet_filter,
+                             options=scenario.capture_options, trigger=trigger,
+                             trigger_name=scenario.stop_after or "")
+    return PacketCapture(lab, output, scenario.capture_interfaces or None,
+                         scenario.packet_filter, scenario.capture_tool)
+
+
 def write_sidecar(path: Path, scenario: Scenario, output: Path | None = None) -> None:
     output = output or path.with_suffix(".pcap")
     described = (f"the ring buffer {output.name}0, {output.name}1, ... in this directory "
@@ -148,6 +187,7 @@ def write_sidecar(path: Path, scenario: Scenario, output: Path | None = None) ->
     lines = [f"# flowcheck configuration for {described}",
              f"# made by: python -m flowcheck.lab capture {scenario.name} {output}",
              f"# {scenario.summary}",
+             *_how_captured(scenario),
              f"# expect: verdict {scenario.expect_verdict}; findings "
              f"{', '.join(scenario.expect_codes) or 'none of severity error or warning'}"]
     for key, value in scenario.sidecar().items():
@@ -174,12 +214,12 @@ def capture_scenario(name: str | Scenario, output: Path, *,
     with lab_network(scenario.media_range, scenario.agent_range,
                      second_network=scenario.second_network, vlan=scenario.vlan) as lab, \
             tempfile.TemporaryDirectory(prefix="fc-lab-") as workdir:
+        run_host_commands(lab, scenario)
         if scenario.nft_media:
             apply_nft(lab, "m", scenario.nft_media)
         if scenario.nft_agent:
             apply_nft(lab, "a", scenario.nft_agent)
-        capture = PacketCapture(lab, output, scenario.capture_interfaces or None,
-                                scenario.packet_filter, scenario.capture_tool)
+        capture = _capture(lab, output, scenario)
         try:
             if scenario.kind == "ndmjob":
                 codes, log = _run_ndmjob(lab, scenario, Path(workdir))
@@ -187,6 +227,9 @@ def capture_scenario(name: str | Scenario, output: Path, *,
                 codes, log = _run_backup_exec(lab, scenario)
         finally:
             packets = capture.stop()
+    if scenario.shaped and scenario.expect_verdict != "fail" and any(codes):
+        # A shaped capture of a clean job claims the job succeeded on the network.
+        raise LabError(f"{scenario.name}: the job failed (exit codes {codes}): {log[-300:]}")
     config_path = sidecar_path(output, scenario)
     if sidecar:
         write_sidecar(config_path, scenario, output)

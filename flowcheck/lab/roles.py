@@ -264,6 +264,7 @@ class AgentOptions:
     ndmp_port: int = 10000
     agent_range: PortRange = (6001, 6100)
     data_ip: str | None = None  # address announced; default: where control arrived
+    data_bind: str | None = None  # address the data listener binds; default: data_ip
     sessions: int = 1
     data_bytes: int = 200_000
     restart_ports: bool = False  # every session starts again at the range's low end
@@ -399,7 +400,8 @@ class AgentSession:
             port = squatter.getsockname()[1]
             log("agent", f"data port {port} already in use, announced anyway")
         else:
-            self.data_listener = self.agent.ports.bind(announce_ip, listen=True)
+            self.data_listener = self.agent.ports.bind(self.options.data_bind or announce_ip,
+                                                       listen=True)
             port = self.data_listener.getsockname()[1]
         self.channel.reply(request, wire.data_listen_reply([(announce_ip, port)]))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flowcheck.lab.sniffer import STOP_TRIGGERS as sniffer_triggers
+
 PortRange = tuple[int, int]
 MEDIA = (5001, 5100)
 AGENT = (6001, 6100)
@@ -33,12 +35,40 @@ def reject_inbound_syn(ports: str, icmp_type: str) -> str:
     return drop_inbound_syn(ports).replace(" drop\n", f" reject with icmp type {icmp_type}\n")
 
 
+def dnat(announced: str, reached: str) -> str:
+    """M's own NAT: connections M opens to `announced` go to `reached` instead (the
+    capture on M's veth sees the translated packets, as on the far side of a NAT)."""
+    return (
+        "table ip fc_nat {\n"
+        "  chain output {\n"
+        "    type nat hook output priority -100; policy accept;\n"
+        f"    ip daddr {announced} dnat to {reached}\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+# A multi-homed agent: a second interface a9 (veth whose peer a9p stays in A) with
+# 10.79.0.2. M's route to 10.79.0.0/24 leads to a gateway MAC nothing answers to (a
+# permanent neighbour entry), so M's SYNs really leave its veth and get no reply.
+AGENT_SECOND_ADDRESS = (
+    ("a", "ip link add a9 type veth peer name a9p"),
+    ("a", "ip addr add 10.79.0.2/24 dev a9"),
+    ("a", "ip link set a9p up"),
+    ("a", "ip link set a9 up"),
+)
+MEDIA_ROUTE_TO_SECOND_ADDRESS = (
+    ("m", "ip neigh add 10.77.0.254 lladdr 02:00:00:00:fc:fe dev m0 nud permanent"),
+    ("m", "ip route add 10.79.0.0/24 via 10.77.0.254 dev m0"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     kind: str  # "backup-exec" (flowcheck.lab.roles) or "ndmjob"
     summary: str
-    expect_verdict: str
+    expect_verdict: str  # pass, fail or inconclusive (contract: verdict)
     expect_codes: tuple[str, ...] = ()
     media_range: PortRange = MEDIA
     agent_range: PortRange = AGENT
@@ -56,6 +86,18 @@ class Scenario:
     concurrent: bool = False  # the jobs start together instead of one after another
     vlan: int | None = None  # backup link's frames 802.1Q-tagged (flowcheck.lab.vlan)
     capture_tool: str = "tcpdump"  # netns.CAPTURE_TOOLS
+    # How the capture is shaped (flowcheck.lab.sniffer): extra tcpdump options such as
+    # ("-Q", "out") or ("-s", "54"), and the packet right after which tcpdump stops.
+    capture_options: tuple[str, ...] = ()
+    stop_after: str | None = None  # a sniffer.STOP_TRIGGERS name
+    # Commands run in M ("m") or A ("a") before the capture starts: a second address,
+    # routes, NAT (flowcheck.lab.capture.run_host_commands).
+    host_commands: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def shaped(self) -> bool:
+        """Captured by sniffer.ShapedCapture rather than netns.PacketCapture."""
+        return bool(self.capture_options) or self.stop_after is not None
 
     @property
     def ring(self) -> bool:
@@ -82,7 +124,8 @@ class Scenario:
         if self.kind == "backup-exec":
             base["backup_network"] = "10.77.0.0/24"
         base.update(self.config)
-        return base
+        # A None in `config` removes a default key (no backup_network, say).
+        return {key: value for key, value in base.items() if value is not None}
 
 
 def _be(name: str, summary: str, verdict: str, codes: tuple[str, ...] = (), *,
@@ -178,6 +221,56 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "DATA_CONNECT with that endpoint (as a MOVER_LISTEN reply would give it); the "
         "agent opens the data connection from its range: wrong direction for backup-exec-9",
         "fail", ("step_out_of_order",), resources=2, media=("--agent-connects",)),
+    # Capture shapes (issue 9): clean jobs captured the way users capture them, and an
+    # agent announcing an address other than the one the media server reached.
+    *[_be(f"stopped-after-{trigger}",
+          f"clean 1-resource job; tcpdump stopped right after {sniffer_triggers[trigger]}: "
+          "the capture ends there, the job goes on and succeeds",
+          "inconclusive", ("capture_ended_early",), stop_after=trigger)
+      for trigger in sniffer_triggers],
+    _be("one-direction-out",
+        "clean 2-resource job captured with tcpdump -Q out on M's veth: only what M sends "
+        "(its ACKs acknowledge the agent's data, never seen)",
+        "inconclusive", ("capture_one_direction",), resources=2,
+        capture_options=("-Q", "out")),
+    _be("one-direction-in",
+        "clean 2-resource job captured with tcpdump -Q in on M's veth: only what M "
+        "receives (the agent's ACKs acknowledge M's requests, never seen)",
+        "inconclusive", ("capture_one_direction",), resources=2,
+        capture_options=("-Q", "in")),
+    # Negative controls: one-direction captures of real drops. The retransmitted SYNs are
+    # the evidence the one direction still holds (the sender never got an answer).
+    _be("one-direction-out-data-dropped",
+        "as data-port-dropped (A drops SYNs to 6001-6100), captured with tcpdump -Q out on "
+        "M's veth: M's data SYN and its retransmissions, nothing from A",
+        "fail", ("data_unanswered", "capture_one_direction"),
+        nft_agent=drop_inbound_syn("6001-6100"), capture_options=("-Q", "out")),
+    _be("one-direction-in-callback-blocked",
+        "as callback-blocked (M drops SYNs to 5001-5100), captured with tcpdump -Q in on "
+        "M's veth: A's callback SYN and its retransmissions, nothing from M",
+        "fail", ("callback_unanswered", "capture_one_direction"),
+        nft_media=drop_inbound_syn("5001-5100"), capture_options=("-Q", "in")),
+    _be("snaplen-54",
+        "clean 2-resource job captured with tcpdump -s 54: every frame cut after 54 bytes "
+        "(Ethernet, IPv4, the first 20 bytes of TCP): no NDMP message readable",
+        "inconclusive", ("ndmp_partial",), resources=2, capture_options=("-s", "54")),
+    _be("announced-other-address",
+        "A has a second interface (a9, 10.79.0.2) and announces it in DATA_LISTEN; M "
+        "reached A at 10.77.0.2 and its route to 10.79.0.0/24 goes to a gateway that "
+        "answers nothing: the data SYNs leave M's veth, are retransmitted, never answered; "
+        "resource skipped",
+        "fail", ("announced_address_mismatch",), agent=("--data-ip", "10.79.0.2"),
+        host_commands=(*AGENT_SECOND_ADDRESS, *MEDIA_ROUTE_TO_SECOND_ADDRESS),
+        config={"backup_network": None}),
+    _be("announced-address-nat",
+        "as announced-other-address, but M's SYNs to 10.79.0.2 are translated (nft DNAT "
+        "in M, standing in for a NAT device) to 10.77.0.2, the address M reached A on; A "
+        "listens on every address: the data connection reaches the announced port under "
+        "the other address and the job succeeds",
+        "fail", ("announced_address_mismatch",),
+        agent=("--data-ip", "10.79.0.2", "--data-bind", "0.0.0.0"),
+        host_commands=(*AGENT_SECOND_ADDRESS, *MEDIA_ROUTE_TO_SECOND_ADDRESS),
+        nft_media=dnat("10.79.0.2", "10.77.0.2"), config={"backup_network": None}),
     Scenario("v4-backup-port-10500", "ndmjob",
              "ndmjob daemon on port 10500, NDMP v4 three-way backup (MOVER_LISTEN + "
              "DATA_CONNECT); Wireshark does not dissect NDMP off port 10000",
