@@ -357,17 +357,20 @@ def _ndmp_label(message: NdmpMessage, announced: dict, cut: set[int]) -> str | N
 
 def _mark_findings(arrows: list[Arrow], findings: list[Finding], session: Session,
                    uids: set[str]) -> None:
-    """Put each finding on the arrow it is about: the last arrow of its connection whose
-    frames it cites (the RST of a refusal, the SYN-ACK of an incomplete handshake), else,
-    for errors and warnings, the connection's first arrow."""
+    """Put each finding on the arrow it is about: among the arrows of its connection whose
+    frames it cites, the answer that shows the failure (the RST or ICMP of a refusal, the
+    SYN-ACK of a handshake that never completes), else the first (the SYN of a dropped or
+    misdirected connection); uncited errors and warnings go on the connection's first
+    arrow."""
     for index, finding in enumerate(findings):
         if finding.session != session.id and finding.uid not in uids:
             continue
         mark = FindingMark(finding.code, str(finding.severity), f"finding-{index + 1}")
         own = [a for a in arrows if finding.uid is None or a.uid == finding.uid]
         cited = [a for a in own if set(a.frames) & set(finding.frames)]
+        answers = [a for a in cited if a.kind in ("rst", "icmp") or "never completes" in a.label]
         if cited:
-            target = cited[-1]
+            target = answers[-1] if answers else cited[0]
         elif own and finding.uid is not None and mark.severity != "info":
             target = own[0]
         else:
