@@ -20,6 +20,8 @@ LEFT = 96  # room for the relative times
 TOP = 64  # below the lane headers
 ROW = 30  # px per arrow
 HEADER_W = 200
+REPEAT_GAP = 6  # px between the copies of a retransmitted packet
+MAX_REPEATS = 4  # copies drawn; the label says how many there were
 
 # Colours as CSS custom properties, so dark mode and print swap them in one place.
 LADDER_STYLE = """
@@ -67,6 +69,7 @@ def render_svg(ladder: Ladder) -> str:
         if gap.broken:
             body.append(_break(xs, y - ROW // 2 - 4, gap.seconds))
         body.append(_arrow(ladder, arrow, xs, y))
+        y += REPEAT_GAP * (min(arrow.repeats, MAX_REPEATS) - 1)  # room for the copies
         statuses.add(arrow.status)
     height = y + ROW + 10
     defs = "".join(
@@ -104,14 +107,14 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
     head = f"url(#head-{ladder.session}-{arrow.status})"
     direction = 1 if x2 >= x1 else -1
     lines = []
-    # Repeats (retransmitted SYNs) as stacked copies, a few pixels apart, at most four.
-    for k in range(min(arrow.repeats, 4)):
-        offset = -4 * k
+    # Repeats (retransmitted SYNs) as copies a few pixels apart, going down.
+    for k in range(min(arrow.repeats, MAX_REPEATS)):
+        offset = REPEAT_GAP * k
         lines.append(f'<line x1="{x1}" y1="{y + offset}" x2="{x2 - 6 * direction}" '
                      f'y2="{y + offset}" stroke="{paint}" marker-end="{head}"/>')
     label = escape(arrow.label) + _GLYPH.get(arrow.status, "")
     codes = " ".join(escape(m.code) for m in arrow.findings)
-    text = (f'<text class="label" x="{(x1 + x2) / 2}" y="{y - 6 - 4 * (min(arrow.repeats, 4) - 1)}"'
+    text = (f'<text class="label" x="{(x1 + x2) / 2}" y="{y - 6}"'
             f' text-anchor="middle">{label}'
             + (f' <tspan class="finding" fill="{paint}">{codes}</tspan>' if codes else "")
             + "</text>")
