@@ -107,6 +107,29 @@ def test_more_hosts_get_more_lanes() -> None:
     assert {(a.src, a.dst) for a in _arrows(ladder, "data")} == {(A, M)}
 
 
+def test_media_server_and_agent_on_one_address_keep_two_lanes() -> None:
+    """A job on one machine (or a loopback test): lanes by role, never a self-arrow."""
+    analysis = copy.deepcopy(_lab("data-port-in-use"))
+    local = "127.0.0.1"
+    for conn in analysis.traffic.connections:
+        conn.orig_h = conn.resp_h = local
+    for session in analysis.sessions:
+        session.media_server = session.remote_agent = local
+        for announcement in session.announced:
+            announcement.ip = local
+    (ladder,) = build_ladders(analysis)
+    assert [(lane.role, lane.host) for lane in ladder.lanes] == [("media server", local),
+                                                                 ("remote agent", local)]
+    media, agent = (lane.key for lane in ladder.lanes)
+    assert all(a.src != a.dst for a in ladder.arrows)
+    syns = {a.label: (a.src, a.dst) for a in _arrows(ladder, "syn")}
+    assert syns["SYN :5057 → :10000"] == (media, agent)  # control
+    assert syns["SYN :6023 → :5001"] == (agent, media)  # callback
+    assert syns["SYN :5002 → :6001"] == (media, agent)  # data to the agent's port
+    assert _arrows(ladder, "data")[0].src == agent
+    assert render_mermaid(analysis).count("participant") == 2
+
+
 def test_unknown_status_is_drawn_as_such() -> None:
     """Status `unknown` (a step the capture cannot judge) keeps its own colour and mark."""
     analysis = copy.deepcopy(_lab("data-port-dropped"))

@@ -84,7 +84,7 @@ def render_html(analysis: Analysis) -> str:
 def _verdict(analysis: Analysis) -> list[str]:
     config = analysis.config
     counts = summary_counts(analysis.findings)
-    captures = ", ".join(escape(c.path) for c in analysis.traffic.captures) or "-"
+    captures = ", ".join(escape(str(c.path)) for c in analysis.traffic.captures) or "-"
     return [f"<h1 class=\"{analysis.verdict}\">Verdict: {analysis.verdict.upper()}</h1>",
             f"<p>{len(analysis.sessions)} session(s); {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",

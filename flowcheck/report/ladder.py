@@ -45,6 +45,7 @@ BREAK_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Lane:
+    key: str  # what arrows name: the host, or "host role" when both roles share a host
     host: str  # IP address
     role: str  # "media server", "remote agent" or "host"
 
@@ -64,7 +65,7 @@ class FindingMark:
 
 @dataclass(slots=True)
 class Arrow:
-    src: str  # host of the sending lane
+    src: str  # key of the sending lane (Lane.key)
     dst: str
     kind: ArrowKind
     label: str
@@ -121,15 +122,17 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         conns = [c for c in connections if c.session == session.id]
         conns += extra.get(session.id, [])
         stream = streams.get(session.control_uid)
+        sides = _Sides(session)
         arrows: list[Arrow] = []
         for conn in conns:
-            arrows += _connection_arrows(conn, session)
+            arrows += _connection_arrows(conn, session, sides(conn))
         if stream is not None and session.control_uid in by_uid:
-            arrows += _ndmp_arrows(stream.messages, by_uid[session.control_uid], session)
+            control = by_uid[session.control_uid]
+            arrows += _ndmp_arrows(stream.messages, sides(control), session)
         _after_data_start(arrows)
         arrows.sort(key=lambda a: (a.frame, a.order))
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
-        lanes = _lanes(session, conns, config.media_servers, config.remote_agents)
+        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         title = f"Session {session.id}: {session.kind}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base))
@@ -204,24 +207,59 @@ def _session_hosts(analysis: Analysis, session: Session) -> set[str]:
     return hosts
 
 
-def _lanes(session: Session, conns: list[Connection], media: tuple[str, ...],
+class _Sides:
+    """The lane of each end of a connection: its host, or, when the media server and the
+    agent share an address (a job on one machine, a loopback test), the role that end
+    plays: control and callback by their direction, a data connection by the announcement
+    it reached (who listens there), anything else originated by the media server."""
+
+    def __init__(self, session: Session) -> None:
+        self.shared = session.media_server == session.remote_agent
+        self.host = session.media_server
+        self.session = session
+        self.listeners = {(a.ip, a.port): a.listener for a in session.announced}
+
+    def media(self) -> str:
+        return f"{self.host} media server"
+
+    def agent(self) -> str:
+        return f"{self.host} remote agent"
+
+    def __call__(self, conn: Connection) -> tuple[str, str]:
+        if not (self.shared and conn.orig_h == conn.resp_h == self.host):
+            return conn.orig_h, conn.resp_h
+        if conn.uid == self.session.callback_uid:
+            return self.agent(), self.media()
+        if self.listeners.get((conn.resp_h, conn.resp_p)) == "mover":
+            return self.agent(), self.media()
+        return self.media(), self.agent()
+
+
+def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tuple[str, ...],
            agents: tuple[str, ...]) -> list[Lane]:
     """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1)."""
     seen = [session.media_server, session.remote_agent]
+    if sides.shared:
+        seen = [sides.media(), sides.agent()]
     for conn in sorted(conns, key=lambda c: c.first_frame):
-        seen += [conn.orig_h, conn.resp_h]
-    hosts = list(dict.fromkeys(seen))
+        seen += sides(conn)
+    keys = list(dict.fromkeys(seen))
+    host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
 
-    def role(host: str) -> str:
-        if host == session.media_server or host in media:
+    def role(key: str) -> str:
+        if key == sides.media() and sides.shared:
             return "media server"
-        if host == session.remote_agent or host in agents:
+        if key == sides.agent() and sides.shared:
+            return "remote agent"
+        if key == session.media_server or key in media:
+            return "media server"
+        if key == session.remote_agent or key in agents:
             return "remote agent"
         return "host"
 
     rank = {"media server": 0, "host": 1, "remote agent": 2}
-    hosts.sort(key=lambda h: rank[role(h)])  # stable: first seen first within a role
-    return [Lane(host, role(host)) for host in hosts]
+    keys.sort(key=lambda k: rank[role(k)])  # stable: first seen first within a role
+    return [Lane(key, host_of.get(key, key), role(key)) for key in keys]
 
 
 def _steps_of(session: Session, uid: str) -> list[Step]:
@@ -239,7 +277,9 @@ def _status(step: Step | None, conn: Connection) -> ArrowStatus:
     return step.status
 
 
-def _connection_arrows(conn: Connection, session: Session) -> list[Arrow]:
+def _connection_arrows(conn: Connection, session: Session,
+                       ends: tuple[str, str]) -> list[Arrow]:
+    orig, resp = ends
     steps = _steps_of(session, conn.uid)
     first = steps[0] if steps else None
     status = _status(first, conn)
@@ -249,7 +289,7 @@ def _connection_arrows(conn: Connection, session: Session) -> list[Arrow]:
     if conn.syn_frames:
         repeats = 1 + conn.syn_retries
         label = f"SYN {ports}" + (f" \u00d7{repeats}" if repeats > 1 else "")
-        arrows.append(Arrow(conn.orig_h, conn.resp_h, "syn", label, conn.uid,
+        arrows.append(Arrow(orig, resp, "syn", label, conn.uid,
                             list(conn.syn_frames), conn.syn_ts if conn.syn_ts else conn.ts,
                             0, number, status, repeats))
     if conn.synack_frames:
@@ -258,14 +298,14 @@ def _connection_arrows(conn: Connection, session: Session) -> list[Arrow]:
         label = "SYN-ACK" + (f" \u00d7{repeats}" if repeats > 1 else "")
         if outcome == "handshake_incomplete":
             label += " (handshake never completes)"
-        arrows.append(Arrow(conn.resp_h, conn.orig_h, "synack", label, conn.uid,
+        arrows.append(Arrow(resp, orig, "synack", label, conn.uid,
                             list(conn.synack_frames), None, 1, number, status, repeats,
                             reply=True))
     if conn.icmp_frames:
-        arrows.append(Arrow(conn.resp_h, conn.orig_h, "icmp", "ICMP unreachable", conn.uid,
+        arrows.append(Arrow(resp, orig, "icmp", "ICMP unreachable", conn.uid,
                             list(conn.icmp_frames), None, 2, number, status, reply=True))
     if not conn.syn_frames and conn.role != "control":
-        arrows.append(Arrow(conn.orig_h, conn.resp_h, "syn", f"(open before the capture) "
+        arrows.append(Arrow(orig, resp, "syn", f"(open before the capture) "
                             f"{ports}", conn.uid, [conn.first_frame], conn.ts, 0, number,
                             status))
     if conn.role == "data" and (conn.orig_bytes or conn.resp_bytes):
@@ -275,12 +315,12 @@ def _connection_arrows(conn: Connection, session: Session) -> list[Arrow]:
         label = f"data {human_bytes(moved)} in {human_seconds(conn.duration)}"
         if conn.retransmits:
             label += f", {conn.retransmits} retransmitted"
-        src, dst = (conn.orig_h, conn.resp_h) if sender_is_orig else (conn.resp_h, conn.orig_h)
+        src, dst = (orig, resp) if sender_is_orig else (resp, orig)
         start = (conn.synack_frames or [conn.first_frame])[0]
         arrows.append(Arrow(src, dst, "data", label, conn.uid, [start, conn.last_frame],
                             conn.ts, 3, last.step if last else None, _status(last, conn)))
     if conn.rst_frames:
-        src, dst = (conn.resp_h, conn.orig_h) if conn.resp_rst else (conn.orig_h, conn.resp_h)
+        src, dst = (resp, orig) if conn.resp_rst else (orig, resp)
         refused = connection_outcome(conn) == "refused"
         ts = conn.last_ts if refused or conn.rst_frames[-1] == conn.last_frame else None
         arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
@@ -303,7 +343,7 @@ def _after_data_start(arrows: list[Arrow]) -> None:
             arrow.order = 6
 
 
-def _ndmp_arrows(messages: list[NdmpMessage], control: Connection,
+def _ndmp_arrows(messages: list[NdmpMessage], ends: tuple[str, str],
                  session: Session) -> list[Arrow]:
     announced = {a.frame: a for a in session.announced}
     cut = {frame for frame, _, _ in session.cut_announcements}
@@ -317,12 +357,11 @@ def _ndmp_arrows(messages: list[NdmpMessage], control: Connection,
         label = _ndmp_label(message, announced, cut)
         if label is None:
             continue
-        src, dst = ((control.orig_h, control.resp_h) if message.direction == "orig"
-                    else (control.resp_h, control.orig_h))
+        src, dst = ends if message.direction == "orig" else ends[::-1]
         step = steps_by_frame.get(message.frame)
         status = step.status if step else "neutral"
-        arrows.append(Arrow(src, dst, "ndmp", label, control.uid, [message.frame], message.ts,
-                            5, step.step if step else None, status,
+        arrows.append(Arrow(src, dst, "ndmp", label, session.control_uid, [message.frame],
+                            message.ts, 5, step.step if step else None, status,
                             reply=message.type == "reply"))
     return arrows
 

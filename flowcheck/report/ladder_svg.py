@@ -59,7 +59,7 @@ def colour(status: str) -> str:
 
 def render_svg(ladder: Ladder) -> str:
     """The ladder as one <svg> element (a string), sized to its lanes and arrows."""
-    xs = {lane.host: LEFT + HEADER_W // 2 + i * LANE_GAP for i, lane in enumerate(ladder.lanes)}
+    xs = {lane.key: LEFT + HEADER_W // 2 + i * LANE_GAP for i, lane in enumerate(ladder.lanes)}
     width = LEFT + HEADER_W + LANE_GAP * max(0, len(ladder.lanes) - 1) + 40
     body: list[str] = []
     y = TOP
@@ -78,7 +78,7 @@ def render_svg(ladder: Ladder) -> str:
         f'orient="auto-start-reverse">'
         f'<path d="M0,0 L10,5 L0,10 z" fill="{colour(s)}"/></marker>'
         for s in sorted(statuses | {"neutral"}))
-    lanes = [_lane(lane.host, lane.title, lane.role, xs[lane.host], height)
+    lanes = [_lane(lane.host, lane.title, lane.role, xs[lane.key], height)
              for lane in ladder.lanes]
     return (f'<svg class="ladder" xmlns="http://www.w3.org/2000/svg" role="img" '
             f'data-session="{escape(ladder.session)}" width="{width}" height="{height}" '

@@ -35,7 +35,7 @@ def arrow_text(arrow: Arrow) -> str:
 
 def _gap(ladder: Ladder) -> int:
     """Columns between lifelines: enough for every label on the span it crosses."""
-    index = {lane.host: i for i, lane in enumerate(ladder.lanes)}
+    index = {lane.key: i for i, lane in enumerate(ladder.lanes)}
     need = MIN_GAP
     for arrow in ladder.arrows:
         span = max(1, abs(index[arrow.src] - index[arrow.dst]))
@@ -51,12 +51,12 @@ def ladder_width(ladder: Ladder) -> int:
 
 def render_ladder(ladder: Ladder, console: Console) -> None:
     gap = _gap(ladder)
-    xs = {lane.host: TIME_W + i * gap for i, lane in enumerate(ladder.lanes)}
+    xs = {lane.key: TIME_W + i * gap for i, lane in enumerate(ladder.lanes)}
     width = ladder_width(ladder)
     console.print(Text(ladder.title, style="bold"))
     header = [" "] * width
     for lane in ladder.lanes:
-        start = min(xs[lane.host], width - len(lane.title))
+        start = min(xs[lane.key], width - len(lane.title))
         header[start:start + len(lane.title)] = lane.title
     console.print(Text("".join(header).rstrip(), style="bold"), no_wrap=True, overflow="crop")
     for arrow, space in zip(ladder.arrows, spacing(ladder), strict=True):

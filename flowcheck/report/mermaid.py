@@ -44,13 +44,13 @@ def mermaid_of(ladders: list[Ladder], verdict: str = "") -> str:
     ids: dict[str, str] = {}
     for ladder in ladders:
         for lane in ladder.lanes:
-            if lane.host not in ids:
-                ids[lane.host] = f"H{len(ids) + 1}"
-                lines.append(f"    participant {ids[lane.host]} as {_clean(lane.title)}")
+            if lane.key not in ids:
+                ids[lane.key] = f"H{len(ids) + 1}"
+                lines.append(f"    participant {ids[lane.key]} as {_clean(lane.title)}")
     if not ladders:
         lines += ["    participant N as no NDMP session", "    Note over N: nothing to draw"]
     for ladder in ladders:
-        hosts = [ids[lane.host] for lane in ladder.lanes]
+        hosts = [ids[lane.key] for lane in ladder.lanes]
         span = f"{hosts[0]},{hosts[-1]}" if len(hosts) > 1 else hosts[0]
         lines.append(f"    Note over {span}: {_clean(ladder.title)}")
         for arrow, gap in zip(ladder.arrows, spacing(ladder), strict=True):
