@@ -9,6 +9,8 @@ from pathlib import Path
 from browser import ARTIFACTS, mmdc, needs_mmdc
 
 from flowcheck.cli.main import run
+from flowcheck.report.ladder import Arrow, FindingMark, Ladder, Lane
+from flowcheck.report.mermaid import mermaid_of
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 # A pass, every failure kind of the lab, more lanes, two sessions, browse, and NDMP v2.
@@ -35,6 +37,8 @@ def test_every_lab_capture_renders_with_the_mermaid_cli(tmp_path: Path) -> None:
         text = target.read_text(encoding="utf-8")
         assert text.startswith("sequenceDiagram\n")
         blocks.append(f"## {name}\n\n```mermaid\n{text}```\n")
+    names.append("ipv6")  # brackets and colons of IPv6 endpoints, odd characters
+    blocks.append(f"## ipv6\n\n```mermaid\n{mermaid_of([_ipv6_ladder()], 'fail')}```\n")
     source = tmp_path / "ladders.md"
     source.write_text("\n".join(blocks), encoding="utf-8")
     out_dir = ARTIFACTS / "mermaid"
@@ -52,6 +56,20 @@ def test_every_lab_capture_renders_with_the_mermaid_cli(tmp_path: Path) -> None:
     arrows = len(re.findall(r"^\s+H\d+-{1,2}(?:>>|x)H\d+: ", blocks[names.index(
         "data-port-dropped")], re.M))
     assert failing.count('class="messageText"') == arrows
+
+
+def _ipv6_ladder() -> Ladder:
+    m, a = "fd00:77::1", "fd00:77::2"
+    lanes = [Lane(m, m, "media server"), Lane(a, a, "remote agent")]
+    arrows = [
+        Arrow(m, a, "syn", "SYN :5001 \u2192 :10000", "C1", [1], 10.0, step=1, status="ok"),
+        Arrow(a, m, "ndmp", "DATA_LISTEN reply [fd00:77::2]:6001; #1 <b>%%", "C1", [5],
+              10.5, step=3, status="ok", reply=True),
+        Arrow(m, a, "syn", "SYN :5002 \u2192 :6001 \u00d73", "C2", [6], 12.0, step=4,
+              status="failed", repeats=3,
+              findings=[FindingMark("data_unanswered", "error", "finding-1")]),
+    ]
+    return Ladder("S1", "Session S1: backup, NDMP v4", lanes, arrows, 10.0)
 
 
 @needs_mmdc
