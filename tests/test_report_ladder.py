@@ -244,3 +244,19 @@ def test_html_links_arrows_to_findings() -> None:
 def test_human_bytes() -> None:
     assert [human_bytes(n) for n in (0, 999, 1000, 204800, 3_500_000_000)] == [
         "0 B", "999 B", "1.0 kB", "204.8 kB", "3.5 GB"]
+
+
+def test_a_huge_session_keeps_its_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond MAX_ARROWS only arrows that show a finding or a bad step stay, and every
+    renderer says how many were left out."""
+    full = _ladder("data-port-in-use")
+    monkeypatch.setattr("flowcheck.report.ladder.MAX_ARROWS", 5)
+    (ladder,) = build_ladders(_lab("data-port-in-use"))
+    assert ladder.arrows[:5] == full.arrows[:5]
+    assert [a.label for a in ladder.arrows[5:]] == [
+        "SYN :5002 \u2192 :6001", "RST (refused)"]  # the refused data connection
+    assert ladder.omitted == len(full.arrows) - 7
+    console = Console(width=200, record=True, color_system=None)
+    render_ladder(ladder, console)
+    assert f"{ladder.omitted} more arrows" in console.export_text()
+    assert f"{ladder.omitted} more arrows" in render_svg(ladder)

@@ -41,6 +41,7 @@ _SHOWN_REQUESTS = {"CONNECT_OPEN", "CONNECT_CLIENT_AUTH", "CONNECT_CLOSE", "DATA
 _BAD = ("failed", "missing", "violated")
 # Gaps longer than this are drawn compressed, with a break mark and their length.
 BREAK_SECONDS = 1.0
+MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class Ladder:
     lanes: list[Lane]
     arrows: list[Arrow]
     base: float  # time zero: the capture set's first connection
+    omitted: int = 0  # arrows left out (MAX_ARROWS), said under the picture
 
     def relative(self, arrow: Arrow) -> float | None:
         return None if arrow.ts is None else arrow.ts - self.base
@@ -110,17 +112,22 @@ class Gap:
 
 
 def build_ladders(analysis: Analysis) -> list[Ladder]:
-    """One Ladder per session of the analysis, in session order."""
+    """One Ladder per session of the analysis, in session order. Cost: linear in the
+    connections, NDMP messages and findings (each looked at once per session it names)."""
     connections = analysis.traffic.connections
     by_uid = {c.uid: c for c in connections}
     base = min((c.ts for c in connections), default=0.0)
     streams = {s.uid: s for s in analysis.traffic.streams}
     config = analysis.config
-    extra = _unexplained(analysis)
+    members: dict[str, list[Connection]] = {}
+    for conn in connections:
+        if conn.session is not None:
+            members.setdefault(conn.session, []).append(conn)
+    for session, conn in _unexplained(analysis, members):
+        members.setdefault(session, []).append(conn)
     ladders = []
     for session in analysis.sessions:
-        conns = [c for c in connections if c.session == session.id]
-        conns += extra.get(session.id, [])
+        conns = members.get(session.id, [])
         stream = streams.get(session.control_uid)
         sides = _Sides(session)
         arrows: list[Arrow] = []
@@ -132,11 +139,22 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         _after_data_start(arrows)
         arrows.sort(key=lambda a: (a.frame, a.order))
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
+        arrows, omitted = _cap(arrows)
         lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         title = f"Session {session.id}: {session.kind}, {version}"
-        ladders.append(Ladder(session.id, title, lanes, arrows, base))
+        ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
     return ladders
+
+
+def _cap(arrows: list[Arrow]) -> tuple[list[Arrow], int]:
+    """At most MAX_ARROWS arrows: the first ones, and every arrow that shows a finding or
+    a step that did not go well (a job with hundreds of resources stays drawable)."""
+    if len(arrows) <= MAX_ARROWS:
+        return arrows, 0
+    kept = [a for i, a in enumerate(arrows) if i < MAX_ARROWS or a.findings
+            or a.status not in ("ok", "neutral")]
+    return kept, len(arrows) - len(kept)
 
 
 def spacing(ladder: Ladder) -> list[Gap]:
@@ -176,35 +194,29 @@ def human_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _unexplained(analysis: Analysis) -> dict[str, list[Connection]]:
-    """Connections of no session that a finding names, put in the session of their hosts
-    that started last before them (an `unannounced_connection` belongs in the picture)."""
+def _unexplained(analysis: Analysis,
+                 members: dict[str, list[Connection]]) -> list[tuple[str, Connection]]:
+    """Connections of no session that a warning or error names, each put in the session
+    of its hosts that started last before it (an `unannounced_connection` belongs in the
+    picture), else the first session of its hosts."""
     named = {f.uid for f in analysis.findings if f.uid and str(f.severity) != "info"}
-    sessions = sorted(analysis.sessions, key=lambda s: _session_start(analysis, s))
-    out: dict[str, list[Connection]] = {}
+    starts: dict[str, float] = {}
+    hosts: dict[str, set[str]] = {}
+    for session in analysis.sessions:
+        own = members.get(session.id, [])
+        starts[session.id] = min((c.ts for c in own), default=0.0)
+        hosts[session.id] = {session.media_server, session.remote_agent}
+        hosts[session.id].update(h for c in own for h in (c.orig_h, c.resp_h))
+    sessions = sorted(analysis.sessions, key=lambda s: starts[s.id])
+    out = []
     for conn in analysis.traffic.connections:
         if conn.session is not None or conn.uid not in named:
             continue
-        hosts = {conn.orig_h, conn.resp_h}
-        fitting = [s for s in sessions if hosts <= _session_hosts(analysis, s)]
-        before = [s for s in fitting if _session_start(analysis, s) <= conn.ts]
-        chosen = (before or fitting)[-1 if before else 0] if fitting else None
-        if chosen is not None:
-            out.setdefault(chosen.id, []).append(conn)
+        fitting = [s for s in sessions if {conn.orig_h, conn.resp_h} <= hosts[s.id]]
+        before = [s for s in fitting if starts[s.id] <= conn.ts]
+        if fitting:
+            out.append(((before[-1] if before else fitting[0]).id, conn))
     return out
-
-
-def _session_start(analysis: Analysis, session: Session) -> float:
-    return min((c.ts for c in analysis.traffic.connections if c.session == session.id),
-               default=0.0)
-
-
-def _session_hosts(analysis: Analysis, session: Session) -> set[str]:
-    hosts = {session.media_server, session.remote_agent}
-    for conn in analysis.traffic.connections:
-        if conn.session == session.id:
-            hosts |= {conn.orig_h, conn.resp_h}
-    return hosts
 
 
 class _Sides:
@@ -403,7 +415,7 @@ def _mark_findings(arrows: list[Arrow], findings: list[Finding], session: Sessio
     arrow."""
     for index, finding in enumerate(findings):
         if finding.session != session.id and finding.uid not in uids:
-            continue
+            continue  # another session's
         mark = FindingMark(finding.code, str(finding.severity), f"finding-{index + 1}")
         own = [a for a in arrows if finding.uid is None or a.uid == finding.uid]
         cited = [a for a in own if set(a.frames) & set(finding.frames)]

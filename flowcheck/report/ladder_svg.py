@@ -71,6 +71,11 @@ def render_svg(ladder: Ladder) -> str:
         body.append(_arrow(ladder, arrow, xs, y))
         y += REPEAT_GAP * (min(arrow.repeats, MAX_REPEATS) - 1)  # room for the copies
         statuses.add(arrow.status)
+    if ladder.omitted:
+        y += ROW
+        body.append(f'<text class="time" x="8" y="{y}">\u2026 {ladder.omitted} more arrows '
+                    f"of connections that went well are left out: see the connections "
+                    f"table</text>")
     height = y + ROW + 10
     defs = "".join(
         f'<marker id="head-{ladder.session}-{s}" viewBox="0 0 10 10" refX="9" refY="5" '

@@ -63,6 +63,9 @@ def render_ladder(ladder: Ladder, console: Console) -> None:
         if space.broken:
             console.print(Text(f"{'':{TIME_W}}\u22ee {space.seconds:.1f} s", style="dim"))
         console.print(_row(ladder, arrow, xs, width), no_wrap=True, overflow="crop")
+    if ladder.omitted:
+        console.print(Text(f"{'':{TIME_W}}\u2026 {ladder.omitted} more arrows of connections "
+                           "that went well are left out", style="dim"))
 
 
 def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int) -> Text:

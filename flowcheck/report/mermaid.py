@@ -57,6 +57,8 @@ def mermaid_of(ladders: list[Ladder], verdict: str = "") -> str:
             if gap.broken:
                 lines.append(f"    Note over {span}: \u2026 {gap.seconds:.1f} s later")
             lines += _arrow(ladder, arrow, ids)
+        if ladder.omitted:
+            lines.append(f"    Note over {span}: \u2026 {ladder.omitted} more arrows left out")
     return "\n".join(lines) + "\n"
 
 
