@@ -32,11 +32,13 @@ th { background: #f0f0f0; }
 # Readable in dark mode and on paper; the ladder's own colours are in LADDER_STYLE.
 _THEME = """
 :root { color-scheme: light dark; }
-@media (prefers-color-scheme: dark) {
+.inconclusive, .unknown { color: #6a4fb0; font-weight: bold; }
+@media screen and (prefers-color-scheme: dark) {
   body { background: #161616; color: #e8e8e8; } th { background: #2b2b2b; }
   th, td { border-color: #555; } code { background: #2b2b2b; }
   .pass, .ok { color: #6cd46c; } .fail, .missing, .failed, .violated, .error { color: #ff7b7b; }
   .warning { color: #ffc266; } .info { color: #7cc7ff; }
+  .inconclusive, .unknown { color: #b9a2ff; }
 }
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }

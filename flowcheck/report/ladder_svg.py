@@ -27,7 +27,7 @@ MAX_REPEATS = 4  # copies drawn; the label says how many there were
 LADDER_STYLE = """
 :root { --ok: #1b7a1b; --failed: #c62828; --violated: #b34700; --unknown: #6a4fb0;
         --neutral: #555; --lane: #888; --box: #f3f3f3; --text: #222; --note: #666; }
-@media (prefers-color-scheme: dark) {
+@media screen and (prefers-color-scheme: dark) {
   :root { --ok: #6cd46c; --failed: #ff7b7b; --violated: #ffad5c; --unknown: #b9a2ff;
           --neutral: #bbb; --lane: #888; --box: #2b2b2b; --text: #e8e8e8; --note: #aaa; }
 }
