@@ -50,6 +50,13 @@ def screenshot(page: Path, png: Path, *extra: str, size: str = "1280,1600") -> P
     return png
 
 
+def print_pdf(page: Path, pdf: Path, *extra: str) -> Path:
+    result = _chromium([*extra, "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                        page.as_uri()])
+    assert result.returncode == 0 and pdf.stat().st_size > 1000, result.stderr[-2000:]
+    return pdf
+
+
 def mmdc(source: Path, output: Path) -> subprocess.CompletedProcess[str]:
     """The official Mermaid CLI on `source` (.mmd, or .md with ```mermaid blocks)."""
     env = {**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}

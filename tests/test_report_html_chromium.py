@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
-from browser import ARTIFACTS, dump_dom, needs_chromium, screenshot
+from browser import ARTIFACTS, dump_dom, needs_chromium, print_pdf, screenshot
 
 from flowcheck.cli.main import run
 
@@ -139,3 +141,23 @@ def test_dark_mode_screenshot(tmp_path: Path) -> None:
     assert "rgb(255, 123, 123)" in dom  # --failed in dark mode
     screenshot(report, ARTIFACTS / "ladder" / "data-port-in-use-dark.png", "--force-dark-mode",
                "--blink-settings=preferredColorScheme=0")
+
+
+@needs_chromium
+def test_printed_from_a_dark_desktop_is_dark_on_white(tmp_path: Path) -> None:
+    """Printed from a desktop in dark mode, the report is dark ink on white paper (pixels
+    of poppler's rendering of chromium's PDF): the dark palette is for the screen only
+    (`@media screen and (prefers-color-scheme: dark)`; chromium itself prints light)."""
+    report, _ = _render("data-port-in-use", tmp_path)
+    pdf = print_pdf(report, tmp_path / "report.pdf", "--force-dark-mode",
+                    "--blink-settings=preferredColorScheme=0")
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "2", str(pdf),
+                    str(tmp_path / "page")], check=True, timeout=60)
+    for page in sorted(tmp_path.glob("page-*.pgm")):
+        data = page.read_bytes()
+        # Binary PGM: "P5\n<w> <h>\n<max>\n" then one byte per pixel.
+        magic, width, height, _, pixels = data.split(maxsplit=4)
+        assert magic == b"P5"
+        gray = np.frombuffer(pixels[: int(width) * int(height)], dtype=np.uint8)
+        assert gray.mean() > 200  # white paper, not a dark page
+        assert (gray < 110).mean() > 0.004  # dark ink: text, lifelines, arrows
