@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.errors import FlowcheckError
 from flowcheck.regress import Case, case_for_expected, compare, run_case
 
 
@@ -68,6 +69,8 @@ class CaptureItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
+        if isinstance(excinfo.value, FlowcheckError):  # unreadable capture, bad config
+            return f"flowcheck: error: {excinfo.value} ({self.case.capture})"
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value

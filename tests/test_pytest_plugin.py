@@ -76,6 +76,15 @@ def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*lab-ring.expected.json::lab-ring PASSED*"])
 
 
+def test_an_unreadable_capture_fails_in_one_line(pytester: pytest.Pytester) -> None:
+    folder = _repository(pytester)
+    (folder / "v4-backup.pcap").write_bytes(b"this is not a capture at all")
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["flowcheck: error: *not a pcap or pcapng file*v4-backup.pcap)"])
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_disabled_with_p_no_flowcheck(pytester: pytest.Pytester) -> None:
     _repository(pytester)
     result = pytester.runpytest_subprocess("captures", "-p", "no:flowcheck")
