@@ -260,3 +260,10 @@ def test_a_huge_session_keeps_its_failures(monkeypatch: pytest.MonkeyPatch) -> N
     render_ladder(ladder, console)
     assert f"{ladder.omitted} more arrows" in console.export_text()
     assert f"{ladder.omitted} more arrows" in render_svg(ladder)
+
+
+def test_help_keeps_bracketed_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """Typer's rich markup once ate every "[default: ...]" in the help."""
+    assert run(["analyze", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[default: when the terminal is wide enough]" in out.replace("│ ", "")
