@@ -267,3 +267,14 @@ def test_help_keeps_bracketed_defaults(capsys: pytest.CaptureFixture[str]) -> No
     assert run(["analyze", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "[default: when the terminal is wide enough]" in out.replace("│ ", "")
+
+
+@pytest.mark.parametrize(("width", "shown"), [(200, True), (60, False)])
+def test_terminal_ladder_only_when_wide_enough(width: int, shown: bool) -> None:
+    from flowcheck.report.analyze import render_analysis
+
+    console = Console(width=width, record=True, force_terminal=True, color_system=None)
+    render_analysis(_lab("data-port-dropped"), console, ladder=None)
+    out = console.export_text()
+    assert ("\u22ee 3.5 s" in out) == shown
+    assert ("the sequence needs" in out) != shown

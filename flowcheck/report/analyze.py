@@ -110,9 +110,13 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
 def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
     from flowcheck.report.ladder_text import ladder_width, render_ladder
 
-    if forced or (console.is_terminal and console.width >= ladder_width(ladder)):
+    needed = ladder_width(ladder)
+    if forced or (console.is_terminal and console.width >= needed):
         console.print()
         render_ladder(ladder, console)
+    elif console.is_terminal:
+        console.print(f"(the sequence needs {needed} columns: widen the terminal, or "
+                      "--ladder)", style="dim", highlight=False)
 
 
 def _render_findings(findings: list[Finding], console: Console) -> None:
