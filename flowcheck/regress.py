@@ -55,6 +55,8 @@ def capture_stem(capture: Path) -> str:
 
 
 def _config_for(capture: Path) -> Path | None:
+    if capture.is_dir() and (capture / "flowcheck.toml").is_file():
+        return capture / "flowcheck.toml"  # a ring directory's own configuration
     own = capture.with_name(capture_stem(capture) + ".toml")
     if own.is_file():
         return own
@@ -62,20 +64,48 @@ def _config_for(capture: Path) -> Path | None:
     return shared if shared.is_file() else None
 
 
+def is_ring(directory: Path) -> bool:
+    """A directory that is one capture set (a ring buffer, tcpdump -C/-W): its expected
+    result `DIR.expected.json` lies beside it, its configuration inside (flowcheck.toml)."""
+    return directory.is_dir() and directory.with_name(directory.name + ".expected.json").is_file()
+
+
+def case_for_expected(expected: Path) -> Case | None:
+    """The case an expected result belongs to: `NAME.expected.json` beside the capture
+    `NAME.pcap` (or another capture suffix) or the ring directory `NAME/`; None if absent."""
+    stem = expected.name.removesuffix(".expected.json")
+    candidates = [expected.with_name(stem + suffix) for suffix in CAPTURE_SUFFIXES]
+    candidates.append(expected.with_name(stem))
+    for capture in candidates:
+        if capture.is_file() or is_ring(capture):
+            return Case(capture, _config_for(capture))
+    return None
+
+
 def find_cases(paths: list[str]) -> list[Case]:
     captures: list[Path] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
+        if path.is_dir() and not is_ring(path) and not _holds_captures(path):
+            captures.append(path)  # named on its own, it is one capture set (a ring)
+        elif path.is_dir() and not is_ring(path):
+            rings = [d for d in sorted(path.rglob("*")) if is_ring(d)]
+            captures.extend(rings)
             captures.extend(p for p in sorted(path.rglob("*"))
-                            if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
-        elif path.is_file():
+                            if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
+                            and not any(ring in p.parents for ring in rings))
+        elif path.is_file() or is_ring(path):
             captures.append(path)
         else:
             raise InputError(f"{text}: no such file or directory")
     if not captures:
         raise InputError(f"no capture files in {', '.join(paths)}")
     return [Case(capture, _config_for(capture)) for capture in captures]
+
+
+def _holds_captures(directory: Path) -> bool:
+    return any(p.is_file() and p.name.endswith(CAPTURE_SUFFIXES) or p.is_dir()
+               for p in directory.iterdir())
 
 
 def summarize(document: dict) -> dict:

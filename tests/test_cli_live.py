@@ -25,7 +25,7 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(saved),
-         "--sniffer", sniffer,
+         "--sniffer", sniffer, "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
@@ -52,6 +52,11 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
     assert len(served) == 1 and served[0]["orig_bytes"] == 100
     # Each packet once, as libpcap gives it (a packet socket on lo sees it twice).
     assert served[0]["retransmits"] == 0 and served[0]["conn_state"] == "SF"
+    # --html: the report at the end, with the ladder; both ends on 127.0.0.1 keep a lane
+    # each, and the refused control connection's RST carries its finding.
+    html = (tmp_path / "live.html").read_text()
+    assert html.count('<g class="lane" data-host="127.0.0.1"') == 2
+    assert 'data-kind="rst" data-status="failed"' in html and "control_refused" in html
     # --write keeps a normal capture: the offline analysis agrees with the live one.
     offline = subprocess.run(
         [sys.executable, "-m", "flowcheck", "analyze", str(saved), "--ndmp-port",

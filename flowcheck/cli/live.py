@@ -34,6 +34,9 @@ def live(
     capture_filter: Annotated[str, typer.Option(
         "--capture-filter", metavar="BPF", help="Capture filter for the sniffer.")]
     = "tcp or icmp or icmp6",
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", dir_okay=False,
+        help="At the end, write the self-contained HTML report (with the ladders).")] = None,
     sniffer: Annotated[Sniffer | None, typer.Option(
         "--sniffer", help="Capture tool [default: tcpdump, else dumpcap, else scapy "
                           "(slower; no capture filter)].")] = None,
@@ -71,6 +74,10 @@ def live(
             timer.cancel()
         capture.close()
     assert analysis is not None
+    if html is not None:
+        from flowcheck.report.html import write_html
+
+        write_html(analysis, html)
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json
 

@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: 10000]" is not a rich tag
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -31,6 +31,13 @@ GraphFile = Annotated[Path | None, typer.Option(
     help="Write the connection graph: .graphml, .dot/.gv or .json (node-link).")]
 HtmlFile = Annotated[Path | None, typer.Option(
     "--html", metavar="FILE", dir_okay=False, help="Write a self-contained HTML report.")]
+MermaidFile = Annotated[Path | None, typer.Option(
+    "--mermaid", metavar="FILE", dir_okay=False,
+    help="Write each session's sequence as a Mermaid sequence diagram (GitHub, GitLab).")]
+Ladder = Annotated[bool | None, typer.Option(
+    "--ladder/--no-ladder",
+    help="Draw each session's sequence in the table report [default: when the terminal "
+         "is wide enough].")]
 
 
 def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
@@ -85,7 +92,8 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
 
 
 def analyze(captures: Captures, config: Config, output: Format = OutputFormat.table,
-            graph: GraphFile = None, html: HtmlFile = None) -> int:
+            graph: GraphFile = None, html: HtmlFile = None, mermaid: MermaidFile = None,
+            ladder: Ladder = None) -> int:
     """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
     from flowcheck.pipeline import analyze as run_analysis
     from flowcheck.pipeline import read_traffic
@@ -105,6 +113,10 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
         from flowcheck.report.html import write_html
 
         write_html(analysis, html)
+    if mermaid is not None:
+        from flowcheck.report.mermaid import write_mermaid
+
+        write_mermaid(analysis, mermaid)
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json
 
@@ -112,7 +124,7 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     else:
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, make_console())
+        render_analysis(analysis, make_console(), ladder=ladder)
     return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
 
 

@@ -19,18 +19,29 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from flowcheck.pipeline import Analysis
+    from flowcheck.report.ladder import Ladder
 
 STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "red",
                 "not_applicable": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def render_analysis(analysis: Analysis, console: Console) -> None:
+def render_analysis(analysis: Analysis, console: Console, *,
+                    ladder: bool | None = False) -> None:
+    """The report; `ladder`: each session's sequence as text too (None: when the console
+    is a terminal wide enough for it)."""
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     _render_verdict(analysis, console)
+    ladders = {}
+    if ladder is not False:
+        from flowcheck.report.ladder import build_ladders
+
+        ladders = {lad.session: lad for lad in build_ladders(analysis)}
     for session in analysis.sessions:
         _render_session(session, by_uid, base, console)
+        if session.id in ladders:
+            _render_ladder(ladders[session.id], console, forced=ladder is True)
     _render_findings(analysis.findings, console)
 
 
@@ -94,6 +105,18 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
                       f"[{style}]{step.status.replace('_', ' ')}[/]", escape(where), when,
                       escape(step.detail))
     console.print(table)
+
+
+def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
+    from flowcheck.report.ladder_text import ladder_width, render_ladder
+
+    needed = ladder_width(ladder)
+    if forced or (console.is_terminal and console.width >= needed):
+        console.print()
+        render_ladder(ladder, console)
+    elif console.is_terminal:
+        console.print(f"(the sequence needs {needed} columns: widen the terminal, or "
+                      "--ladder)", style="dim", highlight=False)
 
 
 def _render_findings(findings: list[Finding], console: Console) -> None:

@@ -11,6 +11,8 @@ from flowcheck.config import format_ranges
 from flowcheck.errors import UsageError
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import endpoints, step_connections, step_time, summary_counts
+from flowcheck.report.ladder import build_ladders
+from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -27,6 +29,21 @@ th { background: #f0f0f0; }
 .error { color: #b00; font-weight: bold; } .warning { color: #a60; } .info { color: #068; }
 .fix { margin-left: 1em; } code { background: #f6f6f6; }
 """
+# Readable in dark mode and on paper; the ladder's own colours are in LADDER_STYLE.
+_THEME = """
+:root { color-scheme: light dark; }
+.inconclusive, .unknown { color: #6a4fb0; font-weight: bold; }
+@media screen and (prefers-color-scheme: dark) {
+  body { background: #161616; color: #e8e8e8; } th { background: #2b2b2b; }
+  th, td { border-color: #555; } code { background: #2b2b2b; }
+  .pass, .ok { color: #6cd46c; } .fail, .missing, .failed, .violated, .error { color: #ff7b7b; }
+  .warning { color: #ffc266; } .info { color: #7cc7ff; }
+  .inconclusive, .unknown { color: #b9a2ff; }
+}
+@media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
+.ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
+li:target { outline: 2px solid #c62828; outline-offset: 2px; }
+"""
 
 
 def write_html(analysis: Analysis, path: str | Path) -> None:
@@ -40,8 +57,10 @@ def render_html(analysis: Analysis) -> str:
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<title>flowcheck analysis</title>", f"<style>{_STYLE}</style></head><body>"]
+             "<title>flowcheck analysis</title>",
+             f"<style>{_STYLE}{_THEME}{LADDER_STYLE}</style></head><body>"]
     parts += _verdict(analysis)
+    ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     for session in analysis.sessions:
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         parts.append(f"<h2>Session {escape(session.id)}: {escape(session.kind)}, {version}, "
@@ -57,6 +76,7 @@ def render_html(analysis: Analysis) -> str:
                          step.detail])
         parts.append(_table(["step", "what", "status", "connection", "time", "detail"], rows,
                             raw_columns={3}))
+        parts.append(f'<div class="ladder-box">{render_svg(ladders[session.id])}</div>')
     parts += _findings(analysis)
     parts += _connections(analysis, base)
     parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
@@ -66,7 +86,7 @@ def render_html(analysis: Analysis) -> str:
 def _verdict(analysis: Analysis) -> list[str]:
     config = analysis.config
     counts = summary_counts(analysis.findings)
-    captures = ", ".join(escape(c.path) for c in analysis.traffic.captures) or "-"
+    captures = ", ".join(escape(str(c.path)) for c in analysis.traffic.captures) or "-"
     return [f"<h1 class=\"{analysis.verdict}\">Verdict: {analysis.verdict.upper()}</h1>",
             f"<p>{len(analysis.sessions)} session(s); {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",
@@ -79,13 +99,14 @@ def _findings(analysis: Analysis) -> list[str]:
     if not analysis.findings:
         return ["<h2>Findings</h2>", "<p>No findings.</p>"]
     out = [f"<h2>Findings ({len(analysis.findings)})</h2>", "<ul>"]
-    for finding in analysis.findings:
+    for number, finding in enumerate(analysis.findings, 1):
         severity = str(finding.severity)
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             "frames " + ",".join(map(str, finding.frames)) if finding.frames else "") if part)
-        out.append(f"<li><span class=\"{severity}\">{severity.upper()}</span> "
+        out.append(f"<li id=\"finding-{number}\">"
+                   f"<span class=\"{severity}\">{severity.upper()}</span> "
                    f"<code>{escape(finding.code)}</code> {escape(where)}<br>"
                    f"{escape(finding.message)}"
                    + (f"<div class=\"fix\"><b>Fix:</b> {escape(finding.fix)}</div>"

@@ -1,0 +1,102 @@
+"""pytest plugin: each stored capture with an expected result is one test item.
+
+Registered under the `pytest11` entry point `flowcheck` (pyproject.toml), so installing
+flowcheck is enough: `pytest captures/` collects every `NAME.expected.json` whose capture
+(`NAME.pcap`, `.pcapng`, `.cap`, gzipped or not, or a ring directory `NAME/`) lies beside
+it, runs `analyze` with the capture's configuration (`NAME.toml`, a ring's own
+`flowcheck.toml`, else the directory's `flowcheck.toml`; flowcheck/regress.py), and
+compares the reviewed summary. A failure shows what changed, key by key, and a unified
+diff of the summary; pytest's own `--junitxml`, `-k` and `-x` work as for any test.
+Disable with `-p no:flowcheck`. Documentation: docs/pytest-plugin.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowcheck.errors import FlowcheckError
+from flowcheck.regress import Case, case_for_expected, compare, run_case
+
+
+class ExpectationChanged(AssertionError):
+    """The analysis no longer matches the reviewed expected result."""
+
+    def __init__(self, changes: list[str], expected: dict, actual: dict) -> None:
+        super().__init__("; ".join(changes))
+        self.changes = changes
+        self.expected = expected
+        self.actual = actual
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if not file_path.name.endswith(".expected.json"):
+        return None
+    case = case_for_expected(file_path)
+    if case is None:
+        return None  # an expected result whose capture is gone: not ours to judge
+    return ExpectationFile.from_parent(parent, path=file_path, case=case)
+
+
+class ExpectationFile(pytest.File):
+    """`NAME.expected.json`: collects the one capture it describes."""
+
+    def __init__(self, *, case: Case, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CaptureItem.from_parent(self, name=self.case.capture.name, case=self.case)
+
+
+class CaptureItem(pytest.Item):
+    """One stored capture analysed and compared with its expected result."""
+
+    def __init__(self, *, case: Case, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        expected = json.loads(self.case.expected_path.read_text(encoding="utf-8"))
+        actual = run_case(self.case)
+        changes = compare(expected, actual)
+        if changes:
+            raise ExpectationChanged(changes, expected, actual)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: str | None = None) -> str:
+        if isinstance(excinfo.value, FlowcheckError):  # unreadable capture, bad config
+            return f"flowcheck: error: {excinfo.value} ({self.case.capture})"
+        if not isinstance(excinfo.value, ExpectationChanged):
+            return str(super().repr_failure(excinfo))
+        error = excinfo.value
+        capture = _shown(self.case.capture, self.config.rootpath)
+        lines = [f"flowcheck: the analysis of {capture} no longer matches "
+                 f"{self.case.expected_path.name}:"]
+        lines += [f"  {change}" for change in error.changes]
+        lines.append("")
+        lines += difflib.unified_diff(
+            _pretty(error.expected), _pretty(error.actual),
+            fromfile=f"expected ({self.case.expected_path.name})", tofile="actual",
+            lineterm="")
+        lines += ["", f"If the change is right: flowcheck regress --update {capture}"
+                      " (and review the diff)."]
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"flowcheck capture {self.case.capture.name}"
+
+
+def _shown(path: Path, root: Path) -> Path:
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
+
+
+def _pretty(summary: dict) -> list[str]:
+    return json.dumps(summary, indent=2, sort_keys=True).splitlines()

@@ -1,0 +1,106 @@
+"""The pytest plugin (flowcheck/pytest_plugin.py): stored captures as test items, run by a
+real pytest inside the test (pytester), as a user's repository would run them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "captures"
+
+
+def _repository(pytester: pytest.Pytester) -> Path:
+    """A user's repository: captures/ with one capture, its expectation and config, one
+    capture without an expectation, and an expectation whose capture is gone."""
+    folder = pytester.path / "captures"
+    folder.mkdir()
+    for name in ("v4-backup.pcap", "v4-backup.expected.json", "flowcheck.toml"):
+        shutil.copy(CAPTURES / "ndmjob" / name, folder / name)
+    shutil.copy(CAPTURES / "ndmjob" / "v3-backup.pcap", folder / "v3-backup.pcap")
+    (folder / "gone.expected.json").write_text("{}")
+    return folder
+
+
+def test_each_capture_with_an_expectation_is_one_passing_item(
+        pytester: pytest.Pytester) -> None:
+    _repository(pytester)
+    result = pytester.runpytest_subprocess("captures", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*captures/v4-backup.expected.json::v4-backup.pcap PASSED*"])
+
+
+def test_a_changed_result_fails_with_a_readable_diff_and_junit(
+        pytester: pytest.Pytester) -> None:
+    folder = _repository(pytester)
+    expected_path = folder / "v4-backup.expected.json"
+    expected = json.loads(expected_path.read_text())
+    expected["verdict"] = "fail"
+    expected["findings"]["data_unanswered"] = 1
+    expected_path.write_text(json.dumps(expected, indent=2))
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess("captures", f"--junitxml={junit}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the analysis of captures/v4-backup.pcap no longer matches v4-backup.expected.json:",
+        '  findings: expected {*"data_unanswered": 1*}, got {*}',
+        '  verdict: expected "fail", got "pass"',
+        "--- expected (v4-backup.expected.json)",
+        "+++ actual",
+        '-  "verdict": "fail"',
+        '+  "verdict": "pass"',
+        "*flowcheck regress --update captures/v4-backup.pcap*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    assert case.get("name") == "v4-backup.pcap"
+    failure = case.find("failure")
+    assert failure is not None and 'verdict: expected "fail", got "pass"' in failure.get(
+        "message", "")
+
+
+def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
+    folder = pytester.path / "captures"
+    shutil.copytree(CAPTURES / "lab-ring", folder / "lab-ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
+    result = pytester.runpytest_subprocess("captures", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*lab-ring.expected.json::lab-ring PASSED*"])
+
+
+def test_an_unreadable_capture_fails_in_one_line(pytester: pytest.Pytester) -> None:
+    folder = _repository(pytester)
+    (folder / "v4-backup.pcap").write_bytes(b"this is not a capture at all")
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["flowcheck: error: *not a pcap or pcapng file*v4-backup.pcap)"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_disabled_with_p_no_flowcheck(pytester: pytest.Pytester) -> None:
+    _repository(pytester)
+    result = pytester.runpytest_subprocess("captures", "-p", "no:flowcheck")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
+    """`python -m pytest` (the README's command) collects captures/ through the plugin,
+    one item per expected result, and tests/ holds no second copy of those checks."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                             "-p", "no:cacheprovider"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    expected = sorted(str(p.relative_to(ROOT)) for p in CAPTURES.rglob("*.expected.json"))
+    from_plugin = sorted(i.split("::")[0] for i in ids if i.startswith("captures/"))
+    assert from_plugin == expected and len(expected) >= 29
+    # No test under tests/ is parametrized by a stored capture's name any more.
+    assert not [i for i in ids if i.startswith("tests/test_regress.py") and ".pcap" in i]

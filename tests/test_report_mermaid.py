@@ -1,0 +1,81 @@
+"""`analyze --mermaid` output parses and renders with the official Mermaid CLI (mmdc from
+@mermaid-js/mermaid-cli, pinned in .ci/mermaid, driving Debian's chromium)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from browser import ARTIFACTS, mmdc, needs_mmdc
+
+from flowcheck.cli.main import run
+from flowcheck.report.ladder import Arrow, FindingMark, Ladder, Lane
+from flowcheck.report.mermaid import mermaid_of
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+# A pass, every failure kind of the lab, more lanes, two sessions, browse, and NDMP v2.
+CASES = ["clean-3-resources", "callback-blocked", "callback-rejected", "data-port-rejected",
+         "data-port-in-use", "data-port-dropped", "control-refused", "control-dropped",
+         "control-off-backup-network", "agent-connects-data", "concurrent-jobs",
+         "browse-only", "ndmjob/v2-backup"]
+
+
+@needs_mmdc
+def test_every_lab_capture_renders_with_the_mermaid_cli(tmp_path: Path) -> None:
+    """One markdown file with a ```mermaid block per capture: mmdc renders each block to
+    its own SVG in one browser start, and stops with an error on the first that does not
+    parse."""
+    names = CASES
+    blocks = []
+    for name in names:
+        folder, stem = (name.split("/") if "/" in name else ("lab", name))
+        capture = next((CAPTURES / folder).glob(f"{stem}.pcap*"))
+        config = CAPTURES / folder / (f"{stem}.toml" if folder == "lab" else "flowcheck.toml")
+        target = tmp_path / f"{stem}.mmd"
+        assert run(["analyze", "--format", "json", "--config", str(config), str(capture),
+                    "--mermaid", str(target)]) in (0, 1)
+        text = target.read_text(encoding="utf-8")
+        assert text.startswith("sequenceDiagram\n")
+        blocks.append(f"## {name}\n\n```mermaid\n{text}```\n")
+    names.append("ipv6")  # brackets and colons of IPv6 endpoints, odd characters
+    blocks.append(f"## ipv6\n\n```mermaid\n{mermaid_of([_ipv6_ladder()], 'fail')}```\n")
+    source = tmp_path / "ladders.md"
+    source.write_text("\n".join(blocks), encoding="utf-8")
+    out_dir = ARTIFACTS / "mermaid"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("ladders-*.svg"):
+        old.unlink()
+    result = mmdc(source, out_dir / "ladders.md")
+    assert result.returncode == 0, result.stderr[-3000:]
+    svgs = sorted(out_dir.glob("ladders-*.svg"))
+    assert len(svgs) == len(names)
+    failing = (out_dir / f"ladders-{names.index('data-port-dropped') + 1}.svg").read_text()
+    assert 'aria-roledescription="sequence"' in failing
+    assert "data_unanswered" in failing and "remote agent 10.77.0.2" in failing
+    # Every arrow became a message line: as many as the source has arrows.
+    arrows = len(re.findall(r"^\s+H\d+-{1,2}(?:>>|x)H\d+: ", blocks[names.index(
+        "data-port-dropped")], re.M))
+    assert failing.count('class="messageText"') == arrows
+
+
+def _ipv6_ladder() -> Ladder:
+    m, a = "fd00:77::1", "fd00:77::2"
+    lanes = [Lane(m, m, "media server"), Lane(a, a, "remote agent")]
+    arrows = [
+        Arrow(m, a, "syn", "SYN :5001 \u2192 :10000", "C1", [1], 10.0, step=1, status="ok"),
+        Arrow(a, m, "ndmp", "DATA_LISTEN reply [fd00:77::2]:6001; #1 <b>%%", "C1", [5],
+              10.5, step=3, status="ok", reply=True),
+        Arrow(m, a, "syn", "SYN :5002 \u2192 :6001 \u00d73", "C2", [6], 12.0, step=4,
+              status="failed", repeats=3,
+              findings=[FindingMark("data_unanswered", "error", "finding-1")]),
+    ]
+    return Ladder("S1", "Session S1: backup, NDMP v4", lanes, arrows, 10.0)
+
+
+@needs_mmdc
+def test_the_mermaid_check_can_fail(tmp_path: Path) -> None:
+    """Negative control: mmdc rejects a diagram that does not parse."""
+    source = tmp_path / "bad.mmd"
+    source.write_text("sequenceDiagram\n    H1->>>H2: SYN\n    this is not mermaid\n")
+    result = mmdc(source, tmp_path / "bad.svg")
+    assert result.returncode != 0 and "Parse error" in result.stderr
