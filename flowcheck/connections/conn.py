@@ -190,6 +190,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
+            _note(record.gap_frames, frame)
     if window == 0 and not flags & (SYN | RST):
         letters.append("W")
     if fin:
