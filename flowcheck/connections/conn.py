@@ -37,6 +37,10 @@ class Endpoint:
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
     holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
     fin: bool = False
+    # The peer's highest ACK of this side's bytes (unwrapped) and its frame: above
+    # max_end, the receiver got data the capture never saw (Zeek's ack-above-hole).
+    acked: int | None = None
+    acked_frame: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -106,6 +110,17 @@ def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
     return retransmit, False
 
 
+def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
+    """The peer ACKed side's bytes up to ack_number: keep the highest (the bulk path
+    unwraps against the run's final max_end; the same within 2**31)."""
+    if side.max_end is None:  # nothing of this side seen yet: no reference to unwrap
+        return
+    acked = side.max_end + signed32(ack_number - side.max_end)
+    if side.acked is None or acked > side.acked:
+        side.acked = acked
+        side.acked_frame = frame
+
+
 def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
     touched = False
     kept: list[list[int]] = []
@@ -141,6 +156,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         side.base = seq if syn else (seq - 1) & 0xFFFFFFFF
     if ack and peer.base is None:
         peer.base = (ack_number - 1) & 0xFFFFFFFF
+    if ack:
+        track_ack(peer, ack_number, frame)
     if syn and fin:
         letters.append("Q")
     if syn and rst:
