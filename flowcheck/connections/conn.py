@@ -121,6 +121,28 @@ def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
         side.acked_frame = frame
 
 
+def account_missed(c: ConnState) -> None:
+    """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
+    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too)."""
+    record = c.record
+    record.missed_bytes, record.gaps = 0, 0
+    for side in (c.orig, c.resp):
+        record.missed_bytes += sum(hi - lo for lo, hi in side.holes)
+        record.gaps += len(side.holes)
+        beyond = _acked_beyond(side)
+        if beyond:
+            record.missed_bytes += beyond
+            record.gaps += 1
+            _note(record.gap_frames, side.acked_frame)
+
+
+def _acked_beyond(side: Endpoint) -> int:
+    """Bytes the peer ACKed beyond the last byte of side seen (a FIN seen takes one)."""
+    if side.acked is None or side.max_end is None:
+        return 0
+    return max(0, side.acked - side.max_end - (1 if side.fin else 0))
+
+
 def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
     touched = False
     kept: list[list[int]] = []
