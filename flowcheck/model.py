@@ -36,6 +36,9 @@ class CaptureInfo:
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None
+    # Live only: packets the sniffer said it dropped (tcpdump's "packets dropped by
+    # kernel", dumpcap's received/dropped); None when the tool does not say.
+    kernel_dropped: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +52,7 @@ class CaptureInfo:
             "undecodable": self.undecodable,
             "error": self.error,
             "error_offset": self.error_offset,
+            "kernel_dropped": self.kernel_dropped,
         }
 
 
