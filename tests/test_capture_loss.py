@@ -219,3 +219,27 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     clean = LAB / "clean-3-resources.pcap"
     assert _tshark_expert(clean, 2) == ([], [])
     assert _loss(_analysis(clean, LAB / "clean-3-resources.toml")) is None
+
+
+def test_acks_beyond_the_data_seen(tmp_path: Path) -> None:
+    from test_connections_states import ACK, FIN, PSH, handshake, one, pkt
+
+    def data(seq: int) -> bytes:
+        return pkt(True, PSH | ACK, seq, 901, data=100)
+
+    # The receiver ACKs 101-300; the capture holds 101-200 only: 100 bytes, one gap,
+    # evidenced by the ACK (frame 5).
+    c = one(tmp_path, [*handshake(), data(101), pkt(False, ACK, 901, 301)])
+    assert (c.missed_bytes, c.gaps, c.gap_frames) == (100, 1, [5])
+    # The FIN takes one sequence number: its ACK is no loss.
+    c = one(tmp_path, [*handshake(), data(101), pkt(True, FIN | ACK, 201, 901),
+                       pkt(False, ACK, 901, 202)])
+    assert (c.missed_bytes, c.gaps) == (0, 0)
+    # A capture started mid-connection: ACKs before the sender's first byte seen are of
+    # data sent before the capture, not lost by it.
+    c = one(tmp_path, [pkt(False, ACK, 901, 5000), data(5000), pkt(False, ACK, 901, 5100)])
+    assert (c.missed_bytes, c.gaps) == (0, 0)
+    # A gap later filled (reordering, a retransmission the capture saw) is not missed.
+    c = one(tmp_path, [*handshake(), data(101), data(301), data(201),
+                       pkt(False, ACK, 901, 401)])
+    assert (c.missed_bytes, c.gaps) == (0, 0) and "G" in c.history
