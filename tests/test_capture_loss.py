@@ -243,3 +243,15 @@ def test_acks_beyond_the_data_seen(tmp_path: Path) -> None:
     c = one(tmp_path, [*handshake(), data(101), data(301), data(201),
                        pkt(False, ACK, 901, 401)])
     assert (c.missed_bytes, c.gaps) == (0, 0) and "G" in c.history
+
+
+def test_data_on_a_syn_is_no_gap(tmp_path: Path) -> None:
+    """TCP Fast Open: the SYN's payload takes the sequence numbers after the SYN's own
+    (tshark flags nothing; a 4-byte gap was counted before, as in tcpdump's
+    tfo-5c1fa7f9ae91.pcap test capture)."""
+    from test_connections_states import ACK, FIN, PSH, SYN, one, pkt
+
+    c = one(tmp_path, [pkt(True, SYN, 100, data=4), pkt(False, SYN | ACK, 900, 105),
+                       pkt(True, PSH | ACK, 105, 901, data=10), pkt(True, FIN | ACK, 115, 901),
+                       pkt(False, ACK, 901, 116)])
+    assert (c.missed_bytes, c.gaps, c.history) == (0, 0, "SDhFa")

@@ -50,11 +50,12 @@ class Endpoint:
         self.last_raw = raw
         return self.last_u
 
-    def start_sequence(self, isn: int) -> None:
+    def start_sequence(self, isn: int, plen: int = 0) -> None:
         self.isn = isn
         self.last_raw = isn
         self.last_u = isn
-        self.max_end = isn + 1  # the SYN takes one sequence number
+        # The SYN takes one sequence number, and its data (TCP Fast Open) the next plen.
+        self.max_end = isn + 1 + plen
 
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
@@ -189,7 +190,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("H")
             _note(record.synack_frames, frame)
             if side.isn is None:
-                side.start_sequence(seq)
+                side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL,
                               EndpointState.SYN_SENT):
                 side.state = EndpointState.SYN_ACK_SENT
@@ -204,7 +205,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                 record.syn_ts = ts
             c.last_syn_ts = ts
             if side.isn is None:
-                side.start_sequence(seq)
+                side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL):
                 side.state = EndpointState.SYN_SENT
     elif not rst:
