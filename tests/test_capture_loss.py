@@ -255,3 +255,14 @@ def test_data_on_a_syn_is_no_gap(tmp_path: Path) -> None:
                        pkt(True, PSH | ACK, 105, 901, data=10), pkt(True, FIN | ACK, 115, 901),
                        pkt(False, ACK, 901, 116)])
     assert (c.missed_bytes, c.gaps, c.history) == (0, 0, "SDhFa")
+
+
+def test_acks_for_gigabytes_never_seen_add_up(tmp_path: Path) -> None:
+    """Each ACK unwraps against the previous one, so 5 GiB ACKed past the SYN (sequence
+    numbers wrapped once) count as 5 GiB, not modulo 2**32."""
+    from test_connections_states import ACK, handshake, one, pkt
+
+    gib = 1 << 30
+    acks = [pkt(False, ACK, 901, 101 + k * gib) for k in range(1, 6)]
+    c = one(tmp_path, [*handshake(), *acks])
+    assert (c.missed_bytes, c.gaps, c.gap_frames) == (5 * gib, 1, [8])

@@ -146,10 +146,13 @@ def _track_acks(c: ConnState, run: Run) -> None:
         rows = _acking(run, is_orig)
         if not rows.size:
             continue
-        ref = side.max_end
-        diff = ((run.ack[rows] - (ref & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        top = int(np.argmax(diff))
-        acked = ref + int(diff[top])
+        ref = side.ack_last if side.ack_last is not None else side.max_end
+        acks = run.ack[rows]
+        steps = np.diff(acks, prepend=ref & 0xFFFFFFFF)
+        unwrapped = ref + np.cumsum(((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        side.ack_last = int(unwrapped[-1])
+        top = int(np.argmax(unwrapped))
+        acked = int(unwrapped[top])
         if side.acked is None or acked > side.acked:
             side.acked = acked
             side.acked_frame = int(run.frame[rows[top]])

@@ -41,6 +41,7 @@ class Endpoint:
     # max_end, the receiver got data the capture never saw (Zeek's ack-above-hole).
     acked: int | None = None
     acked_frame: int = 0
+    ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -112,11 +113,16 @@ def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
 
 
 def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
-    """The peer ACKed side's bytes up to ack_number: keep the highest (the bulk path
-    unwraps against the run's final max_end; the same within 2**31)."""
-    if side.max_end is None:  # nothing of this side seen yet: no reference to unwrap
+    """The peer ACKed side's bytes up to ack_number: keep the highest.
+
+    Unwrapped against the previous ACK (the first against max_end; the bulk path takes
+    the run's final max_end, the same within 2**31), so ACKs for gigabytes the capture
+    never saw still add up.
+    """
+    ref = side.ack_last if side.ack_last is not None else side.max_end
+    if ref is None:  # nothing of this side seen yet: no reference to unwrap against
         return
-    acked = side.max_end + signed32(ack_number - side.max_end)
+    acked = side.ack_last = ref + signed32(ack_number - ref)
     if side.acked is None or acked > side.acked:
         side.acked = acked
         side.acked_frame = frame
