@@ -46,9 +46,10 @@ def check_capture_loss(connections: list[Connection],
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes sent): the endpoints went "
-            "on without resending it (the receivers acknowledged it), so the sniffer lost "
-            "it, not the network. Most affected: "
+            f"({_percent(share)} of the {missed + seen:,} bytes sent): sequence ranges "
+            "never seen although later data was, or acknowledged beyond the last byte "
+            "captured. The endpoints did not resend them, so the sniffer lost them, not "
+            "the network. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
