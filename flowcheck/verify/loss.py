@@ -45,7 +45,8 @@ def check_capture_loss(connections: list[Connection],
     if missed:
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
-            f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
+            f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
+            f"{_plural(len(lossy), 'connection')} "
             f"({_percent(share)} of the {missed + seen:,} bytes sent): sequence ranges "
             "never seen although later data was, or acknowledged beyond the last byte "
             "captured. The endpoints did not resend them, so the sniffer lost them, not "
