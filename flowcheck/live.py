@@ -9,12 +9,12 @@ final report when the capture stops.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
-from flowcheck.model import CaptureInfo, Finding
+from flowcheck.model import CaptureInfo, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, traffic_from
 
 if TYPE_CHECKING:
@@ -41,7 +41,14 @@ class LiveEvent:
     analysis: Analysis | None = None
 
 
+# The running capture loss: reported once, when it crosses the warning line (its totals
+# only grow; the final report has them).
+RUNNING_LOSS = "capture_loss"
+
+
 def _finding_key(finding: Finding) -> tuple:
+    if finding.code == RUNNING_LOSS:
+        return (finding.code,)
     return (finding.code, finding.uid, finding.session, tuple(finding.frames[:1]))
 
 
@@ -62,7 +69,9 @@ class LiveVerifier:
         self._last_check: float | None = None
         self._now = 0.0
 
-    def run(self, stream: BinaryIO) -> Iterator[LiveEvent]:
+    def run(self, stream: BinaryIO, *,
+            kernel_drops: Callable[[], int | None] | None = None) -> Iterator[LiveEvent]:
+        """kernel_drops: called once the stream ends, for the sniffer's own drop count."""
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
@@ -75,6 +84,8 @@ class LiveVerifier:
             if self._now - self._last_check >= self.interval:
                 self._last_check = self._now
                 yield from self._certain_findings(reader.captures)
+        if kernel_drops is not None and reader.captures:
+            reader.captures[0].kernel_dropped = kernel_drops()
         final = self._analyse(self.tracker, self.collector, reader.captures)
         for finding in final.findings:
             if _finding_key(finding) not in self.reported:
@@ -92,7 +103,8 @@ class LiveVerifier:
         for finding in analysis.findings:
             key = _finding_key(finding)
             certain = finding.code in CERTAIN_ONCE_SEEN or (
-                finding.code in CERTAIN_AFTER_SILENCE and finding.uid in quiet)
+                finding.code in CERTAIN_AFTER_SILENCE and finding.uid in quiet) or (
+                finding.code == RUNNING_LOSS and finding.severity == Severity.WARNING)
             if certain and key not in self.reported:
                 self.reported.add(key)
                 yield LiveEvent("finding", finding=finding)

@@ -36,6 +36,9 @@ class CaptureInfo:
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None
+    # Live only: packets the sniffer said it dropped (tcpdump's "packets dropped by
+    # kernel", dumpcap's received/dropped); None when the tool does not say.
+    kernel_dropped: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +52,7 @@ class CaptureInfo:
             "undecodable": self.undecodable,
             "error": self.error,
             "error_offset": self.error_offset,
+            "kernel_dropped": self.kernel_dropped,
         }
 
 
@@ -69,7 +73,8 @@ class Connection:
     resp_pkts: int = 0
     orig_bytes: int = 0  # TCP payload of every packet, retransmissions included (tshark)
     resp_bytes: int = 0
-    missed_bytes: int = 0
+    missed_bytes: int = 0  # payload the capture never saw: sequence gaps, ACKs above it
+    gaps: int = 0  # separate sequence ranges never seen (Zeek's G, counted)
     retransmits: int = 0  # retransmitted data packets, both directions
     syn_retries: int = 0  # SYNs sent again after the first
     first_frame: int = 0
@@ -83,6 +88,9 @@ class Connection:
     orig_rst: bool = False
     icmp_frames: list[int] = field(default_factory=list)  # ICMP unreachable quoting this flow
     fin_frames: list[int] = field(default_factory=list)
+    # The packet after a gap (tshark's "previous segment not captured"), or the ACK
+    # covering data never seen ("ACKed segment that wasn't captured").
+    gap_frames: list[int] = field(default_factory=list)
     established: bool = False  # three-way handshake completed (originator ACKed SYN-ACK)
     syn_ts: float | None = None
     # Filled by later stages.
@@ -117,6 +125,7 @@ class Connection:
             "orig_bytes": self.orig_bytes,
             "resp_bytes": self.resp_bytes,
             "missed_bytes": self.missed_bytes,
+            "gaps": self.gaps,
             "retransmits": self.retransmits,
             "syn_retries": self.syn_retries,
             "first_frame": self.first_frame,

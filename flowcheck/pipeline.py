@@ -81,11 +81,13 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
+    from flowcheck.verify.loss import check_capture_loss
 
     profile = load_profile(config.profile)
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile))
+    findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 
@@ -85,3 +87,182 @@ def test_a_connection_opened_during_the_capture_is_still_unannounced(tmp_path: P
                               load_profile("backup-exec-9"))
     assert sessions[0].data_connections == ["C2"]
     assert opened.role == "other" and opened.session is None
+
+
+# -- how much the capture lost (capture_loss, missed_bytes, gaps) ------------------------
+
+LAB = NDMJOB.parent / "lab"
+
+
+def _tshark_rows(path: Path, *fields: str, display: str = "") -> list[list[str]]:
+    args = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
+            "-T", "fields", *(["-Y", display] if display else [])]
+    for name in fields:
+        args += ["-e", name]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def _data_frames(path: Path, stream: int) -> list[tuple[int, int]]:
+    """(frame, tcp.len) of a tcp.stream's packets with payload, in capture order."""
+    return [(int(f), int(n)) for f, n in _tshark_rows(
+        path, "frame.number", "tcp.len", display=f"tcp.stream == {stream} and tcp.len > 0")]
+
+
+def _tshark_expert(path: Path, stream: int) -> tuple[list[int], list[int]]:
+    """tshark's expert info for one stream: frames flagged "previous segment not
+    captured" (tcp.analysis.lost_segment) and "ACKed segment that wasn't captured"."""
+    lost = _tshark_rows(path, "frame.number",
+                        display=f"tcp.stream == {stream} and tcp.analysis.lost_segment")
+    acked = _tshark_rows(path, "frame.number",
+                         display=f"tcp.stream == {stream} and tcp.analysis.ack_lost_segment")
+    return [int(r[0]) for r in lost], [int(r[0]) for r in acked]
+
+
+def _remove(source: Path, frames: list[int], tmp_path: Path, name: str) -> Path:
+    lossy = tmp_path / name
+    subprocess.run(["editcap", str(source), str(lossy), *map(str, frames)], check=True,
+                   capture_output=True)
+    return lossy
+
+
+def _analysis(path: Path, config_file: Path):  # noqa: ANN202
+    config = build_config(load_file(config_file))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _loss(analysis):  # noqa: ANN001, ANN202
+    found = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_five_segments_removed_from_a_backup_exec_capture(tmp_path: Path) -> None:
+    source = LAB / "clean-3-resources.pcap"
+    # tcp.stream 2 is the first data connection (agent port 6001 -> media server).
+    data = _data_frames(source, 2)
+    removed = [data[k] for k in (10, 30, 50, 70, 90)]  # each with captured data around it
+    lossy = _remove(source, [f for f, _ in removed], tmp_path, "five-lost.pcap")
+    analysis = _analysis(lossy, LAB / "clean-3-resources.toml")
+    [conn] = [c for c in analysis.traffic.connections if c.missed_bytes]
+    # What the sniffer "lost" is exactly what editcap removed (tshark's tcp.len).
+    assert conn.missed_bytes == sum(n for _, n in removed) == 7240 and conn.gaps == 5
+    # tshark flags each of these gaps on the same file: "previous segment not captured".
+    lost, _acked = _tshark_expert(lossy, 2)
+    assert len(lost) == conn.gaps and conn.gap_frames == lost
+    finding = _loss(analysis)
+    assert finding is not None and str(finding.severity) == "warning"
+    assert "7,240 bytes" in finding.message and "5 gaps" in finding.message
+    assert conn.uid in finding.message and finding.uid == conn.uid
+    assert set(finding.frames) == set(lost[:4])
+    for what in ("tcpdump -B", "dumpcap", "local disk", "host 10.77.0.1", "lighter load"):
+        assert what in finding.fix
+    # Sniffer loss is not network loss: the job still passes, every step ok.
+    assert analysis.verdict == "pass"
+    assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
+
+
+def test_data_acked_but_never_captured_at_the_end(tmp_path: Path) -> None:
+    """The last segment lost and the capture stopped at the receiver's ACK of it: only
+    the ACK tells (tshark: "ACKed segment that wasn't captured")."""
+    source = LAB / "clean-3-resources.pcap"
+    *_, (last, length) = _data_frames(source, 3)
+    acks = _tshark_rows(source, "frame.number",
+                        display=f"tcp.stream == 3 and frame.number > {last} and tcp.len == 0")
+    ack_frame = int(acks[0][0])
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(source), str(cut), f"1-{ack_frame}"], check=True,
+                   capture_output=True)
+    lossy = _remove(cut, [last], tmp_path, "tail-lost.pcap")
+    [conn] = [c for c in _analysis(lossy, LAB / "clean-3-resources.toml").traffic.connections
+              if c.missed_bytes]
+    lost, acked = _tshark_expert(lossy, 3)
+    assert not lost and acked == [ack_frame - 1]  # one frame fewer before it
+    assert (conn.missed_bytes, conn.gaps, conn.gap_frames) == (length, 1, acked)
+
+
+@pytest.mark.parametrize(("lengths", "severity"), [((952,), "info"), ((1448, 1448), "warning")])
+def test_below_a_thousandth_of_the_payload_is_info(tmp_path: Path, lengths: tuple[int, ...],
+                                                   severity: str) -> None:
+    source = NDMJOB / "v4-backup.pcap"  # 2,037,760 bytes of backup data in tcp.stream 1
+    data = _data_frames(source, 1)[5:]
+    removed: list[tuple[int, int]] = []
+    for length in lengths:
+        removed.append(next((f, n) for f, n in data if n == length
+                            and all(abs(f - r) > 4 for r, _ in removed)))
+    lossy = _remove(source, [f for f, _ in removed], tmp_path, "lossy.pcap")
+    analysis = _analysis(lossy, NDMJOB / "flowcheck.toml")
+    finding = _loss(analysis)
+    assert finding is not None and str(finding.severity) == severity
+    missed = sum(n for _, n in removed)
+    assert f"{missed:,} bytes" in finding.message
+    seen = sum(c.orig_bytes + c.resp_bytes for c in analysis.traffic.connections)
+    assert (missed / (missed + seen) > 0.001) == (severity == "warning")
+    assert analysis.verdict == "pass"
+
+
+def test_fast_path_counts_loss_as_the_slow_path(tmp_path: Path) -> None:
+    from test_tshark_counts import track
+
+    source = LAB / "concurrent-jobs.pcap"
+    lossy = _remove(source, list(range(40, 400, 37)), tmp_path, "lossy.pcap")
+    fast = track(lossy, fast=True)
+    assert sum(c.gaps for c in fast) >= 5
+    assert fast == track(lossy, fast=False)
+
+
+def test_loss_free_captures_have_no_capture_loss() -> None:
+    from test_tshark_counts import CAPTURES, track
+
+    for path in CAPTURES:
+        assert all((c.missed_bytes, c.gaps) == (0, 0) for c in track(path)), path
+    clean = LAB / "clean-3-resources.pcap"
+    assert _tshark_expert(clean, 2) == ([], [])
+    assert _loss(_analysis(clean, LAB / "clean-3-resources.toml")) is None
+
+
+def test_acks_beyond_the_data_seen(tmp_path: Path) -> None:
+    from test_connections_states import ACK, FIN, PSH, handshake, one, pkt
+
+    def data(seq: int) -> bytes:
+        return pkt(True, PSH | ACK, seq, 901, data=100)
+
+    # The receiver ACKs 101-300; the capture holds 101-200 only: 100 bytes, one gap,
+    # evidenced by the ACK (frame 5).
+    c = one(tmp_path, [*handshake(), data(101), pkt(False, ACK, 901, 301)])
+    assert (c.missed_bytes, c.gaps, c.gap_frames) == (100, 1, [5])
+    # The FIN takes one sequence number: its ACK is no loss.
+    c = one(tmp_path, [*handshake(), data(101), pkt(True, FIN | ACK, 201, 901),
+                       pkt(False, ACK, 901, 202)])
+    assert (c.missed_bytes, c.gaps) == (0, 0)
+    # A capture started mid-connection: ACKs before the sender's first byte seen are of
+    # data sent before the capture, not lost by it.
+    c = one(tmp_path, [pkt(False, ACK, 901, 5000), data(5000), pkt(False, ACK, 901, 5100)])
+    assert (c.missed_bytes, c.gaps) == (0, 0)
+    # A gap later filled (reordering, a retransmission the capture saw) is not missed.
+    c = one(tmp_path, [*handshake(), data(101), data(301), data(201),
+                       pkt(False, ACK, 901, 401)])
+    assert (c.missed_bytes, c.gaps) == (0, 0) and "G" in c.history
+
+
+def test_data_on_a_syn_is_no_gap(tmp_path: Path) -> None:
+    """TCP Fast Open: the SYN's payload takes the sequence numbers after the SYN's own
+    (tshark flags nothing; a 4-byte gap was counted before, as in tcpdump's
+    tfo-5c1fa7f9ae91.pcap test capture)."""
+    from test_connections_states import ACK, FIN, PSH, SYN, one, pkt
+
+    c = one(tmp_path, [pkt(True, SYN, 100, data=4), pkt(False, SYN | ACK, 900, 105),
+                       pkt(True, PSH | ACK, 105, 901, data=10), pkt(True, FIN | ACK, 115, 901),
+                       pkt(False, ACK, 901, 116)])
+    assert (c.missed_bytes, c.gaps, c.history) == (0, 0, "SDhFa")
+
+
+def test_acks_for_gigabytes_never_seen_add_up(tmp_path: Path) -> None:
+    """Each ACK unwraps against the previous one, so 5 GiB ACKed past the SYN (sequence
+    numbers wrapped once) count as 5 GiB, not modulo 2**32."""
+    from test_connections_states import ACK, handshake, one, pkt
+
+    gib = 1 << 30
+    acks = [pkt(False, ACK, 901, 101 + k * gib) for k in range(1, 6)]
+    c = one(tmp_path, [*handshake(), *acks])
+    assert (c.missed_bytes, c.gaps, c.gap_frames) == (5 * gib, 1, [8])

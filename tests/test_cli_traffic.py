@@ -18,8 +18,8 @@ LAB_CONFIG = ["--config", str(NDMJOB / "flowcheck.toml")]
 
 CONNECTION_KEYS = {"uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "duration",
                    "conn_state", "history", "orig_pkts", "resp_pkts", "orig_bytes",
-                   "resp_bytes", "missed_bytes", "retransmits", "syn_retries", "first_frame",
-                   "last_frame", "role", "session"}
+                   "resp_bytes", "missed_bytes", "gaps", "retransmits", "syn_retries",
+                   "first_frame", "last_frame", "role", "session"}
 MESSAGE_KEYS = {"frame", "ts", "direction", "sequence", "type", "code", "name", "error",
                 "reply_sequence", "addresses", "partial"}
 SESSION_KEYS = {"id", "control_uid", "media_server", "remote_agent", "version", "kind",

@@ -63,7 +63,7 @@ def live(
     try:
         verifier = LiveVerifier(config)
         analysis = None
-        for event in verifier.run(capture.stdout):
+        for event in verifier.run(capture.stdout, kernel_drops=capture.kernel_drops):
             if event.kind == "finding":
                 _show_finding(event.finding, output)
             else:

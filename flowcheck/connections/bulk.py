@@ -97,6 +97,8 @@ def apply_run(c: ConnState, run: Run) -> bool:
         result = _side(side, run, rows, upper=is_orig)
         if result is None:
             return False
+        if side.max_end is None and result.max_end is not None and _acking(run, is_orig).size:
+            return False  # ACKs before the side's first byte seen are not unwrapped: slow
         results.append((is_orig, result))
     record = c.record
     letters: list[tuple[int, int, str]] = []
@@ -114,6 +116,7 @@ def apply_run(c: ConnState, run: Run) -> bool:
     for _, _, name in sorted(letters):
         c.add_letter(name)
     _learn_bases(c, run)
+    _track_acks(c, run)
     record.last_frame = int(run.frame[-1])
     record.last_ts = float(run.ts[-1])
     return True
@@ -127,3 +130,29 @@ def _learn_bases(c: ConnState, run: Run) -> None:
             acking = np.flatnonzero((run.is_orig == is_orig) & ((run.flags & ACK) != 0))
             if acking.size:
                 peer.base = (int(run.ack[acking[0]]) - 1) & 0xFFFFFFFF
+
+
+def _acking(run: Run, is_orig: bool) -> np.ndarray:
+    """Rows of the run whose ACK acknowledges the is_orig side's bytes (the peer's)."""
+    return np.flatnonzero((run.is_orig != is_orig) & ((run.flags & ACK) != 0))
+
+
+def _track_acks(c: ConnState, run: Run) -> None:
+    """As update_packet's track_ack, per side: the highest ACK of its bytes in the run."""
+    for is_orig in (True, False):
+        side = c.orig if is_orig else c.resp
+        if side.max_end is None:
+            continue
+        rows = _acking(run, is_orig)
+        if not rows.size:
+            continue
+        ref = side.ack_last if side.ack_last is not None else side.max_end
+        acks = run.ack[rows]
+        steps = np.diff(acks, prepend=ref & 0xFFFFFFFF)
+        unwrapped = ref + np.cumsum(((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        side.ack_last = int(unwrapped[-1])
+        top = int(np.argmax(unwrapped))
+        acked = int(unwrapped[top])
+        if side.acked is None or acked > side.acked:
+            side.acked = acked
+            side.acked_frame = int(run.frame[rows[top]])

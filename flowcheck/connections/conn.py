@@ -37,6 +37,11 @@ class Endpoint:
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
     holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
     fin: bool = False
+    # The peer's highest ACK of this side's bytes (unwrapped) and its frame: above
+    # max_end, the receiver got data the capture never saw (Zeek's ack-above-hole).
+    acked: int | None = None
+    acked_frame: int = 0
+    ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -46,11 +51,12 @@ class Endpoint:
         self.last_raw = raw
         return self.last_u
 
-    def start_sequence(self, isn: int) -> None:
+    def start_sequence(self, isn: int, plen: int = 0) -> None:
         self.isn = isn
         self.last_raw = isn
         self.last_u = isn
-        self.max_end = isn + 1  # the SYN takes one sequence number
+        # The SYN takes one sequence number, and its data (TCP Fast Open) the next plen.
+        self.max_end = isn + 1 + plen
 
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
@@ -106,6 +112,44 @@ def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
     return retransmit, False
 
 
+def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
+    """The peer ACKed side's bytes up to ack_number: keep the highest.
+
+    Unwrapped against the previous ACK (the first against max_end; the bulk path takes
+    the run's final max_end, the same within 2**31), so ACKs for gigabytes the capture
+    never saw still add up.
+    """
+    ref = side.ack_last if side.ack_last is not None else side.max_end
+    if ref is None:  # nothing of this side seen yet: no reference to unwrap against
+        return
+    acked = side.ack_last = ref + signed32(ack_number - ref)
+    if side.acked is None or acked > side.acked:
+        side.acked = acked
+        side.acked_frame = frame
+
+
+def account_missed(c: ConnState) -> None:
+    """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
+    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too)."""
+    record = c.record
+    record.missed_bytes, record.gaps = 0, 0
+    for side in (c.orig, c.resp):
+        record.missed_bytes += sum(hi - lo for lo, hi in side.holes)
+        record.gaps += len(side.holes)
+        beyond = _acked_beyond(side)
+        if beyond:
+            record.missed_bytes += beyond
+            record.gaps += 1
+            _note(record.gap_frames, side.acked_frame)
+
+
+def _acked_beyond(side: Endpoint) -> int:
+    """Bytes the peer ACKed beyond the last byte of side seen (a FIN seen takes one)."""
+    if side.acked is None or side.max_end is None:
+        return 0
+    return max(0, side.acked - side.max_end - (1 if side.fin else 0))
+
+
 def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
     touched = False
     kept: list[list[int]] = []
@@ -141,6 +185,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         side.base = seq if syn else (seq - 1) & 0xFFFFFFFF
     if ack and peer.base is None:
         peer.base = (ack_number - 1) & 0xFFFFFFFF
+    if ack:
+        track_ack(peer, ack_number, frame)
     if syn and fin:
         letters.append("Q")
     if syn and rst:
@@ -150,7 +196,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("H")
             _note(record.synack_frames, frame)
             if side.isn is None:
-                side.start_sequence(seq)
+                side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL,
                               EndpointState.SYN_SENT):
                 side.state = EndpointState.SYN_ACK_SENT
@@ -165,7 +211,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                 record.syn_ts = ts
             c.last_syn_ts = ts
             if side.isn is None:
-                side.start_sequence(seq)
+                side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL):
                 side.state = EndpointState.SYN_SENT
     elif not rst:
@@ -190,6 +236,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
+            _note(record.gap_frames, frame)
     if window == 0 and not flags & (SYN | RST):
         letters.append("W")
     if fin:

@@ -26,6 +26,7 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
     ConnState,
+    account_missed,
     update_packet,
 )
 from flowcheck.connections.counts import CaptureCounts
@@ -236,8 +237,7 @@ class ConnectionTracker:
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
                                            record.orig_bytes, record.resp_bytes)
-            record.missed_bytes = sum(hi - lo for side in (c.orig, c.resp)
-                                      for lo, hi in side.holes)
+            account_missed(c)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
             result.append(record)

@@ -9,6 +9,7 @@ saved to that file (a normal capture file, readable later by every command).
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -30,6 +31,10 @@ _ERRORS = (
      "permission denied (run as root or give the capture tool CAP_NET_RAW)"),
     (("syntax error", "can't parse filter", "invalid filter"), _FILTER_MEANING),
 )
+# The tools' statistics when they stop (libpcap's pcap_stats): tcpdump prints
+# "N packets dropped by kernel"; dumpcap "Packets received/dropped on interface 'X': R/D".
+_DROPS = (re.compile(r"(\d+) packets? dropped by kernel"),
+          re.compile(r"received/dropped on interface .*?: \d+/(\d+)"))
 
 
 class _TeeReader:
@@ -85,6 +90,13 @@ class LiveCapture:
             self.process.kill()
             return self.process.wait()
 
+    def kernel_drops(self) -> int | None:
+        """Stop the tool and return the packets it says it dropped (None: it did not say)."""
+        self.stop()
+        if self.process.stderr is None or self.process.stderr.closed:
+            return None
+        return parse_drops(self.process.stderr.read().decode(errors="replace"))
+
     def close(self) -> None:
         self.stop()
         self.stdout.close()
@@ -93,6 +105,13 @@ class LiveCapture:
 
 
 SNIFFERS = ("tcpdump", "dumpcap", "scapy")
+
+
+def parse_drops(text: str) -> int | None:
+    """Packets dropped, summed over interfaces, from tcpdump's or dumpcap's final
+    statistics on stderr; None when the text holds none."""
+    counts = [int(m.group(1)) for pattern in _DROPS for m in pattern.finditer(text)]
+    return sum(counts) if counts else None
 
 
 def capture_command(interface: str, capture_filter: str = "tcp",

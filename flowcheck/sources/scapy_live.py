@@ -101,6 +101,10 @@ class ScapyCapture:
         for sink in self._sinks:
             sink.close()
 
+    def kernel_drops(self) -> None:
+        """Scapy keeps no drop count of its own (as LiveCapture.kernel_drops)."""
+        return None
+
     def close(self) -> None:
         self.terminate()
         self.stdout.close()

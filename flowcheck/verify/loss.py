@@ -1,0 +1,88 @@
+"""capture_loss: how much of the TCP payload the capture itself never saw.
+
+Zeek's capture-loss report, per capture set: the bytes in sequence gaps never filled and
+the bytes receivers ACKed beyond the last byte captured (Connection.missed_bytes, counted
+by flowcheck.connections), as a share of the payload, with the connections that lost
+most. Live captures add the sniffer's own drop count (CaptureInfo.kernel_dropped). A
+packet missing from the capture is not a packet the network dropped: the receiver ACKed
+it, so the finding is about the capture, never about the firewall.
+"""
+
+from __future__ import annotations
+
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo, Connection, Finding, Severity, endpoint
+
+WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
+MOST_AFFECTED = 3  # connections named in the message
+FRAMES_EACH = 4  # evidence frames per named connection
+
+
+def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
+    """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
+    missed = sum(c.missed_bytes for c in connections)
+    seen = sum(c.orig_bytes + c.resp_bytes for c in connections)
+    return missed, seen, missed / (missed + seen) if missed + seen else 0.0
+
+
+def check_capture_loss(connections: list[Connection],
+                       captures: list[CaptureInfo]) -> list[Finding]:
+    """One `capture_loss` finding for the capture set when it missed anything, else none.
+
+    Severity: warning when the missed share of the payload, or the sniffer's dropped
+    share of the packets, is above WARNING_SHARE; info below.
+    """
+    missed, seen, share = capture_loss_share(connections)
+    dropped = sum(c.kernel_dropped or 0 for c in captures)
+    packets = sum(c.packets for c in captures)
+    drop_share = dropped / (dropped + packets) if dropped else 0.0
+    if not missed and not dropped:
+        return []
+    lossy = sorted((c for c in connections if c.missed_bytes),
+                   key=lambda c: (-c.missed_bytes, c.first_frame))
+    gaps = sum(c.gaps for c in lossy)
+    parts: list[str] = []
+    if missed:
+        parts.append(
+            f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
+            f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
+            f"{_plural(len(lossy), 'connection')} "
+            f"({_percent(share)} of the {missed + seen:,} bytes sent): sequence ranges "
+            "never seen although later data was, or acknowledged beyond the last byte "
+            "captured. The endpoints did not resend them, so the sniffer lost them, not "
+            "the network. Most affected: "
+            + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+    if dropped:
+        parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
+                     f"by the kernel ({_percent(drop_share)} of the packets)")
+    parts.append("Findings that rest on what the capture does not hold are less certain")
+    severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
+    frames = [f for c in lossy[:MOST_AFFECTED] for f in c.gap_frames[:FRAMES_EACH]]
+    return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy),
+                         severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
+                         ts=lossy[0].ts if lossy else None, frames=frames)]
+
+
+def _describe(c: Connection) -> str:
+    role = "" if c.role == "other" else f"{c.role} connection "
+    frames = ", ".join(str(f) for f in c.gap_frames[:FRAMES_EACH])
+    return (f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}: "
+            f"{c.missed_bytes:,} bytes in {c.gaps} {_plural(c.gaps, 'gap')}"
+            + (f" (frames {frames})" if frames else ""))
+
+
+def _fix(lossy: list[Connection]) -> str:
+    hosts = sorted({h for c in lossy[:MOST_AFFECTED] for h in (c.orig_h, c.resp_h)})
+    capture_filter = " or ".join(f"host {h}" for h in hosts) or "host MEDIA or host AGENT"
+    return ("Capture so the sniffer keeps up: filter on the backup hosts only "
+            f"(tcpdump -w job.pcap '{capture_filter}'), give it a bigger kernel buffer "
+            "(tcpdump -B 65536, in KiB), write to a fast local disk (not a network share), "
+            "use dumpcap instead of tcpdump, or capture on the host with the lighter load")
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.2g}%" if share < 0.01 else f"{share * 100:.1f}%"
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"
