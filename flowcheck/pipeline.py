@@ -40,7 +40,7 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.findings)
+        return verdict(self.findings, self.sessions)
 
 
 def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,

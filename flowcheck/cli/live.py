@@ -11,7 +11,7 @@ import typer
 
 from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
 from flowcheck.config import Config
-from flowcheck.errors import ExitStatus
+from flowcheck.errors import verdict_status
 
 
 class Sniffer(StrEnum):
@@ -80,7 +80,7 @@ def live(
         from flowcheck.report.analyze import render_analysis
 
         render_analysis(analysis, make_console())
-    return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
+    return verdict_status(analysis.verdict)
 
 
 def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
