@@ -111,7 +111,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
                 "direction only), so the answer could not be seen")
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
-    return (f"the capture ended {after(ctx, conn.last_ts):.3g} s after its last {what}, "
+    return (f"the capture ended {after(ctx, conn.last_ts):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
             "retransmission timeout), and no retransmission, RST or ICMP answer was seen")
 
@@ -140,7 +140,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
     ctx.add("capture_ended_early",
-            f"The capture ended {after(ctx, ts):.3g} s after {event}"
+            f"The capture ended {after(ctx, ts):.3f} s after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
             + ": whether it was answered cannot be seen. A packet missing from the "

@@ -64,6 +64,11 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
             return _step(spec, "unknown",
                          detail=f"unknown: whether the session started a backup or restore "
                                 f"cannot be seen: {hidden}")
+        if not _control_over(ctx, control):
+            return _step(spec, "unknown", detail="unknown: the capture ended "
+                         f"{ctx.capture_end - control.ts:.3f} s after the control connection "
+                         "opened, while it was still open: a backup or restore may have "
+                         "started later")
         return _step(spec, "not_applicable",
                      detail="no backup or restore started in this session (browse)")
     evaluate = {"control": _control, "callback": _callback, "announcement": _announcement,
@@ -120,7 +125,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                     waits="the agent's callback could be seen (retransmission timeout "
                           f"{ctx.config.retransmission_timeout:g} s)")
         return _step(spec, "unknown", detail="unknown: the capture ended "
-                     f"{ctx.capture_end - control.ts:.3g} s after the control connection "
+                     f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                      "opened, while it was still open: the callback may have come later")
     if session.callback_uid is None:
         _missing(ctx, session, spec,
@@ -163,13 +168,14 @@ def _announcement(ctx: Context, session: Session, spec: StepSpec,
         # No announcing message could be read at all: a data connection that carried
         # the job's bytes proves the announcement worked; nothing else does.
         carried = _job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
-        if carried:
+        if carried and session.match_reason != "snap_length":
             return _step(spec, "ok", [control.uid], frames,
                          f"{cut_announcement_words(session)}; {carried}, so the "
                          "announcement worked")
+        proof = (f"{carried}, but nothing ties them to an announcement" if carried else
+                 "and no data connection that carried the job's bytes proves it")
         return _step(spec, "unknown", [control.uid], frames,
-                     f"unknown: {cut_announcement_words(session)}, and no data connection "
-                     "that carried the job's bytes proves it")
+                     f"unknown: {cut_announcement_words(session)}; {proof}")
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
                if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]
@@ -217,7 +223,7 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
     if early and len(early) == len(unused):
         first = early[0][0]
         return _step(spec, "unknown", uids, frames,
-                     f"unknown: the capture ended {ctx.capture_end - first.ts:.3g} s after "
+                     f"unknown: the capture ended {ctx.capture_end - first.ts:.3f} s after "
                      f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
                      f"{endpoint(first.ip, first.port)}, too soon to see its connection")
     if not conns or unused:
@@ -299,7 +305,7 @@ def _flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: s
                     opening_frames(first), conn=first,
                     waits="its data could be seen (retransmission timeout "
                           f"{ctx.config.retransmission_timeout:g} s)")
-        return (f"the capture ended {ctx.capture_end - first.ts:.3g} s after the data "
+        return (f"the capture ended {ctx.capture_end - first.ts:.3f} s after the data "
                 "connection opened, while it was still open")
     return ""
 
