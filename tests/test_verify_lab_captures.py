@@ -14,7 +14,7 @@ from flowcheck.pipeline import analyze, read_traffic
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 CAPTURES = sorted(LAB.glob("*.pcap"))
-_EXPECT = re.compile(r"#\s*expect:\s*verdict (pass|fail); findings (.+)")
+_EXPECT = re.compile(r"#\s*expect:\s*verdict (pass|fail|inconclusive); findings (.+)")
 
 
 def _expectation(config_path: Path) -> tuple[str, set[str] | None]:
