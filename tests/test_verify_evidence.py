@@ -156,11 +156,12 @@ def test_nat_rewrote_the_address_connection_matched_by_port() -> None:
     connections, streams = mismatch_backup(A, "ok")
     sessions, findings = run(connections, streams)
     assert codes(findings) == ["announced_address_mismatch"]
-    assert findings[0].severity == Severity.WARNING
+    assert findings[0].severity == Severity.ERROR  # the contract's severity for the code
     assert "matched to the announcement by its port" in findings[0].message
     assert sessions[0].data_connections == ["Cdata"]
     assert statuses(sessions[0]) == ["ok"] * 5
-    assert verdict(findings, sessions) == "pass"
+    assert "(NAT)" in sessions[0].steps[3].detail
+    assert verdict(findings, sessions) == "fail"
 
 
 def test_nat_port_match_that_fails_is_an_error() -> None:

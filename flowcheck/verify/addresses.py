@@ -10,7 +10,7 @@ address that cannot work, or reaches the port under another address.
 
 from __future__ import annotations
 
-from flowcheck.model import Announcement, Connection, Session, Severity, endpoint
+from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions import listener_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
@@ -28,8 +28,8 @@ def _parties(ctx: Context, session: Session, ann: Announcement) -> tuple[str, st
     control = ctx.by_uid[session.control_uid]
     host = listener_host(ann, control)
     if ann.listener == "data":
-        return f"the agent {session.remote_agent}", f"the media server {control.orig_h}", host
-    return f"the media server {session.media_server}", f"the agent {control.resp_h}", host
+        return "the agent", f"the media server {control.orig_h}", host
+    return "the media server", f"the agent {control.resp_h}", host
 
 
 def _fix(listener: str, connector: str, host: str) -> str:
@@ -79,15 +79,14 @@ def check_address_matched(ctx: Context, session: Session) -> None:
         listener, connector, host = _parties(ctx, session, ann)
         outcome = judged(ctx, conn)
         works = is_open(outcome) or outcome == "unknown"
-        how = ("and it opened, so the job can work here" if works else
-               f"and it failed ({outcome.replace('_', ' ')})")
+        how = ("it opened: the job works only while that translation stays in place"
+               if works else f"it failed: {outcome.replace('_', ' ')}")
         ctx.add("announced_address_mismatch",
                 f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
-                f"{endpoint(ann.ip, ann.port)}, not the address the control connection "
-                f"reached on {listener} ({host}); {connector} reached port {ann.port} at "
-                f"{host} instead ({conn.uid}, {how}): a NAT rewrote the address, so this "
+                f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
+                f"{listener} at {host}; {connector} reached port {ann.port} at {host} "
+                f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "
                 "connection was matched to the announcement by its port.",
-                _fix(listener, connector, host),
-                severity=Severity.WARNING if works else Severity.ERROR,
-                session=session, conn=conn, frames=[ann.frame, *opening_frames(conn)],
+                _fix(listener, connector, host), session=session, conn=conn,
+                frames=[ann.frame, *opening_frames(conn)],
                 ts=ann.ts, cause=None if works else "data")

@@ -51,7 +51,12 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
     words = []
     for conn, port_words in zip(conns, ports, strict=True):
         ann = next((a for a in session.announced if a.used_by == conn.uid), None)
-        if ann is not None:
+        translated = dict(session.address_matched).get(conn.uid)
+        if ann is not None and translated:
+            reached = (f"reached port {ann.port} announced in "
+                       f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
+                       f"{conn.resp_h}, not the announced {translated} (NAT)")
+        elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
                       "endpoint"
         elif conn.uid in session.port_matched:
