@@ -3,6 +3,7 @@
 import signal
 import sys
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +61,9 @@ def live(
     try:
         verifier = LiveVerifier(config)
         analysis = None
-        for event in verifier.run(capture.stdout):
+        # A local sniffer stamps packets with the system clock: time.time() at the end
+        # is when the capture stopped.
+        for event in verifier.run(capture.stdout, clock=time.time):
             if event.kind == "finding":
                 _show_finding(event.finding, output)
             else:

@@ -22,9 +22,11 @@ __all__ = ["check_all"]
 
 
 def check_all(connections: list[Connection], streams: list[NdmpStream],
-              sessions: list[Session], config: Config, profile: Profile) -> list[Finding]:
+              sessions: list[Session], config: Config, profile: Profile, *,
+              ended_at: float | None = None) -> list[Finding]:
+    """ended_at: when the capture stopped, if later than its last packet (live)."""
     ctx = Context(connections, streams, sessions, config, profile)
-    check_evidence(ctx)
+    check_evidence(ctx, ended_at)
     check_links(ctx)
     check_replies(ctx)
     check_steps(ctx)

@@ -46,10 +46,11 @@ def missing_directions(connections: list[Connection]
     return {pair: conns for pair, conns in proven.items() if pair not in seen}
 
 
-def check_evidence(ctx: Context) -> None:
+def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     """Learn what the capture can show (its end, the directions it lacks); one
-    capture_one_direction warning per direction it lacks. Runs before every check."""
-    ctx.capture_end = capture_end(ctx.connections)
+    capture_one_direction warning per direction it lacks. Runs before every check.
+    ended_at: when the capture stopped, when known to be later than its last packet."""
+    ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
     ctx.missing = missing_directions(ctx.connections)
     for (sender, receiver), conns in ctx.missing.items():
         listed = ", ".join(conns_words(c) for c in conns[:3])
