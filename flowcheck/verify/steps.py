@@ -111,6 +111,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             return _step(spec, status, [control.uid], [control.first_frame],
                          f"the agent answers on the control connection to port "
                          f"{control.orig_p}")
+        if one_sided(control) == "resp" or not _control_over(ctx, control):
+            return _step(spec, "unknown", [control.uid], detail="unknown: no packet from the "
+                         "agent on the control connection in the capture, which holds one "
+                         "direction only or ended too soon")
         _missing(ctx, session, spec, "the agent never answered on the control connection")
         return _step(spec, "missing", detail="the agent never answered")
     if session.callback_uid is None and judged(ctx, control) == "midstream":
