@@ -117,3 +117,21 @@ def test_real_drop_cut_right_after_its_first_retry_keeps_its_error(tmp_path: Pat
 def _analyze_with_own_config(capture: Path, config_path: Path | None = None):  # noqa: ANN202
     config = build_config(load_file(config_path or capture.with_suffix(".toml")))
     return analyze(read_traffic([str(capture)], config), config)
+
+
+@pytest.mark.parametrize(("capture", "sender", "code"), [
+    ("callback-blocked", "10.77.0.2", "callback_unanswered"),  # tcpdump -Q in on M
+    ("data-port-dropped", "10.77.0.1", "data_unanswered"),  # tcpdump -Q out on M
+])
+def test_real_one_way_failure_seen_from_one_direction_stays_an_error(
+        tmp_path: Path, capture: str, sender: str, code: str) -> None:
+    """SYNs retransmitted with no ACK after them: dropped, whichever direction was kept."""
+    out = tmp_path / f"{capture}-one-way.pcap"
+    subprocess.run(["tcpdump", "-r", str(LAB / f"{capture}.pcap"), "-w", str(out),
+                    f"src host {sender}"], check=True, capture_output=True)
+    analysis = _analyze_with_own_config(out, LAB / f"{capture}.toml")
+    codes = {f.code for f in analysis.findings}
+    assert code in codes and "capture_one_direction" in codes
+    assert "handshake_incomplete" not in codes and "control_unanswered" not in codes
+    assert "unannounced_connection" not in codes
+    assert analysis.verdict == "fail"

@@ -212,9 +212,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
     if first.uid in session.port_matched:
-        why = ("was announced before the capture started" if
-               session.match_reason == "capture_start" else
-               "was cut by the capture's snap length")
+        why = {"capture_start": "was announced before the capture started",
+               "one_direction": "is not in the capture, which holds one direction of the "
+                                "control connection only"}.get(
+            session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
         target = "the announced endpoint " + target

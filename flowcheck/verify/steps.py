@@ -60,7 +60,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
     if spec.kind in _LATER and session.kind == "browse":
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = stream_hidden(ctx, session, stream)
-        if hidden and not (stream and stream.messages and one_sided(control) is None):
+        # One direction still shows either the media server's DATA_* requests or the
+        # agent's replies to them; an unreadable or lossy stream shows neither.
+        if hidden and (not stream or not stream.messages or control.missed_bytes):
             return _step(spec, "unknown",
                          detail=f"unknown: whether the session started a backup or restore "
                                 f"cannot be seen: {hidden}")
