@@ -75,3 +75,27 @@ def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     return (f"{sent[key]} B {direction} ({session.kind}) over {count}; {sent[other]} B the "
             "other way")
+
+
+def sent_each_way(session: Session, conns: list[Connection]) -> dict[str, int]:
+    """Payload bytes each way over the connections: to_media, to_agent."""
+    sent = {"to_media": 0, "to_agent": 0}
+    for conn in conns:
+        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+        sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
+        sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
+    return sent
+
+
+def port_words(ctx: Context, session: Session, conn: Connection) -> str:
+    """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection."""
+    media, agent = conn_sides(conn, session)
+    parts = []
+    for which, side, inside in (("media", media, ctx.config.in_media_range),
+                                ("agent", agent, ctx.config.in_agent_range)):
+        if side is None or (side[1] == ctx.config.ndmp_port and conn.uid ==
+                            session.control_uid):
+            continue
+        verdict = "in" if inside(side[1]) else "outside"
+        parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
+    return ", ".join(parts)

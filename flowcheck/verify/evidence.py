@@ -170,3 +170,27 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     if stream is not None and stream.snap_cut:
         return "the capture's snap length cut the control stream"
     return None
+
+
+def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: str) -> str:
+    """Why the capture may not show the data that flowed ("" when it would)."""
+    sender = session.media_server if key == "to_agent" else session.remote_agent
+    for conn in conns:
+        receiver = conn.resp_h if conn.orig_h == sender else conn.orig_h
+        side = one_sided(conn)
+        silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
+        if silent == sender or (sender, receiver) in ctx.missing:
+            return (f"the capture holds no packet from {sender} on {conn.uid} (one "
+                    "direction only)")
+        if conn.missed_bytes > 0:
+            return f"the sniffer missed {conn.missed_bytes} bytes of {conn.uid}"
+    if all(not c.fin_frames and not c.rst_frames for c in conns) and \
+            not any(time_enough(ctx, c.ts) for c in conns):
+        first = min(conns, key=lambda c: c.ts)
+        ended_early(ctx, session, f"the data connection {first.uid} opened", first.ts,
+                    opening_frames(first), conn=first,
+                    waits="its data could be seen (retransmission timeout "
+                          f"{ctx.config.retransmission_timeout:g} s)")
+        return (f"the capture ended {ctx.capture_end - first.ts:.3f} s after the data "
+                "connection opened, while it was still open")
+    return ""

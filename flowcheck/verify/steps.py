@@ -23,9 +23,12 @@ from flowcheck.verify.details import (
     connection_detail,
     data_connection_detail,
     flow_detail,
+    port_words,
+    sent_each_way,
 )
 from flowcheck.verify.evidence import (
     ended_early,
+    flow_hidden,
     is_open,
     judged,
     stream_hidden,
@@ -152,7 +155,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if not is_open(outcome):
         return _step(spec, "failed", [conn.uid], opening_frames(conn),
                      f"{outcome.replace('_', ' ')}")
-    ports = _port_words(ctx, session, conn)
+    ports = port_words(ctx, session, conn)
     if not _ports_in_range(ctx, session, conn):
         return _step(spec, "violated", [conn.uid], opening_frames(conn),
                      f"port outside the configured range: {ports}")
@@ -243,9 +246,9 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
                      f"opened by {openers}, expected the {expected}")
     if not all(_ports_in_range(ctx, session, c) for c in conns):
         return _step(spec, "violated", uids, frames, "port outside the configured range: " +
-                     "; ".join(_port_words(ctx, session, c) for c in conns))
+                     "; ".join(port_words(ctx, session, c) for c in conns))
     return _step(spec, "ok", uids, frames, data_connection_detail(
-        ctx, session, conns, [_port_words(ctx, session, c) for c in conns]))
+        ctx, session, conns, [port_words(ctx, session, c) for c in conns]))
 
 
 def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -257,34 +260,24 @@ def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connecti
             return _step(spec, "unknown", detail="unknown: whether the data connection (step "
                          f"{previous.step}) opened cannot be seen")
         return _step(spec, "missing", detail="no data connection opened, so no data moved")
-    sent = _sent(session, open_conns)
+    sent = sent_each_way(session, open_conns)
     key = "to_agent" if session.kind == "restore" else "to_media"
     uids = [c.uid for c in open_conns]
     direction = "media server to agent" if key == "to_agent" else "agent to media server"
     if sent[key] > 0:
         return _step(spec, "ok", uids, [c.last_frame for c in open_conns],
                      flow_detail(session, open_conns, sent, key))
-    hidden = _flow_hidden(ctx, session, open_conns, key)
+    hidden = flow_hidden(ctx, session, open_conns, key)
     if hidden:
         return _step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
                      f"capture, but {hidden}")
     return _step(spec, "missing", uids, detail=f"no bytes {direction}")
 
 
-def _sent(session: Session, conns: list[Connection]) -> dict[str, int]:
-    """Payload bytes each way over the connections: to_media, to_agent."""
-    sent = {"to_media": 0, "to_agent": 0}
-    for conn in conns:
-        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
-        sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
-        sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
-    return sent
-
-
 def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
     """Words for the job's bytes these connections carried ("" when none)."""
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
-    sent = _sent(session, open_conns)
+    sent = sent_each_way(session, open_conns)
     key = "to_agent" if session.kind == "restore" else "to_media"
     if not sent[key]:
         return ""
@@ -292,48 +285,10 @@ def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
             f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
 
 
-def _flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: str) -> str:
-    """Why the capture may not show the data that flowed ("" when it would)."""
-    sender = session.media_server if key == "to_agent" else session.remote_agent
-    for conn in conns:
-        receiver = conn.resp_h if conn.orig_h == sender else conn.orig_h
-        side = one_sided(conn)
-        silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
-        if silent == sender or (sender, receiver) in ctx.missing:
-            return (f"the capture holds no packet from {sender} on {conn.uid} (one "
-                    "direction only)")
-        if conn.missed_bytes > 0:
-            return f"the sniffer missed {conn.missed_bytes} bytes of {conn.uid}"
-    if all(not c.fin_frames and not c.rst_frames for c in conns) and \
-            not any(time_enough(ctx, c.ts) for c in conns):
-        first = min(conns, key=lambda c: c.ts)
-        ended_early(ctx, session, f"the data connection {first.uid} opened", first.ts,
-                    opening_frames(first), conn=first,
-                    waits="its data could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)")
-        return (f"the capture ended {ctx.capture_end - first.ts:.3f} s after the data "
-                "connection opened, while it was still open")
-    return ""
-
-
 def _control_over(ctx: Context, control: Connection) -> bool:
     """Could the capture have seen the callback? The control connection closed, or the
     capture went on long enough after it opened."""
     return bool(control.fin_frames or control.rst_frames) or time_enough(ctx, control.ts)
-
-
-def _port_words(ctx: Context, session: Session, conn: Connection) -> str:
-    """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection."""
-    media, agent = conn_sides(conn, session)
-    parts = []
-    for which, side, inside in (("media", media, ctx.config.in_media_range),
-                                ("agent", agent, ctx.config.in_agent_range)):
-        if side is None or (side[1] == ctx.config.ndmp_port and conn.uid ==
-                            session.control_uid):
-            continue
-        verdict = "in" if inside(side[1]) else "outside"
-        parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
-    return ", ".join(parts)
 
 
 def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
