@@ -8,6 +8,7 @@ used (editcap -r, editcap -s, tcpdump -r with a direction filter).
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -135,3 +136,14 @@ def test_real_one_way_failure_seen_from_one_direction_stays_an_error(
     assert "handshake_incomplete" not in codes and "control_unanswered" not in codes
     assert "unannounced_connection" not in codes
     assert analysis.verdict == "fail"
+
+
+def test_retransmission_timeout_flag_reaches_the_analysis(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    capture = _shape(tmp_path, "stop-control-syn")
+    code = cli(["analyze", "--config", str(CONFIG), "--retransmission-timeout", "1",
+                "--format", "json", str(capture)])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 5 and document["verdict"] == "inconclusive"
+    assert document["config"]["retransmission_timeout"] == 1.0
+    (early,) = [f for f in document["findings"] if f["code"] == "capture_ended_early"]
+    assert "(1 s retransmission timeout)" in early["message"]
