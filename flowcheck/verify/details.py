@@ -8,7 +8,8 @@ in), never a copy of another column.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.sessions import connection_outcome
+from flowcheck.verify.context import Context, conn_sides, refusal_how
 
 
 def handshake_words(conn: Connection) -> str:
@@ -99,3 +100,16 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
         verdict = "in" if inside(side[1]) else "outside"
         parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
     return ", ".join(parts)
+
+
+def failure_words(conn: Connection) -> str:
+    """What the capture shows of a failed opening: "unanswered: 3 SYNs over 3.1 s, ..."."""
+    outcome = connection_outcome(conn)
+    if outcome == "refused":
+        return f"refused: the SYN was answered with {refusal_how(conn)}"
+    if outcome == "handshake_incomplete":
+        return (f"handshake incomplete: {len(conn.synack_frames)} SYN-ACK(s) from "
+                f"{conn.resp_h}, no ACK from {conn.orig_h}")
+    syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+    return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
+            f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")

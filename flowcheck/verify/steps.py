@@ -22,6 +22,7 @@ from flowcheck.verify.details import (
     announcement_detail,
     connection_detail,
     data_connection_detail,
+    failure_words,
     flow_detail,
     port_words,
     sent_each_way,
@@ -104,8 +105,7 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if is_open(outcome):
         detail = connection_detail(ctx, conn, session, f"NDMP port {conn.resp_p}")
         return _step(spec, "ok", [conn.uid], opening_frames(conn), detail)
-    return _step(spec, "failed", [conn.uid], opening_frames(conn),
-                 f"{outcome.replace('_', ' ')}")
+    return _step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
 
 
 def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -153,8 +153,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return _step(spec, "unknown", [conn.uid], opening_frames(conn),
                      f"unknown: {unseen_why(ctx, conn)}")
     if not is_open(outcome):
-        return _step(spec, "failed", [conn.uid], opening_frames(conn),
-                     f"{outcome.replace('_', ' ')}")
+        return _step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
     ports = port_words(ctx, session, conn)
     if not _ports_in_range(ctx, session, conn):
         return _step(spec, "violated", [conn.uid], opening_frames(conn),
@@ -220,8 +219,7 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
     if failed:
         first = failed[0]
         return _step(spec, "failed", uids, frames,
-                     f"{endpoint(first.resp_h, first.resp_p)}: "
-                     f"{outcomes[first.uid].replace('_', ' ')}")
+                     f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         return _step(spec, "unknown", uids, frames,
