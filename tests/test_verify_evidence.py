@@ -202,3 +202,11 @@ def test_ok_details_say_what_was_seen_not_the_connection() -> None:
     for detail in (control, callback, data, flow):
         assert "->" not in detail.replace("media server -> agent", "").replace(
             "agent -> media server", "")
+
+
+def test_v4_alternatives_including_the_control_address_are_not_a_mismatch() -> None:
+    connections, streams = mismatch_backup(OTHER, "ok")
+    streams[0].announcements.append(
+        announce("Cctl", A, 6001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
+    _, findings = run(connections[:2], streams)
+    assert codes(findings) == ["announced_not_used"]

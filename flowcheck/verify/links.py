@@ -184,9 +184,11 @@ def _check_data(ctx: Context, session: Session) -> None:
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)")
             continue
-        wrong = next((m for a in group if (m := mismatched(ctx, session, a.ip, a.port))), None)
-        if wrong is not None:
-            report_mismatch(ctx, session, wrong, [])
+        # Only when no alternative of the announcement is the address the control
+        # connection reached (v4 may announce several).
+        wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
+        if len(wrong) == len(group):
+            report_mismatch(ctx, session, wrong[0], [])
             continue
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
