@@ -43,7 +43,7 @@ _LATER = ("announcement", "data_connection", "data_flow")
 def check_steps(ctx: Context) -> None:
     for session in ctx.sessions:
         session.steps = []
-        for spec in ctx.profile.steps:
+        for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             session.steps.append(_evaluate(ctx, session, spec))
         _check_order(ctx, session)
 
@@ -103,7 +103,9 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         return _step(spec, "unknown", [conn.uid], opening_frames(conn),
                      f"unknown: {unseen_why(ctx, conn)}")
     if is_open(outcome):
-        detail = connection_detail(ctx, conn, session, f"NDMP port {conn.resp_p}")
+        ports = ", ".join(p for p in (f"NDMP port {conn.resp_p}",
+                                      port_words(ctx, session, conn)) if p)
+        detail = connection_detail(ctx, conn, session, ports)
         return _step(spec, "ok", [conn.uid], opening_frames(conn), detail)
     return _step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
 
