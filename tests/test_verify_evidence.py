@@ -210,3 +210,24 @@ def test_v4_alternatives_including_the_control_address_are_not_a_mismatch() -> N
         announce("Cctl", A, 6001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
     _, findings = run(connections[:2], streams)
     assert codes(findings) == ["announced_not_used"]
+
+
+def test_data_connection_opened_just_before_the_end_has_unknown_flow() -> None:
+    connections, streams = be_backup()
+    control, callback, data = connections
+    data.resp_bytes, data.last_ts = 0, 3.1
+    control.last_ts = callback.last_ts = 3.1
+    sessions, findings = run([control, callback, data], streams)
+    assert statuses(sessions[0])[3:] == ["ok", "unknown"]
+    assert "capture_ended_early" in codes(findings)
+    assert "data connection Cdata opened" in next(
+        f.message for f in findings if f.code == "capture_ended_early")
+
+
+def test_data_connection_closed_without_data_is_missing() -> None:
+    connections, streams = be_backup()
+    control, callback, data = connections
+    data.resp_bytes, data.last_ts, data.fin_frames = 0, 3.1, [data.last_frame]
+    control.last_ts = callback.last_ts = 3.1
+    sessions, _ = run([control, callback, data], streams)
+    assert statuses(sessions[0])[4] == "missing"
