@@ -332,8 +332,10 @@ class Session:
     # `match_reason` says why.
     cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
-    # Why data connections were matched by ports: "snap_length" (announcement cut) or
-    # "capture_start" (the capture began after the session and its data connections).
+    # Why data connections were matched by ports: "snap_length" (announcement cut),
+    # "capture_start" (the capture began after the session and its data connections),
+    # "one_direction" (the capture holds one direction of the control connection) or
+    # "capture_loss" (the sniffer lost part of the control stream).
     match_reason: str = ""
     # Data connections that reached an announced port under another address than the
     # announced one (a NAT rewrote it): (uid, announced ip).

@@ -356,6 +356,10 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             # The capture lacks a direction of the control connection: the announcing
             # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"
+        elif cut == [] and control.missed_bytes and session.kind != "browse":
+            # The sniffer lost part of the control stream of a backup or restore: the
+            # announcing message may be among the lost bytes.
+            cut, reason = None, "capture_loss"
         if cut == []:
             continue
         # While the control connection lasts, no slack: the next job's session may open

@@ -231,3 +231,25 @@ def test_data_connection_closed_without_data_is_missing() -> None:
     control.last_ts = callback.last_ts = 3.1
     sessions, _ = run([control, callback, data], streams)
     assert statuses(sessions[0])[4] == "missing"
+
+
+def test_announcement_lost_by_the_sniffer_is_proved_by_the_data() -> None:
+    """Sniffer loss hid the DATA_LISTEN reply: the data connection that carried the
+    job's bytes proves the announcement worked (matched by direction and ports)."""
+    connections, streams = be_backup(announce_data=False)
+    connections[0].missed_bytes = 120
+    sessions, findings = run(connections, streams)
+    assert "unannounced_connection" not in codes(findings)
+    assert sessions[0].data_connections == ["Cdata"]
+    assert statuses(sessions[0]) == ["ok"] * 5
+    assert "sniffer missed" in sessions[0].steps[2].detail
+    assert verdict(findings, sessions) == "pass"
+
+
+def test_announcement_lost_by_the_sniffer_without_data_is_unknown() -> None:
+    connections, streams = be_backup(announce_data=False)
+    connections[0].missed_bytes = 120
+    sessions, findings = run(connections[:2], streams)
+    assert "step_missing" not in codes(findings)
+    assert statuses(sessions[0])[2] == "unknown"
+    assert verdict(findings, sessions) == "inconclusive"

@@ -150,6 +150,9 @@ def cut_announcement_words(session: Session) -> str:
     if session.match_reason == "capture_start":
         return ("announced before the capture started; data connections already running "
                 "matched by direction and ports")
+    if session.match_reason == "capture_loss":
+        return ("the sniffer missed part of the control connection, and the announcement "
+                "may be in it; data connections matched by direction and ports instead")
     if session.match_reason == "one_direction":
         return ("the capture holds only one direction of the control connection, so the "
                 "announcement may be in the other; data connections matched by direction "

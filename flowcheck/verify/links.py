@@ -216,7 +216,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     if first.uid in session.port_matched:
         why = {"capture_start": "was announced before the capture started",
                "one_direction": "is not in the capture, which holds one direction of the "
-                                "control connection only"}.get(
+                                "control connection only",
+               "capture_loss": "was lost by the sniffer"}.get(
             session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
