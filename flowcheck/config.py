@@ -1,7 +1,8 @@
 """Settings: a TOML file (`--config`) overlaid by command-line flags.
 
 Keys (TOML names; flags use dashes): ndmp_port, media_range, agent_range,
-media_servers, remote_agents, backup_network, port_hold_seconds, resources, profile.
+media_servers, remote_agents, backup_network, port_hold_seconds, resources, profile,
+retransmission_timeout.
 Every invalid value raises UsageError naming the key, which the CLI turns into exit 2.
 """
 
@@ -30,6 +31,10 @@ class Config:
     port_hold_seconds: float = 60.0
     resources: int | None = None
     profile: str = "backup-exec-9"
+    # Seconds of capture after an unanswered event before its silence counts as evidence:
+    # TCP's initial retransmission timeout (RFC 6298: 1 s, Linux; 3 s, older Windows and
+    # RFC 1122). The default takes the longer one, so a slow retry is never called a drop.
+    retransmission_timeout: float = 3.0
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -50,6 +55,7 @@ class Config:
             "port_hold_seconds": self.port_hold_seconds,
             "resources": self.resources,
             "profile": self.profile,
+            "retransmission_timeout": self.retransmission_timeout,
         }
 
 
@@ -130,6 +136,14 @@ def _coerce(key: str, value: object) -> object:
         if hold < 0:
             raise UsageError("port_hold_seconds: must not be negative")
         return hold
+    if key == "retransmission_timeout":
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise UsageError(f"retransmission_timeout: {value!r} is not a number") from None
+        if not 0 < seconds <= 120:
+            raise UsageError("retransmission_timeout: give seconds above 0 and at most 120")
+        return seconds
     if key == "resources":
         if value is None:
             return None

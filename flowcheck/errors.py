@@ -14,6 +14,15 @@ class ExitStatus(IntEnum):
     FAIL = 1  # verdict fail, changed expectations, crosscheck differences
     USAGE = 2  # usage or configuration error
     INPUT = 3  # input unreadable: missing, empty, unknown format, permission, no interface
+    INTERNAL = 4  # a bug in flowcheck: one line, the traceback only with FLOWCHECK_DEBUG=1
+    INCONCLUSIVE = 5  # verdict inconclusive: the capture cannot show whether a step worked
+    INTERRUPTED = 130  # Ctrl-C
+
+
+def verdict_status(verdict: str) -> ExitStatus:
+    """The exit code of a verdict: pass 0, fail 1, inconclusive 5 (contract)."""
+    return {"pass": ExitStatus.OK, "fail": ExitStatus.FAIL,
+            "inconclusive": ExitStatus.INCONCLUSIVE}[verdict]
 
 
 class FlowcheckError(Exception):

@@ -6,7 +6,9 @@ without a changelog entry.
 
 from __future__ import annotations
 
-from flowcheck.model import Finding, Severity
+from collections.abc import Iterable
+
+from flowcheck.model import Finding, Session, Severity
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
 
@@ -41,6 +43,9 @@ CATALOGUE: dict[str, Severity] = {
     "capture_started_mid_session": I,
     "capture_unreadable": W,
     "capture_loss": W,  # or I below 0.1% of the payload: see flowcheck.verify.loss
+    "announced_address_mismatch": E,
+    "capture_ended_early": W,
+    "capture_one_direction": W,
 }
 
 
@@ -54,5 +59,11 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
                    session=session, uid=uid, ts=ts, frames=sorted(set(frames or []))[:20])
 
 
-def verdict(findings: list[Finding]) -> str:
-    return "fail" if any(f.severity == Severity.ERROR for f in findings) else "pass"
+def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
+    """fail on any error; else inconclusive when a step the profile requires is unknown
+    (the capture cannot show whether it worked); else pass (contract: verdict)."""
+    if any(f.severity == Severity.ERROR for f in findings):
+        return "fail"
+    if any(step.status == "unknown" for session in sessions for step in session.steps):
+        return "inconclusive"
+    return "pass"

@@ -3,7 +3,9 @@
 The same reader, tracker and NDMP collector as for files. Every `interval` seconds of
 packet time, a copy of the tracker and collector is finished and analysed; findings that
 no later packet can take back are reported at once ("certain"), the rest wait for the
-final report when the capture stops.
+final report when the capture stops. A silence counts only as the files' analysis counts
+it (flowcheck.verify.evidence); the final report adds the time the sniffer ran on after
+the last packet, which a file cannot show.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ CERTAIN_ONCE_SEEN = frozenset({
 # Findings about silence: certain once the connection has been quiet for `settle` seconds.
 CERTAIN_AFTER_SILENCE = frozenset({
     "control_unanswered", "callback_unanswered", "data_unanswered", "handshake_incomplete",
+    "announced_address_mismatch",
 })
+# Every other code (capture_ended_early, capture_one_direction, step findings) waits for
+# the final report: only the end of the capture decides it.
 
 
 @dataclass(slots=True)
@@ -69,9 +74,11 @@ class LiveVerifier:
         self._last_check: float | None = None
         self._now = 0.0
 
-    def run(self, stream: BinaryIO, *,
+    def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
             kernel_drops: Callable[[], int | None] | None = None) -> Iterator[LiveEvent]:
-        """kernel_drops: called once the stream ends, for the sniffer's own drop count."""
+        """clock: the time now on the packets' clock (time.time for a local sniffer),
+        read when the stream ends; without it the capture ends with its last packet.
+        kernel_drops: called once the stream ends, for the sniffer's own drop count."""
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
@@ -84,9 +91,12 @@ class LiveVerifier:
             if self._now - self._last_check >= self.interval:
                 self._last_check = self._now
                 yield from self._certain_findings(reader.captures)
+        # The sniffer ran on after the last packet until it was stopped: that silence is
+        # capture time too (evidence that a SYN went unanswered).
+        ended = clock() if clock is not None else None
         if kernel_drops is not None and reader.captures:
             reader.captures[0].kernel_dropped = kernel_drops()
-        final = self._analyse(self.tracker, self.collector, reader.captures)
+        final = self._analyse(self.tracker, self.collector, reader.captures, ended_at=ended)
         for finding in final.findings:
             if _finding_key(finding) not in self.reported:
                 self.reported.add(_finding_key(finding))
@@ -110,8 +120,9 @@ class LiveVerifier:
                 yield LiveEvent("finding", finding=finding)
 
     def _analyse(self, tracker: ConnectionTracker, collector: NdmpCollector,
-                 captures: list[CaptureInfo]) -> Analysis:
+                 captures: list[CaptureInfo], *, ended_at: float | None = None) -> Analysis:
         from flowcheck.connections import finish_tracking
 
         traffic = traffic_from(finish_tracking(tracker, list(captures)), collector)
+        traffic.ended_at = ended_at
         return analyze(traffic, self.config)

@@ -298,7 +298,9 @@ class NdmpStream:
         }
 
 
-StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable"]
+# "unknown": the capture cannot show whether the step worked (it ended too soon after
+# the event, holds one direction only, or the snap length or sniffer loss hid it).
+StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable", "unknown"]
 
 
 @dataclass(slots=True)
@@ -339,9 +341,14 @@ class Session:
     # `match_reason` says why.
     cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
-    # Why data connections were matched by ports: "snap_length" (announcement cut) or
-    # "capture_start" (the capture began after the session and its data connections).
+    # Why data connections were matched by ports: "snap_length" (announcement cut),
+    # "capture_start" (the capture began after the session and its data connections),
+    # "one_direction" (the capture holds one direction of the control connection) or
+    # "capture_loss" (the sniffer lost part of the control stream).
     match_reason: str = ""
+    # Data connections that reached an announced port under another address than the
+    # announced one (a NAT rewrote it): (uid, announced ip).
+    address_matched: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

@@ -28,6 +28,9 @@ class Traffic:
     connections: list[Connection]
     streams: list[NdmpStream]
     findings: list[Finding]  # capture and decode findings
+    # When the capture stopped, if known beyond its last packet (live: the sniffer ran on
+    # after it); silences are judged up to here (flowcheck.verify.evidence).
+    ended_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -40,7 +43,7 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.findings)
+        return verdict(self.findings, self.sessions)
 
 
 def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
@@ -86,7 +89,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     profile = load_profile(config.profile)
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
     findings = list(traffic.findings)
-    findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile))
+    findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
+                              ended_at=traffic.ended_at))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flowcheck.config import Config
-from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import (
+    Announcement,
+    Connection,
+    Direction,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+)
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
 from flowcheck.profiles import Profile
@@ -48,10 +55,14 @@ def connection_outcome(conn: Connection) -> Outcome:
     """How the connection's opening went, from the handshake evidence the engine kept."""
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
         return "established"
-    # The capture may have lost the SYN-ACK (a busy sniffer drops packets) while the
-    # responder went on to ACK, send data or close: Zeek's lower-case history letters.
-    # That connection was answered; a refused one shows only "r".
-    if conn.syn_seen and any(letter in conn.history for letter in "adf"):
+    # The capture may have lost the SYN-ACK (a busy sniffer drops packets, or the capture
+    # holds one direction only) while the responder went on to ACK, send data or close:
+    # Zeek's lower-case history letters. That connection was answered; a refused one
+    # shows only "r". Likewise an originator ACKs, sends data or closes only after a
+    # SYN-ACK reached it, seen or not (upper-case letters).
+    if (conn.syn_seen or conn.synack_seen) and any(letter in conn.history for letter in "adf"):
+        return "established"
+    if conn.syn_seen and any(letter in conn.history for letter in "ADF"):
         return "established"
     if conn.synack_seen:
         return "handshake_incomplete"
@@ -62,6 +73,18 @@ def connection_outcome(conn: Connection) -> Outcome:
     return "midstream"  # the capture started after the handshake: nothing to judge
 
 
+def one_sided(conn: Connection) -> Direction | None:
+    """The direction the capture lacks on this connection, when its packets prove the
+    other side talked: "resp" when the originator ACKs, sends data or closes but no
+    responder packet was captured; "orig" the other way round (a SPAN port or
+    `tcpdump -Q in|out` that sees one direction)."""
+    if conn.resp_pkts == 0 and conn.orig_pkts and any(c in conn.history for c in "ADF"):
+        return "resp"
+    if conn.orig_pkts == 0 and conn.resp_pkts and any(c in conn.history for c in "hadf"):
+        return "orig"
+    return None
+
+
 def is_failed(conn: Connection) -> bool:
     return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete")
 
@@ -70,7 +93,8 @@ def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "bro
     """restore for DATA_START_RECOVER*, backup for any other data request or announcement."""
     if stream is None:
         return "browse"
-    ops = {message_op(m) for m in stream.messages if m.type == "request"}
+    # Replies count too: a capture of one direction may hold only the agent's side.
+    ops = {message_op(m) for m in stream.messages if m.type in ("request", "reply")}
     if ops & _RECOVERS:
         return "restore"
     if ops & DATA_INTENT or stream.announcements:
@@ -149,7 +173,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         if conn.role != "control":
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
-    _attach_data(sessions, endpoints)
+    _attach_data(sessions, endpoints, control_of)
     if profile.callback == "connection":
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
@@ -161,8 +185,16 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     return sessions
 
 
-def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
-    """Each expectation claims the next connection to one of its endpoints."""
+def listener_host(ann: Announcement, control: Connection) -> str:
+    """The address the control connection used for the announcement's listener: the
+    agent (DATA_LISTEN: its control address is the responder's) or the media server."""
+    return control.resp_h if ann.listener == "data" else control.orig_h
+
+
+def _attach_data(sessions: list[Session], endpoints: _Endpoints,
+                 control_of: dict[str, Connection] | None = None) -> None:
+    """Each expectation claims the next connection to one of its endpoints (else, under
+    NAT, to its port at the listener's control address)."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
@@ -173,6 +205,17 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
     for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
                       if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+        if not candidates and control_of is not None:
+            # Nobody reached the announced address, but the announced port was reached
+            # at the address the control connection used for that host: a NAT rewrote
+            # it (the announcement inside the NDMP message was not translated).
+            control = control_of[session.id]
+            candidates = [
+                (conn, ann) for ann in group
+                if (host := listener_host(ann, control)) != ann.ip and
+                (conn := endpoints.first_after(host, ann.port, ts)) is not None]
+            for conn, ann in candidates[:1]:
+                session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))
@@ -184,7 +227,7 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints) -> None:
         following = bisect_right(times, ts)
         until = times[following] if following < len(times) else float("inf")
         while is_failed(conn):
-            retry = endpoints.first_after(ann.ip, ann.port, conn.ts)
+            retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
             if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
                 break
             _claim(endpoints, retry, session, "data")
@@ -304,10 +347,21 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     """
     for session in sessions:
         stream = streams.get(session.control_uid)
-        cut = cut_announcements(stream)
-        if cut == [] or session.announced:
-            continue
         control = control_of[session.id]
+        cut = cut_announcements(stream)
+        if session.announced:
+            continue
+        reason = "snap_length"
+        if cut == [] and one_sided(control) is not None:
+            # The capture lacks a direction of the control connection: the announcing
+            # message may be in it, so the data connections are matched as if it were cut.
+            cut, reason = None, "one_direction"
+        elif cut == [] and control.missed_bytes and session.kind != "browse":
+            # The sniffer lost part of the control stream of a backup or restore: the
+            # announcing message may be among the lost bytes.
+            cut, reason = None, "capture_loss"
+        if cut == []:
+            continue
         # While the control connection lasts, no slack: the next job's session may open
         # its data connection right after this one closed.
         end = _end(control)
@@ -317,7 +371,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             return conn.uid not in endpoints.claimed and after <= conn.ts <= end and \
                 _fits_profile(conn, session, config, profile)
 
-        session.match_reason = "snap_length"
+        session.match_reason = reason
         if cut is None:
             for conn in ordered:
                 if eligible(conn, control.ts):

@@ -18,6 +18,7 @@ def test_defaults_match_the_contract() -> None:
     assert config.port_hold_seconds == 60
     assert config.profile == "backup-exec-9"
     assert config.backup_network is None
+    assert config.retransmission_timeout == 3.0  # older Windows; Linux retries after 1 s
 
 
 def test_ranges_repeatable_and_comma_separated() -> None:
@@ -37,6 +38,8 @@ def test_ranges_repeatable_and_comma_separated() -> None:
     ("media_servers", "10.0.0.300", "not an IP"),
     ("port_hold_seconds", -1, "negative"),
     ("resources", 0, "at least 1"),
+    ("retransmission_timeout", 0, "above 0"),
+    ("retransmission_timeout", "soon", "not a number"),
 ])
 def test_invalid_values_name_the_key(key: str, value: object, words: str) -> None:
     with pytest.raises(UsageError) as caught:
@@ -69,3 +72,12 @@ def test_bad_toml_is_a_usage_error(tmp_path) -> None:
         load_file(path)
     with pytest.raises(UsageError, match="--config"):
         load_file(tmp_path / "missing.toml")
+
+
+def test_retransmission_timeout_from_file_and_flag(tmp_path) -> None:
+    path = tmp_path / "flowcheck.toml"
+    path.write_text("retransmission_timeout = 1\n")
+    assert build_config(load_file(path)).retransmission_timeout == 1.0
+    config = build_config(load_file(path), {"retransmission_timeout": 2.5})
+    assert config.retransmission_timeout == 2.5
+    assert config.as_dict()["retransmission_timeout"] == 2.5

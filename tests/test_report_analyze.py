@@ -103,3 +103,27 @@ def test_cli_analyze_writes_html_and_graph(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("FAIL") and "data_unanswered" in result.stdout
     assert "Verdict: FAIL" in html.read_text() and "<graphml" in graph.read_text()
+
+
+def _inconclusive() -> Analysis:
+    """A control connection whose only SYN ends the capture: nothing can be judged."""
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
+    control = Connection("Cctl", M, 5001, A, 10000, 100.0, last_ts=100.0, syn_frames=[1],
+                         conn_state="S0", history="S", first_frame=1, last_frame=1,
+                         orig_pkts=1)
+    traffic = Traffic([CaptureInfo("stop.pcap", "pcap", ["EN10MB"], 1)], [control], [], [])
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions([control], [], config, profile)
+    findings = check_all([control], [], sessions, config, profile)
+    return Analysis(traffic, config, sessions, findings)
+
+
+def test_inconclusive_report_shows_the_verdict_and_unknown_steps() -> None:
+    analysis = _inconclusive()
+    assert analysis.verdict == "inconclusive"
+    text = _render(analysis)
+    assert text.splitlines()[0].startswith("INCONCLUSIVE")
+    assert "unknown" in text and "capture_ended_early" in text
+    html = render_html(analysis)
+    assert 'class="inconclusive"' in html and "Verdict: INCONCLUSIVE" in html
+    assert '<td class="unknown">unknown</td>' in html

@@ -83,5 +83,8 @@ def test_unreadable_control_stream_matches_every_candidate_by_ports() -> None:
     findings = check_all(conns, [stream], [session], LAB, profile)
     assert not [f for f in findings if str(f.severity) == "error"]
     announcement = next(s for s in session.steps if s.name.startswith("agent's data port"))
-    assert announcement.status == "ok" and "no NDMP message could be read" in announcement.detail
-    assert [s.status for s in session.steps] == ["ok"] * 5
+    # Nothing ties the data connection to an announcement no message of which could be
+    # read: the data it carried does not make step 3 ok (issue 9: -s 54 is unknown).
+    assert announcement.status == "unknown"
+    assert "no NDMP message could be read" in announcement.detail
+    assert [s.status for s in session.steps if s.step != announcement.step] == ["ok"] * 4

@@ -73,7 +73,17 @@ def test_cut_capture_verifies_like_the_full_one(name: str, snaplen: int, tmp: Pa
     full = _analysis(name, None, tmp)
     assert (full.verdict, _errors(full)) == (verdict, errors)
     cut = _analysis(name, snaplen, tmp)
-    assert cut.verdict == verdict
+    unreadable = [s.uid for s in cut.traffic.streams if s.snap_cut and not s.messages]
+    if verdict == "pass" and unreadable:
+        # Not one NDMP message survived the cut (-s 68 with TCP timestamps keeps 2 bytes
+        # of payload): the announcement cannot be seen, so the job cannot pass (issue 9).
+        assert cut.verdict == "inconclusive"
+        announcement = cut.profile.step("announcement").number
+        for session in cut.sessions:
+            statuses = {s.step: s.status for s in session.steps}
+            assert statuses[announcement] == "unknown"
+    else:
+        assert cut.verdict == verdict
     assert _errors(cut) == errors
     assert [len(s.data_connections) for s in cut.sessions] == data
     assert [s.kind for s in cut.sessions] == [s.kind for s in full.sessions]

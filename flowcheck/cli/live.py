@@ -3,6 +3,7 @@
 import signal
 import sys
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ import typer
 
 from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
 from flowcheck.config import Config
-from flowcheck.errors import ExitStatus
+from flowcheck.errors import verdict_status
 
 
 class Sniffer(StrEnum):
@@ -63,7 +64,10 @@ def live(
     try:
         verifier = LiveVerifier(config)
         analysis = None
-        for event in verifier.run(capture.stdout, kernel_drops=capture.kernel_drops):
+        # A local sniffer stamps packets with the system clock: time.time() at the end
+        # is when the capture stopped.
+        for event in verifier.run(capture.stdout, clock=time.time,
+                                  kernel_drops=capture.kernel_drops):
             if event.kind == "finding":
                 _show_finding(event.finding, output)
             else:
@@ -87,7 +91,7 @@ def live(
         from flowcheck.report.analyze import render_analysis
 
         render_analysis(analysis, make_console())
-    return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
+    return verdict_status(analysis.verdict)
 
 
 def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001

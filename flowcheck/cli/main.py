@@ -29,7 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-INTERNAL_ERROR = 4  # a bug in flowcheck: not part of the contract's 0-3
+INTERNAL_ERROR = ExitStatus.INTERNAL  # a bug in flowcheck (contract: exit code 4)
 
 
 def _register_commands() -> None:
@@ -61,7 +61,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
-        return 130
+        return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.
         sys.stderr.close()
@@ -70,7 +70,7 @@ def run(argv: list[str] | None = None) -> int:
         if os.environ.get("FLOWCHECK_DEBUG"):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
-        return INTERNAL_ERROR
+        return int(INTERNAL_ERROR)
     return result if isinstance(result, int) else 0
 
 

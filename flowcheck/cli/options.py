@@ -63,6 +63,11 @@ Profile = Annotated[str | None, typer.Option(
     "--profile", metavar="NAME|FILE",
     help="Expected sequence: backup-exec-9 (default), ndmp, or a profile file.",
     rich_help_panel="Configuration")]
+RetransmissionTimeout = Annotated[float | None, typer.Option(
+    "--retransmission-timeout", metavar="SECONDS",
+    help="Capture time after an unanswered SYN (or announcement) before its silence counts "
+         "as a drop: TCP's initial retransmission timeout, 1 s on Linux, 3 s on older "
+         "Windows [default: 3].", rich_help_panel="Configuration")]
 Format = Annotated[OutputFormat, typer.Option(
     "--format", help="table for people, json for programs.", case_sensitive=False)]
 Captures = Annotated[list[str], typer.Argument(
@@ -122,6 +127,7 @@ CONFIG_PARAMETERS: dict[str, tuple[object, str]] = {
     "port_hold": (PortHold, "port_hold_seconds"),
     "resources": (Resources, "resources"),
     "profile": (Profile, "profile"),
+    "retransmission_timeout": (RetransmissionTimeout, "retransmission_timeout"),
 }
 
 

@@ -20,7 +20,7 @@ from flowcheck.cli.options import (
     with_config,
 )
 from flowcheck.config import Config
-from flowcheck.errors import ExitStatus, UsageError
+from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
 Filter = Annotated[str | None, typer.Option(
     "--filter", metavar="EXPR",
@@ -125,7 +125,7 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
         from flowcheck.report.analyze import render_analysis
 
         render_analysis(analysis, make_console(), ladder=ladder)
-    return ExitStatus.OK if analysis.verdict == "pass" else ExitStatus.FAIL
+    return verdict_status(analysis.verdict)
 
 
 def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], config: Config,

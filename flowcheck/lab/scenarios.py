@@ -235,8 +235,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         capture_options=("-Q", "out")),
     _be("one-direction-in",
         "clean 2-resource job captured with tcpdump -Q in on M's veth: only what M "
-        "receives (the agent's ACKs acknowledge M's requests, never seen)",
-        "inconclusive", ("capture_one_direction",), resources=2,
+        "receives (the agent's ACKs acknowledge M's requests, never seen); what A sends "
+        "proves every step: its SYN-ACKs, the callback, the DATA_LISTEN replies, the data",
+        "pass", ("capture_one_direction",), resources=2,
         capture_options=("-Q", "in")),
     # Negative controls: one-direction captures of real drops. The retransmitted SYNs are
     # the evidence the one direction still holds (the sender never got an answer).

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from flowcheck.report.ladder import Ladder
 
 STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "red",
-                "not_applicable": "dim"}
+                "not_applicable": "dim", "unknown": "yellow"}
+VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
+INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
+                     "worked (steps marked unknown say why): capture the whole job, both "
+                     "directions, with tcpdump -s 0.")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -55,7 +59,7 @@ def summary_counts(findings: list[Finding]) -> dict[str, int]:
 def _render_verdict(analysis: Analysis, console: Console) -> None:
     config = analysis.config
     counts = summary_counts(analysis.findings)
-    style = "bold green" if analysis.verdict == "pass" else "bold red"
+    style = VERDICT_STYLE.get(analysis.verdict, "bold")
     sessions = len(analysis.sessions)
     console.print(
         f"[{style}]{analysis.verdict.upper()}[/]  {sessions} session"
@@ -65,6 +69,8 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
+    if analysis.verdict == "inconclusive":
+        console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
 
 
 def endpoints(conn: Connection) -> str:
@@ -100,7 +106,7 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
             where += f"\n+{len(conns) - 3} more"
         when = step_time(step, session, conns)
         when = f"+{when - base:.3f}s" if when is not None else "-"
-        style = STATUS_STYLE.get(step.status, "")
+        style = STATUS_STYLE.get(step.status, "default")
         table.add_row(str(step.step), escape(step.name),
                       f"[{style}]{step.status.replace('_', ' ')}[/]", escape(where), when,
                       escape(step.detail))

@@ -10,7 +10,13 @@ from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.errors import UsageError
 from flowcheck.model import endpoint
-from flowcheck.report.analyze import endpoints, step_connections, step_time, summary_counts
+from flowcheck.report.analyze import (
+    INCONCLUSIVE_NOTE,
+    endpoints,
+    step_connections,
+    step_time,
+    summary_counts,
+)
 from flowcheck.report.ladder import build_ladders
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 
@@ -23,9 +29,9 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left;
          vertical-align: top; font-size: 0.9em; }
 th { background: #f0f0f0; }
-.pass { color: #060; } .fail { color: #b00; }
+.pass { color: #060; } .fail { color: #b00; } .inconclusive { color: #a60; }
 .ok { color: #060; } .missing, .failed, .violated { color: #b00; font-weight: bold; }
-.not_applicable { color: #888; }
+.not_applicable { color: #888; } .unknown { color: #a60; font-style: italic; }
 .error { color: #b00; font-weight: bold; } .warning { color: #a60; } .info { color: #068; }
 .fix { margin-left: 1em; } code { background: #f6f6f6; }
 """
@@ -92,7 +98,9 @@ def _verdict(analysis: Analysis) -> list[str]:
             f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",
             f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
             f"media range {format_ranges(config.media_range)}, agent range "
-            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>"]
+            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
+            *([f"<p class=\"inconclusive\">{escape(INCONCLUSIVE_NOTE)}</p>"]
+              if analysis.verdict == "inconclusive" else [])]
 
 
 def _findings(analysis: Analysis) -> list[str]:

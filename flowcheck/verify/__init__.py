@@ -12,6 +12,7 @@ from flowcheck.model import Connection, Finding, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
+from flowcheck.verify.evidence import check_evidence
 from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.replies import check_replies
@@ -21,8 +22,11 @@ __all__ = ["check_all"]
 
 
 def check_all(connections: list[Connection], streams: list[NdmpStream],
-              sessions: list[Session], config: Config, profile: Profile) -> list[Finding]:
+              sessions: list[Session], config: Config, profile: Profile, *,
+              ended_at: float | None = None) -> list[Finding]:
+    """ended_at: when the capture stopped, if later than its last packet (live)."""
     ctx = Context(connections, streams, sessions, config, profile)
+    check_evidence(ctx, ended_at)
     check_links(ctx)
     check_replies(ctx)
     check_steps(ctx)

@@ -24,6 +24,11 @@ class Context:
     # Root causes already reported per session ("control", "callback", "data",
     # "ndmp"), so later checks do not report their consequences again.
     causes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # What the capture could show (flowcheck.verify.evidence): the time of its last
+    # packet, the host-to-host directions it lacks, the capture_ended_early events.
+    capture_end: float = 0.0
+    missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
+    early_events: set[tuple[str, float]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}
@@ -145,6 +150,13 @@ def cut_announcement_words(session: Session) -> str:
     if session.match_reason == "capture_start":
         return ("announced before the capture started; data connections already running "
                 "matched by direction and ports")
+    if session.match_reason == "capture_loss":
+        return ("the sniffer missed part of the control connection, and the announcement "
+                "may be in it; data connections matched by direction and ports instead")
+    if session.match_reason == "one_direction":
+        return ("the capture holds only one direction of the control connection, so the "
+                "announcement may be in the other; data connections matched by direction "
+                "and ports instead")
     messages = [f"{name.removeprefix('NDMP_')} (frame {frame})"
                 for frame, name, _ in session.cut_announcements]
     where = (f"the address in {', '.join(messages)} was cut by the capture's snap length"

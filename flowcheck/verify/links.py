@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import announcement_groups, connection_outcome
+from flowcheck.verify.addresses import check_address_matched, mismatched, report_mismatch
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -23,6 +24,7 @@ from flowcheck.verify.context import (
     refusal_how,
     session_uids,
 )
+from flowcheck.verify.evidence import ended_early, judged, note_unseen, time_enough
 
 
 def check_links(ctx: Context) -> None:
@@ -51,7 +53,9 @@ def _no_control_session(ctx: Context) -> None:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
-    outcome = connection_outcome(conn)
+    outcome = judged(ctx, conn)
+    if outcome == "unknown":
+        note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
@@ -107,7 +111,9 @@ def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connectio
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
-    outcome = connection_outcome(conn)
+    outcome = judged(ctx, conn)
+    if outcome == "unknown":
+        note_unseen(ctx, session, conn, "callback")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
@@ -153,20 +159,37 @@ def _check_data(ctx: Context, session: Session) -> None:
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     failed: dict[tuple[str, int], list[Connection]] = defaultdict(list)
     checked_ports: set[tuple[str, int]] = set()
+    nat_matched = {uid for uid, _ in session.address_matched}
     for conn in conns:
-        outcome = connection_outcome(conn)
-        if outcome in ("unanswered", "refused", "handshake_incomplete"):
+        outcome = judged(ctx, conn)
+        if outcome in ("unanswered", "refused", "handshake_incomplete") and \
+                conn.uid not in nat_matched:
             failed[(conn.resp_h, conn.resp_p)].append(conn)
+        elif outcome == "unknown":
+            note_unseen(ctx, session, conn, "data connection")
         if (conn.orig_h, conn.orig_p) not in checked_ports:
             checked_ports.add((conn.orig_h, conn.orig_p))
             _check_ports(ctx, session, conn, "data connection")
     for attempts in failed.values():
         _report_failed_data(ctx, session, attempts)
+    check_address_matched(ctx, session)
     for group in announcement_groups(session.announced):
         if any(a.used_by for a in group):
             continue
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
+        if not time_enough(ctx, first.ts):
+            ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
+                        f"{first.frame}) announced {where}", first.ts, [first.frame],
+                        waits="the connection to it could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+            continue
+        # Only when no alternative of the announcement is the address the control
+        # connection reached (v4 may announce several).
+        wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
+        if len(wrong) == len(group):
+            report_mismatch(ctx, session, wrong[0], [])
+            continue
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
                 "for the data connection, but no connection ever tried it: the side that "
@@ -182,14 +205,20 @@ def _check_data(ctx: Context, session: Session) -> None:
 def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
     first = attempts[0]
     outcome = connection_outcome(first)
+    wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
+    if outcome == "unanswered" and wrong is not None:
+        report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
+        return
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
     if first.uid in session.port_matched:
-        why = ("was announced before the capture started" if
-               session.match_reason == "capture_start" else
-               "was cut by the capture's snap length")
+        why = {"capture_start": "was announced before the capture started",
+               "one_direction": "is not in the capture, which holds one direction of the "
+                                "control connection only",
+               "capture_loss": "was lost by the sniffer"}.get(
+            session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
         target = "the announced endpoint " + target
@@ -226,8 +255,15 @@ def _check_cut_announcements(ctx: Context, session: Session) -> None:
                 f"ports ({ctx.profile.name} profile) instead of by the announced address.")
         if note not in finding.message:
             finding.message += note
+    stream_messages = stream.messages if stream else []
     for frame, name, uid in session.cut_announcements:
-        if not uid:
+        ts = next((m.ts for m in stream_messages if m.frame == frame), ctx.capture_end)
+        if not uid and not time_enough(ctx, ts):
+            ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
+                        "announced a data endpoint", ts, [frame],
+                        waits="the connection to it could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+        elif not uid:
             op = name.removeprefix("NDMP_")
             ctx.add("announced_not_used",
                     f"{op} (frame {frame}) announced a data endpoint (its address was cut by "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions import DATA_INTENT, announcement_groups, connection_outcome, message_op
+from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op, one_sided
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -18,21 +18,63 @@ from flowcheck.verify.context import (
     media_side_port,
     opening_frames,
 )
+from flowcheck.verify.details import (
+    announcement_detail,
+    connection_detail,
+    data_connection_detail,
+    failure_words,
+    flow_detail,
+    port_words,
+    sent_each_way,
+)
+from flowcheck.verify.evidence import (
+    ended_early,
+    flow_hidden,
+    is_open,
+    judged,
+    stream_hidden,
+    time_enough,
+    unseen_why,
+)
+
+_LATER = ("announcement", "data_connection", "data_flow")
 
 
 def check_steps(ctx: Context) -> None:
     for session in ctx.sessions:
-        session.steps = [_evaluate(ctx, session, spec) for spec in ctx.profile.steps]
+        session.steps = []
+        for spec in ctx.profile.steps:  # in order: a step may read the ones before it
+            session.steps.append(_evaluate(ctx, session, spec))
         _check_order(ctx, session)
+
+
+def _previous(session: Session, ctx: Context, kind: str) -> Step | None:
+    spec = ctx.profile.step(kind)  # type: ignore[arg-type]
+    return next((s for s in session.steps if spec and s.step == spec.number), None)
 
 
 def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
     control = ctx.by_uid[session.control_uid]
-    opened = connection_outcome(control) in ("established", "midstream")
-    if spec.kind != "control" and not opened:
+    outcome = judged(ctx, control)
+    if spec.kind != "control" and outcome == "unknown":
+        return _step(spec, "unknown", detail="unknown: whether the control connection (step "
+                     "1) opened cannot be seen, and this step follows it")
+    if spec.kind != "control" and not is_open(outcome):
         return _step(spec, "not_applicable", detail="the control connection never opened")
-    if spec.kind in ("announcement", "data_connection", "data_flow") and \
-            session.kind == "browse":
+    if spec.kind in _LATER and session.kind == "browse":
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        hidden = stream_hidden(ctx, session, stream)
+        # One direction still shows either the media server's DATA_* requests or the
+        # agent's replies to them; an unreadable or lossy stream shows neither.
+        if hidden and (not stream or not stream.messages or control.missed_bytes):
+            return _step(spec, "unknown",
+                         detail=f"unknown: whether the session started a backup or restore "
+                                f"cannot be seen: {hidden}")
+        if not _control_over(ctx, control):
+            return _step(spec, "unknown", detail="unknown: the capture ended "
+                         f"{ctx.capture_end - control.ts:.3f} s after the control connection "
+                         "opened, while it was still open: a backup or restore may have "
+                         "started later")
         return _step(spec, "not_applicable",
                      detail="no backup or restore started in this session (browse)")
     evaluate = {"control": _control, "callback": _callback, "announcement": _announcement,
@@ -47,7 +89,7 @@ def _step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
 
 
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
-    outcome = connection_outcome(conn)
+    outcome = judged(ctx, conn)
     where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
     if outcome == "midstream":
         ctx.add("capture_started_mid_session",
@@ -57,11 +99,15 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
                 "and ports.",
                 "Start the capture before the job starts to check every step.",
                 session=session, conn=conn, frames=[conn.first_frame])
-    if outcome in ("established", "midstream"):
-        note = " (capture started after the handshake)" if outcome == "midstream" else ""
-        return _step(spec, "ok", [conn.uid], opening_frames(conn), f"{where}{note}")
-    return _step(spec, "failed", [conn.uid], opening_frames(conn),
-                 f"{where}: {outcome.replace('_', ' ')}")
+    if outcome == "unknown":
+        return _step(spec, "unknown", [conn.uid], opening_frames(conn),
+                     f"unknown: {unseen_why(ctx, conn)}")
+    if is_open(outcome):
+        ports = ", ".join(p for p in (f"NDMP port {conn.resp_p}",
+                                      port_words(ctx, session, conn)) if p)
+        detail = connection_detail(ctx, conn, session, ports)
+        return _step(spec, "ok", [conn.uid], opening_frames(conn), detail)
+    return _step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
 
 
 def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -72,12 +118,26 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             return _step(spec, status, [control.uid], [control.first_frame],
                          f"the agent answers on the control connection to port "
                          f"{control.orig_p}")
+        if one_sided(control) == "resp" or not _control_over(ctx, control):
+            return _step(spec, "unknown", [control.uid], detail="unknown: no packet from the "
+                         "agent on the control connection in the capture, which holds one "
+                         "direction only or ended too soon")
         _missing(ctx, session, spec, "the agent never answered on the control connection")
         return _step(spec, "missing", detail="the agent never answered")
-    if session.callback_uid is None and connection_outcome(control) == "midstream":
+    if session.callback_uid is None and judged(ctx, control) == "midstream":
         return _step(spec, "not_applicable",
                      detail="before the capture started (the control connection was "
                             "already open)")
+    if session.callback_uid is None and not _control_over(ctx, control):
+        ended_early(ctx, session, f"the control connection "
+                    f"{endpoint(control.orig_h, control.orig_p)} -> "
+                    f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
+                    opening_frames(control), conn=control,
+                    waits="the agent's callback could be seen (retransmission timeout "
+                          f"{ctx.config.retransmission_timeout:g} s)")
+        return _step(spec, "unknown", detail="unknown: the capture ended "
+                     f"{ctx.capture_end - control.ts:.3f} s after the control connection "
+                     "opened, while it was still open: the callback may have come later")
     if session.callback_uid is None:
         _missing(ctx, session, spec,
                  f"no connection from the agent {session.remote_agent} to the media server "
@@ -90,28 +150,42 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                      "is not Backup Exec traffic, analyze it with --profile ndmp.")
         return _step(spec, "missing", detail="no callback from the agent to the job engine")
     conn = ctx.by_uid[session.callback_uid]
-    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    outcome = connection_outcome(conn)
-    if outcome not in ("established", "midstream"):
-        return _step(spec, "failed", [conn.uid], opening_frames(conn),
-                     f"{where}: {outcome.replace('_', ' ')}")
+    outcome = judged(ctx, conn)
+    if outcome == "unknown":
+        return _step(spec, "unknown", [conn.uid], opening_frames(conn),
+                     f"unknown: {unseen_why(ctx, conn)}")
+    if not is_open(outcome):
+        return _step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
+    ports = port_words(ctx, session, conn)
     if not _ports_in_range(ctx, session, conn):
         return _step(spec, "violated", [conn.uid], opening_frames(conn),
-                     f"{where}: port outside the configured range")
-    return _step(spec, "ok", [conn.uid], opening_frames(conn), where)
+                     f"port outside the configured range: {ports}")
+    return _step(spec, "ok", [conn.uid], opening_frames(conn),
+                 connection_detail(ctx, conn, session, ports))
 
 
 def _announcement(ctx: Context, session: Session, spec: StepSpec,
                   control: Connection) -> Step:
     if session.announced:
-        where = ", ".join(f"{endpoint(a.ip, a.port)} in {a.message.removeprefix('NDMP_')}"
-                          for a in session.announced)
-        return _step(spec, "ok", [control.uid], [a.frame for a in session.announced], where)
+        return _step(spec, "ok", [control.uid], [a.frame for a in session.announced],
+                     announcement_detail(session))
+    frames = [frame for frame, _, _ in session.cut_announcements]
+    if session.match_reason == "capture_start" or session.cut_announcements:
+        # The announcing message is on the wire (its header and error were read); only
+        # its address is missing from the capture.
+        return _step(spec, "ok", [control.uid], frames, cut_announcement_words(session))
     if session.match_reason:
-        # The message was on the wire; only its address is missing from the capture.
-        return _step(spec, "ok", [control.uid],
-                     [frame for frame, _, _ in session.cut_announcements],
-                     cut_announcement_words(session))
+        # No announcing message could be read at all: a data connection that carried
+        # the job's bytes proves the announcement worked; nothing else does.
+        carried = _job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
+        if carried and session.match_reason != "snap_length":
+            return _step(spec, "ok", [control.uid], frames,
+                         f"{cut_announcement_words(session)}; {carried}, so the "
+                         "announcement worked")
+        proof = (f"{carried}, but nothing ties them to an announcement" if carried else
+                 "and no data connection that carried the job's bytes proves it")
+        return _step(spec, "unknown", [control.uid], frames,
+                     f"unknown: {cut_announcement_words(session)}; {proof}")
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
                if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]
@@ -120,12 +194,14 @@ def _announcement(ctx: Context, session: Session, spec: StepSpec,
         return _step(spec, "failed", [control.uid], [m.frame for m in refused],
                      f"{message_op(first)} answered {first.error_name.removeprefix('NDMP_')}: "
                      "no data endpoint was announced")
-    partial = bool(stream and any(m.partial for m in stream.messages))
-    cut = " The control stream was cut in the capture, so the message may be lost." \
-        if partial or stream is None else ""
+    hidden = stream_hidden(ctx, session, stream)
+    if hidden or stream is None:
+        why = hidden or "no NDMP message of the control connection was decoded"
+        return _step(spec, "unknown", [control.uid],
+                     detail=f"unknown: no announcement in the capture, but {why}")
     _missing(ctx, session, spec,
              f"the session starts a {session.kind} but no data endpoint was announced on its "
-             f"control connection.{cut}", conn=control)
+             "control connection", conn=control)
     return _step(spec, "missing", [control.uid], detail="no endpoint announced")
 
 
@@ -134,15 +210,31 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     frames = [f for c in conns for f in opening_frames(c)]
     uids = [c.uid for c in conns]
+    announcement = _previous(session, ctx, "announcement")
+    if not conns and announcement is not None and announcement.status == "unknown":
+        return _step(spec, "unknown", detail="unknown: the announcement (step "
+                     f"{announcement.step}) cannot be seen, so neither can its connection")
     if not session.announced and not session.match_reason:
         return _step(spec, "missing", detail="nothing was announced, so nothing to connect to")
-    failed = [c for c in conns if connection_outcome(c) not in ("established", "midstream")]
+    outcomes = {c.uid: judged(ctx, c) for c in conns}
+    failed = [c for c in conns if not is_open(outcomes[c.uid]) and outcomes[c.uid] != "unknown"]
     if failed:
         first = failed[0]
         return _step(spec, "failed", uids, frames,
-                     f"{endpoint(first.resp_h, first.resp_p)}: "
-                     f"{connection_outcome(first).replace('_', ' ')}")
+                     f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
+    unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
+    if unknown:
+        return _step(spec, "unknown", uids, frames,
+                     f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
+                     f"{unseen_why(ctx, unknown[0])}")
     unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
+    early = [g for g in unused if not time_enough(ctx, g[0].ts)]
+    if early and len(early) == len(unused):
+        first = early[0][0]
+        return _step(spec, "unknown", uids, frames,
+                     f"unknown: the capture ended {ctx.capture_end - first.ts:.3f} s after "
+                     f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+                     f"{endpoint(first.ip, first.port)}, too soon to see its connection")
     if not conns or unused:
         return _step(spec, "missing", uids, frames,
                      "an announced endpoint got no connection")
@@ -153,29 +245,50 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
         return _step(spec, "violated", uids, frames,
                      f"opened by {openers}, expected the {expected}")
     if not all(_ports_in_range(ctx, session, c) for c in conns):
-        return _step(spec, "violated", uids, frames, "port outside the configured range")
-    where = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
-                      for c in conns)
-    return _step(spec, "ok", uids, frames, where)
+        return _step(spec, "violated", uids, frames, "port outside the configured range: " +
+                     "; ".join(port_words(ctx, session, c) for c in conns))
+    return _step(spec, "ok", uids, frames, data_connection_detail(
+        ctx, session, conns, [port_words(ctx, session, c) for c in conns]))
 
 
 def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
-    open_conns = [c for c in conns if connection_outcome(c) in ("established", "midstream")]
+    open_conns = [c for c in conns if is_open(judged(ctx, c))]
     if not open_conns:
+        previous = _previous(session, ctx, "data_connection")
+        if previous is not None and previous.status == "unknown":
+            return _step(spec, "unknown", detail="unknown: whether the data connection (step "
+                         f"{previous.step}) opened cannot be seen")
         return _step(spec, "missing", detail="no data connection opened, so no data moved")
-    sent = {"to_media": 0, "to_agent": 0}
-    for conn in open_conns:
-        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
-        sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
-        sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
+    sent = sent_each_way(session, open_conns)
     key = "to_agent" if session.kind == "restore" else "to_media"
     uids = [c.uid for c in open_conns]
     direction = "media server to agent" if key == "to_agent" else "agent to media server"
     if sent[key] > 0:
         return _step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                     f"{sent[key]} bytes {direction}")
+                     flow_detail(session, open_conns, sent, key))
+    hidden = flow_hidden(ctx, session, open_conns, key)
+    if hidden:
+        return _step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
+                     f"capture, but {hidden}")
     return _step(spec, "missing", uids, detail=f"no bytes {direction}")
+
+
+def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
+    """Words for the job's bytes these connections carried ("" when none)."""
+    open_conns = [c for c in conns if is_open(judged(ctx, c))]
+    sent = sent_each_way(session, open_conns)
+    key = "to_agent" if session.kind == "restore" else "to_media"
+    if not sent[key]:
+        return ""
+    return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
+            f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
+
+
+def _control_over(ctx: Context, control: Connection) -> bool:
+    """Could the capture have seen the callback? The control connection closed, or the
+    capture went on long enough after it opened."""
+    return bool(control.fin_frames or control.rst_frames) or time_enough(ctx, control.ts)
 
 
 def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,

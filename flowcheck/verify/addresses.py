@@ -1,0 +1,92 @@
+"""Announced data addresses against the address the control connection reached.
+
+An agent (or mover) announces in DATA_LISTEN / MOVER_LISTEN the address its peer must
+connect to. When that is not the address the control connection reached on the same
+host (a multi-homed host announcing another interface, or a NAT that translated the
+control connection but not the address inside the NDMP message: NDMP carries addresses
+in its payload, RFC 3022 section 4.1 / NDMP v4 section 3.8), the peer connects to an
+address that cannot work, or reaches the port under another address.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Announcement, Connection, Session, endpoint
+from flowcheck.sessions import listener_host
+from flowcheck.verify.context import Context, opening_frames
+from flowcheck.verify.evidence import is_open, judged
+
+
+def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
+    """The session's announcement of ip:port when ip is not the listener's control address."""
+    control = ctx.by_uid[session.control_uid]
+    return next((a for a in session.announced if (a.ip, a.port) == (ip, port)
+                 and a.ip != listener_host(a, control)), None)
+
+
+def _parties(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str, str]:
+    """(listener words, connector words, control address of the listener)."""
+    control = ctx.by_uid[session.control_uid]
+    host = listener_host(ann, control)
+    if ann.listener == "data":
+        return "the agent", f"the media server {control.orig_h}", host
+    return "the media server", f"the agent {control.resp_h}", host
+
+
+def _fix(listener: str, connector: str, host: str) -> str:
+    return (f"Make {listener} announce the address {connector} reaches it on ({host}): set "
+            "its data interface / preferred network (Backup Exec: the agent's preferred "
+            "network, \"Backup To Network Card\"; NDMP filers: the NDMP preferred "
+            "interface). If a NAT sits between them, NDMP needs NDMP-aware translation (a "
+            "gateway that rewrites the address inside DATA_LISTEN / MOVER_LISTEN replies), "
+            "or connect them without NAT. Opening firewall ports for the data range does "
+            "not help.")
+
+
+def report_mismatch(ctx: Context, session: Session, ann: Announcement,
+                    attempts: list[Connection]) -> None:
+    """The connector's SYNs to the announced address went unanswered (or it never
+    tried): the address, not a firewall rule, is the fault."""
+    listener, connector, host = _parties(ctx, session, ann)
+    op = ann.message.removeprefix("NDMP_")
+    where = endpoint(ann.ip, ann.port)
+    if attempts:
+        tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
+        what = (f"{connector} sent its SYNs to {where} and got no answer{tries}")
+        frames = [ann.frame] + [f for c in attempts for f in opening_frames(c)]
+    else:
+        what = f"no connection to {where} was seen"
+        frames = [ann.frame]
+    ctx.add("announced_address_mismatch",
+            f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
+            f"control connection reached {listener} at {host}; {what}. The announced "
+            f"address is the fault: {listener} announces an interface {connector} cannot "
+            "reach (a multi-homed host announcing another interface), or a NAT between "
+            "them translated the control connection's address but not the address inside "
+            "the NDMP message.", _fix(listener, connector, host),
+            session=session, conn=attempts[0] if attempts else None, frames=frames,
+            ts=ann.ts, cause="data")
+
+
+def check_address_matched(ctx: Context, session: Session) -> None:
+    """Data connections that reached an announced port under the listener's control
+    address (sessions matched them by port): a NAT rewrote the address."""
+    for uid, announced_ip in session.address_matched:
+        conn = ctx.by_uid[uid]
+        ann = next((a for a in session.announced
+                    if a.ip == announced_ip and a.port == conn.resp_p), None)
+        if ann is None:
+            continue
+        listener, connector, host = _parties(ctx, session, ann)
+        outcome = judged(ctx, conn)
+        works = is_open(outcome) or outcome == "unknown"
+        how = ("it opened: the job works only while that translation stays in place"
+               if works else f"it failed: {outcome.replace('_', ' ')}")
+        ctx.add("announced_address_mismatch",
+                f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
+                f"{listener} at {host}; {connector} reached port {ann.port} at {host} "
+                f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "
+                "connection was matched to the announcement by its port.",
+                _fix(listener, connector, host), session=session, conn=conn,
+                frames=[ann.frame, *opening_frames(conn)],
+                ts=ann.ts, cause=None if works else "data")

@@ -1,0 +1,115 @@
+"""The `detail` of a step that is ok: what was checked and what the capture showed.
+
+The step table already names the connection; the detail says what was seen on it (the
+handshake time, bytes each way, the announcing message, each port and the range it fell
+in), never a copy of another column.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions import connection_outcome
+from flowcheck.verify.context import Context, conn_sides, refusal_how
+
+
+def handshake_words(conn: Connection) -> str:
+    """"handshake 0.42 ms" (SYN to the ACK of the SYN-ACK), or why there is none."""
+    if conn.rtt is not None:
+        return f"handshake {conn.rtt * 1000:.3g} ms"
+    if not conn.syn_seen and not conn.synack_seen:
+        return "opened before the capture started"
+    return "handshake not fully captured"
+
+
+def bytes_words(conn: Connection, session: Session) -> str:
+    """Payload bytes each way, named by role: "700 B agent -> media server, ..."."""
+    media, _ = conn_sides(conn, session)
+    media_is_orig = media == (conn.orig_h, conn.orig_p)
+    to_agent = conn.orig_bytes if media_is_orig else conn.resp_bytes
+    to_media = conn.resp_bytes if media_is_orig else conn.orig_bytes
+    return f"{to_agent} B media server -> agent, {to_media} B agent -> media server"
+
+
+def connection_detail(ctx: Context, conn: Connection, session: Session, ports: str) -> str:
+    """Control or callback step: ports checked, handshake, bytes each way."""
+    parts = [p for p in (ports, handshake_words(conn), bytes_words(conn, session)) if p]
+    return "; ".join(parts)
+
+
+def announcement_detail(session: Session) -> str:
+    """Each announcing message: name, frame, direction and the endpoint it carried."""
+    words = []
+    for ann in session.announced:
+        who = "agent" if ann.listener == "data" else "media server (mover)"
+        words.append(f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                     f"{endpoint(ann.ip, ann.port)}, the {who} listening")
+    return "; ".join(words)
+
+
+def data_connection_detail(ctx: Context, session: Session, conns: list[Connection],
+                           ports: list[str]) -> str:
+    """Per data connection: the announcement it reached, its ports and ranges, handshake."""
+    words = []
+    for conn, port_words in zip(conns, ports, strict=True):
+        ann = next((a for a in session.announced if a.used_by == conn.uid), None)
+        translated = dict(session.address_matched).get(conn.uid)
+        if ann is not None and translated:
+            reached = (f"reached port {ann.port} announced in "
+                       f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
+                       f"{conn.resp_h}, not the announced {translated} (NAT)")
+        elif ann is not None:
+            reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
+                      "endpoint"
+        elif conn.uid in session.port_matched:
+            reached = "matched by direction and ports"
+        else:
+            reached = "reached an announced endpoint"
+        words.append(f"{conn.uid} {reached}: {port_words}; {handshake_words(conn)}")
+    return "; ".join(words)
+
+
+def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
+                key: str) -> str:
+    """Bytes the job moved in its direction, and the other way, over how many connections."""
+    direction = "media server -> agent" if key == "to_agent" else "agent -> media server"
+    other = "to_media" if key == "to_agent" else "to_agent"
+    count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
+    return (f"{sent[key]} B {direction} ({session.kind}) over {count}; {sent[other]} B the "
+            "other way")
+
+
+def sent_each_way(session: Session, conns: list[Connection]) -> dict[str, int]:
+    """Payload bytes each way over the connections: to_media, to_agent."""
+    sent = {"to_media": 0, "to_agent": 0}
+    for conn in conns:
+        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+        sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
+        sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
+    return sent
+
+
+def port_words(ctx: Context, session: Session, conn: Connection) -> str:
+    """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection."""
+    media, agent = conn_sides(conn, session)
+    parts = []
+    for which, side, inside in (("media", media, ctx.config.in_media_range),
+                                ("agent", agent, ctx.config.in_agent_range)):
+        if side is None or (side[1] == ctx.config.ndmp_port and conn.uid ==
+                            session.control_uid):
+            continue
+        verdict = "in" if inside(side[1]) else "outside"
+        parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
+    return ", ".join(parts)
+
+
+def failure_words(conn: Connection) -> str:
+    """What the capture shows of a failed opening: "unanswered: 3 SYNs over 3.1 s, ..."."""
+    outcome = connection_outcome(conn)
+    if outcome == "refused":
+        return f"refused: the SYN was answered with {refusal_how(conn)}"
+    if outcome == "handshake_incomplete":
+        return (f"handshake incomplete: {len(conn.synack_frames)} SYN-ACK(s) from "
+                f"{conn.resp_h}, no ACK from {conn.orig_h}")
+    syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+    return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
+            f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")

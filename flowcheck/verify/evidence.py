@@ -1,0 +1,196 @@
+"""Evidence before verdict: may an absence in the capture be called a failure?
+
+A packet missing from the capture is not a packet the network dropped. An absence (no
+SYN-ACK, no final ACK, no callback, no connection to an announced endpoint, no data) is
+judged only on evidence that the capture could have seen the answer: a retransmitted
+SYN or SYN-ACK, a RST or ICMP unreachable, or enough capture time after the event for
+TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
+`Config.retransmission_timeout`). Without it the step is `unknown`, and
+`capture_ended_early` or `capture_one_direction` say what could not be seen and why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from flowcheck.model import Connection, NdmpStream, Session, endpoint
+from flowcheck.sessions import Outcome, connection_outcome, one_sided
+from flowcheck.verify.context import Context, opening_frames
+
+Judged = Outcome | Literal["unknown"]
+
+
+def capture_end(connections: list[Connection]) -> float:
+    """Time of the capture's last TCP packet (seconds, capture clock)."""
+    return max((max(c.last_ts, c.ts) for c in connections), default=0.0)
+
+
+def missing_directions(connections: list[Connection]
+                       ) -> dict[tuple[str, str], list[Connection]]:
+    """Host-to-host directions with no packet in the whole capture although connections
+    prove that side talked (ACKs, data or FINs of the other side only a SYN-ACK or
+    delivered data explains): (sender, receiver) -> those connections, in order."""
+    seen: set[tuple[str, str]] = set()
+    proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
+    for conn in connections:
+        if conn.orig_pkts:
+            seen.add((conn.orig_h, conn.resp_h))
+        if conn.resp_pkts:
+            seen.add((conn.resp_h, conn.orig_h))
+        side = one_sided(conn)
+        if side == "resp":
+            proven[(conn.resp_h, conn.orig_h)].append(conn)
+        elif side == "orig":
+            proven[(conn.orig_h, conn.resp_h)].append(conn)
+    return {pair: conns for pair, conns in proven.items() if pair not in seen}
+
+
+def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
+    """Learn what the capture can show (its end, the directions it lacks); one
+    capture_one_direction warning per direction it lacks. Runs before every check.
+    ended_at: when the capture stopped, when known to be later than its last packet."""
+    ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
+    ctx.missing = missing_directions(ctx.connections)
+    for (sender, receiver), conns in ctx.missing.items():
+        listed = ", ".join(conns_words(c) for c in conns[:3])
+        more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
+        ctx.add("capture_one_direction",
+                f"The capture holds no packet from {sender} to {receiver}, although "
+                f"{len(conns)} connection(s) show that side talking ({listed}{more}): the "
+                f"other side ACKs, sends data or closes as only an answer from {sender} "
+                "explains. The capture saw one direction only (a SPAN port or firewall "
+                "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
+                "the steps that depend on that direction are unknown, not failed.",
+                "Capture both directions: on the media server itself, or a SPAN session "
+                "of both received and sent traffic (tcpdump without -Q), on a path both "
+                "directions take.", conn=conns[0],
+                frames=[f for c in conns[:5] for f in opening_frames(c)])
+
+
+def conns_words(conn: Connection) -> str:
+    return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)}")
+
+
+def after(ctx: Context, ts: float) -> float:
+    """Seconds of capture after ts."""
+    return max(0.0, ctx.capture_end - ts)
+
+
+def time_enough(ctx: Context, ts: float) -> bool:
+    return after(ctx, ts) >= ctx.config.retransmission_timeout
+
+
+def judged(ctx: Context, conn: Connection) -> Judged:
+    """connection_outcome, with a silence (unanswered, handshake incomplete) only when
+    the capture could have seen the answer; "unknown" otherwise."""
+    outcome = connection_outcome(conn)
+    if outcome == "unanswered":
+        if conn.syn_retries > 0 or time_enough(ctx, conn.last_ts):
+            return outcome
+        return "unknown"
+    if outcome == "handshake_incomplete":
+        if len(conn.synack_frames) > 1 or conn.syn_retries > 0:
+            return outcome
+        if (conn.orig_h, conn.resp_h) in ctx.missing:
+            return "unknown"  # the originator's ACK would travel the uncaptured way
+        return outcome if time_enough(ctx, conn.last_ts) else "unknown"
+    return outcome
+
+
+def is_open(outcome: Judged) -> bool:
+    return outcome in ("established", "midstream")
+
+
+def unseen_why(ctx: Context, conn: Connection) -> str:
+    """Why the capture cannot show how the connection's opening went."""
+    outcome = connection_outcome(conn)
+    answer = (conn.resp_h, conn.orig_h) if outcome == "unanswered" else \
+        (conn.orig_h, conn.resp_h)
+    if answer in ctx.missing:
+        return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
+                "direction only), so the answer could not be seen")
+    what = "SYN" if outcome == "unanswered" else "SYN-ACK"
+    return (f"the capture ended {after(ctx, conn.last_ts):.3f} s after its last {what}, "
+            f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
+            "retransmission timeout), and no retransmission, RST or ICMP answer was seen")
+
+
+def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: str) -> str:
+    """Record why a connection's opening cannot be judged; returns the step detail."""
+    why = unseen_why(ctx, conn)
+    words = f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    outcome = connection_outcome(conn)
+    answer = (conn.resp_h, conn.orig_h) if outcome == "unanswered" else \
+        (conn.orig_h, conn.resp_h)
+    if answer not in ctx.missing:
+        event = "SYN" if outcome == "unanswered" else "SYN-ACK"
+        ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
+                    opening_frames(conn), conn=conn)
+    return f"unknown: {why}"
+
+
+def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
+                frames: list[int], *, conn: Connection | None = None,
+                waits: str = "") -> None:
+    """One capture_ended_early warning per event."""
+    key = (event, ts)
+    if key in ctx.early_events:
+        return
+    ctx.early_events.add(key)
+    rto = ctx.config.retransmission_timeout
+    ctx.add("capture_ended_early",
+            f"The capture ended {after(ctx, ts):.3f} s after {event}"
+            + (f", before {waits}" if waits else
+               f", before TCP would have retried ({rto:g} s retransmission timeout)")
+            + ": whether it was answered cannot be seen. A packet missing from the "
+            "capture is not a packet the network dropped.",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            f"after the job ends (at least {rto:g} s after the last connection attempt). "
+            "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to match.",
+            session=session, conn=conn, frames=frames, ts=ts)
+
+
+def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> str | None:
+    """Why the control conversation may hold messages the capture does not show."""
+    control = ctx.by_uid[session.control_uid]
+    side = one_sided(control)
+    if side is not None:
+        sender, receiver = (control.resp_h, control.orig_h) if side == "resp" else \
+            (control.orig_h, control.resp_h)
+        return (f"the capture holds only one direction of the control connection (nothing "
+                f"from {sender} to {receiver})")
+    if stream is not None and stream.snap_cut and not stream.messages:
+        return ("the capture's snap length cut every NDMP message of the control "
+                "connection (capture with tcpdump -s 0)")
+    if control.missed_bytes > 0:
+        return (f"the sniffer missed {control.missed_bytes} bytes of the control "
+                "connection (capture loss)")
+    if stream is not None and stream.snap_cut:
+        return "the capture's snap length cut the control stream"
+    return None
+
+
+def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: str) -> str:
+    """Why the capture may not show the data that flowed ("" when it would)."""
+    sender = session.media_server if key == "to_agent" else session.remote_agent
+    for conn in conns:
+        receiver = conn.resp_h if conn.orig_h == sender else conn.orig_h
+        side = one_sided(conn)
+        silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
+        if silent == sender or (sender, receiver) in ctx.missing:
+            return (f"the capture holds no packet from {sender} on {conn.uid} (one "
+                    "direction only)")
+        if conn.missed_bytes > 0:
+            return f"the sniffer missed {conn.missed_bytes} bytes of {conn.uid}"
+    if all(not c.fin_frames and not c.rst_frames for c in conns) and \
+            not any(time_enough(ctx, c.ts) for c in conns):
+        first = min(conns, key=lambda c: c.ts)
+        ended_early(ctx, session, f"the data connection {first.uid} opened", first.ts,
+                    opening_frames(first), conn=first,
+                    waits="its data could be seen (retransmission timeout "
+                          f"{ctx.config.retransmission_timeout:g} s)")
+        return (f"the capture ended {ctx.capture_end - first.ts:.3f} s after the data "
+                "connection opened, while it was still open")
+    return ""

@@ -1,0 +1,149 @@
+"""A clean lab job captured differently (issue 9): stopped early, one direction only,
+`-s 54`. The capture, not the network, lost the packets, so no error may come out:
+verdict inconclusive (exit 5) with the step that cannot be seen `unknown`, or pass.
+
+Each shape is cut from the stored lab capture with the real tools a user would have
+used (editcap -r, editcap -s, tcpdump -r with a direction filter).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run as cli
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+CLEAN = LAB / "clean-3-resources.pcap"
+CONFIG = LAB / "clean-3-resources.toml"
+# Frames of clean-3-resources: 1 control SYN, 2 its SYN-ACK, 17 the callback's SYN,
+# 22 the first data connection's SYN (tshark -r ... lists them).
+FIRST_DATA_SYN = 22
+
+
+def _shape(tmp_path: Path, name: str) -> Path:
+    out = tmp_path / f"{name}.pcap"
+    if name.startswith("stop-"):
+        last = {"stop-control-syn": 1, "stop-control-synack": 2, "stop-callback-syn": 17,
+                "stop-data-syn": FIRST_DATA_SYN}[name]
+        command = ["editcap", "-r", str(CLEAN), str(out), f"1-{last}"]
+    elif name == "snap-54":
+        command = ["editcap", "-s", "54", str(CLEAN), str(out)]
+    else:
+        sender = "10.77.0.1" if name == "media-server-out-only" else "10.77.0.2"
+        command = ["tcpdump", "-r", str(CLEAN), "-w", str(out), f"src host {sender}"]
+    subprocess.run(command, check=True, capture_output=True)
+    return out
+
+
+def _analyze(capture: Path):  # noqa: ANN202
+    config = build_config(load_file(CONFIG))
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+def _step_statuses(analysis) -> list[str]:  # noqa: ANN001
+    return [s.status for s in analysis.sessions[0].steps]
+
+
+@pytest.mark.parametrize(("name", "unknown_steps", "warning"), [
+    ("stop-control-syn", [1, 2, 3, 4, 5], "capture_ended_early"),
+    ("stop-control-synack", [1, 2, 3, 4, 5], "capture_ended_early"),
+    ("stop-callback-syn", [2, 3, 4, 5], "capture_ended_early"),
+    ("stop-data-syn", [4, 5], "capture_ended_early"),
+    ("media-server-out-only", [3, 5], "capture_one_direction"),
+    ("snap-54", [3], "ndmp_partial"),
+])
+def test_capture_shapes_of_a_clean_job_are_inconclusive(tmp_path: Path, name: str,
+                                                        unknown_steps: list[int],
+                                                        warning: str) -> None:
+    capture = _shape(tmp_path, name)
+    analysis = _analyze(capture)
+    errors = [f.code for f in analysis.findings if str(f.severity) == "error"]
+    assert errors == []
+    assert warning in {f.code for f in analysis.findings}
+    steps = analysis.sessions[0].steps
+    assert [s.step for s in steps if s.status == "unknown"] == unknown_steps
+    assert all(s.status in ("ok", "unknown") for s in steps)
+    assert all(s.detail.startswith("unknown: ") for s in steps if s.status == "unknown")
+    assert analysis.verdict == "inconclusive"
+    assert cli(["analyze", "--config", str(CONFIG), str(capture)]) == 5
+
+
+def test_agent_side_only_still_shows_every_step(tmp_path: Path) -> None:
+    """Only agent -> media server captured: the agent's SYN-ACKs, replies (with the
+    DATA_LISTEN endpoints) and the data itself prove every step."""
+    analysis = _analyze(_shape(tmp_path, "agent-out-only"))
+    assert _step_statuses(analysis) == ["ok"] * 5
+    one_way = [f for f in analysis.findings if f.code == "capture_one_direction"]
+    assert len(one_way) == 1 and "from 10.77.0.1 to 10.77.0.2" in one_way[0].message
+    assert analysis.verdict == "pass"
+
+
+def test_one_direction_is_not_claimed_for_a_full_capture() -> None:
+    analysis = _analyze(CLEAN)
+    assert "capture_one_direction" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "pass"
+
+
+@pytest.mark.parametrize(("capture", "code"), [
+    ("callback-blocked", "callback_unanswered"),
+    ("data-port-dropped", "data_unanswered"),
+    ("control-dropped", "control_unanswered"),
+])
+def test_real_drops_keep_their_error(capture: str, code: str) -> None:
+    """Negative controls: retransmitted SYNs are evidence, whatever the capture's end."""
+    analysis = _analyze_with_own_config(LAB / f"{capture}.pcap")
+    assert code in {f.code for f in analysis.findings if str(f.severity) == "error"}
+    assert analysis.verdict == "fail"
+
+
+def test_real_drop_cut_right_after_its_first_retry_keeps_its_error(tmp_path: Path) -> None:
+    capture = LAB / "control-dropped.pcap"
+    retry = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0",
+         "-T", "fields", "-e", "frame.number"], check=True, capture_output=True,
+        text=True).stdout.split()[1]
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(cut), f"1-{retry}"], check=True,
+                   capture_output=True)
+    analysis = _analyze_with_own_config(cut, capture.with_suffix(".toml"))
+    assert "control_unanswered" in {f.code for f in analysis.findings}
+
+
+def _analyze_with_own_config(capture: Path, config_path: Path | None = None):  # noqa: ANN202
+    config = build_config(load_file(config_path or capture.with_suffix(".toml")))
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+@pytest.mark.parametrize(("capture", "sender", "code"), [
+    ("callback-blocked", "10.77.0.2", "callback_unanswered"),  # tcpdump -Q in on M
+    ("data-port-dropped", "10.77.0.1", "data_unanswered"),  # tcpdump -Q out on M
+])
+def test_real_one_way_failure_seen_from_one_direction_stays_an_error(
+        tmp_path: Path, capture: str, sender: str, code: str) -> None:
+    """SYNs retransmitted with no ACK after them: dropped, whichever direction was kept."""
+    out = tmp_path / f"{capture}-one-way.pcap"
+    subprocess.run(["tcpdump", "-r", str(LAB / f"{capture}.pcap"), "-w", str(out),
+                    f"src host {sender}"], check=True, capture_output=True)
+    analysis = _analyze_with_own_config(out, LAB / f"{capture}.toml")
+    codes = {f.code for f in analysis.findings}
+    assert code in codes and "capture_one_direction" in codes
+    assert "handshake_incomplete" not in codes and "control_unanswered" not in codes
+    assert "unannounced_connection" not in codes
+    assert analysis.verdict == "fail"
+
+
+def test_retransmission_timeout_flag_reaches_the_analysis(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    capture = _shape(tmp_path, "stop-control-syn")
+    code = cli(["analyze", "--config", str(CONFIG), "--retransmission-timeout", "1",
+                "--format", "json", str(capture)])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 5 and document["verdict"] == "inconclusive"
+    assert document["config"]["retransmission_timeout"] == 1.0
+    (early,) = [f for f in document["findings"] if f["code"] == "capture_ended_early"]
+    assert "(1 s retransmission timeout)" in early["message"]
