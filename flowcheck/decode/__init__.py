@@ -20,6 +20,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from flowcheck.decode import tunnels
+from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
+from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
+from flowcheck.decode.gather import Gather
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote, walk_ipv6_extensions
 from flowcheck.decode.link import locate_network_layer
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
@@ -31,6 +35,7 @@ IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
 # IPv6 next-header values that are extension headers the walker understands.
 IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
+MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
@@ -61,7 +66,9 @@ class DecodedBatch:
     tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
+    tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
+    tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
 
     @property
     def non_tcp(self) -> int:
@@ -83,47 +90,6 @@ IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id",
                         ("src", ">u4"), ("dst", ">u4")])
 IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("next", "u1"),
                         ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
-
-
-class _Gather:
-    """Reads bytes at per-packet offsets from the batch buffer, a whole header at a time.
-
-    Reads are clipped to the buffer, never to the packet: a caller checks each header
-    against the captured length and ignores what it read from a packet too short.
-    """
-
-    def __init__(self, batch: PacketBatch) -> None:
-        self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
-        self.start = np.asarray(batch.data_off, np.int64)  # no copy when already int64
-        self.caplen = batch.caplen.astype(np.int64)
-        self.size = self.buf.shape[0]
-        self._windows: dict[int, np.ndarray] = {}
-
-    def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """(len(off), width) bytes starting at each packet's offset `off`."""
-        start = self.start if rows is None else self.start[rows]
-        if self.size < width:
-            return np.zeros((off.shape[0], width), dtype=np.uint8)
-        first = np.minimum(start + off, self.size - width)
-        window = self._windows.get(width)
-        if window is None:
-            # Item i of the window is buf[i:i+width] as one opaque value: one index per
-            # packet, and numpy copies whole items (about 3x faster than rows of bytes).
-            window = np.ndarray(shape=(self.size - width + 1,), dtype=f"V{width}",
-                                buffer=self.buf, strides=(1,))
-            self._windows[width] = window
-        return window[first].view(np.uint8).reshape(-1, width)
-
-    def header(self, off: np.ndarray, dtype: np.dtype, rows: np.ndarray | None = None
-               ) -> np.ndarray:
-        return self.block(off, dtype.itemsize, rows).view(dtype).reshape(-1)
-
-    def u8(self, off: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        return self.block(off, 1, rows)[:, 0].astype(np.int64)
-
-    def be(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
-        raw = self.block(off, width, rows)
-        return raw.view(f">u{width}").reshape(-1).astype(np.int64)
 
 
 # TCP header fields copied as they are into DecodedBatch.tcp_<name>.
@@ -154,14 +120,15 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
         return _decode_general(batch)
-    gather = _Gather(batch)
+    gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     header = frames["tcp"]
     doff = (header["offset"] >> 4).astype(np.int64)
     total = frames["total"].astype(np.int64)
     plain = ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
              & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
-             & (gather.caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & (total >= 20))
+             & (gather.caplen >= PLAIN_TCP_AT + 20) & (doff >= 5)
+             & ((total >= 20) | (total == 0)))
     if plain.all():
         return _plain(batch, frames, gather, np.arange(n), doff, total)
     rows = np.flatnonzero(plain)
@@ -169,11 +136,15 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
     return _merge(batch, plain, first, _decode_general(_subset(batch, ~plain)))
 
 
-def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.ndarray,
+def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray,
            doff: np.ndarray, total: np.ndarray) -> DecodedBatch:
     header = frames["tcp"]
     header_len = doff * 4
-    payload_len = np.maximum(total - 20 - header_len, 0)
+    # The IP length, but never beyond the frame (as tshark); length 0 is a segmentation
+    # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
+    wire = gather.wirelen[rows] - 14
+    ip_len = np.where(total == 0, wire, np.minimum(total, wire))
+    payload_len = np.maximum(ip_len - 20 - header_len, 0)
     payload_start = PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
     dst = np.zeros((rows.shape[0], 4), dtype=np.uint32)
@@ -192,6 +163,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: _Gather, rows: np.nda
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
+        tcp_tunnel=np.zeros(rows.shape[0], dtype=np.int64),
     )
 
 
@@ -220,88 +192,178 @@ def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
     columns = {column.name: both(column.name) for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in ("tcp_index", "tcp_frame")}
     return DecodedBatch(kind=kind, tcp_index=index[order], tcp_frame=index[order] + batch.frame0,
-                        icmp_quotes=other.icmp_quotes, **columns)
+                        icmp_quotes=other.icmp_quotes, tunnels=other.tunnels, **columns)
+
+
+
+
+@dataclass(slots=True)
+class _Layers:
+    """Per packet of a batch, the innermost IP layer decoded so far."""
+
+    kind: np.ndarray  # uint8 classification (TCP is decided last)
+    version: np.ndarray  # 4, 6; 0 when no IP layer
+    proto: np.ndarray  # IP protocol of the payload, -1 when there is nothing to read
+    l4: np.ndarray  # where the IP payload starts
+    end: np.ndarray  # where it ends, from the IP lengths (never beyond the wire length)
+    src: np.ndarray  # (n, 4) uint32 address words
+    dst: np.ndarray
+    first_fragment: np.ndarray  # bool: the upper header is here, its length unknown
+    tunnel: np.ndarray  # int64 index into the TunnelTable
 
 
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
-    """Any supported link type and IP layout (the slower, fully general decode)."""
+    """Any supported link type, encapsulation and IP layout (the fully general decode)."""
     n = len(batch)
-    gather = _Gather(batch)
+    gather = Gather(batch)
+    off, link = locate_network_layer(batch, gather)
+    layers = _Layers(kind=np.full(n, NON_TCP, dtype=np.uint8),
+                     version=np.zeros(n, dtype=np.int64), proto=np.full(n, -1, dtype=np.int64),
+                     l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
+                     src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
+                     first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64))
+    layers.kind[link == BAD] = UNDECODABLE
+    layers.kind[link == LINK_FRAGMENT] = FRAGMENT
+    table = tunnels.TunnelTable()
+    rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
+    for depth in range(MAX_TUNNELS + 1):
+        _ip_layer(gather, layers, rows, off[rows], link[rows])
+        if depth == MAX_TUNNELS:
+            break
+        candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
+                          & ~layers.first_fragment[rows]]
+        if not candidates.size:
+            break
+        found = tunnels.find(gather, candidates, layers.proto[candidates],
+                             layers.l4[candidates], layers.end[candidates])
+        if not found.rows.size:
+            break
+        inner = found.rows
+        layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
+                                         layers.src[inner], layers.dst[inner])
+        layers.end[inner] = found.end
+        layers.proto[inner] = -1
+        inner_off, inner_kind = found.off.copy(), found.kind.copy()
+        resolve(gather, inner, inner_off, inner_kind)
+        # Cut inside the tunnel: a packet that may well be TCP, not decodable.
+        layers.kind[inner[inner_kind == BAD]] = UNDECODABLE
+        ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
+        rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
+    icmp_quotes = _icmp_quotes(batch, gather, layers, table)
+    return _tcp(batch, gather, layers, icmp_quotes, table)
+
+
+def _ip_layer(gather: Gather, layers: _Layers, rows: np.ndarray, base: np.ndarray,
+              link: np.ndarray) -> None:
+    """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`."""
     caplen = gather.caplen
-    l3_off, version = locate_network_layer(batch, gather)
-    kind = np.full(n, NON_TCP, dtype=np.uint8)
-    kind[version < 0] = UNDECODABLE
-
-    l4_off = np.zeros(n, dtype=np.int64)
-    proto = np.full(n, -1, dtype=np.int64)
-    ip_payload = np.zeros(n, dtype=np.int64)  # bytes after the IP header(s), from lengths
-    src = np.zeros((n, 4), dtype=np.uint32)
-    dst = np.zeros((n, 4), dtype=np.uint32)
-
-    v4 = np.flatnonzero(version == 4)
-    if v4.size:
-        base = l3_off[v4]
-        short = base + 20 > caplen[v4]
-        ip = gather.header(base, IPV4_HEADER, v4)
+    v4 = link == ETHERTYPE_IPV4
+    if v4.any():
+        r, at = rows[v4], base[v4]
+        ip = gather.header(at, IPV4_HEADER, r)
         first = ip["first"].astype(np.int64)
         ihl = (first & 0x0F) * 4
         total = ip["total"].astype(np.int64)
         frag = ip["frag"].astype(np.int64)
-        bad = short | (first >> 4 != 4) | (ihl < 20) | (total < ihl)
-        kind[v4[bad]] = UNDECODABLE
-        is_fragment = ~bad & (((frag & 0x2000) != 0) | ((frag & 0x1FFF) != 0))
-        kind[v4[is_fragment]] = FRAGMENT
-        ok = ~bad & ~is_fragment
-        rows = v4[ok]
-        proto[rows] = ip["proto"][ok]
-        l4_off[rows] = base[ok] + ihl[ok]
-        ip_payload[rows] = total[ok] - ihl[ok]
-        src[rows, 0] = ip["src"][ok]
-        dst[rows, 0] = ip["dst"][ok]
+        enclosing = layers.end[r]
+        # Total length 0: a segmentation offload super-frame (TSO, IPv4 BIG TCP), whose
+        # datagram runs to the end of the frame, as tshark's TSO support reads it.
+        end = np.where(total == 0, enclosing, np.minimum(at + total, enclosing))
+        bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
+               | ((total != 0) & (total < ihl)) | (end < at + ihl))
+        layers.kind[r[bad]] = UNDECODABLE
+        later = ~bad & ((frag & 0x1FFF) != 0)
+        layers.kind[r[later]] = FRAGMENT
+        ok = ~bad & ~later
+        r = r[ok]
+        layers.first_fragment[r] = (frag[ok] & 0x2000) != 0
+        layers.version[r] = 4
+        layers.proto[r] = ip["proto"][ok]
+        layers.l4[r] = at[ok] + ihl[ok]
+        layers.end[r] = end[ok]
+        layers.src[r] = 0
+        layers.dst[r] = 0
+        layers.src[r, 0] = ip["src"][ok]
+        layers.dst[r, 0] = ip["dst"][ok]
+    v6 = link == ETHERTYPE_IPV6
+    if v6.any():
+        _ipv6_layer(gather, layers, rows[v6], base[v6])
 
-    v6 = np.flatnonzero(version == 6)
-    if v6.size:
-        base = l3_off[v6]
-        short = base + 40 > caplen[v6]
-        ip = gather.header(base, IPV6_HEADER, v6)
-        bad = short | (ip["first"] >> 4 != 6)
-        kind[v6[bad]] = UNDECODABLE
-        rows = v6[~bad]
-        ip = ip[~bad]
-        proto[rows] = ip["next"]
-        l4_off[rows] = base[~bad] + 40
-        ip_payload[rows] = ip["length"]
-        src[rows] = ip["src"]
-        dst[rows] = ip["dst"]
-        # Extension headers are rare: walk their chain in Python, one packet at a time.
-        for row in rows[np.isin(proto[rows], IPV6_EXTENSIONS)]:
-            walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]),
-                                          int(caplen[row]), int(l4_off[row]), int(proto[row]))
-            if walked is None:
-                kind[row] = UNDECODABLE
-                proto[row] = -1
-            elif walked.fragment:
-                kind[row] = FRAGMENT
-                proto[row] = -1
-            else:
-                ip_payload[row] -= walked.offset - l4_off[row]
-                l4_off[row] = walked.offset
-                proto[row] = walked.next_header
 
-    icmp_quotes: list[IcmpQuote] = []
-    icmp_rows = np.flatnonzero(((proto == IPPROTO_ICMP) & (version == 4))
-                               | ((proto == IPPROTO_ICMPV6) & (version == 6)))
-    for row in icmp_rows:
-        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(caplen[row]),
-                                  int(l4_off[row]), int(version[row]))
+def _ipv6_layer(gather: Gather, layers: _Layers, r: np.ndarray, at: np.ndarray) -> None:
+    caplen = gather.caplen
+    ip = gather.header(at, IPV6_HEADER, r)
+    bad = (at + 40 > caplen[r]) | (ip["first"] >> 4 != 6)
+    layers.kind[r[bad]] = UNDECODABLE
+    r, at, ip = r[~bad], at[~bad], ip[~bad]
+    plen = ip["length"].astype(np.int64)
+    proto = ip["next"].astype(np.int64)
+    l4 = at + 40
+    enclosing = layers.end[r]
+    # Payload length 0: a jumbogram (RFC 2675, its length in the hop-by-hop header) or a
+    # Linux BIG TCP super-frame without one, whose payload runs to the end of the frame.
+    end = np.where(plen == 0, enclosing, np.minimum(l4 + plen, enclosing))
+    # The usual jumbogram header, read in bulk: hop-by-hop of 8 bytes holding the option.
+    hbh = gather.be(l4, 4, r)
+    jumbo = (proto == 0) & ((hbh & 0xFFFFFF) == 0x00C204) & (l4 + 8 <= caplen[r])
+    if jumbo.any():
+        length = gather.be(l4[jumbo] + 4, 4, r[jumbo])
+        end[jumbo] = np.where(plen[jumbo] == 0, np.minimum(at[jumbo] + 40 + length,
+                                                           enclosing[jumbo]), -1)
+        proto[jumbo] = hbh[jumbo] >> 24
+        l4[jumbo] += 8
+    layers.version[r] = 6
+    layers.first_fragment[r] = False
+    layers.proto[r] = proto
+    layers.l4[r] = l4
+    layers.end[r] = end
+    layers.src[r] = ip["src"]
+    layers.dst[r] = ip["dst"]
+    # Other extension headers are rare: walk their chain in Python, one packet at a time.
+    for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
+        row = int(r[i])
+        walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]), int(caplen[row]),
+                                      int(l4[i]), int(proto[i]))
+        layers.proto[row] = -1
+        if walked is None:
+            layers.kind[row] = UNDECODABLE
+        elif walked.fragment:
+            layers.kind[row] = FRAGMENT
+        else:
+            layers.proto[row] = walked.next_header
+            layers.l4[row] = walked.offset
+            layers.first_fragment[row] = walked.first_fragment
+            if walked.jumbo is not None:
+                layers.end[row] = (-1 if plen[i] else
+                                   min(int(at[i]) + 40 + walked.jumbo, int(enclosing[i])))
+    # A jumbo option with a non-zero payload length is an error (RFC 2675): undecodable.
+    broken = r[layers.end[r] < 0]
+    layers.kind[broken] = UNDECODABLE
+    layers.proto[broken] = -1
+
+
+def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: _Layers,
+                 table: tunnels.TunnelTable) -> list[IcmpQuote]:
+    quotes: list[IcmpQuote] = []
+    rows = np.flatnonzero(((layers.proto == IPPROTO_ICMP) & (layers.version == 4))
+                          | ((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)))
+    for row in rows.tolist():
+        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(gather.caplen[row]),
+                                  int(layers.l4[row]), int(layers.version[row]))
         if quote is not None:
-            quote.position = int(row)
-            quote.frame = batch.frame0 + int(row)
+            quote.position = row
+            quote.frame = batch.frame0 + row
             quote.ts = float(batch.ts[row])
-            icmp_quotes.append(quote)
+            quote.tunnel = table.names[int(layers.tunnel[row])]
+            quotes.append(quote)
+    return quotes
 
-    candidates = np.flatnonzero(proto == IPPROTO_TCP)
-    l4 = l4_off[candidates]
+
+def _tcp(batch: PacketBatch, gather: Gather, layers: _Layers, icmp_quotes: list[IcmpQuote],
+         table: tunnels.TunnelTable) -> DecodedBatch:
+    caplen, kind = gather.caplen, layers.kind
+    candidates = np.flatnonzero(layers.proto == IPPROTO_TCP)
+    l4 = layers.l4[candidates]
     # The 20-byte fixed TCP header must be captured; options may be cut.
     complete = l4 + 20 <= caplen[candidates]
     header = gather.header(l4, TCP_HEADER, candidates)
@@ -313,20 +375,24 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
     l4 = l4[complete]
     header = header[complete]
     header_len = doff[complete] * 4
-    payload_len = np.maximum(ip_payload[tcp] - header_len, 0)
     payload_start = l4 + header_len
+    payload_len = np.maximum(layers.end[tcp] - payload_start, 0)
+    # A first fragment's segment length is unknown without reassembly (tshark: no tcp.len).
+    payload_len[layers.first_fragment[tcp]] = 0
     payload_cap = np.clip(caplen[tcp] - payload_start, 0, payload_len)
     return DecodedBatch(
         kind=kind,
         tcp_index=tcp.astype(np.int64),
         tcp_frame=tcp.astype(np.int64) + batch.frame0,
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
-        tcp_version=version[tcp].astype(np.uint8),
-        tcp_src=src[tcp],
-        tcp_dst=dst[tcp],
+        tcp_version=layers.version[tcp].astype(np.uint8),
+        tcp_src=layers.src[tcp],
+        tcp_dst=layers.dst[tcp],
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,
+        tcp_tunnel=layers.tunnel[tcp],
         icmp_quotes=icmp_quotes,
+        tunnels=table.names,
     )
