@@ -34,11 +34,11 @@ VXLAN_GPE_PORT = 4790
 GENEVE_PORT = 6081
 GRE_ERSPAN, GRE_ERSPAN3, GRE_WCCP, GRE_PPP = 0x88BE, 0x22EB, 0x883E, 0x880B
 
-# Tunnel kinds and how a connection record names them: (name, name of the id or None).
+# Tunnel kinds and how a connection record names them.
 VXLAN, VXLAN_GPE, GENEVE, GRE, ERSPAN1, ERSPAN2, ERSPAN3, IPIP, PPTP = range(1, 10)
-NAMES = {VXLAN: ("vxlan", "vni"), VXLAN_GPE: ("vxlan-gpe", "vni"), GENEVE: ("geneve", "vni"),
-         GRE: ("gre", "key"), ERSPAN1: ("erspan1", None), ERSPAN2: ("erspan2", "session"),
-         ERSPAN3: ("erspan3", "session"), IPIP: ("ipip", None), PPTP: ("pptp", "call")}
+NAMES = {VXLAN: "vxlan", VXLAN_GPE: "vxlan-gpe", GENEVE: "geneve", GRE: "gre",
+         ERSPAN1: "erspan1", ERSPAN2: "erspan2", ERSPAN3: "erspan3", IPIP: "ipip",
+         PPTP: "pptp"}
 GPE_NEXT = {1: ETHERTYPE_IPV4, 2: ETHERTYPE_IPV6, 3: ETHERNET, 5: ETHERTYPE_MPLS}
 
 
@@ -50,7 +50,6 @@ class Found:
     off: np.ndarray  # where the inner packet starts
     kind: np.ndarray  # what starts there (framing.py)
     tunnel: np.ndarray  # tunnel kind (VXLAN, ...)
-    ident: np.ndarray  # VNI, key, session or call id; -1 when the tunnel has none
     end: np.ndarray  # end of the outer payload (the UDP length bounds it)
 
 
@@ -62,14 +61,14 @@ def find(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     ipip = np.flatnonzero((proto == IPPROTO_IPIP) | (proto == IPPROTO_IPV6))
     parts.append(Found(rows[ipip], l4[ipip],
                        np.where(proto[ipip] == IPPROTO_IPIP, ETHERTYPE_IPV4, ETHERTYPE_IPV6),
-                       np.full(ipip.size, IPIP), np.full(ipip.size, -1), end[ipip]))
+                       np.full(ipip.size, IPIP), end[ipip]))
     return Found(*(np.concatenate([getattr(p, name) for p in parts])
-                   for name in ("rows", "off", "kind", "tunnel", "ident", "end")))
+                   for name in ("rows", "off", "kind", "tunnel", "end")))
 
 
 def _empty() -> Found:
     empty = np.zeros(0, dtype=np.int64)
-    return Found(empty, empty, empty, empty, empty, empty)
+    return Found(empty, empty, empty, empty, empty)
 
 
 def _udp(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
@@ -89,7 +88,6 @@ def _udp(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     length = gather.be(off + 4, 2, r)
     outer_end = end[at[hit]]
     outer_end = np.where(length >= 8, np.minimum(outer_end, off + length), outer_end)
-    vni = gather.be(off + 12, 4, r) >> 8
     tunnel = np.full(r.size, VXLAN, dtype=np.int64)
     inner = off + 16
     kind = np.full(r.size, ETHERNET, dtype=np.int64)
@@ -105,7 +103,7 @@ def _udp(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
         inner[geneve] += (first & 0x3F) * 4
         kind[geneve] = np.where(first >> 6 == 0, gather.be(off[geneve] + 10, 2, r[geneve]),
                                 NOT_IP)
-    return Found(r, inner, kind, tunnel, vni, outer_end)
+    return Found(r, inner, kind, tunnel, outer_end)
 
 
 def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
@@ -119,9 +117,8 @@ def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     version = flags & 7
     checksum, routing = (flags & 0x8000) != 0, (flags & 0x4000) != 0
     has_key, has_seq = (flags & 0x2000) != 0, (flags & 0x1000) != 0
-    key_at = off + 4 + np.where(checksum | routing, 4, 0)
-    header = key_at + np.where(has_key, 4, 0) + np.where(has_seq, 4, 0)
-    ident = np.where(has_key, gather.be(key_at, 4, r), -1)
+    header = (off + 4 + np.where(checksum | routing, 4, 0) + np.where(has_key, 4, 0)
+              + np.where(has_seq, 4, 0))
     tunnel = np.full(r.size, GRE, dtype=np.int64)
     inner, kind = header.copy(), ptype.copy()
     # Version 1 is PPTP's: a key made of payload length and call id, an optional ack.
@@ -129,19 +126,15 @@ def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     inner[pptp] = (off + 8 + np.where(has_seq, 4, 0) + np.where((flags & 0x80) != 0, 4, 0))[pptp]
     kind[pptp] = np.where(ptype[pptp] == GRE_PPP, PPP, NOT_IP)
     tunnel[pptp] = PPTP
-    ident[pptp] = gather.be(off[pptp] + 6, 2, r[pptp])
     plain = version == 0
     erspan = plain & (ptype == GRE_ERSPAN)
     # ERSPAN type I has no sequence number and no header; type II has both.
     tunnel[erspan & ~has_seq] = ERSPAN1
-    ident[erspan & ~has_seq] = -1
     two = erspan & has_seq
     tunnel[two] = ERSPAN2
-    ident[two] = gather.be(header[two] + 2, 2, r[two]) & 0x3FF
     inner[two] += 8
     three = plain & (ptype == GRE_ERSPAN3)
     tunnel[three] = ERSPAN3
-    ident[three] = gather.be(header[three] + 2, 2, r[three]) & 0x3FF
     # An 8-byte platform-specific subheader follows when the O flag is set.
     inner[three] += 12 + np.where((gather.u8(header[three] + 11, r[three]) & 1) != 0, 8, 0)
     kind[erspan | three] = ETHERNET
@@ -151,7 +144,7 @@ def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     kind[wccp] = ETHERTYPE_IPV4
     kind[routing | (version > 1)] = NOT_IP  # source routes (RFC 1701) are obsolete
     kind[inner > gather.caplen[r]] = BAD
-    return Found(r, inner, kind, tunnel, ident, end[at])
+    return Found(r, inner, kind, tunnel, end[at])
 
 
 def _address(version: int, words: np.ndarray) -> str:
@@ -166,9 +159,10 @@ class TunnelTable:
     """The tunnels of one batch by number: names[0] is "" (no tunnel).
 
     A tunnel is named by its layers, outermost first, joined by " / "; a layer is
-    `<kind>[ <id name>=<id>] <address> <address>`, its outer IP addresses in ascending
-    numeric order (both directions of a connection share the name), e.g.
-    "vxlan vni=5001 10.25.132.11 10.25.132.13". docs/json.md documents it.
+    `<kind> <address> <address>`, its outer IP addresses in ascending numeric order, e.g.
+    "vxlan 10.25.132.11 10.25.132.13" (docs/json.md). Both directions of a connection
+    must share the name, so identifiers that may differ per direction (VNIs under OVN's
+    Geneve or EVPN asymmetric IRB, GRE keys, PPTP call ids) are not part of it.
     """
 
     names: list[str] = field(default_factory=lambda: [""])
@@ -177,15 +171,14 @@ class TunnelTable:
     def add(self, parent: np.ndarray, found: Found, version: np.ndarray, src: np.ndarray,
             dst: np.ndarray) -> np.ndarray:
         """Numbers for one more layer over `parent` (per row: its tunnel so far, the
-        layer's kind and id, the outer IP version and addresses)."""
+        layer's kind, the outer IP version and addresses)."""
         if not parent.size:
             return parent
         swap = _descending(src, dst)
         low = np.where(swap[:, None], dst, src).astype(np.uint64)
         high = np.where(swap[:, None], src, dst).astype(np.uint64)
         key = np.column_stack((parent.astype(np.uint64), found.tunnel.astype(np.uint64),
-                               (found.ident + 1).astype(np.uint64), version.astype(np.uint64),
-                               low, high))
+                               version.astype(np.uint64), low, high))
         if (key == key[0]).all():
             first, inverse = np.zeros(1, np.int64), np.zeros(key.shape[0], np.int64)
         else:
@@ -193,12 +186,8 @@ class TunnelTable:
             inverse = inverse.reshape(-1)
         numbers = np.empty(first.shape[0], dtype=np.int64)
         for u, k in enumerate(first.tolist()):
-            name, id_name = NAMES[int(found.tunnel[k])]
             v = int(version[k])
-            layer = name
-            if id_name is not None and found.ident[k] >= 0:
-                layer += f" {id_name}={int(found.ident[k])}"
-            layer += f" {_address(v, low[k])} {_address(v, high[k])}"
+            layer = f"{NAMES[int(found.tunnel[k])]} {_address(v, low[k])} {_address(v, high[k])}"
             outer = self.names[int(parent[k])]
             full = f"{outer} / {layer}" if outer else layer
             if full not in self._index:
