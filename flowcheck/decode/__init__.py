@@ -2,14 +2,25 @@
 
 Per-packet Python is what makes a reader slow, so the fixed-offset headers of every
 packet in the batch are gathered at once from the batch buffer (`data_off` + offsets
-computed per packet). Only rare packets get Python: IPv6 with extension headers and ICMP
-(the error messages that quote a TCP header).
+computed per packet). The common layout (Ethernet, IPv4, TCP) is read in one gather;
+everything else goes through the general decode, still in bulk: link layer
+(decode.link), tags, MPLS and PPP (decode.framing), IP, then tunnels (decode.tunnels),
+whose inner packets go through framing and IP again, so a capture that is all VXLAN
+stays on numpy. Only rare packets get Python: IPv6 extension chains other than the
+jumbogram's hop-by-hop header, and ICMP (the error messages that quote a TCP header).
+
+Lengths are tshark's: the IP length, never beyond the frame; an IP length of 0 is a
+segmentation-offload super-frame (TSO, BIG TCP) that runs to the end of the frame, an
+IPv6 jumbogram's length is in its hop-by-hop option (RFC 2675).
 
 Classification of each packet (DecodedBatch.kind):
-  TCP          decoded; its fields are in the tcp_* arrays
+  TCP          decoded; its fields are in the tcp_* arrays (a first IP fragment too, with
+               payload length 0: its segment's length is unknown without reassembly)
   NON_TCP      IP but not TCP, or not IP at all (ARP, ...): counted, skipped
-  FRAGMENT     an IP fragment (IPv4 MF/offset, IPv6 fragment header): not reassembled
-  UNDECODABLE  unknown link type, or cut by the snap length before the TCP header ends
+  FRAGMENT     an IP fragment other than the first (IPv4 offset, IPv6 fragment header),
+               or a link-layer fragment: not reassembled
+  UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
+               the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
 and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
 """
@@ -24,17 +35,21 @@ from flowcheck.decode import tunnels
 from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
 from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote, walk_ipv6_extensions
+from flowcheck.decode.ip import (
+    FRAGMENT,
+    NON_TCP,
+    TCP,
+    UNDECODABLE,
+    Layers,
+    ip_layer,
+)
+from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
-
-TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
 
 IPPROTO_TCP = 6
 IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
-# IPv6 next-header values that are extension headers the walker understands.
-IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
 MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
@@ -85,13 +100,6 @@ class DecodedBatch:
 
 TCP_HEADER = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"),
                        ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("rest", "V4")])
-IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id", ">u2"),
-                        ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
-                        ("src", ">u4"), ("dst", ">u4")])
-IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("next", "u1"),
-                        ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
-
-
 # TCP header fields copied as they are into DecodedBatch.tcp_<name>.
 HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window")
 
@@ -197,27 +205,12 @@ def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
 
 
 
-@dataclass(slots=True)
-class _Layers:
-    """Per packet of a batch, the innermost IP layer decoded so far."""
-
-    kind: np.ndarray  # uint8 classification (TCP is decided last)
-    version: np.ndarray  # 4, 6; 0 when no IP layer
-    proto: np.ndarray  # IP protocol of the payload, -1 when there is nothing to read
-    l4: np.ndarray  # where the IP payload starts
-    end: np.ndarray  # where it ends, from the IP lengths (never beyond the wire length)
-    src: np.ndarray  # (n, 4) uint32 address words
-    dst: np.ndarray
-    first_fragment: np.ndarray  # bool: the upper header is here, its length unknown
-    tunnel: np.ndarray  # int64 index into the TunnelTable
-
-
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
     """Any supported link type, encapsulation and IP layout (the fully general decode)."""
     n = len(batch)
     gather = Gather(batch)
     off, link = locate_network_layer(batch, gather)
-    layers = _Layers(kind=np.full(n, NON_TCP, dtype=np.uint8),
+    layers = Layers(kind=np.full(n, NON_TCP, dtype=np.uint8),
                      version=np.zeros(n, dtype=np.int64), proto=np.full(n, -1, dtype=np.int64),
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
@@ -227,7 +220,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
     table = tunnels.TunnelTable()
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
-        _ip_layer(gather, layers, rows, off[rows], link[rows])
+        ip_layer(gather, layers, rows, off[rows], link[rows])
         if depth == MAX_TUNNELS:
             break
         candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
@@ -253,96 +246,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
     return _tcp(batch, gather, layers, icmp_quotes, table)
 
 
-def _ip_layer(gather: Gather, layers: _Layers, rows: np.ndarray, base: np.ndarray,
-              link: np.ndarray) -> None:
-    """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`."""
-    caplen = gather.caplen
-    v4 = link == ETHERTYPE_IPV4
-    if v4.any():
-        r, at = rows[v4], base[v4]
-        ip = gather.header(at, IPV4_HEADER, r)
-        first = ip["first"].astype(np.int64)
-        ihl = (first & 0x0F) * 4
-        total = ip["total"].astype(np.int64)
-        frag = ip["frag"].astype(np.int64)
-        enclosing = layers.end[r]
-        # Total length 0: a segmentation offload super-frame (TSO, IPv4 BIG TCP), whose
-        # datagram runs to the end of the frame, as tshark's TSO support reads it.
-        end = np.where(total == 0, enclosing, np.minimum(at + total, enclosing))
-        bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
-               | ((total != 0) & (total < ihl)) | (end < at + ihl))
-        layers.kind[r[bad]] = UNDECODABLE
-        later = ~bad & ((frag & 0x1FFF) != 0)
-        layers.kind[r[later]] = FRAGMENT
-        ok = ~bad & ~later
-        r = r[ok]
-        layers.first_fragment[r] = (frag[ok] & 0x2000) != 0
-        layers.version[r] = 4
-        layers.proto[r] = ip["proto"][ok]
-        layers.l4[r] = at[ok] + ihl[ok]
-        layers.end[r] = end[ok]
-        layers.src[r] = 0
-        layers.dst[r] = 0
-        layers.src[r, 0] = ip["src"][ok]
-        layers.dst[r, 0] = ip["dst"][ok]
-    v6 = link == ETHERTYPE_IPV6
-    if v6.any():
-        _ipv6_layer(gather, layers, rows[v6], base[v6])
-
-
-def _ipv6_layer(gather: Gather, layers: _Layers, r: np.ndarray, at: np.ndarray) -> None:
-    caplen = gather.caplen
-    ip = gather.header(at, IPV6_HEADER, r)
-    bad = (at + 40 > caplen[r]) | (ip["first"] >> 4 != 6)
-    layers.kind[r[bad]] = UNDECODABLE
-    r, at, ip = r[~bad], at[~bad], ip[~bad]
-    plen = ip["length"].astype(np.int64)
-    proto = ip["next"].astype(np.int64)
-    l4 = at + 40
-    enclosing = layers.end[r]
-    # Payload length 0: a jumbogram (RFC 2675, its length in the hop-by-hop header) or a
-    # Linux BIG TCP super-frame without one, whose payload runs to the end of the frame.
-    end = np.where(plen == 0, enclosing, np.minimum(l4 + plen, enclosing))
-    # The usual jumbogram header, read in bulk: hop-by-hop of 8 bytes holding the option.
-    hbh = gather.be(l4, 4, r)
-    jumbo = (proto == 0) & ((hbh & 0xFFFFFF) == 0x00C204) & (l4 + 8 <= caplen[r])
-    if jumbo.any():
-        length = gather.be(l4[jumbo] + 4, 4, r[jumbo])
-        end[jumbo] = np.where(plen[jumbo] == 0, np.minimum(at[jumbo] + 40 + length,
-                                                           enclosing[jumbo]), -1)
-        proto[jumbo] = hbh[jumbo] >> 24
-        l4[jumbo] += 8
-    layers.version[r] = 6
-    layers.first_fragment[r] = False
-    layers.proto[r] = proto
-    layers.l4[r] = l4
-    layers.end[r] = end
-    layers.src[r] = ip["src"]
-    layers.dst[r] = ip["dst"]
-    # Other extension headers are rare: walk their chain in Python, one packet at a time.
-    for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
-        row = int(r[i])
-        walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]), int(caplen[row]),
-                                      int(l4[i]), int(proto[i]))
-        layers.proto[row] = -1
-        if walked is None:
-            layers.kind[row] = UNDECODABLE
-        elif walked.fragment:
-            layers.kind[row] = FRAGMENT
-        else:
-            layers.proto[row] = walked.next_header
-            layers.l4[row] = walked.offset
-            layers.first_fragment[row] = walked.first_fragment
-            if walked.jumbo is not None:
-                layers.end[row] = (-1 if plen[i] else
-                                   min(int(at[i]) + 40 + walked.jumbo, int(enclosing[i])))
-    # A jumbo option with a non-zero payload length is an error (RFC 2675): undecodable.
-    broken = r[layers.end[r] < 0]
-    layers.kind[broken] = UNDECODABLE
-    layers.proto[broken] = -1
-
-
-def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: _Layers,
+def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
                  table: tunnels.TunnelTable) -> list[IcmpQuote]:
     quotes: list[IcmpQuote] = []
     rows = np.flatnonzero(((layers.proto == IPPROTO_ICMP) & (layers.version == 4))
@@ -359,7 +263,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: _Layers,
     return quotes
 
 
-def _tcp(batch: PacketBatch, gather: Gather, layers: _Layers, icmp_quotes: list[IcmpQuote],
+def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[IcmpQuote],
          table: tunnels.TunnelTable) -> DecodedBatch:
     caplen, kind = gather.caplen, layers.kind
     candidates = np.flatnonzero(layers.proto == IPPROTO_TCP)
