@@ -27,7 +27,6 @@ IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("ne
                         ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
 
 
-
 @dataclass(slots=True)
 class Layers:
     """Per packet of a batch, the innermost IP layer decoded so far."""
@@ -44,7 +43,7 @@ class Layers:
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
-              link: np.ndarray) -> None:
+             link: np.ndarray) -> None:
     """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`."""
     caplen = gather.caplen
     v4 = link == ETHERTYPE_IPV4
