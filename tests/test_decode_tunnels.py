@@ -244,3 +244,24 @@ def test_link_layer_fragments_and_non_ip(tmp_path: Path) -> None:
     sll = write_pcap(tmp_path / "nl.pcap", 113, [netlink])
     (decoded,) = [decode_batch(batch) for batch in read_batches(sll)]
     assert decoded.kind.tolist() == [NON_TCP]
+
+
+def test_layouts_mixed_in_one_batch(tmp_path: Path) -> None:
+    """Plain Ethernet, plain VXLAN (the one-gather layouts) and VXLAN the general decode
+    reads (a VLAN tag inside; another VTEP pair) in one batch: each its own connection,
+    tunnels numbered once across the parts."""
+    frames = []
+    for packet, forward in exchange():
+        src, dst = (VTEP1, VTEP2) if forward else (VTEP2, VTEP1)
+        frames.append(ethernet(packet))
+        frames.append(ethernet(ipv4(src, dst, 17, udp(40000, 4789, vxlan(packet))), pad=False))
+        tagged = struct.pack("!II", 0x08000000, 42 << 8) + ethernet(packet, vlans=(0x8100,),
+                                                                     pad=False)
+        src, dst = (VTEP1, VTEP3) if forward else (VTEP3, VTEP1)
+        frames.append(ethernet(ipv4(src, dst, 17, udp(40000, 4789, tagged)), pad=False))
+    path = write_pcap(tmp_path / "mixed.pcap", 1, frames)
+    found = connections(path)
+    assert [c.tunnel for c in found] == [None, f"vxlan {VTEP1} {VTEP2}",
+                                         f"vxlan {VTEP1} {VTEP3}"]
+    assert [(c.orig_pkts, c.resp_pkts, c.orig_bytes) for c in found] == [(2, 2, 100)] * 3
+    assert [c.first_frame for c in found] == [1, 2, 3]

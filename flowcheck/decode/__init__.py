@@ -115,14 +115,31 @@ PLAIN_ETHERNET_TCP = np.dtype([
     ("id", ">u2"), ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
     ("src", ">u4"), ("dst", ">u4"), ("tcp", TCP_HEADER)])
 PLAIN_TCP_AT = 34
+# The same inside VXLAN over plain Ethernet and IPv4: an overlay capture, one gather too.
+PLAIN_VXLAN = np.dtype([
+    ("mac", "V12"), ("ethertype", ">u2"), ("first", "u1"), ("tos", "u1"), ("total", ">u2"),
+    ("id", ">u2"), ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
+    ("src", ">u4"), ("dst", ">u4"), ("sport", ">u2"), ("dport", ">u2"), ("length", ">u2"),
+    ("checksum", ">u2"), ("vxlan", "V8"), ("inner", PLAIN_ETHERNET_TCP)])
+VXLAN_INNER_AT = 50
+
+
+def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
+    """PLAIN_ETHERNET_TCP records that are what they say (caplen: from their start)."""
+    doff = frames["tcp"]["offset"] >> 4
+    total = frames["total"]
+    return ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
+            & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
+            & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
 def decode_batch(batch: PacketBatch) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
-    fragment) are decoded from one gather of their first 54 bytes; the others go
-    through the general decoder, and the two results are merged in capture order.
+    fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
+    the others go through the general decoder, and the results are merged in capture
+    order.
     """
     n = len(batch)
     linktype = np.asarray(batch.linktype)
@@ -130,38 +147,55 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         return _decode_general(batch)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
-    header = frames["tcp"]
-    doff = (header["offset"] >> 4).astype(np.int64)
-    total = frames["total"].astype(np.int64)
-    plain = ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
-             & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
-             & (gather.caplen >= PLAIN_TCP_AT + 20) & (doff >= 5)
-             & ((total >= 20) | (total == 0)))
+    plain = _is_plain(frames, gather.caplen)
     if plain.all():
-        return _plain(batch, frames, gather, np.arange(n), doff, total)
-    rows = np.flatnonzero(plain)
-    first = _plain(batch, frames[rows], gather, rows, doff[rows], total[rows])
-    return _merge(batch, plain, first, _decode_general(_subset(batch, ~plain)))
+        return _plain(batch, frames, gather, np.arange(n))
+    parts = []
+    if plain.any():
+        rows = np.flatnonzero(plain)
+        parts.append((rows, _plain(batch, frames[rows], gather, rows)))
+    rest = np.flatnonzero(~plain)
+    outer = gather.header(np.zeros(rest.shape[0], dtype=np.int64), PLAIN_VXLAN,
+                          None if rest.shape[0] == n else rest)
+    total = outer["total"].astype(np.int64)
+    vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
+             & ((outer["frag"] & 0x3FFF) == 0) & (outer["dport"] == tunnels.VXLAN_PORTS[0])
+             & ((total == 0) | (total >= 20 + 16 + 14))
+             & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
+    if vxlan.all():
+        parts.append((rest, _plain_vxlan(batch, outer, gather, rest)))
+        rest = rest[:0]
+    elif vxlan.any():
+        rows, outer = rest[vxlan], outer[vxlan]
+        parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
+        rest = rest[~vxlan]
+    if rest.size:
+        parts.append((rest, _decode_general(_subset(batch, rest))))
+    if len(parts) == 1 and parts[0][0].shape[0] == n:
+        return parts[0][1]  # one layout for the whole batch: positions are the batch's
+    return _merge(batch, parts)
 
 
 def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray,
-           doff: np.ndarray, total: np.ndarray) -> DecodedBatch:
+           at: int = 0, end: np.ndarray | None = None) -> DecodedBatch:
+    """Decode of `rows` whose PLAIN_ETHERNET_TCP records start at `at` and whose frames
+    end at `end` (default: the wire length)."""
     header = frames["tcp"]
-    header_len = doff * 4
+    header_len = (header["offset"] >> 4).astype(np.int64) * 4
+    total = frames["total"].astype(np.int64)
     # The IP length, but never beyond the frame (as tshark); length 0 is a segmentation
     # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
-    wire = gather.wirelen[rows] - 14
+    wire = (gather.wirelen[rows] if end is None else end) - at - 14
     ip_len = np.where(total == 0, wire, np.minimum(total, wire))
     payload_len = np.maximum(ip_len - 20 - header_len, 0)
-    payload_start = PLAIN_TCP_AT + header_len
+    payload_start = at + PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
     dst = np.zeros((rows.shape[0], 4), dtype=np.uint32)
     src[:, 0] = frames["src"]
     dst[:, 0] = frames["dst"]
-    kind = np.full(len(batch), TCP, dtype=np.uint8)
     return DecodedBatch(
-        kind=kind,
-        tcp_index=rows,
+        kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
+        tcp_index=np.arange(rows.shape[0]),
         tcp_frame=rows + batch.frame0,
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
@@ -175,34 +209,60 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     )
 
 
-def _subset(batch: PacketBatch, mask: np.ndarray) -> PacketBatch:
-    return PacketBatch(batch.buf, batch.frame0, batch.ts[mask], batch.data_off[mask],
-                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask])
+def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
+                 rows: np.ndarray) -> DecodedBatch:
+    end = gather.wirelen[rows]
+    total = outer["total"].astype(np.int64)
+    end = np.where(total == 0, end, np.minimum(end, 14 + total))
+    length = outer["length"].astype(np.int64)
+    end = np.where(length >= 8, np.minimum(end, 34 + length), end)
+    decoded = _plain(batch, outer["inner"], gather, rows, VXLAN_INNER_AT, end)
+    table = tunnels.TunnelTable()
+    m = rows.shape[0]
+    src = np.zeros((m, 4), dtype=np.uint32)
+    dst = np.zeros((m, 4), dtype=np.uint32)
+    src[:, 0] = outer["src"]
+    dst[:, 0] = outer["dst"]
+    found = tunnels.Found(rows, end, end, np.full(m, tunnels.VXLAN), end)
+    decoded.tcp_tunnel = table.add(np.zeros(m, dtype=np.int64), found, np.full(m, 4), src, dst)
+    decoded.tunnels = table.names
+    return decoded
 
 
-def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
-           other: DecodedBatch) -> DecodedBatch:
-    """Both decodes of one batch, as one, in capture order: `first` of the packets
-    where plain is true, `other` of the rest (their positions counted among the rest)."""
-    other_rows = np.flatnonzero(~plain)
-    kind = np.full(len(batch), TCP, dtype=np.uint8)
-    kind[other_rows] = other.kind
-    index = np.concatenate((first.tcp_index, other_rows[other.tcp_index]))
-    order = np.argsort(index, kind="stable")
-    for quote in other.icmp_quotes:
-        quote.position = int(other_rows[quote.position])
-        quote.frame = batch.frame0 + quote.position
-
-    def both(name: str) -> np.ndarray:
-        return np.concatenate((getattr(first, name), getattr(other, name)))[order]
-
-    # Every tcp_* column, but the positions: those of `other` count among its packets only.
-    columns = {column.name: both(column.name) for column in fields(DecodedBatch)
-               if column.name.startswith("tcp_") and column.name not in ("tcp_index", "tcp_frame")}
-    return DecodedBatch(kind=kind, tcp_index=index[order], tcp_frame=index[order] + batch.frame0,
-                        icmp_quotes=other.icmp_quotes, tunnels=other.tunnels, **columns)
+def _subset(batch: PacketBatch, rows: np.ndarray) -> PacketBatch:
+    return PacketBatch(batch.buf, batch.frame0, batch.ts[rows], batch.data_off[rows],
+                       batch.caplen[rows], batch.wirelen[rows], batch.linktype[rows])
 
 
+def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> DecodedBatch:
+    """Decodes of disjoint subsets of one batch, as one, in capture order. A part is
+    (its rows in the batch, its decode, positions counted among those rows)."""
+    kind = np.empty(len(batch), dtype=np.uint8)
+    names: list[str] = [""]
+    number = {"": 0}
+    index, tunnel, quotes = [], [], []
+    for rows, decoded in parts:
+        kind[rows] = decoded.kind
+        index.append(rows[decoded.tcp_index])
+        # Each part numbered its tunnels on its own: renumber into one table.
+        renumber = np.array([number.setdefault(name, len(number)) for name in decoded.tunnels],
+                            dtype=np.int64)
+        names += [name for name in decoded.tunnels if number[name] >= len(names)]
+        tunnel.append(renumber[decoded.tcp_tunnel])
+        for quote in decoded.icmp_quotes:
+            quote.position = int(rows[quote.position])
+            quote.frame = batch.frame0 + quote.position
+            quotes.append(quote)
+    merged = np.concatenate(index)
+    order = np.argsort(merged, kind="stable")
+    skip = ("tcp_index", "tcp_frame", "tcp_tunnel")
+    columns = {column.name: np.concatenate([getattr(d, column.name) for _, d in parts])[order]
+               for column in fields(DecodedBatch)
+               if column.name.startswith("tcp_") and column.name not in skip}
+    quotes.sort(key=lambda quote: quote.position)
+    return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
+                        tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
+                        tunnels=names, **columns)
 
 
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
