@@ -136,19 +136,16 @@ def test_fragments_non_tcp_and_unknown_links_are_counted(tmp_path: Path) -> None
     udp = ipv4(A, B, 17, b"\x00\x35\x00\x35\x00\x0c\x00\x00abcd")
     arp = ethernet(b"\x00\x01\x08\x00\x06\x04\x00\x01" + b"\x00" * 20, 0x0806)
     first_fragment = ipv4(A, B, 6, tcp(5001, 10000, 1, 1, ACK, b"y" * 40), frag=0x2000)
-    later_fragment = ipv4(A, B, 6, b"z" * 16, frag=0x0005)
+    later_fragment = ipv4(B, A, 6, b"z" * 16, frag=0x0005)  # another datagram's
     v6_fragment = ipv6(A6, B6, 6, b"w" * 16, extensions=[(44, bytes([0, 0, 0x29, 0, 0, 0, 1]))])
     packets = [ethernet(udp), arp, ethernet(first_fragment), ethernet(later_fragment),
                ethernet(v6_fragment, 0x86DD), ethernet(v4_exchange()[0])]
     path = write_pcap(tmp_path / "mixed.pcap", LINKTYPE_ETHERNET, packets)
     (decoded,) = decode_file(path)
-    # A first fragment carries the TCP header: a packet of its connection whose length
-    # is unknown without reassembly (tshark: a tcp.stream, no tcp.len).
-    assert decoded.kind.tolist() == [NON_TCP, NON_TCP, TCP, FRAGMENT, FRAGMENT, TCP]
-    assert decoded.tcp_payload_len.tolist() == [0, 0]
+    assert decoded.kind.tolist() == [NON_TCP, NON_TCP, FRAGMENT, FRAGMENT, FRAGMENT, TCP]
     tracker, connections = tracked(path)
-    assert (tracker.non_tcp, tracker.fragments, tracker.undecodable) == (2, 2, 0)
-    assert [c.orig_pkts + c.resp_pkts for c in connections] == [1, 1]
+    assert (tracker.non_tcp, tracker.fragments, tracker.undecodable) == (2, 3, 0)
+    assert len(connections) == 1
     unknown = write_pcap(tmp_path / "unknown.pcap", 147, [v4_exchange()[0]])
     (decoded,) = decode_file(unknown)
     assert decoded.kind.tolist() == [UNDECODABLE]

@@ -265,3 +265,40 @@ def test_layouts_mixed_in_one_batch(tmp_path: Path) -> None:
                                          f"vxlan {VTEP1} {VTEP3}"]
     assert [(c.orig_pkts, c.resp_pkts, c.orig_bytes) for c in found] == [(2, 2, 100)] * 3
     assert [c.first_frame for c in found] == [1, 2, 3]
+
+
+def fragments(datagram: bytes, size: int) -> list[bytes]:
+    """An IPv4 datagram (20-byte header) cut into fragments of `size` payload bytes."""
+    header, payload = datagram[:20], datagram[20:]
+    pieces = []
+    for offset in range(0, len(payload), size):
+        part = payload[offset:offset + size]
+        more = 0x2000 if offset + size < len(payload) else 0
+        piece = bytearray(header + part)
+        struct.pack_into("!HHH", piece, 2, 20 + len(part), 7, more | offset // 8)
+        pieces.append(bytes(piece))
+    return pieces
+
+
+def test_fragmented_datagrams_are_reassembled_as_tshark_does(tmp_path: Path) -> None:
+    """A TCP segment in three fragments (the last one arriving first), and an ERSPAN
+    frame whose outer datagram was fragmented on the way to the collector: one packet
+    each, at the frame that completes the datagram, with the whole length. A lone first
+    fragment cut by the snap length is a packet of unknown (0) length, captured whole a
+    fragment waiting for the rest; the other fragments count as fragments."""
+    big = ipv4(A, B, 6, tcp(5001, 10000, 1, 1, PSH | ACK, b"f" * 3000))
+    first, middle, last = fragments(big, 1480)
+    mirrored = ipv4(B, A, 6, tcp(10000, 7001, 1, 1, PSH | ACK, b"m" * 1400))
+    outer = ipv4(VTEP1, VTEP2, 47, erspan2(mirrored))
+    outer_pieces = fragments(outer, 1024)
+    lone = fragments(ipv4(A, B, 6, tcp(6001, 10000, 1, 1, PSH | ACK, b"l" * 2000)), 1480)[0]
+    frames = [ethernet(p, pad=False) for p in (last, first, middle, *outer_pieces, lone)]
+    frames.append((ethernet(lone, pad=False), 80))
+    path = write_pcap(tmp_path / "frag.pcap", 1, frames)
+    (decoded,) = [decode_batch(batch) for batch in read_batches(path)]
+    assert decoded.kind.tolist() == [FRAGMENT, FRAGMENT, TCP, FRAGMENT, TCP, FRAGMENT, TCP]
+    assert decoded.tcp_payload_len.tolist() == [3000, 1400, 0]
+    found = connections(path)
+    assert [(c.first_frame, c.orig_bytes + c.resp_bytes, c.tunnel) for c in found] == [
+        (3, 3000, None), (5, 1400, f"erspan2 {VTEP1} {VTEP2}"), (7, 0, None)]
+    assert ours(path) == _parse(_tshark(path))[0].streams

@@ -14,11 +14,12 @@ segmentation-offload super-frame (TSO, BIG TCP) that runs to the end of the fram
 IPv6 jumbogram's length is in its hop-by-hop option (RFC 2675).
 
 Classification of each packet (DecodedBatch.kind):
-  TCP          decoded; its fields are in the tcp_* arrays (a first IP fragment too, with
-               payload length 0: its segment's length is unknown without reassembly)
+  TCP          decoded; its fields are in the tcp_* arrays. Also an IPv4 datagram
+               reassembled from fragments in the batch (at the fragment completing it),
+               and a first fragment cut by the snap length (length unknown: 0), as tshark
   NON_TCP      IP but not TCP, or not IP at all (ARP, ...): counted, skipped
-  FRAGMENT     an IP fragment other than the first (IPv4 offset, IPv6 fragment header),
-               or a link-layer fragment: not reassembled
+  FRAGMENT     any other IP fragment (IPv4, IPv6 fragment header), or a link-layer
+               fragment
   UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP

@@ -22,6 +22,16 @@ class Gather:
         self.wirelen = np.maximum(batch.wirelen.astype(np.int64), self.caplen)
         self.size = self.buf.shape[0]
         self._windows: dict[int, np.ndarray] = {}
+        self._own_start = False
+
+    def redirect(self, row: int, source: int) -> None:
+        """Read packet `row` from packet `source`'s bytes from now on (a reassembled
+        datagram whose headers are in its first fragment)."""
+        if not self._own_start:  # start may be the batch's own array: never change that
+            self.start = self.start.copy()
+            self._own_start = True
+        self.start[row] = self.start[source]
+        self.caplen[row] = self.caplen[source]
 
     def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
         """(len(off), width) bytes starting at each packet's offset `off`."""

@@ -61,11 +61,19 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
                | ((total != 0) & (total < ihl)) | (end < at + ihl))
         layers.kind[r[bad]] = UNDECODABLE
+        # tshark reassembles the fragments it has whole; a first fragment cut by the snap
+        # length it shows as TCP without a length; whole but never completed, as a fragment.
+        whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
+        fragmented = np.flatnonzero(~bad & ((frag & 0x3FFF) != 0) & whole)
+        if fragmented.size > 1:
+            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end)
         later = ~bad & ((frag & 0x1FFF) != 0)
-        layers.kind[r[later]] = FRAGMENT
-        ok = ~bad & ~later
+        first_fragment = ~bad & ~later & ((frag & 0x2000) != 0)
+        held = first_fragment & whole
+        layers.kind[r[later | held]] = FRAGMENT
+        ok = ~bad & ~later & ~held
         r = r[ok]
-        layers.first_fragment[r] = (frag[ok] & 0x2000) != 0
+        layers.first_fragment[r] = first_fragment[ok]
         layers.version[r] = 4
         layers.proto[r] = ip["proto"][ok]
         layers.l4[r] = at[ok] + ihl[ok]
@@ -77,6 +85,50 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
     v6 = link == ETHERTYPE_IPV6
     if v6.any():
         ipv6_layer(gather, layers, rows[v6], base[v6])
+
+
+def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
+                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray) -> None:
+    """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
+    the packet that completes the datagram becomes it (its bytes are the first
+    fragment's, which hold the upper headers; the length is the whole datagram's) and the
+    other fragments stay fragments. Arrays indexed like `r` are updated in place."""
+    groups: dict[tuple[int, int, int, int], list[int]] = {}
+    keys = zip(ip["src"][fragmented].tolist(), ip["dst"][fragmented].tolist(),
+               ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
+    for i, key in zip(fragmented.tolist(), keys, strict=True):
+        groups.setdefault(key, []).append(i)
+    for pieces in groups.values():
+        if len(pieces) < 2:
+            continue
+        spans: list[tuple[int, int, bool]] = []
+        for i in pieces:  # in capture order: the datagram is whole at the last piece needed
+            offset = int(frag[i] & 0x1FFF) * 8
+            spans.append((offset, offset + int(end[i] - at[i] - ihl[i]), bool(frag[i] & 0x2000)))
+            size = _whole(spans)
+            if size is None:
+                continue
+            head = pieces[[span[0] for span in spans].index(0)]
+            gather.redirect(int(r[i]), int(r[head]))
+            at[i], ihl[i], ip[i] = at[head], ihl[head], ip[head]
+            end[i] = at[head] + ihl[head] + size
+            frag[i] = 0
+            if head != i:
+                frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
+            break
+
+
+def _whole(spans: list[tuple[int, int, bool]]) -> int | None:
+    """The datagram's payload length when the fragments' spans cover it, else None."""
+    last = [stop for _, stop, more in spans if not more]
+    if not last:
+        return None
+    covered = 0
+    for start, stop, _ in sorted(spans):
+        if start > covered:
+            return None
+        covered = max(covered, stop)
+    return last[0] if covered >= last[0] else None
 
 
 def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) -> None:
@@ -116,7 +168,9 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
         layers.proto[row] = -1
         if walked is None:
             layers.kind[row] = UNDECODABLE
-        elif walked.fragment:
+        elif walked.fragment or (walked.first_fragment and caplen[row] >= enclosing[i]):
+            # Not the first, or the first captured whole (tshark keeps it for a
+            # reassembly flowcheck does not do for IPv6): a fragment.
             layers.kind[row] = FRAGMENT
         else:
             layers.proto[row] = walked.next_header
