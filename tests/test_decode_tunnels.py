@@ -10,6 +10,7 @@ import socket
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_connections_util import (
     ACK,
@@ -27,6 +28,7 @@ from flowcheck.connections import ConnectionTracker
 from flowcheck.decode import FRAGMENT, NON_TCP, TCP, UNDECODABLE, decode_batch
 from flowcheck.model import Connection
 from flowcheck.sources import iter_batches
+from flowcheck.sources.batch import PacketBatch
 
 A, B = "10.1.0.1", "10.1.0.2"
 A6, B6 = "fd00::1", "fd00::2"
@@ -302,3 +304,26 @@ def test_fragmented_datagrams_are_reassembled_as_tshark_does(tmp_path: Path) -> 
     assert [(c.first_frame, c.orig_bytes + c.resp_bytes, c.tunnel) for c in found] == [
         (3, 3000, None), (5, 1400, f"erspan2 {VTEP1} {VTEP2}"), (7, 0, None)]
     assert ours(path) == _parse(_tshark(path))[0].streams
+
+
+def test_damaged_encapsulations_never_break_the_decoder() -> None:
+    """Every encapsulation above, with random bytes changed and cut at random lengths
+    (seeded): every packet is classified, lengths stay sane, nothing raises."""
+    rng = np.random.default_rng(8)
+    for name, (linktype, wrap, _) in sorted(ENCAPSULATIONS.items()):
+        packets = []
+        for packet, forward in exchange() * 40:
+            frame = bytearray(wrap(packet, forward))
+            for _ in range(int(rng.integers(1, 6))):
+                frame[int(rng.integers(0, len(frame)))] = int(rng.integers(0, 256))
+            packets.append(bytes(frame[:int(rng.integers(1, len(frame) + 1))]))
+        sizes = np.array([len(p) for p in packets], dtype=np.int32)
+        batch = PacketBatch(b"".join(packets), 1, np.arange(len(packets), dtype=np.float64),
+                            np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64),
+                            sizes, sizes + rng.integers(0, 3, len(packets)).astype(np.int32) * 900,
+                            np.full(len(packets), linktype, dtype=np.int32))
+        decoded = decode_batch(batch)
+        assert decoded.kind.shape[0] == len(packets), name
+        assert set(decoded.kind.tolist()) <= {TCP, NON_TCP, FRAGMENT, UNDECODABLE}, name
+        assert (decoded.tcp_payload_cap >= 0).all(), name
+        assert (decoded.tcp_payload_cap <= decoded.tcp_payload_len).all(), name
