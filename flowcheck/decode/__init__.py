@@ -160,7 +160,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
-             & ((outer["frag"] & 0x3FFF) == 0) & (outer["dport"] == tunnels.VXLAN_PORTS[0])
+             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], tunnels.VXLAN_PORTS)
              & ((total == 0) | (total >= 20 + 16 + 14))
              & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():
