@@ -97,9 +97,28 @@ def _outer(tunnel: bytes, forward: bool, proto: int) -> bytes:
     return ethernet(ipv4(src, dst, proto, tunnel), pad=False)
 
 
+def _outer6(tunnel: bytes, forward: bool, next_header: int) -> bytes:
+    src, dst = ("fd00::a", "fd00::b") if forward else ("fd00::b", "fd00::a")
+    header = struct.pack("!IHBB16s16s", 0x60000000, len(tunnel), next_header, 64,
+                         socket.inet_pton(socket.AF_INET6, src),
+                         socket.inet_pton(socket.AF_INET6, dst))
+    return ethernet(header + tunnel, 0x86DD, pad=False)
+
+
+def _pptp(packet: bytes) -> bytes:
+    ppp = b"\xff\x03\x00\x21" + packet
+    return struct.pack("!HHHHI", 0x3001, 0x880B, len(ppp), 7, 1) + ppp  # K, S, version 1
+
+
 ENCAPSULATIONS = {
     "vxlan": (1, lambda p, f: _outer(udp(49152 + f, 4789, vxlan(p, 42 if f else 43)), f, 17),
               f"vxlan {VTEP1} {VTEP2}"),
+    "vxlan-ipv6-underlay": (1, lambda p, f: _outer6(udp(40000, 4789, vxlan(p)), f, 17),
+                            "vxlan fd00::a fd00::b"),
+    "vxlan-gpe": (1, lambda p, f: _outer(udp(40000, 4790, struct.pack("!II", 0x0C000001, 9 << 8)
+                                             + p), f, 17), f"vxlan-gpe {VTEP1} {VTEP2}"),
+    "ipip-over-ipv6": (1, lambda p, f: _outer6(p, f, 4), "ipip fd00::a fd00::b"),
+    "pptp": (1, lambda p, f: _outer(_pptp(p), f, 47), f"pptp {VTEP1} {VTEP2}"),
     "geneve": (1, lambda p, f: _outer(udp(50000, 6081, geneve(p)), f, 17),
                f"geneve {VTEP1} {VTEP2}"),
     "gre": (1, lambda p, f: _outer(gre(p, 0x0800), f, 47), f"gre {VTEP1} {VTEP2}"),
