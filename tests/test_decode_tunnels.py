@@ -346,3 +346,49 @@ def test_damaged_encapsulations_never_break_the_decoder() -> None:
         assert set(decoded.kind.tolist()) <= {TCP, NON_TCP, FRAGMENT, UNDECODABLE}, name
         assert (decoded.tcp_payload_cap >= 0).all(), name
         assert (decoded.tcp_payload_cap <= decoded.tcp_payload_len).all(), name
+
+
+def _bench_builders():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_encap", Path(__file__).resolve().parent.parent / "bench" / "build_encap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("variant", ["vxlan", "tso"])
+def test_ndmp_analysis_is_the_same_through_vxlan_and_offload(tmp_path: Path,
+                                                            variant: str) -> None:
+    """A real backup's capture (ndmjob), inside VXLAN or as the sending host's offload
+    super-frames (bench/build_encap.py): the same sessions, findings and verdict, the
+    same connection bytes; only the tunnel field (and, offloaded, packet counts) differ."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    ndmjob = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
+    config = build_config(load_file(ndmjob / "flowcheck.toml"))
+    source = ndmjob / "v4-three-resources.pcap"
+    target = tmp_path / f"{variant}.pcap"
+    getattr(_bench_builders(), f"build_{variant}")(source, target)
+    plain, wrapped = (analyze(read_traffic([str(path)], config), config)
+                      for path in (source, target))
+    assert wrapped.verdict == plain.verdict
+
+    def findings(analysis):  # noqa: ANN001, ANN202
+        # Frame numbers change when segments are coalesced into super-frames.
+        return [{k: v for k, v in f.as_dict().items() if k != "frames" or variant == "vxlan"}
+                for f in analysis.findings]
+
+    assert findings(wrapped) == findings(plain)
+    if variant == "vxlan":
+        assert [s.as_dict() for s in wrapped.sessions] == [s.as_dict() for s in plain.sessions]
+    else:
+        assert [(s.id, s.control_uid) for s in wrapped.sessions] == [
+            (s.id, s.control_uid) for s in plain.sessions]
+    assert [(c.uid, c.orig_bytes, c.resp_bytes, c.conn_state)
+            for c in wrapped.traffic.connections] == [
+        (c.uid, c.orig_bytes, c.resp_bytes, c.conn_state) for c in plain.traffic.connections]
+    tunnels = {c.tunnel for c in wrapped.traffic.connections}
+    assert tunnels == ({"vxlan 192.0.2.1 192.0.2.2"} if variant == "vxlan" else {None})
