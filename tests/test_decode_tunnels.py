@@ -147,6 +147,11 @@ ENCAPSULATIONS = {
               + ethernet(p, pad=False), None),
     "nflog": (239, lambda p, f: b"\x02\x00\x00\x05" + struct.pack("<HH", 8, 1) + b"\x08\x00\x03\x00"
               + struct.pack("<HH", 4 + len(p), 9) + p + b"\x00" * (-len(p) % 4), None),
+    # Linux cooked captures of a GRE tunnel device and a PPP device (`-i any`).
+    "sll-ipgre-device": (113, lambda p, f: struct.pack("!HHH8sH", 0, 778, 4, b"\x0a" * 8,
+                                                     0x0800) + p, None),
+    "sll2-ppp-device": (276, lambda p, f: struct.pack("!HHIHBB8s", 0x0800, 0, 3, 512, 0, 0,
+                                                    b"\x00" * 8) + p, None),
     "arcnet-linux": (129, lambda p, f: b"\x01\x02\x00\x00\xd4\x00\x00\x00" + p, None),
 }
 
