@@ -93,6 +93,8 @@ class Connection:
     gap_frames: list[int] = field(default_factory=list)
     established: bool = False  # three-way handshake completed (originator ACKed SYN-ACK)
     syn_ts: float | None = None
+    # The tunnel the connection arrived in, outermost first (docs/json.md), None if none.
+    tunnel: str | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
@@ -132,6 +134,7 @@ class Connection:
             "last_frame": self.last_frame,
             "rtt": self.rtt,
             "icmp_unreachable": len(self.icmp_frames),
+            "tunnel": self.tunnel,
             "role": self.role,
             "session": self.session,
         }

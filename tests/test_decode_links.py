@@ -136,7 +136,7 @@ def test_fragments_non_tcp_and_unknown_links_are_counted(tmp_path: Path) -> None
     udp = ipv4(A, B, 17, b"\x00\x35\x00\x35\x00\x0c\x00\x00abcd")
     arp = ethernet(b"\x00\x01\x08\x00\x06\x04\x00\x01" + b"\x00" * 20, 0x0806)
     first_fragment = ipv4(A, B, 6, tcp(5001, 10000, 1, 1, ACK, b"y" * 40), frag=0x2000)
-    later_fragment = ipv4(A, B, 6, b"z" * 16, frag=0x0005)
+    later_fragment = ipv4(B, A, 6, b"z" * 16, frag=0x0005)  # another datagram's
     v6_fragment = ipv6(A6, B6, 6, b"w" * 16, extensions=[(44, bytes([0, 0, 0x29, 0, 0, 0, 1]))])
     packets = [ethernet(udp), arp, ethernet(first_fragment), ethernet(later_fragment),
                ethernet(v6_fragment, 0x86DD), ethernet(v4_exchange()[0])]

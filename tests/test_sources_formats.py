@@ -99,7 +99,9 @@ def test_unknown_link_type_keeps_records(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "u.pcap", make_packets(3), linktype=147)
     packets, reader = read_all([str(path)])
     assert len(packets) == 3 and {p["linktype"] for p in packets} == {147}
-    assert reader.captures[0].link_types == ["LINKTYPE_147"]
+    assert reader.captures[0].link_types == ["USER0"]  # named as libpcap names it
+    path = write_pcap(tmp_path / "n.pcap", make_packets(1), linktype=999)
+    assert read_all([str(path)])[1].captures[0].link_types == ["LINKTYPE_999"]
     assert reader.captures[0].error is None
 
 

@@ -19,12 +19,14 @@ from flowcheck.decode import DecodedBatch
 
 # An endpoint as the tracker keys it: (IP version, address bytes, port).
 Endpoint = tuple[int, bytes, int]
-FlowKey = tuple[Endpoint, Endpoint]  # (lower endpoint, higher endpoint)
+# (lower endpoint, higher endpoint, tunnel): the tunnel's name (flowcheck.decode.tunnels),
+# "" when not tunnelled, so one inner 4-tuple in two tunnels is two connections.
+FlowKey = tuple[Endpoint, Endpoint, str]
 
 _MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
      0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
-     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25], dtype=np.uint64)
+     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25, 0xD1B54A32D192ED03], dtype=np.uint64)
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 
 
@@ -52,6 +54,13 @@ def address_text(version: int, raw: bytes) -> str:
 
 
 def _directional_rows(decoded: DecodedBatch) -> np.ndarray:
+    rows = _address_rows(decoded)
+    if not decoded.tcp_tunnel.any():
+        return rows
+    return np.column_stack((rows, decoded.tcp_tunnel.astype(np.uint64)))
+
+
+def _address_rows(decoded: DecodedBatch) -> np.ndarray:
     m = decoded.tcp_index.shape[0]
     if (decoded.tcp_version == 4).all():
         # IPv4 only (the usual batch): two 64-bit words say it all.
@@ -133,7 +142,8 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
                          int(decoded.tcp_sport[k]))
         dst: Endpoint = (version, address_bytes(version, decoded.tcp_dst[k]),
                          int(decoded.tcp_dport[k]))
-        key: FlowKey = (src, dst) if src <= dst else (dst, src)
+        tunnel = decoded.tunnels[int(decoded.tcp_tunnel[k])]
+        key: FlowKey = (src, dst, tunnel) if src <= dst else (dst, src, tunnel)
         if key not in flow_index:
             flow_index[key] = len(keys)
             keys.append(key)

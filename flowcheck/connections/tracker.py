@@ -174,7 +174,7 @@ class ConnectionTracker:
 
     def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
               ts: float) -> ConnState:
-        lower, upper = key
+        lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
             flipped = False
@@ -186,7 +186,8 @@ class ConnectionTracker:
         orig, resp = (receiver, sender) if flipped else (sender, receiver)
         record = Connection(uid="", orig_h=address_text(orig[0], orig[1]), orig_p=orig[2],
                             resp_h=address_text(resp[0], resp[1]), resp_p=resp[2], ts=ts,
-                            last_ts=ts, first_frame=frame, last_frame=frame)
+                            last_ts=ts, first_frame=frame, last_frame=frame,
+                            tunnel=tunnel or None)
         c = ConnState(record=record, orig_is_lower=orig == lower)
         if flipped:
             record.history = "^"
@@ -204,7 +205,8 @@ class ConnectionTracker:
     def _attach_icmp(self, quote: IcmpQuote) -> None:
         src: Endpoint = (quote.version, quote.src, quote.sport)
         dst: Endpoint = (quote.version, quote.dst, quote.dport)
-        c = self._flows.get((src, dst) if src <= dst else (dst, src))
+        c = self._flows.get((src, dst, quote.tunnel) if src <= dst
+                            else (dst, src, quote.tunnel))
         if c is not None and len(c.record.icmp_frames) < 8:
             c.record.icmp_frames.append(quote.frame)
 

@@ -2,14 +2,26 @@
 
 Per-packet Python is what makes a reader slow, so the fixed-offset headers of every
 packet in the batch are gathered at once from the batch buffer (`data_off` + offsets
-computed per packet). Only rare packets get Python: IPv6 with extension headers and ICMP
-(the error messages that quote a TCP header).
+computed per packet). The common layout (Ethernet, IPv4, TCP) is read in one gather;
+everything else goes through the general decode, still in bulk: link layer
+(decode.link), tags, MPLS and PPP (decode.framing), IP, then tunnels (decode.tunnels),
+whose inner packets go through framing and IP again, so a capture that is all VXLAN
+stays on numpy. Only rare packets get Python: IPv6 extension chains other than the
+jumbogram's hop-by-hop header, and ICMP (the error messages that quote a TCP header).
+
+Lengths are tshark's: the IP length, never beyond the frame; an IP length of 0 is a
+segmentation-offload super-frame (TSO, BIG TCP) that runs to the end of the frame, an
+IPv6 jumbogram's length is in its hop-by-hop option (RFC 2675).
 
 Classification of each packet (DecodedBatch.kind):
-  TCP          decoded; its fields are in the tcp_* arrays
+  TCP          decoded; its fields are in the tcp_* arrays. Also an IPv4 datagram
+               reassembled from fragments in the batch (at the fragment completing it),
+               and a first fragment cut by the snap length (length unknown: 0), as tshark
   NON_TCP      IP but not TCP, or not IP at all (ARP, ...): counted, skipped
-  FRAGMENT     an IP fragment (IPv4 MF/offset, IPv6 fragment header): not reassembled
-  UNDECODABLE  unknown link type, or cut by the snap length before the TCP header ends
+  FRAGMENT     any other IP fragment (IPv4, IPv6 fragment header), or a link-layer
+               fragment
+  UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
+               the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
 and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
 """
@@ -20,18 +32,26 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from flowcheck.decode import tunnels
+from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
+from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote, walk_ipv6_extensions
+from flowcheck.decode.ip import (
+    FRAGMENT,
+    NON_TCP,
+    TCP,
+    UNDECODABLE,
+    Layers,
+    ip_layer,
+)
+from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
-
-TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
 
 IPPROTO_TCP = 6
 IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
-# IPv6 next-header values that are extension headers the walker understands.
-IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
+MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
@@ -62,7 +82,9 @@ class DecodedBatch:
     tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
+    tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
+    tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
 
     @property
     def non_tcp(self) -> int:
@@ -79,13 +101,6 @@ class DecodedBatch:
 
 TCP_HEADER = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"),
                        ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("rest", "V4")])
-IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id", ">u2"),
-                        ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
-                        ("src", ">u4"), ("dst", ">u4")])
-IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("next", "u1"),
-                        ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
-
-
 # TCP header fields copied as they are into DecodedBatch.tcp_<name>.
 HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window")
 
@@ -101,14 +116,31 @@ PLAIN_ETHERNET_TCP = np.dtype([
     ("id", ">u2"), ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
     ("src", ">u4"), ("dst", ">u4"), ("tcp", TCP_HEADER)])
 PLAIN_TCP_AT = 34
+# The same inside VXLAN over plain Ethernet and IPv4: an overlay capture, one gather too.
+PLAIN_VXLAN = np.dtype([
+    ("mac", "V12"), ("ethertype", ">u2"), ("first", "u1"), ("tos", "u1"), ("total", ">u2"),
+    ("id", ">u2"), ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
+    ("src", ">u4"), ("dst", ">u4"), ("sport", ">u2"), ("dport", ">u2"), ("length", ">u2"),
+    ("checksum", ">u2"), ("vxlan", "V8"), ("inner", PLAIN_ETHERNET_TCP)])
+VXLAN_INNER_AT = 50
+
+
+def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
+    """PLAIN_ETHERNET_TCP records that are what they say (caplen: from their start)."""
+    doff = frames["tcp"]["offset"] >> 4
+    total = frames["total"]
+    return ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
+            & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
+            & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
 def decode_batch(batch: PacketBatch) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
-    fragment) are decoded from one gather of their first 54 bytes; the others go
-    through the general decoder, and the two results are merged in capture order.
+    fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
+    the others go through the general decoder, and the results are merged in capture
+    order.
     """
     n = len(batch)
     linktype = np.asarray(batch.linktype)
@@ -116,33 +148,55 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         return _decode_general(batch)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
-    header = frames["tcp"]
-    doff = (header["offset"] >> 4).astype(np.int64)
-    total = frames["total"].astype(np.int64)
-    plain = ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
-             & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
-             & (gather.caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & (total >= 20))
+    plain = _is_plain(frames, gather.caplen)
     if plain.all():
-        return _plain(batch, frames, gather, np.arange(n), doff, total)
-    rows = np.flatnonzero(plain)
-    first = _plain(batch, frames[rows], gather, rows, doff[rows], total[rows])
-    return _merge(batch, plain, first, _decode_general(_subset(batch, ~plain)))
+        return _plain(batch, frames, gather, np.arange(n))
+    parts = []
+    if plain.any():
+        rows = np.flatnonzero(plain)
+        parts.append((rows, _plain(batch, frames[rows], gather, rows)))
+    rest = np.flatnonzero(~plain)
+    outer = gather.header(np.zeros(rest.shape[0], dtype=np.int64), PLAIN_VXLAN,
+                          None if rest.shape[0] == n else rest)
+    total = outer["total"].astype(np.int64)
+    vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
+             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], tunnels.VXLAN_PORTS)
+             & ((total == 0) | (total >= 20 + 16 + 14))
+             & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
+    if vxlan.all():
+        parts.append((rest, _plain_vxlan(batch, outer, gather, rest)))
+        rest = rest[:0]
+    elif vxlan.any():
+        rows, outer = rest[vxlan], outer[vxlan]
+        parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
+        rest = rest[~vxlan]
+    if rest.size:
+        parts.append((rest, _decode_general(_subset(batch, rest))))
+    if len(parts) == 1 and parts[0][0].shape[0] == n:
+        return parts[0][1]  # one layout for the whole batch: positions are the batch's
+    return _merge(batch, parts)
 
 
 def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray,
-           doff: np.ndarray, total: np.ndarray) -> DecodedBatch:
+           at: int = 0, end: np.ndarray | None = None) -> DecodedBatch:
+    """Decode of `rows` whose PLAIN_ETHERNET_TCP records start at `at` and whose frames
+    end at `end` (default: the wire length)."""
     header = frames["tcp"]
-    header_len = doff * 4
-    payload_len = np.maximum(total - 20 - header_len, 0)
-    payload_start = PLAIN_TCP_AT + header_len
+    header_len = (header["offset"] >> 4).astype(np.int64) * 4
+    total = frames["total"].astype(np.int64)
+    # The IP length, but never beyond the frame (as tshark); length 0 is a segmentation
+    # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
+    wire = (gather.wirelen[rows] if end is None else end) - at - 14
+    ip_len = np.where(total == 0, wire, np.minimum(total, wire))
+    payload_len = np.maximum(ip_len - 20 - header_len, 0)
+    payload_start = at + PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
     dst = np.zeros((rows.shape[0], 4), dtype=np.uint32)
     src[:, 0] = frames["src"]
     dst[:, 0] = frames["dst"]
-    kind = np.full(len(batch), TCP, dtype=np.uint8)
     return DecodedBatch(
-        kind=kind,
-        tcp_index=rows,
+        kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
+        tcp_index=np.arange(rows.shape[0]),
         tcp_frame=rows + batch.frame0,
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
@@ -152,117 +206,130 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
+        tcp_tunnel=np.zeros(rows.shape[0], dtype=np.int64),
     )
 
 
-def _subset(batch: PacketBatch, mask: np.ndarray) -> PacketBatch:
-    capture = batch.capture if isinstance(batch.capture, int) else batch.capture[mask]
-    return PacketBatch(batch.buf, batch.frame0, batch.ts[mask], batch.data_off[mask],
-                       batch.caplen[mask], batch.wirelen[mask], batch.linktype[mask], capture)
+def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
+                 rows: np.ndarray) -> DecodedBatch:
+    end = gather.wirelen[rows]
+    total = outer["total"].astype(np.int64)
+    end = np.where(total == 0, end, np.minimum(end, 14 + total))
+    length = outer["length"].astype(np.int64)
+    end = np.where(length >= 8, np.minimum(end, 34 + length), end)
+    decoded = _plain(batch, outer["inner"], gather, rows, VXLAN_INNER_AT, end)
+    table = tunnels.TunnelTable()
+    m = rows.shape[0]
+    src = np.zeros((m, 4), dtype=np.uint32)
+    dst = np.zeros((m, 4), dtype=np.uint32)
+    src[:, 0] = outer["src"]
+    dst[:, 0] = outer["dst"]
+    found = tunnels.Found(rows, end, end, np.full(m, tunnels.VXLAN), end)
+    decoded.tcp_tunnel = table.add(np.zeros(m, dtype=np.int64), found, np.full(m, 4), src, dst)
+    decoded.tunnels = table.names
+    return decoded
 
 
-def _merge(batch: PacketBatch, plain: np.ndarray, first: DecodedBatch,
-           other: DecodedBatch) -> DecodedBatch:
-    """Both decodes of one batch, as one, in capture order: `first` of the packets
-    where plain is true, `other` of the rest (their positions counted among the rest)."""
-    other_rows = np.flatnonzero(~plain)
-    kind = np.full(len(batch), TCP, dtype=np.uint8)
-    kind[other_rows] = other.kind
-    index = np.concatenate((first.tcp_index, other_rows[other.tcp_index]))
-    order = np.argsort(index, kind="stable")
-    for quote in other.icmp_quotes:
-        quote.position = int(other_rows[quote.position])
-        quote.frame = batch.frame0 + quote.position
+def _subset(batch: PacketBatch, rows: np.ndarray) -> PacketBatch:
+    capture = batch.capture if isinstance(batch.capture, int) else batch.capture[rows]
+    return PacketBatch(batch.buf, batch.frame0, batch.ts[rows], batch.data_off[rows],
+                       batch.caplen[rows], batch.wirelen[rows], batch.linktype[rows], capture)
 
-    def both(name: str) -> np.ndarray:
-        return np.concatenate((getattr(first, name), getattr(other, name)))[order]
 
-    # Every tcp_* column, but the positions: those of `other` count among its packets only.
-    columns = {column.name: both(column.name) for column in fields(DecodedBatch)
-               if column.name.startswith("tcp_") and column.name not in ("tcp_index", "tcp_frame")}
-    return DecodedBatch(kind=kind, tcp_index=index[order], tcp_frame=index[order] + batch.frame0,
-                        icmp_quotes=other.icmp_quotes, **columns)
+def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> DecodedBatch:
+    """Decodes of disjoint subsets of one batch, as one, in capture order. A part is
+    (its rows in the batch, its decode, positions counted among those rows)."""
+    kind = np.empty(len(batch), dtype=np.uint8)
+    names: list[str] = [""]
+    number = {"": 0}
+    index, tunnel, quotes = [], [], []
+    for rows, decoded in parts:
+        kind[rows] = decoded.kind
+        index.append(rows[decoded.tcp_index])
+        # Each part numbered its tunnels on its own: renumber into one table.
+        renumber = np.array([number.setdefault(name, len(number)) for name in decoded.tunnels],
+                            dtype=np.int64)
+        names += [name for name in decoded.tunnels if number[name] >= len(names)]
+        tunnel.append(renumber[decoded.tcp_tunnel])
+        for quote in decoded.icmp_quotes:
+            quote.position = int(rows[quote.position])
+            quote.frame = batch.frame0 + quote.position
+            quotes.append(quote)
+    merged = np.concatenate(index)
+    order = np.argsort(merged, kind="stable")
+    skip = ("tcp_index", "tcp_frame", "tcp_tunnel")
+    columns = {column.name: np.concatenate([getattr(d, column.name) for _, d in parts])[order]
+               for column in fields(DecodedBatch)
+               if column.name.startswith("tcp_") and column.name not in skip}
+    quotes.sort(key=lambda quote: quote.position)
+    return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
+                        tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
+                        tunnels=names, **columns)
 
 
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
-    """Any supported link type and IP layout (the slower, fully general decode)."""
+    """Any supported link type, encapsulation and IP layout (the fully general decode)."""
     n = len(batch)
     gather = Gather(batch)
-    caplen = gather.caplen
-    l3_off, version = locate_network_layer(batch, gather)
-    kind = np.full(n, NON_TCP, dtype=np.uint8)
-    kind[version < 0] = UNDECODABLE
+    off, link = locate_network_layer(batch, gather)
+    layers = Layers(kind=np.full(n, NON_TCP, dtype=np.uint8),
+                     version=np.zeros(n, dtype=np.int64), proto=np.full(n, -1, dtype=np.int64),
+                     l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
+                     src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
+                     first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64))
+    layers.kind[link == BAD] = UNDECODABLE
+    layers.kind[link == LINK_FRAGMENT] = FRAGMENT
+    table = tunnels.TunnelTable()
+    rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
+    for depth in range(MAX_TUNNELS + 1):
+        ip_layer(gather, layers, rows, off[rows], link[rows])
+        if depth == MAX_TUNNELS:
+            break
+        candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
+                          & ~layers.first_fragment[rows]]
+        if not candidates.size:
+            break
+        found = tunnels.find(gather, candidates, layers.proto[candidates],
+                             layers.l4[candidates], layers.end[candidates])
+        if not found.rows.size:
+            break
+        inner = found.rows
+        layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
+                                         layers.src[inner], layers.dst[inner])
+        layers.end[inner] = found.end
+        layers.proto[inner] = -1
+        inner_off, inner_kind = found.off.copy(), found.kind.copy()
+        resolve(gather, inner, inner_off, inner_kind)
+        # Cut inside the tunnel: a packet that may well be TCP, not decodable.
+        layers.kind[inner[inner_kind == BAD]] = UNDECODABLE
+        ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
+        rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
+    icmp_quotes = _icmp_quotes(batch, gather, layers, table)
+    return _tcp(batch, gather, layers, icmp_quotes, table)
 
-    l4_off = np.zeros(n, dtype=np.int64)
-    proto = np.full(n, -1, dtype=np.int64)
-    ip_payload = np.zeros(n, dtype=np.int64)  # bytes after the IP header(s), from lengths
-    src = np.zeros((n, 4), dtype=np.uint32)
-    dst = np.zeros((n, 4), dtype=np.uint32)
 
-    v4 = np.flatnonzero(version == 4)
-    if v4.size:
-        base = l3_off[v4]
-        short = base + 20 > caplen[v4]
-        ip = gather.header(base, IPV4_HEADER, v4)
-        first = ip["first"].astype(np.int64)
-        ihl = (first & 0x0F) * 4
-        total = ip["total"].astype(np.int64)
-        frag = ip["frag"].astype(np.int64)
-        bad = short | (first >> 4 != 4) | (ihl < 20) | (total < ihl)
-        kind[v4[bad]] = UNDECODABLE
-        is_fragment = ~bad & (((frag & 0x2000) != 0) | ((frag & 0x1FFF) != 0))
-        kind[v4[is_fragment]] = FRAGMENT
-        ok = ~bad & ~is_fragment
-        rows = v4[ok]
-        proto[rows] = ip["proto"][ok]
-        l4_off[rows] = base[ok] + ihl[ok]
-        ip_payload[rows] = total[ok] - ihl[ok]
-        src[rows, 0] = ip["src"][ok]
-        dst[rows, 0] = ip["dst"][ok]
-
-    v6 = np.flatnonzero(version == 6)
-    if v6.size:
-        base = l3_off[v6]
-        short = base + 40 > caplen[v6]
-        ip = gather.header(base, IPV6_HEADER, v6)
-        bad = short | (ip["first"] >> 4 != 6)
-        kind[v6[bad]] = UNDECODABLE
-        rows = v6[~bad]
-        ip = ip[~bad]
-        proto[rows] = ip["next"]
-        l4_off[rows] = base[~bad] + 40
-        ip_payload[rows] = ip["length"]
-        src[rows] = ip["src"]
-        dst[rows] = ip["dst"]
-        # Extension headers are rare: walk their chain in Python, one packet at a time.
-        for row in rows[np.isin(proto[rows], IPV6_EXTENSIONS)]:
-            walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]),
-                                          int(caplen[row]), int(l4_off[row]), int(proto[row]))
-            if walked is None:
-                kind[row] = UNDECODABLE
-                proto[row] = -1
-            elif walked.fragment:
-                kind[row] = FRAGMENT
-                proto[row] = -1
-            else:
-                ip_payload[row] -= walked.offset - l4_off[row]
-                l4_off[row] = walked.offset
-                proto[row] = walked.next_header
-
-    icmp_quotes: list[IcmpQuote] = []
-    icmp_rows = np.flatnonzero(((proto == IPPROTO_ICMP) & (version == 4))
-                               | ((proto == IPPROTO_ICMPV6) & (version == 6)))
-    for row in icmp_rows:
-        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(caplen[row]),
-                                  int(l4_off[row]), int(version[row]))
+def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
+                 table: tunnels.TunnelTable) -> list[IcmpQuote]:
+    quotes: list[IcmpQuote] = []
+    rows = np.flatnonzero(((layers.proto == IPPROTO_ICMP) & (layers.version == 4))
+                          | ((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)))
+    for row in rows.tolist():
+        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(gather.caplen[row]),
+                                  int(layers.l4[row]), int(layers.version[row]))
         if quote is not None:
-            quote.position = int(row)
-            quote.frame = batch.frame0 + int(row)
+            quote.position = row
+            quote.frame = batch.frame0 + row
             quote.ts = float(batch.ts[row])
-            icmp_quotes.append(quote)
+            quote.tunnel = table.names[int(layers.tunnel[row])]
+            quotes.append(quote)
+    return quotes
 
-    candidates = np.flatnonzero(proto == IPPROTO_TCP)
-    l4 = l4_off[candidates]
+
+def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[IcmpQuote],
+         table: tunnels.TunnelTable) -> DecodedBatch:
+    caplen, kind = gather.caplen, layers.kind
+    candidates = np.flatnonzero(layers.proto == IPPROTO_TCP)
+    l4 = layers.l4[candidates]
     # The 20-byte fixed TCP header must be captured; options may be cut.
     complete = l4 + 20 <= caplen[candidates]
     header = gather.header(l4, TCP_HEADER, candidates)
@@ -274,20 +341,24 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
     l4 = l4[complete]
     header = header[complete]
     header_len = doff[complete] * 4
-    payload_len = np.maximum(ip_payload[tcp] - header_len, 0)
     payload_start = l4 + header_len
+    payload_len = np.maximum(layers.end[tcp] - payload_start, 0)
+    # A first fragment's segment length is unknown without reassembly (tshark: no tcp.len).
+    payload_len[layers.first_fragment[tcp]] = 0
     payload_cap = np.clip(caplen[tcp] - payload_start, 0, payload_len)
     return DecodedBatch(
         kind=kind,
         tcp_index=tcp.astype(np.int64),
         tcp_frame=tcp.astype(np.int64) + batch.frame0,
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
-        tcp_version=version[tcp].astype(np.uint8),
-        tcp_src=src[tcp],
-        tcp_dst=dst[tcp],
+        tcp_version=layers.version[tcp].astype(np.uint8),
+        tcp_src=layers.src[tcp],
+        tcp_dst=layers.dst[tcp],
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,
+        tcp_tunnel=layers.tunnel[tcp],
         icmp_quotes=icmp_quotes,
+        tunnels=table.names,
     )

@@ -1,8 +1,4 @@
-"""Reading headers at per-packet offsets of a PacketBatch, in bulk (numpy gathers).
-
-Used by flowcheck.decode and flowcheck.decode.link; in a module of its own so that the
-link decoder needs nothing from the package that imports it (imports go one way).
-"""
+"""Bulk reads of fixed-size fields at per-packet offsets of a batch buffer."""
 
 from __future__ import annotations
 
@@ -22,8 +18,20 @@ class Gather:
         self.buf = np.frombuffer(batch.buf, dtype=np.uint8)
         self.start = np.asarray(batch.data_off, np.int64)  # no copy when already int64
         self.caplen = batch.caplen.astype(np.int64)
+        # Bytes the packet had on the wire (a file may claim less than it captured).
+        self.wirelen = np.maximum(batch.wirelen.astype(np.int64), self.caplen)
         self.size = self.buf.shape[0]
         self._windows: dict[int, np.ndarray] = {}
+        self._own_start = False
+
+    def redirect(self, row: int, source: int) -> None:
+        """Read packet `row` from packet `source`'s bytes from now on (a reassembled
+        datagram whose headers are in its first fragment)."""
+        if not self._own_start:  # start may be the batch's own array: never change that
+            self.start = self.start.copy()
+            self._own_start = True
+        self.start[row] = self.start[source]
+        self.caplen[row] = self.caplen[source]
 
     def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
         """(len(off), width) bytes starting at each packet's offset `off`."""
@@ -50,3 +58,7 @@ class Gather:
     def be(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
         raw = self.block(off, width, rows)
         return raw.view(f">u{width}").reshape(-1).astype(np.int64)
+
+    def le(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
+        raw = self.block(off, width, rows)
+        return raw.view(f"<u{width}").reshape(-1).astype(np.int64)

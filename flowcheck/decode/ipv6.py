@@ -12,11 +12,16 @@ ICMPV6_UNREACHABLE = 1
 MAX_EXTENSIONS = 16  # a longer chain is crafted, not real traffic
 
 
+JUMBO_OPTION = 0xC2  # RFC 2675 Jumbo Payload option, in a hop-by-hop header
+
+
 @dataclass(slots=True)
 class Extensions:
     offset: int  # where the upper-layer header starts, from the packet start
     next_header: int
-    fragment: bool
+    fragment: bool  # a fragment other than the first: nothing above IP to read
+    first_fragment: bool = False  # offset 0, more to come: the upper header is here
+    jumbo: int | None = None  # RFC 2675 Jumbo Payload Length, when the option is present
 
 
 @dataclass(slots=True)
@@ -33,6 +38,7 @@ class IcmpQuote:
     dst: bytes
     dport: int
     seq: int
+    tunnel: str = ""  # the encapsulation the ICMP message arrived in (flowcheck.decode)
     position: int = 0  # index in the batch
     frame: int = 0
     ts: float = 0.0
@@ -41,24 +47,47 @@ class IcmpQuote:
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
                          next_header: int) -> Extensions | None:
     """Follow the extension chain from `offset`; None when the chain is cut or absurd."""
+    first_fragment = False
+    jumbo = None
     for _ in range(MAX_EXTENSIONS):
         if next_header not in (HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS):
-            return Extensions(offset, next_header, fragment=False)
+            return Extensions(offset, next_header, False, first_fragment, jumbo)
         if offset + 8 > caplen:
             return None
         header = bytes(buf[start + offset:start + offset + 8])
         following = header[0]
         if next_header == FRAGMENT_HEADER:
             frag = int.from_bytes(header[2:4], "big")
-            if frag & 0xFFF8 or frag & 0x1:  # offset != 0 or more fragments
+            if frag & 0xFFF8:  # offset != 0
                 return Extensions(offset, following, fragment=True)
-            length = 8  # an atomic fragment: the whole packet, keep walking
+            # The first fragment (more to come) carries the upper header; an atomic
+            # fragment (RFC 6946) is the whole packet: keep walking either way.
+            first_fragment = first_fragment or bool(frag & 0x1)
+            length = 8
         elif next_header == AUTH_HEADER:
             length = (header[1] + 2) * 4
         else:
             length = (header[1] + 1) * 8
+            if next_header == HOP_BY_HOP:
+                jumbo = _jumbo(buf, start + offset, min(length, caplen - offset))
         offset += length
         next_header = following
+    return None
+
+
+def _jumbo(buf: np.ndarray, at: int, length: int) -> int | None:
+    """The Jumbo Payload Length among a hop-by-hop header's options, if there."""
+    options = bytes(buf[at + 2:at + length])
+    i = 0
+    while i < len(options):
+        if options[i] == 0:  # Pad1
+            i += 1
+            continue
+        if i + 2 > len(options):
+            return None
+        if options[i] == JUMBO_OPTION and options[i + 1] == 4 and i + 6 <= len(options):
+            return int.from_bytes(options[i + 2:i + 6], "big")
+        i += 2 + options[i + 1]
     return None
 
 

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from flowcheck.sources.batch import LINKTYPE_NAMES
+from flowcheck.sources.linktypes import linktype_name
 from flowcheck.sources.records import FormatError, Located, Records, empty_records, u32_view
 
 MAGIC_USEC = 0xA1B2C3D4
@@ -29,10 +29,6 @@ STRETCH_MIN = 2 * PATTERN_MAX  # records walked one by one before guessing
 STRETCH_MAX = 1 << 13  # after poor guesses, the longest walk before guessing again
 SPECULATE_REPEATS = 64  # periods in a first guess (then four times more per success)
 _NATIVE_U32 = struct.calcsize("I") == 4
-
-
-def linktype_name(linktype: int) -> str:
-    return LINKTYPE_NAMES.get(linktype, f"LINKTYPE_{linktype}")
 
 
 def is_pcap_magic(head: bytes) -> bool:

@@ -1,0 +1,185 @@
+"""The IP layer, in bulk: IPv4 and IPv6 headers, their lengths and extension chains.
+
+Lengths are tshark's: the IP length but never beyond the enclosing frame or datagram;
+0 is a segmentation-offload super-frame (TSO, BIG TCP) running to the end of the frame;
+an IPv6 jumbogram's length is in its hop-by-hop Jumbo Payload option (RFC 2675).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
+from flowcheck.decode.gather import Gather
+from flowcheck.decode.ipv6 import walk_ipv6_extensions
+
+# Classification values, as flowcheck.decode exports them.
+TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
+# IPv6 next-header values that are extension headers the walker understands.
+IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
+
+IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id", ">u2"),
+                        ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
+                        ("src", ">u4"), ("dst", ">u4")])
+IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("next", "u1"),
+                        ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
+
+
+@dataclass(slots=True)
+class Layers:
+    """Per packet of a batch, the innermost IP layer decoded so far."""
+
+    kind: np.ndarray  # uint8 classification (TCP is decided last)
+    version: np.ndarray  # 4, 6; 0 when no IP layer
+    proto: np.ndarray  # IP protocol of the payload, -1 when there is nothing to read
+    l4: np.ndarray  # where the IP payload starts
+    end: np.ndarray  # where it ends, from the IP lengths (never beyond the wire length)
+    src: np.ndarray  # (n, 4) uint32 address words
+    dst: np.ndarray
+    first_fragment: np.ndarray  # bool: the upper header is here, its length unknown
+    tunnel: np.ndarray  # int64 index into the TunnelTable
+
+
+def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
+             link: np.ndarray) -> None:
+    """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`."""
+    caplen = gather.caplen
+    v4 = link == ETHERTYPE_IPV4
+    if v4.any():
+        r, at = rows[v4], base[v4]
+        ip = gather.header(at, IPV4_HEADER, r)
+        first = ip["first"].astype(np.int64)
+        ihl = (first & 0x0F) * 4
+        total = ip["total"].astype(np.int64)
+        frag = ip["frag"].astype(np.int64)
+        enclosing = layers.end[r]
+        # Total length 0: a segmentation offload super-frame (TSO, IPv4 BIG TCP), whose
+        # datagram runs to the end of the frame, as tshark's TSO support reads it.
+        end = np.where(total == 0, enclosing, np.minimum(at + total, enclosing))
+        bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
+               | ((total != 0) & (total < ihl)) | (end < at + ihl))
+        layers.kind[r[bad]] = UNDECODABLE
+        # tshark reassembles the fragments it has whole; a first fragment cut by the snap
+        # length it shows as TCP without a length; whole but never completed, as a fragment.
+        whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
+        fragmented = np.flatnonzero(~bad & ((frag & 0x3FFF) != 0) & whole)
+        if fragmented.size > 1:
+            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end)
+        later = ~bad & ((frag & 0x1FFF) != 0)
+        first_fragment = ~bad & ~later & ((frag & 0x2000) != 0)
+        held = first_fragment & whole
+        layers.kind[r[later | held]] = FRAGMENT
+        ok = ~bad & ~later & ~held
+        r = r[ok]
+        layers.first_fragment[r] = first_fragment[ok]
+        layers.version[r] = 4
+        layers.proto[r] = ip["proto"][ok]
+        layers.l4[r] = at[ok] + ihl[ok]
+        layers.end[r] = end[ok]
+        layers.src[r] = 0
+        layers.dst[r] = 0
+        layers.src[r, 0] = ip["src"][ok]
+        layers.dst[r, 0] = ip["dst"][ok]
+    v6 = link == ETHERTYPE_IPV6
+    if v6.any():
+        ipv6_layer(gather, layers, rows[v6], base[v6])
+
+
+def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
+                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray) -> None:
+    """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
+    the packet that completes the datagram becomes it (its bytes are the first
+    fragment's, which hold the upper headers; the length is the whole datagram's) and the
+    other fragments stay fragments. Arrays indexed like `r` are updated in place."""
+    groups: dict[tuple[int, int, int, int], list[int]] = {}
+    keys = zip(ip["src"][fragmented].tolist(), ip["dst"][fragmented].tolist(),
+               ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
+    for i, key in zip(fragmented.tolist(), keys, strict=True):
+        groups.setdefault(key, []).append(i)
+    for pieces in groups.values():
+        if len(pieces) < 2:
+            continue
+        spans: list[tuple[int, int, bool]] = []
+        for i in pieces:  # in capture order: the datagram is whole at the last piece needed
+            offset = int(frag[i] & 0x1FFF) * 8
+            spans.append((offset, offset + int(end[i] - at[i] - ihl[i]), bool(frag[i] & 0x2000)))
+            size = _whole(spans)
+            if size is None:
+                continue
+            head = pieces[[span[0] for span in spans].index(0)]
+            gather.redirect(int(r[i]), int(r[head]))
+            at[i], ihl[i], ip[i] = at[head], ihl[head], ip[head]
+            end[i] = at[head] + ihl[head] + size
+            frag[i] = 0
+            if head != i:
+                frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
+            break
+
+
+def _whole(spans: list[tuple[int, int, bool]]) -> int | None:
+    """The datagram's payload length when the fragments' spans cover it, else None."""
+    last = [stop for _, stop, more in spans if not more]
+    if not last:
+        return None
+    covered = 0
+    for start, stop, _ in sorted(spans):
+        if start > covered:
+            return None
+        covered = max(covered, stop)
+    return last[0] if covered >= last[0] else None
+
+
+def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) -> None:
+    caplen = gather.caplen
+    ip = gather.header(at, IPV6_HEADER, r)
+    bad = (at + 40 > caplen[r]) | (ip["first"] >> 4 != 6)
+    layers.kind[r[bad]] = UNDECODABLE
+    r, at, ip = r[~bad], at[~bad], ip[~bad]
+    plen = ip["length"].astype(np.int64)
+    proto = ip["next"].astype(np.int64)
+    l4 = at + 40
+    enclosing = layers.end[r]
+    # Payload length 0: a jumbogram (RFC 2675, its length in the hop-by-hop header) or a
+    # Linux BIG TCP super-frame without one, whose payload runs to the end of the frame.
+    end = np.where(plen == 0, enclosing, np.minimum(l4 + plen, enclosing))
+    # The usual jumbogram header, read in bulk: hop-by-hop of 8 bytes holding the option.
+    hbh = gather.be(l4, 4, r)
+    jumbo = (proto == 0) & ((hbh & 0xFFFFFF) == 0x00C204) & (l4 + 8 <= caplen[r])
+    if jumbo.any():
+        length = gather.be(l4[jumbo] + 4, 4, r[jumbo])
+        end[jumbo] = np.where(plen[jumbo] == 0, np.minimum(at[jumbo] + 40 + length,
+                                                           enclosing[jumbo]), -1)
+        proto[jumbo] = hbh[jumbo] >> 24
+        l4[jumbo] += 8
+    layers.version[r] = 6
+    layers.first_fragment[r] = False
+    layers.proto[r] = proto
+    layers.l4[r] = l4
+    layers.end[r] = end
+    layers.src[r] = ip["src"]
+    layers.dst[r] = ip["dst"]
+    # Other extension headers are rare: walk their chain in Python, one packet at a time.
+    for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
+        row = int(r[i])
+        walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]), int(caplen[row]),
+                                      int(l4[i]), int(proto[i]))
+        layers.proto[row] = -1
+        if walked is None:
+            layers.kind[row] = UNDECODABLE
+        elif walked.fragment or (walked.first_fragment and caplen[row] >= enclosing[i]):
+            # Not the first, or the first captured whole (tshark keeps it for a
+            # reassembly flowcheck does not do for IPv6): a fragment.
+            layers.kind[row] = FRAGMENT
+        else:
+            layers.proto[row] = walked.next_header
+            layers.l4[row] = walked.offset
+            layers.first_fragment[row] = walked.first_fragment
+            if walked.jumbo is not None:
+                layers.end[row] = (-1 if plen[i] else
+                                   min(int(at[i]) + 40 + walked.jumbo, int(enclosing[i])))
+    # A jumbo option with a non-zero payload length is an error (RFC 2675): undecodable.
+    broken = r[layers.end[r] < 0]
+    layers.kind[broken] = UNDECODABLE
+    layers.proto[broken] = -1
