@@ -219,11 +219,14 @@ def test_pipe_object_is_streamed(tmp_path: Path) -> None:
     path = write_pcapng(tmp_path / "p.pcapng", [1], [(0, ts, d) for ts, d in expected])
     process = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
     try:
-        packets, _ = read_all([process.stdout], chunk_size=50)
+        packets, reader = read_all([process.stdout], chunk_size=50)
     finally:
         process.stdout.close()
         process.wait()
     assert_same(packets, expected)
+    # A pipe's file object is named by its descriptor number (live's sniffer pipe too):
+    # the capture's path says it was a stream, never "4".
+    assert reader.captures[0].path == "<stream>"
 
 
 STDIN_READER = """

@@ -60,7 +60,10 @@ def resolve_inputs(inputs: list[str | BinaryIO]) -> list[InputSpec]:
         if isinstance(item, str | os.PathLike):
             specs.extend(_resolve_path(os.fspath(item)))
         else:
-            specs.append(InputSpec(getattr(item, "name", None) or "<stream>", stream=item))
+            # A pipe's file object is named by its descriptor number: no use to a reader.
+            name = getattr(item, "name", None)
+            specs.append(InputSpec(name if isinstance(name, str) and name else "<stream>",
+                                   stream=item))
     return specs
 
 
