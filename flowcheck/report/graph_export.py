@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowcheck.errors import UsageError
+from flowcheck.report.files import write_report_file
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -44,10 +45,7 @@ def write_graph(graph: nx.MultiDiGraph, path: str | Path) -> None:
         text = json.dumps(data, indent=2, default=str) + "\n"
     else:
         text = render_dot(graph)
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--graph {path}: cannot write ({exc.strerror or exc})") from None
+    write_report_file(target, text, "--graph")
 
 
 def _quote(text: object) -> str:

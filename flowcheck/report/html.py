@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from flowcheck import __version__
 from flowcheck.config import format_ranges
-from flowcheck.errors import UsageError
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     INCONCLUSIVE_NOTE,
@@ -17,6 +16,7 @@ from flowcheck.report.analyze import (
     step_time,
     summary_counts,
 )
+from flowcheck.report.files import write_report_file
 from flowcheck.report.ladder import build_ladders
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 
@@ -53,10 +53,7 @@ li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 
 
 def write_html(analysis: Analysis, path: str | Path) -> None:
-    try:
-        Path(path).write_text(render_html(analysis), encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--html {path}: cannot write ({exc.strerror or exc})") from None
+    write_report_file(path, render_html(analysis), "--html")
 
 
 def render_html(analysis: Analysis) -> str:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowcheck.errors import UsageError
+from flowcheck.report.files import write_report_file
 from flowcheck.report.ladder import Arrow, Ladder, build_ladders, spacing
 from flowcheck.report.ladder_text import arrow_text
 
@@ -26,10 +26,7 @@ _COLOUR = {"failed": "rgba(220, 40, 40, 0.15)", "missing": "rgba(220, 40, 40, 0.
 
 
 def write_mermaid(analysis: Analysis, path: str | Path) -> None:
-    try:
-        Path(path).write_text(render_mermaid(analysis), encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--mermaid {path}: cannot write ({exc.strerror or exc})") from None
+    write_report_file(path, render_mermaid(analysis), "--mermaid")
 
 
 def render_mermaid(analysis: Analysis) -> str:
