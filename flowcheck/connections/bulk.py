@@ -3,12 +3,16 @@
 A run holds consecutive packets of one connection (in capture order) that carry no
 SYN, FIN or RST, of a connection that is neither tapped nor waiting for its tap
 decision, whose endpoint states such packets cannot change. For those packets,
-`update_packet` only counts, adds history letters D/A/T/W once each, and tracks
+`update_packet` only counts, adds history letters D/A/T/G/W once each, and tracks
 sequence numbers; this module does the same per direction with vectorised operations
 (sequence numbers unwrapped by cumulative signed 32-bit differences, "highest byte seen
-before this packet" by a cumulative maximum). A run that opens a sequence gap, or meets
-a connection with unfilled holes, is refused (returns False) and the caller replays it
-one packet at a time: losses are rare and holes need interval bookkeeping.
+before this packet" by a cumulative maximum).
+
+Sequence holes do not turn the fast path off: the highest byte seen does not depend on
+holes, so only the packets that open a gap (start above it) or land below it (a
+retransmission, reordering, a hole filled late) are handed to the hole bookkeeping, one
+at a time, in capture order; in-order packets never touch a hole. The cost of a run
+follows its packets and the few that are out of order, never the connection's history.
 """
 
 from __future__ import annotations
@@ -34,89 +38,78 @@ class Run:
     ts: np.ndarray
 
 
-@dataclass(slots=True)
-class _SideResult:
-    packets: int
-    payload: int
-    retransmits: int
-    last_raw: int
-    last_u: int | None
-    max_end: int | None
-    letters: list[tuple[int, int, str]]  # (frame, rank, letter)
+def _side(side: Endpoint, run: Run, rows: np.ndarray, upper: bool,
+          letters: list[tuple[int, int, str]]) -> tuple[int, int, int, int]:
+    """Apply one direction's packets to `side`, collect its letters.
 
-
-def _side(side: Endpoint, run: Run, rows: np.ndarray, upper: bool) -> _SideResult | None:
+    Returns (packets, payload bytes, retransmissions, packets handled one at a time).
+    """
     plen = run.plen[rows]
     frames = run.frame[rows]
-    letters: list[tuple[int, int, str]] = []
 
-    def letter(mask: np.ndarray, name: str) -> None:
-        shown = name if upper else name.lower()
+    def letter(mask: np.ndarray, name: str, at: np.ndarray = frames) -> None:
         hits = np.flatnonzero(mask)
         if hits.size:
-            letters.append((int(frames[hits[0]]), LETTER_RANK[name], shown))
+            letters.append((int(at[hits[0]]), LETTER_RANK[name], name if upper else name.lower()))
 
     data = plen > 0
     letter(data, "D")
     letter(~data & ((run.flags[rows] & ACK) != 0), "A")
     letter(run.window[rows] == 0, "W")
-    retransmits = 0
-    last_raw, last_u, max_end = side.last_raw, side.last_u, side.max_end
+    retransmits = one_at_a_time = 0
     if data.any():
-        if side.holes:
-            return None
         raw = run.seq[rows][data]
-        steps = np.diff(raw, prepend=raw[0] if last_u is None else last_raw)
+        last_u = side.last_u
+        steps = np.diff(raw, prepend=raw[0] if last_u is None else side.last_raw)
         steps = ((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         start = (int(raw[0]) if last_u is None else last_u) + np.cumsum(steps)
         end = start + plen[data]
-        base = int(start[0]) if max_end is None else max_end
+        base = int(start[0]) if side.max_end is None else side.max_end
         before = np.maximum.accumulate(np.concatenate(([base], end[:-1])))
-        if (start > before).any():
-            return None  # a gap: hole bookkeeping is done one packet at a time
         retransmitted = end <= before
+        data_frames = frames[data]
+        # Out of order: a gap opens above max_end, or the packet lands below it.
+        for k in np.flatnonzero(start != before).tolist():
+            one_at_a_time += 1
+            lo, hi, top = int(start[k]), int(end[k]), int(before[k])
+            if lo > top:
+                side.open_hole(top, lo)
+            elif side.holes and side.fill(lo, hi):
+                retransmitted[k] = False  # it brings bytes never seen: not a retransmission
         retransmits = int(np.count_nonzero(retransmitted))
-        letter_frames = frames[data]
-        if retransmits:
-            letters.append((int(letter_frames[np.argmax(retransmitted)]), LETTER_RANK["T"],
-                            "T" if upper else "t"))
-        last_raw, last_u = int(raw[-1]), int(start[-1])
-        max_end = max(base, int(end.max()))
-    return _SideResult(int(rows.size), int(plen.sum()), retransmits, last_raw, last_u,
-                       max_end, letters)
+        letter(retransmitted, "T", data_frames)
+        letter(start > before, "G", data_frames)
+        side.last_raw, side.last_u = int(raw[-1]), int(start[-1])
+        side.max_end = max(base, int(end.max()))
+    return int(rows.size), int(plen.sum()), retransmits, one_at_a_time
 
 
-def apply_run(c: ConnState, run: Run) -> bool:
-    """Apply a run to the connection; False (nothing changed) when it needs the slow path."""
-    results: list[tuple[bool, _SideResult]] = []
+def apply_run(c: ConnState, run: Run) -> int:
+    """Apply a run to the connection; returns how many of its packets needed the hole
+    bookkeeping one at a time (opened a gap or landed below the highest byte seen)."""
+    record = c.record
+    letters: list[tuple[int, int, str]] = []
+    one_at_a_time = 0
     for is_orig in (True, False):
         rows = np.flatnonzero(run.is_orig == is_orig)
         if rows.size == 0:
             continue
         side = c.orig if is_orig else c.resp
-        result = _side(side, run, rows, upper=is_orig)
-        if result is None:
-            return False
-        results.append((is_orig, result))
-    record = c.record
-    letters: list[tuple[int, int, str]] = []
-    for is_orig, result in results:
-        side = c.orig if is_orig else c.resp
+        packets, payload, retransmits, single = _side(side, run, rows, is_orig, letters)
         if is_orig:
-            record.orig_pkts += result.packets
-            record.orig_bytes += result.payload
+            record.orig_pkts += packets
+            record.orig_bytes += payload
         else:
-            record.resp_pkts += result.packets
-            record.resp_bytes += result.payload
-        record.retransmits += result.retransmits
-        side.last_raw, side.last_u, side.max_end = result.last_raw, result.last_u, result.max_end
-        letters.extend(result.letters)
+            record.resp_pkts += packets
+            record.resp_bytes += payload
+        record.retransmits += retransmits
+        one_at_a_time += single
     for _, _, name in sorted(letters):
         c.add_letter(name)
     _learn_bases(c, run)
     record.last_frame = int(run.frame[-1])
     record.last_ts = float(run.ts[-1])
-    return True
+    return one_at_a_time
 
 
 def _learn_bases(c: ConnState, run: Run) -> None:

@@ -7,6 +7,7 @@ and tests compare the two on every capture.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from flowcheck.connections.state import EndpointState
@@ -25,7 +26,13 @@ def signed32(value: int) -> int:
 
 @dataclass(slots=True)
 class Endpoint:
-    """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish."""
+    """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish.
+
+    `holes` are the byte ranges [start, end) below max_end never seen yet, disjoint and
+    sorted by start (a hole only ever opens at max_end, above every other one). A packet
+    that lands below max_end finds the holes it overlaps by bisection, so the cost of a
+    packet does not grow with the number of holes (sniffer loss in a long transfer).
+    """
 
     state: EndpointState = EndpointState.INACTIVE
     # Wireshark's base_seq: a SYN's seq, else the first seq - 1, or the peer's first
@@ -36,6 +43,7 @@ class Endpoint:
     last_u: int | None = None
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
     holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
+    gaps: int = 0  # holes opened (sequence gaps), filled later or not
     fin: bool = False
 
     def unwrap(self, raw: int) -> int:
@@ -54,6 +62,42 @@ class Endpoint:
 
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
+
+    def open_hole(self, start: int, end: int) -> None:
+        """The one place a sequence gap opens: bytes [start, end) skipped (start = max_end)."""
+        self.holes.append([start, end])
+        self.gaps += 1
+
+    def fill(self, start: int, end: int) -> bool:
+        """Remove [start, end) from the holes; True if it overlapped one.
+
+        O(log holes + holes touched) comparisons: bisection on the sorted starts.
+        """
+        holes = self.holes
+        if not holes or end <= holes[0][0]:
+            return False
+        first = bisect_right(holes, start, key=_hole_start) - 1
+        if first < 0 or holes[first][1] <= start:
+            first += 1
+        last = first
+        while last < len(holes) and holes[last][0] < end:
+            last += 1
+        if last == first:
+            return False
+        pieces = []
+        if holes[first][0] < start:
+            pieces.append([holes[first][0], start])
+        if holes[last - 1][1] > end:
+            pieces.append([end, holes[last - 1][1]])
+        holes[first:last] = pieces
+        return True
+
+    def missed_bytes(self) -> int:
+        return sum(hi - lo for lo, hi in self.holes)
+
+
+def _hole_start(hole: list[int]) -> int:
+    return hole[0]
 
 
 @dataclass(slots=True)
@@ -95,31 +139,16 @@ def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
-        side.holes.append([side.max_end, start])
+        side.open_hole(side.max_end, start)
         side.max_end = end
         return False, True
     if plen == 0:
         return False, False
-    overlaps_hole = _fill_holes(side.holes, start, end) if side.holes else False
+    # Holes all lie below max_end: only a packet starting below it can touch one.
+    overlaps_hole = start < side.max_end and side.fill(start, end)
     retransmit = end <= side.max_end and not overlaps_hole
     side.max_end = max(side.max_end, end)
     return retransmit, False
-
-
-def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
-    touched = False
-    kept: list[list[int]] = []
-    for lo, hi in holes:
-        if hi <= start or lo >= end:
-            kept.append([lo, hi])
-            continue
-        touched = True
-        if lo < start:
-            kept.append([lo, start])
-        if hi > end:
-            kept.append([end, hi])
-    holes[:] = kept
-    return touched
 
 
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,

@@ -4,8 +4,10 @@ Per batch: decode in bulk, group packets by flow in bulk, then walk each flow's 
 Packets that can change a connection's state (SYN/FIN/RST, a flow's first packet, the
 first payload while the tap decides, every packet of a tapped connection) go through
 `update_packet` one at a time; the plain packets between them are applied as runs by
-`apply_run` (numpy). `fast=False` sends every packet through `update_packet`: the
-reference the fast path is tested against.
+`apply_run` (numpy), sequence holes or not: only the packets of a run that open a gap or
+land below the highest byte seen go through the hole bookkeeping one at a time.
+`fast=False` sends every packet through `update_packet`: the reference the fast path is
+tested against.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
@@ -49,6 +51,10 @@ class ConnectionTracker:
         self.non_tcp = 0
         self.fragments = 0
         self.undecodable = 0
+        # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
+        # run): it must follow the packets that change state or sequence order, never
+        # the connection's history (tests/test_connections_cost.py).
+        self.one_at_a_time = 0
         self._flows: dict[FlowKey, ConnState] = {}
         self._all: list[ConnState] = []
         self._new: list[ConnState] = []
@@ -115,15 +121,14 @@ class ConnectionTracker:
             rows = positions[i:j] if span is None else slice(first + i, first + j)
             run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_ack[rows], d.tcp_window[rows],
                       d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
-            if not apply_run(c, run):
-                for k in range(i, j):
-                    self._slow(key, int(positions[k]), bool(lower[k]))
+            self.one_at_a_time += apply_run(c, run)
             slow_streak = 0
             i = j
 
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
+        self.one_at_a_time += 1
         d = self._decoded
         flags = int(d.tcp_flags[k])
         seq = int(d.tcp_seq[k])
@@ -233,8 +238,7 @@ class ConnectionTracker:
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
                                            record.orig_bytes, record.resp_bytes)
-            record.missed_bytes = sum(hi - lo for side in (c.orig, c.resp)
-                                      for lo, hi in side.holes)
+            record.missed_bytes = c.orig.missed_bytes() + c.resp.missed_bytes()
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
             result.append(record)
