@@ -1,12 +1,15 @@
-"""The fast path: a run of plain packets of one connection, counted in bulk with numpy.
+"""The fast path: runs of plain packets, counted in bulk with numpy, many runs at once.
 
 A run holds consecutive packets of one connection (in capture order) that carry no
 SYN, FIN or RST, of a connection that is neither tapped nor waiting for its tap
 decision, whose endpoint states such packets cannot change. For those packets,
 `update_packet` only counts, adds history letters D/A/T/G/W once each, and tracks
-sequence numbers; this module does the same per direction with vectorised operations
-(sequence numbers unwrapped by cumulative signed 32-bit differences, "highest byte seen
-before this packet" by a cumulative maximum).
+sequence numbers; `apply_runs` does the same for every side of every run given, with
+segmented vectorised operations (one segment per run and direction): sequence numbers
+unwrapped by cumulative signed 32-bit differences, "highest byte seen before this
+packet" by a cumulative maximum, first frames and sums by `reduceat`. The numpy work
+is per batch, so a batch of many concurrent connections costs about what a batch of
+one does; Python work is a few attribute updates per segment.
 
 Sequence holes do not turn the fast path off: the highest byte seen does not depend on
 holes, so only the packets that open a gap (start above it) or land below it (a
@@ -17,106 +20,184 @@ follows its packets and the few that are out of order, never the connection's hi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.decode import DecodedBatch
+
+_NONE = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
+# Segmented running maximum: each segment's values, made relative to its base, are
+# lifted into their own block of 2**_BLOCK so one cumulative maximum serves all.
+_BLOCK = 42
+_HALF = 1 << (_BLOCK - 1)
 
 
-@dataclass(slots=True)
-class Run:
-    """Parallel arrays, one entry per packet of the run, in capture order."""
-
-    is_orig: np.ndarray  # bool
-    flags: np.ndarray
-    seq: np.ndarray
-    ack: np.ndarray
-    window: np.ndarray
-    plen: np.ndarray
-    frame: np.ndarray
-    ts: np.ndarray
+def _first(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per segment: values at the first row where mask holds, else _NONE."""
+    return np.minimum.reduceat(np.where(mask, values, _NONE), starts)
 
 
-def _side(side: Endpoint, run: Run, rows: np.ndarray, upper: bool,
-          letters: list[tuple[int, int, str]]) -> tuple[int, int, int, int]:
-    """Apply one direction's packets to `side`, collect its letters.
+def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Cumulative maximum of `before` restarted at each segment (rows grouped by segment,
+    segments numbered 0, 1, ... in row order); `base` is each row's segment base."""
+    relative = before - base
+    if relative.size and (np.abs(relative).max() >= _HALF or segment[-1] >= 1 << (62 - _BLOCK)):
+        out = np.empty_like(before)  # absurd sequence jumps: one segment at a time
+        bounds = np.flatnonzero(np.diff(segment)) + 1
+        for part in np.split(np.arange(before.size), bounds):
+            out[part] = np.maximum.accumulate(before[part])
+        return out
+    lifted = (segment << _BLOCK) + relative + _HALF
+    return np.maximum.accumulate(lifted) - (segment << _BLOCK) - _HALF + base
 
-    Returns (packets, payload bytes, retransmissions, packets handled one at a time).
-    """
-    plen = run.plen[rows]
-    frames = run.frame[rows]
 
-    def letter(mask: np.ndarray, name: str, at: np.ndarray = frames) -> None:
-        hits = np.flatnonzero(mask)
-        if hits.size:
-            letters.append((int(at[hits[0]]), LETTER_RANK[name], name if upper else name.lower()))
+def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
+               runs: Sequence[tuple[ConnState, np.ndarray]]) -> int:
+    """Apply runs (connection, its packets' row numbers in `d`, in capture order) of
+    distinct connections. Returns how many packets needed the hole bookkeeping one at a
+    time (opened a gap or landed below the highest byte seen)."""
+    conns = [c for c, _ in runs]
+    sizes = np.fromiter((rows.shape[0] for _, rows in runs), np.int64, len(runs))
+    rows = np.concatenate([rows for _, rows in runs]) if len(runs) > 1 else runs[0][1]
+    run_rows = rows
+    run_of = np.repeat(np.arange(len(runs)), sizes)
+    orig_is_lower = np.fromiter((c.orig_is_lower for c in conns), bool, len(runs))
+    is_orig = from_lower[rows] == orig_is_lower[run_of]
+    # Segment 2r holds run r's originator packets, 2r+1 its responder's.
+    key = 2 * run_of + ~is_orig
+    if is_orig.all() or not is_orig.any():
+        order = None  # one direction per run: already grouped
+    else:
+        order = np.argsort(key, kind="stable")
+        rows, key = rows[order], key[order]
+    starts = np.flatnonzero(np.diff(key, prepend=-1))
+    seg_key = key[starts]
+    seg_count = np.diff(np.append(starts, rows.shape[0]))
+    sides: list[Endpoint] = []
+    for k in seg_key.tolist():
+        c = conns[k >> 1]
+        sides.append(c.resp if k & 1 else c.orig)
 
+    plen = d.tcp_payload_len[rows]
+    flags = d.tcp_flags[rows]
+    frames = d.tcp_frame[rows]
     data = plen > 0
-    letter(data, "D")
-    letter(~data & ((run.flags[rows] & ACK) != 0), "A")
-    letter(run.window[rows] == 0, "W")
-    retransmits = one_at_a_time = 0
-    if data.any():
-        raw = run.seq[rows][data]
-        last_u = side.last_u
-        steps = np.diff(raw, prepend=raw[0] if last_u is None else side.last_raw)
-        steps = ((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        start = (int(raw[0]) if last_u is None else last_u) + np.cumsum(steps)
-        end = start + plen[data]
-        base = int(start[0]) if side.max_end is None else side.max_end
-        before = np.maximum.accumulate(np.concatenate(([base], end[:-1])))
-        retransmitted = end <= before
-        data_frames = frames[data]
-        # Out of order: a gap opens above max_end, or the packet lands below it.
-        for k in np.flatnonzero(start != before).tolist():
-            one_at_a_time += 1
-            lo, hi, top = int(start[k]), int(end[k]), int(before[k])
+    payload = np.add.reduceat(plen, starts)
+    letters = {"D": _first(data, frames, starts),
+               "A": _first(~data & ((flags & ACK) != 0), frames, starts),
+               "W": _first(d.tcp_window[rows] == 0, frames, starts)}
+    one_at_a_time = 0
+    retransmits = np.zeros(starts.shape[0], np.int64)
+    segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
+    data_rows = np.flatnonzero(data)
+    if data_rows.size:
+        one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
+                                   retransmits, starts.shape[0])
+    letter_frames = {name: values.tolist() for name, values in letters.items()}
+    counts, payloads, retransmit_counts = seg_count.tolist(), payload.tolist(), \
+        retransmits.tolist()
+    pending: dict[int, list[tuple[int, int, str]]] = {}
+    for s, k in enumerate(seg_key.tolist()):
+        c = conns[k >> 1]
+        record = c.record
+        if k & 1:
+            record.resp_pkts += counts[s]
+            record.resp_bytes += payloads[s]
+        else:
+            record.orig_pkts += counts[s]
+            record.orig_bytes += payloads[s]
+        record.retransmits += retransmit_counts[s]
+        upper = not k & 1
+        for name, values in letter_frames.items():
+            frame = values[s]
+            if frame != _NONE and (name if upper else name.lower()) not in record.history:
+                pending.setdefault(k >> 1, []).append(
+                    (frame, LETTER_RANK[name], name if upper else name.lower()))
+    for r, found in pending.items():
+        for _, _, name in sorted(found):
+            conns[r].add_letter(name)
+    last_rows = run_rows[np.cumsum(sizes) - 1]  # each run's last packet
+    for c, frame, ts in zip(conns, d.tcp_frame[last_rows].tolist(),
+                            d.tcp_ts[last_rows].tolist(), strict=True):
+        c.record.last_frame = frame
+        c.record.last_ts = ts
+    _learn_bases(d, rows, flags, starts, seg_key, conns)
+    return one_at_a_time
+
+
+def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
+               segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
+               sides: list[Endpoint], letters: dict[str, np.ndarray],
+               retransmits: np.ndarray, segments: int) -> int:
+    """Sequence tracking of the data packets (rows grouped by segment); fills letters
+    T and G, retransmits per segment, and each side's last_raw/last_u/max_end."""
+    raw = d.tcp_seq[rows[data_rows]]
+    seg = segment[data_rows]
+    length = plen[data_rows]
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))  # each data segment's first row
+    data_segs = seg[firsts]
+    n = data_segs.shape[0]
+    known = [sides[s].last_u is not None for s in data_segs.tolist()]
+    init_raw = np.fromiter((sides[s].last_raw for s in data_segs.tolist()), np.int64, n)
+    init_u = np.fromiter((sides[s].last_u or 0 for s in data_segs.tolist()), np.int64, n)
+    has_max = [sides[s].max_end is not None for s in data_segs.tolist()]
+    init_max = np.fromiter((sides[s].max_end or 0 for s in data_segs.tolist()), np.int64, n)
+    known_a = np.array(known, bool)
+    first_raw = raw[firsts]
+    # A side seen for the first time unwraps from its first sequence number.
+    init_raw = np.where(known_a, init_raw, first_raw)
+    init_u = np.where(known_a, init_u, first_raw)
+    previous = np.empty_like(raw)
+    previous[1:] = raw[:-1]
+    previous[firsts] = init_raw
+    steps = ((raw - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    total = np.cumsum(steps)
+    local = np.repeat(np.arange(n), np.diff(np.append(firsts, raw.shape[0])))
+    start = init_u[local] + total - (total[firsts] - steps[firsts])[local]
+    end = start + length
+    base = np.where(np.array(has_max, bool), init_max, start[firsts])
+    shifted = np.empty_like(end)
+    shifted[1:] = end[:-1]
+    shifted[firsts] = base
+    before = _running_max(shifted, local, base[local])
+    retransmitted = end <= before
+    data_frames = frames[data_rows]
+    out_of_order = np.flatnonzero(start != before)
+    if out_of_order.size:
+        for k, lo, hi, top, s in zip(out_of_order.tolist(), start[out_of_order].tolist(),
+                                     end[out_of_order].tolist(), before[out_of_order].tolist(),
+                                     seg[out_of_order].tolist(), strict=True):
+            side = sides[s]
             if lo > top:
                 side.open_hole(top, lo)
             elif side.holes and side.fill(lo, hi):
                 retransmitted[k] = False  # it brings bytes never seen: not a retransmission
-        retransmits = int(np.count_nonzero(retransmitted))
-        letter(retransmitted, "T", data_frames)
-        letter(start > before, "G", data_frames)
-        side.last_raw, side.last_u = int(raw[-1]), int(start[-1])
-        side.max_end = max(base, int(end.max()))
-    return int(rows.size), int(plen.sum()), retransmits, one_at_a_time
+    letters["T"] = np.full(segments, _NONE, np.int64)
+    letters["G"] = np.full(segments, _NONE, np.int64)
+    letters["T"][data_segs] = _first(retransmitted, data_frames, firsts)
+    letters["G"][data_segs] = _first(start > before, data_frames, firsts)
+    retransmits[data_segs] = np.add.reduceat(retransmitted.astype(np.int64), firsts)
+    lasts = np.append(firsts[1:], raw.shape[0]) - 1
+    top = np.maximum(base, np.maximum.reduceat(end, firsts))
+    for s, last_raw, last_u, max_end in zip(data_segs.tolist(), raw[lasts].tolist(),
+                                            start[lasts].tolist(), top.tolist(), strict=True):
+        side = sides[s]
+        side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
+    return int(out_of_order.size)
 
 
-def apply_run(c: ConnState, run: Run) -> int:
-    """Apply a run to the connection; returns how many of its packets needed the hole
-    bookkeeping one at a time (opened a gap or landed below the highest byte seen)."""
-    record = c.record
-    letters: list[tuple[int, int, str]] = []
-    one_at_a_time = 0
-    for is_orig in (True, False):
-        rows = np.flatnonzero(run.is_orig == is_orig)
-        if rows.size == 0:
-            continue
-        side = c.orig if is_orig else c.resp
-        packets, payload, retransmits, single = _side(side, run, rows, is_orig, letters)
-        if is_orig:
-            record.orig_pkts += packets
-            record.orig_bytes += payload
-        else:
-            record.resp_pkts += packets
-            record.resp_bytes += payload
-        record.retransmits += retransmits
-        one_at_a_time += single
-    for _, _, name in sorted(letters):
-        c.add_letter(name)
-    _learn_bases(c, run)
-    record.last_frame = int(run.frame[-1])
-    record.last_ts = float(run.ts[-1])
-    return one_at_a_time
-
-
-def _learn_bases(c: ConnState, run: Run) -> None:
+def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,
+                 seg_key: np.ndarray, conns: list[ConnState]) -> None:
     """As update_packet: the first ACK from a side tells the peer's base if still unknown."""
-    for is_orig in (True, False):
-        peer = c.resp if is_orig else c.orig
-        if peer.base is None:
-            acking = np.flatnonzero((run.is_orig == is_orig) & ((run.flags & ACK) != 0))
-            if acking.size:
-                peer.base = (int(run.ack[acking[0]]) - 1) & 0xFFFFFFFF
+    unknown = [s for s, k in enumerate(seg_key.tolist())
+               if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
+    if not unknown:
+        return
+    first_ack = _first((flags & ACK) != 0, np.arange(rows.shape[0]), starts)
+    for s in unknown:
+        k = int(seg_key[s])
+        if first_ack[s] != _NONE:
+            peer = conns[k >> 1].orig if k & 1 else conns[k >> 1].resp
+            peer.base = (int(d.tcp_ack[rows[first_ack[s]]]) - 1) & 0xFFFFFFFF

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.connections.bulk import Run, apply_run
+from flowcheck.connections.bulk import apply_runs
 from flowcheck.connections.conn import (
     ACK,
     FIN,
@@ -30,7 +30,13 @@ from flowcheck.connections.conn import (
     ConnState,
     update_packet,
 )
-from flowcheck.connections.flows import Endpoint, FlowKey, address_text, group_flows
+from flowcheck.connections.flows import (
+    BatchFlows,
+    Endpoint,
+    FlowKey,
+    address_text,
+    group_flows,
+)
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.model import Connection, SegmentSink
@@ -38,6 +44,10 @@ from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
 STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
+# Runs shorter than this go one packet at a time: below it, the fixed cost of a numpy
+# run (a few dozen array calls) exceeds update_packet's per packet (measured: bench/).
+SMALL_RUN = 24
+BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
 class ConnectionTracker:
@@ -74,28 +84,55 @@ class ConnectionTracker:
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)
-        for f, key in enumerate(flows.keys):
+        walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        for f in walk:
             positions = flows.order[flows.bounds[f]:flows.bounds[f + 1]]
-            self._walk_flow(key, positions, flows.from_lower)
+            self._walk_flow(flows.keys[f], positions, flows.from_lower)
         for quote in decoded.icmp_quotes:
             self._attach_icmp(quote)
         self._end_batch()
         return decoded
 
+    def _bulk_flows(self, flows: BatchFlows) -> list[int]:
+        """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
+        or RST in the batch, connection known, steady, not tapped); returns the others."""
+        d = self._decoded
+        if not flows.keys:
+            return []
+        begins = flows.bounds[:-1]
+        sizes = np.diff(flows.bounds)
+        events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
+        from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
+        candidates = (events == 0) & (sizes >= BULK_MIN)
+        walk: list[int] = []
+        runs: list[tuple[ConnState, np.ndarray]] = []
+        for f, (key, candidate, lower, size) in enumerate(zip(
+                flows.keys, candidates.tolist(), from_lower.tolist(), sizes.tolist(),
+                strict=True)):
+            c = self._flows.get(key) if candidate else None
+            if c is None or c.tapped or c.tap_pending or not (
+                    (lower == 0 or c.steady_for(c.orig_is_lower))
+                    and (lower == size or c.steady_for(not c.orig_is_lower))):
+                walk.append(f)
+                continue
+            runs.append((c, flows.order[flows.bounds[f]:flows.bounds[f + 1]]))
+        if runs:
+            self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
+        return walk
+
     def _walk_flow(self, key: FlowKey, positions: np.ndarray, from_lower: np.ndarray) -> None:
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
-        # Positions grow within a flow; a batch holding one flow only (a bulk transfer)
-        # has them consecutive, and then slices stand in for copying gathers.
-        first = int(positions[0]) if count else 0
-        consecutive = count and int(positions[-1]) - first == count - 1
-        span = slice(first, first + count) if consecutive else None
-        flags = d.tcp_flags[positions if span is None else span]
+        if count < SMALL_RUN or not self.fast:
+            for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
+                self._slow(key, k, low)
+            return
+        flags = d.tcp_flags[positions]
         events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
-        lower = from_lower[positions if span is None else span]
+        lower = from_lower[positions]
         while i < count:
             c = self._flows.get(key)
-            if not self.fast or c is None or c.tapped or flags[i] & (SYN | FIN | RST):
+            if c is None or c.tapped or flags[i] & (SYN | FIN | RST):
                 self._slow(key, int(positions[i]), bool(lower[i]))
                 i += 1
                 continue
@@ -109,6 +146,11 @@ class ConnectionTracker:
                     continue
                 if with_payload.size:
                     j = i + int(with_payload[0])
+            if j - i < SMALL_RUN:
+                for k in range(i, j):
+                    self._slow(key, int(positions[k]), bool(lower[k]))
+                i = j
+                continue
             is_orig = lower[i:j] == c.orig_is_lower
             if not all(c.steady_for(side) for side in (True, False) if (is_orig == side).any()):
                 # Rarely stays unsteady (an originator never ACKing): stop retrying then.
@@ -118,10 +160,7 @@ class ConnectionTracker:
                 slow_streak += 1
                 i = stop
                 continue
-            rows = positions[i:j] if span is None else slice(first + i, first + j)
-            run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_ack[rows], d.tcp_window[rows],
-                      d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
-            self.one_at_a_time += apply_run(c, run)
+            self.one_at_a_time += apply_runs(d, from_lower, [(c, positions[i:j])])
             slow_streak = 0
             i = j
 
