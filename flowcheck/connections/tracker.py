@@ -16,7 +16,7 @@ segments of tapped connections are handed to the sink then, sorted by frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -44,9 +44,9 @@ from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
 STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
-# Runs shorter than this go one packet at a time: below it, the fixed cost of a numpy
-# run (a few dozen array calls) exceeds update_packet's per packet (measured: bench/).
-SMALL_RUN = 24
+# Runs shorter than this go one packet at a time: a run's own cost in the batched numpy
+# pass (a few attribute updates per side) is then about update_packet's per packet.
+SMALL_RUN = 4
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
@@ -85,9 +85,20 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
-        for f in walk:
-            positions = flows.order[flows.bounds[f]:flows.bounds[f + 1]]
-            self._walk_flow(flows.keys[f], positions, flows.from_lower)
+        walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
+                                   flows.from_lower) for f in walk]
+        # In rounds: each walker goes on to its next run; the round's runs (one per flow,
+        # so of distinct connections) are applied together before the walkers resume.
+        while walkers:
+            runs, going = [], []
+            for walker in walkers:
+                run = next(walker, None)
+                if run is not None:
+                    runs.append(run)
+                    going.append(walker)
+            if runs:
+                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs)
+            walkers = going
         for quote in decoded.icmp_quotes:
             self._attach_icmp(quote)
         self._end_batch()
@@ -120,7 +131,10 @@ class ConnectionTracker:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
         return walk
 
-    def _walk_flow(self, key: FlowKey, positions: np.ndarray, from_lower: np.ndarray) -> None:
+    def _walk_flow(self, key: FlowKey, positions: np.ndarray,
+                   from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
+        """One flow's packets of the batch: the ones that can change state one at a time,
+        the runs between them yielded (the caller applies a run before resuming)."""
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
         if count < SMALL_RUN or not self.fast:
@@ -160,7 +174,7 @@ class ConnectionTracker:
                 slow_streak += 1
                 i = stop
                 continue
-            self.one_at_a_time += apply_runs(d, from_lower, [(c, positions[i:j])])
+            yield c, positions[i:j]
             slow_streak = 0
             i = j
 
