@@ -47,6 +47,7 @@ class CaptureSetReader:
         self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
         self._progress = progress
         self._started = False
+        self._packets = 0  # yielded so far (the progress bar's packets/s)
 
     def __iter__(self) -> Iterator[PacketBatch]:
         if self._started:
@@ -59,6 +60,7 @@ class CaptureSetReader:
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype)
                 frame += len(batch)
+                self._packets = frame - 1
                 yield batch
         finally:
             if progress is not None:
@@ -72,7 +74,8 @@ class CaptureSetReader:
 
         sizes = [capture.spec.size for capture in self._files]
         total = sum(size for size in sizes if size) if all(sizes) else None
-        return ByteProgress(total, lambda: sum(capture.raw_done for capture in self._files))
+        return ByteProgress(total, lambda: sum(capture.raw_done for capture in self._files),
+                            lambda: self._packets)
 
 
 def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
