@@ -16,6 +16,7 @@ segments of tapped connections are handed to the sink then, sorted by frame.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -142,35 +143,38 @@ class ConnectionTracker:
                 self._slow(key, k, low)
             return
         flags = d.tcp_flags[positions]
-        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
-        lower = from_lower[positions]
+        # Python lists: the walk reads them packet by packet.
+        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist()
+        rows, flag_list, lower = (positions.tolist(), flags.tolist(),
+                                  from_lower[positions].tolist())
         while i < count:
             c = self._flows.get(key)
-            if c is None or c.tapped or flags[i] & (SYN | FIN | RST):
-                self._slow(key, int(positions[i]), bool(lower[i]))
+            if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
+                self._slow(key, rows[i], lower[i])
                 i += 1
                 continue
-            next_event = int(np.searchsorted(events, i))
-            j = int(events[next_event]) if next_event < events.shape[0] else count
+            next_event = bisect_left(events, i)
+            j = events[next_event] if next_event < len(events) else count
             if c.tap_pending:
                 with_payload = np.flatnonzero(d.tcp_payload_len[positions[i:j]] > 0)
                 if with_payload.size and with_payload[0] == 0:
-                    self._slow(key, int(positions[i]), bool(lower[i]))
+                    self._slow(key, rows[i], lower[i])
                     i += 1
                     continue
                 if with_payload.size:
                     j = i + int(with_payload[0])
             if j - i < SMALL_RUN:
                 for k in range(i, j):
-                    self._slow(key, int(positions[k]), bool(lower[k]))
+                    self._slow(key, rows[k], lower[k])
                 i = j
                 continue
-            is_orig = lower[i:j] == c.orig_is_lower
-            if not all(c.steady_for(side) for side in (True, False) if (is_orig == side).any()):
+            from_orig_side = lower[i:j] if c.orig_is_lower else [not x for x in lower[i:j]]
+            if not ((not any(from_orig_side) or c.steady_for(True))
+                    and (all(from_orig_side) or c.steady_for(False))):
                 # Rarely stays unsteady (an originator never ACKing): stop retrying then.
                 stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
                 for k in range(i, stop):
-                    self._slow(key, int(positions[k]), bool(lower[k]))
+                    self._slow(key, rows[k], lower[k])
                 slow_streak += 1
                 i = stop
                 continue
@@ -183,16 +187,17 @@ class ConnectionTracker:
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
         self.one_at_a_time += 1
         d = self._decoded
-        flags = int(d.tcp_flags[k])
-        seq = int(d.tcp_seq[k])
-        frame = int(d.tcp_frame[k])
-        ts = float(d.tcp_ts[k])
-        plen = int(d.tcp_payload_len[k])
+        # .item(): a Python number straight away, the cheapest scalar read numpy has.
+        flags = d.tcp_flags.item(k)
+        seq = d.tcp_seq.item(k)
+        frame = d.tcp_frame.item(k)
+        ts = d.tcp_ts.item(k)
+        plen = d.tcp_payload_len.item(k)
         c = self._flows.get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, int(d.tcp_ack[k]), int(d.tcp_window[k]), plen,
+        update_packet(c, is_orig, flags, seq, d.tcp_ack.item(k), d.tcp_window.item(k), plen,
                       frame, ts)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
