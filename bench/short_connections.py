@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "captures" / "lab"
 RECORD = struct.Struct("<IIII")
 ETH = 14
-MAX_PACKETS = 60
+MAX_PACKETS = 12  # a few packets: handshake, a little data, close or reset
 SPACING = 0.0005  # seconds between connection starts
 FIRST_PORT = 20000
 
