@@ -1,9 +1,9 @@
 """Benchmark capture (c): many short connections, made from real handshakes.
 
-Every short TCP connection (SYN seen, at most `MAX_PACKETS` packets) of the lab's
-stored Backup Exec captures (captures/lab/*.pcap: real sockets, captured by tcpdump) is
-a template; `count` copies of them are laid out, each with its own client port (the TCP
-checksum corrected for it, RFC 1624), starting `SPACING` seconds apart with the
+Every short TCP connection (SYN seen, at most `MAX_PACKETS` packets, not NDMP control)
+of the lab's stored Backup Exec captures (captures/lab/*.pcap: real sockets, captured
+by tcpdump) is a template; `count` copies of them are laid out, each with its own
+client port (the TCP checksum corrected for it, RFC 1624), starting `SPACING` seconds apart with the
 template's own timing, so that a few dozen are open at any time, and merged in time
 order. Only the port changes: handshakes, sequence numbers, payloads, resets and
 timing are the lab's.
@@ -22,6 +22,7 @@ ETH = 14
 MAX_PACKETS = 12  # a few packets: handshake, a little data, close or reset
 SPACING = 0.0005  # seconds between connection starts
 FIRST_PORT = 20000
+NDMP_PORT = 10000
 
 
 def _records(path: Path):
@@ -59,6 +60,8 @@ def templates() -> list[list[tuple[float, bytes, int, bool]]]:
             at = _tcp_at(first)
             if len(packets) > MAX_PACKETS or first[at + 13] & 0x12 != 0x02:
                 continue  # not opened by a SYN in this capture, or long
+            if NDMP_PORT in struct.unpack_from("!HH", first, at):
+                continue  # thousands of NDMP jobs between two hosts is not this capture's point
             client = packets[0][3]
             t0 = packets[0][0]
             found.append([(ts - t0, frame, wire, side == client)
