@@ -1,11 +1,16 @@
 """ConnectionTracker: batches in, Zeek-style connection records out.
 
-Per batch: decode in bulk, group packets by flow in bulk, then walk each flow's packets.
-Packets that can change a connection's state (SYN/FIN/RST, a flow's first packet, the
-first payload while the tap decides, every packet of a tapped connection) go through
-`update_packet` one at a time; the plain packets between them are applied as runs by
-`apply_run` (numpy), sequence holes or not: only the packets of a run that open a gap or
-land below the highest byte seen go through the hole bookkeeping one at a time.
+Per batch: decode in bulk, group packets by flow in bulk, then:
+- flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
+  one run each, and all of them are applied together by `apply_runs` (segmented numpy);
+- the other flows are walked: packets that can change a connection's state (SYN/FIN/RST,
+  a flow's first packet, the first payload while the tap decides, every packet of a
+  tapped connection) go through `update_packet` one at a time; the runs of plain packets
+  between them are applied in rounds, each round's runs (one per flow) in one
+  `apply_runs` call.
+Sequence holes never send a run back to the per-packet path: only the packets of a run
+that open a gap or land below the highest byte seen go through the hole bookkeeping one
+at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
 
