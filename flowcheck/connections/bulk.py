@@ -96,8 +96,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
                                    retransmits, starts.shape[0])
     letter_frames = {name: values.tolist() for name, values in letters.items()}
-    counts, payloads, retransmit_counts = seg_count.tolist(), payload.tolist(), \
-        retransmits.tolist()
+    counts, payloads = seg_count.tolist(), payload.tolist()
+    retransmit_counts = retransmits.tolist()
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, k in enumerate(seg_key.tolist()):
         c = conns[k >> 1]
@@ -109,12 +109,11 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             record.orig_pkts += counts[s]
             record.orig_bytes += payloads[s]
         record.retransmits += retransmit_counts[s]
-        upper = not k & 1
         for name, values in letter_frames.items():
             frame = values[s]
-            if frame != _NONE and (name if upper else name.lower()) not in record.history:
-                pending.setdefault(k >> 1, []).append(
-                    (frame, LETTER_RANK[name], name if upper else name.lower()))
+            shown = name.lower() if k & 1 else name
+            if frame != _NONE and shown not in record.history:
+                pending.setdefault(k >> 1, []).append((frame, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
             conns[r].add_letter(name)

@@ -53,6 +53,9 @@ STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying
 # Runs shorter than this go one packet at a time: a run's own cost in the batched numpy
 # pass (a few attribute updates per side) is then about update_packet's per packet.
 SMALL_RUN = 4
+# A flow with fewer packets than this in a batch goes one packet at a time: a short
+# connection is mostly SYN/FIN/RST, and the walk's own numpy calls would cost more.
+SMALL_FLOW = 16
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
@@ -143,7 +146,7 @@ class ConnectionTracker:
         the runs between them yielded (the caller applies a run before resuming)."""
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
-        if count < SMALL_RUN or not self.fast:
+        if count < SMALL_FLOW or not self.fast:
             for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
                 self._slow(key, k, low)
             return
