@@ -142,3 +142,18 @@ def test_fill_removes_exactly_the_bytes_it_covers() -> None:
     assert side.holes[:5] == [[0, 50], [100, 120], [130, 140], [320, 350], [400, 450]]
     assert side.fill(0, 1000) and side.holes == []
     assert side.gaps == 10  # filled holes still count as gaps
+
+
+def test_absurd_sequence_jumps_equal_reference(tmp_path: Path) -> None:
+    """Each segment 2**31 - 1 ahead of the last (garbage or a scan): the unwrapped
+    numbers leave the range the segmented running maximum packs into one array, and
+    the bulk path takes its one-segment-at-a-time way; still equal to the reference."""
+    packets = handshake()
+    seq = 101
+    for k in range(2_200):
+        packets.append(pkt(True, PSH | ACK, seq & 0xFFFFFFFF, 901, data=10))
+        packets.append(pkt(False, ACK, 901, 1 + k))
+        seq += 0x7FFFFFFF
+    reference = run(tmp_path, packets, chunk=1, fast=False)
+    assert run(tmp_path, packets, chunk=100_000) == reference
+    assert reference[0].missed_bytes > 1 << 41
