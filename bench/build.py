@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+SOURCE = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+
 RECORD = struct.Struct("<IIII")
 ETH, SEQ_AT, ACK_AT = 14, 4, 8
 ACK_EVERY = 8

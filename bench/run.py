@@ -1,14 +1,20 @@
-"""Speed benchmark: flowcheck against tshark, a dpkt loop, tcptrace and scapy.
+"""Speed benchmark: flowcheck against tcptrace, tshark and a dpkt loop, per capture.
 
-    python bench/run.py [--packets 700000] [--tshark-slice 50000] [--dpkt-slice 200000]
-                        [--scapy-slice 5000] [--timeout 600] [--repeat 3]
+    python bench/run.py [--captures NAME,...] [--repeat 3] [--tshark-slice 50000]
+                        [--dpkt-slice 200000] [--timeout 600]
+    python bench/run.py --list
 
-Builds bench/work/capture-N.pcap once (see bench/build.py), then runs every tool as a
-whole process (start-up and imports included) and prints, per tool: packets read, wall
-time, packets/s, peak RSS and flowcheck's packets/s as a multiple of the tool's. Slower
-tools read a slice (the first K packets) so they finish: slices make packets/s
-comparable, not wall times. flowcheck itself runs --repeat times and its median run is
-reported (the machine may be shared). Targets are reported, never asserted.
+Every capture of the CAPTURES table is built once into bench/work/NAME.pcap (git-ignored;
+see each builder), then every tool runs on it as a whole process (start-up and imports
+included) and the script prints, per capture: packets read, wall time, packets/s, peak
+RSS and flowcheck's packets/s as a multiple of each peer's, then one summary line per
+capture. Slower tools read a slice (the first K packets) so they finish: slices make
+packets/s comparable, not wall times. flowcheck runs --repeat times and its median run is
+reported (the machine may be shared; the load average is printed). Targets are
+reported, never asserted.
+
+To add a capture, add a row to CAPTURES: a name, a builder `build(target: Path) -> str`
+(writes the pcap, returns a note such as the sniffer's statistics) and what it is.
 """
 
 from __future__ import annotations
@@ -20,16 +26,18 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
-SOURCE = ROOT / "captures" / "ndmjob" / "v4-backup.pcap"
 sys.path.insert(0, str(HERE))
 
-from build import build, write_slice  # noqa: E402
+import build as synthetic  # noqa: E402
+import lab_builds  # noqa: E402
+import short_connections  # noqa: E402
 
 DPKT_LOOP = """
 import sys, dpkt, socket
@@ -48,15 +56,59 @@ with open(sys.argv[1], "rb") as f:
 print(len(flows), "directions")
 """
 
-SCAPY_LOOP = """
-import sys
-from scapy.utils import PcapReader
-count = 0
-for packet in PcapReader(sys.argv[1]):
-    packet.summary()
-    count += 1
-print(count, "packets")
-"""
+
+@dataclass(frozen=True)
+class Capture:
+    name: str  # bench/work/NAME.pcap
+    build: Callable[[Path], str]
+    about: str
+
+
+def _with_loss(target: Path, every: int = 500) -> str:
+    """(b): capture (a) with one frame in `every` removed by editcap (deterministic)."""
+    source = ensure(CAPTURES_BY_NAME["ndmjob-1g"])
+    total = synthetic.write_slice(source, Path(os.devnull), 1 << 62)
+    frames = list(range(every, total + 1, every))
+    # editcap takes at most 512 selections a run: highest frames first, so the frame
+    # numbers of the ones still to remove do not move.
+    current = source
+    for end in range(len(frames), 0, -500):
+        step = target.with_suffix(f".{end}")
+        subprocess.run(["editcap", "-F", "pcap", str(current), str(step),
+                        *map(str, frames[max(0, end - 500):end])], check=True)
+        if current != source:
+            current.unlink()
+        current = step
+    current.rename(target)
+    return f"{len(frames)} frames removed from {source.name}"
+
+
+CAPTURES = [
+    Capture("ndmjob-1g", lab_builds.ndmjob_backup,
+            "(a) real ndmjob NDMP v4 backup of 1 GiB, lab namespaces, tcpdump (its own loss)"),
+    Capture("ndmjob-1g-loss500", _with_loss,
+            "(b) (a) with one frame in 500 removed (editcap): sniffer loss"),
+    Capture("short-connections", lambda p: f"{short_connections.build(p)} packets",
+            "(c) 20,000 short connections from the lab's real handshakes"),
+    Capture("mixed-sizes", lab_builds.mixed_traffic,
+            "(d) irregular request/response sizes, 48 connections, lab, tcpdump"),
+    Capture("synthetic-bulk", lambda p: synthetic.build(synthetic.SOURCE, p, 700_000) or "",
+            "a perfectly regular bulk transfer (v4-backup.pcap extended; the old benchmark)"),
+]
+CAPTURES_BY_NAME = {capture.name: capture for capture in CAPTURES}
+
+
+def ensure(capture: Capture) -> Path:
+    """The capture's file, built first if missing (built under .part, then renamed)."""
+    path = WORK / f"{capture.name}.pcap"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        print(f"building {path.name}: {capture.about} ...", flush=True)
+        partial = path.with_suffix(".part")
+        note = capture.build(partial)
+        partial.rename(path)
+        print(f"  built: {note}", flush=True)
+    return path
 
 
 @dataclass
@@ -66,13 +118,21 @@ class Result:
     wall: float | None  # None: failed or timed out
     rss_mb: float
     note: str = ""
+    cpu: float | None = None  # user + system seconds of the child (os.wait4's rusage)
 
     @property
     def pps(self) -> float | None:
         return self.packets / self.wall if self.wall else None
 
+    @property
+    def cpu_pps(self) -> float | None:
+        """Packets per CPU second: what wall time would give on an idle machine (a
+        single-threaded tool; tshark's second thread, if busy, counts against it)."""
+        return self.packets / self.cpu if self.cpu and self.wall else None
 
-def measure(tool: str, argv: list[str], packets: int, timeout: float) -> Result:
+
+def measure(tool: str, argv: list[str], packets: int, timeout: float,
+            ok_codes: tuple[int, ...] = (0,)) -> Result:
     """Run argv to completion; wall time and this child's own peak RSS (os.wait4)."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -87,18 +147,19 @@ def measure(tool: str, argv: list[str], packets: int, timeout: float) -> Result:
             return Result(tool, packets, None, usage.ru_maxrss / 1024, f"timeout {timeout:.0f}s")
         time.sleep(0.005)
     wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status)
     note = ""
-    if process.returncode:
-        note = f"exit {process.returncode}: " + process.stderr.read().decode()[-200:].strip()
+    if code not in ok_codes:
+        note = f"exit {code}: " + process.stderr.read().decode()[-200:].strip()
         wall = None
-    return Result(tool, packets, wall, usage.ru_maxrss / 1024, note)
+    return Result(tool, packets, wall, usage.ru_maxrss / 1024, note,
+                  usage.ru_utime + usage.ru_stime)
 
 
-def measure_median(tool: str, argv: list[str], packets: int, timeout: float,
-                   repeat: int) -> Result:
+def measure_median(tool: str, argv: list[str], packets: int, timeout: float, repeat: int,
+                   ok_codes: tuple[int, ...] = (0,)) -> Result:
     """The median run of `repeat` (by wall time; a failed run counts as the slowest)."""
-    runs = [measure(tool, argv, packets, timeout) for _ in range(max(1, repeat))]
+    runs = [measure(tool, argv, packets, timeout, ok_codes) for _ in range(max(1, repeat))]
     runs.sort(key=lambda run: float("inf") if run.wall is None else run.wall)
     median = runs[(len(runs) - 1) // 2]
     if len(runs) > 1:
@@ -106,98 +167,122 @@ def measure_median(tool: str, argv: list[str], packets: int, timeout: float,
     return median
 
 
-def count_packets(path: Path) -> int:
-    return write_slice(path, Path(os.devnull), 1 << 62)
+def sliced(path: Path, size: int) -> tuple[Path, int]:
+    target = WORK / f"{path.stem}-first-{size}.pcap"
+    if not target.exists():
+        synthetic.write_slice(path, target, size)
+    return target, synthetic.write_slice(target, Path(os.devnull), 1 << 62)
 
 
-def prepare(packets: int, slices: dict[str, int]) -> tuple[Path, int, dict[str, tuple[Path, int]]]:
-    WORK.mkdir(parents=True, exist_ok=True)
-    capture = WORK / f"capture-{packets}.pcap"
-    if not capture.exists():
-        print(f"building {capture} ({packets} added packets) ...", flush=True)
-        partial = capture.with_suffix(".part")
-        build(SOURCE, partial, packets)
-        partial.rename(capture)
-    total = count_packets(capture)
-    sliced = {}
-    for name, size in slices.items():
-        path = WORK / f"capture-{packets}-first-{size}.pcap"
-        if not path.exists():
-            write_slice(capture, path, size)
-        sliced[name] = (path, min(size, total))
-    return capture, total, sliced
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--packets", type=int, default=700_000, help="full-size packets added")
-    parser.add_argument("--tshark-slice", type=int, default=50_000)
-    parser.add_argument("--dpkt-slice", type=int, default=200_000)
-    parser.add_argument("--scapy-slice", type=int, default=5_000)
-    parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--repeat", type=int, default=3, help="flowcheck runs (median shown)")
-    args = parser.parse_args()
-    capture, total, sliced = prepare(args.packets, {
-        "tshark": args.tshark_slice, "dpkt": args.dpkt_slice, "scapy": args.scapy_slice})
-    size_mb = capture.stat().st_size / 1e6
-    print(f"capture: {capture.name}, {total} packets, {size_mb:.0f} MB")
-    python = sys.executable
-    env_root = str(ROOT)
-    os.environ["PYTHONPATH"] = env_root + os.pathsep + os.environ.get("PYTHONPATH", "")
-    runs: list[Result] = []
-    # Read the file once so every tool starts with it in the page cache.
-    count_packets(capture)
-    # Byte-compile flowcheck as installing it does: with PYTHONDONTWRITEBYTECODE set, every
-    # run would otherwise compile its modules again (about 50 ms of start-up).
-    compileall.compile_dir(str(ROOT / "flowcheck"), quiet=1)
-    runs.append(measure_median("flowcheck (python -m flowcheck.connections)",
-                               [python, "-m", "flowcheck.connections", str(capture)], total,
-                               args.timeout, args.repeat))
+def bench_capture(capture: Capture, args: argparse.Namespace) -> list[Result]:
+    path = ensure(capture)
+    total = synthetic.write_slice(path, Path(os.devnull), 1 << 62)  # also warms the cache
+    print(f"\n== {capture.name}: {capture.about}\n   {total} packets, "
+          f"{path.stat().st_size / 1e6:.0f} MB, load average {_load()}", flush=True)
+    python, file = sys.executable, str(path)
+    runs = [measure_median("flowcheck engine (python -m flowcheck.connections)",
+                           [python, "-m", "flowcheck.connections", file], total,
+                           args.timeout, args.repeat)]
     cli = shutil.which("flowcheck")
     if cli:
-        runs.append(measure_median("flowcheck connections --format json (CLI)",
-                                   [cli, "connections", str(capture), "--format", "json"],
-                                   total, args.timeout, args.repeat))
-    path, count = sliced["tshark"]
+        runs.append(measure_median("flowcheck connections --format json", [
+            cli, "connections", file, "--format", "json"], total, args.timeout, args.repeat))
+        runs.append(measure_median("flowcheck analyze --format json", [
+            cli, "analyze", file, "--format", "json"], total, args.timeout, args.repeat,
+            ok_codes=(0, 1)))  # 1: the verdict is fail, which is a result
+    runs.append(measure("tcptrace -n", ["tcptrace", "-n", file], total, args.timeout))
+    part, count = sliced(path, args.tshark_slice)
     runs.append(measure(f"tshark -z conv,tcp, desegment off (first {count})",
                         ["tshark", "-n", "-q", "-o", "tcp.desegment_tcp_streams:FALSE",
-                         "-z", "conv,tcp", "-r", str(path)], count, args.timeout))
-    runs.append(measure(f"tshark -z conv,tcp (first {count})",
-                        ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", str(path)], count,
-                        args.timeout))
-    path, count = sliced["dpkt"]
+                         "-z", "conv,tcp", "-r", str(part)], count, args.timeout))
+    part, count = sliced(path, args.dpkt_slice)
     runs.append(measure(f"dpkt loop, per-4-tuple counts (first {count})",
-                        [python, "-c", DPKT_LOOP, str(path)], count, args.timeout))
-    runs.append(measure("tcptrace -n", ["tcptrace", "-n", str(capture)], total, args.timeout))
-    path, count = sliced["scapy"]
-    runs.append(measure(f"scapy PcapReader, full dissection (first {count})",
-                        [python, "-c", SCAPY_LOOP, str(path)], count, args.timeout))
+                        [python, "-c", DPKT_LOOP, str(part)], count, args.timeout))
     report(runs)
-    return 0
+    return runs
 
 
 def report(runs: list[Result]) -> None:
     ours = runs[0]
-    print(f"\n{'tool':55} {'packets':>9} {'wall s':>8} {'packets/s':>11} {'peak MB':>8} "
-          f"{'flowcheck x':>11}")
+    print(f"   {'tool':52} {'packets':>9} {'wall s':>7} {'packets/s':>11} {'cpu s':>6} "
+          f"{'pkt/cpu s':>11} {'peak MB':>8} {'engine x':>9} {'x by cpu':>9}")
     for run in runs:
-        wall = f"{run.wall:8.2f}" if run.wall else f"{'-':>8}"
+        wall = f"{run.wall:7.2f}" if run.wall else f"{'-':>7}"
         pps = f"{run.pps:11,.0f}" if run.pps else f"{'-':>11}"
-        ratio = (f"{ours.pps / run.pps:10.1f}x" if ours.pps and run.pps and run is not ours
-                 else f"{'':>11}")
-        print(f"{run.tool:55} {run.packets:9d} {wall} {pps} {run.rss_mb:8.0f} {ratio} "
-              f"{run.note}")
-    by_name = {run.tool.split()[0]: run for run in runs[1:]}
-    print("\ntargets (reported, not asserted):")
-    checks = [("flowcheck >= 1,000,000 packets/s end to end",
-               bool(ours.pps and ours.pps >= 1e6))]
-    for name, factor in (("tshark", 10), ("dpkt", 10), ("tcptrace", 1)):
-        other = by_name.get(name)
-        met = bool(ours.pps and other and other.pps and ours.pps >= factor * other.pps)
-        checks.append((f">= {factor}x {name}'s packets/s", met))
-    checks.append(("peak memory < 150 MB", ours.rss_mb < 150))
-    for text, met in checks:
-        print(f"  [{'met' if met else 'NOT met'}] {text}")
+        cpu = f"{run.cpu:6.2f}" if run.cpu and run.wall else f"{'-':>6}"
+        cpu_pps = f"{run.cpu_pps:11,.0f}" if run.cpu_pps else f"{'-':>11}"
+        mine = run is not ours
+        ratio = _ratio(ours, run) if mine else None
+        by_cpu = _ratio(ours, run, cpu=True) if mine else None
+        print(f"   {run.tool:52} {run.packets:9d} {wall} {pps} {cpu} {cpu_pps} "
+              f"{run.rss_mb:8.0f} {f'{ratio:.1f}x' if ratio else '':>9} "
+              f"{f'{by_cpu:.1f}x' if by_cpu else '':>9} {run.note}")
+
+
+def _by(runs: list[Result], prefix: str) -> Result | None:
+    return next((run for run in runs if run.tool.startswith(prefix)), None)
+
+
+def _ratio(a: Result | None, b: Result | None, cpu: bool = False) -> float | None:
+    x, y = (a.cpu_pps, b.cpu_pps) if cpu and a and b else (a and a.pps, b and b.pps)
+    return x / y if x and y else None
+
+
+def summary(results: dict[str, list[Result]]) -> None:
+    """Per capture: by wall time, then by CPU time; the targets (reported, not asserted)."""
+    print(f"\nsummary (load average now {_load()})")
+    for label, cpu in (("wall time", False), ("CPU time (user + sys)", True)):
+        print(f"\nby {label}:")
+        print(f"{'capture':20} {'engine pkt/s':>13} {'peak MB':>8} {'x tcptrace':>10} "
+              f"{'x tshark':>9} {'x dpkt':>7} {'analyze/conn.':>14}  targets")
+        for name, runs in results.items():
+            ours = runs[0]
+            analyze = _by(runs, "flowcheck analyze")
+            connections = _by(runs, "flowcheck connections")
+            pps = ours.cpu_pps if cpu else ours.pps
+            cells = [_ratio(ours, _by(runs, peer), cpu) for peer in ("tcptrace", "tshark", "dpkt")]
+            slower = _ratio(connections, analyze, cpu)  # both commands, start-up included
+            met = [pps and pps >= 1e6, cells[0] and cells[0] >= 1, cells[1] and cells[1] >= 10,
+                   cells[2] and cells[2] >= 10, slower and slower <= 1.2, ours.rss_mb < 150]
+            names = [">=1M pkt/s", ">=tcptrace", ">=10x tshark", ">=10x dpkt",
+                     "analyze<=1.2x", "<150 MB"]
+            missed = [n for n, ok in zip(names, met, strict=True) if not ok]
+            text = [f"{cell:.1f}x" if cell else "-" for cell in cells]
+            print(f"{name:20} {pps or 0:13,.0f} {ours.rss_mb:8.0f} {text[0]:>10} {text[1]:>9} "
+                  f"{text[2]:>7} {f'{slower:.2f}x' if slower else '-':>14}  "
+                  f"{'all met' if not missed else 'NOT met: ' + ', '.join(missed)}")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--captures", default=",".join(CAPTURES_BY_NAME),
+                        help="comma-separated names (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the captures and stop")
+    parser.add_argument("--tshark-slice", type=int, default=50_000)
+    parser.add_argument("--dpkt-slice", type=int, default=200_000)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--repeat", type=int, default=3, help="flowcheck runs (median shown)")
+    args = parser.parse_args()
+    if args.list:
+        for capture in CAPTURES:
+            print(f"{capture.name:20} {capture.about}")
+        return 0
+    names = [name for name in args.captures.split(",") if name]
+    unknown = [name for name in names if name not in CAPTURES_BY_NAME]
+    if unknown:
+        parser.error(f"unknown capture {unknown[0]!r}; known: {', '.join(CAPTURES_BY_NAME)}")
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    # Byte-compile flowcheck as installing it does: with PYTHONDONTWRITEBYTECODE set, every
+    # run would otherwise compile its modules again (about 50 ms of start-up).
+    compileall.compile_dir(str(ROOT / "flowcheck"), quiet=1)
+    print(f"{os.cpu_count()} cores, load average {_load()}")
+    results = {name: bench_capture(CAPTURES_BY_NAME[name], args) for name in names}
+    summary(results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -54,3 +54,31 @@ def test_progress_bar_drawn_on_a_terminal(tmp_path: Path) -> None:
     assert process.returncode == 0
     assert output.split("\n")[0] == "500 ['rich']"
     assert b"reading" in drawn
+
+
+def test_analyze_shows_the_progress_bar_with_packets_per_second(tmp_path: Path) -> None:
+    """`analyze` on a terminal: bytes read and packets/s, as `connections`."""
+    records = [(1.0 + n / 100, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 1000))
+               for n in range(3000)]
+    path = write_pcap(tmp_path / "a.pcap", records)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "flowcheck", "analyze", str(path),
+                                    "--format", "json"], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=terminal)
+        os.close(terminal)
+        output, _ = process.communicate(timeout=120)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert process.returncode in (0, 1)  # a verdict, not an error
+    assert output.startswith(b"{")
+    assert b"reading" in drawn and b"packets/s" in drawn

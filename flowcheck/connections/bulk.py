@@ -1,158 +1,257 @@
-"""The fast path: a run of plain packets of one connection, counted in bulk with numpy.
+"""The fast path: runs of plain packets, counted in bulk with numpy, many runs at once.
 
 A run holds consecutive packets of one connection (in capture order) that carry no
 SYN, FIN or RST, of a connection that is neither tapped nor waiting for its tap
 decision, whose endpoint states such packets cannot change. For those packets,
-`update_packet` only counts, adds history letters D/A/T/W once each, and tracks
-sequence numbers; this module does the same per direction with vectorised operations
-(sequence numbers unwrapped by cumulative signed 32-bit differences, "highest byte seen
-before this packet" by a cumulative maximum). A run that opens a sequence gap, or meets
-a connection with unfilled holes, is refused (returns False) and the caller replays it
-one packet at a time: losses are rare and holes need interval bookkeeping.
+`update_packet` only counts, adds history letters D/A/T/G/W once each, and tracks
+sequence numbers; `apply_runs` does the same for every side of every run given, with
+segmented vectorised operations (one segment per run and direction): sequence numbers
+unwrapped by cumulative signed 32-bit differences, "highest byte seen before this
+packet" by a cumulative maximum, first frames and sums by `reduceat`. The numpy work
+is per batch, so a batch of many concurrent connections costs about what a batch of
+one does; Python work is a few attribute updates per segment.
+
+Sequence holes do not turn the fast path off: the highest byte seen does not depend on
+holes, so only the packets that open a gap (start above it) or land below it (a
+retransmission, reordering, a hole filled late) are handed to the hole bookkeeping, one
+at a time, in capture order; in-order packets never touch a hole. The cost of a run
+follows its packets and the few that are out of order, never the connection's history.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.decode import DecodedBatch
+
+_NONE = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
+# Segmented running maximum: each segment's values, made relative to its base, are
+# lifted into their own block of 2**_BLOCK so one cumulative maximum serves all.
+_BLOCK = 42
+_HALF = 1 << (_BLOCK - 1)
 
 
-@dataclass(slots=True)
-class Run:
-    """Parallel arrays, one entry per packet of the run, in capture order."""
-
-    is_orig: np.ndarray  # bool
-    flags: np.ndarray
-    seq: np.ndarray
-    ack: np.ndarray
-    window: np.ndarray
-    plen: np.ndarray
-    frame: np.ndarray
-    ts: np.ndarray
+def _first(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per segment: values at the first row where mask holds, else _NONE."""
+    return np.minimum.reduceat(np.where(mask, values, _NONE), starts)
 
 
-@dataclass(slots=True)
-class _SideResult:
-    packets: int
-    payload: int
-    retransmits: int
-    last_raw: int
-    last_u: int | None
-    max_end: int | None
-    letters: list[tuple[int, int, str]]  # (frame, rank, letter)
+def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Cumulative maximum of `before` restarted at each segment (rows grouped by segment,
+    segments numbered 0, 1, ... in row order); `base` is each row's segment base."""
+    relative = before - base
+    if relative.size and (np.abs(relative).max() >= _HALF or segment[-1] >= 1 << (62 - _BLOCK)):
+        out = np.empty_like(before)  # absurd sequence jumps: one segment at a time
+        bounds = np.flatnonzero(np.diff(segment)) + 1
+        for part in np.split(np.arange(before.size), bounds):
+            out[part] = np.maximum.accumulate(before[part])
+        return out
+    lifted = (segment << _BLOCK) + relative + _HALF
+    return np.maximum.accumulate(lifted) - (segment << _BLOCK) - _HALF + base
 
 
-def _side(side: Endpoint, run: Run, rows: np.ndarray, upper: bool) -> _SideResult | None:
-    plen = run.plen[rows]
-    frames = run.frame[rows]
-    letters: list[tuple[int, int, str]] = []
+def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
+               runs: Sequence[tuple[ConnState, np.ndarray]]) -> int:
+    """Apply runs (connection, its packets' row numbers in `d`, in capture order) of
+    distinct connections. Returns how many packets needed the hole bookkeeping one at a
+    time (opened a gap or landed below the highest byte seen)."""
+    conns = [c for c, _ in runs]
+    sizes = np.fromiter((rows.shape[0] for _, rows in runs), np.int64, len(runs))
+    rows = np.concatenate([rows for _, rows in runs]) if len(runs) > 1 else runs[0][1]
+    run_rows = rows
+    run_of = np.repeat(np.arange(len(runs)), sizes)
+    orig_is_lower = np.fromiter((c.orig_is_lower for c in conns), bool, len(runs))
+    is_orig = from_lower[rows] == orig_is_lower[run_of]
+    # Segment 2r holds run r's originator packets, 2r+1 its responder's.
+    key = 2 * run_of + ~is_orig
+    if is_orig.all() or not is_orig.any():
+        order = None  # one direction per run: already grouped
+    else:
+        order = np.argsort(key, kind="stable")
+        rows, key = rows[order], key[order]
+    starts = np.flatnonzero(np.diff(key, prepend=-1))
+    seg_key = key[starts]
+    seg_count = np.diff(np.append(starts, rows.shape[0]))
+    sides: list[Endpoint] = []
+    for k in seg_key.tolist():
+        c = conns[k >> 1]
+        sides.append(c.resp if k & 1 else c.orig)
 
-    def letter(mask: np.ndarray, name: str) -> None:
-        shown = name if upper else name.lower()
-        hits = np.flatnonzero(mask)
-        if hits.size:
-            letters.append((int(frames[hits[0]]), LETTER_RANK[name], shown))
-
+    plen = d.tcp_payload_len[rows]
+    flags = d.tcp_flags[rows]
+    frames = d.tcp_frame[rows]
     data = plen > 0
-    letter(data, "D")
-    letter(~data & ((run.flags[rows] & ACK) != 0), "A")
-    letter(run.window[rows] == 0, "W")
-    retransmits = 0
-    last_raw, last_u, max_end = side.last_raw, side.last_u, side.max_end
-    if data.any():
-        if side.holes:
-            return None
-        raw = run.seq[rows][data]
-        steps = np.diff(raw, prepend=raw[0] if last_u is None else last_raw)
-        steps = ((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        start = (int(raw[0]) if last_u is None else last_u) + np.cumsum(steps)
-        end = start + plen[data]
-        base = int(start[0]) if max_end is None else max_end
-        before = np.maximum.accumulate(np.concatenate(([base], end[:-1])))
-        if (start > before).any():
-            return None  # a gap: hole bookkeeping is done one packet at a time
-        retransmitted = end <= before
-        retransmits = int(np.count_nonzero(retransmitted))
-        letter_frames = frames[data]
-        if retransmits:
-            letters.append((int(letter_frames[np.argmax(retransmitted)]), LETTER_RANK["T"],
-                            "T" if upper else "t"))
-        last_raw, last_u = int(raw[-1]), int(start[-1])
-        max_end = max(base, int(end.max()))
-    return _SideResult(int(rows.size), int(plen.sum()), retransmits, last_raw, last_u,
-                       max_end, letters)
-
-
-def apply_run(c: ConnState, run: Run) -> bool:
-    """Apply a run to the connection; False (nothing changed) when it needs the slow path."""
-    results: list[tuple[bool, _SideResult]] = []
-    for is_orig in (True, False):
-        rows = np.flatnonzero(run.is_orig == is_orig)
-        if rows.size == 0:
-            continue
-        side = c.orig if is_orig else c.resp
-        result = _side(side, run, rows, upper=is_orig)
-        if result is None:
-            return False
-        if side.max_end is None and result.max_end is not None and _acking(run, is_orig).size:
-            return False  # ACKs before the side's first byte seen are not unwrapped: slow
-        results.append((is_orig, result))
-    record = c.record
-    letters: list[tuple[int, int, str]] = []
-    for is_orig, result in results:
-        side = c.orig if is_orig else c.resp
-        if is_orig:
-            record.orig_pkts += result.packets
-            record.orig_bytes += result.payload
+    payload = np.add.reduceat(plen, starts)
+    letters = {"D": _first(data, frames, starts),
+               "A": _first(~data & ((flags & ACK) != 0), frames, starts),
+               "W": _first(d.tcp_window[rows] == 0, frames, starts)}
+    one_at_a_time = 0
+    retransmits = np.zeros(starts.shape[0], np.int64)
+    segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
+    peers = [c.orig if k & 1 else c.resp for c, k in
+             ((conns[k >> 1], k) for k in seg_key.tolist())]
+    peer_unseen = [p.max_end is None for p in peers]  # before this run's data
+    data_rows = np.flatnonzero(data)
+    if data_rows.size:
+        one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
+                                   retransmits, starts.shape[0])
+    letter_frames = {name: values.tolist() for name, values in letters.items()}
+    counts, payloads = seg_count.tolist(), payload.tolist()
+    retransmit_counts = retransmits.tolist()
+    pending: dict[int, list[tuple[int, int, str]]] = {}
+    for s, k in enumerate(seg_key.tolist()):
+        c = conns[k >> 1]
+        record = c.record
+        if k & 1:
+            record.resp_pkts += counts[s]
+            record.resp_bytes += payloads[s]
         else:
-            record.resp_pkts += result.packets
-            record.resp_bytes += result.payload
-        record.retransmits += result.retransmits
-        side.last_raw, side.last_u, side.max_end = result.last_raw, result.last_u, result.max_end
-        letters.extend(result.letters)
-    for _, _, name in sorted(letters):
-        c.add_letter(name)
-    _learn_bases(c, run)
-    _track_acks(c, run)
-    record.last_frame = int(run.frame[-1])
-    record.last_ts = float(run.ts[-1])
-    return True
+            record.orig_pkts += counts[s]
+            record.orig_bytes += payloads[s]
+        record.retransmits += retransmit_counts[s]
+        for name, values in letter_frames.items():
+            frame = values[s]
+            shown = name.lower() if k & 1 else name
+            if frame != _NONE and shown not in record.history:
+                pending.setdefault(k >> 1, []).append((frame, LETTER_RANK[name], shown))
+    for r, found in pending.items():
+        for _, _, name in sorted(found):
+            conns[r].add_letter(name)
+    last_rows = run_rows[np.cumsum(sizes) - 1]  # each run's last packet
+    for c, frame, ts in zip(conns, d.tcp_frame[last_rows].tolist(),
+                            d.tcp_ts[last_rows].tolist(), strict=True):
+        c.record.last_frame = frame
+        c.record.last_ts = ts
+    _learn_bases(d, rows, flags, starts, seg_key, conns)
+    _track_acks(d, rows, flags, data, starts, segment, seg_key, peers, peer_unseen)
+    return one_at_a_time
 
 
-def _learn_bases(c: ConnState, run: Run) -> None:
+def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
+               segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
+               sides: list[Endpoint], letters: dict[str, np.ndarray],
+               retransmits: np.ndarray, segments: int) -> int:
+    """Sequence tracking of the data packets (rows grouped by segment); fills letters
+    T and G, retransmits per segment, and each side's last_raw/last_u/max_end."""
+    raw = d.tcp_seq[rows[data_rows]]
+    seg = segment[data_rows]
+    length = plen[data_rows]
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))  # each data segment's first row
+    data_segs = seg[firsts]
+    n = data_segs.shape[0]
+    known = [sides[s].last_u is not None for s in data_segs.tolist()]
+    init_raw = np.fromiter((sides[s].last_raw for s in data_segs.tolist()), np.int64, n)
+    init_u = np.fromiter((sides[s].last_u or 0 for s in data_segs.tolist()), np.int64, n)
+    has_max = [sides[s].max_end is not None for s in data_segs.tolist()]
+    init_max = np.fromiter((sides[s].max_end or 0 for s in data_segs.tolist()), np.int64, n)
+    known_a = np.array(known, bool)
+    first_raw = raw[firsts]
+    # A side seen for the first time unwraps from its first sequence number.
+    init_raw = np.where(known_a, init_raw, first_raw)
+    init_u = np.where(known_a, init_u, first_raw)
+    previous = np.empty_like(raw)
+    previous[1:] = raw[:-1]
+    previous[firsts] = init_raw
+    steps = ((raw - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    total = np.cumsum(steps)
+    local = np.repeat(np.arange(n), np.diff(np.append(firsts, raw.shape[0])))
+    start = init_u[local] + total - (total[firsts] - steps[firsts])[local]
+    end = start + length
+    base = np.where(np.array(has_max, bool), init_max, start[firsts])
+    shifted = np.empty_like(end)
+    shifted[1:] = end[:-1]
+    shifted[firsts] = base
+    before = _running_max(shifted, local, base[local])
+    retransmitted = end <= before
+    data_frames = frames[data_rows]
+    out_of_order = np.flatnonzero(start != before)
+    if out_of_order.size:
+        for k, lo, hi, top, s in zip(out_of_order.tolist(), start[out_of_order].tolist(),
+                                     end[out_of_order].tolist(), before[out_of_order].tolist(),
+                                     seg[out_of_order].tolist(), strict=True):
+            side = sides[s]
+            if lo > top:
+                side.open_hole(top, lo, int(data_frames[k]))
+            elif side.holes and side.fill(lo, hi):
+                retransmitted[k] = False  # it brings bytes never seen: not a retransmission
+    letters["T"] = np.full(segments, _NONE, np.int64)
+    letters["G"] = np.full(segments, _NONE, np.int64)
+    letters["T"][data_segs] = _first(retransmitted, data_frames, firsts)
+    letters["G"][data_segs] = _first(start > before, data_frames, firsts)
+    retransmits[data_segs] = np.add.reduceat(retransmitted.astype(np.int64), firsts)
+    lasts = np.append(firsts[1:], raw.shape[0]) - 1
+    top = np.maximum(base, np.maximum.reduceat(end, firsts))
+    for s, last_raw, last_u, max_end in zip(data_segs.tolist(), raw[lasts].tolist(),
+                                            start[lasts].tolist(), top.tolist(), strict=True):
+        side = sides[s]
+        side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
+    return int(out_of_order.size)
+
+
+def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,
+                 seg_key: np.ndarray, conns: list[ConnState]) -> None:
     """As update_packet: the first ACK from a side tells the peer's base if still unknown."""
-    for is_orig in (True, False):
-        peer = c.resp if is_orig else c.orig
-        if peer.base is None:
-            acking = np.flatnonzero((run.is_orig == is_orig) & ((run.flags & ACK) != 0))
-            if acking.size:
-                peer.base = (int(run.ack[acking[0]]) - 1) & 0xFFFFFFFF
+    unknown = [s for s, k in enumerate(seg_key.tolist())
+               if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
+    if not unknown:
+        return
+    first_ack = _first((flags & ACK) != 0, np.arange(rows.shape[0]), starts)
+    for s in unknown:
+        k = int(seg_key[s])
+        if first_ack[s] != _NONE:
+            peer = conns[k >> 1].orig if k & 1 else conns[k >> 1].resp
+            peer.base = (int(d.tcp_ack[rows[first_ack[s]]]) - 1) & 0xFFFFFFFF
 
 
-def _acking(run: Run, is_orig: bool) -> np.ndarray:
-    """Rows of the run whose ACK acknowledges the is_orig side's bytes (the peer's)."""
-    return np.flatnonzero((run.is_orig != is_orig) & ((run.flags & ACK) != 0))
-
-
-def _track_acks(c: ConnState, run: Run) -> None:
-    """As update_packet's track_ack, per side: the highest ACK of its bytes in the run."""
-    for is_orig in (True, False):
-        side = c.orig if is_orig else c.resp
-        if side.max_end is None:
-            continue
-        rows = _acking(run, is_orig)
-        if not rows.size:
-            continue
-        ref = side.ack_last if side.ack_last is not None else side.max_end
-        acks = run.ack[rows]
-        steps = np.diff(acks, prepend=ref & 0xFFFFFFFF)
-        unwrapped = ref + np.cumsum(((steps + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-        side.ack_last = int(unwrapped[-1])
-        top = int(np.argmax(unwrapped))
-        acked = int(unwrapped[top])
-        if side.acked is None or acked > side.acked:
-            side.acked = acked
-            side.acked_frame = int(run.frame[rows[top]])
+def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.ndarray,
+                starts: np.ndarray, segment: np.ndarray, seg_key: np.ndarray,
+                peers: list[Endpoint], peer_unseen: list[bool]) -> None:
+    """As update_packet's track_ack, for every segment at once: each ACK of a segment
+    acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
+    steps from the previous one, the first from the peer's max_end after this run, the
+    same within 2**31) and its frame. ACKs sent before the peer's first byte was seen
+    are ignored, as update_packet ignores them."""
+    acking = np.flatnonzero((flags & ACK) != 0)
+    if not acking.size:
+        return
+    n = starts.shape[0]
+    # Per segment: ACK rows (batch row numbers, capture order) must come after this one.
+    after = np.full(n, -1, np.int64)
+    first_data = _first(data, rows, starts)
+    segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
+    for s, k in enumerate(seg_key.tolist()):
+        peer = peers[s]
+        if peer.max_end is None:
+            after[s] = _NONE  # nothing of the peer seen at all: no reference
+        elif peer_unseen[s]:
+            mate = segment_of.get(k ^ 1)
+            after[s] = first_data[mate] if mate is not None else _NONE
+    seg = segment[acking]
+    acking = acking[rows[acking] > after[seg]]
+    if not acking.size:
+        return
+    seg = segment[acking]
+    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    ack_segs = seg[firsts].tolist()
+    ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
+                       else peers[s].max_end for s in ack_segs), np.int64, len(ack_segs))
+    previous = np.empty_like(acks)
+    previous[1:] = acks[:-1]
+    previous[firsts] = ref & 0xFFFFFFFF
+    steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    total = np.cumsum(steps)
+    local = np.repeat(np.arange(len(ack_segs)), np.diff(np.append(firsts, acks.shape[0])))
+    unwrapped = ref[local] + total - (total[firsts] - steps[firsts])[local]
+    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    highest = np.maximum.reduceat(unwrapped, firsts)
+    top_frame = _first(unwrapped == highest[local], d.tcp_frame[rows[acking]], firsts)
+    for s, last, acked, frame in zip(ack_segs, unwrapped[lasts].tolist(), highest.tolist(),
+                                     top_frame.tolist(), strict=True):
+        peer = peers[s]
+        peer.ack_last = last
+        if peer.acked is None or acked > peer.acked:
+            peer.acked, peer.acked_frame = acked, frame

@@ -7,6 +7,7 @@ and tests compare the two on every capture.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from flowcheck.connections.state import EndpointState
@@ -25,7 +26,13 @@ def signed32(value: int) -> int:
 
 @dataclass(slots=True)
 class Endpoint:
-    """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish."""
+    """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish.
+
+    `holes` are the byte ranges [start, end) below max_end never seen yet, disjoint and
+    sorted by start (a hole only ever opens at max_end, above every other one). A packet
+    that lands below max_end finds the holes it overlaps by bisection, so the cost of a
+    packet does not grow with the number of holes (sniffer loss in a long transfer).
+    """
 
     state: EndpointState = EndpointState.INACTIVE
     # Wireshark's base_seq: a SYN's seq, else the first seq - 1, or the peer's first
@@ -36,6 +43,8 @@ class Endpoint:
     last_u: int | None = None
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
     holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
+    holes_opened: int = 0  # sequence gaps opened, filled later or not (record.gaps: unfilled)
+    hole_frames: list[int] = field(default_factory=list)  # where the first gaps opened
     fin: bool = False
     # The peer's highest ACK of this side's bytes (unwrapped) and its frame: above
     # max_end, the receiver got data the capture never saw (Zeek's ack-above-hole).
@@ -60,6 +69,45 @@ class Endpoint:
 
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
+
+    def open_hole(self, start: int, end: int, frame: int) -> None:
+        """The one place a sequence gap opens: bytes [start, end) skipped (start = max_end),
+        seen at `frame` (the packet after the gap: the evidence tshark flags)."""
+        self.holes.append([start, end])
+        self.holes_opened += 1
+        if len(self.hole_frames) < EVIDENCE_CAP:
+            self.hole_frames.append(frame)
+
+    def fill(self, start: int, end: int) -> bool:
+        """Remove [start, end) from the holes; True if it overlapped one.
+
+        O(log holes + holes touched) comparisons: bisection on the sorted starts.
+        """
+        holes = self.holes
+        if not holes or end <= holes[0][0]:
+            return False
+        first = bisect_right(holes, start, key=_hole_start) - 1
+        if first < 0 or holes[first][1] <= start:
+            first += 1
+        last = first
+        while last < len(holes) and holes[last][0] < end:
+            last += 1
+        if last == first:
+            return False
+        pieces = []
+        if holes[first][0] < start:
+            pieces.append([holes[first][0], start])
+        if holes[last - 1][1] > end:
+            pieces.append([end, holes[last - 1][1]])
+        holes[first:last] = pieces
+        return True
+
+    def missed_bytes(self) -> int:
+        return sum(hi - lo for lo, hi in self.holes)
+
+
+def _hole_start(hole: list[int]) -> int:
+    return hole[0]
 
 
 @dataclass(slots=True)
@@ -94,19 +142,20 @@ def _note(frames: list[int], frame: int) -> None:
         frames.append(frame)
 
 
-def _track_sequence(side: Endpoint, seq: int, plen: int) -> tuple[bool, bool]:
+def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int) -> tuple[bool, bool]:
     """Update one side's sequence space; return (retransmission, gap)."""
     start = side.unwrap(seq)
     end = start + plen
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
-        side.holes.append([side.max_end, start])
+        side.open_hole(side.max_end, start, frame)
         side.max_end = end
         return False, True
     if plen == 0:
         return False, False
-    overlaps_hole = _fill_holes(side.holes, start, end) if side.holes else False
+    # Holes all lie below max_end: only a packet starting below it can touch one.
+    overlaps_hole = start < side.max_end and side.fill(start, end)
     retransmit = end <= side.max_end and not overlaps_hole
     side.max_end = max(side.max_end, end)
     return retransmit, False
@@ -133,8 +182,10 @@ def account_missed(c: ConnState) -> None:
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too)."""
     record = c.record
     record.missed_bytes, record.gaps = 0, 0
+    # Each side keeps its first gaps' frames: together, the connection's first ones.
+    record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
     for side in (c.orig, c.resp):
-        record.missed_bytes += sum(hi - lo for lo, hi in side.holes)
+        record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side)
         if beyond:
@@ -148,22 +199,6 @@ def _acked_beyond(side: Endpoint) -> int:
     if side.acked is None or side.max_end is None:
         return 0
     return max(0, side.acked - side.max_end - (1 if side.fin else 0))
-
-
-def _fill_holes(holes: list[list[int]], start: int, end: int) -> bool:
-    touched = False
-    kept: list[list[int]] = []
-    for lo, hi in holes:
-        if hi <= start or lo >= end:
-            kept.append([lo, hi])
-            continue
-        touched = True
-        if lo < start:
-            kept.append([lo, start])
-        if hi > end:
-            kept.append([end, hi])
-    holes[:] = kept
-    return touched
 
 
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
@@ -230,13 +265,12 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     elif ack and not flags & (SYN | FIN | RST):
         letters.append("A")
     if (plen > 0 or fin) and not syn:
-        retransmit, gap = _track_sequence(side, seq, plen)
+        retransmit, gap = _track_sequence(side, seq, plen, frame)
         if retransmit:
             record.retransmits += 1
             letters.append("T")
         if gap:
             letters.append("G")
-            _note(record.gap_frames, frame)
     if window == 0 and not flags & (SYN | RST):
         letters.append("W")
     if fin:

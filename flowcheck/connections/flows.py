@@ -45,8 +45,9 @@ class BatchFlows:
 
 
 def address_bytes(version: int, words: np.ndarray) -> bytes:
-    raw = b"".join(int(word).to_bytes(4, "big") for word in words)
-    return raw[:4] if version == 4 else raw
+    if version == 4:
+        return int(words[0]).to_bytes(4, "big")
+    return b"".join(int(word).to_bytes(4, "big") for word in words)
 
 
 def address_text(version: int, raw: bytes) -> str:

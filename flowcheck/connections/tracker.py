@@ -1,11 +1,18 @@
 """ConnectionTracker: batches in, Zeek-style connection records out.
 
-Per batch: decode in bulk, group packets by flow in bulk, then walk each flow's packets.
-Packets that can change a connection's state (SYN/FIN/RST, a flow's first packet, the
-first payload while the tap decides, every packet of a tapped connection) go through
-`update_packet` one at a time; the plain packets between them are applied as runs by
-`apply_run` (numpy). `fast=False` sends every packet through `update_packet`: the
-reference the fast path is tested against.
+Per batch: decode in bulk, group packets by flow in bulk, then:
+- flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
+  one run each, and all of them are applied together by `apply_runs` (segmented numpy);
+- the other flows are walked: packets that can change a connection's state (SYN/FIN/RST,
+  a flow's first packet, the first payload while the tap decides, every packet of a
+  tapped connection) go through `update_packet` one at a time; the runs of plain packets
+  between them are applied in rounds, each round's runs (one per flow) in one
+  `apply_runs` call.
+Sequence holes never send a run back to the per-packet path: only the packets of a run
+that open a gap or land below the highest byte seen go through the hole bookkeeping one
+at a time. `one_at_a_time` counts them, with the update_packet ones.
+`fast=False` sends every packet through `update_packet`: the reference the fast path is
+tested against.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
@@ -14,11 +21,12 @@ segments of tapped connections are handed to the sink then, sorted by frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from flowcheck.connections.bulk import Run, apply_run
+from flowcheck.connections.bulk import apply_runs
 from flowcheck.connections.conn import (
     ACK,
     FIN,
@@ -30,7 +38,13 @@ from flowcheck.connections.conn import (
     update_packet,
 )
 from flowcheck.connections.counts import CaptureCounts
-from flowcheck.connections.flows import Endpoint, FlowKey, address_text, group_flows
+from flowcheck.connections.flows import (
+    BatchFlows,
+    Endpoint,
+    FlowKey,
+    address_text,
+    group_flows,
+)
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.model import Connection, SegmentSink
@@ -38,6 +52,13 @@ from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
 STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
+# Runs shorter than this go one packet at a time: a run's own cost in the batched numpy
+# pass (a few attribute updates per side) is then about update_packet's per packet.
+SMALL_RUN = 4
+# A flow with fewer packets than this in a batch goes one packet at a time: a short
+# connection is mostly SYN/FIN/RST, and the walk's own numpy calls would cost more.
+SMALL_FLOW = 16
+BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
 class ConnectionTracker:
@@ -52,6 +73,10 @@ class ConnectionTracker:
         self.fragments = 0
         self.undecodable = 0
         self.by_capture = CaptureCounts()  # the same counts per file of the capture set
+        # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
+        # run): it must follow the packets that change state or sequence order, never
+        # the connection's history (tests/test_connections_cost.py).
+        self.one_at_a_time = 0
         self._flows: dict[FlowKey, ConnState] = {}
         self._all: list[ConnState] = []
         self._new: list[ConnState] = []
@@ -72,73 +97,119 @@ class ConnectionTracker:
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)
-        for f, key in enumerate(flows.keys):
-            positions = flows.order[flows.bounds[f]:flows.bounds[f + 1]]
-            self._walk_flow(key, positions, flows.from_lower)
+        walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
+                                   flows.from_lower) for f in walk]
+        # In rounds: each walker goes on to its next run; the round's runs (one per flow,
+        # so of distinct connections) are applied together before the walkers resume.
+        while walkers:
+            runs, going = [], []
+            for walker in walkers:
+                run = next(walker, None)
+                if run is not None:
+                    runs.append(run)
+                    going.append(walker)
+            if runs:
+                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs)
+            walkers = going
         for quote in decoded.icmp_quotes:
             self._attach_icmp(quote)
         self._end_batch()
         return decoded
 
-    def _walk_flow(self, key: FlowKey, positions: np.ndarray, from_lower: np.ndarray) -> None:
+    def _bulk_flows(self, flows: BatchFlows) -> list[int]:
+        """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
+        or RST in the batch, connection known, steady, not tapped); returns the others."""
+        d = self._decoded
+        if not flows.keys:
+            return []
+        begins = flows.bounds[:-1]
+        sizes = np.diff(flows.bounds)
+        events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
+        from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
+        candidates = (events == 0) & (sizes >= BULK_MIN)
+        walk: list[int] = []
+        runs: list[tuple[ConnState, np.ndarray]] = []
+        for f, (key, candidate, lower, size) in enumerate(zip(
+                flows.keys, candidates.tolist(), from_lower.tolist(), sizes.tolist(),
+                strict=True)):
+            c = self._flows.get(key) if candidate else None
+            if c is None or c.tapped or c.tap_pending or not (
+                    (lower == 0 or c.steady_for(c.orig_is_lower))
+                    and (lower == size or c.steady_for(not c.orig_is_lower))):
+                walk.append(f)
+                continue
+            runs.append((c, flows.order[flows.bounds[f]:flows.bounds[f + 1]]))
+        if runs:
+            self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
+        return walk
+
+    def _walk_flow(self, key: FlowKey, positions: np.ndarray,
+                   from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
+        """One flow's packets of the batch: the ones that can change state one at a time,
+        the runs between them yielded (the caller applies a run before resuming)."""
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
-        # Positions grow within a flow; a batch holding one flow only (a bulk transfer)
-        # has them consecutive, and then slices stand in for copying gathers.
-        first = int(positions[0]) if count else 0
-        consecutive = count and int(positions[-1]) - first == count - 1
-        span = slice(first, first + count) if consecutive else None
-        flags = d.tcp_flags[positions if span is None else span]
-        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0)
-        lower = from_lower[positions if span is None else span]
+        if count < SMALL_FLOW or not self.fast:
+            for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
+                self._slow(key, k, low)
+            return
+        flags = d.tcp_flags[positions]
+        # Python lists: the walk reads them packet by packet.
+        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist()
+        rows, flag_list, lower = (positions.tolist(), flags.tolist(),
+                                  from_lower[positions].tolist())
         while i < count:
             c = self._flows.get(key)
-            if not self.fast or c is None or c.tapped or flags[i] & (SYN | FIN | RST):
-                self._slow(key, int(positions[i]), bool(lower[i]))
+            if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
+                self._slow(key, rows[i], lower[i])
                 i += 1
                 continue
-            next_event = int(np.searchsorted(events, i))
-            j = int(events[next_event]) if next_event < events.shape[0] else count
+            next_event = bisect_left(events, i)
+            j = events[next_event] if next_event < len(events) else count
             if c.tap_pending:
                 with_payload = np.flatnonzero(d.tcp_payload_len[positions[i:j]] > 0)
                 if with_payload.size and with_payload[0] == 0:
-                    self._slow(key, int(positions[i]), bool(lower[i]))
+                    self._slow(key, rows[i], lower[i])
                     i += 1
                     continue
                 if with_payload.size:
                     j = i + int(with_payload[0])
-            is_orig = lower[i:j] == c.orig_is_lower
-            if not all(c.steady_for(side) for side in (True, False) if (is_orig == side).any()):
+            if j - i < SMALL_RUN:
+                for k in range(i, j):
+                    self._slow(key, rows[k], lower[k])
+                i = j
+                continue
+            from_orig_side = lower[i:j] if c.orig_is_lower else [not x for x in lower[i:j]]
+            if not ((not any(from_orig_side) or c.steady_for(True))
+                    and (all(from_orig_side) or c.steady_for(False))):
                 # Rarely stays unsteady (an originator never ACKing): stop retrying then.
                 stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
                 for k in range(i, stop):
-                    self._slow(key, int(positions[k]), bool(lower[k]))
+                    self._slow(key, rows[k], lower[k])
                 slow_streak += 1
                 i = stop
                 continue
-            rows = positions[i:j] if span is None else slice(first + i, first + j)
-            run = Run(is_orig, flags[i:j], d.tcp_seq[rows], d.tcp_ack[rows], d.tcp_window[rows],
-                      d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows])
-            if not apply_run(c, run):
-                for k in range(i, j):
-                    self._slow(key, int(positions[k]), bool(lower[k]))
+            yield c, positions[i:j]
             slow_streak = 0
             i = j
 
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
+        self.one_at_a_time += 1
         d = self._decoded
-        flags = int(d.tcp_flags[k])
-        seq = int(d.tcp_seq[k])
-        frame = int(d.tcp_frame[k])
-        ts = float(d.tcp_ts[k])
-        plen = int(d.tcp_payload_len[k])
+        # .item(): a Python number straight away, the cheapest scalar read numpy has.
+        flags = d.tcp_flags.item(k)
+        seq = d.tcp_seq.item(k)
+        frame = d.tcp_frame.item(k)
+        ts = d.tcp_ts.item(k)
+        plen = d.tcp_payload_len.item(k)
         c = self._flows.get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, int(d.tcp_ack[k]), int(d.tcp_window[k]), plen,
+        update_packet(c, is_orig, flags, seq, d.tcp_ack.item(k), d.tcp_window.item(k), plen,
                       frame, ts)
         if c.tap_pending and plen > 0:
             c.tap_pending = False

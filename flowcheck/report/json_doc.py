@@ -54,5 +54,5 @@ def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> Non
     if compact:
         stream.write(json.dumps(document, separators=(",", ":")) + "\n")
     else:
-        json.dump(document, stream, indent=2)
-        stream.write("\n")
+        # One write: json.dump would make millions of small ones on a large document.
+        stream.write(json.dumps(document, indent=2) + "\n")

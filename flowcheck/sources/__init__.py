@@ -52,6 +52,7 @@ class CaptureSetReader:
         self._capture_of[order] = np.arange(len(files), dtype=np.int32)
         self._progress = progress
         self._started = False
+        self._packets = 0  # yielded so far (the progress bar's packets/s)
 
     def __iter__(self) -> Iterator[PacketBatch]:
         if self._started:
@@ -67,6 +68,7 @@ class CaptureSetReader:
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture)
                 frame += len(batch)
+                self._packets = frame - 1
                 yield batch
         finally:
             if progress is not None:
@@ -80,7 +82,8 @@ class CaptureSetReader:
 
         sizes = [capture.spec.size for capture in self._files]
         total = sum(size for size in sizes if size) if all(sizes) else None
-        return ByteProgress(total, lambda: sum(capture.raw_done for capture in self._files))
+        return ByteProgress(total, lambda: sum(capture.raw_done for capture in self._files),
+                            lambda: self._packets)
 
 
 def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,

@@ -28,6 +28,10 @@ PATTERN_MAX = 16  # longest repeating sequence of record sizes guessed
 STRETCH_MIN = 2 * PATTERN_MAX  # records walked one by one before guessing
 STRETCH_MAX = 1 << 13  # after poor guesses, the longest walk before guessing again
 SPECULATE_REPEATS = 64  # periods in a first guess (then four times more per success)
+# A guess that confirms fewer records than this costs more than walking them (numpy's
+# fixed cost per guess): back off. Real bulk transfers break the pattern every few
+# dozen records (ACKs, short writes); measured on bench/'s lab captures.
+SPECULATE_MIN_GAIN = 1024
 _NATIVE_U32 = struct.calcsize("I") == 4
 
 
@@ -203,7 +207,7 @@ class PcapParser:
             if good < steps.shape[0]:
                 break
             repeats *= 4
-        if accepted < 2 * pattern.shape[0]:
+        if accepted < SPECULATE_MIN_GAIN:
             # A poor guess: walk longer before guessing again (irregular traffic).
             self._stretch = min(self._stretch * 2, STRETCH_MAX)
             self._pattern = []

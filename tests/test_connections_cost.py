@@ -1,0 +1,159 @@
+"""The tracker's per-packet cost does not grow with a connection's history.
+
+Nothing is timed: the tracker counts the packets it handles one at a time (`update_packet`
+or the hole bookkeeping of a bulk run), and these tests assert that count follows the
+packets that change state or arrive out of sequence order, not all packets. Before the
+bulk path kept sides with holes, every packet after the first sniffer loss was handled
+one at a time (and scanned every hole): the count was about all packets.
+
+Each capture is also run through the reference path (`fast=False`), which must agree
+exactly, and through tshark's counts.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from test_connections_states import handshake, pkt, run
+from test_connections_util import ACK, FIN, PSH, read_batches
+from test_connections_util import write_pcap as write
+from test_tshark_counts import assert_matches_tshark
+
+from flowcheck.connections import ConnectionTracker
+from flowcheck.connections.conn import Endpoint
+
+SEGMENT = 100
+
+
+def lossy_transfer(segments: int, seed: int, *, loss: float, late: float,
+                   reorder: float) -> tuple[list[bytes], int]:
+    """A bulk transfer of `segments` data segments (M -> A) with an ACK every 4, of
+    which a fraction is lost by the sniffer (never seen), some lost ones retransmitted
+    much later, and some swapped with their neighbour. Returns (packets, out-of-order
+    packets: the ones after a loss, the late ones and the swapped ones)."""
+    rng = random.Random(seed)
+    packets = handshake()
+    late_ones: list[bytes] = []
+    disorder = 0
+    pending: bytes | None = None
+    previous_lost = False
+    for k in range(segments):
+        segment = pkt(True, PSH | ACK, 101 + SEGMENT * k, 901, data=SEGMENT)
+        roll = rng.random()
+        if roll < loss:
+            previous_lost = True
+            if rng.random() < late:
+                late_ones.append(segment)
+            continue
+        disorder += previous_lost
+        previous_lost = False
+        if pending is None and roll > 1 - reorder:
+            pending = segment  # sent after the next one
+            disorder += 2
+            continue
+        packets.append(segment)
+        if pending is not None:
+            packets.append(pending)
+            pending = None
+        if k % 4 == 3:
+            packets.append(pkt(False, ACK, 901, 101 + SEGMENT * (k + 1)))
+        if late_ones and rng.random() < 0.01:
+            packets.append(late_ones.pop(0))  # a hole filled much later
+            disorder += 1
+    packets += late_ones
+    disorder += len(late_ones)
+    end = 101 + SEGMENT * segments
+    packets += [pkt(True, FIN | ACK, end, 901), pkt(False, FIN | ACK, 901, end + 1),
+                pkt(True, ACK, end + 1, 902)]
+    return packets, disorder
+
+
+def track(tmp_path: Path, packets: list[bytes], chunk: int) -> ConnectionTracker:
+    path = write(tmp_path / "t.pcap", 1, packets)
+    tracker = ConnectionTracker()
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    tracker.finish()
+    return tracker
+
+
+STATE_CHANGING = 6  # SYN, SYN-ACK, first ACK, FIN, FIN, last ACK
+
+
+@pytest.mark.parametrize("chunk", [500, 4096])
+def test_one_at_a_time_follows_disorder_not_history(tmp_path: Path, chunk: int) -> None:
+    packets, disorder = lossy_transfer(12_000, seed=7, loss=0.02, late=0.2, reorder=0.01)
+    tracker = track(tmp_path, packets, chunk)
+    (connection,) = tracker.finish()
+    assert connection.missed_bytes > 100 * SEGMENT  # many holes stay open to the end
+    assert connection.retransmits == 0 and "G" in connection.history
+    # Each out-of-order packet at most once, plus the packets that change state and the
+    # first packet of each side in a batch (the bulk path asks for a steady side).
+    batches = len(packets) // chunk + 1
+    assert tracker.one_at_a_time <= disorder + STATE_CHANGING + 2 * batches
+    assert tracker.one_at_a_time < len(packets) // 10
+
+
+def test_one_at_a_time_is_constant_without_loss(tmp_path: Path) -> None:
+    packets, disorder = lossy_transfer(6_000, seed=1, loss=0, late=0, reorder=0)
+    assert disorder == 0
+    tracker = track(tmp_path, packets, 100_000)
+    assert tracker.one_at_a_time <= STATE_CHANGING + 2
+
+
+def test_one_at_a_time_does_not_grow_with_the_holes_already_open(tmp_path: Path) -> None:
+    """Twice the transfer with the same loss rate: twice the count, not four times."""
+    counts = []
+    for segments in (4_000, 8_000):
+        packets, _ = lossy_transfer(segments, seed=3, loss=0.05, late=0, reorder=0)
+        counts.append(track(tmp_path, packets, 1000).one_at_a_time)
+    assert counts[1] < 2.5 * counts[0]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_bulk_path_with_holes_equals_reference(tmp_path: Path, seed: int) -> None:
+    """Gaps, late fills, overlapping retransmissions: fast path == update_packet."""
+    packets, _ = lossy_transfer(1_500, seed=seed, loss=0.1, late=0.5, reorder=0.05)
+    rng = random.Random(seed)
+    # Retransmissions that straddle a hole's edge: 150 bytes from a segment's middle.
+    for _ in range(40):
+        k = rng.randrange(1_400)
+        at = rng.randrange(len(packets) - 3) + 3
+        packets.insert(at, pkt(True, PSH | ACK, 101 + SEGMENT * k + 50, 901, data=150))
+    reference = run(tmp_path, packets, chunk=1, fast=False)
+    for chunk in (1, 7, 300, 100_000):
+        assert run(tmp_path, packets, chunk=chunk) == reference
+    assert reference[0].missed_bytes > 0 and reference[0].retransmits > 0
+    assert_matches_tshark(tmp_path / "t.pcap", reference)
+
+
+def test_fill_removes_exactly_the_bytes_it_covers() -> None:
+    side = Endpoint()
+    side.max_end = 0
+    for lo in range(0, 1000, 100):
+        side.open_hole(lo, lo + 50, 1)  # [0,50) [100,150) ... [900,950)
+    side.max_end = 1000
+    assert side.holes_opened == 10 and side.missed_bytes() == 500
+    assert not side.fill(50, 100) and not side.fill(960, 1000)
+    assert side.fill(120, 130)  # splits [100,150)
+    assert side.fill(140, 320)  # trims [130,150) and [300,350), removes [200,250)
+    assert side.holes[:5] == [[0, 50], [100, 120], [130, 140], [320, 350], [400, 450]]
+    assert side.fill(0, 1000) and side.holes == []
+    assert side.holes_opened == 10  # filled holes still count as gaps
+
+
+def test_absurd_sequence_jumps_equal_reference(tmp_path: Path) -> None:
+    """Each segment 2**31 - 1 ahead of the last (garbage or a scan): the unwrapped
+    numbers leave the range the segmented running maximum packs into one array, and
+    the bulk path takes its one-segment-at-a-time way; still equal to the reference."""
+    packets = handshake()
+    seq = 101
+    for k in range(2_200):
+        packets.append(pkt(True, PSH | ACK, seq & 0xFFFFFFFF, 901, data=10))
+        packets.append(pkt(False, ACK, 901, 1 + k))
+        seq += 0x7FFFFFFF
+    reference = run(tmp_path, packets, chunk=1, fast=False)
+    assert run(tmp_path, packets, chunk=100_000) == reference
+    assert reference[0].missed_bytes > 1 << 41
