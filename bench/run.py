@@ -36,6 +36,7 @@ WORK = HERE / "work"
 sys.path.insert(0, str(HERE))
 
 import build as synthetic  # noqa: E402
+import build_encap  # noqa: E402
 import lab_builds  # noqa: E402
 import short_connections  # noqa: E402
 
@@ -94,6 +95,24 @@ CAPTURES = [
             "(d) irregular request/response sizes, 48 connections, lab, tcpdump"),
     Capture("synthetic-bulk", lambda p: synthetic.build(synthetic.SOURCE, p, 700_000) or "",
             "a perfectly regular bulk transfer (v4-backup.pcap extended; the old benchmark)"),
+]
+
+
+
+def _encapsulated(build: Callable[[Path, Path], int]) -> Callable[[Path], str]:
+    """(a) rewritten by a bench/build_encap.py builder (VXLAN, or TSO super-frames)."""
+    def write(target: Path) -> str:
+        source = ensure(CAPTURES_BY_NAME["ndmjob-1g"])
+        return f"{build(source, target)} packets from {source.name}"
+    return write
+
+
+CAPTURES += [
+    Capture("ndmjob-1g-vxlan", _encapsulated(build_encap.build_vxlan),
+            "(a) with every frame inside VXLAN (UDP 4789): a data-centre overlay"),
+    Capture("ndmjob-1g-tso", _encapsulated(build_encap.build_tso),
+            "(a) as the sending host's sniffer sees it with segmentation offload: runs of "
+            "up to 44 segments in one super-frame, IPv4 total length 0"),
 ]
 CAPTURES_BY_NAME = {capture.name: capture for capture in CAPTURES}
 
