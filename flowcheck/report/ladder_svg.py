@@ -15,7 +15,7 @@ from html import escape
 
 from flowcheck.report.ladder import Arrow, Ladder, spacing
 
-LANE_GAP = 270  # px between lifelines
+LANE_GAP = 360  # px between lifelines: room for a 45-character label at 12 px
 LEFT = 96  # room for the relative times
 TOP = 64  # below the lane headers
 ROW = 30  # px per arrow
