@@ -1,0 +1,305 @@
+"""The session matching as it was before issue 7, kept as the oracle of the fast one.
+
+Every session is compared with every connection between its hosts (callbacks, cut
+announcements, captures started mid-job): quadratic, and obviously right. Tests build
+sessions both ways on random traffic and require the same answer. Only the matching is
+kept here; what a connection or stream says on its own is flowcheck.sessions.classify.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flowcheck.config import Config
+from flowcheck.model import Announcement, Connection, NdmpStream, Session
+from flowcheck.profiles import Profile
+from flowcheck.sessions.classify import (
+    connection_outcome,
+    cut_announcements,
+    end_of,
+    is_failed,
+    kind_from_bytes,
+    listener_host,
+    one_sided,
+    session_kind,
+    starts_data,
+)
+
+CALLBACK_SLACK_SECONDS = 1.0
+
+
+def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
+    """Alternatives of one expectation: same frame (v4 multi-address) or same endpoint."""
+    groups: list[list[Announcement]] = []
+    for ann in sorted(announcements, key=lambda a: (a.ts, a.frame)):
+        for group in groups:
+            if any(a.frame == ann.frame or (a.ip, a.port) == (ann.ip, ann.port) for a in group):
+                group.append(ann)
+                break
+        else:
+            groups.append([ann])
+    return groups
+
+
+@dataclass(slots=True)
+class _Endpoints:
+    """Connections by their responder endpoint, in time order, each claimable once."""
+
+    by_endpoint: dict[tuple[str, int], list[Connection]] = field(
+        default_factory=lambda: defaultdict(list))
+    claimed: set[str] = field(default_factory=set)
+
+    def add(self, conn: Connection) -> None:
+        """Add connections in time order (ts, first_frame)."""
+        self.by_endpoint[(conn.resp_h, conn.resp_p)].append(conn)
+
+    def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
+        conns = self.by_endpoint.get((ip, port), [])
+        start = bisect_left(conns, ts, key=lambda c: c.ts)
+        return next((c for c in conns[start:] if c.uid not in self.claimed), None)
+
+
+def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
+                   profile: Profile) -> list[Session]:
+    """One session per control connection; sets Connection.role/.session and used_by."""
+    stream_by_uid = {s.uid: s for s in streams}
+    # Start afresh, so building again over grown traffic (live) gives the same answer.
+    for conn in connections:
+        conn.role, conn.session = "other", None
+    for stream in streams:
+        for announcement in stream.announcements:
+            announcement.used_by = None
+    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    controls = [c for c in ordered if c.resp_p == config.ndmp_port or c.uid in stream_by_uid]
+    sessions: list[Session] = []
+    control_of: dict[str, Connection] = {}
+    for number, conn in enumerate(controls, start=1):
+        stream = stream_by_uid.get(conn.uid)
+        session = Session(id=f"S{number}", control_uid=conn.uid, media_server=conn.orig_h,
+                          remote_agent=conn.resp_h,
+                          version=stream.version if stream else None,
+                          kind=session_kind(stream),
+                          announced=list(stream.announcements) if stream else [])
+        conn.role, conn.session = "control", session.id
+        sessions.append(session)
+        control_of[session.id] = conn
+
+    endpoints = _Endpoints()
+    for conn in ordered:
+        if conn.role != "control":
+            endpoints.add(conn)
+    by_uid = {c.uid: c for c in connections}
+    _attach_data(sessions, endpoints, control_of)
+    if profile.callback == "connection":
+        _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+    _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    _attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    for session in sessions:
+        stream = stream_by_uid.get(session.control_uid)
+        if session.data_connections and not starts_data(stream):
+            session.kind = kind_from_bytes(session, by_uid)
+    return sessions
+
+
+def _attach_data(sessions: list[Session], endpoints: _Endpoints,
+                 control_of: dict[str, Connection] | None = None) -> None:
+    """Each expectation claims the next connection to one of its endpoints (else, under
+    NAT, to its port at the listener's control address)."""
+    pending = [(group[0].ts, session, group) for session in sessions
+               for group in announcement_groups(session.announced)]
+    pending.sort(key=lambda item: item[0])
+    announced_at: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for ts, _, group in pending:
+        for endpoint in {(a.ip, a.port) for a in group}:
+            announced_at[endpoint].append(ts)
+    for ts, session, group in pending:
+        candidates = [(conn, ann) for ann in group
+                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+        if not candidates and control_of is not None:
+            # Nobody reached the announced address, but the announced port was reached
+            # at the address the control connection used for that host: a NAT rewrote
+            # it (the announcement inside the NDMP message was not translated).
+            control = control_of[session.id]
+            candidates = [
+                (conn, ann) for ann in group
+                if (host := listener_host(ann, control)) != ann.ip and
+                (conn := endpoints.first_after(host, ann.port, ts)) is not None]
+            for conn, ann in candidates[:1]:
+                session.address_matched.append((conn.uid, ann.ip))
+        if not candidates:
+            continue
+        conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))
+        ann.used_by = conn.uid
+        _claim(endpoints, conn, session, "data")
+        # A connector whose SYNs fail retries from a new source port: same expectation,
+        # until a later announcement of the same endpoint takes over.
+        times = announced_at[(ann.ip, ann.port)]
+        following = bisect_right(times, ts)
+        until = times[following] if following < len(times) else float("inf")
+        while is_failed(conn):
+            retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
+            if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
+                break
+            _claim(endpoints, retry, session, "data")
+            conn = retry
+
+
+def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
+                      ordered: list[Connection], by_uid: dict[str, Connection],
+                      endpoints: _Endpoints, config: Config) -> None:
+    """Each session's callback: an agent -> media server connection (not to the NDMP
+    port) opened while its control connection was open.
+
+    Sessions can overlap (two jobs to one agent), so callbacks are handed out earliest
+    deadline first: in time order, each goes to the open session whose data connection
+    (or end) comes soonest. A greedy choice per session would cross two callbacks when
+    the first job's comes late. A destination in the media range is preferred; failing
+    that, a connection to another port is still the callback (verify reports
+    port_outside_media_range). A callback found only after the session's data
+    connection is still attached, so verify reports it out of order.
+    """
+    candidates: dict[str, list[Connection]] = {}
+    deadline: dict[str, float] = {}
+    by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
+    for conn in ordered:
+        if conn.role != "control" and conn.resp_p != config.ndmp_port:
+            by_pair[(conn.orig_h, conn.resp_h)].append(conn)
+    for session in sessions:
+        control = control_of[session.id]
+        end = end_of(control) + CALLBACK_SLACK_SECONDS
+        candidates[session.id] = [
+            conn for conn in by_pair.get((session.remote_agent, session.media_server), [])
+            if control.ts <= conn.ts <= end and conn.uid not in endpoints.claimed]
+        data_starts = [by_uid[uid].ts for uid in session.data_connections]
+        deadline[session.id] = min(data_starts, default=end)
+
+    def assign(session: Session, conn: Connection) -> None:
+        session.callback_uid = conn.uid
+        _claim(endpoints, conn, session, "callback")
+
+    def usable(session: Session, in_range_only: bool) -> list[Connection]:
+        return [c for c in candidates[session.id] if c.uid not in endpoints.claimed and
+                (config.in_media_range(c.resp_p) or not in_range_only)]
+
+    candidate_uids = {sid: {c.uid for c in conns} for sid, conns in candidates.items()}
+    for in_range_only in (True, False):
+        waiting = [s for s in sessions if s.callback_uid is None]
+        offered = sorted({c.uid: c for s in waiting for c in usable(s, in_range_only)}
+                         .values(), key=lambda c: (c.ts, c.first_frame))
+        for conn in offered:
+            takers = [s for s in waiting if s.callback_uid is None and
+                      conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]]
+            if takers:
+                assign(min(takers, key=lambda s: deadline[s.id]), conn)
+    for session in sessions:  # late callbacks: attached, and judged out of order
+        if session.callback_uid is None:
+            late = usable(session, True) or usable(session, False)
+            if late:
+                assign(session, late[0])
+
+
+def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
+                     streams: dict[str, NdmpStream], ordered: list[Connection],
+                     endpoints: _Endpoints, config: Config, profile: Profile) -> None:
+    """Data connections of announcements the snap length cut, by direction and ports.
+
+    Candidates run between the session's media server and agent, start after the cut
+    message and before the control connection ended, avoid the NDMP port and anything
+    already explained; backup-exec-9 (the media server connects) also needs the media
+    server as originator and a destination in the agent range. One connection (and its
+    retries) per cut message; every candidate when no message could be read at all.
+    """
+    for session in sessions:
+        stream = streams.get(session.control_uid)
+        control = control_of[session.id]
+        cut = cut_announcements(stream)
+        if session.announced:
+            continue
+        reason = "snap_length"
+        if cut == [] and one_sided(control) is not None:
+            # The capture lacks a direction of the control connection: the announcing
+            # message may be in it, so the data connections are matched as if it were cut.
+            cut, reason = None, "one_direction"
+        elif cut == [] and control.missed_bytes and session.kind != "browse":
+            # The sniffer lost part of the control stream of a backup or restore: the
+            # announcing message may be among the lost bytes.
+            cut, reason = None, "capture_loss"
+        if cut == []:
+            continue
+        # While the control connection lasts, no slack: the next job's session may open
+        # its data connection right after this one closed.
+        end = end_of(control)
+
+        def eligible(conn: Connection, after: float, session: Session = session,
+                     end: float = end) -> bool:
+            return conn.uid not in endpoints.claimed and after <= conn.ts <= end and \
+                _fits_profile(conn, session, config, profile)
+
+        session.match_reason = reason
+        if cut is None:
+            for conn in ordered:
+                if eligible(conn, control.ts):
+                    _claim(endpoints, conn, session, "data")
+                    session.port_matched.append(conn.uid)
+            continue
+        for message in cut:
+            conn = next((c for c in ordered if eligible(c, message.ts)), None)
+            session.cut_announcements.append((message.frame, message.name,
+                                              conn.uid if conn else ""))
+            while conn is not None:
+                _claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                conn = next((c for c in ordered if eligible(c, conn.ts)
+                             and (c.orig_h, c.resp_h, c.resp_p) ==
+                             (conn.orig_h, conn.resp_h, conn.resp_p)), None)
+
+
+def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
+                                   ordered: list[Connection], endpoints: _Endpoints,
+                                   config: Config, profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements of the data
+    connections already running: a session whose control connection was already open
+    takes the unexplained connections between its two hosts that were open too (no SYN
+    seen), by the profile's direction and ports. A connection that opens during the
+    capture is announced in it, so it is not taken here."""
+    for session in sessions:
+        control = control_of[session.id]
+        if connection_outcome(control) != "midstream":
+            continue
+        for conn in ordered:
+            if conn.uid in endpoints.claimed or connection_outcome(conn) != "midstream":
+                continue
+            if conn.ts <= end_of(control) and \
+                    _fits_profile(conn, session, config, profile):
+                _claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+        if session.port_matched and not session.match_reason:
+            session.match_reason = "capture_start"
+
+
+def _fits_profile(conn: Connection, session: Session, config: Config,
+                  profile: Profile) -> bool:
+    """Could this be one of the session's data connections, by direction and ports?"""
+    if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
+        return False
+    pair = (conn.orig_h, conn.resp_h)
+    if profile.connector == "media_server":
+        return pair == (session.media_server, session.remote_agent) and \
+            config.in_agent_range(conn.resp_p)
+    return pair in ((session.media_server, session.remote_agent),
+                    (session.remote_agent, session.media_server))
+
+
+def _claim(endpoints: _Endpoints, conn: Connection, session: Session,
+           role: Literal["data", "callback"]) -> None:
+    endpoints.claimed.add(conn.uid)
+    conn.role, conn.session = role, session.id
+    if role == "data":
+        session.data_connections.append(conn.uid)
