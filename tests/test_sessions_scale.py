@@ -15,11 +15,12 @@ from test_sessions import LAB, conn
 from test_sessions_snaplen import cut_message
 
 from flowcheck.config import build_config
-from flowcheck.model import Announcement, Connection, NdmpStream
+from flowcheck.model import Announcement, Connection, NdmpStream, Session
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import announcement_groups, build_sessions
 from flowcheck.sessions.matching import Work
+from flowcheck.verify.context import Context
 
 MEDIAS, AGENTS = ["10.77.0.1", "10.77.0.3"], ["10.77.0.2", "10.77.0.4"]
 PORTS = [445, 5000, 5001, 5002, 5003, 5050, 5100, 5101, 6000, 6001, 6002, 6003, 6100, 6101]
@@ -190,3 +191,25 @@ def test_analyze_of_two_thousand_concurrent_jobs_between_one_host_pair(tmp_path:
     traffic = read_traffic([str(small)], config)
     assert _outcome(traffic.connections, traffic.streams, build_sessions) == \
         _outcome(traffic.connections, traffic.streams, sessions_reference.build_sessions)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_session_around_is_the_first_open_session_between_the_hosts(seed: int) -> None:
+    """verify's lookup by bisection equals scanning every session for every connection."""
+    conns, streams = random_traffic(seed, jobs=150)
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    ctx = Context(conns, streams, sessions, LAB, load_profile("ndmp"))
+    by_uid = {c.uid: c for c in conns}
+
+    def scan(c: Connection) -> Session | None:
+        return next((s for s in sessions
+                     if {c.orig_h, c.resp_h} == {s.media_server, s.remote_agent} and
+                     by_uid[s.control_uid].ts <= c.ts <= by_uid[s.control_uid].last_ts), None)
+
+    found = [ctx.session_around(c) for c in conns]
+    assert found == [scan(c) for c in conns]
+    assert sum(s is not None for s in found) > len(conns) // 4
+    # Sessions handed over out of time order: still the first open one, by a scan.
+    ctx = Context(conns, streams, sessions[::-1], LAB, load_profile("ndmp"))
+    sessions.reverse()
+    assert [ctx.session_around(c) for c in conns] == [scan(c) for c in conns]
