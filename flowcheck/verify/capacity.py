@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.config import format_ranges
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection
 from flowcheck.plan import overlap, ports_per_job, range_size
 from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
@@ -118,10 +118,6 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage]) -> None:
                             f"Make the {which} range large enough that ports need not be "
                             "reused within the hold time (see range_too_small); the job "
                             "may fail to bind a held port.",
-                            session=_session_of(ctx, conn), conn=conn)
+                            session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
                 busy_until = max(busy_until, end)
-
-
-def _session_of(ctx: Context, conn: Connection) -> Session | None:
-    return next((s for s in ctx.sessions if s.id == conn.session), None)

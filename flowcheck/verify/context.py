@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -29,10 +30,37 @@ class Context:
     capture_end: float = 0.0
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
+    session_by_id: dict[str, Session] = field(default_factory=dict)
+    # By host pair, for session_around (built on first use).
+    _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
+        = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}
         self.stream_by_uid = {s.uid: s for s in self.streams}
+        self.session_by_id = {s.id: s for s in self.sessions}
+
+    def session_of(self, conn: Connection) -> Session | None:
+        """The session the connection belongs to (its `session`), if any."""
+        return self.session_by_id.get(conn.session) if conn.session else None
+
+    def session_around(self, conn: Connection) -> Session | None:
+        """The first session (in session order) between the connection's two hosts whose
+        control connection was open, [ts, last_ts], when this connection started.
+
+        By bisection: with control connections in time order, the first one still open
+        at t is the first whose running maximum of ends reaches t, so a check over many
+        connections does not scan every session for each."""
+        if self._around is None:
+            self._around = _sessions_by_pair(self.sessions, self.by_uid)
+        starts, reach, members = self._around.get(frozenset((conn.orig_h, conn.resp_h)),
+                                                  ([], [], []))
+        if reach is None:  # not in time order (build_sessions never makes that): scan
+            return next((session for start, session in zip(starts, members, strict=True)
+                         if start <= conn.ts <= self.by_uid[session.control_uid].last_ts),
+                        None)
+        first = bisect_left(reach, conn.ts)
+        return members[first] if first < len(members) and starts[first] <= conn.ts else None
 
     @property
     def media_hosts(self) -> set[str]:
@@ -62,6 +90,26 @@ class Context:
         ranges: tuple[PortRange, ...] = getattr(self.config, f"{which}_range")
         note = "" if f"{which}_range" in self.config.explicit else ", the default"
         return f"{format_ranges(ranges)} ({which} range{note})"
+
+
+def _sessions_by_pair(sessions: list[Session], by_uid: dict[str, Connection]
+                      ) -> dict[frozenset[str], tuple[list[float], list[float] | None,
+                                                      list[Session]]]:
+    """Per host pair: control starts, running maximum of control ends (None when the
+    sessions are not in time order), sessions."""
+    pairs: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] = {}
+    for session in sessions:
+        control = by_uid[session.control_uid]
+        key = frozenset((session.media_server, session.remote_agent))
+        starts, reach, members = pairs.get(key, ([], [], []))
+        if reach is not None and starts and control.ts < starts[-1]:
+            reach = None
+        if reach is not None:
+            reach.append(max(control.last_ts, reach[-1]) if reach else control.last_ts)
+        starts.append(control.ts)
+        members.append(session)
+        pairs[key] = (starts, reach, members)
+    return pairs
 
 
 def opening_frames(conn: Connection) -> list[int]:

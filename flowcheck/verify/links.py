@@ -313,7 +313,7 @@ def _check_unannounced(ctx: Context) -> None:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
     for (orig, resp, port), conns in groups.items():
         first = conns[0]
-        session = _session_around(ctx, first)
+        session = ctx.session_around(first)
         count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
         ctx.add("unannounced_connection",
                 f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "
@@ -323,13 +323,3 @@ def _check_unannounced(ctx: Context) -> None:
                 "traffic between the two hosts and can be ignored.",
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
-
-
-def _session_around(ctx: Context, conn: Connection) -> Session | None:
-    """The session whose control connection was open when this connection started."""
-    for session in ctx.sessions:
-        control = ctx.by_uid[session.control_uid]
-        hosts = {session.media_server, session.remote_agent}
-        if {conn.orig_h, conn.resp_h} == hosts and control.ts <= conn.ts <= control.last_ts:
-            return session
-    return None

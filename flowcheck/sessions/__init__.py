@@ -1,0 +1,91 @@
+"""Sessions: one per NDMP control connection, with the connections it explains.
+
+A session owns its control connection, the callback to the job engine (profiles with a
+callback) and the data connections that reached an endpoint announced on its control
+connection (Zeek's FTP expectations: the next connection to the announced ip:port
+belongs to the session). Step statuses are left to flowcheck.verify.
+
+When the capture's snap length cut the address out of an announcing message (or left
+the whole control stream unreadable), the announcement's connection is matched by the
+profile's direction and port sets instead (`attach_by_ports`); full captures never
+take that path.
+
+Two modules: `classify` reads what a connection or control stream says on its own,
+`matching` ties connections to sessions; this one builds the sessions in order.
+"""
+
+from __future__ import annotations
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.profiles import Profile
+from flowcheck.sessions.classify import (
+    DATA_INTENT,
+    Outcome,
+    announcement_groups,
+    connection_outcome,
+    cut_announcements,
+    is_failed,
+    kind_from_bytes,
+    listener_host,
+    message_op,
+    one_sided,
+    session_kind,
+    starts_data,
+)
+from flowcheck.sessions.matching import (
+    CALLBACK_SLACK_SECONDS,
+    Endpoints,
+    attach_by_ports,
+    attach_callbacks,
+    attach_data,
+    attach_started_before_capture,
+)
+
+__all__ = [
+    "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "announcement_groups", "build_sessions",
+    "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
+    "one_sided", "session_kind",
+]
+
+
+def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
+                   profile: Profile) -> list[Session]:
+    """One session per control connection; sets Connection.role/.session and used_by."""
+    stream_by_uid = {s.uid: s for s in streams}
+    # Start afresh, so building again over grown traffic (live) gives the same answer.
+    for conn in connections:
+        conn.role, conn.session = "other", None
+    for stream in streams:
+        for announcement in stream.announcements:
+            announcement.used_by = None
+    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    controls = [c for c in ordered if c.resp_p == config.ndmp_port or c.uid in stream_by_uid]
+    sessions: list[Session] = []
+    control_of: dict[str, Connection] = {}
+    for number, conn in enumerate(controls, start=1):
+        stream = stream_by_uid.get(conn.uid)
+        session = Session(id=f"S{number}", control_uid=conn.uid, media_server=conn.orig_h,
+                          remote_agent=conn.resp_h,
+                          version=stream.version if stream else None,
+                          kind=session_kind(stream),
+                          announced=list(stream.announcements) if stream else [])
+        conn.role, conn.session = "control", session.id
+        sessions.append(session)
+        control_of[session.id] = conn
+
+    endpoints = Endpoints()
+    for conn in ordered:
+        if conn.role != "control":
+            endpoints.add(conn)
+    by_uid = {c.uid: c for c in connections}
+    attach_data(sessions, endpoints, control_of)
+    if profile.callback == "connection":
+        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+    attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    for session in sessions:
+        stream = stream_by_uid.get(session.control_uid)
+        if session.data_connections and not starts_data(stream):
+            session.kind = kind_from_bytes(session, by_uid)
+    return sessions

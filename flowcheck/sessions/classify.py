@@ -1,0 +1,181 @@
+"""What a connection, a control stream and an announcement say on their own.
+
+How a connection opened (Zeek's history and states), which direction a capture lacks,
+what kind of job a control stream runs, which announcements are alternatives of one
+expectation, and which announcing messages the snap length cut. No matching here:
+flowcheck.sessions.matching ties connections to sessions with these answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
+
+Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "midstream"]
+
+_RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
+_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
+# Requests that set up or start a data transfer: a session with one is not a browse.
+DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *_STARTS}
+
+
+def message_op(message: NdmpMessage) -> str:
+    """The message's name without the NDMP_ prefix ("DATA_LISTEN"), whatever the decoder."""
+    name = (message.name or "").upper().removeprefix("NDMP_")
+    if not name or name.startswith(("UNKNOWN", "0X")):
+        # A decoder that left the name out: the protocol's table names the code.
+        return ANY_VERSION_NAMES.get(message.code, name)
+    return name
+
+
+def connection_outcome(conn: Connection) -> Outcome:
+    """How the connection's opening went, from the handshake evidence the engine kept."""
+    if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
+        return "established"
+    # The capture may have lost the SYN-ACK (a busy sniffer drops packets, or the capture
+    # holds one direction only) while the responder went on to ACK, send data or close:
+    # Zeek's lower-case history letters. That connection was answered; a refused one
+    # shows only "r". Likewise an originator ACKs, sends data or closes only after a
+    # SYN-ACK reached it, seen or not (upper-case letters).
+    if (conn.syn_seen or conn.synack_seen) and any(letter in conn.history for letter in "adf"):
+        return "established"
+    if conn.syn_seen and any(letter in conn.history for letter in "ADF"):
+        return "established"
+    if conn.synack_seen:
+        return "handshake_incomplete"
+    if conn.syn_seen:
+        if conn.resp_rst or conn.icmp_frames or conn.conn_state == "REJ":
+            return "refused"
+        return "unanswered"
+    return "midstream"  # the capture started after the handshake: nothing to judge
+
+
+def one_sided(conn: Connection) -> Direction | None:
+    """The direction the capture lacks on this connection, when its packets prove the
+    other side talked: "resp" when the originator ACKs, sends data or closes but no
+    responder packet was captured; "orig" the other way round (a SPAN port or
+    `tcpdump -Q in|out` that sees one direction)."""
+    if conn.resp_pkts == 0 and conn.orig_pkts and any(c in conn.history for c in "ADF"):
+        return "resp"
+    if conn.orig_pkts == 0 and conn.resp_pkts and any(c in conn.history for c in "hadf"):
+        return "orig"
+    return None
+
+
+def is_failed(conn: Connection) -> bool:
+    return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete")
+
+
+def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:
+    """restore for DATA_START_RECOVER*, backup for any other data request or announcement."""
+    if stream is None:
+        return "browse"
+    # Replies count too: a capture of one direction may hold only the agent's side.
+    ops = {message_op(m) for m in stream.messages if m.type in ("request", "reply")}
+    if ops & _RECOVERS:
+        return "restore"
+    if ops & DATA_INTENT or stream.announcements:
+        return "backup"
+    return "browse"
+
+
+def starts_data(stream: NdmpStream | None) -> bool:
+    return stream is not None and any(
+        message_op(m) in _STARTS for m in stream.messages if m.type == "request")
+
+
+def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
+    """Alternatives of one expectation: same frame (v4 multi-address) or same endpoint.
+
+    Each announcement, in time order, joins the earliest group holding its frame or its
+    endpoint, else starts one; by dict lookups, so a session announcing thousands of
+    endpoints costs linear time."""
+    groups: list[list[Announcement]] = []
+    # The earliest group holding each frame and each endpoint.
+    by_frame: dict[int, int] = {}
+    by_endpoint: dict[tuple[str, int], int] = {}
+    for ann in sorted(announcements, key=lambda a: (a.ts, a.frame)):
+        endpoint = (ann.ip, ann.port)
+        found = [g for g in (by_frame.get(ann.frame), by_endpoint.get(endpoint))
+                 if g is not None]
+        index = min(found) if found else len(groups)
+        if index == len(groups):
+            groups.append([])
+        groups[index].append(ann)
+        by_frame[ann.frame] = min(by_frame.get(ann.frame, index), index)
+        by_endpoint[endpoint] = min(by_endpoint.get(endpoint, index), index)
+    return groups
+
+
+def end_of(conn: Connection) -> float:
+    """When the connection's last packet was seen (its start, for a single packet)."""
+    return max(conn.last_ts, conn.ts)
+
+
+def listener_host(ann: Announcement, control: Connection) -> str:
+    """The address the control connection used for the announcement's listener: the
+    agent (DATA_LISTEN: its control address is the responder's) or the media server."""
+    return control.resp_h if ann.listener == "data" else control.orig_h
+
+
+# Messages that carry a data endpoint, by name and whether a reply; v2's DATA_START_*
+# (which also carry one there) are judged apart, by version.
+_ANNOUNCING = {(name.removeprefix("NDMP_"), is_reply) for name, is_reply in ANNOUNCERS
+               if name.removeprefix("NDMP_") not in _STARTS}
+
+
+def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
+    """Announcing messages whose address the snap length cut, one per resource.
+
+    A resource's messages run from its LISTEN to its DATA_START_*, or to the same
+    announcing message again (a LISTEN retried after a port in use): an announcement of
+    the same resource decoded elsewhere (the MOVER_LISTEN reply when DATA_CONNECT was
+    cut) settles it. v2 carries the address in DATA_START_* itself. None when the snap
+    length left the whole control stream unreadable (no message at all).
+    """
+    if stream is None or not stream.snap_cut:
+        return []
+    if not stream.messages:
+        return None
+    found: list[NdmpMessage] = []
+    cut: NdmpMessage | None = None
+    decoded = False
+    seen: set[tuple[str, bool]] = set()
+    for message in stream.messages:
+        op, is_reply = message_op(message), message.type == "reply"
+        start = op in _STARTS and not is_reply
+        announcing = (op, is_reply) in _ANNOUNCING or (start and stream.version in (2, None))
+        if announcing and (op, is_reply) in seen:  # the same step again: a new resource
+            if cut is not None and not decoded:
+                found.append(cut)
+            cut, decoded, seen = None, False, set()
+        if announcing and not (is_reply and message.error):
+            seen.add((op, is_reply))
+            if message.addresses:
+                decoded = True
+            elif message.partial and cut is None:
+                cut = message
+        if start:
+            if cut is not None and not decoded:
+                found.append(cut)
+            cut, decoded, seen = None, False, set()
+    if cut is not None and not decoded:
+        found.append(cut)
+    return found
+
+
+def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
+                     ) -> Literal["backup", "restore", "browse"]:
+    """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent."""
+    to_media = to_agent = 0
+    for uid in session.data_connections:
+        conn = by_uid[uid]
+        agent_sent = conn.orig_bytes if conn.orig_h == session.remote_agent else conn.resp_bytes
+        media_sent = conn.resp_bytes if conn.orig_h == session.remote_agent else conn.orig_bytes
+        to_media += agent_sent
+        to_agent += media_sent
+    return "restore" if to_agent > to_media else "backup"

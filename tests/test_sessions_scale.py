@@ -1,0 +1,215 @@
+"""Session building at scale: the same answer as the quadratic matching it replaced, and
+work that grows near-linearly with many concurrent sessions between one pair of hosts
+(issue 7). Nothing is timed: matching counts what it looks at (matching.Work.steps)."""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import pytest
+import sessions_reference
+from many_sessions import AGENT_RANGE, MEDIA, MEDIA_RANGE, write_many_sessions
+from test_sessions import LAB, conn
+from test_sessions_snaplen import cut_message
+
+from flowcheck.config import build_config
+from flowcheck.model import Announcement, Connection, NdmpStream, Session
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import announcement_groups, build_sessions
+from flowcheck.sessions.matching import Work
+from flowcheck.verify.context import Context
+
+MEDIAS, AGENTS = ["10.77.0.1", "10.77.0.3"], ["10.77.0.2", "10.77.0.4"]
+PORTS = [445, 5000, 5001, 5002, 5003, 5050, 5100, 5101, 6000, 6001, 6002, 6003, 6100, 6101]
+
+
+def _random_conn(rng: random.Random, uid: str, orig: str, resp: str, rport: int,
+                 ts: float, end: float) -> Connection:
+    shape = rng.random()
+    c = conn(uid, orig, rng.randint(1025, 65535), resp, rport, ts, end=end,
+             ok=shape > 0.15, orig_bytes=rng.choice([0, 10, 5000]),
+             resp_bytes=rng.choice([0, 10, 90_000]), first_frame=rng.randint(1, 10**6))
+    if shape > 0.9:  # opened before the capture started
+        c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
+    elif 0.15 < shape < 0.2:  # one direction captured
+        c.resp_pkts, c.orig_pkts, c.history = 0, 5, "ShADF"
+    return c
+
+
+def random_traffic(seed: int, jobs: int) -> tuple[list[Connection], list[NdmpStream]]:
+    """Overlapping jobs on a few host pairs, with announcements, cut and lost control
+    streams, failed and retried connections, captures started mid-job, ports in and out
+    of the ranges: every matching path, with many ties to break."""
+    rng = random.Random(seed)
+    conns: list[Connection] = []
+    streams: list[NdmpStream] = []
+    for k in range(jobs):
+        media, agent = rng.choice(MEDIAS), rng.choice(AGENTS)
+        ts = round(rng.uniform(0, jobs / 4), 1)
+        end = ts + rng.choice([0.5, 2.0, 10.0, 40.0])
+        control = _random_conn(rng, f"C{k}", media, agent, 10000, ts, end)
+        control.missed_bytes = rng.choice([0, 0, 0, 100])
+        conns.append(control)
+        kind = rng.random()
+        if kind < 0.5:
+            anns = []
+            for i in range(rng.randint(0, 3)):
+                listener = rng.choice(["data", "mover"])
+                host = agent if listener == "data" else media
+                frame = rng.randint(1, 10**6) if i == 0 or rng.random() < 0.7 else anns[-1].frame
+                anns.append(Announcement(control.uid, rng.choice([host, "192.0.2.9"]),
+                                         rng.choice(PORTS), frame,
+                                         round(ts + rng.uniform(0, end - ts), 1),
+                                         "NDMP_DATA_LISTEN", listener))  # type: ignore[arg-type]
+            streams.append(NdmpStream(control.uid, 4, announcements=anns))
+        elif kind < 0.7:
+            messages = [cut_message(name, round(ts + rng.uniform(0, end - ts), 1),
+                                    rng.randint(1, 10**6), reply=name.endswith("LISTEN"))
+                        for name in rng.sample(["NDMP_DATA_LISTEN", "NDMP_DATA_CONNECT",
+                                                "NDMP_MOVER_LISTEN"], rng.randint(1, 2))]
+            messages.sort(key=lambda m: m.ts)
+            streams.append(NdmpStream(control.uid, 4, messages=messages,
+                                      snap_cut=rng.choice([0, 100])))
+        elif kind < 0.75:
+            streams.append(NdmpStream(control.uid, None, snap_cut=10))
+        for i in range(rng.randint(0, 4)):
+            orig, resp = rng.choice([(media, agent), (agent, media), (agent, rng.choice(MEDIAS))])
+            start = round(ts + rng.uniform(-1, end - ts + 2), 1)
+            conns.append(_random_conn(rng, f"D{k}.{i}", orig, resp, rng.choice(PORTS),
+                                      start, start + rng.choice([0.0, 1.0, 30.0])))
+    rng.shuffle(conns)
+    return conns, streams
+
+
+def _outcome(conns: list[Connection], streams: list[NdmpStream], build,
+             profile: str = "backup-exec-9") -> tuple:
+    """Sessions, every connection's role and session, every announcement's user."""
+    conns, streams = copy.deepcopy((conns, streams))
+    sessions = build(conns, streams, LAB, load_profile(profile))
+    return (sessions, sorted((c.uid, c.role, c.session) for c in conns),
+            [(a.ip, a.port, a.frame, a.used_by) for s in streams for a in s.announcements])
+
+
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
+@pytest.mark.parametrize("seed", range(12))
+def test_same_sessions_as_the_quadratic_reference(seed: int, profile: str) -> None:
+    conns, streams = random_traffic(seed, jobs=60 + 20 * seed)
+    fast = _outcome(conns, streams, build_sessions, profile)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, profile)
+    # The cases matter: callbacks, announced, port-matched and mid-capture data all occur.
+    roles = {role for _, role, _ in fast[1]}
+    assert "data" in roles and (profile == "ndmp" or "callback" in roles)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_announcement_groups_as_the_reference(seed: int) -> None:
+    rng = random.Random(seed)
+    anns = [Announcement("C", rng.choice(["10.0.0.1", "10.0.0.2"]), rng.choice([1, 2, 3]),
+                         rng.randint(1, 6), rng.randint(0, 5), "NDMP_DATA_LISTEN", "data")
+            for _ in range(rng.randint(0, 12))]
+    assert announcement_groups(anns) == sessions_reference.announcement_groups(anns)
+
+
+def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
+                    ) -> tuple[list[Connection], list[NdmpStream]]:
+    """`jobs` control connections between one media server and one agent, all open at
+    once, each with a callback (every fourth after its data connection) and one
+    announced data connection. Started before the capture: no SYN and no announcement
+    seen, control connections ending one after the other, each job's data connection
+    opened just before its control connection ends."""
+    media, agent = MEDIAS[0], AGENTS[0]
+    conns: list[Connection] = []
+    streams: list[NdmpStream] = []
+    closing = jobs * 0.01 + 10
+    for k in range(jobs):
+        t = k * 0.01
+        control = conn(f"C{k}", media, 20000 + k, agent, 10000, t, end=closing + t)
+        callback = conn(f"B{k}", agent, 30000 + k, media, 5001 + k % 100,
+                        t + (0.008 if k % 4 == 3 else 0.002), end=closing)
+        data = conn(f"D{k}", media, 40000 + k, agent, 6001 + k % 100, t + 0.005)
+        conns += [control, callback, data]
+        if started_before_capture:
+            data.ts = data.last_ts = closing + t - 0.005
+            for c in (control, data):
+                c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
+        else:
+            streams.append(NdmpStream(f"C{k}", 4, announcements=[Announcement(
+                f"C{k}", agent, 6001 + k % 100, k, t + 0.004, "NDMP_DATA_LISTEN", "data")]))
+    return conns, streams
+
+
+def _steps(jobs: int, started_before_capture: bool) -> int:
+    conns, streams = concurrent_jobs(jobs, started_before_capture=started_before_capture)
+    before = Work.steps
+    sessions = build_sessions(conns, streams, LAB, load_profile("backup-exec-9"))
+    assert len({s.callback_uid for s in sessions}) == jobs  # every job has its own
+    assert all(s.data_connections == [f"D{s.control_uid[1:]}"] for s in sessions)
+    return Work.steps - before
+
+
+@pytest.mark.parametrize("started_before_capture", [False, True])
+def test_matching_work_grows_near_linearly_with_concurrent_sessions(
+        started_before_capture: bool) -> None:
+    small = _steps(500, started_before_capture)
+    large = _steps(4000, started_before_capture)
+    # Eight times the sessions: about eight times the work (log factor allowed), where
+    # comparing every session with every connection would be 64 times.
+    assert large < 12 * small, (small, large)
+    assert large < 20 * 3 * 4000  # a few steps per connection
+
+
+@pytest.mark.parametrize("started_before_capture", [False, True])
+def test_concurrent_jobs_match_as_the_reference(started_before_capture: bool) -> None:
+    conns, streams = concurrent_jobs(300, started_before_capture=started_before_capture)
+    fast = _outcome(conns, streams, build_sessions)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions)
+
+
+def test_analyze_of_two_thousand_concurrent_jobs_between_one_host_pair(tmp_path: Path) -> None:
+    """End to end on a capture: every job keeps its own callback and data connection,
+    late callbacks (after the data connection) included, and session building looks at
+    each connection a few times only."""
+    path = write_many_sessions(tmp_path / "many.pcap", 2000)
+    config = build_config({"media_range": MEDIA_RANGE, "agent_range": AGENT_RANGE})
+    traffic = read_traffic([str(path)], config)
+    before = Work.steps
+    result = analyze(traffic, config)
+    work = Work.steps - before
+    sessions = result.sessions
+    assert len(sessions) == 2000 and all(s.kind == "backup" for s in sessions)
+    by_uid = {c.uid: c for c in traffic.connections}
+    callbacks = [by_uid[s.callback_uid] for s in sessions if s.callback_uid]
+    assert len({c.uid for c in callbacks}) == 2000
+    assert all(c.orig_h != MEDIA and c.resp_p != 10000 for c in callbacks)
+    assert all(len(s.data_connections) == 1 for s in sessions)
+    assert work < 20 * len(traffic.connections), work
+    # The same answer as the reference on the first 300 jobs' traffic.
+    small = write_many_sessions(tmp_path / "small.pcap", 300)
+    traffic = read_traffic([str(small)], config)
+    assert _outcome(traffic.connections, traffic.streams, build_sessions) == \
+        _outcome(traffic.connections, traffic.streams, sessions_reference.build_sessions)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_session_around_is_the_first_open_session_between_the_hosts(seed: int) -> None:
+    """verify's lookup by bisection equals scanning every session for every connection."""
+    conns, streams = random_traffic(seed, jobs=150)
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    ctx = Context(conns, streams, sessions, LAB, load_profile("ndmp"))
+    by_uid = {c.uid: c for c in conns}
+
+    def scan(c: Connection) -> Session | None:
+        return next((s for s in sessions
+                     if {c.orig_h, c.resp_h} == {s.media_server, s.remote_agent} and
+                     by_uid[s.control_uid].ts <= c.ts <= by_uid[s.control_uid].last_ts), None)
+
+    found = [ctx.session_around(c) for c in conns]
+    assert found == [scan(c) for c in conns]
+    assert sum(s is not None for s in found) > len(conns) // 4
+    # Sessions handed over out of time order: still the first open one, by a scan.
+    ctx = Context(conns, streams, sessions[::-1], LAB, load_profile("ndmp"))
+    sessions.reverse()
+    assert [ctx.session_around(c) for c in conns] == [scan(c) for c in conns]
