@@ -58,6 +58,9 @@ SMALL_RUN = 4
 # A flow with fewer packets than this in a batch goes one packet at a time: a short
 # connection is mostly SYN/FIN/RST, and the walk's own numpy calls would cost more.
 SMALL_FLOW = 16
+# Flows walked in a batch from which its packet fields are read from lists (one
+# tolist() per field and batch: worth it only when many packets go one at a time).
+SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
@@ -83,12 +86,13 @@ class ConnectionTracker:
         self._segments: list[tuple] = []
         self._next_uid = 1
         self._finished: list[Connection] | None = None
+        self._fields: tuple[list, ...] | None = None  # this batch's fields as lists, if made
 
     # -- batches ---------------------------------------------------------------------
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = decode_batch(batch)
+        decoded = d = decode_batch(batch)
         self.packets += len(batch)
         self.non_tcp += decoded.non_tcp
         self.fragments += decoded.fragments
@@ -98,6 +102,13 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        # Many packets one at a time (short connections): read their fields from Python
+        # lists made once per batch, not through a numpy scalar read each.
+        self._fields = None
+        if len(walk) >= SMALL_FLOWS_FOR_LISTS:
+            self._fields = (d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
+                            d.tcp_window.tolist(), d.tcp_payload_len.tolist(),
+                            d.tcp_frame.tolist(), d.tcp_ts.tolist())
         walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
                                    flows.from_lower) for f in walk]
         # In rounds: each walker goes on to its next run; the round's runs (one per flow,
@@ -151,8 +162,16 @@ class ConnectionTracker:
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
         if count < SMALL_FLOW or not self.fast:
+            fields = self._fields
+            if fields is None:
+                for k, low in zip(positions.tolist(), from_lower[positions].tolist(),
+                                  strict=True):
+                    self._slow(key, k, low)
+                return
+            flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of = fields
             for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
-                self._slow(key, k, low)
+                self._one(key, k, low, flags_of[k], seq_of[k], ack_of[k], window_of[k],
+                          plen_of[k], frame_of[k], ts_of[k])
             return
         flags = d.tcp_flags[positions]
         # Python lists: the walk reads them packet by packet.
@@ -197,20 +216,21 @@ class ConnectionTracker:
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
-        self.one_at_a_time += 1
         d = self._decoded
         # .item(): a Python number straight away, the cheapest scalar read numpy has.
-        flags = d.tcp_flags.item(k)
-        seq = d.tcp_seq.item(k)
-        frame = d.tcp_frame.item(k)
-        ts = d.tcp_ts.item(k)
-        plen = d.tcp_payload_len.item(k)
+        self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
+                  d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
+                  d.tcp_frame.item(k), d.tcp_ts.item(k))
+
+    def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
+             window: int, plen: int, frame: int, ts: float) -> None:
+        """Packet k (of flow key) through update_packet, with its fields already read."""
+        self.one_at_a_time += 1
         c = self._flows.get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, d.tcp_ack.item(k), d.tcp_window.item(k), plen,
-                      frame, ts)
+        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):
@@ -297,6 +317,7 @@ class ConnectionTracker:
                     self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
         self._segments = []
         self._decoded = None  # type: ignore[assignment]
+        self._fields = None
         self._buf = None
 
     # -- the end ---------------------------------------------------------------------
