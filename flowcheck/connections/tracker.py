@@ -86,13 +86,12 @@ class ConnectionTracker:
         self._segments: list[tuple] = []
         self._next_uid = 1
         self._finished: list[Connection] | None = None
-        self._fields: tuple[list, ...] | None = None  # this batch's fields as lists, if made
 
     # -- batches ---------------------------------------------------------------------
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = d = decode_batch(batch)
+        decoded = decode_batch(batch)
         self.packets += len(batch)
         self.non_tcp += decoded.non_tcp
         self.fragments += decoded.fragments
@@ -102,13 +101,9 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
-        # Many packets one at a time (short connections): read their fields from Python
-        # lists made once per batch, not through a numpy scalar read each.
-        self._fields = None
+        # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
-            self._fields = (d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
-                            d.tcp_window.tolist(), d.tcp_payload_len.tolist(),
-                            d.tcp_frame.tolist(), d.tcp_ts.tolist())
+            walk = self._small_flows(flows, walk)
         walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
                                    flows.from_lower) for f in walk]
         # In rounds: each walker goes on to its next run; the round's runs (one per flow,
@@ -155,6 +150,32 @@ class ConnectionTracker:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
         return walk
 
+    def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+        """Many flows to walk (short connections): the small ones, which go one packet at
+        a time, done here in one loop over Python lists made once per batch (no numpy
+        scalar reads, no walker); returns the other flows. Flows are independent (each
+        its own connections), so the order they are done in does not matter."""
+        d = self._decoded
+        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of = (
+            d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
+            d.tcp_window.tolist(), d.tcp_payload_len.tolist(), d.tcp_frame.tolist(),
+            d.tcp_ts.tolist())
+        order = flows.order.tolist()
+        lower_of = flows.from_lower.tolist()
+        bounds = flows.bounds.tolist()
+        keys, one, everything = flows.keys, self._one, not self.fast
+        rest = []
+        for f in walk:
+            begin, end = bounds[f], bounds[f + 1]
+            if end - begin >= SMALL_FLOW and not everything:
+                rest.append(f)
+                continue
+            key = keys[f]
+            for k in order[begin:end]:
+                one(key, k, lower_of[k], flags_of[k], seq_of[k], ack_of[k], window_of[k],
+                    plen_of[k], frame_of[k], ts_of[k])
+        return rest
+
     def _walk_flow(self, key: FlowKey, positions: np.ndarray,
                    from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
         """One flow's packets of the batch: the ones that can change state one at a time,
@@ -162,16 +183,8 @@ class ConnectionTracker:
         d = self._decoded
         i, count, slow_streak = 0, positions.shape[0], 0
         if count < SMALL_FLOW or not self.fast:
-            fields = self._fields
-            if fields is None:
-                for k, low in zip(positions.tolist(), from_lower[positions].tolist(),
-                                  strict=True):
-                    self._slow(key, k, low)
-                return
-            flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of = fields
             for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
-                self._one(key, k, low, flags_of[k], seq_of[k], ack_of[k], window_of[k],
-                          plen_of[k], frame_of[k], ts_of[k])
+                self._slow(key, k, low)
             return
         flags = d.tcp_flags[positions]
         # Python lists: the walk reads them packet by packet.
@@ -317,7 +330,6 @@ class ConnectionTracker:
                     self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
         self._segments = []
         self._decoded = None  # type: ignore[assignment]
-        self._fields = None
         self._buf = None
 
     # -- the end ---------------------------------------------------------------------
