@@ -234,3 +234,34 @@ def test_flow_grouping_finds_first_packets_exactly(distinct: int) -> None:
     assert np.array_equal(rows[first[inverse]], rows)
     for u, index in enumerate(first):
         assert index == int(np.flatnonzero(inverse == u)[0])
+
+
+def test_many_short_connections_in_one_batch_equal_the_slow_path(tmp_path: Path) -> None:
+    """Enough flows in one batch that their fields are read from per-batch lists
+    (SMALL_FLOWS_FOR_LISTS): the same records as one packet at a time."""
+    from flowcheck.connections.tracker import SMALL_FLOWS_FOR_LISTS
+
+    rng = random.Random(7)
+    lanes = []
+    for index in range(SMALL_FLOWS_FOR_LISTS + 50):
+        mport, isn, peer = 20000 + index, rng.randrange(1 << 32), rng.randrange(1 << 32)
+        lane = [pkt(True, SYN, isn, mport=mport)]
+        if index % 7 == 0:
+            lanes.append(lane + [pkt(False, RST | ACK, 0, isn + 1, mport=mport)])
+            continue
+        lane += [pkt(False, SYN | ACK, peer, isn + 1, mport=mport),
+                 pkt(True, ACK, isn + 1, peer + 1, mport=mport),
+                 pkt(True, PSH | ACK, isn + 1, peer + 1, data=rng.choice([0, 10, 200]),
+                     mport=mport)]
+        if index % 3:
+            lane += [pkt(True, FIN | ACK, isn + 300, peer + 1, mport=mport),
+                     pkt(False, FIN | ACK, peer + 1, isn + 301, mport=mport)]
+        lanes.append(lane)
+    packets = []
+    while any(lanes):
+        lane = rng.choice([lane for lane in lanes if lane])
+        packets.append(lane.pop(0))
+    reference = run(tmp_path, packets, chunk=1, fast=False)
+    assert len(reference) == SMALL_FLOWS_FOR_LISTS + 50
+    assert run(tmp_path, packets, chunk=100000, fast=True) == reference
+    assert run(tmp_path, packets, chunk=100000, fast=False) == reference

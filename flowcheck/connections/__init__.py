@@ -6,7 +6,9 @@ a ConnectionTracker; the live command feeds its own batches to a tracker directl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -47,9 +49,34 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
 
     tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap)
     reader = iter_batches(list(inputs), progress=progress)
-    for batch in reader:
-        tracker.feed(batch)
+    with _young_collections_only() as collect:
+        for number, batch in enumerate(reader, 1):
+            tracker.feed(batch)
+            if number % COLLECT_EVERY == 0:
+                collect()
     return finish_tracking(tracker, reader.captures)
+
+
+# Batches (8 MB of capture each) between two collections of the young generations.
+COLLECT_EVERY = 32
+
+
+@contextmanager
+def _young_collections_only() -> Iterator[Callable[[], object]]:
+    """Automatic garbage collection off while reading; the caller collects the young
+    generations now and then, so cyclic garbage stays bounded (the tracker makes none).
+
+    Why: every connection is a few container objects that live to the end, and the
+    automatic collector scans them again and again as they age; with many short
+    connections that was a quarter of the CPU time (short-connections: 1.3 -> 1.0 s).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> TrackResult:

@@ -50,6 +50,13 @@ def address_bytes(version: int, words: np.ndarray) -> bytes:
     return b"".join(int(word).to_bytes(4, "big") for word in words)
 
 
+def _address_bytes(version: int, words: list[int]) -> bytes:
+    """address_bytes for a row already converted to Python ints."""
+    if version == 4:
+        return words[0].to_bytes(4, "big")
+    return b"".join(word.to_bytes(4, "big") for word in words)
+
+
 def address_text(version: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
 
@@ -136,14 +143,21 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
     keys: list[FlowKey] = []
     unique_flow = np.empty(first.shape[0], dtype=np.int64)
     unique_from_lower = np.empty(first.shape[0], dtype=bool)
-    for u in np.argsort(first, kind="stable"):
-        k = int(first[u])
-        version = int(decoded.tcp_version[k])
-        src: Endpoint = (version, address_bytes(version, decoded.tcp_src[k]),
-                         int(decoded.tcp_sport[k]))
-        dst: Endpoint = (version, address_bytes(version, decoded.tcp_dst[k]),
-                         int(decoded.tcp_dport[k]))
-        tunnel = decoded.tunnels[int(decoded.tcp_tunnel[k])]
+    # Python values of the distinct keys' fields in one conversion per column: the
+    # loop below then touches no numpy scalar (many short connections: many keys).
+    by_appearance = np.argsort(first, kind="stable")
+    rows_of = first[by_appearance]
+    versions = decoded.tcp_version[rows_of].tolist()
+    src_words = decoded.tcp_src[rows_of].tolist()
+    dst_words = decoded.tcp_dst[rows_of].tolist()
+    sports = decoded.tcp_sport[rows_of].tolist()
+    dports = decoded.tcp_dport[rows_of].tolist()
+    tunnels = decoded.tcp_tunnel[rows_of].tolist()
+    for n, u in enumerate(by_appearance.tolist()):
+        version = versions[n]
+        src: Endpoint = (version, _address_bytes(version, src_words[n]), sports[n])
+        dst: Endpoint = (version, _address_bytes(version, dst_words[n]), dports[n])
+        tunnel = decoded.tunnels[tunnels[n]]
         key: FlowKey = (src, dst, tunnel) if src <= dst else (dst, src, tunnel)
         if key not in flow_index:
             flow_index[key] = len(keys)

@@ -58,6 +58,9 @@ SMALL_RUN = 4
 # A flow with fewer packets than this in a batch goes one packet at a time: a short
 # connection is mostly SYN/FIN/RST, and the walk's own numpy calls would cost more.
 SMALL_FLOW = 16
+# Flows walked in a batch from which its packet fields are read from lists (one
+# tolist() per field and batch: worth it only when many packets go one at a time).
+SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
@@ -98,6 +101,9 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        # Many packets one at a time (short connections): see _small_flows.
+        if len(walk) >= SMALL_FLOWS_FOR_LISTS:
+            walk = self._small_flows(flows, walk)
         walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
                                    flows.from_lower) for f in walk]
         # In rounds: each walker goes on to its next run; the round's runs (one per flow,
@@ -143,6 +149,32 @@ class ConnectionTracker:
         if runs:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
         return walk
+
+    def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+        """Many flows to walk (short connections): the small ones, which go one packet at
+        a time, done here in one loop over Python lists made once per batch (no numpy
+        scalar reads, no walker); returns the other flows. Flows are independent (each
+        its own connections), so the order they are done in does not matter."""
+        d = self._decoded
+        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of = (
+            d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
+            d.tcp_window.tolist(), d.tcp_payload_len.tolist(), d.tcp_frame.tolist(),
+            d.tcp_ts.tolist())
+        order = flows.order.tolist()
+        lower_of = flows.from_lower.tolist()
+        bounds = flows.bounds.tolist()
+        keys, one, everything = flows.keys, self._one, not self.fast
+        rest = []
+        for f in walk:
+            begin, end = bounds[f], bounds[f + 1]
+            if end - begin >= SMALL_FLOW and not everything:
+                rest.append(f)
+                continue
+            key = keys[f]
+            for k in order[begin:end]:
+                one(key, k, lower_of[k], flags_of[k], seq_of[k], ack_of[k], window_of[k],
+                    plen_of[k], frame_of[k], ts_of[k])
+        return rest
 
     def _walk_flow(self, key: FlowKey, positions: np.ndarray,
                    from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
@@ -197,20 +229,21 @@ class ConnectionTracker:
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
-        self.one_at_a_time += 1
         d = self._decoded
         # .item(): a Python number straight away, the cheapest scalar read numpy has.
-        flags = d.tcp_flags.item(k)
-        seq = d.tcp_seq.item(k)
-        frame = d.tcp_frame.item(k)
-        ts = d.tcp_ts.item(k)
-        plen = d.tcp_payload_len.item(k)
+        self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
+                  d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
+                  d.tcp_frame.item(k), d.tcp_ts.item(k))
+
+    def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
+             window: int, plen: int, frame: int, ts: float) -> None:
+        """Packet k (of flow key) through update_packet, with its fields already read."""
+        self.one_at_a_time += 1
         c = self._flows.get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, d.tcp_ack.item(k), d.tcp_window.item(k), plen,
-                      frame, ts)
+        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):
