@@ -30,29 +30,36 @@ def test_reading_imports_no_heavy_module(tmp_path: Path) -> None:
     assert result.stdout.split("\n")[0] == "1 []"
 
 
-def test_progress_bar_drawn_on_a_terminal(tmp_path: Path) -> None:
-    records = [(1.0 + n, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 1000))
-               for n in range(500)]
-    path = write_pcap(tmp_path / "a.pcap", records)
+def _run_with_terminal_stderr(argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+    """Run argv with stderr on a pseudo-terminal (stdout a pipe): (returncode, stdout,
+    what was drawn on the terminal)."""
     controller, terminal = pty.openpty()
     try:
-        process = subprocess.Popen([sys.executable, "-c", IMPORTS, str(path)], cwd=ROOT,
-                                   stdout=subprocess.PIPE, stderr=terminal, text=True)
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=terminal)
         os.close(terminal)
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=timeout)
         drawn = b""
         while True:
             try:
                 chunk = os.read(controller, 65536)
-            except OSError:
+            except OSError:  # the terminal's other end closed: all was read
                 break
             if not chunk:
                 break
             drawn += chunk
     finally:
         os.close(controller)
-    assert process.returncode == 0
-    assert output.split("\n")[0] == "500 ['rich']"
+    return process.returncode, output, drawn
+
+
+def test_progress_bar_drawn_on_a_terminal(tmp_path: Path) -> None:
+    records = [(1.0 + n, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 1000))
+               for n in range(500)]
+    path = write_pcap(tmp_path / "a.pcap", records)
+    returncode, output, drawn = _run_with_terminal_stderr(
+        [sys.executable, "-c", IMPORTS, str(path)], timeout=60)
+    assert returncode == 0
+    assert output.decode().split("\n")[0] == "500 ['rich']"
     assert b"reading" in drawn
 
 
@@ -61,24 +68,9 @@ def test_analyze_shows_the_progress_bar_with_packets_per_second(tmp_path: Path) 
     records = [(1.0 + n / 100, tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 1000))
                for n in range(3000)]
     path = write_pcap(tmp_path / "a.pcap", records)
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen([sys.executable, "-m", "flowcheck", "analyze", str(path),
-                                    "--format", "json"], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=terminal)
-        os.close(terminal)
-        output, _ = process.communicate(timeout=120)
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            drawn += chunk
-    finally:
-        os.close(controller)
-    assert process.returncode in (0, 1)  # a verdict, not an error
+    returncode, output, drawn = _run_with_terminal_stderr(
+        [sys.executable, "-m", "flowcheck", "analyze", str(path), "--format", "json"],
+        timeout=120)
+    assert returncode in (0, 1)  # a verdict, not an error
     assert output.startswith(b"{")
     assert b"reading" in drawn and b"packets/s" in drawn
