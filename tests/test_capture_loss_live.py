@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
+from live_feed import run_held_back
 from test_capture_loss import LAB, _data_frames, _remove, _tshark_expert
 
 from flowcheck.config import build_config, load_file
-from flowcheck.live import LiveVerifier
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources.live import parse_drops
 
@@ -176,27 +176,10 @@ def test_live_reports_running_loss_before_the_capture_ends(tmp_path: Path) -> No
     data = lossy.read_bytes()
     held_back_from = len(data) * 2 // 3
     config = build_config(load_file(LAB / "clean-3-resources.toml"))
-    read_end, write_end = os.pipe()
-    loss_reported = threading.Event()
-    held_back_for_loss = []
-
-    def feed() -> None:
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(data[:held_back_from])
-            pipe.flush()
-            held_back_for_loss.append(loss_reported.wait(timeout=60))
-            pipe.write(data[held_back_from:])
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    events = []
-    with os.fdopen(read_end, "rb") as stream:
-        for event in LiveVerifier(config, interval=0.0).run(stream):
-            events.append(event)
-            if event.kind == "finding" and event.finding.code == "capture_loss":
-                loss_reported.set()
-    feeder.join(timeout=60)
-    assert held_back_for_loss == [True]
+    events, released = run_held_back(
+        config, data, held_back_from,
+        lambda event: event.kind == "finding" and event.finding.code == "capture_loss")
+    assert released
     [running] = [e.finding for e in events if e.kind == "finding"
                  and e.finding.code == "capture_loss"]
     assert str(running.severity) == "warning"
