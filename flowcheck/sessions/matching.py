@@ -250,11 +250,10 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     fits: dict[Hashable, Pool] | None = None
     retries: dict[Hashable, Pool] = {}
     for session in sessions:
-        stream = streams.get(session.control_uid)
-        control = control_of[session.id]
-        cut = cut_announcements(stream)
         if session.announced:
             continue
+        control = control_of[session.id]
+        cut = cut_announcements(streams.get(session.control_uid))
         reason = "snap_length"
         if cut == [] and one_sided(control) is not None:
             # The capture lacks a direction of the control connection: the announcing

@@ -78,6 +78,12 @@ def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
             "other way")
 
 
+def job_direction(session: Session) -> str:
+    """The key of sent_each_way the job's data moves in: to_agent for a restore, else
+    to_media."""
+    return "to_agent" if session.kind == "restore" else "to_media"
+
+
 def sent_each_way(session: Session, conns: list[Connection]) -> dict[str, int]:
     """Payload bytes each way over the connections: to_media, to_agent."""
     sent = {"to_media": 0, "to_agent": 0}

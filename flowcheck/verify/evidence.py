@@ -106,8 +106,7 @@ def is_open(outcome: Judged) -> bool:
 def unseen_why(ctx: Context, conn: Connection) -> str:
     """Why the capture cannot show how the connection's opening went."""
     outcome = connection_outcome(conn)
-    answer = (conn.resp_h, conn.orig_h) if outcome == "unanswered" else \
-        (conn.orig_h, conn.resp_h)
+    answer = _answer_direction(conn, outcome)
     if answer in ctx.missing:
         return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
                 "direction only), so the answer could not be seen")
@@ -117,18 +116,23 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
             "retransmission timeout), and no retransmission, RST or ICMP answer was seen")
 
 
-def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: str) -> str:
-    """Record why a connection's opening cannot be judged; returns the step detail."""
-    why = unseen_why(ctx, conn)
-    words = f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    outcome = connection_outcome(conn)
-    answer = (conn.resp_h, conn.orig_h) if outcome == "unanswered" else \
+def _answer_direction(conn: Connection, outcome: Outcome) -> tuple[str, str]:
+    """(sender, receiver) of the packet that would answer the connection's opening: the
+    responder's SYN-ACK for an unanswered SYN, else the originator's final ACK."""
+    return (conn.resp_h, conn.orig_h) if outcome == "unanswered" else \
         (conn.orig_h, conn.resp_h)
-    if answer not in ctx.missing:
+
+
+def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: str) -> None:
+    """Record why a connection's opening cannot be judged: capture_ended_early, unless
+    the answer would travel a direction the capture lacks (capture_one_direction)."""
+    outcome = connection_outcome(conn)
+    if _answer_direction(conn, outcome) not in ctx.missing:
+        words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                 f"{endpoint(conn.resp_h, conn.resp_p)}")
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
                     opening_frames(conn), conn=conn)
-    return f"unknown: {why}"
 
 
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,

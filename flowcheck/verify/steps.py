@@ -24,6 +24,7 @@ from flowcheck.verify.details import (
     data_connection_detail,
     failure_words,
     flow_detail,
+    job_direction,
     port_words,
     sent_each_way,
 )
@@ -261,7 +262,7 @@ def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connecti
                          f"{previous.step}) opened cannot be seen")
         return _step(spec, "missing", detail="no data connection opened, so no data moved")
     sent = sent_each_way(session, open_conns)
-    key = "to_agent" if session.kind == "restore" else "to_media"
+    key = job_direction(session)
     uids = [c.uid for c in open_conns]
     direction = "media server to agent" if key == "to_agent" else "agent to media server"
     if sent[key] > 0:
@@ -278,7 +279,7 @@ def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
     """Words for the job's bytes these connections carried ("" when none)."""
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
     sent = sent_each_way(session, open_conns)
-    key = "to_agent" if session.kind == "restore" else "to_media"
+    key = job_direction(session)
     if not sent[key]:
         return ""
     return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
