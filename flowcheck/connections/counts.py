@@ -37,6 +37,10 @@ class CaptureCounts:
         flat = np.bincount(capture.astype(np.int64) * KINDS + kind, minlength=files * KINDS)
         self._rows[:files] += flat[:files * KINDS].reshape(files, KINDS)
 
+    def total(self, kind: int) -> int:
+        """Packets of one decode kind over every file."""
+        return int(self._rows[:, kind].sum())
+
     def fill(self, captures: list[CaptureInfo]) -> None:
         """Set each CaptureInfo's non_tcp, fragments and undecodable from the counts."""
         for index, info in enumerate(captures):

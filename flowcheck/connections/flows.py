@@ -44,14 +44,9 @@ class BatchFlows:
     bounds: np.ndarray
 
 
-def address_bytes(version: int, words: np.ndarray) -> bytes:
-    if version == 4:
-        return int(words[0]).to_bytes(4, "big")
-    return b"".join(int(word).to_bytes(4, "big") for word in words)
-
-
 def _address_bytes(version: int, words: list[int]) -> bytes:
-    """address_bytes for a row already converted to Python ints."""
+    """An address's bytes (4 for IPv4, 16 for IPv6) from its row of 32-bit words,
+    already converted to Python ints."""
     if version == 4:
         return words[0].to_bytes(4, "big")
     return b"".join(word.to_bytes(4, "big") for word in words)

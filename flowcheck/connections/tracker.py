@@ -46,7 +46,14 @@ from flowcheck.connections.flows import (
     group_flows,
 )
 from flowcheck.connections.state import conn_state
-from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.decode import (
+    FRAGMENT,
+    NON_TCP,
+    UNDECODABLE,
+    DecodedBatch,
+    IcmpQuote,
+    decode_batch,
+)
 from flowcheck.model import Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
@@ -72,10 +79,7 @@ class ConnectionTracker:
         self.tap = tap if sink is not None else None
         self.fast = fast
         self.packets = 0
-        self.non_tcp = 0
-        self.fragments = 0
-        self.undecodable = 0
-        self.by_capture = CaptureCounts()  # the same counts per file of the capture set
+        self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -87,15 +91,25 @@ class ConnectionTracker:
         self._next_uid = 1
         self._finished: list[Connection] | None = None
 
+    # Totals over the capture set, from the per-file counts (one count per batch).
+    @property
+    def non_tcp(self) -> int:
+        return self.by_capture.total(NON_TCP)
+
+    @property
+    def fragments(self) -> int:
+        return self.by_capture.total(FRAGMENT)
+
+    @property
+    def undecodable(self) -> int:
+        return self.by_capture.total(UNDECODABLE)
+
     # -- batches ---------------------------------------------------------------------
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
         decoded = decode_batch(batch)
         self.packets += len(batch)
-        self.non_tcp += decoded.non_tcp
-        self.fragments += decoded.fragments
-        self.undecodable += decoded.undecodable
         self.by_capture.add(batch.capture, decoded.kind)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
