@@ -47,7 +47,6 @@ svg.ladder .badge text { fill: #fff; font-weight: bold; font-size: 10px; }
 svg.ladder a .label { text-decoration: underline; }
 svg.ladder .finding { font-weight: bold; }
 """
-STATUS_COLOURS = ("ok", "failed", "missing", "violated", "unknown", "not_applicable", "neutral")
 _VAR = {"ok": "ok", "failed": "failed", "missing": "failed", "violated": "violated",
         "unknown": "unknown"}
 _GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
