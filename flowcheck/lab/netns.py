@@ -192,6 +192,13 @@ class _Tcpdump:
         self.process = subprocess.Popen(
             lab.exec_argv("m", self.argv(interface, path, packet_filter, extra)),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if not self._await_start():
+            self.stop()
+            raise LabError(f"{self.tool} on {interface} did not start")
+
+    def _await_start(self) -> bool:
+        """Read the tool's text stderr (10 s at most) until its `started` line; False if
+        it never came."""
         assert self.process.stderr is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -199,9 +206,8 @@ class _Tcpdump:
             if not line:
                 break
             if self.started in line:
-                return
-        self.stop()
-        raise LabError(f"{self.tool} on {interface} did not start")
+                return True
+        return False
 
     @staticmethod
     def argv(interface: str, path: Path, packet_filter: str, extra: Sequence[str]) -> list[str]:

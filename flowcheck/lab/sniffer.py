@@ -120,16 +120,7 @@ class _StoppingTcpdump(_Tcpdump):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.process.stderr is not None
         self.process.stderr = io.TextIOWrapper(self.process.stderr, errors="replace")
-        deadline = time.monotonic() + 10
-        started = False
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            if self.started in line:
-                started = True
-                break
-        if not started:
+        if not self._await_start():
             self.process.kill()
             self.process.wait()
             raise LabError(f"tcpdump on {interface} did not start")

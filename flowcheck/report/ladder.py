@@ -42,6 +42,8 @@ _BAD = ("failed", "missing", "violated")
 # Gaps longer than this are drawn compressed, with a break mark and their length.
 BREAK_SECONDS = 1.0
 MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
+# Status in words as well as colour: what every drawing appends to a bad step's label.
+_GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,11 @@ class Arrow:
     @property
     def frame(self) -> int:
         return self.frames[0] if self.frames else 0
+
+    @property
+    def glyph(self) -> str:
+        """What follows the label: a cross (failed, missing), "!" (violated), "?" (unknown)."""
+        return _GLYPH.get(self.status, "")
 
     @property
     def failing(self) -> bool:

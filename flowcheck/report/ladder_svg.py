@@ -47,10 +47,8 @@ svg.ladder .badge text { fill: #fff; font-weight: bold; font-size: 10px; }
 svg.ladder a .label { text-decoration: underline; }
 svg.ladder .finding { font-weight: bold; }
 """
-STATUS_COLOURS = ("ok", "failed", "missing", "violated", "unknown", "not_applicable", "neutral")
 _VAR = {"ok": "ok", "failed": "failed", "missing": "failed", "violated": "violated",
         "unknown": "unknown"}
-_GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
 
 
 def colour(status: str) -> str:
@@ -117,7 +115,7 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
         offset = REPEAT_GAP * k
         lines.append(f'<line x1="{x1}" y1="{y + offset}" x2="{x2 - 6 * direction}" '
                      f'y2="{y + offset}" stroke="{paint}" marker-end="{head}"/>')
-    label = escape(arrow.label) + _GLYPH.get(arrow.status, "")
+    label = escape(arrow.label) + arrow.glyph
     codes = " ".join(escape(m.code) for m in arrow.findings)
     text = (f'<text class="label" x="{(x1 + x2) / 2}" y="{y - 6}"'
             f' text-anchor="middle">{label}'

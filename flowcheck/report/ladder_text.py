@@ -23,14 +23,13 @@ TIME_W = 10  # "+1234.567s" and a space
 MIN_GAP = 24
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "missing": "bold red",
                 "violated": "dark_orange", "unknown": "magenta", "neutral": ""}
-_GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
 
 
 def arrow_text(arrow: Arrow) -> str:
     """The words on an arrow: step number, label, status glyph and finding codes."""
     step = f"[{arrow.step}] " if arrow.step is not None else ""
     codes = "".join(f" {mark.code}" for mark in arrow.findings)
-    return f"{step}{arrow.label}{_GLYPH.get(arrow.status, '')}{codes}"
+    return f"{step}{arrow.label}{arrow.glyph}{codes}"
 
 
 def _gap(ladder: Ladder) -> int:
