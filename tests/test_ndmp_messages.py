@@ -254,6 +254,22 @@ def test_bulk_garbage_stops_decoding() -> None:
     assert any("stopped decoding" in f.message for f in findings)
 
 
+def test_collector_asks_to_stop_tapping_what_is_not_ndmp() -> None:
+    """segment's answer (model.SegmentSink): True while the connection may be NDMP,
+    False from the packet where decoding gave up on, so the engine can untap it."""
+    collector = NdmpCollector()
+    answers = [collector.segment("C3", "orig", 0, SYN, b"", 1, 0.0)]
+    for index in range(200):
+        answers.append(collector.segment("C3", "orig", 1 + index * 1000, ACK,
+                                         b"\x00\x01" * 500, index + 2, 0.0))
+    stop = answers.index(False)
+    assert answers[:stop] == [True] * stop and 60 <= stop <= 70  # 64 KB: GIVE_UP_BYTES
+    assert not any(answers[stop:])
+    s = v4_session()
+    assert s.collector.segment("C1", "orig", s.seq["orig"], ACK,
+                               msg(3, REQUEST, DATA_LISTEN, u32(1)) * 200, 99, 99.0)
+
+
 def test_looks_like_ndmp_is_strict() -> None:
     assert looks_like_ndmp(greeting(4))
     assert looks_like_ndmp(msg(1, REQUEST, 0x900, u32(3)))
