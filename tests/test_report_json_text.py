@@ -13,7 +13,7 @@ import pytest
 
 from flowcheck.cli.main import run
 from flowcheck.report.json_doc import write_json
-from flowcheck.report.json_text import dumps_indented
+from flowcheck.report.json_text import dumps_indented, write_indented
 
 CAPTURES = Path(__file__).parent.parent / "captures"
 
@@ -62,7 +62,11 @@ def document(rng: random.Random, depth: int = 0) -> object:
 @pytest.mark.parametrize("seed", range(300))
 def test_random_documents(seed: int) -> None:
     value = document(random.Random(seed))
-    assert dumps_indented(value) == json.dumps(value, indent=2)
+    expected = json.dumps(value, indent=2)
+    assert dumps_indented(value) == expected
+    stream = io.StringIO()
+    write_indented(value, stream, pieces=1 + seed % 4)  # written a few pieces at a time
+    assert stream.getvalue() == expected
 
 
 def test_flat_records_in_lists_and_dicts() -> None:
