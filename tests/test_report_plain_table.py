@@ -1,0 +1,77 @@
+"""PlainTable prints exactly what rich prints for the same table, only faster."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from rich.console import Console
+
+from flowcheck.report.connections import COLUMNS
+from flowcheck.report.plain_table import PlainTable
+
+CELLS = ["C1", "+0.001s", "10.77.0.2:20000", "[fe80::1]:80", "[2001:db8::1]:10000", "SF",
+         "ShADadFf", "4/3", "1.5 KB/90.0 MB", "0", "control S1", "12-1084", "", " x ",
+         ":smile:", "[bold]not markup[/]", "\u00e9t\u00e9", "tab\there", "two\nlines"]
+
+
+def rows(seed: int, count: int, cells: list[str]) -> list[tuple[str, ...]]:
+    rng = random.Random(seed)
+    return [tuple(rng.choice(cells) for _ in COLUMNS) for _ in range(count)]
+
+
+def printed(table: object, **console: object) -> str:
+    out = io.StringIO()
+    Console(file=out, highlight=False, **console).print(table)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+CONSOLES = [
+    {"width": 200},  # piped (the CLI's PIPED_WIDTH)
+    {"width": 200, "force_terminal": True, "color_system": "truecolor"},  # styles
+    {"width": 60, "force_terminal": True, "color_system": "256"},  # too narrow: wraps
+    {"width": 200, "safe_box": True, "legacy_windows": True},
+    {"width": 200, "force_terminal": True, "color_system": "standard", "emoji": True},
+]
+
+
+def counted(table: PlainTable) -> list[int]:
+    """The rows of each rich Table the PlainTable builds, from now on."""
+    built: list[int] = []
+    original = table.rich_table
+
+    def counting(table_rows, widths=None):  # type: ignore[no-untyped-def]
+        built.append(len(table_rows))
+        return original(table_rows, widths)
+
+    table.rich_table = counting  # type: ignore[method-assign]
+    return built
+
+
+SHORT = [c for c in CELLS if c.isascii() and c.isprintable() and len(c) < 12
+         and c == c.strip()]
+
+
+@pytest.mark.parametrize("console", CONSOLES)
+@pytest.mark.parametrize(("seed", "count", "cells"), [
+    (0, 0, SHORT), (1, 1, SHORT), (2, 2, SHORT), (3, 300, SHORT),
+    (4, 50, SHORT + ["a-longer-cell-than-most:65535"]), (5, 50, CELLS), (6, 3, CELLS),
+    (7, 20, SHORT + [" x "]), (8, 20, SHORT + ["x "]), (9, 20, SHORT + [""])])
+def test_same_text_as_rich(console: dict, seed: int, count: int, cells: list[str]) -> None:
+    body = rows(seed, count, cells)
+    table = PlainTable(f"{count} TCP connections", COLUMNS, body)
+    expected = printed(table.rich_table(body), **console)
+    built = counted(table)
+    assert printed(table, **console) == expected
+    fits = console["width"] == 200 and "safe_box" not in console
+    if (cells is SHORT or seed == 9) and count > 1 and fits:
+        assert built == [1]  # the rows after the first were drawn here
+
+
+def test_rows_are_plain_text_not_markup() -> None:
+    body = [("C1", "+0.000s", "[fe80::1]:80", "[2001:db8::5]:10000", "SF", "ShAFf", "4/3",
+             "0 B/0 B", "0", "[bold]other[/]", "1-7"), ("C2",) + ("x",) * 10]
+    text = printed(PlainTable("2 TCP connections", COLUMNS, body), width=200)
+    assert "[fe80::1]:80" in text and "[2001:db8::5]:10000" in text
+    assert "[bold]other[/]" in text
