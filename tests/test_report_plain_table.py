@@ -8,7 +8,8 @@ import random
 import pytest
 from rich.console import Console
 
-from flowcheck.report.connections import COLUMNS
+from flowcheck.model import CaptureInfo
+from flowcheck.report.connections import COLUMNS, render_captures
 from flowcheck.report.plain_table import PlainTable
 
 CELLS = ["C1", "+0.001s", "10.77.0.2:20000", "[fe80::1]:80", "[2001:db8::1]:10000", "SF",
@@ -75,3 +76,12 @@ def test_rows_are_plain_text_not_markup() -> None:
     text = printed(PlainTable("2 TCP connections", COLUMNS, body), width=200)
     assert "[fe80::1]:80" in text and "[2001:db8::5]:10000" in text
     assert "[bold]other[/]" in text
+
+
+def test_capture_paths_and_errors_are_not_markup() -> None:
+    info = CaptureInfo(path="/tmp/[red]job/a.pcap", format="pcap", packets=3, truncated=True,
+                       error="[bold]record length 99999 at offset 24")
+    out = io.StringIO()
+    render_captures([info], Console(file=out, width=200))
+    assert out.getvalue().startswith("/tmp/[red]job/a.pcap: pcap")
+    assert "[bold]record length" in out.getvalue()

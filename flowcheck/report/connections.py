@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.plain_table import Justify, PlainTable
@@ -32,11 +34,11 @@ def render_captures(captures: list[CaptureInfo], console: Console) -> None:
         if capture.truncated:
             notes.append("[yellow]truncated[/]")
         if capture.error:
-            notes.append(f"[yellow]{capture.error}[/]")
+            notes.append(f"[yellow]{escape(capture.error)}[/]")
         notes += _skipped(capture.non_tcp, capture.fragments, capture.undecodable)
         links = ",".join(capture.link_types) or "-"
         extra = f" ({'; '.join(notes)})" if notes else ""
-        console.print(f"[bold]{capture.path}[/]: {capture.format}, {links}, "
+        console.print(f"[bold]{escape(str(capture.path))}[/]: {capture.format}, {links}, "
                       f"{capture.packets} packets{extra}", highlight=False)
     if len(captures) > 1:
         total = capture_summary(captures)
