@@ -288,3 +288,20 @@ def test_every_code_of_every_version_has_a_name() -> None:
     assert message_name(0x102, 4) == "NDMP_CONFIG_GET_CONNECTION_TYPE"
     assert message_name(0x600, None) == "NDMP_LOG_LOG"
     assert len(MESSAGE_NAMES[4]) >= 55
+
+
+def test_text_from_the_wire_is_shown_as_text_not_markup() -> None:
+    """A LOG_MESSAGE text is the agent's: rich markup in it is printed, not applied (a
+    stray closing tag made rich raise)."""
+    import io
+
+    from rich.console import Console
+
+    from flowcheck.report.ndmp import render_ndmp
+
+    s = v4_session()
+    body = u32(0) + u32(1) + xdr_string("disk [/full] [red]x") + u32(0) + u32(0)
+    s.send("resp", msg(5, REQUEST, LOG_MESSAGE, body))
+    out = io.StringIO()
+    render_ndmp([s.stream()], [], Console(file=out, width=200))
+    assert "text=disk [/full] [red]x" in out.getvalue()

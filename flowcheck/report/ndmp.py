@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ def _detail(message: NdmpMessage) -> str:
     parts = [f"{a.ip}:{a.port}" for a in message.addresses]
     for key in _SHOWN_FIELDS:
         if key in message.body and message.body[key] not in ("", None):
-            value = str(message.body[key])
-            parts.append(f"{key}={value[:60]}")
+            value = str(message.body[key])  # text from the wire: never markup
+            parts.append(f"{key}={escape(value[:60])}")
     if message.partial:
         parts.append("[yellow]partial[/]")
     return " ".join(parts)
