@@ -55,14 +55,17 @@ class PlainTable:
         lines = list(Segment.split_lines(console.render(
             self.rich_table(self.rows[:1], widths), options)))
         head, first, bottom = lines[:-2], lines[-2], lines[-1]
-        if "".join(segment.text for segment in first) != self._line(self.rows[0], widths):
-            yield self.rich_table(self.rows)  # rich drew it otherwise (another box)
+        drawn = "".join(segment.text for segment in first)
+        # The box's characters as rich drew them (ASCII on some terminals).
+        edges = (drawn[:1], drawn[widths[0] + 3:widths[0] + 4], drawn[-1:])
+        if drawn != self._line(self.rows[0], widths, edges):
+            yield self.rich_table(self.rows)  # rich laid it out otherwise
             return
         for line in (*head, first):
             yield from line
             yield Segment.line()
         for row in self.rows[1:]:
-            yield Segment(self._line(row, widths))
+            yield Segment(self._line(row, widths, edges))
             yield Segment.line()
         yield from bottom
         yield Segment.line()
@@ -83,7 +86,11 @@ class PlainTable:
             widths.append(max(len(header), *map(len, cells)))
         return widths
 
-    def _line(self, row: Sequence[str], widths: Sequence[int]) -> str:
+    def _line(self, row: Sequence[str], widths: Sequence[int],
+              edges: tuple[str, str, str]) -> str:
+        """A row as rich draws it: (left edge, column divider, right edge), each cell
+        padded by one space and justified in its column's width."""
+        left, divider, right = edges
         cells = [cell.rjust(width) if justify == "right" else cell.ljust(width)
                  for cell, width, (_, justify) in zip(row, widths, self.columns, strict=True)]
-        return "│ " + " │ ".join(cells) + " │"
+        return f"{left} " + f" {divider} ".join(cells) + f" {right}"
