@@ -2,12 +2,13 @@
 
 rich lays every cell out through its generic renderables (measure, wrap, pad, crop):
 about 1.5 ms a row, 30 s for the 20,000 rows of `flowcheck connections` on a capture of
-short connections. When every cell is one line of ASCII and the table fits the width,
-the widths are just the longest cells: rich still draws the title, the header and the
-first row (at those widths, with its styles and box), and the other rows are formatted
-here the way rich draws that first row, which is checked character by character;
-anything else (a table too wide, which rich would wrap, other cells, another box) is
-drawn by rich whole. Either way the output is rich's.
+short connections. When every cell is one line of ASCII (plain, or a Text with styled
+spans) and the table fits the width, the widths are just the longest cells: rich still
+draws the title, the header and the first row (at those widths, with its styles and
+box), and the other rows are made here the way rich made that first row, which is
+checked character by character, style by style; anything else (a table too wide, which
+rich would wrap, other cells, another box) is drawn by rich whole. Either way the
+output is rich's.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
 
 Justify = Literal["left", "right"]
-
-
 Cell = str | Text
 
 
