@@ -134,3 +134,28 @@ def test_analyze_work_does_not_follow_the_holes(tmp_path: Path,
     assert "capture_loss" in {f["code"] for f in more_doc["findings"]}
     assert "capture_loss" in {f["code"] for f in some_doc["findings"]}
     assert more == some
+
+
+def test_what_was_read_is_frozen_while_reporting(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The garbage collector does not rescan what was read while the report is made
+    (gc.freeze after reading), and a caller of run() gets it back unfrozen."""
+    import gc
+
+    from flowcheck.report import json_doc
+
+    path = tmp_path / "job.pcap"
+    path.write_bytes(backup(100))
+    frozen: list[int] = []
+    write = json_doc.write_json
+
+    def recording(document: dict, stream: object, **options: object) -> None:
+        frozen.append(gc.get_freeze_count())
+        write(document, stream, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(json_doc, "write_json", recording)
+    assert run(["analyze", str(path), "--format", "json"]) in (0, 1)
+    assert frozen and frozen[0] > 1000  # the connections, streams, findings, ...
+    assert gc.get_freeze_count() == 0
+    capsys.readouterr()
