@@ -150,6 +150,10 @@ class SegmentSink(Protocol):
     (snap length: `payload` is then its first bytes); None means len(payload). The engine
     passes it only for such cut packets, so a sink written before it existed still works
     on full captures.
+    `segment` may return False when the sink wants no more packets of that connection
+    (it is not what the sink decodes): the engine may then stop tapping it, so the rest
+    of a bulk stream costs no per-packet work. None (a sink that returns nothing) or True:
+    go on.
     """
 
     def segment(
@@ -163,7 +167,7 @@ class SegmentSink(Protocol):
         ts: float,
         *,
         wire_len: int | None = None,
-    ) -> None: ...
+    ) -> bool | None: ...
 
     def close(self, uid: str) -> None: ...
 

@@ -254,6 +254,22 @@ def test_bulk_garbage_stops_decoding() -> None:
     assert any("stopped decoding" in f.message for f in findings)
 
 
+def test_collector_asks_to_stop_tapping_what_is_not_ndmp() -> None:
+    """segment's answer (model.SegmentSink): True while the connection may be NDMP,
+    False from the packet where decoding gave up on, so the engine can untap it."""
+    collector = NdmpCollector()
+    answers = [collector.segment("C3", "orig", 0, SYN, b"", 1, 0.0)]
+    for index in range(200):
+        answers.append(collector.segment("C3", "orig", 1 + index * 1000, ACK,
+                                         b"\x00\x01" * 500, index + 2, 0.0))
+    stop = answers.index(False)
+    assert answers[:stop] == [True] * stop and 60 <= stop <= 70  # 64 KB: GIVE_UP_BYTES
+    assert not any(answers[stop:])
+    s = v4_session()
+    assert s.collector.segment("C1", "orig", s.seq["orig"], ACK,
+                               msg(3, REQUEST, DATA_LISTEN, u32(1)) * 200, 99, 99.0)
+
+
 def test_looks_like_ndmp_is_strict() -> None:
     assert looks_like_ndmp(greeting(4))
     assert looks_like_ndmp(msg(1, REQUEST, 0x900, u32(3)))
@@ -272,3 +288,20 @@ def test_every_code_of_every_version_has_a_name() -> None:
     assert message_name(0x102, 4) == "NDMP_CONFIG_GET_CONNECTION_TYPE"
     assert message_name(0x600, None) == "NDMP_LOG_LOG"
     assert len(MESSAGE_NAMES[4]) >= 55
+
+
+def test_text_from_the_wire_is_shown_as_text_not_markup() -> None:
+    """A LOG_MESSAGE text is the agent's: rich markup in it is printed, not applied (a
+    stray closing tag made rich raise)."""
+    import io
+
+    from rich.console import Console
+
+    from flowcheck.report.ndmp import render_ndmp
+
+    s = v4_session()
+    body = u32(0) + u32(1) + xdr_string("disk [/full] [red]x") + u32(0) + u32(0)
+    s.send("resp", msg(5, REQUEST, LOG_MESSAGE, body))
+    out = io.StringIO()
+    render_ndmp([s.stream()], [], Console(file=out, width=200))
+    assert "text=disk [/full] [red]x" in out.getvalue()

@@ -6,6 +6,7 @@ a traceback is shown only with FLOWCHECK_DEBUG=1.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -43,6 +44,15 @@ def _register_commands() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this directly)."""
+    try:
+        return _run(argv)
+    finally:
+        # Commands that read a capture freeze what they read (cli/traffic.py _read):
+        # back to the garbage collector, for callers that go on (tests, scripts).
+        gc.unfreeze()
+
+
+def _run(argv: list[str] | None) -> int:
     _register_commands()
     command = typer.main.get_command(app)
     try:
@@ -80,7 +90,9 @@ def _error(message: str) -> None:
 
 
 def main() -> None:
-    sys.exit(run())
+    # The process ends here: what a command froze stays frozen, so the collector's pass
+    # at exit skips it (0.07 s on 20,000 connections).
+    sys.exit(_run(None))
 
 
 if __name__ == "__main__":

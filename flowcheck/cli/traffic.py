@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: typer reads these annotations at r
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from flowcheck.cli.options import (
 )
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
+
+if TYPE_CHECKING:
+    from flowcheck.pipeline import Traffic
 
 Filter = Annotated[str | None, typer.Option(
     "--filter", metavar="EXPR",
@@ -40,10 +43,24 @@ Ladder = Annotated[bool | None, typer.Option(
          "is wide enough].")]
 
 
+def _read(captures: list[str], config: Config) -> "Traffic":
+    """The capture set's traffic (progress bar on a terminal), then gc.freeze(): what
+    was read lives until the command ends, and a report of many connections made the
+    collector scan all of it again and again (short connections: 0.2 s of 0.5 s after
+    reading). One-shot commands only: `live` rebuilds its reports from running traffic."""
+    import gc
+
+    from flowcheck.pipeline import read_traffic
+
+    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    gc.freeze()  # run() unfreezes when the command is done
+    return traffic
+
+
 def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
                 packet_filter: Filter = None) -> int:
     """Connection table: one row per TCP connection (Zeek's conn.log vocabulary)."""
-    from flowcheck.pipeline import label_connections, read_traffic
+    from flowcheck.pipeline import label_connections
 
     selected = None
     if packet_filter:
@@ -52,7 +69,7 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
         selected = compile_filter(packet_filter)  # before reading: a bad filter is exit 2
     # The contract's JSON has `ndmp` and the decode findings for every traffic command;
     # tapping only the control connections costs little.
-    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    traffic = _read(captures, config)
     # role/session as analyze gives them, on all connections before the filter: a
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
@@ -73,9 +90,9 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
 
 def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table) -> int:
     """NDMP messages of each control connection, with announced data endpoints."""
-    from flowcheck.pipeline import label_connections, read_traffic
+    from flowcheck.pipeline import label_connections
 
-    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    traffic = _read(captures, config)
     label_connections(traffic, config)  # role, session and used_by, as in analyze
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
@@ -96,13 +113,12 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
             ladder: Ladder = None) -> int:
     """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
     from flowcheck.pipeline import analyze as run_analysis
-    from flowcheck.pipeline import read_traffic
 
     if graph is not None:
         from flowcheck.report.graph_export import check_graph_path
 
         check_graph_path(graph)  # an unknown extension is a usage error, before reading
-    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+    traffic = _read(captures, config)
     analysis = run_analysis(traffic, config)
     if graph is not None:
         from flowcheck.graph import build_graph
@@ -132,11 +148,10 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
-    from flowcheck.pipeline import read_traffic
 
     if capture == "-" or Path(capture).is_dir():
         raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
-    traffic = read_traffic([capture], config, progress=stderr_is_terminal())
+    traffic = _read([capture], config)
     result = run_crosscheck(capture, traffic.streams, traffic.connections)
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json

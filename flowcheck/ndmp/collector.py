@@ -106,13 +106,16 @@ class NdmpCollector:
 
     # -- SegmentSink ---------------------------------------------------------------
     def segment(self, uid: str, direction: Direction, seq: int, flags: int, payload: bytes,
-                frame: int, ts: float, *, wire_len: int | None = None) -> None:
+                frame: int, ts: float, *, wire_len: int | None = None) -> bool:
+        """Take one packet of a tapped connection. Returns False once the connection is
+        of no more use (not NDMP: decoding gave up; or closed), so the engine can stop
+        tapping it and its bulk stays on the bulk path (model.SegmentSink)."""
         control = self._controls.get(uid)
         if control is None:
             control = _Control(uid, NdmpStream(uid=uid), StreamFindings(uid))
             self._controls[uid] = control
         if control.given_up or control.closed:
-            return
+            return False
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):
@@ -124,6 +127,7 @@ class NdmpCollector:
         self._feed(control, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
+        return not control.given_up
 
     def close(self, uid: str) -> None:
         control = self._controls.get(uid)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
+from rich.markup import escape
 
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
+from flowcheck.report.plain_table import Justify, PlainTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,11 +34,11 @@ def render_captures(captures: list[CaptureInfo], console: Console) -> None:
         if capture.truncated:
             notes.append("[yellow]truncated[/]")
         if capture.error:
-            notes.append(f"[yellow]{capture.error}[/]")
+            notes.append(f"[yellow]{escape(capture.error)}[/]")
         notes += _skipped(capture.non_tcp, capture.fragments, capture.undecodable)
         links = ",".join(capture.link_types) or "-"
         extra = f" ({'; '.join(notes)})" if notes else ""
-        console.print(f"[bold]{capture.path}[/]: {capture.format}, {links}, "
+        console.print(f"[bold]{escape(str(capture.path))}[/]: {capture.format}, {links}, "
                       f"{capture.packets} packets{extra}", highlight=False)
     if len(captures) > 1:
         total = capture_summary(captures)
@@ -58,26 +59,27 @@ def _skipped(non_tcp: int, fragments: int, undecodable: int) -> list[str]:
     return notes
 
 
+COLUMNS: list[tuple[str, Justify]] = [
+    ("uid", "left"), ("start", "right"), ("originator", "left"), ("responder", "left"),
+    ("state", "left"), ("history", "left"), ("pkts o/r", "right"), ("bytes o/r", "right"),
+    ("retx", "right"), ("role", "left"), ("frames", "right")]
+
+
 def render_connections(connections: list[Connection], console: Console) -> None:
-    table = Table(title=f"{len(connections)} TCP connections", title_justify="left")
-    for header, justify in (("uid", "left"), ("start", "right"), ("originator", "left"),
-                            ("responder", "left"), ("state", "left"), ("history", "left"),
-                            ("pkts o/r", "right"), ("bytes o/r", "right"),
-                            ("retx", "right"), ("role", "left"), ("frames", "right")):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    """One row per connection. Cells are plain text: an IPv6 endpoint such as
+    [fe80::1]:80 is not read as rich markup."""
     base = min((c.ts for c in connections), default=0.0)
-    for conn in connections:
-        table.add_row(
-            conn.uid,
-            f"+{conn.ts - base:.3f}s",
-            endpoint(conn.orig_h, conn.orig_p),
-            endpoint(conn.resp_h, conn.resp_p),
-            conn.conn_state,
-            conn.history,
-            f"{conn.orig_pkts}/{conn.resp_pkts}",
-            f"{_size(conn.orig_bytes)}/{_size(conn.resp_bytes)}",
-            str(conn.retransmits + conn.syn_retries),
-            conn.role + (f" {conn.session}" if conn.session else ""),
-            f"{conn.first_frame}-{conn.last_frame}",
-        )
-    console.print(table)
+    rows = [
+        (conn.uid,
+         f"+{conn.ts - base:.3f}s",
+         endpoint(conn.orig_h, conn.orig_p),
+         endpoint(conn.resp_h, conn.resp_p),
+         conn.conn_state,
+         conn.history,
+         f"{conn.orig_pkts}/{conn.resp_pkts}",
+         f"{_size(conn.orig_bytes)}/{_size(conn.resp_bytes)}",
+         str(conn.retransmits + conn.syn_retries),
+         conn.role + (f" {conn.session}" if conn.session else ""),
+         f"{conn.first_frame}-{conn.last_frame}")
+        for conn in connections]
+    console.print(PlainTable(f"{len(connections)} TCP connections", COLUMNS, rows))

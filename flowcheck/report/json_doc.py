@@ -6,6 +6,7 @@ import json
 from typing import IO, TYPE_CHECKING
 
 from flowcheck import __version__
+from flowcheck.report.json_text import write_indented
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,5 +55,7 @@ def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> Non
     if compact:
         stream.write(json.dumps(document, separators=(",", ":")) + "\n")
     else:
-        # One write: json.dump would make millions of small ones on a large document.
-        stream.write(json.dumps(document, indent=2) + "\n")
+        # json.dumps(indent=2)'s text, mostly from json's C encoder, in few writes
+        # (json.dump would make millions of small ones on a large document).
+        write_indented(document, stream)
+        stream.write("\n")

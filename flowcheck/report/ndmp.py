@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
+
+from flowcheck.report.plain_table import Justify, PlainTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,15 +21,30 @@ _SHOWN_FIELDS = ("version", "protocol_version", "reason", "auth_type", "user", "
                  "addr_type", "butype", "halt_reason", "offset", "length", "text")
 
 
-def _detail(message: NdmpMessage) -> str:
+COLUMNS: list[tuple[str, Justify]] = [
+    ("frame", "right"), ("dir", "left"), ("seq", "right"), ("type", "left"),
+    ("message", "left"), ("re", "right"), ("error", "left"), ("detail", "left")]
+
+
+def _detail(message: NdmpMessage) -> str | Text:
+    """Addresses and the shown body fields as plain text (they come from the wire: never
+    markup), then a yellow `partial` for a message the capture cut."""
     parts = [f"{a.ip}:{a.port}" for a in message.addresses]
     for key in _SHOWN_FIELDS:
         if key in message.body and message.body[key] not in ("", None):
             value = str(message.body[key])
             parts.append(f"{key}={value[:60]}")
-    if message.partial:
-        parts.append("[yellow]partial[/]")
-    return " ".join(parts)
+    text = " ".join(parts)
+    if not message.partial:
+        return text
+    return Text.assemble(text + " " if text else "", ("partial", "yellow"))
+
+
+def _row(message: NdmpMessage) -> tuple[str | Text, ...]:
+    return (str(message.frame), message.direction, str(message.sequence), message.type,
+            message.name, str(message.reply_sequence) if message.type == "reply" else "",
+            "" if message.error == 0 else Text.assemble((message.error_name, "red")),
+            _detail(message))
 
 
 def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console) -> None:
@@ -35,19 +53,9 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
         console.print("No NDMP control connection found (check --ndmp-port).")
     for stream in streams:
         version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
-        table = Table(title=f"{stream.uid}: NDMP {version}, {len(stream.messages)} messages",
-                      title_justify="left")
-        for header, justify in (("frame", "right"), ("dir", "left"), ("seq", "right"),
-                                ("type", "left"), ("message", "left"), ("re", "right"),
-                                ("error", "left"), ("detail", "left")):
-            table.add_column(header, justify=justify)  # type: ignore[arg-type]
-        for message in stream.messages:
-            error = "" if message.error == 0 else f"[red]{message.error_name}[/]"
-            table.add_row(str(message.frame), message.direction, str(message.sequence),
-                          message.type, message.name,
-                          str(message.reply_sequence) if message.type == "reply" else "",
-                          error, _detail(message))
-        console.print(table)
+        console.print(PlainTable(
+            f"{stream.uid}: NDMP {version}, {len(stream.messages)} messages", COLUMNS,
+            [_row(message) for message in stream.messages]))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
@@ -60,7 +68,7 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
                       highlight=False)
 
 
-def _row(table: Table, item: Difference) -> None:
+def _difference_row(table: Table, item: Difference) -> None:
     table.add_row(str(item.frame), item.uid or "", str(item.sequence), item.name, item.field,
                   str(item.ours), str(item.theirs), item.reason)
 
@@ -79,5 +87,5 @@ def render_crosscheck(result: CrosscheckResult, console: Console) -> None:
                        "reason"):
             table.add_column(header)
         for item in items:
-            _row(table, item)
+            _difference_row(table, item)
         console.print(table)

@@ -73,6 +73,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
+    if not sessions:
+        return sessions  # no session to attach to: every connection stays "other"
 
     endpoints = Endpoints()
     for conn in ordered:

@@ -1,0 +1,98 @@
+"""dumps_indented writes exactly json.dumps(indent=2)'s text, on any document."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+from enum import IntEnum, StrEnum
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run
+from flowcheck.report.json_doc import write_json
+from flowcheck.report.json_text import dumps_indented, write_indented
+
+CAPTURES = Path(__file__).parent.parent / "captures"
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+class Level(IntEnum):
+    HIGH = 3
+
+
+TEXTS = ["", "a", "C12", "quote \" and \\ backslash", "line\nbreak\ttab", "},\n  {",
+         "\u00e9t\u00e9 \u2192 \U0001f600", "\x00\x1f", "  ", "[]", "{}"]
+NUMBERS = [0, -1, 2**70, 1.5, -0.0, 1e-300, 1764547200.123456, math.inf, -math.inf,
+           math.nan, True, False, None]
+
+
+def scalar(rng: random.Random) -> object:
+    roll = rng.random()
+    if roll < 0.4:
+        return rng.choice(TEXTS)
+    if roll < 0.85:
+        return rng.choice(NUMBERS)
+    if roll < 0.9:
+        return rng.random() * 10 ** rng.randint(-5, 12)
+    return rng.choice([Colour.RED, Level.HIGH])
+
+
+def document(rng: random.Random, depth: int = 0) -> object:
+    """A random JSON-able value: nested dicts and lists (some empty, some of scalars
+    only), tuples, enum values, keys json converts (int, float, bool, None)."""
+    roll = rng.random()
+    if depth > 4 or roll < 0.3:
+        return scalar(rng)
+    size = rng.choice([0, 1, 2, 5])
+    if roll < 0.6:
+        keys = [rng.choice(TEXTS + [f"k{n}" for n in range(8)]) for _ in range(size)]
+        if rng.random() < 0.1:
+            keys.append(rng.choice([7, 2.5, True, None]))
+        return {key: document(rng, depth + 1) for key in keys}
+    items = [document(rng, depth + 1) for _ in range(size)]
+    return tuple(items) if rng.random() < 0.1 else items
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_documents(seed: int) -> None:
+    value = document(random.Random(seed))
+    expected = json.dumps(value, indent=2)
+    assert dumps_indented(value) == expected
+    stream = io.StringIO()
+    write_indented(value, stream, pieces=1 + seed % 4)  # written a few pieces at a time
+    assert stream.getvalue() == expected
+
+
+def test_flat_records_in_lists_and_dicts() -> None:
+    records = [{"uid": f"C{n}", "ts": n / 7, "history": "ShAFf", "tunnel": None,
+                "ok": n % 2 == 0} for n in range(50)]
+    value = {"connections": records, "frames": list(range(20)), "empty": [], "none": {},
+             "nested": [[1, 2], [], [{"a": []}]]}
+    assert dumps_indented(value) == json.dumps(value, indent=2)
+
+
+def test_unencodable_raises_as_json_does() -> None:
+    with pytest.raises(TypeError):
+        json.dumps({"a": [{1, 2}]}, indent=2)
+    with pytest.raises(TypeError):
+        dumps_indented({"a": [{1, 2}]})
+
+
+@pytest.mark.parametrize("capture", sorted(str(p.relative_to(CAPTURES))
+                                           for p in CAPTURES.glob("*/*.pcap*")))
+def test_every_stored_capture_analysis(capture: str, capsys: pytest.CaptureFixture[str],
+                                       ) -> None:
+    """The analyze document of every stored capture: the text is json's own."""
+    run(["analyze", str(CAPTURES / capture), "--format", "json"])
+    text = capsys.readouterr().out
+    document = json.loads(text)
+    assert text == json.dumps(document, indent=2) + "\n"
+    stream = io.StringIO()
+    write_json(document, stream)
+    assert stream.getvalue() == text

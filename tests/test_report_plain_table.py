@@ -1,0 +1,104 @@
+"""PlainTable prints exactly what rich prints for the same table, only faster."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from flowcheck.model import CaptureInfo
+from flowcheck.report.connections import COLUMNS, render_captures
+from flowcheck.report.plain_table import PlainTable
+
+CELLS = ["C1", "+0.001s", "10.77.0.2:20000", "[fe80::1]:80", "[2001:db8::1]:10000", "SF",
+         "ShADadFf", "4/3", "1.5 KB/90.0 MB", "0", "control S1", "12-1084", "", " x ",
+         ":smile:", "[bold]not markup[/]", "\u00e9t\u00e9", "tab\there", "two\nlines"]
+
+
+STYLED = [Text.assemble(("BAD_ARGS", "red")), Text("base", style="bold"),
+          Text.assemble("a:5 ", ("partial", "yellow")),
+          Text.assemble(("a", "red"), ("b", "red"), "c")]
+
+
+def rows(seed: int, count: int, cells: list) -> list[tuple]:
+    rng = random.Random(seed)
+    return [tuple(rng.choice(cells) for _ in COLUMNS) for _ in range(count)]
+
+
+class AsciiOut(io.StringIO):
+    """An output whose encoding is ASCII: rich draws its boxes in ASCII there."""
+
+    encoding = "ascii"  # type: ignore[assignment]
+
+
+def printed(table: object, **console: object) -> str:
+    out = AsciiOut() if console.pop("ascii", False) else io.StringIO()
+    Console(file=out, highlight=False, **console).print(table)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+CONSOLES = [
+    {"width": 200},  # piped (the CLI's PIPED_WIDTH)
+    {"width": 200, "force_terminal": True, "color_system": "truecolor"},  # styles
+    {"width": 60, "force_terminal": True, "color_system": "256"},  # too narrow: wraps
+    {"width": 200, "safe_box": True, "legacy_windows": True},
+    {"width": 200, "force_terminal": True, "color_system": "standard", "emoji": True},
+    {"width": 200, "ascii": True},
+]
+
+
+def counted(table: PlainTable) -> list[int]:
+    """The rows of each rich Table the PlainTable builds, from now on."""
+    built: list[int] = []
+    original = table.rich_table
+
+    def counting(table_rows, widths=None):  # type: ignore[no-untyped-def]
+        built.append(len(table_rows))
+        return original(table_rows, widths)
+
+    table.rich_table = counting  # type: ignore[method-assign]
+    return built
+
+
+SHORT = [c for c in CELLS if c.isascii() and c.isprintable() and len(c) < 12
+         and c == c.strip()]
+
+
+@pytest.mark.parametrize("console", CONSOLES)
+@pytest.mark.parametrize(("seed", "count", "cells", "fast"), [
+    (0, 0, SHORT, False), (1, 1, SHORT, False), (2, 2, SHORT, True), (3, 300, SHORT, True),
+    (4, 50, SHORT + ["a-longer-cell-than-most:65535"], False),  # too wide for 200
+    (5, 50, CELLS, False), (6, 3, CELLS, False),
+    (7, 20, SHORT + [" x "], False), (8, 20, SHORT + ["x "], False),
+    (9, 20, SHORT + [""], True),
+    (10, 40, SHORT + STYLED, False),  # a Text with a base style
+    (11, 40, SHORT + STYLED[:1] + STYLED[2:], True)])
+def test_same_text_as_rich(console: dict, seed: int, count: int, cells: list,
+                           fast: bool) -> None:
+    body = rows(seed, count, cells)
+    table = PlainTable(f"{count} TCP connections", COLUMNS, body)
+    expected = printed(table.rich_table(body), **dict(console))
+    built = counted(table)
+    assert printed(table, **dict(console)) == expected
+    if fast and console["width"] == 200:
+        assert built == [1]  # the rows after the first were drawn here
+
+
+def test_rows_are_plain_text_not_markup() -> None:
+    body = [("C1", "+0.000s", "[fe80::1]:80", "[2001:db8::5]:10000", "SF", "ShAFf", "4/3",
+             "0 B/0 B", "0", "[bold]other[/]", "1-7"), ("C2",) + ("x",) * 10]
+    text = printed(PlainTable("2 TCP connections", COLUMNS, body), width=200)
+    assert "[fe80::1]:80" in text and "[2001:db8::5]:10000" in text
+    assert "[bold]other[/]" in text
+
+
+def test_capture_paths_and_errors_are_not_markup() -> None:
+    info = CaptureInfo(path="/tmp/[red]job/a.pcap", format="pcap", packets=3, truncated=True,
+                       error="[bold]record length 99999 at offset 24")
+    out = io.StringIO()
+    render_captures([info], Console(file=out, width=200))
+    assert out.getvalue().startswith("/tmp/[red]job/a.pcap: pcap")
+    assert "[bold]record length" in out.getvalue()
