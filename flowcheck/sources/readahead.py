@@ -22,14 +22,32 @@ class Reads:
 
     start() says what the next read is (the bytes carried over, the bytes still missing
     of a cut record); result() returns (buffer, count): a fresh buffer with the carried
-    bytes first and count bytes read after them.
+    bytes first and count bytes read after them. On demand, the buffer is allocated
+    only then, when the consumer is done with the batch before (memory as before
+    read-ahead: two chunks).
     """
 
     def __init__(self, source: ByteSource) -> None:
         self._source = source
+        self._request: tuple[bytes, int, int] | None = None
         self._next: tuple[memoryview, int] | None = None
 
     def start(self, carry: bytes, missing: int, chunk_size: int) -> None:
+        self._request = (carry, missing, chunk_size)
+
+    def result(self) -> tuple[memoryview, int]:
+        buf, start = self._take()
+        return buf, self._fill(buf, start)
+
+    def _take(self) -> tuple[memoryview, int]:
+        """The next read's buffer (the carried bytes copied in) and where reading starts."""
+        if self._next is None:
+            assert self._request is not None
+            self._next = self._allocate(*self._request)
+        taken, self._next, self._request = self._next, None, None
+        return taken
+
+    def _allocate(self, carry: bytes, missing: int, chunk_size: int) -> tuple[memoryview, int]:
         # A record longer than a chunk is completed in one read, not chunk by chunk.
         want = max(chunk_size, missing)
         remaining = self._source.remaining()
@@ -37,20 +55,14 @@ class Reads:
             want = min(want, remaining + 1)  # the + 1 finds the end in the same read
         buf = memoryview(np.empty(len(carry) + want, np.uint8))
         buf[:len(carry)] = carry
-        self._next = (buf, len(carry))
-
-    def result(self) -> tuple[memoryview, int]:
-        assert self._next is not None
-        buf, start = self._next
-        self._next = None
-        return buf, self._fill(buf, start)
+        return buf, len(carry)
 
     def _fill(self, buf: memoryview, start: int) -> int:
         with buf[start:] as target:
             return self._source.readinto(target)
 
     def close(self) -> None:
-        self._next = None
+        self._request = self._next = None
 
 
 class ReadAhead(Reads):
@@ -71,15 +83,14 @@ class ReadAhead(Reads):
         self._thread.start()
 
     def start(self, carry: bytes, missing: int, chunk_size: int) -> None:
-        super().start(carry, missing, chunk_size)
-        assert self._next is not None and not self._in_flight
+        assert not self._in_flight
+        self._next = self._allocate(carry, missing, chunk_size)
         self._requests.put(self._next)
         self._in_flight = True
 
     def result(self) -> tuple[memoryview, int]:
-        assert self._next is not None and self._in_flight
-        buf, _start = self._next
-        self._next = None
+        assert self._in_flight
+        buf, _start = self._take()
         count, error = self._results.get()
         self._in_flight = False
         if error is not None:
@@ -96,4 +107,4 @@ class ReadAhead(Reads):
     def close(self) -> None:
         self._requests.put(None)
         self._thread.join()
-        self._next = None
+        super().close()
