@@ -2,10 +2,11 @@
 
 A chunk is the carried-over partial record of the previous chunk plus the next
 chunk_size bytes. Memory therefore stays at about one chunk per open file (two with
-read-ahead, readahead.py), whatever the file size. Each chunk gets a fresh, uninitialised buffer: zero-filling a bytearray
-costs about as much as the read itself, and a buffer is never reused because batches
-handed on may still point into it. (Memory-mapping the file instead was measured
-slower: page faults, and gathers from cold, 4 KiB-paged memory.)
+read-ahead, readahead.py), whatever the file size. Each chunk gets a fresh,
+uninitialised buffer: zero-filling a bytearray costs about as much as the read itself,
+and a buffer is never reused because batches handed on may still point into it.
+(Memory-mapping the file instead was measured slower: page faults, and gathers from
+cold, 4 KiB-paged memory.)
 """
 
 from __future__ import annotations
