@@ -11,6 +11,8 @@ import functools
 import gzip
 import os
 import struct
+import subprocess
+import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from capture_factory import pcap_bytes, tcp_packet
 
 from flowcheck.sources import iter_batches
+from flowcheck.sources import reader as reader_module
 from flowcheck.sources.inputs import ByteSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +31,13 @@ CORPUS = sorted(p for p in (ROOT / "tests" / "data" / "tcpdump-tests").iterdir()
                 if p.suffix in (".pcap", ".pcapng"))
 THREAD_NAME = "flowcheck-read-ahead"
 T0 = 1_700_000_000.0
+
+
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read ahead as on the 2-core machines flowcheck is built for, whatever this one
+    has (one core turns it off: test_no_read_ahead_on_one_core)."""
+    monkeypatch.setattr(reader_module, "usable_cores", lambda: 2)
 
 
 def read_ahead_threads() -> list[threading.Thread]:
@@ -221,3 +231,23 @@ def test_pipes_are_never_read_ahead(tmp_path: Path) -> None:
         os.close(write_end)
         assert sum(len(b) for b in reader) == 0
     assert np.array_equal(batch.caplen, [len(d) for _ts, d in records(50)])
+
+
+ONE_CORE = """
+import os, sys, threading
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+from flowcheck.sources import iter_batches
+from flowcheck.sources import reader as reader_module
+reader = iter(iter_batches([sys.argv[1]], chunk_size=65536))
+next(reader)
+print(sum(t.name == "flowcheck-read-ahead" for t in threading.enumerate()))
+"""
+
+
+def test_no_read_ahead_on_one_core(tmp_path: Path) -> None:
+    """With one usable CPU a second thread cannot overlap anything: read on demand."""
+    path = tmp_path / "a.pcap"
+    path.write_bytes(pcap_bytes(records(2000)))
+    result = subprocess.run([sys.executable, "-c", ONE_CORE, str(path)], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "0"

@@ -9,12 +9,22 @@ chunk per file being read. Pipes and terminals are never read ahead (see reader.
 
 from __future__ import annotations
 
+import os
 import threading
 from queue import SimpleQueue
 
 import numpy as np
 
 from flowcheck.sources.inputs import ByteSource
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity): with one, reading ahead only adds
+    thread switches."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Reads:

@@ -26,7 +26,7 @@ from flowcheck.sources.inputs import (
 )
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcapng import PcapngParser
-from flowcheck.sources.readahead import ReadAhead, Reads
+from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
 
 PROBE_CHUNK = 64 << 10
@@ -99,8 +99,8 @@ class CaptureFile:
         # A regular file never blocks: its next chunk is read in the background while
         # the consumer works on this one. Pipes and terminals are read on demand, so a
         # live capture's packets are handed on as soon as they arrive.
-        reads = (ReadAhead(source) if self.read_ahead and not source.interactive
-                 else Reads(source))
+        ahead = self.read_ahead and not source.interactive and usable_cores() > 1
+        reads = ReadAhead(source) if ahead else Reads(source)
         try:
             yield from self._chunks(source, reads, info)
         finally:
