@@ -145,8 +145,10 @@ class Result:
 
     @property
     def cpu_pps(self) -> float | None:
-        """Packets per CPU second: what wall time would give on an idle machine (a
-        single-threaded tool; tshark's second thread, if busy, counts against it)."""
+        """Packets per CPU second (every thread's CPU time: flowcheck's read-ahead thread
+        and tshark's second thread count against them). For a single-threaded tool it
+        is what wall time would give on an idle machine; flowcheck's engine reads the
+        next chunk on the second core, so its wall time on an idle machine is shorter."""
         return self.packets / self.cpu if self.cpu and self.wall else None
 
 
@@ -272,6 +274,26 @@ def summary(results: dict[str, list[Result]]) -> None:
                   f"{'all met' if not missed else 'NOT met: ' + ', '.join(missed)}")
 
 
+def startup_floor(python: str, runs: int = 5) -> str:
+    """What every run of the engine pays before reading: the interpreter with this
+    environment's `site` (its .pth files), then numpy's import (medians of `runs`)."""
+    # As flowcheck's commands start numpy: without OpenBLAS's thread pool (flowcheck/__init__).
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+
+    def median_wall(argv: list[str]) -> float:
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+            walls.append(time.perf_counter() - start)
+        return sorted(walls)[len(walls) // 2]
+    bare = median_wall([python, "-S", "-c", "pass"])
+    with_site = median_wall([python, "-c", "pass"])
+    numpy = median_wall([python, "-c", "import numpy"])
+    return (f"start-up floor: interpreter {bare:.3f} s, + site {max(0, with_site - bare):.3f} s "
+            f"(this environment's .pth files), + numpy {max(0, numpy - with_site):.3f} s")
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -299,6 +321,7 @@ def main() -> int:
     # run would otherwise compile its modules again (about 50 ms of start-up).
     compileall.compile_dir(str(ROOT / "flowcheck"), quiet=1)
     print(f"{os.cpu_count()} cores, load average {_load()}")
+    print(startup_floor(sys.executable))
     results = {name: bench_capture(CAPTURES_BY_NAME[name], args) for name in names}
     summary(results)
     return 0

@@ -74,3 +74,30 @@ def test_analyze_shows_the_progress_bar_with_packets_per_second(tmp_path: Path) 
     assert returncode in (0, 1)  # a verdict, not an error
     assert output.startswith(b"{")
     assert b"reading" in drawn and b"packets/s" in drawn
+
+
+BLAS_THREADS = """
+import os, sys
+{fake}
+import flowcheck
+import numpy
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+def test_flowcheck_commands_start_no_blas_threads() -> None:
+    """numpy's OpenBLAS would start (and spin) a thread per core at import: flowcheck's
+    own commands ask for none, programs that only import flowcheck keep their setting."""
+    env = {key: value for key, value in os.environ.items() if "NUM_THREADS" not in key}
+    as_command = "sys.orig_argv = [sys.executable, '-m', 'flowcheck.connections', 'x.pcap']"
+    for fake, expected in ((as_command, "1"), ("", "None")):
+        result = subprocess.run([sys.executable, "-c", BLAS_THREADS.format(fake=fake)],
+                                capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+        setting, tasks = result.stdout.split()
+        assert setting == expected
+        if expected == "1":
+            assert tasks == "1"  # the interpreter's own thread only
+    env["OPENBLAS_NUM_THREADS"] = "3"  # the user's choice stands
+    result = subprocess.run([sys.executable, "-c", BLAS_THREADS.format(fake=as_command)],
+                            capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert result.stdout.split()[0] == "3"

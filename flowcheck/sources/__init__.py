@@ -28,9 +28,9 @@ class CaptureSetReader:
     """Iterable over the PacketBatch stream of a capture set (iterate once)."""
 
     def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
-                 progress: bool = False) -> None:
+                 progress: bool = False, read_ahead: bool = True) -> None:
         specs = resolve_inputs(list(inputs))
-        files = [CaptureFile(spec, chunk_size) for spec in specs]
+        files = [CaptureFile(spec, chunk_size, read_ahead=read_ahead) for spec in specs]
         first_keys: dict[int, float | None] = {}
         for number, capture in enumerate(files):
             if capture.spec.reopenable:
@@ -87,9 +87,16 @@ class CaptureSetReader:
 
 
 def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
-                 progress: bool = False) -> CaptureSetReader:
-    """The PacketBatch stream of a capture set: files, directories, "-" or open streams."""
-    return CaptureSetReader(inputs, chunk_size=chunk_size, progress=progress)
+                 progress: bool = False, read_ahead: bool = True) -> CaptureSetReader:
+    """The PacketBatch stream of a capture set: files, directories, "-" or open streams.
+
+    chunk_size  bytes read at a time from each file (a batch covers at most one chunk)
+    read_ahead  read each regular file's next chunk in a background thread while the
+                caller works on the current batch (never pipes or terminals); the
+                batches are the same either way
+    """
+    return CaptureSetReader(inputs, chunk_size=chunk_size, progress=progress,
+                            read_ahead=read_ahead)
 
 
 def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:

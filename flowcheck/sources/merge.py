@@ -11,7 +11,7 @@ is, without copying.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class Lane:
         self.capture = capture
         self.index = index
         self.first_key = float("-inf") if first_key is None else first_key
-        self._chunks: Iterator[Chunk] | None = None
+        self._chunks: Generator[Chunk, None, None] | None = None
         self.buf: bytes | bytearray | memoryview = b""
         self.records: Records | None = None
         self.keys = np.empty(0)
@@ -64,6 +64,11 @@ class Lane:
         self._max_key = float(self.keys[-1])
         self.start = 0
 
+    def close(self) -> None:
+        """Stop reading the file (its read-ahead thread ends, the file is closed)."""
+        if self._chunks is not None:
+            self._chunks.close()
+
     def take(self, count: int) -> Records:
         assert self.records is not None
         part = self.records.slice(self.start, self.start + count)
@@ -74,7 +79,16 @@ class Lane:
 def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None,
                 ) -> Iterator[tuple[bytes | bytearray | memoryview, Records, LaneOf]]:
     """Yield (buffer, records, lane of each record) in merged order; lanes must be
-    sorted by first key."""
+    sorted by first key. Closing it early closes every file it opened."""
+    try:
+        yield from _merge(lanes, on_read)
+    finally:
+        for lane in lanes:
+            lane.close()
+
+
+def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
+           ) -> Iterator[tuple[bytes | bytearray | memoryview, Records, LaneOf]]:
     waiting = deque(sorted(lanes, key=lambda lane: (lane.first_key, lane.index)))
     active: list[Lane] = []
 

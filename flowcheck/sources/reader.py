@@ -1,16 +1,17 @@
 """One capture file read in fixed-size chunks: records located in bulk per chunk.
 
 A chunk is the carried-over partial record of the previous chunk plus the next
-chunk_size bytes. Memory therefore stays at about one chunk per open file, whatever
-the file size. Each chunk gets a fresh, uninitialised buffer: zero-filling a bytearray
-costs about as much as the read itself, and a buffer is never reused because batches
-handed on may still point into it. (Memory-mapping the file instead was measured
-slower: page faults, and gathers from cold, 4 KiB-paged memory.)
+chunk_size bytes. Memory therefore stays at about one chunk per open file (two with
+read-ahead, readahead.py), whatever the file size. Each chunk gets a fresh,
+uninitialised buffer: zero-filling a bytearray costs about as much as the read itself,
+and a buffer is never reused because batches handed on may still point into it.
+(Memory-mapping the file instead was measured slower: page faults, and gathers from
+cold, 4 KiB-paged memory.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from flowcheck.sources.inputs import (
 )
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcapng import PcapngParser
+from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
 
 PROBE_CHUNK = 64 << 10
@@ -53,9 +55,10 @@ def _prime_allocator() -> None:
 class CaptureFile:
     """A member of the capture set; `chunks()` yields (buffer, records) and fills info."""
 
-    def __init__(self, spec: InputSpec, chunk_size: int) -> None:
+    def __init__(self, spec: InputSpec, chunk_size: int, *, read_ahead: bool = True) -> None:
         self.spec = spec
         self.chunk_size = max(1, chunk_size)
+        self.read_ahead = read_ahead  # read the next chunk in the background (files only)
         self.info = CaptureInfo(path=spec.name)
         self.raw_done = 0  # bytes of the file consumed so far, for progress
 
@@ -64,7 +67,7 @@ class CaptureFile:
 
         Only for reopenable files; errors found here are recorded in info.
         """
-        probe = CaptureFile(self.spec, PROBE_CHUNK)
+        probe = CaptureFile(self.spec, PROBE_CHUNK, read_ahead=False)
         first: float | None = None
         chunks = probe.chunks()
         try:
@@ -79,7 +82,7 @@ class CaptureFile:
                 setattr(self.info, name, getattr(probe.info, name))
         return first
 
-    def chunks(self) -> Iterator[tuple[memoryview, Records]]:
+    def chunks(self) -> Generator[tuple[memoryview, Records], None, None]:
         try:
             source = ByteSource(self.spec)
         except InputError as exc:
@@ -93,29 +96,35 @@ class CaptureFile:
     def _read(self, source: ByteSource) -> Iterator[tuple[memoryview, Records]]:
         _prime_allocator()
         info = self.info
+        # A regular file never blocks: its next chunk is read in the background while
+        # the consumer works on this one. Pipes and terminals are read on demand, so a
+        # live capture's packets are handed on as soon as they arrive.
+        ahead = self.read_ahead and not source.interactive and usable_cores() > 1
+        reads = ReadAhead(source) if ahead else Reads(source)
+        try:
+            yield from self._chunks(source, reads, info)
+        finally:
+            reads.close()
+
+    def _chunks(self, source: ByteSource, reads: Reads,
+                info: CaptureInfo) -> Iterator[tuple[memoryview, Records]]:
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
         parser: PcapParser | PcapngParser | None = None
-        missing = 0
+        reads.start(carry, 0, self.chunk_size)
         while True:
-            # A record longer than a chunk is completed in one read, not chunk by chunk.
-            want = max(self.chunk_size, missing)
-            remaining = source.remaining()
-            if remaining is not None:
-                want = min(want, remaining + 1)  # the + 1 finds the end in the same read
-            buf = memoryview(np.empty(len(carry) + want, np.uint8))
-            buf[:len(carry)] = carry
             try:
-                count = self._fill(source, buf, len(carry))
+                buf, count = reads.result()
             except CompressedStreamError as exc:
-                count, info.error = 0, f"compressed data corrupt or cut: {exc}"
-                info.truncated = True
+                buf, count = _holding(carry), 0
+                info.error, info.truncated = f"compressed data corrupt or cut: {exc}", True
             end_of_input = count == 0
             buf = buf[:len(carry) + count]
             self.raw_done = source.raw_position() or self.raw_done
             if parser is None:
                 if len(buf) < 4 and not end_of_input:
                     carry = bytes(buf)  # a pipe gave fewer bytes than the magic
+                    reads.start(carry, 0, self.chunk_size)
                     continue
                 parser = self._make_parser(source, buf, end_of_input)
                 if parser is None:
@@ -127,6 +136,10 @@ class CaptureFile:
                 return
             info.link_types = list(parser.link_types)
             records = located.records
+            carry = bytes(buf[located.consumed:])
+            if located.error is None and not end_of_input:
+                # The next read starts now, before this chunk's records are handed on.
+                reads.start(carry, located.missing, self.chunk_size)
             if len(records):
                 info.packets += len(records)
                 yield buf, records
@@ -136,8 +149,6 @@ class CaptureFile:
                 info.error, info.error_offset = located.error, located.error_offset
                 info.truncated = True
                 return
-            carry = bytes(buf[located.consumed:])
-            missing = located.missing
             if end_of_input:
                 if carry:
                     info.bytes_read = base + len(carry)
@@ -146,10 +157,6 @@ class CaptureFile:
                     else:
                         info.truncated = True
                 return
-
-    def _fill(self, source: ByteSource, buf: memoryview, start: int) -> int:
-        with buf[start:] as target:
-            return source.readinto(target)
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:
@@ -163,3 +170,11 @@ class CaptureFile:
             return None
         info.format = fmt + (".gz" if source.compressed else "")
         return PcapParser() if fmt == "pcap" else PcapngParser()
+
+
+def _holding(data: bytes) -> memoryview:
+    """A fresh buffer holding data (the carried bytes, when no more could be read)."""
+    buf = memoryview(np.empty(len(data), np.uint8))
+    buf[:] = data
+    return buf
+
