@@ -45,6 +45,7 @@ from flowcheck.connections.flows import (
     address_text,
     group_flows,
 )
+from flowcheck.connections.short import MAX_PACKETS, Parked, ShortPass, parked_entries
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import (
     FRAGMENT,
@@ -85,8 +86,13 @@ class ConnectionTracker:
         # the connection's history (tests/test_connections_cost.py).
         self.one_at_a_time = 0
         self._flows: dict[FlowKey, ConnState] = {}
+        # Connections of the short-connection path, kept as arrays until a later packet
+        # needs their ConnState (flowcheck.connections.short).
+        self._parked: dict[FlowKey, tuple[Parked, int]] = {}
         self._all: list[ConnState] = []
-        self._new: list[ConnState] = []
+        self._records: list[Connection] = []  # every connection, in order of opening
+        self._new: list[Connection] = []
+        self._short: tuple[ShortPass, np.ndarray, list[FlowKey]] | None = None
         self._segments: list[tuple] = []
         self._next_uid = 1
         self._finished: list[Connection] | None = None
@@ -115,6 +121,8 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        if self.fast and len(walk):
+            walk = self._short_flows(flows, walk)
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(flows, walk)
@@ -132,6 +140,7 @@ class ConnectionTracker:
             if runs:
                 self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs)
             walkers = going
+        self._commit_short()
         for quote in decoded.icmp_quotes:
             self._attach_icmp(quote)
         self._end_batch()
@@ -153,7 +162,7 @@ class ConnectionTracker:
         for f, (key, candidate, lower, size) in enumerate(zip(
                 flows.keys, candidates.tolist(), from_lower.tolist(), sizes.tolist(),
                 strict=True)):
-            c = self._flows.get(key) if candidate else None
+            c = self._get(key) if candidate else None
             if c is None or c.tapped or c.tap_pending or not (
                     (lower == 0 or c.steady_for(c.orig_is_lower))
                     and (lower == size or c.steady_for(not c.orig_is_lower))):
@@ -206,7 +215,7 @@ class ConnectionTracker:
         rows, flag_list, lower = (positions.tolist(), flags.tolist(),
                                   from_lower[positions].tolist())
         while i < count:
-            c = self._flows.get(key)
+            c = self._get(key)
             if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
                 self._slow(key, rows[i], lower[i])
                 i += 1
@@ -240,6 +249,94 @@ class ConnectionTracker:
             slow_streak = 0
             i = j
 
+    # -- short connections, all at once ----------------------------------------------
+
+    def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+        """Start the short-connection pass on the flows to walk that open a connection
+        in this batch (see flowcheck.connections.short); returns the other flows. The
+        pass's records are made by _commit_short, after the walk, with the batch's uids."""
+        d = self._decoded
+        walk_a = np.asarray(walk, np.int64)
+        sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
+        starts = flows.bounds[walk_a]
+        first = flows.order[starts]
+        low = flows.from_lower[first]
+        lower_port = np.where(low, d.tcp_sport[first], d.tcp_dport[first])
+        upper_port = np.where(low, d.tcp_dport[first], d.tcp_sport[first])
+        fits = sizes <= MAX_PACKETS
+        if self.sink is not None:  # NDMP control connections keep the per-packet path
+            fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
+        keys, known_flows, parked = flows.keys, self._flows, self._parked
+        walk_list = walk_a.tolist()
+        chosen, rest = [], []
+        syn_first = ((d.tcp_flags[first] & (SYN | ACK)) == SYN).tolist()
+        for n, (f, fit) in enumerate(zip(walk_list, fits.tolist(), strict=True)):
+            key = keys[f]
+            if fit and ((key not in known_flows and key not in parked)
+                        or (syn_first[n] and self._reuses(key, int(first[n]), bool(low[n])))):
+                chosen.append(n)
+            else:
+                rest.append(f)
+        if not chosen:
+            return walk_list
+        pick = np.array(chosen, np.int64)
+        by_size = np.argsort(-sizes[pick], kind="stable")
+        pick = pick[by_size]
+        short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
+                          lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
+                          self.tap)
+        flow_ids = walk_a[pick]
+        rest.extend(flow_ids[short.bad].tolist())
+        keep = np.flatnonzero(~short.bad)
+        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()])
+        return rest
+
+    def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
+        """Whether a SYN (row) opens a new connection on a known 4-tuple (_starts_new)."""
+        seq = self._decoded.tcp_seq.item(row)
+        c = self._flows.get(key)
+        if c is not None:
+            return self._starts_new(c, from_lower, SYN, seq)
+        block, i = self._parked[key]
+        base = block.side_base(i, from_lower)
+        return base is not None and seq != base
+
+    def _commit_short(self) -> None:
+        """The short pass's records, numbered with the batch's other new connections
+        (uids follow first_frame), and their keys parked."""
+        if self._short is None:
+            return
+        short, keep, keys = self._short
+        self._short = None
+        old = self._new
+        first_frames = np.concatenate((np.array([r.first_frame for r in old], np.int64),
+                                       short.frame[keep]))
+        numbers = np.empty(first_frames.shape[0], np.int64)
+        numbers[np.argsort(first_frames, kind="stable")] = np.arange(
+            self._next_uid, self._next_uid + first_frames.shape[0])
+        self._next_uid += first_frames.shape[0]
+        for record, number in zip(old, numbers[:len(old)].tolist(), strict=True):
+            record.uid = f"C{number}"
+        self._new = []
+        uids = [f"C{number}" for number in numbers[len(old):].tolist()]
+        block = short.commit(keep, keys, uids)
+        kept = [keys[i] for i in keep.tolist()]
+        for key in kept:  # a reused 4-tuple: the new connection replaces the old one
+            if key in self._flows:
+                del self._flows[key]
+        self._parked.update(parked_entries(block, kept))
+        self._records.extend(block.records)
+
+    def _get(self, key: FlowKey) -> ConnState | None:
+        """The connection of a flow key, its ConnState made from the arrays if parked."""
+        c = self._flows.get(key)
+        if c is None:
+            entry = self._parked.pop(key, None)
+            if entry is not None:
+                c = self._flows[key] = entry[0].conn_state(entry[1])
+                self._all.append(c)
+        return c
+
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
@@ -254,6 +351,8 @@ class ConnectionTracker:
         """Packet k (of flow key) through update_packet, with its fields already read."""
         self.one_at_a_time += 1
         c = self._flows.get(key)
+        if c is None and key in self._parked:
+            c = self._get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
@@ -313,8 +412,10 @@ class ConnectionTracker:
             c.tapped = self.ndmp_port in (orig[2], resp[2])
             c.tap_pending = not c.tapped and self.tap is not None
         self._flows[key] = c
+        self._parked.pop(key, None)
         self._all.append(c)
-        self._new.append(c)
+        self._records.append(record)
+        self._new.append(record)
         return c
 
     def _looks_like_server(self, port: int) -> bool:
@@ -323,15 +424,18 @@ class ConnectionTracker:
     def _attach_icmp(self, quote: IcmpQuote) -> None:
         src: Endpoint = (quote.version, quote.src, quote.sport)
         dst: Endpoint = (quote.version, quote.dst, quote.dport)
-        c = self._flows.get((src, dst, quote.tunnel) if src <= dst
-                            else (dst, src, quote.tunnel))
-        if c is not None and len(c.record.icmp_frames) < 8:
-            c.record.icmp_frames.append(quote.frame)
+        key = (src, dst, quote.tunnel) if src <= dst else (dst, src, quote.tunnel)
+        c = self._flows.get(key)
+        parked = self._parked.get(key)
+        record = c.record if c is not None else (
+            parked[0].records[parked[1]] if parked is not None else None)
+        if record is not None and len(record.icmp_frames) < 8:
+            record.icmp_frames.append(quote.frame)
 
     def _end_batch(self) -> None:
-        self._new.sort(key=lambda c: c.record.first_frame)
-        for c in self._new:
-            c.record.uid = f"C{self._next_uid}"
+        self._new.sort(key=lambda record: record.first_frame)
+        for record in self._new:
+            record.uid = f"C{self._next_uid}"
             self._next_uid += 1
         self._new = []
         if self.sink is not None and self._segments:
@@ -352,7 +456,7 @@ class ConnectionTracker:
         """Close every connection: conn_state, missed bytes; ordered by first_frame."""
         if self._finished is not None:
             return self._finished
-        result: list[Connection] = []
+        # Parked connections' records were closed when made (short.ShortPass.commit).
         for c in sorted(self._all, key=lambda c: c.record.first_frame):
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
@@ -360,6 +464,5 @@ class ConnectionTracker:
             account_missed(c)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-            result.append(record)
-        self._finished = result
-        return result
+        self._finished = sorted(self._records, key=lambda record: record.first_frame)
+        return self._finished

@@ -1,0 +1,434 @@
+"""The short-connection path: the packets of a batch's new connections, all at once.
+
+A flow of the batch whose first packet opens a connection (its 4-tuple never seen, or
+a SYN that reuses it, as the tracker's `_starts_new` decides), not tapped, with at most
+`MAX_PACKETS` packets in the batch, is tracked here together with every other such
+flow: step k applies each flow's k-th packet with numpy operations that transcribe
+`conn.update_packet` (flows sorted by size, so step k's flows are a prefix). Per batch
+that is a few hundred numpy calls, whatever the number of connections; Python work is
+the records made at the end, in bulk (`commit`). The sides' tracking state stays in
+arrays (`Parked`) and becomes a ConnState only if a later packet of the connection comes.
+
+A flow this transcription does not cover goes back to the per-packet path whole, before
+anything of it is kept: a sequence gap (the hole bookkeeping is per packet), a SYN that
+reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
+handled one at a time follow the unusual flows, never all packets. Retransmissions,
+repeated SYNs, resets, half-open and mid-stream connections stay here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from itertools import repeat
+
+import numpy as np
+
+from flowcheck.connections.conn import (
+    ACK,
+    EVIDENCE_CAP,
+    FIN,
+    PRE_TAP_CAP,
+    RST,
+    SYN,
+    ConnState,
+    Endpoint,
+)
+from flowcheck.connections.flows import FlowKey, address_text
+from flowcheck.connections.state import EndpointState, conn_states
+from flowcheck.decode import DecodedBatch
+from flowcheck.model import Connection
+
+MAX_PACKETS = 16  # a flow's packets in a batch for this path (steps per batch)
+_NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
+_M32 = 0xFFFFFFFF
+_INACTIVE, _SYN_SENT, _SYN_ACK_SENT, _PARTIAL, _ESTABLISHED, _CLOSED, _RESET = (
+    int(s) for s in EndpointState)
+# History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
+# sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
+LETTERS = "QISHDATWFR"
+_FLIPPED_BIT = 1 << 20
+# Connection's fields in order, as `commit` passes them (checked at import).
+_FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
+           "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
+           "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
+           "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
+           "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "tunnel")
+if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
+    raise ImportError("flowcheck.connections.short: Connection's fields changed")
+
+
+def _s32(value: np.ndarray) -> np.ndarray:
+    return ((value + 0x80000000) & _M32) - 0x80000000
+
+
+@dataclass(slots=True)
+class Parked:
+    """The final tracking state of one batch's committed flows: row 0 the originator,
+    row 1 the responder (int64 arrays use _NONE for None)."""
+
+    records: list[Connection]
+    orig_is_lower: np.ndarray
+    state: np.ndarray
+    base: np.ndarray
+    isn: np.ndarray
+    last_raw: np.ndarray
+    last_u: np.ndarray
+    max_end: np.ndarray
+    fin: np.ndarray
+    acked: np.ndarray
+    acked_frame: np.ndarray
+    ack_last: np.ndarray
+    last_syn_ts: np.ndarray  # nan: None
+    tap_pending: np.ndarray
+    pre_tap: dict[int, list[tuple]]
+
+    def side_base(self, i: int, lower: bool) -> int | None:
+        """The base of flow i's side that is the key's lower endpoint (or the other)."""
+        value = self.base.item(0 if lower == bool(self.orig_is_lower[i]) else 1, i)
+        return None if value == _NONE else value
+
+    def conn_state(self, i: int) -> ConnState:
+        """Flow i as the ConnState the per-packet path would have left."""
+        def optional(array: np.ndarray, row: int) -> int | None:
+            value = array.item(row, i)
+            return None if value == _NONE else value
+
+        def endpoint(row: int) -> Endpoint:
+            last_u = optional(self.last_u, row)
+            return Endpoint(
+                state=EndpointState(self.state.item(row, i)), base=optional(self.base, row),
+                isn=optional(self.isn, row),
+                last_raw=self.last_raw.item(row, i) if last_u is not None else 0,
+                last_u=last_u, max_end=optional(self.max_end, row),
+                fin=bool(self.fin.item(row, i)), acked=optional(self.acked, row),
+                acked_frame=self.acked_frame.item(row, i) if optional(self.acked, row)
+                is not None else 0, ack_last=optional(self.ack_last, row))
+
+        syn_ts = self.last_syn_ts.item(i)
+        return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
+                         orig=endpoint(0), resp=endpoint(1),
+                         tap_pending=bool(self.tap_pending[i]),
+                         pre_tap=self.pre_tap.pop(i, []),
+                         last_syn_ts=None if syn_ts != syn_ts else syn_ts)
+
+
+class ShortPass:
+    """One batch's short new flows tracked together; `bad` marks the flows to hand back.
+
+    d: the decoded batch; order/from_lower: BatchFlows' arrays; starts/sizes: each
+    flow's slice of `order` (sizes descending); lower_port/upper_port: the flow key's
+    ports; buf: the batch's bytes (for the tap); tap: the tracker's tap or None.
+    """
+
+    def __init__(self, d: DecodedBatch, order: np.ndarray, from_lower: np.ndarray,
+                 starts: np.ndarray, sizes: np.ndarray, lower_port: np.ndarray,
+                 upper_port: np.ndarray, ndmp_port: int, buf: np.ndarray | None,
+                 tap: Callable[[bytes], bool] | None) -> None:
+        v = starts.shape[0]
+        self.v = v
+        steps = int(sizes[0])
+        active = np.searchsorted(-sizes, -np.arange(steps), side="left")
+        # Every packet once, step by step (step k: the k-th packet of flows 0..active[k]).
+        rows = np.concatenate([order[starts[:n] + k] for k, n in enumerate(active.tolist())])
+        self.offsets = np.concatenate(([0], np.cumsum(active)))
+        self.rows = rows
+        self.active = active.tolist()
+        flags, seq, ack = d.tcp_flags[rows], d.tcp_seq[rows], d.tcp_ack[rows]
+        plen, frame, ts = d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows]
+        window, low = d.tcp_window[rows], from_lower[rows]
+
+        # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's receiver,
+        # else a client port talking to a server port.
+        first, low0 = flags[:v] & (SYN | ACK), low[:v]
+        server_lower = (lower_port < 1024) | (lower_port == ndmp_port)
+        server_upper = (upper_port < 1024) | (upper_port == ndmp_port)
+        sender_server = np.where(low0, server_lower, server_upper)
+        receiver_server = np.where(low0, server_upper, server_lower)
+        flipped = (first == SYN | ACK) | ((first != SYN) & sender_server & ~receiver_server)
+        self.flipped = flipped
+        self.orig_is_lower = low0 ^ flipped
+
+        two = 2 * v
+        st = np.zeros(two, np.int8)
+        base, isn, last_raw, last_u, max_end, acked, acked_frame, ack_last = (
+            np.full(two, _NONE, np.int64) for _ in range(8))
+        fin = np.zeros(two, bool)
+        syn_seen = np.zeros(v, bool)
+        syn_ts = np.full(v, np.nan)
+        last_syn = np.full(v, np.nan)
+        established = np.zeros(v, bool)
+        rtt = np.full(v, np.nan)
+        syn_retries = np.zeros(v, np.int64)
+        retransmits = np.zeros(v, np.int64)
+        bad = np.zeros(v, bool)
+        seen = np.zeros(v, np.int64)  # history letter bits so far
+        new_letters = np.zeros((steps, v), np.int64)
+        is_orig_all = np.empty(rows.shape[0], bool)
+        retransmitted = np.zeros(rows.shape[0], bool)
+        everyone = np.arange(v)
+
+        for k, n in enumerate(self.active):
+            at = slice(self.offsets[k], self.offsets[k + 1])
+            fl, sq, ak, pl, fr, t = flags[at], seq[at], ack[at], plen[at], frame[at], ts[at]
+            so = low[at] == self.orig_is_lower[:n]
+            is_orig_all[at] = so
+            ar = everyone[:n]
+            fs = np.where(so, ar, ar + v)  # this packet's side in the (2v,) arrays
+            fp = np.where(so, ar + v, ar)  # its peer
+            syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
+            pure_syn = syn & ~ac
+            # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is
+            # a new connection on the same 4-tuple (tracker._starts_new): handed back.
+            b = base[fs]
+            if k:
+                bad[:n] |= pure_syn & (b != _NONE) & (sq != b)
+            base[fs] = np.where(b == _NONE, np.where(syn, sq, (sq - 1) & _M32), b)
+            pb = base[fp]
+            base[fp] = np.where(ac & (pb == _NONE), (ak - 1) & _M32, pb)
+            # track_ack(peer): against the peer's last ACK, else its max_end.
+            al, pm = ack_last[fp], max_end[fp]
+            ref = np.where(al != _NONE, al, pm)
+            do = ac & (ref != _NONE)
+            value = ref + _s32(ak - ref)
+            ack_last[fp] = np.where(do, value, al)
+            top = acked[fp]
+            better = do & ((top == _NONE) | (value > top))
+            acked[fp] = np.where(better, value, top)
+            acked_frame[fp] = np.where(better, fr, acked_frame[fp])
+            # SYN / SYN-ACK.
+            synack = syn & ac
+            side_isn = isn[fs]
+            syn_retries[:n] += pure_syn & so & syn_seen[:n] & (sq == side_isn)
+            syn_seen[:n] |= pure_syn
+            syn_ts[:n] = np.where(pure_syn & np.isnan(syn_ts[:n]), t, syn_ts[:n])
+            starting = syn & (side_isn == _NONE)  # start_sequence
+            isn[fs] = np.where(starting, sq, side_isn)
+            last_raw[fs] = np.where(starting, sq, last_raw[fs])
+            last_u[fs] = np.where(starting, sq, last_u[fs])
+            max_end[fs] = np.where(starting, sq + 1 + pl, max_end[fs])
+            s_state, p_state = st[fs], st[fp]
+            s_new = np.where(synack & ((s_state <= _SYN_SENT) | (s_state == _PARTIAL)),
+                             _SYN_ACK_SENT, s_state)
+            p_new = np.where(synack & (p_state == _SYN_SENT), _ESTABLISHED, p_state)
+            s_new = np.where(pure_syn & ((s_state == _INACTIVE) | (s_state == _PARTIAL)),
+                             _SYN_SENT, s_new)
+            plain = ~syn & ~rs
+            s_new = np.where(plain & (s_state == _INACTIVE), _PARTIAL, s_new)
+            est = plain & so & ac & (p_state == _SYN_ACK_SENT)
+            p_new = np.where(est, _ESTABLISHED, p_new)
+            s_new = np.where(est & (s_new == _SYN_SENT), _ESTABLISHED, s_new)
+            first_est = est & ~established[:n]
+            rtt[:n] = np.where(first_est, t - last_syn[:n], rtt[:n])  # nan if no SYN
+            established[:n] |= est
+            last_syn[:n] = np.where(pure_syn, t, last_syn[:n])
+            # Sequence tracking of data and FINs (_track_sequence), holes excepted.
+            track = ((pl > 0) | fn) & ~syn
+            lu, lr = last_u[fs], last_raw[fs]
+            start = np.where(lu != _NONE, lu + _s32(sq - lr), sq)
+            last_u[fs] = np.where(track, start, lu)
+            last_raw[fs] = np.where(track, sq, lr)
+            me = max_end[fs]
+            me = np.where(me == _NONE, start, me)
+            bad[:n] |= track & (start > me)  # a gap: the hole bookkeeping is per packet
+            end = start + pl
+            data = track & (pl > 0)
+            retransmit = data & (end <= me)
+            retransmitted[at] = retransmit
+            retransmits[:n] += retransmit
+            max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
+                                   max_end[fs])
+            # FIN, RST.
+            fin[fs] |= fn
+            s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
+            s_new = np.where(rs, _RESET, s_new)
+            st[fs] = s_new
+            st[fp] = p_new
+            # History letters, in update_packet's order, each side's first time only.
+            bits = ((syn & fn) | (syn & rs) << 1 | pure_syn << 2 | synack << 3
+                    | (pl > 0) << 4 | ((pl == 0) & ac & ~syn & ~fn & ~rs) << 5
+                    | retransmit << 6 | ((window[at] == 0) & ~syn & ~rs) << 7
+                    | fn << 8 | rs << 9).astype(np.int64) << np.where(so, 0, 10)
+            fresh = bits & ~seen[:n]
+            seen[:n] |= bits
+            new_letters[k, :n] = fresh
+
+        new_letters[0] |= np.where(flipped, _FLIPPED_BIT, 0)
+        self.new_letters = new_letters
+        self.flags, self.seq, self.plen, self.frame, self.ts = flags, seq, plen, frame, ts
+        self.is_orig = is_orig_all
+        self.state = st.reshape(2, v)
+        self.base, self.isn = base.reshape(2, v), isn.reshape(2, v)
+        self.last_raw, self.last_u = last_raw.reshape(2, v), last_u.reshape(2, v)
+        self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
+        self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
+        self.ack_last = ack_last.reshape(2, v)
+        self.syn_retries, self.retransmits = syn_retries, retransmits
+        self.syn_ts, self.last_syn, self.established, self.rtt = (
+            syn_ts, last_syn, established, rtt)
+        self.tap_pending = np.zeros(v, bool)
+        self.pre_tap: dict[int, list[tuple]] = {}
+        if tap is not None:
+            self._ask_tap(d, buf, tap, bad)
+        self.bad = bad
+
+    def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
+                 tap: Callable[[bytes], bool], bad: np.ndarray) -> None:
+        """As the tracker: the first payload decides; a flow the tap wants goes back
+        (the per-packet path keeps its segments). Without payload yet, the first
+        PRE_TAP_CAP packets wait for the decision."""
+        v = self.v
+        flow_of = np.concatenate([np.arange(n) for n in self.active])
+        with_data = np.flatnonzero(self.plen > 0)
+        firsts = np.full(v, -1, np.int64)
+        # Step order: the first hit per flow is its first payload.
+        flows_hit, where = np.unique(flow_of[with_data], return_index=True)
+        firsts[flows_hit] = with_data[where]
+        assert buf is not None
+        for f, at in zip(flows_hit.tolist(), firsts[flows_hit].tolist(), strict=True):
+            row = int(self.rows[at])
+            start = int(d.tcp_payload_off[row])
+            if tap(bytes(buf[start:start + int(d.tcp_payload_cap[row])])):
+                bad[f] = True
+        waiting = np.flatnonzero(firsts < 0)
+        self.tap_pending[waiting] = True
+        for f in waiting.tolist():
+            packets = []
+            for k in range(min(PRE_TAP_CAP, len(self.active))):
+                if f >= self.active[k]:
+                    break
+                at = int(self.offsets[k]) + f
+                packets.append(("orig" if self.is_orig[at] else "resp", self.seq.item(at),
+                                self.flags.item(at), b"", self.frame.item(at),
+                                self.ts.item(at)))
+            self.pre_tap[f] = packets
+
+    def commit(self, keep: np.ndarray, keys: list[FlowKey], uids: list[str]) -> Parked:
+        """The records of flows `keep` (indices, in any order), with their uids, and
+        their state for later packets."""
+        v = self.v
+        rows_of = np.full((len(self.active), v), -1, np.int64)  # [step, flow] -> packet
+        for k, n in enumerate(self.active):
+            rows_of[k, :n] = np.arange(self.offsets[k], self.offsets[k + 1])
+        packets = rows_of[:, keep]
+        valid = packets >= 0
+        at = np.where(valid, packets, 0)
+        is_orig = self.is_orig[at] & valid
+        is_resp = ~self.is_orig[at] & valid
+        plen = np.where(valid, self.plen[at], 0)
+        sizes = valid.sum(axis=0)
+        first, last = at[0], at[sizes - 1, np.arange(keep.shape[0])]
+        flags, frames = self.flags[at], np.where(valid, self.frame[at], 0)
+        orig_lower = self.orig_is_lower[keep]
+
+        state = self.state[:, keep]
+        orig_bytes, resp_bytes = (plen * is_orig).sum(axis=0), (plen * is_resp).sum(axis=0)
+        histories = _histories(self.new_letters[:, keep])
+        fin = self.fin[:, keep]
+        acked, max_end = self.acked[:, keep], self.max_end[:, keep]
+        beyond = np.where((acked != _NONE) & (max_end != _NONE),
+                          np.maximum(0, acked - max_end - fin), 0)
+        missed = beyond.sum(axis=0)
+        gaps = (beyond > 0).sum(axis=0)
+        gap_frames: list[list[int]] = [[] for _ in range(keep.shape[0])]
+        acked_frame = self.acked_frame[:, keep]
+        for i in np.flatnonzero(gaps).tolist():
+            gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
+        states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
+
+        syn_mask = (flags & (SYN | ACK)) == SYN
+        texts: dict[tuple[int, bytes], str] = {}
+
+        def text(endpoint: tuple[int, bytes, int]) -> str:
+            found = texts.get(endpoint[:2])
+            if found is None:
+                found = texts[endpoint[:2]] = address_text(endpoint[0], endpoint[1])
+            return found
+
+        kept = [keys[i] for i in keep.tolist()]
+        origs = [key[0] if lower else key[1] for key, lower in zip(kept, orig_lower.tolist(),
+                                                                   strict=True)]
+        resps = [key[1] if lower else key[0] for key, lower in zip(kept, orig_lower.tolist(),
+                                                                   strict=True)]
+        syn_ts = self.syn_ts[keep]
+        rtt = self.rtt[keep]
+        count = keep.shape[0]
+        records = list(map(
+            Connection, uids, [text(e) for e in origs], [e[2] for e in origs],
+            [text(e) for e in resps], [e[2] for e in resps],
+            self.ts[first].tolist(), self.ts[last].tolist(), states, histories,
+            is_orig.sum(axis=0).tolist(), is_resp.sum(axis=0).tolist(),
+            orig_bytes.tolist(), resp_bytes.tolist(), missed.tolist(), gaps.tolist(),
+            self.retransmits[keep].tolist(), self.syn_retries[keep].tolist(),
+            self.frame[first].tolist(), self.frame[last].tolist(), _optional(rtt),
+            _frame_lists(frames, syn_mask & valid),
+            _frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & valid),
+            _frame_lists(frames, ((flags & RST) != 0) & valid),
+            (((flags & RST) != 0) & is_resp).any(axis=0).tolist(),
+            (((flags & RST) != 0) & is_orig).any(axis=0).tolist(),
+            [[] for _ in range(count)],
+            _frame_lists(frames, ((flags & FIN) != 0) & valid), gap_frames,
+            self.established[keep].tolist(), _optional(syn_ts),
+            [key[2] or None for key in kept]))
+        pre_tap = {}
+        if self.pre_tap:
+            index = {f: i for i, f in enumerate(keep.tolist())}
+            pre_tap = {index[f]: packets for f, packets in self.pre_tap.items() if f in index}
+        return Parked(records, orig_lower, state, self.base[:, keep], self.isn[:, keep],
+                      self.last_raw[:, keep], self.last_u[:, keep], max_end, fin, acked,
+                      acked_frame, self.ack_last[:, keep], self.last_syn[keep],
+                      self.tap_pending[keep], pre_tap)
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    return [None if x != x else x for x in values.tolist()]
+
+
+def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
+    """Per flow (column), the frames where mask holds, in step order, the first
+    EVIDENCE_CAP only (conn._note)."""
+    mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+    counts = mask.sum(axis=0).tolist()
+    values = frames.T[mask.T].tolist()  # flow by flow, in step order
+    out: list[list[int]] = []
+    at = 0
+    for count in counts:
+        out.append(values[at:at + count])
+        at += count
+    return out
+
+
+_HISTORY_CACHE: dict[bytes, str] = {}
+
+
+def _histories(new_letters: np.ndarray) -> list[str]:
+    """Per flow (column), its history from the letter bits each step added."""
+    steps = new_letters.shape[0]
+    rows = np.ascontiguousarray(new_letters.T).view(f"S{8 * steps}").reshape(-1).tolist()
+    cache = _HISTORY_CACHE
+    out = []
+    for row in rows:
+        found = cache.get(row)
+        if found is None:
+            found = cache[row] = _history(np.frombuffer(row.ljust(8 * steps, b"\0"),
+                                                        np.int64).tolist())
+        out.append(found)
+    if len(cache) > 4096:
+        cache.clear()
+    return out
+
+
+def _history(steps: list[int]) -> str:
+    letters = "^" if steps and steps[0] & _FLIPPED_BIT else ""
+    for bits in steps:
+        for n, letter in enumerate(LETTERS):
+            if bits >> n & 1:
+                letters += letter
+            if bits >> (n + 10) & 1:
+                letters += letter.lower()
+    return letters
+
+
+def parked_entries(block: Parked, keys: list[FlowKey]) -> zip:
+    """(key, (block, i)) pairs for the tracker's dict of parked flows."""
+    return zip(keys, zip(repeat(block), range(len(keys))), strict=True)
