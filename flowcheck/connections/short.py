@@ -124,9 +124,13 @@ class ShortPass:
     def __init__(self, d: DecodedBatch, order: np.ndarray, from_lower: np.ndarray,
                  starts: np.ndarray, sizes: np.ndarray, lower_port: np.ndarray,
                  upper_port: np.ndarray, ndmp_port: int, buf: np.ndarray | None,
-                 tap: Callable[[bytes], bool] | None) -> None:
+                 tap: Callable[[bytes], bool] | None,
+                 parked: list[tuple[Parked, int] | None]) -> None:
         v = starts.shape[0]
         self.v = v
+        # Flows continuing a parked connection (parked[f]: its block and row), else new.
+        self.parked = parked
+        self.continuing = np.fromiter((entry is not None for entry in parked), bool, v)
         steps = int(sizes[0])
         active = np.searchsorted(-sizes, -np.arange(steps), side="left")
         # Every packet once, step by step (step k: the k-th packet of flows 0..active[k]).
@@ -146,7 +150,7 @@ class ShortPass:
         sender_server = np.where(low0, server_lower, server_upper)
         receiver_server = np.where(low0, server_upper, server_lower)
         flipped = (first == SYN | ACK) | ((first != SYN) & sender_server & ~receiver_server)
-        self.flipped = flipped
+        flipped &= ~self.continuing
         self.orig_is_lower = low0 ^ flipped
 
         two = 2 * v
@@ -163,6 +167,12 @@ class ShortPass:
         retransmits = np.zeros(v, np.int64)
         bad = np.zeros(v, bool)
         seen = np.zeros(v, np.int64)  # history letter bits so far
+        tap_pending = np.zeros(v, bool)
+        pre_tap: dict[int, list[tuple]] = {}
+        if self.continuing.any():
+            self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
+                         ack_last, syn_seen, syn_ts, last_syn, established, rtt, seen,
+                         tap_pending, pre_tap)
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         retransmitted = np.zeros(rows.shape[0], bool)
@@ -266,20 +276,60 @@ class ShortPass:
         self.syn_retries, self.retransmits = syn_retries, retransmits
         self.syn_ts, self.last_syn, self.established, self.rtt = (
             syn_ts, last_syn, established, rtt)
-        self.tap_pending = np.zeros(v, bool)
-        self.pre_tap: dict[int, list[tuple]] = {}
+        self.tap_pending, self.pre_tap = tap_pending, pre_tap
         if tap is not None:
             self._ask_tap(d, buf, tap, bad)
         self.bad = bad
 
+    def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
+                last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
+                fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
+                ack_last: np.ndarray, syn_seen: np.ndarray, syn_ts: np.ndarray,
+                last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
+                seen: np.ndarray, tap_pending: np.ndarray,
+                pre_tap: dict[int, list[tuple]]) -> None:
+        """Load the continuing flows' state: sides from their blocks' arrays, the rest
+        from their records."""
+        v = self.v
+        groups: dict[int, tuple[Parked, list[int], list[int]]] = {}
+        for f, entry in enumerate(self.parked):
+            if entry is not None:
+                group = groups.setdefault(id(entry[0]), (entry[0], [], []))
+                group[1].append(f)
+                group[2].append(entry[1])
+                record = entry[0].records[entry[1]]
+                syn_seen[f] = bool(record.syn_frames)
+                if record.syn_ts is not None:
+                    syn_ts[f] = record.syn_ts
+                established[f] = record.established
+                if record.rtt is not None:
+                    rtt[f] = record.rtt
+                seen[f] = _letter_bits(record.history)
+        for block, flows, rows in groups.values():
+            at, of = np.array(flows), np.array(rows)
+            both = np.concatenate((at, at + v))
+            for mine, theirs in ((st, block.state), (base, block.base), (isn, block.isn),
+                                 (last_raw, block.last_raw), (last_u, block.last_u),
+                                 (max_end, block.max_end), (fin, block.fin),
+                                 (acked, block.acked), (acked_frame, block.acked_frame),
+                                 (ack_last, block.ack_last)):
+                mine[both] = theirs[:, of].reshape(-1)
+            last_syn[at] = block.last_syn_ts[of]
+            self.orig_is_lower[at] = block.orig_is_lower[of]
+            tap_pending[at] = block.tap_pending[of]
+            for f, i in zip(flows, rows, strict=True):
+                if i in block.pre_tap:
+                    pre_tap[f] = list(block.pre_tap[i])
+
     def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
                  tap: Callable[[bytes], bool], bad: np.ndarray) -> None:
-        """As the tracker: the first payload decides; a flow the tap wants goes back
-        (the per-packet path keeps its segments). Without payload yet, the first
-        PRE_TAP_CAP packets wait for the decision."""
+        """As the tracker: while a connection waits for the tap (new ones do), its first
+        payload decides; a flow the tap wants goes back (the per-packet path keeps its
+        segments). Without payload yet, its first PRE_TAP_CAP packets wait."""
         v = self.v
+        pending = ~self.continuing | self.tap_pending
         flow_of = np.concatenate([np.arange(n) for n in self.active])
-        with_data = np.flatnonzero(self.plen > 0)
+        with_data = np.flatnonzero((self.plen > 0) & pending[flow_of])
         firsts = np.full(v, -1, np.int64)
         # Step order: the first hit per flow is its first payload.
         flows_hit, where = np.unique(flow_of[with_data], return_index=True)
@@ -290,94 +340,170 @@ class ShortPass:
             start = int(d.tcp_payload_off[row])
             if tap(bytes(buf[start:start + int(d.tcp_payload_cap[row])])):
                 bad[f] = True
-        waiting = np.flatnonzero(firsts < 0)
+        self.tap_pending[flows_hit] = False
+        waiting = np.flatnonzero(pending & (firsts < 0))
         self.tap_pending[waiting] = True
         for f in waiting.tolist():
-            packets = []
-            for k in range(min(PRE_TAP_CAP, len(self.active))):
-                if f >= self.active[k]:
+            packets = self.pre_tap.get(f, [])
+            for k in range(len(self.active)):
+                if f >= self.active[k] or len(packets) >= PRE_TAP_CAP:
                     break
                 at = int(self.offsets[k]) + f
                 packets.append(("orig" if self.is_orig[at] else "resp", self.seq.item(at),
                                 self.flags.item(at), b"", self.frame.item(at),
                                 self.ts.item(at)))
             self.pre_tap[f] = packets
+        for f in flows_hit.tolist():
+            self.pre_tap.pop(f, None)
 
-    def commit(self, keep: np.ndarray, keys: list[FlowKey], uids: list[str]) -> Parked:
-        """The records of flows `keep` (indices, in any order), with their uids, and
-        their state for later packets."""
+    def commit(self, keep: np.ndarray, keys: list[FlowKey],
+               uids: list[str]) -> tuple[Parked, np.ndarray]:
+        """Make the records of the new flows among `keep` (uids: theirs, in keep
+        order), bring the continuing flows' records up to date, and return the state of
+        all of them for later packets, with its flow order (the new ones first)."""
+        new = keep[~self.continuing[keep]]
+        going_on = keep[self.continuing[keep]]
+        records = self._new_records(new, keys, uids) if new.size else []
+        if going_on.size:
+            records += self._update_records(going_on)
+        order = np.concatenate((new, going_on))
+        pre_tap = {}
+        if self.pre_tap:
+            index = {f: i for i, f in enumerate(order.tolist())}
+            pre_tap = {index[f]: packets for f, packets in self.pre_tap.items() if f in index}
+        return Parked(records, self.orig_is_lower[order], self.state[:, order],
+                      self.base[:, order], self.isn[:, order], self.last_raw[:, order],
+                      self.last_u[:, order], self.max_end[:, order], self.fin[:, order],
+                      self.acked[:, order], self.acked_frame[:, order],
+                      self.ack_last[:, order], self.last_syn[order],
+                      self.tap_pending[order], pre_tap), order
+
+    def _columns(self, flows: np.ndarray) -> _Columns:
+        """This batch's part of the records of `flows`, as arrays and lists."""
         v = self.v
         rows_of = np.full((len(self.active), v), -1, np.int64)  # [step, flow] -> packet
         for k, n in enumerate(self.active):
             rows_of[k, :n] = np.arange(self.offsets[k], self.offsets[k + 1])
-        packets = rows_of[:, keep]
+        packets = rows_of[:, flows]
         valid = packets >= 0
         at = np.where(valid, packets, 0)
         is_orig = self.is_orig[at] & valid
         is_resp = ~self.is_orig[at] & valid
         plen = np.where(valid, self.plen[at], 0)
         sizes = valid.sum(axis=0)
-        first, last = at[0], at[sizes - 1, np.arange(keep.shape[0])]
         flags, frames = self.flags[at], np.where(valid, self.frame[at], 0)
-        orig_lower = self.orig_is_lower[keep]
+        rst = (flags & RST) != 0
+        return _Columns(
+            first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
+            orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
+            orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
+            syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & valid),
+            synack_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & valid),
+            rst_frames=_frame_lists(frames, rst & valid),
+            fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & valid),
+            resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
+            histories=_histories(self.new_letters[:, flows]))
 
-        state = self.state[:, keep]
-        orig_bytes, resp_bytes = (plen * is_orig).sum(axis=0), (plen * is_resp).sum(axis=0)
-        histories = _histories(self.new_letters[:, keep])
-        fin = self.fin[:, keep]
-        acked, max_end = self.acked[:, keep], self.max_end[:, keep]
+    def _closing(self, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
+                 resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
+                                                  list[list[int]]]:
+        """As the tracker's finish (conn_state, account_missed) for flows without holes:
+        conn_state, missed_bytes, gaps, gap_frames."""
+        fin = self.fin[:, flows]
+        acked, max_end = self.acked[:, flows], self.max_end[:, flows]
         beyond = np.where((acked != _NONE) & (max_end != _NONE),
                           np.maximum(0, acked - max_end - fin), 0)
-        missed = beyond.sum(axis=0)
         gaps = (beyond > 0).sum(axis=0)
-        gap_frames: list[list[int]] = [[] for _ in range(keep.shape[0])]
-        acked_frame = self.acked_frame[:, keep]
+        gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
+        acked_frame = self.acked_frame[:, flows]
         for i in np.flatnonzero(gaps).tolist():
             gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
+        state = self.state[:, flows]
         states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
+        return states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames
 
-        syn_mask = (flags & (SYN | ACK)) == SYN
-        texts: dict[tuple[int, bytes], str] = {}
-
-        def text(endpoint: tuple[int, bytes, int]) -> str:
-            found = texts.get(endpoint[:2])
-            if found is None:
-                found = texts[endpoint[:2]] = address_text(endpoint[0], endpoint[1])
-            return found
-
-        kept = [keys[i] for i in keep.tolist()]
-        origs = [key[0] if lower else key[1] for key, lower in zip(kept, orig_lower.tolist(),
+    def _new_records(self, new: np.ndarray, keys: list[FlowKey],
+                     uids: list[str]) -> list[Connection]:
+        col = self._columns(new)
+        states, missed, gaps, gap_frames = self._closing(new, col.histories, col.orig_bytes,
+                                                         col.resp_bytes)
+        kept = [keys[i] for i in new.tolist()]
+        lower_orig = self.orig_is_lower[new].tolist()
+        origs = [key[0] if lower else key[1] for key, lower in zip(kept, lower_orig,
                                                                    strict=True)]
-        resps = [key[1] if lower else key[0] for key, lower in zip(kept, orig_lower.tolist(),
+        resps = [key[1] if lower else key[0] for key, lower in zip(kept, lower_orig,
                                                                    strict=True)]
-        syn_ts = self.syn_ts[keep]
-        rtt = self.rtt[keep]
-        count = keep.shape[0]
-        records = list(map(
-            Connection, uids, [text(e) for e in origs], [e[2] for e in origs],
-            [text(e) for e in resps], [e[2] for e in resps],
-            self.ts[first].tolist(), self.ts[last].tolist(), states, histories,
-            is_orig.sum(axis=0).tolist(), is_resp.sum(axis=0).tolist(),
-            orig_bytes.tolist(), resp_bytes.tolist(), missed.tolist(), gaps.tolist(),
-            self.retransmits[keep].tolist(), self.syn_retries[keep].tolist(),
-            self.frame[first].tolist(), self.frame[last].tolist(), _optional(rtt),
-            _frame_lists(frames, syn_mask & valid),
-            _frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & valid),
-            _frame_lists(frames, ((flags & RST) != 0) & valid),
-            (((flags & RST) != 0) & is_resp).any(axis=0).tolist(),
-            (((flags & RST) != 0) & is_orig).any(axis=0).tolist(),
-            [[] for _ in range(count)],
-            _frame_lists(frames, ((flags & FIN) != 0) & valid), gap_frames,
-            self.established[keep].tolist(), _optional(syn_ts),
+        texts = {e[1]: "" for e in origs}
+        texts.update((e[1], "") for e in resps)
+        for raw in texts:  # each address once (4 bytes: IPv4, 16: IPv6)
+            texts[raw] = address_text(4 if len(raw) == 4 else 6, raw)
+        count = new.shape[0]
+        return list(map(
+            Connection, uids, [texts[e[1]] for e in origs], [e[2] for e in origs],
+            [texts[e[1]] for e in resps], [e[2] for e in resps],
+            self.ts[col.first].tolist(), self.ts[col.last].tolist(), states, col.histories,
+            col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
+            col.resp_bytes.tolist(), missed, gaps, self.retransmits[new].tolist(),
+            self.syn_retries[new].tolist(), self.frame[col.first].tolist(),
+            self.frame[col.last].tolist(), _optional(self.rtt[new]), col.syn_frames,
+            col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
+            [[] for _ in range(count)], col.fin_frames, gap_frames,
+            self.established[new].tolist(), _optional(self.syn_ts[new]),
             [key[2] or None for key in kept]))
-        pre_tap = {}
-        if self.pre_tap:
-            index = {f: i for i, f in enumerate(keep.tolist())}
-            pre_tap = {index[f]: packets for f, packets in self.pre_tap.items() if f in index}
-        return Parked(records, orig_lower, state, self.base[:, keep], self.isn[:, keep],
-                      self.last_raw[:, keep], self.last_u[:, keep], max_end, fin, acked,
-                      acked_frame, self.ack_last[:, keep], self.last_syn[keep],
-                      self.tap_pending[keep], pre_tap)
+
+    def _update_records(self, going_on: np.ndarray) -> list[Connection]:
+        """The continuing flows' records with this batch's packets added."""
+        col = self._columns(going_on)
+        records = [self.parked[f][0].records[self.parked[f][1]]  # type: ignore[index]
+                   for f in going_on.tolist()]
+        histories = [r.history + h for r, h in zip(records, col.histories, strict=True)]
+        orig_bytes = col.orig_bytes + np.fromiter((r.orig_bytes for r in records), np.int64,
+                                                  len(records))
+        resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
+                                                  len(records))
+        states, missed, gaps, gap_frames = self._closing(going_on, histories, orig_bytes,
+                                                         resp_bytes)
+        for values in zip(
+                records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
+                orig_bytes.tolist(), resp_bytes.tolist(), self.ts[col.last].tolist(),
+                self.frame[col.last].tolist(), self.retransmits[going_on].tolist(),
+                self.syn_retries[going_on].tolist(), col.syn_frames, col.synack_frames,
+                col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
+                self.established[going_on].tolist(), _optional(self.rtt[going_on]),
+                _optional(self.syn_ts[going_on]), states, missed, gaps, gap_frames,
+                strict=True):
+            (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
+             r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
+             fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, r.conn_state,
+             r.missed_bytes, r.gaps, r.gap_frames) = values
+            r.orig_pkts += orig_pkts
+            r.resp_pkts += resp_pkts
+            r.retransmits += retransmits
+            r.syn_retries += syn_retries
+            for mine, more in ((r.syn_frames, syn_frames), (r.synack_frames, synack_frames),
+                               (r.rst_frames, rst_frames), (r.fin_frames, fin_frames)):
+                if more:
+                    mine.extend(more[:EVIDENCE_CAP - len(mine)])
+            r.resp_rst = r.resp_rst or resp_rst
+            r.orig_rst = r.orig_rst or orig_rst
+        return records
+
+
+@dataclass(slots=True)
+class _Columns:
+    first: np.ndarray  # per flow: its first packet of the batch (step-ordered index)
+    last: np.ndarray
+    orig_pkts: np.ndarray
+    resp_pkts: np.ndarray
+    orig_bytes: np.ndarray
+    resp_bytes: np.ndarray
+    syn_frames: list[list[int]]
+    synack_frames: list[list[int]]
+    rst_frames: list[list[int]]
+    fin_frames: list[list[int]]
+    resp_rst: np.ndarray
+    orig_rst: np.ndarray
+    histories: list[str]
 
 
 def _optional(values: np.ndarray) -> list[float | None]:
@@ -387,15 +513,14 @@ def _optional(values: np.ndarray) -> list[float | None]:
 def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
     EVIDENCE_CAP only (conn._note)."""
-    mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
-    counts = mask.sum(axis=0).tolist()
+    if mask.shape[0] > EVIDENCE_CAP:
+        mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+    ends = np.cumsum(mask.sum(axis=0))
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1]
     values = frames.T[mask.T].tolist()  # flow by flow, in step order
-    out: list[list[int]] = []
-    at = 0
-    for count in counts:
-        out.append(values[at:at + count])
-        at += count
-    return out
+    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}
@@ -416,6 +541,24 @@ def _histories(new_letters: np.ndarray) -> list[str]:
     if len(cache) > 4096:
         cache.clear()
     return out
+
+
+_BITS_CACHE: dict[str, int] = {}
+
+
+def _letter_bits(history: str) -> int:
+    """The letter bits of a history (as ShortPass's `seen`)."""
+    bits = _BITS_CACHE.get(history)
+    if bits is None:
+        bits = 0
+        for letter in history:
+            n = LETTERS.find(letter.upper())
+            if n >= 0:
+                bits |= 1 << (n + (10 if letter.islower() else 0))
+        if len(_BITS_CACHE) > 4096:
+            _BITS_CACHE.clear()
+        _BITS_CACHE[history] = bits
+    return bits
 
 
 def _history(steps: list[int]) -> str:

@@ -92,7 +92,7 @@ class ConnectionTracker:
         self._all: list[ConnState] = []
         self._records: list[Connection] = []  # every connection, in order of opening
         self._new: list[Connection] = []
-        self._short: tuple[ShortPass, np.ndarray, list[FlowKey]] | None = None
+        self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None = None
         self._segments: list[tuple] = []
         self._next_uid = 1
         self._finished: list[Connection] | None = None
@@ -146,7 +146,7 @@ class ConnectionTracker:
         self._end_batch()
         return decoded
 
-    def _bulk_flows(self, flows: BatchFlows) -> list[int]:
+    def _bulk_flows(self, flows: BatchFlows) -> list[int] | range:
         """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
         or RST in the batch, connection known, steady, not tapped); returns the others."""
         d = self._decoded
@@ -156,22 +156,32 @@ class ConnectionTracker:
         sizes = np.diff(flows.bounds)
         events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
         from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
-        candidates = (events == 0) & (sizes >= BULK_MIN)
+        candidates = np.flatnonzero((events == 0) & (sizes >= BULK_MIN))
+        if not candidates.size:
+            return range(len(flows.keys))
         walk: list[int] = []
         runs: list[tuple[ConnState, np.ndarray]] = []
-        for f, (key, candidate, lower, size) in enumerate(zip(
-                flows.keys, candidates.tolist(), from_lower.tolist(), sizes.tolist(),
-                strict=True)):
-            c = self._get(key) if candidate else None
+        keys, bounds = flows.keys, flows.bounds.tolist()
+        for f, lower, size in zip(candidates.tolist(), from_lower[candidates].tolist(),
+                                  sizes[candidates].tolist(), strict=True):
+            c = self._flows.get(keys[f])
+            if c is None and size > MAX_PACKETS:
+                c = self._get(keys[f])  # parked: its ConnState, for the bulk pass
             if c is None or c.tapped or c.tap_pending or not (
                     (lower == 0 or c.steady_for(c.orig_is_lower))
                     and (lower == size or c.steady_for(not c.orig_is_lower))):
                 walk.append(f)
                 continue
-            runs.append((c, flows.order[flows.bounds[f]:flows.bounds[f + 1]]))
+            runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
         if runs:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
-        return walk
+        if len(walk) == candidates.size:
+            return range(len(flows.keys))
+        # The flows not applied here, in flow order.
+        applied = np.ones(len(flows.keys), bool)
+        applied[candidates] = False
+        applied[walk] = True
+        return np.flatnonzero(applied).tolist()
 
     def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Many flows to walk (short connections): the small ones, which go one packet at
@@ -252,9 +262,10 @@ class ConnectionTracker:
     # -- short connections, all at once ----------------------------------------------
 
     def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
-        """Start the short-connection pass on the flows to walk that open a connection
-        in this batch (see flowcheck.connections.short); returns the other flows. The
-        pass's records are made by _commit_short, after the walk, with the batch's uids."""
+        """Start the short-connection pass on the flows to walk that fit it (see
+        flowcheck.connections.short): connections opened in this batch, and parked ones
+        going on; returns the other flows. The pass's records are made by _commit_short,
+        after the walk, with the batch's uids."""
         d = self._decoded
         walk_a = np.asarray(walk, np.int64)
         sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
@@ -266,29 +277,35 @@ class ConnectionTracker:
         fits = sizes <= MAX_PACKETS
         if self.sink is not None:  # NDMP control connections keep the per-packet path
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
-        keys, known_flows, parked = flows.keys, self._flows, self._parked
-        walk_list = walk_a.tolist()
-        chosen, rest = [], []
-        syn_first = ((d.tcp_flags[first] & (SYN | ACK)) == SYN).tolist()
-        for n, (f, fit) in enumerate(zip(walk_list, fits.tolist(), strict=True)):
-            key = keys[f]
-            if fit and ((key not in known_flows and key not in parked)
-                        or (syn_first[n] and self._reuses(key, int(first[n]), bool(low[n])))):
-                chosen.append(n)
-            else:
-                rest.append(f)
-        if not chosen:
-            return walk_list
-        pick = np.array(chosen, np.int64)
-        by_size = np.argsort(-sizes[pick], kind="stable")
-        pick = pick[by_size]
+        keys = flows.keys
+        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
+        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
+        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
+                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
+                                                                                bool)
+        # A known 4-tuple whose first packet here is a SYN may open a new connection.
+        syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
+        reused = np.zeros(len(walk_keys), bool)
+        for n in np.flatnonzero(fits & (in_flows | in_parked) & syn_first).tolist():
+            reused[n] = self._reuses(walk_keys[n], int(first[n]), bool(low[n]))
+        chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
+        if not chosen.any():
+            return walk_a.tolist()
+        rest = walk_a[~chosen].tolist()
+        pick = np.flatnonzero(chosen)
+        pick = pick[np.argsort(-sizes[pick], kind="stable")]
+        going_on = (in_parked & ~reused)[pick]
+        parked = [None] * pick.shape[0]
+        for n in np.flatnonzero(going_on).tolist():
+            parked[n] = self._parked[walk_keys[pick[n]]]
         short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
                           lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
-                          self.tap)
+                          self.tap, parked)
         flow_ids = walk_a[pick]
         rest.extend(flow_ids[short.bad].tolist())
         keep = np.flatnonzero(~short.bad)
-        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()])
+        replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
+        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
         return rest
 
     def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
@@ -302,15 +319,16 @@ class ConnectionTracker:
         return base is not None and seq != base
 
     def _commit_short(self) -> None:
-        """The short pass's records, numbered with the batch's other new connections
-        (uids follow first_frame), and their keys parked."""
+        """The short pass's records (the new ones numbered with the batch's other new
+        connections: uids follow first_frame), and their keys parked."""
         if self._short is None:
             return
-        short, keep, keys = self._short
+        short, keep, keys, replacing = self._short
         self._short = None
         old = self._new
+        new = keep[~short.continuing[keep]]
         first_frames = np.concatenate((np.array([r.first_frame for r in old], np.int64),
-                                       short.frame[keep]))
+                                       short.frame[new]))
         numbers = np.empty(first_frames.shape[0], np.int64)
         numbers[np.argsort(first_frames, kind="stable")] = np.arange(
             self._next_uid, self._next_uid + first_frames.shape[0])
@@ -319,13 +337,11 @@ class ConnectionTracker:
             record.uid = f"C{number}"
         self._new = []
         uids = [f"C{number}" for number in numbers[len(old):].tolist()]
-        block = short.commit(keep, keys, uids)
-        kept = [keys[i] for i in keep.tolist()]
-        for key in kept:  # a reused 4-tuple: the new connection replaces the old one
-            if key in self._flows:
-                del self._flows[key]
-        self._parked.update(parked_entries(block, kept))
-        self._records.extend(block.records)
+        block, order = short.commit(keep, keys, uids)
+        for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
+            self._flows.pop(key, None)
+        self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
+        self._records.extend(block.records[:new.shape[0]])
 
     def _get(self, key: FlowKey) -> ConnState | None:
         """The connection of a flow key, its ConnState made from the arrays if parked."""
