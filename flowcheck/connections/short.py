@@ -152,6 +152,15 @@ class ShortPass:
         flipped = (first == SYN | ACK) | ((first != SYN) & sender_server & ~receiver_server)
         flipped &= ~self.continuing
         self.orig_is_lower = low0 ^ flipped
+        # For the records: each flow's endpoints (lower, upper) and tunnel.
+        first_rows = rows[:v]
+        self.version = d.tcp_version[first_rows]
+        self.lower_port, self.upper_port = lower_port, upper_port
+        src, dst = d.tcp_src[first_rows], d.tcp_dst[first_rows]
+        self.lower_words = np.where(low0[:, None], src, dst)
+        self.upper_words = np.where(low0[:, None], dst, src)
+        self.tunnel = d.tcp_tunnel[first_rows]
+        self.tunnels = d.tunnels
 
         two = 2 * v
         st = np.zeros(two, np.int8)
@@ -427,20 +436,20 @@ class ShortPass:
         col = self._columns(new)
         states, missed, gaps, gap_frames = self._closing(new, col.histories, col.orig_bytes,
                                                          col.resp_bytes)
-        kept = [keys[i] for i in new.tolist()]
-        lower_orig = self.orig_is_lower[new].tolist()
-        origs = [key[0] if lower else key[1] for key, lower in zip(kept, lower_orig,
-                                                                   strict=True)]
-        resps = [key[1] if lower else key[0] for key, lower in zip(kept, lower_orig,
-                                                                   strict=True)]
-        texts = {e[1]: "" for e in origs}
-        texts.update((e[1], "") for e in resps)
-        for raw in texts:  # each address once (4 bytes: IPv4, 16: IPv6)
-            texts[raw] = address_text(4 if len(raw) == 4 else 6, raw)
         count = new.shape[0]
+        lower = self.orig_is_lower[new]
+        low_words, up_words = self.lower_words[new], self.upper_words[new]
+        version = np.concatenate((self.version[new], self.version[new]))
+        texts = _address_texts(version, np.concatenate((
+            np.where(lower[:, None], low_words, up_words),
+            np.where(lower[:, None], up_words, low_words))))
+        low_port, up_port = self.lower_port[new], self.upper_port[new]
+        tunnel = self.tunnel[new]
+        tunnels = [None] * count if not tunnel.any() else [
+            self.tunnels[t] or None for t in tunnel.tolist()]
         return list(map(
-            Connection, uids, [texts[e[1]] for e in origs], [e[2] for e in origs],
-            [texts[e[1]] for e in resps], [e[2] for e in resps],
+            Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
+            texts[count:], np.where(lower, up_port, low_port).tolist(),
             self.ts[col.first].tolist(), self.ts[col.last].tolist(), states, col.histories,
             col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
             col.resp_bytes.tolist(), missed, gaps, self.retransmits[new].tolist(),
@@ -448,8 +457,7 @@ class ShortPass:
             self.frame[col.last].tolist(), _optional(self.rtt[new]), col.syn_frames,
             col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
             [[] for _ in range(count)], col.fin_frames, gap_frames,
-            self.established[new].tolist(), _optional(self.syn_ts[new]),
-            [key[2] or None for key in kept]))
+            self.established[new].tolist(), _optional(self.syn_ts[new]), tunnels))
 
     def _update_records(self, going_on: np.ndarray) -> list[Connection]:
         """The continuing flows' records with this batch's packets added."""
@@ -506,6 +514,22 @@ class _Columns:
     histories: list[str]
 
 
+def _address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
+    """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
+    distinct address formatted once."""
+    if (version == 4).all():
+        distinct, inverse = np.unique(words[:, 0], return_inverse=True)
+        names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
+                         object)
+        return names[inverse.reshape(-1)].tolist()
+    rows = np.column_stack((version.astype(np.uint32), words))
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
+                                   [:4 if row[0] == 4 else 16])
+                      for row in distinct.tolist()], object)
+    return names[inverse.reshape(-1)].tolist()
+
+
 def _optional(values: np.ndarray) -> list[float | None]:
     return [None if x != x else x for x in values.tolist()]
 
@@ -513,13 +537,19 @@ def _optional(values: np.ndarray) -> list[float | None]:
 def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
     EVIDENCE_CAP only (conn._note)."""
-    if mask.shape[0] > EVIDENCE_CAP:
+    counts = mask.sum(axis=0)
+    most = int(counts.max(initial=0))
+    if most > EVIDENCE_CAP:
         mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
-    ends = np.cumsum(mask.sum(axis=0))
+        counts = mask.sum(axis=0)
+    values = frames.T[mask.T].tolist()  # flow by flow, in step order
+    if most <= 1:  # the usual case: one SYN, one FIN, ... or none
+        following = iter(values)
+        return [[next(following)] if count else [] for count in counts.tolist()]
+    ends = np.cumsum(counts)
     starts = np.empty_like(ends)
     starts[:1] = 0
     starts[1:] = ends[:-1]
-    values = frames.T[mask.T].tolist()  # flow by flow, in step order
     return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
 
 
