@@ -70,6 +70,11 @@ SMALL_FLOW = 16
 # tolist() per field and batch: worth it only when many packets go one at a time).
 SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
+# The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
+# of every flow) only with this many flows in it, and runs only with this many packets
+# per step in all: below that its fixed cost per step exceeds update_packet's.
+SHORT_STEP_FLOWS = 8
+SHORT_STEP_PACKETS = 24
 
 
 class ConnectionTracker:
@@ -291,9 +296,19 @@ class ConnectionTracker:
         chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
         if not chosen.any():
             return walk_a.tolist()
-        rest = walk_a[~chosen].tolist()
         pick = np.flatnonzero(chosen)
         pick = pick[np.argsort(-sizes[pick], kind="stable")]
+        # Each step of the pass costs a few hundred numpy calls whatever its flows: only
+        # steps with enough flows are taken (longer flows are walked), and only if the
+        # pass has enough packets to pay for its steps (else all are walked).
+        active = np.searchsorted(-sizes[pick], -np.arange(MAX_PACKETS), side="left")
+        steps = int(np.count_nonzero(active >= SHORT_STEP_FLOWS))
+        pick = pick[sizes[pick] <= steps]
+        if not steps or int(sizes[pick].sum()) < SHORT_STEP_PACKETS * steps:
+            return walk_a.tolist()
+        chosen[:] = False
+        chosen[pick] = True
+        rest = walk_a[~chosen].tolist()
         going_on = (in_parked & ~reused)[pick]
         parked = [None] * pick.shape[0]
         for n in np.flatnonzero(going_on).tolist():
