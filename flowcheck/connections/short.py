@@ -82,6 +82,24 @@ class Parked:
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
+    # The packets new flows keep until the tap decides, as arrays: the flows (sorted
+    # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
+    pre_tap_packed: tuple[np.ndarray, ...] | None = None
+
+    def take_pre_tap(self, i: int) -> list[tuple]:
+        """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
+        block keeps its own: a pass that hands the flow back leaves it as it was)."""
+        packets = self.pre_tap.get(i)
+        if packets is not None or self.pre_tap_packed is None:
+            return list(packets or [])
+        flows, counts, is_orig, seq, flags, frame, ts = self.pre_tap_packed
+        at = int(np.searchsorted(flows, i))
+        if at == flows.shape[0] or flows[at] != i:
+            return []
+        count = int(counts[at])
+        return list(zip(["orig" if x else "resp" for x in is_orig[:count, at].tolist()],
+                        seq[:count, at].tolist(), flags[:count, at].tolist(),
+                        repeat(b""), frame[:count, at].tolist(), ts[:count, at].tolist()))
 
     def side_base(self, i: int, lower: bool) -> int | None:
         """The base of flow i's side that is the key's lower endpoint (or the other)."""
@@ -109,7 +127,7 @@ class Parked:
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
                          orig=endpoint(0), resp=endpoint(1),
                          tap_pending=bool(self.tap_pending[i]),
-                         pre_tap=self.pre_tap.pop(i, []),
+                         pre_tap=self.take_pre_tap(i),
                          last_syn_ts=None if syn_ts != syn_ts else syn_ts)
 
 
@@ -286,6 +304,7 @@ class ShortPass:
         self.syn_ts, self.last_syn, self.established, self.rtt = (
             syn_ts, last_syn, established, rtt)
         self.tap_pending, self.pre_tap = tap_pending, pre_tap
+        self.pre_tap_fresh: tuple[np.ndarray, np.ndarray] | None = None
         if tap is not None:
             self._ask_tap(d, buf, tap, bad)
         self.bad = bad
@@ -327,8 +346,8 @@ class ShortPass:
             self.orig_is_lower[at] = block.orig_is_lower[of]
             tap_pending[at] = block.tap_pending[of]
             for f, i in zip(flows, rows, strict=True):
-                if i in block.pre_tap:
-                    pre_tap[f] = list(block.pre_tap[i])
+                if tap_pending[f]:
+                    pre_tap[f] = block.take_pre_tap(i)
 
     def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
                  tap: Callable[[bytes], bool], bad: np.ndarray) -> None:
@@ -352,7 +371,16 @@ class ShortPass:
         self.tap_pending[flows_hit] = False
         waiting = np.flatnonzero(pending & (firsts < 0))
         self.tap_pending[waiting] = True
-        for f in waiting.tolist():
+        # New flows' waiting packets stay arrays (most never need them: lists are made
+        # if a later packet comes, Parked.take_pre_tap); continuing flows' extend lists.
+        fresh = waiting[~self.continuing[waiting]]
+        steps = min(PRE_TAP_CAP, len(self.active))
+        packed = np.full((steps, fresh.shape[0]), -1, np.int64)
+        for k in range(steps):
+            present = fresh < self.active[k]
+            packed[k, present] = self.offsets[k] + fresh[present]
+        self.pre_tap_fresh = (fresh, packed)
+        for f in waiting[self.continuing[waiting]].tolist():
             packets = self.pre_tap.get(f, [])
             for k in range(len(self.active)):
                 if f >= self.active[k] or len(packets) >= PRE_TAP_CAP:
@@ -380,12 +408,25 @@ class ShortPass:
         if self.pre_tap:
             index = {f: i for i, f in enumerate(order.tolist())}
             pre_tap = {index[f]: packets for f, packets in self.pre_tap.items() if f in index}
-        return Parked(records, self.orig_is_lower[order], self.state[:, order],
+        packed = None
+        if self.pre_tap_fresh is not None and self.pre_tap_fresh[0].size:
+            fresh, rows = self.pre_tap_fresh
+            position = np.full(self.v, -1, np.int64)
+            position[order] = np.arange(order.shape[0])
+            where = position[fresh]
+            kept = where >= 0
+            by_row = np.argsort(where[kept])
+            rows = rows[:, kept][:, by_row]
+            at = np.maximum(rows, 0)
+            packed = (where[kept][by_row], (rows >= 0).sum(axis=0), self.is_orig[at],
+                      self.seq[at], self.flags[at], self.frame[at], self.ts[at])
+        block = Parked(records, self.orig_is_lower[order], self.state[:, order],
                       self.base[:, order], self.isn[:, order], self.last_raw[:, order],
                       self.last_u[:, order], self.max_end[:, order], self.fin[:, order],
                       self.acked[:, order], self.acked_frame[:, order],
                       self.ack_last[:, order], self.last_syn[order],
-                      self.tap_pending[order], pre_tap), order
+                      self.tap_pending[order], pre_tap, packed)
+        return block, order
 
     def _columns(self, flows: np.ndarray) -> _Columns:
         """This batch's part of the records of `flows`, as arrays and lists."""
