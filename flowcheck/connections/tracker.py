@@ -3,6 +3,12 @@
 Per batch: decode in bulk, group packets by flow in bulk, then:
 - flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
   one run each, and all of them are applied together by `apply_runs` (segmented numpy);
+- flows of connections opened in this batch (or parked by an earlier one), with few
+  packets each, go through the short-connection pass when there are enough of them
+  (flowcheck.connections.short): all their packets at once, a step per packet position,
+  the records made in bulk and the sides' state parked in arrays; a flow it does not
+  cover (a sequence gap, a 4-tuple reused within the batch, a tapped connection) is
+  handed back whole and walked;
 - the other flows are walked: packets that can change a connection's state (SYN/FIN/RST,
   a flow's first packet, the first payload while the tap decides, every packet of a
   tapped connection) go through `update_packet` one at a time; the runs of plain packets
@@ -45,7 +51,8 @@ from flowcheck.connections.flows import (
     address_text,
     group_flows,
 )
-from flowcheck.connections.short import MAX_PACKETS, Parked, ShortPass, parked_entries
+from flowcheck.connections.parked import Parked, commit, parked_entries
+from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import (
     FRAGMENT,
@@ -352,7 +359,7 @@ class ConnectionTracker:
             record.uid = f"C{number}"
         self._new = []
         uids = [f"C{number}" for number in numbers[len(old):].tolist()]
-        block, order = short.commit(keep, keys, uids)
+        block, order = commit(short, keep, uids)
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
             self._flows.pop(key, None)
         self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
