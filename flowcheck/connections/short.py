@@ -39,7 +39,7 @@ from flowcheck.connections.parked import (
 from flowcheck.connections.state import EndpointState
 from flowcheck.decode import DecodedBatch
 
-MAX_PACKETS = 16  # a flow's packets in a batch for this path (steps per batch)
+MAX_PACKETS = 32  # a flow's packets in a batch for this path (steps per batch, at most)
 _M32 = 0xFFFFFFFF
 _INACTIVE, _SYN_SENT, _SYN_ACK_SENT, _PARTIAL, _ESTABLISHED, _CLOSED, _RESET = (
     int(s) for s in EndpointState)
