@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +29,9 @@ from flowcheck.connections.flows import FlowKey, address_text
 from flowcheck.connections.state import EndpointState, conn_states
 from flowcheck.model import Connection
 
-if TYPE_CHECKING:
-    from flowcheck.connections.short import ShortPass
+# A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
+# imported, even for typing: short imports this module).
+ShortPass = Any
 
 NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 # History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap

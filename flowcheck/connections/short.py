@@ -120,7 +120,6 @@ class ShortPass:
                          tap_pending, pre_tap)
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
-        retransmitted = np.zeros(rows.shape[0], bool)
         everyone = np.arange(v)
 
         for k, n in enumerate(self.active):
@@ -189,7 +188,6 @@ class ShortPass:
             end = start + pl
             data = track & (pl > 0)
             retransmit = data & (end <= me)
-            retransmitted[at] = retransmit
             retransmits[:n] += retransmit
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
