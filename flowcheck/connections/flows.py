@@ -26,7 +26,8 @@ FlowKey = tuple[Endpoint, Endpoint, str]
 _MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
      0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
-     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25, 0xD1B54A32D192ED03], dtype=np.uint64)
+     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25, 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7],
+    dtype=np.uint64)
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 
 
@@ -56,28 +57,37 @@ def address_text(version: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
 
 
-def _directional_rows(decoded: DecodedBatch) -> np.ndarray:
-    rows = _address_rows(decoded)
-    if not decoded.tcp_tunnel.any():
-        return rows
-    return np.column_stack((rows, decoded.tcp_tunnel.astype(np.uint64)))
-
-
-def _address_rows(decoded: DecodedBatch) -> np.ndarray:
+def _canonical(decoded: DecodedBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Per packet: its flow's canonical row (lower endpoint first, as FlowKey orders
+    endpoints: address bytes, then port) and whether its source is the lower endpoint."""
     m = decoded.tcp_index.shape[0]
+    tunnel = decoded.tcp_tunnel.any()
     if (decoded.tcp_version == 4).all():
-        # IPv4 only (the usual batch): two 64-bit words say it all.
-        rows = np.empty((m, 2), dtype=np.uint64)
-        rows[:, 0] = (decoded.tcp_src[:, 0].astype(np.uint64) << np.uint64(32)) | (
-            decoded.tcp_dst[:, 0])
-        rows[:, 1] = (decoded.tcp_sport << 16) | decoded.tcp_dport
-        return rows
-    rows = np.empty((m, 10), dtype=np.uint64)
-    rows[:, 0] = decoded.tcp_version
-    rows[:, 1:5] = decoded.tcp_src
-    rows[:, 5:9] = decoded.tcp_dst
-    rows[:, 9] = (decoded.tcp_sport << 16) | decoded.tcp_dport
-    return rows
+        # IPv4 only (the usual batch): address and port in one 48-bit number per side,
+        # ordered as the key's (address bytes, port).
+        src = (decoded.tcp_src[:, 0].astype(np.uint64) << np.uint64(16)) | (
+            decoded.tcp_sport.astype(np.uint64))
+        dst = (decoded.tcp_dst[:, 0].astype(np.uint64) << np.uint64(16)) | (
+            decoded.tcp_dport.astype(np.uint64))
+        from_lower = src <= dst
+        rows = np.empty((m, 3 if tunnel else 2), dtype=np.uint64)
+        np.minimum(src, dst, out=rows[:, 0])
+        np.maximum(src, dst, out=rows[:, 1])
+    else:
+        from_lower = decoded.tcp_sport <= decoded.tcp_dport
+        for word in range(3, -1, -1):
+            s, d = decoded.tcp_src[:, word], decoded.tcp_dst[:, word]
+            from_lower = (s < d) | ((s == d) & from_lower)
+        low = from_lower[:, None]
+        rows = np.empty((m, 12 if tunnel else 11), dtype=np.uint64)
+        rows[:, 0] = decoded.tcp_version
+        rows[:, 1:5] = np.where(low, decoded.tcp_src, decoded.tcp_dst)
+        rows[:, 5:9] = np.where(low, decoded.tcp_dst, decoded.tcp_src)
+        rows[:, 9] = np.where(from_lower, decoded.tcp_sport, decoded.tcp_dport)
+        rows[:, 10] = np.where(from_lower, decoded.tcp_dport, decoded.tcp_sport)
+    if tunnel:
+        rows[:, -1] = decoded.tcp_tunnel
+    return rows, from_lower
 
 
 def _peel(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -131,36 +141,38 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return BatchFlows([], empty, np.zeros(0, dtype=bool), empty, np.zeros(1, np.int64))
-    rows = _directional_rows(decoded)
+    rows, from_lower = _canonical(decoded)
     first, inverse = _unique_rows(rows)
-    # Distinct directional keys -> canonical flows, in order of first appearance.
-    flow_index: dict[FlowKey, int] = {}
-    keys: list[FlowKey] = []
-    unique_flow = np.empty(first.shape[0], dtype=np.int64)
-    unique_from_lower = np.empty(first.shape[0], dtype=bool)
-    # Python values of the distinct keys' fields in one conversion per column: the
-    # loop below then touches no numpy scalar (many short connections: many keys).
+    # Flows numbered in order of first appearance; Python keys made once per flow, from
+    # Python values of its fields (one conversion per column, no numpy scalar per key).
     by_appearance = np.argsort(first, kind="stable")
-    rows_of = first[by_appearance]
-    versions = decoded.tcp_version[rows_of].tolist()
-    src_words = decoded.tcp_src[rows_of].tolist()
-    dst_words = decoded.tcp_dst[rows_of].tolist()
-    sports = decoded.tcp_sport[rows_of].tolist()
-    dports = decoded.tcp_dport[rows_of].tolist()
-    tunnels = decoded.tcp_tunnel[rows_of].tolist()
-    for n, u in enumerate(by_appearance.tolist()):
-        version = versions[n]
-        src: Endpoint = (version, _address_bytes(version, src_words[n]), sports[n])
-        dst: Endpoint = (version, _address_bytes(version, dst_words[n]), dports[n])
-        tunnel = decoded.tunnels[tunnels[n]]
-        key: FlowKey = (src, dst, tunnel) if src <= dst else (dst, src, tunnel)
-        if key not in flow_index:
-            flow_index[key] = len(keys)
-            keys.append(key)
-        unique_flow[u] = flow_index[key]
-        unique_from_lower[u] = src == key[0]
-    flow = unique_flow[inverse]
+    number = np.empty(first.shape[0], dtype=np.int64)
+    number[by_appearance] = np.arange(first.shape[0])
+    flow = number[inverse]
+    firsts = first[by_appearance]
+    tunnels = decoded.tcp_tunnel[firsts].tolist() if rows.shape[1] in (3, 12) else None
+    keys: list[FlowKey]
+    if rows.shape[1] <= 3:
+        lows, highs = rows[firsts, 0].tolist(), rows[firsts, 1].tolist()
+        addresses: dict[int, bytes] = {}
+        for value in lows + highs:
+            if value >> 16 not in addresses:
+                addresses[value >> 16] = (value >> 16).to_bytes(4, "big")
+        if tunnels is None:
+            keys = [((4, addresses[lo >> 16], lo & 0xFFFF), (4, addresses[hi >> 16], hi & 0xFFFF),
+                     "") for lo, hi in zip(lows, highs, strict=True)]
+        else:
+            names = decoded.tunnels
+            keys = [((4, addresses[lo >> 16], lo & 0xFFFF), (4, addresses[hi >> 16], hi & 0xFFFF),
+                     names[t]) for lo, hi, t in zip(lows, highs, tunnels, strict=True)]
+    else:
+        keys = []
+        for n, row in enumerate(rows[firsts].tolist()):
+            version = row[0]
+            keys.append(((version, _address_bytes(version, row[1:5]), row[9]),
+                         (version, _address_bytes(version, row[5:9]), row[10]),
+                         decoded.tunnels[tunnels[n]] if tunnels is not None else ""))
     order = np.argsort(flow, kind="stable")
     bounds = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
-    return BatchFlows(keys, flow, unique_from_lower[inverse], order, bounds)
+    return BatchFlows(keys, flow, from_lower, order, bounds)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
+import numpy as np
+
 
 class EndpointState(IntEnum):
     INACTIVE = 0  # nothing sent yet
@@ -50,3 +52,33 @@ def conn_state(orig: EndpointState, resp: EndpointState, history: str, orig_byte
     if orig == EndpointState.ESTABLISHED and resp == EndpointState.ESTABLISHED:
         return "S1"
     return "OTH"
+
+
+_NAMES = np.array(["OTH", "REJ", "RSTRH", "RSTR", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0",
+                   "S1", "RSTOS0"])
+
+
+def conn_states(orig: np.ndarray, resp: np.ndarray, histories: list[str],
+                orig_bytes: np.ndarray, resp_bytes: np.ndarray) -> list[str]:
+    """`conn_state` of many connections at once (endpoint states as integer arrays)."""
+    o, r = orig.astype(np.int64), resp.astype(np.int64)
+    orig_inactive = (o == EndpointState.INACTIVE) | (o == EndpointState.PARTIAL)
+    resp_inactive = (r == EndpointState.INACTIVE) | (r == EndpointState.PARTIAL)
+    o_reset, r_reset = o == EndpointState.RESET, r == EndpointState.RESET
+    o_closed, r_closed = o == EndpointState.CLOSED, r == EndpointState.CLOSED
+    rejected = (o == EndpointState.SYN_SENT) | (o == EndpointState.SYN_ACK_SENT) | (
+        o_reset & (orig_bytes == 0) & (resp_bytes == 0))
+    which = np.select(
+        [r_reset & rejected, r_reset & orig_inactive, r_reset,
+         o_reset & resp_inactive, o_reset,
+         o_closed & r_closed, o_closed & resp_inactive, o_closed,
+         r_closed & orig_inactive, r_closed,
+         (o == EndpointState.SYN_SENT) & (r == EndpointState.INACTIVE),
+         (o == EndpointState.ESTABLISHED) & (r == EndpointState.ESTABLISHED)],
+        [1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 11], 0)
+    names = _NAMES[which].tolist()
+    # Originator reset, responder silent: RSTOS0 or OTH by the history (rare: per flow).
+    for i in np.flatnonzero(o_reset & ~r_reset & resp_inactive).tolist():
+        if _SYN_THEN_RESET.fullmatch(histories[i]):
+            names[i] = "RSTOS0"
+    return names

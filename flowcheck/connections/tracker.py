@@ -3,6 +3,12 @@
 Per batch: decode in bulk, group packets by flow in bulk, then:
 - flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
   one run each, and all of them are applied together by `apply_runs` (segmented numpy);
+- flows of connections opened in this batch (or parked by an earlier one), with few
+  packets each, go through the short-connection pass when there are enough of them
+  (flowcheck.connections.short): all their packets at once, a step per packet position,
+  the records made in bulk and the sides' state parked in arrays; a flow it does not
+  cover (a sequence gap, a 4-tuple reused within the batch, a tapped connection) is
+  handed back whole and walked;
 - the other flows are walked: packets that can change a connection's state (SYN/FIN/RST,
   a flow's first packet, the first payload while the tap decides, every packet of a
   tapped connection) go through `update_packet` one at a time; the runs of plain packets
@@ -45,6 +51,8 @@ from flowcheck.connections.flows import (
     address_text,
     group_flows,
 )
+from flowcheck.connections.parked import Parked, commit, parked_entries
+from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import (
     FRAGMENT,
@@ -69,6 +77,11 @@ SMALL_FLOW = 16
 # tolist() per field and batch: worth it only when many packets go one at a time).
 SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
+# The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
+# of every flow) only with this many flows in it, and runs only with this many packets
+# per step in all: below that its fixed cost per step exceeds update_packet's.
+SHORT_STEP_FLOWS = 8
+SHORT_STEP_PACKETS = 24
 
 
 class ConnectionTracker:
@@ -85,8 +98,13 @@ class ConnectionTracker:
         # the connection's history (tests/test_connections_cost.py).
         self.one_at_a_time = 0
         self._flows: dict[FlowKey, ConnState] = {}
+        # Connections of the short-connection path, kept as arrays until a later packet
+        # needs their ConnState (flowcheck.connections.short).
+        self._parked: dict[FlowKey, tuple[Parked, int]] = {}
         self._all: list[ConnState] = []
-        self._new: list[ConnState] = []
+        self._records: list[Connection] = []  # every connection, in order of opening
+        self._new: list[Connection] = []
+        self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None = None
         self._segments: list[tuple] = []
         self._next_uid = 1
         self._finished: list[Connection] | None = None
@@ -115,6 +133,8 @@ class ConnectionTracker:
         self._decoded = decoded
         flows = group_flows(decoded)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        if self.fast and len(walk):
+            walk = self._short_flows(flows, walk)
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(flows, walk)
@@ -132,12 +152,13 @@ class ConnectionTracker:
             if runs:
                 self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs)
             walkers = going
+        self._commit_short()
         for quote in decoded.icmp_quotes:
             self._attach_icmp(quote)
         self._end_batch()
         return decoded
 
-    def _bulk_flows(self, flows: BatchFlows) -> list[int]:
+    def _bulk_flows(self, flows: BatchFlows) -> list[int] | range:
         """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
         or RST in the batch, connection known, steady, not tapped); returns the others."""
         d = self._decoded
@@ -147,22 +168,32 @@ class ConnectionTracker:
         sizes = np.diff(flows.bounds)
         events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
         from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
-        candidates = (events == 0) & (sizes >= BULK_MIN)
+        candidates = np.flatnonzero((events == 0) & (sizes >= BULK_MIN))
+        if not candidates.size:
+            return range(len(flows.keys))
         walk: list[int] = []
         runs: list[tuple[ConnState, np.ndarray]] = []
-        for f, (key, candidate, lower, size) in enumerate(zip(
-                flows.keys, candidates.tolist(), from_lower.tolist(), sizes.tolist(),
-                strict=True)):
-            c = self._flows.get(key) if candidate else None
+        keys, bounds = flows.keys, flows.bounds.tolist()
+        for f, lower, size in zip(candidates.tolist(), from_lower[candidates].tolist(),
+                                  sizes[candidates].tolist(), strict=True):
+            c = self._flows.get(keys[f])
+            if c is None and size > MAX_PACKETS:
+                c = self._get(keys[f])  # parked: its ConnState, for the bulk pass
             if c is None or c.tapped or c.tap_pending or not (
                     (lower == 0 or c.steady_for(c.orig_is_lower))
                     and (lower == size or c.steady_for(not c.orig_is_lower))):
                 walk.append(f)
                 continue
-            runs.append((c, flows.order[flows.bounds[f]:flows.bounds[f + 1]]))
+            runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
         if runs:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
-        return walk
+        if len(walk) == candidates.size:
+            return range(len(flows.keys))
+        # The flows not applied here, in flow order.
+        applied = np.ones(len(flows.keys), bool)
+        applied[candidates] = False
+        applied[walk] = True
+        return np.flatnonzero(applied).tolist()
 
     def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Many flows to walk (short connections): the small ones, which go one packet at
@@ -206,7 +237,7 @@ class ConnectionTracker:
         rows, flag_list, lower = (positions.tolist(), flags.tolist(),
                                   from_lower[positions].tolist())
         while i < count:
-            c = self._flows.get(key)
+            c = self._get(key)
             if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
                 self._slow(key, rows[i], lower[i])
                 i += 1
@@ -240,6 +271,110 @@ class ConnectionTracker:
             slow_streak = 0
             i = j
 
+    # -- short connections, all at once ----------------------------------------------
+
+    def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+        """Start the short-connection pass on the flows to walk that fit it (see
+        flowcheck.connections.short): connections opened in this batch, and parked ones
+        going on; returns the other flows. The pass's records are made by _commit_short,
+        after the walk, with the batch's uids."""
+        d = self._decoded
+        walk_a = np.asarray(walk, np.int64)
+        sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
+        starts = flows.bounds[walk_a]
+        first = flows.order[starts]
+        low = flows.from_lower[first]
+        lower_port = np.where(low, d.tcp_sport[first], d.tcp_dport[first])
+        upper_port = np.where(low, d.tcp_dport[first], d.tcp_sport[first])
+        fits = sizes <= MAX_PACKETS
+        if self.sink is not None:  # NDMP control connections keep the per-packet path
+            fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
+        keys = flows.keys
+        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
+        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
+        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
+                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
+                                                                                bool)
+        # A known 4-tuple whose first packet here is a SYN may open a new connection.
+        syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
+        reused = np.zeros(len(walk_keys), bool)
+        for n in np.flatnonzero(fits & (in_flows | in_parked) & syn_first).tolist():
+            reused[n] = self._reuses(walk_keys[n], int(first[n]), bool(low[n]))
+        chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
+        if not chosen.any():
+            return walk_a.tolist()
+        pick = np.flatnonzero(chosen)
+        pick = pick[np.argsort(-sizes[pick], kind="stable")]
+        # Each step of the pass costs a few hundred numpy calls whatever its flows: only
+        # steps with enough flows are taken (longer flows are walked), and only if the
+        # pass has enough packets to pay for its steps (else all are walked).
+        active = np.searchsorted(-sizes[pick], -np.arange(MAX_PACKETS), side="left")
+        steps = int(np.count_nonzero(active >= SHORT_STEP_FLOWS))
+        pick = pick[sizes[pick] <= steps]
+        if not steps or int(sizes[pick].sum()) < SHORT_STEP_PACKETS * steps:
+            return walk_a.tolist()
+        chosen[:] = False
+        chosen[pick] = True
+        rest = walk_a[~chosen].tolist()
+        going_on = (in_parked & ~reused)[pick]
+        parked = [None] * pick.shape[0]
+        for n in np.flatnonzero(going_on).tolist():
+            parked[n] = self._parked[walk_keys[pick[n]]]
+        short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
+                          lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
+                          self.tap, parked)
+        flow_ids = walk_a[pick]
+        rest.extend(flow_ids[short.bad].tolist())
+        keep = np.flatnonzero(~short.bad)
+        replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
+        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
+        return rest
+
+    def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
+        """Whether a SYN (row) opens a new connection on a known 4-tuple (_starts_new)."""
+        seq = self._decoded.tcp_seq.item(row)
+        c = self._flows.get(key)
+        if c is not None:
+            return self._starts_new(c, from_lower, SYN, seq)
+        block, i = self._parked[key]
+        base = block.side_base(i, from_lower)
+        return base is not None and seq != base
+
+    def _commit_short(self) -> None:
+        """The short pass's records (the new ones numbered with the batch's other new
+        connections: uids follow first_frame), and their keys parked."""
+        if self._short is None:
+            return
+        short, keep, keys, replacing = self._short
+        self._short = None
+        old = self._new
+        new = keep[~short.continuing[keep]]
+        first_frames = np.concatenate((np.array([r.first_frame for r in old], np.int64),
+                                       short.frame[new]))
+        numbers = np.empty(first_frames.shape[0], np.int64)
+        numbers[np.argsort(first_frames, kind="stable")] = np.arange(
+            self._next_uid, self._next_uid + first_frames.shape[0])
+        self._next_uid += first_frames.shape[0]
+        for record, number in zip(old, numbers[:len(old)].tolist(), strict=True):
+            record.uid = f"C{number}"
+        self._new = []
+        uids = [f"C{number}" for number in numbers[len(old):].tolist()]
+        block, order = commit(short, keep, uids)
+        for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
+            self._flows.pop(key, None)
+        self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
+        self._records.extend(block.records[:new.shape[0]])
+
+    def _get(self, key: FlowKey) -> ConnState | None:
+        """The connection of a flow key, its ConnState made from the arrays if parked."""
+        c = self._flows.get(key)
+        if c is None:
+            entry = self._parked.pop(key, None)
+            if entry is not None:
+                c = self._flows[key] = entry[0].conn_state(entry[1])
+                self._all.append(c)
+        return c
+
     # -- one packet at a time --------------------------------------------------------
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
@@ -254,6 +389,8 @@ class ConnectionTracker:
         """Packet k (of flow key) through update_packet, with its fields already read."""
         self.one_at_a_time += 1
         c = self._flows.get(key)
+        if c is None and key in self._parked:
+            c = self._get(key)
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
@@ -313,8 +450,10 @@ class ConnectionTracker:
             c.tapped = self.ndmp_port in (orig[2], resp[2])
             c.tap_pending = not c.tapped and self.tap is not None
         self._flows[key] = c
+        self._parked.pop(key, None)
         self._all.append(c)
-        self._new.append(c)
+        self._records.append(record)
+        self._new.append(record)
         return c
 
     def _looks_like_server(self, port: int) -> bool:
@@ -323,15 +462,18 @@ class ConnectionTracker:
     def _attach_icmp(self, quote: IcmpQuote) -> None:
         src: Endpoint = (quote.version, quote.src, quote.sport)
         dst: Endpoint = (quote.version, quote.dst, quote.dport)
-        c = self._flows.get((src, dst, quote.tunnel) if src <= dst
-                            else (dst, src, quote.tunnel))
-        if c is not None and len(c.record.icmp_frames) < 8:
-            c.record.icmp_frames.append(quote.frame)
+        key = (src, dst, quote.tunnel) if src <= dst else (dst, src, quote.tunnel)
+        c = self._flows.get(key)
+        parked = self._parked.get(key)
+        record = c.record if c is not None else (
+            parked[0].records[parked[1]] if parked is not None else None)
+        if record is not None and len(record.icmp_frames) < 8:
+            record.icmp_frames.append(quote.frame)
 
     def _end_batch(self) -> None:
-        self._new.sort(key=lambda c: c.record.first_frame)
-        for c in self._new:
-            c.record.uid = f"C{self._next_uid}"
+        self._new.sort(key=lambda record: record.first_frame)
+        for record in self._new:
+            record.uid = f"C{self._next_uid}"
             self._next_uid += 1
         self._new = []
         if self.sink is not None and self._segments:
@@ -352,7 +494,7 @@ class ConnectionTracker:
         """Close every connection: conn_state, missed bytes; ordered by first_frame."""
         if self._finished is not None:
             return self._finished
-        result: list[Connection] = []
+        # Parked connections' records were closed when made (short.ShortPass.commit).
         for c in sorted(self._all, key=lambda c: c.record.first_frame):
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
@@ -360,6 +502,5 @@ class ConnectionTracker:
             account_missed(c)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-            result.append(record)
-        self._finished = result
-        return result
+        self._finished = sorted(self._records, key=lambda record: record.first_frame)
+        return self._finished

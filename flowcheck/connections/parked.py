@@ -1,0 +1,379 @@
+"""Records and parked state of the short-connection pass (flowcheck.connections.short).
+
+`commit` turns a pass's arrays into Connection records, in bulk (one `map` over
+columns made once per batch, each distinct address formatted once, histories cached by
+their letters), and keeps the sides' tracking state as arrays (`Parked`, one block per
+batch) rather than a ConnState and two Endpoints per connection: a later packet of the
+connection turns it into a ConnState (`Parked.conn_state`), or the next pass takes it
+up again from the arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+from flowcheck.connections.conn import (
+    ACK,
+    EVIDENCE_CAP,
+    FIN,
+    RST,
+    SYN,
+    ConnState,
+    Endpoint,
+)
+from flowcheck.connections.flows import FlowKey, address_text
+from flowcheck.connections.state import EndpointState, conn_states
+from flowcheck.model import Connection
+
+# A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
+# imported, even for typing: short imports this module).
+ShortPass = Any
+
+NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
+# History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
+# sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
+LETTERS = "QISHDATWFR"
+FLIPPED_BIT = 1 << 20
+_RESET = int(EndpointState.RESET)
+# Connection's fields in order, as `_Records` passes them (checked at import).
+_FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
+           "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
+           "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
+           "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
+           "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "tunnel")
+if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
+    raise ImportError("flowcheck.connections.short: Connection's fields changed")
+
+
+@dataclass(slots=True)
+
+
+class Parked:
+    """The final tracking state of one batch's committed flows: row 0 the originator,
+    row 1 the responder (int64 arrays use NONE for None)."""
+
+    records: list[Connection]
+    orig_is_lower: np.ndarray
+    state: np.ndarray
+    base: np.ndarray
+    isn: np.ndarray
+    last_raw: np.ndarray
+    last_u: np.ndarray
+    max_end: np.ndarray
+    fin: np.ndarray
+    acked: np.ndarray
+    acked_frame: np.ndarray
+    ack_last: np.ndarray
+    last_syn_ts: np.ndarray  # nan: None
+    tap_pending: np.ndarray
+    pre_tap: dict[int, list[tuple]]
+    # The packets new flows keep until the tap decides, as arrays: the flows (sorted
+    # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
+    pre_tap_packed: tuple[np.ndarray, ...] | None = None
+
+    def take_pre_tap(self, i: int) -> list[tuple]:
+        """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
+        block keeps its own: a pass that hands the flow back leaves it as it was)."""
+        packets = self.pre_tap.get(i)
+        if packets is not None or self.pre_tap_packed is None:
+            return list(packets or [])
+        flows, counts, is_orig, seq, flags, frame, ts = self.pre_tap_packed
+        at = int(np.searchsorted(flows, i))
+        if at == flows.shape[0] or flows[at] != i:
+            return []
+        count = int(counts[at])
+        return list(zip(["orig" if x else "resp" for x in is_orig[:count, at].tolist()],
+                        seq[:count, at].tolist(), flags[:count, at].tolist(),
+                        repeat(b""), frame[:count, at].tolist(), ts[:count, at].tolist()))
+
+    def side_base(self, i: int, lower: bool) -> int | None:
+        """The base of flow i's side that is the key's lower endpoint (or the other)."""
+        value = self.base.item(0 if lower == bool(self.orig_is_lower[i]) else 1, i)
+        return None if value == NONE else value
+
+    def conn_state(self, i: int) -> ConnState:
+        """Flow i as the ConnState the per-packet path would have left."""
+        def optional(array: np.ndarray, row: int) -> int | None:
+            value = array.item(row, i)
+            return None if value == NONE else value
+
+        def endpoint(row: int) -> Endpoint:
+            last_u = optional(self.last_u, row)
+            return Endpoint(
+                state=EndpointState(self.state.item(row, i)), base=optional(self.base, row),
+                isn=optional(self.isn, row),
+                last_raw=self.last_raw.item(row, i) if last_u is not None else 0,
+                last_u=last_u, max_end=optional(self.max_end, row),
+                fin=bool(self.fin.item(row, i)), acked=optional(self.acked, row),
+                acked_frame=self.acked_frame.item(row, i) if optional(self.acked, row)
+                is not None else 0, ack_last=optional(self.ack_last, row))
+
+        syn_ts = self.last_syn_ts.item(i)
+        return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
+                         orig=endpoint(0), resp=endpoint(1),
+                         tap_pending=bool(self.tap_pending[i]),
+                         pre_tap=self.take_pre_tap(i),
+                         last_syn_ts=None if syn_ts != syn_ts else syn_ts)
+
+
+def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked, np.ndarray]:
+    """The records of the pass's flows `keep` (indices) that are new, numbered `uids`
+    (in keep order); the continuing ones' records brought up to date; and the state of
+    all of them for later packets, with its flow order (the new ones first)."""
+    new = keep[~short.continuing[keep]]
+    going_on = keep[short.continuing[keep]]
+    records = _new_records(short, new, uids) if new.size else []
+    if going_on.size:
+        records += _update_records(short, going_on)
+    order = np.concatenate((new, going_on))
+    pre_tap = {}
+    if short.pre_tap:
+        index = {f: i for i, f in enumerate(order.tolist())}
+        pre_tap = {index[f]: packets for f, packets in short.pre_tap.items() if f in index}
+    packed = None
+    if short.pre_tap_fresh is not None and short.pre_tap_fresh[0].size:
+        fresh, rows = short.pre_tap_fresh
+        position = np.full(short.v, -1, np.int64)
+        position[order] = np.arange(order.shape[0])
+        where = position[fresh]
+        kept = where >= 0
+        by_row = np.argsort(where[kept])
+        rows = rows[:, kept][:, by_row]
+        at = np.maximum(rows, 0)
+        packed = (where[kept][by_row], (rows >= 0).sum(axis=0), short.is_orig[at],
+                  short.seq[at], short.flags[at], short.frame[at], short.ts[at])
+    block = Parked(records, short.orig_is_lower[order], short.state[:, order],
+                  short.base[:, order], short.isn[:, order], short.last_raw[:, order],
+                  short.last_u[:, order], short.max_end[:, order], short.fin[:, order],
+                  short.acked[:, order], short.acked_frame[:, order],
+                  short.ack_last[:, order], short.last_syn[order],
+                  short.tap_pending[order], pre_tap, packed)
+    return block, order
+
+
+def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
+    """This batch's part of the records of `flows`, as arrays and lists."""
+    v = short.v
+    rows_of = np.full((len(short.active), v), -1, np.int64)  # [step, flow] -> packet
+    for k, n in enumerate(short.active):
+        rows_of[k, :n] = np.arange(short.offsets[k], short.offsets[k + 1])
+    packets = rows_of[:, flows]
+    valid = packets >= 0
+    at = np.where(valid, packets, 0)
+    is_orig = short.is_orig[at] & valid
+    is_resp = ~short.is_orig[at] & valid
+    plen = np.where(valid, short.plen[at], 0)
+    sizes = valid.sum(axis=0)
+    flags, frames = short.flags[at], np.where(valid, short.frame[at], 0)
+    rst = (flags & RST) != 0
+    return _Columns(
+        first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
+        orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
+        orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
+        syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & valid),
+        synack_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & valid),
+        rst_frames=_frame_lists(frames, rst & valid),
+        fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & valid),
+        resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
+        histories=_histories(short.new_letters[:, flows]))
+
+
+def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
+             resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
+                                              list[list[int]]]:
+    """As the tracker's finish (conn_state, account_missed) for flows without holes:
+    conn_state, missed_bytes, gaps, gap_frames."""
+    fin = short.fin[:, flows]
+    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
+    beyond = np.where((acked != NONE) & (max_end != NONE),
+                      np.maximum(0, acked - max_end - fin), 0)
+    gaps = (beyond > 0).sum(axis=0)
+    gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
+    acked_frame = short.acked_frame[:, flows]
+    for i in np.flatnonzero(gaps).tolist():
+        gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
+    state = short.state[:, flows]
+    states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
+    return states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames
+
+
+def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
+    col = _columns(short, new)
+    states, missed, gaps, gap_frames = _closing(short, new, col.histories, col.orig_bytes,
+                                                     col.resp_bytes)
+    count = new.shape[0]
+    lower = short.orig_is_lower[new]
+    low_words, up_words = short.lower_words[new], short.upper_words[new]
+    version = np.concatenate((short.version[new], short.version[new]))
+    texts = _address_texts(version, np.concatenate((
+        np.where(lower[:, None], low_words, up_words),
+        np.where(lower[:, None], up_words, low_words))))
+    low_port, up_port = short.lower_port[new], short.upper_port[new]
+    tunnel = short.tunnel[new]
+    tunnels = [None] * count if not tunnel.any() else [
+        short.tunnels[t] or None for t in tunnel.tolist()]
+    return list(map(
+        Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
+        texts[count:], np.where(lower, up_port, low_port).tolist(),
+        short.ts[col.first].tolist(), short.ts[col.last].tolist(), states, col.histories,
+        col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
+        col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
+        short.syn_retries[new].tolist(), short.frame[col.first].tolist(),
+        short.frame[col.last].tolist(), _optional(short.rtt[new]), col.syn_frames,
+        col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
+        [[] for _ in range(count)], col.fin_frames, gap_frames,
+        short.established[new].tolist(), _optional(short.syn_ts[new]), tunnels))
+
+
+def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
+    """The continuing flows' records with this batch's packets added."""
+    col = _columns(short, going_on)
+    records = [short.parked[f][0].records[short.parked[f][1]]  # type: ignore[index]
+               for f in going_on.tolist()]
+    histories = [r.history + h for r, h in zip(records, col.histories, strict=True)]
+    orig_bytes = col.orig_bytes + np.fromiter((r.orig_bytes for r in records), np.int64,
+                                              len(records))
+    resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
+                                              len(records))
+    states, missed, gaps, gap_frames = _closing(short, going_on, histories, orig_bytes,
+                                                     resp_bytes)
+    for values in zip(
+            records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
+            orig_bytes.tolist(), resp_bytes.tolist(), short.ts[col.last].tolist(),
+            short.frame[col.last].tolist(), short.retransmits[going_on].tolist(),
+            short.syn_retries[going_on].tolist(), col.syn_frames, col.synack_frames,
+            col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
+            short.established[going_on].tolist(), _optional(short.rtt[going_on]),
+            _optional(short.syn_ts[going_on]), states, missed, gaps, gap_frames,
+            strict=True):
+        (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
+         r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
+         fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, r.conn_state,
+         r.missed_bytes, r.gaps, r.gap_frames) = values
+        r.orig_pkts += orig_pkts
+        r.resp_pkts += resp_pkts
+        r.retransmits += retransmits
+        r.syn_retries += syn_retries
+        for mine, more in ((r.syn_frames, syn_frames), (r.synack_frames, synack_frames),
+                           (r.rst_frames, rst_frames), (r.fin_frames, fin_frames)):
+            if more:
+                mine.extend(more[:EVIDENCE_CAP - len(mine)])
+        r.resp_rst = r.resp_rst or resp_rst
+        r.orig_rst = r.orig_rst or orig_rst
+    return records
+
+
+@dataclass(slots=True)
+
+
+class _Columns:
+    first: np.ndarray  # per flow: its first packet of the batch (step-ordered index)
+    last: np.ndarray
+    orig_pkts: np.ndarray
+    resp_pkts: np.ndarray
+    orig_bytes: np.ndarray
+    resp_bytes: np.ndarray
+    syn_frames: list[list[int]]
+    synack_frames: list[list[int]]
+    rst_frames: list[list[int]]
+    fin_frames: list[list[int]]
+    resp_rst: np.ndarray
+    orig_rst: np.ndarray
+    histories: list[str]
+
+
+def _address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
+    """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
+    distinct address formatted once."""
+    if (version == 4).all():
+        distinct, inverse = np.unique(words[:, 0], return_inverse=True)
+        names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
+                         object)
+        return names[inverse.reshape(-1)].tolist()
+    rows = np.column_stack((version.astype(np.uint32), words))
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
+                                   [:4 if row[0] == 4 else 16])
+                      for row in distinct.tolist()], object)
+    return names[inverse.reshape(-1)].tolist()
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    return [None if x != x else x for x in values.tolist()]
+
+
+def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
+    """Per flow (column), the frames where mask holds, in step order, the first
+    EVIDENCE_CAP only (conn._note)."""
+    counts = mask.sum(axis=0)
+    most = int(counts.max(initial=0))
+    if most > EVIDENCE_CAP:
+        mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+        counts = mask.sum(axis=0)
+    values = frames.T[mask.T].tolist()  # flow by flow, in step order
+    if most <= 1:  # the usual case: one SYN, one FIN, ... or none
+        following = iter(values)
+        return [[next(following)] if count else [] for count in counts.tolist()]
+    ends = np.cumsum(counts)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1]
+    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+
+
+_HISTORY_CACHE: dict[bytes, str] = {}
+
+
+def _histories(new_letters: np.ndarray) -> list[str]:
+    """Per flow (column), its history from the letter bits each step added."""
+    steps = new_letters.shape[0]
+    rows = np.ascontiguousarray(new_letters.T).view(f"S{8 * steps}").reshape(-1).tolist()
+    cache = _HISTORY_CACHE
+    out = []
+    for row in rows:
+        found = cache.get(row)
+        if found is None:
+            found = cache[row] = _history(np.frombuffer(row.ljust(8 * steps, b"\0"),
+                                                        np.int64).tolist())
+        out.append(found)
+    if len(cache) > 4096:
+        cache.clear()
+    return out
+
+
+_BITS_CACHE: dict[str, int] = {}
+
+
+def letter_bits(history: str) -> int:
+    """The letter bits of a history (as ShortPass's `seen`)."""
+    bits = _BITS_CACHE.get(history)
+    if bits is None:
+        bits = 0
+        for letter in history:
+            n = LETTERS.find(letter.upper())
+            if n >= 0:
+                bits |= 1 << (n + (10 if letter.islower() else 0))
+        if len(_BITS_CACHE) > 4096:
+            _BITS_CACHE.clear()
+        _BITS_CACHE[history] = bits
+    return bits
+
+
+def _history(steps: list[int]) -> str:
+    letters = "^" if steps and steps[0] & FLIPPED_BIT else ""
+    for bits in steps:
+        for n, letter in enumerate(LETTERS):
+            if bits >> n & 1:
+                letters += letter
+            if bits >> (n + 10) & 1:
+                letters += letter.lower()
+    return letters
+
+
+def parked_entries(block: Parked, keys: list[FlowKey]) -> zip:
+    """(key, (block, i)) pairs for the tracker's dict of parked flows."""
+    return zip(keys, zip(repeat(block), range(len(keys))), strict=True)

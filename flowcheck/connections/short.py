@@ -1,0 +1,311 @@
+"""The short-connection path: the packets of a batch's new connections, all at once.
+
+A flow of the batch whose first packet opens a connection (its 4-tuple never seen, or
+a SYN that reuses it, as the tracker's `_starts_new` decides), not tapped, with at most
+`MAX_PACKETS` packets in the batch, is tracked here together with every other such
+flow: step k applies each flow's k-th packet with numpy operations that transcribe
+`conn.update_packet` (flows sorted by size, so step k's flows are a prefix). Per batch
+that is a few hundred numpy calls, whatever the number of connections; Python work is
+the records made at the end, in bulk (flowcheck.connections.parked.commit). The sides'
+tracking state stays in arrays (`Parked`) and becomes a ConnState only if a later
+packet of the connection comes; the next batch's pass takes parked connections up again.
+
+A flow this transcription does not cover goes back to the per-packet path whole, before
+anything of it is kept: a sequence gap (the hole bookkeeping is per packet), a SYN that
+reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
+handled one at a time follow the unusual flows, never all packets. Retransmissions,
+repeated SYNs, resets, half-open and mid-stream connections stay here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from flowcheck.connections.conn import (
+    ACK,
+    FIN,
+    PRE_TAP_CAP,
+    RST,
+    SYN,
+)
+from flowcheck.connections.parked import (
+    FLIPPED_BIT,
+    NONE,
+    Parked,
+    letter_bits,
+)
+from flowcheck.connections.state import EndpointState
+from flowcheck.decode import DecodedBatch
+
+MAX_PACKETS = 32  # a flow's packets in a batch for this path (steps per batch, at most)
+_M32 = 0xFFFFFFFF
+_INACTIVE, _SYN_SENT, _SYN_ACK_SENT, _PARTIAL, _ESTABLISHED, _CLOSED, _RESET = (
+    int(s) for s in EndpointState)
+
+
+def _s32(value: np.ndarray) -> np.ndarray:
+    return ((value + 0x80000000) & _M32) - 0x80000000
+
+
+class ShortPass:
+    """One batch's short new flows tracked together; `bad` marks the flows to hand back.
+
+    d: the decoded batch; order/from_lower: BatchFlows' arrays; starts/sizes: each
+    flow's slice of `order` (sizes descending); lower_port/upper_port: the flow key's
+    ports; buf: the batch's bytes (for the tap); tap: the tracker's tap or None.
+    """
+
+    def __init__(self, d: DecodedBatch, order: np.ndarray, from_lower: np.ndarray,
+                 starts: np.ndarray, sizes: np.ndarray, lower_port: np.ndarray,
+                 upper_port: np.ndarray, ndmp_port: int, buf: np.ndarray | None,
+                 tap: Callable[[bytes], bool] | None,
+                 parked: list[tuple[Parked, int] | None]) -> None:
+        v = starts.shape[0]
+        self.v = v
+        # Flows continuing a parked connection (parked[f]: its block and row), else new.
+        self.parked = parked
+        self.continuing = np.fromiter((entry is not None for entry in parked), bool, v)
+        steps = int(sizes[0])
+        active = np.searchsorted(-sizes, -np.arange(steps), side="left")
+        # Every packet once, step by step (step k: the k-th packet of flows 0..active[k]).
+        rows = np.concatenate([order[starts[:n] + k] for k, n in enumerate(active.tolist())])
+        self.offsets = np.concatenate(([0], np.cumsum(active)))
+        self.rows = rows
+        self.active = active.tolist()
+        flags, seq, ack = d.tcp_flags[rows], d.tcp_seq[rows], d.tcp_ack[rows]
+        plen, frame, ts = d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows]
+        window, low = d.tcp_window[rows], from_lower[rows]
+
+        # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's receiver,
+        # else a client port talking to a server port.
+        first, low0 = flags[:v] & (SYN | ACK), low[:v]
+        server_lower = (lower_port < 1024) | (lower_port == ndmp_port)
+        server_upper = (upper_port < 1024) | (upper_port == ndmp_port)
+        sender_server = np.where(low0, server_lower, server_upper)
+        receiver_server = np.where(low0, server_upper, server_lower)
+        flipped = (first == SYN | ACK) | ((first != SYN) & sender_server & ~receiver_server)
+        flipped &= ~self.continuing
+        self.orig_is_lower = low0 ^ flipped
+        # For the records: each flow's endpoints (lower, upper) and tunnel.
+        first_rows = rows[:v]
+        self.version = d.tcp_version[first_rows]
+        self.lower_port, self.upper_port = lower_port, upper_port
+        src, dst = d.tcp_src[first_rows], d.tcp_dst[first_rows]
+        self.lower_words = np.where(low0[:, None], src, dst)
+        self.upper_words = np.where(low0[:, None], dst, src)
+        self.tunnel = d.tcp_tunnel[first_rows]
+        self.tunnels = d.tunnels
+
+        two = 2 * v
+        st = np.zeros(two, np.int8)
+        base, isn, last_raw, last_u, max_end, acked, acked_frame, ack_last = (
+            np.full(two, NONE, np.int64) for _ in range(8))
+        fin = np.zeros(two, bool)
+        syn_seen = np.zeros(v, bool)
+        syn_ts = np.full(v, np.nan)
+        last_syn = np.full(v, np.nan)
+        established = np.zeros(v, bool)
+        rtt = np.full(v, np.nan)
+        syn_retries = np.zeros(v, np.int64)
+        retransmits = np.zeros(v, np.int64)
+        bad = np.zeros(v, bool)
+        seen = np.zeros(v, np.int64)  # history letter bits so far
+        tap_pending = np.zeros(v, bool)
+        pre_tap: dict[int, list[tuple]] = {}
+        if self.continuing.any():
+            self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
+                         ack_last, syn_seen, syn_ts, last_syn, established, rtt, seen,
+                         tap_pending, pre_tap)
+        new_letters = np.zeros((steps, v), np.int64)
+        is_orig_all = np.empty(rows.shape[0], bool)
+        everyone = np.arange(v)
+
+        for k, n in enumerate(self.active):
+            at = slice(self.offsets[k], self.offsets[k + 1])
+            fl, sq, ak, pl, fr, t = flags[at], seq[at], ack[at], plen[at], frame[at], ts[at]
+            so = low[at] == self.orig_is_lower[:n]
+            is_orig_all[at] = so
+            ar = everyone[:n]
+            fs = np.where(so, ar, ar + v)  # this packet's side in the (2v,) arrays
+            fp = np.where(so, ar + v, ar)  # its peer
+            syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
+            pure_syn = syn & ~ac
+            # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is
+            # a new connection on the same 4-tuple (tracker._starts_new): handed back.
+            b = base[fs]
+            if k:
+                bad[:n] |= pure_syn & (b != NONE) & (sq != b)
+            base[fs] = np.where(b == NONE, np.where(syn, sq, (sq - 1) & _M32), b)
+            pb = base[fp]
+            base[fp] = np.where(ac & (pb == NONE), (ak - 1) & _M32, pb)
+            # track_ack(peer): against the peer's last ACK, else its max_end.
+            al, pm = ack_last[fp], max_end[fp]
+            ref = np.where(al != NONE, al, pm)
+            do = ac & (ref != NONE)
+            value = ref + _s32(ak - ref)
+            ack_last[fp] = np.where(do, value, al)
+            top = acked[fp]
+            better = do & ((top == NONE) | (value > top))
+            acked[fp] = np.where(better, value, top)
+            acked_frame[fp] = np.where(better, fr, acked_frame[fp])
+            # SYN / SYN-ACK.
+            synack = syn & ac
+            side_isn = isn[fs]
+            syn_retries[:n] += pure_syn & so & syn_seen[:n] & (sq == side_isn)
+            syn_seen[:n] |= pure_syn
+            syn_ts[:n] = np.where(pure_syn & np.isnan(syn_ts[:n]), t, syn_ts[:n])
+            starting = syn & (side_isn == NONE)  # start_sequence
+            isn[fs] = np.where(starting, sq, side_isn)
+            last_raw[fs] = np.where(starting, sq, last_raw[fs])
+            last_u[fs] = np.where(starting, sq, last_u[fs])
+            max_end[fs] = np.where(starting, sq + 1 + pl, max_end[fs])
+            s_state, p_state = st[fs], st[fp]
+            s_new = np.where(synack & ((s_state <= _SYN_SENT) | (s_state == _PARTIAL)),
+                             _SYN_ACK_SENT, s_state)
+            p_new = np.where(synack & (p_state == _SYN_SENT), _ESTABLISHED, p_state)
+            s_new = np.where(pure_syn & ((s_state == _INACTIVE) | (s_state == _PARTIAL)),
+                             _SYN_SENT, s_new)
+            plain = ~syn & ~rs
+            s_new = np.where(plain & (s_state == _INACTIVE), _PARTIAL, s_new)
+            est = plain & so & ac & (p_state == _SYN_ACK_SENT)
+            p_new = np.where(est, _ESTABLISHED, p_new)
+            s_new = np.where(est & (s_new == _SYN_SENT), _ESTABLISHED, s_new)
+            first_est = est & ~established[:n]
+            rtt[:n] = np.where(first_est, t - last_syn[:n], rtt[:n])  # nan if no SYN
+            established[:n] |= est
+            last_syn[:n] = np.where(pure_syn, t, last_syn[:n])
+            # Sequence tracking of data and FINs (_track_sequence), holes excepted.
+            track = ((pl > 0) | fn) & ~syn
+            lu, lr = last_u[fs], last_raw[fs]
+            start = np.where(lu != NONE, lu + _s32(sq - lr), sq)
+            last_u[fs] = np.where(track, start, lu)
+            last_raw[fs] = np.where(track, sq, lr)
+            me = max_end[fs]
+            me = np.where(me == NONE, start, me)
+            bad[:n] |= track & (start > me)  # a gap: the hole bookkeeping is per packet
+            end = start + pl
+            data = track & (pl > 0)
+            retransmit = data & (end <= me)
+            retransmits[:n] += retransmit
+            max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
+                                   max_end[fs])
+            # FIN, RST.
+            fin[fs] |= fn
+            s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
+            s_new = np.where(rs, _RESET, s_new)
+            st[fs] = s_new
+            st[fp] = p_new
+            # History letters, in update_packet's order, each side's first time only.
+            bits = ((syn & fn) | (syn & rs) << 1 | pure_syn << 2 | synack << 3
+                    | (pl > 0) << 4 | ((pl == 0) & ac & ~syn & ~fn & ~rs) << 5
+                    | retransmit << 6 | ((window[at] == 0) & ~syn & ~rs) << 7
+                    | fn << 8 | rs << 9).astype(np.int64) << np.where(so, 0, 10)
+            fresh = bits & ~seen[:n]
+            seen[:n] |= bits
+            new_letters[k, :n] = fresh
+
+        new_letters[0] |= np.where(flipped, FLIPPED_BIT, 0)
+        self.new_letters = new_letters
+        self.flags, self.seq, self.plen, self.frame, self.ts = flags, seq, plen, frame, ts
+        self.is_orig = is_orig_all
+        self.state = st.reshape(2, v)
+        self.base, self.isn = base.reshape(2, v), isn.reshape(2, v)
+        self.last_raw, self.last_u = last_raw.reshape(2, v), last_u.reshape(2, v)
+        self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
+        self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
+        self.ack_last = ack_last.reshape(2, v)
+        self.syn_retries, self.retransmits = syn_retries, retransmits
+        self.syn_ts, self.last_syn, self.established, self.rtt = (
+            syn_ts, last_syn, established, rtt)
+        self.tap_pending, self.pre_tap = tap_pending, pre_tap
+        self.pre_tap_fresh: tuple[np.ndarray, np.ndarray] | None = None
+        if tap is not None:
+            self._ask_tap(d, buf, tap, bad)
+        self.bad = bad
+
+    def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
+                last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
+                fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
+                ack_last: np.ndarray, syn_seen: np.ndarray, syn_ts: np.ndarray,
+                last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
+                seen: np.ndarray, tap_pending: np.ndarray,
+                pre_tap: dict[int, list[tuple]]) -> None:
+        """Load the continuing flows' state: sides from their blocks' arrays, the rest
+        from their records."""
+        v = self.v
+        groups: dict[int, tuple[Parked, list[int], list[int]]] = {}
+        for f, entry in enumerate(self.parked):
+            if entry is not None:
+                group = groups.setdefault(id(entry[0]), (entry[0], [], []))
+                group[1].append(f)
+                group[2].append(entry[1])
+                record = entry[0].records[entry[1]]
+                syn_seen[f] = bool(record.syn_frames)
+                if record.syn_ts is not None:
+                    syn_ts[f] = record.syn_ts
+                established[f] = record.established
+                if record.rtt is not None:
+                    rtt[f] = record.rtt
+                seen[f] = letter_bits(record.history)
+        for block, flows, rows in groups.values():
+            at, of = np.array(flows), np.array(rows)
+            both = np.concatenate((at, at + v))
+            for mine, theirs in ((st, block.state), (base, block.base), (isn, block.isn),
+                                 (last_raw, block.last_raw), (last_u, block.last_u),
+                                 (max_end, block.max_end), (fin, block.fin),
+                                 (acked, block.acked), (acked_frame, block.acked_frame),
+                                 (ack_last, block.ack_last)):
+                mine[both] = theirs[:, of].reshape(-1)
+            last_syn[at] = block.last_syn_ts[of]
+            self.orig_is_lower[at] = block.orig_is_lower[of]
+            tap_pending[at] = block.tap_pending[of]
+            for f, i in zip(flows, rows, strict=True):
+                if tap_pending[f]:
+                    pre_tap[f] = block.take_pre_tap(i)
+
+    def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
+                 tap: Callable[[bytes], bool], bad: np.ndarray) -> None:
+        """As the tracker: while a connection waits for the tap (new ones do), its first
+        payload decides; a flow the tap wants goes back (the per-packet path keeps its
+        segments). Without payload yet, its first PRE_TAP_CAP packets wait."""
+        v = self.v
+        pending = ~self.continuing | self.tap_pending
+        flow_of = np.concatenate([np.arange(n) for n in self.active])
+        with_data = np.flatnonzero((self.plen > 0) & pending[flow_of])
+        firsts = np.full(v, -1, np.int64)
+        # Step order: the first hit per flow is its first payload.
+        flows_hit, where = np.unique(flow_of[with_data], return_index=True)
+        firsts[flows_hit] = with_data[where]
+        assert buf is not None
+        for f, at in zip(flows_hit.tolist(), firsts[flows_hit].tolist(), strict=True):
+            row = int(self.rows[at])
+            start = int(d.tcp_payload_off[row])
+            if tap(bytes(buf[start:start + int(d.tcp_payload_cap[row])])):
+                bad[f] = True
+        self.tap_pending[flows_hit] = False
+        waiting = np.flatnonzero(pending & (firsts < 0))
+        self.tap_pending[waiting] = True
+        # New flows' waiting packets stay arrays (most never need them: lists are made
+        # if a later packet comes, Parked.take_pre_tap); continuing flows' extend lists.
+        fresh = waiting[~self.continuing[waiting]]
+        steps = min(PRE_TAP_CAP, len(self.active))
+        packed = np.full((steps, fresh.shape[0]), -1, np.int64)
+        for k in range(steps):
+            present = fresh < self.active[k]
+            packed[k, present] = self.offsets[k] + fresh[present]
+        self.pre_tap_fresh = (fresh, packed)
+        for f in waiting[self.continuing[waiting]].tolist():
+            packets = self.pre_tap.get(f, [])
+            for k in range(len(self.active)):
+                if f >= self.active[k] or len(packets) >= PRE_TAP_CAP:
+                    break
+                at = int(self.offsets[k]) + f
+                packets.append(("orig" if self.is_orig[at] else "resp", self.seq.item(at),
+                                self.flags.item(at), b"", self.frame.item(at),
+                                self.ts.item(at)))
+            self.pre_tap[f] = packets
+        for f in flows_hit.tolist():
+            self.pre_tap.pop(f, None)
+

@@ -1,0 +1,280 @@
+"""The short-connection path (flowcheck.connections.short) against the reference.
+
+Generated captures of many short connections, as a busy server sees them: handshakes,
+a little data each way, FIN or RST, rejected and unanswered SYNs, half-open and
+mid-stream connections, zero windows, 4-tuples reused, sequence numbers that wrap; then
+sniffer loss, duplicated frames and neighbours swapped. Every field of every record
+must equal the reference (`fast=False`: update_packet, one packet at a time) for any
+batch size, with and without a tap. The cost tests count what goes one at a time
+(`one_at_a_time`): it must follow the unusual packets, not all packets. Nothing is timed.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from test_connections_states import pkt, run
+from test_connections_util import ACK, FIN, PSH, RST, SYN, read_batches
+from test_connections_util import write_pcap as write
+from test_tshark_counts import assert_matches_tshark
+
+from flowcheck.connections import ConnectionTracker
+from flowcheck.connections import tracker as tracker_module
+from flowcheck.connections.short import MAX_PACKETS
+from flowcheck.connections.state import EndpointState, conn_state, conn_states
+from flowcheck.model import Connection
+
+SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half_open",
+          "mid_stream", "synack_first", "zero_window", "syn_data")
+
+
+def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[bytes]:
+    """One short connection M:mport -> A:aport of the given shape, in sending order."""
+    isn = rng.choice([rng.randrange(1 << 32), (1 << 32) - rng.randrange(1, 400)])  # wraps
+    peer = rng.randrange(1 << 32)
+
+    def p(from_m: bool, flags: int, seq: int, ack: int = 0, data: int = 0) -> bytes:
+        return pkt(from_m, flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, data, mport, aport)
+
+    if shape == "rejected":
+        return [p(True, SYN, isn)] * rng.randint(1, 2) + [p(False, RST | ACK, 0, isn + 1)]
+    if shape == "unanswered":
+        return [p(True, SYN, isn)] * rng.randint(1, 3)
+    sent = rng.randint(0, 400) if shape == "syn_data" else 0
+    lane = [p(True, SYN, isn, data=sent), p(False, SYN | ACK, peer, isn + 1 + sent),
+            p(True, ACK, isn + 1 + sent, peer + 1)]
+    if shape == "synack_first":
+        lane = lane[1:]
+    m_next, a_next = isn + 1 + sent, peer + 1
+    for _ in range(rng.randint(0, 4)):
+        from_m = rng.random() < 0.5
+        size = rng.choice([1, 40, 300, 1448])
+        if from_m:
+            lane.append(p(True, PSH | ACK, m_next, a_next, data=size))
+            m_next += size
+        else:
+            lane.append(p(False, PSH | ACK, a_next, m_next, data=size))
+            a_next += size
+        if rng.random() < 0.5:
+            lane.append(p(not from_m, ACK, a_next if from_m else m_next,
+                          m_next if from_m else a_next))
+    if shape == "zero_window":
+        lane.append(ethernet_zero_window(mport, aport, a_next, m_next))
+    if shape == "mid_stream":  # the capture began after the handshake, ended before the close
+        return lane[3:] or [p(False, PSH | ACK, a_next, m_next, data=10)]
+    if shape == "reset":
+        lane.append(p(rng.random() < 0.5, RST | ACK, m_next, a_next))
+    elif shape == "half_open":
+        lane.append(p(True, FIN | ACK, m_next, a_next))
+    else:
+        lane += [p(True, FIN | ACK, m_next, a_next), p(False, FIN | ACK, a_next, m_next + 1),
+                 p(True, ACK, m_next + 1, a_next + 1)]
+    return lane
+
+
+def ethernet_zero_window(mport: int, aport: int, seq: int, ack: int) -> bytes:
+    from test_connections_states import A, M
+    from test_connections_util import ethernet, ipv4, tcp
+    return ethernet(ipv4(A, M, 6, tcp(aport, mport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ACK,
+                                      window=0)))
+
+
+def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
+                  swap: float = 0.0, reuse: bool = True, concurrent: int = 30) -> list[bytes]:
+    """`count` short connections, about `concurrent` open at a time, interleaved packet
+    by packet; then the sniffer's view: frames lost, duplicated, neighbours swapped."""
+    rng = random.Random(seed)
+    lanes = []
+    for index in range(count):
+        # Some client ports come back later (a new connection on a used 4-tuple).
+        mport = 20000 + (index % max(1, count // 3) if reuse else index)
+        aport = rng.choice([80, 443, 2049, 10000, 40000])
+        lanes.append(connection(rng, mport, aport, rng.choice(SHAPES)))
+    packets: list[bytes] = []
+    open_lanes: list[list[bytes]] = []
+    waiting = lanes[::-1]
+    while waiting or open_lanes:
+        while waiting and len(open_lanes) < concurrent:
+            open_lanes.append(waiting.pop())
+        lane = rng.choice(open_lanes)
+        frame = lane.pop(0)
+        if not lane:
+            open_lanes.remove(lane)
+        if rng.random() < loss:
+            continue
+        packets.append(frame)
+        if rng.random() < dup:
+            packets.append(frame)
+    for k in range(len(packets) - 1):
+        if rng.random() < swap:
+            packets[k], packets[k + 1] = packets[k + 1], packets[k]
+    return packets
+
+
+@pytest.fixture(params=["as configured", "every batch"])
+def short_pass_everywhere(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The short pass as configured (only batches with enough short flows take it), or
+    in every batch with a flow for it: small batches then test it too (continuing
+    connections, one-flow steps)."""
+    if request.param == "every batch":
+        monkeypatch.setattr(tracker_module, "SHORT_STEP_FLOWS", 1)
+        monkeypatch.setattr(tracker_module, "SHORT_STEP_PACKETS", 0)
+    return request.param
+
+
+VARIANTS = {
+    "clean": {},
+    "loss": {"loss": 0.03},
+    "duplicates": {"dup": 0.05},
+    "reordered": {"swap": 0.03},
+    "all": {"loss": 0.03, "dup": 0.03, "swap": 0.03},
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, seed: int,
+                                               short_pass_everywhere: str) -> None:
+    packets = short_traffic(seed, 400, **VARIANTS[variant])
+    reference = run(tmp_path, packets, chunk=100_000, fast=False)
+    assert len(reference) > 300
+    for chunk in (1, 5, 64, 700, 100_000):
+        assert run(tmp_path, packets, chunk=chunk) == reference, chunk
+    # The generated traffic holds what the path must cover (or hand back).
+    states = {c.conn_state for c in reference}
+    assert {"SF", "S2", "REJ", "S0", "RSTO", "RSTR", "OTH"} <= states
+    histories = "".join(c.history for c in reference)
+    assert "^" in histories and "W" in histories.upper()
+    if variant in ("duplicates", "all"):
+        assert any(c.retransmits for c in reference) and any(c.syn_retries for c in reference)
+    if variant in ("loss", "all"):
+        assert any("G" in c.history.upper() for c in reference)
+        assert any(c.missed_bytes for c in reference)
+
+
+def test_short_connections_equal_tshark(tmp_path: Path) -> None:
+    packets = short_traffic(5, 300, loss=0.02, dup=0.02, swap=0.02)
+    assert_matches_tshark(write(tmp_path / "t.pcap", 1, packets), run(tmp_path, packets))
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def segment(self, *args: object, **kwargs: object) -> None:
+        self.calls.append(("segment", args, tuple(sorted(kwargs.items()))))
+
+    def close(self, uid: str) -> None:
+        self.calls.append(("close", uid))
+
+
+def tapped_run(path: Path, chunk: int, fast: bool) -> tuple[list[Connection], list[tuple]]:
+    sink = RecordingSink()
+    # A tap that wants some of the connections on other ports than NDMP's.
+    tracker = ConnectionTracker(sink=sink, tap=lambda payload: len(payload) == 300,
+                                fast=fast)
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    return tracker.finish(), sink.calls
+
+
+def per_connection(calls: list[tuple]) -> list[tuple]:
+    """The sink's calls grouped by connection, each connection's in their order (a
+    connection's segments replayed once the tap decides come in a later batch than
+    other connections' later segments: only the order within a connection is kept)."""
+    def uid(call: tuple) -> str:
+        return call[1] if call[0] == "close" else call[1][0]
+    return sorted(calls, key=uid)
+
+
+@pytest.mark.parametrize("variant", ["clean", "all"])
+def test_tapped_short_connections_equal_the_reference(tmp_path: Path, variant: str,
+                                                      short_pass_everywhere: str) -> None:
+    path = write(tmp_path / "t.pcap", 1, short_traffic(3, 400, **VARIANTS[variant]))
+    records, calls = tapped_run(path, 100_000, fast=False)
+    assert sum(call[0] == "close" for call in calls) > 20  # some are tapped
+    for chunk in (3, 50, 100_000):
+        got_records, got_calls = tapped_run(path, chunk, fast=True)
+        assert got_records == records
+        assert per_connection(got_calls) == per_connection(calls)
+        assert got_calls == tapped_run(path, chunk, fast=False)[1]
+
+
+def test_conn_states_equal_conn_state() -> None:
+    histories = ["S", "Sr", "SR", "ShR", "^hR", "D", "SaR", "SFR"]
+    cases = [(o, r, h, ob, rb) for o in EndpointState for r in EndpointState
+             for h in histories for ob, rb in ((0, 0), (5, 0))]
+    import numpy as np
+    got = conn_states(np.array([c[0] for c in cases]), np.array([c[1] for c in cases]),
+                      [c[2] for c in cases], np.array([c[3] for c in cases]),
+                      np.array([c[4] for c in cases]))
+    assert got == [conn_state(*case) for case in cases]
+
+
+# -- cost: what goes one packet at a time --------------------------------------------
+
+def track(tmp_path: Path, packets: list[bytes], chunk: int) -> ConnectionTracker:
+    path = write(tmp_path / "t.pcap", 1, packets)
+    tracker = ConnectionTracker()
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    tracker.finish()
+    return tracker
+
+
+def test_clean_short_connections_go_none_at_a_time(tmp_path: Path) -> None:
+    packets = short_traffic(7, 2_000, reuse=False)
+    tracker = track(tmp_path, packets, 100_000)
+    # Every connection new, whole in the one batch, without gaps: none one at a time but
+    # the longest few (the steps of the pass need SHORT_STEP_FLOWS flows each).
+    assert tracker.one_at_a_time <= LONGEST_FEW
+
+
+# Per batch, the longest flows beyond the pass's steps (fewer than SHORT_STEP_FLOWS
+# flows that long) are walked.
+LONGEST_FEW = tracker_module.SHORT_STEP_FLOWS * MAX_PACKETS
+
+
+def unusual_packets(connections: list[Connection]) -> int:
+    """Packets of the connections the short path hands back or cannot take: a sequence
+    gap (the hole bookkeeping is per packet) or more packets than MAX_PACKETS in a
+    batch. Connections open across a batch boundary are not unusual: the path takes
+    them up again from their parked state."""
+    return sum(c.orig_pkts + c.resp_pkts for c in connections
+               if "G" in c.history.upper() or c.orig_pkts + c.resp_pkts > MAX_PACKETS)
+
+
+@pytest.mark.parametrize(("loss", "chunk"), [(0.02, 100_000), (0.05, 100_000), (0.02, 3_000)])
+def test_one_at_a_time_follows_the_unusual_connections(tmp_path: Path, loss: float,
+                                                       chunk: int) -> None:
+    packets = short_traffic(8, 3_000, loss=loss, dup=loss, swap=loss, reuse=False)
+    tracker = track(tmp_path, packets, chunk)
+    reference = run(tmp_path, packets, chunk=100_000, fast=False)
+    batches = -(-len(packets) // chunk)
+    assert tracker.one_at_a_time <= unusual_packets(reference) + batches * LONGEST_FEW
+    # A little loss does not turn the path off: most packets stay in bulk.
+    assert tracker.one_at_a_time < len(packets) // 4
+
+
+def test_one_at_a_time_grows_with_the_loss_not_the_connections(tmp_path: Path) -> None:
+    """Twice the connections with the same loss: about twice the count (never all)."""
+    counts = []
+    for count in (1_500, 3_000):
+        packets = short_traffic(9, count, loss=0.03, reuse=False)
+        counts.append(track(tmp_path, packets, 100_000).one_at_a_time)
+    assert 0 < counts[1] < 2.6 * counts[0]
+
+
+@pytest.mark.parametrize(("loss", "chunk"), [(0.0, 50), (0.02, 7)])
+def test_batch_boundaries_are_not_unusual(tmp_path: Path, loss: float, chunk: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections open across batch boundaries are taken up again from their parked
+    state, not one packet at a time (the pass forced into every batch: tiny batches)."""
+    monkeypatch.setattr(tracker_module, "SHORT_STEP_FLOWS", 1)
+    monkeypatch.setattr(tracker_module, "SHORT_STEP_PACKETS", 0)
+    packets = short_traffic(8, 1_000, loss=loss, dup=loss, swap=loss, reuse=False)
+    tracker = track(tmp_path, packets, chunk)
+    assert tracker.one_at_a_time <= unusual_packets(run(tmp_path, packets, chunk=100_000,
+                                                        fast=False))
