@@ -91,6 +91,9 @@ CAPTURES = [
             "(b) (a) with one frame in 500 removed (editcap): sniffer loss"),
     Capture("short-connections", lambda p: f"{short_connections.build(p)} packets",
             "(c) 20,000 short connections from the lab's real handshakes"),
+    Capture("short-connections-200k", short_connections.build_large,
+            "(c) ten times over: 200,000 short connections, each its own 4-tuple "
+            "(start-up no longer decides the rate)"),
     Capture("mixed-sizes", lab_builds.mixed_traffic,
             "(d) irregular request/response sizes, 48 connections, lab, tcpdump"),
     Capture("synthetic-bulk", lambda p: synthetic.build(synthetic.SOURCE, p, 700_000) or "",

@@ -157,3 +157,24 @@ def test_absurd_sequence_jumps_equal_reference(tmp_path: Path) -> None:
     reference = run(tmp_path, packets, chunk=1, fast=False)
     assert run(tmp_path, packets, chunk=100_000) == reference
     assert reference[0].missed_bytes > 1 << 41
+
+
+def test_a_tapped_connection_the_sink_gives_up_goes_back_to_the_bulk_path(
+        tmp_path: Path) -> None:
+    """A bulk stream on the NDMP port that is not NDMP (another service on 10000, a wrong
+    --ndmp-port): once the collector gives up on it, its packets stop going one at a
+    time, and its record is what it is untapped."""
+    from flowcheck.ndmp.collector import NdmpCollector
+
+    packets, _ = lossy_transfer(6_000, seed=5, loss=0, late=0, reorder=0)
+    path = write(tmp_path / "t.pcap", 1, packets)
+    collector = NdmpCollector()
+    tracker = ConnectionTracker(sink=collector)
+    for batch in read_batches(path, chunk=500):
+        tracker.feed(batch)
+    (connection,) = tracker.finish()
+    # The collector's answers are read at the end of a batch, and a side is taken back
+    # into the bulk pass once it is steady again: about two batches one at a time.
+    assert tracker.one_at_a_time <= 2 * 500 + STATE_CHANGING
+    assert [connection] == run(tmp_path, packets, chunk=1, fast=False)
+    assert collector.segment(connection.uid, "orig", 0, 0, b"x", 1, 0.0) is False

@@ -479,11 +479,16 @@ class ConnectionTracker:
         if self.sink is not None and self._segments:
             self._segments.sort(key=lambda s: s[0])
             for _, c, direction, seq, flags, payload, frame, ts, wire in self._segments:
+                if not c.tapped:
+                    continue  # the sink gave it up earlier in this batch
                 if wire > len(payload):  # cut by the snap length: say how long it really was
-                    self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts,
-                                      wire_len=wire)
+                    wanted = self.sink.segment(c.record.uid, direction, seq, flags, payload,
+                                               frame, ts, wire_len=wire)
                 else:
-                    self.sink.segment(c.record.uid, direction, seq, flags, payload, frame, ts)
+                    wanted = self.sink.segment(c.record.uid, direction, seq, flags, payload,
+                                               frame, ts)
+                if wanted is False:  # not what the sink decodes: back to the bulk path
+                    c.tapped = False
         self._segments = []
         self._decoded = None  # type: ignore[assignment]
         self._buf = None
