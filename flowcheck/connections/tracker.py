@@ -189,11 +189,12 @@ class ConnectionTracker:
             self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
         if len(walk) == candidates.size:
             return range(len(flows.keys))
-        # The flows not applied here, in flow order.
-        applied = np.ones(len(flows.keys), bool)
-        applied[candidates] = False
-        applied[walk] = True
-        return np.flatnonzero(applied).tolist()
+        # The flows not applied here (not candidates, or candidates sent to the walk),
+        # in flow order.
+        to_walk = np.ones(len(flows.keys), bool)
+        to_walk[candidates] = False
+        to_walk[walk] = True
+        return np.flatnonzero(to_walk).tolist()
 
     def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Many flows to walk (short connections): the small ones, which go one packet at
