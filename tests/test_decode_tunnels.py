@@ -397,3 +397,33 @@ def test_ndmp_analysis_is_the_same_through_vxlan_and_offload(tmp_path: Path,
         (c.uid, c.orig_bytes, c.resp_bytes, c.conn_state) for c in plain.traffic.connections]
     tunnels = {c.tunnel for c in wrapped.traffic.connections}
     assert tunnels == ({"vxlan 192.0.2.1 192.0.2.2"} if variant == "vxlan" else {None})
+
+
+def test_a_batch_of_one_ipv4_tunnel_is_named_as_the_general_path_names_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both directions of one VXLAN tunnel (the underlay capture of two VTEPs) are named
+    once, without per-row keys, and exactly as a batch with a second tunnel names them."""
+    from flowcheck.decode import tunnels
+
+    def words(*addresses: str) -> np.ndarray:
+        rows = np.zeros((len(addresses), 4), np.uint32)
+        rows[:, 0] = [struct.unpack("!I", socket.inet_aton(a))[0] for a in addresses]
+        return rows
+
+    def add(table: tunnels.TunnelTable, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        m = src.shape[0]
+        rows = np.arange(m)
+        found = tunnels.Found(rows, rows, rows, np.full(m, tunnels.VXLAN), rows)
+        return table.add(np.zeros(m, np.int64), found, np.full(m, 4), src, dst)
+
+    src, dst = words(VTEP1, VTEP2, VTEP2, VTEP1), words(VTEP2, VTEP1, VTEP1, VTEP2)
+    general = tunnels.TunnelTable()
+    mixed = add(general, words(VTEP1, VTEP2, VTEP2, VTEP1, VTEP3),
+                words(VTEP2, VTEP1, VTEP1, VTEP2, VTEP1))
+    with monkeypatch.context() as patch:
+        patch.setattr(tunnels, "_descending", None)  # the general path would call it
+        one = tunnels.TunnelTable()
+        numbers = add(one, src, dst)
+    assert one.names == ["", f"vxlan {VTEP1} {VTEP2}"]
+    assert [one.names[k] for k in numbers] == [general.names[k] for k in mixed[:4]]
+    assert general.names[mixed[4]] == f"vxlan {VTEP1} {VTEP3}"

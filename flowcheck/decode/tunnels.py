@@ -174,6 +174,12 @@ class TunnelTable:
         layer's kind, the outer IP version and addresses)."""
         if not parent.size:
             return parent
+        if self._one_ipv4_tunnel(parent, found, version, src, dst):
+            # A batch of one IPv4 tunnel (a capture on the underlay between two VTEPs):
+            # its name once, without the general path's per-row keys.
+            return np.full(parent.shape[0], self._number(
+                parent, found, 4, np.minimum(src[:1], dst[:1]), np.maximum(src[:1], dst[:1]),
+                0), dtype=np.int64)
         swap = _descending(src, dst)
         low = np.where(swap[:, None], dst, src).astype(np.uint64)
         high = np.where(swap[:, None], src, dst).astype(np.uint64)
@@ -186,15 +192,33 @@ class TunnelTable:
             inverse = inverse.reshape(-1)
         numbers = np.empty(first.shape[0], dtype=np.int64)
         for u, k in enumerate(first.tolist()):
-            v = int(version[k])
-            layer = f"{NAMES[int(found.tunnel[k])]} {_address(v, low[k])} {_address(v, high[k])}"
-            outer = self.names[int(parent[k])]
-            full = f"{outer} / {layer}" if outer else layer
-            if full not in self._index:
-                self._index[full] = len(self.names)
-                self.names.append(full)
-            numbers[u] = self._index[full]
+            numbers[u] = self._number(parent, found, int(version[k]), low, high, k)
         return numbers[inverse]
+
+    def _number(self, parent: np.ndarray, found: Found, version: int, low: np.ndarray,
+                high: np.ndarray, k: int) -> int:
+        """The number of row k's tunnel (low/high: its outer addresses, ordered)."""
+        layer = (f"{NAMES[int(found.tunnel[k])]} {_address(version, low[k])} "
+                 f"{_address(version, high[k])}")
+        outer = self.names[int(parent[k])]
+        full = f"{outer} / {layer}" if outer else layer
+        if full not in self._index:
+            self._index[full] = len(self.names)
+            self.names.append(full)
+        return self._index[full]
+
+    @staticmethod
+    def _one_ipv4_tunnel(parent: np.ndarray, found: Found, version: np.ndarray,
+                         src: np.ndarray, dst: np.ndarray) -> bool:
+        """Whether every row is the same IPv4 tunnel layer over the same parent (either
+        direction). An IPv4 address is one word, so ordering the pair by it is the
+        general path's order (_descending)."""
+        if not (version == 4).all():
+            return False
+        low, high = np.minimum(src[:, 0], dst[:, 0]), np.maximum(src[:, 0], dst[:, 0])
+        return bool((low == low[0]).all() and (high == high[0]).all()
+                    and (parent == parent[0]).all()
+                    and (found.tunnel == found.tunnel[0]).all())
 
 
 def _descending(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
