@@ -3,7 +3,9 @@
 Every session is compared with every connection between its hosts (callbacks, cut
 announcements, captures started mid-job): quadratic, and obviously right. Tests build
 sessions both ways on random traffic and require the same answer. Only the matching is
-kept here; what a connection or stream says on its own is flowcheck.sessions.classify.
+kept here; opening the sessions, settling their kinds and `claim`, which issue 7 did
+not change, are flowcheck's own. What a connection or stream says on its own is
+flowcheck.sessions.classify.
 """
 
 from __future__ import annotations
@@ -12,22 +14,20 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.classify import (
     connection_outcome,
     cut_announcements,
     end_of,
     is_failed,
-    kind_from_bytes,
     listener_host,
     one_sided,
-    session_kind,
-    starts_data,
 )
+from flowcheck.sessions.matching import claim
 
 CALLBACK_SLACK_SECONDS = 1.0
 
@@ -67,27 +67,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                    profile: Profile) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by."""
     stream_by_uid = {s.uid: s for s in streams}
-    # Start afresh, so building again over grown traffic (live) gives the same answer.
-    for conn in connections:
-        conn.role, conn.session = "other", None
-    for stream in streams:
-        for announcement in stream.announcements:
-            announcement.used_by = None
-    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
-    controls = [c for c in ordered if c.resp_p == config.ndmp_port or c.uid in stream_by_uid]
-    sessions: list[Session] = []
-    control_of: dict[str, Connection] = {}
-    for number, conn in enumerate(controls, start=1):
-        stream = stream_by_uid.get(conn.uid)
-        session = Session(id=f"S{number}", control_uid=conn.uid, media_server=conn.orig_h,
-                          remote_agent=conn.resp_h,
-                          version=stream.version if stream else None,
-                          kind=session_kind(stream),
-                          announced=list(stream.announcements) if stream else [])
-        conn.role, conn.session = "control", session.id
-        sessions.append(session)
-        control_of[session.id] = conn
-
+    ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
     endpoints = _Endpoints()
     for conn in ordered:
         if conn.role != "control":
@@ -98,10 +78,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     _attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
-    for session in sessions:
-        stream = stream_by_uid.get(session.control_uid)
-        if session.data_connections and not starts_data(stream):
-            session.kind = kind_from_bytes(session, by_uid)
+    settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 
 
@@ -109,6 +86,8 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
                  control_of: dict[str, Connection] | None = None) -> None:
     """Each expectation claims the next connection to one of its endpoints (else, under
     NAT, to its port at the listener's control address)."""
+    # matching.attach_data line for line, but grouping with this module's
+    # announcement_groups: the oracle must not share the fast grouping it checks.
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
@@ -134,7 +113,7 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             continue
         conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))
         ann.used_by = conn.uid
-        _claim(endpoints, conn, session, "data")
+        claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
         # until a later announcement of the same endpoint takes over.
         times = announced_at[(ann.ip, ann.port)]
@@ -144,7 +123,7 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
             if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
                 break
-            _claim(endpoints, retry, session, "data")
+            claim(endpoints, retry, session, "data")
             conn = retry
 
 
@@ -179,7 +158,7 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
 
     def assign(session: Session, conn: Connection) -> None:
         session.callback_uid = conn.uid
-        _claim(endpoints, conn, session, "callback")
+        claim(endpoints, conn, session, "callback")
 
     def usable(session: Session, in_range_only: bool) -> list[Connection]:
         return [c for c in candidates[session.id] if c.uid not in endpoints.claimed and
@@ -243,7 +222,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         if cut is None:
             for conn in ordered:
                 if eligible(conn, control.ts):
-                    _claim(endpoints, conn, session, "data")
+                    claim(endpoints, conn, session, "data")
                     session.port_matched.append(conn.uid)
             continue
         for message in cut:
@@ -251,7 +230,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             session.cut_announcements.append((message.frame, message.name,
                                               conn.uid if conn else ""))
             while conn is not None:
-                _claim(endpoints, conn, session, "data")
+                claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
                 if not is_failed(conn):
                     break
@@ -278,7 +257,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
                 continue
             if conn.ts <= end_of(control) and \
                     _fits_profile(conn, session, config, profile):
-                _claim(endpoints, conn, session, "data")
+                claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
@@ -295,11 +274,3 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
             config.in_agent_range(conn.resp_p)
     return pair in ((session.media_server, session.remote_agent),
                     (session.remote_agent, session.media_server))
-
-
-def _claim(endpoints: _Endpoints, conn: Connection, session: Session,
-           role: Literal["data", "callback"]) -> None:
-    endpoints.claimed.add(conn.uid)
-    conn.role, conn.session = role, session.id
-    if role == "data":
-        session.data_connections.append(conn.uid)

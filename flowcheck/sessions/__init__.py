@@ -53,10 +53,35 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                    profile: Profile) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by."""
     stream_by_uid = {s.uid: s for s in streams}
+    ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
+    if not sessions:
+        return sessions  # no session to attach to: every connection stays "other"
+
+    endpoints = Endpoints()
+    for conn in ordered:
+        if conn.role != "control":
+            endpoints.add(conn)
+    by_uid = {c.uid: c for c in connections}
+    attach_data(sessions, endpoints, control_of)
+    if profile.callback == "connection":
+        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+    attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    settle_kinds(sessions, stream_by_uid, by_uid)
+    return sessions
+
+
+def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
+                  config: Config
+                  ) -> tuple[list[Connection], list[Session], dict[str, Connection]]:
+    """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
+    connection (to the NDMP port, or decoded as NDMP), in time order. Returns the
+    connections in time order (ts, first_frame), the sessions, and each session's
+    control connection by session id."""
     # Start afresh, so building again over grown traffic (live) gives the same answer.
     for conn in connections:
         conn.role, conn.session = "other", None
-    for stream in streams:
+    for stream in stream_by_uid.values():
         for announcement in stream.announcements:
             announcement.used_by = None
     ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
@@ -73,21 +98,14 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
-    if not sessions:
-        return sessions  # no session to attach to: every connection stays "other"
+    return ordered, sessions, control_of
 
-    endpoints = Endpoints()
-    for conn in ordered:
-        if conn.role != "control":
-            endpoints.add(conn)
-    by_uid = {c.uid: c for c in connections}
-    attach_data(sessions, endpoints, control_of)
-    if profile.callback == "connection":
-        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
-    attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
-    attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+
+def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
+                 by_uid: dict[str, Connection]) -> None:
+    """A session with data connections whose control stream does not say which way the
+    job went (cut, or mid-job) gets its kind from the bytes each way."""
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
         if session.data_connections and not starts_data(stream):
             session.kind = kind_from_bytes(session, by_uid)
-    return sessions
