@@ -67,6 +67,27 @@ class _Conn:
         self._send(ts + 0.0002, "orig", ACK)
 
 
+def backup_control(out: list[tuple[float, bytes]], media_port: int, t: float,
+                   data_port: int) -> _Conn:
+    """A Backup Exec NDMP v4 backup's control connection from MEDIA:media_port, opened
+    at t: greeting, CONNECT_OPEN, DATA_LISTEN announcing AGENT:data_port (at t + 0.11),
+    DATA_START_BACKUP; left open (the caller closes it)."""
+    control = _Conn(out, (MEDIA, media_port), (AGENT, 10000))
+    control.open(t)
+    control.data(t + 0.01, "resp", greeting(4))
+    control.data(t + 0.02, "orig", msg(2, REQUEST, CONNECT_OPEN, u32(4)))
+    control.data(t + 0.03, "resp", msg(2, REPLY, CONNECT_OPEN, u32(0), reply_sequence=2))
+    control.data(t + 0.10, "orig", msg(3, REQUEST, DATA_LISTEN, u32(1)))
+    control.data(t + 0.11, "resp", msg(3, REPLY, DATA_LISTEN,
+                                       u32(0) + v4_tcp_addr((AGENT, data_port)),
+                                       reply_sequence=3))
+    control.data(t + 0.20, "orig", msg(4, REQUEST, DATA_START_BACKUP,
+                                       xdr_string("dump") + u32(0)))
+    control.data(t + 0.21, "resp", msg(4, REPLY, DATA_START_BACKUP, u32(0),
+                                       reply_sequence=4))
+    return control
+
+
 def many_sessions_packets(jobs: int, *, spacing: float = 0.002) -> list[tuple[float, bytes]]:
     """Frames (ts, bytes) of `jobs` overlapping backups, in time order.
 
@@ -81,19 +102,7 @@ def many_sessions_packets(jobs: int, *, spacing: float = 0.002) -> list[tuple[fl
     for k in range(jobs):
         t = start + k * spacing
         data_port = 6001 + k % 3000
-        control = _Conn(out, (MEDIA, 20000 + k % 30000), (AGENT, 10000))
-        control.open(t)
-        control.data(t + 0.01, "resp", greeting(4))
-        control.data(t + 0.02, "orig", msg(2, REQUEST, CONNECT_OPEN, u32(4)))
-        control.data(t + 0.03, "resp", msg(2, REPLY, CONNECT_OPEN, u32(0), reply_sequence=2))
-        control.data(t + 0.10, "orig", msg(3, REQUEST, DATA_LISTEN, u32(1)))
-        control.data(t + 0.11, "resp", msg(3, REPLY, DATA_LISTEN,
-                                           u32(0) + v4_tcp_addr((AGENT, data_port)),
-                                           reply_sequence=3))
-        control.data(t + 0.20, "orig", msg(4, REQUEST, DATA_START_BACKUP,
-                                           xdr_string("dump") + u32(0)))
-        control.data(t + 0.21, "resp", msg(4, REPLY, DATA_START_BACKUP, u32(0),
-                                           reply_sequence=4))
+        control = backup_control(out, 20000 + k % 30000, t, data_port)
         control.close(closing + k * 0.0001)
         callback = _Conn(out, (AGENT, 30000 + k % 30000), (MEDIA, 5001 + k % 100))
         callback.open(t + (0.18 if k % 4 == 3 else 0.05))

@@ -20,14 +20,11 @@ from capture_factory import pcap_bytes
 from many_sessions import (
     AGENT,
     AGENT_RANGE,
-    CONNECT_OPEN,
-    DATA_LISTEN,
-    DATA_START_BACKUP,
     MEDIA,
     MEDIA_RANGE,
     _Conn,
+    backup_control,
 )
-from test_ndmp_wire import REPLY, REQUEST, greeting, msg, u32, v4_tcp_addr, xdr_string
 
 from flowcheck.cli.main import run
 
@@ -47,19 +44,7 @@ def backup(segments: int, *, lost_every: int = 0) -> bytes:
     still ACKs it: sniffer loss). Ports in many_sessions' ranges: verdict pass."""
     out: list[tuple[float, bytes]] = []
     t = 1_700_000_000.0
-    control = _Conn(out, (MEDIA, 5002), (AGENT, 10000))
-    control.open(t)
-    control.data(t + 0.01, "resp", greeting(4))
-    control.data(t + 0.02, "orig", msg(2, REQUEST, CONNECT_OPEN, u32(4)))
-    control.data(t + 0.03, "resp", msg(2, REPLY, CONNECT_OPEN, u32(0), reply_sequence=2))
-    control.data(t + 0.10, "orig", msg(3, REQUEST, DATA_LISTEN, u32(1)))
-    control.data(t + 0.11, "resp", msg(3, REPLY, DATA_LISTEN,
-                                       u32(0) + v4_tcp_addr((AGENT, DATA_PORT)),
-                                       reply_sequence=3))
-    control.data(t + 0.20, "orig", msg(4, REQUEST, DATA_START_BACKUP,
-                                       xdr_string("dump") + u32(0)))
-    control.data(t + 0.21, "resp", msg(4, REPLY, DATA_START_BACKUP, u32(0),
-                                       reply_sequence=4))
+    control = backup_control(out, 5002, t, DATA_PORT)
     callback = _Conn(out, (AGENT, 6002), (MEDIA, 5001))
     callback.open(t + 0.05)
     data = _Conn(out, (MEDIA, 5003), (AGENT, DATA_PORT))

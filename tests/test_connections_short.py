@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 
 import pytest
+from test_connections_cost import track
 from test_connections_states import pkt, run
 from test_connections_util import ACK, FIN, PSH, RST, SYN, read_batches
 from test_connections_util import write_pcap as write
@@ -214,15 +215,6 @@ def test_conn_states_equal_conn_state() -> None:
 
 
 # -- cost: what goes one packet at a time --------------------------------------------
-
-def track(tmp_path: Path, packets: list[bytes], chunk: int) -> ConnectionTracker:
-    path = write(tmp_path / "t.pcap", 1, packets)
-    tracker = ConnectionTracker()
-    for batch in read_batches(path, chunk=chunk):
-        tracker.feed(batch)
-    tracker.finish()
-    return tracker
-
 
 def test_clean_short_connections_go_none_at_a_time(tmp_path: Path) -> None:
     packets = short_traffic(7, 2_000, reuse=False)
