@@ -25,9 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from flowcheck.lab.netns import Lab, LabError, _Tcpdump
+from flowcheck.sources.inputs import read_fully
 
 PortRange = tuple[int, int]
 Trigger = Callable[[bytes], bool]
@@ -94,16 +94,6 @@ def stop_trigger(name: str, ndmp_port: int, media_range: PortRange,
     return trigger
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 class _StoppingTcpdump(_Tcpdump):
     """tcpdump -w - in M's namespace; a thread copies records to `path` up to the
     trigger packet, then stops tcpdump and discards the rest of the pipe."""
@@ -131,17 +121,17 @@ class _StoppingTcpdump(_Tcpdump):
         stdout = self.process.stdout
         assert stdout is not None
         with self.path.open("wb") as out:
-            header = _read_exactly(stdout, _PCAP_HEADER)
+            header = read_fully(stdout, _PCAP_HEADER)
             out.write(header)
             out.flush()
             # tcpdump writes pcap in the host's byte order; the magic number tells which.
             order = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
             while len(header) == _PCAP_HEADER:
-                record = _read_exactly(stdout, _RECORD_HEADER)
+                record = read_fully(stdout, _RECORD_HEADER)
                 if len(record) < _RECORD_HEADER:
                     break
                 caplen = struct.unpack_from(f"{order}I", record, 8)[0]
-                frame = _read_exactly(stdout, caplen)
+                frame = read_fully(stdout, caplen)
                 out.write(record + frame)
                 out.flush()
                 self.written += 1

@@ -188,7 +188,7 @@ class ByteSource:
         assert raw is not None
         self._raw = raw
         self.interactive = not _is_regular(raw)
-        head = _read_some(raw, 4)
+        head = read_fully(raw, 4)
         self.compressed = head[:2] == GZIP_MAGIC
         stream: object = _Prefixed(head, raw)
         if self.compressed:
@@ -259,7 +259,9 @@ def _is_regular(stream: BinaryIO) -> bool:
         return True  # an in-memory stream: reads never block
 
 
-def _read_some(stream: BinaryIO, count: int) -> bytes:
+def read_fully(stream: BinaryIO, count: int) -> bytes:
+    """count bytes from a stream whose reads may return less (a pipe); fewer only at
+    its end."""
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))
