@@ -39,19 +39,17 @@ NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 LETTERS = "QISHDATWFR"
 FLIPPED_BIT = 1 << 20
 _RESET = int(EndpointState.RESET)
-# Connection's fields in order, as `_Records` passes them (checked at import).
+# Connection's fields in order, as `_new_records` passes them (checked at import).
 _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
            "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
            "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "tunnel")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
-    raise ImportError("flowcheck.connections.short: Connection's fields changed")
+    raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
 
 @dataclass(slots=True)
-
-
 class Parked:
     """The final tracking state of one batch's committed flows: row 0 the originator,
     row 1 the responder (int64 arrays use NONE for None)."""
@@ -268,8 +266,6 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
 
 
 @dataclass(slots=True)
-
-
 class _Columns:
     first: np.ndarray  # per flow: its first packet of the batch (step-ordered index)
     last: np.ndarray
