@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -111,7 +112,18 @@ def make_console() -> Console:
     """The console reports print to: the terminal's width, or wide when piped."""
     from rich.console import Console  # imported here: start-up time matters
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+    class ReportConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # The reader went away (`| head`): the rest of the report goes nowhere, and
+            # the command still ends with its verdict's exit code. rich's own handler
+            # exits 1, the code of a failed verification, even for a pass.
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    return ReportConsole(highlight=False,
+                         width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 # The configuration flags every traffic command takes, added to a command's signature by
