@@ -195,6 +195,20 @@ def test_cut_gzip_keeps_what_was_inflated(tmp_path: Path) -> None:
     assert 0 < packets < 200 and reader.captures[0].truncated
 
 
+def test_cut_gzip_keeps_what_was_inflated_when_the_cut_is_in_the_first_chunk(
+        tmp_path: Path) -> None:
+    """A whole .gz smaller than one chunk (the default 8 MB), cut: the packets inflated
+    before the cut are read and the capture is truncated, not an empty file."""
+    many = [(T0 + n, bytes([n % 256]) * 500) for n in range(2000)]
+    compressed = gzip.compress(pcap_bytes(many), compresslevel=1)
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(compressed[: len(compressed) * 2 // 3])
+    packets, reader = count([str(path)])
+    info = reader.captures[0]
+    assert 0 < packets < 2000 and info.truncated
+    assert "empty" not in (info.error or "") and "compressed data" in (info.error or "")
+
+
 def test_pcapng_cut_mid_block(tmp_path: Path) -> None:
     whole = pcapng_bytes([1], [(0, ts, data) for ts, data in PACKETS])
     path = tmp_path / "cut.pcapng"

@@ -195,6 +195,9 @@ class ByteSource:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
         self._stream = stream
         self._size = spec.size
+        # A compressed stream's error found after some bytes were inflated: those bytes
+        # are returned first, the error on the next read.
+        self._deferred: CompressedStreamError | None = None
 
     def remaining(self) -> int | None:
         """Bytes left to read, when known (an uncompressed regular file)."""
@@ -212,18 +215,28 @@ class ByteSource:
 
     def readinto(self, target: memoryview) -> int:
         """Fill target; fewer bytes only at end of input or, on pipes, when none wait."""
+        if self._deferred is not None:
+            raise self._deferred
+        total = 0
         try:
             if self.interactive:
                 return self._read_available(target)
-            total = 0
+            # Inflated a buffer at a time (readinto1): gzip raises at a cut without
+            # returning what it inflated in that call, so one 8 MB readinto of a file
+            # cut in its first chunk would lose every packet before the cut.
+            reader = self._stream.readinto1 if self.compressed else self._stream.readinto  # type: ignore[attr-defined]
             while total < len(target):
-                count = self._stream.readinto(target[total:])  # type: ignore[attr-defined]
+                count = reader(target[total:])
                 if not count:
                     break
                 total += count
             return total
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise CompressedStreamError(str(exc) or "compressed data ends early") from None
+            error = CompressedStreamError(str(exc) or "compressed data ends early")
+            if not total:
+                raise error from None
+            self._deferred = error
+            return total
 
     def _read_available(self, target: memoryview) -> int:
         # Block for the first bytes only, then take what is already waiting: a live
