@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -127,11 +128,19 @@ def ensure(capture: Capture) -> Path:
         WORK.mkdir(parents=True, exist_ok=True)
         print(f"building {path.name}: {capture.about} ...", flush=True)
         partial = path.with_suffix(".part")
-        note = capture.build(partial)
+        # Built in a fresh process: Linux carries a process's peak RSS across fork and
+        # exec, so every tool measured after an in-process build would report at least
+        # the builder's peak (os.wait4's ru_maxrss).
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            note = pool.apply(_build, (capture.name, str(partial)))
         partial.rename(path)
         print(f"  built: {note}", flush=True)
     return path
 
+
+
+def _build(name: str, target: str) -> str:
+    return CAPTURES_BY_NAME[name].build(Path(target))
 
 @dataclass
 class Result:
