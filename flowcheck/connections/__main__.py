@@ -9,6 +9,7 @@ import sys
 
 from flowcheck.connections import track_connections
 from flowcheck.errors import FlowcheckError
+from flowcheck.exiting import exit_now
 
 
 def main(argv: list[str]) -> int:
@@ -26,4 +27,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

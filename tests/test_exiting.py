@@ -1,0 +1,69 @@
+"""flowcheck.exiting: a finished command ends without the interpreter's teardown, but
+with its output flushed, its atexit handlers run and its exit code kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from flowcheck.exiting import exit_now
+
+marker = Path(sys.argv[1])
+atexit.register(lambda: marker.write_text("atexit ran"))
+sys.stdout.write("report written before the exit, never flushed by hand")
+if sys.argv[2] == "thread":
+    # A thread still working: its result must not be cut short by the fast exit.
+    def work():
+        time.sleep(0.3)
+        print(" and the thread's line")
+    threading.Thread(target=work).start()
+exit_now(int(sys.argv[3]))
+"""
+
+
+def _buffered() -> dict[str, str]:
+    """The environment with stdout buffered, as a pipe normally is: the report is still
+    unwritten when the command ends."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def _run(tmp_path: Path, mode: str, code: int) -> tuple[subprocess.CompletedProcess, Path]:
+    marker = tmp_path / "marker"
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(marker), mode, str(code)],
+                          capture_output=True, text=True, timeout=30, env=_buffered())
+    return done, marker
+
+
+def test_exit_code_output_and_atexit_kept(tmp_path: Path) -> None:
+    done, marker = _run(tmp_path, "alone", 5)
+    assert done.returncode == 5
+    assert done.stdout == "report written before the exit, never flushed by hand"
+    assert marker.read_text() == "atexit ran"
+    assert done.stderr == ""
+
+
+def test_a_running_thread_is_waited_for(tmp_path: Path) -> None:
+    done, marker = _run(tmp_path, "thread", 3)
+    assert done.returncode == 3
+    assert done.stdout.endswith(" and the thread's line\n")
+    assert marker.read_text() == "atexit ran"
+
+
+def test_a_reader_that_left_is_not_an_error(tmp_path: Path) -> None:
+    """stdout's reader gone before the flush: the code stays (CPython's own exit would
+    print 'Exception ignored ... BrokenPipeError' and end 120)."""
+    marker = tmp_path / "marker"
+    with subprocess.Popen([sys.executable, "-c", SCRIPT, str(marker), "alone", "7"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=_buffered()) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        stderr = process.stderr.read()
+        assert process.wait(timeout=30) == 7
+    assert b"BrokenPipeError" not in stderr
+    assert marker.read_text() == "atexit ran"
