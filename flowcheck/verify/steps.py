@@ -29,12 +29,17 @@ from flowcheck.verify.details import (
     sent_each_way,
 )
 from flowcheck.verify.evidence import (
+    attempt_unseen,
     ended_early,
     flow_hidden,
     is_open,
     judged,
+    listener_of,
+    message_ts,
+    one_way_words,
     stream_hidden,
     time_enough,
+    unseen_way,
     unseen_why,
 )
 
@@ -139,6 +144,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return _step(spec, "unknown", detail="unknown: the capture ended "
                      f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                      "opened, while it was still open: the callback may have come later")
+    way = unseen_way(ctx, session.remote_agent, [session.media_server])
+    if session.callback_uid is None and way is not None:
+        return _step(spec, "unknown", detail="unknown: no callback in the capture, but "
+                     + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None:
         _missing(ctx, session, spec,
                  f"no connection from the agent {session.remote_agent} to the media server "
@@ -229,13 +238,19 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
                      f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
                      f"{unseen_why(ctx, unknown[0])}")
     unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
-    early = [g for g in unused if not time_enough(ctx, g[0].ts)]
-    if early and len(early) == len(unused):
-        first = early[0][0]
-        return _step(spec, "unknown", uids, frames,
-                     f"unknown: the capture ended {ctx.capture_end - first.ts:.3f} s after "
-                     f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                     f"{endpoint(first.ip, first.port)}, too soon to see its connection")
+    # What no connection followed (cut ones too) needs a capture that could show one.
+    pending = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
+                f"{endpoint(g[0].ip, g[0].port)}",
+                attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
+               for g in unused]
+    pending += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data endpoint "
+                 "(its address cut by the snap length)",
+                 attempt_unseen(ctx, session, listener_of(name), [],
+                                message_ts(ctx, session, frame)))
+                for frame, name, uid in session.cut_announcements if not uid]
+    if pending and all(why for _, why in pending):
+        what, why = pending[0]
+        return _step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
     if not conns or unused:
         return _step(spec, "missing", uids, frames,
                      "an announced endpoint got no connection")
