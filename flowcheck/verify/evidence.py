@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions import Outcome, connection_outcome, one_sided
+from flowcheck.sessions import Outcome, connection_outcome, message_op, one_sided
 from flowcheck.verify.context import Context, opening_frames
 
 Judged = Outcome | Literal["unknown"]
@@ -133,6 +133,27 @@ def message_ts(ctx: Context, session: Session, frame: int) -> float:
     stream = ctx.stream_by_uid.get(session.control_uid)
     return next((m.ts for m in (stream.messages if stream else []) if m.frame == frame),
                 ctx.capture_end)
+
+
+def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessage | None:
+    """The session's last request among ops (DATA_LISTEN, ...) whose reply the capture
+    does not hold although the capture ended less than the retransmission timeout after
+    it: whether and how it was answered cannot be seen. An NDMP peer answers each
+    request with one reply, at once for these; a reply still missing after that long is
+    an absence the capture could have shown (TCP would have resent a lost request), so
+    the limit a SYN gets applies. None when there is no such request."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    for index in range(len(messages) - 1, -1, -1):
+        request = messages[index]
+        if request.type != "request" or message_op(request) not in ops:
+            continue
+        if time_enough(ctx, request.ts):
+            return None  # earlier ones had even more time
+        answered = any(m.type == "reply" and m.code == request.code
+                       and m.direction != request.direction for m in messages[index + 1:])
+        return None if answered else request
+    return None
 
 
 def after(ctx: Context, ts: float) -> float:

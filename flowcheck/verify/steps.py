@@ -29,6 +29,7 @@ from flowcheck.verify.details import (
     sent_each_way,
 )
 from flowcheck.verify.evidence import (
+    after,
     attempt_unseen,
     ended_early,
     flow_hidden,
@@ -37,6 +38,7 @@ from flowcheck.verify.evidence import (
     listener_of,
     message_ts,
     one_way_words,
+    pending_request,
     stream_hidden,
     time_enough,
     unseen_way,
@@ -44,6 +46,8 @@ from flowcheck.verify.evidence import (
 )
 
 _LATER = ("announcement", "data_connection", "data_flow")
+# Requests whose reply announces a data endpoint (flow-model.md).
+_LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
 
 
 def check_steps(ctx: Context) -> None:
@@ -77,6 +81,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
                          detail=f"unknown: whether the session started a backup or restore "
                                 f"cannot be seen: {hidden}")
         if not _control_over(ctx, control):
+            if not any(f.code == "capture_ended_early" and f.session == session.id
+                       for f in ctx.findings):  # one early end is said once per session
+                _control_ended_early(ctx, session, control, "a backup or restore could start")
             return _step(spec, "unknown", detail="unknown: the capture ended "
                          f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                          "opened, while it was still open: a backup or restore may have "
@@ -135,12 +142,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                      detail="before the capture started (the control connection was "
                             "already open)")
     if session.callback_uid is None and not _control_over(ctx, control):
-        ended_early(ctx, session, f"the control connection "
-                    f"{endpoint(control.orig_h, control.orig_p)} -> "
-                    f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
-                    opening_frames(control), conn=control,
-                    waits="the agent's callback could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)")
+        _control_ended_early(ctx, session, control, "the agent's callback could be seen")
         return _step(spec, "unknown", detail="unknown: the capture ended "
                      f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                      "opened, while it was still open: the callback may have come later")
@@ -176,6 +178,25 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
 
 def _announcement(ctx: Context, session: Session, spec: StepSpec,
                   control: Connection) -> Step:
+    pending = pending_request(ctx, session, _LISTENS)
+    if pending is not None:
+        # Its reply would announce (or refuse) the next endpoint: the resource it
+        # starts cannot be judged, whatever earlier resources showed.
+        op = message_op(pending)
+        reply_way = (control.resp_h, control.orig_h) if pending.direction == "orig" else \
+            (control.orig_h, control.resp_h)
+        if reply_way in ctx.missing:
+            why = one_way_words(reply_way, "its reply")
+        else:
+            ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
+                        pending.ts, [pending.frame], conn=control,
+                        waits="its reply could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+            why = (f"the capture ended {after(ctx, pending.ts):.3f} s after it, before its "
+                   "reply")
+        return _step(spec, "unknown", [control.uid], [pending.frame],
+                     f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
+                     f"capture: {why}")
     if session.announced:
         return _step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                      announcement_detail(session))
@@ -299,6 +320,18 @@ def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
         return ""
     return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
             f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
+
+
+def _control_ended_early(ctx: Context, session: Session, control: Connection,
+                         waits: str) -> None:
+    """capture_ended_early for a control connection still open too soon after it opened
+    (one warning, whichever step asks)."""
+    ended_early(ctx, session, f"the control connection "
+                f"{endpoint(control.orig_h, control.orig_p)} -> "
+                f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
+                opening_frames(control), conn=control,
+                waits=f"{waits} (retransmission timeout "
+                      f"{ctx.config.retransmission_timeout:g} s)")
 
 
 def _control_over(ctx: Context, control: Connection) -> bool:
