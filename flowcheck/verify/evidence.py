@@ -92,7 +92,8 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
     endpoint to the listener (addresses: the announced ones; the listener's control
     address counts too). listener "data": the agent listens and the media server
     connects (DATA_LISTEN, MOVER_CONNECT); "mover": the reverse (MOVER_LISTEN,
-    DATA_CONNECT, v2 DATA_START_*), NDMP v4 section 3.8; None: either way."""
+    DATA_CONNECT, v2 DATA_START_*), as flow-model.md's pairing table has it; None:
+    either way."""
     control = ctx.by_uid[session.control_uid]
     media, agent = control.orig_h, control.resp_h
     pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
@@ -146,10 +147,10 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
     messages = stream.messages if stream else []
     for index in range(len(messages) - 1, -1, -1):
         request = messages[index]
+        if time_enough(ctx, request.ts):
+            return None  # messages are in time order: earlier ones had even more time
         if request.type != "request" or message_op(request) not in ops:
             continue
-        if time_enough(ctx, request.ts):
-            return None  # earlier ones had even more time
         answered = any(m.type == "reply" and m.code == request.code
                        and m.direction != request.direction for m in messages[index + 1:])
         return None if answered else request

@@ -141,15 +141,15 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return _step(spec, "not_applicable",
                      detail="before the capture started (the control connection was "
                             "already open)")
+    way = unseen_way(ctx, session.remote_agent, [session.media_server])
+    if session.callback_uid is None and way is not None:
+        return _step(spec, "unknown", detail="unknown: no callback in the capture, but "
+                     + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen")
         return _step(spec, "unknown", detail="unknown: the capture ended "
                      f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                      "opened, while it was still open: the callback may have come later")
-    way = unseen_way(ctx, session.remote_agent, [session.media_server])
-    if session.callback_uid is None and way is not None:
-        return _step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                     + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None:
         _missing(ctx, session, spec,
                  f"no connection from the agent {session.remote_agent} to the media server "
@@ -260,17 +260,17 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
                      f"{unseen_why(ctx, unknown[0])}")
     unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
     # What no connection followed (cut ones too) needs a capture that could show one.
-    pending = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
-                f"{endpoint(g[0].ip, g[0].port)}",
-                attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
-               for g in unused]
-    pending += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data endpoint "
-                 "(its address cut by the snap length)",
-                 attempt_unseen(ctx, session, listener_of(name), [],
-                                message_ts(ctx, session, frame)))
-                for frame, name, uid in session.cut_announcements if not uid]
-    if pending and all(why for _, why in pending):
-        what, why = pending[0]
+    unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
+                   f"{endpoint(g[0].ip, g[0].port)}",
+                   attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
+                  for g in unused]
+    unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
+                    "endpoint (its address cut by the snap length)",
+                    attempt_unseen(ctx, session, listener_of(name), [],
+                                   message_ts(ctx, session, frame)))
+                   for frame, name, uid in session.cut_announcements if not uid]
+    if unfollowed and all(why for _, why in unfollowed):
+        what, why = unfollowed[0]
         return _step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
     if not conns or unused:
         return _step(spec, "missing", uids, frames,
