@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
+from flowcheck.errors import InputError
 from flowcheck.findings import verdict
 from flowcheck.model import CaptureInfo, Connection, Finding, NdmpStream, Session
 
@@ -55,7 +56,31 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
     collector = NdmpCollector()
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
                                tap=looks_like_ndmp, progress=progress)
+    check_packets_read(result.captures)
     return traffic_from(result, collector)
+
+
+def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
+    """Raise InputError (exit 3) when the whole capture set gave no packet: nothing to
+    judge or list. "no packet could be read: REASON" when a file is corrupt or cut
+    before its first record (a capture read only in part, with packets, is not an input
+    error: contract, exit codes); "... holds no packets" for well-formed files with
+    nothing after their header (an empty capture, like an empty file). Not for `live`,
+    whose sniffer may simply have seen nothing (inconclusive)."""
+    if any(info.packets for info in captures):
+        return
+    from flowcheck.sources import read_failure
+
+    damaged = [info for info in captures if info.error or info.truncated]
+    if damaged:
+        reasons = [read_failure(info) for info in damaged]
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        raise InputError(f"no packet could be read: {reasons[0]}{more}")
+    if len(captures) == 1:
+        raise InputError(f"{captures[0].path}: the capture holds no packets (nothing after "
+                         "its file header)")
+    raise InputError(f"none of the {len(captures)} capture files holds a packet (nothing "
+                     "after their file headers)")
 
 
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,64 @@ def test_a_report_piped_into_a_reader_that_left_keeps_the_verdicts_exit_code(
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (verdict_status, "")
+
+
+def _no_packet(make: str, folder: Path) -> Path:
+    """The stored capture reduced to a file that gives no packet."""
+    data = (NDMJOB / "v4-backup.pcap").read_bytes()
+    target = folder / f"{make}.pcap"
+    if make == "header_only":  # well-formed: a pcap file header and no record
+        target.write_bytes(data[:24])
+    elif make == "absurd_first_record":  # the first record's caplen patched to 0x7fffffff
+        target.write_bytes(data[:32] + struct.pack("<I", 0x7FFFFFFF) + data[36:])
+    elif make == "cut_in_first_record":
+        target.write_bytes(data[:24 + 16 + 10])
+    else:  # a .gz cut before its first packet inflates
+        target = folder / f"{make}.pcap.gz"
+        target.write_bytes(gzip.compress(data)[:30])
+    return target
+
+
+@pytest.mark.parametrize("command", ["analyze", "connections", "ndmp"])
+@pytest.mark.parametrize(("make", "says"), [
+    ("header_only", "the capture holds no packets"),
+    ("absurd_first_record", "no packet could be read: "),
+    ("cut_in_first_record", "no packet could be read: "),
+    ("gz_cut_before_first_packet", ": compressed data corrupt or cut: "),  # not "empty"
+])
+def test_capture_that_gives_no_packet_exits_3(command: str, make: str, says: str,
+                                              tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing to judge or list: not a verdict (it was fail: no_control_session) nor an
+    empty table, but an input error naming the file and why."""
+    target = _no_packet(make, tmp_path)
+    assert run([command, str(target), *LAB_CONFIG]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("flowcheck: error: ") and captured.err.count("\n") == 1
+    assert says in captured.err and str(target) in captured.err
+
+
+def test_capture_set_with_one_file_giving_no_packet_stays_partial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "v4-backup.pcap").write_bytes((NDMJOB / "v4-backup.pcap").read_bytes())
+    bad = _no_packet("absurd_first_record", tmp_path)
+    code, document = _json(["analyze", str(tmp_path), *LAB_CONFIG], capsys)
+    assert code == 0 and document["verdict"] == "pass"
+    [unreadable] = [f for f in document["findings"] if f["code"].startswith("capture_")]
+    assert unreadable["code"] == "capture_unreadable" and bad.name in unreadable["message"]
+
+
+def test_capture_set_of_files_giving_no_packet_exits_3(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt, empty = tmp_path / "corrupt", tmp_path / "empty"
+    corrupt.mkdir()
+    empty.mkdir()
+    _no_packet("header_only", corrupt)
+    _no_packet("absurd_first_record", corrupt)
+    assert run(["analyze", str(corrupt), *LAB_CONFIG]) == 3
+    assert "no packet could be read: " in capsys.readouterr().err
+    for name in ("ring.pcap0", "ring.pcap1"):
+        (empty / name).write_bytes(_no_packet("header_only", tmp_path).read_bytes())
+    assert run(["connections", str(empty), *LAB_CONFIG]) == 3
+    assert "none of the 2 capture files holds a packet" in capsys.readouterr().err

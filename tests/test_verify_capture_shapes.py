@@ -120,22 +120,78 @@ def _analyze_with_own_config(capture: Path, config_path: Path | None = None):  #
     return analyze(read_traffic([str(capture)], config), config)
 
 
+def _sent_by(tmp_path: Path, capture: Path, sender: str) -> Path:
+    """Only what sender sent: a SPAN port or tcpdump -Q that sees one way."""
+    out = tmp_path / f"{capture.stem}-from-{sender}.pcap"
+    subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {sender}"],
+                   check=True, capture_output=True)
+    return out
+
+
 @pytest.mark.parametrize(("capture", "sender", "code"), [
     ("callback-blocked", "10.77.0.2", "callback_unanswered"),  # tcpdump -Q in on M
     ("data-port-dropped", "10.77.0.1", "data_unanswered"),  # tcpdump -Q out on M
+    ("ndmjob/v4-backup-media-firewall-drop", "10.77.0.2", "data_unanswered"),  # the agent's
 ])
 def test_real_one_way_failure_seen_from_one_direction_stays_an_error(
         tmp_path: Path, capture: str, sender: str, code: str) -> None:
     """SYNs retransmitted with no ACK after them: dropped, whichever direction was kept."""
-    out = tmp_path / f"{capture}-one-way.pcap"
-    subprocess.run(["tcpdump", "-r", str(LAB / f"{capture}.pcap"), "-w", str(out),
-                    f"src host {sender}"], check=True, capture_output=True)
-    analysis = _analyze_with_own_config(out, LAB / f"{capture}.toml")
+    path, config = _stored(capture)
+    analysis = _analyze_with_own_config(_sent_by(tmp_path, path, sender), config)
     codes = {f.code for f in analysis.findings}
     assert code in codes and "capture_one_direction" in codes
     assert "handshake_incomplete" not in codes and "control_unanswered" not in codes
     assert "unannounced_connection" not in codes
     assert analysis.verdict == "fail"
+
+
+def _stored(name: str) -> tuple[Path, Path]:
+    """(capture, its configuration): lab captures by name, ndmjob/NAME the ndmjob ones."""
+    if name.startswith("ndmjob/"):
+        folder = LAB.parent / "ndmjob"
+        return folder / f"{name.removeprefix('ndmjob/')}.pcap", folder / "flowcheck.toml"
+    return LAB / f"{name}.pcap", LAB / f"{name}.toml"
+
+
+@pytest.mark.parametrize(("capture", "sender", "step", "gone"), [
+    # The agent's data SYNs (dropped by M's firewall) are not in what M sent.
+    ("ndmjob/v4-backup-media-firewall-drop", "10.77.0.1", 3, "announced_not_used"),
+    # M's data SYNs (dropped by A's firewall) are not in what A sent.
+    ("data-port-dropped", "10.77.0.2", 4, "announced_not_used"),
+    # The agent's callback SYNs (dropped by M's firewall) are not in what M sent.
+    ("callback-blocked", "10.77.0.1", 2, "step_missing"),
+    # M's ICMP reject is not in what A sent: one SYN, no retry, is not "unanswered".
+    ("callback-rejected", "10.77.0.2", 2, "callback_unanswered"),
+])
+def test_failure_the_kept_direction_cannot_show_is_unknown(
+        tmp_path: Path, capture: str, sender: str, step: int, gone: str) -> None:
+    """A real failure captured from the side that never saw it: whatever would show it
+    (the connector's SYNs, the answer to them) travels the direction the capture lacks,
+    so the step is unknown and the verdict inconclusive, never an error."""
+    path, config = _stored(capture)
+    one_way = _sent_by(tmp_path, path, sender)
+    analysis = _analyze_with_own_config(one_way, config)
+    codes = {f.code for f in analysis.findings}
+    assert gone not in codes and "capture_one_direction" in codes
+    assert [f.code for f in analysis.findings if str(f.severity) == "error"] == []
+    (unknown,) = [s for s in analysis.sessions[0].steps if s.step == step]
+    assert unknown.status == "unknown" and "one direction only" in unknown.detail
+    assert analysis.verdict == "inconclusive"
+    assert cli(["analyze", "--config", str(config), str(one_way)]) == 5
+
+
+def test_cut_announcement_the_kept_direction_cannot_follow_is_unknown(tmp_path: Path) -> None:
+    """-s 100 cuts the address out of the agent's DATA_LISTEN reply; with only what the
+    agent sent, M's SYNs to it cannot be seen: not announced_not_used, and step 4 is
+    unknown (it was "missing" with no error: a pass)."""
+    cut = tmp_path / "s100.pcap"
+    subprocess.run(["editcap", "-s", "100", str(LAB / "data-port-dropped.pcap"), str(cut)],
+                   check=True, capture_output=True)
+    analysis = _analyze_with_own_config(_sent_by(tmp_path, cut, "10.77.0.2"),
+                                        LAB / "data-port-dropped.toml")
+    assert "announced_not_used" not in {f.code for f in analysis.findings}
+    assert [s.status for s in analysis.sessions[0].steps][3:] == ["unknown", "unknown"]
+    assert analysis.verdict == "inconclusive"
 
 
 def test_retransmission_timeout_flag_reaches_the_analysis(tmp_path: Path, capsys) -> None:  # noqa: ANN001

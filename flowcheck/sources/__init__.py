@@ -21,7 +21,7 @@ from flowcheck.sources.inputs import resolve_inputs
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
 
-__all__ = ["CaptureSetReader", "iter_batches", "truncation_findings"]
+__all__ = ["CaptureSetReader", "iter_batches", "read_failure", "truncation_findings"]
 
 
 class CaptureSetReader:
@@ -106,11 +106,13 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
     for info in captures:
         if not (info.truncated or info.error):
             continue
-        if not info.truncated and not info.packets:
+        if not info.packets:  # cut or corrupt before its first packet: nothing read
             findings.append(make_finding(
                 "capture_unreadable",
-                f"{info.error}; the analysis covers the other files of the capture set",
-                "Check that file: it is empty, not a pcap/pcapng capture, or not readable.",
+                f"{read_failure(info)}; the analysis covers the other files of the capture "
+                "set",
+                "Check that file: it is empty, cut or corrupt before its first packet, not a "
+                "pcap/pcapng capture, or not readable.",
             ))
             continue
         cause = info.error or f"{info.path}: the file ends in the middle of a packet record"
@@ -121,6 +123,13 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
             "before copying the file, and check the transfer was not cut short.",
         ))
     return findings
+
+
+def read_failure(info: CaptureInfo) -> str:
+    """Why a file gave no packet, its path first ("x.pcap: record at byte offset 24
+    claims a captured length of ...")."""
+    error = info.error or "the file ends in the middle of its first packet record"
+    return error if error.startswith(info.path) else f"{info.path}: {error}"
 
 
 def _nothing_read(files: Sequence[CaptureFile]) -> str:

@@ -162,7 +162,9 @@ class CaptureFile:
                      end_of_input: bool) -> PcapParser | PcapngParser | None:
         info = self.info
         if not buf:
-            info.error = f"{self.spec.name}: empty file" if end_of_input else None
+            # A .gz cut before its first inflated byte keeps the decompressor's error.
+            info.error = info.error or (f"{self.spec.name}: empty file" if end_of_input
+                                        else None)
             return None
         fmt = format_of(bytes(buf[:4]))
         if fmt is None:

@@ -12,10 +12,12 @@ TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpStream, Session, endpoint
-from flowcheck.sessions import Outcome, connection_outcome, one_sided
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.sessions import Outcome, connection_outcome, message_op, one_sided
 from flowcheck.verify.context import Context, opening_frames
 
 Judged = Outcome | Literal["unknown"]
@@ -73,6 +75,88 @@ def conns_words(conn: Connection) -> str:
             f"{endpoint(conn.resp_h, conn.resp_p)}")
 
 
+def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
+    """The first direction (sender, receiver) among these that the capture lacks
+    (ctx.missing): a packet that would travel it (a SYN, a connection attempt) cannot be
+    seen, so its absence from the capture proves nothing. None when all were captured."""
+    return next(((sender, r) for r in receivers if (sender, r) in ctx.missing), None)
+
+
+# Announcing message name -> who listens at its endpoint ("mover" or "data").
+_LISTENER = {name: who for (name, _), who in ANNOUNCERS.items()}
+
+
+def connector_unseen(ctx: Context, session: Session, listener: str | None,
+                     addresses: Iterable[str] = ()) -> tuple[str, str] | None:
+    """The direction the capture lacks from the side told to connect to an announced
+    endpoint to the listener (addresses: the announced ones; the listener's control
+    address counts too). listener "data": the agent listens and the media server
+    connects (DATA_LISTEN, MOVER_CONNECT); "mover": the reverse (MOVER_LISTEN,
+    DATA_CONNECT, v2 DATA_START_*), as flow-model.md's pairing table has it; None:
+    either way."""
+    control = ctx.by_uid[session.control_uid]
+    media, agent = control.orig_h, control.resp_h
+    pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
+        listener or "", [(media, agent), (agent, media)])  # (connector, listener)
+    return next((way for connector, host in pairs
+                 if (way := unseen_way(ctx, connector, [*addresses, host]))), None)
+
+
+def listener_of(name: str) -> str | None:
+    """Who listens at the endpoint an announcing message names (NDMP_DATA_LISTEN:
+    "data"), None for another message."""
+    return _LISTENER.get(name if name.startswith("NDMP_") else f"NDMP_{name}")
+
+
+def one_way_words(way: tuple[str, str], what: str) -> str:
+    """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction."""
+    return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
+            f"only), so {what} from {way[0]} could not be seen")
+
+
+def attempt_unseen(ctx: Context, session: Session, listener: str | None,
+                   addresses: Iterable[str], ts: float) -> str:
+    """Why the capture cannot show whether anything tried an endpoint announced at ts
+    ("" when it could): the connector's direction is one the capture lacks
+    (connector_unseen), or the capture ended before TCP would have retried a lost SYN."""
+    way = connector_unseen(ctx, session, listener, addresses)
+    if way is not None:
+        return one_way_words(way, "a connection attempt")
+    if not time_enough(ctx, ts):
+        return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
+                "connection")
+    return ""
+
+
+def message_ts(ctx: Context, session: Session, frame: int) -> float:
+    """When the session's control message in that frame was captured (the capture's end
+    if it is not among the decoded messages)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return next((m.ts for m in (stream.messages if stream else []) if m.frame == frame),
+                ctx.capture_end)
+
+
+def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessage | None:
+    """The session's last request among ops (DATA_LISTEN, ...) whose reply the capture
+    does not hold although the capture ended less than the retransmission timeout after
+    it: whether and how it was answered cannot be seen. An NDMP peer answers each
+    request with one reply, at once for these; a reply still missing after that long is
+    an absence the capture could have shown (TCP would have resent a lost request), so
+    the limit a SYN gets applies. None when there is no such request."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    for index in range(len(messages) - 1, -1, -1):
+        request = messages[index]
+        if time_enough(ctx, request.ts):
+            return None  # messages are in time order: earlier ones had even more time
+        if request.type != "request" or message_op(request) not in ops:
+            continue
+        answered = any(m.type == "reply" and m.code == request.code
+                       and m.direction != request.direction for m in messages[index + 1:])
+        return None if answered else request
+    return None
+
+
 def after(ctx: Context, ts: float) -> float:
     """Seconds of capture after ts."""
     return max(0.0, ctx.capture_end - ts)
@@ -87,9 +171,13 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     the capture could have seen the answer; "unknown" otherwise."""
     outcome = connection_outcome(conn)
     if outcome == "unanswered":
-        if conn.syn_retries > 0 or time_enough(ctx, conn.last_ts):
+        if conn.syn_retries > 0:
             return outcome
-        return "unknown"
+        if (conn.resp_h, conn.orig_h) in ctx.missing:
+            # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not
+            # retried although the capture went on was answered by one of them.
+            return "unknown"
+        return outcome if time_enough(ctx, conn.last_ts) else "unknown"
     if outcome == "handshake_incomplete":
         if len(conn.synack_frames) > 1 or conn.syn_retries > 0:
             return outcome

@@ -24,7 +24,15 @@ from flowcheck.verify.context import (
     refusal_how,
     session_uids,
 )
-from flowcheck.verify.evidence import ended_early, judged, note_unseen, time_enough
+from flowcheck.verify.evidence import (
+    connector_unseen,
+    ended_early,
+    judged,
+    listener_of,
+    message_ts,
+    note_unseen,
+    time_enough,
+)
 
 
 def check_links(ctx: Context) -> None:
@@ -178,6 +186,8 @@ def _check_data(ctx: Context, session: Session) -> None:
             continue
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
+        if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):
+            continue  # its SYN would travel a direction the capture lacks: step unknown
         if not time_enough(ctx, first.ts):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
@@ -255,9 +265,10 @@ def _check_cut_announcements(ctx: Context, session: Session) -> None:
                 f"ports ({ctx.profile.name} profile) instead of by the announced address.")
         if note not in finding.message:
             finding.message += note
-    stream_messages = stream.messages if stream else []
     for frame, name, uid in session.cut_announcements:
-        ts = next((m.ts for m in stream_messages if m.frame == frame), ctx.capture_end)
+        ts = message_ts(ctx, session, frame)
+        if not uid and connector_unseen(ctx, session, listener_of(name)):
+            continue  # as above: the connector's direction is not in the capture
         if not uid and not time_enough(ctx, ts):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],

@@ -29,16 +29,25 @@ from flowcheck.verify.details import (
     sent_each_way,
 )
 from flowcheck.verify.evidence import (
+    after,
+    attempt_unseen,
     ended_early,
     flow_hidden,
     is_open,
     judged,
+    listener_of,
+    message_ts,
+    one_way_words,
+    pending_request,
     stream_hidden,
     time_enough,
+    unseen_way,
     unseen_why,
 )
 
 _LATER = ("announcement", "data_connection", "data_flow")
+# Requests whose reply announces a data endpoint (flow-model.md).
+_LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
 
 
 def check_steps(ctx: Context) -> None:
@@ -72,6 +81,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
                          detail=f"unknown: whether the session started a backup or restore "
                                 f"cannot be seen: {hidden}")
         if not _control_over(ctx, control):
+            if not any(f.code == "capture_ended_early" and f.session == session.id
+                       for f in ctx.findings):  # one early end is said once per session
+                _control_ended_early(ctx, session, control, "a backup or restore could start")
             return _step(spec, "unknown", detail="unknown: the capture ended "
                          f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                          "opened, while it was still open: a backup or restore may have "
@@ -129,13 +141,12 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return _step(spec, "not_applicable",
                      detail="before the capture started (the control connection was "
                             "already open)")
+    way = unseen_way(ctx, session.remote_agent, [session.media_server])
+    if session.callback_uid is None and way is not None:
+        return _step(spec, "unknown", detail="unknown: no callback in the capture, but "
+                     + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
-        ended_early(ctx, session, f"the control connection "
-                    f"{endpoint(control.orig_h, control.orig_p)} -> "
-                    f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
-                    opening_frames(control), conn=control,
-                    waits="the agent's callback could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)")
+        _control_ended_early(ctx, session, control, "the agent's callback could be seen")
         return _step(spec, "unknown", detail="unknown: the capture ended "
                      f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                      "opened, while it was still open: the callback may have come later")
@@ -167,6 +178,25 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
 
 def _announcement(ctx: Context, session: Session, spec: StepSpec,
                   control: Connection) -> Step:
+    pending = pending_request(ctx, session, _LISTENS)
+    if pending is not None:
+        # Its reply would announce (or refuse) the next endpoint: the resource it
+        # starts cannot be judged, whatever earlier resources showed.
+        op = message_op(pending)
+        reply_way = (control.resp_h, control.orig_h) if pending.direction == "orig" else \
+            (control.orig_h, control.resp_h)
+        if reply_way in ctx.missing:
+            why = one_way_words(reply_way, "its reply")
+        else:
+            ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
+                        pending.ts, [pending.frame], conn=control,
+                        waits="its reply could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+            why = (f"the capture ended {after(ctx, pending.ts):.3f} s after it, before its "
+                   "reply")
+        return _step(spec, "unknown", [control.uid], [pending.frame],
+                     f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
+                     f"capture: {why}")
     if session.announced:
         return _step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                      announcement_detail(session))
@@ -229,13 +259,19 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
                      f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
                      f"{unseen_why(ctx, unknown[0])}")
     unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
-    early = [g for g in unused if not time_enough(ctx, g[0].ts)]
-    if early and len(early) == len(unused):
-        first = early[0][0]
-        return _step(spec, "unknown", uids, frames,
-                     f"unknown: the capture ended {ctx.capture_end - first.ts:.3f} s after "
-                     f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                     f"{endpoint(first.ip, first.port)}, too soon to see its connection")
+    # What no connection followed (cut ones too) needs a capture that could show one.
+    unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
+                   f"{endpoint(g[0].ip, g[0].port)}",
+                   attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
+                  for g in unused]
+    unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
+                    "endpoint (its address cut by the snap length)",
+                    attempt_unseen(ctx, session, listener_of(name), [],
+                                   message_ts(ctx, session, frame)))
+                   for frame, name, uid in session.cut_announcements if not uid]
+    if unfollowed and all(why for _, why in unfollowed):
+        what, why = unfollowed[0]
+        return _step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
     if not conns or unused:
         return _step(spec, "missing", uids, frames,
                      "an announced endpoint got no connection")
@@ -284,6 +320,18 @@ def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
         return ""
     return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
             f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
+
+
+def _control_ended_early(ctx: Context, session: Session, control: Connection,
+                         waits: str) -> None:
+    """capture_ended_early for a control connection still open too soon after it opened
+    (one warning, whichever step asks)."""
+    ended_early(ctx, session, f"the control connection "
+                f"{endpoint(control.orig_h, control.orig_p)} -> "
+                f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
+                opening_frames(control), conn=control,
+                waits=f"{waits} (retransmission timeout "
+                      f"{ctx.config.retransmission_timeout:g} s)")
 
 
 def _control_over(ctx: Context, control: Connection) -> bool:

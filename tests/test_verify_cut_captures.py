@@ -1,0 +1,111 @@
+"""Stored captures cut right after each NDMP request, before its reply (editcap -r): what
+the kept part cannot show is `unknown` with `capture_ended_early` naming the event, never
+a failure (contract: a step fails only on evidence from the capture).
+
+A cut of a passing job is inconclusive, or pass when everything it needs is already in;
+a cut of a failing job before its first evidence (a retransmitted SYN, a RST, an error
+reply) is not a failure either.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run as cli
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+# Passing jobs: each profile, backup and restore, NDMP v2 and v4, several resources.
+PASSING = ["lab/clean-3-resources", "lab/restore-2-resources", "lab/browse-only",
+           "ndmjob/v4-backup", "ndmjob/v2-backup"]
+# Failing jobs and the tshark filter of their first evidence of failure.
+FAILING = {
+    "lab/data-port-dropped": "tcp.flags.syn==1 && tcp.analysis.retransmission",
+    "lab/callback-blocked": "tcp.flags.syn==1 && tcp.analysis.retransmission",
+    "ndmjob/v4-backup-media-firewall-drop": "tcp.flags.syn==1 && tcp.analysis.retransmission",
+    "lab/data-port-in-use": "tcp.flags.reset==1",
+    "ndmjob/v4-swap-refused": "ndmp.msg_type==1 && ndmp.error!=0",
+}
+
+
+def _paths(name: str) -> tuple[Path, Path]:
+    capture = CAPTURES / f"{name}.pcap"
+    config = capture.with_suffix(".toml")
+    return capture, config if config.is_file() else capture.parent / "flowcheck.toml"
+
+
+def _frames(capture: Path, display_filter: str) -> list[int]:
+    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
+                          "-e", "frame.number"], check=True, capture_output=True, text=True)
+    return [int(n) for n in out.stdout.split()]
+
+
+def _cut(capture: Path, last: int, tmp_path: Path) -> Path:
+    out = tmp_path / f"{capture.stem}-1-{last}.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(out), f"1-{last}"], check=True,
+                   capture_output=True)
+    return out
+
+
+def _analyze(capture: Path, config_path: Path) -> Analysis:
+    config = build_config(load_file(config_path))
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+def _requests(name: str) -> list[tuple[str, int]]:
+    capture, _ = _paths(name)
+    return [(name, frame) for frame in _frames(capture, "ndmp.msg_type==0")]
+
+
+@pytest.mark.parametrize(("name", "frame"), [
+    case for name in PASSING for case in _requests(name)])
+def test_passing_job_cut_after_a_request_is_never_a_failure(tmp_path: Path, name: str,
+                                                            frame: int) -> None:
+    capture, config = _paths(name)
+    analysis = _analyze(_cut(capture, frame, tmp_path), config)
+    assert [f.code for f in analysis.findings if str(f.severity) == "error"] == []
+    assert analysis.verdict in ("pass", "inconclusive")
+    if analysis.verdict == "inconclusive":  # a warning says what could not be seen
+        assert "capture_ended_early" in {f.code for f in analysis.findings}
+        unknown = [s for session in analysis.sessions for s in session.steps
+                   if s.status == "unknown"]
+        assert unknown and all(s.detail.startswith("unknown: ") for s in unknown)
+
+
+@pytest.mark.parametrize("name", list(FAILING))
+def test_failing_job_cut_before_its_evidence_is_not_a_failure(tmp_path: Path,
+                                                               name: str) -> None:
+    capture, config = _paths(name)
+    evidence = _frames(capture, FAILING[name])[0]
+    for frame in _frames(capture, f"ndmp.msg_type==0 && frame.number < {evidence}"):
+        analysis = _analyze(_cut(capture, frame, tmp_path), config)
+        assert analysis.verdict == "inconclusive", frame
+    assert _analyze(_cut(capture, evidence, tmp_path), config).verdict == "fail"
+
+
+@pytest.mark.parametrize(("name", "op", "code", "first_unknown"), [
+    ("lab/clean-3-resources", "DATA_LISTEN", 0x409, 3),  # backup-exec-9: its reply announces
+    ("ndmjob/v4-backup", "DATA_CONNECT", 0x40A, 3),  # ndmp: the request announces itself
+])
+def test_cut_before_the_reply_names_the_request(tmp_path: Path, name: str, op: str,
+                                                code: int, first_unknown: int) -> None:
+    """The capture stopped right after the request: no step_missing; capture_ended_early
+    names the request's frame and the capture time after it, the steps from the one it
+    decides on are unknown (exit 5)."""
+    capture, config = _paths(name)
+    frame = _frames(capture, f"ndmp.msg_type==0 && ndmp.msg=={code:#x}")[0]
+    cut = _cut(capture, frame, tmp_path)
+    analysis = _analyze(cut, config)
+    assert "step_missing" not in {f.code for f in analysis.findings}
+    early = [f.message for f in analysis.findings if f.code == "capture_ended_early"]
+    assert any(op in m and f"(frame {frame})" in m and "ended 0.000 s after" in m
+               for m in early), early
+    steps = analysis.sessions[0].steps
+    assert {s.status for s in steps if s.step < first_unknown} == {"ok"}
+    assert {s.status for s in steps if s.step >= first_unknown} == {"unknown"}
+    assert analysis.verdict == "inconclusive"
+    assert cli(["analyze", "--config", str(config), str(cut)]) == 5
