@@ -15,10 +15,10 @@ from flowcheck.cli.options import (
     Format,
     OutputFormat,
     check_captures,
-    make_console,
     stderr_is_terminal,
     with_config,
 )
+from flowcheck.cli.output import make_console, report_output
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
@@ -78,7 +78,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        write_json(traffic_document(traffic), sys.stdout)
+        with report_output():
+            write_json(traffic_document(traffic), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures, render_connections
 
@@ -97,7 +98,8 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        write_json(traffic_document(traffic), sys.stdout)
+        with report_output():
+            write_json(traffic_document(traffic), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
@@ -136,7 +138,8 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json
 
-        write_json(analysis_document(analysis), sys.stdout)
+        with report_output():
+            write_json(analysis_document(analysis), sys.stdout)
     else:
         from flowcheck.report.analyze import render_analysis
 
@@ -158,7 +161,8 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
         document = traffic_document(traffic)
         document["crosscheck"] = result.as_dict()
-        write_json(document, sys.stdout)
+        with report_output():
+            write_json(document, sys.stdout)
     else:
         from flowcheck.report.ndmp import render_crosscheck
 
