@@ -59,7 +59,9 @@ def make_console() -> Console:
             self.quiet = True
             discard_stdout()
 
-    return ReportConsole(highlight=False,
+    # emoji=False: an IPv6 address such as 2001:db8:77:100::1 holds ":100:", which rich
+    # printed as an emoji.
+    return ReportConsole(highlight=False, emoji=False,
                          width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
