@@ -182,3 +182,39 @@ def test_unreadable_file_permission(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "permission denied" in result.stdout and result.stdout.count("\n") == 1
 
+
+
+def _table(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert run(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_connections_without_tcp_print_a_sentence_not_an_empty_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from capture_factory import link_frame, write_pcap
+    from scapy.layers.inet import IP, UDP
+
+    udp = link_frame(bytes(IP(src="10.77.0.1", dst="10.77.0.2") / UDP(sport=53, dport=53)))
+    write_pcap(tmp_path / "udp.pcap", [(1.0 + n, udp) for n in range(3)])
+    out = _table(["connections", str(tmp_path / "udp.pcap")], capsys)
+    assert out.splitlines()[1:] == ["No TCP connection in 3 packets."]
+
+
+def test_connections_none_selected_by_the_filter_say_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = _table(["connections", str(NDMJOB / "v4-backup.pcap"), "--filter", "port 1"],
+                 capsys)
+    assert out.splitlines()[1:] == ["No TCP connection matches the filter (2 in the capture)."]
+    out = _table(["connections", str(NDMJOB / "v4-backup.pcap"), "--filter", "port 10000"],
+                 capsys)
+    assert out.splitlines()[1].startswith("1 TCP connection ")  # one, not "connections"
+
+
+def test_ndmp_stream_without_a_readable_message_prints_no_empty_table(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """snaplen-54: the snap length cut every NDMP record; the ndmp_partial finding
+    under the line says so."""
+    lab = CAPTURES / "lab" / "snaplen-54"
+    out = _table(["ndmp", "--config", f"{lab}.toml", f"{lab}.pcap"], capsys)
+    assert out.splitlines()[1] == "C1: NDMP unknown, no message could be read"
+    assert "┏" not in out and "ndmp_partial C1" in out

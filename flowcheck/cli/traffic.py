@@ -73,7 +73,9 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # role/session as analyze gives them, on all connections before the filter: a
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
+    before_filter = None
     if selected is not None:
+        before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
@@ -85,7 +87,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
 
         console = make_console()
         render_captures(traffic.captures, console)
-        render_connections(traffic.connections, console)
+        render_connections(traffic.connections, console, before_filter=before_filter,
+                           packets=sum(capture.packets for capture in traffic.captures))
     return ExitStatus.OK
 
 

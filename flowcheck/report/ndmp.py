@@ -59,9 +59,14 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
         console.print("No NDMP control connection found (check --ndmp-port).")
     for stream in streams:
         version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
-        console.print(FittedTable(PlainTable(
-            f"{stream.uid}: NDMP {version}, {len(stream.messages)} messages", COLUMNS,
-            [_row(message) for message in stream.messages]), FIT))
+        if not stream.messages:  # no empty table: the decode findings below say why
+            console.print(f"{stream.uid}: NDMP {version}, no message could be read",
+                          highlight=False)
+        else:
+            count = len(stream.messages)
+            console.print(FittedTable(PlainTable(
+                f"{stream.uid}: NDMP {version}, {count} message{'' if count == 1 else 's'}",
+                COLUMNS, [_row(message) for message in stream.messages]), FIT))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
