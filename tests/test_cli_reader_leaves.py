@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def _start_live(tmp_path: Path, stdout: int, ndmp_port: int,
          "--ndmp-port", str(ndmp_port), "--format", "json", "--sniffer", "tcpdump",
          "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
-        stdout=stdout, stderr=subprocess.PIPE, text=True)
+        stdout=stdout, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)  # its own group: a failed test ends tcpdump with it
     assert process.stderr is not None
     banner = process.stderr.readline()  # printed once the sniffer listens
     assert "tcpdump: listening on lo" in banner, banner
@@ -138,8 +140,8 @@ def _ended(process: subprocess.Popen) -> tuple[int, str]:
     try:
         _, err = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # the test failed: live and its tcpdump
+            os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
     return process.returncode, err
 
