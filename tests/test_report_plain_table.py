@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.text import Text
 
 from flowcheck.model import CaptureInfo
-from flowcheck.report.connections import COLUMNS, render_captures
+from flowcheck.report.connections import COLUMNS, FIT, render_captures
 from flowcheck.report.plain_table import PlainTable
+from flowcheck.report.table_fit import FittedTable
 
 CELLS = ["C1", "+0.001s", "10.77.0.2:20000", "[fe80::1]:80", "[2001:db8::1]:10000", "SF",
          "ShADadFf", "4/3", "1.5 KB/90.0 MB", "0", "control S1", "12-1084", "", " x ",
@@ -102,3 +103,27 @@ def test_capture_paths_and_errors_are_not_markup() -> None:
     render_captures([info], Console(file=out, width=200))
     assert out.getvalue().startswith("/tmp/[red]job/a.pcap: pcap")
     assert "[bold]record length" in out.getvalue()
+
+
+@pytest.mark.parametrize("console", CONSOLES)
+def test_a_fitted_table_that_fits_is_the_plain_table(console: dict) -> None:
+    """FittedTable changes nothing while the rows fit (here all but the 60 columns)."""
+    body = rows(3, 300, SHORT)
+    plain = printed(PlainTable("300 TCP connections", COLUMNS, body), **dict(console))
+    fitted = printed(FittedTable(PlainTable("300 TCP connections", COLUMNS, body), FIT),
+                     **dict(console))
+    assert (fitted == plain) is (console["width"] == 200)
+
+
+def test_a_narrow_fitted_table_keeps_every_address() -> None:
+    """At 80 columns the kept columns are whole, and a note says which were left out."""
+    body = [(f"C{n}", "+0.001s", f"192.168.100.{n}:{40000 + n}", "10.77.0.2:10000", "SF",
+             "ShADadFf", "4/3", "1.5 KB/90.0 MB", "0", "control S1", "12-1084")
+            for n in range(200)]
+    fitted = FittedTable(PlainTable("200 TCP connections", COLUMNS, body), FIT)
+    text = printed(fitted, width=80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert all(f"│ {row[0]} " in text and row[2] in text for row in body)
+    assert " ".join(text.split()).endswith(
+        "(not shown: frames, history, pkts o/r, start, retx; widen the terminal or use "
+        "--format json)")

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
+from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.cli.output import discard_stdout, make_console, report_output, watch_reader
 from flowcheck.config import Config
 from flowcheck.errors import verdict_status
 
@@ -61,6 +62,10 @@ def live(
         timer.daemon = True
         timer.start()
     print(f"flowcheck: {capture.banner.strip()}", file=sys.stderr)
+    # The reader leaving (`live ... | head`) stops the capture like Ctrl-C does: the
+    # final report is made (to /dev/null, --html and --write as usual) and gives the
+    # exit code.
+    watch_reader(stop_capture)
     try:
         verifier = LiveVerifier(config)
         analysis = None
@@ -69,7 +74,11 @@ def live(
         for event in verifier.run(capture.stdout, clock=time.time,
                                   kernel_drops=capture.kernel_drops):
             if event.kind == "finding":
-                _show_finding(event.finding, output)
+                try:
+                    _show_finding(event.finding, output)
+                except BrokenPipeError:  # the reader left before the watcher saw it
+                    discard_stdout()
+                    stop_capture()
             else:
                 analysis = event.analysis
     finally:
@@ -86,7 +95,8 @@ def live(
         from flowcheck.report.json_doc import analysis_document, write_json
 
         document = analysis_document(analysis)
-        write_json({"event": "report", **document}, sys.stdout, compact=True)
+        with report_output():
+            write_json({"event": "report", **document}, sys.stdout, compact=True)
     else:
         from flowcheck.report.analyze import render_analysis
 

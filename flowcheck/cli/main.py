@@ -56,6 +56,8 @@ def run(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     _register_commands()
     command = typer.main.get_command(app)
+    # A reader that leaves standard output early is handled by the writers
+    # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:
         result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
     except FlowcheckError as exc:
@@ -73,10 +75,6 @@ def _run(argv: list[str] | None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
         return int(ExitStatus.INTERRUPTED)
-    except BrokenPipeError:
-        # Output piped into `head` and closed early: not an error of ours.
-        sys.stderr.close()
-        return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("FLOWCHECK_DEBUG"):
             raise

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import UsageError
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -102,28 +98,6 @@ def check_captures(captures: list[str]) -> list[str]:
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
-
-
-# Written to a file or a pipe, a report keeps whole rows instead of rich's 80 columns.
-PIPED_WIDTH = 200
-
-
-def make_console() -> Console:
-    """The console reports print to: the terminal's width, or wide when piped."""
-    from rich.console import Console  # imported here: start-up time matters
-
-    class ReportConsole(Console):
-        def on_broken_pipe(self) -> None:
-            # The reader went away (`| head`): the rest of the report goes nowhere, and
-            # the command still ends with its verdict's exit code. rich's own handler
-            # exits 1, the code of a failed verification, even for a pass.
-            self.quiet = True
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-
-    return ReportConsole(highlight=False,
-                         width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 # The configuration flags every traffic command takes, added to a command's signature by

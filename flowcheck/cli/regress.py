@@ -19,7 +19,7 @@ def regress(
         "--junit", metavar="FILE", dir_okay=False, help="Write a JUnit XML report.")] = None,
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
-    from flowcheck.cli.options import make_console
+    from flowcheck.cli.output import make_console
     from flowcheck.regress import find_cases, run_cases
     from flowcheck.report.regress import render_results, write_junit
 

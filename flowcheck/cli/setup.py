@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.cli.options import Format, OutputFormat, make_console, with_config
+from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.cli.output import make_console, report_output
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError
 
@@ -30,8 +31,9 @@ def firewall(config: Config, output: Format = OutputFormat.table,
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 
-        write_json({"flowcheck": __version__, "config": config.as_dict(), "rules": rules},
-                   sys.stdout)
+        with report_output():
+            write_json({"flowcheck": __version__, "config": config.as_dict(),
+                        "rules": rules}, sys.stdout)
     else:
         from flowcheck.report.planning import render_firewall
 
@@ -50,8 +52,9 @@ def plan(config: Config, output: Format = OutputFormat.table) -> int:
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 
-        write_json({"flowcheck": __version__, "config": config.as_dict(),
-                    "plan": result.as_dict()}, sys.stdout)
+        with report_output():
+            write_json({"flowcheck": __version__, "config": config.as_dict(),
+                        "plan": result.as_dict()}, sys.stdout)
     else:
         from flowcheck.report.planning import render_plan
 

@@ -15,10 +15,10 @@ from flowcheck.cli.options import (
     Format,
     OutputFormat,
     check_captures,
-    make_console,
     stderr_is_terminal,
     with_config,
 )
+from flowcheck.cli.output import make_console, report_output
 from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
@@ -73,18 +73,22 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # role/session as analyze gives them, on all connections before the filter: a
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
+    before_filter = None
     if selected is not None:
+        before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        write_json(traffic_document(traffic), sys.stdout)
+        with report_output():
+            write_json(traffic_document(traffic), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures, render_connections
 
         console = make_console()
         render_captures(traffic.captures, console)
-        render_connections(traffic.connections, console)
+        render_connections(traffic.connections, console, before_filter=before_filter,
+                           packets=sum(capture.packets for capture in traffic.captures))
     return ExitStatus.OK
 
 
@@ -97,7 +101,8 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        write_json(traffic_document(traffic), sys.stdout)
+        with report_output():
+            write_json(traffic_document(traffic), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
@@ -136,7 +141,8 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json
 
-        write_json(analysis_document(analysis), sys.stdout)
+        with report_output():
+            write_json(analysis_document(analysis), sys.stdout)
     else:
         from flowcheck.report.analyze import render_analysis
 
@@ -158,7 +164,8 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
         document = traffic_document(traffic)
         document["crosscheck"] = result.as_dict()
-        write_json(document, sys.stdout)
+        with report_output():
+            write_json(document, sys.stdout)
     else:
         from flowcheck.report.ndmp import render_crosscheck
 

@@ -7,10 +7,12 @@ rule or setting that fixes it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
@@ -28,6 +30,11 @@ INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every 
                      "worked (steps marked unknown say why): capture the whole job, both "
                      "directions, with tcpdump -s 0.")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+# Room the step table keeps for each of its wrapping columns (what, detail) before a
+# connection's endpoints go on two lines; with less than the least room (what, detail)
+# it has three columns (at 80 columns: a detail 30 wide is already 5 lines a step).
+STEP_TEXT_ROOM = 20
+STEP_TEXT_LEAST = (16, 30)
 
 
 def render_analysis(analysis: Analysis, console: Console, *,
@@ -96,21 +103,75 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
     console.print(f"[bold]Session {session.id}[/]: {session.kind}, {version}, media server "
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})", highlight=False)
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    for header in ("step", "what", "status", "connection", "time", "detail"):
-        table.add_column(header, overflow="fold")
+    console.print(_step_table(session, by_uid, base, console.width))
+
+
+@dataclass(slots=True)
+class _StepRow:
+    number: str
+    what: str
+    status: str
+    style: str
+    time: str
+    detail: str
+    pairs: list[tuple[str, str]]  # (originator, responder) of its first 3 connections
+    more: int  # its connections beyond those 3
+
+
+def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
+                width: int) -> Table:
+    """The session's steps in `width` columns. A connection's endpoints are never cut:
+    "originator -> responder" on one line when there is room, else the responder under
+    it; narrower than the six columns allow, three: step, status and time, then what,
+    connection and detail in one column (each step a short paragraph)."""
+    rows = []
     for step in session.steps:
         conns = step_connections(step, by_uid)
-        where = "\n".join(endpoints(c) for c in conns[:3]) or "-"
-        if len(conns) > 3:
-            where += f"\n+{len(conns) - 3} more"
         when = step_time(step, session, conns)
-        when = f"+{when - base:.3f}s" if when is not None else "-"
-        style = STATUS_STYLE.get(step.status, "default")
-        table.add_row(str(step.step), escape(step.name),
-                      f"[{style}]{step.status.replace('_', ' ')}[/]", escape(where), when,
-                      escape(step.detail))
-    console.print(table)
+        rows.append(_StepRow(
+            str(step.step), step.name, step.status.replace("_", " "),
+            STATUS_STYLE.get(step.status, "default"),
+            f"+{when - base:.3f}s" if when is not None else "-", step.detail,
+            [(endpoint(c.orig_h, c.orig_p), endpoint(c.resp_h, c.resp_p)) for c in conns[:3]],
+            max(len(conns) - 3, 0)))
+    pairs = [pair for row in rows for pair in row.pairs]
+    one_line = max((len(a) + 4 + len(b) for a, b in pairs), default=1)
+    two_lines = max((max(len(a) + 3, len(b)) for a, b in pairs), default=1)
+    # box=None: two spaces between columns, none at the edges.
+    fixed = 2 * 5 + sum(max(len(header), *(len(cell) for cell in cells)) for header, cells in
+                        (("step", [r.number for r in rows]), ("status", [r.status for r in rows]),
+                         ("time", [r.time for r in rows])))
+    if fixed + two_lines + STEP_TEXT_LEAST[0] + STEP_TEXT_LEAST[1] > width:
+        return _narrow_step_table(rows)
+    arrow = " -> " if fixed + one_line + 2 * STEP_TEXT_ROOM <= width else " ->\n"
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for header in ("step", "what", "status", "connection", "time", "detail"):
+        table.add_column(header, overflow="fold", no_wrap=header not in ("what", "detail"))
+    for row in rows:
+        # Text cells: an address is never read as markup or an emoji code (":100:").
+        table.add_row(row.number, Text(row.what), Text(row.status, style=row.style),
+                      Text(_where(row, arrow)), row.time, Text(row.detail))
+    return table
+
+
+def _where(row: _StepRow, arrow: str) -> str:
+    where = "\n".join(f"{a}{arrow}{b}" for a, b in row.pairs) or "-"
+    return where + (f"\n+{row.more} more" if row.more else "")
+
+
+def _narrow_step_table(rows: list[_StepRow]) -> Table:
+    """Three columns; the third wraps at spaces, so "originator -> responder" breaks
+    after the arrow, and an endpoint is folded only when it is wider than the column."""
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    table.add_column("step", no_wrap=True)
+    table.add_column("status\ntime", no_wrap=True)
+    table.add_column("what, connection, detail", overflow="fold")
+    for row in rows:
+        table.add_row(row.number, Text.assemble((row.status, row.style), "\n", row.time),
+                      Text("\n").join([Text(row.what, style="bold"),
+                                        *([Text(_where(row, " -> "))] if row.pairs else []),
+                                        Text(row.detail)]))
+    return table
 
 
 def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:

@@ -9,6 +9,7 @@ from rich.markup import escape
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.plain_table import Justify, PlainTable
+from flowcheck.report.table_fit import Fit, FittedTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,11 +64,29 @@ COLUMNS: list[tuple[str, Justify]] = [
     ("uid", "left"), ("start", "right"), ("originator", "left"), ("responder", "left"),
     ("state", "left"), ("history", "left"), ("pkts o/r", "right"), ("bytes o/r", "right"),
     ("retx", "right"), ("role", "left"), ("frames", "right")]
+# On a narrow terminal the addresses and ports stay whole: they say which hosts. The
+# columns an admin can spare go first (frame numbers are for Wireshark, the history for
+# Zeek readers), then the responder goes under the originator (two lines a row) before
+# the bytes and the role go; the uid (what findings name), the endpoints and the state
+# always stay.
+FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
+                 ("originator", "responder"), "bytes o/r", "role"))
 
 
-def render_connections(connections: list[Connection], console: Console) -> None:
+def render_connections(connections: list[Connection], console: Console, *,
+                       packets: int, before_filter: int | None = None) -> None:
     """One row per connection. Cells are plain text: an IPv6 endpoint such as
-    [fe80::1]:80 is not read as rich markup."""
+    [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
+    instead of an empty table (`packets`: read in the capture set; `before_filter`:
+    the connections there were before --filter, None without one)."""
+    if not connections:
+        if before_filter:
+            console.print(f"No TCP connection matches the filter ({before_filter} in the "
+                          "capture).", highlight=False)
+        else:
+            console.print(f"No TCP connection in {_count(packets, 'packet')}.",
+                          highlight=False)
+        return
     base = min((c.ts for c in connections), default=0.0)
     rows = [
         (conn.uid,
@@ -82,4 +101,9 @@ def render_connections(connections: list[Connection], console: Console) -> None:
          conn.role + (f" {conn.session}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
-    console.print(PlainTable(f"{len(connections)} TCP connections", COLUMNS, rows))
+    console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
+                                         COLUMNS, rows), FIT))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

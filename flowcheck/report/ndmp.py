@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.report.plain_table import Justify, PlainTable
+from flowcheck.report.table_fit import Fit, FittedTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +25,11 @@ _SHOWN_FIELDS = ("version", "protocol_version", "reason", "auth_type", "user", "
 COLUMNS: list[tuple[str, Justify]] = [
     ("frame", "right"), ("dir", "left"), ("seq", "right"), ("type", "left"),
     ("message", "left"), ("re", "right"), ("error", "left"), ("detail", "left")]
+# On a narrow terminal message names, error names and announced addresses stay whole;
+# the detail wraps at its spaces. The sequence numbers (which request a reply answers)
+# and the message type (the name says most of it) go first, then the detail goes under
+# the message name.
+FIT = Fit(steps=("re", "seq", "type", ("message", "detail"), "dir"), wrap=("detail",))
 
 
 def _detail(message: NdmpMessage) -> str | Text:
@@ -53,9 +59,14 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
         console.print("No NDMP control connection found (check --ndmp-port).")
     for stream in streams:
         version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
-        console.print(PlainTable(
-            f"{stream.uid}: NDMP {version}, {len(stream.messages)} messages", COLUMNS,
-            [_row(message) for message in stream.messages]))
+        if not stream.messages:  # no empty table: the decode findings below say why
+            console.print(f"{stream.uid}: NDMP {version}, no message could be read",
+                          highlight=False)
+        else:
+            count = len(stream.messages)
+            console.print(FittedTable(PlainTable(
+                f"{stream.uid}: NDMP {version}, {count} message{'' if count == 1 else 's'}",
+                COLUMNS, [_row(message) for message in stream.messages]), FIT))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
@@ -85,7 +96,7 @@ def render_crosscheck(result: CrosscheckResult, console: Console) -> None:
         table = Table(title=f"{len(items)} {title}", title_justify="left")
         for header in ("frame", "uid", "seq", "message", "field", "flowcheck", "tshark",
                        "reason"):
-            table.add_column(header)
+            table.add_column(header, overflow="fold")  # narrow: longer, never cut
         for item in items:
             _difference_row(table, item)
         console.print(table)

@@ -13,8 +13,9 @@ output is rich's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Literal
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -31,13 +32,16 @@ Cell = str | Text
 class PlainTable:
     """Renders as `rich.table.Table(title=title, title_justify="left")` with these
     columns ((header, justify)) and rows whose cells are plain text (str: never read as
-    markup) or rich Text (styled spans)."""
+    markup) or rich Text (styled spans). `column_options`: more of rich's add_column
+    arguments per column (no_wrap, overflow; report/table_fit.py sets them)."""
 
     def __init__(self, title: str, columns: Sequence[tuple[str, Justify]],
-                 rows: Sequence[Sequence[Cell]]) -> None:
+                 rows: Sequence[Sequence[Cell]], *,
+                 column_options: Sequence[Mapping[str, Any]] | None = None) -> None:
         self.title = title
         self.columns = list(columns)
         self.rows = rows
+        self.column_options = column_options
 
     def rich_table(self, rows: Sequence[Sequence[Cell]],
                    widths: Sequence[int] | None = None) -> Table:
@@ -45,14 +49,15 @@ class PlainTable:
         table = Table(title=self.title, title_justify="left")
         for number, (header, justify) in enumerate(self.columns):
             table.add_column(header, justify=justify,
-                             min_width=widths[number] if widths else None)
+                             min_width=widths[number] if widths else None,
+                             **(self.column_options[number] if self.column_options else {}))
         for row in rows:
             table.add_row(*(Text(cell) if type(cell) is str else cell for cell in row))
         return table
 
     def __rich_console__(self, console: Console,
                          options: ConsoleOptions) -> Iterator[Table | Segment]:
-        widths = self._widths() if len(self.rows) > 1 else None
+        widths = self.plain_widths if len(self.rows) > 1 else None
         if widths is None or sum(widths) + 3 * len(widths) + 1 > options.max_width:
             yield self.rich_table(self.rows)
             return
@@ -74,10 +79,14 @@ class PlainTable:
         yield from bottom
         yield Segment.line()
 
-    def _widths(self) -> list[int] | None:
+    @functools.cached_property
+    def plain_widths(self) -> list[int] | None:
         """The width of each column (its longest cell or header), or None when a cell
         is not one line of printable ASCII, starts or ends with a space, or is a Text
-        with more than styled spans (rich lays those out its own way)."""
+        with more than styled spans (rich lays those out its own way). Measured once:
+        the rows are not changed after the table is made."""
+        if not self.rows:
+            return None
         if any(len(row) != len(self.columns) for row in self.rows):
             return None
         widths = []

@@ -1,0 +1,179 @@
+"""The reader of standard output leaves early (`flowcheck ... | head`), on real pipes.
+
+A report (every command's table or JSON) ends with the exit code it would have had; the
+stream of `live` stops, and live then ends as on Ctrl-C, with its verdict's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+V4_BACKUP = str(CAPTURES / "ndmjob" / "v4-backup.pcap")
+LAB = CAPTURES / "lab"
+
+
+def _lab(name: str) -> list[str]:
+    return ["--config", str(LAB / f"{name}.toml"), str(LAB / f"{name}.pcap")]
+
+
+def _environment(buffered: bool) -> dict[str, str]:
+    """Python's own stdout buffering (a user's shell) or none (PYTHONUNBUFFERED, as CI
+    may have it): a short document then fails at exit rather than at its write."""
+    environment = dict(os.environ)
+    environment.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+REPORTS = [
+    (["analyze", "--profile", "ndmp", V4_BACKUP], 0),
+    (["analyze", *_lab("data-port-dropped")], 1),
+    (["analyze", *_lab("one-direction-out")], 5),
+    (["connections", V4_BACKUP], 0),
+    (["ndmp", V4_BACKUP], 0),
+    (["plan", "--resources", "2"], 0),
+    (["plan", "--resources", "2", "--media-range", "5001-5002"], 1),
+    (["firewall"], 0),
+]
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("output", ["table", "json"])
+@pytest.mark.parametrize(("arguments", "status"), REPORTS,
+                         ids=[" ".join(a[:1] + a[-1:]) + f"={s}" for a, s in REPORTS])
+def test_a_report_whose_reader_left_keeps_its_exit_code(
+        arguments: list[str], status: int, output: str, buffered: bool) -> None:
+    """The reader is gone before the report is written: every write fails with EPIPE.
+    The exit code is still the command's (typer's handler exits 1, a failed
+    verification, even for a pass; a JSON document still in Python's buffer failed at
+    exit with 120), and nothing is printed on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowcheck", *arguments, "--format", output],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            env=_environment(buffered))
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (status, "")
+
+
+def test_regress_whose_reader_left_keeps_its_exit_code() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowcheck", "regress", str(LAB / "control-refused.pcap")],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            env=_environment(buffered=True))
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Traffic:
+    """On the loopback: one connection refused by the NDMP port (control_refused), then
+    a short connection to a listener every 0.2 s, so that packet time goes on and live
+    checks the traffic (every 5 s of it). Stops when told, or after 60 s."""
+
+    def __init__(self, ndmp_port: int, served_port: int) -> None:
+        self.ndmp_port, self.served_port = ndmp_port, served_port
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with contextlib.suppress(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", self.ndmp_port), timeout=2).close()
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", self.served_port))
+            server.listen()
+            deadline = time.monotonic() + 60
+            while not self.done.wait(0.2) and time.monotonic() < deadline:
+                with socket.create_connection(("127.0.0.1", self.served_port)):
+                    server.accept()[0].close()
+
+
+def _start_live(tmp_path: Path, stdout: int, ndmp_port: int,
+                served_port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "600",
+         "--ndmp-port", str(ndmp_port), "--format", "json", "--sniffer", "tcpdump",
+         "--html", str(tmp_path / "live.html"),
+         "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
+        stdout=stdout, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)  # its own group: a failed test ends tcpdump with it
+    assert process.stderr is not None
+    banner = process.stderr.readline()  # printed once the sniffer listens
+    assert "tcpdump: listening on lo" in banner, banner
+    return process
+
+
+def _ended(process: subprocess.Popen) -> tuple[int, str]:
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # the test failed: live and its tcpdump
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return process.returncode, err
+
+
+def test_live_stops_when_its_reader_leaves_after_the_first_line(tmp_path: Path) -> None:
+    """`flowcheck live ... | head -1`: the reader takes the first finding and leaves.
+    live sees it without writing again (nothing else may come for hours), stops the
+    capture as Ctrl-C would, writes --html, and exits with the verdict's code: fail,
+    the NDMP port refused the control connection."""
+    ndmp_port, served_port = _free_port(), _free_port()
+    process = _start_live(tmp_path, subprocess.PIPE, ndmp_port, served_port)
+    assert process.stdout is not None
+    with _Traffic(ndmp_port, served_port):
+        first = json.loads(process.stdout.readline())
+    process.stdout.close()  # the reader leaves; no traffic follows
+    status, err = _ended(process)
+    assert first["event"] == "finding"
+    assert status == 1 and err == "", err
+    assert "control_refused" in (tmp_path / "live.html").read_text()
+
+
+def test_live_stops_when_a_finding_cannot_be_written(tmp_path: Path) -> None:
+    """Standard output is a socket whose reader has gone (not watched like a pipe): the
+    first finding's write fails, and live stops there, as above."""
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    ndmp_port, served_port = _free_port(), _free_port()
+    try:
+        process = _start_live(tmp_path, ours.fileno(), ndmp_port, served_port)
+    finally:
+        ours.close()
+    with _Traffic(ndmp_port, served_port):
+        status, err = _ended(process)
+    assert status == 1 and err == "", err
+    assert "control_refused" in (tmp_path / "live.html").read_text()

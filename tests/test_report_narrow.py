@@ -1,0 +1,134 @@
+"""The reports on a narrow terminal: addresses, ports and NDMP message names whole.
+
+Each command runs for real on a pseudo-terminal COLUMNS wide (what an admin's 80-column
+terminal gets: rich's width from COLUMNS, a progress-free stderr), on a stored IPv4
+capture and on an IPv6 copy of it with long addresses. rich's own fitting cut every cell
+with "…": the connections table showed "10.…" for every address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowcheck.model import endpoint
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+IPV4 = CAPTURES / "ndmjob" / "v4-three-resources.pcap"
+DROPPED = CAPTURES / "lab" / "data-port-dropped"
+# Long, as SLAAC gives them; "100" makes ":100:", rich's emoji code for 💯.
+IPV6 = {"10.77.0.1": "2001:db8:77:100:a00:27ff:fe4e:1",
+        "10.77.0.2": "2001:db8:77:100:a00:27ff:fe4e:2"}
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@pytest.fixture(scope="module")
+def ipv6_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """IPV4 with every IPv4 header replaced by an IPv6 one (the TCP segments as they
+    were: flowcheck needs no checksums; the NDMP bodies still announce IPv4)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import rdpcap, wrpcap
+
+    packets = []
+    for packet in rdpcap(str(IPV4)):
+        ip = packet[IP]
+        copy = Ether(src=packet[Ether].src, dst=packet[Ether].dst) / IPv6(
+            src=IPV6[ip.src], dst=IPV6[ip.dst], hlim=ip.ttl) / ip[TCP]
+        copy.time = packet.time
+        packets.append(copy)
+    path = tmp_path_factory.mktemp("ipv6") / "v6-three-resources.pcap"
+    wrpcap(str(path), packets)
+    return path
+
+
+def on_terminal(arguments: list[str], columns: int) -> str:
+    """What `flowcheck ARGUMENTS` shows on a terminal `columns` wide, without colours."""
+    parent, child = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flowcheck", *arguments], stdout=child,
+            stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": str(columns)})
+    finally:
+        os.close(child)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # EIO: the terminal's last writer has gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(parent)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (0, 1), err
+    text = ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    assert all(len(line) <= columns for line in text.splitlines()), text
+    assert "…" not in text, text
+    return text
+
+
+def json_of(arguments: list[str]) -> dict:
+    done = subprocess.run([sys.executable, "-m", "flowcheck", *arguments, "--format", "json"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    return json.loads(done.stdout)
+
+
+def _missing(expected: set[str], text: str) -> set[str]:
+    return {item for item in expected if item not in text}
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_connections_keep_every_address_and_port(columns: int, family: str,
+                                                 ipv6_capture: Path) -> None:
+    capture = str(IPV4 if family == "ipv4" else ipv6_capture)
+    document = json_of(["connections", capture])
+    expected = {endpoint(c[h], c[p]) for c in document["connections"]
+                for h, p in (("orig_h", "orig_p"), ("resp_h", "resp_p"))}
+    assert len(expected) >= 7
+    text = on_terminal(["connections", capture], columns)
+    assert _missing(expected, text) == set(), text
+    assert all(f"│ {c['uid']} " in text for c in document["connections"]), text
+    assert "(not shown: frames" in text  # and says what it left out
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_ndmp_keeps_message_names_and_announced_endpoints(columns: int) -> None:
+    document = json_of(["ndmp", str(IPV4)])
+    names = {m["name"] for stream in document["ndmp"] for m in stream["messages"]}
+    addresses = {endpoint(a["ip"], a["port"]) for stream in document["ndmp"]
+                 for m in stream["messages"] for a in m["addresses"]}
+    assert len(names) >= 8 and addresses
+    text = on_terminal(["ndmp", str(IPV4)], columns)
+    assert _missing(names | addresses, text) == set(), text
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_analyze_keeps_the_endpoints_of_every_step(columns: int, family: str,
+                                                   ipv6_capture: Path) -> None:
+    arguments = (["--config", f"{DROPPED}.toml", f"{DROPPED}.pcap"] if family == "ipv4"
+                 else ["--profile", "ndmp", str(ipv6_capture)])
+    document = json_of(["analyze", *arguments])
+    by_uid = {c["uid"]: c for c in document["connections"]}
+    expected = {endpoint(by_uid[uid][h], by_uid[uid][p])
+                for session in document["sessions"] for step in session["steps"]
+                for uid in step["uids"][:3]
+                for h, p in (("orig_h", "orig_p"), ("resp_h", "resp_p"))}
+    hosts = {session[role] for session in document["sessions"]
+             for role in ("media_server", "remote_agent")}
+    assert len(expected) >= 4
+    text = on_terminal(["analyze", *arguments], columns)
+    assert _missing(expected | hosts, text) == set(), text
