@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flowcheck.errors import FlowcheckError
-from flowcheck.regress import Case, case_for_expected, compare, run_case
+from flowcheck.regress import Case, case_for_expected, compare, read_expected, run_case
 
 
 class ExpectationChanged(AssertionError):
@@ -61,7 +61,7 @@ class CaptureItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        expected = json.loads(self.case.expected_path.read_text(encoding="utf-8"))
+        expected = read_expected(self.case.expected_path)
         actual = run_case(self.case)
         changes = compare(expected, actual)
         if changes:
@@ -69,7 +69,7 @@ class CaptureItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
-        if isinstance(excinfo.value, FlowcheckError):  # unreadable capture, bad config
+        if isinstance(excinfo.value, FlowcheckError):  # unreadable capture or expectation
             return f"flowcheck: error: {excinfo.value} ({self.case.capture})"
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))

@@ -10,6 +10,7 @@ summaries (Zeek's btest baselines: by a flag, never by hand), and the diff is re
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,37 @@ def _config_for(capture: Path) -> Path | None:
 
 def is_ring(directory: Path) -> bool:
     """A directory that is one capture set (a ring buffer, tcpdump -C/-W): its expected
-    result `DIR.expected.json` lies beside it, its configuration inside (flowcheck.toml)."""
-    return directory.is_dir() and directory.with_name(directory.name + ".expected.json").is_file()
+    result `DIR.expected.json` lies beside it, its configuration inside (flowcheck.toml).
+    `directory` may be relative, `.` or `..` (it is resolved to find its name)."""
+    if not directory.is_dir():
+        return False
+    named = _absolute(directory)
+    return bool(named.name) and named.with_name(named.name + ".expected.json").is_file()
+
+
+def _absolute(path: Path) -> Path:
+    """`path` made absolute with `.` and `..` folded, symlinks kept: a ring directory's
+    expected result lies beside the name it was given, not beside a link's target."""
+    return Path(os.path.abspath(path))
+
+
+def read_expected(path: Path) -> dict:
+    """The reviewed summary in `NAME.expected.json` (a JSON object, see summarize()).
+
+    Raises InputError, one line naming the file, when it cannot be read or is not a JSON
+    object (a hand edit gone wrong, a merge conflict left in it)."""
+    try:
+        expected = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text, not an expected result") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno})") from None
+    if not isinstance(expected, dict):
+        raise InputError(f"{path}: not an expected result (a JSON object)")
+    return expected
 
 
 def case_for_expected(expected: Path) -> Case | None:
@@ -83,9 +113,12 @@ def case_for_expected(expected: Path) -> Case | None:
 
 
 def find_cases(paths: list[str]) -> list[Case]:
+    """The cases under `paths` (captures, ring directories, directories of them), each
+    path resolved so `.` and `..` have names. Raises InputError for a missing path or when
+    no capture is found."""
     captures: list[Path] = []
     for text in paths:
-        path = Path(text)
+        path = _absolute(Path(text))
         if path.is_dir() and not is_ring(path) and not _holds_captures(path):
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
@@ -152,9 +185,16 @@ def run_cases(cases: list[Case], *, update: bool = False) -> list[CaseResult]:
     for case in cases:
         actual = run_case(case)
         expected = None
-        if case.expected_path.is_file():
-            expected = json.loads(case.expected_path.read_text(encoding="utf-8"))
-        changes = compare(expected, actual) if expected is not None else ["no expected result"]
+        if not case.expected_path.is_file():
+            changes = ["no expected result"]
+        else:
+            # A broken expected result is a broken case, not the end of the run: the
+            # other cases are still judged and `--update` rewrites it like a changed one.
+            try:
+                expected = read_expected(case.expected_path)
+                changes = compare(expected, actual)
+            except InputError as exc:
+                changes = [f"expected result unreadable: {exc}"]
         result = CaseResult(case, actual, expected, changes)
         if update and changes:
             write_expected(case.expected_path, actual)

@@ -104,3 +104,13 @@ def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
     assert from_plugin == expected and len(expected) >= 29
     # No test under tests/ is parametrized by a stored capture's name any more.
     assert not [i for i in ids if i.startswith("tests/test_regress.py") and ".pcap" in i]
+
+
+def test_a_broken_expectation_fails_in_one_line(pytester: pytest.Pytester) -> None:
+    folder = _repository(pytester)
+    (folder / "v4-backup.expected.json").write_text("<<<<<<< HEAD\n{}\n")
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["flowcheck: error: *v4-backup.expected.json: not valid JSON*v4-backup.pcap)"])
+    assert "Traceback" not in result.stdout.str()

@@ -35,6 +35,15 @@ def write_expected(path: Path, summary: dict) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def shown_path(path: Path) -> Path:
+    """A case's capture as the user would name it: relative to the working directory when
+    it lies under it (cases hold absolute paths, see flowcheck.regress.find_cases)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def render_results(results: list[CaseOutcome], console: Console) -> None:
     for result in results:
         if result.updated:
@@ -43,7 +52,7 @@ def render_results(results: list[CaseOutcome], console: Console) -> None:
             status = "[red]CHANGED[/]"
         else:
             status = "[green]ok[/]"
-        console.print(f"{status} {result.case.capture} "
+        console.print(f"{status} {shown_path(result.case.capture)} "
                       f"(verdict {result.actual['verdict']})")
         for change in result.changes if result.changed else []:
             console.print(f"    {change}", highlight=False)
@@ -58,7 +67,7 @@ def write_junit(results: list[CaseOutcome], path: Path) -> None:
                        failures=str(sum(r.changed for r in results)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=str(result.case.capture))
+                             name=str(shown_path(result.case.capture)))
         if result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
             failure.text = "\n".join(result.changes)
