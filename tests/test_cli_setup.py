@@ -105,3 +105,14 @@ def test_usage_errors_exit_2_with_one_line(argv: list[str],
     assert run(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("flowcheck: error:") and err.count("\n") == 1
+
+
+def test_each_run_registers_the_commands_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """run() is called many times in one process (tests, scripts): the commands must not
+    pile up in the app, each run building every earlier copy again."""
+    from flowcheck.cli.main import app
+
+    for _ in range(3):
+        assert run(["plan", "--resources", "1"]) == 0
+    names = [command.callback.__name__ for command in app.registered_commands]
+    assert len(names) == len(set(names)) and "plan" in names

@@ -35,6 +35,11 @@ INTERNAL_ERROR = ExitStatus.INTERNAL  # a bug in flowcheck (contract: exit code 
 
 
 def _register_commands() -> None:
+    # Once per process: run() is called many times by tests and scripts, and each
+    # registration adds the commands again (typer keeps a list), so every later run
+    # built all the earlier copies too (a test file of 200 runs took 2 minutes).
+    if app.registered_commands:
+        return
     from flowcheck.cli import live, regress, setup, traffic
 
     traffic.register(app)
