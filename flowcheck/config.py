@@ -9,6 +9,8 @@ Every invalid value raises UsageError naming the key, which the CLI turns into e
 from __future__ import annotations
 
 import ipaddress
+import math
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
@@ -63,34 +65,79 @@ KEYS = {f.name for f in fields(Config)} - {"explicit"}
 # TOML accepts the flag spellings too, so a user can copy a flag into the file.
 ALIASES = {"port_hold": "port_hold_seconds", "media_server": "media_servers",
            "remote_agent": "remote_agents"}
+# The command-line spelling of a key, where it is not the key with dashes.
+FLAGS = {"port_hold_seconds": "--port-hold", "media_servers": "--media-server",
+         "remote_agents": "--remote-agent"}
 
 
 def format_ranges(ranges: Iterable[PortRange]) -> str:
     return ",".join(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in ranges)
 
 
-def _port(key: str, value: object) -> int:
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{key}: {value!r} is not a port number") from None
+# Numbers are read strictly, so a typo is an error instead of a different setting: ASCII
+# digits only (Python's int() also takes "+5001", "5_001" and other scripts' digits), a
+# range needs both ends ("5001-" is not 5001), and seconds must be finite.
+_DIGITS = re.compile(r"[0-9]+")
+_RANGE = re.compile(r"([0-9]+)\s*(?:-\s*([0-9]+))?")
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def _whole(name: str, value: object, what: str) -> int:
+    """A whole number from TOML (an integer) or text (ASCII digits, spaces around)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value.strip())
+    raise UsageError(f"{name}: {value!r} is not {what}")
+
+
+def _port(name: str, value: object) -> int:
+    port = _whole(name, value, "a port number")
     if not 1 <= port <= 65535:
-        raise UsageError(f"{key}: port {port} is outside 1-65535")
+        raise UsageError(f"{name}: port {port} is outside 1-65535")
     return port
 
 
-def parse_ranges(key: str, values: str | Iterable[str]) -> tuple[PortRange, ...]:
-    """Parse "LO-HI" items, repeatable or comma-separated; a lone port is LO=HI."""
-    items = [values] if isinstance(values, str | int) else list(values)
+def _seconds(name: str, value: object) -> float:
+    """Seconds from TOML (a number) or text (a plain decimal: no "+", exponent or nan)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        seconds = float(value) + 0.0  # type: ignore[arg-type]  # -0.0 is 0
+    else:
+        raise UsageError(f"{name}: {value!r} is not a number of seconds")
+    if not math.isfinite(seconds):
+        raise UsageError(f"{name}: {value!r} is not a finite number of seconds")
+    return seconds
+
+
+def _items(name: str, values: object) -> list[object]:
+    """One value or a list of them (a repeated flag, a TOML array)."""
+    if isinstance(values, list | tuple):
+        return list(values)
+    if isinstance(values, str | int) and not isinstance(values, bool):
+        return [values]
+    raise UsageError(f"{name}: {values!r} is not text or a list")
+
+
+def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
+    """Parse "LO-HI" items, repeatable or comma-separated; a lone port is LO=HI.
+
+    `values`: a string, an integer or a list of them. Returns the ranges sorted. Raises
+    UsageError naming `key` for an empty item ("5001,,5002", a trailing comma), a missing
+    end ("5001-", "-5100"), a port outside 1-65535 or a reversed range."""
     ranges: list[PortRange] = []
-    for item in items:
+    for item in _items(key, values):
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise UsageError(f"{key}: {item!r} is not a port or LO-HI range")
         for part in str(item).split(","):
             part = part.strip()
             if not part:
-                continue
-            lo_text, _, hi_text = part.partition("-")
-            lo = _port(key, lo_text)
-            hi = _port(key, hi_text) if hi_text else lo
+                raise UsageError(f"{key}: empty item in {str(item)!r}")
+            match = _RANGE.fullmatch(part)
+            if match is None:
+                raise UsageError(f"{key}: {part!r} is not a port or LO-HI range")
+            lo = _port(key, match[1])
+            hi = _port(key, match[2]) if match[2] is not None else lo
             if lo > hi:
                 raise UsageError(f"{key}: range {part!r} is reversed (low port above high)")
             ranges.append((lo, hi))
@@ -99,10 +146,9 @@ def parse_ranges(key: str, values: str | Iterable[str]) -> tuple[PortRange, ...]
     return tuple(sorted(ranges))
 
 
-def _addresses(key: str, values: str | Iterable[str]) -> tuple[str, ...]:
-    items = [values] if isinstance(values, str) else list(values)
+def _addresses(key: str, values: object) -> tuple[str, ...]:
     out: list[str] = []
-    for item in items:
+    for item in _items(key, values):
         for part in str(item).split(","):
             part = part.strip()
             if not part:
@@ -114,49 +160,45 @@ def _addresses(key: str, values: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _coerce(key: str, value: object) -> object:
+def _coerce(key: str, value: object, name: str | None = None) -> object:
+    """`value` for `key` as Config holds it; errors name `name` (the flag or the key as
+    written, default the key)."""
+    name = name or key
     if key == "ndmp_port":
-        return _port(key, value)
+        return _port(name, value)
     if key in ("media_range", "agent_range"):
-        return parse_ranges(key, value)  # type: ignore[arg-type]
+        return parse_ranges(name, value)
     if key in ("media_servers", "remote_agents"):
-        return _addresses(key, value)  # type: ignore[arg-type]
+        return _addresses(name, value)
     if key == "backup_network":
         if value in (None, ""):
             return None
+        if not isinstance(value, str):  # ip_network(5) would be the address 0.0.0.5
+            raise UsageError(f"{name}: {value!r} is not a CIDR network")
         try:
-            return ipaddress.ip_network(str(value), strict=False)
+            return ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
-            raise UsageError(f"backup_network: {value!r} is not a CIDR network") from None
+            raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
     if key == "port_hold_seconds":
-        try:
-            hold = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise UsageError(f"port_hold_seconds: {value!r} is not a number") from None
+        hold = _seconds(name, value)
         if hold < 0:
-            raise UsageError("port_hold_seconds: must not be negative")
+            raise UsageError(f"{name}: {value!r} is negative (seconds, 0 or more)")
         return hold
     if key == "retransmission_timeout":
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise UsageError(f"retransmission_timeout: {value!r} is not a number") from None
+        seconds = _seconds(name, value)
         if not 0 < seconds <= 120:
-            raise UsageError("retransmission_timeout: give seconds above 0 and at most 120")
+            raise UsageError(f"{name}: {value!r}: give seconds above 0 and at most 120")
         return seconds
     if key == "resources":
         if value is None:
             return None
-        try:
-            count = int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise UsageError(f"resources: {value!r} is not a whole number") from None
+        count = _whole(name, value, "a whole number")
         if count < 1:
-            raise UsageError("resources: must be at least 1")
+            raise UsageError(f"{name}: {value!r}: must be at least 1")
         return count
     if key == "profile":
         if not isinstance(value, str) or not value:
-            raise UsageError("profile: give a profile name or a file path")
+            raise UsageError(f"{name}: give a profile name or a file path")
         return value
     raise UsageError(f"unknown configuration key {key!r}")
 
@@ -178,14 +220,18 @@ def load_file(path: Path) -> dict[str, object]:
 
 def build_config(file_values: dict[str, object] | None = None,
                  flag_values: dict[str, object] | None = None) -> Config:
-    """Merge file settings and flags (flags win; None means "not given")."""
+    """Merge file settings and flags (flags win; None means "not given").
+
+    Raises UsageError, one line naming the key as written in the file or the flag, for an
+    unknown key or an invalid value."""
     merged: dict[str, object] = {}
-    for source in (file_values or {}, flag_values or {}):
+    for source, is_flag in ((file_values or {}, False), (flag_values or {}, True)):
         for raw_key, value in source.items():
             key = ALIASES.get(raw_key.replace("-", "_"), raw_key.replace("-", "_"))
             if key not in KEYS:
                 raise UsageError(f"unknown configuration key {raw_key!r}")
-            if value is None or (isinstance(value, list | tuple) and not value):
-                continue
-            merged[key] = _coerce(key, value)
+            if value is None or (is_flag and isinstance(value, list | tuple) and not value):
+                continue  # a flag not given (a repeatable one comes as an empty list)
+            merged[key] = _coerce(key, value, FLAGS.get(key, "--" + key.replace("_", "-"))
+                                  if is_flag else raw_key)
     return replace(Config(), **merged, explicit=frozenset(merged))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
+from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file, parse_ranges
 from flowcheck.errors import UsageError
 
@@ -81,3 +83,90 @@ def test_retransmission_timeout_from_file_and_flag(tmp_path) -> None:
     config = build_config(load_file(path), {"retransmission_timeout": 2.5})
     assert config.retransmission_timeout == 2.5
     assert config.as_dict()["retransmission_timeout"] == 2.5
+
+
+# The sweep of every numeric and range setting (issue: `--media-range 5001-` read as
+# 5001, `--port-hold nan` written as NaN into the JSON): each bad spelling is one line,
+# exit 2, naming the flag or the key as written. Flag values are text as typed.
+_BAD_PORTS = ["", " ", "+10000", "0", "65536", "-1", "10000.0", "1_0000", "１０", "nan",
+              "10000 10001"]
+_BAD_RANGES = ["5001-", "-5100", "5001--5100", "5001-5100,", ",5001", "5001,,5002", "",
+               " ", "+5001-5100", "5001-+5100", "0-10", "5001-65536", "5100-5001",
+               "5001 5100", "5_001-5100", "５００１", "5001-5100 6001-6100", "0x1389"]
+_BAD_SECONDS = ["nan", "NaN", "inf", "-inf", "infinity", "+5", "1e3", "", " ", "5s",
+                "1_0", "-1", "0x10"]
+FLAG_SWEEP = (
+    [("--ndmp-port", v) for v in _BAD_PORTS]
+    + [("--media-range", v) for v in _BAD_RANGES]
+    + [("--agent-range", v) for v in _BAD_RANGES]
+    + [("--port-hold", v) for v in _BAD_SECONDS]
+    + [("--retransmission-timeout", v) for v in [*_BAD_SECONDS, "0", "121"]]
+    + [("--resources", v) for v in ["0", "-1", "+2", "2.5", "", "nan", "2_0", "٣"]]
+)
+
+
+@pytest.mark.parametrize(("flag", "value"), FLAG_SWEEP)
+def test_every_bad_number_flag_is_a_usage_error(flag: str, value: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--resources", "3", flag, value]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"flowcheck: error: {flag}: ") and err.count("\n") == 1
+
+
+TOML_SWEEP = [
+    ("ndmp_port", v) for v in ["0", "65536", "-1", "10000.5", "true", '"+10000"', '""',
+                               "nan", "[10000]", '"10000.0"']
+] + [
+    (key, v) for key in ("media_range", "agent_range")
+    for v in ['"5001-"', '"-5100"', '"5001-5100,"', '"5001,,5002"', '""', "[]", '[""]',
+              "5001.0", "true", "0", "[70000]", '["5100-5001"]', '"+5001"', '"５００１"',
+              "{ lo = 5001 }"]
+] + [
+    (key, v) for key in ("port_hold_seconds", "port_hold")
+    for v in ["nan", "inf", "-inf", "-1", "true", '"nan"', '"inf"', '"-1"', '"+5"', "[60]"]
+] + [
+    ("retransmission_timeout", v) for v in ["0", "nan", "inf", "121", "true", '"1e0"']
+] + [
+    ("resources", v) for v in ["0", "-1", "2.5", "true", '"+2"', '"2.0"', "nan", "[3]"]
+] + [
+    ("backup_network", v) for v in ["5", "167772160", "true", '"10.0.0.0/33"']
+] + [
+    ("media_servers", v) for v in ["5", "true", "1.5"]
+]
+
+
+@pytest.mark.parametrize(("key", "value"), TOML_SWEEP)
+def test_every_bad_number_in_the_file_is_a_usage_error(
+        key: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "flowcheck.toml"
+    path.write_text(f"{key} = {value}\n", encoding="utf-8")
+    assert run(["plan", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"flowcheck: error: {key}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("media_range", '" 5001 - 5100 , 5200 "', ((5001, 5100), (5200, 5200))),
+    ("media_range", "[5001, 5003]", ((5001, 5001), (5003, 5003))),
+    ("agent_range", '"06001-06100"', ((6001, 6100),)),
+    ("ndmp_port", '" 10500 "', 10500),
+    ("port_hold_seconds", '"0.5"', 0.5),
+    ("port_hold_seconds", '"-0"', 0.0),
+    ("port_hold_seconds", "120", 120.0),
+    ("retransmission_timeout", '".5"', 0.5),
+    ("resources", '"4"', 4),
+])
+def test_plain_numbers_still_read(key: str, value: str, expected: object,
+                                  tmp_path: Path) -> None:
+    path = tmp_path / "flowcheck.toml"
+    path.write_text(f"{key} = {value}\n", encoding="utf-8")
+    assert getattr(build_config(load_file(path)), key) == expected
+
+
+@pytest.mark.parametrize("value", ["inf", "1e12"])
+def test_live_duration_must_be_finite(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked before the sniffer starts (no interface needed): a timer cannot wait that."""
+    assert run(["live", "-i", "nosuch0", "--duration", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flowcheck: error: --duration: ") and err.count("\n") == 1

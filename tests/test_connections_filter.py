@@ -45,7 +45,7 @@ def test_expressions_select_connections(expr: str, uids: list[str]) -> None:
 @pytest.mark.parametrize("expr", [
     "", "port", "port x", "port 70000", "host 10.0.0", "net 10.0.0.0/40", "portrange 10",
     "portrange 9-3", "(port 1", "port 1)", "port 1 port 2", "src", "bogus 1", "port 1 and",
-    "not", "port 1 & port 2",
+    "not", "port 1 & port 2", "port ²", "portrange ¹-²", "port +5", "portrange 5001-",
 ])
 def test_invalid_expressions_are_usage_errors(expr: str) -> None:
     with pytest.raises(UsageError) as error:

@@ -1,5 +1,6 @@
 """`flowcheck live`: sniff an interface and verify while the job runs."""
 
+import math
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ import typer
 from flowcheck.cli.options import Format, OutputFormat, with_config
 from flowcheck.cli.output import discard_stdout, make_console, report_output, watch_reader
 from flowcheck.config import Config
-from flowcheck.errors import verdict_status
+from flowcheck.errors import UsageError, verdict_status
 
 
 class Sniffer(StrEnum):
@@ -44,6 +45,10 @@ def live(
                           "(slower; no capture filter)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
+    if duration is not None and not math.isfinite(duration):  # click's min= lets inf by
+        raise UsageError(f"--duration: {duration} is not a finite number of seconds")
+    if duration is not None and duration > threading.TIMEOUT_MAX:
+        raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
     from flowcheck.sources.live import open_live
 

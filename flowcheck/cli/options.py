@@ -28,8 +28,10 @@ ConfigFile = Annotated[
     typer.Option("--config", help="TOML file with the settings below (flags win).",
                  dir_okay=False, rich_help_panel="Configuration"),
 ]
-NdmpPort = Annotated[int | None, typer.Option(
-    "--ndmp-port", help="Agent's NDMP listening port [default: 10000].",
+# Numbers are taken as text and read by flowcheck.config, as the same keys in the file
+# are: click's int() and float() take "+5", "5_000", "nan" and "inf".
+NdmpPort = Annotated[str | None, typer.Option(
+    "--ndmp-port", metavar="PORT", help="Agent's NDMP listening port [default: 10000].",
     rich_help_panel="Configuration")]
 MediaRange = Annotated[list[str] | None, typer.Option(
     "--media-range", metavar="LO-HI",
@@ -49,18 +51,18 @@ BackupNetwork = Annotated[str | None, typer.Option(
     "--backup-network", metavar="CIDR",
     help="Network chosen with 'Backup To Network Card': session traffic must stay in it.",
     rich_help_panel="Configuration")]
-PortHold = Annotated[float | None, typer.Option(
+PortHold = Annotated[str | None, typer.Option(
     "--port-hold", metavar="SECONDS",
     help="Seconds a port stays held after a session [default: 60].",
     rich_help_panel="Configuration")]
-Resources = Annotated[int | None, typer.Option(
+Resources = Annotated[str | None, typer.Option(
     "--resources", metavar="N", help="Resources the job backs up (drives, stores, ...).",
     rich_help_panel="Configuration")]
 Profile = Annotated[str | None, typer.Option(
     "--profile", metavar="NAME|FILE",
     help="Expected sequence: backup-exec-9 (default), ndmp, or a profile file.",
     rich_help_panel="Configuration")]
-RetransmissionTimeout = Annotated[float | None, typer.Option(
+RetransmissionTimeout = Annotated[str | None, typer.Option(
     "--retransmission-timeout", metavar="SECONDS",
     help="Capture time after an unanswered SYN (or announcement) before its silence counts "
          "as a drop: TCP's initial retransmission timeout, 1 s on Linux, 3 s on older "

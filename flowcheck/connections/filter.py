@@ -111,7 +111,7 @@ class _Parser:
 
 
 def _port(text: str, fail: Callable[[str], UsageError]) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
         raise fail(f"{text!r} is not a port number")
     return int(text)
 
