@@ -1,9 +1,10 @@
 """Capacity of the dynamic port ranges (`flowcheck plan`), from the TechNote's rules.
 
-Two ports per resource, one in each range; the job engine binds one more media port;
-every port stays held for `port_hold_seconds` after its session ends. So a range must
-cover the ports of the jobs running at once plus those of the jobs that ended within
-the hold period. Source: Veritas TechNote 255831 (see docs/flow-model.md).
+Two ports per resource, one in each range; the job engine binds one more media port
+where the profile has a callback (plain NDMP has none); every port stays held for
+`port_hold_seconds` after its session ends. So a range must cover the ports of the jobs
+running at once plus those of the jobs that ended within the hold period. Source:
+Veritas TechNote 255831 (see docs/flow-model.md), docs/profiles.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowcheck.config import Config, PortRange
+from flowcheck.profiles import Profile, load_profile
 
 
 def _merged(ranges: tuple[PortRange, ...] | list[PortRange]) -> list[PortRange]:
@@ -35,10 +37,18 @@ def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list
     return _merged(shared)
 
 
-def ports_per_job(which: str, resources: int) -> int:
+def job_engine_ports(profile: Profile) -> int:
+    """Media-range ports a job binds besides its resources': the job engine's port when
+    the profile has a callback (the callback's destination; with `[callback] mode =
+    "control"` the control connection's source port), none without (plain NDMP)."""
+    return 0 if profile.callback == "none" else 1
+
+
+def ports_per_job(which: str, resources: int, profile: Profile) -> int:
     """Ports one job of `resources` resources binds in the `which` ("media" | "agent")
-    range: one per resource on each side, plus the job engine's port on the media side."""
-    return resources + 1 if which == "media" else resources
+    range: one per resource on each side, plus the job engine's port on the media side
+    (job_engine_ports)."""
+    return resources + job_engine_ports(profile) if which == "media" else resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,7 @@ class Plan:
     pool: RangeCapacity | None  # the union when the ranges overlap, else None
     shared_ports: int  # in both ranges
     hold_seconds: float
+    job_engine_port: bool = True  # the profile's job engine binds a media port
 
     @property
     def pools(self) -> list[RangeCapacity]:
@@ -107,16 +118,19 @@ class Plan:
         }
 
 
-def make_plan(config: Config, resources: int) -> Plan:
-    """The capacity of `config`'s media and agent ranges for jobs of `resources` (>= 1)."""
+def make_plan(config: Config, resources: int, profile: Profile | None = None) -> Plan:
+    """The capacity of `config`'s media and agent ranges for jobs of `resources` (>= 1),
+    under `profile` (default: the configured one)."""
+    profile = profile or load_profile(config.profile)
     media = RangeCapacity("media", range_size(config.media_range),
-                          ports_per_job("media", resources))
+                          ports_per_job("media", resources, profile))
     agent = RangeCapacity("agent", range_size(config.agent_range),
-                          ports_per_job("agent", resources))
+                          ports_per_job("agent", resources, profile))
     shared = range_size(overlap(config.media_range, config.agent_range))
     pool = None
     if shared:
         # Overlapping ranges draw from one pool: the union has to carry both sides.
         pool = RangeCapacity("media+agent", media.ports + agent.ports - shared,
                              media.per_job + agent.per_job)
-    return Plan(resources, media, agent, pool, shared, config.port_hold_seconds)
+    return Plan(resources, media, agent, pool, shared, config.port_hold_seconds,
+                job_engine_port=bool(job_engine_ports(profile)))

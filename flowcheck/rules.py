@@ -1,9 +1,14 @@
-"""The network paths the documented sequence needs, as data, and each firewall's syntax.
+"""The network paths a profile's sequence needs, as data, and each firewall's syntax.
 
-Read from the media server's side (flow-model.md): M -> A:NDMP port, A -> M:media
-range (the callback; in plain NDMP also the data connection to the mover), M -> A:agent
-range (the data connection), plus the return traffic of each, which a stateless rule must
-allow explicitly. Used by `flowcheck firewall` and by the fixes in findings.
+Read from the media server's side (flow-model.md): M -> A:NDMP port (the control
+connection), and as the profile says (docs/profiles.md): the callback A -> M:media range
+(`[callback] mode = "connection"`; with mode "control" the callback is the reply on the
+control connection, whose media-side port is then in the media range; "none": no
+callback), and the data connection by `[data] connector`: "media_server" M -> A:agent
+range, "remote_agent" A -> M:media range (the agent connects to the mover's announced
+port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
+A connects). Plus the return traffic of each, which a stateless rule must allow
+explicitly. Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -11,30 +16,59 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowcheck.config import Config, PortRange, format_ranges
+from flowcheck.profiles import Profile, load_profile
 
 TARGETS = ("nft", "iptables", "powershell", "netsh")
 
 
 @dataclass(frozen=True, slots=True)
 class Path:
-    name: str  # what the connection is, in the TechNote's words
+    name: str  # what the connection is, in the TechNote's and NDMP's words
     source: tuple[str, ...]  # addresses, () = any
     destination: tuple[str, ...]
     ports: tuple[PortRange, ...]  # destination ports
     source_role: str  # "media server" / "remote agent"
     destination_role: str
+    source_ports: tuple[PortRange, ...] = ()  # () = any
 
 
-def required_paths(config: Config) -> list[Path]:
+def _step(profile: Profile, kind: str) -> str:
+    spec = profile.step(kind)  # type: ignore[arg-type]
+    return f" (step {spec.number})" if spec else ""
+
+
+def required_paths(config: Config, profile: Profile | None = None) -> list[Path]:
+    """The connections `profile` (default: the configured one) opens between the
+    configured hosts, in sequence order. Raises UsageError only for a bad profile name."""
+    profile = profile or load_profile(config.profile)
     media, agent = config.media_servers, config.remote_agents
     ndmp = ((config.ndmp_port, config.ndmp_port),)
-    return [
-        Path("control connection (step 1)", media, agent, ndmp, "media server", "remote agent"),
-        Path("agent to job engine (step 2)", agent, media, config.media_range,
-             "remote agent", "media server"),
-        Path("data connection to the agent (step 4)", media, agent, config.agent_range,
-             "media server", "remote agent"),
-    ]
+    paths: list[Path] = []
+    if profile.callback == "control":
+        # The job engine's port is the control connection's own source port (the other
+        # reading of the TechNote): the agent answers on it, no connection comes back.
+        callback = profile.step("callback")
+        label = (f" (steps {profile.step('control').number}-{callback.number})"  # type: ignore[union-attr]
+                 if callback else "")
+        paths.append(Path(f"control connection from the job engine port, the agent's reply "
+                          f"its callback{label}", media, agent, ndmp, "media server",
+                          "remote agent", source_ports=config.media_range))
+    else:
+        paths.append(Path(f"control connection{_step(profile, 'control')}", media, agent,
+                          ndmp, "media server", "remote agent"))
+    if profile.callback == "connection":
+        paths.append(Path(f"agent to job engine{_step(profile, 'callback')}", agent, media,
+                          config.media_range, "remote agent", "media server"))
+    data = _step(profile, "data_connection")
+    if profile.connector in ("media_server", "listener"):
+        why = ", after DATA_LISTEN / MOVER_CONNECT" if profile.connector == "listener" else ""
+        paths.append(Path(f"data connection to the agent{why}{data}", media, agent,
+                          config.agent_range, "media server", "remote agent"))
+    if profile.connector in ("remote_agent", "listener"):
+        why = ", after MOVER_LISTEN / DATA_CONNECT" if profile.connector == "listener" else ""
+        paths.append(Path(f"data connection to the media server{why}{data}", agent, media,
+                          config.media_range, "remote agent", "media server"))
+    return paths
 
 
 def _ports(ranges: tuple[PortRange, ...], sep: str = "-") -> list[str]:
@@ -49,6 +83,8 @@ def _nft(path: Path, host_role: str) -> list[str]:
         match.append(f"{family} saddr {{ {', '.join(path.source)} }}")
     if path.destination:
         match.append(f"{family} daddr {{ {', '.join(path.destination)} }}")
+    if path.source_ports:
+        match.append(f"tcp sport {{ {', '.join(_ports(path.source_ports))} }}")
     match.append(f"tcp dport {{ {', '.join(_ports(path.ports))} }}")
     return [f"nft add rule inet filter {chain} {' '.join(match)} ct state new accept"]
 
@@ -56,14 +92,18 @@ def _nft(path: Path, host_role: str) -> list[str]:
 def _iptables(path: Path, host_role: str) -> list[str]:
     chain = "INPUT" if path.destination_role == host_role else "OUTPUT"
     lines = []
-    for port in _ports(path.ports, ":"):
-        parts = [f"iptables -A {chain} -p tcp"]
-        if path.source:
-            parts.append(f"-s {','.join(path.source)}")
-        if path.destination:
-            parts.append(f"-d {','.join(path.destination)}")
-        parts.append(f"--dport {port} -m conntrack --ctstate NEW -j ACCEPT")
-        lines.append(" ".join(parts))
+    # iptables takes one port range per --sport/--dport: a line per pair.
+    for sport in _ports(path.source_ports, ":") or [None]:
+        for port in _ports(path.ports, ":"):
+            parts = [f"iptables -A {chain} -p tcp"]
+            if path.source:
+                parts.append(f"-s {','.join(path.source)}")
+            if path.destination:
+                parts.append(f"-d {','.join(path.destination)}")
+            if sport:
+                parts.append(f"--sport {sport}")
+            parts.append(f"--dport {port} -m conntrack --ctstate NEW -j ACCEPT")
+            lines.append(" ".join(parts))
     return lines
 
 
@@ -75,6 +115,9 @@ def _powershell(path: Path, host_role: str) -> list[str]:
         f"-Direction {'Inbound' if inbound else 'Outbound'} -Protocol TCP",
         f"-{'LocalPort' if inbound else 'RemotePort'} {','.join(_ports(path.ports))}",
     ]
+    if path.source_ports:
+        parts.append(f"-{'RemotePort' if inbound else 'LocalPort'} "
+                     f"{','.join(_ports(path.source_ports))}")
     if remote:
         parts.append(f"-RemoteAddress {','.join(remote)}")
     parts.append("-Action Allow")
@@ -84,10 +127,13 @@ def _powershell(path: Path, host_role: str) -> list[str]:
 def _netsh(path: Path, host_role: str) -> list[str]:
     inbound = path.destination_role == host_role
     remote = path.source if inbound else path.destination
-    port_key = "localport" if inbound else "remoteport"
+    port_key, source_key = ("localport", "remoteport") if inbound else ("remoteport",
+                                                                         "localport")
     line = (f'netsh advfirewall firewall add rule name="flowcheck: {path.name}" '
             f"dir={'in' if inbound else 'out'} action=allow protocol=TCP "
             f"{port_key}={','.join(_ports(path.ports))}")
+    if path.source_ports:
+        line += f" {source_key}={','.join(_ports(path.source_ports))}"
     if remote:
         line += f" remoteip={','.join(remote)}"
     return [line]
@@ -108,10 +154,11 @@ STATEFUL_NOTE = {
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:
     """Rules per host ("media server", "remote agent") for one firewall syntax."""
     render = RENDERERS[target]
+    paths = required_paths(config)
     out: dict[str, list[str]] = {}
     for host_role in ("media server", "remote agent"):
         lines: list[str] = []
-        for path in required_paths(config):
+        for path in paths:
             lines.extend(render(path, host_role))
         lines.append(STATEFUL_NOTE[target])
         out[host_role] = lines
@@ -121,5 +168,7 @@ def rules_for(target: str, config: Config) -> dict[str, list[str]]:
 def describe_path(path: Path) -> str:
     source = ", ".join(path.source) or f"any {path.source_role}"
     destination = ", ".join(path.destination) or f"any {path.destination_role}"
-    return (f"{path.name}: TCP from {source} to {destination} "
+    source_ports = (f" port(s) {format_ranges(path.source_ports)}" if path.source_ports
+                    else "")
+    return (f"{path.name}: TCP from {source}{source_ports} to {destination} "
             f"port(s) {format_ranges(path.ports)}")

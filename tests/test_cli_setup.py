@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -116,3 +119,115 @@ def test_each_run_registers_the_commands_once(capsys: pytest.CaptureFixture[str]
         assert run(["plan", "--resources", "1"]) == 0
     names = [command.callback.__name__ for command in app.registered_commands]
     assert len(names) == len(set(names)) and "plan" in names
+
+
+# The rules per profile (docs/cli.md "firewall and plan"), as nft matches on the media
+# server: the profile decides the callback and the data connection's direction.
+CONTROL = "output ip saddr { 10.77.0.1 } ip daddr { 10.77.0.2 } tcp dport { 10000 }"
+CALLBACK = "input ip saddr { 10.77.0.2 } ip daddr { 10.77.0.1 } tcp dport { 5001-5100 }"
+TO_AGENT = "output ip saddr { 10.77.0.1 } ip daddr { 10.77.0.2 } tcp dport { 6001-6100 }"
+TO_MEDIA = CALLBACK  # the agent connecting to the mover's port in the media range
+CONTROL_FROM_RANGE = ("output ip saddr { 10.77.0.1 } ip daddr { 10.77.0.2 } "
+                      "tcp sport { 5001-5100 } tcp dport { 10000 }")
+CONTROL_REPLY_PROFILE = """name = "be9-control-reply"
+[callback]
+mode = "control"
+[data]
+connector = "remote_agent"
+[[steps]]
+kind = "control"
+[[steps]]
+kind = "callback"
+[[steps]]
+kind = "announcement"
+[[steps]]
+kind = "data_connection"
+[[steps]]
+kind = "data_flow"
+"""
+
+
+def _profile_arg(profile: str, tmp_path) -> str:
+    if profile != "control-reply":
+        return profile
+    path = tmp_path / "control-reply.toml"
+    path.write_text(CONTROL_REPLY_PROFILE)
+    return str(path)
+
+
+def _firewall(profile: str, tmp_path, capsys: pytest.CaptureFixture[str],
+              target: str = "nft") -> dict[str, list[str]]:
+    argv = ["firewall", "--format", "json", "--target", target, "--profile",
+            _profile_arg(profile, tmp_path), *LAB]
+    assert run(argv) == 0
+    return json.loads(capsys.readouterr().out)["rules"][target]
+
+
+@pytest.mark.parametrize(("profile", "paths"), [
+    ("backup-exec-9", [CONTROL, CALLBACK, TO_AGENT]),
+    ("ndmp", [CONTROL, TO_AGENT, TO_MEDIA]),  # no callback; either side may listen
+    ("control-reply", [CONTROL_FROM_RANGE, TO_MEDIA]),  # callback on the control conn
+])
+def test_firewall_rules_follow_the_profile(profile: str, paths: list[str], tmp_path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rules = _firewall(profile, tmp_path, capsys)["media server"]
+    opened = [line.removeprefix("nft add rule inet filter ").removesuffix(
+        " ct state new accept") for line in rules if "ct state new" in line]
+    assert opened == paths
+
+
+@pytest.mark.parametrize(("profile", "names"), [
+    ("backup-exec-9", ["control connection (step 1)", "agent to job engine (step 2)",
+                       "data connection to the agent (step 4)"]),
+    ("ndmp", ["control connection (step 1)",
+              "data connection to the agent, after DATA_LISTEN / MOVER_CONNECT (step 3)",
+              "data connection to the media server, after MOVER_LISTEN / DATA_CONNECT "
+              "(step 3)"]),
+    ("control-reply", ["control connection from the job engine port, the agent's reply its "
+                       "callback (steps 1-2)", "data connection to the media server (step 4)"]),
+])
+def test_firewall_labels_follow_the_profile(profile: str, names: list[str], tmp_path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rules = _firewall(profile, tmp_path, capsys, target="netsh")["remote agent"]
+    assert [line.split('"')[1].removeprefix("flowcheck: ") for line in rules
+            if line.startswith("netsh")] == names
+    if profile == "control-reply":  # the agent accepts the control connection from the range
+        assert "localport=10000 remoteport=5001-5100" in rules[0]
+    assert run(["firewall", "--profile", _profile_arg(profile, tmp_path), *LAB]) == 0
+    out = capsys.readouterr().out
+    assert ("job engine" in out) == (profile != "ndmp")
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0,
+                    reason="needs nft and root (nft -c reads the kernel's ruleset cache)")
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp", "control-reply"])
+def test_firewall_nft_rules_load(profile: str, tmp_path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """nft itself checks the printed rules (-c: parsed and validated, nothing applied)."""
+    rules = _firewall(profile, tmp_path, capsys)
+    lines = ["add table inet filter",
+             "add chain inet filter input { type filter hook input priority 0; }",
+             "add chain inet filter output { type filter hook output priority 0; }"]
+    lines += [line.removeprefix("nft ") for host in rules.values() for line in host]
+    script = tmp_path / "rules.nft"
+    script.write_text("\n".join(lines) + "\n")
+    checked = subprocess.run(["nft", "-c", "-f", str(script)], capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(("profile", "status", "media_per_job"), [
+    ("backup-exec-9", 1, 6),  # 5 resources + the job engine's port: 1 short
+    ("ndmp", 0, 5),  # no callback, no job engine port: 5 fit in 5
+    ("control-reply", 1, 6),  # the job engine port is the control connection's source
+])
+def test_plan_counts_the_job_engine_port_only_with_a_callback(
+        profile: str, status: int, media_per_job: int, tmp_path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--resources", "5", "--media-range", "5001-5005", "--agent-range",
+            "6001-6010", "--profile", _profile_arg(profile, tmp_path)]
+    assert run([*argv, "--format", "json"]) == status
+    assert json.loads(capsys.readouterr().out)["plan"]["media_ports_per_job"] == media_per_job
+    assert run(argv) == status
+    assert ("+ job engine" in capsys.readouterr().out) == (
+        profile != "ndmp")

@@ -401,20 +401,26 @@ def test_port_reused_within_hold_and_range_too_small() -> None:
     reused = [f for f in findings if f.code == "port_reused_within_hold"]
     assert {f.uid for f in reused} == {"C1", "D1"}  # the second use of 5001 and 5002
     assert "range_too_small" not in codes(findings)  # two ports held at most, range has 2
+    # Plain NDMP has no job engine port: 2 resources need 2 media ports, 3 need 3.
     _, findings = run(connections, streams, config=replace(config, resources=2),
+                      profile="ndmp")
+    assert "range_too_small" not in codes(findings)
+    _, findings = run(connections, streams, config=replace(config, resources=3),
                       profile="ndmp")
     assert codes(findings).count("range_too_small") == 1
 
 
-@pytest.mark.parametrize(("media", "agent", "short"), [
-    ((5001, 5006), (6001, 6005), set()),  # 5 resources: media 5 + job engine, agent 5
-    ((5001, 5005), (6001, 6005), {"media"}),
-    ((5001, 5010), (6001, 6004), {"agent"}),
+@pytest.mark.parametrize(("profile", "media", "agent", "short"), [
+    ("backup-exec-9", (5001, 5006), (6001, 6005), set()),  # media 5 + job engine, agent 5
+    ("backup-exec-9", (5001, 5005), (6001, 6005), {"media"}),
+    ("backup-exec-9", (5001, 5010), (6001, 6004), {"agent"}),
+    ("ndmp", (5001, 5005), (6001, 6005), set()),  # no callback, no job engine port
+    ("ndmp", (5001, 5004), (6001, 6005), {"media"}),
 ])
 def test_range_too_small_for_resources_counts_as_plan_does(
-        media: tuple[int, int], agent: tuple[int, int], short: set[str]) -> None:
+        profile: str, media: tuple[int, int], agent: tuple[int, int], short: set[str]) -> None:
     config = replace(LAB, media_range=(media,), agent_range=(agent,), resources=5)
-    _, findings = run([], [], config=config, profile="ndmp")
+    _, findings = run([], [], config=config, profile=profile)
     too_small = [f for f in findings if f.code == "range_too_small"]
     assert {f.message.split()[1] for f in too_small} == short
     assert all("by 1 port, to at least" in f.fix for f in too_small)

@@ -35,7 +35,9 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
     console.print(f"{plan.resources} resources per job: {verdict}")
     ranges = {"media": format_ranges(config.media_range),
               "agent": format_ranges(config.agent_range)}
-    why = {"media": "one per resource + job engine", "agent": "one per resource",
+    why = {"media": "one per resource + job engine" if plan.job_engine_port
+           else "one per resource; this profile has no job engine port",
+           "agent": "one per resource",
            "media+agent": "both sides draw from it"}
     for pool in plan.pools:
         title = (f"{pool.name} range {ranges[pool.name]}" if pool.name in ranges

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection
-from flowcheck.plan import overlap, ports_per_job, range_size
+from flowcheck.plan import job_engine_ports, overlap, ports_per_job, range_size
 from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
 
@@ -77,11 +77,12 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
                     "or run fewer resources at once.")
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
-    # resource, one in each range, and the job engine's port in the media range.
-    need = ports_per_job(which, resources) if resources else 0
+    # resource, one in each range, and the job engine's port in the media range when the
+    # profile has a callback.
+    need = ports_per_job(which, resources, ctx.profile) if resources else 0
     if size < need:
-        why = ("one per resource + the job engine's" if which == "media"
-               else "one per resource")
+        why = ("one per resource + the job engine's"
+               if which == "media" and job_engine_ports(ctx.profile) else "one per resource")
         ctx.add("range_too_small",
                 f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",
