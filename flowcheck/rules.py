@@ -13,9 +13,11 @@ explicitly. Used by `flowcheck firewall`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, replace
 
 from flowcheck.config import Config, PortRange, format_ranges
+from flowcheck.errors import UsageError
 from flowcheck.profiles import Profile, load_profile
 
 TARGETS = ("nft", "iptables", "powershell", "netsh")
@@ -32,6 +34,42 @@ class Path:
     source_ports: tuple[PortRange, ...] = ()  # () = any
 
 
+def _family(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
+def by_family(path: Path) -> list[Path]:
+    """`path` split by IP version (4 first), each part naming only its own family's
+    addresses, for the syntaxes that match one family per rule (nft `ip`/`ip6`, iptables/
+    ip6tables); [path] when it names no address."""
+    families = sorted({_family(a) for a in path.source + path.destination})
+    if not families:
+        return [path]
+    return [replace(path, source=tuple(a for a in path.source if _family(a) == family),
+                    destination=tuple(a for a in path.destination if _family(a) == family))
+            for family in families]
+
+
+def check_families(config: Config) -> None:
+    """Raise UsageError when a configured media server and remote agent can only be
+    joined across IP versions: a TCP connection is IPv4 or IPv6 end to end, so each
+    address family named on one side must be named on the other too (a dual-stack host
+    may give one address of each; a side given no address matches any)."""
+    media = {_family(a) for a in config.media_servers}
+    agent = {_family(a) for a in config.remote_agents}
+    if not media or not agent or media == agent:
+        return
+    for key, mine, other, theirs, addresses in (
+            ("media_servers (--media-server)", media, "remote agent", agent,
+             config.media_servers),
+            ("remote_agents (--remote-agent)", agent, "media server", media,
+             config.remote_agents)):
+        for family in sorted(mine - theirs):
+            alone = ", ".join(a for a in addresses if _family(a) == family)
+            raise UsageError(f"{key} {alone}: no {other} address is IPv{family}, and a TCP "
+                             f"connection cannot join IPv{family} to IPv{min(theirs)}")
+
+
 def _step(profile: Profile, kind: str) -> str:
     spec = profile.step(kind)  # type: ignore[arg-type]
     return f" (step {spec.number})" if spec else ""
@@ -39,8 +77,10 @@ def _step(profile: Profile, kind: str) -> str:
 
 def required_paths(config: Config, profile: Profile | None = None) -> list[Path]:
     """The connections `profile` (default: the configured one) opens between the
-    configured hosts, in sequence order. Raises UsageError only for a bad profile name."""
+    configured hosts, in sequence order. Raises UsageError for a bad profile name and for
+    hosts of different IP versions (check_families)."""
     profile = profile or load_profile(config.profile)
+    check_families(config)
     media, agent = config.media_servers, config.remote_agents
     ndmp = ((config.ndmp_port, config.ndmp_port),)
     paths: list[Path] = []
@@ -76,9 +116,13 @@ def _ports(ranges: tuple[PortRange, ...], sep: str = "-") -> list[str]:
 
 
 def _nft(path: Path, host_role: str) -> list[str]:
+    return [line for part in by_family(path) for line in _nft_one(part, host_role)]
+
+
+def _nft_one(path: Path, host_role: str) -> list[str]:
     chain = "input" if path.destination_role == host_role else "output"
     match = []
-    family = "ip6" if any(":" in a for a in path.source + path.destination) else "ip"
+    family = "ip6" if any(_family(a) == 6 for a in path.source + path.destination) else "ip"
     if path.source:
         match.append(f"{family} saddr {{ {', '.join(path.source)} }}")
     if path.destination:
@@ -90,12 +134,19 @@ def _nft(path: Path, host_role: str) -> list[str]:
 
 
 def _iptables(path: Path, host_role: str) -> list[str]:
+    return [line for part in by_family(path) for line in _iptables_one(part, host_role)]
+
+
+def _iptables_one(path: Path, host_role: str) -> list[str]:
     chain = "INPUT" if path.destination_role == host_role else "OUTPUT"
+    # iptables is IPv4 only: IPv6 rules go to ip6tables (same options).
+    command = ("ip6tables" if any(_family(a) == 6 for a in path.source + path.destination)
+               else "iptables")
     lines = []
     # iptables takes one port range per --sport/--dport: a line per pair.
     for sport in _ports(path.source_ports, ":") or [None]:
         for port in _ports(path.ports, ":"):
-            parts = [f"iptables -A {chain} -p tcp"]
+            parts = [f"{command} -A {chain} -p tcp"]
             if path.source:
                 parts.append(f"-s {','.join(path.source)}")
             if path.destination:
@@ -151,8 +202,17 @@ STATEFUL_NOTE = {
 }
 
 
+def _stateful_note(target: str, config: Config) -> list[str]:
+    if target != "iptables":
+        return [STATEFUL_NOTE[target]]
+    families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
+    return [STATEFUL_NOTE[target].replace("iptables", "ip6tables", 1) if family == 6
+            else STATEFUL_NOTE[target] for family in sorted(families)]
+
+
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:
-    """Rules per host ("media server", "remote agent") for one firewall syntax."""
+    """Rules per host ("media server", "remote agent") for one firewall syntax: command
+    lines. Raises UsageError for hosts of different IP versions (check_families)."""
     render = RENDERERS[target]
     paths = required_paths(config)
     out: dict[str, list[str]] = {}
@@ -160,7 +220,7 @@ def rules_for(target: str, config: Config) -> dict[str, list[str]]:
         lines: list[str] = []
         for path in paths:
             lines.extend(render(path, host_role))
-        lines.append(STATEFUL_NOTE[target])
+        lines.extend(_stateful_note(target, config))
         out[host_role] = lines
     return out
 

@@ -231,3 +231,64 @@ def test_plan_counts_the_job_engine_port_only_with_a_callback(
     assert run(argv) == status
     assert ("+ job engine" in capsys.readouterr().out) == (
         profile != "ndmp")
+
+
+def _rules(argv: list[str], target: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert run(["firewall", "--format", "json", "--target", target, *argv]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"][target]
+    return rules["media server"] + rules["remote agent"]
+
+
+def test_firewall_ipv6_hosts_get_ip6tables(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _rules(["--media-server", "2001:db8::1", "--remote-agent", "2001:db8::2"],
+                   "iptables", capsys)
+    assert lines and all(line.startswith("ip6tables ") for line in lines)
+    assert "ip6tables -A OUTPUT -p tcp -s 2001:db8::1 -d 2001:db8::2 --dport 10000 " in lines[0]
+
+
+def test_firewall_dual_stack_hosts_get_rules_per_family(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    hosts = ["--media-server", "10.77.0.1", "--media-server", "2001:db8::1",
+             "--remote-agent", "10.77.0.2", "--remote-agent", "2001:db8::2"]
+    lines = _rules(hosts, "iptables", capsys)
+    v4 = [line for line in lines if line.startswith("iptables ")]
+    v6 = [line for line in lines if line.startswith("ip6tables ")]
+    assert len(v4) == len(v6) == len(lines) / 2
+    assert not any(":" in line.split("--dport")[0] for line in v4)
+    assert not any("10.77" in line for line in v6)
+    nft = _rules(hosts, "nft", capsys)
+    assert not any("ip6 " in line and "10.77" in line for line in nft)
+    assert not any(" ip saddr" in line and "2001:" in line for line in nft)
+    assert sum("ip6 saddr { 2001:db8::1 } ip6 daddr { 2001:db8::2 }" in line
+               for line in nft) == 4  # control and data connection, on each host
+
+
+@pytest.mark.parametrize("hosts", [
+    ["--media-server", "2001:db8::1", "--remote-agent", "10.0.0.2"],
+    ["--media-server", "10.0.0.1", "--remote-agent", "10.0.0.2",
+     "--remote-agent", "2001:db8::2"],
+])
+def test_firewall_hosts_of_different_ip_versions_are_a_usage_error(
+        hosts: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    for target in ("nft", "iptables", "netsh"):
+        assert run(["firewall", "--target", target, *hosts]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot join IPv" in err
+        assert "2001:db8::" in err  # the address without a partner of its version
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0,
+                    reason="needs nft and root (nft -c reads the kernel's ruleset cache)")
+def test_firewall_dual_stack_nft_rules_load(tmp_path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    hosts = ["--media-server", "10.77.0.1", "--media-server", "2001:db8::1",
+             "--remote-agent", "10.77.0.2", "--remote-agent", "2001:db8::2"]
+    lines = ["add table inet filter",
+             "add chain inet filter input { type filter hook input priority 0; }",
+             "add chain inet filter output { type filter hook output priority 0; }"]
+    lines += [line.removeprefix("nft ") for line in _rules(hosts, "nft", capsys)]
+    script = tmp_path / "rules.nft"
+    script.write_text("\n".join(lines) + "\n")
+    checked = subprocess.run(["nft", "-c", "-f", str(script)], capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
