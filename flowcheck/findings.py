@@ -40,6 +40,7 @@ CATALOGUE: dict[str, Severity] = {
     "ndmp_vendor_message": I,
     "capture_truncated": W,
     "capture_undecodable_packets": I,
+    "capture_duplicates": I,
     "capture_started_mid_session": I,
     "capture_unreadable": W,
     "capture_loss": W,  # or I below 0.1% of the payload: see flowcheck.verify.loss

@@ -16,8 +16,8 @@ from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
 
-__all__ = ["ConnectionTracker", "TrackResult", "finish_tracking", "track_connections",
-           "undecodable_finding"]
+__all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
+           "track_connections", "undecodable_finding"]
 
 
 @dataclass(slots=True)
@@ -38,6 +38,27 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
         "they are not in any connection",
         "capture with a larger snap length (tcpdump -s 0)",
     )
+
+
+def copies_finding(tracker: ConnectionTracker) -> Finding | None:
+    """An info finding when the capture holds packets twice (flowcheck.connections.copies:
+    a SPAN session mirroring both ports), with the count and the first copies' frames."""
+    from flowcheck.connections.copies import COPY_WINDOW
+
+    copies = tracker.copies
+    if not copies.count:
+        return None
+    return make_finding(
+        "capture_duplicates",
+        f"{copies.count:,} of {tracker.packets:,} packets are copies of a packet captured "
+        f"just before them in the same direction (same IP ID, TCP header and payload, at "
+        f"most {COPY_WINDOW * 1e3:g} ms later): the capture holds packets twice, as a SPAN "
+        "session mirroring both switch ports of the conversation does. The copies are "
+        "counted as packets (as tshark counts them) but not as retransmissions or SYN "
+        "retries: they are no evidence of a drop",
+        "mirror one port of the conversation (or one direction of each port), or drop the "
+        "copies with editcap -D",
+        frames=copies.frames)
 
 
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
@@ -87,8 +108,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
     findings = list(truncation_findings(captures))
-    finding = undecodable_finding(tracker)
-    if finding is not None:
-        findings.append(finding)
+    for finding in (undecodable_finding(tracker), copies_finding(tracker)):
+        if finding is not None:
+            findings.append(finding)
     return TrackResult(captures, connections, findings)
 

@@ -54,10 +54,11 @@ def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> n
 
 
 def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
-               runs: Sequence[tuple[ConnState, np.ndarray]]) -> int:
+               runs: Sequence[tuple[ConnState, np.ndarray]], copy: np.ndarray) -> int:
     """Apply runs (connection, its packets' row numbers in `d`, in capture order) of
-    distinct connections. Returns how many packets needed the hole bookkeeping one at a
-    time (opened a gap or landed below the highest byte seen)."""
+    distinct connections; copy: per row of `d`, whether the packet is a capture copy
+    (counted only, as update_packet). Returns how many packets needed the hole
+    bookkeeping one at a time (opened a gap or landed below the highest byte seen)."""
     conns = [c for c, _ in runs]
     sizes = np.fromiter((rows.shape[0] for _, rows in runs), np.int64, len(runs))
     rows = np.concatenate([rows for _, rows in runs]) if len(runs) > 1 else runs[0][1]
@@ -83,11 +84,12 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
     frames = d.tcp_frame[rows]
-    data = plen > 0
-    payload = np.add.reduceat(plen, starts)
+    payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
+    sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
+    data = (plen > 0) & sent
     letters = {"D": _first(data, frames, starts),
-               "A": _first(~data & ((flags & ACK) != 0), frames, starts),
-               "W": _first(d.tcp_window[rows] == 0, frames, starts)}
+               "A": _first(~data & sent & ((flags & ACK) != 0), frames, starts),
+               "W": _first((d.tcp_window[rows] == 0) & sent, frames, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
@@ -125,8 +127,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                             d.tcp_ts[last_rows].tolist(), strict=True):
         c.record.last_frame = frame
         c.record.last_ts = ts
-    _learn_bases(d, rows, flags, starts, seg_key, conns)
-    _track_acks(d, rows, flags, data, starts, segment, seg_key, peers, peer_unseen)
+    acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
+    _learn_bases(d, rows, acks, starts, seg_key, conns)
+    _track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
     return one_at_a_time
 
 

@@ -202,11 +202,14 @@ def _acked_beyond(side: Endpoint) -> int:
 
 
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
-                  window: int, plen: int, frame: int, ts: float) -> None:
-    """What one TCP packet does to its connection (the reference semantics)."""
+                  window: int, plen: int, frame: int, ts: float, copy: bool = False) -> None:
+    """What one TCP packet does to its connection (the reference semantics).
+
+    copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
+    a packet (tshark counts it) that changes nothing else: no retransmission, SYN
+    retry, evidence frame or history letter, no sequence or ACK tracking.
+    """
     record = c.record
-    side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
-    letters: list[str] = []
     if is_orig:
         record.orig_pkts += 1
         record.orig_bytes += plen
@@ -215,6 +218,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         record.resp_bytes += plen
     record.last_frame = frame
     record.last_ts = ts
+    if copy:
+        return
+    side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
+    letters: list[str] = []
     syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
     if side.base is None:
         side.base = seq if syn else (seq - 1) & 0xFFFFFFFF

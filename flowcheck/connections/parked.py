@@ -168,14 +168,15 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     sizes = valid.sum(axis=0)
     flags, frames = short.flags[at], np.where(valid, short.frame[at], 0)
     rst = (flags & RST) != 0
+    sent = valid & ~short.copy[at]  # capture copies are counted, not evidence
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
-        syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & valid),
-        synack_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & valid),
-        rst_frames=_frame_lists(frames, rst & valid),
-        fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & valid),
+        syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
+        synack_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & sent),
+        rst_frames=_frame_lists(frames, rst & sent),
+        fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         histories=_histories(short.new_letters[:, flows]))
 

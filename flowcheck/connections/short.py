@@ -54,14 +54,15 @@ class ShortPass:
 
     d: the decoded batch; order/from_lower: BatchFlows' arrays; starts/sizes: each
     flow's slice of `order` (sizes descending); lower_port/upper_port: the flow key's
-    ports; buf: the batch's bytes (for the tap); tap: the tracker's tap or None.
+    ports; buf: the batch's bytes (for the tap); tap: the tracker's tap or None; copy:
+    per packet of the batch, whether it is a capture copy (flowcheck.connections.copies).
     """
 
     def __init__(self, d: DecodedBatch, order: np.ndarray, from_lower: np.ndarray,
                  starts: np.ndarray, sizes: np.ndarray, lower_port: np.ndarray,
                  upper_port: np.ndarray, ndmp_port: int, buf: np.ndarray | None,
                  tap: Callable[[bytes], bool] | None,
-                 parked: list[tuple[Parked, int] | None]) -> None:
+                 parked: list[tuple[Parked, int] | None], copy: np.ndarray) -> None:
         v = starts.shape[0]
         self.v = v
         # Flows continuing a parked connection (parked[f]: its block and row), else new.
@@ -77,6 +78,7 @@ class ShortPass:
         flags, seq, ack = d.tcp_flags[rows], d.tcp_seq[rows], d.tcp_ack[rows]
         plen, frame, ts = d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows]
         window, low = d.tcp_window[rows], from_lower[rows]
+        self.copy = copy[rows]
 
         # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's receiver,
         # else a client port talking to a server port.
@@ -125,6 +127,12 @@ class ShortPass:
         for k, n in enumerate(self.active):
             at = slice(self.offsets[k], self.offsets[k + 1])
             fl, sq, ak, pl, fr, t = flags[at], seq[at], ack[at], plen[at], frame[at], ts[at]
+            # A capture copy steps as a packet without flags or payload: that changes
+            # nothing on a side that has sent before (its original came first), as
+            # update_packet leaves a copy (the counts take self.plen, copies included).
+            cp = self.copy[at]
+            if cp.any():
+                fl, pl = np.where(cp, 0, fl), np.where(cp, 0, pl)
             so = low[at] == self.orig_is_lower[:n]
             is_orig_all[at] = so
             ar = everyone[:n]
@@ -200,7 +208,7 @@ class ShortPass:
             # History letters, in update_packet's order, each side's first time only.
             bits = ((syn & fn) | (syn & rs) << 1 | pure_syn << 2 | synack << 3
                     | (pl > 0) << 4 | ((pl == 0) & ac & ~syn & ~fn & ~rs) << 5
-                    | retransmit << 6 | ((window[at] == 0) & ~syn & ~rs) << 7
+                    | retransmit << 6 | ((window[at] == 0) & ~syn & ~rs & ~cp) << 7
                     | fn << 8 | rs << 9).astype(np.int64) << np.where(so, 0, 10)
             fresh = bits & ~seen[:n]
             seen[:n] |= bits

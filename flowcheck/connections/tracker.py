@@ -19,6 +19,9 @@ that open a gap or land below the highest byte seen go through the hole bookkeep
 at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
+Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
+batch before any path takes the packets; every path counts a copy as a packet and
+nothing else, so the paths stay equal.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
@@ -43,6 +46,7 @@ from flowcheck.connections.conn import (
     account_missed,
     update_packet,
 )
+from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts
 from flowcheck.connections.flows import (
     BatchFlows,
@@ -93,6 +97,9 @@ class ConnectionTracker:
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
+        # Packets captured twice (SPAN): marked per batch, before any path takes them.
+        self.copies = CaptureCopies()
+        self._copy = np.zeros(0, bool)
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -132,6 +139,7 @@ class ConnectionTracker:
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)
+        self._copy = self.copies.mark(decoded, flows)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)
@@ -150,7 +158,7 @@ class ConnectionTracker:
                     runs.append(run)
                     going.append(walker)
             if runs:
-                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs)
+                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy)
             walkers = going
         self._commit_short()
         for quote in decoded.icmp_quotes:
@@ -186,7 +194,7 @@ class ConnectionTracker:
                 continue
             runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
         if runs:
-            self.one_at_a_time += apply_runs(d, flows.from_lower, runs)
+            self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy)
         if len(walk) == candidates.size:
             return range(len(flows.keys))
         # The flows not applied here (not candidates, or candidates sent to the walk),
@@ -202,10 +210,10 @@ class ConnectionTracker:
         scalar reads, no walker); returns the other flows. Flows are independent (each
         its own connections), so the order they are done in does not matter."""
         d = self._decoded
-        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of = (
+        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of, copy_of = (
             d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
             d.tcp_window.tolist(), d.tcp_payload_len.tolist(), d.tcp_frame.tolist(),
-            d.tcp_ts.tolist())
+            d.tcp_ts.tolist(), self._copy.tolist())
         order = flows.order.tolist()
         lower_of = flows.from_lower.tolist()
         bounds = flows.bounds.tolist()
@@ -219,7 +227,7 @@ class ConnectionTracker:
             key = keys[f]
             for k in order[begin:end]:
                 one(key, k, lower_of[k], flags_of[k], seq_of[k], ack_of[k], window_of[k],
-                    plen_of[k], frame_of[k], ts_of[k])
+                    plen_of[k], frame_of[k], ts_of[k], copy_of[k])
         return rest
 
     def _walk_flow(self, key: FlowKey, positions: np.ndarray,
@@ -323,7 +331,7 @@ class ConnectionTracker:
             parked[n] = self._parked[walk_keys[pick[n]]]
         short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
                           lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
-                          self.tap, parked)
+                          self.tap, parked, self._copy)
         flow_ids = walk_a[pick]
         rest.extend(flow_ids[short.bad].tolist())
         keep = np.flatnonzero(~short.bad)
@@ -383,11 +391,12 @@ class ConnectionTracker:
         # .item(): a Python number straight away, the cheapest scalar read numpy has.
         self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
                   d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
-                  d.tcp_frame.item(k), d.tcp_ts.item(k))
+                  d.tcp_frame.item(k), d.tcp_ts.item(k), self._copy.item(k))
 
     def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
-             window: int, plen: int, frame: int, ts: float) -> None:
-        """Packet k (of flow key) through update_packet, with its fields already read."""
+             window: int, plen: int, frame: int, ts: float, copy: bool) -> None:
+        """Packet k (of flow key) through update_packet, with its fields already read
+        (copy: a capture copy; the tap still sees it, as it would a retransmission)."""
         self.one_at_a_time += 1
         c = self._flows.get(key)
         if c is None and key in self._parked:
@@ -395,7 +404,7 @@ class ConnectionTracker:
         if c is None or self._starts_new(c, from_lower, flags, seq):
             c = self._open(key, from_lower, flags, frame, ts)
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts)
+        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):

@@ -79,6 +79,8 @@ class DecodedBatch:
     tcp_ack: np.ndarray  # int64
     tcp_flags: np.ndarray  # int64: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32
     tcp_window: np.ndarray  # int64
+    tcp_checksum: np.ndarray  # int64: the TCP checksum as captured (copies: copy.py)
+    tcp_ip_id: np.ndarray  # int64: the IPv4 identification (RFC 791); 0 for IPv6
     tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
@@ -100,9 +102,10 @@ class DecodedBatch:
 
 
 TCP_HEADER = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"),
-                       ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("rest", "V4")])
+                       ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("checksum", ">u2"),
+                       ("urgent", ">u2")])
 # TCP header fields copied as they are into DecodedBatch.tcp_<name>.
-HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window")
+HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window", "checksum")
 
 
 def _header_columns(header: np.ndarray) -> dict[str, np.ndarray]:
@@ -202,6 +205,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
         tcp_src=src,
         tcp_dst=dst,
+        tcp_ip_id=frames["id"].astype(np.int64),
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
@@ -276,7 +280,8 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
                      version=np.zeros(n, dtype=np.int64), proto=np.full(n, -1, dtype=np.int64),
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
-                     first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64))
+                     first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
+                     ip_id=np.zeros(n, dtype=np.int64))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     table = tunnels.TunnelTable()
@@ -354,6 +359,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_version=layers.version[tcp].astype(np.uint8),
         tcp_src=layers.src[tcp],
         tcp_dst=layers.dst[tcp],
+        tcp_ip_id=layers.ip_id[tcp],
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,

@@ -40,6 +40,7 @@ class Layers:
     dst: np.ndarray
     first_fragment: np.ndarray  # bool: the upper header is here, its length unknown
     tunnel: np.ndarray  # int64 index into the TunnelTable
+    ip_id: np.ndarray  # int64 IPv4 identification (RFC 791 3.1); 0 for IPv6 (none)
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -82,6 +83,7 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         layers.dst[r] = 0
         layers.src[r, 0] = ip["src"][ok]
         layers.dst[r, 0] = ip["dst"][ok]
+        layers.ip_id[r] = ip["id"][ok]
     v6 = link == ETHERTYPE_IPV6
     if v6.any():
         ipv6_layer(gather, layers, rows[v6], base[v6])
@@ -160,6 +162,7 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     layers.end[r] = end
     layers.src[r] = ip["src"]
     layers.dst[r] = ip["dst"]
+    layers.ip_id[r] = 0
     # Other extension headers are rare: walk their chain in Python, one packet at a time.
     for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
         row = int(r[i])
