@@ -77,7 +77,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     if profile.callback == "connection":
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
-    _attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    _attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
+                                   profile)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 
@@ -150,9 +151,10 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     for session in sessions:
         control = control_of[session.id]
         end = end_of(control) + CALLBACK_SLACK_SECONDS
+        opened = float("-inf") if connection_outcome(control) == "midstream" else control.ts
         candidates[session.id] = [
             conn for conn in by_pair.get((session.remote_agent, session.media_server), [])
-            if control.ts <= conn.ts <= end and conn.uid not in endpoints.claimed]
+            if opened <= conn.ts <= end and conn.uid not in endpoints.claimed]
         data_starts = [by_uid[uid].ts for uid in session.data_connections]
         deadline[session.id] = min(data_starts, default=end)
 
@@ -241,24 +243,38 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
 
 def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                   ordered: list[Connection], endpoints: _Endpoints,
-                                   config: Config, profile: Profile) -> None:
-    """A capture that starts in the middle of a job misses the announcements of the data
-    connections already running: a session whose control connection was already open
-    takes the unexplained connections between its two hosts that were open too (no SYN
-    seen), by the profile's direction and ports. A connection that opens during the
-    capture is announced in it, so it is not taken here."""
+                                   streams: dict[str, NdmpStream], ordered: list[Connection],
+                                   endpoints: _Endpoints, config: Config,
+                                   profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements made before
+    it: a session whose control connection was already open takes the unexplained
+    connections between its two hosts, by the profile's direction and ports, that were
+    open too (no SYN seen) or opened before the capture shows its control stream, with
+    their retries from new source ports."""
     for session in sessions:
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
             continue
-        for conn in ordered:
-            if conn.uid in endpoints.claimed or connection_outcome(conn) != "midstream":
-                continue
-            if conn.ts <= end_of(control) and \
-                    _fits_profile(conn, session, config, profile):
+        stream = streams.get(session.control_uid)
+        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+
+        def eligible(conn: Connection, control: Connection = control,
+                     session: Session = session) -> bool:
+            return conn.uid not in endpoints.claimed and conn.ts <= end_of(control) and \
+                _fits_profile(conn, session, config, profile)
+
+        taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
+        taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
+                  and c.ts <= seen_from]
+        for conn in taken:
+            while conn is not None and conn.uid not in endpoints.claimed:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                conn = next((c for c in ordered if eligible(c) and c.ts >= conn.ts
+                             and (c.orig_h, c.resp_h, c.resp_p) ==
+                             (conn.orig_h, conn.resp_h, conn.resp_p)), None)
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
 

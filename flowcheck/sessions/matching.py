@@ -195,7 +195,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         control = control_of[session.id]
         end = end_of(control) + CALLBACK_SLACK_SECONDS
         deadline = min((by_uid[uid].ts for uid in session.data_connections), default=end)
-        window[session.id] = (control.ts, end, deadline)
+        # A control connection open before the capture may have been called back before
+        # its first captured packet: the window opens with the capture.
+        opened = float("-inf") if connection_outcome(control) == "midstream" else control.ts
+        window[session.id] = (opened, end, deadline)
         members[(session.remote_agent, session.media_server)].append(index)
 
     def assign(session: Session, conn: Connection) -> None:
@@ -294,25 +297,45 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                  ordered: list[Connection], endpoints: Endpoints,
-                                  config: Config, profile: Profile) -> None:
-    """A capture that starts in the middle of a job misses the announcements of the data
-    connections already running: a session whose control connection was already open
-    takes the unexplained connections between its two hosts that were open too (no SYN
-    seen), by the profile's direction and ports. A connection that opens during the
-    capture is announced in it, so it is not taken here."""
+                                  streams: dict[str, NdmpStream], ordered: list[Connection],
+                                  endpoints: Endpoints, config: Config, profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements made before
+    it: a session whose control connection was already open takes the unexplained
+    connections between its two hosts, by the profile's direction and ports, that were
+    open too (no SYN seen) or opened before the capture shows its control stream (the
+    first decoded NDMP message; without one, the control connection's first captured
+    packet), with their retries from new source ports. A connection that opens later is
+    announced in the capture, so it is not taken here."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
         return
-    pools = endpoints.pools(ordered, lambda c: _profile_key(c, config, profile)
-                            if connection_outcome(c) == "midstream" else None)
+    # Pools by (opened in the capture, host pair): each session walks only what it takes.
+    pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
+        c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
+    retries: dict[Hashable, Pool] | None = None
     for session in midstream:
         control = control_of[session.id]
-        pool = pools.get(_session_key(session, profile))
-        for conn in pool.each(float("-inf"), end_of(control)) if pool else ():
-            claim(endpoints, conn, session, "data")
-            session.port_matched.append(conn.uid)
+        stream = streams.get(session.control_uid)
+        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        pair = _session_key(session, profile)
+        running, opened = pools.get((False, pair)), pools.get((True, pair))
+        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
+                     *(opened.each(float("-inf"), seen_from) if opened else ())]:
+            if conn.uid in endpoints.claimed:
+                continue  # a retry taken with an earlier attempt
+            while conn is not None:
+                claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                if retries is None:
+                    retries = endpoints.pools(
+                        ordered, lambda c: None if _profile_key(c, config, profile) is None
+                        else (c.orig_h, c.resp_h, c.resp_p))
+                same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
+                conn = same.first(conn.ts, end_of(control)) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
 
