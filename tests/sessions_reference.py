@@ -27,7 +27,7 @@ from flowcheck.sessions.classify import (
     listener_host,
     one_sided,
 )
-from flowcheck.sessions.matching import claim
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 
 CALLBACK_SLACK_SECONDS = 1.0
 
@@ -98,7 +98,9 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             announced_at[endpoint].append(ts)
     for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+                      if (conn := endpoints.first_after(ann.ip, ann.port,
+                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
+                      is not None]
         if not candidates and control_of is not None:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote

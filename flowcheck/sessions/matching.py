@@ -32,6 +32,13 @@ from flowcheck.sessions.classify import (
 
 # A callback opened this long after the control connection ended is not its callback.
 CALLBACK_SLACK_SECONDS = 1.0
+# A connection to exactly an announced endpoint may be timestamped up to this long before
+# the announcement and still follow it: a capture merged from two interfaces (mergecap,
+# tcpdump -i any) stamps each side on its own NIC queue and interrupt (coalescing holds
+# packets up to about 1 ms), and a SPAN port queues its copies behind the mirrored
+# traffic; both reorder packets by microseconds to a millisecond or two. 5 ms covers that
+# and stays far below the 1 s a connector waits before retrying a SYN (RFC 6298).
+ANNOUNCEMENT_JITTER_SECONDS = 0.005
 
 
 class Work:
@@ -129,8 +136,9 @@ def claim(endpoints: Endpoints, conn: Connection, session: Session,
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
                 control_of: dict[str, Connection] | None = None) -> None:
-    """Each expectation claims the next connection to one of its endpoints (else, under
-    NAT, to its port at the listener's control address)."""
+    """Each expectation claims the next connection to one of its endpoints, from
+    ANNOUNCEMENT_JITTER_SECONDS before it on (else, under NAT, the next to its port at the
+    listener's control address)."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
@@ -140,7 +148,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             announced_at[endpoint].append(ts)
     for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+                      if (conn := endpoints.first_after(ann.ip, ann.port,
+                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
+                      is not None]
         if not candidates and control_of is not None:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
