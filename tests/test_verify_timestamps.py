@@ -70,3 +70,51 @@ def test_connection_well_before_the_announcement_does_not_follow_it(tmp_path: Pa
                         _jittered("data-port-dropped", tmp_path, seconds))
     codes = [f.code for f in analysis.findings]
     assert "unannounced_connection" in codes and "data_unanswered" not in codes, codes
+
+
+def _stepped(name: str, tmp_path: Path, frame: int, seconds: str) -> Path:
+    """Frames from `frame` on shifted by `seconds` (an NTP step of the capturing host)."""
+    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    for packet in packets[frame - 1:]:
+        packet.time = packet.time + Decimal(seconds)
+    out = tmp_path / f"{name}-step.pcap"
+    wrpcap(str(out), packets)
+    return out
+
+
+def test_clock_stepping_back_mid_capture_does_not_reorder_the_steps(tmp_path: Path) -> None:
+    # Frame 300 lies in the second resource's data: the callback (frame 17) comes before
+    # the first data connection (frame 22) by frame, the third data connection is an
+    # hour "earlier" by its timestamp.
+    analysis = _analyze("clean-3-resources", _stepped("clean-3-resources", tmp_path, 300,
+                                                      "-3600"))
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "step_out_of_order" not in codes
+    [stepped] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
+    assert stepped.frames == [300] and "3600.000 s" in stepped.message
+    assert "frame number" in stepped.message
+
+
+def test_jitter_is_not_a_clock_step(tmp_path: Path) -> None:
+    analysis = _analyze("clean-3-resources",
+                        _jittered("clean-3-resources", tmp_path, "0.00005"))
+    assert "capture_clock_stepped" not in [f.code for f in analysis.findings]
+
+
+def test_clock_step_between_two_batches_is_seen() -> None:
+    import numpy as np
+
+    from flowcheck.connections.clock import ClockSteps
+    from flowcheck.sources.batch import PacketBatch
+
+    def batch(frame0: int, ts: list[float]) -> PacketBatch:
+        n = len(ts)
+        return PacketBatch(b"", frame0, np.array(ts), np.zeros(n, np.int64),
+                           np.zeros(n, np.int32), np.zeros(n, np.int32), np.ones(n, np.int32))
+
+    clock = ClockSteps()
+    clock.see(batch(1, [100.0, 100.5, 101.0]))
+    clock.see(batch(4, [41.0, 41.1, 41.0999]))
+    assert clock.count == 1 and clock.steps[0][0] == 4
+    assert abs(clock.steps[0][1] - 60.0) < 1e-9

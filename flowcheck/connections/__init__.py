@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
@@ -87,8 +88,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
     findings = list(truncation_findings(captures))
-    finding = undecodable_finding(tracker)
-    if finding is not None:
-        findings.append(finding)
+    for finding in (undecodable_finding(tracker), clock_finding(tracker.clock)):
+        if finding is not None:
+            findings.append(finding)
     return TrackResult(captures, connections, findings)
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from flowcheck.connections.bulk import apply_runs
+from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
     FIN,
@@ -93,6 +94,7 @@ class ConnectionTracker:
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
+        self.clock = ClockSteps()  # where the capture's clock steps back
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -129,6 +131,7 @@ class ConnectionTracker:
         decoded = decode_batch(batch)
         self.packets += len(batch)
         self.by_capture.add(batch.capture, decoded.kind)
+        self.clock.see(batch)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)

@@ -409,8 +409,13 @@ def _check_order(ctx: Context, session: Session) -> None:
             not session.data_connections:
         return
     callback = ctx.by_uid[session.callback_uid]
-    first_data = min((ctx.by_uid[u] for u in session.data_connections), key=lambda c: c.ts)
-    if not callback.syn_seen or callback.ts <= first_data.ts:
+    # By frame, the order the sniffer wrote the packets: timestamps may go backwards (a
+    # clock step, capture_clock_stepped) or jitter between two interfaces.
+    def order(conn: Connection) -> tuple[int, float]:
+        return conn.first_frame, conn.ts
+
+    first_data = min((ctx.by_uid[u] for u in session.data_connections), key=order)
+    if not callback.syn_seen or order(callback) <= order(first_data):
         # Without its SYN the callback opened before the capture: before any data
         # connection the capture saw open, and its true start is unknown anyway.
         return
