@@ -93,8 +93,10 @@ def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "bro
 
 
 def starts_data(stream: NdmpStream | None) -> bool:
+    """A DATA_START_* request or its reply (a one-direction capture of the agent's side
+    holds only the reply) says which way the job went."""
     return stream is not None and any(
-        message_op(m) in _STARTS for m in stream.messages if m.type == "request")
+        message_op(m) in _STARTS for m in stream.messages if m.type in ("request", "reply"))
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
