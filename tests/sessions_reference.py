@@ -200,10 +200,13 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         stream = streams.get(session.control_uid)
         control = control_of[session.id]
         cut = cut_announcements(stream)
-        if session.announced:
+        lossy = bool(control.missed_bytes) and session.kind != "browse"
+        if session.announced and not lossy:
             continue
         reason = "snap_length"
-        if cut == [] and one_sided(control) is not None:
+        if session.announced:
+            cut, reason = None, "capture_loss"
+        elif cut == [] and one_sided(control) is not None:
             # The capture lacks a direction of the control connection: the announcing
             # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"

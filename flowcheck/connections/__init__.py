@@ -84,6 +84,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     """Close the tracker: its connections and the capture findings (the live command
     calls this on a copy of its running tracker)."""
     from flowcheck.sources import truncation_findings
+    from flowcheck.sources.ring import ring_gap_findings
 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
@@ -91,5 +92,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     for finding in (undecodable_finding(tracker), clock_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)
+    spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
+             if index < len(captures)}
+    findings.extend(ring_gap_findings(captures, spans))
     return TrackResult(captures, connections, findings)
 

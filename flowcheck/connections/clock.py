@@ -1,4 +1,5 @@
-"""Where the capture's clock steps back: timestamps that go backwards in frame order.
+"""The capture set's timestamps: where the clock steps back (timestamps that go
+backwards in frame order), and when each file's packets begin and end.
 
 A sniffer stamps each packet with the host's wall clock, so an NTP step (or a manual
 change) while capturing makes the packets after it look older than those before. Small
@@ -25,10 +26,13 @@ _KEPT = 20  # steps remembered (the finding names the first and counts the rest)
 
 @dataclass(slots=True)
 class ClockSteps:
-    """Backward clock steps seen so far: (frame, seconds back), the first _KEPT ones."""
+    """Backward clock steps seen so far: (frame, seconds back), the first _KEPT ones,
+    their count, and each file's span."""
 
     steps: list[tuple[int, float]] = field(default_factory=list)
     count: int = 0
+    # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
+    spans: dict[int, tuple[float, float]] = field(default_factory=dict)
     _last: float | None = None
 
     def see(self, batch: PacketBatch) -> None:
@@ -43,6 +47,13 @@ class ClockSteps:
         for index in at[:max(0, _KEPT - len(self.steps))]:
             self.steps.append((batch.frame0 + int(index), float(back[index])))
         self._last = float(ts[-1])
+        files = [(batch.capture, ts)] if isinstance(batch.capture, int) else \
+            [(int(c), ts[batch.capture == c]) for c in np.unique(batch.capture)]
+        for capture, times in files:
+            low, high = float(times.min()), float(times.max())
+            old = self.spans.get(capture)
+            self.spans[capture] = (low, high) if old is None else \
+                (min(old[0], low), max(old[1], high))
 
 
 def clock_finding(clock: ClockSteps) -> Finding | None:

@@ -263,12 +263,18 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     fits: dict[Hashable, Pool] | None = None
     retries: dict[Hashable, Pool] = {}
     for session in sessions:
-        if session.announced:
-            continue
         control = control_of[session.id]
+        lossy = bool(control.missed_bytes) and session.kind != "browse"
+        if session.announced and not lossy:
+            continue
         cut = cut_announcements(streams.get(session.control_uid))
         reason = "snap_length"
-        if cut == [] and one_sided(control) is not None:
+        if session.announced:
+            # Some announcements were read, others may be among the bytes the sniffer
+            # lost (a ring file missing from the set): what they did not explain is
+            # matched by direction and ports.
+            cut, reason = None, "capture_loss"
+        elif cut == [] and one_sided(control) is not None:
             # The capture lacks a direction of the control connection: the announcing
             # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"
