@@ -153,10 +153,9 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     for session in sessions:
         control = control_of[session.id]
         end = end_of(control) + CALLBACK_SLACK_SECONDS
-        opened = float("-inf") if connection_outcome(control) == "midstream" else control.ts
         candidates[session.id] = [
             conn for conn in by_pair.get((session.remote_agent, session.media_server), [])
-            if opened <= conn.ts <= end and conn.uid not in endpoints.claimed]
+            if control.ts <= conn.ts <= end and conn.uid not in endpoints.claimed]
         data_starts = [by_uid[uid].ts for uid in session.data_connections]
         deadline[session.id] = min(data_starts, default=end)
 
@@ -178,6 +177,18 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
                       conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]]
             if takers:
                 assign(min(takers, key=lambda s: deadline[s.id]), conn)
+    for session in sessions:  # before a control connection open before the capture
+        control = control_of[session.id]
+        if session.callback_uid is not None or connection_outcome(control) != "midstream":
+            continue
+        pair = by_pair.get((session.remote_agent, session.media_server), [])
+        for in_range_only in (True, False):
+            early = [c for c in pair if c.ts <= control.ts and c.uid not in endpoints.claimed
+                     and connection_outcome(c) != "midstream"
+                     and (config.in_media_range(c.resp_p) or not in_range_only)]
+            if early:
+                assign(session, early[0])
+                break
     for session in sessions:  # late callbacks: attached, and judged out of order
         if session.callback_uid is None:
             late = usable(session, True) or usable(session, False)

@@ -103,3 +103,14 @@ def test_lone_rst_to_the_ndmp_port_is_not_a_working_control_connection(
     assert session.steps[0].status == "unknown"
     assert "only a RST" in session.steps[0].detail
     assert "capture_started_mid_session" not in [f.code for f in analysis.findings]
+
+
+def test_running_connection_before_the_control_packets_is_not_the_callback(
+        tmp_path: Path) -> None:
+    # From frame 112 on, the data connection (no SYN: its direction is a guess, agent
+    # 6002 -> media 5003 by who sent first) comes before the control connection's first
+    # packet; the callback to the job engine port 5001 is running too.
+    analysis = _from_frame("data-port-in-use", 112, tmp_path)
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert callback.resp_p == 5001

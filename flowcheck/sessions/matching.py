@@ -205,10 +205,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         control = control_of[session.id]
         end = end_of(control) + CALLBACK_SLACK_SECONDS
         deadline = min((by_uid[uid].ts for uid in session.data_connections), default=end)
-        # A control connection open before the capture may have been called back before
-        # its first captured packet: the window opens with the capture.
-        opened = float("-inf") if connection_outcome(control) == "midstream" else control.ts
-        window[session.id] = (opened, end, deadline)
+        window[session.id] = (control.ts, end, deadline)
         members[(session.remote_agent, session.media_server)].append(index)
 
     def assign(session: Session, conn: Connection) -> None:
@@ -240,6 +237,19 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                         assign(session, conn)
                         break
                     heapq.heappop(heap)
+    for session in sessions:
+        # A control connection open before the capture may have been called back before
+        # its first captured packet: a callback seen with its SYN (so its direction is
+        # known) from the capture's start on.
+        pair = (session.remote_agent, session.media_server)
+        control = control_of[session.id]
+        if session.callback_uid is None and pair in pools and \
+                connection_outcome(control) == "midstream":
+            early = next((c for pool in (in_range[pair], pools[pair])
+                          for c in pool.each(float("-inf"), control.ts)
+                          if connection_outcome(c) != "midstream"), None)
+            if early is not None:
+                assign(session, early)
     for session in sessions:  # late callbacks: attached, and judged out of order
         pair = (session.remote_agent, session.media_server)
         if session.callback_uid is None and pair in pools:
