@@ -42,6 +42,8 @@ CATALOGUE: dict[str, Severity] = {
     "capture_undecodable_packets": I,
     "capture_duplicates": I,
     "capture_started_mid_session": I,
+    "capture_clock_stepped": I,
+    "capture_ring_gap": W,
     "capture_unreadable": W,
     "capture_loss": W,  # or I below 0.1% of the payload: see flowcheck.verify.loss
     "announced_address_mismatch": E,

@@ -27,7 +27,7 @@ from flowcheck.sessions.classify import (
     listener_host,
     one_sided,
 )
-from flowcheck.sessions.matching import claim
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 
 CALLBACK_SLACK_SECONDS = 1.0
 
@@ -77,7 +77,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     if profile.callback == "connection":
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
-    _attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    _attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
+                                   profile)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 
@@ -97,7 +98,9 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             announced_at[endpoint].append(ts)
     for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+                      if (conn := endpoints.first_after(ann.ip, ann.port,
+                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
+                      is not None]
         if not candidates and control_of is not None:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
@@ -174,6 +177,18 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
                       conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]]
             if takers:
                 assign(min(takers, key=lambda s: deadline[s.id]), conn)
+    for session in sessions:  # before a control connection open before the capture
+        control = control_of[session.id]
+        if session.callback_uid is not None or connection_outcome(control) != "midstream":
+            continue
+        pair = by_pair.get((session.remote_agent, session.media_server), [])
+        for in_range_only in (True, False):
+            early = [c for c in pair if c.ts <= control.ts and c.uid not in endpoints.claimed
+                     and connection_outcome(c) != "midstream"
+                     and (config.in_media_range(c.resp_p) or not in_range_only)]
+            if early:
+                assign(session, early[0])
+                break
     for session in sessions:  # late callbacks: attached, and judged out of order
         if session.callback_uid is None:
             late = usable(session, True) or usable(session, False)
@@ -196,10 +211,13 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         stream = streams.get(session.control_uid)
         control = control_of[session.id]
         cut = cut_announcements(stream)
-        if session.announced:
+        lossy = bool(control.missed_bytes) and session.kind != "browse"
+        if session.announced and not lossy:
             continue
         reason = "snap_length"
-        if cut == [] and one_sided(control) is not None:
+        if session.announced:
+            cut, reason = None, "capture_loss"
+        elif cut == [] and one_sided(control) is not None:
             # The capture lacks a direction of the control connection: the announcing
             # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"
@@ -241,24 +259,38 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
 
 def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                   ordered: list[Connection], endpoints: _Endpoints,
-                                   config: Config, profile: Profile) -> None:
-    """A capture that starts in the middle of a job misses the announcements of the data
-    connections already running: a session whose control connection was already open
-    takes the unexplained connections between its two hosts that were open too (no SYN
-    seen), by the profile's direction and ports. A connection that opens during the
-    capture is announced in it, so it is not taken here."""
+                                   streams: dict[str, NdmpStream], ordered: list[Connection],
+                                   endpoints: _Endpoints, config: Config,
+                                   profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements made before
+    it: a session whose control connection was already open takes the unexplained
+    connections between its two hosts, by the profile's direction and ports, that were
+    open too (no SYN seen) or opened before the capture shows its control stream, with
+    their retries from new source ports."""
     for session in sessions:
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
             continue
-        for conn in ordered:
-            if conn.uid in endpoints.claimed or connection_outcome(conn) != "midstream":
-                continue
-            if conn.ts <= end_of(control) and \
-                    _fits_profile(conn, session, config, profile):
+        stream = streams.get(session.control_uid)
+        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+
+        def eligible(conn: Connection, control: Connection = control,
+                     session: Session = session) -> bool:
+            return conn.uid not in endpoints.claimed and conn.ts <= end_of(control) and \
+                _fits_profile(conn, session, config, profile)
+
+        taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
+        taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
+                  and c.ts <= seen_from]
+        for conn in taken:
+            while conn is not None and conn.uid not in endpoints.claimed:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                conn = next((c for c in ordered if eligible(c) and c.ts >= conn.ts
+                             and (c.orig_h, c.resp_h, c.resp_p) ==
+                             (conn.orig_h, conn.resp_h, conn.resp_p)), None)
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
 

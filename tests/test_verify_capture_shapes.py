@@ -203,3 +203,19 @@ def test_retransmission_timeout_flag_reaches_the_analysis(tmp_path: Path, capsys
     assert document["config"]["retransmission_timeout"] == 1.0
     (early,) = [f for f in document["findings"] if f["code"] == "capture_ended_early"]
     assert "(1 s retransmission timeout)" in early["message"]
+
+
+def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
+        tmp_path: Path) -> None:
+    """The agent's DATA_START_RECOVER reply says the job is a restore: its bytes went the
+    way the capture lacks, so step 5 is unknown (it was a backup with step 5 missing and
+    no error finding: a pass)."""
+    out = tmp_path / "restore-agent-side.pcap"
+    subprocess.run(["tcpdump", "-r", str(LAB / "restore-2-resources.pcap"), "-w", str(out),
+                    "src host 10.77.0.2"], check=True, capture_output=True)
+    config = build_config(load_file(LAB / "restore-2-resources.toml"))
+    analysis = analyze(read_traffic([str(out)], config), config)
+    [session] = analysis.sessions
+    assert session.kind == "restore"
+    assert session.steps[4].status == "unknown"
+    assert analysis.verdict == "inconclusive"

@@ -231,6 +231,11 @@ def test_connection_no_session_explains_is_unannounced() -> None:
 
 def test_callback_after_data_connection_is_out_of_order() -> None:
     connections, streams = be_backup(callback_ts=4.0)
+    # Frames in time order, as a capture numbers them (the order is judged by frame).
+    _, callback, data = connections
+    callback.first_frame = data.last_frame + 1
+    callback.syn_frames, callback.synack_frames = [callback.first_frame], \
+        [callback.first_frame + 1]
     sessions, findings = run(connections, streams)
     assert codes(findings) == ["step_out_of_order"]
     assert statuses(sessions[0])[1] == "violated"

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
@@ -104,12 +105,17 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     """Close the tracker: its connections and the capture findings (the live command
     calls this on a copy of its running tracker)."""
     from flowcheck.sources import truncation_findings
+    from flowcheck.sources.ring import ring_gap_findings
 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
     findings = list(truncation_findings(captures))
-    for finding in (undecodable_finding(tracker), copies_finding(tracker)):
+    for finding in (undecodable_finding(tracker), copies_finding(tracker),
+                    clock_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)
+    spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
+             if index < len(captures)}
+    findings.extend(ring_gap_findings(captures, spans))
     return TrackResult(captures, connections, findings)
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from flowcheck.connections.bulk import apply_runs
+from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
     FIN,
@@ -100,6 +101,7 @@ class ConnectionTracker:
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
         self._copy = np.zeros(0, bool)
+        self.clock = ClockSteps()  # where the capture's clock steps back
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -136,6 +138,7 @@ class ConnectionTracker:
         decoded = decode_batch(batch)
         self.packets += len(batch)
         self.by_capture.add(batch.capture, decoded.kind)
+        self.clock.see(batch)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)

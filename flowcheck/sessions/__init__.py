@@ -30,6 +30,7 @@ from flowcheck.sessions.classify import (
     listener_host,
     message_op,
     one_sided,
+    rst_only,
     session_kind,
     starts_data,
 )
@@ -45,7 +46,7 @@ from flowcheck.sessions.matching import (
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "announcement_groups", "build_sessions",
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
-    "one_sided", "session_kind",
+    "one_sided", "rst_only", "session_kind",
 ]
 
 
@@ -66,7 +67,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
-    attach_started_before_capture(sessions, control_of, ordered, endpoints, config, profile)
+    attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
+                                  profile)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 

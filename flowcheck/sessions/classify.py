@@ -54,6 +54,15 @@ def connection_outcome(conn: Connection) -> Outcome:
     return "midstream"  # the capture started after the handshake: nothing to judge
 
 
+def rst_only(conn: Connection) -> bool:
+    """No handshake and nothing but RSTs captured: such a RST may answer a SYN the
+    capture lacks (a refusal) as well as end a connection that had opened, so it proves
+    neither (RFC 9293 section 3.10.7.1: a closed port answers a SYN with a RST)."""
+    return (not conn.syn_seen and not conn.synack_seen and not conn.orig_bytes
+            and not conn.resp_bytes and bool(conn.rst_frames)
+            and conn.orig_pkts + conn.resp_pkts <= len(conn.rst_frames))
+
+
 def one_sided(conn: Connection) -> Direction | None:
     """The direction the capture lacks on this connection, when its packets prove the
     other side talked: "resp" when the originator ACKs, sends data or closes but no
@@ -84,8 +93,10 @@ def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "bro
 
 
 def starts_data(stream: NdmpStream | None) -> bool:
+    """A DATA_START_* request or its reply (a one-direction capture of the agent's side
+    holds only the reply) says which way the job went."""
     return stream is not None and any(
-        message_op(m) in _STARTS for m in stream.messages if m.type == "request")
+        message_op(m) in _STARTS for m in stream.messages if m.type in ("request", "reply"))
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:

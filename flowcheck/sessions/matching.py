@@ -32,6 +32,13 @@ from flowcheck.sessions.classify import (
 
 # A callback opened this long after the control connection ended is not its callback.
 CALLBACK_SLACK_SECONDS = 1.0
+# A connection to exactly an announced endpoint may be timestamped up to this long before
+# the announcement and still follow it: a capture merged from two interfaces (mergecap,
+# tcpdump -i any) stamps each side on its own NIC queue and interrupt (coalescing holds
+# packets up to about 1 ms), and a SPAN port queues its copies behind the mirrored
+# traffic; both reorder packets by microseconds to a millisecond or two. 5 ms covers that
+# and stays far below the 1 s a connector waits before retrying a SYN (RFC 6298).
+ANNOUNCEMENT_JITTER_SECONDS = 0.005
 
 
 class Work:
@@ -129,8 +136,9 @@ def claim(endpoints: Endpoints, conn: Connection, session: Session,
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
                 control_of: dict[str, Connection] | None = None) -> None:
-    """Each expectation claims the next connection to one of its endpoints (else, under
-    NAT, to its port at the listener's control address)."""
+    """Each expectation claims the next connection to one of its endpoints, from
+    ANNOUNCEMENT_JITTER_SECONDS before it on (else, under NAT, the next to its port at the
+    listener's control address)."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
@@ -140,7 +148,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             announced_at[endpoint].append(ts)
     for ts, session, group in pending:
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port, ts)) is not None]
+                      if (conn := endpoints.first_after(ann.ip, ann.port,
+                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
+                      is not None]
         if not candidates and control_of is not None:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
@@ -227,6 +237,19 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                         assign(session, conn)
                         break
                     heapq.heappop(heap)
+    for session in sessions:
+        # A control connection open before the capture may have been called back before
+        # its first captured packet: a callback seen with its SYN (so its direction is
+        # known) from the capture's start on.
+        pair = (session.remote_agent, session.media_server)
+        control = control_of[session.id]
+        if session.callback_uid is None and pair in pools and \
+                connection_outcome(control) == "midstream":
+            early = next((c for pool in (in_range[pair], pools[pair])
+                          for c in pool.each(float("-inf"), control.ts)
+                          if connection_outcome(c) != "midstream"), None)
+            if early is not None:
+                assign(session, early)
     for session in sessions:  # late callbacks: attached, and judged out of order
         pair = (session.remote_agent, session.media_server)
         if session.callback_uid is None and pair in pools:
@@ -250,12 +273,18 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     fits: dict[Hashable, Pool] | None = None
     retries: dict[Hashable, Pool] = {}
     for session in sessions:
-        if session.announced:
-            continue
         control = control_of[session.id]
+        lossy = bool(control.missed_bytes) and session.kind != "browse"
+        if session.announced and not lossy:
+            continue
         cut = cut_announcements(streams.get(session.control_uid))
         reason = "snap_length"
-        if cut == [] and one_sided(control) is not None:
+        if session.announced:
+            # Some announcements were read, others may be among the bytes the sniffer
+            # lost (a ring file missing from the set): what they did not explain is
+            # matched by direction and ports.
+            cut, reason = None, "capture_loss"
+        elif cut == [] and one_sided(control) is not None:
             # The capture lacks a direction of the control connection: the announcing
             # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"
@@ -294,25 +323,45 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                  ordered: list[Connection], endpoints: Endpoints,
-                                  config: Config, profile: Profile) -> None:
-    """A capture that starts in the middle of a job misses the announcements of the data
-    connections already running: a session whose control connection was already open
-    takes the unexplained connections between its two hosts that were open too (no SYN
-    seen), by the profile's direction and ports. A connection that opens during the
-    capture is announced in it, so it is not taken here."""
+                                  streams: dict[str, NdmpStream], ordered: list[Connection],
+                                  endpoints: Endpoints, config: Config, profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements made before
+    it: a session whose control connection was already open takes the unexplained
+    connections between its two hosts, by the profile's direction and ports, that were
+    open too (no SYN seen) or opened before the capture shows its control stream (the
+    first decoded NDMP message; without one, the control connection's first captured
+    packet), with their retries from new source ports. A connection that opens later is
+    announced in the capture, so it is not taken here."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
         return
-    pools = endpoints.pools(ordered, lambda c: _profile_key(c, config, profile)
-                            if connection_outcome(c) == "midstream" else None)
+    # Pools by (opened in the capture, host pair): each session walks only what it takes.
+    pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
+        c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
+    retries: dict[Hashable, Pool] | None = None
     for session in midstream:
         control = control_of[session.id]
-        pool = pools.get(_session_key(session, profile))
-        for conn in pool.each(float("-inf"), end_of(control)) if pool else ():
-            claim(endpoints, conn, session, "data")
-            session.port_matched.append(conn.uid)
+        stream = streams.get(session.control_uid)
+        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        pair = _session_key(session, profile)
+        running, opened = pools.get((False, pair)), pools.get((True, pair))
+        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
+                     *(opened.each(float("-inf"), seen_from) if opened else ())]:
+            if conn.uid in endpoints.claimed:
+                continue  # a retry taken with an earlier attempt
+            while conn is not None:
+                claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                if retries is None:
+                    retries = endpoints.pools(
+                        ordered, lambda c: None if _profile_key(c, config, profile) is None
+                        else (c.orig_h, c.resp_h, c.resp_p))
+                same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
+                conn = same.first(conn.ts, end_of(control)) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
 

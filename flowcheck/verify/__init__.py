@@ -17,6 +17,7 @@ from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.steps import check_steps
+from flowcheck.verify.unexplained import check_unexplained
 
 __all__ = ["check_all"]
 
@@ -32,4 +33,5 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_steps(ctx)
     check_capacity(ctx)
     check_hosts(ctx)
+    check_unexplained(ctx)
     return ctx.findings

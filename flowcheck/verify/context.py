@@ -196,8 +196,8 @@ def refusal_causes(conn: Connection) -> str:
 def cut_announcement_words(session: Session) -> str:
     """Plain words for announcements whose address the capture does not hold."""
     if session.match_reason == "capture_start":
-        return ("announced before the capture started; data connections already running "
-                "matched by direction and ports")
+        return ("announced before the capture started; data connections matched by "
+                "direction and ports")
     if session.match_reason == "capture_loss":
         return ("the sniffer missed part of the control connection, and the announcement "
                 "may be in it; data connections matched by direction and ports instead")

@@ -17,7 +17,7 @@ def handshake_words(conn: Connection) -> str:
     if conn.rtt is not None:
         return f"handshake {conn.rtt * 1000:.3g} ms"
     if not conn.syn_seen and not conn.synack_seen:
-        return "opened before the capture started"
+        return "handshake not in the capture"
     return "handshake not fully captured"
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions import Outcome, connection_outcome, message_op, one_sided
+from flowcheck.sessions import Outcome, connection_outcome, message_op, one_sided, rst_only
 from flowcheck.verify.context import Context, opening_frames
 
 Judged = Outcome | Literal["unknown"]
@@ -184,6 +184,8 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way
         return outcome if time_enough(ctx, conn.last_ts) else "unknown"
+    if outcome == "midstream" and rst_only(conn):
+        return "unknown"
     return outcome
 
 
@@ -194,6 +196,11 @@ def is_open(outcome: Judged) -> bool:
 def unseen_why(ctx: Context, conn: Connection) -> str:
     """Why the capture cannot show how the connection's opening went."""
     outcome = connection_outcome(conn)
+    if outcome == "midstream" and rst_only(conn):
+        sender = conn.resp_h if conn.resp_rst else conn.orig_h
+        return (f"the capture holds only a RST from {sender} (frame {conn.rst_frames[0]}) "
+                "and no handshake: it may refuse a SYN the capture does not hold as well as "
+                "end a connection that had opened")
     answer = _answer_direction(conn, outcome)
     if answer in ctx.missing:
         return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
@@ -215,6 +222,8 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     """Record why a connection's opening cannot be judged: capture_ended_early, unless
     the answer would travel a direction the capture lacks (capture_one_direction)."""
     outcome = connection_outcome(conn)
+    if outcome == "midstream":
+        return  # a lone RST: no answer to wait for (unseen_why says so)
     if _answer_direction(conn, outcome) not in ctx.missing:
         words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
                  f"{endpoint(conn.resp_h, conn.resp_p)}")

@@ -224,7 +224,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
     if first.uid in session.port_matched:
-        why = {"capture_start": "was announced before the capture started",
+        why = {"capture_start": "came before the capture started",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
                "capture_loss": "was lost by the sniffer"}.get(

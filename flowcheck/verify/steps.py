@@ -72,6 +72,11 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
     if spec.kind != "control" and not is_open(outcome):
         return _step(spec, "not_applicable", detail="the control connection never opened")
     if spec.kind in _LATER and session.kind == "browse":
+        if outcome == "midstream":
+            # Its DATA_* requests may have gone before the capture started.
+            return _step(spec, "unknown", detail="unknown: whether the session started a "
+                         "backup or restore cannot be seen: the capture started after its "
+                         "control connection had opened")
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = stream_hidden(ctx, session, stream)
         # One direction still shows either the media server's DATA_* requests or the
@@ -108,8 +113,9 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         ctx.add("capture_started_mid_session",
                 f"The capture started after session {session.id}'s control connection "
                 f"{where} had opened: the steps before its first captured packet cannot be "
-                "checked, and connections already running were matched to it by direction "
-                "and ports.",
+                "checked (unknown), and data connections whose announcement the capture may "
+                "have missed (already open, or opened before its control stream shows) "
+                "were matched to it by direction and ports.",
                 "Start the capture before the job starts to check every step.",
                 session=session, conn=conn, frames=[conn.first_frame])
     if outcome == "unknown":
@@ -138,9 +144,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         _missing(ctx, session, spec, "the agent never answered on the control connection")
         return _step(spec, "missing", detail="the agent never answered")
     if session.callback_uid is None and judged(ctx, control) == "midstream":
-        return _step(spec, "not_applicable",
-                     detail="before the capture started (the control connection was "
-                            "already open)")
+        # The callback may have come before the capture: not seen is not missing.
+        return _step(spec, "unknown",
+                     detail="unknown: no callback in the capture, which started after the "
+                            "control connection had opened: it may have come before")
     way = unseen_way(ctx, session.remote_agent, [session.media_server])
     if session.callback_uid is None and way is not None:
         return _step(spec, "unknown", detail="unknown: no callback in the capture, but "
@@ -402,8 +409,13 @@ def _check_order(ctx: Context, session: Session) -> None:
             not session.data_connections:
         return
     callback = ctx.by_uid[session.callback_uid]
-    first_data = min((ctx.by_uid[u] for u in session.data_connections), key=lambda c: c.ts)
-    if not callback.syn_seen or callback.ts <= first_data.ts:
+    # By frame, the order the sniffer wrote the packets: timestamps may go backwards (a
+    # clock step, capture_clock_stepped) or jitter between two interfaces.
+    def order(conn: Connection) -> tuple[int, float]:
+        return conn.first_frame, conn.ts
+
+    first_data = min((ctx.by_uid[u] for u in session.data_connections), key=order)
+    if not callback.syn_seen or order(callback) <= order(first_data):
         # Without its SYN the callback opened before the capture: before any data
         # connection the capture saw open, and its true start is unknown anyway.
         return

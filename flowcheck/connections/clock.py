@@ -1,0 +1,74 @@
+"""The capture set's timestamps: where the clock steps back (timestamps that go
+backwards in frame order), and when each file's packets begin and end.
+
+A sniffer stamps each packet with the host's wall clock, so an NTP step (or a manual
+change) while capturing makes the packets after it look older than those before. Small
+backward steps are reordering (two interfaces merged, SPAN queues); a step larger than
+NTP's step threshold is the clock itself. The checks then order events by frame number,
+the order the sniffer wrote them (flowcheck.verify.steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowcheck.findings import make_finding
+from flowcheck.model import Finding
+from flowcheck.sources.batch import PacketBatch
+
+# RFC 5905 (NTPv4) STEPT: an offset beyond 128 ms is stepped, a smaller one slewed, so a
+# backward jump this large between two consecutive packets is a clock step, not jitter.
+CLOCK_STEP_SECONDS = 0.128
+_KEPT = 20  # steps remembered (the finding names the first and counts the rest)
+
+
+@dataclass(slots=True)
+class ClockSteps:
+    """Backward clock steps seen so far: (frame, seconds back), the first _KEPT ones,
+    their count, and each file's span."""
+
+    steps: list[tuple[int, float]] = field(default_factory=list)
+    count: int = 0
+    # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
+    spans: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _last: float | None = None
+
+    def see(self, batch: PacketBatch) -> None:
+        """Look at one batch's timestamps, after the batches before it."""
+        if not len(batch):
+            return
+        ts = batch.ts
+        before = np.concatenate(([ts[0] if self._last is None else self._last], ts[:-1]))
+        back = before - ts
+        at = np.flatnonzero(back > CLOCK_STEP_SECONDS)
+        self.count += len(at)
+        for index in at[:max(0, _KEPT - len(self.steps))]:
+            self.steps.append((batch.frame0 + int(index), float(back[index])))
+        self._last = float(ts[-1])
+        files = [(batch.capture, ts)] if isinstance(batch.capture, int) else \
+            [(int(c), ts[batch.capture == c]) for c in np.unique(batch.capture)]
+        for capture, times in files:
+            low, high = float(times.min()), float(times.max())
+            old = self.spans.get(capture)
+            self.spans[capture] = (low, high) if old is None else \
+                (min(old[0], low), max(old[1], high))
+
+
+def clock_finding(clock: ClockSteps) -> Finding | None:
+    """capture_clock_stepped (info) naming the first step and its size; None without."""
+    if not clock.count:
+        return None
+    frame, seconds = clock.steps[0]
+    more = f" ({clock.count} backward steps in all)" if clock.count > 1 else ""
+    return make_finding(
+        "capture_clock_stepped",
+        f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
+        "after it are stamped earlier than packets before (the capturing host's clock was "
+        "set back while capturing: NTP, or by hand). flowcheck orders the job's steps by "
+        "frame number (the order the sniffer wrote the packets), not by time; durations "
+        "and time limits that span the step are not reliable.",
+        "Keep the capturing host's clock steady while capturing: synchronize it before the "
+        "capture starts, and let NTP slew rather than step (chrony: makestep only at boot).",
+        frames=[f for f, _ in clock.steps])

@@ -1,0 +1,35 @@
+"""The last check: a required step that failed always comes with an error finding.
+
+Each failed, missing or violated step is explained by the finding of its root cause
+(data_unanswered, announced_not_used, step_missing, ndmp_error_reply, ...). The verdict
+reads only the findings (contract: fail on any error), so a step judged failed with no
+error in its session would pass the job: a bug in the checks before, which this turns
+into a `step_missing` error instead of a silent pass. The stored captures never reach
+it (tests/test_verify_unexplained.py).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Severity
+from flowcheck.verify.context import Context
+
+# Statuses that mean the step did not work as the profile requires.
+NOT_WORKING = ("failed", "missing", "violated")
+UNEXPLAINED = "and no other finding says why"
+
+
+def check_unexplained(ctx: Context) -> None:
+    """One step_missing per session with a failed, missing or violated step and no
+    error finding about that session."""
+    explained = {f.session for f in ctx.findings if f.severity == Severity.ERROR}
+    for session in ctx.sessions:
+        bad = [s for s in session.steps if s.status in NOT_WORKING]
+        if not bad or session.id in explained:
+            continue
+        listed = "; ".join(f"step {s.step} ({s.name}) {s.status}: {s.detail}" for s in bad)
+        ctx.add("step_missing",
+                f"Session {session.id}: {listed}, {UNEXPLAINED} (a flowcheck bug: please "
+                "report it with the capture).",
+                "See the steps' details; capture the whole job on the media server's "
+                "interface toward the agent.",
+                session=session, conn=ctx.by_uid.get(session.control_uid))

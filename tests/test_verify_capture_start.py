@@ -1,0 +1,116 @@
+"""Captures that start in the middle of a job (found by a new-user trial, defect 2).
+
+Copies of the stored lab captures as if tcpdump had been started at some frame
+(editcap -r). What the capture holds is judged as on a full capture: a data connection
+or callback whose SYNs are in it fails on them; what went before it is unknown, never
+not_applicable, and a session whose start was not captured is never proven a browse.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+
+def _from_frame(name: str, first: int, tmp_path: Path, keep: str = "") -> Analysis:
+    """Analysis of captures/lab/NAME.pcap from frame `first` on (display filter `keep`
+    applied too, when given), with the capture's own configuration."""
+    late = tmp_path / f"{name}-from{first}.pcap"
+    subprocess.run(["editcap", "-r", str(LAB / f"{name}.pcap"), str(late),
+                    f"{first}-1000000"], check=True, capture_output=True)
+    if keep:
+        kept = tmp_path / f"{name}-kept.pcap"
+        subprocess.run(["tshark", "-r", str(late), "-Y", keep, "-w", str(kept)], check=True,
+                       capture_output=True)
+        late = kept
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    return analyze(read_traffic([str(late)], config), config)
+
+
+@pytest.mark.parametrize(("name", "code"), [("data-port-dropped", "data_unanswered"),
+                                            ("data-port-rejected", "data_refused"),
+                                            ("data-port-in-use", "data_refused")])
+def test_data_connection_whose_announcement_predates_the_capture_fails_on_its_syns(
+        tmp_path: Path, name: str, code: str) -> None:
+    # Frame 22 is the data connection's first SYN; its DATA_LISTEN reply was frame 21.
+    analysis = _from_frame(name, 22, tmp_path)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "fail" and code in codes, codes
+    assert "unannounced_connection" not in codes
+    [session] = analysis.sessions
+    assert session.kind == "backup"
+    assert [s.status for s in session.steps][3] == "failed"
+
+
+def test_callback_whose_syns_are_in_the_capture_is_judged_on_them(tmp_path: Path) -> None:
+    # Frame 17 is the first of the callback's 4 unanswered SYNs.
+    analysis = _from_frame("callback-blocked", 17, tmp_path)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "fail" and "callback_unanswered" in codes, codes
+    assert "unannounced_connection" not in codes
+    [session] = analysis.sessions
+    assert session.steps[1].status == "failed"
+    assert "before the capture started" not in session.steps[1].detail
+    # Whether a backup followed cannot be seen: unknown, not a browse.
+    assert [s.status for s in session.steps[2:]] == ["unknown"] * 3
+
+
+def test_clean_job_from_its_callback_syn_passes(tmp_path: Path) -> None:
+    analysis = _from_frame("clean-3-resources", 17, tmp_path)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "unannounced_connection" not in codes
+    [session] = analysis.sessions
+    assert session.callback_uid is not None
+    assert [s.status for s in session.steps] == ["ok"] * 5
+    callback = session.steps[1].detail
+    assert "handshake" in callback and "before the capture started" not in callback
+
+
+def test_session_whose_start_was_not_captured_is_not_a_proven_browse(tmp_path: Path) -> None:
+    # From frame 27 on: CONNECT_CLOSE and the closes; the job's DATA_LISTEN and its
+    # dropped data connection went before the capture.
+    analysis = _from_frame("data-port-dropped", 27, tmp_path)
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps[2:]] == ["unknown"] * 3
+    assert "capture_started_mid_session" in [f.code for f in analysis.findings]
+
+
+def test_missing_callback_of_a_session_open_before_the_capture_is_unknown(
+        tmp_path: Path) -> None:
+    # From frame 20 on the callback (frames 17-19) is gone, the data connection open.
+    analysis = _from_frame("data-port-in-use", 20, tmp_path, keep="not tcp.port == 5001")
+    [session] = analysis.sessions
+    assert session.callback_uid is None
+    assert session.steps[1].status == "unknown"
+
+
+def test_lone_rst_to_the_ndmp_port_is_not_a_working_control_connection(
+        tmp_path: Path) -> None:
+    """control-refused kept to the agent's packets: a RST that answers a SYN the
+    capture lacks proves neither a refusal nor an open control connection."""
+    analysis = _from_frame("control-refused", 1, tmp_path, keep="ip.src == 10.77.0.2")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert session.steps[0].status == "unknown"
+    assert "only a RST" in session.steps[0].detail
+    assert "capture_started_mid_session" not in [f.code for f in analysis.findings]
+
+
+def test_running_connection_before_the_control_packets_is_not_the_callback(
+        tmp_path: Path) -> None:
+    # From frame 112 on, the data connection (no SYN: its direction is a guess, agent
+    # 6002 -> media 5003 by who sent first) comes before the control connection's first
+    # packet; the callback to the job engine port 5001 is running too.
+    analysis = _from_frame("data-port-in-use", 112, tmp_path)
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert callback.resp_p == 5001

@@ -1,0 +1,120 @@
+"""Timestamps that disagree with the order of events (found by a new-user trial).
+
+Copies of the stored lab captures with timestamps changed by scapy as a merged
+two-interface or SPAN capture (jitter of tens of microseconds) or an NTP step would
+change them: the verdict must be the one of the stored capture.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from scapy.all import rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+# In both captures frame 21 is the DATA_LISTEN reply announcing 10.77.0.2:6001 and frame
+# 22 the media server's first SYN to it.
+REPLY, SYN = 21, 22
+
+
+def _analyze(name: str, path: Path) -> Analysis:
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _jittered(name: str, tmp_path: Path, seconds: str, *, swap: bool = False) -> Path:
+    """The SYN (frame 22) stamped `seconds` before the DATA_LISTEN reply (frame 21),
+    file order kept; with swap, the two packets also trade places in the file."""
+    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    reply, syn = packets[REPLY - 1], packets[SYN - 1]
+    syn.time = reply.time - Decimal(seconds)
+    if swap:
+        packets[REPLY - 1], packets[SYN - 1] = syn, reply
+    out = tmp_path / f"{name}-jitter.pcap"
+    wrpcap(str(out), packets)
+    return out
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_dropped_data_connection_stamped_before_its_announcement_is_data_unanswered(
+        tmp_path: Path, swap: bool) -> None:
+    analysis = _analyze("data-port-dropped",
+                        _jittered("data-port-dropped", tmp_path, "0.00005", swap=swap))
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "fail" and "data_unanswered" in codes, codes
+    assert "announced_not_used" not in codes and "unannounced_connection" not in codes
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_clean_job_with_jitter_passes(tmp_path: Path, swap: bool) -> None:
+    analysis = _analyze("clean-3-resources",
+                        _jittered("clean-3-resources", tmp_path, "0.00005", swap=swap))
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "capture_ended_early" not in codes and "unannounced_connection" not in codes
+    [session] = analysis.sessions
+    assert len(session.data_connections) == 3
+
+
+def test_connection_well_before_the_announcement_does_not_follow_it(tmp_path: Path) -> None:
+    """Beyond the tolerance a connection to the endpoint is not the announced one."""
+    seconds = str(ANNOUNCEMENT_JITTER_SECONDS * 10)
+    analysis = _analyze("data-port-dropped",
+                        _jittered("data-port-dropped", tmp_path, seconds))
+    codes = [f.code for f in analysis.findings]
+    assert "unannounced_connection" in codes and "data_unanswered" not in codes, codes
+
+
+def _stepped(name: str, tmp_path: Path, frame: int, seconds: str) -> Path:
+    """Frames from `frame` on shifted by `seconds` (an NTP step of the capturing host)."""
+    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    for packet in packets[frame - 1:]:
+        packet.time = packet.time + Decimal(seconds)
+    out = tmp_path / f"{name}-step.pcap"
+    wrpcap(str(out), packets)
+    return out
+
+
+def test_clock_stepping_back_mid_capture_does_not_reorder_the_steps(tmp_path: Path) -> None:
+    # Frame 300 lies in the second resource's data: the callback (frame 17) comes before
+    # the first data connection (frame 22) by frame, the third data connection is an
+    # hour "earlier" by its timestamp.
+    analysis = _analyze("clean-3-resources", _stepped("clean-3-resources", tmp_path, 300,
+                                                      "-3600"))
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "step_out_of_order" not in codes
+    [stepped] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
+    assert stepped.frames == [300] and "3600.000 s" in stepped.message
+    assert "frame number" in stepped.message
+
+
+def test_jitter_is_not_a_clock_step(tmp_path: Path) -> None:
+    analysis = _analyze("clean-3-resources",
+                        _jittered("clean-3-resources", tmp_path, "0.00005"))
+    assert "capture_clock_stepped" not in [f.code for f in analysis.findings]
+
+
+def test_clock_step_between_two_batches_is_seen() -> None:
+    import numpy as np
+
+    from flowcheck.connections.clock import ClockSteps
+    from flowcheck.sources.batch import PacketBatch
+
+    def batch(frame0: int, ts: list[float]) -> PacketBatch:
+        n = len(ts)
+        return PacketBatch(b"", frame0, np.array(ts), np.zeros(n, np.int64),
+                           np.zeros(n, np.int32), np.zeros(n, np.int32), np.ones(n, np.int32))
+
+    clock = ClockSteps()
+    clock.see(batch(1, [100.0, 100.5, 101.0]))
+    clock.see(batch(4, [41.0, 41.1, 41.0999]))
+    assert clock.count == 1 and clock.steps[0][0] == 4
+    assert abs(clock.steps[0][1] - 60.0) < 1e-9

@@ -1,0 +1,105 @@
+"""A required step that failed always comes with an error finding (the verdict reads
+only the findings: a failed step without one would pass the job).
+
+Over every stored capture and copies of each cut at its middle (the end, and the start:
+editcap), kept to one host's packets (tshark), with the upper half of its frames
+shifted an hour back (an NTP step) and without frames 21-22 (the data connection's
+first SYN and the reply before it in the lab captures).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.findings import verdict
+from flowcheck.model import Connection, Session, Severity, Step
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.verify.context import Context
+from flowcheck.verify.unexplained import NOT_WORKING, UNEXPLAINED, check_unexplained
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+STORED = sorted(p for p in CAPTURES.glob("*/*.pcap*") if p.suffix in (".pcap", ".pcapng"))
+
+
+def _config_of(capture: Path) -> Path:
+    own = capture.with_suffix(".toml")
+    return own if own.exists() else capture.parent / "flowcheck.toml"
+
+
+def _frames(capture: Path) -> int:
+    out = subprocess.run(["capinfos", "-Mc", str(capture)], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.split("Number of packets:")[1].split()[0])
+
+
+def _variants(capture: Path, tmp_path: Path) -> list[Path]:
+    total = _frames(capture)
+    half = max(1, total // 2)
+    out: list[Path] = [capture]
+
+    def editcap(name: str, keep: bool, frames: str) -> None:
+        path = tmp_path / name
+        subprocess.run(["editcap", *(["-r"] if keep else []), str(capture), str(path),
+                        frames], check=True, capture_output=True)
+        out.append(path)
+
+    editcap("end.pcap", True, f"1-{half}")
+    editcap("start.pcap", True, f"{half}-{total}")
+    editcap("no21-22.pcap", False, "21-22")
+    for host in ("10.77.0.1", "10.77.0.2"):
+        path = tmp_path / f"from-{host}.pcap"
+        subprocess.run(["tshark", "-r", str(capture), "-Y", f"ip.src == {host}", "-w",
+                        str(path)], check=True, capture_output=True)
+        out.append(path)
+    stepped = tmp_path / "stepped.pcap"
+    # editcap -S 0 keeps the order; -t shifts every frame, so shift the upper half alone
+    # and join the halves in file order (mergecap -a).
+    low, high = tmp_path / "low.pcap", tmp_path / "high.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(low), f"1-{half}"], check=True,
+                   capture_output=True)
+    subprocess.run(["editcap", "-t", "-3600", "-r", str(capture), str(high),
+                    f"{half + 1}-{total}"], check=True, capture_output=True)
+    subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(stepped), str(low), str(high)],
+                   check=True, capture_output=True)
+    out.append(stepped)
+    return out
+
+
+def _unexplained(analysis: Analysis) -> list[str]:
+    """Sessions with a failed, missing or violated step and no error finding of theirs,
+    and safety-net findings (the checks before left a step unexplained)."""
+    errors = {f.session for f in analysis.findings if f.severity == Severity.ERROR}
+    bad = [f"{s.id}: {[(st.step, st.status) for st in s.steps]}" for s in analysis.sessions
+           if any(st.status in NOT_WORKING for st in s.steps) and s.id not in errors]
+    return bad + [f.message for f in analysis.findings if UNEXPLAINED in f.message]
+
+
+@pytest.mark.parametrize("capture", STORED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_failed_step_has_its_error_finding(tmp_path: Path, capture: Path) -> None:
+    config = build_config(load_file(_config_of(capture)))
+    for variant in _variants(capture, tmp_path):
+        try:
+            traffic = read_traffic([str(variant)], config)
+        except Exception:  # noqa: BLE001 - a variant with no packet left: nothing to judge
+            continue
+        analysis = analyze(traffic, config)
+        assert _unexplained(analysis) == [], variant.name
+
+
+def test_a_failed_step_without_its_finding_fails_the_verdict() -> None:
+    """The safety net itself: a step judged missing that no check explained."""
+    control = Connection("C1", "10.0.0.1", 5001, "10.0.0.2", 10000, ts=0.0)
+    session = Session("S1", "C1", "10.0.0.1", "10.0.0.2", 4, "backup")
+    session.steps = [Step(1, "control", "ok"), Step(3, "announcement", "missing",
+                                                    detail="no endpoint announced")]
+    ctx = Context([control], [], [session], build_config({}), load_profile("backup-exec-9"))
+    check_unexplained(ctx)
+    [finding] = ctx.findings
+    assert finding.code == "step_missing" and finding.session == "S1"
+    assert "no endpoint announced" in finding.message
+    assert verdict(ctx.findings, [session]) == "fail"
