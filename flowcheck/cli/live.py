@@ -15,6 +15,11 @@ from flowcheck.cli.output import discard_stdout, make_console, report_output, wa
 from flowcheck.config import Config
 from flowcheck.errors import verdict_status
 
+# Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
+# verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
+# closed terminal or `kill -HUP` SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class Sniffer(StrEnum):
     tcpdump = "tcpdump"
@@ -56,7 +61,7 @@ def live(
         stop.set()
         capture.terminate()  # the tool flushes and exits: the reader sees the end
 
-    previous = signal.signal(signal.SIGINT, stop_capture)
+    previous = {number: signal.signal(number, stop_capture) for number in STOP_SIGNALS}
     timer = threading.Timer(duration, stop_capture) if duration else None
     if timer is not None:
         timer.daemon = True
@@ -82,7 +87,8 @@ def live(
             else:
                 analysis = event.analysis
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if timer is not None:
             timer.cancel()
         capture.close()

@@ -3,16 +3,21 @@
 `open_live` starts the capture tool and waits until it says it is listening, so a
 missing interface or a permission problem becomes one InputError line, and the caller
 knows packets from now on are seen. With `write`, every byte read from the pipe is also
-saved to that file (a normal capture file, readable later by every command).
+saved to that file (a normal capture file, readable later by every command), flushed as
+it is read: a flowcheck killed outright leaves the file readable up to its last whole
+record. The tool never outlives flowcheck (`_end_with_parent`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import select
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -38,7 +43,8 @@ _DROPS = (re.compile(r"(\d+) packets? dropped by kernel"),
 
 
 class _TeeReader:
-    """The capture pipe, copying every byte read into a file."""
+    """The capture pipe, copying every byte read into a file, flushed at once (the
+    pipe's reads already come as packets arrive)."""
 
     def __init__(self, stream: BinaryIO, sink: BinaryIO) -> None:
         self._stream = stream
@@ -46,18 +52,24 @@ class _TeeReader:
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        self._sink.write(data)
+        self._keep(data)
         return data
 
     def readinto(self, target: memoryview | bytearray) -> int:
         count = self._stream.readinto(target) or 0  # type: ignore[attr-defined]
-        self._sink.write(target[:count])
+        self._keep(target[:count])
         return count
 
     def readinto1(self, target: memoryview | bytearray) -> int:
-        count = self._stream.readinto1(target) or 0  # type: ignore[attr-defined]
-        self._sink.write(target[:count])
+        reader = getattr(self._stream, "readinto1", None) or self._stream.readinto  # type: ignore[attr-defined]
+        count = reader(target) or 0
+        self._keep(target[:count])
         return count
+
+    def _keep(self, data: bytes | memoryview | bytearray) -> None:
+        if data:
+            self._sink.write(data)
+            self._sink.flush()
 
     def fileno(self) -> int:
         return self._stream.fileno()
@@ -105,6 +117,31 @@ class LiveCapture:
 
 
 SNIFFERS = ("tcpdump", "dumpcap", "scapy")
+_PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+
+
+def _death_signal_setter() -> object | None:
+    """libc's prctl, looked up before any fork (the child must not load libraries);
+    None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _end_with_parent(prctl: object | None, parent: int) -> None:
+    """In the capture tool's process, between fork and exec: Linux sends it SIGTERM
+    (it flushes and exits) when flowcheck dies, even by SIGKILL (prctl(2)
+    PR_SET_PDEATHSIG). Linux forgets the request when the tool changes its user
+    (tcpdump's -Z, see capture_command) or execs a set-user-ID or file-capability
+    binary: such a tool still ends at its next write into the closed pipe. The signal
+    follows the thread that started the tool: open_live runs on the main one."""
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[operator]
+    if os.getppid() != parent:  # flowcheck died before the request: no signal comes
+        os._exit(1)
 
 
 def parse_drops(text: str) -> int | None:
@@ -121,6 +158,12 @@ def capture_command(interface: str, capture_filter: str = "tcp",
         path = shutil.which(name)
         if path and name == "tcpdump":
             argv = [path, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
+            if os.geteuid() == 0:
+                # Started by root, tcpdump switches to its own user, and Linux then
+                # forgets the signal that ends it with flowcheck (_end_with_parent).
+                # It stays root, as flowcheck is: it only copies raw frames (-w), it
+                # dissects nothing.
+                argv[1:1] = ["-Z", "root"]
             return "tcpdump", argv + ([capture_filter] if capture_filter else [])
         if path and name == "dumpcap":
             argv = [path, "-i", interface, "-P", "-q", "-w", "-"]
@@ -153,9 +196,14 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
             sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
         except OSError as exc:
             raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
+    prctl, parent = _death_signal_setter(), os.getpid()
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
+        # Unbuffered (bufsize=0): a buffered reader that holds bytes beyond a short read
+        # (the 4 magic bytes) and is then asked for a big chunk reads the pipe again
+        # before returning them, so the first packets waited for the next one.
+        process = subprocess.Popen(argv, bufsize=0, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: _end_with_parent(prctl, parent))
     except OSError as exc:
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
