@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,3 +73,19 @@ def test_live_missing_interface_exits_3(sniffer: str) -> None:
          "1", "--sniffer", sniffer], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 3
     assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1
+
+
+# Without CAP_NET_RAW and CAP_NET_ADMIN, even as root: what an unprivileged user has.
+UNPRIVILEGED = ("setpriv", "--bounding-set=-net_raw,-net_admin", "--inh-caps=-all")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_live_without_permission_exits_3(sniffer: str) -> None:
+    result = subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
+         "--duration", "1", "--sniffer", sniffer],
+        capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1
+    assert "permission denied" in result.stderr
