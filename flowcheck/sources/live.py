@@ -22,12 +22,14 @@ import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
+from flowcheck.sources.inputs import _Prefixed
 
 if TYPE_CHECKING:
     from flowcheck.sources.scapy_live import ScapyCapture
 
 READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
 _READY_WORDS = ("listening on", "capturing on")
+_PCAP_HEADER = 24  # bytes: the pcap file header dumpcap writes (-P) once it captures
 _FILTER_MEANING = "invalid capture filter"
 _ERRORS = (
     (("no such device", "there is no device", "doesn't exist", "does not exist"),
@@ -46,7 +48,7 @@ class _TeeReader:
     """The capture pipe, copying every byte read into a file, flushed at once (the
     pipe's reads already come as packets arrive)."""
 
-    def __init__(self, stream: BinaryIO, sink: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO | _Prefixed, sink: BinaryIO) -> None:
         self._stream = stream
         self._sink = sink
 
@@ -82,7 +84,7 @@ class _TeeReader:
 class LiveCapture:
     """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
 
-    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _TeeReader,
+    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _Prefixed | _TeeReader,
                  tool: str, banner: str) -> None:
         self.process = process
         self.stdout = stdout
@@ -207,34 +209,75 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
     except OSError as exc:
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
-    banner = _wait_until_listening(process, tool, interface)
-    stdout: BinaryIO | _TeeReader = process.stdout
+    banner, head = _wait_until_listening(process, tool, interface)
+    stdout: BinaryIO | _Prefixed | _TeeReader = process.stdout
+    if head:
+        stdout = _Prefixed(head, process.stdout)
     if sink is not None:
-        stdout = _TeeReader(process.stdout, sink)
+        stdout = _TeeReader(stdout, sink)
     return LiveCapture(process, stdout, tool, banner)
 
 
-def _wait_until_listening(process: subprocess.Popen, tool: str, interface: str) -> str:
-    assert process.stderr is not None
-    fd = process.stderr.fileno()
-    text = b""
+def _wait_until_listening(process: subprocess.Popen, tool: str,
+                          interface: str) -> tuple[str, bytes]:
+    """Wait until the tool captures; (its banner line, the output bytes read meanwhile).
+
+    tcpdump says "listening on" once its socket is open. dumpcap says "Capturing on"
+    before it opens the interface, then writes the pcap file header only once it has:
+    the header is its sign (those bytes are handed back for the reader). A tool that
+    exits first, or says nothing for READY_TIMEOUT seconds, is an InputError (a bad
+    filter a UsageError) naming its reason in one line.
+    """
+    assert process.stdout is not None and process.stderr is not None
+    err_fd, out_fd = process.stderr.fileno(), process.stdout.fileno()
+    by_header = tool == "dumpcap"
+    watched = [err_fd, out_fd] if by_header else [err_fd]
+    text, head = b"", b""
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    while err_fd in watched and time.monotonic() < deadline:
+        ready, _, _ = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
-        data = os.read(fd, 4096)
-        if not data:
-            break
-        text += data
-        lowered = text.decode(errors="replace").lower()
-        if any(word in lowered for word in _READY_WORDS) and b"\n" in text:
-            return text.decode(errors="replace").strip().splitlines()[-1]
-    message = text.decode(errors="replace").strip()
+        if out_fd in ready:
+            data = os.read(out_fd, _PCAP_HEADER - len(head))
+            if not data:  # it exited before it captured
+                break
+            head += data
+            if len(head) == _PCAP_HEADER:
+                return _banner(tool, interface, text + _waiting(err_fd)), head
+        if err_fd in ready:
+            data = os.read(err_fd, 4096)
+            if not data:
+                watched.remove(err_fd)
+            text += data
+            lowered = text.decode(errors="replace").lower()
+            if (not by_header and any(word in lowered for word in _READY_WORDS)
+                    and b"\n" in text):
+                return _banner(tool, interface, text), head
     process.kill()
     process.wait()
-    _raise_for(tool, interface, message)
+    text += process.stderr.read() or b""  # the rest of its reason: it has exited
+    _raise_for(tool, interface, text.decode(errors="replace").strip())
     raise AssertionError("unreachable")
+
+
+def _waiting(fd: int) -> bytes:
+    """What a pipe holds now, without waiting for more."""
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _banner(tool: str, interface: str, text: bytes) -> str:
+    """The tool's "listening on"/"Capturing on" line, named after the tool."""
+    lines = text.decode(errors="replace").strip().splitlines()
+    said = [line for line in lines if any(word in line.lower() for word in _READY_WORDS)]
+    line = said[-1] if said else f"capturing on {interface}"
+    return line if line.startswith(f"{tool}:") else f"{tool}: {line}"
 
 
 def _explain(tool: str, interface: str, message: str) -> str:
