@@ -5,13 +5,16 @@ never outlives flowcheck. Real tcpdump on the loopback interface (CI runs as roo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,19 +38,27 @@ def _free_port() -> int:
 
 
 def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
-                prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+                prefix: tuple[str, ...] = (), terminal: int | None = None,
+                ) -> subprocess.Popen:
+    """live --format json, its stdout a pipe, or the pseudo-terminal `terminal` (the
+    controlling terminal of its session, so that closing it sends SIGHUP)."""
     process = subprocess.Popen(
         [*prefix, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
          "--duration", "600", "--ndmp-port", str(ndmp_port), "--format", "json",
          "--sniffer", "tcpdump", "--write", str(tmp_path / "live.pcap"),
          "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # its own group: a failed test ends tcpdump with it
+        stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,  # its own group: a failed test ends tcpdump too
+        preexec_fn=None if terminal is None else _take_as_controlling_terminal)
     assert process.stderr is not None
     banner = process.stderr.readline()  # printed once the sniffer listens
     assert "tcpdump: listening on lo" in banner, banner
     return process
+
+
+def _take_as_controlling_terminal() -> None:
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)  # standard output: the pseudo-terminal
 
 
 def _traffic(ndmp_port: int, served_port: int) -> None:
@@ -134,11 +145,14 @@ def _ended(process: subprocess.Popen) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
-def _check_final_report(tmp_path: Path, out: str, err: str) -> None:
-    events = [json.loads(line) for line in out.splitlines()]
-    assert events and events[-1]["event"] == "report", (out, err)
-    assert events[-1]["verdict"] == "fail"
-    assert "control_refused" in {f["code"] for f in events[-1]["findings"]}
+def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
+    """The JSON report on standard output (unless it went to a terminal), --html and
+    --write complete."""
+    if out is not None:
+        events = [json.loads(line) for line in out.splitlines()]
+        assert events and events[-1]["event"] == "report", (out, err)
+        assert events[-1]["verdict"] == "fail"
+        assert "control_refused" in {f["code"] for f in events[-1]["findings"]}
     assert "control_refused" in (tmp_path / "live.html").read_text()
     # The saved capture is whole: every other command reads it to the end.
     offline = subprocess.run(
@@ -163,6 +177,27 @@ def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: i
     _check_final_report(tmp_path, out, err)
     assert _has_ended(sniffer, wait=0)
     assert "Traceback" not in err
+
+
+def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
+    """The terminal live prints to is closed (an SSH session lost): SIGHUP, and every
+    later write to it fails with EIO; the report is lost, nothing else is."""
+    ndmp_port, served_port = _free_port(), _free_port()
+    controller, terminal = pty.openpty()
+    try:
+        process = _start_live(tmp_path, ndmp_port, served_port, terminal=terminal)
+    finally:
+        os.close(terminal)
+    with _ended_if_failing(process):
+        sniffer = _sniffer_of(process)
+        _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap")
+        os.close(controller)  # the hang-up
+    code, _out, err = _ended(process)
+    assert code == 1, err
+    assert "Traceback" not in err and "error" not in err, err
+    _check_final_report(tmp_path, None, err)
+    assert _has_ended(sniffer, wait=0)
 
 
 def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> None:

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from flowcheck.cli.options import Format, OutputFormat, with_config
-from flowcheck.cli.output import discard_stdout, make_console, report_output, watch_reader
+from flowcheck.cli.output import (
+    discard_stdout,
+    make_console,
+    reader_left,
+    report_output,
+    watch_reader,
+)
 from flowcheck.config import Config
 from flowcheck.errors import verdict_status
 
@@ -81,7 +87,9 @@ def live(
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)
-                except BrokenPipeError:  # the reader left before the watcher saw it
+                except OSError as exc:  # the reader left before the watcher saw it
+                    if not reader_left(exc):
+                        raise
                     discard_stdout()
                     stop_capture()
             else:
@@ -106,7 +114,8 @@ def live(
     else:
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, make_console())
+        with report_output():  # rich handles EPIPE itself, not a closed terminal's EIO
+            render_analysis(analysis, make_console())
     return verdict_status(analysis.verdict)
 
 

@@ -11,6 +11,7 @@ for a pass), and a document still in Python's buffer fails at exit with exit 120
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import stat
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 
 # Written to a file or a pipe, a report keeps whole rows instead of rich's 80 columns.
 PIPED_WIDTH = 200
+
+
+def reader_left(exc: OSError) -> bool:
+    """Whether a write to standard output failed because nobody reads it any more: EPIPE
+    (a pipe's reader closed it) or EIO (the terminal was closed: a hung-up terminal
+    fails every write, write(2))."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EIO
 
 
 def discard_stdout() -> None:
@@ -43,7 +51,9 @@ def report_output() -> Iterator[None]:
     try:
         yield
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError as exc:
+        if not reader_left(exc):
+            raise
         discard_stdout()
 
 
