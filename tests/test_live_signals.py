@@ -29,6 +29,9 @@ pytestmark = pytest.mark.skipif(
     reason="needs tcpdump and root")
 
 PAYLOAD = b"flowcheck signal test"
+# dumpcap comes with tshark (CI installs it); as root it keeps its user, as tcpdump -Z root.
+DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
+    shutil.which("dumpcap") is None, reason="needs dumpcap"))
 
 
 def _free_port() -> int:
@@ -39,13 +42,13 @@ def _free_port() -> int:
 
 def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
                 prefix: tuple[str, ...] = (), terminal: int | None = None,
-                ) -> subprocess.Popen:
+                sniffer: str = "tcpdump") -> subprocess.Popen:
     """live --format json, its stdout a pipe, or the pseudo-terminal `terminal` (the
     controlling terminal of its session, so that closing it sends SIGHUP)."""
     process = subprocess.Popen(
         [*prefix, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
          "--duration", "600", "--ndmp-port", str(ndmp_port), "--format", "json",
-         "--sniffer", "tcpdump", "--write", str(tmp_path / "live.pcap"),
+         "--sniffer", sniffer, "--write", str(tmp_path / "live.pcap"),
          "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
@@ -53,7 +56,7 @@ def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
         preexec_fn=None if terminal is None else _take_as_controlling_terminal)
     assert process.stderr is not None
     banner = process.stderr.readline()  # printed once the sniffer listens
-    assert "tcpdump: listening on lo" in banner, banner
+    assert banner.startswith(f"flowcheck: {sniffer}: ") and "lo" in banner, banner
     return process
 
 
@@ -103,9 +106,9 @@ def _wait_until_saved(path: Path) -> None:
                 f"{path.stat().st_size if path.exists() else 'no'} bytes")
 
 
-def _sniffer_of(process: subprocess.Popen) -> psutil.Process:
+def _sniffer_of(process: subprocess.Popen, name: str = "tcpdump") -> psutil.Process:
     (child,) = psutil.Process(process.pid).children()
-    assert child.name() == "tcpdump"
+    assert child.name() == name
     return child
 
 
@@ -211,11 +214,13 @@ def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> 
     _check_final_report(tmp_path, out, err)
 
 
-def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["tcpdump", DUMPCAP])
+def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path,
+                                                              name: str) -> None:
     ndmp_port, served_port = _free_port(), _free_port()
-    process = _start_live(tmp_path, ndmp_port, served_port)
+    process = _start_live(tmp_path, ndmp_port, served_port, sniffer=name)
     with _ended_if_failing(process):
-        sniffer = _sniffer_of(process)
+        sniffer = _sniffer_of(process, name)
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")
         process.kill()  # SIGKILL: no handler runs, nothing is flushed at the end
@@ -223,5 +228,5 @@ def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path) ->
         # No packet comes after the kill, so tcpdump never writes into the closed pipe:
         # only the death signal the kernel sends ends it. (A failure ends it with the
         # group it shares with the killed flowcheck.)
-        assert _has_ended(sniffer), "tcpdump outlived the killed flowcheck"
+        assert _has_ended(sniffer), f"{name} outlived the killed flowcheck"
     assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")
