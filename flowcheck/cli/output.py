@@ -45,8 +45,9 @@ def discard_stdout() -> None:
 
 @contextlib.contextmanager
 def report_output() -> Iterator[None]:
-    """Around the writing of a report to sys.stdout: if its reader leaves, the rest is
-    discarded and the command goes on to its exit code. The report is flushed inside, so
+    """Around the writing of a report to sys.stdout: if its reader leaves (a pipe closed,
+    a terminal closed: reader_left), the rest is discarded and the command goes on to
+    its exit code. The report is flushed inside, so
     an EPIPE cannot wait in Python's buffer for the interpreter's exit."""
     try:
         yield
