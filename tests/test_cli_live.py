@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# dumpcap comes with tshark (CI installs it).
+DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
+    shutil.which("dumpcap") is None, reason="needs dumpcap"))
 
 
 def _free_port() -> int:
@@ -18,7 +23,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+@pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
 def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str) -> None:
     ndmp_port, served_port = _free_port(), _free_port()
     saved = tmp_path / "live.pcap"
@@ -30,7 +35,8 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     banner = process.stderr.readline()  # printed once the sniffer listens
-    assert f"{sniffer}: listening on lo" in banner, banner
+    # dumpcap says "Capturing on 'Loopback: lo'"
+    assert banner.startswith(f"flowcheck: {sniffer}: ") and "lo" in banner, banner
     with socket.socket() as server:
         server.bind(("127.0.0.1", served_port))
         server.listen()
@@ -65,10 +71,28 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
     assert {f["code"] for f in json.loads(offline.stdout)["findings"]} == codes
 
 
-@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+@pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
 def test_live_missing_interface_exits_3(sniffer: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "fcnosuch0", "--duration",
          "1", "--sniffer", sniffer], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 3
+    # One line: no "Capturing on" or other line of the tool's own.
     assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1
+    assert "fcnosuch0: no such network interface" in result.stderr
+
+
+# Without CAP_NET_RAW and CAP_NET_ADMIN, even as root: what an unprivileged user has.
+UNPRIVILEGED = ("setpriv", "--bounding-set=-net_raw,-net_admin", "--inh-caps=-all")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
+def test_live_without_permission_exits_3(sniffer: str) -> None:
+    result = subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
+         "--duration", "1", "--sniffer", sniffer],
+        capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1
+    assert "permission denied" in result.stderr

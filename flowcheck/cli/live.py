@@ -12,9 +12,20 @@ from typing import Annotated
 import typer
 
 from flowcheck.cli.options import Format, OutputFormat, with_config
-from flowcheck.cli.output import discard_stdout, make_console, report_output, watch_reader
+from flowcheck.cli.output import (
+    discard_stdout,
+    make_console,
+    reader_left,
+    report_output,
+    watch_reader,
+)
 from flowcheck.config import Config
 from flowcheck.errors import UsageError, verdict_status
+
+# Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
+# verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
+# closed terminal or `kill -HUP` SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Sniffer(StrEnum):
@@ -61,7 +72,7 @@ def live(
         stop.set()
         capture.terminate()  # the tool flushes and exits: the reader sees the end
 
-    previous = signal.signal(signal.SIGINT, stop_capture)
+    previous = {number: signal.signal(number, stop_capture) for number in STOP_SIGNALS}
     timer = threading.Timer(duration, stop_capture) if duration else None
     if timer is not None:
         timer.daemon = True
@@ -81,13 +92,16 @@ def live(
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)
-                except BrokenPipeError:  # the reader left before the watcher saw it
+                except OSError as exc:  # the reader left before the watcher saw it
+                    if not reader_left(exc):
+                        raise
                     discard_stdout()
                     stop_capture()
             else:
                 analysis = event.analysis
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if timer is not None:
             timer.cancel()
         capture.close()
@@ -105,7 +119,8 @@ def live(
     else:
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, make_console())
+        with report_output():  # rich handles EPIPE itself, not a closed terminal's EIO
+            render_analysis(analysis, make_console())
     return verdict_status(analysis.verdict)
 
 

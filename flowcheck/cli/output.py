@@ -11,6 +11,7 @@ for a pass), and a document still in Python's buffer fails at exit with exit 120
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import stat
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
 PIPED_WIDTH = 200
 
 
+def reader_left(exc: OSError) -> bool:
+    """Whether a write to standard output failed because nobody reads it any more: EPIPE
+    (a pipe's reader closed it) or EIO (the terminal was closed: a hung-up terminal
+    fails every write, write(2))."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EIO
+
+
 def discard_stdout() -> None:
     """Send the rest of standard output to /dev/null: the reader has left. The file
     descriptor is replaced, so what Python or rich still holds in a buffer drains there
@@ -37,13 +45,16 @@ def discard_stdout() -> None:
 
 @contextlib.contextmanager
 def report_output() -> Iterator[None]:
-    """Around the writing of a report to sys.stdout: if its reader leaves, the rest is
-    discarded and the command goes on to its exit code. The report is flushed inside, so
+    """Around the writing of a report to sys.stdout: if its reader leaves (a pipe closed,
+    a terminal closed: reader_left), the rest is discarded and the command goes on to
+    its exit code. The report is flushed inside, so
     an EPIPE cannot wait in Python's buffer for the interpreter's exit."""
     try:
         yield
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError as exc:
+        if not reader_left(exc):
+            raise
         discard_stdout()
 
 

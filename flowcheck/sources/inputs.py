@@ -177,6 +177,9 @@ class _Prefixed:
     def fileno(self) -> int:
         return self._stream.fileno()
 
+    def close(self) -> None:
+        self._stream.close()
+
 
 class ByteSource:
     """The decompressed bytes of one input, read in chunks, never by seeking."""

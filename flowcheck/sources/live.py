@@ -3,26 +3,33 @@
 `open_live` starts the capture tool and waits until it says it is listening, so a
 missing interface or a permission problem becomes one InputError line, and the caller
 knows packets from now on are seen. With `write`, every byte read from the pipe is also
-saved to that file (a normal capture file, readable later by every command).
+saved to that file (a normal capture file, readable later by every command), flushed as
+it is read: a flowcheck killed outright leaves the file readable up to its last whole
+record. The tool never outlives flowcheck (`_end_with_parent`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import select
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
+from flowcheck.sources.inputs import _Prefixed
 
 if TYPE_CHECKING:
     from flowcheck.sources.scapy_live import ScapyCapture
 
 READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
 _READY_WORDS = ("listening on", "capturing on")
+_PCAP_HEADER = 24  # bytes: the pcap file header dumpcap writes (-P) once it captures
 _FILTER_MEANING = "invalid capture filter"
 _ERRORS = (
     (("no such device", "there is no device", "doesn't exist", "does not exist"),
@@ -38,26 +45,33 @@ _DROPS = (re.compile(r"(\d+) packets? dropped by kernel"),
 
 
 class _TeeReader:
-    """The capture pipe, copying every byte read into a file."""
+    """The capture pipe, copying every byte read into a file, flushed at once (the
+    pipe's reads already come as packets arrive)."""
 
-    def __init__(self, stream: BinaryIO, sink: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO | _Prefixed, sink: BinaryIO) -> None:
         self._stream = stream
         self._sink = sink
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        self._sink.write(data)
+        self._keep(data)
         return data
 
     def readinto(self, target: memoryview | bytearray) -> int:
         count = self._stream.readinto(target) or 0  # type: ignore[attr-defined]
-        self._sink.write(target[:count])
+        self._keep(target[:count])
         return count
 
     def readinto1(self, target: memoryview | bytearray) -> int:
-        count = self._stream.readinto1(target) or 0  # type: ignore[attr-defined]
-        self._sink.write(target[:count])
+        reader = getattr(self._stream, "readinto1", None) or self._stream.readinto  # type: ignore[attr-defined]
+        count = reader(target) or 0
+        self._keep(target[:count])
         return count
+
+    def _keep(self, data: bytes | memoryview | bytearray) -> None:
+        if data:
+            self._sink.write(data)
+            self._sink.flush()
 
     def fileno(self) -> int:
         return self._stream.fileno()
@@ -70,7 +84,7 @@ class _TeeReader:
 class LiveCapture:
     """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
 
-    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _TeeReader,
+    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _Prefixed | _TeeReader,
                  tool: str, banner: str) -> None:
         self.process = process
         self.stdout = stdout
@@ -105,6 +119,31 @@ class LiveCapture:
 
 
 SNIFFERS = ("tcpdump", "dumpcap", "scapy")
+_PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+
+
+def _death_signal_setter() -> object | None:
+    """libc's prctl, looked up before any fork (the child must not load libraries);
+    None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _end_with_parent(prctl: object | None, parent: int) -> None:
+    """In the capture tool's process, between fork and exec: Linux sends it SIGTERM
+    (it flushes and exits) when flowcheck dies, even by SIGKILL (prctl(2)
+    PR_SET_PDEATHSIG). Linux forgets the request when the tool changes its user
+    (tcpdump's -Z, see capture_command) or execs a set-user-ID or file-capability
+    binary: such a tool still ends at its next write into the closed pipe. The signal
+    follows the thread that started the tool: open_live runs on the main one."""
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[operator]
+    if os.getppid() != parent:  # flowcheck died before the request: no signal comes
+        os._exit(1)
 
 
 def parse_drops(text: str) -> int | None:
@@ -121,6 +160,12 @@ def capture_command(interface: str, capture_filter: str = "tcp",
         path = shutil.which(name)
         if path and name == "tcpdump":
             argv = [path, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
+            if os.geteuid() == 0:
+                # Started by root, tcpdump switches to its own user, and Linux then
+                # forgets the signal that ends it with flowcheck (_end_with_parent).
+                # It stays root, as flowcheck is: it only copies raw frames (-w), it
+                # dissects nothing.
+                argv[1:1] = ["-Z", "root"]
             return "tcpdump", argv + ([capture_filter] if capture_filter else [])
         if path and name == "dumpcap":
             argv = [path, "-i", interface, "-P", "-q", "-w", "-"]
@@ -153,40 +198,86 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
             sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
         except OSError as exc:
             raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
+    prctl, parent = _death_signal_setter(), os.getpid()
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
+        # Unbuffered (bufsize=0): a buffered reader that holds bytes beyond a short read
+        # (the 4 magic bytes) and is then asked for a big chunk reads the pipe again
+        # before returning them, so the first packets waited for the next one.
+        process = subprocess.Popen(argv, bufsize=0, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: _end_with_parent(prctl, parent))
     except OSError as exc:
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
-    banner = _wait_until_listening(process, tool, interface)
-    stdout: BinaryIO | _TeeReader = process.stdout
+    banner, head = _wait_until_listening(process, tool, interface)
+    stdout: BinaryIO | _Prefixed | _TeeReader = process.stdout
+    if head:
+        stdout = _Prefixed(head, process.stdout)
     if sink is not None:
-        stdout = _TeeReader(process.stdout, sink)
+        stdout = _TeeReader(stdout, sink)
     return LiveCapture(process, stdout, tool, banner)
 
 
-def _wait_until_listening(process: subprocess.Popen, tool: str, interface: str) -> str:
-    assert process.stderr is not None
-    fd = process.stderr.fileno()
-    text = b""
+def _wait_until_listening(process: subprocess.Popen, tool: str,
+                          interface: str) -> tuple[str, bytes]:
+    """Wait until the tool captures; (its banner line, the output bytes read meanwhile).
+
+    tcpdump says "listening on" once its socket is open. dumpcap says "Capturing on"
+    before it opens the interface, then writes the pcap file header only once it has:
+    the header is its sign (those bytes are handed back for the reader). A tool that
+    exits first, or says nothing for READY_TIMEOUT seconds, is an InputError (a bad
+    filter a UsageError) naming its reason in one line.
+    """
+    assert process.stdout is not None and process.stderr is not None
+    err_fd, out_fd = process.stderr.fileno(), process.stdout.fileno()
+    by_header = tool == "dumpcap"
+    watched = [err_fd, out_fd] if by_header else [err_fd]
+    text, head = b"", b""
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    while err_fd in watched and time.monotonic() < deadline:
+        ready, _, _ = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
-        data = os.read(fd, 4096)
-        if not data:
-            break
-        text += data
-        lowered = text.decode(errors="replace").lower()
-        if any(word in lowered for word in _READY_WORDS) and b"\n" in text:
-            return text.decode(errors="replace").strip().splitlines()[-1]
-    message = text.decode(errors="replace").strip()
+        if out_fd in ready:
+            data = os.read(out_fd, _PCAP_HEADER - len(head))
+            if not data:  # it exited before it captured
+                break
+            head += data
+            if len(head) == _PCAP_HEADER:
+                return _banner(tool, interface, text + _waiting(err_fd)), head
+        if err_fd in ready:
+            data = os.read(err_fd, 4096)
+            if not data:
+                watched.remove(err_fd)
+            text += data
+            lowered = text.decode(errors="replace").lower()
+            if (not by_header and any(word in lowered for word in _READY_WORDS)
+                    and b"\n" in text):
+                return _banner(tool, interface, text), head
     process.kill()
     process.wait()
-    _raise_for(tool, interface, message)
+    text += process.stderr.read() or b""  # the rest of its reason: it has exited
+    _raise_for(tool, interface, text.decode(errors="replace").strip())
     raise AssertionError("unreachable")
+
+
+def _waiting(fd: int) -> bytes:
+    """What a pipe holds now, without waiting for more."""
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _banner(tool: str, interface: str, text: bytes) -> str:
+    """The tool's "listening on"/"Capturing on" line, named after the tool."""
+    lines = text.decode(errors="replace").strip().splitlines()
+    said = [line for line in lines if any(word in line.lower() for word in _READY_WORDS)]
+    line = said[-1] if said else f"capturing on {interface}"
+    return line if line.startswith(f"{tool}:") else f"{tool}: {line}"
 
 
 def _explain(tool: str, interface: str, message: str) -> str:

@@ -7,9 +7,12 @@ decoder skips non-TCP traffic itself. Scapy is imported only here.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +36,18 @@ def _interface_link_type(interface: str) -> tuple[int, bool]:
         raise InputError(f"--interface {interface}: its link type (ARPHRD {arphrd}) is not "
                          "supported by the scapy sniffer; install tcpdump")
     return _LINK_OF_ARPHRD[arphrd], arphrd == _ARPHRD_LOOPBACK
+
+
+def _start_error(interface: str, error: BaseException | None) -> InputError:
+    """The one-line error for a sniffer thread that ended before it listened: EPERM or
+    EACCES from socket(AF_PACKET) without CAP_NET_RAW, ENODEV for an interface gone."""
+    if isinstance(error, OSError) and error.errno in (errno.EPERM, errno.EACCES):
+        return InputError(f"--interface {interface}: permission denied (run as root or give "
+                          "python CAP_NET_RAW)")
+    if isinstance(error, OSError) and error.errno in (errno.ENODEV, errno.ENXIO):
+        return InputError(f"--interface {interface}: no such network interface")
+    reason = f": {str(error).strip().splitlines()[0]}" if str(error or "").strip() else ""
+    return InputError(f"--interface {interface}: the scapy sniffer did not start{reason}")
 
 
 class ScapyCapture:
@@ -62,21 +77,21 @@ class ScapyCapture:
         self._previous = b""
         self._loopback = loopback
         self._lock = threading.Lock()
+        self._stopped = False
         listening = threading.Event()
         self._sniffer = AsyncSniffer(iface=interface, store=False, prn=self._record,
                                      started_callback=listening.set)
-        try:
-            self._sniffer.start()
-        except PermissionError:
-            raise InputError(f"--interface {interface}: permission denied (run as root or "
-                             "give python CAP_NET_RAW)") from None
+        self._sniffer.start()
         # The sniffer opens its socket in its own thread: say "listening" only once it
-        # does, so the caller's traffic from then on is captured.
-        if not listening.wait(READY_TIMEOUT):
-            self.terminate()
-            raise InputError(f"--interface {interface}: the scapy sniffer did not start")
+        # does, so the caller's traffic from then on is captured. A socket it cannot
+        # open ends that thread, the error kept in `exception`.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not listening.wait(0.05):
+            thread = self._sniffer.thread
+            if (thread is not None and not thread.is_alive()) or time.monotonic() > deadline:
+                self.close()
+                raise _start_error(interface, getattr(self._sniffer, "exception", None))
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
-        self._stopped = False
 
     def _record(self, packet: object) -> None:
         frame = bytes(packet)  # type: ignore[call-overload]
@@ -97,7 +112,9 @@ class ScapyCapture:
                 return
             self._stopped = True
         if self._sniffer.running:
-            self._sniffer.stop()
+            # A sniffer that failed to start raises its error again here.
+            with contextlib.suppress(Exception):
+                self._sniffer.stop()
         for sink in self._sinks:
             sink.close()
 

@@ -1,0 +1,232 @@
+"""`flowcheck live` stopped by a signal: SIGTERM (`timeout`, systemd, docker stop) and
+SIGHUP end it as Ctrl-C does, and SIGKILL leaves the --write file readable; the sniffer
+never outlives flowcheck. Real tcpdump on the loopback interface (CI runs as root)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pty
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flowcheck.sources import iter_batches
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tcpdump") is None or os.geteuid() != 0,
+    reason="needs tcpdump and root")
+
+PAYLOAD = b"flowcheck signal test"
+# dumpcap comes with tshark (CI installs it); as root it keeps its user, as tcpdump -Z root.
+DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
+    shutil.which("dumpcap") is None, reason="needs dumpcap"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
+                prefix: tuple[str, ...] = (), terminal: int | None = None,
+                sniffer: str = "tcpdump") -> subprocess.Popen:
+    """live --format json, its stdout a pipe, or the pseudo-terminal `terminal` (the
+    controlling terminal of its session, so that closing it sends SIGHUP)."""
+    process = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
+         "--duration", "600", "--ndmp-port", str(ndmp_port), "--format", "json",
+         "--sniffer", sniffer, "--write", str(tmp_path / "live.pcap"),
+         "--html", str(tmp_path / "live.html"),
+         "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
+        stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,  # its own group: a failed test ends tcpdump too
+        preexec_fn=None if terminal is None else _take_as_controlling_terminal)
+    assert process.stderr is not None
+    banner = process.stderr.readline()  # printed once the sniffer listens
+    assert banner.startswith(f"flowcheck: {sniffer}: ") and "lo" in banner, banner
+    return process
+
+
+def _take_as_controlling_terminal() -> None:
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)  # standard output: the pseudo-terminal
+
+
+def _traffic(ndmp_port: int, served_port: int) -> None:
+    """A connection the NDMP port refuses (control_refused: verdict fail), then one that
+    carries PAYLOAD and closes."""
+    with contextlib.suppress(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", served_port))
+        server.listen()
+        with socket.create_connection(("127.0.0.1", served_port)) as client:
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(PAYLOAD)
+                assert peer.recv(len(PAYLOAD)) == PAYLOAD
+
+
+def _saved_payloads(path: Path) -> list[bytes]:
+    """The TCP payloads of the IPv4 frames saved so far (libpcap's loopback is Ethernet)."""
+    found = []
+    for batch in iter_batches([str(path)]):
+        view = bytes(batch.buf)
+        for n in range(len(batch)):
+            start = int(batch.data_off[n])
+            frame = view[start:start + int(batch.caplen[n])]
+            if frame[12:14] == b"\x08\x00" and frame[23] == 6:
+                tcp = frame[14 + (frame[14] & 0x0F) * 4:]
+                found.append(tcp[(tcp[12] >> 4) * 4:])
+    return found
+
+
+def _wait_until_saved(path: Path) -> None:
+    """Until the --write file holds the payload: it is written as packets come, not at
+    the end (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # not yet a whole pcap header
+            if PAYLOAD in _saved_payloads(path):
+                return
+        time.sleep(0.2)
+    pytest.fail(f"{path} does not hold the payload while live runs: "
+                f"{path.stat().st_size if path.exists() else 'no'} bytes")
+
+
+def _sniffer_of(process: subprocess.Popen, name: str = "tcpdump") -> psutil.Process:
+    (child,) = psutil.Process(process.pid).children()
+    assert child.name() == name
+    return child
+
+
+def _has_ended(sniffer: psutil.Process, wait: float = 30.0) -> bool:
+    """Whether the sniffer ended (a zombie nobody reaped has ended too), waiting up to
+    `wait` seconds for it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if sniffer.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
+    """A test that fails while live runs ends it and its tcpdump (its process group)."""
+    try:
+        yield
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+
+
+def _ended(process: subprocess.Popen) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # the test failed: live and its tcpdump
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return process.returncode, out, err
+
+
+def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
+    """The JSON report on standard output (unless it went to a terminal), --html and
+    --write complete."""
+    if out is not None:
+        events = [json.loads(line) for line in out.splitlines()]
+        assert events and events[-1]["event"] == "report", (out, err)
+        assert events[-1]["verdict"] == "fail"
+        assert "control_refused" in {f["code"] for f in events[-1]["findings"]}
+    assert "control_refused" in (tmp_path / "live.html").read_text()
+    # The saved capture is whole: every other command reads it to the end.
+    offline = subprocess.run(
+        [sys.executable, "-m", "flowcheck", "connections", str(tmp_path / "live.pcap"),
+         "--format", "json"], capture_output=True, text=True, check=False)
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["captures"][0]["truncated"] is False
+    assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: int) -> None:
+    ndmp_port, served_port = _free_port(), _free_port()
+    process = _start_live(tmp_path, ndmp_port, served_port)
+    with _ended_if_failing(process):
+        sniffer = _sniffer_of(process)
+        _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap")
+        process.send_signal(number)  # to flowcheck alone, as `kill` does
+    code, out, err = _ended(process)
+    assert code == 1, err  # the verdict's, as on Ctrl-C
+    _check_final_report(tmp_path, out, err)
+    assert _has_ended(sniffer, wait=0)
+    assert "Traceback" not in err
+
+
+def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
+    """The terminal live prints to is closed (an SSH session lost): SIGHUP, and every
+    later write to it fails with EIO; the report is lost, nothing else is."""
+    ndmp_port, served_port = _free_port(), _free_port()
+    controller, terminal = pty.openpty()
+    try:
+        process = _start_live(tmp_path, ndmp_port, served_port, terminal=terminal)
+    finally:
+        os.close(terminal)
+    with _ended_if_failing(process):
+        sniffer = _sniffer_of(process)
+        _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap")
+        os.close(controller)  # the hang-up
+    code, _out, err = _ended(process)
+    assert code == 1, err
+    assert "Traceback" not in err and "error" not in err, err
+    _check_final_report(tmp_path, None, err)
+    assert _has_ended(sniffer, wait=0)
+
+
+def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> None:
+    """`timeout 10 flowcheck live ...`: timeout sends SIGTERM to live and its group."""
+    ndmp_port, served_port = _free_port(), _free_port()
+    process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "10"))
+    with _ended_if_failing(process):
+        _traffic(ndmp_port, served_port)
+    code, out, err = _ended(process)
+    assert code == 124, err  # timeout's own code for "timed out"
+    _check_final_report(tmp_path, out, err)
+
+
+@pytest.mark.parametrize("name", ["tcpdump", DUMPCAP])
+def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path,
+                                                              name: str) -> None:
+    ndmp_port, served_port = _free_port(), _free_port()
+    process = _start_live(tmp_path, ndmp_port, served_port, sniffer=name)
+    with _ended_if_failing(process):
+        sniffer = _sniffer_of(process, name)
+        _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap")
+        process.kill()  # SIGKILL: no handler runs, nothing is flushed at the end
+        process.communicate(timeout=60)
+        # No packet comes after the kill, so tcpdump never writes into the closed pipe:
+        # only the death signal the kernel sends ends it. (A failure ends it with the
+        # group it shares with the killed flowcheck.)
+        assert _has_ended(sniffer), f"{name} outlived the killed flowcheck"
+    assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")
