@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from live_feed import run_held_back
+from live_process import free_port
 from test_capture_loss import LAB, _data_frames, _remove, _tshark_expert
 
 from flowcheck.config import build_config, load_file
@@ -26,12 +27,6 @@ from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources.live import parse_drops
 
 CHUNK = 1 << 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _fast_transfer(port: int, chunks: int, before_close: threading.Event | None = None) -> int:
@@ -77,7 +72,7 @@ def _wait_for_line(stream, words: str, timeout: float = 15.0) -> str:  # noqa: A
 
 
 def test_tcpdump_with_a_tiny_buffer_loses_what_flowcheck_counts(tmp_path: Path) -> None:
-    port, saved = _free_port(), tmp_path / "tiny-buffer.pcap"
+    port, saved = free_port(), tmp_path / "tiny-buffer.pcap"
     sniffer = subprocess.Popen(
         ["tcpdump", "-i", "lo", "-B", "32", "-s", "0", "-n", "-w", str(saved),
          f"tcp port {port}"], stderr=subprocess.PIPE, text=True)
@@ -129,7 +124,7 @@ def _ranges_captured(path: Path, port: int) -> list[tuple[int, int]]:
 
 
 def _live_under_load(sniffer: str, tmp_path: Path) -> tuple[list[dict], int]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
          "--format", "json", "--sniffer", sniffer, "--capture-filter", f"tcp port {port}"],

@@ -11,21 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-# dumpcap comes with tshark (CI installs it).
-DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
-    shutil.which("dumpcap") is None, reason="needs dumpcap"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from live_process import DUMPCAP, free_port
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
 def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str) -> None:
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     saved = tmp_path / "live.pcap"
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from live_process import ended, free_port
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 V4_BACKUP = str(CAPTURES / "ndmjob" / "v4-backup.pcap")
@@ -85,12 +85,6 @@ def test_regress_whose_reader_left_keeps_its_exit_code() -> None:
     assert (done.returncode, done.stderr) == (0, "")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class _Traffic:
     """On the loopback: one connection refused by the NDMP port (control_refused), then
     a short connection to a listener every 0.2 s, so that packet time goes on and live
@@ -136,28 +130,18 @@ def _start_live(tmp_path: Path, stdout: int, ndmp_port: int,
     return process
 
 
-def _ended(process: subprocess.Popen) -> tuple[int, str]:
-    try:
-        _, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:  # the test failed: live and its tcpdump
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    return process.returncode, err
-
-
 def test_live_stops_when_its_reader_leaves_after_the_first_line(tmp_path: Path) -> None:
     """`flowcheck live ... | head -1`: the reader takes the first finding and leaves.
     live sees it without writing again (nothing else may come for hours), stops the
     capture as Ctrl-C would, writes --html, and exits with the verdict's code: fail,
     the NDMP port refused the control connection."""
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, subprocess.PIPE, ndmp_port, served_port)
     assert process.stdout is not None
     with _Traffic(ndmp_port, served_port):
         first = json.loads(process.stdout.readline())
     process.stdout.close()  # the reader leaves; no traffic follows
-    status, err = _ended(process)
+    status, _out, err = ended(process)
     assert first["event"] == "finding"
     assert status == 1 and err == "", err
     assert "control_refused" in (tmp_path / "live.html").read_text()
@@ -168,12 +152,12 @@ def test_live_stops_when_a_finding_cannot_be_written(tmp_path: Path) -> None:
     first finding's write fails, and live stops there, as above."""
     ours, theirs = socket.socketpair()
     theirs.close()
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     try:
         process = _start_live(tmp_path, ours.fileno(), ndmp_port, served_port)
     finally:
         ours.close()
     with _Traffic(ndmp_port, served_port):
-        status, err = _ended(process)
+        status, _out, err = ended(process)
     assert status == 1 and err == "", err
     assert "control_refused" in (tmp_path / "live.html").read_text()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from live_process import DUMPCAP, ended, free_port
 
 from flowcheck.sources import iter_batches
 
@@ -29,17 +30,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs tcpdump and root")
 
 PAYLOAD = b"flowcheck signal test"
-# dumpcap comes with tshark (CI installs it); as root it keeps its user, as tcpdump -Z root.
-DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
-    shutil.which("dumpcap") is None, reason="needs dumpcap"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
                 prefix: tuple[str, ...] = (), terminal: int | None = None,
                 sniffer: str = "tcpdump") -> subprocess.Popen:
@@ -138,16 +128,6 @@ def _ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
         raise
 
 
-def _ended(process: subprocess.Popen) -> tuple[int, str, str]:
-    try:
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:  # the test failed: live and its tcpdump
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    return process.returncode, out, err
-
-
 def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
     """The JSON report on standard output (unless it went to a terminal), --html and
     --write complete."""
@@ -168,14 +148,14 @@ def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: int) -> None:
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port)
     with _ended_if_failing(process):
         sniffer = _sniffer_of(process)
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")
         process.send_signal(number)  # to flowcheck alone, as `kill` does
-    code, out, err = _ended(process)
+    code, out, err = ended(process)
     assert code == 1, err  # the verdict's, as on Ctrl-C
     _check_final_report(tmp_path, out, err)
     assert _has_ended(sniffer, wait=0)
@@ -185,7 +165,7 @@ def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: i
 def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
     """The terminal live prints to is closed (an SSH session lost): SIGHUP, and every
     later write to it fails with EIO; the report is lost, nothing else is."""
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     controller, terminal = pty.openpty()
     try:
         process = _start_live(tmp_path, ndmp_port, served_port, terminal=terminal)
@@ -196,7 +176,7 @@ def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")
         os.close(controller)  # the hang-up
-    code, _out, err = _ended(process)
+    code, _out, err = ended(process)
     assert code == 1, err
     assert "Traceback" not in err and "error" not in err, err
     _check_final_report(tmp_path, None, err)
@@ -205,11 +185,11 @@ def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
 
 def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> None:
     """`timeout 10 flowcheck live ...`: timeout sends SIGTERM to live and its group."""
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "10"))
     with _ended_if_failing(process):
         _traffic(ndmp_port, served_port)
-    code, out, err = _ended(process)
+    code, out, err = ended(process)
     assert code == 124, err  # timeout's own code for "timed out"
     _check_final_report(tmp_path, out, err)
 
@@ -217,7 +197,7 @@ def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> 
 @pytest.mark.parametrize("name", ["tcpdump", DUMPCAP])
 def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path,
                                                               name: str) -> None:
-    ndmp_port, served_port = _free_port(), _free_port()
+    ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port, sniffer=name)
     with _ended_if_failing(process):
         sniffer = _sniffer_of(process, name)
