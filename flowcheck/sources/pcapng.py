@@ -1,13 +1,15 @@
 """pcapng files: sections of either byte order, per-interface link types and clocks.
 
 Packets come from Enhanced (6), Simple (3) and obsolete Packet (2) blocks; every other
-block type (name resolution, statistics, decryption secrets, custom) is skipped. The
-walk is per block in Python; timestamps are converted in bulk per interface.
+block type (name resolution, statistics, decryption secrets, custom) is skipped. Runs
+of Enhanced Packet Blocks are walked by their length fields alone and tested in bulk;
+other blocks one at a time. Timestamps are converted in bulk per interface.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,9 @@ BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
 OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
+_HOST_ORDER = "<" if sys.byteorder == "little" else ">"
+# Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
+STRETCH_MIN, STRETCH_MAX = 64, 1 << 14
 
 
 @dataclass(slots=True)
@@ -50,6 +55,7 @@ class PcapngParser:
         self.link_types: list[str] = []
         self.last_ts = 0.0  # for Simple Packet Blocks, which carry no timestamp
         self._missing = 0  # bytes still to come of the block cut at the buffer's end
+        self._stretch = STRETCH_MIN
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         pieces: list[np.ndarray] = []
@@ -85,6 +91,10 @@ class PcapngParser:
         return off
 
     def _epb_run(self, buf: bytes | bytearray | memoryview, off: int) -> tuple[list[int], int]:
+        """The offsets of the run of well-formed Enhanced Packet Blocks at off (type, a
+        length of at least 32 and a multiple of 4, inside buf), and the offset after it."""
+        if self.order == _HOST_ORDER and not off & 3:
+            return self._epb_run_native(buf, off)
         head = struct.Struct(self.order + "II").unpack_from
         size = len(buf)
         offsets: list[int] = []
@@ -97,6 +107,66 @@ class PcapngParser:
             append(off)
             off += block_length
         return offsets, off
+
+    def _epb_run_native(self, buf: bytes | bytearray | memoryview,
+                        off: int) -> tuple[list[int], int]:
+        """_epb_run in the host's byte order: the block-length chain is followed through
+        a 32-bit view of buf (blocks start on 4-byte boundaries), up to `_stretch`
+        blocks without a test, and the blocks are tested afterwards in bulk.
+
+        Why: one index per block instead of an unpack and four tests (about 2.5x faster
+        a block; dumpcap and Wireshark write pcapng). Every block type has its length in
+        the same place, so the chain walked past the block that ends the run is still
+        the chain; that part is walked again by the next run.
+        """
+        size = len(buf)
+        if off + 12 > size:
+            return [], off
+        walked = self._walk_chain(buf, off >> 2, (size - 12) >> 2)
+        at = np.array(walked, np.int64) << 2
+        view = u32_view(buf, self.order == ">")
+        inside = at + 12 <= size
+        head = np.where(inside, at, 0)
+        lengths = view[head + 4].astype(np.int64)
+        bad = (~inside | (view[head] != EPB_TYPE) | (lengths < 32) | (lengths & 3 != 0)
+               | (at + lengths > size))
+        good = int(np.argmax(bad)) if bad.any() else at.shape[0]
+        # Runs cut short (blocks of other types, or the buffer's end) are followed by
+        # shorter stretches, so little is walked twice; unbroken ones by longer ones.
+        self._stretch = (min(self._stretch * 2, STRETCH_MAX) if good == at.shape[0]
+                         else max(4, min(2 * good, STRETCH_MAX)))
+        if not good:
+            return [], off
+        return (at[:good]).tolist(), int(at[good - 1] + lengths[good - 1])
+
+    def _walk_chain(self, buf: bytes | bytearray | memoryview, word: int,
+                    stop: int) -> list[int]:
+        """Word offsets of up to `_stretch` blocks from word, following each block's length
+        field (no test but the end of buf: a length of 0 repeats the block, a wild one
+        leaves buf; the caller's bulk test finds both)."""
+        whole = memoryview(buf).cast("B")
+        part = whole[:len(whole) & ~3]
+        words = part.cast("I")
+        walked: list[int] = []
+        append = walked.append
+        try:
+            for _ in range(max(self._stretch >> 2, 1)):
+                if word > stop:
+                    break
+                append(word)
+                word += words[word + 1] >> 2
+                append(word)
+                word += words[word + 1] >> 2
+                append(word)
+                word += words[word + 1] >> 2
+                append(word)
+                word += words[word + 1] >> 2
+        except IndexError:
+            pass  # the chain left buf
+        finally:
+            for view in (words, part, whole):
+                view.release()
+        return walked
 
     def _epb_table(self, buf: bytes | bytearray | memoryview,
                    offsets: list[int]) -> tuple[np.ndarray, int]:
