@@ -61,9 +61,13 @@ print(len(flows), "directions")
 
 @dataclass(frozen=True)
 class Capture:
-    name: str  # bench/work/NAME.pcap
+    name: str  # bench/work/NAME.pcap (NAME.pcapng if pcapng)
     build: Callable[[Path], str]
     about: str
+    pcapng: bool = False
+    # Another capture holding the same packets as pcap: its packet count and the
+    # slices tshark and the dpkt loop read (dpkt.pcap reads pcap only).
+    same_packets_as: str | None = None
 
 
 def _with_loss(target: Path, every: int = 500) -> str:
@@ -118,12 +122,28 @@ CAPTURES += [
             "(a) as the sending host's sniffer sees it with segmentation offload: runs of "
             "up to 44 segments in one super-frame, IPv4 total length 0"),
 ]
+
+
+def _as_pcapng(name: str) -> Callable[[Path], str]:
+    """Capture `name` as dumpcap and Wireshark write it (editcap -F pcapng)."""
+    def write(target: Path) -> str:
+        source = ensure(CAPTURES_BY_NAME[name])
+        subprocess.run(["editcap", "-F", "pcapng", str(source), str(target)], check=True)
+        return f"{source.name} as pcapng"
+    return write
+
+
+CAPTURES += [
+    Capture("mixed-sizes-pcapng", _as_pcapng("mixed-sizes"),
+            "(d) as pcapng, the format dumpcap and Wireshark write", pcapng=True,
+            same_packets_as="mixed-sizes"),
+]
 CAPTURES_BY_NAME = {capture.name: capture for capture in CAPTURES}
 
 
 def ensure(capture: Capture) -> Path:
     """The capture's file, built first if missing (built under .part, then renamed)."""
-    path = WORK / f"{capture.name}.pcap"
+    path = WORK / f"{capture.name}.{'pcapng' if capture.pcapng else 'pcap'}"
     if not path.exists():
         WORK.mkdir(parents=True, exist_ok=True)
         print(f"building {path.name}: {capture.about} ...", flush=True)
@@ -200,6 +220,12 @@ def measure_median(tool: str, argv: list[str], packets: int, timeout: float, rep
     return median
 
 
+def _warm(path: Path) -> None:
+    with path.open("rb") as file:
+        while file.read(1 << 24):
+            pass
+
+
 def sliced(path: Path, size: int) -> tuple[Path, int]:
     target = WORK / f"{path.stem}-first-{size}.pcap"
     if not target.exists():
@@ -209,7 +235,10 @@ def sliced(path: Path, size: int) -> tuple[Path, int]:
 
 def bench_capture(capture: Capture, args: argparse.Namespace) -> list[Result]:
     path = ensure(capture)
-    total = synthetic.write_slice(path, Path(os.devnull), 1 << 62)  # also warms the cache
+    pcap = ensure(CAPTURES_BY_NAME[capture.same_packets_as]) if capture.same_packets_as else path
+    total = synthetic.write_slice(pcap, Path(os.devnull), 1 << 62)
+    if path != pcap:
+        _warm(path)  # into the page cache, as counting the packets does for a pcap
     print(f"\n== {capture.name}: {capture.about}\n   {total} packets, "
           f"{path.stat().st_size / 1e6:.0f} MB, load average {_load()}", flush=True)
     python, file = sys.executable, str(path)
@@ -224,11 +253,11 @@ def bench_capture(capture: Capture, args: argparse.Namespace) -> list[Result]:
             cli, "analyze", file, "--format", "json"], total, args.timeout, args.repeat,
             ok_codes=(0, 1)))  # 1: the verdict is fail, which is a result
     runs.append(measure("tcptrace -n", ["tcptrace", "-n", file], total, args.timeout))
-    part, count = sliced(path, args.tshark_slice)
+    part, count = sliced(pcap, args.tshark_slice)
     runs.append(measure(f"tshark -z conv,tcp, desegment off (first {count})",
                         ["tshark", "-n", "-q", "-o", "tcp.desegment_tcp_streams:FALSE",
                          "-z", "conv,tcp", "-r", str(part)], count, args.timeout))
-    part, count = sliced(path, args.dpkt_slice)
+    part, count = sliced(pcap, args.dpkt_slice)
     runs.append(measure(f"dpkt loop, per-4-tuple counts (first {count})",
                         [python, "-c", DPKT_LOOP, str(part)], count, args.timeout))
     report(runs)
