@@ -3,10 +3,16 @@ with its output flushed, its atexit handlers run and its exit code kept."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from flowcheck.exiting import read_once
 
 SCRIPT = """
 import atexit, sys, threading, time
@@ -67,3 +73,39 @@ def test_a_reader_that_left_is_not_an_error(tmp_path: Path) -> None:
         assert process.wait(timeout=30) == 7
     assert b"BrokenPipeError" not in stderr
     assert marker.read_text() == "atexit ran"
+
+
+CAPTURE = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+
+
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    collecting = gc.isenabled()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        (gc.enable if collecting else gc.disable)()
+
+
+@pytest.mark.usefixtures("collector_restored")
+@pytest.mark.parametrize("collecting", [True, False])
+def test_read_once_freezes_what_was_read_and_restarts_the_count(collecting: bool) -> None:
+    (gc.enable if collecting else gc.disable)()
+    with read_once():
+        assert not gc.isenabled()
+        kept = [[n] for n in range(50_000)]  # records that live on, as connections do
+    assert gc.isenabled() == collecting
+    # Frozen: no later collection walks them; and the count of allocations since the
+    # last collection starts again, so the next one is not a walk of the whole read.
+    assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_count()[0] < 1000
+
+
+@pytest.mark.usefixtures("collector_restored")
+def test_a_command_run_in_process_gives_the_collector_back() -> None:
+    from flowcheck.cli.main import run
+
+    gc.enable()
+    assert run(["connections", "--format", "json", str(CAPTURE)]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -53,7 +53,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
     finally:
-        # Commands that read a capture freeze what they read (cli/traffic.py _read):
+        # Commands that read a capture freeze what they read (flowcheck.exiting.read_once):
         # back to the garbage collector, for callers that go on (tests, scripts).
         gc.unfreeze()
 

@@ -44,17 +44,14 @@ Ladder = Annotated[bool | None, typer.Option(
 
 
 def _read(captures: list[str], config: Config) -> "Traffic":
-    """The capture set's traffic (progress bar on a terminal), then gc.freeze(): what
-    was read lives until the command ends, and a report of many connections made the
-    collector scan all of it again and again (short connections: 0.2 s of 0.5 s after
-    reading). One-shot commands only: `live` rebuilds its reports from running traffic."""
-    import gc
-
+    """The capture set's traffic (progress bar on a terminal), its records frozen for
+    the garbage collector (flowcheck.exiting.read_once). One-shot commands only: `live`
+    rebuilds its reports from running traffic."""
+    from flowcheck.exiting import read_once
     from flowcheck.pipeline import read_traffic
 
-    traffic = read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
-    gc.freeze()  # run() unfreezes when the command is done
-    return traffic
+    with read_once():  # run() unfreezes when the command is done
+        return read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
 
 
 def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,

@@ -9,7 +9,7 @@ import sys
 
 from flowcheck.connections import track_connections
 from flowcheck.errors import FlowcheckError
-from flowcheck.exiting import exit_now
+from flowcheck.exiting import exit_now, read_once
 
 
 def main(argv: list[str]) -> int:
@@ -17,7 +17,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m flowcheck.connections CAPTURE...", file=sys.stderr)
         return 2
     try:
-        result = track_connections(argv)
+        with read_once():
+            result = track_connections(argv)
     except FlowcheckError as error:
         print(f"flowcheck: {error}", file=sys.stderr)
         return int(error.exit_status)
