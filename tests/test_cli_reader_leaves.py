@@ -72,6 +72,38 @@ def test_a_report_whose_reader_left_keeps_its_exit_code(
     assert (done.returncode, done.stderr) == (status, "")
 
 
+HELP_AND_USAGE = [(["--help"], 0), (["analyze", "-h"], 0), (["connections", "--help"], 0),
+                  (["analyze", "--help", "--", "-h.pcap"], 0),
+                  (["analyze"], 2), (["analyze", "--", "--help"], 3)]
+
+
+@pytest.mark.parametrize(("arguments", "status"), HELP_AND_USAGE,
+                         ids=[" ".join(a) for a, _ in HELP_AND_USAGE])
+def test_help_whose_reader_left_ends_as_help_does(arguments: list[str], status: int) -> None:
+    """`flowcheck --help | head`: the help was shown as far as it was read, exit 0 (typer
+    made it 1, a failed verification). A usage error, or a file named like an option
+    after `--`, keeps its own code."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "flowcheck", *arguments],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=120, check=False, env=_environment(True))
+    finally:
+        os.close(write_end)
+    assert done.returncode == status
+
+
+def test_flowcheck_alone_shows_its_commands() -> None:
+    """No arguments: the help on stderr (its commands), usage exit 2; before, only its
+    first line, "Usage: flowcheck [OPTIONS] COMMAND [ARGS]...", as an error."""
+    done = subprocess.run([sys.executable, "-m", "flowcheck"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    for command in ("analyze", "connections", "ndmp", "live", "regress", "firewall", "plan"):
+        assert f"\n  {command} " in done.stderr
+
+
 def test_regress_whose_reader_left_keeps_its_exit_code() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)

@@ -70,6 +70,10 @@ def _run(argv: list[str] | None) -> int:
         return int(exc.exit_status)
     except typer.Exit as exc:
         return exc.exit_code
+    except click_errors.NoArgsIsHelpError as exc:
+        # `flowcheck` alone: the help (the commands), not its first line as an error.
+        print(exc.format_message(), file=sys.stderr)
+        return int(ExitStatus.USAGE)
     except click_errors.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         _error(f"{exc.format_message()}{hint}")
@@ -80,12 +84,25 @@ def _run(argv: list[str] | None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
         return int(ExitStatus.INTERRUPTED)
+    except SystemExit as exc:
+        # typer's answer to EPIPE (its only exit when not standalone): help written to a
+        # reader that left (`flowcheck --help | head`) was shown as far as it was read,
+        # as a report keeps its verdict's code (cli/output.py). Anything else keeps 1.
+        if exc.code == 1 and _help_asked(sys.argv[1:] if argv is None else argv):
+            return int(ExitStatus.OK)
+        raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("FLOWCHECK_DEBUG"):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
         return int(INTERNAL_ERROR)
     return result if isinstance(result, int) else 0
+
+
+def _help_asked(argv: list[str]) -> bool:
+    """Whether argv asks for help (-h or --help before any `--`)."""
+    before = argv[:argv.index("--")] if "--" in argv else argv
+    return "-h" in before or "--help" in before
 
 
 def _error(message: str) -> None:
