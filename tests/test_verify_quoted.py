@@ -118,3 +118,18 @@ def _quote(**changes: object) -> IcmpUnreachable:
 ])
 def test_only_a_quoted_syn_refused_counts(changes: dict, refuses: bool) -> None:
     assert _quote(**changes).refuses_syn is refuses
+
+
+@pytest.mark.parametrize(("name", "sender", "code", "step"), CASES)
+def test_ladder_draws_the_reject(tmp_path: Path, name: str, sender: str, code: str,
+                                 step: int) -> None:
+    """The failed step has no connection to draw: the ICMP reject is its arrow, from the
+    rejecting host, carrying the finding."""
+    from flowcheck.report.ladder import build_ladders
+
+    one_way = _sent_by(tmp_path, LAB / f"{name}.pcap", sender)
+    [ladder] = build_ladders(_analyze(one_way, name))
+    [arrow] = [a for a in ladder.arrows if a.kind == "icmp"]
+    assert (arrow.src, arrow.step, arrow.status) == (sender, step, "failed")
+    assert arrow.frames == _icmp_frames(one_way) and "not captured" in arrow.label
+    assert [mark.code for mark in arrow.findings] == [code]
