@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.config import Config
 from flowcheck.errors import InputError
 from flowcheck.findings import verdict
-from flowcheck.model import CaptureInfo, Connection, Finding, NdmpStream, Session
+from flowcheck.model import (
+    CaptureInfo,
+    Connection,
+    Finding,
+    IcmpUnreachable,
+    NdmpStream,
+    Session,
+)
 
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
@@ -32,6 +39,9 @@ class Traffic:
     # When the capture stopped, if known beyond its last packet (live: the sniffer ran on
     # after it); silences are judged up to here (flowcheck.verify.evidence).
     ended_at: float | None = None
+    # ICMP unreachables quoting a connection the capture does not hold (its SYN travelled
+    # a direction the capture lacks): evidence for verify, not connections.
+    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -89,7 +99,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     findings = list(result.findings)
     for stream in streams:
         findings.extend(stream.findings)
-    return Traffic(result.captures, result.connections, streams, findings)
+    return Traffic(result.captures, result.connections, streams, findings,
+                   unattached_icmp=result.unattached_icmp)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -115,7 +126,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
-                              ended_at=traffic.ended_at))
+                              ended_at=traffic.ended_at,
+                              unattached_icmp=traffic.unattached_icmp))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

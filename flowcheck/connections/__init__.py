@@ -9,13 +9,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
+from flowcheck.model import CaptureInfo, Connection, Finding, IcmpUnreachable, SegmentSink
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -26,6 +26,9 @@ class TrackResult:
     captures: list[CaptureInfo]
     connections: list[Connection]
     findings: list[Finding]
+    # ICMP unreachables quoting a TCP packet of none of the connections (its SYN not
+    # captured: flowcheck.connections.icmp); evidence for verify, not connections.
+    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -117,5 +120,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
-    return TrackResult(captures, connections, findings)
+    return TrackResult(captures, connections, findings,
+                       tracker.unattached_icmp.records(connections))
 

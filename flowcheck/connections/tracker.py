@@ -56,6 +56,7 @@ from flowcheck.connections.flows import (
     address_text,
     group_flows,
 )
+from flowcheck.connections.icmp import UnattachedIcmp
 from flowcheck.connections.parked import Parked, commit, parked_entries
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.state import conn_state
@@ -102,6 +103,7 @@ class ConnectionTracker:
         self.copies = CaptureCopies()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
+        self.unattached_icmp = UnattachedIcmp()  # ICMP quotes of no connection seen
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -480,7 +482,9 @@ class ConnectionTracker:
         parked = self._parked.get(key)
         record = c.record if c is not None else (
             parked[0].records[parked[1]] if parked is not None else None)
-        if record is not None and len(record.icmp_frames) < 8:
+        if record is None:
+            self.unattached_icmp.add(quote)  # e.g. the SYN it answers is not captured
+        elif len(record.icmp_frames) < 8:
             record.icmp_frames.append(quote.frame)
 
     def _end_batch(self) -> None:

@@ -29,7 +29,10 @@ class IcmpQuote:
     """An ICMP destination unreachable that quotes the TCP packet it answers.
 
     The quoted packet was sent from (src, sport) to (dst, dport): the ICMP message
-    belongs to that connection.
+    belongs to that connection. `code`: the ICMP code (RFC 792 type 3, RFC 4443 type 1);
+    `flags`: the quoted TCP flags byte, None when the quote stops before it (RFC 792
+    asks for only 8 bytes of the transport header; RFC 1812 4.3.2.3 routers and Linux
+    quote as much as fits in 576 bytes, IPv6 in 1280, so the whole header).
     """
 
     version: int
@@ -38,6 +41,8 @@ class IcmpQuote:
     dst: bytes
     dport: int
     seq: int
+    code: int = 0
+    flags: int | None = None
     tunnel: str = ""  # the encapsulation the ICMP message arrived in (flowcheck.decode)
     position: int = 0  # index in the batch
     frame: int = 0
@@ -126,4 +131,6 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
         dst=bytes(dst),
         dport=int.from_bytes(data[l4 + 2:l4 + 4], "big"),
         seq=int.from_bytes(data[l4 + 4:l4 + 8], "big"),
+        code=data[offset + 1],
+        flags=data[l4 + 13] if l4 + 14 <= len(data) else None,
     )

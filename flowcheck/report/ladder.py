@@ -22,7 +22,15 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from flowcheck.model import Connection, Finding, NdmpMessage, Session, Step, endpoint
+from flowcheck.model import (
+    Connection,
+    Finding,
+    IcmpUnreachable,
+    NdmpMessage,
+    Session,
+    Step,
+    endpoint,
+)
 from flowcheck.sessions import connection_outcome, message_op
 
 if TYPE_CHECKING:
@@ -132,6 +140,8 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
             members.setdefault(conn.session, []).append(conn)
     for session, conn in _unexplained(analysis, members):
         members.setdefault(session, []).append(conn)
+    callback = analysis.profile.step("callback") if analysis.profile else None
+    callback_step = callback.number if callback else None
     ladders = []
     for session in analysis.sessions:
         conns = members.get(session.id, [])
@@ -140,6 +150,9 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         arrows: list[Arrow] = []
         for conn in conns:
             arrows += _connection_arrows(conn, session, sides(conn))
+        quoted = _quoted_arrows(analysis.traffic.unattached_icmp, session, sides,
+                                callback_step)
+        arrows += quoted
         if stream is not None and session.control_uid in by_uid:
             control = by_uid[session.control_uid]
             arrows += _ndmp_arrows(stream.messages, sides(control), session)
@@ -147,7 +160,8 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         arrows.sort(key=lambda a: (a.frame, a.order))
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
         arrows, omitted = _cap(arrows)
-        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
+        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents,
+                       [key for arrow in quoted for key in (arrow.dst, arrow.src)])
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         title = f"Session {session.id}: {session.kind}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
@@ -245,23 +259,28 @@ class _Sides:
         return f"{self.host} remote agent"
 
     def __call__(self, conn: Connection) -> tuple[str, str]:
-        if not (self.shared and conn.orig_h == conn.resp_h == self.host):
-            return conn.orig_h, conn.resp_h
-        if conn.uid == self.session.callback_uid:
-            return self.agent(), self.media()
-        if self.listeners.get((conn.resp_h, conn.resp_p)) == "mover":
+        return self.ends(conn.orig_h, conn.resp_h, conn.resp_p,
+                         conn.uid == self.session.callback_uid)
+
+    def ends(self, orig_h: str, resp_h: str, resp_p: int, callback: bool) -> tuple[str, str]:
+        """The lanes of an originator and a responder (callback: the session's callback)."""
+        if not (self.shared and orig_h == resp_h == self.host):
+            return orig_h, resp_h
+        if callback or self.listeners.get((resp_h, resp_p)) == "mover":
             return self.agent(), self.media()
         return self.media(), self.agent()
 
 
 def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tuple[str, ...],
-           agents: tuple[str, ...]) -> list[Lane]:
-    """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1)."""
+           agents: tuple[str, ...], more: list[str] | None = None) -> list[Lane]:
+    """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1);
+    more: lane keys of arrows that belong to no connection."""
     seen = [session.media_server, session.remote_agent]
     if sides.shared:
         seen = [sides.media(), sides.agent()]
     for conn in sorted(conns, key=lambda c: c.first_frame):
         seen += sides(conn)
+    seen += more or []
     keys = list(dict.fromkeys(seen))
     host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
 
@@ -345,6 +364,25 @@ def _connection_arrows(conn: Connection, session: Session,
         arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
                             conn.uid, list(conn.rst_frames), ts, 4, number,
                             status if refused else "neutral", reply=refused))
+    return arrows
+
+
+def _quoted_arrows(rejects: list[IcmpUnreachable], session: Session, sides: _Sides,
+                   callback_step: int | None) -> list[Arrow]:
+    """The ICMP rejects of SYNs the capture does not hold that a step of the session
+    failed on (flowcheck.verify.quoted cites their frames): each drawn as the ICMP
+    answer of a captured refusal, saying its SYN was not captured. No connection."""
+    steps = {frame: step for step in session.steps if step.step != 1 for frame in step.frames}
+    arrows = []
+    for reject in rejects:
+        step = steps.get(reject.frames[0])
+        if step is None:
+            continue
+        orig, resp = sides.ends(reject.orig_h, reject.resp_h, reject.resp_p,
+                                step.step == callback_step)
+        arrows.append(Arrow(resp, orig, "icmp", f"ICMP unreachable (SYN :{reject.orig_p} "
+                            f"\u2192 :{reject.resp_p} not captured)", "", list(reject.frames),
+                            reject.ts, 2, step.step, step.status, reply=True))
     return arrows
 
 

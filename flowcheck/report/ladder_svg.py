@@ -130,7 +130,8 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
         badge = (f'<g class="badge"><circle cx="{bx}" cy="{y}" r="8" fill="{paint}"/>'
                  f'<text x="{bx}" y="{y + 3.5}" text-anchor="middle">{arrow.step}</text></g>')
     frames = ",".join(map(str, arrow.frames[:8]))
-    tooltip = f"<title>{escape(arrow.label)} (connection {escape(arrow.uid)}, frames {frames})"
+    owner = f"connection {escape(arrow.uid)}, " if arrow.uid else ""
+    tooltip = f"<title>{escape(arrow.label)} ({owner}frames {frames})"
     tooltip += "".join(f"; {escape(m.severity)} {escape(m.code)}" for m in arrow.findings)
     tooltip += "</title>"
     classes = " ".join(["arrow", arrow.kind] + (["reply"] if arrow.reply else []))

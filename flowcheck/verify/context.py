@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, NdmpStream, Session, Severity, endpoint
+from flowcheck.model import (
+    Connection,
+    Finding,
+    IcmpUnreachable,
+    NdmpStream,
+    Session,
+    Severity,
+    endpoint,
+)
 from flowcheck.profiles import Profile
 
 
@@ -31,6 +39,12 @@ class Context:
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     session_by_id: dict[str, Session] = field(default_factory=dict)
+    # ICMP unreachables quoting a connection the capture does not hold, and those that
+    # refused a session's callback or announced endpoint (flowcheck.verify.quoted):
+    # (session id, "callback" or the announcement group's first frame) -> them.
+    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
+    quoted_refusals: dict[tuple[str, str | int], list[IcmpUnreachable]] = field(
+        default_factory=dict)
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
@@ -191,6 +205,18 @@ def refusal_causes(conn: Connection) -> str:
             f"either nothing listens there because the port was already in use (Backup Exec then "
             f"skips the resource and the job fails with \"Communication Failure has occurred "
             f"between the Job Engine and Remote Agent\"), or a firewall rejects it")
+
+
+def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """The fix of callback_refused: the port in use or a firewall's reject."""
+    return (f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
+            f"firewall rejects it, {allow_rule(ctx, conn, session)}.")
+
+
+def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """The fix of data_refused: the port in use or a firewall's reject."""
+    return ("If the port was in use: free it or widen the range so each resource gets "
+            f"its own port; if a firewall rejects it: {allow_rule(ctx, conn, session)}.")
 
 
 def cut_announcement_words(session: Session) -> str:

@@ -17,6 +17,8 @@ from flowcheck.verify.context import (
     Context,
     agent_side_port,
     allow_rule,
+    callback_refused_fix,
+    data_refused_fix,
     endpoint,
     media_side_port,
     opening_frames,
@@ -132,8 +134,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "refused":
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(conn)}.",
-                f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
-                f"firewall rejects it, {rule}.", session=session, conn=conn, cause="callback")
+                callback_refused_fix(ctx, conn, session), session=session, conn=conn,
+                cause="callback")
     elif outcome == "handshake_incomplete":
         _handshake_incomplete(ctx, session, conn, "callback", "callback")
     _check_ports(ctx, session, conn, "callback")
@@ -182,8 +184,9 @@ def _check_data(ctx: Context, session: Session) -> None:
         _report_failed_data(ctx, session, attempts)
     check_address_matched(ctx, session)
     for group in announcement_groups(session.announced):
-        if any(a.used_by for a in group):
-            continue
+        if any(a.used_by for a in group) or (session.id, group[0].frame) in \
+                ctx.quoted_refusals:
+            continue  # a connection reached it, or an ICMP reject of its SYN (data_refused)
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):
@@ -241,10 +244,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "refused":
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.",
-                f"If the port was in use: free it or widen the range so each resource gets "
-                f"its own port; if a firewall rejects it: {rule}.", session=session,
-                conn=first, frames=frames, cause="data")
+                f"{refusal_causes(first)}.", data_refused_fix(ctx, first, session),
+                session=session, conn=first, frames=frames, cause="data")
     else:
         _handshake_incomplete(ctx, session, first, "data connection", "data")
 

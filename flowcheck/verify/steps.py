@@ -44,6 +44,7 @@ from flowcheck.verify.evidence import (
     unseen_way,
     unseen_why,
 )
+from flowcheck.verify.quoted import quoted_step
 
 _LATER = ("announcement", "data_connection", "data_flow")
 # Requests whose reply announces a data endpoint (flow-model.md).
@@ -143,6 +144,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          "direction only or ended too soon")
         _missing(ctx, session, spec, "the agent never answered on the control connection")
         return _step(spec, "missing", detail="the agent never answered")
+    quoted = quoted_step(ctx, session, "callback") if session.callback_uid is None else None
+    if quoted is not None:  # an ICMP reject of a SYN the capture does not hold
+        return _step(spec, "failed", frames=quoted[0], detail=quoted[1])
     if session.callback_uid is None and judged(ctx, control) == "midstream":
         # The callback may have come before the capture: not seen is not missing.
         return _step(spec, "unknown",
@@ -260,6 +264,9 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
         first = failed[0]
         return _step(spec, "failed", uids, frames,
                      f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
+    quoted = quoted_step(ctx, session, "data_connection")
+    if quoted is not None:  # an ICMP reject of a SYN the capture does not hold
+        return _step(spec, "failed", uids, frames + quoted[0], quoted[1])
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         return _step(spec, "unknown", uids, frames,
