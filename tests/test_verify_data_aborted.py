@@ -248,3 +248,12 @@ def test_control_connection_reset_so_is_judged_as_before() -> None:
     assert codes(findings) == ["capture_ended_early"]
     assert statuses(sessions[0])[0] == "unknown"
 
+
+def test_ladder_puts_the_finding_on_the_reset_under_step_5(tmp_path: Path) -> None:
+    from flowcheck.report.ladder import build_ladders
+
+    (ladder,) = build_ladders(_analyze(_opening_only(tmp_path, _originator_rst, "ladder")))
+    [reset] = [a for a in ladder.arrows if a.uid == "C3" and a.kind == "rst"]
+    assert (reset.label, reset.step, reset.status) == ("RST (aborted)", 5, "failed")
+    assert (reset.src, reset.dst) == (M, A) and not reset.reply
+    assert [m.code for m in reset.findings] == ["data_aborted"]
