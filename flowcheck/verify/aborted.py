@@ -19,7 +19,13 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.verify.context import Context, conn_sides
-from flowcheck.verify.details import span_words
+from flowcheck.verify.details import (
+    failure_words,
+    flow_detail,
+    job_direction,
+    sent_each_way,
+    span_words,
+)
 from flowcheck.verify.evidence import is_open, judged
 
 
@@ -40,6 +46,24 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
             opened[key] = max(conn.ts, opened.get(key, conn.ts))
     return [attempts for key, attempts in groups.items()
             if opened.get(key, float("-inf")) <= attempts[0].ts]
+
+
+def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
+                 ) -> tuple[list[str], list[int], str] | None:
+    """Step 5 failed on evidence when a resource's connection was reset so: (uids, the
+    RST frames, detail), the bytes the open connections moved named too; None when none
+    was."""
+    gave_up = [attempts[0] for attempts in abandoned(ctx, session)]
+    if not gave_up:
+        return None
+    first = gave_up[0]
+    detail = f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}"
+    if open_conns:
+        sent = sent_each_way(session, open_conns)
+        detail += "; the others: " + flow_detail(session, open_conns, sent,
+                                                 job_direction(session))
+    return ([c.uid for c in gave_up + open_conns], [f for c in gave_up for f in c.rst_frames],
+            detail)
 
 
 def check_aborted(ctx: Context, session: Session) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op, one_sided
-from flowcheck.verify.aborted import abandoned
+from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -302,17 +302,9 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
 def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
-    gave_up = [attempts[0] for attempts in abandoned(ctx, session)]
-    if gave_up:
-        # data_aborted: a resource's connection reset before any data, on evidence.
-        first = gave_up[0]
-        detail = f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}"
-        if open_conns:
-            sent = sent_each_way(session, open_conns)
-            detail += "; the others: " + flow_detail(session, open_conns, sent,
-                                                     job_direction(session))
-        return _step(spec, "failed", [c.uid for c in gave_up + open_conns],
-                     [f for c in gave_up for f in c.rst_frames], detail)
+    failure = aborted_flow(ctx, session, open_conns)
+    if failure is not None:  # data_aborted: a resource's connection reset before any data
+        return _step(spec, "failed", *failure)
     if not open_conns:
         previous = _previous(session, ctx, "data_connection")
         if previous is not None and previous.status == "unknown":
