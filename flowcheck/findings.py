@@ -21,6 +21,7 @@ CATALOGUE: dict[str, Severity] = {
     "callback_refused": E,
     "data_unanswered": E,
     "data_refused": E,
+    "data_aborted": E,
     "announced_not_used": E,
     "port_outside_media_range": E,
     "port_outside_agent_range": E,

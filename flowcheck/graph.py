@@ -3,7 +3,8 @@
 Host nodes are the IP addresses; endpoint nodes are "ip:port" and hang off their host
 with a "port" edge. Every TCP connection is a "connection" edge from the originator's
 endpoint to the responder's, carrying uid, role, step, conn_state, bytes, session and
-outcome (established, unanswered, refused, handshake_incomplete, midstream).
+outcome (established, unanswered, refused, handshake_incomplete, aborted: reset by its
+originator after the SYN-ACK, midstream).
 Attribute values are str/int/float only, so every export format can hold them.
 """
 

@@ -34,6 +34,8 @@ CERTAIN_ONCE_SEEN = frozenset({
 CERTAIN_AFTER_SILENCE = frozenset({
     "control_unanswered", "callback_unanswered", "data_unanswered", "handshake_incomplete",
     "announced_address_mismatch",
+    # A connector whose connect timed out may retry; a retry that opens takes it back.
+    "data_aborted",
 })
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.

@@ -92,7 +92,9 @@ class Connection:
     # covering data never seen ("ACKed segment that wasn't captured").
     gap_frames: list[int] = field(default_factory=list)
     established: bool = False  # three-way handshake completed (originator ACKed SYN-ACK)
-    syn_ts: float | None = None
+    syn_ts: float | None = None  # the first SYN's time
+    synack_ts: float | None = None  # the first SYN-ACK's time
+    rst_ts: float | None = None  # the first RST's time, either side
     # The tunnel the connection arrived in, outermost first (docs/json.md), None if none.
     tunnel: str | None = None
     # Filled by later stages.

@@ -148,6 +148,10 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert {"SF", "S2", "REJ", "S0", "RSTO", "RSTR", "OTH"} <= states
     histories = "".join(c.history for c in reference)
     assert "^" in histories and "W" in histories.upper()
+    # The evidence times come with their frames (the paths agree on them above).
+    assert all((c.synack_ts is None) == (not c.synack_frames) and
+               (c.rst_ts is None) == (not c.rst_frames) for c in reference)
+    assert any(c.rst_ts is not None for c in reference)
     if variant in ("duplicates", "all"):
         assert any(c.retransmits for c in reference) and any(c.syn_retries for c in reference)
     if variant in ("loss", "all"):

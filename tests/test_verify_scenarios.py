@@ -34,7 +34,8 @@ _frames = iter(range(1, 1_000_000, 10))
 def conn(uid: str, orig: str, oport: int, resp: str, rport: int, ts: float, *,
          how: str = "ok", end: float | None = None, orig_bytes: int = 0,
          resp_bytes: int = 0) -> Connection:
-    """A connection whose opening went `how`: ok, unanswered, refused, icmp, handshake."""
+    """A connection whose opening went `how`: ok, unanswered, refused, icmp, handshake,
+    aborted (reset by its originator right after the SYN-ACK)."""
     first = next(_frames)
     c = Connection(uid, orig, oport, resp, rport, ts, last_ts=end if end is not None else ts + 5,
                    first_frame=first, last_frame=first + 9, syn_frames=[first],
@@ -51,6 +52,11 @@ def conn(uid: str, orig: str, oport: int, resp: str, rport: int, ts: float, *,
         c.icmp_frames, c.conn_state, c.history = [first + 1], "S0", "S"
     elif how == "handshake":
         c.synack_frames, c.conn_state, c.history = [first + 1, first + 2], "S1", "Sh"
+    elif how == "aborted":
+        c.synack_frames, c.rst_frames, c.orig_rst = [first + 1], [first + 2], True
+        c.conn_state, c.history = "RSTO", "ShR"
+        c.synack_ts, c.rst_ts = ts + 0.0002, ts + 0.0003
+        c.last_ts = c.rst_ts
     return c
 
 

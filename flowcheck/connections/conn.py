@@ -237,6 +237,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         if ack:
             letters.append("H")
             _note(record.synack_frames, frame)
+            if record.synack_ts is None:
+                record.synack_ts = ts
             if side.isn is None:
                 side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL,
@@ -289,6 +291,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if rst:
         letters.append("R")
         _note(record.rst_frames, frame)
+        if record.rst_ts is None:
+            record.rst_ts = ts
         side.state = EndpointState.RESET
         if is_orig:
             record.orig_rst = True

@@ -44,7 +44,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
            "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
-           "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "tunnel")
+           "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
+           "rst_ts", "tunnel")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -169,13 +170,16 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     flags, frames = short.flags[at], np.where(valid, short.frame[at], 0)
     rst = (flags & RST) != 0
     sent = valid & ~short.copy[at]  # capture copies are counted, not evidence
+    times = short.ts[at]
+    synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
-        synack_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN | ACK) & sent),
+        synack_frames=_frame_lists(frames, synack),
         rst_frames=_frame_lists(frames, rst & sent),
+        synack_ts=_first_times(times, synack), rst_ts=_first_times(times, rst & sent),
         fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         histories=_histories(short.new_letters[:, flows]))
@@ -225,7 +229,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         short.frame[col.last].tolist(), _optional(short.rtt[new]), col.syn_frames,
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
         [[] for _ in range(count)], col.fin_frames, gap_frames,
-        short.established[new].tolist(), _optional(short.syn_ts[new]), tunnels))
+        short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
+        col.rst_ts, tunnels))
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -247,12 +252,12 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             short.syn_retries[going_on].tolist(), col.syn_frames, col.synack_frames,
             col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
             short.established[going_on].tolist(), _optional(short.rtt[going_on]),
-            _optional(short.syn_ts[going_on]), states, missed, gaps, gap_frames,
-            strict=True):
+            _optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
+            gaps, gap_frames, strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
-         fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, r.conn_state,
-         r.missed_bytes, r.gaps, r.gap_frames) = values
+         fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
+         r.conn_state, r.missed_bytes, r.gaps, r.gap_frames) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits
@@ -263,6 +268,10 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                 mine.extend(more[:EVIDENCE_CAP - len(mine)])
         r.resp_rst = r.resp_rst or resp_rst
         r.orig_rst = r.orig_rst or orig_rst
+        if r.synack_ts is None:
+            r.synack_ts = synack_ts
+        if r.rst_ts is None:
+            r.rst_ts = rst_ts
     return records
 
 
@@ -280,6 +289,8 @@ class _Columns:
     fin_frames: list[list[int]]
     resp_rst: np.ndarray
     orig_rst: np.ndarray
+    synack_ts: list[float | None]  # per flow: its first SYN-ACK of the batch, if any
+    rst_ts: list[float | None]
     histories: list[str]
 
 
@@ -301,6 +312,14 @@ def _address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
 
 def _optional(values: np.ndarray) -> list[float | None]:
     return [None if x != x else x for x in values.tolist()]
+
+
+def _first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
+    """Per flow (column), the time of its first packet (in step order) where mask holds,
+    None where it never does."""
+    first = mask.argmax(axis=0)
+    found = np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
+    return _optional(found)
 
 
 def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:

@@ -16,7 +16,7 @@ from flowcheck.report.files import write_report_file
 if TYPE_CHECKING:
     import networkx as nx
 
-_FAILED_OUTCOMES = ("unanswered", "refused", "handshake_incomplete")
+_FAILED_OUTCOMES = ("unanswered", "refused", "handshake_incomplete", "aborted")
 _ROLE_COLOURS = {"control": "blue", "callback": "darkorange", "data": "darkgreen",
                  "other": "gray40"}
 

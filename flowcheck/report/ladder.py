@@ -359,11 +359,19 @@ def _connection_arrows(conn: Connection, session: Session,
                             conn.ts, 3, last.step if last else None, _status(last, conn)))
     if conn.rst_frames:
         src, dst = (resp, orig) if conn.resp_rst else (orig, resp)
-        refused = connection_outcome(conn) == "refused"
+        outcome = connection_outcome(conn)
+        refused = outcome == "refused"
         ts = conn.last_ts if refused or conn.rst_frames[-1] == conn.last_frame else None
-        arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
-                            conn.uid, list(conn.rst_frames), ts, 4, number,
-                            status if refused else "neutral", reply=refused))
+        if outcome == "aborted" and conn.role == "data":
+            # The originator gave the connection up: the evidence that no data flowed.
+            last = steps[-1] if steps else None
+            arrows.append(Arrow(src, dst, "rst", "RST (aborted)", conn.uid,
+                                list(conn.rst_frames), ts, 4, last.step if last else None,
+                                _status(last, conn)))
+        else:
+            arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
+                                conn.uid, list(conn.rst_frames), ts, 4, number,
+                                status if refused else "neutral", reply=refused))
     return arrows
 
 

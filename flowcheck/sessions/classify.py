@@ -15,7 +15,8 @@ from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, Nd
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
 
-Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "midstream"]
+Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "aborted",
+                  "midstream"]
 
 _RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 _STARTS = {"DATA_START_BACKUP", *_RECOVERS}
@@ -45,6 +46,8 @@ def connection_outcome(conn: Connection) -> Outcome:
         return "established"
     if conn.syn_seen and any(letter in conn.history for letter in "ADF"):
         return "established"
+    if conn.synack_seen and originator_aborted(conn):
+        return "aborted"
     if conn.synack_seen:
         return "handshake_incomplete"
     if conn.syn_seen:
@@ -52,6 +55,17 @@ def connection_outcome(conn: Connection) -> Outcome:
             return "refused"
         return "unanswered"
     return "midstream"  # the capture started after the handshake: nothing to judge
+
+
+def originator_aborted(conn: Connection) -> bool:
+    """SYN, SYN-ACK, then a RST from the originator instead of its ACK, no data either way
+    (Zeek's RSTO, history ShR): the responder answered, the originator reset the
+    connection before it opened. Its TCP answers a SYN-ACK with a RST when no connection
+    waits for it any more (RFC 9293 section 3.10.7.1, CLOSED state: the connect was given
+    up or timed out), or a rule on its side rejects the SYN-ACK with a reset."""
+    return (conn.syn_seen and conn.synack_seen and conn.orig_rst and not conn.resp_rst
+            and not conn.orig_bytes and not conn.resp_bytes
+            and max(conn.rst_frames, default=0) > conn.synack_frames[0])
 
 
 def rst_only(conn: Connection) -> bool:
@@ -76,7 +90,8 @@ def one_sided(conn: Connection) -> Direction | None:
 
 
 def is_failed(conn: Connection) -> bool:
-    return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete")
+    return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete",
+                                        "aborted")
 
 
 def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:

@@ -12,10 +12,23 @@ from flowcheck.sessions import connection_outcome
 from flowcheck.verify.context import Context, conn_sides, refusal_how
 
 
+def span_words(seconds: float) -> str:
+    """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s"."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
 def handshake_words(conn: Connection) -> str:
     """"handshake 0.42 ms" (SYN to the ACK of the SYN-ACK), or why there is none."""
     if conn.rtt is not None:
         return f"handshake {conn.rtt * 1000:.3g} ms"
+    if connection_outcome(conn) == "aborted":
+        answered = ""
+        if conn.syn_ts is not None and conn.synack_ts is not None:
+            first = " first" if conn.syn_retries else ""
+            answered = (f" {span_words(max(0.0, conn.synack_ts - conn.syn_ts))} after the"
+                        f"{first} SYN")
+        return (f"SYN-ACK{answered}, then reset by {conn.orig_h} (frame "
+                f"{conn.rst_frames[0]}) before the handshake completed")
     if not conn.syn_seen and not conn.synack_seen:
         return "handshake not in the capture"
     return "handshake not fully captured"
@@ -113,6 +126,9 @@ def failure_words(conn: Connection) -> str:
     outcome = connection_outcome(conn)
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
+    if outcome == "aborted":
+        return (f"answered, then reset by its originator {conn.orig_h} (RST, frame "
+                f"{conn.rst_frames[0]}) before any data")
     if outcome == "handshake_incomplete":
         return (f"handshake incomplete: {len(conn.synack_frames)} SYN-ACK(s) from "
                 f"{conn.resp_h}, no ACK from {conn.orig_h}")

@@ -168,8 +168,15 @@ def time_enough(ctx: Context, ts: float) -> bool:
 
 def judged(ctx: Context, conn: Connection) -> Judged:
     """connection_outcome, with a silence (unanswered, handshake incomplete) only when
-    the capture could have seen the answer; "unknown" otherwise."""
+    the capture could have seen the answer; "unknown" otherwise. A reset by the
+    originator after the SYN-ACK ("aborted") is evidence for a data connection
+    (data_aborted); a control connection or callback reset so is judged as a handshake
+    that never completed, as before."""
     outcome = connection_outcome(conn)
+    if outcome == "aborted":
+        if conn.role == "data":
+            return outcome
+        outcome = "handshake_incomplete"
     if outcome == "unanswered":
         if conn.syn_retries > 0:
             return outcome

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import announcement_groups, connection_outcome
+from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, mismatched, report_mismatch
 from flowcheck.verify.context import (
     Context,
@@ -182,6 +183,7 @@ def _check_data(ctx: Context, session: Session) -> None:
             _check_ports(ctx, session, conn, "data connection")
     for attempts in failed.values():
         _report_failed_data(ctx, session, attempts)
+    check_aborted(ctx, session)
     check_address_matched(ctx, session)
     for group in announcement_groups(session.announced):
         if any(a.used_by for a in group) or (session.id, group[0].frame) in \

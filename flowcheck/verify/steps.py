@@ -9,6 +9,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op, one_sided
+from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -259,7 +260,10 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
     if not session.announced and not session.match_reason:
         return _step(spec, "missing", detail="nothing was announced, so nothing to connect to")
     outcomes = {c.uid: judged(ctx, c) for c in conns}
-    failed = [c for c in conns if not is_open(outcomes[c.uid]) and outcomes[c.uid] != "unknown"]
+    # A connection its originator reset after the SYN-ACK reached the endpoint: its
+    # failure is step 5's (no data flowed), not this step's.
+    failed = [c for c in conns if not is_open(outcomes[c.uid])
+              and outcomes[c.uid] not in ("unknown", "aborted")]
     if failed:
         first = failed[0]
         return _step(spec, "failed", uids, frames,
@@ -305,6 +309,9 @@ def _data_connection(ctx: Context, session: Session, spec: StepSpec,
 def _data_flow(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
+    failure = aborted_flow(ctx, session, open_conns)
+    if failure is not None:  # data_aborted: a resource's connection reset before any data
+        return _step(spec, "failed", *failure)
     if not open_conns:
         previous = _previous(session, ctx, "data_connection")
         if previous is not None and previous.status == "unknown":

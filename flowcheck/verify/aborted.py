@@ -1,0 +1,152 @@
+"""Data connections their originator reset right after the SYN-ACK: `data_aborted`.
+
+SYN, SYN-ACK, then a RST from the side that connected instead of the ACK that completes
+the handshake, and no data (Zeek's RSTO with history ShR). The port was reachable (it
+answered), but the connector gave the connection up before it opened, so that
+resource's data never flowed: step 5 failed, on the RST as evidence.
+
+The timing tells the two readings apart. A SYN-ACK that came late (after SYN retries,
+or later than the retransmission timeout after the first SYN) found the connect already
+timed out: with no connection waiting for it, the connector's TCP answers it with a RST
+(RFC 9293 section 3.10.7.1, CLOSED state): a slow or lossy path. A prompt SYN-ACK means
+the connector abandoned the connection itself (the job was cancelled, an error on its
+side), or a rule on its side rejects the SYN-ACK with a reset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.details import (
+    failure_words,
+    flow_detail,
+    job_direction,
+    sent_each_way,
+    span_words,
+)
+from flowcheck.verify.evidence import is_open, judged
+
+
+def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
+    """The session's data connections reset by their originator after the SYN-ACK,
+    grouped by endpoint (attempts in capture order), leaving out an endpoint that a
+    later connection from the same host reached and opened (the connector retried and
+    the resource's data could flow)."""
+    groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
+    opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        key = (conn.orig_h, conn.resp_h, conn.resp_p)
+        outcome = judged(ctx, conn)
+        if outcome == "aborted":
+            groups[key].append(conn)
+        elif is_open(outcome):
+            opened[key] = max(conn.ts, opened.get(key, conn.ts))
+    return [attempts for key, attempts in groups.items()
+            if opened.get(key, float("-inf")) <= attempts[0].ts]
+
+
+def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
+                 ) -> tuple[list[str], list[int], str] | None:
+    """Step 5 failed on evidence when a resource's connection was reset so: (uids, the
+    RST frames, detail), the bytes the open connections moved named too; None when none
+    was."""
+    gave_up = [attempts[0] for attempts in abandoned(ctx, session)]
+    if not gave_up:
+        return None
+    first = gave_up[0]
+    detail = f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}"
+    if open_conns:
+        sent = sent_each_way(session, open_conns)
+        detail += "; the others: " + flow_detail(session, open_conns, sent,
+                                                 job_direction(session))
+    return ([c.uid for c in gave_up + open_conns], [f for c in gave_up for f in c.rst_frames],
+            detail)
+
+
+def check_aborted(ctx: Context, session: Session) -> None:
+    """One data_aborted error per endpoint whose connection was reset so (connections a
+    NAT rewrote are announced_address_mismatch's, which names how they failed)."""
+    nat_matched = {uid for uid, _ in session.address_matched}
+    for attempts in abandoned(ctx, session):
+        first = attempts[0]
+        if first.uid in nat_matched:
+            continue
+        frames = [f for c in attempts for f in c.syn_frames + c.synack_frames + c.rst_frames]
+        message, fix = _words(ctx, session, first, len(attempts))
+        ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
+                ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
+
+
+def late_answer(ctx: Context, conn: Connection) -> bool:
+    """Did the SYN-ACK come late: after the SYN was retried, or at least the
+    retransmission timeout after the first SYN (when TCP would have retried)?"""
+    if conn.syn_retries > 0:
+        return True
+    delay = _delay(conn.syn_ts, conn.synack_ts)
+    return delay is not None and delay >= ctx.config.retransmission_timeout
+
+
+def _delay(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else max(0.0, end - start)
+
+
+def _who(conn: Connection, session: Session) -> str:
+    """The originator by its role: "the media server 10.77.0.1"."""
+    media, agent = conn_sides(conn, session)
+    origin = (conn.orig_h, conn.orig_p)
+    role = "the media server" if media == origin else "the agent" if agent == origin \
+        else "the host"
+    return f"{role} {conn.orig_h}"
+
+
+def _timeline(conn: Connection) -> str:
+    """SYN, SYN-ACK and RST with their frames and the time between them."""
+    syns = max(len(conn.syn_frames), conn.syn_retries + 1)
+    syn_frames = ", ".join(map(str, conn.syn_frames))
+    if syns > 1:
+        sent = f"SYN sent {syns} times (frames {syn_frames})"
+    else:
+        sent = f"SYN (frame {syn_frames})"
+    answer = _delay(conn.syn_ts, conn.synack_ts)
+    after = f" {span_words(answer)} after the first SYN" if syns > 1 and answer is not None \
+        else f" {span_words(answer)} later" if answer is not None else ""
+    reset = _delay(conn.synack_ts, conn.rst_ts)
+    reset_after = f" {span_words(reset)} after it" if reset is not None else ""
+    return (f"{sent}, SYN-ACK from {conn.resp_h}{after} (frame {conn.synack_frames[0]}), "
+            f"RST from {conn.orig_h}{reset_after} (frame {conn.rst_frames[0]}) instead of the "
+            "ACK that completes the handshake")
+
+
+def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> tuple[str, str]:
+    """The finding's message and fix, by the reading the timing supports."""
+    who = _who(conn, session)
+    role = who.rsplit(" ", 1)[0]
+    more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
+            "way." if attempts > 1 else "")
+    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
+            f"originator, {who}, before any data: {_timeline(conn)}.{more} This resource's "
+            "data never flowed (step 5).")
+    path = f"{conn.orig_h} and {conn.resp_h}"
+    if late_answer(ctx, conn):
+        return (f"{head} The port was reachable, but its answer came late: {conn.orig_h} "
+                "had given up connecting by then (its connect timed out), and its TCP "
+                "answered the late SYN-ACK with a reset. The path between "
+                f"{path} is slow or loses packets (SYNs or SYN-ACKs lost or held up).",
+                f"Find what delays or drops the first packets of new connections between "
+                f"{path}: a lossy or congested link, a firewall or IPS slow to pass new "
+                "connections, a host slow to accept (capture on both hosts at once to see "
+                f"where they are lost); if the path is only slow, raise {role}'s connect "
+                "timeout.")
+    return (f"{head} The SYN-ACK came at once, so the port was reachable and the network "
+            f"delivered the answer: {conn.orig_h} gave the connection up itself (the job was "
+            f"cancelled, or an error on its side), or a rule on {conn.orig_h} rejects the "
+            "SYN-ACK with a reset.",
+            f"See the job log and {role}'s log for why it gave this connection up (a "
+            "cancelled job, an error on its side); if they show none, check the firewall "
+            f"on {conn.orig_h}: it must let in the return traffic of its own connections "
+            f"(TCP from {conn.resp_h} port {conn.resp_p} to {conn.orig_h} port "
+            f"{conn.orig_p}, established).")
