@@ -21,8 +21,7 @@ from test_connections_util import ACK, FIN, PSH, RST, SYN, read_batches
 from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
 
-from flowcheck.connections import ConnectionTracker
-from flowcheck.connections import tracker as tracker_module
+from flowcheck.connections import ConnectionTracker, short_flows
 from flowcheck.connections.short import MAX_PACKETS
 from flowcheck.connections.state import EndpointState, conn_state, conn_states
 from flowcheck.model import Connection
@@ -120,8 +119,8 @@ def short_pass_everywhere(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     in every batch with a flow for it: small batches then test it too (continuing
     connections, one-flow steps)."""
     if request.param == "every batch":
-        monkeypatch.setattr(tracker_module, "SHORT_STEP_FLOWS", 1)
-        monkeypatch.setattr(tracker_module, "SHORT_STEP_PACKETS", 0)
+        monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+        monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
     return request.param
 
 
@@ -230,7 +229,7 @@ def test_clean_short_connections_go_none_at_a_time(tmp_path: Path) -> None:
 
 # Per batch, the longest flows beyond the pass's steps (fewer than SHORT_STEP_FLOWS
 # flows that long) are walked.
-LONGEST_FEW = tracker_module.SHORT_STEP_FLOWS * MAX_PACKETS
+LONGEST_FEW = short_flows.SHORT_STEP_FLOWS * MAX_PACKETS
 
 
 def unusual_packets(connections: list[Connection]) -> int:
@@ -268,8 +267,8 @@ def test_batch_boundaries_are_not_unusual(tmp_path: Path, loss: float, chunk: in
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Connections open across batch boundaries are taken up again from their parked
     state, not one packet at a time (the pass forced into every batch: tiny batches)."""
-    monkeypatch.setattr(tracker_module, "SHORT_STEP_FLOWS", 1)
-    monkeypatch.setattr(tracker_module, "SHORT_STEP_PACKETS", 0)
+    monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+    monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
     packets = short_traffic(8, 1_000, loss=loss, dup=loss, swap=loss, reuse=False)
     tracker = track(tmp_path, packets, chunk)
     assert tracker.one_at_a_time <= unusual_packets(run(tmp_path, packets, chunk=100_000,

@@ -1,4 +1,5 @@
-"""The ladder model (report/ladder.py) and its text and Mermaid forms, on the lab captures."""
+"""The ladder model (report/ladder.py, built by report/ladder_build.py) and its text and
+Mermaid forms, on the lab captures."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.html import render_html
-from flowcheck.report.ladder import Ladder, build_ladders, human_bytes, spacing
+from flowcheck.report.ladder import Ladder, spacing
+from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import render_svg
 from flowcheck.report.ladder_text import ladder_width, render_ladder
 from flowcheck.report.mermaid import render_mermaid
@@ -250,7 +252,7 @@ def test_a_huge_session_keeps_its_failures(monkeypatch: pytest.MonkeyPatch) -> N
     """Beyond MAX_ARROWS only arrows that show a finding or a bad step stay, and every
     renderer says how many were left out."""
     full = _ladder("data-port-in-use")
-    monkeypatch.setattr("flowcheck.report.ladder.MAX_ARROWS", 5)
+    monkeypatch.setattr("flowcheck.report.ladder_build.MAX_ARROWS", 5)
     (ladder,) = build_ladders(_lab("data-port-in-use"))
     assert ladder.arrows[:5] == full.arrows[:5]
     assert [a.label for a in ladder.arrows[5:]] == [

@@ -250,7 +250,7 @@ def test_control_connection_reset_so_is_judged_as_before() -> None:
 
 
 def test_ladder_puts_the_finding_on_the_reset_under_step_5(tmp_path: Path) -> None:
-    from flowcheck.report.ladder import build_ladders
+    from flowcheck.report.ladder_build import build_ladders
 
     (ladder,) = build_ladders(_analyze(_opening_only(tmp_path, _originator_rst, "ladder")))
     [reset] = [a for a in ladder.arrows if a.uid == "C3" and a.kind == "rst"]

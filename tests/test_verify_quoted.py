@@ -125,7 +125,7 @@ def test_ladder_draws_the_reject(tmp_path: Path, name: str, sender: str, code: s
                                  step: int) -> None:
     """The failed step has no connection to draw: the ICMP reject is its arrow, from the
     rejecting host, carrying the finding."""
-    from flowcheck.report.ladder import build_ladders
+    from flowcheck.report.ladder_build import build_ladders
 
     one_way = _sent_by(tmp_path, LAB / f"{name}.pcap", sender)
     [ladder] = build_ladders(_analyze(one_way, name))

@@ -1,7 +1,7 @@
 """The short-connection path: the packets of a batch's new connections, all at once.
 
 A flow of the batch whose first packet opens a connection (its 4-tuple never seen, or
-a SYN that reuses it, as the tracker's `_starts_new` decides), not tapped, with at most
+a SYN that reuses it, as per_packet.starts_new decides), not tapped, with at most
 `MAX_PACKETS` packets in the batch, is tracked here together with every other such
 flow: step k applies each flow's k-th packet with numpy operations that transcribe
 `conn.update_packet` (flows sorted by size, so step k's flows are a prefix). Per batch
@@ -141,7 +141,7 @@ class ShortPass:
             syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
             pure_syn = syn & ~ac
             # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is
-            # a new connection on the same 4-tuple (tracker._starts_new): handed back.
+            # a new connection on the same 4-tuple (per_packet.starts_new): handed back.
             b = base[fs]
             if k:
                 bad[:n] |= pure_syn & (b != NONE) & (sq != b)

@@ -5,15 +5,16 @@ Per batch: decode in bulk, group packets by flow in bulk, then:
   one run each, and all of them are applied together by `apply_runs` (segmented numpy);
 - flows of connections opened in this batch (or parked by an earlier one), with few
   packets each, go through the short-connection pass when there are enough of them
-  (flowcheck.connections.short): all their packets at once, a step per packet position,
-  the records made in bulk and the sides' state parked in arrays; a flow it does not
-  cover (a sequence gap, a 4-tuple reused within the batch, a tapped connection) is
-  handed back whole and walked;
+  (flowcheck.connections.short; which flows, and the records kept after it:
+  flowcheck.connections.short_flows): all their packets at once, a step per packet
+  position, the records made in bulk and the sides' state parked in arrays; a flow it
+  does not cover (a sequence gap, a 4-tuple reused within the batch, a tapped
+  connection) is handed back whole and walked;
 - the other flows are walked: packets that can change a connection's state (SYN/FIN/RST,
   a flow's first packet, the first payload while the tap decides, every packet of a
-  tapped connection) go through `update_packet` one at a time; the runs of plain packets
-  between them are applied in rounds, each round's runs (one per flow) in one
-  `apply_runs` call.
+  tapped connection) go through `update_packet` one at a time (the per-packet path,
+  flowcheck.connections.per_packet); the runs of plain packets between them are applied
+  in rounds, each round's runs (one per flow) in one `apply_runs` call.
 Sequence holes never send a run back to the per-packet path: only the packets of a run
 that open a gap or land below the highest byte seen go through the hole bookkeeping one
 at a time. `one_at_a_time` counts them, with the update_packet ones.
@@ -40,12 +41,10 @@ from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
     FIN,
-    PRE_TAP_CAP,
     RST,
     SYN,
     ConnState,
     account_missed,
-    update_packet,
 )
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts
@@ -57,8 +56,10 @@ from flowcheck.connections.flows import (
     group_flows,
 )
 from flowcheck.connections.icmp import UnattachedIcmp
-from flowcheck.connections.parked import Parked, commit, parked_entries
+from flowcheck.connections.parked import Parked
+from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
+from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.state import conn_state
 from flowcheck.decode import (
     FRAGMENT,
@@ -83,14 +84,17 @@ SMALL_FLOW = 16
 # tolist() per field and batch: worth it only when many packets go one at a time).
 SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
-# The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
-# of every flow) only with this many flows in it, and runs only with this many packets
-# per step in all: below that its fixed cost per step exceeds update_packet's.
-SHORT_STEP_FLOWS = 8
-SHORT_STEP_PACKETS = 24
 
 
-class ConnectionTracker:
+class ConnectionTracker(ShortFlows, PerPacketPath):
+    """A capture set's batches in, in order (`feed`); its connections out (`finish`).
+
+    ndmp_port: connections to or from it are tapped (NDMP control connections); sink:
+    receives every packet of a tapped connection (None: nothing is tapped); tap: asked
+    with a connection's first payload whether to tap it too (only with a sink);
+    fast=False: every packet through the per-packet path (the reference).
+    """
+
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
                  tap: Callable[[bytes], bool] | None = None, fast: bool = True) -> None:
         self.ndmp_port = ndmp_port
@@ -285,99 +289,7 @@ class ConnectionTracker:
             slow_streak = 0
             i = j
 
-    # -- short connections, all at once ----------------------------------------------
-
-    def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
-        """Start the short-connection pass on the flows to walk that fit it (see
-        flowcheck.connections.short): connections opened in this batch, and parked ones
-        going on; returns the other flows. The pass's records are made by _commit_short,
-        after the walk, with the batch's uids."""
-        d = self._decoded
-        walk_a = np.asarray(walk, np.int64)
-        sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
-        starts = flows.bounds[walk_a]
-        first = flows.order[starts]
-        low = flows.from_lower[first]
-        lower_port = np.where(low, d.tcp_sport[first], d.tcp_dport[first])
-        upper_port = np.where(low, d.tcp_dport[first], d.tcp_sport[first])
-        fits = sizes <= MAX_PACKETS
-        if self.sink is not None:  # NDMP control connections keep the per-packet path
-            fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
-        keys = flows.keys
-        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
-        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
-        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
-                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
-                                                                                bool)
-        # A known 4-tuple whose first packet here is a SYN may open a new connection.
-        syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
-        reused = np.zeros(len(walk_keys), bool)
-        for n in np.flatnonzero(fits & (in_flows | in_parked) & syn_first).tolist():
-            reused[n] = self._reuses(walk_keys[n], int(first[n]), bool(low[n]))
-        chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
-        if not chosen.any():
-            return walk_a.tolist()
-        pick = np.flatnonzero(chosen)
-        pick = pick[np.argsort(-sizes[pick], kind="stable")]
-        # Each step of the pass costs a few hundred numpy calls whatever its flows: only
-        # steps with enough flows are taken (longer flows are walked), and only if the
-        # pass has enough packets to pay for its steps (else all are walked).
-        active = np.searchsorted(-sizes[pick], -np.arange(MAX_PACKETS), side="left")
-        steps = int(np.count_nonzero(active >= SHORT_STEP_FLOWS))
-        pick = pick[sizes[pick] <= steps]
-        if not steps or int(sizes[pick].sum()) < SHORT_STEP_PACKETS * steps:
-            return walk_a.tolist()
-        chosen[:] = False
-        chosen[pick] = True
-        rest = walk_a[~chosen].tolist()
-        going_on = (in_parked & ~reused)[pick]
-        parked = [None] * pick.shape[0]
-        for n in np.flatnonzero(going_on).tolist():
-            parked[n] = self._parked[walk_keys[pick[n]]]
-        short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
-                          lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
-                          self.tap, parked, self._copy)
-        flow_ids = walk_a[pick]
-        rest.extend(flow_ids[short.bad].tolist())
-        keep = np.flatnonzero(~short.bad)
-        replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
-        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
-        return rest
-
-    def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
-        """Whether a SYN (row) opens a new connection on a known 4-tuple (_starts_new)."""
-        seq = self._decoded.tcp_seq.item(row)
-        c = self._flows.get(key)
-        if c is not None:
-            return self._starts_new(c, from_lower, SYN, seq)
-        block, i = self._parked[key]
-        base = block.side_base(i, from_lower)
-        return base is not None and seq != base
-
-    def _commit_short(self) -> None:
-        """The short pass's records (the new ones numbered with the batch's other new
-        connections: uids follow first_frame), and their keys parked."""
-        if self._short is None:
-            return
-        short, keep, keys, replacing = self._short
-        self._short = None
-        old = self._new
-        new = keep[~short.continuing[keep]]
-        first_frames = np.concatenate((np.array([r.first_frame for r in old], np.int64),
-                                       short.frame[new]))
-        numbers = np.empty(first_frames.shape[0], np.int64)
-        numbers[np.argsort(first_frames, kind="stable")] = np.arange(
-            self._next_uid, self._next_uid + first_frames.shape[0])
-        self._next_uid += first_frames.shape[0]
-        for record, number in zip(old, numbers[:len(old)].tolist(), strict=True):
-            record.uid = f"C{number}"
-        self._new = []
-        uids = [f"C{number}" for number in numbers[len(old):].tolist()]
-        block, order = commit(short, keep, uids)
-        for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
-            self._flows.pop(key, None)
-        self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
-        self._records.extend(block.records[:new.shape[0]])
+    # -- the connection table --------------------------------------------------------
 
     def _get(self, key: FlowKey) -> ConnState | None:
         """The connection of a flow key, its ConnState made from the arrays if parked."""
@@ -388,59 +300,6 @@ class ConnectionTracker:
                 c = self._flows[key] = entry[0].conn_state(entry[1])
                 self._all.append(c)
         return c
-
-    # -- one packet at a time --------------------------------------------------------
-
-    def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
-        d = self._decoded
-        # .item(): a Python number straight away, the cheapest scalar read numpy has.
-        self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
-                  d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
-                  d.tcp_frame.item(k), d.tcp_ts.item(k), self._copy.item(k))
-
-    def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
-             window: int, plen: int, frame: int, ts: float, copy: bool) -> None:
-        """Packet k (of flow key) through update_packet, with its fields already read
-        (copy: a capture copy; the tap still sees it, as it would a retransmission)."""
-        self.one_at_a_time += 1
-        c = self._flows.get(key)
-        if c is None and key in self._parked:
-            c = self._get(key)
-        if c is None or self._starts_new(c, from_lower, flags, seq):
-            c = self._open(key, from_lower, flags, frame, ts)
-        is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy)
-        if c.tap_pending and plen > 0:
-            c.tap_pending = False
-            if self.tap is not None and self.tap(self._payload(k)):
-                c.tapped = True
-                for segment in c.pre_tap:
-                    self._segments.append((segment[4], c, *segment, 0))
-            c.pre_tap = []
-        if c.tapped:
-            direction = "orig" if is_orig else "resp"
-            self._segments.append((frame, c, direction, seq, flags, self._payload(k), frame, ts,
-                                   plen))
-        elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
-            c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
-
-    def _payload(self, k: int) -> bytes:
-        d = self._decoded
-        start = int(d.tcp_payload_off[k])
-        assert self._buf is not None
-        return bytes(self._buf[start:start + int(d.tcp_payload_cap[k])])
-
-    @staticmethod
-    def _starts_new(c: ConnState, from_lower: bool, flags: int, seq: int) -> bool:
-        """A SYN whose seq differs from its side's base: a reused 4-tuple (as tshark).
-
-        The same SYN again is a retry. Whether the old connection closed does not
-        matter to tshark's tcp.stream, so it does not matter here either.
-        """
-        if flags & (SYN | ACK) != SYN:
-            return False
-        side = c.orig if from_lower == c.orig_is_lower else c.resp
-        return side.base is not None and seq != side.base
 
     def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
               ts: float) -> ConnState:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "media":
-            from flowcheck.lab.roles import MediaOptions, MediaServer
+            from flowcheck.lab.media_server import MediaOptions, MediaServer
 
             return MediaServer(MediaOptions(
                 agent_ip=args.agent, ndmp_port=args.ndmp_port, media_range=args.media_range,
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 connect_timeout=args.connect_timeout,
                 agent_connects=args.agent_connects)).run()
         if args.command == "agent":
-            from flowcheck.lab.roles import AgentOptions, RemoteAgent
+            from flowcheck.lab.remote_agent import AgentOptions, RemoteAgent
 
             return RemoteAgent(AgentOptions(
                 listen_ip=args.listen, ndmp_port=args.ndmp_port, agent_range=args.agent_range,

@@ -46,7 +46,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     _render_verdict(analysis, console)
     ladders = {}
     if ladder is not False:
-        from flowcheck.report.ladder import build_ladders
+        from flowcheck.report.ladder_build import build_ladders
 
         ladders = {lad.session: lad for lad in build_ladders(analysis)}
     for session in analysis.sessions:

@@ -17,7 +17,7 @@ from flowcheck.report.analyze import (
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
-from flowcheck.report.ladder import build_ladders
+from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 
 if TYPE_CHECKING:

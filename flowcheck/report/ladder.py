@@ -1,61 +1,37 @@
-"""The sequence of one session as a ladder (sequence) diagram: lanes and arrows, no drawing.
+"""The ladder (sequence) diagram of one session, as data: lanes, arrows, their spacing.
 
 One lane per host, time going down: the TechNote's Figure 1 (Veritas TechNote 255831,
 numbered arrows for control connection, callback, announcement and data connections) and
-Wireshark's Flow Graph, drawn from what `analyze` found. Built from an Analysis:
-connection openings (SYN, SYN-ACK, RST, ICMP unreachable; retransmitted SYNs and SYN-ACKs
-as repeats), the NDMP messages that matter on the control connection (CONNECT_OPEN,
-CONNECT_CLIENT_AUTH, announcing messages with the announced ip:port, DATA_START_*,
-NOTIFY_DATA_HALTED / NOTIFY_MOVER_HALTED with their reason, error replies), and each data
-connection's bytes and duration. Each arrow carries its profile step and that step's
-status, and the findings it shows. Times are seconds relative to the capture set's first
-connection; `spacing` compresses long gaps so a long transfer does not stretch the picture.
+Wireshark's Flow Graph. Each arrow carries its profile step and that step's status, and
+the findings it shows. Times are seconds relative to the capture set's first connection;
+`spacing` compresses long gaps so a long transfer does not stretch the picture.
 
-Pure: report/ladder_svg.py (HTML), ladder_text.py (terminal) and mermaid.py draw it.
-Secrets never reach a label: only whitelisted NDMP body fields are read (protocol version,
-auth type, user name, halt reason); the decoder keeps no password or digest anyway.
+Kept apart from how a ladder is made (report/ladder_build.py, from an Analysis) and from
+how it is drawn (report/ladder_svg.py for HTML, ladder_text.py for the terminal,
+mermaid.py): this is what they share, data only, no drawing.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-
-from flowcheck.model import (
-    Connection,
-    Finding,
-    IcmpUnreachable,
-    NdmpMessage,
-    Session,
-    Step,
-    endpoint,
-)
-from flowcheck.sessions import connection_outcome, message_op
-
-if TYPE_CHECKING:
-    from flowcheck.pipeline import Analysis
+from typing import Literal
 
 ArrowKind = Literal["syn", "synack", "rst", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
 # plus "neutral" for an arrow that belongs to no step.
 ArrowStatus = str
 
-# NDMP requests and posts worth an arrow of their own (announcing messages and error
-# replies are added whatever their name).
-_SHOWN_REQUESTS = {"CONNECT_OPEN", "CONNECT_CLIENT_AUTH", "CONNECT_CLOSE", "DATA_START_BACKUP",
-                   "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST", "NOTIFY_DATA_HALTED",
-                   "NOTIFY_MOVER_HALTED"}
-_BAD = ("failed", "missing", "violated")
 # Gaps longer than this are drawn compressed, with a break mark and their length.
 BREAK_SECONDS = 1.0
-MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
 # Status in words as well as colour: what every drawing appends to a bad step's label.
 _GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
 
 
 @dataclass(frozen=True, slots=True)
 class Lane:
+    """One lifeline: a host, or one role of a host that plays both (a job on one machine)."""
+
     key: str  # what arrows name: the host, or "host role" when both roles share a host
     host: str  # IP address
     role: str  # "media server", "remote agent" or "host"
@@ -76,6 +52,9 @@ class FindingMark:
 
 @dataclass(slots=True)
 class Arrow:
+    """One arrow between two lanes: a packet (SYN, SYN-ACK, RST, ICMP; resends counted in
+    `repeats`), an NDMP message, or a data connection's whole transfer."""
+
     src: str  # key of the sending lane (Lane.key)
     dst: str
     kind: ArrowKind
@@ -106,6 +85,8 @@ class Arrow:
 
 @dataclass(slots=True)
 class Ladder:
+    """One session's sequence: its lanes left to right, its arrows top to bottom."""
+
     session: str
     title: str
     lanes: list[Lane]
@@ -114,6 +95,7 @@ class Ladder:
     omitted: int = 0  # arrows left out (MAX_ARROWS), said under the picture
 
     def relative(self, arrow: Arrow) -> float | None:
+        """Seconds from the ladder's time zero to the arrow; None without a time."""
         return None if arrow.ts is None else arrow.ts - self.base
 
 
@@ -124,58 +106,6 @@ class Gap:
     seconds: float
     extra: float
     broken: bool  # compressed: drawn with a break mark
-
-
-def build_ladders(analysis: Analysis) -> list[Ladder]:
-    """One Ladder per session of the analysis, in session order. Cost: linear in the
-    connections, NDMP messages and findings (each looked at once per session it names)."""
-    connections = analysis.traffic.connections
-    by_uid = {c.uid: c for c in connections}
-    base = min((c.ts for c in connections), default=0.0)
-    streams = {s.uid: s for s in analysis.traffic.streams}
-    config = analysis.config
-    members: dict[str, list[Connection]] = {}
-    for conn in connections:
-        if conn.session is not None:
-            members.setdefault(conn.session, []).append(conn)
-    for session, conn in _unexplained(analysis, members):
-        members.setdefault(session, []).append(conn)
-    callback = analysis.profile.step("callback") if analysis.profile else None
-    callback_step = callback.number if callback else None
-    ladders = []
-    for session in analysis.sessions:
-        conns = members.get(session.id, [])
-        stream = streams.get(session.control_uid)
-        sides = _Sides(session)
-        arrows: list[Arrow] = []
-        for conn in conns:
-            arrows += _connection_arrows(conn, session, sides(conn))
-        quoted = _quoted_arrows(analysis.traffic.unattached_icmp, session, sides,
-                                callback_step)
-        arrows += quoted
-        if stream is not None and session.control_uid in by_uid:
-            control = by_uid[session.control_uid]
-            arrows += _ndmp_arrows(stream.messages, sides(control), session)
-        _after_data_start(arrows)
-        arrows.sort(key=lambda a: (a.frame, a.order))
-        _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
-        arrows, omitted = _cap(arrows)
-        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents,
-                       [key for arrow in quoted for key in (arrow.dst, arrow.src)])
-        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
-        title = f"Session {session.id}: {session.kind}, {version}"
-        ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
-    return ladders
-
-
-def _cap(arrows: list[Arrow]) -> tuple[list[Arrow], int]:
-    """At most MAX_ARROWS arrows: the first ones, and every arrow that shows a finding or
-    a step that did not go well (a job with hundreds of resources stays drawable)."""
-    if len(arrows) <= MAX_ARROWS:
-        return arrows, 0
-    kept = [a for i, a in enumerate(arrows) if i < MAX_ARROWS or a.findings
-            or a.status not in ("ok", "neutral")]
-    return kept, len(arrows) - len(kept)
 
 
 def spacing(ladder: Ladder) -> list[Gap]:
@@ -195,290 +125,3 @@ def spacing(ladder: Ladder) -> list[Gap]:
         extra = min(2.0, max(0.0, (math.log10(seconds) + 3) / 2)) if seconds > 1e-3 else 0.0
         gaps.append(Gap(seconds, extra, seconds >= BREAK_SECONDS))
     return gaps
-
-
-def human_bytes(count: int) -> str:
-    """1234567 -> '1.2 MB' (SI units, as Wireshark's conversation table shows them)."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def human_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
-
-
-def _unexplained(analysis: Analysis,
-                 members: dict[str, list[Connection]]) -> list[tuple[str, Connection]]:
-    """Connections of no session that a warning or error names, each put in the session
-    of its hosts that started last before it (an `unannounced_connection` belongs in the
-    picture), else the first session of its hosts."""
-    named = {f.uid for f in analysis.findings if f.uid and str(f.severity) != "info"}
-    starts: dict[str, float] = {}
-    hosts: dict[str, set[str]] = {}
-    for session in analysis.sessions:
-        own = members.get(session.id, [])
-        starts[session.id] = min((c.ts for c in own), default=0.0)
-        hosts[session.id] = {session.media_server, session.remote_agent}
-        hosts[session.id].update(h for c in own for h in (c.orig_h, c.resp_h))
-    sessions = sorted(analysis.sessions, key=lambda s: starts[s.id])
-    out = []
-    for conn in analysis.traffic.connections:
-        if conn.session is not None or conn.uid not in named:
-            continue
-        fitting = [s for s in sessions if {conn.orig_h, conn.resp_h} <= hosts[s.id]]
-        before = [s for s in fitting if starts[s.id] <= conn.ts]
-        if fitting:
-            out.append(((before[-1] if before else fitting[0]).id, conn))
-    return out
-
-
-class _Sides:
-    """The lane of each end of a connection: its host, or, when the media server and the
-    agent share an address (a job on one machine, a loopback test), the role that end
-    plays: control and callback by their direction, a data connection by the announcement
-    it reached (who listens there), anything else originated by the media server."""
-
-    def __init__(self, session: Session) -> None:
-        self.shared = session.media_server == session.remote_agent
-        self.host = session.media_server
-        self.session = session
-        self.listeners = {(a.ip, a.port): a.listener for a in session.announced}
-
-    def media(self) -> str:
-        return f"{self.host} media server"
-
-    def agent(self) -> str:
-        return f"{self.host} remote agent"
-
-    def __call__(self, conn: Connection) -> tuple[str, str]:
-        return self.ends(conn.orig_h, conn.resp_h, conn.resp_p,
-                         conn.uid == self.session.callback_uid)
-
-    def ends(self, orig_h: str, resp_h: str, resp_p: int, callback: bool) -> tuple[str, str]:
-        """The lanes of an originator and a responder (callback: the session's callback)."""
-        if not (self.shared and orig_h == resp_h == self.host):
-            return orig_h, resp_h
-        if callback or self.listeners.get((resp_h, resp_p)) == "mover":
-            return self.agent(), self.media()
-        return self.media(), self.agent()
-
-
-def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tuple[str, ...],
-           agents: tuple[str, ...], more: list[str] | None = None) -> list[Lane]:
-    """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1);
-    more: lane keys of arrows that belong to no connection."""
-    seen = [session.media_server, session.remote_agent]
-    if sides.shared:
-        seen = [sides.media(), sides.agent()]
-    for conn in sorted(conns, key=lambda c: c.first_frame):
-        seen += sides(conn)
-    seen += more or []
-    keys = list(dict.fromkeys(seen))
-    host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
-
-    def role(key: str) -> str:
-        if key == sides.media() and sides.shared:
-            return "media server"
-        if key == sides.agent() and sides.shared:
-            return "remote agent"
-        if key == session.media_server or key in media:
-            return "media server"
-        if key == session.remote_agent or key in agents:
-            return "remote agent"
-        return "host"
-
-    rank = {"media server": 0, "host": 1, "remote agent": 2}
-    keys.sort(key=lambda k: rank[role(k)])  # stable: first seen first within a role
-    return [Lane(key, host_of.get(key, key), role(key)) for key in keys]
-
-
-def _steps_of(session: Session, uid: str) -> list[Step]:
-    return [step for step in session.steps if uid in step.uids]
-
-
-def _status(step: Step | None, conn: Connection) -> ArrowStatus:
-    if step is None:
-        return "neutral"
-    # A failed step names every connection it judged; one that opened fine is not the
-    # failure (data-port-in-use: the second data connection worked).
-    if (step.status in ("failed", "missing") and len(step.uids) > 1
-            and connection_outcome(conn) == "established"):
-        return "ok"
-    return step.status
-
-
-def _connection_arrows(conn: Connection, session: Session,
-                       ends: tuple[str, str]) -> list[Arrow]:
-    orig, resp = ends
-    steps = _steps_of(session, conn.uid)
-    first = steps[0] if steps else None
-    status = _status(first, conn)
-    number = first.step if first else None
-    ports = f":{conn.orig_p} \u2192 :{conn.resp_p}"
-    arrows = []
-    if conn.syn_frames:
-        repeats = 1 + conn.syn_retries
-        label = f"SYN {ports}" + (f" \u00d7{repeats}" if repeats > 1 else "")
-        arrows.append(Arrow(orig, resp, "syn", label, conn.uid,
-                            list(conn.syn_frames), conn.syn_ts if conn.syn_ts else conn.ts,
-                            0, number, status, repeats))
-    if conn.synack_frames:
-        repeats = len(conn.synack_frames)
-        outcome = connection_outcome(conn)
-        label = "SYN-ACK" + (f" \u00d7{repeats}" if repeats > 1 else "")
-        if outcome == "handshake_incomplete":
-            label += " (handshake never completes)"
-        arrows.append(Arrow(resp, orig, "synack", label, conn.uid,
-                            list(conn.synack_frames), None, 1, number, status, repeats,
-                            reply=True))
-    if conn.icmp_frames:
-        arrows.append(Arrow(resp, orig, "icmp", "ICMP unreachable", conn.uid,
-                            list(conn.icmp_frames), None, 2, number, status, reply=True))
-    if not conn.syn_frames and conn.role != "control":
-        arrows.append(Arrow(orig, resp, "syn", f"(open before the capture) "
-                            f"{ports}", conn.uid, [conn.first_frame], conn.ts, 0, number,
-                            status))
-    if conn.role == "data" and (conn.orig_bytes or conn.resp_bytes):
-        last = steps[-1] if steps else None
-        sender_is_orig = conn.orig_bytes >= conn.resp_bytes
-        moved = conn.orig_bytes if sender_is_orig else conn.resp_bytes
-        label = f"data {human_bytes(moved)} in {human_seconds(conn.duration)}"
-        if conn.retransmits:
-            label += f", {conn.retransmits} retransmitted"
-        src, dst = (orig, resp) if sender_is_orig else (resp, orig)
-        start = (conn.synack_frames or [conn.first_frame])[0]
-        arrows.append(Arrow(src, dst, "data", label, conn.uid, [start, conn.last_frame],
-                            conn.ts, 3, last.step if last else None, _status(last, conn)))
-    if conn.rst_frames:
-        src, dst = (resp, orig) if conn.resp_rst else (orig, resp)
-        outcome = connection_outcome(conn)
-        refused = outcome == "refused"
-        ts = conn.last_ts if refused or conn.rst_frames[-1] == conn.last_frame else None
-        if outcome == "aborted" and conn.role == "data":
-            # The originator gave the connection up: the evidence that no data flowed.
-            last = steps[-1] if steps else None
-            arrows.append(Arrow(src, dst, "rst", "RST (aborted)", conn.uid,
-                                list(conn.rst_frames), ts, 4, last.step if last else None,
-                                _status(last, conn)))
-        else:
-            arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
-                                conn.uid, list(conn.rst_frames), ts, 4, number,
-                                status if refused else "neutral", reply=refused))
-    return arrows
-
-
-def _quoted_arrows(rejects: list[IcmpUnreachable], session: Session, sides: _Sides,
-                   callback_step: int | None) -> list[Arrow]:
-    """The ICMP rejects of SYNs the capture does not hold that a step of the session
-    failed on (flowcheck.verify.quoted cites their frames): each drawn as the ICMP
-    answer of a captured refusal, saying its SYN was not captured. No connection."""
-    steps = {frame: step for step in session.steps if step.step != 1 for frame in step.frames}
-    arrows = []
-    for reject in rejects:
-        step = steps.get(reject.frames[0])
-        if step is None:
-            continue
-        orig, resp = sides.ends(reject.orig_h, reject.resp_h, reject.resp_p,
-                                step.step == callback_step)
-        arrows.append(Arrow(resp, orig, "icmp", f"ICMP unreachable (SYN :{reject.orig_p} "
-                            f"\u2192 :{reject.resp_p} not captured)", "", list(reject.frames),
-                            reject.ts, 2, step.step, step.status, reply=True))
-    return arrows
-
-
-def _after_data_start(arrows: list[Arrow]) -> None:
-    """Data flows after DATA_START_*: a data arrow opened before its start request moves
-    down to it (a data arrow keeps its own frames as evidence after the first)."""
-    starts = sorted((a.frame, a.ts) for a in arrows
-                    if a.kind == "ndmp" and a.label.startswith("DATA_START"))
-    for arrow in arrows:
-        if arrow.kind != "data":
-            continue
-        later = [(f, ts) for f, ts in starts if arrow.frames[0] < f < arrow.frames[-1]]
-        if later:
-            arrow.frames[0], arrow.ts = later[0][0], later[0][1]
-            arrow.order = 6
-
-
-def _ndmp_arrows(messages: list[NdmpMessage], ends: tuple[str, str],
-                 session: Session) -> list[Arrow]:
-    announced = {a.frame: a for a in session.announced}
-    cut = {frame for frame, _, _ in session.cut_announcements}
-    steps_by_frame: dict[int, Step] = {}
-    for step in session.steps:
-        if step.step != 1:  # step 1's frames are the control handshake's
-            for frame in step.frames:
-                steps_by_frame.setdefault(frame, step)
-    arrows = []
-    for message in messages:
-        label = _ndmp_label(message, announced, cut)
-        if label is None:
-            continue
-        src, dst = ends if message.direction == "orig" else ends[::-1]
-        step = steps_by_frame.get(message.frame)
-        status = step.status if step else "neutral"
-        arrows.append(Arrow(src, dst, "ndmp", label, session.control_uid, [message.frame],
-                            message.ts, 5, step.step if step else None, status,
-                            reply=message.type == "reply"))
-    return arrows
-
-
-def _ndmp_label(message: NdmpMessage, announced: dict, cut: set[int]) -> str | None:
-    """What the arrow says, or None for a message the ladder leaves out. Reads only the
-    body fields named here: never a password or digest."""
-    op = message_op(message)
-    body = message.body
-    suffix = " reply" if message.type == "reply" else ""
-    if message.frame in announced:
-        a = announced[message.frame]
-        return f"{op}{suffix} {endpoint(a.ip, a.port)}"
-    if message.addresses:
-        return f"{op}{suffix} " + ", ".join(endpoint(a.ip, a.port) for a in message.addresses)
-    if message.frame in cut:
-        return f"{op}{suffix} (address cut by the snap length)"
-    if message.error:
-        return f"{op}{suffix} {message.error_name}"
-    if message.type == "reply" or op not in _SHOWN_REQUESTS:
-        return None
-    if op == "CONNECT_OPEN" and isinstance(body.get("version"), int):
-        return f"{op} v{body['version']}"
-    if op == "CONNECT_CLIENT_AUTH":
-        auth = str(body.get("auth_type", "")).strip()
-        user = str(body.get("user", "")).strip()
-        return " ".join(part for part in (op, auth, f"user {user}" if user else "") if part)
-    if op.endswith("_HALTED") and body.get("reason"):
-        return f"{op} {body['reason']}"
-    return op
-
-
-def _mark_findings(arrows: list[Arrow], findings: list[Finding], session: Session,
-                   uids: set[str]) -> None:
-    """Put each finding on the arrow it is about: among the arrows of its connection whose
-    frames it cites, the answer that shows the failure (the RST or ICMP of a refusal, the
-    SYN-ACK of a handshake that never completes), else the first (the SYN of a dropped or
-    misdirected connection); uncited errors and warnings go on the connection's first
-    arrow."""
-    for index, finding in enumerate(findings):
-        if finding.session != session.id and finding.uid not in uids:
-            continue  # another session's
-        mark = FindingMark(finding.code, str(finding.severity), f"finding-{index + 1}")
-        own = [a for a in arrows if finding.uid is None or a.uid == finding.uid]
-        cited = [a for a in own if set(a.frames) & set(finding.frames)]
-        answers = [a for a in cited if a.kind in ("rst", "icmp") or "never completes" in a.label]
-        if cited:
-            target = answers[-1] if answers else cited[0]
-        elif own and finding.uid is not None and mark.severity != "info":
-            target = own[0]
-        else:
-            continue
-        target.findings.append(mark)
-        if mark.severity == "error" and target.status in ("ok", "neutral"):
-            target.status = "failed"

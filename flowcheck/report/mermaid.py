@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowcheck.report.files import write_report_file
-from flowcheck.report.ladder import Arrow, Ladder, build_ladders, spacing
+from flowcheck.report.ladder import Arrow, Ladder, spacing
+from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_text import arrow_text
 
 if TYPE_CHECKING:

@@ -1,0 +1,101 @@
+"""The tracker's per-packet path: one TCP packet through `conn.update_packet`, with the tap.
+
+The reference semantics every other path of ConnectionTracker is tested against
+(`fast=False` sends every packet here), and the path the fast paths fall back to for the
+packets that can change a connection's state: SYN/FIN/RST, a flow's first packet, the
+first payload while the tap decides, every packet of a tapped connection. It also keeps
+what the tap needs: the segments of tapped connections (handed to the sink at the end
+of the batch) and the few packets seen before the tap decided (`ConnState.pre_tap`).
+
+Apart from flowcheck.connections.tracker, which routes a batch's flows to its paths, so
+each file holds one of them; PerPacketPath is a base class of ConnectionTracker rather
+than an object of its own so a packet costs no extra call or attribute hop (the per-packet
+loops call `_slow` / `_one` on the tracker itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from flowcheck.connections.conn import ACK, PRE_TAP_CAP, SYN, ConnState, update_packet
+from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.parked import Parked
+from flowcheck.decode import DecodedBatch
+
+
+def starts_new(c: ConnState, from_lower: bool, flags: int, seq: int) -> bool:
+    """Whether a packet opens a new connection on c's 4-tuple: a SYN whose seq differs from
+    its side's base, a reused 4-tuple (as tshark's tcp.stream).
+
+    from_lower: the packet's sender is the flow key's lower endpoint; flags: the TCP flags
+    byte; seq: its raw sequence number. The same SYN again is a retry. Whether the old
+    connection closed does not matter to tshark's tcp.stream, so it does not matter here
+    either.
+    """
+    if flags & (SYN | ACK) != SYN:
+        return False
+    side = c.orig if from_lower == c.orig_is_lower else c.resp
+    return side.base is not None and seq != side.base
+
+
+class PerPacketPath:
+    """ConnectionTracker's packets one at a time (see the module docstring).
+
+    Reads and updates the tracker's state, set by ConnectionTracker.__init__ and per
+    batch by its feed; uses its connection table (`_get`, `_open`).
+    """
+
+    tap: Callable[[bytes], bool] | None
+    one_at_a_time: int
+    _flows: dict[FlowKey, ConnState]
+    _parked: dict[FlowKey, tuple[Parked, int]]
+    _segments: list[tuple]
+    _decoded: DecodedBatch
+    _buf: np.ndarray | None
+    _copy: np.ndarray
+    _get: Callable[[FlowKey], ConnState | None]
+    _open: Callable[[FlowKey, bool, int, int, float], ConnState]
+
+    def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
+        """Packet k of the batch (a DecodedBatch TCP row, of flow key) through _one, its
+        fields read from the batch's arrays."""
+        d = self._decoded
+        # .item(): a Python number straight away, the cheapest scalar read numpy has.
+        self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
+                  d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
+                  d.tcp_frame.item(k), d.tcp_ts.item(k), self._copy.item(k))
+
+    def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
+             window: int, plen: int, frame: int, ts: float, copy: bool) -> None:
+        """Packet k (of flow key) through update_packet, with its fields already read
+        (copy: a capture copy; the tap still sees it, as it would a retransmission)."""
+        self.one_at_a_time += 1
+        c = self._flows.get(key)
+        if c is None and key in self._parked:
+            c = self._get(key)
+        if c is None or starts_new(c, from_lower, flags, seq):
+            c = self._open(key, from_lower, flags, frame, ts)
+        is_orig = from_lower == c.orig_is_lower
+        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy)
+        if c.tap_pending and plen > 0:
+            c.tap_pending = False
+            if self.tap is not None and self.tap(self._payload(k)):
+                c.tapped = True
+                for segment in c.pre_tap:
+                    self._segments.append((segment[4], c, *segment, 0))
+            c.pre_tap = []
+        if c.tapped:
+            direction = "orig" if is_orig else "resp"
+            self._segments.append((frame, c, direction, seq, flags, self._payload(k), frame, ts,
+                                   plen))
+        elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
+            c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
+
+    def _payload(self, k: int) -> bytes:
+        """The captured TCP payload of packet k (as much as the snap length kept)."""
+        d = self._decoded
+        start = int(d.tcp_payload_off[k])
+        assert self._buf is not None
+        return bytes(self._buf[start:start + int(d.tcp_payload_cap[k])])

@@ -1,0 +1,147 @@
+"""Which of a batch's flows take the short-connection pass, and the pass's records kept.
+
+The pass itself (flowcheck.connections.short.ShortPass) tracks many short new
+connections at once with numpy; this is ConnectionTracker's side of it: choosing the
+flows it pays to give it (connections opened in this batch or parked by an earlier one,
+few packets each, enough of them per step), and, after the batch's walk, numbering the
+pass's new connections together with the walk's (uids follow first_frame) and parking
+their state (flowcheck.connections.parked).
+
+Apart from flowcheck.connections.tracker, which routes a batch's flows to its paths, so
+each path's bookkeeping stands on its own; ShortFlows is a base class of
+ConnectionTracker, whose state it reads and updates (once per batch, not per packet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from flowcheck.connections.conn import ACK, SYN, ConnState
+from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.connections.parked import Parked, commit, parked_entries
+from flowcheck.connections.per_packet import starts_new
+from flowcheck.connections.short import MAX_PACKETS, ShortPass
+from flowcheck.decode import DecodedBatch
+from flowcheck.model import Connection, SegmentSink
+
+# The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
+# of every flow) only with this many flows in it, and runs only with this many packets
+# per step in all: below that its fixed cost per step exceeds update_packet's.
+SHORT_STEP_FLOWS = 8
+SHORT_STEP_PACKETS = 24
+
+
+class ShortFlows:
+    """ConnectionTracker's use of the short-connection pass (see the module docstring).
+
+    `_short_flows` starts the pass during a batch; `_commit_short` keeps its results
+    after the batch's walk. The state is the tracker's, set by ConnectionTracker.__init__
+    and per batch by its feed.
+    """
+
+    ndmp_port: int
+    sink: SegmentSink | None
+    tap: Callable[[bytes], bool] | None
+    _flows: dict[FlowKey, ConnState]
+    _parked: dict[FlowKey, tuple[Parked, int]]
+    _records: list[Connection]
+    _new: list[Connection]
+    _next_uid: int
+    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None
+    _decoded: DecodedBatch
+    _buf: np.ndarray | None
+    _copy: np.ndarray
+
+    def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+        """Start the short-connection pass on the flows to walk that fit it (see
+        flowcheck.connections.short): connections opened in this batch, and parked ones
+        going on; returns the other flows. The pass's records are made by _commit_short,
+        after the walk, with the batch's uids."""
+        d = self._decoded
+        walk_a = np.asarray(walk, np.int64)
+        sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
+        starts = flows.bounds[walk_a]
+        first = flows.order[starts]
+        low = flows.from_lower[first]
+        lower_port = np.where(low, d.tcp_sport[first], d.tcp_dport[first])
+        upper_port = np.where(low, d.tcp_dport[first], d.tcp_sport[first])
+        fits = sizes <= MAX_PACKETS
+        if self.sink is not None:  # NDMP control connections keep the per-packet path
+            fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
+        keys = flows.keys
+        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
+        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
+        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
+                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
+                                                                                bool)
+        # A known 4-tuple whose first packet here is a SYN may open a new connection.
+        syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
+        reused = np.zeros(len(walk_keys), bool)
+        for n in np.flatnonzero(fits & (in_flows | in_parked) & syn_first).tolist():
+            reused[n] = self._reuses(walk_keys[n], int(first[n]), bool(low[n]))
+        chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
+        if not chosen.any():
+            return walk_a.tolist()
+        pick = np.flatnonzero(chosen)
+        pick = pick[np.argsort(-sizes[pick], kind="stable")]
+        # Each step of the pass costs a few hundred numpy calls whatever its flows: only
+        # steps with enough flows are taken (longer flows are walked), and only if the
+        # pass has enough packets to pay for its steps (else all are walked).
+        active = np.searchsorted(-sizes[pick], -np.arange(MAX_PACKETS), side="left")
+        steps = int(np.count_nonzero(active >= SHORT_STEP_FLOWS))
+        pick = pick[sizes[pick] <= steps]
+        if not steps or int(sizes[pick].sum()) < SHORT_STEP_PACKETS * steps:
+            return walk_a.tolist()
+        chosen[:] = False
+        chosen[pick] = True
+        rest = walk_a[~chosen].tolist()
+        going_on = (in_parked & ~reused)[pick]
+        parked = [None] * pick.shape[0]
+        for n in np.flatnonzero(going_on).tolist():
+            parked[n] = self._parked[walk_keys[pick[n]]]
+        short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
+                          lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
+                          self.tap, parked, self._copy)
+        flow_ids = walk_a[pick]
+        rest.extend(flow_ids[short.bad].tolist())
+        keep = np.flatnonzero(~short.bad)
+        replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
+        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
+        return rest
+
+    def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
+        """Whether a SYN (row) opens a new connection on a known 4-tuple (starts_new)."""
+        seq = self._decoded.tcp_seq.item(row)
+        c = self._flows.get(key)
+        if c is not None:
+            return starts_new(c, from_lower, SYN, seq)
+        block, i = self._parked[key]
+        base = block.side_base(i, from_lower)
+        return base is not None and seq != base
+
+    def _commit_short(self) -> None:
+        """The short pass's records (the new ones numbered with the batch's other new
+        connections: uids follow first_frame), and their keys parked."""
+        if self._short is None:
+            return
+        short, keep, keys, replacing = self._short
+        self._short = None
+        old = self._new
+        new = keep[~short.continuing[keep]]
+        first_frames = np.concatenate((np.array([r.first_frame for r in old], np.int64),
+                                       short.frame[new]))
+        numbers = np.empty(first_frames.shape[0], np.int64)
+        numbers[np.argsort(first_frames, kind="stable")] = np.arange(
+            self._next_uid, self._next_uid + first_frames.shape[0])
+        self._next_uid += first_frames.shape[0]
+        for record, number in zip(old, numbers[:len(old)].tolist(), strict=True):
+            record.uid = f"C{number}"
+        self._new = []
+        uids = [f"C{number}" for number in numbers[len(old):].tolist()]
+        block, order = commit(short, keep, uids)
+        for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
+            self._flows.pop(key, None)
+        self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
+        self._records.extend(block.records[:new.shape[0]])
