@@ -94,3 +94,22 @@ def test_message_we_lack_is_a_difference() -> None:
     result = compare_messages("x", streams, connections, [theirs, extra])
     assert [(d.sequence, d.ours, d.theirs) for d in result.differences] == [
         (9, None, "decoded")]
+
+
+def test_crosscheck_leaves_no_child_handler_behind() -> None:
+    """pyshark's child watcher handled SIGCHLD after the crosscheck, writing to a wakeup
+    pipe nobody drained: once full, every later child's exit printed "Exception ignored
+    ... BlockingIOError" (334 warnings in the test suite). After it, the process's SIGCHLD
+    handler and wakeup pipe are as before, and a second crosscheck still works."""
+    import signal
+
+    from flowcheck.ndmp.crosscheck import read_tshark_messages
+
+    capture = str(CAPTURES / "ndmjob" / "v4-backup.pcap")
+    before = signal.getsignal(signal.SIGCHLD)
+    first = read_tshark_messages(capture)
+    assert first and signal.getsignal(signal.SIGCHLD) == before
+    wakeup = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup)
+    assert wakeup == -1
+    assert read_tshark_messages(capture) == first

@@ -9,6 +9,8 @@ are `differences`, which the CLI turns into exit status 1.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import signal
 from dataclasses import dataclass, field
 
 from flowcheck.errors import InputError
@@ -79,6 +81,7 @@ def read_tshark_messages(path: str) -> list[TsharkMessage]:
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
     out: list[TsharkMessage] = []
+    child_handler = signal.getsignal(signal.SIGCHLD)
     # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
     capture = pyshark.FileCapture(
         path, display_filter="ndmp", keep_packets=False, disable_protocol="x11",
@@ -90,7 +93,26 @@ def read_tshark_messages(path: str) -> list[TsharkMessage]:
         raise InputError(f"{path}: tshark could not read it ({exc})".splitlines()[0]) from None
     finally:
         capture.close()
+        _release_event_loop(capture, child_handler)
     return out
+
+
+def _release_event_loop(capture: object, child_handler: object) -> None:
+    """Take back SIGCHLD from the asyncio loop pyshark keeps (and reuses) for tshark.
+
+    pyshark attaches a SafeChildWatcher to that loop: a SIGCHLD handler writing to the
+    loop's wakeup pipe at every child's exit in the process, long after the capture.
+    Nothing drains it: once full, each exit printed "Exception ignored ...
+    BlockingIOError". Removing the handler also clears the wakeup pipe; pyshark attaches
+    a new watcher for its next capture.
+    """
+    loop = getattr(capture, "eventloop", None)
+    remove = getattr(loop, "remove_signal_handler", None)
+    with contextlib.suppress(Exception):  # a loop closed, or not pyshark's usual one
+        if remove is not None:
+            remove(signal.SIGCHLD)
+    with contextlib.suppress(ValueError, TypeError):  # not the main thread
+        signal.signal(signal.SIGCHLD, child_handler)  # type: ignore[arg-type]
 
 
 def _packet_messages(packet: object) -> list[TsharkMessage]:
