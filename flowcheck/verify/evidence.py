@@ -63,7 +63,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                 f"other side ACKs, sends data or closes as only an answer from {sender} "
                 "explains. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
-                "the steps that depend on that direction are unknown, not failed.",
+                "what only that direction would show is unknown, not failed (a failure the "
+                "captured direction shows, such as an ICMP reject, is still reported).",
                 "Capture both directions: on the media server itself, or a SPAN session "
                 "of both received and sent traffic (tcpdump without -Q), on a path both "
                 "directions take.", conn=conns[0],
