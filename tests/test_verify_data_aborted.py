@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
@@ -257,3 +257,95 @@ def test_ladder_puts_the_finding_on_the_reset_under_step_5(tmp_path: Path) -> No
     assert (reset.label, reset.step, reset.status) == ("RST (aborted)", 5, "failed")
     assert (reset.src, reset.dst) == (M, A) and not reset.reply
     assert [m.code for m in reset.findings] == ["data_aborted"]
+
+
+# --- opened, then reset by its originator before any data --------------------------------
+
+def _opened_then_reset(tmp_path: Path, payload: bytes, name: str) -> Path:
+    """The first data connection cut to its SYN, SYN-ACK and ACK (frames 22-24), then
+    `payload` from the media server (if any) and its RST 0.1 ms after the ACK, before
+    frame 25 (0.105 ms after it); its data packets dropped."""
+    packets = _packets()
+    ack = packets[ACK - 1]
+    added = []
+    if payload:
+        data = ack.copy()
+        data[TCP].remove_payload()
+        data[TCP].flags = "PA"
+        data[TCP].add_payload(Raw(payload))
+        del data[IP].len, data[IP].chksum, data[TCP].chksum
+        data.time = ack.time + Decimal("0.00005")
+        added.append(data)
+    reset = _rst(ack, seq=ack[TCP].seq + len(payload))
+    reset.time = ack.time + Decimal("0.0001")
+    added.append(reset)
+    rest = [p for n, p in enumerate(packets, 1) if n > ACK and not _is_first_data(p)]
+    path = tmp_path / f"{name}.pcap"
+    wrpcap(str(path), packets[:ACK] + added + rest)
+    return path
+
+
+def test_originator_reset_after_the_handshake_before_any_data_is_data_aborted(
+        tmp_path: Path) -> None:
+    analysis = _analyze(_opened_then_reset(tmp_path, b"", "opened-then-rst"))
+    [finding] = _errors(analysis)
+    assert analysis.verdict == "fail" and finding.code == "data_aborted", _codes(analysis)
+    assert finding.uid == "C3" and finding.frames == [SYN, SYNACK, ACK + 1]
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok", "ok", "ok", "ok", "failed"]
+    assert "handshake" in session.steps[3].detail and "reset" not in session.steps[3].detail
+    assert session.steps[4].frames == [ACK + 1]
+    assert "opened, then reset by its originator 10.77.0.1 (RST, frame 25)" in \
+        session.steps[4].detail
+    assert "400000 B agent -> media server" in session.steps[4].detail
+    message = finding.message
+    assert ("The data connection 10.77.0.1:5002 -> 10.77.0.2:6001 opened (SYN at frame 22, "
+            "SYN-ACK from 10.77.0.2 at frame 23, ACK from 10.77.0.1: handshake") in message
+    assert ("and then was reset by its own originator, the media server 10.77.0.1, "
+            "0.113 ms after the SYN-ACK (RST, frame 25), before any data") in message
+    assert "instead of the ACK" not in message and "never flowed" in message
+    assert "cancelled" in message and "timed out" not in message
+    assert "firewall" not in message + finding.fix and "job log" in finding.fix
+
+
+def test_ladder_shows_the_reset_after_the_handshake_under_step_5(tmp_path: Path) -> None:
+    from flowcheck.report.ladder_build import build_ladders
+
+    (ladder,) = build_ladders(_analyze(_opened_then_reset(tmp_path, b"", "ladder-opened")))
+    [reset] = [a for a in ladder.arrows if a.uid == "C3" and a.kind == "rst"]
+    assert (reset.label, reset.step, reset.status) == ("RST (aborted)", 5, "failed")
+    assert [m.code for m in reset.findings] == ["data_aborted"]
+
+
+def test_one_payload_byte_before_the_reset_is_not_data_aborted(tmp_path: Path) -> None:
+    """A byte moved: the connection was used, however little; judged as before (the
+    other connections carried the job's data)."""
+    analysis = _analyze(_opened_then_reset(tmp_path, b"x", "one-byte-then-rst"))
+    assert analysis.verdict == "pass" and _errors(analysis) == [], _codes(analysis)
+    assert [s.status for s in analysis.sessions[0].steps][3:] == ["ok", "ok"]
+
+
+def test_retry_that_opens_takes_the_opened_and_reset_attempt_back(tmp_path: Path) -> None:
+    """An attempt from port 5010 opened and reset before any data, then the connection
+    from 5002 that carried the data: the resource's data flowed."""
+    packets = _packets()
+    attempt = [packets[n - 1].copy() for n in (SYN, SYNACK, ACK)]
+    for packet in attempt:
+        if packet[TCP].sport == MEDIA_PORT:
+            packet[TCP].sport = 5010
+        else:
+            packet[TCP].dport = 5010
+        del packet[TCP].chksum
+    attempt.append(_rst(attempt[2], seq=attempt[2][TCP].seq))
+    start = packets[SYN - 1].time
+    for offset, packet in zip(("0", "0.00002", "0.00003", "0.00004"), attempt, strict=True):
+        packet.time = start + Decimal(offset)
+    later = packets[SYN - 1:]
+    for packet in later:
+        packet.time += Decimal("0.001")
+    path = tmp_path / "retried-opened.pcap"
+    wrpcap(str(path), packets[:SYN - 1] + attempt + later)
+    analysis = _analyze(path)
+    assert analysis.verdict == "pass", _codes(analysis)
+    assert "unannounced_connection" not in _codes(analysis)
+    assert len(analysis.sessions[0].data_connections) == 4

@@ -27,7 +27,7 @@ from flowcheck.model import (
     endpoint,
 )
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
-from flowcheck.sessions import connection_outcome, message_op
+from flowcheck.sessions import aborted_after_open, connection_outcome, message_op
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -258,8 +258,9 @@ def _connection_arrows(conn: Connection, session: Session,
         outcome = connection_outcome(conn)
         refused = outcome == "refused"
         ts = conn.last_ts if refused or conn.rst_frames[-1] == conn.last_frame else None
-        if outcome == "aborted" and conn.role == "data":
-            # The originator gave the connection up: the evidence that no data flowed.
+        if conn.role == "data" and (outcome == "aborted" or aborted_after_open(conn)):
+            # The originator gave the connection up (before or after the handshake
+            # completed): the evidence that no data flowed.
             last = steps[-1] if steps else None
             arrows.append(Arrow(src, dst, "rst", "RST (aborted)", conn.uid,
                                 list(conn.rst_frames), ts, 4, last.step if last else None,

@@ -68,6 +68,17 @@ def originator_aborted(conn: Connection) -> bool:
             and max(conn.rst_frames, default=0) > conn.synack_frames[0])
 
 
+def aborted_after_open(conn: Connection) -> bool:
+    """SYN, SYN-ACK, ACK (the handshake completed), then a RST from the originator, no FIN
+    and no payload byte either way, none missed (Zeek's RSTO with history ShAR): the
+    connection opened and its own originator gave it up before using it. Its opening
+    went fine (connection_outcome says "established"); for a data connection it is a
+    resource whose data never flowed, and the connector may retry it."""
+    return (conn.established and conn.syn_seen and conn.synack_seen and conn.orig_rst
+            and not conn.resp_rst and not conn.fin_frames and not conn.orig_bytes
+            and not conn.resp_bytes and not conn.missed_bytes)
+
+
 def rst_only(conn: Connection) -> bool:
     """No handshake and nothing but RSTs captured: such a RST may answer a SYN the
     capture lacks (a refusal) as well as end a connection that had opened, so it proves
@@ -90,8 +101,10 @@ def one_sided(conn: Connection) -> Direction | None:
 
 
 def is_failed(conn: Connection) -> bool:
+    """Did the connection fail, so its connector may retry from a new source port: its
+    opening failed, or it opened and its originator reset it before any data."""
     return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete",
-                                        "aborted")
+                                        "aborted") or aborted_after_open(conn)
 
 
 def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:

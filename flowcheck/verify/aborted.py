@@ -11,6 +11,12 @@ timed out: with no connection waiting for it, the connector's TCP answers it wit
 (RFC 9293 section 3.10.7.1, CLOSED state): a slow or lossy path. A prompt SYN-ACK means
 the connector abandoned the connection itself (the job was cancelled, an error on its
 side), or a rule on its side rejects the SYN-ACK with a reset.
+
+A close relative: SYN, SYN-ACK, ACK (the connection opened), then a RST from its
+originator with no payload byte either way (Zeek's RSTO, history ShAR). The opening went
+fine (step 4 ok), but that resource's data never flowed either; the handshake
+completed, so neither a late answer nor a rejected SYN-ACK explains it: the originator
+gave it up itself.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions import aborted_after_open
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import (
     failure_words,
@@ -30,17 +37,17 @@ from flowcheck.verify.evidence import is_open, judged
 
 
 def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
-    """The session's data connections reset by their originator after the SYN-ACK,
-    grouped by endpoint (attempts in capture order), leaving out an endpoint that a
-    later connection from the same host reached and opened (the connector retried and
-    the resource's data could flow)."""
+    """The session's data connections reset by their originator after the SYN-ACK
+    (instead of the ACK, or after it before any data), grouped by endpoint (attempts in
+    capture order), leaving out an endpoint that a later connection from the same host
+    reached and opened (the connector retried and the resource's data could flow)."""
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
-        if outcome == "aborted":
+        if outcome == "aborted" or aborted_after_open(conn):
             groups[key].append(conn)
         elif is_open(outcome):
             opened[key] = max(conn.ts, opened.get(key, conn.ts))
@@ -58,11 +65,12 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
         return None
     first = gave_up[0]
     detail = f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}"
-    if open_conns:
-        sent = sent_each_way(session, open_conns)
-        detail += "; the others: " + flow_detail(session, open_conns, sent,
-                                                 job_direction(session))
-    return ([c.uid for c in gave_up + open_conns], [f for c in gave_up for f in c.rst_frames],
+    # One opened and reset before any data is open too: not one of the others.
+    others = [c for c in open_conns if c not in gave_up]
+    if others:
+        sent = sent_each_way(session, others)
+        detail += "; the others: " + flow_detail(session, others, sent, job_direction(session))
+    return ([c.uid for c in gave_up + others], [f for c in gave_up for f in c.rst_frames],
             detail)
 
 
@@ -102,14 +110,18 @@ def _who(conn: Connection, session: Session) -> str:
     return f"{role} {conn.orig_h}"
 
 
+def _syns(conn: Connection) -> tuple[int, str]:
+    """How many SYNs were sent, and their words: "SYN (frame 22)", "SYN sent 3 times
+    (frames 22, 23, 24)"."""
+    syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+    syn_frames = ", ".join(map(str, conn.syn_frames))
+    return syns, (f"SYN sent {syns} times (frames {syn_frames})" if syns > 1
+                  else f"SYN (frame {syn_frames})")
+
+
 def _timeline(conn: Connection) -> str:
     """SYN, SYN-ACK and RST with their frames and the time between them."""
-    syns = max(len(conn.syn_frames), conn.syn_retries + 1)
-    syn_frames = ", ".join(map(str, conn.syn_frames))
-    if syns > 1:
-        sent = f"SYN sent {syns} times (frames {syn_frames})"
-    else:
-        sent = f"SYN (frame {syn_frames})"
+    syns, sent = _syns(conn)
     answer = _delay(conn.syn_ts, conn.synack_ts)
     after = f" {span_words(answer)} after the first SYN" if syns > 1 and answer is not None \
         else f" {span_words(answer)} later" if answer is not None else ""
@@ -120,12 +132,35 @@ def _timeline(conn: Connection) -> str:
             "ACK that completes the handshake")
 
 
+def _opened(conn: Connection, who: str) -> str:
+    """The opening that completed and the originator's RST after it: "opened (SYN at
+    frame 22, SYN-ACK ..., ACK ...: handshake 0.036 ms) and then was reset by ..."."""
+    syns, _ = _syns(conn)
+    frames = ", ".join(map(str, conn.syn_frames))
+    sent = f"SYN sent {syns} times at frames {frames}" if syns > 1 else f"SYN at frame {frames}"
+    handshake = f": handshake {span_words(conn.rtt)}" if conn.rtt is not None else ""
+    reset = _delay(conn.synack_ts, conn.rst_ts)
+    reset_after = f" {span_words(reset)} after the SYN-ACK" if reset is not None else ""
+    return (f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
+            f"ACK from {conn.orig_h}{handshake}) and then was reset by its own originator, "
+            f"{who},{reset_after} (RST, frame {conn.rst_frames[0]}), before any data")
+
+
 def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> tuple[str, str]:
     """The finding's message and fix, by the reading the timing supports."""
     who = _who(conn, session)
     role = who.rsplit(" ", 1)[0]
     more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
             "way." if attempts > 1 else "")
+    if aborted_after_open(conn):
+        return (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, who)}.{more} This "
+                "resource's data never flowed (step 5). The handshake completed, so the "
+                "port was reachable and the network carried both directions: "
+                f"{conn.orig_h} gave the connection up itself (the job was cancelled, or an "
+                "error on its side).",
+                f"See the job log and {role}'s log for why it gave this connection up (a "
+                "cancelled job, an error on its side).")
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
             f"originator, {who}, before any data: {_timeline(conn)}.{more} This resource's "

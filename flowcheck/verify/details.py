@@ -8,7 +8,7 @@ in), never a copy of another column.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import connection_outcome
+from flowcheck.sessions import aborted_after_open, connection_outcome
 from flowcheck.verify.context import Context, conn_sides, refusal_how
 
 
@@ -122,8 +122,12 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
 
 
 def failure_words(conn: Connection) -> str:
-    """What the capture shows of a failed opening: "unanswered: 3 SYNs over 3.1 s, ..."."""
+    """What the capture shows of a failed opening ("unanswered: 3 SYNs over 3.1 s, ..."),
+    or of a connection its originator reset before any data."""
     outcome = connection_outcome(conn)
+    if outcome == "established" and aborted_after_open(conn):
+        return (f"opened, then reset by its originator {conn.orig_h} (RST, frame "
+                f"{conn.rst_frames[0]}) before any data")
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
     if outcome == "aborted":
