@@ -113,3 +113,39 @@ def test_crosscheck_leaves_no_child_handler_behind() -> None:
     signal.set_wakeup_fd(wakeup)
     assert wakeup == -1
     assert read_tshark_messages(capture) == first
+
+
+def test_capture_cut_mid_record_is_compared_up_to_the_cut(tmp_path: Path) -> None:
+    """tshark stops at the cut with exit status 2, which pyshark raises as a crash: it was
+    exit 4 (internal error). Both decoders read up to the cut; the result is theirs."""
+    import json
+    import subprocess
+    import sys
+
+    whole = (CAPTURES / "lab" / "clean-3-resources.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[:len(whole) // 3])
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "crosscheck", str(cut),
+                           "--format", "json"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    document = json.loads(done.stdout)
+    assert document["captures"][0]["truncated"]
+    assert document["crosscheck"]["matched"] > 0 and not document["crosscheck"]["differences"]
+    # Roles and sessions as `connections` gives them (they were "other" and null).
+    roles = {c["role"] for c in document["connections"]}
+    assert {"control", "data"} <= roles
+    assert all(c["session"] for c in document["connections"] if c["role"] != "other")
+
+
+def test_tshark_failure_on_a_whole_file_is_an_input_error(tmp_path: Path) -> None:
+    """Only tshark's stop at a cut the reader also saw is accepted: a file that is not
+    cut keeps tshark's failure as one line and exit 3."""
+    from flowcheck.errors import InputError
+    from flowcheck.ndmp.crosscheck import read_tshark_messages
+
+    whole = (CAPTURES / "lab" / "clean-3-resources.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[:len(whole) // 3])
+    assert read_tshark_messages(str(cut), cut=True)
+    with pytest.raises(InputError, match="tshark could not read it"):
+        read_tshark_messages(str(cut), cut=False)

@@ -154,8 +154,12 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
     if capture == "-" or Path(capture).is_dir():
         raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
+    from flowcheck.pipeline import label_connections
+
     traffic = _read([capture], config)
-    result = run_crosscheck(capture, traffic.streams, traffic.connections)
+    label_connections(traffic, config)  # roles and sessions, as `connections` gives them
+    result = run_crosscheck(capture, traffic.streams, traffic.connections,
+                            cut=any(info.truncated for info in traffic.captures))
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 

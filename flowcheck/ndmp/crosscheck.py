@@ -74,13 +74,19 @@ class CrosscheckResult:
                 "tshark_gaps": [d.as_dict() for d in self.tshark_gaps]}
 
 
-def read_tshark_messages(path: str) -> list[TsharkMessage]:
-    """Every NDMP message tshark's dissector finds, one per PDU (several per frame)."""
+def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]:
+    """Every NDMP message tshark's dissector finds, one per PDU (several per frame).
+
+    cut: the file ends mid-record (flowcheck read it as truncated): tshark reads up to
+    the cut too, then says so and exits with status 2, which pyshark raises as a crash
+    (while reading, and again on close); its messages up to the cut stand. Raises
+    InputError when tshark fails otherwise."""
     try:
         import pyshark
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
     out: list[TsharkMessage] = []
+    failure: Exception | None = None
     child_handler = signal.getsignal(signal.SIGCHLD)
     # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
     capture = pyshark.FileCapture(
@@ -90,11 +96,26 @@ def read_tshark_messages(path: str) -> list[TsharkMessage]:
         for packet in capture:
             out.extend(_packet_messages(packet))
     except Exception as exc:  # pyshark wraps tshark failures in many exception types
-        raise InputError(f"{path}: tshark could not read it ({exc})".splitlines()[0]) from None
-    finally:
-        capture.close()
-        _release_event_loop(capture, child_handler)
+        failure = None if _stopped_at_cut(exc, cut) else exc
+    try:
+        capture.close()  # raises tshark's exit status (TSharkCrashException)
+    except Exception as exc:  # noqa: BLE001 - as above
+        failure = failure or (None if _stopped_at_cut(exc, cut) else exc)
+        # tshark has exited: without this, pyshark's __del__ closes again and prints
+        # the same exception at exit ("Exception ignored in ... __del__").
+        running = getattr(capture, "_running_processes", None)
+        if isinstance(running, set):
+            running.clear()
+    _release_event_loop(capture, child_handler)
+    if failure is not None:
+        raise InputError(f"{path}: tshark could not read it ({failure})".splitlines()[0])
     return out
+
+
+def _stopped_at_cut(error: Exception, cut: bool) -> bool:
+    """Is pyshark's error tshark's stop at the end of a file cut mid-record ("appears to
+    have been cut short in the middle of a packet", its last error line)?"""
+    return cut and "cut short" in str(error)
 
 
 def _release_event_loop(capture: object, child_handler: object) -> None:
@@ -158,13 +179,14 @@ def _int(value: object) -> int:
         return int(text, 16) if text else 0
 
 
-def crosscheck(path: str, streams: list[NdmpStream],
-               connections: list[Connection]) -> CrosscheckResult:
-    """Decode `path` with tshark and list every disagreement with `streams`.
+def crosscheck(path: str, streams: list[NdmpStream], connections: list[Connection], *,
+               cut: bool = False) -> CrosscheckResult:
+    """Decode `path` with tshark and list every disagreement with `streams` (cut: the
+    file ends mid-record, read_tshark_messages).
 
     tshark dissects NDMP only on port 10000 (even `-d tcp.port==N,ndmp` did not decode
     ndmjob on 10500): messages on another port are its gaps, not differences."""
-    return compare_messages(path, streams, connections, read_tshark_messages(path))
+    return compare_messages(path, streams, connections, read_tshark_messages(path, cut=cut))
 
 
 def compare_messages(path: str, streams: list[NdmpStream], connections: list[Connection],
