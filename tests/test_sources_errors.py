@@ -103,7 +103,10 @@ def test_truncated_mid_record_keeps_earlier_packets(tmp_path: Path) -> None:
     packets, reader = count([str(path)], chunk_size=32)
     info = reader.captures[0]
     assert packets == len(PACKETS) - 1
-    assert info.truncated and info.packets == len(PACKETS) - 1 and info.error is None
+    assert info.truncated and info.packets == len(PACKETS) - 1
+    # Why and where reading stopped (docs/json.md): both were null for a cut file.
+    assert info.error == f"{path}: the file ends in the middle of a packet record"
+    assert info.error_offset == len(whole) - len(pcap_bytes(PACKETS[-1:])) + 24
     findings = truncation_findings(reader.captures)
     assert [(f.code, f.severity) for f in findings] == [("capture_truncated", Severity.WARNING)]
     assert "cut.pcap" in findings[0].message and findings[0].fix

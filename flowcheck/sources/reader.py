@@ -156,6 +156,11 @@ class CaptureFile:
                         info.error = f"{self.spec.name}: file ends inside the file header"
                     else:
                         info.truncated = True
+                        which = "a packet record" if info.packets else "its first packet record"
+                        info.error = info.error or (f"{self.spec.name}: the file ends in "
+                                                    f"the middle of {which}")
+                if info.truncated and info.error_offset is None:
+                    info.error_offset = base  # where the last record began, cut or not
                 return
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
