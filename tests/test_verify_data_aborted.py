@@ -155,12 +155,21 @@ def test_originator_reset_after_a_late_synack_reads_as_a_timed_out_connect(
     assert "SYN-ACK 3.5 s after the first SYN, then reset by 10.77.0.1" in session.steps[3].detail
 
 
-def test_responder_reset_after_its_synack_keeps_capture_ended_early(tmp_path: Path) -> None:
-    """Refused after accept, in a capture that ends 0.151 s later: as before, unknown."""
+def test_responder_reset_after_its_synack_is_a_handshake_it_gave_up(tmp_path: Path) -> None:
+    """SYN, SYN-ACK, then a RST from the responder, in a capture that ends 0.151 s later:
+    the RST is evidence the connection will not complete (step 4 failed at once). It was
+    capture_ended_early, "no retransmission, RST or ICMP answer was seen", RST in hand."""
     analysis = _analyze(_opening_only(tmp_path, _responder_rst, "responder-rst"))
-    assert analysis.verdict == "inconclusive", _codes(analysis)
-    assert "data_aborted" not in _codes(analysis) and "capture_ended_early" in _codes(analysis)
-    assert analysis.sessions[0].steps[3].status == "unknown"
+    assert analysis.verdict == "fail", _codes(analysis)
+    assert "data_aborted" not in _codes(analysis)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "10.77.0.2 reset it (RST, frame" in finding.message
+    assert "stopped listening" in finding.message and "log of the service" in finding.fix
+    [conn] = [c for c in analysis.traffic.connections if c.uid == finding.uid]
+    assert finding.frames == [*conn.syn_frames, *conn.synack_frames, *conn.rst_frames]
+    assert len(finding.frames) == 3  # SYN, SYN-ACK, RST
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed" and "then its RST (frame" in step.detail
 
 
 def test_capture_that_ends_right_after_the_synack_keeps_capture_ended_early(

@@ -129,7 +129,7 @@ def _sessions_by_pair(sessions: list[Session], by_uid: dict[str, Connection]
 def opening_frames(conn: Connection) -> list[int]:
     """The frames that show how the connection opened (or failed to)."""
     frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
-    if conn.resp_rst and not conn.synack_frames:
+    if conn.resp_rst and not conn.established:  # a refusal, or a reset after the SYN-ACK
         frames += conn.rst_frames
     return frames or [conn.first_frame]
 

@@ -134,8 +134,10 @@ def failure_words(conn: Connection) -> str:
         return (f"answered, then reset by its originator {conn.orig_h} (RST, frame "
                 f"{conn.rst_frames[0]}) before any data")
     if outcome == "handshake_incomplete":
+        reset = (f", then its RST (frame {conn.rst_frames[0]})" if conn.resp_rst
+                 else "")
         return (f"handshake incomplete: {len(conn.synack_frames)} SYN-ACK(s) from "
-                f"{conn.resp_h}, no ACK from {conn.orig_h}")
+                f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
             f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")

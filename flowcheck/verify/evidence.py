@@ -187,7 +187,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             return "unknown"
         return outcome if time_enough(ctx, conn.last_ts) else "unknown"
     if outcome == "handshake_incomplete":
-        if len(conn.synack_frames) > 1 or conn.syn_retries > 0:
+        # A retried SYN or SYN-ACK shows the ACK was missed; a RST from the responder,
+        # that it gave the half-open connection up: either way it will not complete.
+        if len(conn.synack_frames) > 1 or conn.syn_retries > 0 or conn.resp_rst:
             return outcome
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way

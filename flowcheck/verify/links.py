@@ -112,13 +112,28 @@ def _capitalised(text: str) -> str:
 
 def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
                           what: str, cause: str) -> None:
-    ctx.add("handshake_incomplete",
-            f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+    head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
-            "completed: the return traffic is blocked, typically by a stateless rule.",
-            f"Make the rule stateful, or allow the return traffic explicitly: TCP from "
-            f"{conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port {conn.orig_p} "
-            "(established connections).", session=session, conn=conn, cause=cause)
+            "completed")
+    return_rule = (f"allow the return traffic explicitly: TCP from {conn.resp_h} port "
+                   f"{conn.resp_p} back to {conn.orig_h} port {conn.orig_p} (established "
+                   "connections)")
+    if conn.resp_rst:
+        # The responder reset its half-open connection (RFC 9293 3.10.7.4: a listener
+        # that closed, or a stack that gave the connection up), no ACK seen before it.
+        ctx.add("handshake_incomplete",
+                f"{head}: {conn.resp_h} reset it (RST, frame {conn.rst_frames[0]}) before "
+                f"an ACK from {conn.orig_h} was seen. Its port stopped listening (the "
+                "service or job on that side closed it), or the ACK never reached it and "
+                "it gave the connection up.",
+                f"See the log of the service on {conn.resp_h} port {conn.resp_p} for why it "
+                f"closed the connection; if {conn.orig_h} sent the ACK (a capture on it "
+                f"shows), {return_rule}.", session=session, conn=conn, cause=cause)
+        return
+    ctx.add("handshake_incomplete",
+            f"{head}: the return traffic is blocked, typically by a stateless rule.",
+            f"Make the rule stateful, or {return_rule}.", session=session, conn=conn,
+            cause=cause)
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
