@@ -127,3 +127,23 @@ def test_inconclusive_report_shows_the_verdict_and_unknown_steps() -> None:
     html = render_html(analysis)
     assert 'class="inconclusive"' in html and "Verdict: INCONCLUSIVE" in html
     assert '<td class="unknown">unknown</td>' in html
+
+
+def test_inconclusive_report_without_findings_does_not_say_the_traffic_follows_the_profile(
+        ) -> None:
+    """A control connection seen only as the agent's RST (a one-direction capture of a
+    refused job): every step unknown, no finding. The report said "No findings: the
+    traffic follows the profile and the ranges" under an INCONCLUSIVE verdict."""
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
+    lone_rst = Connection("C1", M, 5027, A, 10000, 100.0, last_ts=100.0, rst_frames=[1],
+                          resp_rst=True, conn_state="RSTRH", history="r", first_frame=1,
+                          last_frame=1)
+    traffic = Traffic([CaptureInfo("one-way.pcap", "pcap", ["EN10MB"], 1)], [lone_rst], [], [])
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions([lone_rst], [], config, profile)
+    findings = check_all([lone_rst], [], sessions, config, profile)
+    analysis = Analysis(traffic, config, sessions, findings)
+    assert analysis.verdict == "inconclusive" and not findings
+    text = _render(analysis)
+    assert "follows the profile" not in text
+    assert "No findings; the steps marked unknown say what the capture could not show" in text

@@ -53,7 +53,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
         _render_session(session, by_uid, base, console)
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
-    _render_findings(analysis.findings, console)
+    _render_findings(analysis.findings, analysis.verdict, console)
 
 
 def summary_counts(findings: list[Finding]) -> dict[str, int]:
@@ -186,10 +186,15 @@ def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
                       "--ladder)", style="dim", highlight=False)
 
 
-def _render_findings(findings: list[Finding], console: Console) -> None:
+def _render_findings(findings: list[Finding], verdict: str, console: Console) -> None:
     console.print()
     if not findings:
-        console.print("No findings: the traffic follows the profile and the ranges.")
+        # An inconclusive verdict has no finding when a step's own detail says what
+        # could not be seen (a lone RST): not "follows the profile".
+        console.print("No findings: the traffic follows the profile and the ranges."
+                      if verdict == "pass" else
+                      "No findings; the steps marked unknown say what the capture could not "
+                      "show.")
         return
     console.print(f"[bold]Findings[/] ({len(findings)})")
     for finding in findings:
