@@ -11,6 +11,7 @@ FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LI
                  "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
                  "DATA_START_RECOVER_FILEHIST"}
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
+_STARTS = {"DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 _HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
                                  ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR",
                                   "CONNECT_ERROR"]),
@@ -33,6 +34,7 @@ def check_replies(ctx: Context) -> None:
         if stream is not None and not ctx.causes.get(session.id):
             for message in stream.messages:
                 _halt(ctx, session, message)
+            _still_running(ctx, session, stream)
 
 
 def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
@@ -120,3 +122,29 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
             f"{session.remote_agent} (firewall, ranges), MEDIA_ERROR at the tape.",
             session=session, conn=ctx.by_uid.get(session.control_uid),
             frames=[message.frame], ts=message.ts, cause="halt")
+
+
+def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
+    """capture_ended_early when the capture stopped in the middle of a backup or restore:
+    the job started (DATA_START_*), no halt was notified and its control connection is
+    still open. What the job did later (the next resources' announcements and data
+    connections, its end) is not in the capture; the steps judge what it holds, so the
+    verdict does not change, but the admin learns the capture does not cover the job."""
+    started = [m for m in stream.messages if message_op(m) in _STARTS and m.type == "request"]
+    control = ctx.by_uid.get(session.control_uid)
+    if (not started or control is None or control.fin_frames or control.rst_frames
+            or any(message_op(m) in _HALTS for m in stream.messages)):
+        return
+    last = stream.messages[-1]
+    ctx.add("capture_ended_early",
+            f"The capture stopped while the {session.kind} was still running: "
+            f"{message_op(started[0])} (frame {started[0].frame}) started it, no "
+            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came and the control connection "
+            f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p} is "
+            f"still open (last NDMP message: frame {last.frame}). What the job did after "
+            "that, its later resources' announcements and data connections and its end, "
+            "is not in the capture: the steps judge only what it holds.",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            "after the job ends (the job log says when).",
+            session=session, conn=control, frames=[started[0].frame, last.frame],
+            ts=last.ts)
