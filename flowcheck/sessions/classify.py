@@ -19,9 +19,10 @@ Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete"
                   "midstream"]
 
 _RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
-_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
+# Requests that start a backup or restore (NDMP v2-v4 DATA_START_*).
+JOB_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
 # Requests that set up or start a data transfer: a session with one is not a browse.
-DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *_STARTS}
+DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *JOB_STARTS}
 
 
 def message_op(message: NdmpMessage) -> str:
@@ -124,7 +125,7 @@ def starts_data(stream: NdmpStream | None) -> bool:
     """A DATA_START_* request or its reply (a one-direction capture of the agent's side
     holds only the reply) says which way the job went."""
     return stream is not None and any(
-        message_op(m) in _STARTS for m in stream.messages if m.type in ("request", "reply"))
+        message_op(m) in JOB_STARTS for m in stream.messages if m.type in ("request", "reply"))
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
@@ -164,7 +165,7 @@ def listener_host(ann: Announcement, control: Connection) -> str:
 # Messages that carry a data endpoint, by name and whether a reply; v2's DATA_START_*
 # (which also carry one there) are judged apart, by version.
 _ANNOUNCING = {(name.removeprefix("NDMP_"), is_reply) for name, is_reply in ANNOUNCERS
-               if name.removeprefix("NDMP_") not in _STARTS}
+               if name.removeprefix("NDMP_") not in JOB_STARTS}
 
 
 def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
@@ -186,7 +187,7 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
     seen: set[tuple[str, bool]] = set()
     for message in stream.messages:
         op, is_reply = message_op(message), message.type == "reply"
-        start = op in _STARTS and not is_reply
+        start = op in JOB_STARTS and not is_reply
         announcing = (op, is_reply) in _ANNOUNCING or (start and stream.version in (2, None))
         if announcing and (op, is_reply) in seen:  # the same step again: a new resource
             if cut is not None and not decoded:

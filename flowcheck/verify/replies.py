@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
 
 # Replies whose failure stops the job (contract: "ndmp_error_reply").
@@ -11,7 +12,6 @@ FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LI
                  "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
                  "DATA_START_RECOVER_FILEHIST"}
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
-_STARTS = {"DATA_START_BACKUP", "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 _HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
                                  ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR",
                                   "CONNECT_ERROR"]),
@@ -130,7 +130,7 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
     still open. What the job did later (the next resources' announcements and data
     connections, its end) is not in the capture; the steps judge what it holds, so the
     verdict does not change, but the admin learns the capture does not cover the job."""
-    started = [m for m in stream.messages if message_op(m) in _STARTS and m.type == "request"]
+    started = [m for m in stream.messages if message_op(m) in JOB_STARTS and m.type == "request"]
     control = ctx.by_uid.get(session.control_uid)
     if (not started or control is None or control.fin_frames or control.rst_frames
             or any(message_op(m) in _HALTS for m in stream.messages)):
