@@ -279,3 +279,12 @@ def test_ndmp_stream_without_a_readable_message_prints_no_empty_table(
     out = _table(["ndmp", "--config", f"{lab}.toml", f"{lab}.pcap"], capsys)
     assert out.splitlines()[1] == "C1: NDMP unknown, no message could be read"
     assert "┏" not in out and "ndmp_partial C1" in out
+
+
+def test_a_value_outside_the_choices_is_one_plain_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """typer checks values through pydantic, which prefixed "Value error, " to the reason."""
+    capture = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    assert run(["analyze", "--format", "xml", str(capture)]) == 2
+    assert capsys.readouterr().err == (
+        "flowcheck: error: Invalid value for '--format': 'xml' is not one of 'table', "
+        "'json'. (see 'flowcheck analyze --help')\n")

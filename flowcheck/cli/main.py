@@ -76,7 +76,8 @@ def _run(argv: list[str] | None) -> int:
         return int(ExitStatus.USAGE)
     except click_errors.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _error(f"{exc.format_message()}{hint}")
+        # typer checks values through pydantic, whose messages start "Value error, ".
+        _error(f"{exc.format_message().replace('Value error, ', '')}{hint}")
         return int(ExitStatus.USAGE)
     except click_errors.ClickException as exc:
         _error(exc.format_message())
