@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
@@ -132,7 +132,7 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
     verdict does not change, but the admin learns the capture does not cover the job."""
     started = [m for m in stream.messages if message_op(m) in JOB_STARTS and m.type == "request"]
     control = ctx.by_uid.get(session.control_uid)
-    if (not started or control is None or control.fin_frames or control.rst_frames
+    if (not started or control is None or _closed(control)
             or any(message_op(m) in _HALTS for m in stream.messages)):
         return
     last = stream.messages[-1]
@@ -148,3 +148,8 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
             "after the job ends (the job log says when).",
             session=session, conn=control, frames=[started[0].frame, last.frame],
             ts=last.ts)
+
+
+def _closed(conn: Connection) -> bool:
+    """A FIN or RST from either side (Zeek's history letters F, f, R, r)."""
+    return bool(conn.fin_frames or conn.rst_frames or set(conn.history) & set("FfRr"))
