@@ -216,6 +216,8 @@ def test_retry_that_opens_takes_the_reset_attempt_back(tmp_path: Path) -> None:
     analysis = _analyze(path)
     assert analysis.verdict == "pass", _codes(analysis)
     assert "unannounced_connection" not in _codes(analysis)
+    # The retry reached the same listening socket: no port was bound again.
+    assert "port_reused_within_hold" not in _codes(analysis)
     [session] = analysis.sessions
     assert len(session.data_connections) == 4
 
@@ -357,4 +359,5 @@ def test_retry_that_opens_takes_the_opened_and_reset_attempt_back(tmp_path: Path
     analysis = _analyze(path)
     assert analysis.verdict == "pass", _codes(analysis)
     assert "unannounced_connection" not in _codes(analysis)
+    assert "port_reused_within_hold" not in _codes(analysis)
     assert len(analysis.sessions[0].data_connections) == 4

@@ -8,10 +8,12 @@ a warning about capacity, not a rule that reuse is wrong.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection
 from flowcheck.plan import job_engine_ports, overlap, ports_per_job, range_size
+from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
 
@@ -103,15 +105,22 @@ def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(s, e) for s, e in merged]
 
 
+def _retry_to_listener(before: Connection, conn: Connection, host: str, port: int) -> bool:
+    """A connector's retry to the same listening port after its attempt there failed:
+    the listener never closed, so the port was not bound again (no reuse)."""
+    return ((before.resp_h, before.resp_p) == (conn.resp_h, conn.resp_p) == (host, port)
+            and before.orig_h == conn.orig_h and is_failed(before))
+
+
 def _reused_within_hold(ctx: Context, usage: dict[str, Usage]) -> None:
     hold = ctx.config.port_hold_seconds
     for which, by_port in usage.items():
         for (host, port), spans in sorted(by_port.items()):
             spans = sorted(spans, key=lambda s: (s[0], s[2].first_frame))
             busy_until = spans[0][1]
-            for start, end, conn in spans[1:]:
+            for (_, _, before), (start, end, conn) in pairwise(spans):
                 gap = start - busy_until
-                if 0 < gap < hold:
+                if 0 < gap < hold and not _retry_to_listener(before, conn, host, port):
                     ctx.add("port_reused_within_hold",
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
                             f"new connection {gap:.1f} s after its previous connection ended, "
