@@ -255,6 +255,11 @@ def test_control_connection_reset_so_is_judged_as_before() -> None:
     sessions, findings = run([control, _later(10.0)], [])
     assert "handshake_incomplete" in codes(findings) and "data_aborted" not in codes(findings)
     assert statuses(sessions[0])[0] == "failed"
+    # Its words read the reset as data_aborted's do, not "the return traffic is blocked".
+    [finding] = [f for f in findings if f.code == "handshake_incomplete"]
+    assert f"RST from {M}" in finding.message and "came at once" in finding.message
+    assert finding.frames == [*control.syn_frames, *control.synack_frames, *control.rst_frames]
+    assert f"firewall on {M}" in finding.fix
     sessions, findings = run([conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")], [])
     assert codes(findings) == ["capture_ended_early"]
     assert statuses(sessions[0])[0] == "unknown"

@@ -119,7 +119,7 @@ def _syns(conn: Connection) -> tuple[int, str]:
                   else f"SYN (frame {syn_frames})")
 
 
-def _timeline(conn: Connection) -> str:
+def reset_timeline(conn: Connection) -> str:
     """SYN, SYN-ACK and RST with their frames and the time between them."""
     syns, sent = _syns(conn)
     answer = _delay(conn.syn_ts, conn.synack_ts)
@@ -163,7 +163,7 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
                 "cancelled job, an error on its side).")
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
-            f"originator, {who}, before any data: {_timeline(conn)}.{more} This resource's "
+            f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
             "data never flowed (step 5).")
     path = f"{conn.orig_h} and {conn.resp_h}"
     if late_answer(ctx, conn):

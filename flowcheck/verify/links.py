@@ -12,7 +12,8 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import announcement_groups, connection_outcome
-from flowcheck.verify.aborted import check_aborted
+from flowcheck.sessions.classify import originator_aborted
+from flowcheck.verify.aborted import check_aborted, late_answer, reset_timeline
 from flowcheck.verify.addresses import check_address_matched, mismatched, report_mismatch
 from flowcheck.verify.context import (
     Context,
@@ -118,6 +119,9 @@ def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connectio
     return_rule = (f"allow the return traffic explicitly: TCP from {conn.resp_h} port "
                    f"{conn.resp_p} back to {conn.orig_h} port {conn.orig_p} (established "
                    "connections)")
+    if originator_aborted(conn):
+        _reset_by_originator(ctx, session, conn, head, return_rule, cause)
+        return
     if conn.resp_rst:
         # The responder reset its half-open connection (RFC 9293 3.10.7.4: a listener
         # that closed, or a stack that gave the connection up), no ACK seen before it.
@@ -134,6 +138,30 @@ def _handshake_incomplete(ctx: Context, session: Session | None, conn: Connectio
             f"{head}: the return traffic is blocked, typically by a stateless rule.",
             f"Make the rule stateful, or {return_rule}.", session=session, conn=conn,
             cause=cause)
+
+
+def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection, head: str,
+                         return_rule: str, cause: str) -> None:
+    """handshake_incomplete for a control connection or callback its originator reset
+    after the SYN-ACK, read by the timing as data_aborted reads a data connection's."""
+    if late_answer(ctx, conn):
+        reading = (f"The SYN-ACK came late: {conn.orig_h} had given up connecting (its "
+                   "connect timed out) and its TCP answered the late SYN-ACK with a reset. "
+                   f"The path between {conn.orig_h} and {conn.resp_h} is slow or loses "
+                   "packets.")
+        fix = (f"Find what delays or drops the first packets of new connections between "
+               f"{conn.orig_h} and {conn.resp_h} (capture on both hosts at once to see where "
+               "they are lost); if the path is only slow, raise the connect timeout.")
+    else:
+        reading = (f"The SYN-ACK came at once: a rule on {conn.orig_h} rejects it with a "
+                   "reset (a stateless firewall that does not let in the return traffic of "
+                   f"its own connections), or {conn.orig_h} gave the connection up itself.")
+        fix = (f"Check the firewall on {conn.orig_h}: make the rule stateful, or "
+               f"{return_rule}; if it lets them in, see the log of the service that "
+               "connected.")
+    ctx.add("handshake_incomplete", f"{head}: {reset_timeline(conn)}. {reading}", fix,
+            session=session, conn=conn, cause=cause,
+            frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]])
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
