@@ -79,13 +79,11 @@ def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
     whose sniffer may simply have seen nothing (inconclusive)."""
     if any(info.packets for info in captures):
         return
-    from flowcheck.sources import read_failure
+    from flowcheck.sources import read_failures
 
     damaged = [info for info in captures if info.error or info.truncated]
     if damaged:
-        reasons = [read_failure(info) for info in damaged]
-        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-        raise InputError(f"no packet could be read: {reasons[0]}{more}")
+        raise InputError(f"no packet could be read: {read_failures(damaged)}")
     if len(captures) == 1:
         raise InputError(f"{captures[0].path}: the capture holds no packets (nothing after "
                          "its file header)")

@@ -21,7 +21,8 @@ from flowcheck.sources.inputs import resolve_inputs
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
 
-__all__ = ["CaptureSetReader", "iter_batches", "read_failure", "truncation_findings"]
+__all__ = ["CaptureSetReader", "iter_batches", "read_failure", "read_failures",
+           "truncation_findings"]
 
 
 class CaptureSetReader:
@@ -115,7 +116,7 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
                 "pcap/pcapng capture, or not readable.",
             ))
             continue
-        cause = info.error or f"{info.path}: the file ends in the middle of a packet record"
+        cause = info.error or read_failure(info)  # the reader always says why
         findings.append(make_finding(
             "capture_truncated",
             f"{cause}; the analysis covers the {info.packets} packets read before that point",
@@ -127,16 +128,24 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
 
 def read_failure(info: CaptureInfo) -> str:
     """Why a file gave no packet, its path first ("x.pcap: record at byte offset 24
-    claims a captured length of ...")."""
-    error = info.error or "the file ends in the middle of its first packet record"
+    claims a captured length of ..."); the reader's info.error (it sets one for every file
+    it could not read, or read only in part)."""
+    error = info.error or "unreadable"
     return error if error.startswith(info.path) else f"{info.path}: {error}"
 
 
+def read_failures(captures: Sequence[CaptureInfo]) -> str:
+    """read_failure of the first file, and how many more failed: "x.pcap: empty file
+    (and 2 more)"."""
+    more = f" (and {len(captures) - 1} more)" if len(captures) > 1 else ""
+    return read_failure(captures[0]) + more
+
+
 def _nothing_read(files: Sequence[CaptureFile]) -> str:
-    messages = [capture.info.error or f"{capture.info.path}: unreadable" for capture in files]
-    if len(messages) == 1:
-        return messages[0]
-    return f"no capture could be read: {messages[0]} (and {len(messages) - 1} more)"
+    infos = [capture.info for capture in files]
+    if len(infos) == 1:
+        return read_failure(infos[0])
+    return f"no capture could be read: {read_failures(infos)}"
 
 
 def _or_minus_inf(value: float | None) -> float:
