@@ -98,8 +98,9 @@ def _port(name: str, value: object) -> int:
     return port
 
 
-def _seconds(name: str, value: object) -> float:
-    """Seconds from TOML (a number) or text (a plain decimal: no "+", exponent or nan)."""
+def read_seconds(name: str, value: object) -> float:
+    """Seconds from TOML or a flag (a number) or text (a plain decimal: no "+", exponent
+    or nan); UsageError naming `name` when it is not a finite number."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if number or isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
         seconds = float(value) + 0.0  # type: ignore[arg-type]  # -0.0 is 0
@@ -180,12 +181,12 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
         except ValueError:
             raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
     if key == "port_hold_seconds":
-        hold = _seconds(name, value)
+        hold = read_seconds(name, value)
         if hold < 0:
             raise UsageError(f"{name}: {value!r} is negative (seconds, 0 or more)")
         return hold
     if key == "retransmission_timeout":
-        seconds = _seconds(name, value)
+        seconds = read_seconds(name, value)
         if not 0 < seconds <= 120:
             raise UsageError(f"{name}: {value!r}: give seconds above 0 and at most 120")
         return seconds

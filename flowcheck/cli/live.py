@@ -1,6 +1,5 @@
 """`flowcheck live`: sniff an interface and verify while the job runs."""
 
-import math
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ from flowcheck.cli.output import (
     report_output,
     watch_reader,
 )
-from flowcheck.config import Config
+from flowcheck.config import Config, read_seconds
 from flowcheck.errors import UsageError, verdict_status
 
 # Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
@@ -56,8 +55,8 @@ def live(
                           "(slower; no capture filter)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
-    if duration is not None and not math.isfinite(duration):  # click's min= lets inf by
-        raise UsageError(f"--duration: {duration} is not a finite number of seconds")
+    if duration is not None:  # click's min= lets inf by
+        duration = read_seconds("--duration", duration)
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
