@@ -97,6 +97,21 @@ def late_answer(ctx: Context, conn: Connection) -> bool:
     return delay is not None and delay >= ctx.config.retransmission_timeout
 
 
+def late_reading(conn: Connection, role: str) -> tuple[str, str]:
+    """The words and fix for a reset after a late SYN-ACK (late_answer): the connect had
+    timed out, the path is slow or lossy. role: who connected ("the media server")."""
+    path = f"{conn.orig_h} and {conn.resp_h}"
+    return (f"The port was reachable, but its answer came late: {conn.orig_h} had given up "
+            "connecting by then (its connect timed out), and its TCP answered the late "
+            f"SYN-ACK with a reset. The path between {path} is slow or loses packets (SYNs "
+            "or SYN-ACKs lost or held up).",
+            f"Find what delays or drops the first packets of new connections between "
+            f"{path}: a lossy or congested link, a firewall or IPS slow to pass new "
+            "connections, a host slow to accept (capture on both hosts at once to see "
+            f"where they are lost); if the path is only slow, raise {role}'s connect "
+            "timeout.")
+
+
 def _delay(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else max(0.0, end - start)
 
@@ -165,17 +180,9 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
             f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
             "data never flowed (step 5).")
-    path = f"{conn.orig_h} and {conn.resp_h}"
     if late_answer(ctx, conn):
-        return (f"{head} The port was reachable, but its answer came late: {conn.orig_h} "
-                "had given up connecting by then (its connect timed out), and its TCP "
-                "answered the late SYN-ACK with a reset. The path between "
-                f"{path} is slow or loses packets (SYNs or SYN-ACKs lost or held up).",
-                f"Find what delays or drops the first packets of new connections between "
-                f"{path}: a lossy or congested link, a firewall or IPS slow to pass new "
-                "connections, a host slow to accept (capture on both hosts at once to see "
-                f"where they are lost); if the path is only slow, raise {role}'s connect "
-                "timeout.")
+        reading, fix = late_reading(conn, role)
+        return f"{head} {reading}", fix
     return (f"{head} The SYN-ACK came at once, so the port was reachable and the network "
             f"delivered the answer: {conn.orig_h} gave the connection up itself (the job was "
             f"cancelled, or an error on its side), or a rule on {conn.orig_h} rejects the "

@@ -13,7 +13,12 @@ from collections import defaultdict
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import announcement_groups, connection_outcome
 from flowcheck.sessions.classify import originator_aborted
-from flowcheck.verify.aborted import check_aborted, late_answer, reset_timeline
+from flowcheck.verify.aborted import (
+    check_aborted,
+    late_answer,
+    late_reading,
+    reset_timeline,
+)
 from flowcheck.verify.addresses import check_address_matched, mismatched, report_mismatch
 from flowcheck.verify.context import (
     Context,
@@ -145,13 +150,7 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
     """handshake_incomplete for a control connection or callback its originator reset
     after the SYN-ACK, read by the timing as data_aborted reads a data connection's."""
     if late_answer(ctx, conn):
-        reading = (f"The SYN-ACK came late: {conn.orig_h} had given up connecting (its "
-                   "connect timed out) and its TCP answered the late SYN-ACK with a reset. "
-                   f"The path between {conn.orig_h} and {conn.resp_h} is slow or loses "
-                   "packets.")
-        fix = (f"Find what delays or drops the first packets of new connections between "
-               f"{conn.orig_h} and {conn.resp_h} (capture on both hosts at once to see where "
-               "they are lost); if the path is only slow, raise the connect timeout.")
+        reading, fix = late_reading(conn, conn.orig_h)
     else:
         reading = (f"The SYN-ACK came at once: a rule on {conn.orig_h} rejects it with a "
                    "reset (a stateless firewall that does not let in the return traffic of "
