@@ -224,13 +224,17 @@ def test_data_connection_opened_just_before_the_end_has_unknown_flow() -> None:
         f.message for f in findings if f.code == "capture_ended_early")
 
 
-def test_data_connection_closed_without_data_is_missing() -> None:
+def test_data_connection_closed_without_data_is_data_aborted() -> None:
+    """The job's only data connection opened and was closed (FIN) before any byte: step 5
+    failed on that evidence (it was "missing", with a step_missing that called itself a
+    flowcheck bug)."""
     connections, streams = be_backup()
     control, callback, data = connections
     data.resp_bytes, data.last_ts, data.fin_frames = 0, 3.1, [data.last_frame]
     control.last_ts = callback.last_ts = 3.1
-    sessions, _ = run([control, callback, data], streams)
-    assert statuses(sessions[0])[4] == "missing"
+    sessions, findings = run([control, callback, data], streams)
+    assert statuses(sessions[0])[4] == "failed"
+    assert codes(findings) == ["data_aborted"]
 
 
 def test_announcement_lost_by_the_sniffer_is_proved_by_the_data() -> None:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-ArrowKind = Literal["syn", "synack", "rst", "icmp", "ndmp", "data"]
+ArrowKind = Literal["syn", "synack", "rst", "fin", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
 # plus "neutral" for an arrow that belongs to no step.
 ArrowStatus = str

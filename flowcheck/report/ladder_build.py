@@ -27,7 +27,12 @@ from flowcheck.model import (
     endpoint,
 )
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
-from flowcheck.sessions import aborted_after_open, connection_outcome, message_op
+from flowcheck.sessions import (
+    closed_before_data,
+    closing,
+    connection_outcome,
+    message_op,
+)
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -258,9 +263,9 @@ def _connection_arrows(conn: Connection, session: Session,
         outcome = connection_outcome(conn)
         refused = outcome == "refused"
         ts = conn.last_ts if refused or conn.rst_frames[-1] == conn.last_frame else None
-        if conn.role == "data" and (outcome == "aborted" or aborted_after_open(conn)):
-            # The originator gave the connection up (before or after the handshake
-            # completed): the evidence that no data flowed.
+        if conn.role == "data" and (outcome == "aborted" or closed_before_data(conn)):
+            # Given up (before or after the handshake completed): the evidence that no
+            # data flowed.
             last = steps[-1] if steps else None
             arrows.append(Arrow(src, dst, "rst", "RST (aborted)", conn.uid,
                                 list(conn.rst_frames), ts, 4, last.step if last else None,
@@ -269,6 +274,12 @@ def _connection_arrows(conn: Connection, session: Session,
             arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
                                 conn.uid, list(conn.rst_frames), ts, 4, number,
                                 status if refused else "neutral", reply=refused))
+    elif conn.role == "data" and closed_before_data(conn):  # closed by FIN, no data
+        last = steps[-1] if steps else None
+        src, dst = (orig, resp) if closing(conn)[0] == "originator" else (resp, orig)
+        arrows.append(Arrow(src, dst, "fin", "FIN (closed before any data)", conn.uid,
+                            list(conn.fin_frames), None, 4, last.step if last else None,
+                            _status(last, conn)))
     return arrows
 
 
@@ -369,7 +380,8 @@ def _mark_findings(arrows: list[Arrow], findings: list[Finding], session: Sessio
         mark = FindingMark(finding.code, str(finding.severity), f"finding-{index + 1}")
         own = [a for a in arrows if finding.uid is None or a.uid == finding.uid]
         cited = [a for a in own if set(a.frames) & set(finding.frames)]
-        answers = [a for a in cited if a.kind in ("rst", "icmp") or "never completes" in a.label]
+        answers = [a for a in cited
+                   if a.kind in ("rst", "icmp", "fin") or "never completes" in a.label]
         if cited:
             target = answers[-1] if answers else cited[0]
         elif own and finding.uid is not None and mark.severity != "info":

@@ -22,8 +22,9 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
-    aborted_after_open,
     announcement_groups,
+    closed_before_data,
+    closing,
     connection_outcome,
     cut_announcements,
     is_failed,
@@ -45,8 +46,8 @@ from flowcheck.sessions.matching import (
 )
 
 __all__ = [
-    "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "aborted_after_open",
-    "announcement_groups", "build_sessions",
+    "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "announcement_groups",
+    "closed_before_data", "closing", "build_sessions",
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
     "one_sided", "rst_only", "session_kind",
 ]

@@ -69,15 +69,33 @@ def originator_aborted(conn: Connection) -> bool:
             and max(conn.rst_frames, default=0) > conn.synack_frames[0])
 
 
-def aborted_after_open(conn: Connection) -> bool:
-    """SYN, SYN-ACK, ACK (the handshake completed), then a RST from the originator, no FIN
-    and no payload byte either way, none missed (Zeek's RSTO with history ShAR): the
-    connection opened and its own originator gave it up before using it. Its opening
+def closed_before_data(conn: Connection) -> bool:
+    """SYN, SYN-ACK, ACK (the handshake completed), then closed by either side (a RST or a
+    FIN) with no payload byte either way, none missed (Zeek's histories ShAR, ShAr, ShAF,
+    ...): the connection opened and was given up before anything used it. Its opening
     went fine (connection_outcome says "established"); for a data connection it is a
-    resource whose data never flowed, and the connector may retry it."""
-    return (conn.established and conn.syn_seen and conn.synack_seen and conn.orig_rst
-            and not conn.resp_rst and not conn.fin_frames and not conn.orig_bytes
-            and not conn.resp_bytes and not conn.missed_bytes)
+    resource whose data never flowed (a backup or restore stream always carries bytes:
+    dump and tar headers at least), and the connector may retry it. closing() says who
+    closed it and how."""
+    return (conn.established and conn.syn_seen and conn.synack_seen
+            and (conn.orig_rst or conn.resp_rst or bool(conn.fin_frames))
+            and not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes)
+
+
+Closer = Literal["originator", "responder", "both"]
+
+
+def closing(conn: Connection) -> tuple[Closer, Literal["RST", "FIN"]]:
+    """Who ended the connection first and how, from its history's first close letter
+    (Zeek: R/F the originator's RST/FIN, r/f the responder's): a RST counts before a FIN
+    when both came (the reset is what ended it); "both" when each side sent a RST (what a
+    firewall or IPS that blocks an open session does to its two ends)."""
+    if conn.orig_rst and conn.resp_rst:
+        return "both", "RST"
+    if conn.orig_rst or conn.resp_rst:
+        return ("originator" if conn.orig_rst else "responder"), "RST"
+    first = next((c for c in conn.history if c in "Ff"), "F")
+    return ("originator" if first == "F" else "responder"), "FIN"
 
 
 def rst_only(conn: Connection) -> bool:
@@ -103,9 +121,14 @@ def one_sided(conn: Connection) -> Direction | None:
 
 def is_failed(conn: Connection) -> bool:
     """Did the connection fail, so its connector may retry from a new source port: its
-    opening failed, or it opened and its originator reset it before any data."""
-    return connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete",
-                                        "aborted") or aborted_after_open(conn)
+    opening failed, or it opened and its originator reset it before any data, or (a data
+    connection: one that must carry bytes) it opened and was closed before any data. A
+    callback that carries nothing and closes is normal (Backup Exec's carries no byte)."""
+    if connection_outcome(conn) in ("unanswered", "refused", "handshake_incomplete",
+                                    "aborted"):
+        return True
+    return closed_before_data(conn) and (conn.role == "data"
+                                         or closing(conn) == ("originator", "RST"))
 
 
 def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:

@@ -1,4 +1,4 @@
-"""Data connections their originator reset right after the SYN-ACK: `data_aborted`.
+"""Data connections given up before any data: `data_aborted`.
 
 SYN, SYN-ACK, then a RST from the side that connected instead of the ACK that completes
 the handshake, and no data (Zeek's RSTO with history ShR). The port was reachable (it
@@ -12,11 +12,13 @@ timed out: with no connection waiting for it, the connector's TCP answers it wit
 the connector abandoned the connection itself (the job was cancelled, an error on its
 side), or a rule on its side rejects the SYN-ACK with a reset.
 
-A close relative: SYN, SYN-ACK, ACK (the connection opened), then a RST from its
-originator with no payload byte either way (Zeek's RSTO, history ShAR). The opening went
-fine (step 4 ok), but that resource's data never flowed either; the handshake
-completed, so neither a late answer nor a rejected SYN-ACK explains it: the originator
-gave it up itself.
+A close relative: SYN, SYN-ACK, ACK (the connection opened), then closed with no payload
+byte either way (Zeek's ShAR, ShAr, ShAF, ...). The opening went fine (step 4 ok), but
+that resource's data never flowed either (a backup or restore stream always carries
+bytes, dump and tar headers at least). Who closed it tells where to look: its
+originator (a RST or FIN: it gave the connection up itself), the responder (the service
+behind the port dropped it at once), or RSTs from both ends (what a firewall or IPS
+that lets the handshake through and then blocks the session does to its two ends).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import aborted_after_open
+from flowcheck.sessions import closed_before_data, closing
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import (
     failure_words,
@@ -47,7 +49,7 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
         conn = ctx.by_uid[uid]
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
-        if outcome == "aborted" or aborted_after_open(conn):
+        if outcome == "aborted" or closed_before_data(conn):
             groups[key].append(conn)
         elif is_open(outcome):
             opened[key] = max(conn.ts, opened.get(key, conn.ts))
@@ -70,7 +72,8 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
     if others:
         sent = sent_each_way(session, others)
         detail += "; the others: " + flow_detail(session, others, sent, job_direction(session))
-    return ([c.uid for c in gave_up + others], [f for c in gave_up for f in c.rst_frames],
+    return ([c.uid for c in gave_up + others],
+            [f for c in gave_up for f in c.rst_frames + c.fin_frames],
             detail)
 
 
@@ -82,7 +85,8 @@ def check_aborted(ctx: Context, session: Session) -> None:
         first = attempts[0]
         if first.uid in nat_matched:
             continue
-        frames = [f for c in attempts for f in c.syn_frames + c.synack_frames + c.rst_frames]
+        frames = [f for c in attempts
+                  for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
         message, fix = _words(ctx, session, first, len(attempts))
         ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
                 ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
@@ -116,13 +120,15 @@ def _delay(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else max(0.0, end - start)
 
 
-def _who(conn: Connection, session: Session) -> str:
-    """The originator by its role: "the media server 10.77.0.1"."""
+def _who(conn: Connection, session: Session, host: str | None = None) -> str:
+    """A side of the connection (its originator by default) by its role: "the media
+    server 10.77.0.1"."""
     media, agent = conn_sides(conn, session)
-    origin = (conn.orig_h, conn.orig_p)
-    role = "the media server" if media == origin else "the agent" if agent == origin \
+    side = (conn.orig_h, conn.orig_p) if host in (None, conn.orig_h) \
+        else (conn.resp_h, conn.resp_p)
+    role = "the media server" if media == side else "the agent" if agent == side \
         else "the host"
-    return f"{role} {conn.orig_h}"
+    return f"{role} {side[0]}"
 
 
 def _syns(conn: Connection) -> tuple[int, str]:
@@ -147,18 +153,35 @@ def reset_timeline(conn: Connection) -> str:
             "ACK that completes the handshake")
 
 
-def _opened(conn: Connection, who: str) -> str:
-    """The opening that completed and the originator's RST after it: "opened (SYN at
+def _opened(conn: Connection, session: Session) -> str:
+    """The opening that completed and what closed it before any data: "opened (SYN at
     frame 22, SYN-ACK ..., ACK ...: handshake 0.036 ms) and then was reset by ..."."""
     syns, _ = _syns(conn)
     frames = ", ".join(map(str, conn.syn_frames))
     sent = f"SYN sent {syns} times at frames {frames}" if syns > 1 else f"SYN at frame {frames}"
     handshake = f": handshake {span_words(conn.rtt)}" if conn.rtt is not None else ""
-    reset = _delay(conn.synack_ts, conn.rst_ts)
-    reset_after = f" {span_words(reset)} after the SYN-ACK" if reset is not None else ""
+    closer, how = closing(conn)
+    end_ts = conn.rst_ts if how == "RST" else None
+    after = _delay(conn.synack_ts, end_ts)
+    after_words = f" {span_words(after)} after the SYN-ACK" if after is not None else ""
+    if how == "FIN":
+        ended = (f"closed by {_who(conn, session, _host(conn, closer))} (FIN, frame "
+                 f"{conn.fin_frames[0]})")
+    elif closer == "both":
+        ended = (f"reset from both ends{after_words} (RSTs, frames "
+                 f"{', '.join(map(str, conn.rst_frames))})")
+    elif closer == "originator":
+        ended = (f"reset by its own originator, {_who(conn, session)},{after_words} "
+                 f"(RST, frame {conn.rst_frames[0]})")
+    else:
+        ended = (f"reset by the side it reached, {_who(conn, session, conn.resp_h)},"
+                 f"{after_words} (RST, frame {conn.rst_frames[0]})")
     return (f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
-            f"ACK from {conn.orig_h}{handshake}) and then was reset by its own originator, "
-            f"{who},{reset_after} (RST, frame {conn.rst_frames[0]}), before any data")
+            f"ACK from {conn.orig_h}{handshake}) and then was {ended}, before any data")
+
+
+def _host(conn: Connection, closer: str) -> str:
+    return conn.orig_h if closer == "originator" else conn.resp_h
 
 
 def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> tuple[str, str]:
@@ -167,15 +190,8 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
     role = who.rsplit(" ", 1)[0]
     more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
             "way." if attempts > 1 else "")
-    if aborted_after_open(conn):
-        return (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, who)}.{more} This "
-                "resource's data never flowed (step 5). The handshake completed, so the "
-                "port was reachable and the network carried both directions: "
-                f"{conn.orig_h} gave the connection up itself (the job was cancelled, or an "
-                "error on its side).",
-                f"See the job log and {role}'s log for why it gave this connection up (a "
-                "cancelled job, an error on its side).")
+    if closed_before_data(conn):
+        return _closed_words(conn, session, more)
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
             f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
@@ -192,3 +208,38 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
             f"on {conn.orig_h}: it must let in the return traffic of its own connections "
             f"(TCP from {conn.resp_h} port {conn.resp_p} to {conn.orig_h} port "
             f"{conn.orig_p}, established).")
+
+
+def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, str]:
+    """Message and fix for a connection that opened and was closed before any data, by
+    who closed it."""
+    closer, how = closing(conn)
+    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, session)}.{more} This "
+            "resource's data never flowed (step 5). The handshake completed, so the port "
+            "was reachable and the network carried both directions")
+    if closer == "both":
+        return (f"{head}; the resets came from both ends: what a firewall or IPS between "
+                f"{conn.orig_h} and {conn.resp_h} does when it lets a session open and then "
+                "blocks it (an application or threat rule that does not know NDMP data), "
+                "though two hosts giving up at once would look the same.",
+                "Check the firewalls and IPSs between the hosts for a rule or signature that "
+                f"resets TCP from {conn.orig_h} to {conn.resp_h} port {conn.resp_p} after the "
+                "handshake (their threat or session log names it) and allow NDMP data "
+                "connections through; if none is there, see both hosts' logs.")
+    host = _host(conn, closer)
+    who = _who(conn, session, host)
+    role = who.rsplit(" ", 1)[0]
+    if closer == "responder" and how == "RST":
+        return (f"{head}: {host} (or a firewall or IPS in its name) reset it: the "
+                "service behind the port dropped the connection (an error on its side, "
+                "the wrong peer), or a device between them that lets the handshake "
+                "through blocks the session.",
+                f"See {role}'s log for why it dropped the connection from {conn.orig_h}; "
+                "if it shows none, check the firewalls and IPSs between the hosts for a "
+                f"rule that resets TCP to {conn.resp_h} port {conn.resp_p} after the "
+                "handshake (their threat or session log names it).")
+    return (f"{head}: {host} {'reset' if how == 'RST' else 'closed'} it itself (the job "
+            "was cancelled, or an error on its side).",
+            f"See the job log and {role}'s log for why it gave this connection up (a "
+            "cancelled job, an error on its side).")

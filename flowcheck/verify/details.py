@@ -8,7 +8,7 @@ in), never a copy of another column.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import aborted_after_open, connection_outcome
+from flowcheck.sessions import closed_before_data, closing, connection_outcome
 from flowcheck.verify.context import Context, conn_sides, refusal_how
 
 
@@ -125,9 +125,15 @@ def failure_words(conn: Connection) -> str:
     """What the capture shows of a failed opening ("unanswered: 3 SYNs over 3.1 s, ..."),
     or of a connection its originator reset before any data."""
     outcome = connection_outcome(conn)
-    if outcome == "established" and aborted_after_open(conn):
-        return (f"opened, then reset by its originator {conn.orig_h} (RST, frame "
-                f"{conn.rst_frames[0]}) before any data")
+    if outcome == "established" and closed_before_data(conn):
+        closer, how = closing(conn)
+        by = {"originator": f"its originator {conn.orig_h}",
+              "responder": f"{conn.resp_h}", "both": "both ends"}[closer]
+        frames = conn.rst_frames if how == "RST" else conn.fin_frames
+        return (f"opened, then {'reset' if how == 'RST' else 'closed'} by {by} ({how}, "
+                f"frame{'s' if closer == 'both' else ''} "
+                f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
+                "data")
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
     if outcome == "aborted":
