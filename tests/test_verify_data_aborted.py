@@ -260,9 +260,20 @@ def test_control_connection_reset_so_is_judged_as_before() -> None:
     assert f"RST from {M}" in finding.message and "came at once" in finding.message
     assert finding.frames == [*control.syn_frames, *control.synack_frames, *control.rst_frames]
     assert f"firewall on {M}" in finding.fix
-    sessions, findings = run([conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")], [])
+    control = conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")
+    sessions, findings = run([control], [])
     assert codes(findings) == ["capture_ended_early"]
     assert statuses(sessions[0])[0] == "unknown"
+    # The RST is in the capture: what cannot be seen is a retry, not an answer.
+    [rst] = control.rst_frames
+    assert (f"{M} reset it after the SYN-ACK (RST, frame {rst}) and the capture ended"
+            in sessions[0].steps[0].detail)
+    assert "no retransmission, RST or ICMP" not in sessions[0].steps[0].detail
+    assert f"after {M}'s RST (frame {rst}) that ended the control connection" in \
+        findings[0].message
+    assert f"whether {M} tried again and got through cannot be seen" in findings[0].message
+    assert "whether it was answered" not in findings[0].message
+    assert findings[0].frames == [*control.syn_frames, *control.synack_frames, rst]
 
 
 def test_ladder_puts_the_finding_on_the_reset_under_step_5(tmp_path: Path) -> None:

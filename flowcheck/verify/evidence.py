@@ -17,7 +17,14 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions import Outcome, connection_outcome, message_op, one_sided, rst_only
+from flowcheck.sessions import (
+    Outcome,
+    connection_outcome,
+    message_op,
+    one_sided,
+    rst_only,
+)
+from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context, opening_frames
 
 Judged = Outcome | Literal["unknown"]
@@ -215,6 +222,11 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     if answer in ctx.missing:
         return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
                 "direction only), so the answer could not be seen")
+    if originator_aborted(conn):
+        # The RST ended this attempt; what the capture cannot show is the next one.
+        return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
+                f"and the capture ended {after(ctx, conn.last_ts):.3f} s later, before a "
+                f"retry (a new connection from {conn.orig_h}) could be seen")
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
     return (f"the capture ended {after(ctx, conn.last_ts):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
@@ -237,6 +249,13 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     if _answer_direction(conn, outcome) not in ctx.missing:
         words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
                  f"{endpoint(conn.resp_h, conn.resp_p)}")
+        if originator_aborted(conn):
+            ended_early(ctx, session, f"{conn.orig_h}'s RST (frame {conn.rst_frames[0]}) "
+                        f"that ended the {words} after its SYN-ACK", conn.last_ts,
+                        opening_frames(conn) + conn.rst_frames, conn=conn,
+                        waits="a retry (a new connection) could be seen",
+                        unseen=f"whether {conn.orig_h} tried again and got through")
+            return
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
                     opening_frames(conn), conn=conn)
@@ -244,8 +263,9 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
 
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
-                waits: str = "") -> None:
-    """One capture_ended_early warning per event."""
+                waits: str = "", unseen: str = "whether it was answered") -> None:
+    """One capture_ended_early warning per event: the capture ended before `waits` (by
+    default TCP's retransmission timeout), so `unseen` cannot be seen."""
     key = (event, ts)
     if key in ctx.early_events:
         return
@@ -255,7 +275,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
             f"The capture ended {after(ctx, ts):.3f} s after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
-            + ": whether it was answered cannot be seen. A packet missing from the "
+            + f": {unseen} cannot be seen. A packet missing from the "
             "capture is not a packet the network dropped.",
             "Capture the whole job: start the capture before the job starts and stop it "
             f"after the job ends (at least {rto:g} s after the last connection attempt). "
