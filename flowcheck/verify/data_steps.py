@@ -1,0 +1,240 @@
+"""Steps 3-5 of a session (flow-model.md): the data endpoint announced on the control
+connection, the data connection to it, the backup or restore data flowing over it."""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, Step
+from flowcheck.profiles import StepSpec
+from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op
+from flowcheck.verify.aborted import aborted_flow
+from flowcheck.verify.context import (
+    Context,
+    conn_sides,
+    cut_announcement_words,
+    endpoint,
+    opening_frames,
+)
+from flowcheck.verify.details import (
+    announcement_detail,
+    data_connection_detail,
+    failure_words,
+    flow_detail,
+    job_direction,
+    port_words,
+    sent_each_way,
+)
+from flowcheck.verify.evidence import (
+    after,
+    attempt_unseen,
+    ended_early,
+    flow_hidden,
+    is_open,
+    judged,
+    listener_of,
+    message_ts,
+    one_way_words,
+    pending_request,
+    stream_hidden,
+    unseen_why,
+)
+from flowcheck.verify.quoted import quoted_step
+from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
+
+# Requests whose reply announces a data endpoint (flow-model.md).
+_LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
+
+
+def announcement_step(ctx: Context, session: Session, spec: StepSpec,
+                      control: Connection) -> Step:
+    """Step 3: the data endpoint announced on the control connection (DATA_LISTEN,
+    MOVER_LISTEN replies, or a connection matched without one)."""
+    pending = pending_request(ctx, session, _LISTENS)
+    if pending is not None:
+        # Its reply would announce (or refuse) the next endpoint: the resource it
+        # starts cannot be judged, whatever earlier resources showed.
+        op = message_op(pending)
+        reply_way = (control.resp_h, control.orig_h) if pending.direction == "orig" else \
+            (control.orig_h, control.resp_h)
+        if reply_way in ctx.missing:
+            why = one_way_words(reply_way, "its reply")
+        else:
+            ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
+                        pending.ts, [pending.frame], conn=control,
+                        waits="its reply could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+            why = (f"the capture ended {after(ctx, pending.ts):.3f} s after it, before its "
+                   "reply")
+        return make_step(spec, "unknown", [control.uid], [pending.frame],
+                         f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
+                         f"capture: {why}")
+    if session.announced:
+        return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
+                         announcement_detail(session))
+    frames = [frame for frame, _, _ in session.cut_announcements]
+    if session.match_reason == "capture_start" or session.cut_announcements:
+        # The announcing message is on the wire (its header and error were read); only
+        # its address is missing from the capture.
+        return make_step(spec, "ok", [control.uid], frames, cut_announcement_words(session))
+    if session.match_reason:
+        # No announcing message could be read at all: a data connection that carried
+        # the job's bytes proves the announcement worked; nothing else does.
+        carried = _job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
+        if carried and session.match_reason != "snap_length":
+            return make_step(spec, "ok", [control.uid], frames,
+                             f"{cut_announcement_words(session)}; {carried}, so the "
+                             "announcement worked")
+        proof = (f"{carried}, but nothing ties them to an announcement" if carried else
+                 "and no data connection that carried the job's bytes proves it")
+        return make_step(spec, "unknown", [control.uid], frames,
+                         f"unknown: {cut_announcement_words(session)}; {proof}")
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    refused = [m for m in (stream.messages if stream else [])
+               if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]
+    if refused:
+        first = refused[0]
+        return make_step(spec, "failed", [control.uid], [m.frame for m in refused],
+                         f"{message_op(first)} answered {first.error_name.removeprefix('NDMP_')}: "
+                         "no data endpoint was announced")
+    hidden = stream_hidden(ctx, session, stream)
+    if hidden or stream is None:
+        why = hidden or "no NDMP message of the control connection was decoded"
+        return make_step(spec, "unknown", [control.uid],
+                         detail=f"unknown: no announcement in the capture, but {why}")
+    report_missing(ctx, session, spec,
+                   f"the session starts a {session.kind} but no data endpoint was announced on its "
+                   "control connection", conn=control)
+    return make_step(spec, "missing", [control.uid], detail="no endpoint announced")
+
+
+def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
+                         control: Connection) -> Step:
+    """Step 4: the data connection(s) to the announced endpoint(s)."""
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    frames = [f for c in conns for f in opening_frames(c)]
+    uids = [c.uid for c in conns]
+    announcement = previous_step(session, ctx, "announcement")
+    if not conns and announcement is not None and announcement.status == "unknown":
+        return make_step(spec, "unknown", detail="unknown: the announcement (step "
+                         f"{announcement.step}) cannot be seen, so neither can its connection")
+    if not session.announced and not session.match_reason:
+        return make_step(spec, "missing", detail="nothing was announced, so nothing to connect to")
+    outcomes = {c.uid: judged(ctx, c) for c in conns}
+    # A connection its originator reset after the SYN-ACK reached the endpoint: its
+    # failure is step 5's (no data flowed), not this step's.
+    failed = [c for c in conns if not is_open(outcomes[c.uid])
+              and outcomes[c.uid] not in ("unknown", "aborted")]
+    if failed:
+        first = failed[0]
+        return make_step(spec, "failed", uids, frames,
+                         f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
+    quoted = quoted_step(ctx, session, "data_connection")
+    if quoted is not None:  # an ICMP reject of a SYN the capture does not hold
+        return make_step(spec, "failed", uids, frames + quoted[0], quoted[1])
+    unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
+    if unknown:
+        return make_step(spec, "unknown", uids, frames,
+                         f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
+                         f"{unseen_why(ctx, unknown[0])}")
+    unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
+    # What no connection followed (cut ones too) needs a capture that could show one.
+    unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
+                   f"{endpoint(g[0].ip, g[0].port)}",
+                   attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
+                  for g in unused]
+    unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
+                    "endpoint (its address cut by the snap length)",
+                    attempt_unseen(ctx, session, listener_of(name), [],
+                                   message_ts(ctx, session, frame)))
+                   for frame, name, uid in session.cut_announcements if not uid]
+    if unfollowed and all(why for _, why in unfollowed):
+        what, why = unfollowed[0]
+        return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
+    if not conns or unused:
+        return make_step(spec, "missing", uids, frames,
+                         "an announced endpoint got no connection")
+    wrong_way = [c for c in conns if not _expected_connector(ctx, session, c)]
+    if wrong_way:
+        expected = "media server" if ctx.profile.connector == "media_server" else "agent"
+        openers = _report_wrong_way(ctx, session, spec, wrong_way, expected)
+        return make_step(spec, "violated", uids, frames,
+                         f"opened by {openers}, expected the {expected}")
+    if not all(ports_in_range(ctx, session, c) for c in conns):
+        return make_step(spec, "violated", uids, frames, "port outside the configured range: " +
+                         "; ".join(port_words(ctx, session, c) for c in conns))
+    return make_step(spec, "ok", uids, frames, data_connection_detail(
+        ctx, session, conns, [port_words(ctx, session, c) for c in conns]))
+
+
+def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
+    """Step 5: the backup or restore data over the opened data connections."""
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    open_conns = [c for c in conns if is_open(judged(ctx, c))]
+    failure = aborted_flow(ctx, session, open_conns)
+    if failure is not None:  # data_aborted: a resource's connection reset before any data
+        return make_step(spec, "failed", *failure)
+    if not open_conns:
+        previous = previous_step(session, ctx, "data_connection")
+        if previous is not None and previous.status == "unknown":
+            return make_step(spec, "unknown", detail="unknown: whether the data connection (step "
+                             f"{previous.step}) opened cannot be seen")
+        return make_step(spec, "missing", detail="no data connection opened, so no data moved")
+    sent = sent_each_way(session, open_conns)
+    key = job_direction(session)
+    uids = [c.uid for c in open_conns]
+    direction = "media server to agent" if key == "to_agent" else "agent to media server"
+    if sent[key] > 0:
+        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
+                         flow_detail(session, open_conns, sent, key))
+    hidden = flow_hidden(ctx, session, open_conns, key)
+    if hidden:
+        return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
+                         f"capture, but {hidden}")
+    return make_step(spec, "missing", uids, detail=f"no bytes {direction}")
+
+
+def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
+    """Words for the job's bytes these connections carried ("" when none)."""
+    open_conns = [c for c in conns if is_open(judged(ctx, c))]
+    sent = sent_each_way(session, open_conns)
+    key = job_direction(session)
+    if not sent[key]:
+        return ""
+    return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
+            f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
+
+
+def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
+                      wrong_way: list[Connection], expected: str) -> str:
+    """One step_out_of_order naming every data connection opened from the wrong side;
+    returns who opened them."""
+    listed = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+                       for c in wrong_way)
+    openers = " and ".join(dict.fromkeys(c.orig_h for c in wrong_way))
+    ports: dict[tuple[str, str], list[int]] = {}
+    for conn in wrong_way:
+        pair = ports.setdefault((conn.orig_h, conn.resp_h), [])
+        if conn.resp_p not in pair:
+            pair.append(conn.resp_p)
+    allowed = "; ".join(f"TCP from {orig} to {resp} port{'s' if len(pair) > 1 else ''} "
+                        f"{', '.join(map(str, pair))}" for (orig, resp), pair in ports.items())
+    what, verb, them = ("data connection", "is", "it") if len(wrong_way) == 1 else \
+        (f"{len(wrong_way)} data connections", "are", "them")
+    ctx.add("step_out_of_order",
+            f"The {what} {listed} {verb} opened by {openers}; the {ctx.profile.name} "
+            f"profile expects the {expected} to open {them} (step {spec.number}).",
+            f"If this is not {ctx.profile.name} traffic, analyze it with the matching "
+            "profile (--profile ndmp for plain NDMP); otherwise the firewall must allow "
+            f"{allowed}.",
+            session=session, conn=wrong_way[0],
+            frames=[f for c in wrong_way for f in opening_frames(c)])
+    return openers
+
+
+def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:
+    media, agent = conn_sides(conn, session)
+    connector = (conn.orig_h, conn.orig_p)
+    if ctx.profile.connector == "media_server":
+        return media == connector
+    if ctx.profile.connector == "remote_agent":
+        return agent == connector
+    return True  # "listener": reaching the announced endpoint is the direction

@@ -1,0 +1,40 @@
+"""What every step's check uses: building a Step, the step before, step_missing, the
+configured ranges of a connection's ports."""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, Step, StepStatus
+from flowcheck.profiles import StepSpec
+from flowcheck.verify.context import Context, agent_side_port, media_side_port
+
+
+def previous_step(session: Session, ctx: Context, kind: str) -> Step | None:
+    """The session's step of that kind already evaluated, if the profile has one."""
+    spec = ctx.profile.step(kind)  # type: ignore[arg-type]
+    return next((s for s in session.steps if spec and s.step == spec.number), None)
+
+
+def make_step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
+              frames: list[int] | None = None, detail: str = "") -> Step:
+    """A Step of spec's number and name (evidence frames sorted, the first 20)."""
+    return Step(spec.number, spec.name, status, uids or [], sorted(set(frames or []))[:20],
+                detail)
+
+
+def report_missing(ctx: Context, session: Session, spec: StepSpec, why: str, *,
+                   fix: str = "", conn: Connection | None = None) -> None:
+    """A step_missing error for the step, saying why."""
+    ctx.add("step_missing",
+            f"Step {spec.number} ({spec.name}) of the {ctx.profile.name} profile is missing: "
+            f"{why}.".replace("..", "."),
+            fix or "Capture the whole job from its start on the media server's interface "
+                   "toward the agent; if the job really skipped this step, see its log.",
+            session=session, conn=conn or ctx.by_uid.get(session.control_uid))
+
+
+def ports_in_range(ctx: Context, session: Session, conn: Connection) -> bool:
+    """Are the connection's media-side and agent-side ports in the configured ranges?"""
+    media_port = media_side_port(conn, session)
+    agent_port = agent_side_port(conn, session)
+    return (media_port is None or ctx.config.in_media_range(media_port)) and \
+        (agent_port is None or ctx.config.in_agent_range(agent_port))
