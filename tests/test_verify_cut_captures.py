@@ -130,3 +130,20 @@ def test_job_still_running_when_the_capture_stopped_is_said(tmp_path: Path, name
     assert running.frames[0] == start and "is not in the capture" in running.message
     early = _analyze(_cut(capture, start - 1, tmp_path), config)  # before the job started
     assert not [f for f in early.findings if "still running" in f.message]
+
+
+def test_job_cut_in_a_later_resource_is_still_running(tmp_path: Path) -> None:
+    """Cut inside the second resource of clean-3-resources, after the first one halted:
+    the job is still running all the same (it passed with nothing said: the first
+    resource's halt counted for the whole job; a new-user trial, 313 of 604 packets)."""
+    capture, config = _paths("lab/clean-3-resources")
+    starts = _frames(capture, "ndmp.msg_type==0 && ndmp.msg==0x401")  # DATA_START_BACKUP
+    halts = _frames(capture, "ndmp.msg==0x501")  # NOTIFY_DATA_HALTED
+    assert len(starts) == 3 and halts[0] < starts[1] < halts[1]
+    cut = _analyze(_cut(capture, (starts[1] + halts[1]) // 2, tmp_path), config)
+    [running] = [f for f in cut.findings if "still running" in f.message]
+    assert running.frames[0] == starts[1]
+    assert f"(frame {starts[1]}) started its resource 2" in running.message
+    assert cut.verdict == "pass"  # what the capture holds worked
+    done = _analyze(_cut(capture, (halts[1] + starts[2]) // 2, tmp_path), config)
+    assert not [f for f in done.findings if "still running" in f.message]

@@ -126,27 +126,31 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
 
 def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
     """capture_ended_early when the capture stopped in the middle of a backup or restore:
-    the job started (DATA_START_*), no halt was notified and its control connection is
+    the job started (DATA_START_*), no halt was notified after its latest start (a job of
+    several resources halts and starts again for each) and its control connection is
     still open. What the job did later (the next resources' announcements and data
     connections, its end) is not in the capture; the steps judge what it holds, so the
     verdict does not change, but the admin learns the capture does not cover the job."""
-    started = [m for m in stream.messages if message_op(m) in JOB_STARTS and m.type == "request"]
+    starts = [i for i, m in enumerate(stream.messages)
+              if message_op(m) in JOB_STARTS and m.type == "request"]
     control = ctx.by_uid.get(session.control_uid)
-    if (not started or control is None or _closed(control)
-            or any(message_op(m) in _HALTS for m in stream.messages)):
+    if (not starts or control is None or _closed(control)
+            or any(message_op(m) in _HALTS for m in stream.messages[starts[-1]:])):
         return
-    last = stream.messages[-1]
+    start, last = stream.messages[starts[-1]], stream.messages[-1]
+    what = "it" if len(starts) == 1 else f"its resource {len(starts)}"
     ctx.add("capture_ended_early",
             f"The capture stopped while the {session.kind} was still running: "
-            f"{message_op(started[0])} (frame {started[0].frame}) started it, no "
-            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came and the control connection "
+            f"{message_op(start)} (frame {start.frame}) started {what}, no "
+            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
+            "connection "
             f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p} is "
             f"still open (last NDMP message: frame {last.frame}). What the job did after "
             "that, its later resources' announcements and data connections and its end, "
             "is not in the capture: the steps judge only what it holds.",
             "Capture the whole job: start the capture before the job starts and stop it "
             "after the job ends (the job log says when).",
-            session=session, conn=control, frames=[started[0].frame, last.frame],
+            session=session, conn=control, frames=[start.frame, last.frame],
             ts=last.ts)
 
 
