@@ -266,3 +266,27 @@ def test_acks_for_gigabytes_never_seen_add_up(tmp_path: Path) -> None:
     acks = [pkt(False, ACK, 901, 101 + k * gib) for k in range(1, 6)]
     c = one(tmp_path, [*handshake(), *acks])
     assert (c.missed_bytes, c.gaps, c.gap_frames) == (5 * gib, 1, [8])
+
+
+def test_announcement_replies_lost_by_the_sniffer_are_not_a_capture_that_ended(
+        tmp_path: Path) -> None:
+    """The three DATA_LISTEN replies of clean-3-resources removed (sniffer loss): the
+    session went on (later replies, CONNECT_CLOSE, FINs), so "the capture ended 0.056 s
+    after" the last request (a new-user trial) was false; the data connections, matched
+    by direction and ports, prove the announcements worked."""
+    lab = NDMJOB.parent / "lab"
+    source = lab / "clean-3-resources.pcap"
+    replies = subprocess.run(
+        ["tshark", "-r", str(source), "-Y", "ndmp.msg==0x409 && ndmp.msg_type==1", "-T",
+         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert len(replies) == 3
+    lossy = tmp_path / "no-replies.pcap"
+    subprocess.run(["editcap", str(source), str(lossy), *replies], check=True,
+                   capture_output=True)
+    config = build_config(load_file(lab / "clean-3-resources.toml"))
+    analysis = analyze(read_traffic([str(lossy)], config), config)
+    codes = {f.code for f in analysis.findings}
+    assert "capture_ended_early" not in codes and "capture_loss" in codes
+    assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
+    assert analysis.verdict == "pass"

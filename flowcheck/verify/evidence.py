@@ -159,10 +159,20 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
             return None  # messages are in time order: earlier ones had even more time
         if request.type != "request" or message_op(request) not in ops:
             continue
+        later = messages[index + 1:]
         answered = any(m.type == "reply" and m.code == request.code
-                       and m.direction != request.direction for m in messages[index + 1:])
-        return None if answered else request
+                       and m.direction != request.direction for m in later)
+        # The peer answers its requests in order on one stream: a later message from it,
+        # or the control connection's close, shows the capture went on past the reply.
+        went_on = any(m.direction != request.direction for m in later) or \
+            _closed_after(ctx.by_uid[session.control_uid], request.ts)
+        return None if answered or went_on else request
     return None
+
+
+def _closed_after(conn: Connection, ts: float) -> bool:
+    """Was the connection closed (FIN or RST seen) after ts?"""
+    return bool(conn.fin_frames or conn.rst_frames) and conn.last_ts > ts
 
 
 def after(ctx: Context, ts: float) -> float:
