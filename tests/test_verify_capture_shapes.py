@@ -219,3 +219,29 @@ def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
     assert session.kind == "restore"
     assert session.steps[4].status == "unknown"
     assert analysis.verdict == "inconclusive"
+
+
+def test_ndmp_on_another_port_than_configured_is_said_in_step_1(tmp_path: Path) -> None:
+    """The agent's NDMP service on 10001 while the configuration says 10000: flowcheck
+    finds the control connection by its content; step 1 says the port is not the
+    configured one, and never compares the NDMP port with the agent's dynamic range (it
+    said "agent port 10001 outside 6001-6100", a new-user trial)."""
+    from scapy.all import TCP, rdpcap, wrpcap
+
+    packets = rdpcap(str(CLEAN))
+    for packet in packets:
+        if TCP in packet:
+            for field in ("sport", "dport"):
+                if getattr(packet[TCP], field) == 10000:
+                    setattr(packet[TCP], field, 10001)
+            del packet[TCP].chksum
+    moved = tmp_path / "ndmp-10001.pcap"
+    wrpcap(str(moved), packets)
+    analysis = _analyze(moved)
+    step = analysis.sessions[0].steps[0]
+    assert step.status == "ok"
+    assert "NDMP port 10001 (NDMP by its content, not the configured ndmp_port 10000" in \
+        step.detail
+    assert "agent port 10001" not in step.detail
+    plain = _analyze(CLEAN).sessions[0].steps[0].detail
+    assert "NDMP port 10000, media port" in plain and "configured" not in plain

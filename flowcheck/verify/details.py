@@ -113,9 +113,9 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     parts = []
     for which, side, inside in (("media", media, ctx.config.in_media_range),
                                 ("agent", agent, ctx.config.in_agent_range)):
-        if side is None or (side[1] == ctx.config.ndmp_port and conn.uid ==
-                            session.control_uid):
-            continue
+        if side is None or (conn.uid == session.control_uid and side[1] == conn.resp_p
+                            and which == "agent"):
+            continue  # the NDMP port (step 1 names it), not a dynamic port
         verdict = "in" if inside(side[1]) else "outside"
         parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
     return ", ".join(parts)

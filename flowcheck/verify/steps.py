@@ -97,8 +97,12 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
     if is_open(outcome):
-        ports = ", ".join(p for p in (f"NDMP port {conn.resp_p}",
-                                      port_words(ctx, session, conn)) if p)
+        ndmp_port = f"NDMP port {conn.resp_p}"
+        if conn.resp_p != ctx.config.ndmp_port:  # found by its content
+            ndmp_port += (f" (NDMP by its content, not the configured ndmp_port "
+                          f"{ctx.config.ndmp_port}: rules written for that port do not "
+                          "cover it)")
+        ports = ", ".join(p for p in (ndmp_port, port_words(ctx, session, conn)) if p)
         detail = connection_detail(ctx, conn, session, ports)
         return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
     return make_step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
