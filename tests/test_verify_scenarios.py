@@ -470,3 +470,20 @@ def test_multi_homed_data_on_other_network_keeps_its_roles() -> None:
     # the control connection's agent address; the media server opened it as expected.
     assert codes(findings) == ["port_outside_agent_range"]
     assert statuses(sessions[0]) == ["ok", "ok", "ok", "violated", "ok"]
+
+
+def test_one_syn_never_resent_is_not_called_a_drop() -> None:
+    """One SYN and then silence for 10 s: TCP would have resent a dropped SYN, so the
+    message no longer says "something drops them" (a new-user trial removed the ICMP
+    reject of a callback SYN); retried SYNs still say it."""
+    control = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
+    control.syn_frames, control.syn_retries = control.syn_frames[:1], 0
+    later = conn("Clater", "10.77.0.9", 40000, "10.77.0.8", 22, 9.5, end=10.0)
+    _, findings = run([control, later], [])
+    [finding] = [f for f in findings if f.code == "control_unanswered"]
+    assert "something drops them" not in finding.message
+    assert f"its one SYN (frame {control.syn_frames[0]}) was never resent in the " in \
+        finding.message and "sniffer missed" in finding.message
+    retried = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
+    _, findings = run([retried], [])
+    assert "something drops them" in findings[0].message

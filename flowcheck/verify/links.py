@@ -34,6 +34,7 @@ from flowcheck.verify.context import (
     session_uids,
 )
 from flowcheck.verify.evidence import (
+    after,
     connector_unseen,
     ended_early,
     judged,
@@ -78,7 +79,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     if outcome == "unanswered":
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {len(conn.syn_frames) or 1} SYN(s) to the "
-                f"agent's NDMP port {target} and never got an answer: something drops them.",
+                f"agent's NDMP port {target} and never got an answer: {_silence(ctx, conn)}.",
                 f"{_capitalised(rule)}; check that the Remote Agent service runs on "
                 f"{conn.resp_h}.", session=session, conn=conn, cause="control")
     elif outcome == "refused":
@@ -172,7 +173,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     if outcome == "unanswered":
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                "2) and its SYNs were never answered: something drops them.",
+                f"2) and never got an answer: {_silence(ctx, conn)}.",
                 f"{_capitalised(rule)}.", session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         ctx.add("callback_refused",
@@ -182,6 +183,19 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "handshake_incomplete":
         _handshake_incomplete(ctx, session, conn, "callback", "callback")
     _check_ports(ctx, session, conn, "callback")
+
+
+def _silence(ctx: Context, conn: Connection) -> str:
+    """What an unanswered opening shows: retried SYNs are the mark of a drop; one SYN
+    that TCP never resent although the capture went on past its retransmission timeout
+    more likely got an answer the capture lacks, or was given up at once."""
+    if conn.syn_retries > 0:
+        return "something drops them"
+    return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
+            f"{after(ctx, conn.last_ts):.1f} s of capture after it, although TCP resends an "
+            f"unanswered SYN within {ctx.config.retransmission_timeout:g} s: a drop is "
+            "possible, but an answer the capture lacks (a RST or ICMP reject the sniffer "
+            "missed) or a connector that gave up at once is likelier")
 
 
 def _check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> None:
@@ -282,8 +296,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     if outcome == "unanswered":
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                f"was never answered{tries}: its SYNs are dropped, so the job cannot move "
-                "data.", f"{_capitalised(rule)}.", session=session, conn=first,
+                f"was never answered{tries}: "
+                f"{'its SYNs are dropped' if len(attempts) > 1 else _silence(ctx, first)}, "
+                "so the job cannot move data.", f"{_capitalised(rule)}.", session=session,
+                conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":
         ctx.add("data_refused",
