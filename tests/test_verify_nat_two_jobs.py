@@ -19,6 +19,7 @@ DATA_LISTEN reply still announces 10.77.0.2:6001 (a NAT that translates headers 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from scapy.all import IP, TCP, IPerror, Packet, rdpcap, wrpcap
@@ -87,3 +88,29 @@ def test_nat_rewritten_data_connection_that_is_dropped_is_data_unanswered(
     assert "NDMP-aware translation" in mismatch.fix and rule in mismatch.fix
     assert _statuses(analysis, "S1")[3:] == ["failed", "missing"]
 
+
+def test_two_jobs_whose_agents_announce_one_endpoint_keep_their_own_connections(
+        tmp_path: Path) -> None:
+    first = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    second = _moved("data-port-dropped", {"10.77.0.1": "10.77.0.3", "10.77.0.2": "10.77.0.4"})
+    shift = first[0].time + Decimal("0.005") - second[0].time
+    for packet in second:
+        packet.time += shift
+    path = tmp_path / "two-jobs.pcap"
+    wrpcap(str(path), sorted(first + second, key=lambda p: p.time))
+    analysis = _analyze(path, "clean-3-resources", media_servers=["10.77.0.1", "10.77.0.3"],
+                        remote_agents=["10.77.0.2", "10.77.0.4"])
+    one, two = analysis.sessions
+    assert (one.media_server, two.media_server) == ("10.77.0.1", "10.77.0.3")
+    # The first job keeps all three of its data connections and passes.
+    assert [_conn(analysis, uid)[0] for uid in one.data_connections] == ["10.77.0.1"] * 3
+    assert (_conn(analysis, one.data_connections[0])[2:]) == ("10.77.0.2", 6001)
+    assert _codes(analysis, "S1") == [] and _statuses(analysis, "S1") == ["ok"] * 5
+    # The second job's own connection, reached under its agent's control address.
+    [own] = two.data_connections
+    assert _conn(analysis, own)[0] == "10.77.0.3" and _conn(analysis, own)[2:] == (
+        "10.77.0.4", 6001)
+    assert _codes(analysis, "S2") == ["announced_address_mismatch", "data_unanswered"]
+    assert _statuses(analysis, "S2")[3:] == ["failed", "missing"]
+    assert not {"unannounced_connection", "announced_not_used"} & {
+        f.code for f in analysis.findings}
