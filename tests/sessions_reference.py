@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flowcheck.config import Config
@@ -57,10 +57,11 @@ class _Endpoints:
         """Add connections in time order (ts, first_frame)."""
         self.by_endpoint[(conn.resp_h, conn.resp_p)].append(conn)
 
-    def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
+    def first_after(self, ip: str, port: int, ts: float,
+                    fits: Callable[[Connection], bool] = lambda c: True) -> Connection | None:
         conns = self.by_endpoint.get((ip, port), [])
         start = bisect_left(conns, ts, key=lambda c: c.ts)
-        return next((c for c in conns[start:] if c.uid not in self.claimed), None)
+        return next((c for c in conns[start:] if c.uid not in self.claimed and fits(c)), None)
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
@@ -84,7 +85,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
 
 
 def _attach_data(sessions: list[Session], endpoints: _Endpoints,
-                 control_of: dict[str, Connection] | None = None) -> None:
+                 control_of: dict[str, Connection]) -> None:
     """Each expectation claims the next connection to one of its endpoints (else, under
     NAT, to its port at the listener's control address)."""
     # matching.attach_data line for line, but grouping with this module's
@@ -96,20 +97,24 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
     for ts, _, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
             announced_at[endpoint].append(ts)
+    media_hosts = {s.media_server for s in sessions}
+    agent_hosts = {s.remote_agent for s in sessions}
     for ts, session, group in pending:
+        control = control_of[session.id]
+        fits = _connector_fits(control, media_hosts, agent_hosts)
         candidates = [(conn, ann) for ann in group
                       if (conn := endpoints.first_after(ann.ip, ann.port,
-                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
+                                                          ts - ANNOUNCEMENT_JITTER_SECONDS,
+                                                          fits(ann)))
                       is not None]
-        if not candidates and control_of is not None:
+        if not candidates:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
             # it (the announcement inside the NDMP message was not translated).
-            control = control_of[session.id]
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := endpoints.first_after(host, ann.port, ts)) is not None]
+                (conn := endpoints.first_after(host, ann.port, ts, fits(ann))) is not None]
             for conn, ann in candidates[:1]:
                 session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
@@ -128,6 +133,18 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
                 break
             claim(endpoints, retry, session, "data")
             conn = retry
+
+
+def _connector_fits(control: Connection, media_hosts: set[str], agent_hosts: set[str]
+                    ) -> Callable[[Announcement], Callable[[Connection], bool]]:
+    """Per announcement: may this connection's originator be the session's connector,
+    the session's own host on the side told to connect or an address no session uses
+    on that side?"""
+    def fits(ann: Announcement) -> Callable[[Connection], bool]:
+        own = control.orig_h if ann.listener == "data" else control.resp_h
+        hosts = media_hosts if ann.listener == "data" else agent_hosts
+        return lambda c: c.orig_h == own or c.orig_h not in hosts
+    return fits
 
 
 def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],

@@ -126,6 +126,50 @@ def test_overlapping_sessions_do_not_cross_callbacks() -> None:
     assert "step_out_of_order" not in codes
 
 
+M2, A2 = "10.77.0.3", "10.77.0.4"
+
+
+def test_an_announcement_is_matched_only_to_its_own_sessions_connector() -> None:
+    """Two jobs whose agents both announce 10.77.0.2:6001 (the second behind a NAT that
+    did not translate its DATA_LISTEN reply): the second, announced first, does not take
+    the first job's connection (opened by the other media server); it takes its own, to
+    its agent's control address. A second interface of its media server (an address no
+    session uses) may still connect."""
+    be9 = load_profile("backup-exec-9")
+    control1 = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)
+    control2 = conn("K2", M2, 5011, A2, 10000, 0.1, end=10.0)
+    data1 = conn("D1", M, 5002, A, 6001, 0.5)
+    data2 = conn("D2", M2, 5002, A2, 6001, 0.6, ok=False)
+    streams = [NdmpStream("K1", 4, announcements=[ann("K1", A, 6001, 7, 0.4,
+                                                      "NDMP_DATA_LISTEN", "data")]),
+               NdmpStream("K2", 4, announcements=[ann("K2", A, 6001, 5, 0.3,
+                                                      "NDMP_DATA_LISTEN", "data")])]
+    connections = [control1, control2, data1, data2]
+    first, second = build_sessions(connections, streams, LAB, be9)
+    assert first.data_connections == ["D1"] and streams[0].announcements[0].used_by == "D1"
+    assert second.data_connections == ["D2"] and second.address_matched == [("D2", A)]
+    # Alone, the second job's announcement is reached from its media server's other
+    # interface: still its connection.
+    other_nic = conn("D3", "10.88.0.3", 5002, A, 6001, 0.5)
+    (alone,) = build_sessions([control2, other_nic], streams[1:], LAB, be9)
+    assert alone.data_connections == ["D3"]
+
+
+def test_a_mover_listen_is_matched_only_to_its_own_sessions_agent() -> None:
+    """MOVER_LISTEN: the agent connects. Two jobs whose media servers announce one
+    endpoint: each job's agent connection stays its own, whatever the order."""
+    ndmp = load_profile("ndmp")
+    control1 = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)
+    control2 = conn("K2", M, 5011, A2, 10000, 0.1, end=10.0)
+    data1 = conn("D1", A, 6001, M, 5002, 0.5)
+    data2 = conn("D2", A2, 6001, M, 5002, 0.6)
+    streams = [NdmpStream(uid, 4, announcements=[ann(uid, M, 5002, frame, ts,
+                                                     "NDMP_MOVER_LISTEN", "mover")])
+               for uid, frame, ts in (("K1", 7, 0.45), ("K2", 5, 0.3))]
+    first, second = build_sessions([control1, control2, data1, data2], streams, LAB, ndmp)
+    assert (first.data_connections, second.data_connections) == (["D1"], ["D2"])
+
+
 def test_a_callback_after_the_data_connection_is_still_out_of_order() -> None:
     be9 = load_profile("backup-exec-9")
     control = conn("K1", M, 5010, A, 10000, 0.0, end=10.0)

@@ -167,8 +167,24 @@ def test_nat_rewrote_the_address_connection_matched_by_port() -> None:
 def test_nat_port_match_that_fails_is_an_error() -> None:
     connections, streams = mismatch_backup(A, "unanswered")
     _, findings = run(connections, streams)
-    assert codes(findings) == ["announced_address_mismatch"]
-    assert findings[0].severity == Severity.ERROR
+    assert codes(findings) == ["announced_address_mismatch", "data_unanswered"]
+    assert all(f.severity == Severity.ERROR for f in findings)
+
+
+def test_nat_port_match_is_judged_as_any_data_connection() -> None:
+    """The connection that reached the port under the control address is judged on its
+    own (steps 4-5): its failure is reported as for any data connection, and the
+    mismatch names it and adds its fix instead of saying a firewall rule does not help."""
+    for how, code in (("refused", "data_refused"), ("icmp", "data_refused"),
+                      ("handshake", "handshake_incomplete"), ("aborted", "data_aborted")):
+        connections, streams = mismatch_backup(A, how)
+        _, findings = run(connections, streams)
+        assert sorted(codes(findings)) == sorted(["announced_address_mismatch", code]), how
+        failure = next(f for f in findings if f.code == code)
+        mismatch = next(f for f in findings if f.code == "announced_address_mismatch")
+        assert failure.uid == mismatch.uid == "Cdata"
+        assert f"reported as {code}" in mismatch.message
+        assert "does not help" not in mismatch.fix and failure.fix in mismatch.fix
 
 
 def test_mismatched_address_nobody_reached_is_the_mismatch() -> None:

@@ -3,7 +3,8 @@
 A session owns its control connection, the callback to the job engine (profiles with a
 callback) and the data connections that reached an endpoint announced on its control
 connection (Zeek's FTP expectations: the next connection to the announced ip:port
-belongs to the session). Step statuses are left to flowcheck.verify.
+from the session's own host on the side told to connect belongs to the session). Step
+statuses are left to flowcheck.verify.
 
 When the capture's snap length cut the address out of an announcing message (or left
 the whole control stream unreadable), the announcement's connection is matched by the

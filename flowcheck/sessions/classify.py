@@ -185,6 +185,13 @@ def listener_host(ann: Announcement, control: Connection) -> str:
     return control.resp_h if ann.listener == "data" else control.orig_h
 
 
+def connector_host(ann: Announcement, control: Connection) -> str:
+    """The address the control connection used for the host told to connect to the
+    announcement: the media server (DATA_LISTEN / MOVER_CONNECT: its mover connects) or
+    the agent (MOVER_LISTEN / DATA_CONNECT / v2 DATA_START_*: its data service connects)."""
+    return control.orig_h if ann.listener == "data" else control.resp_h
+
+
 # Messages that carry a data endpoint, by name and whether a reply; v2's DATA_START_*
 # (which also carry one there) are judged apart, by version.
 _ANNOUNCING = {(name.removeprefix("NDMP_"), is_reply) for name, is_reply in ANNOUNCERS

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flowcheck.config import Config
-from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import (
     announcement_groups,
     connection_outcome,
+    connector_host,
     cut_announcements,
     end_of,
     is_failed,
@@ -116,6 +117,15 @@ class Endpoints:
             pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
         return pool.first(ts)
 
+    def by_connector(self, hosts: set[str]) -> dict[Hashable, Pool]:
+        """Unclaimed connections by (responder ip, port, connector): the originator's
+        address when it is one of `hosts` (the sessions' own hosts on the connecting
+        side), else None (an address no session uses there: another interface of a
+        multi-homed host, or a configured one). One Pool each, in time order."""
+        return self.pools([c for conns in self.by_endpoint.values() for c in conns],
+                          lambda c: (c.resp_h, c.resp_p, c.orig_h if c.orig_h in hosts
+                                     else None))
+
     def pools(self, conns: list[Connection], key: Callable[[Connection], Hashable]
               ) -> dict[Hashable, Pool]:
         """Unclaimed connections grouped by key (None: left out), one Pool each."""
@@ -135,10 +145,16 @@ def claim(endpoints: Endpoints, conn: Connection, session: Session,
 
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
-                control_of: dict[str, Connection] | None = None) -> None:
+                control_of: dict[str, Connection]) -> None:
     """Each expectation claims the next connection to one of its endpoints, from
     ANNOUNCEMENT_JITTER_SECONDS before it on (else, under NAT, the next to its port at the
-    listener's control address)."""
+    listener's control address), opened by the session's own host on the side told to
+    connect (connector_host) or by an address no session uses on that side.
+
+    Another session's host never takes the announcement: with two jobs at once, one
+    agent may announce the very endpoint (ip:port) that the other job's agent announced
+    too (NAT, or both listening on one address), and each job's connection belongs to
+    the job whose media server (or agent) opened it."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: item[0])
@@ -146,20 +162,34 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     for ts, _, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
             announced_at[endpoint].append(ts)
+    # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
+    # an agent.
+    by_connector = {"data": endpoints.by_connector({s.media_server for s in sessions}),
+                    "mover": endpoints.by_connector({s.remote_agent for s in sessions})}
+
+    def first_from(ann: Announcement, control: Connection, ip: str, after: float
+                   ) -> Connection | None:
+        """The first unclaimed connection to ip:ann.port from `after` on whose
+        connector may be the session's."""
+        pools = by_connector[ann.listener]
+        found = [conn for connector in (connector_host(ann, control), None)
+                 if (pool := pools.get((ip, ann.port, connector))) is not None
+                 and (conn := pool.first(after)) is not None]
+        return min(found, key=lambda c: (c.ts, c.first_frame), default=None)
+
     for ts, session, group in pending:
+        control = control_of[session.id]
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port,
-                                                          ts - ANNOUNCEMENT_JITTER_SECONDS))
-                      is not None]
-        if not candidates and control_of is not None:
+                      if (conn := first_from(ann, control, ann.ip,
+                                             ts - ANNOUNCEMENT_JITTER_SECONDS)) is not None]
+        if not candidates:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
             # it (the announcement inside the NDMP message was not translated).
-            control = control_of[session.id]
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := endpoints.first_after(host, ann.port, ts)) is not None]
+                (conn := first_from(ann, control, host, ts)) is not None]
             for conn, ann in candidates[:1]:
                 session.address_matched.append((conn.uid, ann.ip))
         if not candidates:

@@ -78,13 +78,10 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
 
 
 def check_aborted(ctx: Context, session: Session) -> None:
-    """One data_aborted error per endpoint whose connection was reset so (connections a
-    NAT rewrote are announced_address_mismatch's, which names how they failed)."""
-    nat_matched = {uid for uid, _ in session.address_matched}
+    """One data_aborted error per endpoint whose connection was reset so (one a NAT
+    rewrote too: announced_address_mismatch points to it)."""
     for attempts in abandoned(ctx, session):
         first = attempts[0]
-        if first.uid in nat_matched:
-            continue
         frames = [f for c in attempts
                   for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
         message, fix = _words(ctx, session, first, len(attempts))

@@ -10,7 +10,7 @@ address that cannot work, or reaches the port under another address.
 
 from __future__ import annotations
 
-from flowcheck.model import Announcement, Connection, Session, endpoint
+from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.sessions import listener_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
@@ -32,14 +32,20 @@ def _parties(ctx: Context, session: Session, ann: Announcement) -> tuple[str, st
     return "the media server", f"the agent {control.resp_h}", host
 
 
-def _fix(listener: str, connector: str, host: str) -> str:
-    return (f"Make {listener} announce the address {connector} reaches it on ({host}): set "
-            "its data interface / preferred network (Backup Exec: the agent's preferred "
-            "network, \"Backup To Network Card\"; NDMP filers: the NDMP preferred "
-            "interface). If a NAT sits between them, NDMP needs NDMP-aware translation (a "
-            "gateway that rewrites the address inside DATA_LISTEN / MOVER_LISTEN replies), "
-            "or connect them without NAT. Opening firewall ports for the data range does "
-            "not help.")
+def _fix(listener: str, connector: str, host: str, failure: Finding | None = None) -> str:
+    """The address fix; with the failure finding of the connection that reached the port
+    under the control address (a NAT), that finding's fix too: there a firewall rule
+    does help, so the words that say it does not are left out."""
+    address = (f"Make {listener} announce the address {connector} reaches it on ({host}): "
+               "set its data interface / preferred network (Backup Exec: the agent's "
+               "preferred network, \"Backup To Network Card\"; NDMP filers: the NDMP "
+               "preferred interface). If a NAT sits between them, NDMP needs NDMP-aware "
+               "translation (a gateway that rewrites the address inside DATA_LISTEN / "
+               "MOVER_LISTEN replies), or connect them without NAT.")
+    if failure is None:
+        return f"{address} Opening firewall ports for the data range does not help."
+    return (f"{address} The connection that reached the port failed as well "
+            f"({failure.code}): {failure.fix}")
 
 
 def report_mismatch(ctx: Context, session: Session, ann: Announcement,
@@ -67,9 +73,14 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
             ts=ann.ts, cause="data")
 
 
-def check_address_matched(ctx: Context, session: Session) -> None:
+def check_address_matched(ctx: Context, session: Session,
+                          failures: dict[str, Finding] | None = None) -> None:
     """Data connections that reached an announced port under the listener's control
-    address (sessions matched them by port): a NAT rewrote the address."""
+    address (sessions matched them by port): a NAT rewrote the address. failures: the
+    finding already reported on such a connection (data_unanswered, data_refused,
+    handshake_incomplete, data_aborted) by its uid; the mismatch names it and adds its
+    fix to the address fix."""
+    failures = failures or {}
     for uid, announced_ip in session.address_matched:
         conn = ctx.by_uid[uid]
         ann = next((a for a in session.announced
@@ -78,15 +89,18 @@ def check_address_matched(ctx: Context, session: Session) -> None:
             continue
         listener, connector, host = _parties(ctx, session, ann)
         outcome = judged(ctx, conn)
-        works = is_open(outcome) or outcome == "unknown"
+        failure = failures.get(uid)
+        works = (is_open(outcome) or outcome == "unknown") and failure is None
         how = ("it opened: the job works only while that translation stays in place"
                if works else f"it failed: {outcome.replace('_', ' ')}")
+        if failure is not None:
+            how += f", reported as {failure.code}"
         ctx.add("announced_address_mismatch",
                 f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
                 f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
                 f"{listener} at {host}; {connector} reached port {ann.port} at {host} "
                 f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "
                 "connection was matched to the announcement by its port.",
-                _fix(listener, connector, host), session=session, conn=conn,
+                _fix(listener, connector, host, failure), session=session, conn=conn,
                 frames=[ann.frame, *opening_frames(conn)],
                 ts=ann.ts, cause=None if works else "data")

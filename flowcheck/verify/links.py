@@ -226,21 +226,24 @@ def _check_data(ctx: Context, session: Session) -> None:
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     failed: dict[tuple[str, int], list[Connection]] = defaultdict(list)
     checked_ports: set[tuple[str, int]] = set()
-    nat_matched = {uid for uid, _ in session.address_matched}
     for conn in conns:
         outcome = judged(ctx, conn)
-        if outcome in ("unanswered", "refused", "handshake_incomplete") and \
-                conn.uid not in nat_matched:
+        if outcome in ("unanswered", "refused", "handshake_incomplete"):
+            # One a NAT rewrote too: it reached the port, so it is judged like any other
+            # (steps 4-5); announced_address_mismatch names the address on top.
             failed[(conn.resp_h, conn.resp_p)].append(conn)
         elif outcome == "unknown":
             note_unseen(ctx, session, conn, "data connection")
         if (conn.orig_h, conn.orig_p) not in checked_ports:
             checked_ports.add((conn.orig_h, conn.orig_p))
             _check_ports(ctx, session, conn, "data connection")
+    reported_from = len(ctx.findings)
     for attempts in failed.values():
         _report_failed_data(ctx, session, attempts)
     check_aborted(ctx, session)
-    check_address_matched(ctx, session)
+    # The failure findings just added, by connection: the NAT finding points to them.
+    failures = {f.uid: f for f in ctx.findings[reported_from:] if f.uid}
+    check_address_matched(ctx, session, failures)
     for group in announcement_groups(session.announced):
         if any(a.used_by for a in group) or (session.id, group[0].frame) in \
                 ctx.quoted_refusals:
@@ -284,7 +287,11 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
     rule = allow_rule(ctx, first, session)
-    if first.uid in session.port_matched:
+    translated = dict(session.address_matched).get(first.uid)
+    if translated is not None:
+        target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
+                   "under the control connection's address: a NAT rewrote it)")
+    elif first.uid in session.port_matched:
         why = {"capture_start": "came before the capture started",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
