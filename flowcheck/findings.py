@@ -50,6 +50,7 @@ CATALOGUE: dict[str, Severity] = {
     "announced_address_mismatch": E,
     "capture_ended_early": W,
     "capture_one_direction": W,
+    "capture_filtered": W,
 }
 
 

@@ -28,7 +28,7 @@ STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "r
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
 INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
                      "worked (steps marked unknown say why): capture the whole job, both "
-                     "directions, with tcpdump -s 0.")
+                     "directions, with tcpdump -s 0 and no port filter.")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
 # connection's endpoints go on two lines; with less than the least room (what, detail)

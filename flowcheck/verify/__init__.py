@@ -15,6 +15,7 @@ from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import check_evidence
+from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.quoted import check_quoted
@@ -39,6 +40,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_links(ctx)
     check_replies(ctx)
     check_steps(ctx)
+    report_left_out(ctx)
     check_capacity(ctx)
     check_hosts(ctx)
     check_unexplained(ctx)

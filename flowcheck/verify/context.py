@@ -38,6 +38,11 @@ class Context:
     capture_end: float = 0.0
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
+    # Sessions whose callback or data connections the capture left out
+    # (flowcheck.verify.filtered): session id -> (why, frames), for one capture_filtered;
+    # whether every connection has the NDMP port on one side (None: not computed yet).
+    left_out: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
+    port_only: bool | None = None
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # ICMP unreachables quoting a connection the capture does not hold, and those that
     # refused a session's callback or announced endpoint (flowcheck.verify.quoted):

@@ -37,6 +37,7 @@ from flowcheck.verify.evidence import (
     stream_hidden,
     unseen_why,
 )
+from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
@@ -175,8 +176,9 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if not open_conns:
         previous = previous_step(session, ctx, "data_connection")
         if previous is not None and previous.status == "unknown":
-            return make_step(spec, "unknown", detail="unknown: whether the data connection (step "
-                             f"{previous.step}) opened cannot be seen")
+            return make_step(spec, "unknown", detail="unknown: " + (
+                data_unseen(ctx, session) or "whether the data connection (step "
+                f"{previous.step}) opened cannot be seen"))
         return make_step(spec, "missing", detail="no data connection opened, so no data moved")
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)

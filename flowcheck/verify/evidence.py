@@ -26,6 +26,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context, opening_frames
+from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 
 Judged = Outcome | Literal["unknown"]
 
@@ -126,14 +127,19 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
                    addresses: Iterable[str], ts: float) -> str:
     """Why the capture cannot show whether anything tried an endpoint announced at ts
     ("" when it could): the connector's direction is one the capture lacks
-    (connector_unseen), or the capture ended before TCP would have retried a lost SYN."""
+    (connector_unseen), the session's NDMP messages report the data moved after it
+    (the capture left the connection out: flowcheck.verify.filtered), the capture ended
+    before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
     way = connector_unseen(ctx, session, listener, addresses)
     if way is not None:
         return one_way_words(way, "a connection attempt")
+    moved = moved_unseen(ctx, session, ts)
+    if moved:
+        return moved
     if not time_enough(ctx, ts):
         return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
                 "connection")
-    return ""
+    return port_only_unseen(ctx, session, "a connection to it was tried")
 
 
 def message_ts(ctx: Context, session: Session, frame: int) -> float:

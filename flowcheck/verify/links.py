@@ -43,6 +43,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
     time_enough,
 )
+from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 
 
 def check_links(ctx: Context) -> None:
@@ -252,12 +253,16 @@ def _check_data(ctx: Context, session: Session) -> None:
         first = group[0]
         if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):
             continue  # its SYN would travel a direction the capture lacks: step unknown
+        if moved_unseen(ctx, session, first.ts):
+            continue  # the data moved: the capture left its connection out (capture_filtered)
         if not time_enough(ctx, first.ts):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)")
             continue
+        if port_only_unseen(ctx, session, "a connection to it was tried"):
+            continue  # the capture holds the NDMP port only: an attempt could not show
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
         wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
@@ -335,14 +340,15 @@ def _check_cut_announcements(ctx: Context, session: Session) -> None:
             finding.message += note
     for frame, name, uid in session.cut_announcements:
         ts = message_ts(ctx, session, frame)
-        if not uid and connector_unseen(ctx, session, listener_of(name)):
-            continue  # as above: the connector's direction is not in the capture
+        if not uid and (connector_unseen(ctx, session, listener_of(name))
+                        or moved_unseen(ctx, session, ts)):
+            continue  # as above: the connector's direction or the connection not captured
         if not uid and not time_enough(ctx, ts):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)")
-        elif not uid:
+        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
             op = name.removeprefix("NDMP_")
             ctx.add("announced_not_used",
                     f"{op} (frame {frame}) announced a data endpoint (its address was cut by "

@@ -30,6 +30,7 @@ from flowcheck.verify.evidence import (
     unseen_way,
     unseen_why,
 )
+from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
@@ -139,13 +140,18 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                          "opened, while it was still open: the callback may have come later")
+    left_out = callback_unseen(ctx, session) if session.callback_uid is None else ""
+    if left_out:
+        return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
+                         f"{left_out}")
     if session.callback_uid is None:
         report_missing(ctx, session, spec,
                        f"no connection from the agent {session.remote_agent} to the media server "
                        f"{session.media_server} into {ctx.ranges('media')} after the control "
                        "connection opened. Backup Exec's agent calls the job engine back on that "
                        "port (TechNote step 2); plain NDMP (for example Amanda's ndmjob) never "
-                       "does, so if this is not Backup Exec use --profile ndmp",
+                       "does, so if this is not Backup Exec use --profile ndmp"
+                       + _port_only_hint(ctx),
                        fix=f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
                      f"{ctx.ranges('media')} inbound on the media server; if the capture "
                      "is not Backup Exec traffic, analyze it with --profile ndmp.")
@@ -163,6 +169,18 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          f"port outside the configured range: {ports}")
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      connection_detail(ctx, conn, session, ports))
+
+
+def _port_only_hint(ctx: Context) -> str:
+    """For step_missing of the callback in a capture of NDMP-port connections only: the
+    callback may have been filtered out, as it may have been dropped before the capture
+    point (the job then stops before announcing a data endpoint, which is why the
+    absence stays an error)."""
+    if not ndmp_port_only(ctx):
+        return ""
+    port = ctx.config.ndmp_port
+    return (f". The capture holds only connections to the NDMP port {port}: if a capture "
+            f"filter kept only that port (tcpdump 'port {port}'), capture again without it")
 
 
 def _control_ended_early(ctx: Context, session: Session, control: Connection,

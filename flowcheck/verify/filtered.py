@@ -1,0 +1,193 @@
+"""Evidence that the capture left out a session's callback and data connections.
+
+A capture filter or mirror that keeps only the NDMP port (tcpdump 'port 10000', a SPAN
+or ACL that copies that port only) holds the control connection and nothing else: the
+callback and the data connections ran on the wire but not into the capture. Their
+absence then proves nothing (contract: packets the capture did not see are not packets
+the network dropped). Two signs that the capture, not the network, lacks them:
+
+- the session's own NDMP messages report that data moved after an endpoint was
+  announced that no captured connection reached: NOTIFY_DATA_HALTED with reason
+  SUCCESSFUL, NOTIFY_MOVER_HALTED with CONNECT_CLOSED (the mover's normal end: its data
+  connection closed), or a DATA_GET_STATE / MOVER_GET_STATE reply counting
+  bytes_processed / bytes_moved above 0 (NDMP v4 spec, DATA and MOVER interfaces);
+- every TCP connection in the capture has the NDMP port on one side.
+
+The steps that need those connections are then `unknown` and one `capture_filtered`
+warning says why. What the NDMP messages themselves show (an error reply, an abnormal
+halt) is still reported as before (flowcheck.verify.replies).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import NdmpMessage, Session
+from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+from flowcheck.verify.replies import halt_reason
+
+# Posts whose reason is a normal end of the data transfer: (reason prefix, reason names,
+# the normal one).
+_NORMAL_ENDS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", DATA_HALT_REASONS, "SUCCESSFUL"),
+                "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", MOVER_HALT_REASONS, "CONNECT_CLOSED")}
+# State replies and the body field counting the bytes the transfer carried.
+_BYTE_COUNTS = {"DATA_GET_STATE": "bytes_processed", "MOVER_GET_STATE": "bytes_moved"}
+
+
+def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
+               end: float = float("inf")) -> NdmpMessage | None:
+    """The session's first control message with start <= ts < end (seconds, capture
+    clock) that says its data moved: a normal halt or a state reply counting bytes. None
+    when there is none."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    for message in stream.messages if stream else []:
+        if not start <= message.ts < end:
+            continue
+        op = message_op(message)
+        if op in _NORMAL_ENDS and message.type != "reply":
+            prefix, names, normal = _NORMAL_ENDS[op]
+            if halt_reason(message, prefix, names) == normal:
+                return message
+        elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
+            count = message.body.get(_BYTE_COUNTS[op])
+            if isinstance(count, int) and count > 0:
+                return message
+    return None
+
+
+def moved_words(message: NdmpMessage) -> str:
+    """"NOTIFY_DATA_HALTED SUCCESSFUL, frame 22" / "DATA_GET_STATE reply counting 2048
+    bytes, frame 40": what a data_moved message says."""
+    op = message_op(message)
+    if op in _NORMAL_ENDS:
+        return f"{op} {_NORMAL_ENDS[op][2]}, frame {message.frame}"
+    return (f"{op} reply counting {message.body.get(_BYTE_COUNTS[op])} bytes, frame "
+            f"{message.frame}")
+
+
+def ndmp_port_only(ctx: Context) -> bool:
+    """Does every TCP connection of the capture have the NDMP port on one side?"""
+    if ctx.port_only is None:
+        port = ctx.config.ndmp_port
+        ctx.port_only = bool(ctx.connections) and all(
+            port in (c.orig_p, c.resp_p) for c in ctx.connections)
+    return ctx.port_only
+
+
+def _port_only_words(ctx: Context, what: str) -> str:
+    port = ctx.config.ndmp_port
+    return (f"every TCP connection in the capture has the NDMP port {port} on one side: a "
+            f"capture filter or mirror that keeps only that port (tcpdump 'port {port}') "
+            f"leaves out the callback and data connections, so whether {what} cannot be seen")
+
+
+def _note(ctx: Context, session: Session, words: str, frames: list[int]) -> None:
+    """Remember the first reason per session for the one capture_filtered warning."""
+    ctx.left_out.setdefault(session.id, (words, frames))
+
+
+def _next_announcement(session: Session, ts: float, ctx: Context) -> float:
+    """When the session's next announcement after ts came (inf: none)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    cut = {frame for frame, _, _ in session.cut_announcements}
+    times = [a.ts for a in session.announced] + [
+        m.ts for m in (stream.messages if stream else []) if m.frame in cut]
+    return min((t for t in times if t > ts), default=float("inf"))
+
+
+def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
+    """Why no connection to an endpoint announced at ts can be seen although one was
+    made ("" when the NDMP messages do not show one): the data moved after it, before
+    the next announcement, yet the capture holds no connection to it."""
+    moved = data_moved(ctx, session, ts, _next_announcement(session, ts, ctx))
+    if moved is None:
+        return ""
+    _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
+          f"({moved_words(moved)}) after an endpoint was announced that no captured "
+          "connection reached", [moved.frame])
+    return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) and "
+            "the capture holds no connection to it: a capture filter or mirror that keeps "
+            f"only some ports (tcpdump 'port {ctx.config.ndmp_port}') left it out, or the "
+            "data took a path the capture point does not see")
+
+
+def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
+    """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
+    holds only NDMP-port connections ("" when it holds others)."""
+    if not ndmp_port_only(ctx):
+        return ""
+    port = ctx.config.ndmp_port
+    _note(ctx, session, f"each of the capture's {len(ctx.connections)} TCP connection(s) "
+          f"has the NDMP port {port} on one side, and session {session.id} announced a data "
+          "endpoint that none of them reached",
+          [ctx.by_uid[session.control_uid].first_frame])
+    return _port_only_words(ctx, what)
+
+
+def callback_unseen(ctx: Context, session: Session) -> str:
+    """Why the callback the capture does not hold cannot be seen ("" when it could): the
+    session announced a data endpoint that no captured connection reached, and either
+    its data moved yet the capture holds none of its data connections, or the capture
+    holds only NDMP-port connections. Backup Exec announces only after the callback (a
+    job stopped by a blocked callback ends before: captures/lab/callback-blocked.pcap),
+    so a session that announced nothing still gives step_missing: a capture on the
+    media server behind the firewall that drops the callback holds only the control
+    connection too."""
+    unused = any(not a.used_by for a in session.announced) or \
+        any(not uid for _, _, uid in session.cut_announcements)
+    if not unused:
+        return ""
+    moved = data_moved(ctx, session) if not session.data_connections else None
+    if moved is not None:
+        _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
+              f"({moved_words(moved)}) but the capture holds none of its callback and data "
+              "connections", [moved.frame])
+        return (f"the session's NDMP messages report its data moved ({moved_words(moved)}) "
+                "and the capture holds none of its data connections either: a capture filter "
+                "or mirror that keeps only some ports left them out, so whether the agent "
+                "called back cannot be seen")
+    return port_only_unseen(ctx, session, "the agent called back")
+
+
+def data_unseen(ctx: Context, session: Session) -> str:
+    """Why the data of a session with no data connection in the capture cannot be seen,
+    when a capture_filtered reason was already noted for it ("" otherwise)."""
+    if session.id not in ctx.left_out or session.data_connections:
+        return ""
+    moved = data_moved(ctx, session)
+    if moved is not None:
+        return (f"no data connection in the capture, but the session's NDMP messages report "
+                f"its data moved ({moved_words(moved)}): the capture left its data "
+                "connections out")
+    return f"no data connection in the capture, but {_port_only_words(ctx, 'data moved')}"
+
+
+def report_left_out(ctx: Context) -> None:
+    """One capture_filtered warning for the capture, when a step or check found the
+    capture left out connections the job made."""
+    if not ctx.left_out:
+        return
+    sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
+    media = sorted({s.media_server for s in sessions})
+    agents = sorted({s.remote_agent for s in sessions})
+    reasons = "; ".join(words for words, _ in ctx.left_out.values())
+    ctx.add("capture_filtered",
+            f"The capture leaves out connections the job made: {reasons}. A capture filter "
+            f"that keeps only some ports (tcpdump 'port {ctx.config.ndmp_port}') or a SPAN/ACL "
+            "that mirrors only the NDMP port keeps the control connection and leaves out the "
+            "callback and data connections, so the steps that need them are unknown, not "
+            "failed; what the NDMP messages themselves show (an error reply, an abnormal "
+            "halt) is still reported. A packet missing from the capture is not a packet the "
+            "network dropped.",
+            "Capture without a port filter, or with one that keeps both hosts' whole "
+            f"conversation (tcpdump -w job.pcap '{_hosts(media)} and {_hosts(agents)}'); "
+            "mirror all traffic between the media server and the agent, not only the NDMP "
+            "port.",
+            session=sessions[0] if len(sessions) == 1 else None,
+            frames=[f for _, frames in ctx.left_out.values() for f in frames])
+
+
+def _hosts(hosts: list[str]) -> str:
+    """A BPF primitive for any of the hosts: "host A", "(host A or host B)"."""
+    words = " or ".join(f"host {h}" for h in hosts)
+    return f"({words})" if len(hosts) > 1 else words
