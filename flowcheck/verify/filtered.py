@@ -11,7 +11,9 @@ the network dropped). Two signs that the capture, not the network, lacks them:
   SUCCESSFUL, NOTIFY_MOVER_HALTED with CONNECT_CLOSED (the mover's normal end: its data
   connection closed), or a DATA_GET_STATE / MOVER_GET_STATE reply counting
   bytes_processed / bytes_moved above 0 (NDMP v4 spec, DATA and MOVER interfaces);
-- every TCP connection in the capture has the NDMP port on one side.
+- every TCP connection in the capture has the NDMP port on one side, and a session that
+  announced an endpoint has no callback connection (Backup Exec's callback comes before
+  any announcement, so the capture left it out).
 
 The steps that need those connections are then `unknown` and one `capture_filtered`
 warning says why. What the NDMP messages themselves show (an error reply, an abnormal
@@ -113,8 +115,12 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
 
 def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
-    holds only NDMP-port connections ("" when it holds others)."""
-    if not ndmp_port_only(ctx):
+    holds only NDMP-port connections and lacks a connection the job must have made: the
+    profile's separate callback, which comes before any announcement ("" otherwise). A
+    plain NDMP job (no callback) whose connector never connected also leaves only the
+    control connection in a complete capture: there the absence stays evidence."""
+    if (not ndmp_port_only(ctx) or ctx.profile.callback != "connection"
+            or session.callback_uid is not None):
         return ""
     port = ctx.config.ndmp_port
     _note(ctx, session, f"each of the capture's {len(ctx.connections)} TCP connection(s) "
