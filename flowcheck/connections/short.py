@@ -161,7 +161,7 @@ class ShortPass:
             better = do & ((top == NONE) | (value > top))
             acked[fp] = np.where(better, value, top)
             acked_frame[fp] = np.where(better, fr, acked_frame[fp])
-            unseen = ac & (ref == NONE)  # conn._ack_unseen: nothing of the peer seen yet
+            unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
             if unseen.any():
                 uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
                 now = np.where(uf != NONE, ul, ak)
