@@ -97,6 +97,15 @@ class Connection:
     rst_ts: float | None = None  # the first RST's time, either side
     # The tunnel the connection arrived in, outermost first (docs/json.md), None if none.
     tunnel: str | None = None
+    # Bytes of a side the capture holds no segment of that takes a sequence number (no
+    # SYN or SYN-ACK, no data, no FIN; pure ACKs and RSTs take none: a capture of one
+    # direction, tcpdump -Q out), known only from the other side's ACKs: its highest
+    # ACK minus its first, unwrapped across the 32-bit wrap (RFC 9293 3.4: many GB add
+    # up), never negative; an ACKed FIN counts one (it cannot be told apart from a
+    # byte). 0 for a side the capture holds. Not in missed_bytes (compared with Zeek and
+    # tshark) nor in the JSON (as syn_ts, synack_ts, rst_ts: Connection.as_dict).
+    orig_acked_unseen: int = 0  # the originator's bytes, ACKed by the responder
+    resp_acked_unseen: int = 0  # the responder's bytes, ACKed by the originator
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -15,6 +15,8 @@ import random
 from pathlib import Path
 
 import pytest
+from test_connections_acked_unseen import ours as acked_unseen
+from test_connections_acked_unseen import tshark_acked_unseen
 from test_connections_cost import track
 from test_connections_states import pkt, run
 from test_connections_util import ACK, FIN, PSH, RST, SYN, read_batches
@@ -27,7 +29,8 @@ from flowcheck.connections.state import EndpointState, conn_state, conn_states
 from flowcheck.model import Connection
 
 SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half_open",
-          "mid_stream", "synack_first", "zero_window", "syn_data")
+          "mid_stream", "synack_first", "zero_window", "syn_data", "one_direction")
+M_BYTES = bytes((10, 77, 0, 1))  # test_connections_states.M, as the IPv4 source
 
 
 def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[bytes]:
@@ -42,6 +45,10 @@ def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[b
         return [p(True, SYN, isn)] * rng.randint(1, 2) + [p(False, RST | ACK, 0, isn + 1)]
     if shape == "unanswered":
         return [p(True, SYN, isn)] * rng.randint(1, 3)
+    if shape == "one_direction":  # a sniffer of one direction: M's packets, or A's
+        from_m = rng.random() < 0.5
+        return [frame for frame in connection(rng, mport, aport, "normal")
+                if (frame[26:30] == M_BYTES) == from_m]
     sent = rng.randint(0, 400) if shape == "syn_data" else 0
     lane = [p(True, SYN, isn, data=sent), p(False, SYN | ACK, peer, isn + 1 + sent),
             p(True, ACK, isn + 1 + sent, peer + 1)]
@@ -151,6 +158,9 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert all((c.synack_ts is None) == (not c.synack_frames) and
                (c.rst_ts is None) == (not c.rst_frames) for c in reference)
     assert any(c.rst_ts is not None for c in reference)
+    # Sides never seen (one direction captured): their bytes told by the peer's ACKs.
+    assert any(c.orig_acked_unseen > 1 for c in reference)
+    assert any(c.resp_acked_unseen > 1 for c in reference)
     if variant in ("duplicates", "all"):
         assert any(c.retransmits for c in reference) and any(c.syn_retries for c in reference)
     if variant in ("loss", "all"):
@@ -160,7 +170,13 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
 
 def test_short_connections_equal_tshark(tmp_path: Path) -> None:
     packets = short_traffic(5, 300, loss=0.02, dup=0.02, swap=0.02)
-    assert_matches_tshark(write(tmp_path / "t.pcap", 1, packets), run(tmp_path, packets))
+    connections = run(tmp_path, packets)
+    path = write(tmp_path / "t.pcap", 1, packets)
+    assert_matches_tshark(path, connections)
+    expected = [{side: value for side, value in stream.items() if value}
+                for stream in tshark_acked_unseen(path)]
+    assert acked_unseen(connections) == expected
+    assert sum(map(len, expected)) > 10
 
 
 class RecordingSink:

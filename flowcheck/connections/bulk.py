@@ -216,7 +216,7 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
     steps from the previous one, the first from the peer's max_end after this run, the
     same within 2**31) and its frame. ACKs sent before the peer's first byte was seen
-    are ignored, as update_packet ignores them."""
+    are ignored, as update_packet ignores them (but for the peer's acked_unseen)."""
     acking = np.flatnonzero((flags & ACK) != 0)
     if not acking.size:
         return
@@ -225,14 +225,18 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     after = np.full(n, -1, np.int64)
     first_data = _first(data, rows, starts)
     segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
+    unseen: list[int] = []
     for s, k in enumerate(seg_key.tolist()):
         peer = peers[s]
         if peer.max_end is None:
             after[s] = _NONE  # nothing of the peer seen at all: no reference
+            unseen.append(s)
         elif peer_unseen[s]:
             mate = segment_of.get(k ^ 1)
             after[s] = first_data[mate] if mate is not None else _NONE
     seg = segment[acking]
+    if unseen:
+        _ack_unseen(d, rows, acking[np.isin(seg, unseen)], segment, peers)
     acking = acking[rows[acking] > after[seg]]
     if not acking.size:
         return
@@ -242,13 +246,7 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     ack_segs = seg[firsts].tolist()
     ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
                        else peers[s].max_end for s in ack_segs), np.int64, len(ack_segs))
-    previous = np.empty_like(acks)
-    previous[1:] = acks[:-1]
-    previous[firsts] = ref & 0xFFFFFFFF
-    steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    total = np.cumsum(steps)
-    local = np.repeat(np.arange(len(ack_segs)), np.diff(np.append(firsts, acks.shape[0])))
-    unwrapped = ref[local] + total - (total[firsts] - steps[firsts])[local]
+    unwrapped, local = _unwrap(acks, firsts, ref)
     lasts = np.append(firsts[1:], acks.shape[0]) - 1
     highest = np.maximum.reduceat(unwrapped, firsts)
     top_frame = _first(unwrapped == highest[local], d.tcp_frame[rows[acking]], firsts)
@@ -258,3 +256,42 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
         peer.ack_last = last
         if peer.acked is None or acked > peer.acked:
             peer.acked, peer.acked_frame = acked, frame
+
+
+def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """ACK numbers (raw, grouped in segments starting at `firsts`) unwrapped by signed
+    32-bit steps, each segment's first against its `ref` (unwrapped); also each row's
+    segment index."""
+    previous = np.empty_like(acks)
+    previous[1:] = acks[:-1]
+    previous[firsts] = ref & 0xFFFFFFFF
+    steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    total = np.cumsum(steps)
+    local = np.repeat(np.arange(firsts.shape[0]), np.diff(np.append(firsts, acks.shape[0])))
+    return ref[local] + total - (total[firsts] - steps[firsts])[local], local
+
+
+def _ack_unseen(d: DecodedBatch, rows: np.ndarray, acking: np.ndarray, segment: np.ndarray,
+                peers: list[Endpoint]) -> None:
+    """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
+    `acking` (grouped by segment) of segments whose peer has no max_end after the run."""
+    seg = segment[acking]
+    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    ack_segs = seg[firsts].tolist()
+    # A peer's first ACK ever is its own reference (a step of 0).
+    ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
+                       for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
+                      np.int64, len(ack_segs))
+    unwrapped, _ = _unwrap(acks, firsts, ref)
+    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
+                                   np.maximum.reduceat(unwrapped, firsts).tolist(),
+                                   strict=True):
+        peer = peers[s]
+        if peer.unseen_first is None:
+            peer.unseen_first, peer.unseen_top = first, top
+        else:
+            peer.unseen_top = max(peer.unseen_top, top)
+        peer.unseen_last = last

@@ -51,6 +51,12 @@ class Endpoint:
     acked: int | None = None
     acked_frame: int = 0
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
+    # While nothing of this side is seen (max_end None): the peer's ACKs of it, kept
+    # apart from acked/ack_last (which unwrap against max_end once it is known), for
+    # Connection.orig_acked_unseen / resp_acked_unseen (`acked_unseen`).
+    unseen_first: int | None = None  # the peer's first ACK number (raw)
+    unseen_last: int = 0  # its last, unwrapped from the first by signed 32-bit steps
+    unseen_top: int = 0  # its highest, unwrapped
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -170,6 +176,7 @@ def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
     """
     ref = side.ack_last if side.ack_last is not None else side.max_end
     if ref is None:  # nothing of this side seen yet: no reference to unwrap against
+        _ack_unseen(side, ack_number)
         return
     acked = side.ack_last = ref + signed32(ack_number - ref)
     if side.acked is None or acked > side.acked:
@@ -177,10 +184,32 @@ def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
         side.acked_frame = frame
 
 
+def _ack_unseen(side: Endpoint, ack_number: int) -> None:
+    """The peer ACKed side's bytes up to ack_number while nothing of side is seen: the
+    first ACK is the origin, each next one unwrapped against the one before."""
+    if side.unseen_first is None:
+        side.unseen_first = side.unseen_last = side.unseen_top = ack_number
+        return
+    last = side.unseen_last = side.unseen_last + signed32(ack_number - side.unseen_last)
+    if last > side.unseen_top:
+        side.unseen_top = last
+
+
+def acked_unseen(side: Endpoint) -> int:
+    """Bytes of a side never seen (max_end None at the end) its peer ACKed: the highest
+    ACK minus the first (an ACKed FIN counts one); 0 for a side seen."""
+    if side.max_end is not None or side.unseen_first is None:
+        return 0
+    return side.unseen_top - side.unseen_first
+
+
 def account_missed(c: ConnState) -> None:
     """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
-    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too)."""
+    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
+    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen)."""
     record = c.record
+    record.orig_acked_unseen = acked_unseen(c.orig)
+    record.resp_acked_unseen = acked_unseen(c.resp)
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]

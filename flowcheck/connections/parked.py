@@ -45,7 +45,7 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
-           "rst_ts", "tunnel")
+           "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -67,6 +67,9 @@ class Parked:
     acked: np.ndarray
     acked_frame: np.ndarray
     ack_last: np.ndarray
+    unseen_first: np.ndarray  # Endpoint.unseen_first/_last/_top
+    unseen_last: np.ndarray
+    unseen_top: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -102,6 +105,7 @@ class Parked:
 
         def endpoint(row: int) -> Endpoint:
             last_u = optional(self.last_u, row)
+            unseen_first = optional(self.unseen_first, row)
             return Endpoint(
                 state=EndpointState(self.state.item(row, i)), base=optional(self.base, row),
                 isn=optional(self.isn, row),
@@ -109,7 +113,10 @@ class Parked:
                 last_u=last_u, max_end=optional(self.max_end, row),
                 fin=bool(self.fin.item(row, i)), acked=optional(self.acked, row),
                 acked_frame=self.acked_frame.item(row, i) if optional(self.acked, row)
-                is not None else 0, ack_last=optional(self.ack_last, row))
+                is not None else 0, ack_last=optional(self.ack_last, row),
+                unseen_first=unseen_first,
+                unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
+                unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0)
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -149,7 +156,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.base[:, order], short.isn[:, order], short.last_raw[:, order],
                   short.last_u[:, order], short.max_end[:, order], short.fin[:, order],
                   short.acked[:, order], short.acked_frame[:, order],
-                  short.ack_last[:, order], short.last_syn[order],
+                  short.ack_last[:, order], short.unseen_first[:, order],
+                  short.unseen_last[:, order], short.unseen_top[:, order], short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 
@@ -187,9 +195,9 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
 
 def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
              resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
-                                              list[list[int]]]:
+                                              list[list[int]], list[int], list[int]]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
-    conn_state, missed_bytes, gaps, gap_frames."""
+    conn_state, missed_bytes, gaps, gap_frames, orig_acked_unseen, resp_acked_unseen."""
     fin = short.fin[:, flows]
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
     beyond = np.where((acked != NONE) & (max_end != NONE),
@@ -201,13 +209,18 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
         gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
     state = short.state[:, flows]
     states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
-    return states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames
+    # conn.acked_unseen: a side never seen (no max_end) its peer ACKed.
+    first = short.unseen_first[:, flows]
+    unseen = np.where((max_end == NONE) & (first != NONE),
+                      short.unseen_top[:, flows] - first, 0)
+    return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames,
+            unseen[0].tolist(), unseen[1].tolist())
 
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
-    states, missed, gaps, gap_frames = _closing(short, new, col.histories, col.orig_bytes,
-                                                     col.resp_bytes)
+    states, missed, gaps, gap_frames, orig_unseen, resp_unseen = _closing(
+        short, new, col.histories, col.orig_bytes, col.resp_bytes)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
@@ -230,7 +243,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
-        col.rst_ts, tunnels))
+        col.rst_ts, tunnels, orig_unseen, resp_unseen))
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -243,8 +256,8 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
                                               len(records))
-    states, missed, gaps, gap_frames = _closing(short, going_on, histories, orig_bytes,
-                                                     resp_bytes)
+    states, missed, gaps, gap_frames, orig_unseen, resp_unseen = _closing(
+        short, going_on, histories, orig_bytes, resp_bytes)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
             orig_bytes.tolist(), resp_bytes.tolist(), short.ts[col.last].tolist(),
@@ -253,11 +266,12 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
             short.established[going_on].tolist(), _optional(short.rtt[going_on]),
             _optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
-            gaps, gap_frames, strict=True):
+            gaps, gap_frames, orig_unseen, resp_unseen, strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
          fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
-         r.conn_state, r.missed_bytes, r.gaps, r.gap_frames) = values
+         r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
+         r.resp_acked_unseen) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits

@@ -104,6 +104,9 @@ class ShortPass:
         st = np.zeros(two, np.int8)
         base, isn, last_raw, last_u, max_end, acked, acked_frame, ack_last = (
             np.full(two, NONE, np.int64) for _ in range(8))
+        # Endpoint.unseen_first/_last/_top: the peer's ACKs of a side not seen yet.
+        unseen_first, unseen_last, unseen_top = (np.full(two, NONE, np.int64)
+                                                 for _ in range(3))
         fin = np.zeros(two, bool)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
@@ -118,8 +121,8 @@ class ShortPass:
         pre_tap: dict[int, list[tuple]] = {}
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
-                         ack_last, syn_seen, syn_ts, last_syn, established, rtt, seen,
-                         tap_pending, pre_tap)
+                         ack_last, (unseen_first, unseen_last, unseen_top), syn_seen,
+                         syn_ts, last_syn, established, rtt, seen, tap_pending, pre_tap)
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         everyone = np.arange(v)
@@ -158,6 +161,14 @@ class ShortPass:
             better = do & ((top == NONE) | (value > top))
             acked[fp] = np.where(better, value, top)
             acked_frame[fp] = np.where(better, fr, acked_frame[fp])
+            unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
+            if unseen.any():
+                uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
+                now = np.where(uf != NONE, ul, ak)
+                now = now + _s32(ak - now)
+                unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
+                unseen_last[fp] = np.where(unseen, now, ul)
+                unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)
             # SYN / SYN-ACK.
             synack = syn & ac
             side_isn = isn[fs]
@@ -224,6 +235,8 @@ class ShortPass:
         self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
         self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
         self.ack_last = ack_last.reshape(2, v)
+        self.unseen_first, self.unseen_last, self.unseen_top = (
+            unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
         self.syn_ts, self.last_syn, self.established, self.rtt = (
             syn_ts, last_syn, established, rtt)
@@ -236,7 +249,8 @@ class ShortPass:
     def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
                 fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
-                ack_last: np.ndarray, syn_seen: np.ndarray, syn_ts: np.ndarray,
+                ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
+                syn_seen: np.ndarray, syn_ts: np.ndarray,
                 last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
                 seen: np.ndarray, tap_pending: np.ndarray,
                 pre_tap: dict[int, list[tuple]]) -> None:
@@ -264,7 +278,9 @@ class ShortPass:
                                  (last_raw, block.last_raw), (last_u, block.last_u),
                                  (max_end, block.max_end), (fin, block.fin),
                                  (acked, block.acked), (acked_frame, block.acked_frame),
-                                 (ack_last, block.ack_last)):
+                                 (ack_last, block.ack_last), (unseen[0], block.unseen_first),
+                                 (unseen[1], block.unseen_last),
+                                 (unseen[2], block.unseen_top)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]
