@@ -3,7 +3,7 @@
 How a connection opened (Zeek's history and states), which direction a capture lacks,
 what kind of job a control stream runs, which announcements are alternatives of one
 expectation, and which announcing messages the snap length cut. No matching here:
-flowcheck.sessions.matching ties connections to sessions with these answers.
+flowcheck.sessions.matching and .by_ports tie connections to sessions with these answers.
 """
 
 from __future__ import annotations
