@@ -7,9 +7,9 @@ from the session's own host on the side told to connect belongs to the session).
 statuses are left to flowcheck.verify.
 
 When the capture's snap length cut the address out of an announcing message (or left
-the whole control stream unreadable), the announcement's connection is matched by the
-profile's direction and port sets instead (`by_ports`); full captures never
-take that path.
+the whole control stream unreadable), the announcement's connection is matched by
+direction (the message's listener, else the profile's) and port sets instead
+(`by_ports`); full captures never take that path.
 
 `classify` reads what a connection or control stream says on its own; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks

@@ -9,6 +9,7 @@ range instead of by the announced endpoint. Full captures never take this path.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Literal
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
@@ -16,32 +17,46 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import (
     connection_outcome,
     cut_announcements,
+    cut_listener,
     end_of,
     is_failed,
     one_sided,
+    seen_closing,
 )
 from flowcheck.sessions.pools import Endpoints, Pool, claim
+
+# Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
+Listener = Literal["data", "mover"]
 
 
 def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     streams: dict[str, NdmpStream], ordered: list[Connection],
                     endpoints: Endpoints, config: Config, profile: Profile) -> None:
-    """Data connections of announcements the snap length cut, by direction and ports.
+    """Data connections of announcements the capture cannot show, by direction and ports.
 
-    Candidates run between the session's media server and agent, start after the cut
-    message and before the control connection ended, avoid the NDMP port and anything
-    already explained; backup-exec-9 (the media server connects) also needs the media
-    server as originator and a destination in the agent range. One connection (and its
-    retries) per cut message; every candidate when no message could be read at all.
+    A cut announcing message still says who listens (its name: DATA_LISTEN the agent,
+    DATA_CONNECT / MOVER_LISTEN the media server's mover; ANNOUNCERS), so its connection
+    runs from the other side to the listener, to a port in the listener's range (any port
+    for a profile that leaves the connector to the listener: plain NDMP). Each side is the
+    session's host or a configured address of that side no session uses (another
+    interface of the same host). When no message could be read at all (cut, lost by the
+    sniffer, one direction captured), the profile says who connects. Candidates open
+    after the message (the control connection's start) and while the control connection
+    lasts (to the capture's end if it was not seen closing), avoid the NDMP port and
+    anything already explained. One connection (and its retries) per cut message; every
+    candidate when no message could be read. When none fits, a connection from the
+    session's own connector to an address no session uses on the listener side, to a
+    port in the listener's range, is taken instead (an announced address that is not
+    the listener's control address: flowcheck.verify.addresses words it).
     """
-    fits: dict[Hashable, Pool] | None = None
-    retries: dict[Hashable, Pool] = {}
+    finder: _Finder | None = None
     for session in sessions:
         control = control_of[session.id]
         lossy = bool(control.missed_bytes) and session.kind != "browse"
         if session.announced and not lossy:
             continue
-        cut = cut_announcements(streams.get(session.control_uid))
+        stream = streams.get(session.control_uid)
+        cut = cut_announcements(stream)
         reason = "snap_length"
         if session.announced:
             # Some announcements were read, others may be among the bytes the sniffer
@@ -58,32 +73,124 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             cut, reason = None, "capture_loss"
         if cut == []:
             continue
-        if fits is None:  # built once, for the first session that needs it
-            fits = endpoints.pools(ordered, lambda c: _profile_key(c, config, profile))
-            retries = endpoints.pools(
-                ordered, lambda c: None if _profile_key(c, config, profile) is None
-                else (c.orig_h, c.resp_h, c.resp_p))
-        pool = fits.get(_session_key(session, profile))
+        if finder is None:  # built once, for the first session that needs it
+            finder = _Finder(sessions, ordered, endpoints, config, profile)
         # While the control connection lasts, no slack: the next job's session may open
         # its data connection right after this one closed.
-        end = end_of(control)
+        end = end_of(control) if seen_closing(control) else float("inf")
         session.match_reason = reason
         if cut is None:
-            for conn in pool.each(control.ts, end) if pool else ():
+            for conn, listener in finder.every(session, control.ts, end):
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
+                session.port_listener[conn.uid] = listener
             continue
         for message in cut:
-            conn = pool.first(message.ts, end) if pool else None
+            found = finder.first(session, cut_listener(message), message.ts, end)
+            conn, listener = found if found else (None, "data")
             session.cut_announcements.append((message.frame, message.name,
                                               conn.uid if conn else ""))
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
+                session.port_listener[conn.uid] = listener
                 if not is_failed(conn):
                     break
                 # A connector whose SYNs fail retries from a new source port.
-                conn = retries[(conn.orig_h, conn.resp_h, conn.resp_p)].first(conn.ts, end)
+                conn = finder.retry(conn, end)
+
+
+class _Finder:
+    """Candidate data connections by originator, responder and port ranges, in pools.
+
+    Keys: (originator, responder, in the media range, in the agent range) for the
+    session's hosts; (originator, listener) for a responder no session uses on the
+    listener's side with a port in the listener's range; (originator, responder, port)
+    for retries. Each lookup takes the first unclaimed one in a time window."""
+
+    def __init__(self, sessions: list[Session], ordered: list[Connection],
+                 endpoints: Endpoints, config: Config, profile: Profile) -> None:
+        self.config, self.profile = config, profile
+        # Hosts of each side (by who listens: "data" the agents, "mover" the media servers).
+        self.used = {"mover": {s.media_server for s in sessions},
+                     "data": {s.remote_agent for s in sessions}}
+        self.spare = {"mover": set(config.media_servers) - self.used["mover"],
+                      "data": set(config.remote_agents) - self.used["data"]}
+        conns = [c for c in ordered if c.role != "control"
+                 and config.ndmp_port not in (c.resp_p, c.orig_p)]
+        self.pools = endpoints.pools(conns, lambda c: (
+            c.orig_h, c.resp_h, config.in_media_range(c.resp_p),
+            config.in_agent_range(c.resp_p)))
+        self.others = {
+            **{("data", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
+                c.resp_h not in self.used["data"] and config.in_agent_range(c.resp_p))
+                else None).items()},
+            **{("mover", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
+                c.resp_h not in self.used["mover"] and config.in_media_range(c.resp_p))
+                else None).items()}}
+        self.retries = endpoints.pools(conns, lambda c: (c.orig_h, c.resp_h, c.resp_p))
+
+    def _hosts(self, session: Session, listener: Listener) -> tuple[set[str], set[str]]:
+        """(connectors, listeners): the session's host or a spare address of each side."""
+        media = {session.media_server} | self.spare["mover"]
+        agents = {session.remote_agent} | self.spare["data"]
+        return (media, agents) if listener == "data" else (agents, media)
+
+    def _ranges(self, listener: Listener, ranged: bool) -> list[tuple[bool, bool]]:
+        """The (in media range, in agent range) keys a port of the listener may have."""
+        if not ranged:
+            return [(m, a) for m in (False, True) for a in (False, True)]
+        return [(True, a) for a in (False, True)] if listener == "mover" else \
+            [(m, True) for m in (False, True)]
+
+    def _pools(self, session: Session, listener: Listener, ranged: bool) -> list[Pool]:
+        connectors, listeners = self._hosts(session, listener)
+        return [pool for orig in connectors for resp in listeners
+                for ranges in self._ranges(listener, ranged)
+                if (pool := self.pools.get((orig, resp, *ranges))) is not None]
+
+    def _other(self, session: Session, listener: Listener) -> Pool | None:
+        """Connections from the session's own connector to an address no session uses
+        on the listener's side, to a port in the listener's range."""
+        own = session.media_server if listener == "data" else session.remote_agent
+        return self.others.get((listener, own))
+
+    def first(self, session: Session, listener: Listener | None, after: float,
+              end: float) -> tuple[Connection, Listener] | None:
+        """The first candidate for one announcement and who listens at it: by the
+        message's listener (None: the profile's), else the first to another address."""
+        listeners = [listener] if listener else self._listeners()
+        ranged = self.profile.connector != "listener"
+        found = [(conn, lst) for lst in listeners for pool in self._pools(session, lst, ranged)
+                 if (conn := pool.first(after, end)) is not None]
+        if not found:
+            found = [(conn, lst) for lst in listeners if (pool := self._other(session, lst))
+                     and (conn := pool.first(after, end)) is not None]
+        return min(found, key=lambda item: (item[0].ts, item[0].first_frame), default=None)
+
+    def every(self, session: Session, after: float, end: float
+              ) -> list[tuple[Connection, Listener]]:
+        """Every candidate of a session no message of which could be read, in time
+        order, by the profile's direction and ports, with who listens at it; else every
+        one to another address."""
+        ranged = self.profile.connector == "media_server"
+        found = [(conn, lst) for lst in self._listeners()
+                 for pool in self._pools(session, lst, ranged)
+                 for conn in pool.each(after, end)]
+        if not found:
+            found = [(conn, lst) for lst in self._listeners()
+                     if (pool := self._other(session, lst)) for conn in pool.each(after, end)]
+        return sorted(found, key=lambda item: (item[0].ts, item[0].first_frame))
+
+    def retry(self, conn: Connection, end: float) -> Connection | None:
+        """The next attempt from the same host to the same endpoint (a new source port)."""
+        pool = self.retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
+        return pool.first(conn.ts, end) if pool else None
+
+    def _listeners(self) -> list[Listener]:
+        """Who listens, by the profile's connector."""
+        return {"media_server": ["data"], "remote_agent": ["mover"]}.get(
+            self.profile.connector, ["data", "mover"])  # type: ignore[return-value]
 
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
