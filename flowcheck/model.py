@@ -393,6 +393,9 @@ class Session:
     # `match_reason` says why.
     cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
     port_matched: list[str] = field(default_factory=list)
+    # Who listens at a port-matched connection's responder ("data": the agent, "mover":
+    # the media server), by uid: the cut message's listener, or the profile's direction.
+    port_listener: dict[str, Literal["data", "mover"]] = field(default_factory=dict)
     # Why data connections were matched by ports: "snap_length" (announcement cut),
     # "capture_start" (the capture began after the session and its data connections),
     # "one_direction" (the capture holds one direction of the control connection) or

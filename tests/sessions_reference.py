@@ -22,10 +22,12 @@ from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.classify import (
     connection_outcome,
     cut_announcements,
+    cut_listener,
     end_of,
     is_failed,
     listener_host,
     one_sided,
+    seen_closing,
 )
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 
@@ -216,14 +218,42 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
 def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                      streams: dict[str, NdmpStream], ordered: list[Connection],
                      endpoints: _Endpoints, config: Config, profile: Profile) -> None:
-    """Data connections of announcements the snap length cut, by direction and ports.
+    """Data connections of announcements the capture cannot show, by direction and ports.
 
-    Candidates run between the session's media server and agent, start after the cut
-    message and before the control connection ended, avoid the NDMP port and anything
-    already explained; backup-exec-9 (the media server connects) also needs the media
-    server as originator and a destination in the agent range. One connection (and its
-    retries) per cut message; every candidate when no message could be read at all.
+    A cut message's connection runs from the other side to its listener (a port in the
+    listener's range unless the profile leaves the connector to the listener); each side
+    is the session's host or a configured address of that side no session uses. With
+    no message read, the profile says who connects. Candidates open after the message
+    and while the control connection lasts (to the capture's end if not seen closing).
+    When none fits: from the session's own connector to an address no session uses on
+    the listener's side, to a port in the listener's range.
     """
+    used = {"mover": {s.media_server for s in sessions},
+            "data": {s.remote_agent for s in sessions}}
+    spare = {"mover": set(config.media_servers) - used["mover"],
+             "data": set(config.remote_agents) - used["data"]}
+    profile_listeners = {"media_server": ["data"], "remote_agent": ["mover"]}.get(
+        profile.connector, ["data", "mover"])
+
+    def in_range(port: int, listener: str) -> bool:
+        return config.in_agent_range(port) if listener == "data" else \
+            config.in_media_range(port)
+
+    def fits(conn: Connection, session: Session, listener: str, ranged: bool) -> bool:
+        if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
+            return False
+        media = {session.media_server} | spare["mover"]
+        agents = {session.remote_agent} | spare["data"]
+        connectors, listeners = (media, agents) if listener == "data" else (agents, media)
+        return conn.orig_h in connectors and conn.resp_h in listeners and \
+            (not ranged or in_range(conn.resp_p, listener))
+
+    def elsewhere(conn: Connection, session: Session, listener: str) -> bool:
+        own = session.media_server if listener == "data" else session.remote_agent
+        return conn.role != "control" and config.ndmp_port not in (conn.resp_p, conn.orig_p) \
+            and conn.orig_h == own and conn.resp_h not in used[listener] \
+            and in_range(conn.resp_p, listener)
+
     for session in sessions:
         stream = streams.get(session.control_uid)
         control = control_of[session.id]
@@ -235,42 +265,49 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         if session.announced:
             cut, reason = None, "capture_loss"
         elif cut == [] and one_sided(control) is not None:
-            # The capture lacks a direction of the control connection: the announcing
-            # message may be in it, so the data connections are matched as if it were cut.
             cut, reason = None, "one_direction"
         elif cut == [] and control.missed_bytes and session.kind != "browse":
-            # The sniffer lost part of the control stream of a backup or restore: the
-            # announcing message may be among the lost bytes.
             cut, reason = None, "capture_loss"
         if cut == []:
             continue
-        # While the control connection lasts, no slack: the next job's session may open
-        # its data connection right after this one closed.
-        end = end_of(control)
+        end = end_of(control) if seen_closing(control) else float("inf")
 
-        def eligible(conn: Connection, after: float, session: Session = session,
-                     end: float = end) -> bool:
-            return conn.uid not in endpoints.claimed and after <= conn.ts <= end and \
-                _fits_profile(conn, session, config, profile)
+        def open_after(conn: Connection, after: float, end: float = end) -> bool:
+            return conn.uid not in endpoints.claimed and after <= conn.ts <= end
+
+        def take(conn: Connection, listener: str, session: Session = session) -> None:
+            claim(endpoints, conn, session, "data")
+            session.port_matched.append(conn.uid)
+            session.port_listener[conn.uid] = listener  # type: ignore[assignment]
 
         session.match_reason = reason
         if cut is None:
-            for conn in ordered:
-                if eligible(conn, control.ts):
-                    claim(endpoints, conn, session, "data")
-                    session.port_matched.append(conn.uid)
+            ranged = profile.connector == "media_server"
+            found = [(c, lst) for c in ordered for lst in profile_listeners
+                     if open_after(c, control.ts) and fits(c, session, lst, ranged)]
+            if not found:
+                found = [(c, lst) for c in ordered for lst in profile_listeners
+                         if open_after(c, control.ts) and elsewhere(c, session, lst)]
+            for conn, lst in found:
+                take(conn, lst)
             continue
         for message in cut:
-            conn = next((c for c in ordered if eligible(c, message.ts)), None)
+            listeners = [lst] if (lst := cut_listener(message)) else profile_listeners
+            ranged = profile.connector != "listener"
+            found = [(c, lst) for c in ordered for lst in listeners
+                     if open_after(c, message.ts) and fits(c, session, lst, ranged)] or \
+                [(c, lst) for c in ordered for lst in listeners
+                 if open_after(c, message.ts) and elsewhere(c, session, lst)]
+            conn, listener = found[0] if found else (None, "data")
             session.cut_announcements.append((message.frame, message.name,
                                               conn.uid if conn else ""))
             while conn is not None:
-                claim(endpoints, conn, session, "data")
-                session.port_matched.append(conn.uid)
+                take(conn, listener)
                 if not is_failed(conn):
                     break
                 # A connector whose SYNs fail retries from a new source port.
-                conn = next((c for c in ordered if eligible(c, conn.ts)
+                conn = next((c for c in ordered if open_after(c, conn.ts)
+                             and c.role != "control"
                              and (c.orig_h, c.resp_h, c.resp_p) ==
                              (conn.orig_h, conn.resp_h, conn.resp_p)), None)
 

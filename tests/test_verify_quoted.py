@@ -13,11 +13,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_sessions import LAB as LAB_CONFIG
+from test_sessions import ann, conn
 
 from flowcheck.cli.main import run as cli
 from flowcheck.config import build_config, load_file
-from flowcheck.model import IcmpUnreachable
+from flowcheck.model import IcmpUnreachable, NdmpStream
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
+from flowcheck.verify import check_all
 from tests.test_tshark_counts import assert_matches_tshark
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
@@ -135,3 +140,20 @@ def test_ladder_draws_the_reject(tmp_path: Path, name: str, sender: str, code: s
     assert (arrow.src, arrow.step, arrow.status) == (sender, step, "failed")
     assert arrow.frames == _icmp_frames(one_way) and "not captured" in arrow.label
     assert [mark.code for mark in arrow.findings] == [code]
+
+
+def test_reject_goes_to_the_session_whose_host_sent_the_quoted_syn() -> None:
+    """Two jobs announce one endpoint (one NAT address for two agents); the reject of
+    the first job's media server's SYN, quoted after both announcements, is the first
+    job's data_refused, not the latest announcement's (attach_data's connector rule)."""
+    controls = [conn("C1", "10.77.0.1", 5001, "10.77.0.2", 10000, 0.0, end=20.0),
+                conn("C2", "10.77.0.3", 5001, "10.77.0.4", 10000, 0.5, end=20.0)]
+    streams = [NdmpStream(c.uid, 4, announcements=[
+        ann(c.uid, "10.77.0.9", 6001, frame, ts, "NDMP_DATA_LISTEN", "data")])
+        for c, frame, ts in ((controls[0], 5, 1.0), (controls[1], 7, 2.0))]
+    profile = load_profile("ndmp")
+    sessions = build_sessions(controls, streams, LAB_CONFIG, profile)
+    reject = _quote(orig_h="10.77.0.1", orig_p=5002, resp_h="10.77.0.9", resp_p=6001,
+                    ts=3.0, frames=[12])
+    findings = check_all(controls, streams, sessions, LAB_CONFIG, profile, unattached_icmp=[reject])
+    assert [f.session for f in findings if f.code == "data_refused"] == ["S1"]

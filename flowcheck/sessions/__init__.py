@@ -7,12 +7,14 @@ from the session's own host on the side told to connect belongs to the session).
 statuses are left to flowcheck.verify.
 
 When the capture's snap length cut the address out of an announcing message (or left
-the whole control stream unreadable), the announcement's connection is matched by the
-profile's direction and port sets instead (`attach_by_ports`); full captures never
-take that path.
+the whole control stream unreadable), the announcement's connection is matched by
+direction (the message's listener, else the profile's) and port sets instead
+(`by_ports`); full captures never take that path.
 
-Two modules: `classify` reads what a connection or control stream says on its own,
-`matching` ties connections to sessions; this one builds the sessions in order.
+`classify` reads what a connection or control stream says on its own; `pools` keeps the
+connections each session may claim; `matching` ties announced connections and callbacks
+to sessions, `by_ports` the connections of announcements the capture cannot show; this
+module builds the sessions in order.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
@@ -40,10 +43,8 @@ from flowcheck.sessions.classify import (
 from flowcheck.sessions.matching import (
     CALLBACK_SLACK_SECONDS,
     Endpoints,
-    attach_by_ports,
     attach_callbacks,
     attach_data,
-    attach_started_before_capture,
 )
 
 __all__ = [

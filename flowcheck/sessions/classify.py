@@ -3,7 +3,7 @@
 How a connection opened (Zeek's history and states), which direction a capture lacks,
 what kind of job a control stream runs, which announcements are alternatives of one
 expectation, and which announcing messages the snap length cut. No matching here:
-flowcheck.sessions.matching ties connections to sessions with these answers.
+flowcheck.sessions.matching and .by_ports tie connections to sessions with these answers.
 """
 
 from __future__ import annotations
@@ -179,6 +179,12 @@ def end_of(conn: Connection) -> float:
     return max(conn.last_ts, conn.ts)
 
 
+def seen_closing(conn: Connection) -> bool:
+    """Did the capture see the connection end (a FIN or a RST either way)? One that did
+    not was still open when the capture ended, as far as the capture shows."""
+    return bool(conn.fin_frames or conn.rst_frames) or any(c in conn.history for c in "FfRr")
+
+
 def listener_host(ann: Announcement, control: Connection) -> str:
     """The address the control connection used for the announcement's listener: the
     agent (DATA_LISTEN: its control address is the responder's) or the media server."""
@@ -196,6 +202,15 @@ def connector_host(ann: Announcement, control: Connection) -> str:
 # (which also carry one there) are judged apart, by version.
 _ANNOUNCING = {(name.removeprefix("NDMP_"), is_reply) for name, is_reply in ANNOUNCERS
                if name.removeprefix("NDMP_") not in JOB_STARTS}
+
+
+def cut_listener(message: NdmpMessage) -> Literal["data", "mover"] | None:
+    """Who listens at the endpoint an announcing message names, by its name alone (an
+    address the snap length cut still leaves the header): "data" for DATA_LISTEN's
+    reply and MOVER_CONNECT, "mover" for MOVER_LISTEN's reply, DATA_CONNECT and v2's
+    DATA_START_*; None for another message (flowcheck.ndmp.collector.ANNOUNCERS)."""
+    found = ANNOUNCERS.get((f"NDMP_{message_op(message)}", message.type == "reply"))
+    return found  # type: ignore[return-value]
 
 
 def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:

@@ -23,11 +23,12 @@ def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announceme
                  and a.ip != listener_host(a, control)), None)
 
 
-def _parties(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str, str]:
-    """(listener words, connector words, control address of the listener)."""
+def _parties(ctx: Context, session: Session, listener: str) -> tuple[str, str, str]:
+    """(listener words, connector words, control address of the listener); listener:
+    "data" (the agent listens) or "mover" (the media server does)."""
     control = ctx.by_uid[session.control_uid]
-    host = listener_host(ann, control)
-    if ann.listener == "data":
+    host = control.resp_h if listener == "data" else control.orig_h
+    if listener == "data":
         return "the agent", f"the media server {control.orig_h}", host
     return "the media server", f"the agent {control.resp_h}", host
 
@@ -36,23 +37,51 @@ def _fix(listener: str, connector: str, host: str, failure: Finding | None = Non
     """The address fix; with the failure finding of the connection that reached the port
     under the control address (a NAT), that finding's fix too: there a firewall rule
     does help, so the words that say it does not are left out."""
-    address = (f"Make {listener} announce the address {connector} reaches it on ({host}): "
-               "set its data interface / preferred network (Backup Exec: the agent's "
-               "preferred network, \"Backup To Network Card\"; NDMP filers: the NDMP "
-               "preferred interface). If a NAT sits between them, NDMP needs NDMP-aware "
-               "translation (a gateway that rewrites the address inside DATA_LISTEN / "
-               "MOVER_LISTEN replies), or connect them without NAT.")
+    address = _address_fix(listener, connector, host)
     if failure is None:
         return f"{address} Opening firewall ports for the data range does not help."
     return (f"{address} The connection that reached the port failed as well "
             f"({failure.code}): {failure.fix}")
 
 
+def _address_fix(listener: str, connector: str, host: str) -> str:
+    """What makes the listener announce the address its peer reaches it on."""
+    return (f"Make {listener} announce the address {connector} reaches it on ({host}): "
+            "set its data interface / preferred network (Backup Exec: the agent's "
+            "preferred network, \"Backup To Network Card\"; NDMP filers: the NDMP "
+            "preferred interface). If a NAT sits between them, NDMP needs NDMP-aware "
+            "translation (a gateway that rewrites the address inside DATA_LISTEN / "
+            "MOVER_LISTEN replies), or connect them without NAT.")
+
+
+def elsewhere(ctx: Context, session: Session, conn: Connection, rule: str
+              ) -> tuple[str, str] | None:
+    """(words, fix) for a failed data connection matched by direction and ports (its
+    announcement cut or lost) that went to an address neither a session nor the
+    configuration gives the hosts: likely the unseen announcement named an address that
+    is not the listener's control address, as announced_address_mismatch reports when
+    it can read it. rule: the failure's own firewall fix, kept (the address may be
+    right and the port blocked). None for any other connection."""
+    listener_kind = session.port_listener.get(conn.uid)
+    if listener_kind is None or conn.resp_h in ctx.media_hosts | ctx.agent_hosts:
+        return None
+    listener, connector, host = _parties(ctx, session, listener_kind)
+    words = (f" It went to {conn.resp_h}, not to the address the control connection "
+             f"reached {listener} at ({host}): the announcement the capture cannot show "
+             f"most likely named {conn.resp_h}, an interface {connector} cannot reach (a "
+             "multi-homed host announcing another interface), or a NAT between them "
+             "translated the control connection's address but not the address inside the "
+             "NDMP message.")
+    fix = (f"{_address_fix(listener, connector, host)} If {conn.resp_h} is the address "
+           f"to use, {rule}.")
+    return words, fix
+
+
 def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                     attempts: list[Connection]) -> None:
     """The connector's SYNs to the announced address went unanswered (or it never
     tried): the address, not a firewall rule, is the fault."""
-    listener, connector, host = _parties(ctx, session, ann)
+    listener, connector, host = _parties(ctx, session, ann.listener)
     op = ann.message.removeprefix("NDMP_")
     where = endpoint(ann.ip, ann.port)
     if attempts:
@@ -87,7 +116,7 @@ def check_address_matched(ctx: Context, session: Session,
                     if a.ip == announced_ip and a.port == conn.resp_p), None)
         if ann is None:
             continue
-        listener, connector, host = _parties(ctx, session, ann)
+        listener, connector, host = _parties(ctx, session, ann.listener)
         outcome = judged(ctx, conn)
         failure = failures.get(uid)
         works = (is_open(outcome) or outcome == "unknown") and failure is None

@@ -146,7 +146,8 @@ def conn_sides(conn: Connection, session: Session
     Roles, not addresses: a multi-homed pair may run control and data on different
     networks (the "Backup To Network Card" case), so the data connection's addresses
     need not be the control connection's. A data connection's ends follow the
-    announcement it reached: the mover (tape side) listens on the media server.
+    announcement it reached (or, matched by direction and ports, its cut message or the
+    profile): the mover (tape side) listens on the media server.
     """
     orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
     if conn.uid == session.control_uid:
@@ -154,7 +155,8 @@ def conn_sides(conn: Connection, session: Session
     if conn.uid == session.callback_uid:
         return resp, orig
     listener = next((a.listener for a in session.announced
-                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)), None)
+                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)),
+                    session.port_listener.get(conn.uid))
     if listener == "mover":
         return resp, orig
     if listener == "data":

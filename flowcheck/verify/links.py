@@ -19,7 +19,12 @@ from flowcheck.verify.aborted import (
     late_reading,
     reset_timeline,
 )
-from flowcheck.verify.addresses import check_address_matched, mismatched, report_mismatch
+from flowcheck.verify.addresses import (
+    check_address_matched,
+    elsewhere,
+    mismatched,
+    report_mismatch,
+)
 from flowcheck.verify.context import (
     Context,
     agent_side_port,
@@ -306,11 +311,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered":
+        words, fix = elsewhere(ctx, session, first, rule) or ("", f"{_capitalised(rule)}.")
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: "
                 f"{'its SYNs are dropped' if len(attempts) > 1 else _silence(ctx, first)}, "
-                "so the job cannot move data.", f"{_capitalised(rule)}.", session=session,
+                f"so the job cannot move data.{words}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":

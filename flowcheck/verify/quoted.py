@@ -28,7 +28,7 @@ from collections import defaultdict
 
 from flowcheck.model import Announcement, Connection, IcmpUnreachable, Session
 from flowcheck.sessions import announcement_groups
-from flowcheck.sessions.classify import end_of
+from flowcheck.sessions.classify import connector_host, end_of
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, CALLBACK_SLACK_SECONDS
 from flowcheck.verify.context import (
     Context,
@@ -99,7 +99,10 @@ def quoted_step(ctx: Context, session: Session, kind: str) -> tuple[list[int], s
 
 def _match_data(ctx: Context, rejects: list[IcmpUnreachable], claimed: set[int]) -> None:
     """Each reject goes to the latest announcement of its destination that it may follow
-    (attach_data's rule); it counts when no connection reached that announcement."""
+    and whose session may have sent the quoted SYN (attach_data's rule: the SYN's source
+    is that session's own host on the side told to connect, connector_host, or an
+    address no session uses on that side); it counts when no connection reached that
+    announcement."""
     announced: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
     for session in ctx.sessions:
         for group in announcement_groups(session.announced):
@@ -107,13 +110,23 @@ def _match_data(ctx: Context, rejects: list[IcmpUnreachable], claimed: set[int])
                 announced[where].append((group[0].ts, session, group))
     for entries in announced.values():
         entries.sort(key=lambda entry: entry[0])
+    # Hosts on the side that connects: DATA_LISTEN's connector is a media server,
+    # MOVER_LISTEN's an agent.
+    connectors = {"data": {s.media_server for s in ctx.sessions},
+                  "mover": {s.remote_agent for s in ctx.sessions}}
     for reject in rejects:
         entries = announced.get((reject.resp_h, reject.resp_p), [])
         at = bisect_right([ts - ANNOUNCEMENT_JITTER_SECONDS for ts, _, _ in entries],
                           reject.ts) - 1
+        while at >= 0:
+            _, session, group = entries[at]
+            ann = group[0]
+            own = connector_host(ann, ctx.by_uid[session.control_uid])
+            if reject.orig_h == own or reject.orig_h not in connectors[ann.listener]:
+                break
+            at -= 1  # another session's host sent it: an earlier announcement's
         if at < 0:
             continue
-        _, session, group = entries[at]
         claimed.add(id(reject))
         if not any(a.used_by for a in group):
             ctx.quoted_refusals.setdefault((session.id, group[0].frame), []).append(reject)

@@ -1,0 +1,254 @@
+"""Data connections of announcements the capture cannot show, by direction and ports.
+
+When the snap length cut the address out of an announcing message, the sniffer lost
+it, the capture holds one direction of the control connection, or the capture started
+mid-job, a session's data connections are matched by who connects and to which port
+range instead of by the announced endpoint. Full captures never take this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Literal
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.profiles import Profile
+from flowcheck.sessions.classify import (
+    connection_outcome,
+    cut_announcements,
+    cut_listener,
+    end_of,
+    is_failed,
+    one_sided,
+    seen_closing,
+)
+from flowcheck.sessions.pools import Endpoints, Pool, claim
+
+# Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
+Listener = Literal["data", "mover"]
+
+
+def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
+                    streams: dict[str, NdmpStream], ordered: list[Connection],
+                    endpoints: Endpoints, config: Config, profile: Profile) -> None:
+    """Data connections of announcements the capture cannot show, by direction and ports.
+
+    A cut announcing message still says who listens (its name: DATA_LISTEN the agent,
+    DATA_CONNECT / MOVER_LISTEN the media server's mover; ANNOUNCERS), so its connection
+    runs from the other side to the listener, to a port in the listener's range (any port
+    for a profile that leaves the connector to the listener: plain NDMP). Each side is the
+    session's host or a configured address of that side no session uses (another
+    interface of the same host). When no message could be read at all (cut, lost by the
+    sniffer, one direction captured), the profile says who connects. Candidates open
+    after the message (the control connection's start) and while the control connection
+    lasts (to the capture's end if it was not seen closing), avoid the NDMP port and
+    anything already explained. One connection (and its retries) per cut message; every
+    candidate when no message could be read. When none fits, a connection from the
+    session's own connector to an address no session uses on the listener side, to a
+    port in the listener's range, is taken instead (an announced address that is not
+    the listener's control address: flowcheck.verify.addresses words it).
+    """
+    finder: _Finder | None = None
+    for session in sessions:
+        control = control_of[session.id]
+        lossy = bool(control.missed_bytes) and session.kind != "browse"
+        if session.announced and not lossy:
+            continue
+        stream = streams.get(session.control_uid)
+        cut = cut_announcements(stream)
+        reason = "snap_length"
+        if session.announced:
+            # Some announcements were read, others may be among the bytes the sniffer
+            # lost (a ring file missing from the set): what they did not explain is
+            # matched by direction and ports.
+            cut, reason = None, "capture_loss"
+        elif cut == [] and one_sided(control) is not None:
+            # The capture lacks a direction of the control connection: the announcing
+            # message may be in it, so the data connections are matched as if it were cut.
+            cut, reason = None, "one_direction"
+        elif cut == [] and control.missed_bytes and session.kind != "browse":
+            # The sniffer lost part of the control stream of a backup or restore: the
+            # announcing message may be among the lost bytes.
+            cut, reason = None, "capture_loss"
+        if cut == []:
+            continue
+        if finder is None:  # built once, for the first session that needs it
+            finder = _Finder(sessions, ordered, endpoints, config, profile)
+        # While the control connection lasts, no slack: the next job's session may open
+        # its data connection right after this one closed.
+        end = end_of(control) if seen_closing(control) else float("inf")
+        session.match_reason = reason
+        if cut is None:
+            for conn, listener in finder.every(session, control.ts, end):
+                claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                session.port_listener[conn.uid] = listener
+            continue
+        for message in cut:
+            found = finder.first(session, cut_listener(message), message.ts, end)
+            conn, listener = found if found else (None, "data")
+            session.cut_announcements.append((message.frame, message.name,
+                                              conn.uid if conn else ""))
+            while conn is not None:
+                claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                session.port_listener[conn.uid] = listener
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                conn = finder.retry(conn, end)
+
+
+class _Finder:
+    """Candidate data connections by originator, responder and port ranges, in pools.
+
+    Keys: (originator, responder, in the media range, in the agent range) for the
+    session's hosts; (originator, listener) for a responder no session uses on the
+    listener's side with a port in the listener's range; (originator, responder, port)
+    for retries. Each lookup takes the first unclaimed one in a time window."""
+
+    def __init__(self, sessions: list[Session], ordered: list[Connection],
+                 endpoints: Endpoints, config: Config, profile: Profile) -> None:
+        self.config, self.profile = config, profile
+        # Hosts of each side (by who listens: "data" the agents, "mover" the media servers).
+        self.used = {"mover": {s.media_server for s in sessions},
+                     "data": {s.remote_agent for s in sessions}}
+        self.spare = {"mover": set(config.media_servers) - self.used["mover"],
+                      "data": set(config.remote_agents) - self.used["data"]}
+        conns = [c for c in ordered if c.role != "control"
+                 and config.ndmp_port not in (c.resp_p, c.orig_p)]
+        self.pools = endpoints.pools(conns, lambda c: (
+            c.orig_h, c.resp_h, config.in_media_range(c.resp_p),
+            config.in_agent_range(c.resp_p)))
+        self.others = {
+            **{("data", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
+                c.resp_h not in self.used["data"] and config.in_agent_range(c.resp_p))
+                else None).items()},
+            **{("mover", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
+                c.resp_h not in self.used["mover"] and config.in_media_range(c.resp_p))
+                else None).items()}}
+        self.retries = endpoints.pools(conns, lambda c: (c.orig_h, c.resp_h, c.resp_p))
+
+    def _hosts(self, session: Session, listener: Listener) -> tuple[set[str], set[str]]:
+        """(connectors, listeners): the session's host or a spare address of each side."""
+        media = {session.media_server} | self.spare["mover"]
+        agents = {session.remote_agent} | self.spare["data"]
+        return (media, agents) if listener == "data" else (agents, media)
+
+    def _ranges(self, listener: Listener, ranged: bool) -> list[tuple[bool, bool]]:
+        """The (in media range, in agent range) keys a port of the listener may have."""
+        if not ranged:
+            return [(m, a) for m in (False, True) for a in (False, True)]
+        return [(True, a) for a in (False, True)] if listener == "mover" else \
+            [(m, True) for m in (False, True)]
+
+    def _pools(self, session: Session, listener: Listener, ranged: bool) -> list[Pool]:
+        connectors, listeners = self._hosts(session, listener)
+        return [pool for orig in connectors for resp in listeners
+                for ranges in self._ranges(listener, ranged)
+                if (pool := self.pools.get((orig, resp, *ranges))) is not None]
+
+    def _other(self, session: Session, listener: Listener) -> Pool | None:
+        """Connections from the session's own connector to an address no session uses
+        on the listener's side, to a port in the listener's range."""
+        own = session.media_server if listener == "data" else session.remote_agent
+        return self.others.get((listener, own))
+
+    def first(self, session: Session, listener: Listener | None, after: float,
+              end: float) -> tuple[Connection, Listener] | None:
+        """The first candidate for one announcement and who listens at it: by the
+        message's listener (None: the profile's), else the first to another address."""
+        listeners = [listener] if listener else self._listeners()
+        ranged = self.profile.connector != "listener"
+        found = [(conn, lst) for lst in listeners for pool in self._pools(session, lst, ranged)
+                 if (conn := pool.first(after, end)) is not None]
+        if not found:
+            found = [(conn, lst) for lst in listeners if (pool := self._other(session, lst))
+                     and (conn := pool.first(after, end)) is not None]
+        return min(found, key=lambda item: (item[0].ts, item[0].first_frame), default=None)
+
+    def every(self, session: Session, after: float, end: float
+              ) -> list[tuple[Connection, Listener]]:
+        """Every candidate of a session no message of which could be read, in time
+        order, by the profile's direction and ports, with who listens at it; else every
+        one to another address."""
+        ranged = self.profile.connector == "media_server"
+        found = [(conn, lst) for lst in self._listeners()
+                 for pool in self._pools(session, lst, ranged)
+                 for conn in pool.each(after, end)]
+        if not found:
+            found = [(conn, lst) for lst in self._listeners()
+                     if (pool := self._other(session, lst)) for conn in pool.each(after, end)]
+        return sorted(found, key=lambda item: (item[0].ts, item[0].first_frame))
+
+    def retry(self, conn: Connection, end: float) -> Connection | None:
+        """The next attempt from the same host to the same endpoint (a new source port)."""
+        pool = self.retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
+        return pool.first(conn.ts, end) if pool else None
+
+    def _listeners(self) -> list[Listener]:
+        """Who listens, by the profile's connector."""
+        return {"media_server": ["data"], "remote_agent": ["mover"]}.get(
+            self.profile.connector, ["data", "mover"])  # type: ignore[return-value]
+
+
+def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
+                                  streams: dict[str, NdmpStream], ordered: list[Connection],
+                                  endpoints: Endpoints, config: Config, profile: Profile) -> None:
+    """A capture that starts in the middle of a job misses the announcements made before
+    it: a session whose control connection was already open takes the unexplained
+    connections between its two hosts, by the profile's direction and ports, that were
+    open too (no SYN seen) or opened before the capture shows its control stream (the
+    first decoded NDMP message; without one, the control connection's first captured
+    packet), with their retries from new source ports. A connection that opens later is
+    announced in the capture, so it is not taken here."""
+    midstream = [s for s in sessions
+                 if connection_outcome(control_of[s.id]) == "midstream"]
+    if not midstream:
+        return
+    # Pools by (opened in the capture, host pair): each session walks only what it takes.
+    pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
+        c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
+    retries: dict[Hashable, Pool] | None = None
+    for session in midstream:
+        control = control_of[session.id]
+        stream = streams.get(session.control_uid)
+        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        pair = _session_key(session, profile)
+        running, opened = pools.get((False, pair)), pools.get((True, pair))
+        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
+                     *(opened.each(float("-inf"), seen_from) if opened else ())]:
+            if conn.uid in endpoints.claimed:
+                continue  # a retry taken with an earlier attempt
+            while conn is not None:
+                claim(endpoints, conn, session, "data")
+                session.port_matched.append(conn.uid)
+                if not is_failed(conn):
+                    break
+                # A connector whose SYNs fail retries from a new source port.
+                if retries is None:
+                    retries = endpoints.pools(
+                        ordered, lambda c: None if _profile_key(c, config, profile) is None
+                        else (c.orig_h, c.resp_h, c.resp_p))
+                same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
+                conn = same.first(conn.ts, end_of(control)) if same else None
+        if session.port_matched and not session.match_reason:
+            session.match_reason = "capture_start"
+
+
+def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable:
+    """The host pair under which a connection could be a session's data connection, by
+    the profile's direction and ports (None: no session's); see _session_key."""
+    if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
+        return None
+    if profile.connector == "media_server":
+        # The media server connects, to a port in the agent range.
+        return (conn.orig_h, conn.resp_h) if config.in_agent_range(conn.resp_p) else None
+    return tuple(sorted((conn.orig_h, conn.resp_h)))  # either host may connect
+
+
+def _session_key(session: Session, profile: Profile) -> Hashable:
+    if profile.connector == "media_server":
+        return (session.media_server, session.remote_agent)
+    return tuple(sorted((session.media_server, session.remote_agent)))

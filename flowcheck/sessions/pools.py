@@ -1,0 +1,119 @@
+"""Time-ordered pools of connections that each session may claim once.
+
+Every match is "the first unclaimed connection of some kind at or after some time", so
+connections are kept in time-ordered pools that skip claimed ones: the cost grows as
+n log n with the sessions and connections between one pair of hosts, not as their
+product (issue 7: two thousand concurrent jobs between one media server and one agent).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flowcheck.model import Connection, Session
+
+
+class Work:
+    """Connections and sessions looked at while matching, summed over every build.
+
+    Tests read it to prove matching stays near-linear in the connections (issue 7)
+    without timing anything; it costs one addition per look."""
+
+    steps = 0
+
+
+class Pool:
+    """Connections in time order (ts, first_frame) that skips claimed ones.
+
+    `claimed` only grows while sessions are built, so a claimed connection is stepped over
+    once and then jumped (a path-compressed next pointer, as in union-find)."""
+
+    __slots__ = ("conns", "times", "_next", "_claimed")
+
+    def __init__(self, conns: list[Connection], claimed: set[str]) -> None:
+        self.conns = conns
+        self.times = [c.ts for c in conns]
+        self._next = list(range(len(conns) + 1))
+        self._claimed = claimed
+
+    def _unclaimed_from(self, start: int) -> int:
+        """The first position at or after `start` whose connection is unclaimed."""
+        nxt, conns, claimed = self._next, self.conns, self._claimed
+        end = len(conns)
+        here = start
+        while here < end and (nxt[here] != here or conns[here].uid in claimed):
+            Work.steps += 1
+            if nxt[here] == here:
+                nxt[here] = here + 1
+            here = nxt[here]
+        while start != here:  # compress the path walked
+            nxt[start], start = here, nxt[start]
+        return here
+
+    def first(self, after: float, until: float = float("inf")) -> Connection | None:
+        """The first unclaimed connection opened in [after, until] seconds."""
+        at = self._unclaimed_from(bisect_left(self.times, after))
+        Work.steps += 1
+        return self.conns[at] if at < len(self.conns) and self.times[at] <= until else None
+
+    def each(self, after: float, until: float) -> Iterator[Connection]:
+        """Every unclaimed connection opened in [after, until], in time order; the caller
+        may claim each one as it comes."""
+        at = self._unclaimed_from(bisect_left(self.times, after))
+        while at < len(self.conns) and self.times[at] <= until:
+            Work.steps += 1
+            yield self.conns[at]
+            at = self._unclaimed_from(at + 1)
+
+
+@dataclass(slots=True)
+class Endpoints:
+    """Connections by their responder endpoint, in time order, each claimable once."""
+
+    by_endpoint: dict[tuple[str, int], list[Connection]] = field(
+        default_factory=lambda: defaultdict(list))
+    claimed: set[str] = field(default_factory=set)
+    _pools: dict[tuple[str, int], Pool] = field(default_factory=dict)
+
+    def add(self, conn: Connection) -> None:
+        """Add connections in time order (ts, first_frame)."""
+        key = (conn.resp_h, conn.resp_p)
+        self.by_endpoint[key].append(conn)
+        self._pools.pop(key, None)
+
+    def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
+        key = (ip, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
+        return pool.first(ts)
+
+    def by_connector(self, hosts: set[str]) -> dict[Hashable, Pool]:
+        """Unclaimed connections by (responder ip, port, connector): the originator's
+        address when it is one of `hosts` (the sessions' own hosts on the connecting
+        side), else None (an address no session uses there: another interface of a
+        multi-homed host, or a configured one). One Pool each, in time order."""
+        return self.pools([c for conns in self.by_endpoint.values() for c in conns],
+                          lambda c: (c.resp_h, c.resp_p, c.orig_h if c.orig_h in hosts
+                                     else None))
+
+    def pools(self, conns: list[Connection], key: Callable[[Connection], Hashable]
+              ) -> dict[Hashable, Pool]:
+        """Unclaimed connections grouped by key (None: left out), one Pool each."""
+        groups: dict[Hashable, list[Connection]] = defaultdict(list)
+        for conn in conns:
+            if conn.uid not in self.claimed and (k := key(conn)) is not None:
+                groups[k].append(conn)
+        return {k: Pool(group, self.claimed) for k, group in groups.items()}
+
+
+def claim(endpoints: Endpoints, conn: Connection, session: Session,
+          role: Literal["data", "callback"]) -> None:
+    endpoints.claimed.add(conn.uid)
+    conn.role, conn.session = role, session.id
+    if role == "data":
+        session.data_connections.append(conn.uid)

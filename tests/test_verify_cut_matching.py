@@ -1,0 +1,85 @@
+"""Data connections matched by direction and ports when the announcing NDMP message cannot
+be read (its address cut by the snap length, or the message lost by the sniffer): the
+result is the full capture's, less what only the address could show.
+
+Inputs are built from the stored lab captures at test time: `editcap -s 96` (the snap
+length old tcpdump versions default to) and `editcap` deleting frames (a lost packet).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+# Words only a cut capture has: the decode warning, and the note on the matching.
+CUT_ONLY = {"ndmp_partial"}
+
+
+def _analyze(capture: Path, name: str) -> Analysis:
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+def _snap(tmp_path: Path, name: str, snaplen: int = 96) -> Path:
+    out = tmp_path / f"{name}.s{snaplen}.pcap"
+    subprocess.run(["editcap", "-s", str(snaplen), str(LAB / f"{name}.pcap"), str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+def _summary(analysis: Analysis) -> tuple[str, list[list[str]], list[str]]:
+    return (analysis.verdict, [[s.status for s in session.steps] for session in analysis.sessions],
+            sorted(f.code for f in analysis.findings if f.code not in CUT_ONLY))
+
+
+@pytest.mark.parametrize("name", [
+    # DATA_CONNECT: the agent connects to the media server's mover (wrong way for
+    # backup-exec-9: step 4 violated, step_out_of_order).
+    "agent-connects-data",
+    # Data over 10.77.0.x, control over 10.78.0.x: both pairs configured.
+    "control-off-backup-network",
+    # The capture ends with the data SYN, right after DATA_LISTEN, the control
+    # connection still open.
+    "stopped-after-data-syn",
+])
+def test_cut_announcement_matches_as_the_full_capture(tmp_path: Path, name: str) -> None:
+    cut = _analyze(_snap(tmp_path, name), name)
+    assert "ndmp_partial" in {f.code for f in cut.findings}
+    assert "unannounced_connection" not in {f.code for f in cut.findings}
+    assert _summary(cut) == _summary(_analyze(LAB / f"{name}.pcap", name))
+
+
+def _data_unanswered(analysis: Analysis) -> str:
+    (finding,) = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert "announced_not_used" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "fail"
+    return finding.message
+
+
+def test_cut_announcement_of_another_address_matches_the_connection_to_it(
+        tmp_path: Path) -> None:
+    """The agent announced 10.79.0.2 (not its control address 10.77.0.2); the media
+    server's SYNs to it go unanswered."""
+    message = _data_unanswered(_analyze(_snap(tmp_path, "announced-other-address"),
+                                        "announced-other-address"))
+    assert "10.79.0.2:6001" in message and "snap length" in message
+    assert "It went to 10.79.0.2, not to the address the control connection reached the " \
+           "agent at (10.77.0.2)" in message
+
+
+def test_lost_announcement_of_another_address_matches_the_connection_to_it(
+        tmp_path: Path) -> None:
+    """The sniffer lost the DATA_LISTEN reply (frame 21) and two other packets."""
+    out = tmp_path / "lost.pcap"
+    subprocess.run(["editcap", str(LAB / "announced-other-address.pcap"), str(out),
+                    "10", "21", "26"], check=True, capture_output=True)
+    analysis = _analyze(out, "announced-other-address")
+    assert "capture_loss" in {f.code for f in analysis.findings}
+    message = _data_unanswered(analysis)
+    assert "lost by the sniffer" in message and "It went to 10.79.0.2" in message
