@@ -41,7 +41,7 @@ def _environment(buffered: bool) -> dict[str, str]:
 REPORTS = [
     (["analyze", "--profile", "ndmp", V4_BACKUP], 0),
     (["analyze", *_lab("data-port-dropped")], 1),
-    (["analyze", *_lab("one-direction-out")], 5),
+    (["analyze", *_lab("snaplen-54")], 5),
     (["connections", V4_BACKUP], 0),
     (["ndmp", V4_BACKUP], 0),
     (["plan", "--resources", "2"], 0),

@@ -55,7 +55,6 @@ def _step_statuses(analysis) -> list[str]:  # noqa: ANN001
     ("stop-control-synack", [1, 2, 3, 4, 5], "capture_ended_early"),
     ("stop-callback-syn", [2, 3, 4, 5], "capture_ended_early"),
     ("stop-data-syn", [4, 5], "capture_ended_early"),
-    ("media-server-out-only", [3, 5], "capture_one_direction"),
     ("snap-54", [3], "ndmp_partial"),
 ])
 def test_capture_shapes_of_a_clean_job_are_inconclusive(tmp_path: Path, name: str,
@@ -82,6 +81,25 @@ def test_agent_side_only_still_shows_every_step(tmp_path: Path) -> None:
     one_way = [f for f in analysis.findings if f.code == "capture_one_direction"]
     assert len(one_way) == 1 and "from 10.77.0.1 to 10.77.0.2" in one_way[0].message
     assert analysis.verdict == "pass"
+
+
+def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
+    """Only media server -> agent captured (tcpdump 'src host M', a SPAN port mirroring
+    what the media server sends): the agent's data and replies are not in the capture,
+    but the media server's ACKs acknowledge the bytes it received, and the connections
+    that carried them (matched by direction and ports) prove the announcements. Every
+    step is shown: pass with capture_one_direction (it was inconclusive, steps 3 and 5
+    unknown)."""
+    analysis = _analyze(_shape(tmp_path, "media-server-out-only"))
+    assert _step_statuses(analysis) == ["ok"] * 5
+    steps = analysis.sessions[0].steps
+    assert "the media server's ACKs acknowledge 600003 B of it (backup" in steps[4].detail
+    assert "acknowledged by the receiver's ACKs" in steps[2].detail
+    assert [f.code for f in analysis.findings if str(f.severity) != "info"] == \
+        ["capture_one_direction"]
+    assert analysis.verdict == "pass"
+    [data] = [c for c in analysis.traffic.connections if c.role == "data"][:1]
+    assert data.resp_bytes == 0 and data.resp_acked_unseen == 200001  # 200000 B + FIN
 
 
 def test_one_direction_is_not_claimed_for_a_full_capture() -> None:
@@ -208,8 +226,8 @@ def test_retransmission_timeout_flag_reaches_the_analysis(tmp_path: Path, capsys
 def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
         tmp_path: Path) -> None:
     """The agent's DATA_START_RECOVER reply says the job is a restore: its bytes went the
-    way the capture lacks, so step 5 is unknown (it was a backup with step 5 missing and
-    no error finding: a pass)."""
+    way the capture lacks (it was a backup with step 5 missing and no error finding: a
+    pass), and the agent's ACKs acknowledge them (step 5 was then unknown)."""
     out = tmp_path / "restore-agent-side.pcap"
     subprocess.run(["tcpdump", "-r", str(LAB / "restore-2-resources.pcap"), "-w", str(out),
                     "src host 10.77.0.2"], check=True, capture_output=True)
@@ -217,8 +235,9 @@ def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
     analysis = analyze(read_traffic([str(out)], config), config)
     [session] = analysis.sessions
     assert session.kind == "restore"
-    assert session.steps[4].status == "unknown"
-    assert analysis.verdict == "inconclusive"
+    assert session.steps[4].status == "ok"
+    assert "the agent's ACKs acknowledge 400002 B of it (restore" in session.steps[4].detail
+    assert analysis.verdict == "pass"
 
 
 def test_ndmp_on_another_port_than_configured_is_said_in_step_1(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("one-direction-out",
         "clean 2-resource job captured with tcpdump -Q out on M's veth: only what M sends "
         "(its ACKs acknowledge the agent's data, never seen)",
-        "inconclusive", ("capture_one_direction",), resources=2,
+        "pass", ("capture_one_direction",), resources=2,
         capture_options=("-Q", "out")),
     _be("one-direction-in",
         "clean 2-resource job captured with tcpdump -Q in on M's veth: only what M "

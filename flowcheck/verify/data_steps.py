@@ -15,6 +15,7 @@ from flowcheck.verify.context import (
     opening_frames,
 )
 from flowcheck.verify.details import (
+    acked_flow_detail,
     announcement_detail,
     data_connection_detail,
     failure_words,
@@ -187,6 +188,10 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if sent[key] > 0:
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
                          flow_detail(session, open_conns, sent, key))
+    acked = sent_each_way(session, open_conns, acked_unseen=True)
+    if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
+        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
+                         acked_flow_detail(session, open_conns, acked, key))
     hidden = flow_hidden(ctx, session, open_conns, key)
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
@@ -199,10 +204,15 @@ def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)
-    if not sent[key]:
-        return ""
-    return (f"{', '.join(c.uid for c in open_conns)} carried {sent[key]} bytes "
-            f"{'to the agent' if key == 'to_agent' else 'to the media server'}")
+    to = "to the agent" if key == "to_agent" else "to the media server"
+    uids = ", ".join(c.uid for c in open_conns)
+    if sent[key]:
+        return f"{uids} carried {sent[key]} bytes {to}"
+    acked = sent_each_way(session, open_conns, acked_unseen=True)
+    if acked[key]:
+        return (f"{uids} carried {acked[key]} bytes {to} (acknowledged by the receiver's "
+                "ACKs: the capture holds one direction)")
+    return ""
 
 
 def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,

@@ -97,14 +97,31 @@ def job_direction(session: Session) -> str:
     return "to_agent" if session.kind == "restore" else "to_media"
 
 
-def sent_each_way(session: Session, conns: list[Connection]) -> dict[str, int]:
-    """Payload bytes each way over the connections: to_media, to_agent."""
+def sent_each_way(session: Session, conns: list[Connection], *,
+                  acked_unseen: bool = False) -> dict[str, int]:
+    """Payload bytes each way over the connections: to_media, to_agent. With acked_unseen,
+    the bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
+    instead (a capture of one direction: Connection.orig_acked_unseen)."""
     sent = {"to_media": 0, "to_agent": 0}
     for conn in conns:
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
-        sent["to_media"] += conn.orig_bytes if agent_is_orig else conn.resp_bytes
-        sent["to_agent"] += conn.resp_bytes if agent_is_orig else conn.orig_bytes
+        orig, resp = ((conn.orig_acked_unseen, conn.resp_acked_unseen) if acked_unseen
+                      else (conn.orig_bytes, conn.resp_bytes))
+        sent["to_media"] += orig if agent_is_orig else resp
+        sent["to_agent"] += resp if agent_is_orig else orig
     return sent
+
+
+def acked_flow_detail(session: Session, conns: list[Connection], acked: dict[str, int],
+                      key: str) -> str:
+    """Step 5's words when only ACKs show the job's data: how much they acknowledge."""
+    sender, receiver = ("media server", "agent") if key == "to_agent" \
+        else ("agent", "media server")
+    count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
+    return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
+            f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
+            f"{acked[key]} B of it ({session.kind}, a FIN counts one) over {count}: the data "
+            "flowed")
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:
