@@ -24,7 +24,7 @@ from flowcheck.sessions import (
     one_sided,
     rst_only,
 )
-from flowcheck.sessions.classify import originator_aborted
+from flowcheck.sessions.classify import originator_aborted, seen_closing
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 
@@ -170,15 +170,11 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
                        and m.direction != request.direction for m in later)
         # The peer answers its requests in order on one stream: a later message from it,
         # or the control connection's close, shows the capture went on past the reply.
-        went_on = any(m.direction != request.direction for m in later) or \
-            _closed_after(ctx.by_uid[session.control_uid], request.ts)
+        control = ctx.by_uid[session.control_uid]
+        went_on = any(m.direction != request.direction for m in later) or (
+            seen_closing(control) and control.last_ts > request.ts)
         return None if answered or went_on else request
     return None
-
-
-def _closed_after(conn: Connection, ts: float) -> bool:
-    """Was the connection closed (FIN or RST seen) after ts?"""
-    return bool(conn.fin_frames or conn.rst_frames) and conn.last_ts > ts
 
 
 def after(ctx: Context, ts: float) -> float:

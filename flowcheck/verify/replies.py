@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 
 # Replies whose failure stops the job (contract: "ndmp_error_reply").
@@ -134,7 +134,7 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
     starts = [i for i, m in enumerate(stream.messages)
               if message_op(m) in JOB_STARTS and m.type == "request"]
     control = ctx.by_uid.get(session.control_uid)
-    if (not starts or control is None or _closed(control)
+    if (not starts or control is None or seen_closing(control)
             or any(message_op(m) in _HALTS for m in stream.messages[starts[-1]:])):
         return
     start, last = stream.messages[starts[-1]], stream.messages[-1]
@@ -152,8 +152,3 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
             "after the job ends (the job log says when).",
             session=session, conn=control, frames=[start.frame, last.frame],
             ts=last.ts)
-
-
-def _closed(conn: Connection) -> bool:
-    """A FIN or RST from either side (Zeek's history letters F, f, R, r)."""
-    return bool(conn.fin_frames or conn.rst_frames or set(conn.history) & set("FfRr"))
