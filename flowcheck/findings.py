@@ -28,6 +28,7 @@ CATALOGUE: dict[str, Severity] = {
     "control_port_outside_media_range": W,
     "ndmp_error_reply": E,  # or W, by message: see ndmp_error_severity
     "data_halted_abnormally": E,
+    "control_reset": E,
     "control_off_backup_network": E,
     "step_missing": E,
     "step_out_of_order": E,

@@ -20,6 +20,7 @@ from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.quoted import check_quoted
 from flowcheck.verify.replies import check_replies
+from flowcheck.verify.running import check_running
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.unexplained import check_unexplained
 
@@ -39,6 +40,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_quoted(ctx)
     check_links(ctx)
     check_replies(ctx)
+    check_running(ctx)
     check_steps(ctx)
     report_left_out(ctx)
     check_capacity(ctx)

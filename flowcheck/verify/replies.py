@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 
 # Replies whose failure stops the job (contract: "ndmp_error_reply").
@@ -12,7 +11,7 @@ FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LI
                  "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
                  "DATA_START_RECOVER_FILEHIST"}
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
-_HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
+HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
                                  ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR",
                                   "CONNECT_ERROR"]),
           "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", "CONNECT_CLOSED",
@@ -34,7 +33,6 @@ def check_replies(ctx: Context) -> None:
         if stream is not None and not ctx.causes.get(session.id):
             for message in stream.messages:
                 _halt(ctx, session, message)
-            _still_running(ctx, session, stream)
 
 
 def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
@@ -106,9 +104,9 @@ def halt_reason(message: NdmpMessage, prefix: str, names: list[str]) -> str | No
 
 def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     op = message_op(message)
-    if op not in _HALTS or message.type == "reply":
+    if op not in HALTS or message.type == "reply":
         return
-    prefix, normal, names = _HALTS[op]
+    prefix, normal, names = HALTS[op]
     reason = halt_reason(message, prefix, names)
     if reason is None or reason in (normal, "NA"):
         return  # NA carries no verdict; a cut body has no reason to judge
@@ -122,33 +120,3 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
             f"{session.remote_agent} (firewall, ranges), MEDIA_ERROR at the tape.",
             session=session, conn=ctx.by_uid.get(session.control_uid),
             frames=[message.frame], ts=message.ts, cause="halt")
-
-
-def _still_running(ctx: Context, session: Session, stream: NdmpStream) -> None:
-    """capture_ended_early when the capture stopped in the middle of a backup or restore:
-    the job started (DATA_START_*), no halt was notified after its latest start (a job of
-    several resources halts and starts again for each) and its control connection is
-    still open. What the job did later (the next resources' announcements and data
-    connections, its end) is not in the capture; the steps judge what it holds, so the
-    verdict does not change, but the admin learns the capture does not cover the job."""
-    starts = [i for i, m in enumerate(stream.messages)
-              if message_op(m) in JOB_STARTS and m.type == "request"]
-    control = ctx.by_uid.get(session.control_uid)
-    if (not starts or control is None or seen_closing(control)
-            or any(message_op(m) in _HALTS for m in stream.messages[starts[-1]:])):
-        return
-    start, last = stream.messages[starts[-1]], stream.messages[-1]
-    what = "it" if len(starts) == 1 else f"its resource {len(starts)}"
-    ctx.add("capture_ended_early",
-            f"The capture stopped while the {session.kind} was still running: "
-            f"{message_op(start)} (frame {start.frame}) started {what}, no "
-            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
-            "connection "
-            f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p} is "
-            f"still open (last NDMP message: frame {last.frame}). What the job did after "
-            "that, its later resources' announcements and data connections and its end, "
-            "is not in the capture: the steps judge only what it holds.",
-            "Capture the whole job: start the capture before the job starts and stop it "
-            "after the job ends (the job log says when).",
-            session=session, conn=control, frames=[start.frame, last.frame],
-            ts=last.ts)

@@ -1,0 +1,105 @@
+"""A job still running where the capture ends: the capture stopped inside it
+(capture_ended_early), or its control connection was reset in the middle of it
+(control_reset)."""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS, seen_closing
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+from flowcheck.verify.replies import HALTS
+
+# No NDMP message on the control connection for this long before its reset: it sat
+# idle while the data flowed, as a firewall's or NAT's idle timeout needs.
+IDLE_BEFORE_RESET_SECONDS = 60.0
+
+
+def check_running(ctx: Context) -> None:
+    """For each session whose job is running at the end of its control stream (a
+    DATA_START_* request with no NOTIFY_*_HALTED after it) and whose failure has no other
+    root cause: control_reset when a RST ended its control connection, else
+    capture_ended_early when the connection is still open."""
+    for session in ctx.sessions:
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
+            continue
+        starts = [m for m in stream.messages
+                  if message_op(m) in JOB_STARTS and m.type == "request"]
+        if not starts or any(message_op(m) in HALTS and m.ts >= starts[-1].ts
+                             for m in stream.messages):
+            continue
+        control = ctx.by_uid[session.control_uid]
+        if control.rst_frames and not control.missed_bytes:
+            _reset_while_running(ctx, session, stream, control, starts[-1], len(starts))
+        elif not seen_closing(control):
+            _still_running(ctx, session, stream, starts[-1], len(starts))
+
+
+def _reset_while_running(ctx: Context, session: Session, stream: NdmpStream,
+                         control: Connection, start: NdmpMessage, resource: int) -> None:
+    """control_reset: the job cannot go on without its control connection (the Backup
+    Exec job ends with "Communication Failure has occurred between the Job Engine and
+    Remote Agent"). The time since the last NDMP message tells an idle timeout (a
+    firewall or NAT that dropped the idle connection's state resets it) from a side that
+    gave the session up."""
+    reset_ts = control.rst_ts if control.rst_ts is not None else control.last_ts
+    before = [m for m in stream.messages if m.ts <= reset_ts]
+    last = before[-1] if before else start
+    idle = max(0.0, reset_ts - last.ts)
+    ends = ("both ends" if control.orig_rst and control.resp_rst else
+            f"the media server {control.orig_h}" if control.orig_rst else
+            f"the agent {control.resp_h}")
+    what = "the job" if resource == 1 else f"the job's resource {resource}"
+    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} (RST, frame "
+            f"{control.rst_frames[0]}) while {what} was running ({message_op(start)}, frame "
+            f"{start.frame}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it), "
+            f"{span_words(idle)} after its last NDMP message (frame {last.frame}). The job "
+            "cannot go on without it.")
+    path = f"{control.orig_h} and {control.resp_h}"
+    if idle >= IDLE_BEFORE_RESET_SECONDS:
+        message = (f"{head} The control connection sat idle while the data flowed: a "
+                   "firewall or NAT device that drops an idle connection's state after its "
+                   "idle timeout resets it, or answers its next packet with a reset.")
+        fix = (f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and "
+               f"NAT devices between {path} above the longest job's duration, or enable "
+               "TCP keepalives on the media server and the agent at an interval shorter "
+               "than that timeout.")
+    else:
+        message = (f"{head} It came soon after the last message: one side gave the session "
+                   "up (the job was cancelled, or an error on its side), or a device "
+                   "between them reset it.")
+        fix = (f"See the job log and the agent's log at that time for why the session "
+               f"ended; if neither host reset it, look for a firewall or IPS between {path} "
+               "that resets it (its session or threat log).")
+    ctx.add("control_reset", message, fix, session=session, conn=control,
+            frames=[start.frame, last.frame, *control.rst_frames[:2]],
+            ts=reset_ts, cause="control")
+
+
+def _still_running(ctx: Context, session: Session, stream: NdmpStream,
+                   start: NdmpMessage, resource: int) -> None:
+    """capture_ended_early when the capture stopped in the middle of a backup or restore:
+    the job started (DATA_START_*), no halt was notified after its latest start (a job of
+    several resources halts and starts again for each) and its control connection is
+    still open. What the job did later (the next resources' announcements and data
+    connections, its end) is not in the capture; the steps judge what it holds, so the
+    verdict does not change, but the admin learns the capture does not cover the job."""
+    control = ctx.by_uid[session.control_uid]
+    last = stream.messages[-1]
+    what = "it" if resource == 1 else f"its resource {resource}"
+    ctx.add("capture_ended_early",
+            f"The capture stopped while the {session.kind} was still running: "
+            f"{message_op(start)} (frame {start.frame}) started {what}, no "
+            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
+            "connection "
+            f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p} is "
+            f"still open (last NDMP message: frame {last.frame}). What the job did after "
+            "that, its later resources' announcements and data connections and its end, "
+            "is not in the capture: the steps judge only what it holds.",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            "after the job ends (the job log says when).",
+            session=session, conn=control, frames=[start.frame, last.frame],
+            ts=last.ts)

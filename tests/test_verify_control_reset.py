@@ -1,0 +1,92 @@
+"""A control connection reset while its job is running: `control_reset` (error). The
+job cannot go on without it (Backup Exec: "Communication Failure has occurred between
+the Job Engine and Remote Agent"), yet the five steps of what the capture holds all
+worked, so it passed. The time since the last NDMP message reads the cause: a long
+silence is a firewall's or NAT's idle timeout, a short one a side that gave up.
+
+Built from captures/lab/clean-3-resources.pcap: cut inside its second resource (frame
+219 is that resource's DATA_START_BACKUP, frame 220 its reply, no halt until later),
+then a RST from the agent on the control connection.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "clean-3-resources"
+CUT = 300  # inside resource 2: after its DATA_START_BACKUP (219), before its halt
+
+
+def _control(packet: Packet, ports: set[int]) -> bool:
+    return TCP in packet and {packet[TCP].sport, packet[TCP].dport} == ports
+
+
+def _reset_capture(tmp_path: Path, cut: int, idle: str, name: str) -> Path:
+    """The first `cut` frames, then the agent's RST on the control connection `idle`
+    seconds after the cut."""
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))[:cut]
+    ports = {packets[0][TCP].sport, packets[0][TCP].dport}
+    last = [p for p in packets if _control(p, ports) and p[TCP].sport == 10000][-1]
+    reset = last.copy()
+    reset[TCP].remove_payload()
+    reset[TCP].flags, reset[TCP].ack = "R", 0
+    reset[TCP].seq = last[TCP].seq + len(last[TCP].payload)
+    del reset[IP].len, reset[IP].chksum, reset[TCP].chksum
+    reset.time = packets[-1].time + Decimal(idle)
+    path = tmp_path / f"{name}.pcap"
+    wrpcap(str(path), [*packets, reset])
+    return path
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+
+
+def test_control_reset_while_a_resource_runs_is_an_error(tmp_path: Path) -> None:
+    analysis = _analyze(_reset_capture(tmp_path, CUT, "0.001", "reset-soon"))
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset" and analysis.verdict == "fail"
+    assert "was reset by the agent 10.77.0.2 (RST, frame 301) while the job's resource 2 " \
+        "was running (DATA_START_BACKUP, frame 219" in finding.message
+    assert "one side gave the session up" in finding.message
+    assert "idle timeout" not in finding.message + finding.fix
+    assert finding.frames == [219, 220, 301]
+    assert "capture_ended_early" not in {f.code for f in analysis.findings}
+
+
+def test_reset_after_a_long_silence_reads_as_an_idle_timeout(tmp_path: Path) -> None:
+    analysis = _analyze(_reset_capture(tmp_path, CUT, "120", "reset-idle"))
+    [finding] = [f for f in analysis.findings if f.code == "control_reset"]
+    assert "sat idle while the data flowed" in finding.message
+    assert "idle timeout for port 10000" in finding.fix and "keepalives" in finding.fix
+
+
+def test_reset_after_the_job_halted_is_not_control_reset(tmp_path: Path) -> None:
+    """Cut after the last resource's NOTIFY_DATA_HALTED: the job was over; a reset then
+    ends an idle session, not a running job."""
+    halts = [int(n) for n in subprocess.run(
+        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
+         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
+    ).stdout.split()]  # NOTIFY_DATA_HALTED
+    assert len(halts) == 3
+    analysis = _analyze(_reset_capture(tmp_path, halts[-1] + 1, "0.001", "reset-after"))
+    assert "control_reset" not in {f.code for f in analysis.findings}
+
+
+def test_a_job_still_running_at_the_capture_end_is_not_a_reset() -> None:
+    from flowcheck.pipeline import read_traffic as read
+
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    analysis = analyze(read([str(LAB / f"{NAME}.pcap")], config), config)
+    assert "control_reset" not in {f.code for f in analysis.findings}
