@@ -90,3 +90,45 @@ def test_a_job_still_running_at_the_capture_end_is_not_a_reset() -> None:
     config = build_config(load_file(LAB / f"{NAME}.toml"))
     analysis = analyze(read([str(LAB / f"{NAME}.pcap")], config), config)
     assert "control_reset" not in {f.code for f in analysis.findings}
+
+
+def _halts() -> list[int]:
+    return [int(n) for n in subprocess.run(
+        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
+         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
+    ).stdout.split()]  # NOTIFY_DATA_HALTED
+
+
+def test_reset_between_resources_before_all_configured_ran_is_an_error(
+        tmp_path: Path) -> None:
+    """Reset after resource 2 halted, before CONNECT_CLOSE, with resources = 3 in the
+    configuration: resource 3 never ran (it passed: no job was running). Without the
+    setting, nothing says more resources were due: no finding."""
+    halts = _halts()
+    path = _reset_capture(tmp_path, halts[1] + 1, "0.001", "between")
+    analysis = _analyze(path)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset" and analysis.verdict == "fail"
+    assert (f"after the job's resource 2 halted (NOTIFY_DATA_HALTED, frame {halts[1]}) and "
+            "before the session's CONNECT_CLOSE, with 2 of the 3 configured resources "
+            "started") in finding.message
+    assert "remaining resources never ran" in finding.message
+    unset = build_config({**load_file(LAB / f"{NAME}.toml"), "resources": None})
+    plain = analyze(read_traffic([str(path)], unset), unset)
+    assert "control_reset" not in {f.code for f in plain.findings}
+
+
+def test_resets_from_both_ends_at_once_read_as_a_firewall(tmp_path: Path) -> None:
+    path = _reset_capture(tmp_path, CUT, "0.001", "both")
+    packets = list(rdpcap(str(path)))
+    agent_rst = packets[-1]
+    media_rst = agent_rst.copy()
+    media_rst[IP].src, media_rst[IP].dst = agent_rst[IP].dst, agent_rst[IP].src
+    media_rst[TCP].sport, media_rst[TCP].dport = agent_rst[TCP].dport, agent_rst[TCP].sport
+    media_rst[TCP].seq = 1
+    del media_rst[IP].chksum, media_rst[TCP].chksum
+    media_rst.time = agent_rst.time + Decimal("0.00001")
+    wrpcap(str(path), [*packets, media_rst])
+    [finding] = [f for f in _analyze(path).findings if f.code == "control_reset"]
+    assert "was reset by both ends (RSTs, frames 301, 302)" in finding.message
+    assert "firewall or IPS" in finding.message

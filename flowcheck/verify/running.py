@@ -17,50 +17,74 @@ IDLE_BEFORE_RESET_SECONDS = 60.0
 
 
 def check_running(ctx: Context) -> None:
-    """For each session whose job is running at the end of its control stream (a
-    DATA_START_* request with no NOTIFY_*_HALTED after it) and whose failure has no other
-    root cause: control_reset when a RST ended its control connection, else
-    capture_ended_early when the connection is still open."""
+    """For each session whose failure has no other root cause and that started a job: if
+    the job is running at the end of its control stream (a DATA_START_* request with no
+    NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
+    else capture_ended_early when the connection is still open; if the job halted, its
+    session reset before any CONNECT_CLOSE and fewer resources started than the
+    configured `resources`, control_reset too (the rest never ran)."""
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
             continue
         starts = [m for m in stream.messages
                   if message_op(m) in JOB_STARTS and m.type == "request"]
-        if not starts or any(message_op(m) in HALTS and m.ts >= starts[-1].ts
-                             for m in stream.messages):
+        if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        if control.rst_frames and not control.missed_bytes:
-            _reset_while_running(ctx, session, stream, control, starts[-1], len(starts))
-        elif not seen_closing(control):
+        reset = bool(control.rst_frames) and not control.missed_bytes
+        halt = next((m for m in stream.messages
+                     if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
+        if halt is None and reset:
+            _reset(ctx, session, stream, control, starts[-1], len(starts), None)
+        elif halt is None and not seen_closing(control):
             _still_running(ctx, session, stream, starts[-1], len(starts))
+        elif (halt is not None and reset and ctx.config.resources
+              and len(starts) < ctx.config.resources
+              and not _closed_by_request(stream, control)):
+            _reset(ctx, session, stream, control, starts[-1], len(starts), halt)
 
 
-def _reset_while_running(ctx: Context, session: Session, stream: NdmpStream,
-                         control: Connection, start: NdmpMessage, resource: int) -> None:
+def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
+    """Did a CONNECT_CLOSE request end the session before its reset?"""
+    reset_ts = control.rst_ts if control.rst_ts is not None else control.last_ts
+    return any(message_op(m) == "CONNECT_CLOSE" and m.type == "request" and m.ts <= reset_ts
+               for m in stream.messages)
+
+
+def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+           start: NdmpMessage, resource: int, halt: NdmpMessage | None) -> None:
     """control_reset: the job cannot go on without its control connection (the Backup
     Exec job ends with "Communication Failure has occurred between the Job Engine and
-    Remote Agent"). The time since the last NDMP message tells an idle timeout (a
-    firewall or NAT that dropped the idle connection's state resets it) from a side that
-    gave the session up."""
+    Remote Agent"), whether a resource was running (halt None) or the job stopped
+    between two of them (halt: the last resource's halt) before all the configured ones
+    ran. The time since the last NDMP message tells an idle timeout (a firewall or NAT
+    that dropped the idle connection's state resets it) from a side that gave the
+    session up; RSTs from both ends at once are a firewall's or IPS's."""
     reset_ts = control.rst_ts if control.rst_ts is not None else control.last_ts
     before = [m for m in stream.messages if m.ts <= reset_ts]
     last = before[-1] if before else start
     idle = max(0.0, reset_ts - last.ts)
-    ends = ("both ends" if control.orig_rst and control.resp_rst else
-            f"the media server {control.orig_h}" if control.orig_rst else
-            f"the agent {control.resp_h}")
+    both = control.orig_rst and control.resp_rst
+    ends = ("both ends" if both else f"the media server {control.orig_h}" if control.orig_rst
+            else f"the agent {control.resp_h}")
+    rsts = (f"RSTs, frames {', '.join(map(str, control.rst_frames[:2]))}" if both
+            else f"RST, frame {control.rst_frames[0]}")
     what = "the job" if resource == 1 else f"the job's resource {resource}"
+    when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
+            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)" if halt is None else
+            f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before the "
+            f"session's CONNECT_CLOSE, with {resource} of the {ctx.config.resources} "
+            "configured resources started")
     head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} (RST, frame "
-            f"{control.rst_frames[0]}) while {what} was running ({message_op(start)}, frame "
-            f"{start.frame}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it), "
-            f"{span_words(idle)} after its last NDMP message (frame {last.frame}). The job "
-            "cannot go on without it.")
+            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} ({rsts}) "
+            f"{when}, {span_words(idle)} after its last NDMP message (frame {last.frame}). "
+            + ("The job cannot go on without it." if halt is None else
+               "The job's remaining resources never ran."))
     path = f"{control.orig_h} and {control.resp_h}"
     if idle >= IDLE_BEFORE_RESET_SECONDS:
-        message = (f"{head} The control connection sat idle while the data flowed: a "
+        message = (f"{head} The control connection sat idle"
+                   + (" while the data flowed" if halt is None else "") + ": a "
                    "firewall or NAT device that drops an idle connection's state after its "
                    "idle timeout resets it, or answers its next packet with a reset.")
         fix = (f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and "
@@ -68,9 +92,11 @@ def _reset_while_running(ctx: Context, session: Session, stream: NdmpStream,
                "TCP keepalives on the media server and the agent at an interval shorter "
                "than that timeout.")
     else:
-        message = (f"{head} It came soon after the last message: one side gave the session "
-                   "up (the job was cancelled, or an error on its side), or a device "
-                   "between them reset it.")
+        message = (f"{head} It came soon after the last message: " + (
+            "resets from both ends at once are what a firewall or IPS between them does "
+            "when it blocks a session, though two hosts giving up at once would look the "
+            "same." if both else "one side gave the session up (the job was cancelled, or "
+            "an error on its side), or a device between them reset it."))
         fix = (f"See the job log and the agent's log at that time for why the session "
                f"ended; if neither host reset it, look for a firewall or IPS between {path} "
                "that resets it (its session or threat log).")
