@@ -22,6 +22,7 @@ CATALOGUE: dict[str, Severity] = {
     "data_unanswered": E,
     "data_refused": E,
     "data_aborted": E,
+    "data_reset": E,
     "announced_not_used": E,
     "port_outside_media_range": E,
     "port_outside_agent_range": E,

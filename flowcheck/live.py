@@ -37,6 +37,8 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "announced_address_mismatch",
     # A connector whose connect timed out may retry; a retry that opens takes it back.
     "data_aborted",
+    # A normal halt after the reset takes it back (an abortive close at the end).
+    "data_reset",
 })
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.

@@ -14,6 +14,7 @@ from flowcheck.model import Connection, Finding, IcmpUnreachable, NdmpStream, Se
 from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
+from flowcheck.verify.cut_transfer import check_cut_transfers
 from flowcheck.verify.evidence import check_evidence
 from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.hosts import check_hosts
@@ -39,6 +40,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_evidence(ctx, ended_at)
     check_quoted(ctx)
     check_links(ctx)
+    check_cut_transfers(ctx)
     check_replies(ctx)
     check_running(ctx)
     check_steps(ctx)

@@ -14,6 +14,7 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
+from flowcheck.verify.cut_transfer import cut_transfers, reset_words
 from flowcheck.verify.details import (
     acked_flow_detail,
     announcement_detail,
@@ -185,6 +186,13 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     key = job_direction(session)
     uids = [c.uid for c in open_conns]
     direction = "media server to agent" if key == "to_agent" else "agent to media server"
+    cut = cut_transfers(ctx, session)
+    if cut:  # data_reset: a transfer cut short by a RST
+        first = cut[0][0]
+        return make_step(spec, "failed", uids, [f for c, _ in cut for f in c.rst_frames[:2]],
+                         f"{endpoint(first.resp_h, first.resp_p)}: reset mid-transfer "
+                         f"({reset_words(first)}); " + flow_detail(session, open_conns, sent,
+                                                                   key))
     if sent[key] > 0:
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
                          flow_detail(session, open_conns, sent, key))

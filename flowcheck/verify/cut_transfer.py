@@ -1,0 +1,102 @@
+"""Data connections reset in the middle of their transfer: `data_reset`.
+
+A data connection that carried bytes and then ended with a RST, without a FIN, and whose
+job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED
+CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. Some
+NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
+normally, so that reset is not reported. An abnormal halt after the reset (CONNECT_ERROR,
+ABORTED) is its consequence, named in the message instead of a data_halted_abnormally of
+its own. A capture that ends too soon after the reset to show the halt says nothing.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.details import sent_each_way
+from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.replies import HALTS, halt_reason
+
+
+def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
+    """The session's data connections reset mid-transfer, each with the abnormal halt that
+    followed its reset (None when none came)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    found = []
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        if not conn.rst_frames or conn.fin_frames or not (conn.orig_bytes or conn.resp_bytes):
+            continue
+        reset_ts = conn.rst_ts if conn.rst_ts is not None else conn.last_ts
+        halt = _halt_after(messages, reset_ts)
+        if halt is None:
+            if time_enough(ctx, reset_ts):
+                found.append((conn, None))
+        elif not _normal(halt):
+            found.append((conn, halt))
+    return found
+
+
+def _halt_after(messages: list[NdmpMessage], ts: float) -> NdmpMessage | None:
+    """The first NOTIFY_*_HALTED after ts, before the next DATA_START_* (the next
+    resource's halt is not this one's)."""
+    for message in messages:
+        if message.ts < ts:
+            continue
+        op = message_op(message)
+        if op in JOB_STARTS and message.type == "request":
+            return None
+        if op in HALTS and message.type != "reply":
+            return message
+    return None
+
+
+def _normal(halt: NdmpMessage) -> bool:
+    prefix, normal, names = HALTS[message_op(halt)]
+    return halt_reason(halt, prefix, names) in (normal, "NA", None)
+
+
+def check_cut_transfers(ctx: Context) -> None:
+    """One data_reset error per data connection reset mid-transfer."""
+    for session in ctx.sessions:
+        for conn, halt in cut_transfers(ctx, session):
+            media, _agent = conn_sides(conn, session)
+            who = ("both ends" if conn.orig_rst and conn.resp_rst else
+                   _role(conn.orig_h if conn.orig_rst else conn.resp_h, conn, media))
+            sent = sent_each_way(session, [conn])
+            moved = (f"{sent['to_media']} B agent -> media server and {sent['to_agent']} B "
+                     "media server -> agent")
+            then = ""
+            if halt is not None:
+                prefix, _, names = HALTS[message_op(halt)]
+                then = (f" The job then halted with {halt_reason(halt, prefix, names)} "
+                        f"({message_op(halt)}, frame {halt.frame}).")
+            ctx.add("data_reset",
+                    f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+                    f"{endpoint(conn.resp_h, conn.resp_p)} was reset by {who} "
+                    f"({reset_words(conn)}) after carrying {moved}, with no FIN and no "
+                    f"normal halt of its job after it: the transfer was cut short."
+                    + then,
+                    "See the job log and both hosts' logs at that time for why the "
+                    "transfer stopped; if neither host reset it, look for a firewall or IPS "
+                    f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
+                    "transfers (a session timeout, a threat signature: its log names it).",
+                    session=session, conn=conn,
+                    frames=[*conn.rst_frames[:2]] + ([halt.frame] if halt else []),
+                    ts=conn.rst_ts if conn.rst_ts is not None else conn.last_ts,
+                    cause="data")
+
+
+def _role(host: str, conn: Connection, media: tuple[str, int] | None) -> str:
+    side = (conn.orig_h, conn.orig_p) if host == conn.orig_h else (conn.resp_h, conn.resp_p)
+    return f"the media server {host}" if side == media else f"the agent {host}"
+
+
+def reset_words(conn: Connection) -> str:
+    """"RST, frame 301" or, from both ends, "RSTs, frames 301, 302"."""
+    if conn.orig_rst and conn.resp_rst:
+        return f"RSTs, frames {', '.join(map(str, conn.rst_frames[:2]))}"
+    return f"RST, frame {conn.rst_frames[0]}"
