@@ -3,9 +3,10 @@ connection, the data connection to it, the backup or restore data flowing over i
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, NdmpMessage, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op
+from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.context import (
     Context,
@@ -70,6 +71,19 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", [control.uid], [pending.frame],
                          f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
                          f"capture: {why}")
+    unanswered = _never_answered(ctx, session, control)
+    if unanswered is not None:
+        op = message_op(unanswered)
+        peer = control.resp_h if unanswered.direction == "orig" else control.orig_h
+        why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}, "
+               "although the control connection went on after it (later messages, or its "
+               "close)")
+        report_missing(ctx, session, spec, why,
+                       fix=f"See the log of the NDMP service on {peer} at that time: it "
+                           f"received the request but never answered it (hung, or it could "
+                           "not bind a port in its range and did not report it).",
+                       frames=[unanswered.frame])
+        return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
     if session.announced:
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                          announcement_detail(session))
@@ -107,6 +121,29 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                    f"the session starts a {session.kind} but no data endpoint was announced on its "
                    "control connection", conn=control)
     return make_step(spec, "missing", [control.uid], detail="no endpoint announced")
+
+
+def _never_answered(ctx: Context, session: Session, control: Connection
+                    ) -> NdmpMessage | None:
+    """The first listen request its peer never answered (no reply with its sequence
+    number) though the capture holds the peer's later traffic on the control connection
+    (a later message, or its close) or ran past the retransmission timeout after it; None
+    when there is none, or when the capture may lack control messages (stream_hidden)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or stream_hidden(ctx, session, stream) is not None:
+        return None
+    messages = stream.messages
+    for index, request in enumerate(messages):
+        if request.type != "request" or message_op(request) not in _LISTENS:
+            continue
+        later = messages[index + 1:]
+        if any(m.type == "reply" and (m.reply_sequence == request.sequence or (
+                not m.reply_sequence and m.code == request.code)) for m in later):
+            continue  # answered (a reply without its sequence number: by its code)
+        if any(m.direction != request.direction for m in later) or (
+                seen_closing(control) and control.last_ts > request.ts):
+            return request
+    return None
 
 
 def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
