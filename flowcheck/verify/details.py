@@ -35,12 +35,19 @@ def handshake_words(conn: Connection) -> str:
 
 
 def bytes_words(conn: Connection, session: Session) -> str:
-    """Payload bytes each way, named by role: "700 B agent -> media server, ..."."""
+    """Payload bytes each way, named by role: "700 B agent -> media server, ..."; for a
+    side the capture holds no segment of, the bytes its peer's ACKs acknowledge instead
+    ("not captured, 980 B acknowledged agent -> media server")."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
-    to_agent = conn.orig_bytes if media_is_orig else conn.resp_bytes
-    to_media = conn.resp_bytes if media_is_orig else conn.orig_bytes
-    return f"{to_agent} B media server -> agent, {to_media} B agent -> media server"
+    words = []
+    for is_orig, way in ((media_is_orig, "media server -> agent"),
+                         (not media_is_orig, "agent -> media server")):
+        sent, acked = ((conn.orig_bytes, conn.orig_acked_unseen) if is_orig
+                       else (conn.resp_bytes, conn.resp_acked_unseen))
+        words.append(f"not captured, {acked} B acknowledged {way}" if acked and not sent
+                     else f"{sent} B {way}")
+    return ", ".join(words)
 
 
 def connection_detail(ctx: Context, conn: Connection, session: Session, ports: str) -> str:
