@@ -106,6 +106,15 @@ class Connection:
     # tshark) nor in the JSON (as syn_ts, synack_ts, rst_ts: Connection.as_dict).
     orig_acked_unseen: int = 0  # the originator's bytes, ACKed by the responder
     resp_acked_unseen: int = 0  # the responder's bytes, ACKed by the originator
+    # Payload bytes a side sent that the other side never ACKed in the capture (RFC 9293
+    # 3.4): the side's highest sequence end seen (unwrapped; a FIN takes none, as in
+    # missed_bytes) minus the peer's highest ACK of it, never negative; counted only
+    # when the capture holds both the side's segments and at least one of the peer's
+    # ACKs of them, else 0 (one direction captured: unknown, not unacknowledged). Late
+    # data retransmitted and never ACKed: a peer gone or a firewall dropping an idle
+    # session. Not in missed_bytes nor in the JSON (Connection.as_dict).
+    orig_unacked: int = 0  # the originator's bytes the responder did not ACK
+    resp_unacked: int = 0  # the responder's bytes the originator did not ACK
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -19,6 +19,8 @@ from test_connections_acked_unseen import ours as acked_unseen
 from test_connections_acked_unseen import tshark_acked_unseen
 from test_connections_cost import track
 from test_connections_states import pkt, run
+from test_connections_unacked import ours as unacked
+from test_connections_unacked import tshark_unacked
 from test_connections_util import ACK, FIN, PSH, RST, SYN, read_batches
 from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
@@ -161,6 +163,8 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     # Sides never seen (one direction captured): their bytes told by the peer's ACKs.
     assert any(c.orig_acked_unseen > 1 for c in reference)
     assert any(c.resp_acked_unseen > 1 for c in reference)
+    # Sides seen whose last bytes the peer never ACKed (half-open, reset, cut short).
+    assert any(c.orig_unacked for c in reference) and any(c.resp_unacked for c in reference)
     if variant in ("duplicates", "all"):
         assert any(c.retransmits for c in reference) and any(c.syn_retries for c in reference)
     if variant in ("loss", "all"):
@@ -176,6 +180,10 @@ def test_short_connections_equal_tshark(tmp_path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_acked_unseen(path)]
     assert acked_unseen(connections) == expected
+    assert sum(map(len, expected)) > 10
+    expected = [{side: value for side, value in stream.items() if value}
+                for stream in tshark_unacked(path)]
+    assert unacked(connections) == expected
     assert sum(map(len, expected)) > 10
 
 

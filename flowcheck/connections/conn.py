@@ -203,13 +203,23 @@ def acked_unseen(side: Endpoint) -> int:
     return side.unseen_top - side.unseen_first
 
 
+def unacked(side: Endpoint) -> int:
+    """Payload bytes of side seen that its peer never ACKed: max_end (a FIN takes none)
+    minus the peer's highest ACK, never negative; 0 when either is unknown."""
+    if side.acked is None or side.max_end is None:
+        return 0
+    return max(0, side.max_end - side.acked)
+
+
 def account_missed(c: ConnState) -> None:
     """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
-    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen)."""
+    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen) and
+    the bytes seen never ACKed (orig/resp_unacked)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
+    record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]

@@ -45,7 +45,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
-           "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen")
+           "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
+           "resp_unacked")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -195,13 +196,14 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
 
 def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
              resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
-                                              list[list[int]], list[int], list[int]]:
+                                              list[list[int]], np.ndarray, np.ndarray]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
-    conn_state, missed_bytes, gaps, gap_frames, orig_acked_unseen, resp_acked_unseen."""
+    conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
+    array (2, flows): the originator's row, then the responder's."""
     fin = short.fin[:, flows]
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    beyond = np.where((acked != NONE) & (max_end != NONE),
-                      np.maximum(0, acked - max_end - fin), 0)
+    both = (acked != NONE) & (max_end != NONE)
+    beyond = np.where(both, np.maximum(0, acked - max_end - fin), 0)
     gaps = (beyond > 0).sum(axis=0)
     gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
     acked_frame = short.acked_frame[:, flows]
@@ -213,13 +215,14 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
     first = short.unseen_first[:, flows]
     unseen = np.where((max_end == NONE) & (first != NONE),
                       short.unseen_top[:, flows] - first, 0)
-    return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames,
-            unseen[0].tolist(), unseen[1].tolist())
+    # conn.unacked: a side seen its peer ACKed, short of its highest byte.
+    unacked = np.where(both, np.maximum(0, max_end - acked), 0)
+    return states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked
 
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
-    states, missed, gaps, gap_frames, orig_unseen, resp_unseen = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked = _closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
@@ -243,7 +246,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
-        col.rst_ts, tunnels, orig_unseen, resp_unseen))
+        col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
+        unacked[1].tolist()))
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -256,7 +260,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
                                               len(records))
-    states, missed, gaps, gap_frames, orig_unseen, resp_unseen = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked = _closing(
         short, going_on, histories, orig_bytes, resp_bytes)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
@@ -266,12 +270,13 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
             short.established[going_on].tolist(), _optional(short.rtt[going_on]),
             _optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
-            gaps, gap_frames, orig_unseen, resp_unseen, strict=True):
+            gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
+            unacked[1].tolist(), strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
          fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
          r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
-         r.resp_acked_unseen) = values
+         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits
