@@ -39,6 +39,8 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "data_aborted",
     # A normal halt after the reset takes it back (an abortive close at the end).
     "data_reset",
+    # An ACK that comes at last takes it back.
+    "control_stalled",
 })
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.

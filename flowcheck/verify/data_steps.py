@@ -42,6 +42,7 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.quoted import quoted_step
+from flowcheck.verify.running import stalled_side
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
 # Requests whose reply announces a data endpoint (flow-model.md).
@@ -130,7 +131,8 @@ def _never_answered(ctx: Context, session: Session, control: Connection
     (a later message, or its close) or ran past the retransmission timeout after it; None
     when there is none, or when the capture may lack control messages (stream_hidden)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None or stream_hidden(ctx, session, stream) is not None:
+    if (stream is None or stream_hidden(ctx, session, stream) is not None
+            or stalled_side(control) is not None):  # control_stalled: never delivered
         return None
     messages = stream.messages
     for index, request in enumerate(messages):

@@ -1,6 +1,6 @@
-"""A job still running where the capture ends: the capture stopped inside it
-(capture_ended_early), or its control connection was reset in the middle of it
-(control_reset)."""
+"""A control connection lost in the middle of a job: its packets no longer acknowledged
+(control_stalled) or reset (control_reset); or a job still running where the capture
+ends (capture_ended_early)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from flowcheck.verify.replies import HALTS
 # No NDMP message on the control connection for this long before its reset: it sat
 # idle while the data flowed, as a firewall's or NAT's idle timeout needs.
 IDLE_BEFORE_RESET_SECONDS = 60.0
+# Resends of unacknowledged control bytes that show the path stopped delivering them.
+RESENDS_FOR_STALL = 2
 
 
 def check_running(ctx: Context) -> None:
@@ -32,6 +34,9 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
+        if stalled_side(control) is not None:
+            _stalled(ctx, session, stream, control)
+            continue
         reset = bool(control.rst_frames) and not control.missed_bytes
         halt = next((m for m in stream.messages
                      if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
@@ -43,6 +48,60 @@ def check_running(ctx: Context) -> None:
               and len(starts) < ctx.config.resources
               and not _closed_by_request(stream, control)):
             _reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+
+
+def stalled_side(control: Connection) -> str | None:
+    """"orig" or "resp": the side whose last payload bytes the peer never acknowledged
+    although that side resent them (at least twice: each resend waited a retransmission
+    timeout for an ACK that did not come); None when none. Sniffer loss of the ACKs
+    would leave later ACKs in the capture; a capture of one direction leaves the fields
+    0 (Connection.orig_unacked)."""
+    if control.missed_bytes or control.retransmits < RESENDS_FOR_STALL:
+        return None
+    if control.orig_unacked and "T" in control.history:
+        return "orig"
+    if control.resp_unacked and "t" in control.history:
+        return "resp"
+    return None
+
+
+def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection) -> None:
+    """control_stalled: the path stopped delivering the control connection (a firewall
+    or NAT that dropped its idle state drops its packets, silently: no reset)."""
+    side = stalled_side(control)
+    sender, receiver = ((control.orig_h, control.resp_h) if side == "orig"
+                        else (control.resp_h, control.orig_h))
+    role = "the media server" if side == "orig" else "the agent"
+    direction = "orig" if side == "orig" else "resp"
+    unacked = control.orig_unacked if side == "orig" else control.resp_unacked
+    mine = [m for m in stream.messages if m.direction == direction]
+    last = mine[-1] if mine else None
+    before = [m for m in stream.messages if last is not None and m.ts < last.ts]
+    idle = last.ts - before[-1].ts if last is not None and before else 0.0
+    what = (f"its last {unacked} B (from {message_op(last)}, frame {last.frame}, "
+            f"{span_words(idle)} after the message before it)" if last is not None
+            else f"its last {unacked} B")
+    reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
+             if control.rst_frames else "")
+    ctx.add("control_stalled",
+            f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} stopped delivering: {role} {sender} "
+            f"sent {what} again and again ({control.retransmits} retransmissions) and "
+            f"{receiver} never acknowledged them.{reset} The job cannot go on without its "
+            "control connection. A firewall or NAT device between them that dropped the "
+            "connection's state drops its later packets this way, without a reset: "
+            + ("after its idle timeout (the control connection sits idle while the data "
+               "flows)." if idle >= IDLE_BEFORE_RESET_SECONDS else
+               "after an idle timeout, a failover or a reload of its state table; or the "
+               "route between them changed."),
+            f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and NAT "
+            f"devices between {control.orig_h} and {control.resp_h} above the longest job's "
+            "duration, or enable TCP keepalives on the media server and the agent at an "
+            "interval shorter than that timeout; a capture on both hosts at once shows "
+            "where the packets are lost.",
+            session=session, conn=control,
+            frames=[last.frame] if last is not None else [control.last_frame],
+            ts=last.ts if last is not None else control.last_ts, cause="control")
 
 
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:

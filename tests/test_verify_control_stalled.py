@@ -1,0 +1,58 @@
+"""A control connection whose packets stop being acknowledged: `control_stalled` (error).
+A firewall or NAT that dropped the idle connection's state drops its later packets
+without a reset; the sender resends them until it gives up. Such a job passed when the
+lost message was a halt (the job looked finished), or a later resource's DATA_LISTEN
+(earlier announcements made step 3 ok): a new-user trial.
+
+Built from captures/lab/clean-3-resources.pcap: cut before resource 2's
+NOTIFY_DATA_HALTED, which the agent then sends 120 s later and resends 3 times (1, 2 and
+4 s apart), never acknowledged; the capture ends there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from scapy.all import IP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "clean-3-resources"
+
+
+def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -> None:
+    halts = [int(n) for n in subprocess.run(
+        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
+         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    halt = packets[halts[1] - 1]
+    head = packets[:halts[1] - 1]
+    resent = []
+    for number, delay in enumerate((120, 121, 123, 127)):
+        copy = halt.copy()
+        copy[IP].id = (halt[IP].id + number) & 0xFFFF
+        del copy[IP].chksum
+        copy.time = head[-1].time + delay
+        resent.append(copy)
+    path = tmp_path / "stalled.pcap"
+    wrpcap(str(path), [*head, *resent])
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_stalled" and analysis.verdict == "fail"
+    assert (f"the agent 10.77.0.2 sent its last {len(halt.payload.payload.payload)} B (from "
+            f"NOTIFY_DATA_HALTED, frame {halts[1]}") in finding.message
+    assert "(3 retransmissions) and 10.77.0.1 never acknowledged them" in finding.message
+    assert "after its idle timeout" in finding.message
+    assert "keepalives" in finding.fix and finding.frames == [halts[1]]
+    assert "capture_ended_early" not in {f.code for f in analysis.findings}
+
+
+def test_clean_and_lossy_captures_are_not_stalled() -> None:
+    for name in ("clean-3-resources", "concurrent-jobs", "restore-2-resources"):
+        config = build_config(load_file(LAB / f"{name}.toml"))
+        analysis = analyze(read_traffic([str(LAB / f"{name}.pcap")], config), config)
+        assert "control_stalled" not in {f.code for f in analysis.findings}
