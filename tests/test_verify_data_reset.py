@@ -40,6 +40,16 @@ def _agent_rst(head: list[Packet]) -> Packet:
     return reset
 
 
+def _later(template: Packet, ts: Decimal) -> Packet:
+    """A SYN between two other hosts at ts: the capture went on until then."""
+    later = template.copy()
+    later[IP].src, later[IP].dst = "10.77.0.9", "10.77.0.8"
+    later[TCP].sport, later[TCP].dport = 40000, 22
+    del later[IP].chksum, later[TCP].chksum
+    later.time = ts
+    return later
+
+
 def _halt_frames() -> list[int]:
     return [int(n) for n in subprocess.run(
         ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
@@ -57,13 +67,8 @@ def test_reset_mid_transfer_without_a_halt_is_data_reset(tmp_path: Path) -> None
     packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
     head = packets[:CUT]
     reset = _agent_rst(head)
-    later = head[0].copy()  # a SYN between two other hosts, 5 s on: the capture went on
-    later[IP].src, later[IP].dst = "10.77.0.9", "10.77.0.8"
-    later[TCP].sport, later[TCP].dport = 40000, 22
-    del later[IP].chksum, later[TCP].chksum
-    later.time = reset.time + 5
     path = tmp_path / "reset-no-halt.pcap"
-    wrpcap(str(path), [*head, reset, later])
+    wrpcap(str(path), [*head, reset, _later(head[0], reset.time + 5)])
     analysis = _analyze(path)
     [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert finding.code == "data_reset" and analysis.verdict == "fail"
@@ -105,6 +110,27 @@ def test_reset_then_a_normal_halt_is_an_abortive_close_and_passes(tmp_path: Path
     rest = [p for p in packets[CUT:] if not _of_data(p)]
     path = tmp_path / "reset-halt-ok.pcap"
     wrpcap(str(path), [*head, _agent_rst(head), *rest])
+    analysis = _analyze(path)
+    assert "data_reset" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "pass"
+
+
+def test_reset_after_its_resource_halted_normally_passes(tmp_path: Path) -> None:
+    """The transfer finished and its job halted (NOTIFY_DATA_HALTED SUCCESSFUL), then the
+    connection was torn down with a RST instead of FINs: not a cut transfer."""
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    halt = _halt_frames()[1]
+    fins = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].flags & 0x01]
+    assert fins and max(fins) < halt
+    kept = [p for n, p in enumerate(packets, 1)
+            if not (_of_data(p) and n >= min(fins))]
+    head = [p for p in packets[:min(fins) - 1] if _of_data(p)]
+    reset = _agent_rst(head)
+    reset.time = packets[halt - 1].time + Decimal("0.001")
+    at = kept.index(packets[halt - 1]) + 1
+    path = tmp_path / "halt-then-reset.pcap"
+    # Resource 3 and the session's end follow; the capture goes on 5 s after them.
+    wrpcap(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
     analysis = _analyze(path)
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "pass"

@@ -31,7 +31,7 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         if not conn.rst_frames or conn.fin_frames or not (conn.orig_bytes or conn.resp_bytes):
             continue
         reset_ts = conn.rst_ts if conn.rst_ts is not None else conn.last_ts
-        halt = _halt_after(messages, reset_ts)
+        halt = _halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             if time_enough(ctx, reset_ts):
                 found.append((conn, None))
@@ -40,14 +40,17 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
     return found
 
 
-def _halt_after(messages: list[NdmpMessage], ts: float) -> NdmpMessage | None:
-    """The first NOTIFY_*_HALTED after ts, before the next DATA_START_* (the next
-    resource's halt is not this one's)."""
+def _halt_of(messages: list[NdmpMessage], opened: float, reset: float
+             ) -> NdmpMessage | None:
+    """The halt of the resource a data connection opened at `opened` and reset at
+    `reset` carried: the first NOTIFY_*_HALTED after it opened (the halt may come before
+    its reset: a finished transfer torn down with a RST) and before the next resource's
+    DATA_START_* after the reset."""
     for message in messages:
-        if message.ts < ts:
+        if message.ts < opened:
             continue
         op = message_op(message)
-        if op in JOB_STARTS and message.type == "request":
+        if op in JOB_STARTS and message.type == "request" and message.ts > reset:
             return None
         if op in HALTS and message.type != "reply":
             return message
