@@ -51,6 +51,30 @@ def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -
     assert "capture_ended_early" not in {f.code for f in analysis.findings}
 
 
+def test_capture_that_ends_soon_after_the_message_is_not_stalled(tmp_path: Path) -> None:
+    """The halt sent and resent once, 1 s apart, and the capture ends: the ACK may have
+    come after the capture stopped (retransmission timeout 3 s)."""
+    halts = [int(n) for n in subprocess.run(
+        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
+         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    halt = packets[halts[1] - 1]
+    head = packets[:halts[1] - 1]
+    resent = []
+    for number, delay in enumerate((0.001, 0.5, 1.0)):
+        copy = halt.copy()
+        copy[IP].id = (halt[IP].id + number) & 0xFFFF
+        del copy[IP].chksum
+        copy.time = head[-1].time + delay
+        resent.append(copy)
+    path = tmp_path / "short.pcap"
+    wrpcap(str(path), [*head, *resent])
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert "control_stalled" not in {f.code for f in analysis.findings}
+    assert analysis.traffic.connections[0].resp_unacked > 0  # the bytes are unacked
+
+
 def test_clean_and_lossy_captures_are_not_stalled() -> None:
     for name in ("clean-3-resources", "concurrent-jobs", "restore-2-resources"):
         config = build_config(load_file(LAB / f"{name}.toml"))

@@ -9,6 +9,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS
 
 # No NDMP message on the control connection for this long before its reset: it sat
@@ -34,7 +35,7 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        if stalled_side(control) is not None:
+        if stalled_side(control) is not None and _unacked_long_enough(ctx, stream, control):
             _stalled(ctx, session, stream, control)
             continue
         reset = bool(control.rst_frames) and not control.missed_bytes
@@ -63,6 +64,15 @@ def stalled_side(control: Connection) -> str | None:
     if control.resp_unacked and "t" in control.history:
         return "resp"
     return None
+
+
+def _unacked_long_enough(ctx: Context, stream: NdmpStream, control: Connection) -> bool:
+    """Did the capture go on at least the retransmission timeout after the stalled side's
+    last NDMP message, the one its unacknowledged bytes began? An ACK comes well within
+    it; a capture that ended sooner may only have missed it."""
+    side = "orig" if stalled_side(control) == "orig" else "resp"
+    mine = [m for m in stream.messages if m.direction == side]
+    return time_enough(ctx, mine[-1].ts if mine else control.last_ts)
 
 
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection) -> None:
