@@ -345,6 +345,10 @@ def test_ndmp_abnormal_halt() -> None:
     _, findings = run(connections, streams, profile="ndmp")
     assert codes(findings) == ["data_halted_abnormally"]
     assert "ABORTED" in findings[0].message
+    # The fix reads the reason: a stopped job, not the ports or the tape (a new-user
+    # trial: every reason got the same text).
+    assert "the job was stopped" in findings[0].fix
+    assert "port ranges" not in findings[0].fix and "tape" not in findings[0].fix
 
 
 def test_mover_connect_closed_is_normal() -> None:

@@ -115,8 +115,21 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     ctx.add("data_halted_abnormally",
             f"The {what} halted with reason {reason} (frame {message.frame})"
             + (f": {text}" if text else "") + "; the backup or restore did not complete.",
-            "Read the agent's and the media server's job logs at that time; CONNECT_ERROR "
-            f"points at the data connection between {session.media_server} and "
-            f"{session.remote_agent} (firewall, ranges), MEDIA_ERROR at the tape.",
+            _halt_fix(reason, session),
             session=session, conn=ctx.by_uid.get(session.control_uid),
             frames=[message.frame], ts=message.ts, cause="halt")
+
+
+def _halt_fix(reason: str, session: Session) -> str:
+    """Where to look for a halt's reason (NDMP v4 halt reasons)."""
+    logs = "Read the agent's and the media server's job logs at that time"
+    if reason == "CONNECT_ERROR":
+        return (f"{logs}: CONNECT_ERROR points at the data connection between "
+                f"{session.media_server} and {session.remote_agent} (a firewall, the "
+                "dynamic port ranges, a device that resets it).")
+    if reason == "MEDIA_ERROR":
+        return f"{logs}: MEDIA_ERROR points at the tape or the storage device."
+    if reason == "ABORTED":
+        return (f"{logs}: ABORTED means the job was stopped (an operator's cancel, or the "
+                "backup application on an error it logged).")
+    return f"{logs}: the side that halted says why in its log."
