@@ -66,7 +66,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
         if hidden and (not stream or not stream.messages or control.missed_bytes):
             return make_step(spec, "unknown",
                              detail=f"unknown: whether the session started a backup or restore "
-                                f"cannot be seen: {hidden}")
+                                    f"cannot be seen: {hidden}")
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
