@@ -72,10 +72,12 @@ def tshark_acked_unseen(path: Path) -> list[dict[Side, int]]:
     return result
 
 
-def ours(connections: list[Connection]) -> list[dict[Side, int]]:
-    return [{side: value for side, value in (((c.orig_h, c.orig_p), c.orig_acked_unseen),
-                                             ((c.resp_h, c.resp_p), c.resp_acked_unseen))
-             if value} for c in connections]
+def ours(connections: list[Connection], field: str = "acked_unseen"
+         ) -> list[dict[Side, int]]:
+    """Per connection, its sides' nonzero orig_FIELD / resp_FIELD by (address, port)."""
+    return [{side: value for side, value in (
+        ((c.orig_h, c.orig_p), getattr(c, f"orig_{field}")),
+        ((c.resp_h, c.resp_p), getattr(c, f"resp_{field}"))) if value} for c in connections]
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
+from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_tshark_counts import CAPTURES, ROOT, track
 
@@ -95,9 +96,7 @@ def tshark_fields(path: Path) -> str:
 
 
 def ours(connections: list[Connection]) -> list[dict[Side, int]]:
-    return [{side: value for side, value in (((c.orig_h, c.orig_p), c.orig_unacked),
-                                             ((c.resp_h, c.resp_p), c.resp_unacked))
-             if value} for c in connections]
+    return sides(connections, "unacked")
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))

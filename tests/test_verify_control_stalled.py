@@ -17,60 +17,59 @@ from pathlib import Path
 from scapy.all import IP, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 NAME = "clean-3-resources"
 
 
-def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -> None:
-    halts = [int(n) for n in subprocess.run(
+def _halt_frames() -> list[int]:
+    return [int(n) for n in subprocess.run(
         ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
          "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
+
+
+def _resent(tmp_path: Path, delays: tuple[float, ...], name: str) -> Path:
+    """The capture cut before resource 2's NOTIFY_DATA_HALTED, then that halt sent at
+    each of `delays` (seconds after the cut), never acknowledged; nothing after."""
     packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
-    halt = packets[halts[1] - 1]
-    head = packets[:halts[1] - 1]
+    frame = _halt_frames()[1]
+    halt, head = packets[frame - 1], packets[:frame - 1]
     resent = []
-    for number, delay in enumerate((120, 121, 123, 127)):
+    for number, delay in enumerate(delays):
         copy = halt.copy()
         copy[IP].id = (halt[IP].id + number) & 0xFFFF
         del copy[IP].chksum
         copy.time = head[-1].time + delay
         resent.append(copy)
-    path = tmp_path / "stalled.pcap"
+    path = tmp_path / f"{name}.pcap"
     wrpcap(str(path), [*head, *resent])
+    return path
+
+
+def _analyze(path: Path) -> Analysis:
     config = build_config(load_file(LAB / f"{NAME}.toml"))
-    analysis = analyze(read_traffic([str(path)], config), config)
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -> None:
+    frame = _halt_frames()[1]
+    analysis = _analyze(_resent(tmp_path, (120, 121, 123, 127), "stalled"))
     [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert finding.code == "control_stalled" and analysis.verdict == "fail"
-    assert (f"the agent 10.77.0.2 sent its last {len(halt.payload.payload.payload)} B (from "
-            f"NOTIFY_DATA_HALTED, frame {halts[1]}") in finding.message
+    unacked = analysis.traffic.connections[0].resp_unacked
+    assert (f"the agent 10.77.0.2 sent its last {unacked} B (from NOTIFY_DATA_HALTED, frame "
+            f"{frame}") in finding.message
     assert "(3 retransmissions) and 10.77.0.1 never acknowledged them" in finding.message
     assert "after its idle timeout" in finding.message
-    assert "keepalives" in finding.fix and finding.frames == [halts[1]]
+    assert "keepalives" in finding.fix and finding.frames == [frame]
     assert "capture_ended_early" not in {f.code for f in analysis.findings}
 
 
 def test_capture_that_ends_soon_after_the_message_is_not_stalled(tmp_path: Path) -> None:
-    """The halt sent and resent once, 1 s apart, and the capture ends: the ACK may have
+    """The halt sent and resent twice within 1 s, and the capture ends: the ACK may have
     come after the capture stopped (retransmission timeout 3 s)."""
-    halts = [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
-         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
-    halt = packets[halts[1] - 1]
-    head = packets[:halts[1] - 1]
-    resent = []
-    for number, delay in enumerate((0.001, 0.5, 1.0)):
-        copy = halt.copy()
-        copy[IP].id = (halt[IP].id + number) & 0xFFFF
-        del copy[IP].chksum
-        copy.time = head[-1].time + delay
-        resent.append(copy)
-    path = tmp_path / "short.pcap"
-    wrpcap(str(path), [*head, *resent])
-    config = build_config(load_file(LAB / f"{NAME}.toml"))
-    analysis = analyze(read_traffic([str(path)], config), config)
+    analysis = _analyze(_resent(tmp_path, (0.001, 0.5, 1.0), "short"))
     assert "control_stalled" not in {f.code for f in analysis.findings}
     assert analysis.traffic.connections[0].resp_unacked > 0  # the bytes are unacked
 
