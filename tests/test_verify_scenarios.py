@@ -491,3 +491,21 @@ def test_one_syn_never_resent_is_not_called_a_drop() -> None:
     retried = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
     _, findings = run([retried], [])
     assert "something drops them" in findings[0].message
+
+
+def test_unanswered_listen_is_missing_unless_the_stream_may_hide_its_reply() -> None:
+    """The DATA_LISTEN reply absent, the session going on: step 3 missing, naming the
+    request; but when the decoder reported bytes it could not read, the reply may be
+    among them: no step_missing on that absence."""
+    from flowcheck.model import Finding, Severity
+
+    connections, streams = be_backup()
+    streams[0].messages = [m for m in streams[0].messages
+                           if not (m.type == "reply" and m.name.endswith("DATA_LISTEN"))]
+    streams[0].announcements = []
+    _, findings = run(connections, streams)
+    assert any(f.code == "step_missing" and "DATA_LISTEN request (frame 20) was never "
+               "answered" in f.message for f in findings)
+    streams[0].findings.append(Finding("ndmp_undecodable", Severity.WARNING, "cut"))
+    _, findings = run(connections, streams)
+    assert not any("was never answered" in f.message for f in findings)
