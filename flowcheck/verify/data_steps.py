@@ -6,7 +6,6 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op
-from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.context import (
     Context,
@@ -28,6 +27,7 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import (
     after,
+    answered,
     attempt_unseen,
     ended_early,
     flow_hidden,
@@ -39,6 +39,7 @@ from flowcheck.verify.evidence import (
     pending_request,
     stream_hidden,
     unseen_why,
+    went_on,
 )
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.quoted import quoted_step
@@ -128,10 +129,10 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
 
 def _never_answered(ctx: Context, session: Session, control: Connection
                     ) -> NdmpMessage | None:
-    """The first listen request its peer never answered (no reply with its sequence
-    number) though the capture holds the peer's later traffic on the control connection
-    (a later message, or its close) or ran past the retransmission timeout after it; None
-    when there is none, or when the capture may lack control messages (stream_hidden)."""
+    """The first listen request its peer never answered (evidence.answered) though the
+    capture went on past its reply (evidence.went_on); None when there is none, or when
+    the capture may lack control messages (stream_hidden, undecoded bytes) or never
+    delivered the request (control_stalled)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if (stream is None or stream_hidden(ctx, session, stream) is not None
             or stalled_side(control) is not None  # control_stalled: never delivered
@@ -142,11 +143,7 @@ def _never_answered(ctx: Context, session: Session, control: Connection
         if request.type != "request" or message_op(request) not in _LISTENS:
             continue
         later = messages[index + 1:]
-        if any(m.type == "reply" and (m.reply_sequence == request.sequence or (
-                not m.reply_sequence and m.code == request.code)) for m in later):
-            continue  # answered (a reply without its sequence number: by its code)
-        if any(m.direction != request.direction for m in later) or (
-                seen_closing(control) and control.last_ts > request.ts):
+        if not answered(request, later) and went_on(control, request, later):
             return request
     return None
 

@@ -166,15 +166,26 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
         if request.type != "request" or message_op(request) not in ops:
             continue
         later = messages[index + 1:]
-        answered = any(m.type == "reply" and m.code == request.code
-                       and m.direction != request.direction for m in later)
-        # The peer answers its requests in order on one stream: a later message from it,
-        # or the control connection's close, shows the capture went on past the reply.
         control = ctx.by_uid[session.control_uid]
-        went_on = any(m.direction != request.direction for m in later) or (
-            seen_closing(control) and control.last_ts > request.ts)
-        return None if answered or went_on else request
+        return None if answered(request, later) or went_on(control, request, later) \
+            else request
     return None
+
+
+def answered(request: NdmpMessage, later: list[NdmpMessage]) -> bool:
+    """Is a reply to the request among the later messages: from the other side, with
+    the request's sequence number (a reply without one: with its code)?"""
+    return any(m.type == "reply" and m.direction != request.direction and (
+        m.reply_sequence == request.sequence
+        or (not m.reply_sequence and m.code == request.code)) for m in later)
+
+
+def went_on(control: Connection, request: NdmpMessage, later: list[NdmpMessage]) -> bool:
+    """Did the capture go on past the request's reply? The peer answers its requests in
+    order on one stream: a later message from it, or the control connection's close
+    after the request, shows it did."""
+    return any(m.direction != request.direction for m in later) or (
+        seen_closing(control) and control.last_ts > request.ts)
 
 
 def after(ctx: Context, ts: float) -> float:
