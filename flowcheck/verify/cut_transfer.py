@@ -15,7 +15,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context, conn_sides
-from flowcheck.verify.details import sent_each_way
+from flowcheck.verify.details import reset_time, reset_words, sent_each_way
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS, halt_reason
 
@@ -30,7 +30,7 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         conn = ctx.by_uid[uid]
         if not conn.rst_frames or conn.fin_frames or not (conn.orig_bytes or conn.resp_bytes):
             continue
-        reset_ts = conn.rst_ts if conn.rst_ts is not None else conn.last_ts
+        reset_ts = reset_time(conn)
         halt = _halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             if time_enough(ctx, reset_ts):
@@ -89,17 +89,10 @@ def check_cut_transfers(ctx: Context) -> None:
                     "transfers (a session timeout, a threat signature: its log names it).",
                     session=session, conn=conn,
                     frames=[*conn.rst_frames[:2]] + ([halt.frame] if halt else []),
-                    ts=conn.rst_ts if conn.rst_ts is not None else conn.last_ts,
+                    ts=reset_time(conn),
                     cause="data")
 
 
 def _role(host: str, conn: Connection, media: tuple[str, int] | None) -> str:
     side = (conn.orig_h, conn.orig_p) if host == conn.orig_h else (conn.resp_h, conn.resp_p)
     return f"the media server {host}" if side == media else f"the agent {host}"
-
-
-def reset_words(conn: Connection) -> str:
-    """"RST, frame 301" or, from both ends, "RSTs, frames 301, 302"."""
-    if conn.orig_rst and conn.resp_rst:
-        return f"RSTs, frames {', '.join(map(str, conn.rst_frames[:2]))}"
-    return f"RST, frame {conn.rst_frames[0]}"

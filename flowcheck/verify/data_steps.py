@@ -14,7 +14,7 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
-from flowcheck.verify.cut_transfer import cut_transfers, reset_words
+from flowcheck.verify.cut_transfer import cut_transfers
 from flowcheck.verify.details import (
     acked_flow_detail,
     announcement_detail,
@@ -23,6 +23,7 @@ from flowcheck.verify.details import (
     flow_detail,
     job_direction,
     port_words,
+    reset_words,
     sent_each_way,
 )
 from flowcheck.verify.evidence import (

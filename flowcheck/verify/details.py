@@ -171,3 +171,15 @@ def failure_words(conn: Connection) -> str:
     syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
             f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")
+
+
+def reset_words(conn: Connection) -> str:
+    """"RST, frame 301" or, from both ends, "RSTs, frames 301, 302"."""
+    if conn.orig_rst and conn.resp_rst:
+        return f"RSTs, frames {', '.join(map(str, conn.rst_frames[:2]))}"
+    return f"RST, frame {conn.rst_frames[0]}"
+
+
+def reset_time(conn: Connection) -> float:
+    """When the connection's first RST came (its last packet if the time was not kept)."""
+    return conn.rst_ts if conn.rst_ts is not None else conn.last_ts

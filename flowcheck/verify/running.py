@@ -8,7 +8,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.details import reset_time, reset_words, span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS
 
@@ -35,8 +35,12 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        if stalled_side(control) is not None and _unacked_long_enough(ctx, stream, control):
-            _stalled(ctx, session, stream, control)
+        side = stalled_side(control)
+        last = _last_sent(stream, side) if side is not None else None
+        if side is not None and time_enough(ctx, last.ts if last else control.last_ts):
+            # An ACK comes well within the retransmission timeout after the message the
+            # unacknowledged bytes began; a capture that ended sooner may only miss it.
+            _stalled(ctx, session, stream, control, side, last)
             continue
         reset = bool(control.rst_frames) and not control.missed_bytes
         halt = next((m for m in stream.messages
@@ -66,26 +70,20 @@ def stalled_side(control: Connection) -> str | None:
     return None
 
 
-def _unacked_long_enough(ctx: Context, stream: NdmpStream, control: Connection) -> bool:
-    """Did the capture go on at least the retransmission timeout after the stalled side's
-    last NDMP message, the one its unacknowledged bytes began? An ACK comes well within
-    it; a capture that ended sooner may only have missed it."""
-    side = "orig" if stalled_side(control) == "orig" else "resp"
-    mine = [m for m in stream.messages if m.direction == side]
-    return time_enough(ctx, mine[-1].ts if mine else control.last_ts)
+def _last_sent(stream: NdmpStream, side: str) -> NdmpMessage | None:
+    """The side's last NDMP message, where its unacknowledged bytes began."""
+    return next((m for m in reversed(stream.messages) if m.direction == side), None)
 
 
-def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection) -> None:
+def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+             side: str, last: NdmpMessage | None) -> None:
     """control_stalled: the path stopped delivering the control connection (a firewall
-    or NAT that dropped its idle state drops its packets, silently: no reset)."""
-    side = stalled_side(control)
+    or NAT that dropped its idle state drops its packets, silently: no reset). side: the
+    sender ("orig", "resp"); last: its last NDMP message, where the bytes began."""
     sender, receiver = ((control.orig_h, control.resp_h) if side == "orig"
                         else (control.resp_h, control.orig_h))
     role = "the media server" if side == "orig" else "the agent"
-    direction = "orig" if side == "orig" else "resp"
     unacked = control.orig_unacked if side == "orig" else control.resp_unacked
-    mine = [m for m in stream.messages if m.direction == direction]
-    last = mine[-1] if mine else None
     before = [m for m in stream.messages if last is not None and m.ts < last.ts]
     idle = last.ts - before[-1].ts if last is not None and before else 0.0
     what = (f"its last {unacked} B (from {message_op(last)}, frame {last.frame}, "
@@ -104,19 +102,24 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                "flows)." if idle >= IDLE_BEFORE_RESET_SECONDS else
                "after an idle timeout, a failover or a reload of its state table; or the "
                "route between them changed."),
-            f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and NAT "
-            f"devices between {control.orig_h} and {control.resp_h} above the longest job's "
-            "duration, or enable TCP keepalives on the media server and the agent at an "
-            "interval shorter than that timeout; a capture on both hosts at once shows "
-            "where the packets are lost.",
+            f"{_idle_timeout_fix(control)}; a capture on both hosts at once shows where "
+            "the packets are lost.",
             session=session, conn=control,
             frames=[last.frame] if last is not None else [control.last_frame],
             ts=last.ts if last is not None else control.last_ts, cause="control")
 
 
+def _idle_timeout_fix(control: Connection) -> str:
+    """The fix for a control connection a firewall's or NAT's idle timeout ended."""
+    return (f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and NAT "
+            f"devices between {control.orig_h} and {control.resp_h} above the longest job's "
+            "duration, or enable TCP keepalives on the media server and the agent at an "
+            "interval shorter than that timeout")
+
+
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
     """Did a CONNECT_CLOSE request end the session before its reset?"""
-    reset_ts = control.rst_ts if control.rst_ts is not None else control.last_ts
+    reset_ts = reset_time(control)
     return any(message_op(m) == "CONNECT_CLOSE" and m.type == "request" and m.ts <= reset_ts
                for m in stream.messages)
 
@@ -130,15 +133,13 @@ def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connecti
     ran. The time since the last NDMP message tells an idle timeout (a firewall or NAT
     that dropped the idle connection's state resets it) from a side that gave the
     session up; RSTs from both ends at once are a firewall's or IPS's."""
-    reset_ts = control.rst_ts if control.rst_ts is not None else control.last_ts
+    reset_ts = reset_time(control)
     before = [m for m in stream.messages if m.ts <= reset_ts]
     last = before[-1] if before else start
     idle = max(0.0, reset_ts - last.ts)
     both = control.orig_rst and control.resp_rst
     ends = ("both ends" if both else f"the media server {control.orig_h}" if control.orig_rst
             else f"the agent {control.resp_h}")
-    rsts = (f"RSTs, frames {', '.join(map(str, control.rst_frames[:2]))}" if both
-            else f"RST, frame {control.rst_frames[0]}")
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
             "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)" if halt is None else
@@ -146,8 +147,9 @@ def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connecti
             f"session's CONNECT_CLOSE, with {resource} of the {ctx.config.resources} "
             "configured resources started")
     head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} ({rsts}) "
-            f"{when}, {span_words(idle)} after its last NDMP message (frame {last.frame}). "
+            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} "
+            f"({reset_words(control)}) {when}, {span_words(idle)} after its last NDMP message "
+            f"(frame {last.frame}). "
             + ("The job cannot go on without it." if halt is None else
                "The job's remaining resources never ran."))
     path = f"{control.orig_h} and {control.resp_h}"
@@ -156,10 +158,7 @@ def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connecti
                    + (" while the data flowed" if halt is None else "") + ": a "
                    "firewall or NAT device that drops an idle connection's state after its "
                    "idle timeout resets it, or answers its next packet with a reset.")
-        fix = (f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and "
-               f"NAT devices between {path} above the longest job's duration, or enable "
-               "TCP keepalives on the media server and the agent at an interval shorter "
-               "than that timeout.")
+        fix = f"{_idle_timeout_fix(control)}."
     else:
         message = (f"{head} It came soon after the last message: " + (
             "resets from both ends at once are what a firewall or IPS between them does "
