@@ -117,7 +117,7 @@ def _delay(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else max(0.0, end - start)
 
 
-def _who(conn: Connection, session: Session, host: str | None = None) -> str:
+def role_words(conn: Connection, session: Session, host: str | None = None) -> str:
     """A side of the connection (its originator by default) by its role: "the media
     server 10.77.0.1"."""
     media, agent = conn_sides(conn, session)
@@ -162,16 +162,16 @@ def _opened(conn: Connection, session: Session) -> str:
     after = _delay(conn.synack_ts, end_ts)
     after_words = f" {span_words(after)} after the SYN-ACK" if after is not None else ""
     if how == "FIN":
-        ended = (f"closed by {_who(conn, session, _host(conn, closer))} (FIN, frame "
+        ended = (f"closed by {role_words(conn, session, _host(conn, closer))} (FIN, frame "
                  f"{conn.fin_frames[0]})")
     elif closer == "both":
         ended = (f"reset from both ends{after_words} (RSTs, frames "
                  f"{', '.join(map(str, conn.rst_frames))})")
     elif closer == "originator":
-        ended = (f"reset by its own originator, {_who(conn, session)},{after_words} "
+        ended = (f"reset by its own originator, {role_words(conn, session)},{after_words} "
                  f"(RST, frame {conn.rst_frames[0]})")
     else:
-        ended = (f"reset by the side it reached, {_who(conn, session, conn.resp_h)},"
+        ended = (f"reset by the side it reached, {role_words(conn, session, conn.resp_h)},"
                  f"{after_words} (RST, frame {conn.rst_frames[0]})")
     return (f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
             f"ACK from {conn.orig_h}{handshake}) and then was {ended}, before any data")
@@ -183,7 +183,7 @@ def _host(conn: Connection, closer: str) -> str:
 
 def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> tuple[str, str]:
     """The finding's message and fix, by the reading the timing supports."""
-    who = _who(conn, session)
+    who = role_words(conn, session)
     role = who.rsplit(" ", 1)[0]
     more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
             "way." if attempts > 1 else "")
@@ -225,7 +225,7 @@ def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, s
                 "handshake (their threat or session log names it) and allow NDMP data "
                 "connections through; if none is there, see both hosts' logs.")
     host = _host(conn, closer)
-    who = _who(conn, session, host)
+    who = role_words(conn, session, host)
     role = who.rsplit(" ", 1)[0]
     if closer == "responder" and how == "RST":
         return (f"{head}: {host} (or a firewall or IPS in its name) reset it: the "

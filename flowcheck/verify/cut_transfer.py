@@ -14,10 +14,11 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.aborted import role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way
 from flowcheck.verify.evidence import time_enough
-from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.replies import HALTS, abnormal_reason
 
 
 def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
@@ -35,7 +36,7 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         if halt is None:
             if time_enough(ctx, reset_ts):
                 found.append((conn, None))
-        elif not _normal(halt):
+        elif abnormal_reason(halt) is not None:
             found.append((conn, halt))
     return found
 
@@ -57,25 +58,18 @@ def _halt_of(messages: list[NdmpMessage], opened: float, reset: float
     return None
 
 
-def _normal(halt: NdmpMessage) -> bool:
-    prefix, normal, names = HALTS[message_op(halt)]
-    return halt_reason(halt, prefix, names) in (normal, "NA", None)
-
-
 def check_cut_transfers(ctx: Context) -> None:
     """One data_reset error per data connection reset mid-transfer."""
     for session in ctx.sessions:
         for conn, halt in cut_transfers(ctx, session):
-            media, _agent = conn_sides(conn, session)
             who = ("both ends" if conn.orig_rst and conn.resp_rst else
-                   _role(conn.orig_h if conn.orig_rst else conn.resp_h, conn, media))
+                   role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
             sent = sent_each_way(session, [conn])
             moved = (f"{sent['to_media']} B agent -> media server and {sent['to_agent']} B "
                      "media server -> agent")
             then = ""
             if halt is not None:
-                prefix, _, names = HALTS[message_op(halt)]
-                then = (f" The job then halted with {halt_reason(halt, prefix, names)} "
+                then = (f" The job then halted with {abnormal_reason(halt)} "
                         f"({message_op(halt)}, frame {halt.frame}).")
             ctx.add("data_reset",
                     f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
@@ -91,8 +85,3 @@ def check_cut_transfers(ctx: Context) -> None:
                     frames=[*conn.rst_frames[:2]] + ([halt.frame] if halt else []),
                     ts=reset_time(conn),
                     cause="data")
-
-
-def _role(host: str, conn: Connection, media: tuple[str, int] | None) -> str:
-    side = (conn.orig_h, conn.orig_p) if host == conn.orig_h else (conn.resp_h, conn.resp_p)
-    return f"the media server {host}" if side == media else f"the agent {host}"

@@ -102,14 +102,23 @@ def halt_reason(message: NdmpMessage, prefix: str, names: list[str]) -> str | No
     return None
 
 
-def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
+def abnormal_reason(message: NdmpMessage) -> str | None:
+    """A NOTIFY_*_HALTED's reason when it is not the normal end (SUCCESSFUL, the mover's
+    CONNECT_CLOSED); None for a normal one, for NA (no verdict) and for a reason a cut
+    body hides."""
     op = message_op(message)
     if op not in HALTS or message.type == "reply":
-        return
+        return None
     prefix, normal, names = HALTS[op]
     reason = halt_reason(message, prefix, names)
-    if reason is None or reason in (normal, "NA"):
-        return  # NA carries no verdict; a cut body has no reason to judge
+    return None if reason is None or reason in (normal, "NA") else reason
+
+
+def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
+    reason = abnormal_reason(message)
+    if reason is None:
+        return
+    op = message_op(message)
     what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
     text = message.body.get("text") or message.body.get("reason_text") or ""
     ctx.add("data_halted_abnormally",
