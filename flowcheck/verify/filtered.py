@@ -23,15 +23,10 @@ halt) is still reported as before (flowcheck.verify.replies).
 from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, Session
-from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
-from flowcheck.verify.replies import halt_reason
+from flowcheck.verify.replies import HALTS, halt_reason
 
-# Posts whose reason is a normal end of the data transfer: (reason prefix, reason names,
-# the normal one).
-_NORMAL_ENDS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", DATA_HALT_REASONS, "SUCCESSFUL"),
-                "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", MOVER_HALT_REASONS, "CONNECT_CLOSED")}
 # State replies and the body field counting the bytes the transfer carried.
 _BYTE_COUNTS = {"DATA_GET_STATE": "bytes_processed", "MOVER_GET_STATE": "bytes_moved"}
 
@@ -46,9 +41,9 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
         if not start <= message.ts < end:
             continue
         op = message_op(message)
-        if op in _NORMAL_ENDS and message.type != "reply":
-            prefix, names, normal = _NORMAL_ENDS[op]
-            if halt_reason(message, prefix, names) == normal:
+        if op in HALTS and message.type != "reply":
+            prefix, normal, names = HALTS[op]
+            if halt_reason(message, prefix, names) == normal:  # not NA, not unreadable
                 return message
         elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
             count = message.body.get(_BYTE_COUNTS[op])
@@ -61,8 +56,8 @@ def moved_words(message: NdmpMessage) -> str:
     """"NOTIFY_DATA_HALTED SUCCESSFUL, frame 22" / "DATA_GET_STATE reply counting 2048
     bytes, frame 40": what a data_moved message says."""
     op = message_op(message)
-    if op in _NORMAL_ENDS:
-        return f"{op} {_NORMAL_ENDS[op][2]}, frame {message.frame}"
+    if op in HALTS:
+        return f"{op} {HALTS[op][1]}, frame {message.frame}"
     return (f"{op} reply counting {message.body.get(_BYTE_COUNTS[op])} bytes, frame "
             f"{message.frame}")
 
