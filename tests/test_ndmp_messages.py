@@ -225,6 +225,20 @@ def test_set_window_and_halt_reasons() -> None:
     assert (messages[-1].type, messages[-1].body["reason"]) == ("post", "CONNECT_CLOSED")
 
 
+def test_mover_halt_media_error_is_a_v4_reason() -> None:
+    """NDMP v4's ndmp_mover_halt_reason adds MEDIA_ERROR (5); v2 and v3 stop at
+    CONNECT_ERROR (4), a media error pausing their mover, so there 5 stays unknown."""
+    s = v4_session()
+    s.send("resp", msg(5, REQUEST, 0x503, u32(5)))
+    assert s.stream().messages[-1].body["reason"] == "MEDIA_ERROR"
+    v3 = Session()
+    v3.send("resp", greeting(3))
+    v3.send("resp", msg(2, REQUEST, 0x503, u32(5) + xdr_string("tape error")))
+    stream = v3.stream()
+    assert stream.version == 3
+    assert stream.messages[-1].body["reason"] == "UNKNOWN_5"
+
+
 def test_lost_segment_gives_partial_message_and_finding() -> None:
     s = v4_session()
     big = msg(3, REQUEST, LOG_MESSAGE, u32(0) + u32(1) + xdr_string("x" * 200) + u64(0))

@@ -6,6 +6,7 @@ Hosts and ports follow the ndmjob lab (media 10.77.0.1, agent 10.77.0.2, media r
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 
 import pytest
@@ -21,6 +22,7 @@ from flowcheck.model import (
     Session,
     Severity,
 )
+from flowcheck.ndmp.messages import decode_body
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
@@ -357,6 +359,19 @@ def test_mover_connect_closed_is_normal() -> None:
                                    body={"reason": "CONNECT_CLOSED"}))
     _, findings = run(connections, streams, profile="ndmp")
     assert findings == []
+
+
+def test_mover_media_error_halt_points_at_the_tape() -> None:
+    """A v4 NOTIFY_MOVER_HALTED with reason 5, as the decoder reads it: MEDIA_ERROR, the
+    tape (it was 'UNKNOWN_5', and the fix sent the user to the halting side's log)."""
+    body = decode_body("NOTIFY_MOVER_HALTED", False, struct.pack(">I", 5), 4).body.fields
+    connections, streams = ndmp_backup()
+    streams[0].messages.append(msg(50, 11.0, "orig", "post", "NOTIFY_MOVER_HALTED",
+                                   body=body))
+    _, findings = run(connections, streams, profile="ndmp")
+    assert codes(findings) == ["data_halted_abnormally"]
+    assert "mover (tape side) halted with reason MEDIA_ERROR" in findings[0].message
+    assert "MEDIA_ERROR points at the tape" in findings[0].fix
 
 
 @pytest.mark.parametrize(("later_ok", "severity"), [(True, Severity.WARNING),

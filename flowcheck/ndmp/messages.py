@@ -24,10 +24,10 @@ from flowcheck.ndmp.protocol import (
     DATA_HALT_REASONS,
     KNOWN_VERSIONS,
     LOG_TYPES,
-    MOVER_HALT_REASONS,
     MOVER_MODES,
     MOVER_PAUSE_REASONS,
     enum_name,
+    mover_halt_reasons,
 )
 from flowcheck.ndmp.xdr import BadLayout as _BadLayout
 from flowcheck.ndmp.xdr import BodyTooShort, Unknowable, XdrReader
@@ -163,9 +163,10 @@ def _start_recover_request(r: XdrReader, version: int, body: Body) -> None:
     body.fields["butype"] = r.string()
 
 
-def _halted(reasons: list[str]) -> BodyDecoder:
+def _halted(reasons: Callable[[int], list[str]]) -> BodyDecoder:
+    """NOTIFY_DATA_HALTED / NOTIFY_MOVER_HALTED, with the reason names of the version."""
     def decode(r: XdrReader, version: int, body: Body) -> None:
-        body.fields["reason"] = enum_name(reasons, r.u32())
+        body.fields["reason"] = enum_name(reasons(version), r.u32())
         if version < 4:
             body.fields["text"] = r.string()
     return decode
@@ -219,7 +220,7 @@ def _mover_get_state_reply(r: XdrReader, version: int, body: Body) -> None:
         body.fields["mode"] = enum_name(MOVER_MODES, r.u32())
     body.fields["state"] = r.u32()
     body.fields["pause_reason"] = enum_name(MOVER_PAUSE_REASONS, r.u32())
-    body.fields["halt_reason"] = enum_name(MOVER_HALT_REASONS, r.u32())
+    body.fields["halt_reason"] = enum_name(mover_halt_reasons(version), r.u32())
     body.fields["record_size"] = r.u32()
     r.u32()
     body.fields["bytes_moved"] = r.u64()
@@ -271,8 +272,8 @@ DECODERS: dict[tuple[str, bool], tuple[BodyDecoder, tuple[int, ...]]] = {
     ("DATA_START_BACKUP", False): (_start_backup_request, _V234),
     ("DATA_START_RECOVER", False): (_start_recover_request, _V234),
     ("DATA_START_RECOVER_FILEHIST", False): (_start_recover_request, _V234),
-    ("NOTIFY_DATA_HALTED", False): (_halted(DATA_HALT_REASONS), _V234),
-    ("NOTIFY_MOVER_HALTED", False): (_halted(MOVER_HALT_REASONS), _V234),
+    ("NOTIFY_DATA_HALTED", False): (_halted(lambda _version: DATA_HALT_REASONS), _V234),
+    ("NOTIFY_MOVER_HALTED", False): (_halted(mover_halt_reasons), _V234),
     ("NOTIFY_MOVER_PAUSED", False): (_mover_paused, _V234),
     ("LOG_MESSAGE", False): (_log_message, _V34),
     ("LOG_LOG", False): (_log_log, _V2),

@@ -156,7 +156,10 @@ ADDR_TCP = 1
 ADDR_TYPE_NAMES = {0: "LOCAL", 1: "TCP", 2: "FC", 3: "IPC"}  # v4 calls 2 RESERVED
 AUTH_TYPE_NAMES = {0: "NONE", 1: "TEXT", 2: "MD5"}
 DATA_HALT_REASONS = ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR", "CONNECT_ERROR"]
+# Mover halt reasons of v2 and v3. v4 adds MEDIA_ERROR (5): a media error halts its mover,
+# where v2 and v3 paused it (MOVER_PAUSE_REASONS' MEDIA_ERROR, 4).
 MOVER_HALT_REASONS = ["NA", "CONNECT_CLOSED", "ABORTED", "INTERNAL_ERROR", "CONNECT_ERROR"]
+MOVER_HALT_REASONS_V4 = [*MOVER_HALT_REASONS, "MEDIA_ERROR"]
 MOVER_PAUSE_REASONS = ["NA", "EOM", "EOF", "SEEK", "MEDIA_ERROR", "EOW"]
 CONNECT_REASONS = ["CONNECTED", "SHUTDOWN", "REFUSED"]
 MOVER_MODES = ["READ", "WRITE", "NOACTION"]  # v2's 2 is DATA
@@ -206,6 +209,11 @@ def error_name(error: int) -> str:
     if 0 <= error < len(ERROR_NAMES):
         return ERROR_NAMES[error]
     return f"NDMP_ERROR_{error}"
+
+
+def mover_halt_reasons(version: int) -> list[str]:
+    """ndmp_mover_halt_reason's names, indexed by value, for a protocol version (2-4)."""
+    return MOVER_HALT_REASONS_V4 if version >= 4 else MOVER_HALT_REASONS
 
 
 def enum_name(names: list[str], value: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 
@@ -11,12 +12,10 @@ FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LI
                  "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
                  "DATA_START_RECOVER_FILEHIST"}
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
-HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL",
-                                 ["NA", "SUCCESSFUL", "ABORTED", "INTERNAL_ERROR",
-                                  "CONNECT_ERROR"]),
-          "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", "CONNECT_CLOSED",
-                                  ["NA", "CONNECT_CLOSED", "ABORTED", "INTERNAL_ERROR",
-                                   "CONNECT_ERROR", "MEDIA_ERROR"])}
+# Halt posts: (reason prefix, the normal end, reason names for a numeric reason; the
+# version is not known here, so v4's, which add to v2's and v3's).
+HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL", DATA_HALT_REASONS),
+         "NOTIFY_MOVER_HALTED": ("MOVER_HALT_", "CONNECT_CLOSED", MOVER_HALT_REASONS_V4)}
 
 
 def check_replies(ctx: Context) -> None:
