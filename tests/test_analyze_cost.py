@@ -32,7 +32,7 @@ ROOT = Path(__file__).parent.parent / "flowcheck"
 # The stages after the connection engine, and the records they read and write.
 STAGES = tuple(str(ROOT / name) for name in (
     "ndmp", "sessions", "verify", "report", "graph.py", "pipeline.py", "findings.py",
-    "model.py"))
+    "model"))
 DATA_PORT, SEGMENT = 6001, 1000
 
 

@@ -1,0 +1,45 @@
+"""The shared vocabulary of every pipeline stage.
+
+Data flows one way: sources -> decode -> connections -> ndmp -> sessions -> graph ->
+verify -> report. Every stage imports from this package and from stages to its left only.
+Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because users of
+Zeek and ntopng already read them; the JSON contract is in docs/json.md.
+
+One module per part of the record: traffic (captures, connections, ICMP rejects, the
+segment sink), ndmp (messages, announcements, streams), finding (findings and their
+severity), session (sessions and steps). Import the names from here.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model.finding import Finding, Severity
+from flowcheck.model.ndmp import Announcement, NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.model.session import Session, Step, StepStatus
+from flowcheck.model.traffic import (
+    CaptureInfo,
+    Connection,
+    Direction,
+    IcmpUnreachable,
+    Role,
+    SegmentSink,
+    endpoint,
+)
+
+__all__ = [
+    "Announcement",
+    "CaptureInfo",
+    "Connection",
+    "Direction",
+    "Finding",
+    "IcmpUnreachable",
+    "NdmpAddress",
+    "NdmpMessage",
+    "NdmpStream",
+    "Role",
+    "SegmentSink",
+    "Session",
+    "Severity",
+    "Step",
+    "StepStatus",
+    "endpoint",
+]

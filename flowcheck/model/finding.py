@@ -1,0 +1,40 @@
+"""A finding: what a check (or a decoder) reports, its severity and its fix.
+
+The codes are listed in flowcheck.findings.CATALOGUE; the JSON contract is in
+docs/json.md and docs/findings.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(slots=True)
+class Finding:
+    code: str  # stable snake_case, see flowcheck.findings.CATALOGUE
+    severity: Severity
+    message: str  # plain words: what happened
+    fix: str = ""  # the firewall rule or setting that cures it
+    session: str | None = None
+    uid: str | None = None
+    ts: float | None = None
+    frames: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "session": self.session,
+            "uid": self.uid,
+            "ts": self.ts,
+            "frames": list(self.frames),
+            "message": self.message,
+            "fix": self.fix,
+        }

@@ -1,0 +1,115 @@
+"""The decoded NDMP control conversation: messages, the addresses they carry, the
+endpoints they announce, and one stream of them per control connection.
+
+Written by flowcheck.ndmp; read by sessions, verify and report (docs/json.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flowcheck.model.finding import Finding
+from flowcheck.model.traffic import Direction
+
+
+@dataclass(slots=True)
+class NdmpAddress:
+    ip: str
+    port: int
+    env: list[tuple[str, str]] = field(default_factory=list)  # v4 address env pairs
+
+    def as_dict(self) -> dict:
+        return {"ip": self.ip, "port": self.port}
+
+
+@dataclass(slots=True)
+class NdmpMessage:
+    frame: int  # frame holding the message's first byte (its record mark)
+    ts: float
+    direction: Direction
+    sequence: int
+    type: Literal["request", "reply", "post"]
+    code: int
+    name: str
+    error: int  # header error, else body error, 0 = NDMP_NO_ERR
+    reply_sequence: int  # 0 on requests and posts
+    addresses: list[NdmpAddress] = field(default_factory=list)
+    partial: bool = False
+    header_error: int = 0
+    body_error: int | None = None
+    error_name: str = "NDMP_NO_ERR"
+    # Decoded body fields that matter for verification (auth type and user, halt
+    # reason, log text, butype, window, ...). Never passwords or digests.
+    body: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "ts": self.ts,
+            "direction": self.direction,
+            "sequence": self.sequence,
+            "type": self.type,
+            "code": self.code,
+            "name": self.name,
+            "error": self.error,
+            "error_name": self.error_name,
+            "reply_sequence": self.reply_sequence,
+            "addresses": [a.as_dict() for a in self.addresses],
+            "partial": self.partial,
+            "body": self.body,
+        }
+
+
+@dataclass(slots=True)
+class Announcement:
+    """An endpoint announced on a control connection: an expected data connection."""
+
+    control_uid: str
+    ip: str
+    port: int
+    frame: int
+    ts: float
+    message: str  # e.g. "NDMP_MOVER_LISTEN", "NDMP_DATA_CONNECT"
+    # Who listens at the endpoint and who is told to connect, by NDMP role.
+    listener: Literal["mover", "data"]
+    used_by: str | None = None  # uid of the connection that reached it
+
+    def as_dict(self) -> dict:
+        return {
+            "ip": self.ip,
+            "port": self.port,
+            "frame": self.frame,
+            "ts": self.ts,
+            "message": self.message,
+            "listener": self.listener,
+            "used_by": self.used_by,
+        }
+
+@dataclass(slots=True)
+class NdmpStream:
+    """The decoded messages of one control connection."""
+
+    uid: str
+    version: int | None = None
+    # "connect_open", "notify_connected", "inferred" (from codes and layouts), "likely"
+    # (bodies cut by the snap length: v3 and v4 not told apart, v4 taken), "unknown"
+    version_source: str = "unknown"
+    messages: list[NdmpMessage] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # decode findings
+    orig_bytes: int = 0  # reassembled bytes fed to the decoder
+    resp_bytes: int = 0
+    # The snap length cut this stream: payload bytes on the wire not captured, and the
+    # summary ndmp_partial finding (later stages add plain words to it).
+    snap_cut: int = 0
+    snap_finding: Finding | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "uid": self.uid,
+            "version": self.version,
+            "version_source": self.version_source,
+            "messages": [m.as_dict() for m in self.messages],
+            "announced": [a.as_dict() for a in self.announcements],
+        }

@@ -1,0 +1,82 @@
+"""A backup job as verified: its session (control connection, callback, data
+connections, announcements) and the profile's steps with their status.
+
+Written by flowcheck.sessions and flowcheck.verify; read by graph and report
+(docs/json.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flowcheck.model.ndmp import Announcement
+
+# "unknown": the capture cannot show whether the step worked (it ended too soon after
+# the event, holds one direction only, or the snap length or sniffer loss hid it).
+StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable", "unknown"]
+
+
+@dataclass(slots=True)
+class Step:
+    step: int
+    name: str
+    status: StepStatus
+    uids: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "name": self.name,
+            "status": self.status,
+            "uids": list(self.uids),
+            "frames": list(self.frames),
+            "detail": self.detail,
+        }
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    control_uid: str
+    media_server: str
+    remote_agent: str
+    version: int | None
+    kind: Literal["backup", "restore", "browse"]
+    steps: list[Step] = field(default_factory=list)
+    callback_uid: str | None = None
+    announced: list[Announcement] = field(default_factory=list)
+    data_connections: list[str] = field(default_factory=list)
+    # Announcing messages whose address the snap length cut: (frame, name, uid of the
+    # connection matched to it or ""). Data connections matched by the profile's
+    # direction and ports instead of an announced address are `port_matched` (uids),
+    # `match_reason` says why.
+    cut_announcements: list[tuple[int, str, str]] = field(default_factory=list)
+    port_matched: list[str] = field(default_factory=list)
+    # Who listens at a port-matched connection's responder ("data": the agent, "mover":
+    # the media server), by uid: the cut message's listener, or the profile's direction.
+    port_listener: dict[str, Literal["data", "mover"]] = field(default_factory=dict)
+    # Why data connections were matched by ports: "snap_length" (announcement cut),
+    # "capture_start" (the capture began after the session and its data connections),
+    # "one_direction" (the capture holds one direction of the control connection) or
+    # "capture_loss" (the sniffer lost part of the control stream).
+    match_reason: str = ""
+    # Data connections that reached an announced port under another address than the
+    # announced one (a NAT rewrote it): (uid, announced ip).
+    address_matched: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "control_uid": self.control_uid,
+            "media_server": self.media_server,
+            "remote_agent": self.remote_agent,
+            "version": self.version,
+            "kind": self.kind,
+            "steps": [s.as_dict() for s in self.steps],
+            "callback_uid": self.callback_uid,
+            "announced": [a.as_dict() for a in self.announced],
+            "data_connections": list(self.data_connections),
+        }
