@@ -1,0 +1,175 @@
+"""Checks on a session's data connections and the announcements that should bring them:
+failed openings (one finding per announced endpoint, retries included), announced
+endpoints no connection tried (announced_not_used), and announcements the snap length
+cut. A failed connection is recorded as the root cause "data" (Context.causes).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flowcheck.model import Connection, Session
+from flowcheck.sessions import announcement_groups, connection_outcome
+from flowcheck.verify.aborted import check_aborted
+from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
+from flowcheck.verify.context import (
+    Context,
+    allow_rule,
+    data_refused_fix,
+    endpoint,
+    opening_frames,
+    refusal_causes,
+)
+from flowcheck.verify.evidence import (
+    connector_unseen,
+    ended_early,
+    judged,
+    listener_of,
+    message_ts,
+    note_unseen,
+    time_enough,
+)
+from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
+from flowcheck.verify.ranges import check_ports
+
+
+def check_data(ctx: Context, session: Session) -> None:
+    """The session's data connections (failed openings, one finding per endpoint; their
+    ports; aborted and NAT-rewritten ones) and its announcements no connection tried."""
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    failed: dict[tuple[str, int], list[Connection]] = defaultdict(list)
+    checked_ports: set[tuple[str, int]] = set()
+    for conn in conns:
+        outcome = judged(ctx, conn)
+        if outcome in ("unanswered", "refused", "handshake_incomplete"):
+            # One a NAT rewrote too: it reached the port, so it is judged like any other
+            # (steps 4-5); announced_address_mismatch names the address on top.
+            failed[(conn.resp_h, conn.resp_p)].append(conn)
+        elif outcome == "unknown":
+            note_unseen(ctx, session, conn, "data connection")
+        if (conn.orig_h, conn.orig_p) not in checked_ports:
+            checked_ports.add((conn.orig_h, conn.orig_p))
+            check_ports(ctx, session, conn, "data connection")
+    reported_from = len(ctx.findings)
+    for attempts in failed.values():
+        _report_failed_data(ctx, session, attempts)
+    check_aborted(ctx, session)
+    # The failure findings just added, by connection: the NAT finding points to them.
+    failures = {f.uid: f for f in ctx.findings[reported_from:] if f.uid}
+    check_address_matched(ctx, session, failures)
+    for group in announcement_groups(session.announced):
+        if any(a.used_by for a in group) or (session.id, group[0].frame) in \
+                ctx.quoted_refusals:
+            continue  # a connection reached it, or an ICMP reject of its SYN (data_refused)
+        where = " or ".join(endpoint(a.ip, a.port) for a in group)
+        first = group[0]
+        if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):
+            continue  # its SYN would travel a direction the capture lacks: step unknown
+        if moved_unseen(ctx, session, first.ts):
+            continue  # the data moved: the capture left its connection out (capture_filtered)
+        if not time_enough(ctx, first.ts):
+            ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
+                        f"{first.frame}) announced {where}", first.ts, [first.frame],
+                        waits="the connection to it could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+            continue
+        if port_only_unseen(ctx, session, "a connection to it was tried"):
+            continue  # the capture holds the NDMP port only: an attempt could not show
+        # Only when no alternative of the announcement is the address the control
+        # connection reached (v4 may announce several).
+        wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
+        if len(wrong) == len(group):
+            report_mismatch(ctx, session, wrong[0], [])
+            continue
+        ctx.add("announced_not_used",
+                f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
+                "for the data connection, but no connection ever tried it: the side that "
+                "should connect could not (for example it could not bind a port because the "
+                "port was in use on its side).",
+                f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                "are free on both hosts and the ranges hold enough ports for all resources; "
+                "look for the job's \"Communication Failure has occurred between the Job "
+                "Engine and Remote Agent\" error.",
+                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+
+
+def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+    first = attempts[0]
+    outcome = connection_outcome(first)
+    wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
+    if outcome == "unanswered" and wrong is not None:
+        report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
+        return
+    frames = [f for conn in attempts for f in opening_frames(conn)]
+    target = endpoint(first.resp_h, first.resp_p)
+    tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
+    rule = allow_rule(ctx, first, session)
+    translated = dict(session.address_matched).get(first.uid)
+    if translated is not None:
+        target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
+                   "under the control connection's address: a NAT rewrote it)")
+    elif first.uid in session.port_matched:
+        why = {"capture_start": "came before the capture started",
+               "one_direction": "is not in the capture, which holds one direction of the "
+                                "control connection only",
+               "capture_loss": "was lost by the sniffer"}.get(
+            session.match_reason, "was cut by the capture's snap length")
+        target += f" (its announcement {why}; matched to this session by direction and ports)"
+    else:
+        target = "the announced endpoint " + target
+    if outcome == "unanswered":
+        words, fix = elsewhere(ctx, session, first, rule) or ("", f"{capitalised(rule)}.")
+        ctx.add("data_unanswered",
+                f"The data connection from {first.orig_h} to {target} "
+                f"was never answered{tries}: "
+                f"{'its SYNs are dropped' if len(attempts) > 1 else silence(ctx, first)}, "
+                f"so the job cannot move data.{words}", fix, session=session,
+                conn=first,
+                frames=frames, cause="data")
+    elif outcome == "refused":
+        ctx.add("data_refused",
+                f"The data connection from {first.orig_h} was refused{tries}: "
+                f"{refusal_causes(first)}.", data_refused_fix(ctx, first, session),
+                session=session, conn=first, frames=frames, cause="data")
+    else:
+        handshake_incomplete(ctx, session, first, "data connection", "data")
+
+
+def check_cut_announcements(ctx: Context, session: Session) -> None:
+    """Announcements the snap length cut: the decode finding says how their data
+    connections were matched, and one that no connection followed is still reported."""
+    if not session.match_reason:
+        return
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    finding = stream.snap_finding if stream else None
+    if finding is not None and session.port_matched:
+        conns = [ctx.by_uid[uid] for uid in session.port_matched]
+        listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
+                           f"{endpoint(c.resp_h, c.resp_p)})" for c in conns)
+        note = (f" Because the announcement of the data endpoint was cut, session "
+                f"{session.id}'s data connection(s) {listed} were matched by direction and "
+                f"ports ({ctx.profile.name} profile) instead of by the announced address.")
+        if note not in finding.message:
+            finding.message += note
+    for frame, name, uid in session.cut_announcements:
+        ts = message_ts(ctx, session, frame)
+        if not uid and (connector_unseen(ctx, session, listener_of(name))
+                        or moved_unseen(ctx, session, ts)):
+            continue  # as above: the connector's direction or the connection not captured
+        if not uid and not time_enough(ctx, ts):
+            ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
+                        "announced a data endpoint", ts, [frame],
+                        waits="the connection to it could be seen (retransmission timeout "
+                              f"{ctx.config.retransmission_timeout:g} s)")
+        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
+            op = name.removeprefix("NDMP_")
+            ctx.add("announced_not_used",
+                    f"{op} (frame {frame}) announced a data endpoint (its address was cut by "
+                    f"the capture's snap length), but no connection between "
+                    f"{session.media_server} and {session.remote_agent} followed: the side "
+                    "that should connect could not (for example it could not bind a port "
+                    "because the port was in use on its side).",
+                    f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint.",
+                    session=session, frames=[frame], cause="data")

@@ -1,0 +1,82 @@
+"""The words for a connection whose opening failed: SYNs never answered (a drop, or an
+answer the capture lacks) and handshakes that never completed (the return traffic
+blocked, a reset by either side). Shared by the control, callback and data checks.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import originator_aborted
+from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
+from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.evidence import after
+
+
+def capitalised(text: str) -> str:
+    """The first letter upper case, the rest as it is (str.capitalize lowers "TCP")."""
+    return text[:1].upper() + text[1:]
+
+
+def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
+                          what: str, cause: str) -> None:
+    """handshake_incomplete for `conn` (a SYN-ACK, no completing ACK), `what` naming it
+    in the message ("control connection", "callback", "data connection") and `cause`
+    the root cause recorded (Context.causes): a reset by its originator is read by the
+    timing, a reset by the responder as a closed port, else the return traffic blocked
+    (RFC 9293 3.5)."""
+    head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
+            "completed")
+    return_rule = (f"allow the return traffic explicitly: TCP from {conn.resp_h} port "
+                   f"{conn.resp_p} back to {conn.orig_h} port {conn.orig_p} (established "
+                   "connections)")
+    if originator_aborted(conn):
+        _reset_by_originator(ctx, session, conn, head, return_rule, cause)
+        return
+    if conn.resp_rst:
+        # The responder reset its half-open connection (RFC 9293 3.10.7.4: a listener
+        # that closed, or a stack that gave the connection up), no ACK seen before it.
+        ctx.add("handshake_incomplete",
+                f"{head}: {conn.resp_h} reset it (RST, frame {conn.rst_frames[0]}) before "
+                f"an ACK from {conn.orig_h} was seen. Its port stopped listening (the "
+                "service or job on that side closed it), or the ACK never reached it and "
+                "it gave the connection up.",
+                f"See the log of the service on {conn.resp_h} port {conn.resp_p} for why it "
+                f"closed the connection; if {conn.orig_h} sent the ACK (a capture on it "
+                f"shows), {return_rule}.", session=session, conn=conn, cause=cause)
+        return
+    ctx.add("handshake_incomplete",
+            f"{head}: the return traffic is blocked, typically by a stateless rule.",
+            f"Make the rule stateful, or {return_rule}.", session=session, conn=conn,
+            cause=cause)
+
+
+def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection, head: str,
+                         return_rule: str, cause: str) -> None:
+    """handshake_incomplete for a control connection or callback its originator reset
+    after the SYN-ACK, read by the timing as data_aborted reads a data connection's."""
+    if late_answer(ctx, conn):
+        reading, fix = late_reading(conn, conn.orig_h)
+    else:
+        reading = (f"The SYN-ACK came at once: a rule on {conn.orig_h} rejects it with a "
+                   "reset (a stateless firewall that does not let in the return traffic of "
+                   f"its own connections), or {conn.orig_h} gave the connection up itself.")
+        fix = (f"Check the firewall on {conn.orig_h}: make the rule stateful, or "
+               f"{return_rule}; if it lets them in, see the log of the service that "
+               "connected.")
+    ctx.add("handshake_incomplete", f"{head}: {reset_timeline(conn)}. {reading}", fix,
+            session=session, conn=conn, cause=cause,
+            frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]])
+
+
+def silence(ctx: Context, conn: Connection) -> str:
+    """What an unanswered opening shows: retried SYNs are the mark of a drop; one SYN
+    that TCP never resent although the capture went on past its retransmission timeout
+    more likely got an answer the capture lacks, or was given up at once."""
+    if conn.syn_retries > 0:
+        return "something drops them"
+    return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
+            f"{after(ctx, conn.last_ts):.1f} s of capture after it, although TCP resends an "
+            f"unanswered SYN within {ctx.config.retransmission_timeout:g} s: a drop is "
+            "possible, but an answer the capture lacks (a RST or ICMP reject the sniffer "
+            "missed) or a connector that gave up at once is likelier")
