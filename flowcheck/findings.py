@@ -30,6 +30,7 @@ CATALOGUE: dict[str, Severity] = {
     "ndmp_error_reply": E,  # or W, by message: see ndmp_error_severity
     "data_halted_abnormally": E,
     "control_reset": E,
+    "control_closed": E,
     "control_stalled": E,
     "control_off_backup_network": E,
     "step_missing": E,

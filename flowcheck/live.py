@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # Findings whose evidence, once seen, stays: a RST, an error reply, a port out of range.
 CERTAIN_ONCE_SEEN = frozenset({
     "control_refused", "callback_refused", "data_refused", "ndmp_error_reply",
-    "data_halted_abnormally", "control_reset", "port_outside_media_range",
+    "data_halted_abnormally", "control_reset", "control_closed",
+    "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
     "control_off_backup_network", "ranges_overlap",
     "port_reused_within_hold", "ndmp_vendor_message", "host_not_configured",

@@ -39,6 +39,7 @@ from flowcheck.verify.evidence import (
     one_way_words,
     pending_request,
     stream_hidden,
+    stream_whole,
     unseen_why,
     went_on,
 )
@@ -49,8 +50,6 @@ from flowcheck.verify.step_base import make_step, ports_in_range, previous_step,
 
 # Requests whose reply announces a data endpoint (flow-model.md).
 _LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
-# Decode findings of a control stream that may leave a message out of its messages.
-_UNREAD = {"ndmp_partial", "ndmp_undecodable"}
 
 
 def announcement_step(ctx: Context, session: Session, spec: StepSpec,
@@ -135,9 +134,8 @@ def _never_answered(ctx: Context, session: Session, control: Connection
     the capture may lack control messages (stream_hidden, undecoded bytes) or never
     delivered the request (control_stalled)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    if (stream is None or stream_hidden(ctx, session, stream) is not None
-            or stalled_side(control) is not None  # control_stalled: never delivered
-            or any(f.code in _UNREAD for f in stream.findings)):  # a reply not decoded
+    if (stream is None or not stream_whole(ctx, session, stream)
+            or stalled_side(control) is not None):  # control_stalled: never delivered
         return None
     messages = stream.messages
     for index, request in enumerate(messages):

@@ -326,6 +326,18 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     return None
 
 
+# Stream findings that say some control bytes were not read as NDMP messages.
+UNREAD_STREAM = frozenset({"ndmp_partial", "ndmp_undecodable"})
+
+
+def stream_whole(ctx: Context, session: Session, stream: NdmpStream | None) -> bool:
+    """Does the capture show the session's whole control conversation: both directions,
+    no byte missed, no snap length cut, every byte read as NDMP messages? Only then is a
+    message's absence evidence (a reply never sent, a halt never notified)."""
+    return (stream is not None and stream_hidden(ctx, session, stream) is None
+            and not any(f.code in UNREAD_STREAM for f in stream.findings))
+
+
 def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: str) -> str:
     """Why the capture may not show the data that flowed ("" when it would)."""
     sender = session.media_server if key == "to_agent" else session.remote_agent

@@ -1,6 +1,6 @@
 """A control connection lost in the middle of a job: its packets no longer acknowledged
-(control_stalled) or reset (control_reset); or a job still running where the capture
-ends (capture_ended_early)."""
+(control_stalled), reset (control_reset) or closed (control_closed); or a job still
+running where the capture ends (capture_ended_early)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, span_words
-from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
 
 # No NDMP message on the control connection for this long before its reset: it sat
@@ -23,7 +23,8 @@ def check_running(ctx: Context) -> None:
     """For each session whose failure has no other root cause and that started a job: if
     the job is running at the end of its control stream (a DATA_START_* request with no
     NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
-    else capture_ended_early when the connection is still open; if the job halted, its
+    control_closed when a FIN did, else capture_ended_early when the connection is still
+    open; if the job halted, its
     session reset before any CONNECT_CLOSE and fewer resources started than the
     configured `resources`, control_reset too (the rest never ran)."""
     for session in ctx.sessions:
@@ -47,6 +48,8 @@ def check_running(ctx: Context) -> None:
                      if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
         if halt is None and reset:
             _reset(ctx, session, stream, control, starts[-1], len(starts), None)
+        elif halt is None and control.fin_frames and stream_whole(ctx, session, stream):
+            _closed(ctx, session, stream, control, starts[-1], len(starts))
         elif halt is None and not seen_closing(control):
             _still_running(ctx, session, stream, starts[-1], len(starts))
         elif (halt is not None and reset and ctx.config.resources
@@ -171,6 +174,46 @@ def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connecti
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=[start.frame, last.frame, *control.rst_frames[:2]],
             ts=reset_ts, cause="control")
+
+
+def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+            start: NdmpMessage, resource: int) -> None:
+    """control_closed: a side closed the control connection (FIN) in the middle of a
+    resource, with no halt notified: it ended the session, and the job with it. Devices
+    between the hosts reset connections, they do not close them: the side's own service
+    stopped, restarted or crashed (the system closes a process's connections with FIN
+    when it ends), or gave the job up. Its first FIN tells the side (history: F before f
+    is the originator's, Zeek's conn.log)."""
+    by_agent = "f" in control.history and (
+        "F" not in control.history or control.history.index("f") < control.history.index("F"))
+    fin = control.fin_frames[0]
+    last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
+    what = "the job" if resource == 1 else f"the job's resource {resource}"
+    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} was closed by "
+            + (f"the agent {control.resp_h}" if by_agent else
+               f"the media server {control.orig_h}")
+            + f" (FIN, frame {fin}) while {what} was running ({message_op(start)}, frame "
+            f"{start.frame}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it; last "
+            f"NDMP message: frame {last.frame}). The job cannot go on without it. ")
+    if by_agent:
+        message = head + (
+            "The agent's NDMP service ended the session without notifying a halt: the "
+            "service stopped, restarted or crashed (the system closes a process's "
+            "connections this way when it ends), or it gave the job up.")
+        fix = ("See the agent's NDMP service log and its system event log at that time (a "
+               "service stopped, restarted or crashed; an update or a reboot), then the job "
+               "log; make sure the agent's NDMP service is running before the job is run "
+               "again.")
+    else:
+        message = head + (
+            "The media server's job engine ended the session without stopping the job over "
+            "NDMP (a cancelled job sends DATA_ABORT or MOVER_ABORT, and halts follow): its "
+            "service stopped, restarted or crashed.")
+        fix = ("See the job log and the media server's system event log at that time for the "
+               "job engine service (stopped, restarted or crashed).")
+    ctx.add("control_closed", message, fix, session=session, conn=control,
+            frames=[start.frame, fin, last.frame], ts=control.last_ts, cause="control")
 
 
 def _still_running(ctx: Context, session: Session, stream: NdmpStream,

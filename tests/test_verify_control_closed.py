@@ -1,0 +1,101 @@
+"""A control connection closed (FIN) while its job is running: `control_closed` (error).
+
+A side that ends its NDMP session in the middle of a resource, with no NOTIFY_DATA_HALTED
+or NOTIFY_MOVER_HALTED, has given the job up: its service stopped, restarted or
+crashed (the system closes a process's connections with FIN when it ends). The job
+fails ("Communication Failure has occurred between the Job Engine and Remote Agent"),
+yet every step the capture holds worked, so it passed.
+
+Built from captures/lab/clean-3-resources.pcap: cut inside its second resource (frame
+219 is that resource's DATA_START_BACKUP, no halt until later), then a FIN exchange on
+the control connection begun by one side.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "clean-3-resources"
+CUT = 300  # inside resource 2: after its DATA_START_BACKUP (219), before its halt
+
+
+def _next_seq(packets: list[Packet], sport: int, dport: int) -> int:
+    """The sequence number after the last byte (or SYN/FIN) sent sport -> dport."""
+    ends = [p[TCP].seq + len(p[TCP].payload) + (1 if p[TCP].flags & 0x03 else 0)
+            for p in packets if TCP in p and (p[TCP].sport, p[TCP].dport) == (sport, dport)]
+    return max(ends)
+
+
+def _segment(template: Packet, flags: str, seq: int, ack: int, ts: Decimal) -> Packet:
+    packet = template.copy()
+    packet[TCP].remove_payload()
+    packet[TCP].flags, packet[TCP].seq, packet[TCP].ack = flags, seq, ack
+    del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
+    packet.time = ts
+    return packet
+
+
+def _closed_capture(tmp_path: Path, cut: int, closer_port: int, name: str) -> Path:
+    """The first `cut` frames, then a FIN exchange on the control connection begun by
+    the side whose port is `closer_port` (10000: the agent), 1 ms after the cut."""
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))[:cut]
+    media_port = packets[0][TCP].sport
+    ports = {media_port, 10000}
+    other_port = media_port if closer_port == 10000 else 10000
+    control = [p for p in packets if TCP in p and {p[TCP].sport, p[TCP].dport} == ports]
+    mine = [p for p in control if p[TCP].sport == closer_port][-1]
+    theirs = [p for p in control if p[TCP].sport == other_port][-1]
+    my_seq = _next_seq(packets, closer_port, other_port)
+    their_seq = _next_seq(packets, other_port, closer_port)
+    ts = packets[-1].time + Decimal("0.001")
+    close = [_segment(mine, "FA", my_seq, their_seq, ts),
+             _segment(theirs, "FA", their_seq, my_seq + 1, ts + Decimal("0.0002")),
+             _segment(mine, "A", my_seq + 1, their_seq + 1, ts + Decimal("0.0004"))]
+    path = tmp_path / f"{name}.pcap"
+    wrpcap(str(path), [*packets, *close])
+    return path
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def test_agent_closing_the_control_connection_mid_resource_is_an_error(
+        tmp_path: Path) -> None:
+    analysis = _analyze(_closed_capture(tmp_path, CUT, 10000, "agent-closed"))
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_closed" and analysis.verdict == "fail"
+    assert "was closed by the agent 10.77.0.2 (FIN, frame 301) while the job's resource 2 " \
+        "was running (DATA_START_BACKUP, frame 219" in finding.message
+    assert "NDMP service" in finding.message and "agent's" in finding.fix
+    assert 219 in finding.frames and 301 in finding.frames
+    assert "capture_ended_early" not in {f.code for f in analysis.findings}
+
+
+def test_media_server_closing_it_mid_resource_names_the_job_engine(tmp_path: Path) -> None:
+    analysis = _analyze(_closed_capture(tmp_path, CUT, 5039, "media-closed"))
+    [finding] = [f for f in analysis.findings if f.code == "control_closed"]
+    assert "was closed by the media server 10.77.0.1 (FIN, frame 301)" in finding.message
+    assert "job engine" in finding.message and "media server's" in finding.fix
+
+
+def test_a_close_after_the_last_halt_is_the_normal_end(tmp_path: Path) -> None:
+    """Cut after the last resource's NOTIFY_DATA_HALTED: the job was over; a FIN then
+    ends the session as every job does."""
+    halts = [int(n) for n in subprocess.run(
+        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
+         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
+    ).stdout.split()]  # NOTIFY_DATA_HALTED
+    assert len(halts) == 3
+    for closer in (10000, 5039):
+        path = _closed_capture(tmp_path, halts[-1] + 1, closer, f"after-{closer}")
+        assert "control_closed" not in {f.code for f in _analyze(path).findings}
