@@ -99,3 +99,20 @@ def test_a_close_after_the_last_halt_is_the_normal_end(tmp_path: Path) -> None:
     for closer in (10000, 5039):
         path = _closed_capture(tmp_path, halts[-1] + 1, closer, f"after-{closer}")
         assert "control_closed" not in {f.code for f in _analyze(path).findings}
+
+
+def test_a_state_reply_saying_halted_is_a_halt(tmp_path: Path) -> None:
+    """A DMA that polls DATA_GET_STATE learns of the end from a reply in state HALTED
+    (2), with no NOTIFY_DATA_HALTED: its close then ends a finished job."""
+    from flowcheck.model import NdmpMessage, NdmpStream
+    from flowcheck.verify.running import _polled_halted
+
+    def reply(state: int, ts: float) -> NdmpMessage:
+        return NdmpMessage(frame=1, ts=ts, direction="resp", sequence=2, type="reply",
+                           code=0x400, name="NDMP_DATA_GET_STATE", error=0,
+                           reply_sequence=1, body={"state": state})
+
+    halted = NdmpStream(uid="C1", messages=[reply(2, 5.0)])
+    active = NdmpStream(uid="C1", messages=[reply(1, 5.0)])
+    assert _polled_halted(halted, 4.0) and not _polled_halted(halted, 6.0)
+    assert not _polled_halted(active, 4.0)

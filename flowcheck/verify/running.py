@@ -48,7 +48,8 @@ def check_running(ctx: Context) -> None:
                      if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
         if halt is None and reset:
             _reset(ctx, session, stream, control, starts[-1], len(starts), None)
-        elif halt is None and control.fin_frames and stream_whole(ctx, session, stream):
+        elif (halt is None and control.fin_frames and stream_whole(ctx, session, stream)
+              and not _polled_halted(stream, starts[-1].ts)):
             _closed(ctx, session, stream, control, starts[-1], len(starts))
         elif halt is None and not seen_closing(control):
             _still_running(ctx, session, stream, starts[-1], len(starts))
@@ -214,6 +215,20 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
                "job engine service (stopped, restarted or crashed).")
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=[start.frame, fin, last.frame], ts=control.last_ts, cause="control")
+
+
+# State replies and the state that says their service halted (NDMP v2-v4:
+# ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4).
+_HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
+
+
+def _polled_halted(stream: NdmpStream, since: float) -> bool:
+    """Did a state reply after `since` report its service halted? A DMA that polls
+    rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
+    return any(m.type == "reply" and not m.error and m.ts >= since
+               and message_op(m) in _HALTED_STATES
+               and m.body.get("state") == _HALTED_STATES[message_op(m)]
+               for m in stream.messages)
 
 
 def _still_running(ctx: Context, session: Session, stream: NdmpStream,
