@@ -31,6 +31,7 @@ CATALOGUE: dict[str, Severity] = {
     "data_halted_abnormally": E,
     "control_reset": E,
     "control_closed": E,
+    "ndmp_no_reply": E,
     "control_stalled": E,
     "control_off_backup_network": E,
     "step_missing": E,

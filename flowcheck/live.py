@@ -42,6 +42,8 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "data_reset",
     # An ACK that comes at last takes it back.
     "control_stalled",
+    # A late answer takes it back.
+    "ndmp_no_reply",
 })
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.

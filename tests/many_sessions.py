@@ -23,6 +23,7 @@ from test_ndmp_wire import REPLY, REQUEST, greeting, msg, u32, v4_tcp_addr, xdr_
 MEDIA, AGENT = "10.77.0.1", "10.77.0.2"
 MEDIA_RANGE, AGENT_RANGE = "5001-5100", "6001-9000"
 CONNECT_OPEN, DATA_LISTEN, DATA_START_BACKUP = 0x900, 0x409, 0x401
+NOTIFY_DATA_HALTED, HALT_SUCCESSFUL = 0x501, 1
 SYN, FIN, ACK, PSH = 0x02, 0x01, 0x10, 0x08
 
 
@@ -88,6 +89,12 @@ def backup_control(out: list[tuple[float, bytes]], media_port: int, t: float,
     return control
 
 
+def data_halted(control: _Conn, ts: float) -> None:
+    """The agent's NOTIFY_DATA_HALTED (SUCCESSFUL) on the control connection: the job's
+    normal end, before its control connection closes."""
+    control.data(ts, "resp", msg(5, REQUEST, NOTIFY_DATA_HALTED, u32(HALT_SUCCESSFUL)))
+
+
 def many_sessions_packets(jobs: int, *, spacing: float = 0.002) -> list[tuple[float, bytes]]:
     """Frames (ts, bytes) of `jobs` overlapping backups, in time order.
 
@@ -103,6 +110,7 @@ def many_sessions_packets(jobs: int, *, spacing: float = 0.002) -> list[tuple[fl
         t = start + k * spacing
         data_port = 6001 + k % 3000
         control = backup_control(out, 20000 + k % 30000, t, data_port)
+        data_halted(control, closing - 0.5 + k * 0.0001)
         control.close(closing + k * 0.0001)
         callback = _Conn(out, (AGENT, 30000 + k % 30000), (MEDIA, 5001 + k % 100))
         callback.open(t + (0.18 if k % 4 == 3 else 0.05))

@@ -24,6 +24,7 @@ from many_sessions import (
     MEDIA_RANGE,
     _Conn,
     backup_control,
+    data_halted,
 )
 
 from flowcheck.cli.main import run
@@ -60,6 +61,7 @@ def backup(segments: int, *, lost_every: int = 0) -> bytes:
             data._send(ts + 0.00001, "orig", 0x10)  # the receiver's ACK
     data.close(ts + 0.01)
     callback.close(ts + 0.02)
+    data_halted(control, ts + 0.025)
     control.close(ts + 0.03)
     out.sort(key=lambda item: item[0])
     return pcap_bytes(out)

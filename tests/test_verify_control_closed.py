@@ -17,56 +17,27 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from lab_edits import LAB, analyze_lab, fin_close, lab_packets, write
+from scapy.all import TCP
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
-LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 NAME = "clean-3-resources"
 CUT = 300  # inside resource 2: after its DATA_START_BACKUP (219), before its halt
-
-
-def _next_seq(packets: list[Packet], sport: int, dport: int) -> int:
-    """The sequence number after the last byte (or SYN/FIN) sent sport -> dport."""
-    ends = [p[TCP].seq + len(p[TCP].payload) + (1 if p[TCP].flags & 0x03 else 0)
-            for p in packets if TCP in p and (p[TCP].sport, p[TCP].dport) == (sport, dport)]
-    return max(ends)
-
-
-def _segment(template: Packet, flags: str, seq: int, ack: int, ts: Decimal) -> Packet:
-    packet = template.copy()
-    packet[TCP].remove_payload()
-    packet[TCP].flags, packet[TCP].seq, packet[TCP].ack = flags, seq, ack
-    del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
-    packet.time = ts
-    return packet
 
 
 def _closed_capture(tmp_path: Path, cut: int, closer_port: int, name: str) -> Path:
     """The first `cut` frames, then a FIN exchange on the control connection begun by
     the side whose port is `closer_port` (10000: the agent), 1 ms after the cut."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))[:cut]
+    packets = lab_packets(NAME, cut)
     media_port = packets[0][TCP].sport
-    ports = {media_port, 10000}
     other_port = media_port if closer_port == 10000 else 10000
-    control = [p for p in packets if TCP in p and {p[TCP].sport, p[TCP].dport} == ports]
-    mine = [p for p in control if p[TCP].sport == closer_port][-1]
-    theirs = [p for p in control if p[TCP].sport == other_port][-1]
-    my_seq = _next_seq(packets, closer_port, other_port)
-    their_seq = _next_seq(packets, other_port, closer_port)
-    ts = packets[-1].time + Decimal("0.001")
-    close = [_segment(mine, "FA", my_seq, their_seq, ts),
-             _segment(theirs, "FA", their_seq, my_seq + 1, ts + Decimal("0.0002")),
-             _segment(mine, "A", my_seq + 1, their_seq + 1, ts + Decimal("0.0004"))]
-    path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), [*packets, *close])
-    return path
+    close = fin_close(packets, closer_port, other_port, packets[-1].time + Decimal("0.001"))
+    return write(tmp_path, name, [*packets, *close])
 
 
 def _analyze(path: Path) -> Analysis:
-    config = build_config(load_file(LAB / f"{NAME}.toml"))
-    return analyze(read_traffic([str(path)], config), config)
+    return analyze_lab(path, NAME)
 
 
 def test_agent_closing_the_control_connection_mid_resource_is_an_error(

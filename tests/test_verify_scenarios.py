@@ -23,6 +23,7 @@ from flowcheck.model import (
     Severity,
 )
 from flowcheck.ndmp.messages import decode_body
+from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
@@ -62,10 +63,14 @@ def conn(uid: str, orig: str, oport: int, resp: str, rport: int, ts: float, *,
     return c
 
 
+_CODES = {name: code for code, name in ANY_VERSION_NAMES.items()}
+
+
 def msg(frame: int, ts: float, direction: str, type_: str, name: str, *, error: int = 0,
         error_name: str = "NDMP_NO_ERR", body: dict | None = None) -> NdmpMessage:
-    return NdmpMessage(frame, ts, direction, 1, type_, 0, name, error,  # type: ignore[arg-type]
-                       0, error_name=error_name, body=body or {})
+    """A message without sequence numbers: a reply answers the request of its code."""
+    return NdmpMessage(frame, ts, direction, 1, type_, _CODES.get(name, 0),  # type: ignore[arg-type]
+                       name, error, 0, error_name=error_name, body=body or {})
 
 
 def announce(control: str, ip: str, port: int, frame: int, ts: float, message: str,
@@ -108,7 +113,8 @@ def be_backup(*, callback_how: str = "ok", callback_port: int = 5002, data_how: 
                 msg(20, 2.0, "orig", "request", "DATA_LISTEN"),
                 msg(21, 2.1, "resp", "reply", "DATA_LISTEN")]
     if start:
-        messages.append(msg(30, 2.5, "orig", "request", "DATA_START_BACKUP"))
+        messages += [msg(30, 2.5, "orig", "request", "DATA_START_BACKUP"),
+                     msg(31, 2.6, "resp", "reply", "DATA_START_BACKUP")]
     stream = NdmpStream("Cctl", version=4, messages=messages)
     if announce_data:
         stream.announcements.append(
@@ -287,8 +293,11 @@ def ndmp_backup(*, agent_port: int = 6001, data_how: str = "ok", listen_error: b
                      msg(21, 2.1, "resp", "reply", "DATA_LISTEN", error=1,
                          error_name="NDMP_NOT_SUPPORTED_ERR")]
         return [control], [stream]
-    messages += [msg(20, 2.0, "orig", "request", "DATA_CONNECT"),
-                 msg(22, 2.2, "orig", "request", "DATA_START_BACKUP")]
+    messages += [msg(20, 2.0, "orig", "request", "DATA_CONNECT")]
+    if data_how == "ok":
+        messages.append(msg(21, 2.1, "resp", "reply", "DATA_CONNECT"))
+    messages += [msg(22, 2.2, "orig", "request", "DATA_START_BACKUP"),
+                 msg(23, 2.3, "resp", "reply", "DATA_START_BACKUP")]
     if data_how != "ok":
         messages.append(msg(21, 9.0, "resp", "reply", "DATA_CONNECT", error=23,
                             error_name="NDMP_CONNECT_ERR"))
@@ -404,7 +413,8 @@ def test_concurrent_sessions_get_their_own_data_connections() -> None:
     data2 = conn("D2", A, 6003, M, 5011, 2.5, orig_bytes=10)
     streams = []
     for uid, port, ts in (("C1", 5002, 2.0), ("C2", 5011, 2.2)):
-        stream = NdmpStream(uid, 4, messages=[msg(9, ts, "orig", "request", "DATA_CONNECT")])
+        stream = NdmpStream(uid, 4, messages=[msg(9, ts, "orig", "request", "DATA_CONNECT"),
+                                              msg(10, ts + 0.1, "resp", "reply", "DATA_CONNECT")])
         stream.announcements.append(announce(uid, M, port, 9, ts, "NDMP_DATA_CONNECT", "mover"))
         streams.append(stream)
     sessions, findings = run([control1, control2, data1, data2], streams, profile="ndmp")
@@ -459,7 +469,7 @@ def test_range_too_small_for_resources_counts_as_plan_does(
 def test_range_too_small_from_traffic() -> None:
     config = replace(LAB, media_range=((5001, 5002),))
     control = conn("C0", M, 5001, A, 10000, 0.0, end=20.0)
-    stream = NdmpStream("C0", 4)
+    stream = NdmpStream("C0", 4, messages=[msg(1, 0.1, "resp", "post", "NOTIFY_CONNECTED")])
     connections = [control]
     for n in range(3):
         connections.append(conn(f"D{n}", A, 6001 + n, M, 5002 + n, 3.0 + n, orig_bytes=9))
@@ -480,8 +490,9 @@ def test_multi_homed_data_on_other_network_keeps_its_roles() -> None:
     control = conn("Cctl", m2, 5001, a2, 10000, 0.0, end=20.0)
     callback = conn("Ccb", a2, 6002, m2, 5002, 1.0)
     data = conn("Cdata", M, 5003, A, 7001, 3.0, resp_bytes=9000)
-    stream = NdmpStream("Cctl", 4, messages=[msg(30, 2.5, "orig", "request",
-                                                 "DATA_START_BACKUP")])
+    stream = NdmpStream("Cctl", 4, messages=[
+        msg(30, 2.5, "orig", "request", "DATA_START_BACKUP"),
+        msg(31, 2.6, "resp", "reply", "DATA_START_BACKUP")])
     stream.announcements.append(announce("Cctl", A, 7001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
     config = replace(LAB, media_servers=(M, m2), remote_agents=(A, a2))
     sessions, findings = run([control, callback, data], [stream], config=config)

@@ -19,6 +19,7 @@ from flowcheck.verify.evidence import check_evidence
 from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
+from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.quoted import check_quoted
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_running
@@ -42,6 +43,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_links(ctx)
     check_cut_transfers(ctx)
     check_replies(ctx)
+    check_no_reply(ctx)
     check_running(ctx)
     check_steps(ctx)
     report_left_out(ctx)

@@ -1,0 +1,151 @@
+"""An NDMP peer that stopped answering: the agent never greeted the media server, or a
+request was never answered (ndmp_no_reply).
+
+An NDMP server greets every new control connection with NDMP_NOTIFY_CONNECTED and
+answers each request with one reply, at once (NDMP v4 spec, "Connection"; long
+operations reply first and notify their end later). A peer whose TCP accepted the
+connection and acknowledged the request, but that sent nothing more before the session
+was closed or for NO_REPLY_SECONDS, has stopped answering: a hung service, or another
+program listening on the NDMP port (Webmin's default port is 10000). Backup Exec ends
+such a job with "Communication Failure has occurred between the Job Engine and Remote
+Agent" though every connection opened.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import after, answered, judged, stream_whole
+from flowcheck.verify.running import stalled_side
+
+# Silence after a request (or after the handshake, for the greeting) that shows the
+# peer stopped answering, when nobody closed the connection: far above any reply time.
+NO_REPLY_SECONDS = 30.0
+# Requests NDMP answers in other ways: CONNECT_CLOSE has no reply (the connection's
+# close is its end); a listen request unanswered is step 3's (`step_missing`).
+_NOT_HERE = {"CONNECT_CLOSE", "DATA_LISTEN", "MOVER_LISTEN"}
+
+
+def check_no_reply(ctx: Context) -> None:
+    """ndmp_no_reply for each session whose control connection opened (its handshake in
+    the capture), whose whole control conversation the capture shows
+    (evidence.stream_whole), that has no root cause yet and whose peer stopped
+    answering: no greeting, or a request never answered though its TCP acknowledged it;
+    and then the connection closed, or the capture went on NO_REPLY_SECONDS."""
+    for session in ctx.sessions:
+        control = ctx.by_uid[session.control_uid]
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        if stream is None and not control.orig_bytes and not control.resp_bytes:
+            stream = NdmpStream(control.uid)  # not a byte either way: nothing to decode
+        if (stream is None or ctx.causes.get(session.id) or judged(ctx, control) != "established"
+                or not stream_whole(ctx, session, stream) or stalled_side(control) is not None):
+            continue
+        request = _unanswered(stream)
+        if request is not None and not _acked(control, request):
+            continue  # its peer may never have received it
+        if request is None and any(m.direction == "resp" for m in stream.messages):
+            continue
+        since = request.ts if request is not None else _opened(control)
+        closer = _closer(control)
+        if closer is None and after(ctx, since) < NO_REPLY_SECONDS:
+            continue
+        asker = "orig" if request is None else request.direction
+        if closer == asker and control.last_ts - since < ctx.config.retransmission_timeout:
+            continue  # closed without waiting for the answer: no silence shown
+        _report(ctx, session, control, request, since, closer)
+
+
+def no_reply_reported(ctx: Context, session: Session) -> bool:
+    """Did the session's peer stop answering (ndmp_no_reply)? Then what the session
+    would have done next (Backup Exec's callback, the announcements) never came, and
+    their absence is no evidence of a block."""
+    return any(f.code == "ndmp_no_reply" and f.session == session.id for f in ctx.findings)
+
+
+def _unanswered(stream: NdmpStream) -> NdmpMessage | None:
+    """The last request its peer never answered and sent nothing after; None if none."""
+    for index in range(len(stream.messages) - 1, -1, -1):
+        message = stream.messages[index]
+        if message.type != "request":
+            continue
+        later = stream.messages[index + 1:]
+        if (message_op(message) in _NOT_HERE or answered(message, later)
+                or any(m.direction != message.direction for m in later)):
+            return None
+        return message
+    return None
+
+
+def _acked(control: Connection, request: NdmpMessage) -> bool:
+    """Did the peer's TCP acknowledge every byte the request's side sent?"""
+    return not (control.orig_unacked if request.direction == "orig" else control.resp_unacked)
+
+
+def _opened(control: Connection) -> float:
+    """When the handshake ended (the SYN-ACK, as near as the record keeps it)."""
+    return control.synack_ts if control.synack_ts is not None else control.ts
+
+
+def _closer(control: Connection) -> str | None:
+    """"orig" or "resp": the side whose FIN or RST came first (history letters: upper
+    case the originator's, Zeek's conn.log); None while the connection is open."""
+    for letter in control.history:
+        if letter in "FR":
+            return "orig"
+        if letter in "fr":
+            return "resp"
+    return None
+
+
+def _report(ctx: Context, session: Session, control: Connection, request: NdmpMessage | None,
+            since: float, closer: str | None) -> None:
+    media, agent = control.orig_h, control.resp_h
+    asker = "orig" if request is None else request.direction
+    silent = f"the agent {agent}" if asker == "orig" else f"the media server {media}"
+    where = (f"the control connection {endpoint(control.orig_h, control.orig_p)} -> "
+             f"{endpoint(control.resp_h, control.resp_p)}")
+    if request is None:
+        what = (f"{silent} accepted {where} but never sent an NDMP message on it (an NDMP "
+                "server greets each connection with NDMP_NOTIFY_CONNECTED at once)")
+    else:
+        what = (f"{silent} never answered {message_op(request)} (frame {request.frame}) on "
+                f"{where}, although its TCP acknowledged it")
+    firsts = [frames[0] for frames in (control.fin_frames, control.rst_frames) if frames]
+    close_frames = [min(firsts)] if firsts else []
+    close_ts = control.last_ts
+    at = f" (frame {close_frames[0]})" if close_frames else ""
+    if closer is None:
+        end = f"; the capture went on {span_words(after(ctx, since))} with nothing from it"
+    elif closer == asker:
+        who = "the media server" if closer == "orig" else "the agent"
+        end = (f"; {who} gave up and closed the connection {span_words(close_ts - since)} "
+               f"later{at}")
+    else:
+        end = (f"; it closed the connection instead{at}, "
+               f"{span_words(close_ts - since)} later")
+    port = control.resp_p
+    webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
+    if asker == "orig" and request is None:
+        cause = (f" What listens on port {port} of the agent is not answering NDMP: its NDMP "
+                 f"service hung or stopped working, or another program holds the port{webmin}.")
+        fix = (f"On the agent {agent}, see which program listens on TCP {port} (Windows: "
+               f"netstat -abno | findstr :{port}; Linux: ss -ltnp 'sport = :{port}'); restart "
+               "its NDMP service (Backup Exec: the Remote Agent), or move the other program "
+               f"off port {port}.")
+    elif asker == "orig":
+        cause = (" The agent's NDMP service stopped answering: hung, or stuck on the "
+                 "request.")
+        fix = (f"See the NDMP service's log on the agent {agent} at that time (what the request "
+               "waited for: a disk, a snapshot, a lock), then restart the service (Backup "
+               "Exec: the Remote Agent) before the job runs again.")
+    else:
+        cause = " The media server's job engine stopped answering the agent."
+        fix = (f"See the job log and the media server {media}'s job engine service (hung or "
+               "stopped) at that time.")
+    frames = ([request.frame] if request is not None else control.synack_frames[:1]) \
+        + close_frames
+    ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
+            "on without its answers.", fix, session=session, conn=control, frames=frames,
+            ts=since, cause="control")

@@ -1,0 +1,93 @@
+"""An NDMP peer that stopped answering: `ndmp_no_reply` (error).
+
+The agent's TCP accepts the control connection and acknowledges the media server's
+requests, but its NDMP service never greets (a hung service, or another program on the
+port) or never answers a request; the media server gives up and closes. Every
+connection opened, so such a job passed (plain NDMP: a "browse" session) or failed with
+Backup Exec's callback `step_missing` and a firewall fix.
+
+Built from captures/lab/clean-3-resources.pcap: frame 3 ends the control connection's
+handshake, frame 4 is the agent's NDMP_NOTIFY_CONNECTED, frame 6 the media server's
+CONNECT_OPEN (frame 7 the agent's ACK of it, frame 8 its reply).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lab_edits import analyze_lab, fin_close, lab_packets, last_from, next_seq, segment, write
+
+from flowcheck.model import Finding
+
+NAME = "clean-3-resources"
+MEDIA_PORT = 5039
+
+
+def _findings(path: Path, profile: str | None = None) -> list[Finding]:
+    return analyze_lab(path, NAME, profile).findings
+
+
+def _closed_after(tmp_path: Path, cut: int, closer: int, wait: str, name: str) -> Path:
+    packets = lab_packets(NAME, cut)
+    other = MEDIA_PORT if closer == 10000 else 10000
+    return write(tmp_path, name, [*packets, *fin_close(
+        packets, closer, other, packets[-1].time + Decimal(wait))])
+
+
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
+def test_a_service_that_never_greets_is_an_error(tmp_path: Path, profile: str) -> None:
+    """Handshake, then nothing from the agent; the media server closes 30 s later."""
+    path = _closed_after(tmp_path, 3, MEDIA_PORT, "30", "silent")
+    analysis = analyze_lab(path, NAME, profile)
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "ndmp_no_reply" and analysis.verdict == "fail"
+    assert "accepted the control connection 10.77.0.1:5039 -> 10.77.0.2:10000 but never sent " \
+        "an NDMP message" in error.message
+    assert "gave up and closed the connection 30 s later (frame 4)" in error.message
+    assert "Webmin" in error.message and "netstat" in error.fix
+    steps = analysis.sessions[0].steps
+    assert [s.status for s in steps[1:]] == ["unknown"] * (len(steps) - 1)
+
+
+def test_a_request_never_answered_names_it(tmp_path: Path) -> None:
+    """CONNECT_OPEN acknowledged (frame 7) but never answered; closed 30 s later."""
+    [error] = [f for f in _findings(_closed_after(tmp_path, 7, MEDIA_PORT, "30", "hung"))
+               if str(f.severity) == "error"]
+    assert error.code == "ndmp_no_reply"
+    assert error.message.startswith("The agent 10.77.0.2 never answered CONNECT_OPEN (frame 6)")
+    assert error.frames == [6, 8]
+    assert "restart the service" in error.fix
+
+
+def test_the_agent_closing_instead_of_answering(tmp_path: Path) -> None:
+    [error] = [f for f in _findings(_closed_after(tmp_path, 7, 10000, "0.001", "agent-close"))
+               if f.code == "ndmp_no_reply"]
+    assert "it closed the connection instead (frame 8)" in error.message
+
+
+def test_a_close_without_waiting_for_the_reply_is_no_silence(tmp_path: Path) -> None:
+    """The media server closes 1 ms after its request: it never waited for an answer."""
+    path = _closed_after(tmp_path, 7, MEDIA_PORT, "0.001", "no-wait")
+    assert "ndmp_no_reply" not in {f.code for f in _findings(path)}
+
+
+@pytest.mark.parametrize(("wait", "reported"), [("40", True), ("5", False)])
+def test_a_silence_on_an_open_connection(tmp_path: Path, wait: str, reported: bool) -> None:
+    """No close: the capture goes on (a keepalive from the media server `wait` s after
+    the request); 30 s of silence shows it, 5 s may be a capture stopped early."""
+    packets = lab_packets(NAME, 7)
+    keepalive = segment(last_from(packets, MEDIA_PORT, 10000), "A",
+                        next_seq(packets, MEDIA_PORT, 10000) - 1,
+                        next_seq(packets, 10000, MEDIA_PORT),
+                        packets[-1].time + Decimal(wait))
+    path = write(tmp_path, f"open-{wait}", [*packets, keepalive])
+    codes = {f.code for f in _findings(path)}
+    assert ("ndmp_no_reply" in codes) == reported
+
+
+def test_the_whole_job_has_no_silence() -> None:
+    from lab_edits import LAB
+
+    assert "ndmp_no_reply" not in {f.code for f in _findings(LAB / f"{NAME}.pcap")}
