@@ -37,6 +37,7 @@ from flowcheck.verify.context import (
     refusal_causes,
     refusal_how,
     session_uids,
+    unseen_syn_words,
 )
 from flowcheck.verify.evidence import (
     after,
@@ -92,7 +93,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: no agent listening, or a firewall "
-                "rejects it.",
+                f"rejects it.{unseen_syn_words(ctx, [conn])}",
                 f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
@@ -183,7 +184,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{_capitalised(rule)}.", session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}.",
+                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
+                f"{unseen_syn_words(ctx, [conn])}",
                 callback_refused_fix(ctx, conn, session), session=session, conn=conn,
                 cause="callback")
     elif outcome == "handshake_incomplete":
@@ -322,7 +324,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "refused":
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.", data_refused_fix(ctx, first, session),
+                f"{refusal_causes(first)}.{unseen_syn_words(ctx, attempts)}",
+                data_refused_fix(ctx, first, session),
                 session=session, conn=first, frames=frames, cause="data")
     else:
         _handshake_incomplete(ctx, session, first, "data connection", "data")
