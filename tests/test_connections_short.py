@@ -31,7 +31,8 @@ from flowcheck.connections.state import EndpointState, conn_state, conn_states
 from flowcheck.model import Connection
 
 SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half_open",
-          "mid_stream", "synack_first", "zero_window", "syn_data", "one_direction")
+          "mid_stream", "synack_first", "zero_window", "syn_data", "one_direction",
+          "refused_one_direction")
 M_BYTES = bytes((10, 77, 0, 1))  # test_connections_states.M, as the IPv4 source
 
 
@@ -45,6 +46,9 @@ def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[b
 
     if shape == "rejected":
         return [p(True, SYN, isn)] * rng.randint(1, 2) + [p(False, RST | ACK, 0, isn + 1)]
+    if shape == "refused_one_direction":  # A's refusal only (seq 0), or an abort's RST
+        seq, window = rng.choice([(0, 0), (rng.randrange(1, 1 << 32), 0)])
+        return [ethernet_rst(mport, aport, seq, isn + 1, window)]
     if shape == "unanswered":
         return [p(True, SYN, isn)] * rng.randint(1, 3)
     if shape == "one_direction":  # a sniffer of one direction: M's packets, or A's
@@ -88,6 +92,13 @@ def ethernet_zero_window(mport: int, aport: int, seq: int, ack: int) -> bytes:
     from test_connections_util import ethernet, ipv4, tcp
     return ethernet(ipv4(A, M, 6, tcp(aport, mport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ACK,
                                       window=0)))
+
+
+def ethernet_rst(mport: int, aport: int, seq: int, ack: int, window: int) -> bytes:
+    from test_connections_states import A, M
+    from test_connections_util import ethernet, ipv4, tcp
+    return ethernet(ipv4(A, M, 6, tcp(aport, mport, seq, ack & 0xFFFFFFFF, RST | ACK,
+                                      window=window)))
 
 
 def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
@@ -156,6 +167,8 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert {"SF", "S2", "REJ", "S0", "RSTO", "RSTR", "OTH"} <= states
     histories = "".join(c.history for c in reference)
     assert "^" in histories and "W" in histories.upper()
+    # Refusals whose SYN is not captured: the RST's receiver is the originator.
+    assert any(c.refusal_first and c.history == "^r" for c in reference)
     # The evidence times come with their frames (the paths agree on them above).
     assert all((c.synack_ts is None) == (not c.synack_frames) and
                (c.rst_ts is None) == (not c.rst_frames) for c in reference)

@@ -105,6 +105,36 @@ def test_synack_seen_first_flips_roles(tmp_path: Path) -> None:
     assert (c.orig_h, c.history) == (M, "^hA")
 
 
+def _rst(seq: int, window: int, data: bytes = b"") -> bytes:
+    """A RST+ACK from the agent's port 6001 to the media server's 5002 (no server port
+    either side: only the RST's shape can flip the roles)."""
+    return ethernet(ipv4(A, M, 6, tcp(6001, 5002, seq, 4242, RST | ACK, data,
+                                      window=window)))
+
+
+@pytest.mark.parametrize(("seq", "window"), [(0, 0), (0, 512)])
+def test_refusal_rst_seen_first_flips_roles(tmp_path: Path, seq: int, window: int) -> None:
+    """A RST of a refusal's shape (RST+ACK, no payload, seq 0: RFC 9293
+    3.10.7.1) answers a SYN: its receiver opened the connection, as a SYN-ACK's does."""
+    c = one(tmp_path, [_rst(seq, window)])
+    assert (c.orig_h, c.orig_p, c.resp_h, c.resp_p) == (M, 5002, A, 6001)
+    assert (c.history, c.conn_state, c.refusal_first) == ("^r", "RSTRH", True)
+    assert (c.orig_pkts, c.resp_pkts, c.resp_rst, c.orig_rst) == (0, 1, True, False)
+
+
+@pytest.mark.parametrize("packet", [_rst(77_000, 512), _rst(77_000, 0), _rst(0, 0, b"x"),
+                                    ethernet(ipv4(A, M, 6, tcp(6001, 5002, 0, 0, RST)))],
+                         ids=["seq-and-window", "seq-window-0", "payload", "no-ack"])
+def test_other_rst_seen_first_keeps_its_sender_as_originator(tmp_path: Path,
+                                                             packet: bytes) -> None:
+    """An abort's RST (its own seq, with a window or Windows' 0), one with data, one
+    without ACK: not a
+    refusal's shape, so the sender stays the originator (no server port either side)."""
+    c = one(tmp_path, [packet])
+    assert (c.orig_h, c.orig_p, c.refusal_first) == (A, 6001, False)
+    assert c.history.endswith("R") and "^" not in c.history
+
+
 def test_reused_four_tuple_starts_a_new_connection(tmp_path: Path) -> None:
     first = handshake() + [pkt(True, FIN | ACK, 101, 901), pkt(False, FIN | ACK, 901, 102),
                            pkt(True, ACK, 102, 902)]

@@ -93,18 +93,6 @@ def test_missing_callback_of_a_session_open_before_the_capture_is_unknown(
     assert session.steps[1].status == "unknown"
 
 
-def test_lone_rst_to_the_ndmp_port_is_not_a_working_control_connection(
-        tmp_path: Path) -> None:
-    """control-refused kept to the agent's packets: a RST that answers a SYN the
-    capture lacks proves neither a refusal nor an open control connection."""
-    analysis = _from_frame("control-refused", 1, tmp_path, keep="ip.src == 10.77.0.2")
-    assert analysis.verdict == "inconclusive"
-    [session] = analysis.sessions
-    assert session.steps[0].status == "unknown"
-    assert "only a RST" in session.steps[0].detail
-    assert "capture_started_mid_session" not in [f.code for f in analysis.findings]
-
-
 def test_running_connection_before_the_control_packets_is_not_the_callback(
         tmp_path: Path) -> None:
     # From frame 112 on, the data connection (no SYN: its direction is a guess, agent

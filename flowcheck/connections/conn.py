@@ -20,6 +20,16 @@ PRE_TAP_CAP = 8  # packets kept for replay until the tap decides
 LETTER_RANK = {c: i for i, c in enumerate("^QISHDATGWFR")}
 
 
+def refusal_shape(flags: int, seq: int, plen: int) -> bool:
+    """A RST shaped as the answer to a SYN at a port nothing listens on (RFC 9293
+    3.10.7.1, CLOSED state: a segment without ACK gets <SEQ=0><ACK=SEG.SEQ+SEG.LEN>
+    <CTL=RST,ACK>, Linux, Windows and BSD alike, and firewalls' TCP resets): RST and ACK,
+    no SYN or FIN, no payload, seq 0. An abort's RST carries its sender's own seq (and
+    Windows' a window of 0): it is no refusal. flags: the TCP flags byte; seq: raw;
+    plen: payload bytes. The bulk path (flowcheck.connections.short) tests the same."""
+    return flags & (SYN | FIN | RST | ACK) == RST | ACK and plen == 0 and seq == 0
+
+
 def signed32(value: int) -> int:
     return ((value + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 

@@ -46,7 +46,7 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
-           "resp_unacked")
+           "resp_unacked", "refusal_first")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -247,7 +247,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-        unacked[1].tolist()))
+        unacked[1].tolist(), short.refusal_first[new].tolist()))
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:

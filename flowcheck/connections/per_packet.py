@@ -19,7 +19,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.connections.conn import ACK, PRE_TAP_CAP, SYN, ConnState, update_packet
+from flowcheck.connections.conn import (
+    ACK,
+    PRE_TAP_CAP,
+    SYN,
+    ConnState,
+    refusal_shape,
+    update_packet,
+)
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.parked import Parked
 from flowcheck.decode import DecodedBatch
@@ -56,7 +63,7 @@ class PerPacketPath:
     _buf: np.ndarray | None
     _copy: np.ndarray
     _get: Callable[[FlowKey], ConnState | None]
-    _open: Callable[[FlowKey, bool, int, int, float], ConnState]
+    _open: Callable[[FlowKey, bool, int, int, float, bool], ConnState]
 
     def _slow(self, key: FlowKey, k: int, from_lower: bool) -> None:
         """Packet k of the batch (a DecodedBatch TCP row, of flow key) through _one, its
@@ -76,7 +83,8 @@ class PerPacketPath:
         if c is None and key in self._parked:
             c = self._get(key)
         if c is None or starts_new(c, from_lower, flags, seq):
-            c = self._open(key, from_lower, flags, frame, ts)
+            c = self._open(key, from_lower, flags, frame, ts,
+                           refusal_shape(flags, seq, plen))
         is_orig = from_lower == c.orig_is_lower
         update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy)
         if c.tap_pending and plen > 0:

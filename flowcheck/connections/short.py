@@ -80,15 +80,20 @@ class ShortPass:
         window, low = d.tcp_window[rows], from_lower[rows]
         self.copy = copy[rows]
 
-        # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's receiver,
-        # else a client port talking to a server port.
+        # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's or a
+        # refusal RST's receiver (conn.refusal_shape), else a client port talking to a
+        # server port.
         first, low0 = flags[:v] & (SYN | ACK), low[:v]
+        refusal = (((flags[:v] & (SYN | FIN | RST | ACK)) == RST | ACK) & (plen[:v] == 0)
+                   & (seq[:v] == 0) & ~self.continuing)
         server_lower = (lower_port < 1024) | (lower_port == ndmp_port)
         server_upper = (upper_port < 1024) | (upper_port == ndmp_port)
         sender_server = np.where(low0, server_lower, server_upper)
         receiver_server = np.where(low0, server_upper, server_lower)
-        flipped = (first == SYN | ACK) | ((first != SYN) & sender_server & ~receiver_server)
+        flipped = ((first == SYN | ACK) | refusal
+                   | ((first != SYN) & sender_server & ~receiver_server))
         flipped &= ~self.continuing
+        self.refusal_first = refusal
         self.orig_is_lower = low0 ^ flipped
         # For the records: each flow's endpoints (lower, upper) and tunnel.
         first_rows = rows[:v]

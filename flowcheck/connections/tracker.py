@@ -302,13 +302,19 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
         return c
 
     def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
-              ts: float) -> ConnState:
+              ts: float, refusal: bool = False) -> ConnState:
+        """A new connection from its first packet (refusal: that packet has
+        conn.refusal_shape). Its originator: a SYN's sender; a SYN-ACK's or a refusal
+        RST's receiver (the SYN they answer is not captured); else a client port's
+        side when the other is a server port, else the sender."""
         lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
             flipped = False
         elif flags & (SYN | ACK) == SYN | ACK:
             flipped = True  # a SYN-ACK seen first: its receiver opened the connection
+        elif refusal:
+            flipped = True  # a refusal seen first: its receiver sent the SYN
         else:
             flipped = self._looks_like_server(sender[2]) and not self._looks_like_server(
                 receiver[2])
@@ -316,7 +322,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
         record = Connection(uid="", orig_h=address_text(orig[0], orig[1]), orig_p=orig[2],
                             resp_h=address_text(resp[0], resp[1]), resp_p=resp[2], ts=ts,
                             last_ts=ts, first_frame=frame, last_frame=frame,
-                            tunnel=tunnel or None)
+                            tunnel=tunnel or None, refusal_first=refusal)
         c = ConnState(record=record, orig_is_lower=orig == lower)
         if flipped:
             record.history = "^"

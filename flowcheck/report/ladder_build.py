@@ -32,6 +32,7 @@ from flowcheck.sessions import (
     closing,
     connection_outcome,
     message_op,
+    unseen_syn_refused,
 )
 
 if TYPE_CHECKING:
@@ -243,7 +244,8 @@ def _connection_arrows(conn: Connection, session: Session,
     if conn.icmp_frames:
         arrows.append(Arrow(resp, orig, "icmp", "ICMP unreachable", conn.uid,
                             list(conn.icmp_frames), None, 2, number, status, reply=True))
-    if not conn.syn_frames and conn.role != "control":
+    unseen_syn = unseen_syn_refused(conn)
+    if not conn.syn_frames and conn.role != "control" and not unseen_syn:
         arrows.append(Arrow(orig, resp, "syn", f"(open before the capture) "
                             f"{ports}", conn.uid, [conn.first_frame], conn.ts, 0, number,
                             status))
@@ -271,7 +273,10 @@ def _connection_arrows(conn: Connection, session: Session,
                                 list(conn.rst_frames), ts, 4, last.step if last else None,
                                 _status(last, conn)))
         else:
-            arrows.append(Arrow(src, dst, "rst", "RST" + (" (refused)" if refused else ""),
+            label = "RST" + (" (refused)" if refused else "")
+            if unseen_syn:  # as a quoted ICMP reject's arrow (_quoted_arrows)
+                label = f"RST (refused; SYN {ports} not captured)"
+            arrows.append(Arrow(src, dst, "rst", label,
                                 conn.uid, list(conn.rst_frames), ts, 4, number,
                                 status if refused else "neutral", reply=refused))
     elif conn.role == "data" and closed_before_data(conn):  # closed by FIN, no data

@@ -39,6 +39,7 @@ from flowcheck.sessions.classify import (
     rst_only,
     session_kind,
     starts_data,
+    unseen_syn_refused,
 )
 from flowcheck.sessions.matching import (
     CALLBACK_SLACK_SECONDS,
@@ -51,7 +52,7 @@ __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "announcement_groups",
     "closed_before_data", "closing", "build_sessions",
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
-    "one_sided", "rst_only", "session_kind",
+    "one_sided", "rst_only", "session_kind", "unseen_syn_refused",
 ]
 
 

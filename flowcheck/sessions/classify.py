@@ -55,6 +55,8 @@ def connection_outcome(conn: Connection) -> Outcome:
         if conn.resp_rst or conn.icmp_frames or conn.conn_state == "REJ":
             return "refused"
         return "unanswered"
+    if unseen_syn_refused(conn):
+        return "refused"  # its SYN travelled the way the capture lacks
     return "midstream"  # the capture started after the handshake: nothing to judge
 
 
@@ -105,6 +107,16 @@ def rst_only(conn: Connection) -> bool:
     return (not conn.syn_seen and not conn.synack_seen and not conn.orig_bytes
             and not conn.resp_bytes and bool(conn.rst_frames)
             and conn.orig_pkts + conn.resp_pkts <= len(conn.rst_frames))
+
+
+def unseen_syn_refused(conn: Connection) -> bool:
+    """A refusal whose SYN the capture lacks: nothing but RSTs from the responder, the
+    first of a refusal's shape (Connection.refusal_first: RST+ACK, no payload, seq 0:
+    RFC 9293 3.10.7.1), nothing from the originator. A capture of one direction
+    (`tcpdump 'src host X'`, a SPAN port that sees one way) holds the refusal and not
+    the SYN it answers; the engine made the RST's receiver the originator, as the SYN's
+    sender would have been."""
+    return conn.refusal_first and rst_only(conn) and not conn.orig_pkts
 
 
 def one_sided(conn: Connection) -> Direction | None:

@@ -18,6 +18,7 @@ from flowcheck.model import (
     endpoint,
 )
 from flowcheck.profiles import Profile
+from flowcheck.sessions import unseen_syn_refused
 
 
 @dataclass(slots=True)
@@ -205,6 +206,26 @@ def session_uids(session: Session) -> list[str]:
 def refusal_how(conn: Connection) -> str:
     """What refused the SYN: "an ICMP unreachable" or "a RST"."""
     return "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
+
+
+def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
+    """Where the evidence of refusals whose SYN the capture lacks is
+    (flowcheck.sessions.unseen_syn_refused), as a sentence to follow a refusal finding's
+    message; "" when every one of conns holds its SYN."""
+    unseen = [c for c in conns if unseen_syn_refused(c)]
+    if not unseen:
+        return ""
+    first, many = unseen[0], len(unseen) > 1
+    ports = ", ".join(dict.fromkeys(str(c.orig_p) for c in unseen))
+    frames = ", ".join(str(c.rst_frames[0]) for c in unseen)
+    way = (first.orig_h, first.resp_h)
+    why = (f" (it holds no packet from {way[0]} to {way[1]}: one direction only)"
+           if way in ctx.missing else "")
+    return (f" The capture does not hold the SYN{'s' if many else ''} from {first.orig_h} "
+            f"port{'s' if many else ''} {ports}{why}; the RST{'s' if many else ''} in "
+            f"frame{'s' if many else ''} {frames} answer{'' if many else 's'} "
+            f"{'them' if many else 'it'}: RST+ACK, no data, sequence number 0 or window "
+            "0, as a TCP refuses a SYN.")
 
 
 def refusal_causes(conn: Connection) -> str:

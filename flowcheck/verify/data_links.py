@@ -19,6 +19,7 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
     refusal_causes,
+    unseen_syn_words,
 )
 from flowcheck.verify.evidence import (
     connector_unseen,
@@ -130,7 +131,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "refused":
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.", data_refused_fix(ctx, first, session),
+                f"{refusal_causes(first)}.{unseen_syn_words(ctx, attempts)}",
+                data_refused_fix(ctx, first, session),
                 session=session, conn=first, frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

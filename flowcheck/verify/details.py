@@ -8,7 +8,12 @@ in), never a copy of another column.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import closed_before_data, closing, connection_outcome
+from flowcheck.sessions import (
+    closed_before_data,
+    closing,
+    connection_outcome,
+    unseen_syn_refused,
+)
 from flowcheck.verify.context import Context, conn_sides, refusal_how
 
 
@@ -158,6 +163,9 @@ def failure_words(conn: Connection) -> str:
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
                 "data")
+    if outcome == "refused" and unseen_syn_refused(conn):
+        return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
+                "shaped as a refusal; the capture does not hold the SYN it answers)")
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
     if outcome == "aborted":

@@ -22,6 +22,7 @@ from flowcheck.verify.context import (
     opening_frames,
     refusal_causes,
     refusal_how,
+    unseen_syn_words,
 )
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.evidence import judged, note_unseen
@@ -73,7 +74,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: no agent listening, or a firewall "
-                "rejects it.",
+                f"rejects it.{unseen_syn_words(ctx, [conn])}",
                 f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
@@ -112,7 +113,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{capitalised(rule)}.", session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}.",
+                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
+                f"{unseen_syn_words(ctx, [conn])}",
                 callback_refused_fix(ctx, conn, session), session=session, conn=conn,
                 cause="callback")
     elif outcome == "handshake_incomplete":
