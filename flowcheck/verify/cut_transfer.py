@@ -1,6 +1,6 @@
 """Data connections reset in the middle of their transfer: `data_reset`.
 
-A data connection that carried bytes and then ended with a RST, without a FIN, and whose
+A data connection that carried bytes and then ended with a RST before any FIN, and whose
 job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED
 CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. Some
 NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
@@ -29,8 +29,9 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
     found = []
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        if not conn.rst_frames or conn.fin_frames or not (conn.orig_bytes or conn.resp_bytes):
-            continue
+        if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
+                conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]):
+            continue  # no reset, nothing carried, or a close begun before it
         reset_ts = reset_time(conn)
         halt = _halt_of(messages, conn.ts, reset_ts)
         if halt is None:
@@ -74,8 +75,8 @@ def check_cut_transfers(ctx: Context) -> None:
             ctx.add("data_reset",
                     f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
                     f"{endpoint(conn.resp_h, conn.resp_p)} was reset by {who} "
-                    f"({reset_words(conn)}) after carrying {moved}, with no FIN and no "
-                    f"normal halt of its job after it: the transfer was cut short."
+                    f"({reset_words(conn)}) after carrying {moved}, before any FIN and with "
+                    f"no normal halt of its job after it: the transfer was cut short."
                     + then,
                     "See the job log and both hosts' logs at that time for why the "
                     "transfer stopped; if neither host reset it, look for a firewall or IPS "

@@ -23,9 +23,14 @@ def check_replies(ctx: Context) -> None:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None:
             continue
+        # Warnings of one kind (request, error, side) are said once, with their count:
+        # a failed job's DMA polls and aborts again and again.
+        repeated: dict[tuple[str, str, str], list[NdmpMessage]] = {}
         for index, message in enumerate(stream.messages):
             if message.type == "reply" and message.error:
-                _error_reply(ctx, session, stream, index, message)
+                _error_reply(ctx, session, stream, index, message, repeated)
+        for messages in repeated.values():
+            _report_reply(ctx, session, messages, Severity.WARNING)
     # Halts come last: a halt after a reported root cause is its consequence.
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
@@ -46,22 +51,54 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
 
 
 def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
-                 message: NdmpMessage) -> None:
+                 message: NdmpMessage,
+                 repeated: dict[tuple[str, str, str], list[NdmpMessage]]) -> None:
     op = message_op(message)
-    if op in CONNECTING and "data" in ctx.causes.get(session.id, set()):
+    if (op in CONNECTING or _connects(stream, index, message)) and \
+            "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
-    error = message.error_name.removeprefix("NDMP_") if message.error_name else str(
+    if severity == Severity.ERROR:
+        _report_reply(ctx, session, [message], severity)
+    else:
+        repeated.setdefault((op, _error_words(message), message.direction), []).append(message)
+
+
+def _error_words(message: NdmpMessage) -> str:
+    return message.error_name.removeprefix("NDMP_") if message.error_name else str(
         message.error)
-    side = "agent" if message.direction == "resp" else "media server"
+
+
+def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
+                  severity: Severity) -> None:
+    """One ndmp_error_reply for error replies of one kind (the same request, error and
+    side), with their count and frames."""
+    first = messages[0]
+    op, error = message_op(first), _error_words(first)
+    side = "agent" if first.direction == "resp" else "media server"
+    frames = [m.frame for m in messages]
+    where = (f"frame {first.frame}" if len(messages) == 1 else
+             f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
+             + (", ..." if len(frames) > 8 else ""))
     ctx.add("ndmp_error_reply",
-            f"{op} was answered {error} by the {side} (frame {message.frame}, control "
+            f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
             + ("" if severity == Severity.ERROR else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
             _reply_fix(ctx, session, op, error), severity=severity, session=session,
-            conn=ctx.by_uid.get(session.control_uid), frames=[message.frame], ts=message.ts,
+            conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
+
+
+def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
+    """Did the request this reply answers tell the agent to connect: carry an announced
+    endpoint (NDMP v2's DATA_START_BACKUP / DATA_START_RECOVER hold the mover's address,
+    and the data server connects before it replies)?"""
+    announced = {a.frame for a in stream.announcements}
+    return any(m.frame in announced and m.type == "request" and m.direction != reply.direction
+               and (m.sequence == reply.reply_sequence or
+                    (not reply.reply_sequence and m.code == reply.code))
+               for m in stream.messages[:index])
 
 
 def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
