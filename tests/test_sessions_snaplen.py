@@ -88,3 +88,16 @@ def test_unreadable_control_stream_matches_every_candidate_by_ports() -> None:
     assert announcement.status == "unknown"
     assert "no NDMP message could be read" in announcement.detail
     assert [s.status for s in session.steps if s.step != announcement.step] == ["ok"] * 4
+
+
+def test_a_version_the_snap_length_hides_is_not_stated() -> None:
+    """Every body that tells v3 from v4 cut: the stream decodes as v4 ("likely"), the
+    session's version is unknown (a new user's v3 job was reported as NDMP v4)."""
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9))
+    stream.version_source = "likely"
+    (session,) = build_sessions([control], [stream], LAB, load_profile("ndmp"))
+    assert session.version is None
+    stream.version_source = "inferred"
+    (session,) = build_sessions([control], [stream], LAB, load_profile("ndmp"))
+    assert session.version == 4
