@@ -350,6 +350,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
         if record is None:
             self.unattached_icmp.add(quote)  # e.g. the SYN it answers is not captured
         elif len(record.icmp_frames) < 8:
+            if not record.icmp_frames:
+                record.icmp_code = quote.code
             record.icmp_frames.append(quote.frame)
 
     def _end_batch(self) -> None:

@@ -114,12 +114,15 @@ class Connection:
     orig_unacked: int = 0  # the originator's bytes the responder did not ACK
     resp_unacked: int = 0  # the responder's bytes the originator did not ACK
     # The connection's first packet was a RST of the shape a TCP answers a SYN with at a
-    # port nothing listens on (RFC 9293 3.10.7.1: RST+ACK, no payload, seq 0, or window 0
-    # where a stack or firewall puts another seq; flowcheck.connections.conn.refusal_shape),
+    # port nothing listens on (RFC 9293 3.10.7.1: RST+ACK, no payload, seq 0;
+    # flowcheck.connections.conn.refusal_shape),
     # so its receiver is the originator, as a SYN-ACK's is: a SYN the capture lacks (one
     # direction captured), refused. Whether the connection holds only that is the
     # reader's to check (flowcheck.sessions.classify.unseen_syn_refused). Not in the JSON.
     refusal_first: bool = False
+    # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
+    # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
+    icmp_code: int | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

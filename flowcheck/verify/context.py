@@ -203,9 +203,28 @@ def session_uids(session: Session) -> list[str]:
             *session.data_connections]
 
 
+# ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
+# administratively prohibited, communication administratively prohibited; ICMPv6
+# (RFC 4443) communication administratively prohibited, source address failed policy,
+# reject route.
+_PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}
+
+
 def refusal_how(conn: Connection) -> str:
-    """What refused the SYN: "an ICMP unreachable" or "a RST"."""
-    return "an ICMP unreachable" if conn.icmp_frames and not conn.resp_rst else "a RST"
+    """What refused the SYN: "an ICMP unreachable" (naming a filter's code) or "a RST"."""
+    if not conn.icmp_frames or conn.resp_rst:
+        return "a RST"
+    if prohibited(conn):
+        return f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
+    return "an ICMP unreachable"
+
+
+def prohibited(conn: Connection) -> bool:
+    """Was the SYN refused by an ICMP code only a filter sends (administratively
+    prohibited, not a closed port's port unreachable)?"""
+    version = 6 if ":" in conn.resp_h else 4
+    return (bool(conn.icmp_frames) and not conn.resp_rst
+            and conn.icmp_code in _PROHIBITED[version])
 
 
 def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
@@ -224,11 +243,15 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     return (f" The capture does not hold the SYN{'s' if many else ''} from {first.orig_h} "
             f"port{'s' if many else ''} {ports}{why}; the RST{'s' if many else ''} in "
             f"frame{'s' if many else ''} {frames} answer{'' if many else 's'} "
-            f"{'them' if many else 'it'}: RST+ACK, no data, sequence number 0 or window "
-            "0, as a TCP refuses a SYN.")
+            f"{'them' if many else 'it'}: RST+ACK, no data, sequence number 0, as a TCP "
+            "refuses a SYN.")
 
 
 def refusal_causes(conn: Connection) -> str:
+    if prohibited(conn):
+        return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
+                f"{refusal_how(conn)}: a firewall or router filter rejects it (a closed port "
+                "answers with a RST or a port unreachable)")
     return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {refusal_how(conn)}: "
             f"either nothing listens there because the port was already in use (Backup Exec then "
             f"skips the resource and the job fails with \"Communication Failure has occurred "
@@ -237,14 +260,20 @@ def refusal_causes(conn: Connection) -> str:
 
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
+    rule = allow_rule(ctx, conn, session)
+    if prohibited(conn):
+        return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
     return (f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
-            f"firewall rejects it, {allow_rule(ctx, conn, session)}.")
+            f"firewall rejects it, {rule}.")
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
+    rule = allow_rule(ctx, conn, session)
+    if prohibited(conn):
+        return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
     return ("If the port was in use: free it or widen the range so each resource gets "
-            f"its own port; if a firewall rejects it: {allow_rule(ctx, conn, session)}.")
+            f"its own port; if a firewall rejects it: {rule}.")
 
 
 def cut_announcement_words(session: Session) -> str:

@@ -20,6 +20,7 @@ from flowcheck.verify.context import (
     callback_refused_fix,
     endpoint,
     opening_frames,
+    prohibited,
     refusal_causes,
     refusal_how,
     unseen_syn_words,
@@ -73,8 +74,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "refused":
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
-                f"{conn.orig_h} with {refusal_how(conn)}: no agent listening, or a firewall "
-                f"rejects it.{unseen_syn_words(ctx, [conn])}",
+                f"{conn.orig_h} with {refusal_how(conn)}: "
+                + ("a firewall or router filter rejects it." if prohibited(conn) else
+                   "no agent listening, or a firewall rejects it.")
+                + unseen_syn_words(ctx, [conn]),
+                f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
+                if prohibited(conn) else
                 f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")

@@ -162,7 +162,8 @@ def _attempt(rejects: list[IcmpUnreachable]) -> Connection:
     first = rejects[0]
     return Connection(uid="", orig_h=first.orig_h, orig_p=first.orig_p, resp_h=first.resp_h,
                       resp_p=first.resp_p, ts=first.ts, last_ts=first.ts,
-                      icmp_frames=list(first.frames), tunnel=first.tunnel)
+                      icmp_frames=list(first.frames), icmp_code=first.icmp_code,
+                      tunnel=first.tunnel)
 
 
 def _frames(rejects: list[IcmpUnreachable]) -> list[int]:

@@ -1,0 +1,67 @@
+"""Real ndmjob jobs through nftables rules (captures/ndmjob-firewall, a new user's lab):
+the findings' words, beyond the codes their expected results pin.
+
+- an ICMP "administratively prohibited" reject (code 13) is a filter's: the message and
+  fix name a firewall, not a port in use or a stopped agent;
+- a firewall's RSTs in the middle of a transfer, the mover's FIN 23 s later: data_reset,
+  not a pass of step 5 with the DMA's close blamed;
+- NDMP v2: the DATA_START_BACKUP error after the refused data connection is the
+  refusal's consequence, and the DMA's repeated DATA_ABORT errors are one warning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+FOLDER = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-firewall"
+_CACHE: dict[str, Analysis] = {}
+
+
+def _analysis(name: str) -> Analysis:
+    if name not in _CACHE:
+        config = build_config(load_file(FOLDER / f"{name}.toml"))
+        _CACHE[name] = analyze(read_traffic([str(FOLDER / f"{name}.pcap")], config), config)
+    return _CACHE[name]
+
+
+def _errors(name: str) -> list[Finding]:
+    return [f for f in _analysis(name).findings if str(f.severity) == "error"]
+
+
+@pytest.mark.parametrize(("name", "code"), [("v4-media-reject-adminprohib", "data_refused"),
+                                            ("v3-control-reject-icmp", "control_refused")])
+def test_an_administratively_prohibited_reject_names_a_firewall(name: str, code: str) -> None:
+    [error] = _errors(name)
+    assert error.code == code
+    assert "administratively prohibited unreachable (code 13)" in error.message
+    assert "firewall or router filter rejects it" in error.message
+    assert "already in use" not in error.message and "no agent listening" not in error.message
+    assert error.fix.startswith("Allow TCP") and "Start the Remote Agent" not in error.fix
+
+
+def test_a_port_unreachable_still_names_both_causes() -> None:
+    [error] = _errors("v2-media-reject-icmp")
+    assert error.code == "data_refused" and "already in use" in error.message
+
+
+def test_a_firewall_reset_mid_transfer_is_data_reset() -> None:
+    [error] = _errors("v3-midjob-data-reject-rst-at-media")
+    assert error.code == "data_reset"
+    assert "after carrying 755376 B agent -> media server" in error.message
+    steps = _analysis("v3-midjob-data-reject-rst-at-media").sessions[0].steps
+    assert steps[-1].status == "failed"
+
+
+def test_v2_start_error_after_a_refused_connection_is_no_error_of_its_own() -> None:
+    findings = _analysis("v2-media-reject-icmp").findings
+    replies = [f for f in findings if f.code == "ndmp_error_reply"]
+    assert all(str(f.severity) == "warning" for f in replies)
+    assert not any("DATA_START_BACKUP" in f.message for f in replies)
+    [aborts] = [f for f in replies if f.message.startswith("DATA_ABORT")]
+    assert "(7 times, frames 33, 39" in aborts.message and len(aborts.frames) == 7
