@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_connections_states import pkt, run
-from test_connections_util import SYN, ethernet, ipv6, read_batches, tcp
+from test_connections_states import handshake, pkt, run
+from test_connections_util import ACK, PSH, RST, SYN, ethernet, ipv6, read_batches, tcp
 from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
 
@@ -181,9 +181,6 @@ def test_ipv6_copy_has_the_same_tcp_header(tmp_path: Path) -> None:
 
 
 def test_copies_of_a_burst_interleaved_are_not_retransmissions(tmp_path: Path) -> None:
-    from test_connections_states import handshake
-    from test_connections_util import ACK, PSH
-
     data = [pkt(True, PSH | ACK, 101 + 100 * i, 901, data=100) for i in range(6)]
     ids = [_with_ip_id(p, 10 + i) for i, p in enumerate(data)]
     burst = [ids[0], ids[1], ids[2], ids[0], ids[3], ids[1], ids[2], ids[4], ids[3],
@@ -197,3 +194,93 @@ def test_copies_of_a_burst_interleaved_are_not_retransmissions(tmp_path: Path) -
         assert "T" not in c.history
     # 1 ms apart, the same packets again are retransmissions (the first copy of each).
     assert connections[0].retransmits == 6
+
+
+# Packets without an identity of their own (IPv4 ID 0, as Linux sends SYN-ACKs and RSTs;
+# IPv6): equal answers microseconds apart are real unless the capture duplicates.
+
+NDMJOB = LAB.parent / "ndmjob"
+SYNACK_PAIRS = NDMJOB / "v4-control-synack-dropped-at-media.pcap"
+
+
+def _copies(path: Path, chunk: int | None = None, fast: bool = True
+            ) -> tuple[list[Connection], int, list[int]]:
+    tracker = ConnectionTracker(fast=fast)
+    for batch in read_batches(path, chunk=chunk or 100_000):
+        tracker.feed(batch)
+    return tracker.finish(), tracker.copies.count, tracker.copies.frames
+
+
+def test_real_synack_pairs_of_one_interface_are_not_copies() -> None:
+    # tcpdump on one veth: at 1, 7, 11 and 19 s the agent's SYN-ACK timer's resend and
+    # its answer to the resent SYN, 20 us apart, equal to the bit (IP ID 0, same TSval).
+    connections, count, _ = _copies(SYNACK_PAIRS)
+    (c,) = connections
+    assert count == 0
+    assert c.resp_pkts == 13  # tshark: tcp.flags.syn==1 && tcp.flags.ack==1
+    assert c.synack_frames == [2, 4, 5, 7, 9, 11, 13, 15]  # EVIDENCE_CAP frames
+    for chunk, fast in ((None, False), (3, True), (1, False)):
+        assert _copies(SYNACK_PAIRS, chunk, fast) == (connections, 0, [])
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    analysis = analyze(read_traffic([str(SYNACK_PAIRS)], config), config)
+    assert "capture_duplicates" not in codes(analysis, "info")
+
+
+def test_span_of_synack_pairs_finds_every_copy(tmp_path: Path) -> None:
+    # A capture that duplicates (the SYN's copy is the first) makes its ID-0 SYN-ACKs
+    # copies too; an answer sent twice 20 us apart there reads as one (the limit).
+    path = span(SYNACK_PAIRS, tmp_path / "span.pcap")
+    connections, count, frames = _copies(path)
+    assert count == 22 + 4
+    assert frames[:2] == [2, 4]
+    # The original's SYN-ACK frames 2, 4 and 7 (5, 20 us after 4, read as a copy).
+    assert connections[0].synack_frames[:3] == [3, 7, 13]
+    assert _copies(path, 1, fast=False) == (connections, count, frames)
+
+
+def test_equal_id_0_syn_acks_20_us_apart_are_two(tmp_path: Path) -> None:
+    synack = _with_ip_id(pkt(False, SYN | ACK, 900, 101), 0)
+    path = write(tmp_path / "t.pcap", 1, [pkt(True, SYN, 100), synack, synack], step=20e-6)
+    (c,), count, _ = _copies(path)
+    assert (count, c.synack_frames, c.resp_pkts) == (0, [2, 3], 2)
+
+
+def test_equal_id_0_rsts_are_two(tmp_path: Path) -> None:
+    # A RST for each segment of a burst sent to a closed socket (seq = the segments' ACK).
+    data = [_with_ip_id(pkt(False, PSH | ACK, 901 + 100 * i, 101, data=100), 7 + i)
+            for i in range(2)]
+    rst = _with_ip_id(pkt(True, RST, 101), 0)
+    path = write(tmp_path / "t.pcap", 1, handshake() + [data[0], rst, data[1], rst],
+                 step=20e-6)
+    (c,), count, _ = _copies(path)
+    assert (count, len(c.rst_frames)) == (0, 2)
+
+
+def test_ipv6_syn_acks_20_us_apart_are_two(tmp_path: Path) -> None:
+    def v6(sport: int, dport: int, seq: int, ack: int, flags: int) -> bytes:
+        return ethernet(ipv6("2001:db8::1" if sport == 5001 else "2001:db8::2",
+                             "2001:db8::2" if sport == 5001 else "2001:db8::1", 6,
+                             tcp(sport, dport, seq, ack, flags)), 0x86DD)
+
+    synack = v6(10000, 5001, 900, 101, SYN | ACK)
+    path = write(tmp_path / "t.pcap", 1, [v6(5001, 10000, 100, 0, SYN), synack, synack],
+                 step=20e-6)
+    (c,), count, _ = _copies(path)
+    assert (count, c.synack_frames) == (0, [2, 3])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_id_0_copies_count_from_the_first_identified_copy(tmp_path: Path, chunk: int) -> None:
+    # Decided in capture order, the same for any batching: a SYN-ACK pair before the
+    # first copy of an identified packet (the ACK, IP ID 1) stays two SYN-ACKs ...
+    synack = _with_ip_id(pkt(False, SYN | ACK, 900, 101), 0)
+    ack = pkt(True, ACK, 101, 901)
+    path = write(tmp_path / "t.pcap", 1, [pkt(True, SYN, 100), synack, synack, ack, ack],
+                 step=15e-6)
+    (c,), count, frames = _copies(path, chunk)
+    assert (count, frames, c.synack_frames) == (1, [5], [2, 3])
+    # ... and after a SYN's copy, the second is a copy.
+    syn = pkt(True, SYN, 100)
+    path = write(tmp_path / "t.pcap", 1, [syn, syn, synack, synack], step=15e-6)
+    (c,), count, frames = _copies(path, chunk)
+    assert (count, frames, c.synack_frames, c.syn_frames) == (2, [2, 4], [3], [1])

@@ -46,7 +46,8 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
 
 def copies_finding(tracker: ConnectionTracker) -> Finding | None:
     """An info finding when the capture holds packets twice (flowcheck.connections.copies:
-    a SPAN session mirroring both ports), with the count and the first copies' frames."""
+    a SPAN session mirroring both ports), with the count and the first copies' frames.
+    None when no copy was found (answers without identity alone are never copies)."""
     from flowcheck.connections.copies import COPY_WINDOW
 
     copies = tracker.copies
@@ -56,7 +57,9 @@ def copies_finding(tracker: ConnectionTracker) -> Finding | None:
         "capture_duplicates",
         f"{copies.count:,} of {tracker.packets:,} packets are copies of a packet captured "
         f"just before them in the same direction (same IP ID, TCP header and payload, at "
-        f"most {COPY_WINDOW * 1e3:g} ms later): the capture holds packets twice, as a SPAN "
+        f"most {COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or "
+        "over IPv6, which a sender can send twice that fast, only after a copy of a packet "
+        "with an identity of its own): the capture holds packets twice, as a SPAN "
         "session mirroring both switch ports of the conversation does. The copies are "
         "counted as packets (as tshark counts them) but not as retransmissions or SYN "
         "retries: they are no evidence of a drop",

@@ -18,11 +18,24 @@ A sender's own resend differs: Linux gives every packet of a connected socket th
 IP ID (a SYN retry too), and the TSval of a resend is later; and it comes after a
 timeout: a SYN's 1 s (RFC 6298 2.1), the retransmission timeout's 200 ms minimum in
 Linux (RFC 6298 2.4 says 1 s), the tail-loss probe's 2 ms minimum (Linux; RFC 8985
-7.2). A SYN-ACK resent by Linux keeps IP ID 0 and the whole header but its TSval, and
-comes 1 s later: the time tells it apart, and it alone tells an IPv6 resend without
-timestamps. COPY_WINDOW (0.5 ms) is over 30 times the 15 us a SPAN copy lagged in the
+7.2). COPY_WINDOW (0.5 ms) is over 30 times the 15 us a SPAN copy lagged in the
 trial captures (a switch mirrors in microseconds; both copies queue on the same mirror
 port, so queueing delays them alike), and 4 times below the soonest resend.
+
+Some packets have no identity of their own: Linux sends SYN-ACKs, RSTs and its time-wait
+ACKs with IP ID 0 (and DF), and IPv6 has no IP ID. Such a packet answers an arriving one,
+so two arrivals microseconds apart get two equal answers: a SYN-ACK resent by its timer
+and the one answering the resent SYN, both at the SYN retry's time (Linux runs both
+timers from 1 s, doubling), 20 us apart in the trial captures; a RST for each segment of
+a burst sent to a closed socket. Their TSval is equal too (a 1 ms clock, RFC 7323 5.4).
+Taken for copies they would hide the SYN-ACK retries that show a blocked return path. So
+a packet is identified when its IPv4 ID is not 0, or it is a SYN without ACK, or it
+carries payload (sent again on a timer or after duplicate ACKs); an equal packet of another
+kind is a copy only once the capture has shown, at or before it, a copy of an identified
+packet: it evidently holds packets twice (a SPAN session duplicates a SYN or the first
+data well before its SYN-ACK or RST). Decided in capture order, the rule is the same for
+any batching; it cannot tell an answer sent twice from a copy in a capture that
+duplicates (there it counts the pair as one packet sent).
 
 Copies are counted as packets (tshark counts them: packet and byte counts stay
 tshark's) and change nothing else of a connection (conn.update_packet). Marking is per
@@ -46,6 +59,8 @@ EXAMPLE_CAP = 8  # example frames kept
 # The fields a copy has equal to its original (DecodedBatch columns).
 _FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
            "tcp_checksum")
+_IP_ID, _FLAGS, _PAYLOAD = 0, 3, 5  # their columns
+_SYN, _ACK = 0x02, 0x10
 _MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
      0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
@@ -66,12 +81,14 @@ class CaptureCopies:
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
-    numbers).
+    numbers), `systematic` whether a copy of an identified packet was seen (from then on
+    equal packets without identity are copies too).
     """
 
     def __init__(self) -> None:
         self.count = 0
         self.frames: list[int] = []
+        self.systematic = False
         self._tail: _Tail | None = None
 
     def mark(self, d: DecodedBatch, flows: BatchFlows) -> np.ndarray:
@@ -114,7 +131,17 @@ class CaptureCopies:
             same = ((side[first] == side[then]) & (fields[first] == fields[then]).all(axis=1)
                     & (np.abs(ts[then] - ts[first]) <= COPY_WINDOW))
             later = rows[then[same]]
-            copy[later[later >= 0]] = True
+            was = fields[then[same]][later >= 0]
+            later = later[later >= 0]  # a pair within the tail was judged with its batch
+            if not self.systematic:
+                identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
+                              | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
+                if identified.any():
+                    # Answers before the first identified copy stay sent (capture order).
+                    identified |= later > later[identified].min()
+                    self.systematic = True
+                later = later[identified]
+            copy[later] = True
         self._keep_tail(d, flows, own)
         found = np.flatnonzero(copy)
         if found.size:
