@@ -504,19 +504,19 @@ def test_multi_homed_data_on_other_network_keeps_its_roles() -> None:
 
 def test_one_syn_never_resent_is_not_called_a_drop() -> None:
     """One SYN and then silence for 10 s: TCP would have resent a dropped SYN, so the
-    message no longer says "something drops them" (a new-user trial removed the ICMP
+    message no longer says "something drops its SYNs" (a new-user trial removed the ICMP
     reject of a callback SYN); retried SYNs still say it."""
     control = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
     control.syn_frames, control.syn_retries = control.syn_frames[:1], 0
     later = conn("Clater", "10.77.0.9", 40000, "10.77.0.8", 22, 9.5, end=10.0)
     _, findings = run([control, later], [])
     [finding] = [f for f in findings if f.code == "control_unanswered"]
-    assert "something drops them" not in finding.message
+    assert "something drops its SYNs" not in finding.message
     assert f"its one SYN (frame {control.syn_frames[0]}) was never resent in the " in \
         finding.message and "sniffer missed" in finding.message
     retried = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
     _, findings = run([retried], [])
-    assert "something drops them" in findings[0].message
+    assert "something drops its SYNs" in findings[0].message
 
 
 def test_unanswered_listen_is_missing_unless_the_stream_may_hide_its_reply() -> None:
@@ -535,3 +535,21 @@ def test_unanswered_listen_is_missing_unless_the_stream_may_hide_its_reply() -> 
     streams[0].findings.append(Finding("ndmp_undecodable", Severity.WARNING, "cut"))
     _, findings = run(connections, streams)
     assert not any("was never answered" in f.message for f in findings)
+
+
+def test_counts_of_capped_evidence_say_so() -> None:
+    """Frame lists keep the first EVIDENCE_CAP: a handshake whose SYN-ACK came 13 times
+    (a real trial capture) said "8 SYN-ACK(s)"; the count of SYNs takes syn_retries."""
+    control = conn("Cctl", M, 5001, A, 10000, 0.0, how="handshake")
+    control.synack_frames = list(range(10, 18))  # capped at 8 of 13
+    sessions, _ = run([control], [])
+    assert "8 or more SYN-ACKs from 10.77.0.2" in sessions[0].steps[0].detail
+    control.synack_frames = [10, 11]
+    sessions, _ = run([control], [])
+    assert "2 SYN-ACKs from" in sessions[0].steps[0].detail
+    dropped = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
+    dropped.syn_retries = 11  # 12 SYNs, 8 frames kept
+    _, findings = run([dropped], [])
+    [finding] = [f for f in findings if f.code == "control_unanswered"]
+    assert "sent 12 SYNs to the agent's NDMP port" in finding.message
+    assert "something drops its SYNs" in finding.message

@@ -7,6 +7,7 @@ in), never a copy of another column.
 
 from __future__ import annotations
 
+from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import (
     closed_before_data,
@@ -20,6 +21,14 @@ from flowcheck.verify.context import Context, conn_sides, refusal_how
 def span_words(seconds: float) -> str:
     """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s"."""
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def counted(frames: list[int], noun: str) -> str:
+    """"1 SYN-ACK", "3 SYN-ACKs", or "8 or more SYN-ACKs" for an evidence list at its
+    cap (Connection's frame lists keep the first EVIDENCE_CAP)."""
+    if len(frames) >= EVIDENCE_CAP:
+        return f"{EVIDENCE_CAP} or more {noun}s"
+    return f"{len(frames)} {noun}{'' if len(frames) == 1 else 's'}"
 
 
 def handshake_words(conn: Connection) -> str:
@@ -174,7 +183,7 @@ def failure_words(conn: Connection) -> str:
     if outcome == "handshake_incomplete":
         reset = (f", then its RST (frame {conn.rst_frames[0]})" if conn.resp_rst
                  else "")
-        return (f"handshake incomplete: {len(conn.synack_frames)} SYN-ACK(s) from "
+        return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "

@@ -66,9 +66,11 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
+        syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
         ctx.add("control_unanswered",
-                f"The media server {conn.orig_h} sent {len(conn.syn_frames) or 1} SYN(s) to the "
-                f"agent's NDMP port {target} and never got an answer: {silence(ctx, conn)}.",
+                f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
+                f"to the agent's NDMP port {target} and never got an answer: "
+                f"{silence(ctx, conn)}.",
                 f"{capitalised(rule)}; check that the Remote Agent service runs on "
                 f"{conn.resp_h}.", session=session, conn=conn, cause="control")
     elif outcome == "refused":

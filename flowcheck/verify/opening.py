@@ -74,7 +74,7 @@ def silence(ctx: Context, conn: Connection) -> str:
     that TCP never resent although the capture went on past its retransmission timeout
     more likely got an answer the capture lacks, or was given up at once."""
     if conn.syn_retries > 0:
-        return "something drops them"
+        return "something drops its SYNs"
     return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
             f"{after(ctx, conn.last_ts):.1f} s of capture after it, although TCP resends an "
             f"unanswered SYN within {ctx.config.retransmission_timeout:g} s: a drop is "
