@@ -44,6 +44,9 @@ class Context:
     # whether every connection has the NDMP port on one side (None: not computed yet).
     left_out: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     port_only: bool | None = None
+    # Sessions whose NDMP peer stopped answering, or had not answered when the capture
+    # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
+    silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # ICMP unreachables quoting a connection the capture does not hold, and those that
     # refused a session's callback or announced endpoint (flowcheck.verify.quoted):

@@ -14,10 +14,11 @@ Agent" though every connection opened.
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
-from flowcheck.sessions import message_op
+from flowcheck.sessions import closing, message_op
+from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
-from flowcheck.verify.evidence import after, answered, judged, stream_whole
+from flowcheck.verify.evidence import after, answered, ended_early, judged, stream_whole
 from flowcheck.verify.running import stalled_side
 
 # Silence after a request (or after the handshake, for the greeting) that shows the
@@ -50,6 +51,7 @@ def check_no_reply(ctx: Context) -> None:
         since = request.ts if request is not None else _opened(control)
         closer = _closer(control)
         if closer is None and after(ctx, since) < NO_REPLY_SECONDS:
+            _still_waiting(ctx, session, control, request, since)
             continue
         asker = "orig" if request is None else request.direction
         if closer == asker and control.last_ts - since < ctx.config.retransmission_timeout:
@@ -57,11 +59,33 @@ def check_no_reply(ctx: Context) -> None:
         _report(ctx, session, control, request, since, closer)
 
 
-def no_reply_reported(ctx: Context, session: Session) -> bool:
-    """Did the session's peer stop answering (ndmp_no_reply)? Then what the session
-    would have done next (Backup Exec's callback, the announcements) never came, and
-    their absence is no evidence of a block."""
-    return any(f.code == "ndmp_no_reply" and f.session == session.id for f in ctx.findings)
+def silent_peer(ctx: Context, session: Session) -> str | None:
+    """Why the session's later steps cannot be judged when its NDMP peer stopped
+    answering (ndmp_no_reply) or had not answered when the capture ended: what the
+    session would have done next (Backup Exec's callback, the announcements) never came,
+    and their absence is no evidence of a block. None for a session whose peer answered."""
+    return ctx.silent_peer.get(session.id)
+
+
+def _still_waiting(ctx: Context, session: Session, control: Connection,
+                   request: NdmpMessage | None, since: float) -> None:
+    """capture_ended_early: the capture ended, the connection still open, while the
+    media server waited for the agent's greeting or an answer (less than
+    NO_REPLY_SECONDS after): whether it came cannot be seen."""
+    what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
+            f"the answer to {message_op(request)} (frame {request.frame})")
+    ended_early(ctx, session, f"the control connection "
+                f"{endpoint(control.orig_h, control.orig_p)} -> "
+                f"{endpoint(control.resp_h, control.resp_p)} "
+                + ("opened" if request is None else f"carried {message_op(request)}"),
+                since, [request.frame] if request is not None else control.synack_frames[:1],
+                conn=control, waits=f"{what} came (an NDMP peer answers at once; "
+                f"{NO_REPLY_SECONDS:g} s of silence would show it stopped)",
+                unseen="whether it came")
+    asker = "the agent" if request is not None and request.direction == "resp" else \
+        "the media server"
+    ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "
+                                   "(capture_ended_early)")
 
 
 def _unanswered(stream: NdmpStream) -> NdmpMessage | None:
@@ -89,14 +113,11 @@ def _opened(control: Connection) -> float:
 
 
 def _closer(control: Connection) -> str | None:
-    """"orig" or "resp": the side whose FIN or RST came first (history letters: upper
-    case the originator's, Zeek's conn.log); None while the connection is open."""
-    for letter in control.history:
-        if letter in "FR":
-            return "orig"
-        if letter in "fr":
-            return "resp"
-    return None
+    """"orig" or "resp": the side that ended the connection (sessions.closing); "both"
+    for RSTs from both ends; None while the connection is open."""
+    if not seen_closing(control):
+        return None
+    return {"originator": "orig", "responder": "resp", "both": "both"}[closing(control)[0]]
 
 
 def _report(ctx: Context, session: Session, control: Connection, request: NdmpMessage | None,
@@ -118,6 +139,9 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
     at = f" (frame {close_frames[0]})" if close_frames else ""
     if closer is None:
         end = f"; the capture went on {span_words(after(ctx, since))} with nothing from it"
+    elif closer == "both":
+        end = (f"; the connection was then reset by both ends{at} (a firewall or IPS does "
+               "that)")
     elif closer == asker:
         who = "the media server" if closer == "orig" else "the agent"
         end = (f"; {who} gave up and closed the connection {span_words(close_ts - since)} "
@@ -146,6 +170,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                "stopped) at that time.")
     frames = ([request.frame] if request is not None else control.synack_frames[:1]) \
         + close_frames
+    ctx.silent_peer[session.id] = f"{silent} stopped answering (ndmp_no_reply)"
     ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
             "on without its answers.", fix, session=session, conn=control, frames=frames,
             ts=since, cause="control")

@@ -5,7 +5,7 @@ running where the capture ends (capture_ended_early)."""
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
-from flowcheck.sessions import message_op
+from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, span_words
@@ -183,10 +183,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     resource, with no halt notified: it ended the session, and the job with it. Devices
     between the hosts reset connections, they do not close them: the side's own service
     stopped, restarted or crashed (the system closes a process's connections with FIN
-    when it ends), or gave the job up. Its first FIN tells the side (history: F before f
-    is the originator's, Zeek's conn.log)."""
-    by_agent = "f" in control.history and (
-        "F" not in control.history or control.history.index("f") < control.history.index("F"))
+    when it ends), or gave the job up. Its first FIN tells the side (sessions.closing)."""
+    by_agent = closing(control)[0] == "responder"
     fin = control.fin_frames[0]
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     what = "the job" if resource == 1 else f"the job's resource {resource}"

@@ -31,7 +31,7 @@ from flowcheck.verify.evidence import (
     unseen_why,
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
-from flowcheck.verify.no_reply import no_reply_reported
+from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
@@ -55,10 +55,10 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
     if spec.kind in _LATER and session.kind == "browse":
-        if no_reply_reported(ctx, session):
+        silent = silent_peer(ctx, session)
+        if silent:
             return make_step(spec, "unknown", detail="unknown: the session stopped before a "
-                             "backup or restore could start: its peer stopped answering "
-                             "(ndmp_no_reply)")
+                             f"backup or restore could start: {silent}")
         if outcome == "midstream":
             # Its DATA_* requests may have gone before the capture started.
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
@@ -145,10 +145,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                          "opened, while it was still open: the callback may have come later")
-    if session.callback_uid is None and no_reply_reported(ctx, session):
+    silent = silent_peer(ctx, session) if session.callback_uid is None else None
+    if silent:
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                         "the session stopped before it could come: the agent stopped "
-                         "answering (ndmp_no_reply)")
+                         f"the session stopped before it could come: {silent}")
     left_out = callback_unseen(ctx, session) if session.callback_uid is None else ""
     if left_out:
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
