@@ -23,6 +23,7 @@ CATALOGUE: dict[str, Severity] = {
     "data_refused": E,
     "data_aborted": E,
     "data_reset": E,
+    "data_stalled": E,
     "announced_not_used": E,
     "port_outside_media_range": E,
     "port_outside_agent_range": E,

@@ -40,8 +40,8 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "data_aborted",
     # A normal halt after the reset takes it back (an abortive close at the end).
     "data_reset",
-    # An ACK that comes at last takes it back.
-    "control_stalled",
+    # An ACK that comes at last, or new bytes, take it back.
+    "control_stalled", "data_stalled",
     # A late answer takes it back.
     "ndmp_no_reply",
 })

@@ -60,7 +60,9 @@ def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -
     unacked = analysis.traffic.connections[0].resp_unacked
     assert (f"the agent 10.77.0.2 sent its last {unacked} B (from NOTIFY_DATA_HALTED, frame "
             f"{frame}") in finding.message
-    assert "(3 retransmissions) and 10.77.0.1 never acknowledged them" in finding.message
+    last = analysis.traffic.connections[0].last_frame
+    assert (f"(3 retransmissions, the last in frame {last}) and the media server 10.77.0.1 "
+            "never acknowledged them.") in finding.message
     assert "after its idle timeout" in finding.message
     assert "keepalives" in finding.fix and finding.frames == [frame]
     assert "capture_ended_early" not in {f.code for f in analysis.findings}

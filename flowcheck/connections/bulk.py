@@ -191,7 +191,37 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                                             start[lasts].tolist(), top.tolist(), strict=True):
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
+    _resends(d, rows[data_rows], data_segs, firsts, local, end > before, retransmitted,
+             start, sides)
     return int(out_of_order.size)
+
+
+def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: np.ndarray,
+             local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
+             start: np.ndarray, sides: list[Endpoint]) -> None:
+    """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
+    rows `rows` (grouped by segment from `firsts`; local: each row's segment index): a
+    row with bytes never sent before (new) starts the count again, a retransmitted row
+    adds one and is the latest resend (its start, time and frame)."""
+    at = np.arange(new.shape[0])
+    last_new = np.maximum.reduceat(np.where(new, at, -1), firsts)
+    renewed = (last_new >= firsts).tolist()
+    if not retransmitted.any():  # the usual run: new bytes end any resends before it
+        for s, again in zip(data_segs.tolist(), renewed, strict=True):
+            if again:
+                sides[s].resends = 0
+        return
+    tail = np.add.reduceat((retransmitted & (at > last_new[local])).astype(np.int64), firsts)
+    latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
+    found = latest >= 0
+    latest = np.maximum(latest, 0)
+    for s, again, count, has, u, ts, frame in zip(
+            data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
+            d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(), strict=True):
+        side = sides[s]
+        side.resends = count if again else side.resends + count
+        if has:
+            side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,

@@ -67,6 +67,13 @@ class Endpoint:
     unseen_first: int | None = None  # the peer's first ACK number (raw)
     unseen_last: int = 0  # its last, unwrapped from the first by signed 32-bit steps
     unseen_top: int = 0  # its highest, unwrapped
+    # The side's data segments resent since it last sent a byte never sent before (its
+    # trailing run of retransmissions: RFC 6298 5.4, the oldest unacknowledged segment
+    # again after each timeout), and the latest resend's start (unwrapped), time, frame.
+    resends: int = 0
+    resent_u: int | None = None
+    resent_ts: float | None = None
+    resent_frame: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -158,8 +165,9 @@ def _note(frames: list[int], frame: int) -> None:
         frames.append(frame)
 
 
-def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int) -> tuple[bool, bool]:
-    """Update one side's sequence space; return (retransmission, gap)."""
+def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
+                    ts: float) -> tuple[bool, bool]:
+    """Update one side's sequence space and its resends; return (retransmission, gap)."""
     start = side.unwrap(seq)
     end = start + plen
     if side.max_end is None:
@@ -167,13 +175,19 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int) -> tuple[bo
     if start > side.max_end:
         side.open_hole(side.max_end, start, frame)
         side.max_end = end
+        side.resends = 0
         return False, True
     if plen == 0:
         return False, False
     # Holes all lie below max_end: only a packet starting below it can touch one.
     overlaps_hole = start < side.max_end and side.fill(start, end)
     retransmit = end <= side.max_end and not overlaps_hole
-    side.max_end = max(side.max_end, end)
+    if retransmit:
+        side.resends += 1
+        side.resent_u, side.resent_ts, side.resent_frame = start, ts, frame
+    elif end > side.max_end:
+        side.resends = 0
+        side.max_end = end
     return retransmit, False
 
 
@@ -221,15 +235,31 @@ def unacked(side: Endpoint) -> int:
     return max(0, side.max_end - side.acked)
 
 
+def resends_acked(side: Endpoint) -> int:
+    """The side's trailing resends (Endpoint.resends) when the latest began below its
+    peer's highest ACK in the capture (bytes the peer had acknowledged), else 0."""
+    if not side.resends or side.acked is None or side.resent_u is None:
+        return 0
+    return side.resends if side.resent_u < side.acked else 0
+
+
 def account_missed(c: ConnState) -> None:
     """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
-    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen) and
-    the bytes seen never ACKed (orig/resp_unacked)."""
+    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
+    bytes seen never ACKed (orig/resp_unacked) and the trailing resends
+    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
     record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
+    record.orig_resends, record.resp_resends = c.orig.resends, c.resp.resends
+    record.orig_resends_acked = resends_acked(c.orig)
+    record.resp_resends_acked = resends_acked(c.resp)
+    record.orig_resent_ts = c.orig.resent_ts if c.orig.resends else None
+    record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
+    record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0
+    record.resp_resent_frame = c.resp.resent_frame if c.resp.resends else 0
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
@@ -323,7 +353,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     elif ack and not flags & (SYN | FIN | RST):
         letters.append("A")
     if (plen > 0 or fin) and not syn:
-        retransmit, gap = _track_sequence(side, seq, plen, frame)
+        retransmit, gap = _track_sequence(side, seq, plen, frame, ts)
         if retransmit:
             record.retransmits += 1
             letters.append("T")

@@ -46,7 +46,9 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
-           "resp_unacked", "refusal_first")
+           "resp_unacked", "refusal_first", "orig_resends", "resp_resends",
+           "orig_resends_acked", "resp_resends_acked", "orig_resent_ts", "resp_resent_ts",
+           "orig_resent_frame", "resp_resent_frame")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -71,6 +73,11 @@ class Parked:
     unseen_first: np.ndarray  # Endpoint.unseen_first/_last/_top
     unseen_last: np.ndarray
     unseen_top: np.ndarray
+    # Endpoint.resends, resent_u (NONE: None), resent_ts (nan: None), resent_frame.
+    resends: np.ndarray
+    resent_u: np.ndarray
+    resent_ts: np.ndarray
+    resent_frame: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -117,7 +124,10 @@ class Parked:
                 is not None else 0, ack_last=optional(self.ack_last, row),
                 unseen_first=unseen_first,
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
-                unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0)
+                unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
+                resends=self.resends.item(row, i), resent_u=optional(self.resent_u, row),
+                resent_ts=_optional_item(self.resent_ts.item(row, i)),
+                resent_frame=self.resent_frame.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -158,7 +168,10 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.last_u[:, order], short.max_end[:, order], short.fin[:, order],
                   short.acked[:, order], short.acked_frame[:, order],
                   short.ack_last[:, order], short.unseen_first[:, order],
-                  short.unseen_last[:, order], short.unseen_top[:, order], short.last_syn[order],
+                  short.unseen_last[:, order], short.unseen_top[:, order],
+                  short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
+                  short.resent_frame[:, order],
+                  short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 
@@ -196,10 +209,12 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
 
 def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
              resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
-                                              list[list[int]], np.ndarray, np.ndarray]:
+                                              list[list[int]], np.ndarray, np.ndarray,
+                                              list[list]]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
     conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
-    array (2, flows): the originator's row, then the responder's."""
+    array (2, flows): the originator's row, then the responder's; the resends' fields
+    (_resent), as lists in Connection's order."""
     fin = short.fin[:, flows]
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
     both = (acked != NONE) & (max_end != NONE)
@@ -217,12 +232,30 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
                       short.unseen_top[:, flows] - first, 0)
     # conn.unacked: a side seen its peer ACKed, short of its highest byte.
     unacked = np.where(both, np.maximum(0, max_end - acked), 0)
-    return states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked
+    return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
+            _resent(short, flows, acked))
+
+
+def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list]:
+    """conn.resends_acked and the record's resends fields, column-wise: orig_resends,
+    resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
+    orig_resent_frame, resp_resent_frame (a list each, one value per flow)."""
+    resends = short.resends[:, flows]
+    if not resends.any():
+        nothing, unknown = [0] * flows.shape[0], [None] * flows.shape[0]
+        return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing]
+    resent_u = short.resent_u[:, flows]
+    stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
+    when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
+    frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
+    return [resends[0].tolist(), resends[1].tolist(), np.where(stale, resends, 0)[0].tolist(),
+            np.where(stale, resends, 0)[1].tolist(), _optional(when[0]), _optional(when[1]),
+            frame[0].tolist(), frame[1].tolist()]
 
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
-    states, missed, gaps, gap_frames, unseen, unacked = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
@@ -247,7 +280,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-        unacked[1].tolist(), short.refusal_first[new].tolist()))
+        unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -260,7 +293,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
                                               len(records))
-    states, missed, gaps, gap_frames, unseen, unacked = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
         short, going_on, histories, orig_bytes, resp_bytes)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
@@ -271,12 +304,14 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             short.established[going_on].tolist(), _optional(short.rtt[going_on]),
             _optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
             gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-            unacked[1].tolist(), strict=True):
+            unacked[1].tolist(), *resent, strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
          fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
          r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
-         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked) = values
+         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_resends, r.resp_resends,
+         r.orig_resends_acked, r.resp_resends_acked, r.orig_resent_ts, r.resp_resent_ts,
+         r.orig_resent_frame, r.resp_resent_frame) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits
@@ -331,6 +366,10 @@ def _address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
 
 def _optional(values: np.ndarray) -> list[float | None]:
     return [None if x != x else x for x in values.tolist()]
+
+
+def _optional_item(value: float) -> float | None:
+    return None if value != value else value
 
 
 def _first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:

@@ -113,6 +113,9 @@ class ShortPass:
         unseen_first, unseen_last, unseen_top = (np.full(two, NONE, np.int64)
                                                  for _ in range(3))
         fin = np.zeros(two, bool)
+        # Endpoint.resends, resent_u, resent_ts, resent_frame: the trailing resends.
+        resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
+        resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -126,8 +129,10 @@ class ShortPass:
         pre_tap: dict[int, list[tuple]] = {}
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
-                         ack_last, (unseen_first, unseen_last, unseen_top), syn_seen,
-                         syn_ts, last_syn, established, rtt, seen, tap_pending, pre_tap)
+                         ack_last, (unseen_first, unseen_last, unseen_top),
+                         (resends, resent_u, resent_ts, resent_frame), syn_seen, syn_ts, last_syn,
+                         established, rtt, seen, tap_pending, pre_tap)
+        any_resends = bool(resends.any())
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         everyone = np.arange(v)
@@ -213,6 +218,16 @@ class ShortPass:
             data = track & (pl > 0)
             retransmit = data & (end <= me)
             retransmits[:n] += retransmit
+            # _track_sequence's resends: new bytes end them, a retransmission adds one.
+            if retransmit.any():
+                any_resends = True
+                resends[fs] = np.where(retransmit, resends[fs] + 1,
+                                       np.where(data & (end > me), 0, resends[fs]))
+                resent_u[fs] = np.where(retransmit, start, resent_u[fs])
+                resent_ts[fs] = np.where(retransmit, t, resent_ts[fs])
+                resent_frame[fs] = np.where(retransmit, fr, resent_frame[fs])
+            elif any_resends:
+                resends[fs] = np.where(data & (end > me), 0, resends[fs])
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
             # FIN, RST.
@@ -240,6 +255,8 @@ class ShortPass:
         self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
         self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
         self.ack_last = ack_last.reshape(2, v)
+        self.resends, self.resent_u = resends.reshape(2, v), resent_u.reshape(2, v)
+        self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -255,7 +272,8 @@ class ShortPass:
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
                 fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
-                syn_seen: np.ndarray, syn_ts: np.ndarray,
+                resent: tuple[np.ndarray, ...], syn_seen: np.ndarray,
+                syn_ts: np.ndarray,
                 last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
                 seen: np.ndarray, tap_pending: np.ndarray,
                 pre_tap: dict[int, list[tuple]]) -> None:
@@ -285,7 +303,9 @@ class ShortPass:
                                  (acked, block.acked), (acked_frame, block.acked_frame),
                                  (ack_last, block.ack_last), (unseen[0], block.unseen_first),
                                  (unseen[1], block.unseen_last),
-                                 (unseen[2], block.unseen_top)):
+                                 (unseen[2], block.unseen_top), (resent[0], block.resends),
+                                 (resent[1], block.resent_u), (resent[2], block.resent_ts),
+                                 (resent[3], block.resent_frame)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]

@@ -120,6 +120,24 @@ class Connection:
     # direction captured), refused. Whether the connection holds only that is the
     # reader's to check (flowcheck.sessions.classify.unseen_syn_refused). Not in the JSON.
     refusal_first: bool = False
+    # A side's trailing resends: data segments it sent again (retransmissions, as
+    # `retransmits` counts them) since it last sent a byte never sent before; 0 when its
+    # last data was new. A sender that waits for an ACK that does not come resends its
+    # oldest unacknowledged segment after each retransmission timeout (RFC 6298 5.4):
+    # several at the end of a connection, the path stopped delivering it. _resends_acked:
+    # the same count when the latest resend began below the peer's highest ACK in the
+    # capture (the capture holds the ACK the sender never got: lost between the capture
+    # point and the sender), else 0; _resent_ts: the latest resend's time (seconds,
+    # capture clock), None when resends is 0, and _resent_frame its frame (0 then). Not
+    # in the JSON.
+    orig_resends: int = 0
+    resp_resends: int = 0
+    orig_resends_acked: int = 0
+    resp_resends_acked: int = 0
+    orig_resent_ts: float | None = None
+    resp_resent_ts: float | None = None
+    orig_resent_frame: int = 0
+    resp_resent_frame: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None

@@ -23,6 +23,7 @@ from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.quoted import check_quoted
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_running
+from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.unexplained import check_unexplained
 
@@ -42,6 +43,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_quoted(ctx)
     check_links(ctx)
     check_cut_transfers(ctx)
+    check_stalled_transfers(ctx)
     check_replies(ctx)
     check_no_reply(ctx)
     check_running(ctx)

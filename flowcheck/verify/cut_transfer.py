@@ -4,7 +4,9 @@ A data connection that carried bytes and then ended with a RST before any FIN, a
 job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED
 CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. Some
 NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
-normally, so that reset is not reported. An abnormal halt after the reset (CONNECT_ERROR,
+normally, so that reset is not reported; nor is the reset of a connection that had
+stopped delivering before it (data_stalled reports it, flowcheck.verify.stalled_transfer).
+An abnormal halt after the reset (CONNECT_ERROR,
 ABORTED) is its consequence, named in the message instead of a data_halted_abnormally of
 its own. A capture that ends too soon after the reset to show the halt says nothing.
 """
@@ -19,6 +21,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.stalled import stall_of
 
 
 def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
@@ -32,8 +35,10 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]):
             continue  # no reset, nothing carried, or a close begun before it
+        if stall_of(conn) is not None:
+            continue
         reset_ts = reset_time(conn)
-        halt = _halt_of(messages, conn.ts, reset_ts)
+        halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             if time_enough(ctx, reset_ts):
                 found.append((conn, None))
@@ -42,10 +47,10 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
     return found
 
 
-def _halt_of(messages: list[NdmpMessage], opened: float, reset: float
-             ) -> NdmpMessage | None:
-    """The halt of the resource a data connection opened at `opened` and reset at
-    `reset` carried: the first NOTIFY_*_HALTED after it opened (the halt may come before
+def halt_of(messages: list[NdmpMessage], opened: float, reset: float
+            ) -> NdmpMessage | None:
+    """The halt of the resource a data connection opened at `opened` and reset (or
+    stalled) at `reset` carried: the first NOTIFY_*_HALTED after it opened (the halt may come before
     its reset: a finished transfer torn down with a RST) and before the next resource's
     DATA_START_* after the reset."""
     for message in messages:

@@ -46,6 +46,7 @@ from flowcheck.verify.evidence import (
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.running import stalled_side
+from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
 # Requests whose reply announces a data endpoint (flow-model.md).
@@ -231,6 +232,13 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          f"{endpoint(first.resp_h, first.resp_p)}: reset mid-transfer "
                          f"({reset_words(first)}); " + flow_detail(session, open_conns, sent,
                                                                    key))
+    stalled = stalled_transfers(ctx, session)
+    if stalled:  # data_stalled: a transfer whose packets stopped being delivered
+        first, stall, _ = stalled[0]
+        return make_step(spec, "failed", uids, [s.frame for _, s, _ in stalled],
+                         f"{endpoint(first.resp_h, first.resp_p)}: "
+                         f"{stalled_detail(first, stall)}; "
+                         + flow_detail(session, open_conns, sent, key))
     if sent[key] > 0:
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
                          flow_detail(session, open_conns, sent, key))

@@ -11,12 +11,11 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, span_words
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
+from flowcheck.verify.stalled import STATE_LOST, stall_of, stall_words
 
 # No NDMP message on the control connection for this long before its reset: it sat
 # idle while the data flowed, as a firewall's or NAT's idle timeout needs.
 IDLE_BEFORE_RESET_SECONDS = 60.0
-# Resends of unacknowledged control bytes that show the path stopped delivering them.
-RESENDS_FOR_STALL = 2
 
 
 def check_running(ctx: Context) -> None:
@@ -60,18 +59,14 @@ def check_running(ctx: Context) -> None:
 
 
 def stalled_side(control: Connection) -> str | None:
-    """"orig" or "resp": the side whose last payload bytes the peer never acknowledged
-    although that side resent them (at least twice: each resend waited a retransmission
-    timeout for an ACK that did not come); None when none. Sniffer loss of the ACKs
-    would leave later ACKs in the capture; a capture of one direction leaves the fields
-    0 (Connection.orig_unacked)."""
-    if control.missed_bytes or control.retransmits < RESENDS_FOR_STALL:
-        return None
-    if control.orig_unacked and "T" in control.history:
-        return "orig"
-    if control.resp_unacked and "t" in control.history:
-        return "resp"
-    return None
+    """"orig" or "resp": the side whose last payload bytes stopped being delivered
+    (flowcheck.verify.stalled.stall_of: resent at least twice, each resend waiting a
+    retransmission timeout for an ACK, and never acknowledged in the capture, or
+    acknowledged in it with the ACKs lost on their way to the sender); None when none,
+    or when the capture missed bytes of the connection (sniffer loss). A capture of one
+    direction leaves the fields 0 (Connection.orig_unacked)."""
+    stall = None if control.missed_bytes else stall_of(control)
+    return stall.side if stall is not None else None
 
 
 def _last_sent(stream: NdmpStream, side: str) -> NdmpMessage | None:
@@ -84,28 +79,30 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     """control_stalled: the path stopped delivering the control connection (a firewall
     or NAT that dropped its idle state drops its packets, silently: no reset). side: the
     sender ("orig", "resp"); last: its last NDMP message, where the bytes began."""
-    sender, receiver = ((control.orig_h, control.resp_h) if side == "orig"
-                        else (control.resp_h, control.orig_h))
-    role = "the media server" if side == "orig" else "the agent"
-    unacked = control.orig_unacked if side == "orig" else control.resp_unacked
+    stall = stall_of(control)
+    if stall is None:  # stalled_side found it: not reached
+        return
+    roles = ("the media server", "the agent") if side == "orig" else ("the agent",
+                                                                       "the media server")
     before = [m for m in stream.messages if last is not None and m.ts < last.ts]
     idle = last.ts - before[-1].ts if last is not None and before else 0.0
-    what = (f"its last {unacked} B (from {message_op(last)}, frame {last.frame}, "
+    size = f"{stall.unacked} B" if stall.unacked else "bytes"
+    what = (f"its last {size} (from {message_op(last)}, frame {last.frame}, "
             f"{span_words(idle)} after the message before it)" if last is not None
-            else f"its last {unacked} B")
+            else f"its last {size}")
     reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
              if control.rst_frames else "")
+    # The silence after the last resend, when it is long enough to say something.
+    went_on = ctx.capture_end - stall.ts if stall.ts is not None else None
+    if went_on is not None and went_on < ctx.config.retransmission_timeout:
+        went_on = None
     ctx.add("control_stalled",
-            f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} stopped delivering: {role} {sender} "
-            f"sent {what} again and again ({control.retransmits} retransmissions) and "
-            f"{receiver} never acknowledged them.{reset} The job cannot go on without its "
-            "control connection. A firewall or NAT device between them that dropped the "
-            "connection's state drops its later packets this way, without a reset: "
+            stall_words("control", control, roles, stall, what, went_on) + reset
+            + f" The job cannot go on without its control connection. {STATE_LOST}: "
             + ("after its idle timeout (the control connection sits idle while the data "
                "flows)." if idle >= IDLE_BEFORE_RESET_SECONDS else
                "after an idle timeout, a failover or a reload of its state table; or the "
-               "route between them changed."),
+               "route between them changed, or an IPS dropped the flow."),
             f"{_idle_timeout_fix(control)}; a capture on both hosts at once shows where "
             "the packets are lost.",
             session=session, conn=control,

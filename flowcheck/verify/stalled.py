@@ -1,0 +1,81 @@
+"""Connections that stopped delivering: their sender resent its last bytes, after each
+retransmission timeout (RFC 6298 5.4), and either the receiver never acknowledged them in
+the capture, or the capture holds the receiver's ACKs of them and the sender resent them
+all the same (the ACKs were lost between the capture point and the sender).
+
+`Stall` and `stall_of` read the tracker's per-side fields (Connection.orig_unacked,
+orig_resends, orig_resends_acked, orig_resent_ts); `stall_words` is the head of the
+control_stalled and data_stalled messages, so the two read alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Connection, endpoint
+from flowcheck.verify.details import span_words
+
+# Resends of a sender's last bytes that show the path stopped delivering them: each
+# waited a retransmission timeout for an ACK that did not come.
+RESENDS_FOR_STALL = 2
+
+# The reading shared by control_stalled and data_stalled.
+STATE_LOST = ("A firewall or NAT device between them that dropped the connection's state "
+              "drops its later packets this way, without a reset")
+
+
+@dataclass(slots=True, frozen=True)
+class Stall:
+    """side: the sender ("orig", "resp"); resends: its trailing resends; unacked: its
+    bytes never acknowledged in the capture (0 when acks_lost); acks_lost: the capture
+    holds the receiver's ACKs of the resent bytes; ts, frame: the latest resend (ts None
+    and frame 0 when the fields are not known, as for control_stalled's total count)."""
+
+    side: str
+    resends: int
+    unacked: int
+    acks_lost: bool
+    ts: float | None
+    frame: int
+
+
+def stall_of(conn: Connection) -> Stall | None:
+    """The side of conn that stopped being delivered, from its trailing resends
+    (Connection.orig_resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
+    in the capture (orig_unacked: known only when the peer's ACKs are captured), or of
+    bytes the capture shows ACKed (orig_resends_acked); None when neither. A sender that
+    sent new bytes after its resends was delivered again (a stall that resumed)."""
+    for side in ("orig", "resp"):
+        resends = getattr(conn, f"{side}_resends")
+        if resends < RESENDS_FOR_STALL:
+            continue
+        acked = getattr(conn, f"{side}_resends_acked")
+        unacked = getattr(conn, f"{side}_unacked")
+        if acked or unacked:
+            return Stall(side, resends, 0 if acked else unacked, bool(acked),
+                         getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"))
+    return None
+
+
+def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stall,
+                what: str, after: float | None = None) -> str:
+    """The head of a stall's message: "The control connection A -> B stopped delivering:
+    the agent 10.77.0.2 sent its last 104 B again and again (7 retransmissions, the last
+    in frame 90) and the media server 10.77.0.1 never acknowledged them; ...".
+    kind: "control", "data"; roles: the sender's and the receiver's ("the agent", "the
+    media server"); what: the bytes' words ("its last 104 B (from ...)"); after: seconds
+    the capture went on after the latest resend, when known."""
+    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                        else (conn.resp_h, conn.orig_h))
+    role, receiver = roles[0], f"{roles[1]} {receiver}"
+    last = f", the last in frame {stall.frame}" if stall.frame else ""
+    went_on = (f"; the capture went on {span_words(after)} after the last" if after is not None
+               else "")
+    head = (f"The {kind} connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {role} {sender} ")
+    if stall.acks_lost:
+        return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) "
+                f"although {receiver} had acknowledged them: its ACKs are in the capture but "
+                f"never reached {sender}, lost between the capture point and it{went_on}.")
+    return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) and "
+            f"{receiver} never acknowledged them{went_on}.")

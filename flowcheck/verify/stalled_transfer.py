@@ -1,0 +1,82 @@
+"""Data connections that stopped delivering in the middle of their transfer: `data_stalled`.
+
+A data connection whose sender resent its last bytes (flowcheck.verify.stalled: 2 or more
+retransmissions after its last new byte) that the receiver never acknowledged in the
+capture, or that the capture shows acknowledged while the sender went on resending them
+(the ACKs lost between the capture point and the sender); the capture went on at least
+the retransmission timeout (Config.retransmission_timeout, RFC 6298) after the latest
+resend, and no normal halt of its resource came after it (NOTIFY_DATA_HALTED
+SUCCESSFUL, NOTIFY_MOVER_HALTED CONNECT_CLOSED). The transfer stopped: step 5 failed.
+A busy data connection has no idle timeout to blame: a firewall or NAT lost its state
+(a failover, a reload), the route changed, or an IPS dropped the flow. A stall that
+resumed (new bytes after the resends) is not one; an abnormal halt after it is its
+consequence, named in the message.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, Session
+from flowcheck.sessions import message_op
+from flowcheck.verify.aborted import role_words
+from flowcheck.verify.context import Context
+from flowcheck.verify.cut_transfer import halt_of
+from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.stalled import STATE_LOST, Stall, stall_of, stall_words
+
+
+def stalled_transfers(ctx: Context, session: Session
+                      ) -> list[tuple[Connection, Stall, NdmpMessage | None]]:
+    """The session's data connections that stopped delivering mid-transfer, each with
+    its stall and the abnormal halt that followed (None when none came)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    found = []
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        stall = stall_of(conn)
+        if stall is None or stall.ts is None or not time_enough(ctx, stall.ts):
+            continue  # an ACK comes within the retransmission timeout: it may be missed
+        halt = halt_of(messages, conn.ts, stall.ts)
+        if halt is None or abnormal_reason(halt) is not None:
+            found.append((conn, stall, halt))
+    return found
+
+
+def stalled_detail(conn: Connection, stall: Stall) -> str:
+    """Step 5's words for a stalled data connection."""
+    what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
+            else f"its last {stall.unacked} B never acknowledged")
+    return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what})"
+
+
+def check_stalled_transfers(ctx: Context) -> None:
+    """One data_stalled error per data connection that stopped delivering mid-transfer."""
+    for session in ctx.sessions:
+        for conn, stall, halt in stalled_transfers(ctx, session):
+            sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                                else (conn.resp_h, conn.orig_h))
+            roles = (role_words(conn, session, sender).rpartition(" ")[0],
+                     role_words(conn, session, receiver).rpartition(" ")[0])
+            what = ("bytes" if stall.acks_lost else f"its last {stall.unacked} B")
+            head = stall_words("data", conn, roles, stall, what,
+                               ctx.capture_end - stall.ts if stall.ts is not None else None)
+            then = (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
+                    f"frame {halt.frame})." if halt is not None else
+                    " No halt of the job came after it: the job cannot go on without its "
+                    "data connection.")
+            reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
+                     if conn.rst_frames else "")
+            ctx.add("data_stalled",
+                    head + reset + then + f" {STATE_LOST}. The data connection was busy, so "
+                    "not after an idle timeout: the device lost its state table or reloaded "
+                    "it (a failover, a restart), the route between them changed, or an IPS "
+                    "dropped the flow.",
+                    f"See the session and event logs of the firewalls, NAT devices and IPSs "
+                    f"between {conn.orig_h} and {conn.resp_h} at that time (a session "
+                    "dropped, a failover, a blocked flow) and any routing change; a capture "
+                    "on both hosts at once shows where the packets are lost.",
+                    session=session, conn=conn,
+                    frames=[stall.frame, *conn.rst_frames[:1]]
+                    + ([halt.frame] if halt is not None else []),
+                    ts=stall.ts, cause="data")

@@ -1,0 +1,123 @@
+"""A data connection that stops delivering mid-job: `data_stalled` (error).
+
+Real ndmjob captures from a new-user trial (captures/ndmjob-firewall, their .toml say how
+each was made): 1.5 s into a job slowed to 4 mbit/s, a firewall rule drops the data
+connection's packets. Such jobs failed only with a control_closed blaming the media
+server's job engine (the harness killed ndmjob 25 s later) and step 4 ok.
+- v4-midjob-data-drop-at-media: the agent's last data resent 5 times, never ACKed.
+- v4-restore-midjob-drop-at-agent: the media server's last data resent 6 times.
+- v4-midjob-established-drop-at-agent: the media server's ACKs are captured but never
+  reach the agent, which resends data the capture shows acknowledged (the ACKs lost
+  between the capture point and the sender).
+
+The tracker's fields behind it: tests/test_connections_resends.py. A stall that resumes
+(new bytes after the resends) is no stall.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.all import IP, TCP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIAL = ROOT / "captures" / "ndmjob-firewall"
+LAB = ROOT / "captures" / "lab"
+M, A = "10.77.0.1", "10.77.0.2"
+
+
+def _analyze(path: Path, toml: Path) -> Analysis:
+    config = build_config(load_file(toml))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _trial(name: str) -> Analysis:
+    return _analyze(TRIAL / f"{name}.pcap", TRIAL / f"{name}.toml")
+
+
+# name: (sender, receiver, resends, bytes never ACKed (0: the ACKs lost), last resend)
+STALLS = {
+    "v4-midjob-data-drop-at-media": (f"the agent {A}", f"the media server {M}", 5, 115840,
+                                     958),
+    "v4-restore-midjob-drop-at-agent": (f"the media server {M}", f"the agent {A}", 6, 73848,
+                                        868),
+    "v4-midjob-established-drop-at-agent": (f"the agent {A}", f"the media server {M}", 5, 0,
+                                            1005),
+}
+
+
+@pytest.mark.parametrize("name", list(STALLS))
+def test_data_dropped_mid_job_is_data_stalled(name: str) -> None:
+    sender, receiver, resends, unacked, frame = STALLS[name]
+    analysis = _trial(name)
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "data_stalled" and finding.frames == [frame]
+    data = analysis.traffic.connections[1]
+    assert finding.uid == data.uid and data.role == "data"
+    assert f"The data connection {data.orig_h}:{data.orig_p} -> " in finding.message
+    if unacked:
+        assert (f"{sender} sent its last {unacked} B again and again ({resends} "
+                f"retransmissions, the last in frame {frame}) and {receiver} never "
+                "acknowledged them; the capture went on ") in finding.message
+    else:
+        assert (f"{sender} sent bytes again and again ({resends} retransmissions, the last "
+                f"in frame {frame}) although {receiver} had acknowledged them: its ACKs are "
+                "in the capture but never reached") in finding.message
+    assert "not after an idle timeout" in finding.message
+    assert "firewalls, NAT devices and IPSs" in finding.fix
+    assert "capture on both hosts" in finding.fix
+    step = analysis.sessions[0].steps[-1]  # the data flows (step 4 of profile ndmp)
+    assert step.name == "backup or restore data flows" and step.status == "failed"
+    assert "stopped delivering mid-transfer" in step.detail
+    assert f"({resends} retransmissions" in step.detail
+
+
+def test_silence_after_is_the_capture_after_the_last_resend() -> None:
+    [finding] = [f for f in _trial("v4-midjob-data-drop-at-media").findings
+                 if f.code == "data_stalled"]
+    assert "; the capture went on 12.5 s after the last." in finding.message
+
+
+def _resumed(tmp_path: Path) -> Path:
+    """captures/lab/clean-3-resources with the first data connection's 20th data segment
+    resent 3 times (0.3, 0.9 and 2.1 s later, the receiver's ACK of it already captured)
+    and every later packet 3 s later: a stall that resumed."""
+    packets = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    data = [k for k, p in enumerate(packets)
+            if TCP in p and p[TCP].sport == 6001 and len(p[TCP].payload) > 1000]
+    at = data[20]
+    original = packets[at]
+    resent = []
+    for number, delay in enumerate((0.3, 0.9, 2.1), 1):
+        copy = original.copy()
+        copy[IP].id = (original[IP].id + 100 * number) & 0xFFFF
+        del copy[IP].chksum
+        copy.time = original.time + delay
+        resent.append(copy)
+    later = packets[at + 1:]
+    for packet in later:
+        packet.time += 3
+    path = tmp_path / "resumed.pcap"
+    wrpcap(str(path), [*packets[:at + 1], *resent, *later])
+    return path
+
+
+def test_a_stall_that_resumed_passes(tmp_path: Path) -> None:
+    path = _resumed(tmp_path)
+    analysis = _analyze(path, LAB / "clean-3-resources.toml")
+    assert analysis.verdict == "pass"
+    assert "data_stalled" not in {f.code for f in analysis.findings}
+    [data] = [c for c in analysis.traffic.connections if 6001 in (c.orig_p, c.resp_p)]
+    assert data.retransmits == 3 and (data.orig_resends, data.resp_resends) == (0, 0)
+
+
+def test_clean_captures_have_no_resends() -> None:
+    for name in ("clean-3-resources", "concurrent-jobs", "restore-2-resources"):
+        analysis = _analyze(LAB / f"{name}.pcap", LAB / f"{name}.toml")
+        assert "data_stalled" not in {f.code for f in analysis.findings}
+        assert not any(c.orig_resends or c.resp_resends for c in analysis.traffic.connections)
