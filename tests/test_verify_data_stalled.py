@@ -121,3 +121,31 @@ def test_clean_captures_have_no_resends() -> None:
         analysis = _analyze(LAB / f"{name}.pcap", LAB / f"{name}.toml")
         assert "data_stalled" not in {f.code for f in analysis.findings}
         assert not any(c.orig_resends or c.resp_resends for c in analysis.traffic.connections)
+
+
+def test_a_close_never_answered_after_the_data_stopped_is_data_stalled(tmp_path: Path) -> None:
+    """Backup Exec's shape (a new-user trial): the agent's side stops delivering in the
+    middle of resource 2 (nothing of it captured after the cut); 30 s later the media
+    server closes the data connection and resends its FIN twice, never answered, then
+    resets the control connection. It passed step 5 with a control_reset 'one side gave
+    the session up'; the FINs resent unanswered show the path stopped delivering."""
+    from decimal import Decimal
+
+    from lab_edits import analyze_lab, lab_packets, last_from, next_seq, segment, write
+
+    packets = lab_packets("clean-3-resources", 300)  # inside resource 2 (C4: 5003->6002)
+    data = last_from(packets, 5003, 6002)
+    seq, ack = next_seq(packets, 5003, 6002), next_seq(packets, 6002, 5003)
+    start = packets[-1].time + Decimal(30)
+    fins = [segment(data, "FA", seq, ack, start + Decimal(delay)) for delay in (0, 1, 3)]
+    control = last_from(packets, 5039, 10000)
+    reset = segment(control, "RA", next_seq(packets, 5039, 10000),
+                    next_seq(packets, 10000, 5039), start + Decimal(3.5))
+    analysis = analyze_lab(write(tmp_path, "fin-unanswered", [*packets, *fins, reset]),
+                           "clean-3-resources")
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "data_stalled" and analysis.verdict == "fail"
+    assert "the media server 10.77.0.1 sent its FIN again and again (2 retransmissions" \
+        in error.message and "never acknowledged it" in error.message
+    assert error.frames[0] == 303
+    assert analysis.sessions[0].steps[-1].status == "failed"

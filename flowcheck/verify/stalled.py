@@ -27,9 +27,10 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
 @dataclass(slots=True, frozen=True)
 class Stall:
     """side: the sender ("orig", "resp"); resends: its trailing resends; unacked: its
-    bytes never acknowledged in the capture (0 when acks_lost); acks_lost: the capture
-    holds the receiver's ACKs of the resent bytes; ts, frame: the latest resend (ts None
-    and frame 0 when the fields are not known, as for control_stalled's total count)."""
+    bytes never acknowledged in the capture (0 when acks_lost or fin); acks_lost: the
+    capture holds the receiver's ACKs of the resent bytes; ts, frame: the latest resend
+    (ts None and frame 0 when the fields are not known, as for control_stalled's total
+    count); fin: what was resent is the sender's FIN (stall_of's closing shape)."""
 
     side: str
     resends: int
@@ -37,14 +38,21 @@ class Stall:
     acks_lost: bool
     ts: float | None
     frame: int
+    fin: bool = False
 
 
-def stall_of(conn: Connection) -> Stall | None:
+def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     """The side of conn that stopped being delivered, from its trailing resends
     (Connection.orig_resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
     in the capture (orig_unacked: known only when the peer's ACKs are captured), or of
     bytes the capture shows ACKed (orig_resends_acked); None when neither. A sender that
-    sent new bytes after its resends was delivered again (a stall that resumed)."""
+    sent new bytes after its resends was delivered again (a stall that resumed).
+
+    closing: also a side that closed the connection and resent its FIN RESENDS_FOR_STALL
+    or more times with no answer from its peer at all (Zeek's S2 / S3: a close attempt
+    the other side never answered; every FIN in fin_frames is the closer's): a receiver
+    that gave up on a silent transfer closes it, and its FIN is lost as the data was.
+    The time is the connection's last packet (its last FIN)."""
     for side in ("orig", "resp"):
         resends = getattr(conn, f"{side}_resends")
         if resends < RESENDS_FOR_STALL:
@@ -54,6 +62,10 @@ def stall_of(conn: Connection) -> Stall | None:
         if acked or unacked:
             return Stall(side, resends, 0 if acked else unacked, bool(acked),
                          getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"))
+    closer = {"S2": "orig", "S3": "resp"}.get(conn.conn_state) if closing else None
+    if closer is not None and len(conn.fin_frames) > RESENDS_FOR_STALL:
+        return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
+                     conn.fin_frames[-1], fin=True)
     return None
 
 
@@ -77,5 +89,6 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
         return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) "
                 f"although {receiver} had acknowledged them: its ACKs are in the capture but "
                 f"never reached {sender}, lost between the capture point and it{went_on}.")
+    them = "it" if stall.fin else "them"
     return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) and "
-            f"{receiver} never acknowledged them{went_on}.")
+            f"{receiver} never acknowledged {them}{went_on}.")

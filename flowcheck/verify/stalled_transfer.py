@@ -34,9 +34,10 @@ def stalled_transfers(ctx: Context, session: Session
     found = []
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        stall = stall_of(conn)
-        if stall is None or stall.ts is None or not time_enough(ctx, stall.ts):
+        stall = stall_of(conn, closing=True)
+        if stall is None or stall.ts is None or (not stall.fin and not time_enough(ctx, stall.ts)):
             continue  # an ACK comes within the retransmission timeout: it may be missed
+            # (resent FINs each waited one already)
         halt = halt_of(messages, conn.ts, stall.ts)
         if halt is None or abnormal_reason(halt) is not None:
             found.append((conn, stall, halt))
@@ -46,6 +47,7 @@ def stalled_transfers(ctx: Context, session: Session
 def stalled_detail(conn: Connection, stall: Stall) -> str:
     """Step 5's words for a stalled data connection."""
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
+            else "its FIN never answered" if stall.fin
             else f"its last {stall.unacked} B never acknowledged")
     return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what})"
 
@@ -58,9 +60,12 @@ def check_stalled_transfers(ctx: Context) -> None:
                                 else (conn.resp_h, conn.orig_h))
             roles = (role_words(conn, session, sender).rpartition(" ")[0],
                      role_words(conn, session, receiver).rpartition(" ")[0])
-            what = ("bytes" if stall.acks_lost else f"its last {stall.unacked} B")
+            what = ("bytes" if stall.acks_lost else
+                    "its FIN" if stall.fin else
+                    f"its last {stall.unacked} B")
             head = stall_words("data", conn, roles, stall, what,
-                               ctx.capture_end - stall.ts if stall.ts is not None else None)
+                               None if stall.fin or stall.ts is None else
+                               ctx.capture_end - stall.ts)
             then = (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
                     f"frame {halt.frame})." if halt is not None else
                     " No halt of the job came after it: the job cannot go on without its "
