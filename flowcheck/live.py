@@ -134,5 +134,6 @@ class LiveVerifier:
         from flowcheck.connections import finish_tracking
 
         traffic = traffic_from(finish_tracking(tracker, list(captures)), collector)
-        traffic.ended_at = ended_at
+        if ended_at is not None:
+            traffic.ended_at = max(ended_at, traffic.ended_at or ended_at)
         return analyze(traffic, self.config)

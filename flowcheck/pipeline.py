@@ -36,8 +36,9 @@ class Traffic:
     connections: list[Connection]
     streams: list[NdmpStream]
     findings: list[Finding]  # capture and decode findings
-    # When the capture stopped, if known beyond its last packet (live: the sniffer ran on
-    # after it); silences are judged up to here (flowcheck.verify.evidence).
+    # When the capture stopped, if known beyond its last TCP packet: its last packet of
+    # any kind (ARP, UDP, ICMP after the job: the sniffer ran on), or live's stop time;
+    # silences are judged up to here (flowcheck.verify.evidence).
     ended_at: float | None = None
     # ICMP unreachables quoting a connection the capture does not hold (its SYN travelled
     # a direction the capture lacks): evidence for verify, not connections.
@@ -98,7 +99,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     for stream in streams:
         findings.extend(stream.findings)
     return Traffic(result.captures, result.connections, streams, findings,
-                   unattached_icmp=result.unattached_icmp)
+                   ended_at=result.last_packet_ts, unattached_icmp=result.unattached_icmp)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:

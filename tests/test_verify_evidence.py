@@ -5,6 +5,7 @@ verdict inconclusive. Hosts, ports and helpers as in test_verify_scenarios."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from flowcheck.findings import verdict
 from flowcheck.model import Connection, Severity
@@ -273,3 +274,29 @@ def test_announcement_lost_by_the_sniffer_without_data_is_unknown() -> None:
     assert "step_missing" not in codes(findings)
     assert statuses(sessions[0])[2] == "unknown"
     assert verdict(findings, sessions) == "inconclusive"
+
+
+def test_the_capture_ends_at_its_last_packet_of_any_kind(tmp_path: Path) -> None:
+    """Cut just after the first DATA_LISTEN reply (frame 21): with nothing after it the
+    data connection's absence cannot be judged (capture_ended_early, inconclusive); a UDP
+    datagram and an ICMP echo 10 s later show the sniffer ran on, so the endpoint no
+    connection tried is announced_not_used (a new user's capture filtered by host only
+    was inconclusive: the capture's end was its last TCP packet)."""
+    from decimal import Decimal
+
+    from lab_edits import analyze_lab, lab_packets, write
+    from scapy.all import ICMP, IP, UDP, Ether
+
+    packets = lab_packets("clean-3-resources", 21)
+    assert analyze_lab(write(tmp_path, "cut", packets), "clean-3-resources").verdict \
+        == "inconclusive"
+    later = packets[-1].time + Decimal(10)
+    ether = packets[-1][Ether]
+    udp = Ether(src=ether.src, dst=ether.dst) / IP(src="10.77.0.1", dst="10.77.0.2") / \
+        UDP(sport=5353, dport=5353) / b"x"
+    ping = Ether(src=ether.src, dst=ether.dst) / IP(src="10.77.0.1", dst="10.77.0.2") / ICMP()
+    udp.time, ping.time = later, later + Decimal(1)
+    analysis = analyze_lab(write(tmp_path, "tail", [*packets, udp, ping]), "clean-3-resources")
+    assert analysis.verdict == "fail"
+    assert "announced_not_used" in {f.code for f in analysis.findings}
+    assert "capture_ended_early" not in {f.code for f in analysis.findings}

@@ -29,6 +29,9 @@ class TrackResult:
     # ICMP unreachables quoting a TCP packet of none of the connections (its SYN not
     # captured: flowcheck.connections.icmp); evidence for verify, not connections.
     unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
+    # The time of the capture set's last packet of any kind (ARP, UDP and ICMP too: the
+    # sniffer was still running), seconds; None without packets.
+    last_packet_ts: float | None = None
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -123,6 +126,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
+    last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings,
-                       tracker.unattached_icmp.records(connections))
+                       tracker.unattached_icmp.records(connections), last)
 
