@@ -1,7 +1,9 @@
 """Capacity of the dynamic port ranges (`flowcheck plan`), from the TechNote's rules.
 
 Two ports per resource, one in each range; the job engine binds one more media port
-where the profile has a callback (plain NDMP has none); every port stays held for
+where the profile has a callback (plain NDMP has none), and the agent one more agent port
+for a callback connection's source (contract: the callback's source port belongs to the
+agent range; it stays open for the session); every port stays held for
 `port_hold_seconds` after its session ends. So a range must cover the ports of the jobs
 running at once plus those of the jobs that ended within the hold period. Source:
 Veritas TechNote 255831 (see docs/flow-model.md), docs/profiles.md.
@@ -44,11 +46,23 @@ def job_engine_ports(profile: Profile) -> int:
     return 0 if profile.callback == "none" else 1
 
 
+def callback_source_ports(profile: Profile) -> int:
+    """Agent-range ports a job binds besides its resources': the source port of the
+    agent's callback connection (`[callback] mode = "connection"`, Backup Exec's), which
+    the contract puts in the agent range (port_outside_agent_range) and which stays open
+    for the whole session; none when the callback is the control connection's reply or
+    there is none."""
+    return 1 if profile.callback == "connection" else 0
+
+
 def ports_per_job(which: str, resources: int, profile: Profile) -> int:
     """Ports one job of `resources` resources binds in the `which` ("media" | "agent")
     range: one per resource on each side, plus the job engine's port on the media side
-    (job_engine_ports)."""
-    return resources + job_engine_ports(profile) if which == "media" else resources
+    (job_engine_ports) and the callback's source port on the agent side
+    (callback_source_ports)."""
+    if which == "media":
+        return resources + job_engine_ports(profile)
+    return resources + callback_source_ports(profile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +98,7 @@ class Plan:
     shared_ports: int  # in both ranges
     hold_seconds: float
     job_engine_port: bool = True  # the profile's job engine binds a media port
+    callback_source_port: bool = True  # the agent's callback binds an agent port
 
     @property
     def pools(self) -> list[RangeCapacity]:
@@ -133,4 +148,5 @@ def make_plan(config: Config, resources: int, profile: Profile | None = None) ->
         pool = RangeCapacity("media+agent", media.ports + agent.ports - shared,
                              media.per_job + agent.per_job)
     return Plan(resources, media, agent, pool, shared, config.port_hold_seconds,
-                job_engine_port=bool(job_engine_ports(profile)))
+                job_engine_port=bool(job_engine_ports(profile)),
+                callback_source_port=bool(callback_source_ports(profile)))

@@ -37,9 +37,9 @@ def test_firewall_json_has_every_target_by_default(capsys: pytest.CaptureFixture
 
 def test_plan_fits_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["plan", "--resources", "5", "--media-range", "5001-5012",
-                "--agent-range", "6001-6010", "--format", "json"]) == 0
+                "--agent-range", "6001-6012", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
-    assert plan["jobs_per_hold_period"] == 2  # 12 // 6 media, 10 // 5 agent
+    assert plan["jobs_per_hold_period"] == 2  # 12 // 6 media, 12 // 6 agent (+ callback)
     assert run(["plan", "--resources", "5", "--media-range", "5001-5005",
                 "--agent-range", "6001-6100"]) == 1
 
@@ -49,16 +49,17 @@ def test_plan_counts_overlapping_ranges_as_one_pool(capsys: pytest.CaptureFixtur
                 "--agent-range", "5001-5010", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
     assert plan["shared_ports"] == 10
-    assert plan["jobs_per_hold_period"] == 2  # 10 ports // (3 + 2)
+    assert plan["jobs_per_hold_period"] == 1  # 10 ports // (3 + 3: the callback's source)
 
 
 @pytest.mark.parametrize(("media", "agent", "short", "jobs"), [
     # (issue 11) a wide enough range is never named; the short one with its shortfall
-    ("5001-5010", "6001-6003", {"agent": 2}, {"media": 1, "agent": 0}),
-    ("5001-5003", "6001-6010", {"media": 3}, {"media": 0, "agent": 2}),
-    ("5001-5004", "6001-6004", {"media": 2, "agent": 1}, {"media": 0, "agent": 0}),
-    ("5001-5006", "6001-6005", {}, {"media": 1, "agent": 1}),  # exactly one job each
-    ("5001-5018", "6001-6014", {}, {"media": 3, "agent": 2}),
+    # (each side: 5 resources + the job engine's or the callback's source port)
+    ("5001-5010", "6001-6003", {"agent": 3}, {"media": 1, "agent": 0}),
+    ("5001-5003", "6001-6012", {"media": 3}, {"media": 0, "agent": 2}),
+    ("5001-5004", "6001-6004", {"media": 2, "agent": 2}, {"media": 0, "agent": 0}),
+    ("5001-5006", "6001-6006", {}, {"media": 1, "agent": 1}),  # exactly one job each
+    ("5001-5018", "6001-6017", {}, {"media": 3, "agent": 2}),
 ])
 def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[str, int],
                                           jobs: dict[str, int],
@@ -73,7 +74,7 @@ def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[st
     for which in ("media", "agent"):
         advice = f"widen the {which} range"
         if which in short:
-            need = 6 if which == "media" else 5
+            need = 6
             assert f"{advice} by {short[which]} " in out and f"at least {need}" in out
         else:
             assert advice not in out
@@ -85,12 +86,12 @@ def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[st
 def test_plan_overlapping_ranges_short_only_as_a_pool(capsys: pytest.CaptureFixture[str]) -> None:
     """Each range holds one job, but both sides draw from their 6-port union."""
     assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
-                "--agent-range", "5001-5005", "--format", "json"]) == 1
+                "--agent-range", "5001-5006", "--format", "json"]) == 1
     ranges = json.loads(capsys.readouterr().out)["plan"]["ranges"]
     assert [(r["range"], r["ports"], r["shortfall"]) for r in ranges] == [
-        ("media", 6, 0), ("agent", 5, 0), ("media+agent", 6, 5)]
+        ("media", 6, 0), ("agent", 6, 0), ("media+agent", 6, 6)]
     assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
-                "--agent-range", "5001-5005"]) == 1
+                "--agent-range", "5001-5006"]) == 1
     out = capsys.readouterr().out
     assert "widen the" not in out and "separate ports" in out
 

@@ -451,9 +451,10 @@ def test_port_reused_within_hold_and_range_too_small() -> None:
 
 
 @pytest.mark.parametrize(("profile", "media", "agent", "short"), [
-    ("backup-exec-9", (5001, 5006), (6001, 6005), set()),  # media 5 + job engine, agent 5
-    ("backup-exec-9", (5001, 5005), (6001, 6005), {"media"}),
-    ("backup-exec-9", (5001, 5010), (6001, 6004), {"agent"}),
+    # media 5 + the job engine's, agent 5 + the callback's source
+    ("backup-exec-9", (5001, 5006), (6001, 6006), set()),
+    ("backup-exec-9", (5001, 5005), (6001, 6006), {"media"}),
+    ("backup-exec-9", (5001, 5010), (6001, 6005), {"agent"}),
     ("ndmp", (5001, 5005), (6001, 6005), set()),  # no callback, no job engine port
     ("ndmp", (5001, 5004), (6001, 6005), {"media"}),
 ])
@@ -553,3 +554,29 @@ def test_counts_of_capped_evidence_say_so() -> None:
     [finding] = [f for f in findings if f.code == "control_unanswered"]
     assert "sent 12 SYNs to the agent's NDMP port" in finding.message
     assert "something drops its SYNs" in finding.message
+
+
+def test_a_port_reused_within_the_hold_counts_again() -> None:
+    """Three data connections one after another on two media ports, 5002 used again (by
+    a second job) 20 s after its first use ended (60 s hold): three ports had to be held
+    at once, the range has two (a new-user trial: a reused port counted once hid
+    range_too_small, while port_reused_within_hold's fix pointed at it)."""
+    config = replace(LAB, media_range=((5001, 5002),), explicit=LAB.explicit)
+    connections: list[Connection] = []
+    streams: list[NdmpStream] = []
+    for job, uses in enumerate((((5002, 3.0, 10.0), (5001, 12.0, 20.0)),
+                                ((5002, 30.0, 40.0),))):
+        control = conn(f"C{job}", M, 41000 + job, A, 10000, uses[0][1] - 2, end=50.0)
+        stream = NdmpStream(control.uid, 4,
+                            messages=[msg(1, control.ts + 0.1, "resp", "post", "NOTIFY_CONNECTED")])
+        connections.append(control)
+        for n, (port, start, end) in enumerate(uses):
+            connections.append(conn(f"D{job}{n}", A, 6001 + 2 * job + n, M, port, start,
+                                    end=end, orig_bytes=9))
+            stream.announcements.append(announce(control.uid, M, port, 9 + n, start - 0.5,
+                                                 "NDMP_DATA_CONNECT", "mover"))
+        streams.append(stream)
+    _, findings = run(connections, streams, config=config, profile="ndmp")
+    [too_small] = [f for f in findings if f.code == "range_too_small"]
+    assert "needed 3 ports" in too_small.message and "has 2" in too_small.message
+    assert "port_reused_within_hold" in codes(findings)

@@ -37,7 +37,8 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
               "agent": format_ranges(config.agent_range)}
     why = {"media": "one per resource + job engine" if plan.job_engine_port
            else "one per resource; this profile has no job engine port",
-           "agent": "one per resource",
+           "agent": "one per resource + the callback's source" if plan.callback_source_port
+           else "one per resource",
            "media+agent": "both sides draw from it"}
     for pool in plan.pools:
         title = (f"{pool.name} range {ranges[pool.name]}" if pool.name in ranges

@@ -12,7 +12,13 @@ from itertools import pairwise
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection
-from flowcheck.plan import job_engine_ports, overlap, ports_per_job, range_size
+from flowcheck.plan import (
+    callback_source_ports,
+    job_engine_ports,
+    overlap,
+    ports_per_job,
+    range_size,
+)
 from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
 
@@ -63,9 +69,12 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
     for (host, _port), spans in usage.items():
         # The ranges must carry the callback and data ports (the TechNote's steps 2-4),
         # also those that ended up outside the range; the control port need not be in it.
-        carried = [(s, e + hold) for s, e, conn in spans if conn.role != "control"]
-        for start, end in _merge(carried):
-            per_host[host] += [(start, 1), (end, -1)]
+        # Connections that share a port at the same time (a listener's) hold it once;
+        # each use that follows an earlier one holds it again (a port reused within the
+        # hold is one more port the range had to give).
+        used = _merge([(s, e) for s, e, conn in spans if conn.role != "control"])
+        for start, end in used:
+            per_host[host] += [(start, 1), (end + hold, -1)]
     for host, events in sorted(per_host.items()):
         peak = busy = 0
         for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
@@ -79,12 +88,15 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
                     "or run fewer resources at once.")
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
-    # resource, one in each range, and the job engine's port in the media range when the
-    # profile has a callback.
+    # resource, one in each range, the job engine's port in the media range when the
+    # profile has a callback, and the callback's source port in the agent range.
     need = ports_per_job(which, resources, ctx.profile) if resources else 0
     if size < need:
         why = ("one per resource + the job engine's"
-               if which == "media" and job_engine_ports(ctx.profile) else "one per resource")
+               if which == "media" and job_engine_ports(ctx.profile) else
+               "one per resource + the callback's source port"
+               if which == "agent" and callback_source_ports(ctx.profile) else
+               "one per resource")
         ctx.add("range_too_small",
                 f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",
