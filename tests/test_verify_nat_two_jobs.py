@@ -114,3 +114,27 @@ def test_two_jobs_whose_agents_announce_one_endpoint_keep_their_own_connections(
     assert _statuses(analysis, "S2")[3:] == ["failed", "missing"]
     assert not {"unannounced_connection", "announced_not_used"} & {
         f.code for f in analysis.findings}
+
+
+def test_callback_to_another_address_of_the_media_server(tmp_path: Path) -> None:
+    """The control connection leaves the media server through source NAT (10.77.0.9),
+    while the job engine's callback and the data connections use its own address
+    10.77.0.1 (a new-user trial): with 10.77.0.1 configured as a media server and used by
+    no session's control connection, the callback is the session's (it was step_missing
+    with a firewall fix, and an unannounced_connection)."""
+    from lab_edits import analyze_lab, lab_packets, write
+
+    packets = lab_packets("clean-3-resources")
+    for packet in packets:
+        if TCP in packet and 10000 in (packet[TCP].sport, packet[TCP].dport):
+            ip = packet[IP]
+            ip.src, ip.dst = (("10.77.0.9" if a == "10.77.0.1" else a) for a in (ip.src, ip.dst))
+            del ip.chksum, packet[TCP].chksum
+    analysis = analyze_lab(write(tmp_path, "snat", packets), "clean-3-resources")
+    session = analysis.sessions[0]
+    callback = {c.uid: c for c in analysis.traffic.connections}[session.callback_uid or ""]
+    assert (session.media_server, callback.resp_h, callback.resp_p) == (
+        "10.77.0.9", "10.77.0.1", 5001)
+    assert session.steps[1].status == "ok"
+    codes = {f.code for f in analysis.findings}
+    assert "step_missing" not in codes and "unannounced_connection" not in codes

@@ -119,7 +119,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     would cross two callbacks when the first job's comes late. A destination in the media
     range is preferred; failing that, a connection to another port is still the callback
     (verify reports port_outside_media_range). A callback found only after the session's
-    data connection is still attached, so verify reports it out of order.
+    data connection is still attached, so verify reports it out of order. Last, a
+    session still without one takes a connection from its agent to a configured media
+    server address no session's control connection came from (another interface of its
+    media server, or a control connection that left through source NAT).
     """
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
                             c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
@@ -184,3 +187,18 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
             late = in_range[pair].first(opened, end) or pools[pair].first(opened, end)
             if late is not None:
                 assign(session, late)
+    # A callback to another address of the media server (a second interface, or a
+    # control connection that left through source NAT): the job engine names its own
+    # address. Taken only to a configured media server address no session's control
+    # connection came from (the agent talks to other hosts too).
+    spare = set(config.media_servers) - {s.media_server for s in sessions}
+    for session in sessions:
+        if session.callback_uid is not None or not spare:
+            continue
+        opened, end, _ = window[session.id]
+        found = [c for (agent, media), pool in pools.items()
+                 if agent == session.remote_agent and media in spare
+                 and (c := pool.first(opened, end)) is not None]
+        if found:
+            assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
+                                                      c.ts, c.first_frame)))
