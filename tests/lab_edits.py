@@ -3,6 +3,7 @@ with a FIN exchange or a RST, add a later packet. scapy builds the packets."""
 
 from __future__ import annotations
 
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,3 +67,12 @@ def analyze_lab(path: Path, name: str, profile: str | None = None) -> Analysis:
         settings = {**settings, "profile": profile}
     config = build_config(settings)
     return analyze(read_traffic([str(path)], config), config)
+
+
+def sent_by(tmp_path: Path, capture: Path, sender: str) -> Path:
+    """The packets of `capture` that `sender` sent (tcpdump 'src host SENDER'): a capture
+    of one direction, as a SPAN port that sees one way takes it."""
+    out = tmp_path / f"{capture.stem}-from-{sender}.pcap"
+    subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {sender}"],
+                   check=True, capture_output=True)
+    return out

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from lab_edits import sent_by
 from test_sessions import LAB as LAB_CONFIG
 from test_sessions import ann, conn
 
@@ -34,13 +35,6 @@ CASES = [
 ]
 
 
-def _sent_by(tmp_path: Path, capture: Path, sender: str) -> Path:
-    out = tmp_path / f"{capture.stem}-from-{sender}.pcap"
-    subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {sender}"],
-                   check=True, capture_output=True)
-    return out
-
-
 def _analyze(capture: Path, name: str) -> Analysis:
     config = build_config(load_file(LAB / f"{name}.toml"))
     return analyze(read_traffic([str(capture)], config), config)
@@ -55,7 +49,7 @@ def _icmp_frames(capture: Path) -> list[int]:
 @pytest.mark.parametrize(("name", "sender", "code", "step"), CASES)
 def test_reject_of_a_syn_the_capture_lacks_is_a_refusal(
         tmp_path: Path, name: str, sender: str, code: str, step: int) -> None:
-    one_way = _sent_by(tmp_path, LAB / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, LAB / f"{name}.pcap", sender)
     analysis = _analyze(one_way, name)
     [refused] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert refused.code == code
@@ -80,7 +74,7 @@ def test_quoted_connection_is_not_a_connection(
         tmp_path: Path, name: str, sender: str, code: str, step: int) -> None:
     """tshark's conversation table leaves out a 4-tuple seen only inside an ICMP quote;
     so does the connection list, and the quote stays evidence for verify."""
-    one_way = _sent_by(tmp_path, LAB / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, LAB / f"{name}.pcap", sender)
     analysis = _analyze(one_way, name)
     assert_matches_tshark(one_way, analysis.traffic.connections)
     [quote] = analysis.traffic.unattached_icmp
@@ -95,7 +89,7 @@ def test_quote_cut_before_the_tcp_flags_stays_unknown(
     """Snap length 70 keeps the quoted ports and sequence number (RFC 792's 8 bytes) but
     not the flags: it may quote any packet, not a SYN, so the step stays as without it."""
     one_way = tmp_path / "s70.pcap"
-    subprocess.run(["editcap", "-s", "70", str(_sent_by(tmp_path, LAB / f"{name}.pcap",
+    subprocess.run(["editcap", "-s", "70", str(sent_by(tmp_path, LAB / f"{name}.pcap",
                                                         sender)), str(one_way)],
                    check=True, capture_output=True)
     analysis = _analyze(one_way, name)
@@ -134,7 +128,7 @@ def test_ladder_draws_the_reject(tmp_path: Path, name: str, sender: str, code: s
     rejecting host, carrying the finding."""
     from flowcheck.report.ladder_build import build_ladders
 
-    one_way = _sent_by(tmp_path, LAB / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, LAB / f"{name}.pcap", sender)
     [ladder] = build_ladders(_analyze(one_way, name))
     [arrow] = [a for a in ladder.arrows if a.kind == "icmp"]
     assert (arrow.src, arrow.step, arrow.status) == (sender, step, "failed")

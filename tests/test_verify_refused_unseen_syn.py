@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from lab_edits import sent_by
 from test_connections_util import ACK, RST, ethernet, ipv4, tcp
 from test_tshark_counts import assert_matches_tshark
 
@@ -33,13 +34,6 @@ CASES = [
     ("lab/control-refused", A, "control_refused", 1),  # A's RST on the NDMP port (#8)
     ("ndmjob-lab/v4-control-refused", A, "control_refused", 1),  # the ndmp profile
 ]
-
-
-def _sent_by(tmp_path: Path, capture: Path, sender: str) -> Path:
-    out = tmp_path / f"{capture.stem}-from-{sender}.pcap"
-    subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {sender}"],
-                   check=True, capture_output=True)
-    return out
 
 
 def _analyze(capture: Path, name: str) -> Analysis:
@@ -62,7 +56,7 @@ def _refused(analysis: Analysis) -> Connection:
 @pytest.mark.parametrize(("name", "sender", "code", "step"), CASES)
 def test_refusal_of_a_syn_the_capture_lacks_is_the_full_captures_finding(
         tmp_path: Path, name: str, sender: str, code: str, step: int) -> None:
-    one_way = _sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
     analysis = _analyze(one_way, name)
     full = _analyze(ROOT / f"{name}.pcap", name)
     [refused] = [f for f in analysis.findings if str(f.severity) == "error"]
@@ -89,7 +83,7 @@ def test_refusal_is_a_connection_from_the_rsts_receiver(
         tmp_path: Path, name: str, sender: str, code: str, step: int) -> None:
     """The connection list stays tshark's; its originator is the SYN's sender, as on
     the full capture (the 4-tuple reversed from the RST's)."""
-    one_way = _sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
     analysis = _analyze(one_way, name)
     assert_matches_tshark(one_way, analysis.traffic.connections)
     conn, full = _refused(analysis), _refused(_analyze(ROOT / f"{name}.pcap", name))
@@ -103,7 +97,7 @@ def test_ladder_draws_the_refusal(tmp_path: Path, name: str, sender: str, code: 
                                   step: int) -> None:
     """The RST is the step's arrow, from the refusing host, saying the SYN was not
     captured; no "(open before the capture)" arrow for a connection that never opened."""
-    one_way = _sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
+    one_way = sent_by(tmp_path, ROOT / f"{name}.pcap", sender)
     [ladder] = build_ladders(_analyze(one_way, name))
     [arrow] = [a for a in ladder.arrows if a.kind == "rst"]
     assert (arrow.src, arrow.step, arrow.status) == (sender, step, "failed")
@@ -115,7 +109,7 @@ def test_ladder_draws_the_refusal(tmp_path: Path, name: str, sender: str, code: 
 def test_source_side_of_the_refused_data_connection_stays_unknown(tmp_path: Path) -> None:
     """The media server's side of data-port-in-use holds the data SYN, not the RST: the
     answer travelled the way the capture lacks, so step 4 is unknown (as before)."""
-    one_way = _sent_by(tmp_path, ROOT / "lab/data-port-in-use.pcap", M)
+    one_way = sent_by(tmp_path, ROOT / "lab/data-port-in-use.pcap", M)
     analysis = _analyze(one_way, "lab/data-port-in-use")
     assert analysis.verdict == "inconclusive"
     assert [s.status for s in analysis.sessions[0].steps] == [
@@ -148,7 +142,7 @@ def test_lone_rst_of_another_shape_stays_unknown(tmp_path: Path, name: str,
     """A lone RST+ACK with its own seq and a window (an abort, seen alone when the
     capture starts at it) may end a connection that had opened as well as refuse a SYN:
     the step stays unknown, with no refusal and no open control connection."""
-    one_way = _reshaped(_sent_by(tmp_path, ROOT / f"{name}.pcap", A), 3_000_000, 512)
+    one_way = _reshaped(sent_by(tmp_path, ROOT / f"{name}.pcap", A), 3_000_000, 512)
     analysis = _analyze(one_way, name)
     assert analysis.verdict == "inconclusive"
     assert not [f for f in analysis.findings if str(f.severity) == "error"]
@@ -183,7 +177,7 @@ def test_callback_refused_by_a_rst_the_capture_holds_alone(tmp_path: Path) -> No
     whole = _analyze(full, "lab/callback-rejected")
     assert [f.code for f in whole.findings if str(f.severity) == "error"] == [
         "callback_refused"]
-    analysis = _analyze(_sent_by(tmp_path, full, M), "lab/callback-rejected")
+    analysis = _analyze(sent_by(tmp_path, full, M), "lab/callback-rejected")
     [refused] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert refused.code == "callback_refused" and "does not hold the SYN" in refused.message
     assert "unannounced_connection" not in {f.code for f in analysis.findings}

@@ -237,17 +237,24 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     unseen = [c for c in conns if unseen_syn_refused(c)]
     if not unseen:
         return ""
-    first, many = unseen[0], len(unseen) > 1
-    ports = ", ".join(dict.fromkeys(str(c.orig_p) for c in unseen))
+    many = len(unseen) > 1
     frames = ", ".join(str(c.rst_frames[0]) for c in unseen)
-    way = (first.orig_h, first.resp_h)
-    why = (f" (it holds no packet from {way[0]} to {way[1]}: one direction only)"
-           if way in ctx.missing else "")
-    return (f" The capture does not hold the SYN{'s' if many else ''} from {first.orig_h} "
-            f"port{'s' if many else ''} {ports}{why}; the RST{'s' if many else ''} in "
-            f"frame{'s' if many else ''} {frames} answer{'' if many else 's'} "
-            f"{'them' if many else 'it'}: RST+ACK, no data, sequence number 0, as a TCP "
-            "refuses a SYN.")
+    return (" " + syns_not_held(ctx, unseen[0].orig_h, unseen[0].resp_h,
+                                [c.orig_p for c in unseen])
+            + f"; the RST{'s' if many else ''} in frame{'s' if many else ''} {frames} "
+            f"answer{'' if many else 's'} {'them' if many else 'it'}: RST+ACK, no data, "
+            "sequence number 0, as a TCP refuses a SYN.")
+
+
+def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) -> str:
+    """"The capture does not hold the SYN(s) from SENDER port(s) P (why)": the opening of
+    the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone)."""
+    many = len(ports) > 1
+    listed = ", ".join(dict.fromkeys(str(p) for p in ports))
+    why = (f" (it holds no packet from {sender} to {receiver}: one direction only)"
+           if (sender, receiver) in ctx.missing else "")
+    return (f"The capture does not hold the SYN{'s' if many else ''} from {sender} "
+            f"port{'s' if many else ''} {listed}{why}")
 
 
 def refusal_causes(conn: Connection) -> str:

@@ -36,6 +36,7 @@ from flowcheck.verify.context import (
     data_refused_fix,
     endpoint,
     refusal_causes,
+    syns_not_held,
 )
 
 _Entry = tuple[float, Session, list[Announcement]]
@@ -173,13 +174,8 @@ def _frames(rejects: list[IcmpUnreachable]) -> list[int]:
 def _unseen_words(ctx: Context, rejects: list[IcmpUnreachable]) -> str:
     """Where the evidence is: the ICMP message(s) quoting SYNs the capture lacks."""
     first = rejects[0]
-    sources = ", ".join(dict.fromkeys(str(r.orig_p) for r in rejects))
     frames = ", ".join(str(f) for f in _frames(rejects))
     many = len(_frames(rejects)) > 1
-    way = (first.orig_h, first.resp_h)
-    why = (f" (it holds no packet from {way[0]} to {way[1]}: one direction only)"
-           if way in ctx.missing else "")
-    return (f"The capture does not hold the SYN{'s' if len(rejects) > 1 else ''} from "
-            f"{first.orig_h} port{'s' if len(rejects) > 1 else ''} {sources}{why}; the ICMP "
-            f"unreachable{'s' if many else ''} in frame{'s' if many else ''} {frames} "
-            f"quote{'' if many else 's'} {'them' if len(rejects) > 1 else 'it'}.")
+    return (syns_not_held(ctx, first.orig_h, first.resp_h, [r.orig_p for r in rejects])
+            + f"; the ICMP unreachable{'s' if many else ''} in frame{'s' if many else ''} "
+            f"{frames} quote{'' if many else 's'} {'them' if len(rejects) > 1 else 'it'}.")
