@@ -23,7 +23,7 @@ def _analysis(callback: bool) -> Analysis:
     config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
     control = Connection("Cctl", M, 5001, A, 10000, 100.0, last_ts=110.0, syn_frames=[1],
                          synack_frames=[2], established=True, conn_state="SF",
-                         first_frame=1, last_frame=40)
+                         first_frame=1, last_frame=40, orig_bytes=300, resp_bytes=400)
     connections = [control]
     if callback:
         connections.append(Connection("Ccb", A, 6002, M, 5002, 101.0, last_ts=109.0,

@@ -46,8 +46,9 @@ def check_no_reply(ctx: Context) -> None:
         request = _unanswered(stream)
         if request is not None and not _acked(control, request):
             continue  # its peer may never have received it
-        if request is None and any(m.direction == "resp" for m in stream.messages):
-            continue
+        if request is None and (control.resp_bytes or stream.announcements or any(
+                m.direction == "resp" for m in stream.messages)):
+            continue  # the agent spoke (an announcement comes from its message too)
         since = request.ts if request is not None else _opened(control)
         closer = _closer(control)
         if closer is None and after(ctx, since) < NO_REPLY_SECONDS:
