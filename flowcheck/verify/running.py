@@ -23,9 +23,9 @@ def check_running(ctx: Context) -> None:
     the job is running at the end of its control stream (a DATA_START_* request with no
     NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
     control_closed when a FIN did, else capture_ended_early when the connection is still
-    open; if the job halted, its
-    session reset before any CONNECT_CLOSE and fewer resources started than the
-    configured `resources`, control_reset too (the rest never ran)."""
+    open; if the job halted, its session reset before any CONNECT_CLOSE and fewer
+    resources started than the configured `resources`, control_reset too (the rest never
+    ran)."""
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
