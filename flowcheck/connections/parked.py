@@ -25,7 +25,15 @@ from flowcheck.connections.conn import (
     ConnState,
     Endpoint,
 )
-from flowcheck.connections.flows import FlowKey, address_text
+from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.record_columns import (
+    address_texts,
+    first_times,
+    frame_lists,
+    histories,
+    optional,
+    optional_item,
+)
 from flowcheck.connections.state import EndpointState, conn_states
 from flowcheck.model import Connection
 
@@ -34,10 +42,6 @@ from flowcheck.model import Connection
 ShortPass = Any
 
 NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
-# History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
-# sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
-LETTERS = "QISHDATWFR"
-FLIPPED_BIT = 1 << 20
 _RESET = int(EndpointState.RESET)
 # Connection's fields in order, as `_new_records` passes them (checked at import).
 _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
@@ -107,26 +111,26 @@ class Parked:
 
     def conn_state(self, i: int) -> ConnState:
         """Flow i as the ConnState the per-packet path would have left."""
-        def optional(array: np.ndarray, row: int) -> int | None:
+        def stored(array: np.ndarray, row: int) -> int | None:
             value = array.item(row, i)
             return None if value == NONE else value
 
         def endpoint(row: int) -> Endpoint:
-            last_u = optional(self.last_u, row)
-            unseen_first = optional(self.unseen_first, row)
+            last_u = stored(self.last_u, row)
+            unseen_first = stored(self.unseen_first, row)
             return Endpoint(
-                state=EndpointState(self.state.item(row, i)), base=optional(self.base, row),
-                isn=optional(self.isn, row),
+                state=EndpointState(self.state.item(row, i)), base=stored(self.base, row),
+                isn=stored(self.isn, row),
                 last_raw=self.last_raw.item(row, i) if last_u is not None else 0,
-                last_u=last_u, max_end=optional(self.max_end, row),
-                fin=bool(self.fin.item(row, i)), acked=optional(self.acked, row),
-                acked_frame=self.acked_frame.item(row, i) if optional(self.acked, row)
-                is not None else 0, ack_last=optional(self.ack_last, row),
+                last_u=last_u, max_end=stored(self.max_end, row),
+                fin=bool(self.fin.item(row, i)), acked=stored(self.acked, row),
+                acked_frame=self.acked_frame.item(row, i) if stored(self.acked, row)
+                is not None else 0, ack_last=stored(self.ack_last, row),
                 unseen_first=unseen_first,
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
-                resends=self.resends.item(row, i), resent_u=optional(self.resent_u, row),
-                resent_ts=_optional_item(self.resent_ts.item(row, i)),
+                resends=self.resends.item(row, i), resent_u=stored(self.resent_u, row),
+                resent_ts=optional_item(self.resent_ts.item(row, i)),
                 resent_frame=self.resent_frame.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
@@ -198,13 +202,13 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
-        syn_frames=_frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
-        synack_frames=_frame_lists(frames, synack),
-        rst_frames=_frame_lists(frames, rst & sent),
-        synack_ts=_first_times(times, synack), rst_ts=_first_times(times, rst & sent),
-        fin_frames=_frame_lists(frames, ((flags & FIN) != 0) & sent),
+        syn_frames=frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
+        synack_frames=frame_lists(frames, synack),
+        rst_frames=frame_lists(frames, rst & sent),
+        synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
+        fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
-        histories=_histories(short.new_letters[:, flows]))
+        histories=histories(short.new_letters[:, flows]))
 
 
 def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
@@ -249,7 +253,7 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list
     when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
     frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
     return [resends[0].tolist(), resends[1].tolist(), np.where(stale, resends, 0)[0].tolist(),
-            np.where(stale, resends, 0)[1].tolist(), _optional(when[0]), _optional(when[1]),
+            np.where(stale, resends, 0)[1].tolist(), optional(when[0]), optional(when[1]),
             frame[0].tolist(), frame[1].tolist()]
 
 
@@ -261,7 +265,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
     version = np.concatenate((short.version[new], short.version[new]))
-    texts = _address_texts(version, np.concatenate((
+    texts = address_texts(version, np.concatenate((
         np.where(lower[:, None], low_words, up_words),
         np.where(lower[:, None], up_words, low_words))))
     low_port, up_port = short.lower_port[new], short.upper_port[new]
@@ -275,10 +279,10 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
         col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
         short.syn_retries[new].tolist(), short.frame[col.first].tolist(),
-        short.frame[col.last].tolist(), _optional(short.rtt[new]), col.syn_frames,
+        short.frame[col.last].tolist(), optional(short.rtt[new]), col.syn_frames,
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
         [[] for _ in range(count)], col.fin_frames, gap_frames,
-        short.established[new].tolist(), _optional(short.syn_ts[new]), col.synack_ts,
+        short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
 
@@ -301,8 +305,8 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             short.frame[col.last].tolist(), short.retransmits[going_on].tolist(),
             short.syn_retries[going_on].tolist(), col.syn_frames, col.synack_frames,
             col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
-            short.established[going_on].tolist(), _optional(short.rtt[going_on]),
-            _optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
+            short.established[going_on].tolist(), optional(short.rtt[going_on]),
+            optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
             gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
             unacked[1].tolist(), *resent, strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
@@ -346,106 +350,6 @@ class _Columns:
     synack_ts: list[float | None]  # per flow: its first SYN-ACK of the batch, if any
     rst_ts: list[float | None]
     histories: list[str]
-
-
-def _address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
-    """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
-    distinct address formatted once."""
-    if (version == 4).all():
-        distinct, inverse = np.unique(words[:, 0], return_inverse=True)
-        names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
-                         object)
-        return names[inverse.reshape(-1)].tolist()
-    rows = np.column_stack((version.astype(np.uint32), words))
-    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
-    names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
-                                   [:4 if row[0] == 4 else 16])
-                      for row in distinct.tolist()], object)
-    return names[inverse.reshape(-1)].tolist()
-
-
-def _optional(values: np.ndarray) -> list[float | None]:
-    return [None if x != x else x for x in values.tolist()]
-
-
-def _optional_item(value: float) -> float | None:
-    return None if value != value else value
-
-
-def _first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
-    """Per flow (column), the time of its first packet (in step order) where mask holds,
-    None where it never does."""
-    first = mask.argmax(axis=0)
-    found = np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
-    return _optional(found)
-
-
-def _frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
-    """Per flow (column), the frames where mask holds, in step order, the first
-    EVIDENCE_CAP only (conn._note)."""
-    counts = mask.sum(axis=0)
-    most = int(counts.max(initial=0))
-    if most > EVIDENCE_CAP:
-        mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
-        counts = mask.sum(axis=0)
-    values = frames.T[mask.T].tolist()  # flow by flow, in step order
-    if most <= 1:  # the usual case: one SYN, one FIN, ... or none
-        following = iter(values)
-        return [[next(following)] if count else [] for count in counts.tolist()]
-    ends = np.cumsum(counts)
-    starts = np.empty_like(ends)
-    starts[:1] = 0
-    starts[1:] = ends[:-1]
-    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
-
-
-_HISTORY_CACHE: dict[bytes, str] = {}
-
-
-def _histories(new_letters: np.ndarray) -> list[str]:
-    """Per flow (column), its history from the letter bits each step added."""
-    steps = new_letters.shape[0]
-    rows = np.ascontiguousarray(new_letters.T).view(f"S{8 * steps}").reshape(-1).tolist()
-    cache = _HISTORY_CACHE
-    out = []
-    for row in rows:
-        found = cache.get(row)
-        if found is None:
-            found = cache[row] = _history(np.frombuffer(row.ljust(8 * steps, b"\0"),
-                                                        np.int64).tolist())
-        out.append(found)
-    if len(cache) > 4096:
-        cache.clear()
-    return out
-
-
-_BITS_CACHE: dict[str, int] = {}
-
-
-def letter_bits(history: str) -> int:
-    """The letter bits of a history (as ShortPass's `seen`)."""
-    bits = _BITS_CACHE.get(history)
-    if bits is None:
-        bits = 0
-        for letter in history:
-            n = LETTERS.find(letter.upper())
-            if n >= 0:
-                bits |= 1 << (n + (10 if letter.islower() else 0))
-        if len(_BITS_CACHE) > 4096:
-            _BITS_CACHE.clear()
-        _BITS_CACHE[history] = bits
-    return bits
-
-
-def _history(steps: list[int]) -> str:
-    letters = "^" if steps and steps[0] & FLIPPED_BIT else ""
-    for bits in steps:
-        for n, letter in enumerate(LETTERS):
-            if bits >> n & 1:
-                letters += letter
-            if bits >> (n + 10) & 1:
-                letters += letter.lower()
-    return letters
 
 
 def parked_entries(block: Parked, keys: list[FlowKey]) -> zip:

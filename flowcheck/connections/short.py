@@ -30,12 +30,8 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
 )
-from flowcheck.connections.parked import (
-    FLIPPED_BIT,
-    NONE,
-    Parked,
-    letter_bits,
-)
+from flowcheck.connections.parked import NONE, Parked
+from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
 from flowcheck.connections.state import EndpointState
 from flowcheck.decode import DecodedBatch
 

@@ -1,0 +1,116 @@
+"""Per-flow columns of the short-connection pass made into record fields: addresses as
+text, optional floats, frame lists and histories (flowcheck.connections.parked builds
+the Connection records from them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.connections.conn import EVIDENCE_CAP
+from flowcheck.connections.flows import address_text
+
+# History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
+# sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
+LETTERS = "QISHDATWFR"
+FLIPPED_BIT = 1 << 20
+
+
+def address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
+    """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
+    distinct address formatted once."""
+    if (version == 4).all():
+        distinct, inverse = np.unique(words[:, 0], return_inverse=True)
+        names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
+                         object)
+        return names[inverse.reshape(-1)].tolist()
+    rows = np.column_stack((version.astype(np.uint32), words))
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
+                                   [:4 if row[0] == 4 else 16])
+                      for row in distinct.tolist()], object)
+    return names[inverse.reshape(-1)].tolist()
+
+
+def optional(values: np.ndarray) -> list[float | None]:
+    return [None if x != x else x for x in values.tolist()]
+
+
+def optional_item(value: float) -> float | None:
+    return None if value != value else value
+
+
+def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
+    """Per flow (column), the time of its first packet (in step order) where mask holds,
+    None where it never does."""
+    first = mask.argmax(axis=0)
+    found = np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
+    return optional(found)
+
+
+def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
+    """Per flow (column), the frames where mask holds, in step order, the first
+    EVIDENCE_CAP only (conn._note)."""
+    counts = mask.sum(axis=0)
+    most = int(counts.max(initial=0))
+    if most > EVIDENCE_CAP:
+        mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+        counts = mask.sum(axis=0)
+    values = frames.T[mask.T].tolist()  # flow by flow, in step order
+    if most <= 1:  # the usual case: one SYN, one FIN, ... or none
+        following = iter(values)
+        return [[next(following)] if count else [] for count in counts.tolist()]
+    ends = np.cumsum(counts)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1]
+    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+
+
+_HISTORY_CACHE: dict[bytes, str] = {}
+
+
+def histories(new_letters: np.ndarray) -> list[str]:
+    """Per flow (column), its history from the letter bits each step added."""
+    steps = new_letters.shape[0]
+    rows = np.ascontiguousarray(new_letters.T).view(f"S{8 * steps}").reshape(-1).tolist()
+    cache = _HISTORY_CACHE
+    out = []
+    for row in rows:
+        found = cache.get(row)
+        if found is None:
+            found = cache[row] = _history(np.frombuffer(row.ljust(8 * steps, b"\0"),
+                                                        np.int64).tolist())
+        out.append(found)
+    if len(cache) > 4096:
+        cache.clear()
+    return out
+
+
+_BITS_CACHE: dict[str, int] = {}
+
+
+def letter_bits(history: str) -> int:
+    """The letter bits of a history (as ShortPass's `seen`)."""
+    bits = _BITS_CACHE.get(history)
+    if bits is None:
+        bits = 0
+        for letter in history:
+            n = LETTERS.find(letter.upper())
+            if n >= 0:
+                bits |= 1 << (n + (10 if letter.islower() else 0))
+        if len(_BITS_CACHE) > 4096:
+            _BITS_CACHE.clear()
+        _BITS_CACHE[history] = bits
+    return bits
+
+
+def _history(steps: list[int]) -> str:
+    letters = "^" if steps and steps[0] & FLIPPED_BIT else ""
+    for bits in steps:
+        for n, letter in enumerate(LETTERS):
+            if bits >> n & 1:
+                letters += letter
+            if bits >> (n + 10) & 1:
+                letters += letter.lower()
+    return letters
