@@ -149,3 +149,45 @@ def test_a_close_never_answered_after_the_data_stopped_is_data_stalled(tmp_path:
         in error.message and "never acknowledged it" in error.message
     assert error.frames[0] == 303
     assert analysis.sessions[0].steps[-1].status == "failed"
+
+
+def _resends_and_reset(tmp_path: Path, reset_first: bool) -> Path:
+    """Resource 2's data connection (C4, the agent 6002 -> the media server 5003) cut at
+    frame 300: the agent resends its last segment three times, a RST from the media
+    server's side comes before or after them, and the capture goes on 10 s."""
+    from decimal import Decimal
+
+    from lab_edits import lab_packets, last_from, next_seq, segment, write
+
+    packets = lab_packets("clean-3-resources", 300)
+    last = last_from(packets, 6002, 5003)
+    t = packets[-1].time
+    resends = []
+    for n, delay in enumerate(("0.3", "0.7", "1.5")):
+        again = last.copy()
+        again[IP].id = (again[IP].id + n + 1) & 0xFFFF
+        del again[IP].chksum, again[TCP].chksum
+        again.time = t + Decimal(delay)
+        resends.append(again)
+    reset = segment(last_from(packets, 5003, 6002), "RA", next_seq(packets, 5003, 6002),
+                    next_seq(packets, 6002, 5003), t + Decimal("0.1" if reset_first else "2"))
+    keepalive = segment(last_from(packets, 5039, 10000), "A", next_seq(packets, 5039, 10000),
+                        next_seq(packets, 10000, 5039), t + Decimal(10))
+    added = sorted([*resends, reset, keepalive], key=lambda p: p.time)
+    return write(tmp_path, f"reset-{reset_first}", [*packets, *added])
+
+
+@pytest.mark.parametrize(("reset_first", "code"), [(True, "data_reset"),
+                                                   (False, "data_stalled")])
+def test_a_reset_before_the_resends_is_the_cut(tmp_path: Path, reset_first: bool,
+                                               code: str) -> None:
+    """A reject rule answering one side's packets with RSTs (a new-user trial): the RST
+    comes first and the other side resends into the void: data_reset, the reset being
+    the evidence. Resends first, then a RST (a side giving up): data_stalled, naming it."""
+    from lab_edits import analyze_lab
+
+    analysis = analyze_lab(_resends_and_reset(tmp_path, reset_first), "clean-3-resources")
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == code
+    if code == "data_stalled":
+        assert "The connection was then reset (RST" in error.message

@@ -21,7 +21,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
-from flowcheck.verify.stalled import stall_of
+from flowcheck.verify.stalled import data_stall
 
 
 def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
@@ -35,8 +35,8 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]):
             continue  # no reset, nothing carried, or a close begun before it
-        if stall_of(conn) is not None:
-            continue
+        if data_stall(conn) is not None:
+            continue  # data_stalled: the reset came after the stall
         reset_ts = reset_time(conn)
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:

@@ -92,3 +92,14 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     them = "it" if stall.fin else "them"
     return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) and "
             f"{receiver} never acknowledged {them}{went_on}.")
+
+
+def data_stall(conn: Connection) -> Stall | None:
+    """A data connection's stall (stall_of, with the closing shape) unless a RST came
+    before its last resend: the reset is then the first evidence of the cut (a reject
+    rule or an IPS answering one side's packets, data_reset), the resends its aftermath."""
+    stall = stall_of(conn, closing=True)
+    if stall is None or (conn.rst_frames and stall.frame
+                         and conn.rst_frames[0] < stall.frame):
+        return None
+    return stall

@@ -22,7 +22,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
-from flowcheck.verify.stalled import STATE_LOST, Stall, stall_of, stall_words
+from flowcheck.verify.stalled import STATE_LOST, Stall, data_stall, stall_words
 
 
 def stalled_transfers(ctx: Context, session: Session
@@ -34,7 +34,7 @@ def stalled_transfers(ctx: Context, session: Session
     found = []
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        stall = stall_of(conn, closing=True)
+        stall = data_stall(conn)
         if stall is None or stall.ts is None or (not stall.fin and not time_enough(ctx, stall.ts)):
             continue  # an ACK comes within the retransmission timeout: it may be missed
             # (resent FINs each waited one already)
