@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, traffic_from
+from flowcheck.verify.context import session_uids
 
 if TYPE_CHECKING:
     from flowcheck.connections import ConnectionTracker
     from flowcheck.ndmp import NdmpCollector
 
-# Findings whose evidence, once seen, stays: a RST, an error reply, a port out of range.
+# Findings whose evidence, once seen, stays: a refusal, a port out of range.
 CERTAIN_ONCE_SEEN = frozenset({
-    "control_refused", "callback_refused", "data_refused", "ndmp_error_reply",
-    "data_halted_abnormally", "control_reset", "control_closed",
+    "control_refused", "callback_refused", "data_refused",
     "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
     "control_off_backup_network", "ranges_overlap",
@@ -45,6 +45,20 @@ CERTAIN_AFTER_SILENCE = frozenset({
     # A late answer takes it back.
     "ndmp_no_reply",
 })
+# Silences a connector may still end: its SYN retried after a doubled timeout
+# (RFC 6298 5.5: Linux retries a SYN for about two minutes). Certain once the
+# connection has been quiet for longer than its attempts have lasted, plus a timeout.
+BACKED_OFF = frozenset({"control_unanswered", "callback_unanswered", "data_unanswered",
+                        "handshake_incomplete"})
+# Findings reported only while their session has no root cause of another kind (a
+# data_stalled or data_reset, which need silence, makes them its consequence): certain
+# once every connection of the session has been quiet for `settle` seconds.
+CERTAIN_WHEN_SESSION_QUIET = frozenset({
+    "control_reset", "control_closed", "data_halted_abnormally", "ndmp_error_reply",
+})
+# Findings whose frames move on while the evidence goes on (each resend is a new last
+# resend): one event per connection.
+_MOVING_FRAMES = frozenset({"control_stalled", "data_stalled"})
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.
 
@@ -64,6 +78,8 @@ RUNNING_LOSS = "capture_loss"
 def _finding_key(finding: Finding) -> tuple:
     if finding.code == RUNNING_LOSS:
         return (finding.code,)
+    if finding.code in _MOVING_FRAMES:
+        return (finding.code, finding.uid, finding.session)
     return (finding.code, finding.uid, finding.session, tuple(finding.frames[:1]))
 
 
@@ -118,13 +134,21 @@ class LiveVerifier:
         # time follow the number of connections, not the packets read so far.
         tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
         analysis = self._analyse(tracker, collector, captures)
+        rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
+        backed_off = {c.uid for c in analysis.traffic.connections if c.uid in quiet
+                      and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
+        quiet_sessions = {s.id for s in analysis.sessions
+                          if all(uid in quiet for uid in session_uids(s))}
         for finding in analysis.findings:
             key = _finding_key(finding)
-            certain = finding.code in CERTAIN_ONCE_SEEN or (
-                finding.code in CERTAIN_AFTER_SILENCE and finding.uid in quiet) or (
-                finding.code == RUNNING_LOSS and finding.severity == Severity.WARNING)
+            code = finding.code
+            certain = code in CERTAIN_ONCE_SEEN or (
+                code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
+                and (code not in BACKED_OFF or finding.uid in backed_off)) or (
+                code in CERTAIN_WHEN_SESSION_QUIET and finding.session in quiet_sessions) or (
+                code == RUNNING_LOSS and finding.severity == Severity.WARNING)
             if certain and key not in self.reported:
                 self.reported.add(key)
                 yield LiveEvent("finding", finding=finding)

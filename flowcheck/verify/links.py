@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, Severity
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -50,13 +50,23 @@ def check_links(ctx: Context) -> None:
 
 
 def _no_control_session(ctx: Context) -> None:
+    """no_control_session: an error when the capture holds TCP connections and none is
+    an NDMP control connection (the wrong port or capture point); a warning when it holds
+    no TCP connection at all (a live sniffer that saw nothing, a capture of other
+    traffic): nothing of the job to judge, so the verdict is inconclusive."""
     port = ctx.config.ndmp_port
-    seen = f"none of the {len(ctx.connections)} TCP connections" if ctx.connections \
-        else "no TCP connection at all"
+    fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
+           "server's interface toward the agent while the job starts.")
+    if ctx.connections:
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: none of the "
+                f"{len(ctx.connections)} TCP connections goes to the NDMP port {port}.", fix)
+        return
     ctx.add("no_control_session",
-            f"No NDMP control connection in the capture: {seen} goes to the NDMP port {port}.",
-            f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
-            "server's interface toward the agent while the job starts.")
+            "No NDMP control connection in the capture: it holds no TCP connection at all, "
+            "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
+            "wrong interface, a filter, or stopped before the job started).", fix,
+            severity=Severity.WARNING)
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
