@@ -11,7 +11,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, span_words
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.stalled import STATE_LOST, stall_of, stall_words
+from flowcheck.verify.stalled import STATE_LOST, Stall, stall_of, stall_words
 
 # No NDMP message on the control connection for this long before its reset: it sat
 # idle while the data flowed, as a firewall's or NAT's idle timeout needs.
@@ -35,12 +35,12 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        side = stalled_side(control)
-        last = _last_sent(stream, side) if side is not None else None
-        if side is not None and time_enough(ctx, last.ts if last else control.last_ts):
+        stall = control_stall(control)
+        last = _last_sent(stream, stall.side) if stall is not None else None
+        if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
             # An ACK comes well within the retransmission timeout after the message the
             # unacknowledged bytes began; a capture that ended sooner may only miss it.
-            _stalled(ctx, session, stream, control, side, last)
+            _stalled(ctx, session, stream, control, stall, last)
             continue
         reset = bool(control.rst_frames) and not control.missed_bytes
         halt = next((m for m in stream.messages
@@ -58,14 +58,19 @@ def check_running(ctx: Context) -> None:
             _reset(ctx, session, stream, control, starts[-1], len(starts), halt)
 
 
-def stalled_side(control: Connection) -> str | None:
-    """"orig" or "resp": the side whose last payload bytes stopped being delivered
-    (flowcheck.verify.stalled.stall_of: resent at least twice, each resend waiting a
-    retransmission timeout for an ACK, and never acknowledged in the capture, or
-    acknowledged in it with the ACKs lost on their way to the sender); None when none,
+def control_stall(control: Connection) -> Stall | None:
+    """The side of the control connection whose last payload bytes stopped being
+    delivered (flowcheck.verify.stalled.stall_of: resent at least twice, each resend
+    waiting a retransmission timeout for an ACK, and never acknowledged in the capture,
+    or acknowledged in it with the ACKs lost on their way to the sender); None when none,
     or when the capture missed bytes of the connection (sniffer loss). A capture of one
     direction leaves the fields 0 (Connection.orig_unacked)."""
-    stall = None if control.missed_bytes else stall_of(control)
+    return None if control.missed_bytes else stall_of(control)
+
+
+def stalled_side(control: Connection) -> str | None:
+    """"orig" or "resp": control_stall's sender; None when none."""
+    stall = control_stall(control)
     return stall.side if stall is not None else None
 
 
@@ -75,14 +80,11 @@ def _last_sent(stream: NdmpStream, side: str) -> NdmpMessage | None:
 
 
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-             side: str, last: NdmpMessage | None) -> None:
+             stall: Stall, last: NdmpMessage | None) -> None:
     """control_stalled: the path stopped delivering the control connection (a firewall
-    or NAT that dropped its idle state drops its packets, silently: no reset). side: the
-    sender ("orig", "resp"); last: its last NDMP message, where the bytes began."""
-    stall = stall_of(control)
-    if stall is None:  # stalled_side found it: not reached
-        return
-    roles = ("the media server", "the agent") if side == "orig" else ("the agent",
+    or NAT that dropped its idle state drops its packets, silently: no reset). stall: the
+    sender's (stalled.stall_of); last: its last NDMP message, where the bytes began."""
+    roles = ("the media server", "the agent") if stall.side == "orig" else ("the agent",
                                                                        "the media server")
     before = [m for m in stream.messages if last is not None and m.ts < last.ts]
     idle = last.ts - before[-1].ts if last is not None and before else 0.0
