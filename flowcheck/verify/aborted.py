@@ -34,6 +34,7 @@ from flowcheck.verify.details import (
     job_direction,
     sent_each_way,
     span_words,
+    syn_count,
 )
 from flowcheck.verify.evidence import is_open, judged
 
@@ -131,7 +132,7 @@ def role_words(conn: Connection, session: Session, host: str | None = None) -> s
 def _syns(conn: Connection) -> tuple[int, str]:
     """How many SYNs were sent, and their words: "SYN (frame 22)", "SYN sent 3 times
     (frames 22, 23, 24)"."""
-    syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+    syns = syn_count(conn)
     syn_frames = ", ".join(map(str, conn.syn_frames))
     return syns, (f"SYN sent {syns} times (frames {syn_frames})" if syns > 1
                   else f"SYN (frame {syn_frames})")

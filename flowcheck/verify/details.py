@@ -23,6 +23,12 @@ def span_words(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
+def syn_count(conn: Connection) -> int:
+    """SYNs the originator sent: its SYN frames, or its retries + 1 where the frame list
+    stopped at its cap (EVIDENCE_CAP)."""
+    return max(len(conn.syn_frames), conn.syn_retries + 1)
+
+
 def counted(frames: list[int], noun: str) -> str:
     """"1 SYN-ACK", "3 SYN-ACKs", or "8 or more SYN-ACKs" for an evidence list at its
     cap (Connection's frame lists keep the first EVIDENCE_CAP)."""
@@ -185,7 +191,7 @@ def failure_words(conn: Connection) -> str:
                  else "")
         return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
-    syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+    syns = syn_count(conn)
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
             f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")
 

@@ -26,6 +26,7 @@ from flowcheck.verify.context import (
     unseen_syn_words,
 )
 from flowcheck.verify.data_links import check_cut_announcements, check_data
+from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
 from flowcheck.verify.ranges import check_backup_network, check_ports
@@ -76,7 +77,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
-        syns = max(len(conn.syn_frames), conn.syn_retries + 1)  # frames are capped
+        syns = syn_count(conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and never got an answer: "
