@@ -83,3 +83,37 @@ def test_lost_announcement_of_another_address_matches_the_connection_to_it(
     assert "capture_loss" in {f.code for f in analysis.findings}
     message = _data_unanswered(analysis)
     assert "lost by the sniffer" in message and "It went to 10.79.0.2" in message
+
+
+def test_cut_error_reply_is_no_announcement(tmp_path: Path) -> None:
+    """The 2nd DATA_LISTEN is answered ILLEGAL_STATE_ERR in its body, which `-s 96` cuts:
+    the reply (12 bytes of body on the wire, too short for a TCP address) must not take
+    the 3rd resource's data connection, leaving the 3rd announcement "not used"."""
+    full = _analyze(LAB / "listen-error.pcap", "listen-error")
+    assert full.verdict == "fail" and "ndmp_error_reply" in {f.code for f in full.findings}
+    cut = _analyze(_snap(tmp_path, "listen-error"), "listen-error")
+    codes = {f.code for f in cut.findings}
+    assert "announced_not_used" not in codes and "ndmp_partial" in codes
+    (session,) = cut.sessions
+    step = session.steps[2]
+    assert step.status == "unknown" and "too short on the wire" in step.detail
+    assert cut.verdict == "inconclusive"
+    # Each of the two data connections is matched to its own resource's reply.
+    matched = {frame: uid for frame, _, uid in session.cut_announcements}
+    assert len(matched) == 2 and all(matched.values())
+    assert len(set(matched.values())) == 2
+
+
+@pytest.mark.parametrize(("addresses", "error", "fits"), [
+    ([("10.77.0.2", 6001)], 0, True),
+    ([], 19, False),  # ILLEGAL_STATE_ERR: the error and an empty address list
+])
+def test_listen_reply_length_tells_whether_it_can_hold_an_address(
+        addresses: list[tuple[str, int]], error: int, fits: bool) -> None:
+    """Bodies from the lab's own NDMP v4 encoder (flowcheck.lab.ndmp_wire)."""
+    from flowcheck.lab.ndmp_wire import data_listen_reply
+    from flowcheck.ndmp.protocol import can_hold_tcp_address
+
+    body = data_listen_reply(addresses, error)
+    assert can_hold_tcp_address(len(body), True, 4) is fits
+    assert can_hold_tcp_address(len(body), True, None) is (fits or len(body) >= 16)

@@ -39,6 +39,7 @@ class NdmpMessage:
     header_error: int = 0
     body_error: int | None = None
     error_name: str = "NDMP_NO_ERR"
+    body_len: int | None = None  # the body's length on the wire, when the snap length cut it
     # Decoded body fields that matter for verification (auth type and user, halt
     # reason, log text, butype, window, ...). Never passwords or digests.
     body: dict = field(default_factory=dict)

@@ -229,7 +229,8 @@ class NdmpCollector:
             sequence=raw.sequence, type=message_type(raw.raw_type, raw.code), code=raw.code,
             name=name, error=error, reply_sequence=raw.reply_sequence if is_reply else 0,
             addresses=addresses, partial=raw.partial, header_error=raw.error,
-            body_error=body_error, error_name=error_name(error), body=fields)
+            body_error=body_error, error_name=error_name(error), body_len=raw.body_len,
+            body=fields)
         if is_reply:
             request = control.requests.pop((_other(direction), raw.reply_sequence), None)
             if request is not None:

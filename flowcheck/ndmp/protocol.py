@@ -211,6 +211,23 @@ def error_name(error: int) -> str:
     return f"NDMP_ERROR_{error}"
 
 
+# The shortest body that can name one TCP endpoint, by version: a reply leads with its
+# error (4 bytes); v2/v3 addresses are type, IPv4 address and port (12 bytes); v4's are a
+# type, a count and one address with its (empty) environment list (20 bytes). ndmp2.x,
+# ndmp3.x, ndmp4.x: ndmp_mover_addr / ndmp_addr.
+_TCP_ADDRESS_BODY = {2: 12, 3: 12, 4: 20}
+
+
+def can_hold_tcp_address(body_len: int, is_reply: bool, version: int | None) -> bool:
+    """Can a LISTEN reply or CONNECT / v2 DATA_START_* request whose body is `body_len`
+    bytes on the wire (the record mark's length, when the snap length cut the body) name
+    a TCP endpoint? False means it carries none: a LOCAL address, or an error reply.
+    An unknown version takes the shortest layout."""
+    known = _TCP_ADDRESS_BODY.get(version) if version is not None else None
+    shortest = known if known is not None else min(_TCP_ADDRESS_BODY.values())
+    return body_len >= shortest + (4 if is_reply else 0)
+
+
 def mover_halt_reasons(version: int) -> list[str]:
     """ndmp_mover_halt_reason's names, indexed by value, for a protocol version (2-4)."""
     return MOVER_HALT_REASONS_V4 if version >= 4 else MOVER_HALT_REASONS

@@ -26,6 +26,7 @@ from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_c
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
+    addressless_replies,
     announcement_groups,
     closed_before_data,
     closing,
@@ -49,7 +50,8 @@ from flowcheck.sessions.matching import (
 )
 
 __all__ = [
-    "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "announcement_groups",
+    "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
+    "announcement_groups",
     "closed_before_data", "closing", "build_sessions",
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
     "one_sided", "rst_only", "session_kind", "unseen_syn_refused",

@@ -13,7 +13,7 @@ from typing import Literal
 
 from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
+from flowcheck.ndmp.protocol import ANY_VERSION_NAMES, can_hold_tcp_address
 
 Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "aborted",
                   "midstream"]
@@ -254,7 +254,7 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
             seen.add((op, is_reply))
             if message.addresses:
                 decoded = True
-            elif message.partial and cut is None:
+            elif message.partial and cut is None and not addressless(message, stream.version):
                 cut = message
         if start:
             if cut is not None and not decoded:
@@ -263,6 +263,24 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
     if cut is not None and not decoded:
         found.append(cut)
     return found
+
+
+def addressless(message: NdmpMessage, version: int | None) -> bool:
+    """Is a message the snap length cut too short on the wire to name a TCP endpoint
+    (protocol.can_hold_tcp_address)? Such a LISTEN reply whose header error is
+    NDMP_NO_ERR is most likely an error reply whose body error the snap length cut."""
+    return (message.body_len is not None
+            and not can_hold_tcp_address(message.body_len, message.type == "reply", version))
+
+
+def addressless_replies(stream: NdmpStream | None) -> list[NdmpMessage]:
+    """LISTEN replies the snap length cut that carry no TCP endpoint and no header error:
+    whether their listen failed is in the part the capture did not keep."""
+    if stream is None or not stream.snap_cut:
+        return []
+    return [m for m in stream.messages
+            if m.type == "reply" and not m.error and (message_op(m), True) in _ANNOUNCING
+            and addressless(m, stream.version)]
 
 
 def kind_from_bytes(session: Session, by_uid: dict[str, Connection]

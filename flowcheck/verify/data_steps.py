@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, Step
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions import DATA_INTENT, announcement_groups, message_op
+from flowcheck.sessions import (
+    DATA_INTENT,
+    addressless_replies,
+    announcement_groups,
+    message_op,
+)
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.context import (
     Context,
@@ -89,6 +94,18 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                            "not bind a port in its range and did not report it).",
                        frames=[unanswered.frame])
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
+    addressless = addressless_replies(ctx.stream_by_uid.get(session.control_uid))
+    if addressless:
+        # On the wire too short for an address, yet no header error: the listen most
+        # likely failed, with its body error in the bytes the snap length cut.
+        said = ", ".join(f"{message_op(m)} (frame {m.frame}, {m.body_len} bytes)"
+                         for m in addressless)
+        return make_step(spec, "unknown", [control.uid], [m.frame for m in addressless],
+                         f"unknown: the reply to {said} is too short on the wire to carry a "
+                         "TCP address: most likely an error reply whose error code the "
+                         "capture's snap length cut, so whether that resource's data "
+                         "endpoint was announced cannot be seen (capture with tcpdump -s 0, "
+                         "or see the NDMP log of the host that answered)")
     if session.announced:
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                          announcement_detail(session))
