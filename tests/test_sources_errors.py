@@ -240,3 +240,33 @@ def test_absurd_first_record_is_a_truncated_capture_not_an_input_error(tmp_path:
     assert packets == 0 and info.truncated and info.error_offset == 24
     assert info.link_types == ["EN10MB"]
     assert len(truncation_findings(reader.captures)) == 1
+
+
+@pytest.mark.parametrize(("editcap_format", "words"), [
+    ("netmon2", "Microsoft Network Monitor 2.x capture: convert it with `editcap"),
+    ("netmon1", "Microsoft Network Monitor 1.x capture"),
+    ("snoop", "Solaris snoop capture"),
+])
+def test_another_capture_format_is_named_with_its_conversion(
+        tmp_path: Path, editcap_format: str, words: str) -> None:
+    """Files written by Wireshark's own editcap in formats flowcheck does not read; the
+    conversion the message gives turns them back into a capture flowcheck reads."""
+    stored = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    other = tmp_path / f"v4-backup.{editcap_format}"
+    subprocess.run(["editcap", "-F", editcap_format, str(stored), str(other)], check=True,
+                   capture_output=True)
+    message = input_error([str(other)])
+    assert words in message
+    converted = tmp_path / "converted.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(other), str(converted)], check=True,
+                   capture_output=True)
+    assert count([str(converted)])[0] == count([str(stored)])[0]
+
+
+def test_an_archive_is_named(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "capture.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("capture.pcap", pcap_bytes(PACKETS))
+    assert "a zip archive: extract the capture from it first" in input_error([str(path)])

@@ -32,7 +32,31 @@ def format_of(head: bytes) -> str | None:
     return None
 
 
+# Files users send instead of a capture flowcheck reads, by their first bytes, with what
+# turns them into one (Wireshark's editcap reads the capture formats; libpcap's and
+# Wireshark's file-format references give the magics).
+_OTHER_FORMATS = (
+    (b"GMBU", "a Microsoft Network Monitor 2.x capture: convert it with "
+              "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+    (b"RTSS", "a Microsoft Network Monitor 1.x capture: convert it with "
+              "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+    (b"snoop\0\0\0", "a Solaris snoop capture: convert it with "
+                      "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+    (b"PK\x03\x04", "a zip archive: extract the capture from it first"),
+    (b"7z\xbc\xaf", "a 7-Zip archive: extract the capture from it first"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (zstd -d FILE)"),
+    (b"\xfd7zXZ", "xz-compressed: decompress it first (xz -d FILE)"),
+    (b"BZh", "bzip2-compressed: decompress it first (bunzip2 FILE)"),
+    (b"\x04\x22\x4d\x18", "lz4-compressed: decompress it first (lz4 -d FILE)"),
+)
+
+
 def describe_magic(head: bytes) -> str:
+    """Why a file whose first bytes are `head` is not read: not pcap or pcapng, and what
+    it is (with how to convert it) when its magic says so."""
+    for magic, what in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return f"not a pcap or pcapng file: {what}"
     shown = " ".join(f"{byte:02x}" for byte in head[:4])
     return f"not a pcap or pcapng file (starts with {shown})"
 
