@@ -257,6 +257,7 @@ def test_another_capture_format_is_named_with_its_conversion(
                    capture_output=True)
     message = input_error([str(other)])
     assert words in message
+    assert f"`editcap -F pcapng {other} {other}.pcapng`" in message
     converted = tmp_path / "converted.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(other), str(converted)], check=True,
                    capture_output=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import select
+import shlex
 import stat
 import sys
 import zlib
@@ -51,12 +52,14 @@ _OTHER_FORMATS = (
 )
 
 
-def describe_magic(head: bytes) -> str:
-    """Why a file whose first bytes are `head` is not read: not pcap or pcapng, and what
-    it is (with how to convert it) when its magic says so."""
+def describe_magic(head: bytes, name: str = "FILE") -> str:
+    """Why the file `name` whose first bytes are `head` is not read: not pcap or pcapng,
+    and what it is (with the command that converts it) when its magic says so."""
     for magic, what in _OTHER_FORMATS:
         if head.startswith(magic):
-            return f"not a pcap or pcapng file: {what}"
+            quoted = shlex.quote(name)
+            what = what.replace("FILE FILE.pcapng", f"{quoted} {shlex.quote(name + '.pcapng')}")
+            return f"not a pcap or pcapng file: {what.replace('FILE', quoted)}"
     shown = " ".join(f"{byte:02x}" for byte in head[:4])
     return f"not a pcap or pcapng file (starts with {shown})"
 
