@@ -50,3 +50,7 @@ def test_a_drop_followed_by_silence_is_printed_while_the_stream_stays_open() -> 
     early = {(e.finding.code, e.finding.uid) for e in events if e.kind == "finding"}
     assert early <= {(f.code, f.uid) for f in final.findings}
     assert ("data_unanswered", "C3") in early
+    # The silence the early finding counted is capture time in the final report too
+    # (without a clock it ended at the last packet: evidence of a silence then lost).
+    last_packet = max(float(batch.ts.max()) for batch in iter_batches([str(CAPTURE)]))
+    assert final.traffic.ended_at > last_packet
