@@ -6,11 +6,17 @@ no later packet can take back are reported at once ("certain"), the rest wait fo
 final report when the capture stops. A silence counts only as the files' analysis counts
 it (flowcheck.verify.evidence); the final report adds the time the sniffer ran on after
 the last packet, which a file cannot show.
+
+With `tick`, the same check also runs when no packet has come for `tick` seconds of wall
+time (a failed job followed by a silent link), the capture's clock then read as the last
+packet's time plus the wall time since it was read, less SNIFFER_DELAY.
 """
 
 from __future__ import annotations
 
 import copy
+import select
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -62,6 +68,20 @@ _MOVING_FRAMES = frozenset({"control_stalled", "data_stalled"})
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.
 
+# Seconds a packet may take from its timestamp to the reader beyond what the last packet
+# read took: the silence after the last packet is counted this much short, so a packet
+# still inside the sniffer cannot end a silence already judged. tcpdump runs with
+# --immediate-mode -U (libpcap hands each packet on at once, tcpdump flushes it to the
+# pipe); dumpcap writes in batches; the scapy sniffer writes each packet as it gets it
+# (sync=True). Measured on a loopback, wire to pipe: tcpdump 4.99 under 1 ms, dumpcap
+# 4.0 about 0.13 s. One second leaves dumpcap seven times its delay, a loaded machine
+# some room, and only delays the finding by as much.
+SNIFFER_DELAY = 1.0
+# A check while the link is quiet costs no more than a quarter of the wall time: the
+# next waits at least this many times as long as the last took (a capture of many
+# connections can take a second to analyse).
+_IDLE_SPACING = 3.0
+
 
 @dataclass(slots=True)
 class LiveEvent:
@@ -86,19 +106,28 @@ def _finding_key(finding: Finding) -> tuple:
 class LiveVerifier:
     """Feeds a capture stream through the pipeline and yields LiveEvents as it goes."""
 
-    def __init__(self, config: Config, *, interval: float = 5.0, settle: float = 10.0) -> None:
+    def __init__(self, config: Config, *, interval: float = 5.0, settle: float = 10.0,
+                 tick: float | None = None) -> None:
+        """interval: seconds of packet time between checks as packets come; settle:
+        seconds a connection must be quiet for a silence to be certain; tick: seconds of
+        wall time without a packet after which the check runs anyway (None: never; only
+        for a stream that is a capture running now, whose quiet pipe is a quiet link)."""
         from flowcheck.connections import ConnectionTracker
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
         self.config = config
         self.interval = interval
         self.settle = settle
+        self.tick = tick
         self.collector = NdmpCollector()
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
                                          tap=looks_like_ndmp)
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
-        self._now = 0.0
+        self._now = 0.0  # the capture's clock: never runs backwards
+        self._last_ts = 0.0  # the last packet read: its timestamp, and when (monotonic)
+        self._read_at: float | None = None
+        self._next_idle = 0.0  # monotonic time before which a quiet link is not checked
 
     def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
             kernel_drops: Callable[[], int | None] | None = None) -> Iterator[LiveEvent]:
@@ -108,18 +137,33 @@ class LiveVerifier:
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
-        for batch in reader:
+        batches = iter(reader)
+        descriptor = _descriptor(stream) if self.tick is not None else None
+        while True:
+            # The sniffers' pipes are read unbuffered (sources/live.py, scapy_live.py):
+            # a quiet descriptor means no packet waits. Before the first packet there is
+            # nothing to check.
+            if descriptor is not None and self._read_at is not None:
+                while not select.select([descriptor], [], [], self.tick)[0]:
+                    yield from self._idle_check(reader.captures)
+            batch = next(batches, None)
+            if batch is None:
+                break
             self.tracker.feed(batch)
             if len(batch):
-                self._now = float(batch.ts[-1])
+                self._last_ts, self._read_at = float(batch.ts[-1]), time.monotonic()
+                self._now = max(self._now, self._last_ts)
             if self._last_check is None:
                 self._last_check = self._now
             if self._now - self._last_check >= self.interval:
                 self._last_check = self._now
                 yield from self._certain_findings(reader.captures)
         # The sniffer ran on after the last packet until it was stopped: that silence is
-        # capture time too (evidence that a SYN went unanswered).
+        # capture time too (evidence that a SYN went unanswered). A quiet link already
+        # checked counted part of it: the end is no earlier than that.
         ended = clock() if clock is not None else None
+        if self._now > self._last_ts:
+            ended = self._now if ended is None else max(ended, self._now)
         if kernel_drops is not None and reader.captures:
             reader.captures[0].kernel_dropped = kernel_drops()
         final = self._analyse(self.tracker, self.collector, reader.captures, ended_at=ended)
@@ -129,11 +173,27 @@ class LiveVerifier:
                 yield LiveEvent("finding", finding=finding)
         yield LiveEvent("report", analysis=final)
 
-    def _certain_findings(self, captures: list[CaptureInfo]) -> Iterator[LiveEvent]:
+    def _idle_check(self, captures: list[CaptureInfo]) -> Iterator[LiveEvent]:
+        """The check on a link quiet for `tick` seconds: the silence since the last packet
+        counts as capture time, less SNIFFER_DELAY."""
+        assert self._read_at is not None
+        waited = time.monotonic() - self._read_at
+        now = self._last_ts + waited - SNIFFER_DELAY
+        if now <= self._now or time.monotonic() < self._next_idle:
+            return
+        self._now = self._last_check = now
+        started = time.monotonic()
+        yield from self._certain_findings(captures, ended_at=now)
+        self._next_idle = time.monotonic() + _IDLE_SPACING * (time.monotonic() - started)
+
+    def _certain_findings(self, captures: list[CaptureInfo], *,
+                          ended_at: float | None = None) -> Iterator[LiveEvent]:
+        """The findings no later packet can take back, at capture time self._now;
+        ended_at: the capture's end for the evidence rules, when past its last packet."""
         # Finishing is final for a tracker, so the snapshot works on copies: memory and
         # time follow the number of connections, not the packets read so far.
         tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
-        analysis = self._analyse(tracker, collector, captures)
+        analysis = self._analyse(tracker, collector, captures, ended_at=ended_at)
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
@@ -161,3 +221,11 @@ class LiveVerifier:
         if ended_at is not None:
             traffic.ended_at = max(ended_at, traffic.ended_at or ended_at)
         return analyze(traffic, self.config)
+
+
+def _descriptor(stream: BinaryIO) -> int | None:
+    """The stream's file descriptor, to wait on; None for one without (in memory)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None

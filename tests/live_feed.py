@@ -11,14 +11,16 @@ from flowcheck.live import LiveEvent, LiveVerifier
 
 
 def run_held_back(config: Config, data: bytes, held_back_from: int,
-                  release: Callable[[LiveEvent], bool]) -> tuple[list[LiveEvent], bool]:
+                  release: Callable[[LiveEvent], bool],
+                  **options: float) -> tuple[list[LiveEvent], bool]:
     """Write data[:held_back_from] to a pipe the verifier reads, then wait (60 s at most)
     for an event that `release` accepts before writing the rest. Returns the events and
     whether the release came before the wait ran out: an event that only comes at the
     end of the capture leaves the tail waiting, and the caller's test failing.
 
     interval=0: a check after every batch, so the outcome does not depend on how the
-    pipe happens to split the stream into batches.
+    pipe happens to split the stream into batches. options: LiveVerifier's others
+    (settle, tick).
     """
     read_end, write_end = os.pipe()
     released = threading.Event()
@@ -35,8 +37,10 @@ def run_held_back(config: Config, data: bytes, held_back_from: int,
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     events: list[LiveEvent] = []
-    with os.fdopen(read_end, "rb") as stream:
-        for event in LiveVerifier(config, interval=0.0).run(stream):
+    # Unbuffered, as live reads its sniffer (sources/live.py): a buffered reader holds
+    # the bytes beyond the magic and waits for more before returning them.
+    with os.fdopen(read_end, "rb", buffering=0) as stream:
+        for event in LiveVerifier(config, interval=0.0, **options).run(stream):
             events.append(event)
             if release(event):
                 released.set()

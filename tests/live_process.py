@@ -1,13 +1,16 @@
 """What the tests of `flowcheck live` share: a free loopback port, the dumpcap sniffer
-parameter, and ending a live process that runs in its own process group."""
+parameter, its first line, and ending a live process that runs in its own process
+group."""
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -34,3 +37,20 @@ def ended(process: subprocess.Popen) -> tuple[int, str, str]:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
     return process.returncode, out, err
+
+
+def first_line(process: subprocess.Popen, timeout: float) -> bytes | None:
+    """The first line a live run started with binary pipes prints, None if none comes
+    within timeout seconds. Read from the descriptor itself: communicate() afterwards
+    gets the rest (a buffered read would keep it)."""
+    assert process.stdout is not None
+    fd, line = process.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            return None
+        chunk = os.read(fd, 1)
+        if not chunk:
+            return None
+        line += chunk
+    return line

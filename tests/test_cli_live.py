@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from live_process import DUMPCAP, free_port
+from live_process import DUMPCAP, ended, first_line, free_port
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
@@ -87,3 +88,31 @@ def test_live_without_permission_exits_3(sniffer: str) -> None:
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("flowcheck: error:") and result.stderr.count("\n") == 1
     assert "permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
+def test_live_prints_a_refusal_while_the_link_stays_quiet(sniffer: str) -> None:
+    """Two packets (SYN, RST), then nothing: the refusal is printed while live still
+    captures (the checks ran only as packets came, 5 s of packet time apart, so it came
+    with the final report; the scapy sniffer's buffered pipe held both packets until a
+    third came)."""
+    ndmp_port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--ndmp-port",
+         str(ndmp_port), "--format", "json", "--sniffer", sniffer,
+         "--capture-filter", f"tcp port {ndmp_port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert process.stderr is not None
+        process.stderr.readline()  # printed once the sniffer listens
+        with contextlib.suppress(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
+        line = first_line(process, timeout=60)
+        capturing = process.poll() is None
+    finally:
+        process.send_signal(signal.SIGINT)
+        code, out, err = ended(process)
+    assert line is not None and capturing, err
+    assert json.loads(line)["code"] == "control_refused"
+    assert code == 1, err
+    assert json.loads(out.splitlines()[-1])["verdict"] == "fail"

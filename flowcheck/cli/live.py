@@ -25,6 +25,8 @@ from flowcheck.errors import UsageError, verdict_status
 # verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
 # closed terminal or `kill -HUP` SIGHUP.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Seconds of wall time without a packet after which the early checks run anyway.
+IDLE_TICK = 1.0
 
 
 class Sniffer(StrEnum):
@@ -82,7 +84,9 @@ def live(
     # exit code.
     watch_reader(stop_capture)
     try:
-        verifier = LiveVerifier(config)
+        # A quiet link is checked too, about once a second: a failed job followed by
+        # silence is printed once its waiting time has passed, not at the end.
+        verifier = LiveVerifier(config, tick=IDLE_TICK)
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
         # is when the capture stopped.

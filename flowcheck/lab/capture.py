@@ -69,7 +69,9 @@ class AgentProcess:
         return err or ""
 
 
-def _run_backup_exec(lab: Lab, scenario: Scenario) -> tuple[list[int], str]:
+def run_backup_exec(lab: Lab, scenario: Scenario) -> tuple[list[int], str]:
+    """Run the scenario's Backup Exec jobs (the lab agent in A, media servers in M) to
+    their end; (each job's exit code, the logs). LabError if a job hangs (120 s)."""
     agent = AgentProcess(lab, scenario) if scenario.agent_args is not None else None
     codes: list[int] = []
     logs: list[str] = []
@@ -224,7 +226,7 @@ def capture_scenario(name: str | Scenario, output: Path, *,
             if scenario.kind == "ndmjob":
                 codes, log = _run_ndmjob(lab, scenario, Path(workdir))
             else:
-                codes, log = _run_backup_exec(lab, scenario)
+                codes, log = run_backup_exec(lab, scenario)
         finally:
             packets = capture.stop()
     if scenario.shaped and scenario.expect_verdict != "fail" and any(codes):

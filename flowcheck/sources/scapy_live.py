@@ -64,7 +64,10 @@ class ScapyCapture:
 
         link_type, loopback = _interface_link_type(interface)
         read_end, write_end = os.pipe()
-        self.stdout: BinaryIO = os.fdopen(read_end, "rb")
+        # Unbuffered, as tcpdump's pipe (sources/live.py): a buffered reader keeps the
+        # bytes beyond the 4 magic ones and reads the pipe again before returning them,
+        # so the first packets waited for a later one.
+        self.stdout: BinaryIO = os.fdopen(read_end, "rb", buffering=0)
         self._pipe = os.fdopen(write_end, "wb")
         self._sinks = [PcapWriter(self._pipe, linktype=link_type, sync=True)]
         if write is not None:
