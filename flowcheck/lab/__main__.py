@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="each session starts again at the low end of the agent range")
     agent.add_argument("--squat-data-ports", type=int, default=0,
                        help="fault: the first N announced data ports are held, not listening")
+    agent.add_argument("--refuse-listen", type=int, default=0, metavar="N",
+                       help="fault: the Nth DATA_LISTEN is answered ILLEGAL_STATE_ERR")
     agent.add_argument("--connect-timeout", type=float, default=3.5)
     agent.add_argument("--concurrent", action="store_true",
                        help="serve the sessions at the same time, not one after another")
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 data_ip=args.data_ip, data_bind=args.data_bind, sessions=args.sessions,
                 data_bytes=args.bytes,
                 restart_ports=args.restart_ports, squat_data_ports=args.squat_data_ports,
-                connect_timeout=args.connect_timeout, concurrent=args.concurrent,
+                refuse_listen=args.refuse_listen, connect_timeout=args.connect_timeout,
+                concurrent=args.concurrent,
                 chunk_delay=args.chunk_delay,
                 first_callback_delay=args.first_callback_delay)).run()
         if args.command == "list":

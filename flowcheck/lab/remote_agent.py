@@ -37,6 +37,7 @@ class AgentOptions:
     data_bytes: int = 200_000
     restart_ports: bool = False  # every session starts again at the range's low end
     squat_data_ports: int = 0  # fault: the first N announced ports are held, not listening
+    refuse_listen: int = 0  # fault: the Nth DATA_LISTEN (1-based) is answered ILLEGAL_STATE_ERR
     connect_timeout: float = 3.5
     session_timeout: float = 30.0
     concurrent: bool = False  # serve the sessions at the same time (one thread each)
@@ -51,6 +52,7 @@ class RemoteAgent:
         self.options = options
         self.ports = PortAllocator(options.agent_range)
         self.squatted = 0
+        self.listens = 0  # DATA_LISTEN requests served, every session
 
     def run(self) -> int:
         options = self.options
@@ -162,6 +164,12 @@ class AgentSession:
             self.data_listener.close()
             self.data_listener = None
         announce_ip = self.options.data_ip or self.control.getsockname()[0]
+        self.agent.listens += 1
+        if self.agent.listens == self.options.refuse_listen:
+            # Fault: the error in the reply's body, with no address (12 bytes of body).
+            log("agent", f"DATA_LISTEN #{self.agent.listens}: answering ILLEGAL_STATE_ERR")
+            self.channel.reply(request, wire.data_listen_reply([], wire.ILLEGAL_STATE_ERR))
+            return
         if self.agent.squatted < self.options.squat_data_ports:
             # Fault: something else holds the port (bound, not listening); the agent
             # "does not bind to another port" and announces it anyway.

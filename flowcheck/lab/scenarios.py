@@ -157,6 +157,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "2 resources; the first announced agent port is held by another socket (not "
         "listening): M's SYN gets RST, resource skipped; the second resource succeeds",
         "fail", ("data_refused",), resources=2, agent=("--squat-data-ports", "1")),
+    _be("listen-error",
+        "3 resources; A answers the 2nd DATA_LISTEN with ILLEGAL_STATE_ERR in the body, no "
+        "address: M skips that resource; resources 1 and 3 succeed",
+        "fail", ("ndmp_error_reply",), resources=3, agent=("--refuse-listen", "2")),
     _be("data-port-dropped",
         "A drops inbound SYNs to its agent range: the data connection is never answered",
         "fail", ("data_unanswered",), nft_agent=drop_inbound_syn("6001-6100")),
