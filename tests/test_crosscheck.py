@@ -149,3 +149,48 @@ def test_tshark_failure_on_a_whole_file_is_an_input_error(tmp_path: Path) -> Non
     assert read_tshark_messages(str(cut), cut=True)
     with pytest.raises(InputError, match="tshark could not read it"):
         read_tshark_messages(str(cut), cut=False)
+
+
+def _tshark_reading(path: str) -> int | None:
+    """A child of this process that is tshark reading `path` (from /proc), or None."""
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"tshark") and path.encode() in argv:
+                return int(pid)
+    return None
+
+
+@needs_tshark
+def test_tshark_reaped_by_another_waitpid_is_read_again() -> None:
+    """Another part of the process reaps tshark first (a thread's waitpid), as happened
+    under pytest-xdist: asyncio's child watcher then finds no child and pyshark reports
+    exit status 255. The read is done again and gives the full result."""
+    import os
+    import threading
+    import time
+
+    from flowcheck.ndmp.crosscheck import read_tshark_messages
+
+    path = str(NDMJOB / "v4-backup.pcap")
+    reaped: list[int] = []
+
+    def reap_the_first_tshark() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pid = _tshark_reading(path)
+            if pid is not None:
+                os.waitpid(pid, 0)  # before asyncio's watcher can
+                reaped.append(pid)
+                return
+            time.sleep(0.0005)
+
+    reaper = threading.Thread(target=reap_the_first_tshark, daemon=True)
+    reaper.start()
+    messages = read_tshark_messages(path)
+    reaper.join(timeout=30)
+    assert reaped, "the thread reaped no tshark"
+    assert len(messages) == run(NDMJOB / "v4-backup.pcap").theirs > 20

@@ -82,9 +82,28 @@ def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]
     (while reading, and again on close); its messages up to the cut stand. Raises
     InputError when tshark fails otherwise."""
     try:
-        import pyshark
+        import pyshark  # noqa: F401 - checked here, used by _read_once
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
+    out, failure = _read_once(path, cut)
+    if failure is not None and _LOST_EXIT in str(failure):
+        # pyshark's child watcher found tshark already reaped by another waitpid in the
+        # process and reports exit status 255 ("Unknown child process", a race pyshark's
+        # own source names): its output is cut short. Once more; a real crash repeats.
+        out, failure = _read_once(path, cut)
+    if failure is not None:
+        raise InputError(f"{path}: tshark could not read it ({failure})".splitlines()[0])
+    return out
+
+
+# How pyshark reports a tshark whose exit status asyncio could not collect.
+_LOST_EXIT = "retcode: 255"
+
+
+def _read_once(path: str, cut: bool) -> tuple[list[TsharkMessage], Exception | None]:
+    """One tshark run over the file: the messages read, and tshark's failure or None."""
+    import pyshark
+
     out: list[TsharkMessage] = []
     failure: Exception | None = None
     child_handler = signal.getsignal(signal.SIGCHLD)
@@ -107,9 +126,7 @@ def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]
         if isinstance(running, set):
             running.clear()
     _release_event_loop(capture, child_handler)
-    if failure is not None:
-        raise InputError(f"{path}: tshark could not read it ({failure})".splitlines()[0])
-    return out
+    return out, failure
 
 
 def _stopped_at_cut(error: Exception, cut: bool) -> bool:
