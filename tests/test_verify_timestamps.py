@@ -118,3 +118,40 @@ def test_clock_step_between_two_batches_is_seen() -> None:
     clock.see(batch(4, [41.0, 41.1, 41.0999]))
     assert clock.count == 1 and clock.steps[0][0] == 4
     assert abs(clock.steps[0][1] - 60.0) < 1e-9
+
+
+def _two_interfaces(name: str, tmp_path: Path, *, step_at: int | None = None) -> Path:
+    """The capture as dumpcap writes two interfaces into one pcapng: the media server's
+    packets on interface 0, the agent's on interface 1, each written in batches of 0.3 s
+    (interface 0's batch, then interface 1's), so the file goes back in time by up to
+    0.3 s at each turn. With step_at, every packet from that one on (by time) is stamped
+    an hour earlier: a real clock step seen on both interfaces."""
+    from capture_factory import pcapng_bytes
+
+    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    rows = []
+    for number, packet in enumerate(packets, start=1):
+        ts = float(packet.time) - (3600.0 if step_at is not None and number >= step_at else 0)
+        rows.append((0 if packet["IP"].src == "10.77.0.1" else 1, ts, bytes(packet), number))
+    # Batches by the original order's time, so a stepped clock keeps its place in the file.
+    windows = [int((float(p.time) - float(packets[0].time)) / 0.3) for p in packets]
+    ordered = sorted(zip(windows, rows, strict=True), key=lambda w: (w[0], w[1][0], w[1][3]))
+    out = tmp_path / f"{name}-two-interfaces.pcapng"
+    out.write_bytes(pcapng_bytes([1, 1], [(iface, ts, data) for _, (iface, ts, data, _n)
+                                          in ordered]))
+    return out
+
+
+def test_interfaces_written_in_batches_are_not_a_clock_step(tmp_path: Path) -> None:
+    """dumpcap -i m0 -i a0 (trial 8: 0.19 s back at each turn to the other interface)."""
+    analysis = _analyze("clean-3-resources", _two_interfaces("clean-3-resources", tmp_path))
+    codes = [f.code for f in analysis.findings]
+    assert "capture_clock_stepped" not in codes
+    assert analysis.verdict == "pass", codes
+
+
+def test_clock_step_in_a_two_interface_capture_is_seen(tmp_path: Path) -> None:
+    analysis = _analyze("clean-3-resources",
+                        _two_interfaces("clean-3-resources", tmp_path, step_at=300))
+    [stepped] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
+    assert "3600" in stepped.message

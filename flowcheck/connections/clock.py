@@ -4,8 +4,11 @@ backwards in frame order), and when each file's packets begin and end.
 A sniffer stamps each packet with the host's wall clock, so an NTP step (or a manual
 change) while capturing makes the packets after it look older than those before. Small
 backward steps are reordering (two interfaces merged, SPAN queues); a step larger than
-NTP's step threshold is the clock itself. The checks then order events by frame number,
-the order the sniffer wrote them (flowcheck.verify.steps).
+NTP's step threshold is the clock itself. In a pcapng file of several interfaces each is
+compared with its own packets only: dumpcap writes each interface's packets in batches,
+so the file goes back in time (0.2 s and more) wherever it turns to another interface.
+The checks then order events by frame number, the order the sniffer wrote them
+(flowcheck.verify.steps).
 """
 
 from __future__ import annotations
@@ -33,20 +36,38 @@ class ClockSteps:
     count: int = 0
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _last: float | None = None
+    # The last packet time seen per interface (-1: a pcap file, or files merged by time).
+    _last: dict[int, float] = field(default_factory=dict)
 
     def see(self, batch: PacketBatch) -> None:
         """Look at one batch's timestamps, after the batches before it."""
         if not len(batch):
             return
-        ts = batch.ts
-        before = np.concatenate(([ts[0] if self._last is None else self._last], ts[:-1]))
+        interface = batch.interface
+        if interface is None or interface.min() == interface.max():
+            key = -1 if interface is None else int(interface[0])
+            self._steps_in(batch.ts, np.arange(len(batch)), key, batch.frame0)
+        else:
+            for key in np.unique(interface).tolist():
+                rows = np.flatnonzero(interface == key)
+                self._steps_in(batch.ts[rows], rows, key, batch.frame0)
+            self.steps.sort()
+        self._spans(batch)
+
+    def _steps_in(self, ts: np.ndarray, rows: np.ndarray, key: int, frame0: int) -> None:
+        """Backward steps between consecutive packets of one interface (rows: their
+        places in the batch)."""
+        last = self._last.get(key)
+        before = np.concatenate(([ts[0] if last is None else last], ts[:-1]))
         back = before - ts
         at = np.flatnonzero(back > CLOCK_STEP_SECONDS)
         self.count += len(at)
         for index in at[:max(0, _KEPT - len(self.steps))]:
-            self.steps.append((batch.frame0 + int(index), float(back[index])))
-        self._last = float(ts[-1])
+            self.steps.append((frame0 + int(rows[index]), float(back[index])))
+        self._last[key] = float(ts[-1])
+
+    def _spans(self, batch: PacketBatch) -> None:
+        ts = batch.ts
         files = [(batch.capture, ts)] if isinstance(batch.capture, int) else \
             [(int(c), ts[batch.capture == c]) for c in np.unique(batch.capture)]
         for capture, times in files:

@@ -67,7 +67,8 @@ class CaptureSetReader:
                 capture = (int(self._capture_of[lane]) if isinstance(lane, int)
                            else self._capture_of[lane])
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
-                                    records.wirelen, records.linktype, capture)
+                                    records.wirelen, records.linktype, capture,
+                                    records.interface)
                 frame += len(batch)
                 self._packets = frame - 1
                 yield batch

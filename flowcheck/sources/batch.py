@@ -37,6 +37,8 @@ class PacketBatch:
     capture  the file each packet came from, as an index into the capture set's
              `captures` list: one int when the whole batch comes from one file (the
              usual case, no per-packet array), else an int32 array per packet
+    interface int32 interface of each packet (pcapng; across sections), None for pcap and
+             for files merged by time
     """
 
     buf: bytes | bytearray | memoryview
@@ -47,6 +49,7 @@ class PacketBatch:
     wirelen: np.ndarray
     linktype: np.ndarray
     capture: int | np.ndarray = 0
+    interface: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

@@ -326,8 +326,10 @@ class PcapngParser:
         self.last_ts = float(ts[-1])
         linktypes = np.array([self.interfaces[i].linktype for i in range(len(self.interfaces))],
                              dtype=np.int32)
+        # Interfaces are numbered across sections, so a new section's are new ones.
         return Records(ts, table[:, 3].copy(), table[:, 4].astype(np.int32),
-                       table[:, 5].astype(np.int32), linktypes[real_iface])
+                       table[:, 5].astype(np.int32), linktypes[real_iface],
+                       real_iface.astype(np.int32))
 
 
 def _forward_fill(ts: np.ndarray, before: float) -> np.ndarray:

@@ -16,13 +16,16 @@ class Records:
     caplen: np.ndarray  # int32
     wirelen: np.ndarray  # int32
     linktype: np.ndarray  # int32
+    # int32 interface of each packet (pcapng, numbered across sections); None for pcap
+    interface: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
     def slice(self, start: int, stop: int) -> Records:
+        interface = None if self.interface is None else self.interface[start:stop]
         return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
-                       self.wirelen[start:stop], self.linktype[start:stop])
+                       self.wirelen[start:stop], self.linktype[start:stop], interface)
 
 
 def empty_records() -> Records:
