@@ -164,8 +164,9 @@ class LiveVerifier:
         ended = clock() if clock is not None else None
         if self._now > self._last_ts:
             ended = self._now if ended is None else max(ended, self._now)
-        if kernel_drops is not None and reader.captures:
-            reader.captures[0].kernel_dropped = kernel_drops()
+        said = kernel_drops() if kernel_drops is not None else None
+        if said is not None and reader.captures:  # else what the stream's pcapng said
+            reader.captures[0].kernel_dropped = said
         final = self._analyse(self.tracker, self.collector, reader.captures, ended_at=ended)
         for finding in final.findings:
             if _finding_key(finding) not in self.reported:

@@ -98,8 +98,13 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     findings = list(result.findings)
     for stream in streams:
         findings.extend(stream.findings)
+    # A pcapng file's statistics say when its capture stopped: the silence after its last
+    # packet is capture time too (evidence that a SYN went unanswered).
+    ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
+            if t is not None]
     return Traffic(result.captures, result.connections, streams, findings,
-                   ended_at=result.last_packet_ts, unattached_icmp=result.unattached_icmp)
+                   ended_at=max(ends) if ends else None,
+                   unattached_icmp=result.unattached_icmp)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:

@@ -109,6 +109,21 @@ def custom_block(order: str = "<") -> bytes:
     return nrb + isb
 
 
+def isb(interface: int, ended: float, order: str = "<", *, ifdrop: int | None = None,
+        osdrop: int | None = None, tsresol: int = 6) -> bytes:
+    """An Interface Statistics Block as dumpcap writes when it stops: its timestamp and
+    isb_endtime `ended`, and the drop counters given."""
+    ticks = _ticks(ended, ticks_per_second(tsresol))
+    stamp = struct.pack(order + "II", ticks >> 32, ticks & 0xFFFFFFFF)
+    options = _option(order, 3, stamp)
+    if ifdrop is not None:
+        options += _option(order, 5, struct.pack(order + "Q", ifdrop))
+    if osdrop is not None:
+        options += _option(order, 7, struct.pack(order + "Q", osdrop))
+    options += _option(order, 0, b"")
+    return _block(order, 5, struct.pack(order + "I", interface) + stamp + options)
+
+
 def pcapng_bytes(interfaces: Sequence[int], packets: Sequence[tuple[int, float, bytes]], *,
                  big_endian: bool = False, use_spb: bool = False, tsresol: int = 6,
                  tsoffset: int = 0, extra_blocks: bool = True) -> bytes:

@@ -34,9 +34,13 @@ class CaptureInfo:
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None
-    # Live only: packets the sniffer said it dropped (tcpdump's "packets dropped by
-    # kernel", dumpcap's received/dropped); None when the tool does not say.
+    # Packets the sniffer said it dropped: live, tcpdump's "packets dropped by kernel" or
+    # dumpcap's received/dropped; a pcapng file, its Interface Statistics Blocks'
+    # isb_ifdrop + isb_osdrop (the last block of each interface); None when not said.
     kernel_dropped: int | None = None
+    # pcapng: when the capture tool stopped (the latest isb_endtime), seconds since the
+    # epoch; None when the file does not say. Not in the JSON.
+    stopped_at: float | None = None
 
     def as_dict(self) -> dict:
         return {

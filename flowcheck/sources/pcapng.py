@@ -1,7 +1,10 @@
 """pcapng files: sections of either byte order, per-interface link types and clocks.
 
-Packets come from Enhanced (6), Simple (3) and obsolete Packet (2) blocks; every other
-block type (name resolution, statistics, decryption secrets, custom) is skipped. Runs
+Packets come from Enhanced (6), Simple (3) and obsolete Packet (2) blocks. Interface
+Statistics Blocks (5) give when the capture stopped (isb_endtime) and the packets the
+capture tool counted as dropped (isb_ifdrop, isb_osdrop): dumpcap writes one per
+interface as it stops. Every other block type (name resolution, decryption secrets,
+custom) is skipped. Runs
 of Enhanced Packet Blocks are walked by their length fields alone and tested in bulk;
 other blocks one at a time. Timestamps are converted in bulk per interface.
 """
@@ -21,10 +24,12 @@ SHB_TYPE = 0x0A0D0D0A
 IDB_TYPE = 1
 OPB_TYPE = 2
 SPB_TYPE = 3
+ISB_TYPE = 5
 EPB_TYPE = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
 OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
 _HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 # Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
@@ -54,6 +59,11 @@ class PcapngParser:
         self.section_base = 0  # index in self.interfaces of this section's interface 0
         self.link_types: list[str] = []
         self.last_ts = 0.0  # for Simple Packet Blocks, which carry no timestamp
+        # From Interface Statistics Blocks: each isb_endtime read in the interface's units
+        # and in microseconds (see stopped_at), and per interface (global index) the
+        # drops its last block counted (they are totals).
+        self._ends: list[tuple[float, float]] = []
+        self.drops: dict[int, int] = {}
         self._missing = 0  # bytes still to come of the block cut at the buffer's end
         self._stretch = STRETCH_MIN
 
@@ -220,6 +230,8 @@ class PcapngParser:
             row = self._obsolete(buf, off, block_length, base)
         elif block_type == IDB_TYPE:
             self._interface(buf, off, block_length)
+        elif block_type == ISB_TYPE and block_length >= 24:
+            self._statistics(buf, off, block_length)
         elif block_type == SHB_TYPE:
             self.section_base = len(self.interfaces)
         if row is not None:
@@ -290,6 +302,36 @@ class PcapngParser:
         name = linktype_name(linktype)
         if name not in self.link_types:
             self.link_types.append(name)
+
+    @property
+    def stopped_at(self) -> float | None:
+        """When the capture stopped (the latest isb_endtime), seconds since the epoch;
+        None without one. The draft puts isb_endtime in the interface's units, but
+        dumpcap 4.0 writes microseconds for a nanosecond interface: the reading within a
+        day of the last packet is taken (none: ignored)."""
+        found = [min(readings, key=lambda t: abs(t - self.last_ts)) for readings in self._ends]
+        plausible = [t for t in found if abs(t - self.last_ts) < 86_400]
+        return max(plausible) if plausible else None
+
+    def _statistics(self, buf: bytes | bytearray | memoryview, off: int, length: int) -> None:
+        """An Interface Statistics Block (pcapng draft, section 4.6); one naming an
+        interface the section never described is ignored."""
+        local_id = struct.unpack_from(self.order + "I", buf, off + 8)[0]
+        index = self.section_base + local_id
+        if index >= len(self.interfaces):
+            return
+        interface = self.interfaces[index]
+        drops: int | None = None
+        for code, value in self._options(buf, off + 20, off + length - 4):
+            if code == OPT_ISB_ENDTIME and len(value) >= 8:
+                high, low = struct.unpack(self.order + "II", value[:8])
+                ticks = (high << 32) | low
+                self._ends.append((ticks / interface.ticks_per_second + interface.ts_offset,
+                                   ticks / 1_000_000 + interface.ts_offset))
+            elif code in (OPT_ISB_IFDROP, OPT_ISB_OSDROP) and len(value) >= 8:
+                drops = (drops or 0) + struct.unpack(self.order + "Q", value[:8])[0]
+        if drops is not None:
+            self.drops[index] = drops
 
     def _options(self, buf: bytes | bytearray | memoryview, off: int,
                  end: int) -> list[tuple[int, bytes]]:

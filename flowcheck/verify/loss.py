@@ -3,7 +3,8 @@
 Zeek's capture-loss report, per capture set: the bytes in sequence gaps never filled and
 the bytes receivers ACKed beyond the last byte captured (Connection.missed_bytes, counted
 by flowcheck.connections), as a share of the payload, with the connections that lost
-most. Live captures add the sniffer's own drop count (CaptureInfo.kernel_dropped). A
+most. Live captures and pcapng files add the sniffer's own drop count
+(CaptureInfo.kernel_dropped). A
 packet missing from the capture is not a packet the network dropped: the receiver ACKed
 it, so the finding is about the capture, never about the firewall.
 """
@@ -33,7 +34,10 @@ def check_capture_loss(connections: list[Connection],
     share of the packets, is above WARNING_SHARE; info below.
     """
     missed, seen, share = capture_loss_share(connections)
-    dropped = sum(c.kernel_dropped or 0 for c in captures)
+    # A ring of pcapng files repeats the tool's running totals in each file: several
+    # files count no more than the largest (a lower bound for separate captures).
+    said = [c.kernel_dropped for c in captures if c.kernel_dropped]
+    dropped = max(said, default=0)
     packets = sum(c.packets for c in captures)
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped:

@@ -1,0 +1,85 @@
+"""pcapng Interface Statistics Blocks: when the capture stopped and what the capture tool
+dropped (dumpcap writes one per interface as it stops; pcapng draft, section 4.6).
+
+Inputs are the stored lab captures rewritten as pcapng, with or without the statistics
+block dumpcap would have written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from capture_factory import isb
+from scapy.all import rdpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "data-port-dropped"  # frame 22: the media server's first SYN to the agent's data port
+
+
+def _as_pcapng(tmp_path: Path, last_frame: int, statistics: bytes | None,
+               seconds_after: float = 0.0) -> Path:
+    """Frames 1..last_frame of the lab capture as dumpcap's pcapng, its statistics block
+    (built by `statistics(ended)`, ended = last packet + seconds_after) at the end."""
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(LAB / f"{NAME}.pcap"), str(cut), f"1-{last_frame}"],
+                   check=True, capture_output=True)
+    out = tmp_path / "cut.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(cut), str(out)], check=True,
+                   capture_output=True)
+    if statistics is not None:
+        out.write_bytes(out.read_bytes() + statistics)
+    return out
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _last_ts(last_frame: int) -> float:
+    return float(rdpcap(str(LAB / f"{NAME}.pcap"))[last_frame - 1].time)
+
+
+def test_capture_that_ran_on_after_the_last_syn_shows_it_unanswered(tmp_path: Path) -> None:
+    """The capture's last packet is the data connection's first SYN. Without statistics
+    the capture may have stopped right after it (inconclusive); dumpcap's isb_endtime
+    says it ran 5 s longer with no answer: the SYN was never answered."""
+    without = _analyze(_as_pcapng(tmp_path, 22, None))
+    assert without.verdict == "inconclusive"
+    assert "capture_ended_early" in {f.code for f in without.findings}
+    ended = _last_ts(22) + 5.0
+    with_end = _analyze(_as_pcapng(tmp_path, 22, isb(0, ended, ifdrop=0)))
+    codes = {f.code for f in with_end.findings}
+    assert "capture_ended_early" not in codes
+    assert with_end.verdict == "fail" and "data_unanswered" in codes
+
+
+def test_drops_the_capture_tool_counted_are_capture_loss(tmp_path: Path) -> None:
+    ended = _last_ts(33)
+    # Totals per interface: a second block for the same interface replaces the first.
+    blocks = isb(0, ended - 1, ifdrop=100) + isb(0, ended, ifdrop=400, osdrop=100)
+    analysis = _analyze(_as_pcapng(tmp_path, 33, blocks))
+    assert analysis.traffic.captures[0].kernel_dropped == 500
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "500 packets dropped" in loss.message and loss.severity == "warning"
+
+
+def test_statistics_block_of_an_undescribed_interface_is_ignored(tmp_path: Path) -> None:
+    analysis = _analyze(_as_pcapng(tmp_path, 33, isb(3, _last_ts(33), ifdrop=9)))
+    assert analysis.traffic.captures[0].kernel_dropped is None
+    assert analysis.verdict == "fail"
+
+
+def test_real_dumpcap_capture_counts_no_drop() -> None:
+    """captures/lab/clean-dumpcap.pcapng, written by dumpcap: isb_ifdrop 0."""
+    config = build_config(load_file(LAB / "clean-dumpcap.toml"))
+    analysis = analyze(read_traffic([str(LAB / "clean-dumpcap.pcapng")], config), config)
+    (capture,) = analysis.traffic.captures
+    assert capture.kernel_dropped == 0 and capture.stopped_at is not None
+    assert capture.stopped_at >= max(c.last_ts for c in analysis.traffic.connections)
+    assert analysis.verdict == "pass"
+
