@@ -93,16 +93,25 @@ def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
 
 
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
-    """Traffic from a finished tracking run and the NDMP collector that rode along."""
-    streams = collector.streams()
+    """Traffic from a finished tracking run and the NDMP collector that rode along; a
+    connection captured twice, in a tunnel and out of it, is kept once
+    (flowcheck.connections.tunnel_copies)."""
+    from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
+
+    connections, copies = fold_tunnel_copies(result.connections)
+    left_out = {copy.uid for _, copy in copies}
+    streams = [s for s in collector.streams() if s.uid not in left_out]
     findings = list(result.findings)
+    copies_found = tunnel_copies_finding(copies)
+    if copies_found is not None:
+        findings.append(copies_found)
     for stream in streams:
         findings.extend(stream.findings)
     # A pcapng file's statistics say when its capture stopped: the silence after its last
     # packet is capture time too (evidence that a SYN went unanswered).
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
-    return Traffic(result.captures, result.connections, streams, findings,
+    return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None,
                    unattached_icmp=result.unattached_icmp)
 

@@ -1,0 +1,106 @@
+"""Connections captured twice: once inside a tunnel and once out of it (or in two tunnels).
+
+A capture taken on several interfaces that carry the same packets (`tcpdump -i any` on a
+VXLAN or GRE endpoint, `dumpcap -i eth0 -i vxlan0`) holds each packet of the overlay
+twice: encapsulated on the underlay and plain on the tunnel device. Connections are
+keyed by their tunnel too (two tenants may use the same addresses in two VXLAN
+segments), so each copy is a connection of its own, and every session, step and error
+came out twice. Two connections are copies when they have the same endpoints, arrive in
+different tunnels (or one in none), start within COPY_START_SECONDS of each other (their
+SYNs within SYN_SECONDS, when both hold one) and carry about the same bytes: the payload
+seen plus the bytes the capture missed (`tcpdump -i any` often loses more on one
+interface than on the other). The one with more packets is kept, the other left out.
+"""
+
+from __future__ import annotations
+
+from flowcheck.findings import make_finding
+from flowcheck.model import Connection, Finding, endpoint
+
+COPY_START_SECONDS = 1.0
+SYN_SECONDS = 0.05  # one SYN seen on two interfaces of one host: microseconds apart
+# The bytes of one copy at least this share of the other's (the sender's retransmissions
+# count on both; two tenants' connections are not this alike).
+COPY_SHARE = 0.9
+_NAMED = 3  # copies named in the finding
+
+
+def fold_tunnel_copies(connections: list[Connection]
+                       ) -> tuple[list[Connection], list[tuple[Connection, Connection]]]:
+    """(the connections without the copies, in their order; (kept, copy) pairs)."""
+    by_endpoints: dict[tuple[str, int, str, int], list[Connection]] = {}
+    for conn in connections:
+        key = (conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p)
+        by_endpoints.setdefault(key, []).append(conn)
+    pairs: list[tuple[Connection, Connection]] = []
+    for group in by_endpoints.values():
+        if len(group) > 1 and len({c.tunnel for c in group}) > 1:
+            pairs.extend(_pairs(group))
+    if not pairs:
+        return connections, []
+    left_out = {id(copy) for _, copy in pairs}
+    return [c for c in connections if id(c) not in left_out], pairs
+
+
+def _pairs(group: list[Connection]) -> list[tuple[Connection, Connection]]:
+    """Copies among connections with the same endpoints, earliest first."""
+    group = sorted(group, key=lambda c: c.ts)
+    taken: set[int] = set()
+    pairs = []
+    for index, first in enumerate(group):
+        if id(first) in taken:
+            continue
+        for second in group[index + 1:]:
+            if second.ts - first.ts > COPY_START_SECONDS:
+                break
+            if id(second) in taken or second.tunnel == first.tunnel or \
+                    not _same_traffic(first, second):
+                continue
+            kept, copy = sorted((first, second), key=_keeping_order)
+            pairs.append((kept, copy))
+            taken.update((id(first), id(second)))
+            break
+    return pairs
+
+
+def _keeping_order(conn: Connection) -> tuple[int, int, int]:
+    """The copy kept sorts first: more packets, then plain before tunnelled, then the
+    shorter tunnel chain."""
+    tunnel = conn.tunnel or ""
+    return (-(conn.orig_pkts + conn.resp_pkts), bool(tunnel), len(tunnel))
+
+
+def _same_traffic(a: Connection, b: Connection) -> bool:
+    if a.syn_ts is not None and b.syn_ts is not None and abs(a.syn_ts - b.syn_ts) > SYN_SECONDS:
+        return False
+    return _close(a.orig_bytes + a.resp_bytes + a.missed_bytes,
+                  b.orig_bytes + b.resp_bytes + b.missed_bytes)
+
+
+def _close(x: int, y: int) -> bool:
+    return x == y or min(x, y) >= COPY_SHARE * max(x, y)
+
+
+def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | None:
+    """capture_duplicates (info) naming the copies left out; None without any."""
+    if not pairs:
+        return None
+    named = "; ".join(f"{copy.uid} ({_where(copy)}) copies {kept.uid} ({_where(kept)})"
+                      for kept, copy in pairs[:_NAMED])
+    more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    return make_finding(
+        "capture_duplicates",
+        f"{len(pairs)} connection(s) are in the capture twice, inside a tunnel and out "
+        f"of it: {endpoint(pairs[0][0].orig_h, pairs[0][0].orig_p)} -> "
+        f"{endpoint(pairs[0][0].resp_h, pairs[0][0].resp_p)} and others: {named}{more}. "
+        "The capture was taken on interfaces that carry the same packets (tcpdump -i any "
+        "on a tunnel endpoint, or dumpcap on both the tunnel device and the interface "
+        "under it). Each connection is judged once, on its copy with more packets; the "
+        "other copy is left out of the connections and sessions",
+        "Capture on one interface: the tunnel device for the plain packets, or the "
+        "interface under it for the encapsulated ones, not -i any",
+        frames=[copy.first_frame for _, copy in pairs[:_NAMED]])
+
+
+def _where(conn: Connection) -> str:
+    return f"in {conn.tunnel}" if conn.tunnel else "not tunnelled"
