@@ -28,6 +28,8 @@ _NAMED = 3  # copies named in the finding
 def fold_tunnel_copies(connections: list[Connection]
                        ) -> tuple[list[Connection], list[tuple[Connection, Connection]]]:
     """(the connections without the copies, in their order; (kept, copy) pairs)."""
+    if not any(conn.tunnel for conn in connections):
+        return connections, []  # the usual capture: nothing tunnelled, nothing to pair
     by_endpoints: dict[tuple[str, int, str, int], list[Connection]] = {}
     for conn in connections:
         key = (conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p)
