@@ -13,6 +13,7 @@ from flowcheck.sessions import (
     closed_before_data,
     closing,
     connection_outcome,
+    quoted_syn_refused,
     unseen_syn_refused,
 )
 from flowcheck.verify.context import Context, conn_sides, refusal_how
@@ -178,6 +179,12 @@ def failure_words(conn: Connection) -> str:
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
                 "data")
+    if outcome == "refused" and quoted_syn_refused(conn):
+        many = len(conn.icmp_frames) > 1
+        return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"
+                f"{'s' if many else ''} {', '.join(map(str, conn.icmp_frames))} "
+                f"quote{'' if many else 's'} the SYN {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)}, which the capture does not hold)")
     if outcome == "refused" and unseen_syn_refused(conn):
         return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
                 "shaped as a refusal; the capture does not hold the SYN it answers)")
