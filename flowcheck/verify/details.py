@@ -58,7 +58,7 @@ def handshake_words(conn: Connection) -> str:
 def bytes_words(conn: Connection, session: Session) -> str:
     """Payload bytes each way, named by role: "700 B agent -> media server, ..."; for a
     side the capture holds no segment of, the bytes its peer's ACKs acknowledge instead
-    ("not captured, 980 B acknowledged agent -> media server")."""
+    ("agent -> media server not captured (980 B of it acknowledged)")."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
@@ -66,7 +66,7 @@ def bytes_words(conn: Connection, session: Session) -> str:
                          (not media_is_orig, "agent -> media server")):
         sent, acked = ((conn.orig_bytes, conn.orig_acked_unseen) if is_orig
                        else (conn.resp_bytes, conn.resp_acked_unseen))
-        words.append(f"not captured, {acked} B acknowledged {way}" if acked and not sent
+        words.append(f"{way} not captured ({acked} B of it acknowledged)" if acked and not sent
                      else f"{sent} B {way}")
     return ", ".join(words)
 
