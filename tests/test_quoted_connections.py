@@ -181,3 +181,19 @@ def test_reject_goes_to_the_session_whose_host_sent_the_quoted_syn() -> None:
     sessions = build_sessions(conns, streams, LAB_CONFIG, profile)
     findings = check_all(conns, streams, sessions, LAB_CONFIG, profile)
     assert [(f.session, f.uid) for f in findings if f.code == "data_refused"] == [("S1", "C3")]
+
+
+def test_retried_syns_whose_answer_the_capture_lacks_may_have_been_rejected(
+        tmp_path: Path) -> None:
+    """Only what the agent sent: its data SYNs, retried, and not the media server's ICMP
+    reject, which travels the way the capture lacks (capture_one_direction, shown by the
+    control connection). data_unanswered still (the retries prove the failure), but its
+    words no longer blame a drop alone: a reject sent back looks the same."""
+    name = "v4-media-reject-adminprohib"
+    one_way = sent_by(tmp_path, FIREWALL / f"{name}.pcap", "10.77.0.2")
+    analysis = _analyze(one_way, name, FIREWALL)
+    [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert unanswered.code == "data_unanswered"
+    assert "or rejects them with a RST or ICMP unreachable the capture cannot hold (it " \
+        "holds no packet from 10.77.0.1 to 10.77.0.2: one direction only)" in unanswered.message
+    assert "capture_one_direction" in {f.code for f in analysis.findings}
