@@ -17,7 +17,6 @@ from flowcheck.model import (
     CaptureInfo,
     Connection,
     Finding,
-    IcmpUnreachable,
     NdmpStream,
     Session,
 )
@@ -40,9 +39,6 @@ class Traffic:
     # any kind (ARP, UDP, ICMP after the job: the sniffer ran on), or live's stop time;
     # silences are judged up to here (flowcheck.verify.evidence).
     ended_at: float | None = None
-    # ICMP unreachables quoting a connection the capture does not hold (its SYN travelled
-    # a direction the capture lacks): evidence for verify, not connections.
-    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -112,8 +108,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
-                   ended_at=max(ends) if ends else None,
-                   unattached_icmp=result.unattached_icmp)
+                   ended_at=max(ends) if ends else None)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -139,8 +134,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
-                              ended_at=traffic.ended_at,
-                              unattached_icmp=traffic.unattached_icmp))
+                              ended_at=traffic.ended_at))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

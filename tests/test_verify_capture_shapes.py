@@ -95,9 +95,11 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     steps = analysis.sessions[0].steps
     assert "the media server's ACKs acknowledge 600003 B of it (backup" in steps[4].detail
     assert "acknowledged by the receiver's ACKs" in steps[2].detail
-    # Step 1 no longer says "0 B agent -> media server" of bytes it never saw.
-    assert "not captured, " in steps[0].detail and "B acknowledged agent -> media server" in \
-        steps[0].detail and "0 B agent -> media server" not in steps[0].detail
+    # Step 1 no longer says "0 B agent -> media server" of bytes it never saw; the
+    # direction comes first, so "not captured" cannot read as the handshake's.
+    assert ", agent -> media server not captured (" in steps[0].detail
+    assert "B of it acknowledged)" in steps[0].detail
+    assert "0 B agent -> media server" not in steps[0].detail
     assert [f.code for f in analysis.findings if str(f.severity) != "info"] == \
         ["capture_one_direction"]
     assert analysis.verdict == "pass"

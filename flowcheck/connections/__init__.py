@@ -9,13 +9,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, IcmpUnreachable, SegmentSink
+from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -26,9 +26,6 @@ class TrackResult:
     captures: list[CaptureInfo]
     connections: list[Connection]
     findings: list[Finding]
-    # ICMP unreachables quoting a TCP packet of none of the connections (its SYN not
-    # captured: flowcheck.connections.icmp); evidence for verify, not connections.
-    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
     # The time of the capture set's last packet of any kind (ARP, UDP and ICMP too: the
     # sniffer was still running), seconds; None without packets.
     last_packet_ts: float | None = None
@@ -127,6 +124,5 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings,
-                       tracker.unattached_icmp.records(connections), last)
+    return TrackResult(captures, connections, findings, last)
 

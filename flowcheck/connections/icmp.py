@@ -1,57 +1,87 @@
-"""ICMP destination unreachables whose quoted TCP packet belongs to no tracked connection.
+"""Connections the capture holds only as ICMP unreachables quoting their SYNs.
 
 The tracker attaches an ICMP quote to the connection it names (`Connection.icmp_frames`).
-A capture of one direction (a SPAN port that sees one way, `tcpdump 'src host X'`) may
-hold the reject a host or its firewall sent back but not the SYN it answers: then no
-connection has that 4-tuple, and the quote is kept here instead, as evidence for
-verification (flowcheck.verify.quoted). It never becomes a connection: tshark's
-conversation table (`-z conv,tcp`) leaves out a conversation seen only inside ICMP
-quotes, and the connection list stays equal to it.
+A capture of one direction (a SPAN port that sees one way, `tcpdump -Q in`) may hold the
+reject a host or its firewall sent back but not the SYN it answers: then no connection
+has that 4-tuple. The message quotes the SYN (RFC 792 and RFC 4443: the IP header and the
+start of the TCP header; RFC 1812 4.3.2.3 and Linux: as much as fits, flags included),
+so it proves the SYN was sent and refused: such a quote makes a connection of zero
+captured packets (docs/json.md, "Connections known only from ICMP quotes"), judged by the
+same rules as a captured refusal (flowcheck.sessions.classify.quoted_syn_refused).
+
+Only a quote that shows a SYN without ACK does, and not IPv4's "fragmentation needed"
+(path MTU discovery, RFC 1191): a quote cut before the TCP flags, or of a segment of a
+connection the capture lacks (mid-connection), proves no connection attempt and is left
+out. One connection per quoted 4-tuple and tunnel (the tunnel the ICMP message came in);
+each further quote of it is one more SYN of the same attempt (a retransmission from the
+same port, `syn_retries`). tshark's conversation table (`-z conv,tcp`) has no such
+conversation: the connection list equals it on connections with packets.
 """
 
 from __future__ import annotations
 
 from flowcheck.connections.flows import address_text
 from flowcheck.decode import IcmpQuote
-from flowcheck.model import Connection, IcmpUnreachable
+from flowcheck.model import Connection
 
-# ICMP frames kept per quoted 4-tuple (as Connection.icmp_frames), and 4-tuples kept in
-# all: a scan rejected port by port would otherwise grow without bound; evidence past
-# the cap is not used (the steps it would decide stay as without it).
+# ICMP frames kept per quoted 4-tuple (as for a captured connection), and 4-tuples kept
+# in all: a scan rejected port by port would otherwise grow without bound; quotes past
+# the cap make no connection (the steps they would decide stay as without them).
 FRAMES_PER_QUOTE = 8
 MAX_QUOTED = 65536
+
+_SYN, _ACK = 0x02, 0x10
+_FRAGMENTATION_NEEDED = 4  # ICMP (IPv4) type 3 code 4
 
 _Key = tuple[int, bytes, int, bytes, int, str]
 
 
-class UnattachedIcmp:
-    """Quotes of no tracked connection, one IcmpUnreachable per quoted 4-tuple."""
+def refuses_syn(quote: IcmpQuote) -> bool:
+    """A refusal of a connection attempt: the quote shows a SYN without ACK, and the code
+    is not IPv4's "fragmentation needed" (RFC 1191)."""
+    return (quote.flags is not None and quote.flags & (_SYN | _ACK) == _SYN
+            and not (quote.version == 4 and quote.code == _FRAGMENTATION_NEEDED))
+
+
+class QuotedAttempts:
+    """Connections made from ICMP quotes of SYNs no tracked connection holds."""
 
     def __init__(self) -> None:
-        self._by_key: dict[_Key, IcmpUnreachable] = {}
+        self._by_key: dict[_Key, Connection] = {}
 
-    def add(self, quote: IcmpQuote) -> None:
-        """Keep a quote the tracker found no connection for (its frame and ts set)."""
+    def add(self, quote: IcmpQuote) -> Connection | None:
+        """Count a quote the tracker found no connection for (its frame and ts set);
+        returns the connection it makes when it is the first of its 4-tuple (the
+        tracker gives it a uid), else None."""
         key = (quote.version, quote.src, quote.sport, quote.dst, quote.dport, quote.tunnel)
-        record = self._by_key.get(key)
-        if record is None:
-            if len(self._by_key) >= MAX_QUOTED:
-                return
-            record = self._by_key[key] = IcmpUnreachable(
-                orig_h=address_text(quote.version, quote.src), orig_p=quote.sport,
+        conn = self._by_key.get(key)
+        if conn is None:
+            if not refuses_syn(quote) or len(self._by_key) >= MAX_QUOTED:
+                return None
+            conn = self._by_key[key] = Connection(
+                uid="", orig_h=address_text(quote.version, quote.src), orig_p=quote.sport,
                 resp_h=address_text(quote.version, quote.dst), resp_p=quote.dport,
-                ts=quote.ts, version=quote.version, icmp_code=quote.code,
-                tcp_flags=quote.flags, tunnel=quote.tunnel or None)
-        if len(record.frames) < FRAMES_PER_QUOTE:
-            record.frames.append(quote.frame)
+                ts=quote.ts, last_ts=quote.ts, conn_state="S0", first_frame=quote.frame,
+                last_frame=quote.frame, icmp_frames=[quote.frame], icmp_code=quote.code,
+                tunnel=quote.tunnel or None)
+            return conn
+        if not refuses_syn(quote):
+            return None
+        conn.syn_retries += 1
+        conn.last_ts = max(conn.last_ts, quote.ts)
+        conn.last_frame = max(conn.last_frame, quote.frame)
+        if len(conn.icmp_frames) < FRAMES_PER_QUOTE:
+            conn.icmp_frames.append(quote.frame)
+        return None
 
-    def records(self, connections: list[Connection]) -> list[IcmpUnreachable]:
-        """The quotes, in order of their first frame, without those whose 4-tuple a
-        connection took after the ICMP message (a capture merged out of order)."""
+    def untracked(self, connections: list[Connection]) -> list[Connection]:
+        """The quoted connections whose 4-tuple no connection of the capture took after
+        the ICMP message (a capture merged out of order: that one holds the quotes'
+        story), in order of their first ICMP frame."""
         if not self._by_key:
             return []
         tracked = {(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.tunnel) for c in connections}
-        kept = [r for r in self._by_key.values()
-                if (r.orig_h, r.orig_p, r.resp_h, r.resp_p, r.tunnel) not in tracked
-                and (r.resp_h, r.resp_p, r.orig_h, r.orig_p, r.tunnel) not in tracked]
-        return sorted(kept, key=lambda r: r.frames[0])
+        kept = [c for c in self._by_key.values()
+                if (c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.tunnel) not in tracked
+                and (c.resp_h, c.resp_p, c.orig_h, c.orig_p, c.tunnel) not in tracked]
+        return sorted(kept, key=lambda c: c.first_frame)

@@ -55,7 +55,7 @@ from flowcheck.connections.flows import (
     address_text,
     group_flows,
 )
-from flowcheck.connections.icmp import UnattachedIcmp
+from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
@@ -107,7 +107,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
         self.copies = CaptureCopies()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
-        self.unattached_icmp = UnattachedIcmp()  # ICMP quotes of no connection seen
+        # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
+        self.quoted = QuotedAttempts()
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -169,8 +170,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
             if runs:
                 self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy)
             walkers = going
+        late = self._quotes_before_commit(decoded.icmp_quotes)
         self._commit_short()
-        for quote in decoded.icmp_quotes:
+        for quote in late:
             self._attach_icmp(quote)
         self._end_batch()
         return decoded
@@ -339,16 +341,33 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
     def _looks_like_server(self, port: int) -> bool:
         return port < WELL_KNOWN_PORTS or port == self.ndmp_port
 
+    def _quotes_before_commit(self, quotes: list[IcmpQuote]) -> list[IcmpQuote]:
+        """Handle now the quotes of no connection, known or opened by the pending short
+        pass, so a connection they make is numbered with the batch's other new ones
+        (uids follow first_frame on every path); returns the others, to attach after
+        the short pass's records are made."""
+        if not quotes:
+            return quotes
+        pending = set(self._short[2]) if self._short is not None else set()
+        late = []
+        for quote in quotes:
+            key = _quote_key(quote)
+            if key in self._flows or key in self._parked or key in pending:
+                late.append(quote)
+            else:
+                self._attach_icmp(quote)
+        return late
+
     def _attach_icmp(self, quote: IcmpQuote) -> None:
-        src: Endpoint = (quote.version, quote.src, quote.sport)
-        dst: Endpoint = (quote.version, quote.dst, quote.dport)
-        key = (src, dst, quote.tunnel) if src <= dst else (dst, src, quote.tunnel)
+        key = _quote_key(quote)
         c = self._flows.get(key)
         parked = self._parked.get(key)
         record = c.record if c is not None else (
             parked[0].records[parked[1]] if parked is not None else None)
-        if record is None:
-            self.unattached_icmp.add(quote)  # e.g. the SYN it answers is not captured
+        if record is None:  # e.g. the SYN it answers is not captured
+            made = self.quoted.add(quote)
+            if made is not None:
+                self._new.append(made)  # its uid in frame order, as a captured one's
         elif len(record.icmp_frames) < 8:
             if not record.icmp_frames:
                 record.icmp_code = quote.code
@@ -391,5 +410,13 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
             account_missed(c)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        self._finished = sorted(self._records, key=lambda record: record.first_frame)
+        self._finished = sorted(self._records + self.quoted.untracked(self._records),
+                                key=lambda record: record.first_frame)
         return self._finished
+
+
+def _quote_key(quote: IcmpQuote) -> FlowKey:
+    """The flow key of the connection an ICMP message quotes."""
+    src: Endpoint = (quote.version, quote.src, quote.sport)
+    dst: Endpoint = (quote.version, quote.dst, quote.dport)
+    return (src, dst, quote.tunnel) if src <= dst else (dst, src, quote.tunnel)

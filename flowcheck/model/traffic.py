@@ -1,5 +1,5 @@
-"""The capture's traffic as records: input files, TCP connections, unattached ICMP
-rejects, and the interface the connection engine feeds NDMP decoders through.
+"""The capture's traffic as records: input files, TCP connections, and the interface the
+connection engine feeds NDMP decoders through.
 
 Written by sources, decode and connections; read by every later stage. Field names follow
 Zeek's conn.log (uid, orig_h, history, conn_state); the JSON contract is in docs/json.md.
@@ -188,40 +188,6 @@ class Connection:
             "role": self.role,
             "session": self.session,
         }
-
-
-@dataclass(slots=True)
-class IcmpUnreachable:
-    """ICMP (type 3) or ICMPv6 (type 1) destination unreachables quoting a TCP packet of no
-    connection in the capture: the packet they answer, sent from (orig_h, orig_p) to
-    (resp_h, resp_p), is not in it (a capture of one direction: the reject travels the
-    way the capture holds, the SYN the way it lacks).
-
-    Not a connection: tshark's conversation table leaves such a 4-tuple out, and so does
-    the connection list. One record per quoted 4-tuple and tunnel, in order of the
-    first ICMP message. `frames`: the ICMP messages' frames (capped); `ts`: the first's
-    time (seconds, capture clock); `tcp_flags`: the quoted packet's flags, None when the
-    quote stops before them; `icmp_code`: the first message's code (RFC 792 / RFC 4443).
-    """
-
-    orig_h: str
-    orig_p: int
-    resp_h: str
-    resp_p: int
-    ts: float
-    version: int  # IP version: 4 (ICMP) or 6 (ICMPv6)
-    icmp_code: int
-    tcp_flags: int | None
-    frames: list[int] = field(default_factory=list)
-    tunnel: str | None = None
-
-    @property
-    def refuses_syn(self) -> bool:
-        """A refusal of a connection attempt: the quote shows a SYN without ACK, and the
-        code is not IPv4's "fragmentation needed" (path MTU discovery, RFC 1191)."""
-        syn, ack = 0x02, 0x10
-        return (self.tcp_flags is not None and self.tcp_flags & (syn | ack) == syn
-                and not (self.version == 4 and self.icmp_code == 4))
 
 
 class SegmentSink(Protocol):

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from flowcheck.model import (
     Connection,
     Finding,
-    IcmpUnreachable,
     NdmpMessage,
     Session,
     Step,
@@ -32,6 +31,7 @@ from flowcheck.sessions import (
     closing,
     connection_outcome,
     message_op,
+    quoted_syn_refused,
     unseen_syn_refused,
 )
 
@@ -60,8 +60,6 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
             members.setdefault(conn.session, []).append(conn)
     for session, conn in _unexplained(analysis, members):
         members.setdefault(session, []).append(conn)
-    callback = analysis.profile.step("callback") if analysis.profile else None
-    callback_step = callback.number if callback else None
     ladders = []
     for session in analysis.sessions:
         conns = members.get(session.id, [])
@@ -70,9 +68,6 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         arrows: list[Arrow] = []
         for conn in conns:
             arrows += _connection_arrows(conn, session, sides(conn))
-        quoted = _quoted_arrows(analysis.traffic.unattached_icmp, session, sides,
-                                callback_step)
-        arrows += quoted
         if stream is not None and session.control_uid in by_uid:
             control = by_uid[session.control_uid]
             arrows += _ndmp_arrows(stream.messages, sides(control), session)
@@ -80,8 +75,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         arrows.sort(key=lambda a: (a.frame, a.order))
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
         arrows, omitted = _cap(arrows)
-        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents,
-                       [key for arrow in quoted for key in (arrow.dst, arrow.src)])
+        lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         title = f"Session {session.id}: {session.kind}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
@@ -174,15 +168,13 @@ class _Sides:
 
 
 def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tuple[str, ...],
-           agents: tuple[str, ...], more: list[str] | None = None) -> list[Lane]:
-    """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1);
-    more: lane keys of arrows that belong to no connection."""
+           agents: tuple[str, ...]) -> list[Lane]:
+    """Media server lanes on the left, remote agent lanes on the right (TechNote Figure 1)."""
     seen = [session.media_server, session.remote_agent]
     if sides.shared:
         seen = [sides.media(), sides.agent()]
     for conn in sorted(conns, key=lambda c: c.first_frame):
         seen += sides(conn)
-    seen += more or []
     keys = list(dict.fromkeys(seen))
     host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
 
@@ -241,11 +233,13 @@ def _connection_arrows(conn: Connection, session: Session,
         arrows.append(Arrow(resp, orig, "synack", label, conn.uid,
                             list(conn.synack_frames), None, 1, number, status, repeats,
                             reply=True))
+    quoted = quoted_syn_refused(conn)
     if conn.icmp_frames:
-        arrows.append(Arrow(resp, orig, "icmp", "ICMP unreachable", conn.uid,
-                            list(conn.icmp_frames), None, 2, number, status, reply=True))
+        label = f"ICMP unreachable (SYN {ports} not captured)" if quoted else "ICMP unreachable"
+        arrows.append(Arrow(resp, orig, "icmp", label, conn.uid, list(conn.icmp_frames),
+                            conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)
-    if not conn.syn_frames and conn.role != "control" and not unseen_syn:
+    if not conn.syn_frames and conn.role != "control" and not unseen_syn and not quoted:
         arrows.append(Arrow(orig, resp, "syn", f"(open before the capture) "
                             f"{ports}", conn.uid, [conn.first_frame], conn.ts, 0, number,
                             status))
@@ -274,7 +268,7 @@ def _connection_arrows(conn: Connection, session: Session,
                                 _status(last, conn)))
         else:
             label = "RST" + (" (refused)" if refused else "")
-            if unseen_syn:  # as a quoted ICMP reject's arrow (_quoted_arrows)
+            if unseen_syn:  # as a quoted ICMP reject's arrow
                 label = f"RST (refused; SYN {ports} not captured)"
             arrows.append(Arrow(src, dst, "rst", label,
                                 conn.uid, list(conn.rst_frames), ts, 4, number,
@@ -285,25 +279,6 @@ def _connection_arrows(conn: Connection, session: Session,
         arrows.append(Arrow(src, dst, "fin", "FIN (closed before any data)", conn.uid,
                             list(conn.fin_frames), None, 4, last.step if last else None,
                             _status(last, conn)))
-    return arrows
-
-
-def _quoted_arrows(rejects: list[IcmpUnreachable], session: Session, sides: _Sides,
-                   callback_step: int | None) -> list[Arrow]:
-    """The ICMP rejects of SYNs the capture does not hold that a step of the session
-    failed on (flowcheck.verify.quoted cites their frames): each drawn as the ICMP
-    answer of a captured refusal, saying its SYN was not captured. No connection."""
-    steps = {frame: step for step in session.steps if step.step != 1 for frame in step.frames}
-    arrows = []
-    for reject in rejects:
-        step = steps.get(reject.frames[0])
-        if step is None:
-            continue
-        orig, resp = sides.ends(reject.orig_h, reject.resp_h, reject.resp_p,
-                                step.step == callback_step)
-        arrows.append(Arrow(resp, orig, "icmp", f"ICMP unreachable (SYN :{reject.orig_p} "
-                            f"\u2192 :{reject.resp_p} not captured)", "", list(reject.frames),
-                            reject.ts, 2, step.step, step.status, reply=True))
     return arrows
 
 

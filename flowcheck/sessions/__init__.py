@@ -37,6 +37,7 @@ from flowcheck.sessions.classify import (
     listener_host,
     message_op,
     one_sided,
+    quoted_syn_refused,
     rst_only,
     session_kind,
     starts_data,
@@ -54,7 +55,7 @@ __all__ = [
     "announcement_groups",
     "closed_before_data", "closing", "build_sessions",
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
-    "one_sided", "rst_only", "session_kind", "unseen_syn_refused",
+    "one_sided", "quoted_syn_refused", "rst_only", "session_kind", "unseen_syn_refused",
 ]
 
 

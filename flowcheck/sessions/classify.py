@@ -55,7 +55,7 @@ def connection_outcome(conn: Connection) -> Outcome:
         if conn.resp_rst or conn.icmp_frames or conn.conn_state == "REJ":
             return "refused"
         return "unanswered"
-    if unseen_syn_refused(conn):
+    if unseen_syn_refused(conn) or quoted_syn_refused(conn):
         return "refused"  # its SYN travelled the way the capture lacks
     return "midstream"  # the capture started after the handshake: nothing to judge
 
@@ -117,6 +117,15 @@ def unseen_syn_refused(conn: Connection) -> bool:
     the SYN it answers; the engine made the RST's receiver the originator, as the SYN's
     sender would have been."""
     return conn.refusal_first and rst_only(conn) and not conn.orig_pkts
+
+
+def quoted_syn_refused(conn: Connection) -> bool:
+    """A refusal known only from ICMP unreachables quoting its SYN: no TCP packet of it
+    captured (flowcheck.connections.icmp makes such a connection from the quotes). A
+    capture of one direction (`tcpdump -Q in`) holds the reject a firewall sent back and
+    not the SYN it answers; the quote proves the SYN was sent (RFC 792, RFC 4443)."""
+    return (not conn.orig_pkts and not conn.resp_pkts and not conn.syn_frames
+            and bool(conn.icmp_frames))
 
 
 def one_sided(conn: Connection) -> Direction | None:

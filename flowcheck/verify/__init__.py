@@ -7,10 +7,8 @@ first, so the step checks add only a status where a cause is already reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from flowcheck.config import Config
-from flowcheck.model import Connection, Finding, IcmpUnreachable, NdmpStream, Session
+from flowcheck.model import Connection, Finding, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
@@ -20,7 +18,6 @@ from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.no_reply import check_no_reply
-from flowcheck.verify.quoted import check_quoted
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_running
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
@@ -32,15 +29,10 @@ __all__ = ["check_all"]
 
 def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
-              ended_at: float | None = None,
-              unattached_icmp: Sequence[IcmpUnreachable] = ()) -> list[Finding]:
-    """ended_at: when the capture stopped, if later than its last packet (live);
-    unattached_icmp: ICMP unreachables quoting connections the capture does not hold
-    (flowcheck.connections.icmp), evidence of refused SYNs (flowcheck.verify.quoted)."""
+              ended_at: float | None = None) -> list[Finding]:
+    """ended_at: when the capture stopped, if later than its last packet (live)."""
     ctx = Context(connections, streams, sessions, config, profile)
-    ctx.unattached_icmp = list(unattached_icmp)
     check_evidence(ctx, ended_at)
-    check_quoted(ctx)
     check_links(ctx)
     check_cut_transfers(ctx)
     check_stalled_transfers(ctx)

@@ -11,14 +11,13 @@ from flowcheck.findings import make_finding
 from flowcheck.model import (
     Connection,
     Finding,
-    IcmpUnreachable,
     NdmpStream,
     Session,
     Severity,
     endpoint,
 )
 from flowcheck.profiles import Profile
-from flowcheck.sessions import unseen_syn_refused
+from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 
 
 @dataclass(slots=True)
@@ -48,12 +47,6 @@ class Context:
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
-    # ICMP unreachables quoting a connection the capture does not hold, and those that
-    # refused a session's callback or announced endpoint (flowcheck.verify.quoted):
-    # (session id, "callback" or the announcement group's first frame) -> them.
-    unattached_icmp: list[IcmpUnreachable] = field(default_factory=list)
-    quoted_refusals: dict[tuple[str, str | int], list[IcmpUnreachable]] = field(
-        default_factory=dict)
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
@@ -232,8 +225,17 @@ def prohibited(conn: Connection) -> bool:
 
 def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     """Where the evidence of refusals whose SYN the capture lacks is
-    (flowcheck.sessions.unseen_syn_refused), as a sentence to follow a refusal finding's
-    message; "" when every one of conns holds its SYN."""
+    (flowcheck.sessions.unseen_syn_refused, quoted_syn_refused), as a sentence to follow
+    a refusal finding's message; "" when every one of conns holds its SYN."""
+    quoted = [c for c in conns if quoted_syn_refused(c)]
+    if quoted:
+        frames = [f for c in quoted for f in c.icmp_frames]
+        many = len(frames) > 1
+        return (" " + syns_not_held(ctx, quoted[0].orig_h, quoted[0].resp_h,
+                                    [c.orig_p for c in quoted])
+                + f"; the ICMP unreachable{'s' if many else ''} in frame{'s' if many else ''} "
+                f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
+                f"{'them' if len(quoted) > 1 or quoted[0].syn_retries else 'it'}.")
     unseen = [c for c in conns if unseen_syn_refused(c)]
     if not unseen:
         return ""

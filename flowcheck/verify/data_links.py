@@ -60,9 +60,8 @@ def check_data(ctx: Context, session: Session) -> None:
     failures = {f.uid: f for f in ctx.findings[reported_from:] if f.uid}
     check_address_matched(ctx, session, failures)
     for group in announcement_groups(session.announced):
-        if any(a.used_by for a in group) or (session.id, group[0].frame) in \
-                ctx.quoted_refusals:
-            continue  # a connection reached it, or an ICMP reject of its SYN (data_refused)
+        if any(a.used_by for a in group):
+            continue  # a connection reached it
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):

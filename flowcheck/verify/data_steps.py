@@ -49,7 +49,6 @@ from flowcheck.verify.evidence import (
     went_on,
 )
 from flowcheck.verify.filtered import data_unseen
-from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -186,9 +185,6 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         first = failed[0]
         return make_step(spec, "failed", uids, frames,
                          f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
-    quoted = quoted_step(ctx, session, "data_connection")
-    if quoted is not None:  # an ICMP reject of a SYN the capture does not hold
-        return make_step(spec, "failed", uids, frames + quoted[0], quoted[1])
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         return make_step(spec, "unknown", uids, frames,

@@ -13,6 +13,7 @@ from flowcheck.sessions import (
     closed_before_data,
     closing,
     connection_outcome,
+    quoted_syn_refused,
     unseen_syn_refused,
 )
 from flowcheck.verify.context import Context, conn_sides, refusal_how
@@ -57,7 +58,7 @@ def handshake_words(conn: Connection) -> str:
 def bytes_words(conn: Connection, session: Session) -> str:
     """Payload bytes each way, named by role: "700 B agent -> media server, ..."; for a
     side the capture holds no segment of, the bytes its peer's ACKs acknowledge instead
-    ("not captured, 980 B acknowledged agent -> media server")."""
+    ("agent -> media server not captured (980 B of it acknowledged)")."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
@@ -65,7 +66,7 @@ def bytes_words(conn: Connection, session: Session) -> str:
                          (not media_is_orig, "agent -> media server")):
         sent, acked = ((conn.orig_bytes, conn.orig_acked_unseen) if is_orig
                        else (conn.resp_bytes, conn.resp_acked_unseen))
-        words.append(f"not captured, {acked} B acknowledged {way}" if acked and not sent
+        words.append(f"{way} not captured ({acked} B of it acknowledged)" if acked and not sent
                      else f"{sent} B {way}")
     return ", ".join(words)
 
@@ -178,6 +179,12 @@ def failure_words(conn: Connection) -> str:
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
                 "data")
+    if outcome == "refused" and quoted_syn_refused(conn):
+        many = len(conn.icmp_frames) > 1
+        return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"
+                f"{'s' if many else ''} {', '.join(map(str, conn.icmp_frames))} "
+                f"quote{'' if many else 's'} the SYN {endpoint(conn.orig_h, conn.orig_p)} -> "
+                f"{endpoint(conn.resp_h, conn.resp_p)}, which the capture does not hold)")
     if outcome == "refused" and unseen_syn_refused(conn):
         return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
                 "shaped as a refusal; the capture does not hold the SYN it answers)")

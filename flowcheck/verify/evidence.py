@@ -22,6 +22,7 @@ from flowcheck.sessions import (
     connection_outcome,
     message_op,
     one_sided,
+    quoted_syn_refused,
     rst_only,
 )
 from flowcheck.sessions.classify import originator_aborted, seen_closing
@@ -40,7 +41,9 @@ def missing_directions(connections: list[Connection]
                        ) -> dict[tuple[str, str], list[Connection]]:
     """Host-to-host directions with no packet in the whole capture although connections
     prove that side talked (ACKs, data or FINs of the other side only a SYN-ACK or
-    delivered data explains): (sender, receiver) -> those connections, in order."""
+    delivered data explains, or an ICMP unreachable quoting a SYN it sent:
+    flowcheck.sessions.quoted_syn_refused): (sender, receiver) -> those connections, in
+    order."""
     seen: set[tuple[str, str]] = set()
     proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in connections:
@@ -48,7 +51,7 @@ def missing_directions(connections: list[Connection]
             seen.add((conn.orig_h, conn.resp_h))
         if conn.resp_pkts:
             seen.add((conn.resp_h, conn.orig_h))
-        side = one_sided(conn)
+        side = "orig" if quoted_syn_refused(conn) else one_sided(conn)
         if side == "resp":
             proven[(conn.resp_h, conn.orig_h)].append(conn)
         elif side == "orig":
@@ -65,11 +68,15 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     for (sender, receiver), conns in ctx.missing.items():
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
+        quoted = any(quoted_syn_refused(c) for c in conns)
+        how = (f"an ICMP unreachable quotes a SYN from {sender}" if quoted else "")
+        if any(not quoted_syn_refused(c) for c in conns):
+            how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "
+                   f"explains{', or ' + how if how else ''}")
         ctx.add("capture_one_direction",
                 f"The capture holds no packet from {sender} to {receiver}, although "
-                f"{len(conns)} connection(s) show that side talking ({listed}{more}): the "
-                f"other side ACKs, sends data or closes as only an answer from {sender} "
-                "explains. The capture saw one direction only (a SPAN port or firewall "
+                f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
+                f"{how}. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
                 "what only that direction would show is unknown, not failed (a failure the "
                 "captured direction shows, such as an ICMP reject, is still reported).",

@@ -73,6 +73,11 @@ def silence(ctx: Context, conn: Connection) -> str:
     """What an unanswered opening shows: retried SYNs are the mark of a drop; one SYN
     that TCP never resent although the capture went on past its retransmission timeout
     more likely got an answer the capture lacks, or was given up at once."""
+    if conn.syn_retries > 0 and (conn.resp_h, conn.orig_h) in ctx.missing:
+        # A reject would travel back the way the capture lacks: it looks the same.
+        return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
+                f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
+                f"{conn.orig_h}: one direction only)")
     if conn.syn_retries > 0:
         return "something drops its SYNs"
     return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "

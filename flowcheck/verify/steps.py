@@ -32,7 +32,6 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.no_reply import silent_peer
-from flowcheck.verify.quoted import quoted_step
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
 _LATER = ("announcement", "data_connection", "data_flow")
@@ -128,9 +127,6 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                              "direction only or ended too soon")
         report_missing(ctx, session, spec, "the agent never answered on the control connection")
         return make_step(spec, "missing", detail="the agent never answered")
-    quoted = quoted_step(ctx, session, "callback") if session.callback_uid is None else None
-    if quoted is not None:  # an ICMP reject of a SYN the capture does not hold
-        return make_step(spec, "failed", frames=quoted[0], detail=quoted[1])
     if session.callback_uid is None and judged(ctx, control) == "midstream":
         # The callback may have come before the capture: not seen is not missing.
         return make_step(spec, "unknown",
