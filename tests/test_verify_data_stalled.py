@@ -191,3 +191,48 @@ def test_a_reset_before_the_resends_is_the_cut(tmp_path: Path, reset_first: bool
     assert error.code == code
     if code == "data_stalled":
         assert "The connection was then reset (RST" in error.message
+
+
+def _killed_soon_after(tmp_path: Path, close: bool) -> Path:
+    """captures/ndmjob-firewall/v4-midjob-established-drop-at-agent (the agent resends
+    acknowledged data 5 times, the last at 14.26 s in frame 1005) with the media server's
+    close of the data and control connections (frames 1009-1018: its FINs, resent 4 times,
+    never answered) moved 9.43 s earlier, so the capture ends 2.99 s after the last resend,
+    below the retransmission timeout (3 s), as when the job engine is killed 1.3 s after
+    the last resend (a new-user trial's offload captures); without the close (close False)
+    the capture ends 1.3 s after it."""
+    from decimal import Decimal
+
+    packets = list(rdpcap(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
+    kept, closing = packets[:1008], packets[1008:]
+    for packet in closing:
+        packet.time -= Decimal("9.43")
+    name = "killed-soon-after" + ("" if close else "-no-close")
+    path = tmp_path / f"{name}.pcap"
+    wrpcap(str(path), kept + closing if close else kept)
+    return path
+
+
+def test_resends_then_the_receivers_close_unanswered_is_data_stalled(tmp_path: Path) -> None:
+    """The ACKs lost, then the receiver's FIN resent unanswered: the stall stands although
+    the capture ends less than the retransmission timeout after the last resend (each of
+    the FIN's resends waited a timeout of its own). It read as the job engine's
+    control_closed, step 4 ok (a new-user trial with segmentation offload)."""
+    analysis = _analyze(_killed_soon_after(tmp_path, close=True),
+                        TRIAL / "v4-midjob-established-drop-at-agent.toml")
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "data_stalled" and error.frames == [1005]
+    assert "(5 retransmissions, the last in frame 1005) although the media server" \
+        in error.message
+    assert ("; the capture went on 2.99 s after the last. The media server then closed it "
+            "and resent its FIN 4 times (the last in frame 1017), never answered"
+            ) in error.message
+    assert analysis.sessions[0].steps[-1].status == "failed"
+
+
+def test_resends_the_capture_ends_soon_after_are_not_judged(tmp_path: Path) -> None:
+    """The same without the close: the capture ends 1.3 s after the last resend, an ACK
+    could still come: no data_stalled."""
+    analysis = _analyze(_killed_soon_after(tmp_path, close=False),
+                        TRIAL / "v4-midjob-established-drop-at-agent.toml")
+    assert "data_stalled" not in {f.code for f in analysis.findings}

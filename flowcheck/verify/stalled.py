@@ -62,11 +62,29 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
         if acked or unacked:
             return Stall(side, resends, 0 if acked else unacked, bool(acked),
                          getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"))
-    closer = {"S2": "orig", "S3": "resp"}.get(conn.conn_state) if closing else None
-    if closer is not None and len(conn.fin_frames) > RESENDS_FOR_STALL:
+    closer = _unanswered_closer(conn) if closing else None
+    if closer is not None:
         return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
                      conn.fin_frames[-1], fin=True)
     return None
+
+
+def _unanswered_closer(conn: Connection) -> str | None:
+    """The side ("orig", "resp") that closed conn and resent its FIN RESENDS_FOR_STALL or
+    more times with no answer at all from its peer (Zeek's S2 / S3); None when none."""
+    closer = {"S2": "orig", "S3": "resp"}.get(conn.conn_state)
+    return closer if closer is not None and len(conn.fin_frames) > RESENDS_FOR_STALL else None
+
+
+def closed_unanswered_after(conn: Connection, stall: Stall) -> bool:
+    """True when, after the stall's latest resend, the receiver closed conn and resent
+    its FIN RESENDS_FOR_STALL or more times with no answer from the sender (S2 / S3):
+    each of those resends waited a retransmission timeout of its own, so the path still
+    lost the connection's packets then, however soon after them the capture ended (the
+    job engine killed: its FIN lost as the data or the ACKs were)."""
+    receiver = "resp" if stall.side == "orig" else "orig"
+    return (not stall.fin and _unanswered_closer(conn) == receiver
+            and conn.fin_frames[0] > stall.frame > 0)
 
 
 def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stall,

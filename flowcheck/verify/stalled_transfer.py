@@ -5,7 +5,8 @@ retransmissions after its last new byte) that the receiver never acknowledged in
 capture, or that the capture shows acknowledged while the sender went on resending them
 (the ACKs lost between the capture point and the sender); the capture went on at least
 the retransmission timeout (Config.retransmission_timeout, RFC 6298) after the latest
-resend, and no normal halt of its resource came after it (NOTIFY_DATA_HALTED
+resend (or the receiver then closed it and resent its FIN unanswered: those resends waited
+their own timeouts), and no normal halt of its resource came after it (NOTIFY_DATA_HALTED
 SUCCESSFUL, NOTIFY_MOVER_HALTED CONNECT_CLOSED). The transfer stopped: step 5 failed.
 A busy data connection has no idle timeout to blame: a firewall or NAT lost its state
 (a failover, a reload), the route changed, or an IPS dropped the flow. A stall that
@@ -22,7 +23,13 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
-from flowcheck.verify.stalled import STATE_LOST, Stall, data_stall, stall_words
+from flowcheck.verify.stalled import (
+    STATE_LOST,
+    Stall,
+    closed_unanswered_after,
+    data_stall,
+    stall_words,
+)
 
 
 def stalled_transfers(ctx: Context, session: Session
@@ -35,9 +42,11 @@ def stalled_transfers(ctx: Context, session: Session
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         stall = data_stall(conn)
-        if stall is None or stall.ts is None or (not stall.fin and not time_enough(ctx, stall.ts)):
+        if stall is None or stall.ts is None or not (
+                stall.fin or time_enough(ctx, stall.ts) or closed_unanswered_after(conn, stall)):
             continue  # an ACK comes within the retransmission timeout: it may be missed
-            # (resent FINs each waited one already)
+            # (resent FINs each waited one already: the stall's own, or the receiver's
+            # after it, which the sender never answered)
         halt = halt_of(messages, conn.ts, stall.ts)
         if halt is None or abnormal_reason(halt) is not None:
             found.append((conn, stall, halt))
@@ -72,10 +81,15 @@ def check_stalled_transfers(ctx: Context) -> None:
                     "data connection.")
             reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
                      if conn.rst_frames else "")
+            closed = (f" {roles[1][0].upper()}{roles[1][1:]} then closed it and resent its "
+                      f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
+                      f"{conn.fin_frames[-1]}), never answered: the path was still losing "
+                      "its packets." if closed_unanswered_after(conn, stall) else "")
             ctx.add("data_stalled",
-                    head + reset + then + f" {STATE_LOST}. The data connection was busy, so "
-                    "not after an idle timeout: the device lost its state table or reloaded "
-                    "it (a failover, a restart), the route between them changed, or an IPS "
+                    head + reset + closed + then
+                    + f" {STATE_LOST}. The data connection was busy, so not after an idle "
+                    "timeout: the device lost its state table or reloaded it (a failover, a "
+                    "restart), the route between them changed, or an IPS "
                     "dropped the flow.",
                     f"See the session and event logs of the firewalls, NAT devices and IPSs "
                     f"between {conn.orig_h} and {conn.resp_h} at that time (a session "
