@@ -34,6 +34,7 @@ from flowcheck.sessions.classify import (
     cut_announcements,
     is_failed,
     kind_from_bytes,
+    known_version,
     listener_host,
     message_op,
     one_sided,
@@ -57,15 +58,6 @@ __all__ = [
     "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
     "one_sided", "quoted_syn_refused", "rst_only", "session_kind", "unseen_syn_refused",
 ]
-
-
-def _known_version(stream: NdmpStream | None) -> int | None:
-    """The session's NDMP version, None when the capture does not tell it: no stream,
-    or a snap length that cut every body that tells v3 from v4 (the stream decodes them
-    as v4, version_source "likely"; the session does not state that guess)."""
-    if stream is None or stream.version_source == "likely":
-        return None
-    return stream.version
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
@@ -112,7 +104,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         stream = stream_by_uid.get(conn.uid)
         session = Session(id=f"S{number}", control_uid=conn.uid, media_server=conn.orig_h,
                           remote_agent=conn.resp_h,
-                          version=_known_version(stream),
+                          version=known_version(stream),
                           kind=session_kind(stream),
                           announced=list(stream.announcements) if stream else [])
         conn.role, conn.session = "control", session.id

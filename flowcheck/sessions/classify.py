@@ -250,6 +250,7 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
     found: list[NdmpMessage] = []
     cut: NdmpMessage | None = None
     decoded = False
+    version = known_version(stream)
     seen: set[tuple[str, bool]] = set()
     for message in stream.messages:
         op, is_reply = message_op(message), message.type == "reply"
@@ -263,7 +264,7 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
             seen.add((op, is_reply))
             if message.addresses:
                 decoded = True
-            elif message.partial and cut is None and not addressless(message, stream.version):
+            elif message.partial and cut is None and not addressless(message, version):
                 cut = message
         if start:
             if cut is not None and not decoded:
@@ -272,6 +273,15 @@ def cut_announcements(stream: NdmpStream | None) -> list[NdmpMessage] | None:
     if cut is not None and not decoded:
         found.append(cut)
     return found
+
+
+def known_version(stream: NdmpStream | None) -> int | None:
+    """The session's NDMP version, None when the capture does not tell it: no stream,
+    or a snap length that cut every body that tells v3 from v4 (the stream decodes them
+    as v4, version_source "likely"; the session does not state that guess)."""
+    if stream is None or stream.version_source == "likely":
+        return None
+    return stream.version
 
 
 def addressless(message: NdmpMessage, version: int | None) -> bool:
@@ -289,7 +299,7 @@ def addressless_replies(stream: NdmpStream | None) -> list[NdmpMessage]:
         return []
     return [m for m in stream.messages
             if m.type == "reply" and not m.error and (message_op(m), True) in _ANNOUNCING
-            and addressless(m, stream.version)]
+            and addressless(m, known_version(stream))]
 
 
 def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
