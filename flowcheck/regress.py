@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
-from flowcheck.errors import InputError
+from flowcheck.errors import ExitStatus, FlowcheckError, InputError
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
@@ -41,10 +42,14 @@ class CaseResult:
     expected: dict | None
     changes: list[str] = field(default_factory=list)
     updated: bool = False
+    # Why the case could not be judged (its capture or configuration unusable, or an
+    # expected result without its capture), and that error's exit code.
+    error: str | None = None
+    error_status: ExitStatus | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes) and not self.updated
+        return bool(self.changes) and not self.updated and self.error is None
 
 
 def capture_stem(capture: Path) -> str:
@@ -114,8 +119,10 @@ def case_for_expected(expected: Path) -> Case | None:
 
 def find_cases(paths: list[str]) -> list[Case]:
     """The cases under `paths` (captures, ring directories, directories of them), each
-    path resolved so `.` and `..` have names. Raises InputError for a missing path or when
-    no capture is found."""
+    path resolved so `.` and `..` have names, each once. An expected result under a
+    directory with no capture beside it (a dangling link, a Git LFS or git-annex checkout
+    without the content, a capture deleted) is a case too: run_cases reports it. Raises
+    InputError for a missing path or when no capture is found."""
     captures: list[Path] = []
     for text in paths:
         path = _absolute(Path(text))
@@ -127,13 +134,27 @@ def find_cases(paths: list[str]) -> list[Case]:
             captures.extend(p for p in sorted(path.rglob("*"))
                             if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
                             and not any(ring in p.parents for ring in rings))
+            captures.extend(_missing_capture(p) for p in sorted(path.rglob("*.expected.json"))
+                            if case_for_expected(p) is None)
         elif path.is_file() or is_ring(path):
             captures.append(path)
         else:
             raise InputError(f"{text}: no such file or directory")
     if not captures:
         raise InputError(f"no capture files in {', '.join(paths)}")
-    return [Case(capture, _config_for(capture)) for capture in captures]
+    unique = list(dict.fromkeys(captures))  # a directory named twice, or inside another
+    return [Case(capture, _config_for(capture)) for capture in unique]
+
+
+def _missing_capture(expected: Path) -> Path:
+    """Where the capture of an expected result without one should be: a dangling link of
+    a capture's name (git-annex, a moved target), else the bare name."""
+    stem = expected.name.removesuffix(".expected.json")
+    for suffix in CAPTURE_SUFFIXES:
+        candidate = expected.with_name(stem + suffix)
+        if candidate.is_symlink():
+            return candidate
+    return expected.with_name(stem)
 
 
 def _holds_captures(directory: Path) -> bool:
@@ -178,12 +199,24 @@ def run_case(case: Case) -> dict:
     return summarize(analysis_document(analysis))
 
 
-def run_cases(cases: list[Case], *, update: bool = False) -> list[CaseResult]:
+def run_cases(cases: list[Case], *, update: bool = False,
+              each: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    """Judge each case; `each` is called with each result as it is known (a CI log shows
+    progress). A case whose capture or configuration cannot be used is an error result,
+    and the other cases are still judged."""
     from flowcheck.report.regress import write_expected
 
     results = []
     for case in cases:
-        actual = run_case(case)
+        try:
+            actual = _judged(case)
+        except FlowcheckError as exc:
+            result = CaseResult(case, {}, None, error=str(exc),
+                                error_status=ExitStatus(exc.exit_status))
+            results.append(result)
+            if each is not None:
+                each(result)
+            continue
         expected = None
         if not case.expected_path.is_file():
             changes = ["no expected result"]
@@ -200,4 +233,27 @@ def run_cases(cases: list[Case], *, update: bool = False) -> list[CaseResult]:
             write_expected(case.expected_path, actual)
             result.updated = True
         results.append(result)
+        if each is not None:
+            each(result)
     return results
+
+
+def _judged(case: Case) -> dict:
+    """run_case, or InputError when the case has no capture (its expected result alone)."""
+    if not case.capture.exists() and not case.capture.is_symlink():
+        raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
+                         "checked out)")
+    if case.capture.is_symlink() and not case.capture.exists():
+        raise InputError(f"{case.capture}: a link to a file that is not there (git-annex: "
+                         "git annex get)")
+    return run_case(case)
+
+
+def exit_status(results: list[CaseResult]) -> ExitStatus:
+    """The run's exit code (docs/cli.md): a case that could not be judged gives its
+    error's code (a bad configuration 2, an unreadable capture 3), else 1 when any
+    expected result changed, else 0."""
+    errors = [r.error_status for r in results if r.error_status is not None]
+    if errors:
+        return ExitStatus(min(errors))
+    return ExitStatus.FAIL if any(r.changed for r in results) else ExitStatus.OK

@@ -85,3 +85,68 @@ def test_a_broken_expected_result_is_a_changed_case(
     assert lines[-1] == "1 unchanged, 1 changed"
     assert run(["regress", str(tmp_path), "--update"]) == 0
     assert json.loads(broken.read_text())["verdict"] == "pass"
+
+
+def _two_cases(folder: Path) -> None:
+    """v4-backup and v3-backup with their expected results and shared configuration."""
+    for name in ("v4-backup.pcap", "v4-backup.expected.json", "v3-backup.pcap",
+                 "v3-backup.expected.json", "flowcheck.toml"):
+        shutil.copy(CAPTURES / "ndmjob" / name, folder / name)
+
+
+def test_a_case_that_cannot_be_judged_leaves_the_others_judged_and_the_junit_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Git LFS pointer checked out instead of its capture (CI without `git lfs pull`),
+    an expected result whose capture is gone, a dangling link (git-annex without
+    `annex get`): each is an ERROR line and a JUnit <error>; the other cases are still
+    judged; exit 3; the JUnit file's folder is made (trial 9: exit 4, nothing written)."""
+    _two_cases(tmp_path)
+    (tmp_path / "lfs.pcap").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1\n")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json", tmp_path / "lfs.expected.json")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json", tmp_path / "gone.expected.json")
+    (tmp_path / "annexed.pcap").symlink_to(tmp_path / ".git" / "annex" / "objects" / "x")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json",
+                tmp_path / "annexed.expected.json")
+    junit = tmp_path / "reports" / "flowcheck.xml"
+    assert run(["regress", str(tmp_path), "--junit", str(junit)]) == 3
+    out = capsys.readouterr().out
+    assert "ok " in out and out.count("ERROR") == 3
+    assert "a Git LFS pointer, not the capture: fetch the content (git lfs pull)" in out
+    assert "gone.expected.json: no capture beside it" in out
+    assert "annexed.pcap: a link to a file that is not there" in out
+    assert "2 unchanged, 0 changed, 3 could not be judged" in out
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("5", "3", "0")
+
+
+def test_a_bad_configuration_is_exit_2_and_the_others_are_judged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cases(tmp_path)
+    (tmp_path / "v3-backup.toml").write_text('agent_range = "6001-"\n')
+    assert run(["regress", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert "ok " in out and "ERROR" in out and "agent_range" in out
+
+
+def test_a_folder_named_twice_runs_each_case_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cases(tmp_path)
+    assert run(["regress", str(tmp_path), str(tmp_path / "v4-backup.pcap"),
+                str(tmp_path)]) == 0
+    assert "2 unchanged, 0 changed" in capsys.readouterr().out
+
+
+def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
+    """A CI log: each case on one line, however long its path (trial 9: wrapped at 200)."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / ("a-long-folder-name-" * 8) / ("another-long-folder-" * 6)
+    deep.mkdir(parents=True)
+    _two_cases(deep)
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(deep)],
+                            capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("ok ") for line in lines[:2])

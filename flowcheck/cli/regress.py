@@ -5,8 +5,6 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.errors import ExitStatus
-
 
 def regress(
     paths: Annotated[list[str] | None, typer.Argument(
@@ -20,15 +18,16 @@ def regress(
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
     from flowcheck.cli.output import make_console
-    from flowcheck.regress import find_cases, run_cases
-    from flowcheck.report.regress import render_results, write_junit
+    from flowcheck.regress import exit_status, find_cases, run_cases
+    from flowcheck.report.regress import render_result, render_summary, write_junit
 
     cases = find_cases(paths or ["captures"])
-    results = run_cases(cases, update=update)
-    render_results(results, make_console())
+    console = make_console()
+    results = run_cases(cases, update=update, each=lambda r: render_result(r, console))
+    render_summary(results, console)
     if junit is not None:
         write_junit(results, junit)
-    return ExitStatus.FAIL if any(r.changed for r in results) else ExitStatus.OK
+    return exit_status(results)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,8 @@ class CaseOutcome(Protocol):
     def changed(self) -> bool: ...
     @property
     def updated(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
@@ -44,31 +46,47 @@ def shown_path(path: Path) -> Path:
         return path
 
 
-def render_results(results: list[CaseOutcome], console: Console) -> None:
-    for result in results:
-        if result.updated:
-            status = "[yellow]updated[/]"
-        elif result.changed:
-            status = "[red]CHANGED[/]"
-        else:
-            status = "[green]ok[/]"
-        console.print(f"{status} {shown_path(result.case.capture)} "
-                      f"(verdict {result.actual['verdict']})")
-        for change in result.changes if result.changed else []:
-            console.print(f"    {change}", highlight=False)
+def render_result(result: CaseOutcome, console: Console) -> None:
+    """One case's line (and its changes), printed as soon as it is judged. Never
+    wrapped: a CI log is read by grep as much as by eye."""
+    name = shown_path(result.case.capture)
+    if result.error is not None:
+        console.print(f"[red]ERROR[/] {name}: {result.error}", soft_wrap=True)
+        return
+    if result.updated:
+        status = "[yellow]updated[/]"
+    elif result.changed:
+        status = "[red]CHANGED[/]"
+    else:
+        status = "[green]ok[/]"
+    console.print(f"{status} {name} (verdict {result.actual['verdict']})", soft_wrap=True)
+    for change in result.changes if result.changed else []:
+        console.print(f"    {change}", highlight=False, soft_wrap=True)
+
+
+def render_summary(results: list[CaseOutcome], console: Console) -> None:
+    errors = sum(r.error is not None for r in results)
     changed = sum(r.changed for r in results)
     updated = sum(r.updated for r in results)
-    summary = f"{len(results) - changed - updated} unchanged, {changed} changed"
-    console.print(summary + (f", {updated} updated" if updated else ""))
+    summary = f"{len(results) - changed - updated - errors} unchanged, {changed} changed"
+    console.print(summary + (f", {updated} updated" if updated else "")
+                  + (f", {errors} could not be judged" if errors else ""))
 
 
 def write_junit(results: list[CaseOutcome], path: Path) -> None:
+    """JUnit XML: a failure per changed case, an error per case that could not be judged.
+    The file's directory is made when missing (a CI job's reports/ folder)."""
     suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
-                       failures=str(sum(r.changed for r in results)))
+                       failures=str(sum(r.changed for r in results)),
+                       errors=str(sum(r.error is not None for r in results)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname="regress",
                              name=str(shown_path(result.case.capture)))
-        if result.changed:
+        if result.error is not None:
+            error = ET.SubElement(case, "error", message="could not be judged")
+            error.text = result.error
+        elif result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
             failure.text = "\n".join(result.changes)
+    path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

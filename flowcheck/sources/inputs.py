@@ -43,6 +43,10 @@ _OTHER_FORMATS = (
               "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
     (b"snoop\0\0\0", "a Solaris snoop capture: convert it with "
                       "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+    (b"version https://git-lfs.github.com/spec/", "a Git LFS pointer, not the capture: "
+                                                 "fetch the content (git lfs pull)"),
+    (b"/annex/objects/", "a git-annex pointer, not the capture: fetch the content "
+                         "(git annex get FILE)"),
     (b"PK\x03\x04", "a zip archive: extract the capture from it first"),
     (b"7z\xbc\xaf", "a 7-Zip archive: extract the capture from it first"),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (zstd -d FILE)"),

@@ -176,7 +176,7 @@ class CaptureFile:
             return None
         fmt = format_of(bytes(buf[:4]))
         if fmt is None:
-            info.error = f"{self.spec.name}: {describe_magic(bytes(buf[:8]), self.spec.name)}"
+            info.error = f"{self.spec.name}: {describe_magic(bytes(buf[:64]), self.spec.name)}"
             return None
         info.format = fmt + (".gz" if source.compressed else "")
         return PcapParser() if fmt == "pcap" else PcapngParser()
