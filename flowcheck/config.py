@@ -216,6 +216,11 @@ def load_file(path: Path) -> dict[str, object]:
     # Allow the settings at top level or under a [flowcheck] table.
     if isinstance(data.get("flowcheck"), dict) and len(data) == 1:
         data = data["flowcheck"]
+    # A profile file named relative to this file lies beside it, wherever flowcheck runs
+    # (a capture folder's flowcheck.toml in CI): a built-in name has no suffix.
+    profile = data.get("profile")
+    if isinstance(profile, str) and Path(profile).suffix and not Path(profile).is_absolute():
+        data["profile"] = str(path.parent / profile)
     return data
 
 

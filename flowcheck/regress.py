@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
-from flowcheck.errors import ExitStatus, FlowcheckError, InputError
+from flowcheck.errors import ExitStatus, FlowcheckError, InputError, UsageError
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
@@ -32,7 +32,14 @@ class Case:
         return self.capture.with_name(capture_stem(self.capture) + ".expected.json")
 
     def config(self) -> Config:
-        return build_config(load_file(self.config_path) if self.config_path else {})
+        """The case's configuration; UsageError naming its file (a repository holds many)."""
+        if self.config_path is None:
+            return build_config({})
+        try:
+            return build_config(load_file(self.config_path))
+        except UsageError as exc:
+            message = str(exc).removeprefix(f"--config {self.config_path}: ")
+            raise UsageError(f"{self.config_path}: {message}") from None
 
 
 @dataclass(slots=True)

@@ -74,3 +74,24 @@ def test_unknown_name_and_missing_file() -> None:
         load_profile("netbackup")
     with pytest.raises(UsageError, match="cannot read"):
         load_profile("/nonexistent/profile.toml")
+
+
+def test_a_relative_profile_file_is_read_beside_the_configuration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`profile = "myprof.toml"` in a capture folder's flowcheck.toml, flowcheck run from
+    elsewhere (CI from the repository root; trial 9: "cannot read")."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.profiles import load_profile
+
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    builtin = Path(__file__).resolve().parent.parent / "flowcheck" / "profiles" / "ndmp.toml"
+    (folder / "myprof.toml").write_text(builtin.read_text().replace('name = "ndmp"',
+                                                                    'name = "mine"'))
+    (folder / "flowcheck.toml").write_text('profile = "myprof.toml"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = build_config(load_file(folder / "flowcheck.toml"))
+    assert Path(config.profile) == folder / "myprof.toml"
+    assert load_profile(config.profile).name == "mine"

@@ -126,7 +126,8 @@ def test_a_bad_configuration_is_exit_2_and_the_others_are_judged(
     (tmp_path / "v3-backup.toml").write_text('agent_range = "6001-"\n')
     assert run(["regress", str(tmp_path)]) == 2
     out = capsys.readouterr().out
-    assert "ok " in out and "ERROR" in out and "agent_range" in out
+    assert "ok " in out and "ERROR" in out
+    assert f"{tmp_path / 'v3-backup.toml'}: agent_range" in out
 
 
 def test_a_folder_named_twice_runs_each_case_once(
