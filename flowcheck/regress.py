@@ -214,12 +214,19 @@ def run_cases(cases: list[Case], *, update: bool = False,
     from flowcheck.report.regress import write_expected
 
     results = []
+    owners: dict[Path, Path] = {}  # expected result -> the capture judged against it
     for case in cases:
         try:
+            owner = owners.setdefault(case.expected_path, case.capture)
+            if owner != case.capture:
+                raise InputError(f"{case.expected_path.name} is the expected result of "
+                                 f"{owner.name} too: give each capture its own name")
             actual = _judged(case)
-        except FlowcheckError as exc:
-            result = CaseResult(case, {}, None, error=str(exc),
-                                error_status=ExitStatus(exc.exit_status))
+        except (FlowcheckError, OSError) as exc:
+            status = exc.exit_status if isinstance(exc, FlowcheckError) else ExitStatus.INPUT
+            message = str(exc) if isinstance(exc, FlowcheckError) else \
+                f"{case.capture}: {exc.strerror or exc}"
+            result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
             results.append(result)
             if each is not None:
                 each(result)

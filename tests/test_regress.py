@@ -138,6 +138,20 @@ def test_a_folder_named_twice_runs_each_case_once(
     assert "2 unchanged, 0 changed" in capsys.readouterr().out
 
 
+def test_two_captures_of_one_name_are_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gzip -k x.pcap` leaves x.pcap and x.pcap.gz, both judged against x.expected.json,
+    which --update wrote from whichever ran last (trial 9: never green)."""
+    import gzip
+
+    _two_cases(tmp_path)
+    source = tmp_path / "v4-backup.pcap"
+    (tmp_path / "v4-backup.pcap.gz").write_bytes(gzip.compress(source.read_bytes()))
+    assert run(["regress", str(tmp_path)]) == 3
+    out = capsys.readouterr().out
+    assert "v4-backup.expected.json is the expected result of v4-backup.pcap too" in out
+
+
 def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     """A CI log: each case on one line, however long its path (trial 9: wrapped at 200)."""
     import subprocess
