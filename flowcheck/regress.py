@@ -211,8 +211,6 @@ def run_cases(cases: list[Case], *, update: bool = False,
     """Judge each case; `each` is called with each result as it is known (a CI log shows
     progress). A case whose capture or configuration cannot be used is an error result,
     and the other cases are still judged."""
-    from flowcheck.report.regress import write_expected
-
     results = []
     owners: dict[Path, Path] = {}  # expected result -> the capture judged against it
     for case in cases:
@@ -221,35 +219,39 @@ def run_cases(cases: list[Case], *, update: bool = False,
             if owner != case.capture:
                 raise InputError(f"{case.expected_path.name} is the expected result of "
                                  f"{owner.name} too: give each capture its own name")
-            actual = _judged(case)
+            result = _run_one(case, update)
         except (FlowcheckError, OSError) as exc:
             status = exc.exit_status if isinstance(exc, FlowcheckError) else ExitStatus.INPUT
             message = str(exc) if isinstance(exc, FlowcheckError) else \
-                f"{case.capture}: {exc.strerror or exc}"
+                f"{exc.filename or case.capture}: {exc.strerror or exc}"
             result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
-            results.append(result)
-            if each is not None:
-                each(result)
-            continue
-        expected = None
-        if not case.expected_path.is_file():
-            changes = ["no expected result"]
-        else:
-            # A broken expected result is a broken case, not the end of the run: the
-            # other cases are still judged and `--update` rewrites it like a changed one.
-            try:
-                expected = read_expected(case.expected_path)
-                changes = compare(expected, actual)
-            except InputError as exc:
-                changes = [f"expected result unreadable: {exc}"]
-        result = CaseResult(case, actual, expected, changes)
-        if update and changes:
-            write_expected(case.expected_path, actual)
-            result.updated = True
         results.append(result)
         if each is not None:
             each(result)
     return results
+
+
+def _run_one(case: Case, update: bool) -> CaseResult:
+    """One case judged against its expected result (rewritten with `update`)."""
+    from flowcheck.report.regress import write_expected
+
+    actual = _judged(case)
+    expected = None
+    if not case.expected_path.is_file():
+        changes = ["no expected result"]
+    else:
+        # A broken expected result is a broken case, not the end of the run: the other
+        # cases are still judged and `--update` rewrites it like a changed one.
+        try:
+            expected = read_expected(case.expected_path)
+            changes = compare(expected, actual)
+        except InputError as exc:
+            changes = [f"expected result unreadable: {exc}"]
+    result = CaseResult(case, actual, expected, changes)
+    if update and changes:
+        write_expected(case.expected_path, actual)
+        result.updated = True
+    return result
 
 
 def _judged(case: Case) -> dict:

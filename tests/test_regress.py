@@ -152,6 +152,17 @@ def test_two_captures_of_one_name_are_an_error(
     assert "v4-backup.expected.json is the expected result of v4-backup.pcap too" in out
 
 
+def test_a_name_too_long_for_its_expected_result_is_an_error_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 245-character capture name: `NAME.expected.json` is past the file system's 255
+    (trial 9: exit 4)."""
+    _two_cases(tmp_path)
+    shutil.copy(tmp_path / "v4-backup.pcap", tmp_path / ("x" * 245 + ".pcap"))
+    assert run(["regress", str(tmp_path)]) == 3
+    out = capsys.readouterr().out
+    assert ".expected.json: File name too long" in out and "2 unchanged" in out
+
+
 def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     """A CI log: each case on one line, however long its path (trial 9: wrapped at 200)."""
     import subprocess
