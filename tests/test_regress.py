@@ -163,6 +163,31 @@ def test_a_name_too_long_for_its_expected_result_is_an_error_line(
     assert ".expected.json: File name too long" in out and "2 unchanged" in out
 
 
+def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path) -> None:
+    """SIGINT after the first case's line (a cancelled CI job): exit 130, and the JUnit
+    file holds the cases judged by then (trial 9: nothing written)."""
+    import signal
+    import subprocess
+    import sys
+
+    for number in range(40):
+        for suffix in (".pcap", ".expected.json"):
+            shutil.copy(CAPTURES / "ndmjob" / f"v4-three-resources{suffix}",
+                        tmp_path / f"case{number:02}{suffix}")
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", tmp_path / "flowcheck.toml")
+    junit = tmp_path / "reports" / "junit.xml"
+    process = subprocess.Popen([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
+                                "--junit", str(junit)], stdout=subprocess.PIPE, text=True,
+                               cwd=tmp_path)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("ok ")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    tests = int(ET.parse(junit).getroot().get("tests") or 0)
+    assert 1 <= tests < 40
+
+
 def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     """A CI log: each case on one line, however long its path (trial 9: wrapped at 200)."""
     import subprocess

@@ -18,16 +18,28 @@ def regress(
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
     from flowcheck.cli.output import make_console
-    from flowcheck.regress import exit_status, find_cases, run_cases
+    from flowcheck.regress import CaseResult, exit_status, find_cases, run_cases
     from flowcheck.report.regress import render_result, render_summary, write_junit
 
     cases = find_cases(paths or ["captures"])
     console = make_console()
-    results = run_cases(cases, update=update, each=lambda r: render_result(r, console))
-    render_summary(results, console)
+    done: list[CaseResult] = []
+
+    def each(result: CaseResult) -> None:
+        done.append(result)
+        render_result(result, console)
+
+    try:
+        run_cases(cases, update=update, each=each)
+    except KeyboardInterrupt:
+        # Ctrl-C (a CI job cancelled): the cases judged so far still reach the report.
+        if junit is not None:
+            write_junit(done, junit)
+        raise
+    render_summary(done, console)
     if junit is not None:
-        write_junit(results, junit)
-    return exit_status(results)
+        write_junit(done, junit)
+    return exit_status(done)
 
 
 def register(app: typer.Typer) -> None:
