@@ -68,8 +68,11 @@ def capture_stem(capture: Path) -> str:
 
 
 def _config_for(capture: Path) -> Path | None:
-    if capture.is_dir() and (capture / "flowcheck.toml").is_file():
-        return capture / "flowcheck.toml"  # a ring directory's own configuration
+    try:
+        if capture.is_dir() and (capture / "flowcheck.toml").is_file():
+            return capture / "flowcheck.toml"  # a ring directory's own configuration
+    except OSError:
+        return None  # a folder that cannot be read: reading it reports why
     own = capture.with_name(capture_stem(capture) + ".toml")
     if own.is_file():
         return own
@@ -143,6 +146,7 @@ def find_cases(paths: list[str]) -> list[Case]:
                             and not any(ring in p.parents for ring in rings))
             captures.extend(_missing_capture(p) for p in sorted(path.rglob("*.expected.json"))
                             if case_for_expected(p) is None)
+            captures.extend(_unreadable_folders(path))
         elif path.is_file() or is_ring(path):
             captures.append(path)
         else:
@@ -151,6 +155,15 @@ def find_cases(paths: list[str]) -> list[Case]:
         raise InputError(f"no capture files in {', '.join(paths)}")
     unique = list(dict.fromkeys(captures))  # a directory named twice, or inside another
     return [Case(capture, _config_for(capture)) for capture in unique]
+
+
+def _unreadable_folders(top: Path) -> list[Path]:
+    """Folders under `top` that cannot be listed (no permission): the folder walk skips
+    them silently, so each is a case of its own, which reading then reports."""
+    unreadable: list[Path] = []
+    for _ in os.walk(top, onerror=lambda exc: unreadable.append(Path(exc.filename))):
+        pass
+    return sorted(unreadable)
 
 
 def _missing_capture(expected: Path) -> Path:

@@ -188,6 +188,30 @@ def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path)
     assert 1 <= tests < 40
 
 
+def test_a_folder_that_cannot_be_read_is_an_error_not_skipped(tmp_path: Path) -> None:
+    """`chmod 000` on a subfolder, flowcheck without CAP_DAC_OVERRIDE (setpriv drops it
+    from root, as CI runs): the folder walk skipped it and the run passed (trial 9)."""
+    import subprocess
+    import sys
+
+    _two_cases(tmp_path)
+    hidden = tmp_path / "sub"
+    hidden.mkdir()
+    for name in ("v4-backup.pcap", "v4-backup.expected.json", "flowcheck.toml"):
+        shutil.copy(tmp_path / name, hidden / name)
+    hidden.chmod(0)
+    try:
+        result = subprocess.run(
+            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
+             "-dac_override,-dac_read_search", sys.executable, "-m", "flowcheck", "regress",
+             str(tmp_path)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    finally:
+        hidden.chmod(0o755)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "ERROR sub:" in result.stdout and "permission denied" in result.stdout
+    assert "2 unchanged, 0 changed, 1 could not be judged" in result.stdout
+
+
 def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     """A CI log: each case on one line, however long its path (trial 9: wrapped at 200)."""
     import subprocess
