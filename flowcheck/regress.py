@@ -139,14 +139,15 @@ def find_cases(paths: list[str]) -> list[Case]:
         if path.is_dir() and not is_ring(path) and not _holds_captures(path):
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
-            rings = [d for d in sorted(path.rglob("*")) if is_ring(d)]
+            entries, unreadable = _tree(path)
+            rings = [d for d in entries if is_ring(d)]
             captures.extend(rings)
-            captures.extend(p for p in sorted(path.rglob("*"))
+            captures.extend(p for p in entries
                             if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
                             and not any(ring in p.parents for ring in rings))
-            captures.extend(_missing_capture(p) for p in sorted(path.rglob("*.expected.json"))
-                            if case_for_expected(p) is None)
-            captures.extend(_unreadable_folders(path))
+            captures.extend(_missing_capture(p) for p in entries
+                            if p.name.endswith(".expected.json") and case_for_expected(p) is None)
+            captures.extend(unreadable)
         elif path.is_file() or is_ring(path):
             captures.append(path)
         else:
@@ -157,13 +158,16 @@ def find_cases(paths: list[str]) -> list[Case]:
     return [Case(capture, _config_for(capture)) for capture in unique]
 
 
-def _unreadable_folders(top: Path) -> list[Path]:
-    """Folders under `top` that cannot be listed (no permission): the folder walk skips
-    them silently, so each is a case of its own, which reading then reports."""
+def _tree(top: Path) -> tuple[list[Path], list[Path]]:
+    """Everything under `top` (files and folders, links to folders listed but not
+    followed, as Path.rglob), sorted; and the folders that cannot be listed (no
+    permission), which a walk would skip silently: each is a case of its own, which
+    reading then reports."""
+    entries: list[Path] = []
     unreadable: list[Path] = []
-    for _ in os.walk(top, onerror=lambda exc: unreadable.append(Path(exc.filename))):
-        pass
-    return sorted(unreadable)
+    for folder, dirs, files in os.walk(top, onerror=lambda e: unreadable.append(Path(e.filename))):
+        entries.extend(Path(folder, name) for name in dirs + files)
+    return sorted(entries), sorted(unreadable)
 
 
 def _missing_capture(expected: Path) -> Path:
@@ -269,12 +273,12 @@ def _run_one(case: Case, update: bool) -> CaseResult:
 
 def _judged(case: Case) -> dict:
     """run_case, or InputError when the case has no capture (its expected result alone)."""
-    if not case.capture.exists() and not case.capture.is_symlink():
+    if not case.capture.exists():
+        if case.capture.is_symlink():
+            raise InputError(f"{case.capture}: a link to a file that is not there "
+                             "(git-annex: git annex get)")
         raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
                          "checked out)")
-    if case.capture.is_symlink() and not case.capture.exists():
-        raise InputError(f"{case.capture}: a link to a file that is not there (git-annex: "
-                         "git annex get)")
     return run_case(case)
 
 
