@@ -46,7 +46,7 @@ class ClockSteps:
         interface = batch.interface
         if interface is None or interface.min() == interface.max():
             key = -1 if interface is None else int(interface[0])
-            self._steps_in(batch.ts, np.arange(len(batch)), key, batch.frame0)
+            self._steps_in(batch.ts, None, key, batch.frame0)
         else:
             for key in np.unique(interface).tolist():
                 rows = np.flatnonzero(interface == key)
@@ -54,16 +54,18 @@ class ClockSteps:
             self.steps.sort()
         self._spans(batch)
 
-    def _steps_in(self, ts: np.ndarray, rows: np.ndarray, key: int, frame0: int) -> None:
+    def _steps_in(self, ts: np.ndarray, rows: np.ndarray | None, key: int,
+                  frame0: int) -> None:
         """Backward steps between consecutive packets of one interface (rows: their
-        places in the batch)."""
+        places in the batch; None: the whole batch, in order)."""
         last = self._last.get(key)
         before = np.concatenate(([ts[0] if last is None else last], ts[:-1]))
         back = before - ts
         at = np.flatnonzero(back > CLOCK_STEP_SECONDS)
         self.count += len(at)
         for index in at[:max(0, _KEPT - len(self.steps))]:
-            self.steps.append((frame0 + int(rows[index]), float(back[index])))
+            row = int(index) if rows is None else int(rows[index])
+            self.steps.append((frame0 + row, float(back[index])))
         self._last[key] = float(ts[-1])
 
     def _spans(self, batch: PacketBatch) -> None:

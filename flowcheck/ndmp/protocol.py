@@ -223,8 +223,7 @@ def can_hold_tcp_address(body_len: int, is_reply: bool, version: int | None) -> 
     bytes on the wire (the record mark's length, when the snap length cut the body) name
     a TCP endpoint? False means it carries none: a LOCAL address, or an error reply.
     An unknown version takes the shortest layout."""
-    known = _TCP_ADDRESS_BODY.get(version) if version is not None else None
-    shortest = known if known is not None else min(_TCP_ADDRESS_BODY.values())
+    shortest = _TCP_ADDRESS_BODY.get(version or 0, min(_TCP_ADDRESS_BODY.values()))
     return body_len >= shortest + (4 if is_reply else 0)
 
 

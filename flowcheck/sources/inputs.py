@@ -38,21 +38,21 @@ def format_of(head: bytes) -> str | None:
 # Wireshark's file-format references give the magics).
 _OTHER_FORMATS = (
     (b"GMBU", "a Microsoft Network Monitor 2.x capture: convert it with "
-              "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+              "`editcap -F pcapng {file} {converted}` (Wireshark)"),
     (b"RTSS", "a Microsoft Network Monitor 1.x capture: convert it with "
-              "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+              "`editcap -F pcapng {file} {converted}` (Wireshark)"),
     (b"snoop\0\0\0", "a Solaris snoop capture: convert it with "
-                      "`editcap -F pcapng FILE FILE.pcapng` (Wireshark)"),
+                      "`editcap -F pcapng {file} {converted}` (Wireshark)"),
     (b"version https://git-lfs.github.com/spec/", "a Git LFS pointer, not the capture: "
                                                  "fetch the content (git lfs pull)"),
     (b"/annex/objects/", "a git-annex pointer, not the capture: fetch the content "
-                         "(git annex get FILE)"),
+                         "(git annex get {file})"),
     (b"PK\x03\x04", "a zip archive: extract the capture from it first"),
     (b"7z\xbc\xaf", "a 7-Zip archive: extract the capture from it first"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (zstd -d FILE)"),
-    (b"\xfd7zXZ", "xz-compressed: decompress it first (xz -d FILE)"),
-    (b"BZh", "bzip2-compressed: decompress it first (bunzip2 FILE)"),
-    (b"\x04\x22\x4d\x18", "lz4-compressed: decompress it first (lz4 -d FILE)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (zstd -d {file})"),
+    (b"\xfd7zXZ", "xz-compressed: decompress it first (xz -d {file})"),
+    (b"BZh", "bzip2-compressed: decompress it first (bunzip2 {file})"),
+    (b"\x04\x22\x4d\x18", "lz4-compressed: decompress it first (lz4 -d {file})"),
 )
 
 
@@ -61,9 +61,8 @@ def describe_magic(head: bytes, name: str = "FILE") -> str:
     and what it is (with the command that converts it) when its magic says so."""
     for magic, what in _OTHER_FORMATS:
         if head.startswith(magic):
-            quoted = shlex.quote(name)
-            what = what.replace("FILE FILE.pcapng", f"{quoted} {shlex.quote(name + '.pcapng')}")
-            return f"not a pcap or pcapng file: {what.replace('FILE', quoted)}"
+            what = what.format(file=shlex.quote(name), converted=shlex.quote(name + ".pcapng"))
+            return f"not a pcap or pcapng file: {what}"
     shown = " ".join(f"{byte:02x}" for byte in head[:4])
     return f"not a pcap or pcapng file (starts with {shown})"
 

@@ -135,8 +135,9 @@ class CaptureFile:
                 info.error = f"{self.spec.name}: {exc}"
                 return
             info.link_types = list(parser.link_types)
-            if isinstance(parser, PcapngParser) and (parser.drops or parser.stopped_at):
-                info.kernel_dropped = sum(parser.drops.values()) if parser.drops else None
+            if isinstance(parser, PcapngParser):
+                if parser.drops:
+                    info.kernel_dropped = sum(parser.drops.values())
                 info.stopped_at = parser.stopped_at
             records = located.records
             carry = bytes(buf[located.consumed:])
