@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from flowcheck.config import build_config, load_file
+from flowcheck.connections.tunnel_copies import tunnel_copies_finding
+from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +62,21 @@ def test_plain_and_vxlan_copies_are_one_job(tmp_path: Path, name: str) -> None:
     assert _codes(both) == sorted([*_codes(plain), "capture_duplicates"])
     assert len(both.traffic.connections) == len(plain.traffic.connections)
     [copies] = [f for f in both.findings if f.code == "capture_duplicates"]
-    assert f"{len(plain.traffic.connections)} connection(s) are in the capture twice" in \
+    assert f"{len(plain.traffic.connections)} connections are in the capture twice" in \
         copies.message
+
+
+def test_one_copied_connection_is_named_alone() -> None:
+    """One pair: "1 connection is", no "and others" (there are none)."""
+    kept = Connection("C1", "10.77.0.1", 5001, "10.77.0.2", 10000, 1.0)
+    copy = Connection("C2", "10.77.0.1", 5001, "10.77.0.2", 10000, 1.0,
+                      tunnel="VXLAN 192.168.80.1 -> 192.168.80.2 VNI 42")
+    finding = tunnel_copies_finding([(kept, copy)])
+    assert finding is not None
+    assert finding.message.startswith(
+        "1 connection is in the capture twice, inside a tunnel and out of it: "
+        "10.77.0.1:5001 -> 10.77.0.2:10000: C2 (in VXLAN")
+    assert "and others" not in finding.message
 
 
 def test_same_endpoints_at_another_time_are_not_copies(tmp_path: Path) -> None:

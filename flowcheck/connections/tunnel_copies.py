@@ -90,11 +90,14 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
     named = "; ".join(f"{copy.uid} ({_where(copy)}) copies {kept.uid} ({_where(kept)})"
                       for kept, copy in pairs[:_NAMED])
     more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    first = pairs[0][0]
+    which = (f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
+             + (" and others" if len(pairs) > 1 else ""))
+    are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
     return make_finding(
         "capture_duplicates",
-        f"{len(pairs)} connection(s) are in the capture twice, inside a tunnel and out "
-        f"of it: {endpoint(pairs[0][0].orig_h, pairs[0][0].orig_p)} -> "
-        f"{endpoint(pairs[0][0].resp_h, pairs[0][0].resp_p)} and others: {named}{more}. "
+        f"{are} in the capture twice, inside a tunnel and out of it: {which}: "
+        f"{named}{more}. "
         "The capture was taken on interfaces that carry the same packets (tcpdump -i any "
         "on a tunnel endpoint, or dumpcap on both the tunnel device and the interface "
         "under it). Each connection is judged once, on its copy with more packets; the "
