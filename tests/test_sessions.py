@@ -213,6 +213,21 @@ def test_kind_restore_and_browse() -> None:
     assert session.kind == "browse"
 
 
+def test_kind_from_the_movers_mode_before_data_start() -> None:
+    """A three-way restore whose data connection failed before DATA_START_RECOVER: the
+    MOVER_LISTEN request's mode WRITE (the tape's data onto the connection) says restore;
+    READ says backup, whatever bytes went each way."""
+    for mode, kind, to_agent in (("WRITE", "restore", 0), ("READ", "backup", 90_000)):
+        control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
+        data = conn("D", A, 6001, M, 5002, 2.0, ok=False, resp_bytes=to_agent)
+        listen = request("NDMP_MOVER_LISTEN", 1.0)
+        listen.body["mode"] = mode
+        stream = NdmpStream("C", 4, messages=[listen, request("NDMP_DATA_CONNECT", 1.5)],
+                            announcements=[ann("C", M, 5002, 9, 1.0, "NDMP_MOVER_LISTEN")])
+        (session,) = build_sessions([control, data], [stream], LAB, load_profile("ndmp"))
+        assert session.kind == kind
+
+
 def test_kind_from_bytes_without_data_start() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=10.0)
     data = conn("D", M, 5002, A, 6001, 2.0, orig_bytes=90_000, resp_bytes=10)

@@ -40,8 +40,8 @@ from flowcheck.sessions.classify import (
     one_sided,
     quoted_syn_refused,
     rst_only,
+    said_kind,
     session_kind,
-    starts_data,
     unseen_syn_refused,
 )
 from flowcheck.sessions.matching import (
@@ -116,8 +116,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
 def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
                  by_uid: dict[str, Connection]) -> None:
     """A session with data connections whose control stream does not say which way the
-    job went (cut, or mid-job) gets its kind from the bytes each way."""
+    job went (cut, or mid-job: said_kind) gets its kind from the bytes each way."""
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
-        if session.data_connections and not starts_data(stream):
+        if session.data_connections and said_kind(stream) is None:
             session.kind = kind_from_bytes(session, by_uid)

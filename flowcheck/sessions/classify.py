@@ -23,6 +23,10 @@ _RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 JOB_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
 # Requests that set up or start a data transfer: a session with one is not a browse.
 DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *JOB_STARTS}
+_MOVER_SETUPS = {"MOVER_LISTEN", "MOVER_CONNECT"}
+# ndmp_mover_mode (flowcheck.ndmp.protocol.MOVER_MODES): the way the data connection goes.
+_MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",
+                                                              "WRITE": "restore"}
 
 
 def message_op(message: NdmpMessage) -> str:
@@ -153,23 +157,42 @@ def is_failed(conn: Connection) -> bool:
 
 
 def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:
-    """restore for DATA_START_RECOVER*, backup for any other data request or announcement."""
+    """restore or backup as the stream says it (said_kind), else backup for any other data
+    request or announcement, else browse."""
     if stream is None:
         return "browse"
-    # Replies count too: a capture of one direction may hold only the agent's side.
+    said = said_kind(stream)
+    if said is not None:
+        return said
     ops = {message_op(m) for m in stream.messages if m.type in ("request", "reply")}
-    if ops & _RECOVERS:
-        return "restore"
     if ops & DATA_INTENT or stream.announcements:
         return "backup"
     return "browse"
 
 
-def starts_data(stream: NdmpStream | None) -> bool:
-    """A DATA_START_* request or its reply (a one-direction capture of the agent's side
-    holds only the reply) says which way the job went."""
-    return stream is not None and any(
-        message_op(m) in JOB_STARTS for m in stream.messages if m.type in ("request", "reply"))
+def said_kind(stream: NdmpStream | None) -> Literal["backup", "restore"] | None:
+    """Which way the job went, as its control stream says it; None when it does not.
+
+    A DATA_START_* request or its reply (a one-direction capture of the agent's side holds
+    only the reply) says it. Before one, a three-way job's MOVER_LISTEN or MOVER_CONNECT
+    request says it by its mode (NDMP v4 spec, ndmp_mover_mode): READ, the mover reads
+    the data connection onto tape (a backup); WRITE, it writes the tape's data to it (a
+    restore), so a restore whose data connection failed before DATA_START_RECOVER is
+    still a restore.
+    """
+    if stream is None:
+        return None
+    ops = {message_op(m) for m in stream.messages if m.type in ("request", "reply")}
+    if ops & _RECOVERS:
+        return "restore"
+    if ops & JOB_STARTS:
+        return "backup"
+    for message in stream.messages:
+        if message.type == "request" and message_op(message) in _MOVER_SETUPS:
+            mode = message.body.get("mode")
+            if mode in _MOVER_MODE_KINDS:
+                return _MOVER_MODE_KINDS[mode]
+    return None
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
