@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -163,10 +164,12 @@ def test_a_name_too_long_for_its_expected_result_is_an_error_line(
     assert ".expected.json: File name too long" in out and "2 unchanged" in out
 
 
-def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path) -> None:
-    """SIGINT after the first case's line (a cancelled CI job): exit 130, and the JUnit
-    file holds the cases judged by then (trial 9: nothing written)."""
-    import signal
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(
+        tmp_path: Path, sent: signal.Signals) -> None:
+    """SIGINT (Ctrl-C, a cancelled CI job) or SIGTERM (a CI job's timeout) after the first
+    case's line: exit 130, and the JUnit file holds the cases judged by then (trial 9:
+    nothing written; SIGTERM killed it with 143)."""
     import subprocess
     import sys
 
@@ -181,7 +184,7 @@ def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path)
                                cwd=tmp_path)
     assert process.stdout is not None
     assert process.stdout.readline().startswith("ok ")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     process.communicate(timeout=60)
     assert process.returncode == 130
     tests = int(ET.parse(junit).getroot().get("tests") or 0)

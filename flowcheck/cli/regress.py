@@ -1,5 +1,9 @@
 """`flowcheck regress`: stored captures against their reviewed expected results."""
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -30,9 +34,11 @@ def regress(
         render_result(result, console)
 
     try:
-        run_cases(cases, update=update, each=each)
+        with _term_as_interrupt():
+            run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:
-        # Ctrl-C (a CI job cancelled): the cases judged so far still reach the report.
+        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout): the cases judged so far
+        # still reach the report; exit 130 for both (cli/main.py).
         if junit is not None:
             write_junit(done, junit)
         raise
@@ -40,6 +46,24 @@ def regress(
     if junit is not None:
         write_junit(done, junit)
     return exit_status(done)
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while the cases run: a CI job's
+    timeout (GitLab, GitHub Actions, `timeout`) sends SIGTERM, whose default ends the
+    process before the JUnit of the cases judged is written."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (a script's worker thread)
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:
