@@ -114,3 +114,19 @@ def test_a_broken_expectation_fails_in_one_line(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(
         ["flowcheck: error: *v4-backup.expected.json: not valid JSON*v4-backup.pcap)"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_upper_case_and_suffixless_captures_are_collected(pytester: pytest.Pytester) -> None:
+    """`B.PCAP` and a capture without a suffix beside its expected result are items, as
+    in `flowcheck regress` (trial 9: skipped)."""
+    folder = pytester.path / "captures"
+    folder.mkdir()
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", folder / "flowcheck.toml")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.pcap", folder / "B.PCAP")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json", folder / "B.expected.json")
+    shutil.copy(CAPTURES / "ndmjob" / "v3-backup.pcap", folder / "noext")
+    shutil.copy(CAPTURES / "ndmjob" / "v3-backup.expected.json",
+                folder / "noext.expected.json")
+    result = pytester.runpytest_subprocess("captures", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*B.expected.json::B.PCAP PASSED*"])

@@ -228,3 +228,53 @@ def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("ok ") for line in lines[:2])
+
+
+def _suffix_cases(folder: Path) -> None:
+    """Captures named as Windows tools and users name them: upper-case or mixed-case
+    suffixes, and one with no suffix at all beside its expected result; plus a README
+    and a suffix-less file that is not a capture, which are not cases."""
+    import gzip
+
+    ndmjob, lab = CAPTURES / "ndmjob", CAPTURES / "lab"
+    shutil.copy(ndmjob / "flowcheck.toml", folder / "flowcheck.toml")
+    shutil.copy(ndmjob / "v4-backup.pcap", folder / "B.PCAP")
+    shutil.copy(ndmjob / "v4-backup.expected.json", folder / "B.expected.json")
+    (folder / "c.Pcap.GZ").write_bytes(gzip.compress((ndmjob / "v3-backup.pcap").read_bytes()))
+    shutil.copy(ndmjob / "v3-backup.expected.json", folder / "c.expected.json")
+    shutil.copy(lab / "clean-dumpcap.pcapng", folder / "D.PCAPNG")
+    shutil.copy(lab / "clean-dumpcap.toml", folder / "D.toml")
+    shutil.copy(lab / "clean-dumpcap.expected.json", folder / "D.expected.json")
+    shutil.copy(ndmjob / "v2-backup.pcap", folder / "noext")
+    shutil.copy(ndmjob / "v2-backup.expected.json", folder / "noext.expected.json")
+    (folder / "README.md").write_text("# captures\n")
+    (folder / "NOTES").write_text("not a capture\n")
+
+
+def test_capture_suffixes_match_in_any_case_and_a_suffixless_capture_with_its_expectation(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`B.PCAP`, `c.Pcap.GZ`, `D.PCAPNG` (with its own `D.toml`) and `noext` beside
+    `noext.expected.json` are cases; README.md and NOTES are not (trial 9: the upper-case
+    and suffix-less captures were skipped, exit 0)."""
+    _suffix_cases(tmp_path)
+    assert run(["regress", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("B.PCAP", "c.Pcap.GZ", "D.PCAPNG", "noext"):
+        assert f"ok {tmp_path / name} " in out
+    assert out.splitlines()[-1] == "4 unchanged, 0 changed"
+    # A first --update writes each expectation beside its capture.
+    for expected in tmp_path.glob("*.expected.json"):
+        expected.unlink()
+    (tmp_path / "noext.toml").write_text('profile = "ndmp"\n')
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.expected.json")) == [
+        "B.expected.json", "D.expected.json", "c.expected.json", "noext.expected.json"]
+
+
+def test_a_suffixless_file_without_a_sidecar_is_not_a_case(tmp_path: Path) -> None:
+    """Only its expected result or its NAME.toml makes a suffix-less capture a case: a
+    folder's loose files (README, LICENSE, a capture nobody reviewed) stay out."""
+    _suffix_cases(tmp_path)
+    (tmp_path / "noext.expected.json").unlink()
+    names = sorted(case.capture.name for case in find_cases([str(tmp_path)]))
+    assert names == ["B.PCAP", "D.PCAPNG", "c.Pcap.GZ"]
