@@ -278,3 +278,20 @@ def test_a_suffixless_file_without_a_sidecar_is_not_a_case(tmp_path: Path) -> No
     (tmp_path / "noext.expected.json").unlink()
     names = sorted(case.capture.name for case in find_cases([str(tmp_path)]))
     assert names == ["B.PCAP", "D.PCAPNG", "c.Pcap.GZ"]
+
+
+def test_junit_to_standard_output_sends_the_lines_to_standard_error(tmp_path: Path) -> None:
+    """`--junit -`: the JUnit XML alone on standard output (`> report.xml`, a pipe), the
+    case lines on standard error (trial 9: a file named `-`, the lines on stdout)."""
+    import subprocess
+    import sys
+
+    _two_cases(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
+                             "--junit", "-"], capture_output=True, text=True, check=False,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    suite = ET.fromstring(result.stdout.encode())
+    assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
+    assert "ok v3-backup.pcap" in result.stderr and "2 unchanged, 0 changed" in result.stderr
+    assert not (tmp_path / "-").exists()

@@ -2,12 +2,16 @@
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from flowcheck.regress import CaseResult
 
 
 def regress(
@@ -18,15 +22,20 @@ def regress(
         "--update", help="Rewrite the expected results from this run (review the diff).")]
     = False,
     junit: Annotated[Path | None, typer.Option(
-        "--junit", metavar="FILE", dir_okay=False, help="Write a JUnit XML report.")] = None,
+        "--junit", metavar="FILE", dir_okay=False,
+        help="Write a JUnit XML report ('-': to standard output, the lines to standard "
+             "error).")] = None,
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
     from flowcheck.cli.output import make_console
     from flowcheck.regress import CaseResult, exit_status, find_cases, run_cases
-    from flowcheck.report.regress import render_result, render_summary, write_junit
+    from flowcheck.report.regress import render_result, render_summary
 
     cases = find_cases(paths or ["captures"])
-    console = make_console()
+    to_stdout = junit is not None and str(junit) == "-"
+    # With the JUnit on standard output, the lines go to standard error: a CI log still
+    # shows progress, and `> report.xml` holds XML alone.
+    console = make_console(stderr=to_stdout)
     done: list[CaseResult] = []
 
     def each(result: CaseResult) -> None:
@@ -39,13 +48,26 @@ def regress(
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM (a CI job cancelled, its timeout): the cases judged so far
         # still reach the report; exit 130 for both (cli/main.py).
-        if junit is not None:
-            write_junit(done, junit)
+        _write_junit(done, junit)
         raise
     render_summary(done, console)
-    if junit is not None:
-        write_junit(done, junit)
+    _write_junit(done, junit)
     return exit_status(done)
+
+
+def _write_junit(done: list["CaseResult"], junit: Path | None) -> None:
+    """The JUnit XML of `done` to the file `junit`, or standard output for `-`."""
+    from flowcheck.cli.output import report_output
+    from flowcheck.report.regress import write_junit
+
+    if junit is None:
+        return
+    if str(junit) != "-":
+        write_junit(done, junit)
+        return
+    with report_output():  # a reader that left (`| head`) keeps the run's exit code
+        sys.stdout.flush()
+        write_junit(done, sys.stdout.buffer)
 
 
 @contextlib.contextmanager
