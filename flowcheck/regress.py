@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -59,6 +60,7 @@ class CaseResult:
     # expected result without its capture), and that error's exit code.
     error: str | None = None
     error_status: ExitStatus | None = None
+    seconds: float = 0.0  # wall time the case took (JUnit's testcase time)
 
     @property
     def changed(self) -> bool:
@@ -282,6 +284,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
     results = []
     owners: dict[Path, Path] = {}  # expected result -> the capture judged against it
     for case in cases:
+        started = time.perf_counter()
         try:
             owner = owners.setdefault(case.expected_path, case.capture)
             if owner != case.capture:
@@ -293,6 +296,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
             message = str(exc) if isinstance(exc, FlowcheckError) else \
                 f"{exc.filename or case.capture}: {exc.strerror or exc}"
             result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
+        result.seconds = time.perf_counter() - started
         results.append(result)
         if each is not None:
             each(result)

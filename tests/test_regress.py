@@ -39,6 +39,10 @@ def test_regress_detects_a_changed_expectation(tmp_path: Path,
     assert "CHANGED" in out and "verdict" in out
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "1"
+    # Seconds per case and in all, as JUnit consumers (Jenkins, GitLab) show them.
+    (case,) = suite.iter("testcase")
+    assert float(case.get("time", "-1")) >= 0
+    assert suite.get("time") == case.get("time")
     # --update rewrites the expectation from the run; the next run is clean again.
     assert run(["regress", str(tmp_path), "--update"]) == 0
     assert json.loads((tmp_path / "v4-backup.expected.json").read_text())["verdict"] == "pass"
@@ -119,6 +123,9 @@ def test_a_case_that_cannot_be_judged_leaves_the_others_judged_and_the_junit_wri
     assert "2 unchanged, 0 changed, 3 could not be judged" in out
     suite = ET.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("5", "3", "0")
+    times = [float(case.get("time", "-1")) for case in suite.iter("testcase")]
+    assert len(times) == 5 and min(times) >= 0
+    assert float(suite.get("time", "-1")) == pytest.approx(sum(times), abs=0.003)
 
 
 def test_a_bad_configuration_is_exit_2_and_the_others_are_judged(

@@ -31,6 +31,8 @@ class CaseOutcome(Protocol):
     def updated(self) -> bool: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def seconds(self) -> float: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
@@ -75,14 +77,18 @@ def render_summary(results: list[CaseOutcome], console: Console) -> None:
 
 def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
     """JUnit XML: a failure per changed case, an error per case that could not be judged,
+    each testcase's `time` in seconds and the testsuite's their sum (the Ant JUnit schema
+    Jenkins and GitLab read),
     to the file `target` (its directory made when missing: a CI job's reports/ folder)
     or a binary stream (standard output for `--junit -`)."""
     suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
                        failures=str(sum(r.changed for r in results)),
-                       errors=str(sum(r.error is not None for r in results)))
+                       errors=str(sum(r.error is not None for r in results)),
+                       time=_seconds(sum(r.seconds for r in results)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=str(shown_path(result.case.capture)))
+                             name=str(shown_path(result.case.capture)),
+                             time=_seconds(result.seconds))
         if result.error is not None:
             error = ET.SubElement(case, "error", message="could not be judged")
             error.text = result.error
@@ -95,3 +101,8 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
     if not isinstance(target, Path):
         target.write(b"\n")
         target.flush()
+
+
+def _seconds(seconds: float) -> str:
+    """JUnit's time attribute: seconds, to the millisecond."""
+    return f"{seconds:.3f}"
