@@ -123,14 +123,18 @@ def _siblings_named(directory: Path, stem: str) -> list[Path]:
 
 
 def _config_for(capture: Path) -> Path | None:
+    """A case's configuration file: `NAME.toml` beside it, else a ring directory's own
+    `flowcheck.toml`, else `flowcheck.toml` in its folder, else None (the defaults).
+    NAME.toml first for every case, a ring too (docs/pytest-plugin.md): the file that
+    names the case is the most particular one."""
+    own = capture.with_name(capture_stem(capture) + ".toml")
+    if own.is_file():
+        return own
     try:
         if capture.is_dir() and (capture / "flowcheck.toml").is_file():
             return capture / "flowcheck.toml"  # a ring directory's own configuration
     except OSError:
         return None  # a folder that cannot be read: reading it reports why
-    own = capture.with_name(capture_stem(capture) + ".toml")
-    if own.is_file():
-        return own
     shared = capture.parent / "flowcheck.toml"
     return shared if shared.is_file() else None
 

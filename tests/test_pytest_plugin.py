@@ -130,3 +130,16 @@ def test_upper_case_and_suffixless_captures_are_collected(pytester: pytest.Pytes
     result = pytester.runpytest_subprocess("captures", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*B.expected.json::B.PCAP PASSED*"])
+
+
+def test_a_ring_directorys_name_toml_beside_it_wins(pytester: pytest.Pytester) -> None:
+    """`lab-ring.toml` beside the ring comes before the ring's own flowcheck.toml (as
+    documented; trial 9: the inner one won)."""
+    folder = pytester.path / "captures"
+    shutil.copytree(CAPTURES / "lab-ring", folder / "lab-ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
+    inside = (folder / "lab-ring" / "flowcheck.toml").read_text()
+    (folder / "lab-ring.toml").write_text(inside.replace('"6001-6100"', '"6001-6002"'))
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*verdict: expected \"pass\", got*"])

@@ -302,3 +302,17 @@ def test_junit_to_standard_output_sends_the_lines_to_standard_error(tmp_path: Pa
     assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
     assert "ok v3-backup.pcap" in result.stderr and "2 unchanged, 0 changed" in result.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_a_ring_directorys_name_toml_beside_it_wins_over_its_own(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ring.toml` beside `ring/` comes before `ring/flowcheck.toml`, as for any case
+    (docs/pytest-plugin.md; trial 9: the one inside won, ring.toml silently ignored)."""
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / "ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", tmp_path / "ring.expected.json")
+    inside = (tmp_path / "ring" / "flowcheck.toml").read_text()
+    (tmp_path / "ring.toml").write_text(inside.replace('"6001-6100"', '"6001-6002"'))
+    (case,) = find_cases([str(tmp_path)])
+    assert case.config_path == tmp_path / "ring.toml"
+    assert run(["regress", str(tmp_path)]) == 1  # three agent ports needed, two allowed
+    assert "CHANGED" in capsys.readouterr().out
