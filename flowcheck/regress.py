@@ -200,7 +200,7 @@ def find_cases(paths: list[str]) -> list[Case]:
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
             entries, unreadable = _tree(path)
-            rings = [d for d in entries if is_ring(d)]
+            rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
             captures.extend(rings)
             captures.extend(p for p in entries if is_capture_file(p)
                             and not any(ring in p.parents for ring in rings))
@@ -237,6 +237,21 @@ def _missing_capture(expected: Path) -> Path:
         if candidate.is_symlink():
             return candidate
     return expected.with_name(stem)
+
+
+def _new_ring(directory: Path, top: Path) -> bool:
+    """A ring-buffer folder under `top` without its expected result yet (`--update`
+    writes its first): no subfolder and no capture file by name, but files that are
+    captures by their magic (ring.pcap0, ring.pcap1, ...). Hidden folders are not
+    (.git/lfs/objects holds capture contents under hash names)."""
+    if any(part.startswith(".") for part in directory.relative_to(top).parts):
+        return False
+    try:
+        if not directory.is_dir() or _holds_captures(directory):
+            return False
+        return any(p.is_file() and _has_capture_magic(p) for p in directory.iterdir())
+    except OSError:
+        return False  # a folder that cannot be read is a case of its own (_tree)
 
 
 def _holds_captures(directory: Path) -> bool:

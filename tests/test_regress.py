@@ -316,3 +316,26 @@ def test_a_ring_directorys_name_toml_beside_it_wins_over_its_own(
     assert case.config_path == tmp_path / "ring.toml"
     assert run(["regress", str(tmp_path)]) == 1  # three agent ports needed, two allowed
     assert "CHANGED" in capsys.readouterr().out
+
+
+def test_update_of_a_folder_writes_the_first_expectation_of_a_ring_inside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ring-buffer folder (ring.pcap0, ring.pcap1, ...) without its expected result yet
+    is a case of the folder that holds it, as a new capture is: `regress --update DIR`
+    writes `ring.expected.json` (trial 9: only `regress --update DIR/ring` did). A
+    folder of other files and a hidden one (.git/lfs/objects holds capture contents)
+    are not cases."""
+    _two_cases(tmp_path)
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / "ring")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("# how the captures were made\n")
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / ".git" / "lfs" / "objects")
+    assert run(["regress", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"CHANGED {tmp_path / 'ring'} " in out and "no expected result" in out
+    assert out.splitlines()[-1] == "2 unchanged, 1 changed"
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    written = json.loads((tmp_path / "ring.expected.json").read_text())
+    assert written == json.loads((CAPTURES / "lab-ring.expected.json").read_text())
+    assert run(["regress", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 unchanged, 0 changed"
