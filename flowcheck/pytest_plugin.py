@@ -2,9 +2,10 @@
 
 Registered under the `pytest11` entry point `flowcheck` (pyproject.toml), so installing
 flowcheck is enough: `pytest captures/` collects every `NAME.expected.json` whose capture
-(`NAME.pcap`, `.pcapng`, `.cap`, gzipped or not, or a ring directory `NAME/`) lies beside
-it, runs `analyze` with the capture's configuration (`NAME.toml`, a ring's own
-`flowcheck.toml`, else the directory's `flowcheck.toml`; flowcheck/regress.py), and
+(`NAME.pcap`, `.pcapng`, `.cap`, gzipped or not, the suffix in any case; a pcap file
+`NAME` without a suffix; or a ring directory `NAME/`) lies beside it, runs `analyze` with
+the capture's configuration (`NAME.toml`, a ring's own `flowcheck.toml`, else the
+directory's `flowcheck.toml`; flowcheck/regress.py), and
 compares the reviewed summary. A failure shows what changed, key by key, and a unified
 diff of the summary; pytest's own `--junitxml`, `-k` and `-x` work as for any test.
 Disable with `-p no:flowcheck`. Documentation: docs/pytest-plugin.md.

@@ -1,16 +1,23 @@
 """Regression checks: each stored capture against its reviewed expected result.
 
-Layout (docs/cli.md, "regress"): beside `NAME.pcap` (or .pcapng, .gz) lie `NAME.toml`, its
-configuration (else the directory's `flowcheck.toml`, else the defaults), and
-`NAME.expected.json`, the reviewed summary: verdict, finding codes with counts, and
-per session its kind, step statuses and data connection count. `--update` rewrites the
-summaries (Zeek's btest baselines: by a flag, never by hand), and the diff is reviewed.
+Layout (docs/cli.md, "regress"): beside `NAME.pcap` (or .pcapng, .gz; suffixes in any
+case, `B.PCAP` from a Windows tool) lie `NAME.toml`, its configuration (else the
+directory's `flowcheck.toml`, else the defaults), and `NAME.expected.json`, the reviewed
+summary: verdict, finding codes with counts, and per session its kind, step statuses and
+data connection count. A file without a capture suffix is a case only when it is a
+capture (pcap or pcapng magic, gzipped or not) with `NAME.expected.json` or `NAME.toml`
+beside it, NAME its whole name: a folder's README or LICENSE stays out. `--update`
+rewrites the summaries (Zeek's btest baselines: by a flag, never by hand), and the diff
+is reviewed.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import ExitStatus, FlowcheckError, InputError, UsageError
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+_LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
 
 
 @dataclass(slots=True)
@@ -53,29 +61,81 @@ class CaseResult:
     # expected result without its capture), and that error's exit code.
     error: str | None = None
     error_status: ExitStatus | None = None
+    seconds: float = 0.0  # wall time the case took (JUnit's testcase time)
 
     @property
     def changed(self) -> bool:
         return bool(self.changes) and not self.updated and self.error is None
 
 
+def capture_suffix(name: str) -> str | None:
+    """The capture suffix `name` ends with, in any case (`B.PCAP`, `x.Pcap.GZ` from
+    Windows tools), as written in the name; None without one."""
+    lowered = name.lower()
+    for suffix in _LONGEST_FIRST:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[-len(suffix):]
+    return None
+
+
 def capture_stem(capture: Path) -> str:
-    """`v4.pcap.gz` -> `v4`: the name its sidecar files share."""
-    for suffix in sorted(CAPTURE_SUFFIXES, key=len, reverse=True):
-        if capture.name.endswith(suffix):
-            return capture.name[: -len(suffix)]
-    return capture.stem
+    """`v4.pcap.gz` -> `v4`, `B.PCAP` -> `B`: the name its sidecar files share; the whole
+    name for a capture without a capture suffix (a ring directory, `noext`)."""
+    suffix = capture_suffix(capture.name)
+    return capture.name[: -len(suffix)] if suffix else capture.name
+
+
+def is_capture_file(path: Path) -> bool:
+    """A capture a folder's walk takes as a case: a file with a capture suffix, or one
+    without that is a pcap or pcapng file (by its magic, gzipped or not) with its
+    expected result or configuration beside it (`NAME.expected.json`, `NAME.toml`)."""
+    if not path.is_file():
+        return False
+    if capture_suffix(path.name) is not None:
+        return True
+    sidecars = (path.with_name(path.name + ".expected.json"), path.with_name(path.name + ".toml"))
+    return any(s.is_file() for s in sidecars) and _has_capture_magic(path)
+
+
+def _has_capture_magic(path: Path) -> bool:
+    """Whether the file starts as pcap or pcapng does, inside gzip when compressed."""
+    from flowcheck.sources.inputs import GZIP_MAGIC, format_of
+
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            if head[:2] == GZIP_MAGIC:
+                file.seek(0)
+                with gzip.open(file) as inflated:
+                    head = inflated.read(4)
+    except (OSError, EOFError, zlib.error):
+        return False  # unreadable or a broken gzip: not taken as a capture by content
+    return format_of(head) is not None
+
+
+def _siblings_named(directory: Path, stem: str) -> list[Path]:
+    """The files and links in `directory` named `stem` + a capture suffix in any case."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [directory / name for name in names
+            if name.startswith(stem) and capture_suffix(name) == name[len(stem):]]
 
 
 def _config_for(capture: Path) -> Path | None:
+    """A case's configuration file: `NAME.toml` beside it, else a ring directory's own
+    `flowcheck.toml`, else `flowcheck.toml` in its folder, else None (the defaults).
+    NAME.toml first for every case, a ring too (docs/pytest-plugin.md): the file that
+    names the case is the most particular one."""
+    own = capture.with_name(capture_stem(capture) + ".toml")
+    if own.is_file():
+        return own
     try:
         if capture.is_dir() and (capture / "flowcheck.toml").is_file():
             return capture / "flowcheck.toml"  # a ring directory's own configuration
     except OSError:
         return None  # a folder that cannot be read: reading it reports why
-    own = capture.with_name(capture_stem(capture) + ".toml")
-    if own.is_file():
-        return own
     shared = capture.parent / "flowcheck.toml"
     return shared if shared.is_file() else None
 
@@ -119,11 +179,12 @@ def case_for_expected(expected: Path) -> Case | None:
     """The case an expected result belongs to: `NAME.expected.json` beside the capture
     `NAME.pcap` (or another capture suffix) or the ring directory `NAME/`; None if absent."""
     stem = expected.name.removesuffix(".expected.json")
-    candidates = [expected.with_name(stem + suffix) for suffix in CAPTURE_SUFFIXES]
-    candidates.append(expected.with_name(stem))
-    for capture in candidates:
-        if capture.is_file() or is_ring(capture):
+    for capture in _siblings_named(expected.parent, stem):
+        if capture.is_file():
             return Case(capture, _config_for(capture))
+    bare = expected.with_name(stem)  # a ring directory, or a capture without a suffix
+    if is_ring(bare) or bare.is_file() and _has_capture_magic(bare):
+        return Case(bare, _config_for(bare))
     return None
 
 
@@ -140,13 +201,16 @@ def find_cases(paths: list[str]) -> list[Case]:
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
             entries, unreadable = _tree(path)
-            rings = [d for d in entries if is_ring(d)]
-            captures.extend(rings)
-            captures.extend(p for p in entries
-                            if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
-                            and not any(ring in p.parents for ring in rings))
+            rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
+            found = rings + [p for p in entries if is_capture_file(p)
+                             and not any(ring in p.parents for ring in rings)]
+            captures.extend(found)
+            # Only an expected result no case found claims is looked up (a folder listing
+            # each): one per case made a folder of 400 cases take 0.4 s to list.
+            claimed = {Case(c, None).expected_path for c in found}
             captures.extend(_missing_capture(p) for p in entries
-                            if p.name.endswith(".expected.json") and case_for_expected(p) is None)
+                            if p.name.endswith(".expected.json") and p not in claimed
+                            and case_for_expected(p) is None)
             captures.extend(unreadable)
         elif path.is_file() or is_ring(path):
             captures.append(path)
@@ -174,16 +238,29 @@ def _missing_capture(expected: Path) -> Path:
     """Where the capture of an expected result without one should be: a dangling link of
     a capture's name (git-annex, a moved target), else the bare name."""
     stem = expected.name.removesuffix(".expected.json")
-    for suffix in CAPTURE_SUFFIXES:
-        candidate = expected.with_name(stem + suffix)
+    for candidate in _siblings_named(expected.parent, stem):
         if candidate.is_symlink():
             return candidate
     return expected.with_name(stem)
 
 
+def _new_ring(directory: Path, top: Path) -> bool:
+    """A ring-buffer folder under `top` without its expected result yet (`--update`
+    writes its first): no subfolder and no capture file by name, but files that are
+    captures by their magic (ring.pcap0, ring.pcap1, ...). Hidden folders are not
+    (.git/lfs/objects holds capture contents under hash names)."""
+    if any(part.startswith(".") for part in directory.relative_to(top).parts):
+        return False
+    try:
+        if not directory.is_dir() or _holds_captures(directory):
+            return False
+        return any(p.is_file() and _has_capture_magic(p) for p in directory.iterdir())
+    except OSError:
+        return False  # a folder that cannot be read is a case of its own (_tree)
+
+
 def _holds_captures(directory: Path) -> bool:
-    return any(p.is_file() and p.name.endswith(CAPTURE_SUFFIXES) or p.is_dir()
-               for p in directory.iterdir())
+    return any(p.is_dir() or is_capture_file(p) for p in directory.iterdir())
 
 
 def summarize(document: dict) -> dict:
@@ -231,6 +308,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
     results = []
     owners: dict[Path, Path] = {}  # expected result -> the capture judged against it
     for case in cases:
+        started = time.perf_counter()
         try:
             owner = owners.setdefault(case.expected_path, case.capture)
             if owner != case.capture:
@@ -242,6 +320,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
             message = str(exc) if isinstance(exc, FlowcheckError) else \
                 f"{exc.filename or case.capture}: {exc.strerror or exc}"
             result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
+        result.seconds = time.perf_counter() - started
         results.append(result)
         if each is not None:
             each(result)

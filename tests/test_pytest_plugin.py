@@ -114,3 +114,32 @@ def test_a_broken_expectation_fails_in_one_line(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(
         ["flowcheck: error: *v4-backup.expected.json: not valid JSON*v4-backup.pcap)"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_upper_case_and_suffixless_captures_are_collected(pytester: pytest.Pytester) -> None:
+    """`B.PCAP` and a capture without a suffix beside its expected result are items, as
+    in `flowcheck regress` (trial 9: skipped)."""
+    folder = pytester.path / "captures"
+    folder.mkdir()
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", folder / "flowcheck.toml")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.pcap", folder / "B.PCAP")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json", folder / "B.expected.json")
+    shutil.copy(CAPTURES / "ndmjob" / "v3-backup.pcap", folder / "noext")
+    shutil.copy(CAPTURES / "ndmjob" / "v3-backup.expected.json",
+                folder / "noext.expected.json")
+    result = pytester.runpytest_subprocess("captures", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*B.expected.json::B.PCAP PASSED*"])
+
+
+def test_a_ring_directorys_name_toml_beside_it_wins(pytester: pytest.Pytester) -> None:
+    """`lab-ring.toml` beside the ring comes before the ring's own flowcheck.toml (as
+    documented; trial 9: the inner one won)."""
+    folder = pytester.path / "captures"
+    shutil.copytree(CAPTURES / "lab-ring", folder / "lab-ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
+    inside = (folder / "lab-ring" / "flowcheck.toml").read_text()
+    (folder / "lab-ring.toml").write_text(inside.replace('"6001-6100"', '"6001-6002"'))
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*verdict: expected \"pass\", got*"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def test_regress_detects_a_changed_expectation(tmp_path: Path,
     assert "CHANGED" in out and "verdict" in out
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "1"
+    # Seconds per case and in all, as JUnit consumers (Jenkins, GitLab) show them.
+    (case,) = suite.iter("testcase")
+    assert float(case.get("time", "-1")) >= 0
+    assert suite.get("time") == case.get("time")
     # --update rewrites the expectation from the run; the next run is clean again.
     assert run(["regress", str(tmp_path), "--update"]) == 0
     assert json.loads((tmp_path / "v4-backup.expected.json").read_text())["verdict"] == "pass"
@@ -118,6 +123,9 @@ def test_a_case_that_cannot_be_judged_leaves_the_others_judged_and_the_junit_wri
     assert "2 unchanged, 0 changed, 3 could not be judged" in out
     suite = ET.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("5", "3", "0")
+    times = [float(case.get("time", "-1")) for case in suite.iter("testcase")]
+    assert len(times) == 5 and min(times) >= 0
+    assert float(suite.get("time", "-1")) == pytest.approx(sum(times), abs=0.003)
 
 
 def test_a_bad_configuration_is_exit_2_and_the_others_are_judged(
@@ -163,10 +171,12 @@ def test_a_name_too_long_for_its_expected_result_is_an_error_line(
     assert ".expected.json: File name too long" in out and "2 unchanged" in out
 
 
-def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path) -> None:
-    """SIGINT after the first case's line (a cancelled CI job): exit 130, and the JUnit
-    file holds the cases judged by then (trial 9: nothing written)."""
-    import signal
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(
+        tmp_path: Path, sent: signal.Signals) -> None:
+    """SIGINT (Ctrl-C, a cancelled CI job) or SIGTERM (a CI job's timeout) after the first
+    case's line: exit 130, and the JUnit file holds the cases judged by then (trial 9:
+    nothing written; SIGTERM killed it with 143)."""
     import subprocess
     import sys
 
@@ -181,7 +191,7 @@ def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(tmp_path: Path)
                                cwd=tmp_path)
     assert process.stdout is not None
     assert process.stdout.readline().startswith("ok ")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     process.communicate(timeout=60)
     assert process.returncode == 130
     tests = int(ET.parse(junit).getroot().get("tests") or 0)
@@ -225,3 +235,107 @@ def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("ok ") for line in lines[:2])
+
+
+def _suffix_cases(folder: Path) -> None:
+    """Captures named as Windows tools and users name them: upper-case or mixed-case
+    suffixes, and one with no suffix at all beside its expected result; plus a README
+    and a suffix-less file that is not a capture, which are not cases."""
+    import gzip
+
+    ndmjob, lab = CAPTURES / "ndmjob", CAPTURES / "lab"
+    shutil.copy(ndmjob / "flowcheck.toml", folder / "flowcheck.toml")
+    shutil.copy(ndmjob / "v4-backup.pcap", folder / "B.PCAP")
+    shutil.copy(ndmjob / "v4-backup.expected.json", folder / "B.expected.json")
+    (folder / "c.Pcap.GZ").write_bytes(gzip.compress((ndmjob / "v3-backup.pcap").read_bytes()))
+    shutil.copy(ndmjob / "v3-backup.expected.json", folder / "c.expected.json")
+    shutil.copy(lab / "clean-dumpcap.pcapng", folder / "D.PCAPNG")
+    shutil.copy(lab / "clean-dumpcap.toml", folder / "D.toml")
+    shutil.copy(lab / "clean-dumpcap.expected.json", folder / "D.expected.json")
+    shutil.copy(ndmjob / "v2-backup.pcap", folder / "noext")
+    shutil.copy(ndmjob / "v2-backup.expected.json", folder / "noext.expected.json")
+    (folder / "README.md").write_text("# captures\n")
+    (folder / "NOTES").write_text("not a capture\n")
+
+
+def test_capture_suffixes_match_in_any_case_and_a_suffixless_capture_with_its_expectation(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`B.PCAP`, `c.Pcap.GZ`, `D.PCAPNG` (with its own `D.toml`) and `noext` beside
+    `noext.expected.json` are cases; README.md and NOTES are not (trial 9: the upper-case
+    and suffix-less captures were skipped, exit 0)."""
+    _suffix_cases(tmp_path)
+    assert run(["regress", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("B.PCAP", "c.Pcap.GZ", "D.PCAPNG", "noext"):
+        assert f"ok {tmp_path / name} " in out
+    assert out.splitlines()[-1] == "4 unchanged, 0 changed"
+    # A first --update writes each expectation beside its capture.
+    for expected in tmp_path.glob("*.expected.json"):
+        expected.unlink()
+    (tmp_path / "noext.toml").write_text('profile = "ndmp"\n')
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.expected.json")) == [
+        "B.expected.json", "D.expected.json", "c.expected.json", "noext.expected.json"]
+
+
+def test_a_suffixless_file_without_a_sidecar_is_not_a_case(tmp_path: Path) -> None:
+    """Only its expected result or its NAME.toml makes a suffix-less capture a case: a
+    folder's loose files (README, LICENSE, a capture nobody reviewed) stay out."""
+    _suffix_cases(tmp_path)
+    (tmp_path / "noext.expected.json").unlink()
+    names = sorted(case.capture.name for case in find_cases([str(tmp_path)]))
+    assert names == ["B.PCAP", "D.PCAPNG", "c.Pcap.GZ"]
+
+
+def test_junit_to_standard_output_sends_the_lines_to_standard_error(tmp_path: Path) -> None:
+    """`--junit -`: the JUnit XML alone on standard output (`> report.xml`, a pipe), the
+    case lines on standard error (trial 9: a file named `-`, the lines on stdout)."""
+    import subprocess
+    import sys
+
+    _two_cases(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
+                             "--junit", "-"], capture_output=True, text=True, check=False,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    suite = ET.fromstring(result.stdout.encode())
+    assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
+    assert "ok v3-backup.pcap" in result.stderr and "2 unchanged, 0 changed" in result.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_ring_directorys_name_toml_beside_it_wins_over_its_own(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ring.toml` beside `ring/` comes before `ring/flowcheck.toml`, as for any case
+    (docs/pytest-plugin.md; trial 9: the one inside won, ring.toml silently ignored)."""
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / "ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", tmp_path / "ring.expected.json")
+    inside = (tmp_path / "ring" / "flowcheck.toml").read_text()
+    (tmp_path / "ring.toml").write_text(inside.replace('"6001-6100"', '"6001-6002"'))
+    (case,) = find_cases([str(tmp_path)])
+    assert case.config_path == tmp_path / "ring.toml"
+    assert run(["regress", str(tmp_path)]) == 1  # three agent ports needed, two allowed
+    assert "CHANGED" in capsys.readouterr().out
+
+
+def test_update_of_a_folder_writes_the_first_expectation_of_a_ring_inside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ring-buffer folder (ring.pcap0, ring.pcap1, ...) without its expected result yet
+    is a case of the folder that holds it, as a new capture is: `regress --update DIR`
+    writes `ring.expected.json` (trial 9: only `regress --update DIR/ring` did). A
+    folder of other files and a hidden one (.git/lfs/objects holds capture contents)
+    are not cases."""
+    _two_cases(tmp_path)
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / "ring")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("# how the captures were made\n")
+    shutil.copytree(CAPTURES / "lab-ring", tmp_path / ".git" / "lfs" / "objects")
+    assert run(["regress", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"CHANGED {tmp_path / 'ring'} " in out and "no expected result" in out
+    assert out.splitlines()[-1] == "2 unchanged, 1 changed"
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    written = json.loads((tmp_path / "ring.expected.json").read_text())
+    assert written == json.loads((CAPTURES / "lab-ring.expected.json").read_text())
+    assert run(["regress", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 unchanged, 0 changed"

@@ -58,9 +58,11 @@ def report_output() -> Iterator[None]:
         discard_stdout()
 
 
-def make_console() -> Console:
+def make_console(*, stderr: bool = False) -> Console:
     """The console reports print to: the terminal's width, or wide when piped. A report:
-    when its reader leaves, the rest goes to /dev/null (discard_stdout)."""
+    when its reader leaves, the rest goes to /dev/null (discard_stdout). `stderr`: print
+    to standard error instead, when standard output carries a document (`regress
+    --junit -`)."""
     from rich.console import Console  # imported here: start-up time matters
 
     class ReportConsole(Console):
@@ -72,8 +74,9 @@ def make_console() -> Console:
 
     # emoji=False: an IPv6 address such as 2001:db8:77:100::1 holds ":100:", which rich
     # printed as an emoji.
-    return ReportConsole(highlight=False, emoji=False,
-                         width=None if sys.stdout.isatty() else PIPED_WIDTH)
+    stream = sys.stderr if stderr else sys.stdout
+    return ReportConsole(highlight=False, emoji=False, stderr=stderr,
+                         width=None if stream.isatty() else PIPED_WIDTH)
 
 
 def watch_reader(on_leave: Callable[[], None]) -> None:

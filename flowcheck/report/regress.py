@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,6 +31,8 @@ class CaseOutcome(Protocol):
     def updated(self) -> bool: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def seconds(self) -> float: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
@@ -73,20 +75,34 @@ def render_summary(results: list[CaseOutcome], console: Console) -> None:
                   + (f", {errors} could not be judged" if errors else ""))
 
 
-def write_junit(results: list[CaseOutcome], path: Path) -> None:
-    """JUnit XML: a failure per changed case, an error per case that could not be judged.
-    The file's directory is made when missing (a CI job's reports/ folder)."""
+def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
+    """JUnit XML: a failure per changed case, an error per case that could not be judged,
+    each testcase's `time` in seconds and the testsuite's their sum (the Ant JUnit schema
+    Jenkins and GitLab read),
+    to the file `target` (its directory made when missing: a CI job's reports/ folder)
+    or a binary stream (standard output for `--junit -`)."""
     suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
                        failures=str(sum(r.changed for r in results)),
-                       errors=str(sum(r.error is not None for r in results)))
+                       errors=str(sum(r.error is not None for r in results)),
+                       time=_seconds(sum(r.seconds for r in results)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=str(shown_path(result.case.capture)))
+                             name=str(shown_path(result.case.capture)),
+                             time=_seconds(result.seconds))
         if result.error is not None:
             error = ET.SubElement(case, "error", message="could not be judged")
             error.text = result.error
         elif result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
             failure.text = "\n".join(result.changes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
+    if not isinstance(target, Path):
+        target.write(b"\n")
+        target.flush()
+
+
+def _seconds(seconds: float) -> str:
+    """JUnit's time attribute: seconds, to the millisecond."""
+    return f"{seconds:.3f}"
