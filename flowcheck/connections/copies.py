@@ -41,18 +41,18 @@ An ICMP destination unreachable quoting a TCP packet (flowcheck.connections.icmp
 capture copy of an earlier one when the IP addresses and IPv4 identification of the
 packets carrying them and the ICMP messages (type, code, checksum and the quoted bytes:
 the quoted packet's IP header with its ID and its TCP header) are equal, captured at most
-COPY_WINDOW apart. A host or router sends one error per datagram (RFC 1812 4.3.2.8 limits
-their rate): a SYN sent again gets its own error, quoting its own IP ID and TSval. Taken
-for two, a copy would be one more reject, and for a connection known only from quotes one
+COPY_WINDOW apart. An ICMP error answers one datagram (RFC 792; RFC 1812 4.3.2.8 limits
+their rate): a SYN sent again gets its own, quoting that SYN's IP ID and TSval. Taken for
+two, a copy would be one more reject, and for a connection known only from quotes one
 more SYN retry. An ICMP copy is one of a packet with an identity of its own (the quote
 gives it one, IPv6 too): from it on, the capture duplicates.
 
 Copies are counted as packets (tshark counts them: packet and byte counts stay
 tshark's) and change nothing else of a connection (conn.update_packet); an ICMP copy is
-attached to no connection. Marking is per
-batch and path-independent: the tracker's fast paths and its reference path take the
-same marks. The packets near a batch's end are kept (`_Tail`) so a copy in the next
-batch finds its original; cost per batch follows its packets, never the history.
+attached to no connection. Marking is per batch and path-independent: the tracker's
+fast paths and its reference path take the same marks. The packets near a batch's end
+are kept (`_Tail`) so a copy in the next batch finds its original; cost per batch
+follows its packets, never the history.
 """
 
 from __future__ import annotations
@@ -175,11 +175,12 @@ class CaptureCopies:
                 identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
                               | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
                 at = d.tcp_index[later]  # batch rows, to compare with since
-                if identified.any() or since is not None:
+                firsts = [int(at[identified].min())] if identified.any() else []
+                if since is not None:
+                    firsts.append(since)
+                if firsts:
                     # Answers before the first identified copy stay sent (capture order).
-                    start = min(int(at[identified].min()) if identified.any() else since,
-                                since if since is not None else at.max())
-                    identified |= at > start
+                    identified |= at > min(firsts)
                 later = later[identified]
             copy[later] = True
         self.systematic = self.systematic or since is not None or bool(copy.any())
