@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_connections_states import handshake, pkt, run
+from lab_edits import sent_by
+from scapy.all import ICMP, IP, TCP, Ether
+from test_connections_states import A, M, handshake, pkt, run
 from test_connections_util import ACK, PSH, RST, SYN, ethernet, ipv6, read_batches, tcp
 from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
@@ -33,12 +35,15 @@ STOPPED = ["stopped-after-control-syn", "stopped-after-control-syn-ack",
            "stopped-after-callback-syn", "stopped-after-data-syn",
            "stopped-after-data-syn-ack"]
 DROPPED = ["control-dropped", "callback-blocked", "data-port-dropped"]
+# Refused with an ICMP unreachable (a copied one is no second reject).
+REJECTED = ["callback-rejected", "data-port-rejected"]
 LAB_CAPTURES = sorted(LAB.glob("*.pcap"))
 
 
 def doubled(source: Path, out: Path) -> Path:
     """Every packet twice, same timestamp (mergecap of the capture with itself)."""
-    subprocess.run(["mergecap", "-w", str(out), str(source), str(source)], check=True)
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(out), str(source), str(source)],
+                   check=True)
     return out
 
 
@@ -76,14 +81,14 @@ def codes(analysis: Analysis, *severities: str) -> set[str]:
 
 def evidence(connections: list[Connection]) -> list[tuple]:
     """What each connection says was sent again: retransmits, SYN retries, the number
-    of SYN, SYN-ACK, RST and FIN frames."""
+    of SYN, SYN-ACK, RST, FIN and ICMP unreachable frames."""
     return [(c.retransmits, c.syn_retries, len(c.syn_frames), len(c.synack_frames),
-             len(c.rst_frames), len(c.fin_frames), c.history.replace("T", "").replace(
-                 "t", "")) for c in connections]
+             len(c.rst_frames), len(c.fin_frames), len(c.icmp_frames),
+             c.history.replace("T", "").replace("t", "")) for c in connections]
 
 
 @pytest.mark.parametrize("copier", COPIERS, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("name", STOPPED + DROPPED)
+@pytest.mark.parametrize("name", STOPPED + DROPPED + REJECTED)
 def test_copies_change_no_verdict(tmp_path: Path, name: str,
                                   copier: Callable[[Path, Path], Path]) -> None:
     original = analysis_of(LAB / f"{name}.pcap", name)
@@ -284,3 +289,91 @@ def test_id_0_copies_count_from_the_first_identified_copy(tmp_path: Path, chunk:
     path = write(tmp_path / "t.pcap", 1, [syn, syn, synack, synack], step=15e-6)
     (c,), count, frames = _copies(path, chunk)
     assert (count, frames, c.synack_frames, c.syn_frames) == (2, [2, 4], [3], [1])
+
+
+# ICMP unreachables captured twice: one reject, not two (nor one more SYN retry of a
+# connection known only from its quotes).
+
+FIREWALL = LAB.parent / "ndmjob-firewall"
+REJECT = "v3-control-reject-icmp"  # the agent's firewall rejects the SYN and its retry
+
+
+def _icmp_fields(path: Path) -> list[list[str]]:
+    """Per ICMP frame, as tshark reads it: frame number, the outer and quoted IP IDs,
+    ICMP type, code and checksum, the quoted SYN's sequence number and TSval."""
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-Y", "icmp", "-T", "fields", "-e", "frame.number",
+         "-e", "ip.id", "-e", "icmp.type", "-e", "icmp.code", "-e", "icmp.checksum",
+         "-e", "tcp.seq_raw", "-e", "tcp.options.timestamp.tsval"],
+        check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("copier", COPIERS, ids=lambda f: f.__name__)
+def test_icmp_copies_of_quoted_syns_are_no_syn_retries(
+        tmp_path: Path, copier: Callable[[Path, Path], Path]) -> None:
+    """tcpdump -Q in on the media server (only what the agent sent: its firewall's two
+    rejects, of the SYN and of its retry), each captured twice. Was: four quotes, three
+    SYN retries ("sent 4 SYNs"); now the two rejects, the copies in capture_duplicates."""
+    one_way = sent_by(tmp_path, FIREWALL / f"{REJECT}.pcap", "10.77.0.2")
+    path = copier(one_way, tmp_path / "copied.pcap")
+    rows = _icmp_fields(path)
+    # tshark: frames 2 and 4 are 1 and 3 again; 1 and 3 quote two SYNs (IP ID, TSval).
+    assert [row[0] for row in rows] == ["1", "2", "3", "4"]
+    assert rows[1][1:] == rows[0][1:] and rows[3][1:] == rows[2][1:]
+    assert rows[0][1].split(",")[1] != rows[2][1].split(",")[1] and rows[0][-1] != rows[2][-1]
+    config = build_config(load_file(FIREWALL / f"{REJECT}.toml"))
+    original = analyze(read_traffic([str(one_way)], config), config)
+    copied = analyze(read_traffic([str(path)], config), config)
+    [c] = copied.traffic.connections
+    assert (c.syn_retries, c.icmp_frames, c.first_frame, c.last_frame) == (1, [1, 3], 1, 3)
+    assert evidence([c]) == evidence(original.traffic.connections)
+    [refused] = [f for f in copied.findings if f.code == "control_refused"]
+    assert refused.frames == [1, 3] and "frames 1, 3 quote" in refused.message
+    [duplicates] = [f for f in copied.findings if f.code == "capture_duplicates"]
+    assert duplicates.frames == [2, 4] and duplicates.message.startswith("2 of 4 packets")
+    assert codes(copied, "error", "warning") == codes(original, "error", "warning")
+    assert copied.verdict == original.verdict == "fail"
+    tracked = _copies(path)
+    assert (tracked[0][0].icmp_frames, tracked[1:]) == ([1, 3], (2, [2, 4]))
+    for chunk, fast in ((1, False), (1, True), (None, False)):
+        assert _copies(path, chunk, fast) == tracked
+
+
+def _reject(quoted_id: int, outer_id: int = 40000) -> bytes:
+    """The agent's ICMP administratively prohibited (code 13) quoting the media server's
+    SYN from port 5091 that had IP ID quoted_id."""
+    syn = IP(src=M, dst=A, id=quoted_id) / TCP(sport=5091, dport=10000, flags="S", seq=7)
+    return bytes(Ether() / IP(src=A, dst=M, id=outer_id) / ICMP(type=3, code=13) / syn)
+
+
+@pytest.mark.parametrize(("second", "step", "copies"), [
+    (_reject(1), 15e-6, 1),  # the same message 15 us later: a copy
+    (_reject(1), 1.0, 0),  # a second later: sent again (outside COPY_WINDOW)
+    (_reject(2), 15e-6, 0),  # the reject of another SYN (its own IP ID)
+    (_reject(1, outer_id=40001), 15e-6, 0),  # another message (its own IP ID)
+], ids=["copy", "a-second-later", "another-syn", "another-message"])
+def test_icmp_copy_is_the_same_message_at_once(tmp_path: Path, second: bytes, step: float,
+                                               copies: int) -> None:
+    path = write(tmp_path / "t.pcap", 1, [_reject(1), second], step=step)
+    (c,), count, frames = _copies(path)
+    assert (count, frames) == (copies, [2] * copies)
+    assert (c.syn_retries, c.icmp_frames) == (1 - copies, [1, 2][:2 - copies])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_icmp_copy_shows_the_capture_duplicates(tmp_path: Path, chunk: int) -> None:
+    """An ICMP copy is one of a packet with an identity (its quote's): an ID-0 SYN-ACK
+    pair after it is a copy too; before it, two SYN-ACKs."""
+    synack = _with_ip_id(pkt(False, SYN | ACK, 900, 101), 0)
+    syn = pkt(True, SYN, 100)
+    path = write(tmp_path / "t.pcap", 1, [_reject(1), _reject(1), syn, synack, synack],
+                 step=15e-6)
+    connections, count, frames = _copies(path, chunk)
+    assert (count, frames) == (2, [2, 5])
+    assert [c.synack_frames for c in connections if c.orig_p == 5001] == [[4]]
+    path = write(tmp_path / "t.pcap", 1, [syn, synack, synack, _reject(1), _reject(1)],
+                 step=15e-6)
+    connections, count, frames = _copies(path, chunk)
+    assert (count, frames) == (1, [5])
+    assert [c.synack_frames for c in connections if c.orig_p == 5001] == [[2, 3]]

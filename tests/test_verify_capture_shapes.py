@@ -168,6 +168,53 @@ def test_real_one_way_failure_seen_from_one_direction_stays_an_error(
     assert analysis.verdict == "fail"
 
 
+def test_control_syns_alone_may_have_lost_their_syn_ack_on_the_way_back(
+        tmp_path: Path) -> None:
+    """Only the media server's SYNs to the NDMP port (tcpdump -Q out on it, trial 8 D6),
+    cut from a capture where the agent answered each and the SYN-ACKs were dropped at the
+    media server: nothing shows the other direction was captured, nor that it was not
+    (no capture_one_direction). The retries prove no answer arrived, so step 1 failed and
+    control_unanswered stands (the connection never opened), but it no longer blames the
+    SYNs alone: the SYN-ACK may have been sent and lost, and the fix names both rules."""
+    path, config = _stored("ndmjob/v4-control-synack-dropped-at-media")
+    one_way = _sent_by(tmp_path, path, "10.77.0.1")
+    analysis = _analyze_with_own_config(one_way, config)
+    [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert unanswered.code == "control_unanswered"
+    assert "capture_one_direction" not in {f.code for f in analysis.findings}
+    message, fix = unanswered.message, unanswered.fix
+    assert "or the answers on the way back" in message
+    assert ("holds no packet at all from 10.77.0.2 to 10.77.0.1, so it may hold one "
+            "direction only") in message
+    assert "a SYN-ACK sent by 10.77.0.2 and lost on the return path looks the same as one " \
+        "never sent" in message
+    assert "Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP port) outbound on the " \
+        "media server and inbound on the agent" in fix
+    assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 port 5095 outbound on the " \
+        "agent and inbound on the media server" in fix
+    [step] = [s for s in analysis.sessions[0].steps if s.step == 1]
+    assert step.status == "failed" and analysis.verdict == "fail"
+    # With the agent's packets in the capture, its SYN-ACKs show the return path.
+    full = _analyze_with_own_config(path, config)
+    assert [f.code for f in full.findings if str(f.severity) == "error"] == [
+        "handshake_incomplete"]
+    # A capture that holds packets from the agent to the media server (another
+    # connection) shows that direction was captured: the SYNs were dropped on the way.
+    answered = _analyze_with_own_config(LAB / "control-dropped.pcap")
+    [dropped] = [f for f in answered.findings if f.code == "control_unanswered"]
+    assert "or the answers on the way back" in dropped.message  # the same shape alone
+    both = tmp_path / "both.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(both), str(LAB / "control-dropped.pcap"),
+                    str(_sent_by(tmp_path, LAB / "clean-3-resources.pcap", "10.77.0.2"))],
+                   check=True, capture_output=True)
+    seen = _analyze_with_own_config(both, LAB / "control-dropped.toml")
+    [dropped] = [f for f in seen.findings if f.code == "control_unanswered"]
+    assert dropped.message.endswith("never got an answer: something drops its SYNs.")
+    assert dropped.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP "
+                                  "port) outbound on the media server and inbound on the "
+                                  "agent, and its return traffic;")
+
+
 def _stored(name: str) -> tuple[Path, Path]:
     """(capture, its configuration): lab captures by name, ndmjob/NAME the ndmjob ones."""
     if name.startswith("ndmjob/"):

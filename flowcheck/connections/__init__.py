@@ -56,13 +56,14 @@ def copies_finding(tracker: ConnectionTracker) -> Finding | None:
     return make_finding(
         "capture_duplicates",
         f"{copies.count:,} of {tracker.packets:,} packets are copies of a packet captured "
-        f"just before them in the same direction (same IP ID, TCP header and payload, at "
-        f"most {COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or "
-        "over IPv6, which a sender can send twice that fast, only after a copy of a packet "
-        "with an identity of its own): the capture holds packets twice, as a SPAN "
-        "session mirroring both switch ports of the conversation does. The copies are "
-        "counted as packets (as tshark counts them) but not as retransmissions or SYN "
-        "retries: they are no evidence of a drop",
+        f"just before them in the same direction (same IP ID, TCP header and payload, or "
+        f"the same ICMP unreachable quoting the same packet, at most {COPY_WINDOW * 1e3:g} "
+        "ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over IPv6, which a sender can "
+        "send twice that fast, only after a copy of a packet with an identity of its own): "
+        "the capture holds packets twice, as a SPAN session mirroring both switch ports of "
+        "the conversation does. The copies are counted as packets (as tshark counts them) "
+        "but not as retransmissions, SYN retries or rejects: they are no evidence of a drop "
+        "or a refusal",
         "mirror one port of the conversation (or one direction of each port), or drop the "
         "copies with editcap -D",
         frames=copies.frames)

@@ -37,11 +37,22 @@ data well before its SYN-ACK or RST). Decided in capture order, the rule is the 
 any batching; it cannot tell an answer sent twice from a copy in a capture that
 duplicates (there it counts the pair as one packet sent).
 
+An ICMP destination unreachable quoting a TCP packet (flowcheck.connections.icmp) is a
+capture copy of an earlier one when the IP addresses and IPv4 identification of the
+packets carrying them and the ICMP messages (type, code, checksum and the quoted bytes:
+the quoted packet's IP header with its ID and its TCP header) are equal, captured at most
+COPY_WINDOW apart. An ICMP error answers one datagram (RFC 792; RFC 1812 4.3.2.8 limits
+their rate): a SYN sent again gets its own, quoting that SYN's IP ID and TSval. Taken for
+two, a copy would be one more reject, and for a connection known only from quotes one
+more SYN retry. An ICMP copy is one of a packet with an identity of its own (the quote
+gives it one, IPv6 too): from it on, the capture duplicates.
+
 Copies are counted as packets (tshark counts them: packet and byte counts stay
-tshark's) and change nothing else of a connection (conn.update_packet). Marking is per
-batch and path-independent: the tracker's fast paths and its reference path take the
-same marks. The packets near a batch's end are kept (`_Tail`) so a copy in the next
-batch finds its original; cost per batch follows its packets, never the history.
+tshark's) and change nothing else of a connection (conn.update_packet); an ICMP copy is
+attached to no connection. Marking is per batch and path-independent: the tracker's
+fast paths and its reference path take the same marks. The packets near a batch's end
+are kept (`_Tail`) so a copy in the next batch finds its original; cost per batch
+follows its packets, never the history.
 """
 
 from __future__ import annotations
@@ -51,11 +62,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, FlowKey
-from flowcheck.decode import DecodedBatch
+from flowcheck.decode import DecodedBatch, IcmpQuote
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 EXAMPLE_CAP = 8  # example frames kept
+ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The fields a copy has equal to its original (DecodedBatch columns).
 _FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
            "tcp_checksum")
@@ -90,13 +102,39 @@ class CaptureCopies:
         self.frames: list[int] = []
         self.systematic = False
         self._tail: _Tail | None = None
+        self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
 
-    def mark(self, d: DecodedBatch, flows: BatchFlows) -> np.ndarray:
+    def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
+        """The batch's ICMP quotes (capture order) without the capture copies, and the
+        batch row (IcmpQuote.position) of its first copy when that is the capture's first
+        copy of any kind (None otherwise): the TCP answers after it are copies too
+        (`mark`'s `since`). Counts the copies and keeps their frames."""
+        kept: list[IcmpQuote] = []
+        found: list[int] = []
+        first = None
+        for quote in quotes:
+            key = (quote.tunnel, quote.identity)
+            recent = [e for e in self._icmp if abs(quote.ts - e[0]) <= COPY_WINDOW]
+            if any((tunnel, identity) == key for _, tunnel, identity in recent):
+                found.append(quote.frame)
+                if first is None and not self.systematic:
+                    first = quote.position
+            else:
+                kept.append(quote)
+            self._icmp = [*recent, (quote.ts, *key)][-ICMP_CAP:]
+        if found:
+            self._note(found)
+        return kept, first
+
+    def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None) -> np.ndarray:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
-        copy. flows: the batch's group_flows."""
+        copy. flows: the batch's group_flows; since: the batch row of a copy of an
+        identified packet found elsewhere (an ICMP copy: icmp_originals), when the
+        capture showed none before."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
+            self.systematic = self.systematic or since is not None
             return copy
         own = fields = np.column_stack([getattr(d, name) for name in _FIELDS])
         side = 2 * flows.flow + flows.from_lower
@@ -136,19 +174,27 @@ class CaptureCopies:
             if not self.systematic:
                 identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
                               | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
-                if identified.any():
+                at = d.tcp_index[later]  # batch rows, to compare with since
+                firsts = [int(at[identified].min())] if identified.any() else []
+                if since is not None:
+                    firsts.append(since)
+                if firsts:
                     # Answers before the first identified copy stay sent (capture order).
-                    identified |= later > later[identified].min()
-                    self.systematic = True
+                    identified |= at > min(firsts)
                 later = later[identified]
             copy[later] = True
+        self.systematic = self.systematic or since is not None or bool(copy.any())
         self._keep_tail(d, flows, own)
         found = np.flatnonzero(copy)
         if found.size:
-            self.count += int(found.size)
-            if len(self.frames) < EXAMPLE_CAP:
-                self.frames += d.tcp_frame[found[:EXAMPLE_CAP - len(self.frames)]].tolist()
+            self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
+
+    def _note(self, frames: list[int], count: int | None = None) -> None:
+        """Count copies (count: len(frames) unless given) and keep the first frames of
+        all, in frame order (a batch's ICMP and TCP copies are noted apart)."""
+        self.count += len(frames) if count is None else count
+        self.frames = sorted(self.frames + frames)[:EXAMPLE_CAP]
 
     def _keep_tail(self, d: DecodedBatch, flows: BatchFlows, fields: np.ndarray) -> None:
         """Keep this batch's packets within COPY_WINDOW of its last one, and the earlier

@@ -149,7 +149,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)
-        self._copy = self.copies.mark(decoded, flows)
+        # ICMP copies first: the first copy of the capture may be one (copies.py).
+        quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
+        self._copy = self.copies.mark(decoded, flows, since)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)
@@ -170,7 +172,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
             if runs:
                 self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy)
             walkers = going
-        late = self._quotes_before_commit(decoded.icmp_quotes)
+        late = self._quotes_before_commit(quotes)
         self._commit_short()
         for quote in late:
             self._attach_icmp(quote)

@@ -328,8 +328,20 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             quote.frame = batch.frame0 + row
             quote.ts = float(batch.ts[row])
             quote.tunnel = table.names[int(layers.tunnel[row])]
+            quote.identity = _icmp_identity(gather, layers, row)
             quotes.append(quote)
     return quotes
+
+
+def _icmp_identity(gather: Gather, layers: Layers, row: int) -> bytes:
+    """IcmpQuote.identity: the IP addresses (32 bytes, IPv4 in the first 4 of each 16)
+    and IPv4 identification (2 bytes, 0 for IPv6) of the packet, then its ICMP message
+    up to the IP length, as far as captured."""
+    start, l4 = int(gather.start[row]), int(layers.l4[row])
+    end = min(int(layers.end[row]), int(gather.caplen[row]))
+    return (layers.src[row].tobytes() + layers.dst[row].tobytes()
+            + int(layers.ip_id[row]).to_bytes(2, "big")
+            + gather.buf[start + l4:start + end].tobytes())
 
 
 def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[IcmpQuote],

@@ -33,6 +33,10 @@ class IcmpQuote:
     `flags`: the quoted TCP flags byte, None when the quote stops before it (RFC 792
     asks for only 8 bytes of the transport header; RFC 1812 4.3.2.3 routers and Linux
     quote as much as fits in 576 bytes, IPv6 in 1280, so the whole header).
+    `identity`: what a capture copy of the message has equal to it
+    (flowcheck.connections.copies.IcmpCopies): the addresses and IPv4 identification of
+    the IP header carrying it and the ICMP message's bytes as captured (type, code,
+    checksum, quote).
     """
 
     version: int
@@ -47,6 +51,7 @@ class IcmpQuote:
     position: int = 0  # index in the batch
     frame: int = 0
     ts: float = 0.0
+    identity: bytes = b""
 
 
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,

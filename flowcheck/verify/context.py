@@ -34,8 +34,10 @@ class Context:
     # "ndmp"), so later checks do not report their consequences again.
     causes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # What the capture could show (flowcheck.verify.evidence): the time of its last
-    # packet, the host-to-host directions it lacks, the capture_ended_early events.
+    # packet, the host-to-host directions it holds a packet of and those it evidently
+    # lacks (capture_one_direction), the capture_ended_early events.
     capture_end: float = 0.0
+    captured: set[tuple[str, str]] = field(default_factory=set)
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
@@ -175,8 +177,17 @@ def agent_side_port(conn: Connection, session: Session) -> int | None:
     return agent[1] if agent else None
 
 
-def allow_rule(ctx: Context, conn: Connection, session: Session | None) -> str:
-    """The firewall rule that lets this connection through, named from the media server."""
+# Where the rule for the answer goes, from where the connection's rule goes.
+_BACK = {"outbound on the media server and inbound on the agent":
+         "outbound on the agent and inbound on the media server",
+         "inbound on the media server": "outbound on the media server"}
+
+
+def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
+               answer: bool = False) -> str:
+    """The firewall rule that lets this connection through, named from the media server,
+    "and its return traffic"; answer: that second rule spelt out, ports and all (when the
+    capture cannot tell which way was lost)."""
     media, agent = conn_sides(conn, session) if session else (None, None)
     responder = (conn.resp_h, conn.resp_p)
     if conn.resp_p != ctx.config.ndmp_port and responder == media:
@@ -189,8 +200,10 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None) -> str:
         where = "outbound on the media server and inbound on the agent"
     else:
         ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
-    return (f"allow TCP from {conn.orig_h} to {conn.resp_h} ports {ports} {where}, "
-            "and its return traffic")
+    back = (f"TCP from {conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port "
+            f"{conn.orig_p} {_BACK.get(where, where)} (the SYN-ACK's way: established "
+            "connections)" if answer else "its return traffic")
+    return f"allow TCP from {conn.orig_h} to {conn.resp_h} ports {ports} {where}, and {back}"
 
 
 def session_uids(session: Session) -> list[str]:

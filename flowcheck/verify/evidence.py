@@ -37,20 +37,30 @@ def capture_end(connections: list[Connection]) -> float:
     return max((max(c.last_ts, c.ts) for c in connections), default=0.0)
 
 
-def missing_directions(connections: list[Connection]
-                       ) -> dict[tuple[str, str], list[Connection]]:
-    """Host-to-host directions with no packet in the whole capture although connections
-    prove that side talked (ACKs, data or FINs of the other side only a SYN-ACK or
-    delivered data explains, or an ICMP unreachable quoting a SYN it sent:
-    flowcheck.sessions.quoted_syn_refused): (sender, receiver) -> those connections, in
-    order."""
+def captured_directions(connections: list[Connection]) -> set[tuple[str, str]]:
+    """The host-to-host directions (sender, receiver) of which the capture holds a TCP
+    packet."""
     seen: set[tuple[str, str]] = set()
-    proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in connections:
         if conn.orig_pkts:
             seen.add((conn.orig_h, conn.resp_h))
         if conn.resp_pkts:
             seen.add((conn.resp_h, conn.orig_h))
+    return seen
+
+
+def missing_directions(connections: list[Connection],
+                       seen: set[tuple[str, str]] | None = None
+                       ) -> dict[tuple[str, str], list[Connection]]:
+    """Host-to-host directions with no packet in the whole capture although connections
+    prove that side talked (ACKs, data or FINs of the other side only a SYN-ACK or
+    delivered data explains, or an ICMP unreachable quoting a SYN it sent:
+    flowcheck.sessions.quoted_syn_refused): (sender, receiver) -> those connections, in
+    order. seen: captured_directions, when computed."""
+    if seen is None:
+        seen = captured_directions(connections)
+    proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
+    for conn in connections:
         side = "orig" if quoted_syn_refused(conn) else one_sided(conn)
         if side == "resp":
             proven[(conn.resp_h, conn.orig_h)].append(conn)
@@ -64,7 +74,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     capture_one_direction warning per direction it lacks. Runs before every check.
     ended_at: when the capture stopped, when known to be later than its last packet."""
     ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
-    ctx.missing = missing_directions(ctx.connections)
+    ctx.captured = captured_directions(ctx.connections)
+    ctx.missing = missing_directions(ctx.connections, ctx.captured)
     for (sender, receiver), conns in ctx.missing.items():
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""

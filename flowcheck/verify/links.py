@@ -28,7 +28,12 @@ from flowcheck.verify.context import (
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged, note_unseen
-from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
+from flowcheck.verify.opening import (
+    answer_uncaptured,
+    capitalised,
+    handshake_incomplete,
+    silence,
+)
 from flowcheck.verify.ranges import check_backup_network, check_ports
 
 
@@ -78,12 +83,18 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
         syns = syn_count(conn)
+        # Nothing captured of the way back: the SYNs or their SYN-ACKs may be the ones
+        # dropped, so the fix names the rule for each.
+        either = answer_uncaptured(ctx, conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and never got an answer: "
                 f"{silence(ctx, conn)}.",
-                f"{capitalised(rule)}; check that the Remote Agent service runs on "
-                f"{conn.resp_h}.", session=session, conn=conn, cause="control")
+                f"{capitalised(allow_rule(ctx, conn, session, answer=either))}; check that "
+                f"the Remote Agent service runs on {conn.resp_h}."
+                + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
+                   "is lost." if either else ""),
+                session=session, conn=conn, cause="control")
     elif outcome == "refused":
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "

@@ -69,8 +69,18 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
             frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]])
 
 
+def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
+    """Does the capture hold no packet at all in the direction the connection's answer
+    (SYN-ACK, RST) would take, from its responder to its originator? Whether that
+    direction was captured is then unknown (one direction evidently missing is
+    ctx.missing; here nothing need prove it): a lost answer and one never sent look the
+    same."""
+    return (conn.resp_h, conn.orig_h) not in ctx.captured
+
+
 def silence(ctx: Context, conn: Connection) -> str:
-    """What an unanswered opening shows: retried SYNs are the mark of a drop; one SYN
+    """What an unanswered opening shows: retried SYNs are the mark of a drop, on the way
+    there or, when the capture holds nothing of the way back, on either way; one SYN
     that TCP never resent although the capture went on past its retransmission timeout
     more likely got an answer the capture lacks, or was given up at once."""
     if conn.syn_retries > 0 and (conn.resp_h, conn.orig_h) in ctx.missing:
@@ -78,6 +88,16 @@ def silence(ctx: Context, conn: Connection) -> str:
         return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
                 f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
                 f"{conn.orig_h}: one direction only)")
+    if conn.syn_retries > 0 and answer_uncaptured(ctx, conn):
+        # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
+        # failed either way; which way was lost the capture cannot show.
+        return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
+                f"the way back. The capture holds no packet at all from {conn.resp_h} to "
+                f"{conn.orig_h}, so it may hold one direction only (tcpdump -Q in/out, a "
+                "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
+                f"{conn.resp_h} and lost on the return path looks the same as one never "
+                f"sent. The retried SYNs show that no answer reached {conn.orig_h}: the "
+                "connection never opened")
     if conn.syn_retries > 0:
         return "something drops its SYNs"
     return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
