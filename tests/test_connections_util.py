@@ -91,6 +91,10 @@ def write_pcap(path: Path, linktype: int, packets: list[bytes | tuple[bytes, int
 def read_batches(path: Path, chunk: int = 1000, linktype: int | None = None):
     """A throwaway pcap reader (flowcheck.sources is tested on its own)."""
     data = path.read_bytes()
+    # pcap only: a pcapng file (mergecap's default) would read as no packet at all, and
+    # a test comparing two empty results would pass.
+    assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4",
+                        b"\xa1\xb2\x3c\x4d"), f"{path}: not a pcap file"
     endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
     link = struct.unpack_from(endian + "I", data, 20)[0] & 0xFFFF
