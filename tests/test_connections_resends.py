@@ -1,6 +1,7 @@
 """Connection.orig_resends / resp_resends (a side's trailing retransmissions, after its
 last new byte), _resends_acked (the same when the latest resend began below the peer's
-highest captured ACK), _resent_ts and _resent_frame (the latest resend), on the
+highest captured ACK), _resent_ts and _resent_frame (the latest resend),
+_resend_first_ts and _resend_first_frame (the first of the trailing run), on the
 reference (one packet at a time), bulk and short-connection paths of the tracker, which
 must agree; on the new-user trial's ndmjob captures (captures/ndmjob-firewall) whose data
 connection stopped delivering mid-job (the frames and counts as tshark shows them:
@@ -13,14 +14,20 @@ from pathlib import Path
 
 import pytest
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
+from test_connections_states import handshake, pkt
+from test_connections_states import run as run_packets
+from test_connections_util import ACK, PSH
+
+from flowcheck.connections import short_flows
 
 TRIAL = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-firewall"
 
-# name: (the sender's side, resends, of them of bytes the capture shows ACKed, last frame)
+# name: (the sender's side, resends, of them of bytes the capture shows ACKed, last frame,
+# first frame)
 STALLS = {
-    "v4-midjob-data-drop-at-media": ("orig", 5, 0, 958),
-    "v4-restore-midjob-drop-at-agent": ("resp", 6, 0, 868),
-    "v4-midjob-established-drop-at-agent": ("orig", 5, 5, 1005),
+    "v4-midjob-data-drop-at-media": ("orig", 5, 0, 958, 954),
+    "v4-restore-midjob-drop-at-agent": ("resp", 6, 0, 868, 863),
+    "v4-midjob-established-drop-at-agent": ("orig", 5, 5, 1005, 987),
 }
 
 
@@ -29,14 +36,19 @@ def test_resends_agree_on_every_path(name: str, short_everywhere: None  # noqa: 
                                      ) -> None:
     path = TRIAL / f"{name}.pcap"
     reference, _ = run(path, 1_000_000, fast=False)
-    side, resends, acked, frame = STALLS[name]
+    side, resends, acked, frame, first = STALLS[name]
     control, data = reference
     other = "resp" if side == "orig" else "orig"
     assert getattr(data, f"{side}_resends") == resends
     assert getattr(data, f"{side}_resends_acked") == acked
     assert getattr(data, f"{side}_resent_frame") == frame
     assert getattr(data, f"{side}_resent_ts") is not None
-    assert (getattr(data, f"{other}_resends"), getattr(data, f"{other}_resent_ts")) == (0, None)
+    assert getattr(data, f"{side}_resend_first_frame") == first
+    # The backoff doubles each wait: the run began seconds before its last resend.
+    assert getattr(data, f"{side}_resent_ts") - getattr(data, f"{side}_resend_first_ts") > 10
+    assert (getattr(data, f"{other}_resends"), getattr(data, f"{other}_resent_ts"),
+            getattr(data, f"{other}_resend_first_ts"),
+            getattr(data, f"{other}_resend_first_frame")) == (0, None, None, 0)
     for chunk in (50, 700, 1_000_000):
         assert run(path, chunk, fast=True)[0] == reference
 
@@ -47,3 +59,47 @@ def test_established_drop_shows_the_control_reply_resent_after_its_ack() -> None
                      fast=False)[0]
     assert (control.resp_resends, control.resp_resends_acked) == (7, 7)
     assert (control.orig_resends, control.resp_unacked) == (0, 0)
+
+
+def resend_runs() -> list[bytes]:
+    """M sends two segments, resends the first twice, sends a new one (the run ends),
+    then resends the second four times (a new run: its first resend is frame 9, its last
+    frame 16); A sends a segment, one after a gap (sniffer loss: handed to the per-packet
+    path, a short-pass connection taken up from its parked arrays) and resends that one
+    once (frame 15). Frames count from 1, 1 ms apart."""
+    return handshake() + [
+        pkt(True, PSH | ACK, 101, 901, data=100),  # 4
+        pkt(True, PSH | ACK, 201, 901, data=100),  # 5
+        pkt(True, PSH | ACK, 101, 901, data=100),  # 6: first run
+        pkt(True, PSH | ACK, 101, 901, data=100),  # 7
+        pkt(True, PSH | ACK, 301, 901, data=100),  # 8: new bytes, the run ends
+        pkt(True, PSH | ACK, 201, 901, data=100),  # 9: second run's first
+        pkt(False, ACK, 901, 201),  # 10
+        pkt(True, PSH | ACK, 201, 901, data=100),  # 11
+        pkt(True, PSH | ACK, 201, 901, data=100),  # 12: its last
+        pkt(False, PSH | ACK, 901, 401, data=50),  # 13
+        pkt(False, PSH | ACK, 1051, 401, data=50),  # 14: after a gap of 100 B
+        pkt(False, PSH | ACK, 1051, 401, data=50),  # 15: A's only resend
+        pkt(True, PSH | ACK, 201, 1101, data=100),  # 16: M's run goes on
+    ]
+
+
+@pytest.mark.parametrize("short_pass", ["as configured", "every batch"])
+def test_first_resend_of_the_trailing_run_on_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_pass: str) -> None:
+    if short_pass == "every batch":
+        monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+        monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+    packets = resend_runs()
+    (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
+    start = 1_700_000_000.0  # test_connections_util.write_pcap's first packet
+    assert (reference.orig_resends, reference.orig_resent_frame,
+            reference.orig_resend_first_frame) == (4, 16, 9)
+    assert reference.orig_resend_first_ts == pytest.approx(start + 0.008)
+    assert reference.orig_resent_ts == pytest.approx(start + 0.015)
+    assert (reference.resp_resends, reference.resp_resent_frame,
+            reference.resp_resend_first_frame) == (1, 15, 15)
+    assert reference.resp_resend_first_ts == reference.resp_resent_ts
+    # Every batch size: runs split across batches (bulk and short pass alike).
+    for chunk in range(1, len(packets) + 1):
+        assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk

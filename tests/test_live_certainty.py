@@ -67,7 +67,9 @@ def test_control_reset_waits_until_its_session_is_quiet(tmp_path: Path) -> None:
     t = packets[-1].time
     reset = segment(last_from(packets, 10000, 5039), "R", next_seq(packets, 10000, 5039), 0,
                     t + Decimal("0.001"))
-    data = last_from(packets, 6002, 5003)
+    # The media server's ACKs on the data connection (the agent's resends of its data
+    # would be a data_stalled of their own, timed from the first: 5 s before the end).
+    data = last_from(packets, 5003, 6002)
     more = [_again(data, t + Decimal(delay), n + 1) for n, delay in enumerate((5, 10))]
     path = write(tmp_path, "reset", [*packets, reset, *more])
     # The data connection still sent 10 s after the reset: a stall or reset of it may yet

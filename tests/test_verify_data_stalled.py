@@ -230,9 +230,46 @@ def test_resends_then_the_receivers_close_unanswered_is_data_stalled(tmp_path: P
     assert analysis.sessions[0].steps[-1].status == "failed"
 
 
-def test_resends_the_capture_ends_soon_after_are_not_judged(tmp_path: Path) -> None:
-    """The same without the close: the capture ends 1.3 s after the last resend, an ACK
-    could still come: no data_stalled."""
+def test_resends_the_capture_ends_soon_after_are_timed_from_the_first(tmp_path: Path) -> None:
+    """The same without the close: the capture ends 1.3 s after the last resend but 13.4 s
+    after the first (frame 987): each resend waited a timeout for an ACK that never came,
+    so the stall stands, as in the whole capture (it read as control_stalled, the agent's
+    control reply resent too, step 4 ok)."""
     analysis = _analyze(_killed_soon_after(tmp_path, close=False),
                         TRIAL / "v4-midjob-established-drop-at-agent.toml")
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "data_stalled" and error.frames == [1005]
+    assert ("(5 retransmissions, the first in frame 987, the last in frame 1005) although "
+            "the media server") in error.message
+    assert "; the capture went on 13.4 s after the first of them." in error.message
+    assert analysis.sessions[0].steps[-1].status == "failed"
+
+
+def test_resends_the_capture_ends_soon_after_the_first_are_not_judged(tmp_path: Path) -> None:
+    """The capture cut after the second resend (frame 993), 0.8 s after the first: an
+    ACK could still come: no data_stalled (the job reads as still running)."""
+    path = tmp_path / "cut-after-two-resends.pcap"
+    wrpcap(str(path), list(rdpcap(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
+           [:994])
+    analysis = _analyze(path, TRIAL / "v4-midjob-established-drop-at-agent.toml")
+    data = analysis.traffic.connections[1]
+    assert (data.orig_resends, data.orig_resend_first_frame) == (2, 987)
     assert "data_stalled" not in {f.code for f in analysis.findings}
+    assert {f.code for f in analysis.findings} == {"capture_ended_early"}
+
+
+def test_a_capture_stopped_at_the_last_resend_is_data_stalled() -> None:
+    """captures/ndmjob-firewall/v4-midjob-data-drop-at-media-capture-stopped: the
+    capture stops at the agent's 5th resend (frame 958), 12.4 s after its first (frame
+    954), with no close after it (stopped by hand, the job killed without FINs). It read
+    as a pass with capture_ended_early."""
+    analysis = _trial("v4-midjob-data-drop-at-media-capture-stopped")
+    assert analysis.verdict == "fail"
+    assert {f.code for f in analysis.findings} == {"data_stalled"}
+    [error] = analysis.findings
+    assert error.frames == [958]
+    assert (f"the agent {A} sent its last 115840 B again and again (5 retransmissions, the "
+            f"first in frame 954, the last in frame 958) and the media server {M} never "
+            "acknowledged them; the capture went on 12.4 s after the first of them. No halt"
+            ) in error.message
+    assert analysis.sessions[0].steps[-1].status == "failed"

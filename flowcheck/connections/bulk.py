@@ -202,7 +202,9 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
     """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
     rows `rows` (grouped by segment from `firsts`; local: each row's segment index): a
     row with bytes never sent before (new) starts the count again, a retransmitted row
-    adds one and is the latest resend (its start, time and frame)."""
+    adds one and is the latest resend (its start, time and frame); the first of the
+    trailing run, when the count starts in these rows, is the run's first (its time and
+    frame)."""
     at = np.arange(new.shape[0])
     last_new = np.maximum.reduceat(np.where(new, at, -1), firsts)
     renewed = (last_new >= firsts).tolist()
@@ -211,14 +213,21 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
             if again:
                 sides[s].resends = 0
         return
-    tail = np.add.reduceat((retransmitted & (at > last_new[local])).astype(np.int64), firsts)
+    trailing = retransmitted & (at > last_new[local])
+    tail = np.add.reduceat(trailing.astype(np.int64), firsts)
     latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
     found = latest >= 0
     latest = np.maximum(latest, 0)
-    for s, again, count, has, u, ts, frame in zip(
+    # The trailing run's first row here (any row when there is none: then unused).
+    opening = np.minimum(_first(trailing, at, firsts), at.shape[0] - 1)
+    for s, again, count, has, u, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
-            d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(), strict=True):
+            d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(),
+            d.tcp_ts[rows[opening]].tolist(), d.tcp_frame[rows[opening]].tolist(),
+            strict=True):
         side = sides[s]
+        if count and (again or not side.resends):
+            side.resend_first_ts, side.resend_first_frame = first_ts, first_frame
         side.resends = count if again else side.resends + count
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame

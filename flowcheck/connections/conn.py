@@ -69,11 +69,14 @@ class Endpoint:
     unseen_top: int = 0  # its highest, unwrapped
     # The side's data segments resent since it last sent a byte never sent before (its
     # trailing run of retransmissions: RFC 6298 5.4, the oldest unacknowledged segment
-    # again after each timeout), and the latest resend's start (unwrapped), time, frame.
+    # again after each timeout), the latest resend's start (unwrapped), time, frame, and
+    # the first resend's time and frame (set when the count leaves 0).
     resends: int = 0
     resent_u: int | None = None
     resent_ts: float | None = None
     resent_frame: int = 0
+    resend_first_ts: float | None = None
+    resend_first_frame: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -183,6 +186,8 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     overlaps_hole = start < side.max_end and side.fill(start, end)
     retransmit = end <= side.max_end and not overlaps_hole
     if retransmit:
+        if not side.resends:
+            side.resend_first_ts, side.resend_first_frame = ts, frame
         side.resends += 1
         side.resent_u, side.resent_ts, side.resent_frame = start, ts, frame
     elif end > side.max_end:
@@ -248,7 +253,8 @@ def account_missed(c: ConnState) -> None:
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
     apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
     bytes seen never ACKed (orig/resp_unacked) and the trailing resends
-    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame)."""
+    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
+    _resend_first_frame)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
@@ -260,6 +266,10 @@ def account_missed(c: ConnState) -> None:
     record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
     record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0
     record.resp_resent_frame = c.resp.resent_frame if c.resp.resends else 0
+    record.orig_resend_first_ts = c.orig.resend_first_ts if c.orig.resends else None
+    record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
+    record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
+    record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]

@@ -52,7 +52,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
            "resp_unacked", "refusal_first", "orig_resends", "resp_resends",
            "orig_resends_acked", "resp_resends_acked", "orig_resent_ts", "resp_resent_ts",
-           "orig_resent_frame", "resp_resent_frame")
+           "orig_resent_frame", "resp_resent_frame", "orig_resend_first_ts",
+           "resp_resend_first_ts", "orig_resend_first_frame", "resp_resend_first_frame")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -77,11 +78,14 @@ class Parked:
     unseen_first: np.ndarray  # Endpoint.unseen_first/_last/_top
     unseen_last: np.ndarray
     unseen_top: np.ndarray
-    # Endpoint.resends, resent_u (NONE: None), resent_ts (nan: None), resent_frame.
+    # Endpoint.resends, resent_u (NONE: None), resent_ts (nan: None), resent_frame,
+    # resend_first_ts (nan: None), resend_first_frame.
     resends: np.ndarray
     resent_u: np.ndarray
     resent_ts: np.ndarray
     resent_frame: np.ndarray
+    resend_first_ts: np.ndarray
+    resend_first_frame: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -131,7 +135,9 @@ class Parked:
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
                 resends=self.resends.item(row, i), resent_u=stored(self.resent_u, row),
                 resent_ts=optional_item(self.resent_ts.item(row, i)),
-                resent_frame=self.resent_frame.item(row, i))
+                resent_frame=self.resent_frame.item(row, i),
+                resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
+                resend_first_frame=self.resend_first_frame.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -174,7 +180,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.ack_last[:, order], short.unseen_first[:, order],
                   short.unseen_last[:, order], short.unseen_top[:, order],
                   short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
-                  short.resent_frame[:, order],
+                  short.resent_frame[:, order], short.resend_first_ts[:, order],
+                  short.resend_first_frame[:, order],
                   short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
@@ -243,18 +250,23 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
 def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list]:
     """conn.resends_acked and the record's resends fields, column-wise: orig_resends,
     resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
-    orig_resent_frame, resp_resent_frame (a list each, one value per flow)."""
+    orig_resent_frame, resp_resent_frame, orig_resend_first_ts, resp_resend_first_ts,
+    orig_resend_first_frame, resp_resend_first_frame (a list each, one value per flow)."""
     resends = short.resends[:, flows]
     if not resends.any():
         nothing, unknown = [0] * flows.shape[0], [None] * flows.shape[0]
-        return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing]
+        return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing,
+                unknown, unknown, nothing, nothing]
     resent_u = short.resent_u[:, flows]
     stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
     when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
     frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
+    first = np.where(resends > 0, short.resend_first_ts[:, flows], np.nan)
+    first_frame = np.where(resends > 0, short.resend_first_frame[:, flows], 0)
     return [resends[0].tolist(), resends[1].tolist(), np.where(stale, resends, 0)[0].tolist(),
             np.where(stale, resends, 0)[1].tolist(), optional(when[0]), optional(when[1]),
-            frame[0].tolist(), frame[1].tolist()]
+            frame[0].tolist(), frame[1].tolist(), optional(first[0]), optional(first[1]),
+            first_frame[0].tolist(), first_frame[1].tolist()]
 
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
@@ -315,7 +327,8 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
          r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
          r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_resends, r.resp_resends,
          r.orig_resends_acked, r.resp_resends_acked, r.orig_resent_ts, r.resp_resent_ts,
-         r.orig_resent_frame, r.resp_resent_frame) = values
+         r.orig_resent_frame, r.resp_resent_frame, r.orig_resend_first_ts,
+         r.resp_resend_first_ts, r.orig_resend_first_frame, r.resp_resend_first_frame) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits

@@ -109,9 +109,11 @@ class ShortPass:
         unseen_first, unseen_last, unseen_top = (np.full(two, NONE, np.int64)
                                                  for _ in range(3))
         fin = np.zeros(two, bool)
-        # Endpoint.resends, resent_u, resent_ts, resent_frame: the trailing resends.
+        # Endpoint.resends, resent_u, resent_ts, resent_frame, resend_first_ts,
+        # resend_first_frame: the trailing resends.
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
         resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
+        first_ts, first_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -126,7 +128,8 @@ class ShortPass:
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
-                         (resends, resent_u, resent_ts, resent_frame), syn_seen, syn_ts, last_syn,
+                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame),
+                         syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
         any_resends = bool(resends.any())
         new_letters = np.zeros((steps, v), np.int64)
@@ -217,8 +220,12 @@ class ShortPass:
             # _track_sequence's resends: new bytes end them, a retransmission adds one.
             if retransmit.any():
                 any_resends = True
-                resends[fs] = np.where(retransmit, resends[fs] + 1,
-                                       np.where(data & (end > me), 0, resends[fs]))
+                so_far = resends[fs]
+                opens = retransmit & (so_far == 0)  # the run's first resend
+                first_ts[fs] = np.where(opens, t, first_ts[fs])
+                first_frame[fs] = np.where(opens, fr, first_frame[fs])
+                resends[fs] = np.where(retransmit, so_far + 1,
+                                       np.where(data & (end > me), 0, so_far))
                 resent_u[fs] = np.where(retransmit, start, resent_u[fs])
                 resent_ts[fs] = np.where(retransmit, t, resent_ts[fs])
                 resent_frame[fs] = np.where(retransmit, fr, resent_frame[fs])
@@ -253,6 +260,8 @@ class ShortPass:
         self.ack_last = ack_last.reshape(2, v)
         self.resends, self.resent_u = resends.reshape(2, v), resent_u.reshape(2, v)
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
+        self.resend_first_ts = first_ts.reshape(2, v)
+        self.resend_first_frame = first_frame.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -301,7 +310,9 @@ class ShortPass:
                                  (unseen[1], block.unseen_last),
                                  (unseen[2], block.unseen_top), (resent[0], block.resends),
                                  (resent[1], block.resent_u), (resent[2], block.resent_ts),
-                                 (resent[3], block.resent_frame)):
+                                 (resent[3], block.resent_frame),
+                                 (resent[4], block.resend_first_ts),
+                                 (resent[5], block.resend_first_frame)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]

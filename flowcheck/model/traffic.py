@@ -132,7 +132,9 @@ class Connection:
     # the same count when the latest resend began below the peer's highest ACK in the
     # capture (the capture holds the ACK the sender never got: lost between the capture
     # point and the sender), else 0; _resent_ts: the latest resend's time (seconds,
-    # capture clock), None when resends is 0, and _resent_frame its frame (0 then). Not
+    # capture clock), None when resends is 0, and _resent_frame its frame (0 then);
+    # _resend_first_ts and _resend_first_frame the same of the run's first resend (each
+    # waited a retransmission timeout for its ACK: the stall's earliest evidence). Not
     # in the JSON.
     orig_resends: int = 0
     resp_resends: int = 0
@@ -142,6 +144,10 @@ class Connection:
     resp_resent_ts: float | None = None
     orig_resent_frame: int = 0
     resp_resent_frame: int = 0
+    orig_resend_first_ts: float | None = None
+    resp_resend_first_ts: float | None = None
+    orig_resend_first_frame: int = 0
+    resp_resend_first_frame: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None

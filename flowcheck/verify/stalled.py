@@ -4,8 +4,8 @@ the capture, or the capture holds the receiver's ACKs of them and the sender res
 all the same (the ACKs were lost between the capture point and the sender).
 
 `Stall` and `stall_of` read the tracker's per-side fields (Connection.orig_unacked,
-orig_resends, orig_resends_acked, orig_resent_ts); `stall_words` is the head of the
-control_stalled and data_stalled messages, so the two read alike.
+orig_resends, orig_resends_acked, orig_resent_ts, orig_resend_first_ts); `stall_words` is
+the head of the control_stalled and data_stalled messages, so the two read alike.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class Stall:
     bytes never acknowledged in the capture (0 when acks_lost or fin); acks_lost: the
     capture holds the receiver's ACKs of the resent bytes; ts, frame: the latest resend
     (ts None and frame 0 when the fields are not known, as for control_stalled's total
-    count); fin: what was resent is the sender's FIN (stall_of's closing shape)."""
+    count); fin: what was resent is the sender's FIN (stall_of's closing shape);
+    first_ts, first_frame: the first resend of the run (seconds, capture clock; None and
+    0 when not known, as for the closing shape)."""
 
     side: str
     resends: int
@@ -39,6 +41,8 @@ class Stall:
     ts: float | None
     frame: int
     fin: bool = False
+    first_ts: float | None = None
+    first_frame: int = 0
 
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
@@ -61,7 +65,9 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
         unacked = getattr(conn, f"{side}_unacked")
         if acked or unacked:
             return Stall(side, resends, 0 if acked else unacked, bool(acked),
-                         getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"))
+                         getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"),
+                         first_ts=getattr(conn, f"{side}_resend_first_ts"),
+                         first_frame=getattr(conn, f"{side}_resend_first_frame"))
     closer = _unanswered_closer(conn) if closing else None
     if closer is not None:
         return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
@@ -88,19 +94,24 @@ def closed_unanswered_after(conn: Connection, stall: Stall) -> bool:
 
 
 def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stall,
-                what: str, after: float | None = None) -> str:
+                what: str, after: float | None = None, from_first: bool = False) -> str:
     """The head of a stall's message: "The control connection A -> B stopped delivering:
     the agent 10.77.0.2 sent its last 104 B again and again (7 retransmissions, the last
     in frame 90) and the media server 10.77.0.1 never acknowledged them; ...".
     kind: "control", "data"; roles: the sender's and the receiver's ("the agent", "the
     media server"); what: the bytes' words ("its last 104 B (from ...)"); after: seconds
-    the capture went on after the latest resend, when known."""
+    the capture went on after the latest resend, when known; from_first: after is from
+    the first resend instead ("..., the first in frame 80, the last in frame 90) ...; the
+    capture went on 12.4 s after the first of them")."""
     sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                         else (conn.resp_h, conn.orig_h))
     role, receiver = roles[0], f"{roles[1]} {receiver}"
-    last = f", the last in frame {stall.frame}" if stall.frame else ""
-    went_on = (f"; the capture went on {span_words(after)} after the last" if after is not None
-               else "")
+    first = from_first and stall.first_frame > 0
+    last = ((f", the first in frame {stall.first_frame}" if first else "")
+            + (f", the last in frame {stall.frame}" if stall.frame else ""))
+    went_on = ("" if after is None else
+               f"; the capture went on {span_words(after)} after the "
+               + ("first of them" if first else "last"))
     head = (f"The {kind} connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {role} {sender} ")
     if stall.acks_lost:

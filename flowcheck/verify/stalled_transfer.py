@@ -5,9 +5,12 @@ retransmissions after its last new byte) that the receiver never acknowledged in
 capture, or that the capture shows acknowledged while the sender went on resending them
 (the ACKs lost between the capture point and the sender); the capture went on at least
 the retransmission timeout (Config.retransmission_timeout, RFC 6298) after the latest
-resend (or the receiver then closed it and resent its FIN unanswered: those resends waited
-their own timeouts), and no normal halt of its resource came after it (NOTIFY_DATA_HALTED
-SUCCESSFUL, NOTIFY_MOVER_HALTED CONNECT_CLOSED). The transfer stopped: step 5 failed.
+resend, or after the first resend of the run (each resend waited a timeout for an ACK
+that did not come: a capture stopped by hand or a job killed without a close ends soon
+after the last), or the receiver then closed it and resent its FIN unanswered (those
+resends waited their own timeouts); and no normal halt of its resource came after it
+(NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED CONNECT_CLOSED). The transfer
+stopped: step 5 failed.
 A busy data connection has no idle timeout to blame: a firewall or NAT lost its state
 (a failover, a reload), the route changed, or an IPS dropped the flow. A stall that
 resumed (new bytes after the resends) is not one; an abnormal halt after it is its
@@ -24,6 +27,7 @@ from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stalled import (
+    RESENDS_FOR_STALL,
     STATE_LOST,
     Stall,
     closed_unanswered_after,
@@ -43,7 +47,8 @@ def stalled_transfers(ctx: Context, session: Session
         conn = ctx.by_uid[uid]
         stall = data_stall(conn)
         if stall is None or stall.ts is None or not (
-                stall.fin or time_enough(ctx, stall.ts) or closed_unanswered_after(conn, stall)):
+                stall.fin or time_enough(ctx, stall.ts) or closed_unanswered_after(conn, stall)
+                or _timed_from_first(ctx, stall)):
             continue  # an ACK comes within the retransmission timeout: it may be missed
             # (resent FINs each waited one already: the stall's own, or the receiver's
             # after it, which the sender never answered)
@@ -51,6 +56,26 @@ def stalled_transfers(ctx: Context, session: Session
         if halt is None or abnormal_reason(halt) is not None:
             found.append((conn, stall, halt))
     return found
+
+
+def _timed_from_first(ctx: Context, stall: Stall) -> bool:
+    """Did the capture go on a retransmission timeout after the run's first resend, with
+    RESENDS_FOR_STALL or more in the run? Each resend waited a timeout for an ACK that
+    did not come (RFC 6298 5.4), so the silence is timed from the first, as
+    control_stalled times it from the message its bytes began."""
+    return (stall.first_ts is not None and stall.resends >= RESENDS_FOR_STALL
+            and time_enough(ctx, stall.first_ts))
+
+
+def _after(ctx: Context, conn: Connection, stall: Stall) -> tuple[float | None, bool]:
+    """Seconds the capture went on after the stall's latest resend, or (True) after its
+    first when that is what timed it (stalled_transfers); None for a resent FIN."""
+    if stall.fin or stall.ts is None:
+        return None, False
+    if (stall.first_ts is None or time_enough(ctx, stall.ts)
+            or closed_unanswered_after(conn, stall)):
+        return ctx.capture_end - stall.ts, False
+    return ctx.capture_end - stall.first_ts, True
 
 
 def stalled_detail(conn: Connection, stall: Stall) -> str:
@@ -72,9 +97,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
                     f"its last {stall.unacked} B")
-            head = stall_words("data", conn, roles, stall, what,
-                               None if stall.fin or stall.ts is None else
-                               ctx.capture_end - stall.ts)
+            head = stall_words("data", conn, roles, stall, what, *_after(ctx, conn, stall))
             then = (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
                     f"frame {halt.frame})." if halt is not None else
                     " No halt of the job came after it: the job cannot go on without its "
