@@ -247,10 +247,10 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                                                                    key))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
-        first, stall, _ = stalled[0]
-        return make_step(spec, "failed", uids, [s.frame for _, s, _ in stalled],
-                         f"{endpoint(first.resp_h, first.resp_p)}: "
-                         f"{stalled_detail(first, stall)}; "
+        first = stalled[0]
+        return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
+                         f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
+                         f"{stalled_detail(first.conn, first.stall)}; "
                          + flow_detail(session, open_conns, sent, key))
     if sent[key] > 0:
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],

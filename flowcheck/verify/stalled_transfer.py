@@ -19,6 +19,9 @@ consequence, named in the message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import role_words
@@ -36,46 +39,57 @@ from flowcheck.verify.stalled import (
 )
 
 
-def stalled_transfers(ctx: Context, session: Session
-                      ) -> list[tuple[Connection, Stall, NdmpMessage | None]]:
-    """The session's data connections that stopped delivering mid-transfer, each with
-    its stall and the abnormal halt that followed (None when none came)."""
+@dataclass(slots=True, frozen=True)
+class StalledTransfer:
+    """A data connection that stopped delivering mid-transfer: its stall, the abnormal
+    halt that followed (None when none came), and what showed the stall was no late ACK:
+    "fin" (the sender's FIN resent), "last" (the capture went on a retransmission
+    timeout after the latest resend), "closed" (the receiver then closed it and resent
+    its FIN unanswered: closed_unanswered_after) or "first" (a timeout after the run's
+    first resend)."""
+
+    conn: Connection
+    stall: Stall
+    halt: NdmpMessage | None
+    timed_by: Literal["fin", "last", "closed", "first"]
+
+
+def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
+    """The session's data connections that stopped delivering mid-transfer."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream else []
     found = []
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         stall = data_stall(conn)
-        if stall is None or stall.ts is None or not (
-                stall.fin or time_enough(ctx, stall.ts) or closed_unanswered_after(conn, stall)
-                or _timed_from_first(ctx, stall)):
+        if stall is None or stall.ts is None:
+            continue
+        timed_by = _timed_by(ctx, conn, stall)
+        if timed_by is None:
             continue  # an ACK comes within the retransmission timeout: it may be missed
-            # (resent FINs each waited one already: the stall's own, or the receiver's
-            # after it, which the sender never answered)
         halt = halt_of(messages, conn.ts, stall.ts)
         if halt is None or abnormal_reason(halt) is not None:
-            found.append((conn, stall, halt))
+            found.append(StalledTransfer(conn, stall, halt, timed_by))
     return found
 
 
-def _timed_from_first(ctx: Context, stall: Stall) -> bool:
-    """Did the capture go on a retransmission timeout after the run's first resend, with
-    RESENDS_FOR_STALL or more in the run? Each resend waited a timeout for an ACK that
-    did not come (RFC 6298 5.4), so the silence is timed from the first, as
-    control_stalled times it from the message its bytes began."""
-    return (stall.first_ts is not None and stall.resends >= RESENDS_FOR_STALL
-            and time_enough(ctx, stall.first_ts))
-
-
-def _after(ctx: Context, conn: Connection, stall: Stall) -> tuple[float | None, bool]:
-    """Seconds the capture went on after the stall's latest resend, or (True) after its
-    first when that is what timed it (stalled_transfers); None for a resent FIN."""
-    if stall.fin or stall.ts is None:
-        return None, False
-    if (stall.first_ts is None or time_enough(ctx, stall.ts)
-            or closed_unanswered_after(conn, stall)):
-        return ctx.capture_end - stall.ts, False
-    return ctx.capture_end - stall.first_ts, True
+def _timed_by(ctx: Context, conn: Connection, stall: Stall
+              ) -> Literal["fin", "last", "closed", "first"] | None:
+    """What shows no ACK of the stall was merely still on its way (StalledTransfer);
+    None when nothing does. Resent FINs each waited a timeout already (the stall's own,
+    or the receiver's after it, which the sender never answered); so did each resend of
+    the run (RFC 6298 5.4): the silence is timed from the first, as control_stalled
+    times it from the message its bytes began."""
+    if stall.fin:
+        return "fin"
+    if time_enough(ctx, stall.ts):
+        return "last"
+    if closed_unanswered_after(conn, stall):
+        return "closed"
+    if (stall.first_ts is not None and stall.resends >= RESENDS_FOR_STALL
+            and time_enough(ctx, stall.first_ts)):
+        return "first"
+    return None
 
 
 def stalled_detail(conn: Connection, stall: Stall) -> str:
@@ -89,7 +103,8 @@ def stalled_detail(conn: Connection, stall: Stall) -> str:
 def check_stalled_transfers(ctx: Context) -> None:
     """One data_stalled error per data connection that stopped delivering mid-transfer."""
     for session in ctx.sessions:
-        for conn, stall, halt in stalled_transfers(ctx, session):
+        for stalled in stalled_transfers(ctx, session):
+            conn, stall, halt = stalled.conn, stalled.stall, stalled.halt
             sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                                 else (conn.resp_h, conn.orig_h))
             roles = (role_words(conn, session, sender).rpartition(" ")[0],
@@ -97,7 +112,10 @@ def check_stalled_transfers(ctx: Context) -> None:
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
                     f"its last {stall.unacked} B")
-            head = stall_words("data", conn, roles, stall, what, *_after(ctx, conn, stall))
+            since = stall.first_ts if stalled.timed_by == "first" else stall.ts
+            head = stall_words("data", conn, roles, stall, what,
+                               None if stall.fin else ctx.capture_end - since,
+                               from_first=stalled.timed_by == "first")
             then = (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
                     f"frame {halt.frame})." if halt is not None else
                     " No halt of the job came after it: the job cannot go on without its "
@@ -107,7 +125,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             closed = (f" {roles[1][0].upper()}{roles[1][1:]} then closed it and resent its "
                       f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
                       f"{conn.fin_frames[-1]}), never answered: the path was still losing "
-                      "its packets." if closed_unanswered_after(conn, stall) else "")
+                      "its packets." if stalled.timed_by == "closed" else "")
             ctx.add("data_stalled",
                     head + reset + closed + then
                     + f" {STATE_LOST}. The data connection was busy, so not after an idle "
