@@ -29,6 +29,7 @@ from flowcheck.sessions.classify import (
     one_sided,
     seen_closing,
 )
+from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 
 CALLBACK_SLACK_SECONDS = 1.0
@@ -82,6 +83,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     _attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                    profile)
+    # Derived from the matching above, which is what this oracle checks: shared.
+    find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from flowcheck.config import build_config, load_file
-from flowcheck.lab.capture import CaptureResult, capture_scenario
-from flowcheck.lab.netns import cleanup_stale, list_namespaces
+from flowcheck.lab import ndmjob
+from flowcheck.lab.capture import CaptureResult, capture_scenario, write_sidecar
+from flowcheck.lab.netns import PacketCapture, cleanup_stale, lab_network, list_namespaces
 from flowcheck.lab.scenarios import SCENARIOS
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -111,6 +113,48 @@ def test_ndmjob_on_port_10500_decoded_by_flowcheck(tmp_path: Path) -> None:
     # Wireshark only dissects NDMP on port 10000, even when told to decode 10500 as NDMP.
     assert not _tshark_fields(result.path, "ndmp", "frame.number",
                               extra=("-d", "tcp.port==10500,ndmp"))
+
+
+def test_ndmjob_data_and_tape_agent_in_one_host_never_reach_the_wire(tmp_path: Path) -> None:
+    """ndmjob -D A -T A (scenario v4-local-tcp), captured on M's veth and on A's loopback
+    at once: the data connection is on A's loopback, to exactly the endpoint MOVER_LISTEN
+    announced, and not on the wire; flowcheck passes the wire capture, the data steps
+    not_applicable (it read inconclusive: capture_filtered)."""
+    scenario = SCENARIOS["v4-local-tcp"]
+    wire, loopback = tmp_path / "m0.pcap", tmp_path / "a-lo.pcap"
+    with lab_network(scenario.media_range, scenario.agent_range) as lab, \
+            tempfile.TemporaryDirectory(prefix="fc-lab-") as workdir:
+        workspace = ndmjob.prepare_workspace(Path(workdir))
+        daemon = ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port)
+        try:
+            captures = [PacketCapture(lab, wire), PacketCapture(lab, loopback, ["lo"], "tcp",
+                                                                host="a")]
+            try:
+                code, log = ndmjob.run_backup(lab, workspace, tape_agent="agent")
+            finally:
+                for capture in captures:
+                    capture.stop()
+        finally:
+            daemon.stop()
+    assert code == 0, log[-500:]
+    write_sidecar(wire.with_suffix(".toml"), scenario, wire)
+    config = build_config(load_file(wire.with_suffix(".toml")))
+    analysis = analyze(read_traffic([str(wire)], config), config)
+    assert analysis.verdict == "pass", [f.as_dict() for f in analysis.findings]
+    assert "capture_filtered" not in {f.code for f in analysis.findings}
+    assert len(analysis.sessions) == 2
+    announced = {(a.ip, a.port) for s in analysis.sessions for a in s.announced}
+    assert len(announced) == 1 and next(iter(announced))[0] == "10.77.0.2"
+    for session in analysis.sessions:
+        assert [s.status for s in session.steps][2:] == ["not_applicable"] * 2
+    # The wire: only the two control connections. The loopback: the data connection.
+    assert {c.resp_p for c in analysis.traffic.connections} == {10000}
+    ip, port = next(iter(announced))
+    syns = _tshark_fields(loopback, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && "
+                          f"ip.dst == {ip} && tcp.dstport == {port}", "ip.src")
+    assert syns and {src for (src,) in syns} == {ip}
+    data_bytes = _tshark_fields(loopback, f"tcp.dstport == {port} && tcp.len > 0", "tcp.len")
+    assert sum(int(n) for (n,) in data_bytes) > 300_000  # the tar image of the 300 KB source
 
 
 def test_stale_namespace_of_dead_process_is_removed() -> None:

@@ -125,7 +125,8 @@ def _run_ndmjob(lab: Lab, scenario: Scenario, workdir: Path) -> tuple[list[int],
               if scenario.agent_args is not None else None)
     try:
         code, log = ndmjob.run_backup(lab, workspace, port=scenario.ndmp_port,
-                                      version=scenario.ndmp_version)
+                                      version=scenario.ndmp_version,
+                                      tape_agent=scenario.tape_agent)
     finally:
         if daemon is not None:
             daemon.stop()

@@ -127,14 +127,28 @@ class NdmjobDaemon:
                 self._process.wait()
 
 
+# Where the DMA's tape agent runs (ndmjob -T): "resident" in M (-T .: only DATA_CONNECT
+# to M's mover is on the wire); "agent": the daemon in A, on a second control connection
+# (-T = -D: MOVER_LISTEN answered with A's address, DATA_CONNECT tells A's data agent to
+# connect to A itself, over A's loopback); "shared": no -T, so ndmjob drives the tape
+# through the data agent's own connection and asks for NDMP_ADDR_LOCAL (no TCP data
+# connection at all).
+TAPE_AGENTS = ("resident", "agent", "shared")
+
+
 def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, version: int = 4,
-               extra_options: tuple[str, ...] = (), time_limit: int = 30) -> tuple[int, str]:
-    """ndmjob as DMA with a resident tape agent (-T .) in M; returns (exit code, log)."""
+               extra_options: tuple[str, ...] = (), time_limit: int = 30,
+               tape_agent: str = "resident") -> tuple[int, str]:
+    """ndmjob as DMA in M, its tape agent where `tape_agent` (TAPE_AGENTS) says; returns
+    (exit code, log)."""
+    if tape_agent not in TAPE_AGENTS:
+        raise LabError(f"unknown tape agent {tape_agent!r}; known: {', '.join(TAPE_AGENTS)}")
     agent_ip = lab.backup_link.agent_ip
     workspace.tape.write_bytes(b"")
-    argv = [find_ndmjob(), "-v", "-c",
-            "-D", f"{agent_ip}:{port}/{version}t,{AUTH_USER},{AUTH_PASSWORD}",
-            "-T", ".", "-f", str(workspace.tape), "-C", str(workspace.source),
+    agent = f"{agent_ip}:{port}/{version}t,{AUTH_USER},{AUTH_PASSWORD}"
+    tape = {"resident": ["-T", "."], "agent": ["-T", agent], "shared": []}[tape_agent]
+    argv = [find_ndmjob(), "-v", "-c", "-D", agent, *tape,
+            "-f", str(workspace.tape), "-C", str(workspace.source),
             "-o", f"time-limit={time_limit}", *extra_options, "."]
     result = subprocess.run(lab.exec_argv("m", argv), env=workspace.env(), cwd=workspace.root,
                             capture_output=True, text=True, timeout=time_limit + 30, check=False)

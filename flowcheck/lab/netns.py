@@ -178,7 +178,7 @@ RING_FILES = 10  # tcpdump -W
 
 
 class _Tcpdump:
-    """One tcpdump on one interface of M's namespace.
+    """One tcpdump on one interface of M's namespace (host "m"; "a": A's).
 
     `extra` adds options: `-y LINUX_SLL2` on the "any" pseudo-interface, `-C 1 -W 10`
     for a ring buffer (files PATH0, PATH1, ...).
@@ -188,9 +188,9 @@ class _Tcpdump:
     tool = "tcpdump"
 
     def __init__(self, lab: Lab, interface: str, path: Path, packet_filter: str,
-                 extra: Sequence[str] = ()) -> None:
+                 extra: Sequence[str] = (), host: str = "m") -> None:
         self.process = subprocess.Popen(
-            lab.exec_argv("m", self.argv(interface, path, packet_filter, extra)),
+            lab.exec_argv(host, self.argv(interface, path, packet_filter, extra)),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if not self._await_start():
             self.stop()
@@ -262,7 +262,8 @@ class _Dumpcap(_Tcpdump):
 
 
 class PacketCapture:
-    """tcpdump on M's interfaces (the backup link by default), as one pcap file.
+    """tcpdump on M's interfaces (the backup link by default), as one pcap file; with
+    host "a", on A's (its loopback "lo", say: what never reaches the wire).
 
     With several interfaces, one tcpdump runs per interface and mergecap merges the files
     by time: the "any" pseudo-interface dropped packets here under bursts, and a per-veth
@@ -270,7 +271,8 @@ class PacketCapture:
     """
 
     def __init__(self, lab: Lab, path: Path, interfaces: Sequence[str] | None = None,
-                 packet_filter: str = "tcp or icmp", tool: str = "tcpdump") -> None:
+                 packet_filter: str = "tcp or icmp", tool: str = "tcpdump",
+                 host: str = "m") -> None:
         self.path = path
         self._stopped = False
         names = list(interfaces or [lab.backup_link.media_if])
@@ -290,7 +292,7 @@ class PacketCapture:
         self._dumps: list[_Tcpdump] = []
         try:
             for name, part in zip(names, self._parts, strict=True):
-                self._dumps.append(kind(lab, name, part, packet_filter, extra))
+                self._dumps.append(kind(lab, name, part, packet_filter, extra, host))
         except BaseException:
             self._stop_all()
             raise

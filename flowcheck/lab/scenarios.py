@@ -82,6 +82,7 @@ class Scenario:
     capture_interfaces: tuple[str, ...] = ()  # default: M's backup-network veth
     ndmp_port: int = 10000
     ndmp_version: int = 4
+    tape_agent: str = "resident"  # ndmjob's -T: flowcheck.lab.ndmjob.TAPE_AGENTS
     config: dict[str, object] = field(default_factory=dict)
     concurrent: bool = False  # the jobs start together instead of one after another
     vlan: int | None = None  # backup link's frames 802.1Q-tagged (flowcheck.lab.vlan)
@@ -283,4 +284,16 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("v4-control-refused", "ndmjob",
              "no ndmjob daemon: the DMA's SYN to 10000 gets RST", "fail",
              ("control_refused",), agent_args=None),
+    Scenario("v4-local-tcp", "ndmjob",
+             "ndmjob -D A -T A: data and tape agent both in A's daemon, two control "
+             "connections; MOVER_LISTEN answered with A's address, DATA_CONNECT tells A to "
+             "connect to it: the data connection runs over A's loopback, never on the wire; "
+             "ndmjob polls TAPE_GET_STATE after TAPE_CLOSE (DEV_NOT_OPEN_ERR: a warning)",
+             "pass", ("ndmp_error_reply",), tape_agent="agent"),
+    Scenario("v4-local-addr", "ndmjob",
+             "ndmjob -D A without -T: the tape is driven through the data agent's own "
+             "connection, MOVER_LISTEN and DATA_CONNECT with NDMP_ADDR_LOCAL: no TCP data "
+             "connection at all (NDMP's local, 2-way backup); TAPE_GET_STATE after "
+             "TAPE_CLOSE answered DEV_NOT_OPEN_ERR (a warning)",
+             "pass", ("ndmp_error_reply",), tape_agent="shared"),
 ]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flowcheck.model.finding import Finding, Severity
 from flowcheck.model.ndmp import Announcement, NdmpAddress, NdmpMessage, NdmpStream
-from flowcheck.model.session import Session, Step, StepStatus
+from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 from flowcheck.model.traffic import (
     CaptureInfo,
     Connection,
@@ -30,6 +30,8 @@ __all__ = [
     "Connection",
     "Direction",
     "Finding",
+    "LocalData",
+    "LocalReason",
     "NdmpAddress",
     "NdmpMessage",
     "NdmpStream",

@@ -37,6 +37,24 @@ class Step:
         }
 
 
+# Why a data connection stays inside one host: the announced address is the connector's
+# own ("same_host"), a loopback address ("loopback"), or NDMP_ADDR_LOCAL ("addr_local").
+LocalReason = Literal["same_host", "loopback", "addr_local"]
+
+
+@dataclass(slots=True)
+class LocalData:
+    """An announcement whose data connection never reaches the network: the side told
+    to connect and the listener are one host (flowcheck.sessions.local)."""
+
+    frame: int  # the announcing message
+    message: str  # e.g. "NDMP_DATA_CONNECT"
+    host: str  # the host, by the address its control connection shows
+    reason: LocalReason
+    endpoint: tuple[str, int] | None = None  # the TCP endpoint; None for NDMP_ADDR_LOCAL
+    error: str = ""  # a CONNECT request's error reply ("NDMP_CONNECT_ERR"); "" when none
+
+
 @dataclass(slots=True)
 class Session:
     id: str
@@ -66,6 +84,8 @@ class Session:
     # Data connections that reached an announced port under another address than the
     # announced one (a NAT rewrote it): (uid, announced ip).
     address_matched: list[tuple[str, str]] = field(default_factory=list)
+    # Announcements whose data connection stays inside one host (not on the network).
+    local_data: list[LocalData] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

@@ -13,7 +13,8 @@ direction (the message's listener, else the profile's) and port sets instead
 
 `classify` reads what a connection or control stream says on its own; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
-to sessions, `by_ports` the connections of announcements the capture cannot show; this
+to sessions, `by_ports` the connections of announcements the capture cannot show;
+`local` finds the data connections that stay inside one host (never on the wire); this
 module builds the sessions in order.
 """
 
@@ -44,6 +45,7 @@ from flowcheck.sessions.classify import (
     session_kind,
     unseen_syn_refused,
 )
+from flowcheck.sessions.local import find_local_data, is_local_group
 from flowcheck.sessions.matching import (
     CALLBACK_SLACK_SECONDS,
     Endpoints,
@@ -55,7 +57,8 @@ __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
     "announcement_groups",
     "closed_before_data", "closing", "build_sessions",
-    "connection_outcome", "cut_announcements", "is_failed", "listener_host", "message_op",
+    "connection_outcome", "cut_announcements", "is_failed", "is_local_group", "listener_host",
+    "message_op",
     "one_sided", "quoted_syn_refused", "rst_only", "session_kind", "unseen_syn_refused",
 ]
 
@@ -79,6 +82,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile)
+    find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions import announcement_groups, connection_outcome
+from flowcheck.sessions import announcement_groups, connection_outcome, is_local_group
 from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
 from flowcheck.verify.context import (
@@ -62,6 +62,8 @@ def check_data(ctx: Context, session: Session) -> None:
     for group in announcement_groups(session.announced):
         if any(a.used_by for a in group):
             continue  # a connection reached it
+        if is_local_group(session, group):
+            continue  # inside one host: never on the network (sessions.local)
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):

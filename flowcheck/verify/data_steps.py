@@ -9,6 +9,7 @@ from flowcheck.sessions import (
     DATA_INTENT,
     addressless_replies,
     announcement_groups,
+    is_local_group,
     message_op,
 )
 from flowcheck.verify.aborted import aborted_flow
@@ -49,6 +50,14 @@ from flowcheck.verify.evidence import (
     went_on,
 )
 from flowcheck.verify.filtered import data_unseen
+from flowcheck.verify.local import (
+    failed_local,
+    failed_words,
+    local_connection_step,
+    local_flow_step,
+    local_words,
+    only_local,
+)
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -106,8 +115,16 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                          "endpoint was announced cannot be seen (capture with tcpdump -s 0, "
                          "or see the NDMP log of the host that answered)")
     if session.announced:
+        detail = announcement_detail(session)
+        if any(item.endpoint for item in session.local_data):
+            detail += f"; {local_words(session.local_data, which=False)}"
+        elif session.local_data:  # NDMP_ADDR_LOCAL besides the TCP announcements
+            detail += f"; {local_words(session.local_data)}"
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
-                         announcement_detail(session))
+                         detail)
+    if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
+        return make_step(spec, "ok", [control.uid], [i.frame for i in session.local_data],
+                         local_words(session.local_data))
     frames = [frame for frame, _, _ in session.cut_announcements]
     if session.match_reason == "capture_start" or session.cut_announcements:
         # The announcing message is on the wire (its header and error were read); only
@@ -174,6 +191,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if not conns and announcement is not None and announcement.status == "unknown":
         return make_step(spec, "unknown", detail="unknown: the announcement (step "
                          f"{announcement.step}) cannot be seen, so neither can its connection")
+    if not conns and only_local(session):
+        return local_connection_step(session, spec, uids)
     if not session.announced and not session.match_reason:
         return make_step(spec, "missing", detail="nothing was announced, so nothing to connect to")
     outcomes = {c.uid: judged(ctx, c) for c in conns}
@@ -190,7 +209,13 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", uids, frames,
                          f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
                          f"{unseen_why(ctx, unknown[0])}")
-    unused = [g for g in announcement_groups(session.announced) if not any(a.used_by for a in g)]
+    local_failed = failed_local(session)
+    if local_failed:
+        return make_step(spec, "failed", uids, frames + [i.frame for i in local_failed],
+                         failed_words(local_failed))
+    # A host-local endpoint's connection never reaches the network (sessions.local).
+    unused = [g for g in announcement_groups(session.announced)
+              if not any(a.used_by for a in g) and not is_local_group(session, g)]
     # What no connection followed (cut ones too) needs a capture that could show one.
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
@@ -216,8 +241,11 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if not all(ports_in_range(ctx, session, c) for c in conns):
         return make_step(spec, "violated", uids, frames, "port outside the configured range: " +
                          "; ".join(port_words(ctx, session, c) for c in conns))
-    return make_step(spec, "ok", uids, frames, data_connection_detail(
-        ctx, session, conns, [port_words(ctx, session, c) for c in conns]))
+    detail = data_connection_detail(ctx, session, conns,
+                                    [port_words(ctx, session, c) for c in conns])
+    if session.local_data:
+        detail += f"; {local_words(session.local_data)}"
+    return make_step(spec, "ok", uids, frames, detail)
 
 
 def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -227,6 +255,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     failure = aborted_flow(ctx, session, open_conns)
     if failure is not None:  # data_aborted: a resource's connection reset before any data
         return make_step(spec, "failed", *failure)
+    if not conns and only_local(session):
+        return local_flow_step(ctx, session, spec)
     if not open_conns:
         previous = previous_step(session, ctx, "data_connection")
         if previous is not None and previous.status == "unknown":

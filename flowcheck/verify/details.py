@@ -78,10 +78,15 @@ def connection_detail(ctx: Context, conn: Connection, session: Session, ports: s
 
 
 def announcement_detail(session: Session) -> str:
-    """Each announcing message: name, frame, direction and the endpoint it carried."""
+    """Each announcing message: name, frame, direction and the endpoint it carried (a
+    host-local one's listener named by its host: flowcheck.sessions.local)."""
+    local = {item.endpoint: item.host for item in session.local_data if item.endpoint}
     words = []
     for ann in session.announced:
         who = "agent" if ann.listener == "data" else "media server (mover)"
+        host = local.get((ann.ip, ann.port))
+        if host is not None:
+            who = f"{'data service' if ann.listener == 'data' else 'mover'} on {host}"
         words.append(f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
                      f"{endpoint(ann.ip, ann.port)}, the {who} listening")
     return "; ".join(words)

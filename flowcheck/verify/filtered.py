@@ -23,7 +23,7 @@ halt) is still reported as before (flowcheck.verify.replies).
 from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, Session
-from flowcheck.sessions import message_op
+from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.replies import HALTS, halt_reason
 
@@ -134,7 +134,8 @@ def callback_unseen(ctx: Context, session: Session) -> str:
     so a session that announced nothing still gives step_missing: a capture on the
     media server behind the firewall that drops the callback holds only the control
     connection too."""
-    unused = any(not a.used_by for a in session.announced) or \
+    unused = any(not a.used_by for group in announcement_groups(session.announced)
+                 if not is_local_group(session, group) for a in group) or \
         any(not uid for _, _, uid in session.cut_announcements)
     if not unused:
         return ""
