@@ -123,13 +123,18 @@ def _run_ndmjob(lab: Lab, scenario: Scenario, workdir: Path) -> tuple[list[int],
     workspace = ndmjob.prepare_workspace(workdir)
     daemon = (ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port)
               if scenario.agent_args is not None else None)
+    tape = None
     try:
+        if scenario.tape_agent == "media":  # M's own tape agent (its namespace, its port)
+            tape = ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port, host="m")
         code, log = ndmjob.run_backup(lab, workspace, port=scenario.ndmp_port,
                                       version=scenario.ndmp_version,
-                                      tape_agent=scenario.tape_agent)
+                                      tape_agent=scenario.tape_agent,
+                                      kill_after=scenario.kill_after)
     finally:
-        if daemon is not None:
-            daemon.stop()
+        for running in (daemon, tape):
+            if running is not None:
+                running.stop()
     return [code], log
 
 

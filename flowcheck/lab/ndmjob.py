@@ -93,13 +93,16 @@ def prepare_workspace(root: Path, data_bytes: int = 300_000) -> NdmjobWorkspace:
 
 
 class NdmjobDaemon:
-    """`ndmjob -o daemon -p PORT` in the agent namespace (data + tape agent)."""
+    """`ndmjob -o daemon -p PORT` in the agent namespace (data + tape agent), or with
+    host "m" in the media namespace (a tape agent the DMA reaches over TCP)."""
 
-    def __init__(self, lab: Lab, workspace: NdmjobWorkspace, port: int = 10000) -> None:
+    def __init__(self, lab: Lab, workspace: NdmjobWorkspace, port: int = 10000,
+                 host: str = "a") -> None:
         self.port = port
+        self.host = host
         argv = [find_ndmjob(), "-o", f"config-file={workspace.config}", "-o", "daemon",
                 "-p", str(port)]
-        self._process = subprocess.Popen(lab.exec_argv("a", argv), env=workspace.env(),
+        self._process = subprocess.Popen(lab.exec_argv(host, argv), env=workspace.env(),
                                          cwd=workspace.root, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         self._wait_listening(lab)
@@ -107,8 +110,9 @@ class NdmjobDaemon:
     def _wait_listening(self, lab: Lab) -> None:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            listing = subprocess.run(lab.exec_argv("a", ["ss", "-Hltn", f"sport = :{self.port}"]),
-                                     capture_output=True, text=True, check=False).stdout
+            argv = lab.exec_argv(self.host, ["ss", "-Hltn", f"sport = :{self.port}"])
+            listing = subprocess.run(argv, capture_output=True, text=True,
+                                     check=False).stdout
             if listing.strip():
                 return
             if self._process.poll() is not None:
@@ -132,24 +136,38 @@ class NdmjobDaemon:
 # (-T = -D: MOVER_LISTEN answered with A's address, DATA_CONNECT tells A's data agent to
 # connect to A itself, over A's loopback); "shared": no -T, so ndmjob drives the tape
 # through the data agent's own connection and asks for NDMP_ADDR_LOCAL (no TCP data
-# connection at all).
-TAPE_AGENTS = ("resident", "agent", "shared")
+# connection at all); "media": a second daemon in M on the same port (-T M), so the DMA
+# has two control connections (the tape agent's over M's loopback) and A's data agent
+# connects to M's mover over the wire: a three-way job (NDMP v4 section 1.4).
+TAPE_AGENTS = ("resident", "agent", "shared", "media")
 
 
 def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, version: int = 4,
                extra_options: tuple[str, ...] = (), time_limit: int = 30,
-               tape_agent: str = "resident") -> tuple[int, str]:
+               tape_agent: str = "resident", kill_after: int | None = None) -> tuple[int, str]:
     """ndmjob as DMA in M, its tape agent where `tape_agent` (TAPE_AGENTS) says; returns
-    (exit code, log)."""
+    (exit code, log). ndmjob hangs for good on a data connection that never opens
+    (time-limit does not end it): with `kill_after` seconds it is killed then (exit code
+    -9, as a job killed by hand), else after time_limit + 30 s with a LabError."""
     if tape_agent not in TAPE_AGENTS:
         raise LabError(f"unknown tape agent {tape_agent!r}; known: {', '.join(TAPE_AGENTS)}")
     agent_ip = lab.backup_link.agent_ip
     workspace.tape.write_bytes(b"")
     agent = f"{agent_ip}:{port}/{version}t,{AUTH_USER},{AUTH_PASSWORD}"
-    tape = {"resident": ["-T", "."], "agent": ["-T", agent], "shared": []}[tape_agent]
+    mover = f"{lab.backup_link.media_ip}:{port}/{version}t,{AUTH_USER},{AUTH_PASSWORD}"
+    tape = {"resident": ["-T", "."], "agent": ["-T", agent], "shared": [],
+            "media": ["-T", mover]}[tape_agent]
     argv = [find_ndmjob(), "-v", "-c", "-D", agent, *tape,
             "-f", str(workspace.tape), "-C", str(workspace.source),
             "-o", f"time-limit={time_limit}", *extra_options, "."]
-    result = subprocess.run(lab.exec_argv("m", argv), env=workspace.env(), cwd=workspace.root,
-                            capture_output=True, text=True, timeout=time_limit + 30, check=False)
+    try:
+        result = subprocess.run(lab.exec_argv("m", argv), env=workspace.env(),
+                                cwd=workspace.root, capture_output=True, text=True,
+                                timeout=kill_after or time_limit + 30, check=False)
+    except subprocess.TimeoutExpired as expired:
+        if kill_after is None:
+            raise LabError(f"ndmjob still running after {time_limit + 30} s") from None
+        output = [part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+                  for part in (expired.stdout, expired.stderr)]
+        return -9, "".join(output) + f"\nkilled after {kill_after} s\n"
     return result.returncode, result.stdout + result.stderr

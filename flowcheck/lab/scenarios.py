@@ -83,6 +83,7 @@ class Scenario:
     ndmp_port: int = 10000
     ndmp_version: int = 4
     tape_agent: str = "resident"  # ndmjob's -T: flowcheck.lab.ndmjob.TAPE_AGENTS
+    kill_after: int | None = None  # seconds after which a hung ndmjob is killed
     config: dict[str, object] = field(default_factory=dict)
     concurrent: bool = False  # the jobs start together instead of one after another
     vlan: int | None = None  # backup link's frames 802.1Q-tagged (flowcheck.lab.vlan)
@@ -296,4 +297,19 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "connection at all (NDMP's local, 2-way backup); TAPE_GET_STATE after "
              "TAPE_CLOSE answered DEV_NOT_OPEN_ERR (a warning)",
              "pass", ("ndmp_error_reply",), tape_agent="shared"),
+    Scenario("v4-three-way", "ndmjob",
+             "ndmjob -D A -T M: the DMA in M drives A's data agent and M's own ndmjob daemon "
+             "(its tape agent, reached over M's loopback), two control connections; "
+             "MOVER_LISTEN on M's control connection and DATA_CONNECT on A's announce one "
+             "endpoint, A's data agent connects to M's mover: one data connection on the "
+             "wire (captured on m0 and M's lo)",
+             "pass", ("ndmp_error_reply",), tape_agent="media", capture_interfaces=("m0", "lo"),
+             config={"remote_agents": ["10.77.0.2", "10.77.0.1"]}),
+    Scenario("v4-three-way-data-drop", "ndmjob",
+             "as v4-three-way, but M's firewall drops SYNs to 5001-5100: A's data "
+             "connection to the mover M announced is never answered; ndmjob hangs and is "
+             "killed after 20 s",
+             "fail", ("data_unanswered",), tape_agent="media", capture_interfaces=("m0", "lo"),
+             nft_media=drop_inbound_syn("5001-5100"), kill_after=20,
+             config={"remote_agents": ["10.77.0.2", "10.77.0.1"]}),
 ]}
