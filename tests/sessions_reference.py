@@ -31,6 +31,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
+from flowcheck.sessions.threeway import share_announced
 
 CALLBACK_SLACK_SECONDS = 1.0
 
@@ -78,6 +79,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
     _attach_data(sessions, endpoints, control_of)
+    # Derived from the data matching: shared, as find_local_data below.
+    share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)

@@ -157,6 +157,38 @@ def test_ndmjob_data_and_tape_agent_in_one_host_never_reach_the_wire(tmp_path: P
     assert sum(int(n) for (n,) in data_bytes) > 300_000  # the tar image of the 300 KB source
 
 
+def test_ndmjob_three_way_job_one_data_connection_in_both_sessions(tmp_path: Path) -> None:
+    """ndmjob -D A -T M (scenario v4-three-way): M's own daemon as tape agent. Wireshark
+    sees two control connections to port 10000 (one over M's loopback) whose
+    MOVER_LISTEN reply and DATA_CONNECT name one endpoint, and A's one SYN to it; both
+    sessions' announcements are reached by that connection, the data server's session
+    holds it, and the job passes (it read inconclusive: capture_filtered)."""
+    result = capture_scenario("v4-three-way", tmp_path / "three-way.pcap")
+    assert result.job_exit_codes == [0], result.log[-500:]
+    controls = _tshark_fields(result.path, "tcp.flags.syn == 1 && tcp.flags.ack == 0 && "
+                              "tcp.dstport == 10000", "ip.src", "ip.dst")
+    assert sorted(map(tuple, controls)) == [("10.77.0.1", "10.77.0.1"),
+                                             ("10.77.0.1", "10.77.0.2")]
+    # MOVER_LISTEN's reply (0xa01) and DATA_CONNECT's request (0x40a): one endpoint.
+    named = {tuple(row) for message, kind in (("0x00000a01", 1), ("0x0000040a", 0))
+             for row in _tshark_fields(result.path, f"ndmp.msg == {message} && "
+                                       f"ndmp.msg_type == {kind}", "ip.dst", "ip.src",
+                                       "ndmp.addr.ip", "ndmp.addr.tcp_port")}
+    assert {(dst, src) for dst, src, _, _ in named} == {("10.77.0.1", "10.77.0.1"),
+                                                         ("10.77.0.2", "10.77.0.1")}
+    ((ip, port),) = {(address, tcp_port) for _, _, address, tcp_port in named}
+    syns = _tshark_fields(result.path, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && "
+                          f"ip.dst == {ip} && tcp.dstport == {port}", "ip.src")
+    assert syns == [["10.77.0.2"]]
+    analysis = _analyze(result)
+    assert analysis.verdict == "pass", [f.as_dict() for f in analysis.findings]
+    (data,) = [c for c in analysis.traffic.connections if c.role == "data"]
+    assert (data.resp_h, data.resp_p) == (ip, int(port))
+    assert [a.used_by for s in analysis.sessions for a in s.announced] == [data.uid] * 2
+    holder = next(s for s in analysis.sessions if s.id == data.session)
+    assert holder.remote_agent == "10.77.0.2"
+
+
 def test_stale_namespace_of_dead_process_is_removed() -> None:
     finished = subprocess.Popen(["true"])
     finished.wait()

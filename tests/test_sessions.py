@@ -260,3 +260,43 @@ def test_building_again_gives_the_same_answer() -> None:
     # Under backup-exec-9 the same traffic is read again from scratch, not on top.
     (session,) = build_sessions([control, data], [stream], LAB, load_profile("backup-exec-9"))
     assert session.data_connections == ["D"] and session.callback_uid is None
+
+
+def test_a_three_way_jobs_two_announcements_share_one_data_connection() -> None:
+    """One DMA (M), two control connections: MOVER_LISTEN's reply from the tape server T,
+    DATA_CONNECT to the data server A with that endpoint; A connects to T. Both are
+    reached by it, and it is the data server's session's, whatever the order of the
+    sessions (the tape server's MOVER_LISTEN was left unused)."""
+    tape_host = "10.77.0.3"
+    tape = conn("Ktape", M, 5010, tape_host, 10000, 0.0, end=20.0)
+    data_ctl = conn("Kdata", M, 5011, A, 10000, 0.1, end=20.0)
+    data = conn("D", A, 6001, tape_host, 5040, 2.1, orig_bytes=5)
+    streams = [NdmpStream("Ktape", 4, announcements=[
+                   ann("Ktape", tape_host, 5040, 9, 2.0, "NDMP_MOVER_LISTEN")]),
+               NdmpStream("Kdata", 4, announcements=[
+                   ann("Kdata", tape_host, 5040, 12, 2.05, "NDMP_DATA_CONNECT")])]
+    first, second = build_sessions([tape, data_ctl, data], streams, LAB, load_profile("ndmp"))
+    assert [a.used_by for s in (first, second) for a in s.announced] == ["D", "D"]
+    assert (data.session, first.data_connections, second.data_connections) == (
+        second.id, [], ["D"])
+
+
+def test_a_stale_listen_reply_is_not_a_later_jobs_half() -> None:
+    """The tape server answers MOVER_LISTEN with the same endpoint for two jobs of one
+    DMA; the first job's went unused. The second job's DATA_CONNECT carries the second
+    reply's endpoint: the first reply keeps its own (missing) connection."""
+    tape_host = "10.77.0.3"
+    tape1 = conn("Ktape1", M, 5010, tape_host, 10000, 0.0, end=5.0)
+    tape2 = conn("Ktape2", M, 5012, tape_host, 10000, 8.0, end=20.0)
+    data_ctl = conn("Kdata", M, 5011, A, 10000, 8.1, end=20.0)
+    data = conn("D", A, 6001, tape_host, 5040, 10.2, orig_bytes=5)
+    streams = [NdmpStream("Ktape1", 4, announcements=[
+                   ann("Ktape1", tape_host, 5040, 9, 1.0, "NDMP_MOVER_LISTEN")]),
+               NdmpStream("Ktape2", 4, announcements=[
+                   ann("Ktape2", tape_host, 5040, 90, 10.0, "NDMP_MOVER_LISTEN")]),
+               NdmpStream("Kdata", 4, announcements=[
+                   ann("Kdata", tape_host, 5040, 95, 10.1, "NDMP_DATA_CONNECT")])]
+    sessions = build_sessions([tape1, tape2, data_ctl, data], streams, LAB,
+                              load_profile("ndmp"))
+    used = {s.control_uid: [a.used_by for a in s.announced] for s in sessions}
+    assert used == {"Ktape1": [None], "Ktape2": ["D"], "Kdata": ["D"]}

@@ -14,8 +14,10 @@ direction (the message's listener, else the profile's) and port sets instead
 `classify` reads what a connection or control stream says on its own; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
 to sessions, `by_ports` the connections of announcements the capture cannot show;
-`local` finds the data connections that stay inside one host (never on the wire); this
-module builds the sessions in order.
+`threeway` shares a data connection between the two sessions of a three-way job (the
+LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
+the data connections that stay inside one host (never on the wire); this module builds
+the sessions in order.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from flowcheck.sessions.matching import (
     attach_callbacks,
     attach_data,
 )
+from flowcheck.sessions.threeway import share_announced
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
@@ -77,6 +80,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
     attach_data(sessions, endpoints, control_of)
+    share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)

@@ -14,13 +14,17 @@ from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.sessions import listener_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.shared import listened_at
 
 
 def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
-    """The session's announcement of ip:port when ip is not the listener's control address."""
+    """The session's announcement of ip:port when ip is not the listener's control
+    address: in a three-way job the address the DMA's control connection reached the
+    NDMP server whose LISTEN reply (in another session) named the endpoint."""
     control = ctx.by_uid[session.control_uid]
     return next((a for a in session.announced if (a.ip, a.port) == (ip, port)
-                 and a.ip != listener_host(a, control)), None)
+                 and a.ip != (listened_at(ctx, session, a) or listener_host(a, control))),
+                None)
 
 
 def _parties(ctx: Context, session: Session, listener: str) -> tuple[str, str, str]:

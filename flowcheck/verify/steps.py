@@ -32,20 +32,25 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.no_reply import silent_peer
+from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
 _LATER = ("announcement", "data_connection", "data_flow")
 
 
 def check_steps(ctx: Context) -> None:
-    for session in ctx.sessions:
+    # A session whose data connection another session holds (three-way jobs) reads its
+    # data steps from that one: those go first.
+    holders = {session.id: data_holders(ctx, session) for session in ctx.sessions}
+    for session in sorted(ctx.sessions, key=lambda s: bool(holders[s.id])):
         session.steps = []
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
-            session.steps.append(_evaluate(ctx, session, spec))
+            session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
         _check_order(ctx, session)
 
 
-def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
+def _evaluate(ctx: Context, session: Session, spec: StepSpec,
+              holders: list[Session]) -> Step:
     control = ctx.by_uid[session.control_uid]
     outcome = judged(ctx, control)
     if spec.kind != "control" and outcome == "unknown":
@@ -53,6 +58,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec) -> Step:
                          "1) opened cannot be seen, and this step follows it")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
+    if spec.kind in SHARED_KINDS and holders:
+        return shared_step(ctx, session, spec, holders)
     if spec.kind in _LATER and session.kind == "browse":
         silent = silent_peer(ctx, session)
         if silent:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flowcheck.model import Severity
 from flowcheck.verify.context import Context
+from flowcheck.verify.shared import SHARED_KINDS, data_holders
 
 # Statuses that mean the step did not work as the profile requires.
 NOT_WORKING = ("failed", "missing", "violated")
@@ -22,8 +23,12 @@ def check_unexplained(ctx: Context) -> None:
     """One step_missing per session with a failed, missing or violated step and no
     error finding about that session."""
     explained = {f.session for f in ctx.findings if f.severity == Severity.ERROR}
+    shared = {spec.number for spec in ctx.profile.steps if spec.kind in SHARED_KINDS}
     for session in ctx.sessions:
         bad = [s for s in session.steps if s.status in NOT_WORKING]
+        if any(holder.id in explained for holder in data_holders(ctx, session)):
+            # Its data steps are another session's (a three-way job): explained there.
+            bad = [s for s in bad if s.step not in shared]
         if not bad or session.id in explained:
             continue
         listed = "; ".join(f"step {s.step} ({s.name}) {s.status}: {s.detail}" for s in bad)

@@ -1,0 +1,127 @@
+"""Three-way jobs: one data connection announced on two control connections.
+
+In a three-way job (NDMP v4 section 1.4: the data server and the tape server on two
+hosts, both driven by one DMA) the DMA opens a control connection to each NDMP server.
+One of them listens (MOVER_LISTEN or DATA_LISTEN, the endpoint in its reply) and the
+DMA hands that endpoint to the other in a CONNECT request (DATA_CONNECT or
+MOVER_CONNECT; v2's DATA_START_* carry it too) on the other control connection; the
+other server then connects: one data connection, announced in two sessions.
+
+flowcheck.sessions.matching gives that connection to the first expectation that may
+take it; `share_announced` then marks the other session's announcement as reached by
+it too (`used_by`), and gives the connection (its failed retries too) to the data
+server's session: the one whose control connection carried DATA_LISTEN's reply or the
+DATA_CONNECT / DATA_START_* request for it. That session judges it (steps, findings,
+the job's direction: DATA_START_BACKUP or _RECOVER is on it); the tape server's
+session reads its data steps from there (flowcheck.verify.shared).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+
+from flowcheck.model import Announcement, Connection, Session
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.sessions.classify import announcement_groups
+
+# A CONNECT request may be timestamped this long before the LISTEN reply whose endpoint
+# it carries (two interfaces merged, a SPAN port): flowcheck.sessions.matching's jitter.
+_JITTER_SECONDS = 0.005
+
+_Found = tuple[Session, Announcement]
+# (ip, port, listener, the DMA's address, is a CONNECT request): the halves of one job
+# share all but the last.
+_Key = tuple[str, int, str, str, bool]
+
+
+def _is_request(ann: Announcement) -> bool:
+    """A CONNECT request (or v2 DATA_START_*), not a LISTEN reply
+    (flowcheck.ndmp.collector.ANNOUNCERS)."""
+    return (ann.message, False) in ANNOUNCERS
+
+
+def is_data_server(ann: Announcement) -> bool:
+    """Was the announcing message sent to or by the data server (DATA_LISTEN's reply,
+    DATA_CONNECT, v2's DATA_START_*), not the tape server (MOVER_*)?"""
+    return ann.message.removeprefix("NDMP_").startswith("DATA_")
+
+
+def _key(ann: Announcement, dma: str, request: bool) -> _Key:
+    return ann.ip, ann.port, ann.listener, dma, request
+
+
+def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
+             replies: dict[_Key, list[float]], by_uid: dict[str, Connection]
+             ) -> _Found | None:
+    """The announcement in another session of the same DMA that hands `ann`'s endpoint
+    on (a LISTEN reply and the CONNECT request after it, same listener, no other LISTEN
+    reply of that endpoint between them) and that a connection reached at or after both;
+    None when there is none. The closest in time wins."""
+    found = []
+    for other, known in used.get(_key(ann, dma, not _is_request(ann)), []):
+        reply, request = (ann, known) if _is_request(known) else (known, ann)
+        conn = by_uid[known.used_by or ""]
+        if request.ts < reply.ts - _JITTER_SECONDS or conn.ts < ann.ts - _JITTER_SECONDS:
+            continue
+        times = replies[_key(reply, dma, False)]
+        latest = times[bisect_right(times, request.ts + _JITTER_SECONDS) - 1]
+        if latest != reply.ts:
+            continue  # a later LISTEN reply of the endpoint is the one this request carries
+        found.append((abs(known.ts - ann.ts), other, known))
+    if not found:
+        return None
+    _, other, known = min(found, key=lambda item: item[0])
+    return other, known
+
+
+def _hand_over(conn_uid: str, endpoint: tuple[str, int], giver: Session, taker: Session,
+               by_uid: dict[str, Connection]) -> None:
+    """Move the connection and the failed retries to its endpoint that came after it
+    (claimed with it: flowcheck.sessions.matching) from `giver` to `taker`."""
+    first = by_uid[conn_uid]
+    moved = [uid for uid in giver.data_connections
+             if (by_uid[uid].resp_h, by_uid[uid].resp_p) == endpoint
+             and (by_uid[uid].ts, by_uid[uid].first_frame) >= (first.ts, first.first_frame)]
+    for uid in moved:
+        giver.data_connections.remove(uid)
+        taker.data_connections.append(uid)
+        by_uid[uid].session = taker.id
+    taker.data_connections.sort(key=lambda uid: (by_uid[uid].ts, by_uid[uid].first_frame))
+    for item in [item for item in giver.address_matched if item[0] in moved]:
+        giver.address_matched.remove(item)
+        taker.address_matched.append(item)
+
+
+def share_announced(sessions: list[Session], control_of: dict[str, Connection],
+                    by_uid: dict[str, Connection]) -> None:
+    """Announcements no connection reached whose endpoint another session of the same
+    DMA handed on and a connection reached (the two halves of a three-way job): used_by
+    that connection, which then belongs to the data server's session."""
+    used: dict[_Key, list[_Found]] = defaultdict(list)
+    replies: dict[_Key, list[float]] = defaultdict(list)  # LISTEN replies' times
+    for session in sessions:
+        dma = control_of[session.id].orig_h
+        for ann in session.announced:
+            if ann.used_by:
+                used[_key(ann, dma, _is_request(ann))].append((session, ann))
+            if not _is_request(ann):
+                replies[_key(ann, dma, False)].append(ann.ts)
+    if not used:
+        return
+    for times in replies.values():
+        times.sort()
+    for session in sessions:
+        dma = control_of[session.id].orig_h
+        for group in announcement_groups(session.announced):
+            if any(a.used_by for a in group):
+                continue
+            for ann in group:
+                found = _partner(ann, dma, used, replies, by_uid)
+                if found is None:
+                    continue
+                other, known = found
+                ann.used_by = known.used_by
+                if is_data_server(ann) and not is_data_server(known):
+                    _hand_over(known.used_by or "", (ann.ip, ann.port), other, session, by_uid)
+                break
