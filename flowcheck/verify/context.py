@@ -167,16 +167,6 @@ def conn_sides(conn: Connection, session: Session
     return None, None
 
 
-def media_side_port(conn: Connection, session: Session) -> int | None:
-    media, _ = conn_sides(conn, session)
-    return media[1] if media else None
-
-
-def agent_side_port(conn: Connection, session: Session) -> int | None:
-    _, agent = conn_sides(conn, session)
-    return agent[1] if agent else None
-
-
 # Where the rule for the answer goes, from where the connection's rule goes.
 _BACK = {"outbound on the media server and inbound on the agent":
          "outbound on the agent and inbound on the media server",

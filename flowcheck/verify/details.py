@@ -17,6 +17,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.verify.context import Context, conn_sides, refusal_how
+from flowcheck.verify.ranges import translated_host
 
 
 def span_words(seconds: float) -> str:
@@ -158,7 +159,8 @@ def acked_flow_detail(session: Session, conns: list[Connection], acked: dict[str
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:
-    """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection."""
+    """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection; a
+    port outside its range on a translated address (translated_host) is named the NAT's."""
     media, agent = conn_sides(conn, session)
     parts = []
     for which, side, inside in (("media", media, ctx.config.in_media_range),
@@ -167,7 +169,12 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
                             and which == "agent"):
             continue  # the NDMP port (step 1 names it), not a dynamic port
         verdict = "in" if inside(side[1]) else "outside"
-        parts.append(f"{which} port {side[1]} {verdict} {ctx.ranges(which)}")
+        words = f"{which} port {side[1]} {verdict} {ctx.ranges(which)}"
+        if verdict == "outside" and translated_host(ctx, session, conn, which):
+            role = "media server" if which == "media" else "agent"
+            words += (f" at {side[0]}, not a configured {role}'s address: the port of a "
+                      f"NAT that translated it, not checked (host_not_configured)")
+        parts.append(words)
     return ", ".join(parts)
 
 

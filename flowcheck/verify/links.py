@@ -34,7 +34,7 @@ from flowcheck.verify.opening import (
     handshake_incomplete,
     silence,
 )
-from flowcheck.verify.ranges import check_backup_network, check_ports
+from flowcheck.verify.ranges import check_backup_network, check_ports, translated_host
 
 
 def check_links(ctx: Context) -> None:
@@ -110,7 +110,10 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "control connection", "control")
     media_port = conn.orig_p
-    if not ctx.config.in_media_range(media_port):
+    # A source NAT's port when the media server is seen under a translated address:
+    # host_not_configured names it (flowcheck.verify.ranges).
+    if not ctx.config.in_media_range(media_port) and \
+            translated_host(ctx, session, conn, "media") is None:
         if ctx.profile.callback == "control":
             # In this reading the control connection itself is the job engine's port.
             ctx.add("port_outside_media_range",

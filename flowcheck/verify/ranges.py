@@ -1,6 +1,10 @@
 """Where a session's connections run: their ports inside the configured dynamic port
 ranges (port_outside_media_range, port_outside_agent_range) and their hosts inside the
 backup network (control_off_backup_network).
+
+A port on a side a NAT translated is the NAT's, not the host's: source NAT (masquerade)
+and port forwarding pick their own ports (RFC 3022 section 2.2, NAPT), so the range,
+a setting of the host behind it, is not checked there (translated_host says when).
 """
 
 from __future__ import annotations
@@ -10,19 +14,81 @@ import ipaddress
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import (
     Context,
-    agent_side_port,
+    conn_sides,
     endpoint,
-    media_side_port,
     session_uids,
 )
+
+
+def translated_host(ctx: Context, session: Session, conn: Connection, which: str
+                    ) -> str | None:
+    """The address on `conn`'s `which` side ("media" or "agent") when the capture shows the
+    host under an address that may be a NAT's, so the port there need not be the host's
+    binding (a NAT picks its own); else None.
+
+    That side's address is the session's host of that role (the control connection
+    reached or came from it too), the configuration names that role's hosts and this
+    address is not among them (host_not_configured: the host is seen under another
+    address). Not the listener's side of a connection matched to its announcement under
+    the control connection's address (session.address_matched): its port is the one
+    announced inside the NDMP message, which the NAT did not translate, the host's own."""
+    media, agent = conn_sides(conn, session)
+    side = media if which == "media" else agent
+    if side is None:
+        return None
+    host, port = side
+    configured, own = ((ctx.config.media_servers, session.media_server) if which == "media"
+                       else (ctx.config.remote_agents, session.remote_agent))
+    if not configured or host in configured or host != own:
+        return None
+    if (host, port) == (conn.resp_h, conn.resp_p) and \
+            any(uid == conn.uid for uid, _ in session.address_matched):
+        return None
+    return host
+
+
+def translated_ports(ctx: Context, session: Session, which: str
+                     ) -> list[tuple[Connection, int]]:
+    """The session's connections (control, callback, data) whose `which` side ("media",
+    "agent") has a port outside that range on a translated address (translated_host),
+    with that port: the ports check_ports and the control check leave to
+    host_not_configured."""
+    found = []
+    for uid in session_uids(session):
+        conn = ctx.by_uid[uid]
+        port = side_port(conn, session, which)
+        if port is not None and not _in_range(ctx, which, port) and \
+                translated_host(ctx, session, conn, which) is not None:
+            found.append((conn, port))
+    return found
+
+
+def side_port(conn: Connection, session: Session, which: str) -> int | None:
+    """`conn`'s dynamic port on its `which` side ("media", "agent"); None when the side is
+    unknown or is the control connection's NDMP port."""
+    media, agent = conn_sides(conn, session)
+    side = media if which == "media" else agent
+    if side is None or (conn.uid == session.control_uid and which == "agent"):
+        return None
+    return side[1]
+
+
+def _in_range(ctx: Context, which: str, port: int) -> bool:
+    return ctx.config.in_media_range(port) if which == "media" \
+        else ctx.config.in_agent_range(port)
 
 
 def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> None:
     """port_outside_media_range / port_outside_agent_range for `conn`'s media-side and
     agent-side ports (the profile's reading of the session), `what` naming it
-    ("callback", "data connection")."""
-    media_port = media_side_port(conn, session)
-    agent_port = agent_side_port(conn, session)
+    ("callback", "data connection"). A port on a translated address (translated_host) is
+    not checked: host_not_configured names it."""
+    media_port = side_port(conn, session, "media")
+    agent_port = side_port(conn, session, "agent")
+    if translated_host(ctx, session, conn, "media") is not None:
+        media_port = None
+    if translated_host(ctx, session, conn, "agent") is not None:
+        agent_port = None
     if media_port is not None and not ctx.config.in_media_range(media_port):
         role = "job engine port" if what == "callback" else "media server's end"
         ctx.add("port_outside_media_range",

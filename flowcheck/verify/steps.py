@@ -123,7 +123,9 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
 def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
     if ctx.profile.callback == "control":
         if control.resp_bytes > 0 or control.resp_pkts > 1:
-            status: StepStatus = "ok" if ctx.config.in_media_range(control.orig_p) \
+            # The control connection's media port is the job engine's here (the NAT's
+            # when translated: ports_in_range leaves it out).
+            status: StepStatus = "ok" if ports_in_range(ctx, session, control) \
                 else "violated"
             return make_step(spec, status, [control.uid], [control.first_frame],
                              f"the agent answers on the control connection to port "
