@@ -7,14 +7,18 @@ flowcheck is enough: `pytest captures/` collects every `NAME.expected.json` whos
 the capture's configuration (`NAME.toml`, a ring's own `flowcheck.toml`, else the
 directory's `flowcheck.toml`; flowcheck/regress.py), and
 compares the reviewed summary. A failure shows what changed, key by key, and a unified
-diff of the summary; pytest's own `--junitxml`, `-k` and `-x` work as for any test.
-Disable with `-p no:flowcheck`. Documentation: docs/pytest-plugin.md.
+diff of the summary; pytest's own `--junitxml`, `-k`, `-x` and `--lf` work as for any
+test. An item's id is its capture's path without the suffix, then the capture's name
+(`captures/lab/x::x.pcap`): JUnit readers show the classname `captures.lab.x` as Python
+tests' `tests.test_x`, not `x.expected.json`. Disable with `-p no:flowcheck`.
+Documentation: docs/pytest-plugin.md.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +44,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     case = case_for_expected(file_path)
     if case is None:
         return None  # an expected result whose capture is gone: not ours to judge
-    return ExpectationFile.from_parent(parent, path=file_path, case=case)
+    stem = file_path.name.removesuffix(".expected.json")
+    folder = parent.nodeid  # "." for the rootdir
+    return ExpectationFile.from_parent(parent, path=file_path, case=case, name=file_path.name,
+                                       nodeid=stem if folder in ("", ".") else f"{folder}/{stem}")
 
 
-class ExpectationFile(pytest.File):
-    """`NAME.expected.json`: collects the one capture it describes."""
+class ExpectationFile(pytest.Collector):
+    """`NAME.expected.json`: collects the one capture it describes. Its id is the
+    capture's path without suffix (pytest's JUnit classname is the id's path part with
+    `.py` alone dropped). A Collector, not a pytest.File: `--lf` skips each File whose
+    path is not in a failed id, and this id names no file."""
 
     def __init__(self, *, case: Case, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -75,7 +85,7 @@ class CaptureItem(pytest.Item):
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value
-        capture = _shown(self.case.capture, self.config.rootpath)
+        capture = _shown(self.case.capture)
         lines = [f"flowcheck: the analysis of {capture} no longer matches "
                  f"{self.case.expected_path.name}:"]
         lines += [f"  {change}" for change in error.changes]
@@ -92,11 +102,15 @@ class CaptureItem(pytest.Item):
         return self.path, 0, f"flowcheck capture {self.case.capture.name}"
 
 
-def _shown(path: Path, root: Path) -> Path:
+def _shown(path: Path) -> str:
+    """`path` as the user can type it where pytest runs: relative to the working
+    directory when under it, else absolute (not relative to the rootdir, which may lie
+    above it); quoted for a shell."""
     try:
-        return path.resolve().relative_to(root.resolve())
+        shown = path.relative_to(Path.cwd())
     except ValueError:
-        return path
+        shown = path
+    return shlex.quote(str(shown))
 
 
 def _pretty(summary: dict) -> list[str]:

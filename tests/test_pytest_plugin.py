@@ -35,7 +35,7 @@ def test_each_capture_with_an_expectation_is_one_passing_item(
     _repository(pytester)
     result = pytester.runpytest_subprocess("captures", "-v")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*captures/v4-backup.expected.json::v4-backup.pcap PASSED*"])
+    result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap PASSED*"])
 
 
 def test_a_changed_result_fails_with_a_readable_diff_and_junit(
@@ -61,7 +61,9 @@ def test_a_changed_result_fails_with_a_readable_diff_and_junit(
     ])
     assert "Traceback" not in result.stdout.str()
     (case,) = ET.parse(junit).getroot().iter("testcase")
-    assert case.get("name") == "v4-backup.pcap"
+    # The capture's path without suffix, as `tests.test_x` for Python tests (trial 10:
+    # `captures.v4-backup.expected.json`, read by Jenkins as the class `json`).
+    assert (case.get("classname"), case.get("name")) == ("captures.v4-backup", "v4-backup.pcap")
     failure = case.find("failure")
     assert failure is not None and 'verdict: expected "fail", got "pass"' in failure.get(
         "message", "")
@@ -73,7 +75,7 @@ def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
     shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
     result = pytester.runpytest_subprocess("captures", "-v")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*lab-ring.expected.json::lab-ring PASSED*"])
+    result.stdout.fnmatch_lines(["*captures/lab-ring::lab-ring PASSED*"])
 
 
 def test_an_unreadable_capture_fails_in_one_line(pytester: pytest.Pytester) -> None:
@@ -99,7 +101,8 @@ def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     ids = [line for line in result.stdout.splitlines() if "::" in line]
-    expected = sorted(str(p.relative_to(ROOT)) for p in CAPTURES.rglob("*.expected.json"))
+    expected = sorted(str(p.relative_to(ROOT)).removesuffix(".expected.json")
+                      for p in CAPTURES.rglob("*.expected.json"))
     from_plugin = sorted(i.split("::")[0] for i in ids if i.startswith("captures/"))
     assert from_plugin == expected and len(expected) >= 29
     # No test under tests/ is parametrized by a stored capture's name any more.
@@ -129,7 +132,7 @@ def test_upper_case_and_suffixless_captures_are_collected(pytester: pytest.Pytes
                 folder / "noext.expected.json")
     result = pytester.runpytest_subprocess("captures", "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*B.expected.json::B.PCAP PASSED*"])
+    result.stdout.fnmatch_lines(["*captures/B::B.PCAP PASSED*"])
 
 
 def test_a_ring_directorys_name_toml_beside_it_wins(pytester: pytest.Pytester) -> None:
@@ -143,3 +146,57 @@ def test_a_ring_directorys_name_toml_beside_it_wins(pytester: pytest.Pytester) -
     result = pytester.runpytest_subprocess("captures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*verdict: expected \"pass\", got*"])
+
+
+def _failing_repository(pytester: pytest.Pytester) -> Path:
+    """_repository with v4-backup's expected verdict changed: its item fails."""
+    folder = _repository(pytester)
+    expected_path = folder / "v4-backup.expected.json"
+    expected = json.loads(expected_path.read_text())
+    expected_path.write_text(json.dumps({**expected, "verdict": "fail"}, indent=2))
+    return folder
+
+
+def test_the_update_hint_runs_from_the_working_directory(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest run inside captures/ under a rootdir above it: the hint names the capture
+    from where the user is, and that command repairs the case (trial 10: relative to the
+    rootdir, `captures/v4-backup.pcap`, not found from captures/)."""
+    folder = _failing_repository(pytester)
+    pytester.makeini("[pytest]\n")
+    monkeypatch.chdir(folder)
+    result = pytester.runpytest_subprocess(".")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["If the change is right: flowcheck regress --update "
+                                 "v4-backup.pcap (and review the diff)."])
+    fixed = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--update",
+                            "v4-backup.pcap"], capture_output=True, text=True, check=False)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    pytester.runpytest_subprocess(".").assert_outcomes(passed=1)
+
+
+def test_the_update_hint_outside_the_working_directory_is_absolute(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _failing_repository(pytester)
+    elsewhere = pytester.path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = pytester.runpytest_subprocess(str(folder), f"--rootdir={pytester.path}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*flowcheck regress --update {folder / 'v4-backup.pcap'} *"])
+
+
+def test_k_and_last_failed_select_captures(pytester: pytest.Pytester) -> None:
+    """`-k NAME` selects by the capture's name, and `--lf` reruns a failed capture next to a
+    failed Python test (with the id naming no file, a pytest.File collector was skipped)."""
+    _failing_repository(pytester)
+    pytester.makepyfile(test_other="def test_fails():\n    assert False\n")
+    result = pytester.runpytest_subprocess("captures", "-k", "v4-back", "-v")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap FAILED*"])
+    pytester.runpytest_subprocess("captures", "test_other.py").assert_outcomes(failed=2)
+    for name in ("v3-backup.expected.json", "v3-backup.pcap"):
+        shutil.copy(CAPTURES / "ndmjob" / name, pytester.path / "captures" / name)
+    again = pytester.runpytest_subprocess("test_other.py", "captures", "--lf", "-v")
+    again.assert_outcomes(failed=2)
+    again.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap FAILED*"])
