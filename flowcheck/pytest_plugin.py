@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from flowcheck.errors import FlowcheckError
+from flowcheck.folder_walk import FolderWalk
 from flowcheck.regress import Case, case_for_expected, compare, read_expected, run_case
 
 
@@ -36,6 +37,22 @@ class ExpectationChanged(AssertionError):
         self.changes = changes
         self.expected = expected
         self.actual = actual
+
+
+_WALK = pytest.StashKey[FolderWalk]()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A folder reached again (a link back up the tree, `ln -s .. captures/loop`; a
+    second link to one folder) is not collected again: each real folder once, as in
+    `flowcheck regress` (flowcheck/folder_walk.py). None leaves the other rules to decide."""
+    if not collection_path.is_dir():
+        return None
+    walk = config.stash.get(_WALK, None)
+    if walk is None:
+        here = config.invocation_params.dir
+        walk = config.stash[_WALK] = FolderWalk(here / arg.split("::")[0] for arg in config.args)
+    return None if walk.enters(collection_path) else True
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

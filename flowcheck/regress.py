@@ -25,6 +25,7 @@ from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import ExitStatus, FlowcheckError, InputError, UsageError
+from flowcheck.folder_walk import FolderWalk
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 _LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
@@ -195,12 +196,13 @@ def find_cases(paths: list[str]) -> list[Case]:
     without the content, a capture deleted) is a case too: run_cases reports it. Raises
     InputError for a missing path or when no capture is found."""
     captures: list[Path] = []
+    walk = FolderWalk(Path(text) for text in paths)
     for text in paths:
         path = _absolute(Path(text))
         if path.is_dir() and not is_ring(path) and not _holds_captures(path):
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
-            entries, unreadable = _tree(path)
+            entries, unreadable = _tree(path, walk)
             rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
             found = rings + [p for p in entries if is_capture_file(p)
                              and not any(ring in p.parents for ring in rings)]
@@ -222,14 +224,18 @@ def find_cases(paths: list[str]) -> list[Case]:
     return [Case(capture, _config_for(capture)) for capture in unique]
 
 
-def _tree(top: Path) -> tuple[list[Path], list[Path]]:
-    """Everything under `top` (files and folders, links to folders listed but not
-    followed, as Path.rglob), sorted; and the folders that cannot be listed (no
-    permission), which a walk would skip silently: each is a case of its own, which
+def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:
+    """Everything under `top` (files and folders, links to folders followed, each real
+    folder once: flowcheck/folder_walk.py), sorted; and the folders that cannot be listed
+    (no permission), which a walk would skip silently: each is a case of its own, which
     reading then reports."""
     entries: list[Path] = []
     unreadable: list[Path] = []
-    for folder, dirs, files in os.walk(top, onerror=lambda e: unreadable.append(Path(e.filename))):
+    if not walk.enters(top):
+        return entries, unreadable  # walked already under another given name
+    for folder, dirs, files in os.walk(top, followlinks=True,
+                                       onerror=lambda e: unreadable.append(Path(e.filename))):
+        dirs[:] = [name for name in dirs if walk.enters(Path(folder, name))]
         entries.extend(Path(folder, name) for name in dirs + files)
     return sorted(entries), sorted(unreadable)
 

@@ -200,3 +200,17 @@ def test_k_and_last_failed_select_captures(pytester: pytest.Pytester) -> None:
     again = pytester.runpytest_subprocess("test_other.py", "captures", "--lf", "-v")
     again.assert_outcomes(failed=2)
     again.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap FAILED*"])
+
+
+def test_a_link_loop_collects_each_capture_once(pytester: pytest.Pytester) -> None:
+    """`ln -s .. captures/loop` (and two links to one folder outside): each real folder is
+    collected once, as `flowcheck regress` walks it (trial 10: the captures 40 times, until
+    the path was too long)."""
+    from tests.test_regress import _linked_tree
+
+    _linked_tree(pytester.path)
+    result = pytester.runpytest_subprocess("captures", "--collect-only", "-q")
+    ids = sorted(line for line in result.stdout.lines if "::" in line)
+    assert ids == ["captures/ring::ring", "captures/shared1/v4-backup::v4-backup.pcap",
+                   "captures/sub/x::x.pcap", "captures/v3-backup::v3-backup.pcap",
+                   "captures/v4-backup::v4-backup.pcap"]

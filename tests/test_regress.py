@@ -339,3 +339,40 @@ def test_update_of_a_folder_writes_the_first_expectation_of_a_ring_inside_it(
     assert written == json.loads((CAPTURES / "lab-ring.expected.json").read_text())
     assert run(["regress", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "3 unchanged, 0 changed"
+
+
+def _linked_tree(top: Path) -> Path:
+    """captures/ with two cases, a subfolder case, a ring, and links: `loop -> ..` (back
+    up the tree), `alias -> ring` (a folder inside it), `shared1` and `shared2` both to a
+    folder outside it holding one case."""
+    folder = top / "captures"
+    (folder / "sub").mkdir(parents=True)
+    _two_cases(folder)
+    for suffix in (".pcap", ".expected.json"):
+        shutil.copy(CAPTURES / "ndmjob" / f"v4-backup{suffix}", folder / "sub" / f"x{suffix}")
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", folder / "sub" / "flowcheck.toml")
+    shutil.copytree(CAPTURES / "lab-ring", folder / "ring")
+    shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "ring.expected.json")
+    (top / "shared").mkdir()
+    _two_cases(top / "shared")
+    (top / "shared" / "v3-backup.pcap").unlink()
+    (top / "shared" / "v3-backup.expected.json").unlink()
+    (folder / "loop").symlink_to("..")
+    (folder / "alias").symlink_to("ring")
+    (folder / "shared1").symlink_to("../shared")
+    (folder / "shared2").symlink_to("../shared")
+    return folder
+
+
+def test_links_to_folders_are_followed_each_real_folder_once(tmp_path: Path) -> None:
+    """`ln -s .. captures/loop` is not walked round and round, a link to a ring inside the
+    folder is not a second case of it (trial 10: `alias`, a new ring, CHANGED), and a link
+    to a folder outside is walked once, however many links lead there (trial 10: never)."""
+    folder = _linked_tree(tmp_path)
+    names = [str(case.capture.relative_to(folder)) for case in find_cases([str(folder)])]
+    assert names == ["ring", "shared1/v4-backup.pcap", "sub/x.pcap", "v3-backup.pcap",
+                     "v4-backup.pcap"]
+    assert run(["regress", str(folder)]) == 0
+    # The folder named through a link to it, and again by its own name: once.
+    (tmp_path / "link").symlink_to("captures")
+    assert len(find_cases([str(tmp_path / "link"), str(folder)])) == 5
