@@ -26,7 +26,15 @@ import pytest
 
 from flowcheck.errors import FlowcheckError
 from flowcheck.folder_walk import FolderWalk
-from flowcheck.regress import Case, case_for_expected, compare, read_expected, run_case
+from flowcheck.regress import (
+    Case,
+    case_for_expected,
+    compare,
+    holds_one_ring,
+    is_ring,
+    read_expected,
+    run_case,
+)
 
 
 class ExpectationChanged(AssertionError):
@@ -61,6 +69,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     case = case_for_expected(file_path)
     if case is None:
         return None  # an expected result whose capture is gone: not ours to judge
+    if _in_ring(file_path.parent):
+        return None  # a ring's part, judged in its set (as `flowcheck regress` does)
     stem = file_path.name.removesuffix(".expected.json")
     folder = parent.nodeid  # "." for the rootdir
     return ExpectationFile.from_parent(parent, path=file_path, case=case, name=file_path.name,
@@ -117,6 +127,16 @@ class CaptureItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"flowcheck capture {self.case.capture.name}"
+
+
+def _in_ring(folder: Path) -> bool:
+    """Whether `folder` is itself a ring case: its expected result beside it, or one
+    dumpcap ring's parts alone in it (an expectation of one part, left by an older
+    `regress --update`, is not a case)."""
+    try:
+        return is_ring(folder) or holds_one_ring(folder)
+    except OSError:
+        return False  # pytest reports a folder it cannot list
 
 
 def _shown(path: Path) -> str:

@@ -6,7 +6,9 @@ directory's `flowcheck.toml`, else the defaults), and `NAME.expected.json`, the 
 summary: verdict, finding codes with counts, and per session its kind, step statuses and
 data connection count. A file without a capture suffix is a case only when it is a
 capture (pcap or pcapng magic, gzipped or not) with `NAME.expected.json` or `NAME.toml`
-beside it, NAME its whole name: a folder's README or LICENSE stays out. `--update`
+beside it, NAME its whole name: a folder's README or LICENSE stays out. A folder of one
+ring's parts (tcpdump `ring.pcap0`, ...; dumpcap `ring_00001_YYYYMMDDhhmmss.pcap`, ...
+alone in it) is one case, `NAME.expected.json` beside the folder. `--update`
 rewrites the summaries (Zeek's btest baselines: by a flag, never by hand), and the diff
 is reviewed.
 """
@@ -199,7 +201,7 @@ def find_cases(paths: list[str]) -> list[Case]:
     walk = FolderWalk(Path(text) for text in paths)
     for text in paths:
         path = _absolute(Path(text))
-        if path.is_dir() and not is_ring(path) and not _holds_captures(path):
+        if path.is_dir() and not is_ring(path) and holds_one_ring(path):
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
             entries, unreadable = _tree(path, walk)
@@ -252,21 +254,35 @@ def _missing_capture(expected: Path) -> Path:
 
 def _new_ring(directory: Path, top: Path) -> bool:
     """A ring-buffer folder under `top` without its expected result yet (`--update`
-    writes its first): no subfolder and no capture file by name, but files that are
-    captures by their magic (ring.pcap0, ring.pcap1, ...). Hidden folders are not
-    (.git/lfs/objects holds capture contents under hash names)."""
+    writes its first): one ring by its content (holds_one_ring) with files that are
+    captures by their magic. Hidden folders are not (.git/lfs/objects holds capture
+    contents under hash names)."""
     if any(part.startswith(".") for part in directory.relative_to(top).parts):
         return False
     try:
-        if not directory.is_dir() or _holds_captures(directory):
+        if not directory.is_dir() or not holds_one_ring(directory):
             return False
         return any(p.is_file() and _has_capture_magic(p) for p in directory.iterdir())
     except OSError:
         return False  # a folder that cannot be read is a case of its own (_tree)
 
 
-def _holds_captures(directory: Path) -> bool:
-    return any(p.is_dir() or is_capture_file(p) for p in directory.iterdir())
+def holds_one_ring(directory: Path) -> bool:
+    """Whether `directory` is one capture set by its content: no subfolder, and either no
+    capture file by name (tcpdump -C/-W parts `ring.pcap0`, `ring.pcap1`, ...) or two or
+    more that are all parts of one dumpcap ring (dumpcap/tshark -b, editcap -c:
+    `ring_00001_20261201120000.pcap`, `ring_00002_...`; flowcheck/sources/ring.py). Parts
+    beside other captures are cases of their own. Raises OSError when it cannot be listed."""
+    from flowcheck.sources.ring import dumpcap_ring  # numpy: not at the plugin's load
+
+    named: list[str] = []
+    for path in directory.iterdir():
+        if path.is_dir():
+            return False
+        if is_capture_file(path):
+            named.append(path.name)
+    rings = {dumpcap_ring(name) for name in named}
+    return not named or len(named) >= 2 and len(rings) == 1 and None not in rings
 
 
 def summarize(document: dict) -> dict:

@@ -214,3 +214,20 @@ def test_a_link_loop_collects_each_capture_once(pytester: pytest.Pytester) -> No
     assert ids == ["captures/ring::ring", "captures/shared1/v4-backup::v4-backup.pcap",
                    "captures/sub/x::x.pcap", "captures/v3-backup::v3-backup.pcap",
                    "captures/v4-backup::v4-backup.pcap"]
+
+
+def test_a_dumpcap_ring_folder_is_one_item(pytester: pytest.Pytester) -> None:
+    """ring/ with one dumpcap ring's parts and ring.expected.json beside it is one item;
+    an expectation of one part inside it (an older `regress --update`) is not an item
+    (trial 10: an item per part)."""
+    from tests.test_regress import _dumpcap_ring
+
+    folder = _repository(pytester)
+    parts = _dumpcap_ring(folder / "ring")
+    expected = folder / "v4-backup.expected.json"
+    shutil.copy(expected, folder / "ring.expected.json")
+    for part in parts:
+        shutil.copy(expected, part.with_suffix(".expected.json"))
+    result = pytester.runpytest_subprocess("captures", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*captures/ring::ring PASSED*"])

@@ -376,3 +376,54 @@ def test_links_to_folders_are_followed_each_real_folder_once(tmp_path: Path) -> 
     # The folder named through a link to it, and again by its own name: once.
     (tmp_path / "link").symlink_to("captures")
     assert len(find_cases([str(tmp_path / "link"), str(folder)])) == 5
+
+
+def _dumpcap_ring(folder: Path) -> list[Path]:
+    """v4-backup cut into three parts named as dumpcap -b / editcap -c name a ring
+    (ring_00000_YYYYMMDDhhmmss.pcap, ...), in `folder`."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["editcap", "-c", "1000", str(CAPTURES / "ndmjob" / "v4-backup.pcap"),
+                    str(folder / "ring.pcap")], check=True, capture_output=True)
+    parts = sorted(folder.glob("ring_*.pcap"))
+    assert len(parts) == 3
+    return parts
+
+
+def test_a_folder_of_one_dumpcap_rings_parts_is_one_case(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ring/ holding ring_00000_....pcap .. ring_00002_....pcap alone is one ring case,
+    as a tcpdump ring folder is (trial 10: a case per part, each --update writing its
+    own expectation); named on its own it is one case too."""
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.pcap", tmp_path / "v4-backup.pcap")
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json",
+                tmp_path / "v4-backup.expected.json")
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", tmp_path / "flowcheck.toml")
+    parts = _dumpcap_ring(tmp_path / "ring")
+    assert [c.capture.name for c in find_cases([str(tmp_path)])] == ["ring", "v4-backup.pcap"]
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    written = json.loads((tmp_path / "ring.expected.json").read_text())
+    assert written == json.loads((tmp_path / "v4-backup.expected.json").read_text())
+    assert not list((tmp_path / "ring").glob("*.expected.json"))
+    # An expectation of one part (an older --update's) is not a case of its own.
+    shutil.copy(tmp_path / "ring.expected.json", parts[0].with_suffix(".expected.json"))
+    capsys.readouterr()
+    assert run(["regress", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 unchanged, 0 changed"
+    (case,) = find_cases([str(tmp_path / "ring")])
+    assert case.capture == tmp_path / "ring"
+
+
+def test_dumpcap_ring_parts_beside_other_captures_are_cases_of_their_own(
+        tmp_path: Path) -> None:
+    """A ring's parts make their folder one case only when they are its only captures:
+    beside another capture, or a single part, each file is a case."""
+    _two_cases(tmp_path)
+    parts = _dumpcap_ring(tmp_path)
+    names = [c.capture.name for c in find_cases([str(tmp_path)])]
+    assert names == [p.name for p in parts] + ["v3-backup.pcap", "v4-backup.pcap"]
+    single = tmp_path / "single"
+    single.mkdir()
+    parts[0].rename(single / parts[0].name)
+    assert find_cases([str(single)])[0].capture == single / parts[0].name
