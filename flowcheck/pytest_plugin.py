@@ -33,6 +33,7 @@ from flowcheck.regress import (
     holds_one_ring,
     is_ring,
     read_expected,
+    reviewed,
     run_case,
 )
 
@@ -118,7 +119,7 @@ class CaptureItem(pytest.Item):
         lines += [f"  {change}" for change in error.changes]
         lines.append("")
         lines += difflib.unified_diff(
-            _pretty(error.expected), _pretty(error.actual),
+            _pretty(reviewed(error.expected)), _pretty(error.actual),
             fromfile=f"expected ({self.case.expected_path.name})", tofile="actual",
             lineterm="")
         lines += ["", f"If the change is right: flowcheck regress --update {capture}"

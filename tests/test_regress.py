@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck import __version__
 from flowcheck.cli.main import run
-from flowcheck.regress import find_cases
+from flowcheck.regress import find_cases, reviewed
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 CASES = find_cases([str(CAPTURES)])
@@ -336,7 +337,7 @@ def test_update_of_a_folder_writes_the_first_expectation_of_a_ring_inside_it(
     assert out.splitlines()[-1] == "2 unchanged, 1 changed"
     assert run(["regress", str(tmp_path), "--update"]) == 0
     written = json.loads((tmp_path / "ring.expected.json").read_text())
-    assert written == json.loads((CAPTURES / "lab-ring.expected.json").read_text())
+    assert reviewed(written) == json.loads((CAPTURES / "lab-ring.expected.json").read_text())
     assert run(["regress", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "3 unchanged, 0 changed"
 
@@ -404,7 +405,7 @@ def test_a_folder_of_one_dumpcap_rings_parts_is_one_case(
     assert [c.capture.name for c in find_cases([str(tmp_path)])] == ["ring", "v4-backup.pcap"]
     assert run(["regress", str(tmp_path), "--update"]) == 0
     written = json.loads((tmp_path / "ring.expected.json").read_text())
-    assert written == json.loads((tmp_path / "v4-backup.expected.json").read_text())
+    assert reviewed(written) == json.loads((tmp_path / "v4-backup.expected.json").read_text())
     assert not list((tmp_path / "ring").glob("*.expected.json"))
     # An expectation of one part (an older --update's) is not a case of its own.
     shutil.copy(tmp_path / "ring.expected.json", parts[0].with_suffix(".expected.json"))
@@ -427,3 +428,24 @@ def test_dumpcap_ring_parts_beside_other_captures_are_cases_of_their_own(
     single.mkdir()
     parts[0].rename(single / parts[0].name)
     assert find_cases([str(single)])[0].capture == single / parts[0].name
+
+
+def test_update_records_the_flowcheck_version_and_comparing_skips_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--update writes `flowcheck_version` first in the expected result; a file written by
+    another version, or without the key (an older flowcheck's, as in captures/), is
+    compared on the reviewed summary alone."""
+    _two_cases(tmp_path)
+    expected = tmp_path / "v4-backup.expected.json"
+    assert "flowcheck_version" not in json.loads(expected.read_text())
+    assert run(["regress", str(tmp_path)]) == 0
+    expected.write_text(expected.read_text().replace('"pass"', '"fail"'))
+    assert run(["regress", str(tmp_path), "--update"]) == 0
+    written = json.loads(expected.read_text())
+    assert next(iter(written.items())) == ("flowcheck_version", __version__)
+    assert json.loads((tmp_path / "v3-backup.expected.json").read_text()).get(
+        "flowcheck_version") is None  # unchanged: not rewritten
+    expected.write_text(json.dumps({**written, "flowcheck_version": "0.0.1"}, indent=2))
+    capsys.readouterr()
+    assert run(["regress", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 unchanged, 0 changed"

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from flowcheck import __version__
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -36,7 +38,10 @@ class CaseOutcome(Protocol):
 
 
 def write_expected(path: Path, summary: dict) -> None:
-    path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """`NAME.expected.json`: the summary, after `flowcheck_version`, the version that
+    wrote it (for the reviewer of a diff; comparing skips it, flowcheck.regress)."""
+    document = {"flowcheck_version": __version__, **summary}
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def shown_path(path: Path) -> Path:
