@@ -449,3 +449,79 @@ def test_update_records_the_flowcheck_version_and_comparing_skips_it(
     capsys.readouterr()
     assert run(["regress", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "2 unchanged, 0 changed"
+
+
+def test_format_json_is_one_document_with_each_case_and_the_totals(tmp_path: Path) -> None:
+    """`--format json`: one JSON document on standard output (each case's path, status,
+    verdict, changes, error, seconds; the totals), the lines on standard error, the exit
+    code as without it."""
+    import subprocess
+    import sys
+
+    _two_cases(tmp_path)
+    changed = tmp_path / "v3-backup.expected.json"
+    changed.write_text(changed.read_text().replace('"pass"', '"fail"'))
+    shutil.copy(CAPTURES / "ndmjob" / "v4-backup.expected.json", tmp_path / "gone.expected.json")
+
+    def regress(*flags: str) -> tuple[int, dict, str]:
+        done = subprocess.run([sys.executable, "-m", "flowcheck", "regress", ".", *flags],
+                              capture_output=True, text=True, check=False, cwd=tmp_path)
+        return done.returncode, json.loads(done.stdout), done.stderr
+
+    code, document, err = regress("--format", "json")
+    assert code == 3 and "ok v4-backup.pcap" in err and "could not be judged" in err
+    assert document["flowcheck"] == __version__ and document["interrupted"] is False
+    by_path = {case["path"]: case for case in document["cases"]}
+    assert sorted(by_path) == ["gone", "v3-backup.pcap", "v4-backup.pcap"]
+    assert by_path["v4-backup.pcap"] == {
+        "path": "v4-backup.pcap", "expected": "v4-backup.expected.json", "status": "ok",
+        "verdict": "pass", "changes": [], "error": None,
+        "seconds": by_path["v4-backup.pcap"]["seconds"]}
+    assert by_path["v3-backup.pcap"]["status"] == "changed"
+    assert by_path["v3-backup.pcap"]["changes"] == ['verdict: expected "fail", got "pass"']
+    assert by_path["gone"]["status"] == "error" and by_path["gone"]["verdict"] is None
+    assert "no capture beside it" in by_path["gone"]["error"]
+    totals = document["totals"]
+    assert {k: totals[k] for k in ("cases", "ok", "changed", "updated", "error")} == {
+        "cases": 3, "ok": 1, "changed": 1, "updated": 0, "error": 1}
+    assert totals["seconds"] >= 0 and all(c["seconds"] >= 0 for c in document["cases"])
+    (tmp_path / "gone.expected.json").unlink()
+    code, document, _ = regress("--format", "json", "--update")
+    assert code == 0
+    assert [c["status"] for c in document["cases"]] == ["updated", "ok"]
+    assert document["cases"][0]["changes"] == ['verdict: expected "fail", got "pass"']
+    code, document, _ = regress("--format", "json")
+    assert code == 0 and document["totals"]["ok"] == 2
+
+
+def test_format_json_and_junit_to_standard_output_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cases(tmp_path)
+    assert run(["regress", str(tmp_path), "--format", "json", "--junit", "-"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--junit - and --format json both write to standard output" in captured.err
+
+
+def test_an_interrupted_json_run_says_so_with_the_cases_judged(tmp_path: Path) -> None:
+    """SIGTERM (a CI job's timeout) after the first case: the document holds the cases
+    judged by then and `"interrupted": true`, exit 130."""
+    import subprocess
+    import sys
+
+    for number in range(40):
+        for suffix in (".pcap", ".expected.json"):
+            shutil.copy(CAPTURES / "ndmjob" / f"v4-three-resources{suffix}",
+                        tmp_path / f"case{number:02}{suffix}")
+    shutil.copy(CAPTURES / "ndmjob" / "flowcheck.toml", tmp_path / "flowcheck.toml")
+    process = subprocess.Popen([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
+                                "--format", "json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("ok ")
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    document = json.loads(out)
+    assert document["interrupted"] is True
+    assert 1 <= document["totals"]["cases"] == len(document["cases"]) < 40

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 class _Case(Protocol):
     @property
     def capture(self) -> Path: ...
+    @property
+    def expected_path(self) -> Path: ...
 
 
 class CaseOutcome(Protocol):
@@ -78,6 +80,39 @@ def render_summary(results: list[CaseOutcome], console: Console) -> None:
     summary = f"{len(results) - changed - updated - errors} unchanged, {changed} changed"
     console.print(summary + (f", {updated} updated" if updated else "")
                   + (f", {errors} could not be judged" if errors else ""))
+
+
+def status_of(result: CaseOutcome) -> str:
+    """`error` (could not be judged), `updated` (its expected result rewritten),
+    `changed`, or `ok`."""
+    if result.error is not None:
+        return "error"
+    if result.updated:
+        return "updated"
+    return "changed" if result.changed else "ok"
+
+
+STATUSES = ("ok", "changed", "updated", "error")
+
+
+def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -> dict:
+    """`regress --format json` (docs/json.md): each case in the order judged, with its
+    path as the lines show it, status, verdict, changes, error and seconds; the totals;
+    and whether the run was interrupted (Ctrl-C, SIGTERM) before every case was judged."""
+    cases = [{
+        "path": str(shown_path(r.case.capture)),
+        "expected": str(shown_path(r.case.expected_path)),
+        "status": status_of(r),
+        "verdict": r.actual.get("verdict") if r.error is None else None,
+        "changes": list(r.changes) if r.error is None else [],
+        "error": r.error,
+        "seconds": round(r.seconds, 3),
+    } for r in results]
+    totals: dict[str, int | float] = {"cases": len(cases)}
+    totals.update((status, sum(c["status"] == status for c in cases)) for status in STATUSES)
+    totals["seconds"] = round(sum(r.seconds for r in results), 3)
+    return {"flowcheck": __version__, "cases": cases, "totals": totals,
+            "interrupted": interrupted}
 
 
 def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
