@@ -6,7 +6,9 @@ directory's `flowcheck.toml`, else the defaults), and `NAME.expected.json`, the 
 summary: verdict, finding codes with counts, and per session its kind, step statuses and
 data connection count. A file without a capture suffix is a case only when it is a
 capture (pcap or pcapng magic, gzipped or not) with `NAME.expected.json` or `NAME.toml`
-beside it, NAME its whole name: a folder's README or LICENSE stays out. `--update`
+beside it, NAME its whole name: a folder's README or LICENSE stays out. A folder of one
+ring's parts (tcpdump `ring.pcap0`, ...; dumpcap `ring_00001_YYYYMMDDhhmmss.pcap`, ...
+alone in it) is one case, `NAME.expected.json` beside the folder. `--update`
 rewrites the summaries (Zeek's btest baselines: by a flag, never by hand), and the diff
 is reviewed.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import ExitStatus, FlowcheckError, InputError, UsageError
+from flowcheck.folder_walk import FolderWalk
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 _LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
@@ -195,12 +198,13 @@ def find_cases(paths: list[str]) -> list[Case]:
     without the content, a capture deleted) is a case too: run_cases reports it. Raises
     InputError for a missing path or when no capture is found."""
     captures: list[Path] = []
+    walk = FolderWalk(Path(text) for text in paths)
     for text in paths:
         path = _absolute(Path(text))
-        if path.is_dir() and not is_ring(path) and not _holds_captures(path):
+        if path.is_dir() and not is_ring(path) and holds_one_ring(path):
             captures.append(path)  # named on its own, it is one capture set (a ring)
         elif path.is_dir() and not is_ring(path):
-            entries, unreadable = _tree(path)
+            entries, unreadable = _tree(path, walk)
             rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
             found = rings + [p for p in entries if is_capture_file(p)
                              and not any(ring in p.parents for ring in rings)]
@@ -222,14 +226,18 @@ def find_cases(paths: list[str]) -> list[Case]:
     return [Case(capture, _config_for(capture)) for capture in unique]
 
 
-def _tree(top: Path) -> tuple[list[Path], list[Path]]:
-    """Everything under `top` (files and folders, links to folders listed but not
-    followed, as Path.rglob), sorted; and the folders that cannot be listed (no
-    permission), which a walk would skip silently: each is a case of its own, which
+def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:
+    """Everything under `top` (files and folders, links to folders followed, each real
+    folder once: flowcheck/folder_walk.py), sorted; and the folders that cannot be listed
+    (no permission), which a walk would skip silently: each is a case of its own, which
     reading then reports."""
     entries: list[Path] = []
     unreadable: list[Path] = []
-    for folder, dirs, files in os.walk(top, onerror=lambda e: unreadable.append(Path(e.filename))):
+    if not walk.enters(top):
+        return entries, unreadable  # walked already under another given name
+    for folder, dirs, files in os.walk(top, followlinks=True,
+                                       onerror=lambda e: unreadable.append(Path(e.filename))):
+        dirs[:] = [name for name in dirs if walk.enters(Path(folder, name))]
         entries.extend(Path(folder, name) for name in dirs + files)
     return sorted(entries), sorted(unreadable)
 
@@ -246,21 +254,35 @@ def _missing_capture(expected: Path) -> Path:
 
 def _new_ring(directory: Path, top: Path) -> bool:
     """A ring-buffer folder under `top` without its expected result yet (`--update`
-    writes its first): no subfolder and no capture file by name, but files that are
-    captures by their magic (ring.pcap0, ring.pcap1, ...). Hidden folders are not
-    (.git/lfs/objects holds capture contents under hash names)."""
+    writes its first): one ring by its content (holds_one_ring) with files that are
+    captures by their magic. Hidden folders are not (.git/lfs/objects holds capture
+    contents under hash names)."""
     if any(part.startswith(".") for part in directory.relative_to(top).parts):
         return False
     try:
-        if not directory.is_dir() or _holds_captures(directory):
+        if not directory.is_dir() or not holds_one_ring(directory):
             return False
         return any(p.is_file() and _has_capture_magic(p) for p in directory.iterdir())
     except OSError:
         return False  # a folder that cannot be read is a case of its own (_tree)
 
 
-def _holds_captures(directory: Path) -> bool:
-    return any(p.is_dir() or is_capture_file(p) for p in directory.iterdir())
+def holds_one_ring(directory: Path) -> bool:
+    """Whether `directory` is one capture set by its content: no subfolder, and either no
+    capture file by name (tcpdump -C/-W parts `ring.pcap0`, `ring.pcap1`, ...) or two or
+    more that are all parts of one dumpcap ring (dumpcap/tshark -b, editcap -c:
+    `ring_00001_20261201120000.pcap`, `ring_00002_...`; flowcheck/sources/ring.py). Parts
+    beside other captures are cases of their own. Raises OSError when it cannot be listed."""
+    from flowcheck.sources.ring import dumpcap_ring  # numpy: not at the plugin's load
+
+    named: list[str] = []
+    for path in directory.iterdir():
+        if path.is_dir():
+            return False
+        if is_capture_file(path):
+            named.append(path.name)
+    rings = {dumpcap_ring(name) for name in named}
+    return not named or len(named) >= 2 and len(rings) == 1 and None not in rings
 
 
 def summarize(document: dict) -> dict:
@@ -282,8 +304,21 @@ def summarize(document: dict) -> dict:
     }
 
 
+# Keys of an expected result that record how it was written, not what was reviewed:
+# `--update` writes them, comparing skips them (a file without them compares the same).
+NOT_COMPARED = ("flowcheck_version",)
+
+
+def reviewed(expected: dict) -> dict:
+    """The reviewed summary of an expected result: without the keys NOT_COMPARED."""
+    return {key: value for key, value in expected.items() if key not in NOT_COMPARED}
+
+
 def compare(expected: dict, actual: dict) -> list[str]:
+    """One line per key of the summary that differs, `KEY: expected X, got Y` (JSON
+    values), keys sorted; the keys NOT_COMPARED are skipped."""
     changes = []
+    expected = reviewed(expected)
     for key in sorted(set(expected) | set(actual)):
         if expected.get(key) != actual.get(key):
             changes.append(f"{key}: expected {json.dumps(expected.get(key))}, "

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.options import Format, OutputFormat
+from flowcheck.errors import UsageError
+
 if TYPE_CHECKING:
     from flowcheck.regress import CaseResult
 
@@ -25,17 +28,22 @@ def regress(
         "--junit", metavar="FILE", dir_okay=False,
         help="Write a JUnit XML report ('-': to standard output, the lines to standard "
              "error).")] = None,
+    output: Format = OutputFormat.table,
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
     from flowcheck.cli.output import make_console
     from flowcheck.regress import CaseResult, exit_status, find_cases, run_cases
     from flowcheck.report.regress import render_result, render_summary
 
-    cases = find_cases(paths or ["captures"])
+    as_json = output is OutputFormat.json
     to_stdout = junit is not None and str(junit) == "-"
-    # With the JUnit on standard output, the lines go to standard error: a CI log still
-    # shows progress, and `> report.xml` holds XML alone.
-    console = make_console(stderr=to_stdout)
+    if as_json and to_stdout:
+        raise UsageError("--junit - and --format json both write to standard output: "
+                         "give --junit a file")
+    cases = find_cases(paths or ["captures"])
+    # With the JUnit or JSON on standard output, the lines go to standard error: a CI log
+    # still shows progress, and `> report.xml` holds XML alone.
+    console = make_console(stderr=to_stdout or as_json)
     done: list[CaseResult] = []
 
     def each(result: CaseResult) -> None:
@@ -47,12 +55,26 @@ def regress(
             run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM (a CI job cancelled, its timeout): the cases judged so far
-        # still reach the report; exit 130 for both (cli/main.py).
+        # still reach the reports; exit 130 for both (cli/main.py).
         _write_junit(done, junit)
+        if as_json:
+            _write_document(done, interrupted=True)
         raise
     render_summary(done, console)
     _write_junit(done, junit)
+    if as_json:
+        _write_document(done, interrupted=False)
     return exit_status(done)
+
+
+def _write_document(done: list["CaseResult"], *, interrupted: bool) -> None:
+    """The run as one JSON document on standard output (docs/json.md)."""
+    from flowcheck.cli.output import report_output
+    from flowcheck.report.json_doc import write_json
+    from flowcheck.report.regress import regress_document
+
+    with report_output():  # a reader that left (`| head`) keeps the run's exit code
+        write_json(regress_document(done, interrupted=interrupted), sys.stdout)
 
 
 def _write_junit(done: list["CaseResult"], junit: Path | None) -> None:

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from flowcheck import __version__
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
 class _Case(Protocol):
     @property
     def capture(self) -> Path: ...
+    @property
+    def expected_path(self) -> Path: ...
 
 
 class CaseOutcome(Protocol):
@@ -36,7 +40,10 @@ class CaseOutcome(Protocol):
 
 
 def write_expected(path: Path, summary: dict) -> None:
-    path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """`NAME.expected.json`: the summary, after `flowcheck_version`, the version that
+    wrote it (for the reviewer of a diff; comparing skips it, flowcheck.regress)."""
+    document = {"flowcheck_version": __version__, **summary}
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def shown_path(path: Path) -> Path:
@@ -73,6 +80,39 @@ def render_summary(results: list[CaseOutcome], console: Console) -> None:
     summary = f"{len(results) - changed - updated - errors} unchanged, {changed} changed"
     console.print(summary + (f", {updated} updated" if updated else "")
                   + (f", {errors} could not be judged" if errors else ""))
+
+
+def status_of(result: CaseOutcome) -> str:
+    """`error` (could not be judged), `updated` (its expected result rewritten),
+    `changed`, or `ok`."""
+    if result.error is not None:
+        return "error"
+    if result.updated:
+        return "updated"
+    return "changed" if result.changed else "ok"
+
+
+STATUSES = ("ok", "changed", "updated", "error")
+
+
+def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -> dict:
+    """`regress --format json` (docs/json.md): each case in the order judged, with its
+    path as the lines show it, status, verdict, changes, error and seconds; the totals;
+    and whether the run was interrupted (Ctrl-C, SIGTERM) before every case was judged."""
+    cases = [{
+        "path": str(shown_path(r.case.capture)),
+        "expected": str(shown_path(r.case.expected_path)),
+        "status": status_of(r),
+        "verdict": r.actual.get("verdict") if r.error is None else None,
+        "changes": list(r.changes) if r.error is None else [],
+        "error": r.error,
+        "seconds": round(r.seconds, 3),
+    } for r in results]
+    totals: dict[str, int | float] = {"cases": len(cases)}
+    totals.update((status, sum(c["status"] == status for c in cases)) for status in STATUSES)
+    totals["seconds"] = round(sum(r.seconds for r in results), 3)
+    return {"flowcheck": __version__, "cases": cases, "totals": totals,
+            "interrupted": interrupted}
 
 
 def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:

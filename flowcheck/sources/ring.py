@@ -22,6 +22,15 @@ _DUMPCAP = re.compile(r"^(?P<prefix>.*_)(?P<n>\d{5,})_\d{14}(?P<ext>\..*)?$")
 _TCPDUMP = re.compile(r"^(?P<prefix>.*\.(?:pcap|pcapng|cap|dmp))(?P<n>\d*)$")
 
 
+def dumpcap_ring(name: str) -> tuple[str, str] | None:
+    """(prefix, extension) shared by the parts of one dumpcap/tshark -b or editcap -c
+    ring, from a part's file name (`ring_00002_20261201120000.pcap[.gz]` -> ("ring_",
+    ".pcap")); None for a name without that numbering."""
+    if m := _DUMPCAP.match(name.removesuffix(".gz")):
+        return m["prefix"], m["ext"] or ""
+    return None
+
+
 def _ring_number(path: str) -> tuple[tuple[str, str, str], int] | None:
     """(pattern key, file number) of a ring file's name, None for another name."""
     pure = PurePath(path)
