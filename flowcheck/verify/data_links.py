@@ -32,7 +32,7 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
-from flowcheck.verify.ranges import check_ports
+from flowcheck.verify.ranges import check_ports, outside_range_words
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -121,7 +121,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered":
-        words, fix = elsewhere(ctx, session, first, rule) or ("", f"{capitalised(rule)}.")
+        outside = outside_range_words(ctx, session, first, "drops")
+        words, fix = (elsewhere(ctx, session, first, rule)
+                      or (outside and (outside[0], f"{outside[1]}{rule}."))
+                      or ("", f"{capitalised(rule)}."))
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: "
@@ -130,10 +133,13 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":
+        outside = outside_range_words(ctx, session, first, "rejects")
+        fix = data_refused_fix(ctx, first, session)
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.{unseen_syn_words(ctx, attempts)}",
-                data_refused_fix(ctx, first, session),
+                f"{refusal_causes(first)}.{outside[0] if outside else ''}"
+                f"{unseen_syn_words(ctx, attempts)}",
+                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=first, frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

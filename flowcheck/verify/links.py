@@ -34,7 +34,12 @@ from flowcheck.verify.opening import (
     handshake_incomplete,
     silence,
 )
-from flowcheck.verify.ranges import check_backup_network, check_ports, translated_host
+from flowcheck.verify.ranges import (
+    check_backup_network,
+    check_ports,
+    outside_range_words,
+    translated_host,
+)
 
 
 def check_links(ctx: Context) -> None:
@@ -139,16 +144,21 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
+        outside = outside_range_words(ctx, session, conn, "drops")
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                f"2) and never got an answer: {silence(ctx, conn)}.",
-                f"{capitalised(rule)}.", session=session, conn=conn, cause="callback")
+                f"2) and never got an answer: {silence(ctx, conn)}."
+                f"{outside[0] if outside else ''}",
+                f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.",
+                session=session, conn=conn, cause="callback")
     elif outcome == "refused":
+        outside = outside_range_words(ctx, session, conn, "rejects")
+        fix = callback_refused_fix(ctx, conn, session)
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
-                f"{unseen_syn_words(ctx, [conn])}",
-                callback_refused_fix(ctx, conn, session), session=session, conn=conn,
-                cause="callback")
+                f"{outside[0] if outside else ''}{unseen_syn_words(ctx, [conn])}",
+                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
+                session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")
