@@ -84,16 +84,42 @@ def check_data(ctx: Context, session: Session) -> None:
         if len(wrong) == len(group):
             report_mismatch(ctx, session, wrong[0], [])
             continue
+        connector, side = _connector(session, first.listener)
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
                 "for the data connection, but no connection ever tried it: the side that "
                 "should connect could not (for example it could not bind a port because the "
-                "port was in use on its side).",
+                f"port was in use on its side){_dropped_before(connector)}.",
                 f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                 "are free on both hosts and the ranges hold enough ports for all resources; "
                 "look for the job's \"Communication Failure has occurred between the Job "
-                "Engine and Remote Agent\" error.",
+                f"Engine and Remote Agent\" error. {_between_fix(ctx, connector, where, side)}",
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+
+
+def _connector(session: Session, listener: str) -> tuple[str, str]:
+    """(words for the side told to connect, the range of the listener's side): the agent
+    connects to the mover ("mover"), the media server to the data service ("data")."""
+    if listener == "mover":
+        return f"the agent {session.remote_agent}", "media"
+    return f"the media server {session.media_server}", "agent"
+
+
+def _dropped_before(connector: str) -> str:
+    """The other reading of an announcement no captured connection tried: a capture on
+    the listener cannot see SYNs dropped on the way to it."""
+    return (f", or {connector} did try and its SYNs were dropped before they reached the "
+            "capture point: seen from the listener's side, a firewall or NAT between the "
+            "hosts that drops the connection looks the same (a capture on the connecting "
+            "side shows which)")
+
+
+def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
+    """The fix for SYNs dropped on the way (_dropped_before)."""
+    return (f"If a capture on {connector} shows its SYNs to {where}, a firewall or NAT "
+            f"between the hosts drops them: allow TCP to {where} on every firewall on the "
+            f"way (its rule: {ctx.ranges(side)}), and through a NAT make the announced address "
+            "reachable from the connecting side (NDMP-aware translation, or no NAT).")
 
 
 def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
@@ -178,7 +204,12 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     f"the capture's snap length), but no connection between "
                     f"{session.media_server} and {session.remote_agent} followed: the side "
                     "that should connect could not (for example it could not bind a port "
-                    "because the port was in use on its side).",
+                    "because the port was in use on its side), or its SYNs were dropped "
+                    "before they reached the capture point: seen from the listener's side, a "
+                    "firewall or NAT between the hosts that drops the connection looks the "
+                    "same (a capture on the connecting side shows which).",
                     f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint.",
+                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint. If "
+                    "a capture on the connecting side shows SYNs to it, allow them on every "
+                    "firewall or NAT between the hosts.",
                     session=session, frames=[frame], cause="data")
