@@ -174,11 +174,12 @@ _BACK = {"outbound on the media server and inbound on the agent":
 
 
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
-               answer: bool = False) -> str:
+               answer: bool = False, between: bool = False) -> str:
     """The firewall rule that lets this connection through, named from the media server,
     "and its return traffic"; answer: that second rule spelt out, ports and all (when the
-    capture cannot tell which way was lost). A responder port outside its side's range is
-    named alone: the rule for the range would not let it through."""
+    capture cannot tell which way was lost); between: both rules also on any firewall
+    between the hosts (a drop the capture cannot place). A responder port outside its
+    side's range is named alone: the rule for the range would not let it through."""
     media, agent = conn_sides(conn, session) if session else (None, None)
     responder = (conn.resp_h, conn.resp_p)
     ports: str | None
@@ -197,6 +198,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     else:
         ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
     back_where = _BACK.get(where, where)
+    if between and not where.endswith("between them"):
+        where += " and on any firewall between the hosts"
+        back_where += " and on any firewall between the hosts"
     back = (f"TCP from {conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port "
             f"{conn.orig_p} {back_where} (the SYN-ACK's way: established "
             "connections)" if answer else "its return traffic")

@@ -31,7 +31,7 @@ from flowcheck.verify.evidence import (
     time_enough,
 )
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
-from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
+from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
 from flowcheck.verify.ranges import check_ports, outside_range_words
 
 
@@ -132,7 +132,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
-    rule = allow_rule(ctx, first, session)
+    # Retried SYNs with no SYN-ACK: lost either way, anywhere between the hosts.
+    either = retried(first, len(attempts))
+    rule = allow_rule(ctx, first, session, answer=either, between=either)
     translated = dict(session.address_matched).get(first.uid)
     if translated is not None:
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
@@ -148,13 +150,14 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         target = "the announced endpoint " + target
     if outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
+        where = lost_where(first) if either else ""
         words, fix = (elsewhere(ctx, session, first, rule)
-                      or (outside and (outside[0], f"{outside[1]}{rule}."))
-                      or ("", f"{capitalised(rule)}."))
+                      or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
+                      or ("", f"{capitalised(rule)}.{where}"))
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: "
-                f"{'its SYNs are dropped' if len(attempts) > 1 else silence(ctx, first)}, "
+                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}, "
                 f"so the job cannot move data.{words}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")

@@ -32,6 +32,8 @@ from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
     handshake_incomplete,
+    lost_where,
+    retried,
     silence,
 )
 from flowcheck.verify.ranges import (
@@ -145,11 +147,14 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
+        either = retried(conn)
+        rule = allow_rule(ctx, conn, session, answer=either, between=either)
+        where = lost_where(conn) if either else ""
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                f"2) and never got an answer: {silence(ctx, conn)}."
+                f"2) and never got an answer: {silence(ctx, conn, both_ways=True)}."
                 f"{outside[0] if outside else ''}",
-                f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.",
+                (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
                 session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
