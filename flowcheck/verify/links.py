@@ -39,6 +39,7 @@ from flowcheck.verify.opening import (
 from flowcheck.verify.ranges import (
     check_backup_network,
     check_ports,
+    note_swapped_ranges,
     outside_range_words,
     translated_host,
 )
@@ -59,6 +60,7 @@ def check_links(ctx: Context) -> None:
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
         check_backup_network(ctx, session)
+    note_swapped_ranges(ctx)
     _check_unannounced(ctx)
 
 

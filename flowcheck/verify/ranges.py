@@ -110,6 +110,45 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                 "opens.", session=session, conn=conn)
 
 
+_OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")
+
+
+def note_swapped_ranges(ctx: Context) -> None:
+    """When the configured ranges look swapped, say so in every port_outside_* finding:
+    the ranges differ, and every media-side port of the sessions' callbacks and data
+    connections is in the agent range and every agent-side port in the media range (a
+    configuration that gives each host the other's range; the control connection's
+    source port is left out: it is often any ephemeral port)."""
+    config = ctx.config
+    if config.media_range == config.agent_range:
+        return
+    findings = [f for f in ctx.findings if f.code in _OUTSIDE]
+    if not findings:
+        return
+    media_ports: list[int] = []
+    agent_ports: list[int] = []
+    for session in ctx.sessions:
+        for uid in [*([session.callback_uid] if session.callback_uid else []),
+                    *session.data_connections]:
+            conn = ctx.by_uid[uid]
+            for which, ports in (("media", media_ports), ("agent", agent_ports)):
+                port = side_port(conn, session, which)
+                # A NAT's port (translated_host) says nothing of the configured ranges.
+                if port is not None and translated_host(ctx, session, conn, which) is None:
+                    ports.append(port)
+    if not (media_ports and agent_ports
+            and all(config.in_agent_range(p) for p in media_ports)
+            and all(config.in_media_range(p) for p in agent_ports)):
+        return
+    for finding in findings:
+        finding.message += (f" Every media server port of the callbacks and data connections "
+                            f"is in {ctx.ranges('agent')} and every agent port in "
+                            f"{ctx.ranges('media')}: the two ranges look swapped in the "
+                            "configuration.")
+        finding.fix += (" If they are swapped, swap media_range and agent_range "
+                        "(--media-range / --agent-range) instead.")
+
+
 # Who binds each side's dynamic ports, and where that is set.
 _BINDER = {"media": ("the media server", "Backup Exec: \"Enable media server TCP dynamic port "
                      "range\"; NDMP servers on Linux: net.ipv4.ip_local_port_range"),
