@@ -197,7 +197,8 @@ def test_text_ladder_has_lanes_arrows_and_times() -> None:
     console = Console(width=ladder_width(ladder), record=True, color_system=None)
     render_ladder(ladder, console)
     lines = console.export_text().splitlines()
-    assert lines[0] == "Session S1: backup, NDMP v4"
+    # No DATA_START_* and no data (the data SYNs were dropped): the kind is not known.
+    assert lines[0] == "Session S1: backup or restore, NDMP v4"
     assert "media server 10.77.0.1" in lines[1] and "remote agent 10.77.0.2" in lines[1]
     failing = next(line for line in lines if "data_unanswered" in line)
     assert failing.startswith("+0.003s") and "[4] SYN :5002 \u2192 :6001 \u00d74 \u2717" in failing

@@ -65,3 +65,25 @@ def test_v2_start_error_after_a_refused_connection_is_no_error_of_its_own() -> N
     assert not any("DATA_START_BACKUP" in f.message for f in replies)
     [aborts] = [f for f in replies if f.message.startswith("DATA_ABORT")]
     assert "(7 times, frames 33, 39" in aborts.message and len(aborts.frames) == 7
+
+
+def test_a_restore_that_never_started_is_not_called_a_backup_in_the_text() -> None:
+    """Trial 10 D9: a restore whose data SYNs were dropped before DATA_START_RECOVER, with
+    no mover mode on the wire: JSON kind stays the documented default (backup), the text
+    says backup or restore; a session whose stream or bytes tell keeps its kind."""
+    from rich.console import Console
+
+    from flowcheck.report.analyze import render_analysis
+
+    analysis = _analysis("v4-restore-data-syn-drop-at-media")
+    [session] = analysis.sessions
+    assert session.kind == "backup" and session.kind_guessed
+    assert session.as_dict()["kind"] == "backup" and "kind_guessed" not in session.as_dict()
+    console = Console(record=True, width=200, color_system=None)
+    render_analysis(analysis, console)
+    text = console.export_text()
+    assert ("Session S1: backup or restore (no DATA_START_* or data in the capture to tell "
+            "which), NDMP v4") in text
+    started = _analysis("v4-midjob-data-drop-at-media").sessions[0]
+    assert started.kind == "backup" and not started.kind_guessed
+    assert started.kind_words() == "backup"

@@ -86,6 +86,20 @@ class Session:
     address_matched: list[tuple[str, str]] = field(default_factory=list)
     # Announcements whose data connection stays inside one host (not on the network).
     local_data: list[LocalData] = field(default_factory=list)
+    # `kind` is "backup" only by default: nothing in the capture says which way the job
+    # goes (no DATA_START_*, no mover mode, no data bytes either way). Not in the JSON
+    # (kind keeps its documented rule); the text says "backup or restore" (kind_words).
+    kind_guessed: bool = False
+
+    def kind_words(self, *, short: bool = False) -> str:
+        """The kind as the text reports it: "backup", "restore", "browse", or, when only
+        the default says backup (kind_guessed), "backup or restore" and, unless short,
+        why."""
+        if not self.kind_guessed:
+            return self.kind
+        if short:
+            return "backup or restore"
+        return "backup or restore (no DATA_START_* or data in the capture to tell which)"
 
     def as_dict(self) -> dict:
         return {

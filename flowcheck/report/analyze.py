@@ -100,7 +100,7 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
                     console: Console) -> None:
     version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
     console.print()
-    console.print(f"[bold]Session {session.id}[/]: {session.kind}, {version}, media server "
+    console.print(f"[bold]Session {session.id}[/]: {session.kind_words()}, {version}, media server "
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})", highlight=False)
     console.print(_step_table(session, by_uid, base, console.width))

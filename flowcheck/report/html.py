@@ -66,7 +66,8 @@ def render_html(analysis: Analysis) -> str:
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     for session in analysis.sessions:
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
-        parts.append(f"<h2>Session {escape(session.id)}: {escape(session.kind)}, {version}, "
+        kind = escape(session.kind_words())
+        parts.append(f"<h2>Session {escape(session.id)}: {kind}, {version}, "
                      f"{escape(session.media_server)} &rarr; {escape(session.remote_agent)}</h2>")
         rows = []
         for step in session.steps:

@@ -77,7 +77,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         arrows, omitted = _cap(arrows)
         lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
-        title = f"Session {session.id}: {session.kind}, {version}"
+        title = f"Session {session.id}: {session.kind_words(short=True)}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
     return ladders
 

@@ -115,6 +115,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                           version=known_version(stream),
                           kind=session_kind(stream),
                           announced=list(stream.announcements) if stream else [])
+        session.kind_guessed = session.kind == "backup" and said_kind(stream) is None
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
@@ -124,8 +125,10 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
 def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
                  by_uid: dict[str, Connection]) -> None:
     """A session with data connections whose control stream does not say which way the
-    job went (cut, or mid-job: said_kind) gets its kind from the bytes each way."""
+    job went (cut, or mid-job: said_kind) gets its kind from the bytes each way; with as
+    many bytes each way (none), the kind stays a guess (Session.kind_guessed)."""
     for session in sessions:
         stream = stream_by_uid.get(session.control_uid)
         if session.data_connections and said_kind(stream) is None:
-            session.kind = kind_from_bytes(session, by_uid)
+            session.kind, told = kind_from_bytes(session, by_uid)
+            session.kind_guessed = not told

@@ -326,8 +326,9 @@ def addressless_replies(stream: NdmpStream | None) -> list[NdmpMessage]:
 
 
 def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
-                     ) -> Literal["backup", "restore", "browse"]:
-    """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent."""
+                     ) -> tuple[Literal["backup", "restore"], bool]:
+    """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent: (kind,
+    whether the bytes told it), backup untold when as many bytes went each way (none)."""
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
@@ -335,4 +336,4 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
         media_sent = conn.resp_bytes if conn.orig_h == session.remote_agent else conn.orig_bytes
         to_media += agent_sent
         to_agent += media_sent
-    return "restore" if to_agent > to_media else "backup"
+    return ("restore" if to_agent > to_media else "backup"), to_agent != to_media

@@ -174,26 +174,38 @@ _BACK = {"outbound on the media server and inbound on the agent":
 
 
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
-               answer: bool = False) -> str:
+               answer: bool = False, between: bool = False) -> str:
     """The firewall rule that lets this connection through, named from the media server,
     "and its return traffic"; answer: that second rule spelt out, ports and all (when the
-    capture cannot tell which way was lost)."""
+    capture cannot tell which way was lost); between: both rules also on any firewall
+    between the hosts (a drop the capture cannot place). A responder port outside its
+    side's range is named alone: the rule for the range would not let it through."""
     media, agent = conn_sides(conn, session) if session else (None, None)
     responder = (conn.resp_h, conn.resp_p)
+    ports: str | None
     if conn.resp_p != ctx.config.ndmp_port and responder == media:
         ports, where = ctx.ranges("media"), "inbound on the media server"
+        if not ctx.config.in_media_range(conn.resp_p):
+            ports = None
     elif conn.resp_p != ctx.config.ndmp_port and responder == agent:
         ports = ctx.ranges("agent")
         where = "outbound on the media server and inbound on the agent"
+        if not ctx.config.in_agent_range(conn.resp_p):
+            ports = None
     elif conn.resp_p == ctx.config.ndmp_port:
         ports = f"{conn.resp_p} (NDMP port)"
         where = "outbound on the media server and inbound on the agent"
     else:
         ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
+    back_where = _BACK.get(where, where)
+    if between and not where.endswith("between them"):
+        where += " and on any firewall between the hosts"
+        back_where += " and on any firewall between the hosts"
     back = (f"TCP from {conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port "
-            f"{conn.orig_p} {_BACK.get(where, where)} (the SYN-ACK's way: established "
+            f"{conn.orig_p} {back_where} (the SYN-ACK's way: established "
             "connections)" if answer else "its return traffic")
-    return f"allow TCP from {conn.orig_h} to {conn.resp_h} ports {ports} {where}, and {back}"
+    target = f"port {conn.resp_p}" if ports is None else f"ports {ports}"
+    return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
 
 
 def session_uids(session: Session) -> list[str]:

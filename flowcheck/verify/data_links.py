@@ -31,8 +31,8 @@ from flowcheck.verify.evidence import (
     time_enough,
 )
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
-from flowcheck.verify.opening import capitalised, handshake_incomplete, silence
-from flowcheck.verify.ranges import check_ports
+from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
+from flowcheck.verify.ranges import check_ports, outside_range_words
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -84,16 +84,42 @@ def check_data(ctx: Context, session: Session) -> None:
         if len(wrong) == len(group):
             report_mismatch(ctx, session, wrong[0], [])
             continue
+        connector, side = _connector(session, first.listener)
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
                 "for the data connection, but no connection ever tried it: the side that "
                 "should connect could not (for example it could not bind a port because the "
-                "port was in use on its side).",
+                f"port was in use on its side){_dropped_before(connector)}.",
                 f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                 "are free on both hosts and the ranges hold enough ports for all resources; "
                 "look for the job's \"Communication Failure has occurred between the Job "
-                "Engine and Remote Agent\" error.",
+                f"Engine and Remote Agent\" error. {_between_fix(ctx, connector, where, side)}",
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+
+
+def _connector(session: Session, listener: str) -> tuple[str, str]:
+    """(words for the side told to connect, the range of the listener's side): the agent
+    connects to the mover ("mover"), the media server to the data service ("data")."""
+    if listener == "mover":
+        return f"the agent {session.remote_agent}", "media"
+    return f"the media server {session.media_server}", "agent"
+
+
+def _dropped_before(connector: str) -> str:
+    """The other reading of an announcement no captured connection tried: a capture on
+    the listener cannot see SYNs dropped on the way to it."""
+    return (f", or {connector} did try and its SYNs were dropped before they reached the "
+            "capture point: seen from the listener's side, a firewall or NAT between the "
+            "hosts that drops the connection looks the same (a capture on the connecting "
+            "side shows which)")
+
+
+def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
+    """The fix for SYNs dropped on the way (_dropped_before)."""
+    return (f"If a capture on {connector} shows its SYNs to {where}, a firewall or NAT "
+            f"between the hosts drops them: allow TCP to {where} on every firewall on the "
+            f"way (its rule: {ctx.ranges(side)}), and through a NAT make the announced address "
+            "reachable from the connecting side (NDMP-aware translation, or no NAT).")
 
 
 def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
@@ -106,7 +132,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
-    rule = allow_rule(ctx, first, session)
+    # Retried SYNs with no SYN-ACK: lost either way, anywhere between the hosts.
+    either = retried(first, len(attempts))
+    rule = allow_rule(ctx, first, session, answer=either, between=either)
     translated = dict(session.address_matched).get(first.uid)
     if translated is not None:
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
@@ -121,19 +149,26 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered":
-        words, fix = elsewhere(ctx, session, first, rule) or ("", f"{capitalised(rule)}.")
+        outside = outside_range_words(ctx, session, first, "drops")
+        where = lost_where(first) if either else ""
+        words, fix = (elsewhere(ctx, session, first, rule)
+                      or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
+                      or ("", f"{capitalised(rule)}.{where}"))
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 f"was never answered{tries}: "
-                f"{'its SYNs are dropped' if len(attempts) > 1 else silence(ctx, first)}, "
+                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}, "
                 f"so the job cannot move data.{words}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":
+        outside = outside_range_words(ctx, session, first, "rejects")
+        fix = data_refused_fix(ctx, first, session)
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.{unseen_syn_words(ctx, attempts)}",
-                data_refused_fix(ctx, first, session),
+                f"{refusal_causes(first)}.{outside[0] if outside else ''}"
+                f"{unseen_syn_words(ctx, attempts)}",
+                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=first, frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")
@@ -172,7 +207,12 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     f"the capture's snap length), but no connection between "
                     f"{session.media_server} and {session.remote_agent} followed: the side "
                     "that should connect could not (for example it could not bind a port "
-                    "because the port was in use on its side).",
+                    "because the port was in use on its side), or its SYNs were dropped "
+                    "before they reached the capture point: seen from the listener's side, a "
+                    "firewall or NAT between the hosts that drops the connection looks the "
+                    "same (a capture on the connecting side shows which).",
                     f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint.",
+                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint. If "
+                    "a capture on the connecting side shows SYNs to it, allow them on every "
+                    "firewall or NAT between the hosts.",
                     session=session, frames=[frame], cause="data")

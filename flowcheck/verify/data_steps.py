@@ -156,8 +156,8 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", [control.uid],
                          detail=f"unknown: no announcement in the capture, but {why}")
     report_missing(ctx, session, spec,
-                   f"the session starts a {session.kind} but no data endpoint was announced on its "
-                   "control connection", conn=control)
+                   f"the session starts a {session.kind_words(short=True)} but no data "
+                   "endpoint was announced on its control connection", conn=control)
     return make_step(spec, "missing", [control.uid], detail="no endpoint announced")
 
 

@@ -121,8 +121,8 @@ def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
     direction = "media server -> agent" if key == "to_agent" else "agent -> media server"
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
-    return (f"{sent[key]} B {direction} ({session.kind}) over {count}; {sent[other]} B the "
-            "other way")
+    return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}; "
+            f"{sent[other]} B the other way")
 
 
 def job_direction(session: Session) -> str:
@@ -154,8 +154,8 @@ def acked_flow_detail(session: Session, conns: list[Connection], acked: dict[str
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
-            f"{acked[key]} B of it ({session.kind}, a FIN counts one) over {count}: the data "
-            "flowed")
+            f"{acked[key]} B of it ({session.kind_words(short=True)}, a FIN counts one) over "
+            f"{count}: the data flowed")
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:

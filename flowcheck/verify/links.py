@@ -32,9 +32,17 @@ from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
     handshake_incomplete,
+    lost_where,
+    retried,
     silence,
 )
-from flowcheck.verify.ranges import check_backup_network, check_ports, translated_host
+from flowcheck.verify.ranges import (
+    check_backup_network,
+    check_ports,
+    note_swapped_ranges,
+    outside_range_words,
+    translated_host,
+)
 
 
 def check_links(ctx: Context) -> None:
@@ -52,6 +60,7 @@ def check_links(ctx: Context) -> None:
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
         check_backup_network(ctx, session)
+    note_swapped_ranges(ctx)
     _check_unannounced(ctx)
 
 
@@ -139,16 +148,24 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
+        outside = outside_range_words(ctx, session, conn, "drops")
+        either = retried(conn)
+        rule = allow_rule(ctx, conn, session, answer=either, between=either)
+        where = lost_where(conn) if either else ""
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                f"2) and never got an answer: {silence(ctx, conn)}.",
-                f"{capitalised(rule)}.", session=session, conn=conn, cause="callback")
+                f"2) and never got an answer: {silence(ctx, conn, both_ways=True)}."
+                f"{outside[0] if outside else ''}",
+                (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
+                session=session, conn=conn, cause="callback")
     elif outcome == "refused":
+        outside = outside_range_words(ctx, session, conn, "rejects")
+        fix = callback_refused_fix(ctx, conn, session)
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
-                f"{unseen_syn_words(ctx, [conn])}",
-                callback_refused_fix(ctx, conn, session), session=session, conn=conn,
-                cause="callback")
+                f"{outside[0] if outside else ''}{unseen_syn_words(ctx, [conn])}",
+                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
+                session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")

@@ -78,17 +78,35 @@ def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
     return (conn.resp_h, conn.orig_h) not in ctx.captured
 
 
-def silence(ctx: Context, conn: Connection) -> str:
+def retried(conn: Connection, attempts: int = 1) -> bool:
+    """Were the SYNs to that endpoint sent more than once (resent, or new attempts)?"""
+    return conn.syn_retries > 0 or attempts > 1
+
+
+def lost_where(conn: Connection) -> str:
+    """The end of a both-ways fix (silence's both_ways): where the capture tells."""
+    return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the SYNs; "
+            f"otherwise a capture on {conn.resp_h} shows which way they are lost.")
+
+
+def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
+            attempts: int = 1) -> str:
     """What an unanswered opening shows: retried SYNs are the mark of a drop, on the way
     there or, when the capture holds nothing of the way back, on either way; one SYN
     that TCP never resent although the capture went on past its retransmission timeout
-    more likely got an answer the capture lacks, or was given up at once."""
-    if conn.syn_retries > 0 and (conn.resp_h, conn.orig_h) in ctx.missing:
+    more likely got an answer the capture lacks, or was given up at once.
+
+    both_ways: no SYN-ACK in the capture cannot tell a SYN dropped on the way there from
+    a SYN-ACK dropped on the way back unless the capture was taken on the responder (a
+    capture on the connector, or in between, sees the same), so name both (the data
+    connection and callback). attempts: connections to the same endpoint (their SYNs
+    count as retries)."""
+    if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
         # A reject would travel back the way the capture lacks: it looks the same.
         return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
                 f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
                 f"{conn.orig_h}: one direction only)")
-    if conn.syn_retries > 0 and answer_uncaptured(ctx, conn):
+    if retried(conn, attempts) and answer_uncaptured(ctx, conn):
         # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
         # failed either way; which way was lost the capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
@@ -98,7 +116,14 @@ def silence(ctx: Context, conn: Connection) -> str:
                 f"{conn.resp_h} and lost on the return path looks the same as one never "
                 f"sent. The retried SYNs show that no answer reached {conn.orig_h}: the "
                 "connection never opened")
-    if conn.syn_retries > 0:
+    if retried(conn, attempts) and both_ways:
+        # A host firewall drops inbound SYNs after tcpdump saw them (the packet tap comes
+        # before netfilter), so on the responder SYNs with no SYN-ACK are its own drop.
+        return (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs on "
+                f"the way back: the capture holds no SYN-ACK, which looks the same either way "
+                f"unless it was taken on {conn.resp_h} itself (there, SYNs arriving with no "
+                "SYN-ACK leaving are its own firewall's drop)")
+    if retried(conn, attempts):
         return "something drops its SYNs"
     return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
             f"{after(ctx, conn.last_ts):.1f} s of capture after it, although TCP resends an "

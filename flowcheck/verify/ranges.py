@@ -110,6 +110,89 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                 "opens.", session=session, conn=conn)
 
 
+_OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")
+
+
+def note_swapped_ranges(ctx: Context) -> None:
+    """When the configured ranges look swapped, say so in every port_outside_* finding:
+    the ranges differ, and every media-side port of the sessions' callbacks and data
+    connections is in the agent range and every agent-side port in the media range (a
+    configuration that gives each host the other's range; the control connection's
+    source port is left out: it is often any ephemeral port)."""
+    config = ctx.config
+    if config.media_range == config.agent_range:
+        return
+    findings = [f for f in ctx.findings if f.code in _OUTSIDE]
+    if not findings:
+        return
+    media_ports: list[int] = []
+    agent_ports: list[int] = []
+    for session in ctx.sessions:
+        for uid in [*([session.callback_uid] if session.callback_uid else []),
+                    *session.data_connections]:
+            conn = ctx.by_uid[uid]
+            for which, ports in (("media", media_ports), ("agent", agent_ports)):
+                port = side_port(conn, session, which)
+                # A NAT's port (translated_host) says nothing of the configured ranges.
+                if port is not None and translated_host(ctx, session, conn, which) is None:
+                    ports.append(port)
+    if not (media_ports and agent_ports
+            and all(config.in_agent_range(p) for p in media_ports)
+            and all(config.in_media_range(p) for p in agent_ports)):
+        return
+    for finding in findings:
+        finding.message += (f" Every media server port of the callbacks and data connections "
+                            f"is in {ctx.ranges('agent')} and every agent port in "
+                            f"{ctx.ranges('media')}: the two ranges look swapped in the "
+                            "configuration.")
+        finding.fix += (" If they are swapped, swap media_range and agent_range "
+                        "(--media-range / --agent-range) instead.")
+
+
+# Who binds each side's dynamic ports, and where that is set.
+_BINDER = {"media": ("the media server", "Backup Exec: \"Enable media server TCP dynamic port "
+                     "range\"; NDMP servers on Linux: net.ipv4.ip_local_port_range"),
+           "agent": ("the agent", "Backup Exec: \"Enable remote agent TCP dynamic port "
+                     "range\"; on Linux net.ipv4.ip_local_port_range")}
+
+
+def responder_outside(ctx: Context, session: Session, conn: Connection) -> str | None:
+    """"media" or "agent" when `conn` (a callback or data connection) listens on that
+    side and its port there is outside that side's range, as check_ports reports it
+    (port_outside_media_range / port_outside_agent_range; not on a translated address:
+    translated_host); else None."""
+    if conn.resp_p == ctx.config.ndmp_port:
+        return None
+    responder = (conn.resp_h, conn.resp_p)
+    media, agent = conn_sides(conn, session)
+    for which, side in (("media", media), ("agent", agent)):
+        if responder == side and not _in_range(ctx, which, conn.resp_p) and \
+                translated_host(ctx, session, conn, which) is None:
+            return which
+    return None
+
+
+def outside_range_words(ctx: Context, session: Session, conn: Connection, verb: str
+                        ) -> tuple[str, str] | None:
+    """(words for the message, start of the fix) when the failed opening of `conn` went
+    to a port outside its listener's range: a firewall that opens only the configured
+    range (what --media-range / --agent-range say it opens) {verb}s it, so the rule for
+    the range does not help; the fix is to bind inside the range, or open that port.
+    verb: "drops" (unanswered) or "rejects" (refused). None when the port is inside."""
+    side = responder_outside(ctx, session, conn)
+    if side is None:
+        return None
+    host, setting = _BINDER[side]
+    words = (f" Port {conn.resp_p} is outside {ctx.ranges(side)} (port_outside_{side}_range), "
+             f"the range the firewall is meant to open: a firewall that opens only that "
+             f"range {verb} connections to it, so this failure most likely follows from "
+             f"{host} binding outside its range.")
+    fix = (f"Make {host} {conn.resp_h} bind its dynamic ports in {ctx.ranges(side)} "
+           f"({setting}), so its port falls in the range the firewall opens "
+           f"(port_outside_{side}_range); or ")
+    return words, fix
+
+
 def check_backup_network(ctx: Context, session: Session) -> None:
     """control_off_backup_network for each of the session's connections with a host
     outside the configured backup_network (nothing when none is configured)."""
