@@ -78,11 +78,17 @@ def test_callback_unanswered_names_both_directions() -> None:
         unanswered.fix
 
 
-def test_control_unanswered_keeps_its_wording() -> None:
-    """Not changed here: the control connection's words (trial 8) stay as they were."""
+def test_control_unanswered_names_both_ways_as_the_others_do() -> None:
+    """Retried control SYNs with no SYN-ACK captured, the way back captured otherwise: the
+    SYNs or their SYN-ACKs may be the ones lost, as for the callback and the data
+    connection (trial 10, D10), and the fix names both rules."""
     control = conn("Nctl", M, 5001, A, 10000, 0.0, how="unanswered")
     other = conn("Other", A, 6050, M, 5050, 0.0)
     other.orig_pkts = other.resp_pkts = 3
     _, findings = run([control, other], [], profile="ndmp")
     [unanswered] = [f for f in findings if f.code == "control_unanswered"]
-    assert unanswered.message.endswith("never got an answer: something drops its SYNs.")
+    assert f"drops its SYNs on the way to {A}, or the SYN-ACKs on the way back" in \
+        unanswered.message
+    assert f"TCP from {A} port 10000 back to {M} port 5001 outbound on the agent" in \
+        unanswered.fix
+    assert unanswered.fix.endswith(f"otherwise a capture on {A} shows which way they are lost.")

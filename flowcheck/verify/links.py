@@ -92,17 +92,19 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     rule = allow_rule(ctx, conn, session)
     if outcome == "unanswered":
         syns = syn_count(conn)
-        # Nothing captured of the way back: the SYNs or their SYN-ACKs may be the ones
-        # dropped, so the fix names the rule for each.
-        either = answer_uncaptured(ctx, conn)
+        # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
+        # ones dropped (as for the callback and the data connection), so the fix names
+        # the rule for each.
+        unseen_way_back = answer_uncaptured(ctx, conn)
+        either = retried(conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and never got an answer: "
-                f"{silence(ctx, conn)}.",
-                f"{capitalised(allow_rule(ctx, conn, session, answer=either))}; check that "
-                f"the Remote Agent service runs on {conn.resp_h}."
+                f"{silence(ctx, conn, both_ways=True)}.",
+                f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
+                f"; check that the Remote Agent service runs on {conn.resp_h}."
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
-                   "is lost." if either else ""),
+                   "is lost." if unseen_way_back else lost_where(conn) if either else ""),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused":
         ctx.add("control_refused",
