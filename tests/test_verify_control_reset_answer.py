@@ -2,6 +2,9 @@
 stateful firewall whose idle timeout expired the control connection while the data
 flowed answered its next packet with a RST in the peer's name, or dropped it.
 
+- D1: the RST answered the agent's NOTIFY_DATA_HALTED (never acknowledged): the halt
+  never reached the DMA, the job failed; it passed, a reset "after the job halted" being
+  suppressed. control_reset now.
 - D2: a RST that answered a packet faster than the round trip to the peer came from a
   device between them; the silence before the exchange it cut reads the idle timeout
   (it read "soon after the last message: one side gave the session up").
@@ -25,6 +28,7 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 NAME = "clean-3-resources"
 MEDIA, AGENT = 5039, 10000  # the control connection's ports
+LAST_HALT = 633  # resource 3's LOG_MESSAGE and NOTIFY_DATA_HALTED, one segment
 IDLE = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-idle"
 
 
@@ -82,12 +86,48 @@ def test_a_reset_from_between_without_a_silence_is_no_idle_timeout(tmp_path: Pat
     assert "idle timeout for port" not in finding.fix and "IPSs" in finding.fix
 
 
+def _halt_reset(tmp_path: Path, flags: str) -> Analysis:
+    """The job's last halt (frame 633), then 0.03 ms later the media server's RST with
+    `flags` ("R": in answer, no ACK; "RA": acknowledging the halt), nothing more."""
+    packets = lab_packets(NAME, LAST_HALT)
+    agent_seq = next_seq(packets, AGENT, MEDIA)
+    reset = segment(last_from(packets, MEDIA, AGENT), flags, next_seq(packets, MEDIA, AGENT),
+                    agent_seq if "A" in flags else 0,
+                    packets[-1].time + Decimal("0.00003"))
+    return analyze_lab(write(tmp_path, f"halt-{flags}", [*packets, reset]), NAME)
+
+
+def test_a_reset_that_answered_the_halt_is_control_reset(tmp_path: Path) -> None:
+    """Trial 10 D1: the halt never acknowledged, the RST came instead: the DMA never
+    learned the job ended (ndmjob: "Operation ended in failure")."""
+    analysis = _halt_reset(tmp_path, "R")
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset" and analysis.verdict == "fail"
+    assert (f"was reset (RST, frame {LAST_HALT + 1}) after the job's resource 3 halted "
+            f"(NOTIFY_DATA_HALTED, frame {LAST_HALT}) and before the session's "
+            "CONNECT_CLOSE. The halt never reached the DMA") in finding.message
+    assert ("answered the agent's NOTIFY_DATA_HALTED (frame 633) 0.03 ms after it instead "
+            "of acknowledging it") in finding.message
+
+
+def test_a_reset_that_acknowledged_the_halt_is_no_failure(tmp_path: Path) -> None:
+    """An abortive close by a media server that got the halt (its RST acknowledges it):
+    the job had ended; as a reset after the halt always was, not reported."""
+    analysis = _halt_reset(tmp_path, "RA")
+    assert "control_reset" not in {f.code for f in analysis.findings}
+
+
 def _stored(name: str) -> Analysis:
     config = build_config(load_file(IDLE / f"{name}.toml"))
     return analyze(read_traffic([str(IDLE / f"{name}.pcap.gz")], config), config)
 
 
 @pytest.mark.parametrize(("name", "words"), [
+    ("idle-rst-agent", ["after the job halted (NOTIFY_DATA_HALTED, frame 5151)",
+                        "The halt never reached the DMA", "sat idle 8.79 s"]),
+    ("idle-hostfw-rst-media", ["after the job halted (NOTIFY_DATA_HALTED, frame 5002)",
+                               "The DMA's DATA_GET_STATE never reached the agent",
+                               "sat idle 7.94 s"]),
     ("idle-rst-65s-media", ["faster than the round trip to the agent (0.0789 ms",
                             "sat idle 29.5 s (no NDMP message from frame 173 to frame 2070)"]),
     ("idle-rst-restore-media", ["answered the media server's FIN (frame 5241)",

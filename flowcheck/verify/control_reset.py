@@ -1,4 +1,5 @@
-"""control_reset: a session's control connection reset while its job ran, or between
+"""control_reset: a session's control connection reset while its job ran, after its halt
+before the job could end (a RST answered its last message, never delivered), or between
 resources before all the configured ones ran (flowcheck.verify.running decides which).
 
 The Backup Exec job then ends with "Communication Failure has occurred between the Job
@@ -15,6 +16,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, span_words
+from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
     IDLE_SECONDS,
@@ -26,17 +28,31 @@ from flowcheck.verify.reset_answer import (
 )
 
 
+def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) -> bool:
+    """Did the control connection's RST answer an NDMP message sent at or after the halt
+    that its receiver never acknowledged (reset_answer)? The halt never reached the DMA,
+    or the DMA's next request the agent: the job cannot end normally."""
+    answer = reset_answer(stream, control)
+    return (answer is not None and answer.message is not None
+            and answer.packet.frame >= halt.frame)
+
+
 def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
                  start: NdmpMessage, resource: int, halt: NdmpMessage | None) -> None:
     """One control_reset for the session. start: the running resource's DATA_START_*
     request; resource: its number; halt: None while it ran, else its halt (the reset came
-    after it and fewer resources started than configured)."""
+    after it: halt_unanswered, or fewer resources started than configured)."""
     answer = reset_answer(stream, control)
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     if halt is None:
         when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
                 "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)")
         then = "The job cannot go on without it."
+    elif answer is not None and answer.message is not None \
+            and answer.packet.frame >= halt.frame:
+        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+                "the session's CONNECT_CLOSE")
+        then = _undelivered(answer.message)
     else:
         answer = None  # the rest never ran: that is the finding, whatever the RST answered
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
@@ -62,6 +78,18 @@ def _role(control: Connection, side: str) -> tuple[str, str]:
     if side == "orig":
         return f"the media server {control.orig_h}", "the media server"
     return f"the agent {control.resp_h}", "the agent"
+
+
+def _undelivered(message: NdmpMessage) -> str:
+    """What a message the RST answered, never delivered, means for a job that halted."""
+    op = message_op(message)
+    if message.direction == "orig":
+        return (f"The DMA's {op} never reached the agent: the DMA cannot finish the job "
+                "(DATA_STOP, CONNECT_CLOSE), which ends in failure.")
+    if op in HALTS:
+        return ("The halt never reached the DMA, which cannot learn that the job ended: the "
+                "job ends in failure, whatever the halt said.")
+    return f"The agent's {op} never reached the DMA: the job ends in failure."
 
 
 def _answered(stream: NdmpStream, control: Connection, answer: Answer,

@@ -8,7 +8,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
-from flowcheck.verify.control_reset import report_reset
+from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
@@ -26,10 +26,12 @@ def check_running(ctx: Context) -> None:
     the job is running at the end of its control stream (a DATA_START_* request with no
     NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
     control_closed when a FIN did, else capture_ended_early when the connection is still
-    open; if the job halted, its session reset before any CONNECT_CLOSE and fewer
-    resources started than the configured `resources`, control_reset too (the rest never
-    ran). A control connection that stopped delivering (control_stall) is
-    control_stalled, whatever the job's state."""
+    open; if the job halted and its session was reset before any CONNECT_CLOSE,
+    control_reset too when the RST answered a message sent from the halt on that its
+    receiver never acknowledged (the halt never reached the DMA, or the DMA's next
+    request the agent: the job cannot end normally), or fewer resources started than the
+    configured `resources` (the rest never ran). A control connection that stopped
+    delivering (control_stall) is control_stalled, whatever the job's state."""
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
@@ -56,9 +58,9 @@ def check_running(ctx: Context) -> None:
             _closed(ctx, session, stream, control, starts[-1], len(starts))
         elif halt is None and not seen_closing(control):
             _still_running(ctx, session, stream, starts[-1], len(starts))
-        elif (halt is not None and reset and ctx.config.resources
-              and len(starts) < ctx.config.resources
-              and not _closed_by_request(stream, control)):
+        elif (halt is not None and reset and not _closed_by_request(stream, control)
+              and (halt_unanswered(stream, control, halt)
+                   or (ctx.config.resources and len(starts) < ctx.config.resources))):
             report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
 
 
