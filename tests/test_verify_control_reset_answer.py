@@ -8,6 +8,8 @@ flowed answered its next packet with a RST in the peer's name, or dropped it.
 - D2: a RST that answered a packet faster than the round trip to the peer came from a
   device between them; the silence before the exchange it cut reads the idle timeout
   (it read "soon after the last message: one side gave the session up").
+- D3: a FIN resent into the void after a long silence is control_stalled (it was
+  control_closed, blaming the job engine).
 
 Built from captures/lab/clean-3-resources.pcap (NDMP v4, the handshake's round trip to
 the agent 0.035 ms), and on the trial's captures stored in captures/ndmjob-idle.
@@ -117,6 +119,25 @@ def test_a_reset_that_acknowledged_the_halt_is_no_failure(tmp_path: Path) -> Non
     assert "control_reset" not in {f.code for f in analysis.findings}
 
 
+def test_a_fin_resent_into_the_void_after_a_silence_is_control_stalled(
+        tmp_path: Path) -> None:
+    """Trial 10 D3: resource 2 running, 10 s of silence, then the media server closes the
+    control connection and resends its FIN twice, never answered."""
+    packets = lab_packets(NAME, 300)
+    template = last_from(packets, MEDIA, AGENT)
+    seq, ack = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
+    at = packets[-1].time + Decimal(10)
+    fins = [segment(template, "FA", seq, ack, at + Decimal(d)) for d in ("0", "0.2", "0.6")]
+    analysis = analyze_lab(write(tmp_path, "fins", [*packets, *fins]), NAME)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_stalled"
+    assert ("the media server 10.77.0.1 sent its FIN (frame 301) again and again (2 "
+            "retransmissions, the last in frame 303) and the agent 10.77.0.2 never "
+            "acknowledged it") in finding.message
+    assert "here after its idle timeout" in finding.message
+    assert "sat idle 10 s (no NDMP message from frame 220 to frame 301)" in finding.message
+
+
 def _stored(name: str) -> Analysis:
     config = build_config(load_file(IDLE / f"{name}.toml"))
     return analyze(read_traffic([str(IDLE / f"{name}.pcap.gz")], config), config)
@@ -140,6 +161,14 @@ def test_trial_10_resets(name: str, words: list[str]) -> None:
     for word in words:
         assert word in finding.message
     assert "idle timeout for port 10000" in finding.fix
+
+
+def test_trial_10_fin_resent_after_the_idle_timeout() -> None:
+    [finding] = [f for f in _stored("idle-drop-restore-media").findings
+                 if str(f.severity) == "error"]
+    assert finding.code == "control_stalled"
+    assert "sent its FIN (frame 5351) again and again (4 retransmissions" in finding.message
+    assert "sat idle 29.9 s" in finding.message
 
 
 def test_a_poll_lost_after_a_silence_reads_as_an_idle_timeout(tmp_path: Path) -> None:

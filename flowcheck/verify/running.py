@@ -31,7 +31,8 @@ def check_running(ctx: Context) -> None:
     receiver never acknowledged (the halt never reached the DMA, or the DMA's next
     request the agent: the job cannot end normally), or fewer resources started than the
     configured `resources` (the rest never ran). A control connection that stopped
-    delivering (control_stall) is control_stalled, whatever the job's state."""
+    delivering (control_stall, its closer's FIN resent into the void included) is
+    control_stalled, whatever the job's state."""
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
@@ -41,7 +42,7 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        stall = control_stall(control)
+        stall = control_stall(control, closing=True)
         last = _last_sent(stream, stall.side) if stall is not None else None
         if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
             # An ACK comes well within the retransmission timeout after the message the
