@@ -10,6 +10,8 @@ flowed answered its next packet with a RST in the peer's name, or dropped it.
   (it read "soon after the last message: one side gave the session up").
 - D3: a FIN resent into the void after a long silence is control_stalled (it was
   control_closed, blaming the job engine).
+- D7: resends a later reply answered (a shaped link) are no "ACKs lost" control_stalled
+  (flowcheck.connections.conn.resends_acked; test_connections_resends).
 
 Built from captures/lab/clean-3-resources.pcap (NDMP v4, the handshake's round trip to
 the agent 0.035 ms), and on the trial's captures stored in captures/ndmjob-idle.
@@ -169,6 +171,15 @@ def test_trial_10_fin_resent_after_the_idle_timeout() -> None:
     assert finding.code == "control_stalled"
     assert "sent its FIN (frame 5351) again and again (4 retransmissions" in finding.message
     assert "sat idle 29.9 s" in finding.message
+
+
+def test_trial_10_resends_answered_late_are_no_stall() -> None:
+    """Trial 10 D7: the DATA_GET_STATE resent twice on the shaped link was answered by
+    its reply, which the media server ACKed; the job failed on the media server's side
+    only (the firewall dropped its poll 30 s later): this capture holds no failure."""
+    analysis = _stored("idle-drop-30s-agent")
+    assert "control_stalled" not in {f.code for f in analysis.findings}
+    assert {f.code for f in analysis.findings} == {"capture_ended_early"}
 
 
 def test_a_poll_lost_after_a_silence_reads_as_an_idle_timeout(tmp_path: Path) -> None:
