@@ -32,9 +32,14 @@ def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) 
     """Did the control connection's RST answer an NDMP message sent at or after the halt
     that its receiver never acknowledged (reset_answer)? The halt never reached the DMA,
     or the DMA's next request the agent: the job cannot end normally."""
-    answer = reset_answer(stream, control)
-    return (answer is not None and answer.message is not None
-            and answer.packet.frame >= halt.frame)
+    return _lost_after(reset_answer(stream, control), halt) is not None
+
+
+def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
+    """The NDMP message the RST answered when sent at or after the halt, else None."""
+    if answer is None or answer.message is None or answer.packet.frame < halt.frame:
+        return None
+    return answer.message
 
 
 def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
@@ -48,11 +53,10 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
                 "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)")
         then = "The job cannot go on without it."
-    elif answer is not None and answer.message is not None \
-            and answer.packet.frame >= halt.frame:
+    elif (lost := _lost_after(answer, halt)) is not None:
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
                 "the session's CONNECT_CLOSE")
-        then = _undelivered(answer.message)
+        then = _undelivered(lost)
     else:
         answer = None  # the rest never ran: that is the finding, whatever the RST answered
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
@@ -95,8 +99,7 @@ def _undelivered(message: NdmpMessage) -> str:
 def _answered(stream: NdmpStream, control: Connection, answer: Answer,
               head: str) -> tuple[str, str]:
     """The message and fix of a reset that answered a packet (reset_answer)."""
-    assert stream.reset is not None
-    side, short = _role(control, stream.reset.direction)
+    side, short = _role(control, answer.by)
     sender = _role(control, answer.packet.direction)[1]
     what = (f"{message_op(answer.message)} (frame {answer.packet.frame})"
             if answer.message is not None else f"FIN (frame {answer.packet.frame})")

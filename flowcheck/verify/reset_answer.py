@@ -37,11 +37,13 @@ EXCHANGE_GAP_SECONDS = 2.0
 @dataclass(slots=True, frozen=True)
 class Answer:
     """A RST that answered a packet of the control connection instead of acknowledging
-    it. packet: the packet answered (payload its receiver never acknowledged, or a FIN);
-    message: the NDMP message it carried (None for a FIN); delay: seconds from it to the
-    RST; round_trip: the handshake's round trip from the capture point to the RST's side
+    it. by: the side the RST came from, or in whose name ("orig", "resp"); packet: the
+    packet answered (payload its receiver never acknowledged, or a FIN); message: the
+    NDMP message it carried (None for a FIN); delay: seconds from it to the RST;
+    round_trip: the handshake's round trip from the capture point to the RST's side
     (seconds; None when the handshake does not tell it)."""
 
+    by: str
     packet: ControlPacket
     message: NdmpMessage | None
     delay: float
@@ -83,7 +85,7 @@ def reset_answer(stream: NdmpStream, conn: Connection) -> Answer | None:
         message = None
     else:
         return None
-    return Answer(before, message, max(0.0, reset.ts - before.ts),
+    return Answer(reset.direction, before, message, max(0.0, reset.ts - before.ts),
                   round_trip_to(conn, reset.direction))
 
 
