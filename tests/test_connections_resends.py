@@ -16,7 +16,7 @@ import pytest
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_states import handshake, pkt
 from test_connections_states import run as run_packets
-from test_connections_util import ACK, PSH
+from test_connections_util import ACK, PSH, RST
 
 from flowcheck.connections import short_flows
 
@@ -103,3 +103,46 @@ def test_first_resend_of_the_trailing_run_on_every_path(
     # Every batch size: runs split across batches (bulk and short pass alike).
     for chunk in range(1, len(packets) + 1):
         assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk
+
+
+
+def answered_late(ack: str, sender_acks_reply: bool) -> list[bytes]:
+    """M sends a 28 B request and resends it twice; A acknowledges it before the resends
+    (ack "first": the capture holds an ACK M never got), only after them with its 104 B
+    reply ("late": a slow link, trial 10's shaped DATA_GET_STATE), or only on a RST after
+    them ("rst"); M then acknowledges the reply (sender_acks_reply) or sends nothing
+    more."""
+    request = [pkt(True, PSH | ACK, 101, 901, data=28)]  # 4
+    early = [pkt(False, ACK, 901, 129)] if ack == "first" else []
+    resends = [pkt(True, PSH | ACK, 101, 901, data=28),
+               pkt(True, PSH | ACK, 101, 901, data=28)]
+    reply = ([pkt(False, RST | ACK, 901, 129)] if ack == "rst" else
+             [pkt(False, PSH | ACK, 901, 129, data=104)])
+    taken = [pkt(True, ACK, 129, 1005)] if sender_acks_reply else []
+    return handshake() + request + early + resends + reply + taken
+
+
+@pytest.mark.parametrize(("ack", "sender_acks_reply", "lost"), [
+    ("late", True, 0),  # answered after the resends, the reply taken: delivered
+    ("late", False, 0),  # the ACK came after the resends: no ACK the capture saw was lost
+    ("first", True, 0),  # the sender then took the reply, which carried the ACK
+    ("first", False, 2),  # ACKed before the resends, nothing taken since: the ACKs lost
+    ("rst", False, 2),  # a RST's ACK ends the connection, it answers nothing (as before)
+])
+def test_resends_acked_only_when_no_ack_answered_them_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ack: str,
+        sender_acks_reply: bool, lost: int) -> None:
+    """Trial 10 (D7): a shaped link delayed DATA_GET_STATE's reply, the media server
+    resent the request twice, the reply acknowledged it and the media server ACKed the
+    reply; control_stalled read the resends as "ACKs lost" because the capture held an
+    ACK of the resent bytes, whenever it came."""
+    packets = answered_late(ack, sender_acks_reply)
+    (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
+    assert (reference.orig_resends, reference.orig_resends_acked) == (2, lost)
+    assert reference.orig_unacked == 0
+    for short_pass in ("as configured", "every batch"):
+        if short_pass == "every batch":
+            monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+            monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+        for chunk in range(1, len(packets) + 1):
+            assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk

@@ -240,12 +240,19 @@ def unacked(side: Endpoint) -> int:
     return max(0, side.max_end - side.acked)
 
 
-def resends_acked(side: Endpoint) -> int:
-    """The side's trailing resends (Endpoint.resends) when the latest began below its
-    peer's highest ACK in the capture (bytes the peer had acknowledged), else 0."""
+def resends_acked(side: Endpoint, peer: Endpoint, rst_frames: list[int]) -> int:
+    """The side's trailing resends (Endpoint.resends) when the capture holds an ACK of
+    them the sender never got: the latest began below its peer's highest ACK, and
+    neither did that ACK come only after the latest resend (answered late: a slow link
+    delivered them), unless on a RST (in rst_frames: it ends the connection, answering
+    nothing), nor did the sender acknowledge anything new of its peer's after it (it took
+    a later packet, which carried the ACK). Else 0."""
     if not side.resends or side.acked is None or side.resent_u is None:
         return 0
-    return side.resends if side.resent_u < side.acked else 0
+    answered = side.acked_frame > side.resent_frame and side.acked_frame not in rst_frames
+    took_later = peer.acked is not None and peer.acked_frame > side.resent_frame
+    lost = side.resent_u < side.acked and not answered and not took_later
+    return side.resends if lost else 0
 
 
 def account_missed(c: ConnState) -> None:
@@ -260,8 +267,8 @@ def account_missed(c: ConnState) -> None:
     record.resp_acked_unseen = acked_unseen(c.resp)
     record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
     record.orig_resends, record.resp_resends = c.orig.resends, c.resp.resends
-    record.orig_resends_acked = resends_acked(c.orig)
-    record.resp_resends_acked = resends_acked(c.resp)
+    record.orig_resends_acked = resends_acked(c.orig, c.resp, record.rst_frames)
+    record.resp_resends_acked = resends_acked(c.resp, c.orig, record.rst_frames)
     record.orig_resent_ts = c.orig.resent_ts if c.orig.resends else None
     record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
     record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0

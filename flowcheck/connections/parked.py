@@ -219,13 +219,13 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
 
 
 def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
-             resp_bytes: np.ndarray) -> tuple[list[str], list[int], list[int],
-                                              list[list[int]], np.ndarray, np.ndarray,
-                                              list[list]]:
+             resp_bytes: np.ndarray, rst_frames: list[list[int]]
+             ) -> tuple[list[str], list[int], list[int], list[list[int]], np.ndarray,
+                        np.ndarray, list[list]]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
     conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
     array (2, flows): the originator's row, then the responder's; the resends' fields
-    (_resent), as lists in Connection's order."""
+    (_resent, given each flow's RST frames), as lists in Connection's order."""
     fin = short.fin[:, flows]
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
     both = (acked != NONE) & (max_end != NONE)
@@ -244,11 +244,13 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
     # conn.unacked: a side seen its peer ACKed, short of its highest byte.
     unacked = np.where(both, np.maximum(0, max_end - acked), 0)
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
-            _resent(short, flows, acked))
+            _resent(short, flows, acked, rst_frames))
 
 
-def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list]:
-    """conn.resends_acked and the record's resends fields, column-wise: orig_resends,
+def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
+            rst_frames: list[list[int]]) -> list[list]:
+    """conn.resends_acked (rst_frames: each flow's record's) and the record's resends
+    fields, column-wise: orig_resends,
     resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
     orig_resent_frame, resp_resent_frame, orig_resend_first_ts, resp_resend_first_ts,
     orig_resend_first_frame, resp_resend_first_frame (a list each, one value per flow)."""
@@ -258,7 +260,16 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list
         return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing,
                 unknown, unknown, nothing, nothing]
     resent_u = short.resent_u[:, flows]
+    resent_frame = short.resent_frame[:, flows]
+    acked_frame = short.acked_frame[:, flows]
     stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
+    # conn.resends_acked: not answered after the latest resend (but on a RST), and
+    # nothing new of the peer's acknowledged since (row 0 the originator, 1 its peer).
+    late = stale & (acked_frame > resent_frame)
+    for row, i in zip(*np.nonzero(late), strict=True):
+        late[row, i] = acked_frame.item(row, i) not in rst_frames[i]
+    took_later = (acked[::-1] != NONE) & (acked_frame[::-1] > resent_frame)
+    stale &= ~late & ~took_later
     when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
     frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
     first = np.where(resends > 0, short.resend_first_ts[:, flows], np.nan)
@@ -272,7 +283,7 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray) -> list[list
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
     states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
-        short, new, col.histories, col.orig_bytes, col.resp_bytes)
+        short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
@@ -309,8 +320,10 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
                                               len(records))
+    rsts = [(r.rst_frames + more)[:EVIDENCE_CAP]
+            for r, more in zip(records, col.rst_frames, strict=True)]
     states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
-        short, going_on, histories, orig_bytes, resp_bytes)
+        short, going_on, histories, orig_bytes, resp_bytes, rsts)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
             orig_bytes.tolist(), resp_bytes.tolist(), short.ts[col.last].tolist(),

@@ -13,7 +13,13 @@ severity), session (sessions and steps). Import the names from here.
 from __future__ import annotations
 
 from flowcheck.model.finding import Finding, Severity
-from flowcheck.model.ndmp import Announcement, NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.model.ndmp import (
+    Announcement,
+    ControlPacket,
+    NdmpAddress,
+    NdmpMessage,
+    NdmpStream,
+)
 from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 from flowcheck.model.traffic import (
     CaptureInfo,
@@ -28,6 +34,7 @@ __all__ = [
     "Announcement",
     "CaptureInfo",
     "Connection",
+    "ControlPacket",
     "Direction",
     "Finding",
     "LocalData",

@@ -87,6 +87,20 @@ class Announcement:
             "used_by": self.used_by,
         }
 
+@dataclass(slots=True, frozen=True)
+class ControlPacket:
+    """One TCP packet of a control connection as the NDMP collector saw it (NdmpStream
+    .reset, .before_reset): direction, frame, ts (seconds, capture clock), flags (the
+    TCP flags byte: FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10) and payload (its TCP
+    payload bytes on the wire)."""
+
+    direction: Direction
+    frame: int
+    ts: float
+    flags: int
+    payload: int
+
+
 @dataclass(slots=True)
 class NdmpStream:
     """The decoded messages of one control connection."""
@@ -105,6 +119,13 @@ class NdmpStream:
     # summary ndmp_partial finding (later stages add plain words to it).
     snap_cut: int = 0
     snap_finding: Finding | None = None
+    # The connection's first RST and its packet just before it, either direction (what
+    # a RST in answer follows: a TCP, or a firewall in its name, answers a segment of a
+    # connection it has no state for with one, RFC 9293 3.10.7.1), and its first FIN;
+    # None when none. Not in the JSON.
+    reset: ControlPacket | None = None
+    before_reset: ControlPacket | None = None
+    fin: ControlPacket | None = None
 
     def as_dict(self) -> dict:
         return {

@@ -130,10 +130,13 @@ class Connection:
     # oldest unacknowledged segment after each retransmission timeout (RFC 6298 5.4):
     # several at the end of a connection, the path stopped delivering it. _resends_acked:
     # the same count when the latest resend began below the peer's highest ACK in the
-    # capture (the capture holds the ACK the sender never got: lost between the capture
-    # point and the sender), else 0; _resent_ts: the latest resend's time (seconds,
-    # capture clock), None when resends is 0, and _resent_frame its frame (0 then);
-    # _resend_first_ts and _resend_first_frame the same of the run's first resend (each
+    # capture, that ACK came before the latest resend (or on a RST: it answers nothing)
+    # and the sender acknowledged nothing new of the peer's after it (the capture holds
+    # the ACK the sender never got: lost between the capture point and the sender),
+    # else 0 (resends an ACK answered only after them, a slow link, were delivered);
+    # _resent_ts: the latest resend's time (seconds, capture clock), None when resends
+    # is 0, and _resent_frame its frame (0 then); _resend_first_ts and
+    # _resend_first_frame the same of the run's first resend (each
     # waited a retransmission timeout for its ACK: the stall's earliest evidence). Not
     # in the JSON.
     orig_resends: int = 0

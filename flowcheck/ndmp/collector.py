@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
+from flowcheck.model import Announcement, ControlPacket, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
@@ -29,6 +29,8 @@ from flowcheck.ndmp.protocol import (
 )
 from flowcheck.ndmp.reassembly import Chunk, Delivery, Reassembler
 from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
+
+FIN, RST = 0x01, 0x04  # TCP flags byte (SegmentSink.segment)
 
 # A tapped connection that yields no NDMP record in this many bytes is not NDMP: stop
 # decoding it (the finding stays) so a bulk stream on the NDMP port costs nothing more.
@@ -89,6 +91,9 @@ class _Control:
     announced: set[tuple[str, int]] = field(default_factory=set)
     given_up: bool = False
     closed: bool = False
+    # The latest packet (direction, frame, ts, flags, payload bytes): what the first
+    # RST follows (NdmpStream.before_reset).
+    last: tuple[Direction, int, float, int, int] | None = None
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -116,6 +121,15 @@ class NdmpCollector:
             self._controls[uid] = control
         if control.given_up or control.closed:
             return False
+        packet = (direction, frame, ts, flags,
+                  wire_len if wire_len is not None else len(payload))
+        stream = control.stream
+        if flags & RST and stream.reset is None:
+            stream.reset = ControlPacket(*packet)
+            stream.before_reset = ControlPacket(*control.last) if control.last else None
+        if flags & FIN and stream.fin is None:
+            stream.fin = ControlPacket(*packet)
+        control.last = packet
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):

@@ -8,14 +8,17 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import reset_time, reset_words, span_words
+from flowcheck.verify.control_reset import halt_unanswered, report_reset
+from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
+from flowcheck.verify.reset_answer import (
+    IDLE_SECONDS,
+    idle_timeout_fix,
+    silence_before,
+    silence_words,
+)
 from flowcheck.verify.stalled import STATE_LOST, Stall, stall_of, stall_words
-
-# No NDMP message on the control connection for this long before its reset: it sat
-# idle while the data flowed, as a firewall's or NAT's idle timeout needs.
-IDLE_BEFORE_RESET_SECONDS = 60.0
 
 
 def check_running(ctx: Context) -> None:
@@ -23,9 +26,13 @@ def check_running(ctx: Context) -> None:
     the job is running at the end of its control stream (a DATA_START_* request with no
     NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
     control_closed when a FIN did, else capture_ended_early when the connection is still
-    open; if the job halted, its session reset before any CONNECT_CLOSE and fewer
-    resources started than the configured `resources`, control_reset too (the rest never
-    ran)."""
+    open; if the job halted and its session was reset before any CONNECT_CLOSE,
+    control_reset too when the RST answered a message sent from the halt on that its
+    receiver never acknowledged (the halt never reached the DMA, or the DMA's next
+    request the agent: the job cannot end normally), or fewer resources started than the
+    configured `resources` (the rest never ran). A control connection that stopped
+    delivering (control_stall, its closer's FIN resent into the void included) is
+    control_stalled, whatever the job's state."""
     for session in ctx.sessions:
         stream = ctx.stream_by_uid.get(session.control_uid)
         if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
@@ -35,7 +42,7 @@ def check_running(ctx: Context) -> None:
         if not starts:
             continue
         control = ctx.by_uid[session.control_uid]
-        stall = control_stall(control)
+        stall = control_stall(control, closing=True)
         last = _last_sent(stream, stall.side) if stall is not None else None
         if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
             # An ACK comes well within the retransmission timeout after the message the
@@ -46,26 +53,28 @@ def check_running(ctx: Context) -> None:
         halt = next((m for m in stream.messages
                      if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
         if halt is None and reset:
-            _reset(ctx, session, stream, control, starts[-1], len(starts), None)
+            report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
         elif (halt is None and control.fin_frames and stream_whole(ctx, session, stream)
               and not _polled_halted(stream, starts[-1].ts)):
             _closed(ctx, session, stream, control, starts[-1], len(starts))
         elif halt is None and not seen_closing(control):
             _still_running(ctx, session, stream, starts[-1], len(starts))
-        elif (halt is not None and reset and ctx.config.resources
-              and len(starts) < ctx.config.resources
-              and not _closed_by_request(stream, control)):
-            _reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+        elif (halt is not None and reset and not _closed_by_request(stream, control)
+              and (halt_unanswered(stream, control, halt)
+                   or (ctx.config.resources and len(starts) < ctx.config.resources))):
+            report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
 
 
-def control_stall(control: Connection) -> Stall | None:
+def control_stall(control: Connection, *, closing: bool = False) -> Stall | None:
     """The side of the control connection whose last payload bytes stopped being
     delivered (flowcheck.verify.stalled.stall_of: resent at least twice, each resend
     waiting a retransmission timeout for an ACK, and never acknowledged in the capture,
-    or acknowledged in it with the ACKs lost on their way to the sender); None when none,
-    or when the capture missed bytes of the connection (sniffer loss). A capture of one
-    direction leaves the fields 0 (Connection.orig_unacked)."""
-    return None if control.missed_bytes else stall_of(control)
+    or acknowledged in it with the ACKs lost on their way to the sender); closing: also
+    a side that closed it and resent its FIN at least twice with no answer at all (the
+    path lost its packets as well); None when none, or when the capture missed bytes of
+    the connection (sniffer loss). A capture of one direction leaves the fields 0
+    (Connection.orig_unacked)."""
+    return None if control.missed_bytes else stall_of(control, closing=closing)
 
 
 def stalled_side(control: Connection) -> str | None:
@@ -86,38 +95,40 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     sender's (stalled.stall_of); last: its last NDMP message, where the bytes began."""
     roles = ("the media server", "the agent") if stall.side == "orig" else ("the agent",
                                                                        "the media server")
-    before = [m for m in stream.messages if last is not None and m.ts < last.ts]
-    idle = last.ts - before[-1].ts if last is not None and before else 0.0
-    size = f"{stall.unacked} B" if stall.unacked else "bytes"
-    what = (f"its last {size} (from {message_op(last)}, frame {last.frame}, "
-            f"{span_words(idle)} after the message before it)" if last is not None
-            else f"its last {size}")
+    fin = stream.fin if stall.fin and stream.fin is not None else None
+    # The exchange whose packets were lost began after a silence: long, an idle timeout.
+    if fin is not None:
+        silence = silence_before(stream, fin.ts, fin.frame)
+        what = f"its FIN (frame {fin.frame})"
+    elif last is not None:
+        silence = silence_before(stream, last.ts, last.frame)
+        size = f"{stall.unacked} B" if stall.unacked else "bytes"
+        what = f"its last {size} (from {message_op(last)}, frame {last.frame})"
+    else:
+        silence = silence_before(stream, control.last_ts, control.last_frame)
+        what = f"its last {stall.unacked} B" if stall.unacked else "its last bytes"
     reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
              if control.rst_frames else "")
-    # The silence after the last resend, when it is long enough to say something.
-    went_on = ctx.capture_end - stall.ts if stall.ts is not None else None
+    # The silence after the last resend, when it is long enough to say something (a
+    # resent FIN waited a timeout of its own each time: nothing to add).
+    went_on = ctx.capture_end - stall.ts if stall.ts is not None and not stall.fin else None
     if went_on is not None and went_on < ctx.config.retransmission_timeout:
         went_on = None
+    idle = silence.seconds >= IDLE_SECONDS
     ctx.add("control_stalled",
             stall_words("control", control, roles, stall, what, went_on) + reset
-            + f" The job cannot go on without its control connection. {STATE_LOST}: "
-            + ("after its idle timeout (the control connection sits idle while the data "
-               "flows)." if idle >= IDLE_BEFORE_RESET_SECONDS else
-               "after an idle timeout, a failover or a reload of its state table; or the "
-               "route between them changed, or an IPS dropped the flow."),
-            f"{_idle_timeout_fix(control)}; a capture on both hosts at once shows where "
+            + f" The job cannot go on without its control connection. {STATE_LOST}"
+            + (", here after its idle timeout: before them the control connection had sat "
+               f"idle {silence_words(silence)}, as it does while the data flows." if idle else
+               ": after an idle timeout, a failover or a reload of its state table; or "
+               "the route between them changed, or an IPS dropped the flow."),
+            f"{idle_timeout_fix(control)}; a capture on both hosts at once shows where "
             "the packets are lost.",
             session=session, conn=control,
-            frames=[last.frame] if last is not None else [control.last_frame],
-            ts=last.ts if last is not None else control.last_ts, cause="control")
-
-
-def _idle_timeout_fix(control: Connection) -> str:
-    """The fix for a control connection a firewall's or NAT's idle timeout ended."""
-    return (f"Raise the TCP idle timeout for port {control.resp_p} on the firewalls and NAT "
-            f"devices between {control.orig_h} and {control.resp_h} above the longest job's "
-            "duration, or enable TCP keepalives on the media server and the agent at an "
-            "interval shorter than that timeout")
+            frames=[fin.frame if fin is not None else last.frame if last is not None
+                    else control.last_frame],
+            ts=(fin.ts if fin is not None else last.ts if last is not None
+                else control.last_ts), cause="control")
 
 
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
@@ -125,55 +136,6 @@ def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
     reset_ts = reset_time(control)
     return any(message_op(m) == "CONNECT_CLOSE" and m.type == "request" and m.ts <= reset_ts
                for m in stream.messages)
-
-
-def _reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-           start: NdmpMessage, resource: int, halt: NdmpMessage | None) -> None:
-    """control_reset: the job cannot go on without its control connection (the Backup
-    Exec job ends with "Communication Failure has occurred between the Job Engine and
-    Remote Agent"), whether a resource was running (halt None) or the job stopped
-    between two of them (halt: the last resource's halt) before all the configured ones
-    ran. The time since the last NDMP message tells an idle timeout (a firewall or NAT
-    that dropped the idle connection's state resets it) from a side that gave the
-    session up; RSTs from both ends at once are a firewall's or IPS's."""
-    reset_ts = reset_time(control)
-    before = [m for m in stream.messages if m.ts <= reset_ts]
-    last = before[-1] if before else start
-    idle = max(0.0, reset_ts - last.ts)
-    both = control.orig_rst and control.resp_rst
-    ends = ("both ends" if both else f"the media server {control.orig_h}" if control.orig_rst
-            else f"the agent {control.resp_h}")
-    what = "the job" if resource == 1 else f"the job's resource {resource}"
-    when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
-            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)" if halt is None else
-            f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before the "
-            f"session's CONNECT_CLOSE, with {resource} of the {ctx.config.resources} "
-            "configured resources started")
-    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was reset by {ends} "
-            f"({reset_words(control)}) {when}, {span_words(idle)} after its last NDMP message "
-            f"(frame {last.frame}). "
-            + ("The job cannot go on without it." if halt is None else
-               "The job's remaining resources never ran."))
-    path = f"{control.orig_h} and {control.resp_h}"
-    if idle >= IDLE_BEFORE_RESET_SECONDS:
-        message = (f"{head} The control connection sat idle"
-                   + (" while the data flowed" if halt is None else "") + ": a "
-                   "firewall or NAT device that drops an idle connection's state after its "
-                   "idle timeout resets it, or answers its next packet with a reset.")
-        fix = f"{_idle_timeout_fix(control)}."
-    else:
-        message = (f"{head} It came soon after the last message: " + (
-            "resets from both ends at once are what a firewall or IPS between them does "
-            "when it blocks a session, though two hosts giving up at once would look the "
-            "same." if both else "one side gave the session up (the job was cancelled, or "
-            "an error on its side), or a device between them reset it."))
-        fix = (f"See the job log and the agent's log at that time for why the session "
-               f"ended; if neither host reset it, look for a firewall or IPS between {path} "
-               "that resets it (its session or threat log).")
-    ctx.add("control_reset", message, fix, session=session, conn=control,
-            frames=[start.frame, last.frame, *control.rst_frames[:2]],
-            ts=reset_ts, cause="control")
 
 
 def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,

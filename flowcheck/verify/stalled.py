@@ -1,7 +1,9 @@
 """Connections that stopped delivering: their sender resent its last bytes, after each
 retransmission timeout (RFC 6298 5.4), and either the receiver never acknowledged them in
-the capture, or the capture holds the receiver's ACKs of them and the sender resent them
-all the same (the ACKs were lost between the capture point and the sender).
+the capture, or the capture holds the receiver's ACK of them from before the resends and
+the sender resent them all the same, taking nothing new from the receiver since (the ACKs
+were lost between the capture point and the sender; an ACK that came only after the
+resends answered them: a slow link, no stall).
 
 `Stall` and `stall_of` read the tracker's per-side fields (Connection.orig_unacked,
 orig_resends, orig_resends_acked, orig_resent_ts, orig_resend_first_ts); `stall_words` is

@@ -1,0 +1,189 @@
+"""control_reset: a session's control connection reset while its job ran, after its halt
+before the job could end (a RST answered its last message, never delivered), or between
+resources before all the configured ones ran (flowcheck.verify.running decides which).
+
+The Backup Exec job then ends with "Communication Failure has occurred between the Job
+Engine and Remote Agent". How the reset came reads its cause
+(flowcheck.verify.reset_answer): a RST that answered a packet faster than the round trip
+to its sender's side came from a device between the hosts, and one after a long silence
+of the control connection (it sits idle while the data flows) from a firewall's or NAT's
+idle timeout.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import reset_time, reset_words, span_words
+from flowcheck.verify.replies import HALTS
+from flowcheck.verify.reset_answer import (
+    IDLE_BEFORE_RESET_SECONDS,
+    IDLE_SECONDS,
+    Answer,
+    idle_timeout_fix,
+    reset_answer,
+    silence_before,
+    silence_words,
+)
+
+
+def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) -> bool:
+    """Did the control connection's RST answer an NDMP message sent at or after the halt
+    that its receiver never acknowledged (reset_answer)? The halt never reached the DMA,
+    or the DMA's next request the agent: the job cannot end normally."""
+    return _lost_after(reset_answer(stream, control), halt) is not None
+
+
+def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
+    """The NDMP message the RST answered when sent at or after the halt, else None."""
+    if answer is None or answer.message is None or answer.packet.frame < halt.frame:
+        return None
+    return answer.message
+
+
+def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+                 start: NdmpMessage, resource: int, halt: NdmpMessage | None) -> None:
+    """One control_reset for the session. start: the running resource's DATA_START_*
+    request; resource: its number; halt: None while it ran, else its halt (the reset came
+    after it: halt_unanswered, or fewer resources started than configured)."""
+    answer = reset_answer(stream, control)
+    what = "the job" if resource == 1 else f"the job's resource {resource}"
+    if halt is None:
+        when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
+                "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)")
+        then = "The job cannot go on without it."
+    elif (lost := _lost_after(answer, halt)) is not None:
+        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+                "the session's CONNECT_CLOSE")
+        then = _undelivered(lost)
+    else:
+        answer = None  # the rest never ran: that is the finding, whatever the RST answered
+        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+                f"the session's CONNECT_CLOSE, with {resource} of the "
+                f"{ctx.config.resources} configured resources started")
+        then = "The job's remaining resources never ran."
+    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} was reset")
+    if answer is not None:
+        message, fix = _answered(stream, control, answer, f"{head} ({reset_words(control)}) "
+                                 f"{when}. {then}")
+        frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
+                  *control.rst_frames[:2]]
+    else:
+        message, fix, last = _unanswered(stream, control, start, halt, head, when, then)
+        frames = [start.frame, last.frame, *control.rst_frames[:2]]
+    ctx.add("control_reset", message, fix, session=session, conn=control,
+            frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
+
+
+def _role(control: Connection, side: str) -> tuple[str, str]:
+    """("the agent 10.77.1.2", "the agent") for a side of the control connection."""
+    if side == "orig":
+        return f"the media server {control.orig_h}", "the media server"
+    return f"the agent {control.resp_h}", "the agent"
+
+
+def _undelivered(message: NdmpMessage) -> str:
+    """What a message the RST answered, never delivered, means for a job that halted."""
+    op = message_op(message)
+    if message.direction == "orig":
+        return (f"The DMA's {op} never reached the agent: the DMA cannot finish the job "
+                "(DATA_STOP, CONNECT_CLOSE), which ends in failure.")
+    if op in HALTS:
+        return ("The halt never reached the DMA, which cannot learn that the job ended: the "
+                "job ends in failure, whatever the halt said.")
+    return f"The agent's {op} never reached the DMA: the job ends in failure."
+
+
+def _answered(stream: NdmpStream, control: Connection, answer: Answer,
+              head: str) -> tuple[str, str]:
+    """The message and fix of a reset that answered a packet (reset_answer)."""
+    side, short = _role(control, answer.by)
+    sender = _role(control, answer.packet.direction)[1]
+    what = (f"{message_op(answer.message)} (frame {answer.packet.frame})"
+            if answer.message is not None else f"FIN (frame {answer.packet.frame})")
+    text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
+            f"{span_words(answer.delay)} after it instead of acknowledging it: ")
+    if answer.in_between and answer.round_trip is not None:
+        text += (f"faster than the round trip to {short} ({span_words(answer.round_trip)} "
+                 f"in the handshake), so {short} did not send it; a device between them (a "
+                 "firewall or NAT) did, which no longer had the connection's state.")
+    else:
+        text += (f"{short} no longer had the connection, or a device between them (a "
+                 "firewall or NAT) that no longer had its state answered in its name.")
+    silence = silence_before(stream, answer.packet.ts, answer.packet.frame)
+    path = f"{control.orig_h} and {control.resp_h}"
+    devices = (f"the session and event logs of the firewalls, NAT devices and IPSs between "
+               f"{path} at that time (a session dropped, a failover, a blocked flow)")
+    if silence.seconds >= IDLE_SECONDS:
+        text += (" Before it the control connection had sat idle "
+                 f"{silence_words(silence)}: a firewall or NAT device drops an idle "
+                 "connection's state after its idle timeout and answers the connection's "
+                 "next packet with a reset.")
+        fix = idle_timeout_fix(control) + (
+            "." if answer.in_between else
+            f"; if no firewall or NAT keeps the connection's state, see {_service(short)} "
+            "log and system log at that time (a restart).")
+    else:
+        quiet = (f" The control connection was not idle long before it "
+                 f"({span_words(silence.seconds)} of silence)" if silence.seconds else
+                 " The control connection was not idle before it")
+        if answer.in_between:
+            text += (f"{quiet}, so not after an idle timeout: the device lost the "
+                     "connection's state (a failover, a reload of its state table) or blocks "
+                     "the session (an IPS).")
+            fix = f"See {devices}."
+        else:
+            text += (f"{quiet}: {_service(short)} or its host lost the connection (a "
+                     "restart), or a device between them lost its state (a failover) or "
+                     "blocks the session.")
+            fix = (f"See {_service(short)} log and system log at that time (a restart); if "
+                   f"it did not reset the session, {devices}.")
+    return text, fix
+
+
+def _service(short: str) -> str:
+    """"the agent's NDMP service", "the media server's job engine"."""
+    return f"{short}'s " + ("NDMP service" if short == "the agent" else "job engine")
+
+
+def _unanswered(stream: NdmpStream, control: Connection, start: NdmpMessage,
+                halt: NdmpMessage | None, head: str, when: str, then: str
+                ) -> tuple[str, str, NdmpMessage]:
+    """The message, fix and last NDMP message of a reset that answered no packet: the
+    silence before it tells an idle timeout (a device that resets a connection when its
+    idle timer ends) from a side that gave the session up; RSTs from both ends at once
+    are a firewall's or IPS's."""
+    reset_ts = reset_time(control)
+    before = [m for m in stream.messages if m.ts <= reset_ts]
+    last = before[-1] if before else start
+    both = control.orig_rst and control.resp_rst
+    ends = ("both ends" if both else _role(control, "orig")[0] if control.orig_rst
+            else _role(control, "resp")[0])
+    text = (f"{head} by {ends} ({reset_words(control)}) {when}, "
+            f"{span_words(max(0.0, reset_ts - last.ts))} after its last NDMP message (frame "
+            f"{last.frame}). {then}")
+    silence = silence_before(stream, reset_ts, control.rst_frames[0])
+    path = f"{control.orig_h} and {control.resp_h}"
+    if silence.seconds >= IDLE_BEFORE_RESET_SECONDS:
+        text += (" The control connection sat idle"
+                 + (" while the data flowed" if halt is None else "")
+                 + f", for {silence_words(silence)}: a firewall or NAT device that drops an idle "
+                 "connection's state after its idle timeout resets it, or answers its next "
+                 "packet with a reset.")
+        return text, f"{idle_timeout_fix(control)}.", last
+    soon = reset_ts - last.ts < IDLE_SECONDS
+    text += (" It came soon after the last message: " if soon else
+             f" The control connection had sat idle {silence_words(silence)}: ") + (
+        "resets from both ends at once are what a firewall or IPS between them does when "
+        "it blocks a session, though two hosts giving up at once would look the same."
+        if both else "one side gave the session up (the job was cancelled, or an error on "
+        "its side), or a device between them reset it"
+        + ("." if soon else " (a firewall's or NAT's idle timeout shorter than that)."))
+    fix = (f"See the job log and the agent's log at that time for why the session ended; if "
+           f"neither host reset it, look for a firewall or IPS between {path} that resets "
+           "it (its session or threat log)"
+           + ("." if soon else f"; for an idle timeout: {idle_timeout_fix(control)[0].lower()}"
+              f"{idle_timeout_fix(control)[1:]}."))
+    return text, fix, last

@@ -1,0 +1,199 @@
+"""How a control connection's reset came (flowcheck.verify.reset_answer), trial 10: a
+stateful firewall whose idle timeout expired the control connection while the data
+flowed answered its next packet with a RST in the peer's name, or dropped it.
+
+- D1: the RST answered the agent's NOTIFY_DATA_HALTED (never acknowledged): the halt
+  never reached the DMA, the job failed; it passed, a reset "after the job halted" being
+  suppressed. control_reset now.
+- D2: a RST that answered a packet faster than the round trip to the peer came from a
+  device between them; the silence before the exchange it cut reads the idle timeout
+  (it read "soon after the last message: one side gave the session up").
+- D3: a FIN resent into the void after a long silence is control_stalled (it was
+  control_closed, blaming the job engine).
+- D7: resends a later reply answered (a shaped link) are no "ACKs lost" control_stalled
+  (flowcheck.connections.conn.resends_acked; test_connections_resends).
+
+Built from captures/lab/clean-3-resources.pcap (NDMP v4, the handshake's round trip to
+the agent 0.035 ms), and on the trial's captures stored in captures/ndmjob-idle.
+"""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lab_edits import analyze_lab, lab_packets, last_from, next_seq, segment, write
+from scapy.all import Packet, Raw
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+NAME = "clean-3-resources"
+MEDIA, AGENT = 5039, 10000  # the control connection's ports
+LAST_HALT = 633  # resource 3's LOG_MESSAGE and NOTIFY_DATA_HALTED, one segment
+IDLE = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-idle"
+
+
+def _get_state(template: Packet, seq: int, ack: int, ts: Decimal) -> Packet:
+    """The media server's DATA_GET_STATE request (NDMP v4: record mark, 24 B header)."""
+    packet = segment(template, "PA", seq, ack, ts)
+    header = struct.pack(">IIIIIII", 0x80000000 | 24, 900, 0, 0, 0x400, 0, 0)
+    return packet / Raw(header)
+
+
+def _answered(tmp_path: Path, idle: str, delay: str) -> Analysis:
+    """Resource 2 running (cut at frame 300); `idle` seconds after the cut the media
+    server's DATA_GET_STATE, answered `delay` seconds later by a RST (no ACK) in the
+    agent's name."""
+    packets = lab_packets(NAME, 300)
+    media_seq, agent_seq = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
+    at = packets[-1].time + Decimal(idle)
+    request = _get_state(last_from(packets, MEDIA, AGENT), media_seq, agent_seq, at)
+    reset = segment(last_from(packets, AGENT, MEDIA), "R", agent_seq, 0, at + Decimal(delay))
+    return analyze_lab(write(tmp_path, "answered", [*packets, request, reset]), NAME)
+
+
+def test_a_reset_faster_than_the_round_trip_after_a_silence_reads_as_an_idle_timeout(
+        tmp_path: Path) -> None:
+    analysis = _answered(tmp_path, "10", "0.00001")
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset"
+    assert ("The RST, in the agent 10.77.0.2's name, answered the media server's "
+            "DATA_GET_STATE (frame 301) 0.01 ms after it instead of acknowledging it: faster "
+            "than the round trip to the agent (0.035 ms in the handshake), so the agent did "
+            "not send it; a device between them (a firewall or NAT) did") in finding.message
+    assert "sat idle 10 s (no NDMP message from frame 220 to frame 301)" in finding.message
+    assert "soon after" not in finding.message
+    assert "idle timeout for port 10000" in finding.fix and "keepalives" in finding.fix
+    assert finding.frames == [219, 301, 302]
+
+
+def test_a_reset_as_slow_as_the_round_trip_may_be_the_agents(tmp_path: Path) -> None:
+    [finding] = [f for f in _answered(tmp_path, "10", "0.005").findings
+                 if f.code == "control_reset"]
+    assert "faster than the round trip" not in finding.message
+    assert ("the agent no longer had the connection, or a device between them (a firewall "
+            "or NAT) that no longer had its state answered in its name") in finding.message
+    assert "sat idle 10 s" in finding.message
+    assert "idle timeout for port 10000" in finding.fix
+    assert "the agent's NDMP service log" in finding.fix
+    assert "the media server's job engine" not in finding.fix
+
+
+def test_a_reset_from_between_without_a_silence_is_no_idle_timeout(tmp_path: Path) -> None:
+    [finding] = [f for f in _answered(tmp_path, "0.5", "0.00001").findings
+                 if f.code == "control_reset"]
+    assert "a device between them (a firewall or NAT) did" in finding.message
+    assert "so not after an idle timeout" in finding.message
+    assert "idle timeout for port" not in finding.fix and "IPSs" in finding.fix
+
+
+def _halt_reset(tmp_path: Path, flags: str) -> Analysis:
+    """The job's last halt (frame 633), then 0.03 ms later the media server's RST with
+    `flags` ("R": in answer, no ACK; "RA": acknowledging the halt), nothing more."""
+    packets = lab_packets(NAME, LAST_HALT)
+    agent_seq = next_seq(packets, AGENT, MEDIA)
+    reset = segment(last_from(packets, MEDIA, AGENT), flags, next_seq(packets, MEDIA, AGENT),
+                    agent_seq if "A" in flags else 0,
+                    packets[-1].time + Decimal("0.00003"))
+    return analyze_lab(write(tmp_path, f"halt-{flags}", [*packets, reset]), NAME)
+
+
+def test_a_reset_that_answered_the_halt_is_control_reset(tmp_path: Path) -> None:
+    """Trial 10 D1: the halt never acknowledged, the RST came instead: the DMA never
+    learned the job ended (ndmjob: "Operation ended in failure")."""
+    analysis = _halt_reset(tmp_path, "R")
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset" and analysis.verdict == "fail"
+    assert (f"was reset (RST, frame {LAST_HALT + 1}) after the job's resource 3 halted "
+            f"(NOTIFY_DATA_HALTED, frame {LAST_HALT}) and before the session's "
+            "CONNECT_CLOSE. The halt never reached the DMA") in finding.message
+    assert ("answered the agent's NOTIFY_DATA_HALTED (frame 633) 0.03 ms after it instead "
+            "of acknowledging it") in finding.message
+
+
+def test_a_reset_that_acknowledged_the_halt_is_no_failure(tmp_path: Path) -> None:
+    """An abortive close by a media server that got the halt (its RST acknowledges it):
+    the job had ended; as a reset after the halt always was, not reported."""
+    analysis = _halt_reset(tmp_path, "RA")
+    assert "control_reset" not in {f.code for f in analysis.findings}
+
+
+def test_a_fin_resent_into_the_void_after_a_silence_is_control_stalled(
+        tmp_path: Path) -> None:
+    """Trial 10 D3: resource 2 running, 10 s of silence, then the media server closes the
+    control connection and resends its FIN twice, never answered."""
+    packets = lab_packets(NAME, 300)
+    template = last_from(packets, MEDIA, AGENT)
+    seq, ack = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
+    at = packets[-1].time + Decimal(10)
+    fins = [segment(template, "FA", seq, ack, at + Decimal(d)) for d in ("0", "0.2", "0.6")]
+    analysis = analyze_lab(write(tmp_path, "fins", [*packets, *fins]), NAME)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_stalled"
+    assert ("the media server 10.77.0.1 sent its FIN (frame 301) again and again (2 "
+            "retransmissions, the last in frame 303) and the agent 10.77.0.2 never "
+            "acknowledged it") in finding.message
+    assert "here after its idle timeout" in finding.message
+    assert "sat idle 10 s (no NDMP message from frame 220 to frame 301)" in finding.message
+
+
+def _stored(name: str) -> Analysis:
+    config = build_config(load_file(IDLE / f"{name}.toml"))
+    return analyze(read_traffic([str(IDLE / f"{name}.pcap.gz")], config), config)
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("idle-rst-agent", ["after the job halted (NOTIFY_DATA_HALTED, frame 5151)",
+                        "The halt never reached the DMA", "sat idle 8.79 s"]),
+    ("idle-hostfw-rst-media", ["after the job halted (NOTIFY_DATA_HALTED, frame 5002)",
+                               "The DMA's DATA_GET_STATE never reached the agent",
+                               "sat idle 7.94 s"]),
+    ("idle-rst-65s-media", ["faster than the round trip to the agent (0.0789 ms",
+                            "sat idle 29.5 s (no NDMP message from frame 173 to frame 2070)"]),
+    ("idle-rst-restore-media", ["answered the media server's FIN (frame 5241)",
+                                "faster than the round trip", "sat idle 29.9 s"]),
+])
+def test_trial_10_resets(name: str, words: list[str]) -> None:
+    analysis = _stored(name)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_reset" and analysis.verdict == "fail"
+    for word in words:
+        assert word in finding.message
+    assert "idle timeout for port 10000" in finding.fix
+
+
+def test_trial_10_fin_resent_after_the_idle_timeout() -> None:
+    [finding] = [f for f in _stored("idle-drop-restore-media").findings
+                 if str(f.severity) == "error"]
+    assert finding.code == "control_stalled"
+    assert "sent its FIN (frame 5351) again and again (4 retransmissions" in finding.message
+    assert "sat idle 29.9 s" in finding.message
+
+
+def test_trial_10_resends_answered_late_are_no_stall() -> None:
+    """Trial 10 D7: the DATA_GET_STATE resent twice on the shaped link was answered by
+    its reply, which the media server ACKed; the job failed on the media server's side
+    only (the firewall dropped its poll 30 s later): this capture holds no failure."""
+    analysis = _stored("idle-drop-30s-agent")
+    assert "control_stalled" not in {f.code for f in analysis.findings}
+    assert {f.code for f in analysis.findings} == {"capture_ended_early"}
+
+
+def test_a_poll_lost_after_a_silence_reads_as_an_idle_timeout(tmp_path: Path) -> None:
+    """The dropping twin: 10 s of silence, then the media server's DATA_GET_STATE resent
+    twice and never acknowledged, the capture going on 5 s: control_stalled names the
+    silence as the idle timeout (it wanted 60 s)."""
+    packets = lab_packets(NAME, 300)
+    media_seq, agent_seq = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
+    at = packets[-1].time + Decimal(10)
+    template = last_from(packets, MEDIA, AGENT)
+    polls = [_get_state(template, media_seq, agent_seq, at + Decimal(d))
+             for d in ("0", "0.2", "0.6", "5")]
+    analysis = analyze_lab(write(tmp_path, "lost", [*packets, *polls]), NAME)
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "control_stalled"
+    assert ("here after its idle timeout: before them the control connection had sat idle "
+            "10 s (no NDMP message from frame 220 to frame 301)") in finding.message
