@@ -87,15 +87,20 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
     data = (plen > 0) & sent
+    zero = (d.tcp_window[rows] == 0) & sent
     letters = {"D": _first(data, frames, starts),
                "A": _first(~data & sent & ((flags & ACK) != 0), frames, starts),
-               "W": _first((d.tcp_window[rows] == 0) & sent, frames, starts)}
+               "W": _first(zero, frames, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
     peers = [c.orig if k & 1 else c.resp for c, k in
              ((conns[k >> 1], k) for k in seg_key.tolist())]
     peer_unseen = [p.max_end is None for p in peers]  # before this run's data
+    # Zero windows are rare: Python per segment only when one is in the batch or open.
+    if zero.any() or any(e.zero_ts is not None for e in sides) or any(
+            e.zero_ts is not None for e in peers):
+        _zero_windows(d, rows, zero, sent, starts, seg_key, sides, peers)
     data_rows = np.flatnonzero(data)
     if data_rows.size:
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
@@ -231,6 +236,41 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
         side.resends = count if again else side.resends + count
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
+
+
+def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,
+                  starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
+                  peers: list[Endpoint]) -> None:
+    """As update_packet's zero_window_update for every segment (rows grouped by segment,
+    each in capture order; zero: the rows sent advertising window 0): a side's trailing
+    zero window restarts after its last non-zero advertisement, or goes on from before
+    the batch; its peer's segments sent after its start (batch row order is capture
+    order) are its probes."""
+    ends = np.append(starts[1:], rows.shape[0]).tolist()
+    keys = seg_key.tolist()
+    segment_of = {k: s for s, k in enumerate(keys)}
+    for s, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
+        side, mate = sides[s], segment_of.get(keys[s] ^ 1)
+        if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
+            peers[s].zero_probes += int(sent[a:b].sum())
+        tail = np.flatnonzero(zero[a:b])
+        if not tail.size and side.zero_ts is None:
+            continue
+        opened = np.flatnonzero(sent[a:b] & ~zero[a:b])
+        if opened.size:
+            side.zero_ts = None
+            tail = tail[tail > opened[-1]]
+        after = -1  # the batch row after which the peer's segments are probes
+        if side.zero_ts is None:
+            if not tail.size:
+                continue
+            after = rows.item(a + tail.item(0))
+            side.zero_ts, side.zero_frame = d.tcp_ts.item(after), d.tcp_frame.item(after)
+            side.zero_acks, side.zero_probes = 0, 0
+        side.zero_acks += tail.size
+        if mate is not None:
+            m, n = starts.item(mate), ends[mate]
+            side.zero_probes += int(((rows[m:n] > after) & sent[m:n]).sum())
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,

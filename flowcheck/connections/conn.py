@@ -77,6 +77,14 @@ class Endpoint:
     resent_frame: int = 0
     resend_first_ts: float | None = None
     resend_first_frame: int = 0
+    # The side's trailing zero window (RFC 9293 3.8.6.1): its latest window advertisement
+    # (a segment without SYN or RST, not a capture copy; the raw field, 0 whatever the
+    # RFC 7323 scale) is 0 since zero_ts / zero_frame (None / 0: it is not), in
+    # zero_acks of its segments since, while its peer sent zero_probes segments into it.
+    zero_ts: float | None = None
+    zero_frame: int = 0
+    zero_acks: int = 0
+    zero_probes: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -254,7 +262,7 @@ def account_missed(c: ConnState) -> None:
     apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
     bytes seen never ACKed (orig/resp_unacked) and the trailing resends
     (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
-    _resend_first_frame)."""
+    _resend_first_frame), and the trailing zero windows (orig/resp_zero_window_*)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
@@ -270,6 +278,9 @@ def account_missed(c: ConnState) -> None:
     record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
     record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
     record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
+    for name, side in (("orig", c.orig), ("resp", c.resp)):
+        zero_windows(record, name, side.zero_ts, side.zero_frame, side.zero_acks,
+                     side.zero_probes)
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
@@ -281,6 +292,33 @@ def account_missed(c: ConnState) -> None:
             record.missed_bytes += beyond
             record.gaps += 1
             _note(record.gap_frames, side.acked_frame)
+
+
+def zero_windows(record: Connection, side: str, ts: float | None, frame: int, acks: int,
+                 probes: int) -> None:
+    """Set record's `side` ("orig" or "resp") _zero_window_ts, _frame, _acks, _probes
+    (None / 0 when ts is None: the side's latest window advertisement was not 0)."""
+    if ts is None:
+        frame = acks = probes = 0
+    setattr(record, f"{side}_zero_window_ts", ts)
+    setattr(record, f"{side}_zero_window_frame", frame)
+    setattr(record, f"{side}_zero_window_acks", acks)
+    setattr(record, f"{side}_zero_window_probes", probes)
+
+
+def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,
+                       ts: float) -> None:
+    """A segment without SYN or RST from `side` advertising `window` (raw): its trailing
+    zero window starts, grows (one more zero-window segment) or ends; a segment into
+    the peer's zero window is one more probe (RFC 9293 3.8.6.1)."""
+    if window:
+        side.zero_ts = None
+    elif side.zero_ts is None:
+        side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 1, 0
+    else:
+        side.zero_acks += 1
+    if peer.zero_ts is not None:
+        peer.zero_probes += 1
 
 
 def _acked_beyond(side: Endpoint) -> int:
@@ -369,8 +407,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
-    if window == 0 and not flags & (SYN | RST):
-        letters.append("W")
+    if not flags & (SYN | RST):
+        if window == 0:
+            letters.append("W")
+        if window == 0 or side.zero_ts is not None or peer.zero_ts is not None:
+            zero_window_update(side, peer, window, frame, ts)
     if fin:
         letters.append("F")
         side.fin = True

@@ -24,6 +24,7 @@ from flowcheck.connections.conn import (
     SYN,
     ConnState,
     Endpoint,
+    zero_windows,
 )
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.record_columns import (
@@ -86,6 +87,11 @@ class Parked:
     resent_frame: np.ndarray
     resend_first_ts: np.ndarray
     resend_first_frame: np.ndarray
+    # Endpoint.zero_ts (nan: None), zero_frame, zero_acks, zero_probes.
+    zero_ts: np.ndarray
+    zero_frame: np.ndarray
+    zero_acks: np.ndarray
+    zero_probes: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -137,7 +143,10 @@ class Parked:
                 resent_ts=optional_item(self.resent_ts.item(row, i)),
                 resent_frame=self.resent_frame.item(row, i),
                 resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
-                resend_first_frame=self.resend_first_frame.item(row, i))
+                resend_first_frame=self.resend_first_frame.item(row, i),
+                zero_ts=optional_item(self.zero_ts.item(row, i)),
+                zero_frame=self.zero_frame.item(row, i), zero_acks=self.zero_acks.item(row, i),
+                zero_probes=self.zero_probes.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -181,8 +190,9 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.unseen_last[:, order], short.unseen_top[:, order],
                   short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
                   short.resent_frame[:, order], short.resend_first_ts[:, order],
-                  short.resend_first_frame[:, order],
-                  short.last_syn[order],
+                  short.resend_first_frame[:, order], short.zero_ts[:, order],
+                  short.zero_frame[:, order], short.zero_acks[:, order],
+                  short.zero_probes[:, order], short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 
@@ -284,7 +294,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
     tunnel = short.tunnel[new]
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
-    return list(map(
+    records = list(map(
         Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
         texts[count:], np.where(lower, up_port, low_port).tolist(),
         short.ts[col.first].tolist(), short.ts[col.last].tolist(), states, col.histories,
@@ -297,6 +307,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
+    _zero_windows(short, new, records, continuing=False)
+    return records
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -343,7 +355,23 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.synack_ts = synack_ts
         if r.rst_ts is None:
             r.rst_ts = rst_ts
+    _zero_windows(short, going_on, records, continuing=True)
     return records
+
+
+def _zero_windows(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                  continuing: bool) -> None:
+    """The records' (one per flow of `flows`) trailing zero windows (conn.zero_windows),
+    set where a side's is open now or (continuing records) was before this batch."""
+    when = short.zero_ts[:, flows]
+    before = [i for i, r in enumerate(records) if r.orig_zero_window_ts is not None
+              or r.resp_zero_window_ts is not None] if continuing else []
+    for i in np.flatnonzero(~np.isnan(when).all(axis=0)).tolist() + before:
+        for row, name in ((0, "orig"), (1, "resp")):
+            zero_windows(records[i], name, optional_item(when.item(row, i)),
+                         short.zero_frame.item(row, flows.item(i)),
+                         short.zero_acks.item(row, flows.item(i)),
+                         short.zero_probes.item(row, flows.item(i)))
 
 
 @dataclass(slots=True)

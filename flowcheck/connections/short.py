@@ -114,6 +114,9 @@ class ShortPass:
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
         resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         first_ts, first_frame = np.full(two, np.nan), np.zeros(two, np.int64)
+        # Endpoint.zero_ts (nan: None), zero_frame, zero_acks, zero_probes.
+        zero_ts = np.full(two, np.nan)
+        zero_frame, zero_acks, zero_probes = (np.zeros(two, np.int64) for _ in range(3))
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -128,10 +131,13 @@ class ShortPass:
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
-                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame),
+                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
+                          zero_ts, zero_frame, zero_acks, zero_probes),
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
         any_resends = bool(resends.any())
+        # Zero windows are rare: no step pays for them unless one is in the batch or open.
+        any_zero = bool((window == 0).any()) or not np.isnan(zero_ts).all()
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         everyone = np.arange(v)
@@ -233,6 +239,16 @@ class ShortPass:
                 resends[fs] = np.where(data & (end > me), 0, resends[fs])
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
+            if any_zero:  # conn.zero_window_update
+                adv = ~syn & ~rs & ~cp
+                closed = adv & (window[at] == 0)
+                zt = zero_ts[fs]
+                opens = closed & np.isnan(zt)
+                zero_frame[fs] = np.where(opens, fr, zero_frame[fs])
+                zero_acks[fs] = np.where(opens, 1, zero_acks[fs] + closed)
+                zero_probes[fs] = np.where(opens, 0, zero_probes[fs])
+                zero_ts[fs] = np.where(opens, t, np.where(adv & ~closed, np.nan, zt))
+                zero_probes[fp] += adv & ~np.isnan(zero_ts[fp])
             # FIN, RST.
             fin[fs] |= fn
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
@@ -262,6 +278,8 @@ class ShortPass:
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
         self.resend_first_ts = first_ts.reshape(2, v)
         self.resend_first_frame = first_frame.reshape(2, v)
+        self.zero_ts, self.zero_frame = zero_ts.reshape(2, v), zero_frame.reshape(2, v)
+        self.zero_acks, self.zero_probes = zero_acks.reshape(2, v), zero_probes.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -312,7 +330,10 @@ class ShortPass:
                                  (resent[1], block.resent_u), (resent[2], block.resent_ts),
                                  (resent[3], block.resent_frame),
                                  (resent[4], block.resend_first_ts),
-                                 (resent[5], block.resend_first_frame)):
+                                 (resent[5], block.resend_first_frame),
+                                 (resent[6], block.zero_ts), (resent[7], block.zero_frame),
+                                 (resent[8], block.zero_acks),
+                                 (resent[9], block.zero_probes)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]
