@@ -80,6 +80,11 @@ def test_trailing_zero_window_on_every_path(tmp_path: Path, monkeypatch: pytest.
             reference.resp_zero_window_probes) == (closed, expected["acks"],
                                                    expected["probes"])
     assert reference.resp_zero_window_ts == pytest.approx(start + (closed - 1) * 0.001)
+    # The first zero window reopened: frames 43 to 56, the longest (and only) one.
+    assert (reference.resp_zero_window_longest_frame,
+            reference.resp_zero_window_reopened_frame) == (43, 56)
+    assert reference.resp_zero_window_longest == pytest.approx(0.013, abs=1e-5)
+    assert reference.resp_zero_window_longest_ts == pytest.approx(start + 0.042)
     # M's RST with window 0 advertises nothing; the probes are no retransmissions.
     assert (reference.orig_zero_window_ts, reference.orig_zero_window_frame,
             reference.orig_zero_window_acks) == (None, 0, 0)
@@ -107,6 +112,11 @@ def test_reopened_window_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     assert (reference.resp_zero_window_ts, reference.resp_zero_window_frame,
             reference.resp_zero_window_acks, reference.resp_zero_window_probes) == (
         None, 0, 0, 0)
+    # The second zero window (frames 98 to 117) lasted longer than the first.
+    closed = expected["closed"]
+    assert (reference.resp_zero_window_longest_frame,
+            reference.resp_zero_window_reopened_frame) == (closed, end + 1)
+    assert reference.resp_zero_window_longest == pytest.approx((end - closed + 1) * 0.001, abs=1e-5)
     assert "w" in reference.history
     for chunk in range(1, len(packets) + 1, 3):
         assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk

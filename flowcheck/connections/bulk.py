@@ -242,10 +242,11 @@ def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.
                   starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
                   peers: list[Endpoint]) -> None:
     """As update_packet's zero_window_update for every segment (rows grouped by segment,
-    each in capture order; zero: the rows sent advertising window 0): a side's trailing
-    zero window restarts after its last non-zero advertisement, or goes on from before
-    the batch; its peer's segments sent after its start (batch row order is capture
-    order) are its probes."""
+    each in capture order; zero: the rows sent advertising window 0): each zero window
+    of a side runs from a window-0 advertisement after a non-zero one (or before the
+    batch) to its next non-zero one (the longest of those kept); its trailing one goes on
+    from before the batch or starts after its last non-zero advertisement; its peer's
+    segments sent after its start (batch row order is capture order) are its probes."""
     ends = np.append(starts[1:], rows.shape[0]).tolist()
     keys = seg_key.tolist()
     segment_of = {k: s for s, k in enumerate(keys)}
@@ -253,24 +254,35 @@ def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.
         side, mate = sides[s], segment_of.get(keys[s] ^ 1)
         if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
             peers[s].zero_probes += int(sent[a:b].sum())
-        tail = np.flatnonzero(zero[a:b])
-        if not tail.size and side.zero_ts is None:
+        if side.zero_ts is None and not zero[a:b].any():
             continue
-        opened = np.flatnonzero(sent[a:b] & ~zero[a:b])
-        if opened.size:
-            side.zero_ts = None
-            tail = tail[tail > opened[-1]]
-        after = -1  # the batch row after which the peer's segments are probes
-        if side.zero_ts is None:
-            if not tail.size:
+        told = np.flatnonzero(sent[a:b])  # the side's advertisements, in capture order
+        closed = zero[a:b][told]
+        # The advertisement before each: 0 or not.
+        before = np.concatenate(([side.zero_ts is not None], closed[:-1]))
+        reopened = told[~closed & before]
+        changes = sorted([(at, True) for at in told[closed & ~before].tolist()]
+                         + [(at, False) for at in reopened.tolist()])
+        since = -1  # the batch row after which the peer's segments are probes
+        for at, closing in changes:
+            row = rows.item(a + at)
+            ts, frame = d.tcp_ts.item(row), d.tcp_frame.item(row)
+            if closing:
+                side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
+                since = row
                 continue
-            after = rows.item(a + tail.item(0))
-            side.zero_ts, side.zero_frame = d.tcp_ts.item(after), d.tcp_frame.item(after)
-            side.zero_acks, side.zero_probes = 0, 0
-        side.zero_acks += tail.size
+            span = ts - side.zero_ts
+            if span > side.zero_long_s:
+                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
+                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
+            side.zero_ts = None
+        if side.zero_ts is None:
+            continue
+        tail = told[closed]
+        side.zero_acks += int((tail > reopened[-1]).sum()) if reopened.size else tail.size
         if mate is not None:
             m, n = starts.item(mate), ends[mate]
-            side.zero_probes += int(((rows[m:n] > after) & sent[m:n]).sum())
+            side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,

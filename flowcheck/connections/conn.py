@@ -81,10 +81,16 @@ class Endpoint:
     # (a segment without SYN or RST, not a capture copy; the raw field, 0 whatever the
     # RFC 7323 scale) is 0 since zero_ts / zero_frame (None / 0: it is not), in
     # zero_acks of its segments since, while its peer sent zero_probes segments into it.
+    # Of its zero windows that reopened, the longest: zero_long_s seconds (0.0: none)
+    # from zero_long_ts / zero_long_frame to its reopening segment zero_long_end.
     zero_ts: float | None = None
     zero_frame: int = 0
     zero_acks: int = 0
     zero_probes: int = 0
+    zero_long_s: float = 0.0
+    zero_long_ts: float | None = None
+    zero_long_frame: int = 0
+    zero_long_end: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -138,6 +144,15 @@ class Endpoint:
 
     def missed_bytes(self) -> int:
         return sum(hi - lo for lo, hi in self.holes)
+
+
+# Endpoint's zero-window fields, in this order everywhere (short pass, parked arrays),
+# and the Connection fields they fill (prefixed orig_ / resp_: zero_windows).
+ZERO_FIELDS = ("zero_ts", "zero_frame", "zero_acks", "zero_probes", "zero_long_s",
+               "zero_long_ts", "zero_long_frame", "zero_long_end")
+ZERO_RECORD = ("zero_window_ts", "zero_window_frame", "zero_window_acks", "zero_window_probes",
+               "zero_window_longest", "zero_window_longest_ts", "zero_window_longest_frame",
+               "zero_window_reopened_frame")
 
 
 def _hole_start(hole: list[int]) -> int:
@@ -279,8 +294,7 @@ def account_missed(c: ConnState) -> None:
     record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
     record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
     for name, side in (("orig", c.orig), ("resp", c.resp)):
-        zero_windows(record, name, side.zero_ts, side.zero_frame, side.zero_acks,
-                     side.zero_probes)
+        zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
@@ -294,25 +308,29 @@ def account_missed(c: ConnState) -> None:
             _note(record.gap_frames, side.acked_frame)
 
 
-def zero_windows(record: Connection, side: str, ts: float | None, frame: int, acks: int,
-                 probes: int) -> None:
-    """Set record's `side` ("orig" or "resp") _zero_window_ts, _frame, _acks, _probes
-    (None / 0 when ts is None: the side's latest window advertisement was not 0)."""
-    if ts is None:
-        frame = acks = probes = 0
-    setattr(record, f"{side}_zero_window_ts", ts)
-    setattr(record, f"{side}_zero_window_frame", frame)
-    setattr(record, f"{side}_zero_window_acks", acks)
-    setattr(record, f"{side}_zero_window_probes", probes)
+def zero_windows(record: Connection, side: str, values: list) -> None:
+    """Set record's `side` ("orig" or "resp") zero-window fields (ZERO_RECORD) from the
+    values of an Endpoint's ZERO_FIELDS (the trailing ones None / 0 when zero_ts is None:
+    the side's latest window advertisement was not 0)."""
+    if values[0] is None:
+        values = [None, 0, 0, 0, *values[4:]]
+    for name, value in zip(ZERO_RECORD, values, strict=True):
+        setattr(record, f"{side}_{name}", value)
 
 
 def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,
                        ts: float) -> None:
     """A segment without SYN or RST from `side` advertising `window` (raw): its trailing
-    zero window starts, grows (one more zero-window segment) or ends; a segment into
-    the peer's zero window is one more probe (RFC 9293 3.8.6.1)."""
+    zero window starts, grows (one more zero-window segment) or ends (the longest one
+    that ended is kept); a segment into the peer's zero window is one more probe (RFC
+    9293 3.8.6.1)."""
     if window:
-        side.zero_ts = None
+        if side.zero_ts is not None:
+            span = ts - side.zero_ts
+            if span > side.zero_long_s:
+                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
+                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
+            side.zero_ts = None
     elif side.zero_ts is None:
         side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 1, 0
     else:

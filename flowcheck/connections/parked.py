@@ -22,6 +22,7 @@ from flowcheck.connections.conn import (
     FIN,
     RST,
     SYN,
+    ZERO_FIELDS,
     ConnState,
     Endpoint,
     zero_windows,
@@ -87,11 +88,8 @@ class Parked:
     resent_frame: np.ndarray
     resend_first_ts: np.ndarray
     resend_first_frame: np.ndarray
-    # Endpoint.zero_ts (nan: None), zero_frame, zero_acks, zero_probes.
-    zero_ts: np.ndarray
-    zero_frame: np.ndarray
-    zero_acks: np.ndarray
-    zero_probes: np.ndarray
+    # Endpoint's ZERO_FIELDS, each (2, flows) (zero_ts, zero_long_ts nan: None).
+    zero: dict[str, np.ndarray]
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -144,9 +142,8 @@ class Parked:
                 resent_frame=self.resent_frame.item(row, i),
                 resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
                 resend_first_frame=self.resend_first_frame.item(row, i),
-                zero_ts=optional_item(self.zero_ts.item(row, i)),
-                zero_frame=self.zero_frame.item(row, i), zero_acks=self.zero_acks.item(row, i),
-                zero_probes=self.zero_probes.item(row, i))
+                **{name: optional_item(values.item(row, i)) for name, values
+                   in self.zero.items()})
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -190,9 +187,9 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.unseen_last[:, order], short.unseen_top[:, order],
                   short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
                   short.resent_frame[:, order], short.resend_first_ts[:, order],
-                  short.resend_first_frame[:, order], short.zero_ts[:, order],
-                  short.zero_frame[:, order], short.zero_acks[:, order],
-                  short.zero_probes[:, order], short.last_syn[order],
+                  short.resend_first_frame[:, order],
+                  {name: values[:, order] for name, values in short.zero.items()},
+                  short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 
@@ -361,17 +358,17 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
 
 def _zero_windows(short: ShortPass, flows: np.ndarray, records: list[Connection],
                   continuing: bool) -> None:
-    """The records' (one per flow of `flows`) trailing zero windows (conn.zero_windows),
-    set where a side's is open now or (continuing records) was before this batch."""
-    when = short.zero_ts[:, flows]
+    """The records' (one per flow of `flows`) zero-window fields (conn.zero_windows), set
+    where a side had one in this batch or (continuing records) before it."""
+    zero = {name: values[:, flows] for name, values in short.zero.items()}
+    had = ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
     before = [i for i, r in enumerate(records) if r.orig_zero_window_ts is not None
-              or r.resp_zero_window_ts is not None] if continuing else []
-    for i in np.flatnonzero(~np.isnan(when).all(axis=0)).tolist() + before:
+              or r.resp_zero_window_ts is not None or r.orig_zero_window_longest
+              or r.resp_zero_window_longest] if continuing else []
+    for i in sorted(set(np.flatnonzero(had.any(axis=0)).tolist() + before)):
         for row, name in ((0, "orig"), (1, "resp")):
-            zero_windows(records[i], name, optional_item(when.item(row, i)),
-                         short.zero_frame.item(row, flows.item(i)),
-                         short.zero_acks.item(row, flows.item(i)),
-                         short.zero_probes.item(row, flows.item(i)))
+            zero_windows(records[i], name,
+                         [optional_item(zero[field].item(row, i)) for field in ZERO_FIELDS])
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from flowcheck.connections.conn import (
     PRE_TAP_CAP,
     RST,
     SYN,
+    ZERO_FIELDS,
 )
 from flowcheck.connections.parked import NONE, Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
@@ -114,9 +115,10 @@ class ShortPass:
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
         resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         first_ts, first_frame = np.full(two, np.nan), np.zeros(two, np.int64)
-        # Endpoint.zero_ts (nan: None), zero_frame, zero_acks, zero_probes.
-        zero_ts = np.full(two, np.nan)
-        zero_frame, zero_acks, zero_probes = (np.zeros(two, np.int64) for _ in range(3))
+        # Endpoint's ZERO_FIELDS (zero_ts and zero_long_ts nan: None).
+        zero = {name: np.full(two, np.nan) if name in ("zero_ts", "zero_long_ts")
+                else np.zeros(two, np.float64 if name == "zero_long_s" else np.int64)
+                for name in ZERO_FIELDS}
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -131,13 +133,13 @@ class ShortPass:
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
-                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
-                          zero_ts, zero_frame, zero_acks, zero_probes),
+                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame),
+                         zero,
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
         any_resends = bool(resends.any())
         # Zero windows are rare: no step pays for them unless one is in the batch or open.
-        any_zero = bool((window == 0).any()) or not np.isnan(zero_ts).all()
+        any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         everyone = np.arange(v)
@@ -239,16 +241,8 @@ class ShortPass:
                 resends[fs] = np.where(data & (end > me), 0, resends[fs])
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
-            if any_zero:  # conn.zero_window_update
-                adv = ~syn & ~rs & ~cp
-                closed = adv & (window[at] == 0)
-                zt = zero_ts[fs]
-                opens = closed & np.isnan(zt)
-                zero_frame[fs] = np.where(opens, fr, zero_frame[fs])
-                zero_acks[fs] = np.where(opens, 1, zero_acks[fs] + closed)
-                zero_probes[fs] = np.where(opens, 0, zero_probes[fs])
-                zero_ts[fs] = np.where(opens, t, np.where(adv & ~closed, np.nan, zt))
-                zero_probes[fp] += adv & ~np.isnan(zero_ts[fp])
+            if any_zero:
+                _zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             fin[fs] |= fn
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
@@ -278,8 +272,7 @@ class ShortPass:
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
         self.resend_first_ts = first_ts.reshape(2, v)
         self.resend_first_frame = first_frame.reshape(2, v)
-        self.zero_ts, self.zero_frame = zero_ts.reshape(2, v), zero_frame.reshape(2, v)
-        self.zero_acks, self.zero_probes = zero_acks.reshape(2, v), zero_probes.reshape(2, v)
+        self.zero = {name: values.reshape(2, v) for name, values in zero.items()}
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -295,7 +288,8 @@ class ShortPass:
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
                 fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
-                resent: tuple[np.ndarray, ...], syn_seen: np.ndarray,
+                resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
+                syn_seen: np.ndarray,
                 syn_ts: np.ndarray,
                 last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
                 seen: np.ndarray, tap_pending: np.ndarray,
@@ -331,9 +325,7 @@ class ShortPass:
                                  (resent[3], block.resent_frame),
                                  (resent[4], block.resend_first_ts),
                                  (resent[5], block.resend_first_frame),
-                                 (resent[6], block.zero_ts), (resent[7], block.zero_frame),
-                                 (resent[8], block.zero_acks),
-                                 (resent[9], block.zero_probes)):
+                                 *((zero[name], block.zero[name]) for name in ZERO_FIELDS)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]
@@ -386,3 +378,27 @@ class ShortPass:
         for f in flows_hit.tolist():
             self.pre_tap.pop(f, None)
 
+
+
+def _zero_window_step(zero: dict[str, np.ndarray], fs: np.ndarray, fp: np.ndarray,
+                      told: np.ndarray, closed: np.ndarray, t: np.ndarray,
+                      fr: np.ndarray) -> None:
+    """conn.zero_window_update for one step's packets: fs, fp their sides' and peers'
+    indices in the ZERO_FIELDS arrays `zero`; told: the packets that advertise a window
+    (no SYN, RST, capture copy); closed: those whose window is 0; t, fr: times, frames."""
+    closed = told & closed
+    since = zero["zero_ts"][fs]
+    opens = closed & np.isnan(since)
+    reopens = told & ~closed & ~np.isnan(since)
+    if reopens.any():
+        span = np.where(reopens, t - since, 0.0)
+        longer = reopens & (span > zero["zero_long_s"][fs])
+        for name, value in (("zero_long_s", span), ("zero_long_ts", since),
+                            ("zero_long_frame", zero["zero_frame"][fs]),
+                            ("zero_long_end", fr)):
+            zero[name][fs] = np.where(longer, value, zero[name][fs])
+    zero["zero_frame"][fs] = np.where(opens, fr, zero["zero_frame"][fs])
+    zero["zero_acks"][fs] = np.where(opens, 1, zero["zero_acks"][fs] + closed)
+    zero["zero_probes"][fs] = np.where(opens, 0, zero["zero_probes"][fs])
+    zero["zero_ts"][fs] = np.where(opens, t, np.where(reopens, np.nan, since))
+    zero["zero_probes"][fp] += told & ~np.isnan(zero["zero_ts"][fp])

@@ -157,7 +157,10 @@ class Connection:
     # (_frame, 0 then): the receiving process stopped reading the socket. _acks: its
     # segments with window 0 since (the first included: one answers each probe);
     # _probes: the other side's segments since (zero-window probes, RFC 9293 3.8.6.1:
-    # Linux without payload at snd_una - 1, Windows one byte). Not in the JSON.
+    # Linux without payload at snd_una - 1, Windows one byte). Of the side's zero windows
+    # that reopened (a non-zero advertisement after them), the longest: _longest seconds
+    # (0.0: none) from _longest_ts and _longest_frame to _reopened_frame (the first
+    # kept when two last as long). Not in the JSON.
     orig_zero_window_ts: float | None = None
     resp_zero_window_ts: float | None = None
     orig_zero_window_frame: int = 0
@@ -166,6 +169,14 @@ class Connection:
     resp_zero_window_acks: int = 0
     orig_zero_window_probes: int = 0
     resp_zero_window_probes: int = 0
+    orig_zero_window_longest: float = 0.0
+    resp_zero_window_longest: float = 0.0
+    orig_zero_window_longest_ts: float | None = None
+    resp_zero_window_longest_ts: float | None = None
+    orig_zero_window_longest_frame: int = 0
+    resp_zero_window_longest_frame: int = 0
+    orig_zero_window_reopened_frame: int = 0
+    resp_zero_window_reopened_frame: int = 0
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
