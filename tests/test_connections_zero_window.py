@@ -11,12 +11,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_states import A, M
 from test_connections_states import run as run_packets
 from test_connections_util import ACK, PSH, RST, SYN, ethernet, ipv4, tcp
 from test_connections_util import write_pcap as write
 
 from flowcheck.connections import short_flows
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-lab"
 
 
 def pkt(from_m: bool, flags: int, seq: int, ack: int = 0, data: int = 0,
@@ -127,3 +130,17 @@ def test_tshark_flags_every_zero_window_but_the_syn_ack(tmp_path: Path) -> None:
     packets, _ = stalled_receiver()
     path = write(tmp_path / "z.pcap", 1, packets)
     assert len(tshark_zero_windows(path)) == 6 + 1 + 10
+
+
+@pytest.mark.parametrize("name", ["v4-tape-stopped", "v4-tape-paused"])
+def test_lab_zero_windows_agree_on_every_path(name: str, short_everywhere: None  # noqa: F811
+                                              ) -> None:
+    """ndmjob's tape agent stopped mid-job (flowcheck.lab.ndmjob.TapePause): the data
+    connection's zero window (tests/test_verify_receiver_stalled.py checks it against
+    tshark) the same on every path and batch size."""
+    path = LAB / f"{name}.pcap"
+    reference, _ = run(path, 1_000_000, fast=False)
+    data = reference[-1]
+    assert data.resp_zero_window_ts is not None or data.resp_zero_window_longest > 5
+    for chunk in (20, 50, 700, 1_000_000):
+        assert run(path, chunk, fast=True)[0] == reference, chunk
