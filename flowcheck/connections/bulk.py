@@ -1,15 +1,15 @@
 """The fast path: runs of plain packets, counted in bulk with numpy, many runs at once.
 
-A run holds consecutive packets of one connection (in capture order) that carry no
-SYN, FIN or RST, of a connection that is neither tapped nor waiting for its tap
-decision, whose endpoint states such packets cannot change. For those packets,
-`update_packet` only counts, adds history letters D/A/T/G/W once each, and tracks
-sequence numbers; `apply_runs` does the same for every side of every run given, with
-segmented vectorised operations (one segment per run and direction): sequence numbers
-unwrapped by cumulative signed 32-bit differences, "highest byte seen before this
-packet" by a cumulative maximum, first frames and sums by `reduceat`. The numpy work
-is per batch, so a batch of many concurrent connections costs about what a batch of
-one does; Python work is a few attribute updates per segment.
+A run holds consecutive packets of one connection (in capture order) that carry no SYN,
+FIN or RST, of a connection that is neither tapped nor waiting for its tap decision,
+whose endpoint states such packets cannot change. For those packets, `update_packet`
+only counts, adds history letters D/A/T/G/W once each, tracks sequence numbers and zero
+windows (flowcheck.connections.zero_window); `apply_runs` does the same for every side
+of every run given, with segmented vectorised operations (one segment per run and
+direction): sequence numbers unwrapped by cumulative signed 32-bit differences, "highest
+byte seen before this packet" by a cumulative maximum, first frames and sums by
+`reduceat`. The numpy work is per batch, so a batch of many concurrent connections costs
+about what a batch of one does; Python work is a few attribute updates per segment.
 
 Sequence holes do not turn the fast path off: the highest byte seen does not depend on
 holes, so only the packets that open a gap (start above it) or land below it (a

@@ -11,6 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from flowcheck.connections.state import EndpointState
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_update, zero_windows
 from flowcheck.model import Connection
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -144,15 +145,6 @@ class Endpoint:
 
     def missed_bytes(self) -> int:
         return sum(hi - lo for lo, hi in self.holes)
-
-
-# Endpoint's zero-window fields, in this order everywhere (short pass, parked arrays),
-# and the Connection fields they fill (prefixed orig_ / resp_: zero_windows).
-ZERO_FIELDS = ("zero_ts", "zero_frame", "zero_acks", "zero_probes", "zero_long_s",
-               "zero_long_ts", "zero_long_frame", "zero_long_end")
-ZERO_RECORD = ("zero_window_ts", "zero_window_frame", "zero_window_acks", "zero_window_probes",
-               "zero_window_longest", "zero_window_longest_ts", "zero_window_longest_frame",
-               "zero_window_reopened_frame")
 
 
 def _hole_start(hole: list[int]) -> int:
@@ -306,37 +298,6 @@ def account_missed(c: ConnState) -> None:
             record.missed_bytes += beyond
             record.gaps += 1
             _note(record.gap_frames, side.acked_frame)
-
-
-def zero_windows(record: Connection, side: str, values: list) -> None:
-    """Set record's `side` ("orig" or "resp") zero-window fields (ZERO_RECORD) from the
-    values of an Endpoint's ZERO_FIELDS (the trailing ones None / 0 when zero_ts is None:
-    the side's latest window advertisement was not 0)."""
-    if values[0] is None:
-        values = [None, 0, 0, 0, *values[4:]]
-    for name, value in zip(ZERO_RECORD, values, strict=True):
-        setattr(record, f"{side}_{name}", value)
-
-
-def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,
-                       ts: float) -> None:
-    """A segment without SYN or RST from `side` advertising `window` (raw): its trailing
-    zero window starts, grows (one more zero-window segment) or ends (the longest one
-    that ended is kept); a segment into the peer's zero window is one more probe (RFC
-    9293 3.8.6.1)."""
-    if window:
-        if side.zero_ts is not None:
-            span = ts - side.zero_ts
-            if span > side.zero_long_s:
-                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
-                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
-            side.zero_ts = None
-    elif side.zero_ts is None:
-        side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 1, 0
-    else:
-        side.zero_acks += 1
-    if peer.zero_ts is not None:
-        peer.zero_probes += 1
 
 
 def _acked_beyond(side: Endpoint) -> int:

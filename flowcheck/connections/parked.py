@@ -22,10 +22,8 @@ from flowcheck.connections.conn import (
     FIN,
     RST,
     SYN,
-    ZERO_FIELDS,
     ConnState,
     Endpoint,
-    zero_windows,
 )
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.record_columns import (
@@ -37,6 +35,7 @@ from flowcheck.connections.record_columns import (
     optional_item,
 )
 from flowcheck.connections.state import EndpointState, conn_states
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
@@ -358,7 +357,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
 
 def _zero_windows(short: ShortPass, flows: np.ndarray, records: list[Connection],
                   continuing: bool) -> None:
-    """The records' (one per flow of `flows`) zero-window fields (conn.zero_windows), set
+    """The records' (one per flow of `flows`) zero-window fields (zero_window.zero_windows), set
     where a side had one in this batch or (continuing records) before it."""
     zero = {name: values[:, flows] for name, values in short.zero.items()}
     had = ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)

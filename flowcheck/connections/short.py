@@ -29,11 +29,11 @@ from flowcheck.connections.conn import (
     PRE_TAP_CAP,
     RST,
     SYN,
-    ZERO_FIELDS,
 )
 from flowcheck.connections.parked import NONE, Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
 from flowcheck.connections.state import EndpointState
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
 
 MAX_PACKETS = 32  # a flow's packets in a batch for this path (steps per batch, at most)
@@ -115,7 +115,7 @@ class ShortPass:
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
         resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         first_ts, first_frame = np.full(two, np.nan), np.zeros(two, np.int64)
-        # Endpoint's ZERO_FIELDS (zero_ts and zero_long_ts nan: None).
+        # Endpoint's ZERO_FIELDS (connections.zero_window; zero_ts, zero_long_ts nan: None).
         zero = {name: np.full(two, np.nan) if name in ("zero_ts", "zero_long_ts")
                 else np.zeros(two, np.float64 if name == "zero_long_s" else np.int64)
                 for name in ZERO_FIELDS}
@@ -242,7 +242,7 @@ class ShortPass:
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
             if any_zero:
-                _zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
+                zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             fin[fs] |= fn
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
@@ -377,28 +377,3 @@ class ShortPass:
             self.pre_tap[f] = packets
         for f in flows_hit.tolist():
             self.pre_tap.pop(f, None)
-
-
-
-def _zero_window_step(zero: dict[str, np.ndarray], fs: np.ndarray, fp: np.ndarray,
-                      told: np.ndarray, closed: np.ndarray, t: np.ndarray,
-                      fr: np.ndarray) -> None:
-    """conn.zero_window_update for one step's packets: fs, fp their sides' and peers'
-    indices in the ZERO_FIELDS arrays `zero`; told: the packets that advertise a window
-    (no SYN, RST, capture copy); closed: those whose window is 0; t, fr: times, frames."""
-    closed = told & closed
-    since = zero["zero_ts"][fs]
-    opens = closed & np.isnan(since)
-    reopens = told & ~closed & ~np.isnan(since)
-    if reopens.any():
-        span = np.where(reopens, t - since, 0.0)
-        longer = reopens & (span > zero["zero_long_s"][fs])
-        for name, value in (("zero_long_s", span), ("zero_long_ts", since),
-                            ("zero_long_frame", zero["zero_frame"][fs]),
-                            ("zero_long_end", fr)):
-            zero[name][fs] = np.where(longer, value, zero[name][fs])
-    zero["zero_frame"][fs] = np.where(opens, fr, zero["zero_frame"][fs])
-    zero["zero_acks"][fs] = np.where(opens, 1, zero["zero_acks"][fs] + closed)
-    zero["zero_probes"][fs] = np.where(opens, 0, zero["zero_probes"][fs])
-    zero["zero_ts"][fs] = np.where(opens, t, np.where(reopens, np.nan, since))
-    zero["zero_probes"][fp] += told & ~np.isnan(zero["zero_ts"][fp])

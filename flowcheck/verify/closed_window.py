@@ -49,8 +49,9 @@ class ZeroWindow:
 
 def zero_window(conn: Connection, capture_end: float) -> ZeroWindow | None:
     """conn's zero window of ZERO_WINDOW_SECONDS or more: a side's trailing one (timed to
-    the connection's first RST or FIN after it, else to capture_end, the capture's last
-    packet), else the longest that reopened; None when neither lasted that long."""
+    the connection's last packet when a RST or FIN came after it, else to capture_end,
+    the capture's last packet), else the longest that reopened; None when neither
+    lasted that long."""
     for side in ("orig", "resp"):
         since = getattr(conn, f"{side}_zero_window_ts")
         if since is None:
