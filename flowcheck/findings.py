@@ -24,6 +24,7 @@ CATALOGUE: dict[str, Severity] = {
     "data_aborted": E,
     "data_reset": E,
     "data_stalled": E,
+    "data_receiver_stalled": E,  # or W when the window reopened: verify.receiver_stalled
     "announced_not_used": E,
     "port_outside_media_range": E,
     "port_outside_agent_range": E,

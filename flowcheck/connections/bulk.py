@@ -1,15 +1,15 @@
 """The fast path: runs of plain packets, counted in bulk with numpy, many runs at once.
 
-A run holds consecutive packets of one connection (in capture order) that carry no
-SYN, FIN or RST, of a connection that is neither tapped nor waiting for its tap
-decision, whose endpoint states such packets cannot change. For those packets,
-`update_packet` only counts, adds history letters D/A/T/G/W once each, and tracks
-sequence numbers; `apply_runs` does the same for every side of every run given, with
-segmented vectorised operations (one segment per run and direction): sequence numbers
-unwrapped by cumulative signed 32-bit differences, "highest byte seen before this
-packet" by a cumulative maximum, first frames and sums by `reduceat`. The numpy work
-is per batch, so a batch of many concurrent connections costs about what a batch of
-one does; Python work is a few attribute updates per segment.
+A run holds consecutive packets of one connection (in capture order) that carry no SYN,
+FIN or RST, of a connection that is neither tapped nor waiting for its tap decision,
+whose endpoint states such packets cannot change. For those packets, `update_packet`
+only counts, adds history letters D/A/T/G/W once each, tracks sequence numbers and zero
+windows (flowcheck.connections.zero_window); `apply_runs` does the same for every side
+of every run given, with segmented vectorised operations (one segment per run and
+direction): sequence numbers unwrapped by cumulative signed 32-bit differences, "highest
+byte seen before this packet" by a cumulative maximum, first frames and sums by
+`reduceat`. The numpy work is per batch, so a batch of many concurrent connections costs
+about what a batch of one does; Python work is a few attribute updates per segment.
 
 Sequence holes do not turn the fast path off: the highest byte seen does not depend on
 holes, so only the packets that open a gap (start above it) or land below it (a
@@ -87,15 +87,20 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
     data = (plen > 0) & sent
+    zero = (d.tcp_window[rows] == 0) & sent
     letters = {"D": _first(data, frames, starts),
                "A": _first(~data & sent & ((flags & ACK) != 0), frames, starts),
-               "W": _first((d.tcp_window[rows] == 0) & sent, frames, starts)}
+               "W": _first(zero, frames, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
     peers = [c.orig if k & 1 else c.resp for c, k in
              ((conns[k >> 1], k) for k in seg_key.tolist())]
     peer_unseen = [p.max_end is None for p in peers]  # before this run's data
+    # Zero windows are rare: Python per segment only when one is in the batch or open.
+    if zero.any() or any(e.zero_ts is not None for e in sides) or any(
+            e.zero_ts is not None for e in peers):
+        _zero_windows(d, rows, zero, sent, starts, seg_key, sides, peers)
     data_rows = np.flatnonzero(data)
     if data_rows.size:
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
@@ -231,6 +236,53 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
         side.resends = count if again else side.resends + count
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
+
+
+def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,
+                  starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
+                  peers: list[Endpoint]) -> None:
+    """As update_packet's zero_window_update for every segment (rows grouped by segment,
+    each in capture order; zero: the rows sent advertising window 0): each zero window
+    of a side runs from a window-0 advertisement after a non-zero one (or before the
+    batch) to its next non-zero one (the longest of those kept); its trailing one goes on
+    from before the batch or starts after its last non-zero advertisement; its peer's
+    segments sent after its start (batch row order is capture order) are its probes."""
+    ends = np.append(starts[1:], rows.shape[0]).tolist()
+    keys = seg_key.tolist()
+    segment_of = {k: s for s, k in enumerate(keys)}
+    for s, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
+        side, mate = sides[s], segment_of.get(keys[s] ^ 1)
+        if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
+            peers[s].zero_probes += int(sent[a:b].sum())
+        if side.zero_ts is None and not zero[a:b].any():
+            continue
+        told = np.flatnonzero(sent[a:b])  # the side's advertisements, in capture order
+        closed = zero[a:b][told]
+        # The advertisement before each: 0 or not.
+        before = np.concatenate(([side.zero_ts is not None], closed[:-1]))
+        reopened = told[~closed & before]
+        changes = sorted([(at, True) for at in told[closed & ~before].tolist()]
+                         + [(at, False) for at in reopened.tolist()])
+        since = -1  # the batch row after which the peer's segments are probes
+        for at, closing in changes:
+            row = rows.item(a + at)
+            ts, frame = d.tcp_ts.item(row), d.tcp_frame.item(row)
+            if closing:
+                side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
+                since = row
+                continue
+            span = ts - side.zero_ts
+            if span > side.zero_long_s:
+                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
+                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
+            side.zero_ts = None
+        if side.zero_ts is None:
+            continue
+        tail = told[closed]
+        side.zero_acks += int((tail > reopened[-1]).sum()) if reopened.size else tail.size
+        if mate is not None:
+            m, n = starts.item(mate), ends[mate]
+            side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,

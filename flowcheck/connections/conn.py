@@ -11,6 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from flowcheck.connections.state import EndpointState
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_update, zero_windows
 from flowcheck.model import Connection
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -77,6 +78,20 @@ class Endpoint:
     resent_frame: int = 0
     resend_first_ts: float | None = None
     resend_first_frame: int = 0
+    # The side's trailing zero window (RFC 9293 3.8.6.1): its latest window advertisement
+    # (a segment without SYN or RST, not a capture copy; the raw field, 0 whatever the
+    # RFC 7323 scale) is 0 since zero_ts / zero_frame (None / 0: it is not), in
+    # zero_acks of its segments since, while its peer sent zero_probes segments into it.
+    # Of its zero windows that reopened, the longest: zero_long_s seconds (0.0: none)
+    # from zero_long_ts / zero_long_frame to its reopening segment zero_long_end.
+    zero_ts: float | None = None
+    zero_frame: int = 0
+    zero_acks: int = 0
+    zero_probes: int = 0
+    zero_long_s: float = 0.0
+    zero_long_ts: float | None = None
+    zero_long_frame: int = 0
+    zero_long_end: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -261,7 +276,7 @@ def account_missed(c: ConnState) -> None:
     apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
     bytes seen never ACKed (orig/resp_unacked) and the trailing resends
     (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
-    _resend_first_frame)."""
+    _resend_first_frame), and the trailing zero windows (orig/resp_zero_window_*)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
@@ -277,6 +292,8 @@ def account_missed(c: ConnState) -> None:
     record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
     record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
     record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
+    for name, side in (("orig", c.orig), ("resp", c.resp)):
+        zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
@@ -376,8 +393,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
-    if window == 0 and not flags & (SYN | RST):
-        letters.append("W")
+    if not flags & (SYN | RST):
+        if window == 0:
+            letters.append("W")
+        if window == 0 or side.zero_ts is not None or peer.zero_ts is not None:
+            zero_window_update(side, peer, window, frame, ts)
     if fin:
         letters.append("F")
         side.fin = True

@@ -35,6 +35,7 @@ from flowcheck.connections.record_columns import (
     optional_item,
 )
 from flowcheck.connections.state import EndpointState, conn_states
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
@@ -86,6 +87,8 @@ class Parked:
     resent_frame: np.ndarray
     resend_first_ts: np.ndarray
     resend_first_frame: np.ndarray
+    # Endpoint's ZERO_FIELDS, each (2, flows) (zero_ts, zero_long_ts nan: None).
+    zero: dict[str, np.ndarray]
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -137,7 +140,9 @@ class Parked:
                 resent_ts=optional_item(self.resent_ts.item(row, i)),
                 resent_frame=self.resent_frame.item(row, i),
                 resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
-                resend_first_frame=self.resend_first_frame.item(row, i))
+                resend_first_frame=self.resend_first_frame.item(row, i),
+                **{name: optional_item(values.item(row, i)) for name, values
+                   in self.zero.items()})
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -182,6 +187,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
                   short.resent_frame[:, order], short.resend_first_ts[:, order],
                   short.resend_first_frame[:, order],
+                  {name: values[:, order] for name, values in short.zero.items()},
                   short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
@@ -295,7 +301,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
     tunnel = short.tunnel[new]
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
-    return list(map(
+    records = list(map(
         Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
         texts[count:], np.where(lower, up_port, low_port).tolist(),
         short.ts[col.first].tolist(), short.ts[col.last].tolist(), states, col.histories,
@@ -308,6 +314,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
+    _zero_windows(short, new, records, continuing=False)
+    return records
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -356,7 +364,23 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.synack_ts = synack_ts
         if r.rst_ts is None:
             r.rst_ts = rst_ts
+    _zero_windows(short, going_on, records, continuing=True)
     return records
+
+
+def _zero_windows(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                  continuing: bool) -> None:
+    """The records' (one per flow of `flows`) zero-window fields (zero_window.zero_windows), set
+    where a side had one in this batch or (continuing records) before it."""
+    zero = {name: values[:, flows] for name, values in short.zero.items()}
+    had = ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
+    before = [i for i, r in enumerate(records) if r.orig_zero_window_ts is not None
+              or r.resp_zero_window_ts is not None or r.orig_zero_window_longest
+              or r.resp_zero_window_longest] if continuing else []
+    for i in sorted(set(np.flatnonzero(had.any(axis=0)).tolist() + before)):
+        for row, name in ((0, "orig"), (1, "resp")):
+            zero_windows(records[i], name,
+                         [optional_item(zero[field].item(row, i)) for field in ZERO_FIELDS])
 
 
 @dataclass(slots=True)

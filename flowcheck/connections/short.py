@@ -33,6 +33,7 @@ from flowcheck.connections.conn import (
 from flowcheck.connections.parked import NONE, Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
 from flowcheck.connections.state import EndpointState
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
 
 MAX_PACKETS = 32  # a flow's packets in a batch for this path (steps per batch, at most)
@@ -114,6 +115,10 @@ class ShortPass:
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
         resent_ts, resent_frame = np.full(two, np.nan), np.zeros(two, np.int64)
         first_ts, first_frame = np.full(two, np.nan), np.zeros(two, np.int64)
+        # Endpoint's ZERO_FIELDS (connections.zero_window; zero_ts, zero_long_ts nan: None).
+        zero = {name: np.full(two, np.nan) if name in ("zero_ts", "zero_long_ts")
+                else np.zeros(two, np.float64 if name == "zero_long_s" else np.int64)
+                for name in ZERO_FIELDS}
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -129,9 +134,12 @@ class ShortPass:
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
                          (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame),
+                         zero,
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
         any_resends = bool(resends.any())
+        # Zero windows are rare: no step pays for them unless one is in the batch or open.
+        any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         everyone = np.arange(v)
@@ -233,6 +241,8 @@ class ShortPass:
                 resends[fs] = np.where(data & (end > me), 0, resends[fs])
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
+            if any_zero:
+                zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             fin[fs] |= fn
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
@@ -262,6 +272,7 @@ class ShortPass:
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
         self.resend_first_ts = first_ts.reshape(2, v)
         self.resend_first_frame = first_frame.reshape(2, v)
+        self.zero = {name: values.reshape(2, v) for name, values in zero.items()}
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -277,7 +288,8 @@ class ShortPass:
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
                 fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
-                resent: tuple[np.ndarray, ...], syn_seen: np.ndarray,
+                resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
+                syn_seen: np.ndarray,
                 syn_ts: np.ndarray,
                 last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
                 seen: np.ndarray, tap_pending: np.ndarray,
@@ -312,7 +324,8 @@ class ShortPass:
                                  (resent[1], block.resent_u), (resent[2], block.resent_ts),
                                  (resent[3], block.resent_frame),
                                  (resent[4], block.resend_first_ts),
-                                 (resent[5], block.resend_first_frame)):
+                                 (resent[5], block.resend_first_frame),
+                                 *((zero[name], block.zero[name]) for name in ZERO_FIELDS)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]
@@ -364,4 +377,3 @@ class ShortPass:
             self.pre_tap[f] = packets
         for f in flows_hit.tolist():
             self.pre_tap.pop(f, None)
-

@@ -120,7 +120,7 @@ def run_backup_exec(lab: Lab, scenario: Scenario) -> tuple[list[int], str]:
 
 
 def _run_ndmjob(lab: Lab, scenario: Scenario, workdir: Path) -> tuple[list[int], str]:
-    workspace = ndmjob.prepare_workspace(workdir)
+    workspace = ndmjob.prepare_workspace(workdir, scenario.data_bytes)
     daemon = (ndmjob.NdmjobDaemon(lab, workspace, scenario.ndmp_port)
               if scenario.agent_args is not None else None)
     tape = None
@@ -130,7 +130,8 @@ def _run_ndmjob(lab: Lab, scenario: Scenario, workdir: Path) -> tuple[list[int],
         code, log = ndmjob.run_backup(lab, workspace, port=scenario.ndmp_port,
                                       version=scenario.ndmp_version,
                                       tape_agent=scenario.tape_agent,
-                                      kill_after=scenario.kill_after)
+                                      kill_after=scenario.kill_after,
+                                      pause=scenario.tape_pause)
     finally:
         for running in (daemon, tape):
             if running is not None:

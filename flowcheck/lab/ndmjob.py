@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -142,13 +143,28 @@ class NdmjobDaemon:
 TAPE_AGENTS = ("resident", "agent", "shared", "media")
 
 
+@dataclass(slots=True, frozen=True)
+class TapePause:
+    """The DMA process in M (with its resident tape agent: the mover reading the data
+    connection) stopped `after` seconds into the job for `stopped` seconds (SIGSTOP: its
+    sockets stay open, nothing reads them, M's TCP closes its receive window), then
+    continued (resume: SIGCONT) or killed (SIGKILL: the job given up; M's TCP resets the
+    connections holding unread data)."""
+
+    after: float
+    stopped: float
+    resume: bool
+
+
 def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, version: int = 4,
                extra_options: tuple[str, ...] = (), time_limit: int = 30,
-               tape_agent: str = "resident", kill_after: int | None = None) -> tuple[int, str]:
-    """ndmjob as DMA in M, its tape agent where `tape_agent` (TAPE_AGENTS) says; returns
-    (exit code, log). ndmjob hangs for good on a data connection that never opens
-    (time-limit does not end it): with `kill_after` seconds it is killed then (exit code
-    -9, as a job killed by hand), else after time_limit + 30 s with a LabError."""
+               tape_agent: str = "resident", kill_after: int | None = None,
+               pause: TapePause | None = None) -> tuple[int, str]:
+    """ndmjob as DMA in M, its tape agent where `tape_agent` (TAPE_AGENTS) says, paused
+    as `pause` says (resident tape agent only); returns (exit code, log). ndmjob hangs
+    for good on a data connection that never opens (time-limit does not end it): with
+    `kill_after` seconds it is killed then (exit code -9, as a job killed by hand), else
+    after time_limit + 30 s with a LabError."""
     if tape_agent not in TAPE_AGENTS:
         raise LabError(f"unknown tape agent {tape_agent!r}; known: {', '.join(TAPE_AGENTS)}")
     agent_ip = lab.backup_link.agent_ip
@@ -160,6 +176,8 @@ def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, versi
     argv = [find_ndmjob(), "-v", "-c", "-D", agent, *tape,
             "-f", str(workspace.tape), "-C", str(workspace.source),
             "-o", f"time-limit={time_limit}", *extra_options, "."]
+    if pause is not None:
+        return _paused(lab.exec_argv("m", argv), workspace, pause, time_limit)
     try:
         result = subprocess.run(lab.exec_argv("m", argv), env=workspace.env(),
                                 cwd=workspace.root, capture_output=True, text=True,
@@ -171,3 +189,29 @@ def run_backup(lab: Lab, workspace: NdmjobWorkspace, *, port: int = 10000, versi
                   for part in (expired.stdout, expired.stderr)]
         return -9, "".join(output) + f"\nkilled after {kill_after} s\n"
     return result.returncode, result.stdout + result.stderr
+
+
+def _paused(argv: list[str], workspace: NdmjobWorkspace, pause: TapePause,
+            time_limit: int) -> tuple[int, str]:
+    """Run the DMA (`ip netns exec` execs it: the process is ndmjob itself) and pause it
+    as `pause` says; returns (exit code, log: ndmjob's and what was done to it)."""
+    dma = subprocess.Popen(argv, env=workspace.env(), cwd=workspace.root,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(pause.after)
+        if dma.poll() is not None:
+            raise LabError(f"ndmjob ended before its pause ({pause.after} s): too little data")
+        dma.send_signal(signal.SIGSTOP)
+        time.sleep(pause.stopped)
+        if pause.resume:
+            dma.send_signal(signal.SIGCONT)
+        else:
+            dma.kill()
+        log, _ = dma.communicate(timeout=time_limit + 30)
+    finally:
+        if dma.poll() is None:
+            dma.kill()
+            dma.wait()
+    done = "continued (SIGCONT)" if pause.resume else "killed (SIGKILL)"
+    return dma.returncode, (f"{log}\nflowcheck.lab: ndmjob stopped (SIGSTOP) {pause.after} s "
+                            f"in, {done} {pause.stopped} s later\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flowcheck.lab.ndmjob import TapePause
 from flowcheck.lab.sniffer import STOP_TRIGGERS as sniffer_triggers
 
 PortRange = tuple[int, int]
@@ -63,6 +64,10 @@ MEDIA_ROUTE_TO_SECOND_ADDRESS = (
 )
 
 
+# A's backup link slowed, so a 4 MB backup lasts long enough to stop its tape mid-job.
+SLOW_AGENT = (("a", "tc qdisc add dev a0 root tbf rate 4mbit burst 32kbit latency 400ms"),)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -95,6 +100,10 @@ class Scenario:
     # Commands run in M ("m") or A ("a") before the capture starts: a second address,
     # routes, NAT (flowcheck.lab.capture.run_host_commands).
     host_commands: tuple[tuple[str, str], ...] = ()
+    # ndmjob: bytes of the backup source, and the DMA (with its resident tape agent, the
+    # mover that reads the data connection) stopped mid-job (flowcheck.lab.ndmjob).
+    data_bytes: int = 300_000
+    tape_pause: TapePause | None = None
 
     @property
     def shaped(self) -> bool:
@@ -312,4 +321,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "fail", ("data_unanswered",), tape_agent="media", capture_interfaces=("m0", "lo"),
              nft_media=drop_inbound_syn("5001-5100"), kill_after=20,
              config={"remote_agents": ["10.77.0.2", "10.77.0.1"]}),
+    Scenario("v4-tape-stopped", "ndmjob",
+             "NDMP v4 backup of 4 MB slowed to 4 mbit/s (tbf in A); 2 s in, the DMA and its "
+             "resident tape agent in M get SIGSTOP (a stuck tape drive: the mover stops "
+             "reading the data connection, M's window closes, A probes it), 20 s later "
+             "SIGKILL (the job given up: M's RST ends the data connection)", "fail",
+             ("data_receiver_stalled",), host_commands=SLOW_AGENT, data_bytes=4_000_000,
+             tape_pause=TapePause(after=2.0, stopped=20.0, resume=False)),
+    Scenario("v4-tape-paused", "ndmjob",
+             "NDMP v4 backup of 4 MB slowed to 4 mbit/s (tbf in A); 2 s in, the DMA and its "
+             "resident tape agent in M get SIGSTOP (M's window closes, A probes it), SIGCONT "
+             "10 s later: the window reopens and the job completes", "pass",
+             ("data_receiver_stalled",), host_commands=SLOW_AGENT, data_bytes=4_000_000,
+             tape_pause=TapePause(after=2.0, stopped=10.0, resume=True)),
 ]}

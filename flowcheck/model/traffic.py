@@ -154,6 +154,32 @@ class Connection:
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None
+    # A side's trailing zero window (RFC 9293 3.8.6.1): its latest window advertisement
+    # (a segment without SYN or RST; the raw field: 0 whatever the RFC 7323 scale) was 0
+    # since _zero_window_ts (seconds, capture clock; None: it was not) and its frame
+    # (_frame, 0 then): the receiving process stopped reading the socket. _acks: its
+    # segments with window 0 since (the first included: one answers each probe);
+    # _probes: the other side's segments since (zero-window probes, RFC 9293 3.8.6.1:
+    # Linux without payload at snd_una - 1, Windows one byte). Of the side's zero windows
+    # that reopened (a non-zero advertisement after them), the longest: _longest seconds
+    # (0.0: none) from _longest_ts and _longest_frame to _reopened_frame (the first
+    # kept when two last as long). Not in the JSON.
+    orig_zero_window_ts: float | None = None
+    resp_zero_window_ts: float | None = None
+    orig_zero_window_frame: int = 0
+    resp_zero_window_frame: int = 0
+    orig_zero_window_acks: int = 0
+    resp_zero_window_acks: int = 0
+    orig_zero_window_probes: int = 0
+    resp_zero_window_probes: int = 0
+    orig_zero_window_longest: float = 0.0
+    resp_zero_window_longest: float = 0.0
+    orig_zero_window_longest_ts: float | None = None
+    resp_zero_window_longest_ts: float | None = None
+    orig_zero_window_longest_frame: int = 0
+    resp_zero_window_longest_frame: int = 0
+    orig_zero_window_reopened_frame: int = 0
+    resp_zero_window_reopened_frame: int = 0
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -18,6 +18,7 @@ from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.hosts import check_hosts
 from flowcheck.verify.links import check_links
 from flowcheck.verify.no_reply import check_no_reply
+from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_running
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
@@ -36,6 +37,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_links(ctx)
     check_cut_transfers(ctx)
     check_stalled_transfers(ctx)
+    check_receiver_stalls(ctx)
     check_replies(ctx)
     check_no_reply(ctx)
     check_running(ctx)

@@ -5,7 +5,9 @@ job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_
 CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. Some
 NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
 normally, so that reset is not reported; nor is the reset of a connection that had
-stopped delivering before it (data_stalled reports it, flowcheck.verify.stalled_transfer).
+stopped delivering before it (data_stalled reports it, flowcheck.verify.stalled_transfer),
+nor of one whose receiver's window stayed 0 until it (data_receiver_stalled,
+flowcheck.verify.closed_window).
 An abnormal halt after the reset (CONNECT_ERROR,
 ABORTED) is its consequence, named in the message instead of a data_halted_abnormally of
 its own. A capture that ends too soon after the reset to show the halt says nothing.
@@ -17,6 +19,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import role_words
+from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way
 from flowcheck.verify.evidence import time_enough
@@ -37,6 +40,9 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:
             continue  # data_stalled: the reset came after the stall
+        window = zero_window(conn, ctx.capture_end)
+        if window is not None and window.ended == "reset":
+            continue  # data_receiver_stalled: the reset ended a closed window
         reset_ts = reset_time(conn)
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:

@@ -58,6 +58,7 @@ from flowcheck.verify.local import (
     local_words,
     only_local,
 )
+from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -282,9 +283,16 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
                          f"{stalled_detail(first.conn, first.stall)}; "
                          + flow_detail(session, open_conns, sent, key))
+    receivers = receiver_stalls(ctx, session)
+    failed = [s for s in receivers if s.failed]
+    if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
+        return make_step(spec, "failed", uids, [s.window.frame for s in failed],
+                         f"{receiver_detail(failed[0], session)}; "
+                         + flow_detail(session, open_conns, sent, key))
     if sent[key] > 0:
+        slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(session, open_conns, sent, key))
+                         flow_detail(session, open_conns, sent, key) + slowed)
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],

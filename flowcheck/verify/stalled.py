@@ -128,9 +128,17 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
 def data_stall(conn: Connection) -> Stall | None:
     """A data connection's stall (stall_of, with the closing shape) unless a RST came
     before its last resend: the reset is then the first evidence of the cut (a reject
-    rule or an IPS answering one side's packets, data_reset), the resends its aftermath."""
+    rule or an IPS answering one side's packets, data_reset), the resends its aftermath;
+    or unless the receiver's window was 0 since before the first resend (its trailing
+    zero window, Connection.orig_zero_window_frame): the resends are zero-window probes
+    (Windows sends one byte, again and again), answered; the receiver stopped reading
+    (data_receiver_stalled), nothing was lost."""
     stall = stall_of(conn, closing=True)
     if stall is None or (conn.rst_frames and stall.frame
                          and conn.rst_frames[0] < stall.frame):
+        return None
+    receiver = "resp" if stall.side == "orig" else "orig"
+    closed = getattr(conn, f"{receiver}_zero_window_frame")
+    if closed and closed < (stall.first_frame or stall.frame or closed + 1):
         return None
     return stall
