@@ -175,6 +175,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     before = _running_max(shifted, local, base[local])
     retransmitted = end <= before
     data_frames = frames[data_rows]
+    data_ts = d.tcp_ts[rows[data_rows]]
     out_of_order = np.flatnonzero(start != before)
     if out_of_order.size:
         for k, lo, hi, top, s in zip(out_of_order.tolist(), start[out_of_order].tolist(),
@@ -182,7 +183,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                                      seg[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
-                side.open_hole(top, lo, int(data_frames[k]))
+                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]))
             elif side.holes and side.fill(lo, hi):
                 retransmitted[k] = False  # it brings bytes never seen: not a retransmission
     letters["T"] = np.full(segments, _NONE, np.int64)
@@ -306,8 +307,9 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     """As update_packet's track_ack, for every segment at once: each ACK of a segment
     acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
     steps from the previous one, the first from the peer's max_end after this run, the
-    same within 2**31) and its frame. ACKs sent before the peer's first byte was seen
-    are ignored, as update_packet ignores them (but for the peer's acked_unseen)."""
+    same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
+    the peer's first byte was seen are ignored, as update_packet ignores them (but for the
+    peer's acked_unseen)."""
     acking = np.flatnonzero((flags & ACK) != 0)
     if not acking.size:
         return
@@ -340,11 +342,13 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     unwrapped, local = _unwrap(acks, firsts, ref)
     lasts = np.append(firsts[1:], acks.shape[0]) - 1
     highest = np.maximum.reduceat(unwrapped, firsts)
-    top_frame = _first(unwrapped == highest[local], d.tcp_frame[rows[acking]], firsts)
-    for s, last, acked, frame in zip(ack_segs, unwrapped[lasts].tolist(), highest.tolist(),
-                                     top_frame.tolist(), strict=True):
+    ack_frames = d.tcp_frame[rows[acking]]
+    top_frame = _first(unwrapped == highest[local], ack_frames, firsts)
+    for s, last, acked, frame, last_frame, last_ts in zip(
+            ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
+            ack_frames[lasts].tolist(), d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
         peer = peers[s]
-        peer.ack_last = last
+        peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None or acked > peer.acked:
             peer.acked, peer.acked_frame = acked, frame
 

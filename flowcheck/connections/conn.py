@@ -40,7 +40,9 @@ class Endpoint:
     """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish.
 
     `holes` are the byte ranges [start, end) below max_end never seen yet, disjoint and
-    sorted by start (a hole only ever opens at max_end, above every other one). A packet
+    sorted by start (a hole only ever opens at max_end, above every other one), each as
+    [start, end, frame, ts]: the packet after the gap (its frame and time; the pieces of a
+    hole filled in its middle keep them). A packet
     that lands below max_end finds the holes it overlaps by bisection, so the cost of a
     packet does not grow with the number of holes (sniffer loss in a long transfer).
     """
@@ -53,7 +55,7 @@ class Endpoint:
     last_raw: int = 0
     last_u: int | None = None
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
-    holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
+    holes: list[list] = field(default_factory=list)  # [start, end, frame, ts] never seen yet
     holes_opened: int = 0  # sequence gaps opened, filled later or not (record.gaps: unfilled)
     hole_frames: list[int] = field(default_factory=list)  # where the first gaps opened
     fin: bool = False
@@ -62,6 +64,8 @@ class Endpoint:
     acked: int | None = None
     acked_frame: int = 0
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
+    ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)
+    ack_last_ts: float = 0.0
     # While nothing of this side is seen (max_end None): the peer's ACKs of it, kept
     # apart from acked/ack_last (which unwrap against max_end once it is known), for
     # Connection.orig_acked_unseen / resp_acked_unseen (`acked_unseen`).
@@ -111,10 +115,10 @@ class Endpoint:
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
 
-    def open_hole(self, start: int, end: int, frame: int) -> None:
+    def open_hole(self, start: int, end: int, frame: int, ts: float = 0.0) -> None:
         """The one place a sequence gap opens: bytes [start, end) skipped (start = max_end),
-        seen at `frame` (the packet after the gap: the evidence tshark flags)."""
-        self.holes.append([start, end])
+        seen at `frame`, time `ts` (the packet after the gap: the evidence tshark flags)."""
+        self.holes.append([start, end, frame, ts])
         self.holes_opened += 1
         if len(self.hole_frames) < EVIDENCE_CAP:
             self.hole_frames.append(frame)
@@ -137,14 +141,25 @@ class Endpoint:
             return False
         pieces = []
         if holes[first][0] < start:
-            pieces.append([holes[first][0], start])
+            pieces.append([holes[first][0], start, *holes[first][2:]])
         if holes[last - 1][1] > end:
-            pieces.append([end, holes[last - 1][1]])
+            pieces.append([end, *holes[last - 1][1:]])
         holes[first:last] = pieces
         return True
 
     def missed_bytes(self) -> int:
-        return sum(hi - lo for lo, hi in self.holes)
+        return sum(hole[1] - hole[0] for hole in self.holes)
+
+    def lost_holes(self) -> list[list]:
+        """The holes the peer's ACKs never covered although it ACKed after they opened:
+        its highest ACK at or below the hole's start, its last ACK after the hole's frame
+        (a receiver's cumulative ACK names the next byte it lacks, RFC 9293 3.4). The
+        receiver never got those bytes either: not the sniffer's loss (Zeek's capture loss
+        counts only an "ACKed segment that wasn't captured"), the network's before the
+        capture point. [] when the peer's ACKs are not captured."""
+        if self.acked is None:
+            return []
+        return [h for h in self.holes if h[0] >= self.acked and self.ack_last_frame > h[2]]
 
 
 def _hole_start(hole: list[int]) -> int:
@@ -191,7 +206,7 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
-        side.open_hole(side.max_end, start, frame)
+        side.open_hole(side.max_end, start, frame, ts)
         side.max_end = end
         side.resends = 0
         return False, True
@@ -211,8 +226,9 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     return retransmit, False
 
 
-def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
-    """The peer ACKed side's bytes up to ack_number: keep the highest.
+def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> None:
+    """The peer ACKed side's bytes up to ack_number: keep the highest, and the last one's
+    frame and time.
 
     Unwrapped against the previous ACK (the first against max_end; the bulk path takes
     the run's final max_end, the same within 2**31), so ACKs for gigabytes the capture
@@ -223,6 +239,7 @@ def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
         _ack_unseen(side, ack_number)
         return
     acked = side.ack_last = ref + signed32(ack_number - ref)
+    side.ack_last_frame, side.ack_last_ts = frame, ts
     if side.acked is None or acked > side.acked:
         side.acked = acked
         side.acked_frame = frame
@@ -297,7 +314,9 @@ def account_missed(c: ConnState) -> None:
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
-    for side in (c.orig, c.resp):
+    record.lost_gaps = 0
+    for name, side in (("orig", c.orig), ("resp", c.resp)):
+        _account_lost(record, name, side)
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side)
@@ -305,6 +324,18 @@ def account_missed(c: ConnState) -> None:
             record.missed_bytes += beyond
             record.gaps += 1
             _note(record.gap_frames, side.acked_frame)
+
+
+def _account_lost(record: Connection, name: str, side: Endpoint) -> None:
+    """record.<name>_lost and its evidence fields from side's lost holes (Connection)."""
+    lost = side.lost_holes()
+    setattr(record, f"{name}_lost", sum(h[1] - h[0] for h in lost))
+    first = lost[0] if lost else None
+    setattr(record, f"{name}_lost_frame", first[2] if first else 0)
+    setattr(record, f"{name}_lost_ts", first[3] if first else None)
+    setattr(record, f"{name}_lost_ack_frame", side.ack_last_frame if first else 0)
+    setattr(record, f"{name}_lost_ack_ts", side.ack_last_ts if first else None)
+    record.lost_gaps += len(lost)
 
 
 def _acked_beyond(side: Endpoint) -> int:
@@ -341,7 +372,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if ack and peer.base is None:
         peer.base = (ack_number - 1) & 0xFFFFFFFF
     if ack:
-        track_ack(peer, ack_number, frame)
+        track_ack(peer, ack_number, frame, ts)
     if syn and fin:
         letters.append("Q")
     if syn and rst:
