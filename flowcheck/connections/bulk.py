@@ -183,7 +183,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                                      seg[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
-                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]))
+                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]), hi - lo)
             elif side.holes and side.fill(lo, hi):
                 retransmitted[k] = False  # it brings bytes never seen: not a retransmission
     letters["T"] = np.full(segments, _NONE, np.int64)

@@ -41,8 +41,8 @@ class Endpoint:
 
     `holes` are the byte ranges [start, end) below max_end never seen yet, disjoint and
     sorted by start (a hole only ever opens at max_end, above every other one), each as
-    [start, end, frame, ts]: the packet after the gap (its frame and time; the pieces of a
-    hole filled in its middle keep them). A packet
+    [start, end, frame, ts, plen]: the packet after the gap (its frame, time and payload
+    length; the pieces of a hole filled in its middle keep them). A packet
     that lands below max_end finds the holes it overlaps by bisection, so the cost of a
     packet does not grow with the number of holes (sniffer loss in a long transfer).
     """
@@ -55,7 +55,7 @@ class Endpoint:
     last_raw: int = 0
     last_u: int | None = None
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
-    holes: list[list] = field(default_factory=list)  # [start, end, frame, ts] never seen yet
+    holes: list[list] = field(default_factory=list)  # [start, end, frame, ts, plen] unseen
     holes_opened: int = 0  # sequence gaps opened, filled later or not (record.gaps: unfilled)
     hole_frames: list[int] = field(default_factory=list)  # where the first gaps opened
     fin: bool = False
@@ -115,10 +115,12 @@ class Endpoint:
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
 
-    def open_hole(self, start: int, end: int, frame: int, ts: float = 0.0) -> None:
+    def open_hole(self, start: int, end: int, frame: int, ts: float = 0.0,
+                  plen: int = 0) -> None:
         """The one place a sequence gap opens: bytes [start, end) skipped (start = max_end),
-        seen at `frame`, time `ts` (the packet after the gap: the evidence tshark flags)."""
-        self.holes.append([start, end, frame, ts])
+        seen at `frame`, time `ts` in a packet of `plen` payload bytes (the packet after the
+        gap: the evidence tshark flags)."""
+        self.holes.append([start, end, frame, ts, plen])
         self.holes_opened += 1
         if len(self.hole_frames) < EVIDENCE_CAP:
             self.hole_frames.append(frame)
@@ -206,7 +208,7 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
-        side.open_hole(side.max_end, start, frame, ts)
+        side.open_hole(side.max_end, start, frame, ts, plen)
         side.max_end = end
         side.resends = 0
         return False, True
@@ -333,6 +335,7 @@ def _account_lost(record: Connection, name: str, side: Endpoint) -> None:
     first = lost[0] if lost else None
     setattr(record, f"{name}_lost_frame", first[2] if first else 0)
     setattr(record, f"{name}_lost_ts", first[3] if first else None)
+    setattr(record, f"{name}_lost_next", first[4] if first else 0)
     setattr(record, f"{name}_lost_ack_frame", side.ack_last_frame if first else 0)
     setattr(record, f"{name}_lost_ack_ts", side.ack_last_ts if first else None)
     record.lost_gaps += len(lost)

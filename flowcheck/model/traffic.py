@@ -158,8 +158,9 @@ class Connection:
     # receiver), not by the sniffer. Counted in missed_bytes too (Zeek's, tshark's), never
     # claimed by capture_loss. _lost_gaps: how many such gaps (both sides); _lost_frame,
     # _lost_ts: the packet after the side's first such gap (tshark's "previous segment
-    # not captured"); _lost_ack_frame, _lost_ack_ts: the peer's last ACK (still at or
-    # below it). 0 / None when none. Not in the JSON.
+    # not captured"), _lost_next its payload bytes (it arrived; 0: a FIN); _lost_ack_frame,
+    # _lost_ack_ts: the peer's last ACK (still at or below it). 0 / None when none. Not
+    # in the JSON.
     orig_lost: int = 0
     resp_lost: int = 0
     lost_gaps: int = 0
@@ -167,6 +168,8 @@ class Connection:
     resp_lost_frame: int = 0
     orig_lost_ts: float | None = None
     resp_lost_ts: float | None = None
+    orig_lost_next: int = 0
+    resp_lost_next: int = 0
     orig_lost_ack_frame: int = 0
     resp_lost_ack_frame: int = 0
     orig_lost_ack_ts: float | None = None

@@ -1,0 +1,92 @@
+"""A path MTU black hole (RFC 2923 2.1): small packets pass, full-size segments vanish.
+
+Real ndmjob captures from trial 10 (captures/ndmjob-pmtu, their .toml say how each was
+made): a router between the media server and the agent with a smaller MTU on one hop
+and its ICMP "fragmentation needed" dropped. The data connection opens, then stalls.
+- v4-pmtu-blackhole-at-media: the receiver's side. A 952 B segment arrives, the 7,240 B
+  before it never do; the media server's ACKs stay at byte 1. It read step 4 ok,
+  control_closed (the job engine crashed) and capture_loss ("the sniffer lost them").
+
+The tracker's fields behind it: tests/test_connections_lost.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.verify.pmtu import lost_by_size
+from flowcheck.verify.stalled import Stall
+
+ROOT = Path(__file__).resolve().parent.parent
+PMTU = ROOT / "captures" / "ndmjob-pmtu"
+NDMJOB = ROOT / "captures" / "ndmjob"
+M, A = "10.77.0.1", "10.77.1.2"
+
+
+def _analyze(path: Path, toml: Path) -> Analysis:
+    config = build_config(load_file(toml))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _pmtu(name: str) -> Analysis:
+    return _analyze(PMTU / f"{name}.pcap", PMTU / f"{name}.toml")
+
+
+def _errors(analysis: Analysis) -> list:
+    return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def test_the_black_hole_seen_from_the_receiver_is_data_stalled() -> None:
+    analysis = _pmtu("v4-pmtu-blackhole-at-media")
+    assert analysis.verdict == "fail"
+    codes = [f.code for f in analysis.findings]
+    assert codes == ["data_stalled"]  # no control_closed, no capture_loss
+    [finding] = _errors(analysis)
+    assert finding.frames == [21, 31]
+    message = finding.message
+    assert f"7240 B the agent {A} sent never reached the media server {M}" in message
+    assert "952 B sent after them arrived (frame 21)" in message
+    assert "only full-size segments were lost: a path MTU black hole" in message
+    assert "RFC 2923" in message and "failover" not in message
+    assert "type 3 code 4" in finding.fix and "maxseg" in finding.fix
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed"
+    assert "7240 B never arrived" in step.detail and "path MTU black hole" in step.detail
+
+
+def test_the_receivers_view_cut_soon_after_the_gap_is_not_judged(tmp_path: Path) -> None:
+    # Cut at the media server's first ACK after the gap (frame 22): a resend could still
+    # come within the retransmission timeout.
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(PMTU / "v4-pmtu-blackhole-at-media.pcap"), str(cut),
+                    "1-22"], check=True, capture_output=True)
+    analysis = _analyze(cut, PMTU / "v4-pmtu-blackhole-at-media.toml")
+    codes = {f.code for f in analysis.findings}
+    assert "data_stalled" not in codes and "capture_loss" not in codes
+    assert analysis.verdict != "fail"
+
+
+def test_sniffer_loss_mid_transfer_is_no_stall(tmp_path: Path) -> None:
+    # Data segments 22, 26 and 28 of v4-backup.pcap left out: the media server's ACKs
+    # (23, 27, 29) jump over them, so the sniffer lost them, not the network.
+    lossy = tmp_path / "lossy.pcap"
+    subprocess.run(["editcap", str(NDMJOB / "v4-backup.pcap"), str(lossy), "22", "26", "28"],
+                   check=True, capture_output=True)
+    analysis = _analyze(lossy, NDMJOB / "flowcheck.toml")
+    assert analysis.verdict == "pass"
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "sniffer lost them" in loss.message and "Not counted" not in loss.message
+    assert "data_stalled" not in {f.code for f in analysis.findings}
+
+
+def test_the_size_reading_needs_a_smaller_segment_through() -> None:
+    def lost(unacked: int, next_len: int) -> Stall:
+        return Stall("orig", 0, unacked, False, 1.0, 21, lost=True, next_len=next_len)
+
+    assert lost_by_size(lost(7240, 952))
+    assert not lost_by_size(lost(1448, 1448))  # as large as the lost bytes: no size rule
+    assert not lost_by_size(lost(1448, 0))  # a FIN after the gap: no segment through
+    assert not lost_by_size(Stall("orig", 3, 7240, False, 1.0, 21, next_len=952))
