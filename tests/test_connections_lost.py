@@ -118,3 +118,22 @@ def test_the_pmtu_black_hole_receivers_gap_is_not_the_sniffers() -> None:
     assert (data.missed_bytes, data.orig_lost, data.orig_lost_frame,
             data.orig_lost_ack_frame) == (7240, 7240, 21, 31)
     assert check_capture_loss(reference, []) == []
+
+
+SENDER = ROOT / "captures" / "ndmjob-pmtu" / "v4-pmtu-blackhole-at-agent.pcap"
+
+
+@pytest.mark.parametrize("chunk", [20, 100_000])
+def test_full_size_resends_on_every_path(chunk: int,
+                                         short_everywhere: None) -> None:  # noqa: F811
+    # The agent's side of the black hole: 1448 B segments and one of 952 B; it resends
+    # its first 1448 B segment 12 times (seg_max, resent_len).
+    reference, _ = run(SENDER, 100_000, fast=False)
+    fast, _ = run(SENDER, chunk, fast=True)
+    assert fast == reference
+    [data] = [c for c in reference if c.resp_p == 5072]
+    assert (data.orig_seg_max, data.orig_resent_len, data.orig_resends) == (1448, 1448, 12)
+    assert (data.resp_seg_max, data.resp_resent_len) == (0, 0)
+    [control] = [c for c in reference if c.resp_p == 10000]
+    assert control.orig_resent_len == control.resp_resent_len == 0
+    assert 0 < control.orig_seg_max < 1448

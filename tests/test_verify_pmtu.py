@@ -6,6 +6,9 @@ and its ICMP "fragmentation needed" dropped. The data connection opens, then sta
 - v4-pmtu-blackhole-at-media: the receiver's side. A 952 B segment arrives, the 7,240 B
   before it never do; the media server's ACKs stay at byte 1. It read step 4 ok,
   control_closed (the job engine crashed) and capture_loss ("the sniffer lost them").
+- v4-pmtu-blackhole-at-agent: the same job on the sender. It resends its first 1448 B
+  segment 12 times; its DATA_GET_STATE reply on the control connection still arrives. It
+  read data_stalled with the lost-firewall-state reading only.
 
 The tracker's fields behind it: tests/test_connections_lost.py.
 """
@@ -90,3 +93,47 @@ def test_the_size_reading_needs_a_smaller_segment_through() -> None:
     assert not lost_by_size(lost(1448, 1448))  # as large as the lost bytes: no size rule
     assert not lost_by_size(lost(1448, 0))  # a FIN after the gap: no segment through
     assert not lost_by_size(Stall("orig", 3, 7240, False, 1.0, 21, next_len=952))
+
+
+def test_the_black_hole_seen_from_the_sender_names_it() -> None:
+    analysis = _pmtu("v4-pmtu-blackhole-at-agent")
+    assert [f.code for f in analysis.findings] == ["data_stalled"]
+    [finding] = _errors(analysis)
+    assert finding.frames == [60]
+    message = finding.message
+    assert "Its resends are full-size (1448 B, its largest segment)" in message
+    assert f"the media server {M} acknowledged none of its data" in message
+    assert "DATA_GET_STATE, frame 45, acknowledged" in message
+    assert "only full-size segments were lost: a path MTU black hole" in message
+    assert "failover" not in message
+    assert "type 3 code 4" in finding.fix and "logs of the firewalls" not in finding.fix
+    assert "path MTU black hole" in analysis.sessions[0].steps[3].detail
+
+
+def test_full_size_resends_without_small_packets_seen_only_suggest_it(
+        tmp_path: Path) -> None:
+    # Without the control connection's exchange after the first resend (frames 44-46)
+    # nothing shows smaller packets still arriving: the reading is a possibility.
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", str(PMTU / "v4-pmtu-blackhole-at-agent.pcap"), str(cut),
+                    "44-46"], check=True, capture_output=True)
+    analysis = _analyze(cut, PMTU / "v4-pmtu-blackhole-at-agent.toml")
+    [finding] = _errors(analysis)
+    assert finding.code == "data_stalled"
+    assert "failover" in finding.message
+    assert "if smaller packets still pass between them, a path MTU black hole fits too" \
+        in finding.message
+    assert "logs of the firewalls" in finding.fix and "type 3 code 4" in finding.fix
+    assert "path MTU black hole" not in analysis.sessions[0].steps[3].detail
+
+
+def test_data_dropped_after_it_flowed_is_no_black_hole() -> None:
+    # A firewall rule dropping the data connection's packets mid-job: full-size resends,
+    # the control connection still delivering, but full-size segments were acknowledged
+    # before (captures/ndmjob-firewall).
+    firewall = ROOT / "captures" / "ndmjob-firewall"
+    name = "v4-midjob-data-drop-at-media"
+    analysis = _analyze(firewall / f"{name}.pcap", firewall / f"{name}.toml")
+    [finding] = _errors(analysis)
+    assert finding.code == "data_stalled"
+    assert "MTU" not in finding.message and "MTU" not in finding.fix

@@ -193,22 +193,24 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     retransmits[data_segs] = np.add.reduceat(retransmitted.astype(np.int64), firsts)
     lasts = np.append(firsts[1:], raw.shape[0]) - 1
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
-    for s, last_raw, last_u, max_end in zip(data_segs.tolist(), raw[lasts].tolist(),
-                                            start[lasts].tolist(), top.tolist(), strict=True):
+    for s, last_raw, last_u, max_end, largest in zip(
+            data_segs.tolist(), raw[lasts].tolist(), start[lasts].tolist(), top.tolist(),
+            np.maximum.reduceat(length, firsts).tolist(), strict=True):
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
+        side.seg_max = max(side.seg_max, largest)
     _resends(d, rows[data_rows], data_segs, firsts, local, end > before, retransmitted,
-             start, sides)
+             start, length, sides)
     return int(out_of_order.size)
 
 
 def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: np.ndarray,
              local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
-             start: np.ndarray, sides: list[Endpoint]) -> None:
+             start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
     """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
     rows `rows` (grouped by segment from `firsts`; local: each row's segment index): a
     row with bytes never sent before (new) starts the count again, a retransmitted row
-    adds one and is the latest resend (its start, time and frame); the first of the
+    adds one and is the latest resend (its start, time, frame and length); the first of the
     trailing run, when the count starts in these rows, is the run's first (its time and
     frame)."""
     at = np.arange(new.shape[0])
@@ -226,8 +228,9 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
     latest = np.maximum(latest, 0)
     # The trailing run's first row here (any row when there is none: then unused).
     opening = np.minimum(_first(trailing, at, firsts), at.shape[0] - 1)
-    for s, again, count, has, u, ts, frame, first_ts, first_frame in zip(
+    for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
+            length[latest].tolist(),
             d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(),
             d.tcp_ts[rows[opening]].tolist(), d.tcp_frame[rows[opening]].tolist(),
             strict=True):
@@ -237,6 +240,7 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
         side.resends = count if again else side.resends + count
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
+            side.resent_len = size
 
 
 def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,

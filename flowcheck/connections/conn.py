@@ -96,6 +96,10 @@ class Endpoint:
     zero_long_ts: float | None = None
     zero_long_frame: int = 0
     zero_long_end: int = 0
+    # The side's largest data segment (payload bytes, retransmissions included) and the
+    # latest resend's payload bytes: full-size resends (RFC 2923's black hole) or not.
+    seg_max: int = 0
+    resent_len: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -205,6 +209,8 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     """Update one side's sequence space and its resends; return (retransmission, gap)."""
     start = side.unwrap(seq)
     end = start + plen
+    if plen > side.seg_max:
+        side.seg_max = plen
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
@@ -222,6 +228,7 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
             side.resend_first_ts, side.resend_first_frame = ts, frame
         side.resends += 1
         side.resent_u, side.resent_ts, side.resent_frame = start, ts, frame
+        side.resent_len = plen
     elif end > side.max_end:
         side.resends = 0
         side.max_end = end
@@ -313,6 +320,9 @@ def account_missed(c: ConnState) -> None:
     record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
     for name, side in (("orig", c.orig), ("resp", c.resp)):
         zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
+    record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
+    record.orig_resent_len = c.orig.resent_len if c.orig.resends else 0
+    record.resp_resent_len = c.resp.resent_len if c.resp.resends else 0
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]

@@ -89,6 +89,8 @@ class Parked:
     resend_first_frame: np.ndarray
     # Endpoint's ZERO_FIELDS, each (2, flows) (zero_ts, zero_long_ts nan: None).
     zero: dict[str, np.ndarray]
+    seg_max: np.ndarray  # Endpoint.seg_max, resent_len
+    resent_len: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -142,7 +144,8 @@ class Parked:
                 resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
                 resend_first_frame=self.resend_first_frame.item(row, i),
                 **{name: optional_item(values.item(row, i)) for name, values
-                   in self.zero.items()})
+                   in self.zero.items()},
+                seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -188,6 +191,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.resent_frame[:, order], short.resend_first_ts[:, order],
                   short.resend_first_frame[:, order],
                   {name: values[:, order] for name, values in short.zero.items()},
+                  short.seg_max[:, order], short.resent_len[:, order],
                   short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
@@ -315,7 +319,19 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
     _zero_windows(short, new, records, continuing=False)
+    _sizes(short, new, records)
     return records
+
+
+def _sizes(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+    """The records' orig/resp_seg_max and _resent_len (0 without resends), as
+    conn.account_missed sets them."""
+    resends = short.resends[:, flows]
+    largest = short.seg_max[:, flows].tolist()
+    resent = np.where(resends > 0, short.resent_len[:, flows], 0).tolist()
+    for i, r in enumerate(records):
+        r.orig_seg_max, r.resp_seg_max = largest[0][i], largest[1][i]
+        r.orig_resent_len, r.resp_resent_len = resent[0][i], resent[1][i]
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -365,6 +381,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         if r.rst_ts is None:
             r.rst_ts = rst_ts
     _zero_windows(short, going_on, records, continuing=True)
+    _sizes(short, going_on, records)
     return records
 
 

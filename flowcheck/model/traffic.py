@@ -174,6 +174,13 @@ class Connection:
     resp_lost_ack_frame: int = 0
     orig_lost_ack_ts: float | None = None
     resp_lost_ack_ts: float | None = None
+    # A side's largest data segment seen (payload bytes) and its latest resend's
+    # (resent_len: 0 when resends is 0): resends as large as the largest segment are
+    # full-size ones (a path MTU black hole drops those, RFC 2923). Not in the JSON.
+    orig_seg_max: int = 0
+    resp_seg_max: int = 0
+    orig_resent_len: int = 0
+    resp_resent_len: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None

@@ -29,7 +29,13 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
-from flowcheck.verify.pmtu import READING, fix, lost_by_size
+from flowcheck.verify.pmtu import (
+    READING,
+    fix,
+    full_size_resends,
+    lost_by_size,
+    small_passed,
+)
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stalled import (
     RESENDS_FOR_STALL,
@@ -49,12 +55,17 @@ class StalledTransfer:
     timeout after the latest resend), "closed" (the receiver then closed it and resent
     its FIN unanswered: closed_unanswered_after), "first" (a timeout after the run's
     first resend) or "lost" (seen from the receiver, Stall.lost: the capture went on a
-    retransmission timeout after the gap, and no resend filled it)."""
+    retransmission timeout after the gap, and no resend filled it). passed: the sender's
+    NDMP message that arrived after the first of its full-size resends (pmtu.small_passed);
+    mtu: the capture shows segments lost by their size (pmtu: lost_by_size, or full-size
+    resends and `passed`)."""
 
     conn: Connection
     stall: Stall
     halt: NdmpMessage | None
     timed_by: Literal["fin", "last", "closed", "first", "lost"]
+    passed: NdmpMessage | None = None
+    mtu: bool = False
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -72,7 +83,12 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             continue  # an ACK comes within the retransmission timeout: it may be missed
         halt = halt_of(messages, conn.ts, stall.ts)
         if halt is None or abnormal_reason(halt) is not None:
-            found.append(StalledTransfer(conn, stall, halt, timed_by))
+            sender = conn.orig_h if stall.side == "orig" else conn.resp_h
+            passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,
+                                   stall.first_ts)
+                      if full_size_resends(conn, stall) else None)
+            found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
+                                         passed is not None or lost_by_size(stall)))
     return found
 
 
@@ -97,17 +113,17 @@ def _timed_by(ctx: Context, conn: Connection, stall: Stall
     return None
 
 
-def stalled_detail(conn: Connection, stall: Stall) -> str:
+def stalled_detail(stalled: StalledTransfer) -> str:
     """Step 5's words for a stalled data connection."""
+    stall = stalled.stall
+    mtu = "; only full-size segments lost: path MTU black hole" if stalled.mtu else ""
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
-                f"receiver's ACKs never covered them, frame {stall.frame}"
-                + ("; only full-size segments lost: path MTU black hole" if lost_by_size(stall)
-                   else "") + ")")
+                f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
             else f"its last {stall.unacked} B never acknowledged")
-    return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what})"
+    return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what}{mtu})"
 
 
 def check_stalled_transfers(ctx: Context) -> None:
@@ -139,16 +155,35 @@ def check_stalled_transfers(ctx: Context) -> None:
                       f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
                       f"{conn.fin_frames[-1]}), never answered: the path was still losing "
                       "its packets." if stalled.timed_by == "closed" else "")
+            reading = (f" {STATE_LOST}. The data connection was busy, so not after an idle "
+                       "timeout: the device lost its state table or reloaded it (a failover, a "
+                       "restart), the route between them changed, or an IPS "
+                       "dropped the flow.")
+            remedy = (f"See the session and event logs of the firewalls, NAT devices and "
+                      f"IPSs between {conn.orig_h} and {conn.resp_h} at that time (a session "
+                      "dropped, a failover, a blocked flow) and any routing change; a capture "
+                      "on both hosts at once shows where the packets are lost.")
+            size, passed = full_size_resends(conn, stall), stalled.passed
+            if passed is not None:
+                reading = (f" Its resends are full-size ({size} B, its largest segment) and "
+                           f"{roles[1]} {receiver} acknowledged none of its data, while its "
+                           f"smaller packets to it still arrived after the first of them (the "
+                           f"control connection's {message_op(passed)}, frame {passed.frame}, "
+                           f"acknowledged): {READING}. An IPS that blocks the flow from its "
+                           "first full-size segment looks the same from here; a capture on "
+                           f"{receiver} tells them apart.")
+                remedy = fix(conn.orig_h, conn.resp_h) + "."
+            elif size:
+                reading += (f" Its resends are full-size ({size} B, its largest segment): if "
+                            "smaller packets still pass between them, a path MTU black hole "
+                            "fits too (a link with a smaller MTU between them, and the ICMP "
+                            "'fragmentation needed' / 'packet too big' messages blocked: RFC "
+                            "2923).")
+                remedy += (" If only full-size segments are lost (a path MTU black hole): "
+                           + fix(conn.orig_h, conn.resp_h)[0].lower()
+                           + fix(conn.orig_h, conn.resp_h)[1:] + ".")
             ctx.add("data_stalled",
-                    head + reset + closed + then
-                    + f" {STATE_LOST}. The data connection was busy, so not after an idle "
-                    "timeout: the device lost its state table or reloaded it (a failover, a "
-                    "restart), the route between them changed, or an IPS "
-                    "dropped the flow.",
-                    f"See the session and event logs of the firewalls, NAT devices and IPSs "
-                    f"between {conn.orig_h} and {conn.resp_h} at that time (a session "
-                    "dropped, a failover, a blocked flow) and any routing change; a capture "
-                    "on both hosts at once shows where the packets are lost.",
+                    head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
                     frames=[stall.frame, *conn.rst_frames[:1]]
                     + ([halt.frame] if halt is not None else []),
