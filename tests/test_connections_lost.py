@@ -137,3 +137,27 @@ def test_full_size_resends_on_every_path(chunk: int,
     [control] = [c for c in reference if c.resp_p == 10000]
     assert control.orig_resent_len == control.resp_resent_len == 0
     assert 0 < control.orig_seg_max < 1448
+
+
+RESTORE = ROOT / "captures" / "ndmjob-pmtu" / "v4-restore-pmtu-blackhole-at-agent.pcap"
+
+
+@pytest.mark.parametrize("path, port, side, sent, frame", [
+    (BLACKHOLE, 5072, "orig", 8688, 32),  # the agent's ACK of the FIN: seq 16881
+    (RESTORE, 5020, "resp", 15928, 36),  # the media server's: seq 15929, nothing seen
+])
+def test_bytes_sent_unseen_on_every_path(path: Path, port: int, side: str, sent: int,
+                                         frame: int,
+                                         short_everywhere: None) -> None:  # noqa: F811
+    # A pure ACK's sequence number above the sender's last byte captured (tshark's
+    # "previous segment not captured" on an ACK): bytes it sent the capture never saw.
+    reference, _ = run(path, 100_000, fast=False)
+    for chunk in (7, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+    [data] = [c for c in reference if c.resp_p == port]
+    other = "resp" if side == "orig" else "orig"
+    assert (getattr(data, f"{side}_sent_unseen"),
+            getattr(data, f"{side}_sent_unseen_frame")) == (sent, frame)
+    assert getattr(data, f"{other}_sent_unseen") == 0
+    assert data.missed_bytes == (7240 if path == BLACKHOLE else 0)  # not in missed_bytes

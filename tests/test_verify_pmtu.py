@@ -137,3 +137,19 @@ def test_data_dropped_after_it_flowed_is_no_black_hole() -> None:
     [finding] = _errors(analysis)
     assert finding.code == "data_stalled"
     assert "MTU" not in finding.message and "MTU" not in finding.fix
+
+
+def test_the_restore_receiver_that_closed_waiting_is_told_the_data_never_arrived() -> None:
+    # Nothing of the media server's data arrives; the agent closes after 25 s (frame 35);
+    # the media server's ACK of it carries seq 15929 (frame 36). It read "the network
+    # carried both directions: 10.77.1.2 closed it itself".
+    analysis = _pmtu("v4-restore-pmtu-blackhole-at-agent")
+    [finding] = _errors(analysis)
+    assert finding.code == "data_aborted"
+    message = finding.message
+    assert "carried both directions" not in message and "closed it itself" not in message
+    assert f"the media server {M} had sent 15928 B on it that never arrived" in message
+    assert "frame 36" in message and "a path MTU black hole fits" in message
+    assert "type 3 code 4" in finding.fix and "logs of the firewalls" in finding.fix
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed" and "15928 B sent never did, frame 36" in step.detail

@@ -101,6 +101,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     if zero.any() or any(e.zero_ts is not None for e in sides) or any(
             e.zero_ts is not None for e in peers):
         _zero_windows(d, rows, zero, sent, starts, seg_key, sides, peers)
+    side_unseen = [s.max_end is None for s in sides]
     data_rows = np.flatnonzero(data)
     if data_rows.size:
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
@@ -133,6 +134,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         c.record.last_frame = frame
         c.record.last_ts = ts
     acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
+    _ahead(d, rows, (acks != 0) & (plen == 0), data, starts, segment, sides, side_unseen)
     _learn_bases(d, rows, acks, starts, seg_key, conns)
     _track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
     return one_at_a_time
@@ -288,6 +290,37 @@ def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.
         if mate is not None:
             m, n = starts.item(mate), ends[mate]
             side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())
+
+
+def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray,
+           starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
+           side_unseen: list[bool]) -> None:
+    """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
+    each side's highest sequence number of them, unwrapped against its last one after
+    the run, kept when above its max_end after the run (the same at the end: a value the
+    reference keeps below it never counts). A side seen first in this run takes only the
+    rows after its first data row, as the reference does."""
+    at = np.flatnonzero(pure)
+    if not at.size:
+        return
+    seg = segment[at]
+    first_data = _first(data, np.arange(rows.shape[0]), starts)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    for s, lo, hi in zip(seg[firsts].tolist(), firsts.tolist(),
+                         np.append(firsts[1:], at.size).tolist(), strict=True):
+        side = sides[s]
+        if side.max_end is None or side.last_u is None:
+            continue
+        idx = at[lo:hi]
+        if side_unseen[s]:
+            idx = idx[idx > first_data[s]]
+            if not idx.size:
+                continue
+        steps = ((d.tcp_seq[rows[idx]] - side.last_raw + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        top = int(steps.max()) + side.last_u
+        if top > side.max_end and (side.seq_ahead is None or top > side.seq_ahead):
+            side.seq_ahead = top
+            side.seq_ahead_frame = int(d.tcp_frame[rows[idx[int(np.argmax(steps))]]])
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,

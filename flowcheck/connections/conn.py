@@ -100,6 +100,11 @@ class Endpoint:
     # latest resend's payload bytes: full-size resends (RFC 2923's black hole) or not.
     seg_max: int = 0
     resent_len: int = 0
+    # The highest sequence number a pure ACK of the side carried above max_end at the
+    # time (unwrapped; its SND.NXT: bytes it sent that the capture never saw, tshark's
+    # "previous segment not captured" on an ACK) and that ACK's frame; None and 0 if none.
+    seq_ahead: int | None = None
+    seq_ahead_frame: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -235,6 +240,17 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     return retransmit, False
 
 
+def note_ahead(side: Endpoint, seq: int, frame: int) -> None:
+    """A pure ACK of side (no payload, SYN, FIN or RST) with sequence number seq: keep it
+    when above the side's highest byte seen (Endpoint.seq_ahead). Unwrapped against the
+    side's last sequence number without moving it (only data and FINs do)."""
+    if side.max_end is None or side.last_u is None:
+        return
+    u = side.last_u + signed32(seq - side.last_raw)
+    if u > side.max_end and (side.seq_ahead is None or u > side.seq_ahead):
+        side.seq_ahead, side.seq_ahead_frame = u, frame
+
+
 def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> None:
     """The peer ACKed side's bytes up to ack_number: keep the highest, and the last one's
     frame and time.
@@ -321,6 +337,8 @@ def account_missed(c: ConnState) -> None:
     for name, side in (("orig", c.orig), ("resp", c.resp)):
         zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
+    record.orig_sent_unseen, record.orig_sent_unseen_frame = sent_unseen(c.orig)
+    record.resp_sent_unseen, record.resp_sent_unseen_frame = sent_unseen(c.resp)
     record.orig_resent_len = c.orig.resent_len if c.orig.resends else 0
     record.resp_resent_len = c.resp.resent_len if c.resp.resends else 0
     record.missed_bytes, record.gaps = 0, 0
@@ -349,6 +367,16 @@ def _account_lost(record: Connection, name: str, side: Endpoint) -> None:
     setattr(record, f"{name}_lost_ack_frame", side.ack_last_frame if first else 0)
     setattr(record, f"{name}_lost_ack_ts", side.ack_last_ts if first else None)
     record.lost_gaps += len(lost)
+
+
+def sent_unseen(side: Endpoint) -> tuple[int, int]:
+    """(bytes, frame): what the side's pure ACKs show it sent beyond its last byte seen
+    (Endpoint.seq_ahead minus max_end at the end, a FIN seen taking one), and the ACK's
+    frame; (0, 0) when none."""
+    if side.seq_ahead is None or side.max_end is None:
+        return 0, 0
+    ahead = side.seq_ahead - side.max_end - (1 if side.fin else 0)
+    return (ahead, side.seq_ahead_frame) if ahead > 0 else (0, 0)
 
 
 def _acked_beyond(side: Endpoint) -> int:
@@ -437,6 +465,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
+    elif ack and not flags & (SYN | RST):
+        note_ahead(side, seq, frame)
     if not flags & (SYN | RST):
         if window == 0:
             letters.append("W")

@@ -91,6 +91,8 @@ class Parked:
     zero: dict[str, np.ndarray]
     seg_max: np.ndarray  # Endpoint.seg_max, resent_len
     resent_len: np.ndarray
+    seq_ahead: np.ndarray  # Endpoint.seq_ahead (NONE: None), seq_ahead_frame
+    seq_ahead_frame: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -145,7 +147,9 @@ class Parked:
                 resend_first_frame=self.resend_first_frame.item(row, i),
                 **{name: optional_item(values.item(row, i)) for name, values
                    in self.zero.items()},
-                seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i))
+                seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i),
+                seq_ahead=stored(self.seq_ahead, row),
+                seq_ahead_frame=self.seq_ahead_frame.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -192,6 +196,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.resend_first_frame[:, order],
                   {name: values[:, order] for name, values in short.zero.items()},
                   short.seg_max[:, order], short.resent_len[:, order],
+                  short.seq_ahead[:, order], short.ahead_frame[:, order],
                   short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
@@ -329,9 +334,17 @@ def _sizes(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> No
     resends = short.resends[:, flows]
     largest = short.seg_max[:, flows].tolist()
     resent = np.where(resends > 0, short.resent_len[:, flows], 0).tolist()
+    # conn.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
+    ahead, max_end = short.seq_ahead[:, flows], short.max_end[:, flows]
+    beyond = np.where((ahead != NONE) & (max_end != NONE),
+                      ahead - max_end - short.fin[:, flows], 0)
+    unseen = np.maximum(beyond, 0).tolist()
+    frames = np.where(beyond > 0, short.ahead_frame[:, flows], 0).tolist()
     for i, r in enumerate(records):
         r.orig_seg_max, r.resp_seg_max = largest[0][i], largest[1][i]
         r.orig_resent_len, r.resp_resent_len = resent[0][i], resent[1][i]
+        r.orig_sent_unseen, r.orig_sent_unseen_frame = unseen[0][i], frames[0][i]
+        r.resp_sent_unseen, r.resp_sent_unseen_frame = unseen[1][i], frames[1][i]
 
 
 def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:

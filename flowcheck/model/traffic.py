@@ -181,6 +181,13 @@ class Connection:
     resp_seg_max: int = 0
     orig_resent_len: int = 0
     resp_resent_len: int = 0
+    # Bytes a side's pure ACKs show it had sent beyond the last byte of it captured
+    # (their sequence number above it: tshark's "previous segment not captured" on an
+    # ACK), and that ACK's frame; 0 when none. Not in missed_bytes nor in the JSON.
+    orig_sent_unseen: int = 0
+    resp_sent_unseen: int = 0
+    orig_sent_unseen_frame: int = 0
+    resp_sent_unseen_frame: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None
