@@ -252,11 +252,11 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
         gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
     state = short.state[:, flows]
     states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
-    # conn.acked_unseen: a side never seen (no max_end) its peer ACKed.
+    # accounting.acked_unseen: a side never seen (no max_end) its peer ACKed.
     first = short.unseen_first[:, flows]
     unseen = np.where((max_end == NONE) & (first != NONE),
                       short.unseen_top[:, flows] - first, 0)
-    # conn.unacked: a side seen its peer ACKed, short of its highest byte.
+    # accounting.unacked: a side seen its peer ACKed, short of its highest byte.
     unacked = np.where(both, np.maximum(0, max_end - acked), 0)
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
             _resent(short, flows, acked, rst_frames))
@@ -264,7 +264,7 @@ def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byt
 
 def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
             rst_frames: list[list[int]]) -> list[list]:
-    """conn.resends_acked (rst_frames: each flow's record's) and the record's resends
+    """accounting.resends_acked (rst_frames: each flow's record's) and the record's resends
     fields, column-wise: orig_resends,
     resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
     orig_resent_frame, resp_resent_frame, orig_resend_first_ts, resp_resend_first_ts,
@@ -278,7 +278,7 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
     resent_frame = short.resent_frame[:, flows]
     acked_frame = short.acked_frame[:, flows]
     stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
-    # conn.resends_acked: not answered after the latest resend (but on a RST), and
+    # accounting.resends_acked: not answered after the latest resend (but on a RST), and
     # nothing new of the peer's acknowledged since (row 0 the originator, 1 its peer).
     late = stale & (acked_frame > resent_frame)
     for row, i in zip(*np.nonzero(late), strict=True):
@@ -330,11 +330,11 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
 
 def _sizes(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
     """The records' orig/resp_seg_max and _resent_len (0 without resends), as
-    conn.account_missed sets them."""
+    accounting.account_missed sets them."""
     resends = short.resends[:, flows]
     largest = short.seg_max[:, flows].tolist()
     resent = np.where(resends > 0, short.resent_len[:, flows], 0).tolist()
-    # conn.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
+    # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
     ahead, max_end = short.seq_ahead[:, flows], short.max_end[:, flows]
     beyond = np.where((ahead != NONE) & (max_end != NONE),
                       ahead - max_end - short.fin[:, flows], 0)
