@@ -96,6 +96,12 @@ def test_a_gap_the_receiver_acked_is_the_sniffers(tmp_path: Path,
     assert (c.missed_bytes, c.orig_lost, c.lost_gaps, c.orig_lost_frame) == (2 * 1448, 0, 0, 0)
     [finding] = check_capture_loss(reference, [])
     assert "2,896 bytes" in finding.message and "sniffer lost them" in finding.message
+    # With a connection whose gap the receiver never got: said apart, not counted.
+    lost, _ = run(gap_capture(tmp_path / "lost.pcap", receiver_covers=False), 100_000,
+                  fast=False)
+    [both] = check_capture_loss(reference + lost, [])
+    assert "missed 2,896 bytes" in both.message and "in 1 gap " in both.message
+    assert "Not counted: 2,896 bytes the receivers never acknowledged" in both.message
 
 
 def test_one_direction_captured_leaves_the_gap_to_the_sniffer(tmp_path: Path) -> None:
