@@ -3,7 +3,7 @@ bytes the receiver never got (lost gaps), ACKed of a side never seen, seen and n
 ACKed, sent beyond the capture, and the trailing resends (flowcheck.model.Connection's
 fields); read from the tracking state (flowcheck.connections.conn.Endpoint) when the
 tracker finishes a connection. The short-connection path's records get the same from
-its arrays (flowcheck.connections.parked)."""
+its arrays (flowcheck.connections.short_accounting)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
 _NONE = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
@@ -100,7 +101,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # Zero windows are rare: Python per segment only when one is in the batch or open.
     if zero.any() or any(e.zero_ts is not None for e in sides) or any(
             e.zero_ts is not None for e in peers):
-        _zero_windows(d, rows, zero, sent, starts, seg_key, sides, peers)
+        zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
     side_unseen = [s.max_end is None for s in sides]
     data_rows = np.flatnonzero(data)
     if data_rows.size:
@@ -243,53 +244,6 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
             side.resent_len = size
-
-
-def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,
-                  starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
-                  peers: list[Endpoint]) -> None:
-    """As update_packet's zero_window_update for every segment (rows grouped by segment,
-    each in capture order; zero: the rows sent advertising window 0): each zero window
-    of a side runs from a window-0 advertisement after a non-zero one (or before the
-    batch) to its next non-zero one (the longest of those kept); its trailing one goes on
-    from before the batch or starts after its last non-zero advertisement; its peer's
-    segments sent after its start (batch row order is capture order) are its probes."""
-    ends = np.append(starts[1:], rows.shape[0]).tolist()
-    keys = seg_key.tolist()
-    segment_of = {k: s for s, k in enumerate(keys)}
-    for s, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
-        side, mate = sides[s], segment_of.get(keys[s] ^ 1)
-        if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
-            peers[s].zero_probes += int(sent[a:b].sum())
-        if side.zero_ts is None and not zero[a:b].any():
-            continue
-        told = np.flatnonzero(sent[a:b])  # the side's advertisements, in capture order
-        closed = zero[a:b][told]
-        # The advertisement before each: 0 or not.
-        before = np.concatenate(([side.zero_ts is not None], closed[:-1]))
-        reopened = told[~closed & before]
-        changes = sorted([(at, True) for at in told[closed & ~before].tolist()]
-                         + [(at, False) for at in reopened.tolist()])
-        since = -1  # the batch row after which the peer's segments are probes
-        for at, closing in changes:
-            row = rows.item(a + at)
-            ts, frame = d.tcp_ts.item(row), d.tcp_frame.item(row)
-            if closing:
-                side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
-                since = row
-                continue
-            span = ts - side.zero_ts
-            if span > side.zero_long_s:
-                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
-                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
-            side.zero_ts = None
-        if side.zero_ts is None:
-            continue
-        tail = told[closed]
-        side.zero_acks += int((tail > reopened[-1]).sum()) if reopened.size else tail.size
-        if mate is not None:
-            m, n = starts.item(mate), ends[mate]
-            side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())
 
 
 def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray,

@@ -30,8 +30,8 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
 )
-from flowcheck.connections.parked import NONE, Parked
-from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
+from flowcheck.connections.parked import Parked
+from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
