@@ -15,13 +15,14 @@ The tracker's fields behind it: tests/test_connections_lost.py.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.verify.pmtu import lost_by_size
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.stalled import Stall, data_stall
 
 ROOT = Path(__file__).resolve().parent.parent
 PMTU = ROOT / "captures" / "ndmjob-pmtu"
@@ -70,6 +71,21 @@ def test_the_receivers_view_cut_soon_after_the_gap_is_not_judged(tmp_path: Path)
     codes = {f.code for f in analysis.findings}
     assert "data_stalled" not in codes and "capture_loss" not in codes
     assert analysis.verdict != "fail"
+
+
+def test_the_receivers_view_with_its_window_closed_before_the_gap_is_no_stall() -> None:
+    # data_stall's zero-window rule (data_receiver_stalled) holds for the receiver's view
+    # too: a receiver whose window was 0 since before the packet after the gap stopped
+    # reading, its ACKs staying below the gap say nothing of a loss.
+    (data,) = [c for c in _pmtu("v4-pmtu-blackhole-at-media").traffic.connections
+               if c.role == "data"]
+    stall = data_stall(data)
+    assert stall is not None and stall.lost and (stall.side, stall.frame) == ("orig", 21)
+    closed = dataclasses.replace(data, resp_zero_window_ts=data.ts, resp_zero_window_frame=15)
+    assert data_stall(closed) is None
+    # Closed only after it: still the receiver's view of the stall.
+    later = dataclasses.replace(closed, resp_zero_window_frame=25)
+    assert data_stall(later) is not None
 
 
 def test_sniffer_loss_mid_transfer_is_no_stall(tmp_path: Path) -> None:
