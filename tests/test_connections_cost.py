@@ -139,7 +139,8 @@ def test_fill_removes_exactly_the_bytes_it_covers() -> None:
     assert not side.fill(50, 100) and not side.fill(960, 1000)
     assert side.fill(120, 130)  # splits [100,150)
     assert side.fill(140, 320)  # trims [130,150) and [300,350), removes [200,250)
-    assert side.holes[:5] == [[0, 50], [100, 120], [130, 140], [320, 350], [400, 450]]
+    assert [h[:2] for h in side.holes[:5]] == [[0, 50], [100, 120], [130, 140], [320, 350],
+                                             [400, 450]]
     assert side.fill(0, 1000) and side.holes == []
     assert side.holes_opened == 10  # filled holes still count as gaps
 

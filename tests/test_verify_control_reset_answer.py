@@ -11,7 +11,7 @@ flowed answered its next packet with a RST in the peer's name, or dropped it.
 - D3: a FIN resent into the void after a long silence is control_stalled (it was
   control_closed, blaming the job engine).
 - D7: resends a later reply answered (a shaped link) are no "ACKs lost" control_stalled
-  (flowcheck.connections.conn.resends_acked; test_connections_resends).
+  (flowcheck.connections.accounting.resends_acked; test_connections_resends).
 
 Built from captures/lab/clean-3-resources.pcap (NDMP v4, the handshake's round trip to
 the agent 0.035 ms), and on the trial's captures stored in captures/ndmjob-idle.

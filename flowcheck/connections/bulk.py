@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
 _NONE = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
@@ -100,7 +101,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # Zero windows are rare: Python per segment only when one is in the batch or open.
     if zero.any() or any(e.zero_ts is not None for e in sides) or any(
             e.zero_ts is not None for e in peers):
-        _zero_windows(d, rows, zero, sent, starts, seg_key, sides, peers)
+        zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
+    side_unseen = [s.max_end is None for s in sides]
     data_rows = np.flatnonzero(data)
     if data_rows.size:
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
@@ -133,6 +135,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         c.record.last_frame = frame
         c.record.last_ts = ts
     acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
+    _ahead(d, rows, (acks != 0) & (plen == 0), data, starts, segment, sides, side_unseen)
     _learn_bases(d, rows, acks, starts, seg_key, conns)
     _track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
     return one_at_a_time
@@ -175,6 +178,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     before = _running_max(shifted, local, base[local])
     retransmitted = end <= before
     data_frames = frames[data_rows]
+    data_ts = d.tcp_ts[rows[data_rows]]
     out_of_order = np.flatnonzero(start != before)
     if out_of_order.size:
         for k, lo, hi, top, s in zip(out_of_order.tolist(), start[out_of_order].tolist(),
@@ -182,7 +186,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                                      seg[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
-                side.open_hole(top, lo, int(data_frames[k]))
+                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]), hi - lo)
             elif side.holes and side.fill(lo, hi):
                 retransmitted[k] = False  # it brings bytes never seen: not a retransmission
     letters["T"] = np.full(segments, _NONE, np.int64)
@@ -192,22 +196,24 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     retransmits[data_segs] = np.add.reduceat(retransmitted.astype(np.int64), firsts)
     lasts = np.append(firsts[1:], raw.shape[0]) - 1
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
-    for s, last_raw, last_u, max_end in zip(data_segs.tolist(), raw[lasts].tolist(),
-                                            start[lasts].tolist(), top.tolist(), strict=True):
+    for s, last_raw, last_u, max_end, largest in zip(
+            data_segs.tolist(), raw[lasts].tolist(), start[lasts].tolist(), top.tolist(),
+            np.maximum.reduceat(length, firsts).tolist(), strict=True):
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
+        side.seg_max = max(side.seg_max, largest)
     _resends(d, rows[data_rows], data_segs, firsts, local, end > before, retransmitted,
-             start, sides)
+             start, length, sides)
     return int(out_of_order.size)
 
 
 def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: np.ndarray,
              local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
-             start: np.ndarray, sides: list[Endpoint]) -> None:
+             start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
     """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
     rows `rows` (grouped by segment from `firsts`; local: each row's segment index): a
     row with bytes never sent before (new) starts the count again, a retransmitted row
-    adds one and is the latest resend (its start, time and frame); the first of the
+    adds one and is the latest resend (its start, time, frame and length); the first of the
     trailing run, when the count starts in these rows, is the run's first (its time and
     frame)."""
     at = np.arange(new.shape[0])
@@ -225,8 +231,9 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
     latest = np.maximum(latest, 0)
     # The trailing run's first row here (any row when there is none: then unused).
     opening = np.minimum(_first(trailing, at, firsts), at.shape[0] - 1)
-    for s, again, count, has, u, ts, frame, first_ts, first_frame in zip(
+    for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
+            length[latest].tolist(),
             d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(),
             d.tcp_ts[rows[opening]].tolist(), d.tcp_frame[rows[opening]].tolist(),
             strict=True):
@@ -236,53 +243,38 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
         side.resends = count if again else side.resends + count
         if has:
             side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
+            side.resent_len = size
 
 
-def _zero_windows(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,
-                  starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
-                  peers: list[Endpoint]) -> None:
-    """As update_packet's zero_window_update for every segment (rows grouped by segment,
-    each in capture order; zero: the rows sent advertising window 0): each zero window
-    of a side runs from a window-0 advertisement after a non-zero one (or before the
-    batch) to its next non-zero one (the longest of those kept); its trailing one goes on
-    from before the batch or starts after its last non-zero advertisement; its peer's
-    segments sent after its start (batch row order is capture order) are its probes."""
-    ends = np.append(starts[1:], rows.shape[0]).tolist()
-    keys = seg_key.tolist()
-    segment_of = {k: s for s, k in enumerate(keys)}
-    for s, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
-        side, mate = sides[s], segment_of.get(keys[s] ^ 1)
-        if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
-            peers[s].zero_probes += int(sent[a:b].sum())
-        if side.zero_ts is None and not zero[a:b].any():
+def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray,
+           starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
+           side_unseen: list[bool]) -> None:
+    """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
+    each side's highest sequence number of them, unwrapped against its last one after
+    the run, kept when above its max_end after the run (the same at the end: a value the
+    reference keeps below it never counts). A side seen first in this run takes only the
+    rows after its first data row, as the reference does."""
+    at = np.flatnonzero(pure)
+    if not at.size:
+        return
+    seg = segment[at]
+    first_data = _first(data, np.arange(rows.shape[0]), starts)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    for s, lo, hi in zip(seg[firsts].tolist(), firsts.tolist(),
+                         np.append(firsts[1:], at.size).tolist(), strict=True):
+        side = sides[s]
+        if side.max_end is None or side.last_u is None:
             continue
-        told = np.flatnonzero(sent[a:b])  # the side's advertisements, in capture order
-        closed = zero[a:b][told]
-        # The advertisement before each: 0 or not.
-        before = np.concatenate(([side.zero_ts is not None], closed[:-1]))
-        reopened = told[~closed & before]
-        changes = sorted([(at, True) for at in told[closed & ~before].tolist()]
-                         + [(at, False) for at in reopened.tolist()])
-        since = -1  # the batch row after which the peer's segments are probes
-        for at, closing in changes:
-            row = rows.item(a + at)
-            ts, frame = d.tcp_ts.item(row), d.tcp_frame.item(row)
-            if closing:
-                side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
-                since = row
+        idx = at[lo:hi]
+        if side_unseen[s]:
+            idx = idx[idx > first_data[s]]
+            if not idx.size:
                 continue
-            span = ts - side.zero_ts
-            if span > side.zero_long_s:
-                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
-                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
-            side.zero_ts = None
-        if side.zero_ts is None:
-            continue
-        tail = told[closed]
-        side.zero_acks += int((tail > reopened[-1]).sum()) if reopened.size else tail.size
-        if mate is not None:
-            m, n = starts.item(mate), ends[mate]
-            side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())
+        steps = ((d.tcp_seq[rows[idx]] - side.last_raw + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        top = int(steps.max()) + side.last_u
+        if top > side.max_end and (side.seq_ahead is None or top > side.seq_ahead):
+            side.seq_ahead = top
+            side.seq_ahead_frame = int(d.tcp_frame[rows[idx[int(np.argmax(steps))]]])
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,
@@ -306,8 +298,9 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     """As update_packet's track_ack, for every segment at once: each ACK of a segment
     acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
     steps from the previous one, the first from the peer's max_end after this run, the
-    same within 2**31) and its frame. ACKs sent before the peer's first byte was seen
-    are ignored, as update_packet ignores them (but for the peer's acked_unseen)."""
+    same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
+    the peer's first byte was seen are ignored, as update_packet ignores them (but for the
+    peer's acked_unseen)."""
     acking = np.flatnonzero((flags & ACK) != 0)
     if not acking.size:
         return
@@ -340,11 +333,13 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     unwrapped, local = _unwrap(acks, firsts, ref)
     lasts = np.append(firsts[1:], acks.shape[0]) - 1
     highest = np.maximum.reduceat(unwrapped, firsts)
-    top_frame = _first(unwrapped == highest[local], d.tcp_frame[rows[acking]], firsts)
-    for s, last, acked, frame in zip(ack_segs, unwrapped[lasts].tolist(), highest.tolist(),
-                                     top_frame.tolist(), strict=True):
+    ack_frames = d.tcp_frame[rows[acking]]
+    top_frame = _first(unwrapped == highest[local], ack_frames, firsts)
+    for s, last, acked, frame, last_frame, last_ts in zip(
+            ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
+            ack_frames[lasts].tolist(), d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
         peer = peers[s]
-        peer.ack_last = last
+        peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None or acked > peer.acked:
             peer.acked, peer.acked_frame = acked, frame
 

@@ -11,7 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from flowcheck.connections.state import EndpointState
-from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_update, zero_windows
+from flowcheck.connections.zero_window import zero_window_update
 from flowcheck.model import Connection
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -40,7 +40,9 @@ class Endpoint:
     """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish.
 
     `holes` are the byte ranges [start, end) below max_end never seen yet, disjoint and
-    sorted by start (a hole only ever opens at max_end, above every other one). A packet
+    sorted by start (a hole only ever opens at max_end, above every other one), each as
+    [start, end, frame, ts, plen]: the packet after the gap (its frame, time and payload
+    length; the pieces of a hole filled in its middle keep them). A packet
     that lands below max_end finds the holes it overlaps by bisection, so the cost of a
     packet does not grow with the number of holes (sniffer loss in a long transfer).
     """
@@ -53,7 +55,7 @@ class Endpoint:
     last_raw: int = 0
     last_u: int | None = None
     max_end: int | None = None  # highest sequence number seen + 1 (unwrapped)
-    holes: list[list[int]] = field(default_factory=list)  # [start, end) never seen yet
+    holes: list[list] = field(default_factory=list)  # [start, end, frame, ts, plen] unseen
     holes_opened: int = 0  # sequence gaps opened, filled later or not (record.gaps: unfilled)
     hole_frames: list[int] = field(default_factory=list)  # where the first gaps opened
     fin: bool = False
@@ -62,6 +64,8 @@ class Endpoint:
     acked: int | None = None
     acked_frame: int = 0
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
+    ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)
+    ack_last_ts: float = 0.0
     # While nothing of this side is seen (max_end None): the peer's ACKs of it, kept
     # apart from acked/ack_last (which unwrap against max_end once it is known), for
     # Connection.orig_acked_unseen / resp_acked_unseen (`acked_unseen`).
@@ -92,6 +96,15 @@ class Endpoint:
     zero_long_ts: float | None = None
     zero_long_frame: int = 0
     zero_long_end: int = 0
+    # The side's largest data segment (payload bytes, retransmissions included) and the
+    # latest resend's payload bytes: full-size resends (RFC 2923's black hole) or not.
+    seg_max: int = 0
+    resent_len: int = 0
+    # The highest sequence number a pure ACK of the side carried above max_end at the
+    # time (unwrapped; its SND.NXT: bytes it sent that the capture never saw, tshark's
+    # "previous segment not captured" on an ACK) and that ACK's frame; None and 0 if none.
+    seq_ahead: int | None = None
+    seq_ahead_frame: int = 0
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -111,10 +124,12 @@ class Endpoint:
     def steady(self) -> bool:
         return self.state != EndpointState.INACTIVE
 
-    def open_hole(self, start: int, end: int, frame: int) -> None:
+    def open_hole(self, start: int, end: int, frame: int, ts: float = 0.0,
+                  plen: int = 0) -> None:
         """The one place a sequence gap opens: bytes [start, end) skipped (start = max_end),
-        seen at `frame` (the packet after the gap: the evidence tshark flags)."""
-        self.holes.append([start, end])
+        seen at `frame`, time `ts` in a packet of `plen` payload bytes (the packet after the
+        gap: the evidence tshark flags)."""
+        self.holes.append([start, end, frame, ts, plen])
         self.holes_opened += 1
         if len(self.hole_frames) < EVIDENCE_CAP:
             self.hole_frames.append(frame)
@@ -137,14 +152,25 @@ class Endpoint:
             return False
         pieces = []
         if holes[first][0] < start:
-            pieces.append([holes[first][0], start])
+            pieces.append([holes[first][0], start, *holes[first][2:]])
         if holes[last - 1][1] > end:
-            pieces.append([end, holes[last - 1][1]])
+            pieces.append([end, *holes[last - 1][1:]])
         holes[first:last] = pieces
         return True
 
     def missed_bytes(self) -> int:
-        return sum(hi - lo for lo, hi in self.holes)
+        return sum(hole[1] - hole[0] for hole in self.holes)
+
+    def lost_holes(self) -> list[list]:
+        """The holes the peer's ACKs never covered although it ACKed after they opened:
+        its highest ACK at or below the hole's start, its last ACK after the hole's frame
+        (a receiver's cumulative ACK names the next byte it lacks, RFC 9293 3.4). The
+        receiver never got those bytes either: not the sniffer's loss (Zeek's capture loss
+        counts only an "ACKed segment that wasn't captured"), the network's before the
+        capture point. [] when the peer's ACKs are not captured."""
+        if self.acked is None:
+            return []
+        return [h for h in self.holes if h[0] >= self.acked and self.ack_last_frame > h[2]]
 
 
 def _hole_start(hole: list[int]) -> int:
@@ -188,10 +214,12 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
     """Update one side's sequence space and its resends; return (retransmission, gap)."""
     start = side.unwrap(seq)
     end = start + plen
+    if plen > side.seg_max:
+        side.seg_max = plen
     if side.max_end is None:
         side.max_end = start
     if start > side.max_end:
-        side.open_hole(side.max_end, start, frame)
+        side.open_hole(side.max_end, start, frame, ts, plen)
         side.max_end = end
         side.resends = 0
         return False, True
@@ -205,14 +233,27 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
             side.resend_first_ts, side.resend_first_frame = ts, frame
         side.resends += 1
         side.resent_u, side.resent_ts, side.resent_frame = start, ts, frame
+        side.resent_len = plen
     elif end > side.max_end:
         side.resends = 0
         side.max_end = end
     return retransmit, False
 
 
-def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
-    """The peer ACKed side's bytes up to ack_number: keep the highest.
+def note_ahead(side: Endpoint, seq: int, frame: int) -> None:
+    """A pure ACK of side (no payload, SYN, FIN or RST) with sequence number seq: keep it
+    when above the side's highest byte seen (Endpoint.seq_ahead). Unwrapped against the
+    side's last sequence number without moving it (only data and FINs do)."""
+    if side.max_end is None or side.last_u is None:
+        return
+    u = side.last_u + signed32(seq - side.last_raw)
+    if u > side.max_end and (side.seq_ahead is None or u > side.seq_ahead):
+        side.seq_ahead, side.seq_ahead_frame = u, frame
+
+
+def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> None:
+    """The peer ACKed side's bytes up to ack_number: keep the highest, and the last one's
+    frame and time.
 
     Unwrapped against the previous ACK (the first against max_end; the bulk path takes
     the run's final max_end, the same within 2**31), so ACKs for gigabytes the capture
@@ -223,6 +264,7 @@ def track_ack(side: Endpoint, ack_number: int, frame: int) -> None:
         _ack_unseen(side, ack_number)
         return
     acked = side.ack_last = ref + signed32(ack_number - ref)
+    side.ack_last_frame, side.ack_last_ts = frame, ts
     if side.acked is None or acked > side.acked:
         side.acked = acked
         side.acked_frame = frame
@@ -237,81 +279,6 @@ def _ack_unseen(side: Endpoint, ack_number: int) -> None:
     last = side.unseen_last = side.unseen_last + signed32(ack_number - side.unseen_last)
     if last > side.unseen_top:
         side.unseen_top = last
-
-
-def acked_unseen(side: Endpoint) -> int:
-    """Bytes of a side never seen (max_end None at the end) its peer ACKed: the highest
-    ACK minus the first (an ACKed FIN counts one); 0 for a side seen."""
-    if side.max_end is not None or side.unseen_first is None:
-        return 0
-    return side.unseen_top - side.unseen_first
-
-
-def unacked(side: Endpoint) -> int:
-    """Payload bytes of side seen that its peer never ACKed: max_end (a FIN takes none)
-    minus the peer's highest ACK, never negative; 0 when either is unknown."""
-    if side.acked is None or side.max_end is None:
-        return 0
-    return max(0, side.max_end - side.acked)
-
-
-def resends_acked(side: Endpoint, peer: Endpoint, rst_frames: list[int]) -> int:
-    """The side's trailing resends (Endpoint.resends) when the capture holds an ACK of
-    them the sender never got: the latest began below its peer's highest ACK, and
-    neither did that ACK come only after the latest resend (answered late: a slow link
-    delivered them), unless on a RST (in rst_frames: it ends the connection, answering
-    nothing), nor did the sender acknowledge anything new of its peer's after it (it took
-    a later packet, which carried the ACK). Else 0."""
-    if not side.resends or side.acked is None or side.resent_u is None:
-        return 0
-    answered = side.acked_frame > side.resent_frame and side.acked_frame not in rst_frames
-    took_later = peer.acked is not None and peer.acked_frame > side.resent_frame
-    lost = side.resent_u < side.acked and not answered and not took_later
-    return side.resends if lost else 0
-
-
-def account_missed(c: ConnState) -> None:
-    """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
-    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
-    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
-    bytes seen never ACKed (orig/resp_unacked) and the trailing resends
-    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
-    _resend_first_frame), and the trailing zero windows (orig/resp_zero_window_*)."""
-    record = c.record
-    record.orig_acked_unseen = acked_unseen(c.orig)
-    record.resp_acked_unseen = acked_unseen(c.resp)
-    record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
-    record.orig_resends, record.resp_resends = c.orig.resends, c.resp.resends
-    record.orig_resends_acked = resends_acked(c.orig, c.resp, record.rst_frames)
-    record.resp_resends_acked = resends_acked(c.resp, c.orig, record.rst_frames)
-    record.orig_resent_ts = c.orig.resent_ts if c.orig.resends else None
-    record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
-    record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0
-    record.resp_resent_frame = c.resp.resent_frame if c.resp.resends else 0
-    record.orig_resend_first_ts = c.orig.resend_first_ts if c.orig.resends else None
-    record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
-    record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
-    record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
-    for name, side in (("orig", c.orig), ("resp", c.resp)):
-        zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
-    record.missed_bytes, record.gaps = 0, 0
-    # Each side keeps its first gaps' frames: together, the connection's first ones.
-    record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
-    for side in (c.orig, c.resp):
-        record.missed_bytes += side.missed_bytes()
-        record.gaps += len(side.holes)
-        beyond = _acked_beyond(side)
-        if beyond:
-            record.missed_bytes += beyond
-            record.gaps += 1
-            _note(record.gap_frames, side.acked_frame)
-
-
-def _acked_beyond(side: Endpoint) -> int:
-    """Bytes the peer ACKed beyond the last byte of side seen (a FIN seen takes one)."""
-    if side.acked is None or side.max_end is None:
-        return 0
-    return max(0, side.acked - side.max_end - (1 if side.fin else 0))
 
 
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
@@ -341,7 +308,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if ack and peer.base is None:
         peer.base = (ack_number - 1) & 0xFFFFFFFF
     if ack:
-        track_ack(peer, ack_number, frame)
+        track_ack(peer, ack_number, frame, ts)
     if syn and fin:
         letters.append("Q")
     if syn and rst:
@@ -393,6 +360,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             letters.append("T")
         if gap:
             letters.append("G")
+    elif ack and not flags & (SYN | RST):
+        note_ahead(side, seq, frame)
     if not flags & (SYN | RST):
         if window == 0:
             letters.append("W")

@@ -5,7 +5,8 @@ columns made once per batch, each distinct address formatted once, histories cac
 their letters), and keeps the sides' tracking state as arrays (`Parked`, one block per
 batch) rather than a ConnState and two Endpoints per connection: a later packet of the
 connection turns it into a ConnState (`Parked.conn_state`), or the next pass takes it
-up again from the arrays.
+up again from the arrays. The records' end-of-connection fields come from
+flowcheck.connections.short_accounting.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.record_columns import (
+    NONE,
     address_texts,
     first_times,
     frame_lists,
@@ -34,15 +36,14 @@ from flowcheck.connections.record_columns import (
     optional,
     optional_item,
 )
-from flowcheck.connections.state import EndpointState, conn_states
-from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
+from flowcheck.connections.short_accounting import closing, sizes, zero_window_fields
+from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports this module).
 ShortPass = Any
 
-NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 _RESET = int(EndpointState.RESET)
 # Connection's fields in order, as `_new_records` passes them (checked at import).
 _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
@@ -89,6 +90,10 @@ class Parked:
     resend_first_frame: np.ndarray
     # Endpoint's ZERO_FIELDS, each (2, flows) (zero_ts, zero_long_ts nan: None).
     zero: dict[str, np.ndarray]
+    seg_max: np.ndarray  # Endpoint.seg_max, resent_len
+    resent_len: np.ndarray
+    seq_ahead: np.ndarray  # Endpoint.seq_ahead (NONE: None), seq_ahead_frame
+    seq_ahead_frame: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -142,7 +147,10 @@ class Parked:
                 resend_first_ts=optional_item(self.resend_first_ts.item(row, i)),
                 resend_first_frame=self.resend_first_frame.item(row, i),
                 **{name: optional_item(values.item(row, i)) for name, values
-                   in self.zero.items()})
+                   in self.zero.items()},
+                seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i),
+                seq_ahead=stored(self.seq_ahead, row),
+                seq_ahead_frame=self.seq_ahead_frame.item(row, i))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -188,6 +196,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.resent_frame[:, order], short.resend_first_ts[:, order],
                   short.resend_first_frame[:, order],
                   {name: values[:, order] for name, values in short.zero.items()},
+                  short.seg_max[:, order], short.resent_len[:, order],
+                  short.seq_ahead[:, order], short.ahead_frame[:, order],
                   short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
@@ -224,71 +234,9 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         histories=histories(short.new_letters[:, flows]))
 
 
-def _closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
-             resp_bytes: np.ndarray, rst_frames: list[list[int]]
-             ) -> tuple[list[str], list[int], list[int], list[list[int]], np.ndarray,
-                        np.ndarray, list[list]]:
-    """As the tracker's finish (conn_state, account_missed) for flows without holes:
-    conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
-    array (2, flows): the originator's row, then the responder's; the resends' fields
-    (_resent, given each flow's RST frames), as lists in Connection's order."""
-    fin = short.fin[:, flows]
-    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    both = (acked != NONE) & (max_end != NONE)
-    beyond = np.where(both, np.maximum(0, acked - max_end - fin), 0)
-    gaps = (beyond > 0).sum(axis=0)
-    gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
-    acked_frame = short.acked_frame[:, flows]
-    for i in np.flatnonzero(gaps).tolist():
-        gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
-    state = short.state[:, flows]
-    states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
-    # conn.acked_unseen: a side never seen (no max_end) its peer ACKed.
-    first = short.unseen_first[:, flows]
-    unseen = np.where((max_end == NONE) & (first != NONE),
-                      short.unseen_top[:, flows] - first, 0)
-    # conn.unacked: a side seen its peer ACKed, short of its highest byte.
-    unacked = np.where(both, np.maximum(0, max_end - acked), 0)
-    return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
-            _resent(short, flows, acked, rst_frames))
-
-
-def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
-            rst_frames: list[list[int]]) -> list[list]:
-    """conn.resends_acked (rst_frames: each flow's record's) and the record's resends
-    fields, column-wise: orig_resends,
-    resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
-    orig_resent_frame, resp_resent_frame, orig_resend_first_ts, resp_resend_first_ts,
-    orig_resend_first_frame, resp_resend_first_frame (a list each, one value per flow)."""
-    resends = short.resends[:, flows]
-    if not resends.any():
-        nothing, unknown = [0] * flows.shape[0], [None] * flows.shape[0]
-        return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing,
-                unknown, unknown, nothing, nothing]
-    resent_u = short.resent_u[:, flows]
-    resent_frame = short.resent_frame[:, flows]
-    acked_frame = short.acked_frame[:, flows]
-    stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
-    # conn.resends_acked: not answered after the latest resend (but on a RST), and
-    # nothing new of the peer's acknowledged since (row 0 the originator, 1 its peer).
-    late = stale & (acked_frame > resent_frame)
-    for row, i in zip(*np.nonzero(late), strict=True):
-        late[row, i] = acked_frame.item(row, i) not in rst_frames[i]
-    took_later = (acked[::-1] != NONE) & (acked_frame[::-1] > resent_frame)
-    stale &= ~late & ~took_later
-    when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
-    frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
-    first = np.where(resends > 0, short.resend_first_ts[:, flows], np.nan)
-    first_frame = np.where(resends > 0, short.resend_first_frame[:, flows], 0)
-    return [resends[0].tolist(), resends[1].tolist(), np.where(stale, resends, 0)[0].tolist(),
-            np.where(stale, resends, 0)[1].tolist(), optional(when[0]), optional(when[1]),
-            frame[0].tolist(), frame[1].tolist(), optional(first[0]), optional(first[1]),
-            first_frame[0].tolist(), first_frame[1].tolist()]
-
-
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
-    states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked, resent = closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
@@ -314,7 +262,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
-    _zero_windows(short, new, records, continuing=False)
+    zero_window_fields(short, new, records, continuing=False)
+    sizes(short, new, records)
     return records
 
 
@@ -330,7 +279,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     rsts = [(r.rst_frames + more)[:EVIDENCE_CAP]
             for r, more in zip(records, col.rst_frames, strict=True)]
-    states, missed, gaps, gap_frames, unseen, unacked, resent = _closing(
+    states, missed, gaps, gap_frames, unseen, unacked, resent = closing(
         short, going_on, histories, orig_bytes, resp_bytes, rsts)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
@@ -364,23 +313,9 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.synack_ts = synack_ts
         if r.rst_ts is None:
             r.rst_ts = rst_ts
-    _zero_windows(short, going_on, records, continuing=True)
+    zero_window_fields(short, going_on, records, continuing=True)
+    sizes(short, going_on, records)
     return records
-
-
-def _zero_windows(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                  continuing: bool) -> None:
-    """The records' (one per flow of `flows`) zero-window fields (zero_window.zero_windows), set
-    where a side had one in this batch or (continuing records) before it."""
-    zero = {name: values[:, flows] for name, values in short.zero.items()}
-    had = ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
-    before = [i for i, r in enumerate(records) if r.orig_zero_window_ts is not None
-              or r.resp_zero_window_ts is not None or r.orig_zero_window_longest
-              or r.resp_zero_window_longest] if continuing else []
-    for i in sorted(set(np.flatnonzero(had.any(axis=0)).tolist() + before)):
-        for row, name in ((0, "orig"), (1, "resp")):
-            zero_windows(records[i], name,
-                         [optional_item(zero[field].item(row, i)) for field in ZERO_FIELDS])
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from flowcheck.connections.flows import address_text
 # sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
 LETTERS = "QISHDATWFR"
 FLIPPED_BIT = 1 << 20
+NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 
 
 def address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:

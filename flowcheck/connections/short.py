@@ -30,8 +30,8 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
 )
-from flowcheck.connections.parked import NONE, Parked
-from flowcheck.connections.record_columns import FLIPPED_BIT, letter_bits
+from flowcheck.connections.parked import Parked
+from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
@@ -119,6 +119,10 @@ class ShortPass:
         zero = {name: np.full(two, np.nan) if name in ("zero_ts", "zero_long_ts")
                 else np.zeros(two, np.float64 if name == "zero_long_s" else np.int64)
                 for name in ZERO_FIELDS}
+        # Endpoint.seg_max, resent_len: the largest segment, the latest resend's length.
+        seg_max, resent_len = np.zeros(two, np.int64), np.zeros(two, np.int64)
+        # Endpoint.seq_ahead, seq_ahead_frame: a pure ACK's sequence above max_end.
+        seq_ahead, ahead_frame = np.full(two, NONE, np.int64), np.zeros(two, np.int64)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -133,7 +137,8 @@ class ShortPass:
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
-                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame),
+                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
+                          seg_max, resent_len, seq_ahead, ahead_frame),
                          zero,
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
@@ -223,6 +228,7 @@ class ShortPass:
             bad[:n] |= track & (start > me)  # a gap: the hole bookkeeping is per packet
             end = start + pl
             data = track & (pl > 0)
+            seg_max[fs] = np.where(data, np.maximum(seg_max[fs], pl), seg_max[fs])
             retransmit = data & (end <= me)
             retransmits[:n] += retransmit
             # _track_sequence's resends: new bytes end them, a retransmission adds one.
@@ -237,10 +243,19 @@ class ShortPass:
                 resent_u[fs] = np.where(retransmit, start, resent_u[fs])
                 resent_ts[fs] = np.where(retransmit, t, resent_ts[fs])
                 resent_frame[fs] = np.where(retransmit, fr, resent_frame[fs])
+                resent_len[fs] = np.where(retransmit, pl, resent_len[fs])
             elif any_resends:
                 resends[fs] = np.where(data & (end > me), 0, resends[fs])
             max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
                                    max_end[fs])
+            # note_ahead: a pure ACK's sequence number above the side's max_end.
+            pure = ac & (pl == 0) & ~syn & ~fn & ~rs & (max_end[fs] != NONE) & (lu != NONE)
+            if pure.any():
+                u = lu + _s32(sq - lr)
+                sa = seq_ahead[fs]
+                up = pure & (u > max_end[fs]) & ((sa == NONE) | (u > sa))
+                seq_ahead[fs] = np.where(up, u, sa)
+                ahead_frame[fs] = np.where(up, fr, ahead_frame[fs])
             if any_zero:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
@@ -273,6 +288,8 @@ class ShortPass:
         self.resend_first_ts = first_ts.reshape(2, v)
         self.resend_first_frame = first_frame.reshape(2, v)
         self.zero = {name: values.reshape(2, v) for name, values in zero.items()}
+        self.seg_max, self.resent_len = seg_max.reshape(2, v), resent_len.reshape(2, v)
+        self.seq_ahead, self.ahead_frame = seq_ahead.reshape(2, v), ahead_frame.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -325,6 +342,9 @@ class ShortPass:
                                  (resent[3], block.resent_frame),
                                  (resent[4], block.resend_first_ts),
                                  (resent[5], block.resend_first_frame),
+                                 (resent[6], block.seg_max), (resent[7], block.resent_len),
+                                 (resent[8], block.seq_ahead),
+                                 (resent[9], block.seq_ahead_frame),
                                  *((zero[name], block.zero[name]) for name in ZERO_FIELDS)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from flowcheck.connections.accounting import account_missed
 from flowcheck.connections.bulk import apply_runs
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
@@ -44,7 +45,6 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
     ConnState,
-    account_missed,
 )
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts

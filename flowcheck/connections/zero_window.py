@@ -2,9 +2,9 @@
 process no longer reading its socket, and the peer's probes of the closed window.
 
 The per-packet definition (`zero_window_update`, called by conn.update_packet), its
-step-wise array form for the short-connection pass (`zero_window_step`), and the record
-fields they fill (`zero_windows`); the bulk path's form is flowcheck.connections.bulk's
-_zero_windows. All three must agree (tests/test_connections_zero_window.py).
+step-wise array form for the short-connection pass (`zero_window_step`), its form for the
+bulk path's runs (`zero_window_runs`, called by bulk.apply_runs), and the record fields
+they fill (`zero_windows`). All three must agree (tests/test_connections_zero_window.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from flowcheck.model import Connection
 
 if TYPE_CHECKING:  # conn imports this module
     from flowcheck.connections.conn import Endpoint
+    from flowcheck.decode import DecodedBatch
 
 # Endpoint's zero-window fields, in this order everywhere (short pass, parked arrays),
 # and the Connection fields they fill (prefixed orig_ / resp_: zero_windows).
@@ -80,3 +81,52 @@ def zero_window_step(zero: dict[str, np.ndarray], fs: np.ndarray, fp: np.ndarray
     zero["zero_probes"][fs] = np.where(opens, 0, zero["zero_probes"][fs])
     zero["zero_ts"][fs] = np.where(opens, t, np.where(reopens, np.nan, since))
     zero["zero_probes"][fp] += told & ~np.isnan(zero["zero_ts"][fp])
+
+
+def zero_window_runs(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: np.ndarray,
+                     starts: np.ndarray, seg_key: np.ndarray, sides: list[Endpoint],
+                     peers: list[Endpoint]) -> None:
+    """The bulk path's form (flowcheck.connections.bulk.apply_runs: its batch `d`, run
+    rows, segments, sides and peers): as zero_window_update for every segment (rows
+    grouped by segment, each in capture order; zero: the rows sent advertising window
+    0): each zero window
+    of a side runs from a window-0 advertisement after a non-zero one (or before the
+    batch) to its next non-zero one (the longest of those kept); its trailing one goes on
+    from before the batch or starts after its last non-zero advertisement; its peer's
+    segments sent after its start (batch row order is capture order) are its probes."""
+    ends = np.append(starts[1:], rows.shape[0]).tolist()
+    keys = seg_key.tolist()
+    segment_of = {k: s for s, k in enumerate(keys)}
+    for s, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
+        side, mate = sides[s], segment_of.get(keys[s] ^ 1)
+        if mate is None and peers[s].zero_ts is not None:  # the peer sent nothing here
+            peers[s].zero_probes += int(sent[a:b].sum())
+        if side.zero_ts is None and not zero[a:b].any():
+            continue
+        told = np.flatnonzero(sent[a:b])  # the side's advertisements, in capture order
+        closed = zero[a:b][told]
+        # The advertisement before each: 0 or not.
+        before = np.concatenate(([side.zero_ts is not None], closed[:-1]))
+        reopened = told[~closed & before]
+        changes = sorted([(at, True) for at in told[closed & ~before].tolist()]
+                         + [(at, False) for at in reopened.tolist()])
+        since = -1  # the batch row after which the peer's segments are probes
+        for at, closing in changes:
+            row = rows.item(a + at)
+            ts, frame = d.tcp_ts.item(row), d.tcp_frame.item(row)
+            if closing:
+                side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
+                since = row
+                continue
+            span = ts - side.zero_ts
+            if span > side.zero_long_s:
+                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
+                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
+            side.zero_ts = None
+        if side.zero_ts is None:
+            continue
+        tail = told[closed]
+        side.zero_acks += int((tail > reopened[-1]).sum()) if reopened.size else tail.size
+        if mate is not None:
+            m, n = starts.item(mate), ends[mate]
+            side.zero_probes += int(((rows[m:n] > since) & sent[m:n]).sum())

@@ -151,6 +151,43 @@ class Connection:
     resp_resend_first_ts: float | None = None
     orig_resend_first_frame: int = 0
     resp_resend_first_frame: int = 0
+    # A side's bytes in sequence gaps its peer's ACKs never covered although the capture
+    # holds the peer's ACKs after each gap opened (conn.Endpoint.lost_holes): the
+    # receiver's cumulative ACK stayed at or below the gap, so it never got them either:
+    # lost in the network before the capture point (or after the sniffer and before the
+    # receiver), not by the sniffer. Counted in missed_bytes too (Zeek's, tshark's), never
+    # claimed by capture_loss. _lost_gaps: how many such gaps (both sides); _lost_frame,
+    # _lost_ts: the packet after the side's first such gap (tshark's "previous segment
+    # not captured"), _lost_next its payload bytes (it arrived; 0: a FIN); _lost_ack_frame,
+    # _lost_ack_ts: the peer's last ACK (still at or below it). 0 / None when none. Not
+    # in the JSON.
+    orig_lost: int = 0
+    resp_lost: int = 0
+    lost_gaps: int = 0
+    orig_lost_frame: int = 0
+    resp_lost_frame: int = 0
+    orig_lost_ts: float | None = None
+    resp_lost_ts: float | None = None
+    orig_lost_next: int = 0
+    resp_lost_next: int = 0
+    orig_lost_ack_frame: int = 0
+    resp_lost_ack_frame: int = 0
+    orig_lost_ack_ts: float | None = None
+    resp_lost_ack_ts: float | None = None
+    # A side's largest data segment seen (payload bytes) and its latest resend's
+    # (resent_len: 0 when resends is 0): resends as large as the largest segment are
+    # full-size ones (a path MTU black hole drops those, RFC 2923). Not in the JSON.
+    orig_seg_max: int = 0
+    resp_seg_max: int = 0
+    orig_resent_len: int = 0
+    resp_resent_len: int = 0
+    # Bytes a side's pure ACKs show it had sent beyond the last byte of it captured
+    # (their sequence number above it: tshark's "previous segment not captured" on an
+    # ACK), and that ACK's frame; 0 when none. Not in missed_bytes nor in the JSON.
+    orig_sent_unseen: int = 0
+    resp_sent_unseen: int = 0
+    orig_sent_unseen_frame: int = 0
+    resp_sent_unseen_frame: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None
@@ -187,6 +224,12 @@ class Connection:
     @property
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.ts)
+
+    @property
+    def sniffer_missed(self) -> int:
+        """Bytes of missed_bytes the sniffer lost: all but the ones the receivers never
+        got either (orig_lost, resp_lost)."""
+        return self.missed_bytes - self.orig_lost - self.resp_lost
 
     @property
     def syn_seen(self) -> bool:

@@ -37,6 +37,7 @@ from flowcheck.verify.details import (
     syn_count,
 )
 from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.pmtu import fix as pmtu_fix
 
 
 def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
@@ -178,6 +179,36 @@ def _opened(conn: Connection, session: Session) -> str:
             f"ACK from {conn.orig_h}{handshake}) and then was {ended}, before any data")
 
 
+def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, str] | None:
+    """The reading when the other side's pure ACKs show data it sent that never reached
+    the closer (Connection.orig_sent_unseen: their sequence number above anything of it
+    captured, the closer's ACKs never covering it, no byte of the capture's lost by the
+    sniffer): the data was lost on the way while the handshake's and the close's small
+    packets passed (a path MTU black hole, flowcheck.verify.pmtu). None otherwise."""
+    other = "resp" if closer == conn.orig_h else "orig"
+    unseen = getattr(conn, f"{other}_sent_unseen")
+    if not unseen or conn.sniffer_missed:
+        return None
+    sender = conn.resp_h if other == "resp" else conn.orig_h
+    sender_words = role_words(conn, session, sender)
+    closer_words = role_words(conn, session, closer)
+    frame = getattr(conn, f"{other}_sent_unseen_frame")
+    return (f", but not the data: {sender_words} had sent {unseen} B on it that never "
+            f"arrived (its ACK in frame {frame} carries a sequence number {unseen} B past "
+            f"anything of it captured, and {closer_words}'s ACKs never covered them); "
+            f"{closer} closed it {span_words(conn.last_ts - conn.ts)} after it opened, "
+            "having received nothing. Small packets passed both ways (the handshake, the "
+            "close) and the data did not: a path MTU black hole fits (a link with a "
+            "smaller MTU between them, and the ICMP 'fragmentation needed' / 'packet too "
+            "big' messages blocked: RFC 2923), or a device that drops the connection's "
+            f"data; a capture on {sender} shows the resends and their size.",
+            "If only full-size segments are lost (a path MTU black hole): "
+            + pmtu_fix(conn.orig_h, conn.resp_h)[0].lower() + pmtu_fix(conn.orig_h,
+                                                                        conn.resp_h)[1:]
+            + f". Else see the logs of the firewalls and IPSs between {conn.orig_h} and "
+            f"{conn.resp_h} for dropped packets of this connection.")
+
+
 def _host(conn: Connection, closer: str) -> str:
     return conn.orig_h if closer == "originator" else conn.resp_h
 
@@ -228,6 +259,9 @@ def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, s
     host = _host(conn, closer)
     who = role_words(conn, session, host)
     role = who.rsplit(" ", 1)[0]
+    lost = _lost_words(conn, session, host) if closer != "both" else None
+    if lost is not None:
+        return head.rsplit(" and the network", 1)[0] + lost[0], lost[1]
     if closer == "responder" and how == "RST":
         return (f"{head}: {host} (or a firewall or IPS in its name) reset it: the "
                 "service behind the port dropped the connection (an error on its side, "

@@ -281,7 +281,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         first = stalled[0]
         return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
                          f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
-                         f"{stalled_detail(first.conn, first.stall)}; "
+                         f"{stalled_detail(first)}; "
                          + flow_detail(session, open_conns, sent, key))
     receivers = receiver_stalls(ctx, session)
     failed = [s for s in receivers if s.failed]

@@ -366,8 +366,8 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if silent == sender or (sender, receiver) in ctx.missing:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
                     "direction only)")
-        if conn.missed_bytes > 0:
-            return f"the sniffer missed {conn.missed_bytes} bytes of {conn.uid}"
+        if conn.sniffer_missed > 0:
+            return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
             not any(time_enough(ctx, c.ts) for c in conns):
         first = min(conns, key=lambda c: c.ts)

@@ -3,9 +3,12 @@
 Zeek's capture-loss report, per capture set: the bytes in sequence gaps never filled and
 the bytes receivers ACKed beyond the last byte captured (Connection.missed_bytes, counted
 by flowcheck.connections), as a share of the payload, with the connections that lost
-most. Live captures and pcapng files add the sniffer's own drop count
-(CaptureInfo.kernel_dropped). A
-packet missing from the capture is not a packet the network dropped: the receiver ACKed
+most; but for gaps the receiver's own ACKs, captured after them, never covered
+(Connection.orig_lost, resp_lost): the receiver never got those bytes either, so the
+network lost them before the capture point (Zeek counts only an "ACKed segment that
+wasn't captured"); a stalled transfer's findings (data_stalled) tell of them. Live
+captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
+A packet missing from the capture is not a packet the network dropped: the receiver ACKed
 it, so the finding is about the capture, never about the firewall.
 """
 
@@ -21,7 +24,7 @@ FRAMES_EACH = 4  # evidence frames per named connection
 
 def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
     """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
-    missed = sum(c.missed_bytes for c in connections)
+    missed = sum(c.sniffer_missed for c in connections)
     seen = sum(c.orig_bytes + c.resp_bytes for c in connections)
     return missed, seen, missed / (missed + seen) if missed + seen else 0.0
 
@@ -42,9 +45,10 @@ def check_capture_loss(connections: list[Connection],
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped:
         return []
-    lossy = sorted((c for c in connections if c.missed_bytes),
-                   key=lambda c: (-c.missed_bytes, c.first_frame))
-    gaps = sum(c.gaps for c in lossy)
+    lossy = sorted((c for c in connections if c.sniffer_missed),
+                   key=lambda c: (-c.sniffer_missed, c.first_frame))
+    gaps = sum(c.gaps - c.lost_gaps for c in lossy)
+    lost = sum(c.orig_lost + c.resp_lost for c in connections)
     parts: list[str] = []
     if missed:
         parts.append(
@@ -56,22 +60,33 @@ def check_capture_loss(connections: list[Connection],
             "captured. The endpoints did not resend them, so the sniffer lost them, not "
             "the network. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+        if lost:
+            parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
+                         "either (their ACKs after the gaps stayed below them): the network "
+                         "lost those before the capture point, not the sniffer")
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
                      f"by the kernel ({_percent(drop_share)} of the packets)")
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
-    frames = [f for c in lossy[:MOST_AFFECTED] for f in c.gap_frames[:FRAMES_EACH]]
+    frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
     return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy),
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
 
 
+def _gap_frames(c: Connection) -> list[int]:
+    """c's gap frames but its lost gaps' first ones (not the sniffer's loss)."""
+    lost = {c.orig_lost_frame, c.resp_lost_frame} - {0}
+    return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
+
+
 def _describe(c: Connection) -> str:
     role = "" if c.role == "other" else f"{c.role} connection "
-    frames = ", ".join(str(f) for f in c.gap_frames[:FRAMES_EACH])
+    frames = ", ".join(str(f) for f in _gap_frames(c))
+    gaps = c.gaps - c.lost_gaps
     return (f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}: "
-            f"{c.missed_bytes:,} bytes in {c.gaps} {_plural(c.gaps, 'gap')}"
+            f"{c.sniffer_missed:,} bytes in {gaps} {_plural(gaps, 'gap')}"
             + (f" (frames {frames})" if frames else ""))
 
 

@@ -34,7 +34,11 @@ class Stall:
     (ts None and frame 0 when the fields are not known, as for control_stalled's total
     count); fin: what was resent is the sender's FIN (stall_of's closing shape);
     first_ts, first_frame: the first resend of the run (seconds, capture clock; None and
-    0 when not known, as for the closing shape)."""
+    0 when not known, as for the closing shape). lost: the stall seen from the receiver
+    (lost_stall): unacked its bytes in gaps its ACKs never covered, ts and frame the
+    packet after the first gap (as first_ts, first_frame), resends 0; ack_frame, ack_ts:
+    its last ACK (still below them); next_len: the payload bytes of the packet after the
+    gap (it arrived)."""
 
     side: str
     resends: int
@@ -45,6 +49,10 @@ class Stall:
     fin: bool = False
     first_ts: float | None = None
     first_frame: int = 0
+    lost: bool = False
+    ack_frame: int = 0
+    ack_ts: float | None = None
+    next_len: int = 0
 
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
@@ -125,15 +133,33 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
             f"{receiver} never acknowledged {them}{went_on}.")
 
 
+def lost_stall(conn: Connection) -> Stall | None:
+    """The stall seen from the receiving end: a side's bytes in sequence gaps the
+    receiver's own ACKs, captured after them, never covered (Connection.orig_lost: its
+    cumulative ACK stayed below them to its last ACK, RFC 9293 3.4), no resend of them in
+    the capture either (it would have filled the gap). None when no side has such bytes
+    (a gap the receiver's ACK jumps over is the sniffer's loss, capture_loss)."""
+    for side in ("orig", "resp"):
+        lost = getattr(conn, f"{side}_lost")
+        if lost:
+            ts, frame = getattr(conn, f"{side}_lost_ts"), getattr(conn, f"{side}_lost_frame")
+            return Stall(side, 0, lost, False, ts, frame, first_ts=ts, first_frame=frame,
+                         lost=True, ack_frame=getattr(conn, f"{side}_lost_ack_frame"),
+                         ack_ts=getattr(conn, f"{side}_lost_ack_ts"),
+                         next_len=getattr(conn, f"{side}_lost_next"))
+    return None
+
+
 def data_stall(conn: Connection) -> Stall | None:
-    """A data connection's stall (stall_of, with the closing shape) unless a RST came
-    before its last resend: the reset is then the first evidence of the cut (a reject
-    rule or an IPS answering one side's packets, data_reset), the resends its aftermath;
-    or unless the receiver's window was 0 since before the first resend (its trailing
-    zero window, Connection.orig_zero_window_frame): the resends are zero-window probes
-    (Windows sends one byte, again and again), answered; the receiver stopped reading
+    """A data connection's stall (stall_of, with the closing shape; else lost_stall, the
+    receiver's view) unless a RST came before its last resend (or the gap): the reset is
+    then the first evidence of the cut (a reject rule or an IPS answering one side's
+    packets, data_reset), the resends its aftermath; or unless the receiver's window was
+    0 since before the first resend (or the gap: its trailing zero window,
+    Connection.orig_zero_window_frame): the resends are zero-window probes (Windows sends
+    one byte, again and again), answered; the receiver stopped reading
     (data_receiver_stalled), nothing was lost."""
-    stall = stall_of(conn, closing=True)
+    stall = stall_of(conn, closing=True) or lost_stall(conn)
     if stall is None or (conn.rst_frames and stall.frame
                          and conn.rst_frames[0] < stall.frame):
         return None

@@ -22,12 +22,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, Session
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import role_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import halt_of
+from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.pmtu import (
+    READING,
+    fix,
+    full_size_resends,
+    lost_by_size,
+    small_passed,
+)
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stalled import (
     RESENDS_FOR_STALL,
@@ -45,13 +53,19 @@ class StalledTransfer:
     halt that followed (None when none came), and what showed the stall was no late ACK:
     "fin" (the sender's FIN resent), "last" (the capture went on a retransmission
     timeout after the latest resend), "closed" (the receiver then closed it and resent
-    its FIN unanswered: closed_unanswered_after) or "first" (a timeout after the run's
-    first resend)."""
+    its FIN unanswered: closed_unanswered_after), "first" (a timeout after the run's
+    first resend) or "lost" (seen from the receiver, Stall.lost: the capture went on a
+    retransmission timeout after the gap, and no resend filled it). passed: the sender's
+    NDMP message that arrived after the first of its full-size resends (pmtu.small_passed);
+    mtu: the capture shows segments lost by their size (pmtu: lost_by_size, or full-size
+    resends and `passed`)."""
 
     conn: Connection
     stall: Stall
     halt: NdmpMessage | None
-    timed_by: Literal["fin", "last", "closed", "first"]
+    timed_by: Literal["fin", "last", "closed", "first", "lost"]
+    passed: NdmpMessage | None = None
+    mtu: bool = False
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -69,12 +83,17 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             continue  # an ACK comes within the retransmission timeout: it may be missed
         halt = halt_of(messages, conn.ts, stall.ts)
         if halt is None or abnormal_reason(halt) is not None:
-            found.append(StalledTransfer(conn, stall, halt, timed_by))
+            sender = conn.orig_h if stall.side == "orig" else conn.resp_h
+            passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,
+                                   stall.first_ts)
+                      if full_size_resends(conn, stall) else None)
+            found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
+                                         passed is not None or lost_by_size(stall)))
     return found
 
 
 def _timed_by(ctx: Context, conn: Connection, stall: Stall
-              ) -> Literal["fin", "last", "closed", "first"] | None:
+              ) -> Literal["fin", "last", "closed", "first", "lost"] | None:
     """What shows no ACK of the stall was merely still on its way (StalledTransfer);
     None when nothing does. Resent FINs each waited a timeout already (the stall's own,
     or the receiver's after it, which the sender never answered); so did each resend of
@@ -82,6 +101,8 @@ def _timed_by(ctx: Context, conn: Connection, stall: Stall
     times it from the message its bytes began."""
     if stall.fin:
         return "fin"
+    if stall.lost:
+        return "lost" if time_enough(ctx, stall.ts) else None
     if time_enough(ctx, stall.ts):
         return "last"
     if closed_unanswered_after(conn, stall):
@@ -92,12 +113,17 @@ def _timed_by(ctx: Context, conn: Connection, stall: Stall
     return None
 
 
-def stalled_detail(conn: Connection, stall: Stall) -> str:
+def stalled_detail(stalled: StalledTransfer) -> str:
     """Step 5's words for a stalled data connection."""
+    stall = stalled.stall
+    mtu = "; only full-size segments lost: path MTU black hole" if stalled.mtu else ""
+    if stall.lost:
+        return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
+                f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
             else f"its last {stall.unacked} B never acknowledged")
-    return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what})"
+    return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what}{mtu})"
 
 
 def check_stalled_transfers(ctx: Context) -> None:
@@ -109,6 +135,9 @@ def check_stalled_transfers(ctx: Context) -> None:
                                 else (conn.resp_h, conn.orig_h))
             roles = (role_words(conn, session, sender).rpartition(" ")[0],
                      role_words(conn, session, receiver).rpartition(" ")[0])
+            if stall.lost:
+                _add_lost(ctx, session, stalled, roles)
+                continue
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
                     f"its last {stall.unacked} B")
@@ -126,17 +155,84 @@ def check_stalled_transfers(ctx: Context) -> None:
                       f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
                       f"{conn.fin_frames[-1]}), never answered: the path was still losing "
                       "its packets." if stalled.timed_by == "closed" else "")
+            reading = (f" {STATE_LOST}. The data connection was busy, so not after an idle "
+                       "timeout: the device lost its state table or reloaded it (a failover, a "
+                       "restart), the route between them changed, or an IPS "
+                       "dropped the flow.")
+            remedy = (f"See the session and event logs of the firewalls, NAT devices and "
+                      f"IPSs between {conn.orig_h} and {conn.resp_h} at that time (a session "
+                      "dropped, a failover, a blocked flow) and any routing change; a capture "
+                      "on both hosts at once shows where the packets are lost.")
+            size, passed = full_size_resends(conn, stall), stalled.passed
+            if passed is not None:
+                reading = (f" Its resends are full-size ({size} B, its largest segment) and "
+                           f"{roles[1]} {receiver} acknowledged none of its data, while its "
+                           f"smaller packets to it still arrived after the first of them (the "
+                           f"control connection's {message_op(passed)}, frame {passed.frame}, "
+                           f"acknowledged): {READING}. An IPS that blocks the flow from its "
+                           "first full-size segment looks the same from here; a capture on "
+                           f"{receiver} tells them apart.")
+                remedy = fix(conn.orig_h, conn.resp_h) + "."
+            elif size:
+                reading += (f" Its resends are full-size ({size} B, its largest segment): if "
+                            "smaller packets still pass between them, a path MTU black hole "
+                            "fits too (a link with a smaller MTU between them, and the ICMP "
+                            "'fragmentation needed' / 'packet too big' messages blocked: RFC "
+                            "2923).")
+                remedy += (" If only full-size segments are lost (a path MTU black hole): "
+                           + fix(conn.orig_h, conn.resp_h)[0].lower()
+                           + fix(conn.orig_h, conn.resp_h)[1:] + ".")
             ctx.add("data_stalled",
-                    head + reset + closed + then
-                    + f" {STATE_LOST}. The data connection was busy, so not after an idle "
-                    "timeout: the device lost its state table or reloaded it (a failover, a "
-                    "restart), the route between them changed, or an IPS "
-                    "dropped the flow.",
-                    f"See the session and event logs of the firewalls, NAT devices and IPSs "
-                    f"between {conn.orig_h} and {conn.resp_h} at that time (a session "
-                    "dropped, a failover, a blocked flow) and any routing change; a capture "
-                    "on both hosts at once shows where the packets are lost.",
+                    head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
                     frames=[stall.frame, *conn.rst_frames[:1]]
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
+
+
+def _then(halt: NdmpMessage | None) -> str:
+    return (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
+            f"frame {halt.frame})." if halt is not None else
+            " No halt of the job came after it: the job cannot go on without its "
+            "data connection.")
+
+
+def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
+              roles: tuple[str, str]) -> None:
+    """data_stalled for a stall seen from the receiving end (Stall.lost)."""
+    conn, stall = stalled.conn, stalled.stall
+    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                        else (conn.resp_h, conn.orig_h))
+    later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
+             if stall.ack_ts is not None and stall.ts is not None else "")
+    arrived = (f" {stall.next_len} B sent after them arrived (frame {stall.frame})"
+               if stall.next_len else f" the packet after them arrived (frame {stall.frame})")
+    unseen = getattr(conn, f"{stall.side}_sent_unseen")
+    more = (f" (and {unseen} B more after those: its ACK in frame "
+            f"{getattr(conn, f'{stall.side}_sent_unseen_frame')} carries a sequence number "
+            "past them)" if unseen else "")
+    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {stall.unacked} B "
+            f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
+            f"{roles[1][0].upper()}{roles[1][1:]}'s ACKs never covered them, to its last "
+            f"(frame {stall.ack_frame}{later}), while"
+            f"{arrived}; the capture went on {span_words(ctx.capture_end - stall.ts)} after "
+            "the gap and holds no resend of them either: the resends were lost on the way "
+            "as the first sending was.")
+    if lost_by_size(stall):
+        reading = f" A smaller segment passed where larger ones never did: {READING}."
+        remedy = fix(conn.orig_h, conn.resp_h) + "."
+    else:
+        reading = (" Later packets of the connection arrived while these never did, "
+                   "resent or not: a device between them drops some of its packets and not "
+                   "others (a path MTU black hole drops the full-size ones, an IPS the ones it "
+                   "matches).")
+        remedy = (f"See the logs of the firewalls and IPSs between {conn.orig_h} and "
+                  f"{conn.resp_h} for dropped packets of this connection; if the lost "
+                  "segments are the full-size ones: " + fix(conn.orig_h, conn.resp_h)[0].lower()
+                  + fix(conn.orig_h, conn.resp_h)[1:] + ".")
+    ctx.add("data_stalled", head + reading + _then(stalled.halt), remedy,
+            session=session, conn=conn,
+            frames=[stall.frame, stall.ack_frame]
+            + ([stalled.halt.frame] if stalled.halt is not None else []),
+            ts=stall.ts, cause="data")

@@ -1,0 +1,122 @@
+"""What a connection's sides add up to at the end: missed_bytes and gaps (Zeek's), the
+bytes the receiver never got (lost gaps), ACKed of a side never seen, seen and never
+ACKed, sent beyond the capture, and the trailing resends (flowcheck.model.Connection's
+fields); read from the tracking state (flowcheck.connections.conn.Endpoint) when the
+tracker finishes a connection. The short-connection path's records get the same from
+its arrays (flowcheck.connections.short_accounting)."""
+
+from __future__ import annotations
+
+from flowcheck.connections.conn import EVIDENCE_CAP, ConnState, Endpoint
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
+from flowcheck.model import Connection
+
+
+def _note(frames: list[int], frame: int) -> None:
+    if len(frames) < EVIDENCE_CAP:
+        frames.append(frame)
+
+
+def acked_unseen(side: Endpoint) -> int:
+    """Bytes of a side never seen (max_end None at the end) its peer ACKed: the highest
+    ACK minus the first (an ACKed FIN counts one); 0 for a side seen."""
+    if side.max_end is not None or side.unseen_first is None:
+        return 0
+    return side.unseen_top - side.unseen_first
+
+
+def unacked(side: Endpoint) -> int:
+    """Payload bytes of side seen that its peer never ACKed: max_end (a FIN takes none)
+    minus the peer's highest ACK, never negative; 0 when either is unknown."""
+    if side.acked is None or side.max_end is None:
+        return 0
+    return max(0, side.max_end - side.acked)
+
+
+def resends_acked(side: Endpoint, peer: Endpoint, rst_frames: list[int]) -> int:
+    """The side's trailing resends (Endpoint.resends) when the capture holds an ACK of
+    them the sender never got: the latest began below its peer's highest ACK, and
+    neither did that ACK come only after the latest resend (answered late: a slow link
+    delivered them), unless on a RST (in rst_frames: it ends the connection, answering
+    nothing), nor did the sender acknowledge anything new of its peer's after it (it took
+    a later packet, which carried the ACK). Else 0."""
+    if not side.resends or side.acked is None or side.resent_u is None:
+        return 0
+    answered = side.acked_frame > side.resent_frame and side.acked_frame not in rst_frames
+    took_later = peer.acked is not None and peer.acked_frame > side.resent_frame
+    lost = side.resent_u < side.acked and not answered and not took_later
+    return side.resends if lost else 0
+
+
+def account_missed(c: ConnState) -> None:
+    """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
+    receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
+    apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
+    bytes seen never ACKed (orig/resp_unacked) and the trailing resends
+    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
+    _resend_first_frame), and the trailing zero windows (orig/resp_zero_window_*)."""
+    record = c.record
+    record.orig_acked_unseen = acked_unseen(c.orig)
+    record.resp_acked_unseen = acked_unseen(c.resp)
+    record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
+    record.orig_resends, record.resp_resends = c.orig.resends, c.resp.resends
+    record.orig_resends_acked = resends_acked(c.orig, c.resp, record.rst_frames)
+    record.resp_resends_acked = resends_acked(c.resp, c.orig, record.rst_frames)
+    record.orig_resent_ts = c.orig.resent_ts if c.orig.resends else None
+    record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
+    record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0
+    record.resp_resent_frame = c.resp.resent_frame if c.resp.resends else 0
+    record.orig_resend_first_ts = c.orig.resend_first_ts if c.orig.resends else None
+    record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
+    record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
+    record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
+    for name, side in (("orig", c.orig), ("resp", c.resp)):
+        zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
+    record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
+    record.orig_sent_unseen, record.orig_sent_unseen_frame = sent_unseen(c.orig)
+    record.resp_sent_unseen, record.resp_sent_unseen_frame = sent_unseen(c.resp)
+    record.orig_resent_len = c.orig.resent_len if c.orig.resends else 0
+    record.resp_resent_len = c.resp.resent_len if c.resp.resends else 0
+    record.missed_bytes, record.gaps = 0, 0
+    # Each side keeps its first gaps' frames: together, the connection's first ones.
+    record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
+    record.lost_gaps = 0
+    for name, side in (("orig", c.orig), ("resp", c.resp)):
+        _account_lost(record, name, side)
+        record.missed_bytes += side.missed_bytes()
+        record.gaps += len(side.holes)
+        beyond = _acked_beyond(side)
+        if beyond:
+            record.missed_bytes += beyond
+            record.gaps += 1
+            _note(record.gap_frames, side.acked_frame)
+
+
+def _account_lost(record: Connection, name: str, side: Endpoint) -> None:
+    """record.<name>_lost and its evidence fields from side's lost holes (Connection)."""
+    lost = side.lost_holes()
+    setattr(record, f"{name}_lost", sum(h[1] - h[0] for h in lost))
+    first = lost[0] if lost else None
+    setattr(record, f"{name}_lost_frame", first[2] if first else 0)
+    setattr(record, f"{name}_lost_ts", first[3] if first else None)
+    setattr(record, f"{name}_lost_next", first[4] if first else 0)
+    setattr(record, f"{name}_lost_ack_frame", side.ack_last_frame if first else 0)
+    setattr(record, f"{name}_lost_ack_ts", side.ack_last_ts if first else None)
+    record.lost_gaps += len(lost)
+
+
+def sent_unseen(side: Endpoint) -> tuple[int, int]:
+    """(bytes, frame): what the side's pure ACKs show it sent beyond its last byte seen
+    (Endpoint.seq_ahead minus max_end at the end, a FIN seen taking one), and the ACK's
+    frame; (0, 0) when none."""
+    if side.seq_ahead is None or side.max_end is None:
+        return 0, 0
+    ahead = side.seq_ahead - side.max_end - (1 if side.fin else 0)
+    return (ahead, side.seq_ahead_frame) if ahead > 0 else (0, 0)
+
+
+def _acked_beyond(side: Endpoint) -> int:
+    """Bytes the peer ACKed beyond the last byte of side seen (a FIN seen takes one)."""
+    if side.acked is None or side.max_end is None:
+        return 0
+    return max(0, side.acked - side.max_end - (1 if side.fin else 0))

@@ -1,0 +1,169 @@
+"""orig_lost / resp_lost: bytes in sequence gaps the receiver's own ACKs never covered.
+
+A gap whose receiver ACKed after it without ever covering it (its cumulative ACK names
+the next byte it lacks, RFC 9293 3.4) holds bytes the receiver never got: the network
+lost them before the capture point, not the sniffer (Zeek's capture loss counts only an
+"ACKed segment that wasn't captured"). A gap the receiver's ACK jumps over is the
+sniffer's. Checked on generated captures through each path of the tracker (the
+reference `fast=False`, the bulk path, the short-connection pass) and on the stored
+trial capture of a path MTU black hole seen from the receiver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.all import IP, TCP, Ether, Raw, wrpcap
+from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
+
+from flowcheck.model import Connection
+from flowcheck.verify.loss import check_capture_loss
+
+M, A = "10.77.0.1", "10.77.0.2"
+ROOT = Path(__file__).resolve().parent.parent
+BLACKHOLE = ROOT / "captures" / "ndmjob-pmtu" / "v4-pmtu-blackhole-at-media.pcap"
+
+
+def gap_capture(path: Path, receiver_covers: bool, acks_after: int = 30) -> Path:
+    """A -> M data: 1448 B ACKed, then 2 x 1448 B the capture lacks, then 500 B seen;
+    M then ACKs `acks_after` times (each 0.5 s apart) and closes: its ACK stays at the
+    gap (the network lost the segments) or jumps over it (the sniffer lost them)."""
+    a, m = 6001, 5001
+    t = 1000.0
+    packets = []
+
+    def add(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int,
+            payload: bytes = b"") -> None:
+        nonlocal t
+        pkt = Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags,
+                                                    seq=seq, ack=ack, window=65535)
+        if payload:
+            pkt = pkt / Raw(payload)
+        pkt.time = t
+        packets.append(pkt)
+        t += 0.001
+
+    isn_a, isn_m = 1000, 5000
+    add(A, M, a, m, "S", isn_a, 0)
+    add(M, A, m, a, "SA", isn_m, isn_a + 1)
+    add(A, M, a, m, "A", isn_a + 1, isn_m + 1)
+    add(A, M, a, m, "A", isn_a + 1, isn_m + 1, b"x" * 1448)
+    add(M, A, m, a, "A", isn_m + 1, isn_a + 1 + 1448)
+    # 2 x 1448 B not in the capture, then 500 B.
+    add(A, M, a, m, "PA", isn_a + 1 + 3 * 1448, isn_m + 1, b"y" * 500)
+    top = isn_a + 1 + 3 * 1448 + 500
+    ack = top if receiver_covers else isn_a + 1 + 1448
+    for _ in range(acks_after):
+        add(M, A, m, a, "A", isn_m + 1, ack)
+        t += 0.5
+    add(M, A, m, a, "FA", isn_m + 1, ack)
+    wrpcap(str(path), packets)
+    return path
+
+
+def records(path: Path) -> list[list[Connection]]:
+    """The capture's records through the reference, the bulk and the short paths."""
+    reference, _ = run(path, 100_000, fast=False)
+    bulk, _ = run(path, 100_000, fast=True)
+    short, _ = run(path, 20, fast=True)
+    return [reference, bulk, short]
+
+
+@pytest.mark.parametrize("acks_after", [0, 1, 30])
+def test_a_gap_the_receiver_never_acked_is_lost_on_every_path(
+        tmp_path: Path, acks_after: int, short_everywhere: None) -> None:  # noqa: F811
+    path = gap_capture(tmp_path / "lost.pcap", receiver_covers=False, acks_after=acks_after)
+    reference, *others = records(path)
+    assert all(other == reference for other in others)
+    (c,) = reference
+    assert (c.missed_bytes, c.gaps) == (2 * 1448, 1)
+    # Its frame 6 opened the gap; the FIN (frame 7 + acks_after) is M's last ACK.
+    assert (c.orig_lost, c.resp_lost, c.lost_gaps) == (2 * 1448, 0, 1)
+    assert (c.orig_lost_frame, c.orig_lost_ack_frame) == (6, 7 + acks_after)
+    assert c.orig_lost_ack_ts is not None and c.orig_lost_ts is not None
+    assert c.orig_lost_ack_ts - c.orig_lost_ts == pytest.approx(0.001 + 0.501 * acks_after)
+    assert c.sniffer_missed == 0
+    assert check_capture_loss(reference, []) == []
+
+
+def test_a_gap_the_receiver_acked_is_the_sniffers(tmp_path: Path,
+                                                   short_everywhere: None) -> None:  # noqa: F811
+    path = gap_capture(tmp_path / "sniffer.pcap", receiver_covers=True)
+    reference, *others = records(path)
+    assert all(other == reference for other in others)
+    (c,) = reference
+    assert (c.missed_bytes, c.orig_lost, c.lost_gaps, c.orig_lost_frame) == (2 * 1448, 0, 0, 0)
+    [finding] = check_capture_loss(reference, [])
+    assert "2,896 bytes" in finding.message and "sniffer lost them" in finding.message
+    # With a connection whose gap the receiver never got: said apart, not counted.
+    lost, _ = run(gap_capture(tmp_path / "lost.pcap", receiver_covers=False), 100_000,
+                  fast=False)
+    [both] = check_capture_loss(reference + lost, [])
+    assert "missed 2,896 bytes" in both.message and "in 1 gap " in both.message
+    assert "Not counted: 2,896 bytes the receivers never acknowledged" in both.message
+
+
+def test_one_direction_captured_leaves_the_gap_to_the_sniffer(tmp_path: Path) -> None:
+    # Without the receiver's ACKs nothing shows it lacked the bytes.
+    both = gap_capture(tmp_path / "both.pcap", receiver_covers=False)
+    from scapy.all import rdpcap
+    one = tmp_path / "one.pcap"
+    wrpcap(str(one), [p for p in rdpcap(str(both)) if p[IP].src == A])
+    (c,), _ = run(one, 100_000, fast=False)
+    assert (c.missed_bytes, c.orig_lost) == (2 * 1448, 0)
+
+
+def test_the_pmtu_black_hole_receivers_gap_is_not_the_sniffers() -> None:
+    # Trial 10: the agent's 1448 B segments never arrive, a 952 B one does (frame 21);
+    # the media server's ACKs (frame 22, and its FIN, frame 31) stay at byte 1.
+    reference, _ = run(BLACKHOLE, 100_000, fast=False)
+    bulk, _ = run(BLACKHOLE, 100_000, fast=True)
+    assert bulk == reference
+    [data] = [c for c in reference if c.resp_p == 5072]
+    assert (data.missed_bytes, data.orig_lost, data.orig_lost_frame,
+            data.orig_lost_ack_frame) == (7240, 7240, 21, 31)
+    assert check_capture_loss(reference, []) == []
+
+
+SENDER = ROOT / "captures" / "ndmjob-pmtu" / "v4-pmtu-blackhole-at-agent.pcap"
+
+
+@pytest.mark.parametrize("chunk", [20, 100_000])
+def test_full_size_resends_on_every_path(chunk: int,
+                                         short_everywhere: None) -> None:  # noqa: F811
+    # The agent's side of the black hole: 1448 B segments and one of 952 B; it resends
+    # its first 1448 B segment 12 times (seg_max, resent_len).
+    reference, _ = run(SENDER, 100_000, fast=False)
+    fast, _ = run(SENDER, chunk, fast=True)
+    assert fast == reference
+    [data] = [c for c in reference if c.resp_p == 5072]
+    assert (data.orig_seg_max, data.orig_resent_len, data.orig_resends) == (1448, 1448, 12)
+    assert (data.resp_seg_max, data.resp_resent_len) == (0, 0)
+    [control] = [c for c in reference if c.resp_p == 10000]
+    assert control.orig_resent_len == control.resp_resent_len == 0
+    assert 0 < control.orig_seg_max < 1448
+
+
+RESTORE = ROOT / "captures" / "ndmjob-pmtu" / "v4-restore-pmtu-blackhole-at-agent.pcap"
+
+
+@pytest.mark.parametrize("path, port, side, sent, frame", [
+    (BLACKHOLE, 5072, "orig", 8688, 32),  # the agent's ACK of the FIN: seq 16881
+    (RESTORE, 5020, "resp", 15928, 36),  # the media server's: seq 15929, nothing seen
+])
+def test_bytes_sent_unseen_on_every_path(path: Path, port: int, side: str, sent: int,
+                                         frame: int,
+                                         short_everywhere: None) -> None:  # noqa: F811
+    # A pure ACK's sequence number above the sender's last byte captured (tshark's
+    # "previous segment not captured" on an ACK): bytes it sent the capture never saw.
+    reference, _ = run(path, 100_000, fast=False)
+    for chunk in (7, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+    [data] = [c for c in reference if c.resp_p == port]
+    other = "resp" if side == "orig" else "orig"
+    assert (getattr(data, f"{side}_sent_unseen"),
+            getattr(data, f"{side}_sent_unseen_frame")) == (sent, frame)
+    assert getattr(data, f"{other}_sent_unseen") == 0
+    assert data.missed_bytes == (7240 if path == BLACKHOLE else 0)  # not in missed_bytes
