@@ -9,15 +9,28 @@ they fill (`zero_windows`). All three must agree (tests/test_connections_zero_wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from flowcheck.model import Connection
 
-if TYPE_CHECKING:  # conn imports this module
-    from flowcheck.connections.conn import Endpoint
+if TYPE_CHECKING:
     from flowcheck.decode import DecodedBatch
+
+
+class Endpoint(Protocol):
+    """The zero-window fields of a side (flowcheck.connections.conn.Endpoint, which
+    imports this module: typed by shape, not by import)."""
+
+    zero_ts: float | None
+    zero_frame: int
+    zero_acks: int
+    zero_probes: int
+    zero_long_s: float
+    zero_long_ts: float | None
+    zero_long_frame: int
+    zero_long_end: int
 
 # Endpoint's zero-window fields, in this order everywhere (short pass, parked arrays),
 # and the Connection fields they fill (prefixed orig_ / resp_: zero_windows).
