@@ -169,3 +169,19 @@ def test_the_restore_receiver_that_closed_waiting_is_told_the_data_never_arrived
     assert "type 3 code 4" in finding.fix and "logs of the firewalls" in finding.fix
     step = analysis.sessions[0].steps[3]
     assert step.status == "failed" and "15928 B sent never did, frame 36" in step.detail
+
+
+def test_the_restore_sent_unseen_with_one_direction_kept_is_unknown(tmp_path: Path) -> None:
+    """The restore receiver's capture kept to the media server's packets: its sequence
+    numbers show data sent that the capture lacks, and the agent's ACKs that would tell
+    whether it arrived are gone: step 4 unknown, not a step missing for no reason."""
+    name = "v4-restore-pmtu-blackhole-at-agent"
+    kept = tmp_path / "from-media.pcap"
+    subprocess.run(["tshark", "-r", str(PMTU / f"{name}.pcap"), "-Y", "ip.src == 10.77.0.1",
+                    "-w", str(kept)], check=True, capture_output=True)
+    analysis = _analyze(kept, PMTU / f"{name}.toml")
+    assert analysis.verdict == "inconclusive"
+    [step] = [s for s in analysis.sessions[0].steps if s.step == 4]
+    assert step.status == "unknown"
+    assert "10.77.0.1's sequence numbers show 15928 B sent on" in step.detail
+    assert "step_missing" not in {f.code for f in analysis.findings}
