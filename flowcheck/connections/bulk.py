@@ -253,28 +253,38 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
     each side's highest sequence number of them, unwrapped against its last one after
     the run, kept when above its max_end after the run (the same at the end: a value the
     reference keeps below it never counts). A side seen first in this run takes only the
-    rows after its first data row, as the reference does."""
+    rows after its first data row, as the reference does. One pass over all segments;
+    Python only for the sides whose ACKs went ahead (rare: bytes the capture missed)."""
     at = np.flatnonzero(pure)
     if not at.size:
         return
     seg = segment[at]
-    first_data = _first(data, np.arange(rows.shape[0]), starts)
+    known = np.fromiter((side.max_end is not None and side.last_u is not None
+                         for side in sides), bool, len(sides))
+    keep = known[seg]
+    if any(side_unseen):
+        first_data = _first(data, np.arange(rows.shape[0]), starts)
+        unseen = np.fromiter(side_unseen, bool, len(side_unseen))
+        keep &= ~unseen[seg] | (at > first_data[seg])
+    if not keep.all():
+        at, seg = at[keep], seg[keep]
+        if not at.size:
+            return
+    last_raw = np.fromiter((side.last_raw for side in sides), np.int64, len(sides))
+    last_u = np.fromiter((side.last_u or 0 for side in sides), np.int64, len(sides))
+    max_end = np.fromiter((side.max_end or 0 for side in sides), np.int64, len(sides))
+    tops = (((d.tcp_seq[rows[at]] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            + last_u[seg])
     firsts = np.flatnonzero(np.diff(seg, prepend=-1))
-    for s, lo, hi in zip(seg[firsts].tolist(), firsts.tolist(),
-                         np.append(firsts[1:], at.size).tolist(), strict=True):
-        side = sides[s]
-        if side.max_end is None or side.last_u is None:
-            continue
-        idx = at[lo:hi]
-        if side_unseen[s]:
-            idx = idx[idx > first_data[s]]
-            if not idx.size:
-                continue
-        steps = ((d.tcp_seq[rows[idx]] - side.last_raw + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        top = int(steps.max()) + side.last_u
-        if top > side.max_end and (side.seq_ahead is None or top > side.seq_ahead):
+    highest = np.maximum.reduceat(tops, firsts)
+    groups = seg[firsts]
+    for i in np.flatnonzero(highest > max_end[groups]).tolist():
+        side, top = sides[int(groups[i])], int(highest[i])
+        if side.seq_ahead is None or top > side.seq_ahead:
+            stop = int(firsts[i + 1]) if i + 1 < firsts.shape[0] else tops.shape[0]
+            lo = int(firsts[i])
             side.seq_ahead = top
-            side.seq_ahead_frame = int(d.tcp_frame[rows[idx[int(np.argmax(steps))]]])
+            side.seq_ahead_frame = int(d.tcp_frame[rows[at[lo + int(np.argmax(tops[lo:stop]))]]])
 
 
 def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,
