@@ -72,7 +72,11 @@ def _resets(ctx: Context, session: Session
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             ended = _control_ended(control, conn)
-            if time_enough(ctx, reset_ts) or ended == "after":
+            if time_enough(ctx, reset_ts):
+                yield conn, None, True
+            elif any(message_op(m) in HALTS and m.ts > reset_ts for m in messages):
+                continue  # halts after it that halt_of did not tie to this connection
+            elif ended == "after":
                 yield conn, None, True
             elif ended is None:
                 yield conn, None, False
@@ -86,7 +90,8 @@ def _control_ended(control: Connection | None, conn: Connection
                    ) -> Literal["before", "after"] | None:
     """Did the session's control connection end (its first FIN or RST) before or after
     the data connection's first RST? None: it did not in the capture. No halt comes after
-    it ends, so the capture shows there was none, however soon it stopped."""
+    it ends: when none came before either, the capture shows there was none, however
+    soon it stopped."""
     closes = (control.fin_frames[:1] + control.rst_frames[:1]) if control else []
     if not closes:
         return None
@@ -178,7 +183,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
     if closed_by_receiver(conn):
         receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
-        head = (f"The data connection {words} carried {moved}; then "
+        head = (f"The data connection {words} carried {moved}; "
                 f"{cut_words(conn, session)}, with no normal halt of its job after it: "
                 "the receiver gave the transfer up and it was cut short.")
         fix = (f"See the job log and {role_words(conn, session, receiver)}'s NDMP service "
