@@ -2,7 +2,9 @@
 
 A data connection that carried bytes and then ended with a RST before any FIN, and whose
 job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED
-CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. Some
+CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. A FIN
+before the RST does not excuse it when it came from the data's receiver while the sender
+was still sending (closed_by_receiver): the receiver gave the transfer up. Some
 NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
 normally, so that reset is not reported; nor is the reset of a connection that had
 stopped delivering before it (data_stalled reports it, flowcheck.verify.stalled_transfer),
@@ -10,10 +12,15 @@ nor of one whose receiver's window stayed 0 until it (data_receiver_stalled,
 flowcheck.verify.closed_window).
 An abnormal halt after the reset (CONNECT_ERROR,
 ABORTED) is its consequence, named in the message instead of a data_halted_abnormally of
-its own. A capture that ends too soon after the reset to show the halt says nothing.
+its own. A capture that ends too soon after the reset to show the halt cannot tell a cut
+transfer from a finished one: step 5 is unknown (unseen_cut_transfers) and
+capture_ended_early names the reset.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
@@ -22,21 +29,39 @@ from flowcheck.verify.aborted import role_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way
-from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
 
 
-def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
-    """The session's data connections reset mid-transfer, each with the abnormal halt that
-    followed its reset (None when none came)."""
+def closed_by_receiver(conn: Connection) -> bool:
+    """Did the data's receiver close the connection mid-transfer and then reset it? Its
+    FIN came first (history: F the originator's, f the responder's), the sender (the side
+    with the payload) sent no FIN, the receiver alone sent RSTs and the sender had bytes
+    the receiver never acknowledged: data arriving after the receiver's close, which its
+    TCP answers with a RST (RFC 1122 4.2.2.13: data received after CLOSE was lost)."""
+    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sender_fin, receiver_fin = ("F", "f") if sender_is_orig else ("f", "F")
+    receiver_rst, sender_rst = ((conn.resp_rst, conn.orig_rst) if sender_is_orig
+                                else (conn.orig_rst, conn.resp_rst))
+    unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
+    return (receiver_fin in conn.history and sender_fin not in conn.history
+            and receiver_rst and not sender_rst and unacked > 0)
+
+
+def _resets(ctx: Context, session: Session
+            ) -> Iterator[tuple[Connection, NdmpMessage | None, bool]]:
+    """The session's data connections reset mid-transfer with no normal halt after the
+    reset: (connection, the abnormal halt that followed or None, whether the capture went
+    on long enough after the reset to show a halt)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream else []
-    found = []
+    control = ctx.by_uid.get(session.control_uid)
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
-                conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]):
+                conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
+                and not closed_by_receiver(conn)):
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:
             continue  # data_stalled: the reset came after the stall
@@ -46,11 +71,68 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
         reset_ts = reset_time(conn)
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:
+            ended = _control_ended(control, conn)
             if time_enough(ctx, reset_ts):
-                found.append((conn, None))
+                yield conn, None, True
+            elif any(message_op(m) in HALTS and m.ts > reset_ts for m in messages):
+                continue  # halts after it that halt_of did not tie to this connection
+            elif ended == "after":
+                yield conn, None, True
+            elif ended is None:
+                yield conn, None, False
+            # else the session had ended before the reset: no halt could come, the
+            # control connection's end is the failure (flowcheck.verify.running)
         elif abnormal_reason(halt) is not None:
-            found.append((conn, halt))
-    return found
+            yield conn, halt, True
+
+
+def _control_ended(control: Connection | None, conn: Connection
+                   ) -> Literal["before", "after"] | None:
+    """Did the session's control connection end (its first FIN or RST) before or after
+    the data connection's first RST? None: it did not in the capture. No halt comes after
+    it ends: when none came before either, the capture shows there was none, however
+    soon it stopped."""
+    closes = (control.fin_frames[:1] + control.rst_frames[:1]) if control else []
+    if not closes:
+        return None
+    return "after" if min(closes) > conn.rst_frames[0] else "before"
+
+
+def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, NdmpMessage | None]]:
+    """The session's data connections reset mid-transfer, each with the abnormal halt that
+    followed its reset (None when none came)."""
+    return [(conn, halt) for conn, halt, seen in _resets(ctx, session) if seen]
+
+
+def unseen_cut_transfers(ctx: Context, session: Session) -> list[Connection]:
+    """The session's data connections reset mid-transfer less than the retransmission
+    timeout before the capture ended, with no halt of their job after the reset in it
+    and their control connection still open (_control_ended):
+    whether the job halted normally (a finished transfer torn down with a RST) or the
+    transfer was cut short is not in the capture."""
+    return [conn for conn, _, seen in _resets(ctx, session) if not seen]
+
+
+def cut_words(conn: Connection, session: Session, it: str = "it") -> str:
+    """How the transfer was cut: "reset mid-transfer (RST, frame 301)", or "the media
+    server 10.77.0.1 closed it mid-transfer (FIN, frame 2192) while the agent 10.77.1.2
+    was still sending, then reset it (RST, frame 2194)" (`it`: how to name the
+    connection)."""
+    if not closed_by_receiver(conn):
+        return f"reset mid-transfer ({reset_words(conn)})"
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+                        else (conn.resp_h, conn.orig_h))
+    return (f"{role_words(conn, session, receiver)} closed {it} mid-transfer (FIN, frame "
+            f"{conn.fin_frames[0]}) while {role_words(conn, session, sender)} was still "
+            f"sending, then reset it ({reset_words(conn)})")
+
+
+def unseen_words(ctx: Context, conn: Connection, session: Session) -> str:
+    """Step 5's words for a reset the capture ends too soon after (unseen_cut_transfers)."""
+    how = (cut_words(conn, session, "the data connection") if closed_by_receiver(conn)
+           else f"the data connection was reset ({reset_words(conn)})")
+    return (f"{how} {after(ctx, reset_time(conn)):.3f} s before the capture ended: whether "
+            "the job halted normally after it is not in the capture")
 
 
 def halt_of(messages: list[NdmpMessage], opened: float, reset: float
@@ -71,29 +153,55 @@ def halt_of(messages: list[NdmpMessage], opened: float, reset: float
 
 
 def check_cut_transfers(ctx: Context) -> None:
-    """One data_reset error per data connection reset mid-transfer."""
+    """One data_reset error per data connection reset mid-transfer; one
+    capture_ended_early warning per such reset the capture ended too soon after."""
     for session in ctx.sessions:
+        for conn in unseen_cut_transfers(ctx, session):
+            words = (f"the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+                     f"{endpoint(conn.resp_h, conn.resp_p)}")
+            ended_early(ctx, session, cut_words(conn, session, words)
+                        if closed_by_receiver(conn) else
+                        f"{words} was reset mid-transfer ({reset_words(conn)})",
+                        reset_time(conn), [*conn.fin_frames[:1], *conn.rst_frames[:2]],
+                        conn=conn, waits="a halt of its job could be seen",
+                        unseen="whether the job halted normally after it (some NDMP servers "
+                        "end a finished transfer with a RST) or the transfer was cut short")
         for conn, halt in cut_transfers(ctx, session):
-            who = ("both ends" if conn.orig_rst and conn.resp_rst else
-                   role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
-            sent = sent_each_way(session, [conn])
-            moved = (f"{sent['to_media']} B agent -> media server and {sent['to_agent']} B "
-                     "media server -> agent")
-            then = ""
-            if halt is not None:
-                then = (f" The job then halted with {abnormal_reason(halt)} "
-                        f"({message_op(halt)}, frame {halt.frame}).")
-            ctx.add("data_reset",
-                    f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)} was reset by {who} "
-                    f"({reset_words(conn)}) after carrying {moved}, before any FIN and with "
-                    f"no normal halt of its job after it: the transfer was cut short."
-                    + then,
-                    "See the job log and both hosts' logs at that time for why the "
-                    "transfer stopped; if neither host reset it, look for a firewall or IPS "
-                    f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
-                    "transfers (a session timeout, a threat signature: its log names it).",
-                    session=session, conn=conn,
-                    frames=[*conn.rst_frames[:2]] + ([halt.frame] if halt else []),
-                    ts=reset_time(conn),
-                    cause="data")
+            _report(ctx, session, conn, halt)
+
+
+def _report(ctx: Context, session: Session, conn: Connection,
+            halt: NdmpMessage | None) -> None:
+    """data_reset for one transfer cut short; halt: the abnormal halt after it, if any."""
+    sent = sent_each_way(session, [conn])
+    moved = (f"{sent['to_media']} B agent -> media server and {sent['to_agent']} B "
+             "media server -> agent")
+    then = ""
+    if halt is not None:
+        then = (f" The job then halted with {abnormal_reason(halt)} "
+                f"({message_op(halt)}, frame {halt.frame}).")
+    words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    if closed_by_receiver(conn):
+        receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
+        head = (f"The data connection {words} carried {moved}; "
+                f"{cut_words(conn, session)}, with no normal halt of its job after it: "
+                "the receiver gave the transfer up and it was cut short.")
+        fix = (f"See the job log and {role_words(conn, session, receiver)}'s NDMP service "
+               "log at that time for why it gave the transfer up (a FIN comes from the host "
+               "itself, not from a device between them): its control connection lost "
+               "(a firewall's reset), its service stopped or restarted, or an error of its "
+               "own.")
+    else:
+        who = ("both ends" if conn.orig_rst and conn.resp_rst else
+               role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
+        head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}) "
+                f"after carrying {moved}, before any FIN and with no normal halt of its job "
+                "after it: the transfer was cut short.")
+        fix = ("See the job log and both hosts' logs at that time for why the "
+               "transfer stopped; if neither host reset it, look for a firewall or IPS "
+               f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
+               "transfers (a session timeout, a threat signature: its log names it).")
+    ctx.add("data_reset", head + then, fix, session=session, conn=conn,
+            frames=(conn.fin_frames[:1] if closed_by_receiver(conn) else [])
+            + conn.rst_frames[:2] + ([halt.frame] if halt else []),
+            ts=reset_time(conn), cause="data")

@@ -20,7 +20,12 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
-from flowcheck.verify.cut_transfer import cut_transfers
+from flowcheck.verify.cut_transfer import (
+    cut_transfers,
+    cut_words,
+    unseen_cut_transfers,
+    unseen_words,
+)
 from flowcheck.verify.details import (
     acked_flow_detail,
     announcement_detail,
@@ -29,7 +34,6 @@ from flowcheck.verify.details import (
     flow_detail,
     job_direction,
     port_words,
-    reset_words,
     sent_each_way,
 )
 from flowcheck.verify.evidence import (
@@ -273,9 +277,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in c.rst_frames[:2]],
-                         f"{endpoint(first.resp_h, first.resp_p)}: reset mid-transfer "
-                         f"({reset_words(first)}); " + flow_detail(session, open_conns, sent,
-                                                                   key))
+                         f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
+                         "; " + flow_detail(session, open_conns, sent, key))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
         first = stalled[0]
@@ -288,6 +291,11 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; "
+                         + flow_detail(session, open_conns, sent, key))
+    unseen = unseen_cut_transfers(ctx, session)
+    if unseen:  # a reset the capture ended too soon after: cut short or finished?
+        return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
+                         f"unknown: {unseen_words(ctx, unseen[0], session)}; "
                          + flow_detail(session, open_conns, sent, key))
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)

@@ -9,6 +9,7 @@ from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
+from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
@@ -57,7 +58,10 @@ def check_running(ctx: Context) -> None:
         elif (halt is None and control.fin_frames and stream_whole(ctx, session, stream)
               and not _polled_halted(stream, starts[-1].ts)):
             _closed(ctx, session, stream, control, starts[-1], len(starts))
-        elif halt is None and not seen_closing(control):
+        elif (halt is None and not seen_closing(control)
+              and not unseen_cut_transfers(ctx, session)):
+            # A data connection reset just before the capture ended already has its
+            # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
             _still_running(ctx, session, stream, starts[-1], len(starts))
         elif (halt is not None and reset and not _closed_by_request(stream, control)
               and (halt_unanswered(stream, control, halt)
