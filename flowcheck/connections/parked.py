@@ -314,7 +314,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         if r.rst_ts is None:
             r.rst_ts = rst_ts
     zero_window_fields(short, going_on, records, continuing=True)
-    sizes(short, going_on, records)
+    sizes(short, going_on, records, continuing=True)
     return records
 
 

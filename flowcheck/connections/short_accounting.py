@@ -84,23 +84,35 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
             first_frame[0].tolist(), first_frame[1].tolist()]
 
 
-def sizes(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+def sizes(short: ShortPass, flows: np.ndarray, records: list[Connection],
+          continuing: bool = False) -> None:
     """The records' orig/resp_seg_max, _resent_len (0 without resends), _sent_unseen and
-    its frame, as accounting.account_missed sets them."""
+    its frame, as accounting.account_missed sets them. continuing: the records were made
+    in an earlier batch (their earlier values are overwritten, 0 included)."""
     resends = short.resends[:, flows]
     largest = short.seg_max[:, flows].tolist()
-    resent = np.where(resends > 0, short.resent_len[:, flows], 0).tolist()
+    resent = np.where(resends > 0, short.resent_len[:, flows], 0)
     # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
     ahead, max_end = short.seq_ahead[:, flows], short.max_end[:, flows]
     beyond = np.where((ahead != NONE) & (max_end != NONE),
                       ahead - max_end - short.fin[:, flows], 0)
-    unseen = np.maximum(beyond, 0).tolist()
-    frames = np.where(beyond > 0, short.ahead_frame[:, flows], 0).tolist()
-    for i, r in enumerate(records):
-        r.orig_seg_max, r.resp_seg_max = largest[0][i], largest[1][i]
-        r.orig_resent_len, r.resp_resent_len = resent[0][i], resent[1][i]
-        r.orig_sent_unseen, r.orig_sent_unseen_frame = unseen[0][i], frames[0][i]
-        r.resp_sent_unseen, r.resp_sent_unseen_frame = unseen[1][i], frames[1][i]
+    for r, orig, resp in zip(records, largest[0], largest[1], strict=True):
+        r.orig_seg_max, r.resp_seg_max = orig, resp
+    # The rest is 0 for most flows (the records' defaults): set where it is not.
+    changed = (resends > 0).any(axis=0) | (beyond > 0).any(axis=0)
+    if continuing:
+        changed |= np.fromiter((bool(r.orig_resent_len or r.resp_resent_len
+                                     or r.orig_sent_unseen or r.resp_sent_unseen)
+                                for r in records), bool, len(records))
+    if not changed.any():
+        return
+    unseen = np.maximum(beyond, 0)
+    frames = np.where(beyond > 0, short.ahead_frame[:, flows], 0)
+    for i in np.flatnonzero(changed).tolist():
+        r = records[i]
+        r.orig_resent_len, r.resp_resent_len = resent.item(0, i), resent.item(1, i)
+        r.orig_sent_unseen, r.orig_sent_unseen_frame = unseen.item(0, i), frames.item(0, i)
+        r.resp_sent_unseen, r.resp_sent_unseen_frame = unseen.item(1, i), frames.item(1, i)
 
 
 def zero_window_fields(short: ShortPass, flows: np.ndarray, records: list[Connection],
