@@ -59,11 +59,7 @@ def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,
     9293 3.8.6.1)."""
     if window:
         if side.zero_ts is not None:
-            span = ts - side.zero_ts
-            if span > side.zero_long_s:
-                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
-                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
-            side.zero_ts = None
+            _reopen(side, ts, frame)
     elif side.zero_ts is None:
         side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 1, 0
     else:
@@ -71,6 +67,16 @@ def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,
     if peer.zero_ts is not None:
         peer.zero_probes += 1
 
+
+
+def _reopen(side: Endpoint, ts: float, frame: int) -> None:
+    """The side's zero window ends at `frame` (`ts`): kept as its longest when longer."""
+    assert side.zero_ts is not None
+    span = ts - side.zero_ts
+    if span > side.zero_long_s:
+        side.zero_long_s, side.zero_long_ts = span, side.zero_ts
+        side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
+    side.zero_ts = None
 
 def zero_window_step(zero: dict[str, np.ndarray], fs: np.ndarray, fp: np.ndarray,
                       told: np.ndarray, closed: np.ndarray, t: np.ndarray,
@@ -131,11 +137,7 @@ def zero_window_runs(d: DecodedBatch, rows: np.ndarray, zero: np.ndarray, sent: 
                 side.zero_ts, side.zero_frame, side.zero_acks, side.zero_probes = ts, frame, 0, 0
                 since = row
                 continue
-            span = ts - side.zero_ts
-            if span > side.zero_long_s:
-                side.zero_long_s, side.zero_long_ts = span, side.zero_ts
-                side.zero_long_frame, side.zero_long_end = side.zero_frame, frame
-            side.zero_ts = None
+            _reopen(side, ts, frame)
         if side.zero_ts is None:
             continue
         tail = told[closed]
