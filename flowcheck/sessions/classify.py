@@ -38,6 +38,15 @@ def message_op(message: NdmpMessage) -> str:
     return name
 
 
+def reply_to(request: NdmpMessage, later: Iterable[NdmpMessage]) -> NdmpMessage | None:
+    """The reply to the request among the later messages: from the other side, whose
+    header's reply_sequence is the request's sequence (a reply without one: with the
+    request's code); None when none is there."""
+    return next((m for m in later if m.type == "reply" and m.direction != request.direction
+                 and (m.reply_sequence == request.sequence
+                      or (not m.reply_sequence and m.code == request.code))), None)
+
+
 def connection_outcome(conn: Connection) -> Outcome:
     """How the connection's opening went, from the handshake evidence the engine kept."""
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):

@@ -40,7 +40,7 @@ from flowcheck.model import (
     Session,
 )
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions.classify import announcement_groups, message_op
+from flowcheck.sessions.classify import announcement_groups, message_op, reply_to
 
 # A CONNECT request may be timestamped this long before the LISTEN reply whose endpoint
 # it carries (two interfaces merged, a SPAN port): flowcheck.sessions.matching's jitter.
@@ -99,11 +99,7 @@ def _reply_error(stream: NdmpStream | None, frame: int, name: str) -> str:
                   if m.frame == frame and message_op(m) == op and m.type == "request"), None)
     if index is None:
         return ""
-    request = messages[index]
-    reply = next((m for m in messages[index + 1:] if m.type == "reply"
-                  and m.direction != request.direction
-                  and (m.reply_sequence == request.sequence
-                       or (not m.reply_sequence and m.code == request.code))), None)
+    reply = reply_to(messages[index], messages[index + 1:])
     return reply.error_name if reply is not None and reply.error else ""
 
 

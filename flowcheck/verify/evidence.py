@@ -25,7 +25,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     rst_only,
 )
-from flowcheck.sessions.classify import originator_aborted, seen_closing
+from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 
@@ -191,11 +191,8 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
 
 
 def answered(request: NdmpMessage, later: list[NdmpMessage]) -> bool:
-    """Is a reply to the request among the later messages: from the other side, with
-    the request's sequence number (a reply without one: with its code)?"""
-    return any(m.type == "reply" and m.direction != request.direction and (
-        m.reply_sequence == request.sequence
-        or (not m.reply_sequence and m.code == request.code)) for m in later)
+    """Is a reply to the request among the later messages (sessions.classify.reply_to)?"""
+    return reply_to(request, later) is not None
 
 
 def went_on(control: Connection, request: NdmpMessage, later: list[NdmpMessage]) -> bool:
