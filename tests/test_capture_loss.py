@@ -215,7 +215,7 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     from test_tshark_counts import CAPTURES, track
 
     # The gaps some hold (a path MTU black hole seen from the receiver) are the
-    # network's: the receiver's ACKs never covered them (Connection.orig_lost).
+    # network's: the receiver's ACKs never covered them (SideEvidence.lost).
     for path in CAPTURES:
         assert all((c.sniffer_missed, c.gaps - c.lost_gaps) == (0, 0)
                    for c in track(path)), path

@@ -1,4 +1,4 @@
-"""orig_lost / resp_lost: bytes in sequence gaps the receiver's own ACKs never covered.
+"""SideEvidence.lost: bytes in sequence gaps the receiver's own ACKs never covered.
 
 A gap whose receiver ACKed after it without ever covering it (its cumulative ACK names
 the next byte it lacks, RFC 9293 3.4) holds bytes the receiver never got: the network
@@ -79,10 +79,11 @@ def test_a_gap_the_receiver_never_acked_is_lost_on_every_path(
     (c,) = reference
     assert (c.missed_bytes, c.gaps) == (2 * 1448, 1)
     # Its frame 6 opened the gap; the FIN (frame 7 + acks_after) is M's last ACK.
-    assert (c.orig_lost, c.resp_lost, c.lost_gaps) == (2 * 1448, 0, 1)
-    assert (c.orig_lost_frame, c.orig_lost_ack_frame) == (6, 7 + acks_after)
-    assert c.orig_lost_ack_ts is not None and c.orig_lost_ts is not None
-    assert c.orig_lost_ack_ts - c.orig_lost_ts == pytest.approx(0.001 + 0.501 * acks_after)
+    assert (c.evidence("orig").lost, c.evidence("resp").lost, c.lost_gaps) == (2 * 1448, 0, 1)
+    sent = c.evidence("orig")
+    assert (sent.lost_frame, sent.lost_ack_frame) == (6, 7 + acks_after)
+    assert sent.lost_ack_ts is not None and sent.lost_ts is not None
+    assert sent.lost_ack_ts - sent.lost_ts == pytest.approx(0.001 + 0.501 * acks_after)
     assert c.sniffer_missed == 0
     assert check_capture_loss(reference, []) == []
 
@@ -93,7 +94,7 @@ def test_a_gap_the_receiver_acked_is_the_sniffers(tmp_path: Path,
     reference, *others = records(path)
     assert all(other == reference for other in others)
     (c,) = reference
-    assert (c.missed_bytes, c.orig_lost, c.lost_gaps, c.orig_lost_frame) == (2 * 1448, 0, 0, 0)
+    assert (c.missed_bytes, c.lost_gaps, c.orig_evidence) == (2 * 1448, 0, None)
     [finding] = check_capture_loss(reference, [])
     assert "2,896 bytes" in finding.message and "sniffer lost them" in finding.message
     # With a connection whose gap the receiver never got: said apart, not counted.
@@ -111,7 +112,7 @@ def test_one_direction_captured_leaves_the_gap_to_the_sniffer(tmp_path: Path) ->
     one = tmp_path / "one.pcap"
     wrpcap(str(one), [p for p in rdpcap(str(both)) if p[IP].src == A])
     (c,), _ = run(one, 100_000, fast=False)
-    assert (c.missed_bytes, c.orig_lost) == (2 * 1448, 0)
+    assert (c.missed_bytes, c.evidence("orig").lost) == (2 * 1448, 0)
 
 
 def test_the_pmtu_black_hole_receivers_gap_is_not_the_sniffers() -> None:
@@ -121,8 +122,8 @@ def test_the_pmtu_black_hole_receivers_gap_is_not_the_sniffers() -> None:
     bulk, _ = run(BLACKHOLE, 100_000, fast=True)
     assert bulk == reference
     [data] = [c for c in reference if c.resp_p == 5072]
-    assert (data.missed_bytes, data.orig_lost, data.orig_lost_frame,
-            data.orig_lost_ack_frame) == (7240, 7240, 21, 31)
+    assert (data.missed_bytes, data.evidence("orig").lost, data.evidence("orig").lost_frame,
+            data.evidence("orig").lost_ack_frame) == (7240, 7240, 21, 31)
     assert check_capture_loss(reference, []) == []
 
 
@@ -138,10 +139,11 @@ def test_full_size_resends_on_every_path(chunk: int,
     fast, _ = run(SENDER, chunk, fast=True)
     assert fast == reference
     [data] = [c for c in reference if c.resp_p == 5072]
-    assert (data.orig_seg_max, data.orig_resent_len, data.orig_resends) == (1448, 1448, 12)
-    assert (data.resp_seg_max, data.resp_resent_len) == (0, 0)
+    sent = data.evidence("orig")
+    assert (data.orig_seg_max, sent.resent_len, sent.resends) == (1448, 1448, 12)
+    assert (data.resp_seg_max, data.evidence("resp").resent_len) == (0, 0)
     [control] = [c for c in reference if c.resp_p == 10000]
-    assert control.orig_resent_len == control.resp_resent_len == 0
+    assert control.evidence("orig").resent_len == control.evidence("resp").resent_len == 0
     assert 0 < control.orig_seg_max < 1448
 
 
@@ -163,7 +165,7 @@ def test_bytes_sent_unseen_on_every_path(path: Path, port: int, side: str, sent:
         assert fast == reference, chunk
     [data] = [c for c in reference if c.resp_p == port]
     other = "resp" if side == "orig" else "orig"
-    assert (getattr(data, f"{side}_sent_unseen"),
-            getattr(data, f"{side}_sent_unseen_frame")) == (sent, frame)
-    assert getattr(data, f"{other}_sent_unseen") == 0
+    assert (data.evidence(side).sent_unseen,
+            data.evidence(side).sent_unseen_frame) == (sent, frame)
+    assert data.evidence(other).sent_unseen == 0
     assert data.missed_bytes == (7240 if path == BLACKHOLE else 0)  # not in missed_bytes

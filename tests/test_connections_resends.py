@@ -1,4 +1,4 @@
-"""Connection.orig_resends / resp_resends (a side's trailing retransmissions, after its
+"""SideEvidence.resends (a side's trailing retransmissions, after its
 last new byte), _resends_acked (the same when the latest resend began below the peer's
 highest captured ACK), _resent_ts and _resent_frame (the latest resend),
 _resend_first_ts and _resend_first_frame (the first of the trailing run), on the
@@ -39,16 +39,16 @@ def test_resends_agree_on_every_path(name: str, short_everywhere: None  # noqa: 
     side, resends, acked, frame, first = STALLS[name]
     control, data = reference
     other = "resp" if side == "orig" else "orig"
-    assert getattr(data, f"{side}_resends") == resends
-    assert getattr(data, f"{side}_resends_acked") == acked
-    assert getattr(data, f"{side}_resent_frame") == frame
-    assert getattr(data, f"{side}_resent_ts") is not None
-    assert getattr(data, f"{side}_resend_first_frame") == first
+    assert data.evidence(side).resends == resends
+    assert data.evidence(side).resends_acked == acked
+    assert data.evidence(side).resent_frame == frame
+    assert data.evidence(side).resent_ts is not None
+    assert data.evidence(side).resend_first_frame == first
     # The backoff doubles each wait: the run began seconds before its last resend.
-    assert getattr(data, f"{side}_resent_ts") - getattr(data, f"{side}_resend_first_ts") > 10
-    assert (getattr(data, f"{other}_resends"), getattr(data, f"{other}_resent_ts"),
-            getattr(data, f"{other}_resend_first_ts"),
-            getattr(data, f"{other}_resend_first_frame")) == (0, None, None, 0)
+    assert data.evidence(side).resent_ts - data.evidence(side).resend_first_ts > 10
+    assert (data.evidence(other).resends, data.evidence(other).resent_ts,
+            data.evidence(other).resend_first_ts,
+            data.evidence(other).resend_first_frame) == (0, None, None, 0)
     for chunk in (50, 700, 1_000_000):
         assert run(path, chunk, fast=True)[0] == reference
 
@@ -57,8 +57,8 @@ def test_established_drop_shows_the_control_reply_resent_after_its_ack() -> None
     """The agent's DATA_GET_STATE reply, ACKed in the capture, resent 7 times."""
     control, _ = run(TRIAL / "v4-midjob-established-drop-at-agent.pcap", 1_000_000,
                      fast=False)[0]
-    assert (control.resp_resends, control.resp_resends_acked) == (7, 7)
-    assert (control.orig_resends, control.resp_unacked) == (0, 0)
+    assert (control.evidence("resp").resends, control.evidence("resp").resends_acked) == (7, 7)
+    assert (control.evidence("orig").resends, control.resp_unacked) == (0, 0)
 
 
 def resend_runs() -> list[bytes]:
@@ -93,13 +93,13 @@ def test_first_resend_of_the_trailing_run_on_every_path(
     packets = resend_runs()
     (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
     start = 1_700_000_000.0  # test_connections_util.write_pcap's first packet
-    assert (reference.orig_resends, reference.orig_resent_frame,
-            reference.orig_resend_first_frame) == (4, 16, 9)
-    assert reference.orig_resend_first_ts == pytest.approx(start + 0.008)
-    assert reference.orig_resent_ts == pytest.approx(start + 0.015)
-    assert (reference.resp_resends, reference.resp_resent_frame,
-            reference.resp_resend_first_frame) == (1, 15, 15)
-    assert reference.resp_resend_first_ts == reference.resp_resent_ts
+    assert (reference.evidence("orig").resends, reference.evidence("orig").resent_frame,
+            reference.evidence("orig").resend_first_frame) == (4, 16, 9)
+    assert reference.evidence("orig").resend_first_ts == pytest.approx(start + 0.008)
+    assert reference.evidence("orig").resent_ts == pytest.approx(start + 0.015)
+    assert (reference.evidence("resp").resends, reference.evidence("resp").resent_frame,
+            reference.evidence("resp").resend_first_frame) == (1, 15, 15)
+    assert reference.evidence("resp").resend_first_ts == reference.evidence("resp").resent_ts
     # Every batch size: runs split across batches (bulk and short pass alike).
     for chunk in range(1, len(packets) + 1):
         assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk
@@ -138,7 +138,8 @@ def test_resends_acked_only_when_no_ack_answered_them_later(
     ACK of the resent bytes, whenever it came."""
     packets = answered_late(ack, sender_acks_reply)
     (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
-    assert (reference.orig_resends, reference.orig_resends_acked) == (2, lost)
+    sent = reference.evidence("orig")
+    assert (sent.resends, sent.resends_acked) == (2, lost)
     assert reference.orig_unacked == 0
     for short_pass in ("as configured", "every batch"):
         if short_pass == "every batch":

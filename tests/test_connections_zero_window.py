@@ -1,4 +1,4 @@
-"""Connection.orig/resp_zero_window_ts, _frame, _acks and _probes: a side's trailing zero
+"""SideEvidence.zero_window_ts, _frame, _acks and _probes: a side's trailing zero
 window (RFC 9293 3.8.6.1: its latest window advertisement is 0; a receiving process that
 stopped reading its socket), on the reference (one packet at a time), bulk and
 short-connection paths of the tracker, which must agree on batches of every size; the
@@ -79,19 +79,19 @@ def test_trailing_zero_window_on_every_path(tmp_path: Path, monkeypatch: pytest.
     (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
     start = 1_700_000_000.0  # test_connections_util.write_pcap's first packet
     closed = expected["closed"]
-    assert (reference.resp_zero_window_frame, reference.resp_zero_window_acks,
-            reference.resp_zero_window_probes) == (closed, expected["acks"],
-                                                   expected["probes"])
-    assert reference.resp_zero_window_ts == pytest.approx(start + (closed - 1) * 0.001)
+    closing = reference.evidence("resp")
+    assert (closing.zero_window_frame, closing.zero_window_acks,
+            closing.zero_window_probes) == (closed, expected["acks"], expected["probes"])
+    assert reference.evidence("resp").zero_window_ts == pytest.approx(start + (closed - 1) * 0.001)
     # The first zero window reopened: frames 43 to 56, the longest (and only) one.
-    assert (reference.resp_zero_window_longest_frame,
-            reference.resp_zero_window_reopened_frame) == (43, 56)
-    assert reference.resp_zero_window_longest == pytest.approx(0.013, abs=1e-5)
-    assert reference.resp_zero_window_longest_ts == pytest.approx(start + 0.042)
+    assert (reference.evidence("resp").zero_window_longest_frame,
+            reference.evidence("resp").zero_window_reopened_frame) == (43, 56)
+    assert reference.evidence("resp").zero_window_longest == pytest.approx(0.013, abs=1e-5)
+    assert reference.evidence("resp").zero_window_longest_ts == pytest.approx(start + 0.042)
     # M's RST with window 0 advertises nothing; the probes are no retransmissions.
-    assert (reference.orig_zero_window_ts, reference.orig_zero_window_frame,
-            reference.orig_zero_window_acks) == (None, 0, 0)
-    assert (reference.retransmits, reference.orig_resends) == (0, 0)
+    assert (reference.evidence("orig").zero_window_ts, reference.evidence("orig").zero_window_frame,
+            reference.evidence("orig").zero_window_acks) == (None, 0, 0)
+    assert (reference.retransmits, reference.evidence("orig").resends) == (0, 0)
     # tshark flags the same frames: A's window-0 segments but the SYN-ACK.
     zeros = tshark_zero_windows(tmp_path / "t.pcap")
     assert zeros[0] == 43
@@ -112,14 +112,14 @@ def test_reopened_window_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     packets[end:] = [pkt(False, ACK, 901, seq, window=4096),
                      pkt(True, PSH | ACK, seq, 901, data=100)]
     (reference,) = run_packets(tmp_path, packets, chunk=1, fast=False)
-    assert (reference.resp_zero_window_ts, reference.resp_zero_window_frame,
-            reference.resp_zero_window_acks, reference.resp_zero_window_probes) == (
-        None, 0, 0, 0)
+    closing = reference.evidence("resp")
+    assert (closing.zero_window_ts, closing.zero_window_frame, closing.zero_window_acks,
+            closing.zero_window_probes) == (None, 0, 0, 0)
     # The second zero window (frames 98 to 117) lasted longer than the first.
     closed = expected["closed"]
-    assert (reference.resp_zero_window_longest_frame,
-            reference.resp_zero_window_reopened_frame) == (closed, end + 1)
-    assert reference.resp_zero_window_longest == pytest.approx((end - closed + 1) * 0.001, abs=1e-5)
+    assert (reference.evidence("resp").zero_window_longest_frame,
+            reference.evidence("resp").zero_window_reopened_frame) == (closed, end + 1)
+    assert closing.zero_window_longest == pytest.approx((end - closed + 1) * 0.001, abs=1e-5)
     assert "w" in reference.history
     for chunk in range(1, len(packets) + 1, 3):
         assert run_packets(tmp_path, packets, chunk=chunk) == [reference], chunk
@@ -141,6 +141,7 @@ def test_lab_zero_windows_agree_on_every_path(name: str, short_everywhere: None 
     path = LAB / f"{name}.pcap"
     reference, _ = run(path, 1_000_000, fast=False)
     data = reference[-1]
-    assert data.resp_zero_window_ts is not None or data.resp_zero_window_longest > 5
+    closing = data.evidence("resp")
+    assert closing.zero_window_ts is not None or closing.zero_window_longest > 5
     for chunk in (20, 50, 700, 1_000_000):
         assert run(path, chunk, fast=True)[0] == reference, chunk

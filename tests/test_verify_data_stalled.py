@@ -113,14 +113,16 @@ def test_a_stall_that_resumed_passes(tmp_path: Path) -> None:
     assert analysis.verdict == "pass"
     assert "data_stalled" not in {f.code for f in analysis.findings}
     [data] = [c for c in analysis.traffic.connections if 6001 in (c.orig_p, c.resp_p)]
-    assert data.retransmits == 3 and (data.orig_resends, data.resp_resends) == (0, 0)
+    assert data.retransmits == 3
+    assert (data.evidence("orig").resends, data.evidence("resp").resends) == (0, 0)
 
 
 def test_clean_captures_have_no_resends() -> None:
     for name in ("clean-3-resources", "concurrent-jobs", "restore-2-resources"):
         analysis = _analyze(LAB / f"{name}.pcap", LAB / f"{name}.toml")
         assert "data_stalled" not in {f.code for f in analysis.findings}
-        assert not any(c.orig_resends or c.resp_resends for c in analysis.traffic.connections)
+        assert not any(c.evidence("orig").resends or c.evidence("resp").resends
+                       for c in analysis.traffic.connections)
 
 
 def test_a_close_never_answered_after_the_data_stopped_is_data_stalled(tmp_path: Path) -> None:
@@ -253,7 +255,7 @@ def test_resends_the_capture_ends_soon_after_the_first_are_not_judged(tmp_path: 
            [:994])
     analysis = _analyze(path, TRIAL / "v4-midjob-established-drop-at-agent.toml")
     data = analysis.traffic.connections[1]
-    assert (data.orig_resends, data.orig_resend_first_frame) == (2, 987)
+    assert (data.evidence("orig").resends, data.evidence("orig").resend_first_frame) == (2, 987)
     assert "data_stalled" not in {f.code for f in analysis.findings}
     assert {f.code for f in analysis.findings} == {"capture_ended_early"}
 

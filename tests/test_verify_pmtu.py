@@ -81,10 +81,12 @@ def test_the_receivers_view_with_its_window_closed_before_the_gap_is_no_stall() 
                if c.role == "data"]
     stall = data_stall(data)
     assert stall is not None and stall.lost and (stall.side, stall.frame) == ("orig", 21)
-    closed = dataclasses.replace(data, resp_zero_window_ts=data.ts, resp_zero_window_frame=15)
+    closed = dataclasses.replace(data, resp_evidence=dataclasses.replace(
+        data.evidence("resp"), zero_window_ts=data.ts, zero_window_frame=15))
     assert data_stall(closed) is None
     # Closed only after it: still the receiver's view of the stall.
-    later = dataclasses.replace(closed, resp_zero_window_frame=25)
+    later = dataclasses.replace(closed, resp_evidence=dataclasses.replace(
+        data.evidence("resp"), zero_window_ts=data.ts, zero_window_frame=25))
     assert data_stall(later) is not None
 
 

@@ -89,18 +89,18 @@ def test_zero_window_frames_agree_with_tshark(name: str) -> None:
         assert frame in zeros
         later = _tshark(path, f"{from_media} and frame.number > {frame} and not "
                               "tcp.analysis.zero_window")
-        assert later[0] == end_frame == data.resp_zero_window_reopened_frame
-        assert data.resp_zero_window_longest_frame == frame
-        assert data.resp_zero_window_ts is None
+        assert later[0] == end_frame == data.evidence("resp").zero_window_reopened_frame
+        assert data.evidence("resp").zero_window_longest_frame == frame
+        assert data.evidence("resp").zero_window_ts is None
         return
     # The trailing zero window: every window-0 segment of M from its first on.
-    assert zeros[0] == frame == data.resp_zero_window_frame
-    assert len(zeros) == data.resp_zero_window_acks == 7
+    assert zeros[0] == frame == data.evidence("resp").zero_window_frame
+    assert len(zeros) == data.evidence("resp").zero_window_acks == 7
     probes = _tshark(path, f"tcp.srcport == {data.orig_p} and frame.number > {frame} and "
                            "(tcp.analysis.keep_alive or tcp.analysis.zero_window_probe)")
-    assert len(probes) == data.resp_zero_window_probes == 6
+    assert len(probes) == data.evidence("resp").zero_window_probes == 6
     # The probes are no retransmissions (data_stalled would read them as a drop).
-    assert data.orig_resends == 0
+    assert data.evidence("orig").resends == 0
 
 
 def test_resends_into_a_closed_window_are_no_stall() -> None:
@@ -109,11 +109,12 @@ def test_resends_into_a_closed_window_are_no_stall() -> None:
     was 0 before the first of them, they are probes, not a drop (no data_stalled)."""
     (data,) = [c for c in _analysis("v4-tape-stopped-capture-ended").traffic.connections
                if c.role == "data"]
-    resent = dataclasses.replace(data, orig_resends=5, orig_unacked=1, orig_resent_frame=1887,
-                                 orig_resent_ts=data.last_ts, orig_resend_first_frame=1877,
-                                 orig_resend_first_ts=data.last_ts - 16)
+    resent = dataclasses.replace(data, orig_unacked=1, orig_evidence=dataclasses.replace(
+        data.evidence("orig"), resends=5, resent_frame=1887, resent_ts=data.last_ts,
+        resend_first_frame=1877, resend_first_ts=data.last_ts - 16))
     assert data_stall(resent) is None
     # The same resends with the window open: a stall.
-    opened = dataclasses.replace(resent, resp_zero_window_ts=None, resp_zero_window_frame=0)
+    opened = dataclasses.replace(resent, resp_evidence=dataclasses.replace(
+        data.evidence("resp"), zero_window_ts=None, zero_window_frame=0))
     stall = data_stall(opened)
     assert stall is not None and (stall.side, stall.resends) == ("orig", 5)

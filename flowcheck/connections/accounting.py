@@ -1,15 +1,16 @@
 """What a connection's sides add up to at the end: missed_bytes and gaps (Zeek's), the
 bytes the receiver never got (lost gaps), ACKed of a side never seen, seen and never
 ACKed, sent beyond the capture, and the trailing resends (flowcheck.model.Connection's
-fields); read from the tracking state (flowcheck.connections.conn.Endpoint) when the
-tracker finishes a connection. The short-connection path's records get the same from
-its arrays (flowcheck.connections.short_accounting)."""
+fields and its sides' SideEvidence); read from the tracking state
+(flowcheck.connections.conn.Endpoint) when the tracker finishes a connection. The
+short-connection path's records get the same from its arrays
+(flowcheck.connections.short_accounting)."""
 
 from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP, ConnState, Endpoint
-from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
-from flowcheck.model import Connection
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
+from flowcheck.model import SideEvidence
 
 
 def _note(frames: list[int], frame: int) -> None:
@@ -52,37 +53,21 @@ def account_missed(c: ConnState) -> None:
     """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
     apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
-    bytes seen never ACKed (orig/resp_unacked) and the trailing resends
-    (orig/resp_resends, _resends_acked, _resent_ts, _resent_frame, _resend_first_ts,
-    _resend_first_frame), and the trailing zero windows (orig/resp_zero_window_*)."""
+    bytes seen never ACKed (orig/resp_unacked), the largest segments (orig/resp_seg_max),
+    and each side's evidence (side_evidence)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
     record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
-    record.orig_resends, record.resp_resends = c.orig.resends, c.resp.resends
-    record.orig_resends_acked = resends_acked(c.orig, c.resp, record.rst_frames)
-    record.resp_resends_acked = resends_acked(c.resp, c.orig, record.rst_frames)
-    record.orig_resent_ts = c.orig.resent_ts if c.orig.resends else None
-    record.resp_resent_ts = c.resp.resent_ts if c.resp.resends else None
-    record.orig_resent_frame = c.orig.resent_frame if c.orig.resends else 0
-    record.resp_resent_frame = c.resp.resent_frame if c.resp.resends else 0
-    record.orig_resend_first_ts = c.orig.resend_first_ts if c.orig.resends else None
-    record.resp_resend_first_ts = c.resp.resend_first_ts if c.resp.resends else None
-    record.orig_resend_first_frame = c.orig.resend_first_frame if c.orig.resends else 0
-    record.resp_resend_first_frame = c.resp.resend_first_frame if c.resp.resends else 0
-    for name, side in (("orig", c.orig), ("resp", c.resp)):
-        zero_windows(record, name, [getattr(side, f) for f in ZERO_FIELDS])
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
-    record.orig_sent_unseen, record.orig_sent_unseen_frame = sent_unseen(c.orig)
-    record.resp_sent_unseen, record.resp_sent_unseen_frame = sent_unseen(c.resp)
-    record.orig_resent_len = c.orig.resent_len if c.orig.resends else 0
-    record.resp_resent_len = c.resp.resent_len if c.resp.resends else 0
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
     record.lost_gaps = 0
-    for name, side in (("orig", c.orig), ("resp", c.resp)):
-        _account_lost(record, name, side)
+    for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
+        lost = side.lost_holes()
+        record.lost_gaps += len(lost)
+        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost))
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side)
@@ -92,17 +77,27 @@ def account_missed(c: ConnState) -> None:
             _note(record.gap_frames, side.acked_frame)
 
 
-def _account_lost(record: Connection, name: str, side: Endpoint) -> None:
-    """record.<name>_lost and its evidence fields from side's lost holes (Connection)."""
-    lost = side.lost_holes()
-    setattr(record, f"{name}_lost", sum(h[1] - h[0] for h in lost))
+def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
+                  lost: list[tuple]) -> SideEvidence:
+    """side's evidence at the end (SideEvidence; all defaults when it has none): its
+    trailing resends (resends_acked given the connection's RST frames), its lost holes
+    (`lost`: Endpoint.lost_holes), sent_unseen, its zero windows."""
+    resent = side.resends > 0
+    unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
-    setattr(record, f"{name}_lost_frame", first[2] if first else 0)
-    setattr(record, f"{name}_lost_ts", first[3] if first else None)
-    setattr(record, f"{name}_lost_next", first[4] if first else 0)
-    setattr(record, f"{name}_lost_ack_frame", side.ack_last_frame if first else 0)
-    setattr(record, f"{name}_lost_ack_ts", side.ack_last_ts if first else None)
-    record.lost_gaps += len(lost)
+    return SideEvidence(
+        resends=side.resends, resends_acked=resends_acked(side, peer, rst_frames),
+        resent_ts=side.resent_ts if resent else None,
+        resent_frame=side.resent_frame if resent else 0,
+        resent_len=side.resent_len if resent else 0,
+        resend_first_ts=side.resend_first_ts if resent else None,
+        resend_first_frame=side.resend_first_frame if resent else 0,
+        lost=sum(h[1] - h[0] for h in lost), lost_frame=first[2] if first else 0,
+        lost_ts=first[3] if first else None, lost_next=first[4] if first else 0,
+        lost_ack_frame=side.ack_last_frame if first else 0,
+        lost_ack_ts=side.ack_last_ts if first else None,
+        sent_unseen=unseen, sent_unseen_frame=unseen_frame,
+        **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]))
 
 
 def sent_unseen(side: Endpoint) -> tuple[int, int]:

@@ -36,7 +36,7 @@ from flowcheck.connections.record_columns import (
     optional,
     optional_item,
 )
-from flowcheck.connections.short_accounting import closing, sizes, zero_window_fields
+from flowcheck.connections.short_accounting import closing, seg_max
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
 
@@ -52,10 +52,7 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
-           "resp_unacked", "refusal_first", "orig_resends", "resp_resends",
-           "orig_resends_acked", "resp_resends_acked", "orig_resent_ts", "resp_resent_ts",
-           "orig_resent_frame", "resp_resent_frame", "orig_resend_first_ts",
-           "resp_resend_first_ts", "orig_resend_first_frame", "resp_resend_first_frame")
+           "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -236,7 +233,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
     col = _columns(short, new)
-    states, missed, gaps, gap_frames, unseen, unacked, resent = closing(
+    states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
@@ -261,9 +258,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-        unacked[1].tolist(), short.refusal_first[new].tolist(), *resent))
-    zero_window_fields(short, new, records, continuing=False)
-    sizes(short, new, records)
+        unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev))
+    seg_max(short, new, records)
     return records
 
 
@@ -279,7 +275,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                               len(records))
     rsts = [(r.rst_frames + more)[:EVIDENCE_CAP]
             for r, more in zip(records, col.rst_frames, strict=True)]
-    states, missed, gaps, gap_frames, unseen, unacked, resent = closing(
+    states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, going_on, histories, orig_bytes, resp_bytes, rsts)
     for values in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
@@ -290,15 +286,13 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             short.established[going_on].tolist(), optional(short.rtt[going_on]),
             optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
             gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-            unacked[1].tolist(), *resent, strict=True):
+            unacked[1].tolist(), orig_ev, resp_ev, strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
          fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
          r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
-         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_resends, r.resp_resends,
-         r.orig_resends_acked, r.resp_resends_acked, r.orig_resent_ts, r.resp_resent_ts,
-         r.orig_resent_frame, r.resp_resent_frame, r.orig_resend_first_ts,
-         r.resp_resend_first_ts, r.orig_resend_first_frame, r.resp_resend_first_frame) = values
+         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_evidence,
+         r.resp_evidence) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits
@@ -313,8 +307,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.synack_ts = synack_ts
         if r.rst_ts is None:
             r.rst_ts = rst_ts
-    zero_window_fields(short, going_on, records, continuing=True)
-    sizes(short, going_on, records, continuing=True)
+    seg_max(short, going_on, records)
     return records
 
 

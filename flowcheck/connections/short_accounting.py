@@ -1,8 +1,8 @@
 """What the short-connection pass's flows add up to at the end, column-wise: the array
 form of flowcheck.connections.accounting (conn_state, missed_bytes and gaps, acked_unseen,
-unacked, the resends, segment sizes, sent_unseen) and of the zero-window record fields
-(flowcheck.connections.zero_window), read from a pass's arrays for the records
-flowcheck.connections.parked builds. They must agree with the reference path's
+unacked, segment sizes, each side's SideEvidence: resends, sent_unseen, zero windows),
+read from a pass's arrays for the records flowcheck.connections.parked builds. They must
+agree with the reference path's
 (tests/test_connections*.py compare the paths).
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.record_columns import NONE, optional, optional_item
+from flowcheck.connections.record_columns import NONE, optional_item
 from flowcheck.connections.state import conn_states
-from flowcheck.connections.zero_window import ZERO_FIELDS, zero_windows
-from flowcheck.model import Connection
+from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
+from flowcheck.model import Connection, SideEvidence
 
 # A flowcheck.connections.short.ShortPass (not imported: short imports parked, which
 # imports this module).
@@ -25,11 +25,12 @@ ShortPass = Any
 def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
             resp_bytes: np.ndarray, rst_frames: list[list[int]]
             ) -> tuple[list[str], list[int], list[int], list[list[int]], np.ndarray,
-                       np.ndarray, list[list]]:
+                       np.ndarray, list[SideEvidence | None], list[SideEvidence | None]]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
     conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
-    array (2, flows): the originator's row, then the responder's; the resends' fields
-    (_resent, given each flow's RST frames), as lists in Connection's order."""
+    array (2, flows): the originator's row, then the responder's; the originator's and
+    the responder's SideEvidence per flow (None for a side without: _evidence, given each
+    flow's RST frames)."""
     fin = short.fin[:, flows]
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
     both = (acked != NONE) & (max_end != NONE)
@@ -48,21 +49,28 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     # accounting.unacked: a side seen its peer ACKed, short of its highest byte.
     unacked = np.where(both, np.maximum(0, max_end - acked), 0)
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
-            _resent(short, flows, acked, rst_frames))
+            *_evidence(short, flows, acked, max_end, rst_frames))
 
 
-def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
-            rst_frames: list[list[int]]) -> list[list]:
-    """accounting.resends_acked (rst_frames: each flow's record's) and the record's resends
-    fields, column-wise: orig_resends,
-    resp_resends, orig_resends_acked, resp_resends_acked, orig_resent_ts, resp_resent_ts,
-    orig_resent_frame, resp_resent_frame, orig_resend_first_ts, resp_resend_first_ts,
-    orig_resend_first_frame, resp_resend_first_frame (a list each, one value per flow)."""
+def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: np.ndarray,
+              rst_frames: list[list[int]]
+              ) -> tuple[list[SideEvidence | None], list[SideEvidence | None]]:
+    """accounting.side_evidence column-wise (no lost holes: the pass holds no holes), for
+    the sides that have some (trailing resends, sent_unseen, a zero window); None for the
+    others, almost all. acked, max_end: the flows' columns; rst_frames: each flow's
+    record's."""
+    count = flows.shape[0]
+    evidence: tuple[list[SideEvidence | None], list[SideEvidence | None]] = (
+        [None] * count, [None] * count)
     resends = short.resends[:, flows]
-    if not resends.any():
-        nothing, unknown = [0] * flows.shape[0], [None] * flows.shape[0]
-        return [nothing, nothing, nothing, nothing, unknown, unknown, nothing, nothing,
-                unknown, unknown, nothing, nothing]
+    # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
+    ahead = short.seq_ahead[:, flows]
+    beyond = np.where((ahead != NONE) & (max_end != NONE),
+                      ahead - max_end - short.fin[:, flows], 0)
+    zero = {name: values[:, flows] for name, values in short.zero.items()}
+    has = (resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
+    if not has.any():
+        return evidence
     resent_u = short.resent_u[:, flows]
     resent_frame = short.resent_frame[:, flows]
     acked_frame = short.acked_frame[:, flows]
@@ -74,57 +82,28 @@ def _resent(short: ShortPass, flows: np.ndarray, acked: np.ndarray,
         late[row, i] = acked_frame.item(row, i) not in rst_frames[i]
     took_later = (acked[::-1] != NONE) & (acked_frame[::-1] > resent_frame)
     stale &= ~late & ~took_later
-    when = np.where(resends > 0, short.resent_ts[:, flows], np.nan)
-    frame = np.where(resends > 0, short.resent_frame[:, flows], 0)
-    first = np.where(resends > 0, short.resend_first_ts[:, flows], np.nan)
-    first_frame = np.where(resends > 0, short.resend_first_frame[:, flows], 0)
-    return [resends[0].tolist(), resends[1].tolist(), np.where(stale, resends, 0)[0].tolist(),
-            np.where(stale, resends, 0)[1].tolist(), optional(when[0]), optional(when[1]),
-            frame[0].tolist(), frame[1].tolist(), optional(first[0]), optional(first[1]),
-            first_frame[0].tolist(), first_frame[1].tolist()]
+    for row, i in zip(*np.nonzero(has), strict=True):
+        resent = resends.item(row, i) > 0
+        unseen = beyond.item(row, i) > 0
+        evidence[row][i] = SideEvidence(
+            resends=resends.item(row, i),
+            resends_acked=resends.item(row, i) if stale[row, i] else 0,
+            resent_ts=optional_item(short.resent_ts.item(row, flows[i])) if resent else None,
+            resent_frame=resent_frame.item(row, i) if resent else 0,
+            resent_len=short.resent_len.item(row, flows[i]) if resent else 0,
+            resend_first_ts=(optional_item(short.resend_first_ts.item(row, flows[i]))
+                             if resent else None),
+            resend_first_frame=short.resend_first_frame.item(row, flows[i]) if resent else 0,
+            sent_unseen=beyond.item(row, i) if unseen else 0,
+            sent_unseen_frame=short.ahead_frame.item(row, flows[i]) if unseen else 0,
+            **zero_window_evidence([optional_item(zero[field].item(row, i))
+                                    for field in ZERO_FIELDS]))
+    return evidence
 
 
-def sizes(short: ShortPass, flows: np.ndarray, records: list[Connection],
-          continuing: bool = False) -> None:
-    """The records' orig/resp_seg_max, _resent_len (0 without resends), _sent_unseen and
-    its frame, as accounting.account_missed sets them. continuing: the records were made
-    in an earlier batch (their earlier values are overwritten, 0 included)."""
-    resends = short.resends[:, flows]
+def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+    """The records' orig/resp_seg_max (one record per flow of `flows`), as
+    accounting.account_missed sets them."""
     largest = short.seg_max[:, flows].tolist()
-    resent = np.where(resends > 0, short.resent_len[:, flows], 0)
-    # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
-    ahead, max_end = short.seq_ahead[:, flows], short.max_end[:, flows]
-    beyond = np.where((ahead != NONE) & (max_end != NONE),
-                      ahead - max_end - short.fin[:, flows], 0)
     for r, orig, resp in zip(records, largest[0], largest[1], strict=True):
         r.orig_seg_max, r.resp_seg_max = orig, resp
-    # The rest is 0 for most flows (the records' defaults): set where it is not.
-    changed = (resends > 0).any(axis=0) | (beyond > 0).any(axis=0)
-    if continuing:
-        changed |= np.fromiter((bool(r.orig_resent_len or r.resp_resent_len
-                                     or r.orig_sent_unseen or r.resp_sent_unseen)
-                                for r in records), bool, len(records))
-    if not changed.any():
-        return
-    unseen = np.maximum(beyond, 0)
-    frames = np.where(beyond > 0, short.ahead_frame[:, flows], 0)
-    for i in np.flatnonzero(changed).tolist():
-        r = records[i]
-        r.orig_resent_len, r.resp_resent_len = resent.item(0, i), resent.item(1, i)
-        r.orig_sent_unseen, r.orig_sent_unseen_frame = unseen.item(0, i), frames.item(0, i)
-        r.resp_sent_unseen, r.resp_sent_unseen_frame = unseen.item(1, i), frames.item(1, i)
-
-
-def zero_window_fields(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                       continuing: bool) -> None:
-    """The records' (one per flow of `flows`) zero-window fields (zero_window.zero_windows), set
-    where a side had one in this batch or (continuing records) before it."""
-    zero = {name: values[:, flows] for name, values in short.zero.items()}
-    had = ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
-    before = [i for i, r in enumerate(records) if r.orig_zero_window_ts is not None
-              or r.resp_zero_window_ts is not None or r.orig_zero_window_longest
-              or r.resp_zero_window_longest] if continuing else []
-    for i in sorted(set(np.flatnonzero(had.any(axis=0)).tolist() + before)):
-        for row, name in ((0, "orig"), (1, "resp")):
-            zero_windows(records[i], name,
-                         [optional_item(zero[field].item(row, i)) for field in ZERO_FIELDS])

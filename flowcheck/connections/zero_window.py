@@ -4,7 +4,7 @@ process no longer reading its socket, and the peer's probes of the closed window
 The per-packet definition (`zero_window_update`, called by conn.update_packet), its
 step-wise array form for the short-connection pass (`zero_window_step`), its form for the
 bulk path's runs (`zero_window_runs`, called by bulk.apply_runs), and the record fields
-they fill (`zero_windows`). All three must agree (tests/test_connections_zero_window.py).
+they fill (`zero_window_evidence`). All three must agree (tests/test_connections_zero_window.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-
-from flowcheck.model import Connection
 
 if TYPE_CHECKING:
     from flowcheck.decode import DecodedBatch
@@ -33,7 +31,7 @@ class Endpoint(Protocol):
     zero_long_end: int
 
 # Endpoint's zero-window fields, in this order everywhere (short pass, parked arrays),
-# and the Connection fields they fill (prefixed orig_ / resp_: zero_windows).
+# and the SideEvidence fields they fill (zero_window_evidence).
 ZERO_FIELDS = ("zero_ts", "zero_frame", "zero_acks", "zero_probes", "zero_long_s",
                "zero_long_ts", "zero_long_frame", "zero_long_end")
 ZERO_RECORD = ("zero_window_ts", "zero_window_frame", "zero_window_acks", "zero_window_probes",
@@ -41,14 +39,13 @@ ZERO_RECORD = ("zero_window_ts", "zero_window_frame", "zero_window_acks", "zero_
                "zero_window_reopened_frame")
 
 
-def zero_windows(record: Connection, side: str, values: list) -> None:
-    """Set record's `side` ("orig" or "resp") zero-window fields (ZERO_RECORD) from the
-    values of an Endpoint's ZERO_FIELDS (the trailing ones None / 0 when zero_ts is None:
-    the side's latest window advertisement was not 0)."""
+def zero_window_evidence(values: list) -> dict[str, object]:
+    """SideEvidence's zero-window fields (ZERO_RECORD: name -> value) from the values of
+    an Endpoint's ZERO_FIELDS (the trailing ones None / 0 when zero_ts is None: the
+    side's latest window advertisement was not 0)."""
     if values[0] is None:
         values = [None, 0, 0, 0, *values[4:]]
-    for name, value in zip(ZERO_RECORD, values, strict=True):
-        setattr(record, f"{side}_{name}", value)
+    return dict(zip(ZERO_RECORD, values, strict=True))
 
 
 def zero_window_update(side: Endpoint, peer: Endpoint, window: int, frame: int,

@@ -22,15 +22,18 @@ from flowcheck.model.ndmp import (
 )
 from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 from flowcheck.model.traffic import (
+    NO_EVIDENCE,
     CaptureInfo,
     Connection,
     Direction,
     Role,
     SegmentSink,
+    SideEvidence,
     endpoint,
 )
 
 __all__ = [
+    "NO_EVIDENCE",
     "Announcement",
     "CaptureInfo",
     "Connection",
@@ -46,6 +49,7 @@ __all__ = [
     "SegmentSink",
     "Session",
     "Severity",
+    "SideEvidence",
     "Step",
     "StepStatus",
     "endpoint",

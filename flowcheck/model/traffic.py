@@ -59,6 +59,86 @@ class CaptureInfo:
 
 
 @dataclass(slots=True)
+class SideEvidence:
+    """What one side of a connection shows of a failure, for the verdicts (flowcheck.verify):
+    its trailing resends, the gaps its receiver never got, bytes only its pure ACKs show,
+    its trailing zero window. All 0 / None for a side with none of them, which then has
+    no object at all (Connection.orig_evidence is None; Connection.evidence gives
+    NO_EVIDENCE). Filled when the engine finishes a connection
+    (flowcheck.connections.accounting, short_accounting). Not in the JSON.
+    """
+
+    # Trailing resends: data segments the side sent again (retransmissions, as
+    # Connection.retransmits counts them) since it last sent a byte never sent before; 0
+    # when its last data was new. A sender that waits for an ACK that does not come resends
+    # its oldest unacknowledged segment after each retransmission timeout (RFC 6298 5.4):
+    # several at the end of a connection, the path stopped delivering it. resends_acked:
+    # the same count when the latest resend began below the peer's highest ACK in the
+    # capture, that ACK came before the latest resend (or on a RST: it answers nothing) and
+    # the sender acknowledged nothing new of the peer's after it (the capture holds the ACK
+    # the sender never got: lost between the capture point and the sender), else 0
+    # (resends an ACK answered only after them, a slow link, were delivered); resent_ts:
+    # the latest resend's time (seconds, capture clock), None when resends is 0, and
+    # resent_frame its frame (0 then), resent_len its payload bytes (0 then);
+    # resend_first_ts and resend_first_frame the same of the run's first resend (each
+    # waited a retransmission timeout for its ACK: the stall's earliest evidence).
+    resends: int = 0
+    resends_acked: int = 0
+    resent_ts: float | None = None
+    resent_frame: int = 0
+    resent_len: int = 0
+    resend_first_ts: float | None = None
+    resend_first_frame: int = 0
+    # Bytes in sequence gaps the peer's ACKs never covered although the capture holds the
+    # peer's ACKs after each gap opened (conn.Endpoint.lost_holes): the receiver's
+    # cumulative ACK stayed at or below the gap, so it never got them either: lost in the
+    # network before the capture point (or after the sniffer and before the receiver), not
+    # by the sniffer. Counted in Connection.missed_bytes too (Zeek's, tshark's), never
+    # claimed by capture_loss. lost_frame, lost_ts: the packet after the first such gap
+    # (tshark's "previous segment not captured"), lost_next its payload bytes (it arrived;
+    # 0: a FIN); lost_ack_frame, lost_ack_ts: the peer's last ACK (still at or below it).
+    lost: int = 0
+    lost_frame: int = 0
+    lost_ts: float | None = None
+    lost_next: int = 0
+    lost_ack_frame: int = 0
+    lost_ack_ts: float | None = None
+    # Bytes the side's pure ACKs show it had sent beyond the last byte of it captured
+    # (their sequence number above it: tshark's "previous segment not captured" on an
+    # ACK), and that ACK's frame; 0 when none. Not in missed_bytes.
+    sent_unseen: int = 0
+    sent_unseen_frame: int = 0
+    # A trailing zero window (RFC 9293 3.8.6.1): the side's latest window advertisement (a
+    # segment without SYN or RST; the raw field: 0 whatever the RFC 7323 scale) was 0 since
+    # zero_window_ts (seconds, capture clock; None: it was not) and its frame
+    # (zero_window_frame, 0 then): the receiving process stopped reading the socket.
+    # zero_window_acks: its segments with window 0 since (the first included: one answers
+    # each probe); zero_window_probes: the other side's segments since (zero-window
+    # probes: Linux without payload at snd_una - 1, Windows one byte). Of the side's zero
+    # windows that reopened (a non-zero advertisement after them), the longest:
+    # zero_window_longest seconds (0.0: none) from zero_window_longest_ts and
+    # zero_window_longest_frame to zero_window_reopened_frame (the first kept when two
+    # last as long).
+    zero_window_ts: float | None = None
+    zero_window_frame: int = 0
+    zero_window_acks: int = 0
+    zero_window_probes: int = 0
+    zero_window_longest: float = 0.0
+    zero_window_longest_ts: float | None = None
+    zero_window_longest_frame: int = 0
+    zero_window_reopened_frame: int = 0
+
+    def __bool__(self) -> bool:
+        """False for a side with no evidence (every field its default)."""
+        return self != NO_EVIDENCE
+
+
+# The evidence of a side that has none: Connection.evidence's answer for it. Shared by
+# every such side, so never written to (writers make their own: Connection.set_evidence).
+NO_EVIDENCE = SideEvidence()
+
+
+@dataclass(slots=True)
 class Connection:
     """One TCP connection; the SYN sender is the originator (Zeek's conn.log record)."""
 
@@ -124,99 +204,20 @@ class Connection:
     # direction captured), refused. Whether the connection holds only that is the
     # reader's to check (flowcheck.sessions.classify.unseen_syn_refused). Not in the JSON.
     refusal_first: bool = False
-    # A side's trailing resends: data segments it sent again (retransmissions, as
-    # `retransmits` counts them) since it last sent a byte never sent before; 0 when its
-    # last data was new. A sender that waits for an ACK that does not come resends its
-    # oldest unacknowledged segment after each retransmission timeout (RFC 6298 5.4):
-    # several at the end of a connection, the path stopped delivering it. _resends_acked:
-    # the same count when the latest resend began below the peer's highest ACK in the
-    # capture, that ACK came before the latest resend (or on a RST: it answers nothing)
-    # and the sender acknowledged nothing new of the peer's after it (the capture holds
-    # the ACK the sender never got: lost between the capture point and the sender),
-    # else 0 (resends an ACK answered only after them, a slow link, were delivered);
-    # _resent_ts: the latest resend's time (seconds, capture clock), None when resends
-    # is 0, and _resent_frame its frame (0 then); _resend_first_ts and
-    # _resend_first_frame the same of the run's first resend (each
-    # waited a retransmission timeout for its ACK: the stall's earliest evidence). Not
-    # in the JSON.
-    orig_resends: int = 0
-    resp_resends: int = 0
-    orig_resends_acked: int = 0
-    resp_resends_acked: int = 0
-    orig_resent_ts: float | None = None
-    resp_resent_ts: float | None = None
-    orig_resent_frame: int = 0
-    resp_resent_frame: int = 0
-    orig_resend_first_ts: float | None = None
-    resp_resend_first_ts: float | None = None
-    orig_resend_first_frame: int = 0
-    resp_resend_first_frame: int = 0
-    # A side's bytes in sequence gaps its peer's ACKs never covered although the capture
-    # holds the peer's ACKs after each gap opened (conn.Endpoint.lost_holes): the
-    # receiver's cumulative ACK stayed at or below the gap, so it never got them either:
-    # lost in the network before the capture point (or after the sniffer and before the
-    # receiver), not by the sniffer. Counted in missed_bytes too (Zeek's, tshark's), never
-    # claimed by capture_loss. _lost_gaps: how many such gaps (both sides); _lost_frame,
-    # _lost_ts: the packet after the side's first such gap (tshark's "previous segment
-    # not captured"), _lost_next its payload bytes (it arrived; 0: a FIN); _lost_ack_frame,
-    # _lost_ack_ts: the peer's last ACK (still at or below it). 0 / None when none. Not
-    # in the JSON.
-    orig_lost: int = 0
-    resp_lost: int = 0
+    # Per-side evidence for the verdicts (resends, lost gaps, unseen sends, zero windows:
+    # SideEvidence), None for a side that has none (almost every side: 200,000 short
+    # connections would carry 40 fields each). Read it with `evidence(side)`.
+    orig_evidence: SideEvidence | None = None
+    resp_evidence: SideEvidence | None = None
+    # How many gaps of both sides are lost gaps (SideEvidence.lost). Not in the JSON.
     lost_gaps: int = 0
-    orig_lost_frame: int = 0
-    resp_lost_frame: int = 0
-    orig_lost_ts: float | None = None
-    resp_lost_ts: float | None = None
-    orig_lost_next: int = 0
-    resp_lost_next: int = 0
-    orig_lost_ack_frame: int = 0
-    resp_lost_ack_frame: int = 0
-    orig_lost_ack_ts: float | None = None
-    resp_lost_ack_ts: float | None = None
-    # A side's largest data segment seen (payload bytes) and its latest resend's
-    # (resent_len: 0 when resends is 0): resends as large as the largest segment are
+    # A side's largest data segment seen (payload bytes): resends as large as it are
     # full-size ones (a path MTU black hole drops those, RFC 2923). Not in the JSON.
     orig_seg_max: int = 0
     resp_seg_max: int = 0
-    orig_resent_len: int = 0
-    resp_resent_len: int = 0
-    # Bytes a side's pure ACKs show it had sent beyond the last byte of it captured
-    # (their sequence number above it: tshark's "previous segment not captured" on an
-    # ACK), and that ACK's frame; 0 when none. Not in missed_bytes nor in the JSON.
-    orig_sent_unseen: int = 0
-    resp_sent_unseen: int = 0
-    orig_sent_unseen_frame: int = 0
-    resp_sent_unseen_frame: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None
-    # A side's trailing zero window (RFC 9293 3.8.6.1): its latest window advertisement
-    # (a segment without SYN or RST; the raw field: 0 whatever the RFC 7323 scale) was 0
-    # since _zero_window_ts (seconds, capture clock; None: it was not) and its frame
-    # (_frame, 0 then): the receiving process stopped reading the socket. _acks: its
-    # segments with window 0 since (the first included: one answers each probe);
-    # _probes: the other side's segments since (zero-window probes, RFC 9293 3.8.6.1:
-    # Linux without payload at snd_una - 1, Windows one byte). Of the side's zero windows
-    # that reopened (a non-zero advertisement after them), the longest: _longest seconds
-    # (0.0: none) from _longest_ts and _longest_frame to _reopened_frame (the first
-    # kept when two last as long). Not in the JSON.
-    orig_zero_window_ts: float | None = None
-    resp_zero_window_ts: float | None = None
-    orig_zero_window_frame: int = 0
-    resp_zero_window_frame: int = 0
-    orig_zero_window_acks: int = 0
-    resp_zero_window_acks: int = 0
-    orig_zero_window_probes: int = 0
-    resp_zero_window_probes: int = 0
-    orig_zero_window_longest: float = 0.0
-    resp_zero_window_longest: float = 0.0
-    orig_zero_window_longest_ts: float | None = None
-    resp_zero_window_longest_ts: float | None = None
-    orig_zero_window_longest_frame: int = 0
-    resp_zero_window_longest_frame: int = 0
-    orig_zero_window_reopened_frame: int = 0
-    resp_zero_window_reopened_frame: int = 0
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
@@ -225,11 +226,25 @@ class Connection:
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.ts)
 
+    def evidence(self, side: Direction) -> SideEvidence:
+        """side's ("orig" or "resp") evidence; NO_EVIDENCE (read only) when it has none."""
+        found = self.orig_evidence if side == "orig" else self.resp_evidence
+        return NO_EVIDENCE if found is None else found
+
+    def set_evidence(self, side: Direction, evidence: SideEvidence | None) -> None:
+        """Keep evidence as side's ("orig" or "resp"); one with nothing in it as None."""
+        kept = evidence if evidence else None
+        if side == "orig":
+            self.orig_evidence = kept
+        else:
+            self.resp_evidence = kept
+
     @property
     def sniffer_missed(self) -> int:
         """Bytes of missed_bytes the sniffer lost: all but the ones the receivers never
-        got either (orig_lost, resp_lost)."""
-        return self.missed_bytes - self.orig_lost - self.resp_lost
+        got either (SideEvidence.lost)."""
+        return (self.missed_bytes - self.evidence("orig").lost
+                - self.evidence("resp").lost)
 
     @property
     def syn_seen(self) -> bool:

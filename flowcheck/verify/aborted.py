@@ -181,18 +181,18 @@ def _opened(conn: Connection, session: Session) -> str:
 
 def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, str] | None:
     """The reading when the other side's pure ACKs show data it sent that never reached
-    the closer (Connection.orig_sent_unseen: their sequence number above anything of it
+    the closer (SideEvidence.sent_unseen: their sequence number above anything of it
     captured, the closer's ACKs never covering it, no byte of the capture's lost by the
     sniffer): the data was lost on the way while the handshake's and the close's small
     packets passed (a path MTU black hole, flowcheck.verify.pmtu). None otherwise."""
     other = "resp" if closer == conn.orig_h else "orig"
-    unseen = getattr(conn, f"{other}_sent_unseen")
+    unseen = conn.evidence(other).sent_unseen
     if not unseen or conn.sniffer_missed:
         return None
     sender = conn.resp_h if other == "resp" else conn.orig_h
     sender_words = role_words(conn, session, sender)
     closer_words = role_words(conn, session, closer)
-    frame = getattr(conn, f"{other}_sent_unseen_frame")
+    frame = conn.evidence(other).sent_unseen_frame
     return (f", but not the data: {sender_words} had sent {unseen} B on it that never "
             f"arrived (its ACK in frame {frame} carries a sequence number {unseen} B past "
             f"anything of it captured, and {closer_words}'s ACKs never covered them); "

@@ -7,7 +7,7 @@ closed window (RFC 9293 3.8.6.1: Linux without payload at snd_una - 1, Windows w
 byte) and gets each probe answered with window 0, until the window reopens or the job
 engine gives up. The connection was never lost: every packet arrived, each side still
 answered. The tracker keeps each side's trailing zero window and the longest that
-reopened (Connection.orig_zero_window_ts, _longest: flowcheck.connections.conn);
+reopened (SideEvidence.zero_window_ts, _longest: flowcheck.connections.conn);
 `zero_window` reads them (data_receiver_stalled: flowcheck.verify.receiver_stalled).
 """
 
@@ -53,10 +53,11 @@ def zero_window(conn: Connection, capture_end: float) -> ZeroWindow | None:
     the capture's last packet), else the longest that reopened; None when neither
     lasted that long."""
     for side in ("orig", "resp"):
-        since = getattr(conn, f"{side}_zero_window_ts")
+        evidence = conn.evidence(side)
+        since = evidence.zero_window_ts
         if since is None:
             continue
-        frame = getattr(conn, f"{side}_zero_window_frame")
+        frame = evidence.zero_window_frame
         ended: Literal["capture", "reset", "closed"] = "capture"
         end, end_frame = capture_end, 0
         resets = [f for f in conn.rst_frames if f > frame]
@@ -65,13 +66,12 @@ def zero_window(conn: Connection, capture_end: float) -> ZeroWindow | None:
             ended, end_frame = ("reset", resets[0]) if resets else ("closed", fins[0])
             end = conn.last_ts
         if end - since >= ZERO_WINDOW_SECONDS:
-            return ZeroWindow(side, since, frame, end - since,
-                              getattr(conn, f"{side}_zero_window_acks"),
-                              getattr(conn, f"{side}_zero_window_probes"), ended, end_frame)
-    longest = max(("orig", "resp"), key=lambda s: getattr(conn, f"{s}_zero_window_longest"))
-    seconds = getattr(conn, f"{longest}_zero_window_longest")
-    if seconds < ZERO_WINDOW_SECONDS:
+            return ZeroWindow(side, since, frame, end - since, evidence.zero_window_acks,
+                              evidence.zero_window_probes, ended, end_frame)
+    longest = max(("orig", "resp"), key=lambda s: conn.evidence(s).zero_window_longest)
+    evidence = conn.evidence(longest)
+    if evidence.zero_window_longest < ZERO_WINDOW_SECONDS:
         return None
-    return ZeroWindow(longest, getattr(conn, f"{longest}_zero_window_longest_ts"),
-                      getattr(conn, f"{longest}_zero_window_longest_frame"), seconds, 0, 0,
-                      "reopened", getattr(conn, f"{longest}_zero_window_reopened_frame"))
+    return ZeroWindow(longest, evidence.zero_window_longest_ts,
+                      evidence.zero_window_longest_frame, evidence.zero_window_longest, 0, 0,
+                      "reopened", evidence.zero_window_reopened_frame)

@@ -189,10 +189,10 @@ def failure_words(conn: Connection) -> str:
         frames = conn.rst_frames if how == "RST" else conn.fin_frames
         host = conn.orig_h if closer == "originator" else conn.resp_h
         other = "resp" if host == conn.orig_h else "orig"
-        unseen = (getattr(conn, f"{other}_sent_unseen")
+        unseen = (conn.evidence(other).sent_unseen
                   if closer != "both" and not conn.sniffer_missed else 0)
         lost = (f" arrived ({unseen} B sent never did, frame "
-                f"{getattr(conn, f'{other}_sent_unseen_frame')})" if unseen else "")
+                f"{conn.evidence(other).sent_unseen_frame})" if unseen else "")
         return (f"opened, then {'reset' if how == 'RST' else 'closed'} by {by} ({how}, "
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "

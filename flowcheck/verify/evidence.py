@@ -365,12 +365,12 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     "direction only)")
         if conn.sniffer_missed > 0:
             return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
-        unseen = conn.orig_sent_unseen if conn.orig_h == sender else conn.resp_sent_unseen
+        evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
+        unseen = evidence.sent_unseen
         if unseen > 0 and (receiver, sender) in ctx.missing:
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
-            frame = (conn.orig_sent_unseen_frame if conn.orig_h == sender
-                     else conn.resp_sent_unseen_frame)
+            frame = evidence.sent_unseen_frame
             return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
                     f"{frame}) that the capture does not hold, and it holds no packet from "
                     f"{receiver} whose ACKs would tell whether they arrived (one direction "

@@ -4,7 +4,7 @@ Zeek's capture-loss report, per capture set: the bytes in sequence gaps never fi
 the bytes receivers ACKed beyond the last byte captured (Connection.missed_bytes, counted
 by flowcheck.connections), as a share of the payload, with the connections that lost
 most; but for gaps the receiver's own ACKs, captured after them, never covered
-(Connection.orig_lost, resp_lost): the receiver never got those bytes either, so the
+(SideEvidence.lost): the receiver never got those bytes either, so the
 network lost them before the capture point (Zeek counts only an "ACKed segment that
 wasn't captured"); a stalled transfer's findings (data_stalled) tell of them. Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
@@ -48,7 +48,7 @@ def check_capture_loss(connections: list[Connection],
     lossy = sorted((c for c in connections if c.sniffer_missed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
     gaps = sum(c.gaps - c.lost_gaps for c in lossy)
-    lost = sum(c.orig_lost + c.resp_lost for c in connections)
+    lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)
     parts: list[str] = []
     if missed:
         parts.append(
@@ -77,7 +77,7 @@ def check_capture_loss(connections: list[Connection],
 
 def _gap_frames(c: Connection) -> list[int]:
     """c's gap frames but its lost gaps' first ones (not the sniffer's loss)."""
-    lost = {c.orig_lost_frame, c.resp_lost_frame} - {0}
+    lost = {c.evidence("orig").lost_frame, c.evidence("resp").lost_frame} - {0}
     return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
 
 

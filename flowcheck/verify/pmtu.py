@@ -7,7 +7,7 @@ control conversation goes on, the data connection stalls at its first full-size 
 The reading is an addition to a stall's message (data_stalled), given when the capture
 shows segments passing or vanishing by their size: seen from the receiver, a segment
 smaller than the bytes lost before it arrived (Stall.next_len below Stall.unacked); seen
-from the sender, resends as large as its largest segment (Connection.orig_resent_len,
+from the sender, resends as large as its largest segment (SideEvidence.resent_len,
 orig_seg_max), none of its data ever acknowledged, while its smaller packets to the same
 host still arrived after the first of them (an NDMP message on the control connection,
 acknowledged). Full-size resends without that evidence give the reading as a
@@ -33,7 +33,7 @@ def lost_by_size(stall: Stall) -> bool:
 
 def full_size_resends(conn: Connection, stall: Stall) -> int:
     """The stalled sender's resend size (payload bytes) when its resends are full-size,
-    as large as the largest segment it sent (Connection.orig_resent_len, orig_seg_max),
+    as large as the largest segment it sent (SideEvidence.resent_len, orig_seg_max),
     and the receiver acknowledged none of its data: every byte it sent is among the ones
     never acknowledged or their resends (orig_bytes at most orig_unacked plus the resends'
     bytes), as when no full-size segment ever got through. 0 otherwise (data delivered
@@ -41,7 +41,7 @@ def full_size_resends(conn: Connection, stall: Stall) -> int:
     FINs, of ACKs lost, or seen from the receiver."""
     if stall.lost or stall.fin or stall.acks_lost:
         return 0
-    size = getattr(conn, f"{stall.side}_resent_len")
+    size = conn.evidence(stall.side).resent_len
     if not size or size != getattr(conn, f"{stall.side}_seg_max"):
         return 0
     sent = getattr(conn, f"{stall.side}_bytes")

@@ -6,7 +6,7 @@ were lost between the capture point and the sender; an ACK that came only after 
 resends answered them: a slow link, no stall).
 
 `Stall` and `stall_of` read the tracker's per-side fields (Connection.orig_unacked,
-orig_resends, orig_resends_acked, orig_resent_ts, orig_resend_first_ts); `stall_words` is
+SideEvidence.resends, resends_acked, resent_ts, resend_first_ts); `stall_words` is
 the head of the control_stalled and data_stalled messages, so the two read alike.
 """
 
@@ -57,9 +57,9 @@ class Stall:
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     """The side of conn that stopped being delivered, from its trailing resends
-    (Connection.orig_resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
+    (SideEvidence.resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
     in the capture (orig_unacked: known only when the peer's ACKs are captured), or of
-    bytes the capture shows ACKed (orig_resends_acked); None when neither. A sender that
+    bytes the capture shows ACKed (SideEvidence.resends_acked); None when neither. A sender that
     sent new bytes after its resends was delivered again (a stall that resumed).
 
     closing: also a side that closed the connection and resent its FIN RESENDS_FOR_STALL
@@ -68,16 +68,16 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     that gave up on a silent transfer closes it, and its FIN is lost as the data was.
     The time is the connection's last packet (its last FIN)."""
     for side in ("orig", "resp"):
-        resends = getattr(conn, f"{side}_resends")
-        if resends < RESENDS_FOR_STALL:
+        evidence = conn.evidence(side)
+        if evidence.resends < RESENDS_FOR_STALL:
             continue
-        acked = getattr(conn, f"{side}_resends_acked")
+        acked = evidence.resends_acked
         unacked = getattr(conn, f"{side}_unacked")
         if acked or unacked:
-            return Stall(side, resends, 0 if acked else unacked, bool(acked),
-                         getattr(conn, f"{side}_resent_ts"), getattr(conn, f"{side}_resent_frame"),
-                         first_ts=getattr(conn, f"{side}_resend_first_ts"),
-                         first_frame=getattr(conn, f"{side}_resend_first_frame"))
+            return Stall(side, evidence.resends, 0 if acked else unacked, bool(acked),
+                         evidence.resent_ts, evidence.resent_frame,
+                         first_ts=evidence.resend_first_ts,
+                         first_frame=evidence.resend_first_frame)
     closer = _unanswered_closer(conn) if closing else None
     if closer is not None:
         return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
@@ -135,18 +135,17 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
 
 def lost_stall(conn: Connection) -> Stall | None:
     """The stall seen from the receiving end: a side's bytes in sequence gaps the
-    receiver's own ACKs, captured after them, never covered (Connection.orig_lost: its
+    receiver's own ACKs, captured after them, never covered (SideEvidence.lost: its
     cumulative ACK stayed below them to its last ACK, RFC 9293 3.4), no resend of them in
     the capture either (it would have filled the gap). None when no side has such bytes
     (a gap the receiver's ACK jumps over is the sniffer's loss, capture_loss)."""
     for side in ("orig", "resp"):
-        lost = getattr(conn, f"{side}_lost")
-        if lost:
-            ts, frame = getattr(conn, f"{side}_lost_ts"), getattr(conn, f"{side}_lost_frame")
-            return Stall(side, 0, lost, False, ts, frame, first_ts=ts, first_frame=frame,
-                         lost=True, ack_frame=getattr(conn, f"{side}_lost_ack_frame"),
-                         ack_ts=getattr(conn, f"{side}_lost_ack_ts"),
-                         next_len=getattr(conn, f"{side}_lost_next"))
+        evidence = conn.evidence(side)
+        if evidence.lost:
+            ts, frame = evidence.lost_ts, evidence.lost_frame
+            return Stall(side, 0, evidence.lost, False, ts, frame, first_ts=ts,
+                         first_frame=frame, lost=True, ack_frame=evidence.lost_ack_frame,
+                         ack_ts=evidence.lost_ack_ts, next_len=evidence.lost_next)
     return None
 
 
@@ -156,7 +155,7 @@ def data_stall(conn: Connection) -> Stall | None:
     then the first evidence of the cut (a reject rule or an IPS answering one side's
     packets, data_reset), the resends its aftermath; or unless the receiver's window was
     0 since before the first resend (or the gap: its trailing zero window,
-    Connection.orig_zero_window_frame): the resends are zero-window probes (Windows sends
+    SideEvidence.zero_window_frame): the resends are zero-window probes (Windows sends
     one byte, again and again), answered; the receiver stopped reading
     (data_receiver_stalled), nothing was lost."""
     stall = stall_of(conn, closing=True) or lost_stall(conn)
@@ -164,7 +163,7 @@ def data_stall(conn: Connection) -> Stall | None:
                          and conn.rst_frames[0] < stall.frame):
         return None
     receiver = "resp" if stall.side == "orig" else "orig"
-    closed = getattr(conn, f"{receiver}_zero_window_frame")
+    closed = conn.evidence(receiver).zero_window_frame
     if closed and closed < (stall.first_frame or stall.frame or closed + 1):
         return None
     return stall

@@ -207,9 +207,9 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
              if stall.ack_ts is not None and stall.ts is not None else "")
     arrived = (f" {stall.next_len} B sent after them arrived (frame {stall.frame})"
                if stall.next_len else f" the packet after them arrived (frame {stall.frame})")
-    unseen = getattr(conn, f"{stall.side}_sent_unseen")
+    unseen = conn.evidence(stall.side).sent_unseen
     more = (f" (and {unseen} B more after those: its ACK in frame "
-            f"{getattr(conn, f'{stall.side}_sent_unseen_frame')} carries a sequence number "
+            f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
             "past them)" if unseen else "")
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {stall.unacked} B "
