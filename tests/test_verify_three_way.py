@@ -24,9 +24,13 @@ from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
 from flowcheck.model import NdmpStream
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.verify.context import Context
+from flowcheck.verify.shared import listened_at
 
 T = "10.77.0.3"  # the tape server
 THREE = replace(LAB, remote_agents=(A, T))
+A2, T2 = "10.77.0.4", "10.77.0.5"  # a second job's data and tape servers
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-lab"
 
 
@@ -157,6 +161,31 @@ def test_another_dmas_announcement_of_the_endpoint_is_not_shared() -> None:
     sessions, _ = run(connections, streams, config=THREE, profile="ndmp")
     tape = next(s for s in sessions if s.control_uid == "Ctape")
     assert [a.used_by for a in tape.announced] == [None]
+
+
+def test_each_connect_finds_its_own_jobs_listener_among_several_sessions() -> None:
+    """Two three-way jobs at once (A -> T:5040, A2 -> T2:5041), the second job's sessions
+    first: each DATA_CONNECT's listener is its own job's tape server (listened_at), so
+    neither reads announced_address_mismatch; a LISTEN reply has none."""
+    job, job_streams = _job()
+    connections = [conn("Ctape2", M, 5003, T2, 10000, 0.0, end=20.0, orig_bytes=500,
+                        resp_bytes=700),
+                   conn("Cdata2", M, 5004, A2, 10000, 0.01, end=20.0, orig_bytes=500,
+                        resp_bytes=700),
+                   *job,
+                   conn("D2", A2, 6002, T2, 5041, 2.06, orig_bytes=300_000)]
+    streams = [_tape_session("Ctape2", T2, 5041), _data_session("Cdata2", T2, 5041),
+               *job_streams]
+    config = replace(LAB, remote_agents=(A, T, A2, T2), profile="ndmp")
+    sessions, findings = run(connections, streams, config=config, profile="ndmp")
+    assert codes(findings) == []
+    ctx = Context(connections, streams, sessions, config, load_profile("ndmp"))
+    found = {(s.control_uid, a.message): listened_at(ctx, s, a)
+             for s in sessions for a in s.announced}
+    assert found == {("Ctape", "NDMP_MOVER_LISTEN"): None,
+                     ("Cdata", "NDMP_DATA_CONNECT"): T,
+                     ("Ctape2", "NDMP_MOVER_LISTEN"): None,
+                     ("Cdata2", "NDMP_DATA_CONNECT"): T2}
 
 
 @pytest.mark.parametrize("name,expected,codes_", [

@@ -52,6 +52,10 @@ class Context:
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
+    # LISTEN replies reached by a connection, by (connection uid, ip, port): the
+    # announcing sessions in session order, for verify.shared.listened_at (built on
+    # first use, after the sessions set used_by).
+    listeners: dict[tuple[str, str, int], list[Session]] | None = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

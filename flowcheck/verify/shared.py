@@ -42,14 +42,28 @@ def _handed_on(holder: Session, ann: Announcement) -> Announcement | None:
 def listened_at(ctx: Context, session: Session, ann: Announcement) -> str | None:
     """For a CONNECT request whose endpoint another session's LISTEN reply named (a
     three-way job: both reached by one connection), the address that session's control
-    connection reached the listening NDMP server at; None otherwise."""
+    connection reached the listening NDMP server at; None otherwise. The first such
+    session in session order, looked up in an index built once per analysis."""
     if not ann.used_by or (ann.message, False) not in ANNOUNCERS:
         return None
-    return next((ctx.by_uid[other.control_uid].resp_h for other in ctx.sessions
-                 if other is not session
-                 for a in other.announced if a.used_by == ann.used_by
-                 and (a.ip, a.port) == (ann.ip, ann.port) and (a.message, True) in ANNOUNCERS),
-                None)
+    if ctx.listeners is None:
+        ctx.listeners = _listeners(ctx.sessions)
+    other = next((other for other in ctx.listeners.get((ann.used_by, ann.ip, ann.port), ())
+                  if other is not session), None)
+    return ctx.by_uid[other.control_uid].resp_h if other is not None else None
+
+
+def _listeners(sessions: list[Session]) -> dict[tuple[str, str, int], list[Session]]:
+    """(used_by, ip, port) of every LISTEN reply reached by a connection -> the sessions
+    that announced it, in session order (a session once)."""
+    index: dict[tuple[str, str, int], list[Session]] = {}
+    for session in sessions:
+        for a in session.announced:
+            if a.used_by and (a.message, True) in ANNOUNCERS:
+                found = index.setdefault((a.used_by, a.ip, a.port), [])
+                if not found or found[-1] is not session:
+                    found.append(session)
+    return index
 
 
 def shared_step(ctx: Context, session: Session, spec: StepSpec,
