@@ -11,6 +11,7 @@ from flowcheck.findings import make_finding
 from flowcheck.model import (
     Connection,
     Finding,
+    NdmpMessage,
     NdmpStream,
     Session,
     Severity,
@@ -56,6 +57,11 @@ class Context:
     # announcing sessions in session order, for verify.shared.listened_at (built on
     # first use, after the sessions set used_by).
     listeners: dict[tuple[str, str, int], list[Session]] | None = None
+    # Per session id, its data connections reset mid-transfer (verify.cut_transfer):
+    # (connection, the abnormal halt after it or None, whether the capture shows the
+    # halt could have come), found once for the check and the steps.
+    resets: dict[str, list[tuple[Connection, NdmpMessage | None, bool]]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

@@ -50,10 +50,20 @@ def closed_by_receiver(conn: Connection) -> bool:
 
 
 def _resets(ctx: Context, session: Session
-            ) -> Iterator[tuple[Connection, NdmpMessage | None, bool]]:
+            ) -> list[tuple[Connection, NdmpMessage | None, bool]]:
     """The session's data connections reset mid-transfer with no normal halt after the
     reset: (connection, the abnormal halt that followed or None, whether the capture went
-    on long enough after the reset to show a halt)."""
+    on long enough after the reset to show a halt). Found once per session (ctx.resets):
+    the check and the steps each read both kinds."""
+    found = ctx.resets.get(session.id)
+    if found is None:
+        found = ctx.resets[session.id] = list(_find_resets(ctx, session))
+    return found
+
+
+def _find_resets(ctx: Context, session: Session
+                 ) -> Iterator[tuple[Connection, NdmpMessage | None, bool]]:
+    """_resets, for one pass over the session's data connections."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream else []
     control = ctx.by_uid.get(session.control_uid)
