@@ -7,6 +7,7 @@ default) nor flowcheck checks them. The self-tests below hold the builders to ts
 
 from __future__ import annotations
 
+import gzip
 import socket
 import struct
 import subprocess
@@ -89,8 +90,8 @@ def write_pcap(path: Path, linktype: int, packets: list[bytes | tuple[bytes, int
 
 
 def read_batches(path: Path, chunk: int = 1000, linktype: int | None = None):
-    """A throwaway pcap reader (flowcheck.sources is tested on its own)."""
-    data = path.read_bytes()
+    """A throwaway pcap reader (flowcheck.sources is tested on its own); .gz inflated."""
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     # pcap only: a pcapng file (mergecap's default) would read as no packet at all, and
     # a test comparing two empty results would pass.
     assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4",

@@ -138,7 +138,7 @@ def test_lab_zero_windows_agree_on_every_path(name: str, short_everywhere: None 
     """ndmjob's tape agent stopped mid-job (flowcheck.lab.ndmjob.TapePause): the data
     connection's zero window (tests/test_verify_receiver_stalled.py checks it against
     tshark) the same on every path and batch size."""
-    path = LAB / f"{name}.pcap"
+    path = LAB / f"{name}.pcap.gz"
     reference, _ = run(path, 1_000_000, fast=False)
     data = reference[-1]
     closing = data.evidence("resp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,10 @@ from flowcheck.findings import CATALOGUE
 from flowcheck.lab.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
+# ndmjob-lab's v4-tape-* are stored cut and gzipped (its README.md says how).
 STORED = sorted((ROOT / "captures" / "lab").glob("*.pcap")) + sorted(
-    (ROOT / "captures" / "ndmjob-lab").glob("*.pcap"))
+    (ROOT / "captures" / "ndmjob-lab").glob("*.pcap")) + sorted(
+    (ROOT / "captures" / "ndmjob-lab").glob("*.pcap.gz"))
 
 
 def _lab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,29 +56,39 @@ def test_scenario_expectations_use_catalogue_codes() -> None:
             assert (scenario.expect_verdict == "fail") == bool(errors), scenario.name
 
 
+def _name(capture: Path) -> str:
+    """`v4-tape-paused.pcap.gz` -> `v4-tape-paused`: the name its sidecars share."""
+    return capture.name.removesuffix(".gz").removesuffix(".pcap")
+
+
 def _scenario_of(capture: Path) -> str:
     """The scenario a stored capture was made by: its own name, or for a capture cut
     from another with editcap (its sidecar's "made by: editcap ... SOURCE.pcap THIS"),
-    the source's."""
-    if capture.stem in SCENARIOS:
-        return capture.stem
-    made = next(line for line in capture.with_suffix(".toml").read_text().splitlines()
+    the source's (stored as SOURCE.pcap or SOURCE.pcap.gz)."""
+    if _name(capture) in SCENARIOS:
+        return _name(capture)
+    made = next(line for line in _sidecar(capture).read_text().splitlines()
                 if line.startswith("# made by: "))
     assert made.startswith("# made by: editcap "), made
     source = next(word for word in made.split() if word.endswith(".pcap"))
-    assert (capture.parent / source).exists(), source
+    assert any((capture.parent / f"{source}{gz}").exists() for gz in ("", ".gz")), source
     return Path(source).stem
 
 
-@pytest.mark.parametrize("capture", STORED, ids=lambda path: path.stem)
+def _sidecar(capture: Path) -> Path:
+    return capture.with_name(f"{_name(capture)}.toml")
+
+
+@pytest.mark.parametrize("capture", STORED, ids=_name)
 def test_stored_capture_has_scenario_sidecar_and_readme_line(capture: Path) -> None:
     scenario = SCENARIOS[_scenario_of(capture)]
-    config = build_config(load_file(capture.with_suffix(".toml")))
+    config = build_config(load_file(_sidecar(capture)))
     assert config.ndmp_port == scenario.ndmp_port
     assert config.profile == ("ndmp" if capture.parent.name == "ndmjob-lab" else "backup-exec-9")
-    assert capture.stem in (capture.parent / "README.md").read_text()
+    assert _name(capture) in (capture.parent / "README.md").read_text()
     # pcap, Ethernet: what tcpdump on a veth writes (LINUX_SLL2 from `tcpdump -i any`).
-    header = capture.read_bytes()[:24]
+    with gzip.open(capture) if capture.suffix == ".gz" else capture.open("rb") as stream:
+        header = stream.read(24)
     assert header[:4] == bytes.fromhex("d4c3b2a1")
     link_type = 276 if scenario.capture_tool == "tcpdump-any" else 1
     assert int.from_bytes(header[20:24], "little") == link_type

@@ -1,6 +1,6 @@
 """data_receiver_stalled: a data connection whose receiver stopped reading it (its TCP
 window 0, the sender's probes answered), on the lab's ndmjob captures whose DMA and
-resident tape agent were stopped mid-job (captures/ndmjob-lab/v4-tape-*: SIGSTOP, then
+resident tape agent were stopped mid-job (captures/ndmjob-lab/v4-tape-*.pcap.gz: SIGSTOP, then
 SIGKILL or SIGCONT; flowcheck.lab.ndmjob.TapePause); the zero-window frames as tshark
 flags them ("tcp.analysis.zero_window", and the agent's Linux probes, which tshark 4.0
 calls "tcp.analysis.keep_alive": no payload, seq one below the unacknowledged byte)."""
@@ -44,7 +44,7 @@ CASES = {
 
 def _analysis(name: str):
     config = build_config(load_file(LAB / f"{name}.toml"))
-    return analyze(read_traffic([str(LAB / f"{name}.pcap")], config), config)
+    return analyze(read_traffic([str(LAB / f"{name}.pcap.gz")], config), config)
 
 
 def _tshark(path: Path, display_filter: str) -> list[int]:
@@ -76,7 +76,7 @@ def test_receiver_stall_is_the_one_finding(name: str) -> None:
 @pytest.mark.parametrize("name", list(CASES))
 def test_zero_window_frames_agree_with_tshark(name: str) -> None:
     _, _, ended, frame, end_frame, _ = CASES[name]
-    path = LAB / f"{name}.pcap"
+    path = LAB / f"{name}.pcap.gz"
     analysis = _analysis(name)
     (data,) = [c for c in analysis.traffic.connections if c.role == "data"]
     assert (data.orig_h, data.resp_h) == (AGENT, MEDIA)
