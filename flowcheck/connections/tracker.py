@@ -20,6 +20,8 @@ that open a gap or land below the highest byte seen go through the hole bookkeep
 at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
+ICMP quotes go to the connections they name once the walk is done
+(flowcheck.connections.icmp_attach).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
@@ -50,12 +52,12 @@ from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts
 from flowcheck.connections.flows import (
     BatchFlows,
-    Endpoint,
     FlowKey,
     address_text,
     group_flows,
 )
 from flowcheck.connections.icmp import QuotedAttempts
+from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
@@ -66,7 +68,6 @@ from flowcheck.decode import (
     NON_TCP,
     UNDECODABLE,
     DecodedBatch,
-    IcmpQuote,
     decode_batch,
 )
 from flowcheck.model import Connection, SegmentSink
@@ -86,7 +87,7 @@ SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
-class ConnectionTracker(ShortFlows, PerPacketPath):
+class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     """A capture set's batches in, in order (`feed`); its connections out (`finish`).
 
     ndmp_port: connections to or from it are tapped (NDMP control connections); sink:
@@ -343,38 +344,6 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
     def _looks_like_server(self, port: int) -> bool:
         return port < WELL_KNOWN_PORTS or port == self.ndmp_port
 
-    def _quotes_before_commit(self, quotes: list[IcmpQuote]) -> list[IcmpQuote]:
-        """Handle now the quotes of no connection, known or opened by the pending short
-        pass, so a connection they make is numbered with the batch's other new ones
-        (uids follow first_frame on every path); returns the others, to attach after
-        the short pass's records are made."""
-        if not quotes:
-            return quotes
-        pending = set(self._short[2]) if self._short is not None else set()
-        late = []
-        for quote in quotes:
-            key = _quote_key(quote)
-            if key in self._flows or key in self._parked or key in pending:
-                late.append(quote)
-            else:
-                self._attach_icmp(quote)
-        return late
-
-    def _attach_icmp(self, quote: IcmpQuote) -> None:
-        key = _quote_key(quote)
-        c = self._flows.get(key)
-        parked = self._parked.get(key)
-        record = c.record if c is not None else (
-            parked[0].records[parked[1]] if parked is not None else None)
-        if record is None:  # e.g. the SYN it answers is not captured
-            made = self.quoted.add(quote)
-            if made is not None:
-                self._new.append(made)  # its uid in frame order, as a captured one's
-        elif len(record.icmp_frames) < 8:
-            if not record.icmp_frames:
-                record.icmp_code = quote.code
-            record.icmp_frames.append(quote.frame)
-
     def _end_batch(self) -> None:
         self._new.sort(key=lambda record: record.first_frame)
         for record in self._new:
@@ -416,9 +385,3 @@ class ConnectionTracker(ShortFlows, PerPacketPath):
                                 key=lambda record: record.first_frame)
         return self._finished
 
-
-def _quote_key(quote: IcmpQuote) -> FlowKey:
-    """The flow key of the connection an ICMP message quotes."""
-    src: Endpoint = (quote.version, quote.src, quote.sport)
-    dst: Endpoint = (quote.version, quote.dst, quote.dport)
-    return (src, dst, quote.tunnel) if src <= dst else (dst, src, quote.tunnel)
