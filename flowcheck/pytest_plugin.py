@@ -5,7 +5,7 @@ flowcheck is enough: `pytest captures/` collects every `NAME.expected.json` whos
 (`NAME.pcap`, `.pcapng`, `.cap`, gzipped or not, the suffix in any case; a pcap file
 `NAME` without a suffix; or a ring directory `NAME/`) lies beside it, runs `analyze` with
 the capture's configuration (`NAME.toml`, a ring's own `flowcheck.toml`, else the
-directory's `flowcheck.toml`; flowcheck/regress.py), and
+directory's `flowcheck.toml`; flowcheck/regress_cases.py), and
 compares the reviewed summary. A failure shows what changed, key by key, and a unified
 diff of the summary; pytest's own `--junitxml`, `-k`, `-x` and `--lf` work as for any
 test. An item's id is its capture's path without the suffix, then the capture's name

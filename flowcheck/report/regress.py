@@ -48,7 +48,7 @@ def write_expected(path: Path, summary: dict) -> None:
 
 def shown_path(path: Path) -> Path:
     """A case's capture as the user would name it: relative to the working directory when
-    it lies under it (cases hold absolute paths, see flowcheck.regress.find_cases)."""
+    it lies under it (cases hold absolute paths, see flowcheck.regress_cases.find_cases)."""
     try:
         return path.relative_to(Path.cwd())
     except ValueError:

@@ -1,0 +1,244 @@
+"""Regression cases: which files and folders are cases, and the files beside them.
+
+Layout (docs/cli.md, "regress"): beside `NAME.pcap` (or .pcapng, .gz; suffixes in any
+case, `B.PCAP` from a Windows tool) lie `NAME.toml`, its configuration (else the
+directory's `flowcheck.toml`, else the defaults), and `NAME.expected.json`, the reviewed
+summary (flowcheck.regress). A file without a capture suffix is a case only when it is a
+capture (pcap or pcapng magic, gzipped or not) with `NAME.expected.json` or `NAME.toml`
+beside it, NAME its whole name: a folder's README or LICENSE stays out. A folder of one
+ring's parts (tcpdump `ring.pcap0`, ...; dumpcap `ring_00001_YYYYMMDDhhmmss.pcap`, ...
+alone in it) is one case, `NAME.expected.json` beside the folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowcheck.config import Config, build_config, load_file
+from flowcheck.errors import InputError, UsageError
+from flowcheck.folder_walk import FolderWalk
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+_LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
+
+
+@dataclass(slots=True)
+class Case:
+    """One case: its capture (a file, or a ring's folder) and its configuration file
+    (None: the defaults); its expected result is `NAME.expected.json` beside it."""
+
+    capture: Path
+    config_path: Path | None
+
+    @property
+    def expected_path(self) -> Path:
+        return self.capture.with_name(capture_stem(self.capture) + ".expected.json")
+
+    def config(self) -> Config:
+        """The case's configuration; UsageError naming its file (a repository holds many)."""
+        if self.config_path is None:
+            return build_config({})
+        try:
+            return build_config(load_file(self.config_path))
+        except UsageError as exc:
+            message = str(exc).removeprefix(f"--config {self.config_path}: ")
+            raise UsageError(f"{self.config_path}: {message}") from None
+
+
+def capture_suffix(name: str) -> str | None:
+    """The capture suffix `name` ends with, in any case (`B.PCAP`, `x.Pcap.GZ` from
+    Windows tools), as written in the name; None without one."""
+    lowered = name.lower()
+    for suffix in _LONGEST_FIRST:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[-len(suffix):]
+    return None
+
+
+def capture_stem(capture: Path) -> str:
+    """`v4.pcap.gz` -> `v4`, `B.PCAP` -> `B`: the name its sidecar files share; the whole
+    name for a capture without a capture suffix (a ring directory, `noext`)."""
+    suffix = capture_suffix(capture.name)
+    return capture.name[: -len(suffix)] if suffix else capture.name
+
+
+def is_capture_file(path: Path) -> bool:
+    """A capture a folder's walk takes as a case: a file with a capture suffix, or one
+    without that is a pcap or pcapng file (by its magic, gzipped or not) with its
+    expected result or configuration beside it (`NAME.expected.json`, `NAME.toml`)."""
+    if not path.is_file():
+        return False
+    if capture_suffix(path.name) is not None:
+        return True
+    sidecars = (path.with_name(path.name + ".expected.json"), path.with_name(path.name + ".toml"))
+    return any(s.is_file() for s in sidecars) and _has_capture_magic(path)
+
+
+def _has_capture_magic(path: Path) -> bool:
+    """Whether the file starts as pcap or pcapng does, inside gzip when compressed."""
+    from flowcheck.sources.inputs import GZIP_MAGIC, format_of
+
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            if head[:2] == GZIP_MAGIC:
+                file.seek(0)
+                with gzip.open(file) as inflated:
+                    head = inflated.read(4)
+    except (OSError, EOFError, zlib.error):
+        return False  # unreadable or a broken gzip: not taken as a capture by content
+    return format_of(head) is not None
+
+
+def _siblings_named(directory: Path, stem: str) -> list[Path]:
+    """The files and links in `directory` named `stem` + a capture suffix in any case."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [directory / name for name in names
+            if name.startswith(stem) and capture_suffix(name) == name[len(stem):]]
+
+
+def _config_for(capture: Path) -> Path | None:
+    """A case's configuration file: `NAME.toml` beside it, else a ring directory's own
+    `flowcheck.toml`, else `flowcheck.toml` in its folder, else None (the defaults).
+    NAME.toml first for every case, a ring too (docs/pytest-plugin.md): the file that
+    names the case is the most particular one."""
+    own = capture.with_name(capture_stem(capture) + ".toml")
+    if own.is_file():
+        return own
+    try:
+        if capture.is_dir() and (capture / "flowcheck.toml").is_file():
+            return capture / "flowcheck.toml"  # a ring directory's own configuration
+    except OSError:
+        return None  # a folder that cannot be read: reading it reports why
+    shared = capture.parent / "flowcheck.toml"
+    return shared if shared.is_file() else None
+
+
+def is_ring(directory: Path) -> bool:
+    """A directory that is one capture set (a ring buffer, tcpdump -C/-W): its expected
+    result `DIR.expected.json` lies beside it, its configuration inside (flowcheck.toml).
+    `directory` may be relative, `.` or `..` (it is resolved to find its name)."""
+    if not directory.is_dir():
+        return False
+    named = _absolute(directory)
+    return bool(named.name) and named.with_name(named.name + ".expected.json").is_file()
+
+
+def _absolute(path: Path) -> Path:
+    """`path` made absolute with `.` and `..` folded, symlinks kept: a ring directory's
+    expected result lies beside the name it was given, not beside a link's target."""
+    return Path(os.path.abspath(path))
+
+
+def case_for_expected(expected: Path) -> Case | None:
+    """The case an expected result belongs to: `NAME.expected.json` beside the capture
+    `NAME.pcap` (or another capture suffix) or the ring directory `NAME/`; None if absent."""
+    stem = expected.name.removesuffix(".expected.json")
+    for capture in _siblings_named(expected.parent, stem):
+        if capture.is_file():
+            return Case(capture, _config_for(capture))
+    bare = expected.with_name(stem)  # a ring directory, or a capture without a suffix
+    if is_ring(bare) or bare.is_file() and _has_capture_magic(bare):
+        return Case(bare, _config_for(bare))
+    return None
+
+
+def find_cases(paths: list[str]) -> list[Case]:
+    """The cases under `paths` (captures, ring directories, directories of them), each
+    path resolved so `.` and `..` have names, each once. An expected result under a
+    directory with no capture beside it (a dangling link, a Git LFS or git-annex checkout
+    without the content, a capture deleted) is a case too: run_cases reports it. Raises
+    InputError for a missing path or when no capture is found."""
+    captures: list[Path] = []
+    walk = FolderWalk(Path(text) for text in paths)
+    for text in paths:
+        path = _absolute(Path(text))
+        if path.is_dir() and not is_ring(path) and holds_one_ring(path):
+            captures.append(path)  # named on its own, it is one capture set (a ring)
+        elif path.is_dir() and not is_ring(path):
+            entries, unreadable = _tree(path, walk)
+            rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
+            found = rings + [p for p in entries if is_capture_file(p)
+                             and not any(ring in p.parents for ring in rings)]
+            captures.extend(found)
+            # Only an expected result no case found claims is looked up (a folder listing
+            # each): one per case made a folder of 400 cases take 0.4 s to list.
+            claimed = {Case(c, None).expected_path for c in found}
+            captures.extend(_missing_capture(p) for p in entries
+                            if p.name.endswith(".expected.json") and p not in claimed
+                            and case_for_expected(p) is None)
+            captures.extend(unreadable)
+        elif path.is_file() or is_ring(path):
+            captures.append(path)
+        else:
+            raise InputError(f"{text}: no such file or directory")
+    if not captures:
+        raise InputError(f"no capture files in {', '.join(paths)}")
+    unique = list(dict.fromkeys(captures))  # a directory named twice, or inside another
+    return [Case(capture, _config_for(capture)) for capture in unique]
+
+
+def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:
+    """Everything under `top` (files and folders, links to folders followed, each real
+    folder once: flowcheck/folder_walk.py), sorted; and the folders that cannot be listed
+    (no permission), which a walk would skip silently: each is a case of its own, which
+    reading then reports."""
+    entries: list[Path] = []
+    unreadable: list[Path] = []
+    if not walk.enters(top):
+        return entries, unreadable  # walked already under another given name
+    for folder, dirs, files in os.walk(top, followlinks=True,
+                                       onerror=lambda e: unreadable.append(Path(e.filename))):
+        dirs[:] = [name for name in dirs if walk.enters(Path(folder, name))]
+        entries.extend(Path(folder, name) for name in dirs + files)
+    return sorted(entries), sorted(unreadable)
+
+
+def _missing_capture(expected: Path) -> Path:
+    """Where the capture of an expected result without one should be: a dangling link of
+    a capture's name (git-annex, a moved target), else the bare name."""
+    stem = expected.name.removesuffix(".expected.json")
+    for candidate in _siblings_named(expected.parent, stem):
+        if candidate.is_symlink():
+            return candidate
+    return expected.with_name(stem)
+
+
+def _new_ring(directory: Path, top: Path) -> bool:
+    """A ring-buffer folder under `top` without its expected result yet (`--update`
+    writes its first): one ring by its content (holds_one_ring) with files that are
+    captures by their magic. Hidden folders are not (.git/lfs/objects holds capture
+    contents under hash names)."""
+    if any(part.startswith(".") for part in directory.relative_to(top).parts):
+        return False
+    try:
+        if not directory.is_dir() or not holds_one_ring(directory):
+            return False
+        return any(p.is_file() and _has_capture_magic(p) for p in directory.iterdir())
+    except OSError:
+        return False  # a folder that cannot be read is a case of its own (_tree)
+
+
+def holds_one_ring(directory: Path) -> bool:
+    """Whether `directory` is one capture set by its content: no subfolder, and either no
+    capture file by name (tcpdump -C/-W parts `ring.pcap0`, `ring.pcap1`, ...) or two or
+    more that are all parts of one dumpcap ring (dumpcap/tshark -b, editcap -c:
+    `ring_00001_20261201120000.pcap`, `ring_00002_...`; flowcheck/sources/ring.py). Parts
+    beside other captures are cases of their own. Raises OSError when it cannot be listed."""
+    from flowcheck.sources.ring import dumpcap_ring  # numpy: not at the plugin's load
+
+    named: list[str] = []
+    for path in directory.iterdir():
+        if path.is_dir():
+            return False
+        if is_capture_file(path):
+            named.append(path.name)
+    rings = {dumpcap_ring(name) for name in named}
+    return not named or len(named) >= 2 and len(rings) == 1 and None not in rings
