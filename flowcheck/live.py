@@ -121,7 +121,8 @@ class LiveVerifier:
         self.tick = tick
         self.collector = NdmpCollector()
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
-                                         tap=looks_like_ndmp)
+                                         tap=looks_like_ndmp,
+                                         rto=config.retransmission_timeout)
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
         self._now = 0.0  # the capture's clock: never runs backwards

@@ -62,7 +62,8 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
 
     collector = NdmpCollector()
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
-                               tap=looks_like_ndmp, progress=progress)
+                               tap=looks_like_ndmp, progress=progress,
+                               rto=config.retransmission_timeout)
     check_packets_read(result.captures)
     return traffic_from(result, collector)
 

@@ -120,6 +120,19 @@ def test_clean_job_copied_passes_with_its_own_retransmits(
     assert [(c.orig_pkts, c.resp_pkts, c.orig_bytes, c.resp_bytes) for c in after] == [
         (2 * c.orig_pkts, 2 * c.resp_pkts, 2 * c.orig_bytes, 2 * c.resp_bytes) for c in before]
     assert_matches_tshark(path, after)
+    # The copies' payload is known per connection; the steps about the job's data count
+    # each byte once (trial 11 D7: two hosts' captures given together).
+    assert [(c.orig_copy_bytes, c.resp_copy_bytes) for c in after] == [
+        (c.orig_bytes, c.resp_bytes) for c in before]
+    for one, two in zip(original.sessions, copied.sessions, strict=True):
+        flows = [s.detail for s in one.steps if s.name.endswith("data flows")]
+        copied_flows = [s.detail for s in two.steps if s.name.endswith("data flows")]
+        assert flows and len(copied_flows) == len(flows)
+        for detail, copied_detail in zip(flows, copied_flows, strict=True):
+            assert copied_detail.startswith(detail + "; each byte counted once (")
+    # Copies may be the capture point's or the network's (trial 11 D6): both are said.
+    assert "or the network delivered them twice" in finding.message
+    assert "editcap -D" in finding.fix and "duplicating packets" in finding.fix
 
 
 def _track(path: Path, chunk: int | None, fast: bool) -> list[Connection]:

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
+from test_connections_util import read_batches
 
+from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
 from flowcheck.verify.loss import check_capture_loss
 
@@ -169,3 +171,87 @@ def test_bytes_sent_unseen_on_every_path(path: Path, port: int, side: str, sent:
             data.evidence(side).sent_unseen_frame) == (sent, frame)
     assert data.evidence(other).sent_unseen == 0
     assert data.missed_bytes == (7240 if path == BLACKHOLE else 0)  # not in missed_bytes
+
+
+def ended_gap_capture(path: Path, then: float | None = None, one_way: bool = False) -> Path:
+    """Trial 11's B-loss50-mid-media: A -> M data, 1448 B ACKed, 2 x 1448 B the capture
+    lacks; M's FIN (still ACKing below the gap), A's 500 B after the gap, M's RST (no ACK)
+    25 us later. then: seconds after it, A sends 500 B more (the connection goes on);
+    one_way: A's packets only."""
+    a, m = 6001, 5001
+    packets = []
+
+    def add(t: float, src: str, flags: str, seq: int, ack: int, size: int = 0) -> None:
+        sport, dport = (a, m) if src == A else (m, a)
+        pkt = Ether() / IP(src=src, dst=M if src == A else A) / TCP(
+            sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=65535)
+        if size:
+            pkt = pkt / Raw(b"x" * size)
+        pkt.time = t
+        if not one_way or src == A:
+            packets.append(pkt)
+
+    isn_a, isn_m = 1000, 5000
+    add(1000.0, A, "S", isn_a, 0)
+    add(1000.001, M, "SA", isn_m, isn_a + 1)
+    add(1000.002, A, "A", isn_a + 1, isn_m + 1)
+    add(1000.003, A, "A", isn_a + 1, isn_m + 1, 1448)
+    add(1000.004, M, "A", isn_m + 1, isn_a + 1 + 1448)
+    add(1029.0, M, "FA", isn_m + 1, isn_a + 1 + 1448)
+    add(1029.0001, A, "A", isn_a + 1 + 3 * 1448, isn_m + 1, 500)
+    add(1029.000125, M, "R", isn_m + 1, 0)
+    if then is not None:
+        add(1029.0001 + then, A, "A", isn_a + 1 + 3 * 1448 + 500, isn_m + 1, 500)
+    wrpcap(str(path), packets)
+    return path
+
+
+@pytest.mark.parametrize("one_way", [False, True])
+def test_a_gap_the_connection_ended_on_is_untold_on_every_path(
+        tmp_path: Path, one_way: bool, short_everywhere: None) -> None:  # noqa: F811
+    # Reset 25 us after the gap showed: neither end could resend or acknowledge it, so
+    # the capture cannot tell the network's loss from the sniffer's (trial 11 D3).
+    path = ended_gap_capture(tmp_path / "ended.pcap", one_way=one_way)
+    reference, *others = records(path)
+    assert all(other == reference for other in others)
+    (c,) = reference
+    sent = c.evidence("orig")
+    frame = 4 if one_way else 7  # the packet after the gap
+    assert (c.missed_bytes, sent.lost, sent.untold, sent.untold_frame) == (2896, 0, 2896, frame)
+    assert (c.untold_gaps, c.untold_missed, c.sniffer_missed) == (1, 2896, 0)
+    assert check_capture_loss(reference, []) == []
+
+
+@pytest.mark.parametrize("one_way", [False, True])
+def test_a_gap_the_connection_went_on_after_is_the_sniffers(
+        tmp_path: Path, one_way: bool, short_everywhere: None) -> None:  # noqa: F811
+    # The sender went on for a retransmission timeout (3 s) without resending: the
+    # receiver had the bytes (its ACKs of them were lost by the sniffer too).
+    path = ended_gap_capture(tmp_path / "on.pcap", then=3.5, one_way=one_way)
+    reference, *others = records(path)
+    assert all(other == reference for other in others)
+    (c,) = reference
+    assert (c.evidence("orig").untold, c.untold_gaps, c.sniffer_missed) == (0, 0, 2896)
+    [finding] = check_capture_loss(reference, [])
+    assert "missed 2,896 bytes" in finding.message and "sniffer lost them" in finding.message
+    # A shorter retransmission timeout (Config.retransmission_timeout) decides the same
+    # gap sooner: 0.5 s after it, with a timeout of 0.25 s.
+    path = ended_gap_capture(tmp_path / "soon.pcap", then=0.5, one_way=one_way)
+    tracker = ConnectionTracker(fast=False, rto=0.25)
+    for batch in read_batches(path, chunk=100_000):
+        tracker.feed(batch)
+    (soon,) = tracker.finish()
+    assert (soon.untold_missed, soon.sniffer_missed) == (0, 2896)
+    (late,), _ = run(path, 100_000, fast=False)
+    assert (late.untold_missed, late.sniffer_missed) == (2896, 0)
+
+
+def test_untold_bytes_are_said_apart_when_the_sniffer_lost_others(tmp_path: Path) -> None:
+    sniffer, _ = run(gap_capture(tmp_path / "sniffer.pcap", receiver_covers=True), 100_000,
+                     fast=False)
+    ended, _ = run(ended_gap_capture(tmp_path / "ended.pcap"), 100_000, fast=False)
+    [finding] = check_capture_loss(sniffer + ended, [])
+    assert "missed 2,896 bytes" in finding.message and "in 1 gap " in finding.message
+    assert ("Not counted either: 2,896 bytes in gaps the connections ended less than a "
+            "retransmission timeout after") in finding.message
+    assert "cannot tell whether the network or the sniffer lost them" in finding.message

@@ -60,23 +60,32 @@ def copies_finding(tracker: ConnectionTracker) -> Finding | None:
         f"the same ICMP unreachable quoting the same packet, at most {COPY_WINDOW * 1e3:g} "
         "ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over IPv6, which a sender can "
         "send twice that fast, only after a copy of a packet with an identity of its own): "
-        "the capture holds packets twice, as a SPAN session mirroring both switch ports of "
-        "the conversation does. The copies are counted as packets (as tshark counts them) "
-        "but not as retransmissions, SYN retries or rejects: they are no evidence of a drop "
-        "or a refusal",
-        "mirror one port of the conversation (or one direction of each port), or drop the "
-        "copies with editcap -D",
+        "the capture holds packets twice. Either the capture point saw them twice (a SPAN "
+        "session mirroring both switch ports of the conversation, tcpdump -i any across a "
+        "bridge, or the captures of two capture points given together), or the network "
+        "delivered them twice (a router, firewall or link duplicating packets: the "
+        "receivers then answer the copies with duplicate ACKs or D-SACKs, RFC 2883, and a "
+        "capture on a host's own interface holds them too). The copies are counted as "
+        "packets (as tshark counts them) but not as retransmissions, SYN retries or "
+        "rejects: they are no evidence of a drop or a refusal",
+        "if the capture point duplicates: mirror one port of the conversation (or one "
+        "direction of each port), analyze one capture point's files at a time, or drop the "
+        "copies with editcap -D; if the network does (the copies are in a capture on the "
+        "receiving host itself): find the device duplicating packets between the hosts (a "
+        "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
+        "the network); TCP delivers each byte once all the same",
         frames=copies.frames)
 
 
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
                       tap: Callable[[bytes], bool] | None = None,
-                      progress: bool = False) -> TrackResult:
-    """Read a capture set into connections ordered by first frame (uids C1, C2, ...)."""
+                      progress: bool = False, rto: float = 3.0) -> TrackResult:
+    """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
+    rto: ConnectionTracker's."""
     from flowcheck.sources import iter_batches
 
-    tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap)
+    tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap, rto=rto)
     reader = iter_batches(list(inputs), progress=progress)
     with _young_collections_only() as collect:
         for number, batch in enumerate(reader, 1):

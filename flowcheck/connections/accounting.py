@@ -49,12 +49,13 @@ def resends_acked(side: Endpoint, peer: Endpoint, rst_frames: list[int]) -> int:
     return side.resends if lost else 0
 
 
-def account_missed(c: ConnState) -> None:
+def account_missed(c: ConnState, rto: float = 3.0) -> None:
     """At the end: missed_bytes and gaps from the holes never filled, plus the bytes the
     receiver ACKed beyond the last byte seen (Zeek counts those in missed_bytes too);
     apart from them, the bytes ACKed of a side never seen (orig/resp_acked_unseen), the
     bytes seen never ACKed (orig/resp_unacked), the largest segments (orig/resp_seg_max),
-    and each side's evidence (side_evidence)."""
+    and each side's evidence (side_evidence; rto: seconds, the retransmission timeout
+    that decides its untold holes, Config.retransmission_timeout)."""
     record = c.record
     record.orig_acked_unseen = acked_unseen(c.orig)
     record.resp_acked_unseen = acked_unseen(c.resp)
@@ -63,11 +64,13 @@ def account_missed(c: ConnState) -> None:
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
-    record.lost_gaps = 0
+    record.lost_gaps = record.untold_gaps = 0
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes()
+        untold = untold_holes(side, record.last_ts, rto)
         record.lost_gaps += len(lost)
-        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost))
+        record.untold_gaps += len(untold)
+        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold))
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side)
@@ -77,14 +80,29 @@ def account_missed(c: ConnState) -> None:
             _note(record.gap_frames, side.acked_frame)
 
 
+def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
+    """The holes whose loss the capture cannot place (SideEvidence.untold): the peer
+    neither ACKed past one (its highest ACK at or below the hole's start, or none
+    captured) nor ACKed at all after it (else a lost hole: Endpoint.lost_holes), and the
+    connection's last packet (end_ts, seconds) came less than rto seconds after the packet
+    after the hole: the connection (or the capture) ended before the sender's
+    retransmission timeout (RFC 6298), so neither a resend nor an ACK could show whether
+    the receiver got those bytes."""
+    acked = side.acked
+    return [h for h in side.holes if end_ts - h[3] < rto and (
+        acked is None or (h[0] >= acked and side.ack_last_frame <= h[2]))]
+
+
 def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
-                  lost: list[tuple]) -> SideEvidence:
+                  lost: list[list], untold: list[list] | None = None) -> SideEvidence:
     """side's evidence at the end (SideEvidence; all defaults when it has none): its
     trailing resends (resends_acked given the connection's RST frames), its lost holes
-    (`lost`: Endpoint.lost_holes), sent_unseen, its zero windows."""
+    (`lost`: Endpoint.lost_holes) and untold ones (`untold`: untold_holes), sent_unseen,
+    its zero windows."""
     resent = side.resends > 0
     unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
+    untold = untold or []
     return SideEvidence(
         resends=side.resends, resends_acked=resends_acked(side, peer, rst_frames),
         resent_ts=side.resent_ts if resent else None,
@@ -96,6 +114,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         lost_ts=first[3] if first else None, lost_next=first[4] if first else 0,
         lost_ack_frame=side.ack_last_frame if first else 0,
         lost_ack_ts=side.ack_last_ts if first else None,
+        untold=sum(h[1] - h[0] for h in untold), untold_frame=untold[0][2] if untold else 0,
         sent_unseen=unseen, sent_unseen_frame=unseen_frame,
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]))
 

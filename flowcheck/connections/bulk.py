@@ -87,6 +87,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     frames = d.tcp_frame[rows]
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
+    copied = (None if sent.all()  # the copies' payload (Connection.orig_copy_bytes)
+              else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
     data = (plen > 0) & sent
     zero = (d.tcp_window[rows] == 0) & sent
     letters = {"D": _first(data, frames, starts),
@@ -120,6 +122,11 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         else:
             record.orig_pkts += counts[s]
             record.orig_bytes += payloads[s]
+        if copied is not None:
+            if k & 1:
+                record.resp_copy_bytes += copied[s]
+            else:
+                record.orig_copy_bytes += copied[s]
         record.retransmits += retransmit_counts[s]
         for name, values in letter_frames.items():
             frame = values[s]

@@ -286,8 +286,9 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     """What one TCP packet does to its connection (the reference semantics).
 
     copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
-    a packet (tshark counts it) that changes nothing else: no retransmission, SYN
-    retry, evidence frame or history letter, no sequence or ACK tracking.
+    a packet (tshark counts it, its payload in orig/resp_copy_bytes too) that changes
+    nothing else: no retransmission, SYN retry, evidence frame or history letter, no
+    sequence or ACK tracking.
     """
     record = c.record
     if is_orig:
@@ -299,6 +300,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     record.last_frame = frame
     record.last_ts = ts
     if copy:
+        if is_orig:
+            record.orig_copy_bytes += plen
+        else:
+            record.resp_copy_bytes += plen
         return
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
     letters: list[str] = []

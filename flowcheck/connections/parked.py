@@ -222,6 +222,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
+        copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
         syn_frames=frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
         synack_frames=frame_lists(frames, synack),
         rst_frames=frame_lists(frames, rst & sent),
@@ -229,6 +230,25 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         histories=histories(short.new_letters[:, flows]))
+
+
+def _copy_bytes(plen: np.ndarray, copied: np.ndarray, is_orig: np.ndarray,
+                is_resp: np.ndarray) -> tuple[list[int], list[int]] | None:
+    """Per flow, the payload bytes of its capture copies each way (orig, resp:
+    Connection.orig_copy_bytes); None when the batch's flows hold no copy."""
+    if not copied.any():
+        return None
+    data = np.where(copied, plen, 0)
+    return (data * is_orig).sum(axis=0).tolist(), (data * is_resp).sum(axis=0).tolist()
+
+
+def _add_copy_bytes(records: list[Connection],
+                    copy_bytes: tuple[list[int], list[int]] | None) -> None:
+    if copy_bytes is None:
+        return
+    for r, orig, resp in zip(records, *copy_bytes, strict=True):
+        r.orig_copy_bytes += orig
+        r.resp_copy_bytes += resp
 
 
 def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
@@ -260,6 +280,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev))
     seg_max(short, new, records)
+    _add_copy_bytes(records, col.copy_bytes)
     return records
 
 
@@ -308,6 +329,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         if r.rst_ts is None:
             r.rst_ts = rst_ts
     seg_max(short, going_on, records)
+    _add_copy_bytes(records, col.copy_bytes)
     return records
 
 
@@ -319,6 +341,7 @@ class _Columns:
     resp_pkts: np.ndarray
     orig_bytes: np.ndarray
     resp_bytes: np.ndarray
+    copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
     syn_frames: list[list[int]]
     synack_frames: list[list[int]]
     rst_frames: list[list[int]]

@@ -93,12 +93,16 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     ndmp_port: connections to or from it are tapped (NDMP control connections); sink:
     receives every packet of a tapped connection (None: nothing is tapped); tap: asked
     with a connection's first payload whether to tap it too (only with a sink);
-    fast=False: every packet through the per-packet path (the reference).
+    fast=False: every packet through the per-packet path (the reference); rto: seconds,
+    the retransmission timeout that decides which sequence gaps the capture cannot place
+    (accounting.untold_holes; Config.retransmission_timeout).
     """
 
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
-                 tap: Callable[[bytes], bool] | None = None, fast: bool = True) -> None:
+                 tap: Callable[[bytes], bool] | None = None, fast: bool = True,
+                 rto: float = 3.0) -> None:
         self.ndmp_port = ndmp_port
+        self.rto = rto
         self.sink = sink
         self.tap = tap if sink is not None else None
         self.fast = fast
@@ -378,7 +382,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
                                            record.orig_bytes, record.resp_bytes)
-            account_missed(c)
+            account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
         self._finished = sorted(self._records + self.quoted.untracked(self._records),

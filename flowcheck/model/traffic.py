@@ -103,6 +103,15 @@ class SideEvidence:
     lost_next: int = 0
     lost_ack_frame: int = 0
     lost_ack_ts: float | None = None
+    # Bytes in sequence gaps whose loss the capture cannot place
+    # (accounting.untold_holes): the peer's ACKs neither covered them nor came after them,
+    # and the connection's last packet came less than a retransmission timeout after the
+    # packet after the gap (a reset, a close, the capture's end): the sender had no time
+    # to resend them nor the receiver to acknowledge them, so the network may have lost
+    # them as well as the sniffer. Counted in Connection.missed_bytes, never claimed by
+    # capture_loss as the sniffer's. untold_frame: the packet after the first such gap.
+    untold: int = 0
+    untold_frame: int = 0
     # Bytes the side's pure ACKs show it had sent beyond the last byte of it captured
     # (their sequence number above it: tshark's "previous segment not captured" on an
     # ACK), and that ACK's frame; 0 when none. Not in missed_bytes.
@@ -209,8 +218,15 @@ class Connection:
     # connections would carry 40 fields each). Read it with `evidence(side)`.
     orig_evidence: SideEvidence | None = None
     resp_evidence: SideEvidence | None = None
-    # How many gaps of both sides are lost gaps (SideEvidence.lost). Not in the JSON.
+    # How many gaps of both sides are lost gaps (SideEvidence.lost), and untold ones
+    # (SideEvidence.untold). Not in the JSON.
     lost_gaps: int = 0
+    untold_gaps: int = 0
+    # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
+    # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
+    # minus these, each byte the capture holds is counted once. Not in the JSON.
+    orig_copy_bytes: int = 0
+    resp_copy_bytes: int = 0
     # A side's largest data segment seen (payload bytes): resends as large as it are
     # full-size ones (a path MTU black hole drops those, RFC 2923). Not in the JSON.
     orig_seg_max: int = 0
@@ -242,9 +258,16 @@ class Connection:
     @property
     def sniffer_missed(self) -> int:
         """Bytes of missed_bytes the sniffer lost: all but the ones the receivers never
-        got either (SideEvidence.lost)."""
-        return (self.missed_bytes - self.evidence("orig").lost
-                - self.evidence("resp").lost)
+        got either (SideEvidence.lost) and the ones the capture cannot place
+        (SideEvidence.untold)."""
+        orig, resp = self.evidence("orig"), self.evidence("resp")
+        return self.missed_bytes - orig.lost - resp.lost - orig.untold - resp.untold
+
+    @property
+    def untold_missed(self) -> int:
+        """Bytes of missed_bytes neither the sniffer's nor the network's for certain
+        (SideEvidence.untold of both sides)."""
+        return self.evidence("orig").untold + self.evidence("resp").untold
 
     @property
     def syn_seen(self) -> bool:

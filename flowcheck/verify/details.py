@@ -117,12 +117,17 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
 
 def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
                 key: str) -> str:
-    """Bytes the job moved in its direction, and the other way, over how many connections."""
+    """Bytes the job moved in its direction, and the other way, over how many connections
+    (sent: sent_each_way's, capture copies left out; the message says so when the
+    connections held any)."""
     direction = "media server -> agent" if key == "to_agent" else "agent -> media server"
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
+    copies = sum(c.orig_copy_bytes + c.resp_copy_bytes for c in conns)
     return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}; "
-            f"{sent[other]} B the other way")
+            f"{sent[other]} B the other way"
+            + (f"; each byte counted once ({copies} B of capture copies left out: "
+               "capture_duplicates)" if copies else ""))
 
 
 def job_direction(session: Session) -> str:
@@ -133,14 +138,17 @@ def job_direction(session: Session) -> str:
 
 def sent_each_way(session: Session, conns: list[Connection], *,
                   acked_unseen: bool = False) -> dict[str, int]:
-    """Payload bytes each way over the connections: to_media, to_agent. With acked_unseen,
-    the bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
+    """Payload bytes each way over the connections: to_media, to_agent, each byte the
+    capture holds counted once (capture copies left out: Connection.orig_copy_bytes;
+    the connections' own counts are tshark's, copies included). With acked_unseen, the
+    bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
     instead (a capture of one direction: Connection.orig_acked_unseen)."""
     sent = {"to_media": 0, "to_agent": 0}
     for conn in conns:
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
         orig, resp = ((conn.orig_acked_unseen, conn.resp_acked_unseen) if acked_unseen
-                      else (conn.orig_bytes, conn.resp_bytes))
+                      else (conn.orig_bytes - conn.orig_copy_bytes,
+                            conn.resp_bytes - conn.resp_copy_bytes))
         sent["to_media"] += orig if agent_is_orig else resp
         sent["to_agent"] += resp if agent_is_orig else orig
     return sent
@@ -190,7 +198,8 @@ def failure_words(conn: Connection) -> str:
         host = conn.orig_h if closer == "originator" else conn.resp_h
         other = "resp" if host == conn.orig_h else "orig"
         unseen = (conn.evidence(other).sent_unseen
-                  if closer != "both" and not conn.sniffer_missed else 0)
+                  if closer != "both" and not conn.sniffer_missed
+                  and not conn.untold_missed else 0)
         lost = (f" arrived ({unseen} B sent never did, frame "
                 f"{conn.evidence(other).sent_unseen_frame})" if unseen else "")
         return (f"opened, then {'reset' if how == 'RST' else 'closed'} by {by} ({how}, "

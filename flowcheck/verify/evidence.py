@@ -365,6 +365,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     "direction only)")
         if conn.sniffer_missed > 0:
             return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
+        if conn.untold_missed > 0:
+            return (f"the capture lacks {conn.untold_missed} bytes of {conn.uid} (the network "
+                    "or the sniffer lost them)")
         evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
         unseen = evidence.sent_unseen
         if unseen > 0 and (receiver, sender) in ctx.missing:

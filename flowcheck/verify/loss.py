@@ -6,7 +6,10 @@ by flowcheck.connections), as a share of the payload, with the connections that 
 most; but for gaps the receiver's own ACKs, captured after them, never covered
 (SideEvidence.lost): the receiver never got those bytes either, so the
 network lost them before the capture point (Zeek counts only an "ACKed segment that
-wasn't captured"); a stalled transfer's findings (data_stalled) tell of them. Live
+wasn't captured"); a stalled transfer's findings (data_stalled) tell of them; and but for
+gaps the capture cannot place (SideEvidence.untold: the connection ended less than a
+retransmission timeout after them, with no ACK after them: nobody could resend or
+acknowledge them). Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
 A packet missing from the capture is not a packet the network dropped: the receiver ACKed
 it, so the finding is about the capture, never about the firewall.
@@ -47,8 +50,9 @@ def check_capture_loss(connections: list[Connection],
         return []
     lossy = sorted((c for c in connections if c.sniffer_missed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
-    gaps = sum(c.gaps - c.lost_gaps for c in lossy)
+    gaps = sum(c.gaps - c.lost_gaps - c.untold_gaps for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)
+    untold = sum(c.untold_missed for c in connections)
     parts: list[str] = []
     if missed:
         parts.append(
@@ -57,13 +61,19 @@ def check_capture_loss(connections: list[Connection],
             f"{_plural(len(lossy), 'connection')} "
             f"({_percent(share)} of the {missed + seen:,} bytes sent): sequence ranges "
             "never seen although later data was, or acknowledged beyond the last byte "
-            "captured. The endpoints did not resend them, so the sniffer lost them, not "
+            "captured. The receivers acknowledged them, or the endpoints went on for a "
+            "retransmission timeout without resending them, so the sniffer lost them, not "
             "the network. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
         if lost:
             parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "
                          "lost those before the capture point, not the sniffer")
+        if untold:
+            parts.append(f"Not counted either: {untold:,} bytes in gaps the connections ended "
+                         "less than a retransmission timeout after, with no acknowledgement "
+                         "after them: neither end could resend or acknowledge them, so the "
+                         "capture cannot tell whether the network or the sniffer lost them")
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
                      f"by the kernel ({_percent(drop_share)} of the packets)")
@@ -76,15 +86,16 @@ def check_capture_loss(connections: list[Connection],
 
 
 def _gap_frames(c: Connection) -> list[int]:
-    """c's gap frames but its lost gaps' first ones (not the sniffer's loss)."""
-    lost = {c.evidence("orig").lost_frame, c.evidence("resp").lost_frame} - {0}
+    """c's gap frames but its lost and untold gaps' first ones (not the sniffer's loss)."""
+    orig, resp = c.evidence("orig"), c.evidence("resp")
+    lost = {orig.lost_frame, resp.lost_frame, orig.untold_frame, resp.untold_frame} - {0}
     return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
 
 
 def _describe(c: Connection) -> str:
     role = "" if c.role == "other" else f"{c.role} connection "
     frames = ", ".join(str(f) for f in _gap_frames(c))
-    gaps = c.gaps - c.lost_gaps
+    gaps = c.gaps - c.lost_gaps - c.untold_gaps
     return (f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}: "
             f"{c.sniffer_missed:,} bytes in {gaps} {_plural(gaps, 'gap')}"
             + (f" (frames {frames})" if frames else ""))
