@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import closed_before_data, closing
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import (
     failure_words,
@@ -38,6 +38,10 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.pmtu import fix as pmtu_fix
+from flowcheck.verify.replies import FATAL_REPLIES
+
+# Requests that would use the data connection: an error reply to one leaves it unused.
+USES_DATA = FATAL_REPLIES - {"CONNECT_CLIENT_AUTH"}
 
 
 def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
@@ -64,11 +68,15 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
     """Step 5 failed on evidence when a resource's connection was reset so: (uids, the
     RST frames, detail), the bytes the open connections moved named too; None when none
     was."""
-    gave_up = [attempts[0] for attempts in abandoned(ctx, session)]
-    if not gave_up:
+    groups = abandoned(ctx, session)
+    if not groups:
         return None
+    gave_up = [attempts[0] for attempts in groups]
     first = gave_up[0]
     detail = f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}"
+    refusal = refused_use(ctx, session, groups[0])
+    if refusal is not None:
+        detail += f", after {refusal_words(refusal)}"
     # One opened and reset before any data is open too: not one of the others.
     others = [c for c in open_conns if c not in gave_up]
     if others:
@@ -83,12 +91,38 @@ def check_aborted(ctx: Context, session: Session) -> None:
     """One data_aborted error per endpoint whose connection was reset so (one a NAT
     rewrote too: announced_address_mismatch points to it)."""
     for attempts in abandoned(ctx, session):
+        if refused_use(ctx, session, attempts) is not None:
+            continue  # the refusal is the root cause: ndmp_error_reply says it
         first = attempts[0]
         frames = [f for c in attempts
                   for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
         message, fix = _words(ctx, session, first, len(attempts))
         ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
                 ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
+
+
+def refused_use(ctx: Context, session: Session, attempts: list[Connection]
+                ) -> NdmpMessage | None:
+    """The first error reply on the session's control connection to a request that would
+    have used the data connection (USES_DATA: DATA_START_BACKUP / _RECOVER, MOVER_ and
+    DATA_LISTEN / _CONNECT; replies.FATAL_REPLIES) that came while these attempts to one
+    endpoint were open (from the first one's SYN to the last one's last packet), when
+    each opened and was closed before any data (closed_before_data); None otherwise.
+    A connection reset in its handshake (Zeek's ShR) is left out: its own failure is the
+    root cause and a CONNECT's error reply its consequence (replies._error_reply)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or not all(closed_before_data(c) for c in attempts):
+        return None
+    start, end = attempts[0].ts, max(c.last_ts for c in attempts)
+    return next((m for m in stream.messages
+                 if m.type == "reply" and m.error and start <= m.ts <= end
+                 and message_op(m) in USES_DATA), None)
+
+
+def refusal_words(reply: NdmpMessage) -> str:
+    """ "DATA_START_BACKUP was answered ILLEGAL_ARGS_ERR (frame 20)"."""
+    error = reply.error_name.removeprefix("NDMP_") if reply.error_name else str(reply.error)
+    return f"{message_op(reply)} was answered {error} (frame {reply.frame})"
 
 
 def late_answer(ctx: Context, conn: Connection) -> bool:

@@ -19,7 +19,14 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
-from flowcheck.verify.stalled import STATE_LOST, Stall, stall_of, stall_words
+from flowcheck.verify.stalled import (
+    STATE_LOST,
+    Stall,
+    silent_peer_fix,
+    silent_peer_words,
+    stall_of,
+    stall_words,
+)
 
 
 def check_running(ctx: Context) -> None:
@@ -119,15 +126,24 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     if went_on is not None and went_on < ctx.config.retransmission_timeout:
         went_on = None
     idle = silence.seconds >= IDLE_SECONDS
+    fix = f"{idle_timeout_fix(control)}; a capture on both hosts at once shows where " \
+          "the packets are lost."
+    peer = ""
+    if not stall.acks_lost:  # the receiver answered nothing: it may be gone
+        sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
+                            else (control.resp_h, control.orig_h))
+        peer = silent_peer_words(roles[1], receiver, sender)
+        # After an idle silence the timeout reading comes first, else the host.
+        fix = (f"{fix} {silent_peer_fix(roles[1], receiver, sender)}" if idle else
+               f"{silent_peer_fix(roles[1], receiver, sender)} Else {fix[0].lower()}{fix[1:]}")
     ctx.add("control_stalled",
             stall_words("control", control, roles, stall, what, went_on) + reset
             + f" The job cannot go on without its control connection. {STATE_LOST}"
             + (", here after its idle timeout: before them the control connection had sat "
                f"idle {silence_words(silence)}, as it does while the data flows." if idle else
                ": after an idle timeout, a failover or a reload of its state table; or "
-               "the route between them changed, or an IPS dropped the flow."),
-            f"{idle_timeout_fix(control)}; a capture on both hosts at once shows where "
-            "the packets are lost.",
+               "the route between them changed, or an IPS dropped the flow.") + peer,
+            fix,
             session=session, conn=control,
             frames=[fin.frame if fin is not None else last.frame if last is not None
                     else control.last_frame],

@@ -26,6 +26,26 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
               "drops its later packets this way, without a reset")
 
 
+def silent_peer_words(receiver: str, host: str, sender: str) -> str:
+    """The readings of resends its receiver never answered besides a device between the
+    hosts (STATE_LOST): the receiver host gone or unreachable, and, on a capture taken on
+    that host itself, the host (the packet tap sees arriving packets before the host's
+    firewall and stack: control_unanswered reads SYNs so). receiver: its role ("the
+    agent"); host, sender: the addresses."""
+    return (f" Or {receiver} {host} itself went down or became unreachable (powered off, "
+            "its link down, hung, its route lost): seen from elsewhere that looks the same. "
+            f"If this capture was taken on {host} itself, the resends reached it and it "
+            f"never answered: the cause is on {host} (its TCP stack, its route back to "
+            f"{sender}, its host firewall, or the host hung), not a device between them.")
+
+
+def silent_peer_fix(receiver: str, host: str, sender: str) -> str:
+    """The fix for silent_peer_words: the host first (the first thing an admin checks)."""
+    return (f"Check that {receiver} {host} is up and reachable from {sender} (its console, "
+            f"its link, its routes back to {sender}); on a capture taken on {host}, look "
+            "there: its routing table, host firewall and system log.")
+
+
 @dataclass(slots=True, frozen=True)
 class Stall:
     """side: the sender ("orig", "resp"); resends: its trailing resends; unacked: its

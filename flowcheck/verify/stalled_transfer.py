@@ -43,6 +43,8 @@ from flowcheck.verify.stalled import (
     Stall,
     closed_unanswered_after,
     data_stall,
+    silent_peer_fix,
+    silent_peer_words,
     stall_words,
 )
 
@@ -163,6 +165,10 @@ def check_stalled_transfers(ctx: Context) -> None:
                       f"IPSs between {conn.orig_h} and {conn.resp_h} at that time (a session "
                       "dropped, a failover, a blocked flow) and any routing change; a capture "
                       "on both hosts at once shows where the packets are lost.")
+            if not stall.acks_lost:  # the receiver answered nothing: it may be gone
+                reading += silent_peer_words(roles[1], receiver, sender)
+                remedy = (f"{silent_peer_fix(roles[1], receiver, sender)} Else "
+                          f"{remedy[0].lower()}{remedy[1:]}")
             size, passed = full_size_resends(conn, stall), stalled.passed
             if passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
