@@ -74,10 +74,12 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
     """fail on any error; else inconclusive when a step the profile requires is unknown
     (the capture cannot show whether it worked), or when no_control_session is only a
-    warning (a capture without TCP: nothing judged); else pass (contract: verdict)."""
+    warning (a capture without TCP: nothing judged); else pass (contract: verdict). A
+    side-traffic session's steps (Session.side: not the configured job) do not count."""
     if any(f.severity == Severity.ERROR for f in findings):
         return "fail"
-    if any(step.status == "unknown" for session in sessions for step in session.steps):
+    if any(step.status == "unknown" for session in sessions if not session.side
+           for step in session.steps):
         return "inconclusive"
     if any(f.code == "no_control_session" for f in findings):
         return "inconclusive"  # a capture without TCP: nothing of the job was judged

@@ -18,7 +18,7 @@ from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
-from flowcheck.model import Connection, Finding
+from flowcheck.model import Connection, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from tests.test_verify_scenarios import A, M, be_backup, codes, conn, ndmp_backup, run, statuses
 
@@ -248,18 +248,42 @@ def _later(ts: float) -> Connection:
     return conn("Clater", "10.77.0.9", 40000, "10.77.0.8", 22, ts - 0.5, end=ts)
 
 
-def test_control_connection_reset_so_is_judged_as_before() -> None:
-    """data_aborted is the data connection's: a control connection reset by the media
-    server after the SYN-ACK stays handshake_incomplete, or unknown without time after."""
+def test_control_connection_reset_at_once_and_never_resent_is_a_port_check() -> None:
+    """One SYN, a prompt SYN-ACK, the originator's RST 0.1 ms later, the SYN never resent
+    in 10 s: a half-open port check (a SYN scan; trial 11), not a job: step 1 ok, no
+    error (it was handshake_incomplete "a rule on 10.77.0.1 rejects it")."""
     control = conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")
     sessions, findings = run([control, _later(10.0)], [])
+    assert not [f for f in findings if f.severity == Severity.ERROR]
+    assert statuses(sessions[0])[0] == "ok"
+    assert "half-open port check" in sessions[0].steps[0].detail
+    assert sessions[0].steps[0].frames == sorted(
+        [*control.syn_frames, *control.synack_frames, *control.rst_frames])
+
+
+def test_control_connection_reset_so_and_resent_is_judged_as_before() -> None:
+    """data_aborted is the data connection's: a control connection reset by the media
+    server after a prompt SYN-ACK whose SYN came again from the same port (a connect
+    whose SYN-ACKs a stateless rule on its host rejects) stays handshake_incomplete, read
+    as data_aborted reads it; so does one whose SYN-ACK came late (the connect had timed
+    out), or unknown without time after."""
+    control = conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")
+    again = conn("Cctl2", M, 5001, A, 10000, 1.0, how="aborted")
+    sessions, findings = run([control, again, _later(10.0)], [])
     assert "handshake_incomplete" in codes(findings) and "data_aborted" not in codes(findings)
     assert statuses(sessions[0])[0] == "failed"
     # Its words read the reset as data_aborted's do, not "the return traffic is blocked".
-    [finding] = [f for f in findings if f.code == "handshake_incomplete"]
+    finding = next(f for f in findings if f.code == "handshake_incomplete")
     assert f"RST from {M}" in finding.message and "came at once" in finding.message
     assert finding.frames == [*control.syn_frames, *control.synack_frames, *control.rst_frames]
     assert f"firewall on {M}" in finding.fix
+    late = conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")
+    late.synack_ts, late.rst_ts = 3.5, 3.5001  # the retransmission timeout is 3 s
+    late.last_ts = late.rst_ts
+    sessions, findings = run([late, _later(10.0)], [])
+    [finding] = [f for f in findings if f.code == "handshake_incomplete"]
+    assert "its connect timed out" in finding.message
+    assert statuses(sessions[0])[0] == "failed"
     control = conn("Cctl", M, 5001, A, 10000, 0.0, how="aborted")
     sessions, findings = run([control], [])
     assert codes(findings) == ["capture_ended_early"]

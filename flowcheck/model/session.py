@@ -90,6 +90,11 @@ class Session:
     # goes (no DATA_START_*, no mover mode, no data bytes either way). Not in the JSON
     # (kind keeps its documented rule); the text says "backup or restore" (kind_words).
     kind_guessed: bool = False
+    # Side traffic (flowcheck.verify.hosts.mark_side_traffic): a session outside the
+    # configured hosts or roles while another runs between them: not judged as a job
+    # (its errors told in host_not_configured, its steps left out of the verdict). Not
+    # in the JSON.
+    side: bool = False
 
     def kind_words(self, *, short: bool = False) -> str:
         """The kind as the text reports it: "backup", "restore", "browse", or, when only

@@ -102,7 +102,9 @@ def _render_session(session: Session, by_uid: dict[str, Connection], base: float
     console.print()
     console.print(f"[bold]Session {session.id}[/]: {session.kind_words()}, {version}, media server "
                   f"{session.media_server} -> agent {session.remote_agent} "
-                  f"(control {session.control_uid})", highlight=False)
+                  f"(control {session.control_uid})"
+                  + ("; side traffic, not judged (host_not_configured)" if session.side else ""),
+                  highlight=False)
     console.print(_step_table(session, by_uid, base, console.width))
 
 

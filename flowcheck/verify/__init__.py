@@ -15,7 +15,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import check_cut_transfers
 from flowcheck.verify.evidence import check_evidence
 from flowcheck.verify.filtered import report_left_out
-from flowcheck.verify.hosts import check_hosts
+from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
@@ -33,6 +33,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               ended_at: float | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live)."""
     ctx = Context(connections, streams, sessions, config, profile)
+    mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     check_evidence(ctx, ended_at)
     check_links(ctx)
     check_cut_transfers(ctx)

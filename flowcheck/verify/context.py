@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from flowcheck.config import Config, PortRange, format_ranges
@@ -57,6 +57,13 @@ class Context:
     # announcing sessions in session order, for verify.shared.listened_at (built on
     # first use, after the sessions set used_by).
     listeners: dict[tuple[str, str, int], list[Session]] | None = None
+    # Side-traffic sessions (flowcheck.verify.hosts.mark_side_traffic) by id, and the
+    # errors found on them, withheld from the findings (host_not_configured tells them).
+    side: set[str] = field(default_factory=set)
+    withheld: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))
+    # Connections per four-tuple (orig_h, orig_p, resp_h, resp_p), for
+    # verify.opening.half_open_check (built on first use).
+    four_tuples: Counter[tuple[str, int, str, int]] | None = None
     # Per session id, its data connections reset mid-transfer (verify.cut_transfer):
     # (connection, the abnormal halt after it or None, whether the capture shows the
     # halt could have come), found once for the check and the steps.
@@ -108,7 +115,11 @@ class Context:
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []))
-        self.findings.append(finding)
+        side = session.id if session else (conn.session if conn else None)
+        if finding.severity == Severity.ERROR and side in self.side:
+            self.withheld[side].append(finding)  # side traffic: not the job's error
+        else:
+            self.findings.append(finding)
         if session is not None and cause is not None:
             self.causes[session.id].add(cause)
         return finding

@@ -11,31 +11,100 @@ from flowcheck.verify.ranges import translated_ports
 _NAMED = 3
 
 
+def _outside(ctx: Context, session: Session) -> list[tuple[str, str, str, tuple[str, ...],
+                                                             str, str]]:
+    """The session's roles whose host the configuration does not name: (role words,
+    "media"/"agent", host, the configured hosts, configuration key, option)."""
+    return [(role, which, host, configured, key, flag) for role, which, host, configured, key,
+            flag in (("media server", "media", session.media_server,
+                      tuple(ctx.config.media_servers), "media_servers", "--media-server"),
+                     ("remote agent", "agent", session.remote_agent,
+                      tuple(ctx.config.remote_agents), "remote_agents", "--remote-agent"))
+            if configured and host not in configured]
+
+
+def mark_side_traffic(ctx: Context) -> None:
+    """Side traffic: when at least one session runs between configured hosts in their
+    configured roles and spoke NDMP both ways (_spoke_ndmp: the job the configuration
+    names), a session whose media server or agent the configuration does not name
+    (host_not_configured: roles reversed, a host outside the lists) is not that job: a
+    port check or scan of the NDMP port, another service on it, a job of other hosts.
+    Its errors are withheld (Context.withheld) and told in its host_not_configured
+    warning, its steps left out of the verdict (Session.side). With no such session
+    every session is judged: a capture seen only through a NAT, or a configuration with
+    the two lists swapped (where a probe in the reverse direction is the only session in
+    the configured roles: it spoke no NDMP), keeps its errors."""
+    if not any(not _outside(ctx, s) and _spoke_ndmp(ctx, s) for s in ctx.sessions):
+        return
+    for session in ctx.sessions:
+        if _outside(ctx, session):
+            session.side = True
+            ctx.side.add(session.id)
+
+
+def _spoke_ndmp(ctx: Context, session: Session) -> bool:
+    """Does the session's control stream hold NDMP messages from both sides (a job or a
+    browse; a port check or a probe of a closed port holds none, a connect-check at most
+    the agent's NOTIFY_CONNECTION_STATUS)?"""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    directions = {m.direction for m in stream.messages} if stream else set()
+    return {"orig", "resp"} <= directions
+
+
 def check_hosts(ctx: Context) -> None:
     """A session between hosts the configuration does not name is worth a warning: the
     capture may be of other hosts, the addresses translated (NAT), or the list short.
     Ports outside the range on that host's side are the NAT's if it translated: named
-    here (with their connections' opening frames), not as port_outside_* errors."""
+    here (with their connections' opening frames), not as port_outside_* errors. A
+    side-traffic session's (mark_side_traffic) first warning says it was not judged and
+    what failed on it."""
     for session in ctx.sessions:
-        for role, which, host, configured, key, flag in (
-                ("media server", "media", session.media_server, ctx.config.media_servers,
-                 "media_servers", "--media-server"),
-                ("remote agent", "agent", session.remote_agent, ctx.config.remote_agents,
-                 "remote_agents", "--remote-agent")):
-            if configured and host not in configured:
-                ports = translated_ports(ctx, session, which)
-                words, fix = _translated_words(ctx, session, which, host, ports)
-                control = ctx.by_uid.get(session.control_uid)
-                ctx.add("host_not_configured",
-                        f"Session {session.id}'s {role} {host} is not among the configured "
-                        f"{key.replace('_', ' ')} ({', '.join(configured)}): the capture may "
-                        "show other hosts than the ones meant, or the addresses were "
-                        f"translated (NAT) on the way.{words}",
-                        f"Capture on the {role} meant, or add {host} with {flag} "
-                        f"({key} in the configuration file).{fix}",
-                        session=session, conn=control,
-                        frames=(opening_frames(control) if control else [])
-                        + [f for conn, _ in ports for f in opening_frames(conn)])
+        for number, (role, which, host, configured, key, flag) in enumerate(
+                _outside(ctx, session)):
+            # A side session's ports are not checked: no NAT reading of them either.
+            ports = [] if session.side else translated_ports(ctx, session, which)
+            words, fix = _translated_words(ctx, session, which, host, ports)
+            if session.side and number == 0:
+                words += _side_words(ctx, session)
+            control = ctx.by_uid.get(session.control_uid)
+            ctx.add("host_not_configured",
+                    f"Session {session.id}'s {role} {host} is not among the configured "
+                    f"{key.replace('_', ' ')} ({', '.join(configured)}): the capture may "
+                    "show other hosts than the ones meant, or the addresses were "
+                    f"translated (NAT) on the way.{words}",
+                    f"Capture on the {role} meant, or add {host} with {flag} "
+                    f"({key} in the configuration file).{fix}",
+                    session=session, conn=control,
+                    frames=(opening_frames(control) if control else [])
+                    + [f for conn, _ in ports for f in opening_frames(conn)])
+
+
+def _side_words(ctx: Context, session: Session) -> str:
+    """Why a side-traffic session was not judged, and what failed on it (its first step
+    not ok, the error codes withheld)."""
+    judged = [s.id for s in ctx.sessions if not s.side]
+    config = ctx.config
+    reversed_roles = (session.media_server in config.remote_agents
+                      and session.remote_agent in config.media_servers)
+    words = (" Its hosts are the configured ones with the roles reversed: the agent "
+             f"{session.media_server} connected to the NDMP port of the media server "
+             f"{session.remote_agent}." if reversed_roles else "")
+    words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "
+              "in their roles, so this one is side traffic (a port check or scan of the NDMP "
+              "port, another service on it, or a job of other hosts)")
+    failed = next((s for s in session.steps if s.status in ("failed", "missing", "violated")),
+                  None)
+    withheld = sorted({f.code for f in ctx.withheld.get(session.id, [])})
+    if failed is not None:
+        words += f"; its step {failed.step} ({failed.name}) {failed.status}: {failed.detail}"
+    if withheld:
+        words += f" (not reported as {', '.join(withheld)}: not the job's error)"
+    return words + "."
+
+
+def _sessions(ids: list[str]) -> str:
+    return f"session {ids[0]} runs" if len(ids) == 1 else \
+        f"sessions {', '.join(ids[:-1])} and {ids[-1]} run"
 
 
 def _translated_words(ctx: Context, session: Session, which: str, host: str,

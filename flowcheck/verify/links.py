@@ -31,6 +31,7 @@ from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
+    half_open_check,
     handshake_incomplete,
     lost_where,
     retried,
@@ -118,7 +119,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
-    elif outcome == "handshake_incomplete":
+    elif outcome == "handshake_incomplete" and not half_open_check(ctx, conn):
+        # A half-open port check is no job: step 1 says what it was, nothing failed.
         handshake_incomplete(ctx, session, conn, "control connection", "control")
     media_port = conn.orig_p
     # A source NAT's port when the media server is seen under a translated address:

@@ -5,11 +5,14 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.evidence import after
+from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import after, time_enough
 
 
 def capitalised(text: str) -> str:
@@ -67,6 +70,48 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
     ctx.add("handshake_incomplete", f"{head}: {reset_timeline(conn)}. {reading}", fix,
             session=session, conn=conn, cause=cause,
             frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]])
+
+
+def half_open_check(ctx: Context, conn: Connection) -> bool:
+    """Is the control connection a half-open port check (a SYN scan, nmap -sS)? One SYN,
+    one SYN-ACK that came promptly (not late_answer), then a RST from the originator
+    within the retransmission timeout instead of the ACK, no data (originator_aborted),
+    and no other SYN from that source port to that endpoint (no other connection of the
+    four-tuple) although the capture went on past the retransmission timeout. A
+    connect() whose SYN-ACK a rule on its own host rejects resends its SYN from the same
+    port (RFC 6298 5.7, RFC 9293 3.8.1: the SYN-ACK never reached its socket), and a
+    connect that timed out meets its SYN-ACK late; the originator's TCP answers a
+    prompt SYN-ACK with a RST when no socket waits for it (RFC 9293 3.10.7.1): the SYN
+    came from a scanner's raw socket, not from a connect. The SYN-ACK arrived (it was
+    answered): the return path works."""
+    if not (conn.role == "control" and originator_aborted(conn) and conn.syn_retries == 0
+            and len(conn.synack_frames) == 1 and not late_answer(ctx, conn)):
+        return False
+    if conn.synack_ts is None or conn.rst_ts is None or \
+            conn.rst_ts - conn.synack_ts >= ctx.config.retransmission_timeout:
+        return False
+    if not time_enough(ctx, conn.last_ts):
+        return False  # a resent SYN could still come
+    # Another connection of the same four-tuple: the connect's resent SYN, after the
+    # rule's RST or before it (its last attempt).
+    if ctx.four_tuples is None:
+        ctx.four_tuples = Counter(_four_tuple(c) for c in ctx.connections)
+    return ctx.four_tuples[_four_tuple(conn)] == 1
+
+
+def _four_tuple(conn: Connection) -> tuple[str, int, str, int]:
+    return conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
+
+
+def half_open_words(conn: Connection) -> str:
+    """Step 1's detail for a half-open port check (half_open_check)."""
+    answer = span_words(max(0.0, (conn.synack_ts or conn.ts) - conn.ts))
+    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    return (f"a half-open port check (a SYN scan such as nmap -sS), not a job: the port "
+            f"answered (SYN-ACK {answer} after the SYN, frame {conn.synack_frames[0]}) and "
+            f"{conn.orig_h}'s TCP reset it {reset} later (RST, frame {conn.rst_frames[0]}) "
+            "with no connection waiting for it; the SYN was never resent. The SYN-ACK "
+            "arrived: the return path works")
 
 
 def answer_uncaptured(ctx: Context, conn: Connection) -> bool:

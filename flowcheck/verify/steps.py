@@ -32,6 +32,7 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.no_reply import silent_peer
+from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
@@ -56,6 +57,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if spec.kind != "control" and outcome == "unknown":
         return make_step(spec, "unknown", detail="unknown: whether the control connection (step "
                          "1) opened cannot be seen, and this step follows it")
+    if spec.kind != "control" and half_open_check(ctx, control):
+        return make_step(spec, "not_applicable",
+                         detail="a half-open port check (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
     if spec.kind in SHARED_KINDS and holders:
@@ -117,6 +121,9 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         ports = ", ".join(p for p in (ndmp_port, port_words(ctx, session, conn)) if p)
         detail = connection_detail(ctx, conn, session, ports)
         return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
+    if half_open_check(ctx, conn):
+        return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
+                         half_open_words(conn))
     return make_step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
 
 
