@@ -65,6 +65,8 @@ CERTAIN_WHEN_SESSION_QUIET = frozenset({
 # Findings whose frames move on while the evidence goes on (each resend is a new last
 # resend): one event per connection.
 _MOVING_FRAMES = frozenset({"control_stalled", "data_stalled"})
+# The finding of a session whose hosts the configuration does not name.
+_OUTSIDE = "host_not_configured"
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
 # the final report: only the end of the capture decides it.
 
@@ -203,9 +205,15 @@ class LiveVerifier:
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
         quiet_sessions = {s.id for s in analysis.sessions
                           if all(uid in quiet for uid in session_uids(s))}
+        # A session of hosts outside the configuration is side traffic once a configured
+        # job shows up later (verify.hosts.mark_side_traffic: its errors withheld): its
+        # findings wait for the final report.
+        outside = {f.session for f in analysis.findings if f.code == _OUTSIDE}
         for finding in analysis.findings:
             key = _finding_key(finding)
             code = finding.code
+            if finding.session is not None and finding.session in outside:
+                continue
             certain = code in CERTAIN_ONCE_SEEN or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
                 and (code not in BACKED_OFF or finding.uid in backed_off)) or (
