@@ -7,6 +7,8 @@
   it is control_closed by the agent, the RST the close's consequence
   (flowcheck.verify.reset_answer.closed_before_reset). Trial 10's idle-timeout RST,
   with no FIN from the RST's side before it, still reads as a device's.
+- D9: the DMA SIGINTed: the media server's data RST and its control FIN 0.071 ms later
+  came from one process exit; data_reset says so instead of pointing at a firewall.
 
 Stored captures in captures/ndmjob-kill (README there); scapy-built ones from
 captures/lab/clean-3-resources.pcap (NDMP v4, the handshake's round trip to the agent
@@ -132,3 +134,16 @@ def test_trial_11_agent_killed_behind_a_router() -> None:
     assert "closed by the agent 10.77.1.2 (FIN, frame 1630)" in finding.message
     assert "The RST that followed (frame 2206)" in finding.message
 
+
+def test_trial_11_dma_interrupted_ended_both_connections() -> None:
+    """C-dmaint: the media server's data RST (frame 1645), its control FIN 0.071 ms
+    later (frame 1646)."""
+    finding = _error(_stored("dma-sigint-media"))
+    assert finding.code == "data_reset"
+    assert ("The media server 10.77.0.1 also closed the session's control connection (FIN, "
+            "frame 1646) 0.071 ms later. It ended both connections at once") in finding.message
+    assert "the job was cancelled or interrupted, or the job engine stopped or crashed" \
+        in finding.message
+    assert "the media server's system event log" in finding.fix
+    assert "look for a firewall or IPS" not in finding.fix
+    assert finding.frames == [1645, 1646, 1648]
