@@ -5,7 +5,9 @@ resources before all the configured ones ran (flowcheck.verify.running decides w
 The Backup Exec job then ends with "Communication Failure has occurred between the Job
 Engine and Remote Agent". How the reset came reads its cause
 (flowcheck.verify.reset_answer): a RST that answered a packet faster than the round trip
-to its sender's side came from a device between the hosts, and one after a long silence
+to its sender's side came from a device between the hosts (unless that side had closed
+the connection first: flowcheck.verify.running reads control_closed when the job was
+running), and one after a long silence
 of the control connection (it sits idle while the data flows) from a firewall's or NAT's
 idle timeout.
 """
@@ -105,6 +107,10 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
             if answer.message is not None else f"FIN (frame {answer.packet.frame})")
     text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
             f"{span_words(answer.delay)} after it instead of acknowledging it: ")
+    if answer.closed is not None:
+        return text + closed_first_words(short, answer.closed.frame) + ".", (
+            f"See {_service(short)} log and system log at that time (stopped, restarted or "
+            "crashed), then the job log.")
     if answer.in_between and answer.round_trip is not None:
         text += (f"faster than the round trip to {short} ({span_words(answer.round_trip)} "
                  f"in the handshake), so {short} did not send it; a device between them (a "
@@ -141,6 +147,14 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
             fix = (f"See {_service(short)} log and system log at that time (a restart); if "
                    f"it did not reset the session, {devices}.")
     return text, fix
+
+
+def closed_first_words(short: str, fin: int) -> str:
+    """"the agent had closed the connection itself (its FIN, frame 1678) ..." for a RST
+    whose side had closed the connection first (reset_answer.closed_before_reset)."""
+    return (f"{short} had closed the connection itself (its FIN, frame {fin}) and its "
+            "system answers a closed connection's later packets with a RST (RFC 9293 "
+            "3.10.7.1), however soon: the RST is its own, a consequence of the close")
 
 
 def _service(short: str) -> str:

@@ -28,7 +28,7 @@ from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import role_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import reset_time, reset_words, sent_each_way
+from flowcheck.verify.details import reset_time, reset_words, sent_each_way, span_words
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
@@ -211,7 +211,55 @@ def _report(ctx: Context, session: Session, conn: Connection,
                "transfer stopped; if neither host reset it, look for a firewall or IPS "
                f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
                "transfers (a session timeout, a threat signature: its log names it).")
+    both = _ended_both(ctx, session, conn) if halt is None else None
+    if both is not None:  # one process's exit ended the session's connections
+        then, fix, _ = both
     ctx.add("data_reset", head + then, fix, session=session, conn=conn,
             frames=(conn.fin_frames[:1] if closed_by_receiver(conn) else [])
-            + conn.rst_frames[:2] + ([halt.frame] if halt else []),
+            + conn.rst_frames[:1] + ([both[2]] if both else []) + conn.rst_frames[1:2]
+            + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+# A process's connections end together when it exits (the system closes or resets each
+# of its sockets in turn): microseconds apart, well within this (seconds).
+ONE_EXIT_SECONDS = 0.1
+
+
+def _ended_both(ctx: Context, session: Session, conn: Connection
+                ) -> tuple[str, str, int] | None:
+    """The words, fix and FIN frame when the host that alone reset the data connection also closed
+    the session's control connection (its first FIN, NdmpStream.fin) within
+    ONE_EXIT_SECONDS of the RST: it ended both at once, as its process's exit does (a
+    DMA interrupted or cancelled, a service stopped or crashed); None otherwise. Devices
+    between the hosts reset connections, they do not close them (RFC 9293 3.6: a FIN is
+    its sender's close)."""
+    control = ctx.by_uid.get(session.control_uid)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if control is None or stream is None or stream.fin is None \
+            or conn.orig_rst == conn.resp_rst or closed_by_receiver(conn):
+        return None
+    host = conn.orig_h if conn.orig_rst else conn.resp_h
+    fin = stream.fin
+    if host != (control.orig_h if fin.direction == "orig" else control.resp_h) \
+            or abs(fin.ts - reset_time(conn)) > ONE_EXIT_SECONDS:
+        return None
+    gap = fin.ts - reset_time(conn)
+    when = f"{span_words(abs(gap))} {'later' if gap >= 0 else 'before'}"
+    if fin.direction == "orig":
+        role, what = "the media server", ("its job engine (the DMA) ended: the job was "
+                                          "cancelled or interrupted, or the job engine "
+                                          "stopped or crashed")
+        fix = ("See the job log and the media server's system event log at that time: the "
+               "job cancelled or interrupted, or the job engine service stopped or crashed. "
+               "No device between the hosts did it: devices reset connections, they do not "
+               "close them.")
+    else:
+        role, what = "the agent", "its NDMP service stopped, restarted or crashed"
+        fix = ("See the agent's NDMP service log and its system event log at that time (the "
+               "service stopped, restarted or crashed), then the job log. No device between "
+               "the hosts did it: devices reset connections, they do not close them.")
+    words = (f" {role.capitalize()} {host} also closed the session's control connection "
+             f"(FIN, frame {fin.frame}) {when}. It ended both connections at once, as the "
+             f"system ends a process's connections when it exits; {what}.")
+    return words, fix, fin.frame

@@ -7,9 +7,12 @@ ACK (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>); a firewall or NAT device that d
 the connection's state does the same in the peer's name ("reject with tcp reset"). A RST
 from the peer itself takes the whole round trip between the capture point and the peer;
 one that comes in less than half the round trip the handshake measured to that side came
-from a device between them. The control connection sits idle while the data flows: a
-device that drops an idle connection's state after its idle timeout drops its next
-packets (control_stalled) or answers them with a reset (control_reset).
+from a device between them, unless that side had closed the connection first (its own
+FIN before the RST): its TCP then answers the connection's later packets itself, as fast
+as it answers a SYN (a LAN's round trip is tens of microseconds, mostly the hosts' own
+time), so the RST is its own, whatever its speed. The control connection sits idle while
+the data flows: a device that drops an idle connection's state after its idle timeout
+drops its next packets (control_stalled) or answers them with a reset (control_reset).
 """
 
 from __future__ import annotations
@@ -41,18 +44,22 @@ class Answer:
     packet answered (payload its receiver never acknowledged, or a FIN); message: the
     NDMP message it carried (None for a FIN); delay: seconds from it to the RST;
     round_trip: the handshake's round trip from the capture point to the RST's side
-    (seconds; None when the handshake does not tell it)."""
+    (seconds; None when the handshake does not tell it); closed: the RST's side's own FIN
+    before it (closed_before_reset), None when none."""
 
     by: str
     packet: ControlPacket
     message: NdmpMessage | None
     delay: float
     round_trip: float | None
+    closed: ControlPacket | None = None
 
     @property
     def in_between(self) -> bool:
-        """Faster than half the round trip to the RST's side: a device between sent it."""
-        return self.round_trip is not None and self.delay < self.round_trip / 2
+        """Faster than half the round trip to the RST's side, which had not closed the
+        connection itself: a device between sent it."""
+        return (self.closed is None and self.round_trip is not None
+                and self.delay < self.round_trip / 2)
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,7 +93,21 @@ def reset_answer(stream: NdmpStream, conn: Connection) -> Answer | None:
     else:
         return None
     return Answer(reset.direction, before, message, max(0.0, reset.ts - before.ts),
-                  round_trip_to(conn, reset.direction))
+                  round_trip_to(conn, reset.direction), closed_before_reset(stream))
+
+
+def closed_before_reset(stream: NdmpStream) -> ControlPacket | None:
+    """The FIN the side that sent the control connection's first RST had sent before it
+    (the connection's first FIN, from that side, earlier frame); None when none. A side
+    that closed the connection (its process ended: the system closes its sockets) answers
+    the peer's later packets with a RST of its own (RFC 9293 3.10.7.1; RFC 1122 4.2.2.13:
+    data received after CLOSE): the RST is the consequence, the FIN the cause. Devices
+    between the hosts reset connections, they do not close them."""
+    reset, fin = stream.reset, stream.fin
+    if reset is None or fin is None or fin.direction != reset.direction \
+            or fin.frame >= reset.frame:
+        return None
+    return fin
 
 
 def round_trip_to(conn: Connection, side: str) -> float | None:

@@ -15,6 +15,7 @@ from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_SECONDS,
+    closed_before_reset,
     idle_timeout_fix,
     silence_before,
     silence_words,
@@ -33,8 +34,10 @@ def check_running(ctx: Context) -> None:
     """For each session whose failure has no other root cause and that started a job: if
     the job is running at the end of its control stream (a DATA_START_* request with no
     NOTIFY_*_HALTED after it), control_reset when a RST ended its control connection,
-    control_closed when a FIN did, else capture_ended_early when the connection is still
-    open; if the job halted and its session was reset before any CONNECT_CLOSE,
+    control_closed when a FIN did (a side's FIN and then its own RST included: the RST
+    answered the peer's packets after the close, reset_answer.closed_before_reset),
+    else capture_ended_early when the connection is still open; if the job halted and its
+    session was reset before any CONNECT_CLOSE,
     control_reset too when the RST answered a message sent from the halt on that its
     receiver never acknowledged (the halt never reached the DMA, or the DMA's next
     request the agent: the job cannot end normally), or fewer resources started than the
@@ -60,10 +63,15 @@ def check_running(ctx: Context) -> None:
         reset = bool(control.rst_frames) and not control.missed_bytes
         halt = next((m for m in stream.messages
                      if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
-        if halt is None and reset:
+        closable = (halt is None and bool(control.fin_frames)
+                    and stream_whole(ctx, session, stream)
+                    and not _polled_halted(stream, starts[-1].ts))
+        if closable and reset and closed_before_reset(stream) is not None:
+            # The side closed it, then its TCP reset the peer's later packets.
+            _closed(ctx, session, stream, control, starts[-1], len(starts))
+        elif halt is None and reset:
             report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
-        elif (halt is None and control.fin_frames and stream_whole(ctx, session, stream)
-              and not _polled_halted(stream, starts[-1].ts)):
+        elif closable:
             _closed(ctx, session, stream, control, starts[-1], len(starts))
         elif (halt is None and not seen_closing(control)
               and not unseen_cut_transfers(ctx, session)):
@@ -164,7 +172,9 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     resource, with no halt notified: it ended the session, and the job with it. Devices
     between the hosts reset connections, they do not close them: the side's own service
     stopped, restarted or crashed (the system closes a process's connections with FIN
-    when it ends), or gave the job up. Its first FIN tells the side (sessions.closing)."""
+    when it ends), or gave the job up. Its first FIN tells the side (sessions.closing: a
+    RST that side sent after it, the close's consequence, is named, and tells the same).
+    """
     by_agent = closing(control)[0] == "responder"
     fin = control.fin_frames[0]
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
@@ -176,6 +186,13 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             + f" (FIN, frame {fin}) while {what} was running ({message_op(start)}, frame "
             f"{start.frame}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it; last "
             f"NDMP message: frame {last.frame}). The job cannot go on without it. ")
+    reset = stream.reset if closed_before_reset(stream) is not None else None
+    if reset is not None:
+        head += (f"The RST that followed (frame {reset.frame}) is the close's "
+                 "consequence, not a device's: "
+                 + ("the agent" if by_agent else "the media server") + "'s system answers "
+                 "a closed connection's later packets with a RST (RFC 9293 3.10.7.1), "
+                 "however soon. ")
     if by_agent:
         message = head + (
             "The agent's NDMP service ended the session without notifying a halt: the "
@@ -193,7 +210,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
         fix = ("See the job log and the media server's system event log at that time for the "
                "job engine service (stopped, restarted or crashed).")
     ctx.add("control_closed", message, fix, session=session, conn=control,
-            frames=[start.frame, fin, last.frame], ts=control.last_ts, cause="control")
+            frames=[start.frame, fin, last.frame, *([reset.frame] if reset else [])],
+            ts=control.last_ts, cause="control")
 
 
 # State replies and the state that says their service halted (NDMP v2-v4:
