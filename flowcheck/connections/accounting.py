@@ -98,7 +98,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
     """side's evidence at the end (SideEvidence; all defaults when it has none): its
     trailing resends (resends_acked given the connection's RST frames), its lost holes
     (`lost`: Endpoint.lost_holes) and untold ones (`untold`: untold_holes), sent_unseen,
-    its zero windows."""
+    its zero windows, its first RST's TTL."""
     resent = side.resends > 0
     unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
@@ -116,7 +116,8 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         lost_ack_ts=side.ack_last_ts if first else None,
         untold=sum(h[1] - h[0] for h in untold), untold_frame=untold[0][2] if untold else 0,
         sent_unseen=unseen, sent_unseen_frame=unseen_frame,
-        **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]))
+        **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
+        rst_ttl=side.rst_ttl)
 
 
 def sent_unseen(side: Endpoint) -> tuple[int, int]:

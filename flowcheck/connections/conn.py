@@ -105,6 +105,9 @@ class Endpoint:
     # "previous segment not captured" on an ACK) and that ACK's frame; None and 0 if none.
     seq_ahead: int | None = None
     seq_ahead_frame: int = 0
+    # The IP TTL of the side's first RST (not a capture copy); None until it sends one
+    # (SideEvidence.rst_ttl).
+    rst_ttl: int | None = None
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -282,8 +285,13 @@ def _ack_unseen(side: Endpoint, ack_number: int) -> None:
 
 
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
-                  window: int, plen: int, frame: int, ts: float, copy: bool = False) -> None:
+                  window: int, plen: int, frame: int, ts: float, copy: bool = False,
+                  ttl: int | None = None) -> None:
     """What one TCP packet does to its connection (the reference semantics).
+
+    ttl: the packet's IP TTL or IPv6 hop limit (flowcheck.decode's tcp_ttl): its side's
+    first packet's is kept (Connection.orig_ttl / resp_ttl; a copy counts, as it has its
+    original's), and its first RST's (Endpoint.rst_ttl).
 
     copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
     a packet (tshark counts it, its payload in orig/resp_copy_bytes too) that changes
@@ -294,9 +302,13 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if is_orig:
         record.orig_pkts += 1
         record.orig_bytes += plen
+        if record.orig_ttl is None:
+            record.orig_ttl = ttl
     else:
         record.resp_pkts += 1
         record.resp_bytes += plen
+        if record.resp_ttl is None:
+            record.resp_ttl = ttl
     record.last_frame = frame
     record.last_ts = ts
     if copy:
@@ -384,6 +396,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         if record.rst_ts is None:
             record.rst_ts = ts
         side.state = EndpointState.RESET
+        if side.rst_ttl is None:
+            side.rst_ttl = ttl
         if is_orig:
             record.orig_rst = True
         else:

@@ -35,6 +35,8 @@ from flowcheck.connections.record_columns import (
     histories,
     optional,
     optional_item,
+    ttl_item,
+    ttl_lists,
 )
 from flowcheck.connections.short_accounting import closing, seg_max
 from flowcheck.connections.state import EndpointState
@@ -52,7 +54,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "syn_frames", "synack_frames", "rst_frames", "resp_rst", "orig_rst",
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
-           "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence")
+           "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
+           "resp_ttl")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.parked: Connection's fields changed")
 
@@ -91,6 +94,10 @@ class Parked:
     resent_len: np.ndarray
     seq_ahead: np.ndarray  # Endpoint.seq_ahead (NONE: None), seq_ahead_frame
     seq_ahead_frame: np.ndarray
+    # int16: the side's first packet's IP TTL (Connection.orig_ttl / resp_ttl) and its
+    # first RST's (Endpoint.rst_ttl); -1: None.
+    ttl: np.ndarray
+    rst_ttl: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
@@ -147,7 +154,8 @@ class Parked:
                    in self.zero.items()},
                 seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i),
                 seq_ahead=stored(self.seq_ahead, row),
-                seq_ahead_frame=self.seq_ahead_frame.item(row, i))
+                seq_ahead_frame=self.seq_ahead_frame.item(row, i),
+                rst_ttl=ttl_item(self.rst_ttl.item(row, i)))
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -195,7 +203,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   {name: values[:, order] for name, values in short.zero.items()},
                   short.seg_max[:, order], short.resent_len[:, order],
                   short.seq_ahead[:, order], short.ahead_frame[:, order],
-                  short.last_syn[order],
+                  short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 
@@ -278,7 +286,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         [[] for _ in range(count)], col.fin_frames, gap_frames,
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-        unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev))
+        unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
+        *ttl_lists(short.ttl[:, new])))
     seg_max(short, new, records)
     _add_copy_bytes(records, col.copy_bytes)
     return records
@@ -307,13 +316,14 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             short.established[going_on].tolist(), optional(short.rtt[going_on]),
             optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
             gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-            unacked[1].tolist(), orig_ev, resp_ev, strict=True):
+            unacked[1].tolist(), orig_ev, resp_ev, *ttl_lists(short.ttl[:, going_on]),
+            strict=True):
         (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
          r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
          fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
          r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
          r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_evidence,
-         r.resp_evidence) = values
+         r.resp_evidence, r.orig_ttl, r.resp_ttl) = values
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.retransmits += retransmits

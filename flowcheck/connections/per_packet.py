@@ -72,12 +72,14 @@ class PerPacketPath:
         # .item(): a Python number straight away, the cheapest scalar read numpy has.
         self._one(key, k, from_lower, d.tcp_flags.item(k), d.tcp_seq.item(k),
                   d.tcp_ack.item(k), d.tcp_window.item(k), d.tcp_payload_len.item(k),
-                  d.tcp_frame.item(k), d.tcp_ts.item(k), self._copy.item(k))
+                  d.tcp_frame.item(k), d.tcp_ts.item(k), self._copy.item(k),
+                  d.tcp_ttl.item(k))
 
     def _one(self, key: FlowKey, k: int, from_lower: bool, flags: int, seq: int, ack: int,
-             window: int, plen: int, frame: int, ts: float, copy: bool) -> None:
+             window: int, plen: int, frame: int, ts: float, copy: bool, ttl: int) -> None:
         """Packet k (of flow key) through update_packet, with its fields already read
-        (copy: a capture copy; the tap still sees it, as it would a retransmission)."""
+        (copy: a capture copy; the tap still sees it, as it would a retransmission; ttl:
+        its IP TTL)."""
         self.one_at_a_time += 1
         c = self._flows.get(key)
         if c is None and key in self._parked:
@@ -86,7 +88,7 @@ class PerPacketPath:
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))
         is_orig = from_lower == c.orig_is_lower
-        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy)
+        update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy, ttl)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):

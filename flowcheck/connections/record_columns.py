@@ -41,6 +41,18 @@ def optional_item(value: float) -> float | None:
     return None if value != value else value
 
 
+def ttl_item(value: int) -> int | None:
+    """An IP TTL from the short pass's int16 arrays (-1: None)."""
+    return None if value < 0 else value
+
+
+def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
+    """(orig, resp) TTLs per flow from a (2, flows) int16 array (-1: None)."""
+    if (ttl >= 0).all():
+        return ttl[0].tolist(), ttl[1].tolist()
+    return ([ttl_item(x) for x in ttl[0].tolist()], [ttl_item(x) for x in ttl[1].tolist()])
+
+
 def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
     """Per flow (column), the time of its first packet (in step order) where mask holds,
     None where it never does."""

@@ -75,6 +75,7 @@ class ShortPass:
         flags, seq, ack = d.tcp_flags[rows], d.tcp_seq[rows], d.tcp_ack[rows]
         plen, frame, ts = d.tcp_payload_len[rows], d.tcp_frame[rows], d.tcp_ts[rows]
         window, low = d.tcp_window[rows], from_lower[rows]
+        packet_ttl = d.tcp_ttl[rows].astype(np.int16)
         self.copy = copy[rows]
 
         # Who opened it (as the tracker's _open): a SYN's sender, a SYN-ACK's or a
@@ -123,6 +124,9 @@ class ShortPass:
         seg_max, resent_len = np.zeros(two, np.int64), np.zeros(two, np.int64)
         # Endpoint.seq_ahead, seq_ahead_frame: a pure ACK's sequence above max_end.
         seq_ahead, ahead_frame = np.full(two, NONE, np.int64), np.zeros(two, np.int64)
+        # Connection.orig_ttl / resp_ttl, Endpoint.rst_ttl: the side's first packet's and
+        # first RST's IP TTL (-1: none yet).
+        ttl, rst_ttl = np.full(two, -1, np.int16), np.full(two, -1, np.int16)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -138,7 +142,7 @@ class ShortPass:
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
                          (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
-                          seg_max, resent_len, seq_ahead, ahead_frame),
+                          seg_max, resent_len, seq_ahead, ahead_frame, ttl, rst_ttl),
                          zero,
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
@@ -163,6 +167,10 @@ class ShortPass:
             ar = everyone[:n]
             fs = np.where(so, ar, ar + v)  # this packet's side in the (2v,) arrays
             fp = np.where(so, ar + v, ar)  # its peer
+            # update_packet's TTLs: the side's first packet's (a copy too, as its
+            # original's), its first RST's (a copy's flags are cleared above).
+            pt, st_ttl = packet_ttl[at], ttl[fs]
+            ttl[fs] = np.where(st_ttl < 0, pt, st_ttl)
             syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
             pure_syn = syn & ~ac
             # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is
@@ -260,6 +268,9 @@ class ShortPass:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             fin[fs] |= fn
+            if rs.any():
+                rt = rst_ttl[fs]
+                rst_ttl[fs] = np.where(rs & (rt < 0), pt, rt)
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
             s_new = np.where(rs, _RESET, s_new)
             st[fs] = s_new
@@ -290,6 +301,7 @@ class ShortPass:
         self.zero = {name: values.reshape(2, v) for name, values in zero.items()}
         self.seg_max, self.resent_len = seg_max.reshape(2, v), resent_len.reshape(2, v)
         self.seq_ahead, self.ahead_frame = seq_ahead.reshape(2, v), ahead_frame.reshape(2, v)
+        self.ttl, self.rst_ttl = ttl.reshape(2, v), rst_ttl.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
@@ -345,6 +357,7 @@ class ShortPass:
                                  (resent[6], block.seg_max), (resent[7], block.resent_len),
                                  (resent[8], block.seq_ahead),
                                  (resent[9], block.seq_ahead_frame),
+                                 (resent[10], block.ttl), (resent[11], block.rst_ttl),
                                  *((zero[name], block.zero[name]) for name in ZERO_FIELDS)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]

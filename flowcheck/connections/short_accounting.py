@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.record_columns import NONE, optional_item
+from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.state import conn_states
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import Connection, SideEvidence
@@ -56,8 +56,8 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
               rst_frames: list[list[int]]
               ) -> tuple[list[SideEvidence | None], list[SideEvidence | None]]:
     """accounting.side_evidence column-wise (no lost holes: the pass holds no holes), for
-    the sides that have some (trailing resends, sent_unseen, a zero window); None for the
-    others, almost all. acked, max_end: the flows' columns; rst_frames: each flow's
+    the sides that have some (trailing resends, sent_unseen, a zero window, a RST's TTL);
+    None for the others, almost all. acked, max_end: the flows' columns; rst_frames: each flow's
     record's."""
     count = flows.shape[0]
     evidence: tuple[list[SideEvidence | None], list[SideEvidence | None]] = (
@@ -68,7 +68,9 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     beyond = np.where((ahead != NONE) & (max_end != NONE),
                       ahead - max_end - short.fin[:, flows], 0)
     zero = {name: values[:, flows] for name, values in short.zero.items()}
-    has = (resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"]) | (zero["zero_long_s"] > 0)
+    rst_ttl = short.rst_ttl[:, flows]
+    has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
+           | (zero["zero_long_s"] > 0) | (rst_ttl >= 0))
     if not has.any():
         return evidence
     resent_u = short.resent_u[:, flows]
@@ -97,7 +99,8 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             sent_unseen=beyond.item(row, i) if unseen else 0,
             sent_unseen_frame=short.ahead_frame.item(row, flows[i]) if unseen else 0,
             **zero_window_evidence([optional_item(zero[field].item(row, i))
-                                    for field in ZERO_FIELDS]))
+                                    for field in ZERO_FIELDS]),
+            rst_ttl=ttl_item(rst_ttl.item(row, i)))
     return evidence
 
 

@@ -228,10 +228,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         scalar reads, no walker); returns the other flows. Flows are independent (each
         its own connections), so the order they are done in does not matter."""
         d = self._decoded
-        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of, copy_of = (
+        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of, copy_of, ttl_of = (
             d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
             d.tcp_window.tolist(), d.tcp_payload_len.tolist(), d.tcp_frame.tolist(),
-            d.tcp_ts.tolist(), self._copy.tolist())
+            d.tcp_ts.tolist(), self._copy.tolist(), d.tcp_ttl.tolist())
         order = flows.order.tolist()
         lower_of = flows.from_lower.tolist()
         bounds = flows.bounds.tolist()
@@ -245,7 +245,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             key = keys[f]
             for k in order[begin:end]:
                 one(key, k, lower_of[k], flags_of[k], seq_of[k], ack_of[k], window_of[k],
-                    plen_of[k], frame_of[k], ts_of[k], copy_of[k])
+                    plen_of[k], frame_of[k], ts_of[k], copy_of[k], ttl_of[k])
         return rest
 
     def _walk_flow(self, key: FlowKey, positions: np.ndarray,

@@ -81,6 +81,9 @@ class DecodedBatch:
     tcp_window: np.ndarray  # int64
     tcp_checksum: np.ndarray  # int64: the TCP checksum as captured (copies: copy.py)
     tcp_ip_id: np.ndarray  # int64: the IPv4 identification (RFC 791); 0 for IPv6
+    # uint8: the IPv4 TTL (RFC 791 3.1) or IPv6 hop limit (RFC 8200 3); a tunnelled
+    # packet's inner header's (the outer one is the tunnel endpoint's).
+    tcp_ttl: np.ndarray
     tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
@@ -206,6 +209,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_src=src,
         tcp_dst=dst,
         tcp_ip_id=frames["id"].astype(np.int64),
+        tcp_ttl=frames["ttl"].copy(),
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
@@ -283,7 +287,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
-                     ip_id=np.zeros(n, dtype=np.int64))
+                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     table = tunnels.TunnelTable()
@@ -374,6 +378,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_src=layers.src[tcp],
         tcp_dst=layers.dst[tcp],
         tcp_ip_id=layers.ip_id[tcp],
+        tcp_ttl=layers.ttl[tcp],
         **_header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[tcp] + payload_start,

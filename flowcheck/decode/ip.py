@@ -41,6 +41,7 @@ class Layers:
     first_fragment: np.ndarray  # bool: the upper header is here, its length unknown
     tunnel: np.ndarray  # int64 index into the TunnelTable
     ip_id: np.ndarray  # int64 IPv4 identification (RFC 791 3.1); 0 for IPv6 (none)
+    ttl: np.ndarray  # uint8 IPv4 TTL (RFC 791 3.1) or IPv6 hop limit (RFC 8200 3)
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -84,6 +85,7 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         layers.src[r, 0] = ip["src"][ok]
         layers.dst[r, 0] = ip["dst"][ok]
         layers.ip_id[r] = ip["id"][ok]
+        layers.ttl[r] = ip["ttl"][ok]
     v6 = link == ETHERTYPE_IPV6
     if v6.any():
         ipv6_layer(gather, layers, rows[v6], base[v6])
@@ -163,6 +165,7 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     layers.src[r] = ip["src"]
     layers.dst[r] = ip["dst"]
     layers.ip_id[r] = 0
+    layers.ttl[r] = ip["hops"]
     # Other extension headers are rare: walk their chain in Python, one packet at a time.
     for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
         row = int(r[i])

@@ -136,6 +136,12 @@ class SideEvidence:
     zero_window_longest_ts: float | None = None
     zero_window_longest_frame: int = 0
     zero_window_reopened_frame: int = 0
+    # The IP TTL (IPv6 hop limit) of the side's first RST as captured (RFC 791 3.1, RFC
+    # 8200 3; a capture copy is no RST of its own); None when it sent none. A RST a device
+    # between the hosts injects in the side's name leaves with the device's initial TTL
+    # and crosses other routers: it differs from Connection.orig_ttl / resp_ttl, the
+    # TTL of the side's own packets (flowcheck.verify.reset_answer).
+    rst_ttl: int | None = None
 
     def __bool__(self) -> bool:
         """False for a side with no evidence (every field its default)."""
@@ -218,6 +224,13 @@ class Connection:
     # connections would carry 40 fields each). Read it with `evidence(side)`.
     orig_evidence: SideEvidence | None = None
     resp_evidence: SideEvidence | None = None
+    # The IP TTL (IPv6 hop limit) of each side's first packet as captured (RFC 791 3.1,
+    # RFC 8200 3), None for a side that sent nothing; a tunnelled packet's inner header's.
+    # A host's packets leave it with its initial TTL (64 Linux and macOS, 128 Windows, 255
+    # some network OSes) and lose one per router: which host the capture was taken on,
+    # and whose name a RST was sent in (flowcheck.verify.ttl). Not in the JSON.
+    orig_ttl: int | None = None
+    resp_ttl: int | None = None
     # How many gaps of both sides are lost gaps (SideEvidence.lost), and untold ones
     # (SideEvidence.untold). Not in the JSON.
     lost_gaps: int = 0
