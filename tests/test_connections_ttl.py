@@ -115,6 +115,25 @@ def test_first_and_reset_ttls_on_every_path(tmp_path: Path,
         assert fast == reference, chunk
 
 
+def test_a_ttl_of_its_own_skips_a_sides_resets(tmp_path: Path,
+                                                short_everywhere: None) -> None:  # noqa: F811
+    # Joined mid-stream: A's first packet is a RST in its name (TTL 64, a device next to
+    # the capture point), then A's own ACKs (63) go on with M's data: A's own TTL is 63,
+    # its RST's 64, on every path (the bulk path takes A's ACKs after the RST in runs).
+    packets = [segment(M, A, 5001, 10000, 101 + 100 * i, 901, PSH | ACK, 64, data=100)
+               for i in range(3)]
+    packets.append(segment(A, M, 10000, 5001, 901, 0, RST, 64))
+    for i in range(3, 60):
+        packets += [segment(M, A, 5001, 10000, 101 + 100 * i, 901, PSH | ACK, 64, data=100),
+                    segment(A, M, 10000, 5001, 901, 201 + 100 * i, ACK, 63)]
+    path = write_pcap(tmp_path / "midstream.pcap", 1, packets)
+    (c,), _ = run(path, 100_000, fast=False)
+    assert (c.orig_ttl, c.resp_ttl, c.evidence("resp").rst_ttl) == (64, 63, 64)
+    for chunk in (1, 5, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == [c], chunk
+
+
 def test_a_side_that_sent_nothing_has_no_ttl(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "syn.pcap", 1, [segment(M, A, 5001, 10000, 100, 0, SYN, 64)])
     (c,), _ = run(path, 100_000, fast=False)

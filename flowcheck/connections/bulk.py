@@ -111,6 +111,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                    retransmits, starts.shape[0])
     letter_frames = {name: values.tolist() for name, values in letters.items()}
     counts, payloads = seg_count.tolist(), payload.tolist()
+    # A side whose only packets so far were RSTs (steady: their state is RESET) has no
+    # TTL of its own yet (conn.update_packet): its run's first packet gives it.
+    first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, k in enumerate(seg_key.tolist()):
@@ -119,9 +122,13 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         if k & 1:
             record.resp_pkts += counts[s]
             record.resp_bytes += payloads[s]
+            if record.resp_ttl is None:
+                record.resp_ttl = first_ttl[s]
         else:
             record.orig_pkts += counts[s]
             record.orig_bytes += payloads[s]
+            if record.orig_ttl is None:
+                record.orig_ttl = first_ttl[s]
         if copied is not None:
             if k & 1:
                 record.resp_copy_bytes += copied[s]

@@ -289,9 +289,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                   ttl: int | None = None) -> None:
     """What one TCP packet does to its connection (the reference semantics).
 
-    ttl: the packet's IP TTL or IPv6 hop limit (flowcheck.decode's tcp_ttl): its side's
-    first packet's is kept (Connection.orig_ttl / resp_ttl; a copy counts, as it has its
-    original's), and its first RST's (Endpoint.rst_ttl).
+    ttl: the packet's IP TTL or IPv6 hop limit (flowcheck.decode's tcp_ttl): the TTL of
+    its side's first packet without RST is kept (Connection.orig_ttl / resp_ttl: a RST
+    may be a device's in the side's name; a copy counts, as it has its original's), and
+    its first RST's (Endpoint.rst_ttl).
+
 
     copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
     a packet (tshark counts it, its payload in orig/resp_copy_bytes too) that changes
@@ -302,12 +304,12 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if is_orig:
         record.orig_pkts += 1
         record.orig_bytes += plen
-        if record.orig_ttl is None:
+        if record.orig_ttl is None and not flags & RST:
             record.orig_ttl = ttl
     else:
         record.resp_pkts += 1
         record.resp_bytes += plen
-        if record.resp_ttl is None:
+        if record.resp_ttl is None and not flags & RST:
             record.resp_ttl = ttl
     record.last_frame = frame
     record.last_ts = ts

@@ -167,10 +167,10 @@ class ShortPass:
             ar = everyone[:n]
             fs = np.where(so, ar, ar + v)  # this packet's side in the (2v,) arrays
             fp = np.where(so, ar + v, ar)  # its peer
-            # update_packet's TTLs: the side's first packet's (a copy too, as its
-            # original's), its first RST's (a copy's flags are cleared above).
+            # update_packet's TTLs: the side's first packet's without RST (a copy too, as
+            # its original's), its first RST's (a copy's flags are cleared above).
             pt, st_ttl = packet_ttl[at], ttl[fs]
-            ttl[fs] = np.where(st_ttl < 0, pt, st_ttl)
+            ttl[fs] = np.where((st_ttl < 0) & ((flags[at] & RST) == 0), pt, st_ttl)
             syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
             pure_syn = syn & ~ac
             # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is

@@ -224,8 +224,9 @@ class Connection:
     # connections would carry 40 fields each). Read it with `evidence(side)`.
     orig_evidence: SideEvidence | None = None
     resp_evidence: SideEvidence | None = None
-    # The IP TTL (IPv6 hop limit) of each side's first packet as captured (RFC 791 3.1,
-    # RFC 8200 3), None for a side that sent nothing; a tunnelled packet's inner header's.
+    # The IP TTL (IPv6 hop limit) of each side's first packet without RST as captured (RFC
+    # 791 3.1, RFC 8200 3; a RST may be a device's in the side's name), None for a side
+    # that sent nothing else; a tunnelled packet's inner header's.
     # A host's packets leave it with its initial TTL (64 Linux and macOS, 128 Windows, 255
     # some network OSes) and lose one per router: which host the capture was taken on,
     # and whose name a RST was sent in (flowcheck.verify.ttl). Not in the JSON.

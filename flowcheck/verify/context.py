@@ -69,6 +69,9 @@ class Context:
     # halt could have come), found once for the check and the steps.
     resets: dict[str, list[tuple[Connection, NdmpMessage | None, bool]]] = field(
         default_factory=dict)
+    # The TTLs each host's packets reached the capture with, per (sender, receiver)
+    # (verify.ttl.capture_host; built on first use).
+    host_ttls: dict[tuple[str, str], set[int]] | None = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

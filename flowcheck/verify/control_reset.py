@@ -28,6 +28,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.ttl import forged_words
 
 
 def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) -> bool:
@@ -107,14 +108,26 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
             if answer.message is not None else f"FIN (frame {answer.packet.frame})")
     text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
             f"{span_words(answer.delay)} after it instead of acknowledging it: ")
-    if answer.closed is not None:
+    host = control.orig_h if answer.by == "orig" else control.resp_h
+    if answer.closed is not None and not answer.forged:
         return text + closed_first_words(short, answer.closed.frame) + ".", (
             f"See {_service(short)} log and system log at that time (stopped, restarted or "
             "crashed), then the job log.")
-    if answer.in_between and answer.round_trip is not None:
+    if answer.forged and answer.ttls is not None:
+        text += (f"{forged_words(host, *answer.ttls)}: a device between them (a firewall or "
+                 f"NAT) sent it in {host}'s name, which no longer had the connection's "
+                 "state.")
+    elif answer.in_between and answer.round_trip is not None:
         text += (f"faster than the round trip to {short} ({span_words(answer.round_trip)} "
                  f"in the handshake), so {short} did not send it; a device between them (a "
                  "firewall or NAT) did, which no longer had the connection's state.")
+    elif answer.fast and answer.ttls is not None and answer.round_trip is not None:
+        # The timing alone would name a device; the TTL says the side's own system.
+        text += (f"faster than half the round trip to {short} "
+                 f"({span_words(answer.round_trip)} in the handshake), but with the TTL of "
+                 f"{host}'s own packets ({answer.ttls[0]}), so {short}'s own system sent it "
+                 "(its TCP, which no longer had the connection, or its host firewall); a "
+                 "device between them would send its own TTL.")
     else:
         text += (f"{short} no longer had the connection, or a device between them (a "
                  "firewall or NAT) that no longer had its state answered in its name.")

@@ -10,7 +10,10 @@ one that comes in less than half the round trip the handshake measured to that s
 from a device between them, unless that side had closed the connection first (its own
 FIN before the RST): its TCP then answers the connection's later packets itself, as fast
 as it answers a SYN (a LAN's round trip is tens of microseconds, mostly the hosts' own
-time), so the RST is its own, whatever its speed. The control connection sits idle while
+time), so the RST is its own, whatever its speed. The RST's IP TTL settles it when it
+differs from that of its side's own packets (a device's, whatever its speed or a FIN
+before it) and keeps the timing from claiming a device when it is the same
+(flowcheck.verify.ttl). The control connection sits idle while
 the data flows: a device that drops an idle connection's state after its idle timeout
 drops its next packets (control_stalled) or answers them with a reset (control_reset).
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
 from flowcheck.verify.details import span_words
+from flowcheck.verify.ttl import reset_ttls
 
 FIN, ACK = 0x01, 0x10
 
@@ -45,7 +49,8 @@ class Answer:
     NDMP message it carried (None for a FIN); delay: seconds from it to the RST;
     round_trip: the handshake's round trip from the capture point to the RST's side
     (seconds; None when the handshake does not tell it); closed: the RST's side's own FIN
-    before it (closed_before_reset), None when none."""
+    before it (closed_before_reset), None when none; ttls: (the RST's IP TTL, that of its
+    side's own first packet), None when either is unknown (verify.ttl.reset_ttls)."""
 
     by: str
     packet: ControlPacket
@@ -53,13 +58,31 @@ class Answer:
     delay: float
     round_trip: float | None
     closed: ControlPacket | None = None
+    ttls: tuple[int, int] | None = None
+
+    @property
+    def fast(self) -> bool:
+        """Faster than half the round trip to the RST's side, which had not closed the
+        connection itself."""
+        return (self.closed is None and self.round_trip is not None
+                and self.delay < self.round_trip / 2)
+
+    @property
+    def forged(self) -> bool:
+        """The RST's TTL differs from its side's own packets': a device sent it in that
+        side's name, however fast or after whatever."""
+        return self.ttls is not None and self.ttls[0] != self.ttls[1]
+
+    @property
+    def same_ttl(self) -> bool:
+        """The RST's TTL is its side's own packets': the side's own system sent it."""
+        return self.ttls is not None and self.ttls[0] == self.ttls[1]
 
     @property
     def in_between(self) -> bool:
-        """Faster than half the round trip to the RST's side, which had not closed the
-        connection itself: a device between sent it."""
-        return (self.closed is None and self.round_trip is not None
-                and self.delay < self.round_trip / 2)
+        """A device between sent it: its TTL says so, or it came fast (`fast`) and its
+        TTL does not say the side's own."""
+        return self.forged or (self.fast and not self.same_ttl)
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,7 +116,8 @@ def reset_answer(stream: NdmpStream, conn: Connection) -> Answer | None:
     else:
         return None
     return Answer(reset.direction, before, message, max(0.0, reset.ts - before.ts),
-                  round_trip_to(conn, reset.direction), closed_before_reset(stream))
+                  round_trip_to(conn, reset.direction), closed_before_reset(stream),
+                  reset_ttls(conn, reset.direction))
 
 
 def closed_before_reset(stream: NdmpStream) -> ControlPacket | None:

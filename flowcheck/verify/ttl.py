@@ -1,0 +1,89 @@
+"""What the IP TTLs (IPv6 hop limits) of the captured packets tell: whose RST a RST was,
+and which host the capture was taken on.
+
+A host sends its packets with an initial TTL (64 Linux and macOS, 128 Windows, 255 some
+network OSes) and each router on the way takes one off (RFC 791 3.1, RFC 8200 3), so all
+of one host's packets of a connection reach the capture point with the same TTL while
+the route stays. A RST a device between the hosts injects in a host's name (a firewall's
+"reject with tcp reset", a NAT or IPS that lost the state) leaves the device with the
+device's own TTL: when it differs from the TTL of that host's own packets, the device
+sent it (the classic check: Wireshark's and Zeek's users read ip.ttl so). When it is
+the same, the host sent it itself, unless a device copies the TTL (rare) or sits on the
+same network segment with the same initial TTL.
+
+A capture taken on a host sees that host's packets with its initial TTL and the peer's
+lower by the routers between; equal TTLs (the same segment, no router) or two lowered
+ones (a capture point between) tell nothing. Read from Connection.orig_ttl / resp_ttl
+(each side's first packet) and SideEvidence.rst_ttl (flowcheck.connections).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from flowcheck.model import Connection
+
+if TYPE_CHECKING:
+    from flowcheck.verify.context import Context
+
+# Initial TTLs of the common systems: Linux, macOS and BSD 64; Windows 128; Cisco IOS,
+# Solaris and other network OSes 255.
+INITIAL_TTLS = (64, 128, 255)
+
+
+def own_ttl(conn: Connection, side: str) -> int | None:
+    """The TTL of side's ("orig", "resp") own packets: its first packet's, None if none."""
+    return conn.orig_ttl if side == "orig" else conn.resp_ttl
+
+
+def reset_ttls(conn: Connection, side: str) -> tuple[int, int] | None:
+    """(the TTL of side's first RST, of side's own first packet) when both are known."""
+    rst, own = conn.evidence(side).rst_ttl, own_ttl(conn, side)  # type: ignore[arg-type]
+    return None if rst is None or own is None else (rst, own)
+
+
+def forged_words(host: str, rst: int, own: int) -> str:
+    """"its TTL 64, where 10.77.0.2's own packets arrive with 63": the mark of a RST a
+    device sent in host's name."""
+    return f"its TTL {rst}, where {host}'s own packets arrive with {own}"
+
+
+def _host_ttls(ctx: Context) -> dict[tuple[str, str], set[int]]:
+    """Per (sender host, receiver host), the TTLs its connections' first packets arrived
+    with (built once per Context)."""
+    if ctx.host_ttls is None:
+        table: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for c in ctx.connections:
+            if c.orig_ttl is not None:
+                table[(c.orig_h, c.resp_h)].add(c.orig_ttl)
+            if c.resp_ttl is not None:
+                table[(c.resp_h, c.orig_h)].add(c.resp_ttl)
+        ctx.host_ttls = dict(table)
+    return ctx.host_ttls
+
+
+def capture_host(ctx: Context, a: str, b: str) -> tuple[str, int, int] | None:
+    """The host of a and b the capture was taken on (or on its network segment) when the
+    TTLs show it: (that host, its packets' TTL, the other's), where every connection
+    between them brought the host's packets with one initial TTL (INITIAL_TTLS) and the
+    other's with one TTL below any initial one (routers between). None when they do not
+    tell (one side never sent, equal TTLs, both lowered, or a route that changed)."""
+    table = _host_ttls(ctx)
+    mine, theirs = table.get((a, b)), table.get((b, a))
+    if not mine or not theirs or len(mine) != 1 or len(theirs) != 1:
+        return None
+    ttl_a, ttl_b = next(iter(mine)), next(iter(theirs))
+    if ttl_a in INITIAL_TTLS and ttl_b not in INITIAL_TTLS:
+        return a, ttl_a, ttl_b
+    if ttl_b in INITIAL_TTLS and ttl_a not in INITIAL_TTLS:
+        return b, ttl_b, ttl_a
+    return None
+
+
+def taken_on_words(found: tuple[str, int, int], other: str) -> str:
+    """"its packets arrive with TTL 64, an initial one, and 10.77.1.2's with 63: routers
+    between" for capture_host's answer."""
+    host, mine, theirs = found
+    return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
+            f"with {theirs}: routers between them")
