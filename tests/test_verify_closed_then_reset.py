@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from lab_edits import analyze_lab, lab_packets, last_from, next_seq, segment, write
-from scapy.all import Packet, Raw
+from scapy.all import IP, Packet, Raw
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
@@ -50,11 +50,12 @@ def _get_state(template: Packet, seq: int, ack: int, ts: Decimal) -> Packet:
     return segment(template, "PA", seq, ack, ts) / Raw(header)
 
 
-def _poll_reset(tmp_path: Path, *, agent_fin: bool) -> Analysis:
+def _poll_reset(tmp_path: Path, *, agent_fin: bool, rst_ttl: int | None = None) -> Analysis:
     """Resource 2 running (cut at frame 300); with agent_fin the agent closes the control
     connection 1 s later (FIN, frame 301) and the media server ACKs it; 4 s after the
     cut the media server's DATA_GET_STATE, answered 0.01 ms later by a RST (no ACK) in
-    the agent's name: faster than half the round trip (0.035 ms)."""
+    the agent's name: faster than half the round trip (0.035 ms). The RST carries the
+    agent's TTL (64, as all the lab's packets), or rst_ttl."""
     packets = lab_packets(NAME, 300)
     media_seq, agent_seq = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
     to_media, to_agent = last_from(packets, AGENT, MEDIA), last_from(packets, MEDIA, AGENT)
@@ -65,8 +66,10 @@ def _poll_reset(tmp_path: Path, *, agent_fin: bool) -> Analysis:
                  segment(to_agent, "A", media_seq, agent_seq + 1, start + Decimal("1.0001"))]
         agent_seq += 1
     at = start + Decimal(4)
-    added += [_get_state(to_agent, media_seq, agent_seq, at),
-              segment(to_media, "R", agent_seq, 0, at + Decimal("0.00001"))]
+    reset = segment(to_media, "R", agent_seq, 0, at + Decimal("0.00001"))
+    if rst_ttl is not None:
+        reset[IP].ttl = rst_ttl
+    added += [_get_state(to_agent, media_seq, agent_seq, at), reset]
     return analyze_lab(write(tmp_path, f"poll-{agent_fin}", [*packets, *added]), NAME)
 
 
@@ -83,15 +86,29 @@ def test_the_agents_fin_then_its_fast_reset_is_control_closed(tmp_path: Path) ->
     assert 304 in finding.frames
 
 
-def test_the_same_fast_reset_with_no_fin_before_it_is_still_a_devices(
+def test_the_same_fast_reset_with_no_fin_before_it_and_a_ttl_of_its_own_is_a_devices(
         tmp_path: Path) -> None:
-    """Trial 10's reading kept: no FIN from the RST's side, faster than half the round
-    trip: a device between them answered in the agent's name."""
+    """Trial 10's reading kept when the TTL shows it: no FIN from the RST's side, its
+    TTL not the agent's: a device between them answered in the agent's name."""
+    finding = _error(_poll_reset(tmp_path, agent_fin=False, rst_ttl=63))
+    assert finding.code == "control_reset"
+    assert ("its TTL 63, where 10.77.0.2's own packets arrive with 64, and it came faster "
+            "than the round trip to the agent (0.035 ms in the handshake): a device between "
+            "them (a firewall or NAT) sent it in 10.77.0.2's name") in finding.message
+
+
+def test_the_same_fast_reset_with_the_agents_own_ttl_is_the_agents(tmp_path: Path) -> None:
+    """No FIN before it, faster than half the round trip, but with the TTL of the
+    agent's own packets: the agent's system sent it (a LAN kernel's RST for a socket it
+    no longer has beats half a LAN round trip); the timing must not name a device."""
     finding = _error(_poll_reset(tmp_path, agent_fin=False))
     assert finding.code == "control_reset"
-    assert ("faster than the round trip to the agent (0.035 ms in the handshake), so the "
-            "agent did not send it; a device between them (a firewall or NAT) did"
-            ) in finding.message
+    assert ("faster than half the round trip to the agent (0.035 ms in the handshake), but "
+            "with the TTL of 10.77.0.2's own packets (64), so the agent's own system sent "
+            "it") in finding.message
+    assert "a device between them (a firewall or NAT) did" not in finding.message
+    assert "sent it in 10.77.0.2's name" not in finding.message
+    assert finding.fix.startswith("See the agent's NDMP service log")
 
 
 def test_a_reset_of_the_halt_after_the_resetting_side_closed_is_its_own(

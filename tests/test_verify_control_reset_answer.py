@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from lab_edits import analyze_lab, lab_packets, last_from, next_seq, segment, write
-from scapy.all import Packet, Raw
+from scapy.all import IP, Packet, Raw
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -43,27 +43,30 @@ def _get_state(template: Packet, seq: int, ack: int, ts: Decimal) -> Packet:
     return packet / Raw(header)
 
 
-def _answered(tmp_path: Path, idle: str, delay: str) -> Analysis:
+def _answered(tmp_path: Path, idle: str, delay: str, rst_ttl: int | None = None) -> Analysis:
     """Resource 2 running (cut at frame 300); `idle` seconds after the cut the media
     server's DATA_GET_STATE, answered `delay` seconds later by a RST (no ACK) in the
-    agent's name."""
+    agent's name, with the agent's TTL (64) or rst_ttl (a device's)."""
     packets = lab_packets(NAME, 300)
     media_seq, agent_seq = next_seq(packets, MEDIA, AGENT), next_seq(packets, AGENT, MEDIA)
     at = packets[-1].time + Decimal(idle)
     request = _get_state(last_from(packets, MEDIA, AGENT), media_seq, agent_seq, at)
     reset = segment(last_from(packets, AGENT, MEDIA), "R", agent_seq, 0, at + Decimal(delay))
+    if rst_ttl is not None:
+        reset[IP].ttl = rst_ttl
     return analyze_lab(write(tmp_path, "answered", [*packets, request, reset]), NAME)
 
 
 def test_a_reset_faster_than_the_round_trip_after_a_silence_reads_as_an_idle_timeout(
         tmp_path: Path) -> None:
-    analysis = _answered(tmp_path, "10", "0.00001")
+    analysis = _answered(tmp_path, "10", "0.00001", rst_ttl=255)
     [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert finding.code == "control_reset"
     assert ("The RST, in the agent 10.77.0.2's name, answered the media server's "
-            "DATA_GET_STATE (frame 301) 0.01 ms after it instead of acknowledging it: faster "
-            "than the round trip to the agent (0.035 ms in the handshake), so the agent did "
-            "not send it; a device between them (a firewall or NAT) did") in finding.message
+            "DATA_GET_STATE (frame 301) 0.01 ms after it instead of acknowledging it: its "
+            "TTL 255, where 10.77.0.2's own packets arrive with 64, and it came faster than "
+            "the round trip to the agent (0.035 ms in the handshake): a device between them "
+            "(a firewall or NAT) sent it in 10.77.0.2's name") in finding.message
     assert "sat idle 10 s (no NDMP message from frame 220 to frame 301)" in finding.message
     assert "soon after" not in finding.message
     assert "idle timeout for port 10000" in finding.fix and "keepalives" in finding.fix
@@ -83,11 +86,23 @@ def test_a_reset_as_slow_as_the_round_trip_may_be_the_agents(tmp_path: Path) -> 
 
 
 def test_a_reset_from_between_without_a_silence_is_no_idle_timeout(tmp_path: Path) -> None:
-    [finding] = [f for f in _answered(tmp_path, "0.5", "0.00001").findings
+    [finding] = [f for f in _answered(tmp_path, "0.5", "0.00001", rst_ttl=255).findings
                  if f.code == "control_reset"]
-    assert "a device between them (a firewall or NAT) did" in finding.message
+    assert "a device between them (a firewall or NAT) sent it" in finding.message
     assert "so not after an idle timeout" in finding.message
     assert "idle timeout for port" not in finding.fix and "IPSs" in finding.fix
+
+
+def test_a_slow_reset_with_a_ttl_of_its_own_is_a_devices(tmp_path: Path) -> None:
+    """As slow as the round trip, but with a TTL the agent's own packets do not have: a
+    device between them sent it, however slow."""
+    [finding] = [f for f in _answered(tmp_path, "10", "0.005", rst_ttl=63).findings
+                 if f.code == "control_reset"]
+    assert ("its TTL 63, where 10.77.0.2's own packets arrive with 64: a device between "
+            "them (a firewall or NAT) sent it in 10.77.0.2's name") in finding.message
+    assert "faster than" not in finding.message
+    assert "the agent no longer had the connection" not in finding.message
+    assert finding.fix.endswith("at an interval shorter than that timeout.")
 
 
 def _halt_reset(tmp_path: Path, flags: str) -> Analysis:
@@ -146,12 +161,16 @@ def _stored(name: str) -> Analysis:
 
 
 @pytest.mark.parametrize(("name", "words"), [
+    # On the agent, behind the router: the router's RST in the media server's name.
     ("idle-rst-agent", ["after the job halted (NOTIFY_DATA_HALTED, frame 5151)",
-                        "The halt never reached the DMA", "sat idle 8.79 s"]),
+                        "The halt never reached the DMA", "sat idle 8.79 s",
+                        "its TTL 64, where 10.77.0.1's own packets arrive with 63: a device "
+                        "between them (a firewall or NAT) sent it in 10.77.0.1's name"]),
     ("idle-hostfw-rst-media", ["after the job halted (NOTIFY_DATA_HALTED, frame 5002)",
                                "The DMA's DATA_GET_STATE never reached the agent",
                                "sat idle 7.94 s"]),
-    ("idle-rst-65s-media", ["faster than the round trip to the agent (0.0789 ms",
+    ("idle-rst-65s-media", ["its TTL 64, where 10.77.1.2's own packets arrive with 63",
+                            "faster than the round trip to the agent (0.0789 ms",
                             "sat idle 29.5 s (no NDMP message from frame 173 to frame 2070)"]),
     ("idle-rst-restore-media", ["answered the media server's FIN (frame 5241)",
                                 "faster than the round trip", "sat idle 29.9 s"]),

@@ -114,9 +114,12 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
             f"See {_service(short)} log and system log at that time (stopped, restarted or "
             "crashed), then the job log.")
     if answer.forged and answer.ttls is not None:
-        text += (f"{forged_words(host, *answer.ttls)}: a device between them (a firewall or "
-                 f"NAT) sent it in {host}'s name, which no longer had the connection's "
-                 "state.")
+        fast = (f", and it came faster than the round trip to {short} "
+                f"({span_words(answer.round_trip)} in the handshake)"
+                if answer.fast and answer.round_trip is not None else "")
+        text += (f"{forged_words(host, *answer.ttls)}{fast}: a device between them (a "
+                 f"firewall or NAT) sent it in {host}'s name, which no longer had the "
+                 "connection's state.")
     elif answer.in_between and answer.round_trip is not None:
         text += (f"faster than the round trip to {short} ({span_words(answer.round_trip)} "
                  f"in the handshake), so {short} did not send it; a device between them (a "
