@@ -28,6 +28,7 @@ from flowcheck.verify.stalled import (
     stall_of,
     stall_words,
 )
+from flowcheck.verify.ttl import capture_host
 
 
 def check_running(ctx: Context) -> None:
@@ -140,10 +141,13 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     if not stall.acks_lost:  # the receiver answered nothing: it may be gone
         sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
                             else (control.resp_h, control.orig_h))
-        peer = silent_peer_words(roles[1], receiver, sender)
-        # After an idle silence the timeout reading comes first, else the host.
-        fix = (f"{fix} {silent_peer_fix(roles[1], receiver, sender)}" if idle else
-               f"{silent_peer_fix(roles[1], receiver, sender)} Else {fix[0].lower()}{fix[1:]}")
+        on = capture_host(ctx, receiver, sender)
+        peer = silent_peer_words(roles[1], receiver, sender, on)
+        host_fix = silent_peer_fix(roles[1], receiver, sender, on)
+        # After an idle silence the timeout reading comes first, else the host; the host
+        # alone when the capture was taken on it (the resends reached it).
+        fix = (host_fix if on is not None and on[0] == receiver else
+               f"{fix} {host_fix}" if idle else f"{host_fix} Else {fix[0].lower()}{fix[1:]}")
     ctx.add("control_stalled",
             stall_words("control", control, roles, stall, what, went_on) + reset
             + f" The job cannot go on without its control connection. {STATE_LOST}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, endpoint
 from flowcheck.verify.details import span_words
+from flowcheck.verify.ttl import taken_on_words
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
 # waited a retransmission timeout for an ACK that did not come.
@@ -26,21 +27,36 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
               "drops its later packets this way, without a reset")
 
 
-def silent_peer_words(receiver: str, host: str, sender: str) -> str:
+def silent_peer_words(receiver: str, host: str, sender: str,
+                      on: tuple[str, int, int] | None = None) -> str:
     """The readings of resends its receiver never answered besides a device between the
     hosts (STATE_LOST): the receiver host gone or unreachable, and, on a capture taken on
     that host itself, the host (the packet tap sees arriving packets before the host's
     firewall and stack: control_unanswered reads SYNs so). receiver: its role ("the
-    agent"); host, sender: the addresses."""
-    return (f" Or {receiver} {host} itself went down or became unreachable (powered off, "
-            "its link down, hung, its route lost): seen from elsewhere that looks the same. "
-            f"If this capture was taken on {host} itself, the resends reached it and it "
-            f"never answered: the cause is on {host} (its TCP stack, its route back to "
-            f"{sender}, its host firewall, or the host hung), not a device between them.")
+    agent"); host, sender: the addresses; on: the host the capture was taken on when the
+    TTLs show it (verify.ttl.capture_host), said plainly then."""
+    gone = (f" Or {receiver} {host} itself went down or became unreachable (powered off, "
+            "its link down, hung, its route lost): seen from elsewhere that looks the same.")
+    cause = (f"the resends reached it and it never answered: the cause is on {host} (its "
+             f"TCP stack, its route back to {sender}, its host firewall, or the host hung), "
+             "not a device between them.")
+    if on is None:
+        return f"{gone} If this capture was taken on {host} itself, {cause}"
+    if on[0] == host:
+        return (f" This capture was taken on {host} itself ({taken_on_words(on, sender)}): "
+                f"{cause}")
+    return (f"{gone} This capture was taken on {sender} ({taken_on_words(on, host)}): a "
+            f"capture on {host} shows whether the resends reach it.")
 
 
-def silent_peer_fix(receiver: str, host: str, sender: str) -> str:
-    """The fix for silent_peer_words: the host first (the first thing an admin checks)."""
+def silent_peer_fix(receiver: str, host: str, sender: str,
+                    on: tuple[str, int, int] | None = None) -> str:
+    """The fix for silent_peer_words: the host first (the first thing an admin checks);
+    on: as there."""
+    if on is not None and on[0] == host:
+        return (f"Look on {receiver} {host}, where this capture was taken: its routing "
+                f"table (its routes back to {sender}), host firewall and system log, and "
+                "whether its NDMP service still runs.")
     return (f"Check that {receiver} {host} is up and reachable from {sender} (its console, "
             f"its link, its routes back to {sender}); on a capture taken on {host}, look "
             "there: its routing table, host firewall and system log.")

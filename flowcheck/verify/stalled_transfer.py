@@ -47,6 +47,7 @@ from flowcheck.verify.stalled import (
     silent_peer_words,
     stall_words,
 )
+from flowcheck.verify.ttl import capture_host
 
 
 @dataclass(slots=True, frozen=True)
@@ -166,9 +167,12 @@ def check_stalled_transfers(ctx: Context) -> None:
                       "dropped, a failover, a blocked flow) and any routing change; a capture "
                       "on both hosts at once shows where the packets are lost.")
             if not stall.acks_lost:  # the receiver answered nothing: it may be gone
-                reading += silent_peer_words(roles[1], receiver, sender)
-                remedy = (f"{silent_peer_fix(roles[1], receiver, sender)} Else "
-                          f"{remedy[0].lower()}{remedy[1:]}")
+                on = capture_host(ctx, receiver, sender)
+                reading += silent_peer_words(roles[1], receiver, sender, on)
+                host_fix = silent_peer_fix(roles[1], receiver, sender, on)
+                # On the receiver itself the resends reached it: the host alone.
+                remedy = (host_fix if on is not None and on[0] == receiver else
+                          f"{host_fix} Else {remedy[0].lower()}{remedy[1:]}")
             size, passed = full_size_resends(conn, stall), stalled.passed
             if passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "

@@ -82,8 +82,11 @@ def capture_host(ctx: Context, a: str, b: str) -> tuple[str, int, int] | None:
 
 
 def taken_on_words(found: tuple[str, int, int], other: str) -> str:
-    """"its packets arrive with TTL 64, an initial one, and 10.77.1.2's with 63: routers
-    between" for capture_host's answer."""
+    """"10.77.1.2's packets arrive with TTL 64, an initial value, and 10.77.0.1's with 63:
+    a router between them" for capture_host's answer `found` (other: the other host);
+    the routers counted from the initial TTL next above the other's."""
     host, mine, theirs = found
+    hops = min(initial for initial in INITIAL_TTLS if initial > theirs) - theirs
+    routers = "a router" if hops == 1 else f"{hops} routers"
     return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
-            f"with {theirs}: routers between them")
+            f"with {theirs}: {routers} between them")
