@@ -150,7 +150,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         target = "the announced endpoint " + target
     if outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
-        where = lost_where(first) if either else ""
+        where = lost_where(ctx, first) if either else ""
         words, fix = (elsewhere(ctx, session, first, rule)
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", f"{capitalised(rule)}.{where}"))

@@ -105,7 +105,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
                 f"; check that the Remote Agent service runs on {conn.resp_h}."
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
-                   "is lost." if unseen_way_back else lost_where(conn) if either else ""),
+                   "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused":
         ctx.add("control_refused",
@@ -155,7 +155,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
-        where = lost_where(conn) if either else ""
+        where = lost_where(ctx, conn) if either else ""
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
                 f"2) and never got an answer: {silence(ctx, conn, both_ways=True)}."

@@ -13,6 +13,7 @@ from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
+from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def capitalised(text: str) -> str:
@@ -128,10 +129,19 @@ def retried(conn: Connection, attempts: int = 1) -> bool:
     return conn.syn_retries > 0 or attempts > 1
 
 
-def lost_where(conn: Connection) -> str:
-    """The end of a both-ways fix (silence's both_ways): where the capture tells."""
-    return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the SYNs; "
-            f"otherwise a capture on {conn.resp_h} shows which way they are lost.")
+def lost_where(ctx: Context, conn: Connection) -> str:
+    """The end of a both-ways fix (silence's both_ways): where the capture tells, said
+    plainly when the TTLs show which host the capture was taken on
+    (verify.ttl.capture_host)."""
+    on = capture_host(ctx, conn.orig_h, conn.resp_h)
+    if on is None:
+        return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
+                f"SYNs; otherwise a capture on {conn.resp_h} shows which way they are lost.")
+    if on[0] == conn.resp_h:
+        return (f" This capture was taken on {conn.resp_h} itself: its own firewall drops "
+                "the SYNs.")
+    return (f" This capture was taken on {conn.orig_h}: a capture on {conn.resp_h} shows "
+            "which way they are lost.")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
@@ -164,10 +174,20 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if retried(conn, attempts) and both_ways:
         # A host firewall drops inbound SYNs after tcpdump saw them (the packet tap comes
         # before netfilter), so on the responder SYNs with no SYN-ACK are its own drop.
-        return (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs on "
-                f"the way back: the capture holds no SYN-ACK, which looks the same either way "
-                f"unless it was taken on {conn.resp_h} itself (there, SYNs arriving with no "
-                "SYN-ACK leaving are its own firewall's drop)")
+        on = capture_host(ctx, conn.orig_h, conn.resp_h)
+        if on is not None and on[0] == conn.resp_h:
+            return (f"{conn.resp_h}'s own firewall drops its SYNs: this capture was taken on "
+                    f"{conn.resp_h} itself ({taken_on_words(on, conn.orig_h)}), and SYNs "
+                    "arriving there with no SYN-ACK leaving are its own firewall's drop (the "
+                    "packet tap sees them before the firewall)")
+        either = (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs "
+                  "on the way back: the capture holds no SYN-ACK, which looks the same "
+                  "either way")
+        if on is not None:
+            return (f"{either}: this capture was taken on {conn.orig_h} "
+                    f"({taken_on_words(on, conn.resp_h)}), not on {conn.resp_h}")
+        return (f"{either} unless it was taken on {conn.resp_h} itself (there, SYNs "
+                "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):
         return "something drops its SYNs"
     return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "

@@ -1,0 +1,97 @@
+"""Which host a capture was taken on, from the TTLs (flowcheck.verify.ttl.capture_host):
+a host's own packets leave it with an initial TTL (64, 128, 255), the peer's arrive lower
+by the routers between; equal or both lowered TTLs tell nothing. Where the words said
+"if this capture was taken on X", they say it plainly when the TTLs show it.
+
+captures/ndmjob-firewall/v4-restore-data-syn-drop-at-media.pcap (the media server's own
+firewall drops the agent's data SYNs, captured on the media server, one bridge: TTL 64
+each way) as stored, and with one host's packets rewritten to TTL 63 as if a router
+stood between the hosts: the agent's (the capture on the media server) or the media
+server's (the capture on the agent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from scapy.all import IP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Connection, Finding
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.verify.ttl import capture_host
+
+FIREWALL = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-firewall"
+NAME = "v4-restore-data-syn-drop-at-media"
+M, A = "10.77.0.1", "10.77.0.2"
+
+
+def _unanswered(tmp_path: Path, routed: str | None) -> Finding:
+    """data_unanswered of the capture, `routed`'s packets (an address) at TTL 63."""
+    path = FIREWALL / f"{NAME}.pcap"
+    if routed is not None:
+        packets = rdpcap(str(path))
+        for packet in packets:
+            if IP in packet and packet[IP].src == routed:
+                packet[IP].ttl = 63
+                del packet[IP].chksum
+        path = tmp_path / f"{NAME}.pcap"
+        wrpcap(str(path), packets)
+    config = build_config(load_file(FIREWALL / f"{NAME}.toml"))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    return finding
+
+
+def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
+    finding = _unanswered(tmp_path, routed=A)
+    assert ("never answered: 10.77.0.1's own firewall drops its SYNs: this capture was taken "
+            "on 10.77.0.1 itself (10.77.0.1's packets arrive with TTL 64, an initial value, "
+            "and 10.77.0.2's with 63: a router between them), and SYNs arriving there with "
+            "no SYN-ACK leaving are its own firewall's drop") in finding.message
+    assert "unless it was taken on" not in finding.message
+    assert finding.fix.endswith(" This capture was taken on 10.77.0.1 itself: its own "
+                                "firewall drops the SYNs.")
+
+
+def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:
+    finding = _unanswered(tmp_path, routed=M)
+    assert ("the capture holds no SYN-ACK, which looks the same either way: this capture was "
+            "taken on 10.77.0.2 (10.77.0.2's packets arrive with TTL 64, an initial value, "
+            "and 10.77.0.1's with 63: a router between them), not on 10.77.0.1"
+            ) in finding.message
+    assert finding.fix.endswith(" This capture was taken on 10.77.0.2: a capture on "
+                                "10.77.0.1 shows which way they are lost.")
+
+
+def test_one_segment_tells_nothing(tmp_path: Path) -> None:
+    finding = _unanswered(tmp_path, routed=None)
+    assert ("which looks the same either way unless it was taken on 10.77.0.1 itself (there, "
+            "SYNs arriving with no SYN-ACK leaving are its own firewall's drop)"
+            ) in finding.message
+    assert finding.fix.endswith(" If this capture was taken on 10.77.0.1, its own firewall "
+                                "drops the SYNs; otherwise a capture on 10.77.0.1 shows which "
+                                "way they are lost.")
+
+
+def _record(orig_ttl: int | None, resp_ttl: int | None, port: int = 5001) -> Connection:
+    return Connection(uid="C1", orig_h=M, orig_p=port, resp_h=A, resp_p=10000, ts=0.0,
+                      orig_ttl=orig_ttl, resp_ttl=resp_ttl)
+
+
+@pytest.mark.parametrize("ttls, host", [
+    ([(64, 63)], (M, 64, 63)),
+    ([(125, 128)], (A, 128, 125)),  # Windows behind 3 routers
+    ([(64, 255), (64, 255)], None),  # both initial: one segment
+    ([(62, 120)], None),  # both lowered: a capture point between
+    ([(64, None)], None),  # one side never sent
+    ([(64, 63), (64, 62)], None),  # a route that changed
+])
+def test_capture_host(ttls: list[tuple[int | None, int | None]],
+                      host: tuple[str, int, int] | None) -> None:
+    ctx = SimpleNamespace(connections=[_record(o, r, 5001 + i) for i, (o, r) in
+                                       enumerate(ttls)], host_ttls=None)
+    assert capture_host(ctx, M, A) == host  # type: ignore[arg-type]
+    assert capture_host(ctx, A, M) == host  # type: ignore[arg-type]
