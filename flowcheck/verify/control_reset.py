@@ -5,8 +5,8 @@ resources before all the configured ones ran (flowcheck.verify.running decides w
 The Backup Exec job then ends with "Communication Failure has occurred between the Job
 Engine and Remote Agent". How the reset came reads its cause
 (flowcheck.verify.reset_answer): a RST whose TTL is not that of its side's own packets,
-or that answered a packet faster than the round trip to its sender's side (with no TTL of
-the side's own), came from a device between the hosts (unless that side had closed
+or that answered a packet faster than the round trip to its sender's side (unless its TTL
+is the side's own), came from a device between the hosts (unless that side had closed
 the connection first: flowcheck.verify.running reads control_closed when the job was
 running), and one after a long silence
 of the control connection (it sits idle while the data flows) from a firewall's or NAT's
