@@ -103,3 +103,19 @@ def test_a_job_seen_only_through_a_nat_keeps_its_errors() -> None:
     analysis = analyze(read_traffic([str(lab / "data-port-dropped.pcap")], config), config)
     assert [s.side for s in analysis.sessions] == [False]
     assert "data_unanswered" in _errors(analysis) and analysis.verdict == "fail"
+
+
+def test_a_job_to_an_agent_missing_from_the_list_is_judged() -> None:
+    # Trial 12, D2: next to a configured job, a backup from the configured media server to
+    # a new agent not yet in remote_agents spoke NDMP both ways and then failed (its data
+    # connection never got through): a job of theirs, not side traffic.
+    folder = PROBES.parent / "ndmjob-unlisted"
+    config = build_config(load_file(folder / "unlisted-agent-fail-media.toml"))
+    analysis = analyze(read_traffic([str(folder / "unlisted-agent-fail-media.pcap.gz")],
+                                    config), config)
+    assert analysis.verdict == "fail"
+    unlisted = next(s for s in analysis.sessions if s.remote_agent == "10.77.1.5")
+    assert not unlisted.side and _errors(analysis, unlisted.id)
+    assert "Not judged" not in _warning(analysis, unlisted.id)
+    listed = next(s for s in analysis.sessions if s.remote_agent == "10.77.1.2")
+    assert not _errors(analysis, listed.id)

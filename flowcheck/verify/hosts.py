@@ -30,16 +30,28 @@ def mark_side_traffic(ctx: Context) -> None:
     (host_not_configured: roles reversed, a host outside the lists) is not that job: a
     port check or scan of the NDMP port, another service on it, a job of other hosts.
     Its errors are withheld (Context.withheld) and told in its host_not_configured
-    warning, its steps left out of the verdict (Session.side). With no such session
+    warning, its steps left out of the verdict (Session.side). But a session that spoke
+    NDMP both ways with a configured host at one end is a job of theirs (an agent not yet
+    listed): judged, with its host_not_configured warning (trial 12: a failed backup to a
+    new agent passed as side traffic). With no configured session that spoke NDMP,
     every session is judged: a capture seen only through a NAT, or a configuration with
     the two lists swapped (where a probe in the reverse direction is the only session in
     the configured roles: it spoke no NDMP), keeps its errors."""
     if not any(not _outside(ctx, s) and _spoke_ndmp(ctx, s) for s in ctx.sessions):
         return
     for session in ctx.sessions:
-        if _outside(ctx, session):
+        # A job (NDMP both ways) with one of the configured hosts is theirs, the other
+        # host listed or not (a new agent not yet in remote_agents): judged.
+        if _outside(ctx, session) and not (_spoke_ndmp(ctx, session)
+                                           and _touches_configured(ctx, session)):
             session.side = True
             ctx.side.add(session.id)
+
+
+def _touches_configured(ctx: Context, session: Session) -> bool:
+    """Is either of the session's hosts a configured media server or agent?"""
+    configured = {*ctx.config.media_servers, *ctx.config.remote_agents}
+    return bool({session.media_server, session.remote_agent} & configured)
 
 
 def _spoke_ndmp(ctx: Context, session: Session) -> bool:
