@@ -267,8 +267,14 @@ def test_control_off_backup_network() -> None:
     connections, streams = be_backup()
     config = replace(LAB, backup_network=__import__("ipaddress").ip_network("192.168.50.0/24"))
     _, findings = run(connections, streams, config=config)
-    assert codes(findings) == ["control_off_backup_network"] * 3
-    assert "192.168.50.0/24" in findings[0].message
+    # One per host outside (trial 12, D6: one per connection, and the agent's fix for a
+    # media server without an address in the network).
+    assert codes(findings) == ["control_off_backup_network"] * 2
+    media, agent = findings
+    assert media.message.startswith(f"The media server {M} is outside the backup network "
+                                    "192.168.50.0/24: 3 connections of 1 session")
+    assert "Give the media server" in media.fix and media.session == "S1"
+    assert agent.message.startswith(f"The agent {A} is outside") and "resolve" in agent.fix
 
 
 def test_no_control_session() -> None:

@@ -60,7 +60,7 @@ def check_links(ctx: Context) -> None:
             _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
-        check_backup_network(ctx, session)
+    check_backup_network(ctx)
     note_swapped_ranges(ctx)
     _check_unannounced(ctx)
 

@@ -16,6 +16,7 @@ from flowcheck.verify.context import (
     Context,
     conn_sides,
     endpoint,
+    opening_frames,
     session_uids,
 )
 
@@ -193,25 +194,49 @@ def outside_range_words(ctx: Context, session: Session, conn: Connection, verb: 
     return words, fix
 
 
-def check_backup_network(ctx: Context, session: Session) -> None:
-    """control_off_backup_network for each of the session's connections with a host
-    outside the configured backup_network (nothing when none is configured)."""
+def check_backup_network(ctx: Context) -> None:
+    """control_off_backup_network, one per host outside the configured backup_network
+    (nothing when none is configured): the sessions' connections (control, callback,
+    data) it has an end of, counted and the first named, with a fix for its role (a
+    media server without an address in the network, or an agent reached at another
+    address: Europa 2064895, "Backup To Network Card"). A side-traffic session's are
+    not counted (verify.hosts.mark_side_traffic)."""
     network = ctx.config.backup_network
     if network is None:
         return
-    for uid in session_uids(session):
-        conn = ctx.by_uid[uid]
-        outside = [h for h in (conn.orig_h, conn.resp_h) if not _in_network(h, network)]
-        if not outside:
+    outside: dict[str, list[tuple[Session, Connection]]] = {}
+    for session in ctx.sessions:
+        if session.id in ctx.side:
             continue
+        for uid in session_uids(session):
+            conn = ctx.by_uid[uid]
+            for host in dict.fromkeys((conn.orig_h, conn.resp_h)):
+                if not _in_network(host, network):
+                    outside.setdefault(host, []).append((session, conn))
+    for host, found in outside.items():
+        sessions = list(dict.fromkeys(session.id for session, _ in found))
+        session, first = found[0]
+        role = ("media server" if host == session.media_server
+                else "agent" if host == session.remote_agent else "host")
+        what = (f"the {first.role} connection {endpoint(first.orig_h, first.orig_p)} -> "
+                f"{endpoint(first.resp_h, first.resp_p)}" if len(found) == 1 else
+                f"{len(found)} connections of {len(sessions)} session"
+                f"{'s' if len(sessions) > 1 else ''} ({', '.join(sessions[:5])}"
+                f"{', ...' if len(sessions) > 5 else ''}; the first: "
+                f"{endpoint(first.orig_h, first.orig_p)} -> "
+                f"{endpoint(first.resp_h, first.resp_p)})")
+        fix = (f"Give the media server {host} an address in {network} and make the backup "
+               "use that interface (Backup Exec: \"Backup To Network Card\"), or correct "
+               "--backup-network." if role == "media server" else
+               f"Make the agent's name resolve to its address in {network} on the media "
+               "server (Backup Exec: \"Backup To Network Card\" / \"Use any available "
+               "network interface\" off), or route that traffic through the backup network.")
         ctx.add("control_off_backup_network",
-                f"The {conn.role} connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)} runs outside the backup network "
-                f"{network} ({', '.join(outside)} not in it).",
-                f"Make the agent's name resolve to its address in {network} on the media "
-                "server (Backup Exec: \"Backup To Network Card\" / \"Use any available network "
-                "interface\" off), or route that traffic through the backup network.",
-                session=session, conn=conn)
+                f"The {role} {host} is outside the backup network {network}: {what} "
+                f"{'runs' if len(found) == 1 else 'run'} outside it.", fix,
+                session=session if len(sessions) == 1 else None,
+                conn=first if len(found) == 1 else None, ts=first.ts,
+                frames=[f for _, c in found[:3] for f in opening_frames(c)][:6])
 
 
 def _in_network(host: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
