@@ -32,6 +32,7 @@ from flowcheck.verify.details import reset_time, reset_words, sent_each_way, spa
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
+from flowcheck.verify.ttl import forged_words, reset_ttls
 
 
 def closed_by_receiver(conn: Connection) -> bool:
@@ -204,13 +205,21 @@ def _report(ctx: Context, session: Session, conn: Connection,
     else:
         who = ("both ends" if conn.orig_rst and conn.resp_rst else
                role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
-        head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}) "
+        forged = _forged_words(conn, session)
+        if forged:
+            who = f"a device between them, in the name of {who}"
+        head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"
+                f"{'; ' + forged if forged else ''}) "
                 f"after carrying {moved}, before any FIN and with no normal halt of its job "
                 "after it: the transfer was cut short.")
         fix = ("See the job log and both hosts' logs at that time for why the "
                "transfer stopped; if neither host reset it, look for a firewall or IPS "
                f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
                "transfers (a session timeout, a threat signature: its log names it).")
+        if forged:
+            fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
+                   f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
+                   "signature: its log names the connection); the hosts did not.")
     both = _ended_both(ctx, session, conn) if halt is None else None
     if both is not None:  # one process's exit ended the session's connections
         then, fix, _ = both
@@ -219,6 +228,21 @@ def _report(ctx: Context, session: Session, conn: Connection,
             + conn.rst_frames[:1] + ([both[2]] if both else []) + conn.rst_frames[1:2]
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+def _forged_words(conn: Connection, session: Session) -> str:
+    """The TTL evidence when every RST the connection holds carries a TTL other than its
+    side's own packets' (verify.ttl: a device between the hosts sent it in that side's
+    name); "" when a RST's TTL is its side's own or unknown."""
+    sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
+             if sent]
+    ttls = [reset_ttls(conn, side) for side in sides]
+    if not sides or any(t is None or t[0] == t[1] for t in ttls):
+        return ""
+    return "; ".join(
+        forged_words(role_words(conn, session, conn.orig_h if side == "orig" else conn.resp_h),
+                     rst, own)
+        for side, (rst, own) in zip(sides, ttls, strict=True))  # type: ignore[misc]
 
 
 # A process's connections end together when it exits (the system closes or resets each
