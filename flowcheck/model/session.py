@@ -90,6 +90,12 @@ class Session:
     # goes (no DATA_START_*, no mover mode, no data bytes either way). Not in the JSON
     # (kind keeps its documented rule); the text says "backup or restore" (kind_words).
     kind_guessed: bool = False
+    # Nothing of the session's NDMP conversation is in the capture (its control
+    # connection refused or dropped, or no message decoded), so nothing tells its kind:
+    # `kind` keeps its documented rule ("browse": none of the signs of a backup or
+    # restore; the contract has no "unknown"), the text says "kind unknown" (kind_words).
+    # Not in the JSON.
+    kind_unknown: bool = False
     # Side traffic (flowcheck.verify.hosts.mark_side_traffic): a session outside the
     # configured hosts or roles while another runs between them: not judged as a job
     # (its errors told in host_not_configured, its steps left out of the verdict). Not
@@ -99,7 +105,10 @@ class Session:
     def kind_words(self, *, short: bool = False) -> str:
         """The kind as the text reports it: "backup", "restore", "browse", or, when only
         the default says backup (kind_guessed), "backup or restore" and, unless short,
-        why."""
+        why; "kind unknown" when nothing of the conversation tells it (kind_unknown)."""
+        if self.kind_unknown:
+            return "kind unknown" if short else \
+                "kind unknown (none of its NDMP conversation in the capture)"
         if not self.kind_guessed:
             return self.kind
         if short:

@@ -116,6 +116,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                           kind=session_kind(stream),
                           announced=list(stream.announcements) if stream else [])
         session.kind_guessed = session.kind == "backup" and said_kind(stream) is None
+        session.kind_unknown = stream is None or not stream.messages
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
@@ -131,4 +132,4 @@ def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
         stream = stream_by_uid.get(session.control_uid)
         if session.data_connections and said_kind(stream) is None:
             session.kind, told = kind_from_bytes(session, by_uid)
-            session.kind_guessed = not told
+            session.kind_guessed, session.kind_unknown = not told, False

@@ -167,7 +167,8 @@ def is_failed(conn: Connection) -> bool:
 
 def session_kind(stream: NdmpStream | None) -> Literal["backup", "restore", "browse"]:
     """restore or backup as the stream says it (said_kind), else backup for any other data
-    request or announcement, else browse."""
+    request or announcement, else browse: also with no stream at all (the contract's
+    kinds have no "unknown"; Session.kind_unknown tells the text)."""
     if stream is None:
         return "browse"
     said = said_kind(stream)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, Session
-from flowcheck.sessions import announcement_groups, connection_outcome, is_local_group
+from flowcheck.model import Announcement, Connection, Session
+from flowcheck.sessions import announcement_groups, is_local_group, message_op
+from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
+from flowcheck.verify.after_close import control_close, late_conns, late_words, tried_in_time
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -60,8 +62,8 @@ def check_data(ctx: Context, session: Session) -> None:
     failures = {f.uid: f for f in ctx.findings[reported_from:] if f.uid}
     check_address_matched(ctx, session, failures)
     for group in announcement_groups(session.announced):
-        if any(a.used_by for a in group):
-            continue  # a connection reached it
+        if tried_in_time(ctx, group):
+            continue  # a connection reached it while the job ran
         if is_local_group(session, group):
             continue  # inside one host: never on the network (sessions.local)
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
@@ -85,11 +87,13 @@ def check_data(ctx: Context, session: Session) -> None:
             report_mismatch(ctx, session, wrong[0], [])
             continue
         connector, side = _connector(session, first.listener)
+        late = _late_after(ctx, session, group)
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
-                "for the data connection, but no connection ever tried it: the side that "
+                "for the data connection, but no connection "
+                f"{'tried it while the job ran' if late else 'ever tried it'}: the side that "
                 "should connect could not (for example it could not bind a port because the "
-                f"port was in use on its side){_dropped_before(connector)}.",
+                f"port was in use on its side){_dropped_before(connector)}.{late}",
                 f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                 "are free on both hosts and the ranges hold enough ports for all resources; "
                 "look for the job's \"Communication Failure has occurred between the Job "
@@ -114,6 +118,42 @@ def _dropped_before(connector: str) -> str:
             "side shows which)")
 
 
+def _late_after(ctx: Context, session: Session, group: list[Announcement]) -> str:
+    """" Its SYN (C34) 28.1 s after the media server ... closed the control connection
+    ...: a consequence, not a refusal the job met." for a connection to the
+    announcement that came only after the job ended (after_close), else ""."""
+    endpoints = {(a.ip, a.port) for a in group}
+    late = [c for c in late_conns(ctx, session) if (c.resp_h, c.resp_p) in endpoints]
+    if not late:
+        return ""
+    return (f" {late[0].orig_h} did try, but only after the job ended: "
+            f"{late_words(ctx, late[0])}.{_answered_after(ctx, session, group[0])}")
+
+
+def _answered_after(ctx: Context, session: Session, ann: Announcement) -> str:
+    """" The agent answered DATA_CONNECT only after that close (frame 6741, ...)" when
+    the announcing message is a CONNECT request whose reply came after the control
+    connection closed: the connect was still pending while the job waited (NDMP v4:
+    DATA_CONNECT and MOVER_CONNECT reply once the connection is made or has failed)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    closed = control_close(stream)
+    messages = stream.messages if stream else []
+    index = next((i for i, m in enumerate(messages) if m.frame == ann.frame
+                  and m.type == "request"), None)
+    if closed is None or index is None:
+        return ""
+    request = messages[index]
+    reply = reply_to(request, messages[index + 1:])
+    if reply is None or reply.frame < closed.frame:
+        return ""
+    who = "the agent" if reply.direction == "resp" else "the media server"
+    error = f", {reply.error_name}" if reply.error else ""
+    return (f" {capitalised(who)} answered {message_op(request)} only after that close "
+            f"(frame {reply.frame}{error}): its connect was still pending while the job "
+            "waited, so its SYNs were most likely dropped before they reached the capture "
+            "point.")
+
+
 def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
     """The fix for SYNs dropped on the way (_dropped_before)."""
     return (f"If a capture on {connector} shows its SYNs to {where}, a firewall or NAT "
@@ -124,7 +164,7 @@ def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
 
 def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
     first = attempts[0]
-    outcome = connection_outcome(first)
+    outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
     wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
     if outcome == "unanswered" and wrong is not None:
         report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
@@ -154,11 +194,13 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         words, fix = (elsewhere(ctx, session, first, rule)
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", f"{capitalised(rule)}.{where}"))
+        late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                f"was never answered{tries}: "
+                f"was never answered{' while the job ran' if late else ''}{tries}: "
                 f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}, "
-                f"so the job cannot move data.{words}", fix, session=session,
+                f"so the job cannot move data.{words}"
+                f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")
     elif outcome == "refused":

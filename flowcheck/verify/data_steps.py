@@ -13,6 +13,7 @@ from flowcheck.sessions import (
     message_op,
 )
 from flowcheck.verify.aborted import aborted_flow
+from flowcheck.verify.after_close import dropped_detail, late_words, tried_in_time
 from flowcheck.verify.context import (
     Context,
     conn_sides,
@@ -203,12 +204,14 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     outcomes = {c.uid: judged(ctx, c) for c in conns}
     # A connection its originator reset after the SYN-ACK reached the endpoint: its
     # failure is step 5's (no data flowed), not this step's.
+    # One that came only after the job ended is not the job's ("late"): below.
     failed = [c for c in conns if not is_open(outcomes[c.uid])
-              and outcomes[c.uid] not in ("unknown", "aborted")]
+              and outcomes[c.uid] not in ("unknown", "aborted", "late")]
     if failed:
         first = failed[0]
         return make_step(spec, "failed", uids, frames,
-                         f"{endpoint(first.resp_h, first.resp_p)}: {failure_words(first)}")
+                         f"{endpoint(first.resp_h, first.resp_p)}: "
+                         f"{dropped_detail(ctx, first) or failure_words(first)}")
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         return make_step(spec, "unknown", uids, frames,
@@ -220,7 +223,7 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          failed_words(local_failed))
     # A host-local endpoint's connection never reaches the network (sessions.local).
     unused = [g for g in announcement_groups(session.announced)
-              if not any(a.used_by for a in g) and not is_local_group(session, g)]
+              if not tried_in_time(ctx, g) and not is_local_group(session, g)]
     # What no connection followed (cut ones too) needs a capture that could show one.
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
@@ -234,9 +237,11 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]
         return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
-    if not conns or unused:
+    late = [c for c in conns if outcomes[c.uid] == "late"]
+    if not conns or unused or late:
         return make_step(spec, "missing", uids, frames,
-                         "an announced endpoint got no connection")
+                         "an announced endpoint got no connection" + (
+                             f" while the job ran: {late_words(ctx, late[0])}" if late else ""))
     wrong_way = [c for c in conns if not _expected_connector(ctx, session, c)]
     if wrong_way:
         expected = "media server" if ctx.profile.connector == "media_server" else "agent"

@@ -26,10 +26,13 @@ from flowcheck.sessions import (
     rst_only,
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
+from flowcheck.verify.after_close import late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
 
-Judged = Outcome | Literal["unknown"]
+# "late": a data connection that tried its endpoint only after its job ended
+# (flowcheck.verify.after_close): not the job's connection.
+Judged = Outcome | Literal["unknown", "late"]
 
 
 def capture_end(connections: list[Connection]) -> float:
@@ -217,8 +220,14 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     the capture could have seen the answer; "unknown" otherwise. A reset by the
     originator after the SYN-ACK ("aborted") is evidence for a data connection
     (data_aborted); a control connection or callback reset so is judged as a handshake
-    that never completed, as before."""
+    that never completed, as before. A data connection refused only after its session's
+    control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
+    went unanswered for the retransmission timeout while the job ran, else "late"."""
     outcome = connection_outcome(conn)
+    if outcome == "refused" and conn.role == "data":
+        late = late_refusal(ctx, conn)
+        if late is not None:
+            return "unanswered" if late.dropped else "late"
     if outcome == "aborted":
         if conn.role == "data":
             return outcome

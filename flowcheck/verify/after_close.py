@@ -1,0 +1,122 @@
+"""A data connection refused only after its job had ended: the answer of a closed job,
+not a refusal the job met.
+
+A connector's TCP resends an unanswered SYN for a minute or more (RFC 6298 5.7, RFC 9293
+3.8.1; Linux: 6 retries, about 127 s) whether or not the job that asked for the
+connection still waits for it. When the media server gives up and closes the control
+connection, the listener it announced goes with the job; a retry that arrives later
+meets a port nothing listens on and gets the RST a closed port sends (RFC 9293
+3.10.7.1). That RST tells nothing of the endpoint while the job could use it: SYNs left
+unanswered before the close for at least the retransmission timeout were dropped
+(data_unanswered); a connection whose only SYN came after the close never reached the
+endpoint while it was valid (announced_not_used). A refusal while the control
+connection is open (the port in use, a reject rule) stays data_refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
+from flowcheck.sessions import connection_outcome
+from flowcheck.verify.context import Context, refusal_how
+from flowcheck.verify.details import span_words, syn_count
+
+_RST = 0x04  # the TCP flags byte's RST bit (ControlPacket.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class LateRefusal:
+    """How a data connection's refusal came after its session's control connection
+    closed (late_refusal)."""
+
+    closed: ControlPacket  # the control connection's first FIN or RST
+    answer_frame: int  # the RST or ICMP unreachable that refused the SYN
+    after: float | None  # seconds from the close to that answer; None: its time not kept
+    waited: float  # seconds its SYNs went unanswered before the close (0.0: none before)
+    dropped: bool  # waited at least the retransmission timeout: dropped while the job ran
+
+
+def control_close(stream: NdmpStream | None) -> ControlPacket | None:
+    """The control connection's first FIN or RST, either side (NdmpStream.fin, .reset);
+    None when the capture holds neither."""
+    ends = [p for p in (stream.fin, stream.reset) if p is not None] if stream else []
+    return min(ends, key=lambda p: p.frame) if ends else None
+
+
+def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
+    """A data connection whose refusal (its first RST from the responder or ICMP
+    unreachable) the capture holds only after its session's control connection closed;
+    None for any other connection (a refusal while the job ran, or no close captured).
+    Frames order the two, as the capture took them."""
+    if conn.role != "data" or connection_outcome(conn) != "refused":
+        return None
+    session = ctx.session_of(conn)
+    closed = control_close(ctx.stream_by_uid.get(session.control_uid) if session else None)
+    if closed is None:
+        return None
+    answers = conn.icmp_frames[:1] + (conn.rst_frames[:1] if conn.resp_rst else [])
+    if not answers or min(answers) < closed.frame:
+        return None
+    tried = conn.syn_ts is not None and conn.syn_frames and conn.syn_frames[0] < closed.frame
+    waited = max(0.0, closed.ts - conn.syn_ts) if tried and conn.syn_ts is not None else 0.0
+    after = (conn.rst_ts - closed.ts if conn.resp_rst and conn.rst_ts is not None
+             and min(answers) == conn.rst_frames[0] else None)
+    return LateRefusal(closed, min(answers), after, waited,
+                       waited >= ctx.config.retransmission_timeout)
+
+
+def late_only(ctx: Context, conn: Connection) -> bool:
+    """Did the connection try its endpoint only after the job ended (late_refusal, its
+    SYNs not left unanswered while the job ran)? Such a connection is not the job's."""
+    late = late_refusal(ctx, conn)
+    return late is not None and not late.dropped
+
+
+def tried_in_time(ctx: Context, group: list[Announcement]) -> bool:
+    """Did a connection reach one of these announcements (used_by) while its job could
+    use it (not late_only)?"""
+    return any(a.used_by and not late_only(ctx, ctx.by_uid[a.used_by]) for a in group)
+
+
+def late_conns(ctx: Context, session: Session) -> list[Connection]:
+    """The session's data connections that came only after the job ended (late_only)."""
+    return [c for uid in session.data_connections if late_only(ctx, c := ctx.by_uid[uid])]
+
+
+def closed_words(session: Session, closed: ControlPacket) -> str:
+    """"the media server 10.77.0.1 closed the control connection (FIN, frame 3786)"."""
+    who = (f"the media server {session.media_server}" if closed.direction == "orig"
+           else f"the agent {session.remote_agent}")
+    how = "RST" if closed.flags & _RST else "FIN"
+    return f"{who} closed the control connection ({how}, frame {closed.frame})"
+
+
+def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> str:
+    """Why the connection's refusal is not the job's, as a sentence (no final stop): ""
+    when it is not a late refusal. closed_said: the close was just named ("later")."""
+    late = late_refusal(ctx, conn)
+    session = ctx.session_of(conn)
+    if late is None or session is None:
+        return ""
+    span = f"{span_words(late.after)} " if late.after is not None else ""
+    when = f" {span}later" if closed_said else \
+        f" {span}after {closed_words(session, late.closed)}"
+    attempt = "its SYN retry" if late.dropped else f"its SYN ({conn.uid})"
+    return (f"{attempt}{when} was answered with "
+            f"{refusal_how(conn)} (frame {late.answer_frame}): the listener was gone with "
+            "the job by then, so that is the answer of a job already closed, not a refusal "
+            "the job met")
+
+
+def dropped_detail(ctx: Context, conn: Connection) -> str:
+    """Step 4's detail for a connection whose SYNs went unanswered while the job ran and
+    whose retry was refused after it ended ("" for any other)."""
+    late = late_refusal(ctx, conn)
+    session = ctx.session_of(conn)
+    if late is None or not late.dropped or session is None:
+        return ""
+    return (f"unanswered while the job ran: SYNs from frame {conn.syn_frames[0]} for "
+            f"{span_words(late.waited)} ({syn_count(conn)} SYNs in all), no SYN-ACK, until "
+            f"{closed_words(session, late.closed)}; "
+            f"{late_words(ctx, conn, closed_said=True)}")

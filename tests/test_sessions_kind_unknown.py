@@ -1,0 +1,41 @@
+"""A job whose control connection was refused or dropped has no kind the capture shows:
+the text says "kind unknown", not "browse" (trial 12 D7); the JSON kind keeps the
+contract's values (docs/json.md: browse, none of the signs of a backup or restore).
+captures/ndmjob-night12: ctl-refused-media (the NDMP daemon stopped: the SYN answered
+with a RST), ctl-drop-media (port 10000 dropped: 10 SYNs unanswered)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
+
+NIGHT = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night12"
+
+
+@pytest.mark.parametrize(("name", "code"), [("ctl-refused-media", "control_refused"),
+                                            ("ctl-drop-media", "control_unanswered")])
+def test_a_control_connection_that_never_opened_has_no_kind(name: str, code: str) -> None:
+    config = build_config(load_file(NIGHT / f"{name}.toml"))
+    analysis = analyze(read_traffic([str(NIGHT / f"{name}.pcap")], config), config)
+    [session] = analysis.sessions
+    assert [f.code for f in analysis.findings] == [code]
+    assert session.kind_unknown
+    assert session.kind_words(short=True) == "kind unknown"
+    assert session.kind_words().startswith("kind unknown (")
+    assert session.as_dict()["kind"] == "browse"  # the contract has no "unknown"
+
+
+def test_a_browse_that_talked_stays_browse() -> None:
+    """A session whose NDMP conversation is in the capture keeps its kind words."""
+    from tests.test_verify_scenarios import ndmp_backup, run
+    connections, streams = ndmp_backup(data_how="ok")
+    streams[0].messages = [m for m in streams[0].messages if m.name.startswith("CONNECT")]
+    streams[0].announcements = []
+    sessions, _ = run(connections[:1], streams, profile="ndmp")
+    [session] = sessions
+    assert session.kind == "browse" and not session.kind_unknown
+    assert session.kind_words() == "browse"

@@ -1,0 +1,54 @@
+"""A data connection refused only after its job ended is not data_refused (trial 12 D3).
+
+captures/ndmjob-night12: the media server's input rule dropped the agent's data SYNs
+(mediadrop-late-rst-media: 10 SYNs unanswered over 35.6 s, the DMA closed the control
+connection after 40 s, the agent's next retry 28.4 s later got a RST from a port nobody
+listened on any more), or the agent's output rule dropped them (agentdrop-late-rst-media:
+none in this capture on the media server, only the late retry and its RST). Before, both
+read data_refused ("port already in use ... or a firewall rejects it"). A refusal while
+the job runs stays data_refused (captures/lab data-port-rejected, data-port-in-use:
+regress).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+NIGHT = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night12"
+
+
+def _analyze(name: str) -> Analysis:
+    config = build_config(load_file(NIGHT / f"{name}.toml"))
+    return analyze(read_traffic([str(NIGHT / f"{name}.pcap")], config), config)
+
+
+def _errors(analysis: Analysis) -> list:
+    return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def test_syns_dropped_while_the_job_ran_are_data_unanswered() -> None:
+    analysis = _analyze("mediadrop-late-rst-media")
+    [error] = _errors(analysis)
+    assert error.code == "data_unanswered", [f.code for f in analysis.findings]
+    assert "never answered while the job ran" in error.message
+    assert ("its SYN retry 28.4 s after the media server 10.77.0.1 closed the control "
+            "connection (FIN, frame 23) was answered with a RST (frame 26)") in error.message
+    step = analysis.sessions[0].steps[2]
+    assert step.status == "failed"
+    assert "unanswered while the job ran" in step.detail and "refused" not in step.detail
+
+
+def test_an_attempt_only_after_the_close_leaves_the_endpoint_unused() -> None:
+    analysis = _analyze("agentdrop-late-rst-media")
+    [error] = _errors(analysis)
+    assert error.code == "announced_not_used", [f.code for f in analysis.findings]
+    assert "no connection tried it while the job ran" in error.message
+    assert "28.1 s after the media server 10.77.0.1 closed the control connection (FIN, " \
+           "frame 13) was answered with a RST (frame 16)" in error.message
+    assert "answered DATA_CONNECT only after that close (frame 17" in error.message
+    step = analysis.sessions[0].steps[2]
+    assert step.status == "missing"
+    assert step.detail.startswith("an announced endpoint got no connection while the job ran")
