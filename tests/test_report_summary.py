@@ -8,7 +8,10 @@ changed and how."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -118,6 +121,17 @@ def test_the_html_summary_links_the_failing_session(night: Analysis) -> None:
     assert html.index('class="summary"') < html.index('id="session-S1"')
     assert "<h2>Sessions (20: 1 failed, 19 ok)</h2>" in html
     assert f"<td>{S10_START}</td>" in html and FIRST_PACKET in html
+
+
+def test_ndmp_heads_each_control_connection_with_its_endpoints_and_session() -> None:
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "ndmp", "--config", str(CONFIG),
+                           str(CAPTURE)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "200"})
+    heads = [line.rstrip() for line in done.stdout.splitlines() if line.startswith("C")]
+    assert len(heads) == 20
+    assert (f"C19: 10.77.0.1:5826 -> 10.77.1.4:10000, session S10, NDMP v4 (connect_open), "
+            f"7 messages, started {S10_START}") in heads
+    assert heads[0].startswith("C1: 10.77.0.1:5818 -> 10.77.1.2:10000, session S1, NDMP v4")
 
 
 SUMMARY_PROBE = """<script>
