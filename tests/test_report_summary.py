@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -132,6 +134,49 @@ def test_ndmp_heads_each_control_connection_with_its_endpoints_and_session() -> 
     assert (f"C19: 10.77.0.1:5826 -> 10.77.1.4:10000, session S10, NDMP v4 (connect_open), "
             f"7 messages, started {S10_START}") in heads
     assert heads[0].startswith("C1: 10.77.0.1:5818 -> 10.77.1.2:10000, session S1, NDMP v4")
+
+
+def test_regress_names_the_session_that_changed(tmp_path: Path) -> None:
+    """The expected result of the good night (S10 ok, no error): the change is told per
+    session, in the text, --format json and the JUnit failure; the old lines kept in the
+    JSON `changes`."""
+    shutil.copy(CAPTURE, tmp_path / CAPTURE.name)
+    shutil.copy(CONFIG, tmp_path / CONFIG.name)
+    expected = json.loads((FOLDER / "night-datadrop.expected.json").read_text())
+    new_codes = _errors_of(expected)
+    expected["sessions"][9] = expected["sessions"][0]  # the good backup S1 is
+    for code in new_codes:
+        del expected["findings"][code]
+    expected["verdict"] = "pass"
+    (tmp_path / "night-datadrop.expected.json").write_text(json.dumps(expected))
+    junit = tmp_path / "junit.xml"
+
+    def regress(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
+                               *flags], capture_output=True, text=True, check=False)
+
+    line = ("S10 (10.77.0.1 -> 10.77.1.4): step 3 ok -> failed, step 4 ok -> missing; "
+            + ", ".join(f"new error {code}" for code in new_codes))
+    text = regress("--junit", str(junit))
+    assert text.returncode == 1
+    assert "    sessions: 1 of 20 changed\n      " + line + "\n" in text.stdout
+    assert max(len(row) for row in text.stdout.splitlines()) < 300  # no 5,000-char line
+    failure = ET.parse(junit).getroot().find("testcase/failure")
+    assert failure is not None and line in (failure.text or "")
+    document = json.loads(regress("--format", "json").stdout)
+    [case] = document["cases"]
+    assert any(c.startswith("sessions: expected [") for c in case["changes"])  # kept
+    assert case["session_changes"] == [{
+        "index": 10, "session": "S10", "media_server": "10.77.0.1",
+        "remote_agent": "10.77.1.4",
+        "changes": ["step 3 ok -> failed", "step 4 ok -> missing",
+                    *(f"new error {code}" for code in new_codes)],
+        "line": line}]
+
+
+def _errors_of(expected: dict) -> list[str]:
+    """The error codes of the failing night: those not in the good night's findings."""
+    return sorted(set(expected["findings"]) - {"ndmp_error_reply", "port_reused_within_hold"})
 
 
 SUMMARY_PROBE = """<script>
