@@ -84,19 +84,25 @@ def render_result(result: CaseOutcome, console: Console) -> None:
 
 
 def readable_changes(result: CaseOutcome) -> list[str]:
-    """The changes as a person reads them: `sessions: expected [...], got [...]` (thousands
-    of characters on a night of 20 jobs) becomes a count, then one indented line per
-    differing session (`  S10 (10.77.0.1 -> 10.77.1.4): step 3 ok -> failed`); the other
-    lines as they are."""
+    """The changes as a person reads them (readable_lines)."""
+    return readable_lines(result.changes, result.session_changes, result.expected,
+                          result.actual)
+
+
+def readable_lines(changes: list[str], session_changes: list[_SessionChange],
+                   expected: dict | None, actual: dict) -> list[str]:
+    """`sessions: expected [...], got [...]` (thousands of characters on a night of 20
+    jobs) becomes a count, then one indented line per differing session (`  S10
+    (10.77.0.1 -> 10.77.1.4): step 3 ok -> failed`); the other lines as they are."""
     out = []
-    for change in result.changes:
-        if change.startswith("sessions: ") and result.session_changes:
-            got = len(result.actual.get("sessions") or [])
-            expected = len((result.expected or {}).get("sessions") or [])
-            out.append(f"sessions: {len(result.session_changes)} of {max(got, expected)} "
-                       "changed" + (f" (expected {expected}, got {got})"
-                                    if expected != got else ""))
-            out.extend(f"  {item.line}" for item in result.session_changes)
+    for change in changes:
+        if change.startswith("sessions: ") and session_changes:
+            got = len(actual.get("sessions") or [])
+            listed = (expected or {}).get("sessions")
+            wanted = len(listed) if isinstance(listed, list) else 0
+            out.append(f"sessions: {len(session_changes)} of {max(got, wanted)} changed"
+                       + (f" (expected {wanted}, got {got})" if wanted != got else ""))
+            out.extend(f"  {item.line}" for item in session_changes)
         else:
             out.append(change)
     return out
