@@ -28,24 +28,28 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.folder_walk import FolderWalk
 from flowcheck.regress import (
     Case,
+    analyze_case,
     case_for_expected,
     compare,
     holds_one_ring,
     is_ring,
     read_expected,
     reviewed,
-    run_case,
 )
+from flowcheck.regress_diff import SessionChange, session_changes
+from flowcheck.report.regress import readable_lines
 
 
 class ExpectationChanged(AssertionError):
     """The analysis no longer matches the reviewed expected result."""
 
-    def __init__(self, changes: list[str], expected: dict, actual: dict) -> None:
+    def __init__(self, changes: list[str], expected: dict, actual: dict,
+                 session_changes: list[SessionChange] | None = None) -> None:
         super().__init__("; ".join(changes))
         self.changes = changes
         self.expected = expected
         self.actual = actual
+        self.session_changes = session_changes or []  # the differing sessions, named
 
 
 _WALK = pytest.StashKey[FolderWalk]()
@@ -101,10 +105,11 @@ class CaptureItem(pytest.Item):
 
     def runtest(self) -> None:
         expected = read_expected(self.case.expected_path)
-        actual = run_case(self.case)
+        actual, seen = analyze_case(self.case)
         changes = compare(expected, actual)
         if changes:
-            raise ExpectationChanged(changes, expected, actual)
+            raise ExpectationChanged(changes, expected, actual,
+                                     session_changes(reviewed(expected), actual, seen))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
@@ -116,7 +121,8 @@ class CaptureItem(pytest.Item):
         capture = _shown(self.case.capture)
         lines = [f"flowcheck: the analysis of {capture} no longer matches "
                  f"{self.case.expected_path.name}:"]
-        lines += [f"  {change}" for change in error.changes]
+        lines += [f"  {change}" for change in readable_lines(
+            error.changes, error.session_changes, error.expected, error.actual)]
         lines.append("")
         lines += difflib.unified_diff(
             _pretty(reviewed(error.expected)), _pretty(error.actual),

@@ -28,12 +28,13 @@ from flowcheck.regress_cases import (
     is_capture_file,
     is_ring,
 )
+from flowcheck.regress_diff import SeenSession, SessionChange, seen_sessions, session_changes
 
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
-__all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "capture_stem", "capture_suffix",
-           "case_for_expected", "compare", "exit_status", "find_cases", "holds_one_ring",
-           "is_capture_file", "is_ring", "NOT_COMPARED", "read_expected", "reviewed", "run_case",
-           "run_cases", "summarize"]
+__all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
+           "capture_suffix", "case_for_expected", "compare", "exit_status", "find_cases",
+           "holds_one_ring", "is_capture_file", "is_ring", "NOT_COMPARED", "read_expected",
+           "reviewed", "run_case", "run_cases", "summarize"]
 
 
 @dataclass(slots=True)
@@ -48,6 +49,9 @@ class CaseResult:
     error: str | None = None
     error_status: ExitStatus | None = None
     seconds: float = 0.0  # wall time the case took (JUnit's testcase time)
+    # The differing sessions one by one, named as this run names them (flowcheck.
+    # regress_diff), when `sessions` is among the changes.
+    session_changes: list[SessionChange] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -115,12 +119,19 @@ def compare(expected: dict, actual: dict) -> list[str]:
 
 
 def run_case(case: Case) -> dict:
+    """The case's summary (summarize())."""
+    return analyze_case(case)[0]
+
+
+def analyze_case(case: Case) -> tuple[dict, list[SeenSession]]:
+    """The case's summary, and its sessions' ids, hosts and error codes
+    (flowcheck.regress_diff.SeenSession: not part of the summary)."""
     from flowcheck.pipeline import analyze, read_traffic
     from flowcheck.report.json_doc import analysis_document
 
     config = case.config()
-    analysis = analyze(read_traffic([str(case.capture)], config), config)
-    return summarize(analysis_document(analysis))
+    document = analysis_document(analyze(read_traffic([str(case.capture)], config), config))
+    return summarize(document), seen_sessions(document)
 
 
 def run_cases(cases: list[Case], *, update: bool = False,
@@ -154,7 +165,7 @@ def _run_one(case: Case, update: bool) -> CaseResult:
     """One case judged against its expected result (rewritten with `update`)."""
     from flowcheck.report.regress import write_expected
 
-    actual = _judged(case)
+    actual, seen = _judged(case)
     expected = None
     if not case.expected_path.is_file():
         changes = ["no expected result"]
@@ -167,21 +178,23 @@ def _run_one(case: Case, update: bool) -> CaseResult:
         except InputError as exc:
             changes = [f"expected result unreadable: {exc}"]
     result = CaseResult(case, actual, expected, changes)
+    if expected is not None and changes:
+        result.session_changes = session_changes(reviewed(expected), actual, seen)
     if update and changes:
         write_expected(case.expected_path, actual)
         result.updated = True
     return result
 
 
-def _judged(case: Case) -> dict:
-    """run_case, or InputError when the case has no capture (its expected result alone)."""
+def _judged(case: Case) -> tuple[dict, list[SeenSession]]:
+    """analyze_case, or InputError when the case has no capture (its expected result alone)."""
     if not case.capture.exists():
         if case.capture.is_symlink():
             raise InputError(f"{case.capture}: a link to a file that is not there "
                              "(git-annex: git annex get)")
         raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
                          "checked out)")
-    return run_case(case)
+    return analyze_case(case)
 
 
 def exit_status(results: list[CaseResult]) -> ExitStatus:

@@ -72,6 +72,26 @@ def test_a_changed_result_fails_with_a_readable_diff_and_junit(
         "message", "")
 
 
+def test_a_changed_session_is_named_with_its_hosts(pytester: pytest.Pytester) -> None:
+    """A changed `sessions` says which session changed and how (trial 12 D4), as
+    `regress` does, before the diff."""
+    folder = _repository(pytester)
+    expected_path = folder / "v4-backup.expected.json"
+    expected = json.loads(expected_path.read_text())
+    expected["sessions"][0]["steps"]["3"] = "failed"
+    expected["sessions"][0]["steps"]["4"] = "missing"
+    expected_path.write_text(json.dumps(expected, indent=2))
+    result = pytester.runpytest_subprocess("captures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the analysis of captures/v4-backup.pcap no longer matches v4-backup.expected.json:",
+        "  sessions: 1 of 1 changed",
+        "    S1 (10.77.0.1 -> 10.77.0.2): step 3 failed -> ok, step 4 missing -> ok",
+        "--- expected (v4-backup.expected.json)",
+    ])
+    assert "sessions: expected [" not in result.stdout.str()
+
+
 def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "captures"
     shutil.copytree(CAPTURES / "lab-ring", folder / "lab-ring")

@@ -475,7 +475,7 @@ def test_format_json_is_one_document_with_each_case_and_the_totals(tmp_path: Pat
     assert sorted(by_path) == ["gone", "v3-backup.pcap", "v4-backup.pcap"]
     assert by_path["v4-backup.pcap"] == {
         "path": "v4-backup.pcap", "expected": "v4-backup.expected.json", "status": "ok",
-        "verdict": "pass", "changes": [], "error": None,
+        "verdict": "pass", "changes": [], "error": None, "session_changes": [],
         "seconds": by_path["v4-backup.pcap"]["seconds"]}
     assert by_path["v3-backup.pcap"]["status"] == "changed"
     assert by_path["v3-backup.pcap"]["changes"] == ['verdict: expected "fail", got "pass"']

@@ -56,7 +56,9 @@ def test_fail_report_lists_the_finding_with_its_fix() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("FAIL") and "1 error(s)" in lines[0]
     assert "step_missing" in text and "Fix:" in text
-    assert text.index("Session S1") < text.index("step_missing")  # timeline, then findings
+    # the summary names the failing session and its code, the timeline, then the findings
+    assert lines[1].startswith("  S1 FAILED: ") and lines[1].endswith("; step_missing")
+    assert text.index("Session S1") < text.index("ERROR step_missing")
 
 
 class _Collector(HTMLParser):
@@ -86,7 +88,8 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     text = "".join(parser.text)
     assert "Verdict: FAIL" in text and "step_missing" in text and "Fix:" in text
     assert "lab<1>.pcap" in text and "lab<1>" not in html  # escaped in the markup
-    assert parser.tags.count("table") == 2  # the session's steps, the connections
+    # the sessions' list, the session's steps, the connections
+    assert parser.tags.count("table") == 3
 
 
 def test_cli_analyze_writes_html_and_graph(tmp_path: Path) -> None:

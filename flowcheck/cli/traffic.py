@@ -106,7 +106,8 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
 
         console = make_console()
         render_captures(traffic.captures, console)
-        render_ndmp(traffic.streams, traffic.findings, console)
+        render_ndmp(traffic.streams, traffic.findings, console,
+                    connections=traffic.connections)
     return ExitStatus.OK
 
 

@@ -16,6 +16,17 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
+from flowcheck.report.overview import (
+    STATUS_WORDS,
+    SUMMARY_LIMIT,
+    first_packet,
+    session_start,
+    session_status,
+    status_counts,
+    summary_lines,
+    unattached_errors,
+    wall_clock,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +41,7 @@ INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every 
                      "worked (steps marked unknown say why): capture the whole job, both "
                      "directions, with tcpdump -s 0 and no port filter.")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "side": "dim"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
 # connection's endpoints go on two lines; with less than the least room (what, detail)
 # it has three columns (at 80 columns: a detail 30 wide is already 5 lines a step).
@@ -50,10 +62,11 @@ def render_analysis(analysis: Analysis, console: Console, *,
 
         ladders = {lad.session: lad for lad in build_ladders(analysis)}
     for session in analysis.sessions:
-        _render_session(session, by_uid, base, console)
+        _render_session(session, session_status(session, analysis.findings), by_uid, base,
+                        console)
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
-    _render_findings(analysis.findings, analysis.verdict, console)
+    _render_findings(analysis.findings, analysis.verdict, base, console)
 
 
 def summary_counts(findings: list[Finding]) -> dict[str, int]:
@@ -72,12 +85,37 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"[{style}]{analysis.verdict.upper()}[/]  {sessions} session"
         f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
         f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
+    _render_summary(analysis, console)
     console.print(
         f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
         console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
+
+
+def _render_summary(analysis: Analysis, console: Console) -> None:
+    """Under the verdict: the failing, then the inconclusive sessions (at most
+    SUMMARY_LIMIT, the rest counted), errors outside any session, then the sessions'
+    statuses counted and the wall-clock time the relative times count from."""
+    lines = summary_lines(analysis)
+    base = first_packet(analysis)
+    for line in lines[:SUMMARY_LIMIT]:
+        console.print(Text.assemble("  ", line.text(base or 0.0),
+                                    style=SESSION_STYLE[line.status]))
+    if len(lines) > SUMMARY_LIMIT:
+        console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more (each session's header "
+                      "says its status)", highlight=False)
+    outside = unattached_errors(analysis)
+    if outside:
+        console.print(Text.assemble("  errors outside any session: ", ", ".join(outside),
+                                    style=SESSION_STYLE["failed"]))
+    if analysis.sessions or base is not None:
+        console.print(
+            "sessions: " + (status_counts(analysis) or "none")
+            + (f"; times +N s count from {wall_clock(base)} (UTC), the first packet of the "
+               "capture's first connection" if base is not None else ""),
+            style="dim", highlight=False)
 
 
 def endpoints(conn: Connection) -> str:
@@ -96,14 +134,20 @@ def step_time(step: Step, session: Session, conns: list[Connection]) -> float | 
     return conns[0].ts if conns else None
 
 
-def _render_session(session: Session, by_uid: dict[str, Connection], base: float,
-                    console: Console) -> None:
+def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
+                    base: float, console: Console) -> None:
+    """The session's header (its status first, its wall-clock start last), then its
+    steps."""
     version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+    start = session_start(session, by_uid)
     console.print()
-    console.print(f"[bold]Session {session.id}[/]: {session.kind_words()}, {version}, media server "
+    console.print(f"[{SESSION_STYLE[status]}]{STATUS_WORDS[status]}[/]  "
+                  f"[bold]Session {session.id}[/]: {session.kind_words()}, {version}, media server "
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
-                  + ("; side traffic, not judged (host_not_configured)" if session.side else ""),
+                  + ("; side traffic, not judged (host_not_configured)" if session.side else "")
+                  + (f"; started {wall_clock(start)} (+{start - base:.3f}s)"
+                     if start is not None else ""),
                   highlight=False)
     console.print(_step_table(session, by_uid, base, console.width))
 
@@ -188,7 +232,8 @@ def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
                       "--ladder)", style="dim", highlight=False)
 
 
-def _render_findings(findings: list[Finding], verdict: str, console: Console) -> None:
+def _render_findings(findings: list[Finding], verdict: str, base: float,
+                     console: Console) -> None:
     console.print()
     if not findings:
         # An inconclusive verdict has no finding when a step's own detail says what
@@ -205,6 +250,8 @@ def _render_findings(findings: list[Finding], verdict: str, console: Console) ->
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             "frames " + ",".join(map(str, finding.frames[:8])) if finding.frames else "",
+            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            if finding.ts is not None else "",
         ) if part)
         console.print(f"[{SEVERITY_STYLE.get(severity, '')}]{severity.upper()}[/] "
                       f"[bold]{finding.code}[/]" + (f" ({where})" if where else ""),

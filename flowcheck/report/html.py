@@ -19,6 +19,17 @@ from flowcheck.report.analyze import (
 from flowcheck.report.files import write_report_file
 from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
+from flowcheck.report.overview import (
+    STATUS_WORDS,
+    SUMMARY_LIMIT,
+    first_packet,
+    session_start,
+    session_status,
+    status_counts,
+    summary_lines,
+    unattached_errors,
+    wall_clock,
+)
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -48,7 +59,8 @@ _THEME = """
 }
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
-li:target { outline: 2px solid #c62828; outline-offset: 2px; }
+.side { color: #888; } ul.summary a { color: inherit; }
+h2:target, li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 """
 
 
@@ -62,38 +74,50 @@ def render_html(analysis: Analysis) -> str:
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              "<title>flowcheck analysis</title>",
              f"<style>{_STYLE}{_THEME}{LADDER_STYLE}</style></head><body>"]
-    parts += _verdict(analysis)
+    parts += _verdict(analysis, _summary(analysis, base))
+    parts += _sessions_table(analysis, by_uid, base)
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     for session in analysis.sessions:
         version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
         kind = escape(session.kind_words())
-        parts.append(f"<h2>Session {escape(session.id)}: {kind}, {version}, "
-                     f"{escape(session.media_server)} &rarr; {escape(session.remote_agent)}</h2>")
+        status = session_status(session, analysis.findings)
+        start = session_start(session, by_uid)
+        started = (f", started {wall_clock(start)} (+{start - base:.3f}s)"
+                   if start is not None else "")
+        parts.append(f"<h2 id=\"{_anchor(session.id)}\"><span class=\"{status}\">"
+                     f"{escape(STATUS_WORDS[status])}</span> "
+                     f"Session {escape(session.id)}: {kind}, {version}, "
+                     f"{escape(session.media_server)} &rarr; {escape(session.remote_agent)}"
+                     f"{started}</h2>")
         rows = []
         for step in session.steps:
             conns = step_connections(step, by_uid)
             when_ts = step_time(step, session, conns)
-            when = f"+{when_ts - base:.3f}s" if when_ts is not None else "-"
+            # The wall-clock time as the cell's tooltip: the column stays narrow.
+            when = (f"<span title=\"{wall_clock(when_ts)}\">+{when_ts - base:.3f}s</span>"
+                    if when_ts is not None else "-")
             rows.append([str(step.step), step.name,
                          (step.status, step.status.replace("_", " ")),
                          "<br>".join(escape(endpoints(c)) for c in conns) or "-", when,
                          step.detail])
         parts.append(_table(["step", "what", "status", "connection", "time", "detail"], rows,
-                            raw_columns={3}))
+                            raw_columns={3, 4}))
         parts.append(f'<div class="ladder-box">{render_svg(ladders[session.id])}</div>')
-    parts += _findings(analysis)
+    parts += _findings(analysis, base)
     parts += _connections(analysis, base)
     parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _verdict(analysis: Analysis) -> list[str]:
+def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
+    """The verdict, the counts, `summary` (the failing sessions), then the settings."""
     config = analysis.config
     counts = summary_counts(analysis.findings)
     captures = ", ".join(escape(str(c.path)) for c in analysis.traffic.captures) or "-"
     return [f"<h1 class=\"{analysis.verdict}\">Verdict: {analysis.verdict.upper()}</h1>",
             f"<p>{len(analysis.sessions)} session(s); {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",
+            *summary,
             f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
             f"media range {format_ranges(config.media_range)}, agent range "
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
@@ -101,7 +125,60 @@ def _verdict(analysis: Analysis) -> list[str]:
               if analysis.verdict == "inconclusive" else [])]
 
 
-def _findings(analysis: Analysis) -> list[str]:
+def _anchor(session_id: str) -> str:
+    """The id of a session's heading, the summary's link target: `session-S10`."""
+    return escape(f"session-{session_id}")
+
+
+def _summary(analysis: Analysis, base: float) -> list[str]:
+    """Under the verdict: the failing and inconclusive sessions, each linked to its
+    heading (as the text report's summary), and what the relative times count from."""
+    out = []
+    lines = summary_lines(analysis)
+    if lines:
+        out.append("<ul class=\"summary\">")
+        for line in lines[:SUMMARY_LIMIT]:
+            out.append(f"<li class=\"{line.status}\"><a href=\"#{_anchor(line.session.id)}\">"
+                       f"{escape(line.text(base))}</a></li>")
+        if len(lines) > SUMMARY_LIMIT:
+            out.append(f"<li>... and {len(lines) - SUMMARY_LIMIT} more (see the table)</li>")
+        out.append("</ul>")
+    outside = unattached_errors(analysis)
+    if outside:
+        out.append(f"<p class=\"failed\">Errors outside any session: "
+                   f"{escape(', '.join(outside))}</p>")
+    first = first_packet(analysis)
+    if first is not None:
+        out.append(f"<p>Times +N s count from {wall_clock(first)} (UTC), the first packet "
+                   "of the capture's first connection.</p>")
+    return out
+
+
+def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
+    """Every session in one table, each linked to its heading: status, hosts, kind,
+    wall-clock and relative start, error codes."""
+    if not analysis.sessions:
+        return []
+    out, rows = [], []
+    for session in analysis.sessions:
+        status = session_status(session, analysis.findings)
+        start = session_start(session, by_uid)
+        errors = sorted({f.code for f in analysis.findings
+                         if f.session == session.id and str(f.severity) == "error"})
+        rows.append([f"<a href=\"#{_anchor(session.id)}\">{escape(session.id)}</a>",
+                     (status, STATUS_WORDS[status]),
+                     f"{session.media_server} -> {session.remote_agent}",
+                     session.kind_words(short=True),
+                     wall_clock(start) if start is not None else "-",
+                     f"+{start - base:.3f}s" if start is not None else "-",
+                     ", ".join(errors) or "-"])
+    out.append(f"<h2>Sessions ({len(rows)}: {escape(status_counts(analysis))})</h2>")
+    out.append(_table(["session", "status", "media server -> agent", "kind", "start (UTC)",
+                       "start", "errors"], rows, raw_columns={0}))
+    return out
+
+
+def _findings(analysis: Analysis, base: float) -> list[str]:
     if not analysis.findings:
         return ["<h2>Findings</h2>", "<p>No findings.</p>"]
     out = [f"<h2>Findings ({len(analysis.findings)})</h2>", "<ul>"]
@@ -110,7 +187,9 @@ def _findings(analysis: Analysis) -> list[str]:
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
-            "frames " + ",".join(map(str, finding.frames)) if finding.frames else "") if part)
+            "frames " + ",".join(map(str, finding.frames)) if finding.frames else "",
+            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            if finding.ts is not None else "") if part)
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "
                    f"<code>{escape(finding.code)}</code> {escape(where)}<br>"

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
+from flowcheck.model import endpoint
+from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from flowcheck.model import Finding, NdmpMessage, NdmpStream
+    from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream
     from flowcheck.ndmp.crosscheck import CrosscheckResult, Difference
 
 _DECODE_CODES = ("ndmp_partial", "ndmp_undecodable", "ndmp_vendor_message")
@@ -53,19 +55,36 @@ def _row(message: NdmpMessage) -> tuple[str | Text, ...]:
             _detail(message))
 
 
-def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console) -> None:
-    """One table per control connection, then its announcements and decode findings."""
+def stream_title(stream: NdmpStream, conn: Connection | None) -> str:
+    """A control connection's heading: `C19: 10.77.0.1:5826 -> 10.77.1.4:10000, session
+    S10, NDMP v4 (connect_open)`, then (render_ndmp) the message count and the
+    wall-clock start; the endpoints and the session when `conn` is known (its `session`
+    as label_connections gives it, as in analyze)."""
+    version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
+    where = ""
+    if conn is not None:
+        where = (f" {endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+                 + (f", session {conn.session}" if conn.session else "") + ",")
+    return f"{stream.uid}:{where} NDMP {version}"
+
+
+def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console, *,
+                connections: list[Connection] | None = None) -> None:
+    """One table per control connection (headed by its endpoints, session and start when
+    `connections` holds it), then its announcements and decode findings."""
     if not streams:
         console.print("No NDMP control connection found (check --ndmp-port).")
+    by_uid = {c.uid: c for c in connections or []}
     for stream in streams:
-        version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
+        conn = by_uid.get(stream.uid)
+        title = stream_title(stream, conn)
+        started = f", started {wall_clock(conn.ts)}" if conn is not None else ""
         if not stream.messages:  # no empty table: the decode findings below say why
-            console.print(f"{stream.uid}: NDMP {version}, no message could be read",
-                          highlight=False)
+            console.print(f"{title}, no message could be read{started}", highlight=False)
         else:
             count = len(stream.messages)
             console.print(FittedTable(PlainTable(
-                f"{stream.uid}: NDMP {version}, {count} message{'' if count == 1 else 's'}",
+                f"{title}, {count} message{'' if count == 1 else 's'}{started}",
                 COLUMNS, [_row(message) for message in stream.messages]), FIT))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "

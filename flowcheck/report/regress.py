@@ -22,11 +22,19 @@ class _Case(Protocol):
     def expected_path(self) -> Path: ...
 
 
+class _SessionChange(Protocol):
+    @property
+    def line(self) -> str: ...
+    def as_dict(self) -> dict: ...
+
+
 class CaseOutcome(Protocol):
     @property
     def case(self) -> _Case: ...
     @property
     def actual(self) -> dict: ...
+    @property
+    def expected(self) -> dict | None: ...
     @property
     def changes(self) -> list[str]: ...
     @property
@@ -37,6 +45,8 @@ class CaseOutcome(Protocol):
     def error(self) -> str | None: ...
     @property
     def seconds(self) -> float: ...
+    @property
+    def session_changes(self) -> list[_SessionChange]: ...
 
 
 def write_expected(path: Path, summary: dict) -> None:
@@ -69,8 +79,33 @@ def render_result(result: CaseOutcome, console: Console) -> None:
     else:
         status = "[green]ok[/]"
     console.print(f"{status} {name} (verdict {result.actual['verdict']})", soft_wrap=True)
-    for change in result.changes if result.changed else []:
+    for change in readable_changes(result) if result.changed else []:
         console.print(f"    {change}", highlight=False, soft_wrap=True)
+
+
+def readable_changes(result: CaseOutcome) -> list[str]:
+    """The changes as a person reads them (readable_lines)."""
+    return readable_lines(result.changes, result.session_changes, result.expected,
+                          result.actual)
+
+
+def readable_lines(changes: list[str], session_changes: list[_SessionChange],
+                   expected: dict | None, actual: dict) -> list[str]:
+    """`sessions: expected [...], got [...]` (thousands of characters on a night of 20
+    jobs) becomes a count, then one indented line per differing session (`  S10
+    (10.77.0.1 -> 10.77.1.4): step 3 ok -> failed`); the other lines as they are."""
+    out = []
+    for change in changes:
+        if change.startswith("sessions: ") and session_changes:
+            got = len(actual.get("sessions") or [])
+            listed = (expected or {}).get("sessions")
+            wanted = len(listed) if isinstance(listed, list) else 0
+            out.append(f"sessions: {len(session_changes)} of {max(got, wanted)} changed"
+                       + (f" (expected {wanted}, got {got})" if wanted != got else ""))
+            out.extend(f"  {item.line}" for item in session_changes)
+        else:
+            out.append(change)
+    return out
 
 
 def render_summary(results: list[CaseOutcome], console: Console) -> None:
@@ -106,6 +141,8 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
         "verdict": r.actual.get("verdict") if r.error is None else None,
         "changes": list(r.changes) if r.error is None else [],
         "error": r.error,
+        "session_changes": [item.as_dict() for item in r.session_changes]
+        if r.error is None else [],
         "seconds": round(r.seconds, 3),
     } for r in results]
     totals: dict[str, int | float] = {"cases": len(cases)}
@@ -134,7 +171,11 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
             error.text = result.error
         elif result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
-            failure.text = "\n".join(result.changes)
+            # The readable lines first (a CI page shows the top), then the changes as
+            # --format json gives them.
+            readable = readable_changes(result)
+            failure.text = "\n".join(readable + ([""] + result.changes
+                                                  if readable != result.changes else []))
     if isinstance(target, Path):
         target.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)

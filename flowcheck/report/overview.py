@@ -1,0 +1,122 @@
+"""What the text and HTML reports of `flowcheck analyze` say first: each session's status,
+its wall-clock start, and the failing and inconclusive sessions in a few lines.
+
+A night of 20 jobs with one failing (trial 12 D4): the administrator matches the failed
+session with the backup application's job log by its agent and its start time, so both
+are told at the top, in UTC (ISO 8601), from packet timestamps (seconds since the Unix
+epoch, docs/json.md), never the clock of the machine running flowcheck.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from flowcheck.model import Severity
+
+if TYPE_CHECKING:
+    from flowcheck.model import Connection, Finding, Session
+    from flowcheck.pipeline import Analysis
+
+SessionStatus = Literal["failed", "unknown", "ok", "side"]
+STATUS_WORDS = {"failed": "FAILED", "unknown": "UNKNOWN", "ok": "ok",
+                "side": "side traffic"}
+# The summary names at most this many sessions; the rest are counted (each header still
+# carries its status).
+SUMMARY_LIMIT = 10
+
+
+def wall_clock(ts: float) -> str:
+    """A packet timestamp (epoch seconds) as UTC ISO 8601 to the millisecond:
+    `2026-12-01T00:58:17.123Z`."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def clock_time(ts: float) -> str:
+    """The time of day of `wall_clock` (`00:58:17.123Z`), for lines under a date
+    already given."""
+    return wall_clock(ts)[11:]
+
+
+def session_status(session: Session, findings: list[Finding]) -> SessionStatus:
+    """`failed` when an error finding names the session, else `unknown` when one of its
+    steps is (the capture cannot show whether it worked), else `ok`; `side` for side
+    traffic (not judged). The same rule as the verdict (flowcheck.findings.verdict)."""
+    if session.side:
+        return "side"
+    if any(f.session == session.id and f.severity == Severity.ERROR for f in findings):
+        return "failed"
+    if any(step.status == "unknown" for step in session.steps):
+        return "unknown"
+    return "ok"
+
+
+@dataclass(slots=True)
+class SessionLine:
+    """One failing or inconclusive session as the summary names it."""
+
+    session: Session
+    status: SessionStatus
+    start: float | None  # the control connection's first packet, epoch seconds
+    codes: list[str]  # its error codes ("data_refused", "port_outside_agent_range x12")
+    unknown_steps: list[int]  # its steps whose status is unknown
+
+    def text(self, base: float) -> str:
+        """`S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started
+        2026-12-01T00:58:17.123Z (+46.940s); data_refused`."""
+        session = self.session
+        when = (f", started {wall_clock(self.start)} (+{self.start - base:.3f}s)"
+                if self.start is not None else "")
+        what = "; ".join(part for part in (
+            ", ".join(self.codes),
+            "unknown: step " + ", ".join(map(str, self.unknown_steps))
+            if self.unknown_steps and self.status == "unknown" else "") if part)
+        return (f"{session.id} {STATUS_WORDS[self.status]}: {session.media_server} -> "
+                f"{session.remote_agent} (control {session.control_uid}){when}"
+                + (f"; {what}" if what else ""))
+
+
+def session_start(session: Session, by_uid: dict[str, Connection]) -> float | None:
+    """The session's start: its control connection's first packet (epoch seconds)."""
+    control = by_uid.get(session.control_uid)
+    return control.ts if control is not None else None
+
+
+def summary_lines(analysis: Analysis) -> list[SessionLine]:
+    """The failing, then the inconclusive sessions, each in capture order."""
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    lines: dict[str, list[SessionLine]] = {"failed": [], "unknown": []}
+    for session in analysis.sessions:
+        status = session_status(session, analysis.findings)
+        if status not in lines:
+            continue
+        counts = Counter(f.code for f in analysis.findings
+                         if f.session == session.id and f.severity == Severity.ERROR)
+        codes = [code if n == 1 else f"{code} x{n}" for code, n in counts.items()]
+        unknown = [step.step for step in session.steps if step.status == "unknown"]
+        lines[status].append(SessionLine(session, status, session_start(session, by_uid),
+                                         codes, unknown))
+    return lines["failed"] + lines["unknown"]
+
+
+def unattached_errors(analysis: Analysis) -> list[str]:
+    """Codes of the error findings that name no session (capture-level errors)."""
+    counts = Counter(f.code for f in analysis.findings
+                     if f.session is None and f.severity == Severity.ERROR)
+    return [code if n == 1 else f"{code} x{n}" for code, n in counts.items()]
+
+
+def status_counts(analysis: Analysis) -> str:
+    """`19 ok, 1 failed` (the statuses present, failed first)."""
+    counts = Counter(session_status(s, analysis.findings) for s in analysis.sessions)
+    return ", ".join(f"{counts[status]} {STATUS_WORDS[status].lower()}"
+                     for status in ("failed", "unknown", "ok", "side") if counts[status])
+
+
+def first_packet(analysis: Analysis) -> float | None:
+    """What the relative times (`+46.940s`) count from: the first connection's first
+    packet, epoch seconds; None without connections."""
+    return min((c.ts for c in analysis.traffic.connections), default=None)
