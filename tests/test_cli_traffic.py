@@ -277,7 +277,9 @@ def test_ndmp_stream_without_a_readable_message_prints_no_empty_table(
     under the line says so."""
     lab = CAPTURES / "lab" / "snaplen-54"
     out = _table(["ndmp", "--config", f"{lab}.toml", f"{lab}.pcap"], capsys)
-    assert out.splitlines()[1] == "C1: NDMP unknown, no message could be read"
+    assert out.splitlines()[1] == ("C1: 10.77.0.1:5053 -> 10.77.0.2:10000, session S1, NDMP "
+                                   "unknown, no message could be read, started "
+                                   "2026-12-01T03:07:34.990Z")
     assert "┏" not in out and "ndmp_partial C1" in out
 
 
