@@ -139,7 +139,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               ring_gaps=traffic.ring_gaps)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
-                              ended_at=traffic.ended_at))
+                              ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

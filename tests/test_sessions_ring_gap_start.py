@@ -99,3 +99,21 @@ def test_session_opened_in_a_ring_hole_is_said_to_have_opened_there(tmp_path: Pa
     [session] = analysis.sessions
     assert session.steps[1].detail.startswith(
         "announced in the gap between ring files r.pcap and r.pcap2")
+
+
+def test_job_whose_end_is_in_a_ring_hole_is_not_said_to_outlast_the_capture(
+        tmp_path: Path) -> None:
+    # r.pcap: the job up to frame 1000 (DATA_START_BACKUP is frame 16); r.pcap1, the
+    # rest with NOTIFY_DATA_HALTED, is missing; r.pcap2: an HTTP fetch 10 s later.
+    job = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    wrpcap(str(ring / "r.pcap"), job[:HOLE])
+    wrpcap(str(ring / "r.pcap2"), _fetch(job[0], 5070, Decimal(str(job[-1].time)) + 10,
+                                         syn=True))
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    analysis = analyze(read_traffic([str(ring)], config), config)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.message.startswith("The capture lacks the end of the backup")
+    assert "before the gap between ring files r.pcap and r.pcap2" in early.message
+    assert "capture stopped" not in early.message and "whole ring" in early.fix

@@ -13,6 +13,7 @@ from flowcheck.model import (
     Finding,
     NdmpMessage,
     NdmpStream,
+    RingGap,
     Session,
     Severity,
     endpoint,
@@ -50,6 +51,8 @@ class Context:
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
+    # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
+    ring_gaps: list[RingGap] = field(default_factory=list)
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
