@@ -327,7 +327,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
     connections between its two hosts, by the profile's direction and ports, that were
     open too (no SYN seen) or opened before the capture shows its control stream, with
     their retries from new source ports; after the last ring hole before its first
-    packet, when there is one; the listener's port in its side's range."""
+    packet, when there is one; each end's port in its side's range."""
     for session in sessions:
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
@@ -365,9 +365,10 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
     if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
         return False
     pair = (conn.orig_h, conn.resp_h)
-    if conn.resp_h == session.remote_agent and not config.in_agent_range(conn.resp_p) or \
-            conn.resp_h == session.media_server and not config.in_media_range(conn.resp_p):
-        return False  # another service between the hosts
+    for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)):
+        if host == session.remote_agent and not config.in_agent_range(port) or \
+                host == session.media_server and not config.in_media_range(port):
+            return False  # another service between the hosts
     if profile.connector == "media_server":
         return pair == (session.media_server, session.remote_agent) and \
             config.in_agent_range(conn.resp_p)

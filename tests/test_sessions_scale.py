@@ -143,7 +143,8 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
         control = conn(f"C{k}", media, 20000 + k, agent, 10000, t, end=closing + t)
         callback = conn(f"B{k}", agent, 30000 + k, media, 5001 + k % 100,
                         t + (0.008 if k % 4 == 3 else 0.002), end=closing)
-        data = conn(f"D{k}", media, 40000 + k, agent, 6001 + k % 100, t + 0.005)
+        # Both ends in their ranges: a connection matched by ports must fit them.
+        data = conn(f"D{k}", media, 5001 + k % 100, agent, 6001 + k % 100, t + 0.005)
         conns += [control, callback, data]
         if started_before_capture:
             data.ts = data.last_ts = closing + t - 0.005

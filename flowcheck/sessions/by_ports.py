@@ -209,9 +209,9 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     (ring_gaps, in time order), it opened in that hole (Session.start_gap), not before
     the capture: a connection whose SYN the capture holds from before the hole is not
     its own (its announcement would be in the capture too). Either way a connection is
-    taken only if its listener's port is in that side's range (the agent range on the
-    agent, the media range on the media server): matched by ports, a connection to
-    another port is other traffic between the two hosts (unannounced_connection)."""
+    taken only if each end's port is in its side's range (the agent range on the agent,
+    the media range on the media server): matched by ports, a connection with another
+    port is other traffic between the two hosts (unannounced_connection)."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
@@ -230,7 +230,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         running, opened = pools.get((False, pair)), pools.get((True, pair))
         for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
                      *(opened.each(opened_from, seen_from) if opened else ())]:
-            if conn.uid in endpoints.claimed or not _listener_in_range(conn, session, config):
+            if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
                 continue  # a retry taken with an earlier attempt, or another service
             while conn is not None:
                 claim(endpoints, conn, session, "data")
@@ -254,12 +254,13 @@ def gap_before(ring_gaps: Sequence[RingGap], ts: float) -> RingGap | None:
     return next((gap for gap in reversed(ring_gaps) if gap.end <= ts), None)
 
 
-def _listener_in_range(conn: Connection, session: Session, config: Config) -> bool:
-    """Is the responder's port in its side's range: the agent range when it is the
-    session's agent, the media range when it is its media server?"""
-    if conn.resp_h == session.remote_agent:
-        return config.in_agent_range(conn.resp_p)
-    return conn.resp_h != session.media_server or config.in_media_range(conn.resp_p)
+def ports_in_ranges(conn: Connection, session: Session, config: Config) -> bool:
+    """Is each end's port in its side's range: the agent range on the session's agent,
+    the media range on its media server (what port_outside_*_range checks)? Both ends,
+    since the direction of a connection whose SYN the capture lacks is a guess."""
+    return all(config.in_agent_range(port) if host == session.remote_agent else
+               config.in_media_range(port) if host == session.media_server else True
+               for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)))
 
 
 def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable:
