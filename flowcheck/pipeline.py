@@ -18,6 +18,7 @@ from flowcheck.model import (
     Connection,
     Finding,
     NdmpStream,
+    RingGap,
     Session,
 )
 
@@ -39,6 +40,8 @@ class Traffic:
     # any kind (ARP, UDP, ICMP after the job: the sniffer ran on), or live's stop time;
     # silences are judged up to here (flowcheck.verify.evidence).
     ended_at: float | None = None
+    # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
+    ring_gaps: list[RingGap] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -109,7 +112,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
-                   ended_at=max(ends) if ends else None)
+                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps))
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -121,7 +124,7 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     from flowcheck.sessions import build_sessions
 
     return build_sessions(traffic.connections, traffic.streams, config,
-                          load_profile(config.profile))
+                          load_profile(config.profile), ring_gaps=traffic.ring_gaps)
 
 
 def analyze(traffic: Traffic, config: Config) -> Analysis:
@@ -132,10 +135,11 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.loss import check_capture_loss
 
     profile = load_profile(config.profile)
-    sessions = build_sessions(traffic.connections, traffic.streams, config, profile)
+    sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
+                              ring_gaps=traffic.ring_gaps)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
-                              ended_at=traffic.ended_at))
+                              ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flowcheck.config import Config
-from flowcheck.model import Announcement, Connection, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.classify import (
@@ -69,7 +69,7 @@ class _Endpoints:
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
-                   profile: Profile) -> list[Session]:
+                   profile: Profile, *, ring_gaps: Sequence[RingGap] = ()) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by."""
     stream_by_uid = {s.uid: s for s in streams}
     ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
@@ -85,7 +85,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     _attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
-                                   profile)
+                                   profile, ring_gaps)
     # Derived from the matching above, which is what this oracle checks: shared.
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
@@ -321,18 +321,22 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 def _attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
                                    streams: dict[str, NdmpStream], ordered: list[Connection],
                                    endpoints: _Endpoints, config: Config,
-                                   profile: Profile) -> None:
+                                   profile: Profile, ring_gaps: Sequence[RingGap]) -> None:
     """A capture that starts in the middle of a job misses the announcements made before
     it: a session whose control connection was already open takes the unexplained
     connections between its two hosts, by the profile's direction and ports, that were
     open too (no SYN seen) or opened before the capture shows its control stream, with
-    their retries from new source ports."""
+    their retries from new source ports; after the last ring hole before its first
+    packet, when there is one; each end's port in its side's range."""
     for session in sessions:
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
             continue
         stream = streams.get(session.control_uid)
         seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        holes = [gap for gap in ring_gaps if gap.end <= control.ts]
+        session.start_gap = max(holes, key=lambda gap: (gap.start, gap.end), default=None)
+        opened_from = session.start_gap.start if session.start_gap else float("-inf")
 
         def eligible(conn: Connection, control: Connection = control,
                      session: Session = session) -> bool:
@@ -341,7 +345,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
 
         taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
         taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
-                  and c.ts <= seen_from]
+                  and opened_from <= c.ts <= seen_from]
         for conn in taken:
             while conn is not None and conn.uid not in endpoints.claimed:
                 claim(endpoints, conn, session, "data")
@@ -361,6 +365,10 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
     if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
         return False
     pair = (conn.orig_h, conn.resp_h)
+    for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)):
+        if host == session.remote_agent and not config.in_agent_range(port) or \
+                host == session.media_server and not config.in_media_range(port):
+            return False  # another service between the hosts
     if profile.connector == "media_server":
         return pair == (session.media_server, session.remote_agent) and \
             config.in_agent_range(conn.resp_p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from test_sessions import LAB, conn
 from test_sessions_snaplen import cut_message
 
 from flowcheck.config import build_config
-from flowcheck.model import Announcement, Connection, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import announcement_groups, build_sessions
@@ -85,10 +86,10 @@ def random_traffic(seed: int, jobs: int) -> tuple[list[Connection], list[NdmpStr
 
 
 def _outcome(conns: list[Connection], streams: list[NdmpStream], build,
-             profile: str = "backup-exec-9") -> tuple:
+             profile: str = "backup-exec-9", ring_gaps: Sequence[RingGap] = ()) -> tuple:
     """Sessions, every connection's role and session, every announcement's user."""
     conns, streams = copy.deepcopy((conns, streams))
-    sessions = build(conns, streams, LAB, load_profile(profile))
+    sessions = build(conns, streams, LAB, load_profile(profile), ring_gaps=ring_gaps)
     return (sessions, sorted((c.uid, c.role, c.session) for c in conns),
             [(a.ip, a.port, a.frame, a.used_by) for s in streams for a in s.announcements])
 
@@ -102,6 +103,19 @@ def test_same_sessions_as_the_quadratic_reference(seed: int, profile: str) -> No
     # The cases matter: callbacks, announced, port-matched and mid-capture data all occur.
     roles = {role for _, role, _ in fast[1]}
     assert "data" in roles and (profile == "ndmp" or "callback" in roles)
+
+
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
+@pytest.mark.parametrize("seed", range(6))
+def test_same_sessions_as_the_reference_with_ring_holes(seed: int, profile: str) -> None:
+    conns, streams = random_traffic(seed, jobs=60 + 20 * seed)
+    rng = random.Random(seed)
+    times = sorted(rng.sample(sorted({c.ts for c in conns}), 6))
+    gaps = [RingGap(f"r.pcap{i}", f"r.pcap{i + 2}", times[i], times[i + 1])
+            for i in range(0, 6, 2)]
+    fast = _outcome(conns, streams, build_sessions, profile, gaps)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, profile, gaps)
+    assert any(s.start_gap for s in fast[0])  # sessions first seen after a hole occur
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -129,7 +143,8 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
         control = conn(f"C{k}", media, 20000 + k, agent, 10000, t, end=closing + t)
         callback = conn(f"B{k}", agent, 30000 + k, media, 5001 + k % 100,
                         t + (0.008 if k % 4 == 3 else 0.002), end=closing)
-        data = conn(f"D{k}", media, 40000 + k, agent, 6001 + k % 100, t + 0.005)
+        # Both ends in their ranges: a connection matched by ports must fit them.
+        data = conn(f"D{k}", media, 5001 + k % 100, agent, 6001 + k % 100, t + 0.005)
         conns += [control, callback, data]
         if started_before_capture:
             data.ts = data.last_ts = closing + t - 0.005

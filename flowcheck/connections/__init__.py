@@ -9,13 +9,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, SegmentSink
+from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -29,6 +29,8 @@ class TrackResult:
     # The time of the capture set's last packet of any kind (ARP, UDP and ICMP too: the
     # sniffer was still running), seconds; None without packets.
     last_packet_ts: float | None = None
+    # Holes in a ring buffer's numbering, in time order (flowcheck.sources.ring).
+    ring_gaps: list[RingGap] = field(default_factory=list)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -121,7 +123,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
     """Close the tracker: its connections and the capture findings (the live command
     calls this on a copy of its running tracker)."""
     from flowcheck.sources import truncation_findings
-    from flowcheck.sources.ring import ring_gap_findings
+    from flowcheck.sources.ring import ring_gap_findings, ring_gaps
 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
@@ -134,5 +136,5 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> 
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last)
+    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flowcheck.model.ndmp import Announcement
+from flowcheck.model.traffic import RingGap
 
 # "unknown": the capture cannot show whether the step worked (it ended too soon after
 # the event, holds one direction only, or the snap length or sniffer loss hid it).
@@ -81,6 +82,11 @@ class Session:
     # "one_direction" (the capture holds one direction of the control connection) or
     # "capture_loss" (the sniffer lost part of the control stream).
     match_reason: str = ""
+    # A control connection whose opening the capture lacks (no SYN) and whose first
+    # captured packet follows a hole in a ring buffer: that hole, where it most likely
+    # opened (None: before the capture started, or its opening is in the capture). Not
+    # in the JSON.
+    start_gap: RingGap | None = None
     # Data connections that reached an announced port under another address than the
     # announced one (a NAT rewrote it): (uid, announced ip).
     address_matched: list[tuple[str, str]] = field(default_factory=list)

@@ -19,6 +19,23 @@ def endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+@dataclass(frozen=True, slots=True)
+class RingGap:
+    """A hole in a ring buffer: numbered files missing between two the set holds
+    (flowcheck.sources.ring). `before`, `after`: the file names around it; `start`, `end`:
+    the last packet of `before` and the first of `after`, seconds since the epoch:
+    nothing sent in between is in the capture."""
+
+    before: str
+    after: str
+    start: float
+    end: float
+
+    def words(self) -> str:
+        """"the gap between ring files A and B" (capture_ring_gap)."""
+        return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
+
+
 @dataclass(slots=True)
 class CaptureInfo:
     """One input file (or standard input) of a capture set."""

@@ -22,8 +22,10 @@ the sessions in order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.config import Config
-from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
 from flowcheck.sessions.classify import (
@@ -67,8 +69,10 @@ __all__ = [
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
-                   profile: Profile) -> list[Session]:
-    """One session per control connection; sets Connection.role/.session and used_by."""
+                   profile: Profile, *, ring_gaps: Sequence[RingGap] = ()) -> list[Session]:
+    """One session per control connection; sets Connection.role/.session and used_by.
+    ring_gaps: the holes of a ring buffer, in time order (a session whose control
+    connection opened in one takes no connection the capture holds from before it)."""
     stream_by_uid = {s.uid: s for s in streams}
     ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
     if not sessions:
@@ -85,7 +89,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
-                                  profile)
+                                  profile, ring_gaps)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions

@@ -8,11 +8,11 @@ range instead of by the announced endpoint. Full captures never take this path.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Literal
 
 from flowcheck.config import Config
-from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import (
     connection_outcome,
@@ -195,14 +195,23 @@ class _Finder:
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
                                   streams: dict[str, NdmpStream], ordered: list[Connection],
-                                  endpoints: Endpoints, config: Config, profile: Profile) -> None:
+                                  endpoints: Endpoints, config: Config, profile: Profile,
+                                  ring_gaps: Sequence[RingGap] = ()) -> None:
     """A capture that starts in the middle of a job misses the announcements made before
     it: a session whose control connection was already open takes the unexplained
     connections between its two hosts, by the profile's direction and ports, that were
     open too (no SYN seen) or opened before the capture shows its control stream (the
     first decoded NDMP message; without one, the control connection's first captured
     packet), with their retries from new source ports. A connection that opens later is
-    announced in the capture, so it is not taken here."""
+    announced in the capture, so it is not taken here.
+
+    When the control connection's first captured packet follows a hole in a ring buffer
+    (ring_gaps, in time order), it opened in that hole (Session.start_gap), not before
+    the capture: a connection whose SYN the capture holds from before the hole is not
+    its own (its announcement would be in the capture too). Either way a connection is
+    taken only if each end's port is in its side's range (the agent range on the agent,
+    the media range on the media server): matched by ports, a connection with another
+    port is other traffic between the two hosts (unannounced_connection)."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
@@ -213,14 +222,16 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     retries: dict[Hashable, Pool] | None = None
     for session in midstream:
         control = control_of[session.id]
+        session.start_gap = gap_before(ring_gaps, control.ts)
+        opened_from = session.start_gap.start if session.start_gap else float("-inf")
         stream = streams.get(session.control_uid)
         seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
         pair = _session_key(session, profile)
         running, opened = pools.get((False, pair)), pools.get((True, pair))
         for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
-                     *(opened.each(float("-inf"), seen_from) if opened else ())]:
-            if conn.uid in endpoints.claimed:
-                continue  # a retry taken with an earlier attempt
+                     *(opened.each(opened_from, seen_from) if opened else ())]:
+            if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
+                continue  # a retry taken with an earlier attempt, or another service
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
@@ -235,6 +246,21 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                 conn = same.first(conn.ts, end_of(control)) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
+
+
+def gap_before(ring_gaps: Sequence[RingGap], ts: float) -> RingGap | None:
+    """The last hole of a ring buffer that ends at or before `ts` (seconds), None when
+    none does (ring_gaps: in time order)."""
+    return next((gap for gap in reversed(ring_gaps) if gap.end <= ts), None)
+
+
+def ports_in_ranges(conn: Connection, session: Session, config: Config) -> bool:
+    """Is each end's port in its side's range: the agent range on the session's agent,
+    the media range on its media server (what port_outside_*_range checks)? Both ends,
+    since the direction of a connection whose SYN the capture lacks is a guess."""
+    return all(config.in_agent_range(port) if host == session.remote_agent else
+               config.in_media_range(port) if host == session.media_server else True
+               for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)))
 
 
 def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable:

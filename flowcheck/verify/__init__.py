@@ -7,8 +7,10 @@ first, so the step checks add only a status where a cause is already reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.config import Config
-from flowcheck.model import Connection, Finding, NdmpStream, Session
+from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
@@ -30,9 +32,11 @@ __all__ = ["check_all"]
 
 def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
-              ended_at: float | None = None) -> list[Finding]:
-    """ended_at: when the capture stopped, if later than its last packet (live)."""
-    ctx = Context(connections, streams, sessions, config, profile)
+              ended_at: float | None = None, ring_gaps: Sequence[RingGap] = ()
+              ) -> list[Finding]:
+    """ended_at: when the capture stopped, if later than its last packet (live);
+    ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap)."""
+    ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps))
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     check_evidence(ctx, ended_at)
     check_links(ctx)

@@ -13,6 +13,7 @@ from flowcheck.model import (
     Finding,
     NdmpMessage,
     NdmpStream,
+    RingGap,
     Session,
     Severity,
     endpoint,
@@ -50,6 +51,8 @@ class Context:
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
+    # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
+    ring_gaps: list[RingGap] = field(default_factory=list)
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
@@ -327,10 +330,19 @@ def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
             f"its own port; if a firewall rejects it: {rule}.")
 
 
+def opened_unseen_words(session: Session) -> str:
+    """Where the capture lost the opening of a session's control connection (no SYN):
+    "before the capture started", or "in the gap between ring files A and B
+    (capture_ring_gap)" when its first captured packet follows a ring buffer's hole
+    (Session.start_gap)."""
+    return f"in {session.start_gap.words()}" if session.start_gap else \
+        "before the capture started"
+
+
 def cut_announcement_words(session: Session) -> str:
     """Plain words for announcements whose address the capture does not hold."""
     if session.match_reason == "capture_start":
-        return ("announced before the capture started; data connections matched by "
+        return (f"announced {opened_unseen_words(session)}; data connections matched by "
                 "direction and ports")
     if session.match_reason == "capture_loss":
         return ("the sniffer missed part of the control connection, and the announcement "

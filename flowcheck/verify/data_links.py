@@ -19,6 +19,7 @@ from flowcheck.verify.context import (
     allow_rule,
     data_refused_fix,
     endpoint,
+    opened_unseen_words,
     opening_frames,
     refusal_causes,
     unseen_syn_words,
@@ -180,7 +181,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
                    "under the control connection's address: a NAT rewrote it)")
     elif first.uid in session.port_matched:
-        why = {"capture_start": "came before the capture started",
+        why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
                "capture_loss": "was lost by the sniffer"}.get(

@@ -186,7 +186,12 @@ def _check_unannounced(ctx: Context) -> None:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
     for (orig, resp, port), conns in groups.items():
         first = conns[0]
+        # The session between the two hosts open while every connection of the group
+        # opened: traffic that spans several jobs (or goes on between them) is no one
+        # job's, so it names none rather than whichever job ran when it began.
         session = ctx.session_around(first)
+        if any(ctx.session_around(conn) is not session for conn in conns[1:]):
+            session = None
         count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
         ctx.add("unannounced_connection",
                 f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "

@@ -243,16 +243,28 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
     control = ctx.by_uid[session.control_uid]
     last = stream.messages[-1]
     what = "it" if resource == 1 else f"its resource {resource}"
+    where = (f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p}")
+    # A ring buffer's hole after the control connection's last packet: the capture went
+    # on, the job's end is in the missing files.
+    gap = next((gap for gap in ctx.ring_gaps if gap.start >= control.last_ts), None)
+    head, fix = (
+        (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
+         f"{start.frame}) started {what}, and the control connection {where} shows "
+         f"nothing after its NDMP message in frame {last.frame}, before {gap.words()}: "
+         "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
+         "NOTIFY_MOVER_HALTED is in the capture.",
+         "Analyze the whole ring: copy every file of it, and make the ring large enough "
+         "(dumpcap -b files:N, tcpdump -W N) that no file is overwritten before it is "
+         "copied.") if gap else
+        (f"The capture stopped while the {session.kind} was still running: "
+         f"{message_op(start)} (frame {start.frame}) started {what}, no "
+         "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
+         f"connection {where} is still open (last NDMP message: frame {last.frame}).",
+         "Capture the whole job: start the capture before the job starts and stop it "
+         "after the job ends (the job log says when)."))
     ctx.add("capture_ended_early",
-            f"The capture stopped while the {session.kind} was still running: "
-            f"{message_op(start)} (frame {start.frame}) started {what}, no "
-            "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
-            "connection "
-            f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p} is "
-            f"still open (last NDMP message: frame {last.frame}). What the job did after "
-            "that, its later resources' announcements and data connections and its end, "
-            "is not in the capture: the steps judge only what it holds.",
-            "Capture the whole job: start the capture before the job starts and stop it "
-            "after the job ends (the job log says when).",
+            f"{head} What the job did after that, its later resources' announcements and "
+            "data connections and its end, is not in the capture: the steps judge only "
+            "what it holds.", fix,
             session=session, conn=control, frames=[start.frame, last.frame],
             ts=last.ts)

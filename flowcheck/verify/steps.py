@@ -12,6 +12,7 @@ from flowcheck.sessions import one_sided
 from flowcheck.verify.context import (
     Context,
     endpoint,
+    opened_unseen_words,
     opening_frames,
 )
 from flowcheck.verify.data_steps import announcement_step, data_connection_step, data_flow_step
@@ -70,10 +71,11 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             return make_step(spec, "unknown", detail="unknown: the session stopped before a "
                              f"backup or restore could start: {silent}")
         if outcome == "midstream":
-            # Its DATA_* requests may have gone before the capture started.
+            # Its DATA_* requests may have gone before the capture started (or in a
+            # ring buffer's hole).
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
-                             "backup or restore cannot be seen: the capture started after its "
-                             "control connection had opened")
+                             "backup or restore cannot be seen: its control connection opened "
+                             f"{opened_unseen_words(session)}")
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = stream_hidden(ctx, session, stream)
         # One direction still shows either the media server's DATA_* requests or the
@@ -100,7 +102,17 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
     outcome = judged(ctx, conn)
     where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    if outcome == "midstream":
+    if outcome == "midstream" and session.start_gap is not None:
+        ctx.add("capture_started_mid_session",
+                f"Session {session.id}'s control connection {where} opened in "
+                f"{session.start_gap.words()}: its first captured packet follows the hole, "
+                "not the capture's start. The steps before that packet cannot be checked "
+                "(unknown), and data connections whose announcement the hole may hide "
+                "(already open, or opened after it but before the control stream shows) "
+                "were matched to it by direction and ports.",
+                "Analyze the whole ring (every file of it) to check every step.",
+                session=session, conn=conn, frames=[conn.first_frame])
+    elif outcome == "midstream":
         ctx.add("capture_started_mid_session",
                 f"The capture started after session {session.id}'s control connection "
                 f"{where} had opened: the steps before its first captured packet cannot be "

@@ -1,0 +1,44 @@
+"""unannounced_connection names a session only when the group is that one job's (new-user
+trial 12, D5: HTTP fetches every 4 s all night were attached to S1, the job that ran when
+the first of them started).
+
+captures/ndmjob/v4-backup.pcap (one job, 3.07 s) with HTTP fetches from the media server
+to the agent added: to port 8080 during the job and 10 s after it ended; to port 8081
+twice during the job.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from scapy.all import rdpcap, wrpcap
+from test_sessions_ring_gap_start import NDMJOB, _fetch
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
+
+
+def _unannounced_sessions(tmp_path: Path) -> dict[int, str | None]:
+    job = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))
+    start = Decimal(str(job[0].time))
+    fetches = [*_fetch(job[0], 5060, start + Decimal("0.5"), syn=True),
+               *_fetch(job[0], 5061, start + 13, syn=True)]
+    probes = [*_fetch(job[0], 5062, start + 1, syn=True),
+              *_fetch(job[0], 5063, start + 2, syn=True)]
+    for packet in probes:  # the same fetches, to port 8081
+        packet.sport, packet.dport = [8081 if p == 8080 else p
+                                      for p in (packet.sport, packet.dport)]
+    path = tmp_path / "v4-backup-http.pcap"
+    wrpcap(str(path), sorted([*job, *fetches, *probes], key=lambda p: p.time))
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    return {by_uid[f.uid].resp_p: f.session for f in analysis.findings
+            if f.code == "unannounced_connection" and f.uid}
+
+
+def test_group_beyond_one_session_names_none(tmp_path: Path) -> None:
+    found = _unannounced_sessions(tmp_path)
+    assert found[8080] is None  # one fetch during S1, one after it: not S1's
+    assert found[8081] == "S1"  # both during S1
