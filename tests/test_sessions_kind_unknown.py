@@ -39,3 +39,23 @@ def test_a_browse_that_talked_stays_browse() -> None:
     [session] = sessions
     assert session.kind == "browse" and not session.kind_unknown
     assert session.kind_words() == "browse"
+
+
+def test_a_session_whose_start_the_capture_lacks_has_no_kind_without_a_sign() -> None:
+    """The same talk (CONNECT_* only) on a control connection first seen mid-stream (the
+    capture started, or a ring hole ended, after its handshake): a DATA_START_* may have
+    come before, so nothing tells its kind (trial 12: S11 of a ring with a hole read
+    "browse")."""
+    from tests.test_verify_scenarios import ndmp_backup, run
+    connections, streams = ndmp_backup(data_how="ok")
+    streams[0].messages = [m for m in streams[0].messages if m.name.startswith("CONNECT")]
+    streams[0].announcements = []
+    control = connections[0]
+    control.syn_frames, control.synack_frames, control.established = [], [], False
+    control.history = "DdAaFf"
+    sessions, _ = run(connections[:1], streams, profile="ndmp")
+    [session] = sessions
+    assert session.kind_unknown and session.as_dict()["kind"] == "browse"
+    assert session.kind_words() == (
+        "kind unknown (its start is not in the capture, and nothing after it tells a "
+        "backup, a restore or a browse)")

@@ -102,6 +102,8 @@ class Session:
     # restore; the contract has no "unknown"), the text says "kind unknown" (kind_words).
     # Not in the JSON.
     kind_unknown: bool = False
+    # Why, as the text says it after "kind unknown".
+    kind_unknown_why: str = "none of its NDMP conversation in the capture"
     # Side traffic (flowcheck.verify.hosts.mark_side_traffic): a session outside the
     # configured hosts or roles while another runs between them: not judged as a job
     # (its errors told in host_not_configured, its steps left out of the verdict). Not
@@ -113,8 +115,7 @@ class Session:
         the default says backup (kind_guessed), "backup or restore" and, unless short,
         why; "kind unknown" when nothing of the conversation tells it (kind_unknown)."""
         if self.kind_unknown:
-            return "kind unknown" if short else \
-                "kind unknown (none of its NDMP conversation in the capture)"
+            return "kind unknown" if short else f"kind unknown ({self.kind_unknown_why})"
         if not self.kind_guessed:
             return self.kind
         if short:

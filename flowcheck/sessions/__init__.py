@@ -121,10 +121,20 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                           announced=list(stream.announcements) if stream else [])
         session.kind_guessed = session.kind == "backup" and said_kind(stream) is None
         session.kind_unknown = stream is None or not stream.messages
+        if session.kind == "browse" and not session.kind_unknown \
+                and connection_outcome(conn) == "midstream":
+            # No sign of a job in what the capture holds of a session whose start it
+            # lacks: a DATA_START_* may have come before (the capture's start, a ring hole).
+            session.kind_unknown, session.kind_unknown_why = True, MIDSTREAM_KIND
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
     return ordered, sessions, control_of
+
+
+# Why a session whose start the capture lacks has no kind (Session.kind_unknown_why).
+MIDSTREAM_KIND = ("its start is not in the capture, and nothing after it tells a backup, "
+                  "a restore or a browse")
 
 
 def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
