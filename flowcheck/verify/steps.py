@@ -99,33 +99,39 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     return evaluate(ctx, session, spec, control)
 
 
+def _started_mid_session(ctx: Context, session: Session, conn: Connection,
+                         where: str) -> None:
+    """capture_started_mid_session: the session's control connection first seen after its
+    handshake, at the capture's start or after a ring hole (Session.start_gap), with how
+    many data connections were matched to it by direction and ports."""
+    if session.start_gap is not None:
+        head = (f"Session {session.id}'s control connection {where} opened in "
+                f"{session.start_gap.words()}: its first captured packet follows the hole, "
+                "not the capture's start. The steps before that packet cannot be checked "
+                "(unknown); ")
+        hidden = ("the hole may hide (already open, or opened after it but before the "
+                  "control stream shows) ")
+        fix = "Analyze the whole ring (every file of it) to check every step."
+    else:
+        head = (f"The capture started after session {session.id}'s control connection "
+                f"{where} had opened: the steps before its first captured packet cannot be "
+                "checked (unknown); ")
+        hidden = ("the capture may have missed (already open, or opened before its control "
+                  "stream shows) ")
+        fix = "Start the capture before the job starts to check every step."
+    count = len(session.port_matched)
+    matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
+               if count else "no connection whose announcement ")
+    ctx.add("capture_started_mid_session",
+            f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
+            "direction and ports.", fix, session=session, conn=conn, frames=[conn.first_frame])
+
+
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
     outcome = judged(ctx, conn)
     where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    matched = (f"{len(session.port_matched)} data connection"
-               f"{'s' if len(session.port_matched) != 1 else ''} whose announcement "
-               if session.port_matched else "no connection whose announcement ")
-    if outcome == "midstream" and session.start_gap is not None:
-        ctx.add("capture_started_mid_session",
-                f"Session {session.id}'s control connection {where} opened in "
-                f"{session.start_gap.words()}: its first captured packet follows the hole, "
-                "not the capture's start. The steps before that packet cannot be checked "
-                f"(unknown); {matched}the hole may hide (already open, or opened after it "
-                "but before the control stream shows) "
-                f"{'were' if len(session.port_matched) > 1 else 'was'} matched to it by "
-                "direction and ports.",
-                "Analyze the whole ring (every file of it) to check every step.",
-                session=session, conn=conn, frames=[conn.first_frame])
-    elif outcome == "midstream":
-        ctx.add("capture_started_mid_session",
-                f"The capture started after session {session.id}'s control connection "
-                f"{where} had opened: the steps before its first captured packet cannot be "
-                f"checked (unknown); {matched}the capture may have missed (already open, or "
-                "opened before its control stream shows) "
-                f"{'were' if len(session.port_matched) > 1 else 'was'} matched to it by "
-                "direction and ports.",
-                "Start the capture before the job starts to check every step.",
-                session=session, conn=conn, frames=[conn.first_frame])
+    if outcome == "midstream":
+        _started_mid_session(ctx, session, conn, where)
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
