@@ -41,8 +41,8 @@ def _job(data_how: str = "ok", tape_first: bool = True):
                     orig_bytes=500, resp_bytes=700)
     data_ctl = conn("Cdata", M, 5001, A, 10000, 0.01 if tape_first else 0.0, end=20.0,
                     orig_bytes=500, resp_bytes=700)
-    data = conn("D", A, 6001, T, 5040, 2.05, how=data_how, orig_bytes=300_000)
-    streams = [_tape_session("Ctape", T, 5040), _data_session("Cdata", T, 5040)]
+    data = conn("D", A, 6001, T, 6040, 2.05, how=data_how, orig_bytes=300_000)
+    streams = [_tape_session("Ctape", T, 6040), _data_session("Cdata", T, 6040)]
     return [tape_ctl, data_ctl, data], streams
 
 
@@ -83,7 +83,7 @@ def test_a_failed_three_way_data_connection_is_reported_once(how: str, code: str
 def test_retries_of_a_failed_data_connection_go_with_it() -> None:
     """A data server retrying from new ports: every attempt is one finding's."""
     connections, streams = _job("unanswered")
-    retry = conn("D2", A, 6002, T, 5040, 5.1, how="unanswered")
+    retry = conn("D2", A, 6002, T, 6040, 5.1, how="unanswered")
     sessions, findings = run([*connections, retry], streams, config=THREE, profile="ndmp")
     assert codes(findings) == ["data_unanswered"]
     assert "2 attempts" in findings[0].message
@@ -122,7 +122,7 @@ def test_the_data_servers_session_holds_a_connection_the_tape_session_matched() 
     handed to the data server's session, which holds DATA_START_BACKUP (before: the tape
     session's, and the data session's DATA_CONNECT read announced_not_used)."""
     connections, streams = _job()
-    connections[2] = data = conn("D", "10.78.0.2", 6001, T, 5040, 2.05, orig_bytes=300_000)
+    connections[2] = data = conn("D", "10.78.0.2", 6001, T, 6040, 2.05, orig_bytes=300_000)
     sessions, findings = run(connections, streams, config=THREE, profile="ndmp")
     by_control = {s.control_uid: s for s in sessions}
     assert data.session == by_control["Cdata"].id
@@ -139,7 +139,7 @@ def test_data_listen_and_mover_connect_three_way_passes() -> None:
     T's mover to connect to it. It read announced_not_used for the MOVER_CONNECT."""
     data_ctl = _control("Cdata", 5001)
     tape_ctl = _control("Ctape", 5002, agent=T)
-    data = conn("D", T, 5050, A, 6001, 2.05, resp_bytes=300_000)
+    data = conn("D", T, 6050, A, 6001, 2.05, resp_bytes=300_000)
     streams = [_listen_on_data_server("Cdata", A, 6001), _mover_connect("Ctape", A, 6001)]
     sessions, findings = run([data_ctl, tape_ctl, data], streams, config=THREE,
                              profile="ndmp")
@@ -164,7 +164,7 @@ def test_another_dmas_announcement_of_the_endpoint_is_not_shared() -> None:
 
 
 def test_each_connect_finds_its_own_jobs_listener_among_several_sessions() -> None:
-    """Two three-way jobs at once (A -> T:5040, A2 -> T2:5041), the second job's sessions
+    """Two three-way jobs at once (A -> T:6040, A2 -> T2:6041), the second job's sessions
     first: each DATA_CONNECT's listener is its own job's tape server (listened_at), so
     neither reads announced_address_mismatch; a LISTEN reply has none."""
     job, job_streams = _job()
@@ -173,8 +173,8 @@ def test_each_connect_finds_its_own_jobs_listener_among_several_sessions() -> No
                    conn("Cdata2", M, 5004, A2, 10000, 0.01, end=20.0, orig_bytes=500,
                         resp_bytes=700),
                    *job,
-                   conn("D2", A2, 6002, T2, 5041, 2.06, orig_bytes=300_000)]
-    streams = [_tape_session("Ctape2", T2, 5041), _data_session("Cdata2", T2, 5041),
+                   conn("D2", A2, 6002, T2, 6041, 2.06, orig_bytes=300_000)]
+    streams = [_tape_session("Ctape2", T2, 6041), _data_session("Cdata2", T2, 6041),
                *job_streams]
     config = replace(LAB, remote_agents=(A, T, A2, T2), profile="ndmp")
     sessions, findings = run(connections, streams, config=config, profile="ndmp")

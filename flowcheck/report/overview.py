@@ -41,13 +41,27 @@ def clock_time(ts: float) -> str:
     return wall_clock(ts)[11:]
 
 
+# Step statuses that say the step did not work.
+_NOT_WORKED = ("failed", "violated", "missing")
+
+
+def session_errors(session: Session, findings: list[Finding]) -> list[Finding]:
+    """The error findings of the session: those that name it, and those of another
+    session about a connection one of its steps that did not work judged (a three-way
+    job's tape server's session reads its data steps from the data server's session,
+    which reports the failure once: flowcheck.verify.shared)."""
+    uids = {uid for step in session.steps if step.status in _NOT_WORKED for uid in step.uids}
+    return [f for f in findings if f.severity == Severity.ERROR
+            and (f.session == session.id or (f.uid is not None and f.uid in uids))]
+
+
 def session_status(session: Session, findings: list[Finding]) -> SessionStatus:
-    """`failed` when an error finding names the session, else `unknown` when one of its
-    steps is (the capture cannot show whether it worked), else `ok`; `side` for side
+    """`failed` when it has an error finding (session_errors), else `unknown` when one of
+    its steps is (the capture cannot show whether it worked), else `ok`; `side` for side
     traffic (not judged). The same rule as the verdict (flowcheck.findings.verdict)."""
     if session.side:
         return "side"
-    if any(f.session == session.id and f.severity == Severity.ERROR for f in findings):
+    if session_errors(session, findings):
         return "failed"
     if any(step.status == "unknown" for step in session.steps):
         return "unknown"
@@ -93,8 +107,9 @@ def summary_lines(analysis: Analysis) -> list[SessionLine]:
         status = session_status(session, analysis.findings)
         if status not in lines:
             continue
-        counts = Counter(f.code for f in analysis.findings
-                         if f.session == session.id and f.severity == Severity.ERROR)
+        counts = Counter(f.code if f.session in (session.id, None) else
+                         f"{f.code} (session {f.session}'s)"
+                         for f in session_errors(session, analysis.findings))
         codes = [code if n == 1 else f"{code} x{n}" for code, n in counts.items()]
         unknown = [step.step for step in session.steps if step.status == "unknown"]
         lines[status].append(SessionLine(session, status, session_start(session, by_uid),

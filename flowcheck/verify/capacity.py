@@ -20,7 +20,7 @@ from flowcheck.plan import (
     range_size,
 )
 from flowcheck.sessions.classify import is_failed
-from flowcheck.verify.context import Context, conn_sides, endpoint, session_uids
+from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 
 
 def check_capacity(ctx: Context) -> None:
@@ -55,8 +55,8 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]
             span = (conn.ts, max(conn.last_ts, conn.ts), conn)
-            for which, side in zip(("media", "agent"), conn_sides(conn, session), strict=True):
-                if side is not None and side[1] != ctx.config.ndmp_port:
+            for which, side in role_ends(ctx, conn, session):
+                if side[1] != ctx.config.ndmp_port:
                     usage[which][side].append(span)
     return usage
 

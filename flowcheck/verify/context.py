@@ -75,6 +75,9 @@ class Context:
     # The TTLs each host's packets reached the capture with, per (sender, receiver)
     # (verify.ttl.capture_host; built on first use).
     host_ttls: dict[tuple[str, str], set[int]] | None = None
+    # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
+    # built on first use).
+    seen_roles: tuple[set[str], set[str]] | None = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}
@@ -110,6 +113,25 @@ class Context:
     @property
     def agent_hosts(self) -> set[str]:
         return set(self.config.remote_agents) | {s.remote_agent for s in self.sessions}
+
+    def host_role(self, host: str) -> str | None:
+        """"media" or "agent": the role of the host whose dynamic ports an end of a data
+        connection binds, so the range they are judged by. The configuration's
+        (media_servers, remote_agents) when it names the host in one of them, else the
+        sessions' (the DMA's control connections come from a media server and reach
+        agents: NDMP servers, the tape server of a three-way job among them); None when
+        neither tells (named or seen in both, or in neither)."""
+        config = self.config
+        media, agent = host in config.media_servers, host in config.remote_agents
+        if media != agent:
+            return "media" if media else "agent"
+        if media:
+            return None
+        if self.seen_roles is None:
+            self.seen_roles = ({s.media_server for s in self.sessions},
+                               {s.remote_agent for s in self.sessions})
+        media, agent = host in self.seen_roles[0], host in self.seen_roles[1]
+        return None if media == agent else "media" if media else "agent"
 
     def add(self, code: str, message: str, fix: str = "", *, session: Session | None = None,
             conn: Connection | None = None, frames: list[int] | None = None,
@@ -192,6 +214,29 @@ def conn_sides(conn: Connection, session: Session
     if conn.orig_h == session.media_server or conn.resp_h == session.remote_agent:
         return orig, resp
     return None, None
+
+
+def role_ends(ctx: Context, conn: Connection, session: Session
+              ) -> list[tuple[str, tuple[str, int]]]:
+    """Each end of one of the session's connections with the role ("media", "agent")
+    whose port range it is judged by, media first (two of one role: the originator's
+    first). conn_sides' reading, except that an end of a data connection at a host whose
+    role is known takes that role: the session's own media server or agent, else
+    Context.host_role. A three-way job's data connection runs between the data server
+    and the tape server, two NDMP servers: two agent ends when both are agents (the
+    mover listens on the tape server, which is the media server only when it is the
+    DMA's own)."""
+    media, agent = conn_sides(conn, session)
+    ends = [(which, side) for which, side in (("media", media), ("agent", agent))
+            if side is not None]
+    if conn.uid in (session.control_uid, session.callback_uid):
+        return ends
+    own = ({} if session.media_server == session.remote_agent else
+           {session.media_server: "media", session.remote_agent: "agent"})
+    ends = [(own.get(side[0]) or ctx.host_role(side[0]) or which, side)
+            for which, side in ends]
+    orig = (conn.orig_h, conn.orig_p)
+    return sorted(ends, key=lambda item: (item[0] != "media", item[1] != orig))
 
 
 # Where the rule for the answer goes, from where the connection's rule goes.

@@ -17,7 +17,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.verify.context import Context, conn_sides, refusal_how
-from flowcheck.verify.ranges import translated_host
+from flowcheck.verify.ranges import checked_ends, translated_end
 
 
 def span_words(seconds: float) -> str:
@@ -169,18 +169,18 @@ def acked_flow_detail(session: Session, conns: list[Connection], acked: dict[str
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection; a
     port outside its range on a translated address (translated_host) is named the NAT's."""
-    media, agent = conn_sides(conn, session)
+    ends = checked_ends(ctx, session, conn)  # the NDMP port (step 1 names it) left out
+    roles = [which for which, _, _ in ends]
     parts = []
-    for which, side, inside in (("media", media, ctx.config.in_media_range),
-                                ("agent", agent, ctx.config.in_agent_range)):
-        if side is None or (conn.uid == session.control_uid and side[1] == conn.resp_p
-                            and which == "agent"):
-            continue  # the NDMP port (step 1 names it), not a dynamic port
-        verdict = "in" if inside(side[1]) else "outside"
-        words = f"{which} port {side[1]} {verdict} {ctx.ranges(which)}"
-        if verdict == "outside" and translated_host(ctx, session, conn, which):
+    for which, host, port in ends:
+        inside = ctx.config.in_media_range if which == "media" else ctx.config.in_agent_range
+        verdict = "in" if inside(port) else "outside"
+        # Two ends of one role (a three-way job's two agents): each named by its host.
+        at = f" on {host}" if roles.count(which) > 1 else ""
+        words = f"{which} port {port}{at} {verdict} {ctx.ranges(which)}"
+        if verdict == "outside" and translated_end(ctx, session, conn, which, (host, port)):
             role = "media server" if which == "media" else "agent"
-            words += (f" at {side[0]}, not a configured {role}'s address: the port of a "
+            words += (f" at {host}, not a configured {role}'s address: the port of a "
                       f"NAT that translated it, not checked (host_not_configured)")
         parts.append(words)
     return ", ".join(parts)

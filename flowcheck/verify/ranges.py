@@ -14,38 +14,58 @@ import ipaddress
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import (
     Context,
-    conn_sides,
     endpoint,
     opening_frames,
+    role_ends,
     session_uids,
 )
 
 
 def translated_host(ctx: Context, session: Session, conn: Connection, which: str
                     ) -> str | None:
-    """The address on `conn`'s `which` side ("media" or "agent") when the capture shows the
-    host under an address that may be a NAT's, so the port there need not be the host's
-    binding (a NAT picks its own); else None.
+    """The address of `conn`'s end of role `which` ("media" or "agent": role_ends) when
+    the capture shows the host under an address that may be a NAT's, so the port there
+    need not be the host's binding (a NAT picks its own); else None.
 
-    That side's address is the session's host of that role (the control connection
+    That end's address is the session's host of that role (the control connection
     reached or came from it too), the configuration names that role's hosts and this
     address is not among them (host_not_configured: the host is seen under another
     address). Not the listener's side of a connection matched to its announcement under
     the control connection's address (session.address_matched): its port is the one
     announced inside the NDMP message, which the NAT did not translate, the host's own."""
-    media, agent = conn_sides(conn, session)
-    side = media if which == "media" else agent
-    if side is None:
-        return None
+    return next((side[0] for role, side in role_ends(ctx, conn, session)
+                 if role == which and translated_end(ctx, session, conn, which, side)), None)
+
+
+def translated_end(ctx: Context, session: Session, conn: Connection, which: str,
+                   side: tuple[str, int]) -> bool:
+    """Is `conn`'s end `side` (host, port), of role `which`, on a translated address
+    (translated_host)?"""
     host, port = side
     configured, own = ((ctx.config.media_servers, session.media_server) if which == "media"
                        else (ctx.config.remote_agents, session.remote_agent))
     if not configured or host in configured or host != own:
-        return None
-    if (host, port) == (conn.resp_h, conn.resp_p) and \
-            any(uid == conn.uid for uid, _ in session.address_matched):
-        return None
-    return host
+        return False
+    return not ((host, port) == (conn.resp_h, conn.resp_p) and
+                any(uid == conn.uid for uid, _ in session.address_matched))
+
+
+def checked_ends(ctx: Context, session: Session, conn: Connection
+                 ) -> list[tuple[str, str, int]]:
+    """(role, host, port) of `conn`'s dynamic ports (role_ends; not the control
+    connection's NDMP port), media first, with the range each is judged by; an end on a
+    translated address (translated_host) included."""
+    return [(which, host, port) for which, (host, port) in role_ends(ctx, conn, session)
+            if not (conn.uid == session.control_uid and which == "agent")]
+
+
+def outside_ends(ctx: Context, session: Session, conn: Connection
+                 ) -> list[tuple[str, str, int]]:
+    """checked_ends outside their ranges, those on a translated address (the NAT's
+    ports: host_not_configured names them) left out."""
+    return [(which, host, port) for which, host, port in checked_ends(ctx, session, conn)
+            if not _in_range(ctx, which, port)
+            and not translated_end(ctx, session, conn, which, (host, port))]
 
 
 def translated_ports(ctx: Context, session: Session, which: str
@@ -57,21 +77,11 @@ def translated_ports(ctx: Context, session: Session, which: str
     found = []
     for uid in session_uids(session):
         conn = ctx.by_uid[uid]
-        port = side_port(conn, session, which)
-        if port is not None and not _in_range(ctx, which, port) and \
-                translated_host(ctx, session, conn, which) is not None:
-            found.append((conn, port))
+        for role, host, port in checked_ends(ctx, session, conn):
+            if role == which and not _in_range(ctx, which, port) and \
+                    translated_end(ctx, session, conn, which, (host, port)):
+                found.append((conn, port))
     return found
-
-
-def side_port(conn: Connection, session: Session, which: str) -> int | None:
-    """`conn`'s dynamic port on its `which` side ("media", "agent"); None when the side is
-    unknown or is the control connection's NDMP port."""
-    media, agent = conn_sides(conn, session)
-    side = media if which == "media" else agent
-    if side is None or (conn.uid == session.control_uid and which == "agent"):
-        return None
-    return side[1]
 
 
 def _in_range(ctx: Context, which: str, port: int) -> bool:
@@ -80,35 +90,31 @@ def _in_range(ctx: Context, which: str, port: int) -> bool:
 
 
 def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> None:
-    """port_outside_media_range / port_outside_agent_range for `conn`'s media-side and
-    agent-side ports (the profile's reading of the session), `what` naming it
-    ("callback", "data connection"). A port on a translated address (translated_host) is
-    not checked: host_not_configured names it."""
-    media_port = side_port(conn, session, "media")
-    agent_port = side_port(conn, session, "agent")
-    if translated_host(ctx, session, conn, "media") is not None:
-        media_port = None
-    if translated_host(ctx, session, conn, "agent") is not None:
-        agent_port = None
-    if media_port is not None and not ctx.config.in_media_range(media_port):
-        role = "job engine port" if what == "callback" else "media server's end"
-        ctx.add("port_outside_media_range",
-                f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)} uses port {media_port} as the "
-                f"{role}, outside {ctx.ranges('media')}.",
-                f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
-                "(Backup Exec: \"Enable media server TCP dynamic port range\"), or if that "
-                "range is wrong, set --media-range to what the firewall opens.",
-                session=session, conn=conn)
-    if agent_port is not None and not ctx.config.in_agent_range(agent_port):
-        ctx.add("port_outside_agent_range",
-                f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)} uses port {agent_port} on the agent "
-                f"{session.remote_agent}, outside {ctx.ranges('agent')}.",
-                f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} (Backup "
-                "Exec: \"Enable remote agent TCP dynamic port range\"; on Linux "
-                "net.ipv4.ip_local_port_range), or set --agent-range to what the firewall "
-                "opens.", session=session, conn=conn)
+    """port_outside_media_range / port_outside_agent_range for each of `conn`'s dynamic
+    ports outside the range of its host's role (outside_ends: a three-way job's data
+    connection has two agent ends), `what` naming it ("callback", "data connection").
+    A port on a translated address (translated_host) is not checked: host_not_configured
+    names it."""
+    for which, host, port in outside_ends(ctx, session, conn):
+        if which == "media":
+            role = "job engine port" if what == "callback" else "media server's end"
+            ctx.add("port_outside_media_range",
+                    f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                    f"{endpoint(conn.resp_h, conn.resp_p)} uses port {port} as the "
+                    f"{role}, outside {ctx.ranges('media')}.",
+                    f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
+                    "(Backup Exec: \"Enable media server TCP dynamic port range\"), or if "
+                    "that range is wrong, set --media-range to what the firewall opens.",
+                    session=session, conn=conn)
+        else:
+            ctx.add("port_outside_agent_range",
+                    f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                    f"{endpoint(conn.resp_h, conn.resp_p)} uses port {port} on the agent "
+                    f"{host}, outside {ctx.ranges('agent')}.",
+                    f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} "
+                    "(Backup Exec: \"Enable remote agent TCP dynamic port range\"; on "
+                    "Linux net.ipv4.ip_local_port_range), or set --agent-range to what the "
+                    "firewall opens.", session=session, conn=conn)
 
 
 _OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")
@@ -132,11 +138,10 @@ def note_swapped_ranges(ctx: Context) -> None:
         for uid in [*([session.callback_uid] if session.callback_uid else []),
                     *session.data_connections]:
             conn = ctx.by_uid[uid]
-            for which, ports in (("media", media_ports), ("agent", agent_ports)):
-                port = side_port(conn, session, which)
+            for which, host, port in checked_ends(ctx, session, conn):
                 # A NAT's port (translated_host) says nothing of the configured ranges.
-                if port is not None and translated_host(ctx, session, conn, which) is None:
-                    ports.append(port)
+                if not translated_end(ctx, session, conn, which, (host, port)):
+                    (media_ports if which == "media" else agent_ports).append(port)
     if not (media_ports and agent_ports
             and all(config.in_agent_range(p) for p in media_ports)
             and all(config.in_media_range(p) for p in agent_ports)):
@@ -164,13 +169,8 @@ def responder_outside(ctx: Context, session: Session, conn: Connection) -> str |
     translated_host); else None."""
     if conn.resp_p == ctx.config.ndmp_port:
         return None
-    responder = (conn.resp_h, conn.resp_p)
-    media, agent = conn_sides(conn, session)
-    for which, side in (("media", media), ("agent", agent)):
-        if responder == side and not _in_range(ctx, which, conn.resp_p) and \
-                translated_host(ctx, session, conn, which) is None:
-            return which
-    return None
+    return next((which for which, host, port in outside_ends(ctx, session, conn)
+                 if (host, port) == (conn.resp_h, conn.resp_p)), None)
 
 
 def outside_range_words(ctx: Context, session: Session, conn: Connection, verb: str

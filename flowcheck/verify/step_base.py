@@ -6,7 +6,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
-from flowcheck.verify.ranges import side_port, translated_host
+from flowcheck.verify.ranges import outside_ends
 
 
 def previous_step(session: Session, ctx: Context, kind: str) -> Step | None:
@@ -37,11 +37,7 @@ def report_missing(ctx: Context, session: Session, spec: StepSpec, why: str, *,
 
 
 def ports_in_range(ctx: Context, session: Session, conn: Connection) -> bool:
-    """Are the connection's media-side and agent-side ports in the configured ranges? A
-    port on a translated address (flowcheck.verify.ranges.translated_host) is the NAT's:
-    it does not count."""
-    media_port, agent_port = (
-        None if translated_host(ctx, session, conn, which) is not None
-        else side_port(conn, session, which) for which in ("media", "agent"))
-    return (media_port is None or ctx.config.in_media_range(media_port)) and \
-        (agent_port is None or ctx.config.in_agent_range(agent_port))
+    """Is each of the connection's dynamic ports in the range of its host's role
+    (flowcheck.verify.ranges.outside_ends)? A port on a translated address
+    (flowcheck.verify.ranges.translated_host) is the NAT's: it does not count."""
+    return not outside_ends(ctx, session, conn)
