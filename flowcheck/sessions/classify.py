@@ -240,9 +240,13 @@ def seen_closing(conn: Connection) -> bool:
 
 
 def listener_host(ann: Announcement, control: Connection) -> str:
-    """The address the control connection used for the announcement's listener: the
-    agent (DATA_LISTEN: its control address is the responder's) or the media server."""
-    return control.resp_h if ann.listener == "data" else control.orig_h
+    """The address the control connection used for the announcement's listener: for a
+    LISTEN reply (DATA_LISTEN, MOVER_LISTEN) the NDMP server that sent it, the
+    responder (a three-way job's tape server answers MOVER_LISTEN: it read the DMA's
+    address); for a CONNECT request (DATA_CONNECT, MOVER_CONNECT, v2's DATA_START_*) the
+    DMA's own service of the other kind, the originator (a three-way job's listener is
+    the other control connection's server: flowcheck.verify.shared.listened_at)."""
+    return control.resp_h if (ann.message, True) in ANNOUNCERS else control.orig_h
 
 
 def connector_host(ann: Announcement, control: Connection) -> str:

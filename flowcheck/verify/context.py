@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.findings import make_finding
 from flowcheck.model import (
+    Announcement,
     Connection,
     Finding,
     NdmpMessage,
@@ -56,10 +57,9 @@ class Context:
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
-    # LISTEN replies reached by a connection, by (connection uid, ip, port): the
-    # announcing sessions in session order, for verify.shared.listened_at (built on
-    # first use, after the sessions set used_by).
-    listeners: dict[tuple[str, str, int], list[Session]] | None = None
+    # Every session's announcements by endpoint (ip, port), in session order, for
+    # verify.shared.partner (built on first use, after the sessions set used_by).
+    halves: dict[tuple[str, int], list[tuple[Session, Announcement]]] | None = None
     # Side-traffic sessions (flowcheck.verify.hosts.mark_side_traffic) by id, and the
     # errors found on them, withheld from the findings (host_not_configured tells them).
     side: set[str] = field(default_factory=set)

@@ -33,7 +33,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
     time_enough,
 )
-from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
 from flowcheck.verify.ranges import check_ports, outside_range_words
 
@@ -73,6 +73,8 @@ def check_data(ctx: Context, session: Session) -> None:
             continue  # its SYN would travel a direction the capture lacks: step unknown
         if moved_unseen(ctx, session, first.ts):
             continue  # the data moved: the capture left its connection out (capture_filtered)
+        if off_path(ctx, session, group):
+            continue  # a three-way job's, between two hosts off the capture's path
         if not time_enough(ctx, first.ts):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],

@@ -227,7 +227,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     # What no connection followed (cut ones too) needs a capture that could show one.
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
-                   attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts))
+                   attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts,
+                                  g))
                   for g in unused]
     unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
                     "endpoint (its address cut by the snap length)",

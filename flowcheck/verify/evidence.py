@@ -12,10 +12,10 @@ TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
     Outcome,
@@ -28,7 +28,7 @@ from flowcheck.sessions import (
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.verify.after_close import late_refusal
 from flowcheck.verify.context import Context, opening_frames
-from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection.
@@ -145,11 +145,14 @@ def one_way_words(way: tuple[str, str], what: str) -> str:
 
 
 def attempt_unseen(ctx: Context, session: Session, listener: str | None,
-                   addresses: Iterable[str], ts: float) -> str:
+                   addresses: Iterable[str], ts: float,
+                   announced: Sequence[Announcement] = ()) -> str:
     """Why the capture cannot show whether anything tried an endpoint announced at ts
     ("" when it could): the connector's direction is one the capture lacks
     (connector_unseen), the session's NDMP messages report the data moved after it
-    (the capture left the connection out: flowcheck.verify.filtered), the capture ended
+    (the capture left the connection out: flowcheck.verify.filtered), a three-way job's
+    announced (its group) data connection runs between two hosts the capture holds no
+    packet between (off_path), the capture ended
     before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
     way = connector_unseen(ctx, session, listener, addresses)
     if way is not None:
@@ -157,6 +160,9 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     moved = moved_unseen(ctx, session, ts)
     if moved:
         return moved
+    path = off_path(ctx, session, announced)
+    if path:
+        return path
     if not time_enough(ctx, ts):
         return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
                 "connection")

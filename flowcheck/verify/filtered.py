@@ -22,10 +22,13 @@ halt) is still reported as before (flowcheck.verify.replies).
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, Session
+from collections.abc import Sequence
+
+from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.shared import three_way_hosts
 
 # State replies and the body field counting the bytes the transfer carried.
 _BYTE_COUNTS = {"DATA_GET_STATE": "bytes_processed", "MOVER_GET_STATE": "bytes_moved"}
@@ -108,6 +111,36 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
             "data took a path the capture point does not see")
 
 
+def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> str:
+    """Why no connection to a three-way job's endpoint can be seen ("" when it could):
+    the data connection runs between the two NDMP servers the DMA's two control
+    connections reached (flowcheck.verify.shared.three_way_hosts), and the capture holds
+    no packet between them either way (taken on the DMA, it sees only the control
+    connections), so whether the one connected to the other is not on this link."""
+    for ann in group:
+        found = three_way_hosts(ctx, session, ann)
+        if found is None:
+            continue
+        connector, listener, other, other_ann = found
+        ends = {listener, ann.ip}
+        if connector in ends or any((connector, h) in ctx.captured
+                                    or (h, connector) in ctx.captured for h in ends):
+            continue
+        where = endpoint(ann.ip, ann.port)
+        ids = " and ".join(sorted((session.id, other.id)))
+        # The same words from both sessions of the job: one reason in capture_filtered.
+        _note(ctx, session, f"the data connection {connector} -> {where} of the three-way "
+              f"job of sessions {ids} runs between two hosts the capture holds no packet "
+              "between", sorted((ann.frame, other_ann.frame)))
+        return (f"a three-way job: {ann.message.removeprefix('NDMP_')} (frame {ann.frame}) "
+                f"here and {other_ann.message.removeprefix('NDMP_')} (frame "
+                f"{other_ann.frame}) in session {other.id} named {where}, so the data "
+                f"connection runs from {connector} to {listener}, and the capture holds no "
+                "packet between those two: it was not taken on their path (on the DMA it "
+                "sees the control connections only)")
+    return ""
+
+
 def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
     holds only NDMP-port connections and lacks a connection the job must have made: the
@@ -161,6 +194,10 @@ def data_unseen(ctx: Context, session: Session) -> str:
         return (f"no data connection in the capture, but the session's NDMP messages report "
                 f"its data moved ({moved_words(moved)}): the capture left its data "
                 "connections out")
+    for group in announcement_groups(session.announced):
+        path = off_path(ctx, session, group)
+        if path:
+            return f"no data connection in the capture, but {path}"
     return f"no data connection in the capture, but {_port_only_words(ctx, 'data moved')}"
 
 
@@ -172,7 +209,7 @@ def report_left_out(ctx: Context) -> None:
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
     media = sorted({s.media_server for s in sessions})
     agents = sorted({s.remote_agent for s in sessions})
-    reasons = "; ".join(words for words, _ in ctx.left_out.values())
+    reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
     ctx.add("capture_filtered",
             f"The capture leaves out connections the job made: {reasons}. A capture filter "
             f"that keeps only some ports (tcpdump 'port {ctx.config.ndmp_port}') or a SPAN/ACL "
@@ -186,7 +223,8 @@ def report_left_out(ctx: Context) -> None:
             "mirror all traffic between the media server and the agent, not only the NDMP "
             "port.",
             session=sessions[0] if len(sessions) == 1 else None,
-            frames=[f for _, frames in ctx.left_out.values() for f in frames])
+            frames=list(dict.fromkeys(f for _, frames in ctx.left_out.values()
+                                      for f in frames)))
 
 
 def _hosts(hosts: list[str]) -> str:

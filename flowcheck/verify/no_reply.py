@@ -14,12 +14,14 @@ Agent" though every connection opened.
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, answered, ended_early, judged, stream_whole
 from flowcheck.verify.running import stalled_side
+from flowcheck.verify.shared import three_way_hosts
 
 # Silence after a request (or after the handshake, for the greeting) that shows the
 # peer stopped answering, when nobody closed the connection: far above any reply time.
@@ -121,6 +123,39 @@ def _closer(control: Connection) -> str | None:
     return {"originator": "orig", "responder": "resp", "both": "both"}[closing(control)[0]]
 
 
+def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
+                ) -> tuple[str, str] | None:
+    """(cause, fix) when the unanswered request is one that told the agent to connect to
+    an announced endpoint (DATA_CONNECT, MOVER_CONNECT; v2's DATA_START_*): NDMP answers
+    it once the data connection is made or has failed (NDMP v4, DATA_CONNECT /
+    MOVER_CONNECT), so the agent was still connecting, its SYNs unanswered. In a
+    three-way job (flowcheck.verify.shared.three_way_hosts) that connection runs between
+    the two agents, where a capture on one of them shows its SYNs. None otherwise."""
+    ann = next((a for a in session.announced if request is not None
+                and a.frame == request.frame and (a.message, False) in ANNOUNCERS), None)
+    if ann is None:
+        return None
+    agent = ctx.by_uid[session.control_uid].resp_h
+    where = endpoint(ann.ip, ann.port)
+    op = ann.message.removeprefix("NDMP_")
+    cause = (f" NDMP answers {op} once the data connection is made or has failed: {agent} "
+             f"was most likely still connecting to {where}, its SYNs unanswered (dropped "
+             "on the way, or the answers on the way back), when the job was given up.")
+    fix = (f"Allow TCP from {agent} to {where} inbound on {ann.ip} and on any firewall "
+           f"between them, and its return traffic; a capture on {agent} shows whether its "
+           "SYNs leave it unanswered.")
+    found = three_way_hosts(ctx, session, ann)
+    if found is not None and found[0] != found[1]:
+        connector, listener, other, _ = found
+        cause += (f" It is a three-way job (session {other.id} announced {where} on "
+                  f"{listener}): that connection runs between {connector} and {listener}, "
+                  "off the path of a capture on the DMA.")
+        fix = (f"Allow TCP from {connector} to {where} inbound on {listener} and on any "
+               f"firewall between the two agents, and its return traffic; capture on "
+               f"{connector} or {listener}, or on the path between them, to see its SYNs.")
+    return cause, fix
+
+
 def _report(ctx: Context, session: Session, control: Connection, request: NdmpMessage | None,
             since: float, closer: str | None) -> None:
     media, agent = control.orig_h, control.resp_h
@@ -159,6 +194,8 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                f"netstat -abno | findstr :{port}; Linux: ss -ltnp 'sport = :{port}'); restart "
                "its NDMP service (Backup Exec: the Remote Agent), or move the other program "
                f"off port {port}.")
+    elif asker == "orig" and (pending := _connecting(ctx, session, request)) is not None:
+        cause, fix = pending
     elif asker == "orig":
         cause = (" The agent's NDMP service stopped answering: hung, or stuck on the "
                  "request.")

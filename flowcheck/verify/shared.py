@@ -13,6 +13,7 @@ from __future__ import annotations
 from flowcheck.model import Announcement, Session, Step, StepStatus, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.profiles import StepSpec
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
 
@@ -39,31 +40,70 @@ def _handed_on(holder: Session, ann: Announcement) -> Announcement | None:
                  and (a.ip, a.port) == (ann.ip, ann.port)), None)
 
 
+def _is_request(ann: Announcement) -> bool:
+    """A CONNECT request (or v2's DATA_START_*), not a LISTEN reply."""
+    return (ann.message, False) in ANNOUNCERS
+
+
+def partner(ctx: Context, session: Session, ann: Announcement
+            ) -> tuple[Session, Announcement] | None:
+    """The other half of a three-way job's announcement: the announcement of the same
+    endpoint, of the other kind (a LISTEN reply for a CONNECT request, and back), on
+    another control connection of the same DMA (same originating address). The one the
+    same connection reached (used_by), the first in session order; else, with no
+    connection in the capture, by time: for a request the latest reply at or before it,
+    for a reply the first request at or after it (within the announcements' jitter,
+    flowcheck.sessions.matching). None when there is none: not a three-way job's."""
+    if ctx.halves is None:
+        ctx.halves = _halves(ctx)
+    dma = ctx.by_uid[session.control_uid].orig_h
+    request = _is_request(ann)
+    found = [(other, a) for other, a in ctx.halves.get((ann.ip, ann.port), ())
+             if other is not session and _is_request(a) != request
+             and ctx.by_uid[other.control_uid].orig_h == dma]
+    reached = [(other, a) for other, a in found if ann.used_by and a.used_by == ann.used_by]
+    if reached:
+        return reached[0]
+    if request:
+        before = [item for item in found if item[1].ts <= ann.ts + ANNOUNCEMENT_JITTER_SECONDS]
+        return max(before, key=lambda item: item[1].ts, default=None)
+    after = [item for item in found if item[1].ts >= ann.ts - ANNOUNCEMENT_JITTER_SECONDS]
+    return min(after, key=lambda item: item[1].ts, default=None)
+
+
+def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
+    """Every session's announcements by endpoint, in session order."""
+    index: dict[tuple[str, int], list[tuple[Session, Announcement]]] = {}
+    for session in ctx.sessions:
+        for a in session.announced:
+            index.setdefault((a.ip, a.port), []).append((session, a))
+    return index
+
+
 def listened_at(ctx: Context, session: Session, ann: Announcement) -> str | None:
     """For a CONNECT request whose endpoint another session's LISTEN reply named (a
-    three-way job: both reached by one connection), the address that session's control
-    connection reached the listening NDMP server at; None otherwise. The first such
-    session in session order, looked up in an index built once per analysis."""
-    if not ann.used_by or (ann.message, False) not in ANNOUNCERS:
+    three-way job: partner), the address that session's control connection reached the
+    listening NDMP server at; None otherwise."""
+    if not _is_request(ann):
         return None
-    if ctx.listeners is None:
-        ctx.listeners = _listeners(ctx.sessions)
-    other = next((other for other in ctx.listeners.get((ann.used_by, ann.ip, ann.port), ())
-                  if other is not session), None)
-    return ctx.by_uid[other.control_uid].resp_h if other is not None else None
+    found = partner(ctx, session, ann)
+    return ctx.by_uid[found[0].control_uid].resp_h if found is not None else None
 
 
-def _listeners(sessions: list[Session]) -> dict[tuple[str, str, int], list[Session]]:
-    """(used_by, ip, port) of every LISTEN reply reached by a connection -> the sessions
-    that announced it, in session order (a session once)."""
-    index: dict[tuple[str, str, int], list[Session]] = {}
-    for session in sessions:
-        for a in session.announced:
-            if a.used_by and (a.message, True) in ANNOUNCERS:
-                found = index.setdefault((a.used_by, a.ip, a.port), [])
-                if not found or found[-1] is not session:
-                    found.append(session)
-    return index
+def three_way_hosts(ctx: Context, session: Session, ann: Announcement
+                    ) -> tuple[str, str, Session, Announcement] | None:
+    """(connector, listener, the other session, its announcement) of a three-way job's
+    announcement (partner): the addresses the DMA's control connections reached the NDMP
+    server told to connect (the CONNECT request's receiver) and the listening one (the
+    LISTEN reply's sender) at; None when it has no partner."""
+    found = partner(ctx, session, ann)
+    if found is None:
+        return None
+    other, other_ann = found
+    here = ctx.by_uid[session.control_uid].resp_h
+    there = ctx.by_uid[other.control_uid].resp_h
+    connector, listener = (here, there) if _is_request(ann) else (there, here)
+    return connector, listener, other, other_ann
 
 
 def shared_step(ctx: Context, session: Session, spec: StepSpec,
