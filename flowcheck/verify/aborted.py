@@ -81,7 +81,8 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
     others = [c for c in open_conns if c not in gave_up]
     if others:
         sent = sent_each_way(session, others)
-        detail += "; the others: " + flow_detail(session, others, sent, job_direction(session))
+        detail += "; the others: " + flow_detail(ctx, session, others, sent,
+                                                 job_direction(session))
     return ([c.uid for c in gave_up + others],
             [f for c in gave_up for f in c.rst_frames + c.fin_frames],
             detail)

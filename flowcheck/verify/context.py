@@ -251,11 +251,23 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     "and its return traffic"; answer: that second rule spelt out, ports and all (when the
     capture cannot tell which way was lost); between: both rules also on any firewall
     between the hosts (a drop the capture cannot place). A responder port outside its
-    side's range is named alone: the rule for the range would not let it through."""
-    media, agent = conn_sides(conn, session) if session else (None, None)
+    side's range is named alone: the rule for the range would not let it through. The
+    ends by role_ends: a three-way job's data connection between two agents is named by
+    their addresses ("outbound on 10.77.1.2 and inbound on 10.77.1.3")."""
+    ends = role_ends(ctx, conn, session) if session else []
+    media = next((side for which, side in ends if which == "media"), None)
+    agent = next((side for which, side in ends if which == "agent"
+                  and side == (conn.resp_h, conn.resp_p)),
+                 next((side for which, side in ends if which == "agent"), None))
     responder = (conn.resp_h, conn.resp_p)
     ports: str | None
-    if conn.resp_p != ctx.config.ndmp_port and responder == media:
+    back_where = ""
+    if conn.resp_p != ctx.config.ndmp_port and len(ends) == 2 and \
+            all(which == "agent" for which, _ in ends):
+        ports = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else None
+        where = f"outbound on {conn.orig_h} and inbound on {conn.resp_h}"
+        back_where = f"outbound on {conn.resp_h} and inbound on {conn.orig_h}"
+    elif conn.resp_p != ctx.config.ndmp_port and responder == media:
         ports, where = ctx.ranges("media"), "inbound on the media server"
         if not ctx.config.in_media_range(conn.resp_p):
             ports = None
@@ -269,7 +281,7 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
         where = "outbound on the media server and inbound on the agent"
     else:
         ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
-    back_where = _BACK.get(where, where)
+    back_where = back_where or _BACK.get(where, where)
     if between and not where.endswith("between them"):
         where += " and on any firewall between the hosts"
         back_where += " and on any firewall between the hosts"

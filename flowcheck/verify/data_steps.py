@@ -36,6 +36,7 @@ from flowcheck.verify.details import (
     job_direction,
     port_words,
     sent_each_way,
+    way_words,
 )
 from flowcheck.verify.evidence import (
     after,
@@ -121,7 +122,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                          "endpoint was announced cannot be seen (capture with tcpdump -s 0, "
                          "or see the NDMP log of the host that answered)")
     if session.announced:
-        detail = announcement_detail(session)
+        detail = announcement_detail(ctx, session)
         if any(item.endpoint for item in session.local_data):
             detail += f"; {local_words(session.local_data, which=False)}"
         elif session.local_data:  # NDMP_ADDR_LOCAL besides the TCP announcements
@@ -278,39 +279,39 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)
     uids = [c.uid for c in open_conns]
-    direction = "media server to agent" if key == "to_agent" else "agent to media server"
+    direction = " to ".join(way_words(ctx, session, open_conns, key))
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in c.rst_frames[:2]],
                          f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
-                         "; " + flow_detail(session, open_conns, sent, key))
+                         "; " + flow_detail(ctx, session, open_conns, sent, key))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
         first = stalled[0]
         return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
                          f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
                          f"{stalled_detail(first)}; "
-                         + flow_detail(session, open_conns, sent, key))
+                         + flow_detail(ctx, session, open_conns, sent, key))
     receivers = receiver_stalls(ctx, session)
     failed = [s for s in receivers if s.failed]
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; "
-                         + flow_detail(session, open_conns, sent, key))
+                         + flow_detail(ctx, session, open_conns, sent, key))
     unseen = unseen_cut_transfers(ctx, session)
     if unseen:  # a reset the capture ended too soon after: cut short or finished?
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
                          f"unknown: {unseen_words(ctx, unseen[0], session)}; "
-                         + flow_detail(session, open_conns, sent, key))
+                         + flow_detail(ctx, session, open_conns, sent, key))
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(session, open_conns, sent, key) + slowed)
+                         flow_detail(ctx, session, open_conns, sent, key) + slowed)
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         acked_flow_detail(session, open_conns, acked, key))
+                         acked_flow_detail(ctx, session, open_conns, acked, key))
     hidden = flow_hidden(ctx, session, open_conns, key)
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "

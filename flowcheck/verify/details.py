@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.model import Connection, Session, endpoint
+from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
     closed_before_data,
     closing,
@@ -16,8 +17,9 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.verify.context import Context, conn_sides, refusal_how
+from flowcheck.verify.context import Context, conn_sides, refusal_how, role_ends
 from flowcheck.verify.ranges import checked_ends, translated_end
+from flowcheck.verify.shared import three_way_hosts
 
 
 def span_words(seconds: float) -> str:
@@ -78,16 +80,28 @@ def connection_detail(ctx: Context, conn: Connection, session: Session, ports: s
     return "; ".join(parts)
 
 
-def announcement_detail(session: Session) -> str:
-    """Each announcing message: name, frame, direction and the endpoint it carried (a
-    host-local one's listener named by its host: flowcheck.sessions.local)."""
+def announcement_detail(ctx: Context, session: Session) -> str:
+    """Each announcing message: name, frame, direction and the endpoint it carried, its
+    listener named by role: "the agent", "the media server (mover)" (the DMA's own), or
+    by its host when that is another NDMP server: a three-way job's ("the mover on
+    10.77.1.3 (tape agent)": flowcheck.verify.shared.three_way_hosts), a LISTEN reply's
+    mover on the agent that sent it, a host-local one's (flowcheck.sessions.local)."""
     local = {item.endpoint: item.host for item in session.local_data if item.endpoint}
+    control = ctx.by_uid[session.control_uid]
     words = []
     for ann in session.announced:
+        service = "data service" if ann.listener == "data" else "mover"
         who = "agent" if ann.listener == "data" else "media server (mover)"
+        found = three_way_hosts(ctx, session, ann)
         host = local.get((ann.ip, ann.port))
         if host is not None:
-            who = f"{'data service' if ann.listener == 'data' else 'mover'} on {host}"
+            who = f"{service} on {host}"
+        elif found is not None and found[0] != found[1]:
+            agent = "tape agent" if ann.listener == "mover" else "data agent"
+            who = f"{service} on {found[1]} ({agent})"
+        elif ann.listener == "mover" and (ann.message, True) in ANNOUNCERS and \
+                control.resp_h != control.orig_h:
+            who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape
         words.append(f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
                      f"{endpoint(ann.ip, ann.port)}, the {who} listening")
     return "; ".join(words)
@@ -115,12 +129,38 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
     return "; ".join(words)
 
 
-def flow_detail(session: Session, conns: list[Connection], sent: dict[str, int],
-                key: str) -> str:
+def between_agents(ctx: Context, session: Session, conns: list[Connection]
+                   ) -> tuple[str, str] | None:
+    """(data server, tape server) when the session's data connections run between two
+    agents (a three-way job's: no end of them the media server's, role_ends), the hosts
+    the job's data moves between; None otherwise."""
+    if not conns or any(which == "media" for conn in conns
+                        for which, _ in role_ends(ctx, conn, session)):
+        return None
+    media, agent = conn_sides(conns[0], session)
+    if media is None or agent is None:
+        return None
+    return agent[0], media[0]
+
+
+def way_words(ctx: Context, session: Session, conns: list[Connection], key: str
+              ) -> tuple[str, str]:
+    """(sender, receiver) of the bytes toward `key` (sent_each_way's to_agent,
+    to_media): "agent", "media server", or the two agents' addresses in a three-way job
+    (between_agents)."""
+    hosts = between_agents(ctx, session, conns)
+    if hosts is not None:
+        data, tape = hosts
+        return (tape, data) if key == "to_agent" else (data, tape)
+    return ("media server", "agent") if key == "to_agent" else ("agent", "media server")
+
+
+def flow_detail(ctx: Context, session: Session, conns: list[Connection],
+                sent: dict[str, int], key: str) -> str:
     """Bytes the job moved in its direction, and the other way, over how many connections
     (sent: sent_each_way's, capture copies left out; the message says so when the
     connections held any)."""
-    direction = "media server -> agent" if key == "to_agent" else "agent -> media server"
+    direction = " -> ".join(way_words(ctx, session, conns, key))
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     copies = sum(c.orig_copy_bytes + c.resp_copy_bytes for c in conns)
@@ -154,11 +194,10 @@ def sent_each_way(session: Session, conns: list[Connection], *,
     return sent
 
 
-def acked_flow_detail(session: Session, conns: list[Connection], acked: dict[str, int],
-                      key: str) -> str:
+def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
+                      acked: dict[str, int], key: str) -> str:
     """Step 5's words when only ACKs show the job's data: how much they acknowledge."""
-    sender, receiver = ("media server", "agent") if key == "to_agent" \
-        else ("agent", "media server")
+    sender, receiver = way_words(ctx, session, conns, key)
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "

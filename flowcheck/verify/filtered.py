@@ -203,28 +203,60 @@ def data_unseen(ctx: Context, session: Session) -> str:
 
 def report_left_out(ctx: Context) -> None:
     """One capture_filtered warning for the capture, when a step or check found the
-    capture left out connections the job made."""
+    capture left out connections the job made. A three-way job's data connection runs
+    between its two agents (_between_agents): the fix for it is a capture on one of
+    them or on the path between them, which a filter on the DMA never gives."""
     if not ctx.left_out:
         return
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
-    media = sorted({s.media_server for s in sessions})
-    agents = sorted({s.remote_agent for s in sessions})
+    three_way = _between_agents(ctx, sessions)
+    others = [s for s in sessions if s.id not in three_way]
+    media = sorted({s.media_server for s in others})
+    agents = sorted({s.remote_agent for s in others})
     reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
+    pairs = list(dict.fromkeys(three_way.values()))
+    between = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    fixes = []
+    if others:
+        fixes.append("Capture without a port filter, or with one that keeps both hosts' whole "
+                     f"conversation (tcpdump -w job.pcap '{_hosts(media)} and "
+                     f"{_hosts(agents)}'); mirror all traffic between the media server and "
+                     "the agent, not only the NDMP port.")
+    if pairs:
+        a, b = pairs[0]
+        whose = "jobs' data connections" if len(pairs) > 1 else "job's data connection"
+        fixes.append(f"For the three-way {whose} ({between}): capture on one of the two "
+                     "agents, or on the path between them, without a port filter (tcpdump -w "
+                     f"job.pcap 'host {a} and host {b}'); a capture on the DMA holds only its "
+                     "control connections.")
     ctx.add("capture_filtered",
             f"The capture leaves out connections the job made: {reasons}. A capture filter "
             f"that keeps only some ports (tcpdump 'port {ctx.config.ndmp_port}') or a SPAN/ACL "
             "that mirrors only the NDMP port keeps the control connection and leaves out the "
-            "callback and data connections, so the steps that need them are unknown, not "
-            "failed; what the NDMP messages themselves show (an error reply, an abnormal "
-            "halt) is still reported. A packet missing from the capture is not a packet the "
-            "network dropped.",
-            "Capture without a port filter, or with one that keeps both hosts' whole "
-            f"conversation (tcpdump -w job.pcap '{_hosts(media)} and {_hosts(agents)}'); "
-            "mirror all traffic between the media server and the agent, not only the NDMP "
-            "port.",
+            "callback and data connections"
+            + (f"; a three-way job's data connection ({between}) runs between its two agents, "
+               "not through the DMA: a capture on the DMA never holds it" if pairs else "")
+            + ". The steps that need them are unknown, not failed; what the NDMP messages "
+            "themselves show (an error reply, an abnormal halt) is still reported. A packet "
+            "missing from the capture is not a packet the network dropped.",
+            " ".join(fixes),
             session=sessions[0] if len(sessions) == 1 else None,
             frames=list(dict.fromkeys(f for _, frames in ctx.left_out.values()
                                       for f in frames)))
+
+
+def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:
+    """Session id -> (connector, listener) for those of a three-way job whose two NDMP
+    servers are two hosts other than the DMA (flowcheck.verify.shared.three_way_hosts)."""
+    found = {}
+    for session in sessions:
+        dma = ctx.by_uid[session.control_uid].orig_h
+        for ann in session.announced:
+            hosts = three_way_hosts(ctx, session, ann)
+            if hosts is not None and hosts[0] != hosts[1] and dma not in hosts[:2]:
+                found[session.id] = hosts[0], hosts[1]
+                break
+    return found
 
 
 def _hosts(hosts: list[str]) -> str:
