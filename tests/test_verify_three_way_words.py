@@ -84,3 +84,17 @@ def test_stored_three_way_job_words() -> None:
         else:
             (filtered,) = [f for f in analysis.findings if f.code == "capture_filtered"]
             assert "'host 10.77.1.2 and host 10.77.1.3'" in filtered.fix
+
+
+def test_announced_not_used_between_agents_names_the_agent_range() -> None:
+    """A capture on the agents' path with no connection to T's mover: announced_not_used
+    names the data agent as the connector and the agent range as the rule for T's port
+    (it read "its rule: 5001-5100 (media range)")."""
+    other = conn("X", A, 40000, T, 22, 0.5, end=19.0, orig_bytes=100, resp_bytes=100)
+    other.orig_pkts = other.resp_pkts = 4
+    _, findings = run(*_on_the_dma(True, [other]), config=THREE, profile="ndmp")
+    unused = [f for f in findings if f.code == "announced_not_used"]
+    assert unused
+    for finding in unused:
+        assert f"the agent {A} did try" in finding.message
+        assert "its rule: 6001-6100 (agent range)" in finding.fix

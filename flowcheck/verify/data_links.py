@@ -36,6 +36,7 @@ from flowcheck.verify.evidence import (
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
 from flowcheck.verify.ranges import check_ports, outside_range_words
+from flowcheck.verify.shared import three_way_hosts
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -89,7 +90,7 @@ def check_data(ctx: Context, session: Session) -> None:
         if len(wrong) == len(group):
             report_mismatch(ctx, session, wrong[0], [])
             continue
-        connector, side = _connector(session, first.listener)
+        connector, side = _connector(ctx, session, first)
         late = _late_after(ctx, session, group)
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
@@ -104,9 +105,17 @@ def check_data(ctx: Context, session: Session) -> None:
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
-def _connector(session: Session, listener: str) -> tuple[str, str]:
+def _connector(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
     """(words for the side told to connect, the range of the listener's side): the agent
-    connects to the mover ("mover"), the media server to the data service ("data")."""
+    connects to the mover ("mover"), the media server to the data service ("data"); in a
+    three-way job (three_way_hosts) the other agent, to the listener's range by its
+    host's role."""
+    found = three_way_hosts(ctx, session, ann)
+    if found is not None and found[0] != found[1]:
+        connector, listener = found[0], found[1]
+        default = "media" if ann.listener == "mover" else "agent"
+        return f"the agent {connector}", ctx.host_role(listener) or default
+    listener = ann.listener
     if listener == "mover":
         return f"the agent {session.remote_agent}", "media"
     return f"the media server {session.media_server}", "agent"
