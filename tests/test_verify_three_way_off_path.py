@@ -25,6 +25,9 @@ from test_verify_three_way import T
 from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpStream
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.verify.context import Context
+from flowcheck.verify.shared import partner
 
 THREE = replace(LAB, remote_agents=(A, T))
 STORED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-threeway"
@@ -108,3 +111,26 @@ def test_stored_trial_14_three_way_jobs_on_the_dma(name: str, expected: str,
             assert "still connecting to 10.77.1.3:6867" in finding.message
             assert "runs between 10.77.1.2 and 10.77.1.3" in finding.message
             assert "capture on 10.77.1.2 or 10.77.1.3" in finding.fix
+
+
+def test_a_listen_reply_is_not_paired_with_a_later_jobs_connect() -> None:
+    """Job 1's MOVER_LISTEN (no DATA_CONNECT followed) and job 2's, 100 s later, of the
+    same endpoint: job 2's DATA_CONNECT hands on job 2's reply only (partner)."""
+    later = [replace(m, frame=m.frame + 1000, ts=m.ts + 100)
+             for m in _listen("Ctape2", "MOVER_LISTEN", T, 6040).messages]
+    streams = [_listen("Ctape", "MOVER_LISTEN", T, 6040),
+               NdmpStream("Ctape2", version=4, messages=later, announcements=[
+                   announce("Ctape2", T, 6040, 1011, 101.1, "NDMP_MOVER_LISTEN", "mover")]),
+               _connect("Cdata", "DATA_CONNECT", T, 6040)]
+    streams[2].messages = [replace(m, ts=m.ts + 100) for m in streams[2].messages]
+    streams[2].announcements = [replace(streams[2].announcements[0], ts=102.0)]
+    connections = [_control("Ctape", 5002, agent=T),
+                   replace(_control("Ctape2", 5003, agent=T), ts=100.0, last_ts=120.0),
+                   replace(_control("Cdata", 5001), ts=100.0, last_ts=120.0)]
+    sessions, _ = run(connections, streams, config=THREE, profile="ndmp")
+    ctx = Context(connections, streams, sessions, THREE, load_profile("ndmp"))
+    by_control = {s.control_uid: s for s in sessions}
+    first, second, data = by_control["Ctape"], by_control["Ctape2"], by_control["Cdata"]
+    assert partner(ctx, first, first.announced[0]) is None
+    assert partner(ctx, second, second.announced[0])[0] is data
+    assert partner(ctx, data, data.announced[0])[0] is second

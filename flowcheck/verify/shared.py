@@ -52,8 +52,9 @@ def partner(ctx: Context, session: Session, ann: Announcement
     another control connection of the same DMA (same originating address). The one the
     same connection reached (used_by), the first in session order; else, with no
     connection in the capture, by time: for a request the latest reply at or before it,
-    for a reply the first request at or after it (within the announcements' jitter,
-    flowcheck.sessions.matching). None when there is none: not a three-way job's."""
+    for a reply the first request at or after it whose own partner it is (within the
+    announcements' jitter, flowcheck.sessions.matching). None when there is none: not a
+    three-way job's."""
     if ctx.halves is None:
         ctx.halves = _halves(ctx)
     dma = ctx.by_uid[session.control_uid].orig_h
@@ -68,7 +69,12 @@ def partner(ctx: Context, session: Session, ann: Announcement
         before = [item for item in found if item[1].ts <= ann.ts + ANNOUNCEMENT_JITTER_SECONDS]
         return max(before, key=lambda item: item[1].ts, default=None)
     after = [item for item in found if item[1].ts >= ann.ts - ANNOUNCEMENT_JITTER_SECONDS]
-    return min(after, key=lambda item: item[1].ts, default=None)
+    first = min(after, key=lambda item: item[1].ts, default=None)
+    if first is None:
+        return None
+    # Not when a later LISTEN reply of the endpoint is the one that request hands on.
+    back = partner(ctx, first[0], first[1])
+    return first if back is not None and back[1] is ann else None
 
 
 def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
