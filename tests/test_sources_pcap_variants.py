@@ -184,6 +184,27 @@ def test_modified_magic_fitting_neither_layout_names_the_conversion(tmp_path: Pa
     assert f"`editcap -F pcap {path} {path}.pcap`" in message
 
 
+def test_modified_pcap_with_a_clock_step_is_read_by_the_layout_that_reads_further(
+        tmp_path: Path) -> None:
+    """A step of two days after the fourth record: neither reading is plausible over eight
+    records, the right one over four."""
+    written = make_packets(4) + make_packets(8, start=T0 + 2 * 86_400)
+    path = tmp_path / "stepped.modpcap"
+    path.write_bytes(pcap_variant_bytes(written, b"\0" * 8, modified_magic=True))
+    packets, reader = packets_of([str(path)])
+    assert reader.captures[0].format == "modpcap"
+    assert [data for _ts, data, *_rest in packets] == [data for _ts, data in written]
+
+
+def test_modified_pcap_without_records_holds_no_packets(tmp_path: Path) -> None:
+    """Read as an empty capture, as a standard one is (not 'fits neither layout')."""
+    path = tmp_path / "empty.modpcap"
+    path.write_bytes(pcap_variant_bytes([], b"", modified_magic=True))
+    packets, reader = packets_of([str(path)])
+    info = reader.captures[0]
+    assert (packets, info.format, info.error) == ([], "modpcap", None)
+
+
 def test_the_standard_layout_waits_for_enough_records_in_files_only() -> None:
     """A file's layout is chosen once RECORDS_JUDGED records are in (or the file ends); a
     pipe's first packets are handed on at once (a Nokia stream's first read must then

@@ -119,18 +119,34 @@ def pcap_layout(head: bytes | bytearray | memoryview, final: bool, name: str = "
         return None
     plausible = [layout for layout, reading in readings.items()
                  if not reading.implausible and reading.plausible >= least]
-    if len(plausible) > 1 and final and magic == MAGIC_MODIFIED:
+    if magic == MAGIC_MODIFIED:
+        return _modified_layout(readings, plausible, size, name)
+    # Both readings plausible (never seen) or neither: read as before (its error, if any,
+    # says where the standard reading breaks).
+    return plausible[0] if len(plausible) == 1 else STANDARD
+
+
+def _modified_layout(readings: dict[PcapLayout, _Reading], plausible: list[PcapLayout],
+                     size: int, name: str) -> PcapLayout:
+    """modpcap or suse6_3pcap, for a file with the magic a1b2cd34 (FormatError if its
+    records tell neither)."""
+    if len(plausible) > 1:
         # A file of a record or two: the layout whose records end where the file does.
         plausible = [layout for layout in plausible if readings[layout].end == size]
     if len(plausible) == 1:
         return plausible[0]
-    if magic != MAGIC_MODIFIED:
-        return STANDARD  # read as before: its error says where it breaks
-    quoted = shlex.quote(name)
+    if not plausible:
+        # Neither plausible throughout (a clock step, a damaged record): the one that
+        # reads further plausibly, if one does.
+        modified, suse = readings[MODIFIED].plausible, readings[SUSE_6_3].plausible
+        if modified != suse:
+            return MODIFIED if modified > suse else SUSE_6_3
+        if not any(reading.plausible or reading.implausible for reading in readings.values()):
+            return MODIFIED  # not one record header: nothing to tell apart, nothing misread
     raise FormatError(
         f"a modified pcap (magic a1b2cd34) whose first records fit neither the {MODIFIED.name}"
         f" nor the {SUSE_6_3.name} record layout: convert it with "
-        f"`editcap -F pcap {quoted} {shlex.quote(name + '.pcap')}` (Wireshark)")
+        f"`editcap -F pcap {shlex.quote(name)} {shlex.quote(name + '.pcap')}` (Wireshark)")
 
 
 def _read(head: bytes | bytearray | memoryview, header_size: int, order: str,
