@@ -15,6 +15,7 @@ from pathlib import Path
 
 PCAP_MAGIC_USEC = 0xA1B2C3D4
 PCAP_MAGIC_NSEC = 0xA1B23C4D
+PCAP_MAGIC_MODIFIED = 0xA1B2CD34
 
 LINKTYPES = {"null": 0, "ether": 1, "raw": 101, "loop": 108, "sll": 113, "sll2": 276}
 
@@ -35,6 +36,22 @@ def pcap_bytes(packets: Sequence[tuple[float, bytes]], linktype: int = 1, *,
         wirelen = wirelens[number] if wirelens is not None else len(data)
         parts.append(struct.pack(order + "IIII", seconds, fraction, len(data), wirelen))
         parts.append(data)
+    return b"".join(parts)
+
+
+def pcap_variant_bytes(packets: Sequence[tuple[float, bytes]], extra: bytes, *,
+                       modified_magic: bool, big_endian: bool = False,
+                       snaplen: int = 262144) -> bytes:
+    """A pcap variant (pcap_variants.py): each record header followed by `extra` (4 bytes
+    for Nokia's, 8 for the modified and RedHat 6.1's, 12 for SuSE 6.3's), under the
+    modified magic a1b2cd34 or the standard one."""
+    order = ">" if big_endian else "<"
+    magic = PCAP_MAGIC_MODIFIED if modified_magic else PCAP_MAGIC_USEC
+    parts = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, 1)]
+    for ts, data in packets:
+        seconds, fraction = _split(ts, 1_000_000)
+        parts.append(struct.pack(order + "IIII", seconds, fraction, len(data), len(data)))
+        parts += [extra, data]
     return b"".join(parts)
 
 

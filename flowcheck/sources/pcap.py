@@ -1,5 +1,7 @@
 """Classic libpcap files: both byte orders, microsecond and nanosecond timestamps.
 
+(Variants with longer record headers are walked by pcap_variants.py.)
+
 The record walk is the hot path of the whole program. Each record's offset depends on
 the previous record's caplen, so the chain is followed in Python (one indexing of a
 32-bit memoryview per record, unrolled by four while a whole record is sure to fit),
@@ -21,6 +23,10 @@ from flowcheck.sources.records import FormatError, Located, Records, empty_recor
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
+# Alexey Kuznetsov's patched libpcap (and SuSE 6.3's): microseconds, longer record
+# headers (pcap_variants.py)
+MAGIC_MODIFIED = 0xA1B2CD34
+MAGICS = (MAGIC_USEC, MAGIC_NSEC, MAGIC_MODIFIED)
 FILE_HEADER_SIZE = 24
 RECORD_HEADER_SIZE = 16
 MIN_MAX_CAPLEN = 262144  # a caplen above max(snaplen, this) is taken as corruption
@@ -38,8 +44,8 @@ _NATIVE_U32 = struct.calcsize("I") == 4
 def is_pcap_magic(head: bytes) -> bool:
     if len(head) < 4:
         return False
-    return (struct.unpack("<I", head[:4])[0] in (MAGIC_USEC, MAGIC_NSEC)
-            or struct.unpack(">I", head[:4])[0] in (MAGIC_USEC, MAGIC_NSEC))
+    return (struct.unpack("<I", head[:4])[0] in MAGICS
+            or struct.unpack(">I", head[:4])[0] in MAGICS)
 
 
 class PcapParser:
@@ -53,17 +59,18 @@ class PcapParser:
         self.snaplen = 0
         self.max_caplen = MIN_MAX_CAPLEN
         self.link_types: list[str] = []
+        self.record_header_size = RECORD_HEADER_SIZE  # longer in the variants
         self._caplen_at = struct.Struct("<8xI").unpack_from  # (caplen,) of the record at off
         self._pattern: list[int] = []  # guessed repeating record sizes (with header)
         self._stretch = STRETCH_MIN  # records walked one by one before the next guess
 
     def _parse_header(self, buf: bytes | bytearray | memoryview, start: int) -> None:
         magic_le = struct.unpack_from("<I", buf, start)[0]
-        if magic_le in (MAGIC_USEC, MAGIC_NSEC):
+        if magic_le in MAGICS:
             self.big_endian, magic = False, magic_le
         else:
             magic = struct.unpack_from(">I", buf, start)[0]
-            if magic not in (MAGIC_USEC, MAGIC_NSEC):
+            if magic not in MAGICS:
                 raise FormatError(f"not a pcap file (magic 0x{magic_le:08x})")
             self.big_endian = True
         order = ">" if self.big_endian else "<"
@@ -89,8 +96,9 @@ class PcapParser:
             off = FILE_HEADER_SIZE
         offsets, off, bad_off = self._walk(buf, off)
         missing = 0
-        if bad_off is None and off + RECORD_HEADER_SIZE <= size:
-            missing = off + RECORD_HEADER_SIZE + self._caplen_at(buf, off)[0] - size
+        header_size = self.record_header_size
+        if bad_off is None and off + header_size <= size:
+            missing = off + header_size + self._caplen_at(buf, off)[0] - size
         error = error_offset = None
         if bad_off is not None:
             error_offset = base + bad_off
@@ -219,6 +227,7 @@ class PcapParser:
         if not starts.size:
             return empty_records()
         # Each record header as one opaque 16-byte item: one gather, whole items copied.
+        # (A variant's longer header starts with the same 16 bytes.)
         headers = np.ndarray(shape=(len(buf) - RECORD_HEADER_SIZE + 1,), dtype="V16",
                              buffer=buf, strides=(1,))[starts]
         fields = headers.view(">u4" if self.big_endian else "<u4").reshape(-1, 4)
@@ -227,7 +236,7 @@ class PcapParser:
         caplen = fields[:, 2].astype(np.int32)
         wirelen = fields[:, 3].astype(np.int32)
         linktype = np.full(starts.shape[0], self.linktype, np.int32)
-        return Records(ts, starts + RECORD_HEADER_SIZE, caplen, wirelen, linktype)
+        return Records(ts, starts + self.record_header_size, caplen, wirelen, linktype)
 
 
 class _CaplenReader:

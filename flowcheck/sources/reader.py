@@ -25,6 +25,7 @@ from flowcheck.sources.inputs import (
     format_of,
 )
 from flowcheck.sources.pcap import PcapParser
+from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
 from flowcheck.sources.pcapng import PcapngParser
 from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
@@ -126,7 +127,13 @@ class CaptureFile:
                     carry = bytes(buf)  # a pipe gave fewer bytes than the magic
                     reads.start(carry, 0, self.chunk_size)
                     continue
-                parser = self._make_parser(source, buf, end_of_input)
+                try:
+                    parser = self._make_parser(source, buf, end_of_input)
+                except _TooEarly:
+                    # A pcap variant's first records are not all here yet (pcap_variants).
+                    carry = bytes(buf)
+                    reads.start(carry, 0, self.chunk_size)
+                    continue
                 if parser is None:
                     return
             try:
@@ -169,6 +176,8 @@ class CaptureFile:
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:
+        """The parser for the file whose first bytes are buf; None if it cannot be read
+        (info.error says why). Raises _TooEarly while more bytes are needed to choose."""
         info = self.info
         if not buf:
             # A .gz cut before its first inflated byte keeps the decompressor's error.
@@ -179,8 +188,23 @@ class CaptureFile:
         if fmt is None:
             info.error = f"{self.spec.name}: {describe_magic(bytes(buf[:64]), self.spec.name)}"
             return None
+        parser: PcapParser | PcapngParser = PcapngParser()
+        if fmt == "pcap":
+            try:
+                layout = pcap_layout(buf, end_of_input, self.spec.name,
+                                     confirm_standard=not source.interactive)
+            except FormatError as exc:
+                info.error = f"{self.spec.name}: {exc}"
+                return None
+            if layout is None:
+                raise _TooEarly
+            fmt, parser = layout.name, pcap_parser(layout)
         info.format = fmt + (".gz" if source.compressed else "")
-        return PcapParser() if fmt == "pcap" else PcapngParser()
+        return parser
+
+
+class _TooEarly(Exception):
+    """More of the file is needed to choose its parser."""
 
 
 def _holding(data: bytes) -> memoryview:
