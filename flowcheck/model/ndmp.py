@@ -32,17 +32,29 @@ class NdmpMessage:
     type: Literal["request", "reply", "post"]
     code: int
     name: str
-    error: int  # header error, else body error, 0 = NDMP_NO_ERR
+    # The header error, else the body's error word, 0 = NDMP_NO_ERR. A reply whose header
+    # says none and whose body's error word the capture cut (error_unknown) keeps the
+    # header's 0 here (the contract's integer) and has error_name None.
+    error: int
     reply_sequence: int  # 0 on requests and posts
     addresses: list[NdmpAddress] = field(default_factory=list)
     partial: bool = False
     header_error: int = 0
     body_error: int | None = None
-    error_name: str = "NDMP_NO_ERR"
+    error_name: str | None = "NDMP_NO_ERR"  # None when the error is unknown (error_unknown)
     body_len: int | None = None  # the body's length on the wire, when the snap length cut it
     # Decoded body fields that matter for verification (auth type and user, halt
     # reason, log text, butype, window, ...). Never passwords or digests.
     body: dict = field(default_factory=dict)
+
+    @property
+    def error_unknown(self) -> bool:
+        """A reply whose header says NDMP_NO_ERR and whose body's error word the capture
+        did not hold (partial: the snap length, a hole or the capture's end cut the body
+        before it): whether the peer refused the request cannot be seen. Every NDMP reply
+        body carries an error (NDMP v4 spec, ndmp_error in each reply)."""
+        return (self.type == "reply" and self.partial and not self.header_error
+                and self.body_error is None)
 
     def as_dict(self) -> dict:
         return {
@@ -119,6 +131,9 @@ class NdmpStream:
     # summary ndmp_partial finding (later stages add plain words to it).
     snap_cut: int = 0
     snap_finding: Finding | None = None
+    # Records whose mark or header the snap length cut (about one per packet): messages
+    # not read at all, whose names are unknown. Not in the JSON.
+    snap_lost: int = 0
     # The connection's first RST and its packet just before it, either direction (what
     # a RST in answer follows: a TCP, or a firewall in its name, answers a segment of a
     # connection it has no state for with one, RFC 9293 3.10.7.1), and its first FIN;

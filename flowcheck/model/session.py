@@ -104,6 +104,13 @@ class Session:
     kind_unknown: bool = False
     # Why, as the text says it after "kind unknown".
     kind_unknown_why: str = "none of its NDMP conversation in the capture"
+    # A session that shows no sign of a job (kind "browse" by its rule) whose deciding
+    # messages the capture does not hold (flowcheck.sessions.unseen: one direction of
+    # its control connection, records the snap length cut whole, a last reply cut
+    # before its error): why, in plain words; "" when the capture shows it was a browse.
+    # Then kind_unknown is set too, and the steps after the control connection are
+    # unknown unless a failure the capture shows ended the session. Not in the JSON.
+    job_unseen: str = ""
     # Side traffic (flowcheck.verify.hosts.mark_side_traffic): a session outside the
     # configured hosts or roles while another runs between them: not judged as a job
     # (its errors told in host_not_configured, its steps left out of the verdict). Not

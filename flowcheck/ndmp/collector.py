@@ -168,6 +168,7 @@ class NdmpCollector:
             stream = control.stream
             self._settle_version(control)
             stream.snap_cut = control.findings.snap.cut_bytes
+            stream.snap_lost = control.findings.snap.lost
             stream.snap_finding, stream.findings = control.findings.build()
             stream.messages.sort(key=lambda m: m.frame)
             if stream.messages or stream.findings:
@@ -245,6 +246,8 @@ class NdmpCollector:
             addresses=addresses, partial=raw.partial, header_error=raw.error,
             body_error=body_error, error_name=error_name(error), body_len=raw.body_len,
             body=fields)
+        if message.error_unknown:
+            message.error_name = None  # not NDMP_NO_ERR: the capture does not hold it
         if is_reply:
             request = control.requests.pop((_other(direction), raw.reply_sequence), None)
             if request is not None:

@@ -51,8 +51,17 @@ def _detail(message: NdmpMessage) -> str | Text:
 def _row(message: NdmpMessage) -> tuple[str | Text, ...]:
     return (str(message.frame), message.direction, str(message.sequence), message.type,
             message.name, str(message.reply_sequence) if message.type == "reply" else "",
-            "" if message.error == 0 else Text.assemble((message.error_name, "red")),
-            _detail(message))
+            _error_cell(message), _detail(message))
+
+
+def _error_cell(message: NdmpMessage) -> str | Text:
+    """The error name in red; for a reply whose error word the capture cut, a yellow
+    `not captured` (not NDMP_NO_ERR: the capture does not say)."""
+    if message.error_unknown:
+        return Text("not captured", "yellow")
+    if message.error == 0:
+        return ""
+    return Text.assemble((message.error_name or f"NDMP_ERROR_{message.error}", "red"))
 
 
 def stream_title(stream: NdmpStream, conn: Connection | None) -> str:

@@ -16,8 +16,9 @@ connections each session may claim; `matching` ties announced connections and ca
 to sessions, `by_ports` the connections of announcements the capture cannot show;
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
-the data connections that stay inside one host (never on the wire); this module builds
-the sessions in order.
+the data connections that stay inside one host (never on the wire); `unseen` tells a
+session that shows no sign of a job whose deciding messages the capture lacks (kind
+unknown, not browse); this module builds the sessions in order.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from flowcheck.sessions.matching import (
     attach_data,
 )
 from flowcheck.sessions.threeway import share_announced
+from flowcheck.sessions.unseen import job_unseen
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
@@ -126,6 +128,11 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
             # No sign of a job in what the capture holds of a session whose start it
             # lacks: a DATA_START_* may have come before (the capture's start, a ring hole).
             session.kind_unknown, session.kind_unknown_why = True, MIDSTREAM_KIND
+        if session.kind == "browse" and not session.kind_unknown:
+            # No sign of a job, but is that because none was started? (sessions.unseen)
+            session.job_unseen = job_unseen(conn, stream)
+            if session.job_unseen:
+                session.kind_unknown, session.kind_unknown_why = True, session.job_unseen
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
@@ -147,3 +154,4 @@ def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
         if session.data_connections and said_kind(stream) is None:
             session.kind, told = kind_from_bytes(session, by_uid)
             session.kind_guessed, session.kind_unknown = not told, False
+            session.job_unseen = ""  # its data connections show a job

@@ -23,6 +23,9 @@ _RECOVERS = {"DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST"}
 JOB_STARTS = {"DATA_START_BACKUP", *_RECOVERS}
 # Requests that set up or start a data transfer: a session with one is not a browse.
 DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *JOB_STARTS}
+# Requests whose refusal stops the job (contract: ndmp_error_reply is an error for them;
+# for CONNECT_OPEN too unless a later one succeeds: verify.replies.reply_severity).
+FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", *DATA_INTENT}
 _MOVER_SETUPS = {"MOVER_LISTEN", "MOVER_CONNECT"}
 # ndmp_mover_mode (flowcheck.ndmp.protocol.MOVER_MODES): the way the data connection goes.
 _MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",

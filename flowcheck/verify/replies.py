@@ -5,12 +5,9 @@ from __future__ import annotations
 from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import FATAL_REPLIES
 from flowcheck.verify.context import Context
 
-# Replies whose failure stops the job (contract: "ndmp_error_reply").
-FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN",
-                 "MOVER_CONNECT", "DATA_START_BACKUP", "DATA_START_RECOVER",
-                 "DATA_START_RECOVER_FILEHIST"}
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
 # Halt posts: (reason prefix, the normal end, reason names for a numeric reason; the
 # version is not known here, so v4's, which add to v2's and v3's).

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions import one_sided
+from flowcheck.sessions import message_op, one_sided
+from flowcheck.sessions.unseen import cut_last_word, side_words
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -49,6 +50,7 @@ def check_steps(ctx: Context) -> None:
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
         _check_order(ctx, session)
+        _note_cut_last_word(ctx, session)
 
 
 def _evaluate(ctx: Context, session: Session, spec: StepSpec,
@@ -78,12 +80,19 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                              f"{opened_unseen_words(session)}")
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = stream_hidden(ctx, session, stream)
-        # One direction still shows either the media server's DATA_* requests or the
-        # agent's replies to them; an unreadable or lossy stream shows neither.
+        # An unreadable or lossy stream shows no message that would tell.
         if hidden and (not stream or not stream.messages or control.missed_bytes):
             return make_step(spec, "unknown",
                              detail=f"unknown: whether the session started a backup or restore "
                                     f"cannot be seen: {hidden}")
+        if session.job_unseen and not ctx.causes.get(session.id):
+            # One direction, records cut whole, a last reply cut before its error: no sign
+            # of a job is no proof there was none, nor that nothing failed first
+            # (sessions.unseen). A failure the capture shows (a refused callback, an error
+            # reply) ended the session as it does in a whole capture.
+            return make_step(spec, "unknown", detail="unknown: whether the session started a "
+                             "backup or restore, or failed before one, cannot be seen: "
+                             f"{session.job_unseen}")
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
@@ -97,6 +106,25 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     evaluate = {"control": _control, "callback": _callback, "announcement": announcement_step,
                 "data_connection": data_connection_step, "data_flow": data_flow_step}[spec.kind]
     return evaluate(ctx, session, spec, control)
+
+
+def _note_cut_last_word(ctx: Context, session: Session) -> None:
+    """ndmp_partial names the reply whose error field the snap length cut when that
+    leaves the session's kind unknown (sessions.unseen): the message says the fields that
+    were captured are decoded, and this one is the field that decides."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if not session.job_unseen or ctx.causes.get(session.id) or stream is None \
+            or stream.snap_finding is None:
+        return
+    reply = cut_last_word(stream)
+    if reply is None or reply.body_len is None:
+        return
+    note = (f" The error field of the {message_op(reply)} reply (frame {reply.frame}), "
+            f"session {session.id}'s last word, was cut: whether the {side_words(reply)} "
+            "refused it cannot be seen, so the session's kind and its later steps are "
+            "unknown, not failed.")
+    if note not in stream.snap_finding.message:
+        stream.snap_finding.message += note
 
 
 def _started_mid_session(ctx: Context, session: Session, conn: Connection,

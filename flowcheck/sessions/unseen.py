@@ -1,0 +1,90 @@
+"""Sessions that show no sign of a job whose deciding messages the capture lacks.
+
+A session is a browse (sessions.classify.session_kind) when its control stream holds
+no DATA_* or MOVER_* setup, no DATA_START_* and no announcement. That absence says
+"no job was started" only when the capture could have shown those messages and the
+failure that would have stopped the job before them. It cannot when:
+
+- the capture holds one direction of the control connection only: the agent's
+  replies (a CONNECT_CLIENT_AUTH refused) or the media server's requests (a
+  DATA_CONNECT the agent never answered) are not in it;
+- the snap length cut whole records (mark or header): their names are unknown, and
+  one may be a DATA_* request or a reply that refused the job;
+- the session's last word is a reply whose error word the capture cut (NDMP v4 spec:
+  every reply body carries an error) to a request whose refusal ends the job
+  (classify.FATAL_REPLIES, CONNECT_OPEN): the DMA closes after a refused
+  CONNECT_CLIENT_AUTH, and the capture cannot show whether that is what happened.
+
+Such a session's kind is unknown (Session.kind_unknown, the text says so; the JSON
+kind keeps the contract's "browse") and steps 2-4 are unknown (flowcheck.verify.steps),
+never failed: what the capture lacks is not evidence either way.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
+from flowcheck.sessions.classify import FATAL_REPLIES, message_op, one_sided
+
+# Replies whose refusal ends the job: a refused CONNECT_OPEN too, when no later one
+# succeeds (it cannot, when it is the last word).
+_ENDS_JOB = FATAL_REPLIES | {"CONNECT_OPEN"}
+
+
+def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
+    """Why the capture cannot show whether a session that shows no sign of a job (its
+    control connection `conn`, its decoded `stream`) was a browse or a job that failed
+    or was never answered before its first DATA_* request; "" when it can show it."""
+    side = one_sided(conn)
+    if side == "resp":
+        acked = (f", though {conn.orig_h} acknowledged {conn.resp_acked_unseen} B of it"
+                 if conn.resp_acked_unseen else "")
+        return (f"the capture holds only the media server's side of its control connection "
+                f"(nothing from {conn.resp_h} to {conn.orig_h}{acked}): the agent's replies "
+                "are not in it, and one of them may have refused the job (a "
+                "CONNECT_CLIENT_AUTH refused, say)")
+    if side == "orig":
+        acked = (f", though {conn.resp_h} acknowledged {conn.orig_acked_unseen} B of it"
+                 if conn.orig_acked_unseen else "")
+        return (f"the capture holds only the agent's side of its control connection (nothing "
+                f"from {conn.orig_h} to {conn.resp_h}{acked}): the media server's requests "
+                "are not in it, so a DATA_* request that started a job, or that the agent "
+                "never answered, cannot be seen")
+    if stream is None:
+        return ""
+    if stream.snap_lost:
+        return (f"the capture's snap length cut the header of about {stream.snap_lost} NDMP "
+                "record(s) of its control connection: which messages they were (a DATA_* "
+                "request, a reply that refused the job) cannot be seen")
+    reply = cut_last_word(stream)
+    if reply is None:
+        return ""
+    return (f"its last reply, to {message_op(reply)} (frame {reply.frame}), lost its error "
+            f"field to {cut_words(reply)}: whether the {side_words(reply)} refused it, which "
+            "ends the job, cannot be seen")
+
+
+def cut_words(message: NdmpMessage) -> str:
+    """What cut a partial message: the snap length (its wire length is known), else a
+    hole or the capture's end."""
+    return ("the capture's snap length" if message.body_len is not None else
+            "a hole in the capture or its end")
+
+
+def side_words(message: NdmpMessage) -> str:
+    """Who sent a control message: the agent (the control connection's responder) or the
+    media server."""
+    return "agent" if message.direction == "resp" else "media server"
+
+
+def cut_last_word(stream: NdmpStream) -> NdmpMessage | None:
+    """The session's last request or reply (posts and CONNECT_CLOSE, which has no reply,
+    left out) when it is a reply whose error the capture cut (NdmpMessage.error_unknown)
+    to a request whose refusal ends the job; None otherwise."""
+    for message in reversed(stream.messages):
+        if message.type == "post" or message_op(message) == "CONNECT_CLOSE":
+            continue
+        if message.type == "reply" and message.error_unknown \
+                and message_op(message) in _ENDS_JOB:
+            return message
+        return None
+    return None
