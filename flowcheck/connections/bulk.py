@@ -25,12 +25,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
-from flowcheck.connections.reordering import (
-    DirectionRows,
-    below,
-    endpoint_columns,
-    set_endpoints,
-)
+from flowcheck.connections.reordering import endpoint_columns, set_endpoints
+from flowcheck.connections.reordering_rows import DirectionRows, below
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -114,7 +110,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
     wire = DirectionRows.compute(d.tcp_seq[rows], d.tcp_ack[rows], plen, flags,
                                  d.tcp_window[rows], d.tcp_ts[rows], sent, starts,
-                                 endpoint_columns(sides))
+                                 segment, endpoint_columns(sides))
     data_rows = np.flatnonzero(data)
     if data_rows.size:
         segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
@@ -122,7 +118,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         rtts = [conns[k >> 1].record.rtt for k in seg_key.tolist()]
 
         def judge(row: int, s: int, seq: int, size: int, ts: float) -> bool:
-            return wire.retransmission(row, seq, size, ts, rtts[s], mates[s], peers[s], rows)
+            return wire.retransmission(row, s, seq, size, ts, rtts[s], mates[s], peers[s],
+                                       rows)
 
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
                                    retransmits, starts.shape[0], wire.ns_before, judge)

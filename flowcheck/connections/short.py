@@ -32,12 +32,8 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
-from flowcheck.connections.reordering import (
-    WIRE_FIELDS,
-    below,
-    empty_columns,
-    update_columns,
-)
+from flowcheck.connections.reordering import WIRE_FIELDS, empty_columns
+from flowcheck.connections.reordering_rows import below, update_columns
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
