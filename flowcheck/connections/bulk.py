@@ -14,8 +14,12 @@ about what a batch of one does; Python work is a few attribute updates per segme
 Sequence holes do not turn the fast path off: the highest byte seen does not depend on
 holes, so only the packets that open a gap (start above it) or land below it (a
 retransmission, reordering, a hole filled late) are handed to the hole bookkeeping, one
-at a time, in capture order; in-order packets never touch a hole. The cost of a run
-follows its packets and the few that are out of order, never the connection's history.
+at a time, in capture order; in-order packets never touch a hole. So are the rare ones
+that start below the side's next sequence number in Wireshark's sense (a pure ACK went
+ahead of the data seen): flowcheck.connections.reordering judges those with new bytes,
+from the run's per-side state (reordering_rows: a few vector passes per run, a bisection
+per judged row). The cost of a run follows its packets and the few that are out of order,
+never the connection's history.
 """
 
 from __future__ import annotations
@@ -179,7 +183,8 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     T and G, retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
-    next_seq (per row, raw; -1 unknown) is a retransmission if judge(row, segment, seq,
+    next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
+    segment, seq,
     plen, ts) says so (reordering's rule); only repeats are resends."""
     raw = d.tcp_seq[rows[data_rows]]
     seg = segment[data_rows]

@@ -11,8 +11,9 @@ tracking state stays in arrays (`Parked`) and becomes a ConnState only if a late
 packet of the connection comes; the next batch's pass takes parked connections up again.
 
 A flow this transcription does not cover goes back to the per-packet path whole, before
-anything of it is kept: a sequence gap (the hole bookkeeping is per packet), a SYN that
-reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
+anything of it is kept: a sequence gap (the hole bookkeeping is per packet), new bytes
+below the side's next sequence number (reordering's rule needs the peer's ACKs of the
+time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
 handled one at a time follow the unusual flows, never all packets. Retransmissions,
 repeated SYNs, resets, half-open and mid-stream connections stay here.
 """
