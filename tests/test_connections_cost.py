@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 import pytest
+from test_connections_fills import tshark_retransmissions
 from test_connections_states import handshake, pkt, run
 from test_connections_util import ACK, FIN, PSH, read_batches
 from test_connections_util import write_pcap as write
@@ -88,7 +89,10 @@ def test_one_at_a_time_follows_disorder_not_history(tmp_path: Path, chunk: int) 
     tracker = track(tmp_path, packets, chunk)
     (connection,) = tracker.finish()
     assert connection.missed_bytes > 100 * SEGMENT  # many holes stay open to the end
-    assert connection.retransmits == 0 and "G" in connection.history
+    assert "G" in connection.history
+    # Holes filled much later are tshark's retransmissions; swapped neighbours, 1 ms
+    # apart within the 2 ms handshake, its out-of-order segments (trial 11 D8).
+    assert connection.retransmits == tshark_retransmissions(tmp_path / "t.pcap")[0] > 0
     # Each out-of-order packet at most once, plus the packets that change state and the
     # first packet of each side in a batch (the bulk path asks for a steady side).
     batches = len(packets) // chunk + 1

@@ -75,12 +75,14 @@ def null(l3: bytes, family: int = 2, little: bool = True) -> bytes:
 
 
 def write_pcap(path: Path, linktype: int, packets: list[bytes | tuple[bytes, int]],
-               start: float = 1_700_000_000.0, step: float = 0.001) -> Path:
-    """Write a pcap; a packet given as (bytes, snaplen) is cut to snaplen."""
+               start: float = 1_700_000_000.0, step: float = 0.001,
+               times: list[float] | None = None) -> Path:
+    """Write a pcap; a packet given as (bytes, snaplen) is cut to snaplen. times: each
+    packet's seconds after start (else `step` apart)."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
     for index, item in enumerate(packets):
         data, snap = (item, len(item)) if isinstance(item, bytes) else item
-        ts = start + index * step
+        ts = start + (index * step if times is None else times[index])
         seconds = int(ts)
         micros = int(round((ts - seconds) * 1e6))
         out.append(struct.pack("<IIII", seconds, micros, min(snap, len(data)), len(data)))

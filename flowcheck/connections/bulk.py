@@ -14,17 +14,23 @@ about what a batch of one does; Python work is a few attribute updates per segme
 Sequence holes do not turn the fast path off: the highest byte seen does not depend on
 holes, so only the packets that open a gap (start above it) or land below it (a
 retransmission, reordering, a hole filled late) are handed to the hole bookkeeping, one
-at a time, in capture order; in-order packets never touch a hole. The cost of a run
-follows its packets and the few that are out of order, never the connection's history.
+at a time, in capture order; in-order packets never touch a hole. So are the rare ones
+that start below the side's next sequence number in Wireshark's sense (a pure ACK went
+ahead of the data seen): flowcheck.connections.reordering judges those with new bytes,
+from the run's per-side state (reordering_rows: a few vector passes per run, a bisection
+per judged row). The cost of a run follows its packets and the few that are out of order,
+never the connection's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.connections.reordering import endpoint_columns, set_endpoints
+from flowcheck.connections.reordering_rows import DirectionRows, below
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -105,10 +111,23 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             e.zero_ts is not None for e in peers):
         zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
     side_unseen = [s.max_end is None for s in sides]
+    # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
+    wire = DirectionRows.compute(d.tcp_seq[rows], d.tcp_ack[rows], plen, flags,
+                                 d.tcp_window[rows], d.tcp_ts[rows], sent, starts,
+                                 segment, endpoint_columns(sides))
     data_rows = np.flatnonzero(data)
     if data_rows.size:
+        segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
+        mates = [segment_of.get(k ^ 1) for k in seg_key.tolist()]
+        rtts = [conns[k >> 1].record.rtt for k in seg_key.tolist()]
+
+        def judge(row: int, s: int, seq: int, size: int, ts: float) -> bool:
+            return wire.retransmission(row, s, seq, size, ts, rtts[s], mates[s], peers[s],
+                                       rows)
+
         one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
-                                   retransmits, starts.shape[0])
+                                   retransmits, starts.shape[0], wire.ns_before, judge)
+    set_endpoints(sides, wire.final)
     letter_frames = {name: values.tolist() for name, values in letters.items()}
     counts, payloads = seg_count.tolist(), payload.tolist()
     # A side whose only packets so far were RSTs (steady: their state is RESET) has no
@@ -158,9 +177,15 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
 def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
                sides: list[Endpoint], letters: dict[str, np.ndarray],
-               retransmits: np.ndarray, segments: int) -> int:
+               retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
+               judge: Callable[[int, int, int, int, float], bool]) -> int:
     """Sequence tracking of the data packets (rows grouped by segment); fills letters
-    T and G, retransmits per segment, and each side's last_raw/last_u/max_end."""
+    T and G, retransmits per segment, and each side's last_raw/last_u/max_end.
+
+    As _track_sequence, a row with bytes not seen before that starts below its side's
+    next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
+    segment, seq,
+    plen, ts) says so (reordering's rule); only repeats are resends."""
     raw = d.tcp_seq[rows[data_rows]]
     seg = segment[data_rows]
     length = plen[data_rows]
@@ -190,24 +215,30 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     shifted[1:] = end[:-1]
     shifted[firsts] = base
     before = _running_max(shifted, local, base[local])
-    retransmitted = end <= before
+    retransmitted = end <= before  # repeats, but for those that fill a hole
+    counted = retransmitted.copy()
     data_frames = frames[data_rows]
     data_ts = d.tcp_ts[rows[data_rows]]
-    out_of_order = np.flatnonzero(start != before)
+    under_next = below(raw, next_seq[data_rows])
+    out_of_order = np.flatnonzero((start != before) | under_next)
     if out_of_order.size:
-        for k, lo, hi, top, s in zip(out_of_order.tolist(), start[out_of_order].tolist(),
-                                     end[out_of_order].tolist(), before[out_of_order].tolist(),
-                                     seg[out_of_order].tolist(), strict=True):
+        for k, lo, hi, top, s, under in zip(
+                out_of_order.tolist(), start[out_of_order].tolist(),
+                end[out_of_order].tolist(), before[out_of_order].tolist(),
+                seg[out_of_order].tolist(), under_next[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
                 side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]), hi - lo)
-            elif side.holes and side.fill(lo, hi):
-                retransmitted[k] = False  # it brings bytes never seen: not a retransmission
+            elif lo < top and side.holes and side.fill(lo, hi):
+                retransmitted[k] = counted[k] = False  # it brings bytes never seen
+            if under and not retransmitted[k]:
+                counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
+                                   float(data_ts[k]))
     letters["T"] = np.full(segments, _NONE, np.int64)
     letters["G"] = np.full(segments, _NONE, np.int64)
-    letters["T"][data_segs] = _first(retransmitted, data_frames, firsts)
+    letters["T"][data_segs] = _first(counted, data_frames, firsts)
     letters["G"][data_segs] = _first(start > before, data_frames, firsts)
-    retransmits[data_segs] = np.add.reduceat(retransmitted.astype(np.int64), firsts)
+    retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
     lasts = np.append(firsts[1:], raw.shape[0]) - 1
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
     for s, last_raw, last_u, max_end, largest in zip(

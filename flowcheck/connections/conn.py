@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from flowcheck.connections.reordering import note_packet, unseen_retransmission
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import zero_window_update
 from flowcheck.model import Connection
@@ -108,6 +109,16 @@ class Endpoint:
     # The IP TTL of the side's first RST (not a capture copy); None until it sends one
     # (SideEvidence.rst_ttl).
     rst_ttl: int | None = None
+    # Wireshark's sequence analysis of the side (flowcheck.connections.reordering: a
+    # segment filling a gap is a retransmission or out-of-order), raw 32-bit numbers: its
+    # next expected sequence number and when it was set, its last ACK number and time,
+    # the duplicate ACKs it sent since that number, its last window.
+    next_seq: int | None = None
+    next_seq_ts: float | None = None
+    ack_sent: int | None = None
+    ack_sent_ts: float | None = None
+    dup_acks: int = 0
+    window_last: int | None = None
 
     def unwrap(self, raw: int) -> int:
         if self.last_u is None:
@@ -212,9 +223,15 @@ def _note(frames: list[int], frame: int) -> None:
         frames.append(frame)
 
 
-def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
-                    ts: float) -> tuple[bool, bool]:
-    """Update one side's sequence space and its resends; return (retransmission, gap)."""
+def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int, ts: float,
+                    peer: Endpoint, rtt: float | None) -> tuple[bool, bool]:
+    """Update one side's sequence space and its resends; return (retransmission, gap).
+
+    A retransmission: payload the capture saw before from the side (a repeat), or a
+    segment with bytes it had not seen (one filling a gap, typically) that starts below
+    the side's next expected sequence number when Wireshark calls it one rather than
+    out-of-order (reordering.unseen_retransmission: the peer's duplicate ACKs, rtt the
+    connection's handshake round trip). Only a repeat is a resend (Endpoint.resends)."""
     start = side.unwrap(seq)
     end = start + plen
     if plen > side.seg_max:
@@ -225,22 +242,23 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int,
         side.open_hole(side.max_end, start, frame, ts, plen)
         side.max_end = end
         side.resends = 0
-        return False, True
+        return unseen_retransmission(side, peer, seq, plen, ts, rtt), True
     if plen == 0:
         return False, False
     # Holes all lie below max_end: only a packet starting below it can touch one.
     overlaps_hole = start < side.max_end and side.fill(start, end)
-    retransmit = end <= side.max_end and not overlaps_hole
-    if retransmit:
+    repeat = end <= side.max_end and not overlaps_hole
+    if repeat:
         if not side.resends:
             side.resend_first_ts, side.resend_first_frame = ts, frame
         side.resends += 1
         side.resent_u, side.resent_ts, side.resent_frame = start, ts, frame
         side.resent_len = plen
-    elif end > side.max_end:
+        return True, False
+    if end > side.max_end:
         side.resends = 0
         side.max_end = end
-    return retransmit, False
+    return unseen_retransmission(side, peer, seq, plen, ts, rtt), False
 
 
 def note_ahead(side: Endpoint, seq: int, frame: int) -> None:
@@ -373,7 +391,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     elif ack and not flags & (SYN | FIN | RST):
         letters.append("A")
     if (plen > 0 or fin) and not syn:
-        retransmit, gap = _track_sequence(side, seq, plen, frame, ts)
+        retransmit, gap = _track_sequence(side, seq, plen, frame, ts, peer, record.rtt)
         if retransmit:
             record.retransmits += 1
             letters.append("T")
@@ -404,5 +422,6 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             record.orig_rst = True
         else:
             record.resp_rst = True
+    note_packet(side, flags, seq, ack_number, plen, window, ts)
     for letter in letters:
         c.add_letter(letter if is_orig else letter.lower())

@@ -38,6 +38,7 @@ from flowcheck.connections.record_columns import (
     ttl_item,
     ttl_lists,
 )
+from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_accounting import closing, seg_max
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
@@ -99,6 +100,8 @@ class Parked:
     ttl: np.ndarray
     rst_ttl: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
+    # Endpoint's reordering.WIRE_FIELDS, each (2, flows) (NONE / nan: None).
+    wire: dict[str, np.ndarray]
     tap_pending: np.ndarray
     pre_tap: dict[int, list[tuple]]
     # The packets new flows keep until the tap decides, as arrays: the flows (sorted
@@ -155,7 +158,9 @@ class Parked:
                 seg_max=self.seg_max.item(row, i), resent_len=self.resent_len.item(row, i),
                 seq_ahead=stored(self.seq_ahead, row),
                 seq_ahead_frame=self.seq_ahead_frame.item(row, i),
-                rst_ttl=ttl_item(self.rst_ttl.item(row, i)))
+                rst_ttl=ttl_item(self.rst_ttl.item(row, i)),
+                **{name: wire_item(name, values.item(row, i))
+                   for name, values in self.wire.items()})
 
         syn_ts = self.last_syn_ts.item(i)
         return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
@@ -204,6 +209,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.seg_max[:, order], short.resent_len[:, order],
                   short.seq_ahead[:, order], short.ahead_frame[:, order],
                   short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
+                  {name: values[:, order] for name, values in short.wire.items()},
                   short.tap_pending[order], pre_tap, packed)
     return block, order
 

@@ -11,8 +11,9 @@ tracking state stays in arrays (`Parked`) and becomes a ConnState only if a late
 packet of the connection comes; the next batch's pass takes parked connections up again.
 
 A flow this transcription does not cover goes back to the per-packet path whole, before
-anything of it is kept: a sequence gap (the hole bookkeeping is per packet), a SYN that
-reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
+anything of it is kept: a sequence gap (the hole bookkeeping is per packet), new bytes
+below the side's next sequence number (reordering's rule needs the peer's ACKs of the
+time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
 handled one at a time follow the unusual flows, never all packets. Retransmissions,
 repeated SYNs, resets, half-open and mid-stream connections stay here.
 """
@@ -32,6 +33,8 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
+from flowcheck.connections.reordering import WIRE_FIELDS, empty_columns
+from flowcheck.connections.reordering_rows import below, update_columns
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
@@ -138,12 +141,13 @@ class ShortPass:
         seen = np.zeros(v, np.int64)  # history letter bits so far
         tap_pending = np.zeros(v, bool)
         pre_tap: dict[int, list[tuple]] = {}
+        wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
                          ack_last, (unseen_first, unseen_last, unseen_top),
                          (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
                           seg_max, resent_len, seq_ahead, ahead_frame, ttl, rst_ttl),
-                         zero,
+                         zero, wire,
                          syn_seen, syn_ts, last_syn,
                          established, rtt, seen, tap_pending, pre_tap)
         any_resends = bool(resends.any())
@@ -151,6 +155,8 @@ class ShortPass:
         any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
+        side_all = np.empty(rows.shape[0], np.int64)
+        fresh_data = np.zeros(rows.shape[0], bool)  # payload not seen before (no repeat)
         everyone = np.arange(v)
 
         for k, n in enumerate(self.active):
@@ -166,6 +172,7 @@ class ShortPass:
             is_orig_all[at] = so
             ar = everyone[:n]
             fs = np.where(so, ar, ar + v)  # this packet's side in the (2v,) arrays
+            side_all[at] = fs
             fp = np.where(so, ar + v, ar)  # its peer
             # update_packet's TTLs: the side's first packet's without RST (a copy too, as
             # its original's), its first RST's (a copy's flags are cleared above).
@@ -239,6 +246,7 @@ class ShortPass:
             seg_max[fs] = np.where(data, np.maximum(seg_max[fs], pl), seg_max[fs])
             retransmit = data & (end <= me)
             retransmits[:n] += retransmit
+            fresh_data[at] = data & ~retransmit
             # _track_sequence's resends: new bytes end them, a retransmission adds one.
             if retransmit.any():
                 any_resends = True
@@ -288,6 +296,14 @@ class ShortPass:
         self.new_letters = new_letters
         self.flags, self.seq, self.plen, self.frame, self.ts = flags, seq, plen, frame, ts
         self.is_orig = is_orig_all
+        # Wireshark's per-side analysis (reordering): no gap here, so no fill to judge;
+        # kept for the connection's later packets.
+        ahead = update_columns(wire, side_all, seq, ack, plen, flags, window, ts, ~self.copy)
+        # New bytes below the side's next_seq (its pure ACKs went ahead, a segment
+        # straddles the highest byte): Wireshark's rule needs the peer's ACKs as they
+        # were then, which the per-packet path keeps: the flow goes back.
+        bad[side_all[fresh_data & below(seq, ahead)] % v] = True
+        self.wire = {name: values.reshape(2, v) for name, values in wire.items()}
         self.state = st.reshape(2, v)
         self.base, self.isn = base.reshape(2, v), isn.reshape(2, v)
         self.last_raw, self.last_u = last_raw.reshape(2, v), last_u.reshape(2, v)
@@ -318,6 +334,7 @@ class ShortPass:
                 fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
                 resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
+                wire: dict[str, np.ndarray],
                 syn_seen: np.ndarray,
                 syn_ts: np.ndarray,
                 last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
@@ -358,7 +375,8 @@ class ShortPass:
                                  (resent[8], block.seq_ahead),
                                  (resent[9], block.seq_ahead_frame),
                                  (resent[10], block.ttl), (resent[11], block.rst_ttl),
-                                 *((zero[name], block.zero[name]) for name in ZERO_FIELDS)):
+                                 *((zero[name], block.zero[name]) for name in ZERO_FIELDS),
+                                 *((wire[name], block.wire[name]) for name in WIRE_FIELDS)):
                 mine[both] = theirs[:, of].reshape(-1)
             last_syn[at] = block.last_syn_ts[of]
             self.orig_is_lower[at] = block.orig_is_lower[of]

@@ -1,0 +1,235 @@
+"""reordering.note_packet for many rows at once: the bulk and short-connection paths.
+
+Rows come grouped by side (each side's rows in capture order, side s from row
+starts[s]). Per row, the side's next_seq before it (a data row below it is judged by
+reordering.fill_is_retransmission); the rest (when next_seq was set, the ACK state just
+before a row) is looked up only for the rows judged, by bisection, so a run pays a few
+vector operations over its rows and O(log rows) per judged row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowcheck.connections.reordering import (
+    ACK,
+    FIN,
+    M32,
+    NONE,
+    RST,
+    SYN,
+    fill_is_retransmission,
+    optional_raw,
+    optional_time,
+)
+
+
+@dataclass(slots=True)
+class DirectionRows:
+    """The state of rows grouped by side; `init` and `final`: each side's state before
+    and after them, as columns named reordering.WIRE_FIELDS (int64 with NONE for None,
+    float64 with nan)."""
+
+    ns_before: np.ndarray  # per row: next_seq before it (raw; NONE: unknown)
+    raised: np.ndarray  # the rows that raised next_seq (ascending)
+    acks: np.ndarray  # the rows that carry an ACK (not capture copies; ascending)
+    changed: np.ndarray  # ... those whose ACK number differs from the side's previous one
+    dups: np.ndarray  # per row: duplicate ACKs among the rows up to it (cumulative)
+    ack: np.ndarray
+    ts: np.ndarray
+    starts: np.ndarray
+    init: dict[str, np.ndarray]
+    final: dict[str, np.ndarray]
+
+    @classmethod
+    def compute(cls, seq: np.ndarray, ack: np.ndarray, plen: np.ndarray, flags: np.ndarray,
+                window: np.ndarray, ts: np.ndarray, sent: np.ndarray, starts: np.ndarray,
+                segment: np.ndarray, init: dict[str, np.ndarray]) -> DirectionRows:
+        """seq ... ts: the rows' fields (int64; ts float64 seconds); sent: not a capture
+        copy (a copy changes nothing, as in update_packet); segment: each row's side."""
+        n = seq.shape[0]
+        at = np.arange(n)
+        first = starts[segment]
+        lasts = np.append(starts[1:], n) - 1
+        events = (flags & (SYN | FIN | RST)) != 0
+        plain = not events.any()
+        ns0, dup0 = init["next_seq"], init["dup_acks"]
+        end = (seq + plen + ((flags & (SYN | FIN)) != 0)) & M32 if not plain else (
+            (seq + plen) & M32)
+        # next_seq: each row's end unwrapped by signed steps from the side's next_seq (or
+        # its first row's end); a copy repeats an earlier end, so raises nothing; a RST
+        # moves nothing (a refusal's seq is 0): it counts as below the side's lowest.
+        known0 = ns0 != NONE
+        ref = np.where(known0, ns0, end[starts])
+        previous = np.empty_like(end)
+        previous[1:] = end[:-1]
+        previous[starts] = ref
+        total = np.cumsum(_s32(end - previous))
+        u = total - (total[starts] - _s32(end[starts] - ref))[segment] + ref[segment]
+        if plain:
+            base = np.where(known0, ref, u[starts] - 1)
+            known = known0[segment] | (at != first)
+        else:
+            moves = (flags & RST) == 0
+            base = np.where(known0, ref, np.minimum.reduceat(u, starts) - 1)
+            u = np.where(moves, u, base[segment])
+            known = known0[segment] | (_previous(moves, at) >= first)
+        shifted = np.empty_like(u)
+        shifted[1:] = u[:-1]
+        shifted[starts] = base
+        before = _segmented_max(shifted, segment, base[segment])
+        rises = u > before
+        ns_before = np.where(known, before & M32, NONE)
+        # The ACK state: the previous packet's window, the previous ACK number.
+        is_ack = sent & ((flags & ACK) != 0)
+        if is_ack.all():  # the usual run: no copy, every packet an ACK
+            prev_win, prev_ack = _shift(window, starts, init["window_last"]), _shift(
+                ack, starts, init["ack_sent"])
+        else:
+            at_sent, at_ack = _previous(sent, at), _previous(is_ack, at)
+            prev_win = np.where(at_sent >= first, window[np.maximum(at_sent, 0)],
+                                init["window_last"][segment])
+            prev_ack = np.where(at_ack >= first, ack[np.maximum(at_ack, 0)],
+                                init["ack_sent"][segment])
+        changed = is_ack & (ack != prev_ack)
+        dup = (is_ack & ~changed & (plen == 0) & (window != 0) & (window == prev_win)
+               & (seq == ns_before))
+        if not plain:
+            dup &= ~events
+        dups = np.cumsum(dup)
+        last_change = np.maximum.reduceat(np.where(changed, at, -1), starts)
+        before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
+        last_raise = np.maximum.reduceat(np.where(rises, at, -1), starts)
+        last_ack = np.maximum.reduceat(np.where(is_ack, at, -1), starts)
+        last_sent = np.maximum.reduceat(np.where(sent, at, -1), starts)
+        top = np.maximum(before[lasts], u[lasts]) & M32
+        if not plain:  # a side whose rows are all RSTs keeps an unknown next_seq
+            top = np.where(known0 | (np.maximum.reduceat(np.where(moves, at, -1), starts)
+                                     >= starts), top, NONE)
+        final = {
+            "next_seq": top,
+            "next_seq_ts": np.where(last_raise >= starts, ts[np.maximum(last_raise, 0)],
+                                    init["next_seq_ts"]),
+            "ack_sent": np.where(last_ack >= starts, ack[np.maximum(last_ack, 0)],
+                                 init["ack_sent"]),
+            "ack_sent_ts": np.where(last_ack >= starts, ts[np.maximum(last_ack, 0)],
+                                    init["ack_sent_ts"]),
+            "dup_acks": np.where(last_change >= starts,
+                                 dups[lasts] - dups[np.maximum(last_change, 0)],
+                                 dup0 + dups[lasts] - before_side),
+            "window_last": np.where(last_sent >= starts, window[np.maximum(last_sent, 0)],
+                                    init["window_last"])}
+        return cls(ns_before, np.flatnonzero(rises), np.flatnonzero(is_ack),
+                   np.flatnonzero(changed), dups, ack, ts, starts, init, final)
+
+    def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
+                       rtt: float | None, peer_side: int | None, peer,
+                       positions: np.ndarray) -> bool:
+        """reordering.fill_is_retransmission for data row `row` of side `side` (its seq
+        raw, plen, ts): its side's next_seq before it; the peer's ACK state just before
+        it, from the peer's rows (side peer_side) or, with none here, its Endpoint
+        `peer`; positions: each row's place in capture order (ascending within a side)."""
+        if peer_side is None:
+            dup, ack_sent, ack_ts = peer.dup_acks, peer.ack_sent, peer.ack_sent_ts
+        else:
+            dup, ack_sent, ack_ts = self._ack_state_before(peer_side, positions,
+                                                           int(positions[row]))
+        lo = int(self.starts[side])
+        k = int(np.searchsorted(self.raised, row)) - 1  # the last rise before the row
+        set_ts = (float(self.ts[self.raised[k]]) if k >= 0 and self.raised[k] >= lo
+                  else optional_time(float(self.init["next_seq_ts"][side])))
+        return fill_is_retransmission(seq, plen, ts, optional_raw(int(self.ns_before[row])),
+                                      set_ts, rtt, dup, ack_sent, ack_ts)
+
+    def _ack_state_before(self, side: int, positions: np.ndarray,
+                          position: int) -> tuple[int, int | None, float | None]:
+        """Side `side`'s (dup_acks, ack_sent, ack_sent_ts) just before the packet at
+        `position`."""
+        lo = int(self.starts[side])
+        more = side + 1 < self.starts.shape[0]
+        hi = int(self.starts[side + 1]) if more else positions.shape[0]
+        i = lo + int(np.searchsorted(positions[lo:hi], position)) - 1  # its last row before
+        init = self.init
+        if i < lo:
+            return (int(init["dup_acks"][side]), optional_raw(int(init["ack_sent"][side])),
+                    optional_time(float(init["ack_sent_ts"][side])))
+        a = int(np.searchsorted(self.acks, i, side="right")) - 1
+        if a >= 0 and self.acks[a] >= lo:
+            ack_sent, ack_ts = int(self.ack[self.acks[a]]), float(self.ts[self.acks[a]])
+        else:
+            ack_sent = optional_raw(int(init["ack_sent"][side]))
+            ack_ts = optional_time(float(init["ack_sent_ts"][side]))
+        c = int(np.searchsorted(self.changed, i, side="right")) - 1
+        if c >= 0 and self.changed[c] >= lo:
+            dup = int(self.dups[i] - self.dups[self.changed[c]])
+        else:
+            dup = int(init["dup_acks"][side] + self.dups[i]
+                      - (self.dups[lo - 1] if lo > 0 else 0))
+        return dup, ack_sent, ack_ts
+
+
+def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.ndarray,
+                   ack: np.ndarray, plen: np.ndarray, flags: np.ndarray, window: np.ndarray,
+                   ts: np.ndarray, sent: np.ndarray) -> np.ndarray:
+    """The rows of packets in any order of sides (side_of: each packet's side, an index
+    into the columns of `state`; each side's packets in capture order), `state` updated
+    in place: the short-connection pass. Returns each packet's side's next_seq before it
+    (raw; NONE: unknown)."""
+    if not side_of.size:
+        return np.empty(0, np.int64)
+    order = np.argsort(side_of, kind="stable")
+    grouped = side_of[order]
+    starts = np.flatnonzero(np.diff(grouped, prepend=-1))
+    sides = grouped[starts]
+    segment = np.repeat(np.arange(starts.shape[0]), np.diff(np.append(starts, order.size)))
+    rows = DirectionRows.compute(seq[order], ack[order], plen[order], flags[order],
+                                 window[order], ts[order], sent[order], starts, segment,
+                                 {name: values[sides] for name, values in state.items()})
+    for name, values in rows.final.items():
+        state[name][sides] = values
+    ns_before = np.empty_like(rows.ns_before)
+    ns_before[order] = rows.ns_before
+    return ns_before
+
+
+def below(seq: np.ndarray, next_seq: np.ndarray) -> np.ndarray:
+    """Per row: seq (raw) below next_seq (raw; NONE: unknown, never below)."""
+    return (next_seq != NONE) & (_s32(seq - next_seq) < 0)
+
+
+def _s32(value: np.ndarray) -> np.ndarray:
+    return ((value + 0x80000000) & M32) - 0x80000000
+
+
+def _shift(values: np.ndarray, starts: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """Per row: the previous row's value in its side, the side's `initial` for its first."""
+    out = np.empty_like(values)
+    out[1:] = values[:-1]
+    out[starts] = initial
+    return out
+
+
+def _previous(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Per row: the last row before it where mask holds (-1: none); a row of an earlier
+    side shows as below the row's side's first row."""
+    last = np.maximum.accumulate(np.where(mask, at, -1))
+    out = np.empty_like(last)
+    out[0] = -1
+    out[1:] = last[:-1]
+    return out
+
+
+def _segmented_max(values: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Running maximum restarted at each side (rows grouped, sides 0, 1, ...): values
+    made relative to their side's base and lifted into blocks of 2**42."""
+    relative = values - base
+    if relative.size and (np.abs(relative).max() >= 1 << 41 or segment[-1] >= 1 << 20):
+        out = np.empty_like(values)
+        bounds = np.flatnonzero(np.diff(segment)) + 1
+        for part in np.split(np.arange(values.size), bounds):
+            out[part] = np.maximum.accumulate(values[part])
+        return out
+    lifted = (segment << 42) + relative + (1 << 41)
+    return np.maximum.accumulate(lifted) - (segment << 42) - (1 << 41) + base
