@@ -64,6 +64,7 @@ from flowcheck.verify.local import (
     only_local,
 )
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
+from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -224,6 +225,16 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     # A host-local endpoint's connection never reaches the network (sessions.local).
     unused = [g for g in announcement_groups(session.announced)
               if not tried_in_time(ctx, g) and not is_local_group(session, g)]
+    refusals = [found for g in unused if (found := group_refusal(ctx, g))]
+    if refusals and len(refusals) == len(unused):
+        # Refused before any connect: no connection was due (ndmp_error_reply).
+        carried, request, reply = refusals[0]
+        where = ("" if carried.control_uid == session.control_uid else
+                 f" on the control connection {carried.control_uid}")
+        return make_step(spec, "failed", [control.uid], [reply.frame],
+                         f"{message_op(request)} (frame {request.frame}{where}) was answered "
+                         f"{reply.error_name.removeprefix('NDMP_')} (frame {reply.frame}): "
+                         f"refused before any connection to {endpoint(carried.ip, carried.port)}")
     # What no connection followed (cut ones too) needs a capture that could show one.
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.refused_connect import refused_replies
 
 # Replies whose failure stops the job (contract: "ndmp_error_reply").
 FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", "DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN",
@@ -26,9 +27,12 @@ def check_replies(ctx: Context) -> None:
         # Warnings of one kind (request, error, side) are said once, with their count:
         # a failed job's DMA polls and aborts again and again.
         repeated: dict[tuple[str, str, str], list[NdmpMessage]] = {}
+        # Requests carrying an endpoint refused before any connect: root causes.
+        refused = refused_replies(ctx, session.announced)
         for index, message in enumerate(stream.messages):
             if message.type == "reply" and message.error:
-                _error_reply(ctx, session, stream, index, message, repeated)
+                _error_reply(ctx, session, stream, index, message, repeated,
+                             refused.get(message.frame))
         for messages in repeated.values():
             _report_reply(ctx, session, messages, Severity.WARNING)
     # Halts come last: a halt after a reported root cause is its consequence.
@@ -52,14 +56,18 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
 
 def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
                  message: NdmpMessage,
-                 repeated: dict[tuple[str, str, str], list[NdmpMessage]]) -> None:
+                 repeated: dict[tuple[str, str, str], list[NdmpMessage]],
+                 refused: Announcement | None) -> None:
+    """refused: the endpoint the request carried, when the reply refused it before any
+    connect (flowcheck.verify.refused_connect): the root cause whatever else failed."""
     op = message_op(message)
-    if (op in CONNECTING or _connects(stream, index, message)) and \
+    if refused is None and (op in CONNECTING or _connects(stream, index, message)) and \
             "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
     if severity == Severity.ERROR:
-        _report_reply(ctx, session, [message], severity)
+        _report_reply(ctx, session, [message], severity,
+                      _before_connect(message, refused) if refused else "")
     else:
         repeated.setdefault((op, _error_words(message), message.direction), []).append(message)
 
@@ -69,10 +77,20 @@ def _error_words(message: NdmpMessage) -> str:
         message.error)
 
 
+def _before_connect(reply: NdmpMessage, carried: Announcement) -> str:
+    """" The agent refused the request itself, before connecting to 10.77.0.1:5375 (no
+    connection to it in the capture): ..." for a refused request carrying an endpoint."""
+    who = "agent" if reply.direction == "resp" else "media server"
+    return (f" The {who} refused the request itself, before connecting to "
+            f"{endpoint(carried.ip, carried.port)} (no "
+            "connection to it in the capture): not a network failure, so no port or "
+            "firewall is at fault.")
+
+
 def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
-                  severity: Severity) -> None:
+                  severity: Severity, before_connect: str = "") -> None:
     """One ndmp_error_reply for error replies of one kind (the same request, error and
-    side), with their count and frames."""
+    side), with their count and frames; before_connect: _before_connect's words."""
     first = messages[0]
     op, error = message_op(first), _error_words(first)
     side = "agent" if first.direction == "resp" else "media server"
@@ -83,9 +101,10 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
-            + ("" if severity == Severity.ERROR else
+            + before_connect + ("" if severity == Severity.ERROR else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            _reply_fix(ctx, session, op, error), severity=severity, session=session,
+            _reply_fix(ctx, session, op, error, refused=bool(before_connect)),
+            severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
 
@@ -101,7 +120,9 @@ def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
                for m in stream.messages[:index])
 
 
-def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
+def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
+               refused: bool = False) -> str:
+    """refused: the request was refused before any connect (_before_connect)."""
     agent = session.remote_agent
     if op == "CONNECT_CLIENT_AUTH":
         return (f"Check the user name and password the media server uses for the agent on "
@@ -118,6 +139,10 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
                 f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it (a "
                 "port in use skips the resource: \"Communication Failure has occurred between "
                 "the Job Engine and Remote Agent\").")
+    if op in CONNECTING and refused:
+        return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
+                "address type and the state the backup application sets up before it "
+                "(NDMP version, the pairing of listener and connector) in the server's log.")
     if op in CONNECTING:
         return ("The connector could not reach the announced endpoint: allow TCP between "
                 f"{session.media_server} and {agent} on {ctx.ranges('media')} and "
