@@ -13,7 +13,12 @@ from flowcheck.sessions import (
     message_op,
 )
 from flowcheck.verify.aborted import aborted_flow
-from flowcheck.verify.after_close import dropped_detail, late_words, tried_in_time
+from flowcheck.verify.after_close import (
+    dropped_detail,
+    gone_before,
+    late_words,
+    tried_in_time,
+)
 from flowcheck.verify.context import (
     Context,
     conn_sides,
@@ -249,6 +254,10 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         what, why = unfollowed[0]
         return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
     late = [c for c in conns if outcomes[c.uid] == "late"]
+    if late and not unused and gone_before(ctx, session) is not None:
+        # The job had ended before the capture: its connection cannot be judged.
+        return make_step(spec, "unknown", uids, frames,
+                         f"unknown: the job had ended: {late_words(ctx, late[0])}")
     if not conns or unused or late:
         return make_step(spec, "missing", uids, frames,
                          "an announced endpoint got no connection" + (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
+from flowcheck.verify.after_close import closed_words, gone_before
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.refused_connect import refused_replies
 
@@ -65,6 +66,16 @@ def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
             "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
+    gone = gone_before(ctx, session)
+    if gone is not None and gone.frame > message.frame:
+        # The job had ended before the capture: its peer's late answer fails nothing.
+        closed = closed_words(session, gone, before_capture=True)
+        _report_reply(ctx, session, [message], Severity.WARNING,
+                      f" {closed[:1].upper()}{closed[1:]}: the job had ended, so this is "
+                      "the answer of a job already closed, not an error the job met.",
+                      fix="Nothing to fix for this job: it had ended before the capture "
+                          "started (start the capture before a job starts to judge it).")
+        return
     if severity == Severity.ERROR:
         _report_reply(ctx, session, [message], severity,
                       _before_connect(message, refused) if refused else "")
@@ -88,9 +99,11 @@ def _before_connect(reply: NdmpMessage, carried: Announcement) -> str:
 
 
 def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
-                  severity: Severity, before_connect: str = "") -> None:
+                  severity: Severity, before_connect: str = "", fix: str = "") -> None:
     """One ndmp_error_reply for error replies of one kind (the same request, error and
-    side), with their count and frames; before_connect: _before_connect's words."""
+    side), with their count and frames; before_connect: words after the message's first
+    sentence (_before_connect's, or why a closed job's reply fails nothing); fix: the fix
+    instead of _reply_fix's."""
     first = messages[0]
     op, error = message_op(first), _error_words(first)
     side = "agent" if first.direction == "resp" else "media server"
@@ -101,9 +114,9 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
-            + before_connect + ("" if severity == Severity.ERROR else
+            + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            _reply_fix(ctx, session, op, error, refused=bool(before_connect)),
+            fix or _reply_fix(ctx, session, op, error, refused=bool(before_connect)),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
