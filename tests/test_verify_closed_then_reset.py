@@ -164,3 +164,20 @@ def test_trial_11_dma_interrupted_ended_both_connections() -> None:
     assert "the media server's system event log" in finding.fix
     assert "look for a firewall or IPS" not in finding.fix
     assert finding.frames == [1645, 1646, 1648]
+
+
+def test_agent_crash_closing_data_and_control_is_control_closed() -> None:
+    """Trial 14 D9 (agent-crash-restore-names-media): the agent's ndmjob crashed on a
+    400-name DATA_START_RECOVER: its FIN on the data connection (frame 62), on the control
+    connection 10 ms later (frame 63), no reply. Before: data_aborted alone ("the job was
+    cancelled, or an error on its side"); the control connection's close, the stronger
+    evidence, is the root cause and the data connection's close its consequence."""
+    analysis = _stored("agent-crash-restore-names-media")
+    errors = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert [f.code for f in errors] == ["control_closed"], [f.code for f in analysis.findings]
+    [error] = errors
+    assert "closed by the agent 10.77.1.2 (FIN, frame 63)" in error.message
+    assert "DATA_START_RECOVER, frame 16, never answered" in error.message
+    assert "too (FIN, frame 62, just before), before any data" in error.message
+    assert "NDMP service log" in error.fix
+    assert analysis.sessions[0].steps[3].status == "failed"

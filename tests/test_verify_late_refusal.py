@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -52,3 +54,29 @@ def test_an_attempt_only_after_the_close_leaves_the_endpoint_unused() -> None:
     step = analysis.sessions[0].steps[2]
     assert step.status == "missing"
     assert step.detail.startswith("an announced endpoint got no connection while the job ran")
+
+
+ENDED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-ended"
+
+
+@pytest.mark.parametrize(("name", "asked"), [("v4-ended-late-rst-media", "DATA_CONNECT"),
+                                               ("v2-ended-late-rst-media", "DATA_START_BACKUP")])
+def test_refusal_of_a_job_ended_before_the_capture_is_no_error(name: str, asked: str) -> None:
+    """Trial 14 D10 (captures/ndmjob-ended): the close is not captured, but the media
+    server's RST without ACK, its only packet on the control connection, answering the
+    agent's reply, shows it had no connection any more: the refusal (frame 2) and the
+    reply's error are the closed job's answer. Before: data_refused (and, v2, the reply's
+    UNDEFINED_ERR) as errors."""
+    config = build_config(load_file(ENDED / f"{name}.toml"))
+    analysis = analyze(read_traffic([str(ENDED / f"{name}.pcap")], config), config)
+    assert _errors(analysis) == [], [f.code for f in analysis.findings]
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps][2:] == ["unknown", "unknown"]
+    assert ("had closed the control connection before the capture started (its only packet "
+            "on it, frame 4, is a RST without ACK") in session.steps[2].detail
+    reply = next(f for f in analysis.findings if f.code == "ndmp_error_reply")
+    assert reply.message.startswith(f"{asked} was answered")
+    assert "the answer of a job already closed" in reply.message
+    note = next(f for f in analysis.findings if f.code == "capture_started_mid_session")
+    assert "Its job had ended" in note.message

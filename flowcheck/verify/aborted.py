@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import closed_before_data, closing, message_op
+from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import (
     failure_words,
@@ -38,7 +39,7 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.pmtu import fix as pmtu_fix
-from flowcheck.verify.replies import FATAL_REPLIES
+from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
 USES_DATA = FATAL_REPLIES - {"CONNECT_CLIENT_AUTH"}
@@ -94,12 +95,64 @@ def check_aborted(ctx: Context, session: Session) -> None:
     for attempts in abandoned(ctx, session):
         if refused_use(ctx, session, attempts) is not None:
             continue  # the refusal is the root cause: ndmp_error_reply says it
-        first = attempts[0]
-        frames = [f for c in attempts
-                  for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
-        message, fix = _words(ctx, session, first, len(attempts))
-        ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
-                ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
+        if closed_with_control(ctx, session, attempts[-1]) is not None:
+            # Its closer ended the session: control_closed (verify.running) says it, else
+            # report_deferred reports this.
+            ctx.exit_closed[session.id].append(attempts)
+            continue
+        _report(ctx, session, attempts)
+
+
+def report_deferred(ctx: Context) -> None:
+    """data_aborted for the connections check_aborted left to the control connection's
+    close (Context.exit_closed) when no control connection failure was reported."""
+    for session in ctx.sessions:
+        if "control" not in ctx.causes.get(session.id, set()):
+            for attempts in ctx.exit_closed.get(session.id, []):
+                _report(ctx, session, attempts)
+
+
+def _report(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+    first = attempts[0]
+    frames = [f for c in attempts
+              for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
+    message, fix = _words(ctx, session, first, len(attempts))
+    ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
+            ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
+
+
+# A process's connections end together when it exits (the system closes or resets each
+# of its sockets in turn): microseconds apart, well within this (seconds).
+ONE_EXIT_SECONDS = 0.1
+
+
+def closed_with_control(ctx: Context, session: Session, conn: Connection
+                        ) -> ControlPacket | None:
+    """The session's control connection's first FIN when the host that closed the data
+    connection (FIN, before any data: closed_before_data) closed the control connection
+    too within ONE_EXIT_SECONDS, while its job ran (a DATA_START_* request before it and
+    no NOTIFY_*_HALTED after that): one process's exit, the control connection's close
+    the root cause (control_closed) and the data connection's its consequence; None
+    otherwise. The data FIN's own time is not kept: the data connection's last packet
+    bounds it (after it when the FIN came first, before it when the FIN came later)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    control = ctx.by_uid.get(session.control_uid)
+    if stream is None or control is None or stream.fin is None or not conn.fin_frames \
+            or conn.orig_rst or conn.resp_rst or not closed_before_data(conn):
+        return None
+    fin = stream.fin
+    closer = conn.orig_h if closing(conn)[0] == "originator" else conn.resp_h
+    if closer != (control.orig_h if fin.direction == "orig" else control.resp_h):
+        return None
+    if (conn.fin_frames[0] < fin.frame and conn.last_ts < fin.ts - ONE_EXIT_SECONDS) or \
+            (conn.fin_frames[0] > fin.frame and conn.last_ts > fin.ts + ONE_EXIT_SECONDS):
+        return None
+    starts = [m for m in stream.messages if m.type == "request" and m.frame < fin.frame
+              and message_op(m) in JOB_STARTS]
+    if not starts or any(message_op(m) in HALTS and starts[-1].frame < m.frame < fin.frame
+                         for m in stream.messages):
+        return None
+    return fin
 
 
 def refused_use(ctx: Context, session: Session, attempts: list[Connection]

@@ -11,6 +11,13 @@ unanswered before the close for at least the retransmission timeout were dropped
 (data_unanswered); a connection whose only SYN came after the close never reached the
 endpoint while it was valid (announced_not_used). A refusal while the control
 connection is open (the port in use, a reject rule) stays data_refused.
+
+The close need not be captured: a control connection whose start the capture lacks and
+from one side of which the only packet is a RST without ACK answering the other side's
+segment (RFC 9293 3.10.7.1: a TCP with no such connection) had been closed on that side
+before the capture started (gone_before): its job had ended, and every refusal of the
+session in the capture is late, as are its NDMP server's error replies (trial 14: a
+killed DMA's agent still retrying the connect 5.6 s later, its CONNECT_ERR reply reset).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from flowcheck.sessions import connection_outcome
 from flowcheck.verify.context import Context, refusal_how
 from flowcheck.verify.details import span_words, syn_count
 
-_RST = 0x04  # the TCP flags byte's RST bit (ControlPacket.flags)
+# The TCP flags byte's bits (ControlPacket.flags).
+_FIN, _RST, _ACK = 0x01, 0x04, 0x10
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class LateRefusal:
     after: float | None  # seconds from the close to that answer; None: its time not kept
     waited: float  # seconds its SYNs went unanswered before the close (0.0: none before)
     dropped: bool  # waited at least the retransmission timeout: dropped while the job ran
+    before_capture: bool = False  # `closed` shows a close before the capture (gone_before)
 
 
 def control_close(stream: NdmpStream | None) -> ControlPacket | None:
@@ -42,6 +51,24 @@ def control_close(stream: NdmpStream | None) -> ControlPacket | None:
     None when the capture holds neither."""
     ends = [p for p in (stream.fin, stream.reset) if p is not None] if stream else []
     return min(ends, key=lambda p: p.frame) if ends else None
+
+
+def gone_before(ctx: Context, session: Session) -> ControlPacket | None:
+    """The control connection's first RST when it shows its sender had closed the
+    connection before the capture started: the connection's start not captured, the RST
+    its sender's only packet in it (it never acknowledged anything), carrying no ACK and
+    answering the other side's segment (payload or FIN) just before it; None else."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    conn = ctx.by_uid.get(session.control_uid)
+    if stream is None or conn is None or conn.syn_seen:
+        return None
+    reset, before = stream.reset, stream.before_reset
+    if reset is None or before is None or before.direction == reset.direction \
+            or reset.flags & _ACK or not (before.payload or before.flags & _FIN):
+        return None
+    if (conn.orig_pkts if reset.direction == "orig" else conn.resp_pkts) != 1:
+        return None
+    return reset
 
 
 def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
@@ -56,7 +83,12 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
     if closed is None:
         return None
     answers = conn.icmp_frames[:1] + (conn.rst_frames[:1] if conn.resp_rst else [])
-    if not answers or min(answers) < closed.frame:
+    if not answers:
+        return None
+    gone = gone_before(ctx, session) if session else None
+    if gone is not None:  # closed before the capture: every refusal in it came after
+        return LateRefusal(gone, min(answers), None, 0.0, False, before_capture=True)
+    if min(answers) < closed.frame:
         return None
     tried = conn.syn_ts is not None and conn.syn_frames and conn.syn_frames[0] < closed.frame
     waited = max(0.0, closed.ts - conn.syn_ts) if tried and conn.syn_ts is not None else 0.0
@@ -84,10 +116,16 @@ def late_conns(ctx: Context, session: Session) -> list[Connection]:
     return [c for uid in session.data_connections if late_only(ctx, c := ctx.by_uid[uid])]
 
 
-def closed_words(session: Session, closed: ControlPacket) -> str:
-    """"the media server 10.77.0.1 closed the control connection (FIN, frame 3786)"."""
+def closed_words(session: Session, closed: ControlPacket, *,
+                 before_capture: bool = False) -> str:
+    """"the media server 10.77.0.1 closed the control connection (FIN, frame 3786)";
+    before_capture (gone_before): "... had closed ... before the capture started (...)"."""
     who = (f"the media server {session.media_server}" if closed.direction == "orig"
            else f"the agent {session.remote_agent}")
+    if before_capture:
+        return (f"{who} had closed the control connection before the capture started (its "
+                f"only packet on it, frame {closed.frame}, is a RST without ACK answering "
+                "the other side: no connection there any more)")
     how = "RST" if closed.flags & _RST else "FIN"
     return f"{who} closed the control connection ({how}, frame {closed.frame})"
 
@@ -101,7 +139,7 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
         return ""
     span = f"{span_words(late.after)} " if late.after is not None else ""
     when = f" {span}later" if closed_said else \
-        f" {span}after {closed_words(session, late.closed)}"
+        f" {span}after {closed_words(session, late.closed, before_capture=late.before_capture)}"
     attempt = "its SYN retry" if late.dropped else f"its SYN ({conn.uid})"
     return (f"{attempt}{when} was answered with "
             f"{refusal_how(conn)} (frame {late.answer_frame}): the listener was gone with "

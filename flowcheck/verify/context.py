@@ -63,6 +63,11 @@ class Context:
     # Side-traffic sessions (flowcheck.verify.hosts.mark_side_traffic) by id, and the
     # errors found on them, withheld from the findings (host_not_configured tells them).
     side: set[str] = field(default_factory=set)
+    # Data connections closed before any data by the host that closed the control
+    # connection with them (aborted.closed_with_control), by session id: data_aborted
+    # waits for verify.running, whose control_closed names them as its consequence.
+    exit_closed: dict[str, list[list[Connection]]] = field(
+        default_factory=lambda: defaultdict(list))
     withheld: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))
     # Connections per four-tuple (orig_h, orig_p, resp_h, resp_p), for
     # verify.opening.half_open_check (built on first use).

@@ -25,7 +25,7 @@ from typing import Literal
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.aborted import role_words
+from flowcheck.verify.aborted import ONE_EXIT_SECONDS, role_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import reset_time, reset_words, sent_each_way, span_words
@@ -244,10 +244,6 @@ def _forged_words(conn: Connection, session: Session) -> str:
                      rst, own)
         for side, (rst, own) in zip(sides, ttls, strict=True))  # type: ignore[misc]
 
-
-# A process's connections end together when it exits (the system closes or resets each
-# of its sockets in turn): microseconds apart, well within this (seconds).
-ONE_EXIT_SECONDS = 0.1
 
 
 def _ended_both(ctx: Context, session: Session, conn: Connection

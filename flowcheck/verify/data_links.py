@@ -36,6 +36,7 @@ from flowcheck.verify.evidence import (
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
 from flowcheck.verify.ranges import check_ports, outside_range_words
+from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
 
 
@@ -68,6 +69,8 @@ def check_data(ctx: Context, session: Session) -> None:
             continue  # a connection reached it while the job ran
         if is_local_group(session, group):
             continue  # inside one host: never on the network (sessions.local)
+        if group_refusal(ctx, group) is not None:
+            continue  # refused before any connect: ndmp_error_reply (verify.replies)
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):

@@ -13,7 +13,12 @@ from flowcheck.sessions import (
     message_op,
 )
 from flowcheck.verify.aborted import aborted_flow
-from flowcheck.verify.after_close import dropped_detail, late_words, tried_in_time
+from flowcheck.verify.after_close import (
+    dropped_detail,
+    gone_before,
+    late_words,
+    tried_in_time,
+)
 from flowcheck.verify.context import (
     Context,
     conn_sides,
@@ -65,6 +70,7 @@ from flowcheck.verify.local import (
     only_local,
 )
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
+from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -225,6 +231,16 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     # A host-local endpoint's connection never reaches the network (sessions.local).
     unused = [g for g in announcement_groups(session.announced)
               if not tried_in_time(ctx, g) and not is_local_group(session, g)]
+    refusals = [found for g in unused if (found := group_refusal(ctx, g))]
+    if refusals and len(refusals) == len(unused):
+        # Refused before any connect: no connection was due (ndmp_error_reply).
+        carried, request, reply = refusals[0]
+        where = ("" if carried.control_uid == session.control_uid else
+                 f" on the control connection {carried.control_uid}")
+        return make_step(spec, "failed", [control.uid], [reply.frame],
+                         f"{message_op(request)} (frame {request.frame}{where}) was answered "
+                         f"{reply.error_name.removeprefix('NDMP_')} (frame {reply.frame}): "
+                         f"refused before any connection to {endpoint(carried.ip, carried.port)}")
     # What no connection followed (cut ones too) needs a capture that could show one.
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
@@ -240,6 +256,10 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         what, why = unfollowed[0]
         return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
     late = [c for c in conns if outcomes[c.uid] == "late"]
+    if late and not unused and gone_before(ctx, session) is not None:
+        # The job had ended before the capture: its connection cannot be judged.
+        return make_step(spec, "unknown", uids, frames,
+                         f"unknown: the job had ended: {late_words(ctx, late[0])}")
     if not conns or unused or late:
         return make_step(spec, "missing", uids, frames,
                          "an announced endpoint got no connection" + (

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
-from flowcheck.verify.context import Context
+from flowcheck.verify.after_close import closed_words, gone_before
+from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.refused_connect import refused_replies
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
 # Halt posts: (reason prefix, the normal end, reason names for a numeric reason; the
@@ -23,9 +25,12 @@ def check_replies(ctx: Context) -> None:
         # Warnings of one kind (request, error, side) are said once, with their count:
         # a failed job's DMA polls and aborts again and again.
         repeated: dict[tuple[str, str, str], list[NdmpMessage]] = {}
+        # Requests carrying an endpoint refused before any connect: root causes.
+        refused = refused_replies(ctx, session.announced)
         for index, message in enumerate(stream.messages):
             if message.type == "reply" and message.error:
-                _error_reply(ctx, session, stream, index, message, repeated)
+                _error_reply(ctx, session, stream, index, message, repeated,
+                             refused.get(message.frame))
         for messages in repeated.values():
             _report_reply(ctx, session, messages, Severity.WARNING)
     # Halts come last: a halt after a reported root cause is its consequence.
@@ -49,14 +54,28 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
 
 def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
                  message: NdmpMessage,
-                 repeated: dict[tuple[str, str, str], list[NdmpMessage]]) -> None:
+                 repeated: dict[tuple[str, str, str], list[NdmpMessage]],
+                 refused: Announcement | None) -> None:
+    """refused: the endpoint the request carried, when the reply refused it before any
+    connect (flowcheck.verify.refused_connect): the root cause whatever else failed."""
     op = message_op(message)
-    if (op in CONNECTING or _connects(stream, index, message)) and \
+    if refused is None and (op in CONNECTING or _connects(stream, index, message)) and \
             "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
+    gone = gone_before(ctx, session)
+    if gone is not None and gone.frame > message.frame:
+        # The job had ended before the capture: its peer's late answer fails nothing.
+        closed = closed_words(session, gone, before_capture=True)
+        _report_reply(ctx, session, [message], Severity.WARNING,
+                      f" {closed[:1].upper()}{closed[1:]}: the job had ended, so this is "
+                      "the answer of a job already closed, not an error the job met.",
+                      fix="Nothing to fix for this job: it had ended before the capture "
+                          "started (start the capture before a job starts to judge it).")
+        return
     if severity == Severity.ERROR:
-        _report_reply(ctx, session, [message], severity)
+        _report_reply(ctx, session, [message], severity,
+                      _before_connect(message, refused) if refused else "")
     else:
         repeated.setdefault((op, _error_words(message), message.direction), []).append(message)
 
@@ -66,10 +85,22 @@ def _error_words(message: NdmpMessage) -> str:
         message.error)
 
 
+def _before_connect(reply: NdmpMessage, carried: Announcement) -> str:
+    """" The agent refused the request itself, before connecting to 10.77.0.1:5375 (no
+    connection to it in the capture): ..." for a refused request carrying an endpoint."""
+    who = "agent" if reply.direction == "resp" else "media server"
+    return (f" The {who} refused the request itself, before connecting to "
+            f"{endpoint(carried.ip, carried.port)} (no "
+            "connection to it in the capture): not a network failure, so no port or "
+            "firewall is at fault.")
+
+
 def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
-                  severity: Severity) -> None:
+                  severity: Severity, before_connect: str = "", fix: str = "") -> None:
     """One ndmp_error_reply for error replies of one kind (the same request, error and
-    side), with their count and frames."""
+    side), with their count and frames; before_connect: words after the message's first
+    sentence (_before_connect's, or why a closed job's reply fails nothing); fix: the fix
+    instead of _reply_fix's."""
     first = messages[0]
     op, error = message_op(first), _error_words(first)
     side = "agent" if first.direction == "resp" else "media server"
@@ -80,9 +111,10 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
-            + ("" if severity == Severity.ERROR else
+            + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            _reply_fix(ctx, session, op, error), severity=severity, session=session,
+            fix or _reply_fix(ctx, session, op, error, refused=bool(before_connect)),
+            severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
 
@@ -98,7 +130,9 @@ def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
                for m in stream.messages[:index])
 
 
-def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
+def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
+               refused: bool = False) -> str:
+    """refused: the request was refused before any connect (_before_connect)."""
     agent = session.remote_agent
     if op == "CONNECT_CLIENT_AUTH":
         return (f"Check the user name and password the media server uses for the agent on "
@@ -115,6 +149,10 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str) -> str:
                 f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it (a "
                 "port in use skips the resource: \"Communication Failure has occurred between "
                 "the Job Engine and Remote Agent\").")
+    if op in CONNECTING and refused:
+        return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
+                "address type and the state the backup application sets up before it "
+                "(NDMP version, the pairing of listener and connector) in the server's log.")
     if op in CONNECTING:
         return ("The connector could not reach the announced endpoint: allow TCP between "
                 f"{session.media_server} and {agent} on {ctx.ranges('media')} and "

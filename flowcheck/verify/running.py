@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import closing, message_op
-from flowcheck.sessions.classify import JOB_STARTS, seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
+from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
@@ -46,43 +47,49 @@ def check_running(ctx: Context) -> None:
     delivering (control_stall, its closer's FIN resent into the void included) is
     control_stalled, whatever the job's state."""
     for session in ctx.sessions:
-        stream = ctx.stream_by_uid.get(session.control_uid)
-        if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
-            continue
-        starts = [m for m in stream.messages
-                  if message_op(m) in JOB_STARTS and m.type == "request"]
-        if not starts:
-            continue
-        control = ctx.by_uid[session.control_uid]
-        stall = control_stall(control, closing=True)
-        last = _last_sent(stream, stall.side) if stall is not None else None
-        if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
-            # An ACK comes well within the retransmission timeout after the message the
-            # unacknowledged bytes began; a capture that ended sooner may only miss it.
-            _stalled(ctx, session, stream, control, stall, last)
-            continue
-        reset = bool(control.rst_frames) and not control.missed_bytes
-        halt = next((m for m in stream.messages
-                     if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
-        closable = (halt is None and bool(control.fin_frames)
-                    and stream_whole(ctx, session, stream)
-                    and not _polled_halted(stream, starts[-1].ts))
-        if closable and reset and closed_before_reset(stream) is not None:
-            # The side closed it, then its TCP reset the peer's later packets.
-            _closed(ctx, session, stream, control, starts[-1], len(starts))
-        elif halt is None and reset:
-            report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
-        elif closable:
-            _closed(ctx, session, stream, control, starts[-1], len(starts))
-        elif (halt is None and not seen_closing(control)
-              and not unseen_cut_transfers(ctx, session)):
-            # A data connection reset just before the capture ended already has its
-            # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
-            _still_running(ctx, session, stream, starts[-1], len(starts))
-        elif (halt is not None and reset and not _closed_by_request(stream, control)
-              and (halt_unanswered(stream, control, halt)
-                   or (ctx.config.resources and len(starts) < ctx.config.resources))):
-            report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+        _check_running(ctx, session)
+    report_deferred(ctx)  # data_aborted when no control connection failure explains it
+
+
+def _check_running(ctx: Context, session: Session) -> None:
+    """check_running for one session."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
+        return
+    starts = [m for m in stream.messages
+              if message_op(m) in JOB_STARTS and m.type == "request"]
+    if not starts:
+        return
+    control = ctx.by_uid[session.control_uid]
+    stall = control_stall(control, closing=True)
+    last = _last_sent(stream, stall.side) if stall is not None else None
+    if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
+        # An ACK comes well within the retransmission timeout after the message the
+        # unacknowledged bytes began; a capture that ended sooner may only miss it.
+        _stalled(ctx, session, stream, control, stall, last)
+        return
+    reset = bool(control.rst_frames) and not control.missed_bytes
+    halt = next((m for m in stream.messages
+                 if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
+    closable = (halt is None and bool(control.fin_frames)
+                and stream_whole(ctx, session, stream)
+                and not _polled_halted(stream, starts[-1].ts))
+    if closable and reset and closed_before_reset(stream) is not None:
+        # The side closed it, then its TCP reset the peer's later packets.
+        _closed(ctx, session, stream, control, starts[-1], len(starts))
+    elif halt is None and reset:
+        report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
+    elif closable:
+        _closed(ctx, session, stream, control, starts[-1], len(starts))
+    elif (halt is None and not seen_closing(control)
+          and not unseen_cut_transfers(ctx, session)):
+        # A data connection reset just before the capture ended already has its
+        # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
+        _still_running(ctx, session, stream, starts[-1], len(starts))
+    elif (halt is not None and reset and not _closed_by_request(stream, control)
+          and (halt_unanswered(stream, control, halt)
+               or (ctx.config.resources and len(starts) < ctx.config.resources))):
+        report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
 
 
 def control_stall(control: Connection, *, closing: bool = False) -> Stall | None:
@@ -182,14 +189,18 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     by_agent = closing(control)[0] == "responder"
     fin = control.fin_frames[0]
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
+    index = stream.messages.index(start)
+    answered = reply_to(start, stream.messages[index + 1:])
+    unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
             f"{endpoint(control.resp_h, control.resp_p)} was closed by "
             + (f"the agent {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
             + f" (FIN, frame {fin}) while {what} was running ({message_op(start)}, frame "
-            f"{start.frame}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it; last "
-            f"NDMP message: frame {last.frame}). The job cannot go on without it. ")
+            f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
+            f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
+            + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
     if reset is not None:
         head += (f"The RST that followed (frame {reset.frame}) is the close's "
@@ -216,6 +227,23 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=[start.frame, fin, last.frame, *([reset.frame] if reset else [])],
             ts=control.last_ts, cause="control")
+
+
+def _data_closed_too(ctx: Context, session: Session) -> str:
+    """"It closed the data connection ... too (FIN, frame 62), 10 ms before: ..." when the
+    side that closed the control connection closed a data connection with it
+    (aborted.closed_with_control), else ""."""
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        fin = closed_with_control(ctx, session, conn)
+        if fin is not None:
+            order = "before" if conn.fin_frames[0] < fin.frame else "after"
+            return (f"It closed the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+                    f"{endpoint(conn.resp_h, conn.resp_p)} too (FIN, frame "
+                    f"{conn.fin_frames[0]}, just {order}), before any data: one process's "
+                    "exit ends all its connections, so that close is this one's "
+                    "consequence. ")
+    return ""
 
 
 # State replies and the state that says their service halted (NDMP v2-v4:

@@ -10,6 +10,7 @@ from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
+from flowcheck.verify.after_close import closed_words, gone_before
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -150,9 +151,15 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection,
     count = len(session.port_matched)
     matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
                if count else "no connection whose announcement ")
+    gone = gone_before(ctx, session)
+    ended = "" if gone is None else (
+        f" Its job had ended: "
+        f"{closed_words(session, gone, before_capture=True)}; what the capture holds of it "
+        "(a refused connection, error replies) is that closed job's answer, not a failure.")
     ctx.add("capture_started_mid_session",
             f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
-            "direction and ports.", fix, session=session, conn=conn, frames=[conn.first_frame])
+            f"direction and ports.{ended}", fix, session=session, conn=conn,
+            frames=[conn.first_frame])
 
 
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
