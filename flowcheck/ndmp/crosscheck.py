@@ -110,7 +110,9 @@ def _read_once(path: str, cut: bool) -> tuple[list[TsharkMessage], Exception | N
     # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
     capture = pyshark.FileCapture(
         path, display_filter="ndmp", keep_packets=False, disable_protocol="x11",
-        override_prefs={"tcp.desegment_tcp_streams": "TRUE"})
+        override_prefs={"tcp.desegment_tcp_streams": "TRUE",
+                        # Resends of path loss come late, after the rest of the flight.
+                        "tcp.reassemble_out_of_order": "TRUE"})
     try:
         for packet in capture:
             out.extend(_packet_messages(packet))
