@@ -1,5 +1,5 @@
 """A hole the sniffer left in a control connection: decoding resumes at the next record
-start it can prove, says what it skipped (trial 14 D4:
+start it can prove, says what it skipped, and the finding names its session (trial 14 D4:
 every multi-fragment message after the hole was lost silently)."""
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def test_file_history_after_a_hole_is_decoded_and_the_skip_told() -> None:
     assert len(messages) == 35
     assert sum(m.name == "NDMP_FH_ADD_FILE" and not m.partial for m in messages) == 10
     partial = [f for f in analysis.findings if f.code == "ndmp_partial"]
-    assert len(partial) == 1 and partial[0].uid == "C1"
+    assert len(partial) == 1 and partial[0].session == "S1" and partial[0].uid == "C1"
     assert "25356 bytes were the rest of the messages a hole broke" in partial[0].message
+    assert [f.session for f in analysis.findings if f.code == "capture_loss"] == ["S1"]
 
 
 def test_multi_fragment_start_backup_after_a_hole_keeps_the_failure() -> None:
