@@ -7,7 +7,7 @@ read (inside track_connections) and only flowcheck.report writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
@@ -141,9 +141,23 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
+    findings = _with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
+
+
+# Findings made before sessions exist (decode, capture loss) about one connection.
+_PER_CONNECTION = frozenset({"ndmp_partial", "capture_loss"})
+
+
+def _with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:
+    """The findings, those of _PER_CONNECTION on one session's connection given that
+    session (copies: the traffic's own stay as decoded)."""
+    session_of = {c.uid: c.session for c in connections if c.session}
+    return [replace(f, session=session_of[f.uid])
+            if f.code in _PER_CONNECTION and f.session is None and f.uid in session_of
+            else f for f in findings]
 
 
 def _finding_order(finding: Finding) -> tuple:

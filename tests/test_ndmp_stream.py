@@ -100,8 +100,10 @@ def test_gap_keeps_the_captured_header_as_partial_and_resynchronises() -> None:
     partial = [e for e in found if isinstance(e, RawMessage) and e.partial]
     assert [(m.sequence, m.code, m.frame) for m in partial] == [(3, 0x401, 20)]
     problems = [e for e in found if isinstance(e, DecodeProblem)]
-    assert [p.kind for p in problems] == ["cut"]
+    assert [p.kind for p in problems] == ["cut", "skipped"]
     assert problems[0].frames == [20, 22]
+    # The record's next mark fell in the hole: the bytes before a provable start are told.
+    assert (problems[1].detail, problems[1].skipped) == ("unproven", 22)
     assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [
         (3, True), (4, False)]
 
@@ -191,3 +193,93 @@ def test_header_split_anywhere(split: int) -> None:
     found = events(decoder)
     assert messages_of(found) == [(1, REQUEST, 0x900, u32(3))]
     assert found[0].frame == 1  # type: ignore[union-attr]
+
+
+def _file_history(sequence: int, size: int = 12000) -> bytes:
+    """A big FH_ADD_FILE request as ndmjob sends it: 3996-byte non-last fragments."""
+    message = header(sequence, REQUEST, 0x703) + bytes(range(256)) * (size // 256)
+    return record(message, fragments=[3996] * ((len(message) - 1) // 3996))
+
+
+def test_hole_inside_a_fragment_follows_the_record_marks() -> None:
+    """Trial 14 D4 (L-v4-fhmid): the hole falls inside a fragment of a big message, the
+    next message is big too (a non-last first mark): decoding resumes right after the
+    broken message, and the rest of it is told as skipped."""
+    data = _file_history(7) + _file_history(8) + msg(9, REQUEST, 0x400)
+    for size in (len(data), 1448, 7):  # at once, as segments, in small pieces
+        decoder = NdmpStreamDecoder()
+        decoder.receive_data(data[:5000], 1, 1.0)
+        decoder.receive_gap(1448, 2, 1.1)
+        found = events(decoder)
+        for frame, start in enumerate(range(6448, len(data), size), 3):
+            decoder.receive_data(data[start:start + size], frame, 1.2)
+            found += events(decoder)
+        decoder.receive_eof()
+        found += events(decoder)
+        assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [
+            (7, True), (8, False), (9, False)]
+        skipped = [(e.detail, e.skipped) for e in found
+                   if isinstance(e, DecodeProblem) and e.kind == "skipped"]
+        assert skipped == [("rest", len(_file_history(7)) - 6448)]
+
+
+def test_hole_in_a_last_fragment_resumes_at_its_end() -> None:
+    """The broken record's end is known from its mark: a header-like tail of it is not
+    taken for a record, the record after it is."""
+    body = bytes(40) + u32(28) + header(5, REQUEST, 0x400) + bytes(12)  # looks like a record
+    data = msg(3, REQUEST, 0x703, body) + msg(4, REPLY, 0x400, u32(0), reply_sequence=2)
+    decoder = NdmpStreamDecoder()
+    decoder.receive_data(data[:40], 1, 1.0)
+    decoder.receive_gap(20, 2, 1.1)
+    decoder.receive_data(data[60:], 3, 1.2)
+    decoder.receive_eof()
+    found = events(decoder)
+    assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [
+        (3, True), (4, False)]
+
+
+def test_hole_over_a_small_message_resumes_at_a_multi_fragment_one() -> None:
+    """Trial 14 D4 (L-v2-env100-auth): the hole took a whole small message; the next one
+    starts with a non-last fragment mark (a v2 DATA_START_BACKUP with a long env list)."""
+    start_backup = record(header(5, REQUEST, 0x401) + bytes(9000), fragments=[3996, 3996])
+    decoder = NdmpStreamDecoder()
+    decoder.receive_data(msg(3, REQUEST, 0x900, u32(2)), 1, 1.0)
+    decoder.receive_gap(48, 2, 1.1)
+    decoder.receive_data(start_backup, 3, 1.2)
+    found = events(decoder)
+    assert [(m.sequence, m.code) for m in found if isinstance(m, RawMessage)] == [
+        (3, 0x900), (5, 0x401)]
+    assert not [e for e in found if isinstance(e, DecodeProblem) and e.kind == "skipped"]
+
+
+def test_hole_over_a_record_mark_skips_to_a_proven_start_and_says_so() -> None:
+    """The hole took a fragment mark: the broken message's later fragments (a non-last
+    mark followed by file history, not a header) are passed over; the next message's
+    first fragment, whose marks chain to a last fragment, is taken."""
+    first = _file_history(7)
+    data = first + _file_history(8) + msg(9, REQUEST, 0x400)
+    decoder = NdmpStreamDecoder()
+    decoder.receive_data(data[:3000], 1, 1.0)
+    decoder.receive_gap(2000, 2, 1.1)  # over the mark at 4000
+    for frame, start in enumerate(range(5000, len(data), 1448), 3):
+        decoder.receive_data(data[start:start + 1448], frame, 1.2)
+    decoder.receive_eof()
+    found = events(decoder)
+    assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [
+        (7, True), (8, False), (9, False)]
+    skipped = [(e.detail, e.skipped) for e in found
+               if isinstance(e, DecodeProblem) and e.kind == "skipped"]
+    assert skipped == [("unproven", len(first) - 5000)]
+
+
+def test_a_header_in_payload_is_no_record_start_unless_its_marks_chain() -> None:
+    """After a hole, bytes that look like a non-last mark and a header, but whose next
+    'mark' is no record mark chaining to a last fragment, are passed over."""
+    fake = u32(3996) + header(1, REQUEST, 0x400)  # 'fragment' of 3996: runs into garbage
+    filler = b"\xff" * 4000  # where its next mark would be: an absurd length
+    decoder = NdmpStreamDecoder()
+    decoder.receive_gap(100, 1, 1.0)
+    decoder.receive_data(fake + filler + msg(4, REQUEST, 0x400), 2, 1.1)
+    decoder.receive_eof()
+    found = events(decoder)
+    assert [m.sequence for m in found if isinstance(m, RawMessage)] == [4]

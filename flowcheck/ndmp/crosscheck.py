@@ -74,8 +74,13 @@ class CrosscheckResult:
                 "tshark_gaps": [d.as_dict() for d in self.tshark_gaps]}
 
 
-def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]:
+def read_tshark_messages(path: str, *, cut: bool = False,
+                         out_of_order: bool = False) -> list[TsharkMessage]:
     """Every NDMP message tshark's dissector finds, one per PDU (several per frame).
+
+    out_of_order: tshark's tcp.reassemble_out_of_order, for a capture whose holes were
+    all filled later (path loss resent after the flight); with a hole never filled it
+    waits to the end and loses every later message of that direction.
 
     cut: the file ends mid-record (flowcheck read it as truncated): tshark reads up to
     the cut too, then says so and exits with status 2, which pyshark raises as a crash
@@ -85,12 +90,12 @@ def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]
         import pyshark  # noqa: F401 - checked here, used by _read_once
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
-    out, failure = _read_once(path, cut)
+    out, failure = _read_once(path, cut, out_of_order)
     if failure is not None and _LOST_EXIT in str(failure):
         # pyshark's child watcher found tshark already reaped by another waitpid in the
         # process and reports exit status 255 ("Unknown child process", a race pyshark's
         # own source names): its output is cut short. Once more; a real crash repeats.
-        out, failure = _read_once(path, cut)
+        out, failure = _read_once(path, cut, out_of_order)
     if failure is not None:
         raise InputError(f"{path}: tshark could not read it ({failure})".splitlines()[0])
     return out
@@ -100,7 +105,8 @@ def read_tshark_messages(path: str, *, cut: bool = False) -> list[TsharkMessage]
 _LOST_EXIT = "retcode: 255"
 
 
-def _read_once(path: str, cut: bool) -> tuple[list[TsharkMessage], Exception | None]:
+def _read_once(path: str, cut: bool,
+               out_of_order: bool) -> tuple[list[TsharkMessage], Exception | None]:
     """One tshark run over the file: the messages read, and tshark's failure or None."""
     import pyshark
 
@@ -110,7 +116,8 @@ def _read_once(path: str, cut: bool) -> tuple[list[TsharkMessage], Exception | N
     # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
     capture = pyshark.FileCapture(
         path, display_filter="ndmp", keep_packets=False, disable_protocol="x11",
-        override_prefs={"tcp.desegment_tcp_streams": "TRUE"})
+        override_prefs={"tcp.desegment_tcp_streams": "TRUE",
+                        "tcp.reassemble_out_of_order": "TRUE" if out_of_order else "FALSE"})
     try:
         for packet in capture:
             out.extend(_packet_messages(packet))
@@ -202,8 +209,15 @@ def crosscheck(path: str, streams: list[NdmpStream], connections: list[Connectio
     file ends mid-record, read_tshark_messages).
 
     tshark dissects NDMP only on port 10000 (even `-d tcp.port==N,ndmp` did not decode
-    ndmjob on 10500): messages on another port are its gaps, not differences."""
-    return compare_messages(path, streams, connections, read_tshark_messages(path, cut=cut))
+    ndmjob on 10500): messages on another port are its gaps, not differences. tshark
+    reassembles out of order when no control connection misses a byte (missed_bytes 0:
+    every hole was resent later, as flowcheck's reassembly waits for) and the snap
+    length cut none (tshark then reads cut segments differently)."""
+    controls = {s.uid for s in streams}
+    complete = not any(c.missed_bytes for c in connections if c.uid in controls) and \
+        not any(s.snap_cut for s in streams)
+    return compare_messages(path, streams, connections,
+                            read_tshark_messages(path, cut=cut, out_of_order=complete))
 
 
 def compare_messages(path: str, streams: list[NdmpStream], connections: list[Connection],

@@ -63,6 +63,9 @@ class StreamFindings:
         self.uid = uid
         self._groups: dict[tuple[str, str], _Group] = {}
         self.snap = SnapCut()
+        # direction -> [bytes of broken records passed over along their fragment marks,
+        # bytes passed over before a record start could be proven], after holes
+        self._skipped: dict[str, list[int]] = {}
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -78,6 +81,9 @@ class StreamFindings:
             self.snap.lost += 1
             for frame in event.frames:
                 self.snap.add_frame(frame, event.ts)
+        elif event.kind == "skipped":
+            counts = self._skipped.setdefault(direction, [0, 0])
+            counts[event.detail == "unproven"] += event.skipped
         elif event.kind == "cut":
             self._add(("partial", direction), "ndmp_partial",
                       f"NDMP control stream from the {side} is incomplete ({event.detail}): "
@@ -135,11 +141,28 @@ class StreamFindings:
         """The snap-length summary (None when nothing was cut) and every finding, it first."""
         snap = self.snap_finding()
         out = [] if snap is None else [snap]
-        for group in self._groups.values():
+        for key, group in self._groups.items():
             times = f" ({group.count} times)" if group.count > 1 else ""
-            out.append(make_finding(group.code, group.message + times, group.fix,
+            skipped = self._skipped.get(key[1]) if key[0] == "partial" else None
+            out.append(make_finding(group.code, group.message + times + _skipped_text(skipped),
+                                    group.fix,
                                     uid=self.uid, ts=group.ts or None, frames=group.frames))
         return snap, out
+
+
+def _skipped_text(skipped: list[int] | None) -> str:
+    """What decoding passed over after the holes: '' when nothing."""
+    if not skipped or not any(skipped):
+        return ""
+    rest, unproven = skipped
+    parts = []
+    if rest:
+        parts.append(f"{rest} bytes were the rest of the messages a hole broke (skipped "
+                     "along their record marks; the messages after them were decoded)")
+    if unproven:
+        parts.append(f"{unproven} bytes were skipped before a record start could be proven "
+                     "(whole messages among them are lost)")
+    return "; after the holes, " + " and ".join(parts)
 
 
 def _add_frames(frames: list[int], new: list[int]) -> None:

@@ -11,10 +11,17 @@ goes on (record marks give lengths). A record whose header was kept becomes a pa
 message (`snapped`: its body is the part captured before the first cut byte); one whose
 mark or header was cut is counted as lost (a "lost" problem, no garbage report), and
 when a mark was cut the decoder looks, silently, for the next record start.
+
+After a hole (`receive_gap`) the decoder resumes at the next record start it can prove:
+the broken record's own fragment marks when the hole fell inside a fragment (its length
+says where the next mark is), else the first record mark followed by a plausible header
+(a last fragment, or a first fragment whose chain of marks ends in a last one: RFC 5531
+11). The bytes passed over are told in a "skipped" problem.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -39,8 +46,10 @@ NEED_DATA: Final = _NeedData()
 
 # "cut": a hole (bytes never captured) or the stream's end broke off a record;
 # "lost": the snap length cut a record's mark or header (its length is known).
+# "skipped": bytes after a hole passed over to the next record start (detail: "rest" for
+# the rest of the record the hole broke, "unproven" for bytes before a provable start).
 ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
-                      "lost"]
+                      "lost", "skipped"]
 
 
 @dataclass(slots=True)
@@ -77,6 +86,9 @@ Event = RawMessage | DecodeProblem | _NeedData
 _MARK_AND_HEADER = 4 + HEADER_SIZE
 # How far a resynchronising scan trusts a record mark: control messages are small.
 _RESYNC_MAX_RECORD = 1024 * 1024
+# A record mark under 16 MiB (last fragment or not), 8 header bytes, then a message type
+# of 0 or 1: where a resynchronising scan looks closer.
+_CANDIDATE = re.compile(rb"[\x00\x80].{11}\x00\x00\x00[\x00\x01]", re.DOTALL)
 
 
 class NdmpStreamDecoder:
@@ -90,7 +102,13 @@ class NdmpStreamDecoder:
         self._resync = False
         self._resync_after_gap = False
         self._skipped = 0  # bytes dropped while resynchronising
+        self._skipped_rest = 0  # of them, the rest of a record a hole broke
         self._skip_start: tuple[int, float] | None = None
+        self._after_hole = False  # resynchronising after a hole: skipped bytes are told
+        # Stream offset of the next fragment mark of the record a hole broke, when the
+        # hole fell inside one of its fragments (the mark is then after the hole).
+        self._follow: int | None = None
+        self._follow_is_end = False  # _follow is the broken record's end, not a mark
         # Snap-length cuts buffered as zero bytes: stream offset ranges [start, end).
         self._unknown: list[list[int]] = []
         self.bytes_received = 0
@@ -118,6 +136,7 @@ class NdmpStreamDecoder:
                           [frame], ts)
             self._skip(len(self._buf))
             self._base += missing
+            self._follow, self._follow_is_end = None, False  # a mark may lie in the cut
             return
         # Kept as zero bytes so offsets stay exact; `_unknown` says they are not real.
         if self._unknown and self._unknown[-1][1] == end:
@@ -134,13 +153,27 @@ class NdmpStreamDecoder:
     def receive_gap(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
         """Bytes were lost before the next data: finish what can be, then resynchronise."""
         self._parse()
+        if self._resync:  # framing was already lost: what is buffered is skipped too
+            follow = (self._follow, self._follow_is_end) if self._follow is not None else None
+            self._skip(len(self._buf), rest=follow is not None)
+        else:
+            follow = self._next_mark_offset()
+        self._flush_skipped(final=False)
         self._break_record(f"{missing} bytes never captured", frame, ts)
+        hole_end = self._base + missing
+        self._base = hole_end  # offsets go on across the hole: marks keep their place
+        if follow is None or follow[0] < hole_end:
+            follow = None
+        self._follow, self._follow_is_end = follow or (None, False)
         self._resync = True
         self._resync_after_gap = True
+        self._after_hole = True
 
     def receive_eof(self) -> None:
         self._parse()
         if self._resync:
+            if self._after_hole:
+                self._skip(len(self._buf), rest=self._follow is not None)
             self._flush_skipped(final=True)
         elif self._buf:
             frame, ts = self._tag_at(self._base + len(self._buf) - 1)
@@ -157,6 +190,8 @@ class NdmpStreamDecoder:
     # -- parsing -------------------------------------------------------------------
     def _parse(self) -> None:
         while True:
+            if self._resync and self._follow is not None and not self._follow_marks():
+                return
             if self._resync and not self._scan():
                 return
             record = self._take_record()
@@ -232,15 +267,15 @@ class NdmpStreamDecoder:
         return True
 
     def _scan(self) -> bool:
-        """Look for a plausible record start; True when the buffer now begins with one."""
+        """Look for a provable record start; True when the buffer now begins with one."""
         buf = self._buf
         pos = 0
         while True:
-            # A last-fragment mark under 16 MiB always starts with byte 0x80.
-            pos = buf.find(b"\x80", pos)
-            if pos < 0:
-                self._skip(max(0, len(buf) - 3))
+            found = _CANDIDATE.search(buf, pos)
+            if found is None:
+                self._skip(max(0, len(buf) - (_MARK_AND_HEADER - 1)))
                 return False
+            pos = found.start()
             if len(buf) - pos < _MARK_AND_HEADER:
                 self._skip(pos)
                 return False
@@ -250,28 +285,110 @@ class NdmpStreamDecoder:
                     self._known_until(pos, _MARK_AND_HEADER) == _MARK_AND_HEADER:
                 _, _, raw_type, code, reply_seq, error = HEADER.unpack_from(buf, pos + 4)
                 if plausible_header(raw_type, code, reply_seq, error):
-                    self._skip(pos)
-                    self._flush_skipped(final=False)
-                    self._resync = False
-                    self._resync_after_gap = False
-                    return True
+                    chain = True if mark & LAST_FRAGMENT else self._chain_ends(pos)
+                    if chain is None:  # its fragments are not all here yet: wait
+                        self._skip(pos)
+                        return False
+                    if chain:
+                        self._skip(pos)
+                        self._flush_skipped(final=False)
+                        self._resync = False
+                        self._resync_after_gap = False
+                        self._after_hole = False
+                        return True
             pos += 1
 
-    def _skip(self, count: int) -> None:
+    def _chain_ends(self, pos: int) -> bool | None:
+        """Do the fragment marks from the non-last one at `pos` chain to a last fragment
+        within _RESYNC_MAX_RECORD, every byte captured? None while more is needed."""
+        buf = self._buf
+        total = 0
+        while True:
+            if len(buf) - pos < 4:
+                return None
+            if self._known_until(pos, 4) < 4:
+                return False
+            (mark,) = RECORD_MARK.unpack_from(buf, pos)
+            total += mark & FRAGMENT_LENGTH_MASK
+            if total > _RESYNC_MAX_RECORD:
+                return False
+            if mark & LAST_FRAGMENT:
+                return True
+            pos += 4 + (mark & FRAGMENT_LENGTH_MASK)
+
+    def _follow_marks(self) -> bool:
+        """Skip the rest of the record a hole broke along its own fragment marks; True
+        when the buffer begins at the record after it (framing restored), or framing is
+        lost after all (a cut mark: _follow is None, scan)."""
+        while self._follow is not None:
+            pos = self._follow - self._base
+            if pos < 0:  # bytes past the mark were dropped: look for a record start
+                self._follow, self._follow_is_end = None, False
+                return True
+            if pos > len(self._buf):
+                self._skip(len(self._buf), rest=True)
+                return False
+            self._skip(pos, rest=True)
+            if self._follow_is_end:  # the broken record ended here: the next one starts
+                self._follow = None
+                self._follow_is_end = False
+                self._flush_skipped(final=False)
+                self._resync = self._resync_after_gap = self._after_hole = False
+                return True
+            if len(self._buf) < 4:
+                return False
+            if self._known_until(0, 4) < 4:
+                self._follow = None  # the mark was cut: look for a record start
+                return True
+            (mark,) = RECORD_MARK.unpack_from(self._buf)
+            length = mark & FRAGMENT_LENGTH_MASK
+            if length > MAX_FRAGMENT:
+                self._follow = None
+                return True
+            self._follow += 4 + length
+            self._follow_is_end = bool(mark & LAST_FRAGMENT)
+        return True
+
+    def _next_mark_offset(self) -> tuple[int, bool] | None:
+        """Where the record the buffer begins with goes on, when its last buffered
+        fragment runs past the buffer's end: (stream offset, is_end): its next fragment
+        mark, or its end when that fragment is the last; else None."""
+        buf = self._buf
+        pos = 0
+        while len(buf) - pos >= 4 and self._known_until(pos, 4) == 4:
+            (mark,) = RECORD_MARK.unpack_from(buf, pos)
+            length = mark & FRAGMENT_LENGTH_MASK
+            if length > MAX_FRAGMENT:
+                return None
+            pos += 4 + length
+            if pos > len(buf):
+                return self._base + pos, bool(mark & LAST_FRAGMENT)
+            if mark & LAST_FRAGMENT:
+                return None
+        return None
+
+    def _skip(self, count: int, rest: bool = False) -> None:
         if count <= 0:
             return
         if self._skip_start is None:
             self._skip_start = self._tag_at(self._base)
-        self._skipped += count
+        if rest:
+            self._skipped_rest += count
+        else:
+            self._skipped += count
         self._drop(count)
 
     def _flush_skipped(self, final: bool) -> None:
-        if self._skipped and not self._resync_after_gap:
-            frame, ts = self._skip_start or (0, 0.0)
+        frame, ts = self._skip_start or (0, 0.0)
+        if self._after_hole:
+            for count, detail in ((self._skipped_rest, "rest"), (self._skipped, "unproven")):
+                if count:
+                    self._problem("skipped", detail, [frame], ts, skipped=count)
+        elif self._skipped and not self._resync_after_gap:
             where = "until the stream ended" if final else "before the next record"
             self._problem("garbage", f"{self._skipped} bytes that are not NDMP {where}",
                           [frame], ts, skipped=self._skipped)
-        self._skipped = 0
+        self._skipped = self._skipped_rest = 0
         self._skip_start = None
 
     def _break_record(self, why: str, frame: int, ts: float) -> None:

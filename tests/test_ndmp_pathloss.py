@@ -1,0 +1,34 @@
+"""Loss on the path, resent after the whole flight: offline and live decode every message
+(trial 14 D1: holes given up after 16 segments hid a job killed mid-transfer)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.live import LiveVerifier
+from flowcheck.pipeline import analyze, read_traffic
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-pathloss"
+KILLED = CAPTURES / "dma-killed-pathloss-media.pcap.gz"
+
+
+def _messages(analysis) -> list[tuple[int, str, bool]]:
+    return [(m.frame, m.name, m.partial) for s in analysis.traffic.streams for m in s.messages]
+
+
+def test_offline_and_live_decode_every_resent_message() -> None:
+    config = build_config(load_file(CAPTURES / "dma-killed-pathloss-media.toml"))
+    offline = analyze(read_traffic([str(KILLED)], config), config)
+    events = list(LiveVerifier(config, interval=0.5).run(
+        io.BytesIO(gzip.decompress(KILLED.read_bytes()))))
+    live = events[-1].analysis
+    for analysis in (offline, live):
+        codes = {f.code for f in analysis.findings}
+        assert "control_closed" in codes and "ndmp_partial" not in codes
+        messages = _messages(analysis)
+        assert len(messages) == 23 and not any(partial for _, _, partial in messages)
+    assert _messages(live) == _messages(offline)
+    assert any(e.kind == "finding" and e.finding.code == "control_closed" for e in events)
