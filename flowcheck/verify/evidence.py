@@ -29,10 +29,13 @@ from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closi
 from flowcheck.verify.after_close import late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.stale import given_up_before
 
 # "late": a data connection that tried its endpoint only after its job ended
-# (flowcheck.verify.after_close): not the job's connection.
-Judged = Outcome | Literal["unknown", "late"]
+# (flowcheck.verify.after_close): not the job's connection. "given_up": a control
+# connection given up before the capture started, only its late SYN-ACK resend and the
+# RST to it captured (flowcheck.verify.stale): no job of the capture.
+Judged = Outcome | Literal["unknown", "late", "given_up"]
 
 
 def capture_end(connections: list[Connection]) -> float:
@@ -222,7 +225,11 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     (data_aborted); a control connection or callback reset so is judged as a handshake
     that never completed, as before. A data connection refused only after its session's
     control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
-    went unanswered for the retransmission timeout while the job ran, else "late"."""
+    went unanswered for the retransmission timeout while the job ran, else "late". A
+    control connection of which the capture holds only a late SYN-ACK resend and the
+    originator's RST to it is "given_up" (stale.given_up_before)."""
+    if given_up_before(ctx, conn):
+        return "given_up"
     outcome = connection_outcome(conn)
     if outcome == "refused" and conn.role == "data":
         late = late_refusal(ctx, conn)

@@ -35,6 +35,7 @@ from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
+from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
 _LATER = ("announcement", "data_connection", "data_flow")
@@ -58,6 +59,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if spec.kind != "control" and outcome == "unknown":
         return make_step(spec, "unknown", detail="unknown: whether the control connection (step "
                          "1) opened cannot be seen, and this step follows it")
+    if spec.kind != "control" and outcome == "given_up":
+        return make_step(spec, "not_applicable", detail="not a job in the capture: its control "
+                         f"connection was given up {given_up_where(ctx, control)} (step 1)")
     if spec.kind != "control" and half_open_check(ctx, control):
         return make_step(spec, "not_applicable",
                          detail="a half-open port check (step 1), not a job")
@@ -135,6 +139,10 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
+    if outcome == "given_up":
+        report_given_up(ctx, session, conn)
+        return make_step(spec, "not_applicable", [conn.uid],
+                         [*conn.synack_frames, *conn.rst_frames[:1]], given_up_words(ctx, conn))
     if is_open(outcome):
         ndmp_port = f"NDMP port {conn.resp_p}"
         if conn.resp_p != ctx.config.ndmp_port:  # found by its content
