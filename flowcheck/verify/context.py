@@ -20,6 +20,7 @@ from flowcheck.model import (
 )
 from flowcheck.profiles import Profile
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
+from flowcheck.sessions.kept import KeptPackets
 
 
 @dataclass(slots=True)
@@ -48,6 +49,9 @@ class Context:
     # whether every connection has the NDMP port on one side (None: not computed yet).
     left_out: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     port_only: bool | None = None
+    # The packet kinds the capture holds and the filter they show (verify.kept.kept;
+    # None: not computed yet).
+    kept: KeptPackets | None = None
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
@@ -355,6 +359,10 @@ def cut_announcement_words(session: Session) -> str:
     if session.match_reason == "capture_start":
         return (f"announced {opened_unseen_words(session)}; data connections matched by "
                 "direction and ports")
+    if session.match_reason == "packet_filter":
+        return ("the capture holds no packet of the control connection that carries data (a "
+                "filter left them out: capture_filtered), the announcement neither; data "
+                "connections matched by direction and ports instead")
     if session.match_reason == "capture_loss":
         return ("the sniffer missed part of the control connection, and the announcement "
                 "may be in it; data connections matched by direction and ports instead")

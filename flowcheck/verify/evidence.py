@@ -29,6 +29,7 @@ from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closi
 from flowcheck.verify.after_close import late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.stale import given_up_before
 
 # "late": a data connection that tried its endpoint only after its job ended
@@ -349,6 +350,9 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     if stream is not None and stream.snap_cut and not stream.messages:
         return ("the capture's snap length cut every NDMP message of the control "
                 "connection (capture with tcpdump -s 0)")
+    filtered = left_out_words(ctx, control)
+    if filtered and (control.missed_bytes or stream is None or not stream.messages):
+        return filtered
     if control.missed_bytes > 0:
         return (f"the sniffer missed {control.missed_bytes} bytes of the control "
                 "connection (capture loss)")
@@ -379,6 +383,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if silent == sender or (sender, receiver) in ctx.missing:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
                     "direction only)")
+        filtered = left_out_words(ctx, conn)
+        if filtered and (conn.missed_bytes or not conn.orig_bytes + conn.resp_bytes):
+            return filtered
         if conn.sniffer_missed > 0:
             return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
         if conn.untold_missed > 0:

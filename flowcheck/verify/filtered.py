@@ -25,6 +25,7 @@ from __future__ import annotations
 from flowcheck.model import NdmpMessage, Session
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
 
 # State replies and the body field counting the bytes the transfer carried.
@@ -166,13 +167,30 @@ def data_unseen(ctx: Context, session: Session) -> str:
 
 def report_left_out(ctx: Context) -> None:
     """One capture_filtered warning for the capture, when a step or check found the
-    capture left out connections the job made."""
-    if not ctx.left_out:
+    capture left out connections the job made, or the packet kinds it holds show a
+    filter that kept only some packets of every connection (flowcheck.verify.kept)."""
+    packets = kept_detail(ctx)
+    if not ctx.left_out and not packets:
         return
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
-    media = sorted({s.media_server for s in sessions})
-    agents = sorted({s.remote_agent for s in sessions})
     reasons = "; ".join(words for words, _ in ctx.left_out.values())
+    frames = [f for _, frames in ctx.left_out.values() for f in frames]
+    hosts = _job_hosts(ctx, sessions)
+    if packets:
+        ctx.add("capture_filtered",
+                f"The capture holds only some packets of each connection: {packets}."
+                + (f" It also leaves out connections the job made: {reasons}." if reasons
+                   else "")
+                + " What the packets left out would show is unknown, not failed: payload "
+                "the capture lacks is the filter's, not lost by the sniffer or the network; "
+                "what the packets kept show (a refusal, an error reply) is still reported. "
+                "A packet missing from the capture is not a packet the network dropped.",
+                "Capture without a filter on the TCP flags or the packet size, and keep the "
+                "whole capture rather than a display filter's result (tshark -Y ... -w "
+                f"saves only the packets shown): tcpdump -w job.pcap '{hosts}'.",
+                session=sessions[0] if len(sessions) == 1 else None,
+                frames=frames or [c.first_frame for c in ctx.connections[:3]])
+        return
     ctx.add("capture_filtered",
             f"The capture leaves out connections the job made: {reasons}. A capture filter "
             f"that keeps only some ports (tcpdump 'port {ctx.config.ndmp_port}') or a SPAN/ACL "
@@ -182,11 +200,21 @@ def report_left_out(ctx: Context) -> None:
             "halt) is still reported. A packet missing from the capture is not a packet the "
             "network dropped.",
             "Capture without a port filter, or with one that keeps both hosts' whole "
-            f"conversation (tcpdump -w job.pcap '{_hosts(media)} and {_hosts(agents)}'); "
+            f"conversation (tcpdump -w job.pcap '{hosts}'); "
             "mirror all traffic between the media server and the agent, not only the NDMP "
             "port.",
-            session=sessions[0] if len(sessions) == 1 else None,
-            frames=[f for _, frames in ctx.left_out.values() for f in frames])
+            session=sessions[0] if len(sessions) == 1 else None, frames=frames)
+
+
+def _job_hosts(ctx: Context, sessions: list[Session]) -> str:
+    """A BPF expression for the media servers and agents of these sessions (every
+    session when none is given): "host A and host B"."""
+    chosen = sessions or ctx.sessions
+    media = sorted({s.media_server for s in chosen})
+    agents = sorted({s.remote_agent for s in chosen})
+    if not media:
+        return "host MEDIA and host AGENT"
+    return f"{_hosts(media)} and {_hosts(agents)}"
 
 
 def _hosts(hosts: list[str]) -> str:

@@ -32,6 +32,7 @@ from flowcheck.verify.evidence import (
     unseen_why,
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
+from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
@@ -134,7 +135,8 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection,
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
     outcome = judged(ctx, conn)
     where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    if outcome == "midstream":
+    if outcome == "midstream" and not filtered_handshake(ctx, session):
+        # A filter that kept only data packets left the handshake out: capture_filtered.
         _started_mid_session(ctx, session, conn, where)
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
