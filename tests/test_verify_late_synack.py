@@ -18,6 +18,7 @@ from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.ladder_build import build_ladders
 
 DIR = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-late-synack"
 NAME = "late-synack-badpw-agent"
@@ -47,6 +48,9 @@ def test_late_synack_and_its_rst_are_a_connect_given_up_before_the_capture() -> 
     assert "late SYN-ACK resend (frame 1)" in s1.steps[0].detail
     assert analysis.verdict == "fail"  # S2's wrong password, still reported
     assert [f.code for f in analysis.findings if f.session == "S2"] == ["ndmp_error_reply"]
+    s1_ladder = build_ladders(analysis)[0]
+    [synack] = [a for a in s1_ladder.arrows if a.kind == "synack"]
+    assert synack.label == "SYN-ACK (its SYN not in the capture)"
 
 
 def test_a_synack_long_after_the_capture_start_keeps_handshake_incomplete(
