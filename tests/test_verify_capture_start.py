@@ -102,3 +102,21 @@ def test_running_connection_before_the_control_packets_is_not_the_callback(
     [session] = analysis.sessions
     callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
     assert callback.resp_p == 5001
+
+
+@pytest.mark.parametrize(("name", "first", "unknown"), [
+    ("clean-3-resources", 17, ""),  # every step shown by what followed
+    ("data-port-dropped", 27, "steps 3, 4, 5 stay unknown")])
+def test_mid_session_message_agrees_with_the_steps(tmp_path: Path, name: str, first: int,
+                                                   unknown: str) -> None:
+    """Trial 13 (D8): 'the steps before its first captured packet cannot be checked
+    (unknown)' while the table showed steps 1-2 ok (proved by what followed)."""
+    analysis = _from_frame(name, first, tmp_path)
+    [finding] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "cannot be checked" not in finding.message
+    assert "judged on what followed it" in finding.message
+    if unknown:
+        assert unknown in finding.message
+    else:
+        assert "unknown" not in finding.message
+        assert {s.status for s in analysis.sessions[0].steps} == {"ok"}

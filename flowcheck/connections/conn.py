@@ -302,6 +302,18 @@ def _ack_unseen(side: Endpoint, ack_number: int) -> None:
         side.unseen_top = last
 
 
+def completes_handshake(isn: int | None, peer_isn: int | None, seq: int, ack: int,
+                        plen: int, fin: int) -> bool:
+    """Is the originator's packet the ACK that completes the handshake (RFC 9293 3.5):
+    no payload, no FIN, its sequence number its SYN's + 1 and its ACK the SYN-ACK's + 1
+    (raw 32-bit numbers)? Only its time gives the handshake's round trip: the first
+    packet after a SYN-ACK may be a FIN or data seconds later when a capture filter (on
+    the TCP flags, say) or the sniffer left the ACK out (trial 13: "handshake 3.12e+03
+    ms" from a FIN). tshark's tcp.analysis.initial_rtt takes that later packet too."""
+    return (not plen and not fin and isn is not None and peer_isn is not None
+            and seq == (isn + 1) & 0xFFFFFFFF and ack == (peer_isn + 1) & 0xFFFFFFFF)
+
+
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
                   window: int, plen: int, frame: int, ts: float, copy: bool = False,
                   ttl: int | None = None) -> None:
@@ -384,7 +396,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                 side.state = EndpointState.ESTABLISHED
             if not record.established:
                 record.established = True
-                if c.last_syn_ts is not None:
+                if c.last_syn_ts is not None and completes_handshake(
+                        side.isn, peer.isn, seq, ack_number, plen, fin):
                     record.rtt = ts - c.last_syn_ts
     if plen > 0:
         letters.append("D")

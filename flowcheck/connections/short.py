@@ -229,7 +229,13 @@ class ShortPass:
             p_new = np.where(est, _ESTABLISHED, p_new)
             s_new = np.where(est & (s_new == _SYN_SENT), _ESTABLISHED, s_new)
             first_est = est & ~established[:n]
-            rtt[:n] = np.where(first_est, t - last_syn[:n], rtt[:n])  # nan if no SYN
+            # conn.completes_handshake: only the ACK that completes it gives the time.
+            peer_isn = isn[fp]
+            handshake_ack = ((pl == 0) & ~fn & (side_isn != NONE) & (peer_isn != NONE)
+                             & (sq == ((side_isn + 1) & _M32))
+                             & (ak == ((peer_isn + 1) & _M32)))
+            rtt[:n] = np.where(first_est & handshake_ack, t - last_syn[:n],
+                               rtt[:n])  # nan if no SYN
             established[:n] |= est
             last_syn[:n] = np.where(pure_syn, t, last_syn[:n])
             # Sequence tracking of data and FINs (_track_sequence), holes excepted.

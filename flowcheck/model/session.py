@@ -79,8 +79,9 @@ class Session:
     port_listener: dict[str, Literal["data", "mover"]] = field(default_factory=dict)
     # Why data connections were matched by ports: "snap_length" (announcement cut),
     # "capture_start" (the capture began after the session and its data connections),
-    # "one_direction" (the capture holds one direction of the control connection) or
-    # "capture_loss" (the sniffer lost part of the control stream).
+    # "one_direction" (the capture holds one direction of the control connection),
+    # "capture_loss" (the sniffer lost part of the control stream) or "packet_filter" (a
+    # filter kept no packet that carries data: flowcheck.sessions.kept).
     match_reason: str = ""
     # A control connection whose opening the capture lacks (no SYN) and whose first
     # captured packet follows a hole in a ring buffer: that hole, where it most likely

@@ -34,6 +34,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
+from flowcheck.sessions.classify import synack_reset_unseen_syn
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -228,7 +229,9 @@ def _connection_arrows(conn: Connection, session: Session,
         repeats = len(conn.synack_frames)
         outcome = connection_outcome(conn)
         label = "SYN-ACK" + (f" \u00d7{repeats}" if repeats > 1 else "")
-        if outcome == "handshake_incomplete":
+        if synack_reset_unseen_syn(conn):  # a connect given up before the capture
+            label += " (its SYN not in the capture)"
+        elif outcome == "handshake_incomplete":
             label += " (handshake never completes)"
         arrows.append(Arrow(resp, orig, "synack", label, conn.uid,
                             list(conn.synack_frames), None, 1, number, status, repeats,

@@ -50,6 +50,7 @@ from flowcheck.sessions.classify import (
     session_kind,
     unseen_syn_refused,
 )
+from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
 from flowcheck.sessions.matching import (
     CALLBACK_SLACK_SECONDS,
@@ -89,7 +90,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
-    attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
+                    kept_packets(connections))
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
     find_local_data(sessions, stream_by_uid, control_of)

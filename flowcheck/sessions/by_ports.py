@@ -23,6 +23,7 @@ from flowcheck.sessions.classify import (
     one_sided,
     seen_closing,
 )
+from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 
 # Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
@@ -31,7 +32,8 @@ Listener = Literal["data", "mover"]
 
 def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     streams: dict[str, NdmpStream], ordered: list[Connection],
-                    endpoints: Endpoints, config: Config, profile: Profile) -> None:
+                    endpoints: Endpoints, config: Config, profile: Profile,
+                    kept: KeptPackets | None = None) -> None:
     """Data connections of announcements the capture cannot show, by direction and ports.
 
     A cut announcing message still says who listens (its name: DATA_LISTEN the agent,
@@ -48,6 +50,11 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     session's own connector to an address no session uses on the listener side, to a
     port in the listener's range, is taken instead (an announced address that is not
     the listener's control address: flowcheck.verify.addresses words it).
+
+    A control stream of which the capture holds no byte at all although bytes were sent
+    (its kind unknown: Session.kind_unknown) is matched so too ("packet_filter") when
+    the capture's packet kinds show a filter that kept no data packet (kept:
+    sessions.kept).
     """
     finder: _Finder | None = None
     for session in sessions:
@@ -71,6 +78,11 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             # The sniffer lost part of the control stream of a backup or restore: the
             # announcing message may be among the lost bytes.
             cut, reason = None, "capture_loss"
+        elif cut == [] and control.missed_bytes and session.kind_unknown and \
+                kept is not None and kept.no_data:
+            # A filter kept no packet that carries data: the announcement is among them.
+            # (Its data connections carry none either: matched, they prove nothing.)
+            cut, reason = None, "packet_filter"
         if cut == []:
             continue
         if finder is None:  # built once, for the first session that needs it

@@ -87,6 +87,18 @@ def originator_aborted(conn: Connection) -> bool:
             and max(conn.rst_frames, default=0) > conn.synack_frames[0])
 
 
+def synack_reset_unseen_syn(conn: Connection) -> bool:
+    """No SYN in the capture, only SYN-ACKs from the responder and then a RST from the
+    originator instead of the ACK that completes the handshake, nothing else (Zeek's
+    history ^hR): the originator's TCP had no connection waiting for that SYN-ACK (RFC
+    9293 section 3.10.7.1), so its connect was given up or had timed out before. A
+    responder resends its SYN-ACK for a while (Linux: 5 times, over about a minute), so
+    such a resend can reach a capture that started after the SYN."""
+    return (not conn.syn_seen and conn.synack_seen and conn.orig_rst
+            and set(conn.history) <= {"^", "h", "R"}
+            and max(conn.rst_frames, default=0) > conn.synack_frames[0])
+
+
 def closed_before_data(conn: Connection) -> bool:
     """SYN, SYN-ACK, ACK (the handshake completed), then closed by either side (a RST or a
     FIN) with no payload byte either way, none missed (Zeek's histories ShAR, ShAr, ShAF,

@@ -21,6 +21,7 @@ from flowcheck.model import (
 )
 from flowcheck.profiles import Profile
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
+from flowcheck.sessions.kept import KeptPackets
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Context:
     # packet, the host-to-host directions it holds a packet of and those it evidently
     # lacks (capture_one_direction), the capture_ended_early events.
     capture_end: float = 0.0
+    capture_start: float = 0.0  # the capture's first TCP packet (seconds, capture clock)
     captured: set[tuple[str, str]] = field(default_factory=set)
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
@@ -48,6 +50,9 @@ class Context:
     # whether every connection has the NDMP port on one side (None: not computed yet).
     left_out: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     port_only: bool | None = None
+    # The packet kinds the capture holds and the filter they show (verify.kept.kept;
+    # None: not computed yet).
+    kept: KeptPackets | None = None
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
@@ -70,7 +75,7 @@ class Context:
         default_factory=lambda: defaultdict(list))
     withheld: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))
     # Connections per four-tuple (orig_h, orig_p, resp_h, resp_p), for
-    # verify.opening.half_open_check (built on first use).
+    # four_tuple_count (built on first use).
     four_tuples: Counter[tuple[str, int, str, int]] | None = None
     # Per session id, its data connections reset mid-transfer (verify.cut_transfer):
     # (connection, the abnormal halt after it or None, whether the capture shows the
@@ -88,6 +93,7 @@ class Context:
         self.by_uid = {c.uid: c for c in self.connections}
         self.stream_by_uid = {s.uid: s for s in self.streams}
         self.session_by_id = {s.id: s for s in self.sessions}
+        self.capture_start = min((c.ts for c in self.connections), default=0.0)
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session the connection belongs to (its `session`), if any."""
@@ -110,6 +116,15 @@ class Context:
                         None)
         first = bisect_left(reach, conn.ts)
         return members[first] if first < len(members) and starts[first] <= conn.ts else None
+
+    def four_tuple_count(self, conn: Connection) -> int:
+        """How many connections of the capture have conn's four-tuple (orig_h, orig_p,
+        resp_h, resp_p): more than one when a port was reused or a connect resent its
+        SYN after a RST."""
+        if self.four_tuples is None:
+            self.four_tuples = Counter((c.orig_h, c.orig_p, c.resp_h, c.resp_p)
+                                       for c in self.connections)
+        return self.four_tuples[(conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p)]
 
     @property
     def media_hosts(self) -> set[str]:
@@ -406,6 +421,10 @@ def cut_announcement_words(session: Session) -> str:
     if session.match_reason == "capture_start":
         return (f"announced {opened_unseen_words(session)}; data connections matched by "
                 "direction and ports")
+    if session.match_reason == "packet_filter":
+        return ("the capture holds no packet of the control connection that carries data (a "
+                "filter left them out: capture_filtered), the announcement neither; data "
+                "connections matched by direction and ports instead")
     if session.match_reason == "capture_loss":
         return ("the sniffer missed part of the control connection, and the announcement "
                 "may be in it; data connections matched by direction and ports instead")

@@ -198,7 +198,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
-               "capture_loss": "was lost by the sniffer"}.get(
+               "capture_loss": "was lost by the sniffer",
+               "packet_filter": "was left out by a filter that kept no data packet"}.get(
             session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:

@@ -29,10 +29,14 @@ from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closi
 from flowcheck.verify.after_close import late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.stale import given_up_before
 
 # "late": a data connection that tried its endpoint only after its job ended
-# (flowcheck.verify.after_close): not the job's connection.
-Judged = Outcome | Literal["unknown", "late"]
+# (flowcheck.verify.after_close): not the job's connection. "given_up": a control
+# connection given up before the capture started, only its late SYN-ACK resend and the
+# RST to it captured (flowcheck.verify.stale): no job of the capture.
+Judged = Outcome | Literal["unknown", "late", "given_up"]
 
 
 def capture_end(connections: list[Connection]) -> float:
@@ -228,7 +232,11 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     (data_aborted); a control connection or callback reset so is judged as a handshake
     that never completed, as before. A data connection refused only after its session's
     control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
-    went unanswered for the retransmission timeout while the job ran, else "late"."""
+    went unanswered for the retransmission timeout while the job ran, else "late". A
+    control connection of which the capture holds only a late SYN-ACK resend and the
+    originator's RST to it is "given_up" (stale.given_up_before)."""
+    if given_up_before(ctx, conn):
+        return "given_up"
     outcome = connection_outcome(conn)
     if outcome == "refused" and conn.role == "data":
         late = late_refusal(ctx, conn)
@@ -348,6 +356,9 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     if stream is not None and stream.snap_cut and not stream.messages:
         return ("the capture's snap length cut every NDMP message of the control "
                 "connection (capture with tcpdump -s 0)")
+    filtered = left_out_words(ctx, control)
+    if filtered and (control.missed_bytes or stream is None or not stream.messages):
+        return filtered
     if control.missed_bytes > 0:
         return (f"the sniffer missed {control.missed_bytes} bytes of the control "
                 "connection (capture loss)")
@@ -378,6 +389,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if silent == sender or (sender, receiver) in ctx.missing:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
                     "direction only)")
+        filtered = left_out_words(ctx, conn)
+        if filtered and (conn.missed_bytes or not conn.orig_bytes + conn.resp_bytes):
+            return filtered
         if conn.sniffer_missed > 0:
             return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
         if conn.untold_missed > 0:

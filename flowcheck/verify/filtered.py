@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
 from flowcheck.verify.shared import three_way_hosts
 
@@ -203,25 +204,43 @@ def data_unseen(ctx: Context, session: Session) -> str:
 
 def report_left_out(ctx: Context) -> None:
     """One capture_filtered warning for the capture, when a step or check found the
-    capture left out connections the job made. A three-way job's data connection runs
-    between its two agents (_between_agents): the fix for it is a capture on one of
-    them or on the path between them, which a filter on the DMA never gives."""
-    if not ctx.left_out:
+    capture left out connections the job made, or the packet kinds it holds show a
+    filter that kept only some packets of every connection (flowcheck.verify.kept). A
+    three-way job's data connection runs between its two agents (_between_agents): the
+    fix for it is a capture on one of them or on the path between them, which a filter
+    on the DMA never gives."""
+    packets = kept_detail(ctx)
+    if not ctx.left_out and not packets:
         return
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
+    reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
+    frames = list(dict.fromkeys(f for _, frames in ctx.left_out.values() for f in frames))
+    if packets:
+        ctx.add("capture_filtered",
+                f"The capture holds only some packets of each connection: {packets}."
+                + (f" It also leaves out connections the job made: {reasons}." if reasons
+                   else "")
+                + " What the packets left out would show is unknown, not failed: payload "
+                "the capture lacks is the filter's, not lost by the sniffer or the network; "
+                "what the packets kept show (a refusal, an error reply) is still reported. "
+                "A packet missing from the capture is not a packet the network dropped.",
+                "Capture without a filter on the TCP flags or the packet size, and keep the "
+                "whole capture rather than a display filter's result (tshark -Y ... -w "
+                f"saves only the packets shown): tcpdump -w job.pcap "
+                f"'{_job_hosts(ctx, sessions)}'.",
+                session=sessions[0] if len(sessions) == 1 else None,
+                frames=frames or [c.first_frame for c in ctx.connections[:3]])
+        return
     three_way = _between_agents(ctx, sessions)
     others = [s for s in sessions if s.id not in three_way]
-    media = sorted({s.media_server for s in others})
-    agents = sorted({s.remote_agent for s in others})
-    reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
     pairs = list(dict.fromkeys(three_way.values()))
     between = ", ".join(f"{a} -> {b}" for a, b in pairs)
     fixes = []
     if others:
         fixes.append("Capture without a port filter, or with one that keeps both hosts' whole "
-                     f"conversation (tcpdump -w job.pcap '{_hosts(media)} and "
-                     f"{_hosts(agents)}'); mirror all traffic between the media server and "
-                     "the agent, not only the NDMP port.")
+                     f"conversation (tcpdump -w job.pcap '{_job_hosts(ctx, others)}'); mirror "
+                     "all traffic between the media server and the agent, not only the NDMP "
+                     "port.")
     if pairs:
         a, b = pairs[0]
         whose = "jobs' data connections" if len(pairs) > 1 else "job's data connection"
@@ -240,9 +259,7 @@ def report_left_out(ctx: Context) -> None:
             "themselves show (an error reply, an abnormal halt) is still reported. A packet "
             "missing from the capture is not a packet the network dropped.",
             " ".join(fixes),
-            session=sessions[0] if len(sessions) == 1 else None,
-            frames=list(dict.fromkeys(f for _, frames in ctx.left_out.values()
-                                      for f in frames)))
+            session=sessions[0] if len(sessions) == 1 else None, frames=frames)
 
 
 def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:
@@ -257,6 +274,17 @@ def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[st
                 found[session.id] = hosts[0], hosts[1]
                 break
     return found
+
+
+def _job_hosts(ctx: Context, sessions: list[Session]) -> str:
+    """A BPF expression for the media servers and agents of these sessions (every
+    session when none is given): "host A and host B"."""
+    chosen = sessions or ctx.sessions
+    media = sorted({s.media_server for s in chosen})
+    agents = sorted({s.remote_agent for s in chosen})
+    if not media:
+        return "host MEDIA and host AGENT"
+    return f"{_hosts(media)} and {_hosts(agents)}"
 
 
 def _hosts(hosts: list[str]) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity, endpoint
+from flowcheck.sessions.kept import kept_packets
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -37,9 +38,17 @@ def check_capture_loss(connections: list[Connection],
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
-    share of the packets, is above WARNING_SHARE; info below.
+    share of the packets, is above WARNING_SHARE; info below. Payload missing from a
+    capture whose packet kinds show a filter that kept only some packets of every
+    connection (flowcheck.sessions.kept: no data packet kept, or no pure ACK) is the
+    filter's, not the sniffer's: capture_filtered says so, and only a kernel drop count
+    is reported here. A filter that kept only data packets needs the NDMP greeting to be
+    told from a capture that started mid-conversation (flowcheck.verify.kept): its gaps
+    stay here.
     """
     missed, seen, share = capture_loss_share(connections)
+    if kept_packets(connections).shape in ("flags", "no_data", "no_ack"):
+        missed, share = 0, 0.0
     # A ring of pcapng files repeats the tool's running totals in each file: several
     # files count no more than the largest (a lower bound for separate captures).
     said = [c.kernel_dropped for c in captures if c.kernel_dropped]
@@ -48,7 +57,7 @@ def check_capture_loss(connections: list[Connection],
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped:
         return []
-    lossy = sorted((c for c in connections if c.sniffer_missed),
+    lossy = sorted((c for c in connections if missed and c.sniffer_missed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
     gaps = sum(c.gaps - c.lost_gaps - c.untold_gaps for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)

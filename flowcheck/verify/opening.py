@@ -5,8 +5,6 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
-from collections import Counter
-
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
@@ -95,13 +93,7 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
         return False  # a resent SYN could still come
     # Another connection of the same four-tuple: the connect's resent SYN, after the
     # rule's RST or before it (its last attempt).
-    if ctx.four_tuples is None:
-        ctx.four_tuples = Counter(_four_tuple(c) for c in ctx.connections)
-    return ctx.four_tuples[_four_tuple(conn)] == 1
-
-
-def _four_tuple(conn: Connection) -> tuple[str, int, str, int]:
-    return conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
+    return ctx.four_tuple_count(conn) == 1
 
 
 def half_open_words(conn: Connection) -> str:

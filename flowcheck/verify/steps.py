@@ -34,9 +34,11 @@ from flowcheck.verify.evidence import (
     unseen_why,
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
+from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
+from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 
 _LATER = ("announcement", "data_connection", "data_flow")
@@ -50,6 +52,11 @@ def check_steps(ctx: Context) -> None:
         session.steps = []
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
+        control = ctx.by_uid[session.control_uid]
+        if judged(ctx, control) == "midstream" and not filtered_handshake(ctx, session):
+            # After the steps, whose statuses it names. A filter that kept only data
+            # packets left the handshake out instead: capture_filtered says so.
+            _started_mid_session(ctx, session, control)
         _check_order(ctx, session)
         _note_cut_last_word(ctx, session)
 
@@ -61,6 +68,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if spec.kind != "control" and outcome == "unknown":
         return make_step(spec, "unknown", detail="unknown: whether the control connection (step "
                          "1) opened cannot be seen, and this step follows it")
+    if spec.kind != "control" and outcome == "given_up":
+        return make_step(spec, "not_applicable", detail="not a job in the capture: its control "
+                         f"connection was given up {given_up_where(ctx, control)} (step 1)")
     if spec.kind != "control" and half_open_check(ctx, control):
         return make_step(spec, "not_applicable",
                          detail="a half-open port check (step 1), not a job")
@@ -128,23 +138,32 @@ def _note_cut_last_word(ctx: Context, session: Session) -> None:
         stream.snap_finding.message += note
 
 
-def _started_mid_session(ctx: Context, session: Session, conn: Connection,
-                         where: str) -> None:
+def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> None:
     """capture_started_mid_session: the session's control connection first seen after its
-    handshake, at the capture's start or after a ring hole (Session.start_gap), with how
+    handshake, at the capture's start or after a ring hole (Session.start_gap): what the
+    steps are judged on, the ones that stay unknown (its steps are evaluated), and how
     many data connections were matched to it by direction and ports."""
+    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
+    packet = "that packet" if session.start_gap is not None else "its first captured packet"
+    judged_on = (f"what came before {packet} (its handshake, any announcement) is not in "
+                 "the capture, so the steps are judged on what followed it")
+    if unknown:
+        many = len(unknown) > 1
+        judged_on += (f", and step{'s' if many else ''} {', '.join(unknown)} "
+                      f"{'stay' if many else 'stays'} unknown; ")
+    else:
+        judged_on += " (each step's detail says what shows it); "
     if session.start_gap is not None:
         head = (f"Session {session.id}'s control connection {where} opened in "
                 f"{session.start_gap.words()}: its first captured packet follows the hole, "
-                "not the capture's start. The steps before that packet cannot be checked "
-                "(unknown); ")
+                f"not the capture's start, and {judged_on}")
         hidden = ("the hole may hide (already open, or opened after it but before the "
                   "control stream shows) ")
         fix = "Analyze the whole ring (every file of it) to check every step."
     else:
         head = (f"The capture started after session {session.id}'s control connection "
-                f"{where} had opened: the steps before its first captured packet cannot be "
-                "checked (unknown); ")
+                f"{where} had opened: {judged_on}")
         hidden = ("the capture may have missed (already open, or opened before its control "
                   "stream shows) ")
         fix = "Start the capture before the job starts to check every step."
@@ -164,12 +183,13 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection,
 
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
     outcome = judged(ctx, conn)
-    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    if outcome == "midstream":
-        _started_mid_session(ctx, session, conn, where)
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
+    if outcome == "given_up":
+        report_given_up(ctx, session, conn)
+        return make_step(spec, "not_applicable", [conn.uid],
+                         [*conn.synack_frames, *conn.rst_frames[:1]], given_up_words(ctx, conn))
     if is_open(outcome):
         ndmp_port = f"NDMP port {conn.resp_p}"
         if conn.resp_p != ctx.config.ndmp_port:  # found by its content

@@ -1,0 +1,75 @@
+"""Control connections given up before the capture started: a late SYN-ACK and its RST.
+
+A connect whose SYN-ACKs do not come (a rule drops them) times out, and the responder
+goes on resending its SYN-ACK for a while after (Linux: tcp_synack_retries 5, resends
+1, 2, 4, 8 and 16 s apart, the connection dropped 32 s after the last). A capture that
+starts after the SYN can still catch such a resend, and the originator's TCP answers
+it with a RST: no connection waits for it any more (RFC 9293 section 3.10.7.1). The
+capture holds no SYN of it, only the SYN-ACK and the RST (Zeek's history ^hR).
+
+That is no job of the capture: nothing of it can fail there, and the RST shows the
+SYN-ACK arrived, so the return path works by then. When the capture holds the SYNs too
+the timing reads it (flowcheck.verify.opening: a late SYN-ACK, the connect had timed
+out: handshake_incomplete).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions.by_ports import gap_before
+from flowcheck.sessions.classify import synack_reset_unseen_syn
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+
+# The longest a responder resends its SYN-ACK after the last SYN it got, seconds: Linux's
+# default tcp_synack_retries 5 (1 + 2 + 4 + 8 + 16 s, then 32 s until it gives up).
+SYNACK_RESEND_SPAN = 63.0
+
+
+def given_up_before(ctx: Context, conn: Connection) -> bool:
+    """Is the control connection a late SYN-ACK resend of a connect given up before the
+    capture (or a ring buffer's hole) started? synack_reset_unseen_syn, its first
+    SYN-ACK within SYNACK_RESEND_SPAN of that start (later, the SYN would be in the
+    capture: a sniffer that lost it is likelier), and no other connection of its
+    four-tuple in the capture (a connect still waiting resends its SYN from the same
+    port: RFC 6298 5.7)."""
+    if conn.role != "control" or not synack_reset_unseen_syn(conn):
+        return False
+    gap = gap_before(ctx.ring_gaps, conn.ts)
+    start = gap.end if gap is not None else ctx.capture_start
+    return conn.ts - start <= SYNACK_RESEND_SPAN and ctx.four_tuple_count(conn) == 1
+
+
+def given_up_where(ctx: Context, conn: Connection) -> str:
+    """"before the capture started", or "in the gap between ring files A and B ..."."""
+    gap = gap_before(ctx.ring_gaps, conn.ts)
+    return f"in {gap.words()}" if gap is not None else "before the capture started"
+
+
+def given_up_words(ctx: Context, conn: Connection) -> str:
+    """Step 1's detail for a connection given_up_before."""
+    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    return (f"not a job in the capture: a late SYN-ACK resend (frame {conn.synack_frames[0]}) "
+            f"of a connect given up {given_up_where(ctx, conn)}, reset by {conn.orig_h} {reset} "
+            f"later (RST, frame {conn.rst_frames[0]}); the SYN-ACK arrived, so the return "
+            "path works")
+
+
+def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:
+    """capture_started_mid_session (info) for a control connection given_up_before."""
+    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    where = given_up_where(ctx, conn)
+    ctx.add("capture_started_mid_session",
+            f"The capture started after session {session.id}'s control connection "
+            f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
+            f"had been given up: it holds only a late resend of the SYN-ACK from "
+            f"{conn.resp_h} (frame {conn.synack_frames[0]}), whose SYN came {where}, and "
+            f"{conn.orig_h}'s RST {reset} after it (frame {conn.rst_frames[0]}) instead of "
+            f"the ACK. A TCP answers a SYN-ACK so when no connection waits for it (RFC 9293 "
+            f"3.10.7.1): {conn.orig_h}'s connect had timed out or been abandoned {where}. "
+            "No job ran on this connection in the capture, so nothing of it is judged; the "
+            "SYN-ACK arrived and was answered, so the return path works by then.",
+            "Nothing to fix in this capture. If a job failed when this connection was tried, "
+            "capture from before that job starts to see why.",
+            session=session, conn=conn,
+            frames=[*conn.synack_frames, *conn.rst_frames[:1]])
