@@ -14,6 +14,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.after_close import (
+    closed_words,
     dropped_detail,
     gone_before,
     late_words,
@@ -158,6 +159,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
                if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]
+    gone = gone_before(ctx, session) if refused else None
+    if gone is not None and gone.frame > refused[0].frame:
+        # The job had ended before the capture: the refusal is a closed job's late answer
+        # (ndmp_error_reply warns of it), nothing this capture can judge.
+        return make_step(spec, "unknown", [control.uid], [m.frame for m in refused],
+                         f"unknown: the job had ended: "
+                         f"{closed_words(session, gone, before_capture=True)}")
     if refused:
         first = refused[0]
         return make_step(spec, "failed", [control.uid], [m.frame for m in refused],
