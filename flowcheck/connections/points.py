@@ -37,9 +37,12 @@ Cost. Until two points are known, the capture is only sampled (`sample`): the pa
 whose TCP checksum has its low six bits 0 (the same 1 in 64 at every point: a copy has
 its original's checksum), a Python dict of the latest SAMPLE_CAP of them; and each
 file's first packets, read ahead, are compared with each other and with the sampled
-packets of the other files (`add_heads`). Once two points are known (`wanted`),
-copies.py keeps `window` seconds of packets across batches instead of 0.5 ms and hands
-the equal pairs of its sort to `decide`: numpy per batch, the pairs only. Both points'
+packets of the other files (`add_heads`): Python work for 1 packet in 64, none of it
+growing with the history. Once two points are known (`wanted`), track_connections reads
+the set again from its start with them switched on (`activate`; a stream goes on from
+where they showed): copies.py keeps `window` seconds of packets across batches instead
+of 0.5 ms and hands the equal pairs of its sort to `decide`, numpy per batch, the pairs
+only. Both points'
 packets within one file an hour apart need an hour of packets kept (at most copies.py's
 FAR_TAIL_CAP); given as two files, they are set to one clock instead (track_connections
 reads the set again with the offsets taken out of the files' times, `clock_shifts`).
