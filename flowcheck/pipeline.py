@@ -63,12 +63,12 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
     from flowcheck.connections import track_connections
     from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
-    collector = NdmpCollector()
-    result = track_connections(inputs, ndmp_port=config.ndmp_port, sink=collector,
+    result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
                                rto=config.retransmission_timeout)
     check_packets_read(result.captures)
-    return traffic_from(result, collector)
+    assert isinstance(result.sink, NdmpCollector)
+    return traffic_from(result, result.sink)
 
 
 def check_packets_read(captures: Sequence[CaptureInfo]) -> None:

@@ -140,3 +140,22 @@ def test_large_records_across_many_tiny_chunks(tmp_path: Path) -> None:
     path.write_bytes(pcap_bytes(records))
     merged, _ = read_all([str(path)], chunk_size=4096)
     assert [data for _f, _ts, data in merged] == [d for _t, d in records]
+
+
+@pytest.mark.parametrize("chunk_size", [256, 1 << 20])
+def test_a_shifted_file_merges_at_its_shifted_times(tmp_path: Path, chunk_size: int) -> None:
+    """shifts: a file read on another capture point's clock (flowcheck.connections.points):
+    its times moved, its packets merged where the moved times put them, its head too."""
+    first = [(T0 + n * 0.1, packet(n)) for n in range(20)]
+    late = [(T0 + 65.0 + n * 0.1 + 0.05, packet(100 + n)) for n in range(20)]
+    paths = [write_pcap(tmp_path / "media.pcap", first), write_pcap(tmp_path / "agent.pcap", late)]
+    merged, reader = read_all([str(p) for p in paths], chunk_size=chunk_size,
+                              shifts={1: -65.0})
+    expected = reference_merge([first, [(ts - 65.0, data) for ts, data in late]])
+    assert [data for _f, _ts, data in merged] == [data for _ts, data in expected]
+    assert [ts for _f, ts, _d in merged] == pytest.approx([ts for ts, _d in expected])
+    assert [data for _f, _ts, data in merged][:2] == [packet(0), packet(100)]
+    assert reader.input_positions == [0, 1] and reader.reopenable
+    heads = list(reader.heads(1 << 20))
+    assert [h.capture for h in heads] == [0, 1]
+    assert float(heads[1].ts[0]) == pytest.approx(T0 + 0.05)

@@ -10,12 +10,16 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding
+from flowcheck.connections.duplicates import copies_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+
+if TYPE_CHECKING:
+    from flowcheck.connections.points import CapturePoints
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -31,6 +35,11 @@ class TrackResult:
     last_packet_ts: float | None = None
     # Holes in a ring buffer's numbering, in time order (flowcheck.sources.ring).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # The tracker's sink (track_connections' sink_factory made it).
+    sink: SegmentSink | None = None
+    # Seconds added to a file's times (by its place in `captures`): its capture point's
+    # clock set to another's (flowcheck.connections.points).
+    shifts: dict[int, float] = field(default_factory=dict)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -46,55 +55,75 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     )
 
 
-def copies_finding(tracker: ConnectionTracker) -> Finding | None:
-    """An info finding when the capture holds packets twice (flowcheck.connections.copies:
-    a SPAN session mirroring both ports), with the count and the first copies' frames.
-    None when no copy was found (answers without identity alone are never copies)."""
-    from flowcheck.connections.copies import COPY_WINDOW
-
-    copies = tracker.copies
-    if not copies.count:
-        return None
-    return make_finding(
-        "capture_duplicates",
-        f"{copies.count:,} of {tracker.packets:,} packets are copies of a packet captured "
-        f"just before them in the same direction (same IP ID, TCP header and payload, or "
-        f"the same ICMP unreachable quoting the same packet, at most {COPY_WINDOW * 1e3:g} "
-        "ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over IPv6, which a sender can "
-        "send twice that fast, only after a copy of a packet with an identity of its own): "
-        "the capture holds packets twice. Either the capture point saw them twice (a SPAN "
-        "session mirroring both switch ports of the conversation, tcpdump -i any across a "
-        "bridge, or the captures of two capture points given together), or the network "
-        "delivered them twice (a router, firewall or link duplicating packets: the "
-        "receivers then answer the copies with duplicate ACKs or D-SACKs, RFC 2883, and a "
-        "capture on a host's own interface holds them too). The copies are counted as "
-        "packets (as tshark counts them) but not as retransmissions, SYN retries or "
-        "rejects: they are no evidence of a drop or a refusal",
-        "if the capture point duplicates: mirror one port of the conversation (or one "
-        "direction of each port), analyze one capture point's files at a time, or drop the "
-        "copies with editcap -D; if the network does (the copies are in a capture on the "
-        "receiving host itself): find the device duplicating packets between the hosts (a "
-        "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
-        "the network); TCP delivers each byte once all the same",
-        frames=copies.frames)
-
-
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
+                      sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
                       progress: bool = False, rto: float = 3.0) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto: ConnectionTracker's."""
+    rto: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one per reading
+    instead (TrackResult.sink is the last).
+
+    A set that holds two capture points' packets (flowcheck.connections.points) is read
+    again from its start once that shows, every packet then compared with the earlier
+    ones and each file's clock set to the first given one's: when the files' first
+    packets (HEAD_BYTES of each, read ahead) show it, before any batch; else as soon as
+    a batch does. Not with a fixed `sink` (it cannot start again), nor for standard
+    input or pipes: there the comparison starts where the second point showed.
+    """
     from flowcheck.sources import iter_batches
 
-    tracker = ConnectionTracker(ndmp_port=ndmp_port, sink=sink, tap=tap, rto=rto)
-    reader = iter_batches(list(inputs), progress=progress)
-    with _young_collections_only() as collect:
-        for number, batch in enumerate(reader, 1):
-            tracker.feed(batch)
-            if number % COLLECT_EVERY == 0:
-                collect()
-    return finish_tracking(tracker, reader.captures)
+    shifts: dict[int, float] = {}
+    known: list[tuple[int, int, float]] | None = None  # by input position, once two points
+    while True:
+        tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
+                                    sink=sink_factory() if sink_factory else sink)
+        reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
+        points = tracker.copies.points
+        # Once: read again from the start when two capture points show.
+        again = known is None and (sink is None or sink_factory is not None) \
+            and reader.reopenable
+        if known is not None:
+            capture_of = {position: n for n, position in enumerate(reader.input_positions)}
+            points.activate([(capture_of[a], capture_of[b], offset) for a, b, offset in known])
+        elif again and len(reader.captures) <= HEAD_FILES:
+            tracker.copies.read_heads(reader.heads(HEAD_BYTES))
+        if not (again and points.wanted):
+            with _young_collections_only() as collect:
+                for number, batch in enumerate(reader, 1):
+                    tracker.feed(batch)
+                    if number % COLLECT_EVERY == 0:
+                        collect()
+                    if points.wanted and not points.active:
+                        if again:
+                            break
+                        points.activate()  # a stream: from here on only
+        if again and points.wanted:
+            shifts, known = _plan(points, reader.input_positions)
+            continue
+        moved = {index: shift for index, position in enumerate(reader.input_positions)
+                 if (shift := shifts.get(position, 0.0))}
+        result = finish_tracking(tracker, reader.captures, moved)
+        result.sink, result.shifts = tracker.sink, moved
+        return result
+
+
+# Each file's first bytes read ahead for the offsets between files (at most HEAD_FILES
+# files: a ring buffer's many files are one capture point).
+HEAD_BYTES = 1 << 20
+HEAD_FILES = 8
+
+
+def _plan(points: CapturePoints, given: list[int],
+          ) -> tuple[dict[int, float], list[tuple[int, int, float]]]:
+    """For reading the set again once two capture points show: the seconds to add to
+    each file's times (iter_batches' shifts, by input position) and the known offsets
+    with them taken out ((input position, other, a packet's time in the other minus its
+    time in the first)). given: each file's input position, by its place in captures."""
+    moved = points.clock_shifts(given)
+    known = [(given[a], given[b], offset + moved.get(b, 0.0) - moved.get(a, 0.0))
+             for a, b, offset in points.known()]
+    return {given[index]: shift for index, shift in moved.items()}, known
 
 
 # Batches (8 MB of capture each) between two collections of the young generations.
@@ -119,17 +148,18 @@ def _young_collections_only() -> Iterator[Callable[[], object]]:
             gc.enable()
 
 
-def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> TrackResult:
+def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
+                    shifts: dict[int, float] | None = None) -> TrackResult:
     """Close the tracker: its connections and the capture findings (the live command
-    calls this on a copy of its running tracker)."""
+    calls this on a copy of its running tracker); shifts: TrackResult.shifts."""
     from flowcheck.sources import truncation_findings
     from flowcheck.sources.ring import ring_gap_findings, ring_gaps
 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
     findings = list(truncation_findings(captures))
-    for finding in (undecodable_finding(tracker), copies_finding(tracker),
-                    clock_finding(tracker.clock)):
+    for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
+                    clock_finding(tracker.clock, tracker.copies.points.appended())):
         if finding is not None:
             findings.append(finding)
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()

@@ -79,19 +79,25 @@ class ClockSteps:
                 (min(old[0], low), max(old[1], high))
 
 
-def clock_finding(clock: ClockSteps) -> Finding | None:
-    """capture_clock_stepped (info) naming the first step and its size; None without."""
+def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
+    """capture_clock_stepped (info) naming the first step and its size; None without.
+    appended: the capture holds a second capture point's copies of its packets at about
+    the same times but apart in the file (CapturePoints.appended): the step is where that
+    capture begins, not a clock set back."""
     if not clock.count:
         return None
     frame, seconds = clock.steps[0]
     more = f" ({clock.count} backward steps in all)" if clock.count > 1 else ""
+    why = ("two captures appended one after the other, mergecap -a: the capture holds "
+           "copies of the same packets at about the same times apart in the file, "
+           "capture_duplicates" if appended else
+           "the capturing host's clock was set back while capturing: NTP, or by hand")
     return make_finding(
         "capture_clock_stepped",
         f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
-        "after it are stamped earlier than packets before (the capturing host's clock was "
-        "set back while capturing: NTP, or by hand). flowcheck orders the job's steps by "
-        "frame number (the order the sniffer wrote the packets), not by time; durations "
-        "and time limits that span the step are not reliable.",
+        f"after it are stamped earlier than packets before ({why}). flowcheck orders the "
+        "job's steps by frame number (the order the sniffer wrote the packets), not by "
+        "time; durations and time limits that span the step are not reliable.",
         "Keep the capturing host's clock steady while capturing: synchronize it before the "
         "capture starts, and let NTP slew rather than step (chrony: makestep only at boot).",
         frames=[f for f, _ in clock.steps])

@@ -53,19 +53,33 @@ attached to no connection. Marking is per batch and path-independent: the tracke
 fast paths and its reference path take the same marks. The packets near a batch's end
 are kept (`_Tail`) so a copy in the next batch finds its original; cost per batch
 follows its packets, never the history.
+
+Copies seen at two capture points (both hosts' captures given together, at any clock
+offset: flowcheck.connections.points) are found by the same sort: until two points are
+known only a sample goes to points.py; from then on the tail keeps CapturePoints.window
+seconds of packets (at most FAR_TAIL_CAP) and the equal pairs this rule leaves (up to
+CANDIDATES earlier packets each) go to CapturePoints.decide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from flowcheck.connections.flows import BatchFlows, FlowKey
-from flowcheck.decode import DecodedBatch, IcmpQuote
+from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
+from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
+from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.sources.batch import PacketBatch
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
+# Once two capture points are known (flowcheck.connections.points): packets kept across
+# a batch boundary (CapturePoints.window of them), at most, and the earlier equal
+# packets each packet is compared with.
+FAR_TAIL_CAP = 1 << 18
+CANDIDATES = 3
 EXAMPLE_CAP = 8  # example frames kept
 ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The fields a copy has equal to its original (DecodedBatch columns).
@@ -80,13 +94,31 @@ _MULTIPLIERS = np.array(
 
 
 @dataclass(slots=True)
-class _Tail:
-    """The previous batches' last packets within COPY_WINDOW of their end."""
+class _Rows:
+    """Packets of the batch (and of the tail before them): their direction (batch flow
+    number * 2 + from_lower), copies.py's fields, and what points.py needs."""
 
-    keys: list[FlowKey]  # per packet: its flow key
-    from_lower: np.ndarray  # bool
+    side: np.ndarray
     fields: np.ndarray  # (n, len(_FIELDS)) int64
-    ts: np.ndarray  # float64
+    ts: np.ndarray
+    frame: np.ndarray
+    source: np.ndarray  # int32: the file of the set (PacketBatch.capture)
+    ttl: np.ndarray  # int16
+    taken: np.ndarray  # bool: the original of a copy already (points.py)
+
+
+@dataclass(slots=True)
+class _Tail:
+    """The previous batches' last packets within the window of their end (COPY_WINDOW,
+    CapturePoints.window once two capture points are known)."""
+
+    keys: list[FlowKey]  # the distinct flow keys
+    key_of: np.ndarray  # per packet: its flow key's index in keys
+    from_lower: np.ndarray  # bool
+    rows: _Rows  # side unused
+
+    def __len__(self) -> int:
+        return int(self.key_of.shape[0])
 
 
 class CaptureCopies:
@@ -94,13 +126,16 @@ class CaptureCopies:
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
     numbers), `systematic` whether a copy of an identified packet was seen (from then on
-    equal packets without identity are copies too).
+    equal packets without identity are copies too). `points` finds the capture points and
+    their offsets; once two are known, the copies of a packet seen at another point, at
+    any clock offset (flowcheck.connections.points), are marked and counted here too.
     """
 
     def __init__(self) -> None:
         self.count = 0
         self.frames: list[int] = []
         self.systematic = False
+        self.points = CapturePoints()
         self._tail: _Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
 
@@ -126,69 +161,153 @@ class CaptureCopies:
             self._note(found)
         return kept, first
 
-    def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None) -> np.ndarray:
+    def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
+             sources: np.ndarray | None = None) -> np.ndarray:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy. flows: the batch's group_flows; since: the batch row of a copy of an
         identified packet found elsewhere (an ICMP copy: icmp_originals), when the
-        capture showed none before."""
+        capture showed none before; sources: each TCP packet's file of the set
+        (PacketBatch.capture; None: all from one)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
             return copy
-        own = fields = np.column_stack([getattr(d, name) for name in _FIELDS])
-        side = 2 * flows.flow + flows.from_lower
-        ts, tail = d.tcp_ts, self._tail
-        rows = np.arange(m)
-        if tail is not None:
-            number = {key: f for f, key in enumerate(flows.keys)}
-            flow = np.fromiter((number.get(key, -1) for key in tail.keys), np.int64,
-                               len(tail.keys))
-            known = flow >= 0
-            side = np.concatenate((2 * flow[known] + tail.from_lower[known], side))
-            fields = np.concatenate((tail.fields[known], fields))
-            ts = np.concatenate((tail.ts[known], ts))
-            rows = np.concatenate((np.full(int(known.sum()), -1), rows))
+        own = _Rows(2 * flows.flow + flows.from_lower,
+                    np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
+                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool))
+        every, rows, in_tail = self._with_tail(flows, own)
         # Equal packets of a direction made adjacent, in capture order: a hash of the
         # direction and the fields, its low bits replaced by the position, sorted (a sort
         # of values, several times faster than a stable argsort); equality of adjacent
         # candidates is then checked exactly.
-        n = side.shape[0]
+        n = every.side.shape[0]
         bits = np.uint64(max(1, (n - 1).bit_length()))
         with np.errstate(over="ignore"):
-            hashed = side.astype(np.uint64) * _MULTIPLIERS[0]
-            for column in range(fields.shape[1]):
-                hashed += fields[:, column].astype(np.uint64) * _MULTIPLIERS[column + 1]
+            hashed = every.side.astype(np.uint64) * _MULTIPLIERS[0]
+            for column in range(every.fields.shape[1]):
+                hashed += every.fields[:, column].astype(np.uint64) * _MULTIPLIERS[column + 1]
             hashed ^= hashed >> np.uint64(29)
         ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
         top = ordered >> bits
-        pair = np.flatnonzero(top[1:] == top[:-1])
-        if pair.size:
-            position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-            first, then = position[pair], position[pair + 1]
-            same = ((side[first] == side[then]) & (fields[first] == fields[then]).all(axis=1)
-                    & (np.abs(ts[then] - ts[first]) <= COPY_WINDOW))
-            later = rows[then[same]]
-            was = fields[then[same]][later >= 0]
-            later = later[later >= 0]  # a pair within the tail was judged with its batch
-            if not self.systematic:
-                identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
-                              | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
-                at = d.tcp_index[later]  # batch rows, to compare with since
-                firsts = [int(at[identified].min())] if identified.any() else []
-                if since is not None:
-                    firsts.append(since)
-                if firsts:
-                    # Answers before the first identified copy stay sent (capture order).
-                    identified |= at > min(firsts)
-                later = later[identified]
-            copy[later] = True
+        position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+        near = self._near(d, every, rows, top, position, since)
+        copy[rows[near[1]]] = True
         self.systematic = self.systematic or since is not None or bool(copy.any())
-        self._keep_tail(d, flows, own)
+        points = self.points
+        if points.active:
+            far = self._far(every, rows, top, position, near)
+            if far.size:
+                copy[far] = True
+                self.systematic = True  # the capture holds packets twice
+        else:
+            self._sample(d, flows, own, copy)
+        if in_tail is not None and self._tail is not None:
+            self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
+        self._keep_tail(d, flows, own, every.taken[n - m:])
         found = np.flatnonzero(copy)
         if found.size:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
+
+    def _with_tail(self, flows: BatchFlows, own: _Rows,
+                   ) -> tuple[_Rows, np.ndarray, np.ndarray | None]:
+        """The tail's packets of this batch's flows, then the batch's: (their rows, each
+        one's batch row, -1 for the tail's; the tail's indexes taken, None without)."""
+        m = own.side.shape[0]
+        tail = self._tail
+        if tail is None:
+            return own, np.arange(m), None
+        number = {key: f for f, key in enumerate(flows.keys)}
+        flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
+        at = np.flatnonzero(flow >= 0)
+        old = tail.rows
+        every = _Rows(*(np.concatenate((part, new)) for part, new in (
+            (2 * flow[at] + tail.from_lower[at], own.side), (old.fields[at], own.fields),
+            (old.ts[at], own.ts), (old.frame[at], own.frame), (old.source[at], own.source),
+            (old.ttl[at], own.ttl), (old.taken[at], own.taken))))
+        return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
+
+    def _near(self, d: DecodedBatch, every: _Rows, rows: np.ndarray, top: np.ndarray,
+              position: np.ndarray, since: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The copies within COPY_WINDOW (see the module docstring): (earlier, later)
+        indexes into every, the later ones in the batch."""
+        pair = np.flatnonzero(top[1:] == top[:-1])
+        none = np.zeros(0, np.int64)
+        if not pair.size:
+            return none, none
+        first, then = position[pair], position[pair + 1]
+        fields, ts = every.fields, every.ts
+        same = ((every.side[first] == every.side[then])
+                & (fields[first] == fields[then]).all(axis=1)
+                & (np.abs(ts[then] - ts[first]) <= COPY_WINDOW)
+                & (rows[then] >= 0))  # a pair within the tail was judged with its batch
+        first, then = first[same], then[same]
+        if not self.systematic and then.size:
+            was = fields[then]
+            identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
+                          | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
+            at = d.tcp_index[rows[then]]  # batch rows, to compare with since
+            firsts = [int(at[identified].min())] if identified.any() else []
+            if since is not None:
+                firsts.append(since)
+            if firsts:
+                # Answers before the first identified copy stay sent (capture order).
+                identified |= at > min(firsts)
+            first, then = first[identified], then[identified]
+        return first, then
+
+    def _far(self, every: _Rows, rows: np.ndarray, top: np.ndarray, position: np.ndarray,
+             near: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Once two capture points are known: the batch rows of the copies of a packet
+        seen at another point (CapturePoints.decide), from the equal packets up to
+        CANDIDATES before each in the sort."""
+        copied = np.zeros(top.shape[0], bool)
+        copied[near[1]] = True
+        later_parts, earlier_parts = [], []
+        for step in range(1, CANDIDATES + 1):
+            at = np.flatnonzero(top[step:] == top[:-step])
+            later, earlier = position[at + step], position[at]
+            keep = ((rows[later] >= 0) & ~copied[later]
+                    & (every.side[later] == every.side[earlier])
+                    & (every.fields[later] == every.fields[earlier]).all(axis=1))
+            later_parts.append(later[keep])
+            earlier_parts.append(earlier[keep])
+        packets = Packets(every.ts, every.frame, every.source, every.ttl,
+                          every.fields[:, _IP_ID], every.fields[:, _FLAGS], copied, every.taken)
+        far = self.points.decide(packets, near, np.concatenate(later_parts),
+                                 np.concatenate(earlier_parts))
+        return rows[far]
+
+    def _sample(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
+                copy: np.ndarray) -> None:
+        """Before two capture points are known: the sampled packets to points.py (whose
+        `wanted` then tells track_connections to start over with the comparisons on)."""
+        rows = sampled(d)
+        if rows.size:
+            self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
+                                       own.ttl[rows], own.fields[rows, _IP_ID],
+                                       own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
+                                       fingerprints(d, flows, rows)))
+
+    def read_heads(self, batches: Iterator[PacketBatch]) -> None:
+        """Each file's first packets (CaptureSetReader.heads), for the offsets between
+        files (CapturePoints.add_heads)."""
+        parts = []
+        for batch in batches:
+            d = decode_batch(batch)
+            m = d.tcp_index.shape[0]
+            if m:
+                rows = np.arange(m)
+                parts.append(Packets(
+                    d.tcp_ts, d.tcp_frame, np.full(m, batch.capture, np.int32),
+                    d.tcp_ttl.astype(np.int16), d.tcp_ip_id, d.tcp_flags, np.zeros(m, bool),
+                    np.zeros(m, bool), fingerprints(d, group_flows(d), rows)))
+        if parts:
+            self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(
+                *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp)
+                  for p in parts), strict=True))))
 
     def _note(self, frames: list[int], count: int | None = None) -> None:
         """Count copies (count: len(frames) unless given) and keep the first frames of
@@ -196,19 +315,39 @@ class CaptureCopies:
         self.count += len(frames) if count is None else count
         self.frames = sorted(self.frames + frames)[:EXAMPLE_CAP]
 
-    def _keep_tail(self, d: DecodedBatch, flows: BatchFlows, fields: np.ndarray) -> None:
-        """Keep this batch's packets within COPY_WINDOW of its last one, and the earlier
+    def _keep_tail(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
+                   taken: np.ndarray) -> None:
+        """Keep this batch's packets within the window of its last one, and the earlier
         tail's that still are (a direction silent in this batch keeps its last packets)."""
+        window = self.points.window
+        cap = FAR_TAIL_CAP if self.points.active else TAIL_CAP
         last = float(d.tcp_ts[-1])
-        near = np.flatnonzero(np.abs(d.tcp_ts - last) <= COPY_WINDOW)[-TAIL_CAP:]
-        keys = [flows.keys[f] for f in flows.flow[near].tolist()]
-        from_lower, kept, ts = flows.from_lower[near], fields[near], d.tcp_ts[near]
+        near = np.flatnonzero(np.abs(d.tcp_ts - last) <= window)[-cap:]
+        present = np.zeros(len(flows.keys), bool)
+        present[flows.flow[near]] = True
+        number = np.cumsum(present) - 1  # a flow's index among the tail's keys
+        kept = _Rows(own.side[near], own.fields[near], own.ts[near], own.frame[near],
+                     own.source[near], own.ttl[near], taken[near])
+        tail = _Tail([flows.keys[f] for f in np.flatnonzero(present).tolist()],
+                     number[flows.flow[near]], flows.from_lower[near], kept)
         old = self._tail
-        if old is not None and near.shape[0] < TAIL_CAP:
-            still = np.flatnonzero(np.abs(old.ts - last) <= COPY_WINDOW)
-            still = still[max(0, still.shape[0] - (TAIL_CAP - near.shape[0])):]
-            keys = [old.keys[i] for i in still.tolist()] + keys
-            from_lower = np.concatenate((old.from_lower[still], from_lower))
-            kept = np.concatenate((old.fields[still], kept))
-            ts = np.concatenate((old.ts[still], ts))
-        self._tail = _Tail(keys, from_lower, kept, ts) if keys else None
+        if old is not None and near.shape[0] < cap:
+            still = np.flatnonzero(np.abs(old.rows.ts - last) <= window)
+            still = still[max(0, still.shape[0] - (cap - near.shape[0])):]
+            if still.size:
+                tail = _join(old, still, tail)
+        self._tail = tail if len(tail) else None
+
+
+def _join(old: _Tail, still: np.ndarray, new: _Tail) -> _Tail:
+    """The old tail's packets at `still`, then the new tail's."""
+    keys = list(dict.fromkeys(old.keys + new.keys))
+    index = {key: n for n, key in enumerate(keys)}
+    old_map = np.array([index[key] for key in old.keys], np.int64)
+    new_map = np.array([index[key] for key in new.keys], np.int64)
+    a, b = old.rows, new.rows
+    return _Tail(keys, np.concatenate((old_map[old.key_of[still]], new_map[new.key_of])),
+                 np.concatenate((old.from_lower[still], new.from_lower)),
+                 _Rows(*(np.concatenate((x[still], y)) for x, y in (
+                     (a.side, b.side), (a.fields, b.fields), (a.ts, b.ts), (a.frame, b.frame),
+                     (a.source, b.source), (a.ttl, b.ttl), (a.taken, b.taken)))))

@@ -156,7 +156,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         flows = group_flows(decoded)
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
-        self._copy = self.copies.mark(decoded, flows, since)
+        capture = batch.capture
+        sources = (np.full(decoded.tcp_index.shape[0], capture, np.int32)
+                   if isinstance(capture, int) else capture[decoded.tcp_index])
+        self._copy = self.copies.mark(decoded, flows, since, sources)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)

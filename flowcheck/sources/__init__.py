@@ -8,7 +8,7 @@ is marked truncated and becomes a `capture_truncated` finding.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -29,13 +29,16 @@ class CaptureSetReader:
     """Iterable over the PacketBatch stream of a capture set (iterate once)."""
 
     def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
-                 progress: bool = False, read_ahead: bool = True) -> None:
+                 progress: bool = False, read_ahead: bool = True,
+                 shifts: Mapping[int, float] | None = None) -> None:
         specs = resolve_inputs(list(inputs))
         files = [CaptureFile(spec, chunk_size, read_ahead=read_ahead) for spec in specs]
+        shifts = dict(shifts or {})
         first_keys: dict[int, float | None] = {}
         for number, capture in enumerate(files):
             if capture.spec.reopenable:
-                first_keys[number] = capture.probe_first_ts()
+                first = capture.probe_first_ts()
+                first_keys[number] = None if first is None else first + shifts.get(number, 0.0)
         failed = [capture for capture in files if capture.info.error and not capture.info.packets
                   and capture.spec.reopenable and not capture.info.truncated]
         if len(failed) == len(files):
@@ -45,12 +48,17 @@ class CaptureSetReader:
             n not in first_keys, _or_minus_inf(first_keys.get(n)), n))
         self._files = [files[n] for n in order]
         # Lanes keep the input position: equal timestamps merge in the order given.
-        self._lanes = [Lane(files[n], n, first_keys.get(n)) for n in order
+        self._lanes = [Lane(files[n], n, first_keys.get(n), shifts.get(n, 0.0)) for n in order
                        if files[n] not in failed]
         self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
         # Lane.index (input position) -> position in `captures` (PacketBatch.capture).
         self._capture_of = np.empty(len(files), np.int32)
         self._capture_of[order] = np.arange(len(files), dtype=np.int32)
+        # Position in `captures` -> input position (the key of `shifts`).
+        self.input_positions: list[int] = order
+        self._shifts = shifts
+        # Every file can be read again (no standard input or pipe): heads, shifts.
+        self.reopenable = all(capture.spec.reopenable for capture in files)
         self._progress = progress
         self._started = False
         self._packets = 0  # yielded so far (the progress bar's packets/s)
@@ -75,9 +83,30 @@ class CaptureSetReader:
         finally:
             if progress is not None:
                 progress.close()
+        for number, shift in self._shifts.items():
+            info = self._files[int(self._capture_of[number])].info
+            if info.stopped_at is not None:
+                info.stopped_at += shift
         if all(info.error and not info.packets and not info.truncated
                for info in self.captures):
             raise InputError(_nothing_read(self._files))
+
+    def heads(self, size: int) -> Iterator[PacketBatch]:
+        """The first records of each file (at most `size` bytes of it), one batch per
+        file (PacketBatch.capture its place in `captures`), read apart from the merged
+        stream, times shifted as the stream's are; only when `reopenable`."""
+        for index, capture in enumerate(self._files):
+            probe = CaptureFile(capture.spec, size, read_ahead=False)
+            chunks = probe.chunks()
+            try:
+                for buf, records in chunks:
+                    shift = self._shifts.get(self.input_positions[index], 0.0)
+                    yield PacketBatch(buf, 1, records.ts + shift, records.data_off,
+                                      records.caplen, records.wirelen, records.linktype, index,
+                                      records.interface)
+                    break
+            finally:
+                chunks.close()
 
     def _make_progress(self):  # noqa: ANN202 - the type lives in a lazily imported module
         from flowcheck.sources.progress import ByteProgress
@@ -89,16 +118,20 @@ class CaptureSetReader:
 
 
 def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
-                 progress: bool = False, read_ahead: bool = True) -> CaptureSetReader:
+                 progress: bool = False, read_ahead: bool = True,
+                 shifts: Mapping[int, float] | None = None) -> CaptureSetReader:
     """The PacketBatch stream of a capture set: files, directories, "-" or open streams.
 
     chunk_size  bytes read at a time from each file (a batch covers at most one chunk)
     read_ahead  read each regular file's next chunk in a background thread while the
                 caller works on the current batch (never pipes or terminals); the
                 batches are the same either way
+    shifts      seconds added to every time of a file, by input position (the order of
+                the resolved inputs, CaptureSetReader.input_positions): a capture
+                point's clock set to another's (flowcheck.connections.points)
     """
     return CaptureSetReader(inputs, chunk_size=chunk_size, progress=progress,
-                            read_ahead=read_ahead)
+                            read_ahead=read_ahead, shifts=shifts)
 
 
 def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:

@@ -28,9 +28,11 @@ LaneOf = int | np.ndarray
 class Lane:
     """One file's position in the merge: its current chunk and how much of it is out."""
 
-    def __init__(self, capture: CaptureFile, index: int, first_key: float | None) -> None:
+    def __init__(self, capture: CaptureFile, index: int, first_key: float | None,
+                 shift: float = 0.0) -> None:
         self.capture = capture
         self.index = index
+        self.shift = shift  # seconds added to the file's times (first_key has it)
         self.first_key = float("-inf") if first_key is None else first_key
         self._chunks: Generator[Chunk, None, None] | None = None
         self.buf: bytes | bytearray | memoryview = b""
@@ -59,6 +61,8 @@ class Lane:
             self.exhausted, self.records, self.buf, self.keys = True, None, b"", np.empty(0)
             return
         self.buf, self.records = chunk
+        if self.shift:
+            self.records.ts = self.records.ts + self.shift
         keys = np.maximum.accumulate(self.records.ts)
         self.keys = np.maximum(keys, self._max_key)
         self._max_key = float(self.keys[-1])

@@ -1,0 +1,155 @@
+"""The capture_duplicates finding: how many packets the capture set holds twice, and why.
+
+Copies within 0.5 ms at one capture point (flowcheck.connections.copies) are a SPAN
+session, `tcpdump -i any` or a duplicating network; copies between two files, two pcapng
+interfaces, or a file and itself at an offset (flowcheck.connections.points) are two
+capture points' captures given together: the finding names the files, the copies each
+pair holds, and the offset between their clocks (and the shift flowcheck applied to a
+file's times to take it out, flowcheck.connections.track_connections).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowcheck.connections.copies import COPY_WINDOW
+from flowcheck.connections.points import ALIGN_SECONDS, appended
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo, Finding
+
+if TYPE_CHECKING:
+    from flowcheck.connections.points import CapturePoints, Offset
+    from flowcheck.connections.tracker import ConnectionTracker
+
+_NAMED = 3  # pairs of capture points described
+
+_COUNTED = ("The copies are counted as packets (as tshark counts them) but not as "
+            "retransmissions, SYN retries or rejects, and the job's data volumes count each "
+            "byte once: they are no evidence of a drop or a refusal")
+
+
+def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None = None,
+                   shifts: dict[int, float] | None = None) -> Finding | None:
+    """capture_duplicates (info) with the count and the first copies' frames; None when
+    no copy was found (answers without identity alone are never copies). captures: the
+    set's files (their paths name the capture points); shifts: seconds added to a file's
+    times, by its place in captures (TrackResult.shifts)."""
+    copies = tracker.copies
+    if not copies.count:
+        return None
+    points = copies.points
+    pairs = sorted((entry for entry in points.offsets.values()
+                    if entry.copies and _between_points(points, entry)),
+                   key=lambda entry: -entry.copies)
+    count = f"{copies.count:,} of {tracker.packets:,} packets are copies of "
+    if not pairs:
+        return _one_point(count, copies.frames)
+    lead = f"{count}another packet of the capture set in the same direction"
+    names = _Names(points, captures or [], shifts or {})
+    said = [names.pair(entry) for entry in pairs[:_NAMED]]
+    if len(pairs) > _NAMED:
+        said.append(f"and {len(pairs) - _NAMED} more pairs of capture points")
+    same = all(entry.same_time == entry.copies for entry in pairs)
+    return make_finding(
+        "capture_duplicates",
+        f"{lead} (same IP ID, TCP header and payload): the capture set holds the packets "
+        f"of more than one capture point. {'; '.join(said)}. {_COUNTED}",
+        "give each capture once" if same else
+        "nothing to fix in the network for the copies; to judge one capture point alone, "
+        "analyze its files alone",
+        frames=copies.frames)
+
+
+def _between_points(points: CapturePoints, entry: Offset) -> bool:
+    """Copies of two files, or within one at an offset beyond the copies of one capture
+    point (a SPAN session's microseconds), or appended to it."""
+    first, second = entry.sources
+    return first != second or appended(entry) or (
+        entry.offset is not None and abs(entry.offset) > COPY_WINDOW)
+
+
+class _Names:
+    """Capture points named by their files."""
+
+    def __init__(self, points: CapturePoints, captures: list[CaptureInfo],
+                 shifts: dict[int, float]) -> None:
+        self.points, self.captures, self.shifts = points, captures, shifts
+
+    def name(self, index: int) -> str:
+        return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
+
+    def pair(self, entry: Offset) -> str:
+        low, high = entry.sources
+        first, second = self.name(low), self.name(high)
+        routed = ", a router apart (the TTL differs)" if entry.routed else ""
+        if appended(entry):
+            return (f"{first} holds {entry.copies:,} copies of its own packets at about the "
+                    f"same times ({_ms(entry.offset)} after them) but apart in the file"
+                    f"{routed}: a second capture point's capture appended to the first "
+                    "(mergecap -a), its times going back where it begins; each packet counts "
+                    "at its first copy")
+        if low == high:
+            return (f"{first} holds {entry.copies:,} copies of its own packets "
+                    f"{abs(entry.offset or 0.0):.3f} s after them{routed}: two capture "
+                    "points' captures merged into one file (mergecap) while their clocks "
+                    "disagreed, or one appended to the other (mergecap -a); each packet counts "
+                    "at its first copy, and the file's times are each point's own (give the "
+                    "two captures as separate files to have them read on one clock)")
+        if entry.same_time == entry.copies:
+            return (f"{second} holds the same packets as {first} at the very same times "
+                    f"({entry.copies:,}): the same capture given twice (or two sniffers on "
+                    "one interface)")
+        file_low, file_high = entry.sources
+        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
+        offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
+        text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
+                f"points' captures of the same traffic{routed}")
+        if not moved and abs(offset) <= ALIGN_SECONDS:
+            return (f"{text}; their clocks agree (the median time between a packet and its "
+                    f"copy is {_ms(offset)}, the path between the points included)")
+        if not moved:  # standard input cannot be read again
+            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
+                    "median time between a packet and its copy), and each file's times are "
+                    "its own clock's")
+        # Said of the file read on another's clock (the one shifted; the second if both).
+        if self.shifts.get(file_low) and not self.shifts.get(file_high):
+            first, second, offset = second, first, -offset
+            file_low, file_high = file_high, file_low
+        by = self.shifts[file_high]
+        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
+                f"median time between a packet and its copy): flowcheck read {second}'s "
+                f"times shifted by {by:+.6f} s, so the packets of both come in the order "
+                "they happened and the frames are numbered in that order (to see it in "
+                f"Wireshark: editcap -t {by:+.6f} {second} shifted.pcap, then mergecap "
+                "the two)")
+
+
+def _ms(seconds: float | None) -> str:
+    """A time difference in milliseconds, "0.0 ms" rather than "-0.0 ms"."""
+    value = round((seconds or 0.0) * 1e3, 1)
+    return f"{value + 0.0:.1f} ms"
+
+
+def _one_point(count: str, frames: list[int]) -> Finding:
+    """Copies of one capture point only (copies.py)."""
+    return make_finding(
+        "capture_duplicates",
+        f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
+        "header and payload, or the same ICMP unreachable quoting the same packet, at most "
+        f"{COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over "
+        "IPv6, which a sender can send twice that fast, only after a copy of a packet with "
+        "an identity of its own): the capture holds packets twice. Either the capture point "
+        "saw them twice (a SPAN session mirroring both switch ports of the conversation, "
+        "tcpdump -i any across a bridge, or the captures of two capture points given "
+        "together), or the network delivered them twice (a router, firewall or link "
+        "duplicating packets: the receivers then answer the copies with duplicate ACKs or "
+        "D-SACKs, RFC 2883, and a capture on a host's own interface holds them too). The "
+        "copies are counted as packets (as tshark counts them) but not as retransmissions, "
+        "SYN retries or rejects: they are no evidence of a drop or a refusal",
+        "if the capture point duplicates: mirror one port of the conversation (or one "
+        "direction of each port), analyze one capture point's files at a time, or drop the "
+        "copies with editcap -D; if the network does (the copies are in a capture on the "
+        "receiving host itself): find the device duplicating packets between the hosts (a "
+        "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
+        "the network); TCP delivers each byte once all the same",
+        frames=frames)

@@ -1,0 +1,396 @@
+"""Capture points: a packet seen at two capture points, whatever their clocks say.
+
+Both hosts' captures of a job given together (two files, or merged into one with
+mergecap) hold every packet that passed both capture points twice. When the hosts'
+clocks disagree (by 0.3 s, by an hour) or the points are a router apart (a copy some
+milliseconds after its original), the second copy is beyond copies.py's 0.5 ms: it
+would read as a retransmission, its payload as bytes sent twice.
+
+The rule. A packet is the copy of an earlier equal packet (copies.py's fields: the same
+direction of the same connection, IPv4 ID, TCP sequence and acknowledgement numbers,
+flags, window, payload length and TCP checksum, which covers the timestamp option's
+TSval and the payload) when the two come from different capture points, as the capture
+shows it (different files of the set, or different TTLs: a router between the points
+decrements it, a sender's resend has the TTL its original had; not for a RST, as a
+firewall's RST in a host's name differs from the host's own by its TTL alone), and the
+copy lies within OFFSET_TOLERANCE of the two points' known offset. The offset of two
+points (a pair of files, or a file with itself) is the median time between a packet
+and its copy over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the
+sampled ones below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of
+it, and it follows the clocks' drift. Among the earlier equal packets (up to copies.py's
+CANDIDATES) the one nearest the offset is taken, each at most once.
+
+What tells a copy from a resend. A sender's resend comes a retransmission timeout after
+its original (200 ms at least on Linux, 30 ms on FreeBSD, 300 ms on Windows; RFC 6298
+says 1 s) or a round trip after it (fast retransmit), and from the capture point that saw
+the original: copies come at a constant offset from another point. Most resends are not
+equal to their original at all: Linux, Windows and the BSDs give them a new IPv4 ID, and
+a later TSval changes the checksum. The limit: a stack that sends IPv4 ID 0 with DF
+(RFC 6864) and resends without timestamps or within one tick of its timestamp clock
+sends its original again bit for bit; if one point saw only the original and the other
+only the resend, at the offset within the tolerance, the resend is taken for a copy. A
+step of one point's clock (NTP) leaves the next copies as resends until the offset has
+followed it (half of OFFSET_SAMPLES pairs). Two points one file cannot tell apart (one
+TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms.
+
+Cost. Until two points are known, the capture is only sampled (`sample`): the packets
+whose TCP checksum has its low six bits 0 (the same 1 in 64 at every point: a copy has
+its original's checksum), a Python dict of the latest SAMPLE_CAP of them; and each
+file's first packets, read ahead, are compared with each other and with the sampled
+packets of the other files (`add_heads`): Python work for 1 packet in 64, none of it
+growing with the history. Once two points are known (`wanted`), track_connections reads
+the set again from its start with them switched on (`activate`; a stream goes on from
+where they showed): copies.py keeps `window` seconds of packets across batches instead
+of 0.5 ms and hands the equal pairs of its sort to `decide`, numpy per batch, the pairs
+only. Both points'
+packets within one file an hour apart need an hour of packets kept (at most copies.py's
+FAR_TAIL_CAP); given as two files, they are set to one clock instead (track_connections
+reads the set again with the offsets taken out of the files' times, `clock_shifts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowcheck.connections.flows import BatchFlows
+from flowcheck.decode import DecodedBatch
+
+OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
+# Two files' offset beyond this: the set is read again with it taken out (clock_shifts).
+ALIGN_SECONDS = 0.005
+OFFSET_SAMPLES = 64  # latest time differences the offset is the median of
+AGREEING = 8  # of them within the tolerance of the median: the offset is known
+NEAR = 0.0005  # copies.py's COPY_WINDOW (seconds): a capture point's own copies
+RST = 0x04  # TCP flags
+SAMPLE_MASK = 0x3F  # sampled: the TCP checksum's low bits all 0 (1 packet in 64)
+SAMPLE_CAP = 1 << 15  # sampled packets kept: two million packets' reach
+FRAMES_KEPT = 8
+_FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
+           "tcp_checksum")
+_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
+     0x2545F4914F6CDD1D], dtype=np.uint64)
+
+
+def sampled(d: DecodedBatch) -> np.ndarray:
+    """The batch's TCP rows that are sampled (the same packets at every capture point)."""
+    return np.flatnonzero((d.tcp_checksum & SAMPLE_MASK) == 0)
+
+
+def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
+    connection (flow key and sender) and copies.py's fields, equal for a packet and its
+    copies in any batch of the capture set."""
+    # Python's hash of a flow key is the same in every batch of one process.
+    per_flow = np.fromiter((hash(key) & 0xFFFFFFFFFFFFFFFF for key in flows.keys), np.uint64,
+                           len(flows.keys))
+    with np.errstate(over="ignore"):
+        hashed = (per_flow[flows.flow[rows]] * _MULTIPLIERS[0]
+                  + flows.from_lower[rows].astype(np.uint64))
+        for column, name in enumerate(_FIELDS, 1):
+            hashed += getattr(d, name)[rows].astype(np.uint64) * _MULTIPLIERS[column]
+        hashed ^= hashed >> np.uint64(31)
+        hashed *= _MULTIPLIERS[8]
+        hashed ^= hashed >> np.uint64(29)
+    return hashed
+
+
+@dataclass(slots=True)
+class Packets:
+    """Packets (parallel arrays): times, frames, capture points (their file of the set,
+    PacketBatch.capture), TTLs, IPv4 IDs, TCP flags, whether copies.py found each a copy
+    of a packet just before it, and whether each was taken as a copy's original already;
+    `fp` (fingerprints) where the sample or the heads need it."""
+
+    ts: np.ndarray
+    frame: np.ndarray
+    source: np.ndarray
+    ttl: np.ndarray
+    ip_id: np.ndarray
+    flags: np.ndarray
+    near: np.ndarray
+    taken: np.ndarray
+    fp: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class Offset:
+    """Two capture points (files of the set, lower first; equal: a file with itself) and
+    what their copies show: `offset` seconds (a packet's time in the second file minus
+    its time in the first; within one file, a copy's minus its original's), `known` once
+    AGREEING recent pairs agree; `beyond`: pairs more than NEAR apart. The copies found:
+    `copies`, the first ones' `frames`, `same_time` at the very same time and TTL (the
+    same capture twice), `routed` with another TTL than their original's (a router
+    between the points), `first_copy` / `last_original` (frames: a capture appended to
+    another has every copy after every original)."""
+
+    sources: tuple[int, int]
+    recent: list[float] = field(default_factory=list)
+    offset: float | None = None
+    known: bool = False
+    beyond: int = 0
+    copies: int = 0
+    same_time: int = 0
+    routed: int = 0
+    frames: list[int] = field(default_factory=list)
+    first_copy: int | None = None
+    last_original: int | None = None
+
+    def add(self, diffs: np.ndarray) -> None:
+        """Take the latest pairs' time differences (seconds) into the estimate."""
+        self.beyond += int(np.count_nonzero(np.abs(diffs) > NEAR))
+        self.recent = (self.recent + diffs.tolist())[-OFFSET_SAMPLES:]
+        recent = np.array(self.recent)
+        self.offset = float(np.median(recent))
+        self.known = self.known or int(
+            np.count_nonzero(np.abs(recent - self.offset) <= OFFSET_TOLERANCE)) >= AGREEING
+
+
+class CapturePoints:
+    """The offsets between capture points (`offsets`) and, once two are known (`active`),
+    which of copies.py's equal pairs are copies (`decide`). See the module docstring."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.offsets: dict[tuple[int, int], Offset] = {}
+        # Sampled packets, latest last: fp -> (ts, source, ttl).
+        self._sampled: dict[int, tuple[float, int, int]] = {}
+        # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
+        self._heads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def wanted(self) -> bool:
+        """Whether two capture points are known: a known offset between two files, or
+        within one file between copies more than NEAR apart (not a SPAN session's)."""
+        return any(entry.known and (entry.sources[0] != entry.sources[1] or entry.beyond)
+                   for entry in self.offsets.values())
+
+    def activate(self, known: list[tuple[int, int, float]] = ()) -> None:
+        """Compare every packet from now on; known: offsets already known (file, other
+        file, a packet's time in the other minus its time in the first)."""
+        self.active = True
+        self._sampled.clear()
+        self._heads = None
+        for first, second, offset in known:
+            if first > second:
+                first, second, offset = second, first, -offset
+            entry = self.offsets.setdefault((first, second), Offset((first, second)))
+            entry.add(np.full(AGREEING, offset))
+
+    @property
+    def window(self) -> float:
+        """Seconds of packets copies.py keeps across batches: its own 0.5 ms until two
+        points are known, then the largest known offset and the tolerance."""
+        if not self.active:
+            return NEAR
+        return OFFSET_TOLERANCE + max((abs(entry.offset) for entry in self.offsets.values()
+                                       if entry.known and entry.offset is not None),
+                                      default=0.0)
+
+    # -- before two points are known ------------------------------------------------------
+
+    def add_heads(self, heads: Packets) -> None:
+        """Each file's first packets (fp set), read ahead: their pairs give the offsets of
+        files that begin together; they are kept for the sampled packets of the other
+        files to find theirs (`sample`)."""
+        assert heads.fp is not None
+        order = np.argsort(heads.fp, kind="stable")
+        fp, ts, source, ttl, rst = (heads.fp[order], heads.ts[order], heads.source[order],
+                                    heads.ttl[order], (heads.flags[order] & RST) != 0)
+        self._heads = (fp, ts, source)
+        for step in (1, 2):  # a packet seen at two points, rarely three
+            later, earlier = np.arange(step, fp.shape[0]), np.arange(fp.shape[0] - step)
+            equal = fp[later] == fp[earlier]
+            later, earlier = later[equal], earlier[equal]
+            diff, key = _oriented(ts[later], ts[earlier], source[later], source[earlier])
+            same = source[later] == source[earlier]
+            # Within one file: two points' copies (TTL) apart more than a SPAN session's,
+            # the later in time the copy.
+            keep = ~same | ((ttl[later] != ttl[earlier]) & (np.abs(diff) > NEAR) & ~rst[later])
+            self._learn(key[keep], np.where(same, np.abs(diff), diff)[keep])
+
+    def sample(self, packets: Packets) -> None:
+        """The sampled packets of a batch (`sampled`, fp set), in capture order: their
+        pairs with earlier sampled packets, and with the heads of other files, teach the
+        offsets."""
+        assert packets.fp is not None
+        keys: list[int] = []
+        diffs: list[float] = []
+        book = self._sampled
+        for fp, ts, source, ttl, flags, near in zip(
+                packets.fp.tolist(), packets.ts.tolist(), packets.source.tolist(),
+                packets.ttl.tolist(), packets.flags.tolist(), packets.near.tolist(),
+                strict=True):
+            old = book.pop(fp, None)
+            if old is not None and (near or old[1] != source
+                                    or (old[2] != ttl and not flags & RST)):
+                diff, key = _oriented(np.array(ts), np.array(old[0]), np.array(source),
+                                      np.array(old[1]))
+                keys.append(int(key))
+                diffs.append(float(diff))
+            book[fp] = (ts, source, ttl)  # the latest: the likeliest original
+            if len(book) > SAMPLE_CAP:
+                del book[next(iter(book))]
+        if keys:
+            self._learn(np.array(keys, np.int64), np.array(diffs))
+        if self._heads is not None:
+            self._match_heads(packets)
+
+    def _match_heads(self, packets: Packets) -> None:
+        """Pairs of packets with another file's head (add_heads)."""
+        assert self._heads is not None and packets.fp is not None
+        fp, ts, source = self._heads
+        if not fp.shape[0]:
+            return
+        for step in range(2):  # the head may hold the packet for two files
+            at = np.searchsorted(fp, packets.fp) + step
+            at[at >= fp.shape[0]] = 0
+            rows = np.flatnonzero((fp[at] == packets.fp) & (source[at] != packets.source))
+            if rows.size:
+                diff, key = _oriented(packets.ts[rows], ts[at[rows]], packets.source[rows],
+                                      source[at[rows]])
+                self._learn(key, diff)
+
+    # -- once they are --------------------------------------------------------------------
+
+    def decide(self, packets: Packets, near: tuple[np.ndarray, np.ndarray],
+               later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+        """copies.py's packets of the batch and of its tail (packets; `taken` is updated),
+        its pairs of copies (earlier, later indexes into packets) and the other equal pairs
+        (later, earlier: every earlier equal packet of each later one, the later ones not
+        copies yet): the indexes of the later packets that are copies of an earlier one
+        seen at another capture point (the rule: module docstring). The pairs teach the
+        offsets and are counted."""
+        first, then = near
+        self._learn(*_oriented(packets.ts[then], packets.ts[first], packets.source[then],
+                               packets.source[first])[::-1])
+        packets.taken[first] = True
+        self._count(packets, first, then)
+        usable = ~packets.taken[earlier] & (
+            (packets.source[later] != packets.source[earlier])
+            | ((packets.ttl[later] != packets.ttl[earlier]) & (packets.flags[later] & RST == 0)))
+        later, earlier = later[usable], earlier[usable]
+        if not later.size:
+            return later
+        diff, key = _oriented(packets.ts[later], packets.ts[earlier], packets.source[later],
+                              packets.source[earlier])
+        # The earlier packet nearest the offset (nearest in time while none is known).
+        offset, _ = self._current(key)
+        order = np.lexsort((np.abs(diff - offset), later))
+        best = order[np.concatenate(([True], later[order][1:] != later[order][:-1]))]
+        later, earlier, diff, key = later[best], earlier[best], diff[best], key[best]
+        self._learn(key, diff)
+        offset, known = self._current(key)
+        copy = known & (np.abs(diff - offset) <= OFFSET_TOLERANCE)
+        # Each earlier packet is the original of one copy at most (the first here).
+        chosen = np.flatnonzero(copy)
+        order = np.argsort(earlier[chosen], kind="stable")
+        ranked = earlier[chosen][order]
+        chosen = chosen[np.sort(order[np.concatenate(([True], ranked[1:] != ranked[:-1]))])]
+        packets.taken[earlier[chosen]] = True
+        self._count(packets, earlier[chosen], later[chosen])
+        return later[chosen]
+
+    def _current(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The offset (0 while there is none) and whether it is known, per key."""
+        offset = np.zeros(key.shape)
+        known = np.zeros(key.shape, bool)
+        for code in sorted(set(key.tolist())):
+            entry = self.offsets.get((code >> 32, code & 0xFFFFFFFF))
+            if entry is not None and entry.offset is not None:
+                at = key == code
+                offset[at] = entry.offset
+                known[at] = entry.known
+        return offset, known
+
+    def _learn(self, key: np.ndarray, diff: np.ndarray) -> None:
+        for code in sorted(set(key.tolist())):
+            pair = (code >> 32, code & 0xFFFFFFFF)
+            entry = self.offsets.get(pair)
+            if entry is None:
+                entry = self.offsets[pair] = Offset(pair)
+            entry.add(diff[key == code])
+
+    def _count(self, packets: Packets, original: np.ndarray, copy: np.ndarray) -> None:
+        diff, key = _oriented(packets.ts[copy], packets.ts[original], packets.source[copy],
+                              packets.source[original])
+        same_ttl = packets.ttl[copy] == packets.ttl[original]
+        for code in sorted(set(key.tolist())):
+            entry = self.offsets[(code >> 32, code & 0xFFFFFFFF)]
+            at = key == code
+            frames = packets.frame[copy[at]]
+            entry.copies += frames.shape[0]
+            entry.same_time += int(np.count_nonzero(same_ttl[at] & (diff[at] == 0)))
+            entry.routed += int(np.count_nonzero(~same_ttl[at]))
+            first, last = int(frames.min()), int(packets.frame[original[at]].max())
+            entry.first_copy = first if entry.first_copy is None else min(entry.first_copy,
+                                                                          first)
+            entry.last_original = last if entry.last_original is None else max(
+                entry.last_original, last)
+            if len(entry.frames) < FRAMES_KEPT:
+                entry.frames = sorted(entry.frames + frames[:FRAMES_KEPT].tolist()
+                                      )[:FRAMES_KEPT]
+
+    # -- what they show -------------------------------------------------------------------
+
+    def clock_shifts(self, given: list[int]) -> dict[int, float]:
+        """Seconds to add to each file's times (by its place in the capture set) so that
+        the known offsets between files vanish; empty when none is beyond ALIGN_SECONDS.
+        given: each file's position in the inputs; the first given of linked files keeps
+        its clock."""
+        edges = {entry.sources: entry.offset or 0.0 for entry in self.offsets.values()
+                 if entry.sources[0] != entry.sources[1] and entry.known}
+        if not any(abs(offset) > ALIGN_SECONDS for offset in edges.values()):
+            return {}
+        links: dict[int, list[tuple[int, float]]] = {}
+        for (first, second), offset in edges.items():
+            # The second file's clock reads `offset` more for the same moment.
+            links.setdefault(first, []).append((second, -offset))
+            links.setdefault(second, []).append((first, offset))
+        shifts: dict[int, float] = {}
+        for start in sorted(links, key=lambda n: given[n]):
+            if start in shifts:
+                continue
+            shifts[start], todo = 0.0, [start]
+            while todo:
+                here = todo.pop()
+                for there, step in links[here]:
+                    if there not in shifts:
+                        shifts[there] = shifts[here] + step
+                        todo.append(there)
+        return {n: shift for n, shift in shifts.items() if shift}
+
+    def known(self) -> list[tuple[int, int, float]]:
+        """The known offsets: (file, other file, a packet's time in the other minus its
+        time in the first), for `activate` on a new reading of the set."""
+        return [(*entry.sources, entry.offset) for entry in self.offsets.values()
+                if entry.known and entry.offset is not None]
+
+    def appended(self) -> bool:
+        """Whether a file holds copies of its own packets at about the same times, every
+        copy after every original: a second capture appended to the first (mergecap -a),
+        its times going back where it begins."""
+        return any(appended(entry) for entry in self.offsets.values())
+
+
+def appended(entry: Offset) -> bool:
+    """Copies within one file at about the same times as their originals, all after
+    them (see CapturePoints.appended)."""
+    return (entry.sources[0] == entry.sources[1] and entry.copies > 0
+            and entry.offset is not None and abs(entry.offset) <= OFFSET_TOLERANCE
+            and entry.first_copy is not None and entry.last_original is not None
+            and entry.first_copy > entry.last_original)
+
+
+def _oriented(ts: np.ndarray, other_ts: np.ndarray, source: np.ndarray,
+              other_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(time difference, key) of a packet and an earlier equal one: its time in the
+    higher file minus its time in the lower one; within one file, the later packet's
+    minus the earlier's. The key codes the pair of files (lower << 32 | higher)."""
+    low = np.minimum(source, other_source).astype(np.int64)
+    high = np.maximum(source, other_source).astype(np.int64)
+    diff = np.where(source >= other_source, ts - other_ts, other_ts - ts)
+    return diff, (low << 32) | high

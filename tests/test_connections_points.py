@@ -1,0 +1,210 @@
+"""Copies seen at two capture points whatever their clocks say (flowcheck.connections.points).
+
+A connection is built with scapy as two hosts' captures would hold it: the agent
+10.77.1.2 sends a backup's data to the media server 10.77.0.1 across a router, each
+packet captured on its sender's host (TTL 64) and on its receiver's (TTL 63) 0.4 ms to
+2.4 ms later, the agent's capture on a clock `offset` seconds ahead. Given as two files
+or merged into one, each packet is counted once: no retransmission, no SYN retry, the
+copies' bytes left out and the offset said. A sender's real resend stays a resend even
+when it is bit for bit its original (IPv4 ID 0, no timestamps: stacks sending ID 0 with
+DF, RFC 6864), seen at one point only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from scapy.all import IP, TCP, Ether, Raw, wrpcap
+
+from flowcheck.connections import TrackResult, track_connections
+
+MEDIA, AGENT = "10.77.0.1", "10.77.1.2"
+MPORT, APORT = 5001, 6001
+SEGMENT = 1000
+START = 1_800_000_000.0
+RTO = 0.2  # Linux's minimum retransmission timeout (RFC 6298 says 1 s)
+
+
+@dataclass
+class Sent:
+    """One packet on the wire: when its sender sent it, and which capture points saw it."""
+
+    at: float
+    from_agent: bool
+    flags: str
+    seq: int
+    ack: int
+    payload: bytes = b""
+    ip_id: int = 0
+    tsval: int | None = None
+    seen_by_agent: bool = True
+    seen_by_media: bool = True
+
+
+def backup(segments: int = 40, *, zero_ids: bool = False, lost: int | None = None,
+           agent_missed_resend: bool = False, both_zero: bool = False) -> list[Sent]:
+    """The agent's data connection to the media server: handshake (the SYN-ACK with IP ID
+    0, as Linux sends it), `segments` segments each ACKed, FINs. zero_ids: the agent
+    sends IPv4 ID 0 and no timestamps (its resend is its original bit for bit). lost:
+    that segment is dropped by the router (seen on the agent's host only) and resent
+    RTO later; agent_missed_resend: the agent's sniffer missed the resend; both_zero: the
+    media server sends IPv4 ID 0 too (as over IPv6, no packet has an identity)."""
+    ids = {True: 100, False: 5000}
+    sent: list[Sent] = []
+    t = START
+
+    def send(from_agent: bool, flags: str, seq: int, ack: int, payload: bytes = b"",
+             **kw: object) -> Sent:
+        zero = (zero_ids and from_agent) or (both_zero and not from_agent)
+        ip_id = 0 if zero or flags == "SA" else ids[from_agent]
+        if ip_id:
+            ids[from_agent] += 1
+        tsval = None if zero_ids and from_agent else int((t - START) * 1000) + 7
+        packet = Sent(t, from_agent, flags, seq, ack, payload, ip_id, tsval, **kw)
+        sent.append(packet)
+        return packet
+
+    a_seq, m_seq = 1_000_000, 7_000_000
+    send(True, "S", a_seq, 0)
+    t += 0.0003
+    send(False, "SA", m_seq, a_seq + 1)
+    t += 0.0003
+    send(True, "A", a_seq + 1, m_seq + 1)
+    expected = a_seq + 1
+    for n in range(segments):
+        t += 0.002
+        seq = a_seq + 1 + n * SEGMENT
+        data = bytes([65 + n % 26]) * SEGMENT
+        send(True, "PA", seq, m_seq + 1, data, seen_by_media=n != lost)
+        if n == lost:
+            resend_at = t + RTO
+        else:
+            if expected == seq:
+                expected = seq + SEGMENT
+            t += 0.0003
+            send(False, "A", m_seq + 1, expected)
+    if lost is not None:
+        t, keep = resend_at, t
+        seq = a_seq + 1 + lost * SEGMENT
+        send(True, "PA", seq, m_seq + 1, bytes([65 + lost % 26]) * SEGMENT,
+             seen_by_agent=not agent_missed_resend)
+        t += 0.0003
+        send(False, "A", m_seq + 1, a_seq + 1 + segments * SEGMENT)
+        t = max(t, keep)
+    end = a_seq + 1 + segments * SEGMENT
+    t += 0.01
+    send(True, "FA", end, m_seq + 1)
+    t += 0.0003
+    send(False, "FA", m_seq + 1, end + 1)
+    t += 0.0003
+    send(True, "A", end + 1, m_seq + 2)
+    return sent
+
+
+def frame(packet: Sent, at_sender: bool) -> Ether:
+    src, dst = (AGENT, MEDIA) if packet.from_agent else (MEDIA, AGENT)
+    sport, dport = (APORT, MPORT) if packet.from_agent else (MPORT, APORT)
+    options = [] if packet.tsval is None else [("NOP", None), ("NOP", None),
+                                               ("Timestamp", (packet.tsval, 0))]
+    layer = (Ether() / IP(src=src, dst=dst, id=packet.ip_id, flags="DF",
+                          ttl=64 if at_sender else 63)
+             / TCP(sport=sport, dport=dport, seq=packet.seq, ack=packet.ack,
+                   flags=packet.flags, window=502, options=options))
+    return layer / Raw(packet.payload) if packet.payload else layer
+
+
+def captures(tmp_path: Path, sent: list[Sent], offset: float) -> tuple[Path, Path]:
+    """(the media server's capture, the agent's): each packet at its sender's host when
+    sent, at its receiver's a path delay later; the agent's clock `offset` ahead."""
+    media, agent = [], []
+    for n, packet in enumerate(sent):
+        delay = 0.0004 + 0.002 * (n % 3 == 0)  # queueing in the router now and then
+        for mine, seen, holder, clock in ((not packet.from_agent, packet.seen_by_media, media,
+                                           0.0),
+                                          (packet.from_agent, packet.seen_by_agent, agent,
+                                           offset)):
+            if seen:
+                copy = frame(packet, mine)
+                copy.time = packet.at + (0.0 if mine else delay) + clock
+                holder.append(copy)
+    paths = tmp_path / "media.pcap", tmp_path / "agent.pcap"
+    for path, packets in zip(paths, (media, agent), strict=True):
+        wrpcap(str(path), sorted(packets, key=lambda p: p.time))
+    return paths
+
+
+def merged(tmp_path: Path, *paths: Path) -> Path:
+    out = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(out), *map(str, paths)], check=True)
+    return out
+
+
+def data_connection(result: TrackResult):  # noqa: ANN201 - a Connection
+    [conn] = [c for c in result.connections if c.resp_p == MPORT]
+    return conn
+
+
+def duplicates(result: TrackResult) -> str:
+    return next(f.message for f in result.findings if f.code == "capture_duplicates")
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3, -2.0, 65.0, 3600.0])
+def test_two_files_count_each_packet_once(tmp_path: Path, offset: float) -> None:
+    sent = backup()
+    result = track_connections([str(p) for p in captures(tmp_path, sent, offset)])
+    conn = data_connection(result)
+    assert (conn.retransmits, conn.syn_retries) == (0, 0)
+    assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT  # each byte once
+    assert conn.orig_pkts + conn.resp_pkts == 2 * len(sent)  # tshark's count: both files
+    message = duplicates(result)
+    assert f"{len(sent):,} of {2 * len(sent):,} packets are copies" in message
+    assert "a router apart (the TTL differs)" in message
+    if offset:
+        assert f"clock reads {offset:+.3f} s against" in message
+        # The agent's file is read on the media server's clock (given first).
+        [(index, shift)] = result.shifts.items()
+        assert result.captures[index].path.endswith("agent.pcap")
+        assert shift == pytest.approx(-offset, abs=0.003)
+    else:
+        assert "their clocks agree" in message and not result.shifts
+
+
+@pytest.mark.parametrize("offset", [0.3, 65.0, 3600.0])
+def test_one_merged_file_counts_each_packet_once(tmp_path: Path, offset: float) -> None:
+    sent = backup()
+    result = track_connections([str(merged(tmp_path, *captures(tmp_path, sent, offset)))])
+    conn = data_connection(result)
+    assert (conn.retransmits, conn.syn_retries) == (0, 0)
+    assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT
+    assert f"copies of its own packets {offset:.3f} s after them" in duplicates(result)
+
+
+@pytest.mark.parametrize("offset", [0.3, RTO, -2.0, 65.0])
+@pytest.mark.parametrize("agent_missed_resend", [False, True])
+@pytest.mark.parametrize("both_zero", [False, True])
+def test_a_resend_identical_to_its_original_stays_a_resend(
+        tmp_path: Path, offset: float, agent_missed_resend: bool, both_zero: bool) -> None:
+    """IPv4 ID 0 and no timestamps: the resend is its original bit for bit. The router
+    dropped the original (only the agent's capture holds it); the resend is in both, or
+    (the agent's sniffer missed it) only in the media server's: one resend either way,
+    whatever the clocks; never a copy of the original. With no IPv4 ID on either side
+    the offset is learnt from the copies' agreeing times alone."""
+    sent = backup(zero_ids=True, lost=7, agent_missed_resend=agent_missed_resend,
+                  both_zero=both_zero)
+    result = track_connections([str(p) for p in captures(tmp_path, sent, offset)])
+    conn = data_connection(result)
+    assert conn.retransmits == 1 and conn.syn_retries == 0
+    assert conn.orig_bytes - conn.orig_copy_bytes == 41 * SEGMENT  # the resend counts
+    assert f"clock reads {offset:+.3f} s against" in duplicates(result)
+
+
+def test_one_file_alone_with_an_identical_resend(tmp_path: Path) -> None:
+    """One capture point: its own resend is never a copy, nothing is said of points."""
+    sent = backup(zero_ids=True, lost=7)
+    media, agent = captures(tmp_path, sent, 0.0)
+    result = track_connections([str(agent)])
+    assert data_connection(result).retransmits == 1
+    assert not any(f.code == "capture_duplicates" for f in result.findings)
