@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,19 +132,8 @@ class PcapParser:
                     first = int(inside[bad[0]])
                     return offsets[:int(np.searchsorted(offsets, first))], first, first
             pieces = [offsets]
-        unpack = self._caplen_at
-        tail: list[int] = []
-        bad_off = None
-        while off + RECORD_HEADER_SIZE <= size:
-            caplen = unpack(buf, off)[0]
-            if caplen > limit:
-                bad_off = off
-                break
-            end = off + RECORD_HEADER_SIZE + caplen
-            if end > size:
-                break
-            tail.append(off)
-            off = end
+        tail, off, bad_off = walk_one_by_one(buf, off, RECORD_HEADER_SIZE, limit,
+                                             self._caplen_at)
         pieces.append(np.array(tail, np.int64))
         if self._pattern:
             # The next buffer goes on from here: start its guess at the same place.
@@ -307,6 +297,27 @@ class _CaplenReader:
         except struct.error:
             return offsets, max(off, stop)  # as above
         return offsets, off
+
+
+def walk_one_by_one(buf: bytes | bytearray | memoryview, off: int, header_size: int,
+                    limit: int, caplen_at: Callable[..., tuple[int, ...]],
+                    ) -> tuple[list[int], int, int | None]:
+    """The records from off, one at a time with every check, while whole ones fit:
+    (their offsets, the offset after the last, the first whose caplen exceeds limit or
+    None). header_size: the record header's bytes (16, or a variant's); caplen_at reads
+    a record's caplen as a 1-tuple."""
+    size = len(buf)
+    offsets: list[int] = []
+    while off + header_size <= size:
+        caplen = caplen_at(buf, off)[0]
+        if caplen > limit:
+            return offsets, off, off
+        end = off + header_size + caplen
+        if end > size:
+            break
+        offsets.append(off)
+        off = end
+    return offsets, off, None
 
 
 def _join(pieces: list[np.ndarray]) -> np.ndarray:

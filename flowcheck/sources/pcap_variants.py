@@ -46,6 +46,7 @@ from flowcheck.sources.pcap import (
     MIN_MAX_CAPLEN,
     RECORD_HEADER_SIZE,
     PcapParser,
+    walk_one_by_one,
 )
 from flowcheck.sources.records import FormatError
 
@@ -178,20 +179,8 @@ class PcapVariantParser(PcapParser):
     def _walk(self, buf: bytes | bytearray | memoryview,
               off: int) -> tuple[np.ndarray, int, int | None]:
         """Record offsets, the offset after the last complete record, the first bad one."""
-        header_size, limit, size = self.record_header_size, self.max_caplen, len(buf)
-        caplen_at = self._caplen_at
-        offsets: list[int] = []
-        bad_off = None
-        while off + header_size <= size:
-            caplen = caplen_at(buf, off)[0]
-            if caplen > limit:
-                bad_off = off
-                break
-            end = off + header_size + caplen
-            if end > size:
-                break
-            offsets.append(off)
-            off = end
+        offsets, off, bad_off = walk_one_by_one(buf, off, self.record_header_size,
+                                                self.max_caplen, self._caplen_at)
         return np.array(offsets, np.int64), off, bad_off
 
 
