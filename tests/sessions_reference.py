@@ -31,6 +31,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
+from flowcheck.sessions.named import share_out
 from flowcheck.sessions.threeway import share_announced
 
 CALLBACK_SLACK_SECONDS = 1.0
@@ -232,7 +233,9 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     no message read, the profile says who connects. Candidates open after the message
     and while the control connection lasts (to the capture's end if not seen closing).
     When none fits: from the session's own connector to an address no session uses on
-    the listener's side, to a port in the listener's range.
+    the listener's side, to a port in the listener's range. What fits the sessions no
+    message of which could be read is shared out among them first, by
+    flowcheck.sessions.named's rule (shared: it decides owners, not the matching).
     """
     used = {"mover": {s.media_server for s in sessions},
             "data": {s.remote_agent for s in sessions}}
@@ -260,6 +263,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             and conn.orig_h == own and conn.resp_h not in used[listener] \
             and in_range(conn.resp_p, listener)
 
+    plans = []
     for session in sessions:
         stream = streams.get(session.control_uid)
         control = control_of[session.id]
@@ -276,7 +280,25 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             cut, reason = None, "capture_loss"
         if cut == []:
             continue
-        end = end_of(control) if seen_closing(control) else float("inf")
+        plans.append((session, cut, reason,
+                      end_of(control) if seen_closing(control) else float("inf")))
+
+    def every(session: Session, end: float) -> list[tuple[Connection, str]]:
+        """What fits a session no message of which could be read (before any is taken)."""
+        start = control_of[session.id].ts
+        ranged = profile.connector == "media_server"
+        found = [(c, lst) for c in ordered for lst in profile_listeners
+                 if c.uid not in endpoints.claimed and start <= c.ts <= end
+                 and fits(c, session, lst, ranged)]
+        return found or [(c, lst) for c in ordered for lst in profile_listeners
+                         if c.uid not in endpoints.claimed and start <= c.ts <= end
+                         and elsewhere(c, session, lst)]
+
+    fitting = {session.id: every(session, end) for session, cut, _, end in plans
+               if cut is None}
+    shares = share_out([(s, [c for c, _ in fitting[s.id]]) for s, cut, _, _ in plans
+                        if cut is None], streams)
+    for session, cut, reason, end in plans:
 
         def open_after(conn: Connection, after: float, end: float = end) -> bool:
             return conn.uid not in endpoints.claimed and after <= conn.ts <= end
@@ -288,14 +310,20 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
         session.match_reason = reason
         if cut is None:
-            ranged = profile.connector == "media_server"
-            found = [(c, lst) for c in ordered for lst in profile_listeners
-                     if open_after(c, control.ts) and fits(c, session, lst, ranged)]
-            if not found:
-                found = [(c, lst) for c in ordered for lst in profile_listeners
-                         if open_after(c, control.ts) and elsewhere(c, session, lst)]
-            for conn, lst in found:
-                take(conn, lst)
+            for conn, lst in fitting[session.id]:
+                tied = shares.tied.get(conn.uid)
+                if tied is not None and session in tied:
+                    if conn.uid not in endpoints.claimed:
+                        endpoints.claimed.add(conn.uid)
+                        conn.role, conn.session = "data", None
+                    session.port_tied.append(conn.uid)
+                    session.tied_with.extend(s.id for s in tied if s is not session
+                                             and s.id not in session.tied_with)
+                elif shares.owner.get(conn.uid) is session and \
+                        conn.uid not in endpoints.claimed:
+                    take(conn, lst)
+                    if conn.uid in shares.named_by:
+                        session.port_named[conn.uid] = shares.named_by[conn.uid]
             continue
         for message in cut:
             listeners = [lst] if (lst := cut_listener(message)) else profile_listeners

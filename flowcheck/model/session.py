@@ -83,6 +83,16 @@ class Session:
     # "capture_loss" (the sniffer lost part of the control stream) or "packet_filter" (a
     # filter kept no packet that carries data: flowcheck.sessions.kept).
     match_reason: str = ""
+    # Port-matched data connections whose endpoint a later reply of this session names
+    # (flowcheck.sessions.named): uid -> (frame, message name) of the first such reply.
+    # Not in the JSON.
+    port_named: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Connections that fit this session and others alike by direction and ports, with
+    # nothing in the capture naming whose they are: given to none (their role "data",
+    # their session None). port_tied: their uids; tied_with: the other sessions' ids.
+    # Not in the JSON.
+    port_tied: list[str] = field(default_factory=list)
+    tied_with: list[str] = field(default_factory=list)
     # A control connection whose opening the capture lacks (no SYN) and whose first
     # captured packet follows a hole in a ring buffer: that hole, where it most likely
     # opened (None: before the capture started, or its opening is in the capture). Not

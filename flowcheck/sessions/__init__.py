@@ -13,7 +13,8 @@ direction (the message's listener, else the profile's) and port sets instead
 
 `classify` reads what a connection or control stream says on its own; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
-to sessions, `by_ports` the connections of announcements the capture cannot show;
+to sessions, `by_ports` the connections of announcements the capture cannot show
+(`named` shares them out among jobs at once by the endpoints their replies name);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `unseen` tells a

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 from typing import Literal
 
 from flowcheck.config import Config
-from flowcheck.model import Connection, NdmpStream, RingGap, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import (
     connection_outcome,
@@ -24,6 +24,7 @@ from flowcheck.sessions.classify import (
     seen_closing,
 )
 from flowcheck.sessions.kept import KeptPackets
+from flowcheck.sessions.named import Shares, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 
 # Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
@@ -46,7 +47,10 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     after the message (the control connection's start) and while the control connection
     lasts (to the capture's end if it was not seen closing), avoid the NDMP port and
     anything already explained. One connection (and its retries) per cut message; every
-    candidate when no message could be read. When none fits, a connection from the
+    candidate when no message could be read, except that the candidates of several such
+    sessions at once are shared out first (sessions.named: by the endpoint each
+    session's GET_STATE replies name; a connection several sessions may equally own is
+    given to none, Session.port_tied). When none fits, a connection from the
     session's own connector to an address no session uses on the listener side, to a
     port in the listener's range, is taken instead (an announced address that is not
     the listener's control address: flowcheck.verify.addresses words it).
@@ -56,46 +60,29 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     the capture's packet kinds show a filter that kept no data packet (kept:
     sessions.kept).
     """
-    finder: _Finder | None = None
+    plans: list[tuple[Session, list[NdmpMessage] | None, str, float]] = []
     for session in sessions:
         control = control_of[session.id]
-        lossy = bool(control.missed_bytes) and session.kind != "browse"
-        if session.announced and not lossy:
-            continue
-        stream = streams.get(session.control_uid)
-        cut = cut_announcements(stream)
-        reason = "snap_length"
-        if session.announced:
-            # Some announcements were read, others may be among the bytes the sniffer
-            # lost (a ring file missing from the set): what they did not explain is
-            # matched by direction and ports.
-            cut, reason = None, "capture_loss"
-        elif cut == [] and one_sided(control) is not None:
-            # The capture lacks a direction of the control connection: the announcing
-            # message may be in it, so the data connections are matched as if it were cut.
-            cut, reason = None, "one_direction"
-        elif cut == [] and control.missed_bytes and session.kind != "browse":
-            # The sniffer lost part of the control stream of a backup or restore: the
-            # announcing message may be among the lost bytes.
-            cut, reason = None, "capture_loss"
-        elif cut == [] and control.missed_bytes and session.kind_unknown and \
-                kept is not None and kept.no_data:
-            # A filter kept no packet that carries data: the announcement is among them.
-            # (Its data connections carry none either: matched, they prove nothing.)
-            cut, reason = None, "packet_filter"
+        cut, reason = _unreadable(session, control, streams.get(session.control_uid), kept)
         if cut == []:
             continue
-        if finder is None:  # built once, for the first session that needs it
-            finder = _Finder(sessions, ordered, endpoints, config, profile)
         # While the control connection lasts, no slack: the next job's session may open
         # its data connection right after this one closed.
         end = end_of(control) if seen_closing(control) else float("inf")
+        plans.append((session, cut, reason, end))
+    if not plans:
+        return
+    finder = _Finder(sessions, ordered, endpoints, config, profile)
+    # Sessions no message of which could be read: what fits each of them, before any is
+    # taken, so that jobs at once share their connections out (sessions.named).
+    every = [(session, finder.every(session, control_of[session.id].ts, end))
+             for session, cut, _, end in plans if cut is None]
+    shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
+    every_of = dict((s.id, found) for s, found in every)
+    for session, cut, reason, end in plans:
         session.match_reason = reason
         if cut is None:
-            for conn, listener in finder.every(session, control.ts, end):
-                claim(endpoints, conn, session, "data")
-                session.port_matched.append(conn.uid)
-                session.port_listener[conn.uid] = listener
+            _take_shared(session, every_of[session.id], shares, endpoints)
             continue
         for message in cut:
             found = finder.first(session, cut_listener(message), message.ts, end)
@@ -110,6 +97,60 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     break
                 # A connector whose SYNs fail retries from a new source port.
                 conn = finder.retry(conn, end)
+
+
+def _unreadable(session: Session, control: Connection, stream: NdmpStream | None,
+                kept: KeptPackets | None) -> tuple[list[NdmpMessage] | None, str]:
+    """Why a session's data connections are matched by ports, and how: (the announcing
+    messages whose address was cut, "snap_length"), (None, reason) when no announcing
+    message could be read at all, or ([], "") when the announcements explain them."""
+    lossy = bool(control.missed_bytes) and session.kind != "browse"
+    if session.announced and not lossy:
+        return [], ""
+    if session.announced:
+        # Some announcements were read, others may be among the bytes the sniffer
+        # lost (a ring file missing from the set): what they did not explain is
+        # matched by direction and ports.
+        return None, "capture_loss"
+    cut = cut_announcements(stream)
+    if cut == [] and one_sided(control) is not None:
+        # The capture lacks a direction of the control connection: the announcing
+        # message may be in it, so the data connections are matched as if it were cut.
+        return None, "one_direction"
+    if cut == [] and control.missed_bytes and session.kind != "browse":
+        # The sniffer lost part of the control stream of a backup or restore: the
+        # announcing message may be among the lost bytes.
+        return None, "capture_loss"
+    if cut == [] and control.missed_bytes and session.kind_unknown and \
+            kept is not None and kept.no_data:
+        # A filter kept no packet that carries data: the announcement is among them.
+        # (Its data connections carry none either: matched, they prove nothing.)
+        return None, "packet_filter"
+    return cut, "snap_length"
+
+
+def _take_shared(session: Session, found: list[tuple[Connection, Listener]], shares: Shares,
+                 endpoints: Endpoints) -> None:
+    """Claim what share_out gave a session; a tie is claimed for no session (role
+    "data", no session) and listed on each session it may belong to."""
+    for conn, listener in found:
+        if conn.uid in shares.tied:
+            tied = shares.tied[conn.uid]
+            if session in tied:
+                if conn.uid not in endpoints.claimed:  # the first of them to come
+                    endpoints.claimed.add(conn.uid)
+                    conn.role, conn.session = "data", None
+                session.port_tied.append(conn.uid)
+                session.tied_with.extend(s.id for s in tied
+                                         if s is not session and s.id not in session.tied_with)
+            continue
+        if shares.owner.get(conn.uid) is not session or conn.uid in endpoints.claimed:
+            continue
+        claim(endpoints, conn, session, "data")
+        session.port_matched.append(conn.uid)
+        session.port_listener[conn.uid] = listener
+        if conn.uid in shares.named_by:
+            session.port_named[conn.uid] = shares.named_by[conn.uid]
 
 
 class _Finder:

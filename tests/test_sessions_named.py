@@ -1,0 +1,78 @@
+"""Data connections of several jobs at once whose announcements the sniffer lost: each
+goes to the session whose GET_STATE replies name its endpoint, and when nothing names
+it and several sessions fit alike, to none (trial 14 D7: all four went to S1, the three
+other good jobs read unknown)."""
+
+from __future__ import annotations
+
+from test_sessions import LAB, conn
+
+from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
+from flowcheck.sessions.named import named_endpoints
+
+MEDIA, AGENT = "10.0.0.1", "10.0.0.2"
+
+
+def _get_state(frame: int, ts: float, ip: str, port: int, *, error: int = 0) -> NdmpMessage:
+    return NdmpMessage(frame, ts, "resp", 2, "reply", 0x400, "NDMP_DATA_GET_STATE", error, 1,
+                       addresses=[NdmpAddress(ip, port)])
+
+
+def test_named_endpoints_skip_error_replies_and_unset_addresses() -> None:
+    stream = NdmpStream("C1", 4, messages=[
+        _get_state(5, 1.0, "0.0.0.0", 0), _get_state(6, 1.5, MEDIA, 5001, error=9),
+        _get_state(7, 2.0, MEDIA, 5002), _get_state(9, 3.0, MEDIA, 5002)])
+    assert named_endpoints(stream) == {(MEDIA, 5002): (7, "NDMP_DATA_GET_STATE")}
+    assert named_endpoints(None) == {}
+
+
+def _lossy_jobs(named: dict[int, int]) -> tuple[list, list[NdmpStream]]:
+    """Two jobs at once between one pair, both control streams with a hole (missed
+    bytes) and no announcement read, each agent connecting to the media server (plain
+    NDMP: either side may); `named`: job -> the media port its GET_STATE reply names."""
+    conns, streams = [], []
+    for k in (0, 1):
+        control = conn(f"C{k}", MEDIA, 20000 + k, AGENT, 10000, k * 0.1, end=10.0)
+        control.missed_bytes = 48
+        conns.append(control)
+        conns.append(conn(f"D{k}", AGENT, 6001 + k, MEDIA, 5001 + k, 1.0 + k * 0.1, end=9.0,
+                          orig_bytes=100_000))
+        messages = [NdmpMessage(3, k * 0.1 + 0.01, "orig", 1, "request", 0x401,
+                                "NDMP_DATA_START_BACKUP", 0, 0)]
+        if k in named:
+            messages.append(_get_state(50 + k, 5.0, MEDIA, named[k]))
+        streams.append(NdmpStream(f"C{k}", 4, messages=messages))
+    return conns, streams
+
+
+def test_each_session_takes_the_connection_it_names_even_crosswise() -> None:
+    conns, streams = _lossy_jobs({0: 5002, 1: 5001})
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    assert [s.data_connections for s in sessions] == [["D1"], ["D0"]]
+    assert sessions[0].port_named == {"D1": (50, "NDMP_DATA_GET_STATE")}
+
+
+def test_the_one_session_naming_nothing_takes_what_the_others_do_not_name() -> None:
+    conns, streams = _lossy_jobs({1: 5001})  # S2 names D0's endpoint; S1 names none
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    assert [s.data_connections for s in sessions] == [["D1"], ["D0"]]
+    assert not any(s.port_tied for s in sessions)
+
+
+def test_connections_nothing_names_are_tied_not_given_to_the_first() -> None:
+    conns, streams = _lossy_jobs({})
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    assert [s.data_connections for s in sessions] == [[], []]
+    assert [(s.port_tied, s.tied_with) for s in sessions] == [(["D0", "D1"], ["S2"]),
+                                                             (["D0", "D1"], ["S1"])]
+    assert {(c.uid, c.role, c.session) for c in conns if c.uid.startswith("D")} == {
+        ("D0", "data", None), ("D1", "data", None)}
+
+
+def test_one_lossy_session_keeps_every_connection_that_fits() -> None:
+    conns, streams = _lossy_jobs({})
+    alone = [c for c in conns if c.uid != "C1"]  # today's rule: no other session fits
+    sessions = build_sessions(alone, streams[:1], LAB, load_profile("ndmp"))
+    assert sessions[0].data_connections == ["D0", "D1"] and not sessions[0].port_tied
