@@ -5,14 +5,49 @@ other good jobs read unknown)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from test_sessions import LAB, conn
 
+from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.sessions.named import named_endpoints
 
+CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-sniffloss"
 MEDIA, AGENT = "10.0.0.1", "10.0.0.2"
+
+
+def _analyse(name: str):
+    config = build_config(load_file(CAPTURES / f"{name}.toml"))
+    return analyze(read_traffic([str(CAPTURES / f"{name}.pcap.gz")], config), config)
+
+
+def test_parallel_jobs_take_the_connections_their_get_state_replies_name() -> None:
+    analysis = _analyse("par-ann-media")
+    assert analysis.verdict == "pass"
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    owned = {s.id: [f"{by_uid[u].resp_h}:{by_uid[u].resp_p}" for u in s.data_connections]
+             for s in analysis.sessions}
+    assert owned == {"S1": ["10.77.0.1:5853"], "S2": ["10.77.0.1:5747"],
+                     "S3": ["10.77.0.1:5697"], "S4": ["10.77.0.1:5831"]}
+    step3 = analysis.sessions[1].steps[2]
+    assert "to the endpoint the DATA_GET_STATE reply of frame 66 names" in step3.detail
+
+
+def test_parallel_jobs_with_nothing_naming_their_connections_take_none() -> None:
+    analysis = _analyse("par-alladdr-media")
+    assert analysis.verdict == "inconclusive"
+    data = [c for c in analysis.traffic.connections if c.role == "data"]
+    assert len(data) == 4 and all(c.session is None for c in data)
+    assert "unannounced_connection" not in {f.code for f in analysis.findings}
+    for session in analysis.sessions:
+        assert not session.data_connections and session.port_tied == [c.uid for c in data]
+        step2 = session.steps[1]
+        assert step2.status == "unknown"
+        assert "fit this session and" in step2.detail and "names whose endpoint" in step2.detail
 
 
 def _get_state(frame: int, ts: float, ip: str, port: int, *, error: int = 0) -> NdmpMessage:

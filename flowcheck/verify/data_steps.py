@@ -40,8 +40,10 @@ from flowcheck.verify.details import (
     failure_words,
     flow_detail,
     job_direction,
+    named_words,
     port_words,
     sent_each_way,
+    tied_words,
     way_words,
 )
 from flowcheck.verify.evidence import (
@@ -148,11 +150,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         # No announcing message could be read at all: a data connection that carried
         # the job's bytes proves the announcement worked; nothing else does.
         carried = _job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
+        named = named_words(session)
         if carried and session.match_reason != "snap_length":
             return make_step(spec, "ok", [control.uid], frames,
                              f"{cut_announcement_words(session)}; {carried}, so the "
-                             "announcement worked")
+                             f"announcement worked{f' ({named})' if named else ''}")
         proof = (f"{carried}, but nothing ties them to an announcement" if carried else
+                 f"but {tied_words(session)}" if session.port_tied else
                  "and no data connection that carried the job's bytes proves it")
         return make_step(spec, "unknown", [control.uid], frames,
                          f"unknown: {cut_announcement_words(session)}; {proof}")

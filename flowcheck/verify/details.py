@@ -121,6 +121,10 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
                       "endpoint"
+        elif conn.uid in session.port_named:
+            frame, name = session.port_named[conn.uid]
+            reached = (f"matched by direction and ports, to the endpoint the "
+                       f"{name.removeprefix('NDMP_')} reply of frame {frame} names")
         elif conn.uid in session.port_matched:
             reached = "matched by direction and ports"
         else:
@@ -279,3 +283,22 @@ def reset_words(conn: Connection) -> str:
 def reset_time(conn: Connection) -> float:
     """When the connection's first RST came (its last packet if the time was not kept)."""
     return conn.rst_ts if conn.rst_ts is not None else conn.last_ts
+
+
+def named_words(session: Session) -> str:
+    """"C6 reached the endpoint the DATA_GET_STATE reply of frame 66 names" for each
+    data connection matched by ports that a later reply of the session names
+    (Session.port_named, flowcheck.sessions.named); "" when none."""
+    return ", ".join(f"{uid} reached the endpoint the {name.removeprefix('NDMP_')} reply of "
+                     f"frame {frame} names" for uid, (frame, name) in session.port_named.items())
+
+
+def tied_words(session: Session) -> str:
+    """Why a session's data connections are not known (Session.port_tied): the
+    connections that fit it and other sessions alike, with nothing naming whose."""
+    others = session.tied_with
+    who = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+    return (f"{', '.join(session.port_tied)} fit this session and {who} alike (the same "
+            "hosts, direction and ports while their control connections were open), and "
+            "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
+            "MOVER_GET_STATE reply names it)")
