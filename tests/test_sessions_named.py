@@ -15,6 +15,7 @@ from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.sessions.named import named_endpoints
+from flowcheck.verify import check_all
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-sniffloss"
 MEDIA, AGENT = "10.0.0.1", "10.0.0.2"
@@ -111,3 +112,19 @@ def test_one_lossy_session_keeps_every_connection_that_fits() -> None:
     alone = [c for c in conns if c.uid != "C1"]  # today's rule: no other session fits
     sessions = build_sessions(alone, streams[:1], LAB, load_profile("ndmp"))
     assert sessions[0].data_connections == ["D0", "D1"] and not sessions[0].port_tied
+
+
+def test_a_tied_connection_that_failed_is_named_in_each_sessions_announcement_step() -> None:
+    conns, streams = _lossy_jobs({})
+    failed = next(c for c in conns if c.uid == "D1")
+    failed.synack_frames, failed.established, failed.conn_state = [], False, "S0"
+    failed.orig_bytes, failed.resp_rst = 0, True
+    profile = load_profile("ndmp")
+    sessions = build_sessions(conns, streams, LAB, profile)
+    findings = check_all(conns, streams, sessions, LAB, profile)
+    assert "unannounced_connection" not in {f.code for f in findings}
+    for session in sessions:
+        step2 = session.steps[1]
+        assert step2.status == "unknown"
+        assert "D0, D1 fit this session and" in step2.detail
+        assert "of them failed: D1 (10.0.0.1:5002: refused" in step2.detail, step2.detail

@@ -156,7 +156,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                              f"{cut_announcement_words(session)}; {carried}, so the "
                              f"announcement worked{f' ({named})' if named else ''}")
         proof = (f"{carried}, but nothing ties them to an announcement" if carried else
-                 f"but {tied_words(session)}" if session.port_tied else
+                 f"but {tied_words(ctx, session)}" if session.port_tied else
                  "and no data connection that carried the job's bytes proves it")
         return make_step(spec, "unknown", [control.uid], frames,
                          f"unknown: {cut_announcement_words(session)}; {proof}")
