@@ -167,3 +167,33 @@ def test_still_open_at_the_capture_end_is_not_this() -> None:
     session, findings = _session([], closer=None)
     assert CODE not in [f.code for f in findings]
     assert session.ended_before_job is None and not session.kind_unknown
+
+
+def test_a_control_stream_with_lost_bytes_is_not_judged_so() -> None:
+    """A request may be in the bytes the capture lost: not "closed without a request"."""
+    from flowcheck.sessions.before_job import ended_before_job
+    control = conn("Nctl", M, 5001, A, 10000, 0.0, end=20.0, orig_bytes=200, resp_bytes=300)
+    stream = NdmpStream("Nctl", version=4, messages=[
+        msg(7, 0.3, "orig", "request", "CONNECT_CLIENT_AUTH"),
+        msg(8, 0.4, "resp", "reply", "CONNECT_CLIENT_AUTH")])
+    stream.fin = ControlPacket("orig", 9, 0.5, 0x11, 0)
+    assert ended_before_job(control, stream) is not None
+    control.missed_bytes = 40
+    assert ended_before_job(control, stream) is None
+
+
+def test_a_refused_connect_open_is_its_last_word() -> None:
+    """CONNECT_OPEN refused (the version) and nothing after it but the close."""
+    from flowcheck.sessions.before_job import ended_before_job, ended_words
+    control = conn("Nctl", M, 5001, A, 10000, 0.0, end=20.0, orig_bytes=60, resp_bytes=80)
+    stream = NdmpStream("Nctl", version=4, messages=[
+        msg(4, 0.1, "orig", "request", "CONNECT_OPEN"),
+        msg(6, 0.2, "resp", "reply", "CONNECT_OPEN", error=1,
+            error_name="NDMP_NOT_SUPPORTED_ERR"),
+        msg(7, 0.3, "orig", "request", "CONNECT_CLOSE")])
+    refusal = ended_before_job(control, stream)
+    assert refusal is not None and refusal.frame == 6
+    assert ended_words(refusal).startswith("the agent refused its CONNECT_OPEN in frame 6 with "
+                                           "NDMP_NOT_SUPPORTED_ERR")
+    stream.messages.insert(2, msg(6, 0.25, "orig", "request", "CONNECT_OPEN"))  # retried
+    assert ended_before_job(control, stream) is None
