@@ -35,6 +35,7 @@ CATALOGUE: dict[str, Severity] = {
     "control_closed": E,
     "ndmp_no_reply": E,
     "control_stalled": E,
+    "control_closed_after_auth": W,
     "control_off_backup_network": E,
     "step_missing": E,
     "step_out_of_order": E,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from flowcheck.model.ndmp import Announcement
+from flowcheck.model.ndmp import Announcement, NdmpMessage
 from flowcheck.model.traffic import RingGap
 
 # "unknown": the capture cannot show whether the step worked (it ended too soon after
@@ -122,6 +122,11 @@ class Session:
     # Then kind_unknown is set too, and the steps after the control connection are
     # unknown unless a failure the capture shows ended the session. Not in the JSON.
     job_unseen: str = ""
+    # A session that shows no sign of a job and ended before asking anything, whole in
+    # the capture (flowcheck.sessions.before_job): the reply it ended at, the refusal of
+    # its CONNECT_OPEN / CONNECT_CLIENT_AUTH or its accepted CONNECT_CLIENT_AUTH before
+    # the close; None otherwise. Then kind_unknown is set too. Not in the JSON.
+    ended_before_job: NdmpMessage | None = None
     # Side traffic (flowcheck.verify.hosts.mark_side_traffic): a session outside the
     # configured hosts or roles while another runs between them: not judged as a job
     # (its errors told in host_not_configured, its steps left out of the verdict). Not

@@ -19,7 +19,9 @@ to sessions, `by_ports` the connections of announcements the capture cannot show
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `unseen` tells a
 session that shows no sign of a job whose deciding messages the capture lacks (kind
-unknown, not browse); this module builds the sessions in order.
+unknown, not browse), `before_job` one that ended before asking anything (refused at
+its opening, or closed right after authenticating: kind unknown too); this module builds
+the sessions in order.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
 from flowcheck.sessions.classify import (
     DATA_INTENT,
@@ -136,6 +139,12 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
             session.job_unseen = job_unseen(conn, stream)
             if session.job_unseen:
                 session.kind_unknown, session.kind_unknown_why = True, session.job_unseen
+        if session.kind == "browse" and not session.kind_unknown:
+            # It asked nothing, refused or closed after authenticating (sessions.before_job).
+            session.ended_before_job = ended_before_job(conn, stream)
+            if session.ended_before_job is not None:
+                session.kind_unknown = True
+                session.kind_unknown_why = ended_words(session.ended_before_job)
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
@@ -158,3 +167,4 @@ def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
             session.kind, told = kind_from_bytes(session, by_uid)
             session.kind_guessed, session.kind_unknown = not told, False
             session.job_unseen = ""  # its data connections show a job
+            session.ended_before_job = None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
+from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import check_cut_transfers
@@ -46,6 +47,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_replies(ctx)
     check_no_reply(ctx)
     check_running(ctx)
+    check_closed_after_auth(ctx)
     check_steps(ctx)
     report_left_out(ctx)
     check_capacity(ctx)

@@ -11,6 +11,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
 from flowcheck.verify.after_close import closed_words, gone_before
+from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -104,6 +105,10 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
                              "backup or restore, or failed before one, cannot be seen: "
                              f"{session.job_unseen}")
+        if session.ended_before_job is not None:
+            # Refused at its opening, or closed right after authenticating: it asked
+            # nothing, so it browsed nothing (sessions.before_job).
+            return ended_step(session, spec)
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
