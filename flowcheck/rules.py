@@ -7,8 +7,8 @@ control connection, whose media-side port is then in the media range; "none": no
 callback), and the data connection by `[data] connector`: "media_server" M -> A:agent
 range, "remote_agent" A -> M:media range (the agent connects to the mover's announced
 port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
-A connects). Plus the return traffic of each, which a stateless rule must allow
-explicitly. Used by `flowcheck firewall`.
+A connects). Plus the return traffic of each, in and out (return_rules), which a
+stateless rule must allow explicitly. Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -191,28 +191,42 @@ def _netsh(path: Path, host_role: str) -> list[str]:
 
 
 RENDERERS = {"nft": _nft, "iptables": _iptables, "powershell": _powershell, "netsh": _netsh}
-STATEFUL_NOTE = {
-    "nft": "nft add rule inet filter input ct state established,related accept  "
-           "# return traffic (add the same to output)",
-    "iptables": "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT  "
-                "# return traffic (add the same to OUTPUT)",
+# Text-only comments (render_firewall prints them on lines of their own): the JSON rule
+# lists hold commands only, so each line runs as it is through a shell or exec-style
+# (shlex.split, Ansible `command:`), where iptables would reject a `#` argument.
+RETURN_COMMENT = {
+    "nft": "# return traffic of these connections, in and out (the rules above assume "
+           "input and output chains that drop)",
+    "iptables": "# return traffic of these connections, in and out (the rules above assume "
+                "INPUT and OUTPUT chains that drop)",
     "powershell": "# Windows Firewall is stateful: return traffic of allowed connections "
-                  "passes.",
-    "netsh": "# Windows Firewall is stateful: return traffic of allowed connections passes.",
+                  "passes",
+    "netsh": "# Windows Firewall is stateful: return traffic of allowed connections passes",
 }
 
 
-def _stateful_note(target: str, config: Config) -> list[str]:
+def return_rules(target: str, config: Config) -> list[str]:
+    """The rules that let the return traffic of the accepted connections through, in
+    both directions: the path rules accept outgoing SYNs on an output chain too, so they
+    assume output is filtered, and a reply (SYN-ACK, ACK, data) must pass both chains.
+    nft: one rule per chain (an `inet` table matches both IP versions); iptables: an
+    INPUT and an OUTPUT rule per IP version of the configured hosts (ip6tables for
+    IPv6; IPv4 when no host is given); [] for the Windows firewalls, which are stateful."""
+    if target == "nft":
+        return [f"nft add rule inet filter {chain} ct state established,related accept"
+                for chain in ("input", "output")]
     if target != "iptables":
-        return [STATEFUL_NOTE[target]]
+        return []
     families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
-    return [STATEFUL_NOTE[target].replace("iptables", "ip6tables", 1) if family == 6
-            else STATEFUL_NOTE[target] for family in sorted(families)]
+    return [f"{'ip6tables' if family == 6 else 'iptables'} -A {chain} -m conntrack "
+            f"--ctstate ESTABLISHED,RELATED -j ACCEPT"
+            for family in sorted(families) for chain in ("INPUT", "OUTPUT")]
 
 
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:
     """Rules per host ("media server", "remote agent") for one firewall syntax: command
-    lines. Raises UsageError for hosts of different IP versions (check_families)."""
+    lines, no comments, ending with return_rules. Raises UsageError for hosts of
+    different IP versions (check_families)."""
     render = RENDERERS[target]
     paths = required_paths(config)
     out: dict[str, list[str]] = {}
@@ -220,7 +234,7 @@ def rules_for(target: str, config: Config) -> dict[str, list[str]]:
         lines: list[str] = []
         for path in paths:
             lines.extend(render(path, host_role))
-        lines.extend(_stateful_note(target, config))
+        lines.extend(return_rules(target, config))
         out[host_role] = lines
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 
@@ -293,3 +294,48 @@ def test_firewall_dual_stack_nft_rules_load(tmp_path,
     checked = subprocess.run(["nft", "-c", "-f", str(script)], capture_output=True,
                              text=True, check=False)
     assert checked.returncode == 0, checked.stderr
+
+
+HOSTS = {"IPv4": LAB,
+         "IPv6": ["--media-server", "2001:db8::1", "--remote-agent", "2001:db8::2"],
+         "dual stack": [*LAB, "--media-server", "2001:db8::1", "--remote-agent", "2001:db8::2"]}
+
+
+@pytest.mark.parametrize("hosts", list(HOSTS))
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp", "control-reply"])
+def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
+        profile: str, hosts: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each JSON rule line runs exec-style (shlex.split, Ansible `command:`): no `#` comment
+    (iptables fails with "Bad argument `#'"); nft and iptables lists end with the
+    return-traffic rules on the input and the output chain, per IP version for iptables,
+    since the rules filter both chains (trial 16, D1)."""
+    assert run(["firewall", "--format", "json", "--profile", _profile_arg(profile, tmp_path),
+                *HOSTS[hosts]]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]
+    commands = {"nft": "nft", "iptables": "iptables", "powershell": "New-NetFirewallRule",
+                "netsh": "netsh"}
+    for target, per_host in rules.items():
+        for lines in per_host.values():
+            for line in lines:
+                assert "#" not in line and shlex.split(line)[0] in (commands[target],
+                                                                     "ip6tables"), line
+    families = {"IPv4": ["iptables"], "IPv6": ["ip6tables"],
+                  "dual stack": ["iptables", "ip6tables"]}[hosts]
+    expected = {
+        "nft": [f"nft add rule inet filter {chain} ct state established,related accept"
+                for chain in ("input", "output")],
+        "iptables": [f"{command} -A {chain} -m conntrack --ctstate ESTABLISHED,RELATED "
+                     f"-j ACCEPT" for command in families for chain in ("INPUT", "OUTPUT")]}
+    for target, tail in expected.items():
+        for lines in rules[target].values():
+            assert lines[-len(tail):] == tail
+            assert not any("ESTABLISHED" in line or "established" in line
+                           for line in lines[:-len(tail)])
+    for target in ("powershell", "netsh"):  # stateful: no return rule, every line a rule
+        assert all(" -Action Allow" in line or " action=allow " in line
+                   for lines in rules[target].values() for line in lines)
+    assert run(["firewall", "--profile", _profile_arg(profile, tmp_path), *HOSTS[hosts]]) == 0
+    text = capsys.readouterr().out.splitlines()  # the comments: text only, lines of their own
+    assert sum(line.startswith("# return traffic of these connections") for line in text) == 4
+    assert sum(line == "# Windows Firewall is stateful: return traffic of allowed "
+               "connections passes" for line in text) == 4

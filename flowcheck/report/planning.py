@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, format_ranges
-from flowcheck.rules import describe_path, required_paths
+from flowcheck.rules import RETURN_COMMENT, describe_path, required_paths, return_rules
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,9 +24,12 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
         console.print(f"  - {describe_path(path)}", highlight=False)
     for target, per_host in rules.items():
         console.rule(TARGET_TITLES[target])
+        returns = len(return_rules(target, config))
         for host_role, lines in per_host.items():
             console.print(f"[bold]# on the {host_role}[/]")
-            for line in lines:
+            paths = lines[:len(lines) - returns]
+            # The comment on a line of its own: each rule line stays a runnable command.
+            for line in [*paths, RETURN_COMMENT[target], *lines[len(paths):]]:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
