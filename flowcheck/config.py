@@ -3,7 +3,8 @@
 Keys (TOML names; flags use dashes): ndmp_port, media_range, agent_range,
 media_servers, remote_agents, backup_network, port_hold_seconds, resources, profile,
 retransmission_timeout.
-Every invalid value raises UsageError naming the key, which the CLI turns into exit 2.
+Every invalid value raises UsageError naming the key (and the file it came from), which
+the CLI turns into exit 2.
 """
 
 from __future__ import annotations
@@ -75,19 +76,22 @@ def format_ranges(ranges: Iterable[PortRange]) -> str:
 
 
 # Numbers are read strictly, so a typo is an error instead of a different setting: ASCII
-# digits only (Python's int() also takes "+5001", "5_001" and other scripts' digits), a
-# range needs both ends ("5001-" is not 5001), and seconds must be finite.
+# digits only, no spaces around them (Python's int() also takes " 5001", "+5001", "5_001"
+# and other scripts' digits), a range needs both ends ("5001-" is not 5001), and seconds
+# must be finite.
 _DIGITS = re.compile(r"[0-9]+")
 _RANGE = re.compile(r"([0-9]+)\s*(?:-\s*([0-9]+))?")
 _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def _whole(name: str, value: object, what: str) -> int:
-    """A whole number from TOML (an integer) or text (ASCII digits, spaces around)."""
+    """A whole number from TOML (an integer) or text (ASCII digits only)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        return int(value.strip())
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    if isinstance(value, str) and value:
+        raise UsageError(f"{name}: {value!r} is not {what}: digits 0-9 only")
     raise UsageError(f"{name}: {value!r} is not {what}")
 
 
@@ -99,10 +103,10 @@ def _port(name: str, value: object) -> int:
 
 
 def read_seconds(name: str, value: object) -> float:
-    """Seconds from TOML or a flag (a number) or text (a plain decimal: no "+", exponent
-    or nan); UsageError naming `name` when it is not a finite number."""
+    """Seconds from TOML or a flag (a number) or text (a plain decimal: no "+", exponent,
+    spaces or nan); UsageError naming `name` when it is not a finite number."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number or isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+    if number or isinstance(value, str) and _DECIMAL.fullmatch(value):
         seconds = float(value) + 0.0  # type: ignore[arg-type]  # -0.0 is 0
     else:
         raise UsageError(f"{name}: {value!r} is not a number of seconds")
@@ -148,17 +152,46 @@ def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
 
 
 def _addresses(key: str, values: object) -> tuple[str, ...]:
+    """IP addresses, repeatable or comma-separated. An empty list or item is an error, as
+    for the ranges: leaving the key out is how to say "none" (roles from the traffic)."""
     out: list[str] = []
     for item in _items(key, values):
         for part in str(item).split(","):
             part = part.strip()
             if not part:
-                continue
+                raise UsageError(f"{key}: empty item in {str(item)!r}" if str(item).strip()
+                                 else f"{key}: empty address")
             try:
                 out.append(str(ipaddress.ip_address(part)))
             except ValueError:
                 raise UsageError(f"{key}: {part!r} is not an IP address") from None
+    if not out:
+        raise UsageError(f"{key}: no IP address given: leave it out to take the roles "
+                         "from the traffic")
     return tuple(out)
+
+
+def _network(name: str, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR network, host bits clear. An address with a prefix (`10.77.0.1/24`, as `ip
+    addr` shows an interface) is an error naming the network it lies in: a typo in the
+    prefix (`10.77.1.0/16` for /24) would otherwise widen the network silently."""
+    if not isinstance(value, str) or not value.strip():  # ip_network(5) is 0.0.0.5/32
+        raise UsageError(f"{name}: {value!r} is not a CIDR network: leave it out for none")
+    try:
+        return ipaddress.ip_network(value.strip())
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
+    raise UsageError(f"{name}: {value!r} has host bits set: give the network, {network}")
+
+
+# More resources than a host has ports can never fit in a dynamic port range (a job
+# needs a port per resource in each range); larger numbers are typos, and JSON readers
+# lose integers above 2**53.
+MAX_RESOURCES = 65535
 
 
 def _coerce(key: str, value: object, name: str | None = None) -> object:
@@ -172,14 +205,7 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
     if key in ("media_servers", "remote_agents"):
         return _addresses(name, value)
     if key == "backup_network":
-        if value in (None, ""):
-            return None
-        if not isinstance(value, str):  # ip_network(5) would be the address 0.0.0.5
-            raise UsageError(f"{name}: {value!r} is not a CIDR network")
-        try:
-            return ipaddress.ip_network(value.strip(), strict=False)
-        except ValueError:
-            raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
+        return _network(name, value)
     if key == "port_hold_seconds":
         hold = read_seconds(name, value)
         if hold < 0:
@@ -196,6 +222,9 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
         count = _whole(name, value, "a whole number")
         if count < 1:
             raise UsageError(f"{name}: {value!r}: must be at least 1")
+        if count > MAX_RESOURCES:
+            raise UsageError(f"{name}: {value!r}: at most {MAX_RESOURCES}, the ports a host "
+                             "has")
         return count
     if key == "profile":
         if not isinstance(value, str) or not value:
@@ -204,17 +233,29 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
     raise UsageError(f"unknown configuration key {key!r}")
 
 
-def load_file(path: Path) -> dict[str, object]:
+def load_file(path: Path, label: str | None = None) -> dict[str, object]:
+    """The settings in a TOML file, at its top level or under a [flowcheck] table.
+
+    `label` names the file in errors (default `--config PATH`; `./flowcheck.toml` for the
+    file read without --config). Raises UsageError for an unreadable file, invalid TOML,
+    or keys both at the top level and under [flowcheck]."""
+    label = label or f"--config {path}"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"--config {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{label}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
-    # Allow the settings at top level or under a [flowcheck] table.
-    if isinstance(data.get("flowcheck"), dict) and len(data) == 1:
+        raise UsageError(f"{label}: not valid TOML ({exc})") from None
+    if isinstance(data.get("flowcheck"), dict):
+        # One place or the other: merged, a key in both would silently lose one value.
+        others = [key for key in data if key != "flowcheck"]
+        if others:
+            raise UsageError(f"{label}: settings both at the top level ({', '.join(others)}) "
+                             "and under [flowcheck]: put them all in one place")
         data = data["flowcheck"]
     # A profile file named relative to this file lies beside it, wherever flowcheck runs
     # (a capture folder's flowcheck.toml in CI): a built-in name has no suffix.
@@ -224,20 +265,42 @@ def load_file(path: Path) -> dict[str, object]:
     return data
 
 
+def _canonical(raw_key: str) -> str:
+    key = raw_key.replace("-", "_")
+    return ALIASES.get(key, key)
+
+
 def build_config(file_values: dict[str, object] | None = None,
-                 flag_values: dict[str, object] | None = None) -> Config:
+                 flag_values: dict[str, object] | None = None,
+                 file_name: str | None = None) -> Config:
     """Merge file settings and flags (flags win; None means "not given").
 
-    Raises UsageError, one line naming the key as written in the file or the flag, for an
-    unknown key or an invalid value."""
+    Raises UsageError, one line naming the key as written in the file (and `file_name`,
+    the file, when given) or the flag, for an unknown key, an invalid value, or two
+    spellings of one key in the file (`port_hold` and `port_hold_seconds`)."""
+    where = f" (in {file_name})" if file_name else ""
     merged: dict[str, object] = {}
-    for source, is_flag in ((file_values or {}, False), (flag_values or {}, True)):
-        for raw_key, value in source.items():
-            key = ALIASES.get(raw_key.replace("-", "_"), raw_key.replace("-", "_"))
-            if key not in KEYS:
-                raise UsageError(f"unknown configuration key {raw_key!r}")
-            if value is None or (is_flag and isinstance(value, list | tuple) and not value):
-                continue  # a flag not given (a repeatable one comes as an empty list)
-            merged[key] = _coerce(key, value, FLAGS.get(key, "--" + key.replace("_", "-"))
-                                  if is_flag else raw_key)
+    spelled: dict[str, str] = {}
+    for raw_key, value in (file_values or {}).items():
+        key = _canonical(raw_key)
+        if key not in KEYS:
+            raise UsageError(f"unknown configuration key {raw_key!r}"
+                             + (f" in {file_name}" if file_name else ""))
+        if value is None:
+            continue  # a caller's "not set" (TOML has no null)
+        if key in spelled:
+            raise UsageError(f"{spelled[key]} and {raw_key} are the same setting ({key}): "
+                             f"give one{where}")
+        spelled[key] = raw_key
+        try:
+            merged[key] = _coerce(key, value, raw_key)
+        except UsageError as exc:
+            raise UsageError(f"{exc}{where}") from None
+    for flag_key, value in (flag_values or {}).items():
+        key = _canonical(flag_key)
+        if key not in KEYS:
+            raise UsageError(f"unknown configuration key {flag_key!r}")
+        if value is None or (isinstance(value, list | tuple) and not value):
+            continue  # a flag not given (a repeatable one comes as an empty list)
+        merged[key] = _coerce(key, value, FLAGS.get(key, "--" + key.replace("_", "-")))
     return replace(Config(), **merged, explicit=frozenset(merged))

@@ -89,19 +89,26 @@ def test_retransmission_timeout_from_file_and_flag(tmp_path) -> None:
 # 5001, `--port-hold nan` written as NaN into the JSON): each bad spelling is one line,
 # exit 2, naming the flag or the key as written. Flag values are text as typed.
 _BAD_PORTS = ["", " ", "+10000", "0", "65536", "-1", "10000.0", "1_0000", "１０", "nan",
-              "10000 10001"]
+              "10000 10001", " 10000", "10000 "]
 _BAD_RANGES = ["5001-", "-5100", "5001--5100", "5001-5100,", ",5001", "5001,,5002", "",
                " ", "+5001-5100", "5001-+5100", "0-10", "5001-65536", "5100-5001",
                "5001 5100", "5_001-5100", "５００１", "5001-5100 6001-6100", "0x1389"]
 _BAD_SECONDS = ["nan", "NaN", "inf", "-inf", "infinity", "+5", "1e3", "", " ", "5s",
-                "1_0", "-1", "0x10"]
+                "1_0", "-1", "0x10", " 60"]
 FLAG_SWEEP = (
     [("--ndmp-port", v) for v in _BAD_PORTS]
     + [("--media-range", v) for v in _BAD_RANGES]
     + [("--agent-range", v) for v in _BAD_RANGES]
     + [("--port-hold", v) for v in _BAD_SECONDS]
     + [("--retransmission-timeout", v) for v in [*_BAD_SECONDS, "0", "121"]]
-    + [("--resources", v) for v in ["0", "-1", "+2", "2.5", "", "nan", "2_0", "٣"]]
+    + [("--resources", v) for v in ["0", "-1", "+2", "2.5", "", "nan", "2_0", "٣", " 2",
+                                    "65536", "99999999999999999999"]]
+    # Trial 16 D9: an empty value is no way to say "none" (leave the flag out), and an
+    # address with a prefix is not a network.
+    + [("--backup-network", v) for v in ["", " ", "10.77.0.1/24", "10.77.1.0/16",
+                                         "2001:db8::1/64"]]
+    + [(flag, v) for flag in ("--media-server", "--remote-agent")
+       for v in ["", " ", "10.77.0.1,", ",10.77.0.1"]]
 )
 
 
@@ -128,11 +135,18 @@ TOML_SWEEP = [
 ] + [
     ("retransmission_timeout", v) for v in ["0", "nan", "inf", "121", "true", '"1e0"']
 ] + [
-    ("resources", v) for v in ["0", "-1", "2.5", "true", '"+2"', '"2.0"', "nan", "[3]"]
+    ("resources", v) for v in ["0", "-1", "2.5", "true", '"+2"', '"2.0"', "nan", "[3]",
+                               '" 4"', "65536", "99999999999999999999"]
 ] + [
-    ("backup_network", v) for v in ["5", "167772160", "true", '"10.0.0.0/33"']
+    ("backup_network", v) for v in ["5", "167772160", "true", '"10.0.0.0/33"', '""', '" "',
+                                    '"10.77.0.1/24"']
 ] + [
-    ("media_servers", v) for v in ["5", "true", "1.5"]
+    ("ndmp_port", v) for v in ['" 10000"', '"10000 "']
+] + [
+    ("port_hold_seconds", v) for v in ['" 60"']
+] + [
+    (key, v) for key in ("media_servers", "remote_agents", "media_server")
+    for v in ["5", "true", "1.5", "[]", '""', '[""]', '["10.77.0.1", ""]', '"10.77.0.1,"']
 ]
 
 
@@ -144,13 +158,18 @@ def test_every_bad_number_in_the_file_is_a_usage_error(
     assert run(["plan", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"flowcheck: error: {key}: ") and err.count("\n") == 1
+    assert err.endswith(f" (in {path})\n")  # the file too: a repository holds many
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
     ("media_range", '" 5001 - 5100 , 5200 "', ((5001, 5100), (5200, 5200))),
     ("media_range", "[5001, 5003]", ((5001, 5001), (5003, 5003))),
     ("agent_range", '"06001-06100"', ((6001, 6100),)),
-    ("ndmp_port", '" 10500 "', 10500),
+    ("ndmp_port", '"10500"', 10500),
+    ("backup_network", '"10.77.0.0/24"', ipaddress.ip_network("10.77.0.0/24")),
+    ("backup_network", '"10.77.0.1/32"', ipaddress.ip_network("10.77.0.1/32")),
+    ("resources", "65535", 65535),
+    ("media_servers", '"10.77.0.1, 10.78.0.1"', ("10.77.0.1", "10.78.0.1")),
     ("port_hold_seconds", '"0.5"', 0.5),
     ("port_hold_seconds", '"-0"', 0.0),
     ("port_hold_seconds", "120", 120.0),

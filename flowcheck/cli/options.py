@@ -76,17 +76,31 @@ Captures = Annotated[list[str], typer.Argument(
 
 
 def resolve_config(config_file: Path | None, flags: dict[str, object]) -> Config:
-    """The Config from --config (or ./flowcheck.toml) overlaid by the flags given."""
+    """The Config from --config (or ./flowcheck.toml) overlaid by the flags given.
+
+    Raises UsageError naming the flag, or the key and the file (the implicit one as
+    `./flowcheck.toml`: a user who gave no --config must learn which file is read)."""
     file_values: dict[str, object] = {}
+    file_name: str | None = None
     if config_file is None and Path("flowcheck.toml").is_file():
-        config_file = Path("flowcheck.toml")  # the documented default location
-    if config_file is not None:
+        config_file, file_name = Path("flowcheck.toml"), "./flowcheck.toml"  # documented
+        file_values = load_file(config_file, file_name)
+    elif config_file is not None:
+        file_name = str(config_file)
         file_values = load_file(config_file)
-    config = build_config(file_values, flags)
-    # Fail early, as a usage error, on an unknown profile name or a bad profile file.
+    config = build_config(file_values, flags, file_name)
+    # Fail early, as a usage error, on an unknown profile name or a bad profile file,
+    # named as the user set it: the flag, or the key in the file.
     from flowcheck.profiles import load_profile
 
-    load_profile(config.profile)
+    if flags.get("profile") is not None:
+        load_profile(config.profile, setting="--profile")
+    else:
+        try:
+            load_profile(config.profile)
+        except UsageError as exc:
+            raise UsageError(f"{exc} (in {file_name})" if "profile" in file_values
+                             else str(exc)) from None
     return config
 
 

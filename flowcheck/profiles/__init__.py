@@ -60,21 +60,24 @@ class Profile:
         }
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """A built-in profile by name, or a user's TOML file by path (UsageError if bad)."""
+def load_profile(name_or_path: str, setting: str = "profile") -> Profile:
+    """A built-in profile by name, or a user's TOML file by path.
+
+    Raises UsageError, one line beginning with `setting` (how the user chose the profile:
+    `--profile`, or the key `profile`), for an unknown name or an unreadable or bad file."""
     if name_or_path in BUILTIN:
         text = resources.files(__name__).joinpath(f"{name_or_path}.toml").read_text("utf-8")
         return parse_profile(text, origin=f"profile {name_or_path}", source="builtin")
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
-        raise UsageError(f"profile: unknown profile {name_or_path!r} "
-                         f"(built-in: {', '.join(BUILTIN)}; or give a .toml file)")
+        raise UsageError(f"{setting}: unknown profile {name_or_path!r}: built-in "
+                         f"{', '.join(BUILTIN)}, or give a .toml file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"profile {name_or_path}: cannot read ({reason})") from None
-    return parse_profile(text, origin=f"profile {name_or_path}", source=str(path))
+        raise UsageError(f"{setting} {name_or_path}: cannot read: {reason}") from None
+    return parse_profile(text, origin=f"{setting} {name_or_path}", source=str(path))
 
 
 def parse_profile(text: str, *, origin: str = "profile", source: str = "builtin") -> Profile:
