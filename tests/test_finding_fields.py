@@ -68,8 +68,13 @@ def test_finding_ts_is_one_of_its_frames(case: Case) -> None:
     analyzed, _ = _documents(case)
     times = _frame_times(case.capture)
     wrong = []
+    starts = {c["ts"] for c in analyzed["connections"]}
     for finding in analyzed["findings"]:
-        if not finding["frames"] or finding["code"] in TS_NOT_A_FRAME:
+        if finding["code"] in TS_NOT_A_FRAME:
+            if finding["ts"] not in starts:  # the documented time: a connection's start
+                wrong.append(f"{finding['code']}: ts {finding['ts']}, no connection's")
+            continue
+        if not finding["frames"]:
             continue
         at = [float(times[frame - 1]) for frame in finding["frames"]]
         if finding["ts"] is None or not np.isclose(at, finding["ts"], rtol=0, atol=1e-7).any():
