@@ -117,14 +117,16 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     """The sessions stage alone, for `connections` and `ndmp`: sets each connection's
-    `role` and `session` and each announcement's `used_by` exactly as `analyze` does
-    (same profile and settings), without the checks. Raises UsageError for a profile
-    that cannot be loaded."""
+    `role` and `session`, each announcement's `used_by` and the decode findings'
+    `session` (with_sessions) exactly as `analyze` does (same profile and settings),
+    without the checks. Raises UsageError for a profile that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
 
-    return build_sessions(traffic.connections, traffic.streams, config,
-                          load_profile(config.profile), ring_gaps=traffic.ring_gaps)
+    sessions = build_sessions(traffic.connections, traffic.streams, config,
+                              load_profile(config.profile), ring_gaps=traffic.ring_gaps)
+    traffic.findings = with_sessions(traffic.findings, traffic.connections)
+    return sessions
 
 
 def analyze(traffic: Traffic, config: Config) -> Analysis:
@@ -141,23 +143,21 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
-    findings = _with_sessions(findings, traffic.connections)
+    findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 
 
-# Findings made before sessions exist (decode, capture loss) about one connection.
-_PER_CONNECTION = frozenset({"ndmp_partial", "capture_loss"})
-
-
-def _with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:
-    """The findings, those of _PER_CONNECTION on one session's connection given that
-    session (copies: the traffic's own stay as decoded)."""
+def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:
+    """The findings, each one that names no session but a connection of one (`uid`: a
+    decode finding made before sessions exist, such as ndmp_partial or
+    ndmp_vendor_message, capture_loss, a check's finding about a connection) given that
+    connection's session (docs/json.md, `findings[].session`). Copies: the findings
+    given stay as they were made."""
     session_of = {c.uid: c.session for c in connections if c.session}
     return [replace(f, session=session_of[f.uid])
-            if f.code in _PER_CONNECTION and f.session is None and f.uid in session_of
-            else f for f in findings]
+            if f.session is None and f.uid in session_of else f for f in findings]
 
 
 def _finding_order(finding: Finding) -> tuple:

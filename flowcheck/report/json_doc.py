@@ -7,14 +7,18 @@ from typing import IO, TYPE_CHECKING
 
 from flowcheck import __version__
 from flowcheck.report.json_text import write_indented
+from flowcheck.report.overview import session_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from flowcheck.model import CaptureInfo
+    from flowcheck.model import CaptureInfo, Finding, Session
     from flowcheck.pipeline import Analysis, Traffic
 
 SUMMED = ("packets", "non_tcp", "fragments", "undecodable")
+# overview.SessionStatus -> `sessions[].status`: the text report's status words, in the
+# JSON's snake_case.
+JSON_STATUS = {"failed": "failed", "unknown": "unknown", "ok": "ok", "side": "side_traffic"}
 
 
 def capture_summary(captures: Sequence[CaptureInfo]) -> dict:
@@ -45,10 +49,19 @@ def traffic_document(traffic: Traffic) -> dict:
 def analysis_document(analysis: Analysis) -> dict:
     document = traffic_document(analysis.traffic)
     document["config"] = analysis.config.as_dict()
-    document["sessions"] = [s.as_dict() for s in analysis.sessions]
+    document["sessions"] = [session_entry(s, analysis.findings) for s in analysis.sessions]
     document["findings"] = [f.as_dict() for f in analysis.findings]
     document["verdict"] = analysis.verdict
     return document
+
+
+def session_entry(session: Session, findings: Sequence[Finding]) -> dict:
+    """A `sessions[]` object: Session.as_dict, then `judged` (false for side traffic:
+    not judged as a job, Session.side) and `status` (`failed`, `unknown`, `ok` or
+    `side_traffic`: the text report's status, overview.session_status, the verdict's
+    rule). docs/json.md, `sessions[]`."""
+    return {**session.as_dict(), "judged": not session.side,
+            "status": JSON_STATUS[session_status(session, list(findings))]}
 
 
 def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> None:

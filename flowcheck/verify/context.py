@@ -46,9 +46,10 @@ class Context:
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
-    # (flowcheck.verify.filtered): session id -> (why, frames), for one capture_filtered;
-    # whether every connection has the NDMP port on one side (None: not computed yet).
-    left_out: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
+    # (flowcheck.verify.filtered): session id -> (why, its evidence as (frame, ts)
+    # pairs), for one capture_filtered; whether every connection has the NDMP port on one
+    # side (None: not computed yet).
+    left_out: dict[str, tuple[str, list[tuple[int, float]]]] = field(default_factory=dict)
     port_only: bool | None = None
     # The packet kinds the capture holds and the filter they show (verify.kept.kept;
     # None: not computed yet).

@@ -82,9 +82,11 @@ def _port_only_words(ctx: Context, what: str) -> str:
             f"leaves out the callback and data connections, so whether {what} cannot be seen")
 
 
-def _note(ctx: Context, session: Session, words: str, frames: list[int]) -> None:
-    """Remember the first reason per session for the one capture_filtered warning."""
-    ctx.left_out.setdefault(session.id, (words, frames))
+def _note(ctx: Context, session: Session, words: str,
+          evidence: list[tuple[int, float]]) -> None:
+    """Remember the first reason per session for the one capture_filtered warning, with
+    its evidence packets: (frame, ts) pairs."""
+    ctx.left_out.setdefault(session.id, (words, evidence))
 
 
 def _next_announcement(session: Session, ts: float, ctx: Context) -> float:
@@ -105,7 +107,7 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
         return ""
     _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
           f"({moved_words(moved)}) after an endpoint was announced that no captured "
-          "connection reached", [moved.frame])
+          "connection reached", [(moved.frame, moved.ts)])
     return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) and "
             "the capture holds no connection to it: a capture filter or mirror that keeps "
             f"only some ports (tcpdump 'port {ctx.config.ndmp_port}') left it out, or the "
@@ -132,7 +134,7 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
         # The same words from both sessions of the job: one reason in capture_filtered.
         _note(ctx, session, f"the data connection {connector} -> {where} of the three-way "
               f"job of sessions {ids} runs between two hosts the capture holds no packet "
-              "between", sorted((ann.frame, other_ann.frame)))
+              "between", sorted(((ann.frame, ann.ts), (other_ann.frame, other_ann.ts))))
         return (f"a three-way job: {ann.message.removeprefix('NDMP_')} (frame {ann.frame}) "
                 f"here and {other_ann.message.removeprefix('NDMP_')} (frame "
                 f"{other_ann.frame}) in session {other.id} named {where}, so the data "
@@ -152,10 +154,10 @@ def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
             or session.callback_uid is not None):
         return ""
     port = ctx.config.ndmp_port
+    control = ctx.by_uid[session.control_uid]
     _note(ctx, session, f"each of the capture's {len(ctx.connections)} TCP connection(s) "
           f"has the NDMP port {port} on one side, and session {session.id} announced a data "
-          "endpoint that none of them reached",
-          [ctx.by_uid[session.control_uid].first_frame])
+          "endpoint that none of them reached", [(control.first_frame, control.ts)])
     return _port_only_words(ctx, what)
 
 
@@ -177,7 +179,7 @@ def callback_unseen(ctx: Context, session: Session) -> str:
     if moved is not None:
         _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
               f"({moved_words(moved)}) but the capture holds none of its callback and data "
-              "connections", [moved.frame])
+              "connections", [(moved.frame, moved.ts)])
         return (f"the session's NDMP messages report its data moved ({moved_words(moved)}) "
                 "and the capture holds none of its data connections either: a capture filter "
                 "or mirror that keeps only some ports left them out, so whether the agent "
@@ -214,7 +216,11 @@ def report_left_out(ctx: Context) -> None:
         return
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
     reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
-    frames = list(dict.fromkeys(f for _, frames in ctx.left_out.values() for f in frames))
+    evidence = sorted({pair for _, pairs in ctx.left_out.values() for pair in pairs})
+    # Its time is its first frame's: the first note's, or the first connection's.
+    evidence = evidence or [(c.first_frame, c.ts) for c in ctx.connections[:3]]
+    frames = [frame for frame, _ in evidence]
+    ts = evidence[0][1] if evidence else None
     if packets:
         ctx.add("capture_filtered",
                 f"The capture holds only some packets of each connection: {packets}."
@@ -228,8 +234,7 @@ def report_left_out(ctx: Context) -> None:
                 "whole capture rather than a display filter's result (tshark -Y ... -w "
                 f"saves only the packets shown): tcpdump -w job.pcap "
                 f"'{_job_hosts(ctx, sessions)}'.",
-                session=sessions[0] if len(sessions) == 1 else None,
-                frames=frames or [c.first_frame for c in ctx.connections[:3]])
+                session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
         return
     three_way = _between_agents(ctx, sessions)
     others = [s for s in sessions if s.id not in three_way]
@@ -259,7 +264,7 @@ def report_left_out(ctx: Context) -> None:
             "themselves show (an error reply, an abnormal halt) is still reported. A packet "
             "missing from the capture is not a packet the network dropped.",
             " ".join(fixes),
-            session=sessions[0] if len(sessions) == 1 else None, frames=frames)
+            session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
 
 
 def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:

@@ -224,9 +224,12 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             "service stopped, restarted or crashed.")
         fix = ("See the job log and the media server's system event log at that time for the "
                "job engine service (stopped, restarted or crashed).")
+    # The FIN's time (the packet the message names first), not the connection's last
+    # packet (an ACK or a RST after it, not among the frames).
+    fin_ts = stream.fin.ts if stream.fin is not None and stream.fin.frame == fin else start.ts
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=[start.frame, fin, last.frame, *([reset.frame] if reset else [])],
-            ts=control.last_ts, cause="control")
+            ts=fin_ts, cause="control")
 
 
 def _data_closed_too(ctx: Context, session: Session) -> str:

@@ -1,0 +1,108 @@
+"""Every stored capture's findings agree with the rest of their document (trial 16 D7,
+D8): `session` is the session the document ties the finding's connection to, in the
+JSON of `analyze`, `connections` and `ndmp` alike, and `ts` is the time of one of the
+finding's frames (docs/json.md, `findings[]`), read with flowcheck's own reader."""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.live import LiveVerifier
+from flowcheck.pipeline import analyze, label_connections, read_traffic
+from flowcheck.regress import Case, find_cases
+from flowcheck.report.json_doc import analysis_document, traffic_document
+from flowcheck.sources import iter_batches
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = find_cases([str(ROOT / "captures")])
+# docs/json.md, `findings[]`: capture_loss's `ts` is the first packet of the connection
+# that lost most (the finding is about the capture set; its frames are the gaps').
+TS_NOT_A_FRAME = frozenset({"capture_loss"})
+
+
+def _name(case: Case) -> str:
+    return str(case.capture.relative_to(ROOT / "captures"))
+
+
+def _documents(case: Case) -> tuple[dict, dict]:
+    """The case's `analyze` JSON document, and its `connections` (= `ndmp`) one."""
+    return _documents_of(case.capture, case.config_path)
+
+
+@cache
+def _documents_of(capture: Path, config_path: Path | None) -> tuple[dict, dict]:
+    config = build_config(load_file(config_path) if config_path else {})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    traffic = read_traffic([str(capture)], config)
+    label_connections(traffic, config)
+    return analysis_document(analysis), traffic_document(traffic)
+
+
+def _frame_times(capture: Path) -> np.ndarray:
+    """Each frame's timestamp (epoch seconds), frame N at index N - 1."""
+    return np.concatenate([batch.ts.copy() for batch in iter_batches([str(capture)])])
+
+
+def _misplaced_sessions(document: dict) -> list[str]:
+    session_of = {c["uid"]: c["session"] for c in document["connections"] if c["session"]}
+    return [f"{f['code']} {f['uid']}: {f['session']} (connection's: {session_of[f['uid']]})"
+            for f in document["findings"]
+            if f["uid"] in session_of and f["session"] != session_of[f["uid"]]]
+
+
+@pytest.mark.parametrize("case", CASES, ids=_name)
+def test_finding_session_is_its_connections_session(case: Case) -> None:
+    analyzed, listed = _documents(case)
+    assert _misplaced_sessions(analyzed) == []
+    assert _misplaced_sessions(listed) == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=_name)
+def test_finding_ts_is_one_of_its_frames(case: Case) -> None:
+    analyzed, _ = _documents(case)
+    times = _frame_times(case.capture)
+    wrong = []
+    starts = {c["ts"] for c in analyzed["connections"]}
+    for finding in analyzed["findings"]:
+        if finding["code"] in TS_NOT_A_FRAME:
+            if finding["ts"] not in starts:  # the documented time: a connection's start
+                wrong.append(f"{finding['code']}: ts {finding['ts']}, no connection's")
+            continue
+        if not finding["frames"]:
+            continue
+        at = [float(times[frame - 1]) for frame in finding["frames"]]
+        if finding["ts"] is None or not np.isclose(at, finding["ts"], rtol=0, atol=1e-7).any():
+            wrong.append(f"{finding['code']}: ts {finding['ts']}, frames "
+                         f"{finding['frames']} at {at}")
+    assert wrong == []
+
+
+def test_control_closed_ts_is_its_fin() -> None:
+    """The FIN the message names first (frame 872), not the connection's last packet
+    (frame 874, an ACK after it)."""
+    [case] = [c for c in CASES if c.capture.name == "dma-killed-pathloss-media.pcap.gz"]
+    analyzed, _ = _documents(case)
+    [closed] = [f for f in analyzed["findings"] if f["code"] == "control_closed"]
+    assert "(FIN, frame 872)" in closed["message"]
+    assert closed["ts"] == float(_frame_times(case.capture)[871])
+
+
+def test_live_vendor_message_names_its_session() -> None:
+    """`live` streams ndmp_vendor_message on session S1's control connection with S1,
+    as its final report and `analyze` have it."""
+    lab = ROOT / "captures" / "lab"
+    config = build_config(load_file(lab / "clean-3-resources.toml"))
+    data = (lab / "clean-3-resources.pcap").read_bytes()
+    events = list(LiveVerifier(config).run(io.BytesIO(data)))
+    streamed = [e.finding for e in events if e.kind == "finding"
+                and e.finding.code == "ndmp_vendor_message"]
+    assert [(f.uid, f.session) for f in streamed] == [("C1", "S1")]
+    final = events[-1].analysis.findings
+    assert [(f.uid, f.session) for f in final if f.code == "ndmp_vendor_message"] == \
+        [("C1", "S1")]
