@@ -9,6 +9,7 @@ first SYN and the reply before it in the lab captures).
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,27 @@ def _frames(capture: Path) -> int:
     return int(out.split("Number of packets:")[1].split()[0])
 
 
+def _host_frames(capture: Path, host: str, keep: set[int], path: Path) -> Path:
+    """The frames of `capture` numbered in `keep` (from 1): a pcap file's records copied
+    as they are (header, snap length and times unchanged); a pcapng file through tshark."""
+    data = capture.read_bytes()
+    if data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
+                        b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+        subprocess.run(["tshark", "-r", str(capture), "-Y", f"ip.src == {host}", "-w",
+                        str(path)], check=True, capture_output=True)
+        return path
+    order = "<" if data[0] in (0xD4, 0x4D) else ">"
+    kept, offset, number = [data[:24]], 24, 0
+    while offset + 16 <= len(data):
+        length = struct.unpack_from(f"{order}I", data, offset + 8)[0]
+        number += 1
+        if number in keep:
+            kept.append(data[offset:offset + 16 + length])
+        offset += 16 + length
+    path.write_bytes(b"".join(kept))
+    return path
+
+
 def _variants(capture: Path, tmp_path: Path) -> list[Path]:
     total = _frames(capture)
     half = max(1, total // 2)
@@ -51,11 +73,16 @@ def _variants(capture: Path, tmp_path: Path) -> list[Path]:
     editcap("end.pcap", True, f"1-{half}")
     editcap("start.pcap", True, f"{half}-{total}")
     editcap("no21-22.pcap", False, "21-22")
+    # Each host's packets, as tshark's ip.src selects them (inner headers too: tunnels,
+    # ICMP quotes): one tshark start reads the fields for both hosts.
+    fields = subprocess.run(["tshark", "-r", str(capture), "-T", "fields", "-e",
+                             "frame.number", "-e", "ip.src"], check=True, capture_output=True,
+                            text=True).stdout.splitlines()
     for host in ("10.77.0.1", "10.77.0.2"):
-        path = tmp_path / f"from-{host}.pcap"
-        subprocess.run(["tshark", "-r", str(capture), "-Y", f"ip.src == {host}", "-w",
-                        str(path)], check=True, capture_output=True)
-        out.append(path)
+        keep = {int(line.split("\t")[0]) for line in fields
+                if host in line.split("\t")[1].split(",")}
+        if keep:
+            out.append(_host_frames(capture, host, keep, tmp_path / f"from-{host}.pcap"))
     stepped = tmp_path / "stepped.pcap"
     # editcap -S 0 keeps the order; -t shifts every frame, so shift the upper half alone
     # and join the halves in file order (mergecap -a).
