@@ -10,6 +10,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
 
@@ -65,3 +67,48 @@ def test_lines_name_such_a_file_escaped_on_a_strict_utf8_stream(tmp_path: Path) 
     result = _regress(str(tmp_path), encoding="utf-8")
     assert result.returncode == 1, result.stderr
     assert f"CHANGED {tmp_path}/lat\\xe9.pcap (verdict pass)".encode() in result.stdout
+
+
+# Without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, even as root: what a CI user has.
+NO_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("report", ["j.xml", "sub/j.xml"])
+def test_a_junit_file_that_cannot_be_written_is_a_usage_error_before_any_case(
+        tmp_path: Path, report: str) -> None:
+    """A read-only working directory (the file, or a folder it must make): one line
+    naming --junit and exit 2, as analyze's --html, before any case runs (no case line);
+    it was exit 4, "internal error: PermissionError", after every case."""
+    _case(tmp_path, b"clean")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    result = subprocess.run(
+        [*NO_OVERRIDE, sys.executable, "-m", "flowcheck", "regress", str(tmp_path / "clean.pcap"),
+         "--junit", report], capture_output=True, text=True, cwd=readonly, check=False,
+        timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == \
+        f"flowcheck: error: --junit {report}: cannot write (Permission denied)\n"
+    assert result.stdout == ""  # no case ran
+    assert list(readonly.iterdir()) == []
+
+
+def test_a_junit_file_under_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    _case(tmp_path, b"clean")
+    (tmp_path / "file").write_text("")
+    result = _regress(str(tmp_path / "clean.pcap"), "--junit", "file/j.xml", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(b"flowcheck: error: --junit file/j.xml: cannot write (")
+    assert result.stdout == b""
+
+
+def test_a_writable_junit_path_is_checked_without_a_trace(tmp_path: Path) -> None:
+    """The check leaves nothing behind: an existing report stays until the new one is
+    written; the folder is made (documented), the file only by the report."""
+    _case(tmp_path, b"clean")
+    result = _regress(str(tmp_path / "clean.pcap"), "--junit", "reports/j.xml",
+                      cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    ET.parse(tmp_path / "reports" / "j.xml")

@@ -40,6 +40,10 @@ def regress(
     if as_json and to_stdout:
         raise UsageError("--junit - and --format json both write to standard output: "
                          "give --junit a file")
+    if junit is not None and not to_stdout:
+        from flowcheck.report.regress import check_junit_target
+
+        check_junit_target(junit)  # exit 2 now, not after every case has run
     cases = find_cases(paths or ["captures"])
     # With the JUnit or JSON on standard output, the lines go to standard error: a CI log
     # still shows progress, and `> report.xml` holds XML alone.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from flowcheck import __version__
+from flowcheck.errors import UsageError
 from flowcheck.report.printable import printable_name, printable_text
 
 if TYPE_CHECKING:
@@ -180,11 +182,35 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
             failure.text = printable_text("\n".join(
                 readable + ([""] + result.changes if readable != result.changes else [])))
     if isinstance(target, Path):
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
+        except OSError as exc:
+            raise _cannot_write(target, exc) from None
+        return
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
-    if not isinstance(target, Path):
-        target.write(b"\n")
-        target.flush()
+    target.write(b"\n")
+    target.flush()
+
+
+def check_junit_target(path: Path) -> None:
+    """Before any case runs: the folder of `path` made when missing, and `path` opened
+    for writing (a file this makes is removed again), so that a report path that cannot
+    be written is a usage error at once, not after the whole run. UsageError naming
+    `--junit` as analyze's --html does (report/files.py)."""
+    existed = os.path.lexists(path)  # a dangling link: its target is made, kept
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):  # append: an earlier report stays until this one is written
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _cannot_write(path: Path, exc: OSError) -> UsageError:
+    return UsageError(f"--junit {path}: cannot write ({exc.strerror or exc})")
 
 
 def _seconds(seconds: float) -> str:
