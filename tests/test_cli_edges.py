@@ -58,3 +58,25 @@ def test_sigterm_interrupts_a_command_as_ctrl_c_does(command: str,
             process.communicate()
     assert process.returncode == 130, err
     assert (out, err) == (b"", b"flowcheck: error: interrupted\n")
+
+
+def test_a_text_report_naming_a_file_that_is_not_utf8_on_a_strict_stream(
+        tmp_path: Path) -> None:
+    """In a UTF-8 locale Python's standard output is strict: a finding naming a file
+    whose name is not UTF-8 (an empty file beside a good capture: capture_unreadable)
+    ended the text report in an internal error (exit 4). Now written as `\\udcNN`, as
+    standard error writes it."""
+    import os
+    import shutil
+
+    good = Path(__file__).resolve().parent.parent / "captures" / "lab" / "clean-3-resources"
+    shutil.copy(good.with_suffix(".pcap"), tmp_path / "good.pcap")
+    empty = os.fsdecode(os.fsencode(tmp_path) + b"/emp\xfety.pcap")
+    Path(empty).write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "flowcheck", "analyze", str(tmp_path / "good.pcap"), empty,
+         "--config", str(good.with_suffix(".toml"))],
+        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"}, check=False,
+        timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert b"emp\\udcfety.pcap: empty file" in result.stdout

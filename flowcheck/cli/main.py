@@ -158,8 +158,20 @@ def _error(message: str) -> None:
 
 
 def main() -> None:
+    _tolerate_file_names()
     # The process ends here, without the interpreter's teardown (flowcheck.exiting).
     exit_now(_run(None))
+
+
+def _tolerate_file_names() -> None:
+    """Standard output that does not fail on a file name that is not UTF-8. Python keeps
+    such a name's bytes as lone surrogates (PEP 383); in a UTF-8 locale other than
+    C.UTF-8 (or with PYTHONIOENCODING=utf-8) its standard output is strict, and a text
+    report naming the file (capture_unreadable, ...) ended in an internal error. Written
+    as `\\udcNN` instead, as standard error already does (backslashreplace)."""
+    stream = sys.stdout
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":
