@@ -1,6 +1,6 @@
 """What the tests of `flowcheck live` share: a free loopback port, the dumpcap sniffer
-parameter, its first line, and ending a live process that runs in its own process
-group."""
+parameter, waiting until it listens, its first line, and ending a live process that runs
+in its own process group."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+PCAP_HEADER = 24  # bytes: the pcap file header
+
+
+def wait_until_listening(process: subprocess.Popen, written: Path,
+                         timeout: float = 60) -> None:
+    """Wait until live's --write file `written` holds its capture file header: the
+    sniffer listens (docs/cli.md, `live`: the sign a script waits for; live prints no
+    line on a standard error that is not a terminal)."""
+    deadline = time.monotonic() + timeout
+    while not (written.exists() and written.stat().st_size >= PCAP_HEADER):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{written}: no capture header"
+        time.sleep(0.05)
 
 
 def ended(process: subprocess.Popen) -> tuple[int, str, str]:

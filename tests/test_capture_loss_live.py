@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from live_feed import run_held_back
-from live_process import free_port
+from live_process import free_port, wait_until_listening
 from test_capture_loss import LAB, _data_frames, _remove, _tshark_expert
 
 from flowcheck.config import build_config, load_file
@@ -127,10 +127,10 @@ def _live_under_load(sniffer: str, tmp_path: Path) -> tuple[list[dict], int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
-         "--format", "json", "--sniffer", sniffer, "--capture-filter", f"tcp port {port}"],
+         "--format", "json", "--sniffer", sniffer, "--capture-filter", f"tcp port {port}",
+         "--write", str(tmp_path / f"{sniffer}.pcap")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    _wait_for_line(process.stderr, "flowcheck: ")  # the sniffer's banner: it listens
+    wait_until_listening(process, tmp_path / f"{sniffer}.pcap")
     # flowcheck stops reading: the sniffer's pipe fills, it blocks, the kernel drops.
     os.kill(process.pid, signal.SIGSTOP)
     resumed = threading.Event()

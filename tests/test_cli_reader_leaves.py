@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from live_process import ended, free_port
+from live_process import ended, free_port, wait_until_listening
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 V4_BACKUP = str(CAPTURES / "ndmjob" / "v4-backup.pcap")
@@ -152,13 +152,11 @@ def _start_live(tmp_path: Path, stdout: int, ndmp_port: int,
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "600",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--sniffer", "tcpdump",
-         "--html", str(tmp_path / "live.html"),
+         "--html", str(tmp_path / "live.html"), "--write", str(tmp_path / "live.pcap"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=stdout, stderr=subprocess.PIPE, text=True,
         start_new_session=True)  # its own group: a failed test ends tcpdump with it
-    assert process.stderr is not None
-    banner = process.stderr.readline()  # printed once the sniffer listens
-    assert "tcpdump: listening on lo" in banner, banner
+    wait_until_listening(process, tmp_path / "live.pcap")
     return process
 
 

@@ -194,3 +194,24 @@ def test_tshark_reaped_by_another_waitpid_is_read_again() -> None:
     reaper.join(timeout=30)
     assert reaped, "the thread reaped no tshark"
     assert len(messages) == run(NDMJOB / "v4-backup.pcap").theirs > 20
+
+
+def test_the_table_says_which_side_did_not_decode_a_message() -> None:
+    """The table's cell for the side that lacks a message reads `not decoded` (it was
+    Python's "None", trial 16 D10); the JSON keeps null (docs/json.md)."""
+    from rich.console import Console
+
+    from flowcheck.report.ndmp import render_crosscheck
+
+    streams, connections, theirs = _fixture()
+    extra = TsharkMessage(**{**{f: getattr(theirs, f) for f in theirs.__slots__},
+                             "sequence": 9})
+    result = compare_messages("x", streams, connections, [theirs, extra])
+    console = Console(record=True, width=200)
+    render_crosscheck(result, console)
+    text = console.export_text()
+    assert "None" not in text
+    [row] = [line for line in text.splitlines() if " 0xA01 " in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[6:8] == ["not decoded", "decoded"], row
+    assert result.as_dict()["differences"][0]["ours"] is None

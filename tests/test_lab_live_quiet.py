@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from live_process import wait_until_listening
 
 from flowcheck.lab.capture import run_backup_exec, write_sidecar
 from flowcheck.lab.netns import apply_nft, lab_network
@@ -59,8 +60,7 @@ def test_live_prints_a_dropped_data_connection_while_the_link_is_silent(
             start_new_session=True)
         try:
             assert live.stderr is not None and live.stdout is not None
-            banner = live.stderr.readline()  # printed once tcpdump listens
-            assert "listening on m0" in banner, banner
+            wait_until_listening(live, saved)
             pump = threading.Thread(target=_lines, args=(live.stdout, lines), daemon=True)
             pump.start()
             codes, log = run_backup_exec(lab, scenario)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from live_process import DUMPCAP, ended, free_port
+from live_process import DUMPCAP, ended, free_port, wait_until_listening
 
 from flowcheck.sources import iter_batches
 
@@ -44,9 +44,7 @@ def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
         stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
         text=True, start_new_session=True,  # its own group: a failed test ends tcpdump too
         preexec_fn=None if terminal is None else _take_as_controlling_terminal)
-    assert process.stderr is not None
-    banner = process.stderr.readline()  # printed once the sniffer listens
-    assert banner.startswith(f"flowcheck: {sniffer}: ") and "lo" in banner, banner
+    wait_until_listening(process, tmp_path / "live.pcap")
     return process
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from flowcheck.cli.options import Format, OutputFormat, with_config
+from flowcheck.cli.options import Format, OutputFormat, stderr_is_terminal, with_config
 from flowcheck.cli.output import (
     discard_stdout,
     make_console,
@@ -78,7 +78,12 @@ def live(
     if timer is not None:
         timer.daemon = True
         timer.start()
-    print(f"flowcheck: {capture.banner.strip()}", file=sys.stderr)
+    if stderr_is_terminal():
+        # For a person, as the progress bar of the other commands: capturing starts now.
+        # Never otherwise: standard error carries errors only (`flowcheck: error: ...`),
+        # and a CI wrapper may fail a job on any line there (trial 16). A script waits
+        # for --write's file header instead (docs/cli.md, `live`).
+        print(capture.banner.strip(), file=sys.stderr)
     # The reader leaving (`live ... | head`) stops the capture like Ctrl-C does: the
     # final report is made (to /dev/null, --html and --write as usual) and gives the
     # exit code.

@@ -6,9 +6,14 @@ a traceback is shown only with FLOWCHECK_DEBUG=1.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Annotated
 
 import typer
 
@@ -32,6 +37,22 @@ app = typer.Typer(
 )
 
 INTERNAL_ERROR = ExitStatus.INTERNAL  # a bug in flowcheck (contract: exit code 4)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from flowcheck import __version__
+
+        print(f"flowcheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print flowcheck's version and exit.")] = False) -> None:
+    # No docstring: the app's help stays the one given to typer.Typer above.
+    pass
 
 
 def _register_commands() -> None:
@@ -64,7 +85,8 @@ def _run(argv: list[str] | None) -> int:
     # A reader that leaves standard output early is handled by the writers
     # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:
-        result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
+        with _term_as_interrupt():
+            result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
     except FlowcheckError as exc:
         _error(str(exc))
         return int(exc.exit_status)
@@ -97,7 +119,31 @@ def _run(argv: list[str] | None) -> int:
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
         return int(INTERNAL_ERROR)
+    if result == ExitStatus.INTERRUPTED:
+        # typer >= 0.2x returns Ctrl-C (and SIGTERM: _term_as_interrupt) as a silent 130;
+        # no command returns it otherwise: the documented line, as for Abort above.
+        _error("interrupted")
     return result if isinstance(result, int) else 0
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while a command runs: the
+    documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
+    job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
+    SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
+    its own handler while it captures (it stops and reports, cli/live.py)."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (a script's worker thread)
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _help_asked(argv: list[str]) -> bool:
@@ -112,8 +158,20 @@ def _error(message: str) -> None:
 
 
 def main() -> None:
+    _tolerate_file_names()
     # The process ends here, without the interpreter's teardown (flowcheck.exiting).
     exit_now(_run(None))
+
+
+def _tolerate_file_names() -> None:
+    """Standard output that does not fail on a file name that is not UTF-8. Python keeps
+    such a name's bytes as lone surrogates (PEP 383); in a UTF-8 locale other than
+    C.UTF-8 (or with PYTHONIOENCODING=utf-8) its standard output is strict, and a text
+    report naming the file (capture_unreadable, ...) ended in an internal error. Written
+    as `\\udcNN` instead, as standard error already does (backslashreplace)."""
+    stream = sys.stdout
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

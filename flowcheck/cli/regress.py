@@ -1,10 +1,6 @@
 """`flowcheck regress`: stored captures against their reviewed expected results."""
 
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +36,10 @@ def regress(
     if as_json and to_stdout:
         raise UsageError("--junit - and --format json both write to standard output: "
                          "give --junit a file")
+    if junit is not None and not to_stdout:
+        from flowcheck.report.regress import check_junit_target
+
+        check_junit_target(junit)  # exit 2 now, not after every case has run
     cases = find_cases(paths or ["captures"])
     # With the JUnit or JSON on standard output, the lines go to standard error: a CI log
     # still shows progress, and `> report.xml` holds XML alone.
@@ -51,11 +51,11 @@ def regress(
         render_result(result, console)
 
     try:
-        with _term_as_interrupt():
-            run_cases(cases, update=update, each=each)
+        run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout): the cases judged so far
-        # still reach the reports; exit 130 for both (cli/main.py).
+        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout: cli/main.py raises
+        # KeyboardInterrupt for both): the cases judged so far still reach the reports;
+        # exit 130.
         _write_junit(done, junit)
         if as_json:
             _write_document(done, interrupted=True)
@@ -90,24 +90,6 @@ def _write_junit(done: list["CaseResult"], junit: Path | None) -> None:
     with report_output():  # a reader that left (`| head`) keeps the run's exit code
         sys.stdout.flush()
         write_junit(done, sys.stdout.buffer)
-
-
-@contextlib.contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while the cases run: a CI job's
-    timeout (GitLab, GitHub Actions, `timeout`) sends SIGTERM, whose default ends the
-    process before the JUnit of the cases judged is written."""
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set a handler (a script's worker thread)
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:

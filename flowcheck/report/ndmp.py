@@ -109,7 +109,18 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
 
 def _difference_row(table: Table, item: Difference) -> None:
     table.add_row(str(item.frame), item.uid or "", str(item.sequence), item.name, item.field,
-                  str(item.ours), str(item.theirs), item.reason)
+                  _side(item.ours, item.field), _side(item.theirs, item.field), item.reason)
+
+
+def _side(value: object, field: str) -> str:
+    """One side's value of a difference as the table shows it: for a `message` one side
+    decoded, the other's null is `not decoded`; another field's null (a body error the
+    decode has not: a header-only reply) `none`; lists (addresses) joined."""
+    if value is None:
+        return "not decoded" if field == "message" else "none"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 def render_crosscheck(result: CrosscheckResult, console: Console) -> None:

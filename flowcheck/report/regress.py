@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from flowcheck import __version__
+from flowcheck.errors import UsageError
+from flowcheck.report.printable import printable_name, printable_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,10 +70,12 @@ def shown_path(path: Path) -> Path:
 
 def render_result(result: CaseOutcome, console: Console) -> None:
     """One case's line (and its changes), printed as soon as it is judged. Never
-    wrapped: a CI log is read by grep as much as by eye."""
-    name = shown_path(result.case.capture)
+    wrapped: a CI log is read by grep as much as by eye. Names and messages that hold
+    bytes that are not UTF-8 or control characters are escaped (report/printable.py), as
+    in the JUnit XML."""
+    name = printable_name(str(shown_path(result.case.capture)))
     if result.error is not None:
-        console.print(f"[red]ERROR[/] {name}: {result.error}", soft_wrap=True)
+        console.print(f"[red]ERROR[/] {name}: {printable_text(result.error)}", soft_wrap=True)
         return
     if result.updated:
         status = "[yellow]updated[/]"
@@ -80,7 +85,7 @@ def render_result(result: CaseOutcome, console: Console) -> None:
         status = "[green]ok[/]"
     console.print(f"{status} {name} (verdict {result.actual['verdict']})", soft_wrap=True)
     for change in readable_changes(result) if result.changed else []:
-        console.print(f"    {change}", highlight=False, soft_wrap=True)
+        console.print(f"    {printable_text(change)}", highlight=False, soft_wrap=True)
 
 
 def readable_changes(result: CaseOutcome) -> list[str]:
@@ -164,24 +169,48 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
                        time=_seconds(sum(r.seconds for r in results)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=str(shown_path(result.case.capture)),
+                             name=printable_name(str(shown_path(result.case.capture))),
                              time=_seconds(result.seconds))
         if result.error is not None:
             error = ET.SubElement(case, "error", message="could not be judged")
-            error.text = result.error
+            error.text = printable_text(result.error)
         elif result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
             # The readable lines first (a CI page shows the top), then the changes as
             # --format json gives them.
             readable = readable_changes(result)
-            failure.text = "\n".join(readable + ([""] + result.changes
-                                                  if readable != result.changes else []))
+            failure.text = printable_text("\n".join(
+                readable + ([""] + result.changes if readable != result.changes else [])))
     if isinstance(target, Path):
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
+        except OSError as exc:
+            raise _cannot_write(target, exc) from None
+        return
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
-    if not isinstance(target, Path):
-        target.write(b"\n")
-        target.flush()
+    target.write(b"\n")
+    target.flush()
+
+
+def check_junit_target(path: Path) -> None:
+    """Before any case runs: the folder of `path` made when missing, and `path` opened
+    for writing (a file this makes is removed again), so that a report path that cannot
+    be written is a usage error at once, not after the whole run. UsageError naming
+    `--junit` as analyze's --html does (report/files.py)."""
+    existed = os.path.lexists(path)  # a dangling link: its target is made, kept
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):  # append: an earlier report stays until this one is written
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _cannot_write(path: Path, exc: OSError) -> UsageError:
+    return UsageError(f"--junit {path}: cannot write ({exc.strerror or exc})")
 
 
 def _seconds(seconds: float) -> str:

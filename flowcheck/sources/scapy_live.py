@@ -75,8 +75,6 @@ class ScapyCapture:
                 self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
             except OSError as exc:
                 raise InputError(f"--write {write}: {exc.strerror or exc}") from None
-        for sink in self._sinks:
-            sink.write_header(None)  # at once, as tcpdump does: a quiet link is not empty
         self._previous = b""
         self._loopback = loopback
         self._lock = threading.Lock()
@@ -94,6 +92,13 @@ class ScapyCapture:
             if (thread is not None and not thread.is_alive()) or time.monotonic() > deadline:
                 self.close()
                 raise _start_error(interface, getattr(self._sniffer, "exception", None))
+        with self._lock:
+            # The file headers once the sniffer listens, as tcpdump and dumpcap write
+            # theirs: a quiet link is not empty, and --write's header is the sign a
+            # script waits for (docs/cli.md). A packet recorded first wrote them.
+            for sink in self._sinks:
+                if not sink.header_present:
+                    sink.write_header(None)
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
 
     def _record(self, packet: object) -> None:
