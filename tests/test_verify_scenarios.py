@@ -548,14 +548,14 @@ def test_counts_of_capped_evidence_say_so() -> None:
     """Frame lists keep the first EVIDENCE_CAP: a handshake whose SYN-ACK came 13 times
     (a real trial capture) said "8 SYN-ACK(s)"; the count of SYNs takes syn_retries."""
     control = conn("Cctl", M, 5001, A, 10000, 0.0, how="handshake")
-    control.synack_frames = list(range(10, 18))  # capped at 8 of 13
+    control.synack_frames = list(range(10, 30))  # capped at 20 of 23
     sessions, _ = run([control], [])
-    assert "8 or more SYN-ACKs from 10.77.0.2" in sessions[0].steps[0].detail
+    assert "20 or more SYN-ACKs from 10.77.0.2" in sessions[0].steps[0].detail
     control.synack_frames = [10, 11]
     sessions, _ = run([control], [])
     assert "2 SYN-ACKs from" in sessions[0].steps[0].detail
     dropped = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
-    dropped.syn_retries = 11  # 12 SYNs, 8 frames kept
+    dropped.syn_retries = 11  # 12 SYNs, 2 frames kept
     _, findings = run([dropped], [])
     [finding] = [f for f in findings if f.code == "control_unanswered"]
     assert "sent 12 SYNs to the agent's NDMP port" in finding.message
