@@ -247,6 +247,21 @@ def test_connection_no_session_explains_is_unannounced() -> None:
     assert findings[0].uid == "Cstray" and findings[0].severity == Severity.WARNING
 
 
+def test_unannounced_after_sniffer_loss_names_the_loss_not_a_late_start() -> None:
+    # Trial 15 (F01): the announcement was among the control connection's bytes the
+    # sniffer missed; the fix said "start the capture before the job".
+    connections, streams = be_backup()
+    # Outside the agent range: not matched to the lossy session by its ports.
+    stray = conn("Cstray", M, 5050, A, 7050, 4.0, resp_bytes=10)
+    _, findings = run([*connections, stray], streams)
+    assert "start the capture before the job" in findings[0].fix
+    connections[0].missed_bytes = 212
+    _, findings = run([*connections, stray], streams)
+    assert codes(findings) == ["unannounced_connection"] and findings[0].session == "S1"
+    assert "missed 212 bytes of session S1's control connection Cctl" in findings[0].fix
+    assert "start the capture" not in findings[0].fix
+
+
 def test_callback_after_data_connection_is_out_of_order() -> None:
     connections, streams = be_backup(callback_ts=4.0)
     # Frames in time order, as a capture numbers them (the order is judged by frame).
