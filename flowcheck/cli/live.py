@@ -95,8 +95,11 @@ def live(
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
         # is when the capture stopped.
+        # scapy applies no capture filter (sources/scapy_live.py).
+        applied = capture_filter if capture.tool != "scapy" else None
         for event in verifier.run(capture.stdout, clock=time.time,
-                                  kernel_drops=capture.kernel_drops):
+                                  kernel_drops=capture.kernel_drops,
+                                  capture_filter=applied, interface=interface):
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)
