@@ -17,7 +17,9 @@ import pytest
 from live_process import free_port
 
 from flowcheck.config import build_config
-from flowcheck.verify.capture_filter import _libpcap, excludes_control
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo
+from flowcheck.verify.capture_filter import _libpcap, excludes_control, explain_missing_control
 
 needs_libpcap = pytest.mark.skipif(_libpcap() is None, reason="needs libpcap")
 
@@ -48,6 +50,17 @@ def test_a_filter_excludes_control_only_for_the_ndmp_port(expression: str,
                                                           excludes: bool) -> None:
     config = build_config({"media_servers": ["10.77.0.1"], "remote_agents": ["10.77.1.2"]})
     assert excludes_control(expression, config, []) is excludes
+
+
+@needs_libpcap
+def test_one_unfiltered_file_leaves_no_control_session_an_error() -> None:
+    config = build_config()
+    finding = make_finding("no_control_session", "No NDMP control connection", "Check")
+    filtered = CaptureInfo("a.pcapng", capture_filter="not port 10000")
+    [said] = explain_missing_control([finding], [filtered], [], config)
+    assert said.severity == "warning" and "'not port 10000'" in said.message
+    [said] = explain_missing_control([finding], [filtered, CaptureInfo("b.pcap")], [], config)
+    assert said == finding  # the unfiltered file could have held the control connection
 
 
 def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -123,7 +123,7 @@ def live(
 
         try:
             write_html(analysis, html)
-        except UsageError as exc:  # after the report, which is not lost for it
+        except UsageError as exc:  # raised once the report is printed: not lost for it
             html_error = exc
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json

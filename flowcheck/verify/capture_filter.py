@@ -163,7 +163,8 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     port = config.ndmp_port
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     excluding = [f for f in filters if excludes_control(f, config, connections)]
-    if excluding:
+    # Every file's filter, not one of them: an unfiltered file could have held it.
+    if excluding and all(c.capture_filter in excluding for c in captures):
         said = " and ".join(f"'{f}'" for f in excluding)
         return replace(
             finding, severity=Severity.WARNING,
