@@ -236,7 +236,8 @@ def test_real_synack_pairs_of_one_interface_are_not_copies() -> None:
     (c,) = connections
     assert count == 0
     assert c.resp_pkts == 13  # tshark: tcp.flags.syn==1 && tcp.flags.ack==1
-    assert c.synack_frames == [2, 4, 5, 7, 9, 11, 13, 15]  # EVIDENCE_CAP frames
+    # All 13 (EVIDENCE_CAP is 20: trial 15 read 8 of 10 SYNs in a finding's frames).
+    assert len(c.synack_frames) == 13 and c.synack_frames[:8] == [2, 4, 5, 7, 9, 11, 13, 15]
     for chunk, fast in ((None, False), (3, True), (1, False)):
         assert _copies(SYNACK_PAIRS, chunk, fast) == (connections, 0, [])
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))

@@ -135,12 +135,16 @@ def test_backup_exec_five_steps_pass_with_lab_ranges() -> None:
     assert session.kind == "backup" and session.media_server == M and session.remote_agent == A
 
 
-def test_default_ranges_overlap_warns_but_pass() -> None:
+def test_default_ranges_overlap_says_nothing_until_a_range_is_set() -> None:
+    # Trial 15: the two defaults overlap by design; a warning on every run without a
+    # configuration was noise. One range set (the other the default) overlapping: warned.
     connections, streams = be_backup()
     _, findings = run(connections, streams, config=build_config())
+    assert codes(findings) == [] and verdict(findings) == "pass"
+    _, findings = run(connections, streams, config=build_config({"media_range": "5001-5100"}))
     assert codes(findings) == ["ranges_overlap"]
     assert findings[0].severity == Severity.WARNING and verdict(findings) == "pass"
-    assert "1025-65535" in findings[0].message
+    assert "1025-65535 (agent range, the default)" in findings[0].message
 
 
 def test_missing_callback_is_step_missing() -> None:
@@ -241,6 +245,21 @@ def test_connection_no_session_explains_is_unannounced() -> None:
     assert stray.role == "other" and stray.session is None
     assert "Cstray" not in sessions[0].data_connections
     assert findings[0].uid == "Cstray" and findings[0].severity == Severity.WARNING
+
+
+def test_unannounced_after_sniffer_loss_names_the_loss_not_a_late_start() -> None:
+    # Trial 15 (F01): the announcement was among the control connection's bytes the
+    # sniffer missed; the fix said "start the capture before the job".
+    connections, streams = be_backup()
+    # Outside the agent range: not matched to the lossy session by its ports.
+    stray = conn("Cstray", M, 5050, A, 7050, 4.0, resp_bytes=10)
+    _, findings = run([*connections, stray], streams)
+    assert "start the capture before the job" in findings[0].fix
+    connections[0].missed_bytes = 212
+    _, findings = run([*connections, stray], streams)
+    assert codes(findings) == ["unannounced_connection"] and findings[0].session == "S1"
+    assert "missed 212 bytes of session S1's control connection Cctl" in findings[0].fix
+    assert "start the capture" not in findings[0].fix
 
 
 def test_callback_after_data_connection_is_out_of_order() -> None:
@@ -548,14 +567,14 @@ def test_counts_of_capped_evidence_say_so() -> None:
     """Frame lists keep the first EVIDENCE_CAP: a handshake whose SYN-ACK came 13 times
     (a real trial capture) said "8 SYN-ACK(s)"; the count of SYNs takes syn_retries."""
     control = conn("Cctl", M, 5001, A, 10000, 0.0, how="handshake")
-    control.synack_frames = list(range(10, 18))  # capped at 8 of 13
+    control.synack_frames = list(range(10, 30))  # capped at 20 of 23
     sessions, _ = run([control], [])
-    assert "8 or more SYN-ACKs from 10.77.0.2" in sessions[0].steps[0].detail
+    assert "20 or more SYN-ACKs from 10.77.0.2" in sessions[0].steps[0].detail
     control.synack_frames = [10, 11]
     sessions, _ = run([control], [])
     assert "2 SYN-ACKs from" in sessions[0].steps[0].detail
     dropped = conn("Cctl", M, 5001, A, 10000, 0.0, how="unanswered")
-    dropped.syn_retries = 11  # 12 SYNs, 8 frames kept
+    dropped.syn_retries = 11  # 12 SYNs, 2 frames kept
     _, findings = run([dropped], [])
     [finding] = [f for f in findings if f.code == "control_unanswered"]
     assert "sent 12 SYNs to the agent's NDMP port" in finding.message

@@ -19,7 +19,8 @@ from flowcheck.cli.output import (
     watch_reader,
 )
 from flowcheck.config import Config, read_seconds
-from flowcheck.errors import UsageError, verdict_status
+from flowcheck.errors import ExitStatus, UsageError, verdict_status
+from flowcheck.model import Severity
 
 # Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
 # verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
@@ -64,6 +65,10 @@ def live(
     from flowcheck.live import LiveVerifier
     from flowcheck.sources.live import open_live
 
+    if html is not None:  # before the capture, not after it: the report would be lost
+        from flowcheck.report.files import check_report_file
+
+        check_report_file(html, "--html")
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
                         sniffer=str(sniffer) if sniffer else None)
@@ -95,8 +100,11 @@ def live(
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
         # is when the capture stopped.
+        # scapy applies no capture filter (sources/scapy_live.py).
+        applied = capture_filter if capture.tool != "scapy" else None
         for event in verifier.run(capture.stdout, clock=time.time,
-                                  kernel_drops=capture.kernel_drops):
+                                  kernel_drops=capture.kernel_drops,
+                                  capture_filter=applied, interface=interface):
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)
@@ -114,10 +122,14 @@ def live(
             timer.cancel()
         capture.close()
     assert analysis is not None
+    html_error: UsageError | None = None
     if html is not None:
         from flowcheck.report.html import write_html
 
-        write_html(analysis, html)
+        try:
+            write_html(analysis, html)
+        except UsageError as exc:  # raised once the report is printed: not lost for it
+            html_error = exc
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import analysis_document, write_json
 
@@ -129,6 +141,15 @@ def live(
 
         with report_output():  # rich handles EPIPE itself, not a closed terminal's EIO
             render_analysis(analysis, make_console())
+    if capture.write_error is not None:
+        # The capture stopped there: the report covers what came before; exit 3 as for a
+        # --write file refused at the start, whatever the verdict (docs/cli.md).
+        print(f"flowcheck: error: {capture.write_error}", file=sys.stderr)
+        if html_error is not None:
+            print(f"flowcheck: error: {html_error}", file=sys.stderr)
+        return ExitStatus.INPUT
+    if html_error is not None:
+        raise html_error
     return verdict_status(analysis.verdict)
 
 
@@ -137,7 +158,9 @@ def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
         from flowcheck.report.json_doc import write_json
 
         write_json({"event": "finding", **finding.as_dict()}, sys.stdout, compact=True)
-    else:
+    elif finding.severity != Severity.INFO:
+        # Info findings wait for the final report's list (they change no verdict); the
+        # JSON events have every finding.
         print(f"{str(finding.severity).upper()} {finding.code}: {finding.message}", flush=True)
     sys.stdout.flush()
 

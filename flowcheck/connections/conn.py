@@ -16,7 +16,7 @@ from flowcheck.connections.zero_window import zero_window_update
 from flowcheck.model import Connection
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-EVIDENCE_CAP = 8  # frames kept per evidence list
+EVIDENCE_CAP = 20  # frames kept per evidence list: as many as a finding lists (docs/json.md)
 PRE_TAP_CAP = 8  # packets kept for replay until the tap decides
 # Letter order inside one packet; the bulk path appends letters in the same order.
 LETTER_RANK = {c: i for i, c in enumerate("^QISHDATGWFR")}

@@ -58,6 +58,11 @@ class CaptureInfo:
     # pcapng: when the capture tool stopped (the latest isb_endtime), seconds since the
     # epoch; None when the file does not say. Not in the JSON.
     stopped_at: float | None = None
+    # The capture filter the sniffer applied (live's --capture-filter; a pcapng file's
+    # if_filter, libpcap syntax) and the interface it sniffed (live's --interface; pcapng
+    # if_name); None when not known. Not in the JSON (flowcheck.verify.capture_filter).
+    capture_filter: str | None = None
+    interface: str | None = None
 
     def as_dict(self) -> dict:
         return {

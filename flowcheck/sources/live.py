@@ -10,6 +10,7 @@ record. The tool never outlives flowcheck (`_end_with_parent`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
@@ -46,11 +48,20 @@ _DROPS = (re.compile(r"(\d+) packets? dropped by kernel"),
 
 class _TeeReader:
     """The capture pipe, copying every byte read into a file, flushed at once (the
-    pipe's reads already come as packets arrive)."""
+    pipe's reads already come as packets arrive).
 
-    def __init__(self, stream: BinaryIO | _Prefixed, sink: BinaryIO) -> None:
+    A write that fails (a full disk, an I/O error) stops the copy and calls `stop` (the
+    sniffer flushes and exits, so the reader gets whole records to the end): the capture
+    ends there and `write_error` says why in one line; the file holds what was written.
+    """
+
+    def __init__(self, stream: BinaryIO | _Prefixed, sink: BinaryIO, path: str,
+                 stop: Callable[[], None]) -> None:
         self._stream = stream
-        self._sink = sink
+        self._sink: BinaryIO | None = sink
+        self._path = path
+        self._stop = stop
+        self.write_error: str | None = None
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
@@ -69,16 +80,45 @@ class _TeeReader:
         return count
 
     def _keep(self, data: bytes | memoryview | bytearray) -> None:
-        if data:
-            self._sink.write(data)
-            self._sink.flush()
+        if data and self._sink is not None:
+            try:
+                self._sink.write(data)
+                self._sink.flush()
+            except OSError as exc:
+                self.write_error = write_error_line(self._path, exc)
+                self._drop_sink()
+                self._stop()
+
+    def _drop_sink(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            with contextlib.suppress(OSError):  # its buffer cannot be written either
+                sink.close()
 
     def fileno(self) -> int:
         return self._stream.fileno()
 
     def close(self) -> None:
         self._stream.close()
-        self._sink.close()
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            except OSError as exc:
+                self.write_error = self.write_error or write_error_line(self._path, exc)
+                self._drop_sink()
+
+
+def remove_unused(path: str) -> None:
+    """Remove a --write file a sniffer that never listened left: a regular file holding
+    no packet (at most the pcap header). Anything else (/dev/full, a FIFO) stays."""
+    with contextlib.suppress(OSError):
+        if os.path.isfile(path) and os.path.getsize(path) <= _PCAP_HEADER:
+            os.unlink(path)
+
+
+def write_error_line(path: str, exc: OSError) -> str:
+    """The one line for a --write file that could not be written mid-capture."""
+    return f"--write {path}: cannot write the capture ({exc.strerror or exc}); capture stopped"
 
 
 class LiveCapture:
@@ -90,6 +130,11 @@ class LiveCapture:
         self.stdout = stdout
         self.tool = tool
         self.banner = banner  # the tool's "listening on ..." line
+
+    @property
+    def write_error(self) -> str | None:
+        """Why the --write copy failed mid-capture (one line), None when it did not."""
+        return getattr(self.stdout, "write_error", None)
 
     def terminate(self) -> None:
         if self.process.poll() is None:
@@ -198,6 +243,25 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
             sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
         except OSError as exc:
             raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
+    try:
+        process, banner, head = _start(argv, tool, interface)
+    except BaseException:
+        if sink is not None and write is not None:
+            sink.close()
+            remove_unused(write)
+        raise
+    assert process.stdout is not None
+    stdout: BinaryIO | _Prefixed | _TeeReader = process.stdout
+    if head:
+        stdout = _Prefixed(head, process.stdout)
+    if sink is not None:
+        stdout = _TeeReader(stdout, sink, write, lambda: process.terminate())
+    return LiveCapture(process, stdout, tool, banner)
+
+
+def _start(argv: list[str], tool: str,
+           interface: str) -> tuple[subprocess.Popen, str, bytes]:
+    """Start the tool and wait until it listens: (process, banner, output read meanwhile)."""
     prctl, parent = _death_signal_setter(), os.getpid()
     try:
         # Unbuffered (bufsize=0): a buffered reader that holds bytes beyond a short read
@@ -210,12 +274,7 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
     banner, head = _wait_until_listening(process, tool, interface)
-    stdout: BinaryIO | _Prefixed | _TeeReader = process.stdout
-    if head:
-        stdout = _Prefixed(head, process.stdout)
-    if sink is not None:
-        stdout = _TeeReader(stdout, sink)
-    return LiveCapture(process, stdout, tool, banner)
+    return process, banner, head
 
 
 def _wait_until_listening(process: subprocess.Popen, tool: str,

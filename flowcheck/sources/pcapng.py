@@ -29,6 +29,7 @@ EPB_TYPE = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
 OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+OPT_IF_NAME, OPT_IF_FILTER = 2, 11  # pcapng draft 4.2: if_filter's first byte 0 = libpcap
 OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
 _HOST_ORDER = "<" if sys.byteorder == "little" else ">"
@@ -42,6 +43,8 @@ class Interface:
     snaplen: int
     ticks_per_second: int = 1_000_000
     ts_offset: int = 0  # seconds added to every timestamp (if_tsoffset)
+    name: str | None = None  # if_name
+    capture_filter: str | None = None  # if_filter, when in libpcap's syntax
 
 
 class BlockError(Exception):
@@ -298,6 +301,10 @@ class PcapngParser:
                     interface.ticks_per_second = 10 ** min(exponent, 19)
             elif code == OPT_IF_TSOFFSET and len(value) >= 8:
                 interface.ts_offset = struct.unpack(self.order + "q", value[:8])[0]
+            elif code == OPT_IF_NAME and value:
+                interface.name = value.decode(errors="replace").rstrip("\0")
+            elif code == OPT_IF_FILTER and value[:1] == b"\0" and value[1:].strip(b"\0"):
+                interface.capture_filter = value[1:].decode(errors="replace").rstrip("\0")
         self.interfaces.append(interface)
         name = linktype_name(linktype)
         if name not in self.link_types:

@@ -146,6 +146,11 @@ class CaptureFile:
                 if parser.drops:
                     info.kernel_dropped = sum(parser.drops.values())
                 info.stopped_at = parser.stopped_at
+                # The first interface's, as dumpcap writes one per interface sniffed.
+                first = parser.interfaces[0] if parser.interfaces else None
+                if first is not None:
+                    info.capture_filter = first.capture_filter
+                    info.interface = first.name
             records = located.records
             carry = bytes(buf[located.consumed:])
             if located.error is None and not end_of_input:

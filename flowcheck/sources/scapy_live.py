@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from flowcheck.errors import InputError
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from flowcheck.sources.live import remove_unused, write_error_line
 
 # /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
@@ -27,6 +28,10 @@ READY_TIMEOUT = 15.0  # seconds for the sniffer's socket to open
 
 def _interface_link_type(interface: str) -> tuple[int, bool]:
     """(pcap link type, is loopback) of a Linux interface; InputError if it is missing."""
+    if interface == "any":  # libpcap's pseudo-interface: no packet socket opens on it
+        raise InputError("--interface any: the scapy sniffer cannot capture on the 'any' "
+                         "pseudo-interface (libpcap's); name one interface, or install "
+                         "tcpdump or dumpcap (--sniffer tcpdump or dumpcap)")
     type_file = Path("/sys/class/net") / interface / "type"
     try:
         arphrd = int(type_file.read_text().strip())
@@ -70,6 +75,8 @@ class ScapyCapture:
         self.stdout: BinaryIO = os.fdopen(read_end, "rb", buffering=0)
         self._pipe = os.fdopen(write_end, "wb")
         self._sinks = [PcapWriter(self._pipe, linktype=link_type, sync=True)]
+        self._write = write
+        self.write_error: str | None = None  # as LiveCapture.write_error
         if write is not None:
             try:
                 self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
@@ -81,6 +88,7 @@ class ScapyCapture:
         self._stopped = False
         listening = threading.Event()
         self._sniffer = AsyncSniffer(iface=interface, store=False, prn=self._record,
+                                     stop_filter=lambda _: self.write_error is not None,
                                      started_callback=listening.set)
         self._sniffer.start()
         # The sniffer opens its socket in its own thread: say "listening" only once it
@@ -91,14 +99,21 @@ class ScapyCapture:
             thread = self._sniffer.thread
             if (thread is not None and not thread.is_alive()) or time.monotonic() > deadline:
                 self.close()
+                if write is not None:
+                    remove_unused(write)
                 raise _start_error(interface, getattr(self._sniffer, "exception", None))
         with self._lock:
             # The file headers once the sniffer listens, as tcpdump and dumpcap write
             # theirs: a quiet link is not empty, and --write's header is the sign a
             # script waits for (docs/cli.md). A packet recorded first wrote them.
-            for sink in self._sinks:
-                if not sink.header_present:
-                    sink.write_header(None)
+            try:
+                for sink in self._sinks:
+                    if not sink.header_present:
+                        sink.write_header(None)
+            except OSError as exc:
+                self.close()
+                raise InputError(f"{write}: cannot write the capture: "
+                                 f"{exc.strerror or exc}") from None
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
 
     def _record(self, packet: object) -> None:
@@ -110,8 +125,25 @@ class ScapyCapture:
                 self._previous = b""
                 return
             self._previous = frame
-            for sink in self._sinks:
-                sink.write(packet)
+            if self.write_error is not None:
+                return
+            self._sinks[0].write(packet)
+            if len(self._sinks) > 1:
+                self._keep(packet)
+
+    def _keep(self, packet: object) -> None:
+        """Copy the packet into the --write file; a write that fails (a full disk) stops
+        the capture as the tee of sources/live.py does: the pipe ends after this packet
+        (its reader sees the end) and stop_filter ends the sniffer."""
+        assert self._write is not None
+        try:
+            self._sinks[1].write(packet)
+        except OSError as exc:
+            self.write_error = write_error_line(self._write, exc)
+            with contextlib.suppress(OSError):
+                self._sinks[1].close()
+            del self._sinks[1]
+            self._sinks[0].close()
 
     def terminate(self) -> None:
         """Stop sniffing and end the pipe: the reader then sees the end of the capture."""
@@ -123,8 +155,14 @@ class ScapyCapture:
             # A sniffer that failed to start raises its error again here.
             with contextlib.suppress(Exception):
                 self._sniffer.stop()
-        for sink in self._sinks:
-            sink.close()
+        with contextlib.suppress(OSError, ValueError):  # the pipe: ended after a write error
+            self._sinks[0].close()
+        if len(self._sinks) > 1:
+            try:
+                self._sinks[1].close()
+            except OSError as exc:
+                assert self._write is not None
+                self.write_error = self.write_error or write_error_line(self._write, exc)
 
     def kernel_drops(self) -> None:
         """Scapy keeps no drop count of its own (as LiveCapture.kernel_drops)."""

@@ -196,8 +196,21 @@ def _check_unannounced(ctx: Context) -> None:
         ctx.add("unannounced_connection",
                 f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile).",
-                "If this is backup traffic, the capture may miss the control connection that "
-                "announced it (start the capture before the job); otherwise it is other "
-                "traffic between the two hosts and can be ignored.",
+                _unannounced_fix(ctx, session),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
+
+
+def _unannounced_fix(ctx: Context, session: Session | None) -> str:
+    """The fix for unannounced_connection: the session open around it lost bytes of its
+    control connection (sniffer loss: the announcement may be among them), else a
+    control connection the capture missed (it started too late) or other traffic."""
+    control = ctx.by_uid[session.control_uid] if session is not None else None
+    if control is not None and control.missed_bytes:
+        return (f"The capture missed {control.missed_bytes:,} bytes of session {session.id}'s "
+                f"control connection {control.uid} (sniffer loss: ndmp_partial, capture_loss), "
+                "so the announcement of this connection may be among them: capture without "
+                "drops (dumpcap, or tcpdump -B 16384 when you run it yourself) to tell.")
+    return ("If this is backup traffic, the capture may miss the control connection that "
+            "announced it (start the capture before the job); otherwise it is other "
+            "traffic between the two hosts and can be ignored.")

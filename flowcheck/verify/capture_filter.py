@@ -1,0 +1,188 @@
+"""no_control_session when the capture's own filter left the control connection out.
+
+A capture taken with a filter (live's --capture-filter, a pcapng file's if_filter option)
+that rejects every packet to and from the NDMP port cannot hold the control connection,
+whatever the job did: the finding then names the filter as the cause, its fix says to
+drop it, and it is a warning (nothing of the job could be judged: the verdict is
+inconclusive, as for capture_filtered). The filter is tried on the packets a control
+connection would carry (the media server's SYN to the agent's NDMP port and the answer,
+IPv4 or IPv6 on Ethernet, between the configured or captured hosts) and on the same
+packets to another port, with libpcap itself (pcap_compile, pcap_offline_filter: the
+sniffer's own compiler, so the test is the sniffer's meaning). The port is the filter's
+cause only when the first are all dropped and the others not; without libpcap, or a
+filter it cannot compile, nothing is claimed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ipaddress
+import struct
+from dataclasses import replace
+from functools import cache
+
+from flowcheck.config import Config
+from flowcheck.model import CaptureInfo, Connection, Finding, Severity
+
+_DLT_EN10MB = 1
+_NETMASK_UNKNOWN = 0xFFFFFFFF  # PCAP_NETMASK_UNKNOWN
+_SYN, _SYN_ACK = 0x02, 0x12
+_MEDIA_PORT = 49152  # the media server's end: any dynamic port
+_OTHER_PORT = 6000  # a data port, for the same packets on another port than the NDMP one
+_DOC_PAIR = ("192.0.2.1", "192.0.2.2")  # RFC 5737 addresses, when no host is known
+_LOOPBACK_NAMES = ("lo", "lo0")
+
+
+class _Program(ctypes.Structure):  # struct bpf_program
+    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
+
+
+class _Timeval(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+
+class _Header(ctypes.Structure):  # struct pcap_pkthdr
+    _fields_ = [("ts", _Timeval), ("caplen", ctypes.c_uint32), ("len", ctypes.c_uint32)]
+
+
+@cache
+def _libpcap() -> ctypes.CDLL | None:
+    """libpcap, loaded once; None when it is not installed."""
+    for name in (ctypes.util.find_library("pcap"), "libpcap.so.1", "libpcap.so.0.8"):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.pcap_open_dead.restype = ctypes.c_void_p
+        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Program),
+                                     ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32]
+        lib.pcap_offline_filter.argtypes = [ctypes.POINTER(_Program),
+                                            ctypes.POINTER(_Header), ctypes.c_char_p]
+        lib.pcap_freecode.argtypes = [ctypes.POINTER(_Program)]
+        lib.pcap_close.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
+
+
+def filter_results(expression: str, frames: list[bytes]) -> list[bool] | None:
+    """Whether libpcap's compilation of `expression` (tcpdump's syntax, pcap-filter(7))
+    for Ethernet keeps each frame; None without libpcap or when it cannot compile it."""
+    lib = _libpcap()
+    if lib is None:
+        return None
+    handle = lib.pcap_open_dead(_DLT_EN10MB, 262144)
+    if not handle:
+        return None
+    program = _Program()
+    try:
+        if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1,
+                            _NETMASK_UNKNOWN) != 0:
+            return None
+        kept = []
+        for frame in frames:
+            header = _Header(_Timeval(0, 0), len(frame), len(frame))
+            kept.append(lib.pcap_offline_filter(ctypes.byref(program), ctypes.byref(header),
+                                                frame) != 0)
+        lib.pcap_freecode(ctypes.byref(program))
+        return kept
+    finally:
+        lib.pcap_close(handle)
+
+
+def _tcp_frame(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
+    """An Ethernet frame carrying one TCP segment (checksums left 0: BPF reads none)."""
+    source, target = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 1 if flags & 0x10 else 0, 5 << 4, flags,
+                      64240, 0, 0)
+    if source.version == 4:
+        ethertype = 0x0800
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
+                         source.packed, target.packed)
+    else:
+        ethertype = 0x86DD
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, source.packed, target.packed)
+    link = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01"
+    return link + struct.pack("!H", ethertype) + ip + tcp
+
+
+def _pairs(config: Config, connections: list[Connection]) -> list[tuple[str, str]]:
+    """(media server, agent) addresses a control connection would join: the configured
+    hosts, the captured connections' ends, else documentation addresses."""
+    pairs = [(m, a) for m in config.media_servers[:4] for a in config.remote_agents[:4]]
+    pairs += [(c.orig_h, c.resp_h) for c in connections[:4]]
+    pairs = [(m, a) for m, a in dict.fromkeys(pairs) if _same_family(m, a)]
+    return pairs or [_DOC_PAIR]
+
+
+def _same_family(first: str, second: str) -> bool:
+    try:
+        return ipaddress.ip_address(first).version == ipaddress.ip_address(second).version
+    except ValueError:
+        return False
+
+
+def excludes_control(expression: str, config: Config, connections: list[Connection]) -> bool:
+    """True when the filter drops a control connection's packets for their port: it keeps
+    no packet to or from config.ndmp_port (a SYN and its SYN-ACK) between the hosts, and
+    keeps the same packets on another port. False when it keeps one, drops both alike
+    (a host or VLAN filter: not the port's doing), or cannot be tried."""
+    port = config.ndmp_port
+    other = next((c.resp_p for c in connections if c.resp_p != port), _OTHER_PORT)
+    if other == port:
+        other += 1
+
+    def frames(to_port: int) -> list[bytes]:
+        return [frame for media, agent in _pairs(config, connections)
+                for frame in (_tcp_frame(media, agent, _MEDIA_PORT, to_port, _SYN),
+                              _tcp_frame(agent, media, to_port, _MEDIA_PORT, _SYN_ACK))]
+
+    control, reference = frames(port), frames(other)
+    kept = filter_results(expression, control + reference)
+    if kept is None:
+        return False
+    return not any(kept[:len(control)]) and any(kept[len(control):])
+
+
+def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],
+                            connections: list[Connection], config: Config) -> list[Finding]:
+    """The findings, a no_control_session rewritten when a capture's filter left out the
+    NDMP port (a warning naming the filter) or the capture was taken on a loopback
+    interface (its words name the interface; still an error)."""
+    if not any(f.code == "no_control_session" for f in findings):
+        return findings
+    return [_explained(f, captures, connections, config) if f.code == "no_control_session"
+            else f for f in findings]
+
+
+def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[Connection],
+               config: Config) -> Finding:
+    port = config.ndmp_port
+    filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
+    excluding = [f for f in filters if excludes_control(f, config, connections)]
+    # Every file's filter, not one of them: an unfiltered file could have held it.
+    if excluding and all(c.capture_filter in excluding for c in captures):
+        said = " and ".join(f"'{f}'" for f in excluding)
+        return replace(
+            finding, severity=Severity.WARNING,
+            message=f"No NDMP control connection in the capture: its capture filter {said} "
+                    f"leaves out every packet to and from the NDMP port {port}, so the "
+                    "capture cannot hold the job's control connection, whatever the job did "
+                    f"({len(connections)} TCP connection{'s' if len(connections) != 1 else ''}"
+                    " captured): nothing of the job can be judged.",
+            fix=f"Capture again without that capture filter (or with one that keeps TCP port "
+                f"{port}: live's default 'tcp or icmp or icmp6' does) while the job starts.")
+    loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]
+    if loopback and connections:
+        name = loopback[0]
+        return replace(
+            finding,
+            message=f"{finding.message} The capture was taken on the loopback interface "
+                    f"{name}, which carries only connections between this host's own "
+                    "addresses: the control connection from another host does not pass it.",
+            fix=f"Capture on the media server's interface toward the agent (not {name}) while "
+                f"the job starts; check --ndmp-port ({port} here).")
+    return finding

@@ -1,0 +1,121 @@
+"""no_control_session when the capture's own filter or interface left the control
+connection out (trial 15, D2: live --capture-filter "not port 10000" failed a good job
+with "check --ndmp-port"). libpcap decides what the filter keeps; live on the loopback
+(CI runs as root)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from live_process import free_port
+
+from flowcheck.config import build_config
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo
+from flowcheck.verify.capture_filter import _libpcap, excludes_control, explain_missing_control
+
+needs_libpcap = pytest.mark.skipif(_libpcap() is None, reason="needs libpcap")
+
+
+def _one_connection() -> None:
+    """A short TCP exchange on the loopback (no NDMP)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with socket.create_connection(server.getsockname()) as client:
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(b"x" * 1000)
+                client.shutdown(socket.SHUT_WR)
+                while peer.recv(4096):
+                    pass
+
+
+@needs_libpcap
+@pytest.mark.parametrize(("expression", "excludes"), [
+    ("not port 10000", True), ("tcp and not port 10000", True),
+    ("not portrange 9000-11000", True),
+    # Keeps the control connection.
+    ("port 10000", False), ("tcp or icmp or icmp6", False), ("tcp port 5000 or port 10000", False),
+    # Drops it, but not for its port: nothing said about the port.
+    ("host 192.0.2.77", False), ("ip6", False), ("tcp and", False)])
+def test_a_filter_excludes_control_only_for_the_ndmp_port(expression: str,
+                                                          excludes: bool) -> None:
+    config = build_config({"media_servers": ["10.77.0.1"], "remote_agents": ["10.77.1.2"]})
+    assert excludes_control(expression, config, []) is excludes
+
+
+@needs_libpcap
+def test_one_unfiltered_file_leaves_no_control_session_an_error() -> None:
+    config = build_config()
+    finding = make_finding("no_control_session", "No NDMP control connection", "Check")
+    filtered = CaptureInfo("a.pcapng", capture_filter="not port 10000")
+    [said] = explain_missing_control([finding], [filtered], [], config)
+    assert said.severity == "warning" and "'not port 10000'" in said.message
+    [said] = explain_missing_control([finding], [filtered, CaptureInfo("b.pcap")], [], config)
+    assert said == finding  # the unfiltered file could have held the control connection
+
+
+def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "4",
+         "--ndmp-port", str(ndmp_port), "--format", "json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    process.stderr.readline()  # printed once the sniffer listens
+    _one_connection()
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@needs_libpcap
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+def test_live_filter_without_the_ndmp_port_is_named_and_inconclusive() -> None:
+    ndmp_port = free_port()
+    result = _live(ndmp_port, "--capture-filter", f"tcp and not port {ndmp_port}")
+    assert result.returncode == 5, result.stderr  # was 1: fail, "check --ndmp-port"
+    report = json.loads(result.stdout.splitlines()[-1])
+    [finding] = [f for f in report["findings"] if f["code"] == "no_control_session"]
+    assert finding["severity"] == "warning"
+    assert f"capture filter 'tcp and not port {ndmp_port}' leaves out" in finding["message"]
+    assert finding["fix"].startswith("Capture again without that capture filter")
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+def test_live_on_the_loopback_names_it_in_no_control_session() -> None:
+    result = _live(free_port())  # the default filter keeps every TCP packet
+    assert result.returncode == 1, result.stderr  # still an error: nothing proves the cause
+    report = json.loads(result.stdout.splitlines()[-1])
+    [finding] = [f for f in report["findings"] if f["code"] == "no_control_session"]
+    assert "taken on the loopback interface lo" in finding["message"]
+    assert "(not lo)" in finding["fix"]
+
+
+@needs_libpcap
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="needs dumpcap")
+def test_a_pcapng_files_if_filter_is_read(tmp_path: Path) -> None:
+    saved = tmp_path / "t19.pcapng"
+    dumpcap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", "not port 10000", "-w",
+                                str(saved)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20  # dumpcap writes its header once it captures
+        while (not saved.exists() or saved.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _one_connection()
+        time.sleep(0.5)
+    finally:
+        dumpcap.terminate()
+        dumpcap.communicate(timeout=30)
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(saved),
+                             "--format", "json"], capture_output=True, text=True, check=False)
+    assert result.returncode == 5, result.stderr
+    [finding] = [f for f in json.loads(result.stdout)["findings"]
+                 if f["code"] == "no_control_session"]
+    assert "capture filter 'not port 10000'" in finding["message"]
