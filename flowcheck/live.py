@@ -133,10 +133,12 @@ class LiveVerifier:
         self._next_idle = 0.0  # monotonic time before which a quiet link is not checked
 
     def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
-            kernel_drops: Callable[[], int | None] | None = None) -> Iterator[LiveEvent]:
+            kernel_drops: Callable[[], int | None] | None = None,
+            sniffer: tuple[str, int] | None = None) -> Iterator[LiveEvent]:
         """clock: the time now on the packets' clock (time.time for a local sniffer),
         read when the stream ends; without it the capture ends with its last packet.
-        kernel_drops: called once the stream ends, for the sniffer's own drop count."""
+        kernel_drops: called once the stream ends, for the sniffer's own drop count.
+        sniffer: (the capture tool, its kernel buffer in MiB), for the report's advice."""
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
@@ -170,6 +172,8 @@ class LiveVerifier:
         said = kernel_drops() if kernel_drops is not None else None
         if said is not None and reader.captures:  # else what the stream's pcapng said
             reader.captures[0].kernel_dropped = said
+        if sniffer is not None and reader.captures:
+            reader.captures[0].sniffer, reader.captures[0].buffer_mib = sniffer
         final = self._analyse(self.tracker, self.collector, reader.captures, ended_at=ended)
         for finding in final.findings:
             if _finding_key(finding) not in self.reported:
