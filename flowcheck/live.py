@@ -135,11 +135,12 @@ class LiveVerifier:
     def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
             kernel_drops: Callable[[], int | None] | None = None,
             capture_filter: str | None = None, interface: str | None = None,
-            ) -> Iterator[LiveEvent]:
+            sniffer: tuple[str, int] | None = None) -> Iterator[LiveEvent]:
         """clock: the time now on the packets' clock (time.time for a local sniffer),
         read when the stream ends; without it the capture ends with its last packet.
         kernel_drops: called once the stream ends, for the sniffer's own drop count.
-        capture_filter, interface: what the sniffer applied and sniffed (CaptureInfo's)."""
+        capture_filter, interface: what the sniffer applied and sniffed (CaptureInfo's).
+        sniffer: (the capture tool, its kernel buffer in MiB), for the report's advice."""
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
@@ -177,6 +178,8 @@ class LiveVerifier:
             info = reader.captures[0]
             info.capture_filter = capture_filter or info.capture_filter
             info.interface = interface or info.interface
+            if sniffer is not None:
+                info.sniffer, info.buffer_mib = sniffer
         final = self._analyse(self.tracker, self.collector, reader.captures, ended_at=ended)
         for finding in final.findings:
             if _finding_key(finding) not in self.reported:

@@ -142,7 +142,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               ring_gaps=traffic.ring_gaps)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
-                              ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps))
+                              ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
+                              kernel_dropped=max((c.kernel_dropped or 0
+                                                  for c in traffic.captures), default=0)))
     findings.extend(check_capture_loss(traffic.connections, traffic.captures))
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)

@@ -302,3 +302,24 @@ def test_announcement_replies_lost_by_the_sniffer_are_not_a_capture_that_ended(
     assert "capture_ended_early" not in codes and "capture_loss" in codes
     assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
     assert analysis.verdict == "pass"
+
+
+def test_live_loss_with_kernel_drops_says_the_bytes_are_a_floor(tmp_path: Path) -> None:
+    """Trial 15 D4: beside "273 packets dropped by the kernel (79.1%)" the byte share
+    read "0.13% of the 21,832 bytes sent" (a transfer's lost tail leaves no gap), and
+    the fix told live's user to run tcpdump -B, which live does not take."""
+    from flowcheck.verify.loss import check_capture_loss
+
+    source = LAB / "clean-3-resources.pcap"
+    data = _data_frames(source, 2)
+    lossy = _remove(source, [data[10][0]], tmp_path, "one-lost.pcap")
+    analysis = _analysis(lossy, LAB / "clean-3-resources.toml")
+    [capture] = analysis.traffic.captures
+    capture.kernel_dropped, capture.sniffer, capture.buffer_mib = 900, "tcpdump", 32
+    [finding] = check_capture_loss(analysis.traffic.connections, [capture])
+    assert "bytes sent)" not in finding.message
+    assert "bytes it saw sent or acknowledged" in finding.message
+    assert "900 packets dropped by the kernel" in finding.message
+    assert "more payload may be missing than the bytes above" in finding.message
+    assert "--buffer" in finding.fix and "than the 32 MiB it had" in finding.fix
+    assert "--capture-filter 'host " in finding.fix and "tcpdump -B 65536 -w" in finding.fix

@@ -21,11 +21,11 @@ NAME = "data-port-dropped"  # frame 22: the media server's first SYN to the agen
 
 
 def _as_pcapng(tmp_path: Path, last_frame: int, statistics: bytes | None,
-               seconds_after: float = 0.0) -> Path:
+               seconds_after: float = 0.0, name: str = NAME) -> Path:
     """Frames 1..last_frame of the lab capture as dumpcap's pcapng, its statistics block
     (built by `statistics(ended)`, ended = last packet + seconds_after) at the end."""
     cut = tmp_path / "cut.pcap"
-    subprocess.run(["editcap", "-r", str(LAB / f"{NAME}.pcap"), str(cut), f"1-{last_frame}"],
+    subprocess.run(["editcap", "-r", str(LAB / f"{name}.pcap"), str(cut), f"1-{last_frame}"],
                    check=True, capture_output=True)
     out = tmp_path / "cut.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(cut), str(out)], check=True,
@@ -35,13 +35,13 @@ def _as_pcapng(tmp_path: Path, last_frame: int, statistics: bytes | None,
     return out
 
 
-def _analyze(path: Path) -> Analysis:
-    config = build_config(load_file(LAB / f"{NAME}.toml"))
+def _analyze(path: Path, name: str = NAME) -> Analysis:
+    config = build_config(load_file(LAB / f"{name}.toml"))
     return analyze(read_traffic([str(path)], config), config)
 
 
-def _last_ts(last_frame: int) -> float:
-    return float(rdpcap(str(LAB / f"{NAME}.pcap"))[last_frame - 1].time)
+def _last_ts(last_frame: int, name: str = NAME) -> float:
+    return float(rdpcap(str(LAB / f"{name}.pcap"))[last_frame - 1].time)
 
 
 def test_capture_that_ran_on_after_the_last_syn_shows_it_unanswered(tmp_path: Path) -> None:
@@ -83,3 +83,22 @@ def test_real_dumpcap_capture_counts_no_drop() -> None:
     assert capture.stopped_at >= max(c.last_ts for c in analysis.traffic.connections)
     assert analysis.verdict == "pass"
 
+
+
+def test_a_job_end_the_sniffer_may_have_dropped_is_not_blamed_on_the_stop(
+        tmp_path: Path) -> None:
+    """Trial 15 D5: the sniffer lost the end of a job that had ended 7 s before it
+    stopped, and capture_ended_early said "The capture stopped while the backup was
+    still running". Frames 1-100 of a backup (resource 1's data flowing since
+    DATA_START_BACKUP, frame 25), the sniffer on for 10 s more: with drops counted, the
+    message says the end may be among them; without, the capture's stop stays the cause."""
+    name = "clean-3-resources"
+    ended = _last_ts(100, name) + 10.0
+    for dropped, said in (
+            (50, ("although the capture went on for 10.0 s",
+                  "the sniffer reported 50 packets dropped by the kernel")),
+            (0, ("The capture stopped while the backup was still running",))):
+        path = _as_pcapng(tmp_path, 100, isb(0, ended, ifdrop=dropped), name=name)
+        [early] = [f for f in _analyze(path, name).findings
+                   if f.code == "capture_ended_early"]
+        assert all(words in early.message for words in said), early.message

@@ -47,15 +47,21 @@ def live(
     duration: Annotated[float | None, typer.Option(
         "--duration", metavar="SECONDS", min=0.1,
         help="Stop after this many seconds [default: until Ctrl-C].")] = None,
-    capture_filter: Annotated[str, typer.Option(
-        "--capture-filter", metavar="BPF", help="Capture filter for the sniffer.")]
-    = "tcp or icmp or icmp6",
+    capture_filter: Annotated[str | None, typer.Option(
+        "--capture-filter", metavar="BPF", show_default=False,
+        help="Capture filter for the sniffer (\"\" for none) [default: TCP and ICMP, "
+             "also in 802.1Q/QinQ frames on an Ethernet interface].")] = None,
+    # None: sources.live.BUFFER_MIB (not imported here: the sources pull in numpy).
+    buffer: Annotated[int | None, typer.Option(
+        "--buffer", metavar="MIB", min=1, show_default=False,
+        help="The sniffer's kernel buffer, MiB (more rides out longer bursts) "
+             "[default: 32].")] = None,
     html: Annotated[Path | None, typer.Option(
         "--html", metavar="FILE", dir_okay=False,
         help="At the end, write the self-contained HTML report (with the ladders).")] = None,
     sniffer: Annotated[Sniffer | None, typer.Option(
         "--sniffer", help="Capture tool [default: tcpdump, else dumpcap, else scapy "
-                          "(slower; no capture filter)].")] = None,
+                          "(slower)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
     if duration is not None:  # click's min= lets inf by
@@ -63,7 +69,7 @@ def live(
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
-    from flowcheck.sources.live import open_live
+    from flowcheck.sources.live import BUFFER_MIB, open_live
 
     if html is not None:  # before the capture, not after it: the report would be lost
         from flowcheck.report.files import check_report_file
@@ -71,7 +77,8 @@ def live(
         check_report_file(html, "--html")
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
-                        sniffer=str(sniffer) if sniffer else None)
+                        sniffer=str(sniffer) if sniffer else None,
+                        buffer_mib=buffer if buffer is not None else BUFFER_MIB)
     stop = threading.Event()
 
     def stop_capture(*_: object) -> None:
@@ -100,11 +107,10 @@ def live(
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
         # is when the capture stopped.
-        # scapy applies no capture filter (sources/scapy_live.py).
-        applied = capture_filter if capture.tool != "scapy" else None
         for event in verifier.run(capture.stdout, clock=time.time,
                                   kernel_drops=capture.kernel_drops,
-                                  capture_filter=applied, interface=interface):
+                                  capture_filter=capture_filter or None, interface=interface,
+                                  sniffer=(capture.tool, capture.buffer_mib)):
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)

@@ -55,6 +55,10 @@ class CaptureInfo:
     # dumpcap's received/dropped; a pcapng file, its Interface Statistics Blocks'
     # isb_ifdrop + isb_osdrop (the last block of each interface); None when not said.
     kernel_dropped: int | None = None
+    # live: the sniffer that captured ("tcpdump", "dumpcap", "scapy") and its kernel
+    # buffer in MiB; None for a file. Not in the JSON.
+    sniffer: str | None = None
+    buffer_mib: int | None = None
     # pcapng: when the capture tool stopped (the latest isb_endtime), seconds since the
     # epoch; None when the file does not say. Not in the JSON.
     stopped_at: float | None = None

@@ -9,8 +9,9 @@ from flowcheck.findings import make_finding
 from flowcheck.model import Finding
 from flowcheck.ndmp.stream import DecodeProblem
 
-_FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops "
-                "(a capture filter, a bigger buffer: tcpdump -B 8192).")
+_FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops: a "
+                "capture filter on the backup hosts, a bigger kernel buffer (tcpdump -B "
+                "65536, in KiB; flowcheck live --buffer, in MiB).")
 _FIX_UNDECODABLE = ("Check that the NDMP port setting (--ndmp-port) matches the agent's "
                     "listening port, and that nothing else listens there.")
 _FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; old "

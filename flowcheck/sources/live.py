@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
+from flowcheck.sources.capture_filter import default_filter, filter_error
 from flowcheck.sources.inputs import _Prefixed
 
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
 _READY_WORDS = ("listening on", "capturing on")
 _PCAP_HEADER = 24  # bytes: the pcap file header dumpcap writes (-P) once it captures
+# MiB of kernel buffer the sniffer gets (tcpdump -B in KiB, dumpcap -B in MiB, the scapy
+# socket's SO_RCVBUF): libpcap's default 2 MiB holds a few dozen full-size frames of a
+# burst, and the sniffer waits on the pipe whenever flowcheck is busy analysing.
+BUFFER_MIB = 32
+# dumpcap's own words for a filter libpcap rejected: 'That string isn't a valid capture
+# filter (REASON).'
+_DUMPCAP_FILTER = re.compile(r"isn't a valid capture filter \((.*)\)")
 _FILTER_MEANING = "invalid capture filter"
 _ERRORS = (
     (("no such device", "there is no device", "doesn't exist", "does not exist"),
@@ -125,11 +133,12 @@ class LiveCapture:
     """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
 
     def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _Prefixed | _TeeReader,
-                 tool: str, banner: str) -> None:
+                 tool: str, banner: str, buffer_mib: int = BUFFER_MIB) -> None:
         self.process = process
         self.stdout = stdout
         self.tool = tool
         self.banner = banner  # the tool's "listening on ..." line
+        self.buffer_mib = buffer_mib  # the kernel buffer it was given
 
     @property
     def write_error(self) -> str | None:
@@ -199,12 +208,15 @@ def parse_drops(text: str) -> int | None:
 
 
 def capture_command(interface: str, capture_filter: str = "tcp",
-                    tool: str | None = None) -> tuple[str, list[str]]:
-    """The tool (tcpdump, else dumpcap, unless one is named) and its argv."""
+                    tool: str | None = None,
+                    buffer_mib: int = BUFFER_MIB) -> tuple[str, list[str]]:
+    """The tool (tcpdump, else dumpcap, unless one is named) and its argv; buffer_mib:
+    its kernel buffer in MiB."""
     for name in (tool,) if tool else ("tcpdump", "dumpcap"):
         path = shutil.which(name)
         if path and name == "tcpdump":
-            argv = [path, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-w", "-"]
+            argv = [path, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n",
+                    "-B", str(buffer_mib * 1024), "-w", "-"]
             if os.geteuid() == 0:
                 # Started by root, tcpdump switches to its own user, and Linux then
                 # forgets the signal that ends it with flowcheck (_end_with_parent).
@@ -213,18 +225,22 @@ def capture_command(interface: str, capture_filter: str = "tcp",
                 argv[1:1] = ["-Z", "root"]
             return "tcpdump", argv + ([capture_filter] if capture_filter else [])
         if path and name == "dumpcap":
-            argv = [path, "-i", interface, "-P", "-q", "-w", "-"]
+            argv = [path, "-i", interface, "-P", "-q", "-B", str(buffer_mib), "-w", "-"]
             return "dumpcap", argv + (["-f", capture_filter] if capture_filter else [])
     wanted = tool or "tcpdump or dumpcap"
     raise InputError(f"live capture needs {wanted}, which is not installed")
 
 
-def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None = None,
-              sniffer: str | None = None) -> LiveCapture | ScapyCapture:
+def open_live(interface: str, *, capture_filter: str | None = None, write: str | None = None,
+              sniffer: str | None = None,
+              buffer_mib: int = BUFFER_MIB) -> LiveCapture | ScapyCapture:
     """Start capturing on interface; the result's stdout is a pcap stream for iter_batches.
 
+    capture_filter: a BPF expression ("" for none; None: capture_filter.default_filter).
     sniffer: "tcpdump", "dumpcap" or "scapy"; by default tcpdump, else dumpcap, else
-    scapy (slower, and without a kernel filter).
+    scapy (slower). buffer_mib: the sniffer's kernel buffer, MiB. A filter the sniffer
+    rejects is a UsageError with its reason; a missing interface or no permission an
+    InputError.
     """
     if not interface or interface.startswith("-"):
         raise UsageError(f"--interface: {interface!r} is not an interface name")
@@ -232,11 +248,16 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
         raise UsageError(f"--sniffer: {sniffer!r} is not one of {', '.join(SNIFFERS)}")
     if sniffer is None and not (shutil.which("tcpdump") or shutil.which("dumpcap")):
         sniffer = "scapy"
+    if buffer_mib < 1:
+        raise UsageError(f"--buffer: {buffer_mib} MiB is not a buffer size")
     if sniffer == "scapy":
         from flowcheck.sources.scapy_live import ScapyCapture
 
-        return ScapyCapture(interface, write)
-    tool, argv = capture_command(interface, capture_filter, sniffer)
+        return ScapyCapture(interface, write, capture_filter=capture_filter,
+                            buffer_mib=buffer_mib)
+    if capture_filter is None:
+        capture_filter = default_filter(interface)
+    tool, argv = capture_command(interface, capture_filter, sniffer, buffer_mib)
     sink = None
     if write is not None:
         try:
@@ -244,7 +265,7 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
         except OSError as exc:
             raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
     try:
-        process, banner, head = _start(argv, tool, interface)
+        process, banner, head = _start(argv, tool, interface, capture_filter)
     except BaseException:
         if sink is not None and write is not None:
             sink.close()
@@ -256,11 +277,11 @@ def open_live(interface: str, *, capture_filter: str = "tcp", write: str | None 
         stdout = _Prefixed(head, process.stdout)
     if sink is not None:
         stdout = _TeeReader(stdout, sink, write, lambda: process.terminate())
-    return LiveCapture(process, stdout, tool, banner)
+    return LiveCapture(process, stdout, tool, banner, buffer_mib)
 
 
-def _start(argv: list[str], tool: str,
-           interface: str) -> tuple[subprocess.Popen, str, bytes]:
+def _start(argv: list[str], tool: str, interface: str,
+           capture_filter: str) -> tuple[subprocess.Popen, str, bytes]:
     """Start the tool and wait until it listens: (process, banner, output read meanwhile)."""
     prctl, parent = _death_signal_setter(), os.getpid()
     try:
@@ -273,12 +294,12 @@ def _start(argv: list[str], tool: str,
     except OSError as exc:
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
-    banner, head = _wait_until_listening(process, tool, interface)
+    banner, head = _wait_until_listening(process, tool, interface, capture_filter)
     return process, banner, head
 
 
-def _wait_until_listening(process: subprocess.Popen, tool: str,
-                          interface: str) -> tuple[str, bytes]:
+def _wait_until_listening(process: subprocess.Popen, tool: str, interface: str,
+                          capture_filter: str) -> tuple[str, bytes]:
     """Wait until the tool captures; (its banner line, the output bytes read meanwhile).
 
     tcpdump says "listening on" once its socket is open. dumpcap says "Capturing on"
@@ -316,7 +337,7 @@ def _wait_until_listening(process: subprocess.Popen, tool: str,
     process.kill()
     process.wait()
     text += process.stderr.read() or b""  # the rest of its reason: it has exited
-    _raise_for(tool, interface, text.decode(errors="replace").strip())
+    _raise_for(tool, interface, text.decode(errors="replace").strip(), capture_filter)
     raise AssertionError("unreachable")
 
 
@@ -348,8 +369,34 @@ def _explain(tool: str, interface: str, message: str) -> str:
     return f"{tool} on {interface}: {first_line}"
 
 
-def _raise_for(tool: str, interface: str, message: str) -> None:
+def _raise_for(tool: str, interface: str, message: str, capture_filter: str) -> None:
+    """The tool ended before it captured: a UsageError for a filter libpcap rejects (for
+    a reason other than syntax too: a port above 65535, a VLAN ID above 4095, an unknown
+    host), naming the tool's own reason; else an InputError, or a UsageError for a
+    filter the tool's words call invalid."""
+    reason = _filter_reason(tool, interface, message, capture_filter)
+    if reason is not None:
+        raise UsageError(f"{tool} on {interface}: invalid capture filter "
+                         f"{capture_filter!r}: {reason}")
     explanation = _explain(tool, interface, message)
     if explanation.endswith(_FILTER_MEANING):
         raise UsageError(explanation)
     raise InputError(explanation)
+
+
+def _filter_reason(tool: str, interface: str, message: str,
+                   capture_filter: str) -> str | None:
+    """Why the tool rejected the filter, in its words (dumpcap: the reason in its 'That
+    string isn't a valid capture filter (...)'; tcpdump: its line naming libpcap's
+    reason); None when the filter is not what failed. libpcap's own verdict decides for
+    tcpdump, whose message does not say it is about the filter."""
+    said = _DUMPCAP_FILTER.search(message)
+    if said:
+        return said.group(1)
+    if not capture_filter:
+        return None
+    reason = filter_error(capture_filter, interface)
+    if reason is None:
+        return None
+    lines = [line.removeprefix(f"{tool}: ").strip() for line in message.splitlines()]
+    return next((line for line in lines if reason in line), reason)

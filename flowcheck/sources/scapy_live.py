@@ -1,8 +1,12 @@
 """The fallback sniffer: scapy writing pcap records into a pipe the reader consumes.
 
 Used when neither tcpdump nor dumpcap is installed (or with `--sniffer scapy`). It is
-slower than libpcap and applies no kernel filter (compiling one needs tcpdump): the
-decoder skips non-TCP traffic itself. Scapy is imported only here.
+slower than libpcap. The capture filter is compiled by libpcap (as scapy's own sniff
+filter= is) and attached to the packet socket; without libpcap only the default filter
+may be left out (the decoder skips non-TCP traffic itself), a filter asked for is a
+usage error. The socket gets a large receive buffer, and its kernel drop count
+(PACKET_STATISTICS, packet(7)) is the sniffer's, as tcpdump's "dropped by kernel".
+Scapy is imported only here.
 """
 
 from __future__ import annotations
@@ -11,19 +15,26 @@ import contextlib
 import errno
 import logging
 import os
+import socket
+import struct
 import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
 
-from flowcheck.errors import InputError
+from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from flowcheck.sources.capture_filter import can_compile, default_filter, filter_error
 from flowcheck.sources.live import remove_unused, write_error_line
 
 # /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
 _ARPHRD_LOOPBACK = 772
 READY_TIMEOUT = 15.0  # seconds for the sniffer's socket to open
+# packet(7): getsockopt(SOL_PACKET, PACKET_STATISTICS) gives struct tpacket_stats
+# {tp_packets, tp_drops} (unsigned ints) since the last call; SO_RCVBUFFORCE (socket(7))
+# passes net.core.rmem_max with CAP_NET_ADMIN.
+_SOL_PACKET, _PACKET_STATISTICS, _SO_RCVBUFFORCE = 263, 6, 33
 
 
 def _interface_link_type(interface: str) -> tuple[int, bool]:
@@ -60,7 +71,11 @@ class ScapyCapture:
 
     tool = "scapy"
 
-    def __init__(self, interface: str, write: str | None = None) -> None:
+    def __init__(self, interface: str, write: str | None = None, *,
+                 capture_filter: str | None = None, buffer_mib: int) -> None:
+        """capture_filter: BPF ("" none; None: the default, left out without libpcap);
+        buffer_mib: the socket's receive buffer. UsageError for a filter libpcap
+        rejects or cannot compile; InputError for the interface."""
         # Scapy warns on stderr about link types it does not dissect (the loopback):
         # frames are written raw, so that is noise before our one-line messages.
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -68,6 +83,8 @@ class ScapyCapture:
         from scapy.utils import PcapWriter
 
         link_type, loopback = _interface_link_type(interface)
+        self.buffer_mib = buffer_mib
+        capture_filter = _usable_filter(interface, capture_filter)
         read_end, write_end = os.pipe()
         # Unbuffered, as tcpdump's pipe (sources/live.py): a buffered reader keeps the
         # bytes beyond the 4 magic ones and reads the pipe again before returning them,
@@ -82,18 +99,32 @@ class ScapyCapture:
                 self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
             except OSError as exc:
                 raise InputError(f"--write {write}: {exc.strerror or exc}") from None
+        # Opened here, not in the sniffer's thread: its errors come at once, and its
+        # drop count can be read when the sniffer stops.
+        try:
+            self._socket = _open_socket(interface, capture_filter, buffer_mib)
+        except BaseException:
+            for sink in self._sinks:
+                with contextlib.suppress(OSError):
+                    sink.close()
+            self.stdout.close()
+            if write is not None:  # no --write file left by a sniffer that never listened
+                remove_unused(write)
+            raise
+        self._drops: int | None = None
         self._previous = b""
         self._loopback = loopback
         self._lock = threading.Lock()
         self._stopped = False
         listening = threading.Event()
-        self._sniffer = AsyncSniffer(iface=interface, store=False, prn=self._record,
+        self._sniffer = AsyncSniffer(opened_socket=self._socket, store=False,
+                                     prn=self._record,
                                      stop_filter=lambda _: self.write_error is not None,
                                      started_callback=listening.set)
         self._sniffer.start()
-        # The sniffer opens its socket in its own thread: say "listening" only once it
-        # does, so the caller's traffic from then on is captured. A socket it cannot
-        # open ends that thread, the error kept in `exception`.
+        # Say "listening" only once the sniffer's thread reads the socket, so the
+        # caller's traffic from then on is captured. A thread that fails ends, the error
+        # kept in `exception`.
         deadline = time.monotonic() + READY_TIMEOUT
         while not listening.wait(0.05):
             thread = self._sniffer.thread
@@ -163,11 +194,58 @@ class ScapyCapture:
             except OSError as exc:
                 assert self._write is not None
                 self.write_error = self.write_error or write_error_line(self._write, exc)
+        self._drops = _socket_drops(self._socket)
+        self._socket.close()
 
-    def kernel_drops(self) -> None:
-        """Scapy keeps no drop count of its own (as LiveCapture.kernel_drops)."""
-        return None
+    def kernel_drops(self) -> int | None:
+        """Stop sniffing; the packets the kernel dropped because the socket's buffer was
+        full (as LiveCapture.kernel_drops); None if the kernel did not say."""
+        self.terminate()
+        return self._drops
 
     def close(self) -> None:
         self.terminate()
         self.stdout.close()
+
+
+def _usable_filter(interface: str, capture_filter: str | None) -> str:
+    """The filter to attach ("" none): UsageError for one libpcap rejects, or one asked
+    for without libpcap to compile it."""
+    if capture_filter is None:
+        return default_filter(interface) if can_compile() else ""
+    if capture_filter and not can_compile():
+        raise UsageError("--capture-filter: the scapy sniffer compiles filters with libpcap, "
+                         "which is not installed (install libpcap, or leave the filter out)")
+    reason = filter_error(capture_filter, interface)
+    if reason is not None:
+        raise UsageError(f"scapy on {interface}: invalid capture filter {capture_filter!r}: "
+                         f"{reason}")
+    return capture_filter
+
+
+def _open_socket(interface: str, capture_filter: str, buffer_mib: int):  # noqa: ANN202
+    """Scapy's listening packet socket on the interface, the filter attached, with a
+    buffer_mib MiB receive buffer (as much as net.core.rmem_max allows without
+    CAP_NET_ADMIN). InputError when it cannot be opened."""
+    from scapy.config import conf
+    from scapy.error import Scapy_Exception
+
+    try:
+        listener = conf.L2listen(iface=interface, filter=capture_filter or None)
+    except (OSError, Scapy_Exception) as exc:
+        raise _start_error(interface, exc) from None
+    size = buffer_mib << 20
+    try:
+        listener.ins.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:
+        listener.ins.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return listener
+
+
+def _socket_drops(listener) -> int | None:  # noqa: ANN001
+    """tp_drops of the packet socket (PACKET_STATISTICS); None when not told."""
+    try:
+        stats = listener.ins.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8)
+    except (OSError, AttributeError):
+        return None
+    return struct.unpack("II", stats)[1]

@@ -33,11 +33,13 @@ __all__ = ["check_all"]
 
 def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
-              ended_at: float | None = None, ring_gaps: Sequence[RingGap] = ()
-              ) -> list[Finding]:
+              ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
+              kernel_dropped: int = 0) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
-    ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap)."""
-    ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps))
+    ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
+    kernel_dropped: the packets the sniffer said it dropped (CaptureInfo)."""
+    ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
+                  kernel_dropped=kernel_dropped)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     check_evidence(ctx, ended_at)
     check_links(ctx)

@@ -60,6 +60,8 @@ class Context:
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.
+    kernel_dropped: int = 0
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None

@@ -68,7 +68,8 @@ def check_capture_loss(connections: list[Connection],
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
             f"{_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes sent): sequence ranges "
+            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or "
+            "acknowledged): sequence ranges "
             "never seen although later data was, or acknowledged beyond the last byte "
             "captured. The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so the sniffer lost them, not "
@@ -85,11 +86,14 @@ def check_capture_loss(connections: list[Connection],
                          "capture cannot tell whether the network or the sniffer lost them")
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
-                     f"by the kernel ({_percent(drop_share)} of the packets)")
+                     f"by the kernel ({_percent(drop_share)} of the packets)"
+                     + (": those after a connection's last captured packet (the rest of a "
+                        "transfer, its close) leave no gap to count, so more payload may be "
+                        "missing than the bytes above" if missed else ""))
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy),
+    return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy, captures),
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
 
@@ -110,9 +114,19 @@ def _describe(c: Connection) -> str:
             + (f" (frames {frames})" if frames else ""))
 
 
-def _fix(lossy: list[Connection]) -> str:
+def _fix(lossy: list[Connection], captures: list[CaptureInfo]) -> str:
     hosts = sorted({h for c in lossy[:MOST_AFFECTED] for h in (c.orig_h, c.resp_h)})
     capture_filter = " or ".join(f"host {h}" for h in hosts) or "host MEDIA or host AGENT"
+    live = next((c for c in captures if c.sniffer), None)
+    if live is not None:  # what `flowcheck live` itself can change
+        buffer = f" than the {live.buffer_mib} MiB it had" if live.buffer_mib else ""
+        other = ("dumpcap or tcpdump (--sniffer; scapy is the slowest)"
+                 if live.sniffer == "scapy" else "another sniffer (--sniffer)")
+        return ("Run live so its sniffer keeps up: filter on the backup hosts only "
+                f"(--capture-filter '{capture_filter}'), give it a bigger kernel buffer"
+                f"{buffer} (--buffer, in MiB), try {other}, or run it on the host with the "
+                "lighter load; or capture to a file (tcpdump -B 65536 -w job.pcap) and "
+                "analyze that")
     return ("Capture so the sniffer keeps up: filter on the backup hosts only "
             f"(tcpdump -w job.pcap '{capture_filter}'), give it a bigger kernel buffer "
             "(tcpdump -B 65536, in KiB), write to a fast local disk (not a network share), "

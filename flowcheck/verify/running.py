@@ -4,7 +4,7 @@ running where the capture ends (capture_ended_early)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
@@ -278,10 +278,40 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
     # A ring buffer's hole after the control connection's last packet: the capture went
     # on, the job's end is in the missing files.
     gap = next((gap for gap in ctx.ring_gaps if gap.start >= control.last_ts), None)
-    head, fix = (
+    # The sniffer dropped packets and ran on past the control connection's last one:
+    # the job's end may be among the packets it lost (trial 15: scapy lost the last
+    # 125 KB and the halts of a job that had ended 7 s before the capture stopped).
+    ran_on = ctx.capture_end - control.last_ts
+    if gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
+        head, fix = (
+            f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
+            f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
+            f"came after it and the control connection {where} shows nothing after frame "
+            f"{last.frame}, although the capture went on for {ran_on:.1f} s; the sniffer "
+            f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
+            "so the job's end may be among the packets it lost as well as after the "
+            "capture stopped.",
+            "If the job log says the job ended before the capture stopped, the sniffer "
+            "lost its end: capture so it keeps up (capture_loss says how); else capture the "
+            "whole job.")
+    else:
+        head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap)
+    ctx.add("capture_ended_early",
+            f"{head} What the job did after that, its later resources' announcements and "
+            "data connections and its end, is not in the capture: the steps judge only "
+            "what it holds.", fix,
+            session=session, conn=control, frames=[start.frame, last.frame],
+            ts=last.ts)
+
+
+def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
+                    last: int, gap: RingGap | None) -> tuple[str, str]:
+    """(message head, fix) of capture_ended_early: a ring's missing files, else the
+    capture's end."""
+    return (
         (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
          f"{start.frame}) started {what}, and the control connection {where} shows "
-         f"nothing after its NDMP message in frame {last.frame}, before {gap.words()}: "
+         f"nothing after its NDMP message in frame {last}, before {gap.words()}: "
          "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
          "NOTIFY_MOVER_HALTED is in the capture.",
          "Analyze the whole ring: copy every file of it, and make the ring large enough "
@@ -290,12 +320,6 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
         (f"The capture stopped while the {session.kind} was still running: "
          f"{message_op(start)} (frame {start.frame}) started {what}, no "
          "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
-         f"connection {where} is still open (last NDMP message: frame {last.frame}).",
+         f"connection {where} is still open (last NDMP message: frame {last}).",
          "Capture the whole job: start the capture before the job starts and stop it "
          "after the job ends (the job log says when)."))
-    ctx.add("capture_ended_early",
-            f"{head} What the job did after that, its later resources' announcements and "
-            "data connections and its end, is not in the capture: the steps judge only "
-            "what it holds.", fix,
-            session=session, conn=control, frames=[start.frame, last.frame],
-            ts=last.ts)
