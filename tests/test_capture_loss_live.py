@@ -143,7 +143,9 @@ def _live_under_load(sniffer: str, tmp_path: Path) -> tuple[list[dict], int]:
         resumed.set()
     transfer.join(timeout=60)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 1, err  # fail: no NDMP control session in the capture
+    # No NDMP control session: the capture filter (tcp port N) leaves the NDMP port out,
+    # so no_control_session is a warning naming it and the verdict inconclusive.
+    assert process.returncode == 5, err
     return [json.loads(line) for line in out.splitlines()], port
 
 

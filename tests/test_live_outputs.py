@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_process import ended
+from live_process import ended, wait_until_listening
 
 from flowcheck.cli.live import _show_finding
 from flowcheck.cli.options import OutputFormat
@@ -75,8 +75,7 @@ def test_write_filling_its_disk_mid_capture_reports_what_came_before(tiny_disk: 
     process = subprocess.Popen([*LIVE, "--duration", "30", "--write", str(saved),
                                 "--format", "json"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert process.stderr is not None
-    process.stderr.readline()  # printed once the sniffer listens
+    wait_until_listening(process, saved)
     with contextlib.suppress(OSError):  # live may stop while the bytes still go
         _send_on_loopback(300_000)
     code, out, err = ended(process)  # the write error stops it, long before 30 s

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_process import DUMPCAP, ended
+from live_process import DUMPCAP, ended, wait_until_listening
 
 from flowcheck.sources.capture_filter import VLAN_FILTER
 
@@ -79,20 +79,21 @@ def _in(namespace: str, *argv: str) -> list[str]:
 
 
 def _start_live(namespace: str, interface: str, *options: str) -> subprocess.Popen:
-    """`flowcheck live --format json` in the namespace, once its sniffer listens."""
+    """`flowcheck live --format json` in the namespace, once its sniffer listens (its
+    --write file holds the capture header: docs/cli.md; a file of its own when the
+    options name none)."""
+    if "--write" not in options:
+        options = (*options, "--write", str(Path(tempfile.mkdtemp(prefix="t18-")) / "w.pcap"))
+    written = Path(options[options.index("--write") + 1])
     process = subprocess.Popen(
         _in(namespace, sys.executable, "-m", "flowcheck", "live", "-i", interface,
             "--format", "json", *options),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert process.stderr is not None
-    deadline, said = time.monotonic() + 60, ""
-    while "listening on" not in said.lower() and "capturing on" not in said.lower():
-        ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
-        line = process.stderr.readline() if ready else ""
-        if not line:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"live did not start: {said}{process.communicate()}")
-        said += line
+    try:
+        wait_until_listening(process, written)
+    except AssertionError:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
     return process
 
 

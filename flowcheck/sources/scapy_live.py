@@ -137,14 +137,18 @@ class ScapyCapture:
             # The file headers once the sniffer listens, as tcpdump and dumpcap write
             # theirs: a quiet link is not empty, and --write's header is the sign a
             # script waits for (docs/cli.md). A packet recorded first wrote them.
+            failed: OSError | None = None
             try:
                 for sink in self._sinks:
                     if not sink.header_present:
                         sink.write_header(None)
             except OSError as exc:
+                failed = exc
+        if failed is not None:  # closed outside the lock: terminate takes it
+            with contextlib.suppress(OSError):
                 self.close()
-                raise InputError(f"{write}: cannot write the capture: "
-                                 f"{exc.strerror or exc}") from None
+            raise InputError(f"{write}: cannot write the capture: "
+                             f"{failed.strerror or failed}") from None
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
 
     def _record(self, packet: object) -> None:
