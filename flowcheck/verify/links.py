@@ -167,7 +167,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
+                f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{unseen_syn_words(ctx, [conn])}",
                 f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=conn, cause="callback")

@@ -147,9 +147,10 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                     "application for the other pairing (the mover listens and the data "
                     "agent connects: MOVER_LISTEN + DATA_CONNECT).")
         return (f"The listener could not open a data port: free ports in "
-                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it (a "
-                "port in use skips the resource: \"Communication Failure has occurred between "
-                "the Job Engine and Remote Agent\").")
+                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it"
+                + (" (a port in use skips the resource: \"Communication Failure has occurred "
+                   "between the Job Engine and Remote Agent\")." if ctx.profile.backup_exec
+                   else "."))
     if op in CONNECTING and refused:
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "
