@@ -46,6 +46,14 @@ class Profile:
     connector: Connector
     source: str = "builtin"
 
+    @property
+    def backup_exec(self) -> bool:
+        """Is this Backup Exec's sequence (Veritas TechNote 255831): the built-in
+        backup-exec-9, or any profile with a callback (either reading of the TechNote's
+        step 2)? Findings say Backup Exec's own words (its job log's "Communication
+        Failure ...", a skipped resource) only then (docs/profiles.md)."""
+        return self.callback != "none" or self.name.startswith("backup-exec")
+
     def step(self, kind: StepKind) -> StepSpec | None:
         return next((s for s in self.steps if s.kind == kind), None)
 

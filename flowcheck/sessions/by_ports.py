@@ -264,7 +264,9 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     its own (its announcement would be in the capture too). Either way a connection is
     taken only if each end's port is in its side's range (the agent range on the agent,
     the media range on the media server): matched by ports, a connection with another
-    port is other traffic between the two hosts (unannounced_connection)."""
+    port is other traffic between the two hosts (unannounced_connection). Nor is a lone
+    SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
+    rather than an earlier one."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
@@ -273,6 +275,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
         c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
     retries: dict[Hashable, Pool] | None = None
+    capture_end = max((c.last_ts for c in ordered), default=0.0)
     for session in midstream:
         control = control_of[session.id]
         session.start_gap = gap_before(ring_gaps, control.ts)
@@ -285,6 +288,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                      *(opened.each(opened_from, seen_from) if opened else ())]:
             if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
                 continue  # a retry taken with an earlier attempt, or another service
+            if lone_syn_given_up(conn, capture_end, config.retransmission_timeout):
+                continue  # an earlier connect's last try as likely as this job's
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
@@ -299,6 +304,16 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                 conn = same.first(conn.ts, end_of(control)) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
+
+
+def lone_syn_given_up(conn: Connection, capture_end: float, rto: float) -> bool:
+    """One SYN, no answer, never resent although the capture went on for the
+    retransmission timeout `rto` (seconds) after it: its connector gave up at once. A
+    connect ends so after its last SYN retry (Linux: 6 retries over about a minute,
+    RFC 6298 5.7), so when its announcement came before the capture it may be an earlier
+    job's attempt as well as this job's (trial 15: a previous run's last retry)."""
+    return (connection_outcome(conn) == "unanswered" and len(conn.syn_frames) == 1
+            and conn.syn_retries == 0 and capture_end - conn.last_ts >= rto)
 
 
 def gap_before(ring_gaps: Sequence[RingGap], ts: float) -> RingGap | None:

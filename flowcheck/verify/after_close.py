@@ -18,6 +18,12 @@ segment (RFC 9293 3.10.7.1: a TCP with no such connection) had been closed on th
 before the capture started (gone_before): its job had ended, and every refusal of the
 session in the capture is late, as are its NDMP server's error replies (trial 14: a
 killed DMA's agent still retrying the connect 5.6 s later, its CONNECT_ERR reply reset).
+A control connection whose start the capture lacks and whose first captured packet is
+its close, before any packet of the session's data connections, ended as the capture
+began: nothing of the job while it ran is in the capture either (trial 15: a DMA's
+timeout FIN the capture's first packet, the agent's late connect retry and CONNECT_ERR
+after it). Either way the session is not a job of the capture (job_ended): what
+follows is that closed job's answer.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
+from flowcheck.sessions.classify import rst_only
 from flowcheck.verify.context import Context, refusal_how
 from flowcheck.verify.details import span_words, syn_count
 
@@ -69,6 +76,50 @@ def gone_before(ctx: Context, session: Session) -> ControlPacket | None:
     if (conn.orig_pkts if reset.direction == "orig" else conn.resp_pkts) != 1:
         return None
     return reset
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnded:
+    """How a session's job had ended before the capture could see it run (job_ended)."""
+
+    closed: ControlPacket  # the RST of gone_before, or the close the capture began with
+    before_capture: bool  # gone_before: the close itself came before the capture
+
+
+def job_ended(ctx: Context, session: Session) -> JobEnded | None:
+    """The session's job had ended before the capture saw any of it run: gone_before
+    (its close came before the capture), or its control connection's first captured
+    packet is its close (FIN or RST, either side; the start not captured) and no data
+    connection of the session shows a packet before that close. None when a data
+    connection of the session opened in the capture (the job moved or could move data:
+    what the capture shows of it is judged) or for any other session."""
+    conns = [ctx.by_uid[uid] for uid in session.data_connections if uid in ctx.by_uid]
+    if any(connection_outcome(c) in ("established", "midstream") and not rst_only(c)
+           for c in conns):
+        return None
+    gone = gone_before(ctx, session)
+    if gone is not None:
+        return JobEnded(gone, True)
+    control = ctx.by_uid.get(session.control_uid)
+    closed = control_close(ctx.stream_by_uid.get(session.control_uid))
+    if control is None or control.syn_seen or closed is None \
+            or closed.frame != control.first_frame \
+            or any(c.first_frame < closed.frame for c in conns):
+        return None
+    return JobEnded(closed, False)
+
+
+def ended_words(session: Session, ended: JobEnded) -> str:
+    """"before the capture started: the media server ... had closed the control
+    connection by then (...)" or "as the capture began: the media server 10.77.0.1
+    closed the control connection (FIN, frame 1), the first packet the capture holds of
+    the job"."""
+    if ended.before_capture:
+        closed = closed_words(session, ended.closed, before_capture=True)
+        return "before the capture started: " + closed.replace(
+            " before the capture started (", " by then (", 1)
+    return (f"as the capture began: {closed_words(session, ended.closed)}, the first packet "
+            "the capture holds of the job")
 
 
 def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
@@ -138,13 +189,23 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
     if late is None or session is None:
         return ""
     span = f"{span_words(late.after)} " if late.after is not None else ""
-    when = f" {span}later" if closed_said else \
-        f" {span}after {closed_words(session, late.closed, before_capture=late.before_capture)}"
-    attempt = "its SYN retry" if late.dropped else f"its SYN ({conn.uid})"
-    return (f"{attempt}{when} was answered with "
-            f"{refusal_how(conn)} (frame {late.answer_frame}): the listener was gone with "
-            "the job by then, so that is the answer of a job already closed, not a refusal "
-            "the job met")
+    closed = "" if closed_said else \
+        f" after {closed_words(session, late.closed, before_capture=late.before_capture)}"
+    how = f"{refusal_how(conn)} (frame {late.answer_frame})"
+    syns = conn.syn_frames
+    if not late.dropped and len(syns) > 1:
+        # Every SYN late: the unanswered ones before the refused retry are named too.
+        listed = ", ".join(map(str, syns[:8])) + (", ..." if len(syns) > 8 else "")
+        said = (f"its SYNs ({conn.uid}, frames {listed}){closed or ', after the close,'} "
+                f"were answered only by {how}"
+                + (f", {span}after {'it' if closed_said else 'the close'}" if span else ""))
+    else:
+        attempt = "its SYN retry" if late.dropped else f"its SYN ({conn.uid})"
+        when = (f" {span}later" if span else ", after the close,") if closed_said else \
+            f" {span}{closed.lstrip()}"
+        said = f"{attempt}{when} was answered with {how}"
+    return (f"{said}: the listener was gone with the job by then, so that is the answer of "
+            "a job already closed, not a refusal the job met")
 
 
 def dropped_detail(ctx: Context, conn: Connection) -> str:

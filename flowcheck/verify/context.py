@@ -381,11 +381,18 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) ->
             f"port{'s' if many else ''} {listed}{why}")
 
 
-def refusal_causes(conn: Connection) -> str:
+def refusal_causes(ctx: Context, conn: Connection) -> str:
+    """Why the endpoint refused the SYN: a filter's reject, or nothing listening (the
+    port in use: Backup Exec's consequence named only in its profile) or a reject."""
     if prohibited(conn):
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: a firewall or router filter rejects it (a closed port "
                 "answers with a RST or a port unreachable)")
+    if not ctx.profile.backup_exec:
+        return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
+                f"{refusal_how(conn)}: either nothing listens there (the listener could not "
+                "bind the port because it was already in use, or had stopped), or a firewall "
+                "rejects it")
     return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {refusal_how(conn)}: "
             f"either nothing listens there because the port was already in use (Backup Exec then "
             f"skips the resource and the job fails with \"Communication Failure has occurred "

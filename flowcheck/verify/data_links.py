@@ -103,8 +103,10 @@ def check_data(ctx: Context, session: Session) -> None:
                 f"port was in use on its side){_dropped_before(connector)}.{late}",
                 f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                 "are free on both hosts and the ranges hold enough ports for all resources; "
-                "look for the job's \"Communication Failure has occurred between the Job "
-                f"Engine and Remote Agent\" error. {_between_fix(ctx, connector, where, side)}",
+                + ("look for the job's \"Communication Failure has occurred between the Job "
+                   "Engine and Remote Agent\" error. " if ctx.profile.backup_exec else
+                   "look for the connect error in the agent's and the backup application's "
+                   "logs. ") + _between_fix(ctx, connector, where, side),
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
@@ -224,7 +226,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         fix = data_refused_fix(ctx, first, session)
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(first)}.{outside[0] if outside else ''}"
+                f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{unseen_syn_words(ctx, attempts)}",
                 f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=first, frames=frames, cause="data")

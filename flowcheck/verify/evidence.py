@@ -26,7 +26,7 @@ from flowcheck.sessions import (
     rst_only,
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
-from flowcheck.verify.after_close import late_refusal
+from flowcheck.verify.after_close import job_ended, late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.kept import left_out_words
@@ -232,7 +232,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     (data_aborted); a control connection or callback reset so is judged as a handshake
     that never completed, as before. A data connection refused only after its session's
     control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
-    went unanswered for the retransmission timeout while the job ran, else "late". A
+    went unanswered for the retransmission timeout while the job ran, else "late"; one
+    whose job had ended before the capture saw it run (after_close.job_ended), refused
+    or unanswered, is "late". A
     control connection of which the capture holds only a late SYN-ACK resend and the
     originator's RST to it is "given_up" (stale.given_up_before)."""
     if given_up_before(ctx, conn):
@@ -242,6 +244,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         late = late_refusal(ctx, conn)
         if late is not None:
             return "unanswered" if late.dropped else "late"
+    if outcome == "unanswered" and conn.role == "data" and (
+            session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
+        return "late"  # its job had ended before the capture saw it run: not its failure
     if outcome == "aborted":
         if conn.role == "data":
             return outcome

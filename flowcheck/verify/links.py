@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.model import Connection, Session, Severity
+from flowcheck.sessions.by_ports import lone_syn_given_up
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -166,7 +167,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(conn)}."
+                f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{unseen_syn_words(ctx, [conn])}",
                 f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=conn, cause="callback")
@@ -195,7 +196,8 @@ def _check_unannounced(ctx: Context) -> None:
         count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
         ctx.add("unannounced_connection",
                 f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "
-                f"agent that no control session announced ({ctx.profile.name} profile).",
+                f"agent that no control session announced ({ctx.profile.name} profile)."
+                + _given_up_words(ctx, conns),
                 _unannounced_fix(ctx, session),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
@@ -214,3 +216,17 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
     return ("If this is backup traffic, the capture may miss the control connection that "
             "announced it (start the capture before the job); otherwise it is other "
             "traffic between the two hosts and can be ignored.")
+
+
+def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
+    """" Its one SYN (frame 5) was never resent ..." when each connection is a lone SYN
+    its connector gave up at once (sessions.by_ports.lone_syn_given_up), else ""."""
+    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.capture_end,
+                                                ctx.config.retransmission_timeout):
+        return ""
+    conn = conns[0]
+    return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
+            f"{ctx.capture_end - conn.last_ts:.1f} s of capture after it: its connector gave "
+            "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
+            "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
+            "in the capture, so it fails none.")

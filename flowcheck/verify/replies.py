@@ -6,7 +6,7 @@ from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Seve
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
-from flowcheck.verify.after_close import closed_words, gone_before
+from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.refused_connect import refused_replies
 
@@ -63,15 +63,16 @@ def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
             "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
-    gone = gone_before(ctx, session)
-    if gone is not None and gone.frame > message.frame:
-        # The job had ended before the capture: its peer's late answer fails nothing.
-        closed = closed_words(session, gone, before_capture=True)
+    gone = job_ended(ctx, session)
+    if gone is not None and (gone.closed.frame > message.frame if gone.before_capture
+                             else gone.closed.frame < message.frame):
+        # The job had ended before the capture saw it run: its peer's late answer to a
+        # request of that closed job fails nothing.
         _report_reply(ctx, session, [message], Severity.WARNING,
-                      f" {closed[:1].upper()}{closed[1:]}: the job had ended, so this is "
+                      f" The job had ended {ended_words(session, gone)}, so this is "
                       "the answer of a job already closed, not an error the job met.",
                       fix="Nothing to fix for this job: it had ended before the capture "
-                          "started (start the capture before a job starts to judge it).")
+                          "saw it run (start the capture before a job starts to judge it).")
         return
     if severity == Severity.ERROR:
         _report_reply(ctx, session, [message], severity,
@@ -146,9 +147,10 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                     "application for the other pairing (the mover listens and the data "
                     "agent connects: MOVER_LISTEN + DATA_CONNECT).")
         return (f"The listener could not open a data port: free ports in "
-                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it (a "
-                "port in use skips the resource: \"Communication Failure has occurred between "
-                "the Job Engine and Remote Agent\").")
+                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it"
+                + (" (a port in use skips the resource: \"Communication Failure has occurred "
+                   "between the Job Engine and Remote Agent\")." if ctx.profile.backup_exec
+                   else "."))
     if op in CONNECTING and refused:
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "

@@ -10,7 +10,7 @@ from flowcheck.model import Connection, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
-from flowcheck.verify.after_close import closed_words, gone_before
+from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.context import (
     Context,
@@ -77,6 +77,11 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                          detail="a half-open port check (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
+    ended = job_ended(ctx, session) if spec.kind != "control" else None
+    if ended is not None:
+        # Its job had ended before the capture saw it run: the capture holds only that
+        # closed job's aftermath, nothing of this step (trial 15 D6).
+        return _ended_step(ctx, session, spec, ended)
     if spec.kind in SHARED_KINDS and holders:
         return shared_step(ctx, session, spec, holders)
     if spec.kind in _LATER and session.kind == "browse":
@@ -122,6 +127,31 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     evaluate = {"control": _control, "callback": _callback, "announcement": announcement_step,
                 "data_connection": data_connection_step, "data_flow": data_flow_step}[spec.kind]
     return evaluate(ctx, session, spec, control)
+
+
+def _ended_step(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded) -> Step:
+    """A later step (not_applicable) of a session whose job had ended before the capture
+    saw it run (after_close.job_ended): the first says how, the data connection step
+    what became of the closed job's connects."""
+    first = next(s for s in ctx.profile.steps if s.kind != "control")
+    detail = ("not a job in the capture: its job had ended "
+              + (f"{ended_words(session, ended)}; what the capture holds of it after that "
+                 "(a late connect refused or unanswered, error replies) is that closed job's "
+                 "answer" if spec is first else f"(step {first.number})"))
+    if spec.kind != "data_connection":
+        return make_step(spec, "not_applicable", detail=detail)
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    for conn in conns:
+        late = late_words(ctx, conn, closed_said=True)
+        if not late and conn.syn_frames:
+            count = len(conn.syn_frames)
+            late = (f"{'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
+                    f"to {endpoint(conn.resp_h, conn.resp_p)}) came only after the close and "
+                    "got no answer: that closed job's connect, not this capture's")
+        if late:
+            detail += f"; {late}"
+    return make_step(spec, "not_applicable", [c.uid for c in conns],
+                     [f for c in conns for f in opening_frames(c)], detail)
 
 
 def _note_cut_last_word(ctx: Context, session: Session) -> None:
@@ -175,11 +205,11 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> No
     count = len(session.port_matched)
     matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
                if count else "no connection whose announcement ")
-    gone = gone_before(ctx, session)
+    gone = job_ended(ctx, session)
     ended = "" if gone is None else (
-        f" Its job had ended: "
-        f"{closed_words(session, gone, before_capture=True)}; what the capture holds of it "
-        "(a refused connection, error replies) is that closed job's answer, not a failure.")
+        f" Its job had ended {ended_words(session, gone)}; what the capture holds of it "
+        "(a refused connection, error replies) is that closed job's answer, not a failure, "
+        "and its steps after the control connection are not judged (not_applicable).")
     ctx.add("capture_started_mid_session",
             f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
             f"direction and ports.{ended}", fix, session=session, conn=conn,

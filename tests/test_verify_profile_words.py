@@ -1,0 +1,55 @@
+"""Backup Exec's own words only with a Backup Exec profile (trial 15 D10).
+
+captures/ndmjob-firewall/v4-media-reject-rst-media (profile ndmp, Amanda's ndmjob): the
+media server's firewall rejects the agent's data SYN with a TCP reset. Before, its
+data_refused said "Backup Exec then skips the resource and the job fails with
+"Communication Failure has occurred between the Job Engine and Remote Agent"". The
+backup-exec-9 profile keeps those words (captures/lab data-port-in-use).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.profiles import load_profile
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+BACKUP_EXEC = ("Backup Exec", "Job Engine")
+
+
+def _analyze(relative: str) -> Analysis:
+    path = CAPTURES / relative
+    stem = path.name.removesuffix(".gz").removesuffix(".pcap")
+    config = build_config(load_file(path.parent / f"{stem}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def test_data_refused_in_ndmp_terms_with_the_ndmp_profile() -> None:
+    analysis = _analyze("ndmjob-firewall/v4-media-reject-rst-media.pcap.gz")
+    [refused] = [f for f in analysis.findings if f.code == "data_refused"]
+    assert "either nothing listens there (the listener could not bind the port because it " \
+           "was already in use, or had stopped), or a firewall rejects it" in refused.message
+    for finding in analysis.findings:
+        assert not any(w in finding.message + finding.fix for w in BACKUP_EXEC), finding
+
+
+def test_announced_not_used_fix_in_ndmp_terms_with_the_ndmp_profile() -> None:
+    analysis = _analyze("ndmjob-night12/agentdrop-late-rst-media.pcap")
+    [unused] = [f for f in analysis.findings if f.code == "announced_not_used"]
+    assert "look for the connect error in the agent's and the backup application's logs" \
+        in unused.fix
+    assert not any(w in unused.message + unused.fix for w in BACKUP_EXEC)
+
+
+def test_backup_exec_profile_keeps_its_words() -> None:
+    analysis = _analyze("lab/data-port-in-use.pcap")
+    [refused] = [f for f in analysis.findings if f.code == "data_refused"]
+    assert "Backup Exec then skips the resource and the job fails with \"Communication " \
+           "Failure has occurred between the Job Engine and Remote Agent\"" in refused.message
+
+
+def test_which_profiles_are_backup_exec() -> None:
+    assert load_profile("backup-exec-9").backup_exec
+    assert not load_profile("ndmp").backup_exec
