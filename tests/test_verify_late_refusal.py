@@ -68,13 +68,16 @@ def test_refusal_of_a_job_ended_before_the_capture_is_no_error(name: str, asked:
     agent's reply, shows it had no connection any more: the refusal (frame 2) and the
     reply's error are the closed job's answer. Before: data_refused (and, v2, the reply's
     UNDEFINED_ERR) as errors. Not a job in the capture: its steps after the control
-    connection are not_applicable, not unknown (trial 15 D6: inconclusive before)."""
+    connection are unknown, as before trial 15: the capture holds no job that ran in it,
+    so nothing says whether the job meant works (beside such a job they are
+    not_applicable: test_leftovers_of_earlier_jobs_leave_the_verdict_to_the_jobs_that_ran)."""
     config = build_config(load_file(ENDED / f"{name}.toml"))
     analysis = analyze(read_traffic([str(ENDED / f"{name}.pcap")], config), config)
     assert _errors(analysis) == [], [f.code for f in analysis.findings]
-    assert analysis.verdict == "pass"
+    assert analysis.verdict == "inconclusive"
     [session] = analysis.sessions
-    assert [s.status for s in session.steps] == ["ok"] + ["not_applicable"] * 3
+    assert [s.status for s in session.steps] == ["ok"] + ["unknown"] * 3
+    assert "the capture holds no job that ran in it" in session.steps[1].detail
     assert ("not a job in the capture: its job had ended before the capture started: the "
             "media server 10.77.0.1 had closed the control connection by then (its only "
             "packet on it, frame 4, is a RST without ACK") in session.steps[1].detail

@@ -130,16 +130,27 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
 
 
 def _ended_step(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded) -> Step:
-    """A later step (not_applicable) of a session whose job had ended before the capture
-    saw it run (after_close.job_ended): the first says how, the data connection step
+    """A later step of a session whose job had ended before the capture saw it run
+    (after_close.job_ended): not_applicable beside a session the capture saw run, else
+    unknown (the capture holds no job). The first says how, the data connection step
     what became of the closed job's connects."""
     first = next(s for s in ctx.profile.steps if s.kind != "control")
     detail = ("not a job in the capture: its job had ended "
               + (f"{ended_words(session, ended)}; what the capture holds of it after that "
                  "(a late connect refused or unanswered, error replies) is that closed job's "
                  "answer" if spec is first else f"(step {first.number})"))
+    # Beside a job the capture saw run, the aftermath is not the job's (trial 15 D6: it
+    # passes). Alone, it is all the capture holds: no job in it was seen, so nothing
+    # says whether the job meant works (unknown: inconclusive, as before trial 15).
+    status = "not_applicable"
+    if not any(other is not session and job_ended(ctx, other) is None
+               for other in ctx.sessions):
+        status = "unknown"
+        if spec is first:
+            detail = (f"unknown: {detail}; the capture holds no job that ran in it (start "
+                      "the capture before the job starts)")
     if spec.kind != "data_connection":
-        return make_step(spec, "not_applicable", detail=detail)
+        return make_step(spec, status, detail=detail)
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     for conn in conns:
         late = late_words(ctx, conn, closed_said=True)
@@ -150,7 +161,7 @@ def _ended_step(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded)
                     "got no answer: that closed job's connect, not this capture's")
         if late:
             detail += f"; {late}"
-    return make_step(spec, "not_applicable", [c.uid for c in conns],
+    return make_step(spec, status, [c.uid for c in conns],
                      [f for c in conns for f in opening_frames(c)], detail)
 
 
