@@ -10,11 +10,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from live_process import free_port
+from live_process import free_port, wait_until_listening
 
 from flowcheck.config import build_config
 from flowcheck.findings import make_finding
@@ -64,12 +65,12 @@ def test_one_unfiltered_file_leaves_no_control_session_an_error() -> None:
 
 
 def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    written = Path(tempfile.mkdtemp(prefix="t19-")) / "live.pcap"
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "4",
-         "--ndmp-port", str(ndmp_port), "--format", "json", *extra],
+         "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(written), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    process.stderr.readline()  # printed once the sniffer listens
+    wait_until_listening(process, written)  # its header: the sniffer listens
     _one_connection()
     out, err = process.communicate(timeout=60)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)

@@ -81,9 +81,18 @@ def live(
                         buffer_mib=buffer if buffer is not None else BUFFER_MIB)
     stop = threading.Event()
 
+    stoppers: list[threading.Thread] = []
+
     def stop_capture(*_: object) -> None:
         stop.set()
-        capture.terminate()  # the tool flushes and exits: the reader sees the end
+        # The tool flushes and exits: the reader sees the end. Not in a signal handler's
+        # own frame: the main thread reads the sniffer's pipe, and scapy's stop waits for
+        # its sniffer thread, which may be blocked writing into that full pipe (a burst
+        # then Ctrl-C hung live).
+        if not stoppers:
+            stopper = threading.Thread(target=capture.terminate, daemon=True)
+            stoppers.append(stopper)
+            stopper.start()
 
     previous = {number: signal.signal(number, stop_capture) for number in STOP_SIGNALS}
     timer = threading.Timer(duration, stop_capture) if duration else None
@@ -126,6 +135,8 @@ def live(
             signal.signal(number, handler)
         if timer is not None:
             timer.cancel()
+        for stopper in stoppers:
+            stopper.join(timeout=30)
         capture.close()
     assert analysis is not None
     html_error: UsageError | None = None

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.capture_filter import default_filter, filter_error
 from flowcheck.sources.inputs import _Prefixed
+from flowcheck.sources.live_write import PCAP_HEADER, remove_unused, write_error_line
 
 if TYPE_CHECKING:
     from flowcheck.sources.scapy_live import ScapyCapture
 
 READY_TIMEOUT = 15.0  # seconds to wait for the tool to report it is listening
 _READY_WORDS = ("listening on", "capturing on")
-_PCAP_HEADER = 24  # bytes: the pcap file header dumpcap writes (-P) once it captures
 # MiB of kernel buffer the sniffer gets (tcpdump -B in KiB, dumpcap -B in MiB, the scapy
 # socket's SO_RCVBUF): libpcap's default 2 MiB holds a few dozen full-size frames of a
 # burst, and the sniffer waits on the pipe whenever flowcheck is busy analysing.
@@ -114,19 +114,6 @@ class _TeeReader:
             except OSError as exc:
                 self.write_error = self.write_error or write_error_line(self._path, exc)
                 self._drop_sink()
-
-
-def remove_unused(path: str) -> None:
-    """Remove a --write file a sniffer that never listened left: a regular file holding
-    no packet (at most the pcap header). Anything else (/dev/full, a FIFO) stays."""
-    with contextlib.suppress(OSError):
-        if os.path.isfile(path) and os.path.getsize(path) <= _PCAP_HEADER:
-            os.unlink(path)
-
-
-def write_error_line(path: str, exc: OSError) -> str:
-    """The one line for a --write file that could not be written mid-capture."""
-    return f"--write {path}: cannot write the capture ({exc.strerror or exc}); capture stopped"
 
 
 class LiveCapture:
@@ -319,11 +306,11 @@ def _wait_until_listening(process: subprocess.Popen, tool: str, interface: str,
         if not ready:
             break
         if out_fd in ready:
-            data = os.read(out_fd, _PCAP_HEADER - len(head))
+            data = os.read(out_fd, PCAP_HEADER - len(head))
             if not data:  # it exited before it captured
                 break
             head += data
-            if len(head) == _PCAP_HEADER:
+            if len(head) == PCAP_HEADER:
                 return _banner(tool, interface, text + _waiting(err_fd)), head
         if err_fd in ready:
             data = os.read(err_fd, 4096)

@@ -25,7 +25,7 @@ from typing import BinaryIO
 from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from flowcheck.sources.capture_filter import can_compile, default_filter, filter_error
-from flowcheck.sources.live import remove_unused, write_error_line
+from flowcheck.sources.live_write import remove_unused, write_error_line
 
 # /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
