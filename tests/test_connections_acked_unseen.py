@@ -22,6 +22,7 @@ import pytest
 from scapy.all import IP, TCP, Ether, wrpcap
 from test_connections_util import read_batches
 from test_tshark_counts import CAPTURES, ROOT, track
+from tshark_tcp import tcp_fields
 
 from flowcheck.connections import ConnectionTracker, short_flows
 from flowcheck.model import Connection
@@ -39,12 +40,8 @@ def tshark_acked_unseen(path: Path) -> list[dict[Side, int]]:
     """Per tcp.stream, in order: {side: bytes its peer ACKed} for each side that sent
     nothing taking a sequence number (no SYN, FIN or payload): the peer's highest ACK
     minus its first, unwrapped by signed 32-bit steps."""
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-         "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "ipv6.src",
-         "-e", "tcp.srcport", "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport",
-         "-e", "tcp.flags", "-e", "tcp.len", "-e", "tcp.ack_raw"],
-        capture_output=True, text=True, check=True).stdout
+    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
+                            "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.ack_raw"])
     seen: dict[int, set[Side]] = defaultdict(set)
     acks: dict[int, dict[Side, list[int]]] = defaultdict(lambda: defaultdict(list))
     for line in out.splitlines():

@@ -25,6 +25,7 @@ from scapy.all import IP, TCP, Ether, Raw, wrpcap
 from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_tshark_counts import CAPTURES, ROOT, track
+from tshark_tcp import tcp_fields
 
 from flowcheck.model import Connection
 
@@ -87,12 +88,9 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
 
 
 def tshark_fields(path: Path) -> str:
-    return subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-         "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "ipv6.src",
-         "-e", "tcp.srcport", "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport",
-         "-e", "tcp.flags", "-e", "tcp.len", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw"],
-        capture_output=True, text=True, check=True).stdout
+    return tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
+                             "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw",
+                             "tcp.ack_raw"])
 
 
 def ours(connections: list[Connection]) -> list[dict[Side, int]]:

@@ -9,10 +9,10 @@ each side's counts are compared by endpoint. Every capture under captures/ is ch
 from __future__ import annotations
 
 import collections
-import subprocess
 from pathlib import Path
 
 import pytest
+from tshark_tcp import tcp_fields
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
@@ -28,11 +28,7 @@ Side = tuple[str, int]
 
 def tshark_streams(path: Path) -> list[dict[Side, list[int]]]:
     """Per tcp.stream, in stream order: {(ip, port): [packets, tcp.len sum]}."""
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-         "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "ipv6.src",
-         "-e", "tcp.srcport", "-e", "tcp.len"],
-        capture_output=True, text=True, check=True).stdout
+    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len"])
     streams: dict[int, dict[Side, list[int]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0]))
     for line in out.splitlines():
