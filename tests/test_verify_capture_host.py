@@ -47,13 +47,18 @@ def _unanswered(tmp_path: Path, routed: str | None) -> Finding:
 
 def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
     finding = _unanswered(tmp_path, routed=A)
-    assert ("never answered: 10.77.0.1's own firewall drops its SYNs: this capture was taken "
+    # Trial 17 D5: input chain (the SYNs) or output chain (the SYN-ACKs), the host first.
+    assert ("never answered: 10.77.0.1's own firewall drops them: this capture was taken "
             "on 10.77.0.1 itself (10.77.0.1's packets arrive with TTL 64, an initial value, "
-            "and 10.77.0.2's with 63: a router between them), and SYNs arriving there with "
-            "no SYN-ACK leaving are its own firewall's drop") in finding.message
+            "and 10.77.0.2's with 63: a router between them), where the SYNs arrived and no "
+            "SYN-ACK left: its input chain drops the SYNs (the packet tap sees arriving "
+            "packets before the firewall) or its output chain drops its SYN-ACKs"
+            ) in finding.message
     assert "unless it was taken on" not in finding.message
-    assert finding.fix.endswith(" This capture was taken on 10.77.0.1 itself: its own "
-                                "firewall drops the SYNs.")
+    assert finding.fix.startswith("On 10.77.0.1 itself (this capture was taken there), before "
+                                  "any drop rule: accept the connection from 10.77.0.2")
+    assert "ct state established,related accept" in finding.fix
+    assert "This capture was taken" not in finding.fix
 
 
 def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:
@@ -72,8 +77,8 @@ def test_one_segment_tells_nothing(tmp_path: Path) -> None:
             "SYNs arriving with no SYN-ACK leaving are its own firewall's drop)"
             ) in finding.message
     assert finding.fix.endswith(" If this capture was taken on 10.77.0.1, its own firewall "
-                                "drops the SYNs; otherwise a capture on 10.77.0.1 shows which "
-                                "way they are lost.")
+                                "drops the SYNs or its SYN-ACKs; otherwise a capture on "
+                                "10.77.0.1 shows which way they are lost.")
 
 
 def _record(orig_ttl: int | None, resp_ttl: int | None, port: int = 5001) -> Connection:

@@ -63,6 +63,7 @@ class QuotedAttempts:
                 resp_h=address_text(quote.version, quote.dst), resp_p=quote.dport,
                 ts=quote.ts, last_ts=quote.ts, conn_state="S0", first_frame=quote.frame,
                 last_frame=quote.frame, icmp_frames=[quote.frame], icmp_code=quote.code,
+                icmp_sender=address_text(quote.version, quote.sender),
                 tunnel=quote.tunnel or None)
             return conn
         if not refuses_syn(quote):

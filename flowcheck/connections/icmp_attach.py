@@ -3,9 +3,10 @@
 An ICMP unreachable (or other error) quotes the start of the TCP segment it answers
 (RFC 792, RFC 4443; RFC 1812 4.3.2.3: as much as fits), so its 4-tuple names a
 connection: the tracker adds the message's frame to that connection's `icmp_frames`
-(at most 8, the first one's code as `icmp_code`). A quote of no connection the capture
-holds goes to flowcheck.connections.icmp.QuotedAttempts, which makes a connection of it
-when it shows a refused SYN.
+(at most 8, the first one's code as `icmp_code`, its source as `icmp_sender`). A
+quote of no connection the capture holds goes to
+flowcheck.connections.icmp.QuotedAttempts, which makes a connection of it when it shows
+a refused SYN.
 
 Where in a batch a quote is handled keeps uids in first_frame order on every path: a
 quote of no connection, known or about to be made by the batch's short-connection pass,
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowcheck.connections.conn import ConnState
-from flowcheck.connections.flows import Endpoint, FlowKey
+from flowcheck.connections.flows import Endpoint, FlowKey, address_text
 from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.short import ShortPass
@@ -69,6 +70,7 @@ class IcmpAttach:
         elif len(record.icmp_frames) < 8:
             if not record.icmp_frames:
                 record.icmp_code = quote.code
+                record.icmp_sender = address_text(quote.version, quote.sender)
             record.icmp_frames.append(quote.frame)
 
 

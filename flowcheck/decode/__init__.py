@@ -333,6 +333,8 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             quote.ts = float(batch.ts[row])
             quote.tunnel = table.names[int(layers.tunnel[row])]
             quote.identity = _icmp_identity(gather, layers, row)
+            sender = layers.src[row].astype(">u4").tobytes()  # address words, big-endian
+            quote.sender = sender[:4] if quote.version == 4 else sender
             quotes.append(quote)
     return quotes
 

@@ -52,6 +52,7 @@ class IcmpQuote:
     frame: int = 0
     ts: float = 0.0
     identity: bytes = b""
+    sender: bytes = b""
 
 
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,

@@ -274,6 +274,11 @@ class Connection:
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None
+    # The first ICMP unreachable's source address (its IP header's): the responder's own
+    # reject, or a device's on the path (a router's or firewall's "reject with icmp"),
+    # which quotes the SYN but is not the responder (RFC 792, RFC 1812 4.3.2.3). Not in
+    # the JSON.
+    icmp_sender: str | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -88,6 +88,9 @@ class Context:
     # The TTLs each host's packets reached the capture with, per (sender, receiver)
     # (verify.ttl.capture_host; built on first use).
     host_ttls: dict[tuple[str, str], set[int]] | None = None
+    # (sender, receiver) whose packets the capture set holds twice: two capture points'
+    # captures given together (flowcheck.verify.capture_points; None: not computed yet).
+    copied: set[tuple[str, str]] | None = None
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None
@@ -269,14 +272,17 @@ _BACK = {"outbound on the media server and inbound on the agent":
 
 
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
-               answer: bool = False, between: bool = False) -> str:
+               answer: bool = False, between: bool = False, device: str | None = None) -> str:
     """The firewall rule that lets this connection through, named from the media server,
     "and its return traffic"; answer: that second rule spelt out, ports and all (when the
     capture cannot tell which way was lost); between: both rules also on any firewall
     between the hosts (a drop the capture cannot place). A responder port outside its
     side's range is named alone: the rule for the range would not let it through. The
     ends by role_ends: a three-way job's data connection between two agents is named by
-    their addresses ("outbound on 10.77.1.2 and inbound on 10.77.1.3")."""
+    their addresses ("outbound on 10.77.1.2 and inbound on 10.77.1.3"). device: the
+    router or firewall between the hosts that rejected or dropped it, named
+    (rejecting_device's address and what it is): the rule goes in that device's forward
+    chain instead."""
     ends = role_ends(ctx, conn, session) if session else []
     media = next((side for which, side in ends if which == "media"), None)
     agent = next((side for which, side in ends if which == "agent"
@@ -305,6 +311,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     else:
         ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
     back_where = back_where or _BACK.get(where, where)
+    if device is not None:
+        where = f"in the forward chain of {device}"
+        back_where = "in the same chain"
     if between and not where.endswith("between them"):
         where += " and on any firewall between the hosts"
         back_where += " and on any firewall between the hosts"
@@ -326,15 +335,48 @@ def session_uids(session: Session) -> list[str]:
 # (RFC 4443) communication administratively prohibited, source address failed policy,
 # reject route.
 _PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}
+_PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 
 
 def refusal_how(conn: Connection) -> str:
-    """What refused the SYN: "an ICMP unreachable" (naming a filter's code) or "a RST"."""
+    """What refused the SYN: "an ICMP unreachable" (naming a filter's code, and its
+    sender when a device between the hosts sent it: rejecting_device) or "a RST"."""
     if not conn.icmp_frames or conn.resp_rst:
         return "a RST"
+    device = rejecting_device(conn)
+    sender = f" from {device}" if device is not None else ""
     if prohibited(conn):
-        return f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
-    return "an ICMP unreachable"
+        return (f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
+                f"{sender}")
+    return f"an ICMP unreachable{sender}"
+
+
+def rejecting_device(conn: Connection) -> str | None:
+    """The address of a router or firewall between the hosts that rejected the SYN: the
+    ICMP unreachable's source (Connection.icmp_sender) when it is not the responder and
+    its code is a filter's (administratively prohibited) or port unreachable (a closed
+    port's answer from the responder's own stack; from another address, a forward
+    rule's REJECT: iptables' default, RFC 792 / RFC 4443 code 3 / 4). None otherwise
+    (a RST, the responder's own ICMP, or a router's net or host unreachable: routing)."""
+    version = 6 if ":" in conn.resp_h else 4
+    if conn.resp_rst or not conn.icmp_frames or conn.icmp_sender in (None, conn.resp_h):
+        return None
+    if conn.icmp_code in _PROHIBITED[version] or conn.icmp_code == _PORT_UNREACHABLE[version]:
+        return conn.icmp_sender
+    return None
+
+
+def device_name(device: str) -> str:
+    """A rejecting device named for allow_rule: its address and what it is."""
+    return f"{device} (the router or firewall between the hosts that sent the reject)"
+
+
+def device_words(conn: Connection, device: str) -> str:
+    """Why a reject from a device between the hosts is not the responder's answer."""
+    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was rejected with "
+            f"{refusal_how(conn)}, not by {conn.resp_h}: the ICMP's source "
+            f"is a router or firewall between the hosts whose forward rules reject the "
+            "connection")
 
 
 def prohibited(conn: Connection) -> bool:
@@ -383,7 +425,11 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) ->
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:
     """Why the endpoint refused the SYN: a filter's reject, or nothing listening (the
-    port in use: Backup Exec's consequence named only in its profile) or a reject."""
+    port in use: Backup Exec's consequence named only in its profile) or a reject; a
+    device between the hosts when the reject came from it (rejecting_device)."""
+    device = rejecting_device(conn)
+    if device is not None:
+        return device_words(conn, device)
     if prohibited(conn):
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: a firewall or router filter rejects it (a closed port "
@@ -401,6 +447,10 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
+    device = rejecting_device(conn)
+    if device is not None:
+        rule = allow_rule(ctx, conn, session, device=device_name(device))
+        return f"{rule[0].upper()}{rule[1:]}."
     rule = allow_rule(ctx, conn, session)
     if prohibited(conn):
         return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
@@ -410,6 +460,10 @@ def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> st
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
+    device = rejecting_device(conn)
+    if device is not None:
+        rule = allow_rule(ctx, conn, session, device=device_name(device))
+        return f"{rule[0].upper()}{rule[1:]}."
     rule = allow_rule(ctx, conn, session)
     if prohibited(conn):
         return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."

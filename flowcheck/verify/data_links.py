@@ -34,7 +34,15 @@ from flowcheck.verify.evidence import (
     time_enough,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
-from flowcheck.verify.opening import capitalised, handshake_incomplete, lost_where, retried, silence
+from flowcheck.verify.opening import (
+    between_fix,
+    capitalised,
+    handshake_incomplete,
+    lost_where,
+    own_firewall_fix,
+    retried,
+    silence,
+)
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
@@ -212,6 +220,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         words, fix = (elsewhere(ctx, session, first, rule)
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", f"{capitalised(rule)}.{where}"))
+        if either:
+            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "

@@ -19,11 +19,14 @@ from flowcheck.verify.context import (
     Context,
     allow_rule,
     callback_refused_fix,
+    device_name,
+    device_words,
     endpoint,
     opening_frames,
     prohibited,
     refusal_causes,
     refusal_how,
+    rejecting_device,
     unseen_syn_words,
 )
 from flowcheck.verify.data_links import check_cut_announcements, check_data
@@ -35,6 +38,7 @@ from flowcheck.verify.opening import (
     half_open_check,
     handshake_incomplete,
     lost_where,
+    own_firewall_fix,
     retried,
     silence,
 )
@@ -103,10 +107,17 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and never got an answer: "
                 f"{silence(ctx, conn, both_ways=True)}.",
+                f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
                 f"; check that the Remote Agent service runs on {conn.resp_h}."
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
                    "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
+                session=session, conn=conn, cause="control")
+    elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
+        ctx.add("control_refused",
+                f"The control connection from {conn.orig_h} was refused: "
+                f"{device_words(conn, device)}." + unseen_syn_words(ctx, [conn]),
+                f"{capitalised(allow_rule(ctx, conn, session, device=device_name(device)))}.",
                 session=session, conn=conn, cause="control")
     elif outcome == "refused":
         ctx.add("control_refused",
@@ -161,7 +172,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
                 f"2) and never got an answer: {silence(ctx, conn, both_ways=True)}."
                 f"{outside[0] if outside else ''}",
-                (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
+                (own_firewall_fix(ctx, conn) if either else "")
+                + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
                 session=session, conn=conn, cause="callback")
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")

@@ -8,7 +8,13 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.capture_points import (
+    BETWEEN,
+    reached_responder,
+    vanished_between,
+    vanished_words,
+)
+from flowcheck.verify.context import Context, allow_rule, endpoint
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
 from flowcheck.verify.ttl import capture_host, taken_on_words
@@ -125,15 +131,43 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     """The end of a both-ways fix (silence's both_ways): where the capture tells, said
     plainly when the TTLs show which host the capture was taken on
     (verify.ttl.capture_host)."""
+    if vanished_between(ctx, conn) or reached_responder(ctx, conn):
+        return ""  # said instead: between_fix, own_firewall_fix
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
-                f"SYNs; otherwise a capture on {conn.resp_h} shows which way they are lost.")
+                f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
+                "they are lost.")
     if on[0] == conn.resp_h:
-        return (f" This capture was taken on {conn.resp_h} itself: its own firewall drops "
-                "the SYNs.")
+        return ""  # said first instead: own_firewall_fix
     return (f" This capture was taken on {conn.orig_h}: a capture on {conn.resp_h} shows "
             "which way they are lost.")
+
+
+def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
+    """The whole fix of an unanswered opening whose SYNs vanished between two capture
+    points (verify.capture_points.vanished_between): the device between them; "" when
+    they did not."""
+    if not vanished_between(ctx, conn):
+        return ""
+    rule = allow_rule(ctx, conn, session, device=BETWEEN)
+    return (f"{capitalised(rule)}: the SYNs left {conn.orig_h} and were lost before the "
+            f"capture point toward {conn.resp_h}.")
+
+
+def own_firewall_fix(ctx: Context, conn: Connection) -> str:
+    """The opening of a both-ways fix when the TTLs show the capture was taken on the
+    responder (verify.ttl.capture_host): its own firewall, input or output chain (see
+    silence); "" otherwise."""
+    on = capture_host(ctx, conn.orig_h, conn.resp_h)
+    reached = reached_responder(ctx, conn)
+    if not reached and (on is None or on[0] != conn.resp_h):
+        return ""
+    there = "the SYNs reached its capture point" if reached else "this capture was taken there"
+    return (f"On {conn.resp_h} itself ({there}), before any drop "
+            f"rule: accept the connection from {conn.orig_h} (as below) in its input chain "
+            "and its return traffic in its output chain (ct state established,related "
+            "accept: a stateless output rule drops the SYN-ACKs). ")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
@@ -163,15 +197,25 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 f"{conn.resp_h} and lost on the return path looks the same as one never "
                 f"sent. The retried SYNs show that no answer reached {conn.orig_h}: the "
                 "connection never opened")
+    if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
+        return vanished_words(conn)
     if retried(conn, attempts) and both_ways:
-        # A host firewall drops inbound SYNs after tcpdump saw them (the packet tap comes
-        # before netfilter), so on the responder SYNs with no SYN-ACK are its own drop.
+        # On the responder the packet tap sees arriving packets before netfilter's input
+        # chain and leaving ones after its output chain: SYNs in with no SYN-ACK out are
+        # its own firewall's drop, of the SYNs (input) or of the SYN-ACKs (output).
         on = capture_host(ctx, conn.orig_h, conn.resp_h)
-        if on is not None and on[0] == conn.resp_h:
-            return (f"{conn.resp_h}'s own firewall drops its SYNs: this capture was taken on "
-                    f"{conn.resp_h} itself ({taken_on_words(on, conn.orig_h)}), and SYNs "
-                    "arriving there with no SYN-ACK leaving are its own firewall's drop (the "
-                    "packet tap sees them before the firewall)")
+        reached = reached_responder(ctx, conn)
+        if reached or (on is not None and on[0] == conn.resp_h):
+            taken = (f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
+                     "capture set twice, and both hosts' packets with initial TTLs: a "
+                     "capture point on each)" if reached or on is None else
+                     f"this capture was taken on {conn.resp_h} itself "
+                     f"({taken_on_words(on, conn.orig_h)})")
+            return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
+                    "SYNs arrived and no SYN-ACK left: its input chain drops the SYNs (the "
+                    "packet tap sees arriving packets before the firewall) or its output "
+                    "chain drops its SYN-ACKs (the tap sees leaving packets after it); the "
+                    "capture cannot tell which")
         either = (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs "
                   "on the way back: the capture holds no SYN-ACK, which looks the same "
                   "either way")

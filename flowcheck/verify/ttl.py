@@ -90,3 +90,13 @@ def taken_on_words(found: tuple[str, int, int], other: str) -> str:
     routers = "a router" if hops == 1 else f"{hops} routers"
     return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
             f"with {theirs}: {routers} between them")
+
+
+def initial_both_ways(ctx: Context, a: str, b: str) -> bool:
+    """Did every connection between a and b bring both hosts' packets with an initial
+    TTL (INITIAL_TTLS)? One capture point sees that only with no router between the
+    hosts; two points given together, one on each host, always (each host's packets are
+    first seen at its own point)."""
+    table = _host_ttls(ctx)
+    mine, theirs = table.get((a, b)), table.get((b, a))
+    return bool(mine) and bool(theirs) and (mine | theirs) <= set(INITIAL_TTLS)

@@ -1,0 +1,72 @@
+"""Where SYNs vanished between two capture points given together.
+
+Both hosts' captures of a job given together (flowcheck.connections.points) hold every
+packet that passed both capture points twice: the second one a capture copy
+(Connection.orig_copy_bytes / resp_copy_bytes count their payload; a copy is a packet,
+orig_pkts, but never a SYN retry). A connection whose SYNs are each in the set once
+only (orig_pkts is its SYNs, syn_retries + 1), with the TTL their sender gave them (an
+initial one: captured on the sender's side of any router, verify.ttl), while other
+packets from the same sender to the same receiver are in it twice, left the sender and
+never reached the other capture point: something between the two points dropped them.
+A capture point sees arriving packets before its host's firewall (the packet tap comes
+before netfilter's input chain), so even a point on the receiver puts the drop before
+it: on a router or firewall between the hosts. SYNs each in the set twice, with no
+SYN-ACK, reached the other point: when both hosts' packets are in the set with initial
+TTLs (a point on each host, or no router between them), that is the receiver's own
+firewall, its input chain (the SYNs) or its output chain (the tap sees leaving packets
+after it: the SYN-ACKs). One capture, or two that never saw the
+same packet, tell nothing here (verify.ttl reads one capture point's TTLs).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context
+from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways
+
+
+def copied_pairs(ctx: Context) -> set[tuple[str, str]]:
+    """(sender, receiver) pairs with payload the capture set holds twice (built once
+    per Context)."""
+    if ctx.copied is None:
+        pairs: set[tuple[str, str]] = set()
+        for c in ctx.connections:
+            if c.orig_copy_bytes:
+                pairs.add((c.orig_h, c.resp_h))
+            if c.resp_copy_bytes:
+                pairs.add((c.resp_h, c.orig_h))
+        ctx.copied = pairs
+    return ctx.copied
+
+
+def vanished_between(ctx: Context, conn: Connection) -> bool:
+    """Did conn's SYNs leave its originator's capture point and never reach the other
+    one (module docstring): unanswered, each SYN in the set once with an initial TTL,
+    while the set holds other packets from the originator to the responder twice?"""
+    return (conn.resp_pkts == 0 and bool(conn.syn_frames)
+            and conn.orig_pkts == conn.syn_retries + 1
+            and conn.orig_ttl in INITIAL_TTLS
+            and (conn.orig_h, conn.resp_h) in copied_pairs(ctx))
+
+
+def reached_responder(ctx: Context, conn: Connection) -> bool:
+    """Did conn's SYNs reach a capture point on its responder, with no SYN-ACK captured
+    (module docstring): each SYN in the set twice, the set holding other packets from
+    the originator to the responder twice, and both hosts' packets with initial TTLs?"""
+    return (conn.resp_pkts == 0 and bool(conn.syn_frames)
+            and conn.orig_pkts == 2 * (conn.syn_retries + 1)
+            and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
+            and initial_both_ways(ctx, conn.orig_h, conn.resp_h))
+
+
+def vanished_words(conn: Connection) -> str:
+    """The cause for vanished_between: the SYNs dropped between the capture points."""
+    return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: the capture "
+            f"set holds two capture points (other packets from {conn.orig_h} to "
+            f"{conn.resp_h} are in it twice: capture_duplicates), and each of these SYNs "
+            f"once, with TTL {conn.orig_ttl} as {conn.orig_h} sent it: they left "
+            f"{conn.orig_h} and never reached the other capture point, which sees its "
+            "packets before any firewall of its host")
+
+
+BETWEEN = "the router or firewall between the two capture points"
