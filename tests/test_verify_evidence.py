@@ -111,10 +111,23 @@ def test_announcement_just_before_the_end_is_not_announced_not_used() -> None:
     connections, streams = be_backup()
     control, callback, _ = connections
     control.last_ts = callback.last_ts = 2.2  # DATA_LISTEN reply at 2.1
+    control.history, control.conn_state = "ShADad", "S1"  # still open at the end
     sessions, findings = run([control, callback], streams)
     assert "announced_not_used" not in codes(findings)
     assert "capture_ended_early" in codes(findings)
     assert statuses(sessions[0])[3] == "unknown"
+
+
+def test_announcement_just_before_the_session_closed_is_announced_not_used() -> None:
+    # Trial 17 D7: the control connection closed with a FIN each way right after the
+    # announcement: the session is over, the capture did not end early for it.
+    connections, streams = be_backup()
+    control, callback, _ = connections
+    control.last_ts = callback.last_ts = 2.2  # DATA_LISTEN reply at 2.1; FINs by 2.2
+    sessions, findings = run([control, callback], streams)
+    assert "capture_ended_early" not in codes(findings)
+    assert "announced_not_used" in codes(findings)
+    assert statuses(sessions[0])[3] == "missing"
 
 
 def test_error_beats_unknown_in_the_verdict() -> None:

@@ -95,12 +95,16 @@ def check_aborted(ctx: Context, session: Session) -> None:
     for attempts in abandoned(ctx, session):
         if refused_use(ctx, session, attempts) is not None:
             continue  # the refusal is the root cause: ndmp_error_reply says it
-        if closed_with_control(ctx, session, attempts[-1]) is not None:
+        fin = closed_with_control(ctx, session, attempts[-1])
+        if fin is not None and _lost_reading(session, attempts[-1]) is None:
             # Its closer ended the session: control_closed (verify.running) says it, else
             # report_deferred reports this.
             ctx.exit_closed[session.id].append(attempts)
             continue
-        _report(ctx, session, attempts)
+        # Data sent that never arrived (a path MTU black hole) is the root cause even when
+        # its closer gave the whole session up with it (trial 17 D6): the job timed out
+        # waiting for that data, it did not crash.
+        _report(ctx, session, attempts, fin)
 
 
 def report_deferred(ctx: Context) -> None:
@@ -112,11 +116,21 @@ def report_deferred(ctx: Context) -> None:
                 _report(ctx, session, attempts)
 
 
-def _report(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+def _report(ctx: Context, session: Session, attempts: list[Connection],
+            control_fin: ControlPacket | None = None) -> None:
+    """data_aborted for one endpoint's attempts; control_fin: the control connection's
+    FIN its closer sent with the data connection's (closed_with_control), named as the
+    data loss's consequence."""
     first = attempts[0]
     frames = [f for c in attempts
               for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
     message, fix = _words(ctx, session, first, len(attempts))
+    if control_fin is not None:
+        frames.append(control_fin.frame)
+        message += (f" {_closer_role(session, attempts[-1])} closed the control connection "
+                    f"too (FIN, frame {control_fin.frame}): it gave the job up after waiting "
+                    "for data that never came (the job log's timeout), the data loss's "
+                    "consequence, not a crash.")
     ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
             ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
 
@@ -293,8 +307,25 @@ def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, s
             "If only full-size segments are lost (a path MTU black hole): "
             + pmtu_fix(conn.orig_h, conn.resp_h)[0].lower() + pmtu_fix(conn.orig_h,
                                                                         conn.resp_h)[1:]
+            + "; or let the sender find the path's MTU by probing (packetization-layer path "
+            "MTU discovery, RFC 4821; Linux: sysctl net.ipv4.tcp_mtu_probing=1)"
             + f". Else see the logs of the firewalls and IPSs between {conn.orig_h} and "
             f"{conn.resp_h} for dropped packets of this connection.")
+
+
+def _lost_reading(session: Session, conn: Connection) -> tuple[str, str] | None:
+    """_lost_words for the side that closed conn (closing), None for a close by both
+    sides or by a RST."""
+    closer, how = closing(conn)
+    if closer not in ("originator", "responder") or how != "FIN":
+        return None
+    return _lost_words(conn, session, _host(conn, closer))
+
+
+def _closer_role(session: Session, conn: Connection) -> str:
+    """ "The media server 10.77.0.1": who closed conn, by its role."""
+    words = role_words(conn, session, _host(conn, closing(conn)[0]))
+    return words[0].upper() + words[1:]
 
 
 def _host(conn: Connection, closer: str) -> str:

@@ -25,13 +25,13 @@ from flowcheck.verify.context import (
     unseen_syn_words,
 )
 from flowcheck.verify.evidence import (
+    announcement_time_enough,
     connector_unseen,
     ended_early,
     judged,
     listener_of,
     message_ts,
     note_unseen,
-    time_enough,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.opening import (
@@ -87,7 +87,7 @@ def check_data(ctx: Context, session: Session) -> None:
             continue  # the data moved: the capture left its connection out (capture_filtered)
         if off_path(ctx, session, group):
             continue  # a three-way job's, between two hosts off the capture's path
-        if not time_enough(ctx, first.ts):
+        if not announcement_time_enough(ctx, session, first.ts):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
                         waits="the connection to it could be seen (retransmission timeout "
@@ -265,7 +265,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         if not uid and (connector_unseen(ctx, session, listener_of(name))
                         or moved_unseen(ctx, session, ts)):
             continue  # as above: the connector's direction or the connection not captured
-        if not uid and not time_enough(ctx, ts):
+        if not uid and not announcement_time_enough(ctx, session, ts):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
                         waits="the connection to it could be seen (retransmission timeout "
