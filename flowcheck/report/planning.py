@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, format_ranges
-from flowcheck.rules import RETURN_COMMENT, describe_path, required_paths, return_rules
+from flowcheck.rules import (
+    ORDER_COMMENT,
+    RETURN_COMMENT,
+    describe_path,
+    required_paths,
+    return_rules,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,6 +31,7 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
     for target, per_host in rules.items():
         console.rule(TARGET_TITLES[target])
         returns = len(return_rules(target, config))
+        console.print(ORDER_COMMENT[target], highlight=False, markup=False, soft_wrap=True)
         for host_role, lines in per_host.items():
             console.print(f"[bold]# on the {host_role}[/]")
             paths = lines[:len(lines) - returns]
