@@ -5,6 +5,7 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
+from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
@@ -29,9 +30,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
             "completed")
-    return_rule = (f"allow the return traffic explicitly: TCP from {conn.resp_h} port "
-                   f"{conn.resp_p} back to {conn.orig_h} port {conn.orig_p} (established "
-                   "connections)")
+    return_rule = _return_rule(ctx, conn)
     if originator_aborted(conn):
         _reset_by_originator(ctx, session, conn, head, return_rule, cause)
         return
@@ -49,8 +48,38 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         return
     ctx.add("handshake_incomplete",
             f"{head}: the return traffic is blocked, typically by a stateless rule.",
-            f"Make the rule stateful, or {return_rule}.", session=session, conn=conn,
-            cause=cause)
+            f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
+            "accept the return traffic of established connections ahead of any drop (nft "
+            "insert rule inet filter input ct state established,related accept; iptables "
+            f"-I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or "
+            f"{return_rule}.", session=session, conn=conn, cause=cause)
+
+
+def _return_rule(ctx: Context, conn: Connection) -> str:
+    """The stateless return rule for `conn`, by port range, not by its one-off source
+    port: the originator draws that port anew for every connection (its dynamic range,
+    RFC 6335 6), so a rule naming it lets through this connection only (trial 17, D8)."""
+    config = ctx.config
+    source = conn.orig_p
+    if config.in_agent_range(source) or config.in_media_range(source):
+        name = "agent" if config.in_agent_range(source) else "media"
+        ranges = config.agent_range if name == "agent" else config.media_range
+        back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
+                   f"source port {source} is drawn from it anew each time)")
+    else:
+        back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
+                   "is drawn anew each time)")
+    if conn.resp_p == config.ndmp_port:
+        answer = f"port {conn.resp_p}"
+    elif config.in_media_range(conn.resp_p):
+        answer = f"ports {format_ranges(config.media_range)}"
+    elif config.in_agent_range(conn.resp_p):
+        answer = f"ports {format_ranges(config.agent_range)}"
+    else:
+        answer = f"port {conn.resp_p}"
+    return (f"allow the return traffic explicitly: TCP from {conn.resp_h} {answer} back to "
+            f"{conn.orig_h} {back_to}; a rule dropping those ports without `ct state new` "
+            "drops these replies too")
 
 
 def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection, head: str,
