@@ -8,7 +8,8 @@ callback), and the data connection by `[data] connector`: "media_server" M -> A:
 range, "remote_agent" A -> M:media range (the agent connects to the mover's announced
 port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
 A connects). Plus the return traffic of each, in and out (return_rules), which a
-stateless rule must allow explicitly. Used by `flowcheck firewall`.
+stateless rule must allow explicitly; forward_rules, the same for a firewall or router
+between the hosts. Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -237,6 +238,31 @@ def return_rules(target: str, config: Config) -> list[str]:
     return [f"{'ip6tables' if family == 6 else 'iptables'} -I {chain} -m conntrack "
             f"--ctstate ESTABLISHED,RELATED -j ACCEPT"
             for family in sorted(families) for chain in ("INPUT", "OUTPUT")]
+
+
+FORWARD_TARGETS = ("nft", "iptables")
+
+
+def forward_rules(target: str, config: Config) -> list[str]:
+    """Rules for a firewall or router between the hosts (trial 17, D3: a drop there is
+    untouched by host rules): each connection of the sequence accepted on the forward
+    chain (nft `inet filter forward`, iptables/ip6tables FORWARD), inserted at its head,
+    then the return traffic (established, related) of both directions; [] for the
+    Windows firewalls, which are host firewalls. Raises UsageError as rules_for."""
+    if target not in FORWARD_TARGETS:
+        return []
+    lines: list[str] = []
+    for path in required_paths(config):
+        for line in RENDERERS[target](path, path.destination_role):
+            lines.append(line.replace(" inet filter input ", " inet filter forward ")
+                         .replace(" -I INPUT ", " -I FORWARD "))
+    if target == "nft":
+        return [*lines, "nft insert rule inet filter forward ct state established,related "
+                        "accept"]
+    families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
+    return [*lines, *(f"{'ip6tables' if family == 6 else 'iptables'} -I FORWARD -m "
+                      f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+                      for family in sorted(families))]
 
 
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:

@@ -311,9 +311,17 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     since the rules filter both chains (trial 16, D1)."""
     assert run(["firewall", "--format", "json", "--profile", _profile_arg(profile, tmp_path),
                 *HOSTS[hosts]]) == 0
-    rules = json.loads(capsys.readouterr().out)["rules"]
+    document = json.loads(capsys.readouterr().out)
+    rules = document["rules"]
     commands = {"nft": "nft", "iptables": "iptables", "powershell": "New-NetFirewallRule",
                 "netsh": "netsh"}
+    # A router or firewall between the hosts: its forward chain, nft and iptables only
+    # (trial 17, D3), commands only, ending with the return traffic.
+    assert set(document["forward"]) == {"nft", "iptables"}
+    for target, lines in document["forward"].items():
+        assert all("#" not in line and shlex.split(line)[0] in (target, "ip6tables")
+                   and (" forward " in line or " FORWARD " in line) for line in lines)
+        assert "established" in lines[-1].lower() and len(lines) > 2
     for target, per_host in rules.items():
         for lines in per_host.values():
             for line in lines:
@@ -337,6 +345,7 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     assert run(["firewall", "--profile", _profile_arg(profile, tmp_path), *HOSTS[hosts]]) == 0
     text = capsys.readouterr().out.splitlines()  # the comments: text only, lines of their own
     assert sum(line.startswith("# return traffic of these connections") for line in text) == 4
+    assert sum(line.startswith("# on a firewall or router between them") for line in text) == 2
     # Where the rules go, once per target (trial 17, D1): nft/iptables insert at the head;
     # Windows Firewall has no order, its block rules win.
     assert sum(line.startswith("# each rule is inserted at the head of its chain")

@@ -24,7 +24,9 @@ TARGET_TITLES = {"nft": "nftables", "iptables": "iptables",
 
 
 def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
-                    console: Console) -> None:
+                    console: Console, forward: dict[str, list[str]] | None = None) -> None:
+    """Per target, the rules per host, then (`forward`: target -> lines) those for a
+    firewall or router between the hosts; comments on lines of their own."""
     console.print("[bold]Connections the sequence needs[/] (and their return traffic):")
     for path in required_paths(config):
         console.print(f"  - {describe_path(path)}", highlight=False)
@@ -37,6 +39,11 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
             paths = lines[:len(lines) - returns]
             # The comment on a line of its own: each rule line stays a runnable command.
             for line in [*paths, RETURN_COMMENT[target], *lines[len(paths):]]:
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if (forward or {}).get(target):
+            console.print("[bold]# on a firewall or router between them (its forward chain; "
+                          "the last rule lets the return traffic through)[/]")
+            for line in forward[target]:  # type: ignore[index]
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
