@@ -5,14 +5,13 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
-from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import Context, endpoint, return_ports
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
-from flowcheck.verify.ttl import capture_host, taken_on_words
+from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 
 
 def capitalised(text: str) -> str:
@@ -56,27 +55,8 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
 
 
 def _return_rule(ctx: Context, conn: Connection) -> str:
-    """The stateless return rule for `conn`, by port range, not by its one-off source
-    port: the originator draws that port anew for every connection (its dynamic range,
-    RFC 6335 6), so a rule naming it lets through this connection only (trial 17, D8)."""
-    config = ctx.config
-    source = conn.orig_p
-    if config.in_agent_range(source) or config.in_media_range(source):
-        name = "agent" if config.in_agent_range(source) else "media"
-        ranges = config.agent_range if name == "agent" else config.media_range
-        back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
-                   f"source port {source} is drawn from it anew each time)")
-    else:
-        back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
-                   "is drawn anew each time)")
-    if conn.resp_p == config.ndmp_port:
-        answer = f"port {conn.resp_p}"
-    elif config.in_media_range(conn.resp_p):
-        answer = f"ports {format_ranges(config.media_range)}"
-    elif config.in_agent_range(conn.resp_p):
-        answer = f"ports {format_ranges(config.agent_range)}"
-    else:
-        answer = f"port {conn.resp_p}"
+    """The stateless return rule for `conn`, by port range (return_ports)."""
+    answer, back_to = return_ports(ctx, conn)
     return (f"allow the return traffic explicitly: TCP from {conn.resp_h} {answer} back to "
             f"{conn.orig_h} {back_to}; a rule dropping those ports without `ct state new` "
             "drops these replies too")
@@ -161,8 +141,11 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     if on[0] == conn.resp_h:
         return (f" This capture was taken on {conn.resp_h} itself: its own firewall drops "
                 "the SYNs.")
+    # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
     return (f" This capture was taken on {conn.orig_h}: a capture on {conn.resp_h} shows "
-            "which way they are lost.")
+            f"which way they are lost; with {routers_words(on)} between them, allow them "
+            "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
+            "between them\").")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
