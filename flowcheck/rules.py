@@ -8,7 +8,8 @@ callback), and the data connection by `[data] connector`: "media_server" M -> A:
 range, "remote_agent" A -> M:media range (the agent connects to the mover's announced
 port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
 A connects). Plus the return traffic of each, in and out (return_rules), which a
-stateless rule must allow explicitly. Used by `flowcheck firewall`.
+stateless rule must allow explicitly; forward_rules, the same for a firewall or router
+between the hosts. Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _nft_one(path: Path, host_role: str) -> list[str]:
     if path.source_ports:
         match.append(f"tcp sport {{ {', '.join(_ports(path.source_ports))} }}")
     match.append(f"tcp dport {{ {', '.join(_ports(path.ports))} }}")
-    return [f"nft add rule inet filter {chain} {' '.join(match)} ct state new accept"]
+    return [f"nft insert rule inet filter {chain} {' '.join(match)} ct state new accept"]
 
 
 def _iptables(path: Path, host_role: str) -> list[str]:
@@ -146,7 +147,7 @@ def _iptables_one(path: Path, host_role: str) -> list[str]:
     # iptables takes one port range per --sport/--dport: a line per pair.
     for sport in _ports(path.source_ports, ":") or [None]:
         for port in _ports(path.ports, ":"):
-            parts = [f"{command} -A {chain} -p tcp"]
+            parts = [f"{command} -I {chain} -p tcp"]
             if path.source:
                 parts.append(f"-s {','.join(path.source)}")
             if path.destination:
@@ -205,6 +206,22 @@ RETURN_COMMENT = {
 }
 
 
+# Where the rules go (text only, printed once per target): an accept below a drop that
+# matches the same packets does nothing (trial 17, D1), so nft and iptables rules insert
+# at the head of their chain; Windows Firewall has no order, a block rule always wins.
+ORDER_COMMENT = {
+    "nft": "# each rule is inserted at the head of its chain (nft insert), ahead of any drop "
+           "already there; a drop in another table or chain on the same hook still drops: "
+           "remove it",
+    "iptables": "# each rule is inserted at the head of its chain (-I), ahead of any DROP or "
+                "REJECT already there; a drop in another table still drops: remove it",
+    "powershell": "# Windows Firewall: a block rule wins over every allow rule, whatever the "
+                  "order: remove or narrow any block rule covering these ports",
+    "netsh": "# Windows Firewall: a block rule wins over every allow rule, whatever the "
+             "order: remove or narrow any block rule covering these ports",
+}
+
+
 def return_rules(target: str, config: Config) -> list[str]:
     """The rules that let the return traffic of the accepted connections through, in
     both directions: the path rules accept outgoing SYNs on an output chain too, so they
@@ -213,14 +230,39 @@ def return_rules(target: str, config: Config) -> list[str]:
     INPUT and an OUTPUT rule per IP version of the configured hosts (ip6tables for
     IPv6; IPv4 when no host is given); [] for the Windows firewalls, which are stateful."""
     if target == "nft":
-        return [f"nft add rule inet filter {chain} ct state established,related accept"
+        return [f"nft insert rule inet filter {chain} ct state established,related accept"
                 for chain in ("input", "output")]
     if target != "iptables":
         return []
     families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
-    return [f"{'ip6tables' if family == 6 else 'iptables'} -A {chain} -m conntrack "
+    return [f"{'ip6tables' if family == 6 else 'iptables'} -I {chain} -m conntrack "
             f"--ctstate ESTABLISHED,RELATED -j ACCEPT"
             for family in sorted(families) for chain in ("INPUT", "OUTPUT")]
+
+
+FORWARD_TARGETS = ("nft", "iptables")
+
+
+def forward_rules(target: str, config: Config) -> list[str]:
+    """Rules for a firewall or router between the hosts (trial 17, D3: a drop there is
+    untouched by host rules): each connection of the sequence accepted on the forward
+    chain (nft `inet filter forward`, iptables/ip6tables FORWARD), inserted at its head,
+    then the return traffic (established, related) of both directions; [] for the
+    Windows firewalls, which are host firewalls. Raises UsageError as rules_for."""
+    if target not in FORWARD_TARGETS:
+        return []
+    lines: list[str] = []
+    for path in required_paths(config):
+        for line in RENDERERS[target](path, path.destination_role):
+            lines.append(line.replace(" inet filter input ", " inet filter forward ")
+                         .replace(" -I INPUT ", " -I FORWARD "))
+    if target == "nft":
+        return [*lines, "nft insert rule inet filter forward ct state established,related "
+                        "accept"]
+    families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
+    return [*lines, *(f"{'ip6tables' if family == 6 else 'iptables'} -I FORWARD -m "
+                      f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+                      for family in sorted(families))]
 
 
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:

@@ -173,7 +173,7 @@ def _firewall(profile: str, tmp_path, capsys: pytest.CaptureFixture[str],
 def test_firewall_rules_follow_the_profile(profile: str, paths: list[str], tmp_path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     rules = _firewall(profile, tmp_path, capsys)["media server"]
-    opened = [line.removeprefix("nft add rule inet filter ").removesuffix(
+    opened = [line.removeprefix("nft insert rule inet filter ").removesuffix(
         " ct state new accept") for line in rules if "ct state new" in line]
     assert opened == paths
 
@@ -245,7 +245,7 @@ def test_firewall_ipv6_hosts_get_ip6tables(capsys: pytest.CaptureFixture[str]) -
     lines = _rules(["--media-server", "2001:db8::1", "--remote-agent", "2001:db8::2"],
                    "iptables", capsys)
     assert lines and all(line.startswith("ip6tables ") for line in lines)
-    assert "ip6tables -A OUTPUT -p tcp -s 2001:db8::1 -d 2001:db8::2 --dport 10000 " in lines[0]
+    assert "ip6tables -I OUTPUT -p tcp -s 2001:db8::1 -d 2001:db8::2 --dport 10000 " in lines[0]
 
 
 def test_firewall_dual_stack_hosts_get_rules_per_family(
@@ -311,9 +311,17 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     since the rules filter both chains (trial 16, D1)."""
     assert run(["firewall", "--format", "json", "--profile", _profile_arg(profile, tmp_path),
                 *HOSTS[hosts]]) == 0
-    rules = json.loads(capsys.readouterr().out)["rules"]
+    document = json.loads(capsys.readouterr().out)
+    rules = document["rules"]
     commands = {"nft": "nft", "iptables": "iptables", "powershell": "New-NetFirewallRule",
                 "netsh": "netsh"}
+    # A router or firewall between the hosts: its forward chain, nft and iptables only
+    # (trial 17, D3), commands only, ending with the return traffic.
+    assert set(document["forward"]) == {"nft", "iptables"}
+    for target, lines in document["forward"].items():
+        assert all("#" not in line and shlex.split(line)[0] in (target, "ip6tables")
+                   and (" forward " in line or " FORWARD " in line) for line in lines)
+        assert "established" in lines[-1].lower() and len(lines) > 2
     for target, per_host in rules.items():
         for lines in per_host.values():
             for line in lines:
@@ -322,9 +330,9 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     families = {"IPv4": ["iptables"], "IPv6": ["ip6tables"],
                   "dual stack": ["iptables", "ip6tables"]}[hosts]
     expected = {
-        "nft": [f"nft add rule inet filter {chain} ct state established,related accept"
+        "nft": [f"nft insert rule inet filter {chain} ct state established,related accept"
                 for chain in ("input", "output")],
-        "iptables": [f"{command} -A {chain} -m conntrack --ctstate ESTABLISHED,RELATED "
+        "iptables": [f"{command} -I {chain} -m conntrack --ctstate ESTABLISHED,RELATED "
                      f"-j ACCEPT" for command in families for chain in ("INPUT", "OUTPUT")]}
     for target, tail in expected.items():
         for lines in rules[target].values():
@@ -337,5 +345,12 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     assert run(["firewall", "--profile", _profile_arg(profile, tmp_path), *HOSTS[hosts]]) == 0
     text = capsys.readouterr().out.splitlines()  # the comments: text only, lines of their own
     assert sum(line.startswith("# return traffic of these connections") for line in text) == 4
+    assert sum(line.startswith("# on a firewall or router between them") for line in text) == 2
+    # Where the rules go, once per target (trial 17, D1): nft/iptables insert at the head;
+    # Windows Firewall has no order, its block rules win.
+    assert sum(line.startswith("# each rule is inserted at the head of its chain")
+               for line in text) == 2
+    assert sum(line.startswith("# Windows Firewall: a block rule wins over every allow rule")
+               for line in text) == 2
     assert sum(line == "# Windows Firewall is stateful: return traffic of allowed "
                "connections passes" for line in text) == 4

@@ -6,7 +6,11 @@ needs), then every line of the JSON rule list for their role, each run exec-styl
 backup-exec-9, ndmjob's three-way backup under ndmp. The job must succeed and flowcheck
 must pass its capture (trial 16, D1: without an output return-traffic rule the agent's
 SYN-ACK died in its own output chain; the iptables line carried a `#` comment that
-iptables rejects as an argument). The lab's NDMP peers speak IPv4 only (NDMP v4's
+iptables rejects as an argument). With `existing = "drop rules"` each host also already
+has a rule dropping every port range it is reached on (the callback's media range, the
+data connection's range; no ct state, so a reply to a port in the range is dropped too),
+as trial 17 set them: the printed rules must land ahead of it (trial 17, D1: appended
+accepts below such a drop changed nothing). The lab's NDMP peers speak IPv4 only (NDMP v4's
 addresses are IPv4), so the IPv6 rules (nft `ip6`, ip6tables) carry the sequence's
 connections opened with plain sockets instead: each path of required_paths, a request and
 its answer. Root, namespaces, tcpdump: marked `lab`.
@@ -49,6 +53,11 @@ DROP_POLICIES = {
     "ip6tables": ("ip6tables -A INPUT -i lo -j ACCEPT", "ip6tables -A OUTPUT -o lo -j ACCEPT",
                   "ip6tables -P INPUT DROP", "ip6tables -P OUTPUT DROP"),
 }
+# The rule a host already has, appended after its policies, per port range `lo`-`hi`.
+EXISTING_DROP = {
+    "nft": "nft add rule inet filter {chain} tcp dport {lo}-{hi} drop",
+    "iptables": "iptables -A {chain} -p tcp --dport {lo}:{hi} -j DROP",
+}
 JOBS = {
     "backup-exec-9": SCENARIOS["clean-3-resources"],
     # ndmjob's DMA in M with its resident tape agent; A's data agent connects to M's
@@ -66,11 +75,25 @@ def _printed_rules(target: str, config: Path,
     return json.loads(capsys.readouterr().out)["rules"][target]
 
 
+def _existing_drops(target: str, config: Path) -> dict[str, list[str]]:
+    """Per host role, drop rules for the ranges (not the NDMP port) the sequence's
+    connections reach that host on: on input, as trial 17's breakages."""
+    drops: dict[str, list[str]] = {"media server": [], "remote agent": []}
+    chain = "input" if target == "nft" else "INPUT"
+    for path in required_paths(build_config(load_file(config))):
+        for lo, hi in path.ports:
+            if lo != hi:
+                drops[path.destination_role].append(
+                    EXISTING_DROP[target].format(chain=chain, lo=lo, hi=hi))
+    return drops
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+@pytest.mark.parametrize("existing", ["policies", "drop rules"])
 @pytest.mark.parametrize("target", ["nft", "iptables"])
 @pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
 def test_printed_rules_let_the_job_through_drop_policies(
-        target: str, profile: str, tmp_path: Path,
+        target: str, profile: str, existing: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     if shutil.which(target) is None:
         pytest.skip(f"{target} is not installed")
@@ -79,9 +102,12 @@ def test_printed_rules_let_the_job_through_drop_policies(
     config = tmp_path / "job.toml"
     write_sidecar(config, scenario)
     rules = _printed_rules(target, config, capsys)
+    drops = (_existing_drops(target, config) if existing == "drop rules"
+             else {"media server": [], "remote agent": []})
+    assert existing == "policies" or all(drops.values())
     commands = tuple((host, line) for host, role in (("m", "media server"),
                                                       ("a", "remote agent"))
-                     for line in (*DROP_POLICIES[target], *rules[role]))
+                     for line in (*DROP_POLICIES[target], *drops[role], *rules[role]))
     job = dataclasses.replace(scenario, name=f"firewall-{target}-{profile}",
                               host_commands=(*scenario.host_commands, *commands))
     result = capture_scenario(job, tmp_path / "job.pcap", sidecar=False)

@@ -68,7 +68,10 @@ def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:
             "and 10.77.0.1's with 63: a router between them), not on 10.77.0.1"
             ) in finding.message
     assert finding.fix.endswith(" This capture was taken on 10.77.0.2: a capture on "
-                                "10.77.0.1 shows which way they are lost.")
+                                "10.77.0.1 shows which way they are lost; with a router "
+                                "between them, allow them in its forward chain too "
+                                "(`flowcheck firewall`: \"on a firewall or router between "
+                                "them\").")
 
 
 def test_one_segment_tells_nothing(tmp_path: Path) -> None:

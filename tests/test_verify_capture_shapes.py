@@ -190,8 +190,9 @@ def test_control_syns_alone_may_have_lost_their_syn_ack_on_the_way_back(
         "never sent" in message
     assert "Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP port) outbound on the " \
         "media server and inbound on the agent" in fix
-    assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 port 5095 outbound on the " \
-        "agent and inbound on the media server" in fix
+    assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 ports 5001-5100 (the media " \
+        "range: this connection's source port 5095 is drawn from it anew each time) " \
+        "outbound on the agent and inbound on the media server" in fix
     [step] = [s for s in analysis.sessions[0].steps if s.step == 1]
     assert step.status == "failed" and analysis.verdict == "fail"
     # With the agent's packets in the capture, its SYN-ACKs show the return path.

@@ -49,7 +49,9 @@ def test_data_unanswered_from_the_connector_names_both_directions() -> None:
     assert unanswered.fix.startswith(
         f"Allow TCP from {A} to {M} ports 5001-5100 (media range) inbound on the media "
         "server and on any firewall between the hosts, and TCP from "
-        f"{M} port 5002 back to {A} port 6001 outbound on the media server and on any "
+        f"{M} ports 5001-5100 back to {A} ports 6001-6100 (the agent range: this "
+        "connection's source port 6001 is drawn from it anew each time) outbound on the "
+        "media server and on any "
         "firewall between the hosts (the SYN-ACK's way")
     assert f"If this capture was taken on {M}, its own firewall drops the SYNs" in \
         unanswered.fix
@@ -64,7 +66,9 @@ def test_data_unanswered_to_the_agent_names_both_rules_and_the_firewalls_between
     assert "or the SYN-ACKs on the way back" in unanswered.message
     assert (f"ports 6001-6100 (agent range) outbound on the media server and inbound on the "
             "agent and on any firewall between the hosts, and TCP from "
-            f"{A} port 6001 back to {M} port 5003 outbound on the agent and inbound on the "
+            f"{A} ports 6001-6100 back to {M} ports 5001-5100 (the media range: this "
+            "connection's source port 5003 is drawn from it anew each time) outbound on the "
+            "agent and inbound on the "
             "media server and on any firewall between the hosts") in unanswered.fix
 
 
@@ -74,7 +78,10 @@ def test_callback_unanswered_names_both_directions() -> None:
     _, findings = run(connections, streams)
     [unanswered] = [f for f in findings if f.code == "callback_unanswered"]
     assert "or the SYN-ACKs on the way back" in unanswered.message
-    assert f"TCP from {M} port 5002 back to {A} port 6002 outbound on the media server" in \
+    # The ranges, not the callback's one-off source port (trial 17, D8).
+    assert (f"TCP from {M} ports 5001-5100 back to {A} ports 6001-6100 (the agent range: "
+            "this connection's source port 6002 is drawn from it anew each time) outbound "
+            "on the media server") in \
         unanswered.fix
 
 
@@ -89,6 +96,24 @@ def test_control_unanswered_names_both_ways_as_the_others_do() -> None:
     [unanswered] = [f for f in findings if f.code == "control_unanswered"]
     assert f"drops its SYNs on the way to {A}, or the SYN-ACKs on the way back" in \
         unanswered.message
-    assert f"TCP from {A} port 10000 back to {M} port 5001 outbound on the agent" in \
+    assert (f"TCP from {A} port 10000 back to {M} ports 5001-5100 (the media range: this "
+            "connection's source port 5001 is drawn from it anew each time) outbound on the "
+            "agent") in \
         unanswered.fix
     assert unanswered.fix.endswith(f"otherwise a capture on {A} shows which way they are lost.")
+
+
+def test_data_unanswered_with_a_router_between_points_at_its_forward_chain() -> None:
+    """A capture on the media server whose TTLs show a router between the hosts (its own
+    packets 64, the agent's 63): the fix points at the router's forward chain and
+    `flowcheck firewall`'s section for it (trial 17, D3: a router's drop, host rules
+    printed only)."""
+    connections, streams = be_backup(data_how="unanswered")
+    _both_captured(connections)
+    connections[0].orig_ttl, connections[0].resp_ttl = 64, 63
+    _, findings = run(connections, streams)
+    [unanswered] = [f for f in findings if f.code == "data_unanswered"]
+    assert unanswered.fix.endswith(
+        f"This capture was taken on {M}: a capture on {A} shows which way they are lost; "
+        "with a router between them, allow them in its forward chain too (`flowcheck "
+        "firewall`: \"on a firewall or router between them\").")

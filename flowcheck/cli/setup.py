@@ -24,20 +24,23 @@ def firewall(config: Config, output: Format = OutputFormat.table,
                  "--target", help="Rule syntax (repeatable) [default: all].")] = None) -> int:
     """Firewall rules that let the documented sequence through, per host."""
     from flowcheck import __version__
-    from flowcheck.rules import TARGETS, rules_for
+    from flowcheck.rules import FORWARD_TARGETS, TARGETS, forward_rules, rules_for
 
     chosen = [str(t) for t in target] if target else list(TARGETS)
     rules = {name: rules_for(name, config) for name in chosen}
+    # A firewall or router between the hosts: its forward chain (trial 17, D3).
+    forward = {name: forward_rules(name, config) for name in chosen
+               if name in FORWARD_TARGETS}
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 
         with report_output():
             write_json({"flowcheck": __version__, "config": config.as_dict(),
-                        "rules": rules}, sys.stdout)
+                        "rules": rules, "forward": forward}, sys.stdout)
     else:
         from flowcheck.report.planning import render_firewall
 
-        render_firewall(rules, config, make_console())
+        render_firewall(rules, config, make_console(), forward)
     return ExitStatus.OK
 
 

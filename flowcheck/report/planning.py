@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, format_ranges
-from flowcheck.rules import RETURN_COMMENT, describe_path, required_paths, return_rules
+from flowcheck.rules import (
+    ORDER_COMMENT,
+    RETURN_COMMENT,
+    describe_path,
+    required_paths,
+    return_rules,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,18 +24,26 @@ TARGET_TITLES = {"nft": "nftables", "iptables": "iptables",
 
 
 def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
-                    console: Console) -> None:
+                    console: Console, forward: dict[str, list[str]] | None = None) -> None:
+    """Per target, the rules per host, then (`forward`: target -> lines) those for a
+    firewall or router between the hosts; comments on lines of their own."""
     console.print("[bold]Connections the sequence needs[/] (and their return traffic):")
     for path in required_paths(config):
         console.print(f"  - {describe_path(path)}", highlight=False)
     for target, per_host in rules.items():
         console.rule(TARGET_TITLES[target])
         returns = len(return_rules(target, config))
+        console.print(ORDER_COMMENT[target], highlight=False, markup=False, soft_wrap=True)
         for host_role, lines in per_host.items():
             console.print(f"[bold]# on the {host_role}[/]")
             paths = lines[:len(lines) - returns]
             # The comment on a line of its own: each rule line stays a runnable command.
             for line in [*paths, RETURN_COMMENT[target], *lines[len(paths):]]:
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if (forward or {}).get(target):
+            console.print("[bold]# on a firewall or router between them (its forward chain; "
+                          "the last rule lets the return traffic through)[/]")
+            for line in forward[target]:  # type: ignore[index]
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 

@@ -271,6 +271,33 @@ _BACK = {"outbound on the media server and inbound on the agent":
          "inbound on the media server": "outbound on the media server"}
 
 
+def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
+    """The ports of `conn`'s return traffic, by range, never its one-off source port: the
+    originator draws that anew for every connection (its dynamic range, RFC 6335 6), so
+    a rule naming it lets through this connection only (trial 17, D8). (the responder's
+    side: "port 10000" / "ports 5001-5100"; the originator's: "ports 6001-6100 (the agent
+    range: ...)" or "its dynamic (ephemeral) ports (...)")."""
+    config = ctx.config
+    source = conn.orig_p
+    if config.in_agent_range(source) or config.in_media_range(source):
+        name = "agent" if config.in_agent_range(source) else "media"
+        ranges = config.agent_range if name == "agent" else config.media_range
+        back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
+                   f"source port {source} is drawn from it anew each time)")
+    else:
+        back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
+                   "is drawn anew each time)")
+    if conn.resp_p == config.ndmp_port:
+        answer = f"port {conn.resp_p}"
+    elif config.in_media_range(conn.resp_p):
+        answer = f"ports {format_ranges(config.media_range)}"
+    elif config.in_agent_range(conn.resp_p):
+        answer = f"ports {format_ranges(config.agent_range)}"
+    else:
+        answer = f"port {conn.resp_p}"
+    return answer, back_to
+
+
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
                answer: bool = False, between: bool = False, device: str | None = None) -> str:
     """The firewall rule that lets this connection through, named from the media server,
@@ -317,9 +344,10 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     if between and not where.endswith("between them"):
         where += " and on any firewall between the hosts"
         back_where += " and on any firewall between the hosts"
-    back = (f"TCP from {conn.resp_h} port {conn.resp_p} back to {conn.orig_h} port "
-            f"{conn.orig_p} {back_where} (the SYN-ACK's way: established "
-            "connections)" if answer else "its return traffic")
+    answer_ports, back_to = return_ports(ctx, conn)
+    back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
+            f"{back_where} (the SYN-ACK's way: established connections)" if answer
+            else "its return traffic")
     target = f"port {conn.resp_p}" if ports is None else f"ports {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
 

@@ -14,10 +14,10 @@ from flowcheck.verify.capture_points import (
     vanished_between,
     vanished_words,
 )
-from flowcheck.verify.context import Context, allow_rule, endpoint
+from flowcheck.verify.context import Context, allow_rule, endpoint, return_ports
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
-from flowcheck.verify.ttl import capture_host, taken_on_words
+from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 
 
 def capitalised(text: str) -> str:
@@ -35,9 +35,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
             "completed")
-    return_rule = (f"allow the return traffic explicitly: TCP from {conn.resp_h} port "
-                   f"{conn.resp_p} back to {conn.orig_h} port {conn.orig_p} (established "
-                   "connections)")
+    return_rule = _return_rule(ctx, conn)
     if originator_aborted(conn):
         _reset_by_originator(ctx, session, conn, head, return_rule, cause)
         return
@@ -55,8 +53,19 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         return
     ctx.add("handshake_incomplete",
             f"{head}: the return traffic is blocked, typically by a stateless rule.",
-            f"Make the rule stateful, or {return_rule}.", session=session, conn=conn,
-            cause=cause)
+            f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
+            "accept the return traffic of established connections ahead of any drop (nft "
+            "insert rule inet filter input ct state established,related accept; iptables "
+            f"-I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or "
+            f"{return_rule}.", session=session, conn=conn, cause=cause)
+
+
+def _return_rule(ctx: Context, conn: Connection) -> str:
+    """The stateless return rule for `conn`, by port range (return_ports)."""
+    answer, back_to = return_ports(ctx, conn)
+    return (f"allow the return traffic explicitly: TCP from {conn.resp_h} {answer} back to "
+            f"{conn.orig_h} {back_to}; a rule dropping those ports without `ct state new` "
+            "drops these replies too")
 
 
 def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection, head: str,
@@ -140,8 +149,11 @@ def lost_where(ctx: Context, conn: Connection) -> str:
                 "they are lost.")
     if on[0] == conn.resp_h:
         return ""  # said first instead: own_firewall_fix
+    # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
     return (f" This capture was taken on {conn.orig_h}: a capture on {conn.resp_h} shows "
-            "which way they are lost.")
+            f"which way they are lost; with {routers_words(on)} between them, allow them "
+            "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
+            "between them\").")
 
 
 def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:

@@ -86,8 +86,7 @@ def taken_on_words(found: tuple[str, int, int], other: str) -> str:
     a router between them" for capture_host's answer `found` (other: the other host);
     the routers counted from the initial TTL next above the other's."""
     host, mine, theirs = found
-    hops = min(initial for initial in INITIAL_TTLS if initial > theirs) - theirs
-    routers = "a router" if hops == 1 else f"{hops} routers"
+    routers = routers_words(found)
     return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
             f"with {theirs}: {routers} between them")
 
@@ -100,3 +99,11 @@ def initial_both_ways(ctx: Context, a: str, b: str) -> bool:
     table = _host_ttls(ctx)
     mine, theirs = table.get((a, b)), table.get((b, a))
     return bool(mine) and bool(theirs) and (mine | theirs) <= set(INITIAL_TTLS)
+
+
+def routers_words(found: tuple[str, int, int]) -> str:
+    """"a router" / "2 routers": the hops between the hosts for capture_host's answer,
+    counted from the initial TTL next above the other host's."""
+    theirs = found[2]
+    hops = min(initial for initial in INITIAL_TTLS if initial > theirs) - theirs
+    return "a router" if hops == 1 else f"{hops} routers"
