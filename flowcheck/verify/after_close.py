@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
-from flowcheck.verify.context import Context, refusal_how
+from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words, syn_count
+from flowcheck.verify.refusals import refusal_how
 
 # The TCP flags byte's bits (ControlPacket.flags).
 _FIN, _RST, _ACK = 0x01, 0x04, 0x10

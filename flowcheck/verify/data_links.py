@@ -17,12 +17,9 @@ from flowcheck.verify.after_close import control_close, late_conns, late_words, 
 from flowcheck.verify.context import (
     Context,
     allow_rule,
-    data_refused_fix,
     endpoint,
     opened_unseen_words,
     opening_frames,
-    refusal_causes,
-    unseen_syn_words,
 )
 from flowcheck.verify.evidence import (
     announcement_time_enough,
@@ -44,6 +41,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.ranges import check_ports, outside_range_words
+from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
 

@@ -18,8 +18,9 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.verify.context import Context, conn_sides, refusal_how, role_ends
+from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.ranges import checked_ends, translated_end
+from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import three_way_hosts
 
 

@@ -15,20 +15,7 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions.by_ports import lone_syn_given_up
-from flowcheck.verify.context import (
-    Context,
-    allow_rule,
-    callback_refused_fix,
-    device_name,
-    device_words,
-    endpoint,
-    opening_frames,
-    prohibited,
-    refusal_causes,
-    refusal_how,
-    rejecting_device,
-    unseen_syn_words,
-)
+from flowcheck.verify.context import Context, allow_rule, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged, note_unseen
@@ -48,6 +35,16 @@ from flowcheck.verify.ranges import (
     note_swapped_ranges,
     outside_range_words,
     translated_host,
+)
+from flowcheck.verify.refusals import (
+    callback_refused_fix,
+    device_name,
+    device_words,
+    prohibited,
+    refusal_causes,
+    refusal_how,
+    rejecting_device,
+    unseen_syn_words,
 )
 
 
