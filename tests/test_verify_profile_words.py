@@ -22,7 +22,8 @@ BACKUP_EXEC = ("Backup Exec", "Job Engine")
 def _analyze(relative: str) -> Analysis:
     path = CAPTURES / relative
     stem = path.name.removesuffix(".gz").removesuffix(".pcap")
-    config = build_config(load_file(path.parent / f"{stem}.toml"))
+    own = path.parent / f"{stem}.toml"
+    config = build_config(load_file(own if own.exists() else path.parent / "flowcheck.toml"))
     return analyze(read_traffic([str(path)], config), config)
 
 
@@ -53,3 +54,23 @@ def test_backup_exec_profile_keeps_its_words() -> None:
 def test_which_profiles_are_backup_exec() -> None:
     assert load_profile("backup-exec-9").backup_exec
     assert not load_profile("ndmp").backup_exec
+
+
+def test_control_refused_names_the_ndmp_service_in_the_profiles_words() -> None:
+    """Trial 17 D10: ndmjob's daemon was called "the Remote Agent service"."""
+    [ndmp] = [f for f in _analyze("ndmjob-lab/v4-control-refused.pcap").findings
+              if f.code == "control_refused"]
+    assert "Start the NDMP service on 10.77.0.2" in ndmp.fix and "Remote Agent" not in ndmp.fix
+    [backup_exec] = [f for f in _analyze("lab/control-refused.pcap").findings
+                     if f.code == "control_refused"]
+    assert "Start the Remote Agent service on" in backup_exec.fix
+
+
+def test_port_outside_the_range_fix_says_the_range_flag_changes_only_the_check() -> None:
+    """Trial 17 D10: "or set --agent-range to what the firewall opens" read as a fix of
+    the job; it changes only flowcheck's check."""
+    [outside] = [f for f in _analyze("ndmjob/v4-agent-out-of-range.pcap").findings
+                 if f.code == "port_outside_agent_range"]
+    assert outside.fix.startswith("Make the agent bind its dynamic ports in")
+    assert "give flowcheck that range (--agent-range; it changes only this check)" \
+        in outside.fix

@@ -106,7 +106,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{silence(ctx, conn, both_ways=True)}.",
                 f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
-                f"; check that the Remote Agent service runs on {conn.resp_h}."
+                f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
                    "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
                 session=session, conn=conn, cause="control")
@@ -125,7 +125,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 + unseen_syn_words(ctx, [conn]),
                 f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
                 if prohibited(conn) else
-                f"Start the Remote Agent service on {conn.resp_h} (NDMP port "
+                f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
     elif outcome == "handshake_incomplete" and not half_open_check(ctx, conn):
@@ -239,3 +239,9 @@ def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
             "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
             "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
             "in the capture, so it fails none.")
+
+
+def _ndmp_service(ctx: Context) -> str:
+    """The agent's NDMP server in the profile's words: Backup Exec's Remote Agent
+    service, else the NDMP service (ndmjob's ndmpd, a filer's NDMP daemon)."""
+    return "the Remote Agent service" if ctx.profile.backup_exec else "the NDMP service"

@@ -103,8 +103,10 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                     f"{endpoint(conn.resp_h, conn.resp_p)} uses port {port} as the "
                     f"{role}, outside {ctx.ranges('media')}.",
                     f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
-                    "(Backup Exec: \"Enable media server TCP dynamic port range\"), or if "
-                    "that range is wrong, set --media-range to what the firewall opens.",
+                    "(Backup Exec: \"Enable media server TCP dynamic port range\"). If "
+                    "the firewall in fact opens another range and the media server binds "
+                    "in it, the job is not at fault: give flowcheck that range "
+                    "(--media-range; it changes only this check).",
                     session=session, conn=conn)
         else:
             ctx.add("port_outside_agent_range",
@@ -113,8 +115,10 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                     f"{host}, outside {ctx.ranges('agent')}.",
                     f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} "
                     "(Backup Exec: \"Enable remote agent TCP dynamic port range\"; on "
-                    "Linux net.ipv4.ip_local_port_range), or set --agent-range to what the "
-                    "firewall opens.", session=session, conn=conn)
+                    "Linux net.ipv4.ip_local_port_range). If the firewall in fact opens "
+                    "another range and the agent binds in it, the job is not at fault: give "
+                    "flowcheck that range (--agent-range; it changes only this check).",
+                    session=session, conn=conn)
 
 
 _OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")
