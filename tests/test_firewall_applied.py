@@ -25,6 +25,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,14 @@ def _ipv6_link(lab: Lab) -> None:
     for (host, ifname, _), (other, _, address) in zip(ends, reversed(ends), strict=True):
         lab_run(lab.exec_argv(host, ["ip", "neigh", "add", address, "lladdr", macs[other],
                                      "dev", ifname, "nud", "permanent"]))
+    # Until the link's carrier is up an address stays tentative, nodad or not, and cannot
+    # be bound (under load the listener failed so: EADDRNOTAVAIL).
+    deadline = time.monotonic() + 20
+    for host, ifname, _ in ends:
+        while lab_run(lab.exec_argv(host, ["ip", "-6", "addr", "show", "dev", ifname,
+                                           "tentative"])).stdout.strip():
+            assert time.monotonic() < deadline, f"{ifname}: IPv6 address still tentative"
+            time.sleep(0.05)
 
 
 def _connect(lab: Lab, source: str, destination: str, address: str, port: int) -> str:
@@ -159,7 +168,8 @@ def _connect(lab: Lab, source: str, destination: str, address: str, port: int) -
                                                              address, str(port)]),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready", \
+            listener.communicate()[1] if listener.poll() is not None else "no answer"
         client = subprocess.run(lab.exec_argv(source, [sys.executable, "-c", CONNECT,
                                                        address, str(port)]),
                                 capture_output=True, text=True, timeout=30, check=False)
