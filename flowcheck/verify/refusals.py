@@ -125,25 +125,27 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
-    device = rejecting_device(conn)
-    if device is not None:
-        rule = allow_rule(ctx, conn, session, device=device_name(device))
-        return f"{rule[0].upper()}{rule[1:]}."
-    rule = allow_rule(ctx, conn, session)
-    if prohibited(conn):
-        return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-    return (f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
-            f"firewall rejects it, {rule}.")
+    return _refused_fix(ctx, conn, session) or (
+        f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
+        f"firewall rejects it, {allow_rule(ctx, conn, session)}.")
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
+    return _refused_fix(ctx, conn, session) or (
+        "If the port was in use: free it or widen the range so each resource gets "
+        f"its own port; if a firewall rejects it: {allow_rule(ctx, conn, session)}.")
+
+
+def _refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """The fix of a reject only a filter sends: the allow rule on the device between the
+    hosts that sent it (rejecting_device), or on the filter; "" for a RST or a closed
+    port's unreachable (the port in use, or a firewall: the caller's words)."""
     device = rejecting_device(conn)
     if device is not None:
         rule = allow_rule(ctx, conn, session, device=device_name(device))
         return f"{rule[0].upper()}{rule[1:]}."
-    rule = allow_rule(ctx, conn, session)
     if prohibited(conn):
+        rule = allow_rule(ctx, conn, session)
         return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-    return ("If the port was in use: free it or widen the range so each resource gets "
-            f"its own port; if a firewall rejects it: {rule}.")
+    return ""
