@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from live_process import free_port, wait_until_listening
 
+from flowcheck.bpf import libpcap
 from flowcheck.config import build_config
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo
-from flowcheck.verify.capture_filter import _libpcap, excludes_control, explain_missing_control
+from flowcheck.verify.capture_filter import excludes_control, explain_missing_control
 
-needs_libpcap = pytest.mark.skipif(_libpcap() is None, reason="needs libpcap")
+needs_libpcap = pytest.mark.skipif(libpcap() is None, reason="needs libpcap")
 
 
 def _one_connection() -> None:

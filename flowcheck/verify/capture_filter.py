@@ -15,82 +15,19 @@ filter it cannot compile, nothing is claimed.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import ipaddress
 import struct
 from dataclasses import replace
-from functools import cache
 
+from flowcheck.bpf import filter_results
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 
-_DLT_EN10MB = 1
-_NETMASK_UNKNOWN = 0xFFFFFFFF  # PCAP_NETMASK_UNKNOWN
 _SYN, _SYN_ACK = 0x02, 0x12
 _MEDIA_PORT = 49152  # the media server's end: any dynamic port
 _OTHER_PORT = 6000  # a data port, for the same packets on another port than the NDMP one
 _DOC_PAIR = ("192.0.2.1", "192.0.2.2")  # RFC 5737 addresses, when no host is known
 _LOOPBACK_NAMES = ("lo", "lo0")
-
-
-class _Program(ctypes.Structure):  # struct bpf_program
-    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
-
-
-class _Timeval(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
-
-
-class _Header(ctypes.Structure):  # struct pcap_pkthdr
-    _fields_ = [("ts", _Timeval), ("caplen", ctypes.c_uint32), ("len", ctypes.c_uint32)]
-
-
-@cache
-def _libpcap() -> ctypes.CDLL | None:
-    """libpcap, loaded once; None when it is not installed."""
-    for name in (ctypes.util.find_library("pcap"), "libpcap.so.1", "libpcap.so.0.8"):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        lib.pcap_open_dead.restype = ctypes.c_void_p
-        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
-        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Program),
-                                     ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32]
-        lib.pcap_offline_filter.argtypes = [ctypes.POINTER(_Program),
-                                            ctypes.POINTER(_Header), ctypes.c_char_p]
-        lib.pcap_freecode.argtypes = [ctypes.POINTER(_Program)]
-        lib.pcap_close.argtypes = [ctypes.c_void_p]
-        return lib
-    return None
-
-
-def filter_results(expression: str, frames: list[bytes]) -> list[bool] | None:
-    """Whether libpcap's compilation of `expression` (tcpdump's syntax, pcap-filter(7))
-    for Ethernet keeps each frame; None without libpcap or when it cannot compile it."""
-    lib = _libpcap()
-    if lib is None:
-        return None
-    handle = lib.pcap_open_dead(_DLT_EN10MB, 262144)
-    if not handle:
-        return None
-    program = _Program()
-    try:
-        if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1,
-                            _NETMASK_UNKNOWN) != 0:
-            return None
-        kept = []
-        for frame in frames:
-            header = _Header(_Timeval(0, 0), len(frame), len(frame))
-            kept.append(lib.pcap_offline_filter(ctypes.byref(program), ctypes.byref(header),
-                                                frame) != 0)
-        lib.pcap_freecode(ctypes.byref(program))
-        return kept
-    finally:
-        lib.pcap_close(handle)
 
 
 def _tcp_frame(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
