@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL = 1, 12, 113  # pcap/dlt.h
@@ -55,47 +57,50 @@ def libpcap() -> ctypes.CDLL | None:
     return None
 
 
+@contextmanager
+def _compiled(expression: str,
+              dlt: int) -> Iterator[tuple[ctypes.CDLL, _Program | None, str] | None]:
+    """`expression` compiled on a dead handle of link type `dlt`: (libpcap, the program,
+    "") or (libpcap, None, libpcap's reason for rejecting it); None without libpcap or a
+    handle. Program and handle are freed on leaving."""
+    lib = libpcap()
+    handle = lib.pcap_open_dead(dlt, SNAPLEN) if lib is not None else None
+    if lib is None or not handle:
+        yield None
+        return
+    program = _Program()
+    try:
+        if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1,
+                            _NETMASK_UNKNOWN) < 0:
+            yield lib, None, (lib.pcap_geterr(handle) or b"invalid filter").decode(
+                errors="replace")
+            return
+        try:
+            yield lib, program, ""
+        finally:
+            lib.pcap_freecode(ctypes.byref(program))
+    finally:
+        lib.pcap_close(handle)
+
+
 def compile_error(expression: str, dlt: int) -> str | None:
     """libpcap's reason for rejecting `expression` on link type `dlt` (e.g. "illegal
     port number 99999 > 65535"); None when it compiles or libpcap is not there."""
-    lib = libpcap()
-    if lib is None:
-        return None
-    handle = lib.pcap_open_dead(dlt, SNAPLEN)
-    if not handle:
-        return None
-    try:
-        program = _Program()
-        if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1,
-                            _NETMASK_UNKNOWN) < 0:
-            return (lib.pcap_geterr(handle) or b"invalid filter").decode(errors="replace")
-        lib.pcap_freecode(ctypes.byref(program))
-        return None
-    finally:
-        lib.pcap_close(handle)
+    with _compiled(expression, dlt) as compiled:
+        return compiled[2] or None if compiled is not None else None
 
 
 def filter_results(expression: str, frames: list[bytes],
                    dlt: int = DLT_EN10MB) -> list[bool] | None:
     """Whether `expression`, compiled by libpcap for link type `dlt`, keeps each of
     `frames`; None without libpcap or when it does not compile."""
-    lib = libpcap()
-    if lib is None:
-        return None
-    handle = lib.pcap_open_dead(dlt, SNAPLEN)
-    if not handle:
-        return None
-    program = _Program()
-    try:
-        if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1,
-                            _NETMASK_UNKNOWN) != 0:
+    with _compiled(expression, dlt) as compiled:
+        if compiled is None or compiled[1] is None:
             return None
+        lib, program, _ = compiled
         kept = []
         for frame in frames:
             header = _Header(_Timeval(0, 0), len(frame), len(frame))
             kept.append(lib.pcap_offline_filter(ctypes.byref(program), ctypes.byref(header),
                                                 frame) != 0)
-        lib.pcap_freecode(ctypes.byref(program))
         return kept
-    finally:
-        lib.pcap_close(handle)
