@@ -122,12 +122,20 @@ def test_printed_rules_let_the_job_through_drop_policies(
 
 
 M6, A6 = "2001:db8:77::1", "2001:db8:77::2"
-# One connection of the sequence: the destination accepts, reads "ping", answers "pong".
+# One connection of the sequence: the destination listens on the first free port of the
+# range, says which, accepts, reads "ping", answers "pong". The first port may be taken:
+# the lab sets each host's ephemeral range to its dynamic range, so the agent's own
+# connection of step 2 may have left its source port 6001 in TIME_WAIT (EADDRINUSE).
 LISTEN = """import socket, sys
 s = socket.socket(socket.AF_INET6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(15)
-print("ready", flush=True)
+for port in range(int(sys.argv[2]), int(sys.argv[3]) + 1):
+    try:
+        s.bind((sys.argv[1], port)); break
+    except OSError:
+        if port == int(sys.argv[3]): raise
+s.listen(1); s.settimeout(15)
+print("ready", port, flush=True)
 c, _ = s.accept(); c.settimeout(5)
 c.sendall(b"pong" if c.recv(4) == b"ping" else b"bad!")
 """
@@ -161,28 +169,28 @@ def _ipv6_link(lab: Lab) -> None:
             time.sleep(0.05)
 
 
-def _listen(lab: Lab, host: str, address: str, port: int) -> subprocess.Popen:
-    """The one-connection listener on `host`, once it listens. Started a second time if
-    the first ended without listening (seen twice in the suite under load, not alone:
-    the bind is local, before any rule applies), with both errors if that fails too."""
-    errors = []
-    for _ in range(2):
-        listener = subprocess.Popen(lab.exec_argv(host, [sys.executable, "-c", LISTEN,
-                                                         address, str(port)]),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert listener.stdout is not None
-        if listener.stdout.readline().strip() == "ready":
-            return listener
-        listener.kill()
-        errors.append(listener.communicate(timeout=30)[1].strip() or
-                      f"exit {listener.returncode}")
-    raise AssertionError(f"the listener on {address}:{port} did not start: {errors}")
+def _listen(lab: Lab, host: str, address: str, ports: tuple[int, int]
+            ) -> tuple[subprocess.Popen, int]:
+    """The one-connection listener on `host` once it listens, and the port of `ports`
+    (first, last) it listens on."""
+    listener = subprocess.Popen(lab.exec_argv(host, [sys.executable, "-c", LISTEN, address,
+                                                     *map(str, ports)]),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert listener.stdout is not None
+    words = listener.stdout.readline().split()
+    if words[:1] == ["ready"]:
+        return listener, int(words[1])
+    listener.kill()
+    error = listener.communicate(timeout=30)[1].strip() or f"exit {listener.returncode}"
+    raise AssertionError(f"the listener on {address} ports {ports} did not start: {error}")
 
 
-def _connect(lab: Lab, source: str, destination: str, address: str, port: int) -> str:
-    """A connection from host `source` to `address`:`port` on host `destination`; what
-    the client printed ("pong" when request and answer both passed) or its error."""
-    listener = _listen(lab, destination, address, port)
+def _connect(lab: Lab, source: str, destination: str, address: str,
+             ports: tuple[int, int]) -> str:
+    """A connection from host `source` to `address` on host `destination`, at a port of
+    `ports`; what the client printed ("pong" when request and answer both passed) or its
+    error."""
+    listener, port = _listen(lab, destination, address, ports)
     try:
         client = subprocess.run(lab.exec_argv(source, [sys.executable, "-c", CONNECT,
                                                        address, str(port)]),
@@ -220,5 +228,5 @@ def test_printed_ipv6_rules_carry_the_sequence_through_drop_policies(
         for path in required_paths(build_config(load_file(config_path))):
             source, destination = hosts[path.source_role], hosts[path.destination_role]
             answer = _connect(lab, source, destination, addresses[destination],
-                              path.ports[0][0])
+                              path.ports[0])
             assert answer == "pong", f"{path.name}: {answer}"
