@@ -215,3 +215,15 @@ def test_the_table_says_which_side_did_not_decode_a_message() -> None:
     cells = [cell.strip() for cell in row.split("│")]
     assert cells[6:8] == ["not decoded", "decoded"], row
     assert result.as_dict()["differences"][0]["ours"] is None
+
+
+def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """rich reads `[/]` in the capture's path as a closing tag: MarkupError, exit 4."""
+    from flowcheck.cli.main import run
+
+    folder = tmp_path / "[" / "]night"  # the path reads `.../[/]night/...`
+    folder.mkdir(parents=True)
+    shutil.copy(NDMJOB / "v4-backup.pcap", folder / "v4-backup.pcap")
+    assert run(["crosscheck", str(folder / "v4-backup.pcap")]) == 0
+    assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out

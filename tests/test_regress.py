@@ -525,3 +525,19 @@ def test_an_interrupted_json_run_says_so_with_the_cases_judged(tmp_path: Path) -
     document = json.loads(out)
     assert document["interrupted"] is True
     assert 1 <= document["totals"]["cases"] == len(document["cases"]) < 40
+
+
+def test_names_and_changes_with_brackets_are_printed_as_they_are(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """rich reads `[...]` as markup: a folder named `[/]` raised MarkupError (exit 4) and a
+    change holding `[data_unanswered]` lost its words (cliedges, session 16)."""
+    folder = tmp_path / "[" / "]night [bold]"  # shown as `.../[/]night [bold]`
+    folder.mkdir(parents=True)
+    for name in ("v4-backup.pcap", "v4-backup.expected.json", "flowcheck.toml"):
+        shutil.copy(CAPTURES / "ndmjob" / name, folder / name)
+    expected = json.loads((folder / "v4-backup.expected.json").read_text())
+    expected["findings"] = {"[data_unanswered]": 1}
+    (folder / "v4-backup.expected.json").write_text(json.dumps(expected))
+    assert run(["regress", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "[/]night [bold]" in out and "[data_unanswered]" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -103,7 +104,7 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
     for finding in decode:
         frames = ",".join(str(f) for f in finding.frames[:8])
         console.print(f"[yellow]{finding.severity}[/] {finding.code} {finding.uid or ''}: "
-                      f"{finding.message}" + (f" (frames {frames})" if frames else ""),
+                      f"{escape(finding.message)}" + (f" (frames {frames})" if frames else ""),
                       highlight=False)
 
 
@@ -124,7 +125,7 @@ def _side(value: object, field: str) -> str:
 
 
 def render_crosscheck(result: CrosscheckResult, console: Console) -> None:
-    console.print(f"[bold]{result.path}[/]: flowcheck {result.ours} messages, tshark "
+    console.print(f"[bold]{escape(str(result.path))}[/]: flowcheck {result.ours} messages, tshark "
                   f"{result.theirs}, matched {result.matched}", highlight=False)
     for label, title, items in (
             ("differences", "differences", result.differences),

@@ -72,10 +72,13 @@ def render_result(result: CaseOutcome, console: Console) -> None:
     """One case's line (and its changes), printed as soon as it is judged. Never
     wrapped: a CI log is read by grep as much as by eye. Names and messages that hold
     bytes that are not UTF-8 or control characters are escaped (report/printable.py), as
-    in the JUnit XML."""
-    name = printable_name(str(shown_path(result.case.capture)))
+    in the JUnit XML, and kept from rich's markup (a folder named `[/]` was a MarkupError)."""
+    from rich.markup import escape  # imported here: start-up time matters
+
+    name = escape(printable_name(str(shown_path(result.case.capture))))
     if result.error is not None:
-        console.print(f"[red]ERROR[/] {name}: {printable_text(result.error)}", soft_wrap=True)
+        console.print(f"[red]ERROR[/] {name}: {escape(printable_text(result.error))}",
+                      soft_wrap=True)
         return
     if result.updated:
         status = "[yellow]updated[/]"
@@ -85,7 +88,8 @@ def render_result(result: CaseOutcome, console: Console) -> None:
         status = "[green]ok[/]"
     console.print(f"{status} {name} (verdict {result.actual['verdict']})", soft_wrap=True)
     for change in readable_changes(result) if result.changed else []:
-        console.print(f"    {printable_text(change)}", highlight=False, soft_wrap=True)
+        console.print(f"    {printable_text(change)}", highlight=False, markup=False,
+                      soft_wrap=True)
 
 
 def readable_changes(result: CaseOutcome) -> list[str]:
