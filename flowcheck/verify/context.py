@@ -359,11 +359,13 @@ def session_uids(session: Session) -> list[str]:
 
 def opened_unseen_words(session: Session) -> str:
     """Where the capture lost the opening of a session's control connection (no SYN):
-    "before the capture started", or "in the gap between ring files A and B
-    (capture_ring_gap)" when its first captured packet follows a ring buffer's hole
-    (Session.start_gap)."""
-    return f"in {session.start_gap.words()}" if session.start_gap else \
-        "before the capture started"
+    "before the capture started", "in the gap between ring files A and B
+    (capture_ring_gap) or before it" when its first captured packet follows a ring
+    buffer's hole, or "in the ring's files older than A ..." (Session.start_gap)."""
+    gap = session.start_gap
+    if gap is None:
+        return "before the capture started"
+    return f"in {gap.words()}" + ("" if gap.head else " or before it")
 
 
 def cut_announcement_words(session: Session) -> str:

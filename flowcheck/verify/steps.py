@@ -200,10 +200,20 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> No
                       f"{'stay' if many else 'stays'} unknown; ")
     else:
         judged_on += " (each step's detail says what shows it); "
-    if session.start_gap is not None:
+    if session.start_gap is not None and session.start_gap.head:
+        head = (f"The capture set starts late: session {session.id}'s control connection "
+                f"{where} had opened before its first captured packet, and the set lacks "
+                f"{session.start_gap.words()}, so {judged_on}")
+        hidden = ("those files may hold (already open, or opened before the control "
+                  "stream shows) ")
+        fix = ("Make the ring hold the whole job: more or larger files (dumpcap -b files:N "
+               "-b filesize:KB, tcpdump -W N -C MB), or copy its files off before the ring "
+               "overwrites them.")
+    elif session.start_gap is not None:
         head = (f"Session {session.id}'s control connection {where} opened in "
-                f"{session.start_gap.words()}: its first captured packet follows the hole, "
-                f"not the capture's start, and {judged_on}")
+                f"{session.start_gap.words()}, or before it and sent nothing until after it "
+                f"(a control connection is idle while the data flows): its first captured "
+                f"packet follows the hole, and {judged_on}")
         hidden = ("the hole may hide (already open, or opened after it but before the "
                   "control stream shows) ")
         fix = "Analyze the whole ring (every file of it) to check every step."
