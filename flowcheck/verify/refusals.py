@@ -149,15 +149,29 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
     return _refused_fix(ctx, conn, session) or (
-        f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
-        f"firewall rejects it, {allow_rule(ctx, conn, session)}.")
+        f"If the port was in use: {port_holder(ctx, conn, 'media')}; if a firewall rejects "
+        f"it, {allow_rule(ctx, conn, session)}.")
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
+    which = ctx.host_role(conn.resp_h) or \
+        ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
     return _refused_fix(ctx, conn, session) or (
-        "If the port was in use: free it or widen the range so each resource gets "
-        f"its own port; if a firewall rejects it: {allow_rule(ctx, conn, session)}.")
+        f"If the port was in use: {port_holder(ctx, conn, which)}; if a firewall "
+        f"rejects it: {allow_rule(ctx, conn, session)}.")
+
+
+def port_holder(ctx: Context, conn: Connection, which: str) -> str:
+    """How to free the refused port: find what holds it on its host (Windows and Linux
+    commands), and widen the `which` range when the user set it (trial 20 D5 c: "free it
+    or widen the range" named no host, no port, no command)."""
+    port = conn.resp_p
+    widen = (f", or widen {ctx.ranges(which)} so each resource gets its own port"
+             if f"{which}_range" in ctx.config.explicit else "")
+    return (f"on {conn.resp_h} find what holds TCP port {port} and stop it (Windows: "
+            f"`netstat -ano | findstr :{port}`, then `tasklist /FI \"PID eq <PID>\"`; "
+            f"Linux: `ss -tanp 'sport = :{port}'`){widen}")
 
 
 def _refused_fix(ctx: Context, conn: Connection, session: Session) -> str:

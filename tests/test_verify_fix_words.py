@@ -1,0 +1,35 @@
+"""Fixes that fix (trial 20 D5, D6): on real flowcheck.lab jobs (captures/lab).
+
+- D5 a: port_reused_within_hold in a range with room to spare asked to make the range
+  "large enough" and pointed at a range_too_small the report did not have;
+- D5 c: "free it or widen the range" named no host, port or command;
+- D5 d: no fix pointed at `flowcheck firewall`, which prints the rules a fix describes;
+- D6: with no configuration (the ranges flowcheck's defaults, 1025-65535) the fixes said
+  "widen" 1025-65535, "free ports in 1025-65535" and opened it both ways; the
+  ILLEGAL_STATE_ERR of a DATA_LISTEN was read as a port that could not be opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+
+def _findings(name: str, *, configured: bool = True) -> list[Finding]:
+    config = build_config(load_file(LAB / f"{name}.toml") if configured else {})
+    analysis = analyze(read_traffic([str(LAB / f"{name}.pcap")], config), config)
+    return [f for f in analysis.findings if str(f.severity) != "info"]
+
+
+def test_a_port_in_use_names_the_host_the_port_and_the_commands() -> None:
+    [refused] = _findings("data-port-in-use")
+    assert refused.code == "data_refused"
+    assert "free it or widen" not in refused.fix
+    assert "on 10.77.0.2 find what holds TCP port 6001 and stop it" in refused.fix, refused.fix
+    assert "`netstat -ano | findstr :6001`" in refused.fix
+    assert "`ss -tanp 'sport = :6001'`" in refused.fix
