@@ -26,6 +26,20 @@ def _findings(name: str, *, configured: bool = True) -> list[Finding]:
     return [f for f in analysis.findings if str(f.severity) != "info"]
 
 
+def test_reuse_in_a_range_with_room_asks_for_nothing_but_a_failed_bind() -> None:
+    findings = _findings("port-reused-within-hold")
+    assert {f.code for f in findings} == {"port_reused_within_hold"}
+    for finding in findings:
+        assert "range_too_small" not in finding.fix, finding.fix
+        assert "large enough" not in finding.fix and "Widen" not in finding.fix
+        assert "Nothing to change in the range" in finding.fix
+        assert "has 100 ports" in finding.fix
+    [media] = [f for f in findings if "10.77.0.1:5001" in f.message]
+    assert "on 10.77.0.1 find what holds TCP port 5001" in media.fix, media.fix
+    assert "`netstat -ano | findstr :5001`" in media.fix
+    assert "`ss -tanp 'sport = :5001'`" in media.fix
+
+
 def test_a_port_in_use_names_the_host_the_port_and_the_commands() -> None:
     [refused] = _findings("data-port-in-use")
     assert refused.code == "data_refused"
