@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
@@ -47,3 +49,45 @@ def test_a_port_in_use_names_the_host_the_port_and_the_commands() -> None:
     assert "on 10.77.0.2 find what holds TCP port 6001 and stop it" in refused.fix, refused.fix
     assert "`netstat -ano | findstr :6001`" in refused.fix
     assert "`ss -tanp 'sport = :6001'`" in refused.fix
+
+
+@pytest.mark.parametrize("name", ["data-port-in-use", "callback-blocked", "data-port-dropped"])
+def test_an_allow_rule_points_at_flowcheck_firewall(name: str) -> None:
+    [error] = [f for f in _findings(name) if f.code.endswith(("refused", "unanswered"))]
+    assert "`flowcheck firewall --media-server 10.77.0.1 --remote-agent 10.77.0.2 " \
+           "--media-range 5001-5100 --agent-range 6001-6100` prints these rules" in error.fix, \
+        error.fix
+
+
+def test_a_fix_without_allow_rules_gets_no_firewall_pointer() -> None:
+    findings = _findings("port-reused-within-hold")
+    assert not any("flowcheck firewall" in f.fix for f in findings)
+
+
+@pytest.mark.parametrize("name", ["listen-error", "data-port-in-use", "callback-blocked",
+                                  "data-port-rejected"])
+def test_default_ranges_ask_for_the_configured_ranges_first(name: str) -> None:
+    [error] = [f for f in _findings(name, configured=False) if str(f.severity) == "error"]
+    assert error.fix.startswith("First set --media-range and --agent-range to Backup Exec's "
+                                "media server and remote agent TCP dynamic port ranges and "
+                                "re-run"), error.fix
+    rest = error.fix.split("Until then, for this job: ", 1)[1]
+    assert "1025-65535" not in rest and "widen" not in rest.lower(), rest
+    assert "--media-range LO-HI" in error.fix or "flowcheck firewall" not in error.fix
+
+
+def test_default_ranges_name_the_ports_the_job_used() -> None:
+    [blocked] = _findings("callback-blocked", configured=False)
+    assert "to 10.77.0.1 port 5001 (the media port this job used)" in blocked.fix, blocked.fix
+    [refused] = _findings("data-port-in-use", configured=False)
+    assert "to 10.77.0.2 ports 6001-6002 (the agent ports this job used)" in refused.fix, \
+        refused.fix
+
+
+def test_illegal_state_is_hedged_as_ndmp_defines_it() -> None:
+    [error] = _findings("listen-error", configured=False)
+    assert error.code == "ndmp_error_reply"
+    assert "the request is not allowed in the current state" in error.fix, error.fix
+    assert "Some agents answer it when they cannot bind a data port" in error.fix
+    assert "The listener could not open a data port" not in error.fix
+    assert "ports 6001-6002 (the agent ports this job used)" in error.fix
