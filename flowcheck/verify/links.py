@@ -40,6 +40,8 @@ from flowcheck.verify.refusals import (
     callback_refused_fix,
     device_name,
     device_words,
+    filter_reject_words,
+    port_unreachable,
     prohibited,
     refusal_causes,
     refusal_how,
@@ -121,10 +123,11 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: "
                 + ("a firewall or router filter rejects it." if prohibited(conn) else
+                   f"{filter_reject_words(conn)}." if port_unreachable(conn) else
                    "no agent listening, or a firewall rejects it.")
                 + unseen_syn_words(ctx, [conn]),
                 f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-                if prohibited(conn) else
+                if prohibited(conn) or port_unreachable(conn) else
                 f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
