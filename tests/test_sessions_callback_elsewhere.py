@@ -63,6 +63,24 @@ def test_nat_job_reports_its_real_failure_only() -> None:
     assert step.status == "ok" and f"from {NAT}, not the agent's" in step.detail
 
 
+def test_callback_to_the_job_engine_behind_a_nat_is_unanswered_and_says_why() -> None:
+    analysis = _analyze("nm1-media-behind-nat")
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert finding.code == "callback_unanswered" and finding.uid == "C2"
+    assert finding.frames == [17, 19, 20, 21]
+    assert "calls back 10.91.0.2, not 10.90.0.254, the address the control connection " \
+        "came from" in finding.message
+    assert "NAT in front of the media server" in finding.message
+    assert "opening the media range on either host changes nothing" in finding.message
+    assert "one direction only" not in finding.message
+    assert finding.fix.startswith("Connect the media server and the agent without a NAT")
+    assert "NAT device 10.90.0.254 forward 5001-5100" in finding.fix
+    assert not finding.fix.startswith("Allow")
+    step = analysis.sessions[0].steps[1]
+    assert step.status == "failed" and "to 10.91.0.2, not the media server's" in step.detail
+
+
 def test_live_passes_the_nat_job() -> None:
     """`live` builds its sessions the same way: no step_missing streamed, a pass."""
     config = build_config(load_file(LAB / "n2-nat-vip-announced.toml"))
@@ -126,3 +144,19 @@ def test_another_sessions_agent_is_not_stolen() -> None:
                               [_vendor_stream("C2", 1.0)], RANGES, BE9)
     assert [s.callback_uid for s in sessions] == ["B1", None]
     assert stray.role == "other"
+
+
+def test_unanswered_between_second_interfaces_keeps_the_firewall_words() -> None:
+    """Both ends on another network (the agent reaches it from an address of its own
+    there): a firewall on that interface is as likely as no route, so no NAT reading."""
+    from flowcheck.verify import check_all
+
+    control = _conn("C", "10.77.0.1", 5041, "10.77.0.2", 10000, 0.0)
+    callback = Connection("B", "10.78.0.2", 6081, "10.78.0.1", 5001, 1.2, last_ts=4.2,
+                          syn_frames=[120, 220, 320, 420], syn_retries=3, conn_state="S0")
+    stream = _vendor_stream("C", 1.0)
+    (session,) = build_sessions([control, callback], [stream], RANGES, BE9)
+    assert session.callback_uid == "B" and session.callback_elsewhere
+    findings = check_all([control, callback], [stream], [session], RANGES, BE9)
+    [finding] = [f for f in findings if f.code == "callback_unanswered"]
+    assert "NAT" not in finding.message and finding.fix.startswith(("Allow", "On"))

@@ -2,7 +2,10 @@
 
 flowcheck.sessions.callback_elsewhere ties such a callback (Session.callback_elsewhere):
 step 2 says which end differs and why it may (a NAT, another interface, IPv4 beside an
-IPv6 control connection).
+IPv6 control connection), and a failed one to another address of the media server than
+the control connection came from names that as the cause: the job engine names an
+address the agent cannot reach, most often its private one behind a NAT (trial 19, D5),
+where opening the media range changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +34,32 @@ def elsewhere_note(ctx: Context, session: Session, conn: Connection) -> str:
     return (f"under another address: {' and '.join(ends)} ({_cause(session, conn)}); taken "
             f"as the callback, the only connection from the agent range into the media range "
             f"after {after} between addresses no other session uses")
+
+
+def elsewhere_failure(ctx: Context, session: Session, conn: Connection, rule: str
+                      ) -> tuple[str, str] | None:
+    """(words, fix) for an unanswered callback from the agent's control connection
+    address to another address of the media server than the one the control connection
+    came from; None for any other. rule: the allow rule for the callback, kept for the
+    case where that address is the one to use."""
+    if not session.callback_elsewhere or conn.resp_h == session.media_server \
+            or conn.orig_h != session.remote_agent:
+        # From another address of the agent too: a second network between the hosts,
+        # where a firewall is as likely as no route (the usual words then).
+        return None
+    media, target = session.media_server, conn.resp_h
+    words = (f" The agent calls back {target}, not {media}, the address the control "
+             f"connection came from: the job engine names an address of its own that the "
+             f"agent cannot reach. Most often a NAT in front of the media server: "
+             f"{media} is then the NAT device, the job engine names its private address "
+             f"{target}, and opening the media range on either host changes nothing; else "
+             f"{target} is another interface of the media server that the agent has no "
+             "route to.")
+    fix = (f"Connect the media server and the agent without a NAT between them, or make "
+           f"the NAT device {media} forward {ctx.ranges('media')} to the media server and "
+           f"make the job engine name that public address; if {target} is an interface of "
+           f"the media server the agent should reach, route the agent to it and {rule}.")
+    return words, fix
 
 
 def _cause(session: Session, conn: Connection) -> str:
