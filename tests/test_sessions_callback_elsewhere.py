@@ -160,3 +160,13 @@ def test_unanswered_between_second_interfaces_keeps_the_firewall_words() -> None
     findings = check_all([control, callback], [stream], [session], RANGES, BE9)
     [finding] = [f for f in findings if f.code == "callback_unanswered"]
     assert "NAT" not in finding.message and finding.fix.startswith(("Allow", "On"))
+
+
+def test_ladder_puts_the_nat_address_on_the_agent_side() -> None:
+    """The ladder's lane of the callback's NAT address is the agent's, not a bare
+    "host" lane between the media server and the agent."""
+    from flowcheck.report.ladder_build import build_ladders
+
+    (ladder,) = build_ladders(_analyze("n2-nat-vip-announced"))
+    assert [(lane.host, lane.role) for lane in ladder.lanes] == [
+        (M, "media server"), (A, "remote agent"), (NAT, "remote agent")]
