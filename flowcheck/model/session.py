@@ -101,6 +101,10 @@ class Session:
     # Data connections that reached an announced port under another address than the
     # announced one (a NAT rewrote it): (uid, announced ip).
     address_matched: list[tuple[str, str]] = field(default_factory=list)
+    # The callback was tied under another address than the control connection's pair (a
+    # NAT, another interface, IPv4 beside an IPv6 control connection:
+    # flowcheck.sessions.callback_elsewhere). Not in the JSON.
+    callback_elsewhere: bool = False
     # Announcements whose data connection stays inside one host (not on the network).
     local_data: list[LocalData] = field(default_factory=list)
     # `kind` is "backup" only by default: nothing in the capture says which way the job

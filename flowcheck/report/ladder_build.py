@@ -178,6 +178,9 @@ def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tupl
         seen += sides(conn)
     keys = list(dict.fromkeys(seen))
     host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
+    # A callback under another address (a NAT's, another interface's): its ends are the
+    # agent's and the media server's all the same.
+    callback = next((c for c in conns if c.uid == session.callback_uid), None)
 
     def role(key: str) -> str:
         if key == sides.media() and sides.shared:
@@ -188,6 +191,8 @@ def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tupl
             return "media server"
         if key == session.remote_agent or key in agents:
             return "remote agent"
+        if callback is not None and key in (callback.orig_h, callback.resp_h):
+            return "remote agent" if key == callback.orig_h else "media server"
         return "host"
 
     rank = {"media server": 0, "host": 1, "remote agent": 2}

@@ -12,6 +12,7 @@ from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
 from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
 from flowcheck.verify.before_job import ended_step
+from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -316,14 +317,17 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
+    note = elsewhere_note(ctx, session, conn)
     if not is_open(outcome):
-        return make_step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
+        return make_step(spec, "failed", [conn.uid], opening_frames(conn),
+                         "; ".join(w for w in (failure_words(conn), note) if w))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),
                          f"port outside the configured range: {ports}")
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
-                     connection_detail(ctx, conn, session, ports))
+                     "; ".join(w for w in (connection_detail(ctx, conn, session, ports), note)
+                               if w))
 
 
 def _port_only_hint(ctx: Context) -> str:
