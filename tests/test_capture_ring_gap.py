@@ -108,3 +108,15 @@ def test_a_ring_whose_oldest_files_are_gone_says_so_and_how_to_keep_them(
     [mid] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
     assert f"the ring's files older than r_00008{stamp}" in mid.message
     assert "Start the capture before" not in mid.fix and "-b files:N" in mid.fix
+
+
+def test_bytes_lost_to_a_missing_ring_file_are_the_holes_not_the_sniffers(
+        tmp_path: Path) -> None:
+    """Trial 18 D8: the payload in a deleted ring file was "lost by the sniffer" (a
+    warning to fix the sniffer) beside the capture_ring_gap naming that very file."""
+    analysis = _ring(tmp_path, drop=1)
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert loss.severity == "info"
+    assert "span a hole in the ring buffer" in loss.message or "spans a hole" in loss.message
+    assert "so the sniffer lost them" not in loss.message
+    assert loss.fix.startswith("Analyze the whole ring")
