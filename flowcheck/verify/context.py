@@ -90,6 +90,9 @@ class Context:
     # (sender, receiver) whose packets the capture set holds twice: two capture points'
     # captures given together (flowcheck.verify.capture_points; None: not computed yet).
     copied: set[tuple[str, str]] | None = None
+    # Per host pair, the last packet of a connection the set holds all of twice
+    # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
+    copied_until: dict[frozenset[str], float] | None = None
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None
