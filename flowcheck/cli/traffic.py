@@ -71,6 +71,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
     before_filter = None
+    # The +N s origin of the whole capture set (analyze's), kept through the filter.
+    first = min((c.ts for c in traffic.connections), default=None)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
@@ -85,7 +87,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
         console = make_console()
         render_captures(traffic.captures, console)
         render_connections(traffic.connections, console, before_filter=before_filter,
-                           packets=sum(capture.packets for capture in traffic.captures))
+                           packets=sum(capture.packets for capture in traffic.captures),
+                           first=first)
     return ExitStatus.OK
 
 
