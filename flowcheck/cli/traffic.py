@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import (
     Captures,
     Format,
@@ -151,7 +152,9 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     return verdict_status(analysis.verdict)
 
 
-def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], config: Config,
+def crosscheck(capture: Annotated[str, typer.Argument(
+        metavar="CAPTURE", help="One pcap/pcapng file (optionally gzipped): tshark reads "
+                                "it a second time.")], config: Config,
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
@@ -180,4 +183,4 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
 def register(app: typer.Typer) -> None:
     for command in (connections, ndmp, analyze, crosscheck):
-        app.command(name=command.__name__)(with_config(command))
+        app.command(**command_settings(command.__name__))(with_config(command))
