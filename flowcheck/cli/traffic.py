@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import (
     Captures,
     Format,
@@ -71,6 +72,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
     before_filter = None
+    # The +N s origin of the whole capture set (analyze's), kept through the filter.
+    first = min((c.ts for c in traffic.connections), default=None)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
@@ -85,7 +88,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
         console = make_console()
         render_captures(traffic.captures, console)
         render_connections(traffic.connections, console, before_filter=before_filter,
-                           packets=sum(capture.packets for capture in traffic.captures))
+                           packets=sum(capture.packets for capture in traffic.captures),
+                           first=first)
     return ExitStatus.OK
 
 
@@ -148,7 +152,9 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     return verdict_status(analysis.verdict)
 
 
-def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], config: Config,
+def crosscheck(capture: Annotated[str, typer.Argument(
+        metavar="CAPTURE", help="One pcap/pcapng file (optionally gzipped): tshark reads "
+                                "it a second time.")], config: Config,
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
@@ -177,4 +183,4 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
 def register(app: typer.Typer) -> None:
     for command in (connections, ndmp, analyze, crosscheck):
-        app.command(name=command.__name__)(with_config(command))
+        app.command(**command_settings(command.__name__))(with_config(command))

@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
+from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
 
@@ -74,11 +75,15 @@ FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
 
 
 def render_connections(connections: list[Connection], console: Console, *,
-                       packets: int, before_filter: int | None = None) -> None:
+                       packets: int, before_filter: int | None = None,
+                       first: float | None = None) -> None:
     """One row per connection. Cells are plain text: an IPv6 endpoint such as
     [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
     instead of an empty table (`packets`: read in the capture set; `before_filter`:
-    the connections there were before --filter, None without one)."""
+    the connections there were before --filter, None without one). Start times count
+    from `first`, the capture set's first connection's first packet (before any
+    filter, as `analyze` counts them; default: the first of `connections`), which a
+    line above the table names (trial 20, D11)."""
     if not connections:
         if before_filter:
             console.print(f"No TCP connection matches the filter ({before_filter} in the "
@@ -87,7 +92,9 @@ def render_connections(connections: list[Connection], console: Console, *,
             console.print(f"No TCP connection in {_count(packets, 'packet')}.",
                           highlight=False)
         return
-    base = min((c.ts for c in connections), default=0.0)
+    base = first if first is not None else min(c.ts for c in connections)
+    console.print(f"times +N s count from {wall_clock(base)} (UTC), the first packet of "
+                  "the capture's first connection", style="dim", highlight=False)
     rows = [
         (conn.uid,
          f"+{conn.ts - base:.3f}s",

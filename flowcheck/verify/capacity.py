@@ -14,6 +14,7 @@ from flowcheck.config import format_ranges
 from flowcheck.model import Connection
 from flowcheck.plan import (
     callback_source_ports,
+    control_ports,
     job_engine_ports,
     overlap,
     ports_per_job,
@@ -73,12 +74,13 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
     hold = ctx.config.port_hold_seconds
     per_host: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for (host, _port), spans in usage.items():
-        # The ranges must carry the callback and data ports (the TechNote's steps 2-4),
-        # also those that ended up outside the range; the control port need not be in it.
+        # The ranges must carry the control connection's media port (step 1 judges it
+        # against the media range: trial 20, D8), the callback and data ports (the
+        # TechNote's steps 2-4), also those that ended up outside the range.
         # Connections that share a port at the same time (a listener's) hold it once;
         # each use that follows an earlier one holds it again (a port reused within the
         # hold is one more port the range had to give).
-        used = _merge([(s, e) for s, e, conn in spans if conn.role != "control"])
+        used = _merge([(s, e) for s, e, _conn in spans])
         for start, end in used:
             per_host[host] += [(start, 1), (end + hold, -1)]
     peaks: dict[str, tuple[int, bool]] = {}
@@ -96,21 +98,28 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
                     "or run fewer resources at once.")
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
-    # resource, one in each range, the job engine's port in the media range when the
-    # profile has a callback, and the callback's source port in the agent range.
+    # resource, one in each range, the control connection's and the job engine's port in
+    # the media range, and the callback's source port in the agent range.
     need = ports_per_job(which, resources, ctx.profile) if resources else 0
     if size < need:
-        why = ("one per resource + the job engine's"
-               if which == "media" and job_engine_ports(ctx.profile) else
+        why = (_media_why(ctx) if which == "media" else
                "one per resource + the callback's source port"
-               if which == "agent" and callback_source_ports(ctx.profile) else
-               "one per resource")
+               if callback_source_ports(ctx.profile) else "one per resource")
         ctx.add("range_too_small",
                 f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",
                 f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
         peaks = {host: (peak, True) for host, (peak, _) in peaks.items()}
     return peaks
+
+
+def _media_why(ctx: Context) -> str:
+    """What one job binds in the media range besides its resources' ports."""
+    if not job_engine_ports(ctx.profile):
+        return "one per resource + the control connection's"
+    if not control_ports(ctx.profile):
+        return "one per resource + the job engine's, which is the control connection's"
+    return "one per resource + the job engine's + the control connection's"
 
 
 def _ports(count: int) -> str:
