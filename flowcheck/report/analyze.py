@@ -138,7 +138,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                     base: float, console: Console) -> None:
     """The session's header (its status first, its wall-clock start last), then its
     steps."""
-    version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+    version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
     console.print(f"[{SESSION_STYLE[status]}]{STATUS_WORDS[status]}[/]  "
