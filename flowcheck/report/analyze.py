@@ -223,7 +223,7 @@ def _narrow_step_table(rows: list[_StepRow]) -> Table:
 def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
     from flowcheck.report.ladder_text import ladder_width, render_ladder
 
-    needed = ladder_width(ladder)
+    needed = ladder_width(ladder, console.width)  # labels wrap to fit
     if forced or (console.is_terminal and console.width >= needed):
         console.print()
         render_ladder(ladder, console)
