@@ -16,6 +16,7 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
+from flowcheck.report.answer import render_answer
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
@@ -96,13 +97,17 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
     """Under the verdict: the failing, then the inconclusive sessions (at most
-    SUMMARY_LIMIT, the rest counted), errors outside any session, then the sessions'
-    statuses counted and the wall-clock time the relative times count from."""
+    SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
+    error: report.answer), errors outside any session, then the sessions' statuses
+    counted and the wall-clock time the relative times count from."""
     lines = summary_lines(analysis)
     base = first_packet(analysis)
+    told: dict[str, str] = {}  # fixes already given under the verdict
     for line in lines[:SUMMARY_LIMIT]:
         console.print(Text.assemble("  ", line.text(base or 0.0),
                                     style=SESSION_STYLE[line.status]))
+        render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
+                      told)
     if len(lines) > SUMMARY_LIMIT:
         console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more (each session's header "
                       "says its status)", highlight=False)
