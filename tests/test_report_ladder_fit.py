@@ -87,4 +87,21 @@ def test_titles_that_would_touch_go_on_lines_of_their_own() -> None:
 def test_a_terminal_too_narrow_for_any_ladder_is_told_its_width() -> None:
     console = Console(width=30, record=True, force_terminal=True, color_system=None)
     render_analysis(_lab("clean-3-resources"), console, ladder=None)
-    assert "(the sequence needs 35 columns" in " ".join(console.export_text().split())
+    assert "(the sequence needs 36 columns" in " ".join(console.export_text().split())
+
+
+def test_four_lanes_fit_80_columns_with_every_title_whole() -> None:
+    """A session over two networks (a lane per address): the lanes come closer than
+    MIN_GAP, never closer than the longest word on an arrow between them needs."""
+    console = Console(width=80, record=True, force_terminal=True, color_system=None)
+    render_analysis(_lab("control-off-backup-network"), console, ladder=None)
+    out = console.export_text()
+    assert "the sequence needs" not in out
+    lines = _ladder_lines(out)
+    header = [line for line in lines[:3] if "\u2502" not in line]
+    titles = {lane.title for lane in build_ladders(_lab("control-off-backup-network"))[0].lanes}
+    assert len(titles) == 4
+    assert all(any(title in line for line in header) for title in titles)
+    assert all(len(line.rstrip()) <= 80 for line in lines)
+    assert any(line.split("\u2502")[1].strip() == "control_off_backup_network"
+               for line in lines if line.count("\u2502") >= 2)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 TIME_W = 10  # "+1234.567s" and a space
 MIN_GAP = 24
+LEAST_GAP = 12  # fitting a terminal: labels wrap, down to this (or their longest word)
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "missing": "bold red",
                 "violated": "dark_orange", "unknown": "magenta", "neutral": ""}
 
@@ -35,16 +36,18 @@ def arrow_text(arrow: Arrow) -> str:
 
 def _gap(ladder: Ladder, limit: int | None = None) -> int:
     """Columns between lifelines: enough for every label on the span it crosses; with
-    `limit`, no more than fits in `limit` columns (never under MIN_GAP): a longer label
-    then wraps under its arrow (trial 20 D10: 81-84 columns hid it from an 80-column
-    terminal)."""
+    `limit`, no more than fits in `limit` columns, but never less than its longest word
+    needs (an address or code is never cut): a longer label then wraps under its arrow
+    (trial 20 D10: 81-84 columns hid it from an 80-column terminal)."""
     index = {lane.key: i for i, lane in enumerate(ladder.lanes)}
-    need = MIN_GAP
+    need, least = MIN_GAP, LEAST_GAP
     for arrow in ladder.arrows:
         span = max(1, abs(index[arrow.src] - index[arrow.dst]))
-        need = max(need, math.ceil((len(arrow_text(arrow)) + 6) / span))
+        words = arrow_text(arrow).split()
+        need = max(need, math.ceil((len(" ".join(words)) + 6) / span))
+        least = max(least, math.ceil((max(map(len, words), default=0) + 6) / span))
     if limit is not None and len(ladder.lanes) > 1:
-        need = max(MIN_GAP, min(need, (limit - TIME_W - 1) // (len(ladder.lanes) - 1)))
+        need = max(least, min(need, (limit - TIME_W - 1) // (len(ladder.lanes) - 1)))
     return need
 
 
