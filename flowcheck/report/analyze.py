@@ -16,6 +16,7 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
+from flowcheck.report.answer import render_answer
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
@@ -96,13 +97,17 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
     """Under the verdict: the failing, then the inconclusive sessions (at most
-    SUMMARY_LIMIT, the rest counted), errors outside any session, then the sessions'
-    statuses counted and the wall-clock time the relative times count from."""
+    SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
+    error: report.answer), errors outside any session, then the sessions' statuses
+    counted and the wall-clock time the relative times count from."""
     lines = summary_lines(analysis)
     base = first_packet(analysis)
+    told: dict[str, str] = {}  # fixes already given under the verdict
     for line in lines[:SUMMARY_LIMIT]:
         console.print(Text.assemble("  ", line.text(base or 0.0),
                                     style=SESSION_STYLE[line.status]))
+        render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
+                      told)
     if len(lines) > SUMMARY_LIMIT:
         console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more (each session's header "
                       "says its status)", highlight=False)
@@ -138,7 +143,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                     base: float, console: Console) -> None:
     """The session's header (its status first, its wall-clock start last), then its
     steps."""
-    version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+    version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
     console.print(f"[{SESSION_STYLE[status]}]{STATUS_WORDS[status]}[/]  "
@@ -223,7 +228,7 @@ def _narrow_step_table(rows: list[_StepRow]) -> Table:
 def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
     from flowcheck.report.ladder_text import ladder_width, render_ladder
 
-    needed = ladder_width(ladder)
+    needed = ladder_width(ladder, console.width)  # labels wrap to fit
     if forced or (console.is_terminal and console.width >= needed):
         console.print()
         render_ladder(ladder, console)

@@ -78,7 +78,7 @@ def render_html(analysis: Analysis) -> str:
     parts += _sessions_table(analysis, by_uid, base)
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     for session in analysis.sessions:
-        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+        version = session.version_words()
         kind = escape(session.kind_words())
         status = session_status(session, analysis.findings)
         start = session_start(session, by_uid)

@@ -34,7 +34,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.sessions.classify import synack_reset_unseen_syn
+from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -77,7 +77,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
         arrows, omitted = _cap(arrows)
         lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
-        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+        version = session.version_words(short=True)
         title = f"Session {session.id}: {session.kind_words(short=True)}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
     return ladders
@@ -248,9 +248,8 @@ def _connection_arrows(conn: Connection, session: Session,
                             conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)
     if not conn.syn_frames and conn.role != "control" and not unseen_syn and not quoted:
-        arrows.append(Arrow(orig, resp, "syn", f"(open before the capture) "
-                            f"{ports}", conn.uid, [conn.first_frame], conn.ts, 0, number,
-                            status))
+        arrows.append(Arrow(orig, resp, "syn", f"{_unseen_opening(conn)} {ports}", conn.uid,
+                            [conn.first_frame], conn.ts, 0, number, status))
     if conn.role == "data" and (conn.orig_bytes or conn.resp_bytes):
         last = steps[-1] if steps else None
         sender_is_orig = conn.orig_bytes >= conn.resp_bytes
@@ -288,6 +287,16 @@ def _connection_arrows(conn: Connection, session: Session,
                             list(conn.fin_frames), None, 4, last.step if last else None,
                             _status(last, conn)))
     return arrows
+
+
+def _unseen_opening(conn: Connection) -> str:
+    """Why a connection has no SYN arrow: its SYN-ACK is in the capture, so it opened
+    inside it and only the SYN is missing (the direction a one-direction capture lacks:
+    trial 20 D7), else it was open before the capture."""
+    if not conn.synack_frames or synack_reset_unseen_syn(conn):
+        return "(open before the capture)"
+    return ("(SYN not captured: one direction)" if one_sided(conn) == "orig"
+            else "(SYN not captured)")
 
 
 def _after_data_start(arrows: list[Arrow]) -> None:

@@ -40,6 +40,7 @@ from flowcheck.sessions.classify import (
     Outcome,
     addressless_replies,
     announcement_groups,
+    asked_version,
     closed_before_data,
     closing,
     connection_outcome,
@@ -133,6 +134,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                           kind=session_kind(stream),
                           announced=list(stream.announcements) if stream else [])
         session.kind_guessed = session.kind == "backup" and said_kind(stream) is None
+        if session.version is None and stream is not None:
+            session.asked_version = asked_version(stream)
         session.kind_unknown = stream is None or not stream.messages
         if session.kind == "browse" and not session.kind_unknown \
                 and connection_outcome(conn) == "midstream":

@@ -37,6 +37,7 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.kept import filtered_handshake
+from flowcheck.verify.kind_shown import settle_browse, stopped_by
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
@@ -54,6 +55,8 @@ def check_steps(ctx: Context) -> None:
         session.steps = []
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
+        settle_browse(session, [step for step, spec in zip(session.steps, ctx.profile.steps,
+                                                            strict=True) if spec.kind in _LATER])
         control = ctx.by_uid[session.control_uid]
         if judged(ctx, control) == "midstream" and not filtered_handshake(ctx, session):
             # After the steps, whose statuses it names. A filter that kept only data
@@ -123,6 +126,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                              f"{ctx.capture_end - control.ts:.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
                              "started later")
+        stopped = stopped_by(session)
+        if stopped:  # a failed callback stops a backup as it stops a browse (trial 20 D4)
+            return make_step(spec, "not_applicable", detail=stopped)
         return make_step(spec, "not_applicable",
                          detail="no backup or restore started in this session (browse)")
     evaluate = {"control": _control, "callback": _callback, "announcement": announcement_step,
