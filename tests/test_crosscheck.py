@@ -227,3 +227,65 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
     shutil.copy(NDMJOB / "v4-backup.pcap", folder / "v4-backup.pcap")
     assert run(["crosscheck", str(folder / "v4-backup.pcap")]) == 0
     assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out
+
+
+def _as_ipv6(source: Path, target: Path) -> None:
+    """`source` with every IPv4 packet carried over IPv6 (fd00::<last octet>), the TCP
+    segments unchanged: NDMP's control connection over IPv6, as a dual-stack agent whose
+    name has an AAAA record is reached (trial 19, v6-dualstack.pcap)."""
+    from scapy.all import IP, Ether, rdpcap, wrpcap
+    from scapy.layers.inet6 import IPv6
+
+    def address(ipv4: str) -> str:
+        return "fd00::" + ipv4.rsplit(".", 1)[1]
+
+    packets = []
+    for packet in rdpcap(str(source)):
+        if IP in packet:
+            ip = packet[IP]
+            segment = ip.payload.copy()
+            del segment.chksum
+            moved = Ether(src=packet.src, dst=packet.dst) / IPv6(
+                src=address(ip.src), dst=address(ip.dst), hlim=ip.ttl) / segment
+            moved.time = packet.time
+            packet = moved
+        packets.append(packet)
+    wrpcap(str(target), packets)
+
+
+@needs_tshark
+def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path) -> None:
+    """An IPv6 control connection was exit 3, "tshark could not read it (No attribute
+    named ip)": pyshark's packet has an ipv6 layer, not ip (trial 19 D10)."""
+    from flowcheck.cli.main import run as run_cli
+
+    capture = tmp_path / "v4-backup-over-ipv6.pcap"
+    _as_ipv6(NDMJOB / "v4-backup.pcap", capture)
+    result = run(capture)
+    assert result.differences == [] and result.tshark_gaps == []
+    assert result.ours == result.theirs == result.matched > 20
+    assert run_cli(["crosscheck", str(capture)]) == 0
+
+
+@needs_tshark
+def test_a_flowcheck_bug_reading_tshark_packets_is_not_unreadable_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """flowcheck's own reading of tshark's packets failing is a bug (exit 4, contract),
+    not "tshark could not read it" (exit 3, input unreadable): trial 19 D10. The tshark
+    child and the SIGCHLD handler are still given back."""
+    import signal
+
+    from flowcheck.cli.main import run as run_cli
+    from flowcheck.ndmp import crosscheck as module
+
+    def broken(packet: object) -> list[TsharkMessage]:
+        raise AttributeError("No attribute named ip")
+
+    monkeypatch.setattr(module, "_packet_messages", broken)
+    capture = str(NDMJOB / "v4-backup.pcap")
+    before = signal.getsignal(signal.SIGCHLD)
+    with pytest.raises(AttributeError, match="No attribute named ip"):
+        module.read_tshark_messages(capture)
+    assert signal.getsignal(signal.SIGCHLD) == before
+    assert _tshark_reading(capture) is None
+    assert run_cli(["crosscheck", capture]) == 4
