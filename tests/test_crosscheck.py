@@ -159,22 +159,34 @@ def _tshark_reading(path: str) -> int | None:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith(b"tshark") and path.encode() in argv:
+            # argv[1] while the wrapper of the reaping test still waits to exec tshark.
+            if any(arg.endswith(b"tshark") for arg in argv[:2]) and path.encode() in argv:
                 return int(pid)
     return None
 
 
 @needs_tshark
-def test_tshark_reaped_by_another_waitpid_is_read_again() -> None:
+def test_tshark_reaped_by_another_waitpid_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another part of the process reaps tshark first (a thread's waitpid), as happened
     under pytest-xdist: asyncio's child watcher then finds no child and pyshark reports
-    exit status 255. The read is done again and gives the full result."""
+    exit status 255. The read is done again and gives the full result. pyshark runs the
+    first tshark found on PATH: a wrapper that waits a second before it execs the real
+    one gives the thread time to find it (a fast tshark was reaped by asyncio first, and
+    the test failed 3 runs in 8 with "the thread reaped no tshark")."""
     import os
     import threading
     import time
 
     from flowcheck.ndmp.crosscheck import read_tshark_messages
 
+    real = shutil.which("tshark")
+    assert real is not None
+    slow = tmp_path / "bin" / "tshark"
+    slow.parent.mkdir()
+    slow.write_text(f'#!/bin/sh\nsleep 1\nexec {real} "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow.parent}{os.pathsep}{os.environ['PATH']}")
     path = str(NDMJOB / "v4-backup.pcap")
     reaped: list[int] = []
 
