@@ -60,6 +60,7 @@ _THEME = """
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
 .side { color: #888; } ul.summary a { color: inherit; }
+.nowrap { white-space: nowrap; }
 h2:target, li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 """
 
@@ -72,7 +73,8 @@ def render_html(analysis: Analysis) -> str:
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<title>flowcheck analysis</title>",
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+             f"<title>{_title(analysis)}</title>",
              f"<style>{_STYLE}{_THEME}{LADDER_STYLE}</style></head><body>"]
     parts += _verdict(analysis, _summary(analysis, base))
     parts += _sessions_table(analysis, by_uid, base)
@@ -107,6 +109,26 @@ def render_html(analysis: Analysis) -> str:
     parts += _connections(analysis, base)
     parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _title(analysis: Analysis) -> str:
+    """The browser tab's (and a saved page's) name: the verdict and the capture's file
+    name (the first and how many more, for a set of several), escaped."""
+    names = [_capture_name(str(c.path)) for c in analysis.traffic.captures]
+    shown = (", ".join(names) if len(names) <= 2
+             else f"{names[0]} and {len(names) - 1} more")
+    return escape(f"flowcheck {analysis.verdict.upper()}: {shown or '-'}")
+
+
+def _capture_name(path: str) -> str:
+    """A capture's file name without its folder; "standard input" for "-"."""
+    return "standard input" if path == "-" else Path(path).name or path
+
+
+def _arrows(markup: str) -> str:
+    """`markup` (escaped) with every "->" kept on one line: a browser breaks after the
+    dash of "a -> b" in a narrow column (trial 20 D14)."""
+    return markup.replace("-&gt;", "<span class=\"nowrap\">-&gt;</span>")
 
 
 def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
@@ -193,8 +215,8 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "
                    f"<code>{escape(finding.code)}</code> {escape(where)}<br>"
-                   f"{escape(finding.message)}"
-                   + (f"<div class=\"fix\"><b>Fix:</b> {escape(finding.fix)}</div>"
+                   f"{_arrows(escape(finding.message))}"
+                   + (f"<div class=\"fix\"><b>Fix:</b> {_arrows(escape(finding.fix))}</div>"
                       if finding.fix else "") + "</li>")
     out.append("</ul>")
     return out
@@ -214,16 +236,17 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
 
 def _table(header: list[str], rows: list[list], raw_columns: set[int] | None = None) -> str:
     raw_columns = raw_columns or set()
-    out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+    out = ["<table><tr>" + "".join(f"<th>{_arrows(escape(h))}</th>" for h in header)
+           + "</tr>"]
     for row in rows:
         cells = []
         for index, cell in enumerate(row):
             if isinstance(cell, tuple):  # (css class, text)
-                cells.append(f"<td class=\"{escape(cell[0])}\">{escape(cell[1])}</td>")
+                cells.append(f"<td class=\"{escape(cell[0])}\">{_arrows(escape(cell[1]))}</td>")
             elif index in raw_columns:
-                cells.append(f"<td>{cell}</td>")  # already escaped
+                cells.append(f"<td>{_arrows(cell)}</td>")  # already escaped
             else:
-                cells.append(f"<td>{escape(str(cell))}</td>")
+                cells.append(f"<td>{_arrows(escape(str(cell)))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
