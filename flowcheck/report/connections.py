@@ -11,6 +11,7 @@ from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
+from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -108,8 +109,11 @@ def render_connections(connections: list[Connection], console: Console, *,
          conn.role + (f" {conn.session}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
+    # Zeek's codes in plain words, those the table shows (trial 20 D16).
+    legend = {"state": state_legend(c.conn_state for c in connections),
+              "history": history_legend(c.history for c in connections)}
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
-                                         COLUMNS, rows), FIT))
+                                         COLUMNS, rows), FIT, legend))
 
 
 def _count(number: int, noun: str) -> str:

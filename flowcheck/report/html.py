@@ -30,6 +30,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -231,7 +232,11 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
                      f"{conn.first_frame}-{conn.last_frame}"])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
               "role", "session", "frames"]
-    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows)]
+    conns = analysis.traffic.connections
+    legend = [f"<p class=\"side\">{escape(line)}</p>"
+              for line in (state_legend(c.conn_state for c in conns),
+                           history_legend(c.history for c in conns)) if line]
+    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows), *legend]
 
 
 def _table(header: list[str], rows: list[list], raw_columns: set[int] | None = None) -> str:

@@ -78,6 +78,14 @@ def stream_title(stream: NdmpStream, conn: Connection | None) -> str:
     return f"{stream.uid}:{where} NDMP {version}"
 
 
+def _directions(conn: Connection | None) -> str:
+    """What the table's `dir` says: which host sent `orig` and `resp` messages."""
+    if conn is None:
+        return "dir: orig from the control connection's originator, resp from its responder"
+    return (f"dir: orig from {conn.orig_h} (the control connection's originator), "
+            f"resp from {conn.resp_h}")
+
+
 def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console, *,
                 connections: list[Connection] | None = None) -> None:
     """One table per control connection (headed by its endpoints, session and start when
@@ -95,7 +103,8 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
             count = len(stream.messages)
             console.print(FittedTable(PlainTable(
                 f"{title}, {count} message{'' if count == 1 else 's'}{started}",
-                COLUMNS, [_row(message) for message in stream.messages]), FIT))
+                COLUMNS, [_row(message) for message in stream.messages]), FIT,
+                {"dir": _directions(conn)}))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
