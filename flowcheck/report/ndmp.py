@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.model import endpoint
+from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
@@ -112,9 +113,12 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
         frames = ",".join(str(f) for f in finding.frames[:8])
-        console.print(f"[yellow]{finding.severity}[/] {finding.code} {finding.uid or ''}: "
-                      f"{escape(finding.message)}" + (f" (frames {frames})" if frames else ""),
-                      highlight=False)
+        print_hanging(console, Text.assemble((str(finding.severity), "yellow"),
+                                             f" {finding.code} {finding.uid or ''}: "),
+                      finding.message + (f" (frames {frames})" if frames else ""), indent=2)
+        if finding.fix:  # as analyze gives it (trial 20 D19)
+            print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
+                          indent=7)
 
 
 def _difference_row(table: Table, item: Difference) -> None:
