@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
+from flowcheck.report.ladder_build import human_bytes
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
@@ -20,14 +21,9 @@ if TYPE_CHECKING:
 
 
 def _size(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    value = count / 1000
-    for unit in ("KB", "MB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    """SI units, as the ladder and Wireshark's conversation table: "200.0 kB" (trial 20
+    D17: this table said "KB")."""
+    return human_bytes(count)
 
 
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:

@@ -17,7 +17,7 @@ from flowcheck.report.analyze import (
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
-from flowcheck.report.ladder_build import build_ladders
+from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
     STATUS_WORDS,
@@ -228,7 +228,8 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
     for conn in analysis.traffic.connections:
         rows.append([conn.uid, f"+{conn.ts - base:.3f}s", endpoint(conn.orig_h, conn.orig_p),
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
-                     f"{conn.orig_bytes}/{conn.resp_bytes}", conn.role, conn.session or "-",
+                     f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
+                     conn.role, conn.session or "-",
                      f"{conn.first_frame}-{conn.last_frame}"])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
               "role", "session", "frames"]
