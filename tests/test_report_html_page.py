@@ -54,3 +54,5 @@ def test_the_title_names_the_verdict_and_the_capture() -> None:
     assert "<title>flowcheck FAIL: a.pcap and 3 more</title>" in render_html(
         _analysis(["a.pcap", "b.pcap", "c.pcap", "d.pcap"]))
     assert "<title>flowcheck FAIL: standard input</title>" in render_html(_analysis(["-"]))
+    assert "<title>flowcheck FAIL: live capture</title>" in render_html(
+        _analysis(["<stream>"]))

@@ -122,8 +122,10 @@ def _title(analysis: Analysis) -> str:
 
 
 def _capture_name(path: str) -> str:
-    """A capture's file name without its folder; "standard input" for "-"."""
-    return "standard input" if path == "-" else Path(path).name or path
+    """A capture's file name without its folder; "standard input" for "-", "live
+    capture" for a stream without a name (the sniffer's pipe of `live`)."""
+    words = {"-": "standard input", "<stream>": "live capture"}
+    return words.get(path) or Path(path).name or path
 
 
 def _arrows(markup: str) -> str:
