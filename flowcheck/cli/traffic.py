@@ -131,7 +131,8 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
         from flowcheck.graph import build_graph
         from flowcheck.report.graph_export import write_graph
 
-        write_graph(build_graph(analysis.traffic.connections, analysis.sessions), graph)
+        write_graph(build_graph(analysis.traffic.connections, analysis.sessions,
+                                analysis.findings, analysis.verdict), graph)
     if html is not None:
         from flowcheck.report.html import write_html
 

@@ -17,6 +17,7 @@ from rich.text import Text
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
 from flowcheck.report.answer import render_answer
+from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
@@ -258,9 +259,11 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "",
         ) if part)
-        console.print(f"[{SEVERITY_STYLE.get(severity, '')}]{severity.upper()}[/] "
-                      f"[bold]{finding.code}[/]" + (f" ({where})" if where else ""),
-                      highlight=False)
-        console.print(f"  {escape(finding.message)}", highlight=False)
+        print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),
+                                             " ", (finding.code, "bold")),
+                      f" ({where})" if where else "", indent=4)
+        # Wrapped lines start under the text, not at column 0 (trial 20 D19).
+        print_hanging(console, "  ", finding.message, indent=2)
         if finding.fix:
-            console.print(f"  [bold]Fix:[/] {escape(finding.fix)}", highlight=False)
+            print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
+                          indent=7)

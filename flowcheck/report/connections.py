@@ -8,9 +8,11 @@ from rich.markup import escape
 
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
+from flowcheck.report.ladder_build import human_bytes
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
+from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,14 +21,9 @@ if TYPE_CHECKING:
 
 
 def _size(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    value = count / 1000
-    for unit in ("KB", "MB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    """SI units, as the ladder and Wireshark's conversation table: "200.0 kB" (trial 20
+    D17: this table said "KB")."""
+    return human_bytes(count)
 
 
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:
@@ -108,8 +105,11 @@ def render_connections(connections: list[Connection], console: Console, *,
          conn.role + (f" {conn.session}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
+    # Zeek's codes in plain words, those the table shows (trial 20 D16).
+    legend = {"state": state_legend(c.conn_state for c in connections),
+              "history": history_legend(c.history for c in connections)}
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
-                                         COLUMNS, rows), FIT))
+                                         COLUMNS, rows), FIT, legend))
 
 
 def _count(number: int, noun: str) -> str:
