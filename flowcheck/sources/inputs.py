@@ -228,16 +228,28 @@ class ByteSource:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
         self._stream = stream
         self._size = spec.size
+        # A regular file is read up to the size it had when the capture set was resolved:
+        # one still being written (a sniffer writing it) has no end to read up to, and a
+        # read to its current end would chase the writer (trial 18 D1).
+        self._left = (spec.size if spec.size is not None and not self.compressed
+                      and not self.interactive else None)
         # A compressed stream's error found after some bytes were inflated: those bytes
         # are returned first, the error on the next read.
         self._deferred: CompressedStreamError | None = None
 
     def remaining(self) -> int | None:
-        """Bytes left to read, when known (an uncompressed regular file)."""
-        if self.compressed or self.interactive or self._size is None:
-            return None
-        position = self.raw_position()
-        return None if position is None else max(0, self._size - position)
+        """Bytes left to read, when known (an uncompressed regular file: of the size it
+        had when seen first)."""
+        return self._left
+
+    def grew(self) -> bool:
+        """Whether the file is now longer than the size read up to (still being written)."""
+        if self._left is None or self._size is None:
+            return False
+        try:
+            return os.fstat(self._raw.fileno()).st_size > self._size
+        except (AttributeError, OSError, ValueError):
+            return False
 
     def raw_position(self) -> int | None:
         """Bytes consumed from the underlying file (compressed bytes for .gz)."""
@@ -258,11 +270,15 @@ class ByteSource:
             # returning what it inflated in that call, so one 8 MB readinto of a file
             # cut in its first chunk would lose every packet before the cut.
             reader = self._stream.readinto1 if self.compressed else self._stream.readinto  # type: ignore[attr-defined]
+            if self._left is not None:
+                target = target[:self._left]
             while total < len(target):
                 count = reader(target[total:])
                 if not count:
                     break
                 total += count
+            if self._left is not None:
+                self._left -= total
             return total
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             error = CompressedStreamError(str(exc) or "compressed data ends early")

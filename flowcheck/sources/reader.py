@@ -173,11 +173,20 @@ class CaptureFile:
                     else:
                         info.truncated = True
                         which = "a packet record" if info.packets else "its first packet record"
-                        info.error = info.error or (f"{self.spec.name}: the file ends in "
-                                                    f"the middle of {which}")
+                        info.error = info.error or self._cut_error(source, base + len(carry),
+                                                                   which)
                 if info.truncated and info.error_offset is None:
                     info.error_offset = base  # where the last record began, cut or not
                 return
+
+    def _cut_error(self, source: ByteSource, size: int, which: str) -> str:
+        """Why the file's last record is incomplete: cut, or still being written."""
+        if source.grew():
+            self.info.growing = True
+            return (f"{self.spec.name}: the file is still being written (it grew while "
+                    f"flowcheck read it): read up to its size when flowcheck started, "
+                    f"{size:,} bytes, which ends in the middle of {which}")
+        return f"{self.spec.name}: the file ends in the middle of {which}"
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:
