@@ -75,6 +75,7 @@ class InputSpec:
     path: str | None = None  # a file that can be opened (again) by name
     stream: BinaryIO | None = None  # standard input or a pipe: read once
     size: int | None = None  # bytes on disk, for the progress bar
+    file_id: tuple[int, int] | None = None  # (device, inode): one file under two names
 
     @property
     def reopenable(self) -> bool:
@@ -94,7 +95,22 @@ def resolve_inputs(inputs: list[str | BinaryIO]) -> list[InputSpec]:
             name = getattr(item, "name", None)
             specs.append(InputSpec(name if isinstance(name, str) and name else "<stream>",
                                    stream=item))
-    return specs
+    return _each_file_once(specs)
+
+
+def _each_file_once(specs: list[InputSpec]) -> list[InputSpec]:
+    """The specs without a file named again (a directory and one of its files,
+    overlapping globs, a hard link): read twice, its packets would count twice. The
+    first name given is kept."""
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for spec in specs:
+        if spec.file_id is not None:
+            if spec.file_id in seen:
+                continue
+            seen.add(spec.file_id)
+        unique.append(spec)
+    return unique
 
 
 def _resolve_path(path: str) -> list[InputSpec]:
@@ -107,7 +123,8 @@ def _resolve_path(path: str) -> list[InputSpec]:
         # A named pipe can be read only once: treat it as a stream.
         return [InputSpec(path, stream=_open(path, buffered=True))]
     _open(path).close()  # permission problems surface now, as one line
-    return [InputSpec(path, path=path, size=info.st_size)]
+    return [InputSpec(path, path=path, size=info.st_size,
+                      file_id=(info.st_dev, info.st_ino))]
 
 
 def _resolve_directory(path: str) -> list[InputSpec]:
@@ -125,7 +142,8 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         except OSError:
             continue
         if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _is_capture_file(member):
-            specs.append(InputSpec(member, path=member, size=info.st_size))
+            specs.append(InputSpec(member, path=member, size=info.st_size,
+                                   file_id=(info.st_dev, info.st_ino)))
     if not specs:
         raise InputError(f"{path}: no pcap or pcapng files in this directory")
     return specs
