@@ -62,4 +62,4 @@ def test_growing_file_is_read_to_its_size_at_start(tmp_path: Path, fmt: str,
     [finding] = truncation_findings(reader.captures)
     assert finding.code == "capture_truncated"
     assert "still being written" in finding.message
-    assert "once the capture has stopped" in finding.fix
+    assert "once the capture has stopped," in finding.fix

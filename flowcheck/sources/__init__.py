@@ -134,8 +134,8 @@ def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
                             read_ahead=read_ahead, shifts=shifts)
 
 
-GROWING_FIX = ("Run flowcheck again for the packets written since, or once the capture has "
-               "stopped to check the whole job.")
+GROWING_FIX = ("Run flowcheck again to read the packets written since, or once the capture "
+               "has stopped, to check the whole job.")
 
 
 def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
