@@ -301,3 +301,24 @@ def test_a_flowcheck_bug_reading_tshark_packets_is_not_unreadable_input(
     assert signal.getsignal(signal.SIGCHLD) == before
     assert _tshark_reading(capture) is None
     assert run_cli(["crosscheck", capture]) == 4
+
+
+@pytest.mark.parametrize("given", [["{ring}"], ["-"]])
+def test_a_capture_set_is_refused_with_the_way_to_merge_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str]) -> None:
+    """docs/cli.md says crosscheck takes one file, and a directory or standard input get
+    one line saying how to merge a ring (trial 18 D11: the docs' CAPTURE said a directory
+    was one). Several files are a usage error under `Usage: ... CAPTURE`, the help
+    saying how to merge them (test_cli_help)."""
+    from flowcheck.cli.main import run
+
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    for name in ("one", "two"):
+        shutil.copy(NDMJOB / "v4-backup.pcap", ring / f"{name}.pcap")
+    paths = {"ring": ring, "one": ring / "one.pcap", "two": ring / "two.pcap"}
+    assert run(["crosscheck", *[arg.format(**paths) for arg in given]]) == 2
+    error = capsys.readouterr().err
+    assert "crosscheck takes one capture file" in error and "mergecap -w" in error
+    assert "`crosscheck` alone takes one capture file" in (
+        Path(__file__).parent.parent / "docs" / "cli.md").read_text()

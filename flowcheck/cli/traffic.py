@@ -155,13 +155,17 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
 
 def crosscheck(capture: Annotated[str, typer.Argument(
         metavar="CAPTURE", help="One pcap/pcapng file (optionally gzipped): tshark reads "
-                                "it a second time.")], config: Config,
+                                "it a second time. Merge a ring or several files into "
+                                "one first (mergecap -w).")], config: Config,
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
 
     if capture == "-" or Path(capture).is_dir():
-        raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
+        # A directory (a ring) or standard input: tshark reads one file.
+        raise UsageError("crosscheck takes one capture file (tshark reads it a second "
+                         "time): merge a ring's files or several captures into one first, "
+                         "`mergecap -w merged.pcapng FILES` (Wireshark), and crosscheck that")
     from flowcheck.pipeline import label_connections
 
     traffic = _read([capture], config)

@@ -78,6 +78,9 @@ class CaptureInfo:
     # if_name); None when not known. Not in the JSON (flowcheck.verify.capture_filter).
     capture_filter: str | None = None
     interface: str | None = None
+    # The file grew while it was read (a sniffer still writing it): read up to its size
+    # when first seen. Not in the JSON (its `error` says it).
+    growing: bool = False
 
     def as_dict(self) -> dict:
         return {
