@@ -23,6 +23,7 @@ from pathlib import Path
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from tests.test_verify_scenarios import A, announce, be_backup, run, statuses
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-announce"
 
@@ -107,3 +108,17 @@ def test_data_on_another_interface_than_the_capture_is_not_a_port_filter() -> No
     assert "port filter" not in finding.fix
     status, detail = _step(analysis, 4)
     assert status == "unknown" and "another interface" in detail
+
+
+def test_unspecified_address_reached_at_the_control_address_is_no_nat() -> None:
+    """D6, the other way round: a connector that takes 0.0.0.0 for the control
+    connection's address reaches the agent there; no NAT rewrites 0.0.0.0, so no
+    "a NAT rewrote the address" and, as the job works, no finding."""
+    connections, streams = be_backup(announce_data=False)
+    streams[0].announcements.append(
+        announce("Cctl", "0.0.0.0", 6001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
+    sessions, findings = run(connections, streams)
+    assert findings == []
+    assert sessions[0].data_connections == ["Cdata"] and not sessions[0].address_matched
+    assert statuses(sessions[0]) == ["ok"] * 5
+    assert connections[2].resp_h == A
