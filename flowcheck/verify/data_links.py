@@ -36,6 +36,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    other_source_words,
     own_firewall_fix,
     retried,
     silence,
@@ -220,6 +221,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                       or ("", f"{capitalised(rule)}.{where}"))
         if either:
             fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
+        source = other_source_words(ctx, first)  # trial 19 D13
+        words, fix = words + source[0], fix + source[1]
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
