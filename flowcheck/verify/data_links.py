@@ -42,6 +42,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    other_source_words,
     own_firewall_fix,
     retried,
     silence,
@@ -232,6 +233,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         if wrong is not None and own is not None:
             words += other_nic_words(ctx, session, wrong, first, own)
             fix += other_nic_fix(ctx, session, wrong)
+        else:
+            source = other_source_words(ctx, first)  # trial 19 D13
+            words, fix = words + source[0], fix + source[1]
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "

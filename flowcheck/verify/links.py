@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.context import Context, allow_rule, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
@@ -31,7 +32,6 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.ranges import (
-    check_backup_network,
     check_ports,
     note_swapped_ranges,
     outside_range_words,
