@@ -74,6 +74,7 @@ from flowcheck.verify.local import (
 )
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_connect import group_refusal
+from flowcheck.verify.refused_listens import refused_listens, refused_words, resource_words
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -136,6 +137,11 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
             detail += f"; {local_words(session.local_data, which=False)}"
         elif session.local_data:  # NDMP_ADDR_LOCAL besides the TCP announcements
             detail += f"; {local_words(session.local_data)}"
+        refused = refused_listens(ctx, session)
+        if refused:  # some resources' listen refused, the others announced (trial 20 D2)
+            return make_step(spec, "failed", [control.uid],
+                             [a.frame for a in session.announced] + [m.frame for m in refused],
+                             f"{refused_words(ctx, session, refused)}; {detail}")
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                          detail)
     if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
@@ -287,6 +293,7 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          "; ".join(port_words(ctx, session, c) for c in conns))
     detail = data_connection_detail(ctx, session, conns,
                                     [port_words(ctx, session, c) for c in conns])
+    detail += resource_words(ctx, len(conns), "data connections for")
     if session.local_data:
         detail += f"; {local_words(session.local_data)}"
     return make_step(spec, "ok", uids, frames, detail)
@@ -339,7 +346,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(ctx, session, open_conns, sent, key) + slowed)
+                         flow_detail(ctx, session, open_conns, sent, key) + slowed
+                         + resource_words(ctx, len(open_conns), "the data of"))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
