@@ -36,6 +36,7 @@ from flowcheck.verify.cut_transfer import (
 from flowcheck.verify.details import (
     acked_flow_detail,
     announcement_detail,
+    cited_rsts,
     data_connection_detail,
     failure_words,
     flow_detail,
@@ -322,7 +323,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
-        return make_step(spec, "failed", uids, [f for c, _ in cut for f in c.rst_frames[:2]],
+        return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
                          f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
                          "; " + flow_detail(ctx, session, open_conns, sent, key))
     stalled = stalled_transfers(ctx, session)
