@@ -16,6 +16,7 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
@@ -249,7 +250,7 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
-            "frames " + ",".join(map(str, finding.frames[:8])) if finding.frames else "",
+            frame_words(finding.frames, finding.frames_more),
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "",
         ) if part)

@@ -17,6 +17,7 @@ from flowcheck.report.analyze import (
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
@@ -187,7 +188,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
-            "frames " + ",".join(map(str, finding.frames)) if finding.frames else "",
+            frame_words(finding.frames, finding.frames_more),
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "") if part)
         out.append(f"<li id=\"finding-{number}\">"

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.model import endpoint
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
@@ -102,9 +103,9 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
                           f"in frame {announcement.frame}", highlight=False)
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
-        frames = ",".join(str(f) for f in finding.frames[:8])
+        frames = frame_words(finding.frames, finding.frames_more)
         console.print(f"[yellow]{finding.severity}[/] {finding.code} {finding.uid or ''}: "
-                      f"{escape(finding.message)}" + (f" (frames {frames})" if frames else ""),
+                      f"{escape(finding.message)}" + (f" ({frames})" if frames else ""),
                       highlight=False)
 
 
