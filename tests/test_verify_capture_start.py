@@ -104,6 +104,25 @@ def test_running_connection_before_the_control_packets_is_not_the_callback(
     assert callback.resp_p == 5001
 
 
+def test_data_connection_open_before_the_capture_is_the_jobs_whoever_sent_first(
+        tmp_path: Path) -> None:
+    """Trial 20 D3: from frame 235 on, resource 2's data connection (media 5003 -> agent
+    6002, its SYN in frame 216) is first seen by the agent's data: its originator is only
+    that packet's sender. By its ports it is the job's data connection, matched to the
+    session; not an unannounced connection, nor one opened the wrong way."""
+    analysis = _from_frame("clean-3-resources", 235, tmp_path)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "unannounced_connection" not in codes and "step_out_of_order" not in codes
+    [session] = analysis.sessions
+    first = analysis.traffic.connections[0]
+    assert (first.orig_p, first.resp_p) == (6002, 5003)  # the agent's data came first
+    assert first.uid in session.data_connections and first.uid in session.port_matched
+    assert [s.status for s in session.steps] == ["ok"] * 5
+    [mid] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "1 data connection whose announcement" in mid.message
+
+
 @pytest.mark.parametrize(("name", "first", "unknown"), [
     ("clean-3-resources", 17, ""),  # every step shown by what followed
     ("data-port-dropped", 27, "steps 3, 4, 5 stay unknown")])
