@@ -93,6 +93,26 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
         console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
+    midway = mid_job_note(analysis)
+    if midway:
+        console.print(midway, style="yellow", highlight=False)
+
+
+def mid_job_note(analysis: Analysis) -> str:
+    """Under the verdict, when the capture started after a session's control connection
+    had opened (capture_started_mid_session, not after a ring buffer's hole): the verdict
+    covers only the part of the job the capture holds (trial 20 D3: a plain PASS for a
+    capture of the last resource of three); "" otherwise."""
+    gaps = {s.id for s in analysis.sessions if s.start_gap is not None}
+    started = list(dict.fromkeys(
+        f.session for f in analysis.findings
+        if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
+    if not started:
+        return ""
+    which = ", ".join(started)
+    return (f"The capture started mid-job (session{'s' if len(started) > 1 else ''} {which}: "
+            "capture_started_mid_session): the verdict covers only what the capture holds "
+            "of it; start the capture before the job starts to check every step.")
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:

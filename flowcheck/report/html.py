@@ -12,6 +12,7 @@ from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     INCONCLUSIVE_NOTE,
     endpoints,
+    mid_job_note,
     step_connections,
     step_time,
     summary_counts,
@@ -123,7 +124,9 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             f"media range {format_ranges(config.media_range)}, agent range "
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
             *([f"<p class=\"inconclusive\">{escape(INCONCLUSIVE_NOTE)}</p>"]
-              if analysis.verdict == "inconclusive" else [])]
+              if analysis.verdict == "inconclusive" else []),
+            *([f"<p class=\"inconclusive\">{escape(mid_job_note(analysis))}</p>"]
+              if mid_job_note(analysis) else [])]
 
 
 def _anchor(session_id: str) -> str:

@@ -127,6 +127,10 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
             frame, name = session.port_named[conn.uid]
             reached = (f"matched by direction and ports, to the endpoint the "
                        f"{name.removeprefix('NDMP_')} reply of frame {frame} names")
+        elif conn.uid in session.port_matched and connection_outcome(conn) == "midstream":
+            # Its originator is only its first captured packet's sender (trial 20 D3).
+            reached = ("matched by ports (its opening is not in the capture, so which end "
+                       "opened it cannot be seen)")
         elif conn.uid in session.port_matched:
             reached = "matched by direction and ports"
         else:
