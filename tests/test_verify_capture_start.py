@@ -147,8 +147,12 @@ def test_connection_open_before_the_capture_names_no_opener(tmp_path: Path) -> N
     assert "C1, C2, C4: their opening is not in the capture" in table, table
     console = Console(width=200, record=True, color_system=None)
     render_analysis(analysis, console, ladder=False)
-    head = console.export_text().splitlines()[:6]
+    text = console.export_text()
+    head = text.splitlines()[:6]
     assert any("The capture started mid-job" in line for line in head), head
+    # The step table's connection column: "<->", not the first packet's way as "->".
+    assert "10.77.0.2:6002 <-> 10.77.0.1:5003" in text
+    assert "10.77.0.2:6002 -> 10.77.0.1:5003" not in text
 
 
 def test_unannounced_connection_open_before_the_capture_names_no_opener(
