@@ -4,20 +4,31 @@ Host nodes are the IP addresses; endpoint nodes are "ip:port" and hang off their
 with a "port" edge. Every TCP connection is a "connection" edge from the originator's
 endpoint to the responder's, carrying uid, role, step, conn_state, bytes, session and
 outcome (established, unanswered, refused, handshake_incomplete, aborted: reset by its
-originator after the SYN-ACK, midstream).
+originator after the SYN-ACK, midstream), and the error and warning findings about it
+(`findings`, their codes; `severity`, the worst; a session's finding that names no
+connection goes on its control connection): a job failed by an NDMP error reply shows,
+though each of its connections opened. The graph's own `verdict` is the analysis's.
 Attribute values are str/int/float only, so every export format can hold them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import networkx as nx
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Finding, Session, endpoint
 from flowcheck.sessions import connection_outcome
 
 
-def build_graph(connections: list[Connection], sessions: list[Session]) -> nx.MultiDiGraph:
+def build_graph(connections: list[Connection], sessions: list[Session],
+                findings: list[Finding] | None = None, verdict: str = "") -> nx.MultiDiGraph:
+    """The graph of `connections`, each edge with its step in `sessions` and the
+    `findings` about it; `verdict` as a graph attribute when given."""
     graph = nx.MultiDiGraph(name="flowcheck")
+    if verdict:
+        graph.graph["verdict"] = verdict
+    codes = _codes_by_connection(findings or [], sessions)
     host_roles: dict[str, set[str]] = {}
     step_of: dict[str, int] = {}
     for session in sessions:
@@ -36,8 +47,31 @@ def build_graph(connections: list[Connection], sessions: list[Session]) -> nx.Mu
                        conn_state=conn.conn_state, bytes=conn.orig_bytes + conn.resp_bytes,
                        orig_bytes=conn.orig_bytes, resp_bytes=conn.resp_bytes,
                        session=conn.session or "", ts=conn.ts,
-                       outcome=connection_outcome(conn))
+                       outcome=connection_outcome(conn),
+                       findings=",".join(codes.get(conn.uid, {})),
+                       severity=_worst(codes.get(conn.uid, {}).values()))
     return graph
+
+
+def _codes_by_connection(findings: list[Finding],
+                         sessions: list[Session]) -> dict[str, dict[str, str]]:
+    """uid -> {code: severity} of the error and warning findings about it, in the
+    findings' order; one naming only its session counts for the control connection."""
+    control = {session.id: session.control_uid for session in sessions}
+    out: dict[str, dict[str, str]] = {}
+    for finding in findings:
+        severity = str(finding.severity)
+        uid = finding.uid or control.get(finding.session or "")
+        if uid and severity in ("error", "warning"):
+            codes = out.setdefault(uid, {})
+            if codes.get(finding.code) != "error":
+                codes[finding.code] = severity
+    return out
+
+
+def _worst(severities: Iterable[str]) -> str:
+    found = set(severities)
+    return "error" if "error" in found else "warning" if "warning" in found else ""
 
 
 def _add_endpoint(graph: nx.MultiDiGraph, host: str, port: int,

@@ -145,7 +145,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0)))
-    findings.extend(check_capture_loss(traffic.connections, traffic.captures))
+    findings.extend(check_capture_loss(traffic.connections, traffic.captures,
+                                       traffic.ring_gaps))
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)

@@ -1,9 +1,12 @@
 """Capacity of the dynamic port ranges (`flowcheck plan`), from the TechNote's rules.
 
-Two ports per resource, one in each range; the job engine binds one more media port
-where the profile has a callback (plain NDMP has none), and the agent one more agent port
-for a callback connection's source (contract: the callback's source port belongs to the
-agent range; it stays open for the session); every port stays held for
+Two ports per resource, one in each range; the control connection's media-side port,
+which step 1 judges against the media range (control_port_outside_media_range), and the
+job engine's port where the profile has a separate callback connection (plain NDMP has
+none; with `[callback] mode = "control"` the two are one port) in the media range too;
+the agent one more agent port for a callback connection's source (contract: the
+callback's source port belongs to the agent range; it stays open for the session); every
+port stays held for
 `port_hold_seconds` after its session ends. So a range must cover the ports of the jobs
 running at once plus those of the jobs that ended within the hold period. Source:
 Veritas TechNote 255831 (see docs/flow-model.md), docs/profiles.md.
@@ -46,6 +49,14 @@ def job_engine_ports(profile: Profile) -> int:
     return 0 if profile.callback == "none" else 1
 
 
+def control_ports(profile: Profile) -> int:
+    """Media-range ports a job binds for its control connection apart from the job
+    engine's: the control connection's media-side (source) port, which `analyze` judges
+    against the media range (step 1, control_port_outside_media_range: trial 20, D8);
+    none with `[callback] mode = "control"`, where that port is the job engine's."""
+    return 0 if profile.callback == "control" else 1
+
+
 def callback_source_ports(profile: Profile) -> int:
     """Agent-range ports a job binds besides its resources': the source port of the
     agent's callback connection (`[callback] mode = "connection"`, Backup Exec's), which
@@ -57,11 +68,11 @@ def callback_source_ports(profile: Profile) -> int:
 
 def ports_per_job(which: str, resources: int, profile: Profile) -> int:
     """Ports one job of `resources` resources binds in the `which` ("media" | "agent")
-    range: one per resource on each side, plus the job engine's port on the media side
-    (job_engine_ports) and the callback's source port on the agent side
-    (callback_source_ports)."""
+    range: one per resource on each side, plus the job engine's port and the control
+    connection's on the media side (job_engine_ports, control_ports) and the callback's
+    source port on the agent side (callback_source_ports)."""
     if which == "media":
-        return resources + job_engine_ports(profile)
+        return resources + job_engine_ports(profile) + control_ports(profile)
     return resources + callback_source_ports(profile)
 
 
@@ -99,6 +110,7 @@ class Plan:
     hold_seconds: float
     job_engine_port: bool = True  # the profile's job engine binds a media port
     callback_source_port: bool = True  # the agent's callback binds an agent port
+    control_port: bool = True  # the control connection binds a media port of its own
 
     @property
     def pools(self) -> list[RangeCapacity]:
@@ -149,4 +161,5 @@ def make_plan(config: Config, resources: int, profile: Profile | None = None) ->
                              media.per_job + agent.per_job)
     return Plan(resources, media, agent, pool, shared, config.port_hold_seconds,
                 job_engine_port=bool(job_engine_ports(profile)),
-                callback_source_port=bool(callback_source_ports(profile)))
+                callback_source_port=bool(callback_source_ports(profile)),
+                control_port=bool(control_ports(profile)))

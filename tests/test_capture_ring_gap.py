@@ -61,3 +61,62 @@ def test_ring_file_numbers(name: str, number: int) -> None:
 
 def test_other_names_are_no_ring() -> None:
     assert _ring_number("notes.txt") is None
+
+
+def _renamed_ring(tmp_path: Path, names: list[str]) -> Path:
+    """clean-3-resources split by editcap in 4 files of 200 packets, renamed in time order
+    to `names` ("" leaves that part out)."""
+    parts = tmp_path / "parts"
+    parts.mkdir(parents=True)
+    subprocess.run(["editcap", "-c", "200", str(LAB / "clean-3-resources.pcap"),
+                    str(parts / "p.pcap")], check=True, capture_output=True)
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    for part, name in zip(sorted(parts.iterdir()), names, strict=True):
+        if name:
+            part.rename(ring / name)
+    return ring
+
+
+def _analyze(ring: Path) -> Analysis:
+    config = build_config(load_file(LAB / "clean-3-resources.toml"))
+    return analyze(read_traffic([str(ring)], config), config)
+
+
+def test_a_wrapped_tcpdump_ring_is_whole_and_a_file_missing_across_its_wrap_is_a_hole(
+        tmp_path: Path) -> None:
+    """tcpdump -W 4 that wrapped writes r.pcap2, r.pcap3, r.pcap0, r.pcap1 in time order:
+    whole, no gap; without r.pcap0 the hole between r.pcap3 and r.pcap1 was not seen
+    (trial 18 D5: the numbers 1..3 looked complete)."""
+    whole = _analyze(_renamed_ring(tmp_path / "a", ["r.pcap2", "r.pcap3", "r.pcap0",
+                                                    "r.pcap1"]))
+    assert "capture_ring_gap" not in [f.code for f in whole.findings]
+    assert whole.verdict == "pass"
+    holed = _analyze(_renamed_ring(tmp_path / "b", ["r.pcap2", "r.pcap3", "", "r.pcap1"]))
+    [gap] = [f for f in holed.findings if f.code == "capture_ring_gap"]
+    assert "between r.pcap3 and r.pcap1 (number 0 missing)" in gap.message
+
+
+def test_a_ring_whose_oldest_files_are_gone_says_so_and_how_to_keep_them(
+        tmp_path: Path) -> None:
+    """A dumpcap ring counts from 00001: a set from 00008 on lost its head to the ring's
+    overwriting. It was told "Start the capture before the job starts" (trial 18 D6)."""
+    stamp = "_20261202093616.pcap"
+    analysis = _analyze(_renamed_ring(tmp_path, ["", f"r_00008{stamp}", f"r_00009{stamp}",
+                                                 f"r_00010{stamp}"]))
+    assert "capture_ring_gap" not in [f.code for f in analysis.findings]
+    [mid] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert f"the ring's files older than r_00008{stamp}" in mid.message
+    assert "Start the capture before" not in mid.fix and "-b files:N" in mid.fix
+
+
+def test_bytes_lost_to_a_missing_ring_file_are_the_holes_not_the_sniffers(
+        tmp_path: Path) -> None:
+    """Trial 18 D8: the payload in a deleted ring file was "lost by the sniffer" (a
+    warning to fix the sniffer) beside the capture_ring_gap naming that very file."""
+    analysis = _ring(tmp_path, drop=1)
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert loss.severity == "info"
+    assert "span a hole in the ring buffer" in loss.message or "spans a hole" in loss.message
+    assert "so the sniffer lost them" not in loss.message
+    assert loss.fix.startswith("Analyze the whole ring")

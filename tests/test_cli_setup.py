@@ -37,10 +37,11 @@ def test_firewall_json_has_every_target_by_default(capsys: pytest.CaptureFixture
 
 
 def test_plan_fits_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["plan", "--resources", "5", "--media-range", "5001-5012",
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5014",
                 "--agent-range", "6001-6012", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
-    assert plan["jobs_per_hold_period"] == 2  # 12 // 6 media, 12 // 6 agent (+ callback)
+    # 14 // 7 media (+ job engine + control connection), 12 // 6 agent (+ callback)
+    assert plan["jobs_per_hold_period"] == 2
     assert run(["plan", "--resources", "5", "--media-range", "5001-5005",
                 "--agent-range", "6001-6100"]) == 1
 
@@ -50,17 +51,18 @@ def test_plan_counts_overlapping_ranges_as_one_pool(capsys: pytest.CaptureFixtur
                 "--agent-range", "5001-5010", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
     assert plan["shared_ports"] == 10
-    assert plan["jobs_per_hold_period"] == 1  # 10 ports // (3 + 3: the callback's source)
+    assert plan["jobs_per_hold_period"] == 1  # 10 ports // (4 + 3: control, callback's source)
 
 
 @pytest.mark.parametrize(("media", "agent", "short", "jobs"), [
     # (issue 11) a wide enough range is never named; the short one with its shortfall
-    # (each side: 5 resources + the job engine's or the callback's source port)
+    # (5 resources + the job engine's and the control connection's port: 7 media;
+    # + the callback's source port: 6 agent)
     ("5001-5010", "6001-6003", {"agent": 3}, {"media": 1, "agent": 0}),
-    ("5001-5003", "6001-6012", {"media": 3}, {"media": 0, "agent": 2}),
-    ("5001-5004", "6001-6004", {"media": 2, "agent": 2}, {"media": 0, "agent": 0}),
-    ("5001-5006", "6001-6006", {}, {"media": 1, "agent": 1}),  # exactly one job each
-    ("5001-5018", "6001-6017", {}, {"media": 3, "agent": 2}),
+    ("5001-5003", "6001-6012", {"media": 4}, {"media": 0, "agent": 2}),
+    ("5001-5004", "6001-6004", {"media": 3, "agent": 2}, {"media": 0, "agent": 0}),
+    ("5001-5007", "6001-6006", {}, {"media": 1, "agent": 1}),  # exactly one job each
+    ("5001-5021", "6001-6017", {}, {"media": 3, "agent": 2}),
 ])
 def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[str, int],
                                           jobs: dict[str, int],
@@ -75,7 +77,7 @@ def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[st
     for which in ("media", "agent"):
         advice = f"widen the {which} range"
         if which in short:
-            need = 6
+            need = 7 if which == "media" else 6
             assert f"{advice} by {short[which]} " in out and f"at least {need}" in out
         else:
             assert advice not in out
@@ -85,14 +87,14 @@ def test_plan_names_only_the_short_ranges(media: str, agent: str, short: dict[st
 
 
 def test_plan_overlapping_ranges_short_only_as_a_pool(capsys: pytest.CaptureFixture[str]) -> None:
-    """Each range holds one job, but both sides draw from their 6-port union."""
-    assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
-                "--agent-range", "5001-5006", "--format", "json"]) == 1
+    """Each range holds one job, but both sides draw from their 7-port union."""
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5007",
+                "--agent-range", "5001-5007", "--format", "json"]) == 1
     ranges = json.loads(capsys.readouterr().out)["plan"]["ranges"]
     assert [(r["range"], r["ports"], r["shortfall"]) for r in ranges] == [
-        ("media", 6, 0), ("agent", 6, 0), ("media+agent", 6, 6)]
-    assert run(["plan", "--resources", "5", "--media-range", "5001-5006",
-                "--agent-range", "5001-5006"]) == 1
+        ("media", 7, 0), ("agent", 7, 0), ("media+agent", 7, 6)]
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5007",
+                "--agent-range", "5001-5007"]) == 1
     out = capsys.readouterr().out
     assert "widen the" not in out and "separate ports" in out
 
@@ -219,14 +221,15 @@ def test_firewall_nft_rules_load(profile: str, tmp_path,
 
 
 @pytest.mark.parametrize(("profile", "status", "media_per_job"), [
-    ("backup-exec-9", 1, 6),  # 5 resources + the job engine's port: 1 short
-    ("ndmp", 0, 5),  # no callback, no job engine port: 5 fit in 5
-    ("control-reply", 1, 6),  # the job engine port is the control connection's source
+    # 5 resources + the job engine's + the control connection's port: 1 short in 6
+    ("backup-exec-9", 1, 7),
+    ("ndmp", 0, 6),  # no callback, no job engine port; the control connection's
+    ("control-reply", 0, 6),  # the job engine port is the control connection's source
 ])
 def test_plan_counts_the_job_engine_port_only_with_a_callback(
         profile: str, status: int, media_per_job: int, tmp_path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["plan", "--resources", "5", "--media-range", "5001-5005", "--agent-range",
+    argv = ["plan", "--resources", "5", "--media-range", "5001-5006", "--agent-range",
             "6001-6010", "--profile", _profile_arg(profile, tmp_path)]
     assert run([*argv, "--format", "json"]) == status
     assert json.loads(capsys.readouterr().out)["plan"]["media_ports_per_job"] == media_per_job

@@ -159,22 +159,34 @@ def _tshark_reading(path: str) -> int | None:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith(b"tshark") and path.encode() in argv:
+            # argv[1] while the wrapper of the reaping test still waits to exec tshark.
+            if any(arg.endswith(b"tshark") for arg in argv[:2]) and path.encode() in argv:
                 return int(pid)
     return None
 
 
 @needs_tshark
-def test_tshark_reaped_by_another_waitpid_is_read_again() -> None:
+def test_tshark_reaped_by_another_waitpid_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another part of the process reaps tshark first (a thread's waitpid), as happened
     under pytest-xdist: asyncio's child watcher then finds no child and pyshark reports
-    exit status 255. The read is done again and gives the full result."""
+    exit status 255. The read is done again and gives the full result. pyshark runs the
+    first tshark found on PATH: a wrapper that waits a second before it execs the real
+    one gives the thread time to find it (a fast tshark was reaped by asyncio first, and
+    the test failed 3 runs in 8 with "the thread reaped no tshark")."""
     import os
     import threading
     import time
 
     from flowcheck.ndmp.crosscheck import read_tshark_messages
 
+    real = shutil.which("tshark")
+    assert real is not None
+    slow = tmp_path / "bin" / "tshark"
+    slow.parent.mkdir()
+    slow.write_text(f'#!/bin/sh\nsleep 1\nexec {real} "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow.parent}{os.pathsep}{os.environ['PATH']}")
     path = str(NDMJOB / "v4-backup.pcap")
     reaped: list[int] = []
 
@@ -227,3 +239,86 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
     shutil.copy(NDMJOB / "v4-backup.pcap", folder / "v4-backup.pcap")
     assert run(["crosscheck", str(folder / "v4-backup.pcap")]) == 0
     assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out
+
+
+def _as_ipv6(source: Path, target: Path) -> None:
+    """`source` with every IPv4 packet carried over IPv6 (fd00::<last octet>), the TCP
+    segments unchanged: NDMP's control connection over IPv6, as a dual-stack agent whose
+    name has an AAAA record is reached (trial 19, v6-dualstack.pcap)."""
+    from scapy.all import IP, Ether, rdpcap, wrpcap
+    from scapy.layers.inet6 import IPv6
+
+    def address(ipv4: str) -> str:
+        return "fd00::" + ipv4.rsplit(".", 1)[1]
+
+    packets = []
+    for packet in rdpcap(str(source)):
+        if IP in packet:
+            ip = packet[IP]
+            segment = ip.payload.copy()
+            del segment.chksum
+            moved = Ether(src=packet.src, dst=packet.dst) / IPv6(
+                src=address(ip.src), dst=address(ip.dst), hlim=ip.ttl) / segment
+            moved.time = packet.time
+            packet = moved
+        packets.append(packet)
+    wrpcap(str(target), packets)
+
+
+@needs_tshark
+def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path) -> None:
+    """An IPv6 control connection was exit 3, "tshark could not read it (No attribute
+    named ip)": pyshark's packet has an ipv6 layer, not ip (trial 19 D10)."""
+    from flowcheck.cli.main import run as run_cli
+
+    capture = tmp_path / "v4-backup-over-ipv6.pcap"
+    _as_ipv6(NDMJOB / "v4-backup.pcap", capture)
+    result = run(capture)
+    assert result.differences == [] and result.tshark_gaps == []
+    assert result.ours == result.theirs == result.matched > 20
+    assert run_cli(["crosscheck", str(capture)]) == 0
+
+
+@needs_tshark
+def test_a_flowcheck_bug_reading_tshark_packets_is_not_unreadable_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """flowcheck's own reading of tshark's packets failing is a bug (exit 4, contract),
+    not "tshark could not read it" (exit 3, input unreadable): trial 19 D10. The tshark
+    child and the SIGCHLD handler are still given back."""
+    import signal
+
+    from flowcheck.cli.main import run as run_cli
+    from flowcheck.ndmp import crosscheck as module
+
+    def broken(packet: object) -> list[TsharkMessage]:
+        raise AttributeError("No attribute named ip")
+
+    monkeypatch.setattr(module, "_packet_messages", broken)
+    capture = str(NDMJOB / "v4-backup.pcap")
+    before = signal.getsignal(signal.SIGCHLD)
+    with pytest.raises(AttributeError, match="No attribute named ip"):
+        module.read_tshark_messages(capture)
+    assert signal.getsignal(signal.SIGCHLD) == before
+    assert _tshark_reading(capture) is None
+    assert run_cli(["crosscheck", capture]) == 4
+
+
+@pytest.mark.parametrize("given", [["{ring}"], ["-"]])
+def test_a_capture_set_is_refused_with_the_way_to_merge_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str]) -> None:
+    """docs/cli.md says crosscheck takes one file, and a directory or standard input get
+    one line saying how to merge a ring (trial 18 D11: the docs' CAPTURE said a directory
+    was one). Several files are a usage error under `Usage: ... CAPTURE`, the help
+    saying how to merge them (test_cli_help)."""
+    from flowcheck.cli.main import run
+
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    for name in ("one", "two"):
+        shutil.copy(NDMJOB / "v4-backup.pcap", ring / f"{name}.pcap")
+    paths = {"ring": ring, "one": ring / "one.pcap", "two": ring / "two.pcap"}
+    assert run(["crosscheck", *[arg.format(**paths) for arg in given]]) == 2
+    error = capsys.readouterr().err
+    assert "crosscheck takes one capture file" in error and "mergecap -w" in error
+    assert "`crosscheck` alone takes one capture file" in (
+        Path(__file__).parent.parent / "docs" / "cli.md").read_text()

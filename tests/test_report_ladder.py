@@ -272,7 +272,7 @@ def test_help_keeps_bracketed_defaults(capsys: pytest.CaptureFixture[str]) -> No
     assert "[default: when the terminal is wide enough]" in out.replace("│ ", "")
 
 
-@pytest.mark.parametrize(("width", "shown"), [(200, True), (60, False)])
+@pytest.mark.parametrize(("width", "shown"), [(200, True), (30, False)])
 def test_terminal_ladder_only_when_wide_enough(width: int, shown: bool) -> None:
     from flowcheck.report.analyze import render_analysis
 

@@ -127,3 +127,12 @@ def test_a_narrow_fitted_table_keeps_every_address() -> None:
     assert " ".join(text.split()).endswith(
         "(not shown: frames, history, pkts o/r, start, retx; widen the terminal or use "
         "--format json)")
+
+
+def test_the_title_is_printed_as_it_is() -> None:
+    """An IPv6 endpoint `[fd77::1]:5025` in a title is no style tag (trial 19 D14: the
+    `ndmp` heading read `C1: :5025 -> :10000`)."""
+    title = "C1: [fd77::1]:5025 -> [fd77::2]:10000, [bold]x[/]"
+    out = printed(PlainTable(title, [(header, "left") for header, _ in COLUMNS[:2]],
+                             [("a" * 60, "b"), ("c", "d")]), width=120)
+    assert title in out

@@ -60,7 +60,9 @@ def test_the_failing_session_is_named_under_the_verdict(night: Analysis) -> None
     assert codes  # whichever code the refusal gets, the summary names it
     assert lines[1] == (f"  S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started "
                         f"{S10_START} (+46.940s); {', '.join(codes)}")
-    assert lines[2].startswith(f"sessions: 1 failed, 19 ok; times +N s count from "
+    # Its cause and fix (trial 20 D9: report.answer), then the counts.
+    assert lines[2].startswith("    cause: ") and lines[3].startswith("    fix:   ")
+    assert lines[4].startswith(f"sessions: 1 failed, 19 ok; times +N s count from "
                                f"{FIRST_PACKET} (UTC)")
 
 

@@ -198,7 +198,9 @@ def test_every_data_connection_opened_by_the_agent_is_named_once() -> None:
     (finding,) = [f for f in findings if f.code == "step_out_of_order"]
     assert "10.77.0.2:6001 -> 10.77.0.1:5002, 10.77.0.2:6002 -> 10.77.0.1:5003" in \
         finding.message
-    assert finding.fix.endswith(f"TCP from {A} to {M} ports 5002, 5003.")
+    # Trial 20 D5 b: the rule names the media range, not the job's one-off ports.
+    assert f"TCP from {A} to {M} ports 5001-5100 (media range)." in finding.fix, finding.fix
+    assert "5002, 5003" not in finding.fix
     assert set(finding.frames) == {9, 10, 19, 20}  # both openings
     assert sessions[0].steps[3].status == "violated"
 

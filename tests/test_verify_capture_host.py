@@ -79,9 +79,9 @@ def test_one_segment_tells_nothing(tmp_path: Path) -> None:
     assert ("which looks the same either way unless it was taken on 10.77.0.1 itself (there, "
             "SYNs arriving with no SYN-ACK leaving are its own firewall's drop)"
             ) in finding.message
-    assert finding.fix.endswith(" If this capture was taken on 10.77.0.1, its own firewall "
-                                "drops the SYNs or its SYN-ACKs; otherwise a capture on "
-                                "10.77.0.1 shows which way they are lost.")
+    assert (" If this capture was taken on 10.77.0.1, its own firewall drops the SYNs or its "
+            "SYN-ACKs; otherwise a capture on 10.77.0.1 shows which way they are lost. "
+            "`flowcheck firewall") in finding.fix
 
 
 def _record(orig_ttl: int | None, resp_ttl: int | None, port: int = 5001) -> Connection:

@@ -45,9 +45,27 @@ def test_an_administratively_prohibited_reject_names_a_firewall(name: str, code:
     assert error.fix.startswith("Allow TCP") and "Start the Remote Agent" not in error.fix
 
 
-def test_a_port_unreachable_still_names_both_causes() -> None:
+def test_a_port_unreachable_is_the_responders_firewall_not_a_port_in_use() -> None:
+    """Trial 20 D1: a closed TCP port answers a SYN with a RST (RFC 9293); an ICMP port
+    unreachable to a TCP SYN comes only from a reject rule (iptables' REJECT default,
+    nft's reject). Before: "an ICMP unreachable: either nothing listens there ... or a
+    firewall rejects it", fix "If the port was in use: free it ..."."""
     [error] = _errors("v2-media-reject-icmp")
-    assert error.code == "data_refused" and "already in use" in error.message
+    assert error.code == "data_refused"
+    assert "answered the SYN with an ICMP port unreachable (code 3): a firewall on " \
+           "10.77.0.1 rejects it" in error.message, error.message
+    assert "already in use" not in error.message and "either" not in error.message
+    assert error.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1"), error.fix
+    assert "10.77.0.1's firewall" in error.fix and "free it" not in error.fix
+    [step] = [s for s in _analysis("v2-media-reject-icmp").sessions[0].steps
+              if s.status == "failed"]
+    assert "ICMP port unreachable (code 3)" in step.detail, step.detail
+
+
+@pytest.mark.parametrize("name", ["v4-media-reject-adminprohib", "v3-control-reject-icmp"])
+def test_no_finding_says_a_closed_port_sends_a_port_unreachable(name: str) -> None:
+    """Trial 20 D1: "(a closed port answers with a RST or a port unreachable)" was false."""
+    assert not any("or a port unreachable" in f.message for f in _errors(name))
 
 
 def test_a_firewall_reset_mid_transfer_is_data_reset() -> None:

@@ -77,3 +77,25 @@ def test_one_capture_on_the_media_server_still_says_either_way() -> None:
     for f in errors:
         assert "or the SYN-ACKs on the way back" in f.message, f.message
         assert "this capture was taken on 10.77.0.1" in f.message
+
+
+def test_a_capture_point_whose_files_end_before_the_syns_is_not_taken_to_have_missed_them(
+        tmp_path: Path) -> None:
+    """Trial 18 D3: the agent point's last ring file missing, its SYNs were "dropped
+    between the hosts" and the fix went to a router; the set held the SYNs once because
+    that point no longer captured. The one-point reading stays."""
+    from scapy.utils import rdpcap, wrpcap
+
+    config = build_config(load_file(LAB / "fwd-drop-media.toml"))
+    media = read_traffic([str(LAB / "fwd-drop-media.pcap")], config)
+    first_syn = min(c.ts for c in media.connections if c.resp_p == 6001)
+    agent = [p for p in rdpcap(str(LAB / "fwd-drop-agent.pcap")) if float(p.time) < first_syn]
+    cut = tmp_path / "fwd-drop-agent-cut.pcap"
+    wrpcap(str(cut), agent)
+    analysis = analyze(read_traffic([str(LAB / "fwd-drop-media.pcap"), str(cut)], config),
+                       config)
+    errors = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert errors
+    for f in errors:
+        assert "never reached the other capture point" not in f.message, f.message
+        assert "between the two capture points" not in f.fix

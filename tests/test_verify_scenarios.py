@@ -461,7 +461,7 @@ def test_concurrent_sessions_get_their_own_data_connections() -> None:
 
 
 def test_port_reused_within_hold_and_range_too_small() -> None:
-    config = replace(LAB, media_range=((5001, 5002),), explicit=LAB.explicit)
+    config = replace(LAB, media_range=((5001, 5004),), explicit=LAB.explicit)
     connections: list[Connection] = []
     streams: list[NdmpStream] = []
     for n, start in enumerate((0.0, 30.0)):
@@ -477,23 +477,27 @@ def test_port_reused_within_hold_and_range_too_small() -> None:
     assert "port_reused_within_hold" in codes(findings)
     reused = [f for f in findings if f.code == "port_reused_within_hold"]
     assert {f.uid for f in reused} == {"C1", "D1"}  # the second use of 5001 and 5002
-    assert "range_too_small" not in codes(findings)  # two ports held at most, range has 2
-    # Plain NDMP has no job engine port: 2 resources need 2 media ports, 3 need 3.
-    _, findings = run(connections, streams, config=replace(config, resources=2),
+    # Four ports held at most (5001 and 5002 each twice, within the hold), range has 4.
+    assert "range_too_small" not in codes(findings)
+    # Plain NDMP has no job engine port, but the control connection's: 3 resources need
+    # 4 media ports, 4 need 5 (trial 20, D8).
+    _, findings = run(connections, streams, config=replace(config, resources=3),
                       profile="ndmp")
     assert "range_too_small" not in codes(findings)
-    _, findings = run(connections, streams, config=replace(config, resources=3),
+    _, findings = run(connections, streams, config=replace(config, resources=4),
                       profile="ndmp")
     assert codes(findings).count("range_too_small") == 1
 
 
 @pytest.mark.parametrize(("profile", "media", "agent", "short"), [
-    # media 5 + the job engine's, agent 5 + the callback's source
-    ("backup-exec-9", (5001, 5006), (6001, 6006), set()),
-    ("backup-exec-9", (5001, 5005), (6001, 6006), {"media"}),
+    # media 5 + the job engine's + the control connection's, agent 5 + the callback's
+    # source
+    ("backup-exec-9", (5001, 5007), (6001, 6006), set()),
+    ("backup-exec-9", (5001, 5006), (6001, 6006), {"media"}),
     ("backup-exec-9", (5001, 5010), (6001, 6005), {"agent"}),
-    ("ndmp", (5001, 5005), (6001, 6005), set()),  # no callback, no job engine port
-    ("ndmp", (5001, 5004), (6001, 6005), {"media"}),
+    # no callback, no job engine port; the control connection's
+    ("ndmp", (5001, 5006), (6001, 6005), set()),
+    ("ndmp", (5001, 5005), (6001, 6005), {"media"}),
 ])
 def test_range_too_small_for_resources_counts_as_plan_does(
         profile: str, media: tuple[int, int], agent: tuple[int, int], short: set[str]) -> None:
@@ -515,7 +519,7 @@ def test_range_too_small_from_traffic() -> None:
                                              "NDMP_DATA_CONNECT", "mover"))
     _, findings = run(connections, [stream], config=config, profile="ndmp")
     too_small = [f for f in findings if f.code == "range_too_small"]
-    assert len(too_small) == 1 and "3 ports" in too_small[0].message
+    assert len(too_small) == 1 and "4 ports" in too_small[0].message  # control's too
     assert "has 2" in too_small[0].message
     wide = replace(config, media_range=((5001, 5004),))
     _, findings = run(connections, [stream], config=wide, profile="ndmp")
@@ -615,5 +619,6 @@ def test_a_port_reused_within_the_hold_counts_again() -> None:
         streams.append(stream)
     _, findings = run(connections, streams, config=config, profile="ndmp")
     [too_small] = [f for f in findings if f.code == "range_too_small"]
-    assert "needed 3 ports" in too_small.message and "has 2" in too_small.message
+    # three data ports (5002 twice) and the two control connections' (outside the range)
+    assert "needed 5 ports" in too_small.message and "has 2" in too_small.message
     assert "port_reused_within_hold" in codes(findings)

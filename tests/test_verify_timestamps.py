@@ -155,3 +155,73 @@ def test_clock_step_in_a_two_interface_capture_is_seen(tmp_path: Path) -> None:
                         _two_interfaces("clean-3-resources", tmp_path, step_at=300))
     [stepped] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
     assert "3600" in stepped.message
+
+
+def _data_interface_first(name: str, tmp_path: Path) -> Path:
+    """The capture as dumpcap writes a multi-homed media server's two NICs into one
+    pcapng (trial 19 D2, pn1-two-nics.pcapng): the data connections (agent range) on
+    interface 1, control and callback on interface 0, each 0.3 s batch of interface 1
+    written before interface 0's. The data connection's SYN (frame 22, +13.6 ms) is then
+    written before the callback's (frame 17, +8.5 ms), stamped after it."""
+    from capture_factory import pcapng_bytes
+
+    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    rows = []
+    for number, packet in enumerate(packets, start=1):
+        data = 6001 <= packet["TCP"].sport <= 6100 and packet["TCP"].dport != 5001 or \
+            6001 <= packet["TCP"].dport <= 6100 and packet["TCP"].sport != 5001
+        window = int((float(packet.time) - float(packets[0].time)) / 0.3)
+        rows.append((window, 0 if data else 1, number, 1 if data else 0,
+                     float(packet.time), bytes(packet)))
+    rows.sort()
+    out = tmp_path / f"{name}-data-interface-first.pcapng"
+    out.write_bytes(pcapng_bytes([1, 1], [(iface, ts, data) for *_, iface, ts, data
+                                          in rows]))
+    return out
+
+
+def test_callback_stamped_before_the_data_but_written_after_it_is_in_order(
+        tmp_path: Path) -> None:
+    """The file is not in time order across its interfaces: the callback, written after
+    the data connection, was stamped before it. It was step_out_of_order, "the agent does
+    not follow the documented sequence", a good job failed (trial 19 D2). The callback
+    is out of order only when it came after the data connection both in the file and by
+    its timestamps; step 2's detail says the file is not in time order."""
+    capture = _data_interface_first("clean-3-resources", tmp_path)
+    analysis = _analyze("clean-3-resources", capture)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "step_out_of_order" not in codes
+    [session] = analysis.sessions
+    callback = session.steps[1]
+    assert callback.status == "ok"
+    assert "not in time order" in callback.detail, callback.detail
+
+
+def test_callback_after_the_data_in_the_file_and_in_time_is_out_of_order(
+        tmp_path: Path) -> None:
+    """The callback's handshake (frames 17-19) moved after the data connection's first
+    packets (frame 30), in the file and in time: the agent's order, held against it."""
+    packets = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    callback = packets[16:19]
+    rest = packets[:16] + packets[19:]
+    later = rest[26].time  # the old frame 30, the data connection's
+    for offset, packet in enumerate(callback, start=1):
+        packet.time = later + Decimal(offset) / 1000000
+    moved = tmp_path / "late-callback.pcap"
+    wrpcap(str(moved), rest[:27] + callback + rest[27:])
+    analysis = _analyze("clean-3-resources", moved)
+    assert "step_out_of_order" in [f.code for f in analysis.findings]
+
+
+def test_dumpcap_two_nics_written_in_blocks_passes() -> None:
+    """The trial's own capture (captures/lab-pcapng-interfaces): m1's block, the data
+    connections, written before m0's, the callback stamped 0.341 ms before the data."""
+    folder = LAB.parent / "lab-pcapng-interfaces"
+    config = build_config(load_file(folder / "two-nics-data-block-first.toml"))
+    capture = folder / "two-nics-data-block-first.pcapng.gz"
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert analysis.verdict == "pass", [f.code for f in analysis.findings]
+    [session] = analysis.sessions
+    assert "(frame 270 after frame 1) but stamped 0.341 ms before it" in \
+        session.steps[1].detail

@@ -100,7 +100,7 @@ def test_control_unanswered_names_both_ways_as_the_others_do() -> None:
             "connection's source port 5001 is drawn from it anew each time) outbound on the "
             "agent") in \
         unanswered.fix
-    assert unanswered.fix.endswith(f"otherwise a capture on {A} shows which way they are lost.")
+    assert f"otherwise a capture on {A} shows which way they are lost." in unanswered.fix
 
 
 def test_data_unanswered_with_a_router_between_points_at_its_forward_chain() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import Format, OutputFormat, stderr_is_terminal, with_config
 from flowcheck.cli.output import (
     discard_stdout,
@@ -45,27 +46,32 @@ def live(
         "--write", metavar="FILE", dir_okay=False,
         help="Also save the traffic to this pcap file.")] = None,
     duration: Annotated[float | None, typer.Option(
-        "--duration", metavar="SECONDS", min=0.1,
-        help="Stop after this many seconds [default: until Ctrl-C].")] = None,
+        "--duration", metavar="SECONDS",
+        help="Stop after this many seconds, at least 0.1 [default: until Ctrl-C].")] = None,
     capture_filter: Annotated[str | None, typer.Option(
         "--capture-filter", metavar="BPF", show_default=False,
         help="Capture filter for the sniffer (\"\" for none) [default: TCP and ICMP, "
              "also in 802.1Q/QinQ frames on an Ethernet interface].")] = None,
     # None: sources.live.BUFFER_MIB (not imported here: the sources pull in numpy).
     buffer: Annotated[int | None, typer.Option(
-        "--buffer", metavar="MIB", min=1, show_default=False,
-        help="The sniffer's kernel buffer, MiB (more rides out longer bursts) "
-             "[default: 32].")] = None,
+        "--buffer", metavar="MIB", show_default=False,
+        help="The sniffer's kernel buffer, MiB, at least 1 (more rides out longer "
+             "bursts) [default: 32].")] = None,
     html: Annotated[Path | None, typer.Option(
         "--html", metavar="FILE", dir_okay=False,
         help="At the end, write the self-contained HTML report (with the ladders).")] = None,
     sniffer: Annotated[Sniffer | None, typer.Option(
-        "--sniffer", help="Capture tool [default: tcpdump, else dumpcap, else scapy "
+        "--sniffer", metavar="tcpdump|dumpcap|scapy",
+        help="Capture tool [default: tcpdump, else dumpcap, else scapy "
                           "(slower)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
-    if duration is not None:  # click's min= lets inf by
+    if duration is not None:
         duration = read_seconds("--duration", duration)
+        if not duration >= 0.1:  # checked here, not by min=: its help read "[x>=0.1]"
+            raise UsageError(f"--duration: {duration:g} s is less than 0.1 s")
+    if buffer is not None and buffer < 1:
+        raise UsageError(f"--buffer: {buffer} MiB is less than 1 MiB")
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
@@ -183,4 +189,4 @@ def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="live")(with_config(live))
+    app.command(**command_settings("live"))(with_config(live))

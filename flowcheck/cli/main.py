@@ -22,6 +22,7 @@ try:  # typer >= 0.2x carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
+from flowcheck.cli.helptext import APP_EPILOG
 from flowcheck.errors import ExitStatus, FlowcheckError
 from flowcheck.exiting import exit_now
 
@@ -29,6 +30,7 @@ app = typer.Typer(
     name="flowcheck",
     help="Verify NDMP / Backup Exec backup traffic in packet captures: which step of the "
          "sequence failed, why, and which firewall rule or setting fixes it.",
+    epilog=APP_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

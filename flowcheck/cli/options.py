@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, get_args
 
 import typer
 
@@ -25,7 +26,8 @@ class OutputFormat(StrEnum):
 
 ConfigFile = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML file with the settings below (flags win).",
+    typer.Option("--config", metavar="FILE",
+                 help="TOML file with the settings below (flags win).",
                  dir_okay=False, rich_help_panel="Configuration"),
 ]
 # Numbers are taken as text and read by flowcheck.config, as the same keys in the file
@@ -68,9 +70,10 @@ RetransmissionTimeout = Annotated[str | None, typer.Option(
          "as a drop: TCP's initial retransmission timeout, 1 s on Linux, 3 s on older "
          "Windows [default: 3].", rich_help_panel="Configuration")]
 Format = Annotated[OutputFormat, typer.Option(
-    "--format", help="table for people, json for programs.", case_sensitive=False)]
+    "--format", metavar="table|json", help="table for people, json for programs.",
+    case_sensitive=False)]
 Captures = Annotated[list[str], typer.Argument(
-    metavar="CAPTURE...",
+    metavar="CAPTURE",
     help="pcap/pcapng files (optionally gzipped), directories (ring buffers), or - "
          "for standard input. Several are one capture set merged by time.")]
 
@@ -133,12 +136,24 @@ CONFIG_PARAMETERS: dict[str, tuple[object, str]] = {
 }
 
 
-def with_config(command: Callable[..., T]) -> Callable[..., T]:
-    """Replace a command's `config: Config` parameter by the shared configuration flags."""
+def _hidden(option: object) -> object:
+    """The same option, left out of --help (still accepted)."""
+    base, info = get_args(option)
+    info = copy.copy(info)
+    info.hidden = True
+    return Annotated[base, info]
+
+
+def with_config(command: Callable[..., T], unused: Iterable[str] = ()) -> Callable[..., T]:
+    """Replace a command's `config: Config` parameter by the shared configuration flags.
+    `unused`: parameters of CONFIG_PARAMETERS that change nothing in this command's
+    output: accepted (the contract) but not listed in its --help (trial 20, D18)."""
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "config"]
+    hide = set(unused)
     added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=_hidden(ann) if name in hide else ann)
         for name, ann in [("config_file", ConfigFile),
                           *((name, option) for name, (option, _) in CONFIG_PARAMETERS.items())]
     ]

@@ -74,8 +74,11 @@ def make_console(*, stderr: bool = False) -> Console:
 
     # emoji=False: an IPv6 address such as 2001:db8:77:100::1 holds ":100:", which rich
     # printed as an emoji.
+    # NO_COLOR (no-color.org, any value but empty): no escape sequence at all, bold and
+    # dim too (rich drops only the colours); the words carry every status already.
     stream = sys.stderr if stderr else sys.stdout
     return ReportConsole(highlight=False, emoji=False, stderr=stderr,
+                         color_system=None if os.environ.get("NO_COLOR") else "auto",
                          width=None if stream.isatty() else PIPED_WIDTH)
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import Format, OutputFormat
 from flowcheck.errors import UsageError
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 def regress(
     paths: Annotated[list[str] | None, typer.Argument(
-        metavar="[DIR or FILES]",
+        metavar="DIR|FILE",
         help="Captures or directories of captures [default: ./captures].")] = None,
     update: Annotated[bool, typer.Option(
         "--update", help="Rewrite the expected results from this run (review the diff).")]
@@ -26,7 +27,7 @@ def regress(
              "error).")] = None,
     output: Format = OutputFormat.table,
 ) -> int:
-    """Analyze each stored capture with its sidecar config; compare with <name>.expected.json."""
+    """Analyze each stored capture with its sidecar config; compare with NAME.expected.json."""
     from flowcheck.cli.output import make_console
     from flowcheck.regress import CaseResult, exit_status, find_cases, run_cases
     from flowcheck.report.regress import render_result, render_summary
@@ -93,4 +94,4 @@ def _write_junit(done: list["CaseResult"], junit: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="regress")(regress)
+    app.command(**command_settings("regress"))(regress)

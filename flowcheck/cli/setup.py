@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import Format, OutputFormat, with_config
 from flowcheck.cli.output import make_console, report_output
 from flowcheck.config import Config
@@ -21,7 +22,8 @@ class Target(StrEnum):
 
 def firewall(config: Config, output: Format = OutputFormat.table,
              target: Annotated[list[Target] | None, typer.Option(
-                 "--target", help="Rule syntax (repeatable) [default: all].")] = None) -> int:
+                 "--target", metavar="nft|iptables|powershell|netsh",
+                 help="Rule syntax (repeatable) [default: all].")] = None) -> int:
     """Firewall rules that let the documented sequence through, per host."""
     from flowcheck import __version__
     from flowcheck.rules import FORWARD_TARGETS, TARGETS, forward_rules, rules_for
@@ -65,6 +67,13 @@ def plan(config: Config, output: Format = OutputFormat.table) -> int:
     return ExitStatus.OK if result.fits else ExitStatus.FAIL
 
 
+# Configuration parameters that change nothing in their output: accepted, not listed.
+FIREWALL_UNUSED = ("backup_network", "port_hold", "resources", "retransmission_timeout")
+PLAN_UNUSED = ("ndmp_port", "media_server", "remote_agent", "backup_network",
+               "retransmission_timeout")
+
+
 def register(app: typer.Typer) -> None:
-    app.command(name="firewall")(with_config(firewall))
-    app.command(name="plan")(with_config(plan))
+    app.command(**command_settings("firewall", FIREWALL_UNUSED))(
+        with_config(firewall, FIREWALL_UNUSED))
+    app.command(**command_settings("plan", PLAN_UNUSED))(with_config(plan, PLAN_UNUSED))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import (
     Captures,
     Format,
@@ -71,6 +72,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
     before_filter = None
+    # The +N s origin of the whole capture set (analyze's), kept through the filter.
+    first = min((c.ts for c in traffic.connections), default=None)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
@@ -85,7 +88,8 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
         console = make_console()
         render_captures(traffic.captures, console)
         render_connections(traffic.connections, console, before_filter=before_filter,
-                           packets=sum(capture.packets for capture in traffic.captures))
+                           packets=sum(capture.packets for capture in traffic.captures),
+                           first=first)
     return ExitStatus.OK
 
 
@@ -127,7 +131,8 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
         from flowcheck.graph import build_graph
         from flowcheck.report.graph_export import write_graph
 
-        write_graph(build_graph(analysis.traffic.connections, analysis.sessions), graph)
+        write_graph(build_graph(analysis.traffic.connections, analysis.sessions,
+                                analysis.findings, analysis.verdict), graph)
     if html is not None:
         from flowcheck.report.html import write_html
 
@@ -148,13 +153,19 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     return verdict_status(analysis.verdict)
 
 
-def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], config: Config,
+def crosscheck(capture: Annotated[str, typer.Argument(
+        metavar="CAPTURE", help="One pcap/pcapng file (optionally gzipped): tshark reads "
+                                "it a second time. Merge a ring or several files into "
+                                "one first (mergecap -w).")], config: Config,
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
 
     if capture == "-" or Path(capture).is_dir():
-        raise UsageError("crosscheck takes one capture file (tshark reads it a second time)")
+        # A directory (a ring) or standard input: tshark reads one file.
+        raise UsageError("crosscheck takes one capture file (tshark reads it a second "
+                         "time): merge a ring's files or several captures into one first, "
+                         "`mergecap -w merged.pcapng FILES` (Wireshark), and crosscheck that")
     from flowcheck.pipeline import label_connections
 
     traffic = _read([capture], config)
@@ -177,4 +188,4 @@ def crosscheck(capture: Annotated[str, typer.Argument(metavar="CAPTURE")], confi
 
 def register(app: typer.Typer) -> None:
     for command in (connections, ndmp, analyze, crosscheck):
-        app.command(name=command.__name__)(with_config(command))
+        app.command(**command_settings(command.__name__))(with_config(command))

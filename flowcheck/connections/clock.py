@@ -7,8 +7,8 @@ backward steps are reordering (two interfaces merged, SPAN queues); a step large
 NTP's step threshold is the clock itself. In a pcapng file of several interfaces each is
 compared with its own packets only: dumpcap writes each interface's packets in batches,
 so the file goes back in time (0.2 s and more) wherever it turns to another interface.
-The checks then order events by frame number, the order the sniffer wrote them
-(flowcheck.verify.steps).
+The step order is judged by frame number, the order the sniffer wrote them, and by time
+together (flowcheck.verify.steps).
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
     return make_finding(
         "capture_clock_stepped",
         f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
-        f"after it are stamped earlier than packets before ({why}). flowcheck orders the "
-        "job's steps by frame number (the order the sniffer wrote the packets), not by "
-        "time; durations and time limits that span the step are not reliable.",
+        f"after it are stamped earlier than packets before ({why}). flowcheck judges the "
+        "order of the job's steps by frame number (the order the sniffer wrote the "
+        "packets) and by time together, never by time alone; durations and time limits "
+        "that span the step are not reliable.",
         "Keep the capturing host's clock steady while capturing: synchronize it before the "
         "capture starts, and let NTP slew rather than step (chrony: makestep only at boot).",
         frames=[f for f, _ in clock.steps])

@@ -1,6 +1,8 @@
 """python -m flowcheck.lab: capture scenarios, or play one peer inside a namespace.
 
-  capture SCENARIO FILE    run SCENARIO in fresh namespaces, write FILE + FILE.toml
+  capture SCENARIO FILE    run SCENARIO in fresh namespaces, write FILE and beside it
+                           its configuration, FILE with .toml in place of its
+                           extension (x.pcap -> x.toml; a ring's: flowcheck.toml)
   list                     scenarios and what a verifier should find
   cleanup                  delete namespaces left behind by killed runs
   media ... / agent ...    the peers (run by `capture` inside the namespaces)
@@ -31,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     capture = commands.add_parser("capture", help="run a scenario and store its capture")
     capture.add_argument("scenario")
     capture.add_argument("output", type=Path)
-    capture.add_argument("--no-sidecar", action="store_true", help="do not write FILE.toml")
+    capture.add_argument("--no-sidecar", action="store_true",
+                         help="do not write the configuration (x.pcap -> x.toml)")
     commands.add_parser("list", help="list scenarios")
     commands.add_parser("cleanup", help="remove stale fc* namespaces")
 
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = capture_scenario(args.scenario, args.output, sidecar=not args.no_sidecar)
         print(f"{result.path}: {result.packets} packets; job exit codes "
-              f"{result.job_exit_codes}")
+              f"{result.job_exit_codes}"
+              + ("" if args.no_sidecar else f"; configuration {result.config_path}"))
         return 0
     except LabError as exc:
         print(f"flowcheck.lab: {exc}", file=sys.stderr)

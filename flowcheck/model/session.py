@@ -101,6 +101,10 @@ class Session:
     # Data connections that reached an announced port under another address than the
     # announced one (a NAT rewrote it): (uid, announced ip).
     address_matched: list[tuple[str, str]] = field(default_factory=list)
+    # The callback was tied under another address than the control connection's pair (a
+    # NAT, another interface, IPv4 beside an IPv6 control connection:
+    # flowcheck.sessions.callback_elsewhere). Not in the JSON.
+    callback_elsewhere: bool = False
     # Announcements whose data connection stays inside one host (not on the network).
     local_data: list[LocalData] = field(default_factory=list)
     # `kind` is "backup" only by default: nothing in the capture says which way the job
@@ -132,6 +136,22 @@ class Session:
     # (its errors told in host_not_configured, its steps left out of the verdict). Not
     # in the JSON.
     side: bool = False
+    # The version its CONNECT_OPEN asked for, when the capture lacks the reply that
+    # would make it the session's `version` (one direction captured: trial 20 D7). Not
+    # in the JSON.
+    asked_version: int | None = None
+
+    def version_words(self, *, short: bool = False) -> str:
+        """The NDMP version as the text reports it: "NDMP v4"; "NDMP v4 asked" (and,
+        unless short, why) when only the CONNECT_OPEN request names it; else "NDMP
+        version unknown"."""
+        if self.version:
+            return f"NDMP v{self.version}"
+        if self.asked_version:
+            return (f"NDMP v{self.asked_version} asked" if short else
+                    f"NDMP v{self.asked_version} asked (CONNECT_OPEN; its reply is not in the "
+                    "capture)")
+        return "NDMP version unknown"
 
     def kind_words(self, *, short: bool = False) -> str:
         """The kind as the text reports it: "backup", "restore", "browse", or, when only

@@ -24,15 +24,26 @@ class RingGap:
     """A hole in a ring buffer: numbered files missing between two the set holds
     (flowcheck.sources.ring). `before`, `after`: the file names around it; `start`, `end`:
     the last packet of `before` and the first of `after`, seconds since the epoch:
-    nothing sent in between is in the capture."""
+    nothing sent in between is in the capture. The ring's head (its oldest files gone)
+    has no `before` and starts at -inf."""
 
     before: str
     after: str
     start: float
     end: float
 
+    @property
+    def head(self) -> bool:
+        """The ring's oldest files, gone before `after` (overwritten by the ring, or not
+        copied): `before` is "" and `start` -inf."""
+        return not self.before
+
     def words(self) -> str:
-        """"the gap between ring files A and B" (capture_ring_gap)."""
+        """"the gap between ring files A and B (capture_ring_gap)", or for the head "the
+        ring's files older than A, which the set lacks (...)"."""
+        if self.head:
+            return (f"the ring's files older than {self.after}, which the capture set lacks "
+                    "(the ring overwrote them, or they were not copied)")
         return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
 
 
@@ -67,6 +78,9 @@ class CaptureInfo:
     # if_name); None when not known. Not in the JSON (flowcheck.verify.capture_filter).
     capture_filter: str | None = None
     interface: str | None = None
+    # The file grew while it was read (a sniffer still writing it): read up to its size
+    # when first seen. Not in the JSON (its `error` says it).
+    growing: bool = False
 
     def as_dict(self) -> dict:
         return {

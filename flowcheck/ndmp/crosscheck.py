@@ -119,21 +119,37 @@ def _read_once(path: str, cut: bool,
         override_prefs={"tcp.desegment_tcp_streams": "TRUE",
                         "tcp.reassemble_out_of_order": "TRUE" if out_of_order else "FALSE"})
     try:
-        for packet in capture:
+        packets = iter(capture)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except Exception as exc:  # pyshark wraps tshark failures in many exception types
+                failure = None if _stopped_at_cut(exc, cut) else exc
+                break
+            # Outside the handler above: an error in flowcheck's own reading of a
+            # dissected packet is a bug (exit 4), not input tshark could not read.
             out.extend(_packet_messages(packet))
-    except Exception as exc:  # pyshark wraps tshark failures in many exception types
-        failure = None if _stopped_at_cut(exc, cut) else exc
+    finally:
+        failure = _close(capture, cut, failure)
+        _release_event_loop(capture, child_handler)
+    return out, failure
+
+
+def _close(capture: object, cut: bool, failure: Exception | None) -> Exception | None:
+    """Close pyshark's capture (tshark ends): the failure so far, else the one closing
+    reports (tshark's exit status)."""
     try:
-        capture.close()  # raises tshark's exit status (TSharkCrashException)
-    except Exception as exc:  # noqa: BLE001 - as above
+        capture.close()  # type: ignore[attr-defined]  # raises tshark's exit status
+    except Exception as exc:  # noqa: BLE001 - pyshark wraps tshark failures in many types
         failure = failure or (None if _stopped_at_cut(exc, cut) else exc)
         # tshark has exited: without this, pyshark's __del__ closes again and prints
         # the same exception at exit ("Exception ignored in ... __del__").
         running = getattr(capture, "_running_processes", None)
         if isinstance(running, set):
             running.clear()
-    _release_event_loop(capture, child_handler)
-    return out, failure
+    return failure
 
 
 def _stopped_at_cut(error: Exception, cut: bool) -> bool:
@@ -163,8 +179,9 @@ def _release_event_loop(capture: object, child_handler: object) -> None:
 def _packet_messages(packet: object) -> list[TsharkMessage]:
     layers = list(getattr(packet, "layers", []))
     malformed = any(layer.layer_name == "_ws.malformed" for layer in layers)
-    src = (str(packet.ip.src), int(packet.tcp.srcport))  # type: ignore[attr-defined]
-    dst = (str(packet.ip.dst), int(packet.tcp.dstport))  # type: ignore[attr-defined]
+    network = _network_layer(packet)
+    src = (str(network.src), int(packet.tcp.srcport))  # type: ignore[attr-defined]
+    dst = (str(network.dst), int(packet.tcp.dstport))  # type: ignore[attr-defined]
     out = []
     for layer in layers:
         if layer.layer_name != "ndmp" or layer.get_field_value("msg") is None:
@@ -182,6 +199,14 @@ def _packet_messages(packet: object) -> list[TsharkMessage]:
             body_error=errors[1] if len(errors) > 1 else None,
             addresses=list(zip(ips, ports, strict=False)), malformed=malformed))
     return out
+
+
+def _network_layer(packet: object) -> object:
+    """The IP header that carries the packet's TCP segment: pyshark names it ip for IPv4,
+    ipv6 for IPv6; the innermost one in a tunnel, as flowcheck's connections read it."""
+    found = [layer for layer in getattr(packet, "layers", [])
+             if layer.layer_name in ("ip", "ipv6")]
+    return found[-1] if found else packet.ip  # type: ignore[attr-defined]
 
 
 def _all_values(layer: object, name: str) -> list[object]:

@@ -121,8 +121,12 @@ class StreamFindings:
         snap = self.snap
         if not snap.packets:
             return None
-        kept = (f"only the first {snap.kept} bytes of TCP payload of each packet"
-                if snap.kept is not None else "only part of each packet's TCP payload")
+        if snap.kept == 0:  # not "the first 0 bytes" (trial 20 D19)
+            kept = "only the packets' headers, none of their TCP payload"
+        elif snap.kept is not None:
+            kept = f"only the first {snap.kept} bytes of TCP payload of each packet"
+        else:
+            kept = "only part of each packet's TCP payload"
         parts = []
         if snap.messages:
             parts.append(f"{snap.messages} NDMP message(s) kept their header but only part "

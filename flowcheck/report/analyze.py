@@ -16,7 +16,9 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
+from flowcheck.report.answer import render_answer
 from flowcheck.report.frame_list import frame_words
+from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
@@ -118,13 +120,17 @@ def mid_job_note(analysis: Analysis) -> str:
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
     """Under the verdict: the failing, then the inconclusive sessions (at most
-    SUMMARY_LIMIT, the rest counted), errors outside any session, then the sessions'
-    statuses counted and the wall-clock time the relative times count from."""
+    SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
+    error: report.answer), errors outside any session, then the sessions' statuses
+    counted and the wall-clock time the relative times count from."""
     lines = summary_lines(analysis)
     base = first_packet(analysis)
+    told: dict[str, str] = {}  # fixes already given under the verdict
     for line in lines[:SUMMARY_LIMIT]:
         console.print(Text.assemble("  ", line.text(base or 0.0),
                                     style=SESSION_STYLE[line.status]))
+        render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
+                      told)
     if len(lines) > SUMMARY_LIMIT:
         console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more (each session's header "
                       "says its status)", highlight=False)
@@ -171,7 +177,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                     base: float, console: Console) -> None:
     """The session's header (its status first, its wall-clock start last), then its
     steps."""
-    version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+    version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
     console.print(f"[{SESSION_STYLE[status]}]{STATUS_WORDS[status]}[/]  "
@@ -261,7 +267,7 @@ def _narrow_step_table(rows: list[_StepRow]) -> Table:
 def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
     from flowcheck.report.ladder_text import ladder_width, render_ladder
 
-    needed = ladder_width(ladder)
+    needed = ladder_width(ladder, console.width)  # labels wrap to fit
     if forced or (console.is_terminal and console.width >= needed):
         console.print()
         render_ladder(ladder, console)
@@ -291,9 +297,11 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "",
         ) if part)
-        console.print(f"[{SEVERITY_STYLE.get(severity, '')}]{severity.upper()}[/] "
-                      f"[bold]{finding.code}[/]" + (f" ({where})" if where else ""),
-                      highlight=False)
-        console.print(f"  {escape(finding.message)}", highlight=False)
+        print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),
+                                             " ", (finding.code, "bold")),
+                      f" ({where})" if where else "", indent=4)
+        # Wrapped lines start under the text, not at column 0 (trial 20 D19).
+        print_hanging(console, "  ", finding.message, indent=2)
         if finding.fix:
-            console.print(f"  [bold]Fix:[/] {escape(finding.fix)}", highlight=False)
+            print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
+                          indent=7)

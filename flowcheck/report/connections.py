@@ -8,8 +8,11 @@ from rich.markup import escape
 
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
+from flowcheck.report.ladder_build import human_bytes
+from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
+from flowcheck.report.zeek_words import history_legend, state_legend
 from flowcheck.sessions import connection_outcome
 
 if TYPE_CHECKING:
@@ -19,14 +22,9 @@ if TYPE_CHECKING:
 
 
 def _size(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    value = count / 1000
-    for unit in ("KB", "MB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    """SI units, as the ladder and Wireshark's conversation table: "200.0 kB" (trial 20
+    D17: this table said "KB")."""
+    return human_bytes(count)
 
 
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:
@@ -75,11 +73,15 @@ FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
 
 
 def render_connections(connections: list[Connection], console: Console, *,
-                       packets: int, before_filter: int | None = None) -> None:
+                       packets: int, before_filter: int | None = None,
+                       first: float | None = None) -> None:
     """One row per connection. Cells are plain text: an IPv6 endpoint such as
     [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
     instead of an empty table (`packets`: read in the capture set; `before_filter`:
-    the connections there were before --filter, None without one)."""
+    the connections there were before --filter, None without one). Start times count
+    from `first`, the capture set's first connection's first packet (before any
+    filter, as `analyze` counts them; default: the first of `connections`), which a
+    line above the table names (trial 20, D11)."""
     if not connections:
         if before_filter:
             console.print(f"No TCP connection matches the filter ({before_filter} in the "
@@ -88,7 +90,9 @@ def render_connections(connections: list[Connection], console: Console, *,
             console.print(f"No TCP connection in {_count(packets, 'packet')}.",
                           highlight=False)
         return
-    base = min((c.ts for c in connections), default=0.0)
+    base = first if first is not None else min(c.ts for c in connections)
+    console.print(f"times +N s count from {wall_clock(base)} (UTC), the first packet of "
+                  "the capture's first connection", style="dim", highlight=False)
     rows = [
         (conn.uid,
          f"+{conn.ts - base:.3f}s",
@@ -102,8 +106,11 @@ def render_connections(connections: list[Connection], console: Console, *,
          conn.role + (f" {conn.session}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
+    # Zeek's codes in plain words, those the table shows (trial 20 D16).
+    legend = {"state": state_legend(c.conn_state for c in connections),
+              "history": history_legend(c.history for c in connections)}
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
-                                         COLUMNS, rows), FIT))
+                                         COLUMNS, rows), FIT, legend))
     _opened_unseen(connections, console)
 
 

@@ -1,7 +1,8 @@
 """Write the connection graph as GraphML, DOT or node-link JSON, by file extension.
 
 DOT is written here (pydot is not a dependency): a digraph with hosts as boxes, the
-endpoints clustered under their host, and one labelled edge per connection.
+endpoints clustered under their host, and one labelled edge per connection (its error
+and warning codes in the label, red for an error), titled with the verdict.
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ def _quote(text: object) -> str:
 def render_dot(graph: nx.MultiDiGraph) -> str:
     lines = ["digraph flowcheck {", "  rankdir=LR;", "  node [fontname=Helvetica];",
              "  edge [fontname=Helvetica, fontsize=10];"]
+    verdict = graph.graph.get("verdict")
+    if verdict:
+        lines += [f"  label={_quote(f'flowcheck {str(verdict).upper()}')};", "  labelloc=t;",
+                  "  fontname=Helvetica;"]
     hosts = [n for n, d in graph.nodes(data=True) if d.get("kind") == "host"]
     for index, host in enumerate(hosts):
-        role = graph.nodes[host].get("role", "other")
+        # "media server, remote agent": the role's words, not its attribute value
+        role = str(graph.nodes[host].get("role", "other")).replace("_", " ").replace(",", ", ")
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={_quote(f'{host} ({role})')};")
         lines.append(f"    {_quote(host)} [shape=box, style=bold];")
@@ -69,7 +75,9 @@ def render_dot(graph: nx.MultiDiGraph) -> str:
         lines.append("  }")
     for orig, resp, data in graph.edges(data=True):
         if data.get("kind") == "port":
-            lines.append(f"  {_quote(orig)} -> {_quote(resp)} [style=dotted, arrowhead=none];")
+            # The cluster shows the endpoint's host; a drawn host-port edge also ranked
+            # the responder's ports beside the originator's, and graphviz put the
+            # connections' labels over the other host's title (trial 20 D20).
             continue
         label = f"{data['uid']} {data['role']}"
         if data.get("step"):
@@ -81,6 +89,14 @@ def render_dot(graph: nx.MultiDiGraph) -> str:
             # A failed connection is what the reader looks for: make it stand out.
             label += f" {str(data['outcome']).upper()}"
             colour, style = "red", ", style=dashed, fontcolor=red"
+        if data.get("findings"):
+            # What failed on it, also when TCP did not (an NDMP error reply).
+            label += "\n" + str(data["findings"]).replace(",", ", ")
+            if data.get("severity") == "error":
+                colour = "red"
+                style = style or ", fontcolor=red"
+            elif not style:
+                style = ", fontcolor=darkgoldenrod"
         lines.append(f"  {_quote(orig)} -> {_quote(resp)} [label={_quote(label)}, "
                      f"color={colour}{style}];")
     lines.append("}")

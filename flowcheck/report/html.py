@@ -19,7 +19,7 @@ from flowcheck.report.analyze import (
 )
 from flowcheck.report.files import write_report_file
 from flowcheck.report.frame_list import frame_words
-from flowcheck.report.ladder_build import build_ladders
+from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
     STATUS_WORDS,
@@ -32,6 +32,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -62,6 +63,7 @@ _THEME = """
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
 .side { color: #888; } ul.summary a { color: inherit; }
+.nowrap { white-space: nowrap; }
 h2:target, li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 """
 
@@ -74,13 +76,14 @@ def render_html(analysis: Analysis) -> str:
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<title>flowcheck analysis</title>",
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+             f"<title>{_title(analysis)}</title>",
              f"<style>{_STYLE}{_THEME}{LADDER_STYLE}</style></head><body>"]
     parts += _verdict(analysis, _summary(analysis, base))
     parts += _sessions_table(analysis, by_uid, base)
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     for session in analysis.sessions:
-        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+        version = session.version_words()
         kind = escape(session.kind_words())
         status = session_status(session, analysis.findings)
         start = session_start(session, by_uid)
@@ -109,6 +112,28 @@ def render_html(analysis: Analysis) -> str:
     parts += _connections(analysis, base)
     parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _title(analysis: Analysis) -> str:
+    """The browser tab's (and a saved page's) name: the verdict and the capture's file
+    name (the first and how many more, for a set of several), escaped."""
+    names = [_capture_name(str(c.path)) for c in analysis.traffic.captures]
+    shown = (", ".join(names) if len(names) <= 2
+             else f"{names[0]} and {len(names) - 1} more")
+    return escape(f"flowcheck {analysis.verdict.upper()}: {shown or '-'}")
+
+
+def _capture_name(path: str) -> str:
+    """A capture's file name without its folder; "standard input" for "-", "live
+    capture" for a stream without a name (the sniffer's pipe of `live`)."""
+    words = {"-": "standard input", "<stream>": "live capture"}
+    return words.get(path) or Path(path).name or path
+
+
+def _arrows(markup: str) -> str:
+    """`markup` (escaped) with every "->" kept on one line: a browser breaks after the
+    dash of "a -> b" in a narrow column (trial 20 D14)."""
+    return markup.replace("-&gt;", "<span class=\"nowrap\">-&gt;</span>")
 
 
 def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
@@ -197,8 +222,8 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "
                    f"<code>{escape(finding.code)}</code> {escape(where)}<br>"
-                   f"{escape(finding.message)}"
-                   + (f"<div class=\"fix\"><b>Fix:</b> {escape(finding.fix)}</div>"
+                   f"{_arrows(escape(finding.message))}"
+                   + (f"<div class=\"fix\"><b>Fix:</b> {_arrows(escape(finding.fix))}</div>"
                       if finding.fix else "") + "</li>")
     out.append("</ul>")
     return out
@@ -209,25 +234,31 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
     for conn in analysis.traffic.connections:
         rows.append([conn.uid, f"+{conn.ts - base:.3f}s", endpoint(conn.orig_h, conn.orig_p),
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
-                     f"{conn.orig_bytes}/{conn.resp_bytes}", conn.role, conn.session or "-",
+                     f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
+                     conn.role, conn.session or "-",
                      f"{conn.first_frame}-{conn.last_frame}"])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
               "role", "session", "frames"]
-    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows)]
+    conns = analysis.traffic.connections
+    legend = [f"<p class=\"side\">{escape(line)}</p>"
+              for line in (state_legend(c.conn_state for c in conns),
+                           history_legend(c.history for c in conns)) if line]
+    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows), *legend]
 
 
 def _table(header: list[str], rows: list[list], raw_columns: set[int] | None = None) -> str:
     raw_columns = raw_columns or set()
-    out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+    out = ["<table><tr>" + "".join(f"<th>{_arrows(escape(h))}</th>" for h in header)
+           + "</tr>"]
     for row in rows:
         cells = []
         for index, cell in enumerate(row):
             if isinstance(cell, tuple):  # (css class, text)
-                cells.append(f"<td class=\"{escape(cell[0])}\">{escape(cell[1])}</td>")
+                cells.append(f"<td class=\"{escape(cell[0])}\">{_arrows(escape(cell[1]))}</td>")
             elif index in raw_columns:
-                cells.append(f"<td>{cell}</td>")  # already escaped
+                cells.append(f"<td>{_arrows(cell)}</td>")  # already escaped
             else:
-                cells.append(f"<td>{escape(str(cell))}</td>")
+                cells.append(f"<td>{_arrows(escape(str(cell)))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)

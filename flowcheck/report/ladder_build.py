@@ -34,7 +34,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.sessions.classify import synack_reset_unseen_syn
+from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -78,7 +78,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         _mark_findings(arrows, analysis.findings, session, {c.uid for c in conns})
         arrows, omitted = _cap(arrows)
         lanes = _lanes(session, conns, sides, config.media_servers, config.remote_agents)
-        version = f"NDMP v{session.version}" if session.version else "NDMP version unknown"
+        version = session.version_words(short=True)
         title = f"Session {session.id}: {session.kind_words(short=True)}, {version}"
         ladders.append(Ladder(session.id, title, lanes, arrows, base, omitted))
     return ladders
@@ -179,6 +179,9 @@ def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tupl
         seen += sides(conn)
     keys = list(dict.fromkeys(seen))
     host_of = {sides.media(): sides.host, sides.agent(): sides.host} if sides.shared else {}
+    # A callback under another address (a NAT's, another interface's): its ends are the
+    # agent's and the media server's all the same.
+    callback = next((c for c in conns if c.uid == session.callback_uid), None)
 
     def role(key: str) -> str:
         if key == sides.media() and sides.shared:
@@ -189,6 +192,8 @@ def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tupl
             return "media server"
         if key == session.remote_agent or key in agents:
             return "remote agent"
+        if callback is not None and key in (callback.orig_h, callback.resp_h):
+            return "remote agent" if key == callback.orig_h else "media server"
         return "host"
 
     rank = {"media server": 0, "host": 1, "remote agent": 2}
@@ -244,7 +249,7 @@ def _connection_arrows(conn: Connection, session: Session,
                             conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)
     if not conn.syn_frames and conn.role != "control" and not unseen_syn and not quoted:
-        label = f"(open before the capture) {ports}"
+        label = f"{_unseen_opening(conn)} {ports}"
         if connection_outcome(conn) == "midstream":  # drawn the way its first packet went
             label = f"(open before the capture, opener not in it) {ports.replace(RIGHT, BOTH)}"
         arrows.append(Arrow(orig, resp, "syn", label, conn.uid, [conn.first_frame], conn.ts,
@@ -286,6 +291,16 @@ def _connection_arrows(conn: Connection, session: Session,
                             list(conn.fin_frames), None, 4, last.step if last else None,
                             _status(last, conn)))
     return arrows
+
+
+def _unseen_opening(conn: Connection) -> str:
+    """Why a connection has no SYN arrow: its SYN-ACK is in the capture, so it opened
+    inside it and only the SYN is missing (the direction a one-direction capture lacks:
+    trial 20 D7), else it was open before the capture."""
+    if not conn.synack_frames or synack_reset_unseen_syn(conn):
+        return "(open before the capture)"
+    return ("(SYN not captured: one direction)" if one_sided(conn) == "orig"
+            else "(SYN not captured)")
 
 
 def _after_data_start(arrows: list[Arrow]) -> None:

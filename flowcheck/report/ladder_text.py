@@ -10,6 +10,7 @@ needs, so the caller can show it only on a terminal wide enough.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 TIME_W = 10  # "+1234.567s" and a space
 MIN_GAP = 24
+LEAST_GAP = 12  # fitting a terminal: labels wrap, down to this (or their longest word)
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "missing": "bold red",
                 "violated": "dark_orange", "unknown": "magenta", "neutral": ""}
 
@@ -32,42 +34,91 @@ def arrow_text(arrow: Arrow) -> str:
     return f"{step}{arrow.label}{arrow.glyph}{codes}"
 
 
-def _gap(ladder: Ladder) -> int:
-    """Columns between lifelines: enough for every label on the span it crosses."""
+def _gap(ladder: Ladder, limit: int | None = None) -> int:
+    """Columns between lifelines: enough for every label on the span it crosses; with
+    `limit`, no more than fits in `limit` columns, but never less than its longest word
+    needs (an address or code is never cut): a longer label then wraps under its arrow
+    (trial 20 D10: 81-84 columns hid it from an 80-column terminal)."""
     index = {lane.key: i for i, lane in enumerate(ladder.lanes)}
-    need = MIN_GAP
+    need, least = MIN_GAP, LEAST_GAP
     for arrow in ladder.arrows:
         span = max(1, abs(index[arrow.src] - index[arrow.dst]))
-        need = max(need, math.ceil((len(arrow_text(arrow)) + 6) / span))
+        words = arrow_text(arrow).split()
+        need = max(need, math.ceil((len(" ".join(words)) + 6) / span))
+        least = max(least, math.ceil((max(map(len, words), default=0) + 6) / span))
+    if limit is not None and len(ladder.lanes) > 1:
+        need = max(least, min(need, (limit - TIME_W - 1) // (len(ladder.lanes) - 1)))
     return need
 
 
-def ladder_width(ladder: Ladder) -> int:
-    """Terminal columns the ladder needs (lane titles included)."""
-    titles = max((len(lane.title) for lane in ladder.lanes), default=0)
-    return TIME_W + _gap(ladder) * max(0, len(ladder.lanes) - 1) + max(2, titles)
+def ladder_width(ladder: Ladder, limit: int | None = None) -> int:
+    """Terminal columns the ladder needs (lane titles included), its labels on one line;
+    with `limit`, the columns it needs when labels wrap to fit in `limit` (more than
+    `limit` only when even MIN_GAP between lifelines does not fit)."""
+    last = TIME_W + _gap(ladder, limit) * max(0, len(ladder.lanes) - 1)
+    titles = [len(lane.title) for lane in ladder.lanes]
+    return max(last + 1, TIME_W + (titles[0] if titles else 0), *titles)
+
+
+def _header(ladder: Ladder, xs: dict[str, int], width: int) -> list[str]:
+    """The lane titles: the first starting at its lifeline, the others ending at theirs
+    (so the last adds no width), each whole: a title that would touch another goes on a
+    line of its own."""
+    lines: list[list[str]] = []
+    for number, lane in enumerate(ladder.lanes):
+        title = lane.title
+        start = xs[lane.key] if number == 0 else max(0, xs[lane.key] - len(title) + 1)
+        start = min(start, width - len(title))
+        for line in lines:
+            if all(c == " " for c in line[max(0, start - 1):start + len(title) + 1]):
+                break
+        else:
+            line = [" "] * width
+            lines.append(line)
+        line[start:start + len(title)] = title
+    return ["".join(line).rstrip() for line in lines]
 
 
 def render_ladder(ladder: Ladder, console: Console) -> None:
-    gap = _gap(ladder)
+    """The ladder in the console's width: labels longer than their arrow wrap under it
+    (at spaces: an address is never cut)."""
+    gap = _gap(ladder, console.width)
     xs = {lane.key: TIME_W + i * gap for i, lane in enumerate(ladder.lanes)}
-    width = ladder_width(ladder)
+    width = ladder_width(ladder, console.width)
     console.print(Text(ladder.title, style="bold"))
-    header = [" "] * width
-    for lane in ladder.lanes:
-        start = min(xs[lane.key], width - len(lane.title))
-        header[start:start + len(lane.title)] = lane.title
-    console.print(Text("".join(header).rstrip(), style="bold"), no_wrap=True, overflow="crop")
+    for line in _header(ladder, xs, width):
+        console.print(Text(line, style="bold"), no_wrap=True, overflow="crop")
     for arrow, space in zip(ladder.arrows, spacing(ladder), strict=True):
         if space.broken:
             console.print(Text(f"{'':{TIME_W}}\u22ee {space.seconds:.1f} s", style="dim"))
-        console.print(_row(ladder, arrow, xs, width), no_wrap=True, overflow="crop")
+        for row in _rows(ladder, arrow, xs, width):
+            console.print(row, no_wrap=True, overflow="crop")
     if ladder.omitted:
         console.print(Text(f"{'':{TIME_W}}\u2026 {ladder.omitted} more arrows of connections "
                            "that went well are left out", style="dim"))
 
 
-def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int) -> Text:
+def _rows(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int) -> list[Text]:
+    """The arrow's line, then a line per piece of its label that did not fit on it."""
+    x1, x2 = xs[arrow.src], xs[arrow.dst]
+    left, right = min(x1, x2), max(x1, x2)
+    pieces = textwrap.wrap(arrow_text(arrow), max(1, right - left - 6),
+                           break_long_words=False, break_on_hyphens=False) or [""]
+    style = STATUS_STYLE.get(arrow.status, "")
+    rows = [_row(ladder, arrow, xs, width, pieces[0])]
+    for piece in pieces[1:]:
+        cells = [" "] * max(width, left + 4 + len(piece))
+        for x in xs.values():
+            cells[x] = "\u2502"
+        cells[left + 4:left + 4 + len(piece)] = piece
+        text = Text("".join(cells).rstrip())
+        if style:
+            text.stylize(style, left + 4, left + 4 + len(piece))
+        rows.append(text)
+    return rows
+
+
+def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int, label: str) -> Text:
     cells = [" "] * width
     for x in xs.values():
         cells[x] = "\u2502"
@@ -83,7 +134,7 @@ def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int) -> Text:
         cells[right - 1] = "\u25b6"
     else:
         cells[left + 1] = "\u25c0"
-    words = f" {arrow_text(arrow)} "
+    words = f" {label} "
     start = left + 3
     cells[start:start + len(words)] = words
     text = Text("".join(cells[:width]))

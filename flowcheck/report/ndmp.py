@@ -10,6 +10,7 @@ from rich.text import Text
 
 from flowcheck.model import endpoint
 from flowcheck.report.frame_list import frame_words
+from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
@@ -79,6 +80,14 @@ def stream_title(stream: NdmpStream, conn: Connection | None) -> str:
     return f"{stream.uid}:{where} NDMP {version}"
 
 
+def _directions(conn: Connection | None) -> str:
+    """What the table's `dir` says: which host sent `orig` and `resp` messages."""
+    if conn is None:
+        return "dir: orig from the control connection's originator, resp from its responder"
+    return (f"dir: orig from {conn.orig_h} (the control connection's originator), "
+            f"resp from {conn.resp_h}")
+
+
 def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Console, *,
                 connections: list[Connection] | None = None) -> None:
     """One table per control connection (headed by its endpoints, session and start when
@@ -96,7 +105,8 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
             count = len(stream.messages)
             console.print(FittedTable(PlainTable(
                 f"{title}, {count} message{'' if count == 1 else 's'}{started}",
-                COLUMNS, [_row(message) for message in stream.messages]), FIT))
+                COLUMNS, [_row(message) for message in stream.messages]), FIT,
+                {"dir": _directions(conn)}))
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
@@ -104,9 +114,12 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
         frames = frame_words(finding.frames, finding.frames_more)
-        console.print(f"[yellow]{finding.severity}[/] {finding.code} {finding.uid or ''}: "
-                      f"{escape(finding.message)}" + (f" ({frames})" if frames else ""),
-                      highlight=False)
+        print_hanging(console, Text.assemble((str(finding.severity), "yellow"),
+                                             f" {finding.code} {finding.uid or ''}: "),
+                      finding.message + (f" ({frames})" if frames else ""), indent=2)
+        if finding.fix:  # as analyze gives it (trial 20 D19)
+            print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
+                          indent=7)
 
 
 def _difference_row(table: Table, item: Difference) -> None:

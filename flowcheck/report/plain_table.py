@@ -17,6 +17,7 @@ import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -32,8 +33,9 @@ Cell = str | Text
 class PlainTable:
     """Renders as `rich.table.Table(title=title, title_justify="left")` with these
     columns ((header, justify)) and rows whose cells are plain text (str: never read as
-    markup) or rich Text (styled spans). `column_options`: more of rich's add_column
-    arguments per column (no_wrap, overflow; report/table_fit.py sets them)."""
+    markup, nor is the title: `[fd77::1]:5025` is no style tag) or rich Text (styled
+    spans). `column_options`: more of rich's add_column arguments per column (no_wrap,
+    overflow; report/table_fit.py sets them)."""
 
     def __init__(self, title: str, columns: Sequence[tuple[str, Justify]],
                  rows: Sequence[Sequence[Cell]], *,
@@ -46,7 +48,7 @@ class PlainTable:
     def rich_table(self, rows: Sequence[Sequence[Cell]],
                    widths: Sequence[int] | None = None) -> Table:
         """The rich Table of `rows`, its columns at least `widths` wide."""
-        table = Table(title=self.title, title_justify="left")
+        table = Table(title=escape(self.title), title_justify="left")
         for number, (header, justify) in enumerate(self.columns):
             table.add_column(header, justify=justify,
                              min_width=widths[number] if widths else None,

@@ -52,8 +52,7 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
     console.print(f"{plan.resources} resources per job: {verdict}")
     ranges = {"media": format_ranges(config.media_range),
               "agent": format_ranges(config.agent_range)}
-    why = {"media": "one per resource + job engine" if plan.job_engine_port
-           else "one per resource; this profile has no job engine port",
+    why = {"media": _media_why(plan),
            "agent": "one per resource + the callback's source" if plan.callback_source_port
            else "one per resource",
            "media+agent": "both sides draw from it"}
@@ -76,6 +75,15 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
         else:
             console.print(f"  give the two ranges separate ports, or together "
                           f"{pool.shortfall} more (at least {pool.per_job})")
+
+
+def _media_why(plan: Plan) -> str:
+    """What a job binds in the media range, as `analyze` judges it (trial 20, D8)."""
+    if not plan.job_engine_port:
+        return "one per resource + control connection; this profile has no job engine port"
+    if not plan.control_port:
+        return "one per resource + job engine, the control connection's port"
+    return "one per resource + job engine + control connection"
 
 
 def _ports(n: int) -> str:

@@ -71,9 +71,18 @@ def _stacked(first: Cell, second: Cell) -> Cell:
 class FittedTable:
     """`table` laid out by `fit` when it does not fit the console's width."""
 
-    def __init__(self, table: PlainTable, fit: Fit) -> None:
+    def __init__(self, table: PlainTable, fit: Fit,
+                 notes: dict[str, str] | None = None) -> None:
         self.table = table
         self.fit = fit
+        # A line under the table for a column (a legend of its codes), printed only
+        # when that column is shown; empty lines are skipped.
+        self.notes = notes or {}
+
+    def _notes(self, hidden: list[str]) -> Iterator[Text]:
+        for header, note in self.notes.items():
+            if note and header not in hidden:
+                yield Text(note, style="dim")
 
     def __rich_console__(self, console: Console,
                          options: ConsoleOptions) -> Iterator[PlainTable | Text]:
@@ -86,6 +95,7 @@ class FittedTable:
         natural = dict(zip((header for header, _ in table.columns), widths, strict=True))
         if 1 + sum(3 + width for width in natural.values()) <= options.max_width:
             yield table  # the default box: a rule and one space each side of every cell
+            yield from self._notes([])
             return
         columns: list[tuple[str, Justify]] = list(table.columns)
         rows: list[list[Cell]] = [list(row) for row in table.rows]
@@ -128,3 +138,4 @@ class FittedTable:
         if hidden:
             yield Text(f"(not shown: {', '.join(hidden)}; widen the terminal or use "
                        "--format json)", style="dim")
+        yield from self._notes(hidden)

@@ -13,7 +13,8 @@ direction (the message's listener, else the profile's) and port sets instead
 
 `classify` reads what a connection or control stream says on its own; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
-to sessions, `by_ports` the connections of announcements the capture cannot show
+to sessions, `callback_elsewhere` a callback under another address than the control
+connection's, `by_ports` the connections of announcements the capture cannot show
 (`named` shares them out among jobs at once by the endpoints their replies name);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
@@ -33,11 +34,13 @@ from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
+from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
     addressless_replies,
     announcement_groups,
+    asked_version,
     closed_before_data,
     closing,
     connection_outcome,
@@ -98,6 +101,9 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                     kept_packets(connections))
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
+    if profile.callback == "connection":
+        attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
+                                   endpoints, config)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
@@ -128,6 +134,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                           kind=session_kind(stream),
                           announced=list(stream.announcements) if stream else [])
         session.kind_guessed = session.kind == "backup" and said_kind(stream) is None
+        if session.version is None and stream is not None:
+            session.asked_version = asked_version(stream)
         session.kind_unknown = stream is None or not stream.messages
         if session.kind == "browse" and not session.kind_unknown \
                 and connection_outcome(conn) == "midstream":

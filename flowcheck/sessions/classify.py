@@ -336,6 +336,16 @@ def known_version(stream: NdmpStream | None) -> int | None:
     return stream.version
 
 
+def asked_version(stream: NdmpStream) -> int | None:
+    """The version the stream's first CONNECT_OPEN request asks for (None without one):
+    the session's version only once the reply accepts it (ndmp.collector)."""
+    for message in stream.messages:
+        if message_op(message) == "CONNECT_OPEN" and message.type == "request":
+            version = message.body.get("version")
+            return version if isinstance(version, int) else None
+    return None
+
+
 def addressless(message: NdmpMessage, version: int | None) -> bool:
     """Is a message the snap length cut too short on the wire to name a TCP endpoint
     (protocol.can_hold_tcp_address)? Such a LISTEN reply whose header error is

@@ -134,6 +134,10 @@ def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
                             read_ahead=read_ahead, shifts=shifts)
 
 
+GROWING_FIX = ("Run flowcheck again to read the packets written since, or once the capture "
+               "has stopped, to check the whole job.")
+
+
 def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
     """A `capture_truncated` finding per file read only in part, `capture_unreadable` per
     file of the set that could not be read at all (the others still are)."""
@@ -154,6 +158,7 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
         findings.append(make_finding(
             "capture_truncated",
             f"{cause}; the analysis covers the {info.packets} packets read before that point",
+            GROWING_FIX if info.growing else
             "Read a complete copy of the capture: stop tcpdump/dumpcap cleanly (or use -U) "
             "before copying the file, and check the transfer was not cut short.",
         ))

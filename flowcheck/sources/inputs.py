@@ -75,6 +75,7 @@ class InputSpec:
     path: str | None = None  # a file that can be opened (again) by name
     stream: BinaryIO | None = None  # standard input or a pipe: read once
     size: int | None = None  # bytes on disk, for the progress bar
+    file_id: tuple[int, int] | None = None  # (device, inode): one file under two names
 
     @property
     def reopenable(self) -> bool:
@@ -94,7 +95,22 @@ def resolve_inputs(inputs: list[str | BinaryIO]) -> list[InputSpec]:
             name = getattr(item, "name", None)
             specs.append(InputSpec(name if isinstance(name, str) and name else "<stream>",
                                    stream=item))
-    return specs
+    return _each_file_once(specs)
+
+
+def _each_file_once(specs: list[InputSpec]) -> list[InputSpec]:
+    """The specs without a file named again (a directory and one of its files,
+    overlapping globs, a hard link): read twice, its packets would count twice. The
+    first name given is kept."""
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for spec in specs:
+        if spec.file_id is not None:
+            if spec.file_id in seen:
+                continue
+            seen.add(spec.file_id)
+        unique.append(spec)
+    return unique
 
 
 def _resolve_path(path: str) -> list[InputSpec]:
@@ -107,7 +123,8 @@ def _resolve_path(path: str) -> list[InputSpec]:
         # A named pipe can be read only once: treat it as a stream.
         return [InputSpec(path, stream=_open(path, buffered=True))]
     _open(path).close()  # permission problems surface now, as one line
-    return [InputSpec(path, path=path, size=info.st_size)]
+    return [InputSpec(path, path=path, size=info.st_size,
+                      file_id=(info.st_dev, info.st_ino))]
 
 
 def _resolve_directory(path: str) -> list[InputSpec]:
@@ -125,7 +142,8 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         except OSError:
             continue
         if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _is_capture_file(member):
-            specs.append(InputSpec(member, path=member, size=info.st_size))
+            specs.append(InputSpec(member, path=member, size=info.st_size,
+                                   file_id=(info.st_dev, info.st_ino)))
     if not specs:
         raise InputError(f"{path}: no pcap or pcapng files in this directory")
     return specs
@@ -228,16 +246,28 @@ class ByteSource:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
         self._stream = stream
         self._size = spec.size
+        # A regular file is read up to the size it had when the capture set was resolved:
+        # one still being written (a sniffer writing it) has no end to read up to, and a
+        # read to its current end would chase the writer (trial 18 D1).
+        self._left = (spec.size if spec.size is not None and not self.compressed
+                      and not self.interactive else None)
         # A compressed stream's error found after some bytes were inflated: those bytes
         # are returned first, the error on the next read.
         self._deferred: CompressedStreamError | None = None
 
     def remaining(self) -> int | None:
-        """Bytes left to read, when known (an uncompressed regular file)."""
-        if self.compressed or self.interactive or self._size is None:
-            return None
-        position = self.raw_position()
-        return None if position is None else max(0, self._size - position)
+        """Bytes left to read, when known (an uncompressed regular file: of the size it
+        had when seen first)."""
+        return self._left
+
+    def grew(self) -> bool:
+        """Whether the file is now longer than the size read up to (still being written)."""
+        if self._left is None or self._size is None:
+            return False
+        try:
+            return os.fstat(self._raw.fileno()).st_size > self._size
+        except (AttributeError, OSError, ValueError):
+            return False
 
     def raw_position(self) -> int | None:
         """Bytes consumed from the underlying file (compressed bytes for .gz)."""
@@ -258,11 +288,15 @@ class ByteSource:
             # returning what it inflated in that call, so one 8 MB readinto of a file
             # cut in its first chunk would lose every packet before the cut.
             reader = self._stream.readinto1 if self.compressed else self._stream.readinto  # type: ignore[attr-defined]
+            if self._left is not None:
+                target = target[:self._left]
             while total < len(target):
                 count = reader(target[total:])
                 if not count:
                     break
                 total += count
+            if self._left is not None:
+                self._left -= total
             return total
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             error = CompressedStreamError(str(exc) or "compressed data ends early")

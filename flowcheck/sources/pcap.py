@@ -49,6 +49,26 @@ def is_pcap_magic(head: bytes) -> bool:
             or struct.unpack(">I", head[:4])[0] in MAGICS)
 
 
+PCAPNG_SECTION = b"\x0a\x0d\x0d\x0a"
+PCAPNG_BYTE_ORDERS = (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d")
+
+
+def capture_header_at(buf: bytes | bytearray | memoryview, off: int) -> bool:
+    """Whether a pcap file header (magic and major version 2) or a pcapng section header
+    (its type and byte-order magic) starts at off: another capture file, where files
+    were joined with `cat`. Looked at only where a record walk stops, never per record."""
+    head = bytes(buf[off:off + 12])
+    if head[:4] == PCAPNG_SECTION:
+        return head[8:12] in PCAPNG_BYTE_ORDERS
+    if len(head) < 6:
+        return False
+    for order in "<>":
+        magic, major = struct.unpack_from(order + "IH", head)
+        if magic in MAGICS:
+            return major == 2
+    return False
+
+
 class PcapParser:
     """Locates the records of a pcap file, one buffer at a time (sans-IO)."""
 
@@ -96,6 +116,11 @@ class PcapParser:
             self._parse_header(buf, 0)
             off = FILE_HEADER_SIZE
         offsets, off, bad_off = self._walk(buf, off)
+        joined = self._joined_file(buf, offsets, bad_off)
+        if joined is not None:
+            # Files joined with cat: the next one's header is where a record should be.
+            offsets = offsets[:int(np.searchsorted(offsets, joined))]
+            return Located(self._gather(buf, offsets), joined, next_file=True)
         missing = 0
         header_size = self.record_header_size
         if bad_off is None and off + header_size <= size:
@@ -107,6 +132,19 @@ class PcapParser:
             error = (f"record at byte offset {error_offset} claims a captured length of "
                      f"{caplen} bytes (limit {self.max_caplen}): file corrupt")
         return Located(self._gather(buf, offsets), off, error, error_offset, missing)
+
+    @staticmethod
+    def _joined_file(buf: bytes | bytearray | memoryview, offsets: np.ndarray,
+                     bad_off: int | None) -> int | None:
+        """Where another capture file's header starts, if the walk ran into one: at the
+        absurd record (a pcapng section header's byte-order magic read as a caplen), or
+        as the last record walked (a pcap header read as a record of caplen 0, its
+        thiszone field, followed by an absurd one or by the buffer's end)."""
+        if bad_off is not None and capture_header_at(buf, bad_off):
+            return bad_off
+        if offsets.size and capture_header_at(buf, int(offsets[-1])):
+            return int(offsets[-1])
+        return None
 
     def _walk(self, buf: bytes | bytearray | memoryview,
               off: int) -> tuple[np.ndarray, int, int | None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowcheck.sources.pcap import MIN_MAX_CAPLEN, linktype_name
+from flowcheck.sources.pcap import MIN_MAX_CAPLEN, capture_header_at, linktype_name
 from flowcheck.sources.records import Located, Records, empty_records, u32_view
 
 SHB_TYPE = 0x0A0D0D0A
@@ -75,7 +75,11 @@ class PcapngParser:
         try:
             off = self._walk(buf, base, pieces)
         except BlockError as exc:
-            return Located(self._gather(pieces), exc.offset - base, str(exc), exc.offset)
+            at = exc.offset - base
+            if capture_header_at(buf, at):
+                # A pcap file joined with cat after this one (a pcapng one is a section).
+                return Located(self._gather(pieces), at, next_file=True)
+            return Located(self._gather(pieces), at, str(exc), exc.offset)
         return Located(self._gather(pieces), off, missing=self._missing)
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,

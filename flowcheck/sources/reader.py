@@ -112,6 +112,10 @@ class CaptureFile:
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
         parser: PcapParser | PcapngParser | None = None
+        # Files joined with cat: the link types of those before, and the pcapng parser
+        # that a later pcapng file goes on with (a new section, numbered after them).
+        earlier: list[str] = []
+        pcapng: PcapngParser | None = None
         reads.start(carry, 0, self.chunk_size)
         while True:
             try:
@@ -127,6 +131,7 @@ class CaptureFile:
                     carry = bytes(buf)  # a pipe gave fewer bytes than the magic
                     reads.start(carry, 0, self.chunk_size)
                     continue
+                first_format = info.format
                 try:
                     parser = self._make_parser(source, buf, end_of_input)
                 except _TooEarly:
@@ -136,12 +141,17 @@ class CaptureFile:
                     continue
                 if parser is None:
                     return
+                if base:  # a file joined after the first: the capture keeps its format
+                    info.format = first_format
+                if isinstance(parser, PcapngParser):
+                    parser = pcapng = pcapng or parser
             try:
                 located = parser.locate(buf, base)
             except FormatError as exc:
                 info.error = f"{self.spec.name}: {exc}"
                 return
-            info.link_types = list(parser.link_types)
+            info.link_types = earlier + [name for name in parser.link_types
+                                         if name not in earlier]
             if isinstance(parser, PcapngParser):
                 if parser.drops:
                     info.kernel_dropped = sum(parser.drops.values())
@@ -161,6 +171,12 @@ class CaptureFile:
                 yield buf, records
             base += located.consumed
             info.bytes_read = base
+            if located.next_file:
+                # Files joined with cat: the carry starts with the next one's header.
+                earlier, parser = info.link_types, None
+                if end_of_input:
+                    reads.start(carry, 0, self.chunk_size)  # reads nothing: the carry
+                continue
             if located.error is not None:
                 info.error, info.error_offset = located.error, located.error_offset
                 info.truncated = True
@@ -173,11 +189,20 @@ class CaptureFile:
                     else:
                         info.truncated = True
                         which = "a packet record" if info.packets else "its first packet record"
-                        info.error = info.error or (f"{self.spec.name}: the file ends in "
-                                                    f"the middle of {which}")
+                        info.error = info.error or self._cut_error(source, base + len(carry),
+                                                                   which)
                 if info.truncated and info.error_offset is None:
                     info.error_offset = base  # where the last record began, cut or not
                 return
+
+    def _cut_error(self, source: ByteSource, size: int, which: str) -> str:
+        """Why the file's last record is incomplete: cut, or still being written."""
+        if source.grew():
+            self.info.growing = True
+            return (f"{self.spec.name}: the file is still being written (it grew while "
+                    f"flowcheck read it): read up to its size when flowcheck started, "
+                    f"{size:,} bytes, which ends in the middle of {which}")
+        return f"{self.spec.name}: the file ends in the middle of {which}"
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:

@@ -40,6 +40,8 @@ class Located:
     consumed  bytes of the buffer fully parsed (the rest is carried to the next chunk)
     error     why parsing must stop for good (absurd length), with the file offset
     missing   bytes still to come to complete the record cut at the end, when known
+    next_file another capture file's header starts at `consumed` (files joined with
+              `cat`): the reader goes on with a parser of its own for it
     """
 
     records: Records
@@ -47,6 +49,7 @@ class Located:
     error: str | None = None
     error_offset: int | None = None
     missing: int = 0
+    next_file: bool = False
 
 
 class FormatError(Exception):

@@ -5,7 +5,11 @@ Ring buffers name their files by number: dumpcap/tshark -b and editcap -c
 with -W). A number missing between two that are present is a file that was deleted or
 never copied: every packet in it, whole connections included, is not in the capture,
 and the sequence-number loss accounting (capture_loss) sees only the connections that
-span the hole.
+span the hole. A tcpdump -W ring wraps: after NAME(W-1) it writes NAME0 again, so its
+files are taken in time order (the file with the earliest packet first), and a number
+missing across the wrap is a hole too. A ring whose oldest files are gone (overwritten
+by the ring, or not copied) starts late: its head (RingGap.head) is no finding, since a
+ring is meant to overwrite, but a session that started before it is told so.
 """
 
 from __future__ import annotations
@@ -42,32 +46,86 @@ def _ring_number(path: str) -> tuple[tuple[str, str, str], int] | None:
     return None
 
 
-def _holes(captures: Sequence[CaptureInfo]) -> list[tuple[str, str, int, int]]:
-    """(path before, path after, first missing number, last missing number) of each
-    hole in a ring's numbering, in each ring's order."""
+def _rings(captures: Sequence[CaptureInfo]) -> list[tuple[bool, dict[int, str]]]:
+    """Per ring in the set: (dumpcap-style numbering, {file number: path})."""
     rings: dict[tuple[str, str, str], dict[int, str]] = defaultdict(dict)
+    dumpcap: dict[tuple[str, str, str], bool] = {}
     for info in captures:
         found = _ring_number(info.path)
         if found is not None:
             rings[found[0]][found[1]] = info.path
+            dumpcap[found[0]] = _DUMPCAP.match(PurePath(info.path).name.removesuffix(".gz")) \
+                is not None
+    return [(dumpcap[key], files) for key, files in rings.items()]
+
+
+def _time_order(files: dict[int, str], spans: dict[str, tuple[float, float]]
+                ) -> tuple[list[int], bool]:
+    """The ring's file numbers in time order, and whether it wrapped (a tcpdump -W ring
+    that went past its last number: the numbers rise, fall once to the lowest, rise
+    again). Without every file's first packet time, in number order."""
+    numbers = sorted(files)
+    if len(numbers) < 2 or not all(files[n] in spans for n in numbers):
+        return numbers, False
+    first = min(range(len(numbers)), key=lambda index: spans[files[numbers[index]]][0])
+    turned = numbers[first:] + numbers[:first]
+    starts = [spans[files[n]][0] for n in turned]
+    if first and all(a <= b for a, b in zip(starts, starts[1:], strict=False)):
+        return turned, True
+    return numbers, False
+
+
+def _holes(captures: Sequence[CaptureInfo], spans: dict[str, tuple[float, float]] | None = None
+           ) -> list[tuple[str, str, int, int]]:
+    """(path before, path after, first missing number, last missing number) of each
+    hole in a ring's numbering, in each ring's time order (spans: each file's (first,
+    last) packet time, for a wrapped ring). Across a wrap the numbers from the lowest
+    (tcpdump -W counts from 0) to the one before the file after the wrap are missing;
+    numbers above the newest file cannot be told from the ring's size, so they are not."""
     holes = []
-    for files in rings.values():
-        numbers = sorted(files)
+    for _, files in _rings(captures):
+        numbers, wrapped = _time_order(files, spans or {})
         for before, after in zip(numbers, numbers[1:], strict=False):
-            if after != before + 1:
-                holes.append((files[before], files[after], before + 1, after - 1))
+            if after == before + 1:
+                continue
+            if after < before and wrapped:
+                if after > 0:
+                    holes.append((files[before], files[after], 0, after - 1))
+                continue
+            holes.append((files[before], files[after], before + 1, after - 1))
     return holes
+
+
+def ring_head(captures: Sequence[CaptureInfo],
+              spans: dict[str, tuple[float, float]]) -> RingGap | None:
+    """The ring files older than the set's oldest one, when the set shows it lacks them:
+    a tcpdump -W ring that wrapped (its next file after the newest was overwritten), or
+    a ring whose lowest number is above the first one its tool writes (dumpcap counts
+    from 00001, tcpdump from NAME / NAME0). `start` is -inf, `end` the oldest file's
+    first packet (seconds)."""
+    heads = []
+    for dumpcap, files in _rings(captures):
+        numbers, wrapped = _time_order(files, spans)
+        oldest = files[numbers[0]]
+        # A lone NAME.pcap2 may be just a name; a lone dumpcap part is one of a ring.
+        late = numbers[0] > (1 if dumpcap else 0) and (dumpcap or len(numbers) > 1)
+        if (wrapped or late) and oldest in spans:
+            heads.append(RingGap("", PurePath(oldest).name, float("-inf"), spans[oldest][0]))
+    return min(heads, key=lambda gap: gap.end, default=None)
 
 
 def ring_gaps(captures: Sequence[CaptureInfo],
               spans: dict[str, tuple[float, float]]) -> list[RingGap]:
     """Each hole of a ring with its times, in time order: from the last packet of the
     file before it to the first of the file after it (spans: each file's (first, last)
-    packet time, seconds); a hole next to a file without packets is left out."""
-    return sorted((RingGap(PurePath(before).name, PurePath(after).name,
-                           spans[before][1], spans[after][0])
-                   for before, after, _, _ in _holes(captures)
-                   if before in spans and after in spans),
+    packet time, seconds); a hole next to a file without packets is left out. First, the
+    ring's head (ring_head) when its oldest files are gone."""
+    head = ring_head(captures, spans)
+    return sorted([*([head] if head else []),
+                   *(RingGap(PurePath(before).name, PurePath(after).name,
+                             spans[before][1], spans[after][0])
+                     for before, after, _, _ in _holes(captures, spans)
+                     if before in spans and after in spans)],
                   key=lambda gap: (gap.start, gap.end))
 
 
@@ -78,7 +136,7 @@ def ring_gap_findings(captures: Sequence[CaptureInfo],
     spans: each file's (first, last) packet time, seconds; the hole lies between the
     last packet of the file before it and the first of the file after it."""
     findings = []
-    for path_before, path_after, low, high in _holes(captures):
+    for path_before, path_after, low, high in _holes(captures, spans):
         missing = high - low + 1
         first, last = PurePath(path_before).name, PurePath(path_after).name
         when = ""

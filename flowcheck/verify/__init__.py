@@ -18,6 +18,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import check_cut_transfers
 from flowcheck.verify.evidence import check_evidence
 from flowcheck.verify.filtered import report_left_out
+from flowcheck.verify.fix_notes import note_fixes
 from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
 from flowcheck.verify.no_reply import check_no_reply
@@ -55,4 +56,5 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_capacity(ctx)
     check_hosts(ctx)
     check_unexplained(ctx)
+    note_fixes(ctx)  # last: on the fixes every check wrote
     return ctx.findings

@@ -14,6 +14,7 @@ from flowcheck.config import format_ranges
 from flowcheck.model import Connection
 from flowcheck.plan import (
     callback_source_ports,
+    control_ports,
     job_engine_ports,
     overlap,
     ports_per_job,
@@ -26,9 +27,8 @@ from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 def check_capacity(ctx: Context) -> None:
     _ranges_overlap(ctx)
     usage = _port_usage(ctx)
-    for which in ("media", "agent"):
-        _range_too_small(ctx, which, usage[which])
-    _reused_within_hold(ctx, usage)
+    peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
+    _reused_within_hold(ctx, usage, peaks)
 
 
 def _ranges_overlap(ctx: Context) -> None:
@@ -66,25 +66,30 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
     return usage
 
 
-def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
+def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[int, bool]]:
+    """range_too_small for one side; returns per host the most ports it held at once
+    (in use or held after use) and whether the range was reported too small for it."""
     ranges = getattr(ctx.config, f"{which}_range")
     size = range_size(ranges)
     hold = ctx.config.port_hold_seconds
     per_host: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for (host, _port), spans in usage.items():
-        # The ranges must carry the callback and data ports (the TechNote's steps 2-4),
-        # also those that ended up outside the range; the control port need not be in it.
+        # The ranges must carry the control connection's media port (step 1 judges it
+        # against the media range: trial 20, D8), the callback and data ports (the
+        # TechNote's steps 2-4), also those that ended up outside the range.
         # Connections that share a port at the same time (a listener's) hold it once;
         # each use that follows an earlier one holds it again (a port reused within the
         # hold is one more port the range had to give).
-        used = _merge([(s, e) for s, e, conn in spans if conn.role != "control"])
+        used = _merge([(s, e) for s, e, _conn in spans])
         for start, end in used:
             per_host[host] += [(start, 1), (end + hold, -1)]
+    peaks: dict[str, tuple[int, bool]] = {}
     for host, events in sorted(per_host.items()):
         peak = busy = 0
         for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
             busy += delta
             peak = max(peak, busy)
+        peaks[host] = (peak, peak > size)
         if peak > size:
             ctx.add("range_too_small",
                     f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
@@ -93,19 +98,28 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> None:
                     "or run fewer resources at once.")
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
-    # resource, one in each range, the job engine's port in the media range when the
-    # profile has a callback, and the callback's source port in the agent range.
+    # resource, one in each range, the control connection's and the job engine's port in
+    # the media range, and the callback's source port in the agent range.
     need = ports_per_job(which, resources, ctx.profile) if resources else 0
     if size < need:
-        why = ("one per resource + the job engine's"
-               if which == "media" and job_engine_ports(ctx.profile) else
+        why = (_media_why(ctx) if which == "media" else
                "one per resource + the callback's source port"
-               if which == "agent" and callback_source_ports(ctx.profile) else
-               "one per resource")
+               if callback_source_ports(ctx.profile) else "one per resource")
         ctx.add("range_too_small",
                 f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",
                 f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
+        peaks = {host: (peak, True) for host, (peak, _) in peaks.items()}
+    return peaks
+
+
+def _media_why(ctx: Context) -> str:
+    """What one job binds in the media range besides its resources' ports."""
+    if not job_engine_ports(ctx.profile):
+        return "one per resource + the control connection's"
+    if not control_ports(ctx.profile):
+        return "one per resource + the job engine's, which is the control connection's"
+    return "one per resource + the job engine's + the control connection's"
 
 
 def _ports(count: int) -> str:
@@ -129,7 +143,8 @@ def _retry_to_listener(before: Connection, conn: Connection, host: str, port: in
             and before.orig_h == conn.orig_h and is_failed(before))
 
 
-def _reused_within_hold(ctx: Context, usage: dict[str, Usage]) -> None:
+def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
+                        peaks: dict[str, dict[str, tuple[int, bool]]]) -> None:
     hold = ctx.config.port_hold_seconds
     for which, by_port in usage.items():
         for (host, port), spans in sorted(by_port.items()):
@@ -142,9 +157,26 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage]) -> None:
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
                             f"new connection {gap:.1f} s after its previous connection ended, "
                             f"within the {hold:g} s the port is held.",
-                            f"Make the {which} range large enough that ports need not be "
-                            "reused within the hold time (see range_too_small); the job "
-                            "may fail to bind a held port.",
+                            _reuse_fix(ctx, which, host, port, peaks[which].get(host)),
                             session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
                 busy_until = max(busy_until, end)
+
+
+def _reuse_fix(ctx: Context, which: str, host: str, port: int,
+               peak: tuple[int, bool] | None) -> str:
+    """The fix of port_reused_within_hold: widen the range only when range_too_small said
+    it is too small; else the range had room, so the host bound the port again by its own
+    choice (a job engine that takes the lowest free port, SO_REUSEADDR) and only a failed
+    bind calls for action (trial 20 D5 a: "make the range large enough" for a range with
+    room to spare, and "see range_too_small" when the report had none)."""
+    held, short = peak if peak is not None else (0, False)
+    if short:
+        return (f"Widen the {which} range as range_too_small says, so that ports need not "
+                "be reused within the hold time; the job may fail to bind a held port.")
+    return (f"Nothing to change in the range if the jobs ran: {ctx.ranges(which)} has "
+            f"{range_size(getattr(ctx.config, f'{which}_range'))} ports and {host} held at "
+            f"most {held} at once (hold included), so {host} bound port {port} again by its "
+            "own choice (a program that takes the lowest free port does). Only if a job "
+            f"fails to bind it: on {host} find what holds TCP port {port} (Windows: "
+            f"`netstat -ano | findstr :{port}`; Linux: `ss -tanp 'sport = :{port}'`).")

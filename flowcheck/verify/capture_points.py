@@ -39,14 +39,34 @@ def copied_pairs(ctx: Context) -> set[tuple[str, str]]:
     return ctx.copied
 
 
+def both_points_until(ctx: Context, a: str, b: str) -> float:
+    """Until when both capture points saw the traffic between hosts a and b: the last
+    packet (seconds) of a connection between them whose payload, one way or the other,
+    the set holds all of twice; -inf when none. One point's files may end early (a ring's
+    last file not copied): a packet after that is in the set once because that point
+    no longer captured, not because it never reached it (trial 18 D3)."""
+    if ctx.copied_until is None:
+        until: dict[frozenset[str], float] = {}
+        for c in ctx.connections:
+            if ((c.orig_bytes and 2 * c.orig_copy_bytes == c.orig_bytes)
+                    or (c.resp_bytes and 2 * c.resp_copy_bytes == c.resp_bytes)):
+                key = frozenset((c.orig_h, c.resp_h))
+                until[key] = max(until.get(key, float("-inf")), c.last_ts)
+        ctx.copied_until = until
+    return ctx.copied_until.get(frozenset((a, b)), float("-inf"))
+
+
 def vanished_between(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs leave its originator's capture point and never reach the other
     one (module docstring): unanswered, each SYN in the set once with an initial TTL,
-    while the set holds other packets from the originator to the responder twice?"""
+    while the set holds other packets from the originator to the responder twice, and
+    both points saw the traffic between the two hosts until after the last SYN
+    (both_points_until)?"""
     return (conn.resp_pkts == 0 and bool(conn.syn_frames)
             and conn.orig_pkts == conn.syn_retries + 1
             and conn.orig_ttl in INITIAL_TTLS
-            and (conn.orig_h, conn.resp_h) in copied_pairs(ctx))
+            and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
+            and both_points_until(ctx, conn.orig_h, conn.resp_h) > conn.last_ts)
 
 
 def reached_responder(ctx: Context, conn: Connection) -> bool:

@@ -90,6 +90,9 @@ class Context:
     # (sender, receiver) whose packets the capture set holds twice: two capture points'
     # captures given together (flowcheck.verify.capture_points; None: not computed yet).
     copied: set[tuple[str, str]] | None = None
+    # Per host pair, the last packet of a connection the set holds all of twice
+    # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
+    copied_until: dict[frozenset[str], float] | None = None
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None
@@ -278,8 +281,11 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     range: ...)" or "its dynamic (ephemeral) ports (...)")."""
     config = ctx.config
     source = conn.orig_p
-    if config.in_agent_range(source) or config.in_media_range(source):
-        name = "agent" if config.in_agent_range(source) else "media"
+    configured = [name for name in ("agent", "media")
+                  if f"{name}_range" in config.explicit
+                  and getattr(config, f"in_{name}_range")(source)]
+    if configured:  # a default range (1025-65535) is no rule to give (trial 20 D6)
+        name = configured[0]
         ranges = config.agent_range if name == "agent" else config.media_range
         back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
                    f"source port {source} is drawn from it anew each time)")
@@ -288,13 +294,56 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
                    "is drawn anew each time)")
     if conn.resp_p == config.ndmp_port:
         answer = f"port {conn.resp_p}"
-    elif config.in_media_range(conn.resp_p):
+    elif config.in_media_range(conn.resp_p) and "media_range" in config.explicit:
         answer = f"ports {format_ranges(config.media_range)}"
-    elif config.in_agent_range(conn.resp_p):
+    elif config.in_agent_range(conn.resp_p) and "agent_range" in config.explicit:
         answer = f"ports {format_ranges(config.agent_range)}"
     else:
         answer = f"port {conn.resp_p}"
     return answer, back_to
+
+
+def listened_ports(ctx: Context, session: Session, which: str, port: int | None
+                   ) -> list[int]:
+    """The ports the session's `which` side ("media", "agent") was reached on (its
+    connections' responder ends of that role, the NDMP port aside), with `port`, in
+    order: the ports a rule names when the range is flowcheck's default (trial 20 D6)."""
+    ports = set() if port is None else {port}
+    for uid in session_uids(session):
+        conn = ctx.by_uid.get(uid)
+        if conn is None:
+            continue
+        for role, side in role_ends(ctx, conn, session):
+            if role == which and side == (conn.resp_h, conn.resp_p) and \
+                    side[1] != ctx.config.ndmp_port:
+                ports.add(side[1])
+    return sorted(ports)
+
+
+def port_list(ports: list[int]) -> str:
+    """Ports as "5001, 6001-6002": runs of consecutive ports joined."""
+    runs: list[list[int]] = []
+    for port in ports:
+        if runs and port == runs[-1][1] + 1:
+            runs[-1][1] = port
+        else:
+            runs.append([port, port])
+    return ", ".join(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in runs)
+
+
+def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) -> str:
+    """What a rule names for a `which` side port: its range (Context.ranges) when
+    configured; else, the range being flowcheck's default 1025-65535 (no rule to give),
+    the ports this job was reached on there, saying so."""
+    if f"{which}_range" in ctx.config.explicit:
+        return ctx.ranges(which)
+    ports = listened_ports(ctx, session, which, port) if session else [port]
+    many = "s" if len(ports) > 1 else ""
+    return f"{port_list(ports)} (the {which} port{many} {DEFAULT_RANGE_WORDS})"
+
+
+# How a fix names the ports of a range the user did not set (verify.fix_notes finds it).
+DEFAULT_RANGE_WORDS = "this job used"
 
 
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
@@ -319,15 +368,17 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back_where = ""
     if conn.resp_p != ctx.config.ndmp_port and len(ends) == 2 and \
             all(which == "agent" for which, _ in ends):
-        ports = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else None
+        ports = seen_or_range(ctx, session, "agent", conn.resp_p) \
+            if ctx.config.in_agent_range(conn.resp_p) else None
         where = f"outbound on {conn.orig_h} and inbound on {conn.resp_h}"
         back_where = f"outbound on {conn.resp_h} and inbound on {conn.orig_h}"
     elif conn.resp_p != ctx.config.ndmp_port and responder == media:
-        ports, where = ctx.ranges("media"), "inbound on the media server"
+        ports = seen_or_range(ctx, session, "media", conn.resp_p)
+        where = "inbound on the media server"
         if not ctx.config.in_media_range(conn.resp_p):
             ports = None
     elif conn.resp_p != ctx.config.ndmp_port and responder == agent:
-        ports = ctx.ranges("agent")
+        ports = seen_or_range(ctx, session, "agent", conn.resp_p)
         where = "outbound on the media server and inbound on the agent"
         if not ctx.config.in_agent_range(conn.resp_p):
             ports = None
@@ -347,7 +398,8 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
-    target = f"port {conn.resp_p}" if ports is None else f"ports {ports}"
+    target = f"port {conn.resp_p}" if ports is None else \
+        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
 
 
@@ -359,11 +411,13 @@ def session_uids(session: Session) -> list[str]:
 
 def opened_unseen_words(session: Session) -> str:
     """Where the capture lost the opening of a session's control connection (no SYN):
-    "before the capture started", or "in the gap between ring files A and B
-    (capture_ring_gap)" when its first captured packet follows a ring buffer's hole
-    (Session.start_gap)."""
-    return f"in {session.start_gap.words()}" if session.start_gap else \
-        "before the capture started"
+    "before the capture started", "in the gap between ring files A and B
+    (capture_ring_gap) or before it" when its first captured packet follows a ring
+    buffer's hole, or "in the ring's files older than A ..." (Session.start_gap)."""
+    gap = session.start_gap
+    if gap is None:
+        return "before the capture started"
+    return f"in {gap.words()}" + ("" if gap.head else " or before it")
 
 
 def cut_announcement_words(session: Session) -> str:

@@ -21,11 +21,13 @@ from flowcheck.verify.after_close import (
     tried_in_time,
 )
 from flowcheck.verify.context import (
+    DEFAULT_RANGE_WORDS,
     Context,
     conn_sides,
     cut_announcement_words,
     endpoint,
     opening_frames,
+    seen_or_range,
 )
 from flowcheck.verify.cut_transfer import (
     cut_transfers,
@@ -388,8 +390,8 @@ def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
         pair = ports.setdefault((conn.orig_h, conn.resp_h), [])
         if conn.resp_p not in pair:
             pair.append(conn.resp_p)
-    allowed = "; ".join(f"TCP from {orig} to {resp} port{'s' if len(pair) > 1 else ''} "
-                        f"{', '.join(map(str, pair))}" for (orig, resp), pair in ports.items())
+    allowed = "; ".join(f"TCP from {orig} to {resp} {_wrong_way_ports(ctx, session, resp, pair)}"
+                        for (orig, resp), pair in ports.items())
     what, verb, them = ("data connection", "is", "it") if len(wrong_way) == 1 else \
         (f"{len(wrong_way)} data connections", "are", "them")
     ctx.add("step_out_of_order",
@@ -401,6 +403,21 @@ def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
             session=session, conn=wrong_way[0],
             frames=[f for c in wrong_way for f in opening_frames(c)])
     return openers
+
+
+def _wrong_way_ports(ctx: Context, session: Session, host: str, ports: list[int]) -> str:
+    """The ports an allow rule for data connections opened the other way names: the range
+    of the listening host's side when every port is in it (the next job uses other
+    ports of it: trial 20 D5 b), through seen_or_range (this job's ports when the range
+    is flowcheck's default); the ports alone when one is outside."""
+    which = ctx.host_role(host)
+    if which is None:
+        which = "media" if host == session.media_server else "agent"
+    inside = getattr(ctx.config, f"in_{which}_range")
+    if all(inside(port) for port in ports):
+        words = seen_or_range(ctx, session, which, ports[0])
+        return f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in words else 's'} {words}"
+    return f"port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}"
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:

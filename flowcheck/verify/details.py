@@ -43,10 +43,19 @@ def counted(frames: list[int], noun: str) -> str:
     return f"{len(frames)} {noun}{'' if len(frames) == 1 else 's'}"
 
 
+def _three_digits(value: float) -> str:
+    """`value` with 3 significant digits, trailing zeros kept: "0.0460", "1.20", "150"."""
+    return f"{value:#.3g}".rstrip(".")
+
+
 def handshake_words(conn: Connection) -> str:
-    """"handshake 0.42 ms" (SYN to the ACK of the SYN-ACK), or why there is none."""
+    """"handshake 0.420 ms" (SYN to the ACK of the SYN-ACK; 3 significant digits, so
+    the handshakes of one table read alike: trial 20 D17), or why there is none."""
     if conn.rtt is not None:
-        return f"handshake {conn.rtt * 1000:.3g} ms"
+        millis = _three_digits(conn.rtt * 1000)
+        if "e" not in millis and conn.rtt < 1:
+            return f"handshake {millis} ms"
+        return f"handshake {_three_digits(conn.rtt)} s"
     if connection_outcome(conn) == "aborted":
         answered = ""
         if conn.syn_ts is not None and conn.synack_ts is not None:
@@ -209,10 +218,15 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
     """Step 5's words when only ACKs show the job's data: how much they acknowledge."""
     sender, receiver = way_words(ctx, session, conns, key)
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
+    # An ACK number counts a FIN as one byte: said in words, with the data it leaves.
+    many = len(conns) != 1
+    fins = (f"{acked[key] - len(conns)} B of data if "
+            + (f"{'both' if len(conns) == 2 else 'all'} data connections" if many
+               else "the data connection") + " closed")
     return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
-            f"{acked[key]} B of it ({session.kind_words(short=True)}, a FIN counts one) over "
-            f"{count}: the data flowed")
+            f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
+            f"closing FIN as a byte: {fins}) over {count}: the data flowed")
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:

@@ -16,9 +16,10 @@ from collections import defaultdict
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.context import Context, allow_rule, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
-from flowcheck.verify.details import syn_count
+from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -41,6 +42,8 @@ from flowcheck.verify.refusals import (
     callback_refused_fix,
     device_name,
     device_words,
+    filter_reject_words,
+    port_unreachable,
     prohibited,
     refusal_causes,
     refusal_how,
@@ -122,10 +125,11 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: "
                 + ("a firewall or router filter rejects it." if prohibited(conn) else
+                   f"{filter_reject_words(conn)}." if port_unreachable(conn) else
                    "no agent listening, or a firewall rejects it.")
                 + unseen_syn_words(ctx, [conn]),
                 f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-                if prohibited(conn) else
+                if prohibited(conn) or port_unreachable(conn) else
                 f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
                 cause="control")
@@ -166,10 +170,15 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         either = retried(conn)
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
         where = lost_where(ctx, conn) if either else ""
+        # To another address than the control connection's peer: a NAT in front of the
+        # media server, most often (trial 19, D5), where the firewall words do not apply.
+        elsewhere = elsewhere_failure(ctx, session, conn, allow_rule(ctx, conn, session))
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                f"2) and never got an answer: {silence(ctx, conn, both_ways=True)}."
-                f"{outside[0] if outside else ''}",
+                + (f"2) and never got an answer ({failure_words(conn)}).{elsewhere[0]}"
+                   if elsewhere else f"2) and never got an answer: "
+                   f"{silence(ctx, conn, both_ways=True)}.{outside[0] if outside else ''}"),
+                elsewhere[1] if elsewhere else
                 (own_firewall_fix(ctx, conn) if either else "")
                 + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
                 session=session, conn=conn, cause="callback")

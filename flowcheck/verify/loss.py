@@ -17,8 +17,10 @@ it, so the finding is about the capture, never about the firewall.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, Severity, endpoint
+from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
@@ -33,8 +35,8 @@ def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
     return missed, seen, missed / (missed + seen) if missed + seen else 0.0
 
 
-def check_capture_loss(connections: list[Connection],
-                       captures: list[CaptureInfo]) -> list[Finding]:
+def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo],
+                       ring_gaps: Sequence[RingGap] = ()) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -45,6 +47,13 @@ def check_capture_loss(connections: list[Connection],
     is reported here. A filter that kept only data packets needs the NDMP greeting to be
     told from a capture that started mid-conversation (flowcheck.verify.kept): its gaps
     stay here.
+
+    ring_gaps: holes of a ring buffer (capture_ring_gap). A connection that spans one
+    lost what was sent while the missing file was written: its missed bytes are said
+    apart, as the hole's rather than the sniffer's (the tracker keeps no time per gap, so
+    a spanning connection's own sniffer loss is counted with them); when every lossy
+    connection spans a hole, the finding is an info pointing at the ring (trial 18 D8:
+    a deleted ring file was blamed on the sniffer).
     """
     missed, seen, share = capture_loss_share(connections)
     if kept_packets(connections).shape in ("flags", "no_data", "no_ack"):
@@ -62,7 +71,24 @@ def check_capture_loss(connections: list[Connection],
     gaps = sum(c.gaps - c.lost_gaps - c.untold_gaps for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)
     untold = sum(c.untold_missed for c in connections)
+    holes = [gap for gap in ring_gaps if not gap.head]
+    in_holes = [c for c in lossy if any(c.ts < gap.start and c.last_ts > gap.end
+                                        for gap in holes)]
+    hole_bytes = sum(c.sniffer_missed for c in in_holes)
     parts: list[str] = []
+    if missed and hole_bytes == missed and not dropped:
+        files = ", ".join(f"{gap.before} .. {gap.after}" for gap in holes)
+        return [make_finding(
+            "capture_loss",
+            f"The capture missed {missed:,} bytes of TCP payload across {len(lossy)} "
+            f"{_plural(len(lossy), 'connection')}, each of which spans a hole in the ring "
+            f"buffer (capture_ring_gap: between {files}): what they sent while the missing "
+            "ring file was written is not in the capture set, so these bytes are the "
+            "hole's, not the sniffer's loss. Most affected: "
+            + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]) + ".",
+            "Analyze the whole ring (every file of it) to see these bytes.",
+            severity=Severity.INFO, uid=lossy[0].uid if len(lossy) == 1 else None,
+            ts=lossy[0].ts, frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
     if missed:
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
@@ -75,6 +101,11 @@ def check_capture_loss(connections: list[Connection],
             "retransmission timeout without resending them, so the sniffer lost them, not "
             "the network. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+        if hole_bytes:
+            parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
+                         f"{_plural(len(in_holes), 'connection')} that span a hole in the "
+                         "ring buffer (capture_ring_gap): what was sent while the missing "
+                         "ring file was written is among them, not the sniffer's loss")
         if lost:
             parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "

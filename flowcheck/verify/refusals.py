@@ -26,16 +26,18 @@ def refusal_how(conn: Connection) -> str:
     if prohibited(conn):
         return (f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
                 f"{sender}")
+    if port_unreachable(conn):
+        return f"an ICMP port unreachable (code {conn.icmp_code}){sender}"
     return f"an ICMP unreachable{sender}"
 
 
 def rejecting_device(conn: Connection) -> str | None:
     """The address of a router or firewall between the hosts that rejected the SYN: the
     ICMP unreachable's source (Connection.icmp_sender) when it is not the responder and
-    its code is a filter's (administratively prohibited) or port unreachable (a closed
-    port's answer from the responder's own stack; from another address, a forward
-    rule's REJECT: iptables' default, RFC 792 / RFC 4443 code 3 / 4). None otherwise
-    (a RST, the responder's own ICMP, or a router's net or host unreachable: routing)."""
+    its code is a filter's (administratively prohibited) or port unreachable (a reject
+    rule's: iptables' REJECT default, RFC 792 / RFC 4443 code 3 / 4; a closed TCP port
+    answers with a RST). None otherwise (a RST, the responder's own ICMP, or a router's
+    net or host unreachable: routing)."""
     version = 6 if ":" in conn.resp_h else 4
     if conn.resp_rst or not conn.icmp_frames or conn.icmp_sender in (None, conn.resp_h):
         return None
@@ -63,6 +65,24 @@ def prohibited(conn: Connection) -> bool:
     version = 6 if ":" in conn.resp_h else 4
     return (bool(conn.icmp_frames) and not conn.resp_rst
             and conn.icmp_code in _PROHIBITED[version])
+
+
+def port_unreachable(conn: Connection) -> bool:
+    """Was the SYN refused by an ICMP port unreachable (RFC 792 code 3, RFC 4443 code 4)?
+    To a TCP SYN that is a filter's reject (iptables' REJECT default, nft's reject): a
+    closed TCP port answers with a RST (RFC 9293 3.10.7.1), Linux and Windows alike."""
+    version = 6 if ":" in conn.resp_h else 4
+    return (bool(conn.icmp_frames) and not conn.resp_rst
+            and conn.icmp_code == _PORT_UNREACHABLE[version])
+
+
+def filter_reject_words(conn: Connection) -> str:
+    """Who rejects a SYN refused by an ICMP port unreachable from the responder itself:
+    its own firewall (port_unreachable), with why it is not a closed port."""
+    host = conn.icmp_sender or conn.resp_h
+    return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
+            "RST; an ICMP port unreachable to a TCP SYN comes from a reject rule, such as "
+            "iptables' REJECT or nft's reject)")
 
 
 def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
@@ -111,7 +131,10 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
     if prohibited(conn):
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: a firewall or router filter rejects it (a closed port "
-                "answers with a RST or a port unreachable)")
+                "answers with a RST)")
+    if port_unreachable(conn):
+        return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
+                f"{refusal_how(conn)}: {filter_reject_words(conn)}")
     if not ctx.profile.backup_exec:
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: either nothing listens there (the listener could not "
@@ -126,21 +149,36 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
     return _refused_fix(ctx, conn, session) or (
-        f"Free the port on the media server or widen {ctx.ranges('media')}; if a "
-        f"firewall rejects it, {allow_rule(ctx, conn, session)}.")
+        f"If the port was in use: {port_holder(ctx, conn, 'media')}; if a firewall rejects "
+        f"it, {allow_rule(ctx, conn, session)}.")
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
+    which = ctx.host_role(conn.resp_h) or \
+        ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
     return _refused_fix(ctx, conn, session) or (
-        "If the port was in use: free it or widen the range so each resource gets "
-        f"its own port; if a firewall rejects it: {allow_rule(ctx, conn, session)}.")
+        f"If the port was in use: {port_holder(ctx, conn, which)}; if a firewall "
+        f"rejects it: {allow_rule(ctx, conn, session)}.")
+
+
+def port_holder(ctx: Context, conn: Connection, which: str) -> str:
+    """How to free the refused port: find what holds it on its host (Windows and Linux
+    commands), and widen the `which` range when the user set it (trial 20 D5 c: "free it
+    or widen the range" named no host, no port, no command)."""
+    port = conn.resp_p
+    widen = (f", or widen {ctx.ranges(which)} so each resource gets its own port"
+             if f"{which}_range" in ctx.config.explicit else "")
+    return (f"on {conn.resp_h} find what holds TCP port {port} and stop it (Windows: "
+            f"`netstat -ano | findstr :{port}`, then `tasklist /FI \"PID eq <PID>\"`; "
+            f"Linux: `ss -tanp 'sport = :{port}'`){widen}")
 
 
 def _refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of a reject only a filter sends: the allow rule on the device between the
-    hosts that sent it (rejecting_device), or on the filter; "" for a RST or a closed
-    port's unreachable (the port in use, or a firewall: the caller's words)."""
+    hosts that sent it (rejecting_device), or on the filter (an administratively
+    prohibited code, or a port unreachable: a TCP port's reject rule); "" for a RST or
+    another ICMP code (the port in use, or a firewall: the caller's words)."""
     device = rejecting_device(conn)
     if device is not None:
         rule = allow_rule(ctx, conn, session, device=device_name(device))
@@ -148,4 +186,9 @@ def _refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     if prohibited(conn):
         rule = allow_rule(ctx, conn, session)
         return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
+    if port_unreachable(conn):
+        rule = allow_rule(ctx, conn, session)
+        host = conn.icmp_sender or conn.resp_h
+        return (f"{rule[0].upper()}{rule[1:]}: the reject rule is in {host}'s firewall, "
+                "so the allow rule must come before it there.")
     return ""

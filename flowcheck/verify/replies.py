@@ -7,7 +7,13 @@ from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
 from flowcheck.verify.after_close import ended_words, job_ended
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import (
+    DEFAULT_RANGE_WORDS,
+    Context,
+    endpoint,
+    listened_ports,
+    port_list,
+)
 from flowcheck.verify.refused_connect import refused_replies
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
@@ -146,11 +152,7 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
             return (f"The agent on {agent} does not support {op}: configure the backup "
                     "application for the other pairing (the mover listens and the data "
                     "agent connects: MOVER_LISTEN + DATA_CONNECT).")
-        return (f"The listener could not open a data port: free ports in "
-                f"{ctx.ranges('agent' if op == 'DATA_LISTEN' else 'media')} or widen it"
-                + (" (a port in use skips the resource: \"Communication Failure has occurred "
-                   "between the Job Engine and Remote Agent\")." if ctx.profile.backup_exec
-                   else "."))
+        return _listen_fix(ctx, session, op, error)
     if op in CONNECTING and refused:
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "
@@ -164,6 +166,40 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                 "and environment (selection, credentials for the resource) and the agent's "
                 "log.")
     return "Only if the job failed: look at the agent's log around this request."
+
+
+def _listen_fix(ctx: Context, session: Session, op: str, error: str) -> str:
+    """The fix of a LISTEN answered with an error: the ports of its range to free (the
+    range's holders found with Windows and Linux commands), or, the range being
+    flowcheck's default, the ports this job listened on (verify.fix_notes asks for the
+    ranges first). ILLEGAL_STATE_ERR is hedged: NDMP defines it as a request not allowed
+    in the server's current state; only some agents mean a port they could not bind."""
+    agent = session.remote_agent
+    which = "agent" if op == "DATA_LISTEN" else "media"
+    ranges = getattr(ctx.config, f"{which}_range")
+    state = (f"{error} means the agent would not listen in its current state (NDMP: "
+             "\"the request is not allowed in the current state\", e.g. a data server not "
+             "idle or already listening): see its log around this request. Some agents "
+             "answer it when they cannot bind a data port: then "
+             if error.startswith("ILLEGAL_STATE") else "The listener could not open a data "
+             "port: ")
+    if f"{which}_range" not in ctx.config.explicit:
+        seen = listened_ports(ctx, session, which, None)
+        held = (f"ports {port_list(seen)} (the {which} ports {DEFAULT_RANGE_WORDS})" if seen
+                else "its data ports")
+        fix = (f"find on {agent} what holds {held} (Windows: `netstat -ano`; Linux: "
+               "`ss -tanp`) and stop it")
+    elif len(ranges) == 1:
+        lo, hi = ranges[0]
+        fix = (f"find on {agent} what holds ports of {ctx.ranges(which)} and stop it "
+               f"(Windows PowerShell: `Get-NetTCPConnection -LocalPort ({lo}..{hi})`; Linux: "
+               f"`ss -tanp 'sport >= :{lo} and sport <= :{hi}'`), or widen the range")
+    else:
+        fix = f"free ports in {ctx.ranges(which)} or widen it"
+    return (state + fix
+            + (" (a port in use skips the resource: \"Communication Failure has occurred "
+               "between the Job Engine and Remote Agent\")." if ctx.profile.backup_exec
+               else "."))
 
 
 def halt_reason(message: NdmpMessage, prefix: str, names: list[str]) -> str | None:

@@ -1,0 +1,129 @@
+"""The answer under the verdict: for each failing session, its first error's cause and
+fix, short, so the first screen of `flowcheck analyze` says why and what to do (trial
+20 D9: on an 80x24 terminal the first explanation started on line 27 to 60).
+
+Both are taken from the finding itself (its message and its fix), not written again:
+the gist is the first sentence, without parentheses longer than PAREN_KEEP characters,
+ended at the last clause break (": ", "; ", ", and ", ", or ", ", but ") that keeps it
+within GIST_LIMIT characters; words are never cut (an address stays whole), and a gist
+that had to be cut at a space ends with "...". The full text is under Findings, which the
+line names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+from flowcheck.report.overview import session_errors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flowcheck.model import Finding, Session
+
+GIST_LIMIT = 200
+PAREN_KEEP = 24  # "(media range)", "(NDMP port 10000)" stay; explanations go
+_BREAKS = (": ", "; ", ", and ", ", or ", ", but ")
+
+
+def _top_level(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each parenthesised part outside quotes and other parentheses."""
+    spans, depth, start, quoted = [], 0, 0, False
+    for i, ch in enumerate(text):
+        if ch == '"' and depth == 0:
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == "(":
+            start = i if depth == 0 else start
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                spans.append((start, i + 1))
+    return spans
+
+
+def _outside(text: str, spans: list[tuple[int, int]], i: int) -> bool:
+    return not any(start <= i < end for start, end in spans)
+
+
+def gist(text: str, limit: int = GIST_LIMIT) -> str:
+    """The first sentence of `text`, its long parentheses left out, within `limit`
+    characters (see the module's docstring)."""
+    spans = _top_level(text)
+    end = next((i for i in range(len(text)) if text.startswith(". ", i)
+                and _outside(text, spans, i)), len(text))
+    sentence = text[:end].rstrip(".")
+    kept, last = [], 0
+    for start, stop in _top_level(sentence):
+        if stop - start > PAREN_KEEP:
+            kept.append(sentence[last:start].rstrip())
+            last = stop
+    kept.append(sentence[last:])
+    sentence = "".join(kept).strip()
+    if len(sentence) <= limit:
+        return sentence
+    spans = _top_level(sentence)
+    breaks, clause = [], 0
+    for i in range(limit + 1):
+        if not _outside(sentence, spans, i) or not sentence.startswith(_BREAKS, i):
+            continue
+        words = sentence[clause:i].lower().split()
+        # Never end on a condition ("If the port was in use: ...") or half an either-or.
+        conditional = sentence.startswith(": ", i) and words[:1] == ["if"]
+        if not conditional and not (sentence.startswith(", or ", i) and "either" in words):
+            breaks.append(i)
+        clause = i + 2
+    if breaks:
+        return sentence[:breaks[-1]]
+    cut = sentence.rfind(" ", 0, limit - 3)
+    return (sentence[:cut] if cut > 0 else sentence[:limit - 3]) + "..."
+
+
+def _plain(text: str) -> str:
+    """The gist after a label: its first word in lower case when it is a plain word
+    ("The agent" -> "the agent"; "DATA_LISTEN" stays)."""
+    word = text.split(" ", 1)[0]
+    return text[0].lower() + text[1:] if word.istitle() and word.isalpha() else text
+
+
+def answer_rows(session: Session, findings: list[Finding],
+                told: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """("cause:", ...) and ("fix:", ...) of the session's first error, the fix naming
+    where the finding is; [] for a session with no error. `told`: the fixes already
+    given, by text, with the session they were given for ("as for S3" then), updated."""
+    errors = session_errors(session, findings)
+    if not errors:
+        return []
+    first = errors[0]
+    more = len(errors) - 1
+    where = (f"(see {first.code}" + (f" and {more} more error{'s' * (more > 1)}"
+                                     if more else "") + " under Findings)")
+    rows = [("cause:", _plain(gist(first.message)))]
+    if not first.fix:
+        return [("cause:", f"{rows[0][1]} {where}")]
+    fix = _plain(gist(first.fix))
+    if told is not None and fix in told:
+        return [*rows, ("fix:", f"as for {told[fix]} {where}")]
+    if told is not None:
+        told[fix] = session.id
+    return [*rows, ("fix:", f"{fix} {where}")]
+
+
+def render_answer(session: Session, findings: list[Finding], console: Console,
+                  style: str, told: dict[str, str] | None = None) -> None:
+    """The session's cause and fix under its summary line, each wrapping under itself
+    (`told`: as answer_rows)."""
+    rows = answer_rows(session, findings, told)
+    if not rows:
+        return
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(Text(f"    {label}", style=style), Text(text))
+    console.print(grid)

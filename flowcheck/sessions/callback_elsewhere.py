@@ -1,0 +1,127 @@
+"""Callbacks under another address than the control connection's (trial 19, D1, D5).
+
+The agent calls the job engine back at the address the job engine names (in a vendor
+message), from whichever address its own stack picks: that need not be the control
+connection's pair of addresses. A NAT in front of the agent rewrites its source (the
+callback comes from the NAT's address), a NAT in front of the media server leaves the
+job engine naming its private address, a multi-homed media server's job engine may name
+its other interface, and dual-stack hosts run the control connection over IPv6 beside an
+IPv4 callback. flowcheck.sessions.matching looks only between the control connection's
+two addresses (and configured media server addresses no session uses), so such a
+callback stayed "other" and step 2 read as missing.
+
+Here a session still without a callback takes a connection from a port in the agent
+range into the media range, opened after its job engine's vendor message (else after
+its control connection opened) and before its first data connection (else before its
+callback window ends), whose two ends are each the session's own address on that side
+(its control connection's, or an end of its data connections) or an address no session
+uses: the evidence data connections reached "under another address" are matched on
+(docs/findings.md, "Whose connection"). Only when it is unambiguous: the session's
+candidates are one connection (with its retries from new source ports: one originator,
+responder and port) and no other waiting session could take them. With several jobs at
+once calling back from one NAT address in overlapping windows, none is tied.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.ndmp.protocol import is_vendor_code
+from flowcheck.sessions.classify import connection_outcome, end_of
+from flowcheck.sessions.matching import (
+    ANNOUNCEMENT_JITTER_SECONDS,
+    CALLBACK_SLACK_SECONDS,
+    Endpoints,
+    claim,
+)
+
+__all__ = ["attach_callbacks_elsewhere", "job_engine_message", "vendor_anchor"]
+
+
+def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Connection],
+                               streams: dict[str, NdmpStream], ordered: list[Connection],
+                               by_uid: dict[str, Connection], endpoints: Endpoints,
+                               config: Config) -> None:
+    """Tie each session still without a callback to the one connection that can only be
+    its callback under another address (see the module's words); sets
+    Session.callback_elsewhere."""
+    waiting = [s for s in sessions if s.callback_uid is None
+               and connection_outcome(control_of[s.id]) == "established"]
+    if not waiting:
+        return
+    candidates = [c for c in ordered if _candidate(c, config, endpoints)]
+    if not candidates:
+        return
+    sides = {s.id: _sides(s, by_uid) for s in sessions}
+    used = {host for media, agent in sides.values() for host in media | agent}
+    times = [c.ts for c in candidates]
+    fits: dict[str, list[Connection]] = {}
+    takers: dict[str, int] = defaultdict(int)
+    for session in waiting:
+        control = control_of[session.id]
+        media, agent = sides[session.id]
+        start = vendor_anchor(streams.get(session.control_uid), control) \
+            - ANNOUNCEMENT_JITTER_SECONDS
+        end = min((by_uid[uid].ts for uid in session.data_connections),
+                  default=end_of(control) + CALLBACK_SLACK_SECONDS)
+        found = [c for c in candidates[bisect_left(times, start):bisect_right(times, end)]
+                 if (c.orig_h in agent or c.orig_h not in used)
+                 and (c.resp_h in media or c.resp_h not in used)
+                 and (c.orig_h, c.resp_h) != (session.remote_agent, session.media_server)]
+        fits[session.id] = found
+        for conn in found:
+            takers[conn.uid] += 1
+    for session in waiting:
+        found = fits[session.id]
+        if not found or len({(c.orig_h, c.resp_h, c.resp_p) for c in found}) != 1 \
+                or any(takers[c.uid] > 1 for c in found):
+            continue  # none, or not unambiguous: left as it was (step 2 says so)
+        session.callback_uid = found[0].uid
+        session.callback_elsewhere = True
+        claim(endpoints, found[0], session, "callback")
+
+
+def vendor_anchor(stream: NdmpStream | None, control: Connection) -> float:
+    """When the agent can first call back: the media server's first vendor message on
+    the control connection (the job engine names its address there), else the control
+    connection's opening."""
+    message = job_engine_message(stream)
+    return control.ts if message is None else message.ts
+
+
+def job_engine_message(stream: NdmpStream | None) -> NdmpMessage | None:
+    """The media server's first vendor message on the control connection (undecoded: the
+    job engine's address travels in one), None when the stream holds none."""
+    if stream is None:
+        return None
+    return next((m for m in stream.messages
+                 if m.direction == "orig" and is_vendor_code(m.code)), None)
+
+
+def _candidate(conn: Connection, config: Config, endpoints: Endpoints) -> bool:
+    """An unclaimed connection opened in the capture (its direction known), from a port in
+    the agent range into the media range, not the NDMP port."""
+    return (conn.role == "other" and conn.uid not in endpoints.claimed and conn.syn_seen
+            and config.ndmp_port not in (conn.orig_p, conn.resp_p)
+            and config.in_agent_range(conn.orig_p) and config.in_media_range(conn.resp_p))
+
+
+def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], set[str]]:
+    """(media server side, agent side) addresses of a session: its control connection's
+    and its data connections' ends on each side (by who listens: the agent for
+    DATA_LISTEN, the media server's mover for MOVER_LISTEN)."""
+    media, agent = {session.media_server}, {session.remote_agent}
+    listeners = {a.used_by: a.listener for a in session.announced if a.used_by}
+    listeners.update(session.port_listener)
+    for uid in session.data_connections:
+        conn, listener = by_uid[uid], listeners.get(uid)
+        if listener == "data":
+            media.add(conn.orig_h)
+            agent.add(conn.resp_h)
+        elif listener == "mover":
+            agent.add(conn.orig_h)
+            media.add(conn.resp_h)
+    return media, agent

@@ -1,0 +1,81 @@
+"""What the fixes say once every check has run: the ranges to set first when they are
+flowcheck's defaults, and the `flowcheck firewall` command that prints a fix's allow rules
+(trial 20 D5 d, D6).
+
+With no configuration the media and agent ranges are 1025-65535: a rule for them opens
+64,511 ports both ways and a range that size cannot be widened. Such a fix first asks for
+the ranges configured in Backup Exec (or the DMA) and a new run; its rules name the ports
+this job used (verify.context.seen_or_range). A fix made of allow rules ends with the
+`flowcheck firewall` command for the same hosts and ranges, which prints them for nft,
+iptables, PowerShell and netsh.
+"""
+
+from __future__ import annotations
+
+from flowcheck.config import Config, format_ranges
+from flowcheck.model import Finding, Severity
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context
+
+# The words Context.ranges gives a range the user did not set.
+_DEFAULT_RANGE_MARK = " range, the default)"
+_FIREWALL_COMMAND = "flowcheck firewall"
+
+
+def note_fixes(ctx: Context) -> None:
+    """Add the default-range advice and the `flowcheck firewall` pointer to the fixes of
+    the errors and warnings."""
+    for finding in ctx.findings:
+        if finding.severity == Severity.INFO or not finding.fix:
+            continue
+        first = default_ranges_first(ctx, finding.fix)
+        pointer = firewall_pointer(ctx, finding)
+        finding.fix = f"{first}{finding.fix[1:] if first else finding.fix}{pointer}"
+
+
+def default_ranges(config: Config) -> list[str]:
+    """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
+    return [which for which in ("media", "agent") if f"{which}_range" not in config.explicit]
+
+
+def default_ranges_first(ctx: Context, fix: str) -> str:
+    """The first fix when a fix names a range the user did not set: set the ranges
+    configured in Backup Exec (or the DMA) and re-run, then "until then" and the fix's
+    first letter, lowercase (the caller adds the rest); "" otherwise."""
+    unset = default_ranges(ctx.config)
+    if not unset or (DEFAULT_RANGE_WORDS not in fix and _DEFAULT_RANGE_MARK not in fix):
+        return ""
+    flags = " and ".join(f"--{which}-range" for which in unset)
+    where = ("Backup Exec's media server and remote agent TCP dynamic port ranges"
+             if ctx.profile.backup_exec else
+             "the data port ranges configured on the DMA and the NDMP servers")
+    many = len(unset) > 1
+    return (f"First set {flags} to {where} and re-run: the {' and '.join(unset)} "
+            f"range{'s are' if many else ' is'} flowcheck's default "
+            f"{format_ranges(getattr(ctx.config, f'{unset[0]}_range'))}, too wide to open "
+            f"and impossible to widen. Until then, for this job: "
+            f"{fix[:1].lower() if fix[1:2].islower() else fix[:1]}")
+
+
+def firewall_pointer(ctx: Context, finding: Finding) -> str:
+    """" `flowcheck firewall ...` prints these rules ..." for a fix that gives allow
+    rules, with the finding's hosts and the ranges in force; "" for any other fix."""
+    if "allow tcp" not in finding.fix.lower() or _FIREWALL_COMMAND in finding.fix:
+        return ""
+    session = ctx.session_by_id.get(finding.session) if finding.session else None
+    config = ctx.config
+    args: list[str] = []
+    media = [session.media_server] if session else list(config.media_servers)
+    agents = [session.remote_agent] if session else list(config.remote_agents)
+    args += [f"--media-server {host}" for host in media]
+    args += [f"--remote-agent {host}" for host in agents]
+    for which in ("media", "agent"):
+        ranges = format_ranges(getattr(config, f"{which}_range"))
+        args.append(f"--{which}-range {ranges if which not in default_ranges(config) else 'LO-HI'}")
+    if config.ndmp_port != Config().ndmp_port:
+        args.append(f"--ndmp-port {config.ndmp_port}")
+    if config.profile != Config().profile:
+        args.append(f"--profile {config.profile}")
+    unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
+             else "; LO-HI: the range set on the DMA") if default_ranges(config) else ""
+    return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
+            f"PowerShell and netsh, per host{unset}.")

@@ -1,0 +1,44 @@
+"""Is a session that shows no sign of a job a browse the capture shows?
+
+A session with no DATA_* or MOVER_* setup, no DATA_START_* and no announcement has the
+kind "browse" by its rule (sessions.classify.session_kind). That absence says "no job
+was started" only when the capture could have shown the job and the failure that would
+have stopped it first (docs/findings.md). After its steps are judged: when a step after
+the callback is `unknown` (the capture ended while the control connection was still
+open, the peer went silent, the stream is hidden), or was not reached because an earlier
+step failed (a blocked callback stops a backup as it stops a browse), the session's kind
+is unknown (Session.kind_unknown; the JSON kind keeps the contract's "browse").
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Session, Step
+
+NOT_REACHED = "not reached: the job stopped after step {number} {how}"
+
+
+def stopped_by(session: Session) -> str:
+    """The later steps' detail when an earlier step of the session (already judged)
+    failed or is missing, so the job stopped there; "" when none did."""
+    for step in session.steps[1:]:
+        if step.status in ("failed", "missing"):
+            how = "failed" if step.status == "failed" else "was missing"
+            return NOT_REACHED.format(number=step.step, how=how)
+    return ""
+
+
+def settle_browse(session: Session, later: list[Step]) -> None:
+    """A browse (by its rule) whose `later` steps (announcement, data connection, data
+    flow) the capture cannot judge or did not reach gets kind unknown, saying why."""
+    if session.kind != "browse" or session.kind_unknown:
+        return
+    for step in later:
+        if step.status == "unknown":
+            why = step.detail.removeprefix("unknown: ")
+        elif step.detail.startswith("not reached: the job stopped after"):
+            why = (step.detail.removeprefix("not reached: ")
+                   + ", before anything showed a backup, a restore or a browse")
+        else:
+            continue
+        session.kind_unknown, session.kind_unknown_why = True, why
+        return

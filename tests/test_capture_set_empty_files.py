@@ -1,0 +1,64 @@
+"""Files without a packet in a capture set whose other files hold packets (trial 18 D12:
+docs/cli.md promised a capture_unreadable warning for a header-only file; none is given).
+
+A sniffer's newest ring file right after a rotation holds its header only (dumpcap) or
+nothing yet (tcpdump's buffered header): that is no damage, so a header-only file is
+listed with 0 packets and not warned about, and a 0-byte file in a directory is skipped.
+A 0-byte file named as an argument is a `capture_unreadable` warning (a copy that failed
+is the likelier cause there). The docs say exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from capture_factory import pcap_bytes, tcp_packet, write_pcap
+
+from flowcheck.cli.main import run
+
+T0 = 1_700_000_000.0
+CLI_DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+
+
+def ring(folder: Path) -> None:
+    folder.mkdir()
+    write_pcap(folder / "r.pcap0", [(T0 + n, tcp_packet("10.0.0.1", "10.0.0.2", 40000,
+                                                        10000, seq=n)) for n in range(3)])
+
+
+def analyze(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+    assert run(["connections", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def codes(document: dict) -> list[str]:
+    return [finding["code"] for finding in document["findings"]]
+
+
+def test_a_header_only_file_is_listed_without_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ring(tmp_path / "ring")
+    (tmp_path / "ring" / "r.pcap1").write_bytes(pcap_bytes([]))
+    document = analyze([str(tmp_path / "ring")], capsys)
+    assert sorted(c["packets"] for c in document["captures"]) == [0, 3]
+    assert "capture_unreadable" not in codes(document)
+
+
+def test_a_zero_byte_file_skipped_in_a_directory_warned_as_an_argument(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ring(tmp_path / "ring")
+    (tmp_path / "ring" / "r.pcap1").write_bytes(b"")
+    document = analyze([str(tmp_path / "ring")], capsys)
+    assert len(document["captures"]) == 1 and "capture_unreadable" not in codes(document)
+    document = analyze([str(tmp_path / "ring" / "r.pcap0"), str(tmp_path / "ring" / "r.pcap1")],
+                       capsys)
+    assert "capture_unreadable" in codes(document)
+
+
+def test_the_docs_say_so() -> None:
+    text = " ".join(CLI_DOC.read_text().split())
+    assert "such a file is only a `capture_unreadable` warning" not in text
+    assert "a file holding only its header is listed with 0 packets and no warning" in text
+    assert "a 0-byte file in a directory is skipped" in text

@@ -1,0 +1,97 @@
+"""Trial 20 D9: the first screen of `analyze` on an 80x24 terminal carries the answer:
+under the verdict, each failing session's cause and fix (its first error's, short),
+naming the finding. Before, the first explanation started on line 27 to 60."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.answer import answer_rows, gist
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+
+@functools.cache
+def _lab(name: str) -> Analysis:
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    return analyze(read_traffic([str(LAB / f"{name}.pcap")], config), config)
+
+
+@pytest.mark.parametrize(("name", "code", "cause", "fix"), [
+    ("callback-blocked", "callback_unanswered", "10.77.0.1:5001 (step 2) and never got an "
+     "answer", "allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media range)"),
+    ("control-refused", "control_refused", "refused the control connection from "
+     "10.77.0.1 with a RST", "start the Remote Agent service on 10.77.0.2"),
+    ("data-port-dropped", "data_unanswered", "10.77.0.2:6001 was never answered",
+     "allow TCP from 10.77.0.1 to 10.77.0.2 ports 6001-6100 (agent range)"),
+    ("listen-error", "ndmp_error_reply", "DATA_LISTEN was answered ILLEGAL_STATE_ERR", ""),
+])
+def test_the_first_screen_says_why_and_what_to_do(name: str, code: str, cause: str,
+                                                   fix: str) -> None:
+    console = Console(width=80, record=True, force_terminal=True, color_system=None)
+    render_analysis(_lab(name), console, ladder=None)
+    screen = console.export_text().splitlines()[:24]
+    first = " ".join(" ".join(screen).split())
+    assert first.startswith("FAIL ")
+    assert "cause: " in first and "fix: " in first
+    assert cause in first and fix in first
+    assert f"(see {code} under Findings)" in first
+    # The answer comes before the session's step table.
+    assert first.index("fix: ") < first.index("Session S1:")
+
+
+def test_an_ok_or_inconclusive_session_gets_no_answer() -> None:
+    for name in ("clean-3-resources", "stopped-after-callback-syn"):
+        [session] = _lab(name).sessions
+        assert answer_rows(session, _lab(name).findings) == []
+
+
+def test_a_fix_already_given_is_not_repeated() -> None:
+    analysis = _lab("callback-blocked")
+    [session] = analysis.sessions
+    told: dict[str, str] = {}
+    first = answer_rows(session, analysis.findings, told)
+    again = answer_rows(session, analysis.findings, told)
+    assert first[0] == again[0]
+    assert again[1] == ("fix:", "as for S1 (see callback_unanswered under Findings)")
+
+
+def test_gist_keeps_the_first_sentence_without_long_asides() -> None:
+    text = ("The listener could not open a data port: free ports in 6001-6100 (agent "
+            "range) or widen it (a port in use skips the resource: \"Communication "
+            "Failure has occurred\"). Then run the job again.")
+    assert gist(text) == ("The listener could not open a data port: free ports in "
+                          "6001-6100 (agent range) or widen it")
+
+
+def test_gist_ends_at_a_clause_break_never_inside_a_word() -> None:
+    text = ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media range) inbound on "
+            "the media server, and TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 "
+            "ports 6001-6100 outbound.")
+    assert gist(text, 100) == ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
+                               "(media range) inbound on the media server")
+    cut = gist("word " * 30 + "10.77.0.2:6001 and more words", 160)
+    assert cut.endswith("...") and len(cut) <= 160
+    assert all(w in {"word", "10.77.0.2:6001", "and", "more", "words"}
+               for w in cut.removesuffix("...").split())
+
+
+def test_gist_does_not_end_on_a_condition_or_half_an_either_or() -> None:
+    fix = ("If the port was in use: free it or widen the range so each resource gets its "
+           "own port; if a firewall rejects it: allow TCP from 10.77.0.1 to 10.77.0.2 "
+           "ports 6001-6100 (agent range) outbound on the media server and inbound on the "
+           "agent, and its return traffic.")
+    assert gist(fix, 150) == ("If the port was in use: free it or widen the range so each "
+                              "resource gets its own port")
+    cause = ("The data connection was refused: 10.77.0.2:6001 answered the SYN with a RST: "
+             "either nothing listens there because the port was already in use, or a "
+             "firewall rejects it, and more words follow here to make it long enough.")
+    assert gist(cause, 150) == ("The data connection was refused: 10.77.0.2:6001 answered "
+                                "the SYN with a RST")

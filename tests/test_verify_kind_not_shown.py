@@ -1,0 +1,54 @@
+"""A session that shows no sign of a job is a browse only when the capture could have
+shown the job and the failure that would have stopped it first (docs/findings.md).
+Trial 20 D4: a capture that ended 3 ms into the job (stopped-after-callback-syn) and a
+job stopped by its failed callback (callback-blocked, callback-rejected) were headed
+"browse", the later steps of the second "no backup or restore started in this session
+(browse)". The JSON kind keeps the contract's "browse" (docs/json.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Session
+from flowcheck.pipeline import analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+
+def _session(name: str) -> Session:
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    [session] = analyze(read_traffic([str(LAB / f"{name}.pcap")], config), config).sessions
+    return session
+
+
+def test_a_capture_that_ended_before_the_job_could_show_has_no_kind() -> None:
+    session = _session("stopped-after-callback-syn")
+    assert [s.status for s in session.steps[2:]] == ["unknown"] * 3
+    assert session.kind_words(short=True) == "kind unknown"
+    words = session.kind_words()
+    assert words.startswith("kind unknown (the capture ended ")
+    assert words.endswith(" s after the control connection opened, while it was still open: "
+                          "a backup or restore may have started later)")
+    assert session.as_dict()["kind"] == "browse"  # the contract has no "unknown"
+
+
+@pytest.mark.parametrize("name", ["callback-blocked", "callback-rejected"])
+def test_a_job_stopped_by_its_failed_callback_is_no_browse(name: str) -> None:
+    session = _session(name)
+    assert session.steps[1].status == "failed"
+    for step in session.steps[2:]:
+        assert step.status == "not_applicable"
+        assert step.detail == "not reached: the job stopped after step 2 failed"
+    assert session.kind_words() == ("kind unknown (the job stopped after step 2 failed, "
+                                    "before anything showed a backup, a restore or a browse)")
+    assert session.as_dict()["kind"] == "browse"
+
+
+def test_a_whole_browse_stays_browse() -> None:
+    session = _session("browse-only")
+    assert session.kind_words() == "browse"
+    assert {s.detail for s in session.steps[2:]} == {
+        "no backup or restore started in this session (browse)"}
