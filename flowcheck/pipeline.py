@@ -145,8 +145,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0)))
+    stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
-                                       traffic.ring_gaps))
+                                       traffic.ring_gaps, clock_stepped=stepped))
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)

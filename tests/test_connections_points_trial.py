@@ -107,11 +107,20 @@ def test_d5_equal_clocks_count_every_copy_once(tmp_path: Path) -> None:
 
 
 def test_d8_the_same_file_twice(tmp_path: Path) -> None:
+    """A copy of the file given beside it (another inode) is the same capture twice; the
+    very same file named twice is read once (trial 18 D10)."""
+    import shutil
+
     media = POINTS / "backup-media.pcap.gz"
-    result = analysis(media, media)
+    copy = tmp_path / "copy.pcap.gz"
+    shutil.copy(media, copy)
+    result = analysis(media, copy)
     assert result.verdict == "pass"
     assert "the same capture given twice" in message(result)
     assert data_step(result).startswith(f"{VOLUME} B ")
+    once = analysis(media, media)
+    assert len(once.traffic.captures) == 1
+    assert "capture_duplicates" not in [f.code for f in once.findings]
 
 
 def test_d8_appended_captures_are_no_clock_step(tmp_path: Path) -> None:

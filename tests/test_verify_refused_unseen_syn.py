@@ -10,6 +10,7 @@ the RST frame as evidence, words saying the SYN is not captured, and no
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from pathlib import Path
@@ -64,8 +65,12 @@ def test_refusal_of_a_syn_the_capture_lacks_is_the_full_captures_finding(
     assert "unannounced_connection" not in {f.code for f in analysis.findings}
     # The full capture's words and fix, and where the evidence is.
     [whole] = [f for f in full.findings if f.code == code]
-    assert refused.fix == whole.fix
-    assert refused.message.startswith(whole.message)
+    # Less the condition only the full capture's SYN allows (trial 19 D4: its TTL places
+    # the capture on the media server's segment, the RST's initial TTL on it too).
+    assert refused.fix == re.sub(r" If \S+ is reached through a router: .*?its return "
+                                 r"traffic\.", "", whole.fix)
+    assert refused.message.startswith(re.sub(r" The RST's TTL \d+ is an initial value.*?"
+                                             r"lowered TTL\)\.", "", whole.message))
     assert "does not hold the SYN" in refused.message
     # The steps as on the full capture (a refused control connection: 2-5 not_applicable).
     [session], [full_session] = analysis.sessions, full.sessions

@@ -225,3 +225,26 @@ def test_dumpcap_two_nics_written_in_blocks_passes() -> None:
     [session] = analysis.sessions
     assert "(frame 270 after frame 1) but stamped 0.341 ms before it" in \
         session.steps[1].detail
+
+
+def test_files_joined_out_of_time_order_are_named_as_a_cause_of_the_step(
+        tmp_path: Path) -> None:
+    """Trial 18 D7: a ring joined with `mergecap -a` in shell-glob order was blamed on the
+    host clock alone (NTP), with a fix about NTP; the join is named, and the fix gives the
+    files or a merge by time."""
+    import subprocess
+
+    source = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    subprocess.run(["editcap", "-c", "500", str(source), str(tmp_path / "p.pcap")],
+                   check=True, capture_output=True)
+    parts = sorted(str(p) for p in tmp_path.glob("p_*"))
+    joined = tmp_path / "joined.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-a", "-w", str(joined), *reversed(parts)],
+                   check=True, capture_output=True)
+    config = build_config({"profile": "ndmp"})
+    analysis = analyze(read_traffic([str(joined)], config), config)
+    [step] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
+    assert "joined out of time order" in step.message and "mergecap -a" in step.message
+    assert step.fix.startswith("If the file was joined from several captures")
+    whole = analyze(read_traffic(parts, config), config)
+    assert "capture_clock_stepped" not in [f.code for f in whole.findings]

@@ -91,7 +91,9 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
     why = ("two captures appended one after the other, mergecap -a: the capture holds "
            "copies of the same packets at about the same times apart in the file, "
            "capture_duplicates" if appended else
-           "the capturing host's clock was set back while capturing: NTP, or by hand")
+           "the capturing host's clock was set back while capturing, NTP or by hand; or "
+           "capture files were joined out of time order, mergecap -a or cat in the wrong "
+           "order: a shell glob puts ring.pcap10 before ring.pcap2")
     return make_finding(
         "capture_clock_stepped",
         f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
@@ -99,6 +101,9 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
         "order of the job's steps by frame number (the order the sniffer wrote the "
         "packets) and by time together, never by time alone; durations and time limits "
         "that span the step are not reliable.",
-        "Keep the capturing host's clock steady while capturing: synchronize it before the "
-        "capture starts, and let NTP slew rather than step (chrony: makestep only at boot).",
+        "If the file was joined from several captures, give flowcheck the files or their "
+        "directory instead (it orders them by time) or merge them by time (mergecap -w "
+        "without -a); otherwise keep the capturing host's clock steady while capturing: "
+        "synchronize it before the capture starts, and let NTP slew rather than step "
+        "(chrony: makestep only at boot).",
         frames=[f for f, _ in clock.steps])

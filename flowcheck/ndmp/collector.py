@@ -307,7 +307,9 @@ class NdmpCollector:
             return
         for address in message.addresses:
             endpoint = (address.ip, address.port)
-            if address.ip == "0.0.0.0" or address.port == 0 or endpoint in control.announced:
+            # Port 0 names no endpoint; 0.0.0.0 with a port is announced (an agent's
+            # wildcard bind: announced_address_mismatch says it is unusable).
+            if address.port == 0 or endpoint in control.announced:
                 continue
             control.announced.add(endpoint)
             control.stream.announcements.append(Announcement(

@@ -82,13 +82,15 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
-            # it (the announcement inside the NDMP message was not translated).
+            # it (the announcement inside the NDMP message was not translated), or the
+            # connector took the unspecified address 0.0.0.0 for that one.
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
                 (conn := first_from(ann, control, host, ts)) is not None]
             for conn, ann in candidates[:1]:
-                session.address_matched.append((conn.uid, ann.ip))
+                if ann.ip != "0.0.0.0":  # no NAT rewrites it: the connector's own choice
+                    session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))

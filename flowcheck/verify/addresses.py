@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.sessions import listener_host
+from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.shared import listened_at
@@ -84,8 +85,20 @@ def elsewhere(ctx: Context, session: Session, conn: Connection, rule: str
 def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                     attempts: list[Connection]) -> None:
     """The connector's SYNs to the announced address went unanswered (or it never
-    tried): the address, not a firewall rule, is the fault."""
+    tried): the address, not a firewall rule, is the fault. An unspecified (0.0.0.0) or
+    loopback address leads the connector to itself (flowcheck.verify.announced_kind):
+    any outcome of its attempts, a refusal by its own stack too, is the address's."""
     listener, connector, host = _parties(ctx, session, ann.listener)
+    if special(ann.ip):
+        tried = attempts or loopback_attempts(ctx, ann)
+        ctx.add("announced_address_mismatch",
+                special_message(ann, listener, connector, host,
+                                [(c, judged(ctx, c)) for c in tried]),
+                special_fix(ann.ip, listener, connector, host), session=session,
+                conn=tried[0] if tried else None,
+                frames=[ann.frame] + [f for c in tried for f in opening_frames(c)],
+                ts=ann.ts, cause="data")
+        return
     op = ann.message.removeprefix("NDMP_")
     where = endpoint(ann.ip, ann.port)
     if attempts:

@@ -14,6 +14,12 @@ from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
 from flowcheck.verify.after_close import control_close, late_conns, late_words, tried_in_time
+from flowcheck.verify.announced_kind import (
+    other_nic_fix,
+    other_nic_words,
+    own_address_on_it,
+    special,
+)
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -36,6 +42,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    other_source_words,
     own_firewall_fix,
     retried,
     silence,
@@ -189,7 +196,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     first = attempts[0]
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
     wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
-    if outcome == "unanswered" and wrong is not None:
+    # Another address of the listener that the connector reaches from its own address on
+    # that network is reachable: judged as any data connection (trial 19 D3).
+    own = own_address_on_it(ctx, session, first, wrong) if wrong is not None else None
+    if wrong is not None and (special(wrong.ip) or outcome == "unanswered" and own is None):
         report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
         return
     frames = [f for conn in attempts for f in opening_frames(conn)]
@@ -220,6 +230,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                       or ("", f"{capitalised(rule)}.{where}"))
         if either:
             fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
+        if wrong is not None and own is not None:
+            words += other_nic_words(ctx, session, wrong, first, own)
+            fix += other_nic_fix(ctx, session, wrong)
+        else:
+            source = other_source_words(ctx, first)  # trial 19 D13
+            words, fix = words + source[0], fix + source[1]
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "

@@ -18,6 +18,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
+from flowcheck.verify.announced_kind import special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.ranges import checked_ends, translated_end
 from flowcheck.verify.refusals import refusal_how
@@ -114,7 +115,8 @@ def announcement_detail(ctx: Context, session: Session) -> str:
                 control.resp_h != control.orig_h:
             who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape
         words.append(f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
-                     f"{endpoint(ann.ip, ann.port)}, the {who} listening")
+                     f"{endpoint(ann.ip, ann.port)}{special_words(ann.ip)}, the {who} "
+                     "listening")
     return "; ".join(words)
 
 

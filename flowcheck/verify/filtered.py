@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
+from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.context import Context
 from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
@@ -105,6 +106,17 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
     moved = data_moved(ctx, session, ts, _next_announcement(session, ts, ctx))
     if moved is None:
         return ""
+    elsewhere = _elsewhere_words(ctx, session, [a for a in session.announced if a.ts == ts])
+    if elsewhere:
+        _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
+              f"({moved_words(moved)}) after {elsewhere}, and no captured connection "
+              "reached it", [(moved.frame, moved.ts)])
+        ann, host = _elsewhere(ctx, session, [a for a in session.announced if a.ts == ts])[0]
+        who = "the agent" if ann.listener == "data" else "the media server"
+        return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) "
+                f"and the capture holds no connection to it: {ann.ip} is not the address "
+                f"the control connection reached {who} at ({host}), so the data took another "
+                f"interface of {who}, one the capture point does not see")
     _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
           f"({moved_words(moved)}) after an endpoint was announced that no captured "
           "connection reached", [(moved.frame, moved.ts)])
@@ -112,6 +124,30 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
             "the capture holds no connection to it: a capture filter or mirror that keeps "
             f"only some ports (tcpdump 'port {ctx.config.ndmp_port}') left it out, or the "
             "data took a path the capture point does not see")
+
+
+def _elsewhere(ctx: Context, session: Session, announced: Sequence[Announcement]
+               ) -> list[tuple[Announcement, str]]:
+    """(announcement, the listener's control address) of those no captured connection
+    reached that name another address of the listener (another interface:
+    flowcheck.verify.announced_kind.other_interface)."""
+    return [(a, host) for a in announced if not a.used_by
+            and (host := other_interface(ctx, session, a)) is not None]
+
+
+def _elsewhere_words(ctx: Context, session: Session, announced: Sequence[Announcement]
+                     ) -> str:
+    """"DATA_LISTEN (frame 21) announced 10.78.0.2:6001, not the address the control
+    connection reached the agent at (10.77.0.2): another interface of the agent" ("" when
+    no announcement names another address)."""
+    found = _elsewhere(ctx, session, announced)
+    if not found:
+        return ""
+    ann, host = found[0]
+    who = "the agent" if ann.listener == "data" else "the media server"
+    return (f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+            f"{endpoint(ann.ip, ann.port)}, not the address the control connection reached "
+            f"{who} at ({host}): another interface of {who}")
 
 
 def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> str:
@@ -241,7 +277,13 @@ def report_left_out(ctx: Context) -> None:
     pairs = list(dict.fromkeys(three_way.values()))
     between = ", ".join(f"{a} -> {b}" for a, b in pairs)
     fixes = []
-    if others:
+    # Data announced on another interface of the listener, with no port-only capture to
+    # explain it: the capture point does not see that interface (trial 19 D11).
+    elsewhere = {} if ndmp_port_only(ctx) else {
+        s.id: found for s in others if (found := _elsewhere(ctx, s, s.announced))}
+    if others and len(elsewhere) == len(others):
+        fixes.append(_elsewhere_fix([item for found in elsewhere.values() for item in found]))
+    elif others:
         fixes.append("Capture without a port filter, or with one that keeps both hosts' whole "
                      f"conversation (tcpdump -w job.pcap '{_job_hosts(ctx, others)}'); mirror "
                      "all traffic between the media server and the agent, not only the NDMP "
@@ -253,11 +295,16 @@ def report_left_out(ctx: Context) -> None:
                      "agents, or on the path between them, without a port filter (tcpdump -w "
                      f"job.pcap 'host {a} and host {b}'); a capture on the DMA holds only its "
                      "control connections.")
+    how = (f"A capture filter that keeps only some ports (tcpdump 'port "
+           f"{ctx.config.ndmp_port}') or a SPAN/ACL that mirrors only the NDMP port keeps the "
+           "control connection and leaves out the callback and data connections")
+    if others and len(elsewhere) == len(others):
+        how = ("The data most likely went over a network interface or path the capture "
+               "point does not see (a capture on one NIC of a multi-homed host holds that "
+               "NIC's traffic only); the capture holds more than the NDMP port, so a port "
+               "filter is the less likely reason")
     ctx.add("capture_filtered",
-            f"The capture leaves out connections the job made: {reasons}. A capture filter "
-            f"that keeps only some ports (tcpdump 'port {ctx.config.ndmp_port}') or a SPAN/ACL "
-            "that mirrors only the NDMP port keeps the control connection and leaves out the "
-            "callback and data connections"
+            f"The capture leaves out connections the job made: {reasons}. {how}"
             + (f"; a three-way job's data connection ({between}) runs between its two agents, "
                "not through the DMA: a capture on the DMA never holds it" if pairs else "")
             + ". The steps that need them are unknown, not failed; what the NDMP messages "
@@ -265,6 +312,19 @@ def report_left_out(ctx: Context) -> None:
             "missing from the capture is not a packet the network dropped.",
             " ".join(fixes),
             session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
+
+
+def _elsewhere_fix(found: list[tuple[Announcement, str]]) -> str:
+    """The capture_filtered fix when the data went to another interface (_elsewhere)."""
+    listeners = sorted({host for _, host in found})
+    announced = sorted({a.ip for a, _ in found})
+    who = "the agent" if found[0][0].listener == "data" else "the media server"
+    hosts = " or ".join(f"host {h}" for h in dict.fromkeys(listeners + announced))
+    return (f"Capture on all interfaces (tcpdump -i any -w job.pcap, on the media server "
+            f"or the agent) or on the one toward {' and '.join(announced)}, keeping every "
+            f"address the job uses (tcpdump -i any -w job.pcap '{hosts}'). If the data should "
+            f"not use that interface, make {who} announce {' and '.join(listeners)} instead "
+            "(its data interface / preferred network).")
 
 
 def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flowcheck.config import Config, format_ranges
 from flowcheck.model import Finding, Severity
-from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, role_ends
 
 # The words Context.ranges gives a range the user did not set.
 _DEFAULT_RANGE_MARK = " range, the default)"
@@ -66,6 +66,14 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     args: list[str] = []
     media = [session.media_server] if session else list(config.media_servers)
     agents = [session.remote_agent] if session else list(config.remote_agents)
+    conn = ctx.by_uid.get(finding.uid) if finding.uid and session else None
+    if conn is not None and session is not None:
+        # An end the fix names at another address than the session's host (the media
+        # server's second source address: trial 19 D13): its rules need it too.
+        for which, (host, _) in role_ends(ctx, conn, session):
+            hosts = media if which == "media" else agents
+            if host not in hosts and host in finding.fix:
+                hosts.append(host)
     args += [f"--media-server {host}" for host in media]
     args += [f"--remote-agent {host}" for host in agents]
     for which in ("media", "agent"):

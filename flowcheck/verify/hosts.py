@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.verify.context import Context, opening_frames
+from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
 from flowcheck.verify.ranges import translated_ports
 
 # Translated connections named one by one in a host_not_configured finding; more are
@@ -79,16 +79,40 @@ def check_hosts(ctx: Context) -> None:
             if session.side and number == 0:
                 words += _side_words(ctx, session)
             control = ctx.by_uid.get(session.control_uid)
+            other = _configured_too(ctx, session, which, host)
+            reading = ("the capture may show other hosts than the ones meant, or the "
+                       "addresses were translated (NAT) on the way" if other is None else
+                       f"the same session shows its {role} at {other[0]} too ({other[1]}), "
+                       f"so {host} is most likely another address of the configured {role} "
+                       f"{other[0]} (a second interface), or a NAT translated some of its "
+                       "connections only")
             ctx.add("host_not_configured",
                     f"Session {session.id}'s {role} {host} is not among the configured "
-                    f"{key.replace('_', ' ')} ({', '.join(configured)}): the capture may "
-                    "show other hosts than the ones meant, or the addresses were "
-                    f"translated (NAT) on the way.{words}",
-                    f"Capture on the {role} meant, or add {host} with {flag} "
-                    f"({key} in the configuration file).{fix}",
+                    f"{key.replace('_', ' ')} ({', '.join(configured)}): {reading}.{words}",
+                    (f"Capture on the {role} meant, or add {host}" if other is None else
+                     f"If {host} is an address of the {role} {other[0]}, add {host}")
+                    + f" with {flag} ({key} in the configuration file).{fix}",
                     session=session, conn=control,
                     frames=(opening_frames(control) if control else [])
                     + [f for conn, _ in ports for f in opening_frames(conn)])
+
+
+def _configured_too(ctx: Context, session: Session, which: str, host: str
+                    ) -> tuple[str, str] | None:
+    """(address, which connections show it) of a configured host of role `which`
+    ("media", "agent") at an end of that role of another of the session's connections
+    than those at `host` (trial 19 D9: a multi-homed host reached at its other NIC); None
+    when the session shows none."""
+    configured = ctx.config.media_servers if which == "media" else ctx.config.remote_agents
+    for uid in session_uids(session):
+        conn = ctx.by_uid[uid]
+        for role, (address, _) in role_ends(ctx, conn, session):
+            if role == which and address != host and address in configured:
+                what = ("its control connection" if uid == session.control_uid else
+                        "the callback" if uid == session.callback_uid else
+                        "its data connections")
+                return address, what
+    return None
 
 
 def _side_words(ctx: Context, session: Session) -> str:

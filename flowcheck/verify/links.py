@@ -16,6 +16,7 @@ from collections import defaultdict
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.context import Context, allow_rule, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
@@ -32,7 +33,6 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.ranges import (
-    check_backup_network,
     check_ports,
     note_swapped_ranges,
     outside_range_words,
@@ -42,12 +42,16 @@ from flowcheck.verify.refusals import (
     callback_refused_fix,
     device_name,
     device_words,
-    filter_reject_words,
-    port_unreachable,
-    prohibited,
+    foreign_reset,
+    foreign_reset_words,
+    icmp_cause,
     refusal_causes,
     refusal_how,
+    refused_fix,
     rejecting_device,
+    undecremented_fix,
+    undecremented_reset,
+    undecremented_words,
     unseen_syn_words,
 )
 
@@ -120,19 +124,26 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{device_words(conn, device)}." + unseen_syn_words(ctx, [conn]),
                 f"{capitalised(allow_rule(ctx, conn, session, device=device_name(device)))}.",
                 session=session, conn=conn, cause="control")
+    elif outcome == "refused" and (ttls := foreign_reset(ctx, conn)) is not None:
+        # A router's or firewall's RST in the agent's name (trial 19 D4).
+        ctx.add("control_refused",
+                f"The control connection from {conn.orig_h} was refused: "
+                f"{foreign_reset_words(conn, ttls)}." + unseen_syn_words(ctx, [conn]),
+                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused":
+        cause = icmp_cause(conn)
+        rst = undecremented_reset(ctx, conn)
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: "
-                + ("a firewall or router filter rejects it." if prohibited(conn) else
-                   f"{filter_reject_words(conn)}." if port_unreachable(conn) else
-                   "no agent listening, or a firewall rejects it.")
+                + (f"{cause}." if cause else "no agent listening, or a firewall rejects it.")
+                + ("" if rst is None else undecremented_words(conn, rst))
                 + unseen_syn_words(ctx, [conn]),
-                f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-                if prohibited(conn) or port_unreachable(conn) else
+                refused_fix(ctx, conn, session) if cause else
                 f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
-                f"{ctx.config.ndmp_port}) and {rule}.", session=session, conn=conn,
-                cause="control")
+                f"{ctx.config.ndmp_port}) and {rule}."
+                + ("" if rst is None else undecremented_fix(ctx, conn, session)),
+                session=session, conn=conn, cause="control")
     elif outcome == "handshake_incomplete" and not half_open_check(ctx, conn):
         # A half-open port check is no job: step 1 says what it was, nothing failed.
         handshake_incomplete(ctx, session, conn, "control connection", "control")

@@ -14,7 +14,14 @@ from flowcheck.verify.capture_points import (
     vanished_between,
     vanished_words,
 )
-from flowcheck.verify.context import Context, allow_rule, endpoint, return_ports
+from flowcheck.verify.context import (
+    Context,
+    allow_rule,
+    endpoint,
+    return_ports,
+    role_ends,
+    session_uids,
+)
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
@@ -131,6 +138,57 @@ def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
     return (conn.resp_h, conn.orig_h) not in ctx.captured
 
 
+def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | None:
+    """(the connector's role, its other address, what shows it, the responder host's
+    address that sent to it) when the capture holds no packet from `conn`'s responder to
+    its originator but holds the responder host's packets to another address of the
+    connector's host in the same session: the connector opened `conn` from another
+    source address than that one (a second address chosen by an `ip rule` or a route's
+    src: trial 19 D13), and the capture does hold the way back to that host, so it is no
+    one-direction capture. None otherwise."""
+    session = ctx.session_of(conn)
+    if session is None or not answer_uncaptured(ctx, conn):
+        return None
+    roles = {host: which for which, (host, _) in role_ends(ctx, conn, session)}
+    connector, responder = roles.get(conn.orig_h), roles.get(conn.resp_h)
+    if connector is None or connector == responder:
+        return None
+    peers = [conn.resp_h]
+    shown: list[tuple[str, str]] = []
+    for uid in session_uids(session):
+        for which, (host, _) in role_ends(ctx, ctx.by_uid[uid], session):
+            if which == responder and host not in peers:
+                peers.append(host)
+            elif which == connector and host != conn.orig_h:
+                shown.append((host, _what(session, uid)))
+    return next(((connector, host, what, peer) for host, what in shown for peer in peers
+                 if (peer, host) in ctx.captured), None)
+
+
+def _what(session: Session, uid: str) -> str:
+    if uid == session.control_uid:
+        return "its control connection"
+    return "its callback" if uid == session.callback_uid else "its other data connections"
+
+
+def other_source_words(ctx: Context, conn: Connection) -> tuple[str, str]:
+    """(words, fix) naming the connector's other source address (other_source); ("", "")
+    when it does not apply."""
+    found = other_source(ctx, conn)
+    if found is None:
+        return "", ""
+    which, host, what, peer = found
+    role = "media server" if which == "media" else "agent"
+    words = (f" The {role} opened it from {conn.orig_h}, not from {host}, the address of "
+             f"{what}: a rule for the {role}'s address {host} does not match it. The "
+             f"capture holds {peer}'s packets to {host}, so it holds the way back to the "
+             f"{role}; no answer to {conn.orig_h} is among them.")
+    fix = (f" Instead of that rule, the {role} can send these connections from {host} "
+           f"(its source address for them: the route's src or the `ip rule` that picks "
+           f"{conn.orig_h}, its interface binding).")
+    return words, fix
+
+
 def retried(conn: Connection, attempts: int = 1) -> bool:
     """Were the SYNs to that endpoint sent more than once (resent, or new attempts)?"""
     return conn.syn_retries > 0 or attempts > 1
@@ -199,7 +257,8 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
                 f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
                 f"{conn.orig_h}: one direction only)")
-    if retried(conn, attempts) and answer_uncaptured(ctx, conn):
+    if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
+            other_source(ctx, conn) is None:
         # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
         # failed either way; which way was lost the capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "

@@ -1,6 +1,6 @@
 """Where a session's connections run: their ports inside the configured dynamic port
-ranges (port_outside_media_range, port_outside_agent_range) and their hosts inside the
-backup network (control_off_backup_network).
+ranges (port_outside_media_range, port_outside_agent_range); their hosts inside the
+backup network are flowcheck.verify.backup_network's (control_off_backup_network).
 
 A port on a side a NAT translated is the NAT's, not the host's: source NAT (masquerade)
 and port forwarding pick their own ports (RFC 3022 section 2.2, NAPT), so the range,
@@ -9,13 +9,10 @@ a setting of the host behind it, is not checked there (translated_host says when
 
 from __future__ import annotations
 
-import ipaddress
-
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import (
     Context,
     endpoint,
-    opening_frames,
     role_ends,
     session_uids,
 )
@@ -196,55 +193,3 @@ def outside_range_words(ctx: Context, session: Session, conn: Connection, verb: 
            f"({setting}), so its port falls in the range the firewall opens "
            f"(port_outside_{side}_range); or ")
     return words, fix
-
-
-def check_backup_network(ctx: Context) -> None:
-    """control_off_backup_network, one per host outside the configured backup_network
-    (nothing when none is configured): the sessions' connections (control, callback,
-    data) it has an end of, counted and the first named, with a fix for its role (a
-    media server without an address in the network, or an agent reached at another
-    address: Europa 2064895, "Backup To Network Card"). A side-traffic session's are
-    not counted (verify.hosts.mark_side_traffic)."""
-    network = ctx.config.backup_network
-    if network is None:
-        return
-    outside: dict[str, list[tuple[Session, Connection]]] = {}
-    for session in ctx.sessions:
-        if session.id in ctx.side:
-            continue
-        for uid in session_uids(session):
-            conn = ctx.by_uid[uid]
-            for host in dict.fromkeys((conn.orig_h, conn.resp_h)):
-                if not _in_network(host, network):
-                    outside.setdefault(host, []).append((session, conn))
-    for host, found in outside.items():
-        sessions = list(dict.fromkeys(session.id for session, _ in found))
-        session, first = found[0]
-        role = ("media server" if host == session.media_server
-                else "agent" if host == session.remote_agent else "host")
-        what = (f"the {first.role} connection {endpoint(first.orig_h, first.orig_p)} -> "
-                f"{endpoint(first.resp_h, first.resp_p)}" if len(found) == 1 else
-                f"{len(found)} connections of {len(sessions)} session"
-                f"{'s' if len(sessions) > 1 else ''} ({', '.join(sessions[:5])}"
-                f"{', ...' if len(sessions) > 5 else ''}; the first: "
-                f"{endpoint(first.orig_h, first.orig_p)} -> "
-                f"{endpoint(first.resp_h, first.resp_p)})")
-        fix = (f"Give the media server {host} an address in {network} and make the backup "
-               "use that interface (Backup Exec: \"Backup To Network Card\"), or correct "
-               "--backup-network." if role == "media server" else
-               f"Make the agent's name resolve to its address in {network} on the media "
-               "server (Backup Exec: \"Backup To Network Card\" / \"Use any available "
-               "network interface\" off), or route that traffic through the backup network.")
-        ctx.add("control_off_backup_network",
-                f"The {role} {host} is outside the backup network {network}: {what} "
-                f"{'runs' if len(found) == 1 else 'run'} outside it.", fix,
-                session=session if len(sessions) == 1 else None,
-                conn=first if len(found) == 1 else None, ts=first.ts,
-                frames=[f for _, c in found[:3] for f in opening_frames(c)][:6])
-
-
-def _in_network(host: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    try:
-        return ipaddress.ip_address(host) in network
-    except ValueError:
-        return False

@@ -1,12 +1,15 @@
 """How a refused SYN was refused and what fixes it: a RST or an ICMP unreachable, a
-filter's code (RFC 792, RFC 1812, RFC 4443) or a router's between the hosts, and the
-words of callback_refused / data_refused and their fixes."""
+filter's code (RFC 792, RFC 1812, RFC 4443) or a router's between the hosts, a RST whose
+IP TTL shows a device between the hosts sent it in the responder's name
+(flowcheck.verify.ttl), and the words of callback_refused / data_refused and their
+fixes."""
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.verify.context import Context, allow_rule
+from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
 # administratively prohibited, communication administratively prohibited; ICMPv6
@@ -14,20 +17,33 @@ from flowcheck.verify.context import Context, allow_rule
 # reject route.
 _PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}
 _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
+# ICMP unreachable codes of routing (RFC 792, RFC 1122 3.2.2.1, RFC 4443): a router that
+# cannot reach the host, or a filter's reject that borrows them (nft's and iptables'
+# `reject with icmp type host-unreachable` / `net-unreachable`). Never a closed port's
+# answer: a TCP answers a SYN to a closed port with a RST (RFC 9293 3.10.7.1).
+_ROUTING = {4: {0: "network unreachable", 1: "host unreachable",
+                6: "destination network unknown", 7: "destination host unknown"},
+            6: {0: "no route to destination", 3: "address unreachable"}}
 
 
 def refusal_how(conn: Connection) -> str:
-    """What refused the SYN: "an ICMP unreachable" (naming a filter's code, and its
-    sender when a device between the hosts sent it: rejecting_device) or "a RST"."""
+    """What refused the SYN: "an ICMP unreachable" (naming a filter's or a routing code,
+    and its sender when a device between the hosts sent it: rejecting_device, or a
+    router's host or network unreachable) or "a RST"."""
     if not conn.icmp_frames or conn.resp_rst:
         return "a RST"
     device = rejecting_device(conn)
+    if device is None and routing_unreachable(conn) is not None \
+            and conn.icmp_sender not in (None, conn.resp_h):
+        device = conn.icmp_sender  # a router that could not reach the host
     sender = f" from {device}" if device is not None else ""
     if prohibited(conn):
         return (f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
                 f"{sender}")
     if port_unreachable(conn):
         return f"an ICMP port unreachable (code {conn.icmp_code}){sender}"
+    if (name := routing_unreachable(conn)) is not None:
+        return f"an ICMP {name} (code {conn.icmp_code}){sender}"
     return f"an ICMP unreachable{sender}"
 
 
@@ -74,6 +90,99 @@ def port_unreachable(conn: Connection) -> bool:
     version = 6 if ":" in conn.resp_h else 4
     return (bool(conn.icmp_frames) and not conn.resp_rst
             and conn.icmp_code == _PORT_UNREACHABLE[version])
+
+
+def routing_unreachable(conn: Connection) -> str | None:
+    """The name of the ICMP code ("host unreachable") when the SYN was refused by a
+    routing code (_ROUTING: a network or host unreachable), else None."""
+    version = 6 if ":" in conn.resp_h else 4
+    if not conn.icmp_frames or conn.resp_rst or conn.icmp_code is None:
+        return None
+    return _ROUTING[version].get(conn.icmp_code)
+
+
+def icmp_cause(conn: Connection) -> str | None:
+    """Who rejects a SYN refused by an ICMP unreachable the responder or an unknown
+    sender sent (a device between the hosts: rejecting_device, device_words): a filter
+    for the codes only a filter sends (prohibited, port_unreachable, a routing code
+    from the responder itself, which cannot be unreachable to itself), a filter or a
+    router that cannot reach the host for a routing code from elsewhere; None for a RST
+    or another code."""
+    if prohibited(conn):
+        return "a firewall or router filter rejects it (a closed port answers with a RST)"
+    if port_unreachable(conn):
+        return filter_reject_words(conn)
+    if routing_unreachable(conn) is None:
+        return None
+    if conn.icmp_sender == conn.resp_h:
+        return (f"a firewall on {conn.resp_h} rejects it (a host does not report itself "
+                "unreachable, and a closed TCP port answers a SYN with a RST: a host or "
+                "network unreachable from the host itself comes from a reject rule, such as "
+                "nft's `reject with icmp type host-unreachable`)")
+    if conn.icmp_sender is None:
+        return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
+                "closed port answers with a RST)")
+    return (f"that router could not reach {conn.resp_h} ({conn.resp_h} down, or no route "
+            "or no ARP or neighbour answer to it from there), or a firewall there rejects "
+            "the connection with that code")
+
+
+def foreign_reset(ctx: Context, conn: Connection) -> tuple[int, int] | None:
+    """(the RST's TTL, that of the responder's own packets) when the SYN was refused with
+    a RST whose TTL is not the one every other packet of the responder to the originator
+    arrived with (verify.ttl.own_ttls): a router or firewall between the hosts sent it
+    in the responder's name (`reject with tcp reset`), as control_reset reads it; None
+    otherwise (no RST, TTLs unknown or several, or the responder's own)."""
+    rst = conn.evidence("resp").rst_ttl
+    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
+    if not conn.resp_rst or rst is None or len(own) != 1 or rst in own:
+        return None
+    return rst, next(iter(own))
+
+
+def undecremented_reset(ctx: Context, conn: Connection) -> int | None:
+    """The RST's TTL when the SYN was refused with a RST that arrived with an initial TTL
+    (INITIAL_TTLS: sent on the capture point's network segment), the SYN too (the capture
+    on the originator's segment), and the capture holds no other packet of the responder
+    to the originator to compare with: a responder reached through a router would send
+    it lowered, so the RST is then a device's between them (a condition only: the
+    capture cannot tell whether a router is between). None otherwise."""
+    rst = conn.evidence("resp").rst_ttl
+    if (not conn.resp_rst or rst not in INITIAL_TTLS or conn.orig_ttl not in INITIAL_TTLS
+            or own_ttls(ctx, conn.resp_h, conn.orig_h)):
+        return None
+    return rst
+
+
+def reset_device(conn: Connection) -> str:
+    """The device that sent a RST in the responder's name, named for allow_rule."""
+    return (f"the router or firewall between {conn.orig_h} and {conn.resp_h} that sent "
+            "the RST")
+
+
+def foreign_reset_words(conn: Connection, ttls: tuple[int, int]) -> str:
+    """Why a RST with another TTL than the responder's (foreign_reset) is not its answer."""
+    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST "
+            f"(frame {conn.rst_frames[0]}) that {conn.resp_h} did not send: "
+            f"{forged_words(conn.resp_h, *ttls)}, so a router or firewall between the hosts "
+            f"rejects the connection in {conn.resp_h}'s name (a `reject with tcp reset` in "
+            "its forward rules), not a port in use or a firewall on "
+            f"{conn.resp_h}")
+
+
+def undecremented_words(conn: Connection, rst: int) -> str:
+    """The condition a RST with an initial TTL (undecremented_reset) adds to the words."""
+    return (f" The RST's TTL {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
+            f"the RST was sent on {conn.orig_h}'s own network segment, so if {conn.resp_h} "
+            "is reached through a router, that router or a firewall there sent it in "
+            f"{conn.resp_h}'s name (a packet from behind a router arrives with a lowered "
+            "TTL).")
+
+
+def undecremented_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """The fix a RST with an initial TTL (undecremented_reset) adds."""
+    rule = allow_rule(ctx, conn, session, device="that router or firewall")
+    return f" If {conn.resp_h} is reached through a router: {rule}."
 
 
 def filter_reject_words(conn: Connection) -> str:
@@ -128,38 +237,52 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
     device = rejecting_device(conn)
     if device is not None:
         return device_words(conn, device)
-    if prohibited(conn):
+    if (ttls := foreign_reset(ctx, conn)) is not None:
+        return foreign_reset_words(conn, ttls)
+    cause = icmp_cause(conn)
+    if cause is not None and conn.icmp_sender not in (None, conn.resp_h):
+        return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with "
+                f"{refusal_how(conn)}, not by {conn.resp_h}: {cause}")
+    if cause is not None:
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
-                f"{refusal_how(conn)}: a firewall or router filter rejects it (a closed port "
-                "answers with a RST)")
-    if port_unreachable(conn):
-        return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
-                f"{refusal_how(conn)}: {filter_reject_words(conn)}")
+                f"{refusal_how(conn)}: {cause}")
+    rst = undecremented_reset(ctx, conn)
+    hedge = "" if rst is None else undecremented_words(conn, rst)[:-1]
     if not ctx.profile.backup_exec:
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: either nothing listens there (the listener could not "
                 "bind the port because it was already in use, or had stopped), or a firewall "
-                "rejects it")
+                f"rejects it{'.' if hedge else ''}{hedge}")
+    # The resource-skip consequence is a data connection's: a refused callback ends the
+    # whole job (trial 19 D7).
+    skip = (" (Backup Exec then skips the resource and the job fails with \"Communication "
+            "Failure has occurred between the Job Engine and Remote Agent\")"
+            if conn.role != "callback" else "")
     return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with {refusal_how(conn)}: "
-            f"either nothing listens there because the port was already in use (Backup Exec then "
-            f"skips the resource and the job fails with \"Communication Failure has occurred "
-            f"between the Job Engine and Remote Agent\"), or a firewall rejects it")
+            f"either nothing listens there because the port was already in use{skip}, or a "
+            f"firewall rejects it{'.' if hedge else ''}{hedge}")
 
 
 def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of callback_refused: the port in use or a firewall's reject."""
-    return _refused_fix(ctx, conn, session) or (
+    return refused_fix(ctx, conn, session) or (
         f"If the port was in use: {port_holder(ctx, conn, 'media')}; if a firewall rejects "
-        f"it, {allow_rule(ctx, conn, session)}.")
+        f"it, {allow_rule(ctx, conn, session)}.{_hedge_fix(ctx, conn, session)}")
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
     which = ctx.host_role(conn.resp_h) or \
         ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
-    return _refused_fix(ctx, conn, session) or (
+    return refused_fix(ctx, conn, session) or (
         f"If the port was in use: {port_holder(ctx, conn, which)}; if a firewall "
-        f"rejects it: {allow_rule(ctx, conn, session)}.")
+        f"rejects it: {allow_rule(ctx, conn, session)}.{_hedge_fix(ctx, conn, session)}")
+
+
+def _hedge_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """undecremented_fix when the RST's TTL calls for it, else ""."""
+    return "" if undecremented_reset(ctx, conn) is None else \
+        undecremented_fix(ctx, conn, session)
 
 
 def port_holder(ctx: Context, conn: Connection, which: str) -> str:
@@ -174,21 +297,37 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
             f"Linux: `ss -tanp 'sport = :{port}'`){widen}")
 
 
-def _refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
-    """The fix of a reject only a filter sends: the allow rule on the device between the
-    hosts that sent it (rejecting_device), or on the filter (an administratively
-    prohibited code, or a port unreachable: a TCP port's reject rule); "" for a RST or
-    another ICMP code (the port in use, or a firewall: the caller's words)."""
+def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
+    """The fix of a reject only a filter or a device between the hosts sends: the allow
+    rule on the device between the hosts that sent it (rejecting_device, or a RST with
+    another TTL than the responder's: foreign_reset), or on the filter (an
+    administratively prohibited code, or a port unreachable or a routing code from the
+    responder itself: its reject rule); for a routing code from a router, its route to
+    the host first; "" for a RST or another ICMP code (the port in use, or a firewall:
+    the caller's words)."""
     device = rejecting_device(conn)
+    if device is None and foreign_reset(ctx, conn) is not None:
+        device = reset_device(conn)
+    elif device is not None:
+        device = device_name(device)
     if device is not None:
-        rule = allow_rule(ctx, conn, session, device=device_name(device))
+        rule = allow_rule(ctx, conn, session, device=device)
         return f"{rule[0].upper()}{rule[1:]}."
+    rule = allow_rule(ctx, conn, session)
     if prohibited(conn):
-        rule = allow_rule(ctx, conn, session)
         return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
-    if port_unreachable(conn):
-        rule = allow_rule(ctx, conn, session)
+    routing = routing_unreachable(conn) is not None
+    if port_unreachable(conn) or (routing and conn.icmp_sender == conn.resp_h):
         host = conn.icmp_sender or conn.resp_h
         return (f"{rule[0].upper()}{rule[1:]}: the reject rule is in {host}'s firewall, "
                 "so the allow rule must come before it there.")
+    if routing and conn.icmp_sender is None:
+        return (f"{rule[0].upper()}{rule[1:]} (the firewall that sent the reject); if none "
+                f"rejects it, check the route to {conn.resp_h} and that it is up.")
+    if routing:
+        router = conn.icmp_sender
+        device_rule = allow_rule(ctx, conn, session, device=device_name(str(router)))
+        return (f"Check that {router} reaches {conn.resp_h} (its route to it, and "
+                f"{conn.resp_h} up and answering on its network: `ping {conn.resp_h}` from "
+                f"there); if {router} rejects the connection on purpose, {device_rule}.")
     return ""

@@ -6,6 +6,7 @@ from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Seve
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
+from flowcheck.verify.abortive_close import abortive_close, abortive_fix, abortive_words
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import (
     DEFAULT_RANGE_WORDS,
@@ -230,12 +231,17 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     op = message_op(message)
     what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
     text = message.body.get("text") or message.body.get("reason_text") or ""
+    # A CONNECT_ERROR just after a data connection's abortive close: the reset is named
+    # (trial 19 D12: it read "a firewall, the dynamic port ranges").
+    found = abortive_close(ctx, session, message) if reason == "CONNECT_ERROR" else None
     ctx.add("data_halted_abnormally",
             f"The {what} halted with reason {reason} (frame {message.frame})"
-            + (f": {text}" if text else "") + "; the backup or restore did not complete.",
-            _halt_fix(reason, session),
+            + (f": {text}" if text else "") + "; the backup or restore did not complete."
+            + (abortive_words(found, session, f"the {what}") if found else ""),
+            abortive_fix(found, session) if found else _halt_fix(reason, session),
             session=session, conn=ctx.by_uid.get(session.control_uid),
-            frames=[message.frame], ts=message.ts, cause="halt")
+            frames=([*found.conn.fin_frames[:1], found.conn.rst_frames[0]] if found else [])
+            + [message.frame], ts=message.ts, cause="halt")
 
 
 def _halt_fix(reason: str, session: Session) -> str:

@@ -43,6 +43,12 @@ def reset_ttls(conn: Connection, side: str) -> tuple[int, int] | None:
     return None if rst is None or own is None else (rst, own)
 
 
+def own_ttls(ctx: Context, host: str, peer: str) -> set[int]:
+    """The TTLs host's own packets (none a RST: Connection.orig_ttl / resp_ttl) to peer
+    arrived with, over every connection between them; empty when none is captured."""
+    return _host_ttls(ctx).get((host, peer), set())
+
+
 def forged_words(host: str, rst: int, own: int) -> str:
     """"its TTL 64, where 10.77.0.2's own packets arrive with 63": the mark of a RST a
     device sent in host's name."""

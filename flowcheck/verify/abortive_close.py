@@ -1,0 +1,151 @@
+"""A data connection one side closed (its FIN) and the other then reset, just before an
+abnormal halt of its job: an abortive close (new-user trial 19, D12).
+
+A host that closes a socket with SO_LINGER 0 (a habit of Windows applications, and of a
+process that closes with data unread) sends a RST instead of a FIN (RFC 9293 3.10.4,
+RFC 1122 4.2.2.13). When the data's sender had sent everything and its FIN, the other
+side's reset loses nothing it had acknowledged, but an NDMP server that reads the reset
+as a broken connection halts with CONNECT_ERROR: the halt's cause is that reset, not a
+firewall or the port ranges. The RST's IP TTL tells whether the host itself or a device
+between them in its name sent it (flowcheck.verify.ttl). flowcheck.verify.cut_transfer
+leaves such a connection (a close begun before the reset) to the halt's finding,
+data_halted_abnormally (flowcheck.verify.replies), which names it with this module's
+words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.details import reset_time
+from flowcheck.verify.ttl import forged_words, reset_ttls
+
+
+@dataclass(frozen=True, slots=True)
+class AbortiveClose:
+    """A data connection `closer` closed and `resetter` then reset: `sent`, the payload
+    bytes the closer sent (capture copies left out); `unacked`, those the resetter never
+    acknowledged (None when the capture cannot tell); `ttls`, (the RST's TTL, that of
+    the resetter's own packets), None when either is unknown."""
+
+    conn: Connection
+    closer: str
+    resetter: str
+    sent: int
+    unacked: int | None
+    ttls: tuple[int, int] | None
+
+    @property
+    def forged(self) -> bool:
+        """The RST's TTL is not the resetter's own: a device between sent it."""
+        return self.ttls is not None and self.ttls[0] != self.ttls[1]
+
+
+def abortive_close(ctx: Context, session: Session, halt: NdmpMessage) -> AbortiveClose | None:
+    """The abortive close just before `halt`: the session's data connection reset last
+    at or before the halt, with no DATA_START_* between its reset and the halt, that one
+    side closed (its FIN) and the other side alone then reset (closed_then_reset); None
+    when that connection is not one, or there is none."""
+    reset = [ctx.by_uid[uid] for uid in session.data_connections
+             if ctx.by_uid[uid].rst_frames and reset_time(ctx.by_uid[uid]) <= halt.ts]
+    if not reset:
+        return None
+    conn = max(reset, key=reset_time)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is not None and any(
+            message_op(m) in JOB_STARTS and m.type == "request"
+            and reset_time(conn) < m.ts < halt.ts for m in stream.messages):
+        return None
+    return closed_then_reset(conn)
+
+
+def closed_then_reset(conn: Connection) -> AbortiveClose | None:
+    """The AbortiveClose when one side's FIN (history: F the originator's, f the
+    responder's) came before the connection's first RST and the other side alone reset
+    it, having sent no FIN; None otherwise (no FIN first, both reset, or the closer's own
+    RST: a receiver that gave the transfer up is cut_transfer's)."""
+    if not conn.fin_frames or not conn.rst_frames or conn.fin_frames[0] > conn.rst_frames[0] \
+            or conn.orig_rst == conn.resp_rst:
+        return None
+    closer_is_orig = conn.resp_rst
+    closer_fin, resetter_fin = ("F", "f") if closer_is_orig else ("f", "F")
+    if closer_fin not in conn.history or resetter_fin in conn.history:
+        return None
+    if closer_is_orig:
+        sent, unacked, peer_pkts = (conn.orig_bytes - conn.orig_copy_bytes,
+                                    conn.orig_unacked, conn.resp_pkts)
+    else:
+        sent, unacked, peer_pkts = (conn.resp_bytes - conn.resp_copy_bytes,
+                                    conn.resp_unacked, conn.orig_pkts)
+    # unacked is 0 also when the capture holds none of the peer's ACKs: beyond its
+    # handshake packet and the RST, the peer must have sent some.
+    told = sent > 0 and peer_pkts > 2
+    closer, resetter = (conn.orig_h, conn.resp_h) if closer_is_orig else (conn.resp_h, conn.orig_h)
+    return AbortiveClose(conn, closer, resetter, sent, unacked if told else None,
+                         reset_ttls(conn, "resp" if closer_is_orig else "orig"))
+
+
+def _role(conn: Connection, session: Session, host: str) -> str:
+    """"the media server 10.77.0.1": a side of a data connection by its role (conn_sides;
+    verify.aborted.role_words, which this module cannot import: verify.replies uses it)."""
+    media, agent = conn_sides(conn, session)
+    side = (conn.orig_h, conn.orig_p) if host == conn.orig_h else (conn.resp_h, conn.resp_p)
+    role = "the media server" if media == side else "the agent" if agent == side \
+        else "the host"
+    return f"{role} {host}"
+
+
+def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
+    """The sentence data_halted_abnormally adds for the abortive close before the halt
+    (halter: "the data agent", "the mover (tape side)")."""
+    conn = found.conn
+    closer = _role(conn, session, found.closer)
+    resetter = _role(conn, session, found.resetter)
+    short = closer.rsplit(" ", 1)[0]
+    frame = conn.rst_frames[0]
+    if found.forged and found.ttls is not None:
+        by = (f"by a device between them, in the name of {resetter} (RST, frame {frame}; "
+              f"{forged_words(found.resetter, *found.ttls)})")
+    elif found.ttls is not None:
+        by = (f"by {resetter} (RST, frame {frame}; its TTL {found.ttls[0]}, that of "
+              f"{found.resetter}'s own packets: its own system sent it)")
+    else:
+        by = f"by {resetter} (RST, frame {frame})"
+    if found.unacked == 0:
+        acked = f", every byte {short} sent ({found.sent} B) acknowledged"
+    elif found.unacked:
+        acked = f", {found.unacked} B of the {found.sent} B {short} sent never acknowledged"
+    else:
+        acked = ""
+    what = ("a reset in its name after the close" if found.forged else
+            "an abortive close (a socket closed with SO_LINGER 0, a habit of Windows "
+            "applications, or with data unread) instead of a FIN")
+    return (f" Just before it, the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} was reset {by} after {closer}'s FIN "
+            f"(frame {conn.fin_frames[0]}){acked}: {what}, which {halter} took for a "
+            "connection error.")
+
+
+def abortive_fix(found: AbortiveClose, session: Session) -> str:
+    """The fix of data_halted_abnormally after an abortive close."""
+    conn = found.conn
+    resetter = _role(conn, session, found.resetter)
+    closer = _role(conn, session, found.closer)
+    if found.forged:
+        return (f"Look for the firewall, NAT or IPS between {conn.orig_h} and {conn.resp_h} "
+                "that reset the data connection after its close (a lost state, a threat "
+                "signature: its log names the connection); the hosts did not.")
+    delivered = ("the data reached it, every byte acknowledged, so " if found.unacked == 0
+                 else "")
+    return (f"Not a firewall or the port ranges: {resetter}'s own system reset the data "
+            f"connection after {closer}'s FIN ({delivered}the reset, an "
+            "abortive close, is the halt's cause). See the job log and both hosts' NDMP and "
+            "job engine logs at that time: whether the resource counts as complete, and why "
+            f"{resetter} closes its data connections with a reset (its software's close "
+            "with SO_LINGER 0, or a security product on it resetting connections); an "
+            "agent that fails a finished transfer on such a reset is a matter for its "
+            "vendor (an update, a setting).")
