@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from flowcheck.model import Finding, Session, Severity
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted
 
 CATALOGUE: dict[str, Severity] = {
     "no_control_session": E,
@@ -68,8 +69,10 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
     """Build a Finding with the catalogue's severity unless one is given."""
     if code not in CATALOGUE:
         raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
+    evidence = sorted(set(frames or []))
     return Finding(code=code, severity=severity or CATALOGUE[code], message=message, fix=fix,
-                   session=session, uid=uid, ts=ts, frames=sorted(set(frames or []))[:20])
+                   session=session, uid=uid, ts=ts, frames=evidence[:FRAMES_LISTED],
+                   frames_more=max(0, len(evidence) - FRAMES_LISTED))
 
 
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:

@@ -104,6 +104,75 @@ def test_running_connection_before_the_control_packets_is_not_the_callback(
     assert callback.resp_p == 5001
 
 
+def test_data_connection_open_before_the_capture_is_the_jobs_whoever_sent_first(
+        tmp_path: Path) -> None:
+    """Trial 20 D3: from frame 235 on, resource 2's data connection (media 5003 -> agent
+    6002, its SYN in frame 216) is first seen by the agent's data: its originator is only
+    that packet's sender. By its ports it is the job's data connection, matched to the
+    session; not an unannounced connection, nor one opened the wrong way."""
+    analysis = _from_frame("clean-3-resources", 235, tmp_path)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "pass", codes
+    assert "unannounced_connection" not in codes and "step_out_of_order" not in codes
+    [session] = analysis.sessions
+    first = analysis.traffic.connections[0]
+    assert (first.orig_p, first.resp_p) == (6002, 5003)  # the agent's data came first
+    assert first.uid in session.data_connections and first.uid in session.port_matched
+    assert [s.status for s in session.steps] == ["ok"] * 5
+    [mid] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "1 data connection whose announcement" in mid.message
+
+
+def test_connection_open_before_the_capture_names_no_opener(tmp_path: Path) -> None:
+    """Trial 20 D3: the step detail, the ladder, the connections table and the text
+    report's head say the capture cannot show who opened a connection it holds no
+    opening of, nor state that its first packet's sender did."""
+    from rich.console import Console
+
+    from flowcheck.report.analyze import render_analysis
+    from flowcheck.report.connections import render_connections
+    from flowcheck.report.ladder_build import build_ladders
+
+    analysis = _from_frame("clean-3-resources", 235, tmp_path)
+    first = analysis.traffic.connections[0]
+    [session] = analysis.sessions
+    assert "C1 matched by ports (its opening is not in the capture, so which end opened " \
+        "it cannot be seen)" in session.steps[3].detail, session.steps[3].detail
+    [ladder] = build_ladders(analysis)
+    [arrow] = [a for a in ladder.arrows if a.uid == first.uid and a.kind == "syn"]
+    assert arrow.label == "(open before the capture, opener not in it) :6002 \u2194 :5003"
+    console = Console(width=200, record=True, color_system=None)
+    render_connections(analysis.traffic.connections, console, packets=1)
+    table = console.export_text()
+    assert "C1, C2, C4: their opening is not in the capture" in table, table
+    console = Console(width=200, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=False)
+    text = console.export_text()
+    head = text.splitlines()[:6]
+    assert any("The capture started mid-job" in line for line in head), head
+    # The step table's connection column: "<->", not the first packet's way as "->".
+    assert "10.77.0.2:6002 <-> 10.77.0.1:5003" in text
+    assert "10.77.0.2:6002 -> 10.77.0.1:5003" not in text
+
+
+def test_unannounced_connection_open_before_the_capture_names_no_opener(
+        tmp_path: Path) -> None:
+    """Trial 20 D3: with the agent range leaving its port 6002 out, the data connection
+    open before the capture is no session's: the warning says "between", not "from
+    10.77.0.2 to", and reads its ports as a guess."""
+    late = tmp_path / "late.pcap"
+    subprocess.run(["editcap", "-r", str(LAB / "clean-3-resources.pcap"), str(late),
+                    "235-1000000"], check=True, capture_output=True)
+    config = build_config({**load_file(LAB / "clean-3-resources.toml"),
+                           "agent_range": "6003-6100"})
+    analysis = analyze(read_traffic([str(late)], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "unannounced_connection"]
+    assert "from 10.77.0.2" not in finding.message
+    assert finding.message.startswith("A connection between 10.77.0.2:6002 and "
+                                      "10.77.0.1:5003, open before the capture started "
+                                      "(which end opened it is not in it),"), finding.message
+
+
 @pytest.mark.parametrize(("name", "first", "unknown"), [
     ("clean-3-resources", 17, ""),  # every step shown by what followed
     ("data-port-dropped", 27, "steps 3, 4, 5 stay unknown")])

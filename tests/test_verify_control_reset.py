@@ -130,5 +130,6 @@ def test_resets_from_both_ends_at_once_read_as_a_firewall(tmp_path: Path) -> Non
     media_rst.time = agent_rst.time + Decimal("0.00001")
     wrpcap(str(path), [*packets, media_rst])
     [finding] = [f for f in _analyze(path).findings if f.code == "control_reset"]
-    assert "was reset by both ends (RSTs, frames 301, 302)" in finding.message
+    assert "was reset by both ends (RSTs, frames 301 (10.77.0.2), 302 (10.77.0.1))" \
+        in finding.message
     assert "firewall or IPS" in finding.message

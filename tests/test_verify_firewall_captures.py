@@ -76,6 +76,18 @@ def test_a_firewall_reset_mid_transfer_is_data_reset() -> None:
     assert steps[-1].status == "failed"
 
 
+def test_reset_by_both_ends_cites_a_rst_of_each_end() -> None:
+    """Trial 20 D12: 33 RSTs from the media server (the first frame 901), then the agent's
+    (the first frame 969): "reset by both ends" cites one of each, not 901 and 903."""
+    [error] = _errors("v3-midjob-data-reject-rst-at-media")
+    assert "reset by both ends (RSTs, frames 901 (10.77.0.1), 969 (10.77.0.2))" \
+        in error.message, error.message
+    assert {901, 969} <= set(error.frames) and 903 not in error.frames
+    step = _analysis("v3-midjob-data-reject-rst-at-media").sessions[0].steps[-1]
+    assert "frames 901 (10.77.0.1), 969 (10.77.0.2)" in step.detail
+    assert {901, 969} <= set(step.frames) and 903 not in step.frames
+
+
 def test_v2_start_error_after_a_refused_connection_is_no_error_of_its_own() -> None:
     findings = _analysis("v2-media-reject-icmp").findings
     replies = [f for f in findings if f.code == "ndmp_error_reply"]

@@ -433,6 +433,18 @@ def test_poll_error_reply_is_a_warning() -> None:
     assert findings[0].severity == Severity.WARNING and verdict(findings) == "pass"
 
 
+def test_repeated_poll_errors_count_the_frames_not_listed() -> None:
+    """Trial 20 D13: the message lists 8 frames and says how many more, not ", ..."."""
+    connections, streams = ndmp_backup()
+    streams[0].messages += [msg(60 + i, 12.0 + i, "resp", "reply", "MOVER_GET_STATE",
+                                error=19, error_name="NDMP_ILLEGAL_STATE_ERR")
+                            for i in range(11)]
+    _, findings = run(connections, streams, profile="ndmp")
+    (finding,) = findings
+    assert "(11 times, frames 60, 61, 62, 63, 64, 65, 66, 67 and 3 more," in finding.message
+    assert finding.frames == list(range(60, 71)) and finding.frames_more == 0
+
+
 def test_concurrent_sessions_get_their_own_data_connections() -> None:
     control1 = conn("C1", M, 5001, A, 10000, 0.0, end=30.0)
     control2 = conn("C2", M, 5010, A, 10000, 0.5, end=30.0)

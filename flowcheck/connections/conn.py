@@ -433,8 +433,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             side.rst_ttl = ttl
         if is_orig:
             record.orig_rst = True
+            record.orig_rst_frame = record.orig_rst_frame or frame
         else:
             record.resp_rst = True
+            record.resp_rst_frame = record.resp_rst_frame or frame
     note_packet(side, flags, seq, ack_number, plen, window, ts)
     for letter in letters:
         c.add_letter(letter if is_orig else letter.lower())

@@ -30,6 +30,7 @@ from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.record_columns import (
     NONE,
     address_texts,
+    first_frames,
     first_times,
     frame_lists,
     histories,
@@ -243,6 +244,8 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
+        first_rsts=(first_frames(frames, rst & sent & is_orig),
+                    first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
         histories=histories(short.new_letters[:, flows]))
 
 
@@ -296,6 +299,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         *ttl_lists(short.ttl[:, new])))
     seg_max(short, new, records)
     _add_copy_bytes(records, col.copy_bytes)
+    _add_first_rsts(records, col.first_rsts)
     return records
 
 
@@ -346,7 +350,20 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.rst_ts = rst_ts
     seg_max(short, going_on, records)
     _add_copy_bytes(records, col.copy_bytes)
+    _add_first_rsts(records, col.first_rsts)
     return records
+
+
+def _add_first_rsts(records: list[Connection],
+                    first_rsts: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """Each side's first RST frame (Connection.orig_rst_frame), when the batch holds a
+    RST and the record has none from that side yet."""
+    if first_rsts is None:
+        return
+    for r, orig, resp in zip(records, first_rsts[0].tolist(), first_rsts[1].tolist(),
+                             strict=True):
+        r.orig_rst_frame = r.orig_rst_frame or orig
+        r.resp_rst_frame = r.resp_rst_frame or resp
 
 
 @dataclass(slots=True)
@@ -364,6 +381,7 @@ class _Columns:
     fin_frames: list[list[int]]
     resp_rst: np.ndarray
     orig_rst: np.ndarray
+    first_rsts: tuple[np.ndarray, np.ndarray] | None  # per side, first RST frame (0: none)
     synack_ts: list[float | None]  # per flow: its first SYN-ACK of the batch, if any
     rst_ts: list[float | None]
     histories: list[str]

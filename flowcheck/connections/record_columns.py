@@ -61,6 +61,13 @@ def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
     return optional(found)
 
 
+def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per flow (column), the frame of its first packet (in step order) where mask holds,
+    0 where it never does."""
+    first = mask.argmax(axis=0)
+    return np.where(mask.any(axis=0), frames[first, np.arange(mask.shape[1])], 0)
+
+
 def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
     EVIDENCE_CAP only (conn._note)."""

@@ -26,6 +26,7 @@ class Finding:
     uid: str | None = None
     ts: float | None = None
     frames: list[int] = field(default_factory=list)
+    frames_more: int = 0  # evidence frames left out of `frames` (at most 20 listed)
 
     def as_dict(self) -> dict:
         return {
@@ -35,6 +36,7 @@ class Finding:
             "uid": self.uid,
             "ts": self.ts,
             "frames": list(self.frames),
+            "frames_more": self.frames_more,
             "message": self.message,
             "fix": self.fix,
         }

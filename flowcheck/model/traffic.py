@@ -293,6 +293,10 @@ class Connection:
     # which quotes the SYN but is not the responder (RFC 792, RFC 1812 4.3.2.3). Not in
     # the JSON.
     icmp_sender: str | None = None
+    # Each side's first RST's frame (0: that side sent none), beyond rst_frames' cap
+    # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
+    orig_rst_frame: int = 0
+    resp_rst_frame: int = 0
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
@@ -300,6 +304,13 @@ class Connection:
     @property
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.ts)
+
+    @property
+    def first_rsts(self) -> list[tuple[int, str]]:
+        """(frame, sender's address) of each side's first RST, in frame order: one of
+        each end when both reset it (rst_frames may hold only one side's)."""
+        sent = [(self.orig_rst_frame, self.orig_h), (self.resp_rst_frame, self.resp_h)]
+        return sorted(item for item in sent if item[0])
 
     def evidence(self, side: Direction) -> SideEvidence:
         """side's ("orig" or "resp") evidence; NO_EVIDENCE (read only) when it has none."""

@@ -17,6 +17,7 @@ from rich.text import Text
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Step, endpoint
 from flowcheck.report.answer import render_answer
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
@@ -29,6 +30,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.sessions import connection_outcome
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,6 +96,26 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
         console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
+    midway = mid_job_note(analysis)
+    if midway:
+        console.print(midway, style="yellow", highlight=False)
+
+
+def mid_job_note(analysis: Analysis) -> str:
+    """Under the verdict, when the capture started after a session's control connection
+    had opened (capture_started_mid_session, not after a ring buffer's hole): the verdict
+    covers only the part of the job the capture holds (trial 20 D3: a plain PASS for a
+    capture of the last resource of three); "" otherwise."""
+    gaps = {s.id for s in analysis.sessions if s.start_gap is not None}
+    started = list(dict.fromkeys(
+        f.session for f in analysis.findings
+        if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
+    if not started:
+        return ""
+    which = ", ".join(started)
+    return (f"The capture started mid-job (session{'s' if len(started) > 1 else ''} {which}: "
+            "capture_started_mid_session): the verdict covers only what the capture holds "
+            "of it; start the capture before the job starts to check every step.")
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
@@ -125,7 +147,18 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
 
 
 def endpoints(conn: Connection) -> str:
-    return f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    """"originator -> responder"; "<->" for a connection whose opening the capture lacks
+    (its originator only a guess: trial 20 D3)."""
+    return (f"{endpoint(conn.orig_h, conn.orig_p)} {way(conn)} "
+            f"{endpoint(conn.resp_h, conn.resp_p)}")
+
+
+def way(conn: Connection) -> str:
+    """"->", or "<->" when the capture holds no opening of the connection (no SYN,
+    SYN-ACK or refusal): which end opened it cannot be seen. A control connection keeps
+    "->": its NDMP port tells its client."""
+    return ("<->" if conn.role != "control" and connection_outcome(conn) == "midstream"
+            else "->")
 
 
 def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connection]:
@@ -168,6 +201,7 @@ class _StepRow:
     detail: str
     pairs: list[tuple[str, str]]  # (originator, responder) of its first 3 connections
     more: int  # its connections beyond those 3
+    either: tuple[bool, ...] = ()  # per pair: opening not captured, drawn "<->" (way)
 
 
 def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
@@ -185,10 +219,11 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
             STATUS_STYLE.get(step.status, "default"),
             f"+{when - base:.3f}s" if when is not None else "-", step.detail,
             [(endpoint(c.orig_h, c.orig_p), endpoint(c.resp_h, c.resp_p)) for c in conns[:3]],
-            max(len(conns) - 3, 0)))
+            max(len(conns) - 3, 0), tuple(way(c) == "<->" for c in conns[:3])))
     pairs = [pair for row in rows for pair in row.pairs]
-    one_line = max((len(a) + 4 + len(b) for a, b in pairs), default=1)
-    two_lines = max((max(len(a) + 3, len(b)) for a, b in pairs), default=1)
+    wider = int(any(any(row.either) for row in rows))  # "<->" is one more
+    one_line = max((len(a) + 4 + wider + len(b) for a, b in pairs), default=1)
+    two_lines = max((max(len(a) + 3 + wider, len(b)) for a, b in pairs), default=1)
     # box=None: two spaces between columns, none at the edges.
     fixed = 2 * 5 + sum(max(len(header), *(len(cell) for cell in cells)) for header, cells in
                         (("step", [r.number for r in rows]), ("status", [r.status for r in rows]),
@@ -207,7 +242,10 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
 
 
 def _where(row: _StepRow, arrow: str) -> str:
-    where = "\n".join(f"{a}{arrow}{b}" for a, b in row.pairs) or "-"
+    where = "\n".join(f"{a}{arrow.replace('->', '<->') if either else arrow}{b}"
+                      for (a, b), either in zip(row.pairs, row.either or
+                                                (False,) * len(row.pairs), strict=True)
+                      ) or "-"
     return where + (f"\n+{row.more} more" if row.more else "")
 
 
@@ -255,7 +293,7 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
-            "frames " + ",".join(map(str, finding.frames[:8])) if finding.frames else "",
+            frame_words(finding.frames, finding.frames_more),
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "",
         ) if part)

@@ -13,6 +13,7 @@ from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
 from flowcheck.report.zeek_words import history_legend, state_legend
+from flowcheck.sessions import connection_outcome
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,6 +111,23 @@ def render_connections(connections: list[Connection], console: Console, *,
               "history": history_legend(c.history for c in connections)}
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
                                          COLUMNS, rows), FIT, legend))
+    _opened_unseen(connections, console)
+
+
+def _opened_unseen(connections: list[Connection], console: Console) -> None:
+    """A line naming the connections open before the capture (no SYN, SYN-ACK or
+    refusal in it): their originator is only a guess (trial 20 D3)."""
+    unseen = [c.uid for c in connections if connection_outcome(c) == "midstream"]
+    if not unseen:
+        return
+    listed = ", ".join(unseen[:10]) + (f" and {len(unseen) - 10} more"
+                                       if len(unseen) > 10 else "")
+    one = len(unseen) == 1
+    console.print(f"{listed}: {'its' if one else 'their'} opening is not in the capture "
+                  "(open before it started, or in a hole of it), so which end opened "
+                  f"{'it' if one else 'each'} cannot be seen: the originator shown sent the "
+                  "first captured packet (or holds the client port of a server port), a "
+                  "guess.", style="dim", highlight=False)
 
 
 def _count(number: int, noun: str) -> str:

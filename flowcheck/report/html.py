@@ -12,11 +12,13 @@ from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     INCONCLUSIVE_NOTE,
     endpoints,
+    mid_job_note,
     step_connections,
     step_time,
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
@@ -147,7 +149,9 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             f"media range {format_ranges(config.media_range)}, agent range "
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
             *([f"<p class=\"inconclusive\">{escape(INCONCLUSIVE_NOTE)}</p>"]
-              if analysis.verdict == "inconclusive" else [])]
+              if analysis.verdict == "inconclusive" else []),
+            *([f"<p class=\"inconclusive\">{escape(mid_job_note(analysis))}</p>"]
+              if mid_job_note(analysis) else [])]
 
 
 def _anchor(session_id: str) -> str:
@@ -212,7 +216,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
         where = ", ".join(part for part in (
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
-            "frames " + ",".join(map(str, finding.frames)) if finding.frames else "",
+            frame_words(finding.frames, finding.frames_more),
             f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
             if finding.ts is not None else "") if part)
         out.append(f"<li id=\"finding-{number}\">"

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 _SHOWN_REQUESTS = {"CONNECT_OPEN", "CONNECT_CLIENT_AUTH", "CONNECT_CLOSE", "DATA_START_BACKUP",
                    "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST", "NOTIFY_DATA_HALTED",
                    "NOTIFY_MOVER_HALTED"}
+RIGHT, BOTH = "\u2192", "\u2194"  # a port to a port; either way (opener not captured)
 MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
 
 
@@ -248,8 +249,11 @@ def _connection_arrows(conn: Connection, session: Session,
                             conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)
     if not conn.syn_frames and conn.role != "control" and not unseen_syn and not quoted:
-        arrows.append(Arrow(orig, resp, "syn", f"{_unseen_opening(conn)} {ports}", conn.uid,
-                            [conn.first_frame], conn.ts, 0, number, status))
+        label = f"{_unseen_opening(conn)} {ports}"
+        if connection_outcome(conn) == "midstream":  # drawn the way its first packet went
+            label = f"(open before the capture, opener not in it) {ports.replace(RIGHT, BOTH)}"
+        arrows.append(Arrow(orig, resp, "syn", label, conn.uid, [conn.first_frame], conn.ts,
+                            0, number, status))
     if conn.role == "data" and (conn.orig_bytes or conn.resp_bytes):
         last = steps[-1] if steps else None
         sender_is_orig = conn.orig_bytes >= conn.resp_bytes
@@ -330,6 +334,8 @@ def _ndmp_arrows(messages: list[NdmpMessage], ends: tuple[str, str],
         src, dst = ends if message.direction == "orig" else ends[::-1]
         step = steps_by_frame.get(message.frame)
         status = step.status if step else "neutral"
+        if status == "failed" and message.frame in announced and not message.error:
+            status = "ok"  # a resource announced fine beside one refused (trial 20 D2)
         arrows.append(Arrow(src, dst, "ndmp", label, session.control_uid, [message.frame],
                             message.ts, 5, step.step if step else None, status,
                             reply=message.type == "reply"))

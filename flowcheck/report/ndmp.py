@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.model import endpoint
+from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
@@ -112,10 +113,10 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
                           f"in frame {announcement.frame}", highlight=False)
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
-        frames = ",".join(str(f) for f in finding.frames[:8])
+        frames = frame_words(finding.frames, finding.frames_more)
         print_hanging(console, Text.assemble((str(finding.severity), "yellow"),
                                              f" {finding.code} {finding.uid or ''}: "),
-                      finding.message + (f" (frames {frames})" if frames else ""), indent=2)
+                      finding.message + (f" ({frames})" if frames else ""), indent=2)
         if finding.fix:  # as analyze gives it (trial 20 D19)
             print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
                           indent=7)

@@ -338,7 +338,13 @@ def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable
         return None
     if profile.connector == "media_server":
         # The media server connects, to a port in the agent range.
-        return (conn.orig_h, conn.resp_h) if config.in_agent_range(conn.resp_p) else None
+        if config.in_agent_range(conn.resp_p):
+            return (conn.orig_h, conn.resp_h)
+        if connection_outcome(conn) == "midstream" and config.in_agent_range(conn.orig_p):
+            # Open before the capture: its originator is only its first captured
+            # packet's sender (the agent's backup data), not who opened it (trial 20 D3).
+            return (conn.resp_h, conn.orig_h)
+        return None
     return tuple(sorted((conn.orig_h, conn.resp_h)))  # either host may connect
 
 

@@ -33,6 +33,7 @@ from flowcheck.verify.details import (
     failure_words,
     flow_detail,
     job_direction,
+    reset_words,
     sent_each_way,
     span_words,
     syn_count,
@@ -269,8 +270,7 @@ def _opened(conn: Connection, session: Session) -> str:
         ended = (f"closed by {role_words(conn, session, _host(conn, closer))} (FIN, frame "
                  f"{conn.fin_frames[0]})")
     elif closer == "both":
-        ended = (f"reset from both ends{after_words} (RSTs, frames "
-                 f"{', '.join(map(str, conn.rst_frames))})")
+        ended = f"reset from both ends{after_words} ({reset_words(conn)})"
     elif closer == "originator":
         ended = (f"reset by its own originator, {role_words(conn, session)},{after_words} "
                  f"(RST, frame {conn.rst_frames[0]})")

@@ -196,7 +196,8 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
     syns = conn.syn_frames
     if not late.dropped and len(syns) > 1:
         # Every SYN late: the unanswered ones before the refused retry are named too.
-        listed = ", ".join(map(str, syns[:8])) + (", ..." if len(syns) > 8 else "")
+        listed = ", ".join(map(str, syns[:8])) + (f" and {len(syns) - 8} more"
+                                                  if len(syns) > 8 else "")
         said = (f"its SYNs ({conn.uid}, frames {listed}){closed or ', after the close,'} "
                 f"were answered only by {how}"
                 + (f", {span}after {'it' if closed_said else 'the close'}" if span else ""))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import reset_time, reset_words, span_words
+from flowcheck.verify.details import cited_rsts, reset_time, reset_words, span_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
@@ -73,10 +73,10 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         message, fix = _answered(stream, control, answer, f"{head} ({reset_words(control)}) "
                                  f"{when}. {then}")
         frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
-                  *control.rst_frames[:2]]
+                  *cited_rsts(control)]
     else:
         message, fix, last = _unanswered(stream, control, start, halt, head, when, then)
-        frames = [start.frame, last.frame, *control.rst_frames[:2]]
+        frames = [start.frame, last.frame, *cited_rsts(control)]
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
 

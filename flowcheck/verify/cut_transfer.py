@@ -28,7 +28,13 @@ from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS, role_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import reset_time, reset_words, sent_each_way, span_words
+from flowcheck.verify.details import (
+    cited_rsts,
+    reset_time,
+    reset_words,
+    sent_each_way,
+    span_words,
+)
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
@@ -173,7 +179,7 @@ def check_cut_transfers(ctx: Context) -> None:
             ended_early(ctx, session, cut_words(conn, session, words)
                         if closed_by_receiver(conn) else
                         f"{words} was reset mid-transfer ({reset_words(conn)})",
-                        reset_time(conn), [*conn.fin_frames[:1], *conn.rst_frames[:2]],
+                        reset_time(conn), [*conn.fin_frames[:1], *cited_rsts(conn)],
                         conn=conn, waits="a halt of its job could be seen",
                         unseen="whether the job halted normally after it (some NDMP servers "
                         "end a finished transfer with a RST) or the transfer was cut short")
@@ -225,7 +231,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
         then, fix, _ = both
     ctx.add("data_reset", head + then, fix, session=session, conn=conn,
             frames=(conn.fin_frames[:1] if closed_by_receiver(conn) else [])
-            + conn.rst_frames[:1] + ([both[2]] if both else []) + conn.rst_frames[1:2]
+            + cited_rsts(conn) + ([both[2]] if both else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
 

@@ -38,6 +38,7 @@ from flowcheck.verify.cut_transfer import (
 from flowcheck.verify.details import (
     acked_flow_detail,
     announcement_detail,
+    cited_rsts,
     data_connection_detail,
     failure_words,
     flow_detail,
@@ -76,6 +77,7 @@ from flowcheck.verify.local import (
 )
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_connect import group_refusal
+from flowcheck.verify.refused_listens import refused_listens, refused_words, resource_words
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
@@ -138,6 +140,11 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
             detail += f"; {local_words(session.local_data, which=False)}"
         elif session.local_data:  # NDMP_ADDR_LOCAL besides the TCP announcements
             detail += f"; {local_words(session.local_data)}"
+        refused = refused_listens(ctx, session)
+        if refused:  # some resources' listen refused, the others announced (trial 20 D2)
+            return make_step(spec, "failed", [control.uid],
+                             [a.frame for a in session.announced] + [m.frame for m in refused],
+                             f"{refused_words(ctx, session, refused)}; {detail}")
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                          detail)
     if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
@@ -289,6 +296,7 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          "; ".join(port_words(ctx, session, c) for c in conns))
     detail = data_connection_detail(ctx, session, conns,
                                     [port_words(ctx, session, c) for c in conns])
+    detail += resource_words(ctx, len(conns), "data connections for")
     if session.local_data:
         detail += f"; {local_words(session.local_data)}"
     return make_step(spec, "ok", uids, frames, detail)
@@ -317,7 +325,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
-        return make_step(spec, "failed", uids, [f for c, _ in cut for f in c.rst_frames[:2]],
+        return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
                          f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
                          "; " + flow_detail(ctx, session, open_conns, sent, key))
     stalled = stalled_transfers(ctx, session)
@@ -341,7 +349,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(ctx, session, open_conns, sent, key) + slowed)
+                         flow_detail(ctx, session, open_conns, sent, key) + slowed
+                         + resource_words(ctx, len(open_conns), "the data of"))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
@@ -412,6 +421,10 @@ def _wrong_way_ports(ctx: Context, session: Session, host: str, ports: list[int]
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:
+    if judged(ctx, conn) == "midstream":
+        # Open before the capture: who opened it is not in the capture (its originator
+        # is only its first captured packet's sender; trial 20 D3).
+        return True
     media, agent = conn_sides(conn, session)
     connector = (conn.orig_h, conn.orig_p)
     if ctx.profile.connector == "media_server":

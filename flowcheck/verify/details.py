@@ -138,6 +138,10 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
             frame, name = session.port_named[conn.uid]
             reached = (f"matched by direction and ports, to the endpoint the "
                        f"{name.removeprefix('NDMP_')} reply of frame {frame} names")
+        elif conn.uid in session.port_matched and connection_outcome(conn) == "midstream":
+            # Its originator is only its first captured packet's sender (trial 20 D3).
+            reached = ("matched by ports (its opening is not in the capture, so which end "
+                       "opened it cannot be seen)")
         elif conn.uid in session.port_matched:
             reached = "matched by direction and ports"
         else:
@@ -255,7 +259,8 @@ def failure_words(conn: Connection) -> str:
         closer, how = closing(conn)
         by = {"originator": f"its originator {conn.orig_h}",
               "responder": f"{conn.resp_h}", "both": "both ends"}[closer]
-        frames = conn.rst_frames if how == "RST" else conn.fin_frames
+        frames = (cited_rsts(conn) if how == "RST" and closer == "both" else
+                  conn.rst_frames if how == "RST" else conn.fin_frames)
         host = conn.orig_h if closer == "originator" else conn.resp_h
         other = "resp" if host == conn.orig_h else "orig"
         unseen = (conn.evidence(other).sent_unseen
@@ -292,10 +297,24 @@ def failure_words(conn: Connection) -> str:
 
 
 def reset_words(conn: Connection) -> str:
-    """"RST, frame 301" or, from both ends, "RSTs, frames 301, 302"."""
+    """"RST, frame 301" or, from both ends, "RSTs, frames 301 (10.77.0.1), 969
+    (10.77.0.2)": the first of each end's (trial 20 D12: the first two RSTs were one
+    end's)."""
     if conn.orig_rst and conn.resp_rst:
+        firsts = conn.first_rsts
+        if len(firsts) == 2:
+            return "RSTs, frames " + ", ".join(f"{frame} ({host})" for frame, host in firsts)
         return f"RSTs, frames {', '.join(map(str, conn.rst_frames[:2]))}"
     return f"RST, frame {conn.rst_frames[0]}"
+
+
+def cited_rsts(conn: Connection) -> list[int]:
+    """The RST frames a finding or step cites: the first of each end when both reset the
+    connection (reset_words), else its first two."""
+    firsts = conn.first_rsts
+    if conn.orig_rst and conn.resp_rst and len(firsts) == 2:
+        return [frame for frame, _ in firsts]
+    return conn.rst_frames[:2]
 
 
 def reset_time(conn: Connection) -> float:

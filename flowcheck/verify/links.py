@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.model import Connection, Session, Severity
+from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
@@ -223,8 +224,14 @@ def _check_unannounced(ctx: Context) -> None:
         if any(ctx.session_around(conn) is not session for conn in conns[1:]):
             session = None
         count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
+        way = f"from {orig} to {endpoint(resp, port)}"
+        if all(connection_outcome(c) == "midstream" for c in conns):
+            # Its originator is only its first packet's sender (trial 20 D3).
+            way = (f"between {endpoint(orig, first.orig_p) if len(conns) == 1 else orig} and "
+                   f"{endpoint(resp, port)}, open before the capture started (which end "
+                   f"opened {'it' if len(conns) == 1 else 'them'} is not in it),")
         ctx.add("unannounced_connection",
-                f"{count} from {orig} to {endpoint(resp, port)} between a media server and an "
+                f"{count} {way} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile)."
                 + _given_up_words(ctx, conns),
                 _unannounced_fix(ctx, session),

@@ -115,7 +115,7 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     frames = [m.frame for m in messages]
     where = (f"frame {first.frame}" if len(messages) == 1 else
              f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
-             + (", ..." if len(frames) > 8 else ""))
+             + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."

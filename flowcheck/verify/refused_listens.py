@@ -1,0 +1,52 @@
+"""Listen requests the listener refused with an NDMP error while other resources of the
+same session got their data endpoint (trial 20 D2): step 3 failed for that resource, and
+the data steps carried fewer resources than configured."""
+
+from __future__ import annotations
+
+from flowcheck.model import NdmpMessage, Session, Severity
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+
+# Requests whose reply announces a data endpoint (flow-model.md).
+LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
+
+
+def refused_listens(ctx: Context, session: Session) -> list[NdmpMessage]:
+    """The session's listen replies that carry an error and that ndmp_error_reply reported
+    as an error (flowcheck.verify.replies: not a closed job's late answer), in order: the
+    step's status then agrees with the verdict."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None:
+        return []
+    findings = [*ctx.findings, *ctx.withheld.get(session.id, [])]
+    reported = {frame for f in findings
+                if f.code == "ndmp_error_reply" and f.severity == Severity.ERROR
+                and f.session == session.id for frame in f.frames}
+    return [m for m in stream.messages if m.type == "reply" and m.error
+            and message_op(m) in LISTENS and m.frame in reported]
+
+
+def refused_words(ctx: Context, session: Session, refused: list[NdmpMessage]) -> str:
+    """"1 of 3 DATA_LISTEN requests failed: DATA_LISTEN (frame 250) answered
+    ILLEGAL_STATE_ERR: no data endpoint announced for it (ndmp_error_reply)"."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    ops = sorted({message_op(m) for m in refused})
+    asked = sum(1 for m in (stream.messages if stream else [])
+                if m.type == "request" and message_op(m) in ops)
+    asked = max(asked, len(refused))  # a request the capture missed still had its reply
+    named = "; ".join(f"{message_op(m)} (frame {m.frame}) answered "
+                      f"{m.error_name.removeprefix('NDMP_') if m.error_name else m.error}"
+                      for m in refused)
+    them = "it" if len(refused) == 1 else "them"
+    return (f"{len(refused)} of {asked} {'/'.join(ops)} requests failed: {named}: no data "
+            f"endpoint announced for {them} (ndmp_error_reply)")
+
+
+def resource_words(ctx: Context, count: int, what: str) -> str:
+    """"; {what} 2 of the 3 configured resources" when `resources` is configured and the
+    data connections carried fewer (count); "" otherwise."""
+    resources = ctx.config.resources
+    if not resources or count >= resources:
+        return ""
+    return f"; {what} {count} of the {resources} configured resources"
