@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
+from stored import failed_errors
+
 from flowcheck.model import Connection, Finding, Session, SideEvidence
-from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.verify.abortive_close import abortive_fix, abortive_words, closed_then_reset
 
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-refuse"
 
 
 def _errors(name: str) -> list[Finding]:
-    config = build_config(load_file(FOLDER / f"{name}.toml"))
-    analysis = analyze(read_traffic([str(FOLDER / f"{name}.pcap.gz")], config), config)
-    assert analysis.verdict == "fail"
-    return [f for f in analysis.findings if str(f.severity) == "error"]
+    return failed_errors(FOLDER / f"{name}.toml", FOLDER / f"{name}.pcap.gz")
 
 
 def test_an_abortive_close_before_connect_error_names_the_reset() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stored import failed_errors
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
@@ -23,10 +25,7 @@ LAB = Path(__file__).resolve().parent.parent / "captures" / "lab-router"
 
 
 def _errors(*names: str) -> list[Finding]:
-    config = build_config(load_file(LAB / f"{names[0]}.toml"))
-    analysis = analyze(read_traffic([str(LAB / f"{n}.pcap") for n in names], config), config)
-    assert analysis.verdict == "fail"
-    return [f for f in analysis.findings if str(f.severity) == "error"]
+    return failed_errors(LAB / f"{names[0]}.toml", *(LAB / f"{n}.pcap" for n in names))
 
 
 def test_router_reject_names_the_router_and_its_forward_chain() -> None:

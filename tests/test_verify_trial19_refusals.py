@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stored import failed_errors
 
-from flowcheck.config import build_config, load_file
+from flowcheck.config import build_config
 from flowcheck.model import Connection, Finding
-from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.verify.context import Context
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes
@@ -26,10 +26,7 @@ FOLDER = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-refu
 
 
 def _errors(name: str) -> list[Finding]:
-    config = build_config(load_file(FOLDER / f"{name}.toml"))
-    analysis = analyze(read_traffic([str(FOLDER / f"{name}.pcap")], config), config)
-    assert analysis.verdict == "fail"
-    return [f for f in analysis.findings if str(f.severity) == "error"]
+    return failed_errors(FOLDER / f"{name}.toml", FOLDER / f"{name}.pcap")
 
 
 def test_a_routers_reset_in_the_agents_name_is_not_a_port_in_use() -> None:
