@@ -248,3 +248,23 @@ def test_files_joined_out_of_time_order_are_named_as_a_cause_of_the_step(
     assert step.fix.startswith("If the file was joined from several captures")
     whole = analyze(read_traffic(parts, config), config)
     assert "capture_clock_stepped" not in [f.code for f in whole.findings]
+
+
+def test_a_data_connection_whose_opening_is_not_captured_is_not_held_against_the_callback(
+        tmp_path: Path) -> None:
+    """Files joined in reverse order (mergecap -a): a data connection's later packets come
+    first in the file, its opening is not seen where it is first captured, and the
+    callback was judged to come after it: a clean job failed with step_out_of_order
+    (recheck of trial 18 D7)."""
+    import subprocess
+
+    subprocess.run(["editcap", "-c", "70", str(LAB / "clean-3-resources.pcap"),
+                    str(tmp_path / "p.pcap")], check=True, capture_output=True)
+    parts = sorted(str(p) for p in tmp_path.glob("p_*"))
+    joined = tmp_path / "joined.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-a", "-w", str(joined), *reversed(parts)],
+                   check=True, capture_output=True)
+    config = build_config(load_file(LAB / "clean-3-resources.toml"))
+    analysis = analyze(read_traffic([str(joined)], config), config)
+    assert "step_out_of_order" not in [f.code for f in analysis.findings]
+    assert analysis.verdict != "fail"
