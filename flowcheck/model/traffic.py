@@ -40,10 +40,10 @@ class RingGap:
 
     def words(self) -> str:
         """"the gap between ring files A and B (capture_ring_gap)", or for the head "the
-        ring's files older than A, which the set lacks (...)"."""
+        ring's files older than A (gone: ...)"."""
         if self.head:
-            return (f"the ring's files older than {self.after}, which the capture set lacks "
-                    "(the ring overwrote them, or they were not copied)")
+            return (f"the ring's files older than {self.after} (gone: the ring overwrote "
+                    "them, or they were not copied)")
         return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
 
 

@@ -104,8 +104,9 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             "acknowledged): sequence ranges "
             "never seen although later data was, or acknowledged beyond the last byte "
             "captured. The receivers acknowledged them, or the endpoints went on for a "
-            "retransmission timeout without resending them, so the sniffer lost them, not "
-            "the network. Most affected: "
+            "retransmission timeout without resending them, so "
+            + ("if the file is in time order (see below) " if clock_stepped else "")
+            + "the sniffer lost them, not the network. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
         if hole_bytes:
             parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "

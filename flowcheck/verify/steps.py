@@ -209,8 +209,9 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> No
         judged_on += " (each step's detail says what shows it); "
     if session.start_gap is not None and session.start_gap.head:
         head = (f"The capture set starts late: session {session.id}'s control connection "
-                f"{where} had opened before its first captured packet, and the set lacks "
-                f"{session.start_gap.words()}, so {judged_on}")
+                f"{where} had opened before its first captured packet, and the ring's files "
+                f"older than {session.start_gap.after} are gone (the ring overwrote them, or "
+                f"they were not copied): {judged_on}")
         hidden = ("those files may hold (already open, or opened before the control "
                   "stream shows) ")
         fix = ("Make the ring hold the whole job: more or larger files (dumpcap -b files:N "
