@@ -134,18 +134,12 @@ def abortive_fix(found: AbortiveClose, session: Session) -> str:
     """The fix of data_halted_abnormally after an abortive close."""
     conn = found.conn
     resetter = _role(conn, session, found.resetter)
-    closer = _role(conn, session, found.closer)
     if found.forged:
         return (f"Look for the firewall, NAT or IPS between {conn.orig_h} and {conn.resp_h} "
                 "that reset the data connection after its close (a lost state, a threat "
                 "signature: its log names the connection); the hosts did not.")
-    delivered = ("the data reached it, every byte acknowledged, so " if found.unacked == 0
-                 else "")
-    return (f"Not a firewall or the port ranges: {resetter}'s own system reset the data "
-            f"connection after {closer}'s FIN ({delivered}the reset, an "
-            "abortive close, is the halt's cause). See the job log and both hosts' NDMP and "
-            "job engine logs at that time: whether the resource counts as complete, and why "
-            f"{resetter} closes its data connections with a reset (its software's close "
-            "with SO_LINGER 0, or a security product on it resetting connections); an "
-            "agent that fails a finished transfer on such a reset is a matter for its "
-            "vendor (an update, a setting).")
+    return (f"Not a firewall or the port ranges: find why {resetter} closes its data "
+            "connections with a reset (its software closing with SO_LINGER 0, or a security "
+            "product on it resetting connections) in both hosts' NDMP and job engine logs at "
+            "that time; an agent that fails a finished transfer on such a reset is a matter "
+            "for its vendor (an update, a setting).")
