@@ -136,6 +136,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify import check_all
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.loss import check_capture_loss
+    from flowcheck.verify.ring_holes import explain_ring_holes
 
     profile = load_profile(config.profile)
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
@@ -148,6 +149,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
+    findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)

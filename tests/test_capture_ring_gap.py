@@ -120,3 +120,14 @@ def test_bytes_lost_to_a_missing_ring_file_are_the_holes_not_the_sniffers(
     assert "span a hole in the ring buffer" in loss.message or "spans a hole" in loss.message
     assert "so the sniffer lost them" not in loss.message
     assert loss.fix.startswith("Analyze the whole ring")
+
+
+def test_ndmp_bytes_in_a_missing_ring_file_are_not_the_snap_lengths(tmp_path: Path) -> None:
+    """Trial 18 D8: control-stream bytes in a deleted ring file got ndmp_partial's fix
+    "tcpdump -s 0" and drops; they are that file's."""
+    analysis = _ring(tmp_path, drop=1)
+    partial = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial
+    for finding in partial:
+        assert "the gap between ring files" in finding.message, finding.message
+        assert "-s 0" not in finding.fix and finding.fix.startswith("Analyze the whole ring")

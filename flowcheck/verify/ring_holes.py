@@ -1,0 +1,48 @@
+"""NDMP stream holes that lie in a ring buffer's hole.
+
+An ndmp_partial for bytes "never captured" on a control connection that spans a hole of
+a ring buffer (capture_ring_gap: a numbered file missing from the set) most likely lost
+them to that file: the snap length and the sniffer's drops, which its fix names, are
+then not the cause (trial 18 D8: "tcpdump -s 0" for bytes in a deleted ring file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from flowcheck.model import Connection, Finding, RingGap
+
+SNAP_WORDS = "The capture's snap length cut"  # the snap-length summary: not a stream hole
+
+
+def explain_ring_holes(findings: list[Finding], connections: list[Connection],
+                       ring_gaps: Sequence[RingGap]) -> list[Finding]:
+    """The findings, each ndmp_partial of a stream hole on a connection that spans a ring
+    buffer's hole rewritten to name that hole and to ask for the whole ring."""
+    holes = [gap for gap in ring_gaps if not gap.head]
+    if not holes:
+        return findings
+    by_uid = {c.uid: c for c in connections}
+
+    def spanned(finding: Finding) -> RingGap | None:
+        conn = by_uid.get(finding.uid or "")
+        if finding.code != "ndmp_partial" or conn is None or \
+                finding.message.startswith(SNAP_WORDS):
+            return None
+        return next((gap for gap in holes if conn.ts < gap.start and conn.last_ts > gap.end),
+                    None)
+
+    out = []
+    for finding in findings:
+        gap = spanned(finding)
+        if gap is None:
+            out.append(finding)
+            continue
+        out.append(dataclasses.replace(
+            finding,
+            message=(f"{finding.message}. The connection spans {gap.words()}: the missing "
+                     "bytes most likely lie in that file, not lost to the snap length or "
+                     "the sniffer"),
+            fix="Analyze the whole ring (every file of it) to read these messages."))
+    return out
