@@ -51,3 +51,16 @@ def test_ndmp_prints_the_fix_and_says_no_payload_was_kept(
     assert "\n  Fix: Capture with the full snap length: tcpdump -s 0" in out
     warning = out[out.index("warning ndmp_partial"):].splitlines()
     assert all(line.startswith("  ") for line in warning[1:] if line), warning
+
+
+def test_a_backticked_command_is_not_broken_across_lines_where_it_fits() -> None:
+    """Recheck N4: `ss -tanp` / `'sport = :6001'` on two lines did not run when copied."""
+    command = "`ss -tanp 'sport = :6001'`"
+    words = ("Find what holds TCP 6001 on 10.77.0.2 with a command such as " + command +
+             " on Linux and stop it, or widen the agent range when it was set by you.")
+    for lead in range(0, 40, 3):
+        console = Console(record=True, width=60, color_system=None)
+        print_hanging(console, "  Fix: " + "x" * lead, words, indent=7)
+        out = console.export_text()
+        assert command in out, out
+        assert max(len(line) for line in out.splitlines()) <= 60
