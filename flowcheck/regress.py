@@ -187,7 +187,10 @@ def _run_one(case: Case, update: bool) -> CaseResult:
 
 
 def _judged(case: Case) -> tuple[dict, list[SeenSession]]:
-    """analyze_case, or InputError when the case has no capture (its expected result alone)."""
+    """analyze_case, or InputError when the case has no capture (its expected result
+    alone, a path given that is not there, a dangling link)."""
+    if case.problem is not None and not case.capture.is_symlink():
+        raise InputError(case.problem)
     if not case.capture.exists():
         if case.capture.is_symlink():
             raise InputError(f"{case.capture}: a link to a file that is not there "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
-from flowcheck.errors import InputError, UsageError
+from flowcheck.errors import UsageError
 from flowcheck.folder_walk import FolderWalk
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
@@ -29,10 +29,13 @@ _LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz bef
 @dataclass(slots=True)
 class Case:
     """One case: its capture (a file, or a ring's folder) and its configuration file
-    (None: the defaults); its expected result is `NAME.expected.json` beside it."""
+    (None: the defaults); its expected result is `NAME.expected.json` beside it.
+    `problem`: why a path given or found is a case that cannot be judged (a missing
+    path, a folder without captures), said without its name; None for a capture."""
 
     capture: Path
     config_path: Path | None
+    problem: str | None = None
 
     @property
     def expected_path(self) -> Path:
@@ -154,9 +157,11 @@ def find_cases(paths: list[str]) -> list[Case]:
     """The cases under `paths` (captures, ring directories, directories of them), each
     path resolved so `.` and `..` have names, each once. An expected result under a
     directory with no capture beside it (a dangling link, a Git LFS or git-annex checkout
-    without the content, a capture deleted) is a case too: run_cases reports it. Raises
-    InputError for a missing path or when no capture is found."""
+    without the content, a capture deleted) is a case too, and so is a dangling link of a
+    capture's name, a path given that does not exist and a folder given that holds no
+    capture (Case.problem): run_cases reports each, and judges the others."""
     captures: list[Path] = []
+    problems: dict[Path, str] = {}  # a path given that holds no case: an error case
     walk = FolderWalk(Path(text) for text in paths)
     for text in paths:
         path = _absolute(Path(text))
@@ -165,7 +170,7 @@ def find_cases(paths: list[str]) -> list[Case]:
         elif path.is_dir() and not is_ring(path):
             entries, unreadable = _tree(path, walk)
             rings = [d for d in entries if is_ring(d) or _new_ring(d, path)]
-            found = rings + [p for p in entries if is_capture_file(p)
+            found = rings + [p for p in entries if (is_capture_file(p) or _dangling(p))
                              and not any(ring in p.parents for ring in rings)]
             captures.extend(found)
             # Only an expected result no case found claims is looked up (a folder listing
@@ -175,14 +180,24 @@ def find_cases(paths: list[str]) -> list[Case]:
                             if p.name.endswith(".expected.json") and p not in claimed
                             and case_for_expected(p) is None)
             captures.extend(unreadable)
-        elif path.is_file() or is_ring(path):
+            if not found and not unreadable and walk.enters(path) and not any(
+                    p.name.endswith(".expected.json") for p in entries):
+                captures.append(path)
+                problems[path] = "no capture files in this folder or under it"
+        elif path.is_file() or is_ring(path) or _dangling(path):
             captures.append(path)
         else:
-            raise InputError(f"{text}: no such file or directory")
-    if not captures:
-        raise InputError(f"no capture files in {', '.join(paths)}")
+            captures.append(path)  # judged as an error case: the others are still judged
+            problems[path] = "no such file or directory"
     unique = list(dict.fromkeys(captures))  # a directory named twice, or inside another
-    return [Case(capture, _config_for(capture)) for capture in unique]
+    return [Case(capture, _config_for(capture), problems.get(capture))
+            for capture in unique]
+
+
+def _dangling(path: Path) -> bool:
+    """A link of a capture's name whose target is not there (git-annex or Git LFS
+    without its content fetched, a moved target): a case, which reading reports."""
+    return capture_suffix(path.name) is not None and path.is_symlink() and not path.exists()
 
 
 def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:

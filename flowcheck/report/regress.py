@@ -145,7 +145,8 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
     and whether the run was interrupted (Ctrl-C, SIGTERM) before every case was judged."""
     cases = [{
         "path": str(shown_path(r.case.capture)),
-        "expected": str(shown_path(r.case.expected_path)),
+        "expected": str(shown_path(r.case.expected_path))
+        if r.error is None or os.path.lexists(r.case.expected_path) else None,
         "status": status_of(r),
         "verdict": r.actual.get("verdict") if r.error is None else None,
         "changes": list(r.changes) if r.error is None else [],

@@ -1,0 +1,96 @@
+"""`regress`'s cases that cannot be judged, and how they are named (trial 21): a missing
+path, a dangling link, an orphaned configuration, a damaged capture, a malformed
+expected result, a write that fails on --update."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+def _two_cases(folder: Path) -> None:
+    """v4-backup and v3-backup with their expected results and shared configuration."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("v4-backup.pcap", "v4-backup.expected.json", "v3-backup.pcap",
+                 "v3-backup.expected.json", "flowcheck.toml"):
+        shutil.copy(CAPTURES / "ndmjob" / name, folder / name)
+
+
+def _json_run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    status = run(["regress", *args, "--format", "json"])
+    captured = capsys.readouterr()
+    return status, json.loads(captured.out), captured.err
+
+
+def test_a_missing_path_is_an_error_case_and_the_reports_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D6: one mistyped path in a CI job gave no JSON document, no JUnit file,
+    and the other cases were not judged."""
+    _two_cases(tmp_path / "lib")
+    monkeypatch.chdir(tmp_path)
+    junit = tmp_path / "junit.xml"
+    status, document, err = _json_run(["lib", "nonexist", "--junit", str(junit)], capsys)
+    assert status == 3
+    cases = {case["path"]: case for case in document["cases"]}
+    assert cases["nonexist"]["status"] == "error"
+    assert cases["nonexist"]["error"] == "no such file or directory"
+    assert cases["nonexist"]["expected"] is None
+    assert document["totals"]["ok"] == 2 and document["totals"]["error"] == 1
+    assert "ERROR nonexist: no such file or directory" in err
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("errors")) == ("3", "1")
+
+
+def test_an_error_case_names_its_expected_result_only_when_it_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty folder named on the command line: no `empty.expected.json` to name."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    status, document, _ = _json_run(["empty"], capsys)
+    assert status == 3
+    (case,) = document["cases"]
+    assert case["status"] == "error" and case["expected"] is None
+
+
+def test_a_folder_without_captures_is_an_error_case(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder (with a subfolder: not a ring) that holds no capture: the JSON document
+    still comes, exit 3."""
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "README").write_text("notes\n")
+    monkeypatch.chdir(tmp_path)
+    status, document, _ = _json_run(["docs"], capsys)
+    assert status == 3
+    (case,) = document["cases"]
+    assert case["path"] == "docs" and case["status"] == "error"
+    assert "no capture files" in case["error"]
+
+
+def test_a_dangling_capture_link_without_an_expected_result_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D16: a git-annex link whose content was never fetched was skipped
+    silently when it had no expected result yet (exit 0)."""
+    _two_cases(tmp_path)
+    (tmp_path / "dangling.pcap").symlink_to("../nowhere.pcap")
+    monkeypatch.chdir(tmp_path)
+    assert run(["regress", "."]) == 3
+    out = capsys.readouterr().out
+    assert "ERROR dangling.pcap: " in out
+    assert "dangling.pcap: a link to a file that is not there" in out
+    assert "2 unchanged, 0 changed, 1 could not be judged" in out
+    # Named on the command line: the same error, not "no such file or directory".
+    assert run(["regress", "dangling.pcap"]) == 3
+    assert "a link to a file that is not there" in capsys.readouterr().out
+
