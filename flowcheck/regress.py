@@ -10,6 +10,8 @@ and the diff is reviewed.
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -154,11 +156,21 @@ def run_cases(cases: list[Case], *, update: bool = False,
             message = str(exc) if isinstance(exc, FlowcheckError) else \
                 f"{exc.filename or case.capture}: {exc.strerror or exc}"
             result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
+        if result.error is not None:
+            result.error = named_as_shown(result.error)
         result.seconds = time.perf_counter() - started
         results.append(result)
         if each is not None:
             each(result)
     return results
+
+
+def named_as_shown(message: str) -> str:
+    """`message` with each file under the working directory named relative to it, as the
+    case lines and `path` name the case (a CI runner's checkout path, `/builds/group/
+    project/`, filled every error line); a file elsewhere keeps its absolute path."""
+    here = os.path.join(os.getcwd(), "")
+    return re.sub(r"(?<![\w./-])" + re.escape(here), "", message)
 
 
 def _run_one(case: Case, update: bool) -> CaseResult:
@@ -176,7 +188,7 @@ def _run_one(case: Case, update: bool) -> CaseResult:
             expected = read_expected(case.expected_path)
             changes = compare(expected, actual)
         except InputError as exc:
-            changes = [f"expected result unreadable: {exc}"]
+            changes = [f"expected result unreadable: {named_as_shown(str(exc))}"]
     result = CaseResult(case, actual, expected, changes)
     if expected is not None and changes:
         result.session_changes = session_changes(reviewed(expected), actual, seen)

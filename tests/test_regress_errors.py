@@ -94,3 +94,29 @@ def test_a_dangling_capture_link_without_an_expected_result_is_an_error(
     assert run(["regress", "dangling.pcap"]) == 3
     assert "a link to a file that is not there" in capsys.readouterr().out
 
+
+
+def test_messages_name_files_as_the_case_lines_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D13: `"path": "lfs.pcap"` but `"error": "/tmp/.../lfs.pcap: not a pcap
+    ..."`: a CI runner's checkout path filled every error line. Relative to the working
+    directory when under it, as `path` and `expected`."""
+    lib = tmp_path / "lib" / "sub"
+    _two_cases(lib)
+    (lib / "lfs.pcap").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1\n")
+    (lib / "v3-backup.toml").write_text('agent_range = "6001-"\n')
+    (lib / "v4-backup.expected.json").write_text("{bad")
+    monkeypatch.chdir(tmp_path)
+    _, document, err = _json_run(["lib"], capsys)
+    assert str(tmp_path) not in err
+    cases = {case["path"]: case for case in document["cases"]}
+    assert cases["lib/sub/lfs.pcap"]["error"].startswith("lib/sub/lfs.pcap: not a pcap")
+    assert cases["lib/sub/v3-backup.pcap"]["error"].startswith("lib/sub/v3-backup.toml: ")
+    (change,) = cases["lib/sub/v4-backup.pcap"]["changes"]
+    assert change.startswith("expected result unreadable: lib/sub/v4-backup.expected.json: ")
+    # Outside the working directory, absolute as the paths.
+    monkeypatch.chdir(CAPTURES)
+    _, document, _ = _json_run([str(tmp_path / "lib")], capsys)
+    assert any(str(lib / "lfs.pcap") in (case["error"] or "") for case in document["cases"])
