@@ -193,7 +193,13 @@ def _run_one(case: Case, update: bool) -> CaseResult:
     if expected is not None and changes:
         result.session_changes = session_changes(reviewed(expected), actual, seen)
     if update and changes:
-        write_expected(case.expected_path, actual)
+        try:
+            write_expected(case.expected_path, actual)
+        except OSError as exc:  # judged, and changed: its file cannot be rewritten
+            result.error = (f"{case.expected_path}: cannot write the expected result "
+                            f"({exc.strerror or exc})")
+            result.error_status = ExitStatus.INPUT
+            return result
         result.updated = True
     return result
 

@@ -120,3 +120,33 @@ def test_messages_name_files_as_the_case_lines_do(
     monkeypatch.chdir(CAPTURES)
     _, document, _ = _json_run([str(tmp_path / "lib")], capsys)
     assert any(str(lib / "lfs.pcap") in (case["error"] or "") for case in document["cases"])
+
+
+def test_an_expected_result_that_cannot_be_written_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D6 (minor): `chattr +i` on a changed case's expected result gave
+    `FILE: Operation not permitted` and JUnit's 'could not be judged': it was judged."""
+    _two_cases(tmp_path)
+    expected = tmp_path / "v3-backup.expected.json"
+    expected.write_text(expected.read_text().replace('"pass"', '"fail"'))
+    monkeypatch.chdir(tmp_path)
+    real_write = Path.write_text
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> int:
+        if self.name == "v3-backup.expected.json":
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return real_write(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    junit = tmp_path / "junit.xml"
+    status, document, err = _json_run([".", "--update", "--junit", str(junit)], capsys)
+    assert status == 3
+    case = next(c for c in document["cases"] if c["path"] == "v3-backup.pcap")
+    assert case["status"] == "error"
+    assert case["error"] == ("v3-backup.expected.json: cannot write the expected result "
+                             "(Operation not permitted)")
+    assert case["verdict"] == "pass" and case["changes"]
+    assert "ERROR v3-backup.pcap: v3-backup.expected.json: cannot write" in err
+    error = next(ET.parse(junit).getroot().iter("error"))
+    assert error.get("message") == "expected result not written"

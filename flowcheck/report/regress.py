@@ -148,8 +148,8 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
         "expected": str(shown_path(r.case.expected_path))
         if r.error is None or os.path.lexists(r.case.expected_path) else None,
         "status": status_of(r),
-        "verdict": r.actual.get("verdict") if r.error is None else None,
-        "changes": list(r.changes) if r.error is None else [],
+        "verdict": r.actual.get("verdict"),  # {} when not judged
+        "changes": list(r.changes),  # [] when not judged
         "error": r.error,
         "session_changes": [item.as_dict() for item in r.session_changes]
         if r.error is None else [],
@@ -177,7 +177,8 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
                              name=printable_name(str(shown_path(result.case.capture))),
                              time=_seconds(result.seconds))
         if result.error is not None:
-            error = ET.SubElement(case, "error", message="could not be judged")
+            error = ET.SubElement(case, "error", message="could not be judged" if not
+                                  result.actual else "expected result not written")
             error.text = printable_text(result.error)
         elif result.changed:
             failure = ET.SubElement(case, "failure", message="expected result changed")
