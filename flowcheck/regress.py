@@ -31,6 +31,7 @@ from flowcheck.regress_cases import (
     is_ring,
 )
 from flowcheck.regress_diff import SeenSession, SessionChange, seen_sessions, session_changes
+from flowcheck.regress_expected import shape_problems
 
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
 __all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
@@ -63,8 +64,10 @@ class CaseResult:
 def read_expected(path: Path) -> dict:
     """The reviewed summary in `NAME.expected.json` (a JSON object, see summarize()).
 
-    Raises InputError, one line naming the file, when it cannot be read or is not a JSON
-    object (a hand edit gone wrong, a merge conflict left in it)."""
+    Raises InputError, one line naming the file, when it cannot be read, is not a JSON
+    object (a hand edit gone wrong, a merge conflict left in it) or not one of an
+    expected result's shape (flowcheck.regress_expected: unknown, missing or mistyped
+    keys)."""
     try:
         expected = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -76,6 +79,9 @@ def read_expected(path: Path) -> dict:
                          f"column {exc.colno})") from None
     if not isinstance(expected, dict):
         raise InputError(f"{path}: not an expected result (a JSON object)")
+    problems = shape_problems(expected)  # a misspelled key, a wrong type (trial 21 D9)
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
     return expected
 
 

@@ -150,3 +150,48 @@ def test_an_expected_result_that_cannot_be_written_says_so(
     assert "ERROR v3-backup.pcap: v3-backup.expected.json: cannot write" in err
     error = next(ET.parse(junit).getroot().iter("error"))
     assert error.get("message") == "expected result not written"
+
+
+def _edited(path: Path, edit: object) -> None:
+    document = json.loads(path.read_text())
+    edit(document)  # type: ignore[operator]
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda d: d.__setitem__("verdic", d.pop("verdict")),
+     "unknown key 'verdic'; missing key 'verdict'"),
+    (lambda d: d.__setitem__("comment", "reviewed by bob"), "unknown key 'comment'"),
+    (lambda d: d.pop("sessions"), "missing key 'sessions'"),
+    (lambda d: d["sessions"][0].__setitem__("kindd", d["sessions"][0].pop("kind")),
+     "sessions[1]: unknown key 'kindd'; sessions[1]: missing key 'kind'"),
+    (lambda d: d.__setitem__("verdict", 1),
+     """'verdict' is 1, not "pass", "fail" or "inconclusive\""""),
+    (lambda d: d.__setitem__("connections", "3"), """'connections' is "3", not a whole number"""),
+    (lambda d: d.__setitem__("findings", ["control_unanswered"]),
+     """'findings' is ["control_unanswered"], not an object of finding codes and their"""),
+], ids=["misspelled", "note", "removed", "session-key", "verdict-type", "count-type",
+        "findings-list"])
+def test_a_hand_broken_expected_result_is_unreadable_with_what_is_wrong(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        edit: object, problem: str) -> None:
+    """Trial 21 D9: a misspelled key read as `verdic: expected "fail", got null` and
+    `verdict: expected null, got "fail"`, a session's as `kind None -> restore`: the
+    analysis did not change, the file is malformed."""
+    _two_cases(tmp_path)
+    _edited(tmp_path / "v3-backup.expected.json", edit)
+    monkeypatch.chdir(tmp_path)
+    assert run(["regress", "."]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "v3-backup.expected.json" in line)
+    assert line.strip().startswith(
+        f"expected result unreadable: v3-backup.expected.json: {problem}"), out
+    assert "None" not in out and "got null" not in out
+
+
+def test_an_expected_result_without_flowcheck_version_is_well_formed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files written before `flowcheck_version` existed still compare (docs/cli.md)."""
+    _two_cases(tmp_path)
+    _edited(tmp_path / "v3-backup.expected.json", lambda d: d.pop("flowcheck_version", None))
+    assert run(["regress", str(tmp_path)]) == 0
