@@ -134,12 +134,32 @@ def run_case(case: Case) -> dict:
 def analyze_case(case: Case) -> tuple[dict, list[SeenSession]]:
     """The case's summary, and its sessions' ids, hosts and error codes
     (flowcheck.regress_diff.SeenSession: not part of the summary)."""
+    summary, seen, _ = _analyzed(case)
+    return summary, seen
+
+
+# Findings that say the stored capture itself is damaged (a cut download, a partial Git
+# LFS object): read in part, the case's analysis tells nothing of flowcheck's.
+DAMAGE_CODES = ("capture_truncated", "capture_unreadable")
+
+
+def damage(document: dict) -> dict[str, str]:
+    """The damage findings of an analysis document: code -> its first message."""
+    found: dict[str, str] = {}
+    for finding in document["findings"]:
+        if finding["code"] in DAMAGE_CODES:
+            found.setdefault(finding["code"], finding["message"])
+    return found
+
+
+def _analyzed(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
+    """analyze_case, and the damage findings of the case's capture (damage())."""
     from flowcheck.pipeline import analyze, read_traffic
     from flowcheck.report.json_doc import analysis_document
 
     config = case.config()
     document = analysis_document(analyze(read_traffic([str(case.capture)], config), config))
-    return summarize(document), seen_sessions(document)
+    return summarize(document), seen_sessions(document), damage(document)
 
 
 def run_cases(cases: list[Case], *, update: bool = False,
@@ -183,10 +203,10 @@ def _run_one(case: Case, update: bool) -> CaseResult:
     """One case judged against its expected result (rewritten with `update`)."""
     from flowcheck.report.regress import write_expected
 
-    actual, seen = _judged(case)
+    actual, seen, damaged = _judged(case)
     expected = None
     if not case.expected_path.is_file():
-        changes = ["no expected result"]
+        changes = ["no expected result"]  # a capture stored cut on purpose: recorded
     else:
         # A broken expected result is a broken case, not the end of the run: the other
         # cases are still judged and `--update` rewrites it like a changed one.
@@ -195,6 +215,7 @@ def _run_one(case: Case, update: bool) -> CaseResult:
             changes = compare(expected, actual)
         except InputError as exc:
             changes = [f"expected result unreadable: {named_as_shown(str(exc))}"]
+        _refuse_damage(case, damaged, expected)
     result = CaseResult(case, actual, expected, changes)
     if expected is not None and changes:
         result.session_changes = session_changes(reviewed(expected), actual, seen)
@@ -210,7 +231,20 @@ def _run_one(case: Case, update: bool) -> CaseResult:
     return result
 
 
-def _judged(case: Case) -> tuple[dict, list[SeenSession]]:
+def _refuse_damage(case: Case, damaged: dict[str, str], expected: dict | None) -> None:
+    """InputError when the capture is damaged (damage()) and its expected result does not
+    record that damage (a capture stored cut on purpose does): an error, never a change
+    `--update` would accept (trial 21 D4: a cut .pcap.gz read as `verdict pass`)."""
+    recorded = (expected or {}).get("findings")
+    new = [code for code in damaged if not (isinstance(recorded, dict) and code in recorded)]
+    if new:
+        raise InputError(
+            f"the stored capture is damaged: {damaged[new[0]]} ({new[0]}); restore it from "
+            f"the original (stored so on purpose: remove {case.expected_path.name} and run "
+            "--update to record it)")
+
+
+def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
     """analyze_case, or InputError when the case has no capture (its expected result
     alone, a path given that is not there, a dangling link)."""
     if case.problem is not None and not case.capture.is_symlink():
@@ -221,7 +255,7 @@ def _judged(case: Case) -> tuple[dict, list[SeenSession]]:
                              "(git-annex: git annex get)")
         raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
                          "checked out)")
-    return analyze_case(case)
+    return _analyzed(case)
 
 
 def exit_status(results: list[CaseResult]) -> ExitStatus:

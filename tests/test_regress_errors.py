@@ -195,3 +195,56 @@ def test_an_expected_result_without_flowcheck_version_is_well_formed(
     _two_cases(tmp_path)
     _edited(tmp_path / "v3-backup.expected.json", lambda d: d.pop("flowcheck_version", None))
     assert run(["regress", str(tmp_path)]) == 0
+
+
+def _cut_night(folder: Path) -> Path:
+    """The night capture cut after 20000 bytes of its gzip (a cut download, a partial
+    LFS object), with its expected result and configuration (trial 21 D4)."""
+    source = CAPTURES / "ndmjob-night"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("night-datadrop.expected.json", "night-datadrop.toml"):
+        shutil.copy(source / name, folder / name)
+    (folder / "night-datadrop.pcap.gz").write_bytes(
+        (source / "night-datadrop.pcap.gz").read_bytes()[:20000])
+    return folder / "night-datadrop.expected.json"
+
+
+def test_a_damaged_capture_is_an_error_that_update_leaves_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D4: a cut .pcap.gz was `CHANGED (verdict pass)` with 17 sessions
+    missing, and `--update` recorded "pass" for a known failure."""
+    expected = _cut_night(tmp_path)
+    _two_cases(tmp_path)
+    cut = tmp_path / "v3-backup.pcap"
+    cut.write_bytes(cut.read_bytes()[:-7])  # ends mid-record
+    before = expected.read_bytes(), (tmp_path / "v3-backup.expected.json").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    for update in ([], ["--update"]):
+        assert run(["regress", ".", *update]) == 3
+        out = capsys.readouterr().out
+        assert ("ERROR night-datadrop.pcap.gz: the stored capture is damaged: compressed "
+                "data corrupt or cut: ") in out
+        assert "ERROR v3-backup.pcap: the stored capture is damaged: " in out
+        assert "(capture_truncated); restore it from the original" in out
+        assert "restore it from the original" in out
+        assert "1 unchanged, 0 changed" in out and "2 could not be judged" in out
+        assert (expected.read_bytes(), (tmp_path / "v3-backup.expected.json").read_bytes()
+                ) == before
+
+
+def test_a_capture_stored_cut_on_purpose_is_compared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A new capture that is cut is a new case (`--update` records capture_truncated in
+    its first expected result, for review); one whose expected result records it is
+    compared as any other."""
+    expected = _cut_night(tmp_path)
+    expected.unlink()
+    monkeypatch.chdir(tmp_path)
+    assert run(["regress", "."]) == 1
+    assert "no expected result" in capsys.readouterr().out
+    assert run(["regress", ".", "--update"]) == 0
+    assert json.loads(expected.read_text())["findings"]["capture_truncated"] == 1
+    assert run(["regress", "."]) == 0
+    assert "ok night-datadrop.pcap.gz" in capsys.readouterr().out
