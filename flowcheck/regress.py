@@ -29,6 +29,7 @@ from flowcheck.regress_cases import (
     holds_one_ring,
     is_capture_file,
     is_ring,
+    rename_hint,
 )
 from flowcheck.regress_diff import SeenSession, SessionChange, seen_sessions, session_changes
 from flowcheck.regress_expected import shape_problems
@@ -254,7 +255,7 @@ def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
             raise InputError(f"{case.capture}: a link to a file that is not there "
                              "(git-annex: git annex get)")
         raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
-                         "checked out)")
+                         f"checked out{rename_hint(case.capture)})")
     return _analyzed(case)
 
 

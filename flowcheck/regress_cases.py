@@ -180,6 +180,10 @@ def find_cases(paths: list[str]) -> list[Case]:
                             if p.name.endswith(".expected.json") and p not in claimed
                             and case_for_expected(p) is None)
             captures.extend(unreadable)
+            for orphan, config in _orphaned_configs(entries, found, path):
+                captures.append(orphan)
+                problems[orphan] = (f"{config}: a configuration with no capture beside it "
+                                    f"(deleted, or never checked out{rename_hint(orphan)})")
             if not found and not unreadable and walk.enters(path) and not any(
                     p.name.endswith(".expected.json") for p in entries):
                 captures.append(path)
@@ -192,6 +196,62 @@ def find_cases(paths: list[str]) -> list[Case]:
     unique = list(dict.fromkeys(captures))  # a directory named twice, or inside another
     return [Case(capture, _config_for(capture), problems.get(capture))
             for capture in unique]
+
+
+def _orphaned_configs(entries: list[Path], found: list[Path],
+                      top: Path) -> list[tuple[Path, Path]]:
+    """Each `NAME.toml` under `top` (not a hidden folder's) with no capture `NAME.*` or
+    `NAME/` beside it and no `NAME.expected.json` (that one is reported), that reads as a
+    flowcheck configuration (a pyproject.toml is not one): (the missing capture's bare
+    path, the file). A capture renamed without its configuration is judged with the
+    folder's (trial 21 D15)."""
+    cases = {c.with_name(capture_stem(c)) for c in found}  # no folder listing per file
+    orphans = []
+    for path in entries:
+        if (path.suffix != ".toml" or path.name == "flowcheck.toml"
+                or any(part.startswith(".") for part in path.relative_to(top).parts)):
+            continue
+        bare = path.with_suffix("")
+        if (bare in cases or os.path.lexists(bare) or _siblings_named(path.parent, bare.name)
+                or os.path.lexists(bare.with_name(bare.name + ".expected.json"))):
+            continue
+        if _reads_as_configuration(path):
+            orphans.append((bare, path))
+    return orphans
+
+
+def _reads_as_configuration(path: Path) -> bool:
+    """Whether the TOML file holds flowcheck settings, and only them."""
+    from flowcheck.config import ALIASES, KEYS
+
+    try:
+        settings = load_file(path)
+    except UsageError:
+        return False
+    return bool(settings) and all(
+        ALIASES.get(key.replace("-", "_"), key.replace("-", "_")) in KEYS for key in settings)
+
+
+def rename_hint(missing: Path) -> str:
+    """For the bare path of a missing capture: `; renamed? NEW.pcap beside it has no
+    expected result: move NAME.expected.json and NAME.toml to its name` when captures
+    without an expected result lie in its folder (a `git mv` of the capture alone), else
+    ''."""
+    folder = missing.parent
+    sidecars = [p.name for p in (missing.with_name(missing.name + ".expected.json"),
+                                 missing.with_name(missing.name + ".toml")) if p.is_file()]
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return ""
+    new = [name for name in names if capture_suffix(name) is not None
+           and (folder / name).is_file()
+           and not Case(folder / name, None).expected_path.exists()]
+    if not new or not sidecars:
+        return ""
+    shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+    return (f"; renamed? {shown} beside it {'has' if len(new) == 1 else 'have'} no "
+            f"expected result: move {' and '.join(sidecars)} to its name")
 
 
 def _dangling(path: Path) -> bool:

@@ -248,3 +248,27 @@ def test_a_capture_stored_cut_on_purpose_is_compared(
     assert json.loads(expected.read_text())["findings"]["capture_truncated"] == 1
     assert run(["regress", "."]) == 0
     assert "ok night-datadrop.pcap.gz" in capsys.readouterr().out
+
+
+def test_a_renamed_capture_is_hinted_and_its_orphaned_configuration_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 21 D15: `git mv night.pcap night-renamed.pcap` gave an unrelated `CHANGED
+    ... no expected result` and an orphan's `ERROR`; `night.toml` was never mentioned.
+    A NAME.toml that is not a flowcheck configuration (pyproject.toml) is not a case."""
+    _two_cases(tmp_path)
+    (tmp_path / "v3-backup.pcap").rename(tmp_path / "v3-renamed.pcap")
+    (tmp_path / "v3-backup.toml").write_text((tmp_path / "flowcheck.toml").read_text())
+    (tmp_path / "old.toml").write_text((tmp_path / "flowcheck.toml").read_text())
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    monkeypatch.chdir(tmp_path)
+    assert run(["regress", "."]) == 3
+    out = capsys.readouterr().out
+    assert ("ERROR v3-backup: v3-backup.expected.json: no capture beside it (deleted, or "
+            "never checked out; renamed? v3-renamed.pcap beside it has no expected result: "
+            "move v3-backup.expected.json and v3-backup.toml to its name)") in out
+    assert ("ERROR old: old.toml: a configuration with no capture beside it (deleted, or "
+            "never checked out; renamed? v3-renamed.pcap beside it has no expected result: "
+            "move old.toml to its name)") in out
+    assert "pyproject" not in out
+    assert "1 unchanged, 1 changed, 2 could not be judged" in out
