@@ -244,6 +244,14 @@ def rename_hint(missing: Path) -> str:
         names = sorted(os.listdir(folder))
     except OSError:
         return ""
+    whole = [name for name in names if name.startswith(missing.name + ".")
+             and capture_suffix(name) is None and not name.endswith((".toml", ".json"))
+             and _has_capture_magic(folder / name)]
+    if whole and sidecars:  # `trace.dmp` beside `trace.toml`: its sidecars take its name
+        return (f"; {whole[0]} beside it is a capture without a capture suffix, whose files "
+                f"take its whole name: rename {' and '.join(sidecars)} to "
+                + " and ".join(whole[0] + name.removeprefix(missing.name)
+                               for name in sidecars))
     new = [name for name in names if capture_suffix(name) is not None
            and (folder / name).is_file()
            and not Case(folder / name, None).expected_path.exists()]

@@ -272,3 +272,17 @@ def test_a_renamed_capture_is_hinted_and_its_orphaned_configuration_reported(
             "move old.toml to its name)") in out
     assert "pyproject" not in out
     assert "1 unchanged, 1 changed, 2 could not be judged" in out
+
+
+def test_an_orphaned_configuration_of_a_suffixless_capture_says_how_to_name_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`trace.toml` beside the pcap file `trace.dmp`: a suffixless capture's files take
+    its whole name (`trace.dmp.toml`), so it configured nothing (trial 21's library)."""
+    _two_cases(tmp_path)
+    shutil.copy(tmp_path / "v3-backup.pcap", tmp_path / "trace.dmp")
+    (tmp_path / "trace.toml").write_text((tmp_path / "flowcheck.toml").read_text())
+    assert run(["regress", str(tmp_path)]) == 3
+    assert ("trace.toml: a configuration with no capture beside it (deleted, or never "
+            "checked out; trace.dmp beside it is a capture without a capture suffix, whose "
+            "files take its whole name: rename trace.toml to trace.dmp.toml)"
+            ) in capsys.readouterr().out
