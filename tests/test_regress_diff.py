@@ -1,10 +1,12 @@
 """What `regress` says changed (trial 21): sessions aligned, not compared by position (D8);
 the verdict first and the findings as deltas, in the lines, the JUnit message and the
-JSON (D10)."""
+JSON (D10); JUnit names as the pytest plugin gives them, and an interrupted run said in
+the JUnit report (D11)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from flowcheck.cli.main import run
+from flowcheck.regress import find_cases, run_cases
 from flowcheck.regress_diff import aligned
-from flowcheck.report.regress import readable_lines
+from flowcheck.report.regress import readable_lines, write_junit
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 NIGHT = CAPTURES / "ndmjob-night"
@@ -120,3 +123,38 @@ def test_the_junit_message_and_the_json_say_the_first_change(tmp_path: Path) -> 
     (case,) = json.loads(done.stdout)["cases"]
     assert case["finding_changes"] == [{"code": "ranges_overlap", "expected": 1, "got": 0}]
     assert case["changes"][-1] == 'verdict: expected "pass", got "fail"'  # as before
+
+
+def test_junit_names_are_the_pytest_plugins(tmp_path: Path) -> None:
+    """D11: regress wrote classname "regress" and the path as name, the plugin
+    `captures.lab.x` and `x.pcap`: a CI's history was lost moving from one to the other."""
+    folder = tmp_path / "captures" / "night"
+    folder.mkdir(parents=True)
+    _changed_night(folder)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    def names(*command: str) -> list[tuple[str | None, str | None]]:
+        subprocess.run([sys.executable, *command], capture_output=True, check=False,
+                       cwd=tmp_path, env=env, timeout=120)
+        return [(case.get("classname"), case.get("name"))
+                for case in ET.parse(tmp_path / "j.xml").iter("testcase")]
+
+    ours = names("-m", "flowcheck", "regress", "captures", "--junit", "j.xml")
+    assert ours == [("captures.night.night-datadrop", "night-datadrop.pcap.gz")]
+    assert names("-m", "pytest", "-p", "no:cacheprovider", "captures",
+                 "--junitxml=j.xml") == ours
+
+
+def test_an_interrupted_runs_junit_says_so(tmp_path: Path) -> None:
+    """D11: the report of a run cut by SIGTERM was `tests="44" failures="0" errors="0"`,
+    a green build for a 232-case library."""
+    _night(tmp_path)
+    results = run_cases(find_cases([str(tmp_path)]))
+    junit = tmp_path / "j.xml"
+    write_junit(results, junit, interrupted=True)
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("2", "1", "0")
+    last = list(suite.iter("testcase"))[-1]
+    assert last.get("name") == "interrupted"
+    error = last.find("error")
+    assert error is not None and "interrupted" in (error.text or "")

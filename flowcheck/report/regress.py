@@ -233,19 +233,23 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
             "interrupted": interrupted}
 
 
-def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
+def write_junit(results: list[CaseOutcome], target: Path | BinaryIO, *,
+                interrupted: bool = False) -> None:
     """JUnit XML: a failure per changed case (its message the first change), an error per
     case that could not be judged, each testcase's `time` in seconds and the testsuite's
-    their sum (the Ant JUnit schema Jenkins and GitLab read),
+    their sum (the Ant JUnit schema Jenkins and GitLab read), each case named as the
+    pytest plugin names it (junit_names); an interrupted run ends with an error test
+    case saying so (a CI that publishes the report shows it red, not N passed),
     to the file `target` (its directory made when missing: a CI job's reports/ folder)
     or a binary stream (standard output for `--junit -`)."""
-    suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
-                       failures=str(sum(r.changed for r in results)),
-                       errors=str(sum(r.error is not None for r in results)),
+    errors = sum(r.error is not None for r in results) + interrupted
+    suite = ET.Element("testsuite", name="flowcheck-regress",
+                       tests=str(len(results) + interrupted),
+                       failures=str(sum(r.changed for r in results)), errors=str(errors),
                        time=_seconds(sum(r.seconds for r in results)))
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=printable_name(str(shown_path(result.case.capture))),
+        classname, name = junit_names(result.case)
+        case = ET.SubElement(suite, "testcase", classname=classname, name=name,
                              time=_seconds(result.seconds))
         if result.error is not None:
             error = ET.SubElement(case, "error", message="could not be judged")
@@ -258,6 +262,12 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
                                     message=printable_text(_first_change(readable)))
             failure.text = printable_text("\n".join(
                 readable + ([""] + result.changes if readable != result.changes else [])))
+    if interrupted:
+        case = ET.SubElement(suite, "testcase", classname="flowcheck-regress",
+                             name="interrupted", time=_seconds(0))
+        ET.SubElement(case, "error", message="interrupted").text = (
+            f"The run was interrupted (Ctrl-C or SIGTERM) after {len(results)} case(s): "
+            "the cases not judged are not in this report.")
     if isinstance(target, Path):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +278,17 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
     target.write(b"\n")
     target.flush()
+
+
+def junit_names(case: _Case) -> tuple[str, str]:
+    """A case's JUnit classname and name, as the pytest plugin's --junitxml gives them
+    (docs/pytest-plugin.md), so that a CI's test history survives a move between the
+    two: the expected result's path as the lines name it, without `.expected.json`, `/`
+    read as `.` (`captures.lab.data-port-dropped`), and the capture's name
+    (`data-port-dropped.pcap`); escaped as the lines are (printable_name)."""
+    stem = str(shown_path(case.expected_path)).removesuffix(".expected.json")
+    classname = stem.lstrip("/").replace("/", ".")
+    return printable_name(classname), printable_name(case.capture.name)
 
 
 def _first_change(readable: list[str]) -> str:
