@@ -476,7 +476,7 @@ def test_format_json_is_one_document_with_each_case_and_the_totals(tmp_path: Pat
     assert by_path["v4-backup.pcap"] == {
         "path": "v4-backup.pcap", "expected": "v4-backup.expected.json", "status": "ok",
         "verdict": "pass", "changes": [], "error": None, "session_changes": [],
-        "seconds": by_path["v4-backup.pcap"]["seconds"]}
+        "finding_changes": [], "seconds": by_path["v4-backup.pcap"]["seconds"]}
     assert by_path["v3-backup.pcap"]["status"] == "changed"
     assert by_path["v3-backup.pcap"]["changes"] == ['verdict: expected "fail", got "pass"']
     assert by_path["gone"]["status"] == "error" and by_path["gone"]["verdict"] is None

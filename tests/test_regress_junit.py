@@ -42,9 +42,11 @@ def test_junit_names_that_are_not_utf8_or_hold_control_characters_stay_well_form
     junit = tmp_path / "junit.xml"
     result = _regress(str(tmp_path), "--junit", str(junit))
     assert result.returncode == 1, result.stderr  # no expected results yet
-    names = sorted(case.get("name", "") for case in ET.parse(junit).iter("testcase"))
-    folder = str(tmp_path)
-    assert names == [f"{folder}/ctl\\x01\\x1b\\xff\\x09x.pcap", f"{folder}/lat\\xe9.pcap"]
+    names = sorted((case.get("classname", ""), case.get("name", ""))
+                   for case in ET.parse(junit).iter("testcase"))
+    folder = str(tmp_path).lstrip("/").replace("/", ".")
+    assert names == [(f"{folder}.ctl\\x01\\x1b\\xff\\x09x", "ctl\\x01\\x1b\\xff\\x09x.pcap"),
+                     (f"{folder}.lat\\xe9", "lat\\xe9.pcap")]
 
 
 def test_junit_error_text_naming_such_a_file_stays_well_formed(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def regress(
         # Ctrl-C or SIGTERM (a CI job cancelled, its timeout: cli/main.py raises
         # KeyboardInterrupt for both): the cases judged so far still reach the reports;
         # exit 130.
-        _write_junit(done, junit)
+        _write_junit(done, junit, interrupted=True)
         if as_json:
             _write_document(done, interrupted=True)
         raise
@@ -78,19 +78,21 @@ def _write_document(done: list["CaseResult"], *, interrupted: bool) -> None:
         write_json(regress_document(done, interrupted=interrupted), sys.stdout)
 
 
-def _write_junit(done: list["CaseResult"], junit: Path | None) -> None:
-    """The JUnit XML of `done` to the file `junit`, or standard output for `-`."""
+def _write_junit(done: list["CaseResult"], junit: Path | None, *,
+                 interrupted: bool = False) -> None:
+    """The JUnit XML of `done` to the file `junit`, or standard output for `-`; an
+    `interrupted` run says so in it."""
     from flowcheck.cli.output import report_output
     from flowcheck.report.regress import write_junit
 
     if junit is None:
         return
     if str(junit) != "-":
-        write_junit(done, junit)
+        write_junit(done, junit, interrupted=interrupted)
         return
     with report_output():  # a reader that left (`| head`) keeps the run's exit code
         sys.stdout.flush()
-        write_junit(done, sys.stdout.buffer)
+        write_junit(done, sys.stdout.buffer, interrupted=interrupted)
 
 
 def register(app: typer.Typer) -> None:

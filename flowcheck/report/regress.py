@@ -28,6 +28,10 @@ class _Case(Protocol):
 class _SessionChange(Protocol):
     @property
     def line(self) -> str: ...
+    @property
+    def session(self) -> str | None: ...
+    @property
+    def expected_index(self) -> int | None: ...
     def as_dict(self) -> dict: ...
 
 
@@ -100,21 +104,86 @@ def readable_changes(result: CaseOutcome) -> list[str]:
 
 def readable_lines(changes: list[str], session_changes: list[_SessionChange],
                    expected: dict | None, actual: dict) -> list[str]:
-    """`sessions: expected [...], got [...]` (thousands of characters on a night of 20
-    jobs) becomes a count, then one indented line per differing session (`  S10
-    (10.77.0.1 -> 10.77.1.4): step 3 ok -> failed`); the other lines as they are."""
-    out = []
+    """The changes as a reviewer reads them: the verdict first (`verdict: pass -> fail`),
+    then the findings as deltas (`findings: +range_too_small 2, -ranges_overlap 1,
+    port_reused_within_hold 6 -> 7`), then `sessions: expected [...], got [...]`
+    (thousands of characters on a night of 20 jobs) as counts and one indented line per
+    differing session (`  S10 (10.77.0.1 -> 10.77.1.4, started ...): step 3 ok ->
+    failed`), then the other keys (`connections: 12 -> 13`). A value of an unexpected
+    type stays as `KEY: expected X, got Y` (JSON); lines that name no key stay as they
+    are."""
+    first, middle, last = [], [], []
     for change in changes:
-        if change.startswith("sessions: ") and session_changes:
-            got = len(actual.get("sessions") or [])
-            listed = (expected or {}).get("sessions")
-            wanted = len(listed) if isinstance(listed, list) else 0
-            out.append(f"sessions: {len(session_changes)} of {max(got, wanted)} changed"
-                       + (f" (expected {wanted}, got {got})" if wanted != got else ""))
-            out.extend(f"  {item.line}" for item in session_changes)
+        key = change.split(": ", 1)[0]
+        if key not in (expected or {}) and key not in actual:
+            middle.append(change)  # `no expected result`, `expected result unreadable: ...`
+            continue
+        old, new = (expected or {}).get(key), actual.get(key)
+        if key == "verdict":
+            first.insert(0, _scalar_change(key, old, new) or change)
+        elif key == "findings":
+            deltas = finding_changes(old, new)
+            first.append("findings: " + ", ".join(_delta_text(d) for d in deltas)
+                         if deltas else change)
+        elif key == "sessions" and session_changes:
+            middle.append(_sessions_count(session_changes, expected, actual))
+            middle.extend(f"  {item.line}" for item in session_changes)
         else:
-            out.append(change)
-    return out
+            last.append(_scalar_change(key, old, new) or change)
+    return first + middle + last
+
+
+def _sessions_count(session_changes: list[_SessionChange], expected: dict | None,
+                    actual: dict) -> str:
+    """`sessions: 1 of 20 changed`, or with sessions added or lost `sessions: 1 new, 4
+    unchanged (expected 4, got 5)`."""
+    got = len(actual.get("sessions") or [])
+    listed = (expected or {}).get("sessions")
+    wanted = len(listed) if isinstance(listed, list) else 0
+    new = sum(item.expected_index is None for item in session_changes)
+    missing = sum(item.session is None for item in session_changes)
+    changed = len(session_changes) - new - missing
+    counts = f" (expected {wanted}, got {got})" if wanted != got else ""
+    if not new and not missing:
+        return f"sessions: {changed} of {max(got, wanted)} changed{counts}"
+    parts = [f"{n} {what}" for n, what in ((changed, "changed"), (new, "new"),
+                                           (missing, "missing")) if n]
+    unchanged = got - changed - new
+    return (f"sessions: {', '.join(parts)}"
+            + (f", {unchanged} unchanged" if unchanged else "") + counts)
+
+
+def _scalar_change(key: str, old: object, new: object) -> str | None:
+    """`KEY: OLD -> NEW` for two strings or two integers; None for other values."""
+    for kind in (str, int):
+        if (isinstance(old, kind) and isinstance(new, kind)
+                and not isinstance(old, bool) and not isinstance(new, bool)):
+            return f"{key}: {old} -> {new}"
+    return None
+
+
+def finding_changes(old: object, new: object) -> list[dict]:
+    """The finding codes whose count differs, by code: `{"code", "expected", "got"}`
+    (0 where a side lacks the code); [] unless both are objects of integer counts."""
+    if not _counts(old) or not _counts(new):
+        return []
+    assert isinstance(old, dict) and isinstance(new, dict)
+    return [{"code": code, "expected": old.get(code, 0), "got": new.get(code, 0)}
+            for code in sorted(set(old) | set(new)) if old.get(code, 0) != new.get(code, 0)]
+
+
+def _counts(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(count, int) and not isinstance(count, bool) for count in value.values())
+
+
+def _delta_text(delta: dict) -> str:
+    """`+code N` (new), `-code N` (gone), `code N -> M`."""
+    if not delta["expected"]:
+        return f"+{delta['code']} {delta['got']}"
+    if not delta["got"]:
+        return f"-{delta['code']} {delta['expected']}"
+    return f"{delta['code']} {delta['expected']} -> {delta['got']}"
 
 
 def render_summary(results: list[CaseOutcome], console: Console) -> None:
@@ -153,6 +222,9 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
         "error": r.error,
         "session_changes": [item.as_dict() for item in r.session_changes]
         if r.error is None else [],
+        "finding_changes": finding_changes((r.expected or {}).get("findings"),
+                                           r.actual.get("findings"))
+        if r.error is None and r.expected is not None else [],
         "seconds": round(r.seconds, 3),
     } for r in results]
     totals: dict[str, int | float] = {"cases": len(cases)}
@@ -162,31 +234,42 @@ def regress_document(results: list[CaseOutcome], *, interrupted: bool = False) -
             "interrupted": interrupted}
 
 
-def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
-    """JUnit XML: a failure per changed case, an error per case that could not be judged,
-    each testcase's `time` in seconds and the testsuite's their sum (the Ant JUnit schema
-    Jenkins and GitLab read),
+def write_junit(results: list[CaseOutcome], target: Path | BinaryIO, *,
+                interrupted: bool = False) -> None:
+    """JUnit XML: a failure per changed case (its message the first change), an error per
+    case that could not be judged, each testcase's `time` in seconds and the testsuite's
+    their sum (the Ant JUnit schema Jenkins and GitLab read), each case named as the
+    pytest plugin names it (junit_names); an interrupted run ends with an error test
+    case saying so (a CI that publishes the report shows it red, not N passed),
     to the file `target` (its directory made when missing: a CI job's reports/ folder)
     or a binary stream (standard output for `--junit -`)."""
-    suite = ET.Element("testsuite", name="flowcheck-regress", tests=str(len(results)),
-                       failures=str(sum(r.changed for r in results)),
-                       errors=str(sum(r.error is not None for r in results)),
+    errors = sum(r.error is not None for r in results) + interrupted
+    suite = ET.Element("testsuite", name="flowcheck-regress",
+                       tests=str(len(results) + interrupted),
+                       failures=str(sum(r.changed for r in results)), errors=str(errors),
                        time=_seconds(sum(r.seconds for r in results)))
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname="regress",
-                             name=printable_name(str(shown_path(result.case.capture))),
+        classname, name = junit_names(result.case)
+        case = ET.SubElement(suite, "testcase", classname=classname, name=name,
                              time=_seconds(result.seconds))
         if result.error is not None:
             error = ET.SubElement(case, "error", message="could not be judged" if not
                                   result.actual else "expected result not written")
             error.text = printable_text(result.error)
         elif result.changed:
-            failure = ET.SubElement(case, "failure", message="expected result changed")
             # The readable lines first (a CI page shows the top), then the changes as
             # --format json gives them.
             readable = readable_changes(result)
+            failure = ET.SubElement(case, "failure",
+                                    message=printable_text(_first_change(readable)))
             failure.text = printable_text("\n".join(
                 readable + ([""] + result.changes if readable != result.changes else [])))
+    if interrupted:
+        case = ET.SubElement(suite, "testcase", classname="flowcheck-regress",
+                             name="interrupted", time=_seconds(0))
+        ET.SubElement(case, "error", message="interrupted").text = (
+            f"The run was interrupted (Ctrl-C or SIGTERM) after {len(results)} case(s): "
+            "the cases not judged are not in this report.")
     if isinstance(target, Path):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +280,29 @@ def write_junit(results: list[CaseOutcome], target: Path | BinaryIO) -> None:
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
     target.write(b"\n")
     target.flush()
+
+
+def junit_names(case: _Case) -> tuple[str, str]:
+    """A case's JUnit classname and name, as the pytest plugin's --junitxml gives them
+    (docs/pytest-plugin.md), so that a CI's test history survives a move between the
+    two: the expected result's path as the lines name it, without `.expected.json`, `/`
+    read as `.` (`captures.lab.data-port-dropped`), and the capture's name
+    (`data-port-dropped.pcap`); escaped as the lines are (printable_name)."""
+    stem = str(shown_path(case.expected_path)).removesuffix(".expected.json")
+    classname = stem.lstrip("/").replace("/", ".")
+    return printable_name(classname), printable_name(case.capture.name)
+
+
+def _first_change(readable: list[str]) -> str:
+    """A failure's message: its first change (`verdict: pass -> fail`; for sessions the
+    count and the first session's line), `(and N more)` when there are more."""
+    if not readable:
+        return "expected result changed"
+    first = readable[0]
+    rest = [line for line in readable[1:] if not line.startswith("  ")]
+    if len(readable) > 1 and readable[1].startswith("  "):
+        first += "; " + readable[1].strip()
+    return first + (f" (and {len(rest)} more)" if rest else "")
 
 
 def check_junit_target(path: Path) -> None:
