@@ -40,6 +40,7 @@ from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
+from flowcheck.verify.order import check_order
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
@@ -62,7 +63,7 @@ def check_steps(ctx: Context) -> None:
             # After the steps, whose statuses it names. A filter that kept only data
             # packets left the handshake out instead: capture_filtered says so.
             _started_mid_session(ctx, session, control)
-        _check_order(ctx, session)
+        check_order(ctx, session)
         _note_cut_last_word(ctx, session)
 
 
@@ -365,63 +366,3 @@ def _control_over(ctx: Context, control: Connection) -> bool:
     """Could the capture have seen the callback? The control connection closed, or the
     capture went on long enough after it opened."""
     return bool(control.fin_frames or control.rst_frames) or time_enough(ctx, control.ts)
-
-
-def _check_order(ctx: Context, session: Session) -> None:
-    """The callback (step 2) comes before the data connection (step 4). It came after
-    only when it did both in the file (by frame) and by its timestamps: neither alone is
-    sure. Timestamps may go backwards (a clock step, capture_clock_stepped) or jitter
-    between two interfaces; a pcapng of several interfaces is written in blocks, one
-    interface's packets after another's, not in time order (dumpcap: trial 19 D2)."""
-    callback_spec = ctx.profile.step("callback")
-    data_spec = ctx.profile.step("data_connection")
-    if callback_spec is None or data_spec is None or not session.callback_uid or \
-            not session.data_connections:
-        return
-    callback = ctx.by_uid[session.callback_uid]
-
-    def order(conn: Connection) -> tuple[int, float]:
-        return conn.first_frame, conn.ts
-
-    # A data connection without its SYN opened before it was first captured: when, the
-    # capture cannot tell (trial 18 D7: files joined out of time order).
-    data = [conn for u in session.data_connections if (conn := ctx.by_uid[u]).syn_seen]
-    if not data:
-        return
-    first_data = min(data, key=order)
-    if not callback.syn_seen or order(callback) <= order(first_data):
-        # Without its SYN the callback opened before the capture: before any data
-        # connection the capture saw open, and its true start is unknown anyway.
-        return
-    first_stamped = min(data, key=lambda conn: conn.ts)
-    if callback.ts < first_stamped.ts:
-        _not_in_time_order(session, callback_spec, callback, first_data)
-        return
-    ctx.add("step_out_of_order",
-            f"The callback {endpoint(callback.orig_h, callback.orig_p)} -> "
-            f"{endpoint(callback.resp_h, callback.resp_p)} (step {callback_spec.number}) came "
-            f"after the data connection (step {data_spec.number}).",
-            "Check that the capture covers the whole job from its start; if it does, the "
-            "agent does not follow the documented sequence: see its version and log.",
-            session=session, conn=callback)
-    for index, step in enumerate(session.steps):
-        if step.step == callback_spec.number and step.status == "ok":
-            session.steps[index] = make_step(callback_spec, "violated", step.uids, step.frames,
-                                             "came after the data connection")
-
-
-
-def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,
-                       first_data: Connection) -> None:
-    """Step 2's detail, when the callback was written after the data connection but
-    stamped before it, says the file is not in time order there (the step stays)."""
-    note = (f"written after the data connection (frame {callback.first_frame} after frame "
-            f"{first_data.first_frame}) but stamped "
-            f"{(first_data.ts - callback.ts) * 1000:.3f} ms before it: the file is not in "
-            "time order there (a pcapng of several interfaces written one interface's "
-            "packets after another's, as dumpcap does, or the clock set back), so the "
-            "order is not held against the agent")
-    for index, step in enumerate(session.steps):
-        if step.step == spec.number and step.status == "ok":
-            session.steps[index] = make_step(spec, "ok", step.uids, step.frames,
-                                             "; ".join(filter(None, (step.detail, note))))
