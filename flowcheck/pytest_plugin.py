@@ -48,6 +48,7 @@ from flowcheck.regress import (
     reviewed,
     shared_expectation,
 )
+from flowcheck.regress_cases import _has_capture_magic  # a ring's parts, as regress finds them
 from flowcheck.regress_diff import SessionChange, session_changes
 from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
@@ -231,10 +232,12 @@ def _cases_of(expected: Path) -> list[Case]:
 
 def _in_ring(folder: Path) -> bool:
     """Whether `folder` is itself a ring case: its expected result beside it, or one
-    dumpcap ring's parts alone in it (an expectation of one part, left by an older
-    `regress --update`, is not a case)."""
+    ring's parts alone in it (an expectation of one part, left by an older
+    `regress --update`, is not a case). A folder left holding no capture is none: its
+    expected results are orphans, which fail (trial 21 D3)."""
     try:
-        return is_ring(folder) or holds_one_ring(folder)
+        return is_ring(folder) or holds_one_ring(folder) and any(
+            p.is_file() and _has_capture_magic(p) for p in folder.iterdir())
     except OSError:
         return False  # pytest reports a folder it cannot list
 

@@ -143,3 +143,15 @@ def test_the_accept_command_of_a_name_starting_with_a_dash_runs(
     fixed = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--update",
                             "./-x.pcap"], capture_output=True, text=True, check=False)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_an_orphan_expectation_alone_in_its_folder_fails(pytester: pytest.Pytester) -> None:
+    """D3: the folder left holding only an expected result is no ring: its item fails."""
+    folder = pytester.path / "lib" / "solo"
+    folder.parent.mkdir()
+    _case(folder, "gone")
+    (folder / "gone.pcap").unlink()
+    (folder / "flowcheck.toml").unlink()
+    result = _run(pytester, "lib")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gone.expected.json: no capture beside it*"])
