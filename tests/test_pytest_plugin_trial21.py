@@ -155,3 +155,16 @@ def test_an_orphan_expectation_alone_in_its_folder_fails(pytester: pytest.Pytest
     result = _run(pytester, "lib")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*gone.expected.json: no capture beside it*"])
+
+
+def test_a_hand_broken_expectation_of_flowcheck_is_still_its_item(
+        pytester: pytest.Pytester) -> None:
+    """D2: `verdict` misspelled by hand is still flowcheck's file (its other keys): the item
+    fails as regress reports it, not dropped as another tool's."""
+    folder = pytester.path / "lib"
+    _case(folder, "v4")
+    expected = json.loads((folder / "v4.expected.json").read_text())
+    expected["verdic"] = expected.pop("verdict")
+    expected.pop("flowcheck_version", None)
+    (folder / "v4.expected.json").write_text(json.dumps(expected))
+    _run(pytester, "lib").assert_outcomes(failed=1)
