@@ -1,7 +1,10 @@
 """pytest plugin: each stored capture with an expected result is one test item.
 
-Registered under the `pytest11` entry point `flowcheck` (pyproject.toml), so installing
-flowcheck is enough: `pytest captures/` collects every `NAME.expected.json` whose capture
+Registered under the `pytest11` entry point `flowcheck` (pyproject.toml) and off until
+asked for (`pytest --flowcheck`, or `flowcheck = true` in the pytest ini): installed into
+a CI image, it leaves other projects' golden files alone (trial 21 D2). Then
+`pytest captures/` collects every `NAME.expected.json` that is flowcheck's (a JSON object
+with `verdict`, or one that is not JSON beside a capture: a merge conflict) whose capture
 (`NAME.pcap`, `.pcapng`, `.cap`, gzipped or not, the suffix in any case; a pcap file
 `NAME` without a suffix; or a ring directory `NAME/`) lies beside it, runs `analyze` with
 the capture's configuration (`NAME.toml`, a ring's own `flowcheck.toml`, else the
@@ -10,13 +13,18 @@ compares the reviewed summary. A failure shows what changed, key by key, and a u
 diff of the summary; pytest's own `--junitxml`, `-k`, `-x` and `--lf` work as for any
 test. An item's id is its capture's path without the suffix, then the capture's name
 (`captures/lab/x::x.pcap`): JUnit readers show the classname `captures.lab.x` as Python
-tests' `tests.test_x`, not `x.expected.json`. Disable with `-p no:flowcheck`.
+tests' `tests.test_x`, not `x.expected.json`; names are escaped as regress's lines are
+(`lat\\xe9.pcap`), so xdist and --junitxml carry them. That id, a capture's path or a ring
+directory given on the command line is taken as its expected result. An expected result
+whose capture is gone, or one shared by `x.pcap` and `x.pcap.gz`, fails with regress's
+message. Disable with `-p no:flowcheck`.
 Documentation: docs/pytest-plugin.md.
 """
 
 from __future__ import annotations
 
 import difflib
+import glob
 import json
 import shlex
 from collections.abc import Iterator
@@ -29,14 +37,20 @@ from flowcheck.folder_walk import FolderWalk
 from flowcheck.regress import (
     Case,
     analyze_case,
+    capture_stem,
+    capture_suffix,
     case_for_expected,
     compare,
     holds_one_ring,
     is_ring,
+    missing_capture,
     read_expected,
     reviewed,
+    shared_expectation,
 )
+from flowcheck.regress_cases import _has_capture_magic  # a ring's parts, as regress finds them
 from flowcheck.regress_diff import SessionChange, session_changes
+from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
 
 
@@ -53,13 +67,58 @@ class ExpectationChanged(AssertionError):
 
 
 _WALK = pytest.StashKey[FolderWalk]()
+EXPECTED = ".expected.json"
+_SUMMARY_KEYS = {"findings", "sessions", "connections", "ndmp_messages"}  # regress.summarize
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--flowcheck` and the ini key `flowcheck`: the plugin is off without one of them."""
+    parser.getgroup("flowcheck").addoption(
+        "--flowcheck", action="store_true", default=False,
+        help="collect each stored capture with its NAME.expected.json as a test "
+             "(docs/pytest-plugin.md)")
+    parser.addini("flowcheck", type="bool", default=False,
+                  help="collect stored captures as tests, as --flowcheck does")
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("flowcheck") or config.getini("flowcheck"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Command-line paths taken as the case they name (trial 21 D12): an id pytest
+    printed (`captures/x::x.pcap`), a capture (`captures/x.pcap`) or a ring directory
+    (`captures/lab-ring`) becomes its expected result, the file the item is collected
+    from (`captures/x.expected.json::x.pcap`)."""
+    if _enabled(config):
+        here = config.invocation_params.dir
+        config.args[:] = [_as_collected(arg, here) for arg in config.args]
+
+
+def _as_collected(arg: str, here: Path) -> str:
+    """`arg` naming a case by its capture or id, as its expected result; else `arg`."""
+    text, _, rest = arg.partition("::")
+    given = Path(text)
+    path = here / given
+    if not given.name or path.name.endswith(EXPECTED):
+        return arg
+    expected = path.with_name(capture_stem(path) + EXPECTED)
+    try:
+        if not _is_ours(expected) or path.is_dir() and not _in_ring(path):
+            return arg
+        if not rest and path.is_file():
+            rest = printable_name(path.name)  # only this capture (x.pcap, not x.pcap.gz)
+    except OSError:
+        return arg  # pytest reports a path it cannot read
+    named = str(given.with_name(expected.name))
+    return f"{named}::{rest}" if rest else named
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """A folder reached again (a link back up the tree, `ln -s .. captures/loop`; a
     second link to one folder) is not collected again: each real folder once, as in
     `flowcheck regress` (flowcheck/folder_walk.py). None leaves the other rules to decide."""
-    if not collection_path.is_dir():
+    if not _enabled(config) or not collection_path.is_dir():
         return None
     walk = config.stash.get(_WALK, None)
     if walk is None:
@@ -69,41 +128,47 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if not file_path.name.endswith(".expected.json"):
+    if not file_path.name.endswith(EXPECTED) or not _enabled(parent.config):
         return None
-    case = case_for_expected(file_path)
-    if case is None:
-        return None  # an expected result whose capture is gone: not ours to judge
     if _in_ring(file_path.parent):
         return None  # a ring's part, judged in its set (as `flowcheck regress` does)
-    stem = file_path.name.removesuffix(".expected.json")
-    folder = parent.nodeid  # "." for the rootdir
-    return ExpectationFile.from_parent(parent, path=file_path, case=case, name=file_path.name,
+    if not _is_ours(file_path):
+        return None  # another tool's golden file (trial 21 D2)
+    stem = printable_name(file_path.name.removesuffix(EXPECTED))
+    folder = printable_name(parent.nodeid)  # "." for the rootdir
+    return ExpectationFile.from_parent(parent, path=file_path, name=printable_name(file_path.name),
                                        nodeid=stem if folder in ("", ".") else f"{folder}/{stem}")
 
 
 class ExpectationFile(pytest.Collector):
-    """`NAME.expected.json`: collects the one capture it describes. Its id is the
-    capture's path without suffix (pytest's JUnit classname is the id's path part with
-    `.py` alone dropped). A Collector, not a pytest.File: `--lf` skips each File whose
+    """`NAME.expected.json`: collects the capture it describes (each, when `x.pcap` and
+    `x.pcap.gz` share it: the second fails as in `flowcheck regress`; the missing capture
+    when it is gone: it fails too). Its id is the capture's path without suffix (pytest's
+    JUnit classname is the id's path part with `.py` alone dropped), names escaped
+    (report/printable.py). A Collector, not a pytest.File: `--lf` skips each File whose
     path is not in a failed id, and this id names no file."""
 
-    def __init__(self, *, case: Case, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.case = case
-
     def collect(self) -> Iterator[pytest.Item]:
-        yield CaptureItem.from_parent(self, name=self.case.capture.name, case=self.case)
+        cases = _cases_of(self.path)
+        for case in cases:
+            yield CaptureItem.from_parent(self, name=printable_name(case.capture.name),
+                                          case=case, owner=cases[0].capture)
 
 
 class CaptureItem(pytest.Item):
     """One stored capture analysed and compared with its expected result."""
 
-    def __init__(self, *, case: Case, **kwargs: object) -> None:
+    def __init__(self, *, case: Case, owner: Path, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.case = case
+        self.owner = owner  # the capture judged against the expected result
 
     def runtest(self) -> None:
+        if self.owner != self.case.capture:
+            raise shared_expectation(self.case, self.owner)
+        missing = missing_capture(self.case)
+        if missing is not None:
+            raise missing
         expected = read_expected(self.case.expected_path)
         actual, seen = analyze_case(self.case)
         changes = compare(expected, actual)
@@ -114,7 +179,7 @@ class CaptureItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
         if isinstance(excinfo.value, FlowcheckError):  # unreadable capture or expectation
-            return f"flowcheck: error: {excinfo.value} ({self.case.capture})"
+            return printable_text(f"flowcheck: error: {excinfo.value} ({self.case.capture})")
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value
@@ -130,18 +195,54 @@ class CaptureItem(pytest.Item):
             lineterm="")
         lines += ["", f"If the change is right: flowcheck regress --update {capture}"
                       " (and review the diff)."]
-        return "\n".join(lines)
+        return printable_text("\n".join(lines))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"flowcheck capture {self.case.capture.name}"
+        # Escaped: xdist sends the location as UTF-8 (trial 21 D1).
+        return (Path(printable_name(str(self.path))), 0,
+                f"flowcheck capture {printable_name(self.case.capture.name)}")
+
+
+def _is_ours(expected: Path) -> bool:
+    """Whether `expected` is flowcheck's expected result: a JSON object with `verdict` or
+    `flowcheck_version`, or two of its other keys (a hand edit misspelled `verdict`: its
+    item fails as regress reports it); one that is not a JSON object is ours only beside
+    a capture (a merge conflict in it fails its item); another tool's `{"rows": 3}` never."""
+    if not expected.is_file():
+        return False
+    try:
+        document = json.loads(expected.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        document = None
+    if isinstance(document, dict):
+        return bool({"verdict", "flowcheck_version"} & set(document)) or \
+            len(_SUMMARY_KEYS & set(document)) >= 2
+    return case_for_expected(expected) is not None
+
+
+def _cases_of(expected: Path) -> list[Case]:
+    """The cases of an expected result: its capture, then any other capture of its name
+    (`x.pcap.gz` beside `x.pcap`); when none is there, the capture it misses (a dangling
+    link of its name, else the bare name), which fails as regress reports it."""
+    case = case_for_expected(expected)
+    stem = expected.name.removesuffix(EXPECTED)
+    named = sorted(p for p in expected.parent.glob(glob.escape(stem) + "*")
+                   if capture_suffix(p.name) == p.name[len(stem):])
+    if case is None:
+        links = [p for p in named if p.is_symlink() and not p.exists()]
+        return [Case(links[0] if links else expected.with_name(stem), None)]
+    return [case] + [Case(p, case.config_path) for p in named
+                     if p.is_file() and p != case.capture]
 
 
 def _in_ring(folder: Path) -> bool:
     """Whether `folder` is itself a ring case: its expected result beside it, or one
-    dumpcap ring's parts alone in it (an expectation of one part, left by an older
-    `regress --update`, is not a case)."""
+    ring's parts alone in it (an expectation of one part, left by an older
+    `regress --update`, is not a case). A folder left holding no capture is none: its
+    expected results are orphans, which fail (trial 21 D3)."""
     try:
-        return is_ring(folder) or holds_one_ring(folder)
+        return is_ring(folder) or holds_one_ring(folder) and any(
+            p.is_file() and _has_capture_magic(p) for p in folder.iterdir())
     except OSError:
         return False  # pytest reports a folder it cannot list
 
@@ -154,7 +255,10 @@ def _shown(path: Path) -> str:
         shown = path.relative_to(Path.cwd())
     except ValueError:
         shown = path
-    return shlex.quote(str(shown))
+    text = str(shown)
+    if text.startswith("-"):
+        text = f"./{text}"  # not an option to flowcheck (trial 21 D14)
+    return shlex.quote(printable_name(text))
 
 
 def _pretty(summary: dict) -> list[str]:

@@ -37,8 +37,9 @@ from flowcheck.regress_expected import shape_problems
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
 __all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
            "capture_suffix", "case_for_expected", "compare", "exit_status", "find_cases",
-           "holds_one_ring", "is_capture_file", "is_ring", "NOT_COMPARED", "read_expected",
-           "reviewed", "run_case", "run_cases", "summarize"]
+           "holds_one_ring", "is_capture_file", "is_ring", "missing_capture", "NOT_COMPARED",
+           "read_expected", "reviewed", "run_case", "run_cases", "shared_expectation",
+           "summarize"]
 
 
 @dataclass(slots=True)
@@ -175,8 +176,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
         try:
             owner = owners.setdefault(case.expected_path, case.capture)
             if owner != case.capture:
-                raise InputError(f"{case.expected_path.name} is the expected result of "
-                                 f"{owner.name} too: give each capture its own name")
+                raise shared_expectation(case, owner)
             result = _run_one(case, update)
         except (FlowcheckError, OSError) as exc:
             status = exc.exit_status if isinstance(exc, FlowcheckError) else ExitStatus.INPUT
@@ -250,13 +250,29 @@ def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
     alone, a path given that is not there, a dangling link)."""
     if case.problem is not None and not case.capture.is_symlink():
         raise InputError(case.problem)
-    if not case.capture.exists():
-        if case.capture.is_symlink():
-            raise InputError(f"{case.capture}: a link to a file that is not there "
-                             "(git-annex: git annex get)")
-        raise InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
-                         f"checked out{rename_hint(case.capture)})")
+    missing = missing_capture(case)
+    if missing is not None:
+        raise missing
     return _analyzed(case)
+
+
+def missing_capture(case: Case) -> InputError | None:
+    """Why a case has no capture to judge (its expected result alone: the capture deleted,
+    or a link whose content was never fetched); None when its capture is there."""
+    if case.capture.exists():
+        return None
+    if case.capture.is_symlink():
+        return InputError(f"{case.capture}: a link to a file that is not there "
+                          "(git-annex: git annex get)")
+    return InputError(f"{case.expected_path}: no capture beside it (deleted, or never "
+                      f"checked out{rename_hint(case.capture)})")
+
+
+def shared_expectation(case: Case, owner: Path) -> InputError:
+    """The error of a case whose expected result is already `owner`'s (`x.pcap.gz` beside
+    `x.pcap`: both are `x.expected.json`)."""
+    return InputError(f"{case.expected_path.name} is the expected result of "
+                      f"{owner.name} too: give each capture its own name")
 
 
 def exit_status(results: list[CaseResult]) -> ExitStatus:

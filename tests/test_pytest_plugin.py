@@ -20,7 +20,8 @@ CAPTURES = ROOT / "captures"
 
 def _repository(pytester: pytest.Pytester) -> Path:
     """A user's repository: captures/ with one capture, its expectation and config, one
-    capture without an expectation, and an expectation whose capture is gone."""
+    capture without an expectation, and another tool's `{}` whose capture is gone (not
+    flowcheck's: not collected)."""
     folder = pytester.path / "captures"
     folder.mkdir()
     for name in ("v4-backup.pcap", "v4-backup.expected.json", "flowcheck.toml"):
@@ -30,10 +31,15 @@ def _repository(pytester: pytest.Pytester) -> Path:
     return folder
 
 
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in a user's repository with the plugin asked for (it is off by default)."""
+    return pytester.runpytest_subprocess("--flowcheck", *args)
+
+
 def test_each_capture_with_an_expectation_is_one_passing_item(
         pytester: pytest.Pytester) -> None:
     _repository(pytester)
-    result = pytester.runpytest_subprocess("captures", "-v")
+    result = _run(pytester, "captures", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap PASSED*"])
 
@@ -49,7 +55,7 @@ def test_a_changed_result_fails_with_a_readable_diff_and_junit(
     expected["flowcheck_version"] = "0.0.1"
     expected_path.write_text(json.dumps(expected, indent=2))
     junit = pytester.path / "junit.xml"
-    result = pytester.runpytest_subprocess("captures", f"--junitxml={junit}")
+    result = _run(pytester, "captures", f"--junitxml={junit}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*the analysis of captures/v4-backup.pcap no longer matches v4-backup.expected.json:",
@@ -80,7 +86,7 @@ def test_a_changed_session_is_named_with_its_hosts(pytester: pytest.Pytester) ->
     expected["sessions"][0]["steps"]["3"] = "failed"
     expected["sessions"][0]["steps"]["4"] = "missing"
     expected_path.write_text(json.dumps(expected, indent=2))
-    result = pytester.runpytest_subprocess("captures")
+    result = _run(pytester, "captures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*the analysis of captures/v4-backup.pcap no longer matches v4-backup.expected.json:",
@@ -95,7 +101,7 @@ def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "captures"
     shutil.copytree(CAPTURES / "lab-ring", folder / "lab-ring")
     shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
-    result = pytester.runpytest_subprocess("captures", "-v")
+    result = _run(pytester, "captures", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*captures/lab-ring::lab-ring PASSED*"])
 
@@ -103,7 +109,7 @@ def test_a_ring_directory_is_one_item(pytester: pytest.Pytester) -> None:
 def test_an_unreadable_capture_fails_in_one_line(pytester: pytest.Pytester) -> None:
     folder = _repository(pytester)
     (folder / "v4-backup.pcap").write_bytes(b"this is not a capture at all")
-    result = pytester.runpytest_subprocess("captures")
+    result = _run(pytester, "captures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["flowcheck: error: *not a pcap or pcapng file*v4-backup.pcap)"])
     assert "Traceback" not in result.stdout.str()
@@ -134,7 +140,7 @@ def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
 def test_a_broken_expectation_fails_in_one_line(pytester: pytest.Pytester) -> None:
     folder = _repository(pytester)
     (folder / "v4-backup.expected.json").write_text("<<<<<<< HEAD\n{}\n")
-    result = pytester.runpytest_subprocess("captures")
+    result = _run(pytester, "captures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["flowcheck: error: *v4-backup.expected.json: not valid JSON*v4-backup.pcap)"])
@@ -152,7 +158,7 @@ def test_upper_case_and_suffixless_captures_are_collected(pytester: pytest.Pytes
     shutil.copy(CAPTURES / "ndmjob" / "v3-backup.pcap", folder / "noext")
     shutil.copy(CAPTURES / "ndmjob" / "v3-backup.expected.json",
                 folder / "noext.expected.json")
-    result = pytester.runpytest_subprocess("captures", "-v")
+    result = _run(pytester, "captures", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*captures/B::B.PCAP PASSED*"])
 
@@ -165,7 +171,7 @@ def test_a_ring_directorys_name_toml_beside_it_wins(pytester: pytest.Pytester) -
     shutil.copy(CAPTURES / "lab-ring.expected.json", folder / "lab-ring.expected.json")
     inside = (folder / "lab-ring" / "flowcheck.toml").read_text()
     (folder / "lab-ring.toml").write_text(inside.replace('"6001-6100"', '"6001-6002"'))
-    result = pytester.runpytest_subprocess("captures")
+    result = _run(pytester, "captures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*verdict: pass -> *"])
 
@@ -187,14 +193,14 @@ def test_the_update_hint_runs_from_the_working_directory(
     folder = _failing_repository(pytester)
     pytester.makeini("[pytest]\n")
     monkeypatch.chdir(folder)
-    result = pytester.runpytest_subprocess(".")
+    result = _run(pytester, ".")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["If the change is right: flowcheck regress --update "
                                  "v4-backup.pcap (and review the diff)."])
     fixed = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--update",
                             "v4-backup.pcap"], capture_output=True, text=True, check=False)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    pytester.runpytest_subprocess(".").assert_outcomes(passed=1)
+    _run(pytester, ".").assert_outcomes(passed=1)
 
 
 def test_the_update_hint_outside_the_working_directory_is_absolute(
@@ -203,7 +209,7 @@ def test_the_update_hint_outside_the_working_directory_is_absolute(
     elsewhere = pytester.path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    result = pytester.runpytest_subprocess(str(folder), f"--rootdir={pytester.path}")
+    result = _run(pytester, str(folder), f"--rootdir={pytester.path}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*flowcheck regress --update {folder / 'v4-backup.pcap'} *"])
 
@@ -213,13 +219,13 @@ def test_k_and_last_failed_select_captures(pytester: pytest.Pytester) -> None:
     failed Python test (with the id naming no file, a pytest.File collector was skipped)."""
     _failing_repository(pytester)
     pytester.makepyfile(test_other="def test_fails():\n    assert False\n")
-    result = pytester.runpytest_subprocess("captures", "-k", "v4-back", "-v")
+    result = _run(pytester, "captures", "-k", "v4-back", "-v")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap FAILED*"])
-    pytester.runpytest_subprocess("captures", "test_other.py").assert_outcomes(failed=2)
+    _run(pytester, "captures", "test_other.py").assert_outcomes(failed=2)
     for name in ("v3-backup.expected.json", "v3-backup.pcap"):
         shutil.copy(CAPTURES / "ndmjob" / name, pytester.path / "captures" / name)
-    again = pytester.runpytest_subprocess("test_other.py", "captures", "--lf", "-v")
+    again = _run(pytester, "test_other.py", "captures", "--lf", "-v")
     again.assert_outcomes(failed=2)
     again.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap FAILED*"])
 
@@ -231,7 +237,7 @@ def test_a_link_loop_collects_each_capture_once(pytester: pytest.Pytester) -> No
     from tests.test_regress import _linked_tree
 
     _linked_tree(pytester.path)
-    result = pytester.runpytest_subprocess("captures", "--collect-only", "-q")
+    result = _run(pytester, "captures", "--collect-only", "-q")
     ids = sorted(line for line in result.stdout.lines if "::" in line)
     assert ids == ["captures/ring::ring", "captures/shared1/v4-backup::v4-backup.pcap",
                    "captures/sub/x::x.pcap", "captures/v3-backup::v3-backup.pcap",
@@ -250,6 +256,6 @@ def test_a_dumpcap_ring_folder_is_one_item(pytester: pytest.Pytester) -> None:
     shutil.copy(expected, folder / "ring.expected.json")
     for part in parts:
         shutil.copy(expected, part.with_suffix(".expected.json"))
-    result = pytester.runpytest_subprocess("captures", "-v")
+    result = _run(pytester, "captures", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*captures/ring::ring PASSED*"])
