@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, at collection: a pytester test's own imports are unloaded after it
+# (pytester restores sys.modules), numpy among them, which cannot be loaded twice.
+from test_regress import _dumpcap_ring, _linked_tree
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +238,6 @@ def test_a_link_loop_collects_each_capture_once(pytester: pytest.Pytester) -> No
     """`ln -s .. captures/loop` (and two links to one folder outside): each real folder is
     collected once, as `flowcheck regress` walks it (trial 10: the captures 40 times, until
     the path was too long)."""
-    from tests.test_regress import _linked_tree
 
     _linked_tree(pytester.path)
     result = _run(pytester, "captures", "--collect-only", "-q")
@@ -248,7 +251,6 @@ def test_a_dumpcap_ring_folder_is_one_item(pytester: pytest.Pytester) -> None:
     """ring/ with one dumpcap ring's parts and ring.expected.json beside it is one item;
     an expectation of one part inside it (an older `regress --update`) is not an item
     (trial 10: an item per part)."""
-    from tests.test_regress import _dumpcap_ring
 
     folder = _repository(pytester)
     parts = _dumpcap_ring(folder / "ring")
