@@ -40,6 +40,18 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("--flowcheck", *args)
 
 
+def accept_as_printed(pytester: pytest.Pytester, shown: str) -> None:
+    """pytest in the working directory fails one case and prints the command that accepts
+    the change with the capture named `shown`; that command, run as printed, repairs it."""
+    result = _run(pytester, ".")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"If the change is right: flowcheck regress --update "
+                                 f"{shown} (and review the diff)."])
+    fixed = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--update", shown],
+                           capture_output=True, text=True, check=False)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
 def test_each_capture_with_an_expectation_is_one_passing_item(
         pytester: pytest.Pytester) -> None:
     _repository(pytester)
@@ -197,13 +209,7 @@ def test_the_update_hint_runs_from_the_working_directory(
     folder = _failing_repository(pytester)
     pytester.makeini("[pytest]\n")
     monkeypatch.chdir(folder)
-    result = _run(pytester, ".")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["If the change is right: flowcheck regress --update "
-                                 "v4-backup.pcap (and review the diff)."])
-    fixed = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--update",
-                            "v4-backup.pcap"], capture_output=True, text=True, check=False)
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    accept_as_printed(pytester, "v4-backup.pcap")
     _run(pytester, ".").assert_outcomes(passed=1)
 
 
