@@ -141,7 +141,7 @@ def test_junit_names_are_the_pytest_plugins(tmp_path: Path) -> None:
 
     ours = names("-m", "flowcheck", "regress", "captures", "--junit", "j.xml")
     assert ours == [("captures.night.night-datadrop", "night-datadrop.pcap.gz")]
-    assert names("-m", "pytest", "-p", "no:cacheprovider", "captures",
+    assert names("-m", "pytest", "-p", "no:cacheprovider", "--flowcheck", "captures",
                  "--junitxml=j.xml") == ours
 
 

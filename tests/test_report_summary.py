@@ -160,22 +160,27 @@ def test_regress_names_the_session_that_changed(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
                                *flags], capture_output=True, text=True, check=False)
 
-    line = ("S10 (10.77.0.1 -> 10.77.1.4): " + ", ".join(steps) + "; "
-            + ", ".join(f"new error {code}" for code in new_codes))
+    told = (", ".join(steps) + "; " + ", ".join(f"new error {code}" for code in new_codes))
     text = regress("--junit", str(junit))
     assert text.returncode == 1
-    assert "    sessions: 1 of 20 changed\n      " + line + "\n" in text.stdout
+    # Named by its hosts and start (trial 21 D8: the hosts alone told no session apart).
+    named = re.search(r"\n      (S10 \(10\.77\.0\.1 -> 10\.77\.1\.4, started "
+                      r"[0-9T:.-]+Z\): )" + re.escape(told) + "\n", text.stdout)
+    assert named and "    sessions: 1 of 20 changed\n" in text.stdout, text.stdout
+    line = named[1] + told
     assert max(len(row) for row in text.stdout.splitlines()) < 300  # no 5,000-char line
     failure = ET.parse(junit).getroot().find("testcase/failure")
     assert failure is not None and line in (failure.text or "")
     document = json.loads(regress("--format", "json").stdout)
     [case] = document["cases"]
     assert any(c.startswith("sessions: expected [") for c in case["changes"])  # kept
-    assert case["session_changes"] == [{
-        "index": 10, "session": "S10", "media_server": "10.77.0.1",
+    [change] = case["session_changes"]
+    assert isinstance(change.pop("started"), float)
+    assert change == {
+        "index": 10, "expected_index": 10, "session": "S10", "media_server": "10.77.0.1",
         "remote_agent": "10.77.1.4",
         "changes": [*steps, *(f"new error {code}" for code in new_codes)],
-        "line": line}]
+        "line": line}
 
 
 def _errors_of(expected: dict) -> list[str]:
