@@ -170,7 +170,7 @@ class CaptureItem(pytest.Item):
         if missing is not None:
             raise missing
         expected = read_expected(self.case.expected_path)
-        actual, seen = analyze_case(self.case)
+        actual, seen = analyze_case(self.case, expected)
         changes = compare(expected, actual)
         if changes:
             raise ExpectationChanged(changes, expected, actual,

@@ -133,10 +133,14 @@ def run_case(case: Case) -> dict:
     return analyze_case(case)[0]
 
 
-def analyze_case(case: Case) -> tuple[dict, list[SeenSession]]:
+def analyze_case(case: Case, expected: dict | None = None) -> tuple[dict, list[SeenSession]]:
     """The case's summary, and its sessions' ids, hosts and error codes
-    (flowcheck.regress_diff.SeenSession: not part of the summary)."""
-    summary, seen, _ = _analyzed(case)
+    (flowcheck.regress_diff.SeenSession: not part of the summary). With its `expected`
+    result: InputError when the capture is damaged and `expected` does not record it, as
+    regress reports it (the pytest plugin; trial 21 D4)."""
+    summary, seen, damaged = _analyzed(case)
+    if expected is not None:
+        _refuse_damage(case, damaged, expected)
     return summary, seen
 
 

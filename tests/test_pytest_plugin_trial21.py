@@ -163,3 +163,18 @@ def test_a_hand_broken_expectation_of_flowcheck_is_still_its_item(
     expected.pop("flowcheck_version", None)
     (folder / "v4.expected.json").write_text(json.dumps(expected))
     _run(pytester, "lib").assert_outcomes(failed=1)
+
+
+def test_a_damaged_capture_fails_as_regress_reports_it(pytester: pytest.Pytester) -> None:
+    """A cut capture was an ordinary change in the plugin while regress reports it as an
+    error (trial 21 D4): both now say it is damaged."""
+    folder = pytester.path / "cut"
+    _case(folder, "v4")
+    whole = (folder / "v4.pcap").read_bytes()
+    (folder / "v4.pcap").write_bytes(whole[:len(whole) // 2])
+    result = _run(pytester, "cut")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the stored capture is damaged: *"])
+    regress = subprocess.run([sys.executable, "-m", "flowcheck", "regress", str(folder)],
+                             capture_output=True, text=True, check=False)
+    assert "the stored capture is damaged" in regress.stdout
