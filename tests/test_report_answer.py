@@ -95,3 +95,16 @@ def test_gist_does_not_end_on_a_condition_or_half_an_either_or() -> None:
              "firewall rejects it, and more words follow here to make it long enough.")
     assert gist(cause, 150) == ("The data connection was refused: 10.77.0.2:6001 answered "
                                 "the SYN with a RST")
+
+
+def test_the_answer_lines_hang_under_their_label_with_no_trailing_spaces() -> None:
+    """Piped at 200 columns the cause and fix lines were padded with spaces to the width
+    (a rich grid): a diff of two reports, or a grep for a line's end, met them."""
+    console = Console(width=120, record=True, color_system=None)
+    render_analysis(_lab("data-port-dropped"), console, ladder=None)
+    lines = console.export_text().splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("    cause: "))
+    answer = lines[start:start + 4]
+    assert all(line == line.rstrip() for line in answer), answer
+    wrapped = [line for line in answer[1:] if not line.startswith("    fix:")]
+    assert wrapped and all(line.startswith(" " * 11) for line in wrapped[:1]), answer

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 from rich.text import Text
 
+from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import session_errors
 
 if TYPE_CHECKING:
@@ -119,11 +119,8 @@ def render_answer(session: Session, findings: list[Finding], console: Console,
     """The session's cause and fix under its summary line, each wrapping under itself
     (`told`: as answer_rows)."""
     rows = answer_rows(session, findings, told)
-    if not rows:
-        return
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
+    width = 4 + max((len(label) for label, _ in rows), default=0) + 1
     for label, text in rows:
-        grid.add_row(Text(f"    {label}", style=style), Text(text))
-    console.print(grid)
+        # A hanging indent, no trailing spaces (a grid padded every line to the width).
+        print_hanging(console, Text(f"    {label}".ljust(width), style=style), text,
+                      indent=width)
