@@ -28,7 +28,7 @@ from collections import defaultdict
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context, capitalised, conn_sides
 from flowcheck.verify.details import (
     failure_words,
     flow_detail,
@@ -325,7 +325,7 @@ def _lost_reading(session: Session, conn: Connection) -> tuple[str, str] | None:
 def _closer_role(session: Session, conn: Connection) -> str:
     """ "The media server 10.77.0.1": who closed conn, by its role."""
     words = role_words(conn, session, _host(conn, closing(conn)[0]))
-    return words[0].upper() + words[1:]
+    return capitalised(words)
 
 
 def _host(conn: Connection, closer: str) -> str:

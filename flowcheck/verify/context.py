@@ -346,6 +346,11 @@ def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) 
 DEFAULT_RANGE_WORDS = "this job used"
 
 
+def capitalised(text: str) -> str:
+    """The first letter upper case, the rest as it is (str.capitalize lowers "TCP")."""
+    return text[:1].upper() + text[1:]
+
+
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
                answer: bool = False, between: bool = False, device: str | None = None) -> str:
     """The firewall rule that lets this connection through, named from the media server,

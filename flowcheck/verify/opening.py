@@ -17,6 +17,7 @@ from flowcheck.verify.capture_points import (
 from flowcheck.verify.context import (
     Context,
     allow_rule,
+    capitalised,
     endpoint,
     return_ports,
     role_ends,
@@ -25,11 +26,6 @@ from flowcheck.verify.context import (
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
-
-
-def capitalised(text: str) -> str:
-    """The first letter upper case, the rest as it is (str.capitalize lowers "TCP")."""
-    return text[:1].upper() + text[1:]
 
 
 def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
-from flowcheck.verify.context import Context, allow_rule
+from flowcheck.verify.context import Context, allow_rule, capitalised
 from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -312,17 +312,17 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
         device = device_name(device)
     if device is not None:
         rule = allow_rule(ctx, conn, session, device=device)
-        return f"{rule[0].upper()}{rule[1:]}."
+        return f"{capitalised(rule)}."
     rule = allow_rule(ctx, conn, session)
     if prohibited(conn):
-        return f"{rule[0].upper()}{rule[1:]} (the firewall or filter that sent the reject)."
+        return f"{capitalised(rule)} (the firewall or filter that sent the reject)."
     routing = routing_unreachable(conn) is not None
     if port_unreachable(conn) or (routing and conn.icmp_sender == conn.resp_h):
         host = conn.icmp_sender or conn.resp_h
-        return (f"{rule[0].upper()}{rule[1:]}: the reject rule is in {host}'s firewall, "
+        return (f"{capitalised(rule)}: the reject rule is in {host}'s firewall, "
                 "so the allow rule must come before it there.")
     if routing and conn.icmp_sender is None:
-        return (f"{rule[0].upper()}{rule[1:]} (the firewall that sent the reject); if none "
+        return (f"{capitalised(rule)} (the firewall that sent the reject); if none "
                 f"rejects it, check the route to {conn.resp_h} and that it is up.")
     if routing:
         router = conn.icmp_sender
