@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from browser import ARTIFACTS, mmdc, needs_mmdc
 
 from flowcheck.cli.main import run
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.ladder import Arrow, FindingMark, Ladder, Lane
-from flowcheck.report.mermaid import mermaid_of
+from flowcheck.report.ladder_build import build_ladders
+from flowcheck.report.mermaid import MERMAID_MAX_TEXT, mermaid_of, mermaid_within
+from flowcheck.report.overview import SessionStatus, session_status
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 # A pass, every failure kind of the lab, more lanes, two sessions, browse, and NDMP v2.
@@ -79,3 +84,55 @@ def test_the_mermaid_check_can_fail(tmp_path: Path) -> None:
     source.write_text("sequenceDiagram\n    H1->>>H2: SYN\n    this is not mermaid\n")
     result = mmdc(source, tmp_path / "bad.svg")
     assert result.returncode != 0 and "Parse error" in result.stderr
+
+
+def _night() -> tuple[list[Ladder], dict[str, SessionStatus]]:
+    """The stored night (20 ndmjob sessions, some failing) three times over: 60 ladders,
+    more than Mermaid's 50,000 characters in one diagram."""
+    folder = CAPTURES / "ndmjob-night"
+    config = build_config(load_file(folder / "night-datadrop.toml"))
+    analysis = analyze(read_traffic([str(folder / "night-datadrop.pcap.gz")], config), config)
+    status = {s.id: session_status(s, analysis.findings) for s in analysis.sessions}
+    ladders = []
+    for copy in range(3):
+        for ladder in build_ladders(analysis):
+            name = f"{ladder.session}-{copy}"
+            ladders.append(replace(ladder, session=name, title=f"{ladder.title} ({copy})"))
+            status[name] = status[ladder.session]
+    return ladders, status
+
+
+def test_a_night_too_long_for_mermaid_keeps_its_failing_sessions() -> None:
+    """Trial 23 D5: a night's one diagram of 56,554 characters drew only "Maximum text
+    size in diagram exceeded" (Mermaid's maxTextSize, GitHub's and GitLab's too)."""
+    ladders, status = _night()
+    assert len(mermaid_of(ladders, "fail")) > MERMAID_MAX_TEXT  # the case this is about
+    text = mermaid_within(ladders, status, "fail")
+    assert len(text) <= MERMAID_MAX_TEXT
+    failing = [ladder.title for ladder in ladders if status[ladder.session] == "failed"]
+    assert failing and all(title in text for title in failing)
+    drawn = len(re.findall(r"^    Note over H\d+(?:,H\d+)?: Session ", text, re.M))
+    left = len(ladders) - drawn
+    assert 0 < left <= len(ladders) - len(failing)
+    assert re.search(rf"^    Note over H1,H\d+: {left} of {len(ladders)} sessions left out "
+                     rf"\({left} ok\): Mermaid draws at most 50,000 characters", text, re.M)
+    # A small limit keeps the failing ones before any other, drawn in capture order.
+    small = mermaid_within(ladders, status, "fail", limit=6000)
+    kept = re.findall(r"^    Note over H\d+(?:,H\d+)?: (Session .*)", small, re.M)
+    assert set(failing) <= set(kept) and len(kept) < len(ladders) // 2
+    titles = [ladder.title for ladder in ladders]
+    assert kept == sorted(kept, key=titles.index)
+
+
+@needs_mmdc
+def test_a_night_too_long_for_mermaid_renders(tmp_path: Path) -> None:
+    ladders, status = _night()
+    for name, text in (("whole", mermaid_of(ladders, "fail")),
+                       ("within", mermaid_within(ladders, status, "fail"))):
+        source = tmp_path / f"{name}.mmd"
+        source.write_text(text, encoding="utf-8")
+        result = mmdc(source, tmp_path / f"{name}.svg")
+        assert result.returncode == 0, result.stderr[-3000:]
+        svg = (tmp_path / f"{name}.svg").read_text()
+        # The negative control: Mermaid's refusal is an SVG too.
+        assert ("Maximum text size in diagram exceeded" in svg) == (name == "whole")
