@@ -31,7 +31,7 @@ def _analysis(capture: Path, config_path: Path | None) -> Analysis:
 
 def _text_statuses(analysis: Analysis) -> dict[str, str]:
     console = Console(record=True, width=400, color_system=None)
-    render_analysis(analysis, console)
+    render_analysis(analysis, console, all_sessions=True)
     found = (_HEADER.match(line) for line in console.export_text().splitlines())
     return {m.group(2): TEXT_STATUS[m.group(1)] for m in found if m}
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,6 +27,7 @@ from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.html import render_html
+from flowcheck.report.overview import grouped_lines, summary_lines
 
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night"
 CAPTURE = FOLDER / "night-datadrop.pcap.gz"
@@ -47,9 +49,9 @@ def _errors(analysis: Analysis, session: str) -> list[str]:
                    if f.session == session and str(f.severity) == "error"})
 
 
-def _text(analysis: Analysis) -> list[str]:
+def _text(analysis: Analysis, *, all_sessions: bool = False) -> list[str]:
     console = Console(record=True, width=400, color_system=None)
-    render_analysis(analysis, console)
+    render_analysis(analysis, console, all_sessions=all_sessions)
     return console.export_text().splitlines()
 
 
@@ -67,13 +69,44 @@ def test_the_failing_session_is_named_under_the_verdict(night: Analysis) -> None
 
 
 def test_each_session_header_carries_its_status_and_start(night: Analysis) -> None:
-    headers = [line for line in _text(night) if "Session S" in line]
+    headers = [line for line in _text(night, all_sessions=True) if "Session S" in line]
     assert len(headers) == 20
     [failed] = [line for line in headers if line.startswith("FAILED  ")]
     assert failed.startswith("FAILED  Session S10: ")
     assert failed.endswith(f"; started {S10_START} (+46.940s)")
     assert all(line.startswith("ok  Session S") for line in headers if line != failed)
     assert headers[0].endswith(f"started {FIRST_PACKET} (+0.000s)")
+
+
+def test_a_night_shows_the_steps_of_its_failing_sessions_and_lists_the_others(
+        night: Analysis) -> None:
+    """Trial 23 D7: 49 good jobs' step tables buried a night's 8 failures (7,753 lines)."""
+    lines = _text(night)
+    assert [line for line in lines if "Session S" in line] == [
+        next(line for line in lines if line.startswith("FAILED  Session S10: "))]
+    at = lines.index("Sessions that passed or are side traffic (19; --all-sessions shows "
+                     "their steps)")
+    listed = [line.split()[0] for line in lines[at + 2:at + 21]]
+    assert listed == [s.id for s in night.sessions if s.id != "S10"]
+    assert lines[at + 2].split()[1:4] == ["ok", "10.77.0.1", "->"]
+    assert lines[at + 2].rstrip().endswith(f"{FIRST_PACKET[11:]} (+0.000s)")
+    assert lines[at + 21] == "" and lines[at + 22].startswith("Findings (")
+    assert len(lines) < len(_text(night, all_sessions=True)) - 19 * 5
+
+
+def test_a_summary_beyond_its_ten_lines_groups_the_rest_by_cause_and_hosts(
+        night: Analysis) -> None:
+    """Trial 23 D7: "... and 14 more (each session's header says its status)" hid which
+    jobs failed how."""
+    [line] = summary_lines(night)
+    many = [replace(line, session=replace(line.session, id=f"S{100 + n}")) for n in range(12)]
+    other = replace(line, session=replace(line.session, id="S200", remote_agent="10.77.1.9"),
+                    codes=["control_unanswered"])
+    codes = ", ".join(line.codes)
+    assert grouped_lines([*many[:3], other, *many[3:]]) == [
+        f"FAILED {codes}, 10.77.0.1 -> 10.77.1.4: 12 sessions (S100, S101, S102, S103, "
+        "S104, S105, S106, S107, +4 more)",
+        "FAILED control_unanswered, 10.77.0.1 -> 10.77.1.9: 1 session (S200)"]
 
 
 def test_a_finding_gives_its_wall_clock_time_next_to_the_relative_one(night: Analysis) -> None:
@@ -224,3 +257,14 @@ def test_the_html_summary_is_on_the_first_screen_as_chromium_renders_it(
     assert link["target"].startswith("FAILED Session S10: ")
     assert link["targetTop"] > 5 * probe["height"]
     assert link["colour"] == "rgb(187, 0, 0)"  # .failed (#b00)
+
+
+@pytest.mark.parametrize(("flag", "headers"), [([], 1), (["--all-sessions"], 20)])
+def test_all_sessions_shows_every_session_s_steps(
+        capsys: pytest.CaptureFixture[str], flag: list[str], headers: int) -> None:
+    from flowcheck.cli.main import run
+
+    assert run(["analyze", "--config", str(CONFIG), str(CAPTURE), "--no-ladder", *flag]) == 1
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^(?:FAILED|ok)  Session S\d+: ", out, re.M)) == headers
+    assert ("Sessions that passed or are side traffic (19;" in out) == (not flag)

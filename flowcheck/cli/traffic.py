@@ -42,6 +42,11 @@ Ladder = Annotated[bool | None, typer.Option(
     "--ladder/--no-ladder",
     help="Draw each session's sequence in the table report [default: when the terminal "
          "is wide enough].")]
+AllSessions = Annotated[bool, typer.Option(
+    "--all-sessions",
+    help="Show the steps of every session. By default a capture of more than 10 sessions "
+         "shows them for the failing and inconclusive ones and lists the others one line "
+         "each.")]
 
 
 def _read(captures: list[str], config: Config) -> "Traffic":
@@ -117,7 +122,7 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
 
 def analyze(captures: Captures, config: Config, output: Format = OutputFormat.table,
             graph: GraphFile = None, html: HtmlFile = None, mermaid: MermaidFile = None,
-            ladder: Ladder = None) -> int:
+            ladder: Ladder = None, all_sessions: AllSessions = False) -> int:
     """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
     from flowcheck.pipeline import analyze as run_analysis
 
@@ -149,7 +154,7 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
     else:
         from flowcheck.report.analyze import render_analysis
 
-        render_analysis(analysis, make_console(), ladder=ladder)
+        render_analysis(analysis, make_console(), ladder=ladder, all_sessions=all_sessions)
     return verdict_status(analysis.verdict)
 
 

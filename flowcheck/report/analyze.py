@@ -22,7 +22,10 @@ from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
+    SessionStatus,
+    clock_time,
     first_packet,
+    grouped_lines,
     session_start,
     session_status,
     status_counts,
@@ -51,12 +54,17 @@ SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", 
 # it has three columns (at 80 columns: a detail 30 wide is already 5 lines a step).
 STEP_TEXT_ROOM = 20
 STEP_TEXT_LEAST = (16, 30)
+# Sessions above which those that passed (or are side traffic) get one line each.
+SESSION_DETAIL_LIMIT = 10
 
 
 def render_analysis(analysis: Analysis, console: Console, *,
-                    ladder: bool | None = False) -> None:
+                    ladder: bool | None = False, all_sessions: bool = False) -> None:
     """The report; `ladder`: each session's sequence as text too (None: when the console
-    is a terminal wide enough for it)."""
+    is a terminal wide enough for it). A capture of more than SESSION_DETAIL_LIMIT
+    sessions shows the steps of the failing and inconclusive ones only, the others one
+    line each in a table (trial 23 D7: a night's 49 good jobs buried its 8 failures),
+    unless `all_sessions`."""
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     _render_verdict(analysis, console)
@@ -65,12 +73,38 @@ def render_analysis(analysis: Analysis, console: Console, *,
         from flowcheck.report.ladder_build import build_ladders
 
         ladders = {lad.session: lad for lad in build_ladders(analysis)}
+    brief = not all_sessions and len(analysis.sessions) > SESSION_DETAIL_LIMIT
+    listed: list[tuple[Session, SessionStatus]] = []
     for session in analysis.sessions:
-        _render_session(session, session_status(session, analysis.findings), by_uid, base,
-                        console)
+        status = session_status(session, analysis.findings)
+        if brief and status in ("ok", "side"):
+            listed.append((session, status))
+            continue
+        _render_session(session, status, by_uid, base, console)
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
+    if listed:
+        _render_listed(listed, by_uid, base, console)
     _render_findings(analysis.findings, analysis.verdict, base, console)
+
+
+def _render_listed(listed: list[tuple[Session, SessionStatus]],
+                   by_uid: dict[str, Connection], base: float, console: Console) -> None:
+    """The sessions whose steps are not shown, one line each."""
+    console.print()
+    console.print(f"[bold]Sessions that passed or are side traffic[/] ({len(listed)}; "
+                  "--all-sessions shows their steps)", highlight=False)
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for header in ("session", "status", "media server -> agent", "kind", "started"):
+        table.add_column(header, overflow="fold")
+    for session, status in listed:
+        start = session_start(session, by_uid)
+        table.add_row(session.id, Text(STATUS_WORDS[status], style=SESSION_STYLE[status]),
+                      Text(f"{session.media_server} -> {session.remote_agent}"),
+                      f"{session.kind_words(short=True)}, {session.version_words(short=True)}",
+                      f"{clock_time(start)} (+{start - base:.3f}s)" if start is not None
+                      else "-")
+    console.print(table)
 
 
 def summary_counts(findings: list[Finding]) -> dict[str, int]:
@@ -132,8 +166,9 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
         render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
                       told)
     if len(lines) > SUMMARY_LIMIT:
-        console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more (each session's header "
-                      "says its status)", highlight=False)
+        console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more:", highlight=False)
+        for group in grouped_lines(lines[SUMMARY_LIMIT:]):
+            print_hanging(console, "    ", group, indent=6)
     outside = unattached_errors(analysis)
     if outside:
         console.print(Text.assemble("  errors outside any session: ", ", ".join(outside),

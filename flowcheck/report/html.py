@@ -25,6 +25,7 @@ from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
     first_packet,
+    grouped_lines,
     session_start,
     session_status,
     status_counts,
@@ -170,7 +171,10 @@ def _summary(analysis: Analysis, base: float) -> list[str]:
             out.append(f"<li class=\"{line.status}\"><a href=\"#{_anchor(line.session.id)}\">"
                        f"{escape(line.text(base))}</a></li>")
         if len(lines) > SUMMARY_LIMIT:
-            out.append(f"<li>... and {len(lines) - SUMMARY_LIMIT} more (see the table)</li>")
+            out.append(f"<li>... and {len(lines) - SUMMARY_LIMIT} more:<ul>"
+                       + "".join(f"<li>{escape(group)}</li>"
+                                 for group in grouped_lines(lines[SUMMARY_LIMIT:]))
+                       + "</ul></li>")
         out.append("</ul>")
     outside = unattached_errors(analysis)
     if outside:

@@ -84,13 +84,43 @@ class SessionLine:
         session = self.session
         when = (f", started {wall_clock(self.start)} (+{self.start - base:.3f}s)"
                 if self.start is not None else "")
-        what = "; ".join(part for part in (
-            ", ".join(self.codes),
-            "unknown: step " + ", ".join(map(str, self.unknown_steps))
-            if self.unknown_steps and self.status == "unknown" else "") if part)
+        what = self.what()
         return (f"{session.id} {STATUS_WORDS[self.status]}: {session.media_server} -> "
                 f"{session.remote_agent} (control {session.control_uid}){when}"
                 + (f"; {what}" if what else ""))
+
+    def what(self) -> str:
+        """Its error codes, or its unknown steps: `data_refused`, `unknown: step 4`."""
+        return "; ".join(part for part in (
+            ", ".join(self.codes),
+            "unknown: step " + ", ".join(map(str, self.unknown_steps))
+            if self.unknown_steps and self.status == "unknown" else "") if part)
+
+
+# Session ids a grouped summary line names before counting the rest.
+GROUP_IDS = 8
+
+
+def grouped_lines(lines: list[SessionLine]) -> list[str]:
+    """The summary's sessions beyond SUMMARY_LIMIT, one line per status, cause and pair
+    of hosts, most sessions first (trial 23 D7: a night's "... and 14 more" hid which
+    jobs failed how): `FAILED control_unanswered, 10.77.0.1 -> 10.77.0.5: 6 sessions
+    (S141, S168, ...)`."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for line in lines:
+        session = line.session
+        key = (line.status, line.what(), f"{session.media_server} -> {session.remote_agent}")
+        groups.setdefault(key, []).append(session.id)
+    out = []
+    for (status, what, hosts), ids in sorted(groups.items(),
+                                             key=lambda item: (item[0][0] != "failed",
+                                                               -len(item[1]))):
+        named = ", ".join(ids[:GROUP_IDS]) + (f", +{len(ids) - GROUP_IDS} more"
+                                               if len(ids) > GROUP_IDS else "")
+        count = f"{len(ids)} session{'s' if len(ids) > 1 else ''}"
+        out.append(f"{STATUS_WORDS[status]} {what or 'no error code'}, {hosts}: "
+                   f"{count} ({named})")
+    return out
 
 
 def session_start(session: Session, by_uid: dict[str, Connection]) -> float | None:
