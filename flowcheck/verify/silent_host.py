@@ -19,6 +19,8 @@ from flowcheck.verify.evidence import judged
 
 # Hosts named in the words; more are counted.
 _NAMED = 3
+# Sessions named in the first attempt's words; more are counted.
+_SESSIONS_NAMED = 12
 
 
 def way_back_from(ctx: Context, conn: Connection) -> list[str]:
@@ -96,9 +98,17 @@ def _attempts_words(ctx: Context, attempts: list[Session]) -> str:
     first = ctx.by_uid[attempts[0].control_uid]
     last = ctx.by_uid[attempts[-1].control_uid]
     return (f" The same in all {len(attempts)} attempts of the capture from {first.orig_h} "
-            f"to {endpoint(first.resp_h, first.resp_p)}: sessions {', '.join(ids[:-1])} and "
-            f"{ids[-1]}, from {_clock(first.ts)} to {_clock(last.ts)}; the later ones name "
+            f"to {endpoint(first.resp_h, first.resp_p)}: sessions {_listed(ids)}, from "
+            f"{_clock(first.ts)} to {_clock(last.ts)}; the later ones name "
             "this one.")
+
+
+def _listed(ids: list[str]) -> str:
+    """"S1, S2 and S3"; past _SESSIONS_NAMED, the first ones and the last, counted."""
+    if len(ids) > _SESSIONS_NAMED:
+        shown = ids[:_SESSIONS_NAMED - 1]
+        return (f"{', '.join(shown)}, ... ({len(ids) - len(shown) - 1} more) and {ids[-1]}")
+    return f"{', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def _clock(ts: float) -> str:
