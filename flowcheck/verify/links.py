@@ -54,6 +54,7 @@ from flowcheck.verify.refusals import (
     undecremented_words,
     unseen_syn_words,
 )
+from flowcheck.verify.silent_host import report_silent, silent_attempts
 
 
 def check_links(ctx: Context) -> None:
@@ -101,7 +102,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered":
+    # A host that never sent a packet while the capture holds the way back: said once,
+    # counted, the later attempts naming the first (trial 23 D6).
+    silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
+    if silent:
+        report_silent(ctx, session, conn, silent)
+    elif outcome == "unanswered":
         syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
