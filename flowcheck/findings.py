@@ -55,6 +55,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_clock_stepped": I,
     "capture_ring_gap": W,
     "capture_unreadable": W,
+    "capture_files_skipped": I,
     "capture_loss": W,  # or I below 0.1% of the payload: see flowcheck.verify.loss
     "announced_address_mismatch": E,
     "capture_ended_early": W,

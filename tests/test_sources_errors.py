@@ -325,3 +325,25 @@ def test_a_file_copied_in_text_mode_is_named_so(tmp_path: Path) -> None:
     _, reader = count([str(tmp_path / "binary.pcap")])
     assert "file corrupt" in reader.captures[0].error
     assert "text (ASCII)" not in reader.captures[0].error
+
+
+def test_other_format_files_beside_captures_are_named(tmp_path: Path) -> None:
+    """Trial 24 D12: a NetMon capture (perhaps the other capture point's) beside a pcapng
+    in a directory was left out without a word."""
+    from flowcheck.sources import truncation_findings
+
+    stored = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    subprocess.run(["editcap", "-F", "netmon2", str(stored), str(tmp_path / "agent.cap")],
+                   check=True, capture_output=True)
+    (tmp_path / "media.pcap").write_bytes(stored.read_bytes())
+    (tmp_path / "syslog.xz").write_bytes(b"\xfd7zXZ\x00" + bytes(40))  # not a capture
+    packets, reader = count([str(tmp_path)])
+    assert packets == count([str(stored)])[0]  # the pcap alone is read
+    [skipped] = [f for f in truncation_findings(reader.captures)
+                 if f.code == "capture_files_skipped"]
+    assert skipped.severity == Severity.INFO
+    assert skipped.message == (
+        f"The directory {tmp_path} also holds files of capture formats flowcheck does not "
+        "read, left out of the analysis: agent.cap: a Microsoft Network Monitor 2.x capture: "
+        f"convert it with `editcap -F pcapng {tmp_path / 'agent.cap'} "
+        f"{tmp_path / 'agent.cap.pcapng'}` (Wireshark).")

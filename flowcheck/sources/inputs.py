@@ -14,7 +14,7 @@ import shlex
 import stat
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.errors import InputError
@@ -94,6 +94,9 @@ class InputSpec:
     stream: BinaryIO | None = None  # standard input or a pipe: read once
     size: int | None = None  # bytes on disk, for the progress bar
     file_id: tuple[int, int] | None = None  # (device, inode): one file under two names
+    # The first member of a directory: the files of other capture formats in it, each
+    # "NAME: what it is: how to convert it" (describe_magic), left out of the set.
+    beside: list[str] = field(default_factory=list)
 
     @property
     def reopenable(self) -> bool:
@@ -167,12 +170,15 @@ def _resolve_directory(path: str) -> list[InputSpec]:
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
         elif head is not None and len(others) < _OTHERS_NAMED:
-            what = describe_magic(head, member)
-            if ": " in what:  # a format it names (trial 24 D12: skipped without a word)
-                others.append(f"{name}: {what.split(': ', 1)[1]}")
+            what = describe_magic(head, member).partition(": ")[2]
+            # A capture in a format flowcheck does not read, or a pointer to one (trial
+            # 24 D12: skipped without a word); not a compressed log beside the captures.
+            if "capture" in what or "trace" in what:
+                others.append(f"{name}: {what}")
     if not specs:
         raise InputError(f"{path}: no pcap or pcapng files in this directory"
                          + (f" ({'; '.join(others)})" if others else ""))
+    specs[0].beside = others
     return specs
 
 

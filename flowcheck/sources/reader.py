@@ -60,7 +60,7 @@ class CaptureFile:
         self.spec = spec
         self.chunk_size = max(1, chunk_size)
         self.read_ahead = read_ahead  # read the next chunk in the background (files only)
-        self.info = CaptureInfo(path=spec.name)
+        self.info = CaptureInfo(path=spec.name, beside=list(spec.beside))
         self.raw_done = 0  # bytes of the file consumed so far, for progress
 
     def probe_first_ts(self) -> float | None:
