@@ -217,7 +217,11 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
 
 
 def _check_unannounced(ctx: Context) -> None:
-    media, agents = ctx.media_hosts, ctx.agent_hosts
+    # The hosts of the judged sessions and the configured ones: a host only side traffic
+    # reached (a web server whose port 10000 was probed) is no agent (trial 23 D9).
+    judged_sessions = [s for s in ctx.sessions if not s.side]
+    media = set(ctx.config.media_servers) | {s.media_server for s in judged_sessions}
+    agents = set(ctx.config.remote_agents) | {s.remote_agent for s in judged_sessions}
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     for conn in ctx.connections:
         if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port:
