@@ -10,7 +10,10 @@ told once per pair of hosts.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+
+from scapy.all import rdpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection, NdmpStream, Severity
@@ -84,3 +87,28 @@ def test_one_side_speaking_ndmp_keeps_the_session() -> None:
     assert other_protocol(_conn(), None) is None
     assert could_start_ndmp(NOTIFY_CONNECTED) and could_start_ndmp(b"\x80\x00")
     assert not could_start_ndmp(b"\x16\x03\x01\x01\x24\x01\x00\x01")  # a TLS ClientHello
+
+
+def _snapped(source: Path, target: Path, snap: int) -> Path:
+    """`source` as `tcpdump -s SNAP` would have written it (classic pcap, Ethernet):
+    each packet cut to `snap` bytes, its length on the wire kept."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snap, 1))
+    for packet in rdpcap(str(source)):
+        raw = bytes(packet)
+        micros = int(round(float(packet.time) * 1_000_000))
+        out += struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
+                           min(len(raw), snap), len(raw)) + raw[:snap]
+    target.write_bytes(bytes(out))
+    return target
+
+
+def test_a_snap_length_keeps_the_first_bytes_that_tell(tmp_path: Path) -> None:
+    """tcpdump -s 80 kept 14 bytes of each payload: "GET / HTTP/1.1" and "HTTP/1.1 200
+    OK" still tell the protocol (a cut payload's start is exact)."""
+    capture = _snapped(FOLDER / "webmin-only.pcap", tmp_path / "webmin-s80.pcap", 80)
+    config = build_config(load_file(FOLDER / "webmin-only.toml"))
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert analysis.sessions == []
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
+    assert "carried HTTP, not NDMP" in next(
+        f.message for f in analysis.findings if f.code == "ndmp_undecodable")

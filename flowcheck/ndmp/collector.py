@@ -84,8 +84,8 @@ OPENING_BYTES = 32
 
 def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
     """Keep the first bytes of a direction whose start the capture holds (its SYN seen,
-    its first delivery whole data: no hole, no snap length cut)."""
-    if isinstance(first, Chunk) and not first.cut and first.data:
+    its first delivery data, not a hole; a snap length cut keeps the start exact)."""
+    if isinstance(first, Chunk) and first.data:
         stream.opening[direction] = first.data[:OPENING_BYTES]
 
 
