@@ -67,3 +67,4 @@ def test_the_media_server_reached_on_its_own_ndmp_port_is_not_called_an_agent() 
     assert any(f.message.startswith(f"Session S2's host {M} (listening on the NDMP port: the "
                                     "configured media server)") for f in told)
     assert not any(f"remote agent {M}" in f.message or f"add {M}" in f.fix for f in told)
+
