@@ -122,10 +122,14 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     without the checks. Raises UsageError for a profile that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
+    from flowcheck.verify.other_protocol import fold_other_protocols
 
     sessions = build_sessions(traffic.connections, traffic.streams, config,
                               load_profile(config.profile), ring_gaps=traffic.ring_gaps)
-    traffic.findings = with_sessions(traffic.findings, traffic.connections)
+    traffic.findings = with_sessions(
+        fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
+                             sessions),
+        traffic.connections)
     return sessions
 
 
@@ -136,6 +140,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify import check_all
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.loss import check_capture_loss
+    from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
 
     profile = load_profile(config.profile)
@@ -151,6 +156,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                                        traffic.ring_gaps, clock_stepped=stepped))
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
+    findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
+                                    sessions)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

@@ -78,6 +78,17 @@ def looks_like_ndmp(payload: bytes) -> bool:
     return False
 
 
+# Bytes of each direction's start kept to tell another protocol (NdmpStream.opening).
+OPENING_BYTES = 32
+
+
+def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
+    """Keep the first bytes of a direction whose start the capture holds (its SYN seen,
+    its first delivery data, not a hole; a snap length cut keeps the start exact)."""
+    if isinstance(first, Chunk) and first.data:
+        stream.opening[direction] = first.data[:OPENING_BYTES]
+
+
 @dataclass(slots=True)
 class _Control:
     uid: str
@@ -135,9 +146,12 @@ class NdmpCollector:
         if wire_len is not None and wire_len > len(payload):
             control.findings.snap.packet(len(payload))
         mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
+        fed_before = reassembler.delivered or reassembler.missing or reassembler.cut
         deliveries = reassembler.segment(seq, flags, payload, frame, ts, wire_len)
         if not mid_stream_before and reassembler.started_mid_stream:
             decoder.start_mid_stream()
+        if deliveries and not fed_before and reassembler.syn_seen:
+            _note_opening(stream, direction, deliveries[0])
         self._feed(control, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)

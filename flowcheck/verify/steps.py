@@ -42,6 +42,7 @@ from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
 from flowcheck.verify.port_check import KIND_WHY, connect_check, connect_check_words
+from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
@@ -320,12 +321,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                        f"no connection from the agent {session.remote_agent} to the media server "
                        f"{session.media_server} into {ctx.ranges('media')} after the control "
                        "connection opened. Backup Exec's agent calls the job engine back on that "
-                       "port (TechNote step 2); plain NDMP (for example Amanda's ndmjob) never "
-                       "does, so if this is not Backup Exec use --profile ndmp"
-                       + _port_only_hint(ctx),
+                       f"port (TechNote step 2); {OTHER_PRODUCT}" + _port_only_hint(ctx),
                        fix=f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
-                     f"{ctx.ranges('media')} inbound on the media server; if the capture "
-                     "is not Backup Exec traffic, analyze it with --profile ndmp.")
+                     f"{ctx.ranges('media')} inbound on the media server{OTHER_PRODUCT_FIX}.")
         return make_step(spec, "missing", detail="no callback from the agent to the job engine")
     conn = ctx.by_uid[session.callback_uid]
     outcome = judged(ctx, conn)
