@@ -44,6 +44,7 @@ def test_step_5_says_its_bytes_include_the_resent_segments() -> None:
     data = [c for c in analysis.traffic.connections if c.uid in session.data_connections]
     resent = sum(c.retransmits for c in data)
     assert resent == 3  # tshark: tcp.analysis.retransmission on the data connection
+    sent = sum(c.orig_bytes + c.resp_bytes for c in data)
     assert session.steps[-1].detail.startswith(
-        f"{sum(c.orig_bytes + c.resp_bytes for c in data)} B agent -> media server (backup) over 1 data "
-        "connection (TCP payload, 3 retransmitted segments included); 0 B the other way")
+        f"{sent} B agent -> media server (backup) over 1 data connection (TCP payload, 3 "
+        "retransmitted segments included); 0 B the other way")
