@@ -16,7 +16,7 @@ from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.duplicates import copies_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
@@ -40,6 +40,8 @@ class TrackResult:
     # Seconds added to a file's times (by its place in `captures`): its capture point's
     # clock set to another's (flowcheck.connections.points).
     shifts: dict[int, float] = field(default_factory=dict)
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -166,5 +168,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans))
+    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       arp=tracker.arp)
 

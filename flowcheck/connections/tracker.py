@@ -21,7 +21,7 @@ at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
 ICMP quotes go to the connections they name once the walk is done
-(flowcheck.connections.icmp_attach).
+(flowcheck.connections.icmp_attach). ARP packets go to `arp` (model.arp).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
@@ -70,7 +70,7 @@ from flowcheck.decode import (
     DecodedBatch,
     decode_batch,
 )
-from flowcheck.model import Connection, SegmentSink
+from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
@@ -114,6 +114,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
+        # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+        self.arp = ArpLog()
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -151,6 +153,11 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.packets += len(batch)
         self.by_capture.add(batch.capture, decoded.kind)
         self.clock.see(batch)
+        if len(decoded.arp):
+            at = decoded.arp.position
+            self.arp.add((at + batch.frame0).tolist(), np.asarray(batch.ts)[at].tolist(),
+                         decoded.arp.op.tolist(), decoded.arp.sender.tolist(),
+                         decoded.arp.target.tolist())
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)

@@ -124,8 +124,14 @@ def answer_rows(session: Session, findings: list[Finding],
     errors = session_errors(session, findings)
     if not errors:
         return []
-    first = errors[0]
-    more = len(errors) - 1
+    return finding_rows(errors[0], len(errors) - 1, told, session.id)
+
+
+def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = None,
+                 name: str = "") -> list[tuple[str, str]]:
+    """("cause:", ...) and ("fix:", ...) of one error finding, naming it and the `more`
+    errors after it; `told` as for answer_rows, `name` what a fix given here is told as
+    later ("S3"; "" tells none)."""
     where = (f"(see {first.code}" + (f" and {more} more error{'s' * (more > 1)}"
                                      if more else "") + " under Findings)")
     rows = [("cause:", _plain(gist(first.message)))]
@@ -134,8 +140,8 @@ def answer_rows(session: Session, findings: list[Finding],
     fix = _plain(gist(first.fix))
     if told is not None and fix in told:
         return [*rows, ("fix:", f"as for {told[fix]} {where}")]
-    if told is not None:
-        told[fix] = session.id
+    if told is not None and name:
+        told[fix] = name
     return [*rows, ("fix:", f"{fix} {where}")]
 
 
@@ -143,7 +149,11 @@ def render_answer(session: Session, findings: list[Finding], console: Console,
                   style: str, told: dict[str, str] | None = None) -> None:
     """The session's cause and fix under its summary line, each wrapping under itself
     (`told`: as answer_rows)."""
-    rows = answer_rows(session, findings, told)
+    render_rows(answer_rows(session, findings, told), console, style)
+
+
+def render_rows(rows: list[tuple[str, str]], console: Console, style: str) -> None:
+    """Cause and fix rows (answer_rows, finding_rows), each wrapping under itself."""
     width = 4 + max((len(label) for label, _ in rows), default=0) + 1
     for label, text in rows:
         # A hanging indent, no trailing spaces (a grid padded every line to the width).
