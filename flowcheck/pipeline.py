@@ -68,7 +68,8 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
 
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
-                               rto=config.retransmission_timeout)
+                               rto=config.retransmission_timeout,
+                               arp_watch=config.remote_agents)
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
     return traffic_from(result, result.sink)

@@ -227,3 +227,14 @@ def test_an_unlisted_agent_of_a_session_may_be_the_configured_one_under_nat() ->
     [note] = [f for f in analysis.findings if f.code == "agent_not_seen"]
     assert "configured agent 10.77.1.2" in note.message
     assert "10.77.0.254 (session S1), which the configuration does not list" in note.message
+
+
+def test_only_the_configured_agents_arp_is_kept() -> None:
+    """The tracker keeps the ARP requests for the configured agents only: without any,
+    nothing (an ARP storm costs a few numpy operations per batch, no Python per packet)."""
+    path = STORED / "agent-down-arp-media.pcap.gz"
+    bare = read_traffic([str(path)], build_config({}))
+    assert not bare.arp.asked and not bare.arp.heard
+    watched = read_traffic([str(path)], build_config({"remote_agents": [DOWN, AGENT]}))
+    assert list(watched.arp.asked) == [(MEDIA, DOWN)]
+    assert watched.arp.asked[(MEDIA, DOWN)].count == 3

@@ -61,10 +61,11 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
-                      progress: bool = False, rto: float = 3.0) -> TrackResult:
+                      progress: bool = False, rto: float = 3.0,
+                      arp_watch: Sequence[str] = ()) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one per reading
-    instead (TrackResult.sink is the last).
+    rto, arp_watch: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one
+    per reading instead (TrackResult.sink is the last).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -79,7 +80,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     known: list[tuple[int, int, float]] | None = None  # by input position, once two points
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
-                                    sink=sink_factory() if sink_factory else sink)
+                                    sink=sink_factory() if sink_factory else sink,
+                                    arp_watch=arp_watch)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
