@@ -124,7 +124,8 @@ class LiveVerifier:
         self.collector = NdmpCollector()
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
                                          tap=looks_like_ndmp,
-                                         rto=config.retransmission_timeout)
+                                         rto=config.retransmission_timeout,
+                                         arp_watch=config.remote_agents)
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
         self._now = 0.0  # the capture's clock: never runs backwards

@@ -14,6 +14,7 @@ from flowcheck.config import Config
 from flowcheck.errors import InputError
 from flowcheck.findings import verdict
 from flowcheck.model import (
+    ArpLog,
     CaptureInfo,
     Connection,
     Finding,
@@ -42,6 +43,8 @@ class Traffic:
     ended_at: float | None = None
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
 
 
 @dataclass(slots=True)
@@ -65,7 +68,8 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
 
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
-                               rto=config.retransmission_timeout)
+                               rto=config.retransmission_timeout,
+                               arp_watch=config.remote_agents)
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
     return traffic_from(result, result.sink)
@@ -112,7 +116,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
-                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps))
+                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
+                   arp=result.arp)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -138,6 +143,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
+    from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
@@ -154,6 +160,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
+    findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
+                                   config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,

@@ -16,7 +16,7 @@ from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.duplicates import copies_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
@@ -40,6 +40,8 @@ class TrackResult:
     # Seconds added to a file's times (by its place in `captures`): its capture point's
     # clock set to another's (flowcheck.connections.points).
     shifts: dict[int, float] = field(default_factory=dict)
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -59,10 +61,11 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
-                      progress: bool = False, rto: float = 3.0) -> TrackResult:
+                      progress: bool = False, rto: float = 3.0,
+                      arp_watch: Sequence[str] = ()) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one per reading
-    instead (TrackResult.sink is the last).
+    rto, arp_watch: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one
+    per reading instead (TrackResult.sink is the last).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -77,7 +80,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     known: list[tuple[int, int, float]] | None = None  # by input position, once two points
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
-                                    sink=sink_factory() if sink_factory else sink)
+                                    sink=sink_factory() if sink_factory else sink,
+                                    arp_watch=arp_watch)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
@@ -166,5 +170,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans))
+    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       arp=tracker.arp)
 

@@ -23,7 +23,8 @@ Classification of each packet (DecodedBatch.kind):
   UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
-and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
+and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
+packets likewise in DecodedBatch.arp (decode.arp).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from flowcheck.decode import tunnels
-from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
+from flowcheck.decode.arp import ArpPackets, decode_arp
+from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
 from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import (
@@ -90,6 +92,7 @@ class DecodedBatch:
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
+    arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
 
     @property
     def non_tcp(self) -> int:
@@ -274,7 +277,8 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     quotes.sort(key=lambda quote: quote.position)
     return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, **columns)
+                        tunnels=names, **columns,
+                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
 def _decode_general(batch: PacketBatch) -> DecodedBatch:
@@ -290,6 +294,8 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
+    arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
+    arp = decode_arp(gather, arp_rows, off[arp_rows])
     table = tunnels.TunnelTable()
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
@@ -316,7 +322,9 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
         ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
         rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
-    return _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded = _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded.arp = arp
+    return decoded
 
 
 def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
