@@ -28,7 +28,9 @@ nothing else, so the paths stay equal.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
-segments of tapped connections are handed to the sink then, sorted by frame.
+segments of tapped connections are handed to the sink then, in the batch's order (the
+order read: a pcapng of several interfaces is read in time order, its frame numbers
+staying the file's, sources.interface_order).
 """
 
 from __future__ import annotations

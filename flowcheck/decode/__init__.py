@@ -206,7 +206,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     return DecodedBatch(
         kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
         tcp_index=np.arange(rows.shape[0]),
-        tcp_frame=rows + batch.frame0,
+        tcp_frame=batch.frame_numbers(rows),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
         tcp_src=src,
@@ -266,7 +266,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
         tunnel.append(renumber[decoded.tcp_tunnel])
         for quote in decoded.icmp_quotes:
             quote.position = int(rows[quote.position])
-            quote.frame = batch.frame0 + quote.position
+            quote.frame = batch.frame_number(quote.position)
             quotes.append(quote)
     merged = np.concatenate(index)
     order = np.argsort(merged, kind="stable")
@@ -275,7 +275,8 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
-    return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
+    return DecodedBatch(kind=kind, tcp_index=merged[order],
+                        tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, **columns,
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
@@ -337,7 +338,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
                                   int(layers.l4[row]), int(layers.version[row]))
         if quote is not None:
             quote.position = row
-            quote.frame = batch.frame0 + row
+            quote.frame = batch.frame_number(row)
             quote.ts = float(batch.ts[row])
             quote.tunnel = table.names[int(layers.tunnel[row])]
             quote.identity = _icmp_identity(gather, layers, row)
@@ -382,7 +383,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
     return DecodedBatch(
         kind=kind,
         tcp_index=tcp.astype(np.int64),
-        tcp_frame=tcp.astype(np.int64) + batch.frame0,
+        tcp_frame=batch.frame_numbers(tcp),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
         tcp_version=layers.version[tcp].astype(np.uint8),
         tcp_src=layers.src[tcp],

@@ -102,6 +102,9 @@ class _Control:
     announced: set[tuple[str, int]] = field(default_factory=set)
     given_up: bool = False
     closed: bool = False
+    # Packets came in an order other than their frame numbers': a pcapng file read in
+    # time order across its interfaces (sources.interface_order): messages go by time.
+    reordered: bool = False
     # The latest packet (direction, frame, ts, flags, payload bytes): what the first
     # RST follows (NdmpStream.before_reset).
     last: tuple[Direction, int, float, int, int] | None = None
@@ -135,6 +138,8 @@ class NdmpCollector:
         packet = (direction, frame, ts, flags,
                   wire_len if wire_len is not None else len(payload))
         stream = control.stream
+        if control.last is not None and frame < control.last[1]:
+            control.reordered = True
         if flags & RST and stream.reset is None:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*control.last) if control.last else None
@@ -184,7 +189,8 @@ class NdmpCollector:
             stream.snap_cut = control.findings.snap.cut_bytes
             stream.snap_lost = control.findings.snap.lost
             stream.snap_finding, stream.findings = control.findings.build()
-            stream.messages.sort(key=lambda m: m.frame)
+            stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
+                                 else (lambda m: m.frame))
             if stream.messages or stream.findings:
                 out.append(stream)
         return out

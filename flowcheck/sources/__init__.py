@@ -75,11 +75,18 @@ class CaptureSetReader:
                                                   progress.update if progress else None):
                 capture = (int(self._capture_of[lane]) if isinstance(lane, int)
                            else self._capture_of[lane])
+                frames = None
+                if records.position is not None and len(self._lanes) == 1 and len(records):
+                    # One file: its frame numbers, as Wireshark's (read in time order
+                    # across its interfaces, custom blocks numbered).
+                    frames = records.position + 1
+                    if np.array_equal(frames, np.arange(frame, frame + len(records))):
+                        frames = None
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface)
-                frame += len(batch)
-                self._packets = frame - 1
+                                    records.interface, frames)
+                self._packets += len(batch)
+                frame = frame + len(batch) if frames is None else int(frames.max()) + 1
                 yield batch
         finally:
             if progress is not None:

@@ -24,6 +24,7 @@ from flowcheck.sources.inputs import (
     describe_magic,
     format_of,
 )
+from flowcheck.sources.interface_order import InterfaceOrder
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
 from flowcheck.sources.pcapng import PcapngParser
@@ -62,6 +63,7 @@ class CaptureFile:
         self.read_ahead = read_ahead  # read the next chunk in the background (files only)
         self.info = CaptureInfo(path=spec.name, beside=list(spec.beside))
         self.raw_done = 0  # bytes of the file consumed so far, for progress
+        self._sections: list[int] = []  # the section of each pcapng interface so far
 
     def probe_first_ts(self) -> float | None:
         """Timestamp of the first packet (None if none), reading as little as possible.
@@ -102,8 +104,12 @@ class CaptureFile:
         # live capture's packets are handed on as soon as they arrive.
         ahead = self.read_ahead and not source.interactive and usable_cores() > 1
         reads = ReadAhead(source) if ahead else Reads(source)
+        # A pcapng file's interfaces merged by time (dumpcap writes them in blocks).
+        order = InterfaceOrder()
         try:
-            yield from self._chunks(source, reads, info)
+            for buf, records in self._chunks(source, reads, info):
+                yield from order.feed(buf, records, self._sections)
+            yield from order.flush()
         finally:
             reads.close()
 
@@ -117,6 +123,7 @@ class CaptureFile:
         earlier: list[str] = []
         pcapng: PcapngParser | None = None
         carried: set[int] = set()  # pcapng interfaces with a packet in the file
+        numbered = 0  # records Wireshark numbers (packets and a few other blocks) so far
         reads.start(carry, 0, self.chunk_size)
         while True:
             try:
@@ -169,6 +176,13 @@ class CaptureFile:
                     info.capture_filter = first.capture_filter
                     info.interface = first.name
             records = located.records
+            if isinstance(parser, PcapngParser):
+                # Frame numbers as Wireshark gives them (custom blocks take one too).
+                within = (np.arange(len(records), dtype=np.int64) if records.position is None
+                          else records.position)
+                records.position = within + numbered
+                self._sections = [interface.section for interface in parser.interfaces]
+            numbered += len(records) + located.numbered_blocks
             carry = bytes(buf[located.consumed:])
             if located.error is None and not end_of_input:
                 # The next read starts now, before this chunk's records are handed on.
