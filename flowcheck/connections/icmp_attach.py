@@ -8,6 +8,15 @@ quote of no connection the capture holds goes to
 flowcheck.connections.icmp.QuotedAttempts, which makes a connection of it when it shows
 a refused SYN.
 
+A 4-tuple used again (Backup Exec's job engine and agent take the first free port of
+their ranges, so one data 4-tuple comes back job after job) names several connections:
+the quote answers the one whose SYN it quotes (the quoted sequence number is that side's
+base, as Wireshark numbers it), else the latest one opened before it in the capture (as
+tshark's tcp.stream of the quote), never one opened after it; none of them: as a quote of
+no connection. The tracker keeps, per 4-tuple, the last few connections a new one
+replaced (`_replace`, once per reused 4-tuple, not per packet) for the quotes that come
+after the new one opened in the batch's walk.
+
 Where in a batch a quote is handled keeps uids in first_frame order on every path: a
 quote of no connection, known or about to be made by the batch's short-connection pass,
 is handled before the pass's records are numbered (`_quotes_before_commit`), so a
@@ -29,12 +38,21 @@ from flowcheck.connections.short import ShortPass
 from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
 
+# Connections kept per 4-tuple after a new one replaced them (the quotes' candidates
+# beside the current one): a reject comes within a round trip or two of its SYN.
+REPLACED_PER_KEY = 4
+
+# A connection a quote may answer: its record and the bases of its sides (the flow key's
+# lower endpoint's, the upper one's; None when unknown).
+_Candidate = tuple[Connection, int | None, int | None]
+
 
 class IcmpAttach:
     """ConnectionTracker's ICMP quotes (see the module docstring). The state is the
     tracker's, set by ConnectionTracker.__init__ and per batch by its feed."""
 
     quoted: QuotedAttempts
+    _replaced: dict[FlowKey, list[_Candidate]]
     _flows: dict[FlowKey, ConnState]
     _parked: dict[FlowKey, tuple[Parked, int]]
     _new: list[Connection]
@@ -58,11 +76,7 @@ class IcmpAttach:
         return late
 
     def _attach_icmp(self, quote: IcmpQuote) -> None:
-        key = _quote_key(quote)
-        c = self._flows.get(key)
-        parked = self._parked.get(key)
-        record = c.record if c is not None else (
-            parked[0].records[parked[1]] if parked is not None else None)
+        record = self._answered(_quote_key(quote), quote)
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)
             if made is not None:
@@ -73,6 +87,44 @@ class IcmpAttach:
                 record.icmp_sender = address_text(quote.version, quote.sender)
             record.icmp_frames.append(quote.frame)
 
+    def _answered(self, key: FlowKey, quote: IcmpQuote) -> Connection | None:
+        """The connection of key a quote answers (see the module docstring), None when
+        no captured connection fits."""
+        current = self._candidate(key)
+        earlier = self._replaced.get(key)
+        if earlier is None and (current is None or current[0].first_frame <= quote.frame):
+            return None if current is None else current[0]
+        candidates = [*(earlier or ()), *(() if current is None else (current,))]
+        lower = (quote.version, quote.src, quote.sport) == key[0]
+        for record, lower_base, upper_base in reversed(candidates):
+            if (lower_base if lower else upper_base) == quote.seq:
+                return record
+        for record, _, _ in reversed(candidates):
+            if record.first_frame <= quote.frame:
+                return record
+        return None
+
+    def _candidate(self, key: FlowKey) -> _Candidate | None:
+        """The current connection of key in the table (tracked or parked), with its
+        sides' bases."""
+        c = self._flows.get(key)
+        if c is not None:
+            lower, upper = (c.orig, c.resp) if c.orig_is_lower else (c.resp, c.orig)
+            return c.record, lower.base, upper.base
+        parked = self._parked.get(key)
+        if parked is None:
+            return None
+        block, i = parked
+        return block.records[i], block.side_base(i, True), block.side_base(i, False)
+
+    def _replace(self, key: FlowKey) -> None:
+        """Keep the connection of key that a new one is about to replace in the table
+        (a reused 4-tuple): a quote handled after the new one opened may answer it."""
+        current = self._candidate(key)
+        if current is not None:
+            kept = self._replaced.setdefault(key, [])
+            kept.append(current)
+            del kept[:-REPLACED_PER_KEY]
 
 def _quote_key(quote: IcmpQuote) -> FlowKey:
     """The flow key of the connection an ICMP message quotes."""

@@ -114,6 +114,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
+        # Connections a reused 4-tuple's new one replaced, for the quotes answering them.
+        self._replaced = {}
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -319,6 +321,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         conn.refusal_shape). Its originator: a SYN's sender; a SYN-ACK's or a refusal
         RST's receiver (the SYN they answer is not captured); else a client port's
         side when the other is a server port, else the sender."""
+        if key in self._flows:
+            self._replace(key)  # a reused 4-tuple: ICMP quotes may answer the old one
         lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
