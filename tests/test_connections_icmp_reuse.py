@@ -88,6 +88,18 @@ def test_the_quoted_sequence_number_names_the_attempt(tmp_path: Path, fast: bool
 
 
 @pytest.mark.parametrize("fast", [True, False])
+def test_a_quote_before_every_connection_of_its_4_tuple(tmp_path: Path, fast: bool) -> None:
+    """Files merged out of order: the quote comes before both connections of its 4-tuple.
+    Its sequence number names the second; a quote of neither goes to the nearest after it,
+    as for a 4-tuple used once (no connection of its own: uids stay in frame order)."""
+    frames = [reject(5002, 2000), reject(5002, 3000), syn(5002, 1000), syn(5002, 2000)]
+    path = write_pcap(tmp_path / "out-of-order.pcap",
+                      [(1.0 + i / 1000, f) for i, f in enumerate(frames)])
+    conns = track(iter_batches([str(path)]), fast)
+    assert rejects(conns) == [("C1", 5002, 3, [2]), ("C2", 5002, 4, [1])]
+
+
+@pytest.mark.parametrize("fast", [True, False])
 def test_a_reject_in_the_batch_of_a_reuse_taken_in_bulk(tmp_path: Path, fast: bool) -> None:
     """The refused SYN ends one batch, its reject opens the next, in which many short
     connections (the fast path takes them in bulk, flowcheck.connections.short) include

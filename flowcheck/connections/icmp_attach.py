@@ -12,10 +12,11 @@ A 4-tuple used again (Backup Exec's job engine and agent take the first free por
 their ranges, so one data 4-tuple comes back job after job) names several connections:
 the quote answers the one whose SYN it quotes (the quoted sequence number is that side's
 base, as Wireshark numbers it), else the latest one opened before it in the capture (as
-tshark's tcp.stream of the quote), never one opened after it; none of them: as a quote of
-no connection. The tracker keeps, per 4-tuple, the last few connections a new one
-replaced (`_replace`, once per reused 4-tuple, not per packet) for the quotes that come
-after the new one opened in the batch's walk.
+tshark's tcp.stream of the quote); one opened after it only when none opened before it
+(files merged out of order), the nearest, as for a 4-tuple not reused. The tracker
+keeps, per 4-tuple, the last few connections a new one replaced (`_replace`, once per
+reused 4-tuple, not per packet) for the quotes handled after the new one opened (a
+batch's quotes are handled after its walk).
 
 Where in a batch a quote is handled keeps uids in first_frame order on every path: a
 quote of no connection, known or about to be made by the batch's short-connection pass,
@@ -89,12 +90,12 @@ class IcmpAttach:
 
     def _answered(self, key: FlowKey, quote: IcmpQuote) -> Connection | None:
         """The connection of key a quote answers (see the module docstring), None when
-        no captured connection fits."""
+        the table has none of key."""
         current = self._candidate(key)
         earlier = self._replaced.get(key)
-        if earlier is None and (current is None or current[0].first_frame <= quote.frame):
+        if earlier is None:  # a 4-tuple not reused: its one connection
             return None if current is None else current[0]
-        candidates = [*(earlier or ()), *(() if current is None else (current,))]
+        candidates = [*earlier, *(() if current is None else (current,))]
         lower = (quote.version, quote.src, quote.sport) == key[0]
         for record, lower_base, upper_base in reversed(candidates):
             if (lower_base if lower else upper_base) == quote.seq:
@@ -102,7 +103,7 @@ class IcmpAttach:
         for record, _, _ in reversed(candidates):
             if record.first_frame <= quote.frame:
                 return record
-        return None
+        return candidates[0][0]  # all opened after it: the nearest, as when not reused
 
     def _candidate(self, key: FlowKey) -> _Candidate | None:
         """The current connection of key in the table (tracked or parked), with its
