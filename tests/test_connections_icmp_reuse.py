@@ -89,14 +89,67 @@ def test_the_quoted_sequence_number_names_the_attempt(tmp_path: Path, fast: bool
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_quote_before_every_connection_of_its_4_tuple(tmp_path: Path, fast: bool) -> None:
-    """Files merged out of order: the quote comes before both connections of its 4-tuple.
-    Its sequence number names the second; a quote of neither goes to the nearest after it,
-    as for a 4-tuple used once (no connection of its own: uids stay in frame order)."""
+    """Files merged out of order: quotes before both connections of their 4-tuple. The
+    one whose sequence number is the second's SYN's is the second's; one of a SYN neither
+    sent is an attempt of its own the capture lacks (uids stay in frame order)."""
     frames = [reject(5002, 2000), reject(5002, 3000), syn(5002, 1000), syn(5002, 2000)]
     path = write_pcap(tmp_path / "out-of-order.pcap",
                       [(1.0 + i / 1000, f) for i, f in enumerate(frames)])
     conns = track(iter_batches([str(path)]), fast)
-    assert rejects(conns) == [("C1", 5002, 3, [2]), ("C2", 5002, 4, [1])]
+    assert rejects(conns) == [("C1", 5002, 2, [2]), ("C2", 5002, 3, []),
+                              ("C3", 5002, 4, [1])]
+    assert [c.orig_pkts for c in conns] == [0, 1, 1]
+
+
+def agent_side(packets: list[bytes]) -> list[bytes]:
+    """What a capture of one direction (tcpdump -Q in on the media server) keeps of a
+    connection: the agent's packets."""
+    return [p for p in packets if p[26:30] == bytes(map(int, A.split(".")))]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_one_direction_a_refused_attempt_and_the_next_job_on_its_4_tuple(
+        tmp_path: Path, fast: bool, chunk: int) -> None:
+    """A capture of the agent's packets only: the refused job's SYN is not in it, its
+    reject is; the next job (600 s later, same 4-tuple) shows by its SYN-ACK, which
+    acknowledges another SYN. The reject is an attempt of its own (a connection of zero
+    packets, docs/json.md), not the next job's; it stays so whatever the batches."""
+    frames = [(1.0002, reject(5002, 1000))]
+    frames += [(601.0 + i / 1000, f) for i, f in enumerate(agent_side(job(5002, 777000)))]
+    path = write_pcap(tmp_path / "one-direction.pcap", frames)
+    conns = track(read_batches(path, chunk=chunk), fast)
+    assert rejects(conns) == [("C1", 5002, 1, [1]), ("C2", 5002, 2, [])]
+    assert (conns[0].orig_pkts, conns[0].conn_state, conns[1].resp_pkts) == (0, "S0", 2)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_one_direction_two_refused_jobs_on_one_4_tuple(tmp_path: Path, fast: bool) -> None:
+    """Two refused jobs 600 s apart on the same 4-tuple, only their rejects captured: two
+    attempts (their SYNs' sequence numbers differ), the first with its SYN's retry."""
+    frames = [(1.0, reject(5002, 1000)), (2.0, reject(5002, 1000)),
+              (601.0, reject(5002, 5000))]
+    path = write_pcap(tmp_path / "two-refused.pcap", frames)
+    conns = track(iter_batches([str(path)]), fast)
+    assert rejects(conns) == [("C1", 5002, 1, [1, 2]), ("C2", 5002, 3, [3])]
+    assert [c.syn_retries for c in conns] == [1, 0]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_attempt_of_its_own_numbered_in_frame_order_beside_short_connections(
+        tmp_path: Path, fast: bool) -> None:
+    """The reject of a SYN the capture lacks, then many short connections (the fast path
+    takes them in bulk, flowcheck.connections.short) among which the next job on its
+    4-tuple, in one batch: the reject's own connection is C1, uids in frame order."""
+    frames = [reject(5002, 1000)] + job(5002, 777000)
+    for n in range(300):
+        frames += job(20000 + n, 100, dport=80)
+    path = write_pcap(tmp_path / "own-attempt.pcap",
+                      [(1.0 + i / 100000, f) for i, f in enumerate(frames)])
+    conns = track(iter_batches([str(path)]), fast)
+    assert rejects(conns) == [("C1", 5002, 1, [1]), ("C2", 5002, 2, [])]
+    assert [c.uid for c in conns] == [f"C{n}" for n in range(1, 303)]
+    assert [c.first_frame for c in conns] == sorted(c.first_frame for c in conns)
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -119,10 +172,11 @@ def test_a_reject_in_the_batch_of_a_reuse_taken_in_bulk(tmp_path: Path, fast: bo
 
 
 def tshark_quote_streams(path: Path) -> tuple[list[int], dict[int, int]]:
-    """tshark's streams with packets of their own, in stream order (by first packet), and
-    each ICMP error quoting TCP: its frame -> the tcp.stream tshark gives the quote."""
+    """tshark's streams with packets of their own, in order of their first own packet
+    (as connections are numbered), and each ICMP error quoting TCP: its frame -> the
+    tcp.stream tshark gives the quote."""
     out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport"])
-    own: set[int] = set()
+    own: dict[int, None] = {}
     quotes: dict[int, int] = {}
     for frame, line in enumerate(out.splitlines(), start=1):
         stream, ip4, ip6, port = line.split("\t")
@@ -131,8 +185,8 @@ def tshark_quote_streams(path: Path) -> tuple[list[int], dict[int, int]]:
         if "," in ip4 or "," in ip6 or "," in port:  # the ICMP's and the quote's addresses
             quotes[frame] = int(stream.split(",")[-1])
         else:
-            own.add(int(stream))
-    return sorted(own), quotes
+            own.setdefault(int(stream))
+    return list(own), quotes
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -140,7 +194,10 @@ def test_stored_captures_attach_each_quote_to_the_stream_tshark_gives_it(path: P
     """Every ICMP error quoting TCP in the stored captures counts on the connection
     tshark's tcp.stream puts the quote in (streams and connections with packets pair up
     in order: tests/test_tshark_counts.py), or, its stream holding no packet of its own,
-    on a connection known only from quotes."""
+    on a connection known only from quotes. Where tshark differs: a quote before every
+    connection of its 4-tuple goes into the stream of the first one after it (tshark
+    reads no sequence number in a quote), though that one sent another SYN; it is an
+    attempt of its own (a one-direction capture that lacks the refused SYN)."""
     own, quotes = tshark_quote_streams(path)
     if not quotes:
         return
@@ -154,6 +211,8 @@ def test_stored_captures_attach_each_quote_to_the_stream_tshark_gives_it(path: P
         if conn is None:  # a stream of quotes only: a quoted attempt, or nothing
             assert frame not in holder or not (holder[frame].orig_pkts
                                                 or holder[frame].resp_pkts), frame
+        elif conn.first_frame > frame and frame in holder:
+            assert not (holder[frame].orig_pkts or holder[frame].resp_pkts), frame
         elif len(conn.icmp_frames) < 8:
             assert holder.get(frame) is conn, (frame, stream, conn.uid)
 
@@ -168,3 +227,33 @@ def test_the_refused_job_reads_refused_when_the_next_job_reuses_its_4_tuple() ->
     assert "ICMP port unreachable (code 3)" in error.message, error.message
     conns = track(iter_batches([str(FOLDER / "rejected-then-clean.pcap")]), fast=True)
     assert rejects(conns) == [("C3", 5002, 22, [23]), ("C6", 5002, 52, [])]
+
+
+def agent_side_capture(source: Path, path: Path) -> Path:
+    """The agent's packets of a stored pcap of 10.77.0.x hosts (Ethernet, IPv4), as
+    `tcpdump -Q in` on the media server 10.77.0.1 would have kept them."""
+    data = source.read_bytes()
+    assert data[:4] == b"\xd4\xc3\xb2\xa1"  # little-endian, microseconds
+    frames, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, usec, caplen, _ = struct.unpack_from("<IIII", data, pos)
+        frame = data[pos + 16:pos + 16 + caplen]
+        if frame[26:30] == bytes([10, 77, 0, 2]):
+            frames.append((sec + usec / 1e6, frame))
+        pos += 16 + caplen
+    return write_pcap(path, frames)
+
+
+def test_one_direction_the_refused_job_reads_refused_and_the_next_job_ok(
+        tmp_path: Path) -> None:
+    """The trial's capture, the agent's packets only: the refused SYN is not in it, its
+    reject is (frame 12); the next job on the same 4-tuple answered another SYN (its
+    SYN-ACK, frame 28). The reject makes a connection of its own (C3), refused; the next
+    job is ok (it read S1 ok, and S2 unknown with the reject on its data connection)."""
+    path = agent_side_capture(FOLDER / "rejected-then-clean.pcap",
+                              tmp_path / "rejected-then-clean-agent-side.pcap")
+    [error] = failed_errors(FOLDER / "rejected-then-clean.toml", path)
+    assert (error.code, error.session, error.uid) == ("data_refused", "S1", "C3")
+    conns = track(iter_batches([str(path)]), fast=True)
+    assert rejects(conns) == [("C3", 5002, 12, [12]), ("C6", 5002, 28, [])]
+    assert conns[2].orig_pkts + conns[2].resp_pkts == 0

@@ -392,7 +392,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        self._finished = sorted(self._records + self.quoted.untracked(self._records),
+        self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
                                 key=lambda record: record.first_frame)
         return self._finished
 
