@@ -76,6 +76,29 @@ def test_a_reject_stays_with_its_attempt_when_a_later_job_reuses_the_4_tuple(
 
 
 @pytest.mark.parametrize("fast", [True, False])
+def test_a_refused_callback_keeps_its_reject_when_the_next_callback_reuses_the_4_tuple(
+        tmp_path: Path, fast: bool) -> None:
+    """The callback (agent 6075 -> job engine 5001: its SYN's sender is the flow key's
+    upper endpoint) refused by the media server's ICMP administratively prohibited, the
+    next job's callback on the same 4-tuple 600 s later (the trial's
+    cbrejected-then-clean.pcap: it read callback_unanswered)."""
+    def callback(seq: int, flags: int = SYN, ack: int = 0) -> bytes:
+        return ethernet(ipv4(A, M, 6, tcp(6075, 5001, seq, ack, flags)))
+
+    quoted = ipv4(A, M, 6, tcp(6075, 5001, 1000, 0, SYN))
+    prohibited = ethernet(ipv4(M, A, 1, struct.pack("!BBHI", 3, 13, 0, 0) + quoted))
+    frames = [callback(1000), prohibited, callback(4000),
+              ethernet(ipv4(M, A, 6, tcp(5001, 6075, 9000, 4001, SYN | ACK))),
+              callback(4001, ACK, 9001)]
+    path = write_pcap(tmp_path / "callback.pcap",
+                      [(1.0, frames[0]), (1.0002, frames[1])]
+                      + [(601.0 + i / 1000, f) for i, f in enumerate(frames[2:])])
+    conns = track(iter_batches([str(path)]), fast)
+    assert [(c.uid, c.orig_p, c.first_frame, c.icmp_frames, c.icmp_code) for c in conns] == [
+        ("C1", 6075, 1, [2], 13), ("C2", 6075, 3, [], None)]
+
+
+@pytest.mark.parametrize("fast", [True, False])
 def test_the_quoted_sequence_number_names_the_attempt(tmp_path: Path, fast: bool) -> None:
     """A second attempt from the same port (a new SYN, new sequence number) before the
     first one's reject arrived: the reject quotes the first SYN, so it is the first one's,
