@@ -120,6 +120,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         # Who asked for the watched addresses by ARP, and whether they answered
         # (flowcheck.model.arp).
         self.arp = ArpLog(tuple(arp_watch))
+        # Connections a reused 4-tuple's new one replaced, for the quotes answering them.
+        self._replaced = {}
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -329,6 +331,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         conn.refusal_shape). Its originator: a SYN's sender; a SYN-ACK's or a refusal
         RST's receiver (the SYN they answer is not captured); else a client port's
         side when the other is a server port, else the sender."""
+        if key in self._flows:
+            self._replace(key)  # a reused 4-tuple: ICMP quotes may answer the old one
         lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
@@ -398,7 +402,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        self._finished = sorted(self._records + self.quoted.untracked(self._records),
+        self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
                                 key=lambda record: record.first_frame)
         return self._finished
 
