@@ -177,3 +177,7 @@ def test_two_mirror_sessions_of_the_whole_connection_stay_copies(tmp_path: Path)
     assert len(twice.sessions) == len(plain.sessions) == 1
     assert _codes(twice) == sorted([*_codes(plain), "capture_duplicates"])
     assert len(twice.traffic.connections) == len(plain.traffic.connections)
+    [copies] = [f for f in twice.findings if f.code == "capture_duplicates"]
+    # Both copies are tunnelled: two mirror sessions, not "-i any" on a tunnel endpoint.
+    assert "in two tunnels" in copies.message
+    assert "-i any" not in copies.message + (copies.fix or "")
