@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from test_connections_util import read_batches
+from test_connections_util import SYN, ethernet, ipv4, read_batches, tcp, write_pcap
 from test_tcpdump_corpus import _parse, _tshark, ours
 
 from flowcheck.config import build_config, load_file
@@ -27,6 +27,7 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab"
 MEDIA = socket.inet_aton("10.77.0.1")  # the lab's media server
+A, B = "10.77.0.1", "10.77.0.2"
 RECORD = struct.Struct("<IIII")
 OUTER_MACS = bytes.fromhex("020000aa0001" "020000bb0002")
 
@@ -181,3 +182,22 @@ def test_two_mirror_sessions_of_the_whole_connection_stay_copies(tmp_path: Path)
     # Both copies are tunnelled: two mirror sessions, not "-i any" on a tunnel endpoint.
     assert "in two tunnels" in copies.message
     assert "-i any" not in copies.message + (copies.fix or "")
+
+
+@pytest.mark.parametrize("chunk", [1, 1000])
+def test_a_reject_from_the_other_switch_answers_the_syn(tmp_path: Path, chunk: int) -> None:
+    """A's SYN mirrored by one switch, B's ICMP port unreachable by the other: the
+    reject answers the SYN (one connection, refused), in a batch of its own too."""
+    syn = ipv4(A, B, 6, tcp(5001, 10000, 1000, 0, SYN))
+    reject = ipv4(B, A, 1, struct.pack("!BBHI", 3, 3, 0, 0) + syn)
+    frames = [erspan_by_switch(ethernet(syn), 1)]
+    frames.append(erspan_by_switch(ethernet(reject), 2).replace(  # from the other switch
+        socket.inet_aton("10.9.0.1"), socket.inet_aton("10.9.0.3"), 1))
+    path = write_pcap(tmp_path / "reject.pcap", 1, frames)
+    tracker = ConnectionTracker()
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    [connection] = tracker.finish()
+    assert (connection.orig_h, connection.resp_h, connection.orig_pkts) == (A, B, 1)
+    assert len(connection.icmp_frames) == 1
+    assert connection.tunnel == "erspan2 10.9.0.1 10.9.0.2"

@@ -74,21 +74,24 @@ class TunnelHalves:
         return flows
 
     def _join_flows(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
-        if len(decoded.tunnels) <= 1 or not flows.keys:
+        if len(decoded.tunnels) <= 1:
             return flows  # nothing tunnelled in the batch
+        if self._listed_masks is not None:
+            self._names.update(decoded.tunnels[1:])  # an ICMP message's tunnel too
+            if len(self._names) > 1:
+                self._keep_listed()
+        if not flows.keys:
+            return flows
         firsts = flows.order[flows.bounds[:-1]]
         count = np.diff(flows.bounds)
         lower = np.bincount(flows.flow, weights=flows.from_lower, minlength=len(flows.keys))
         masks = (np.where(lower > 0, FROM_LOWER, 0) | np.where(lower < count, FROM_UPPER, 0))
         tunnelled = decoded.tcp_tunnel[firsts] != 0
-        if self._listed_masks is not None:
-            self._names.update(decoded.tunnels[1:])
-            if len(self._names) < 2:
-                half = tunnelled & (masks != FROM_LOWER | FROM_UPPER)
-                self._listed.extend(compress(flows.keys, half.tolist()))
-                self._listed_masks.extend(masks[half].tolist())
-                return flows
-            self._keep_listed()
+        if self._listed_masks is not None:  # one tunnel so far
+            half = tunnelled & (masks != FROM_LOWER | FROM_UPPER)
+            self._listed.extend(compress(flows.keys, half.tolist()))
+            self._listed_masks.extend(masks[half].tolist())
+            return flows
         # Flows that may be halves, and any flow of a 4-tuple seen as a half before.
         look = tunnelled if self._halves else tunnelled & (masks != FROM_LOWER | FROM_UPPER)
         renamed: dict[int, str] = {}
