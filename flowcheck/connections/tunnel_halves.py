@@ -95,6 +95,7 @@ class TunnelHalves:
         # Flows that may be halves, and any flow of a 4-tuple seen as a half before.
         look = tunnelled if self._halves else tunnelled & (masks != FROM_LOWER | FROM_UPPER)
         renamed: dict[int, str] = {}
+        new: list[tuple[int, int]] = []  # (flow, mask): a half first seen now
         keys = flows.keys
         for f, mask in zip(np.flatnonzero(look).tolist(), masks[look].tolist(), strict=True):
             low, high, tunnel = keys[f]
@@ -106,13 +107,16 @@ class TunnelHalves:
             if sides is not None and tunnel in sides:
                 sides[tunnel] |= mask
             elif mask != FROM_LOWER | FROM_UPPER:
-                if sides is None:
-                    sides = self._halves[(low, high)] = {}
-                named = self._pair(low, high, tunnel, sides, FROM_LOWER + FROM_UPPER - mask)
-                if named is not None:
-                    renamed[f] = named
-                else:
-                    sides[tunnel] = mask
+                new.append((f, mask))
+        # Paired once every earlier half has this batch's directions too.
+        for f, mask in new:
+            low, high, tunnel = keys[f]
+            sides = self._halves.setdefault((low, high), {})
+            named = self._pair(low, high, tunnel, sides, FROM_LOWER + FROM_UPPER - mask)
+            if named is not None:
+                renamed[f] = named
+            else:
+                sides[tunnel] = mask
         if not renamed:
             return flows
         tunnels = list(decoded.tunnels)
