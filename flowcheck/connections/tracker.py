@@ -65,6 +65,7 @@ from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.state import conn_state
+from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
     FRAGMENT,
     NON_TCP,
@@ -113,6 +114,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
+        # A connection whose directions arrive in two tunnels (tunnel_halves): one.
+        self.halves = TunnelHalves()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -165,7 +168,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                          decoded.arp.sender, decoded.arp.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
-        flows = group_flows(decoded)
+        flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         capture = batch.capture
