@@ -20,7 +20,7 @@ from capture_factory import write_pcap
 from stored import failed_errors
 from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
 from test_tshark_counts import CAPTURES, ROOT
-from tshark_tcp import tcp_fields
+from tshark_tcp import is_icmp, tcp_fields
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
@@ -198,14 +198,14 @@ def tshark_quote_streams(path: Path) -> tuple[list[int], dict[int, int]]:
     """tshark's streams with packets of their own, in order of their first own packet
     (as connections are numbered), and each ICMP error quoting TCP: its frame -> the
     tcp.stream tshark gives the quote."""
-    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport"])
+    out = tcp_fields(path, ["tcp.stream", "frame.protocols"])
     own: dict[int, None] = {}
     quotes: dict[int, int] = {}
     for frame, line in enumerate(out.splitlines(), start=1):
-        stream, ip4, ip6, port = line.split("\t")
+        stream, protocols = line.split("\t")
         if not stream:
             continue
-        if "," in ip4 or "," in ip6 or "," in port:  # the ICMP's and the quote's addresses
+        if is_icmp(protocols):  # an ICMP error quoting a SYN
             quotes[frame] = int(stream.split(",")[-1])
         else:
             own.setdefault(int(stream))
