@@ -24,6 +24,7 @@ from flowcheck.model import (
 
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
+    from flowcheck.decode.skipped import Skipped
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
 
@@ -42,6 +43,8 @@ class Traffic:
     ended_at: float | None = None
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
+    skipped: Skipped | None = None
 
 
 @dataclass(slots=True)
@@ -112,7 +115,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
-                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps))
+                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
+                   skipped=result.skipped)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -134,6 +138,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
+    from flowcheck.verify.capture_contents import explain_unreadable
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.ring_holes import explain_ring_holes
@@ -150,6 +155,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
+    findings = explain_unreadable(findings, traffic.captures, traffic.connections,
+                                  traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.duplicates import copies_finding
 from flowcheck.connections.tracker import ConnectionTracker
+from flowcheck.decode.skipped import Skipped
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
@@ -40,18 +42,36 @@ class TrackResult:
     # Seconds added to a file's times (by its place in `captures`): its capture point's
     # clock set to another's (flowcheck.connections.points).
     shifts: dict[int, float] = field(default_factory=dict)
+    # What the packets the decoder skipped were (flowcheck.decode.skipped).
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
-    """An info finding when some packets could not be decoded (cut, unknown link)."""
+    """An info finding when some packets could not be decoded, naming the causes the
+    decoder saw (flowcheck.decode.skipped): records cut by the snap length before the TCP
+    header ends, a link type flowcheck does not read, else malformed headers."""
     if not tracker.undecodable:
         return None
+    skipped = tracker.skipped
+    causes, fixes = [], []
+    if skipped.cut:
+        causes.append(f"{skipped.cut} cut at {skipped.snap} bytes by the snap length before "
+                      "the TCP header ends")
+        fixes.append("capture with a larger snap length (tcpdump -s 0)")
+    unknown = sum(skipped.unknown_links.values())
+    if unknown:
+        names = ", ".join(linktype_name(link) for link in sorted(skipped.unknown_links))
+        causes.append(f"{unknown} on a link type flowcheck does not read ({names})")
+        fixes.append("capture on an interface whose link type flowcheck reads (Ethernet, "
+                     "Linux cooked, raw IP: docs/formats.md)")
+    malformed = tracker.undecodable - skipped.cut - unknown
+    if malformed > 0 or not causes:
+        causes.append(f"{malformed} with inconsistent lengths or headers")
     return make_finding(
         "capture_undecodable_packets",
         f"{tracker.undecodable} of {tracker.packets} packets could not be decoded "
-        "(unknown link type, or cut by the snap length before the TCP header ends); "
-        "they are not in any connection",
-        "capture with a larger snap length (tcpdump -s 0)",
+        f"({'; '.join(causes)}); they are not in any connection",
+        "; ".join(fixes) or "check what wrote the capture: its records are malformed",
     )
 
 
@@ -166,5 +186,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans))
+    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       skipped=tracker.skipped)
 
