@@ -14,6 +14,7 @@ from flowcheck.config import Config
 from flowcheck.decode.skipped import Skipped
 from flowcheck.model import CaptureInfo, Finding, Severity
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.sources.capture_filter import VLAN_FILTER
 from flowcheck.verify.capture_contents import explain_unreadable
 
 MEDIA, AGENT = "10.77.0.1", "10.77.0.2"
@@ -106,3 +107,13 @@ def test_a_capture_filter_is_named_among_the_causes() -> None:
     (explained,) = explain_unreadable([finding], captures, [], Skipped(), Config())
     assert "the capture filter 'tcp or icmp' left it out" in explained.message
     assert "--capture-filter \"\"" in explained.message
+
+
+def test_live_default_filter_is_named_among_the_causes() -> None:
+    finding = Finding("no_control_session", Severity.WARNING, "No NDMP control connection.",
+                      "Check --ndmp-port.")
+    captures = [CaptureInfo("live", packets=0, capture_filter=VLAN_FILTER)]
+    (explained,) = explain_unreadable([finding], captures, [], Skipped(), Config())
+    assert "live's default capture filter (TCP, ICMP and the tunnels flowcheck decodes) " \
+           "left it out" in explained.message
+    assert VLAN_FILTER not in explained.message

@@ -124,7 +124,8 @@ def live(
         # is when the capture stopped.
         for event in verifier.run(capture.stdout, clock=time.time,
                                   kernel_drops=capture.kernel_drops,
-                                  capture_filter=capture_filter or None, interface=interface,
+                                  capture_filter=_applied_filter(capture_filter, interface),
+                                  interface=interface,
                                   sniffer=(capture.tool, capture.buffer_mib)):
             if event.kind == "finding":
                 try:
@@ -190,3 +191,13 @@ def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
 
 def register(app: typer.Typer) -> None:
     app.command(**command_settings("live"))(with_config(live))
+
+
+def _applied_filter(capture_filter: str | None, interface: str) -> str | None:
+    """The capture filter the sniffer applies: the one given ("" none), else live's
+    default for the interface (no_control_session names it: trial 22 D2)."""
+    if capture_filter is None:
+        from flowcheck.sources.capture_filter import default_filter
+
+        return default_filter(interface)
+    return capture_filter or None

@@ -20,6 +20,7 @@ from flowcheck.config import Config
 from flowcheck.decode.skipped import FlowKey, Skipped
 from flowcheck.decode.tunnels import GENEVE_PORT, VXLAN_GPE_PORT, VXLAN_PORTS
 from flowcheck.model import CaptureInfo, Connection, Finding
+from flowcheck.sources.capture_filter import PLAIN_FILTER, VLAN_FILTER
 from flowcheck.sources.linktypes import linktype_name
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
@@ -30,6 +31,7 @@ ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x8847: "MPLS", 0x8848: "MPLS",
 WIFI_LINKS = (105, 119, 127, 163, 192)  # IEEE802_11, _PRISM, _RADIOTAP, _AVS, PPI
 MPLS = (0x8847, 0x8848)
 ESP = 50
+DEFAULT_FILTERS = (PLAIN_FILTER, VLAN_FILTER)
 IPPROTO_UDP = 17
 
 
@@ -74,10 +76,15 @@ def _causes(captures: list[CaptureInfo]) -> str:
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     if not filters:
         return "the wrong interface, a filter, or stopped before the job started"
-    said = " and ".join(f"'{f}'" for f in filters)
-    return ("the wrong interface, or stopped before the job started; or the capture "
-            f"filter {said} left it out (traffic it does not name, such as a tunnel on "
-            "another port, is not in the capture: try --capture-filter \"\")")
+    if all(f in DEFAULT_FILTERS for f in filters):
+        said = ("live's default capture filter (TCP, ICMP and the tunnels flowcheck "
+                "decodes)")
+    else:
+        said = "the capture filter " + " and ".join(f"'{f}'" for f in filters)
+    return ("the wrong interface, or stopped before the job started; or "
+            f"{said} left it out (traffic it does not name, such as a tunnel on another "
+            "port or an MPLS-labelled link, is not in the capture: try --capture-filter "
+            '"")')
 
 
 def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
