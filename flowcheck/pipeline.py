@@ -25,6 +25,7 @@ from flowcheck.model import (
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
     from flowcheck.decode.skipped import Skipped
+    from flowcheck.decode.tunnels import TunnelPorts
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
 
@@ -68,10 +69,19 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
 
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
-                               rto=config.retransmission_timeout)
+                               rto=config.retransmission_timeout,
+                               tunnel_ports=tunnel_ports(config))
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
     return traffic_from(result, result.sink)
+
+
+def tunnel_ports(config: Config) -> TunnelPorts:
+    """The UDP ports the decoder reads as VXLAN and Geneve: the standard ones and
+    --vxlan-port, --geneve-port."""
+    from flowcheck.decode.tunnels import TunnelPorts
+
+    return TunnelPorts.adding(config.vxlan_ports, config.geneve_ports)
 
 
 def check_packets_read(captures: Sequence[CaptureInfo]) -> None:

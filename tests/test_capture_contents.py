@@ -52,7 +52,7 @@ def test_vxlan_on_a_port_not_decoded_is_named(tmp_path: Path) -> None:
             "decode?") in finding.message
     assert "wrong interface" not in finding.message
     assert "--ndmp-port" not in finding.fix
-    assert "udp.port==48879,vxlan" in finding.fix
+    assert "--vxlan-port 48879" in finding.fix
 
 
 def test_records_cut_before_the_tcp_header_are_the_cause(tmp_path: Path) -> None:

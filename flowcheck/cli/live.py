@@ -75,12 +75,17 @@ def live(
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
+    from flowcheck.sources.capture_filter import default_filter
     from flowcheck.sources.live import BUFFER_MIB, open_live
 
     if html is not None:  # before the capture, not after it: the report would be lost
         from flowcheck.report.files import check_report_file
 
         check_report_file(html, "--html")
+    tunnel_ports = (*config.vxlan_ports, *config.geneve_ports)
+    if capture_filter is None and tunnel_ports:
+        # The default, keeping the tunnel ports named too (else None: open_live's own).
+        capture_filter = default_filter(interface, tunnel_ports)
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
                         sniffer=str(sniffer) if sniffer else None,

@@ -16,6 +16,7 @@ from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.duplicates import copies_finding
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.linktypes import linktype_name
@@ -79,10 +80,11 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
-                      progress: bool = False, rto: float = 3.0) -> TrackResult:
+                      progress: bool = False, rto: float = 3.0,
+                      tunnel_ports: TunnelPorts = STANDARD_PORTS) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one per reading
-    instead (TrackResult.sink is the last).
+    rto, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh
+    one per reading instead (TrackResult.sink is the last).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -97,7 +99,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     known: list[tuple[int, int, float]] | None = None  # by input position, once two points
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
-                                    sink=sink_factory() if sink_factory else sink)
+                                    sink=sink_factory() if sink_factory else sink,
+                                    tunnel_ports=tunnel_ports)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
@@ -107,7 +110,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             capture_of = {position: n for n, position in enumerate(reader.input_positions)}
             points.activate([(capture_of[a], capture_of[b], offset) for a, b, offset in known])
         elif again and len(reader.captures) <= HEAD_FILES:
-            tracker.copies.read_heads(reader.heads(HEAD_BYTES))
+            tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
             with _young_collections_only() as collect:
                 for number, batch in enumerate(reader, 1):

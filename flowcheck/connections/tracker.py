@@ -71,6 +71,7 @@ from flowcheck.decode import (
     decode_batch,
 )
 from flowcheck.decode.skipped import Skipped
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.model import Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
@@ -96,13 +97,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     with a connection's first payload whether to tap it too (only with a sink);
     fast=False: every packet through the per-packet path (the reference); rto: seconds,
     the retransmission timeout that decides which sequence gaps the capture cannot place
-    (accounting.untold_holes; Config.retransmission_timeout).
+    (accounting.untold_holes; Config.retransmission_timeout); tunnel_ports: the UDP ports
+    read as VXLAN and Geneve (--vxlan-port, --geneve-port).
     """
 
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
                  tap: Callable[[bytes], bool] | None = None, fast: bool = True,
-                 rto: float = 3.0) -> None:
+                 rto: float = 3.0, tunnel_ports: TunnelPorts = STANDARD_PORTS) -> None:
         self.ndmp_port = ndmp_port
+        self.tunnel_ports = tunnel_ports
         self.rto = rto
         self.sink = sink
         self.tap = tap if sink is not None else None
@@ -151,7 +154,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = decode_batch(batch, skipped_flows=self._skipped_flows)
+        decoded = decode_batch(batch, skipped_flows=self._skipped_flows,
+                               ports=self.tunnel_ports)
         self.packets += len(batch)
         self._note_skipped(decoded)
         self.by_capture.add(batch.capture, decoded.kind)

@@ -143,19 +143,20 @@ def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
             & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
-def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False) -> DecodedBatch:
+def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
+                 ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
     fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
     the others go through the general decoder, and the results are merged in capture
     order. skipped_flows: DecodedBatch.skipped counts the skipped IP flows and
-    ethertypes too (decode.skipped).
+    ethertypes too (decode.skipped); ports: the UDP ports read as VXLAN and Geneve.
     """
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return _decode_general(batch, skipped_flows)
+        return _decode_general(batch, skipped_flows, ports)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -170,7 +171,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False) -> DecodedB
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
-             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], tunnels.VXLAN_PORTS)
+             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], ports.vxlan)
              & ((total == 0) | (total >= 20 + 16 + 14))
              & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():
@@ -181,7 +182,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False) -> DecodedB
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows)))
+        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows, ports)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)
@@ -283,9 +284,10 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                         tunnels=names, skipped=skipped, **columns)
 
 
-def _decode_general(batch: PacketBatch, skipped_flows: bool = False) -> DecodedBatch:
+def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
+                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
     """Any supported link type, encapsulation and IP layout (the fully general decode);
-    skipped_flows: decode_batch's."""
+    skipped_flows, ports: decode_batch's."""
     n = len(batch)
     gather = Gather(batch)
     off, link = locate_network_layer(batch, gather)
@@ -308,7 +310,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False) -> DecodedB
         if not candidates.size:
             break
         found = tunnels.find(gather, candidates, layers.proto[candidates],
-                             layers.l4[candidates], layers.end[candidates])
+                             layers.l4[candidates], layers.end[candidates], ports)
         if not found.rows.size:
             break
         inner = found.rows

@@ -26,9 +26,21 @@ TCP_FILTER = "tcp or icmp or icmp6"
 TUNNEL_FILTER = "udp port 4789 or udp port 8472 or udp port 4790 or udp port 6081 or " \
     "proto 47 or proto 4 or proto 41"
 PLAIN_FILTER = f"{TCP_FILTER} or {TUNNEL_FILTER}"
-# One 802.1Q tag, or two (QinQ, 802.1ad): each `vlan` moves the offsets 4 bytes further.
-VLAN_FILTER = (f"{PLAIN_FILTER} or (vlan and ({PLAIN_FILTER} or "
-               f"(vlan and ({PLAIN_FILTER}))))")
+
+
+def plain_filter(udp_ports: tuple[int, ...] = ()) -> str:
+    """PLAIN_FILTER, also keeping these UDP ports (--vxlan-port, --geneve-port)."""
+    return " or ".join([PLAIN_FILTER, *(f"udp port {port}" for port in udp_ports)])
+
+
+def vlan_filter(udp_ports: tuple[int, ...] = ()) -> str:
+    """plain_filter also under one 802.1Q tag, or two (QinQ, 802.1ad): each `vlan`
+    moves the offsets 4 bytes further."""
+    plain = plain_filter(udp_ports)
+    return f"{plain} or (vlan and ({plain} or (vlan and ({plain}))))"
+
+
+VLAN_FILTER = vlan_filter()
 
 _ARPHRD_ETHER = 1  # /sys/class/net/IFACE/type, <linux/if_arp.h>
 _ARPHRD_LOOPBACK = 772
@@ -47,9 +59,12 @@ def arphrd(interface: str) -> int | None:
         return None
 
 
-def default_filter(interface: str) -> str:
-    """VLAN_FILTER on an Ethernet interface, else PLAIN_FILTER."""
-    return VLAN_FILTER if arphrd(interface) == _ARPHRD_ETHER else PLAIN_FILTER
+def default_filter(interface: str, udp_ports: tuple[int, ...] = ()) -> str:
+    """vlan_filter on an Ethernet interface, else plain_filter; udp_ports: the tunnel
+    ports named besides the standard ones (--vxlan-port, --geneve-port)."""
+    if arphrd(interface) == _ARPHRD_ETHER:
+        return vlan_filter(udp_ports)
+    return plain_filter(udp_ports)
 
 
 def _dlt(interface: str) -> int | None:

@@ -18,9 +18,8 @@ from dataclasses import replace
 
 from flowcheck.config import Config
 from flowcheck.decode.skipped import FlowKey, Skipped
-from flowcheck.decode.tunnels import GENEVE_PORT, VXLAN_GPE_PORT, VXLAN_PORTS
 from flowcheck.model import CaptureInfo, Connection, Finding
-from flowcheck.sources.capture_filter import PLAIN_FILTER, VLAN_FILTER
+from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
@@ -31,7 +30,6 @@ ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x8847: "MPLS", 0x8848: "MPLS",
 WIFI_LINKS = (105, 119, 127, 163, 192)  # IEEE802_11, _PRISM, _RADIOTAP, _AVS, PPI
 MPLS = (0x8847, 0x8848)
 ESP = 50
-DEFAULT_FILTERS = (PLAIN_FILTER, VLAN_FILTER)
 IPPROTO_UDP = 17
 
 
@@ -51,7 +49,7 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
         return findings
     held, why, fix = words or ("", "", "")
     if not why and not connections:
-        why = f" (the sniffer saw none of the job's traffic: {_causes(captures)})"
+        why = f" (the sniffer saw none of the job's traffic: {_causes(captures, config)})"
     port = config.ndmp_port
     out = []
     for finding in findings:
@@ -71,12 +69,14 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     return out
 
 
-def _causes(captures: list[CaptureInfo]) -> str:
+def _causes(captures: list[CaptureInfo], config: Config) -> str:
     """The usual causes of a capture without the job, naming the capture filter."""
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     if not filters:
         return "the wrong interface, a filter, or stopped before the job started"
-    if all(f in DEFAULT_FILTERS for f in filters):
+    named = (*config.vxlan_ports, *config.geneve_ports)
+    defaults = (plain_filter(), vlan_filter(), plain_filter(named), vlan_filter(named))
+    if all(f in defaults for f in filters):
         said = ("live's default capture filter (TCP, ICMP and the tunnels flowcheck "
                 "decodes)")
     else:
@@ -170,14 +170,13 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
     if tunnel:
         held += f" (inside {tunnel})"
     if proto == IPPROTO_UDP and ethernet:
-        known = " and ".join(str(p) for p in VXLAN_PORTS)
-        return (held, f", with Ethernet frames inside: a tunnel (VXLAN, Geneve) on a port "
-                f"flowcheck does not decode? It reads VXLAN on "
-                f"UDP {known}, VXLAN-GPE on {VXLAN_GPE_PORT} and Geneve on {GENEVE_PORT}",
-                "If the job's traffic travels in that tunnel, capture where it is not "
+        return (held, ", with Ethernet frames inside: a tunnel (VXLAN, Geneve) on a port "
+                "flowcheck does not decode? It reads VXLAN on UDP 4789 and 8472 (and "
+                "--vxlan-port), VXLAN-GPE on 4790 and Geneve on 6081 (and --geneve-port)",
+                f"If the job's traffic travels in that tunnel, name its port: --vxlan-port "
+                f"{port} (--geneve-port {port} for Geneve), or capture where it is not "
                 "tunnelled (on the media server or the agent, or on the tunnel endpoint's "
-                "overlay interface); tshark reads it with decode-as (-d "
-                f"udp.port=={port},vxlan).")
+                "overlay interface).")
     if proto == ESP:
         return (held, ": encrypted, so the TCP inside cannot be read",
                 "Capture on the media server or the agent themselves, where the job's "
