@@ -117,3 +117,24 @@ def test_live_default_filter_is_named_among_the_causes() -> None:
     assert "live's default capture filter (TCP, ICMP and the tunnels flowcheck decodes) " \
            "left it out" in explained.message
     assert VLAN_FILTER not in explained.message
+
+
+def test_the_note_under_the_verdict_points_at_the_finding(tmp_path: Path) -> None:
+    """Trial 24 D6: the note under INCONCLUSIVE said "No error found ... capture the
+    whole job ... with tcpdump -s 0", which a capture on link type 802.11 (or of a tunnel
+    flowcheck does not read) does not cure; with no control connection it points at the
+    finding that says what the capture holds and the fix."""
+    from rich.console import Console
+
+    from flowcheck.report.analyze import render_analysis
+    from flowcheck.report.html import render_html
+
+    path = write_pcap(tmp_path / "aci.pcap", 1, [vxlan_frame(p, 48879) for p in job()])
+    analysis = analyze(read_traffic([str(path)], Config()), Config())
+    console = Console(record=True, width=200, color_system=None)
+    render_analysis(analysis, console)
+    text = console.export_text()
+    assert "tcpdump -s 0 and no port filter" not in text
+    assert "Nothing of the job could be judged: no NDMP control connection could be " \
+           "read (no_control_session says what the capture holds, and the fix)." in text
+    assert "no_control_session says what the capture holds" in render_html(analysis)
