@@ -138,3 +138,22 @@ def test_the_note_under_the_verdict_points_at_the_finding(tmp_path: Path) -> Non
     assert "Nothing of the job could be judged: no NDMP control connection could be " \
            "read (no_control_session says what the capture holds, and the fix)." in text
     assert "no_control_session says what the capture holds" in render_html(analysis)
+
+
+def test_with_other_tcp_the_words_are_added_when_most_packets_are_a_tunnel(
+        tmp_path: Path) -> None:
+    """A capture on the underlay with the sniffer's own SSH session: TCP connections, none
+    to the NDMP port, and most packets a tunnel flowcheck does not decode."""
+    ssh = ethernet(ipv4("10.9.0.2", "10.9.0.9", 6, tcp(22, 50022, 1, 1, PSH | ACK, b"x")))
+    frames = [ssh, *(vxlan_frame(p, 48879) for p in job())]
+    analysis = analyze(read_traffic([str(write_pcap(tmp_path / "u.pcap", 1, frames))],
+                                    Config()), Config())
+    (finding,) = [f for f in analysis.findings if f.code == "no_control_session"]
+    # The job may be in the tunnel: nothing judged, inconclusive (it was fail).
+    assert finding.severity is Severity.WARNING and analysis.verdict == "inconclusive"
+    assert finding.message.startswith("No NDMP control connection in the capture: none of "
+                                      "the 1 TCP connections goes to the NDMP port 10000. "
+                                      "5 of the 6 packets are UDP between 10.9.0.1 and "
+                                      "10.9.0.2 on port 48879, with Ethernet frames inside")
+    assert finding.fix.startswith("If the job's traffic travels in that tunnel, name its "
+                                  "port: --vxlan-port 48879")

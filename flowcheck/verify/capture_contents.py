@@ -9,7 +9,8 @@ packet. Here the finding says what the capture does hold (flowcheck.decode.skipp
 counted it), why nothing could be judged, and the fix for that cause. It stays a
 warning when there is no TCP connection at all (nothing of the job was judged: the
 verdict is inconclusive); when there are TCP connections but none to the NDMP port and
-most packets are such traffic, the words are added to the error's.
+most packets are such traffic, the words are added to the error's, which becomes a
+warning too when that traffic is one flowcheck cannot read (the job may be in it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import replace
 
 from flowcheck.config import Config
 from flowcheck.decode.skipped import FlowKey, Skipped
-from flowcheck.model import CaptureInfo, Connection, Finding
+from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 
@@ -56,8 +57,11 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
         if finding.code != "no_control_session":
             out.append(finding)
         elif connections:
+            # Most of the capture unreadable (a tunnel, cut records, a link type): the
+            # job may be in it, so nothing is judged, as with no TCP at all.
             out.append(replace(finding, message=f"{finding.message} {held}{why}.",
-                               fix=f"{fix} {finding.fix}" if fix else finding.fix))
+                               fix=f"{fix} {finding.fix}" if fix else finding.fix,
+                               severity=Severity.WARNING if fix else finding.severity))
         else:
             out.append(replace(
                 finding, message="No NDMP control connection in the capture: it holds no "
