@@ -73,7 +73,12 @@ def test_a_link_type_not_read_is_named(tmp_path: Path) -> None:
     # 802.11 data frames with LLC/SNAP: what Npcap's 802.11 mode and etl2pcapng write.
     header = struct.pack("<HH6s6s6sH", 0x0208, 0, b"\x02" * 6, b"\x04" * 6, b"\x06" * 6, 0)
     frames = [header + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + p for p in job()]
-    finding = no_control_session(write_pcap(tmp_path / "wifi.pcap", 105, frames))
+    path = write_pcap(tmp_path / "wifi.pcap", 105, frames)
+    finding = no_control_session(path)
+    analysis = analyze(read_traffic([str(path)], Config()), Config())
+    (info,) = [f for f in analysis.findings if f.code == "capture_undecodable_packets"]
+    assert "(5 on a link type flowcheck does not read (IEEE802_11))" in info.message
+    assert "snap length" not in info.message + info.fix
     assert "5 of its 5 packets are on link type IEEE802_11 (802.11 Wi-Fi frames), which " \
            "flowcheck does not read" in finding.message
     assert "tcpdump -s 0" not in finding.fix and "--ndmp-port" not in finding.fix
