@@ -125,6 +125,7 @@ class LiveVerifier:
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
                                          tap=looks_like_ndmp,
                                          rto=config.retransmission_timeout,
+                                         arp_watch=config.remote_agents,
                                          tunnel_ports=tunnel_ports(config))
         self.reported: set[tuple] = set()
         self._last_check: float | None = None

@@ -18,7 +18,7 @@ from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class TrackResult:
     shifts: dict[int, float] = field(default_factory=dict)
     # What the packets the decoder skipped were (flowcheck.decode.skipped).
     skipped: Skipped = field(default_factory=Skipped)
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -81,10 +83,11 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
                       progress: bool = False, rto: float = 3.0,
+                      arp_watch: Sequence[str] = (),
                       tunnel_ports: TunnelPorts = STANDARD_PORTS) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh
-    one per reading instead (TrackResult.sink is the last).
+    rto, arp_watch, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory:
+    a fresh one per reading instead (TrackResult.sink is the last).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -100,7 +103,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
                                     sink=sink_factory() if sink_factory else sink,
-                                    tunnel_ports=tunnel_ports)
+                                    arp_watch=arp_watch, tunnel_ports=tunnel_ports)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
@@ -190,5 +193,5 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
-                       skipped=tracker.skipped)
+                       arp=tracker.arp, skipped=tracker.skipped)
 

@@ -21,20 +21,22 @@ at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
 ICMP quotes go to the connections they name once the walk is done
-(flowcheck.connections.icmp_attach).
+(flowcheck.connections.icmp_attach). ARP packets go to `arp` (model.arp).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
-segments of tapped connections are handed to the sink then, sorted by frame.
+segments of tapped connections are handed to the sink then, in the batch's order (the
+order read: a pcapng of several interfaces is read in time order, its frame numbers
+staying the file's, sources.interface_order).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -72,7 +74,7 @@ from flowcheck.decode import (
 )
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
-from flowcheck.model import Connection, SegmentSink
+from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
@@ -103,7 +105,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
 
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
                  tap: Callable[[bytes], bool] | None = None, fast: bool = True,
-                 rto: float = 3.0, tunnel_ports: TunnelPorts = STANDARD_PORTS) -> None:
+                 rto: float = 3.0, arp_watch: Sequence[str] = (),
+                 tunnel_ports: TunnelPorts = STANDARD_PORTS) -> None:
+        """arp_watch: the addresses whose ARP requests and answers are kept (`arp`)."""
         self.ndmp_port = ndmp_port
         self.tunnel_ports = tunnel_ports
         self.rto = rto
@@ -121,6 +125,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
+        # Who asked for the watched addresses by ARP, and whether they answered
+        # (flowcheck.model.arp).
+        self.arp = ArpLog(tuple(arp_watch))
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -160,6 +167,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self._note_skipped(decoded)
         self.by_capture.add(batch.capture, decoded.kind)
         self.clock.see(batch)
+        if len(decoded.arp) and self.arp.watched:
+            at = decoded.arp.position
+            self.arp.add(at + batch.frame0, np.asarray(batch.ts)[at], decoded.arp.op,
+                         decoded.arp.sender, decoded.arp.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = group_flows(decoded)

@@ -23,7 +23,8 @@ Classification of each packet (DecodedBatch.kind):
   UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
-and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
+and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
+packets likewise in DecodedBatch.arp (decode.arp).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from flowcheck.decode import tunnels
-from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
+from flowcheck.decode.arp import ArpPackets, decode_arp
+from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
 from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import (
@@ -91,6 +93,7 @@ class DecodedBatch:
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
+    arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
 
@@ -208,7 +211,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     return DecodedBatch(
         kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
         tcp_index=np.arange(rows.shape[0]),
-        tcp_frame=rows + batch.frame0,
+        tcp_frame=batch.frame_numbers(rows),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
         tcp_src=src,
@@ -268,7 +271,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
         tunnel.append(renumber[decoded.tcp_tunnel])
         for quote in decoded.icmp_quotes:
             quote.position = int(rows[quote.position])
-            quote.frame = batch.frame0 + quote.position
+            quote.frame = batch.frame_number(quote.position)
             quotes.append(quote)
     merged = np.concatenate(index)
     order = np.argsort(merged, kind="stable")
@@ -279,9 +282,11 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     quotes.sort(key=lambda quote: quote.position)
     # Only the general decode's part skips packets.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
-    return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
+    return DecodedBatch(kind=kind, tcp_index=merged[order],
+                        tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, skipped=skipped, **columns)
+                        tunnels=names, skipped=skipped, **columns,
+                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
 def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
@@ -299,6 +304,8 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
+    arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
+    arp = decode_arp(gather, arp_rows, off[arp_rows])
     table = tunnels.TunnelTable()
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
@@ -326,6 +333,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
         rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded.arp = arp
     decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
                                        skipped_flows)
     return decoded
@@ -341,7 +349,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
                                   int(layers.l4[row]), int(layers.version[row]))
         if quote is not None:
             quote.position = row
-            quote.frame = batch.frame0 + row
+            quote.frame = batch.frame_number(row)
             quote.ts = float(batch.ts[row])
             quote.tunnel = table.names[int(layers.tunnel[row])]
             quote.identity = _icmp_identity(gather, layers, row)
@@ -386,7 +394,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
     return DecodedBatch(
         kind=kind,
         tcp_index=tcp.astype(np.int64),
-        tcp_frame=tcp.astype(np.int64) + batch.frame0,
+        tcp_frame=batch.frame_numbers(tcp),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
         tcp_version=layers.version[tcp].astype(np.uint8),
         tcp_src=layers.src[tcp],

@@ -81,6 +81,9 @@ class CaptureInfo:
     # The file grew while it was read (a sniffer still writing it): read up to its size
     # when first seen. Not in the JSON (its `error` says it).
     growing: bool = False
+    # Files of other capture formats beside it in its directory, left out of the set
+    # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
+    beside: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.config import format_ranges
-from flowcheck.model import Connection, Finding, Session, Step, endpoint
-from flowcheck.report.answer import render_answer
+from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
+from flowcheck.report.answer import finding_rows, gist, render_answer, render_rows
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
@@ -167,8 +167,9 @@ def mid_job_note(analysis: Analysis) -> str:
 def _render_summary(analysis: Analysis, console: Console) -> None:
     """Under the verdict: the failing, then the inconclusive sessions (at most
     SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
-    error: report.answer), errors outside any session, then the sessions' statuses
-    counted and the wall-clock time the relative times count from."""
+    error: report.answer), errors outside any session (each code's first with its cause
+    and fix), configured agents with no session (agent_not_seen), then the sessions'
+    statuses counted and the wall-clock time the relative times count from."""
     lines = summary_lines(analysis)
     base = first_packet(analysis)
     told: dict[str, str] = {}  # fixes already given under the verdict
@@ -185,6 +186,18 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
     if outside:
         console.print(Text.assemble("  errors outside any session: ", ", ".join(outside),
                                     style=SESSION_STYLE["failed"]))
+        # Each code's first, with its cause and fix (trial 23 D4: a configured agent
+        # that never answered ARP failed the night with a bare code).
+        firsts: dict[str, Finding] = {}
+        for finding in analysis.findings:
+            if finding.session is None and finding.severity == Severity.ERROR:
+                firsts.setdefault(finding.code, finding)
+        for finding in list(firsts.values())[:SUMMARY_LIMIT]:
+            render_rows(finding_rows(finding, told=told), console, SESSION_STYLE["failed"])
+    for finding in analysis.findings:
+        if finding.code == "agent_not_seen":  # a PASS says nothing of that agent's jobs
+            print_hanging(console, "  note: ", f"{gist(finding.message)} ({finding.code})",
+                          indent=8)
     if analysis.sessions or base is not None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")
@@ -341,7 +354,7 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             frame_words(finding.frames, finding.frames_more),
-            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
             if finding.ts is not None else "",
         ) if part)
         print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),

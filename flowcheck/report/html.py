@@ -221,7 +221,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             frame_words(finding.frames, finding.frames_more),
-            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
             if finding.ts is not None else "") if part)
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "
