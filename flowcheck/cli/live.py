@@ -75,7 +75,7 @@ def live(
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
-    from flowcheck.sources.capture_filter import default_filter
+    from flowcheck.sources.capture_filter import can_compile, default_filter
     from flowcheck.sources.live import BUFFER_MIB, open_live
 
     if html is not None:  # before the capture, not after it: the report would be lost
@@ -83,8 +83,9 @@ def live(
 
         check_report_file(html, "--html")
     tunnel_ports = (*config.vxlan_ports, *config.geneve_ports)
-    if capture_filter is None and tunnel_ports:
-        # The default, keeping the tunnel ports named too (else None: open_live's own).
+    if capture_filter is None and tunnel_ports and can_compile():
+        # The default, keeping the tunnel ports named too (else None: open_live's own;
+        # without libpcap scapy applies none).
         capture_filter = default_filter(interface, tunnel_ports)
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
