@@ -162,3 +162,11 @@ def test_with_other_tcp_the_words_are_added_when_most_packets_are_a_tunnel(
                                       "10.9.0.2 on port 48879, with Ethernet frames inside")
     assert finding.fix.startswith("If the job's traffic travels in that tunnel, name its "
                                   "port: --vxlan-port 48879")
+
+
+def test_one_packet_takes_the_singular(tmp_path: Path) -> None:
+    udp = struct.pack("!HHHH", 40000, 53, 8, 0)
+    frames = [ethernet(ipv4("10.0.0.1", "10.0.0.53", 17, udp)),
+              ethernet(ipv4("10.0.0.1", "10.0.0.54", 1, b"\x08\x00" + b"\0" * 6))]
+    finding = no_control_session(write_pcap(tmp_path / "two.pcap", 1, frames))
+    assert ": 1 of its 2 packets is " in finding.message

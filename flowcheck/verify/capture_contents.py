@@ -103,14 +103,25 @@ def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
     if not whole and count * 2 < packets:
         return None
     held, why, fix = describe(f"{count:,} of {'its' if whole else 'the'} {packets:,} packets")
+    held = _agreed(held, count)
     if whole and len(kinds) > 1:
         # No TCP at all: the next kind too when it explains something (an MPLS
         # pseudowire, part of which reads as IP fragments).
         more = kinds[1][1](f"{kinds[1][0]:,}")
         if more[1]:
-            verb = more[0].replace(" are ", " is ", 1) if kinds[1][0] == 1 else more[0]
-            held, why, fix = f"{held}{why}; {verb}", more[1], fix or more[2]
+            held, why, fix = f"{held}{why}; {_agreed(more[0], kinds[1][0])}", more[1], \
+                fix or more[2]
     return held, why, fix
+
+
+def _agreed(words: str, count: int) -> str:
+    """The words' first verb in the singular for one packet ("1 of its 2 packets is")."""
+    if count != 1:
+        return words
+    for plural, singular in ((" are ", " is "), (" were ", " was ")):
+        if plural in words:
+            return words.replace(plural, singular, 1)
+    return words
 
 
 def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple[int, object]]:
