@@ -55,7 +55,7 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     header ends, a link type flowcheck does not read, else malformed headers."""
     if not tracker.undecodable:
         return None
-    skipped = tracker.skipped
+    skipped = tracker.skipped_tally.skipped
     causes, fixes = [], []
     if skipped.cut:
         causes.append(f"{skipped.cut} cut at {skipped.snap} bytes by the snap length before "
@@ -193,5 +193,5 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
-                       arp=tracker.arp, skipped=tracker.skipped)
+                       arp=tracker.arp, skipped=tracker.skipped_tally.skipped)
 

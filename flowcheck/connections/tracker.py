@@ -51,7 +51,7 @@ from flowcheck.connections.conn import (
     ConnState,
 )
 from flowcheck.connections.copies import CaptureCopies
-from flowcheck.connections.counts import CaptureCounts
+from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.flows import (
     BatchFlows,
     FlowKey,
@@ -72,7 +72,6 @@ from flowcheck.decode import (
     DecodedBatch,
     decode_batch,
 )
-from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
@@ -116,9 +115,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
-        # What the skipped packets were; their flows counted until the NDMP port shows.
-        self.skipped = Skipped()
-        self._skipped_flows = True
+        self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
         self._copy = np.zeros(0, bool)
@@ -161,10 +158,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = decode_batch(batch, skipped_flows=self._skipped_flows,
+        decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
                                ports=self.tunnel_ports)
         self.packets += len(batch)
-        self._note_skipped(decoded)
+        self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind)
         self.clock.see(batch)
         if len(decoded.arp) and self.arp.watched:
@@ -206,17 +203,6 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             self._attach_icmp(quote)
         self._end_batch()
         return decoded
-
-    def _note_skipped(self, decoded: DecodedBatch) -> None:
-        """Add the batch's skipped packets to `skipped`; stop counting their flows once
-        a packet to or from the NDMP port shows (words for a capture without a control
-        connection only: flowcheck.verify.capture_contents)."""
-        if decoded.skipped is not None:
-            self.skipped.merge(decoded.skipped)
-        if self._skipped_flows and decoded.tcp_index.size and (
-                (decoded.tcp_dport == self.ndmp_port).any()
-                or (decoded.tcp_sport == self.ndmp_port).any()):
-            self._skipped_flows = False
 
     def _bulk_flows(self, flows: BatchFlows) -> list[int] | range:
         """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
