@@ -65,6 +65,7 @@ from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.state import conn_state
+from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
     FRAGMENT,
     NON_TCP,
@@ -118,6 +119,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
+        # A connection whose directions arrive in two tunnels (tunnel_halves): one.
+        self.halves = TunnelHalves()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -125,6 +128,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         # Who asked for the watched addresses by ARP, and whether they answered
         # (flowcheck.model.arp).
         self.arp = ArpLog(tuple(arp_watch))
+        # Connections a reused 4-tuple's new one replaced, for the quotes answering them.
+        self._replaced = {}
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -170,7 +175,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                          decoded.arp.sender, decoded.arp.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
-        flows = group_flows(decoded)
+        flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         capture = batch.capture
@@ -336,6 +341,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         conn.refusal_shape). Its originator: a SYN's sender; a SYN-ACK's or a refusal
         RST's receiver (the SYN they answer is not captured); else a client port's
         side when the other is a server port, else the sender."""
+        if key in self._flows:
+            self._replace(key)  # a reused 4-tuple: ICMP quotes may answer the old one
         lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
@@ -405,7 +412,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        self._finished = sorted(self._records + self.quoted.untracked(self._records),
+        self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
                                 key=lambda record: record.first_frame)
         return self._finished
 

@@ -336,6 +336,34 @@ def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
                       "--ladder)", style="dim", highlight=False)
 
 
+# Sessions an info finding told once for all its sessions names before counting.
+_ALIKE_NAMED = 8
+
+
+def _alike_infos(findings: list[Finding]) -> dict[int, list[str]]:
+    """Info findings said alike (code, message, fix) in several sessions, as a night's
+    vendor message in each of its jobs (trial 23 D7: 163 of them): id of the first ->
+    the sessions of all, id of each other -> [] (not printed again)."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.severity == Severity.INFO and finding.session:
+            groups.setdefault((finding.code, finding.message, finding.fix), []).append(finding)
+    alike: dict[int, list[str]] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            alike[id(group[0])] = [f.session for f in group if f.session]
+            alike.update((id(f), []) for f in group[1:])
+    return alike
+
+
+def _sessions_words(sessions: list[str]) -> str:
+    """"the same in 148 sessions: S1, S2, ..., +140 more"."""
+    named = ", ".join(sessions[:_ALIKE_NAMED])
+    more = len(sessions) - _ALIKE_NAMED
+    return f"the same in {len(sessions)} sessions: {named}" + (f", +{more} more" if more > 0
+                                                                else "")
+
+
 def _render_findings(findings: list[Finding], verdict: str, base: float,
                      console: Console) -> None:
     console.print()
@@ -348,15 +376,21 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
                       "show.")
         return
     console.print(f"[bold]Findings[/] ({len(findings)})")
+    alike = _alike_infos(findings)
     for finding in findings:
         severity = str(finding.severity)
+        same = alike.get(id(finding))
+        if same is not None and not same:
+            continue  # told with the first of its kind
         where = ", ".join(part for part in (
-            f"session {finding.session}" if finding.session else "",
+            "" if same else f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             frame_words(finding.frames, finding.frames_more),
             (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
             if finding.ts is not None else "",
         ) if part)
+        if same:
+            where = f"{_sessions_words(same)}; the first: session {same[0]}, {where}"
         print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),
                                              " ", (finding.code, "bold")),
                       f" ({where})" if where else "", indent=4)
