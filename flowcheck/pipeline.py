@@ -25,6 +25,8 @@ from flowcheck.model import (
 
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
+    from flowcheck.decode.skipped import Skipped
+    from flowcheck.decode.tunnels import TunnelPorts
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
 
@@ -45,6 +47,8 @@ class Traffic:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
+    # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
+    skipped: Skipped | None = None
 
 
 @dataclass(slots=True)
@@ -69,10 +73,19 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
                                rto=config.retransmission_timeout,
-                               arp_watch=config.remote_agents)
+                               arp_watch=config.remote_agents,
+                               tunnel_ports=tunnel_ports(config))
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
     return traffic_from(result, result.sink)
+
+
+def tunnel_ports(config: Config) -> TunnelPorts:
+    """The UDP ports the decoder reads as VXLAN and Geneve: the standard ones and
+    --vxlan-port, --geneve-port."""
+    from flowcheck.decode.tunnels import TunnelPorts
+
+    return TunnelPorts.adding(config.vxlan_ports, config.geneve_ports)
 
 
 def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
@@ -117,7 +130,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
-                   arp=result.arp)
+                   arp=result.arp, skipped=result.skipped)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -144,6 +157,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
+    from flowcheck.verify.capture_contents import explain_unreadable
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
@@ -163,6 +177,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
+    findings = explain_unreadable(findings, traffic.captures, traffic.connections,
+                                  traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions)

@@ -51,7 +51,7 @@ from flowcheck.connections.conn import (
     ConnState,
 )
 from flowcheck.connections.copies import CaptureCopies
-from flowcheck.connections.counts import CaptureCounts
+from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.flows import (
     BatchFlows,
     FlowKey,
@@ -73,6 +73,7 @@ from flowcheck.decode import (
     DecodedBatch,
     decode_batch,
 )
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
@@ -98,20 +99,24 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     with a connection's first payload whether to tap it too (only with a sink);
     fast=False: every packet through the per-packet path (the reference); rto: seconds,
     the retransmission timeout that decides which sequence gaps the capture cannot place
-    (accounting.untold_holes; Config.retransmission_timeout).
+    (accounting.untold_holes; Config.retransmission_timeout); tunnel_ports: the UDP ports
+    read as VXLAN and Geneve (--vxlan-port, --geneve-port).
     """
 
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
                  tap: Callable[[bytes], bool] | None = None, fast: bool = True,
-                 rto: float = 3.0, arp_watch: Sequence[str] = ()) -> None:
+                 rto: float = 3.0, arp_watch: Sequence[str] = (),
+                 tunnel_ports: TunnelPorts = STANDARD_PORTS) -> None:
         """arp_watch: the addresses whose ARP requests and answers are kept (`arp`)."""
         self.ndmp_port = ndmp_port
+        self.tunnel_ports = tunnel_ports
         self.rto = rto
         self.sink = sink
         self.tap = tap if sink is not None else None
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
+        self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
@@ -158,8 +163,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = decode_batch(batch)
+        decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
+                               ports=self.tunnel_ports)
         self.packets += len(batch)
+        self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind)
         self.clock.see(batch)
         if len(decoded.arp) and self.arp.watched:

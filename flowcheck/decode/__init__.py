@@ -48,6 +48,7 @@ from flowcheck.decode.ip import (
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
+from flowcheck.decode.skipped import Skipped, describe_skipped
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 IPPROTO_TCP = 6
@@ -93,6 +94,8 @@ class DecodedBatch:
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
+    # What the skipped packets were (decode.skipped); None when none was skipped.
+    skipped: Skipped | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -143,18 +146,20 @@ def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
             & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
-def decode_batch(batch: PacketBatch) -> DecodedBatch:
+def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
+                 ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
     fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
     the others go through the general decoder, and the results are merged in capture
-    order.
+    order. skipped_flows: DecodedBatch.skipped counts the skipped IP flows and
+    ethertypes too (decode.skipped); ports: the UDP ports read as VXLAN and Geneve.
     """
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return _decode_general(batch)
+        return _decode_general(batch, skipped_flows, ports)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -169,7 +174,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
-             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], tunnels.VXLAN_PORTS)
+             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], ports.vxlan)
              & ((total == 0) | (total >= 20 + 16 + 14))
              & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():
@@ -180,7 +185,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, _decode_general(_subset(batch, rest))))
+        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows, ports)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)
@@ -275,15 +280,19 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
+    # Only the general decode's part skips packets.
+    skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
     return DecodedBatch(kind=kind, tcp_index=merged[order],
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, **columns,
+                        tunnels=names, skipped=skipped, **columns,
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
-def _decode_general(batch: PacketBatch) -> DecodedBatch:
-    """Any supported link type, encapsulation and IP layout (the fully general decode)."""
+def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
+                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
+    """Any supported link type, encapsulation and IP layout (the fully general decode);
+    skipped_flows, ports: decode_batch's."""
     n = len(batch)
     gather = Gather(batch)
     off, link = locate_network_layer(batch, gather)
@@ -308,7 +317,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
         if not candidates.size:
             break
         found = tunnels.find(gather, candidates, layers.proto[candidates],
-                             layers.l4[candidates], layers.end[candidates])
+                             layers.l4[candidates], layers.end[candidates], ports)
         if not found.rows.size:
             break
         inner = found.rows
@@ -325,6 +334,8 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
     decoded.arp = arp
+    decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
+                                       skipped_flows)
     return decoded
 
 

@@ -129,10 +129,22 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
-        console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
+        console.print(inconclusive_note(analysis), style="yellow", highlight=False)
     midway = mid_job_note(analysis)
     if midway:
         console.print(midway, style="yellow", highlight=False)
+
+
+def inconclusive_note(analysis: Analysis) -> str:
+    """The note under an inconclusive verdict: INCONCLUSIVE_NOTE, or, with no session
+    and a no_control_session (a capture flowcheck could not read: its link type, the
+    snap length, a tunnel; or none of the job), a pointer to that finding, whose words
+    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11)."""
+    if not analysis.sessions and any(f.code == "no_control_session"
+                                     for f in analysis.findings):
+        return ("Nothing of the job could be judged: no NDMP control connection could be "
+                "read (no_control_session says what the capture holds, and the fix).")
+    return INCONCLUSIVE_NOTE
 
 
 def mid_job_note(analysis: Analysis) -> str:
