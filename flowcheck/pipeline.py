@@ -42,6 +42,8 @@ class Traffic:
     ended_at: float | None = None
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
+    host_copies: bool = False
 
 
 @dataclass(slots=True)
@@ -112,7 +114,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     ends = [t for t in [result.last_packet_ts, *(c.stopped_at for c in result.captures)]
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
-                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps))
+                   ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
+                   host_copies=result.host_copies)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -145,7 +148,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
-                                                  for c in traffic.captures), default=0)))
+                                                  for c in traffic.captures), default=0),
+                              host_copies=traffic.host_copies))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding
-from flowcheck.connections.duplicates import copies_finding
+from flowcheck.connections.duplicates import copies_finding, host_tool_copies
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
@@ -40,6 +40,9 @@ class TrackResult:
     # Seconds added to a file's times (by its place in `captures`): its capture point's
     # clock set to another's (flowcheck.connections.points).
     shifts: dict[int, float] = field(default_factory=dict)
+    # Every capture copy of the set is one host's Windows tool's (pktmon, netsh trace:
+    # a packet logged at several places of its stack; duplicates.host_tool_copies).
+    host_copies: bool = False
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -166,5 +169,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
              if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans))
+    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       host_copies=bool(host_tool_copies(tracker, captures)))
 

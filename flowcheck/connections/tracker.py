@@ -159,7 +159,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         capture = batch.capture
         sources = (np.full(decoded.tcp_index.shape[0], capture, np.int32)
                    if isinstance(capture, int) else capture[decoded.tcp_index])
-        self._copy = self.copies.mark(decoded, flows, since, sources)
+        identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
+        self._copy = self.copies.mark(decoded, flows, since, sources, identity)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)

@@ -81,6 +81,10 @@ class CaptureInfo:
     # The file grew while it was read (a sniffer still writing it): read up to its size
     # when first seen. Not in the JSON (its `error` says it).
     growing: bool = False
+    # A Windows tool that logs each packet at several places of one host's stack
+    # (flowcheck.sources.host_tools: "pktmon", "netsh trace"), as the pcapng file says;
+    # None otherwise. Not in the JSON.
+    tool: str | None = None
 
     def as_dict(self) -> dict:
         return {

@@ -76,7 +76,7 @@ class CaptureSetReader:
                            else self._capture_of[lane])
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface)
+                                    records.interface, records.identity)
                 frame += len(batch)
                 self._packets = frame - 1
                 yield batch
@@ -103,7 +103,7 @@ class CaptureSetReader:
                     shift = self._shifts.get(self.input_positions[index], 0.0)
                     yield PacketBatch(buf, 1, records.ts + shift, records.data_off,
                                       records.caplen, records.wirelen, records.linktype, index,
-                                      records.interface)
+                                      records.interface, records.identity)
                     break
             finally:
                 chunks.close()

@@ -39,6 +39,8 @@ class PacketBatch:
              usual case, no per-packet array), else an int32 array per packet
     interface int32 interface of each packet (pcapng; across sections), None for pcap and
              for files merged by time
+    identity int64 the capture tool's identity of each packet (Records.identity), None
+             when no packet of the batch has one
     """
 
     buf: bytes | bytearray | memoryview
@@ -50,6 +52,7 @@ class PacketBatch:
     linktype: np.ndarray
     capture: int | np.ndarray = 0
     interface: np.ndarray | None = None
+    identity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

@@ -156,6 +156,7 @@ class CaptureFile:
                 if parser.drops:
                     info.kernel_dropped = sum(parser.drops.values())
                 info.stopped_at = parser.stopped_at
+                info.tool = parser.tool.name
                 # The first interface's, as dumpcap writes one per interface sniffed.
                 first = parser.interfaces[0] if parser.interfaces else None
                 if first is not None:

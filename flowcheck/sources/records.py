@@ -18,14 +18,19 @@ class Records:
     linktype: np.ndarray  # int32
     # int32 interface of each packet (pcapng, numbered across sections); None for pcap
     interface: np.ndarray | None = None
+    # int64 the capture tool's own identity of each packet, the same for its copies
+    # (pktmon's PktGroupId and PktNumber: flowcheck.sources.host_tools), -1 for a packet
+    # without one; None when no packet has one
+    identity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
     def slice(self, start: int, stop: int) -> Records:
         interface = None if self.interface is None else self.interface[start:stop]
+        identity = None if self.identity is None else self.identity[start:stop]
         return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
-                       self.wirelen[start:stop], self.linktype[start:stop], interface)
+                       self.wirelen[start:stop], self.linktype[start:stop], interface, identity)
 
 
 def empty_records() -> Records:
