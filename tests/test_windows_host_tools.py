@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from windows_captures import etl2pcapng, interface, packet, pktmon, section
+from windows_captures import etl2pcapng, interface, netsh_cut, packet, pktmon, section
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -163,3 +163,21 @@ def test_json_captures_keep_their_keys(tmp_path: Path) -> None:
 
     info = CaptureInfo(path="x", tool=PKTMON)
     assert "tool" not in json.dumps(info.as_dict())
+
+
+@pytest.mark.parametrize("zero_length", [False, True])
+def test_netsh_truncation_recorded_as_whole_is_no_sniffer_loss(tmp_path: Path,
+                                                               zero_length: bool) -> None:
+    """D5: netsh trace's packettruncatebytes=128 on the agent, converted by etl2pcapng
+    (caplen = original length = 128 for its large sends): the gaps after them are the
+    cut, not "the sniffer lost them"; the fix is to capture without truncation."""
+    name = "clean-3-resources"
+    cut = netsh_cut(LAB / f"{name}.pcap", tmp_path / "cut.pcapng", bytes([10, 77, 0, 2]),
+                    zero_length=zero_length)
+    analysis = run(cut, LAB / f"{name}.toml")
+    assert analysis.verdict == "pass"
+    loss = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert len(loss) == 1
+    assert "the capture tool cut" in loss[0].message and "to 128 bytes" in loss[0].message
+    assert "the sniffer lost them" not in loss[0].message
+    assert "packettruncatebytes" in loss[0].fix and "tcpdump -B" not in loss[0].fix

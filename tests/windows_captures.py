@@ -99,3 +99,22 @@ def etl2pcapng(source: Path, out: Path) -> Path:
                                  2 if sent else 1))
     out.write_bytes(b"".join(blocks))
     return out
+
+
+def netsh_cut(source: Path, out: Path, sender: bytes, snap: int = 128,
+              zero_length: bool = False) -> Path:
+    """source as netsh trace capture=yes packettruncatebytes=snap on the host whose IPv4
+    address is `sender` (4 bytes), converted by etl2pcapng: that host's large sends are
+    cut to snap bytes and their original length recorded as snap too (etl2pcapng cannot
+    infer an LSOv2 send's), their IPv4 total length kept, or 0 (zero_length, as LSOv2
+    leaves it). One interface, "eth:12:0"."""
+    blocks = [section(b"etl2pcapng 1.11.0"), interface("eth:12:0")]
+    for at, data, wirelen in read_pcap(source):
+        if data[26:30] == sender and len(data) > snap:
+            data = data[:snap]
+            if zero_length:
+                data = data[:16] + b"\0\0" + data[18:]
+            wirelen = snap
+        blocks.append(packet(0, at, data, wirelen, "PID=4"))
+    out.write_bytes(b"".join(blocks))
+    return out

@@ -50,6 +50,7 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts
+from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
     BatchFlows,
     FlowKey,
@@ -108,6 +109,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
+        self.cut_recorded = CutRecorded()  # frames cut and recorded as whole, per file
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
         self._copy = np.zeros(0, bool)
@@ -150,6 +152,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         decoded = decode_batch(batch)
         self.packets += len(batch)
         self.by_capture.add(batch.capture, decoded.kind)
+        self.cut_recorded.see(batch, decoded)
         self.clock.see(batch)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded

@@ -85,6 +85,11 @@ class CaptureInfo:
     # (flowcheck.sources.host_tools: "pktmon", "netsh trace"), as the pcapng file says;
     # None otherwise. Not in the JSON.
     tool: str | None = None
+    # TCP frames the capture tool cut and recorded as whole (their IPv4 header says they
+    # were longer: flowcheck.connections.cut_recorded), and the length most of them were
+    # recorded with; 0 / None without any. Not in the JSON.
+    cut_recorded: int = 0
+    cut_length: int | None = None
 
     def as_dict(self) -> dict:
         return {

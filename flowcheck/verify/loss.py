@@ -12,7 +12,10 @@ retransmission timeout after them, with no ACK after them: nobody could resend o
 acknowledge them). Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
 A packet missing from the capture is not a packet the network dropped: the receiver ACKed
-it, so the finding is about the capture, never about the firewall.
+it, so the finding is about the capture, never about the firewall. Nor, when the capture
+tool cut frames and recorded them as whole (CaptureInfo.cut_recorded: netsh trace's
+truncation converted by etl2pcapng) at least as often as there are gaps, is it the
+sniffer's: the gaps are the bytes it cut (trial 24 D5).
 """
 
 from __future__ import annotations
@@ -95,7 +98,10 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             "Analyze the whole ring (every file of it) to see these bytes.",
             severity=Severity.INFO, uid=lossy[0].uid if len(lossy) == 1 else None,
             ts=lossy[0].ts, frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
-    if missed:
+    cut = sum(c.cut_recorded for c in captures)
+    if missed and cut >= gaps:
+        parts.append(_cut_words(missed, gaps, share, seen, cut, captures, lossy))
+    elif missed:
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
@@ -136,9 +142,35 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy, captures),
+    fix = _cut_fix() if missed and cut >= gaps and not dropped else _fix(lossy, captures)
+    return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
+
+
+def _cut_words(missed: int, gaps: int, share: float, seen: int, cut: int,
+               captures: list[CaptureInfo], lossy: list[Connection]) -> str:
+    """The missed bytes of a capture whose tool cut frames and recorded them as whole
+    (CaptureInfo.cut_recorded), at least one per gap: its truncation, not loss."""
+    lengths = sorted({c.cut_length for c in captures if c.cut_length})
+    length = " or ".join(str(n) for n in lengths)
+    return (f"The capture misses {missed:,} bytes of TCP payload in {gaps:,} "
+            f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
+            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or acknowledged), "
+            f"but no packet was lost: the capture tool cut {cut:,} "
+            f"{_plural(cut, 'frame')} to {length} bytes and recorded that cut length as "
+            "their length on the wire (their IPv4 header says they were longer, or gives no "
+            "length, as a Windows large send, LSO, leaves it): netsh trace with "
+            "packettruncatebytes, converted by etl2pcapng, writes large sends so. Each gap is "
+            "the rest of such a frame: neither the sniffer nor the network lost it. Most "
+            "affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+
+
+def _cut_fix() -> str:
+    return ("Capture without truncation: netsh trace start capture=yes without "
+            "packettruncatebytes (or pktmon start --capture --pkt-size 0), then convert "
+            "again; the receivers' ACKs in this capture still show how much data went "
+            "through")
 
 
 def _gap_frames(c: Connection) -> list[int]:
