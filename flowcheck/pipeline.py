@@ -138,6 +138,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
     from flowcheck.verify.capture_filter import explain_missing_control
+    from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.ring_holes import explain_ring_holes
 
@@ -154,6 +155,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
+    findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)

@@ -181,3 +181,18 @@ def test_netsh_truncation_recorded_as_whole_is_no_sniffer_loss(tmp_path: Path,
     assert "the capture tool cut" in loss[0].message and "to 128 bytes" in loss[0].message
     assert "the sniffer lost them" not in loss[0].message
     assert "packettruncatebytes" in loss[0].fix and "tcpdump -B" not in loss[0].fix
+
+
+def test_netsh_truncation_is_no_ndmp_stream_loss(tmp_path: Path) -> None:
+    """D5: the agent's NDMP replies cut the same way leave holes in the control stream:
+    its ndmp_partial says they are the tool's cuts, not the snap length or the sniffer."""
+    name = "clean-3-resources"
+    cut = netsh_cut(LAB / f"{name}.pcap", tmp_path / "cut.pcapng", bytes([10, 77, 0, 2]),
+                    snap=90)
+    analysis = run(cut, LAB / f"{name}.toml")
+    holes = [f for f in analysis.findings if f.code == "ndmp_partial"
+             and "never captured" in f.message]
+    assert holes
+    for finding in holes:
+        assert "the missing bytes are those cuts" in finding.message
+        assert "packettruncatebytes" in finding.fix and "tcpdump -B" not in finding.fix

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
+from flowcheck.verify.cut_frames import CUT_FIX, cut_count, cut_words
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -98,9 +99,9 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             "Analyze the whole ring (every file of it) to see these bytes.",
             severity=Severity.INFO, uid=lossy[0].uid if len(lossy) == 1 else None,
             ts=lossy[0].ts, frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
-    cut = sum(c.cut_recorded for c in captures)
+    cut = cut_count(captures)
     if missed and cut >= gaps:
-        parts.append(_cut_words(missed, gaps, share, seen, cut, captures, lossy))
+        parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
     elif missed:
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
@@ -142,35 +143,22 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    fix = _cut_fix() if missed and cut >= gaps and not dropped else _fix(lossy, captures)
+    fix = CUT_FIX if missed and cut >= gaps and not dropped else _fix(lossy, captures)
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
 
 
-def _cut_words(missed: int, gaps: int, share: float, seen: int, cut: int,
+def _cut_words(missed: int, gaps: int, share: float, seen: int,
                captures: list[CaptureInfo], lossy: list[Connection]) -> str:
     """The missed bytes of a capture whose tool cut frames and recorded them as whole
-    (CaptureInfo.cut_recorded), at least one per gap: its truncation, not loss."""
-    lengths = sorted({c.cut_length for c in captures if c.cut_length})
-    length = " or ".join(str(n) for n in lengths)
+    (flowcheck.verify.cut_frames), at least one per gap: its truncation, not loss."""
     return (f"The capture misses {missed:,} bytes of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
             f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or acknowledged), "
-            f"but no packet was lost: the capture tool cut {cut:,} "
-            f"{_plural(cut, 'frame')} to {length} bytes and recorded that cut length as "
-            "their length on the wire (their IPv4 header says they were longer, or gives no "
-            "length, as a Windows large send, LSO, leaves it): netsh trace with "
-            "packettruncatebytes, converted by etl2pcapng, writes large sends so. Each gap is "
-            "the rest of such a frame: neither the sniffer nor the network lost it. Most "
-            "affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
-
-
-def _cut_fix() -> str:
-    return ("Capture without truncation: netsh trace start capture=yes without "
-            "packettruncatebytes (or pktmon start --capture --pkt-size 0), then convert "
-            "again; the receivers' ACKs in this capture still show how much data went "
-            "through")
+            f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
+            "frame: neither the sniffer nor the network lost it. Most affected: "
+            + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
 
 
 def _gap_frames(c: Connection) -> list[int]:
