@@ -150,7 +150,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0),
-                              host_copies=traffic.host_copies))
+                              host_copies=traffic.host_copies,
+                              cut_recorded=sum(c.cut_recorded for c in traffic.captures)))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))

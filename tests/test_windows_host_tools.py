@@ -196,3 +196,16 @@ def test_netsh_truncation_is_no_ndmp_stream_loss(tmp_path: Path) -> None:
     for finding in holes:
         assert "the missing bytes are those cuts" in finding.message
         assert "packettruncatebytes" in finding.fix and "tcpdump -B" not in finding.fix
+
+
+def test_netsh_truncation_keeps_the_data_volume(tmp_path: Path) -> None:
+    """D5: step 5 adds the bytes the tool cut to those it holds: the job's volume."""
+    name = "clean-3-resources"
+    plain = run(LAB / f"{name}.pcap", LAB / f"{name}.toml")
+    cut = run(netsh_cut(LAB / f"{name}.pcap", tmp_path / "cut.pcapng", bytes([10, 77, 0, 2])),
+              LAB / f"{name}.toml")
+    step = [s for s in cut.sessions[0].steps if s.step == 5][0].detail
+    whole = int([s for s in plain.sessions[0].steps if s.step == 5][0].detail.split(" B")[0])
+    held = int(step.split(" B")[0])
+    more = int(step.split("; and ")[1].split(" B")[0])
+    assert held < whole and held + more == whole

@@ -6,7 +6,8 @@ flowcheck.connections.cut_recorded): the bytes after the cut read as a sequence 
 When the capture set holds at least as many such frames as its connections have gaps,
 the gaps are those cuts (trial 24 D5): capture_loss says so (flowcheck.verify.loss),
 and an ndmp_partial for bytes "never captured" on a control connection is rewritten to
-say it too, rather than the snap length or the sniffer's drops its fix names.
+say it too, rather than the snap length or the sniffer's drops its fix names, and step
+5's data volume adds the bytes cut (flowcheck.verify.details.flow_detail).
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ def cut_words(captures: list[CaptureInfo]) -> str:
             "etl2pcapng, writes large sends so")
 
 
+def cuts_explain(cut: int, connections: list[Connection]) -> bool:
+    """Do `cut` frames cut and recorded as whole account for every gap of the set?"""
+    return bool(cut) and cut >= sum(c.gaps for c in connections)
+
+
 def explain_cut_frames(findings: list[Finding], connections: list[Connection],
                        captures: list[CaptureInfo]) -> list[Finding]:
     """The findings, each ndmp_partial of a stream hole rewritten to name the frames the
     capture tool cut, when they account for every gap of the set (module docstring)."""
-    cut = cut_count(captures)
-    if not cut or cut < sum(c.gaps for c in connections):
+    if not cuts_explain(cut_count(captures), connections):
         return findings
     out = []
     for finding in findings:
