@@ -209,3 +209,18 @@ def test_netsh_truncation_keeps_the_data_volume(tmp_path: Path) -> None:
     held = int(step.split(" B")[0])
     more = int(step.split("; and ")[1].split(" B")[0])
     assert held < whole and held + more == whole
+
+
+def test_other_comments_stop_being_read(tmp_path: Path) -> None:
+    """Packets with other tools' comments (or only flags) are read for pktmon's for a
+    while only, then no more (no Python work per packet for the rest of the file)."""
+    from flowcheck.sources.pcapng import PcapngParser
+
+    frame = bytes(14) + bytes([0x45]) + bytes(45)
+    blocks = [section(b"Dumpcap (Wireshark) 4.2.2"), interface(r"\Device\NPF_{X}")]
+    blocks += [packet(0, n, frame, len(frame), f"comment {n}", 1) for n in range(200)]
+    data = b"".join(blocks)
+    parser = PcapngParser()
+    located = parser.locate(data, 0)
+    assert len(located.records) == 200 and located.records.identity is None
+    assert parser.tool.pktmon_comments is False and parser.tool.name is None
