@@ -2,7 +2,7 @@
 
 Keys (TOML names; flags use dashes): ndmp_port, media_range, agent_range,
 media_servers, remote_agents, backup_network, port_hold_seconds, resources, profile,
-retransmission_timeout.
+retransmission_timeout, vxlan_ports, geneve_ports.
 Every invalid value raises UsageError naming the key (and the file it came from), which
 the CLI turns into exit 2.
 """
@@ -38,6 +38,10 @@ class Config:
     # TCP's initial retransmission timeout (RFC 6298: 1 s, Linux; 3 s, older Windows and
     # RFC 1122). The default takes the longer one, so a slow retry is never called a drop.
     retransmission_timeout: float = 3.0
+    # UDP ports read as VXLAN and as Geneve besides the standard ones (4789 and 8472;
+    # 6081): a tunnel on another port (Cisco ACI's iVXLAN on 48879; trial 22 D6).
+    vxlan_ports: tuple[int, ...] = ()
+    geneve_ports: tuple[int, ...] = ()
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -59,16 +63,22 @@ class Config:
             "resources": self.resources,
             "profile": self.profile,
             "retransmission_timeout": self.retransmission_timeout,
+            "vxlan_ports": list(self.vxlan_ports),
+            "geneve_ports": list(self.geneve_ports),
         }
 
 
 KEYS = {f.name for f in fields(Config)} - {"explicit"}
 # TOML accepts the flag spellings too, so a user can copy a flag into the file.
 ALIASES = {"port_hold": "port_hold_seconds", "media_server": "media_servers",
-           "remote_agent": "remote_agents"}
+           "remote_agent": "remote_agents", "vxlan_port": "vxlan_ports",
+           "geneve_port": "geneve_ports"}
 # The command-line spelling of a key, where it is not the key with dashes.
 FLAGS = {"port_hold_seconds": "--port-hold", "media_servers": "--media-server",
-         "remote_agents": "--remote-agent"}
+         "remote_agents": "--remote-agent", "vxlan_ports": "--vxlan-port",
+         "geneve_ports": "--geneve-port"}
+# UDP ports of tunnels the decoder reads by themselves: not another tunnel's too.
+STANDARD_TUNNEL_PORTS = {4789: "VXLAN", 8472: "VXLAN", 4790: "VXLAN-GPE", 6081: "Geneve"}
 
 
 def format_ranges(ranges: Iterable[PortRange]) -> str:
@@ -188,6 +198,25 @@ def _network(name: str, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6
     raise UsageError(f"{name}: {value!r} has host bits set: give the network, {network}")
 
 
+def _tunnel_ports(name: str, values: object) -> tuple[int, ...]:
+    """UDP ports, repeatable or comma-separated; not a port the decoder already reads as
+    a tunnel (4789, 8472, 4790, 6081)."""
+    ports: list[int] = []
+    for item in _items(name, values):
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                raise UsageError(f"{name}: empty item in {str(item)!r}")
+            port = _port(name, part)
+            if port in STANDARD_TUNNEL_PORTS:
+                raise UsageError(f"{name}: {port} is read as {STANDARD_TUNNEL_PORTS[port]} "
+                                 "already: give the other ports only")
+            ports.append(port)
+    if not ports:
+        raise UsageError(f"{name}: no port given")
+    return tuple(dict.fromkeys(ports))
+
+
 # More resources than a host has ports can never fit in a dynamic port range (a job
 # needs a port per resource in each range); larger numbers are typos, and JSON readers
 # lose integers above 2**53.
@@ -206,6 +235,8 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
         return _addresses(name, value)
     if key == "backup_network":
         return _network(name, value)
+    if key in ("vxlan_ports", "geneve_ports"):
+        return _tunnel_ports(name, value)
     if key == "port_hold_seconds":
         hold = read_seconds(name, value)
         if hold < 0:
@@ -303,4 +334,8 @@ def build_config(file_values: dict[str, object] | None = None,
         if value is None or (isinstance(value, list | tuple) and not value):
             continue  # a flag not given (a repeatable one comes as an empty list)
         merged[key] = _coerce(key, value, FLAGS.get(key, "--" + key.replace("_", "-")))
+    both = set(merged.get("vxlan_ports", ())) & set(merged.get("geneve_ports", ()))  # type: ignore[call-overload]
+    if both:
+        raise UsageError(f"port {min(both)} is given as both VXLAN (vxlan_ports) and Geneve "
+                         f"(geneve_ports): a port carries one tunnel{where}")
     return replace(Config(), **merged, explicit=frozenset(merged))

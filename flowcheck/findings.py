@@ -16,6 +16,8 @@ FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the res
 CATALOGUE: dict[str, Severity] = {
     "no_control_session": E,
     "control_unanswered": E,
+    "agent_unreachable": E,  # a configured agent never answered ARP (verify.absent_agents)
+    "agent_not_seen": I,  # a configured agent with no session in the capture
     "control_refused": E,
     "handshake_incomplete": E,
     "callback_unanswered": E,
@@ -55,6 +57,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_clock_stepped": I,
     "capture_ring_gap": W,
     "capture_unreadable": W,
+    "capture_files_skipped": I,
     "capture_loss": W,  # or I below 0.1% of the payload: see flowcheck.verify.loss
     "announced_address_mismatch": E,
     "capture_ended_early": W,

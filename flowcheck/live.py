@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Finding, Severity
-from flowcheck.pipeline import Analysis, analyze, traffic_from
+from flowcheck.pipeline import Analysis, analyze, traffic_from, tunnel_ports
 from flowcheck.verify.context import session_uids
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ class LiveVerifier:
         self.collector = NdmpCollector()
         self.tracker = ConnectionTracker(ndmp_port=config.ndmp_port, sink=self.collector,
                                          tap=looks_like_ndmp,
-                                         rto=config.retransmission_timeout)
+                                         rto=config.retransmission_timeout,
+                                         arp_watch=config.remote_agents,
+                                         tunnel_ports=tunnel_ports(config))
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
         self._now = 0.0  # the capture's clock: never runs backwards

@@ -14,6 +14,7 @@ from flowcheck.config import Config
 from flowcheck.errors import InputError
 from flowcheck.findings import verdict
 from flowcheck.model import (
+    ArpLog,
     CaptureInfo,
     Connection,
     Finding,
@@ -24,6 +25,8 @@ from flowcheck.model import (
 
 if TYPE_CHECKING:
     from flowcheck.connections import TrackResult
+    from flowcheck.decode.skipped import Skipped
+    from flowcheck.decode.tunnels import TunnelPorts
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
 
@@ -44,6 +47,10 @@ class Traffic:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
     host_copies: bool = False
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
+    # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
+    skipped: Skipped | None = None
 
 
 @dataclass(slots=True)
@@ -67,10 +74,20 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
 
     result = track_connections(inputs, ndmp_port=config.ndmp_port, sink_factory=NdmpCollector,
                                tap=looks_like_ndmp, progress=progress,
-                               rto=config.retransmission_timeout)
+                               rto=config.retransmission_timeout,
+                               arp_watch=config.remote_agents,
+                               tunnel_ports=tunnel_ports(config))
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
     return traffic_from(result, result.sink)
+
+
+def tunnel_ports(config: Config) -> TunnelPorts:
+    """The UDP ports the decoder reads as VXLAN and Geneve: the standard ones and
+    --vxlan-port, --geneve-port."""
+    from flowcheck.decode.tunnels import TunnelPorts
+
+    return TunnelPorts.adding(config.vxlan_ports, config.geneve_ports)
 
 
 def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
@@ -115,6 +132,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
+                   arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies)
 
 
@@ -125,10 +143,14 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     without the checks. Raises UsageError for a profile that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
+    from flowcheck.verify.other_protocol import fold_other_protocols
 
     sessions = build_sessions(traffic.connections, traffic.streams, config,
                               load_profile(config.profile), ring_gaps=traffic.ring_gaps)
-    traffic.findings = with_sessions(traffic.findings, traffic.connections)
+    traffic.findings = with_sessions(
+        fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
+                             sessions),
+        traffic.connections)
     return sessions
 
 
@@ -137,9 +159,12 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
     from flowcheck.verify import check_all
+    from flowcheck.verify.absent_agents import check_absent_agents
+    from flowcheck.verify.capture_contents import explain_unreadable
     from flowcheck.verify.capture_filter import explain_missing_control
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
+    from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
 
     profile = load_profile(config.profile)
@@ -155,9 +180,15 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
+    findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
+                                   config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
+    findings = explain_unreadable(findings, traffic.captures, traffic.connections,
+                                  traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
+    findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
+                                    sessions)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from capture_factory import isb
+from capture_factory import idb, isb
 from scapy.all import rdpcap
 
 from flowcheck.config import build_config, load_file
@@ -102,3 +102,20 @@ def test_a_job_end_the_sniffer_may_have_dropped_is_not_blamed_on_the_stop(
         [early] = [f for f in _analyze(path, name).findings
                    if f.code == "capture_ended_early"]
         assert all(words in early.message for words in said), early.message
+
+
+def test_drops_of_an_interface_without_packets_are_not_the_capture_s(tmp_path: Path) -> None:
+    """Trial 24 D4: dumpcap on Windows with the Npcap loopback adapter ticked too wrote
+    its drops (5,000) beside the job's interface's 0: "99.4% of the packets" lost in a
+    capture that lost none. Drops count only for interfaces with packets in the file."""
+    ended = _last_ts(33)
+    loopback = idb(0)  # interface 1 (DLT_NULL), after the packets: no packet of it
+    quiet = isb(1, ended, ifdrop=5000) + isb(0, ended, ifdrop=0)
+    analysis = _analyze(_as_pcapng(tmp_path, 33, loopback + quiet))
+    assert analysis.traffic.captures[0].kernel_dropped == 0
+    assert "capture_loss" not in {f.code for f in analysis.findings}
+    lossy = isb(1, ended, ifdrop=5000) + isb(0, ended, ifdrop=7)
+    analysis = _analyze(_as_pcapng(tmp_path, 33, loopback + lossy))
+    assert analysis.traffic.captures[0].kernel_dropped == 7
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "7 packets dropped" in loss.message

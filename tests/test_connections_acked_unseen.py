@@ -41,7 +41,8 @@ def tshark_acked_unseen(path: Path) -> list[dict[Side, int]]:
     nothing taking a sequence number (no SYN, FIN or payload): the peer's highest ACK
     minus its first, unwrapped by signed 32-bit steps."""
     out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
-                            "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.ack_raw"])
+                            "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.ack_raw"],
+                     own=True)
     seen: dict[int, set[Side]] = defaultdict(set)
     acks: dict[int, dict[Side, list[int]]] = defaultdict(lambda: defaultdict(list))
     for line in out.splitlines():

@@ -66,7 +66,8 @@ def write_capture(path: Path, packets: list[tuple[float, bytes]]) -> Path:
 def tshark_retransmissions(path: Path) -> list[int]:
     """Per tcp.stream (stream order): frames with payload flagged
     tcp.analysis.retransmission."""
-    out = tcp_fields(path, ["tcp.stream", "tcp.len", "tcp.analysis.retransmission", "ip.src"])
+    out = tcp_fields(path, ["tcp.stream", "tcp.len", "tcp.analysis.retransmission", "ip.src"],
+                     own=True)
     counts: dict[int, int] = collections.defaultdict(int)
     for line in out.splitlines():
         stream, length, flagged, source = line.split("\t")

@@ -90,7 +90,7 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
 def tshark_fields(path: Path) -> str:
     return tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
                              "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw",
-                             "tcp.ack_raw"])
+                             "tcp.ack_raw"], own=True)
 
 
 def ours(connections: list[Connection]) -> list[dict[Side, int]]:

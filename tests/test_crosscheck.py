@@ -332,3 +332,31 @@ def test_a_capture_set_is_refused_with_the_way_to_merge_it(
     assert "crosscheck takes one capture file" in error and "mergecap -w" in error
     assert "`crosscheck` alone takes one capture file" in (
         Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+
+
+def _in_vxlan(source: Path, target: Path, port: int) -> None:
+    """`source` with every frame carried in VXLAN on UDP `port` between two VTEPs."""
+    from scapy.all import IP, UDP, Ether, rdpcap, wrpcap
+    from scapy.layers.vxlan import VXLAN
+
+    packets = []
+    for packet in rdpcap(str(source)):
+        wrapped = Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(
+            sport=50000, dport=port) / VXLAN(vni=42) / packet
+        wrapped.time = packet.time
+        packets.append(wrapped)
+    wrpcap(str(target), packets)
+
+
+@needs_tshark
+def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path) -> None:
+    """VXLAN on UDP 8472 (Linux's default, which flowcheck decodes): tshark, not told
+    the port, decoded nothing and every message was a difference, exit 1 (trial 22 D7)."""
+    from flowcheck.cli.main import run as run_cli
+
+    capture = tmp_path / "v4-backup-vxlan8472.pcap"
+    _in_vxlan(NDMJOB / "v4-backup.pcap", capture, 8472)
+    result = run(capture)
+    assert result.differences == [] and result.tshark_gaps == []
+    assert result.ours == result.theirs == result.matched > 20
+    assert run_cli(["crosscheck", str(capture)]) == 0

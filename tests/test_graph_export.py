@@ -111,3 +111,37 @@ def test_failed_connection_stands_out(tmp_path: Path) -> None:
     write_graph(graph, dot)
     [refused] = [line for line in dot.read_text().splitlines() if "REFUSED" in line]
     assert "color=red" in refused and "style=dashed" in refused
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed")
+def test_a_night_is_drawn_by_host_and_its_failures_stand_out(tmp_path: Path) -> None:
+    """Trial 23 D12: a night's DOT had one node per ephemeral port: a 937 x 25,259 px
+    strip where the failed connection could not be found by eye."""
+    from flowcheck.config import load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    night = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night"
+    config = build_config(load_file(night / "night-datadrop.toml"))
+    analysis = analyze(read_traffic([str(night / "night-datadrop.pcap.gz")], config), config)
+    graph = build_graph(analysis.traffic.connections, analysis.sessions, analysis.findings,
+                        analysis.verdict)
+    connections = len(analysis.traffic.connections)
+    assert "drawn by host" not in render_dot(graph)  # 40 connections: every endpoint
+    text = render_dot(graph, detail_limit=connections - 1)
+    assert f"flowcheck FAIL ({connections} connections, drawn by host)" in text
+    hosts = {c.orig_h for c in analysis.traffic.connections} | {
+        c.resp_h for c in analysis.traffic.connections}
+    assert text.count("[shape=box") == len(hosts) and ":" not in text.split("->")[0][-30:]
+    failed = [line for line in text.splitlines() if "FAILED" in line]
+    errors = sorted({f.code for f in analysis.findings if str(f.severity) == "error"})
+    assert errors and all(any(code in line for line in failed) for code in errors)
+    assert failed and all("\\nS10" in line and "color=red" in line and "style=dashed" in line
+                          for line in failed)
+    counts = [int(line.split('label="')[1].split()[0]) for line in text.splitlines()
+              if " -> " in line]
+    assert sum(counts) == connections
+    dot = tmp_path / "night.dot"
+    dot.write_text(text)
+    png = subprocess.run(["dot", "-Tpng", str(dot)], capture_output=True, check=True).stdout
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert height < 2000 and width < 2000, (width, height)

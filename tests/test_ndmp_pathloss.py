@@ -32,3 +32,19 @@ def test_offline_and_live_decode_every_resent_message() -> None:
         assert len(messages) == 23 and not any(partial for _, _, partial in messages)
     assert _messages(live) == _messages(offline)
     assert any(e.kind == "finding" and e.finding.code == "control_closed" for e in events)
+
+
+def test_step_5_says_its_bytes_include_the_resent_segments() -> None:
+    """Trial 23 D11: step 5's bytes are TCP payload with the resends (tshark's sum), above
+    the job log's size by what was resent: the detail says how many segments."""
+    config = build_config(load_file(CAPTURES / "fh-pathloss-media.toml"))
+    analysis = analyze(read_traffic([str(CAPTURES / "fh-pathloss-media.pcap.gz")], config),
+                       config)
+    [session] = analysis.sessions
+    data = [c for c in analysis.traffic.connections if c.uid in session.data_connections]
+    resent = sum(c.retransmits for c in data)
+    assert resent == 3  # tshark: tcp.analysis.retransmission on the data connection
+    sent = sum(c.orig_bytes + c.resp_bytes for c in data)
+    assert session.steps[-1].detail.startswith(
+        f"{sent} B agent -> media server (backup) over 1 data connection (TCP payload, 3 "
+        "retransmitted segments included); 0 B the other way")

@@ -73,8 +73,7 @@ def test_gist_keeps_the_first_sentence_without_long_asides() -> None:
 
 def test_gist_ends_at_a_clause_break_never_inside_a_word() -> None:
     text = ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media range) inbound on "
-            "the media server, and TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 "
-            "ports 6001-6100 outbound.")
+            "the media server; check the service, and more words follow here.")
     assert gist(text, 100) == ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
                                "(media range) inbound on the media server")
     cut = gist("word " * 30 + "10.77.0.2:6001 and more words", 160)
@@ -95,6 +94,36 @@ def test_gist_does_not_end_on_a_condition_or_half_an_either_or() -> None:
              "firewall rejects it, and more words follow here to make it long enough.")
     assert gist(cause, 150) == ("The data connection was refused: 10.77.0.2:6001 answered "
                                 "the SYN with a RST")
+
+
+def test_gist_keeps_both_directions_of_a_rule_together() -> None:
+    """Trial 23 D8: a dropped callback whose SYNs or SYN-ACKs may be the ones lost: the
+    summary's fix was cut to the inbound rule (which already existed) at ", and TCP from
+    ... back to", leaving out the outbound half that cured it."""
+    text = ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media range) inbound on "
+            "the media server, and TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 "
+            "ports 6001-6100 outbound on the media server; check the service. More.")
+    assert gist(text, 100) == ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
+                               "(media range) inbound on the media server, and TCP from "
+                               "10.77.0.1 ports 5001-5100 back to 10.77.0.2 ports 6001-6100 "
+                               "outbound on the media server")
+
+
+@pytest.mark.parametrize(("name", "back"), [
+    ("callback-blocked", "TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 ports "
+     "6001-6100 outbound on the media server"),
+    ("data-port-dropped", "TCP from 10.77.0.2 ports 6001-6100 back to 10.77.0.1 ports "
+     "5001-5100 outbound on the agent"),
+])
+def test_the_summary_fix_names_both_directions_when_either_may_be_lost(name: str,
+                                                                       back: str) -> None:
+    """Trial 23 D8: the finding cannot tell the SYNs' drop from the SYN-ACKs', so the fix
+    under the verdict names the rule for each, as the finding's own fix does."""
+    analysis = _lab(name)
+    [session] = analysis.sessions
+    rows = dict(answer_rows(session, analysis.findings))
+    assert back in rows["fix:"], rows["fix:"]
+    assert "inbound on" in rows["fix:"].split(", and TCP from")[0]
 
 
 def test_the_answer_lines_hang_under_their_label_with_no_trailing_spaces() -> None:

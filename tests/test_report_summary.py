@@ -268,3 +268,20 @@ def test_all_sessions_shows_every_session_s_steps(
     out = capsys.readouterr().out
     assert len(re.findall(r"^(?:FAILED|ok)  Session S\d+: ", out, re.M)) == headers
     assert ("Sessions that passed or are side traffic (19;" in out) == (not flag)
+
+
+def test_an_info_said_alike_in_several_sessions_is_printed_once() -> None:
+    """Trial 23 D7: a night's vendor message, the same info in each of 163 jobs, was 326
+    lines of the report. Printed once, naming its sessions; the JSON keeps each one."""
+    lab = FOLDER.parent / "lab"
+    config = build_config(load_file(lab / "concurrent-jobs.toml"))
+    analysis = analyze(read_traffic([str(lab / "concurrent-jobs.pcap")], config), config)
+    infos = [f for f in analysis.findings if f.code == "ndmp_vendor_message"]
+    assert [f.session for f in infos] == ["S1", "S2"] and infos[0].message == infos[1].message
+    lines = _text(analysis)
+    printed = [line for line in lines if line.startswith("INFO ndmp_vendor_message")]
+    assert len(printed) == 1
+    assert printed[0].startswith("INFO ndmp_vendor_message (the same in 2 sessions: S1, S2; "
+                                 f"the first: session S1, connection {infos[0].uid}, frames ")
+    assert lines.count(f"  {infos[0].message}") == 1
+    assert any(line.startswith(f"Findings ({len(analysis.findings)})") for line in lines)

@@ -271,3 +271,79 @@ def test_an_archive_is_named(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("capture.pcap", pcap_bytes(PACKETS))
     assert "a zip archive: extract the capture from it first" in input_error([str(path)])
+
+
+def test_windows_traces_are_named_with_their_conversion(tmp_path: Path) -> None:
+    """Trial 24 D9: an .etl (netsh trace, pktmon) and a Message Analyzer .matp, the files
+    Windows admins hand over, got only "starts with 00 00 01 00" / "a zip archive"."""
+    etl = tmp_path / "NetTrace.etl"
+    etl.write_bytes(b"\x00\x00\x01\x00" + bytes(60))  # an ETW buffer header's start
+    message = input_error([str(etl)])
+    assert message == (f"{etl}: not a pcap or pcapng file: a Windows event trace (netsh "
+                       f"trace or pktmon): convert it on Windows with `pktmon etl2pcap {etl} "
+                       f"--out {tmp_path / 'NetTrace.pcapng'}` (or Microsoft's etl2pcapng) "
+                       "and give flowcheck the .pcapng")
+    matp = tmp_path / "job.matp"
+    matp.write_bytes(b"PK\x03\x04" + bytes(60))  # an OPC package is a zip
+    assert "a Microsoft Message Analyzer trace: save it from Message Analyzer as a Network " \
+           "Monitor .cap file" in input_error([str(matp)])
+
+
+def test_a_directory_of_other_formats_names_them(tmp_path: Path) -> None:
+    """Trial 24 D12: a folder holding a NetMon capture and an .etl read as "no pcap or
+    pcapng files", though flowcheck names both when given them one by one."""
+    stored = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    subprocess.run(["editcap", "-F", "netmon2", str(stored), str(tmp_path / "job.cap")],
+                   check=True, capture_output=True)
+    (tmp_path / "NetTrace.etl").write_bytes(b"\x00\x00\x01\x00" + bytes(60))
+    (tmp_path / "notes.txt").write_text("the job failed at 01:00\n")
+    message = input_error([str(tmp_path)])
+    assert message.startswith(f"{tmp_path}: no pcap or pcapng files in this directory (")
+    assert (f"NetTrace.etl: a Windows event trace (netsh trace or pktmon): convert it on "
+            f"Windows with `pktmon etl2pcap {tmp_path / 'NetTrace.etl'}") in message
+    assert (f"; job.cap: a Microsoft Network Monitor 2.x capture: convert it with `editcap "
+            f"-F pcapng {tmp_path / 'job.cap'} {tmp_path / 'job.cap.pcapng'}`") in message
+    assert "notes.txt" not in message
+
+
+def test_a_file_copied_in_text_mode_is_named_so(tmp_path: Path) -> None:
+    """Trial 24 D10: an FTP transfer in text (ASCII) mode from Windows puts 0x0d before
+    every 0x0a; the records after the first one go astray ("file corrupt")."""
+    stored = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    damaged = tmp_path / "ascii.pcap"
+    damaged.write_bytes(stored.read_bytes().replace(b"\n", b"\r\n"))
+    _, reader = count([str(damaged)])
+    info = reader.captures[0]
+    assert info.truncated and "file corrupt" in info.error
+    assert info.error.endswith("; every 0x0a byte before it follows a 0x0d, as a transfer in "
+                               "text (ASCII) mode leaves a file: copy it again in binary mode "
+                               "(ftp: binary, or bin)")
+    # Binary damage is not called a text-mode transfer.
+    whole = bytearray(pcap_bytes(PACKETS, snaplen=65535))
+    struct.pack_into("<I", whole, 24 + 16 + len(PACKETS[0][1]) + 8, 10_000_000)
+    (tmp_path / "binary.pcap").write_bytes(bytes(whole))
+    _, reader = count([str(tmp_path / "binary.pcap")])
+    assert "file corrupt" in reader.captures[0].error
+    assert "text (ASCII)" not in reader.captures[0].error
+
+
+def test_other_format_files_beside_captures_are_named(tmp_path: Path) -> None:
+    """Trial 24 D12: a NetMon capture (perhaps the other capture point's) beside a pcapng
+    in a directory was left out without a word."""
+    from flowcheck.sources import truncation_findings
+
+    stored = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    subprocess.run(["editcap", "-F", "netmon2", str(stored), str(tmp_path / "agent.cap")],
+                   check=True, capture_output=True)
+    (tmp_path / "media.pcap").write_bytes(stored.read_bytes())
+    (tmp_path / "syslog.xz").write_bytes(b"\xfd7zXZ\x00" + bytes(40))  # not a capture
+    packets, reader = count([str(tmp_path)])
+    assert packets == count([str(stored)])[0]  # the pcap alone is read
+    [skipped] = [f for f in truncation_findings(reader.captures)
+                 if f.code == "capture_files_skipped"]
+    assert skipped.severity == Severity.INFO
+    assert skipped.message == (
+        f"The directory {tmp_path} also holds files of capture formats flowcheck does not "
+        "read, left out of the analysis: agent.cap: a Microsoft Network Monitor 2.x capture: "
+        f"convert it with `editcap -F pcapng {tmp_path / 'agent.cap'} "
+        f"{tmp_path / 'agent.cap.pcapng'}` (Wireshark).")

@@ -28,16 +28,15 @@ Side = tuple[str, int]
 
 def tshark_streams(path: Path) -> list[dict[Side, list[int]]]:
     """Per tcp.stream, in stream order: {(ip, port): [packets, tcp.len sum]}."""
-    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len"])
+    # own: an ICMP error quoting TCP is no packet of its stream; tunnels' inner addresses.
+    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len"],
+                     own=True)
     streams: dict[int, dict[Side, list[int]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0]))
     for line in out.splitlines():
         stream, ip4, ip6, port, length = line.split("\t")
         if not stream:
-            continue  # not TCP (ICMP quoting TCP also carries tcp.stream: kept)
-        # An ICMP error quoting TCP shows two addresses; its stream has no own packet.
-        if "," in ip4 or "," in port:
-            continue
+            continue  # not TCP
         counts = streams[int(stream)][(ip4 or ip6, int(port))]
         counts[0] += 1
         counts[1] += int(length or 0)

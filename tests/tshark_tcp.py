@@ -21,7 +21,7 @@ from pathlib import Path
 
 FIELDS = ("tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
           "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw", "tcp.ack_raw",
-          "tcp.analysis.retransmission")
+          "tcp.analysis.retransmission", "frame.protocols")
 CACHE = Path(tempfile.gettempdir()) / f"flowcheck-tests-tshark-{os.getuid()}"
 
 
@@ -50,12 +50,32 @@ def _all_fields(path: Path) -> str:
     return out
 
 
-def tcp_fields(path: Path, fields: Sequence[str]) -> str:
+def is_icmp(protocols: str) -> bool:
+    """Whether a frame.protocols value ("eth:ethertype:ip:icmp:ip:tcp") is an ICMP
+    message (one quoting TCP shows the quote's tcp fields too). A tunnelled packet's
+    ip.src lists the outer addresses before the inner one, as an ICMP quote's does: the
+    protocols tell them apart."""
+    return bool({"icmp", "icmpv6"} & set(protocols.split(":")))
+
+
+_ADDRESSES = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst")
+
+
+def tcp_fields(path: Path, fields: Sequence[str], *, own: bool = False) -> str:
     """What `tshark -n -r PATH -o tcp.desegment_tcp_streams:FALSE -T fields -e F...`
-    prints for `fields` (each one of FIELDS): a line per frame, tab-separated."""
+    prints for `fields` (each one of FIELDS): a line per frame, tab-separated. own: each
+    frame as its TCP connection's own packet: an ICMP error quoting TCP (not a packet of
+    the connection) prints empty fields, and a tunnelled packet's addresses are the
+    inner ones (tshark lists the outer ones first)."""
     columns = [FIELDS.index(name) for name in fields]
+    protocols = FIELDS.index("frame.protocols")
     lines = []
     for line in _all_fields(path).splitlines():
         values = line.split("\t")
+        if own and is_icmp(values[protocols]):
+            values = [""] * len(values)
+        elif own:
+            values = [v.split(",")[-1] if FIELDS[i] in _ADDRESSES else v
+                      for i, v in enumerate(values)]
         lines.append("\t".join(values[i] for i in columns))
     return "".join(f"{line}\n" for line in lines)

@@ -69,6 +69,14 @@ RetransmissionTimeout = Annotated[str | None, typer.Option(
     help="Capture time after an unanswered SYN (or announcement) before its silence counts "
          "as a drop: TCP's initial retransmission timeout, 1 s on Linux, 3 s on older "
          "Windows [default: 3].", rich_help_panel="Configuration")]
+VxlanPort = Annotated[list[str] | None, typer.Option(
+    "--vxlan-port", metavar="PORT",
+    help="UDP port read as VXLAN besides 4789 and 8472 (repeatable or comma-separated): "
+         "Cisco ACI's 48879, a collector's own port.", rich_help_panel="Configuration")]
+GenevePort = Annotated[list[str] | None, typer.Option(
+    "--geneve-port", metavar="PORT",
+    help="UDP port read as Geneve besides 6081 (repeatable or comma-separated).",
+    rich_help_panel="Configuration")]
 Format = Annotated[OutputFormat, typer.Option(
     "--format", metavar="table|json", help="table for people, json for programs.",
     case_sensitive=False)]
@@ -133,6 +141,8 @@ CONFIG_PARAMETERS: dict[str, tuple[object, str]] = {
     "resources": (Resources, "resources"),
     "profile": (Profile, "profile"),
     "retransmission_timeout": (RetransmissionTimeout, "retransmission_timeout"),
+    "vxlan_port": (VxlanPort, "vxlan_ports"),
+    "geneve_port": (GenevePort, "geneve_ports"),
 }
 
 

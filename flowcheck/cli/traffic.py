@@ -171,12 +171,13 @@ def crosscheck(capture: Annotated[str, typer.Argument(
         raise UsageError("crosscheck takes one capture file (tshark reads it a second "
                          "time): merge a ring's files or several captures into one first, "
                          "`mergecap -w merged.pcapng FILES` (Wireshark), and crosscheck that")
-    from flowcheck.pipeline import label_connections
+    from flowcheck.pipeline import label_connections, tunnel_ports
 
     traffic = _read([capture], config)
     label_connections(traffic, config)  # roles and sessions, as `connections` gives them
     result = run_crosscheck(capture, traffic.streams, traffic.connections,
-                            cut=any(info.truncated for info in traffic.captures))
+                            cut=any(info.truncated for info in traffic.captures),
+                            ports=tunnel_ports(config))
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 

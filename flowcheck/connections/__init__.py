@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.connections.clock import clock_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies
 from flowcheck.connections.tracker import ConnectionTracker
+from flowcheck.decode.skipped import Skipped
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
@@ -43,18 +46,38 @@ class TrackResult:
     # Every capture copy of the set is one host's Windows tool's (pktmon, netsh trace:
     # a packet logged at several places of its stack; duplicates.host_tool_copies).
     host_copies: bool = False
+    # What the packets the decoder skipped were (flowcheck.decode.skipped).
+    skipped: Skipped = field(default_factory=Skipped)
+    # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
+    arp: ArpLog = field(default_factory=ArpLog)
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
-    """An info finding when some packets could not be decoded (cut, unknown link)."""
+    """An info finding when some packets could not be decoded, naming the causes the
+    decoder saw (flowcheck.decode.skipped): records cut by the snap length before the TCP
+    header ends, a link type flowcheck does not read, else malformed headers."""
     if not tracker.undecodable:
         return None
+    skipped = tracker.skipped_tally.skipped
+    causes, fixes = [], []
+    if skipped.cut:
+        causes.append(f"{skipped.cut} cut at {skipped.snap} bytes by the snap length before "
+                      "the TCP header ends")
+        fixes.append("capture with a larger snap length (tcpdump -s 0)")
+    unknown = sum(skipped.unknown_links.values())
+    if unknown:
+        names = ", ".join(linktype_name(link) for link in sorted(skipped.unknown_links))
+        causes.append(f"{unknown} on a link type flowcheck does not read ({names})")
+        fixes.append("capture on an interface whose link type flowcheck reads (Ethernet, "
+                     "Linux cooked, raw IP: docs/formats.md)")
+    malformed = tracker.undecodable - skipped.cut - unknown
+    if malformed > 0 or not causes:
+        causes.append(f"{malformed} with inconsistent lengths or headers")
     return make_finding(
         "capture_undecodable_packets",
         f"{tracker.undecodable} of {tracker.packets} packets could not be decoded "
-        "(unknown link type, or cut by the snap length before the TCP header ends); "
-        "they are not in any connection",
-        "capture with a larger snap length (tcpdump -s 0)",
+        f"({'; '.join(causes)}); they are not in any connection",
+        "; ".join(fixes) or "check what wrote the capture: its records are malformed",
     )
 
 
@@ -62,10 +85,12 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
                       tap: Callable[[bytes], bool] | None = None,
-                      progress: bool = False, rto: float = 3.0) -> TrackResult:
+                      progress: bool = False, rto: float = 3.0,
+                      arp_watch: Sequence[str] = (),
+                      tunnel_ports: TunnelPorts = STANDARD_PORTS) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
-    rto: ConnectionTracker's. sink: the tracker's; sink_factory: a fresh one per reading
-    instead (TrackResult.sink is the last).
+    rto, arp_watch, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory:
+    a fresh one per reading instead (TrackResult.sink is the last).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -80,7 +105,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     known: list[tuple[int, int, float]] | None = None  # by input position, once two points
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
-                                    sink=sink_factory() if sink_factory else sink)
+                                    sink=sink_factory() if sink_factory else sink,
+                                    arp_watch=arp_watch, tunnel_ports=tunnel_ports)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
@@ -90,7 +116,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             capture_of = {position: n for n, position in enumerate(reader.input_positions)}
             points.activate([(capture_of[a], capture_of[b], offset) for a, b, offset in known])
         elif again and len(reader.captures) <= HEAD_FILES:
-            tracker.copies.read_heads(reader.heads(HEAD_BYTES))
+            tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
             with _young_collections_only() as collect:
                 for number, batch in enumerate(reader, 1):
@@ -171,5 +197,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)))
 

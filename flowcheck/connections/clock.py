@@ -46,16 +46,16 @@ class ClockSteps:
         interface = batch.interface
         if interface is None or interface.min() == interface.max():
             key = -1 if interface is None else int(interface[0])
-            self._steps_in(batch.ts, None, key, batch.frame0)
+            self._steps_in(batch.ts, None, key, batch)
         else:
             for key in np.unique(interface).tolist():
                 rows = np.flatnonzero(interface == key)
-                self._steps_in(batch.ts[rows], rows, key, batch.frame0)
+                self._steps_in(batch.ts[rows], rows, key, batch)
             self.steps.sort()
         self._spans(batch)
 
     def _steps_in(self, ts: np.ndarray, rows: np.ndarray | None, key: int,
-                  frame0: int) -> None:
+                  batch: PacketBatch) -> None:
         """Backward steps between consecutive packets of one interface (rows: their
         places in the batch; None: the whole batch, in order)."""
         last = self._last.get(key)
@@ -65,7 +65,7 @@ class ClockSteps:
         self.count += len(at)
         for index in at[:max(0, _KEPT - len(self.steps))]:
             row = int(index) if rows is None else int(rows[index])
-            self.steps.append((frame0 + row, float(back[index])))
+            self.steps.append((batch.frame_number(row), float(back[index])))
         self._last[key] = float(ts[-1])
 
     def _spans(self, batch: PacketBatch) -> None:

@@ -75,6 +75,7 @@ from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
 from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
@@ -312,13 +313,14 @@ class CaptureCopies:
                                        own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
                                        fingerprints(d, flows, rows)))
 
-    def read_heads(self, batches: Iterator[PacketBatch]) -> None:
+    def read_heads(self, batches: Iterator[PacketBatch],
+                   ports: TunnelPorts = STANDARD_PORTS) -> None:
         """Each file's first packets (CaptureSetReader.heads), for the offsets between
-        files (CapturePoints.add_heads)."""
+        files (CapturePoints.add_heads); ports: decode_batch's."""
         parts = []
         named = Appearances()  # a packet named by its tool counts in the first file only
         for batch in batches:
-            d = decode_batch(batch)
+            d = decode_batch(batch, ports=ports)
             m = d.tcp_index.shape[0]
             if m:
                 rows = np.arange(m)

@@ -1,4 +1,5 @@
-"""Packets the decoder skipped (non-TCP, IP fragments, undecodable), per file of a set.
+"""Packets the decoder skipped (non-TCP, IP fragments, undecodable), per file of a set,
+and what they were over the set (SkippedTally).
 
 A capture set's batches merge its files, so each batch says which file each packet came
 from (PacketBatch.capture); the counts follow it, and each file's entry in `captures`
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.decode import FRAGMENT, NON_TCP, UNDECODABLE
+from flowcheck.decode import FRAGMENT, NON_TCP, UNDECODABLE, DecodedBatch
+from flowcheck.decode.skipped import Skipped
 from flowcheck.model import CaptureInfo
 
 KINDS = 4  # TCP, NON_TCP, FRAGMENT, UNDECODABLE (DecodedBatch.kind values)
@@ -54,3 +56,24 @@ class CaptureCounts:
             grown = np.zeros((files, KINDS), np.int64)
             grown[:self._rows.shape[0]] = self._rows
             self._rows = grown
+
+
+class SkippedTally:
+    """What the packets the decoder skipped were, over a capture set (decode.skipped):
+    `skipped`. Their flows are counted (`flows`: decode_batch's skipped_flows) until a
+    packet to or from the NDMP port shows: the words are for a capture without a control
+    connection only (flowcheck.verify.capture_contents)."""
+
+    def __init__(self, ndmp_port: int) -> None:
+        self.ndmp_port = ndmp_port
+        self.skipped = Skipped()
+        self.flows = True
+
+    def add(self, decoded: DecodedBatch) -> None:
+        """Count one batch's decode."""
+        if decoded.skipped is not None:
+            self.skipped.merge(decoded.skipped)
+        if self.flows and decoded.tcp_index.size and (
+                (decoded.tcp_dport == self.ndmp_port).any()
+                or (decoded.tcp_sport == self.ndmp_port).any()):
+            self.flows = False

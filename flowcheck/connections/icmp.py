@@ -12,19 +12,24 @@ same rules as a captured refusal (flowcheck.sessions.classify.quoted_syn_refused
 Only a quote that shows a SYN without ACK does, and not IPv4's "fragmentation needed"
 (path MTU discovery, RFC 1191): a quote cut before the TCP flags, or of a segment of a
 connection the capture lacks (mid-connection), proves no connection attempt and is left
-out. One connection per quoted 4-tuple and tunnel (the tunnel the ICMP message came in);
-each further quote of it is one more SYN of the same attempt (a retransmission from the
-same port, `syn_retries`). tshark's conversation table (`-z conv,tcp`) has no such
-conversation: the connection list equals it on connections with packets.
+out. One connection per quoted 4-tuple, tunnel (the tunnel the ICMP message came in) and
+SYN: each further quote of the same SYN (the same sequence number) is one more SYN of
+the same attempt (a retransmission from the same port, `syn_retries`); a quote of a SYN
+with another sequence number is another attempt (a 4-tuple used again, as a captured
+SYN would open a new connection: tshark's tcp.stream). tshark's conversation table (`-z
+conv,tcp`) has no such conversation: the connection list equals it on connections with
+packets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flowcheck.connections.flows import address_text
 from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
 
-# ICMP frames kept per quoted 4-tuple (as for a captured connection), and 4-tuples kept
+# ICMP frames kept per quoted attempt (as for a captured connection), and attempts kept
 # in all: a scan rejected port by port would otherwise grow without bound; quotes past
 # the cap make no connection (the steps they would decide stay as without them).
 FRAMES_PER_QUOTE = 8
@@ -47,27 +52,32 @@ class QuotedAttempts:
     """Connections made from ICMP quotes of SYNs no tracked connection holds."""
 
     def __init__(self) -> None:
-        self._by_key: dict[_Key, Connection] = {}
+        # The latest attempt per quoted 4-tuple, with its SYN's sequence number.
+        self._by_key: dict[_Key, tuple[Connection, int]] = {}
+        self._made: list[tuple[Connection, IcmpQuote]] = []  # each with its first quote
 
     def add(self, quote: IcmpQuote) -> Connection | None:
         """Count a quote the tracker found no connection for (its frame and ts set);
-        returns the connection it makes when it is the first of its 4-tuple (the
+        returns the connection it makes when it is the first of its attempt (the
         tracker gives it a uid), else None."""
         key = (quote.version, quote.src, quote.sport, quote.dst, quote.dport, quote.tunnel)
-        conn = self._by_key.get(key)
-        if conn is None:
-            if not refuses_syn(quote) or len(self._by_key) >= MAX_QUOTED:
+        if not refuses_syn(quote):
+            return None
+        latest = self._by_key.get(key)
+        if latest is None or latest[1] != quote.seq:
+            if len(self._made) >= MAX_QUOTED:
                 return None
-            conn = self._by_key[key] = Connection(
+            conn = Connection(
                 uid="", orig_h=address_text(quote.version, quote.src), orig_p=quote.sport,
                 resp_h=address_text(quote.version, quote.dst), resp_p=quote.dport,
                 ts=quote.ts, last_ts=quote.ts, conn_state="S0", first_frame=quote.frame,
                 last_frame=quote.frame, icmp_frames=[quote.frame], icmp_code=quote.code,
                 icmp_sender=address_text(quote.version, quote.sender),
                 tunnel=quote.tunnel or None)
+            self._by_key[key] = (conn, quote.seq)
+            self._made.append((conn, quote))
             return conn
-        if not refuses_syn(quote):
-            return None
+        conn = latest[0]
         conn.syn_retries += 1
         conn.last_ts = max(conn.last_ts, quote.ts)
         conn.last_frame = max(conn.last_frame, quote.frame)
@@ -75,14 +85,10 @@ class QuotedAttempts:
             conn.icmp_frames.append(quote.frame)
         return None
 
-    def untracked(self, connections: list[Connection]) -> list[Connection]:
-        """The quoted connections whose 4-tuple no connection of the capture took after
-        the ICMP message (a capture merged out of order: that one holds the quotes'
-        story), in order of their first ICMP frame."""
-        if not self._by_key:
-            return []
-        tracked = {(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.tunnel) for c in connections}
-        kept = [c for c in self._by_key.values()
-                if (c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.tunnel) not in tracked
-                and (c.resp_h, c.resp_p, c.orig_h, c.orig_p, c.tunnel) not in tracked]
+    def untracked(self, answered: Callable[[IcmpQuote], bool]) -> list[Connection]:
+        """The quoted connections no captured connection answers (answered: asked with
+        each one's first quote, at the end of the capture: a connection captured after
+        it with the SYN it quotes, files merged out of order, holds the quotes' story),
+        in order of their first ICMP frame."""
+        kept = [conn for conn, quote in self._made if not answered(quote)]
         return sorted(kept, key=lambda c: c.first_frame)

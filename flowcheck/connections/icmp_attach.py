@@ -8,10 +8,23 @@ quote of no connection the capture holds goes to
 flowcheck.connections.icmp.QuotedAttempts, which makes a connection of it when it shows
 a refused SYN.
 
+A 4-tuple used again (Backup Exec's job engine and agent take the first free port of
+their ranges, so one data 4-tuple comes back job after job) names several connections:
+the quote answers the one whose SYN it quotes (the quoted sequence number is that side's
+base, as Wireshark numbers it), else the latest one opened before it in the capture (as
+tshark's tcp.stream of the quote); when none opened before it (files merged out of
+order, or a capture that lacks the SYN), the first one after it, unless the quote shows a
+SYN that one did not send (another sequence number): then the capture lacks that SYN,
+and the quote is one of no connection (`answering`). The tracker keeps, per 4-tuple,
+the last few connections a new one replaced (`_replace`, once per reused 4-tuple, not
+per packet) for the quotes handled after the new one opened (a batch's quotes are
+handled after its walk).
+
 Where in a batch a quote is handled keeps uids in first_frame order on every path: a
-quote of no connection, known or about to be made by the batch's short-connection pass,
-is handled before the pass's records are numbered (`_quotes_before_commit`), so a
-connection it makes is numbered with the batch's other new ones; the others after them.
+quote that answers no connection, known or about to be made by the batch's
+short-connection pass, is handled before the pass's records are numbered
+(`_quotes_before_commit`), so a connection it makes is numbered with the batch's other
+new ones; the others after them.
 
 Apart from flowcheck.connections.tracker, which routes a batch's packets; IcmpAttach is a
 base class of ConnectionTracker, whose connection table it reads (once per quote).
@@ -23,11 +36,41 @@ import numpy as np
 
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text
-from flowcheck.connections.icmp import QuotedAttempts
+from flowcheck.connections.icmp import QuotedAttempts, refuses_syn
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
 from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
+
+# Connections kept per 4-tuple after a new one replaced them (the quotes' candidates
+# beside the current one): a reject comes within a round trip or two of its SYN.
+REPLACED_PER_KEY = 4
+
+# A connection a quote may answer: its first frame, the bases of its sides (the flow
+# key's lower endpoint's, the upper one's; None when unknown) and its record (None for a
+# new connection of the pending short pass: its record is made at the commit).
+_Candidate = tuple[int, int | None, int | None, Connection | None]
+
+
+def answering(candidates: list[_Candidate], quote: IcmpQuote,
+              lower: bool) -> _Candidate | None:
+    """Which of a 4-tuple's connections (in order of opening) a quote answers (lower: its
+    quoted segment's sender is the flow key's lower endpoint): the latest whose SYN it
+    quotes (the sender's base is the quoted sequence number), else the latest opened
+    before it; else the first after it, unless the quote shows a SYN of its own (another
+    sequence number than that one's known base): None, a SYN the capture lacks."""
+    side = 1 if lower else 2
+    for candidate in reversed(candidates):
+        if candidate[side] == quote.seq:
+            return candidate
+    for candidate in reversed(candidates):
+        if candidate[0] <= quote.frame:
+            return candidate
+    first = candidates[0] if candidates else None
+    if first is None or (refuses_syn(quote) and first[side] is not None):
+        return None
+    return first
 
 
 class IcmpAttach:
@@ -35,34 +78,36 @@ class IcmpAttach:
     tracker's, set by ConnectionTracker.__init__ and per batch by its feed."""
 
     quoted: QuotedAttempts
+    _replaced: dict[FlowKey, list[_Candidate]]
     _flows: dict[FlowKey, ConnState]
     _parked: dict[FlowKey, tuple[Parked, int]]
     _new: list[Connection]
     _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None
 
     def _quotes_before_commit(self, quotes: list[IcmpQuote]) -> list[IcmpQuote]:
-        """Handle now the quotes of no connection, known or opened by the pending short
-        pass, so a connection they make is numbered with the batch's other new ones
-        (uids follow first_frame on every path); returns the others, to attach after
-        the short pass's records are made."""
+        """Handle now the quotes that answer no connection, known or opened by the
+        pending short pass, so a connection they make is numbered with the batch's other
+        new ones (uids follow first_frame on every path); returns the others, to attach
+        after the short pass's records are made."""
         if not quotes:
             return quotes
-        pending = set(self._short[2]) if self._short is not None else set()
+        keys = [_quote_key(quote) for quote in quotes]
+        pending = self._pending_new(set(keys))
         late = []
-        for quote in quotes:
-            key = _quote_key(quote)
-            if key in self._flows or key in self._parked or key in pending:
-                late.append(quote)
+        for quote, key in zip(quotes, keys, strict=True):
+            candidates = self._candidates(key)
+            if key in pending:
+                candidates.append(pending[key])
+            if answering(candidates, quote, _from_lower(quote, key)) is None:
+                self._attach_icmp(quote)  # makes a connection of its own, or none
             else:
-                self._attach_icmp(quote)
+                late.append(quote)
         return late
 
     def _attach_icmp(self, quote: IcmpQuote) -> None:
         key = _quote_key(quote)
-        c = self._flows.get(key)
-        parked = self._parked.get(key)
-        record = c.record if c is not None else (
-            parked[0].records[parked[1]] if parked is not None else None)
+        answer = answering(self._candidates(key), quote, _from_lower(quote, key))
+        record = None if answer is None else answer[3]
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)
             if made is not None:
@@ -72,6 +117,61 @@ class IcmpAttach:
                 record.icmp_code = quote.code
                 record.icmp_sender = address_text(quote.version, quote.sender)
             record.icmp_frames.append(quote.frame)
+
+    def _answered_elsewhere(self, quote: IcmpQuote) -> bool:
+        """Whether a captured connection answers a quote that made a connection of its
+        own (at the end of the capture: a connection captured after it, the SYN it
+        quotes; files merged out of order)."""
+        key = _quote_key(quote)
+        return answering(self._candidates(key), quote, _from_lower(quote, key)) is not None
+
+    def _candidates(self, key: FlowKey) -> list[_Candidate]:
+        """The connections of key a quote may answer, in order of opening: the last few
+        a reused 4-tuple's new one replaced, and the current one of the table (tracked
+        or parked)."""
+        candidates = list(self._replaced.get(key, ()))
+        c = self._flows.get(key)
+        if c is not None:
+            lower, upper = (c.orig, c.resp) if c.orig_is_lower else (c.resp, c.orig)
+            candidates.append((c.record.first_frame, lower.base, upper.base, c.record))
+        elif key in self._parked:
+            block, i = self._parked[key]
+            record = block.records[i]
+            candidates.append((record.first_frame, block.side_base(i, True),
+                               block.side_base(i, False), record))
+        return candidates
+
+    def _pending_new(self, wanted: set[FlowKey]) -> dict[FlowKey, _Candidate]:
+        """The new connections of the pending short pass (their records not made yet)
+        of the keys wanted, by key."""
+        if self._short is None:
+            return {}
+        short, keep, keys, _ = self._short
+        kept = np.zeros(len(keys), bool)
+        kept[keep] = True
+        pending: dict[FlowKey, _Candidate] = {}
+        for i, key in enumerate(keys):
+            if key not in wanted or not kept[i] or short.continuing[i]:
+                continue
+            orig, resp = (None if value == NONE else value
+                          for value in (short.base.item(0, i), short.base.item(1, i)))
+            lower, upper = (orig, resp) if short.orig_is_lower[i] else (resp, orig)
+            pending[key] = (short.frame.item(i), lower, upper, None)
+        return pending
+
+    def _replace(self, key: FlowKey) -> None:
+        """Keep the connection of key that a new one is about to replace in the table
+        (a reused 4-tuple): a quote handled after the new one opened may answer it."""
+        candidates = self._candidates(key)
+        if candidates:
+            kept = self._replaced.setdefault(key, [])
+            kept.append(candidates[-1])
+            del kept[:-REPLACED_PER_KEY]
+
+
+def _from_lower(quote: IcmpQuote, key: FlowKey) -> bool:
+    """Whether the quoted segment's sender is the flow key's lower endpoint."""
+    return (quote.version, quote.src, quote.sport) == key[0]
 
 
 def _quote_key(quote: IcmpQuote) -> FlowKey:

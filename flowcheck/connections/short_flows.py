@@ -53,6 +53,7 @@ class ShortFlows:
     _decoded: DecodedBatch
     _buf: np.ndarray | None
     _copy: np.ndarray
+    _replace: Callable[[FlowKey], None]
 
     def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Start the short-connection pass on the flows to walk that fit it (see
@@ -142,6 +143,7 @@ class ShortFlows:
         uids = [f"C{number}" for number in numbers[len(old):].tolist()]
         block, order = commit(short, keep, uids)
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
+            self._replace(key)  # kept for the ICMP quotes that answer it
             self._flows.pop(key, None)
         self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
         self._records.extend(block.records[:new.shape[0]])

@@ -21,20 +21,22 @@ at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
 ICMP quotes go to the connections they name once the walk is done
-(flowcheck.connections.icmp_attach).
+(flowcheck.connections.icmp_attach). ARP packets go to `arp` (model.arp).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
 
 Connection uids (C1, C2, ...) follow first_frame. A batch is processed flow by flow, so
 uids of the batch's new connections are assigned at the end of the batch, and the
-segments of tapped connections are handed to the sink then, sorted by frame.
+segments of tapped connections are handed to the sink then, in the batch's order (the
+order read: a pcapng of several interfaces is read in time order, its frame numbers
+staying the file's, sources.interface_order).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,7 +51,7 @@ from flowcheck.connections.conn import (
     ConnState,
 )
 from flowcheck.connections.copies import CaptureCopies
-from flowcheck.connections.counts import CaptureCounts
+from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
     BatchFlows,
@@ -64,6 +66,7 @@ from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.state import conn_state
+from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
     FRAGMENT,
     NON_TCP,
@@ -71,7 +74,8 @@ from flowcheck.decode import (
     DecodedBatch,
     decode_batch,
 )
-from flowcheck.model import Connection, SegmentSink
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
+from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
@@ -96,13 +100,17 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     with a connection's first payload whether to tap it too (only with a sink);
     fast=False: every packet through the per-packet path (the reference); rto: seconds,
     the retransmission timeout that decides which sequence gaps the capture cannot place
-    (accounting.untold_holes; Config.retransmission_timeout).
+    (accounting.untold_holes; Config.retransmission_timeout); tunnel_ports: the UDP ports
+    read as VXLAN and Geneve (--vxlan-port, --geneve-port).
     """
 
     def __init__(self, *, ndmp_port: int = 10000, sink: SegmentSink | None = None,
                  tap: Callable[[bytes], bool] | None = None, fast: bool = True,
-                 rto: float = 3.0) -> None:
+                 rto: float = 3.0, arp_watch: Sequence[str] = (),
+                 tunnel_ports: TunnelPorts = STANDARD_PORTS) -> None:
+        """arp_watch: the addresses whose ARP requests and answers are kept (`arp`)."""
         self.ndmp_port = ndmp_port
+        self.tunnel_ports = tunnel_ports
         self.rto = rto
         self.sink = sink
         self.tap = tap if sink is not None else None
@@ -110,12 +118,20 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
         self.cut_recorded = CutRecorded()  # frames cut and recorded as whole, per file
+        self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
+        # A connection whose directions arrive in two tunnels (tunnel_halves): one.
+        self.halves = TunnelHalves()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
+        # Who asked for the watched addresses by ARP, and whether they answered
+        # (flowcheck.model.arp).
+        self.arp = ArpLog(tuple(arp_watch))
+        # Connections a reused 4-tuple's new one replaced, for the quotes answering them.
+        self._replaced = {}
         # Packets handled one at a time (update_packet, or the hole bookkeeping of a bulk
         # run): it must follow the packets that change state or sequence order, never
         # the connection's history (tests/test_connections_cost.py).
@@ -149,14 +165,20 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
 
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
-        decoded = decode_batch(batch)
+        decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
+                               ports=self.tunnel_ports)
         self.packets += len(batch)
+        self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind)
         self.cut_recorded.see(batch, decoded)
         self.clock.see(batch)
+        if len(decoded.arp) and self.arp.watched:
+            at = decoded.arp.position
+            self.arp.add(at + batch.frame0, np.asarray(batch.ts)[at], decoded.arp.op,
+                         decoded.arp.sender, decoded.arp.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
-        flows = group_flows(decoded)
+        flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         capture = batch.capture
@@ -323,6 +345,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         conn.refusal_shape). Its originator: a SYN's sender; a SYN-ACK's or a refusal
         RST's receiver (the SYN they answer is not captured); else a client port's
         side when the other is a server port, else the sender."""
+        if key in self._flows:
+            self._replace(key)  # a reused 4-tuple: ICMP quotes may answer the old one
         lower, upper, tunnel = key
         sender, receiver = (lower, upper) if from_lower else (upper, lower)
         if flags & (SYN | ACK) == SYN:
@@ -392,7 +416,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        self._finished = sorted(self._records + self.quoted.untracked(self._records),
+        self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
                                 key=lambda record: record.first_frame)
         return self._finished
 

@@ -94,17 +94,31 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
     which = (f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
              + (" and others" if len(pairs) > 1 else ""))
     are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
+    judged = ("Each connection is judged once, on its copy with more packets; the other "
+              "copy is left out of the connections and sessions")
+    frames = [copy.first_frame for _, copy in pairs[:_NAMED]]
+    if all(kept.tunnel and copy.tunnel for kept, copy in pairs):
+        # Two tunnels each holding the whole connection: two mirror sessions (ERSPAN from
+        # the switches of both hosts, each mirroring both directions), not -i any.
+        return make_finding(
+            "capture_duplicates",
+            f"{are} in the capture twice, in two tunnels: {which}: {named}{more}. Each "
+            "tunnel holds both directions of the connection: two mirror sessions (or "
+            "tunnels) deliver the same packets, as ERSPAN from the switches of both hosts, "
+            f"each mirroring both directions of its port, does. {judged}",
+            "Mirror each packet once: on each switch only what its host sends (the "
+            "port's receive direction), or both directions on one switch only",
+            frames=frames)
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, inside a tunnel and out of it: {which}: "
         f"{named}{more}. "
         "The capture was taken on interfaces that carry the same packets (tcpdump -i any "
         "on a tunnel endpoint, or dumpcap on both the tunnel device and the interface "
-        "under it). Each connection is judged once, on its copy with more packets; the "
-        "other copy is left out of the connections and sessions",
+        f"under it). {judged}",
         "Capture on one interface: the tunnel device for the plain packets, or the "
         "interface under it for the encapsulated ones, not -i any",
-        frames=[copy.first_frame for _, copy in pairs[:_NAMED]])
+        frames=frames)
 
 
 def _where(conn: Connection) -> str:

@@ -23,7 +23,8 @@ Classification of each packet (DecodedBatch.kind):
   UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
-and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them.
+and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
+packets likewise in DecodedBatch.arp (decode.arp).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from flowcheck.decode import tunnels
-from flowcheck.decode.framing import BAD, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
+from flowcheck.decode.arp import ArpPackets, decode_arp
+from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
 from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import (
@@ -46,6 +48,7 @@ from flowcheck.decode.ip import (
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
+from flowcheck.decode.skipped import Skipped, describe_skipped
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 IPPROTO_TCP = 6
@@ -90,6 +93,9 @@ class DecodedBatch:
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
+    arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
+    # What the skipped packets were (decode.skipped); None when none was skipped.
+    skipped: Skipped | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -140,18 +146,20 @@ def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
             & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
-def decode_batch(batch: PacketBatch) -> DecodedBatch:
+def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
+                 ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
     fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
     the others go through the general decoder, and the results are merged in capture
-    order.
+    order. skipped_flows: DecodedBatch.skipped counts the skipped IP flows and
+    ethertypes too (decode.skipped); ports: the UDP ports read as VXLAN and Geneve.
     """
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return _decode_general(batch)
+        return _decode_general(batch, skipped_flows, ports)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -166,7 +174,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
-             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], tunnels.VXLAN_PORTS)
+             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], ports.vxlan)
              & ((total == 0) | (total >= 20 + 16 + 14))
              & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():
@@ -177,7 +185,7 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, _decode_general(_subset(batch, rest))))
+        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows, ports)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)
@@ -203,7 +211,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     return DecodedBatch(
         kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
         tcp_index=np.arange(rows.shape[0]),
-        tcp_frame=rows + batch.frame0,
+        tcp_frame=batch.frame_numbers(rows),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
         tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
         tcp_src=src,
@@ -244,7 +252,7 @@ def _subset(batch: PacketBatch, rows: np.ndarray) -> PacketBatch:
     identity = None if batch.identity is None else batch.identity[rows]
     return PacketBatch(batch.buf, batch.frame0, batch.ts[rows], batch.data_off[rows],
                        batch.caplen[rows], batch.wirelen[rows], batch.linktype[rows], capture,
-                       interface, identity)
+                       interface, identity=identity)
 
 
 def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> DecodedBatch:
@@ -264,7 +272,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
         tunnel.append(renumber[decoded.tcp_tunnel])
         for quote in decoded.icmp_quotes:
             quote.position = int(rows[quote.position])
-            quote.frame = batch.frame0 + quote.position
+            quote.frame = batch.frame_number(quote.position)
             quotes.append(quote)
     merged = np.concatenate(index)
     order = np.argsort(merged, kind="stable")
@@ -273,13 +281,19 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
-    return DecodedBatch(kind=kind, tcp_index=merged[order], tcp_frame=merged[order] + batch.frame0,
+    # Only the general decode's part skips packets.
+    skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
+    return DecodedBatch(kind=kind, tcp_index=merged[order],
+                        tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, **columns)
+                        tunnels=names, skipped=skipped, **columns,
+                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
-def _decode_general(batch: PacketBatch) -> DecodedBatch:
-    """Any supported link type, encapsulation and IP layout (the fully general decode)."""
+def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
+                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
+    """Any supported link type, encapsulation and IP layout (the fully general decode);
+    skipped_flows, ports: decode_batch's."""
     n = len(batch)
     gather = Gather(batch)
     off, link = locate_network_layer(batch, gather)
@@ -291,6 +305,8 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
+    arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
+    arp = decode_arp(gather, arp_rows, off[arp_rows])
     table = tunnels.TunnelTable()
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
@@ -302,7 +318,7 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
         if not candidates.size:
             break
         found = tunnels.find(gather, candidates, layers.proto[candidates],
-                             layers.l4[candidates], layers.end[candidates])
+                             layers.l4[candidates], layers.end[candidates], ports)
         if not found.rows.size:
             break
         inner = found.rows
@@ -317,7 +333,11 @@ def _decode_general(batch: PacketBatch) -> DecodedBatch:
         ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
         rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
-    return _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded = _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded.arp = arp
+    decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
+                                       skipped_flows)
+    return decoded
 
 
 def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
@@ -330,7 +350,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
                                   int(layers.l4[row]), int(layers.version[row]))
         if quote is not None:
             quote.position = row
-            quote.frame = batch.frame0 + row
+            quote.frame = batch.frame_number(row)
             quote.ts = float(batch.ts[row])
             quote.tunnel = table.names[int(layers.tunnel[row])]
             quote.identity = _icmp_identity(gather, layers, row)
@@ -375,7 +395,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
     return DecodedBatch(
         kind=kind,
         tcp_index=tcp.astype(np.int64),
-        tcp_frame=tcp.astype(np.int64) + batch.frame0,
+        tcp_frame=batch.frame_numbers(tcp),
         tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
         tcp_version=layers.version[tcp].astype(np.uint8),
         tcp_src=layers.src[tcp],

@@ -19,6 +19,7 @@ ETHERTYPE_TEB = 0x6558  # Transparent Ethernet Bridging: an Ethernet frame follo
 ETHERTYPE_MPLS = 0x8847
 ETHERTYPE_MPLS_MULTICAST = 0x8848
 ETHERTYPE_PPPOE_SESSION = 0x8864
+ETHERTYPE_ARP = 0x0806  # kept by `resolve` (flowcheck.decode.arp reads it), not IP
 # Tags between the MAC addresses and the ethertype: (tag ethertype, bytes after it
 # before the next ethertype). 802.1Q, 802.1ad, pre-standard QinQ, Cisco VN-Tag,
 # 802.1BR E-Tag.
@@ -48,10 +49,11 @@ def _map(values: np.ndarray, table: dict[int, int]) -> np.ndarray:
 
 def resolve(gather: Gather, rows: np.ndarray, off: np.ndarray, kind: np.ndarray) -> None:
     """Advance (off, kind) of the packets `rows` in place until each kind is IPv4, IPv6,
-    NOT_IP, BAD or FRAGMENT; `off` is then where the IP header starts."""
+    ARP, NOT_IP, BAD or FRAGMENT; `off` is then where the IP (or ARP) header starts."""
     caplen = gather.caplen[rows]
     for _ in range(MAX_LAYERS):
-        pending = ~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, NOT_IP, BAD, FRAGMENT))
+        pending = ~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, NOT_IP, BAD,
+                                  FRAGMENT))
         if not pending.any():
             return
         for value in np.unique(kind[pending]).tolist():
@@ -64,7 +66,7 @@ def resolve(gather: Gather, rows: np.ndarray, off: np.ndarray, kind: np.ndarray)
             new_kind[new_off > caplen[at]] = BAD
             off[at] = new_off
             kind[at] = new_kind
-    kind[~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, BAD, FRAGMENT))] = NOT_IP
+    kind[~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, BAD, FRAGMENT))] = NOT_IP
 
 
 def _ethernet(gather: Gather, rows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

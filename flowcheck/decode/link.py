@@ -218,8 +218,9 @@ LINK_STEPS: dict[int, Step] = {
 
 
 def locate_network_layer(batch: PacketBatch, gather: Gather) -> tuple[np.ndarray, np.ndarray]:
-    """Per packet: (offset of the IP header, kind): kind is ETHERTYPE_IPV4/IPV6, NOT_IP,
-    BAD (unknown link type, header cut short) or FRAGMENT (framing.py)."""
+    """Per packet: (offset of the IP header, kind): kind is ETHERTYPE_IPV4/IPV6,
+    ETHERTYPE_ARP (the offset then the ARP header's), NOT_IP, BAD (unknown link type,
+    header cut short) or FRAGMENT (framing.py)."""
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     off = np.zeros(n, dtype=np.int64)

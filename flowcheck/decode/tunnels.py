@@ -34,6 +34,25 @@ VXLAN_GPE_PORT = 4790
 GENEVE_PORT = 6081
 GRE_ERSPAN, GRE_ERSPAN3, GRE_WCCP, GRE_PPP = 0x88BE, 0x22EB, 0x883E, 0x880B
 
+
+@dataclass(frozen=True, slots=True)
+class TunnelPorts:
+    """The UDP ports read as VXLAN and as Geneve: the standard ones plus those a user
+    names (--vxlan-port, --geneve-port: Cisco ACI's iVXLAN on 48879, a collector on a
+    custom port; trial 22 D6)."""
+
+    vxlan: tuple[int, ...] = VXLAN_PORTS
+    geneve: tuple[int, ...] = (GENEVE_PORT,)
+
+    @classmethod
+    def adding(cls, vxlan: tuple[int, ...] = (), geneve: tuple[int, ...] = ()) -> TunnelPorts:
+        """The standard ports and these."""
+        return cls(tuple(dict.fromkeys((*VXLAN_PORTS, *vxlan))),
+                   tuple(dict.fromkeys((GENEVE_PORT, *geneve))))
+
+
+STANDARD_PORTS = TunnelPorts()
+
 # Tunnel kinds and how a connection record names them.
 VXLAN, VXLAN_GPE, GENEVE, GRE, ERSPAN1, ERSPAN2, ERSPAN3, IPIP, PPTP = range(1, 10)
 NAMES = {VXLAN: "vxlan", VXLAN_GPE: "vxlan-gpe", GENEVE: "geneve", GRE: "gre",
@@ -54,10 +73,11 @@ class Found:
 
 
 def find(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
-         end: np.ndarray) -> Found:
+         end: np.ndarray, ports: TunnelPorts = STANDARD_PORTS) -> Found:
     """Tunnels among `rows` (parallel arrays: IP protocol, transport offset, end of the
-    IP payload). Rows whose protocol is not a tunnel's are left out."""
-    parts = [_udp(gather, rows, proto, l4, end), _gre(gather, rows, proto, l4, end)]
+    IP payload); ports: the UDP ports of VXLAN and Geneve. Rows whose protocol is not a
+    tunnel's are left out."""
+    parts = [_udp(gather, rows, proto, l4, end, ports), _gre(gather, rows, proto, l4, end)]
     ipip = np.flatnonzero((proto == IPPROTO_IPIP) | (proto == IPPROTO_IPV6))
     parts.append(Found(rows[ipip], l4[ipip],
                        np.where(proto[ipip] == IPPROTO_IPIP, ETHERTYPE_IPV4, ETHERTYPE_IPV6),
@@ -72,14 +92,14 @@ def _empty() -> Found:
 
 
 def _udp(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
-         end: np.ndarray) -> Found:
+         end: np.ndarray, ports: TunnelPorts) -> Found:
     at = np.flatnonzero(proto == IPPROTO_UDP)
     if not at.size:
         return _empty()
     r, off = rows[at], l4[at]
     sport, dport = gather.be(off, 2, r), gather.be(off + 2, 2, r)
     # The destination port decides; the source port when the destination is no tunnel's.
-    known = (*VXLAN_PORTS, VXLAN_GPE_PORT, GENEVE_PORT)
+    known = (*ports.vxlan, VXLAN_GPE_PORT, *ports.geneve)
     port = np.where(np.isin(dport, known), dport, sport)
     hit = np.flatnonzero(np.isin(port, known) & (off + 16 <= gather.caplen[r]))
     if not hit.size:
@@ -96,7 +116,7 @@ def _udp(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
         tunnel[gpe] = VXLAN_GPE
         nxt = gather.u8(off[gpe] + 11, r[gpe])
         kind[gpe] = [GPE_NEXT.get(value, NOT_IP) for value in nxt.tolist()]
-    geneve = port == GENEVE_PORT
+    geneve = np.isin(port, ports.geneve)
     if geneve.any():
         tunnel[geneve] = GENEVE
         first = gather.u8(off[geneve] + 8, r[geneve])

@@ -6,12 +6,14 @@ Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because us
 Zeek and ntopng already read them; the JSON contract is in docs/json.md.
 
 One module per part of the record: traffic (captures, connections, ICMP rejects, the
-segment sink), ndmp (messages, announcements, streams), finding (findings and their
-severity), session (sessions and steps). Import the names from here.
+segment sink), arp (who asked for which address), ndmp (messages, announcements,
+streams), finding (findings and their severity), session (sessions and steps). Import
+the names from here.
 """
 
 from __future__ import annotations
 
+from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.finding import Finding, Severity
 from flowcheck.model.ndmp import (
     Announcement,
@@ -36,6 +38,8 @@ from flowcheck.model.traffic import (
 __all__ = [
     "NO_EVIDENCE",
     "Announcement",
+    "ArpAsked",
+    "ArpLog",
     "CaptureInfo",
     "Connection",
     "ControlPacket",

@@ -141,6 +141,12 @@ class NdmpStream:
     reset: ControlPacket | None = None
     before_reset: ControlPacket | None = None
     fin: ControlPacket | None = None
+    # The first bytes of each direction ("orig", "resp"), when the capture holds that
+    # direction's start (its SYN, then data with no hole before them; as much of them as
+    # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions
+    # .other_protocol). A direction absent when it sent nothing or its start is not
+    # captured. Not in the JSON.
+    opening: dict[str, bytes] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {

@@ -90,6 +90,9 @@ class CaptureInfo:
     # recorded with; 0 / None without any. Not in the JSON.
     cut_recorded: int = 0
     cut_length: int | None = None
+    # Files of other capture formats beside it in its directory, left out of the set
+    # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
+    beside: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

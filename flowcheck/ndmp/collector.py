@@ -78,6 +78,17 @@ def looks_like_ndmp(payload: bytes) -> bool:
     return False
 
 
+# Bytes of each direction's start kept to tell another protocol (NdmpStream.opening).
+OPENING_BYTES = 32
+
+
+def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
+    """Keep the first bytes of a direction whose start the capture holds (its SYN seen,
+    its first delivery data, not a hole; a snap length cut keeps the start exact)."""
+    if isinstance(first, Chunk) and first.data:
+        stream.opening[direction] = first.data[:OPENING_BYTES]
+
+
 @dataclass(slots=True)
 class _Control:
     uid: str
@@ -91,6 +102,9 @@ class _Control:
     announced: set[tuple[str, int]] = field(default_factory=set)
     given_up: bool = False
     closed: bool = False
+    # Packets came in an order other than their frame numbers': a pcapng file read in
+    # time order across its interfaces (sources.interface_order): messages go by time.
+    reordered: bool = False
     # The latest packet (direction, frame, ts, flags, payload bytes): what the first
     # RST follows (NdmpStream.before_reset).
     last: tuple[Direction, int, float, int, int] | None = None
@@ -124,6 +138,8 @@ class NdmpCollector:
         packet = (direction, frame, ts, flags,
                   wire_len if wire_len is not None else len(payload))
         stream = control.stream
+        if control.last is not None and frame < control.last[1]:
+            control.reordered = True
         if flags & RST and stream.reset is None:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*control.last) if control.last else None
@@ -135,9 +151,12 @@ class NdmpCollector:
         if wire_len is not None and wire_len > len(payload):
             control.findings.snap.packet(len(payload))
         mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
+        fed_before = reassembler.delivered or reassembler.missing or reassembler.cut
         deliveries = reassembler.segment(seq, flags, payload, frame, ts, wire_len)
         if not mid_stream_before and reassembler.started_mid_stream:
             decoder.start_mid_stream()
+        if deliveries and not fed_before and reassembler.syn_seen:
+            _note_opening(stream, direction, deliveries[0])
         self._feed(control, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
@@ -170,7 +189,8 @@ class NdmpCollector:
             stream.snap_cut = control.findings.snap.cut_bytes
             stream.snap_lost = control.findings.snap.lost
             stream.snap_finding, stream.findings = control.findings.build()
-            stream.messages.sort(key=lambda m: m.frame)
+            stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
+                                 else (lambda m: m.frame))
             if stream.messages or stream.findings:
                 out.append(stream)
         return out

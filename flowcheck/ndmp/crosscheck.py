@@ -13,6 +13,7 @@ import contextlib
 import signal
 from dataclasses import dataclass, field
 
+from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.errors import InputError
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 
@@ -74,9 +75,10 @@ class CrosscheckResult:
                 "tshark_gaps": [d.as_dict() for d in self.tshark_gaps]}
 
 
-def read_tshark_messages(path: str, *, cut: bool = False,
-                         out_of_order: bool = False) -> list[TsharkMessage]:
-    """Every NDMP message tshark's dissector finds, one per PDU (several per frame).
+def read_tshark_messages(path: str, *, cut: bool = False, out_of_order: bool = False,
+                         ports: TunnelPorts = STANDARD_PORTS) -> list[TsharkMessage]:
+    """Every NDMP message tshark's dissector finds, one per PDU (several per frame); the
+    tunnel ports flowcheck read (`ports`) told to tshark (tshark_decode_as).
 
     out_of_order: tshark's tcp.reassemble_out_of_order, for a capture whose holes were
     all filled later (path loss resent after the flight); with a hole never filled it
@@ -90,12 +92,13 @@ def read_tshark_messages(path: str, *, cut: bool = False,
         import pyshark  # noqa: F401 - checked here, used by _read_once
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
-    out, failure = _read_once(path, cut, out_of_order)
+    decode_as = tshark_decode_as(ports)
+    out, failure = _read_once(path, cut, out_of_order, decode_as)
     if failure is not None and _LOST_EXIT in str(failure):
         # pyshark's child watcher found tshark already reaped by another waitpid in the
         # process and reports exit status 255 ("Unknown child process", a race pyshark's
         # own source names): its output is cut short. Once more; a real crash repeats.
-        out, failure = _read_once(path, cut, out_of_order)
+        out, failure = _read_once(path, cut, out_of_order, decode_as)
     if failure is not None:
         raise InputError(f"{path}: tshark could not read it ({failure})".splitlines()[0])
     return out
@@ -103,10 +106,23 @@ def read_tshark_messages(path: str, *, cut: bool = False,
 
 # How pyshark reports a tshark whose exit status asyncio could not collect.
 _LOST_EXIT = "retcode: 255"
+# The ports Wireshark's VXLAN and Geneve dissectors are registered on.
+TSHARK_VXLAN_PORT, TSHARK_GENEVE_PORT = 4789, 6081
 
 
-def _read_once(path: str, cut: bool,
-               out_of_order: bool) -> tuple[list[TsharkMessage], Exception | None]:
+def tshark_decode_as(ports: TunnelPorts) -> dict[str, str]:
+    """tshark's `-d` for the tunnel ports flowcheck reads that Wireshark's dissectors are
+    not registered on (Linux's VXLAN 8472, --vxlan-port, --geneve-port), so both read the
+    same packets (VXLAN on 8472 was all differences, exit 1: trial 22 D7)."""
+    decode_as = {f"udp.port=={port}": "vxlan" for port in ports.vxlan
+                 if port != TSHARK_VXLAN_PORT}
+    decode_as.update({f"udp.port=={port}": "geneve" for port in ports.geneve
+                      if port != TSHARK_GENEVE_PORT})
+    return decode_as
+
+
+def _read_once(path: str, cut: bool, out_of_order: bool,
+               decode_as: dict[str, str]) -> tuple[list[TsharkMessage], Exception | None]:
     """One tshark run over the file: the messages read, and tshark's failure or None."""
     import pyshark
 
@@ -116,6 +132,7 @@ def _read_once(path: str, cut: bool,
     # X11 off: the agent range often overlaps X11's ports and its dissector then crawls.
     capture = pyshark.FileCapture(
         path, display_filter="ndmp", keep_packets=False, disable_protocol="x11",
+        decode_as=decode_as or None,
         override_prefs={"tcp.desegment_tcp_streams": "TRUE",
                         "tcp.reassemble_out_of_order": "TRUE" if out_of_order else "FALSE"})
     try:
@@ -229,9 +246,9 @@ def _int(value: object) -> int:
 
 
 def crosscheck(path: str, streams: list[NdmpStream], connections: list[Connection], *,
-               cut: bool = False) -> CrosscheckResult:
+               cut: bool = False, ports: TunnelPorts = STANDARD_PORTS) -> CrosscheckResult:
     """Decode `path` with tshark and list every disagreement with `streams` (cut: the
-    file ends mid-record, read_tshark_messages).
+    file ends mid-record; ports: the tunnel ports flowcheck read; read_tshark_messages).
 
     tshark dissects NDMP only on port 10000 (even `-d tcp.port==N,ndmp` did not decode
     ndmjob on 10500): messages on another port are its gaps, not differences. tshark
@@ -242,7 +259,8 @@ def crosscheck(path: str, streams: list[NdmpStream], connections: list[Connectio
     complete = not any(c.missed_bytes for c in connections if c.uid in controls) and \
         not any(s.snap_cut for s in streams)
     return compare_messages(path, streams, connections,
-                            read_tshark_messages(path, cut=cut, out_of_order=complete))
+                            read_tshark_messages(path, cut=cut, out_of_order=complete,
+                                                 ports=ports))
 
 
 def compare_messages(path: str, streams: list[NdmpStream], connections: list[Connection],

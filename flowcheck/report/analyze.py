@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.config import format_ranges
-from flowcheck.model import Connection, Finding, Session, Step, endpoint
-from flowcheck.report.answer import render_answer
+from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
+from flowcheck.report.answer import finding_rows, gist, render_answer, render_rows
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
@@ -129,10 +129,22 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
-        console.print(INCONCLUSIVE_NOTE, style="yellow", highlight=False)
+        console.print(inconclusive_note(analysis), style="yellow", highlight=False)
     midway = mid_job_note(analysis)
     if midway:
         console.print(midway, style="yellow", highlight=False)
+
+
+def inconclusive_note(analysis: Analysis) -> str:
+    """The note under an inconclusive verdict: INCONCLUSIVE_NOTE, or, with no session
+    and a no_control_session (a capture flowcheck could not read: its link type, the
+    snap length, a tunnel; or none of the job), a pointer to that finding, whose words
+    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11)."""
+    if not analysis.sessions and any(f.code == "no_control_session"
+                                     for f in analysis.findings):
+        return ("Nothing of the job could be judged: no NDMP control connection could be "
+                "read (no_control_session says what the capture holds, and the fix).")
+    return INCONCLUSIVE_NOTE
 
 
 def mid_job_note(analysis: Analysis) -> str:
@@ -155,8 +167,9 @@ def mid_job_note(analysis: Analysis) -> str:
 def _render_summary(analysis: Analysis, console: Console) -> None:
     """Under the verdict: the failing, then the inconclusive sessions (at most
     SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
-    error: report.answer), errors outside any session, then the sessions' statuses
-    counted and the wall-clock time the relative times count from."""
+    error: report.answer), errors outside any session (each code's first with its cause
+    and fix), configured agents with no session (agent_not_seen), then the sessions'
+    statuses counted and the wall-clock time the relative times count from."""
     lines = summary_lines(analysis)
     base = first_packet(analysis)
     told: dict[str, str] = {}  # fixes already given under the verdict
@@ -173,6 +186,18 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
     if outside:
         console.print(Text.assemble("  errors outside any session: ", ", ".join(outside),
                                     style=SESSION_STYLE["failed"]))
+        # Each code's first, with its cause and fix (trial 23 D4: a configured agent
+        # that never answered ARP failed the night with a bare code).
+        firsts: dict[str, Finding] = {}
+        for finding in analysis.findings:
+            if finding.session is None and finding.severity == Severity.ERROR:
+                firsts.setdefault(finding.code, finding)
+        for finding in list(firsts.values())[:SUMMARY_LIMIT]:
+            render_rows(finding_rows(finding, told=told), console, SESSION_STYLE["failed"])
+    for finding in analysis.findings:
+        if finding.code == "agent_not_seen":  # a PASS says nothing of that agent's jobs
+            print_hanging(console, "  note: ", f"{gist(finding.message)} ({finding.code})",
+                          indent=8)
     if analysis.sessions or base is not None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")
@@ -311,6 +336,34 @@ def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
                       "--ladder)", style="dim", highlight=False)
 
 
+# Sessions an info finding told once for all its sessions names before counting.
+_ALIKE_NAMED = 8
+
+
+def _alike_infos(findings: list[Finding]) -> dict[int, list[str]]:
+    """Info findings said alike (code, message, fix) in several sessions, as a night's
+    vendor message in each of its jobs (trial 23 D7: 163 of them): id of the first ->
+    the sessions of all, id of each other -> [] (not printed again)."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.severity == Severity.INFO and finding.session:
+            groups.setdefault((finding.code, finding.message, finding.fix), []).append(finding)
+    alike: dict[int, list[str]] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            alike[id(group[0])] = [f.session for f in group if f.session]
+            alike.update((id(f), []) for f in group[1:])
+    return alike
+
+
+def _sessions_words(sessions: list[str]) -> str:
+    """"the same in 148 sessions: S1, S2, ..., +140 more"."""
+    named = ", ".join(sessions[:_ALIKE_NAMED])
+    more = len(sessions) - _ALIKE_NAMED
+    return f"the same in {len(sessions)} sessions: {named}" + (f", +{more} more" if more > 0
+                                                                else "")
+
+
 def _render_findings(findings: list[Finding], verdict: str, base: float,
                      console: Console) -> None:
     console.print()
@@ -323,15 +376,21 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
                       "show.")
         return
     console.print(f"[bold]Findings[/] ({len(findings)})")
+    alike = _alike_infos(findings)
     for finding in findings:
         severity = str(finding.severity)
+        same = alike.get(id(finding))
+        if same is not None and not same:
+            continue  # told with the first of its kind
         where = ", ".join(part for part in (
-            f"session {finding.session}" if finding.session else "",
+            "" if same else f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             frame_words(finding.frames, finding.frames_more),
-            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
             if finding.ts is not None else "",
         ) if part)
+        if same:
+            where = f"{_sessions_words(same)}; the first: session {same[0]}, {where}"
         print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),
                                              " ", (finding.code, "bold")),
                       f" ({where})" if where else "", indent=4)

@@ -5,9 +5,10 @@ fix, short, so the first screen of `flowcheck analyze` says why and what to do (
 Both are taken from the finding itself (its message and its fix), not written again:
 the gist is the first sentence, without parentheses longer than PAREN_KEEP characters,
 ended at the last clause break (": ", "; ", ", and ", ", or ", ", but ") that keeps it
-within GIST_LIMIT characters; words are never cut (an address stays whole), and a gist
-that had to be cut at a space ends with "...". The full text is under Findings, which the
-line names.
+within GIST_LIMIT characters (a rule's way back, ", and TCP from ... back to ...", stays
+with the rule before it, beyond the limit if need be); words are never cut (an address
+stays whole), and a gist that had to be cut at a space ends with "...". The full text is
+under Findings, which the line names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 GIST_LIMIT = 200
 PAREN_KEEP = 24  # "(media range)", "(NDMP port 10000)" stay; explanations go
 _BREAKS = (": ", "; ", ", and ", ", or ", ", but ")
+# Where a fix's rule for the way back begins (rules.py, allow_rule with the return): the
+# gist keeps it with the rule before it.
+_WAY_BACK = ", and TCP from "
 
 
 def _top_level(text: str) -> list[tuple[int, int]]:
@@ -68,20 +72,41 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
     if len(sentence) <= limit:
         return sentence
     spans = _top_level(sentence)
+    limit = _with_way_back(sentence, spans, limit)
     breaks, clause = [], 0
-    for i in range(limit + 1):
+    for i in range(min(limit, len(sentence)) + 1):
         if not _outside(sentence, spans, i) or not sentence.startswith(_BREAKS, i):
             continue
+        if sentence.startswith(_WAY_BACK, i):
+            continue  # the rule's second direction: never the end (trial 23 D8)
         words = sentence[clause:i].lower().split()
         # Never end on a condition ("If the port was in use: ...") or half an either-or.
         conditional = sentence.startswith(": ", i) and words[:1] == ["if"]
         if not conditional and not (sentence.startswith(", or ", i) and "either" in words):
             breaks.append(i)
         clause = i + 2
+    if len(sentence) <= limit:
+        return sentence
     if breaks:
         return sentence[:breaks[-1]]
     cut = sentence.rfind(" ", 0, limit - 3)
     return (sentence[:cut] if cut > 0 else sentence[:limit - 3]) + "..."
+
+
+def _with_way_back(sentence: str, spans: list[tuple[int, int]], limit: int) -> int:
+    """The limit, stretched so a rule for the way there that starts within it keeps the
+    rule for the way back after it (", and TCP from ... back to ..."), to the clause
+    break after that (trial 23 D8: a fix for SYNs or SYN-ACKs dropped, cut to the
+    inbound half the capture showed was there already)."""
+    at = sentence.find(_WAY_BACK)
+    while 0 <= at <= limit and not _outside(sentence, spans, at):
+        at = sentence.find(_WAY_BACK, at + 1)
+    if not 0 <= at <= limit:
+        return limit
+    end = next((i for i in range(at + len(_WAY_BACK), len(sentence))
+                if _outside(sentence, spans, i) and sentence.startswith(_BREAKS, i)
+                and not sentence.startswith(_WAY_BACK, i)), len(sentence))
+    return max(limit, end)
 
 
 def _plain(text: str) -> str:
@@ -99,8 +124,14 @@ def answer_rows(session: Session, findings: list[Finding],
     errors = session_errors(session, findings)
     if not errors:
         return []
-    first = errors[0]
-    more = len(errors) - 1
+    return finding_rows(errors[0], len(errors) - 1, told, session.id)
+
+
+def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = None,
+                 name: str = "") -> list[tuple[str, str]]:
+    """("cause:", ...) and ("fix:", ...) of one error finding, naming it and the `more`
+    errors after it; `told` as for answer_rows, `name` what a fix given here is told as
+    later ("S3"; "" tells none)."""
     where = (f"(see {first.code}" + (f" and {more} more error{'s' * (more > 1)}"
                                      if more else "") + " under Findings)")
     rows = [("cause:", _plain(gist(first.message)))]
@@ -109,8 +140,8 @@ def answer_rows(session: Session, findings: list[Finding],
     fix = _plain(gist(first.fix))
     if told is not None and fix in told:
         return [*rows, ("fix:", f"as for {told[fix]} {where}")]
-    if told is not None:
-        told[fix] = session.id
+    if told is not None and name:
+        told[fix] = name
     return [*rows, ("fix:", f"{fix} {where}")]
 
 
@@ -118,7 +149,11 @@ def render_answer(session: Session, findings: list[Finding], console: Console,
                   style: str, told: dict[str, str] | None = None) -> None:
     """The session's cause and fix under its summary line, each wrapping under itself
     (`told`: as answer_rows)."""
-    rows = answer_rows(session, findings, told)
+    render_rows(answer_rows(session, findings, told), console, style)
+
+
+def render_rows(rows: list[tuple[str, str]], console: Console, style: str) -> None:
+    """Cause and fix rows (answer_rows, finding_rows), each wrapping under itself."""
     width = 4 + max((len(label) for label, _ in rows), default=0) + 1
     for label, text in rows:
         # A hanging indent, no trailing spaces (a grid padded every line to the width).

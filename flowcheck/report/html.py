@@ -10,8 +10,8 @@ from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
-    INCONCLUSIVE_NOTE,
     endpoints,
+    inconclusive_note,
     mid_job_note,
     step_connections,
     step_time,
@@ -149,7 +149,7 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
             f"media range {format_ranges(config.media_range)}, agent range "
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
-            *([f"<p class=\"inconclusive\">{escape(INCONCLUSIVE_NOTE)}</p>"]
+            *([f"<p class=\"inconclusive\">{escape(inconclusive_note(analysis))}</p>"]
               if analysis.verdict == "inconclusive" else []),
             *([f"<p class=\"inconclusive\">{escape(mid_job_note(analysis))}</p>"]
               if mid_job_note(analysis) else [])]
@@ -221,7 +221,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
             f"session {finding.session}" if finding.session else "",
             f"connection {finding.uid}" if finding.uid else "",
             frame_words(finding.frames, finding.frames_more),
-            f"at +{finding.ts - base:.3f}s = {wall_clock(finding.ts)}"
+            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
             if finding.ts is not None else "") if part)
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "

@@ -18,11 +18,12 @@ connection's, `by_ports` the connections of announcements the capture cannot sho
 (`named` shares them out among jobs at once by the endpoints their replies name);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
-the data connections that stay inside one host (never on the wire); `unseen` tells a
-session that shows no sign of a job whose deciding messages the capture lacks (kind
-unknown, not browse), `before_job` one that ended before asking anything (refused at
-its opening, or closed right after authenticating: kind unknown too); this module builds
-the sessions in order.
+the data connections that stay inside one host (never on the wire); `other_protocol` a
+connection to the NDMP port that speaks another protocol both ways (no session at all);
+`unseen` tells a session that shows no sign of a job whose deciding messages the
+capture lacks (kind unknown, not browse), `before_job` one that ended before asking
+anything (refused at its opening, or closed right after authenticating: kind unknown
+too); this module builds the sessions in order.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from flowcheck.sessions.matching import (
     attach_callbacks,
     attach_data,
 )
+from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.unseen import job_unseen
 
@@ -113,7 +115,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
                   config: Config
                   ) -> tuple[list[Connection], list[Session], dict[str, Connection]]:
     """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
-    connection (to the NDMP port, or decoded as NDMP), in time order. Returns the
+    connection (to the NDMP port, or decoded as NDMP; not one that speaks another
+    protocol both ways: sessions.other_protocol), in time order. Returns the
     connections in time order (ts, first_frame), the sessions, and each session's
     control connection by session id."""
     # Start afresh, so building again over grown traffic (live) gives the same answer.
@@ -123,7 +126,10 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         for announcement in stream.announcements:
             announcement.used_by = None
     ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
-    controls = [c for c in ordered if c.resp_p == config.ndmp_port or c.uid in stream_by_uid]
+    # Another protocol on the NDMP port (both sides, from their start) is no session:
+    # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
+    controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
+                and other_protocol(c, stream_by_uid.get(c.uid)) is None]
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}
     for number, conn in enumerate(controls, start=1):

@@ -8,6 +8,7 @@ is marked truncated and becomes a `capture_truncated` finding.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO
 
@@ -74,11 +75,18 @@ class CaptureSetReader:
                                                   progress.update if progress else None):
                 capture = (int(self._capture_of[lane]) if isinstance(lane, int)
                            else self._capture_of[lane])
+                frames = None
+                if records.position is not None and len(self._lanes) == 1 and len(records):
+                    # One file: its frame numbers, as Wireshark's (read in time order
+                    # across its interfaces, custom blocks numbered).
+                    frames = records.position + 1
+                    if np.array_equal(frames, np.arange(frame, frame + len(records))):
+                        frames = None
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface, records.identity)
-                frame += len(batch)
-                self._packets = frame - 1
+                                    records.interface, frames, records.identity)
+                self._packets += len(batch)
+                frame = frame + len(batch) if frames is None else int(frames.max()) + 1
                 yield batch
         finally:
             if progress is not None:
@@ -103,7 +111,7 @@ class CaptureSetReader:
                     shift = self._shifts.get(self.input_positions[index], 0.0)
                     yield PacketBatch(buf, 1, records.ts + shift, records.data_off,
                                       records.caplen, records.wirelen, records.linktype, index,
-                                      records.interface, records.identity)
+                                      records.interface, identity=records.identity)
                     break
             finally:
                 chunks.close()
@@ -143,6 +151,8 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
     file of the set that could not be read at all (the others still are)."""
     findings = []
     for info in captures:
+        if info.beside:
+            findings.append(skipped_finding(info))
         if not (info.truncated or info.error):
             continue
         if not info.packets:  # cut or corrupt before its first packet: nothing read
@@ -163,6 +173,19 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
             "before copying the file, and check the transfer was not cut short.",
         ))
     return findings
+
+
+def skipped_finding(info: CaptureInfo) -> Finding:
+    """capture_files_skipped: files of other capture formats in the directory of info's
+    file, left out (trial 24 D12: a NetMon capture beside a pcapng, perhaps the other
+    capture point's, was left out without a word)."""
+    folder = os.path.dirname(info.path) or "."
+    return make_finding(
+        "capture_files_skipped",
+        f"The directory {folder} also holds files of capture formats flowcheck does not "
+        f"read, left out of the analysis: {'; '.join(info.beside)}.",
+        "Convert them as said and give flowcheck the converted files with the others (a "
+        "second capture point's file shows what the first could not).")
 
 
 def read_failure(info: CaptureInfo) -> str:

@@ -39,6 +39,9 @@ class PacketBatch:
              usual case, no per-packet array), else an int32 array per packet
     interface int32 interface of each packet (pcapng; across sections), None for pcap and
              for files merged by time
+    frames   int64 frame number of each packet, when they do not simply run on from
+             frame0: a single pcapng file read in time order across its interfaces, or
+             holding blocks Wireshark numbers as frames (custom blocks); else None
     identity int64 the capture tool's identity of each packet (Records.identity), None
              when no packet of the batch has one
     """
@@ -52,7 +55,18 @@ class PacketBatch:
     linktype: np.ndarray
     capture: int | np.ndarray = 0
     interface: np.ndarray | None = None
+    frames: np.ndarray | None = None
     identity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
+
+    def frame_numbers(self, rows: np.ndarray) -> np.ndarray:
+        """The frame numbers (int64) of the packets at rows (positions in the batch)."""
+        if self.frames is None:
+            return rows.astype(np.int64) + self.frame0
+        return self.frames[rows]
+
+    def frame_number(self, row: int) -> int:
+        """The frame number of the packet at row."""
+        return self.frame0 + row if self.frames is None else int(self.frames[row])

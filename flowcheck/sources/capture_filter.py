@@ -1,12 +1,15 @@
 """Capture filters for `live`: the default for an interface, and libpcap's verdict on one.
 
-The default keeps TCP and ICMP (the evidence of a refusal), also inside one or two 802.1Q
-tags on an Ethernet link: a frame whose tag is in the frame (outgoing on a link without
-VLAN offload, or any frame on a trunk) matches `tcp` only after `vlan`, which moves
-libpcap's offsets past the tag for the rest of the expression (pcap-filter(7), "vlan";
-on Linux, libpcap also matches a tag the kernel holds as metadata). libpcap has no `vlan`
-for other link types (the cooked "any" interface: "no VLAN support for Linux cooked"):
-there the plain filter is the default.
+The default keeps TCP and ICMP (the evidence of a refusal) and the tunnels flowcheck
+decodes (flowcheck.decode.tunnels: VXLAN on UDP 4789 and 8472, VXLAN-GPE on 4790, Geneve
+on 6081, GRE with ERSPAN, IP in IP and IPv6 in IP, over IPv4 or IPv6: on a VXLAN underlay
+or an ERSPAN collector port `tcp` alone threw the job away, trial 22 D2), also inside
+one or two 802.1Q tags on an Ethernet link: a frame whose tag is in the frame (outgoing
+on a link without VLAN offload, or any frame on a trunk) matches `tcp` only after
+`vlan`, which moves libpcap's offsets past the tag for the rest of the expression
+(pcap-filter(7), "vlan"; on Linux, libpcap also matches a tag the kernel holds as
+metadata). libpcap has no `vlan` for other link types (the cooked "any" interface: "no
+VLAN support for Linux cooked"): there the plain filter is the default.
 
 libpcap (tcpdump's and dumpcap's, the library scapy also compiles with) is asked through
 flowcheck.bpf, on a "dead" handle of the interface's link type.
@@ -18,10 +21,26 @@ from pathlib import Path
 
 from flowcheck.bpf import DLT_EN10MB, DLT_LINUX_SLL, DLT_RAW, compile_error, libpcap
 
-PLAIN_FILTER = "tcp or icmp or icmp6"
-# One 802.1Q tag, or two (QinQ, 802.1ad): each `vlan` moves the offsets 4 bytes further.
-VLAN_FILTER = (f"{PLAIN_FILTER} or (vlan and ({PLAIN_FILTER} or "
-               f"(vlan and ({PLAIN_FILTER}))))")
+TCP_FILTER = "tcp or icmp or icmp6"
+# libpcap's `udp port` and `proto` cover IPv4 and IPv6 alike.
+TUNNEL_FILTER = "udp port 4789 or udp port 8472 or udp port 4790 or udp port 6081 or " \
+    "proto 47 or proto 4 or proto 41"
+PLAIN_FILTER = f"{TCP_FILTER} or {TUNNEL_FILTER}"
+
+
+def plain_filter(udp_ports: tuple[int, ...] = ()) -> str:
+    """PLAIN_FILTER, also keeping these UDP ports (--vxlan-port, --geneve-port)."""
+    return " or ".join([PLAIN_FILTER, *(f"udp port {port}" for port in udp_ports)])
+
+
+def vlan_filter(udp_ports: tuple[int, ...] = ()) -> str:
+    """plain_filter also under one 802.1Q tag, or two (QinQ, 802.1ad): each `vlan`
+    moves the offsets 4 bytes further."""
+    plain = plain_filter(udp_ports)
+    return f"{plain} or (vlan and ({plain} or (vlan and ({plain}))))"
+
+
+VLAN_FILTER = vlan_filter()
 
 _ARPHRD_ETHER = 1  # /sys/class/net/IFACE/type, <linux/if_arp.h>
 _ARPHRD_LOOPBACK = 772
@@ -40,9 +59,12 @@ def arphrd(interface: str) -> int | None:
         return None
 
 
-def default_filter(interface: str) -> str:
-    """VLAN_FILTER on an Ethernet interface, else PLAIN_FILTER."""
-    return VLAN_FILTER if arphrd(interface) == _ARPHRD_ETHER else PLAIN_FILTER
+def default_filter(interface: str, udp_ports: tuple[int, ...] = ()) -> str:
+    """vlan_filter on an Ethernet interface, else plain_filter; udp_ports: the tunnel
+    ports named besides the standard ones (--vxlan-port, --geneve-port)."""
+    if arphrd(interface) == _ARPHRD_ETHER:
+        return vlan_filter(udp_ports)
+    return plain_filter(udp_ports)
 
 
 def _dlt(interface: str) -> int | None:

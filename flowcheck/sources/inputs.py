@@ -14,7 +14,7 @@ import shlex
 import stat
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.errors import InputError
@@ -56,9 +56,27 @@ _OTHER_FORMATS = (
 )
 
 
+# Windows trace files have no magic of their own to tell them by (an .etl starts with an
+# ETW buffer header, a .matp is a zip package): their suffix names them (trial 24 D9).
+_OTHER_SUFFIXES = (
+    (".etl", "a Windows event trace (netsh trace or pktmon): convert it on Windows with "
+             "`pktmon etl2pcap {file} --out {converted}` (or Microsoft's etl2pcapng) and "
+             "give flowcheck the .pcapng"),
+    (".matp", "a Microsoft Message Analyzer trace: save it from Message Analyzer as a "
+              "Network Monitor .cap file, then `editcap -F pcapng FILE.cap FILE.pcapng` "
+              "(Wireshark)"),
+)
+
+
 def describe_magic(head: bytes, name: str = "FILE") -> str:
     """Why the file `name` whose first bytes are `head` is not read: not pcap or pcapng,
-    and what it is (with the command that converts it) when its magic says so."""
+    and what it is (with the command that converts it) when its magic or, for Windows
+    traces, its suffix says so."""
+    for suffix, what in _OTHER_SUFFIXES:
+        if name.lower().endswith(suffix):
+            stem = name[:-len(suffix)]
+            what = what.format(file=shlex.quote(name), converted=shlex.quote(stem + ".pcapng"))
+            return f"not a pcap or pcapng file: {what}"
     for magic, what in _OTHER_FORMATS:
         if head.startswith(magic):
             what = what.format(file=shlex.quote(name), converted=shlex.quote(name + ".pcapng"))
@@ -76,6 +94,9 @@ class InputSpec:
     stream: BinaryIO | None = None  # standard input or a pipe: read once
     size: int | None = None  # bytes on disk, for the progress bar
     file_id: tuple[int, int] | None = None  # (device, inode): one file under two names
+    # The first member of a directory: the files of other capture formats in it, each
+    # "NAME: what it is: how to convert it" (describe_magic), left out of the set.
+    beside: list[str] = field(default_factory=list)
 
     @property
     def reopenable(self) -> bool:
@@ -135,31 +156,48 @@ def _resolve_directory(path: str) -> list[InputSpec]:
     if not names:
         raise InputError(f"{path}: empty directory, no capture files in it")
     specs = []
+    others: list[str] = []  # captures of other formats, named with their conversion
     for name in names:
         member = os.path.join(path, name)
         try:
             info = os.stat(member)
         except OSError:
             continue
-        if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _is_capture_file(member):
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            continue
+        head = _head(member)
+        if head is not None and format_of(head) is not None:
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
+        elif head is not None and len(others) < _OTHERS_NAMED:
+            what = describe_magic(head, member).partition(": ")[2]
+            # A capture in a format flowcheck does not read, or a pointer to one (trial
+            # 24 D12: skipped without a word); not a compressed log beside the captures.
+            if "capture" in what or "trace" in what:
+                others.append(f"{name}: {what}")
     if not specs:
-        raise InputError(f"{path}: no pcap or pcapng files in this directory")
+        raise InputError(f"{path}: no pcap or pcapng files in this directory"
+                         + (f" ({'; '.join(others)})" if others else ""))
+    specs[0].beside = others
     return specs
 
 
-def _is_capture_file(path: str) -> bool:
+# Other-format files a directory without captures names in its error.
+_OTHERS_NAMED = 3
+
+
+def _head(path: str) -> bytes | None:
+    """The file's first 64 bytes (inflated when gzipped); None when it cannot be read."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(64)
             if head[:2] == GZIP_MAGIC:
                 handle.seek(0)
                 with gzip.GzipFile(fileobj=handle, mode="rb") as inflated:
-                    head = inflated.read(4)
+                    head = inflated.read(64)
     except (OSError, EOFError, zlib.error):
-        return False
-    return format_of(head) is not None
+        return None
+    return head
 
 
 _OS_ERRORS = (

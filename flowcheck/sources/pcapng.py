@@ -4,7 +4,9 @@ Packets come from Enhanced (6), Simple (3) and obsolete Packet (2) blocks. Inter
 Statistics Blocks (5) give when the capture stopped (isb_endtime) and the packets the
 capture tool counted as dropped (isb_ifdrop, isb_osdrop): dumpcap writes one per
 interface as it stops. Every other block type (name resolution, decryption secrets,
-custom) is skipped. Runs
+custom) is skipped; those Wireshark shows as frames of their own (custom blocks, systemd
+journal entries, sysdig events: NUMBERED_TYPES) still take their frame number, so the
+packets' frame numbers are Wireshark's (Records.position). Runs
 of Enhanced Packet Blocks are walked by their length fields alone and tested in bulk;
 other blocks one at a time. Timestamps are converted in bulk per interface.
 """
@@ -34,6 +36,11 @@ OPT_IF_NAME, OPT_IF_FILTER = 2, 11  # pcapng draft 4.2: if_filter's first byte 0
 OPT_IF_DESCRIPTION, OPT_SHB_USERAPPL = 3, 4
 OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
+NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
+# Blocks tshark 4.0 numbers as frames besides packets: custom blocks (copyable and not),
+# systemd Journal Export, sysdig events (checked one by one against tshark 4.0.17).
+NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00000216,
+                            0x00000221})
 _HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 # Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
 STRETCH_MIN, STRETCH_MAX = 64, 1 << 14
@@ -47,6 +54,7 @@ class Interface:
     ts_offset: int = 0  # seconds added to every timestamp (if_tsoffset)
     name: str | None = None  # if_name
     capture_filter: str | None = None  # if_filter, when in libpcap's syntax
+    section: int = 0  # the section (SHB) of the file it belongs to, from 0
 
 
 class BlockError(Exception):
@@ -62,6 +70,7 @@ class PcapngParser:
         self.order = "<"
         self.interfaces: list[Interface] = []  # every interface of every section so far
         self.section_base = 0  # index in self.interfaces of this section's interface 0
+        self.section = 0  # sections begun before the current one
         self.link_types: list[str] = []
         self.last_ts = 0.0  # for Simple Packet Blocks, which carry no timestamp
         # From Interface Statistics Blocks: each isb_endtime read in the interface's units
@@ -72,6 +81,7 @@ class PcapngParser:
         self._missing = 0  # bytes still to come of the block cut at the buffer's end
         self.tool = HostTool()  # a Windows tool logging packets at several places of a host
         self._stretch = STRETCH_MIN
+        self._numbered = 0  # NUMBERED_TYPES blocks in the buffer last located
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         pieces: list[np.ndarray] = []
@@ -81,9 +91,12 @@ class PcapngParser:
             at = exc.offset - base
             if capture_header_at(buf, at):
                 # A pcap file joined with cat after this one (a pcapng one is a section).
-                return Located(self._gather(pieces), at, next_file=True)
-            return Located(self._gather(pieces), at, str(exc), exc.offset)
-        return Located(self._gather(pieces), off, missing=self._missing)
+                return Located(self._gather(pieces), at, next_file=True,
+                               numbered_blocks=self._numbered)
+            return Located(self._gather(pieces), at, str(exc), exc.offset,
+                           numbered_blocks=self._numbered)
+        return Located(self._gather(pieces), off, missing=self._missing,
+                       numbered_blocks=self._numbered)
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,
               pieces: list[np.ndarray]) -> int:
@@ -248,10 +261,14 @@ class PcapngParser:
         elif block_type == ISB_TYPE and block_length >= 24:
             self._statistics(buf, off, block_length)
         elif block_type == SHB_TYPE:
+            if self.interfaces:
+                self.section += 1
             self.section_base = len(self.interfaces)
             for code, value in self._options(buf, off + 24, off + block_length - 4):
                 if code == OPT_SHB_USERAPPL:
                     self.tool.see_application(value.decode(errors="replace").rstrip("\0"))
+        elif block_type in NUMBERED_TYPES:
+            row = (NUMBERED_MARK, 0, 0, 0, 0, 0, NO_IDENTITY)
         if row is not None:
             pieces.append(np.array([row], np.int64))
         return end
@@ -309,7 +326,7 @@ class PcapngParser:
 
     def _interface(self, buf: bytes | bytearray | memoryview, off: int, length: int) -> None:
         linktype, _reserved, snaplen = struct.unpack_from(self.order + "HHI", buf, off + 8)
-        interface = Interface(linktype, snaplen)
+        interface = Interface(linktype, snaplen, section=self.section)
         description = None
         for code, value in self._options(buf, off + 16, off + length - 4):
             if code == OPT_IF_TSRESOL and value:
@@ -375,10 +392,19 @@ class PcapngParser:
         return options
 
     def _gather(self, pieces: list[np.ndarray]) -> Records:
+        self._numbered = 0
         pieces = [piece for piece in pieces if len(piece)]
         if not pieces:
             return empty_records()
         table = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        position = None
+        numbered = table[:, 0] == NUMBERED_MARK
+        if numbered.any():  # rare: one row per such block, never in an EPB run
+            self._numbered = int(np.count_nonzero(numbered))
+            position = np.flatnonzero(~numbered).astype(np.int64)
+            table = table[~numbered]
+            if not table.shape[0]:
+                return empty_records()
         iface = table[:, 0]
         simple = iface == SPB_MARK
         # For Simple Packet Blocks column 1 holds the interface, not a timestamp.
@@ -401,7 +427,7 @@ class PcapngParser:
         # Interfaces are numbered across sections, so a new section's are new ones.
         return Records(ts, table[:, 3].copy(), table[:, 4].astype(np.int32),
                        table[:, 5].astype(np.int32), linktypes[real_iface],
-                       real_iface.astype(np.int32),
+                       real_iface.astype(np.int32), position,
                        identity.copy() if (identity != NO_IDENTITY).any() else None)
 
 

@@ -18,6 +18,10 @@ class Records:
     linktype: np.ndarray  # int32
     # int32 interface of each packet (pcapng, numbered across sections); None for pcap
     interface: np.ndarray | None = None
+    # int64 0-based place of each packet among the file's records as Wireshark numbers
+    # them (pcapng: custom and a few other blocks are records too); None: the records
+    # follow one another in the file with nothing numbered between them
+    position: np.ndarray | None = None
     # int64 the capture tool's own identity of each packet, the same for its copies
     # (pktmon's PktGroupId and PktNumber: flowcheck.sources.host_tools), -1 for a packet
     # without one; None when no packet has one
@@ -28,9 +32,19 @@ class Records:
 
     def slice(self, start: int, stop: int) -> Records:
         interface = None if self.interface is None else self.interface[start:stop]
+        position = None if self.position is None else self.position[start:stop]
         identity = None if self.identity is None else self.identity[start:stop]
         return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
-                       self.wirelen[start:stop], self.linktype[start:stop], interface, identity)
+                       self.wirelen[start:stop], self.linktype[start:stop], interface, position,
+                       identity)
+
+    def take(self, rows: np.ndarray) -> Records:
+        """The records at rows (an index array), in that order."""
+        interface = None if self.interface is None else self.interface[rows]
+        position = None if self.position is None else self.position[rows]
+        identity = None if self.identity is None else self.identity[rows]
+        return Records(self.ts[rows], self.data_off[rows], self.caplen[rows],
+                       self.wirelen[rows], self.linktype[rows], interface, position, identity)
 
 
 def empty_records() -> Records:
@@ -47,6 +61,7 @@ class Located:
     missing   bytes still to come to complete the record cut at the end, when known
     next_file another capture file's header starts at `consumed` (files joined with
               `cat`): the reader goes on with a parser of its own for it
+    numbered_blocks  non-packet blocks in the buffer that Wireshark numbers as frames
     """
 
     records: Records
@@ -55,6 +70,9 @@ class Located:
     error_offset: int | None = None
     missing: int = 0
     next_file: bool = False
+    # records Wireshark numbers that are not packets (pcapng custom blocks, ...): with
+    # them, records.position says where the packets are among the numbered records
+    numbered_blocks: int = 0
 
 
 class FormatError(Exception):

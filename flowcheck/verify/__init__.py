@@ -22,6 +22,7 @@ from flowcheck.verify.fix_notes import note_fixes
 from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
 from flowcheck.verify.no_reply import check_no_reply
+from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_running
@@ -56,6 +57,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_running(ctx)
     check_closed_after_auth(ctx)
     check_steps(ctx)
+    note_profile_followed(ctx)  # after every session's steps
     report_left_out(ctx)
     check_capacity(ctx)
     check_hosts(ctx)

@@ -54,9 +54,14 @@ Usage = dict[tuple[str, int], list[tuple[float, float, Connection]]]
 
 
 def _port_usage(ctx: Context) -> dict[str, Usage]:
-    """Ports each side of the sessions' connections bound, inside its own range."""
+    """Ports each side of the sessions' connections bound, inside its own range. Not a
+    side-traffic session's (Session.side: a port check, another service, not the job):
+    its ports are the OS's choice, not the job's, and are not judged (trial 23 D10: an
+    HTTP fetch given a port a data connection had used was port_reused_within_hold)."""
     usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
     for session in ctx.sessions:
+        if session.side:
+            continue
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]
             span = (conn.ts, max(conn.last_ts, conn.ts), conn)

@@ -111,7 +111,7 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
                     f"({len(connections)} TCP connection{'s' if len(connections) != 1 else ''}"
                     " captured): nothing of the job can be judged.",
             fix=f"Capture again without that capture filter (or with one that keeps TCP port "
-                f"{port}: live's default 'tcp or icmp or icmp6' does) while the job starts.")
+                f"{port}: live's default does) while the job starts.")
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]
     if loopback and connections:
         name = loopback[0]

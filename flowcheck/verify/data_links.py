@@ -20,6 +20,7 @@ from flowcheck.verify.announced_kind import (
     own_address_on_it,
     special,
 )
+from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -86,7 +87,9 @@ def check_data(ctx: Context, session: Session) -> None:
             continue  # refused before any connect: ndmp_error_reply (verify.replies)
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
-        if connector_unseen(ctx, session, first.listener, [a.ip for a in group]):
+        way = connector_unseen(ctx, session, first.listener, [a.ip for a in group])
+        seen = answer_seen(ctx, way, session, first.ts)
+        if way is not None and seen is None:
             continue  # its SYN would travel a direction the capture lacks: step unknown
         if moved_unseen(ctx, session, first.ts):
             continue  # the data moved: the capture left its connection out (capture_filtered)
@@ -108,6 +111,9 @@ def check_data(ctx: Context, session: Session) -> None:
             continue
         connector, side = _connector(ctx, session, first)
         late = _late_after(ctx, session, group)
+        if seen is not None:  # trial 22 D3: the listener's answer would show
+            _one_way_not_used(ctx, session, group, seen, where, connector, side)
+            continue
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
                 "for the data connection, but no connection "
@@ -121,6 +127,26 @@ def check_data(ctx: Context, session: Session) -> None:
                    "look for the connect error in the agent's and the backup application's "
                    "logs. ") + _between_fix(ctx, connector, where, side),
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+
+
+def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
+                      seen: AnswerSeen, where: str, connector: str, side: str) -> None:
+    """announced_not_used in a capture of the listener's direction only (answer_seen)."""
+    first = group[0]
+    ctx.add("announced_not_used",
+            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
+            f"for the data connection, but {answer_seen_words(seen, where)}. So the job "
+            f"could not move its data: either {connector} could not connect (for example it "
+            "could not bind a port because the port was in use on its side), or a firewall "
+            "or NAT between the hosts dropped its SYNs.",
+            f"Allow TCP from {seen.connector} to {where} on every firewall between the "
+            f"hosts (its rule: {ctx.ranges(side)}), and through a NAT make the announced "
+            "address reachable from the connecting side (NDMP-aware translation, or no NAT); "
+            f"a capture of both directions (on {seen.connector}, or a SPAN session of both "
+            "received and sent traffic) shows whether its SYNs were sent. If none were, check "
+            f"that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} are free on "
+            "both hosts.",
+            session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
 def _connector(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:

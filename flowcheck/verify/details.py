@@ -188,8 +188,13 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     copies = sum(c.orig_copy_bytes + c.resp_copy_bytes for c in conns)
     cut = (sum(c.sniffer_missed for c in conns)
            if cuts_explain(ctx.cut_recorded, ctx.connections) else 0)
-    return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}; "
-            f"{sent[other]} B the other way"
+    resent = sum(c.retransmits for c in conns)
+    # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
+    # they exceed the job log's size by what was resent: say so.
+    resent_words = (f" (TCP payload, {resent} retransmitted segment"
+                    f"{'s' if resent != 1 else ''} included)" if resent else "")
+    return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
+            f"{resent_words}; {sent[other]} B the other way"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
                "capture_duplicates)" if copies else "")
             + (f"; and {cut} B more that the capture tool cut from frames it recorded as "

@@ -97,7 +97,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
                 "what only that direction would show is unknown, not failed (a failure the "
-                "captured direction shows, such as an ICMP reject, is still reported).",
+                "captured direction shows, such as an ICMP reject or a listener that never "
+                "answered a connection it announced, is still reported).",
                 "Capture both directions: on the media server itself, or a SPAN session "
                 "of both received and sent traffic (tcpdump without -Q), on a path both "
                 "directions take.", conn=conns[0],
@@ -158,8 +159,10 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     announced (its group) data connection runs between two hosts the capture holds no
     packet between (off_path), the capture ended
     before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
+    from flowcheck.verify.answer_seen import answer_seen  # it imports this module
+
     way = connector_unseen(ctx, session, listener, addresses)
-    if way is not None:
+    if way is not None and answer_seen(ctx, way, session, ts) is None:
         return one_way_words(way, "a connection attempt")
     moved = moved_unseen(ctx, session, ts)
     if moved:

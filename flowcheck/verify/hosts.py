@@ -86,15 +86,41 @@ def check_hosts(ctx: Context) -> None:
                        f"so {host} is most likely another address of the configured {role} "
                        f"{other[0]} (a second interface), or a NAT translated some of its "
                        "connections only")
+            subject, advice = (f"Session {session.id}'s {role} {host}",
+                               (f"Capture on the {role} meant, or add {host}" if other is None
+                                else f"If {host} is an address of the {role} {other[0]}, "
+                                f"add {host}") + f" with {flag} ({key} in the configuration "
+                               f"file).{fix}")
+            if session.side:  # not a job: its hosts are no media server or agent for it
+                subject, advice = _side_host_words(ctx, session, which, host, flag, key)
             ctx.add("host_not_configured",
-                    f"Session {session.id}'s {role} {host} is not among the configured "
+                    f"{subject} is not among the configured "
                     f"{key.replace('_', ' ')} ({', '.join(configured)}): {reading}.{words}",
-                    (f"Capture on the {role} meant, or add {host}" if other is None else
-                     f"If {host} is an address of the {role} {other[0]}, add {host}")
-                    + f" with {flag} ({key} in the configuration file).{fix}",
+                    advice,
                     session=session, conn=control,
                     frames=(opening_frames(control) if control else [])
                     + [f for conn, _ in ports for f in opening_frames(conn)])
+
+
+def _side_host_words(ctx: Context, session: Session, which: str, host: str, flag: str,
+                     key: str) -> tuple[str, str]:
+    """(subject, fix) of a side-traffic session's host_not_configured: the host by what
+    it did on the NDMP port, not as a media server or agent it need not be (trial 23
+    D9: a web server probed on port 10000 read "remote agent 10.77.0.9"; the configured
+    media server, reached on its own port 10000, "remote agent 10.77.0.1" with the fix
+    to add it with --remote-agent)."""
+    role = "media server" if which == "media" else "remote agent"
+    did = "connecting to" if which == "media" else "listening on"
+    other_key = "remote_agents" if which == "media" else "media_servers"
+    other_role = "remote agent" if which == "media" else "media server"
+    if host in getattr(ctx.config, other_key):
+        return (f"Session {session.id}'s host {host} ({did} the NDMP port: the configured "
+                f"{other_role})",
+                f"Nothing to add: {host} is the configured {other_role}, and this session is "
+                "not a job of the configured roles.")
+    return (f"Session {session.id}'s host {host} ({did} the NDMP port)",
+            f"If {host} is a {role}, add it with {flag} ({key} in the configuration file); "
+            "if not (a port check, another service), nothing to change.")
 
 
 def _configured_too(ctx: Context, session: Session, which: str, host: str

@@ -32,6 +32,7 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
+from flowcheck.verify.other_protocol import other_protocol_groups, other_protocol_words
 from flowcheck.verify.ranges import (
     check_ports,
     note_swapped_ranges,
@@ -54,6 +55,7 @@ from flowcheck.verify.refusals import (
     undecremented_words,
     unseen_syn_words,
 )
+from flowcheck.verify.silent_host import report_silent, silent_attempts
 
 
 def check_links(ctx: Context) -> None:
@@ -83,6 +85,15 @@ def _no_control_session(ctx: Context) -> None:
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
+    other = other_protocol_words(other_protocol_groups(ctx.connections, ctx.streams,
+                                                       ctx.config))
+    if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: {other}; none of the "
+                f"{len(ctx.connections)} TCP connections is an NDMP control connection.",
+                fix + f" If the job ran to that host, another program holds port {port} there "
+                "(see ndmp_undecodable).")
+        return
     if ctx.connections:
         ctx.add("no_control_session",
                 f"No NDMP control connection in the capture: none of the "
@@ -101,7 +112,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered":
+    # A host that never sent a packet while the capture holds the way back: said once,
+    # counted, the later attempts naming the first (trial 23 D6).
+    silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
+    if silent:
+        report_silent(ctx, session, conn, silent)
+    elif outcome == "unanswered":
         syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
@@ -207,7 +223,11 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
 
 
 def _check_unannounced(ctx: Context) -> None:
-    media, agents = ctx.media_hosts, ctx.agent_hosts
+    # The hosts of the judged sessions and the configured ones: a host only side traffic
+    # reached (a web server whose port 10000 was probed) is no agent (trial 23 D9).
+    judged_sessions = [s for s in ctx.sessions if not s.side]
+    media = set(ctx.config.media_servers) | {s.media_server for s in judged_sessions}
+    agents = set(ctx.config.remote_agents) | {s.remote_agent for s in judged_sessions}
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     for conn in ctx.connections:
         if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port:

@@ -61,7 +61,8 @@ class StalledTransfer:
     retransmission timeout after the gap, and no resend filled it). passed: the sender's
     NDMP message that arrived after the first of its full-size resends (pmtu.small_passed);
     mtu: the capture shows segments lost by their size (pmtu: lost_by_size, or full-size
-    resends and `passed`)."""
+    resends and `passed`); heard: the first control-connection message the stall's
+    receiver sent after the data stopped (_heard_after), None when none."""
 
     conn: Connection
     stall: Stall
@@ -69,6 +70,7 @@ class StalledTransfer:
     timed_by: Literal["fin", "last", "closed", "first", "lost"]
     passed: NdmpMessage | None = None
     mtu: bool = False
+    heard: NdmpMessage | None = None
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -90,8 +92,11 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,
                                    stall.first_ts)
                       if full_size_resends(conn, stall) else None)
+            receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
-                                         passed is not None or lost_by_size(stall)))
+                                         passed is not None or lost_by_size(stall),
+                                         _heard_after(session, messages, halt, receiver,
+                                                      stall)))
     return found
 
 
@@ -162,12 +167,22 @@ def check_stalled_transfers(ctx: Context) -> None:
                        "timeout: the device lost its state table or reloaded it (a failover, a "
                        "restart), the route between them changed, or an IPS "
                        "dropped the flow.")
-            remedy = (f"See the session and event logs of the firewalls, NAT devices and "
-                      f"IPSs between {conn.orig_h} and {conn.resp_h} at that time (a session "
-                      "dropped, a failover, a blocked flow) and any routing change; a capture "
-                      "on both hosts at once shows where the packets are lost.")
-            if not stall.acks_lost:  # the receiver answered nothing: it may be gone
-                on = capture_host(ctx, receiver, sender)
+            remedy = _logs_remedy(conn)
+            heard = stalled.heard
+            on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
+            if heard is not None and (on is None or on[0] != receiver):
+                # Trial 23 D9: the receiver spoke on the control connection after the
+                # stall: it was up and reachable, so not "the host went down".
+                reading += (f" {roles[1][0].upper()}{roles[1][1:]} {receiver} was still up "
+                            "and reachable after the data stopped: it sent "
+                            f"{message_op(heard)} on the control connection (frame "
+                            f"{heard.frame}), so only this connection's packets were "
+                            "lost: by a device between them, or by a host firewall or IPS "
+                            f"on {receiver} that blocks this flow (a capture on {receiver} "
+                            "shows whether the resends reach it).")
+                remedy = _logs_remedy(conn, f" and the host firewall and security software on "
+                                            f"{receiver} (a rule or IPS that blocks this flow)")
+            elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
                 # On the receiver itself the resends reached it: the host alone.
@@ -198,6 +213,31 @@ def check_stalled_transfers(ctx: Context) -> None:
                     frames=[stall.frame, *conn.rst_frames[:1]]
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
+
+
+def _logs_remedy(conn: Connection, also: str = "") -> str:
+    """The fix that looks for the device that lost the flow; also: more places to look."""
+    return (f"See the session and event logs of the firewalls, NAT devices and IPSs between "
+            f"{conn.orig_h} and {conn.resp_h}{also} at that time (a session dropped, a "
+            "failover, a blocked flow) and any routing change; a capture on both hosts at once "
+            "shows where the packets are lost.")
+
+
+def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,
+                 receiver: str, stall: Stall) -> NdmpMessage | None:
+    """The first control-connection message the stall's receiver sent after the data
+    stopped: the receiver host was up and its packets reached the capture point then;
+    None when none. After the stall's first resend (else its latest); for an unanswered
+    FIN (stall.fin, whose data stopped at a time the capture does not show) only the
+    job's halt: it reports the data connection's end, so it came after the data stopped."""
+    side = "resp" if session.remote_agent == receiver else "orig"
+    if session.media_server != receiver and side == "orig":
+        return None
+    if stall.fin:
+        return halt if halt is not None and halt.direction == side else None
+    began = stall.first_ts if stall.first_ts is not None else stall.ts
+    return next((m for m in messages if m.direction == side and began is not None
+                 and m.ts > began), None)
 
 
 def _then(halt: NdmpMessage | None) -> str:

@@ -41,6 +41,8 @@ from flowcheck.verify.kind_shown import settle_browse, stopped_by
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
+from flowcheck.verify.port_check import KIND_WHY, connect_check, connect_check_words
+from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
@@ -56,6 +58,8 @@ def check_steps(ctx: Context) -> None:
         session.steps = []
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
+        if connect_check(ctx, session):
+            session.kind_unknown, session.kind_unknown_why = True, KIND_WHY
         settle_browse(session, [step for step, spec in zip(session.steps, ctx.profile.steps,
                                                             strict=True) if spec.kind in _LATER])
         control = ctx.by_uid[session.control_uid]
@@ -80,6 +84,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if spec.kind != "control" and half_open_check(ctx, control):
         return make_step(spec, "not_applicable",
                          detail="a half-open port check (step 1), not a job")
+    if spec.kind != "control" and connect_check(ctx, session):
+        return make_step(spec, "not_applicable", detail="a port check (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
     ended = job_ended(ctx, session) if spec.kind != "control" else None
@@ -263,6 +269,8 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
                           "cover it)")
         ports = ", ".join(p for p in (ndmp_port, port_words(ctx, session, conn)) if p)
         detail = connection_detail(ctx, conn, session, ports)
+        if connect_check(ctx, session):
+            detail += f"; {connect_check_words(ctx, session)}"
         return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
@@ -313,12 +321,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                        f"no connection from the agent {session.remote_agent} to the media server "
                        f"{session.media_server} into {ctx.ranges('media')} after the control "
                        "connection opened. Backup Exec's agent calls the job engine back on that "
-                       "port (TechNote step 2); plain NDMP (for example Amanda's ndmjob) never "
-                       "does, so if this is not Backup Exec use --profile ndmp"
-                       + _port_only_hint(ctx),
+                       f"port (TechNote step 2); {OTHER_PRODUCT}" + _port_only_hint(ctx),
                        fix=f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
-                     f"{ctx.ranges('media')} inbound on the media server; if the capture "
-                     "is not Backup Exec traffic, analyze it with --profile ndmp.")
+                     f"{ctx.ranges('media')} inbound on the media server{OTHER_PRODUCT_FIX}.")
         return make_step(spec, "missing", detail="no callback from the agent to the job engine")
     conn = ctx.by_uid[session.callback_uid]
     outcome = judged(ctx, conn)

@@ -1,0 +1,190 @@
+"""Connections whose two directions arrive in two tunnels: one connection, not two halves.
+
+A connection's flow key holds the tunnel its packets arrived in (flowcheck.connections.
+flows), so that one inner 4-tuple in two tunnels is two connections and a connection
+captured in a tunnel and out of it is two copies (flowcheck.connections.tunnel_copies).
+A tunnel is named by its kinds and outer addresses (flowcheck.decode.tunnels), and the
+outer addresses are not always the same both ways:
+- ERSPAN from two switches, each mirroring its host's port to one collector: the media
+  server's packets come from one switch, the agent's from the other (a mirror
+  encapsulation's outer source is the mirroring device, not a hop of the connection);
+- VXLAN or Geneve with an asymmetric return path: a host behind a vPC/MLAG pair or in
+  an EVPN fabric answers from an anycast VTEP that is not the address it is reached at.
+Each tunnel then holds one direction only, and every connection came out as two halves
+(a clean job failed with step_missing, a refused callback read as unanswered: trial 22,
+D5), where tshark keys a stream on the inner 4-tuple and sees one.
+
+So an inner 4-tuple whose packets first arrive in a tunnel holding one direction of it
+joins the connection of another tunnel of the same kinds (layer by layer) that, up to
+the end of this batch, holds only the other direction: the later tunnel's packets take
+the earlier one's name, and the connection is named by the tunnel of its first packet.
+A tunnel that holds both directions joins nothing: two tunnels that each carry the
+whole connection are copies (tunnel_copies), or two tenants' connections.
+
+An ICMP unreachable quoting a packet of a joined half arrives in the other direction's
+tunnel: it takes the name of the tunnel its quoted packet's direction arrived in, so it
+still answers that packet (a callback refused through the other switch).
+
+Work is per flow and per batch: nothing for a batch without two tunnels seen, and the
+packets are renumbered in bulk (numpy) only when a batch holds a joined half.
+"""
+
+from __future__ import annotations
+
+from itertools import compress
+
+import numpy as np
+
+from flowcheck.connections.flows import BatchFlows, Endpoint, FlowKey, group_flows
+from flowcheck.decode import DecodedBatch, IcmpQuote
+
+FROM_LOWER, FROM_UPPER = 1, 2  # directions seen of a 4-tuple in a tunnel (bit mask)
+
+
+class TunnelHalves:
+    """Joins the halves of connections split between two tunnels (module docstring).
+
+    `joined` counts the halves joined so far.
+    """
+
+    def __init__(self) -> None:
+        # Per inner 4-tuple (lower, upper endpoint): each tunnel that held one direction
+        # of it when first seen (in order of first arrival), and the directions seen in
+        # it since. A connection whose batch shows both directions in one tunnel is not
+        # kept (the usual tunnelled connection: no half), so this holds halves only.
+        self._halves: dict[tuple[Endpoint, Endpoint], dict[str, int]] = {}
+        # (lower, upper, tunnel) -> the tunnel its connection is named by.
+        self._alias: dict[tuple[Endpoint, Endpoint, str], str] = {}
+        self._kinds: dict[str, tuple[str, ...]] = {}
+        # Until a second tunnel shows (none can be joined before), the flows that held
+        # one direction in their batch are only listed, in bulk, and kept in _halves
+        # once it does: a capture of one tunnel costs no Python work per flow.
+        self._names: set[str] = set()
+        self._listed: list[FlowKey] = []
+        self._listed_masks: list[int] | None = []  # None once kept
+        self.joined = 0
+
+    def join(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
+        """The batch's flows with each joined half renamed to its connection's tunnel
+        (decoded.tcp_tunnel and .tunnels renamed to match; `flows` itself when none is),
+        and its ICMP quotes' tunnels renamed as their quoted packets' (`quote_tunnel`)."""
+        flows = self._join_flows(decoded, flows)
+        for quote in decoded.icmp_quotes:
+            self.quote_tunnel(quote)
+        return flows
+
+    def _join_flows(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
+        if len(decoded.tunnels) <= 1:
+            return flows  # nothing tunnelled in the batch
+        if self._listed_masks is not None:
+            self._names.update(decoded.tunnels[1:])  # an ICMP message's tunnel too
+            if len(self._names) > 1:
+                self._keep_listed()
+        if not flows.keys:
+            return flows
+        firsts = flows.order[flows.bounds[:-1]]
+        count = np.diff(flows.bounds)
+        lower = np.bincount(flows.flow, weights=flows.from_lower, minlength=len(flows.keys))
+        masks = (np.where(lower > 0, FROM_LOWER, 0) | np.where(lower < count, FROM_UPPER, 0))
+        tunnelled = decoded.tcp_tunnel[firsts] != 0
+        if self._listed_masks is not None:  # one tunnel so far
+            half = tunnelled & (masks != FROM_LOWER | FROM_UPPER)
+            self._listed.extend(compress(flows.keys, half.tolist()))
+            self._listed_masks.extend(masks[half].tolist())
+            return flows
+        # Flows that may be halves, and any flow of a 4-tuple seen as a half before.
+        look = tunnelled if self._halves else tunnelled & (masks != FROM_LOWER | FROM_UPPER)
+        renamed: dict[int, str] = {}
+        new: list[tuple[int, int]] = []  # (flow, mask): a half first seen now
+        keys = flows.keys
+        for f, mask in zip(np.flatnonzero(look).tolist(), masks[look].tolist(), strict=True):
+            low, high, tunnel = keys[f]
+            named = self._alias.get(keys[f]) if self._alias else None
+            if named is not None:
+                renamed[f] = named
+                continue
+            sides = self._halves.get((low, high))
+            if sides is not None and tunnel in sides:
+                sides[tunnel] |= mask
+            elif mask != FROM_LOWER | FROM_UPPER:
+                new.append((f, mask))
+        # Paired once every earlier half has this batch's directions too.
+        for f, mask in new:
+            low, high, tunnel = keys[f]
+            sides = self._halves.setdefault((low, high), {})
+            named = self._pair(low, high, tunnel, sides, FROM_LOWER + FROM_UPPER - mask)
+            if named is not None:
+                renamed[f] = named
+            else:
+                sides[tunnel] = mask
+        if not renamed:
+            return flows
+        tunnels = list(decoded.tunnels)
+        number = {name: n for n, name in enumerate(tunnels)}
+        per_flow = decoded.tcp_tunnel[firsts]
+        for f, name in renamed.items():
+            if name not in number:
+                number[name] = len(tunnels)
+                tunnels.append(name)
+            per_flow[f] = number[name]
+        decoded.tcp_tunnel = per_flow[flows.flow]
+        decoded.tunnels = tunnels
+        return group_flows(decoded)
+
+    def _keep_listed(self) -> None:
+        """The halves listed while one tunnel showed, kept (a second one shows now)."""
+        for (low, high, tunnel), mask in zip(self._listed, self._listed_masks, strict=True):
+            sides = self._halves.setdefault((low, high), {})
+            sides[tunnel] = sides.get(tunnel, 0) | mask
+        self._listed, self._listed_masks = [], None
+
+    def _pair(self, low: Endpoint, high: Endpoint, tunnel: str, sides: dict[str, int],
+              wanted: int) -> str | None:
+        """Join (low, high, tunnel), first seen now with one direction, to an earlier
+        tunnel of the same kinds that holds only the other direction (`wanted`) of that
+        4-tuple and joined none yet; returns that tunnel's name, None without one."""
+        kinds = self._kinds_of(tunnel)
+        for other, mask in sides.items():
+            if mask == wanted and self._kinds_of(other) == kinds:
+                self._alias[(low, high, tunnel)] = other
+                sides[other] = FROM_LOWER | FROM_UPPER  # joined: no third half
+                self.joined += 1
+                return other
+        return None
+
+    def quote_tunnel(self, quote: IcmpQuote) -> None:
+        """Rename the tunnel of an ICMP quote (of the batch `join` just took) to that of
+        the connection its quoted packet belongs to, when it arrived in the tunnel of the
+        other half (module docstring)."""
+        if not quote.tunnel or not self._halves:
+            return
+        src: Endpoint = (quote.version, quote.src, quote.sport)
+        dst: Endpoint = (quote.version, quote.dst, quote.dport)
+        low, high = (src, dst) if src <= dst else (dst, src)
+        named = self._alias.get((low, high, quote.tunnel))
+        if named is None:
+            sides = self._halves.get((low, high))
+            if not sides or quote.tunnel in sides:
+                return
+            # The quoted packet went from src: the tunnel holding only that direction.
+            named = self._pair_quote(low, high, quote.tunnel,
+                                     FROM_LOWER if src == low else FROM_UPPER)
+        if named is not None:
+            quote.tunnel = named
+
+    def _pair_quote(self, low: Endpoint, high: Endpoint, tunnel: str,
+                    wanted: int) -> str | None:
+        kinds = self._kinds_of(tunnel)
+        for other, mask in self._halves[(low, high)].items():
+            if mask == wanted and self._kinds_of(other) == kinds:
+                self._alias[(low, high, tunnel)] = other
+                return other
+        return None
+
+    def _kinds_of(self, tunnel: str) -> tuple[str, ...]:
+        """The kind of each layer of a tunnel's name ("erspan2 a b / vxlan c d")."""
+        kinds = self._kinds.get(tunnel)
+        if kinds is None:
+            kinds = self._kinds[tunnel] = tuple(layer.split(" ", 1)[0]
+                                                for layer in tunnel.split(" / "))
+        return kinds

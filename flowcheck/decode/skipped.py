@@ -1,0 +1,173 @@
+"""What the packets the decoder skipped were, in bulk: the words of a capture that holds
+no TCP flowcheck can read (flowcheck.verify.capture_contents).
+
+Per batch, from the general decode's layers (flowcheck.decode): the packets that are IP
+but not TCP by IP protocol, address pair and UDP port (a tunnel on a port flowcheck does
+not decode shows as UDP between two VTEPs); those not IP at all by their Ethernet
+ethertype (MPLS pseudowires, ARP, LLDP); and the undecodable ones by cause: a link type
+flowcheck does not read, or a record cut by the snap length before the TCP header ends
+(and the tunnel it was cut in). The flows are counted only when asked (the tracker stops
+asking once the capture shows an NDMP control connection): it is bulk work on every
+skipped packet. Counts are the packets'; keys are bounded (MAX_KEYS).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowcheck.decode.gather import Gather
+from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
+from flowcheck.decode.link import LINK_STEPS
+
+IPPROTO_UDP = 17
+LINKTYPE_ETHERNET = 1
+VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+MAX_KEYS = 4096  # distinct flows kept; beyond, the rarest go (their packets still count)
+
+# A flow of skipped IP packets: (IP version, protocol (-1: a tunnel whose payload is not
+# IP), lower address, higher address (as text), the lower UDP port (0: not UDP), the
+# tunnel it was found in ("" none), whether the UDP payload carries an Ethernet frame
+# as VXLAN or Geneve do (a tunnel on a port flowcheck does not decode)).
+FlowKey = tuple[int, int, str, str, int, str, bool]
+# What follows the MAC addresses of an Ethernet frame carried in UDP (IPv4, IPv6, VLAN
+# tags, ARP), and Geneve's protocol type for one.
+INNER_ETHERTYPES = (0x0800, 0x86DD, 0x8100, 0x88A8, 0x0806)
+ETHERTYPE_TEB = 0x6558
+VXLAN_INNER_ETHERTYPE_AT = 8 + 8 + 12  # UDP header, VXLAN header, MAC addresses
+
+
+@dataclass(slots=True)
+class Skipped:
+    """The skipped packets of a batch or a whole capture set, by what they were."""
+
+    flows: Counter[FlowKey] = field(default_factory=Counter)  # IP, not TCP
+    ethertypes: Counter[int] = field(default_factory=Counter)  # not IP, on Ethernet
+    unknown_links: Counter[int] = field(default_factory=Counter)  # link type not read
+    cut: int = 0  # undecodable: the snap length ended the record before the TCP header
+    snap: int = 0  # the longest of those records, bytes (the snap length, at least)
+    cut_tunnel: str = ""  # the tunnel the first of them was cut inside, "" none
+
+    def merge(self, other: Skipped) -> None:
+        """Add another batch's counts."""
+        self.flows.update(other.flows)
+        if len(self.flows) > MAX_KEYS:
+            self.flows = Counter(dict(self.flows.most_common(MAX_KEYS // 2)))
+        self.ethertypes.update(other.ethertypes)
+        self.unknown_links.update(other.unknown_links)
+        self.cut += other.cut
+        self.snap = max(self.snap, other.snap)
+        self.cut_tunnel = self.cut_tunnel or other.cut_tunnel
+
+
+def describe_skipped(gather: Gather, linktype: np.ndarray, layers: Layers,
+                     tunnel_names: list[str], flows: bool) -> Skipped | None:
+    """The batch's skipped packets (layers: the general decode's, kinds final); None when
+    it skipped none. flows: count the IP flows and ethertypes too."""
+    kind = layers.kind
+    skipped = Skipped()
+    bad = np.flatnonzero(kind == UNDECODABLE)
+    if bad.size:
+        _undecodable(skipped, gather, linktype, layers, tunnel_names, bad)
+    if flows:
+        other = kind == NON_TCP
+        ip = np.flatnonzero(other & (layers.version > 0))
+        if ip.size:
+            _flows(skipped, gather, layers, tunnel_names, ip)
+        plain = np.flatnonzero(other & (layers.version == 0) & (linktype == LINKTYPE_ETHERNET))
+        if plain.size:
+            _ethertypes(skipped, gather, plain)
+    if not (skipped.flows or skipped.ethertypes or skipped.unknown_links or skipped.cut):
+        return None
+    return skipped
+
+
+def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers: Layers,
+                 tunnel_names: list[str], rows: np.ndarray) -> None:
+    links = linktype[rows]
+    unknown = ~np.isin(links, list(LINK_STEPS))
+    if unknown.any():
+        codes, counts = np.unique(links[unknown], return_counts=True)
+        skipped.unknown_links.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
+    known = rows[~unknown]
+    cut = known[gather.caplen[known] < gather.wirelen[known]]
+    if cut.size:
+        skipped.cut = int(cut.size)
+        skipped.snap = int(gather.caplen[cut].max())
+        inside = cut[layers.tunnel[cut] > 0]
+        if inside.size:
+            skipped.cut_tunnel = tunnel_names[int(layers.tunnel[inside[0]])]
+
+
+def _flows(skipped: Skipped, gather: Gather, layers: Layers, tunnel_names: list[str],
+           rows: np.ndarray) -> None:
+    proto = layers.proto[rows]
+    l4 = layers.l4[rows]
+    udp = (proto == IPPROTO_UDP) & (l4 + 4 <= gather.caplen[rows])
+    ports = np.zeros(rows.shape[0], dtype=np.int64)
+    ethernet = np.zeros(rows.shape[0], dtype=bool)
+    if udp.any():
+        at = rows[udp]
+        ports[udp] = np.minimum(gather.be(l4[udp], 2, at), gather.be(l4[udp] + 2, 2, at))
+        ethernet[udp] = _carries_ethernet(gather, at, l4[udp])
+    src, dst = layers.src[rows].astype(np.uint64), layers.dst[rows].astype(np.uint64)
+    # Lower address first, word by word (the order of the address as a number).
+    lower = _lower_first(src, dst)
+    low = np.where(lower[:, None], src, dst)
+    high = np.where(lower[:, None], dst, src)
+    key = np.column_stack((layers.version[rows].astype(np.uint64),
+                           (proto + 1).astype(np.uint64), low, high,
+                           ports.astype(np.uint64), layers.tunnel[rows].astype(np.uint64),
+                           ethernet.astype(np.uint64)))
+    if (key == key[0]).all():
+        unique, counts = key[:1], np.array([key.shape[0]])
+    else:
+        unique, counts = np.unique(key, axis=0, return_counts=True)
+    for row, count in zip(unique.tolist(), counts.tolist(), strict=True):
+        version = int(row[0])
+        skipped.flows[(version, int(row[1]) - 1, _address(version, row[2:6]),
+                       _address(version, row[6:10]), int(row[10]),
+                       tunnel_names[int(row[11])], bool(row[12]))] += count
+
+
+def _carries_ethernet(gather: Gather, rows: np.ndarray, l4: np.ndarray) -> np.ndarray:
+    """Per UDP packet: does its payload hold an Ethernet frame after a VXLAN header
+    (8 bytes), or is it a Geneve header of protocol type Ethernet."""
+    caplen = gather.caplen[rows]
+    vxlan = (l4 + VXLAN_INNER_ETHERTYPE_AT + 2 <= caplen) & np.isin(
+        gather.be(l4 + VXLAN_INNER_ETHERTYPE_AT, 2, rows), INNER_ETHERTYPES)
+    geneve = (l4 + 12 <= caplen) & (gather.be(l4 + 10, 2, rows) == ETHERTYPE_TEB)
+    return vxlan | geneve
+
+
+def _lower_first(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Per row: is src's address (four words) at most dst's."""
+    lower = np.ones(src.shape[0], dtype=bool)
+    decided = np.zeros(src.shape[0], dtype=bool)
+    for word in range(4):
+        differ = ~decided & (src[:, word] != dst[:, word])
+        lower[differ] = src[differ, word] < dst[differ, word]
+        decided |= differ
+    return lower
+
+
+def _address(version: int, words: list[int]) -> str:
+    if version == 4:
+        return str(ipaddress.IPv4Address(int(words[0])))
+    return str(ipaddress.IPv6Address(b"".join(int(w).to_bytes(4, "big") for w in words)))
+
+
+def _ethertypes(skipped: Skipped, gather: Gather, rows: np.ndarray) -> None:
+    """The ethertype after the MAC addresses and up to two VLAN tags."""
+    ethertype = gather.be(np.full(rows.shape[0], 12, dtype=np.int64), 2, rows)
+    for tagged_at in (16, 20):
+        tagged = np.isin(ethertype, VLAN_TAGS)
+        if not tagged.any():
+            break
+        ethertype[tagged] = gather.be(np.full(int(tagged.sum()), tagged_at, dtype=np.int64),
+                                      2, rows[tagged])
+    codes, counts = np.unique(ethertype, return_counts=True)
+    skipped.ethertypes.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))

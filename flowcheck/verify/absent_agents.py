@@ -1,0 +1,133 @@
+"""Configured agents the capture holds no session with (trial 23 D4).
+
+A user who names an agent (`--remote-agent`) and reads PASS concludes that agent's job
+ran. When no control connection to it is in the capture, nothing of its job was judged:
+`agent_not_seen` (a warning) says so. When the capture shows why no connection could
+start, the media server's ARP requests for the agent never answered and no packet of a
+connection with it at all, the agent is down or not on that network (the media server's
+connect fails with "No route to host" before any SYN leaves it): `agent_unreachable`,
+an error, with the requests as evidence. As for a SYN (docs/findings.md, "Evidence
+before verdict"), the requests count when they were repeated (the requester got no
+answer) or the capture went on for the retransmission timeout after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowcheck.config import Config
+from flowcheck.findings import make_finding
+from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
+from flowcheck.verify.details import span_words
+
+__all__ = ["check_absent_agents"]
+
+
+def check_absent_agents(findings: list[Finding], sessions: Sequence[Session],
+                        connections: Sequence[Connection], arp: ArpLog, config: Config,
+                        ended_at: float | None) -> list[Finding]:
+    """The findings with agent_unreachable for each configured agent (remote_agents)
+    that no session has and whose address the media server asked for by ARP in vain,
+    and agent_not_seen, one for the capture, naming the other configured agents no
+    session has (not when the capture holds no session at all: no_control_session says
+    that). With no session and an agent_unreachable, no_control_session goes: the ARP
+    requests say why no control connection is in the capture (one root cause, one
+    finding), where it would send the user to check the port and the interface."""
+    found = _absent(sessions, connections, arp, config, ended_at)
+    if not sessions and any(f.code == "agent_unreachable" for f in found):
+        findings = [f for f in findings if f.code != "no_control_session"]
+    return findings + found
+
+
+def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp: ArpLog,
+            config: Config, ended_at: float | None) -> list[Finding]:
+    seen = {s.remote_agent for s in sessions}
+    absent = [agent for agent in config.remote_agents if agent not in seen]
+    if not absent:
+        return []
+    end = max([ended_at or 0.0, *(c.last_ts for c in connections)])
+    talking = {host for c in connections for host in (c.orig_h, c.resp_h)}
+    media = set(config.media_servers) | {s.media_server for s in sessions}
+    findings: list[Finding] = []
+    quiet: list[tuple[str, dict[str, ArpAsked]]] = []
+    for agent in absent:
+        asked = {} if agent in talking else arp.unanswered(agent)
+        proven = {who: a for who, a in asked.items()
+                  if (who in media or not media)
+                  and (a.count > 1 or end - a.last_ts >= config.retransmission_timeout)}
+        if proven:
+            findings.append(_unreachable(agent, proven, media))
+        else:
+            quiet.append((agent, asked))
+    if quiet and sessions:
+        unlisted = {s.remote_agent: s.id for s in reversed(sessions)
+                    if s.remote_agent not in config.remote_agents and not s.side}
+        findings.append(_not_seen(quiet, dict(sorted(unlisted.items()))))
+    return findings
+
+
+def _asked_words(requester: str, asked: ArpAsked, media: set[str], whom: str = "") -> str:
+    """"the media server 10.77.0.1's 3 ARP requests over 2.05 s (frames 1, 2, 3)"; with
+    `whom`, "... requests for 10.77.0.6 ..."."""
+    who = f"the media server {requester}" if requester in media else requester
+    what = ("ARP request" if asked.count == 1 else f"{asked.count} ARP requests")
+    over = (f" over {span_words(asked.last_ts - asked.first_ts)}" if asked.count > 1 else "")
+    frames = ", ".join(map(str, asked.frames)) + (" ..." if asked.count > len(asked.frames)
+                                                   else "")
+    return (f"{who}'s {what}{f' for {whom}' if whom else ''}{over} "
+            f"(frame{'s' if len(asked.frames) > 1 else ''} {frames})")
+
+
+def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Finding:
+    requesters = sorted(asked)
+    words = " nor ".join(_asked_words(who, a, media) for who, a in sorted(asked.items()))
+    first = next((who for who in requesters if who in media), requesters[0])
+    frames = sorted(frame for a in asked.values() for frame in a.frames)
+    message = (
+        f"The configured agent {agent} (--remote-agent) is down or not on this network: "
+        f"it never answered {words}, and the capture holds no packet of a connection with "
+        f"it. With no answer to ARP, {first} cannot send {agent} a single "
+        "packet, not even the SYN of a control connection, so a job with it fails before "
+        "step 1 (its log reads \"No route to host\" or \"host unreachable\"): no TCP "
+        "firewall rule explains it, and a wrong address (or a name that resolves to one) "
+        "looks the same.")
+    fix = (
+        f"Check that {agent} is up and is the agent's address: ping it from {first} "
+        f"(`ip neigh show {agent}` there reads FAILED, `arp -a` on Windows has no entry "
+        f"for it); power on or reconnect the host, or correct the agent's address (or its "
+        f"name's DNS record) in the job. If {agent} is on another network, {first} should "
+        "send its packets to a router rather than ask for it by ARP: check its address "
+        "mask and routes.")
+    return make_finding("agent_unreachable", message, fix,
+                        ts=min(a.first_ts for a in asked.values()), frames=frames)
+
+
+def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str]
+              ) -> Finding:
+    """unlisted: the agents of judged sessions that the configuration does not list,
+    with the first such session's id (another address of a configured agent, perhaps:
+    a NAT, a second interface)."""
+    agents = [agent for agent, _ in quiet]
+    one = len(agents) == 1
+    named = (agents[0] if one else ", ".join(agents[:-1]) + " and " + agents[-1])
+    notes = "; ".join(f"{_asked_words(requester, a, set(), agent)} had no answer in the "
+                      "capture" for agent, asked in quiet for requester, a in sorted(asked.items()))
+    kind = "the configured agent" if one else "the configured agents"
+    message = (
+        f"No control connection to {kind} {named} (--remote-agent) in the capture: no job "
+        f"with {'it' if one else 'them'} is judged here, so the verdict says nothing of "
+        f"{'its' if one else 'their'} jobs." + (f" ARP: {notes}." if notes else ""))
+    if unlisted:
+        others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
+        message += (f" The sessions' agents include {others}, which the configuration does "
+                    "not list (host_not_configured): if that is a configured agent under "
+                    "another address (a NAT, another interface), its job is judged there.")
+    either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
+    fix = (f"If a job with {either} ran while the capture ran, it never reached the network "
+           "at this capture point: read the job's log for its first error, and capture on "
+           "the media server's interface toward the agent (both directions, no filter) "
+           f"while the job starts; otherwise leave {'it' if one else 'them'} out of "
+           "--remote-agent for this capture.")
+    frames = [frame for _, asked in quiet for a in asked.values() for frame in a.frames]
+    first = min((a.first_ts for _, asked in quiet for a in asked.values()), default=None)
+    return make_finding("agent_not_seen", message, fix, frames=frames, ts=first)

@@ -1,0 +1,69 @@
+"""An announced endpoint nothing opened, in a capture of the listener's direction only.
+
+A capture of one direction (tcpdump -Q in on the media server, a SPAN port mirroring
+what one host receives) lacks the connector's SYNs, so whether anything tried an
+announced endpoint cannot be seen. But it holds the listener's packets: had a connection
+to the endpoint opened, its SYN-ACK (or a RST refusing it) would be among them (RFC 9293
+3.5: the listener answers every SYN that reaches it). When the capture holds the
+listener's packets to the connector for a retransmission timeout and more after the
+announcement, and no answer from the endpoint among them, the data connection never
+opened: the job failed at that step; only where its SYNs were lost, or whether they were
+sent, cannot be seen (trial 22 D3: such a job read "No error found", inconclusive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flowcheck.model import Session
+from flowcheck.verify.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSeen:
+    """listener, connector: the two hosts; seconds: how long after the announcement the
+    capture still holds the listener's packets to the connector."""
+
+    listener: str
+    connector: str
+    seconds: float
+
+
+def answer_seen(ctx: Context, way: tuple[str, str] | None, session: Session,
+                ts: float) -> AnswerSeen | None:
+    """For `way` (connector, listener), the direction the capture lacks (as
+    evidence.connector_unseen gives it), whether the capture would show the listener's
+    answer to a connection announced at `ts`: it holds the listener's packets to the
+    connector a retransmission timeout or more after ts (on the session's control
+    connection or another between the two hosts). None when not, or way is None."""
+    if way is None:
+        return None
+    connector, listener = way
+    if (listener, connector) not in ctx.captured:
+        return None
+    until = ts + ctx.config.retransmission_timeout
+    last = max(_heard_until(ctx, listener, connector), default=None)
+    if last is None or last < until:
+        return None
+    del session  # the hosts decide; kept for the callers' symmetry with attempt_unseen
+    return AnswerSeen(listener, connector, last - ts)
+
+
+def _heard_until(ctx: Context, listener: str, connector: str) -> Iterable[float]:
+    """The last packet time of each connection between the hosts that holds a packet
+    from the listener (in a one-direction capture, every packet of it is the listener's)."""
+    for conn in ctx.connections:
+        sent = (conn.orig_pkts if (conn.orig_h, conn.resp_h) == (listener, connector) else
+                conn.resp_pkts if (conn.resp_h, conn.orig_h) == (listener, connector) else 0)
+        if sent:
+            yield conn.last_ts
+
+
+def answer_seen_words(seen: AnswerSeen, where: str) -> str:
+    """Why no connection to `where` opened, and what stays unseen."""
+    return (f"no connection to it opened: the capture holds {seen.listener}'s packets to "
+            f"{seen.connector} for {seen.seconds:.1f} s after it (one direction only), and "
+            f"no answer from {where} (a SYN-ACK, or a RST refusing it) among them; whether "
+            f"{seen.connector} sent SYNs that were dropped on the way, or none, cannot be "
+            "seen (the capture lacks that direction)")

@@ -1,0 +1,211 @@
+"""no_control_session when the capture holds no TCP flowcheck can read: say what it holds.
+
+A capture of the job that flowcheck cannot read (a link type it does not decode, every
+record cut by the snap length before the TCP header, the job inside a tunnel on a port it
+does not decode, an MPLS pseudowire) used to read as "no TCP connection at all: the
+wrong interface, a filter" with "check --ndmp-port" (trial 22 D5, D6; trial 24 D6): the
+words sent the user to the interface and the port while the sniffer had seen every
+packet. Here the finding says what the capture does hold (flowcheck.decode.skipped
+counted it), why nothing could be judged, and the fix for that cause. It stays a
+warning when there is no TCP connection at all (nothing of the job was judged: the
+verdict is inconclusive); when there are TCP connections but none to the NDMP port and
+most packets are such traffic, the words are added to the error's, which becomes a
+warning too when that traffic is one flowcheck cannot read (the job may be in it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flowcheck.config import Config
+from flowcheck.decode.skipped import FlowKey, Skipped
+from flowcheck.model import CaptureInfo, Connection, Finding, Severity
+from flowcheck.sources.capture_filter import plain_filter, vlan_filter
+from flowcheck.sources.linktypes import linktype_name
+
+PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
+             58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
+ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x8847: "MPLS", 0x8848: "MPLS",
+              0x88CC: "LLDP", 0x8809: "LACP", 0x88E5: "MACsec", 0x8863: "PPPoE discovery",
+              0x888E: "802.1X", 0x88F7: "PTP"}
+WIFI_LINKS = (105, 119, 127, 163, 192)  # IEEE802_11, _PRISM, _RADIOTAP, _AVS, PPI
+MPLS = (0x8847, 0x8848)
+ESP = 50
+IPPROTO_UDP = 17
+
+
+def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
+                       connections: list[Connection], skipped: Skipped | None,
+                       config: Config) -> list[Finding]:
+    """The findings, a no_control_session rewritten to say what the capture holds when
+    it holds no TCP connection, or when most of its packets are traffic flowcheck could
+    not read; with no TCP connection, the capture filter the sniffer applied is named
+    among the causes (live's default keeps only TCP, ICMP and the tunnels flowcheck
+    decodes)."""
+    if skipped is None or not any(f.code == "no_control_session" for f in findings):
+        return findings
+    packets = sum(c.packets for c in captures)
+    words = _what_it_holds(captures, skipped, packets, whole=not connections)
+    if words is None and connections:
+        return findings
+    held, why, fix = words or ("", "", "")
+    if not why and not connections:
+        why = f" (the sniffer saw none of the job's traffic: {_causes(captures, config)})"
+    port = config.ndmp_port
+    out = []
+    for finding in findings:
+        if finding.code != "no_control_session":
+            out.append(finding)
+        elif connections:
+            # Most of the capture unreadable (a tunnel, cut records, a link type): the
+            # job may be in it, so nothing is judged, as with no TCP at all.
+            out.append(replace(finding, message=f"{finding.message} {held}{why}.",
+                               fix=f"{fix} {finding.fix}" if fix else finding.fix,
+                               severity=Severity.WARNING if fix else finding.severity))
+        else:
+            out.append(replace(
+                finding, message="No NDMP control connection in the capture: it holds no "
+                f"TCP connection{' flowcheck can read' if fix else ' at all'}, so nothing "
+                f"of the job can be judged{': ' + held if held else ''}{why}.",
+                fix=fix or f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
+                "capture on the media server's interface toward the agent while the job "
+                "starts."))
+    return out
+
+
+def _causes(captures: list[CaptureInfo], config: Config) -> str:
+    """The usual causes of a capture without the job, naming the capture filter."""
+    filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
+    if not filters:
+        return "the wrong interface, a filter, or stopped before the job started"
+    named = (*config.vxlan_ports, *config.geneve_ports)
+    defaults = (plain_filter(), vlan_filter(), plain_filter(named), vlan_filter(named))
+    if all(f in defaults for f in filters):
+        said = ("live's default capture filter (TCP, ICMP and the tunnels flowcheck "
+                "decodes)")
+    else:
+        said = "the capture filter " + " and ".join(f"'{f}'" for f in filters)
+    return ("the wrong interface, or stopped before the job started; or "
+            f"{said} left it out (traffic it does not name, such as a tunnel on another "
+            "port or an MPLS-labelled link, is not in the capture: try --capture-filter "
+            '"")')
+
+
+def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
+                   whole: bool) -> tuple[str, str, str] | None:
+    """(what most packets are, why that holds nothing to judge, the fix or "") when
+    one kind of skipped traffic is most of the capture (or, with no TCP at all, the
+    largest kind); None when nothing was counted."""
+    kinds = sorted(_kinds(captures, skipped), key=lambda kind: -kind[0])
+    if not kinds or packets <= 0:
+        return None
+    count, describe = kinds[0]
+    if not whole and count * 2 < packets:
+        return None
+    held, why, fix = describe(f"{count:,} of {'its' if whole else 'the'} {packets:,} packets")
+    held = _agreed(held, count)
+    if whole and len(kinds) > 1:
+        # No TCP at all: the next kind too when it explains something (an MPLS
+        # pseudowire, part of which reads as IP fragments).
+        more = kinds[1][1](f"{kinds[1][0]:,}")
+        if more[1]:
+            held, why, fix = f"{held}{why}; {_agreed(more[0], kinds[1][0])}", more[1], \
+                fix or more[2]
+    return held, why, fix
+
+
+def _agreed(words: str, count: int) -> str:
+    """The words' first verb in the singular for one packet ("1 of its 2 packets is")."""
+    if count != 1:
+        return words
+    for plural, singular in ((" are ", " is "), (" were ", " was ")):
+        if plural in words:
+            return words.replace(plural, singular, 1)
+    return words
+
+
+def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple[int, object]]:
+    """(packets, a function of "N of M packets" giving the words) per kind of traffic."""
+    kinds: list[tuple[int, object]] = []
+    for link, count in skipped.unknown_links.items():
+        kinds.append((count, lambda said, link=link: _unknown_link(said, link)))
+    if skipped.cut:
+        kinds.append((skipped.cut, lambda said: _cut(said, skipped)))
+    if skipped.flows:
+        key, count = skipped.flows.most_common(1)[0]
+        kinds.append((count, lambda said, key=key: _flow(said, key)))
+    if skipped.ethertypes:
+        ethertype, count = skipped.ethertypes.most_common(1)[0]
+        kinds.append((count, lambda said, ethertype=ethertype: _not_ip(said, ethertype)))
+    fragments = sum(c.fragments for c in captures)
+    if fragments:
+        kinds.append((fragments, lambda said: (
+            f"{said} are IP fragments, none of which completes a TCP segment flowcheck "
+            "could read", "", "")))
+    return kinds
+
+
+def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
+    name = linktype_name(link)
+    if link in WIFI_LINKS:
+        return (f"{said} are on link type {name} (802.11 Wi-Fi frames), which flowcheck "
+                "does not read", " (its link types: docs/formats.md)",
+                "Capture the job as Ethernet frames: on a wired interface, or on the Wi-Fi "
+                "interface without monitor or 802.11 mode (tcpdump without -I; Npcap and "
+                "pktmon in their Ethernet mode); a capture with a larger snap length gives "
+                "the same 802.11 frames.")
+    return (f"{said} are on link type {name}, which flowcheck does not read",
+            " (its link types: docs/formats.md)",
+            "Capture the job on an interface with a link type flowcheck reads (Ethernet, "
+            "Linux cooked, raw IP: docs/formats.md), such as the media server's Ethernet "
+            "interface toward the agent.")
+
+
+def _cut(said: str, skipped: Skipped) -> tuple[str, str, str]:
+    where = ""
+    if skipped.cut_tunnel:
+        kind = skipped.cut_tunnel.split(" / ")[-1].split(" ")[0]
+        where = (f" (inside {kind}: the headers of the tunnel {skipped.cut_tunnel} come "
+                 "first)")
+    return (f"{said} were cut at {skipped.snap} bytes (the capture's snap length) before "
+            f"the end of their TCP header{where}", ": the sniffer saw them, but not enough "
+            "of each to read",
+            "Capture again with whole packets: tcpdump -s 0 (or dumpcap, whose default "
+            "keeps them whole); an old 68- or 96-byte snap length cuts the TCP header, "
+            "the more so under tunnel or tag headers.")
+
+
+def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
+    version, proto, low, high, port, tunnel, ethernet = key
+    name = PROTOCOLS.get(proto, f"IP protocol {proto}") if proto >= 0 else \
+        "tunnel packets whose payload is not IP,"
+    held = f"{said} are {name} between {low} and {high}"
+    if port:
+        held += f" on port {port}"
+    if tunnel:
+        held += f" (inside {tunnel})"
+    if proto == IPPROTO_UDP and ethernet:
+        return (held, ", with Ethernet frames inside: a tunnel (VXLAN, Geneve) on a port "
+                "flowcheck does not decode? It reads VXLAN on UDP 4789 and 8472 (and "
+                "--vxlan-port), VXLAN-GPE on 4790 and Geneve on 6081 (and --geneve-port)",
+                f"If the job's traffic travels in that tunnel, name its port: --vxlan-port "
+                f"{port} (--geneve-port {port} for Geneve), or capture where it is not "
+                "tunnelled (on the media server or the agent, or on the tunnel endpoint's "
+                "overlay interface).")
+    if proto == ESP:
+        return (held, ": encrypted, so the TCP inside cannot be read",
+                "Capture on the media server or the agent themselves, where the job's "
+                "packets are not yet encrypted.")
+    return held, "", ""
+
+
+def _not_ip(said: str, ethertype: int) -> tuple[str, str, str]:
+    if ethertype in MPLS:
+        return (f"{said} are MPLS (ethertype 0x{ethertype:04x}) whose payload is not IP",
+                ": a pseudowire (Ethernet over MPLS, VPLS), which flowcheck does not read",
+                "Capture where the job's packets are plain Ethernet: on the provider edge's "
+                "attachment circuit (the port toward the customer), or on the media server "
+                "or the agent.")
+    name = ETHERTYPES.get(ethertype, f"ethertype 0x{ethertype:04x}" if ethertype > 1500
+                          else "802.3 LLC frames")
+    return f"{said} are {name}, not IP", "", ""

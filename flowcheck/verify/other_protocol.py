@@ -1,0 +1,130 @@
+"""Another protocol on the NDMP port, told once per pair of hosts (ndmp_undecodable).
+
+A connection to the NDMP port that speaks another protocol both ways
+(flowcheck.sessions.other_protocol: HTTP of a Webmin on 10000, TLS, SSH) is no NDMP
+session and is not judged. Its decode findings (each direction's "not NDMP", two or more
+per connection) are folded into one `ndmp_undecodable` warning per originator,
+responder and port, which names the protocol, the first bytes each way and the program
+likely behind it (trial 23 D1: a night's 46 Webmin fetches gave 184 decode warnings
+and 46 FAILED sessions).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from flowcheck.config import Config
+from flowcheck.findings import make_finding
+from flowcheck.model import Connection, Finding, NdmpStream, Session, endpoint
+from flowcheck.sessions.other_protocol import opening_words, other_protocol
+
+# The decode findings a stream of another protocol gives, folded into the group's one.
+_DECODE_CODES = frozenset({"ndmp_undecodable", "ndmp_partial", "ndmp_vendor_message"})
+
+Group = list[tuple[Connection, str]]
+
+
+def other_protocol_groups(connections: list[Connection], streams: list[NdmpStream],
+                          config: Config) -> dict[tuple[str, str, int], Group]:
+    """The connections to the NDMP port (or tapped as NDMP) that speak another protocol
+    both ways, with that protocol, by (originator, responder, responder's port), in time
+    order."""
+    stream_by_uid = {s.uid: s for s in streams}
+    groups: dict[tuple[str, str, int], Group] = defaultdict(list)
+    for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+        stream = stream_by_uid.get(conn.uid)
+        if conn.resp_p != config.ndmp_port and stream is None:
+            continue
+        protocol = other_protocol(conn, stream)
+        if protocol is not None:
+            groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append((conn, protocol))
+    return dict(groups)
+
+
+def fold_other_protocols(findings: list[Finding], connections: list[Connection],
+                         streams: list[NdmpStream], config: Config,
+                         sessions: Sequence[Session] = ()) -> list[Finding]:
+    """The findings, the decode findings of connections that speak another protocol on
+    the NDMP port replaced by one ndmp_undecodable per group (other_protocol_groups);
+    `sessions` tell whose host the program's is (a media server's: nothing to change)."""
+    groups = other_protocol_groups(connections, streams, config)
+    if not groups:
+        return findings
+    stream_by_uid = {s.uid: s for s in streams}
+    folded = {conn.uid for group in groups.values() for conn, _ in group}
+    first_frames: dict[str, list[int]] = defaultdict(list)
+    kept = []
+    for finding in findings:
+        if finding.code in _DECODE_CODES and finding.uid in folded:
+            first_frames[finding.uid] += finding.frames[:1]
+        else:
+            kept.append(finding)
+    for (orig, resp, port), group in groups.items():
+        kept.append(_group_finding(orig, resp, port, group, stream_by_uid, first_frames,
+                                   config, _not_agent(resp, config, sessions)))
+    return kept
+
+
+def _not_agent(host: str, config: Config, sessions: Sequence[Session]) -> str:
+    """Why `host` is no remote agent ("the configured media server", "the media server
+    of session S1", "not among the configured remote agents (...)"); "" when it is one,
+    or nothing tells."""
+    if host in config.remote_agents or any(s.remote_agent == host for s in sessions):
+        return ""
+    if host in config.media_servers:
+        return "the configured media server"
+    named = next((s.id for s in sessions if s.media_server == host), None)
+    if named:
+        return f"the media server of session {named}"
+    if config.remote_agents:
+        return f"not among the configured remote agents ({', '.join(config.remote_agents)})"
+    return ""
+
+
+def _group_finding(orig: str, resp: str, port: int, group: Group,
+                   stream_by_uid: dict[str, NdmpStream], first_frames: dict[str, list[int]],
+                   config: Config, not_agent: str) -> Finding:
+    first, _ = group[0]
+    protocols = list(dict.fromkeys(protocol for _, protocol in group))
+    carry = " or ".join(protocols)
+    opening = stream_by_uid[first.uid].opening
+    count = f"{len(group)} connections" if len(group) > 1 else "A connection"
+    way = f" from {orig if len(group) > 1 else endpoint(orig, first.orig_p)} to " \
+        f"{endpoint(resp, port)}"
+    ndmp_port = " (the NDMP port)" if port == config.ndmp_port else ""
+    webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
+    frames = sorted({f for conn, _ in group for f in first_frames.get(conn.uid, [])}
+                    or {conn.first_frame for conn, _ in group})
+    message = (f"{count}{way}{ndmp_port} carried {carry}, not NDMP: both sides opened with "
+               f"bytes that cannot start an NDMP record ({orig}: "
+               f"{opening_words(opening['orig'])}; {resp}: {opening_words(opening['resp'])}) "
+               "and not one NDMP message decoded. Another program answers on port "
+               f"{port} of {resp}{webmin}: not an NDMP session, so not judged as a job "
+               "(no steps, no callback expected).")
+    commands = f"Windows: netstat -abno | findstr :{port}; Linux: ss -ltnp 'sport = :{port}'"
+    see = f"see which program listens on TCP {port} on {resp} ({commands})"
+    after_all = ("" if not_agent.startswith("the ") else
+                 f" If {resp} is a remote agent after all, that program holds its NDMP port: "
+                 "move it, or the agent's NDMP port (then --ndmp-port).")
+    fix = (f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
+           f"another program's (which one: {commands}).{after_all}" if not_agent else
+           f"Nothing to change for the backup if {resp} is not a remote agent. If it is one, "
+           f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
+           "(then --ndmp-port).")
+    return make_finding("ndmp_undecodable", message, fix, uid=first.uid, ts=first.ts,
+                        frames=frames)
+
+
+def other_protocol_words(groups: dict[tuple[str, str, int], Group]) -> str:
+    """For no_control_session: what the connections to the NDMP port carried instead
+    ("the 3 connections to the NDMP port (10.77.0.1 -> 10.77.0.9:10000) carried HTTP,
+    not NDMP (ndmp_undecodable)"); "" when there are none."""
+    if not groups:
+        return ""
+    total = sum(len(group) for group in groups.values())
+    pairs = ", ".join(f"{orig} -> {endpoint(resp, port)}" for orig, resp, port in groups)
+    carried = " or ".join(dict.fromkeys(p for group in groups.values() for _, p in group))
+    count = f"the {total} connections" if total > 1 else "the connection"
+    return (f"{count} to the NDMP port ({pairs}) carried {carried}, not NDMP "
+            "(ndmp_undecodable)")

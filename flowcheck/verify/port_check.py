@@ -1,0 +1,77 @@
+"""A full-connect port check of the NDMP port: no job (new-user trial 23, D2).
+
+Monitoring checks (Nagios check_tcp, PowerShell Test-NetConnection, a load balancer's
+health check) open a TCP connection to the port, perhaps read what the service says
+first, and close it without sending a byte. On the NDMP port the agent greets the new
+connection (NDMP_NOTIFY_CONNECTED) and waits for the DMA's CONNECT_OPEN; a connection
+its originator closed having sent nothing never opened an NDMP session: no job was
+started on it, so nothing the job would have done next (Backup Exec's callback, the
+announcements, the data connections) was due. Like the half-open port check
+(flowcheck.verify.opening.half_open_check): step 1 ok, saying what it was, the later
+steps not_applicable, no finding.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Session
+from flowcheck.sessions.classify import closing, seen_closing
+from flowcheck.verify.after_close import control_close
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import judged, stream_whole
+
+# Why such a session has no kind (Session.kind_unknown_why).
+KIND_WHY = "a port check: the media server sent nothing and closed the connection"
+
+
+def connect_check(ctx: Context, session: Session) -> bool:
+    """Is the session a full-connect port check? Its control connection opened (the
+    handshake in the capture), its originator sent not one byte on it (none missed, none
+    acknowledged unseen) and closed it first (FIN or RST), the capture shows the whole
+    control conversation (both directions: stream_whole; nothing at all either way
+    counts as whole), the agent said nothing but a greeting that accepted the connection
+    (a greeting with the reason REFUSED or SHUTDOWN turned the session away: the agent's
+    doing), and nothing of a job is tied to it (callback, announcements, data
+    connections) nor a root cause reported (ndmp_no_reply: a greeting never sent while
+    the media server waited)."""
+    control = ctx.by_uid[session.control_uid]
+    if (control.role != "control" or judged(ctx, control) != "established"
+            or control.orig_bytes or control.missed_bytes or control.orig_acked_unseen
+            or session.callback_uid or session.announced or session.data_connections
+            or ctx.causes.get(session.id)):
+        return False
+    if not seen_closing(control) or closing(control)[0] != "originator":
+        return False
+    stream = ctx.stream_by_uid.get(control.uid)
+    if stream is None:
+        return not control.resp_bytes  # the agent's bytes, if any, decoded as nothing
+    if not stream_whole(ctx, session, stream):
+        return False
+    return all(m.direction == "resp" and _greeting_accepts(m.name, m.body)
+               for m in stream.messages)
+
+
+def _greeting_accepts(name: str, body: dict) -> bool:
+    """A NOTIFY_CONNECTED (v4: NOTIFY_CONNECTION_STATUS) whose reason, when decoded,
+    is CONNECTED."""
+    return name.removeprefix("NDMP_") == "NOTIFY_CONNECTED" and \
+        body.get("reason", "CONNECTED") == "CONNECTED"
+
+
+def connect_check_words(ctx: Context, session: Session) -> str:
+    """Step 1's detail for a port check (connect_check): what the capture shows of it."""
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid.get(control.uid)
+    greeting = stream.messages[0] if stream is not None and stream.messages else None
+    how = "reset" if closing(control)[1] == "RST" else "closed"
+    close = control_close(stream)
+    opened = control.synack_ts if control.synack_ts is not None else control.ts
+    said = (f"the agent greeted it (NOTIFY_CONNECTED, frame {greeting.frame}) and "
+            if greeting is not None else "")
+    when = "" if close is None else \
+        f" {span_words(max(0.0, close.ts - opened))} after it opened (frame {close.frame})"
+    return (f"a port check (connect and close), not a job: {said}{control.orig_h} "
+            f"sent nothing and {how} the connection{when}, as a monitoring check (Nagios "
+            "check_tcp, Test-NetConnection, a load balancer's health check) does; no NDMP "
+            "session was opened, so no callback or data connection was due. The port "
+            "answered: the way to it and back works")

@@ -1,0 +1,53 @@
+"""A missing callback in a capture whose other jobs followed the profile.
+
+step_missing for Backup Exec's callback (step 2) says plain NDMP never calls back and
+suggests `--profile ndmp` when the traffic is not Backup Exec's. When another judged
+session of the same capture followed the profile, its callback included, the capture is
+that product's traffic: the suggestion would only hide the real failures (trial 23 D1:
+with --profile ndmp a night's refused and unanswered callbacks became warnings and
+their jobs passed as browses), so it names that session instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flowcheck.model import Session
+from flowcheck.verify.context import Context
+
+# step_missing's words for a missing callback (verify.steps) that this module replaces.
+OTHER_PRODUCT = ("plain NDMP (for example Amanda's ndmjob) never does, so if this is not "
+                 "Backup Exec use --profile ndmp")
+OTHER_PRODUCT_FIX = "; if the capture is not Backup Exec traffic, analyze it with --profile ndmp"
+
+
+def note_profile_followed(ctx: Context) -> None:
+    """After every session's steps: each step_missing that suggests another profile,
+    when another judged session followed this one (every step ok or not applicable, its
+    callback ok), names that session and drops the suggestion."""
+    for index, finding in enumerate(ctx.findings):
+        if finding.code != "step_missing" or OTHER_PRODUCT not in finding.message:
+            continue
+        model = _followed(ctx, finding.session)
+        if model is None:
+            continue
+        ctx.findings[index] = replace(
+            finding,
+            message=finding.message.replace(
+                OTHER_PRODUCT, f"session {model.id} of this capture did, every step of the "
+                f"{ctx.profile.name} profile ok, so the capture is traffic of that profile"),
+            fix=finding.fix.replace(OTHER_PRODUCT_FIX, ""))
+
+
+def _followed(ctx: Context, sid: str | None) -> Session | None:
+    """The first judged session other than `sid` whose steps all worked (ok or not
+    applicable), its callback step ok; None when there is none."""
+    for session in ctx.sessions:
+        if session.id == sid or session.side or not session.steps:
+            continue
+        callback = [step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
+                    if spec.kind == "callback"]
+        if callback and all(step.status == "ok" for step in callback) and all(
+                step.status in ("ok", "not_applicable") for step in session.steps):
+            return session
+    return None

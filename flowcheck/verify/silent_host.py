@@ -1,0 +1,116 @@
+"""A host that never sent a packet in the whole capture (new-user trial 23, D6).
+
+An agent that is down (or not at that address, or behind a rule that drops all its
+traffic) leaves only the media server's retried SYNs: no SYN-ACK, RST or ICMP. When the
+capture holds other hosts' packets to the same media server, it holds the way back to
+it, so it is no capture of one direction: the answers are not missing from it, they
+were never sent or never got that far. A night of attempts at such a host is one cause:
+the first attempt's finding says it and counts them, the later ones name the first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flowcheck.model import Connection, Session
+from flowcheck.verify.context import Context, allow_rule, endpoint
+from flowcheck.verify.details import syn_count
+from flowcheck.verify.evidence import judged
+
+# Hosts named in the words; more are counted.
+_NAMED = 3
+# Sessions named in the first attempt's words; more are counted.
+_SESSIONS_NAMED = 12
+
+
+def way_back_from(ctx: Context, conn: Connection) -> list[str]:
+    """The hosts whose TCP packets to `conn`'s originator the capture holds, when its
+    responder sent not a single TCP packet in the whole capture (to the originator or to
+    any other host); [] otherwise."""
+    if any(sender == conn.resp_h for sender, _ in ctx.captured):
+        return []
+    return sorted({sender for sender, receiver in ctx.captured
+                   if receiver == conn.orig_h and sender != conn.resp_h})
+
+
+def silent_attempts(ctx: Context, conn: Connection) -> list[Session]:
+    """The sessions, in order, whose control connection went from `conn`'s originator to
+    its endpoint with SYNs resent and never answered, when its responder never sent a
+    packet in the capture (way_back_from); [] otherwise."""
+    if conn.syn_retries == 0 or not way_back_from(ctx, conn):
+        return []
+    found = []
+    for session in ctx.sessions:
+        control = ctx.by_uid[session.control_uid]
+        if (control.orig_h, control.resp_h, control.resp_p) == \
+                (conn.orig_h, conn.resp_h, conn.resp_p) and control.syn_retries > 0 \
+                and judged(ctx, control) == "unanswered":
+            found.append(session)
+    return found
+
+
+def report_silent(ctx: Context, session: Session, conn: Connection,
+                  attempts: list[Session]) -> None:
+    """control_unanswered for a control connection to a host that never sent a packet
+    (silent_attempts gave `attempts`, the session's among them): the first attempt says
+    what that shows, counts the attempts, and asks for the host first, the firewall rule
+    one possibility; a later one is short and names the first."""
+    syns = syn_count(conn)
+    head = (f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} to "
+            f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and never got an "
+            "answer")
+    first = attempts[0]
+    if first is not session:
+        ctx.add("control_unanswered",
+                f"{head}, as in session {first.id}: {conn.resp_h} sent not a single packet "
+                f"in the whole capture (attempt {attempts.index(session) + 1} of "
+                f"{len(attempts)}; session {first.id}'s control_unanswered says what that "
+                "shows).",
+                f"Check that {conn.resp_h} is up and is the agent's address (as for session "
+                f"{first.id}: see its control_unanswered).",
+                session=session, conn=conn, cause="control")
+        return
+    others = way_back_from(ctx, conn)
+    named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
+                                           if len(others) > _NAMED else "")
+    rule = allow_rule(ctx, conn, session, answer=True, between=True)
+    ctx.add("control_unanswered",
+            f"{head}: {conn.resp_h} sent not a single packet in the whole capture. No "
+            f"SYN-ACK, RST or ICMP reject, to {conn.orig_h} or to any other host, although "
+            f"the capture holds the way back to {conn.orig_h}: it holds packets from "
+            f"{named} to it. So no answer is missing from the capture: {conn.resp_h} is "
+            "down, is not at that address (a wrong or stale address, DNS), or all its "
+            "traffic is dropped (a firewall on it or between the hosts that drops the SYNs, "
+            "or every answer). The retried SYNs show that no answer reached "
+            f"{conn.orig_h}: the connection never opened.{_attempts_words(ctx, attempts)}",
+            f"Check that {conn.resp_h} is up and is the agent's address (from the media "
+            f"server: ping {conn.resp_h}, its neighbour entry (ip neigh, arp -a), the "
+            "address or DNS name the job uses); if it is, something drops all its traffic: "
+            f"{rule}. A capture on {conn.resp_h} shows whether the SYNs reach it.",
+            session=session, conn=conn, cause="control")
+
+
+def _attempts_words(ctx: Context, attempts: list[Session]) -> str:
+    """The count and span of the attempts, for the first's finding; "" for one."""
+    if len(attempts) < 2:
+        return ""
+    ids = [s.id for s in attempts]
+    first = ctx.by_uid[attempts[0].control_uid]
+    last = ctx.by_uid[attempts[-1].control_uid]
+    return (f" The same in all {len(attempts)} attempts of the capture from {first.orig_h} "
+            f"to {endpoint(first.resp_h, first.resp_p)}: sessions {_listed(ids)}, from "
+            f"{_clock(first.ts)} to {_clock(last.ts)}; the later ones name "
+            "this one.")
+
+
+def _listed(ids: list[str]) -> str:
+    """"S1, S2 and S3"; past _SESSIONS_NAMED, the first ones and the last, counted."""
+    if len(ids) > _SESSIONS_NAMED:
+        shown = ids[:_SESSIONS_NAMED - 1]
+        return (f"{', '.join(shown)}, ... ({len(ids) - len(shown) - 1} more) and {ids[-1]}")
+    return f"{', '.join(ids[:-1])} and {ids[-1]}"
+
+
+def _clock(ts: float) -> str:
+    """A packet time as UTC ISO 8601 to the second."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,114 @@
+"""Another protocol on the NDMP port is no NDMP session (new-user trial 23, D1).
+
+captures/trial23-other-protocol: a Webmin-like HTTP server on port 10000. Each HTTP
+fetch was a FAILED Backup Exec session ("step 2 ... is missing: no connection from the
+agent 10.77.0.9 ...", a firewall fix, four ndmp_undecodable warnings); a night with 46
+of them listed none of its 8 real failures in the summary. Both sides opening with
+bytes that cannot start an NDMP record, not one NDMP message decoded: other traffic,
+told once per pair of hosts.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from scapy.all import rdpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Connection, NdmpStream, Severity
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.other_protocol import could_start_ndmp, other_protocol
+
+FOLDER = Path(__file__).resolve().parent.parent / "captures" / "trial23-other-protocol"
+# The first bytes of an NDMP v4 NOTIFY_CONNECTED post: record mark (last fragment, 40
+# bytes), sequence 1, time stamp, message type 0 (request), code 0x502.
+NOTIFY_CONNECTED = (bytes.fromhex("80000028") + (1).to_bytes(4, "big") + bytes(4)
+                    + bytes(4) + (0x502).to_bytes(4, "big"))
+
+
+def _analyze(name: str) -> Analysis:
+    config = build_config(load_file(FOLDER / f"{Path(name).name.split('.')[0]}.toml"))
+    return analyze(read_traffic([str(FOLDER / name)], config), config)
+
+
+def _codes(analysis: Analysis, severity: Severity) -> list[str]:
+    return sorted(f.code for f in analysis.findings if f.severity == severity)
+
+
+def test_http_alone_on_the_ndmp_port_is_no_session() -> None:
+    """Three HTTP fetches, no NDMP: no session, no step_missing and no callback or
+    firewall advice; no_control_session says what the NDMP port carried instead."""
+    analysis = _analyze("webmin-only.pcap")
+    assert analysis.sessions == []
+    assert {c.role for c in analysis.traffic.connections} == {"other"}
+    assert _codes(analysis, Severity.ERROR) == ["no_control_session"]
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
+    missing = next(f for f in analysis.findings if f.code == "no_control_session")
+    assert "the 3 connections to the NDMP port (10.77.0.1 -> 10.77.0.9:10000) carried " \
+        "HTTP, not NDMP" in missing.message
+    told = next(f for f in analysis.findings if f.code == "ndmp_undecodable")
+    assert told.message.startswith("3 connections from 10.77.0.1 to 10.77.0.9:10000 (the "
+                                   "NDMP port) carried HTTP, not NDMP")
+    assert '"GET / HTTP/1.1"' in told.message and '"HTTP/1.1 200 OK"' in told.message
+    assert "not judged" in told.message and "Webmin" in told.message
+    assert told.frames == [4, 6, 14, 16, 24, 26]  # the GET and the answer of each
+    assert not any("Allow TCP" in f.fix or "allow TCP" in f.fix for f in analysis.findings)
+
+
+def test_http_on_the_media_servers_port_beside_a_good_job_passes() -> None:
+    """The HTTP server on the media server's own port 10000: the job passes, the two
+    fetches are one warning that names 10.77.0.1 as the job's media server (it failed
+    with step_missing calling the media server an agent)."""
+    analysis = _analyze("webmin-on-media.pcap.gz")
+    assert analysis.verdict == "pass"
+    assert [(s.media_server, s.remote_agent) for s in analysis.sessions] == [
+        ("10.77.0.1", "10.77.0.2")]
+    assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
+    told = next(f for f in analysis.findings if f.code == "ndmp_undecodable")
+    assert told.message.startswith("2 connections from 10.77.0.9 to 10.77.0.1:10000")
+    assert "10.77.0.1 is the media server of session S1" in told.fix
+
+
+def _conn() -> Connection:
+    return Connection(uid="C1", orig_h="10.0.0.1", orig_p=5001, resp_h="10.0.0.2",
+                      resp_p=10000, ts=0.0)
+
+
+def test_one_side_speaking_ndmp_keeps_the_session() -> None:
+    """An NDMP server greeting an HTTP client, or a side whose start the capture lacks,
+    is not another protocol both ways: the session stays (its trouble is judged)."""
+    http = {"orig": b"GET / HTTP/1.1\r\nHost: x\r\n", "resp": b"HTTP/1.1 200 OK\r\n"}
+    assert other_protocol(_conn(), NdmpStream("C1", opening=dict(http))) == "HTTP"
+    assert other_protocol(_conn(), NdmpStream("C1", opening={
+        "orig": http["orig"], "resp": NOTIFY_CONNECTED})) is None
+    assert other_protocol(_conn(), NdmpStream("C1", opening={"orig": http["orig"]})) is None
+    assert other_protocol(_conn(), None) is None
+    assert could_start_ndmp(NOTIFY_CONNECTED) and could_start_ndmp(b"\x80\x00")
+    assert not could_start_ndmp(b"\x16\x03\x01\x01\x24\x01\x00\x01")  # a TLS ClientHello
+
+
+def _snapped(source: Path, target: Path, snap: int) -> Path:
+    """`source` as `tcpdump -s SNAP` would have written it (classic pcap, Ethernet):
+    each packet cut to `snap` bytes, its length on the wire kept."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snap, 1))
+    for packet in rdpcap(str(source)):
+        raw = bytes(packet)
+        micros = int(round(float(packet.time) * 1_000_000))
+        out += struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
+                           min(len(raw), snap), len(raw)) + raw[:snap]
+    target.write_bytes(bytes(out))
+    return target
+
+
+def test_a_snap_length_keeps_the_first_bytes_that_tell(tmp_path: Path) -> None:
+    """tcpdump -s 80 kept 14 bytes of each payload: "GET / HTTP/1.1" and "HTTP/1.1 200
+    OK" still tell the protocol (a cut payload's start is exact)."""
+    capture = _snapped(FOLDER / "webmin-only.pcap", tmp_path / "webmin-s80.pcap", 80)
+    config = build_config(load_file(FOLDER / "webmin-only.toml"))
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert analysis.sessions == []
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
+    assert "carried HTTP, not NDMP" in next(
+        f.message for f in analysis.findings if f.code == "ndmp_undecodable")

@@ -1,0 +1,104 @@
+"""An agent that never sent a packet all night (new-user trial 23, D6): its control
+connections' SYNs go unanswered, the capture holds not one packet from it, but it
+holds the way back to the media server from other hosts (a good job's agent). Not "it
+may hold one direction only": the host is down, not at that address, or all its traffic
+is dropped, the firewall one possibility; said once, the later attempts naming the
+first (it read the one-direction reading and the whole fix nine times).
+
+captures/lab/clean-3-resources.pcap (a good job with 10.77.0.2, 0.16 s), then three
+attempts of the media server 10.77.0.1 at the silent 10.77.0.5:10000 built by scapy, 20 s
+apart, each four SYNs (0, 1, 3, 7 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.all import IP, TCP, Ether, Packet, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "clean-3-resources"
+MEDIA, SILENT = "10.77.0.1", "10.77.0.5"
+ATTEMPTS = 3
+
+
+def _syns(start: float, port: int, template: Packet) -> list[Packet]:
+    """A connect's four SYNs from the media server's `port` to the silent host's NDMP
+    port, resent at 1, 3 and 7 s."""
+    out = []
+    for delay in (0.0, 1.0, 3.0, 7.0):
+        packet = Ether(src=template[Ether].src, dst=template[Ether].dst) / IP(
+            src=MEDIA, dst=SILENT, ttl=64) / TCP(sport=port, dport=10000, flags="S",
+                                                  seq=1000 + port)
+        packet.time = start + delay
+        out.append(packet)
+    return out
+
+
+def _capture(tmp_path: Path, extra: list[Packet] | None = None) -> Path:
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    start = float(packets[-1].time)
+    for attempt in range(ATTEMPTS):
+        packets += _syns(start + 20.0 * (attempt + 1), 5060 + attempt, packets[0])
+    packets += extra or []
+    packets.sort(key=lambda p: float(p.time))
+    path = tmp_path / "silent.pcap"
+    wrpcap(str(path), packets)
+    return path
+
+
+def _analyze(path: Path) -> Analysis:
+    settings = load_file(LAB / f"{NAME}.toml")
+    settings["remote_agents"] = [*settings["remote_agents"], SILENT]  # as the trial did
+    config = build_config(settings)
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _unanswered(analysis: Analysis) -> list[Finding]:
+    return [f for f in analysis.findings if f.code == "control_unanswered"]
+
+
+def test_agent_silent_all_capture_is_host_down_not_one_direction(tmp_path: Path) -> None:
+    analysis = _analyze(_capture(tmp_path))
+    first, *later = _unanswered(analysis)
+    assert len(later) == ATTEMPTS - 1
+    sessions = [f.session for f in (first, *later)]
+    # Not the one-direction reading: the capture holds 10.77.0.2's packets to 10.77.0.1.
+    for finding in (first, *later):
+        assert "one direction only" not in finding.message
+        assert "SPAN port" not in finding.message
+        assert "of both directions" not in finding.fix
+    assert f"{SILENT} sent not a single packet in the whole capture" in first.message
+    assert "10.77.0.2" in first.message  # the host whose packets show the way back
+    assert "down" in first.message and "not at that address" in first.message
+    assert "all its traffic is dropped" in first.message
+    # Said once with the attempts counted; the firewall rule one possibility.
+    assert f"{ATTEMPTS} attempts" in first.message
+    assert ", ".join(sessions[:-1]) + f" and {sessions[-1]}" in first.message
+    assert first.fix.startswith(f"Check that {SILENT} is up")
+    assert f"allow TCP from {MEDIA} to {SILENT}" in first.fix
+    # The later attempts are short and name the first.
+    for finding in later:
+        assert f"as in session {first.session}" in finding.message
+        assert len(finding.message) < len(first.message) // 2
+        assert finding.fix == (f"Check that {SILENT} is up and is the agent's address (as "
+                               f"for session {first.session}: see its control_unanswered).")
+
+
+def test_silent_to_the_media_server_only_keeps_the_firewall_reading(tmp_path: Path) -> None:
+    """A host that sends to another host in the capture is up: no "down" reading, and
+    every attempt keeps its own finding."""
+    template = rdpcap(str(LAB / f"{NAME}.pcap"))[0]
+    chat = Ether(src=template[Ether].src, dst=template[Ether].dst) / IP(
+        src=SILENT, dst="10.77.0.3", ttl=64) / TCP(sport=40000, dport=22, flags="S")
+    chat.time = float(template.time) + 5.0
+    analysis = _analyze(_capture(tmp_path, [chat]))
+    findings = _unanswered(analysis)
+    assert len(findings) == ATTEMPTS
+    for finding in findings:
+        assert "not a single packet" not in finding.message
+        assert "as in session" not in finding.message
