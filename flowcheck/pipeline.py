@@ -45,6 +45,8 @@ class Traffic:
     ended_at: float | None = None
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
+    host_copies: bool = False
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -130,7 +132,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
-                   arp=result.arp, skipped=result.skipped)
+                   arp=result.arp, skipped=result.skipped,
+                   host_copies=result.host_copies)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -159,6 +162,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
     from flowcheck.verify.capture_filter import explain_missing_control
+    from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
@@ -170,13 +174,16 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
-                                                  for c in traffic.captures), default=0)))
+                                                  for c in traffic.captures), default=0),
+                              host_copies=traffic.host_copies,
+                              cut_recorded=sum(c.cut_recorded for c in traffic.captures)))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
+    findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_unreadable(findings, traffic.captures, traffic.connections,
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)

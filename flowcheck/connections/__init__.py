@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding
-from flowcheck.connections.duplicates import copies_finding
+from flowcheck.connections.duplicates import copies_finding, host_tool_copies
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -43,6 +43,9 @@ class TrackResult:
     # Seconds added to a file's times (by its place in `captures`): its capture point's
     # clock set to another's (flowcheck.connections.points).
     shifts: dict[int, float] = field(default_factory=dict)
+    # Every capture copy of the set is one host's Windows tool's (pktmon, netsh trace:
+    # a packet logged at several places of its stack; duplicates.host_tool_copies).
+    host_copies: bool = False
     # What the packets the decoder skipped were (flowcheck.decode.skipped).
     skipped: Skipped = field(default_factory=Skipped)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
@@ -183,6 +186,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
 
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
+    tracker.cut_recorded.fill(captures)
     findings = list(truncation_findings(captures))
     for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
                     clock_finding(tracker.clock, tracker.copies.points.appended())):
@@ -193,5 +197,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
-                       arp=tracker.arp, skipped=tracker.skipped_tally.skipped)
+                       arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
+                       host_copies=bool(host_tool_copies(tracker, captures)))
 

@@ -59,6 +59,9 @@ offset: flowcheck.connections.points) are found by the same sort: until two poin
 known only a sample goes to points.py; from then on the tail keeps CapturePoints.window
 seconds of packets (at most FAR_TAIL_CAP) and the equal pairs this rule leaves (up to
 CANDIDATES earlier packets each) go to CapturePoints.decide.
+
+A capture tool that names a packet's copies itself (pktmon's identities:
+flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
 from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
@@ -126,8 +130,10 @@ class CaptureCopies:
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
-    numbers), `systematic` whether a copy of an identified packet was seen (from then on
-    equal packets without identity are copies too). `points` finds the capture points and
+    numbers), `within` the files of the set (PacketBatch.capture) holding copies of their
+    own packets at one capture point (not another point's), `systematic` whether a copy
+    of an identified packet was seen (from then on equal packets without identity are
+    copies too). `points` finds the capture points and
     their offsets; once two are known, the copies of a packet seen at another point, at
     any clock offset (flowcheck.connections.points), are marked and counted here too.
     """
@@ -135,6 +141,8 @@ class CaptureCopies:
     def __init__(self) -> None:
         self.count = 0
         self.frames: list[int] = []
+        self.within: set[int] = set()
+        self.appearances = Appearances()
         self.systematic = False
         self.points = CapturePoints()
         self._tail: _Tail | None = None
@@ -163,12 +171,14 @@ class CaptureCopies:
         return kept, first
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
-             sources: np.ndarray | None = None) -> np.ndarray:
+             sources: np.ndarray | None = None,
+             identity: np.ndarray | None = None) -> np.ndarray:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy. flows: the batch's group_flows; since: the batch row of a copy of an
         identified packet found elsewhere (an ICMP copy: icmp_originals), when the
         capture showed none before; sources: each TCP packet's file of the set
-        (PacketBatch.capture; None: all from one)."""
+        (PacketBatch.capture; None: all from one); identity: each TCP packet's identity
+        by its capture tool (PacketBatch.identity; None: none has one)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
@@ -195,6 +205,12 @@ class CaptureCopies:
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
+        named = None if identity is None else self.appearances.mark(
+            identity, d.tcp_seq, d.tcp_ack, d.tcp_flags)
+        if named is not None and named.any():
+            copy |= named
+            self.systematic = True
+        self.within.update(np.unique(own.source[copy]).tolist())
         self.systematic = self.systematic or since is not None or bool(copy.any())
         points = self.points
         if points.active:
@@ -203,7 +219,9 @@ class CaptureCopies:
                 copy[far] = True
                 self.systematic = True  # the capture holds packets twice
         else:
-            self._sample(d, flows, own, copy)
+            # A packet's named appearances are one point's, whatever their spacing (and in
+            # whichever file: pktmon's flow and drop files): never a sample's pair.
+            self._sample(d, flows, own, copy, named)
         if in_tail is not None and self._tail is not None:
             self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
         self._keep_tail(d, flows, own, every.taken[n - m:])
@@ -282,10 +300,13 @@ class CaptureCopies:
         return rows[far]
 
     def _sample(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
-                copy: np.ndarray) -> None:
+                copy: np.ndarray, named: np.ndarray | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
-        `wanted` then tells track_connections to start over with the comparisons on)."""
+        `wanted` then tells track_connections to start over with the comparisons on),
+        without the appearances their tool named (named)."""
         rows = sampled(d)
+        if named is not None:
+            rows = rows[~named[rows]]
         if rows.size:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
@@ -297,15 +318,20 @@ class CaptureCopies:
         """Each file's first packets (CaptureSetReader.heads), for the offsets between
         files (CapturePoints.add_heads); ports: decode_batch's."""
         parts = []
+        named = Appearances()  # a packet named by its tool counts in the first file only
         for batch in batches:
             d = decode_batch(batch, ports=ports)
             m = d.tcp_index.shape[0]
             if m:
                 rows = np.arange(m)
+                if batch.identity is not None:
+                    rows = np.flatnonzero(~named.mark(batch.identity[d.tcp_index], d.tcp_seq,
+                                                      d.tcp_ack, d.tcp_flags))
+                k = rows.shape[0]
                 parts.append(Packets(
-                    d.tcp_ts, d.tcp_frame, np.full(m, batch.capture, np.int32),
-                    d.tcp_ttl.astype(np.int16), d.tcp_ip_id, d.tcp_flags, np.zeros(m, bool),
-                    np.zeros(m, bool), fingerprints(d, group_flows(d), rows)))
+                    d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
+                    d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
+                    np.zeros(k, bool), np.zeros(k, bool), fingerprints(d, group_flows(d), rows)))
         if parts:
             self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(
                 *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp)

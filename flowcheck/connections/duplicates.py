@@ -5,17 +5,22 @@ session, `tcpdump -i any` or a duplicating network; copies between two files, tw
 interfaces, or a file and itself at an offset (flowcheck.connections.points) are two
 capture points' captures given together: the finding names the files, the copies each
 pair holds, and the offset between their clocks (and the shift flowcheck applied to a
-file's times to take it out, flowcheck.connections.track_connections).
+file's times to take it out, flowcheck.connections.track_connections). Copies a Windows
+tool made by logging each packet at several places of one host's stack (pktmon, netsh
+trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the finding
+says so and how to have each packet once (host_tool_copies).
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from flowcheck.connections.copies import COPY_WINDOW
 from flowcheck.connections.points import ALIGN_SECONDS, appended
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
+from flowcheck.sources.host_tools import PKTMON
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints, Offset
@@ -42,6 +47,9 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
                     if entry.copies and _between_points(points, entry)),
                    key=lambda entry: -entry.copies)
     count = f"{copies.count:,} of {tracker.packets:,} packets are copies of "
+    tools = host_tool_copies(tracker, captures or [])
+    if tools:
+        return _host_tool(count, copies.frames, tools)
     if not pairs:
         return _one_point(count, copies.frames)
     lead = f"{count}another packet of the capture set in the same direction"
@@ -58,6 +66,24 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
         "nothing to fix in the network for the copies; to judge one capture point alone, "
         "analyze its files alone",
         frames=copies.frames)
+
+
+def host_tool_copies(tracker: ConnectionTracker,
+                     captures: list[CaptureInfo]) -> list[CaptureInfo]:
+    """The files holding the set's copies when a Windows tool made every one of them by
+    logging each packet at several places of one host's stack (CaptureInfo.tool): every
+    file holding copies is such a file, and no copy is another capture point's; [] when
+    not (no copy, or another cause)."""
+    copies = tracker.copies
+    if not copies.count or not copies.within or any(
+            entry.copies and _between_points(copies.points, entry)
+            for entry in copies.points.offsets.values()):
+        return []
+    files = [captures[index] if index < len(captures) else None
+             for index in sorted(copies.within)]
+    if any(info is None or info.tool is None for info in files):
+        return []
+    return [info for info in files if info is not None]
 
 
 def _between_points(points: CapturePoints, entry: Offset) -> bool:
@@ -153,3 +179,37 @@ def _one_point(count: str, frames: list[int]) -> Finding:
         "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
         "the network); TCP delivers each byte once all the same",
         frames=frames)
+
+
+def _host_tool(count: str, frames: list[int], files: list[CaptureInfo]) -> Finding:
+    """Copies one host's Windows capture tool made (host_tool_copies): its words, its
+    fix."""
+    info = files[0]
+    shown = shlex.quote(info.path)
+    where = " and ".join(f.path for f in files)
+    if info.tool == PKTMON:
+        how = ("pktmon logged each packet at every network-stack component it passed (the "
+               "network adapter, each filter driver, TCP/IP), and etl2pcap wrote each logged "
+               "copy as a packet: its comments name them (the same PktGroupId and PktNumber, "
+               "Appearance 1, 2, 3, ...)")
+        fix = ("nothing to fix in the network. For each packet once, convert the log for one "
+               "component: `pktmon etl2pcap PktMon.etl --component-id ID` (`pktmon list` "
+               "names the components; the network adapter's sees what the wire carries), or "
+               "capture at the network adapters only: `pktmon start --capture --comp nics`")
+    else:
+        how = ("netsh trace logged each packet at every NDIS layer it crossed (the network "
+               "adapter and each filter driver over it), and etl2pcapng gave each layer an "
+               "interface of its own (named \"eth:IfIndex:VlanId\", a filter's described "
+               "\"LWF over IfIndex N\")")
+        fix = ("nothing to fix in the network. For each packet once, keep one interface's "
+               "packets: `tshark -r FILE -Y \"frame.interface_id == N\" -w one.pcapng`, N "
+               "the interface of the network adapter itself (etl2pcapng prints which "
+               "interface is which IfIndex; the adapter's is not described \"LWF over "
+               "IfIndex\")").replace("FILE", shown)
+    return make_finding(
+        "capture_duplicates",
+        f"{count}a packet logged before them in the same direction, all in {where}: "
+        f"{how}. They are one host's copies of each packet, one capture point's: not "
+        f"packets the network delivered twice, and not a second capture point's view. "
+        f"{_COUNTED}",
+        fix, frames=frames)

@@ -52,6 +52,7 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
+from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
     BatchFlows,
     FlowKey,
@@ -116,6 +117,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.fast = fast
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
+        self.cut_recorded = CutRecorded()  # frames cut and recorded as whole, per file
         self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
@@ -168,6 +170,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind)
+        self.cut_recorded.see(batch, decoded)
         self.clock.see(batch)
         if len(decoded.arp) and self.arp.watched:
             at = decoded.arp.position
@@ -181,7 +184,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         capture = batch.capture
         sources = (np.full(decoded.tcp_index.shape[0], capture, np.int32)
                    if isinstance(capture, int) else capture[decoded.tcp_index])
-        self._copy = self.copies.mark(decoded, flows, since, sources)
+        identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
+        self._copy = self.copies.mark(decoded, flows, since, sources, identity)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)

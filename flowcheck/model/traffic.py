@@ -81,6 +81,15 @@ class CaptureInfo:
     # The file grew while it was read (a sniffer still writing it): read up to its size
     # when first seen. Not in the JSON (its `error` says it).
     growing: bool = False
+    # A Windows tool that logs each packet at several places of one host's stack
+    # (flowcheck.sources.host_tools: "pktmon", "netsh trace"), as the pcapng file says;
+    # None otherwise. Not in the JSON.
+    tool: str | None = None
+    # TCP frames the capture tool cut and recorded as whole (their IPv4 header says they
+    # were longer: flowcheck.connections.cut_recorded), and the length most of them were
+    # recorded with; 0 / None without any. Not in the JSON.
+    cut_recorded: int = 0
+    cut_length: int | None = None
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)

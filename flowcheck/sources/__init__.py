@@ -84,7 +84,7 @@ class CaptureSetReader:
                         frames = None
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface, frames)
+                                    records.interface, frames, records.identity)
                 self._packets += len(batch)
                 frame = frame + len(batch) if frames is None else int(frames.max()) + 1
                 yield batch
@@ -111,7 +111,7 @@ class CaptureSetReader:
                     shift = self._shifts.get(self.input_positions[index], 0.0)
                     yield PacketBatch(buf, 1, records.ts + shift, records.data_off,
                                       records.caplen, records.wirelen, records.linktype, index,
-                                      records.interface)
+                                      records.interface, identity=records.identity)
                     break
             finally:
                 chunks.close()

@@ -42,6 +42,8 @@ class PacketBatch:
     frames   int64 frame number of each packet, when they do not simply run on from
              frame0: a single pcapng file read in time order across its interfaces, or
              holding blocks Wireshark numbers as frames (custom blocks); else None
+    identity int64 the capture tool's identity of each packet (Records.identity), None
+             when no packet of the batch has one
     """
 
     buf: bytes | bytearray | memoryview
@@ -54,6 +56,7 @@ class PacketBatch:
     capture: int | np.ndarray = 0
     interface: np.ndarray | None = None
     frames: np.ndarray | None = None
+    identity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

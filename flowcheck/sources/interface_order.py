@@ -146,5 +146,8 @@ def _joined(held_buf: Buffer, held: Records, buf: Buffer, records: Records) -> C
         np.concatenate([held.wirelen, records.wirelen]),
         np.concatenate([held.linktype, records.linktype]),
         np.concatenate([held.interface, records.interface]),
-        np.concatenate([held.position, records.position]))
+        np.concatenate([held.position, records.position]),
+        None if held.identity is None and records.identity is None else np.concatenate(
+            [np.full(len(part), -1, np.int64) if part.identity is None else part.identity
+             for part in (held, records)]))
     return memoryview(joined), merged

@@ -158,4 +158,8 @@ def _combine(parts: list[tuple[Lane, Records]],
                                              caplen.tolist(), new_off.tolist(), strict=True):
         merged[target:target + length] = views[source][start:start + length]
     lane_index = np.array([lane.index for lane, _rec in parts], np.int32)
-    return merged, Records(ts, new_off, caplen, wirelen, linktype), lane_index[lane_ids]
+    identity = None if all(rec.identity is None for _lane, rec in parts) else np.concatenate(
+        [np.full(len(rec), -1, np.int64) if rec.identity is None else rec.identity
+         for _lane, rec in parts])[order]
+    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity), \
+        lane_index[lane_ids]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, capture_header_at, linktype_name
 from flowcheck.sources.records import Located, Records, empty_records, u32_view
 
@@ -32,6 +33,7 @@ BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
 OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
 OPT_IF_NAME, OPT_IF_FILTER = 2, 11  # pcapng draft 4.2: if_filter's first byte 0 = libpcap
+OPT_IF_DESCRIPTION, OPT_SHB_USERAPPL = 3, 4
 OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
 NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
@@ -77,6 +79,7 @@ class PcapngParser:
         self._ends: list[tuple[float, float]] = []
         self.drops: dict[int, int] = {}
         self._missing = 0  # bytes still to come of the block cut at the buffer's end
+        self.tool = HostTool()  # a Windows tool logging packets at several places of a host
         self._stretch = STRETCH_MIN
         self._numbered = 0  # NUMBERED_TYPES blocks in the buffer last located
 
@@ -97,7 +100,8 @@ class PcapngParser:
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,
               pieces: list[np.ndarray]) -> int:
-        """Append tables of (iface, ts_high, ts_low, data_off, caplen, wirelen) rows."""
+        """Append tables of (iface, ts_high, ts_low, data_off, caplen, wirelen, identity)
+        rows (identity: host_tools.HostTool.identities)."""
         off = 0
         size = len(buf)
         self._missing = 0
@@ -213,10 +217,14 @@ class PcapngParser:
         bad = ((view[starts + lengths - 4] != lengths) | ~known | (caplen > lengths - 32)
                | (caplen > limit))
         first_bad = int(np.argmax(bad)) if bad.any() else len(offsets)
+        identity = self.tool.identities(buf, self.order, starts[:first_bad],
+                                        lengths[:first_bad], caplen[:first_bad])
         table = np.column_stack([
             local_id + self.section_base, view[starts + 12].astype(np.int64),
             view[starts + 16].astype(np.int64), starts + 28, caplen,
-            view[starts + 24].astype(np.int64)])
+            view[starts + 24].astype(np.int64),
+            np.full(len(offsets), NO_IDENTITY, np.int64) if identity is None else
+            np.concatenate((identity, np.full(len(offsets) - first_bad, NO_IDENTITY)))])
         return table, first_bad
 
     def _block(self, buf: bytes | bytearray | memoryview, off: int, base: int,
@@ -256,8 +264,11 @@ class PcapngParser:
             if self.interfaces:
                 self.section += 1
             self.section_base = len(self.interfaces)
+            for code, value in self._options(buf, off + 24, off + block_length - 4):
+                if code == OPT_SHB_USERAPPL:
+                    self.tool.see_application(value.decode(errors="replace").rstrip("\0"))
         elif block_type in NUMBERED_TYPES:
-            row = (NUMBERED_MARK, 0, 0, 0, 0, 0)
+            row = (NUMBERED_MARK, 0, 0, 0, 0, 0, NO_IDENTITY)
         if row is not None:
             pieces.append(np.array([row], np.int64))
         return end
@@ -286,33 +297,37 @@ class PcapngParser:
                              f"file corrupt", base + off)
 
     def _enhanced(self, buf: bytes | bytearray | memoryview, off: int, length: int,
-                  base: int) -> tuple[int, int, int, int, int, int]:
+                  base: int) -> tuple[int, int, int, int, int, int, int]:
         local_id, high, low, caplen, wirelen = struct.unpack_from(self.order + "5I", buf, off + 8)
         index = self._packet_interface(local_id, off, base)
         self._check_caplen(caplen, length - 32, index, off, base)
-        return index, high, low, off + 28, caplen, wirelen
+        identity = self.tool.identities(buf, self.order, np.array([off]), np.array([length]),
+                                        np.array([caplen]))
+        return (index, high, low, off + 28, caplen, wirelen,
+                NO_IDENTITY if identity is None else int(identity[0]))
 
     def _obsolete(self, buf: bytes | bytearray | memoryview, off: int, length: int,
-                  base: int) -> tuple[int, int, int, int, int, int]:
+                  base: int) -> tuple[int, int, int, int, int, int, int]:
         local_id, _drops, high, low, caplen, wirelen = struct.unpack_from(
             self.order + "HH4I", buf, off + 8)
         index = self._packet_interface(local_id, off, base)
         self._check_caplen(caplen, length - 32, index, off, base)
-        return index, high, low, off + 28, caplen, wirelen
+        return index, high, low, off + 28, caplen, wirelen, NO_IDENTITY
 
     def _simple(self, buf: bytes | bytearray | memoryview, off: int, length: int,
-                base: int) -> tuple[int, int, int, int, int, int]:
+                base: int) -> tuple[int, int, int, int, int, int, int]:
         index = self._packet_interface(0, off, base)
         wirelen = struct.unpack_from(self.order + "I", buf, off + 8)[0]
         snaplen = self.interfaces[index].snaplen
         caplen = min(wirelen, length - 16)
         if snaplen:
             caplen = min(caplen, snaplen)
-        return SPB_MARK, index, 0, off + 12, caplen, wirelen
+        return SPB_MARK, index, 0, off + 12, caplen, wirelen, NO_IDENTITY
 
     def _interface(self, buf: bytes | bytearray | memoryview, off: int, length: int) -> None:
         linktype, _reserved, snaplen = struct.unpack_from(self.order + "HHI", buf, off + 8)
         interface = Interface(linktype, snaplen, section=self.section)
+        description = None
         for code, value in self._options(buf, off + 16, off + length - 4):
             if code == OPT_IF_TSRESOL and value:
                 exponent = value[0] & 0x7F
@@ -324,9 +339,12 @@ class PcapngParser:
                 interface.ts_offset = struct.unpack(self.order + "q", value[:8])[0]
             elif code == OPT_IF_NAME and value:
                 interface.name = value.decode(errors="replace").rstrip("\0")
+            elif code == OPT_IF_DESCRIPTION and value:
+                description = value.decode(errors="replace").rstrip("\0")
             elif code == OPT_IF_FILTER and value[:1] == b"\0" and value[1:].strip(b"\0"):
                 interface.capture_filter = value[1:].decode(errors="replace").rstrip("\0")
         self.interfaces.append(interface)
+        self.tool.see_interface(interface.name, description)
         name = linktype_name(linktype)
         if name not in self.link_types:
             self.link_types.append(name)
@@ -405,10 +423,12 @@ class PcapngParser:
         self.last_ts = float(ts[-1])
         linktypes = np.array([self.interfaces[i].linktype for i in range(len(self.interfaces))],
                              dtype=np.int32)
+        identity = table[:, 6]
         # Interfaces are numbered across sections, so a new section's are new ones.
         return Records(ts, table[:, 3].copy(), table[:, 4].astype(np.int32),
                        table[:, 5].astype(np.int32), linktypes[real_iface],
-                       real_iface.astype(np.int32), position)
+                       real_iface.astype(np.int32), position,
+                       identity.copy() if (identity != NO_IDENTITY).any() else None)
 
 
 def _forward_fill(ts: np.ndarray, before: float) -> np.ndarray:

@@ -170,6 +170,7 @@ class CaptureFile:
                     info.kernel_dropped = sum(dropped for index, dropped in parser.drops.items()
                                               if index in carried)
                 info.stopped_at = parser.stopped_at
+                info.tool = parser.tool.name
                 # The first interface's, as dumpcap writes one per interface sniffed.
                 first = parser.interfaces[0] if parser.interfaces else None
                 if first is not None:

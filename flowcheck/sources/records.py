@@ -22,6 +22,10 @@ class Records:
     # them (pcapng: custom and a few other blocks are records too); None: the records
     # follow one another in the file with nothing numbered between them
     position: np.ndarray | None = None
+    # int64 the capture tool's own identity of each packet, the same for its copies
+    # (pktmon's PktGroupId and PktNumber: flowcheck.sources.host_tools), -1 for a packet
+    # without one; None when no packet has one
+    identity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -29,15 +33,18 @@ class Records:
     def slice(self, start: int, stop: int) -> Records:
         interface = None if self.interface is None else self.interface[start:stop]
         position = None if self.position is None else self.position[start:stop]
+        identity = None if self.identity is None else self.identity[start:stop]
         return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
-                       self.wirelen[start:stop], self.linktype[start:stop], interface, position)
+                       self.wirelen[start:stop], self.linktype[start:stop], interface, position,
+                       identity)
 
     def take(self, rows: np.ndarray) -> Records:
         """The records at rows (an index array), in that order."""
         interface = None if self.interface is None else self.interface[rows]
         position = None if self.position is None else self.position[rows]
+        identity = None if self.identity is None else self.identity[rows]
         return Records(self.ts[rows], self.data_off[rows], self.caplen[rows],
-                       self.wirelen[rows], self.linktype[rows], interface, position)
+                       self.wirelen[rows], self.linktype[rows], interface, position, identity)
 
 
 def empty_records() -> Records:

@@ -36,12 +36,16 @@ __all__ = ["check_all"]
 def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
-              kernel_dropped: int = 0) -> list[Finding]:
+              kernel_dropped: int = 0, host_copies: bool = False,
+              cut_recorded: int = 0) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
-    kernel_dropped: the packets the sniffer said it dropped (CaptureInfo)."""
+    kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
+    the capture copies are all one host's Windows tool's (TrackResult.host_copies);
+    cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
-                  kernel_dropped=kernel_dropped)
+                  kernel_dropped=kernel_dropped, host_copies=host_copies,
+                  cut_recorded=cut_recorded)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     check_evidence(ctx, ended_at)
     check_links(ctx)

@@ -15,7 +15,9 @@ SYN-ACK, reached the other point: when both hosts' packets are in the set with i
 TTLs (a point on each host, or no router between them), that is the receiver's own
 firewall, its input chain (the SYNs) or its output chain (the tap sees leaving packets
 after it: the SYN-ACKs). One capture, or two that never saw the
-same packet, tell nothing here (verify.ttl reads one capture point's TTLs).
+same packet, tell nothing here (verify.ttl reads one capture point's TTLs); nor do the
+copies of a Windows tool that logs each packet at several places of one host's stack
+(pktmon, netsh trace: Context.host_copies), which are one capture point's.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways
 
 def copied_pairs(ctx: Context) -> set[tuple[str, str]]:
     """(sender, receiver) pairs with payload the capture set holds twice (built once
-    per Context)."""
+    per Context); none when the copies are one host's tool's (Context.host_copies)."""
     if ctx.copied is None:
         pairs: set[tuple[str, str]] = set()
-        for c in ctx.connections:
+        for c in ([] if ctx.host_copies else ctx.connections):
             if c.orig_copy_bytes:
                 pairs.add((c.orig_h, c.resp_h))
             if c.resp_copy_bytes:
@@ -47,7 +49,7 @@ def both_points_until(ctx: Context, a: str, b: str) -> float:
     no longer captured, not because it never reached it (trial 18 D3)."""
     if ctx.copied_until is None:
         until: dict[frozenset[str], float] = {}
-        for c in ctx.connections:
+        for c in ([] if ctx.host_copies else ctx.connections):
             if ((c.orig_bytes and 2 * c.orig_copy_bytes == c.orig_bytes)
                     or (c.resp_bytes and 2 * c.resp_copy_bytes == c.resp_bytes)):
                 key = frozenset((c.orig_h, c.resp_h))

@@ -90,6 +90,12 @@ class Context:
     # (sender, receiver) whose packets the capture set holds twice: two capture points'
     # captures given together (flowcheck.verify.capture_points; None: not computed yet).
     copied: set[tuple[str, str]] | None = None
+    # The set's copies are all one host's Windows tool's, one capture point's
+    # (TrackResult.host_copies): none is a second capture point's.
+    host_copies: bool = False
+    # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
+    # the set: flowcheck.verify.cut_frames).
+    cut_recorded: int = 0
     # Per host pair, the last packet of a connection the set holds all of twice
     # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
     copied_until: dict[frozenset[str], float] | None = None

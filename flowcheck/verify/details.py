@@ -20,6 +20,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.verify.announced_kind import special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
+from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.ranges import checked_ends, translated_end
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import three_way_hosts
@@ -185,6 +186,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     copies = sum(c.orig_copy_bytes + c.resp_copy_bytes for c in conns)
+    cut = (sum(c.sniffer_missed for c in conns)
+           if cuts_explain(ctx.cut_recorded, ctx.connections) else 0)
     resent = sum(c.retransmits for c in conns)
     # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
     # they exceed the job log's size by what was resent: say so.
@@ -193,7 +196,9 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}; {sent[other]} B the other way"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
-               "capture_duplicates)" if copies else ""))
+               "capture_duplicates)" if copies else "")
+            + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
+               "whole (capture_loss)" if cut else ""))
 
 
 def job_direction(session: Session) -> str:

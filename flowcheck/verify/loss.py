@@ -12,7 +12,10 @@ retransmission timeout after them, with no ACK after them: nobody could resend o
 acknowledge them). Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
 A packet missing from the capture is not a packet the network dropped: the receiver ACKed
-it, so the finding is about the capture, never about the firewall.
+it, so the finding is about the capture, never about the firewall. Nor, when the capture
+tool cut frames and recorded them as whole (CaptureInfo.cut_recorded: netsh trace's
+truncation converted by etl2pcapng) at least as often as there are gaps, is it the
+sniffer's: the gaps are the bytes it cut (trial 24 D5).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
+from flowcheck.verify.cut_frames import CUT_FIX, cut_count, cut_words
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -95,7 +99,10 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             "Analyze the whole ring (every file of it) to see these bytes.",
             severity=Severity.INFO, uid=lossy[0].uid if len(lossy) == 1 else None,
             ts=lossy[0].ts, frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
-    if missed:
+    cut = cut_count(captures)
+    if missed and cut >= gaps:
+        parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
+    elif missed:
         parts.append(
             f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
@@ -136,9 +143,22 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    return [make_finding("capture_loss", ". ".join(parts) + ".", _fix(lossy, captures),
+    fix = CUT_FIX if missed and cut >= gaps and not dropped else _fix(lossy, captures)
+    return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
+
+
+def _cut_words(missed: int, gaps: int, share: float, seen: int,
+               captures: list[CaptureInfo], lossy: list[Connection]) -> str:
+    """The missed bytes of a capture whose tool cut frames and recorded them as whole
+    (flowcheck.verify.cut_frames), at least one per gap: its truncation, not loss."""
+    return (f"The capture misses {missed:,} bytes of TCP payload in {gaps:,} "
+            f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
+            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or acknowledged), "
+            f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
+            "frame: neither the sniffer nor the network lost it. Most affected: "
+            + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
 
 
 def _gap_frames(c: Connection) -> list[int]:
