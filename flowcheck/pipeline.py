@@ -166,6 +166,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
+    from flowcheck.verify.tool_fixes import explain_for_tool
 
     profile = load_profile(config.profile)
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
@@ -189,6 +190,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions)
+    findings = explain_for_tool(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

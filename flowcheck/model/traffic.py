@@ -85,6 +85,10 @@ class CaptureInfo:
     # (flowcheck.sources.host_tools: "pktmon", "netsh trace"), as the pcapng file says;
     # None otherwise. Not in the JSON.
     tool: str | None = None
+    # The application that wrote a pcapng file (its section header's shb_userappl:
+    # "Dumpcap (Wireshark) 4.2.2 ...", "PktMon etl2pcap"); None when it does not say. Not
+    # in the JSON (flowcheck.verify.tool_fixes).
+    application: str | None = None
     # TCP frames the capture tool cut and recorded as whole (their IPv4 header says they
     # were longer: flowcheck.connections.cut_recorded), and the length most of them were
     # recorded with; 0 / None without any. Not in the JSON.

@@ -49,10 +49,12 @@ class HostTool:
 
     name: str | None = None
     pktmon_comments: bool | None = None  # None: not known yet
+    application: str | None = None  # the first section header's shb_userappl, as written
     _without: int = 0
 
     def see_application(self, application: str) -> None:
         """The section header's shb_userappl."""
+        self.application = self.application or application
         lowered = application.lower()
         if lowered.startswith("pktmon"):
             self.name = PKTMON

@@ -171,6 +171,7 @@ class CaptureFile:
                                               if index in carried)
                 info.stopped_at = parser.stopped_at
                 info.tool = parser.tool.name
+                info.application = parser.tool.application
                 # The first interface's, as dumpcap writes one per interface sniffed.
                 first = parser.interfaces[0] if parser.interfaces else None
                 if first is not None:
