@@ -224,3 +224,27 @@ def test_other_comments_stop_being_read(tmp_path: Path) -> None:
     located = parser.locate(data, 0)
     assert len(located.records) == 200 and located.records.identity is None
     assert parser.tool.pktmon_comments is False and parser.tool.name is None
+
+
+def test_frames_sliced_before_a_tcpdump_capture_are_named_as_such(tmp_path: Path) -> None:
+    """Trial 22 D4: a packet broker's 128-byte slicing (pcap's original length = the cut
+    length) in a tcpdump file was called netsh trace's, with its fix."""
+    import struct
+
+    name = "clean-3-resources"
+    source = (LAB / f"{name}.pcap").read_bytes()
+    out, pos = [source[:24]], 24
+    while pos + 16 <= len(source):
+        seconds, micros, caplen, _ = struct.unpack_from("<IIII", source, pos)
+        frame = source[pos + 16:pos + 16 + caplen][:128]
+        out.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame)
+        pos += 16 + caplen
+    sliced = tmp_path / "sliced.pcap"
+    sliced.write_bytes(b"".join(out))
+    analysis = run(sliced, LAB / f"{name}.toml")
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "were cut to 128 bytes before the capture recorded them" in loss.message
+    assert "a packet broker's slicing or a mirror session's truncation" in loss.message
+    assert loss.fix.startswith("Capture whole frames: turn off packet slicing on the packet "
+                               "broker, or the truncation (MTU) of the mirror session")
+    assert "the capture tool cut" not in loss.message

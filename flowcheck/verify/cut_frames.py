@@ -15,11 +15,31 @@ from __future__ import annotations
 import dataclasses
 
 from flowcheck.model import CaptureInfo, Connection, Finding
+from flowcheck.sources.host_tools import NETSH, PKTMON
 from flowcheck.verify.ring_holes import SNAP_WORDS
 
-CUT_FIX = ("Capture without truncation: netsh trace start capture=yes without "
-           "packettruncatebytes (or pktmon start --capture --pkt-size 0), then convert again; "
-           "the receivers' ACKs in this capture still show how much data went through")
+_TOOL_FIX = ("Capture without truncation: netsh trace start capture=yes without "
+             "packettruncatebytes (or pktmon start --capture --pkt-size 0), then convert "
+             "again; the receivers' ACKs in this capture still show how much data went "
+             "through")
+# Frames cut before they reached the capture: a packet broker's slicing, a mirror
+# session's truncation (trial 22 D4: a tcpdump file of sliced frames was told netsh).
+_MIRROR_FIX = ("Capture whole frames: turn off packet slicing on the packet broker, or the "
+               "truncation (MTU) of the mirror session (SPAN, RSPAN, ERSPAN) that feeds the "
+               "capture; a Windows trace: netsh trace without packettruncatebytes, or pktmon "
+               "--pkt-size 0. The receivers' ACKs in this capture still show how much data "
+               "went through")
+
+
+def cut_fix(captures: list[CaptureInfo]) -> str:
+    """The fix for frames cut and recorded as whole: the Windows tool's when the files
+    say they were written by one (netsh trace, pktmon), else the mirror's or broker's."""
+    return _TOOL_FIX if _by_windows_tool(captures) else _MIRROR_FIX
+
+
+def _by_windows_tool(captures: list[CaptureInfo]) -> bool:
+    return bool(captures) and all(c.tool in (NETSH, PKTMON) for c in captures
+                                  if c.cut_recorded)
 
 
 def cut_count(captures: list[CaptureInfo]) -> int:
@@ -32,7 +52,14 @@ def cut_words(captures: list[CaptureInfo]) -> str:
     cut = cut_count(captures)
     lengths = " or ".join(str(n) for n in sorted({c.cut_length for c in captures
                                                   if c.cut_length}))
-    return (f"the capture tool cut {cut:,} {'frame' if cut == 1 else 'frames'} to {lengths} "
+    frames = f"{cut:,} {'frame' if cut == 1 else 'frames'}"
+    if not _by_windows_tool(captures):
+        return (f"{frames} were cut to {lengths} bytes before the capture recorded them, "
+                "with that cut length as their length on the wire (their IPv4 header says "
+                "they were longer): a packet broker's slicing or a mirror session's "
+                "truncation does so (or netsh trace with packettruncatebytes, converted by "
+                "etl2pcapng)")
+    return (f"the capture tool cut {frames} to {lengths} "
             "bytes and recorded that cut length as their length on the wire (their IPv4 "
             "header says they were longer, or gives no length, as a Windows large send, "
             "LSO, leaves it): netsh trace with packettruncatebytes, converted by "
@@ -60,5 +87,5 @@ def explain_cut_frames(findings: list[Finding], connections: list[Connection],
             message=(f"{finding.message}. But {cut_words(captures)} (capture_loss): the "
                      "missing bytes are those cuts, not lost to the snap length or the "
                      "sniffer"),
-            fix=CUT_FIX))
+            fix=cut_fix(captures)))
     return out

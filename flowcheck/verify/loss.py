@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
-from flowcheck.verify.cut_frames import CUT_FIX, cut_count, cut_words
+from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -143,7 +143,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    fix = CUT_FIX if missed and cut >= gaps and not dropped else _fix(lossy, captures)
+    fix = cut_fix(captures) if missed and cut >= gaps and not dropped else _fix(lossy, captures)
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
                          ts=lossy[0].ts if lossy else None, frames=frames)]
