@@ -16,8 +16,9 @@ test. An item's id is its capture's path without the suffix, then the capture's 
 tests' `tests.test_x`, not `x.expected.json`; names are escaped as regress's lines are
 (`lat\\xe9.pcap`), so xdist and --junitxml carry them. That id, a capture's path or a ring
 directory given on the command line is taken as its expected result. An expected result
-whose capture is gone, or one shared by `x.pcap` and `x.pcap.gz`, fails with regress's
-message. Disable with `-p no:flowcheck`.
+whose capture is gone, or one shared by `x.pcap` and `x.pcap.gz`, an orphaned `NAME.toml`,
+a dangling link of a capture's name and a capture given without an expected result fail
+with regress's message. Disable with `-p no:flowcheck`.
 Documentation: docs/pytest-plugin.md.
 """
 
@@ -26,8 +27,9 @@ from __future__ import annotations
 import difflib
 import glob
 import json
+import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,15 +42,21 @@ from flowcheck.regress import (
     capture_stem,
     capture_suffix,
     case_for_expected,
+    case_problem,
     compare,
+    find_cases,
     holds_one_ring,
     is_ring,
-    missing_capture,
+    named_as_shown,
     read_expected,
     reviewed,
     shared_expectation,
 )
-from flowcheck.regress_cases import _has_capture_magic  # a ring's parts, as regress finds them
+from flowcheck.regress_cases import (
+    _has_capture_magic,  # a ring's parts, as regress finds them
+    is_orphaned_config,
+    orphaned_config_problem,
+)
 from flowcheck.regress_diff import SessionChange, session_changes
 from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
@@ -64,6 +72,15 @@ class ExpectationChanged(AssertionError):
         self.expected = expected
         self.actual = actual
         self.session_changes = session_changes or []  # the differing sessions, named
+
+
+class NoExpectedResult(AssertionError):
+    """A capture given on the command line has no expected result yet (regress: CHANGED,
+    `no expected result`); `actual` is its summary, which `--update` would write."""
+
+    def __init__(self, actual: dict) -> None:
+        super().__init__("no expected result")
+        self.actual = actual
 
 
 _WALK = pytest.StashKey[FolderWalk]()
@@ -104,7 +121,9 @@ def _as_collected(arg: str, here: Path) -> str:
         return arg
     expected = path.with_name(capture_stem(path) + EXPECTED)
     try:
-        if not _is_ours(expected) or path.is_dir() and not _in_ring(path):
+        if not _is_ours(expected):
+            return _collected_alone(given, path, rest) or arg
+        if path.is_dir() and not _in_ring(path):
             return arg
         if not rest and path.is_file():
             rest = printable_name(path.name)  # only this capture (x.pcap, not x.pcap.gz)
@@ -112,6 +131,21 @@ def _as_collected(arg: str, here: Path) -> str:
         return arg  # pytest reports a path it cannot read
     named = str(given.with_name(expected.name))
     return f"{named}::{rest}" if rest else named
+
+
+def _collected_alone(given: Path, path: Path, rest: str) -> str | None:
+    """The id printed for a case without an expected result, as the file it is collected
+    from: `lib/gone::gone` (an orphaned `gone.toml`) as `lib/gone.toml::gone`,
+    `lib/new::new.pcap` (a capture given alone) as `lib/new.pcap`; None for another."""
+    if not rest or "/" in rest or "::" in rest:
+        return None
+    config = path.with_name(path.name + ".toml")
+    if not os.path.lexists(path) and is_orphaned_config(config):
+        return f"{given.with_name(config.name)}::{rest}"
+    capture = path.with_name(rest)
+    if capture.is_file() and capture_stem(capture) == path.name:
+        return str(given.with_name(rest))
+    return None
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -128,16 +162,78 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if not file_path.name.endswith(EXPECTED) or not _enabled(parent.config):
+    """An expected result of flowcheck's (its cases), an orphaned `NAME.toml` and a
+    capture given on the command line without an expected result (a case each, which
+    fails as regress reports it)."""
+    if not _enabled(parent.config):
         return None
+    if not file_path.name.endswith(EXPECTED):
+        return _alone(file_path, parent)
     if _in_ring(file_path.parent):
         return None  # a ring's part, judged in its set (as `flowcheck regress` does)
     if not _is_ours(file_path):
         return None  # another tool's golden file (trial 21 D2)
-    stem = printable_name(file_path.name.removesuffix(EXPECTED))
-    folder = printable_name(parent.nodeid)  # "." for the rootdir
+    stem = file_path.name.removesuffix(EXPECTED)
     return ExpectationFile.from_parent(parent, path=file_path, name=printable_name(file_path.name),
-                                       nodeid=stem if folder in ("", ".") else f"{folder}/{stem}")
+                                       nodeid=_node_id(parent, stem))
+
+
+def _alone(file_path: Path, parent: pytest.Collector) -> LoneCase | None:
+    """The case of a file no expected result collects, as `flowcheck regress` finds it:
+    an orphaned `NAME.toml` (is_orphaned_config; regress's ERROR), or a capture named on
+    the command line (`pytest --flowcheck lib/new.pcap`; regress's `no expected
+    result`); None for any other file (a capture met in a folder's walk: tests/data of
+    pcaps is no library)."""
+    if is_orphaned_config(file_path):
+        bare = file_path.with_suffix("")
+        case = Case(bare, None, orphaned_config_problem(file_path))
+    elif parent.session.isinitpath(file_path) and (
+            capture_suffix(file_path.name) is not None or _has_capture_magic(file_path)):
+        (case,) = find_cases([str(file_path)])
+    else:
+        return None
+    return LoneCase.from_parent(parent, path=file_path, name=printable_name(file_path.name),
+                                nodeid=_node_id(parent, capture_stem(case.capture)), case=case)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+        collector: pytest.Collector) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A folder's dangling links of a capture's name without an expected result (a new
+    git-annex capture whose content was never fetched) are cases, as in regress: pytest
+    lists no link whose target is not there, so they are added to the folder's nodes."""
+    report = yield
+    if (isinstance(collector, pytest.Directory) and report.passed
+            and _enabled(collector.config) and isinstance(report.result, list)):
+        report.result.extend(_dangling_links(collector))
+    return report
+
+
+def _dangling_links(folder: pytest.Directory) -> Iterator[LoneCase]:
+    """A LoneCase for each dangling link of a capture's name in `folder` whose expected
+    result is not flowcheck's (with one, its ExpectationFile holds the case)."""
+    if _in_ring(folder.path):
+        return
+    try:
+        names = sorted(os.listdir(folder.path))
+    except OSError:
+        return  # pytest reports a folder it cannot list
+    for name in names:
+        link = folder.path / name
+        if (capture_suffix(name) is None or not link.is_symlink() or link.exists()
+                or _is_ours(Case(link, None).expected_path)):
+            continue
+        yield LoneCase.from_parent(folder, path=link, name=printable_name(name),
+                                   nodeid=_node_id(folder, capture_stem(link)),
+                                   case=Case(link, None))
+
+
+def _node_id(parent: pytest.Collector, stem: str) -> str:
+    """The id of a case's collector: its folder's id, then the capture's name without
+    its suffix (`captures/lab/x`), escaped (report/printable.py)."""
+    folder = printable_name(parent.nodeid)  # "." for the rootdir
+    stem = printable_name(stem)
+    return stem if folder in ("", ".") else f"{folder}/{stem}"
 
 
 class ExpectationFile(pytest.Collector):
@@ -155,6 +251,20 @@ class ExpectationFile(pytest.Collector):
                                           case=case, owner=cases[0].capture)
 
 
+class LoneCase(pytest.Collector):
+    """A case no expected result collects (an orphaned `NAME.toml`, a dangling link of a
+    capture's name, a capture given without an expected result), at the file that makes
+    it; its one item is named as regress names the case (`lib/gone::gone`)."""
+
+    def __init__(self, *, case: Case, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CaptureItem.from_parent(self, name=printable_name(self.case.capture.name),
+                                      case=self.case, owner=self.case.capture)
+
+
 class CaptureItem(pytest.Item):
     """One stored capture analysed and compared with its expected result."""
 
@@ -166,9 +276,11 @@ class CaptureItem(pytest.Item):
     def runtest(self) -> None:
         if self.owner != self.case.capture:
             raise shared_expectation(self.case, self.owner)
-        missing = missing_capture(self.case)
-        if missing is not None:
-            raise missing
+        problem = case_problem(self.case)  # as regress: no capture, an orphaned NAME.toml
+        if problem is not None:
+            raise problem
+        if not self.case.expected_path.is_file():
+            raise NoExpectedResult(analyze_case(self.case)[0])
         expected = read_expected(self.case.expected_path)
         actual, seen = analyze_case(self.case, expected)
         changes = compare(expected, actual)
@@ -179,11 +291,17 @@ class CaptureItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
         if isinstance(excinfo.value, FlowcheckError):  # unreadable capture or expectation
-            return printable_text(f"flowcheck: error: {excinfo.value} ({self.case.capture})")
+            return printable_text(named_as_shown(  # files named as regress names them
+                f"flowcheck: error: {excinfo.value} ({self.case.capture})"))
+        capture = _shown(self.case.capture)
+        if isinstance(excinfo.value, NoExpectedResult):
+            return printable_text(
+                f"flowcheck: {capture}: no expected result (verdict "
+                f"{excinfo.value.actual['verdict']})\n\n"
+                f"To record one: flowcheck regress --update {capture} (and review it).")
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value
-        capture = _shown(self.case.capture)
         lines = [f"flowcheck: the analysis of {capture} no longer matches "
                  f"{self.case.expected_path.name}:"]
         lines += [f"  {change}" for change in readable_lines(

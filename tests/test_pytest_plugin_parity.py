@@ -1,0 +1,92 @@
+"""The pytest plugin and `flowcheck regress` judge one library alike: each case regress
+reports (an orphaned `NAME.toml`, a dangling link of a capture's name, a capture given
+without an expected result, ...) is a failing item in the same words (docs/pytest-plugin.md).
+Each test runs both on the same folder, regress's message taken from its JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from test_pytest_plugin_trial21 import NDMJOB, _case, _run
+
+pytest_plugins = ["pytester"]
+
+
+def _regress(pytester: pytest.Pytester, *paths: str) -> dict[str, dict]:
+    """`flowcheck regress PATHS --format json` run where pytest runs: each case by path."""
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--format", "json",
+                           *paths], cwd=pytester.path, capture_output=True, text=True,
+                          check=False)
+    return {case["path"]: case for case in json.loads(done.stdout)["cases"]}
+
+
+def _fnmatch_escaped(text: str) -> str:
+    """`text` as an fnmatch pattern matching itself (`[` and `?` in a message)."""
+    return "".join(f"[{c}]" if c in "[]?*" else c for c in text)
+
+
+def test_an_orphaned_configuration_fails_as_in_regress(pytester: pytest.Pytester) -> None:
+    """`gone.toml` whose capture was renamed (`renamed.pcap`, no expected result yet):
+    regress's ERROR, and now the plugin's failing item `lib/gone::gone`, in its words."""
+    folder = pytester.path / "lib"
+    _case(folder, "kept")
+    (folder / "gone.toml").write_text('ndmp_port = 10000\n')
+    (folder / "renamed.pcap").write_bytes((NDMJOB / "v4-backup.pcap").read_bytes())
+    error = _regress(pytester, "lib")["lib/gone"]["error"]
+    assert "gone.toml: a configuration with no capture beside it" in error
+    result = _run(pytester, "lib", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*lib/gone::gone FAILED*",
+                                 f"flowcheck: error: {_fnmatch_escaped(error)} (lib/gone)"])
+    again = _run(pytester, "lib/gone::gone", "-v")  # the id printed, given back
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*lib/gone::gone FAILED*"])
+
+
+def test_a_pyproject_beside_captures_is_no_orphan(pytester: pytest.Pytester) -> None:
+    """Another file's TOML (pyproject.toml, settings of another tool) is no item."""
+    folder = pytester.path / "lib"
+    _case(folder, "kept")
+    (folder / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    _run(pytester, "lib").assert_outcomes(passed=1)
+    assert "lib/pyproject" not in _regress(pytester, "lib")
+
+
+def test_a_dangling_link_without_expected_result_fails_as_in_regress(
+        pytester: pytest.Pytester) -> None:
+    """A new annexed capture whose content was never fetched (`git annex get` not run in
+    the CI job): regress's ERROR, and the plugin's failing item in its words."""
+    folder = pytester.path / "lib"
+    _case(folder, "kept")
+    os.symlink("../.git/annex/objects/aa/bb/SHA256E-s1--0.pcap", folder / "annexed.pcap")
+    error = _regress(pytester, "lib")["lib/annexed.pcap"]["error"]
+    assert "a link to a file that is not there" in error
+    result = _run(pytester, "lib", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*lib/annexed::annexed.pcap FAILED*",
+                                 f"flowcheck: error: {_fnmatch_escaped(error)} "
+                                 "(lib/annexed.pcap)"])
+
+
+def test_a_capture_given_without_expected_result_says_so(pytester: pytest.Pytester) -> None:
+    """`pytest --flowcheck lib/new.pcap` said `no match in any of [<Dir lib>]`: regress
+    says `no expected result`; now the item fails saying so, and how to record one. In a
+    folder's walk such a capture stays uncollected (tests/data of pcaps is not a case)."""
+    folder = pytester.path / "lib"
+    _case(folder, "kept")
+    (folder / "new.pcap").write_bytes((NDMJOB / "v4-backup.pcap").read_bytes())
+    case = _regress(pytester, "lib/new.pcap")["lib/new.pcap"]
+    assert (case["status"], case["changes"]) == ("changed", ["no expected result"])
+    result = _run(pytester, "lib/new.pcap", "-v")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*lib/new::new.pcap FAILED*",
+        "flowcheck: lib/new.pcap: no expected result (verdict pass)",
+        "To record one: flowcheck regress --update lib/new.pcap (and review it).",
+    ])
+    _run(pytester, "lib/new::new.pcap").assert_outcomes(failed=1)  # the id given back
+    _run(pytester, "lib").assert_outcomes(passed=1)
