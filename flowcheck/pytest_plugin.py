@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcheck.errors import FlowcheckError
+from flowcheck.errors import FlowcheckError, InputError
 from flowcheck.folder_walk import FolderWalk
 from flowcheck.regress import (
     Case,
@@ -74,12 +74,14 @@ class ExpectationChanged(AssertionError):
         self.session_changes = session_changes or []  # the differing sessions, named
 
 
-class NoExpectedResult(AssertionError):
-    """A capture given on the command line has no expected result yet (regress: CHANGED,
-    `no expected result`); `actual` is its summary, which `--update` would write."""
+class NotCompared(AssertionError):
+    """No expected result to compare with, as regress tells it (CHANGED, its one change
+    `no expected result`, or `expected result unreadable: FILE: ...`, which `--update`
+    rewrites); `actual` is the summary `--update` would write."""
 
-    def __init__(self, actual: dict) -> None:
-        super().__init__("no expected result")
+    def __init__(self, change: str, actual: dict) -> None:
+        super().__init__(change)
+        self.change = change
         self.actual = actual
 
 
@@ -136,7 +138,8 @@ def _as_collected(arg: str, here: Path) -> str:
 def _collected_alone(given: Path, path: Path, rest: str) -> str | None:
     """The id printed for a case without an expected result, as the file it is collected
     from: `lib/gone::gone` (an orphaned `gone.toml`) as `lib/gone.toml::gone`,
-    `lib/new::new.pcap` (a capture given alone) as `lib/new.pcap`; None for another."""
+    `lib/new::new.pcap` (a capture given alone) as `lib/new.pcap`, `lib/ring::ring` as
+    `lib/ring`; None for another."""
     if not rest or "/" in rest or "::" in rest:
         return None
     config = path.with_name(path.name + ".toml")
@@ -145,6 +148,8 @@ def _collected_alone(given: Path, path: Path, rest: str) -> str | None:
     capture = path.with_name(rest)
     if capture.is_file() and capture_stem(capture) == path.name:
         return str(given.with_name(rest))
+    if rest == path.name and path.is_dir():
+        return str(given)  # a ring's folder (_new_ring)
     return None
 
 
@@ -206,7 +211,19 @@ def pytest_make_collect_report(
     if (isinstance(collector, pytest.Directory) and report.passed
             and _enabled(collector.config) and isinstance(report.result, list)):
         report.result.extend(_dangling_links(collector))
+        report.result.extend(_new_ring(collector))
     return report
+
+
+def _new_ring(folder: pytest.Directory) -> Iterator[LoneCase]:
+    """A ring's folder named on the command line before its expected result exists
+    (`pytest --flowcheck lib/new-ring`): its case, which fails as regress reports it
+    (`no expected result`), as a capture given alone does."""
+    if (folder.session.isinitpath(folder.path) and not is_ring(folder.path)
+            and _in_ring(folder.path)):
+        (case,) = find_cases([str(folder.path)])
+        yield LoneCase.from_parent(folder, path=folder.path, name=printable_name(folder.name),
+                                   nodeid=printable_name(folder.nodeid), case=case)
 
 
 def _dangling_links(folder: pytest.Directory) -> Iterator[LoneCase]:
@@ -280,8 +297,12 @@ class CaptureItem(pytest.Item):
         if problem is not None:
             raise problem
         if not self.case.expected_path.is_file():
-            raise NoExpectedResult(analyze_case(self.case)[0])
-        expected = read_expected(self.case.expected_path)
+            raise NotCompared("no expected result", analyze_case(self.case)[0])
+        try:
+            expected = read_expected(self.case.expected_path)
+        except InputError as exc:  # as regress: a change, after a damaged capture's error
+            raise NotCompared(f"expected result unreadable: {named_as_shown(str(exc))}",
+                              analyze_case(self.case, {})[0]) from None
         actual, seen = analyze_case(self.case, expected)
         changes = compare(expected, actual)
         if changes:
@@ -294,11 +315,13 @@ class CaptureItem(pytest.Item):
             return printable_text(named_as_shown(  # files named as regress names them
                 f"flowcheck: error: {excinfo.value} ({self.case.capture})"))
         capture = _shown(self.case.capture)
-        if isinstance(excinfo.value, NoExpectedResult):
+        if isinstance(excinfo.value, NotCompared):
+            first = excinfo.value.change == "no expected result"
+            todo = "To record one" if first else "To rewrite it from this run"
             return printable_text(
-                f"flowcheck: {capture}: no expected result (verdict "
-                f"{excinfo.value.actual['verdict']})\n\n"
-                f"To record one: flowcheck regress --update {capture} (and review it).")
+                f"flowcheck: {capture} (verdict {excinfo.value.actual['verdict']}): "
+                f"{excinfo.value.change}\n\n{todo}: flowcheck regress --update {capture}"
+                f" (and review {'it' if first else 'the diff'}).")
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value

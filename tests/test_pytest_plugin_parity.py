@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
-from test_pytest_plugin_trial21 import NDMJOB, _case, _run
+from test_pytest_plugin_trial21 import NDMJOB, ROOT, _case, _run
 
 pytest_plugins = ["pytester"]
+
+RING = ROOT / "captures" / "lab-ring"  # tcpdump -C parts
 
 
 def _regress(pytester: pytest.Pytester, *paths: str) -> dict[str, dict]:
@@ -85,8 +88,52 @@ def test_a_capture_given_without_expected_result_says_so(pytester: pytest.Pytest
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*lib/new::new.pcap FAILED*",
-        "flowcheck: lib/new.pcap: no expected result (verdict pass)",
+        "flowcheck: lib/new.pcap (verdict pass): no expected result",
         "To record one: flowcheck regress --update lib/new.pcap (and review it).",
     ])
     _run(pytester, "lib/new::new.pcap").assert_outcomes(failed=1)  # the id given back
     _run(pytester, "lib").assert_outcomes(passed=1)
+
+
+def test_an_unreadable_expected_result_is_told_as_regress_tells_it(
+        pytester: pytest.Pytester) -> None:
+    """A merge conflict left in `a.expected.json`: regress's `expected result unreadable:
+    ...` (CHANGED, which `--update` rewrites), not the plugin's own `error:`; a damaged
+    capture beside it is the damage first in both."""
+    folder = pytester.path / "lib"
+    _case(folder, "a")
+    (folder / "a.expected.json").write_text("<<<<<<< HEAD\n{}\n")
+    (change,) = _regress(pytester, "lib")["lib/a.pcap"]["changes"]
+    assert change.startswith("expected result unreadable: lib/a.expected.json: not valid JSON")
+    result = _run(pytester, "lib")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        f"flowcheck: lib/a.pcap (verdict pass): {_fnmatch_escaped(change)}",
+        "To rewrite it from this run: flowcheck regress --update lib/a.pcap "
+        "(and review the diff).",
+    ])
+    whole = (folder / "a.pcap").read_bytes()
+    (folder / "a.pcap").write_bytes(whole[:len(whole) // 2])
+    error = _regress(pytester, "lib")["lib/a.pcap"]["error"]
+    assert error.startswith("the stored capture is damaged: ")
+    result = _run(pytester, "lib")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"flowcheck: error: {_fnmatch_escaped(error)} (lib/a.pcap)"])
+
+
+def test_a_ring_folder_given_without_expected_result_says_so(
+        pytester: pytest.Pytester) -> None:
+    """`pytest --flowcheck lib/new-ring` (tcpdump -C parts, no `new-ring.expected.json`
+    yet) said `no tests ran`; regress says `no expected result`, and now the item too."""
+    folder = pytester.path / "lib"
+    folder.mkdir()
+    shutil.copytree(RING, folder / "new-ring")
+    case = _regress(pytester, "lib/new-ring")["lib/new-ring"]
+    assert (case["status"], case["changes"]) == ("changed", ["no expected result"])
+    result = _run(pytester, "lib/new-ring", "-v")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*lib/new-ring::new-ring FAILED*",
+        "flowcheck: lib/new-ring (verdict *): no expected result",
+        "To record one: flowcheck regress --update lib/new-ring (and review it).",
+    ])
