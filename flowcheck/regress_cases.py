@@ -285,16 +285,20 @@ def _dangling(path: Path) -> bool:
 
 def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:
     """Everything under `top` (files and folders, links to folders followed, each real
-    folder once: flowcheck/folder_walk.py), sorted; and the folders that cannot be listed
-    (no permission), which a walk would skip silently: each is a case of its own, which
-    reading then reports."""
+    folder once: flowcheck/folder_walk.py), hidden folders left out (`.git`: git-annex
+    keys keep a capture's suffix; pytest enters none either), sorted; and the folders
+    that cannot be listed (no permission), which a walk would skip silently: each is a
+    case of its own, which reading then reports."""
     entries: list[Path] = []
     unreadable: list[Path] = []
     if not walk.enters(top):
         return entries, unreadable  # walked already under another given name
     for folder, dirs, files in os.walk(top, followlinks=True,
                                        onerror=lambda e: unreadable.append(Path(e.filename))):
-        dirs[:] = [name for name in dirs if walk.enters(Path(folder, name))]
+        # A hidden folder is an entry (a ring `.x/` with `.x.expected.json`), not entered.
+        entries.extend(Path(folder, name) for name in dirs if name.startswith("."))
+        dirs[:] = [name for name in dirs
+                   if not name.startswith(".") and walk.enters(Path(folder, name))]
         entries.extend(Path(folder, name) for name in dirs + files)
     return sorted(entries), sorted(unreadable)
 

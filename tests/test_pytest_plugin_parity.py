@@ -137,3 +137,24 @@ def test_a_ring_folder_given_without_expected_result_says_so(
         "flowcheck: lib/new-ring (verdict *): no expected result",
         "To record one: flowcheck regress --update lib/new-ring (and review it).",
     ])
+
+
+def test_hidden_folders_are_walked_by_neither(pytester: pytest.Pytester) -> None:
+    """`flowcheck regress .` at a git-annex repository's top judged every annexed
+    capture in `.git/annex/objects` (their keys keep the `.pcap`: `CHANGED`, `no expected
+    result`, and `--update` wrote expected results into .git), and a capture put aside in
+    `captures/.old/`; pytest enters no hidden folder. Regress now walks none below the
+    path it is given either (one given by name is walked), as it left them out already
+    for new rings and orphaned NAME.toml."""
+    key = "SHA256E-s1--ab.pcap"
+    objects = pytester.path / ".git" / "annex" / "objects" / "Aa" / "Bb" / key
+    objects.mkdir(parents=True)
+    shutil.copy(NDMJOB / "v4-backup.pcap", objects / key)
+    _case(pytester.path / "captures", "v4")
+    (pytester.path / "captures" / "v4.pcap").unlink()
+    os.symlink(f"../.git/annex/objects/Aa/Bb/{key}/{key}", pytester.path / "captures" / "v4.pcap")
+    (pytester.path / "captures" / ".old").mkdir()
+    shutil.copy(NDMJOB / "v3-backup.pcap", pytester.path / "captures" / ".old" / "v3.pcap")
+    assert list(_regress(pytester, ".")) == ["captures/v4.pcap"]
+    _run(pytester, ".").assert_outcomes(passed=1)
+    assert list(_regress(pytester, "captures/.old")) == ["captures/.old/v3.pcap"]
