@@ -245,6 +245,30 @@ def _dangling_links(folder: pytest.Directory) -> Iterator[LoneCase]:
                                    case=Case(link, None))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """When nothing at all was collected (seen before `-k` or `--lf` deselect), each
+    folder named on the command line has the cases regress finds in it as items (a
+    folder without captures, a new library's captures without expected results), which
+    fail as regress reports them, instead of pytest's `no tests ran`."""
+    if items or not _enabled(config) or config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return
+    owners: dict[Path, Path] = {}  # expected result -> its first capture, as in regress
+    for arg in config.args:
+        folder = config.invocation_params.dir / arg.split("::")[0]
+        if not folder.is_dir():
+            continue
+        for case in find_cases([str(folder)]):
+            stem = os.path.relpath(case.capture.with_name(capture_stem(case.capture)),
+                                   config.rootpath)
+            name = printable_name(case.capture.name)
+            items.append(CaptureItem.from_parent(
+                session, name=name, nodeid=f"{printable_name(stem)}::{name}",
+                path=case.capture, case=case,
+                owner=owners.setdefault(case.expected_path, case.capture)))
+
+
 def _node_id(parent: pytest.Collector, stem: str) -> str:
     """The id of a case's collector: its folder's id, then the capture's name without
     its suffix (`captures/lab/x`), escaped (report/printable.py)."""

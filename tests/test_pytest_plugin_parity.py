@@ -158,3 +158,34 @@ def test_hidden_folders_are_walked_by_neither(pytester: pytest.Pytester) -> None
     assert list(_regress(pytester, ".")) == ["captures/v4.pcap"]
     _run(pytester, ".").assert_outcomes(passed=1)
     assert list(_regress(pytester, "captures/.old")) == ["captures/.old/v3.pcap"]
+
+
+def test_a_folder_given_with_nothing_collected_fails_as_in_regress(
+        pytester: pytest.Pytester) -> None:
+    """`pytest --flowcheck empty` said `no tests ran` (exit 5); regress reports the
+    folder (`no capture files in this folder or under it`, exit 3). When nothing at all
+    is collected, each folder named on the command line has regress's cases as items."""
+    (pytester.path / "empty" / "notes").mkdir(parents=True)
+    (pytester.path / "empty" / "README.md").write_text("captures go here\n")
+    error = _regress(pytester, "empty")["empty"]["error"]
+    assert error == "no capture files in this folder or under it"
+    result = _run(pytester, "empty", "-v")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*empty::empty FAILED*",
+                                 f"flowcheck: error: {error} (empty)"])
+
+
+def test_a_new_library_given_has_its_captures_as_items(pytester: pytest.Pytester) -> None:
+    """`pytest --flowcheck captures` before the first `regress --update`: regress says
+    `no expected result` for each capture; the plugin said `no tests ran`."""
+    folder = pytester.path / "captures"
+    folder.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(NDMJOB / "v4-backup.pcap", folder / f"{name}.pcap")
+    assert {c["changes"][0] for c in _regress(pytester, "captures").values()} == {
+        "no expected result"}
+    result = _run(pytester, "captures", "-v")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*captures/a::a.pcap FAILED*", "*captures/b::b.pcap FAILED*",
+        "flowcheck: captures/a.pcap (verdict *): no expected result"])
