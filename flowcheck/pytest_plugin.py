@@ -25,7 +25,6 @@ Documentation: docs/pytest-plugin.md.
 from __future__ import annotations
 
 import difflib
-import glob
 import json
 import os
 import shlex
@@ -36,16 +35,22 @@ import pytest
 
 from flowcheck.errors import FlowcheckError, InputError
 from flowcheck.folder_walk import FolderWalk
+from flowcheck.pytest_cases import (
+    EXPECTED,
+    as_collected,
+    cases_of,
+    dangling_links,
+    in_ring,
+    is_ours,
+)
 from flowcheck.regress import (
     Case,
     analyze_case,
     capture_stem,
     capture_suffix,
-    case_for_expected,
     case_problem,
     compare,
     find_cases,
-    holds_one_ring,
     is_ring,
     named_as_shown,
     read_expected,
@@ -53,7 +58,7 @@ from flowcheck.regress import (
     shared_expectation,
 )
 from flowcheck.regress_cases import (
-    _has_capture_magic,  # a ring's parts, as regress finds them
+    _has_capture_magic,  # a capture by its content, as regress takes one
     is_orphaned_config,
     orphaned_config_problem,
 )
@@ -86,8 +91,6 @@ class NotCompared(AssertionError):
 
 
 _WALK = pytest.StashKey[FolderWalk]()
-EXPECTED = ".expected.json"
-_SUMMARY_KEYS = {"findings", "sessions", "connections", "ndmp_messages"}  # regress.summarize
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -111,46 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from (`captures/x.expected.json::x.pcap`)."""
     if _enabled(config):
         here = config.invocation_params.dir
-        config.args[:] = [_as_collected(arg, here) for arg in config.args]
-
-
-def _as_collected(arg: str, here: Path) -> str:
-    """`arg` naming a case by its capture or id, as its expected result; else `arg`."""
-    text, _, rest = arg.partition("::")
-    given = Path(text)
-    path = here / given
-    if not given.name or path.name.endswith(EXPECTED):
-        return arg
-    expected = path.with_name(capture_stem(path) + EXPECTED)
-    try:
-        if not _is_ours(expected):
-            return _collected_alone(given, path, rest) or arg
-        if path.is_dir() and not _in_ring(path):
-            return arg
-        if not rest and path.is_file():
-            rest = printable_name(path.name)  # only this capture (x.pcap, not x.pcap.gz)
-    except OSError:
-        return arg  # pytest reports a path it cannot read
-    named = str(given.with_name(expected.name))
-    return f"{named}::{rest}" if rest else named
-
-
-def _collected_alone(given: Path, path: Path, rest: str) -> str | None:
-    """The id printed for a case without an expected result, as the file it is collected
-    from: `lib/gone::gone` (an orphaned `gone.toml`) as `lib/gone.toml::gone`,
-    `lib/new::new.pcap` (a capture given alone) as `lib/new.pcap`, `lib/ring::ring` as
-    `lib/ring`; None for another."""
-    if not rest or "/" in rest or "::" in rest:
-        return None
-    config = path.with_name(path.name + ".toml")
-    if not os.path.lexists(path) and is_orphaned_config(config):
-        return f"{given.with_name(config.name)}::{rest}"
-    capture = path.with_name(rest)
-    if capture.is_file() and capture_stem(capture) == path.name:
-        return str(given.with_name(rest))
-    if rest == path.name and path.is_dir():
-        return str(given)  # a ring's folder (_new_ring)
-    return None
+        config.args[:] = [as_collected(arg, here) for arg in config.args]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -174,9 +138,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     if not file_path.name.endswith(EXPECTED):
         return _alone(file_path, parent)
-    if _in_ring(file_path.parent):
+    if in_ring(file_path.parent):
         return None  # a ring's part, judged in its set (as `flowcheck regress` does)
-    if not _is_ours(file_path):
+    if not is_ours(file_path):
         return None  # another tool's golden file (trial 21 D2)
     stem = file_path.name.removesuffix(EXPECTED)
     return ExpectationFile.from_parent(parent, path=file_path, name=printable_name(file_path.name),
@@ -220,7 +184,7 @@ def _new_ring(folder: pytest.Directory) -> Iterator[LoneCase]:
     (`pytest --flowcheck lib/new-ring`): its case, which fails as regress reports it
     (`no expected result`), as a capture given alone does."""
     if (folder.session.isinitpath(folder.path) and not is_ring(folder.path)
-            and _in_ring(folder.path)):
+            and in_ring(folder.path)):
         (case,) = find_cases([str(folder.path)])
         yield LoneCase.from_parent(folder, path=folder.path, name=printable_name(folder.name),
                                    nodeid=printable_name(folder.nodeid), case=case)
@@ -229,18 +193,8 @@ def _new_ring(folder: pytest.Directory) -> Iterator[LoneCase]:
 def _dangling_links(folder: pytest.Directory) -> Iterator[LoneCase]:
     """A LoneCase for each dangling link of a capture's name in `folder` whose expected
     result is not flowcheck's (with one, its ExpectationFile holds the case)."""
-    if _in_ring(folder.path):
-        return
-    try:
-        names = sorted(os.listdir(folder.path))
-    except OSError:
-        return  # pytest reports a folder it cannot list
-    for name in names:
-        link = folder.path / name
-        if (capture_suffix(name) is None or not link.is_symlink() or link.exists()
-                or _is_ours(Case(link, None).expected_path)):
-            continue
-        yield LoneCase.from_parent(folder, path=link, name=printable_name(name),
+    for link in dangling_links(folder.path):
+        yield LoneCase.from_parent(folder, path=link, name=printable_name(link.name),
                                    nodeid=_node_id(folder, capture_stem(link)),
                                    case=Case(link, None))
 
@@ -286,7 +240,7 @@ class ExpectationFile(pytest.Collector):
     path is not in a failed id, and this id names no file."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        cases = _cases_of(self.path)
+        cases = cases_of(self.path)
         for case in cases:
             yield CaptureItem.from_parent(self, name=printable_name(case.capture.name),
                                           case=case, owner=cases[0].capture)
@@ -366,50 +320,6 @@ class CaptureItem(pytest.Item):
         # Escaped: xdist sends the location as UTF-8 (trial 21 D1).
         return (Path(printable_name(str(self.path))), 0,
                 f"flowcheck capture {printable_name(self.case.capture.name)}")
-
-
-def _is_ours(expected: Path) -> bool:
-    """Whether `expected` is flowcheck's expected result: a JSON object with `verdict` or
-    `flowcheck_version`, or two of its other keys (a hand edit misspelled `verdict`: its
-    item fails as regress reports it); one that is not a JSON object is ours only beside
-    a capture (a merge conflict in it fails its item); another tool's `{"rows": 3}` never."""
-    if not expected.is_file():
-        return False
-    try:
-        document = json.loads(expected.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        document = None
-    if isinstance(document, dict):
-        return bool({"verdict", "flowcheck_version"} & set(document)) or \
-            len(_SUMMARY_KEYS & set(document)) >= 2
-    return case_for_expected(expected) is not None
-
-
-def _cases_of(expected: Path) -> list[Case]:
-    """The cases of an expected result: its capture, then any other capture of its name
-    (`x.pcap.gz` beside `x.pcap`); when none is there, the capture it misses (a dangling
-    link of its name, else the bare name), which fails as regress reports it."""
-    case = case_for_expected(expected)
-    stem = expected.name.removesuffix(EXPECTED)
-    named = sorted(p for p in expected.parent.glob(glob.escape(stem) + "*")
-                   if capture_suffix(p.name) == p.name[len(stem):])
-    if case is None:
-        links = [p for p in named if p.is_symlink() and not p.exists()]
-        return [Case(links[0] if links else expected.with_name(stem), None)]
-    return [case] + [Case(p, case.config_path) for p in named
-                     if p.is_file() and p != case.capture]
-
-
-def _in_ring(folder: Path) -> bool:
-    """Whether `folder` is itself a ring case: its expected result beside it, or one
-    ring's parts alone in it (an expectation of one part, left by an older
-    `regress --update`, is not a case). A folder left holding no capture is none: its
-    expected results are orphans, which fail (trial 21 D3)."""
-    try:
-        return is_ring(folder) or holds_one_ring(folder) and any(
-            p.is_file() and _has_capture_magic(p) for p in folder.iterdir())
-    except OSError:
-        return False  # pytest reports a folder it cannot list
 
 
 def _shown(path: Path) -> str:
