@@ -209,18 +209,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if items or not _enabled(config) or config.args_source is not pytest.Config.ArgsSource.ARGS:
         return
     owners: dict[Path, Path] = {}  # expected result -> its first capture, as in regress
-    for arg in config.args:
-        folder = config.invocation_params.dir / arg.split("::")[0]
-        if not folder.is_dir():
-            continue
-        for case in find_cases([str(folder)]):
-            stem = os.path.relpath(case.capture.with_name(capture_stem(case.capture)),
-                                   config.rootpath)
-            name = printable_name(case.capture.name)
-            items.append(CaptureItem.from_parent(
-                session, name=name, nodeid=f"{printable_name(stem)}::{name}",
-                path=case.capture, case=case,
-                owner=owners.setdefault(case.expected_path, case.capture)))
+    folders = [config.invocation_params.dir / arg.split("::")[0] for arg in config.args]
+    for case in find_cases([str(folder) for folder in folders if folder.is_dir()]):
+        stem = os.path.relpath(case.capture.with_name(capture_stem(case.capture)),
+                               config.rootpath)
+        name = printable_name(case.capture.name)
+        items.append(CaptureItem.from_parent(
+            session, name=name, nodeid=f"{printable_name(stem)}::{name}",
+            path=case.capture, case=case,
+            owner=owners.setdefault(case.expected_path, case.capture)))
 
 
 def _node_id(parent: pytest.Collector, stem: str) -> str:
