@@ -16,39 +16,52 @@ test. An item's id is its capture's path without the suffix, then the capture's 
 tests' `tests.test_x`, not `x.expected.json`; names are escaped as regress's lines are
 (`lat\\xe9.pcap`), so xdist and --junitxml carry them. That id, a capture's path or a ring
 directory given on the command line is taken as its expected result. An expected result
-whose capture is gone, or one shared by `x.pcap` and `x.pcap.gz`, fails with regress's
-message. Disable with `-p no:flowcheck`.
+whose capture is gone, or one shared by `x.pcap` and `x.pcap.gz`, an orphaned `NAME.toml`,
+a dangling link of a capture's name and a capture given without an expected result fail
+with regress's message. Disable with `-p no:flowcheck`.
 Documentation: docs/pytest-plugin.md.
 """
 
 from __future__ import annotations
 
 import difflib
-import glob
 import json
+import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from flowcheck.errors import FlowcheckError
+from flowcheck.errors import FlowcheckError, InputError
 from flowcheck.folder_walk import FolderWalk
+from flowcheck.pytest_cases import (
+    EXPECTED,
+    as_collected,
+    cases_of,
+    dangling_links,
+    in_ring,
+    is_ours,
+)
 from flowcheck.regress import (
     Case,
     analyze_case,
     capture_stem,
     capture_suffix,
-    case_for_expected,
+    case_problem,
     compare,
-    holds_one_ring,
+    find_cases,
     is_ring,
-    missing_capture,
+    named_as_shown,
     read_expected,
     reviewed,
     shared_expectation,
 )
-from flowcheck.regress_cases import _has_capture_magic  # a ring's parts, as regress finds them
+from flowcheck.regress_cases import (
+    _has_capture_magic,  # a capture by its content, as regress takes one
+    is_orphaned_config,
+    orphaned_config_problem,
+)
 from flowcheck.regress_diff import SessionChange, session_changes
 from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
@@ -66,9 +79,18 @@ class ExpectationChanged(AssertionError):
         self.session_changes = session_changes or []  # the differing sessions, named
 
 
+class NotCompared(AssertionError):
+    """No expected result to compare with, as regress tells it (CHANGED, its one change
+    `no expected result`, or `expected result unreadable: FILE: ...`, which `--update`
+    rewrites); `actual` is the summary `--update` would write."""
+
+    def __init__(self, change: str, actual: dict) -> None:
+        super().__init__(change)
+        self.change = change
+        self.actual = actual
+
+
 _WALK = pytest.StashKey[FolderWalk]()
-EXPECTED = ".expected.json"
-_SUMMARY_KEYS = {"findings", "sessions", "connections", "ndmp_messages"}  # regress.summarize
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,26 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from (`captures/x.expected.json::x.pcap`)."""
     if _enabled(config):
         here = config.invocation_params.dir
-        config.args[:] = [_as_collected(arg, here) for arg in config.args]
-
-
-def _as_collected(arg: str, here: Path) -> str:
-    """`arg` naming a case by its capture or id, as its expected result; else `arg`."""
-    text, _, rest = arg.partition("::")
-    given = Path(text)
-    path = here / given
-    if not given.name or path.name.endswith(EXPECTED):
-        return arg
-    expected = path.with_name(capture_stem(path) + EXPECTED)
-    try:
-        if not _is_ours(expected) or path.is_dir() and not _in_ring(path):
-            return arg
-        if not rest and path.is_file():
-            rest = printable_name(path.name)  # only this capture (x.pcap, not x.pcap.gz)
-    except OSError:
-        return arg  # pytest reports a path it cannot read
-    named = str(given.with_name(expected.name))
-    return f"{named}::{rest}" if rest else named
+        config.args[:] = [as_collected(arg, here) for arg in config.args]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -128,16 +131,101 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if not file_path.name.endswith(EXPECTED) or not _enabled(parent.config):
+    """An expected result of flowcheck's (its cases), an orphaned `NAME.toml` and a
+    capture given on the command line without an expected result (a case each, which
+    fails as regress reports it)."""
+    if not _enabled(parent.config):
         return None
-    if _in_ring(file_path.parent):
+    if not file_path.name.endswith(EXPECTED):
+        return _alone(file_path, parent)
+    if in_ring(file_path.parent):
         return None  # a ring's part, judged in its set (as `flowcheck regress` does)
-    if not _is_ours(file_path):
+    if not is_ours(file_path):
         return None  # another tool's golden file (trial 21 D2)
-    stem = printable_name(file_path.name.removesuffix(EXPECTED))
-    folder = printable_name(parent.nodeid)  # "." for the rootdir
+    stem = file_path.name.removesuffix(EXPECTED)
     return ExpectationFile.from_parent(parent, path=file_path, name=printable_name(file_path.name),
-                                       nodeid=stem if folder in ("", ".") else f"{folder}/{stem}")
+                                       nodeid=_node_id(parent, stem))
+
+
+def _alone(file_path: Path, parent: pytest.Collector) -> LoneCase | None:
+    """The case of a file no expected result collects, as `flowcheck regress` finds it:
+    an orphaned `NAME.toml` (is_orphaned_config; regress's ERROR), or a capture named on
+    the command line (`pytest --flowcheck lib/new.pcap`; regress's `no expected
+    result`); None for any other file (a capture met in a folder's walk: tests/data of
+    pcaps is no library)."""
+    if is_orphaned_config(file_path):
+        bare = file_path.with_suffix("")
+        case = Case(bare, None, orphaned_config_problem(file_path))
+    elif parent.session.isinitpath(file_path) and (
+            capture_suffix(file_path.name) is not None or _has_capture_magic(file_path)):
+        (case,) = find_cases([str(file_path)])
+    else:
+        return None
+    return LoneCase.from_parent(parent, path=file_path, name=printable_name(file_path.name),
+                                nodeid=_node_id(parent, capture_stem(case.capture)), case=case)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+        collector: pytest.Collector) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A folder's dangling links of a capture's name without an expected result (a new
+    git-annex capture whose content was never fetched) are cases, as in regress: pytest
+    lists no link whose target is not there, so they are added to the folder's nodes."""
+    report = yield
+    if (isinstance(collector, pytest.Directory) and report.passed
+            and _enabled(collector.config) and isinstance(report.result, list)):
+        report.result.extend(_dangling_links(collector))
+        report.result.extend(_new_ring(collector))
+    return report
+
+
+def _new_ring(folder: pytest.Directory) -> Iterator[LoneCase]:
+    """A ring's folder named on the command line before its expected result exists
+    (`pytest --flowcheck lib/new-ring`): its case, which fails as regress reports it
+    (`no expected result`), as a capture given alone does."""
+    if (folder.session.isinitpath(folder.path) and not is_ring(folder.path)
+            and in_ring(folder.path)):
+        (case,) = find_cases([str(folder.path)])
+        yield LoneCase.from_parent(folder, path=folder.path, name=printable_name(folder.name),
+                                   nodeid=printable_name(folder.nodeid), case=case)
+
+
+def _dangling_links(folder: pytest.Directory) -> Iterator[LoneCase]:
+    """A LoneCase for each dangling link of a capture's name in `folder` whose expected
+    result is not flowcheck's (with one, its ExpectationFile holds the case)."""
+    for link in dangling_links(folder.path):
+        yield LoneCase.from_parent(folder, path=link, name=printable_name(link.name),
+                                   nodeid=_node_id(folder, capture_stem(link)),
+                                   case=Case(link, None))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """When nothing at all was collected (seen before `-k` or `--lf` deselect), each
+    folder named on the command line has the cases regress finds in it as items (a
+    folder without captures, a new library's captures without expected results), which
+    fail as regress reports them, instead of pytest's `no tests ran`."""
+    if items or not _enabled(config) or config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return
+    owners: dict[Path, Path] = {}  # expected result -> its first capture, as in regress
+    folders = [config.invocation_params.dir / arg.split("::")[0] for arg in config.args]
+    for case in find_cases([str(folder) for folder in folders if folder.is_dir()]):
+        stem = os.path.relpath(case.capture.with_name(capture_stem(case.capture)),
+                               config.rootpath)
+        name = printable_name(case.capture.name)
+        items.append(CaptureItem.from_parent(
+            session, name=name, nodeid=f"{printable_name(stem)}::{name}",
+            path=case.capture, case=case,
+            owner=owners.setdefault(case.expected_path, case.capture)))
+
+
+def _node_id(parent: pytest.Collector, stem: str) -> str:
+    """The id of a case's collector: its folder's id, then the capture's name without
+    its suffix (`captures/lab/x`), escaped (report/printable.py)."""
+    folder = printable_name(parent.nodeid)  # "." for the rootdir
+    stem = printable_name(stem)
+    return stem if folder in ("", ".") else f"{folder}/{stem}"
 
 
 class ExpectationFile(pytest.Collector):
@@ -149,10 +237,24 @@ class ExpectationFile(pytest.Collector):
     path is not in a failed id, and this id names no file."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        cases = _cases_of(self.path)
+        cases = cases_of(self.path)
         for case in cases:
             yield CaptureItem.from_parent(self, name=printable_name(case.capture.name),
                                           case=case, owner=cases[0].capture)
+
+
+class LoneCase(pytest.Collector):
+    """A case no expected result collects (an orphaned `NAME.toml`, a dangling link of a
+    capture's name, a capture given without an expected result), at the file that makes
+    it; its one item is named as regress names the case (`lib/gone::gone`)."""
+
+    def __init__(self, *, case: Case, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CaptureItem.from_parent(self, name=printable_name(self.case.capture.name),
+                                      case=self.case, owner=self.case.capture)
 
 
 class CaptureItem(pytest.Item):
@@ -166,10 +268,16 @@ class CaptureItem(pytest.Item):
     def runtest(self) -> None:
         if self.owner != self.case.capture:
             raise shared_expectation(self.case, self.owner)
-        missing = missing_capture(self.case)
-        if missing is not None:
-            raise missing
-        expected = read_expected(self.case.expected_path)
+        problem = case_problem(self.case)  # as regress: no capture, an orphaned NAME.toml
+        if problem is not None:
+            raise problem
+        if not self.case.expected_path.is_file():
+            raise NotCompared("no expected result", analyze_case(self.case)[0])
+        try:
+            expected = read_expected(self.case.expected_path)
+        except InputError as exc:  # as regress: a change, after a damaged capture's error
+            raise NotCompared(f"expected result unreadable: {named_as_shown(str(exc))}",
+                              analyze_case(self.case, {})[0]) from None
         actual, seen = analyze_case(self.case, expected)
         changes = compare(expected, actual)
         if changes:
@@ -179,11 +287,19 @@ class CaptureItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
         if isinstance(excinfo.value, FlowcheckError):  # unreadable capture or expectation
-            return printable_text(f"flowcheck: error: {excinfo.value} ({self.case.capture})")
+            return printable_text(named_as_shown(  # files named as regress names them
+                f"flowcheck: error: {excinfo.value} ({self.case.capture})"))
+        capture = _shown(self.case.capture)
+        if isinstance(excinfo.value, NotCompared):
+            first = excinfo.value.change == "no expected result"
+            todo = "To record one" if first else "To rewrite it from this run"
+            return printable_text(
+                f"flowcheck: {capture} (verdict {excinfo.value.actual['verdict']}): "
+                f"{excinfo.value.change}\n\n{todo}: flowcheck regress --update {capture}"
+                f" (and review {'it' if first else 'the diff'}).")
         if not isinstance(excinfo.value, ExpectationChanged):
             return str(super().repr_failure(excinfo))
         error = excinfo.value
-        capture = _shown(self.case.capture)
         lines = [f"flowcheck: the analysis of {capture} no longer matches "
                  f"{self.case.expected_path.name}:"]
         lines += [f"  {change}" for change in readable_lines(
@@ -201,50 +317,6 @@ class CaptureItem(pytest.Item):
         # Escaped: xdist sends the location as UTF-8 (trial 21 D1).
         return (Path(printable_name(str(self.path))), 0,
                 f"flowcheck capture {printable_name(self.case.capture.name)}")
-
-
-def _is_ours(expected: Path) -> bool:
-    """Whether `expected` is flowcheck's expected result: a JSON object with `verdict` or
-    `flowcheck_version`, or two of its other keys (a hand edit misspelled `verdict`: its
-    item fails as regress reports it); one that is not a JSON object is ours only beside
-    a capture (a merge conflict in it fails its item); another tool's `{"rows": 3}` never."""
-    if not expected.is_file():
-        return False
-    try:
-        document = json.loads(expected.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        document = None
-    if isinstance(document, dict):
-        return bool({"verdict", "flowcheck_version"} & set(document)) or \
-            len(_SUMMARY_KEYS & set(document)) >= 2
-    return case_for_expected(expected) is not None
-
-
-def _cases_of(expected: Path) -> list[Case]:
-    """The cases of an expected result: its capture, then any other capture of its name
-    (`x.pcap.gz` beside `x.pcap`); when none is there, the capture it misses (a dangling
-    link of its name, else the bare name), which fails as regress reports it."""
-    case = case_for_expected(expected)
-    stem = expected.name.removesuffix(EXPECTED)
-    named = sorted(p for p in expected.parent.glob(glob.escape(stem) + "*")
-                   if capture_suffix(p.name) == p.name[len(stem):])
-    if case is None:
-        links = [p for p in named if p.is_symlink() and not p.exists()]
-        return [Case(links[0] if links else expected.with_name(stem), None)]
-    return [case] + [Case(p, case.config_path) for p in named
-                     if p.is_file() and p != case.capture]
-
-
-def _in_ring(folder: Path) -> bool:
-    """Whether `folder` is itself a ring case: its expected result beside it, or one
-    ring's parts alone in it (an expectation of one part, left by an older
-    `regress --update`, is not a case). A folder left holding no capture is none: its
-    expected results are orphans, which fail (trial 21 D3)."""
-    try:
-        return is_ring(folder) or holds_one_ring(folder) and any(
-            p.is_file() and _has_capture_magic(p) for p in folder.iterdir())
-    except OSError:
-        return False  # pytest reports a folder it cannot list
 
 
 def _shown(path: Path) -> str:

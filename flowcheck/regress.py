@@ -36,10 +36,10 @@ from flowcheck.regress_expected import shape_problems
 
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
 __all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
-           "capture_suffix", "case_for_expected", "compare", "exit_status", "find_cases",
-           "holds_one_ring", "is_capture_file", "is_ring", "missing_capture", "NOT_COMPARED",
-           "read_expected", "reviewed", "run_case", "run_cases", "shared_expectation",
-           "summarize"]
+           "capture_suffix", "case_for_expected", "case_problem", "compare", "exit_status",
+           "find_cases", "holds_one_ring", "is_capture_file", "is_ring", "missing_capture",
+           "NOT_COMPARED", "read_expected", "reviewed", "run_case", "run_cases",
+           "shared_expectation", "summarize"]
 
 
 @dataclass(slots=True)
@@ -252,12 +252,20 @@ def _refuse_damage(case: Case, damaged: dict[str, str], expected: dict | None) -
 def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
     """analyze_case, or InputError when the case has no capture (its expected result
     alone, a path given that is not there, a dangling link)."""
-    if case.problem is not None and not case.capture.is_symlink():
-        raise InputError(case.problem)
-    missing = missing_capture(case)
-    if missing is not None:
-        raise missing
+    problem = case_problem(case)
+    if problem is not None:
+        raise problem
     return _analyzed(case)
+
+
+def case_problem(case: Case) -> InputError | None:
+    """Why a case cannot be judged before its capture is read: its problem (a path given
+    that is not there, an orphaned `NAME.toml`, a folder without captures), else its
+    missing capture (missing_capture); None when its capture is there. The pytest plugin
+    asks the same, so both say the same words."""
+    if case.problem is not None and not case.capture.is_symlink():
+        return InputError(case.problem)
+    return missing_capture(case)
 
 
 def missing_capture(case: Case) -> InputError | None:

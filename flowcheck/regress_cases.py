@@ -182,8 +182,7 @@ def find_cases(paths: list[str]) -> list[Case]:
             captures.extend(unreadable)
             for orphan, config in _orphaned_configs(entries, found, path):
                 captures.append(orphan)
-                problems[orphan] = (f"{config}: a configuration with no capture beside it "
-                                    f"(deleted, or never checked out{rename_hint(orphan)})")
+                problems[orphan] = orphaned_config_problem(config)
             if not found and not unreadable and walk.enters(path) and not any(
                     p.name.endswith(".expected.json") for p in entries):
                 captures.append(path)
@@ -208,16 +207,32 @@ def _orphaned_configs(entries: list[Path], found: list[Path],
     cases = {c.with_name(capture_stem(c)) for c in found}  # no folder listing per file
     orphans = []
     for path in entries:
-        if (path.suffix != ".toml" or path.name == "flowcheck.toml"
+        if (path.suffix != ".toml" or path.with_suffix("") in cases
                 or any(part.startswith(".") for part in path.relative_to(top).parts)):
             continue
-        bare = path.with_suffix("")
-        if (bare in cases or os.path.lexists(bare) or _siblings_named(path.parent, bare.name)
-                or os.path.lexists(bare.with_name(bare.name + ".expected.json"))):
-            continue
-        if _reads_as_configuration(path):
-            orphans.append((bare, path))
+        if is_orphaned_config(path):
+            orphans.append((path.with_suffix(""), path))
     return orphans
+
+
+def is_orphaned_config(path: Path) -> bool:
+    """Whether `path` is a `NAME.toml` (not `flowcheck.toml`) with no capture `NAME.*` or
+    `NAME/` and no `NAME.expected.json` beside it, that reads as a flowcheck
+    configuration: a case of its own, which fails (orphaned_config_problem), in regress
+    and in the pytest plugin alike."""
+    if path.suffix != ".toml" or path.name == "flowcheck.toml":
+        return False
+    bare = path.with_suffix("")
+    if (os.path.lexists(bare) or _siblings_named(path.parent, bare.name)
+            or os.path.lexists(bare.with_name(bare.name + ".expected.json"))):
+        return False
+    return _reads_as_configuration(path)
+
+
+def orphaned_config_problem(config: Path) -> str:
+    """Why the case of an orphaned `NAME.toml` (is_orphaned_config) cannot be judged."""
+    return (f"{config}: a configuration with no capture beside it (deleted, or never "
+            f"checked out{rename_hint(config.with_suffix(''))})")
 
 
 def _reads_as_configuration(path: Path) -> bool:
@@ -270,16 +285,20 @@ def _dangling(path: Path) -> bool:
 
 def _tree(top: Path, walk: FolderWalk) -> tuple[list[Path], list[Path]]:
     """Everything under `top` (files and folders, links to folders followed, each real
-    folder once: flowcheck/folder_walk.py), sorted; and the folders that cannot be listed
-    (no permission), which a walk would skip silently: each is a case of its own, which
-    reading then reports."""
+    folder once: flowcheck/folder_walk.py), hidden folders left out (`.git`: git-annex
+    keys keep a capture's suffix; pytest enters none either), sorted; and the folders
+    that cannot be listed (no permission), which a walk would skip silently: each is a
+    case of its own, which reading then reports."""
     entries: list[Path] = []
     unreadable: list[Path] = []
     if not walk.enters(top):
         return entries, unreadable  # walked already under another given name
     for folder, dirs, files in os.walk(top, followlinks=True,
                                        onerror=lambda e: unreadable.append(Path(e.filename))):
-        dirs[:] = [name for name in dirs if walk.enters(Path(folder, name))]
+        # A hidden folder is an entry (a ring `.x/` with `.x.expected.json`), not entered.
+        entries.extend(Path(folder, name) for name in dirs if name.startswith("."))
+        dirs[:] = [name for name in dirs
+                   if not name.startswith(".") and walk.enters(Path(folder, name))]
         entries.extend(Path(folder, name) for name in dirs + files)
     return sorted(entries), sorted(unreadable)
 
