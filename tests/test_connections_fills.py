@@ -285,9 +285,22 @@ def test_the_short_pass_agrees(tmp_path: Path, seed: int,
     assert tshark_retransmissions(path) == [c.retransmits for c in reference]
 
 
+# Captures whose copies of one packet tshark flags as retransmissions: flowcheck counts a
+# capture copy as a packet, never as a retransmission (capture_duplicates).
+HOST_TOOL_COPIES = {
+    # netsh trace + etl2pcapng: each packet at the adapter and its filter driver, 2 us apart.
+    "captures/windows-tools/l2fw-dropped-etl2pcapng.pcapng",
+}
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_stored_captures_equal_tshark(path: Path) -> None:
     """Every stored capture (receiver-side loss in ndmjob-idle: 190 fills of the data
     connection in idle-rst-65s-media, 0 counted before)."""
     connections = [c for c in track(path) if c.orig_pkts or c.resp_pkts]
-    assert [c.retransmits for c in connections] == tshark_retransmissions(path)
+    theirs = tshark_retransmissions(path)
+    if str(path.relative_to(ROOT)) in HOST_TOOL_COPIES:
+        # The copies are the whole difference: no retransmission of flowcheck's.
+        assert sum(theirs) > 0 and not any(c.retransmits for c in connections)
+        return
+    assert [c.retransmits for c in connections] == theirs

@@ -45,8 +45,17 @@ def _documents_of(capture: Path, config_path: Path | None) -> tuple[dict, dict]:
 
 
 def _frame_times(capture: Path) -> np.ndarray:
-    """Each frame's timestamp (epoch seconds), frame N at index N - 1."""
-    return np.concatenate([batch.ts.copy() for batch in iter_batches([str(capture)])])
+    """Each frame's timestamp (epoch seconds), frame N at index N - 1 (a pcapng of several
+    interfaces is read in time order, its frames numbered as in the file; a frame
+    Wireshark numbers that holds no packet, a custom block, has NaN)."""
+    frames, times = [], []
+    for batch in iter_batches([str(capture)]):
+        frames.append(batch.frame_numbers(np.arange(len(batch))))
+        times.append(batch.ts.copy())
+    numbers, ts = np.concatenate(frames), np.concatenate(times)
+    out = np.full(int(numbers.max(initial=0)), np.nan)
+    out[numbers - 1] = ts
+    return out
 
 
 def _misplaced_sessions(document: dict) -> list[str]:

@@ -26,6 +26,12 @@ def _analyze(name: str) -> Analysis:
     return analyze(read_traffic([str(capture)], config), config)
 
 
+def _judged(analysis: Analysis) -> list:
+    """The findings but agent_not_seen (the configurations name both lab agents; each
+    job reaches one)."""
+    return [f for f in analysis.findings if f.code != "agent_not_seen"]
+
+
 def _closed_after_auth(session: Session, auth_frame: int) -> None:
     assert session.kind_unknown and session.as_dict()["kind"] == "browse"
     assert session.kind_words() == (
@@ -42,7 +48,7 @@ def _closed_after_auth(session: Session, auth_frame: int) -> None:
 def test_authenticated_then_closed_is_inconclusive_not_a_browse(name: str) -> None:
     analysis = _analyze(name)
     assert analysis.verdict == "inconclusive"
-    [finding] = analysis.findings
+    [finding] = _judged(analysis)
     assert (finding.code, str(finding.severity), finding.session) == (CODE, "warning", "S1")
     assert finding.frames == [10, 11]  # the accepted CONNECT_CLIENT_AUTH, the DMA's FIN
     assert ("the media server 10.77.0.1 closed the control connection (FIN, frame 11)"
@@ -69,7 +75,7 @@ def test_the_sixth_back_to_back_job_only() -> None:
 def test_a_refused_authentication_is_not_a_browse() -> None:
     analysis = _analyze("C-v4-badpw-md5.pcap")
     assert analysis.verdict == "fail"
-    assert [(f.code, str(f.severity)) for f in analysis.findings] == [
+    assert [(f.code, str(f.severity)) for f in _judged(analysis)] == [
         ("ndmp_error_reply", "error")]
     [session] = analysis.sessions
     assert session.kind_unknown and session.as_dict()["kind"] == "browse"
@@ -84,7 +90,7 @@ def test_a_refused_authentication_is_not_a_browse() -> None:
 
 def test_a_query_is_a_browse() -> None:
     analysis = _analyze("C-v2-query.pcap")
-    assert analysis.verdict == "pass" and analysis.findings == []
+    assert analysis.verdict == "pass" and _judged(analysis) == []
     [session] = analysis.sessions
     assert session.kind_words() == "browse" and session.ended_before_job is None
 

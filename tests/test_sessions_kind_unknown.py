@@ -22,7 +22,8 @@ def test_a_control_connection_that_never_opened_has_no_kind(name: str, code: str
     config = build_config(load_file(NIGHT / f"{name}.toml"))
     analysis = analyze(read_traffic([str(NIGHT / f"{name}.pcap")], config), config)
     [session] = analysis.sessions
-    assert [f.code for f in analysis.findings] == [code]
+    # agent_not_seen: the configuration names both lab agents, the job reaches one.
+    assert [f.code for f in analysis.findings if f.code != "agent_not_seen"] == [code]
     assert session.kind_unknown
     assert session.kind_words(short=True) == "kind unknown"
     assert session.kind_words().startswith("kind unknown (")

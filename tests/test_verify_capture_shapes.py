@@ -224,11 +224,29 @@ def _stored(name: str) -> tuple[Path, Path]:
     return LAB / f"{name}.pcap", LAB / f"{name}.toml"
 
 
-@pytest.mark.parametrize(("capture", "sender", "step", "gone"), [
+@pytest.mark.parametrize(("capture", "sender", "step"), [
     # The agent's data SYNs (dropped by M's firewall) are not in what M sent.
-    ("ndmjob/v4-backup-media-firewall-drop", "10.77.0.1", 3, "announced_not_used"),
+    ("ndmjob/v4-backup-media-firewall-drop", "10.77.0.1", 3),
     # M's data SYNs (dropped by A's firewall) are not in what A sent.
-    ("data-port-dropped", "10.77.0.2", 4, "announced_not_used"),
+    ("data-port-dropped", "10.77.0.2", 4),
+])
+def test_a_data_connection_the_kept_listener_never_answered_never_opened(
+        tmp_path: Path, capture: str, sender: str, step: int) -> None:
+    """Trial 22 D3: the capture holds the listener's packets for seconds after the
+    announcement, none an answer from the announced endpoint: had the data connection
+    opened, its SYN-ACK would be there. announced_not_used (it was unknown: "No error
+    found"), saying whether SYNs were sent cannot be seen."""
+    path, config = _stored(capture)
+    analysis = _analyze_with_own_config(_sent_by(tmp_path, path, sender), config)
+    errors = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert [f.code for f in errors] == ["announced_not_used"]
+    assert f"the capture holds {sender}'s packets to " in errors[0].message
+    assert "(one direction only), and no answer from" in errors[0].message
+    (missing,) = [s for s in analysis.sessions[0].steps if s.step == step]
+    assert missing.status == "missing" and analysis.verdict == "fail"
+
+
+@pytest.mark.parametrize(("capture", "sender", "step", "gone"), [
     # The agent's callback SYNs (dropped by M's firewall) are not in what M sent.
     ("callback-blocked", "10.77.0.1", 2, "step_missing"),
     # M's ICMP reject is not in what A sent: one SYN, no retry, is not "unanswered".
@@ -238,7 +256,8 @@ def test_failure_the_kept_direction_cannot_show_is_unknown(
         tmp_path: Path, capture: str, sender: str, step: int, gone: str) -> None:
     """A real failure captured from the side that never saw it: whatever would show it
     (the connector's SYNs, the answer to them) travels the direction the capture lacks,
-    so the step is unknown and the verdict inconclusive, never an error."""
+    so the step is unknown and the verdict inconclusive, never an error. (A data
+    connection whose listener's packets are kept is another case: the test above.)"""
     path, config = _stored(capture)
     one_way = _sent_by(tmp_path, path, sender)
     analysis = _analyze_with_own_config(one_way, config)

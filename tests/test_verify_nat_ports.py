@@ -40,7 +40,9 @@ def _ndmjob(capture: Path, **overrides: object) -> Analysis:
 
 
 def _codes(analysis: Analysis) -> list[str]:
-    return sorted(f.code for f in analysis.findings)
+    """The codes but agent_not_seen: the configured agent's inside address is not the one
+    the capture holds (the NAT's), which that info says."""
+    return sorted(f.code for f in analysis.findings if f.code != "agent_not_seen")
 
 
 def _step(analysis: Analysis, number: int) -> tuple[str, str]:

@@ -141,6 +141,7 @@ class CaptureCopies:
     def __init__(self) -> None:
         self.count = 0
         self.frames: list[int] = []
+        self._times: dict[int, float] = {}  # the kept frames' times
         self.within: set[int] = set()
         self.appearances = Appearances()
         self.systematic = False
@@ -155,19 +156,21 @@ class CaptureCopies:
         (`mark`'s `since`). Counts the copies and keeps their frames."""
         kept: list[IcmpQuote] = []
         found: list[int] = []
+        found_ts: list[float] = []
         first = None
         for quote in quotes:
             key = (quote.tunnel, quote.identity)
             recent = [e for e in self._icmp if abs(quote.ts - e[0]) <= COPY_WINDOW]
             if any((tunnel, identity) == key for _, tunnel, identity in recent):
                 found.append(quote.frame)
+                found_ts.append(quote.ts)
                 if first is None and not self.systematic:
                     first = quote.position
             else:
                 kept.append(quote)
             self._icmp = [*recent, (quote.ts, *key)][-ICMP_CAP:]
         if found:
-            self._note(found)
+            self._note(found, found_ts)
         return kept, first
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
@@ -227,7 +230,8 @@ class CaptureCopies:
         self._keep_tail(d, flows, own, every.taken[n - m:])
         found = np.flatnonzero(copy)
         if found.size:
-            self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(), int(found.size))
+            self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
+                       d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
 
     def _with_tail(self, flows: BatchFlows, own: _Rows,
@@ -337,11 +341,20 @@ class CaptureCopies:
                 *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp)
                   for p in parts), strict=True))))
 
-    def _note(self, frames: list[int], count: int | None = None) -> None:
+    def _note(self, frames: list[int], times: list[float],
+              count: int | None = None) -> None:
         """Count copies (count: len(frames) unless given) and keep the first frames of
-        all, in frame order (a batch's ICMP and TCP copies are noted apart)."""
+        all, in frame order (a batch's ICMP and TCP copies are noted apart), and the
+        time of the first (times: each frame's, seconds)."""
         self.count += len(frames) if count is None else count
+        self._times.update(zip(frames, times, strict=True))
         self.frames = sorted(self.frames + frames)[:EXAMPLE_CAP]
+        self._times = {frame: self._times[frame] for frame in self.frames}
+
+    @property
+    def first_ts(self) -> float | None:
+        """The time of the first copy kept (the first of `frames`); None without any."""
+        return self._times.get(self.frames[0]) if self.frames else None
 
     def _keep_tail(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
                    taken: np.ndarray) -> None:

@@ -13,6 +13,7 @@ says so and how to have each packet once (host_tool_copies).
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
@@ -35,10 +36,18 @@ _COUNTED = ("The copies are counted as packets (as tshark counts them) but not a
 
 def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None = None,
                    shifts: dict[int, float] | None = None) -> Finding | None:
-    """capture_duplicates (info) with the count and the first copies' frames; None when
-    no copy was found (answers without identity alone are never copies). captures: the
-    set's files (their paths name the capture points); shifts: seconds added to a file's
-    times, by its place in captures (TrackResult.shifts)."""
+    """capture_duplicates (info) with the count, the first copies' frames and the first
+    one's time; None when no copy was found (answers without identity alone are never
+    copies). captures: the set's files (their paths name the capture points); shifts:
+    seconds added to a file's times, by its place in captures (TrackResult.shifts)."""
+    finding = _copies_finding(tracker, captures, shifts)
+    if finding is None:
+        return None
+    return dataclasses.replace(finding, ts=tracker.copies.first_ts)
+
+
+def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None,
+                    shifts: dict[int, float] | None) -> Finding | None:
     copies = tracker.copies
     if not copies.count:
         return None

@@ -54,15 +54,18 @@ def fold_other_protocols(findings: list[Finding], connections: list[Connection],
     stream_by_uid = {s.uid: s for s in streams}
     folded = {conn.uid for group in groups.values() for conn, _ in group}
     first_frames: dict[str, list[int]] = defaultdict(list)
+    first_times: dict[str, list[float]] = defaultdict(list)  # those frames' times
     kept = []
     for finding in findings:
         if finding.code in _DECODE_CODES and finding.uid in folded:
             first_frames[finding.uid] += finding.frames[:1]
+            if finding.ts is not None and finding.frames:
+                first_times[finding.uid].append(finding.ts)
         else:
             kept.append(finding)
     for (orig, resp, port), group in groups.items():
         kept.append(_group_finding(orig, resp, port, group, stream_by_uid, first_frames,
-                                   config, _not_agent(resp, config, sessions)))
+                                   first_times, config, _not_agent(resp, config, sessions)))
     return kept
 
 
@@ -84,7 +87,10 @@ def _not_agent(host: str, config: Config, sessions: Sequence[Session]) -> str:
 
 def _group_finding(orig: str, resp: str, port: int, group: Group,
                    stream_by_uid: dict[str, NdmpStream], first_frames: dict[str, list[int]],
-                   config: Config, not_agent: str) -> Finding:
+                   first_times: dict[str, list[float]], config: Config,
+                   not_agent: str) -> Finding:
+    """One ndmp_undecodable for the group; its time the earliest folded finding's (one
+    of its frames), else the first connection's start."""
     first, _ = group[0]
     protocols = list(dict.fromkeys(protocol for _, protocol in group))
     carry = " or ".join(protocols)
@@ -112,8 +118,9 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
            f"Nothing to change for the backup if {resp} is not a remote agent. If it is one, "
            f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
            "(then --ndmp-port).")
-    return make_finding("ndmp_undecodable", message, fix, uid=first.uid, ts=first.ts,
-                        frames=frames)
+    times = [t for conn, _ in group for t in first_times.get(conn.uid, [])]
+    return make_finding("ndmp_undecodable", message, fix, uid=first.uid,
+                        ts=min(times) if times else first.ts, frames=frames)
 
 
 def other_protocol_words(groups: dict[tuple[str, str, int], Group]) -> str:
