@@ -38,6 +38,7 @@ CATALOGUE: dict[str, Severity] = {
     "control_closed": E,
     "ndmp_no_reply": E,
     "control_stalled": E,
+    "control_end_unseen": W,  # a request never ACKed nor resent: verify.unseen_end
     "control_closed_after_auth": W,
     "control_off_backup_network": E,
     "step_missing": E,

@@ -22,6 +22,7 @@ from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, answered, ended_early, judged, stream_whole
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.unseen_end import check_unseen_end
 
 # Silence after a request (or after the handshake, for the greeting) that shows the
 # peer stopped answering, when nobody closed the connection: far above any reply time.
@@ -47,6 +48,8 @@ def check_no_reply(ctx: Context) -> None:
             continue
         request = _unanswered(stream)
         if request is not None and not _acked(control, request):
+            if _closer(control) is None:  # nor resent: the sniffer missed packets
+                check_unseen_end(ctx, session, control, request)
             continue  # its peer may never have received it
         if request is None and (control.resp_bytes or stream.announcements or any(
                 m.direction == "resp" for m in stream.messages)):
