@@ -188,9 +188,9 @@ class NdmpCollector:
             self._settle_version(control)
             stream.snap_cut = control.findings.snap.cut_bytes
             stream.snap_lost = control.findings.snap.lost
-            stream.snap_finding, stream.findings = control.findings.build()
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
+            stream.snap_finding, stream.findings = control.findings.build(stream.messages)
             if stream.messages or stream.findings:
                 out.append(stream)
         return out

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flowcheck.findings import make_finding
-from flowcheck.model import Finding
+from flowcheck.model import Finding, NdmpMessage
+from flowcheck.ndmp.lost import lost_words
 from flowcheck.ndmp.stream import DecodeProblem
 
 _FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops: a "
                 "capture filter on the backup hosts, a bigger kernel buffer (tcpdump -B "
                 "65536, in KiB; flowcheck live --buffer, in MiB).")
+# The same for a capture that cut no frame (no snap length in play: trial 25 D10).
+_FIX_DROPS = ("Capture without drops: a capture filter on the backup hosts, a bigger "
+              "kernel buffer (tcpdump -B 65536, in KiB; flowcheck live --buffer, in MiB).")
 _FIX_UNDECODABLE = ("Check that the NDMP port setting (--ndmp-port) matches the agent's "
                     "listening port, and that nothing else listens there.")
 _FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; old "
@@ -142,15 +147,21 @@ class StreamFindings:
         return make_finding("ndmp_partial", message, _FIX_SNAPLEN, uid=self.uid,
                             ts=snap.ts or None, frames=snap.frames)
 
-    def build(self) -> tuple[Finding | None, list[Finding]]:
-        """The snap-length summary (None when nothing was cut) and every finding, it first."""
+    def build(self, messages: Sequence[NdmpMessage] = ()
+              ) -> tuple[Finding | None, list[Finding]]:
+        """The snap-length summary (None when nothing was cut) and every finding, it first.
+        messages: the connection's decoded messages in frame order, which tell what its
+        holes held (flowcheck.ndmp.lost)."""
         snap = self.snap_finding()
         out = [] if snap is None else [snap]
         for key, group in self._groups.items():
             times = f" ({group.count} times)" if group.count > 1 else ""
-            skipped = self._skipped.get(key[1]) if key[0] == "partial" else None
-            out.append(make_finding(group.code, group.message + times + _skipped_text(skipped),
-                                    group.fix,
+            partial = key[0] == "partial"
+            skipped = self._skipped.get(key[1]) if partial else None
+            held = lost_words(key[1], group.frames, list(messages)) if partial else ""
+            fix = _FIX_DROPS if partial and not self.snap.packets else group.fix
+            out.append(make_finding(group.code, group.message + times + _skipped_text(skipped)
+                                    + held, fix,
                                     uid=self.uid, ts=group.ts or None, frames=group.frames))
         return snap, out
 

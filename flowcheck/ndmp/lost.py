@@ -1,0 +1,61 @@
+"""Which NDMP messages a hole in a control stream held (trial 25 D10: a lost DATA_LISTEN
+reply, an announcement, was only "52 bytes never captured").
+
+Each side numbers the messages it sends, one after another (NDMP v2-v4 header
+`sequence`), and each reply names its request (`reply_sequence`). The side's messages
+around a hole say how many whole messages it held; the other side's requests that no
+reply answers, sent before the side's next message, say which replies they were.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import NdmpMessage
+
+HOLES_NAMED = 3  # holes described in one finding
+_MOST_MISSING = 1000  # a larger step between sequence numbers is no count of messages
+_NO_REPLY = {"NDMP_CONNECT_CLOSE"}  # requests NDMP never answers
+# Requests whose reply announces an endpoint: the replies among
+# flowcheck.ndmp.collector.ANNOUNCERS (not imported: the collector imports this module).
+ANNOUNCED_BY_REPLY = frozenset({"NDMP_DATA_LISTEN", "NDMP_MOVER_LISTEN"})
+
+
+def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]) -> str:
+    """What the holes in `direction` ("orig" or "resp") held, each known by the packet
+    after it (`frames`, in frame order), as sentences to add to the ndmp_partial
+    message; "" when the sequence numbers around no hole tell it."""
+    side = "originator" if direction == "orig" else "responder"
+    own = [m for m in messages if m.direction == direction]
+    parts = [words for frame in frames[:HOLES_NAMED]
+             if (words := _hole(side, frame, own, messages))]
+    return "".join(f". {words}" for words in parts)
+
+
+def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage]) -> str:
+    before = next((m for m in reversed(own) if m.frame < frame), None)
+    after = next((m for m in own if m.frame >= frame), None)
+    if before is None or after is None:
+        return ""
+    missing = after.sequence - before.sequence - 1
+    if not 0 < missing < _MOST_MISSING:
+        return ""
+    replied = {m.reply_sequence for m in own if m.type == "reply"}
+    unanswered = [m for m in messages if m.direction != before.direction
+                  and m.type == "request" and m.frame < after.frame
+                  and m.sequence not in replied and m.name not in _NO_REPLY][:missing]
+    count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
+    words = (f"The bytes never captured held {count} of the {side}, between its messages "
+             f"in frames {before.frame} and {after.frame} (NDMP sequence numbers "
+             f"{before.sequence} and {after.sequence})")
+    if not unanswered:
+        return words
+    named = ", ".join(f"the reply to {m.name.removeprefix('NDMP_')} (frame {m.frame})"
+                      for m in unanswered)
+    others = missing - len(unanswered)
+    words += f": {named}" + (f" and {others} more" if others else "")
+    announcing = [m for m in unanswered if m.name in ANNOUNCED_BY_REPLY]
+    if announcing:
+        words += (f"; {'that reply is' if len(unanswered) == 1 else 'those replies are'} "
+                  "an announcement: the address it gave is not in the capture, so data "
+                  "connections are matched to it by direction and ports")
+    return words
+
