@@ -65,6 +65,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
     record.lost_gaps = record.untold_gaps = 0
+    record.fins_unseen = sum(not side.fin and _acked_beyond(side) == 1
+                             for side in (c.orig, c.resp))
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes()
         untold = untold_holes(side, record.last_ts, rto)

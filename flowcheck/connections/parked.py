@@ -40,7 +40,7 @@ from flowcheck.connections.record_columns import (
     ttl_lists,
 )
 from flowcheck.connections.reordering import wire_item
-from flowcheck.connections.short_accounting import closing, seg_max
+from flowcheck.connections.short_accounting import closing, fins_unseen, seg_max
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
 
@@ -298,6 +298,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
         *ttl_lists(short.ttl[:, new])))
     seg_max(short, new, records)
+    fins_unseen(short, new, records)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records
@@ -349,6 +350,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         if r.rst_ts is None:
             r.rst_ts = rst_ts
     seg_max(short, going_on, records)
+    fins_unseen(short, going_on, records)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records

@@ -104,6 +104,17 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     return evidence
 
 
+def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+    """The records' fins_unseen (one record per flow of `flows`), as
+    accounting.account_missed sets it: sides without a FIN captured that their peer
+    ACKed exactly one past the last byte captured."""
+    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
+    one = (acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
+        acked - max_end == 1)
+    for record, count in zip(records, one.sum(axis=0).tolist(), strict=True):
+        record.fins_unseen = count  # a continuing flow's later data may undo it
+
+
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
     """The records' orig/resp_seg_max (one record per flow of `flows`), as
     accounting.account_missed sets them."""

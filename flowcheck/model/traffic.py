@@ -313,6 +313,12 @@ class Connection:
     # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
     orig_rst_frame: int = 0
     resp_rst_frame: int = 0
+    # Sides whose FIN the capture missed: no FIN of theirs captured, and the peer ACKed
+    # exactly one sequence number past their last byte captured, which is what a FIN
+    # takes (a lone byte sent last is told apart by nothing else). Each is counted in
+    # missed_bytes and gaps as one byte, as Zeek counts it; capture_loss says FINs (trial
+    # 25 D6). Not in the JSON.
+    fins_unseen: int = 0
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

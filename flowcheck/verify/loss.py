@@ -104,13 +104,12 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
     elif missed:
         parts.append(
-            f"The capture missed {missed:,} bytes of TCP payload in {gaps:,} "
-            f"{_plural(gaps, 'gap')} (at least as many segments) across {len(lossy)} "
+            f"The capture missed {_missed_words(missed, gaps, lossy)} across {len(lossy)} "
             f"{_plural(len(lossy), 'connection')} "
             f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or "
-            "acknowledged): sequence ranges "
-            "never seen although later data was, or acknowledged beyond the last byte "
-            "captured. The receivers acknowledged them, or the endpoints went on for a "
+            "acknowledged): "
+            + _what_words(missed, lossy)
+            + ". The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so "
             + ("if the file is in time order (see below) " if clock_stepped else "")
             + "the sniffer lost them, not the network. Most affected: "
@@ -161,6 +160,33 @@ def _cut_words(missed: int, gaps: int, share: float, seen: int,
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
 
 
+def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:
+    """"N bytes of TCP payload in G gaps (at least as many segments)", with the FINs the
+    capture missed (Connection.fins_unseen: one byte and one gap each in missed) said
+    apart as FINs (trial 25 D6: two FINs read "2 bytes of TCP payload")."""
+    fins = sum(c.fins_unseen for c in lossy)
+    fin_words = (f"{fins:,} {_plural(fins, 'FIN')} "
+                 + ("(connection ends)" if fins > 1 else "(a connection's end)"))
+    if fins >= missed:
+        return fin_words
+    payload, payload_gaps = missed - fins, gaps - fins
+    return (f"{payload:,} {_plural(payload, 'byte')} of TCP payload in {payload_gaps:,} "
+            f"{_plural(payload_gaps, 'gap')} (at least as many segments)"
+            + (f" and {fin_words}" if fins else ""))
+
+
+def _what_words(missed: int, lossy: list[Connection]) -> str:
+    """What the missed bytes are, as the capture shows them."""
+    fins = sum(c.fins_unseen for c in lossy)
+    fin_words = (("FINs whose acknowledgements" if fins > 1 else
+                  "a FIN whose acknowledgement") + " the capture holds (one sequence number "
+                 "past the last byte captured, what a FIN takes)")
+    if fins >= missed:
+        return fin_words
+    return ("sequence ranges never seen although later data was, or acknowledged beyond "
+            "the last byte captured" + (f"; {fin_words}" if fins else ""))
+
+
 def _gap_frames(c: Connection) -> list[int]:
     """c's gap frames but its lost and untold gaps' first ones (not the sniffer's loss)."""
     orig, resp = c.evidence("orig"), c.evidence("resp")
@@ -171,10 +197,14 @@ def _gap_frames(c: Connection) -> list[int]:
 def _describe(c: Connection) -> str:
     role = "" if c.role == "other" else f"{c.role} connection "
     frames = ", ".join(str(f) for f in _gap_frames(c))
-    gaps = c.gaps - c.lost_gaps - c.untold_gaps
+    gaps = c.gaps - c.lost_gaps - c.untold_gaps - c.fins_unseen
+    payload = c.sniffer_missed - c.fins_unseen
+    said = [f"{payload:,} {_plural(payload, 'byte')} in {gaps} {_plural(gaps, 'gap')}"
+            ] if payload > 0 else []
+    if c.fins_unseen:
+        said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")
     return (f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}: "
-            f"{c.sniffer_missed:,} bytes in {gaps} {_plural(gaps, 'gap')}"
-            + (f" (frames {frames})" if frames else ""))
+            + " and ".join(said) + (f" (frames {frames})" if frames else ""))
 
 
 def _fix(lossy: list[Connection], captures: list[CaptureInfo]) -> str:
