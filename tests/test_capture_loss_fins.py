@@ -22,6 +22,8 @@ def _loss(tmp_path: Path, removed: list[int]):
     kept = [p for n, p in enumerate(packets, 1) if n not in removed]
     analysis = analyze_lab(write(tmp_path, "no-fins", kept), NAME)
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    # Its time is its first frame's, not the first connection's start (trial 25 D6).
+    assert loss.ts == float(kept[loss.frames[0] - 1].time)
     return analysis, loss
 
 

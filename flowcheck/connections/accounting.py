@@ -13,11 +13,6 @@ from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import SideEvidence
 
 
-def _note(frames: list[int], frame: int) -> None:
-    if len(frames) < EVIDENCE_CAP:
-        frames.append(frame)
-
-
 def acked_unseen(side: Endpoint) -> int:
     """Bytes of a side never seen (max_end None at the end) its peer ACKed: the highest
     ACK minus the first (an ACKed FIN counts one); 0 for a side seen."""
@@ -63,7 +58,10 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
     record.missed_bytes, record.gaps = 0, 0
     # Each side keeps its first gaps' frames: together, the connection's first ones.
-    record.gap_frames = sorted(c.orig.hole_frames + c.resp.hole_frames)[:EVIDENCE_CAP]
+    firsts = sorted([*zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
+                     *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)])[:EVIDENCE_CAP]
+    record.gap_frames = [frame for frame, _ in firsts]
+    record.gap_times = [ts for _, ts in firsts]
     record.lost_gaps = record.untold_gaps = 0
     record.fins_unseen = sum(not side.fin and _acked_beyond(side) == 1
                              for side in (c.orig, c.resp))
@@ -79,7 +77,9 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
         if beyond:
             record.missed_bytes += beyond
             record.gaps += 1
-            _note(record.gap_frames, side.acked_frame)
+            if len(record.gap_frames) < EVIDENCE_CAP:
+                record.gap_frames.append(side.acked_frame)
+                record.gap_times.append(side.acked_ts)
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:

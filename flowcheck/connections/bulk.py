@@ -389,14 +389,20 @@ def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.n
     lasts = np.append(firsts[1:], acks.shape[0]) - 1
     highest = np.maximum.reduceat(unwrapped, firsts)
     ack_frames = d.tcp_frame[rows[acking]]
-    top_frame = _first(unwrapped == highest[local], ack_frames, firsts)
-    for s, last, acked, frame, last_frame, last_ts in zip(
+    top = unwrapped == highest[local]
+    top_frame = _first(top, ack_frames, firsts)
+    # The time of that frame's row (Endpoint.acked_ts).
+    at = _first(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
+                firsts)
+    top_ts = d.tcp_ts[rows[acking]][at]
+    for s, last, acked, frame, frame_ts, last_frame, last_ts in zip(
             ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
-            ack_frames[lasts].tolist(), d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
+            top_ts.tolist(), ack_frames[lasts].tolist(),
+            d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
         peer = peers[s]
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None or acked > peer.acked:
-            peer.acked, peer.acked_frame = acked, frame
+            peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
 
 
 def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray,

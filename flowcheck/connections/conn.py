@@ -59,11 +59,13 @@ class Endpoint:
     holes: list[list] = field(default_factory=list)  # [start, end, frame, ts, plen] unseen
     holes_opened: int = 0  # sequence gaps opened, filled later or not (record.gaps: unfilled)
     hole_frames: list[int] = field(default_factory=list)  # where the first gaps opened
+    hole_times: list[float] = field(default_factory=list)  # ... and their times
     fin: bool = False
     # The peer's highest ACK of this side's bytes (unwrapped) and its frame: above
     # max_end, the receiver got data the capture never saw (Zeek's ack-above-hole).
     acked: int | None = None
     acked_frame: int = 0
+    acked_ts: float = 0.0  # the time of acked_frame
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
     ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)
     ack_last_ts: float = 0.0
@@ -147,6 +149,7 @@ class Endpoint:
         self.holes_opened += 1
         if len(self.hole_frames) < EVIDENCE_CAP:
             self.hole_frames.append(frame)
+            self.hole_times.append(ts)
 
     def fill(self, start: int, end: int) -> bool:
         """Remove [start, end) from the holes; True if it overlapped one.
@@ -288,7 +291,7 @@ def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> N
     side.ack_last_frame, side.ack_last_ts = frame, ts
     if side.acked is None or acked > side.acked:
         side.acked = acked
-        side.acked_frame = frame
+        side.acked_frame, side.acked_ts = frame, ts
 
 
 def _ack_unseen(side: Endpoint, ack_number: int) -> None:

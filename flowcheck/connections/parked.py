@@ -40,7 +40,7 @@ from flowcheck.connections.record_columns import (
     ttl_lists,
 )
 from flowcheck.connections.reordering import wire_item
-from flowcheck.connections.short_accounting import closing, fins_unseen, seg_max
+from flowcheck.connections.short_accounting import closing, fins_unseen, gap_times, seg_max
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
 
@@ -108,6 +108,12 @@ class Parked:
     # The packets new flows keep until the tap decides, as arrays: the flows (sorted
     # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
     pre_tap_packed: tuple[np.ndarray, ...] | None = None
+    acked_ts: np.ndarray | None = None  # Endpoint.acked_ts (nan: none), (2, flows)
+
+    def _acked_ts(self, row: int, i: int) -> float:
+        """Endpoint.acked_ts of flow i's side `row` (0.0 while it has none)."""
+        value = self.acked_ts.item(row, i) if self.acked_ts is not None else 0.0
+        return 0.0 if value != value else value
 
     def take_pre_tap(self, i: int) -> list[tuple]:
         """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
@@ -145,7 +151,8 @@ class Parked:
                 last_u=last_u, max_end=stored(self.max_end, row),
                 fin=bool(self.fin.item(row, i)), acked=stored(self.acked, row),
                 acked_frame=self.acked_frame.item(row, i) if stored(self.acked, row)
-                is not None else 0, ack_last=stored(self.ack_last, row),
+                is not None else 0, acked_ts=self._acked_ts(row, i),
+                ack_last=stored(self.ack_last, row),
                 unseen_first=unseen_first,
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
@@ -211,7 +218,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.seq_ahead[:, order], short.ahead_frame[:, order],
                   short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
                   {name: values[:, order] for name, values in short.wire.items()},
-                  short.tap_pending[order], pre_tap, packed)
+                  short.tap_pending[order], pre_tap, packed, short.acked_ts[:, order])
     return block, order
 
 
@@ -299,6 +306,7 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         *ttl_lists(short.ttl[:, new])))
     seg_max(short, new, records)
     fins_unseen(short, new, records)
+    gap_times(short, new, records)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records
@@ -351,6 +359,7 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.rst_ts = rst_ts
     seg_max(short, going_on, records)
     fins_unseen(short, going_on, records)
+    gap_times(short, going_on, records)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records

@@ -114,6 +114,7 @@ class ShortPass:
         unseen_first, unseen_last, unseen_top = (np.full(two, NONE, np.int64)
                                                  for _ in range(3))
         fin = np.zeros(two, bool)
+        acked_ts = np.full(two, np.nan)  # Endpoint.acked_ts: the time of acked_frame
         # Endpoint.resends, resent_u, resent_ts, resent_frame, resend_first_ts,
         # resend_first_frame: the trailing resends.
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
@@ -143,8 +144,8 @@ class ShortPass:
         pre_tap: dict[int, list[tuple]] = {}
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
         if self.continuing.any():
-            self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame,
-                         ack_last, (unseen_first, unseen_last, unseen_top),
+            self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked,
+                         (acked_frame, acked_ts), ack_last, (unseen_first, unseen_last, unseen_top),
                          (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
                           seg_max, resent_len, seq_ahead, ahead_frame, ttl, rst_ttl),
                          zero, wire,
@@ -198,6 +199,7 @@ class ShortPass:
             better = do & ((top == NONE) | (value > top))
             acked[fp] = np.where(better, value, top)
             acked_frame[fp] = np.where(better, fr, acked_frame[fp])
+            acked_ts[fp] = np.where(better, t, acked_ts[fp])
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
             if unseen.any():
                 uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
@@ -315,6 +317,7 @@ class ShortPass:
         self.last_raw, self.last_u = last_raw.reshape(2, v), last_u.reshape(2, v)
         self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
         self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
+        self.acked_ts = acked_ts.reshape(2, v)
         self.ack_last = ack_last.reshape(2, v)
         self.resends, self.resent_u = resends.reshape(2, v), resent_u.reshape(2, v)
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
@@ -337,7 +340,8 @@ class ShortPass:
 
     def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
-                fin: np.ndarray, acked: np.ndarray, acked_frame: np.ndarray,
+                fin: np.ndarray, acked: np.ndarray,
+                acked_at: tuple[np.ndarray, np.ndarray],
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
                 resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
                 wire: dict[str, np.ndarray],
@@ -369,7 +373,8 @@ class ShortPass:
             for mine, theirs in ((st, block.state), (base, block.base), (isn, block.isn),
                                  (last_raw, block.last_raw), (last_u, block.last_u),
                                  (max_end, block.max_end), (fin, block.fin),
-                                 (acked, block.acked), (acked_frame, block.acked_frame),
+                                 (acked, block.acked), (acked_at[0], block.acked_frame),
+                                 (acked_at[1], block.acked_ts),
                                  (ack_last, block.ack_last), (unseen[0], block.unseen_first),
                                  (unseen[1], block.unseen_last),
                                  (unseen[2], block.unseen_top), (resent[0], block.resends),

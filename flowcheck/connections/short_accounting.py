@@ -104,6 +104,16 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     return evidence
 
 
+def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+    """The records' gap_times (one record per flow of `flows`), for the gap_frames
+    `closing` gave them: the times of the ACKs beyond the last byte captured."""
+    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
+    beyond = (acked != NONE) & (max_end != NONE) & (acked - max_end - short.fin[:, flows] > 0)
+    times = short.acked_ts[:, flows]
+    for i, record in enumerate(records):  # as closing's gap_frames
+        record.gap_times = [times.item(row, i) for row in (0, 1) if beyond[row, i]]
+
+
 def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
     """The records' fins_unseen (one record per flow of `flows`), as
     accounting.account_missed sets it: sides without a FIN captured that their peer

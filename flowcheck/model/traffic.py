@@ -319,6 +319,9 @@ class Connection:
     # missed_bytes and gaps as one byte, as Zeek counts it; capture_loss says FINs (trial
     # 25 D6). Not in the JSON.
     fins_unseen: int = 0
+    # The time of each of gap_frames (seconds, capture clock), in the same order:
+    # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
+    gap_times: list[float] = field(default_factory=list)
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
