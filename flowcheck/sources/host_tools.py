@@ -62,8 +62,11 @@ class HostTool:
             self.name = NETSH
 
     def see_interface(self, name: str | None, description: str | None) -> None:
-        """An interface block's if_name and if_description."""
-        if self.name is not None:
+        """An interface block's if_name and if_description (only when the section header
+        names no other application: dumpcap on Windows names its Wi-Fi adapter "wifi:9"
+        too, trial 24 N3)."""
+        if self.name is not None or (self.application is not None
+                                     and "etl2pcapng" not in self.application.lower()):
             return
         if (description or "").startswith("LWF over IfIndex") or (
                 name is not None and _NETSH_NAME.match(name)):
