@@ -97,8 +97,9 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
                 "what only that direction would show is unknown, not failed (a failure the "
-                "captured direction shows, such as an ICMP reject or a listener that never "
-                "answered a connection it announced, is still reported).",
+                "captured direction shows, such as an ICMP reject, a listener that never "
+                "answered a connection it announced or a job engine that never answered "
+                "the agent's callback, is still reported).",
                 "Capture both directions: on the media server itself, or a SPAN session "
                 "of both received and sent traffic (tcpdump without -Q), on a path both "
                 "directions take.", conn=conns[0],
