@@ -50,11 +50,19 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
     """The session's data connections reset by their originator after the SYN-ACK
     (instead of the ACK, or after it before any data), grouped by endpoint (attempts in
     capture order), leaving out an endpoint that a later connection from the same host
-    reached and opened (the connector retried and the resource's data could flow)."""
+    reached and opened (the connector retried and the resource's data could flow), and a
+    connection closed with a FIN resent unanswered (data_stalled)."""
+    from flowcheck.verify.stalled_transfer import stalled_transfers  # imports this module
+
+    # A close whose FIN its closer resent and never had answered: the path lost the
+    # connection's packets, data_stalled says it (trial 25 D9: not "the job cancelled").
+    stalled = {s.conn.uid for s in stalled_transfers(ctx, session) if s.stall.fin}
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
+        if uid in stalled:
+            continue
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
         if outcome == "aborted" or closed_before_data(conn):

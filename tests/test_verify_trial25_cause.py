@@ -1,0 +1,51 @@
+"""Trial 25: a job the network killed reads as the network's doing, not a host's.
+
+Captures in captures/trial25-cause (their .toml say how each was made):
+- pmtu-blackhole-no-data (D9): the agent's full-size segments dropped before the sniffer;
+  its data connection carries nothing for 30 s, the media server gives up and its FIN
+  is never answered while the agent's small packets still arrive. It read data_aborted
+  ("the job was cancelled") and data_stalled ("the agent went down") at once.
+- loss20-data-ack-lost (D3): 20% loss; the agent resends its SYN-ACK after the media
+  server's ACK, nothing flows for 30 s, the agent's data comes after the media server's
+  FIN. It read "closed it mid-transfer while the agent was still sending".
+- agent-link-down-fins-cut (D7): the agent's link dies mid-backup, the capture ends
+  right after the media server's FINs. It read control_closed, "its service stopped,
+  restarted or crashed".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "captures" / "trial25-cause"
+
+
+def _analyze(name: str) -> Analysis:
+    config = build_config(load_file(HERE / f"{name}.toml"))
+    return analyze(read_traffic([str(HERE / f"{name}.pcap")], config), config)
+
+
+def _errors(analysis: Analysis) -> list:
+    return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def test_d9_a_black_hole_before_any_data_is_one_stall_not_a_cancelled_job() -> None:
+    analysis = _analyze("pmtu-blackhole-no-data")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    assert finding.code == "data_stalled"
+    message = finding.message
+    assert "the job was cancelled" not in message and "went down" not in message
+    # The silence, who gave up, and that the agent was up.
+    assert "for 30 s after DATA_START_BACKUP was answered (frame 26)" in message
+    assert "gave up waiting" in message
+    assert "LOG_MESSAGE" in message and "frame 32" in message
+    assert "path MTU black hole" in message
+    assert "maxseg" in finding.fix or "MTU" in finding.fix
+    step = analysis.sessions[0].steps[4]
+    assert step.status == "failed"
+    assert "never carried data" in step.detail
