@@ -49,3 +49,27 @@ def test_d9_a_black_hole_before_any_data_is_one_stall_not_a_cancelled_job() -> N
     step = analysis.sessions[0].steps[4]
     assert step.status == "failed"
     assert "never carried data" in step.detail
+
+
+def test_d3_a_connection_whose_acks_were_lost_is_no_cut_mid_transfer() -> None:
+    from flowcheck.report.answer import gist
+
+    analysis = _analyze("loss20-data-ack-lost")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    assert finding.code == "data_reset"
+    message = finding.message
+    assert "closed it mid-transfer" not in message and "still sending" not in message
+    # The cause line (the first sentence) names the silence, not byte counts.
+    cause = gist(message)
+    assert "no data for 30 s" in cause and "packets between the hosts were lost" in cause
+    # The evidence: the agent resent its SYN-ACK after the media server's ACK.
+    assert "resent its SYN-ACK 2 times (frames 226, 228)" in message
+    assert "completing the handshake, which the capture holds, never reaching it" in message
+    assert "came only after that FIN" in message
+    assert "8 retransmitted" in message  # the loss on the control connection too
+    assert "See the job log" not in finding.fix
+    assert "lose" in finding.fix or "loss" in finding.fix
+    step = analysis.sessions[0].steps[4]
+    assert step.status == "failed" and "mid-transfer" not in step.detail
+    assert "SYN-ACK" in step.detail
