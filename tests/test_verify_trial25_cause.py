@@ -73,3 +73,22 @@ def test_d3_a_connection_whose_acks_were_lost_is_no_cut_mid_transfer() -> None:
     step = analysis.sessions[0].steps[4]
     assert step.status == "failed" and "mid-transfer" not in step.detail
     assert "SYN-ACK" in step.detail
+
+
+def test_d7_a_media_server_that_gave_up_on_a_silent_agent_did_not_crash() -> None:
+    from flowcheck.report.answer import gist
+
+    analysis = _analyze("agent-link-down-fins-cut")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    message = finding.message
+    assert "crashed" not in message and "stopped, restarted" not in message
+    assert "went silent mid-transfer" in gist(message)
+    assert "nothing came from the agent 10.77.0.2 on any of the session's connections for " \
+           "30 s" in message
+    assert "766288 B" in message and "every byte acknowledged" in message
+    assert "FIN, frame 922" in message and "FIN, frame 923" in message
+    assert "timed out waiting" in message
+    assert "whether the agent answers them is not in it" in message
+    assert "job engine service" not in finding.fix
+    assert finding.fix.startswith("Check that the agent 10.77.0.2 is up and reachable")
