@@ -273,7 +273,8 @@ def _waited_words(conn: Connection, session: Session, it: str) -> str:
     why = (f" ({role_words(conn, session, conn.resp_h)} resent its SYN-ACK {len(resent)} "
            f"times, frames {', '.join(map(str, resent))}: the handshake's ACK never reached "
            "it)" if resent else "")
-    return (f"{it} carried no data{_waited(conn)}{why}; {role_words(conn, session, receiver)} "
+    it = "" if it == "it" else f"{it} "  # step 5's detail names the endpoint before it
+    return (f"{it}carried no data{_waited(conn)}{why}; {role_words(conn, session, receiver)} "
             f"gave it up (FIN, frame {conn.fin_frames[0]}) and the data of "
             f"{role_words(conn, session, sender)} came only after that FIN "
             f"({reset_words(conn)})")

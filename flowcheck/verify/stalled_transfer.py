@@ -197,9 +197,11 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # On the receiver itself the resends reached it: the host alone.
                 remedy = (host_fix if on is not None and on[0] == receiver else
                           f"{host_fix} Else {remedy[0].lower()}{remedy[1:]}")
+            cited: list[int] = []  # the closer's first FIN and the message heard after
             if stall.fin and carried_nothing(conn):
                 head, reading, remedy = _nothing_came(ctx, session, stalled, roles,
                                                       head, reading, remedy)
+                cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
             size, passed = full_size_resends(conn, stall), stalled.passed
             if passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
@@ -222,7 +224,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
-                    frames=[stall.frame, *conn.rst_frames[:1]]
+                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1]})
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
 
