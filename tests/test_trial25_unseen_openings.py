@@ -34,3 +34,13 @@ def test_data_connection_with_lost_handshake_reaches_its_announcement() -> None:
     assert "C3 reached DATA_LISTEN (frame 21)'s endpoint" in step4.detail
     assert "the sniffer missed it" in step4.detail
     assert "open before the capture" not in step4.detail
+
+
+def test_callback_lost_by_the_sniffer_after_which_the_job_went_on_is_unknown() -> None:
+    analysis = _analyse("r-wholecallback")
+    assert analysis.verdict == "inconclusive"
+    assert "step_missing" not in {f.code for f in analysis.findings}
+    step2 = analysis.sessions[0].steps[1]
+    assert step2.status == "unknown"
+    assert "the session went on past it" in step2.detail
+    assert "NOTIFY_DATA_HALTED SUCCESSFUL, frame 242" in step2.detail
