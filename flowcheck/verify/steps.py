@@ -52,6 +52,7 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
+from flowcheck.verify.went_on import went_on_words
 
 _LATER = ("announcement", "data_connection", "data_flow")
 
@@ -336,6 +337,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if left_out:
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
                          f"{left_out}")
+    went_on = went_on_words(ctx, session) if session.callback_uid is None else ""
+    if went_on:
+        return make_step(spec, "unknown", detail=f"unknown: {went_on}")
     if session.callback_uid is None:
         report_missing(ctx, session, spec,
                        f"no connection from the agent {session.remote_agent} to the media server "
