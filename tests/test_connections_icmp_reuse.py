@@ -111,6 +111,22 @@ def test_the_quoted_sequence_number_names_the_attempt(tmp_path: Path, fast: bool
 
 
 @pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_a_quoted_sequence_number_hours_old_names_no_attempt(
+        tmp_path: Path, fast: bool, chunk: int) -> None:
+    """Re-check of trials 22-24, N2: a refused SYN and its reject, and 2 h later a new SYN
+    on the same 4-tuple rejected 0.2 ms later by a reject quoting the first SYN's sequence
+    number (a capture whose TCP sequence numbers were rewritten, not its quotes; a
+    firewall randomising sequence numbers does the same): a reject comes within the SYN's
+    retries, so the second reject is the second attempt's, as tshark's tcp.stream gives."""
+    frames = [(1.0, syn(5002, 1000)), (1.0002, reject(5002, 1000)),
+              (7201.0, syn(5002, 5000)), (7201.0002, reject(5002, 1000))]
+    path = write_pcap(tmp_path / "stale-quote.pcap", frames)
+    conns = track(read_batches(path, chunk=chunk), fast)
+    assert rejects(conns) == [("C1", 5002, 1, [2]), ("C2", 5002, 3, [4])]
+
+
+@pytest.mark.parametrize("fast", [True, False])
 def test_a_quote_before_every_connection_of_its_4_tuple(tmp_path: Path, fast: bool) -> None:
     """Files merged out of order: quotes before both connections of their 4-tuple. The
     one whose sequence number is the second's SYN's is the second's; one of a SYN neither

@@ -103,7 +103,10 @@ def test_html_check_leaves_no_file_behind(tmp_path: Path) -> None:
     report = tmp_path / "r.html"
     result = subprocess.run([*LIVE, "--duration", "1", "--html", str(report)],
                             capture_output=True, text=True, check=False, timeout=60)
-    assert result.returncode in (0, 5), result.stderr
+    # A verdict, whichever: other tests' TCP on lo (no NDMP among it) is a fail (exit 1),
+    # nothing at all inconclusive (5). The HTML report is what this test is about.
+    assert result.returncode in (0, 1, 5), result.stderr
+    assert "Traceback" not in result.stderr
     assert report.read_text().startswith("<!DOCTYPE html>")
 
 

@@ -26,7 +26,8 @@ def cut_stream(*messages: NdmpMessage) -> NdmpStream:
 def test_cut_data_listen_reply_matches_the_next_media_to_agent_connection() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
     callback = conn("B", A, 6050, M, 5050, 0.5)
-    dropped = conn("D", M, 5002, A, 6001, 3.0, ok=False)
+    # Resent SYNs: a drop (one SYN never resent proves none: trial 25 D4).
+    dropped = conn("D", M, 5002, A, 6001, 3.0, ok=False, syn_retries=2)
     other = conn("X", M, 5003, A, 80, 3.5)  # outside the agent range: not a data port
     stream = cut_stream(cut_message("NDMP_DATA_LISTEN", 2.0, 9, reply=True),
                         cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))

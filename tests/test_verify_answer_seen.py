@@ -52,3 +52,60 @@ def test_an_answer_among_the_listener_s_packets_is_an_opened_connection() -> Non
     analysis = _analysis(FOLDER / "clean-listener-only.pcap", "clean-listener-only.toml")
     assert analysis.sessions[0].steps[3].status == "ok"
     assert not [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def test_no_answer_to_a_callback_among_the_job_engine_s_packets() -> None:
+    """The callback twin (trial 22 D3, left by the first fix): `tcpdump -Q out` on the
+    media server, whose firewall drops the callback's SYNs. The capture holds every packet
+    the media server sent for 5.5 s after its last request (the vendor message, frame 8)
+    until it closed the session: had the agent's callback opened, the job engine's
+    SYN-ACK would be among them. Whether the agent sent SYNs, or refused the job in a
+    reply the capture lacks, cannot be seen: the message says so."""
+    analysis = _analysis(FOLDER / "callback-drop-listener-only.pcap",
+                         "callback-drop-listener-only.toml")
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert session.steps[1].status == "missing"
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "step_missing" and error.frames == [8]
+    assert "a flowcheck bug" not in error.message
+    assert ("the capture holds 10.77.0.1's packets to 10.77.0.2 for 5.5 s after its last "
+            "request before the callback was due (frame 8)") in error.message, error.message
+    assert "no answer from 10.77.0.1 on a port in 5001-5100" in error.message
+    assert "cannot be seen" in error.message and "CONNECT_CLIENT_AUTH" in error.message
+    assert error.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100")
+
+
+def test_a_callback_due_too_close_to_the_end_of_the_job_engine_s_packets(
+        tmp_path: Path) -> None:
+    """Cut at frame 9: the media server's packets end 0.04 s after its last request (an
+    agent that refused the job makes the media server close that soon): unknown."""
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(FOLDER / "callback-drop-listener-only.pcap"),
+                    str(cut), "1-9"], check=True, capture_output=True)
+    analysis = _analysis(cut, "callback-drop-listener-only.toml")
+    assert analysis.verdict == "inconclusive"
+    assert analysis.sessions[0].steps[1].status == "unknown"
+
+
+def test_a_callback_given_to_another_session_is_no_evidence(tmp_path: Path) -> None:
+    """The media server's packets of the trial-23 probes capture (a port check, a job, a
+    port check), the last port check moved 5 s later: with one direction the job's
+    callback is tied to the first port check's session, so the job has none of its own;
+    the agent did call back, so its step 2 is unknown, never step_missing."""
+    probes = FOLDER.parent / "lab-trial23-probe" / "connect-check.pcap"
+    sent = tmp_path / "sent.pcap"
+    subprocess.run(["tcpdump", "-r", str(probes), "-w", str(sent), "src host 10.77.0.1"],
+                   check=True, capture_output=True)
+    parts = [tmp_path / name for name in ("a.pcap", "b.pcap", "late.pcap", "all.pcap")]
+    for command in (["editcap", "-r", str(sent), str(parts[0]), "1-99"],
+                    ["editcap", "-r", str(sent), str(parts[1]), "100-104"],
+                    ["editcap", "-t", "5", str(parts[1]), str(parts[2])],
+                    ["mergecap", "-F", "pcap", "-w", str(parts[3]), str(parts[0]),
+                     str(parts[2])]):
+        subprocess.run(command, check=True, capture_output=True)
+    settings = build_config({"media_range": ["5001-5999"], "agent_range": ["6001-6999"],
+                             "media_servers": ["10.77.0.1"]})
+    analysis = analyze(read_traffic([str(parts[3])], settings), settings)
+    assert "step_missing" not in {f.code for f in analysis.findings}
+    assert analysis.sessions[1].steps[1].status == "unknown"

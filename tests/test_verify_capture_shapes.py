@@ -246,9 +246,22 @@ def test_a_data_connection_the_kept_listener_never_answered_never_opened(
     assert missing.status == "missing" and analysis.verdict == "fail"
 
 
+def test_a_callback_the_kept_job_engine_never_answered_never_opened(tmp_path: Path) -> None:
+    """The callback's twin of the test above (trial 22 D3, re-check of trials 22-24): the
+    agent's callback SYNs (dropped by M's firewall) are not in what M sent, but M's packets
+    go on for seconds after its last request, none an answer from a media port: had the
+    callback opened, M's SYN-ACK would be there. step_missing (it was unknown: "No error
+    found"), saying whether SYNs were sent cannot be seen."""
+    path, config = _stored("callback-blocked")
+    analysis = _analyze_with_own_config(_sent_by(tmp_path, path, "10.77.0.1"), config)
+    errors = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert [f.code for f in errors] == ["step_missing"]
+    assert "the capture holds 10.77.0.1's packets to 10.77.0.2 for " in errors[0].message
+    assert "a flowcheck bug" not in errors[0].message
+    assert analysis.sessions[0].steps[1].status == "missing" and analysis.verdict == "fail"
+
+
 @pytest.mark.parametrize(("capture", "sender", "step", "gone"), [
-    # The agent's callback SYNs (dropped by M's firewall) are not in what M sent.
-    ("callback-blocked", "10.77.0.1", 2, "step_missing"),
     # M's ICMP reject is not in what A sent: one SYN, no retry, is not "unanswered".
     ("callback-rejected", "10.77.0.2", 2, "callback_unanswered"),
 ])
@@ -257,7 +270,8 @@ def test_failure_the_kept_direction_cannot_show_is_unknown(
     """A real failure captured from the side that never saw it: whatever would show it
     (the connector's SYNs, the answer to them) travels the direction the capture lacks,
     so the step is unknown and the verdict inconclusive, never an error. (A data
-    connection whose listener's packets are kept is another case: the test above.)"""
+    connection or callback whose listener's packets are kept is another case: the tests
+    above.)"""
     path, config = _stored(capture)
     one_way = _sent_by(tmp_path, path, sender)
     analysis = _analyze_with_own_config(one_way, config)

@@ -59,3 +59,38 @@ def test_a_stored_dumpcap_capture_says_it_was_dumpcap() -> None:
         pass
     assert "dumpcap" in (reader.captures[0].application or "").lower()
     assert tool_of(reader.captures) == "dumpcap"
+
+
+@pytest.mark.parametrize("application", ["Editcap (Wireshark) 4.0.17 (Git v4.0.17)",
+                                         "Mergecap (Wireshark) 4.0.17", "TShark 4.0.17"])
+def test_a_file_rewritten_by_wireshark_s_tools_names_no_sniffer(application: str) -> None:
+    """Trial 25 D5: editcap, mergecap and tshark say "(Wireshark)" too, but they rewrote
+    a capture another tool took (tcpdump's): no dumpcap advice."""
+    info = CaptureInfo("cut.pcapng", application=application)
+    assert tool_of([info]) is None
+    assert [f.fix for f in explain_for_tool(_findings(), [info])] == [f.fix for f in _findings()]
+
+
+def test_only_fixes_naming_tcpdump_s_options_get_the_tool_s() -> None:
+    """Recheck N3: an 802.11 capture's fix says a larger snap length does not help; it got
+    netsh trace's truncation advice."""
+    wifi = Finding("no_control_session", Severity.WARNING, "802.11",
+                   "Capture the job as Ethernet frames: a capture with a larger snap length "
+                   "gives the same 802.11 frames.")
+    [same] = explain_for_tool([wifi], [CaptureInfo("w.pcapng", tool=NETSH)])
+    assert same.fix == wifi.fix
+
+
+def test_dumpcap_s_wifi_adapter_name_is_no_netsh_trace() -> None:
+    """Recheck N3: dumpcap on Windows names its Wi-Fi adapter "wifi:9", as etl2pcapng
+    names its interfaces; the section header's application says dumpcap."""
+    from flowcheck.sources.host_tools import HostTool
+
+    tool = HostTool()
+    tool.see_application("Dumpcap (Wireshark) 4.2.2 (v4.2.2-0-g404592d3a4d1)")
+    tool.see_interface("wifi:9", None)
+    assert tool.name is None
+    converted = HostTool()
+    converted.see_interface("wifi:9", None)  # etl2pcapng's file with no application said
+    assert converted.name == NETSH
+

@@ -248,3 +248,37 @@ def test_frames_sliced_before_a_tcpdump_capture_are_named_as_such(tmp_path: Path
     assert loss.fix.startswith("Capture whole frames: turn off packet slicing on the packet "
                                "broker, or the truncation (MTU) of the mirror session")
     assert "the capture tool cut" not in loss.message
+
+
+def test_pktmon_comments_are_read_in_bulk_as_the_pattern_reads_them() -> None:
+    """Recheck N4: the comments were read one packet at a time in Python (a pktmon
+    capture of 263k packets read 40% slower); the bulk reading gives what the regular
+    expression gives, on pktmon's comments and on others."""
+    import random
+
+    import numpy as np
+
+    from flowcheck.sources.host_tools import _PKTMON_COMMENT, NO_IDENTITY, _pktmon_identities
+
+    rng = random.Random(7)
+    comments = [b"", b"PktGroupId 1, PktNumber 2", b"PktGroupId , PktNumber 2",
+                b"PktGroupId 12, PktNumber", b"pktgroupid 1, PktNumber 2",
+                b"PktGroupId 4294967295, PktNumber 65537, Appearance 3, Direction Tx",
+                b"PktGroupId 7,PktNumber 8", b"Dumpcap comment", b"PID=4"]
+    for _ in range(300):
+        group, number = rng.randrange(10 ** rng.randrange(1, 10)), rng.randrange(70000)
+        text = f"PktGroupId {group}, PktNumber {number}, Appearance {rng.randrange(4)}"
+        cut = rng.choice([len(text), rng.randrange(len(text) + 1)])
+        comments.append(text.encode()[:cut])
+    blob, at, length = b"", [], []
+    for comment in comments:
+        at.append(len(blob))
+        length.append(len(comment))
+        blob += comment + bytes(rng.randrange(8))  # what follows in the block
+    got = _pktmon_identities(np.frombuffer(blob, np.uint8), np.array(at), np.array(length))
+    expected = []
+    for comment in comments:
+        match = _PKTMON_COMMENT.match(comment[:64])
+        expected.append(NO_IDENTITY if match is None else
+                        (int(match[1]) << 16) + (int(match[2]) & 0xFFFF))
+    assert got.tolist() == expected

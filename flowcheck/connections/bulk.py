@@ -134,16 +134,19 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
+    seg_last_ts = d.tcp_ts[rows[starts + seg_count - 1]].tolist()  # each side's last
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, k in enumerate(seg_key.tolist()):
         c = conns[k >> 1]
         record = c.record
         if k & 1:
+            record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]
             record.resp_bytes += payloads[s]
             if record.resp_ttl is None:
                 record.resp_ttl = first_ttl[s]
         else:
+            record.orig_last_ts = seg_last_ts[s]
             record.orig_pkts += counts[s]
             record.orig_bytes += payloads[s]
             if record.orig_ttl is None:

@@ -346,6 +346,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             record.resp_ttl = ttl
     record.last_frame = frame
     record.last_ts = ts
+    if is_orig:
+        record.orig_last_ts = ts
+    else:
+        record.resp_last_ts = ts
     if copy:
         if is_orig:
             record.orig_copy_bytes += plen

@@ -11,14 +11,16 @@ a refused SYN.
 A 4-tuple used again (Backup Exec's job engine and agent take the first free port of
 their ranges, so one data 4-tuple comes back job after job) names several connections:
 the quote answers the one whose SYN it quotes (the quoted sequence number is that side's
-base, as Wireshark numbers it), else the latest one opened before it in the capture (as
-tshark's tcp.stream of the quote); when none opened before it (files merged out of
-order, or a capture that lacks the SYN), the first one after it, unless the quote shows a
-SYN that one did not send (another sequence number): then the capture lacks that SYN,
-and the quote is one of no connection (`answering`). The tracker keeps, per 4-tuple,
-the last few connections a new one replaced (`_replace`, once per reused 4-tuple, not
-per packet) for the quotes handled after the new one opened (a batch's quotes are
-handled after its walk).
+base, as Wireshark numbers it) if it came within that SYN's retries (`SYN_RETRY_SPAN`
+after its first packet: a reject answers within a round trip; an older match is a
+sequence number rewritten on the way, re-check of trials 22-24 N2), else the latest one
+opened before it in the capture (as tshark's tcp.stream of the quote); when none opened
+before it (files merged out of order, or a capture that lacks the SYN), the first one
+after it, unless the quote shows a SYN that one did not send (another sequence number):
+then the capture lacks that SYN, and the quote is one of no connection (`answering`).
+The tracker keeps, per 4-tuple, the last few connections a new one replaced (`_replace`,
+once per reused 4-tuple, not per packet) for the quotes handled after the new one opened
+(a batch's quotes are handled after its walk).
 
 Where in a batch a quote is handled keeps uids in first_frame order on every path: a
 quote that answers no connection, known or about to be made by the batch's
@@ -47,22 +49,29 @@ from flowcheck.model import Connection
 # beside the current one): a reject comes within a round trip or two of its SYN.
 REPLACED_PER_KEY = 4
 
+# Seconds after a connection's first packet within which a quote of its SYN's sequence
+# number answers it: its SYN and their retries (Linux's default 6 retries end 127 s
+# after the first SYN; Windows' 2 after 21 s) and a round trip more.
+SYN_RETRY_SPAN = 130.0
+
 # A connection a quote may answer: its first frame, the bases of its sides (the flow
-# key's lower endpoint's, the upper one's; None when unknown) and its record (None for a
-# new connection of the pending short pass: its record is made at the commit).
-_Candidate = tuple[int, int | None, int | None, Connection | None]
+# key's lower endpoint's, the upper one's; None when unknown), its record (None for a
+# new connection of the pending short pass: its record is made at the commit) and the
+# time of its first packet.
+_Candidate = tuple[int, int | None, int | None, Connection | None, float]
 
 
 def answering(candidates: list[_Candidate], quote: IcmpQuote,
               lower: bool) -> _Candidate | None:
     """Which of a 4-tuple's connections (in order of opening) a quote answers (lower: its
     quoted segment's sender is the flow key's lower endpoint): the latest whose SYN it
-    quotes (the sender's base is the quoted sequence number), else the latest opened
-    before it; else the first after it, unless the quote shows a SYN of its own (another
-    sequence number than that one's known base): None, a SYN the capture lacks."""
+    quotes (the sender's base is the quoted sequence number) within SYN_RETRY_SPAN of
+    its first packet, else the latest opened before it; else the first after it, unless
+    the quote shows a SYN of its own (another sequence number than that one's known
+    base): None, a SYN the capture lacks."""
     side = 1 if lower else 2
     for candidate in reversed(candidates):
-        if candidate[side] == quote.seq:
+        if candidate[side] == quote.seq and quote.ts - candidate[4] <= SYN_RETRY_SPAN:
             return candidate
     for candidate in reversed(candidates):
         if candidate[0] <= quote.frame:
@@ -133,12 +142,13 @@ class IcmpAttach:
         c = self._flows.get(key)
         if c is not None:
             lower, upper = (c.orig, c.resp) if c.orig_is_lower else (c.resp, c.orig)
-            candidates.append((c.record.first_frame, lower.base, upper.base, c.record))
+            candidates.append((c.record.first_frame, lower.base, upper.base, c.record,
+                               c.record.ts))
         elif key in self._parked:
             block, i = self._parked[key]
             record = block.records[i]
             candidates.append((record.first_frame, block.side_base(i, True),
-                               block.side_base(i, False), record))
+                               block.side_base(i, False), record, record.ts))
         return candidates
 
     def _pending_new(self, wanted: set[FlowKey]) -> dict[FlowKey, _Candidate]:
@@ -156,7 +166,7 @@ class IcmpAttach:
             orig, resp = (None if value == NONE else value
                           for value in (short.base.item(0, i), short.base.item(1, i)))
             lower, upper = (orig, resp) if short.orig_is_lower[i] else (resp, orig)
-            pending[key] = (short.frame.item(i), lower, upper, None)
+            pending[key] = (short.frame.item(i), lower, upper, None, short.ts.item(i))
         return pending
 
     def _replace(self, key: FlowKey) -> None:

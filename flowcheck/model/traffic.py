@@ -292,6 +292,14 @@ class Connection:
     # (SideEvidence.untold). Not in the JSON.
     lost_gaps: int = 0
     untold_gaps: int = 0
+    # Each side's last packet's time (seconds, capture clock) as the per-packet and bulk
+    # paths of the tracker saw it; None where unknown (a side with no packet, or one only
+    # the short-connection paths tracked, which keep no such time: a reader checks that
+    # the later of the two is last_ts, else a short path saw later packets): how long a
+    # side was silent before its peer closed (flowcheck.verify.silent_sender). Not in the
+    # JSON, nor compared (the paths agree on every other field).
+    orig_last_ts: float | None = field(default=None, compare=False)
+    resp_last_ts: float | None = field(default=None, compare=False)
     # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
     # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
     # minus these, each byte the capture holds is counted once. Not in the JSON.

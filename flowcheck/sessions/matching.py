@@ -63,6 +63,13 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # an agent.
     by_connector = {"data": endpoints.by_connector({s.media_server for s in sessions}),
                     "mover": endpoints.by_connector({s.remote_agent for s in sessions})}
+    # Connections whose handshake the sniffer lost, by their first captured packet's
+    # sender (ip, port) and its peer: the listener's first packet makes the listener
+    # their originator (trial 25 D1).
+    unseen_opening = endpoints.pools(
+        [c for conns in endpoints.by_endpoint.values() for c in conns
+         if connection_outcome(c) == "midstream"],
+        lambda c: (c.orig_h, c.orig_p, c.resp_h))
 
     def first_from(ann: Announcement, control: Connection, ip: str, after: float
                    ) -> Connection | None:
@@ -91,6 +98,15 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             for conn, ann in candidates[:1]:
                 if ann.ip != "0.0.0.0":  # no NAT rewrites it: the connector's own choice
                     session.address_matched.append((conn.uid, ann.ip))
+        if not candidates:
+            # The sniffer lost the handshake and the listener sent the first packet the
+            # capture holds (the agent's backup data): its originator is the announced
+            # endpoint, its peer the session's connector (trial 25 D1).
+            candidates = [
+                (conn, ann) for ann in group
+                if (pool := unseen_opening.get((ann.ip, ann.port,
+                                                connector_host(ann, control)))) is not None
+                and (conn := pool.first(ts)) is not None]
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))

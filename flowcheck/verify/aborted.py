@@ -41,6 +41,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.pmtu import fix as pmtu_fix
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
+from flowcheck.verify.stalled import data_stall
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
 USES_DATA = FATAL_REPLIES - {"CONNECT_CLIENT_AUTH"}
@@ -50,11 +51,14 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
     """The session's data connections reset by their originator after the SYN-ACK
     (instead of the ACK, or after it before any data), grouped by endpoint (attempts in
     capture order), leaving out an endpoint that a later connection from the same host
-    reached and opened (the connector retried and the resource's data could flow)."""
+    reached and opened (the connector retried and the resource's data could flow), and a
+    connection closed with a FIN resent unanswered (data_stalled)."""
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
+        if _fin_stalled(conn):
+            continue
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
         if outcome == "aborted" or closed_before_data(conn):
@@ -63,6 +67,14 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
             opened[key] = max(conn.ts, opened.get(key, conn.ts))
     return [attempts for key, attempts in groups.items()
             if opened.get(key, float("-inf")) <= attempts[0].ts]
+
+
+def _fin_stalled(conn: Connection) -> bool:
+    """Did its closer resend its FIN and never have it answered (stalled.data_stall's
+    closing shape)? The path lost the connection's packets: data_stalled says it
+    (trial 25 D9: not "the job was cancelled")."""
+    stall = data_stall(conn)
+    return stall is not None and stall.fin
 
 
 def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]

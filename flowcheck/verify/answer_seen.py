@@ -9,6 +9,12 @@ listener's packets to the connector for a retransmission timeout and more after 
 announcement, and no answer from the endpoint among them, the data connection never
 opened: the job failed at that step; only where its SYNs were lost, or whether they were
 sent, cannot be seen (trial 22 D3: such a job read "No error found", inconclusive).
+
+The callback is the same case with the roles turned: the job engine listens, and a
+capture of the media server's packets only holds its SYN-ACK had the agent's callback
+opened (callback_due, callback_seen_words: the session's last NDMP message stands for the
+announcement; whether the agent tried, or refused the job in a reply the capture lacks,
+stays unseen).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flowcheck.model import Session
+from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 
 
@@ -67,3 +74,42 @@ def answer_seen_words(seen: AnswerSeen, where: str) -> str:
             f"no answer from {where} (a SYN-ACK, or a RST refusing it) among them; whether "
             f"{seen.connector} sent SYNs that were dropped on the way, or none, cannot be "
             "seen (the capture lacks that direction)")
+
+
+def callback_due(ctx: Context, session: Session) -> tuple[float, int] | None:
+    """When the agent's callback was due at the latest, and the frame that says so: the
+    last NDMP message of the session before its close (CONNECT_CLOSE). The callback comes
+    after the control connection opened (the profile's step 2); a media server that
+    closes the session soon after its last request (an agent that refused the job, say)
+    leaves too little time to judge. None when the session carried no NDMP message but a
+    close: a port check, say (flowcheck.verify.port_check), due no callback."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    last = max((m for m in (stream.messages if stream else [])
+                if message_op(m) != "CONNECT_CLOSE"), key=lambda m: m.ts, default=None)
+    return (last.ts, last.frame) if last is not None else None
+
+
+def callback_elsewhere(ctx: Context, session: Session) -> bool:
+    """Did the agent open any connection to the media server after the session's control
+    connection opened, whichever session it was given to? A capture of one direction
+    ties a callback to its session by order alone (a port check before the job can take
+    the job's callback): then no callback of this session is no evidence."""
+    control = ctx.by_uid[session.control_uid]
+    return any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
+               and c.ts >= control.ts for c in ctx.connections)
+
+
+def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
+    """Why no callback opened (the job engine's answer would be among the listener's
+    packets), and what stays unseen: whether the agent tried at all."""
+    media = ctx.ranges("media")
+    return (f"no connection from the agent {seen.connector} to the media server "
+            f"{seen.listener} into {media} opened: the capture holds {seen.listener}'s "
+            f"packets to {seen.connector} for {seen.seconds:.1f} s after its last request "
+            f"before the callback was due (frame {frame}) (one direction only), and no "
+            f"answer from {seen.listener} on a port in {media} (a SYN-ACK, or a RST "
+            "refusing it) among them. Backup Exec's agent calls the job engine back on "
+            f"that port (TechNote step 2); whether {seen.connector} sent SYNs that were "
+            "dropped on the way, or none (it may have refused the job in a reply the "
+            "capture lacks: a CONNECT_CLIENT_AUTH refused, say), cannot be seen (the "
+            "capture lacks that direction)")

@@ -137,6 +137,8 @@ def cut_words(conn: Connection, session: Session, it: str = "it") -> str:
     connection)."""
     if not closed_by_receiver(conn):
         return f"reset mid-transfer ({reset_words(conn)})"
+    if never_delivered(conn):
+        return _waited_words(conn, session, it)
     sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
                         else (conn.resp_h, conn.orig_h))
     return (f"{role_words(conn, session, receiver)} closed {it} mid-transfer (FIN, frame "
@@ -198,7 +200,9 @@ def _report(ctx: Context, session: Session, conn: Connection,
         then = (f" The job then halted with {abnormal_reason(halt)} "
                 f"({message_op(halt)}, frame {halt.frame}).")
     words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    if closed_by_receiver(conn):
+    if closed_by_receiver(conn) and never_delivered(conn):
+        head, fix = _never_delivered_report(ctx, session, conn, words)
+    elif closed_by_receiver(conn):
         receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
         head = (f"The data connection {words} carried {moved}; "
                 f"{cut_words(conn, session)}, with no normal halt of its job after it: "
@@ -234,6 +238,111 @@ def _report(ctx: Context, session: Session, conn: Connection,
             + cited_rsts(conn) + ([both[2]] if both else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+def never_delivered(conn: Connection) -> bool:
+    """Did none of the sender's bytes reach the receiver before it closed (trial 25 D3)?
+    closed_by_receiver's shape, the receiver having acknowledged none of them, not even
+    with its FIN: they came after its close, the connection carried no data until then
+    (it was no transfer cut short)."""
+    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sent = (conn.orig_bytes - conn.orig_copy_bytes if sender_is_orig
+            else conn.resp_bytes - conn.resp_copy_bytes)
+    unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
+    return closed_by_receiver(conn) and sent > 0 and unacked >= sent
+
+
+def synack_resent(conn: Connection) -> list[int]:
+    """The responder's SYN-ACK resends when the connector's SYN was sent once and its
+    ACK completing the handshake is in the capture (Connection.established): that ACK
+    never reached the responder, lost between the capture point and it, and the
+    connection never opened on the responder's side (RFC 9293 3.10.7.4, SYN-RECEIVED:
+    it resends its SYN-ACK until an ACK comes). [] when none."""
+    if not conn.established or conn.syn_retries or len(conn.synack_frames) < 2:
+        return []
+    return conn.synack_frames[1:]
+
+
+def _waited_words(conn: Connection, session: Session, it: str) -> str:
+    """never_delivered's words for step 5: "carried no data for 30 s after its SYN-ACK
+    (...: the handshake's ACK never reached it); ... gave it up (FIN, frame 230) and ...'s
+    data came only after that FIN (RST, frame 233)"."""
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+                        else (conn.resp_h, conn.orig_h))
+    resent = synack_resent(conn)
+    why = (f" ({role_words(conn, session, conn.resp_h)} resent its SYN-ACK {len(resent)} "
+           f"times, frames {', '.join(map(str, resent))}: the handshake's ACK never reached "
+           "it)" if resent else "")
+    it = "" if it == "it" else f"{it} "  # step 5's detail names the endpoint before it
+    return (f"{it}carried no data{_waited(conn)}{why}; {role_words(conn, session, receiver)} "
+            f"gave it up (FIN, frame {conn.fin_frames[0]}) and the data of "
+            f"{role_words(conn, session, sender)} came only after that FIN "
+            f"({reset_words(conn)})")
+
+
+def _waited(conn: Connection) -> str:
+    """" for 30 s after its SYN-ACK": from the SYN-ACK to the RST that answered the data
+    sent after the receiver's FIN; "" when a time is not known."""
+    return (f" for {span_words(conn.rst_ts - conn.synack_ts)} after its SYN-ACK"
+            if conn.rst_ts is not None and conn.synack_ts is not None else "")
+
+
+def _never_delivered_report(ctx: Context, session: Session, conn: Connection, words: str
+                            ) -> tuple[str, str]:
+    """data_reset's message head and fix for never_delivered: the receiver waited for
+    data that never came and gave up; the SYN-ACK resent after the captured ACK shows
+    packets lost on their way to the listener (trial 25 D3: it read 'closed it
+    mid-transfer while the agent was still sending' and 'see the job log')."""
+    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sender, receiver = ((conn.orig_h, conn.resp_h) if sender_is_orig
+                        else (conn.resp_h, conn.orig_h))
+    sent = conn.orig_bytes if sender_is_orig else conn.resp_bytes
+    sender_words, receiver_words = (role_words(conn, session, sender),
+                                    role_words(conn, session, receiver))
+    late = (f"{receiver_words} gave it up (FIN, frame {conn.fin_frames[0]}) and the {sent} B "
+            f"of {sender_words} came only after that FIN (it acknowledges none of them) and "
+            f"were reset ({reset_words(conn)}): nothing was cut mid-transfer.")
+    resent = synack_resent(conn)
+    path = f"{conn.orig_h} and {conn.resp_h}"
+    if resent:
+        listener = role_words(conn, session, conn.resp_h)
+        head = (f"The data connection {words} carried no data{_waited(conn)} because "
+                f"packets between the hosts were lost: {listener} resent its SYN-ACK "
+                f"{len(resent)} times (frames {', '.join(map(str, resent))}), the ACK of "
+                f"{role_words(conn, session, conn.orig_h)} completing the handshake, which "
+                f"the capture holds, never reaching it. The connection never opened on "
+                f"{listener.rsplit(' ', 1)[0]}'s side, so no data could flow; " + late)
+        fix = (f"Find what loses packets between {path}: the interface error and drop "
+               "counters of both hosts and of the switches and routers between them (ip -s "
+               "link, ethtool -S, the switch port's counters), a duplex mismatch, a faulty "
+               "cable or port, a congested or rate-limited link, a firewall or IPS dropping "
+               "packets; a capture on both hosts at once shows where they are lost.")
+    else:
+        head = (f"The data connection {words} carried no data{_waited(conn)}: " + late
+                + f" Nothing of {sender_words} arrived in that time: it sent nothing (its "
+                "service busy or hung) or its packets were lost on the way.")
+        fix = (f"See {sender_words}'s NDMP service log at that time for why it sent "
+               f"nothing; check the path between {path} for lost packets (the interface "
+               "error and drop counters of both hosts and the devices between them); a "
+               "capture on both hosts at once shows where they are lost.")
+    head += _session_loss(ctx, session, conn)
+    return head, fix
+
+
+def _session_loss(ctx: Context, session: Session, conn: Connection) -> str:
+    """" The session's other connections lost packets too: 8 retransmitted packets on
+    C1." when they did, else ""."""
+    uids = [session.control_uid, session.callback_uid, *session.data_connections]
+    counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
+              for uid in uids if uid and uid != conn.uid and uid in ctx.by_uid]
+    counts = [(uid, n) for uid, n in counts if n]
+    if not counts:
+        return ""
+    total = sum(n for _, n in counts)
+    where = (f"on {counts[0][0]}" if len(counts) == 1
+             else "(" + ", ".join(f"{n} on {uid}" for uid, n in counts) + ")")
+    return (f" The session's other connections lost packets too: {total} retransmitted "
+            f"packets {where}.")
 
 
 def _forged_words(conn: Connection, session: Session) -> str:

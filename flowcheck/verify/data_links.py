@@ -52,6 +52,7 @@ from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.unresent import lone_syn
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -265,7 +266,11 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                f"was never answered{' while the job ran' if late else ''}{tries}: "
+                + ("never opened; whether a firewall dropped or rejected it the capture "
+                   "cannot tell"
+                   if lone_syn(ctx, first) and len(attempts) == 1 else
+                   f"was never answered{' while the job ran' if late else ''}{tries}")
+                + ": "
                 f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}, "
                 f"so the job cannot move data.{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,

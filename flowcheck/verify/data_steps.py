@@ -75,6 +75,7 @@ from flowcheck.verify.local import (
     local_words,
     only_local,
 )
+from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import refused_listens, refused_words, resource_words
@@ -359,6 +360,9 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
                          f"capture, but {hidden}")
+    running = not_started_words(ctx, session, open_conns, direction)
+    if running:  # the job still running where the capture ends: its data not yet sent?
+        return make_step(spec, "unknown", uids, detail=f"unknown: {running}")
     return make_step(spec, "missing", uids, detail=f"no bytes {direction}")
 
 

@@ -31,6 +31,7 @@ from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.stale import given_up_before
+from flowcheck.verify.unresent import lone_syn, stopped_after, unresent_words, went_on_after
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection. "given_up": a control
@@ -97,8 +98,9 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
                 "what only that direction would show is unknown, not failed (a failure the "
-                "captured direction shows, such as an ICMP reject or a listener that never "
-                "answered a connection it announced, is still reported).",
+                "captured direction shows, such as an ICMP reject, a listener that never "
+                "answered a connection it announced or a job engine that never answered "
+                "the agent's callback, is still reported).",
                 "Capture both directions: on the media server itself, or a SPAN session "
                 "of both received and sent traffic (tcpdump without -Q), on a path both "
                 "directions take.", conn=conns[0],
@@ -279,7 +281,12 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not
             # retried although the capture went on was answered by one of them.
             return "unknown"
-        return outcome if time_enough(ctx, conn.last_ts) else "unknown"
+        if not time_enough(ctx, conn.last_ts):
+            return "unknown"
+        if conn.role in ("callback", "data") and lone_syn(ctx, conn) and \
+                not stopped_after(ctx, conn):
+            return "unknown"  # never resent: the sniffer lost packets (verify.unresent)
+        return outcome
     if outcome == "handshake_incomplete":
         # A retried SYN or SYN-ACK shows the ACK was missed; a RST from the responder,
         # that it gave the half-open connection up: either way it will not complete.
@@ -314,6 +321,16 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
                 f"and the capture ended {after(ctx, conn.last_ts):.3f} s later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
+    if outcome == "unanswered" and time_enough(ctx, conn.last_ts):
+        # A lone SYN never resent, whose job did not visibly stop (verify.unresent).
+        session = ctx.session_of(conn)
+        went_on = session is not None and went_on_after(ctx, session, conn)
+        return (unresent_words(conn, after(ctx, conn.last_ts),
+                               ctx.config.retransmission_timeout)
+                + ("; the session went on after it, so it most likely opened and the sniffer "
+                   "lost the rest of it" if went_on else
+                   "; the job did not visibly stop after it, so whether it opened, or was "
+                   "dropped or rejected, cannot be seen"))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
     return (f"the capture ended {after(ctx, conn.last_ts):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
@@ -333,6 +350,8 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     outcome = connection_outcome(conn)
     if outcome == "midstream":
         return  # a lone RST: no answer to wait for (unseen_why says so)
+    if outcome == "unanswered" and time_enough(ctx, conn.last_ts):
+        return  # the capture ran on: the sniffer lost packets (unseen_why says so)
     if _answer_direction(conn, outcome) not in ctx.missing:
         words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
                  f"{endpoint(conn.resp_h, conn.resp_p)}")

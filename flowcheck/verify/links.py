@@ -56,6 +56,7 @@ from flowcheck.verify.refusals import (
     unseen_syn_words,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
+from flowcheck.verify.unresent import lone_syn
 
 
 def check_links(ctx: Context) -> None:
@@ -203,7 +204,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
                 + (f"2) and never got an answer ({failure_words(conn)}).{elsewhere[0]}"
-                   if elsewhere else f"2) and never got an answer: "
+                   if elsewhere else f"2) and {_unanswered_head(ctx, conn)}: "
                    f"{silence(ctx, conn, both_ways=True)}.{outside[0] if outside else ''}"),
                 elsewhere[1] if elsewhere else
                 (own_firewall_fix(ctx, conn) if either else "")
@@ -220,6 +221,15 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")
+
+
+def _unanswered_head(ctx: Context, conn: Connection) -> str:
+    """"never got an answer", or for a lone SYN never resent (verify.unresent), that it
+    failed and the capture cannot tell a drop from a reject (trial 25 D4)."""
+    if lone_syn(ctx, conn):
+        return ("failed; whether a firewall dropped or rejected it the capture cannot "
+                "tell")
+    return "never got an answer"
 
 
 def _check_unannounced(ctx: Context) -> None:

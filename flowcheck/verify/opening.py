@@ -26,6 +26,7 @@ from flowcheck.verify.context import (
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
+from flowcheck.verify.unresent import unresent_words
 
 
 def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
@@ -293,8 +294,9 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):
         return "something drops its SYNs"
-    return (f"its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
-            f"{after(ctx, conn.last_ts):.1f} s of capture after it, although TCP resends an "
-            f"unanswered SYN within {ctx.config.retransmission_timeout:g} s: a drop is "
-            "possible, but an answer the capture lacks (a RST or ICMP reject the sniffer "
-            "missed) or a connector that gave up at once is likelier")
+    words = unresent_words(conn, after(ctx, conn.last_ts), ctx.config.retransmission_timeout)
+    if conn.role in ("callback", "data") and ctx.session_of(conn) is not None:
+        # judged() leaves it failed only when the job stopped after it (verify.unresent).
+        return (f"{words}; the job stopped after it (its control connection closed with "
+                "nothing further)")
+    return words

@@ -21,6 +21,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -227,9 +228,15 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     # The FIN's time (the packet the message names first), not the connection's last
     # packet (an ACK or a RST after it, not among the frames).
     fin_ts = stream.fin.ts if stream.fin is not None and stream.fin.frame == fin else start.ts
+    frames = [start.frame, fin, last.frame, *([reset.frame] if reset else [])]
+    closer = control.resp_h if by_agent else control.orig_h
+    silent = (silent_sender(ctx, session, closer, fin_ts)
+              if stream.fin is not None and stream.fin.frame == fin else None)
+    if silent is not None:  # it gave up waiting for a silent peer (trial 25 D7)
+        message, fix = silent_words(ctx, session, silent, control, fin)
+        frames.append(silent.fin_frame)
     ctx.add("control_closed", message, fix, session=session, conn=control,
-            frames=[start.frame, fin, last.frame, *([reset.frame] if reset else [])],
-            ts=fin_ts, cause="control")
+            frames=frames, ts=fin_ts, cause="control")
 
 
 def _data_closed_too(ctx: Context, session: Session) -> str:

@@ -24,8 +24,9 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.verify.aborted import role_words
-from flowcheck.verify.context import Context
+from flowcheck.sessions.classify import JOB_STARTS, reply_to
+from flowcheck.verify.aborted import closed_with_control, role_words
+from flowcheck.verify.context import Context, capitalised
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
@@ -96,7 +97,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
                                          passed is not None or lost_by_size(stall),
                                          _heard_after(session, messages, halt, receiver,
-                                                      stall)))
+                                                      stall, conn)))
     return found
 
 
@@ -121,6 +122,11 @@ def _timed_by(ctx: Context, conn: Connection, stall: Stall
     return None
 
 
+def carried_nothing(conn: Connection) -> bool:
+    """Did the connection carry no payload byte either way (none missed either)?"""
+    return not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes
+
+
 def stalled_detail(stalled: StalledTransfer) -> str:
     """Step 5's words for a stalled data connection."""
     stall = stalled.stall
@@ -128,6 +134,9 @@ def stalled_detail(stalled: StalledTransfer) -> str:
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
                 f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
+    if stall.fin and carried_nothing(stalled.conn):
+        return (f"never carried data: closed with no data in it, its FIN resent "
+                f"{stall.resends} times and never answered{mtu}")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
             else f"its last {stall.unacked} B never acknowledged")
@@ -188,6 +197,11 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # On the receiver itself the resends reached it: the host alone.
                 remedy = (host_fix if on is not None and on[0] == receiver else
                           f"{host_fix} Else {remedy[0].lower()}{remedy[1:]}")
+            cited: list[int] = []  # the closer's first FIN and the message heard after
+            if stall.fin and carried_nothing(conn):
+                head, reading, remedy = _nothing_came(ctx, session, stalled, roles,
+                                                      head, reading, remedy)
+                cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
             size, passed = full_size_resends(conn, stall), stalled.passed
             if passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
@@ -210,9 +224,55 @@ def check_stalled_transfers(ctx: Context) -> None:
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
-                    frames=[stall.frame, *conn.rst_frames[:1]]
+                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1]})
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
+
+
+def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
+                  roles: tuple[str, str], head: str, reading: str, remedy: str
+                  ) -> tuple[str, str, str]:
+    """(head, reading, remedy) of a data connection that carried nothing and that its
+    closer's FIN, resent, never had answered (trial 25 D9): the closer waited for data
+    that never came and gave up (its timeout), which is no cancelled job; when the other
+    side was heard after that FIN (StalledTransfer.heard) it was up, and only this
+    connection's packets from it were lost: its data, full-size segments, while its small
+    packets passed (a path MTU black hole), or a device blocking this flow. The others
+    as given."""
+    conn, stall = stalled.conn, stalled.stall
+    closer, silent = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                      else (conn.resp_h, conn.orig_h))
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    start = next((m for m in reversed(messages) if m.type == "request"
+                  and message_op(m) in JOB_STARTS and m.frame < conn.fin_frames[0]), None)
+    answer = reply_to(start, messages) if start is not None else None
+    began = answer if answer is not None and not answer.error else None
+    control_fin = closed_with_control(ctx, session, conn)
+    waited = (f" for {span_words(control_fin.ts - began.ts)}"
+              if began is not None and control_fin is not None else "")
+    since = (f" after {message_op(began)} was answered (frame {began.frame})"
+             if began is not None else " after it opened")
+    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} never carried data: nothing came from "
+            f"{roles[1]} {silent} on it{waited}{since}. {capitalised(roles[0])} {closer} "
+            f"then gave up waiting for it (FIN, frame {conn.fin_frames[0]}: its timeout for "
+            f"data, not a cancelled job) and resent its FIN {stall.resends} times (the last "
+            f"in frame {stall.frame}), never acknowledged.")
+    heard = stalled.heard
+    if heard is None:
+        return head, reading, remedy
+    return (head,
+            f" {capitalised(roles[1])} {silent} was up and reachable all the while: it sent "
+            f"{message_op(heard)} on the control connection (frame {heard.frame}) after that "
+            "FIN, yet nothing of it on this connection arrived. Its data would have been "
+            "full-size segments while its small packets passed: a path MTU black hole fits "
+            "(a link with a smaller MTU between them, and the ICMP 'fragmentation needed' / "
+            "'packet too big' messages blocked: RFC 2923). A device or a "
+            f"host firewall on {silent} that blocks this flow after its handshake looks the "
+            f"same from here; a capture on {silent} shows its resends and their size.",
+            fix(conn.orig_h, conn.resp_h) + ". " + _logs_remedy(conn).replace(
+                "See the session", "Else see the session", 1))
 
 
 def _logs_remedy(conn: Connection, also: str = "") -> str:
@@ -224,15 +284,23 @@ def _logs_remedy(conn: Connection, also: str = "") -> str:
 
 
 def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,
-                 receiver: str, stall: Stall) -> NdmpMessage | None:
+                 receiver: str, stall: Stall, conn: Connection | None = None
+                 ) -> NdmpMessage | None:
     """The first control-connection message the stall's receiver sent after the data
     stopped: the receiver host was up and its packets reached the capture point then;
     None when none. After the stall's first resend (else its latest); for an unanswered
     FIN (stall.fin, whose data stopped at a time the capture does not show) only the
-    job's halt: it reports the data connection's end, so it came after the data stopped."""
+    job's halt: it reports the data connection's end, so it came after the data stopped;
+    but on a connection that carried nothing (carried_nothing: no data ever stopped) any
+    message between the closer's first FIN and its last resend."""
     side = "resp" if session.remote_agent == receiver else "orig"
     if session.media_server != receiver and side == "orig":
         return None
+    if stall.fin and conn is not None and carried_nothing(conn):
+        # Nothing flowed on it (trial 25 D9): a message after the closer's first FIN,
+        # which it resent after it and never had answered, shows the receiver up then.
+        return next((m for m in messages if m.direction == side
+                     and conn.fin_frames[0] < m.frame < conn.fin_frames[-1]), None)
     if stall.fin:
         return halt if halt is not None and halt.direction == side else None
     began = stall.first_ts if stall.first_ts is not None else stall.ts

@@ -11,6 +11,12 @@ from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
 from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
+from flowcheck.verify.answer_seen import (
+    answer_seen,
+    callback_due,
+    callback_elsewhere,
+    callback_seen_words,
+)
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.context import (
@@ -46,6 +52,7 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
+from flowcheck.verify.went_on import went_on_words
 
 _LATER = ("announcement", "data_connection", "data_flow")
 
@@ -301,6 +308,20 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                             "control connection had opened: it may have come before")
     way = unseen_way(ctx, session.remote_agent, [session.media_server])
     if session.callback_uid is None and way is not None:
+        due = None if callback_elsewhere(ctx, session) else callback_due(ctx, session)
+        seen = None if due is None else answer_seen(ctx, way, session, due[0])
+        if due is not None and seen is not None:  # the job engine's answer would be there
+            frame = due[1]
+            report_missing(ctx, session, spec, callback_seen_words(ctx, seen, frame),
+                           fix=f"Allow TCP from {session.remote_agent} to "
+                               f"{session.media_server} ports {ctx.ranges('media')} inbound "
+                               "on the media server and on every firewall between them; "
+                               "the job log and the agent's log tell whether it refused "
+                               f"the job first{OTHER_PRODUCT_FIX}.", frames=[frame])
+            return make_step(spec, "missing", frames=[frame],
+                             detail="no callback from the agent to the job engine: "
+                                    f"no answer from a media port among {seen.listener}'s "
+                                    f"packets for {seen.seconds:.1f} s (one direction only)")
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
@@ -316,6 +337,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if left_out:
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
                          f"{left_out}")
+    went_on = went_on_words(ctx, session) if session.callback_uid is None else ""
+    if went_on:
+        return make_step(spec, "unknown", detail=f"unknown: {went_on}")
     if session.callback_uid is None:
         report_missing(ctx, session, spec,
                        f"no connection from the agent {session.remote_agent} to the media server "

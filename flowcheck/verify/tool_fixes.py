@@ -33,7 +33,9 @@ _TOOL_WORDS = {
                 "give it a bigger buffer (Wireshark's Capture Options, Buffer size; dumpcap "
                 "-B 64, in MiB)"),
 }
-_SNAPLEN = ("tcpdump -s 0", "snap length")
+# The fixes that name tcpdump's own options: a fix that only mentions the snap length
+# (an 802.11 capture's: a larger one does not help) is not about the tool's setting.
+_SNAPLEN = ("tcpdump -s 0", "tcpdump -s 65535")
 _BUFFER = ("tcpdump -B",)
 
 
@@ -42,9 +44,10 @@ def tool_of(captures: list[CaptureInfo]) -> str | None:
     when they do not all say the same, or a file does not say."""
     tools = set()
     for info in captures:
+        # "Dumpcap (Wireshark) 4.2.2": the sniffer itself. Editcap, Mergecap and TShark
+        # also say "(Wireshark)", but they rewrote a capture another tool took.
         application = (info.application or "").lower()
-        tools.add(info.tool or ("dumpcap" if "dumpcap" in application
-                                or "wireshark" in application else None))
+        tools.add(info.tool or ("dumpcap" if application.startswith("dumpcap") else None))
     return tools.pop() if len(tools) == 1 else None
 
 

@@ -1,0 +1,66 @@
+"""A callback or data SYN with no answer that TCP never resent although the capture ran on.
+
+An unanswered connect resends its SYN within the retransmission timeout (RFC 6298 5.7):
+one SYN, no SYN-ACK, RST or ICMP, and no resend in a capture that went on past that
+timeout means the sniffer lost packets there (the resends, the RST or ICMP reject that
+stopped them, or the answer and what followed it), or the connector gave up at once.
+Whether the SYN was dropped or rejected cannot be seen (trial 25 D4).
+
+The step failed only when the job visibly stopped after it: the session's control
+connection closed with no announcement (a callback's) or no data moved (a data
+connection's) after the SYN. Otherwise the attempt is `unknown` (flowcheck.verify.
+evidence.judged) and the verdict inconclusive.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
+from flowcheck.verify.context import Context
+from flowcheck.verify.filtered import data_moved
+
+
+def lone_syn(ctx: Context, conn: Connection) -> bool:
+    """One SYN, no answer of any kind in the capture, never resent, and no other attempt
+    of the session to the same endpoint (the caller checks the capture's time after it)."""
+    if connection_outcome(conn) != "unanswered" or conn.syn_retries or \
+            len(conn.syn_frames) > 1 or conn.resp_rst or conn.icmp_frames:
+        return False
+    session = ctx.session_of(conn)
+    return session is None or not any(
+        uid != conn.uid and (other := ctx.by_uid[uid]).resp_h == conn.resp_h
+        and other.resp_p == conn.resp_p for uid in session.data_connections)
+
+
+def went_on_after(ctx: Context, session: Session, conn: Connection) -> bool:
+    """Did the session go on past the attempt? A callback's: an announcement or data
+    moved after it; a data connection's: data moved after it, before the next
+    announcement."""
+    later = [a.ts for a in session.announced if a.ts > conn.ts]
+    if conn.role == "callback":
+        return bool(later) or data_moved(ctx, session, conn.ts) is not None
+    return data_moved(ctx, session, conn.ts, min(later, default=float("inf"))) is not None
+
+
+def stopped_after(ctx: Context, conn: Connection) -> bool:
+    """Did the job visibly stop after the attempt: its session's control connection
+    closed in the capture (or CONNECT_CLOSE was sent after the attempt) and the session
+    did not go on past it?"""
+    session = ctx.session_of(conn)
+    if session is None:
+        return True  # no job to show otherwise: judged as before
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    closed = seen_closing(control) or any(
+        message_op(m) == "CONNECT_CLOSE" and m.ts >= conn.ts
+        for m in (stream.messages if stream else []))
+    return closed and not went_on_after(ctx, session, conn)
+
+
+def unresent_words(conn: Connection, after: float, rto: float) -> str:
+    """What the capture shows of a lone SYN: never resent within `after` seconds of
+    capture, although TCP resends within `rto`."""
+    return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
+            f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
+            f"unanswered SYN within {rto:g} s: the sniffer lost packets here (the resends, or "
+            "a RST or ICMP reject that stopped them), or the connector gave up at once")

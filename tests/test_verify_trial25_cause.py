@@ -1,0 +1,94 @@
+"""Trial 25: a job the network killed reads as the network's doing, not a host's.
+
+Captures in captures/trial25-cause (their .toml say how each was made):
+- pmtu-blackhole-no-data (D9): the agent's full-size segments dropped before the sniffer;
+  its data connection carries nothing for 30 s, the media server gives up and its FIN
+  is never answered while the agent's small packets still arrive. It read data_aborted
+  ("the job was cancelled") and data_stalled ("the agent went down") at once.
+- loss20-data-ack-lost (D3): 20% loss; the agent resends its SYN-ACK after the media
+  server's ACK, nothing flows for 30 s, the agent's data comes after the media server's
+  FIN. It read "closed it mid-transfer while the agent was still sending".
+- agent-link-down-fins-cut (D7): the agent's link dies mid-backup, the capture ends
+  right after the media server's FINs. It read control_closed, "its service stopped,
+  restarted or crashed".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "captures" / "trial25-cause"
+
+
+def _analyze(name: str) -> Analysis:
+    config = build_config(load_file(HERE / f"{name}.toml"))
+    return analyze(read_traffic([str(HERE / f"{name}.pcap")], config), config)
+
+
+def _errors(analysis: Analysis) -> list:
+    return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def test_d9_a_black_hole_before_any_data_is_one_stall_not_a_cancelled_job() -> None:
+    analysis = _analyze("pmtu-blackhole-no-data")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    assert finding.code == "data_stalled"
+    message = finding.message
+    assert "the job was cancelled" not in message and "went down" not in message
+    # The silence, who gave up, and that the agent was up.
+    assert "for 30 s after DATA_START_BACKUP was answered (frame 26)" in message
+    assert "gave up waiting" in message
+    assert "LOG_MESSAGE" in message and "frame 32" in message
+    assert "path MTU black hole" in message
+    assert "maxseg" in finding.fix or "MTU" in finding.fix
+    step = analysis.sessions[0].steps[4]
+    assert step.status == "failed"
+    assert "never carried data" in step.detail
+
+
+def test_d3_a_connection_whose_acks_were_lost_is_no_cut_mid_transfer() -> None:
+    from flowcheck.report.answer import gist
+
+    analysis = _analyze("loss20-data-ack-lost")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    assert finding.code == "data_reset"
+    message = finding.message
+    assert "closed it mid-transfer" not in message and "still sending" not in message
+    # The cause line (the first sentence) names the silence, not byte counts.
+    cause = gist(message)
+    assert "no data for 30 s" in cause and "packets between the hosts were lost" in cause
+    # The evidence: the agent resent its SYN-ACK after the media server's ACK.
+    assert "resent its SYN-ACK 2 times (frames 226, 228)" in message
+    assert "completing the handshake, which the capture holds, never reaching it" in message
+    assert "came only after that FIN" in message
+    assert "8 retransmitted" in message  # the loss on the control connection too
+    assert "See the job log" not in finding.fix
+    assert "lose" in finding.fix or "loss" in finding.fix
+    step = analysis.sessions[0].steps[4]
+    assert step.status == "failed" and "mid-transfer" not in step.detail
+    assert "SYN-ACK" in step.detail
+
+
+def test_d7_a_media_server_that_gave_up_on_a_silent_agent_did_not_crash() -> None:
+    from flowcheck.report.answer import gist
+
+    analysis = _analyze("agent-link-down-fins-cut")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    message = finding.message
+    assert "crashed" not in message and "stopped, restarted" not in message
+    assert "went silent mid-transfer" in gist(message)
+    assert "nothing came from the agent 10.77.0.2 on any of the session's connections for " \
+           "30 s" in message
+    assert "766288 B" in message and "every byte acknowledged" in message
+    assert "FIN, frame 922" in message and "FIN, frame 923" in message
+    assert "timed out waiting" in message
+    assert "whether the agent answers them is not in it" in message
+    assert "job engine service" not in finding.fix
+    assert finding.fix.startswith("Check that the agent 10.77.0.2 is up and reachable")
