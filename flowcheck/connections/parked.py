@@ -305,8 +305,8 @@ def _new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Con
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
         *ttl_lists(short.ttl[:, new])))
     seg_max(short, new, records)
-    fins_unseen(short, new, records)
-    gap_times(short, new, records)
+    fins_unseen(short, new, records, fresh=True)
+    gap_times(short, new, records, fresh=True)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records
@@ -358,8 +358,8 @@ def _update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         if r.rst_ts is None:
             r.rst_ts = rst_ts
     seg_max(short, going_on, records)
-    fins_unseen(short, going_on, records)
-    gap_times(short, going_on, records)
+    fins_unseen(short, going_on, records, fresh=False)
+    gap_times(short, going_on, records, fresh=False)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     return records

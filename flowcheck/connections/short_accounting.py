@@ -104,25 +104,31 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     return evidence
 
 
-def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection],
+              *, fresh: bool) -> None:
     """The records' gap_times (one record per flow of `flows`), for the gap_frames
-    `closing` gave them: the times of the ACKs beyond the last byte captured."""
+    `closing` gave them: the times of the ACKs beyond the last byte captured. fresh:
+    the records are new (their gap_times empty), so only flows with gaps are visited."""
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
     beyond = (acked != NONE) & (max_end != NONE) & (acked - max_end - short.fin[:, flows] > 0)
     times = short.acked_ts[:, flows]
-    for i, record in enumerate(records):  # as closing's gap_frames
-        record.gap_times = [times.item(row, i) for row in (0, 1) if beyond[row, i]]
+    visit = np.flatnonzero(beyond.any(axis=0)) if fresh else range(len(records))
+    for i in visit:  # as closing's gap_frames
+        records[i].gap_times = [times.item(row, i) for row in (0, 1) if beyond[row, i]]
 
 
-def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                *, fresh: bool) -> None:
     """The records' fins_unseen (one record per flow of `flows`), as
     accounting.account_missed sets it: sides without a FIN captured that their peer
-    ACKed exactly one past the last byte captured."""
+    ACKed exactly one past the last byte captured. fresh: as for gap_times (a
+    continuing flow's later packets may undo it: those are all visited)."""
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    one = (acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
-        acked - max_end == 1)
-    for record, count in zip(records, one.sum(axis=0).tolist(), strict=True):
-        record.fins_unseen = count  # a continuing flow's later data may undo it
+    counts = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
+        acked - max_end == 1)).sum(axis=0)
+    visit = np.flatnonzero(counts) if fresh else range(len(records))
+    for i in visit:
+        records[i].fins_unseen = int(counts[i])
 
 
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
