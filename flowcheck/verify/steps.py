@@ -317,7 +317,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                f"{session.media_server} ports {ctx.ranges('media')} inbound "
                                "on the media server and on every firewall between them; "
                                "the job log and the agent's log tell whether it refused "
-                               f"the job first{OTHER_PRODUCT_FIX}.", frames=[frame])
+                               f"the job first{OTHER_PRODUCT_FIX}.", frames=[frame],
+                           ts=due[0])
             return make_step(spec, "missing", frames=[frame],
                              detail="no callback from the agent to the job engine: "
                                     f"no answer from a media port among {seen.listener}'s "
