@@ -37,8 +37,7 @@ class AnswerSeen:
     seconds: float
 
 
-def answer_seen(ctx: Context, way: tuple[str, str] | None, session: Session,
-                ts: float) -> AnswerSeen | None:
+def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float) -> AnswerSeen | None:
     """For `way` (connector, listener), the direction the capture lacks (as
     evidence.connector_unseen gives it), whether the capture would show the listener's
     answer to a connection announced at `ts`: it holds the listener's packets to the
@@ -53,7 +52,6 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, session: Session,
     last = max(_heard_until(ctx, listener, connector), default=None)
     if last is None or last < until:
         return None
-    del session  # the hosts decide; kept for the callers' symmetry with attempt_unseen
     return AnswerSeen(listener, connector, last - ts)
 
 

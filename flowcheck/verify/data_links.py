@@ -89,7 +89,7 @@ def check_data(ctx: Context, session: Session) -> None:
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         way = connector_unseen(ctx, session, first.listener, [a.ip for a in group])
-        seen = answer_seen(ctx, way, session, first.ts)
+        seen = answer_seen(ctx, way, first.ts)
         if way is not None and seen is None:
             continue  # its SYN would travel a direction the capture lacks: step unknown
         if moved_unseen(ctx, session, first.ts):

@@ -309,7 +309,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     way = unseen_way(ctx, session.remote_agent, [session.media_server])
     if session.callback_uid is None and way is not None:
         due = None if callback_elsewhere(ctx, session) else callback_due(ctx, session)
-        seen = None if due is None else answer_seen(ctx, way, session, due[0])
+        seen = None if due is None else answer_seen(ctx, way, due[0])
         if due is not None and seen is not None:  # the job engine's answer would be there
             frame = due[1]
             report_missing(ctx, session, spec, callback_seen_words(ctx, seen, frame),
