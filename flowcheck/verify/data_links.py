@@ -21,6 +21,7 @@ from flowcheck.verify.announced_kind import (
     special,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
+from flowcheck.verify.attempts import connector_unseen, listener_of
 from flowcheck.verify.context import (
     Context,
     allow_rule,
@@ -30,10 +31,8 @@ from flowcheck.verify.context import (
 )
 from flowcheck.verify.evidence import (
     announcement_time_enough,
-    connector_unseen,
     ended_early,
     judged,
-    listener_of,
     message_ts,
     note_unseen,
 )

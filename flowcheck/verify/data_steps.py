@@ -20,6 +20,7 @@ from flowcheck.verify.after_close import (
     late_words,
     tried_in_time,
 )
+from flowcheck.verify.attempts import attempt_unseen, listener_of, one_way_words
 from flowcheck.verify.context import (
     DEFAULT_RANGE_WORDS,
     Context,
@@ -52,14 +53,11 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import (
     after,
     answered,
-    attempt_unseen,
     ended_early,
     flow_hidden,
     is_open,
     judged,
-    listener_of,
     message_ts,
-    one_way_words,
     pending_request,
     stream_hidden,
     stream_whole,

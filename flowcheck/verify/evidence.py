@@ -12,11 +12,9 @@ TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from flowcheck.model import Announcement, Connection, NdmpMessage, NdmpStream, Session, endpoint
-from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import (
     Outcome,
     connection_outcome,
@@ -28,7 +26,6 @@ from flowcheck.sessions import (
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.verify.after_close import job_ended, late_refusal
 from flowcheck.verify.context import Context, opening_frames
-from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.unresent import lone_syn, stopped_after, unresent_words, went_on_after
@@ -110,74 +107,6 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
 def conns_words(conn: Connection) -> str:
     return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)}")
-
-
-def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
-    """The first direction (sender, receiver) among these that the capture lacks
-    (ctx.missing): a packet that would travel it (a SYN, a connection attempt) cannot be
-    seen, so its absence from the capture proves nothing. None when all were captured."""
-    return next(((sender, r) for r in receivers if (sender, r) in ctx.missing), None)
-
-
-# Announcing message name -> who listens at its endpoint ("mover" or "data").
-_LISTENER = {name: who for (name, _), who in ANNOUNCERS.items()}
-
-
-def connector_unseen(ctx: Context, session: Session, listener: str | None,
-                     addresses: Iterable[str] = ()) -> tuple[str, str] | None:
-    """The direction the capture lacks from the side told to connect to an announced
-    endpoint to the listener (addresses: the announced ones; the listener's control
-    address counts too). listener "data": the agent listens and the media server
-    connects (DATA_LISTEN, MOVER_CONNECT); "mover": the reverse (MOVER_LISTEN,
-    DATA_CONNECT, v2 DATA_START_*), as flow-model.md's pairing table has it; None:
-    either way."""
-    control = ctx.by_uid[session.control_uid]
-    media, agent = control.orig_h, control.resp_h
-    pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
-        listener or "", [(media, agent), (agent, media)])  # (connector, listener)
-    return next((way for connector, host in pairs
-                 if (way := unseen_way(ctx, connector, [*addresses, host]))), None)
-
-
-def listener_of(name: str) -> str | None:
-    """Who listens at the endpoint an announcing message names (NDMP_DATA_LISTEN:
-    "data"), None for another message."""
-    return _LISTENER.get(name if name.startswith("NDMP_") else f"NDMP_{name}")
-
-
-def one_way_words(way: tuple[str, str], what: str) -> str:
-    """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction."""
-    return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
-            f"only), so {what} from {way[0]} could not be seen")
-
-
-def attempt_unseen(ctx: Context, session: Session, listener: str | None,
-                   addresses: Iterable[str], ts: float,
-                   announced: Sequence[Announcement] = ()) -> str:
-    """Why the capture cannot show whether anything tried an endpoint announced at ts
-    ("" when it could): the connector's direction is one the capture lacks
-    (connector_unseen), the session's NDMP messages report the data moved after it
-    (the capture left the connection out: flowcheck.verify.filtered), a three-way job's
-    announced (its group) data connection runs between two hosts the capture holds no
-    packet between (off_path), the capture ended
-    before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
-    from flowcheck.verify.answer_seen import answer_seen  # it imports this module
-
-    addresses = list(addresses)
-    way = connector_unseen(ctx, session, listener, addresses)
-    # The listener's answer shows only for a known endpoint (not one the snap length cut).
-    if way is not None and (not addresses or answer_seen(ctx, way, ts) is None):
-        return one_way_words(way, "a connection attempt")
-    moved = moved_unseen(ctx, session, ts)
-    if moved:
-        return moved
-    path = off_path(ctx, session, announced)
-    if path:
-        return path
-    if not announcement_time_enough(ctx, session, ts):
-        return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
-                "connection")
-    return port_only_unseen(ctx, session, "a connection to it was tried")
 
 
 def message_ts(ctx: Context, session: Session, frame: int) -> float:

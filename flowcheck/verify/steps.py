@@ -17,6 +17,7 @@ from flowcheck.verify.answer_seen import (
     callback_elsewhere,
     callback_seen_words,
 )
+from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.context import (
@@ -35,10 +36,8 @@ from flowcheck.verify.evidence import (
     ended_early,
     is_open,
     judged,
-    one_way_words,
     stream_hidden,
     time_enough,
-    unseen_way,
     unseen_why,
 )
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only

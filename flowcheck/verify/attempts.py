@@ -1,0 +1,83 @@
+"""Whether the capture could show a connection attempt to an endpoint the session
+announced: the directions it lacks (a capture of one way: capture_one_direction), who
+connects to whom by the announcing message (flow-model.md's pairing table), and why an
+attempt could not be seen (step 4's `unknown` and announced_not_used's silence).
+Split from flowcheck.verify.evidence (its size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from flowcheck.model import Announcement, Session
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.verify.answer_seen import answer_seen
+from flowcheck.verify.context import Context
+from flowcheck.verify.evidence import after, announcement_time_enough
+from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+
+
+def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
+    """The first direction (sender, receiver) among these that the capture lacks
+    (ctx.missing): a packet that would travel it (a SYN, a connection attempt) cannot be
+    seen, so its absence from the capture proves nothing. None when all were captured."""
+    return next(((sender, r) for r in receivers if (sender, r) in ctx.missing), None)
+
+
+# Announcing message name -> who listens at its endpoint ("mover" or "data").
+_LISTENER = {name: who for (name, _), who in ANNOUNCERS.items()}
+
+
+def connector_unseen(ctx: Context, session: Session, listener: str | None,
+                     addresses: Iterable[str] = ()) -> tuple[str, str] | None:
+    """The direction the capture lacks from the side told to connect to an announced
+    endpoint to the listener (addresses: the announced ones; the listener's control
+    address counts too). listener "data": the agent listens and the media server
+    connects (DATA_LISTEN, MOVER_CONNECT); "mover": the reverse (MOVER_LISTEN,
+    DATA_CONNECT, v2 DATA_START_*), as flow-model.md's pairing table has it; None:
+    either way."""
+    control = ctx.by_uid[session.control_uid]
+    media, agent = control.orig_h, control.resp_h
+    pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
+        listener or "", [(media, agent), (agent, media)])  # (connector, listener)
+    return next((way for connector, host in pairs
+                 if (way := unseen_way(ctx, connector, [*addresses, host]))), None)
+
+
+def listener_of(name: str) -> str | None:
+    """Who listens at the endpoint an announcing message names (NDMP_DATA_LISTEN:
+    "data"), None for another message."""
+    return _LISTENER.get(name if name.startswith("NDMP_") else f"NDMP_{name}")
+
+
+def one_way_words(way: tuple[str, str], what: str) -> str:
+    """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction."""
+    return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
+            f"only), so {what} from {way[0]} could not be seen")
+
+
+def attempt_unseen(ctx: Context, session: Session, listener: str | None,
+                   addresses: Iterable[str], ts: float,
+                   announced: Sequence[Announcement] = ()) -> str:
+    """Why the capture cannot show whether anything tried an endpoint announced at ts
+    ("" when it could): the connector's direction is one the capture lacks
+    (connector_unseen), the session's NDMP messages report the data moved after it
+    (the capture left the connection out: flowcheck.verify.filtered), a three-way job's
+    announced (its group) data connection runs between two hosts the capture holds no
+    packet between (off_path), the capture ended
+    before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
+    addresses = list(addresses)
+    way = connector_unseen(ctx, session, listener, addresses)
+    # The listener's answer shows only for a known endpoint (not one the snap length cut).
+    if way is not None and (not addresses or answer_seen(ctx, way, ts) is None):
+        return one_way_words(way, "a connection attempt")
+    moved = moved_unseen(ctx, session, ts)
+    if moved:
+        return moved
+    path = off_path(ctx, session, announced)
+    if path:
+        return path
+    if not announcement_time_enough(ctx, session, ts):
+        return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
+                "connection")
+    return port_only_unseen(ctx, session, "a connection to it was tried")
