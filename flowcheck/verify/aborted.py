@@ -28,7 +28,8 @@ from collections import defaultdict
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.context import Context, capitalised, conn_sides
+from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import (
     failure_words,
     flow_detail,

@@ -14,6 +14,7 @@ from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
 from flowcheck.verify.after_close import control_close, late_conns, late_words, tried_in_time
+from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.announced_kind import (
     other_nic_fix,
     other_nic_words,
@@ -22,13 +23,7 @@ from flowcheck.verify.announced_kind import (
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen, listener_of
-from flowcheck.verify.context import (
-    Context,
-    allow_rule,
-    endpoint,
-    opened_unseen_words,
-    opening_frames,
-)
+from flowcheck.verify.context import Context, endpoint, opened_unseen_words, opening_frames
 from flowcheck.verify.evidence import (
     announcement_time_enough,
     ended_early,

@@ -20,6 +20,7 @@ from flowcheck.verify.after_close import (
     late_words,
     tried_in_time,
 )
+from flowcheck.verify.allow_rules import seen_or_range
 from flowcheck.verify.attempts import attempt_unseen, listener_of, one_way_words
 from flowcheck.verify.context import (
     DEFAULT_RANGE_WORDS,
@@ -28,7 +29,6 @@ from flowcheck.verify.context import (
     cut_announcement_words,
     endpoint,
     opening_frames,
-    seen_or_range,
 )
 from flowcheck.verify.cut_transfer import (
     cut_transfers,

@@ -16,9 +16,10 @@ from collections import defaultdict
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
-from flowcheck.verify.context import Context, allow_rule, endpoint, opening_frames
+from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen

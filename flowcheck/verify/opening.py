@@ -8,21 +8,14 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
+from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
     reached_responder,
     vanished_between,
     vanished_words,
 )
-from flowcheck.verify.context import (
-    Context,
-    allow_rule,
-    capitalised,
-    endpoint,
-    return_ports,
-    role_ends,
-    session_uids,
-)
+from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, time_enough
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words

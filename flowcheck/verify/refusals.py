@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
-from flowcheck.verify.context import Context, allow_rule, capitalised
+from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host

@@ -8,13 +8,8 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
 from flowcheck.verify.abortive_close import abortive_close, abortive_fix, abortive_words
 from flowcheck.verify.after_close import ended_words, job_ended
-from flowcheck.verify.context import (
-    DEFAULT_RANGE_WORDS,
-    Context,
-    endpoint,
-    listened_ports,
-    port_list,
-)
+from flowcheck.verify.allow_rules import listened_ports, port_list
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
 from flowcheck.verify.refused_connect import refused_replies
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}

@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, allow_rule, endpoint
+from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 

@@ -1,0 +1,149 @@
+"""The firewall rules a fix names: the ports of a connection's return traffic, the
+ports its session's hosts listened on, and the allow rule in words, for the media
+server, the agent and the firewalls between them (the TechNote's rules). Split from
+flowcheck.verify.context (its size).
+"""
+
+from __future__ import annotations
+
+from flowcheck.config import format_ranges
+from flowcheck.model import Connection, Session
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, role_ends, session_uids
+
+# Where the rule for the answer goes, from where the connection's rule goes.
+_BACK = {"outbound on the media server and inbound on the agent":
+         "outbound on the agent and inbound on the media server",
+         "inbound on the media server": "outbound on the media server"}
+
+
+def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
+    """The ports of `conn`'s return traffic, by range, never its one-off source port: the
+    originator draws that anew for every connection (its dynamic range, RFC 6335 6), so
+    a rule naming it lets through this connection only (trial 17, D8). (the responder's
+    side: "port 10000" / "ports 5001-5100"; the originator's: "ports 6001-6100 (the agent
+    range: ...)" or "its dynamic (ephemeral) ports (...)")."""
+    config = ctx.config
+    source = conn.orig_p
+    configured = [name for name in ("agent", "media")
+                  if f"{name}_range" in config.explicit
+                  and getattr(config, f"in_{name}_range")(source)]
+    if configured:  # a default range (1025-65535) is no rule to give (trial 20 D6)
+        name = configured[0]
+        ranges = config.agent_range if name == "agent" else config.media_range
+        back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
+                   f"source port {source} is drawn from it anew each time)")
+    else:
+        back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
+                   "is drawn anew each time)")
+    if conn.resp_p == config.ndmp_port:
+        answer = f"port {conn.resp_p}"
+    elif config.in_media_range(conn.resp_p) and "media_range" in config.explicit:
+        answer = f"ports {format_ranges(config.media_range)}"
+    elif config.in_agent_range(conn.resp_p) and "agent_range" in config.explicit:
+        answer = f"ports {format_ranges(config.agent_range)}"
+    else:
+        answer = f"port {conn.resp_p}"
+    return answer, back_to
+
+
+def listened_ports(ctx: Context, session: Session, which: str, port: int | None
+                   ) -> list[int]:
+    """The ports the session's `which` side ("media", "agent") was reached on (its
+    connections' responder ends of that role, the NDMP port aside), with `port`, in
+    order: the ports a rule names when the range is flowcheck's default (trial 20 D6)."""
+    ports = set() if port is None else {port}
+    for uid in session_uids(session):
+        conn = ctx.by_uid.get(uid)
+        if conn is None:
+            continue
+        for role, side in role_ends(ctx, conn, session):
+            if role == which and side == (conn.resp_h, conn.resp_p) and \
+                    side[1] != ctx.config.ndmp_port:
+                ports.add(side[1])
+    return sorted(ports)
+
+
+def port_list(ports: list[int]) -> str:
+    """Ports as "5001, 6001-6002": runs of consecutive ports joined."""
+    runs: list[list[int]] = []
+    for port in ports:
+        if runs and port == runs[-1][1] + 1:
+            runs[-1][1] = port
+        else:
+            runs.append([port, port])
+    return ", ".join(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in runs)
+
+
+def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) -> str:
+    """What a rule names for a `which` side port: its range (Context.ranges) when
+    configured; else, the range being flowcheck's default 1025-65535 (no rule to give),
+    the ports this job was reached on there, saying so."""
+    if f"{which}_range" in ctx.config.explicit:
+        return ctx.ranges(which)
+    ports = listened_ports(ctx, session, which, port) if session else [port]
+    many = "s" if len(ports) > 1 else ""
+    return f"{port_list(ports)} (the {which} port{many} {DEFAULT_RANGE_WORDS})"
+
+
+
+
+def capitalised(text: str) -> str:
+    """The first letter upper case, the rest as it is (str.capitalize lowers "TCP")."""
+    return text[:1].upper() + text[1:]
+
+
+def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
+               answer: bool = False, between: bool = False, device: str | None = None) -> str:
+    """The firewall rule that lets this connection through, named from the media server,
+    "and its return traffic"; answer: that second rule spelt out, ports and all (when the
+    capture cannot tell which way was lost); between: both rules also on any firewall
+    between the hosts (a drop the capture cannot place). A responder port outside its
+    side's range is named alone: the rule for the range would not let it through. The
+    ends by role_ends: a three-way job's data connection between two agents is named by
+    their addresses ("outbound on 10.77.1.2 and inbound on 10.77.1.3"). device: the
+    router or firewall between the hosts that rejected or dropped it, named
+    (rejecting_device's address and what it is): the rule goes in that device's forward
+    chain instead."""
+    ends = role_ends(ctx, conn, session) if session else []
+    media = next((side for which, side in ends if which == "media"), None)
+    agent = next((side for which, side in ends if which == "agent"
+                  and side == (conn.resp_h, conn.resp_p)),
+                 next((side for which, side in ends if which == "agent"), None))
+    responder = (conn.resp_h, conn.resp_p)
+    ports: str | None
+    back_where = ""
+    if conn.resp_p != ctx.config.ndmp_port and len(ends) == 2 and \
+            all(which == "agent" for which, _ in ends):
+        ports = seen_or_range(ctx, session, "agent", conn.resp_p) \
+            if ctx.config.in_agent_range(conn.resp_p) else None
+        where = f"outbound on {conn.orig_h} and inbound on {conn.resp_h}"
+        back_where = f"outbound on {conn.resp_h} and inbound on {conn.orig_h}"
+    elif conn.resp_p != ctx.config.ndmp_port and responder == media:
+        ports = seen_or_range(ctx, session, "media", conn.resp_p)
+        where = "inbound on the media server"
+        if not ctx.config.in_media_range(conn.resp_p):
+            ports = None
+    elif conn.resp_p != ctx.config.ndmp_port and responder == agent:
+        ports = seen_or_range(ctx, session, "agent", conn.resp_p)
+        where = "outbound on the media server and inbound on the agent"
+        if not ctx.config.in_agent_range(conn.resp_p):
+            ports = None
+    elif conn.resp_p == ctx.config.ndmp_port:
+        ports = f"{conn.resp_p} (NDMP port)"
+        where = "outbound on the media server and inbound on the agent"
+    else:
+        ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
+    back_where = back_where or _BACK.get(where, where)
+    if device is not None:
+        where = f"in the forward chain of {device}"
+        back_where = "in the same chain"
+    if between and not where.endswith("between them"):
+        where += " and on any firewall between the hosts"
+        back_where += " and on any firewall between the hosts"
+    answer_ports, back_to = return_ports(ctx, conn)
+    back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
+            f"{back_where} (the SYN-ACK's way: established connections)" if answer
+            else "its return traffic")
+    target = f"port {conn.resp_p}" if ports is None else \
+        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
+    return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
