@@ -48,3 +48,31 @@ def test_the_announcing_replies_are_the_collectors() -> None:
     from flowcheck.ndmp.lost import ANNOUNCED_BY_REPLY
 
     assert {name for name, reply in ANNOUNCERS if reply} == ANNOUNCED_BY_REPLY
+
+
+def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
+    """Recheck 25 N1: with the reply to CONNECT_OPEN lost in a first hole, every later
+    hole named "the reply to CONNECT_OPEN (frame 7)" too."""
+    from flowcheck.model import NdmpMessage
+    from flowcheck.ndmp.lost import lost_words
+
+    def message(frame: int, direction: str, sequence: int, kind: str, name: str,
+                reply_to: int = 0) -> NdmpMessage:
+        return NdmpMessage(frame, float(frame), direction, sequence, kind, 0, name, 0,
+                           reply_to)
+
+    messages = [
+        message(5, "resp", 1, "post", "NDMP_NOTIFY_CONNECTED"),
+        message(7, "orig", 1, "request", "NDMP_CONNECT_OPEN"),
+        # resp 2 (the reply to CONNECT_OPEN) lost: the first hole
+        message(11, "orig", 2, "request", "NDMP_DATA_START_BACKUP"),
+        message(12, "resp", 3, "post", "NDMP_LOG_MESSAGE"),
+        # resp 4 (the reply to DATA_START_BACKUP) lost: the second hole
+        message(15, "orig", 3, "request", "NDMP_DATA_STOP"),
+        message(17, "resp", 5, "post", "NDMP_NOTIFY_DATA_HALTED"),
+    ]
+    words = lost_words("resp", [9, 16], messages)
+    first, second = words.split(". The bytes never captured")[1:3]
+    assert "the reply to CONNECT_OPEN (frame 7)" in first
+    assert "the reply to DATA_START_BACKUP (frame 11)" in second
+    assert "CONNECT_OPEN" not in second

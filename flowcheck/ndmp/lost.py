@@ -25,12 +25,17 @@ def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]) -
     message; "" when the sequence numbers around no hole tell it."""
     side = "originator" if direction == "orig" else "responder"
     own = [m for m in messages if m.direction == direction]
+    taken: set[int] = set()  # frames of the requests an earlier hole's replies answered
     parts = [words for frame in frames[:HOLES_NAMED]
-             if (words := _hole(side, frame, own, messages))]
+             if (words := _hole(side, frame, own, messages, taken))]
     return "".join(f". {words}" for words in parts)
 
 
-def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage]) -> str:
+def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
+          taken: set[int]) -> str:
+    """The words for one hole; `taken`: requests earlier holes' lost replies answered
+    (the replies come in the order of their requests: recheck 25 N1, every hole named
+    the first hole's reply to CONNECT_OPEN), this hole's added."""
     before = next((m for m in reversed(own) if m.frame < frame), None)
     after = next((m for m in own if m.frame >= frame), None)
     if before is None or after is None:
@@ -41,7 +46,9 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
     replied = {m.reply_sequence for m in own if m.type == "reply"}
     unanswered = [m for m in messages if m.direction != before.direction
                   and m.type == "request" and m.frame < after.frame
+                  and m.frame not in taken
                   and m.sequence not in replied and m.name not in _NO_REPLY][:missing]
+    taken.update(m.frame for m in unanswered)
     count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
     words = (f"The bytes never captured held {count} of the {side}, between its messages "
              f"in frames {before.frame} and {after.frame} (NDMP sequence numbers "
