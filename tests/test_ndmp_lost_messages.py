@@ -76,3 +76,21 @@ def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
     assert "the reply to CONNECT_OPEN (frame 7)" in first
     assert "the reply to DATA_START_BACKUP (frame 11)" in second
     assert "CONNECT_OPEN" not in second
+
+
+def test_the_bytes_never_captured_count_every_hole() -> None:
+    """Recheck 25 N2: "32 bytes never captured (3 times)" for three holes of 96 bytes in
+    all, beside capture_loss's 188 for the connection."""
+    from flowcheck.ndmp.findings import StreamFindings
+    from flowcheck.ndmp.stream import DecodeProblem
+
+    findings = StreamFindings("C1")
+    for frame, size in ((9, 32), (192, 28), (198, 36)):
+        findings.problem("resp", DecodeProblem("cut", f"{size} bytes never captured",
+                                               [frame], float(frame)))
+    _, [partial] = findings.build()
+    assert partial.message.startswith("NDMP control stream from the responder is incomplete "
+                                      "(96 bytes never captured, in all)")
+    single = StreamFindings("C2")
+    single.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
+    assert "(52 bytes never captured)" in single.build()[1][0].message
