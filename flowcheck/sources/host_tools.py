@@ -33,8 +33,6 @@ PKTMON = "pktmon"
 NETSH = "netsh trace"
 OPT_COMMENT = 1
 NO_IDENTITY = -1
-# pktmon's comment: "PktGroupId 1001, PktNumber 1, Appearance 2, Direction Tx , ...".
-_PKTMON_COMMENT = re.compile(rb"PktGroupId (\d+), PktNumber (\d+)")
 _NETSH_NAME = re.compile(r"(eth|wifi|mbb):\d+(:-?\d+)?$")
 # Packets with options read without a pktmon comment before the file is taken for
 # another tool's (dumpcap's own comments): no more comments are read.
@@ -115,15 +113,16 @@ def _u16(data: np.ndarray, at: np.ndarray, big: bool) -> np.ndarray:
     return (first << 8 | second) if big else (second << 8 | first)
 
 
+# pktmon's comment: "PktGroupId 1001, PktNumber 1, Appearance 2, Direction Tx , ...".
 _GROUP, _NUMBER = b"PktGroupId ", b", PktNumber "
 _DIGITS = 10  # a 32-bit number's
 _WINDOW = 64  # bytes of a comment looked at, as pktmon writes them first
 
 
 def _pktmon_identities(data: np.ndarray, at: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Per comment (its text at `at`, `length` bytes; 0: no comment), PktGroupId * 2**16
+    r"""Per comment (its text at `at`, `length` bytes; 0: no comment), PktGroupId * 2**16
     + (PktNumber & 0xFFFF) when it starts "PktGroupId N, PktNumber M", else NO_IDENTITY:
-    the regular expression _PKTMON_COMMENT, in bulk."""
+    what the pattern `PktGroupId (\d+), PktNumber (\d+)` matches at its start, in bulk."""
     window = data[np.minimum(at[:, None] + np.arange(_WINDOW), data.shape[0] - 1)]
     window[np.arange(_WINDOW)[None, :] >= np.minimum(length, _WINDOW)[:, None]] = 0
     group, after = _number(window, np.full(at.shape[0], len(_GROUP)))
