@@ -26,6 +26,7 @@ from flowcheck.report.overview import (
     clock_time,
     first_packet,
     grouped_lines,
+    named_ids,
     session_start,
     session_status,
     status_counts,
@@ -336,10 +337,6 @@ def _render_ladder(ladder: Ladder, console: Console, *, forced: bool) -> None:
                       "--ladder)", style="dim", highlight=False)
 
 
-# Sessions an info finding told once for all its sessions names before counting.
-_ALIKE_NAMED = 8
-
-
 def _alike_infos(findings: list[Finding]) -> dict[int, list[str]]:
     """Info findings said alike (code, message, fix) in several sessions, as a night's
     vendor message in each of its jobs (trial 23 D7: 163 of them): id of the first ->
@@ -358,10 +355,7 @@ def _alike_infos(findings: list[Finding]) -> dict[int, list[str]]:
 
 def _sessions_words(sessions: list[str]) -> str:
     """"the same in 148 sessions: S1, S2, ..., +140 more"."""
-    named = ", ".join(sessions[:_ALIKE_NAMED])
-    more = len(sessions) - _ALIKE_NAMED
-    return f"the same in {len(sessions)} sessions: {named}" + (f", +{more} more" if more > 0
-                                                                else "")
+    return f"the same in {len(sessions)} sessions: {named_ids(sessions)}"
 
 
 def _render_findings(findings: list[Finding], verdict: str, base: float,

@@ -97,8 +97,14 @@ class SessionLine:
             if self.unknown_steps and self.status == "unknown" else "") if part)
 
 
-# Session ids a grouped summary line names before counting the rest.
+# Session ids a grouped line names before counting the rest.
 GROUP_IDS = 8
+
+
+def named_ids(ids: list[str]) -> str:
+    """"S1, S2, ..., S8, +4 more": the first GROUP_IDS of ids, the rest counted."""
+    more = len(ids) - GROUP_IDS
+    return ", ".join(ids[:GROUP_IDS]) + (f", +{more} more" if more > 0 else "")
 
 
 def grouped_lines(lines: list[SessionLine]) -> list[str]:
@@ -115,11 +121,9 @@ def grouped_lines(lines: list[SessionLine]) -> list[str]:
     for (status, what, hosts), ids in sorted(groups.items(),
                                              key=lambda item: (item[0][0] != "failed",
                                                                -len(item[1]))):
-        named = ", ".join(ids[:GROUP_IDS]) + (f", +{len(ids) - GROUP_IDS} more"
-                                               if len(ids) > GROUP_IDS else "")
         count = f"{len(ids)} session{'s' if len(ids) > 1 else ''}"
         out.append(f"{STATUS_WORDS[status]} {what or 'no error code'}, {hosts}: "
-                   f"{count} ({named})")
+                   f"{count} ({named_ids(ids)})")
     return out
 
 
