@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from flowcheck.report.overview import wall_clock
-
 
 @dataclass(slots=True)
 class SeenSession:
@@ -63,6 +61,8 @@ class SessionChange:
         if self.session is None:
             name = f"expected session {self.index}"
         else:
+            from flowcheck.report.overview import wall_clock  # numpy: not at the plugin's load
+
             start = "" if self.started is None else f", started {wall_clock(self.started)}"
             name = f"{self.session} ({self.media_server} -> {self.remote_agent}{start})"
         steps = ", ".join(c for c in self.changes if not c.startswith("new error"))

@@ -73,8 +73,10 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
         return sentence
     spans = _top_level(sentence)
     limit = _with_way_back(sentence, spans, limit)
+    if len(sentence) <= limit:
+        return sentence
     breaks, clause = [], 0
-    for i in range(min(limit, len(sentence)) + 1):
+    for i in range(limit + 1):
         if not _outside(sentence, spans, i) or not sentence.startswith(_BREAKS, i):
             continue
         if sentence.startswith(_WAY_BACK, i):
@@ -85,8 +87,6 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
         if not conditional and not (sentence.startswith(", or ", i) and "either" in words):
             breaks.append(i)
         clause = i + 2
-    if len(sentence) <= limit:
-        return sentence
     if breaks:
         return sentence[:breaks[-1]]
     cut = sentence.rfind(" ", 0, limit - 3)

@@ -21,12 +21,6 @@ if TYPE_CHECKING:
     from flowcheck.model import CaptureInfo, Connection
 
 
-def _size(count: int) -> str:
-    """SI units, as the ladder and Wireshark's conversation table: "200.0 kB" (trial 20
-    D17: this table said "KB")."""
-    return human_bytes(count)
-
-
 def render_captures(captures: list[CaptureInfo], console: Console) -> None:
     """One line per file with its own skipped-packet counts; a total line for a set."""
     for capture in captures:
@@ -101,7 +95,7 @@ def render_connections(connections: list[Connection], console: Console, *,
          conn.conn_state,
          conn.history,
          f"{conn.orig_pkts}/{conn.resp_pkts}",
-         f"{_size(conn.orig_bytes)}/{_size(conn.resp_bytes)}",
+         f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
          str(conn.retransmits + conn.syn_retries),
          conn.role + (f" {conn.session}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")

@@ -142,6 +142,7 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
     config = analysis.config
     counts = summary_counts(analysis.findings)
     captures = ", ".join(escape(str(c.path)) for c in analysis.traffic.captures) or "-"
+    midway = mid_job_note(analysis)
     return [f"<h1 class=\"{analysis.verdict}\">Verdict: {analysis.verdict.upper()}</h1>",
             f"<p>{len(analysis.sessions)} session(s); {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info. Captures: {captures}.</p>",
@@ -151,8 +152,7 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
             *([f"<p class=\"inconclusive\">{escape(inconclusive_note(analysis))}</p>"]
               if analysis.verdict == "inconclusive" else []),
-            *([f"<p class=\"inconclusive\">{escape(mid_job_note(analysis))}</p>"]
-              if mid_job_note(analysis) else [])]
+            *([f"<p class=\"inconclusive\">{escape(midway)}</p>"] if midway else [])]
 
 
 def _anchor(session_id: str) -> str:
