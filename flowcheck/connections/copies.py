@@ -210,9 +210,8 @@ class CaptureCopies:
         copy[rows[near[1]]] = True
         named = None if identity is None else self.appearances.mark(
             identity, d.tcp_seq, d.tcp_ack, d.tcp_flags)
-        if named is not None and named.any():
-            copy |= named
-            self.systematic = True
+        if named is not None:
+            copy |= named  # systematic below: named copies are copies of identified packets
         self.within.update(np.unique(own.source[copy]).tolist())
         self.systematic = self.systematic or since is not None or bool(copy.any())
         points = self.points

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.decode.framing import ETHERTYPE_TEB
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
 from flowcheck.decode.link import LINK_STEPS
+from flowcheck.decode.tunnels import IPPROTO_UDP
+from flowcheck.sources.batch import LINKTYPE_ETHERNET
 
-IPPROTO_UDP = 17
-LINKTYPE_ETHERNET = 1
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 MAX_KEYS = 4096  # distinct flows kept; beyond, the rarest go (their packets still count)
 
@@ -36,7 +37,6 @@ FlowKey = tuple[int, int, str, str, int, str, bool]
 # What follows the MAC addresses of an Ethernet frame carried in UDP (IPv4, IPv6, VLAN
 # tags, ARP), and Geneve's protocol type for one.
 INNER_ETHERTYPES = (0x0800, 0x86DD, 0x8100, 0x88A8, 0x0806)
-ETHERTYPE_TEB = 0x6558
 VXLAN_INNER_ETHERTYPE_AT = 8 + 8 + 12  # UDP header, VXLAN header, MAC addresses
 
 

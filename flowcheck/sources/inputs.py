@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.errors import InputError
-from flowcheck.sources.pcap import is_pcap_magic
+from flowcheck.sources.pcap import PCAPNG_SECTION, is_pcap_magic
 
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 def format_of(head: bytes) -> str | None:
     """'pcap' or 'pcapng' from the first four (decompressed) bytes, else None."""
-    if head[:4] == PCAPNG_MAGIC:
+    if head[:4] == PCAPNG_SECTION:
         return "pcapng"
     if is_pcap_magic(head):
         return "pcap"

@@ -31,15 +31,10 @@ class Records:
         return int(self.ts.shape[0])
 
     def slice(self, start: int, stop: int) -> Records:
-        interface = None if self.interface is None else self.interface[start:stop]
-        position = None if self.position is None else self.position[start:stop]
-        identity = None if self.identity is None else self.identity[start:stop]
-        return Records(self.ts[start:stop], self.data_off[start:stop], self.caplen[start:stop],
-                       self.wirelen[start:stop], self.linktype[start:stop], interface, position,
-                       identity)
+        return self.take(slice(start, stop))  # numpy views, as before
 
-    def take(self, rows: np.ndarray) -> Records:
-        """The records at rows (an index array), in that order."""
+    def take(self, rows: np.ndarray | slice) -> Records:
+        """The records at rows (an index array, in that order, or a slice: views)."""
         interface = None if self.interface is None else self.interface[rows]
         position = None if self.position is None else self.position[rows]
         identity = None if self.identity is None else self.identity[rows]
