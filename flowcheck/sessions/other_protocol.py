@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.ndmp.collector import OPENING_BYTES
-from flowcheck.ndmp.protocol import FRAGMENT_LENGTH_MASK, MAX_FRAGMENT
+from flowcheck.ndmp.protocol import FRAGMENT_LENGTH_MASK, HEADER_SIZE, MAX_FRAGMENT
 
-_HEADER_BYTES = 24  # an NDMP message header; a record holds at least one
 _HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ",
                  b"CONNECT ", b"TRACE ")
 _TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
@@ -32,7 +31,7 @@ def could_start_ndmp(opening: bytes) -> bool:
     if len(opening) < 4:
         return True
     length = int.from_bytes(opening[:4], "big") & FRAGMENT_LENGTH_MASK
-    if not _HEADER_BYTES <= length <= MAX_FRAGMENT:
+    if not HEADER_SIZE <= length <= MAX_FRAGMENT:  # a record holds a header at least
         return False
     return len(opening) < 16 or int.from_bytes(opening[12:16], "big") in (0, 1)
 

@@ -27,7 +27,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS, role_words
 from flowcheck.verify.closed_window import zero_window
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.details import (
     cited_rsts,
     reset_time,
@@ -332,9 +332,8 @@ def _never_delivered_report(ctx: Context, session: Session, conn: Connection, wo
 def _session_loss(ctx: Context, session: Session, conn: Connection) -> str:
     """" The session's other connections lost packets too: 8 retransmitted packets on
     C1." when they did, else ""."""
-    uids = [session.control_uid, session.callback_uid, *session.data_connections]
     counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
-              for uid in uids if uid and uid != conn.uid and uid in ctx.by_uid]
+              for uid in session_uids(session) if uid != conn.uid and uid in ctx.by_uid]
     counts = [(uid, n) for uid, n in counts if n]
     if not counts:
         return ""

@@ -76,20 +76,24 @@ from flowcheck.verify.local import (
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_connect import group_refusal
-from flowcheck.verify.refused_listens import refused_listens, refused_words, resource_words
+from flowcheck.verify.refused_listens import (
+    LISTENS,
+    refused_listens,
+    refused_words,
+    resource_words,
+)
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
 # Requests whose reply announces a data endpoint (flow-model.md).
-_LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
 
 
 def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                       control: Connection) -> Step:
     """Step 3: the data endpoint announced on the control connection (DATA_LISTEN,
     MOVER_LISTEN replies, or a connection matched without one)."""
-    pending = pending_request(ctx, session, _LISTENS)
+    pending = pending_request(ctx, session, LISTENS)
     if pending is not None:
         # Its reply would announce (or refuse) the next endpoint: the resource it
         # starts cannot be judged, whatever earlier resources showed.
@@ -206,7 +210,7 @@ def _never_answered(ctx: Context, session: Session, control: Connection
         return None
     messages = stream.messages
     for index, request in enumerate(messages):
-        if request.type != "request" or message_op(request) not in _LISTENS:
+        if request.type != "request" or message_op(request) not in LISTENS:
             continue
         later = messages[index + 1:]
         if not answered(request, later) and went_on(control, request, later):

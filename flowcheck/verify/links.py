@@ -87,8 +87,7 @@ def _no_control_session(ctx: Context) -> None:
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
-    other = other_protocol_words(other_protocol_groups(ctx.connections, ctx.streams,
-                                                       ctx.config))
+    other = other_protocol_words(other_protocol_groups(ctx.connections, ctx.streams))
     if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
         ctx.add("no_control_session",
                 f"No NDMP control connection in the capture: {other}; none of the "

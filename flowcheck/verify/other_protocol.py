@@ -26,17 +26,14 @@ Group = list[tuple[Connection, str]]
 
 
 def other_protocol_groups(connections: list[Connection], streams: list[NdmpStream],
-                          config: Config) -> dict[tuple[str, str, int], Group]:
+                          ) -> dict[tuple[str, str, int], Group]:
     """The connections to the NDMP port (or tapped as NDMP) that speak another protocol
     both ways, with that protocol, by (originator, responder, responder's port), in time
     order."""
     stream_by_uid = {s.uid: s for s in streams}
     groups: dict[tuple[str, str, int], Group] = defaultdict(list)
     for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
-        stream = stream_by_uid.get(conn.uid)
-        if conn.resp_p != config.ndmp_port and stream is None:
-            continue
-        protocol = other_protocol(conn, stream)
+        protocol = other_protocol(conn, stream_by_uid.get(conn.uid))
         if protocol is not None:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append((conn, protocol))
     return dict(groups)
@@ -48,7 +45,7 @@ def fold_other_protocols(findings: list[Finding], connections: list[Connection],
     """The findings, the decode findings of connections that speak another protocol on
     the NDMP port replaced by one ndmp_undecodable per group (other_protocol_groups);
     `sessions` tell whose host the program's is (a media server's: nothing to change)."""
-    groups = other_protocol_groups(connections, streams, config)
+    groups = other_protocol_groups(connections, streams)
     if not groups:
         return findings
     stream_by_uid = {s.uid: s for s in streams}

@@ -169,7 +169,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                     "data connection.")
             reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
                      if conn.rst_frames else "")
-            closed = (f" {roles[1][0].upper()}{roles[1][1:]} then closed it and resent its "
+            closed = (f" {capitalised(roles[1])} then closed it and resent its "
                       f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
                       f"{conn.fin_frames[-1]}), never answered: the path was still losing "
                       "its packets." if stalled.timed_by == "closed" else "")
@@ -183,7 +183,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             if heard is not None and (on is None or on[0] != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down".
-                reading += (f" {roles[1][0].upper()}{roles[1][1:]} {receiver} was still up "
+                reading += (f" {capitalised(roles[1])} {receiver} was still up "
                             "and reachable after the data stopped: it sent "
                             f"{message_op(heard)} on the control connection (frame "
                             f"{heard.frame}), so only this connection's packets were "
@@ -333,7 +333,7 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {stall.unacked} B "
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
-            f"{roles[1][0].upper()}{roles[1][1:]}'s ACKs never covered them, to its last "
+            f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
             f"(frame {stall.ack_frame}{later}), while"
             f"{arrived}; the capture went on {span_words(ctx.capture_end - stall.ts)} after "
             "the gap and holds no resend of them either: the resends were lost on the way "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after
@@ -41,7 +42,7 @@ def check_unseen_end(ctx: Context, session: Session, control: Connection,
                     (f"the agent {agent}", f"the media server {media}"))
     op = message_op(request)
     ctx.add("control_end_unseen",
-            f"{sender[0].upper()}{sender[1:]} sent {op} (frame {request.frame}) on the "
+            f"{capitalised(sender)} sent {op} (frame {request.frame}) on the "
             f"control connection {endpoint(control.orig_h, control.orig_p)} -> "
             f"{endpoint(control.resp_h, control.resp_p)}; the capture went on "
             f"{span_words(waited)} after it with no acknowledgement, no answer and no "
