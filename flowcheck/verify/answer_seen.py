@@ -39,7 +39,7 @@ class AnswerSeen:
 
 def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float) -> AnswerSeen | None:
     """For `way` (connector, listener), the direction the capture lacks (as
-    evidence.connector_unseen gives it), whether the capture would show the listener's
+    attempts.connector_unseen gives it), whether the capture would show the listener's
     answer to a connection announced at `ts`: it holds the listener's packets to the
     connector a retransmission timeout or more after ts (on the session's control
     connection or another between the two hosts). None when not, or way is None."""

@@ -105,10 +105,10 @@ def check_data(ctx: Context, session: Session) -> None:
             report_mismatch(ctx, session, wrong[0], [])
             continue
         connector, side = _connector(ctx, session, first)
-        late = _late_after(ctx, session, group)
         if seen is not None:  # trial 22 D3: the listener's answer would show
             _one_way_not_used(ctx, session, group, seen, where, connector, side)
             continue
+        late = _late_after(ctx, session, group)
         ctx.add("announced_not_used",
                 f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
                 "for the data connection, but no connection "

@@ -6,7 +6,9 @@ opening the capture holds (flow-model.md, the five steps; docs/findings.md).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, endpoint
+from collections.abc import Callable
+
+from flowcheck.model import Connection, Session, StepStatus, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
@@ -49,11 +51,16 @@ def check_order(ctx: Context, session: Session) -> None:
             "Check that the capture covers the whole job from its start; if it does, the "
             "agent does not follow the documented sequence: see its version and log.",
             session=session, conn=callback)
-    for index, step in enumerate(session.steps):
-        if step.step == callback_spec.number and step.status == "ok":
-            session.steps[index] = make_step(callback_spec, "violated", step.uids, step.frames,
-                                             "came after the data connection")
+    _restep(session, callback_spec, "violated", lambda _: "came after the data connection")
 
+
+def _restep(session: Session, spec: StepSpec, status: StepStatus,
+            detail: Callable[[str], str]) -> None:
+    """The session's `ok` step of spec, made again with status and detail(old detail)."""
+    for index, step in enumerate(session.steps):
+        if step.step == spec.number and step.status == "ok":
+            session.steps[index] = make_step(spec, status, step.uids, step.frames,
+                                             detail(step.detail))
 
 
 def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,
@@ -66,7 +73,4 @@ def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,
             "time order there (a pcapng of several interfaces written one interface's "
             "packets after another's, as dumpcap does, or the clock set back), so the "
             "order is not held against the agent")
-    for index, step in enumerate(session.steps):
-        if step.step == spec.number and step.status == "ok":
-            session.steps[index] = make_step(spec, "ok", step.uids, step.frames,
-                                             "; ".join(filter(None, (step.detail, note))))
+    _restep(session, spec, "ok", lambda detail: "; ".join(filter(None, (detail, note))))
