@@ -23,8 +23,9 @@ from flowcheck.verify.filtered import data_moved
 def lone_syn(ctx: Context, conn: Connection) -> bool:
     """One SYN, no answer of any kind in the capture, never resent, and no other attempt
     of the session to the same endpoint (the caller checks the capture's time after it)."""
+    # "unanswered" already means no RST and no ICMP answer (sessions.classify).
     if connection_outcome(conn) != "unanswered" or conn.syn_retries or \
-            len(conn.syn_frames) > 1 or conn.resp_rst or conn.icmp_frames:
+            len(conn.syn_frames) > 1:
         return False
     session = ctx.session_of(conn)
     return session is None or not any(
