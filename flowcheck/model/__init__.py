@@ -5,15 +5,16 @@ verify -> report. Every stage imports from this package and from stages to its l
 Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because users of
 Zeek and ntopng already read them; the JSON contract is in docs/json.md.
 
-One module per part of the record: traffic (captures, connections, ICMP rejects, the
-segment sink), arp (who asked for which address), ndmp (messages, announcements,
-streams), finding (findings and their severity), session (sessions and steps). Import
-the names from here.
+One module per part of the record: capture (input files, ring gaps), traffic
+(connections, their sides' evidence, the segment sink), arp (who asked for which
+address), ndmp (messages, announcements, streams), finding (findings and their
+severity), session (sessions and steps). Import the names from here.
 """
 
 from __future__ import annotations
 
 from flowcheck.model.arp import ArpAsked, ArpLog
+from flowcheck.model.capture import CaptureInfo, RingGap
 from flowcheck.model.finding import Finding, Severity
 from flowcheck.model.ndmp import (
     Announcement,
@@ -25,10 +26,8 @@ from flowcheck.model.ndmp import (
 from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 from flowcheck.model.traffic import (
     NO_EVIDENCE,
-    CaptureInfo,
     Connection,
     Direction,
-    RingGap,
     Role,
     SegmentSink,
     SideEvidence,

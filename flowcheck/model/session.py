@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from flowcheck.model.capture import RingGap
 from flowcheck.model.ndmp import Announcement, NdmpMessage
-from flowcheck.model.traffic import RingGap
 
 # "unknown": the capture cannot show whether the step worked (it ended too soon after
 # the event, holds one direction only, or the snap length or sniffer loss hid it).
