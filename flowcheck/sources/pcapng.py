@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import struct
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
 from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, capture_header_at, linktype_name
+from flowcheck.sources.pcapng_blocks import (
+    OPT_SHB_USERAPPL,
+    Interface,
+    read_interface,
+    read_options,
+    read_statistics,
+)
 from flowcheck.sources.records import Located, Records, empty_records, u32_view
 
 SHB_TYPE = 0x0A0D0D0A
@@ -31,10 +37,6 @@ ISB_TYPE = 5
 EPB_TYPE = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
-OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
-OPT_IF_NAME, OPT_IF_FILTER = 2, 11  # pcapng draft 4.2: if_filter's first byte 0 = libpcap
-OPT_IF_DESCRIPTION, OPT_SHB_USERAPPL = 3, 4
-OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
 NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
 # Blocks tshark 4.0 numbers as frames besides packets: custom blocks (copyable and not),
@@ -44,17 +46,6 @@ NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00
 _HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 # Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
 STRETCH_MIN, STRETCH_MAX = 64, 1 << 14
-
-
-@dataclass(slots=True)
-class Interface:
-    linktype: int
-    snaplen: int
-    ticks_per_second: int = 1_000_000
-    ts_offset: int = 0  # seconds added to every timestamp (if_tsoffset)
-    name: str | None = None  # if_name
-    capture_filter: str | None = None  # if_filter, when in libpcap's syntax
-    section: int = 0  # the section (SHB) of the file it belongs to, from 0
 
 
 class BlockError(Exception):
@@ -264,7 +255,7 @@ class PcapngParser:
             if self.interfaces:
                 self.section += 1
             self.section_base = len(self.interfaces)
-            for code, value in self._options(buf, off + 24, off + block_length - 4):
+            for code, value in read_options(buf, off + 24, off + block_length - 4, self.order):
                 if code == OPT_SHB_USERAPPL:
                     self.tool.see_application(value.decode(errors="replace").rstrip("\0"))
         elif block_type in NUMBERED_TYPES:
@@ -325,27 +316,10 @@ class PcapngParser:
         return SPB_MARK, index, 0, off + 12, caplen, wirelen, NO_IDENTITY
 
     def _interface(self, buf: bytes | bytearray | memoryview, off: int, length: int) -> None:
-        linktype, _reserved, snaplen = struct.unpack_from(self.order + "HHI", buf, off + 8)
-        interface = Interface(linktype, snaplen, section=self.section)
-        description = None
-        for code, value in self._options(buf, off + 16, off + length - 4):
-            if code == OPT_IF_TSRESOL and value:
-                exponent = value[0] & 0x7F
-                if value[0] & 0x80:
-                    interface.ticks_per_second = 1 << min(exponent, 63)
-                else:
-                    interface.ticks_per_second = 10 ** min(exponent, 19)
-            elif code == OPT_IF_TSOFFSET and len(value) >= 8:
-                interface.ts_offset = struct.unpack(self.order + "q", value[:8])[0]
-            elif code == OPT_IF_NAME and value:
-                interface.name = value.decode(errors="replace").rstrip("\0")
-            elif code == OPT_IF_DESCRIPTION and value:
-                description = value.decode(errors="replace").rstrip("\0")
-            elif code == OPT_IF_FILTER and value[:1] == b"\0" and value[1:].strip(b"\0"):
-                interface.capture_filter = value[1:].decode(errors="replace").rstrip("\0")
+        interface, description = read_interface(buf, off, length, self.order, self.section)
         self.interfaces.append(interface)
         self.tool.see_interface(interface.name, description)
-        name = linktype_name(linktype)
+        name = linktype_name(interface.linktype)
         if name not in self.link_types:
             self.link_types.append(name)
 
@@ -360,36 +334,17 @@ class PcapngParser:
         return max(plausible) if plausible else None
 
     def _statistics(self, buf: bytes | bytearray | memoryview, off: int, length: int) -> None:
-        """An Interface Statistics Block (pcapng draft, section 4.6); one naming an
-        interface the section never described is ignored."""
+        """An Interface Statistics Block; one naming an interface the section never
+        described is ignored."""
         local_id = struct.unpack_from(self.order + "I", buf, off + 8)[0]
         index = self.section_base + local_id
         if index >= len(self.interfaces):
             return
-        interface = self.interfaces[index]
-        drops: int | None = None
-        for code, value in self._options(buf, off + 20, off + length - 4):
-            if code == OPT_ISB_ENDTIME and len(value) >= 8:
-                high, low = struct.unpack(self.order + "II", value[:8])
-                ticks = (high << 32) | low
-                self._ends.append((ticks / interface.ticks_per_second + interface.ts_offset,
-                                   ticks / 1_000_000 + interface.ts_offset))
-            elif code in (OPT_ISB_IFDROP, OPT_ISB_OSDROP) and len(value) >= 8:
-                drops = (drops or 0) + struct.unpack(self.order + "Q", value[:8])[0]
-        if drops is not None:
-            self.drops[index] = drops
-
-    def _options(self, buf: bytes | bytearray | memoryview, off: int,
-                 end: int) -> list[tuple[int, bytes]]:
-        options = []
-        while off + 4 <= end:
-            code, length = struct.unpack_from(self.order + "HH", buf, off)
-            if code == OPT_END:
-                break
-            value = bytes(buf[off + 4:min(off + 4 + length, end)])
-            options.append((code, value))
-            off += 4 + ((length + 3) & ~3)
-        return options
+        statistics = read_statistics(buf, off, length, self.order, self.interfaces[index])
+        if statistics.ends is not None:
+            self._ends.append(statistics.ends)
+        if statistics.drops is not None:
+            self.drops[index] = statistics.drops
 
     def _gather(self, pieces: list[np.ndarray]) -> Records:
         self._numbered = 0
