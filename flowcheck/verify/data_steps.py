@@ -1,5 +1,6 @@
-"""Steps 3-5 of a session (flow-model.md): the data endpoint announced on the control
-connection, the data connection to it, the backup or restore data flowing over it."""
+"""Steps 3-4 of a session (flow-model.md): the data endpoint announced on the control
+connection and the data connection to it. Step 5 (the data flowing) is
+flowcheck.verify.data_flow's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from flowcheck.sessions import (
     is_local_group,
     message_op,
 )
-from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.after_close import (
     closed_words,
     dropped_detail,
@@ -30,31 +30,19 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
-from flowcheck.verify.cut_transfer import (
-    cut_transfers,
-    cut_words,
-    unseen_cut_transfers,
-    unseen_words,
-)
+from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
-    acked_flow_detail,
     announcement_detail,
-    cited_rsts,
     data_connection_detail,
     failure_words,
-    flow_detail,
-    job_direction,
     named_words,
     port_words,
-    sent_each_way,
     tied_words,
-    way_words,
 )
 from flowcheck.verify.evidence import (
     after,
     answered,
     ended_early,
-    flow_hidden,
     is_open,
     judged,
     message_ts,
@@ -64,17 +52,13 @@ from flowcheck.verify.evidence import (
     unseen_why,
     went_on,
 )
-from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import (
     failed_local,
     failed_words,
     local_connection_step,
-    local_flow_step,
     local_words,
     only_local,
 )
-from flowcheck.verify.not_started import not_started_words
-from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import (
     LISTENS,
@@ -83,10 +67,7 @@ from flowcheck.verify.refused_listens import (
     resource_words,
 )
 from flowcheck.verify.running import stalled_side
-from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
-
-# Requests whose reply announces a data endpoint (flow-model.md).
 
 
 def announcement_step(ctx: Context, session: Session, spec: StepSpec,
@@ -161,7 +142,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if session.match_reason:
         # No announcing message could be read at all: a data connection that carried
         # the job's bytes proves the announcement worked; nothing else does.
-        carried = _job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
+        carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
         named = named_words(session)
         if carried and session.match_reason != "snap_length":
             return make_step(spec, "ok", [control.uid], frames,
@@ -303,85 +284,6 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if session.local_data:
         detail += f"; {local_words(session.local_data)}"
     return make_step(spec, "ok", uids, frames, detail)
-
-
-def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
-    """Step 5: the backup or restore data over the opened data connections."""
-    conns = [ctx.by_uid[uid] for uid in session.data_connections]
-    open_conns = [c for c in conns if is_open(judged(ctx, c))]
-    failure = aborted_flow(ctx, session, open_conns)
-    if failure is not None:  # data_aborted: a resource's connection reset before any data
-        return make_step(spec, "failed", *failure)
-    if not conns and only_local(session):
-        return local_flow_step(ctx, session, spec)
-    if not open_conns:
-        previous = previous_step(session, ctx, "data_connection")
-        if previous is not None and previous.status == "unknown":
-            return make_step(spec, "unknown", detail="unknown: " + (
-                data_unseen(ctx, session) or "whether the data connection (step "
-                f"{previous.step}) opened cannot be seen"))
-        return make_step(spec, "missing", detail="no data connection opened, so no data moved")
-    sent = sent_each_way(session, open_conns)
-    key = job_direction(session)
-    uids = [c.uid for c in open_conns]
-    direction = " to ".join(way_words(ctx, session, open_conns, key))
-    cut = cut_transfers(ctx, session)
-    if cut:  # data_reset: a transfer cut short by a RST
-        first = cut[0][0]
-        return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
-                         f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
-                         "; " + flow_detail(ctx, session, open_conns, sent, key))
-    stalled = stalled_transfers(ctx, session)
-    if stalled:  # data_stalled: a transfer whose packets stopped being delivered
-        first = stalled[0]
-        return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
-                         f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
-                         f"{stalled_detail(first)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
-    receivers = receiver_stalls(ctx, session)
-    failed = [s for s in receivers if s.failed]
-    if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
-        return make_step(spec, "failed", uids, [s.window.frame for s in failed],
-                         f"{receiver_detail(failed[0], session)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
-    unseen = unseen_cut_transfers(ctx, session)
-    if unseen:  # a reset the capture ended too soon after: cut short or finished?
-        return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
-                         f"unknown: {unseen_words(ctx, unseen[0], session)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
-    if sent[key] > 0:
-        slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
-        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(ctx, session, open_conns, sent, key) + slowed
-                         + resource_words(ctx, len(open_conns), "the data of"))
-    acked = sent_each_way(session, open_conns, acked_unseen=True)
-    if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
-        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         acked_flow_detail(ctx, session, open_conns, acked, key))
-    hidden = flow_hidden(ctx, session, open_conns, key)
-    if hidden:
-        return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
-                         f"capture, but {hidden}")
-    running = not_started_words(ctx, session, open_conns, direction)
-    if running:  # the job still running where the capture ends: its data not yet sent?
-        return make_step(spec, "unknown", uids, detail=f"unknown: {running}")
-    return make_step(spec, "missing", uids, detail=f"no bytes {direction}")
-
-
-def _job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
-    """Words for the job's bytes these connections carried ("" when none)."""
-    open_conns = [c for c in conns if is_open(judged(ctx, c))]
-    sent = sent_each_way(session, open_conns)
-    key = job_direction(session)
-    to = "to the agent" if key == "to_agent" else "to the media server"
-    uids = ", ".join(c.uid for c in open_conns)
-    if sent[key]:
-        return f"{uids} carried {sent[key]} bytes {to}"
-    acked = sent_each_way(session, open_conns, acked_unseen=True)
-    if acked[key]:
-        return (f"{uids} carried {acked[key]} bytes {to} (acknowledged by the receiver's "
-                "ACKs: the capture holds one direction)")
-    return ""
 
 
 def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,

@@ -26,7 +26,8 @@ from flowcheck.verify.context import (
     opened_unseen_words,
     opening_frames,
 )
-from flowcheck.verify.data_steps import announcement_step, data_connection_step, data_flow_step
+from flowcheck.verify.data_flow import data_flow_step
+from flowcheck.verify.data_steps import announcement_step, data_connection_step
 from flowcheck.verify.details import (
     connection_detail,
     failure_words,
