@@ -23,7 +23,7 @@ from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
 
 from flowcheck.connections import ConnectionTracker
-from flowcheck.connections.conn import Endpoint
+from flowcheck.connections.endpoint import Endpoint
 
 SEGMENT = 100
 

@@ -8,7 +8,8 @@ short-connection path's records get the same from its arrays
 
 from __future__ import annotations
 
-from flowcheck.connections.conn import EVIDENCE_CAP, ConnState, Endpoint
+from flowcheck.connections.conn import EVIDENCE_CAP, ConnState
+from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import SideEvidence
 

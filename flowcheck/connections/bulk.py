@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState, Endpoint
+from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
+from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
 from flowcheck.connections.reordering_rows import DirectionRows, below
 from flowcheck.connections.zero_window import zero_window_runs

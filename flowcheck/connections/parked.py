@@ -24,8 +24,8 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
     ConnState,
-    Endpoint,
 )
+from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.record_columns import (
     NONE,
