@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
@@ -35,16 +36,10 @@ from flowcheck.connections.reordering_rows import DirectionRows, below
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
-_NONE = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
 # Segmented running maximum: each segment's values, made relative to its base, are
 # lifted into their own block of 2**_BLOCK so one cumulative maximum serves all.
 _BLOCK = 42
 _HALF = 1 << (_BLOCK - 1)
-
-
-def _first(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per segment: values at the first row where mask holds, else _NONE."""
-    return np.minimum.reduceat(np.where(mask, values, _NONE), starts)
 
 
 def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -98,9 +93,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
               else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
     data = (plen > 0) & sent
     zero = (d.tcp_window[rows] == 0) & sent
-    letters = {"D": _first(data, frames, starts),
-               "A": _first(~data & sent & ((flags & ACK) != 0), frames, starts),
-               "W": _first(zero, frames, starts)}
+    letters = {"D": first_where(data, frames, starts),
+               "A": first_where(~data & sent & ((flags & ACK) != 0), frames, starts),
+               "W": first_where(zero, frames, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
@@ -161,7 +156,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         for name, values in letter_frames.items():
             frame = values[s]
             shown = name.lower() if k & 1 else name
-            if frame != _NONE and shown not in record.history:
+            if frame != NO_ROW and shown not in record.history:
                 pending.setdefault(k >> 1, []).append((frame, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
@@ -174,7 +169,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
     _ahead(d, rows, (acks != 0) & (plen == 0), data, starts, segment, sides, side_unseen)
     _learn_bases(d, rows, acks, starts, seg_key, conns)
-    _track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
+    track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
     return one_at_a_time
 
 
@@ -238,10 +233,10 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
             if under and not retransmitted[k]:
                 counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
                                    float(data_ts[k]))
-    letters["T"] = np.full(segments, _NONE, np.int64)
-    letters["G"] = np.full(segments, _NONE, np.int64)
-    letters["T"][data_segs] = _first(counted, data_frames, firsts)
-    letters["G"][data_segs] = _first(start > before, data_frames, firsts)
+    letters["T"] = np.full(segments, NO_ROW, np.int64)
+    letters["G"] = np.full(segments, NO_ROW, np.int64)
+    letters["T"][data_segs] = first_where(counted, data_frames, firsts)
+    letters["G"][data_segs] = first_where(start > before, data_frames, firsts)
     retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
     lasts = np.append(firsts[1:], raw.shape[0]) - 1
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
@@ -279,7 +274,7 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
     found = latest >= 0
     latest = np.maximum(latest, 0)
     # The trailing run's first row here (any row when there is none: then unused).
-    opening = np.minimum(_first(trailing, at, firsts), at.shape[0] - 1)
+    opening = np.minimum(first_where(trailing, at, firsts), at.shape[0] - 1)
     for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
             length[latest].tolist(),
@@ -312,7 +307,7 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
                          for side in sides), bool, len(sides))
     keep = known[seg]
     if any(side_unseen):
-        first_data = _first(data, np.arange(rows.shape[0]), starts)
+        first_data = first_where(data, np.arange(rows.shape[0]), starts)
         unseen = np.fromiter(side_unseen, bool, len(side_unseen))
         keep &= ~unseen[seg] | (at > first_data[seg])
     if not keep.all():
@@ -343,106 +338,9 @@ def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: n
                if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
     if not unknown:
         return
-    first_ack = _first((flags & ACK) != 0, np.arange(rows.shape[0]), starts)
+    first_ack = first_where((flags & ACK) != 0, np.arange(rows.shape[0]), starts)
     for s in unknown:
         k = int(seg_key[s])
-        if first_ack[s] != _NONE:
+        if first_ack[s] != NO_ROW:
             peer = conns[k >> 1].orig if k & 1 else conns[k >> 1].resp
             peer.base = (int(d.tcp_ack[rows[first_ack[s]]]) - 1) & 0xFFFFFFFF
-
-
-def _track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.ndarray,
-                starts: np.ndarray, segment: np.ndarray, seg_key: np.ndarray,
-                peers: list[Endpoint], peer_unseen: list[bool]) -> None:
-    """As update_packet's track_ack, for every segment at once: each ACK of a segment
-    acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
-    steps from the previous one, the first from the peer's max_end after this run, the
-    same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
-    the peer's first byte was seen are ignored, as update_packet ignores them (but for the
-    peer's acked_unseen)."""
-    acking = np.flatnonzero((flags & ACK) != 0)
-    if not acking.size:
-        return
-    n = starts.shape[0]
-    # Per segment: ACK rows (batch row numbers, capture order) must come after this one.
-    after = np.full(n, -1, np.int64)
-    first_data = _first(data, rows, starts)
-    segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
-    unseen: list[int] = []
-    for s, k in enumerate(seg_key.tolist()):
-        peer = peers[s]
-        if peer.max_end is None:
-            after[s] = _NONE  # nothing of the peer seen at all: no reference
-            unseen.append(s)
-        elif peer_unseen[s]:
-            mate = segment_of.get(k ^ 1)
-            after[s] = first_data[mate] if mate is not None else _NONE
-    seg = segment[acking]
-    if unseen:
-        _ack_unseen(d, rows, acking[np.isin(seg, unseen)], segment, peers)
-    acking = acking[rows[acking] > after[seg]]
-    if not acking.size:
-        return
-    seg = segment[acking]
-    acks = d.tcp_ack[rows[acking]].astype(np.int64)
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
-    ack_segs = seg[firsts].tolist()
-    ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
-                       else peers[s].max_end for s in ack_segs), np.int64, len(ack_segs))
-    unwrapped, local = _unwrap(acks, firsts, ref)
-    lasts = np.append(firsts[1:], acks.shape[0]) - 1
-    highest = np.maximum.reduceat(unwrapped, firsts)
-    ack_frames = d.tcp_frame[rows[acking]]
-    top = unwrapped == highest[local]
-    top_frame = _first(top, ack_frames, firsts)
-    # The time of that frame's row (Endpoint.acked_ts).
-    at = _first(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
-                firsts)
-    top_ts = d.tcp_ts[rows[acking]][at]
-    for s, last, acked, frame, frame_ts, last_frame, last_ts in zip(
-            ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
-            top_ts.tolist(), ack_frames[lasts].tolist(),
-            d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
-        peer = peers[s]
-        peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
-        if peer.acked is None or acked > peer.acked:
-            peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
-
-
-def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
-    """ACK numbers (raw, grouped in segments starting at `firsts`) unwrapped by signed
-    32-bit steps, each segment's first against its `ref` (unwrapped); also each row's
-    segment index."""
-    previous = np.empty_like(acks)
-    previous[1:] = acks[:-1]
-    previous[firsts] = ref & 0xFFFFFFFF
-    steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    total = np.cumsum(steps)
-    local = np.repeat(np.arange(firsts.shape[0]), np.diff(np.append(firsts, acks.shape[0])))
-    return ref[local] + total - (total[firsts] - steps[firsts])[local], local
-
-
-def _ack_unseen(d: DecodedBatch, rows: np.ndarray, acking: np.ndarray, segment: np.ndarray,
-                peers: list[Endpoint]) -> None:
-    """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
-    `acking` (grouped by segment) of segments whose peer has no max_end after the run."""
-    seg = segment[acking]
-    acks = d.tcp_ack[rows[acking]].astype(np.int64)
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
-    ack_segs = seg[firsts].tolist()
-    # A peer's first ACK ever is its own reference (a step of 0).
-    ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
-                       for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
-                      np.int64, len(ack_segs))
-    unwrapped, _ = _unwrap(acks, firsts, ref)
-    lasts = np.append(firsts[1:], acks.shape[0]) - 1
-    for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
-                                   np.maximum.reduceat(unwrapped, firsts).tolist(),
-                                   strict=True):
-        peer = peers[s]
-        if peer.unseen_first is None:
-            peer.unseen_first, peer.unseen_top = first, top
-        else:
-            peer.unseen_top = max(peer.unseen_top, top)
-        peer.unseen_last = last

@@ -1,0 +1,117 @@
+"""The fast path's ACK bookkeeping (flowcheck.connections.bulk): what each run's ACKs
+acknowledge of the peer's bytes, for every segment (run and direction) at once, as
+`update_packet`'s track_ack does one packet at a time (RFC 9293 3.4: a cumulative ACK
+names the next byte its sender lacks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.connections.conn import ACK
+from flowcheck.connections.endpoint import Endpoint
+from flowcheck.decode import DecodedBatch
+
+NO_ROW = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
+
+
+def first_where(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per segment (rows from each of `starts` to the next): `values` at the segment's
+    first row where `mask` holds, else NO_ROW."""
+    return np.minimum.reduceat(np.where(mask, values, NO_ROW), starts)
+
+
+def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.ndarray,
+                starts: np.ndarray, segment: np.ndarray, seg_key: np.ndarray,
+                peers: list[Endpoint], peer_unseen: list[bool]) -> None:
+    """As update_packet's track_ack, for every segment at once: each ACK of a segment
+    acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
+    steps from the previous one, the first from the peer's max_end after this run, the
+    same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
+    the peer's first byte was seen are ignored, as update_packet ignores them (but for the
+    peer's acked_unseen)."""
+    acking = np.flatnonzero((flags & ACK) != 0)
+    if not acking.size:
+        return
+    n = starts.shape[0]
+    # Per segment: ACK rows (batch row numbers, capture order) must come after this one.
+    after = np.full(n, -1, np.int64)
+    first_data = first_where(data, rows, starts)
+    segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
+    unseen: list[int] = []
+    for s, k in enumerate(seg_key.tolist()):
+        peer = peers[s]
+        if peer.max_end is None:
+            after[s] = NO_ROW  # nothing of the peer seen at all: no reference
+            unseen.append(s)
+        elif peer_unseen[s]:
+            mate = segment_of.get(k ^ 1)
+            after[s] = first_data[mate] if mate is not None else NO_ROW
+    seg = segment[acking]
+    if unseen:
+        _ack_unseen(d, rows, acking[np.isin(seg, unseen)], segment, peers)
+    acking = acking[rows[acking] > after[seg]]
+    if not acking.size:
+        return
+    seg = segment[acking]
+    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    ack_segs = seg[firsts].tolist()
+    ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
+                       else peers[s].max_end for s in ack_segs), np.int64, len(ack_segs))
+    unwrapped, local = _unwrap(acks, firsts, ref)
+    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    highest = np.maximum.reduceat(unwrapped, firsts)
+    ack_frames = d.tcp_frame[rows[acking]]
+    top = unwrapped == highest[local]
+    top_frame = first_where(top, ack_frames, firsts)
+    # The time of that frame's row (Endpoint.acked_ts).
+    at = first_where(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
+                firsts)
+    top_ts = d.tcp_ts[rows[acking]][at]
+    for s, last, acked, frame, frame_ts, last_frame, last_ts in zip(
+            ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
+            top_ts.tolist(), ack_frames[lasts].tolist(),
+            d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
+        peer = peers[s]
+        peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
+        if peer.acked is None or acked > peer.acked:
+            peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
+
+
+def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """ACK numbers (raw, grouped in segments starting at `firsts`) unwrapped by signed
+    32-bit steps, each segment's first against its `ref` (unwrapped); also each row's
+    segment index."""
+    previous = np.empty_like(acks)
+    previous[1:] = acks[:-1]
+    previous[firsts] = ref & 0xFFFFFFFF
+    steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    total = np.cumsum(steps)
+    local = np.repeat(np.arange(firsts.shape[0]), np.diff(np.append(firsts, acks.shape[0])))
+    return ref[local] + total - (total[firsts] - steps[firsts])[local], local
+
+
+def _ack_unseen(d: DecodedBatch, rows: np.ndarray, acking: np.ndarray, segment: np.ndarray,
+                peers: list[Endpoint]) -> None:
+    """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
+    `acking` (grouped by segment) of segments whose peer has no max_end after the run."""
+    seg = segment[acking]
+    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    ack_segs = seg[firsts].tolist()
+    # A peer's first ACK ever is its own reference (a step of 0).
+    ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
+                       for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
+                      np.int64, len(ack_segs))
+    unwrapped, _ = _unwrap(acks, firsts, ref)
+    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
+                                   np.maximum.reduceat(unwrapped, firsts).tolist(),
+                                   strict=True):
+        peer = peers[s]
+        if peer.unseen_first is None:
+            peer.unseen_first, peer.unseen_top = first, top
+        else:
+            peer.unseen_top = max(peer.unseen_top, top)
+        peer.unseen_last = last
