@@ -110,3 +110,33 @@ def test_bad_filter_is_a_usage_error() -> None:
 def test_interface_name_cannot_be_an_option() -> None:
     with pytest.raises(UsageError):
         open_live("-w/tmp/x")
+
+
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_the_capture_says_the_filter_its_sniffer_applies(sniffer: str) -> None:
+    """The filter no_control_session names is the one applied: the default with the
+    tunnel ports asked for, none when "" was given."""
+    capture = open_live("lo", sniffer=sniffer, tunnel_ports=(9999,))
+    try:
+        applied = capture.capture_filter
+    finally:
+        capture.close()
+    assert applied is not None and "9999" in applied and "tcp" in applied
+    capture = open_live("lo", sniffer=sniffer, capture_filter="")
+    try:
+        assert capture.capture_filter is None
+    finally:
+        capture.close()
+
+
+def test_scapy_without_libpcap_says_it_applies_no_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scapy needs libpcap to compile a filter: without it the default is left out, and
+    the report must not name a filter that was never applied."""
+    from flowcheck.sources import scapy_live
+
+    monkeypatch.setattr(scapy_live, "can_compile", lambda: False)
+    capture = open_live("lo", sniffer="scapy")
+    try:
+        assert capture.capture_filter is None
+    finally:
+        capture.close()

@@ -75,22 +75,17 @@ def live(
     if duration is not None and duration > threading.TIMEOUT_MAX:
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
-    from flowcheck.sources.capture_filter import can_compile, default_filter
     from flowcheck.sources.live import BUFFER_MIB, open_live
 
     if html is not None:  # before the capture, not after it: the report would be lost
         from flowcheck.report.files import check_report_file
 
         check_report_file(html, "--html")
-    tunnel_ports = (*config.vxlan_ports, *config.geneve_ports)
-    if capture_filter is None and tunnel_ports and can_compile():
-        # The default, keeping the tunnel ports named too (else None: open_live's own;
-        # without libpcap scapy applies none).
-        capture_filter = default_filter(interface, tunnel_ports)
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
                         sniffer=str(sniffer) if sniffer else None,
-                        buffer_mib=buffer if buffer is not None else BUFFER_MIB)
+                        buffer_mib=buffer if buffer is not None else BUFFER_MIB,
+                        tunnel_ports=(*config.vxlan_ports, *config.geneve_ports))
     stop = threading.Event()
 
     stoppers: list[threading.Thread] = []
@@ -130,7 +125,7 @@ def live(
         # is when the capture stopped.
         for event in verifier.run(capture.stdout, clock=time.time,
                                   kernel_drops=capture.kernel_drops,
-                                  capture_filter=_applied_filter(capture_filter, interface),
+                                  capture_filter=capture.capture_filter,
                                   interface=interface,
                                   sniffer=(capture.tool, capture.buffer_mib)):
             if event.kind == "finding":
@@ -197,13 +192,3 @@ def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
 
 def register(app: typer.Typer) -> None:
     app.command(**command_settings("live"))(with_config(live))
-
-
-def _applied_filter(capture_filter: str | None, interface: str) -> str | None:
-    """The capture filter the sniffer applies: the one given ("" none), else live's
-    default for the interface (no_control_session names it: trial 22 D2)."""
-    if capture_filter is None:
-        from flowcheck.sources.capture_filter import default_filter
-
-        return default_filter(interface)
-    return capture_filter or None

@@ -120,12 +120,14 @@ class LiveCapture:
     """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
 
     def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _Prefixed | _TeeReader,
-                 tool: str, banner: str, buffer_mib: int = BUFFER_MIB) -> None:
+                 tool: str, banner: str, buffer_mib: int = BUFFER_MIB,
+                 capture_filter: str | None = None) -> None:
         self.process = process
         self.stdout = stdout
         self.tool = tool
         self.banner = banner  # the tool's "listening on ..." line
         self.buffer_mib = buffer_mib  # the kernel buffer it was given
+        self.capture_filter = capture_filter  # the BPF filter it applies; None: none
 
     @property
     def write_error(self) -> str | None:
@@ -219,11 +221,13 @@ def capture_command(interface: str, capture_filter: str = "tcp",
 
 
 def open_live(interface: str, *, capture_filter: str | None = None, write: str | None = None,
-              sniffer: str | None = None,
-              buffer_mib: int = BUFFER_MIB) -> LiveCapture | ScapyCapture:
-    """Start capturing on interface; the result's stdout is a pcap stream for iter_batches.
+              sniffer: str | None = None, buffer_mib: int = BUFFER_MIB,
+              tunnel_ports: tuple[int, ...] = ()) -> LiveCapture | ScapyCapture:
+    """Start capturing on interface; the result's stdout is a pcap stream for iter_batches,
+    its capture_filter the filter the sniffer applies (None: none).
 
-    capture_filter: a BPF expression ("" for none; None: capture_filter.default_filter).
+    capture_filter: a BPF expression ("" for none; None: capture_filter.default_filter,
+    which also keeps the UDP `tunnel_ports` named besides the standard ones).
     sniffer: "tcpdump", "dumpcap" or "scapy"; by default tcpdump, else dumpcap, else
     scapy (slower). buffer_mib: the sniffer's kernel buffer, MiB. A filter the sniffer
     rejects is a UsageError with its reason; a missing interface or no permission an
@@ -241,9 +245,9 @@ def open_live(interface: str, *, capture_filter: str | None = None, write: str |
         from flowcheck.sources.scapy_live import ScapyCapture
 
         return ScapyCapture(interface, write, capture_filter=capture_filter,
-                            buffer_mib=buffer_mib)
+                            buffer_mib=buffer_mib, tunnel_ports=tunnel_ports)
     if capture_filter is None:
-        capture_filter = default_filter(interface)
+        capture_filter = default_filter(interface, tunnel_ports)
     tool, argv = capture_command(interface, capture_filter, sniffer, buffer_mib)
     sink = None
     if write is not None:
@@ -264,7 +268,7 @@ def open_live(interface: str, *, capture_filter: str | None = None, write: str |
         stdout = _Prefixed(head, process.stdout)
     if sink is not None:
         stdout = _TeeReader(stdout, sink, write, lambda: process.terminate())
-    return LiveCapture(process, stdout, tool, banner, buffer_mib)
+    return LiveCapture(process, stdout, tool, banner, buffer_mib, capture_filter or None)
 
 
 def _start(argv: list[str], tool: str, interface: str,

@@ -72,8 +72,10 @@ class ScapyCapture:
     tool = "scapy"
 
     def __init__(self, interface: str, write: str | None = None, *,
-                 capture_filter: str | None = None, buffer_mib: int) -> None:
-        """capture_filter: BPF ("" none; None: the default, left out without libpcap);
+                 capture_filter: str | None = None, buffer_mib: int,
+                 tunnel_ports: tuple[int, ...] = ()) -> None:
+        """capture_filter: BPF ("" none; None: the default keeping the UDP `tunnel_ports`
+        too, left out without libpcap: self.capture_filter says what is applied);
         buffer_mib: the socket's receive buffer. UsageError for a filter libpcap
         rejects or cannot compile; InputError for the interface."""
         # Scapy warns on stderr about link types it does not dissect (the loopback):
@@ -84,7 +86,8 @@ class ScapyCapture:
 
         link_type, loopback = _interface_link_type(interface)
         self.buffer_mib = buffer_mib
-        capture_filter = _usable_filter(interface, capture_filter)
+        capture_filter = _usable_filter(interface, capture_filter, tunnel_ports)
+        self.capture_filter = capture_filter or None  # as LiveCapture.capture_filter
         read_end, write_end = os.pipe()
         # Unbuffered, as tcpdump's pipe (sources/live.py): a buffered reader keeps the
         # bytes beyond the 4 magic ones and reads the pipe again before returning them,
@@ -212,11 +215,12 @@ class ScapyCapture:
         self.stdout.close()
 
 
-def _usable_filter(interface: str, capture_filter: str | None) -> str:
+def _usable_filter(interface: str, capture_filter: str | None,
+                   tunnel_ports: tuple[int, ...]) -> str:
     """The filter to attach ("" none): UsageError for one libpcap rejects, or one asked
     for without libpcap to compile it."""
     if capture_filter is None:
-        return default_filter(interface) if can_compile() else ""
+        return default_filter(interface, tunnel_ports) if can_compile() else ""
     if capture_filter and not can_compile():
         raise UsageError("--capture-filter: the scapy sniffer compiles filters with libpcap, "
                          "which is not installed (install libpcap, or leave the filter out)")
