@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcheck.errors import FlowcheckError, InputError
+from flowcheck.errors import FlowcheckError
 from flowcheck.folder_walk import FolderWalk
 from flowcheck.pytest_cases import (
     EXPECTED,
@@ -45,15 +45,12 @@ from flowcheck.pytest_cases import (
 )
 from flowcheck.regress import (
     Case,
-    analyze_case,
     capture_stem,
     capture_suffix,
-    case_problem,
-    compare,
     find_cases,
     is_ring,
+    judge,
     named_as_shown,
-    read_expected,
     reviewed,
     shared_expectation,
 )
@@ -62,7 +59,7 @@ from flowcheck.regress_cases import (
     is_orphaned_config,
     orphaned_config_problem,
 )
-from flowcheck.regress_diff import SessionChange, session_changes
+from flowcheck.regress_diff import SessionChange
 from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
 
@@ -268,21 +265,12 @@ class CaptureItem(pytest.Item):
     def runtest(self) -> None:
         if self.owner != self.case.capture:
             raise shared_expectation(self.case, self.owner)
-        problem = case_problem(self.case)  # as regress: no capture, an orphaned NAME.toml
-        if problem is not None:
-            raise problem
-        if not self.case.expected_path.is_file():
-            raise NotCompared("no expected result", analyze_case(self.case)[0])
-        try:
-            expected = read_expected(self.case.expected_path)
-        except InputError as exc:  # as regress: a change, after a damaged capture's error
-            raise NotCompared(f"expected result unreadable: {named_as_shown(str(exc))}",
-                              analyze_case(self.case, {})[0]) from None
-        actual, seen = analyze_case(self.case, expected)
-        changes = compare(expected, actual)
-        if changes:
-            raise ExpectationChanged(changes, expected, actual,
-                                     session_changes(reviewed(expected), actual, seen))
+        result = judge(self.case)  # as regress judges it (FlowcheckError: no capture, ...)
+        if result.expected is None:  # no expected result, or an unreadable one
+            raise NotCompared(result.changes[0], result.actual)
+        if result.changes:
+            raise ExpectationChanged(result.changes, result.expected, result.actual,
+                                     result.session_changes)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:

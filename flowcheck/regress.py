@@ -37,9 +37,9 @@ from flowcheck.regress_expected import shape_problems
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
 __all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
            "capture_suffix", "case_for_expected", "case_problem", "compare", "exit_status",
-           "find_cases", "holds_one_ring", "is_capture_file", "is_ring", "missing_capture",
-           "NOT_COMPARED", "read_expected", "reviewed", "run_case", "run_cases",
-           "shared_expectation", "summarize"]
+           "find_cases", "holds_one_ring", "is_capture_file", "is_ring", "judge",
+           "missing_capture", "NOT_COMPARED", "read_expected", "reviewed", "run_case",
+           "run_cases", "shared_expectation", "summarize"]
 
 
 @dataclass(slots=True)
@@ -133,14 +133,10 @@ def run_case(case: Case) -> dict:
     return analyze_case(case)[0]
 
 
-def analyze_case(case: Case, expected: dict | None = None) -> tuple[dict, list[SeenSession]]:
+def analyze_case(case: Case) -> tuple[dict, list[SeenSession]]:
     """The case's summary, and its sessions' ids, hosts and error codes
-    (flowcheck.regress_diff.SeenSession: not part of the summary). With its `expected`
-    result: InputError when the capture is damaged and `expected` does not record it, as
-    regress reports it (the pytest plugin; trial 21 D4)."""
-    summary, seen, damaged = _analyzed(case)
-    if expected is not None:
-        _refuse_damage(case, damaged, expected)
+    (flowcheck.regress_diff.SeenSession: not part of the summary)."""
+    summary, seen, _damaged = _analyzed(case)
     return summary, seen
 
 
@@ -204,29 +200,38 @@ def named_as_shown(message: str) -> str:
     return re.sub(r"(?<![\w./-])" + re.escape(here), "", message)
 
 
-def _run_one(case: Case, update: bool) -> CaseResult:
-    """One case judged against its expected result (rewritten with `update`)."""
-    from flowcheck.report.regress import write_expected
-
+def judge(case: Case) -> CaseResult:
+    """One case analysed and compared with its expected result, as `flowcheck regress`
+    and the pytest plugin both judge it: `expected` None when the file is missing (its
+    one change "no expected result": a capture stored cut on purpose) or unreadable (its
+    one change "expected result unreadable: ..."). InputError when the case has no
+    capture, or its capture is damaged and the expected result does not record it."""
     actual, seen, damaged = _judged(case)
     expected = None
     if not case.expected_path.is_file():
-        changes = ["no expected result"]  # a capture stored cut on purpose: recorded
-    else:
-        # A broken expected result is a broken case, not the end of the run: the other
-        # cases are still judged and `--update` rewrites it like a changed one.
-        try:
-            expected = read_expected(case.expected_path)
-            changes = compare(expected, actual)
-        except InputError as exc:
-            changes = [f"expected result unreadable: {named_as_shown(str(exc))}"]
-        _refuse_damage(case, damaged, expected)
+        return CaseResult(case, actual, None, ["no expected result"])
+    # A broken expected result is a broken case, not the end of the run: the other
+    # cases are still judged and `--update` rewrites it like a changed one.
+    try:
+        expected = read_expected(case.expected_path)
+        changes = compare(expected, actual)
+    except InputError as exc:
+        changes = [f"expected result unreadable: {named_as_shown(str(exc))}"]
+    _refuse_damage(case, damaged, expected)
     result = CaseResult(case, actual, expected, changes)
     if expected is not None and changes:
         result.session_changes = session_changes(reviewed(expected), actual, seen)
-    if update and changes:
+    return result
+
+
+def _run_one(case: Case, update: bool) -> CaseResult:
+    """One case judged (judge()), its expected result rewritten with `update`."""
+    from flowcheck.report.regress import write_expected
+
+    result = judge(case)
+    if update and result.changes:
         try:
-            write_expected(case.expected_path, actual)
+            write_expected(case.expected_path, result.actual)
         except OSError as exc:  # judged, and changed: its file cannot be rewritten
             result.error = (f"{case.expected_path}: cannot write the expected result "
                             f"({exc.strerror or exc})")
