@@ -29,7 +29,7 @@ from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, end
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.allow_rules import capitalised
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
     failure_words,
     flow_detail,
@@ -233,17 +233,6 @@ def late_reading(conn: Connection, role: str) -> tuple[str, str]:
 
 def _delay(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else max(0.0, end - start)
-
-
-def role_words(conn: Connection, session: Session, host: str | None = None) -> str:
-    """A side of the connection (its originator by default) by its role: "the media
-    server 10.77.0.1"."""
-    media, agent = conn_sides(conn, session)
-    side = (conn.orig_h, conn.orig_p) if host in (None, conn.orig_h) \
-        else (conn.resp_h, conn.resp_p)
-    role = "the media server" if media == side else "the agent" if agent == side \
-        else "the host"
-    return f"{role} {side[0]}"
 
 
 def _syns(conn: Connection) -> tuple[int, str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import reset_time
 from flowcheck.verify.ttl import forged_words, reset_ttls
 
@@ -89,22 +89,12 @@ def closed_then_reset(conn: Connection) -> AbortiveClose | None:
                          reset_ttls(conn, "resp" if closer_is_orig else "orig"))
 
 
-def _role(conn: Connection, session: Session, host: str) -> str:
-    """"the media server 10.77.0.1": a side of a data connection by its role (conn_sides;
-    verify.aborted.role_words, which this module cannot import: verify.replies uses it)."""
-    media, agent = conn_sides(conn, session)
-    side = (conn.orig_h, conn.orig_p) if host == conn.orig_h else (conn.resp_h, conn.resp_p)
-    role = "the media server" if media == side else "the agent" if agent == side \
-        else "the host"
-    return f"{role} {host}"
-
-
 def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
     """The sentence data_halted_abnormally adds for the abortive close before the halt
     (halter: "the data agent", "the mover (tape side)")."""
     conn = found.conn
-    closer = _role(conn, session, found.closer)
-    resetter = _role(conn, session, found.resetter)
+    closer = role_words(conn, session, found.closer)
+    resetter = role_words(conn, session, found.resetter)
     short = closer.rsplit(" ", 1)[0]
     frame = conn.rst_frames[0]
     if found.forged and found.ttls is not None:
@@ -133,7 +123,7 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
 def abortive_fix(found: AbortiveClose, session: Session) -> str:
     """The fix of data_halted_abnormally after an abortive close."""
     conn = found.conn
-    resetter = _role(conn, session, found.resetter)
+    resetter = role_words(conn, session, found.resetter)
     if found.forged:
         return (f"Look for the firewall, NAT or IPS between {conn.orig_h} and {conn.resp_h} "
                 "that reset the data connection after its close (a lost state, a threat "

@@ -250,6 +250,17 @@ def conn_sides(conn: Connection, session: Session
     return None, None
 
 
+def role_words(conn: Connection, session: Session, host: str | None = None) -> str:
+    """A side of the connection (its originator by default) by its role: "the media
+    server 10.77.0.1"."""
+    media, agent = conn_sides(conn, session)
+    side = (conn.orig_h, conn.orig_p) if host in (None, conn.orig_h) \
+        else (conn.resp_h, conn.resp_p)
+    role = "the media server" if media == side else "the agent" if agent == side \
+        else "the host"
+    return f"{role} {side[0]}"
+
+
 def role_ends(ctx: Context, conn: Connection, session: Session
               ) -> list[tuple[str, tuple[str, int]]]:
     """Each end of one of the session's connections with the role ("media", "agent")

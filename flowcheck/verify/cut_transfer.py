@@ -25,9 +25,9 @@ from typing import Literal
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.aborted import ONE_EXIT_SECONDS, role_words
+from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.closed_window import zero_window
-from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.context import Context, role_words, session_uids
 from flowcheck.verify.details import (
     cited_rsts,
     reset_time,

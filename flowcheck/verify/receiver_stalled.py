@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, NdmpMessage, Session, Severity, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.verify.aborted import role_words
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import abnormal_reason

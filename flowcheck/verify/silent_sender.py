@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.verify.aborted import ONE_EXIT_SECONDS, role_words
+from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.allow_rules import capitalised
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
 
 # A data sender silent this long mid-transfer, on every connection of its session,

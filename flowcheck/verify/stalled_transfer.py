@@ -25,9 +25,9 @@ from typing import Literal
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
-from flowcheck.verify.aborted import closed_with_control, role_words
+from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
