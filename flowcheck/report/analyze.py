@@ -17,7 +17,7 @@ from rich.text import Text
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import finding_rows, gist, render_answer, render_rows
-from flowcheck.report.frame_list import frame_words
+from flowcheck.report.frame_list import finding_where
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
@@ -376,13 +376,7 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
         same = alike.get(id(finding))
         if same is not None and not same:
             continue  # told with the first of its kind
-        where = ", ".join(part for part in (
-            "" if same else f"session {finding.session}" if finding.session else "",
-            f"connection {finding.uid}" if finding.uid else "",
-            frame_words(finding.frames, finding.frames_more),
-            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
-            if finding.ts is not None else "",
-        ) if part)
+        where = finding_where(finding, base, session=not same)
         if same:
             where = f"{_sessions_words(same)}; the first: session {same[0]}, {where}"
         print_hanging(console, Text.assemble((severity.upper(), SEVERITY_STYLE.get(severity, "")),

@@ -1,7 +1,15 @@
-"""A list of evidence frames in words, the same in every form of a report (trial 20 D13:
-the text showed 8 frames, the HTML and JSON 20, each list ended by a bare comma)."""
+"""A list of evidence frames in words, and where a finding is, the same in every form of
+a report (trial 20 D13: the text showed 8 frames, the HTML and JSON 20, each list ended
+by a bare comma)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowcheck.report.overview import wall_clock
+
+if TYPE_CHECKING:
+    from flowcheck.model import Finding
 
 
 def frame_words(frames: list[int], more: int = 0) -> str:
@@ -25,3 +33,16 @@ def frame_words(frames: list[int], more: int = 0) -> str:
     plural = len(frames) > 1 or more
     return (f"frame{'s' if plural else ''} {', '.join(parts)}"
             + (f" and {more} more" if more else ""))
+
+
+def finding_where(finding: Finding, base: float, *, session: bool = True) -> str:
+    """"session 2, connection C4, frames 12-14, at +3.201s = 2026-12-02 10:00:03.201"
+    (the parts it has; `base`: the time +N s count from, 0 for wall-clock times only;
+    `session`: False when the session is told beside it)."""
+    return ", ".join(part for part in (
+        f"session {finding.session}" if session and finding.session else "",
+        f"connection {finding.uid}" if finding.uid else "",
+        frame_words(finding.frames, finding.frames_more),
+        (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
+        if finding.ts is not None else "",
+    ) if part)

@@ -18,7 +18,7 @@ from flowcheck.report.analyze import (
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
-from flowcheck.report.frame_list import frame_words
+from flowcheck.report.frame_list import finding_where
 from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
@@ -217,12 +217,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
     out = [f"<h2>Findings ({len(analysis.findings)})</h2>", "<ul>"]
     for number, finding in enumerate(analysis.findings, 1):
         severity = str(finding.severity)
-        where = ", ".join(part for part in (
-            f"session {finding.session}" if finding.session else "",
-            f"connection {finding.uid}" if finding.uid else "",
-            frame_words(finding.frames, finding.frames_more),
-            (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
-            if finding.ts is not None else "") if part)
+        where = finding_where(finding, base)
         out.append(f"<li id=\"finding-{number}\">"
                    f"<span class=\"{severity}\">{severity.upper()}</span> "
                    f"<code>{escape(finding.code)}</code> {escape(where)}<br>"
