@@ -13,7 +13,7 @@ import ipaddress
 import math
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -134,6 +134,19 @@ def _items(name: str, values: object) -> list[object]:
     raise UsageError(f"{name}: {values!r} is not text or a list")
 
 
+def _parts(key: str, items: list[object], empty: str | None = None) -> Iterator[str]:
+    """The comma-separated parts of each item, stripped. UsageError naming `key` for an
+    empty part ("5001,,5002", a trailing comma); `empty`: the words for a blank item."""
+    for item in items:
+        text = str(item)
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                raise UsageError(f"{key}: {empty}" if empty and not text.strip()
+                                 else f"{key}: empty item in {text!r}")
+            yield part
+
+
 def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
     """Parse "LO-HI" items, repeatable or comma-separated; a lone port is LO=HI.
 
@@ -141,21 +154,19 @@ def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
     UsageError naming `key` for an empty item ("5001,,5002", a trailing comma), a missing
     end ("5001-", "-5100"), a port outside 1-65535 or a reversed range."""
     ranges: list[PortRange] = []
-    for item in _items(key, values):
+    items = _items(key, values)
+    for item in items:
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise UsageError(f"{key}: {item!r} is not a port or LO-HI range")
-        for part in str(item).split(","):
-            part = part.strip()
-            if not part:
-                raise UsageError(f"{key}: empty item in {str(item)!r}")
-            match = _RANGE.fullmatch(part)
-            if match is None:
-                raise UsageError(f"{key}: {part!r} is not a port or LO-HI range")
-            lo = _port(key, match[1])
-            hi = _port(key, match[2]) if match[2] is not None else lo
-            if lo > hi:
-                raise UsageError(f"{key}: range {part!r} is reversed (low port above high)")
-            ranges.append((lo, hi))
+    for part in _parts(key, items):
+        match = _RANGE.fullmatch(part)
+        if match is None:
+            raise UsageError(f"{key}: {part!r} is not a port or LO-HI range")
+        lo = _port(key, match[1])
+        hi = _port(key, match[2]) if match[2] is not None else lo
+        if lo > hi:
+            raise UsageError(f"{key}: range {part!r} is reversed (low port above high)")
+        ranges.append((lo, hi))
     if not ranges:
         raise UsageError(f"{key}: no port range given")
     return tuple(sorted(ranges))
@@ -165,16 +176,11 @@ def _addresses(key: str, values: object) -> tuple[str, ...]:
     """IP addresses, repeatable or comma-separated. An empty list or item is an error, as
     for the ranges: leaving the key out is how to say "none" (roles from the traffic)."""
     out: list[str] = []
-    for item in _items(key, values):
-        for part in str(item).split(","):
-            part = part.strip()
-            if not part:
-                raise UsageError(f"{key}: empty item in {str(item)!r}" if str(item).strip()
-                                 else f"{key}: empty address")
-            try:
-                out.append(str(ipaddress.ip_address(part)))
-            except ValueError:
-                raise UsageError(f"{key}: {part!r} is not an IP address") from None
+    for part in _parts(key, _items(key, values), empty="empty address"):
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise UsageError(f"{key}: {part!r} is not an IP address") from None
     if not out:
         raise UsageError(f"{key}: no IP address given: leave it out to take the roles "
                          "from the traffic")
@@ -202,16 +208,12 @@ def _tunnel_ports(name: str, values: object) -> tuple[int, ...]:
     """UDP ports, repeatable or comma-separated; not a port the decoder already reads as
     a tunnel (4789, 8472, 4790, 6081)."""
     ports: list[int] = []
-    for item in _items(name, values):
-        for part in str(item).split(","):
-            part = part.strip()
-            if not part:
-                raise UsageError(f"{name}: empty item in {str(item)!r}")
-            port = _port(name, part)
-            if port in STANDARD_TUNNEL_PORTS:
-                raise UsageError(f"{name}: {port} is read as {STANDARD_TUNNEL_PORTS[port]} "
-                                 "already: give the other ports only")
-            ports.append(port)
+    for part in _parts(name, _items(name, values)):
+        port = _port(name, part)
+        if port in STANDARD_TUNNEL_PORTS:
+            raise UsageError(f"{name}: {port} is read as {STANDARD_TUNNEL_PORTS[port]} "
+                             "already: give the other ports only")
+        ports.append(port)
     if not ports:
         raise UsageError(f"{name}: no port given")
     return tuple(dict.fromkeys(ports))
