@@ -180,7 +180,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures)))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
-                                       traffic.ring_gaps, clock_stepped=stepped))
+                                       traffic.ring_gaps, clock_stepped=stepped,
+                                       sessions=sessions))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)

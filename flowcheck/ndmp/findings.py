@@ -62,9 +62,11 @@ class _Group:
     frames: list[int] = field(default_factory=list)
     count: int = 0
     missing: int = 0  # bytes never captured, over all its holes (ndmp_partial)
+    ended: int = 0  # records the stream's end broke off (ndmp_partial; not holes)
 
 
-# A hole's detail: "N bytes never captured" (flowcheck.ndmp.stream).
+# A hole's detail: "N bytes never captured" (flowcheck.ndmp.stream); any other cut is
+# the stream's end breaking off a record.
 _NEVER_CAPTURED = re.compile(r"\((\d+) bytes never captured\)")
 
 
@@ -88,7 +90,7 @@ class StreamFindings:
         _add_frames(group.frames, frames)
 
     def problem(self, direction: str, event: DecodeProblem) -> None:
-        side = "originator" if direction == "orig" else "responder"
+        side = _side(direction)
         if event.kind == "lost":  # the snap length cut a record's mark or header
             self.snap.lost += 1
             for frame in event.frames:
@@ -97,13 +99,15 @@ class StreamFindings:
             counts = self._skipped.setdefault(direction, [0, 0])
             counts[event.detail == "unproven"] += event.skipped
         elif event.kind == "cut":
-            message = (f"NDMP control stream from the {side} is incomplete "
-                       f"({event.detail}): messages there are partial or missing")
-            self._add(("partial", direction), "ndmp_partial", message, _FIX_PARTIAL,
+            # Both directions' holes make one finding, its words built at the end
+            # (_holes_finding).
+            self._add(("partial", direction), "ndmp_partial", "", _FIX_PARTIAL,
                       event.frames, event.ts)
             found = _NEVER_CAPTURED.search(f"({event.detail})")
             if found:
                 self._groups[("partial", direction)].missing += int(found[1])
+            else:
+                self._groups[("partial", direction)].ended += 1
         else:
             self._add((event.kind, direction), "ndmp_undecodable",
                       f"bytes from the {side} are not NDMP ({event.detail})",
@@ -160,29 +164,78 @@ class StreamFindings:
               ) -> tuple[Finding | None, list[Finding]]:
         """The snap-length summary (None when nothing was cut) and every finding, it first.
         messages: the connection's decoded messages in frame order, which tell what its
-        holes held (flowcheck.ndmp.lost)."""
+        holes held (flowcheck.ndmp.lost). The holes of both directions are one
+        ndmp_partial, the snap-length summary's when there is one: one per control
+        connection (trial 25 D11)."""
         snap = self.snap_finding()
+        holes = {key[1]: group for key, group in self._groups.items() if key[0] == "partial"}
+        if snap is not None and holes:
+            frames, ts, words = self._holes_words(holes, list(messages))
+            snap = make_finding(
+                "ndmp_partial", f"{snap.message} Besides the packets it cut, the capture "
+                f"lacks bytes of this connection, so messages are missing there too. {words}",
+                _FIX_PARTIAL, uid=self.uid,
+                ts=min((t for t in (self.snap.ts, ts) if t), default=None),
+                frames=self.snap.frames + frames)
         out = [] if snap is None else [snap]
         for key, group in self._groups.items():
+            if key[0] == "partial":
+                if snap is None and key[1] == next(iter(holes)):  # the first hole's place
+                    out.append(self._holes_finding(holes, list(messages)))
+                continue
             times = f" ({group.count} times)" if group.count > 1 else ""
-            partial = key[0] == "partial"
-            skipped = self._skipped.get(key[1]) if partial else None
-            held = lost_words(key[1], group.frames, list(messages)) if partial else ""
-            fix = _FIX_DROPS if partial and not self.snap.packets else group.fix
-            text = group.message
-            if partial and group.count > 1 and group.missing:
-                # The bytes of every hole, not the first one's (recheck 25 N2: "32 bytes"
-                # for three holes of 96, beside capture_loss's count).
-                text = _NEVER_CAPTURED.sub(
-                    f"({group.missing} bytes never captured, in all)", text, count=1)
-            out.append(make_finding(group.code, text + times + _skipped_text(skipped)
-                                    + held, fix,
+            out.append(make_finding(group.code, group.message + times, group.fix,
                                     uid=self.uid, ts=group.ts or None, frames=group.frames))
         return snap, out
 
+    def _holes_finding(self, holes: dict[str, _Group], messages: list[NdmpMessage]
+                       ) -> Finding:
+        """The ndmp_partial for the holes and broken-off ends of both directions, in a
+        capture the snap length did not cut."""
+        if len(holes) == 2:
+            head = "NDMP control stream is incomplete in both directions"
+        else:
+            head = f"NDMP control stream from the {_side(next(iter(holes)))} is incomplete"
+        frames, ts, words = self._holes_words(holes, messages)
+        return make_finding("ndmp_partial", f"{head}: messages there are partial or "
+                            f"missing. {words}", _FIX_DROPS, uid=self.uid, ts=ts or None,
+                            frames=frames)
 
-def _skipped_text(skipped: list[int] | None) -> str:
-    """What decoding passed over after the holes: '' when nothing."""
+    def _holes_words(self, holes: dict[str, _Group], messages: list[NdmpMessage]
+                     ) -> tuple[list[int], float, str]:
+        """(frames, first time, words) of the holes: each direction's bytes never
+        captured, its holes, what decoding passed over and the messages they held, in
+        sentences of its own (no "(3 times)": holes or messages? trial 25 D11)."""
+        sides = [(direction, holes[direction]) for direction in ("orig", "resp")
+                 if direction in holes]
+        words = ". ".join(_cut_words(direction, group)
+                          + _skipped_text(self._skipped.get(direction),
+                                          group.count - group.ended)
+                          + lost_words(direction, group.frames, messages)
+                          for direction, group in sides)
+        frames = [frame for _, group in sides for frame in group.frames]
+        return frames, min((group.ts for _, group in sides if group.ts), default=0.0), words
+
+
+def _side(direction: str) -> str:
+    return "originator" if direction == "orig" else "responder"
+
+
+def _cut_words(direction: str, group: _Group) -> str:
+    """"From the responder, 96 bytes were never captured, in 3 holes", and whether the
+    stream's end broke off a record (no "(3 times)": holes or messages? trial 25 D11)."""
+    parts = []
+    holes = group.count - group.ended
+    if holes:
+        parts.append(f"{group.missing:,} bytes were never captured, in {holes} "
+                     f"{'hole' if holes == 1 else 'holes'}")
+    if group.ended:
+        parts.append("the stream ended inside a record")
+    return f"From the {_side(direction)}, " + ", and ".join(parts)
+
+
+def _skipped_text(skipped: list[int] | None, holes: int = 2) -> str:
+    """What decoding passed over after the `holes` holes: '' when nothing."""
     if not skipped or not any(skipped):
         return ""
     rest, unproven = skipped
@@ -193,7 +246,7 @@ def _skipped_text(skipped: list[int] | None) -> str:
     if unproven:
         parts.append(f"{unproven} bytes were skipped before a record start could be proven "
                      "(whole messages among them are lost)")
-    return "; after the holes, " + " and ".join(parts)
+    return f"; after the {'hole' if holes == 1 else 'holes'}, " + " and ".join(parts)
 
 
 def _add_frames(frames: list[int], new: list[int]) -> None:

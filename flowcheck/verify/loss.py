@@ -20,12 +20,13 @@ sniffer's: the gaps are the bytes it cut (trial 24 D5).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Severity, endpoint
+from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
+from flowcheck.verify.openings import MissedOpening, announced_openings, missed_openings
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -41,7 +42,8 @@ def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
 
 def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo],
                        ring_gaps: Sequence[RingGap] = (), *,
-                       clock_stepped: bool = False) -> list[Finding]:
+                       clock_stepped: bool = False,
+                       sessions: Iterable[Session] = ()) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -64,17 +66,23 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     files joined out of time order, a connection's packets lie in several places of the
     file and the gaps between them are no sniffer's loss; the message says so (trial 18
     D7: 30% "lost" by a ring joined in shell-glob order, 8% read as files).
+
+    sessions: their announcements tell the connections that opened while the capture
+    ran; with the SYNs and SYN-ACKs answered or answering, the opening handshake packets
+    the sniffer missed (flowcheck.verify.openings) are said too, apart from the payload
+    (recheck 25 N3).
     """
     missed, seen, share = capture_loss_share(connections)
+    openings = missed_openings(connections, announced_openings(sessions), ring_gaps)
     if kept_packets(connections).shape in ("flags", "no_data", "no_ack"):
-        missed, share = 0, 0.0
+        missed, share, openings = 0, 0.0, []
     # A ring of pcapng files repeats the tool's running totals in each file: several
     # files count no more than the largest (a lower bound for separate captures).
     said = [c.kernel_dropped for c in captures if c.kernel_dropped]
     dropped = max(said, default=0)
     packets = sum(c.packets for c in captures)
     drop_share = dropped / (dropped + packets) if dropped else 0.0
-    if not missed and not dropped:
+    if not missed and not dropped and not openings:
         return []
     lossy = sorted((c for c in connections if missed and c.sniffer_missed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
@@ -86,7 +94,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                                         for gap in holes)]
     hole_bytes = sum(c.sniffer_missed for c in in_holes)
     parts: list[str] = []
-    if missed and hole_bytes == missed and not dropped:
+    if missed and hole_bytes == missed and not dropped and not openings:
         files = ", ".join(f"{gap.before} .. {gap.after}" for gap in holes)
         return [make_finding(
             "capture_loss",
@@ -129,6 +137,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                          "less than a retransmission timeout after, with no acknowledgement "
                          "after them: neither end could resend or acknowledge them, so the "
                          "capture cannot tell whether the network or the sniffer lost them")
+    if openings:
+        parts.append(_openings_words(openings, also=bool(missed)))
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
                      f"by the kernel ({_percent(drop_share)} of the packets)"
@@ -143,11 +153,15 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
-    fix = cut_fix(captures) if missed and cut >= gaps and not dropped else _fix(lossy, captures)
+    frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
+    named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
+    fix = cut_fix(captures) if missed and cut >= gaps and not dropped else _fix(named, captures)
+    times = [o.ts for o in openings[:MOST_AFFECTED]]
+    if lossy:
+        times.append(_first_time(lossy[:MOST_AFFECTED]))
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
-                         severity=severity, uid=lossy[0].uid if len(lossy) == 1 else None,
-                         ts=_first_time(lossy[:MOST_AFFECTED]) if lossy else None,
-                         frames=frames)]
+                         severity=severity, uid=named[0].uid if len(named) == 1 else None,
+                         ts=min(times, default=None), frames=frames)]
 
 
 def _cut_words(missed: int, gaps: int, share: float, seen: int,
@@ -189,6 +203,21 @@ def _what_words(missed: int, lossy: list[Connection]) -> str:
             "the last byte captured" + (f"; {fin_words}" if fins else ""))
 
 
+def _openings_words(openings: list[MissedOpening], *, also: bool) -> str:
+    """The connections whose opening handshake packets the sniffer missed
+    (flowcheck.verify.openings): "The capture missed opening handshake packets of 1
+    connection ...: data connection C3 ...: its SYN, which the SYN-ACK of frame 22
+    answers"."""
+    count = len(openings)
+    listed = "; ".join(f"{_named(o.conn)}: {o.what}" for o in openings[:MOST_AFFECTED])
+    more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
+    return (f"{'It also missed' if also else 'The capture missed'} opening handshake "
+            f"packets of {count} {_plural(count, 'connection')} that went on without them "
+            "(a side sends on only once the handshake reached it, and their later packets "
+            "both ways are in the capture), so the sniffer lost them, not the network: "
+            f"{listed}{more}")
+
+
 def _first_time(named: list[Connection]) -> float:
     """The time of the earliest of the named connections' gap frames (the finding's
     frames; trial 25 D6: it gave the first connection's start, "+0.000s" for gaps 50 ms
@@ -203,6 +232,12 @@ def _gap_frames(c: Connection) -> list[int]:
     orig, resp = c.evidence("orig"), c.evidence("resp")
     lost = {orig.lost_frame, resp.lost_frame, orig.untold_frame, resp.untold_frame} - {0}
     return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
+
+
+def _named(c: Connection) -> str:
+    """"data connection C3 10.77.0.1:5002 -> 10.77.0.2:6001"."""
+    role = "" if c.role == "other" else f"{c.role} connection "
+    return f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
 
 
 def _describe(c: Connection) -> str:

@@ -1,0 +1,93 @@
+"""Opening handshake packets the sniffer missed, for capture_loss (recheck 25 N3: a data
+connection whose SYN, SYN-ACK or whole handshake the capture lacks passed with no word
+of capture loss outside step 4's detail).
+
+A handshake packet takes no payload, so the tracker's sequence gaps (missed_bytes) never
+count it, as Zeek's do not; but the capture proves it was sent, and passed the capture
+point, when:
+- the SYN: the responder's SYN-ACK answers one, and the originator's own later packets
+  (Zeek's upper-case history letters) show its direction passes the capture point;
+- the SYN-ACK: after the captured SYN the responder ACKed, sent data or closed (Zeek's
+  lower-case letters), which it does only once it accepted the connection, and those
+  packets show its direction passes here (a SYN-ACK the network lost is resent);
+- the whole handshake: the connection reached an announced endpoint whose announcement
+  the capture holds before the connection's first packet (it opened while the capture
+  ran: flowcheck.verify.details says so in step 4), both its directions captured.
+Not when a hole of a ring buffer (capture_ring_gap) lies where the missing packet went
+(the hole's, not the sniffer's), nor for a SYN-ACK that is the capture's first packet (the
+SYN came before the capture started). A capture filter that kept only some packets of
+every connection (flowcheck.sessions.kept) is the caller's to rule out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from flowcheck.model import Announcement, Connection, RingGap, Session
+
+# The longest a missed SYN can lie before its SYN-ACK (SYN retries: several doubled
+# retransmission timeouts), for the ring-hole test.
+_SYN_BEFORE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MissedOpening:
+    """The handshake packet(s) the capture lacks of one connection that went on."""
+
+    conn: Connection
+    what: str  # "its SYN (...)", "its SYN-ACK (...)", "its handshake (...)"
+    frames: tuple[int, ...]  # the evidence: the answer, the request, the announcement
+    ts: float
+    # When the missing packet went, as far as the capture tells (the ring-hole test).
+    sent_after: float
+    sent_by: float
+
+
+def announced_openings(sessions: Iterable[Session]) -> dict[str, Announcement]:
+    """Each connection that reached an announced endpoint, by uid: its announcement."""
+    return {ann.used_by: ann for session in sessions for ann in session.announced
+            if ann.used_by}
+
+
+def missed_openings(connections: Sequence[Connection],
+                    announced: Mapping[str, Announcement],
+                    ring_gaps: Sequence[RingGap] = ()) -> list[MissedOpening]:
+    """The connections whose opening handshake packets the sniffer missed (module
+    docstring), in the order of their first packet."""
+    if not connections:
+        return []
+    start = min(c.ts for c in connections)
+    holes = [gap for gap in ring_gaps if not gap.head]
+    found = []
+    for conn in connections:
+        missed = _missed(conn, announced.get(conn.uid), start)
+        if missed is not None and not any(gap.start < missed.sent_by
+                                          and gap.end > missed.sent_after for gap in holes):
+            found.append(missed)
+    return found
+
+
+def _missed(conn: Connection, ann: Announcement | None, start: float
+            ) -> MissedOpening | None:
+    if conn.syn_frames and conn.synack_frames:
+        return None  # the usual case, first: a capture may hold 200,000 connections
+    history = conn.history
+    orig_went_on = any(letter in history for letter in "ADF")
+    resp_went_on = any(letter in history for letter in "adf")
+    if not conn.syn_seen and conn.synack_seen and orig_went_on and conn.ts > start:
+        frame, ts = conn.synack_frames[0], conn.synack_ts or conn.ts
+        return MissedOpening(conn, f"its SYN, which the SYN-ACK of frame {frame} answers",
+                             (frame,), ts, ts - _SYN_BEFORE, ts)
+    if conn.syn_seen and not conn.synack_seen and resp_went_on:
+        frame, ts = conn.syn_frames[0], conn.syn_ts or conn.ts
+        return MissedOpening(conn, f"its SYN-ACK, answering the SYN of frame {frame} (the "
+                             "responder went on to send)", (frame,), ts, ts, conn.last_ts)
+    if not conn.syn_seen and not conn.synack_seen and ann is not None \
+            and ann.frame < conn.first_frame and orig_went_on and resp_went_on:
+        return MissedOpening(
+            conn, f"its handshake: it reached the endpoint "
+            f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced, so it "
+            f"opened after that, and its first packet captured is frame {conn.first_frame}",
+            (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts)
+    return None

@@ -1,0 +1,73 @@
+"""One ndmp_partial per control connection for the holes the sniffer left, both
+directions in it (trial 25 D11: one finding per direction, against the contract's "one
+finding per control connection"; and "(3 times)" read as three holes or three messages).
+
+Built from captures/lab/clean-3-resources.pcap without frames 12 (the agent's reply to
+CONFIG_GET_HOST_INFO) and 13 (the media server's CONFIG_GET_SERVER_INFO request).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab_edits import analyze_lab, lab_packets, write
+
+from flowcheck.ndmp.findings import StreamFindings
+from flowcheck.ndmp.stream import DecodeProblem
+
+NAME = "clean-3-resources"
+
+
+def test_holes_of_both_directions_are_one_finding(tmp_path: Path) -> None:
+    packets = lab_packets(NAME)
+    path = write(tmp_path, "both-holes", [*packets[:11], *packets[13:]])
+    analysis = analyze_lab(path, NAME)
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial.uid == "C1" and partial.session == "S1"
+    assert partial.frames == sorted(partial.frames) and len(partial.frames) == 2
+    message = partial.message
+    assert message.startswith("NDMP control stream is incomplete in both directions")
+    originator = message.index("From the originator, 28 bytes were never captured, in 1 hole")
+    responder = message.index("From the responder, 92 bytes were never captured, in 1 hole")
+    assert originator < message.index("whole message of the originator") < responder
+    assert responder < message.index("whole message of the responder")
+    assert "times)" not in message
+
+
+def test_several_holes_are_counted_as_holes() -> None:
+    findings = StreamFindings("C1")
+    for frame, size in ((9, 32), (192, 28), (198, 36)):
+        findings.problem("resp", DecodeProblem("cut", f"{size} bytes never captured",
+                                               [frame], float(frame)))
+    findings.problem("orig", DecodeProblem("cut", "stream ended inside a record", [300],
+                                           300.0))
+    _, [partial] = findings.build()
+    assert partial.frames == [9, 192, 198, 300] and partial.ts == 9.0
+    assert "times)" not in partial.message
+    assert "From the originator, the stream ended inside a record" in partial.message
+    assert "From the responder, 96 bytes were never captured, in 3 holes" in partial.message
+
+
+def test_one_direction_keeps_its_words() -> None:
+    findings = StreamFindings("C2")
+    findings.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
+    findings.problem("orig", DecodeProblem("skipped", "rest", [6], 5.0, skipped=40))
+    _, [partial] = findings.build()
+    assert partial.message.startswith(
+        "NDMP control stream from the originator is incomplete: messages there are partial "
+        "or missing. From the originator, 52 bytes were never captured, in 1 hole; after the "
+        "hole, 40 bytes were the rest of the messages a hole broke")
+
+
+def test_snap_length_and_holes_are_one_finding() -> None:
+    """A connection the snap length cut that also lost packets: the snap summary says
+    both, with the fix for both (one finding per control connection)."""
+    findings = StreamFindings("C1")
+    findings.snap.packet(40)
+    findings.snapped(7, 0.2)
+    findings.problem("resp", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
+    snap, built = findings.build()
+    assert built == [snap] and snap is not None and snap.frames == [7, 9] and snap.ts == 0.2
+    assert snap.message.startswith("The capture's snap length cut")
+    assert "From the responder, 48 bytes were never captured, in 1 hole" in snap.message
+    assert "tcpdump -s 0" in snap.fix and "without drops" in snap.fix
