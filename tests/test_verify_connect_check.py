@@ -135,3 +135,21 @@ def test_session_that_asked_something_or_was_refused_stays_judged(tmp_path: Path
         refused.append(packet)
     analysis = _analyze(_write(tmp_path, refused, "refused"))
     assert "port check" not in analysis.sessions[0].steps[0].detail
+
+
+def test_one_direction_port_check_does_not_take_the_jobs_callback(tmp_path: Path) -> None:
+    # Only the media server's packets (tcpdump -Q out): the callback is known from the
+    # job engine's SYN-ACK alone, and the port check before the job, closed 0.7 s before
+    # the callback having sent nothing, took it by order (the job's data connection,
+    # matched by ports later, gave no earlier deadline): S1 read "callback ok", S2
+    # "step 2 unknown".
+    path = tmp_path / "media-only.pcap"
+    wrpcap(str(path), [p for p in _packets() if p[IP].src == "10.77.0.1"])
+    analysis = _analyze(path)
+    first, job = analysis.sessions[0], analysis.sessions[1]
+    assert first.callback_uid is None
+    assert [s.status for s in first.steps] == ["ok"] + ["not_applicable"] * 4
+    assert "a port check" in first.steps[0].detail
+    callback = next(c for c in analysis.traffic.connections if c.uid == job.callback_uid)
+    assert callback.resp_p == CALLBACK_PORT
+    assert job.steps[1].status == "ok"
