@@ -153,3 +153,31 @@ def test_one_direction_port_check_does_not_take_the_jobs_callback(tmp_path: Path
     callback = next(c for c in analysis.traffic.connections if c.uid == job.callback_uid)
     assert callback.resp_p == CALLBACK_PORT
     assert job.steps[1].status == "ok"
+
+
+def test_one_direction_callback_of_two_open_sessions_says_the_tie_is_a_guess(
+        tmp_path: Path) -> None:
+    # The same capture of the media server's packets, the first session turned into one
+    # that asked something (a request's bytes on its ACK) and whose close the capture
+    # lacks: both sessions are open when the callback opens and neither has a data
+    # connection yet, so which one the agent called back is a guess; the step says so.
+    packets = [p for p in _packets() if p[IP].src == "10.77.0.1"]
+    first = [p for p in packets if p[TCP].sport == packets[0][TCP].sport]
+    asked = first[2].copy()
+    asked[TCP].remove_payload()
+    asked = asked / Raw(b"\x00" * 28)
+    del asked[IP].len, asked[IP].chksum, asked[TCP].chksum
+    kept = [asked if p is first[2] else p for p in packets if p not in first[3:]]
+    path = tmp_path / "media-only-two-open.pcap"
+    wrpcap(str(path), kept)
+    analysis = _analyze(path)
+    tied = [s for s in analysis.sessions if s.callback_uid is not None]
+    assert len(tied) == 1
+    [other] = [s for s in analysis.sessions[:2] if s is not tied[0]]
+    detail = tied[0].steps[1].detail
+    assert f"tied to this session by order: {other.id} (control {other.control_uid}) was " \
+           "open too" in detail
+    assert "which of them the agent called back the capture cannot tell" in detail
+    # The agent did call back: the other session's step 2 is unknown, never missing.
+    assert other.steps[1].status == "unknown"
+    assert "step_missing" not in {f.code for f in analysis.findings}
