@@ -91,6 +91,9 @@ class DecodedBatch:
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
+    # int64: the length of the (innermost) frame as recorded when its IP length says the
+    # packet was longer (cut before the capture: flowcheck.connections.cut_recorded); 0.
+    tcp_cut_frame: np.ndarray
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
@@ -202,6 +205,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
     wire = (gather.wirelen[rows] if end is None else end) - at - 14
     ip_len = np.where(total == 0, wire, np.minimum(total, wire))
+    cut_frame = np.where(total > wire, wire + 14, 0)  # cut before the capture
     payload_len = np.maximum(ip_len - 20 - header_len, 0)
     payload_start = at + PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
@@ -223,6 +227,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
         tcp_tunnel=np.zeros(rows.shape[0], dtype=np.int64),
+        tcp_cut_frame=cut_frame,
     )
 
 
@@ -234,6 +239,9 @@ def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
     length = outer["length"].astype(np.int64)
     end = np.where(length >= 8, np.minimum(end, 34 + length), end)
     decoded = _plain(batch, outer["inner"], gather, rows, VXLAN_INNER_AT, end)
+    # The outer frame cut (a broker slicing the overlay): its length is the cut one.
+    wire = gather.wirelen[rows]
+    decoded.tcp_cut_frame[total > wire - 14] = wire[total > wire - 14]
     table = tunnels.TunnelTable()
     m = rows.shape[0]
     src = np.zeros((m, 4), dtype=np.uint32)
@@ -302,7 +310,8 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
-                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
+                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
+                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
@@ -325,6 +334,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
         layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
                                          layers.src[inner], layers.dst[inner])
         layers.end[inner] = found.end
+        layers.frame_at[inner] = found.off
         layers.proto[inner] = -1
         inner_off, inner_kind = found.off.copy(), found.kind.copy()
         resolve(gather, inner, inner_off, inner_kind)
@@ -407,6 +417,7 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,
         tcp_tunnel=layers.tunnel[tcp],
+        tcp_cut_frame=layers.cut_frame[tcp],
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
     )
