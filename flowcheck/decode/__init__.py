@@ -99,6 +99,8 @@ class DecodedBatch:
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
+    # The ERSPAN II/III packets' GRE sequence numbers (decode.tunnels); None: no such.
+    mirror: tunnels.MirrorSequence | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -289,12 +291,18 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
-    # Only the general decode's part skips packets.
+    # Only the general decode's part skips packets, or reads ERSPAN.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
+    mirror = next(((rows, d) for rows, d in parts if d.mirror is not None), None)
+    if mirror is not None:
+        rows, decoded = mirror
+        renumber = np.array([number[name] for name in decoded.tunnels], dtype=np.int64)
+        m = decoded.mirror
+        mirror = tunnels.MirrorSequence(rows[m.rows], renumber[m.tunnel], m.session, m.seq)
     return DecodedBatch(kind=kind, tcp_index=merged[order],
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, skipped=skipped, **columns,
+                        tunnels=names, skipped=skipped, mirror=mirror, **columns,
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
@@ -317,6 +325,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
     arp = decode_arp(gather, arp_rows, off[arp_rows])
     table = tunnels.TunnelTable()
+    mirror: list[tunnels.MirrorSequence] = []
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
         ip_layer(gather, layers, rows, off[rows], link[rows])
@@ -333,6 +342,9 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
         inner = found.rows
         layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
                                          layers.src[inner], layers.dst[inner])
+        if np.isin(found.tunnel, tunnels.SEQUENCED).any():  # ERSPAN's sequence numbers
+            mirror.append(tunnels.erspan_sequence(gather, found, layers.l4[inner],
+                                                  layers.tunnel[inner]))
         layers.end[inner] = found.end
         layers.frame_at[inner] = found.off
         layers.proto[inner] = -1
@@ -345,6 +357,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
     decoded.arp = arp
+    decoded.mirror = tunnels.MirrorSequence.joined(mirror)
     decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
                                        skipped_flows)
     return decoded
