@@ -10,11 +10,11 @@ it, in a frame shorter than a full Ethernet frame: an offload super-frame is alw
 longer). The next segment's sequence number then lies beyond the bytes the frame holds:
 a gap that no sniffer lost (trial 24 D5: "95.4% ... the sniffer lost them").
 
-Counted per file of the set (PacketBatch.capture), with the lengths recorded: the
-decoder's DecodedBatch.tcp_cut_frame (an IP length longer than the frame, in any layout:
-plain, tagged, MPLS, IPv6, or inside a tunnel, whose inner frame's length is then the one
-recorded: an ERSPAN mirror session's truncation, trial 22 D4), and the total length 0 of
-a plain Ethernet IPv4 frame: one numpy pass over a batch's TCP packets with payload.
+Counted per file of the set (PacketBatch.capture), with the lengths recorded, from the
+decoder's DecodedBatch.tcp_cut_frame of the TCP packets with payload: an IP length longer
+than the frame in any layout (plain, tagged, MPLS, IPv6, or inside a tunnel, whose inner
+frame's length is then the one recorded: an ERSPAN mirror session's truncation, trial 22
+D4), and a plain Ethernet IPv4 frame's total length 0 in a frame shorter than a full one.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import numpy as np
 
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import CaptureInfo
-from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
-
-FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
+from flowcheck.sources.batch import PacketBatch
 
 
 class CutRecorded:
@@ -38,31 +36,15 @@ class CutRecorded:
 
     def see(self, batch: PacketBatch, d: DecodedBatch) -> None:
         """Count one batch's frames cut and recorded as whole (module docstring)."""
-        keep = d.tcp_payload_len > 0
-        rows = d.tcp_index[keep]
-        if not rows.size:
-            return
-        # The decoder's: an IP length longer than the frame, in any layout.
-        length = d.tcp_cut_frame[keep]
-        ethernet = np.flatnonzero((batch.caplen[rows] >= 18)
-                                  & (batch.linktype[rows] == LINKTYPE_ETHERNET))
-        if ethernet.size:
-            at = rows[ethernet]
-            wirelen = batch.wirelen[at].astype(np.int64)
-            buf = np.frombuffer(batch.buf, np.uint8)
-            start = batch.data_off[at]
-            ipv4 = ((buf[start + 12] == 0x08) & (buf[start + 13] == 0x00)
-                    & ((buf[start + 14] >> 4) == 4))
-            no_length = ipv4 & (buf[start + 16] == 0) & (buf[start + 17] == 0)
-            no_length &= wirelen < FULL_FRAME
-            length[ethernet[no_length]] = wirelen[no_length]
-        cut = length > 0
+        length = d.tcp_cut_frame
+        cut = (length > 0) & (d.tcp_payload_len > 0)
         if not cut.any():
             return
+        rows, length = d.tcp_index[cut], length[cut]
         capture = batch.capture
         files = (np.full(rows.shape[0], capture, np.int64) if isinstance(capture, int)
                  else np.asarray(capture)[rows])
-        for file, size in zip(files[cut].tolist(), length[cut].tolist(), strict=True):
+        for file, size in zip(files.tolist(), length.tolist(), strict=True):
             self._lengths.setdefault(file, Counter())[size] += 1
 
     def fill(self, captures: list[CaptureInfo]) -> None:

@@ -55,6 +55,7 @@ IPPROTO_TCP = 6
 IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
 MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
+FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
@@ -92,7 +93,8 @@ class DecodedBatch:
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     # int64: the length of the (innermost) frame as recorded when its IP length says the
-    # packet was longer (cut before the capture: flowcheck.connections.cut_recorded); 0.
+    # packet was longer, or (plain Ethernet, IPv4) is 0 in a frame shorter than
+    # FULL_FRAME (cut before the capture: flowcheck.connections.cut_recorded); else 0.
     tcp_cut_frame: np.ndarray
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
@@ -207,7 +209,11 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
     wire = (gather.wirelen[rows] if end is None else end) - at - 14
     ip_len = np.where(total == 0, wire, np.minimum(total, wire))
-    cut_frame = np.where(total > wire, wire + 14, 0)  # cut before the capture
+    # Cut before the capture: the IP length says more than the frame holds, or nothing
+    # (0) in a frame shorter than a full one (never a super-frame: etl2pcapng's cut LSOv2
+    # send; flowcheck.connections.cut_recorded).
+    cut_frame = np.where((total > wire) | ((total == 0) & (wire + 14 < FULL_FRAME)),
+                         wire + 14, 0)
     payload_len = np.maximum(ip_len - 20 - header_len, 0)
     payload_start = at + PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
