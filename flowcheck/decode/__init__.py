@@ -299,12 +299,8 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     quotes.sort(key=lambda quote: quote.position)
     # Only the general decode's part skips packets, or reads ERSPAN.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
-    mirror = next(((rows, d) for rows, d in parts if d.mirror is not None), None)
-    if mirror is not None:
-        rows, decoded = mirror
-        renumber = np.array([number[name] for name in decoded.tunnels], dtype=np.int64)
-        m = decoded.mirror
-        mirror = tunnels.MirrorSequence(rows[m.rows], renumber[m.tunnel], m.session, m.seq)
+    mirror = next((d.mirror.moved(rows, [number[name] for name in d.tunnels])
+                   for rows, d in parts if d.mirror is not None), None)
     return DecodedBatch(kind=kind, tcp_index=merged[order],
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,

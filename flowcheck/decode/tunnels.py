@@ -190,6 +190,12 @@ class MirrorSequence:
         return cls(rows[order], *(np.concatenate([getattr(p, name) for p in parts])[order]
                                   for name in ("tunnel", "session", "seq")))
 
+    def moved(self, rows: np.ndarray, numbers: list[int]) -> MirrorSequence:
+        """The same packets at the batch positions rows[self.rows], tunnel i numbered
+        numbers[i] (a part's decode merged into its batch's)."""
+        renumber = np.array(numbers, dtype=np.int64)
+        return MirrorSequence(rows[self.rows], renumber[self.tunnel], self.session, self.seq)
+
 
 def erspan_sequence(gather: Gather, found: Found, l4: np.ndarray,
                     tunnel: np.ndarray) -> MirrorSequence:
