@@ -42,6 +42,12 @@ class Layers:
     tunnel: np.ndarray  # int64 index into the TunnelTable
     ip_id: np.ndarray  # int64 IPv4 identification (RFC 791 3.1); 0 for IPv6 (none)
     ttl: np.ndarray  # uint8 IPv4 TTL (RFC 791 3.1) or IPv6 hop limit (RFC 8200 3)
+    # Where the innermost frame (or packet) starts: 0, or a tunnel's inner offset.
+    frame_at: np.ndarray
+    # int64: the length of that frame as recorded when an IP header in it says the
+    # packet was longer than the bytes that enclose it (cut before the capture, e.g. a
+    # mirror's truncation inside ERSPAN); the outermost such cut; 0: none.
+    cut_frame: np.ndarray
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -63,6 +69,7 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
                | ((total != 0) & (total < ihl)) | (end < at + ihl))
         layers.kind[r[bad]] = UNDECODABLE
+        _mark_cut(layers, r[~bad & (total != 0) & (at + total > enclosing)])
         # tshark reassembles the fragments it has whole; a first fragment cut by the snap
         # length it shows as TCP without a length; whole but never completed, as a fragment.
         whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
@@ -89,6 +96,13 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
     v6 = link == ETHERTYPE_IPV6
     if v6.any():
         ipv6_layer(gather, layers, rows[v6], base[v6])
+
+
+def _mark_cut(layers: Layers, rows: np.ndarray) -> None:
+    """Layers.cut_frame of `rows`, whose IP length runs past the enclosing end (still in
+    layers.end), unless an outer layer was cut already."""
+    rows = rows[layers.cut_frame[rows] == 0]
+    layers.cut_frame[rows] = layers.end[rows] - layers.frame_at[rows]
 
 
 def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
@@ -148,6 +162,7 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     # Payload length 0: a jumbogram (RFC 2675, its length in the hop-by-hop header) or a
     # Linux BIG TCP super-frame without one, whose payload runs to the end of the frame.
     end = np.where(plen == 0, enclosing, np.minimum(l4 + plen, enclosing))
+    _mark_cut(layers, r[(plen != 0) & (l4 + plen > enclosing)])
     # The usual jumbogram header, read in bulk: hop-by-hop of 8 bytes holding the option.
     hbh = gather.be(l4, 4, r)
     jumbo = (proto == 0) & ((hbh & 0xFFFFFF) == 0x00C204) & (l4 + 8 <= caplen[r])

@@ -84,6 +84,9 @@ class CaptureInfo:
     # recorded with; 0 / None without any. Not in the JSON.
     cut_recorded: int = 0
     cut_length: int | None = None
+    # Frames an ERSPAN mirror's stream lost before the capture (its sequence numbers
+    # skip them: flowcheck.connections.mirror_gaps); 0 without any. Not in the JSON.
+    mirror_skipped: int = 0
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)
