@@ -29,3 +29,13 @@ def test_on_the_listener_the_firewall_between_comes_first() -> None:
     assert fix.startswith("If a capture on the media server 10.77.0.1 shows its SYNs to "
                           "10.88.0.2:6001, a firewall or NAT between the hosts drops them")
     assert fix.index("allow TCP to 10.88.0.2:6001") < fix.index("are free on both hosts")
+
+
+def test_on_a_routers_interface_the_capture_is_on_the_hosts_segment() -> None:
+    """Trial 26 D10: captured on the router's interface toward the media server, which
+    the TTLs cannot tell from the media server itself."""
+    [finding] = [f for f in _findings("data-drop-router-mside") if f.code == "data_unanswered"]
+    assert ("this capture was taken on 10.77.0.1 (or on its network segment: 10.77.0.1's "
+            "packets arrive with TTL 64, an initial value, and 10.88.0.2's with 63: a router "
+            "between them), not on 10.88.0.2") in finding.message
+    assert " This capture was taken on 10.77.0.1 or on its network segment: " in finding.fix

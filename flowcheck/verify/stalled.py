@@ -45,7 +45,7 @@ def silent_peer_words(receiver: str, host: str, sender: str,
     if on is None:
         return f"{gone} If this capture was taken on {host} itself, {cause}"
     if on[0] == host:
-        return (f" This capture was taken on {host} itself ({taken_on_words(on, sender)}): "
+        return (f" This capture was taken on {host} ({taken_on_words(on, sender)}): "
                 f"{cause}")
     return (f"{gone} This capture was taken on {sender} ({taken_on_words(on, host)}): a "
             f"capture on {host} shows whether the resends reach it.")

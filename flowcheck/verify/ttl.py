@@ -88,13 +88,16 @@ def capture_host(ctx: Context, a: str, b: str) -> tuple[str, int, int] | None:
 
 
 def taken_on_words(found: tuple[str, int, int], other: str) -> str:
-    """"10.77.1.2's packets arrive with TTL 64, an initial value, and 10.77.0.1's with 63:
-    a router between them" for capture_host's answer `found` (other: the other host);
-    the routers counted from the initial TTL next above the other's."""
+    """"or on its network segment: 10.77.1.2's packets arrive with TTL 64, an initial
+    value, and 10.77.0.1's with 63: a router between them" for capture_host's answer
+    `found` (other: the other host), said after "taken on 10.77.1.2"; the routers
+    counted from the initial TTL next above the other's. The TTLs cannot tell the host
+    from a point on its segment before the first router (a router's own interface
+    there, a SPAN port of its switch: trial 26 D10)."""
     host, mine, theirs = found
     routers = routers_words(found)
-    return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
-            f"with {theirs}: {routers} between them")
+    return (f"or on its network segment: {host}'s packets arrive with TTL {mine}, an "
+            f"initial value, and {other}'s with {theirs}: {routers} between them")
 
 
 def initial_both_ways(ctx: Context, a: str, b: str) -> bool:
