@@ -182,10 +182,10 @@ def _dropped_first(connector: str) -> str:
     """The readings of an announcement no captured connection tried, on a capture taken
     on the listener's side (_on_listener): SYNs lost on the way first."""
     return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
-            "its SYNs before they reached this capture, taken on the listener's side (the "
-            "TTLs show it), the common cause; or it could not connect at all (for example "
-            "it could not bind a port because the port was in use on its side). A capture "
-            "on the connecting side shows which")
+            "or rejected its SYNs before they reached this capture, taken on the listener's "
+            "side (the TTLs show it), the common cause; or it could not connect at all (for "
+            "example it could not bind a port because the port was in use on its side). A "
+            "capture on the connecting side shows which")
 
 
 def _on_listener(ctx: Context, session: Session, ann: Announcement) -> bool:
