@@ -24,7 +24,8 @@ Classification of each packet (DecodedBatch.kind):
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
 and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
-packets likewise in DecodedBatch.arp (decode.arp).
+packets likewise in DecodedBatch.arp (decode.arp), IPv6 neighbour solicitations and
+advertisements in DecodedBatch.neighbours (decode.ndp).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from flowcheck.decode.ip import (
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
+from flowcheck.decode.ndp import NeighbourPackets, decode_neighbours
 from flowcheck.decode.skipped import Skipped, describe_skipped
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
@@ -94,6 +96,8 @@ class DecodedBatch:
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
+    # NON_TCP: IPv6 neighbour discovery, decode.ndp
+    neighbours: NeighbourPackets = field(default_factory=NeighbourPackets.empty)
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
 
@@ -287,7 +291,9 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, **columns,
-                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
+                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]),
+                        neighbours=NeighbourPackets.joined([d.neighbours.at(rows)
+                                                            for rows, d in parts]))
 
 
 def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
@@ -335,6 +341,10 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
     decoded.arp = arp
+    icmpv6 = np.flatnonzero((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)
+                            & (layers.kind == NON_TCP))
+    decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
+                                           layers.end[icmpv6], layers.src[icmpv6])
     decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
                                        skipped_flows)
     return decoded
