@@ -244,7 +244,9 @@ def _connection_arrows(conn: Connection, session: Session,
                             reply=True))
     quoted = quoted_syn_refused(conn)
     if conn.icmp_frames:
-        label = f"ICMP unreachable (SYN {ports} not captured)" if quoted else "ICMP unreachable"
+        icmp = "ICMPv6" if ":" in conn.resp_h else "ICMP"
+        label = f"{icmp} unreachable (SYN {ports} not captured)" if quoted else \
+            f"{icmp} unreachable"
         arrows.append(Arrow(resp, orig, "icmp", label, conn.uid, list(conn.icmp_frames),
                             conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)

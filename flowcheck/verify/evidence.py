@@ -85,7 +85,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
         quoted = any(quoted_syn_refused(c) for c in conns)
-        how = (f"an ICMP unreachable quotes a SYN from {sender}" if quoted else "")
+        icmp = "ICMPv6" if ":" in sender else "ICMP"
+        how = (f"an {icmp} unreachable quotes a SYN from {sender}" if quoted else "")
         if any(not quoted_syn_refused(c) for c in conns):
             how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "
                    f"explains{', or ' + how if how else ''}")

@@ -42,7 +42,7 @@ from flowcheck.verify.ranges import (
 )
 from flowcheck.verify.refusals import (
     callback_refused_fix,
-    device_name,
+    device_fix,
     device_words,
     foreign_reset,
     foreign_reset_words,
@@ -139,7 +139,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{device_words(conn, device)}." + unseen_syn_words(ctx, [conn]),
-                f"{capitalised(allow_rule(ctx, conn, session, device=device_name(device)))}.",
+                device_fix(ctx, conn, session, device),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused" and (ttls := foreign_reset(ctx, conn)) is not None:
         # A router's or firewall's RST in the agent's name (trial 19 D4).
