@@ -10,7 +10,7 @@ from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
+from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls, ttl_word
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
 # administratively prohibited, communication administratively prohibited; ICMPv6
@@ -232,11 +232,12 @@ def foreign_reset_words(conn: Connection, ttls: tuple[int, int]) -> str:
 
 def undecremented_words(conn: Connection, rst: int) -> str:
     """The condition a RST with an initial TTL (undecremented_reset) adds to the words."""
-    return (f" The RST's TTL {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
+    ttl = ttl_word(conn.resp_h)
+    return (f" The RST's {ttl} {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
             f"the RST was sent on {conn.orig_h}'s own network segment, so if {conn.resp_h} "
             "is reached through a router, that router or a firewall there sent it in "
             f"{conn.resp_h}'s name (a packet from behind a router arrives with a lowered "
-            "TTL).")
+            f"{ttl}).")
 
 
 def undecremented_fix(ctx: Context, conn: Connection, session: Session) -> str:
