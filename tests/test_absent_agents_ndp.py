@@ -150,3 +150,29 @@ def test_only_the_configured_agents_solicitations_are_kept() -> None:
     watched = read_traffic([str(path)], build_config({"remote_agents": [AGENT, DOWN]}))
     assert list(watched.arp.asked) == [(MEDIA, DOWN)]
     assert watched.arp.asked[(MEDIA, DOWN)].count == 3
+
+
+@pytest.mark.parametrize("name", ["v6-agent-down-media", "v4-arp"])
+def test_without_the_agent_configured_the_capture_is_not_blamed(tmp_path: Path,
+                                                               name: str) -> None:
+    """No --remote-agent: nothing says which host the requests were for, so the verdict
+    stays inconclusive, but no_control_session no longer says the sniffer saw none of the
+    job's traffic: the job may have failed before its first SYN (D2's "at the least")."""
+    if name == "v4-arp":
+        from test_absent_agents import arp
+        path = write_pcap(tmp_path / "arp.pcap", LINKTYPE_ETHERNET,
+                          [ethernet(arp(1, "10.77.0.1", "10.77.0.6"), 0x0806)] * 3,
+                          times=[0.0, 1.0, 2.0])
+    else:
+        path = STORED / f"{name}.pcap"
+    analysis = _analysis(path)
+    assert analysis.verdict == "inconclusive"
+    [finding] = analysis.findings
+    assert finding.code == "no_control_session"
+    assert "sniffer saw none" not in finding.message
+    assert "no TCP connection at all" in finding.message
+    assert "no SYN ever leaves it" in finding.message
+    assert "--remote-agent" in finding.fix
+    if name != "v4-arp":
+        assert "neighbour solicitations of fd77::1 for an address ending in 00:99" \
+            in finding.message
