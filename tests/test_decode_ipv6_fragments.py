@@ -15,10 +15,13 @@ from pathlib import Path
 from test_connections_util import ACK, PSH, SYN, ethernet, ipv6, read_batches, tcp, write_pcap
 from test_tcpdump_corpus import _parse, _tshark, ours
 
+from flowcheck.config import build_config
 from flowcheck.connections import ConnectionTracker
 from flowcheck.decode import FRAGMENT, TCP, decode_batch
 from flowcheck.model import Connection
+from flowcheck.pipeline import read_traffic
 from flowcheck.sources import iter_batches
+from flowcheck.verify.loss import check_capture_loss
 
 A6, B6 = "fd00::1", "fd00::2"
 FRAGMENT_HEADER = 44
@@ -72,3 +75,28 @@ def test_ipv6_fragments_of_a_segment_are_one_packet(tmp_path: Path) -> None:
     (conn,) = connections(path)
     assert conn.orig_bytes == 4400
     assert ours(path) == _parse(_tshark(path))[0].streams
+
+
+def test_fragments_never_put_together_are_not_called_sniffer_loss(tmp_path: Path) -> None:
+    """Fragments flowcheck could not put together (here the middle one is not in the
+    file; the same when a datagram's fragments straddle two read chunks) leave a gap the
+    receiver acknowledged: capture_loss says the bytes may be in those fragments, not
+    only that the sniffer lost them. Fragments of a reassembled packet are not counted
+    as such."""
+    syn = ipv6(A6, B6, 6, tcp(5001, 10000, 0, 0, SYN))
+    synack = ipv6(B6, A6, 6, tcp(10000, 5001, 900, 1, SYN | ACK))
+    first, _middle, last = fragments6(A6, B6, tcp(5001, 10000, 1, 901, PSH | ACK,
+                                                  b"f" * 3000), 1232, 7)
+    head, tail = fragments6(A6, B6, tcp(5001, 10000, 3001, 901, PSH | ACK, b"g" * 1400),
+                            1024, 8)
+    ack = ipv6(B6, A6, 6, tcp(10000, 5001, 901, 4401, ACK))
+    packets = [syn, synack, first, last, head, tail, ack]
+    path = write_pcap(tmp_path / "frag6-loose.pcap", 1,
+                      [ethernet(p, 0x86DD, pad=False) for p in packets])
+    traffic = read_traffic([str(path)], build_config({}))
+    [capture] = traffic.captures
+    assert (capture.fragments, capture.loose_fragments) == (3, 2)
+    [finding] = check_capture_loss(traffic.connections, traffic.captures)
+    assert "2 IP fragments flowcheck could not put together" in finding.message, \
+        finding.message
+    assert "so the sniffer lost them" not in finding.message

@@ -96,6 +96,9 @@ class DecodedBatch:
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
+    # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
+    # when none is (trial 28 D9: the other fragments are ones never put together).
+    assembled: np.ndarray | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -283,7 +286,12 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     quotes.sort(key=lambda quote: quote.position)
     # Only the general decode's part skips packets.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
-    return DecodedBatch(kind=kind, tcp_index=merged[order],
+    assembled = None
+    for rows, decoded in parts:
+        if decoded.assembled is not None:
+            assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
+            assembled[rows] = decoded.assembled
+    return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, **columns,
@@ -302,7 +310,8 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
-                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
+                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
+                     assembled=np.zeros(n, dtype=bool))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
@@ -409,4 +418,5 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_tunnel=layers.tunnel[tcp],
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
+        assembled=layers.assembled if layers.assembled.any() else None,
     )

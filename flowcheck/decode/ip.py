@@ -42,6 +42,8 @@ class Layers:
     tunnel: np.ndarray  # int64 index into the TunnelTable
     ip_id: np.ndarray  # int64 IPv4 identification (RFC 791 3.1); 0 for IPv6 (none)
     ttl: np.ndarray  # uint8 IPv4 TTL (RFC 791 3.1) or IPv6 hop limit (RFC 8200 3)
+    # bool: a fragment of a datagram reassembled in the batch (not the completing one)
+    assembled: np.ndarray
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -68,7 +70,7 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
         fragmented = np.flatnonzero(~bad & ((frag & 0x3FFF) != 0) & whole)
         if fragmented.size > 1:
-            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end)
+            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end, layers.assembled)
         later = ~bad & ((frag & 0x1FFF) != 0)
         first_fragment = ~bad & ~later & ((frag & 0x2000) != 0)
         held = first_fragment & whole
@@ -92,11 +94,13 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
 
 
 def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
-                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray) -> None:
+                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray,
+                assembled: np.ndarray) -> None:
     """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
     the packet that completes the datagram becomes it (its bytes are the first
     fragment's, which hold the upper headers; the length is the whole datagram's) and the
-    other fragments stay fragments. Arrays indexed like `r` are updated in place."""
+    other fragments stay fragments (marked `assembled`, indexed by batch row). Arrays
+    indexed like `r` are updated in place."""
     groups: dict[tuple[int, int, int, int], list[int]] = {}
     keys = zip(ip["src"][fragmented].tolist(), ip["dst"][fragmented].tolist(),
                ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
@@ -119,6 +123,7 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
             frag[i] = 0
             if head != i:
                 frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
+            assembled[r[[p for p in pieces[:len(spans)] if p != i]]] = True
             break
 
 
@@ -231,4 +236,5 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
             layers.end[row] = first.frag_at + 8 + size
             layers.first_fragment[row] = False
             layers.kind[head] = FRAGMENT  # counted as a fragment now the packet is elsewhere
+            layers.assembled[[piece[0] for piece in group[:len(spans)] if piece[0] != row]] = True
             break
