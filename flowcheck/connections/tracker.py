@@ -171,7 +171,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                                ports=self.tunnel_ports)
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
-        self.by_capture.add(batch.capture, decoded.kind)
+        self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch)

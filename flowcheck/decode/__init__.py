@@ -103,6 +103,9 @@ class DecodedBatch:
     skipped: Skipped | None = None
     # The ERSPAN II/III packets' GRE sequence numbers (decode.tunnels); None: no such.
     mirror: tunnels.MirrorSequence | None = None
+    # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
+    # when none is (trial 28 D9: the other fragments are ones never put together).
+    assembled: np.ndarray | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -301,7 +304,12 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
     mirror = next((d.mirror.moved(rows, [number[name] for name in d.tunnels])
                    for rows, d in parts if d.mirror is not None), None)
-    return DecodedBatch(kind=kind, tcp_index=merged[order],
+    assembled = None
+    for rows, decoded in parts:
+        if decoded.assembled is not None:
+            assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
+            assembled[rows] = decoded.assembled
+    return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, mirror=mirror, **columns,
@@ -321,7 +329,8 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
-                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64))
+                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64),
+                     assembled=np.zeros(n, dtype=bool))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
@@ -435,4 +444,5 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_cut_frame=layers.cut_frame[tcp],
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
+        assembled=layers.assembled if layers.assembled.any() else None,
     )
