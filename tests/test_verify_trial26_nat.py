@@ -50,3 +50,23 @@ def test_masqueraded_media_server_configured_keeps_its_warning() -> None:
     assert analysis.verdict == "pass"
     assert "host_not_configured" in _codes(analysis)
     assert "not a configured media server's address" in analysis.sessions[0].steps[3].detail
+
+
+def test_agent_behind_dnat_announcing_its_public_address_is_told_it_worked() -> None:
+    analysis = _analyze("nat-dnat-ok-at-A")
+    assert analysis.verdict == "fail"  # the contract keeps the mismatch an error
+    errors = [f for f in analysis.findings if f.code == "announced_address_mismatch"]
+    assert len(errors) == 2
+    first = errors[0]
+    # What the capture shows: the data connection reached the announced port under the
+    # address the control connection arrived at, and worked through the translation.
+    assert "under the same address 10.88.0.2 the control connection arrived at" in \
+        first.message
+    assert "worked through" in first.message
+    assert "taken on the agent's side" in first.message
+    # Never tell the agent to announce an address the media server may not reach.
+    assert not first.fix.startswith("Make the agent announce")
+    assert "If the media server 10.77.0.1 opens its control connection to 10.99.0.2" \
+        in first.fix and "keep" in first.fix
+    assert "If it opens it to 10.88.0.2" in first.fix
+    assert "does not help" not in first.fix
