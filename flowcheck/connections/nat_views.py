@@ -67,8 +67,7 @@ def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
     if not pairs:
         return connections, []
     taken = {id(c) for pair in pairs for c in pair}
-    for mapping in mappings:
-        pairs.extend(_other_pairs(connections, mapping, taken))
+    pairs.extend(_other_pairs(connections, mappings, taken))
     left_out = {id(far) for _, far in pairs}
     return [c for c in connections if id(c) not in left_out], pairs
 
@@ -104,46 +103,45 @@ def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
     return (kept, far), (peer[0], peer[1], side, mapped[0], mapped[1], offset)
 
 
-def _other_pairs(connections: list[Connection], mapping: _Mapping, taken: set[int]
+def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken: set[int]
                  ) -> list[tuple[Connection, Connection]]:
-    """The other connections between the mapping's peer and its two addresses that are
-    one connection in two views (same peer end, side, payload, opening time)."""
-    peer_h, _, _, near, far_h, offset = mapping
-    near_side: list[Connection] = []
-    far_side: list[Connection] = []
+    """The other connections between a mapping's peer and its two addresses that are one
+    connection in two views (same peer end and side, payload, opening at the offset).
+    Indexed by (peer end, side, other address): one pass, however many jobs."""
+    offsets: dict[tuple[str, str, str], list[float]] = {}
+    for peer_h, _, _, near, far_h, offset in mappings:
+        offsets.setdefault((peer_h, near, far_h), []).append(offset)
+    index: dict[tuple[str, int, bool, str], list[Connection]] = {}
     for conn in connections:
-        if id(conn) in taken or peer_h not in (conn.orig_h, conn.resp_h):
+        if id(conn) in taken:
             continue
-        other = conn.resp_h if conn.orig_h == peer_h else conn.orig_h
-        if other == near:
-            near_side.append(conn)
-        elif other == far_h:
-            far_side.append(conn)
+        for peer_first in (True, False):
+            peer = (conn.orig_h, conn.orig_p) if peer_first else (conn.resp_h, conn.resp_p)
+            other = conn.resp_h if peer_first else conn.orig_h
+            index.setdefault((*peer, peer_first, other), []).append(conn)
     pairs = []
-    for one in near_side:
-        for two in far_side:
-            if id(two) in taken or not _same_connection(one, two, peer_h, offset):
+    for (peer_h, near, far_h), times in offsets.items():
+        for (host, port, peer_first, other), near_side in list(index.items()):
+            if host != peer_h or other != near:
                 continue
-            pairs.append(_keeping(one, two))
-            taken.update((id(one), id(two)))
-            break
+            far_side = index.get((host, port, peer_first, far_h), [])
+            for one in near_side:
+                two = next((c for c in far_side if id(c) not in taken and id(one) not in taken
+                            and _same_connection(one, c, times)), None)
+                if two is not None:
+                    pairs.append(_keeping(one, two))
+                    taken.update((id(one), id(two)))
     return pairs
 
 
-def _same_connection(one: Connection, two: Connection, peer: str, offset: float) -> bool:
-    """Do `one` (near view) and `two` (far view) run between the same peer end, on the
-    same side, with the same payload each way, opening at the control pair's offset?"""
-    if (one.orig_h == peer) != (two.orig_h == peer):
-        return False
-    ends = ((one.orig_h, one.orig_p), (two.orig_h, two.orig_p)) if one.orig_h == peer \
-        else ((one.resp_h, one.resp_p), (two.resp_h, two.resp_p))
-    if ends[0] != ends[1]:
-        return False
+def _same_connection(one: Connection, two: Connection, offsets: list[float]) -> bool:
+    """Do `one` (near view) and `two` (far view), between the same peer end, carry the
+    same payload each way and open at one of the control pairs' offsets?"""
     if (one.orig_bytes, one.resp_bytes) != (two.orig_bytes, two.resp_bytes):
         return False
     start_one = one.syn_ts if one.syn_ts is not None else one.ts
     start_two = two.syn_ts if two.syn_ts is not None else two.ts
-    return abs((start_two - start_one) - offset) <= OFFSET_SPREAD
+    return any(abs((start_two - start_one) - offset) <= OFFSET_SPREAD for offset in offsets)
 
 
 def _keeping(a: Connection, b: Connection) -> tuple[Connection, Connection]:
