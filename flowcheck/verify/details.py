@@ -22,7 +22,7 @@ from flowcheck.verify.announced_kind import special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
-from flowcheck.verify.ranges import checked_ends, translated_end
+from flowcheck.verify.ranges import checked_ends, media_seen_elsewhere, translated_end
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import three_way_hosts
 
@@ -262,8 +262,14 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
         words = f"{which} port {port}{at} {verdict} {ctx.ranges(which)}"
         if verdict == "outside" and translated_end(ctx, session, conn, which, (host, port)):
             role = "media server" if which == "media" else "agent"
-            words += (f" at {host}, not a configured {role}'s address: the port of a "
-                      f"NAT that translated it, not checked (host_not_configured)")
+            elsewhere = media_seen_elsewhere(ctx, session) if which == "media" else None
+            if elsewhere is not None and not ctx.config.media_servers:
+                words += (f" at {host}, not the address the agent called the media "
+                          f"server back at ({elsewhere}): the port of a NAT that "
+                          "translated it, not checked")
+            else:
+                words += (f" at {host}, not a configured {role}'s address: the port of a "
+                          f"NAT that translated it, not checked (host_not_configured)")
         parts.append(words)
     return ", ".join(parts)
 
