@@ -77,7 +77,7 @@ def _context(conn: Connection) -> Context:
 
 @pytest.mark.parametrize(("src", "dst", "code", "how", "asked"), [
     ("10.77.0.1", "10.77.0.2", 1, "an ICMP host unreachable (code 1)", "ARP"),
-    ("fd77::1", "fd77::2", 3, "an ICMP address unreachable (code 3)", "neighbour discovery")])
+    ("fd77::1", "fd77::2", 3, "an ICMPv6 address unreachable (code 3)", "neighbour discovery")])
 def test_a_data_connection_its_own_host_reported_unreachable(
         src: str, dst: str, code: int, how: str, asked: str) -> None:
     """data_refused and callback_refused read the same words: no port in use, no router."""
