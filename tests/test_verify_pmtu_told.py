@@ -89,3 +89,24 @@ def test_an_ipv6_rsts_hop_limit_is_called_so() -> None:
                       resp_p=10000, ts=0.0, last_ts=0.0, conn_state="REJ", orig_ttl=64)
     words = undecremented_words(conn, 64)
     assert "The RST's hop limit 64" in words and "TTL" not in words
+
+
+def test_ipv4_fragmentation_needed_reports_its_next_hop_mtu() -> None:
+    """IPv4's twin (RFC 1191): counted the same way; it still counts as an unreachable
+    too (icmp_unreachable), as before."""
+    import numpy as np
+    inner = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 64, 6, 0,
+                        socket.inet_aton("10.77.1.2"), socket.inet_aton("10.77.0.1"))
+    segment = struct.pack("!HHIIBBHHH", 6001, 5002, 1000, 0, 0x50, 0x10, 65535, 0, 0)
+    data = struct.pack("!BBHHH", 3, 4, 0, 0, 1400) + inner + segment
+    quote = decode_icmp_quote(np.frombuffer(data, np.uint8), 0, len(data), 0, 4)
+    assert quote is not None and quote.mtu == 1400 and quote.code == 4
+
+
+def test_an_ipv6_capture_point_is_told_by_hop_limits() -> None:
+    from flowcheck.verify.ttl import taken_on_words
+    assert taken_on_words(("fd7a::2", 64, 63), "fd79::1") == (
+        "fd7a::2's packets arrive with hop limit 64, an initial value, and fd79::1's with "
+        "63: a router between them")
+    assert taken_on_words(("10.77.1.2", 64, 63), "10.77.0.1").startswith(
+        "10.77.1.2's packets arrive with TTL 64")

@@ -27,6 +27,7 @@ from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import is_loopback
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import listened_at
+from flowcheck.verify.ttl import ttl_word
 
 Special = Literal["unspecified", "loopback"]
 
@@ -165,7 +166,8 @@ def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Con
     return (f" {ann.ip} is another interface of {listener} than the one the control "
             f"connection reached ({host}; {op}, frame {ann.frame}, announced it), and "
             f"{connector} reaches that network from {conn.orig_h}, an address of its own on "
-            f"it (not its control connection's {mine}; its SYNs carry TTL {ttl}, as its own "
+            f"it (not its control connection's {mine}; its SYNs carry {ttl_word(conn.orig_h)} "
+            f"{ttl}, as its own "
             "packets do: no router between), so the address is reachable: a firewall on "
             "that interface (a per-interface profile, such as Windows' Public profile on a "
             "second NIC) or on the way drops the connection.")
