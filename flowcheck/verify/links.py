@@ -23,6 +23,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen
+from flowcheck.verify.fallback import fallback_of, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
@@ -115,8 +116,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     rule = allow_rule(ctx, conn, session)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
-    silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
-    if silent:
+    # Given up for the agent's other IP version, where the job ran (trial 28 D1).
+    fallback = fallback_of(ctx, conn) if outcome in ("refused", "unanswered") else None
+    silent = silent_attempts(ctx, conn) if outcome == "unanswered" and not fallback else []
+    if fallback is not None:
+        report_fallback(ctx, session, conn, fallback)
+    elif silent:
         report_silent(ctx, session, conn, silent)
     elif outcome == "unanswered":
         syns = syn_count(conn)

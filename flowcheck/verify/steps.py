@@ -41,6 +41,7 @@ from flowcheck.verify.evidence import (
     time_enough,
     unseen_why,
 )
+from flowcheck.verify.fallback import attempt_step, fallback_note
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
@@ -278,10 +279,13 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         detail = connection_detail(ctx, conn, session, ports)
         if connect_check(ctx, session):
             detail += f"; {connect_check_words(ctx, session)}"
+        detail += fallback_note(ctx, conn)
         return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
+    if (attempt := attempt_step(ctx, session, spec, conn)) is not None:
+        return attempt  # given up for the other IP version (trial 28 D1)
     return make_step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
 
 

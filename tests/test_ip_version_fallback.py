@@ -1,0 +1,74 @@
+"""A control connection given up for the agent's other IP version (new-user trial 28, D1).
+
+A dual-stack media server given a name with AAAA and A records tries the agent's IPv6
+address first; an agent listening on IPv4 only refuses it (or a firewall drops it), and
+the media server runs the whole job over IPv4 at once. flowcheck said FAIL,
+control_refused / control_unanswered, "start the Remote Agent service": the job worked.
+Real captures: captures/lab-trial28-dualstack (their .toml say how each was made).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from scapy.layers.inet import IP
+from scapy.utils import rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "captures" / "lab-trial28-dualstack"
+
+
+def _analyze(name: str, path: Path | None = None) -> Analysis:
+    config = build_config(load_file(LAB / f"{name}.toml"))
+    return analyze(read_traffic([str(path or LAB / f"{name}.pcap.gz")], config), config)
+
+
+def _codes(analysis: Analysis, severity: str) -> list[str]:
+    return [f.code for f in analysis.findings if str(f.severity) == severity]
+
+
+def test_refused_ipv6_attempt_then_ipv4_job_passes_with_a_warning() -> None:
+    analysis = _analyze("happy-eyeballs-v6-rst")
+    assert analysis.verdict == "pass", _codes(analysis, "error")
+    [finding] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
+    assert str(finding.severity) == "warning"
+    assert (finding.session, finding.uid) == ("S1", "C1")
+    assert "[fd77::2]:10000" in finding.message and "10.77.0.2:10000" in finding.message
+    assert "fell back to IPv4" in finding.message and "session S2" in finding.message
+    assert "does not accept NDMP over IPv6" in finding.message
+    assert "Start the Remote Agent" not in finding.fix
+    assert "listen on IPv6" in finding.fix and "IPv4 address 10.77.0.2 only" in finding.fix
+    first, job = analysis.sessions
+    assert first.steps[0].status == "not_applicable"
+    assert "fell back to IPv4" in first.steps[0].detail and "S2" in first.steps[0].detail
+    assert "S1" in first.kind_words() or "S2" in first.kind_words()
+    assert [s.status for s in job.steps] == ["ok"] * 5
+    assert "C1" in job.steps[0].detail and "IPv6" in job.steps[0].detail
+
+
+def test_dropped_ipv6_attempt_then_ipv4_job_passes_naming_the_delay() -> None:
+    analysis = _analyze("happy-eyeballs-v6-drop")
+    assert analysis.verdict == "pass", _codes(analysis, "error")
+    [finding] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
+    assert "4 SYNs" in finding.message and "3.51 s" in finding.message
+    assert "one direction" not in finding.message
+    assert "control_unanswered" not in _codes(analysis, "error")
+
+
+def test_ipv4_job_long_after_a_refused_ipv6_attempt_is_no_fallback(tmp_path: Path) -> None:
+    """The IPv4 job 30 s after the refusal: the refusal stays the error it is."""
+    with gzip.open(LAB / "happy-eyeballs-v6-rst.pcap.gz") as raw:
+        packets = rdpcap(raw)
+    for packet in packets:
+        if IP in packet:
+            packet.time += 30
+    shifted = tmp_path / "late.pcap"
+    wrpcap(str(shifted), sorted(packets, key=lambda p: p.time))
+    analysis = _analyze("happy-eyeballs-v6-rst", shifted)
+    assert analysis.verdict == "fail"
+    assert "control_refused" in _codes(analysis, "error")
+    assert "ip_version_fallback" not in _codes(analysis, "warning")
