@@ -72,3 +72,14 @@ def test_ipv4_job_long_after_a_refused_ipv6_attempt_is_no_fallback(tmp_path: Pat
     assert analysis.verdict == "fail"
     assert "control_refused" in _codes(analysis, "error")
     assert "ip_version_fallback" not in _codes(analysis, "warning")
+
+
+def test_refused_ipv6_callback_before_the_ipv4_callback_is_told() -> None:
+    """The contrast: the agent's refused IPv6 callback was "other", told nowhere."""
+    analysis = _analyze("callback-fallback-v6-rst")
+    assert analysis.verdict == "pass", _codes(analysis, "error")
+    [finding] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
+    assert (finding.session, finding.uid, str(finding.severity)) == ("S1", "C2", "warning")
+    assert "[fd77::1]:5001" in finding.message and "(C3), the session's callback" in finding.message
+    assert "--media-server fd77::1 --remote-agent fd77::2" in finding.fix
+    assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5

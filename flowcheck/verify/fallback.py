@@ -18,6 +18,7 @@ one such connection are between one pair of addresses, and they fit no other.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from ipaddress import ip_address
 
@@ -43,6 +44,7 @@ class Fallback:
     attempts: list[Connection]
     conn: Connection
     session: Session
+    kind: str = "control"  # or "callback"
 
     @property
     def delay(self) -> float:
@@ -67,21 +69,42 @@ def version(host: str) -> int:
 
 
 def _fallbacks(ctx: Context) -> dict[str, Fallback]:
+    """Control connections (and callbacks: trial 28 D1's contrast) given up for the other
+    IP version, by the uids of the attempts and of the connection that opened."""
     controls = [(s, ctx.by_uid[s.control_uid]) for s in ctx.sessions]
-    opened = sorted(((s, c) for s, c in controls
-                     if c.syn_seen and connection_outcome(c) == "established"),
-                    key=lambda item: item[1].ts)
+    found = _paired([c for _, c in controls if judged(ctx, c) in _FAILED],
+                    [(s, c) for s, c in controls if _opened(c)], "control")
+    callbacks = [(s, ctx.by_uid[s.callback_uid]) for s in ctx.sessions if s.callback_uid]
+    # A callback attempt no session took: "other", opened from the agent range into the
+    # media range (the NDMP port on neither side), refused or unanswered.
+    config = ctx.config
+    tried = [c for c in ctx.connections
+             if c.role == "other" and c.syn_seen and connection_outcome(c) in _FAILED
+             and config.ndmp_port not in (c.orig_p, c.resp_p)
+             and config.in_agent_range(c.orig_p) and config.in_media_range(c.resp_p)]
+    if tried:
+        found.update(_paired(tried, [(s, c) for s, c in callbacks if _opened(c)], "callback"))
+    return found
+
+
+def _opened(conn: Connection) -> bool:
+    return conn.syn_seen and connection_outcome(conn) == "established"
+
+
+def _paired(failed: list[Connection], opened: list[tuple[Session, Connection]],
+            kind: str) -> dict[str, Fallback]:
+    """Each opened connection that the failed ones fell back to (see the module's words),
+    by the uids of both."""
+    opened = sorted(opened, key=lambda item: item[1].ts)
+    times = [c.ts for _, c in opened]
     by_fallback: dict[str, list[Connection]] = {}
     chosen: dict[str, tuple[Session, Connection]] = {}
-    for _session, conn in controls:
-        if judged(ctx, conn) not in _FAILED:
-            continue
+    for conn in failed:
         end = conn.last_ts + FALLBACK_SECONDS
         if connection_outcome(conn) == "unanswered":
             end += 2 * conn.duration
-        fits = [(s, c) for s, c in opened
-                if conn.ts <= c.ts <= end and c.resp_p == conn.resp_p
-                and version(c.resp_h) != version(conn.resp_h)]
+        fits = [(s, c) for s, c in opened[bisect_left(times, conn.ts):bisect_right(times, end)]
+                if c.resp_p == conn.resp_p and version(c.resp_h) != version(conn.resp_h)]
         if not fits or len({(c.orig_h, c.resp_h) for _, c in fits}) != 1:
             continue
         chosen[fits[0][1].uid] = fits[0]
@@ -91,7 +114,7 @@ def _fallbacks(ctx: Context) -> dict[str, Fallback]:
         if len({(c.orig_h, c.resp_h) for c in attempts}) != 1:
             continue  # attempts of two pairs fit it: whose fallback it is cannot be told
         session, conn = chosen[uid]
-        fallback = Fallback(sorted(attempts, key=lambda c: c.ts), conn, session)
+        fallback = Fallback(sorted(attempts, key=lambda c: c.ts), conn, session, kind)
         found[uid] = fallback
         for attempt in attempts:
             found[attempt.uid] = fallback
@@ -118,7 +141,7 @@ def _attempt_words(fallback: Fallback) -> str:
 def report_fallback(ctx: Context, session: Session, conn: Connection,
                     fallback: Fallback) -> None:
     """ip_version_fallback (a warning), once per fallback, on its first attempt."""
-    if conn is not fallback.attempts[0]:
+    if conn is not fallback.attempts[0] or fallback.kind != "control":
         return
     last, job = fallback.attempts[-1], fallback.conn
     old, new = version(conn.resp_h), version(job.resp_h)
@@ -146,6 +169,47 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
             f"{job.resp_h} only for the media server (or name the agent by that address in "
             "the job), which saves the failed attempt.",
             session=session, conn=conn,
+            frames=[f for attempt in fallback.attempts for f in opening_frames(attempt)])
+
+
+def report_callback_fallback(ctx: Context, session: Session, callback: Connection) -> None:
+    """ip_version_fallback (a warning) for the agent's callback attempts under the other
+    IP version before the session's callback (trial 28 D1's contrast: the refused IPv6
+    callback was "other", told nowhere)."""
+    fallback = fallback_of(ctx, callback)
+    if fallback is None or fallback.conn is not callback or fallback.kind != "callback":
+        return
+    first, last = fallback.attempts[0], fallback.attempts[-1]
+    old, new = version(first.resp_h), version(callback.resp_h)
+    refused = connection_outcome(last) == "refused"
+    target = endpoint(first.resp_h, first.resp_p)
+    more = f" ({len(fallback.attempts)} attempts)" if len(fallback.attempts) > 1 else ""
+    how = ("was refused with " + ("an ICMP unreachable" if first.icmp_frames
+                                  and not first.resp_rst else "a RST") if refused else
+           f"got no answer to {syn_count(first)} SYN(s) over {span_words(first.duration)}")
+    why = (f"the job engine does not accept the callback over IPv{old} (it listens on "
+           f"IPv{new} only, or the media server's firewall rejects IPv{old} to the media "
+           "range)" if refused else
+           f"something drops the callback over IPv{old} (a firewall's IPv{old} rules, or no "
+           f"IPv{old} route), and every job waits {span_words(fallback.delay)} for it")
+    ctx.add("ip_version_fallback",
+            f"The agent {first.orig_h} called the job engine back at {target} over IPv{old} "
+            f"and {how} ({first.uid}{more}); {span_words(fallback.delay)} after its first "
+            f"attempt it called back {endpoint(callback.resp_h, callback.resp_p)} over "
+            f"IPv{new} ({callback.uid}), the session's callback (step 2): it fell back to "
+            f"IPv{new}, as a dual-stack client does with a name that has both addresses "
+            f"(RFC 6724 order, RFC 8305 Happy Eyeballs). Read by the timing: {first.resp_h} "
+            f"and {callback.resp_h} are most likely the same media server, {first.orig_h} "
+            f"and {callback.orig_h} the same agent. No job failed here, but {why}.",
+            f"Nothing to fix for this job, whose callback ran over IPv{new}. If it should "
+            f"run over IPv{old}: make the job engine listen on IPv{old} and let TCP from "
+            f"{first.orig_h} to {first.resp_h} ports {ctx.ranges('media')} through the hosts' "
+            f"IPv{old} firewall rules (`flowcheck firewall --media-server {first.resp_h} "
+            f"--remote-agent {first.orig_h}` with the port ranges prints them for each "
+            f"host); otherwise make the media server's name resolve to "
+            f"its IPv{new} address {callback.resp_h} only for the agent, which saves the "
+            "failed attempt.",
+            session=session, conn=first,
             frames=[f for attempt in fallback.attempts for f in opening_frames(attempt)])
 
 

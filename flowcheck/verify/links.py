@@ -23,7 +23,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen
-from flowcheck.verify.fallback import fallback_of, report_fallback
+from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
@@ -73,6 +73,7 @@ def check_links(ctx: Context) -> None:
         _check_control(ctx, session, control)
         if session.callback_uid:
             _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
+            report_callback_fallback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
     check_backup_network(ctx)
