@@ -18,8 +18,8 @@ from collections.abc import Collection, Iterable
 import networkx as nx
 
 from flowcheck.model import Connection, Finding, Session, endpoint
-from flowcheck.report.ladder import lane_role
 from flowcheck.sessions import connection_outcome
+from flowcheck.sessions.host_roles import lane_role
 
 
 def build_graph(connections: list[Connection], sessions: list[Session],

@@ -14,12 +14,8 @@ mermaid.py): this is what they share, data only, no drawing.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from flowcheck.model import Connection, Session
+from typing import Literal
 
 ArrowKind = Literal["syn", "synack", "rst", "fin", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
@@ -129,19 +125,3 @@ def spacing(ladder: Ladder) -> list[Gap]:
         extra = min(2.0, max(0.0, (math.log10(seconds) + 3) / 2)) if seconds > 1e-3 else 0.0
         gaps.append(Gap(seconds, extra, seconds >= BREAK_SECONDS))
     return gaps
-
-
-def lane_role(host: str, session: Session, callback: Connection | None,
-              media_servers: Collection[str], remote_agents: Collection[str]) -> str:
-    """"media server", "remote agent" or "host": the role of one of the session's hosts,
-    as its ladder lane and every graph name it. The session's media server (or a
-    configured one) first, then its agent (or a configured one), then an end of its
-    callback, which may run under other addresses (a NAT's, another interface's, the
-    other IP version's of dual-stack hosts)."""
-    if host == session.media_server or host in media_servers:
-        return "media server"
-    if host == session.remote_agent or host in remote_agents:
-        return "remote agent"
-    if callback is not None and host in (callback.orig_h, callback.resp_h):
-        return "remote agent" if host == callback.orig_h else "media server"
-    return "host"

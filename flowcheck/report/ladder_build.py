@@ -25,7 +25,7 @@ from flowcheck.model import (
     Step,
     endpoint,
 )
-from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane, lane_role
+from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
 from flowcheck.sessions import (
     closed_before_data,
     closing,
@@ -35,6 +35,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
+from flowcheck.sessions.host_roles import lane_role
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis

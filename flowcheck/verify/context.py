@@ -5,7 +5,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.findings import make_finding
@@ -21,10 +20,8 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
+from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.kept import KeptPackets
-
-if TYPE_CHECKING:
-    from flowcheck.verify.fallback import Fallback
 
 
 @dataclass(slots=True)

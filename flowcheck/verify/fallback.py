@@ -19,12 +19,11 @@ one such connection are between one pair of addresses, and they fit no other.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
-from ipaddress import ip_address
 
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
+from flowcheck.sessions.fallback import Fallback, version
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, span_words, syn_count
 from flowcheck.verify.evidence import judged
@@ -36,36 +35,12 @@ FALLBACK_SECONDS = 2.0
 _FAILED = ("refused", "unanswered")
 
 
-@dataclass(slots=True)
-class Fallback:
-    """The failed attempts (one pair of addresses, in time order) and the control
-    connection of the other IP version that opened after them, with its session."""
-
-    attempts: list[Connection]
-    conn: Connection
-    session: Session
-    kind: str = "control"  # or "callback"
-
-    @property
-    def delay(self) -> float:
-        """Seconds from the first attempt's first packet to the fallback's SYN."""
-        return max(0.0, self.conn.ts - self.attempts[0].ts)
-
-
 def fallback_of(ctx: Context, conn: Connection) -> Fallback | None:
     """The Fallback a control connection is a failed attempt of, or the fallback
     connection of; None for any other."""
     if ctx.fallbacks is None:
         ctx.fallbacks = _fallbacks(ctx)
     return ctx.fallbacks.get(conn.uid)
-
-
-def version(host: str) -> int:
-    """4 or 6; 4 for anything that is not an IP address."""
-    try:
-        return ip_address(host).version
-    except ValueError:
-        return 4
 
 
 def _fallbacks(ctx: Context) -> dict[str, Fallback]:
