@@ -10,6 +10,7 @@ Real captures: captures/lab-trial28-dualstack (their .toml say how each was made
 from __future__ import annotations
 
 import gzip
+from decimal import Decimal
 from pathlib import Path
 
 from scapy.layers.inet import IP
@@ -83,3 +84,22 @@ def test_refused_ipv6_callback_before_the_ipv4_callback_is_told() -> None:
     assert "[fd77::1]:5001" in finding.message and "(C3), the session's callback" in finding.message
     assert "--media-server fd77::1 --remote-agent fd77::2" in finding.fix
     assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
+
+
+def test_lone_ipv6_syn_given_up_for_ipv4_in_a_short_capture(tmp_path: Path) -> None:
+    """A client racing the two versions (RFC 8305) sends one IPv6 SYN and connects over
+    IPv4 250 ms later; the capture ends soon after the job: no resend could be judged,
+    yet the attempt was given up, so neither unknown steps nor an inconclusive verdict."""
+    with gzip.open(LAB / "happy-eyeballs-v6-drop.pcap.gz") as raw:
+        packets = rdpcap(raw)
+    shift = packets[4].time - packets[0].time - Decimal("0.25")
+    for packet in packets[4:]:
+        packet.time -= shift
+    lone = tmp_path / "lone.pcap"
+    wrpcap(str(lone), [packets[0], *packets[4:]])
+    analysis = _analyze("happy-eyeballs-v6-drop", lone)
+    assert analysis.verdict == "pass", analysis.findings
+    [finding] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
+    assert "sent a SYN" in finding.message and "or slower than IPv4" in finding.message
+    first = analysis.sessions[0]
+    assert [s.status for s in first.steps] == ["not_applicable"] * 5

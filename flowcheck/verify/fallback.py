@@ -47,7 +47,7 @@ def _fallbacks(ctx: Context) -> dict[str, Fallback]:
     """Control connections (and callbacks: trial 28 D1's contrast) given up for the other
     IP version, by the uids of the attempts and of the connection that opened."""
     controls = [(s, ctx.by_uid[s.control_uid]) for s in ctx.sessions]
-    found = _paired([c for _, c in controls if judged(ctx, c) in _FAILED],
+    found = _paired([c for _, c in controls if _failed(ctx, c)],
                     [(s, c) for s, c in controls if _opened(c)], "control")
     callbacks = [(s, ctx.by_uid[s.callback_uid]) for s in ctx.sessions if s.callback_uid]
     # A callback attempt no session took: "other", opened from the agent range into the
@@ -60,6 +60,15 @@ def _fallbacks(ctx: Context) -> dict[str, Fallback]:
     if tried:
         found.update(_paired(tried, [(s, c) for s, c in callbacks if _opened(c)], "callback"))
     return found
+
+
+def _failed(ctx: Context, conn: Connection) -> bool:
+    """Refused or unanswered; also a lone SYN the capture ended too soon after to judge
+    (judged "unknown"): a client racing the two IP versions (RFC 8305) gives the first
+    up once the other opens, so no resend would have come."""
+    outcome = judged(ctx, conn)
+    return outcome in _FAILED or (outcome == "unknown" and conn.syn_seen
+                                  and connection_outcome(conn) == "unanswered")
 
 
 def _opened(conn: Connection) -> bool:
@@ -108,9 +117,9 @@ def _attempt_words(fallback: Fallback) -> str:
                 f"control connection over IPv{version(first.resp_h)} with {how} "
                 f"({first.uid}{tries})")
     syns = syn_count(first)
-    return (f"The media server {first.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} over "
-            f"{span_words(first.duration)} to the agent's NDMP port {target} over "
-            f"IPv{version(first.resp_h)} and got no answer ({first.uid}{tries})")
+    sent = (f"{syns} SYNs over {span_words(first.duration)}" if syns > 1 else "a SYN")
+    return (f"The media server {first.orig_h} sent {sent} to the agent's NDMP port {target} "
+            f"over IPv{version(first.resp_h)} and got no answer ({first.uid}{tries})")
 
 
 def report_fallback(ctx: Context, session: Session, conn: Connection,
@@ -122,16 +131,23 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
     old, new = version(conn.resp_h), version(job.resp_h)
     after = span_words(max(0.0, job.ts - last.last_ts))
     refused = connection_outcome(last) == "refused"
+    lone = not refused and all(syn_count(c) == 1 for c in fallback.attempts)
     why = (f"the agent does not accept NDMP over IPv{old} (it listens on IPv{new} only, or "
            f"its firewall rejects IPv{old} to port {conn.resp_p})" if refused else
-           f"something drops NDMP over IPv{old} to the agent (a firewall's IPv{old} rules, "
-           f"or no IPv{old} route), and every job waits {span_words(fallback.delay)} for it")
+           f"IPv{old} to the agent did not answer within {span_words(fallback.delay)}: "
+           f"dropped (a firewall's IPv{old} rules, no IPv{old} route), or slower than "
+           f"IPv{new} for a client that races the two and keeps the first to answer" if lone
+           else f"something drops NDMP over IPv{old} to the agent (a firewall's IPv{old} "
+           f"rules, or no IPv{old} route), and every job waits {span_words(fallback.delay)} "
+           "for it")
     since = "the refusal" if refused else "its last SYN"
+    first_words = ("" if job.ts - last.last_ts >= fallback.delay - 1e-6 else
+                   f", {span_words(fallback.delay)} after its first attempt")
     ctx.add("ip_version_fallback",
             f"{_attempt_words(fallback)}; {after} after {since} "
             f"the media server connected to {endpoint(job.resp_h, job.resp_p)} over "
-            f"IPv{new} ({job.uid}), {span_words(fallback.delay)} after its first attempt, "
-            f"and ran the job there (session {fallback.session.id}): it fell back to "
+            f"IPv{new} ({job.uid}){first_words}, and ran the job there (session "
+            f"{fallback.session.id}): it fell back to "
             f"IPv{new}, as a dual-stack client does with a name that has both addresses "
             f"(RFC 6724 order, RFC 8305 Happy Eyeballs). Read by the timing: {conn.resp_h} "
             f"and {job.resp_h} are most likely the same agent, {conn.orig_h} and "
@@ -205,6 +221,17 @@ def attempt_step(ctx: Context, session: Session, spec: StepSpec,
                      f"IPv{version(job.resp_h)} ({endpoint(job.resp_h, job.resp_p)}, "
                      f"{job.uid}) and ran the job as session {fallback.session.id} "
                      "(ip_version_fallback)")
+
+
+def later_step(ctx: Context, spec: StepSpec, control: Connection) -> Step | None:
+    """Steps 2-5 of a session whose control connection is a failed attempt of a fallback
+    (not_applicable: no job ran on it, whether or not the capture could judge the
+    attempt); None for any other."""
+    fallback = fallback_of(ctx, control)
+    if fallback is None or fallback.conn is control:
+        return None
+    return make_step(spec, "not_applicable", detail="the control connection never opened: "
+                     f"the job ran as session {fallback.session.id} (step 1)")
 
 
 def fallback_note(ctx: Context, conn: Connection) -> str:

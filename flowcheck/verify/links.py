@@ -110,6 +110,11 @@ def _no_control_session(ctx: Context) -> None:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    fallback = fallback_of(ctx, conn)
+    if fallback is not None and fallback.conn is not conn:
+        # Given up for the agent's other IP version, where the job ran (trial 28 D1).
+        report_fallback(ctx, session, conn, fallback)
+        return
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         note_unseen(ctx, session, conn, "control connection")
@@ -117,12 +122,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     rule = allow_rule(ctx, conn, session)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
-    # Given up for the agent's other IP version, where the job ran (trial 28 D1).
-    fallback = fallback_of(ctx, conn) if outcome in ("refused", "unanswered") else None
-    silent = silent_attempts(ctx, conn) if outcome == "unanswered" and not fallback else []
-    if fallback is not None:
-        report_fallback(ctx, session, conn, fallback)
-    elif silent:
+    silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
+    if silent:
         report_silent(ctx, session, conn, silent)
     elif outcome == "unanswered":
         syns = syn_count(conn)
