@@ -17,7 +17,10 @@ from scapy.layers.inet import IP
 from scapy.utils import rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
+from flowcheck.live import LiveVerifier
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.fallback import FALLBACK_SECONDS
+from flowcheck.sources import iter_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab-trial28-dualstack"
@@ -103,3 +106,31 @@ def test_lone_ipv6_syn_given_up_for_ipv4_in_a_short_capture(tmp_path: Path) -> N
     assert "sent a SYN" in finding.message and "or slower than IPv4" in finding.message
     first = analysis.sessions[0]
     assert [s.status for s in first.steps] == ["not_applicable"] * 5
+
+
+def _live_codes(path: Path, upto: int, now: float) -> list[str]:
+    """The codes `live` prints at packet time `now` having read the first `upto`
+    packets."""
+    config = build_config(load_file(LAB / "happy-eyeballs-v6-rst.toml"))
+    verifier = LiveVerifier(config, interval=0.0)
+    with gzip.open(path) as raw:
+        packets = rdpcap(raw)
+    cut = path.parent / "cut.pcap"
+    wrpcap(str(cut), packets[:upto])
+    reader = iter_batches([str(cut)])
+    for batch in reader:
+        verifier.tracker.feed(batch)
+    verifier._now = now
+    return [e.finding.code for e in verifier._certain_findings(reader.captures)
+            if e.finding is not None]
+
+
+def test_live_waits_for_the_fallback_before_printing_a_refusal(tmp_path: Path) -> None:
+    """`live` printed control_refused as soon as the IPv6 RST was read; the IPv4 SYN
+    0.2 ms later takes it back (ip_version_fallback), so it waits FALLBACK_SECONDS."""
+    source = tmp_path / "he.pcap.gz"
+    source.write_bytes((LAB / "happy-eyeballs-v6-rst.pcap.gz").read_bytes())
+    with gzip.open(source) as raw:
+        rst_time = float(rdpcap(raw)[1].time)
+    assert "control_refused" not in _live_codes(source, 2, rst_time + 0.5)
+    assert "control_refused" in _live_codes(source, 2, rst_time + FALLBACK_SECONDS + 0.1)

@@ -12,6 +12,11 @@ from ipaddress import ip_address
 
 from flowcheck.model import Connection, Session
 
+# Seconds from a failed attempt to the other IP version's SYN: RFC 8305's longest
+# Connection Attempt Delay (2 s); a refusal's fallback follows at once. `live` waits as
+# long before it reports a refused control connection.
+FALLBACK_SECONDS = 2.0
+
 
 @dataclass(slots=True)
 class Fallback:

@@ -23,15 +23,12 @@ from bisect import bisect_left, bisect_right
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
-from flowcheck.sessions.fallback import Fallback, version
+from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback, version
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, span_words, syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.step_base import make_step
 
-# Seconds from a failed attempt to the other IP version's SYN: RFC 8305's longest
-# Connection Attempt Delay (2 s); a refusal's fallback follows at once.
-FALLBACK_SECONDS = 2.0
 _FAILED = ("refused", "unanswered")
 
 
