@@ -134,3 +134,17 @@ def test_live_waits_for_the_fallback_before_printing_a_refusal(tmp_path: Path) -
         rst_time = float(rdpcap(raw)[1].time)
     assert "control_refused" not in _live_codes(source, 2, rst_time + 0.5)
     assert "control_refused" in _live_codes(source, 2, rst_time + FALLBACK_SECONDS + 0.1)
+
+
+def test_attempt_of_hosts_configured_by_ipv4_is_told_as_the_fallback() -> None:
+    """With the hosts configured by their IPv4 addresses the IPv6 attempt is side traffic:
+    its words say it was the fallback's attempt, not a port check or scan."""
+    config = build_config({**load_file(LAB / "happy-eyeballs-v6-rst.toml"),
+                           "media_servers": ["10.77.0.1"], "remote_agents": ["10.77.0.2"]})
+    analysis = analyze(read_traffic([str(LAB / "happy-eyeballs-v6-rst.pcap.gz")], config),
+                       config)
+    assert analysis.verdict == "pass"
+    first = next(f for f in analysis.findings if f.code == "host_not_configured")
+    assert "an attempt the media server gave up for IPv4, where session S2 ran the job" \
+        in first.message
+    assert "a port check or scan" not in first.message

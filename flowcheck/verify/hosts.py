@@ -5,7 +5,9 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions.fallback import version
 from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
+from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import translated_ports
 
 # Translated connections named one by one in a host_not_configured finding; more are
@@ -188,9 +190,15 @@ def _side_words(ctx: Context, session: Session) -> str:
     words = (" Its hosts are the configured ones with the roles reversed: the agent "
              f"{session.media_server} connected to the NDMP port of the media server "
              f"{session.remote_agent}." if reversed_roles else "")
-    words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "
-              "in their roles, so this one is side traffic (a port check or scan of the NDMP "
-              "port, another service on it, or a job of other hosts)")
+    fallback = fallback_of(ctx, ctx.by_uid[session.control_uid])
+    if fallback is not None and fallback.session is not session:  # trial 28 D1
+        words += (f" Not judged as a job: an attempt the media server gave up for "
+                  f"IPv{version(fallback.conn.resp_h)}, where session {fallback.session.id} "
+                  "ran the job (ip_version_fallback)")
+    else:
+        words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "
+                  "in their roles, so this one is side traffic (a port check or scan of the "
+                  "NDMP port, another service on it, or a job of other hosts)")
     failed = next((s for s in session.steps if s.status in ("failed", "missing", "violated")),
                   None)
     withheld = sorted({f.code for f in ctx.withheld.get(session.id, [])})
