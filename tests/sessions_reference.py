@@ -20,6 +20,7 @@ from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Sessi
 from flowcheck.profiles import Profile
 from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.classify import (
+    asked_nothing,
     connection_outcome,
     cut_announcements,
     cut_listener,
@@ -170,6 +171,8 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     port_outside_media_range). A callback found only after the session's data
     connection is still attached, so verify reports it out of order.
     """
+    # A session whose media server asked nothing (a port check) is due no callback.
+    sessions = [s for s in sessions if not asked_nothing(control_of[s.id])]
     candidates: dict[str, list[Connection]] = {}
     deadline: dict[str, float] = {}
     by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)

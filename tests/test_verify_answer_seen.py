@@ -91,8 +91,11 @@ def test_a_callback_due_too_close_to_the_end_of_the_job_engine_s_packets(
 def test_a_callback_given_to_another_session_is_no_evidence(tmp_path: Path) -> None:
     """The media server's packets of the trial-23 probes capture (a port check, a job, a
     port check), the last port check moved 5 s later: with one direction the job's
-    callback is tied to the first port check's session, so the job has none of its own;
-    the agent did call back, so its step 2 is unknown, never step_missing."""
+    callback was tied to the first port check's session, so the job had none of its own
+    and its step 2 had to be unknown, never step_missing. A port check asked nothing and
+    takes no callback since trial 25 (sessions.classify.asked_nothing): the job's is its
+    own (a callback given to another session: test_verify_connect_check's two open
+    sessions)."""
     probes = FOLDER.parent / "lab-trial23-probe" / "connect-check.pcap"
     sent = tmp_path / "sent.pcap"
     subprocess.run(["tcpdump", "-r", str(probes), "-w", str(sent), "src host 10.77.0.1"],
@@ -108,4 +111,5 @@ def test_a_callback_given_to_another_session_is_no_evidence(tmp_path: Path) -> N
                              "media_servers": ["10.77.0.1"]})
     analysis = analyze(read_traffic([str(parts[3])], settings), settings)
     assert "step_missing" not in {f.code for f in analysis.findings}
-    assert analysis.sessions[1].steps[1].status == "unknown"
+    assert analysis.sessions[0].callback_uid is None
+    assert analysis.sessions[1].steps[1].status == "ok"

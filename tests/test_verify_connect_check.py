@@ -135,3 +135,49 @@ def test_session_that_asked_something_or_was_refused_stays_judged(tmp_path: Path
         refused.append(packet)
     analysis = _analyze(_write(tmp_path, refused, "refused"))
     assert "port check" not in analysis.sessions[0].steps[0].detail
+
+
+def test_one_direction_port_check_does_not_take_the_jobs_callback(tmp_path: Path) -> None:
+    # Only the media server's packets (tcpdump -Q out): the callback is known from the
+    # job engine's SYN-ACK alone, and the port check before the job, closed 0.7 s before
+    # the callback having sent nothing, took it by order (the job's data connection,
+    # matched by ports later, gave no earlier deadline): S1 read "callback ok", S2
+    # "step 2 unknown".
+    path = tmp_path / "media-only.pcap"
+    wrpcap(str(path), [p for p in _packets() if p[IP].src == "10.77.0.1"])
+    analysis = _analyze(path)
+    first, job = analysis.sessions[0], analysis.sessions[1]
+    assert first.callback_uid is None
+    assert [s.status for s in first.steps] == ["ok"] + ["not_applicable"] * 4
+    assert "a port check" in first.steps[0].detail
+    callback = next(c for c in analysis.traffic.connections if c.uid == job.callback_uid)
+    assert callback.resp_p == CALLBACK_PORT
+    assert job.steps[1].status == "ok"
+
+
+def test_one_direction_callback_of_two_open_sessions_says_the_tie_is_a_guess(
+        tmp_path: Path) -> None:
+    # The same capture of the media server's packets, the first session turned into one
+    # that asked something (a request's bytes on its ACK) and whose close the capture
+    # lacks: both sessions are open when the callback opens and neither has a data
+    # connection yet, so which one the agent called back is a guess; the step says so.
+    packets = [p for p in _packets() if p[IP].src == "10.77.0.1"]
+    first = [p for p in packets if p[TCP].sport == packets[0][TCP].sport]
+    asked = first[2].copy()
+    asked[TCP].remove_payload()
+    asked = asked / Raw(b"\x00" * 28)
+    del asked[IP].len, asked[IP].chksum, asked[TCP].chksum
+    kept = [asked if p is first[2] else p for p in packets if p not in first[3:]]
+    path = tmp_path / "media-only-two-open.pcap"
+    wrpcap(str(path), kept)
+    analysis = _analyze(path)
+    tied = [s for s in analysis.sessions if s.callback_uid is not None]
+    assert len(tied) == 1
+    [other] = [s for s in analysis.sessions[:2] if s is not tied[0]]
+    detail = tied[0].steps[1].detail
+    assert f"tied to this session by order: {other.id} (control {other.control_uid}) was " \
+           "open too" in detail
+    assert "which of them the agent called back the capture cannot tell" in detail
+    # The agent did call back: the other session's step 2 is unknown, never missing.
+    assert other.steps[1].status == "unknown"
+    assert "step_missing" not in {f.code for f in analysis.findings}

@@ -11,6 +11,9 @@ Captures in captures/trial25-cause (their .toml say how each was made):
 - agent-link-down-fins-cut (D7): the agent's link dies mid-backup, the capture ends
   right after the media server's FINs. It read control_closed, "its service stopped,
   restarted or crashed".
+- loss30-agent-silent-halt-after (D4, second capture): 30% loss; 30 s with nothing from
+  the agent after its data was acknowledged, the media server's FINs, then the agent's
+  CONNECT_ERROR halt. It read data_halted_abnormally and control_reset, "crashed".
 """
 
 from __future__ import annotations
@@ -92,3 +95,32 @@ def test_d7_a_media_server_that_gave_up_on_a_silent_agent_did_not_crash() -> Non
     assert "whether the agent answers them is not in it" in message
     assert "job engine service" not in finding.fix
     assert finding.fix.startswith("Check that the agent 10.77.0.2 is up and reachable")
+
+
+def test_d4_a_silent_agent_whose_halt_came_after_the_give_up_is_no_job_engine_crash() -> None:
+    # Trial 25 D4's second capture (30% loss): 30 s with nothing from the agent after
+    # its data was acknowledged, then the media server's FINs and only then the agent's
+    # NOTIFY_DATA_HALTED CONNECT_ERROR, reset by the closed socket. It read
+    # data_halted_abnormally + control_reset "(stopped, restarted or crashed)".
+    from flowcheck.report.answer import gist
+
+    analysis = _analyze("loss30-agent-silent-halt-after")
+    assert analysis.verdict == "fail"
+    [finding] = _errors(analysis)
+    assert finding.code == "control_closed"
+    message = finding.message
+    assert "crashed" not in message and "crashed" not in finding.fix
+    assert "went silent mid-transfer" in gist(message)
+    assert "nothing came from the agent 10.77.0.2 on any of the session's connections for " \
+           "30 s" in message
+    assert "its last packet at +8.405s" in message
+    assert "200000 B" in message and "every byte acknowledged" in message
+    assert "FIN, frame 216" in message and "FIN, frame 217" in message
+    # The halt after the FINs is named as their consequence, and the agent was up then.
+    assert "NOTIFY_DATA_HALTED" in message and "frame 219" in message
+    assert "RST, frame 220" in message
+    assert "is not in it" not in message  # the agent did answer the FINs
+    assert 219 in finding.frames and 216 in finding.frames
+    assert "was up after these FINs" in message and "did not cause it" in message
+    assert "10 retransmitted packets on C1" in message  # the session lost packets
+    assert finding.fix.startswith("Check the path between 10.77.0.2 and 10.77.0.1 for lost")

@@ -187,6 +187,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     connections = tracker.finish()
     tracker.by_capture.fill(captures)
     tracker.cut_recorded.fill(captures)
+    tracker.mirror_gaps.fill(captures)
     findings = list(truncation_findings(captures))
     for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
                     clock_finding(tracker.clock, tracker.copies.points.appended())):

@@ -264,6 +264,9 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if fin:
         letters.append("F")
         side.fin = True
+        if not record.fin_frames:  # the first FIN: the peer's silence before it
+            record.fin_ts = ts
+            record.fin_peer_last_ts = record.resp_last_ts if is_orig else record.orig_last_ts
         _note(record.fin_frames, frame)
         if side.state != EndpointState.RESET:
             side.state = EndpointState.CLOSED

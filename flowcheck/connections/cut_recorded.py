@@ -10,8 +10,11 @@ it, in a frame shorter than a full Ethernet frame: an offload super-frame is alw
 longer). The next segment's sequence number then lies beyond the bytes the frame holds:
 a gap that no sniffer lost (trial 24 D5: "95.4% ... the sniffer lost them").
 
-Counted per file of the set (PacketBatch.capture), with the lengths recorded, for the
-plain layout (Ethernet, IPv4): one numpy pass over a batch's TCP packets with payload.
+Counted per file of the set (PacketBatch.capture), with the lengths recorded, from the
+decoder's DecodedBatch.tcp_cut_frame of the TCP packets with payload: an IP length longer
+than the frame in any layout (plain, tagged, MPLS, IPv6, or inside a tunnel, whose inner
+frame's length is then the one recorded: an ERSPAN mirror session's truncation, trial 22
+D4), and a plain Ethernet IPv4 frame's total length 0 in a frame shorter than a full one.
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ import numpy as np
 
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import CaptureInfo
-from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
-
-FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
+from flowcheck.sources.batch import PacketBatch
 
 
 class CutRecorded:
@@ -35,25 +36,16 @@ class CutRecorded:
 
     def see(self, batch: PacketBatch, d: DecodedBatch) -> None:
         """Count one batch's frames cut and recorded as whole (module docstring)."""
-        rows = d.tcp_index[d.tcp_payload_len > 0]
-        if not rows.size:
-            return
-        rows = rows[(batch.caplen[rows] >= 18) & (batch.linktype[rows] == LINKTYPE_ETHERNET)]
-        if not rows.size:
-            return
-        wirelen = batch.wirelen[rows].astype(np.int64)
-        buf = np.frombuffer(batch.buf, np.uint8)
-        at = batch.data_off[rows]
-        ipv4 = (buf[at + 12] == 0x08) & (buf[at + 13] == 0x00) & ((buf[at + 14] >> 4) == 4)
-        total = buf[at + 16].astype(np.int64) << 8 | buf[at + 17]
-        cut = ipv4 & ((total > wirelen - 14) | ((total == 0) & (wirelen < FULL_FRAME)))
+        length = d.tcp_cut_frame
+        cut = (length > 0) & (d.tcp_payload_len > 0)
         if not cut.any():
             return
+        rows, length = d.tcp_index[cut], length[cut]
         capture = batch.capture
         files = (np.full(rows.shape[0], capture, np.int64) if isinstance(capture, int)
                  else np.asarray(capture)[rows])
-        for file, length in zip(files[cut].tolist(), wirelen[cut].tolist(), strict=True):
-            self._lengths.setdefault(file, Counter())[length] += 1
+        for file, size in zip(files.tolist(), length.tolist(), strict=True):
+            self._lengths.setdefault(file, Counter())[size] += 1
 
     def fill(self, captures: list[CaptureInfo]) -> None:
         """Set each CaptureInfo's cut_recorded and cut_length."""

@@ -61,6 +61,7 @@ from flowcheck.connections.flows import (
 )
 from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.icmp_attach import IcmpAttach
+from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
@@ -118,6 +119,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.packets = 0
         self.by_capture = CaptureCounts()  # skipped packets by kind, per file of the set
         self.cut_recorded = CutRecorded()  # frames cut and recorded as whole, per file
+        self.mirror_gaps = MirrorGaps()  # frames an ERSPAN stream lost, per file
         self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
@@ -169,8 +171,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                                ports=self.tunnel_ports)
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
-        self.by_capture.add(batch.capture, decoded.kind)
+        self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
         self.cut_recorded.see(batch, decoded)
+        self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch)
         if len(decoded.arp) and self.arp.watched:
             at = decoded.arp.position

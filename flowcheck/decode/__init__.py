@@ -55,6 +55,7 @@ IPPROTO_TCP = 6
 IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
 MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
+FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
@@ -91,11 +92,20 @@ class DecodedBatch:
     tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
+    # int64: the length of the (innermost) frame as recorded when its IP length says the
+    # packet was longer, or (plain Ethernet, IPv4) is 0 in a frame shorter than
+    # FULL_FRAME (cut before the capture: flowcheck.connections.cut_recorded); else 0.
+    tcp_cut_frame: np.ndarray
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
+    # The ERSPAN II/III packets' GRE sequence numbers (decode.tunnels); None: no such.
+    mirror: tunnels.MirrorSequence | None = None
+    # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
+    # when none is (trial 28 D9: the other fragments are ones never put together).
+    assembled: np.ndarray | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -202,6 +212,11 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
     # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
     wire = (gather.wirelen[rows] if end is None else end) - at - 14
     ip_len = np.where(total == 0, wire, np.minimum(total, wire))
+    # Cut before the capture: the IP length says more than the frame holds, or nothing
+    # (0) in a frame shorter than a full one (never a super-frame: etl2pcapng's cut LSOv2
+    # send; flowcheck.connections.cut_recorded).
+    cut_frame = np.where((total > wire) | ((total == 0) & (wire + 14 < FULL_FRAME)),
+                         wire + 14, 0)
     payload_len = np.maximum(ip_len - 20 - header_len, 0)
     payload_start = at + PLAIN_TCP_AT + header_len
     src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
@@ -223,6 +238,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
         tcp_tunnel=np.zeros(rows.shape[0], dtype=np.int64),
+        tcp_cut_frame=cut_frame,
     )
 
 
@@ -234,6 +250,9 @@ def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
     length = outer["length"].astype(np.int64)
     end = np.where(length >= 8, np.minimum(end, 34 + length), end)
     decoded = _plain(batch, outer["inner"], gather, rows, VXLAN_INNER_AT, end)
+    # The outer frame cut (a broker slicing the overlay): its length is the cut one.
+    wire = gather.wirelen[rows]
+    decoded.tcp_cut_frame[total > wire - 14] = wire[total > wire - 14]
     table = tunnels.TunnelTable()
     m = rows.shape[0]
     src = np.zeros((m, 4), dtype=np.uint32)
@@ -281,12 +300,19 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
-    # Only the general decode's part skips packets.
+    # Only the general decode's part skips packets, or reads ERSPAN.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
-    return DecodedBatch(kind=kind, tcp_index=merged[order],
+    mirror = next((d.mirror.moved(rows, [number[name] for name in d.tunnels])
+                   for rows, d in parts if d.mirror is not None), None)
+    assembled = None
+    for rows, decoded in parts:
+        if decoded.assembled is not None:
+            assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
+            assembled[rows] = decoded.assembled
+    return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, skipped=skipped, **columns,
+                        tunnels=names, skipped=skipped, mirror=mirror, **columns,
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
 
 
@@ -302,12 +328,15 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
-                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8))
+                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
+                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64),
+                     assembled=np.zeros(n, dtype=bool))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
     arp = decode_arp(gather, arp_rows, off[arp_rows])
     table = tunnels.TunnelTable()
+    mirror: list[tunnels.MirrorSequence] = []
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
         ip_layer(gather, layers, rows, off[rows], link[rows])
@@ -324,7 +353,11 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
         inner = found.rows
         layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
                                          layers.src[inner], layers.dst[inner])
+        if np.isin(found.tunnel, tunnels.SEQUENCED).any():  # ERSPAN's sequence numbers
+            mirror.append(tunnels.erspan_sequence(gather, found, layers.l4[inner],
+                                                  layers.tunnel[inner]))
         layers.end[inner] = found.end
+        layers.frame_at[inner] = found.off
         layers.proto[inner] = -1
         inner_off, inner_kind = found.off.copy(), found.kind.copy()
         resolve(gather, inner, inner_off, inner_kind)
@@ -335,6 +368,7 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
     decoded.arp = arp
+    decoded.mirror = tunnels.MirrorSequence.joined(mirror)
     decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
                                        skipped_flows)
     return decoded
@@ -407,6 +441,8 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_payload_off=gather.start[tcp] + payload_start,
         tcp_payload_cap=payload_cap,
         tcp_tunnel=layers.tunnel[tcp],
+        tcp_cut_frame=layers.cut_frame[tcp],
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
+        assembled=layers.assembled if layers.assembled.any() else None,
     )

@@ -22,6 +22,7 @@ class Extensions:
     fragment: bool  # a fragment other than the first: nothing above IP to read
     first_fragment: bool = False  # offset 0, more to come: the upper header is here
     jumbo: int | None = None  # RFC 2675 Jumbo Payload Length, when the option is present
+    frag_at: int = -1  # where a fragment's Fragment header starts (-1: no fragment)
 
 
 @dataclass(slots=True)
@@ -60,9 +61,10 @@ def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
     """Follow the extension chain from `offset`; None when the chain is cut or absurd."""
     first_fragment = False
     jumbo = None
+    frag_at = -1
     for _ in range(MAX_EXTENSIONS):
         if next_header not in (HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS):
-            return Extensions(offset, next_header, False, first_fragment, jumbo)
+            return Extensions(offset, next_header, False, first_fragment, jumbo, frag_at)
         if offset + 8 > caplen:
             return None
         header = bytes(buf[start + offset:start + offset + 8])
@@ -70,10 +72,11 @@ def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
         if next_header == FRAGMENT_HEADER:
             frag = int.from_bytes(header[2:4], "big")
             if frag & 0xFFF8:  # offset != 0
-                return Extensions(offset, following, fragment=True)
+                return Extensions(offset, following, fragment=True, frag_at=offset)
             # The first fragment (more to come) carries the upper header; an atomic
             # fragment (RFC 6946) is the whole packet: keep walking either way.
-            first_fragment = first_fragment or bool(frag & 0x1)
+            if frag & 0x1:
+                first_fragment, frag_at = True, offset
             length = 8
         elif next_header == AUTH_HEADER:
             length = (header[1] + 2) * 4

@@ -58,6 +58,7 @@ VXLAN, VXLAN_GPE, GENEVE, GRE, ERSPAN1, ERSPAN2, ERSPAN3, IPIP, PPTP = range(1, 
 NAMES = {VXLAN: "vxlan", VXLAN_GPE: "vxlan-gpe", GENEVE: "geneve", GRE: "gre",
          ERSPAN1: "erspan1", ERSPAN2: "erspan2", ERSPAN3: "erspan3", IPIP: "ipip",
          PPTP: "pptp"}
+SEQUENCED = (ERSPAN2, ERSPAN3)  # mirror streams whose GRE sequence numbers are read
 GPE_NEXT = {1: ETHERTYPE_IPV4, 2: ETHERTYPE_IPV6, 3: ETHERNET, 5: ETHERTYPE_MPLS}
 
 
@@ -165,6 +166,50 @@ def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     kind[routing | (version > 1)] = NOT_IP  # source routes (RFC 1701) are obsolete
     kind[inner > gather.caplen[r]] = BAD
     return Found(r, inner, kind, tunnel, end[at])
+
+
+@dataclass(slots=True)
+class MirrorSequence:
+    """The ERSPAN type II and III packets of a batch (mirrored frames, whatever they
+    carry) with their GRE sequence numbers, by which a collector tells the frames the
+    mirror's stream lost on the way (flowcheck.connections.mirror_gaps)."""
+
+    rows: np.ndarray  # batch positions
+    tunnel: np.ndarray  # index into DecodedBatch.tunnels: the ERSPAN layer's tunnel
+    session: np.ndarray  # the ERSPAN session ID (10 bits)
+    seq: np.ndarray  # the GRE sequence number (RFC 2890)
+
+    @classmethod
+    def joined(cls, parts: list[MirrorSequence]) -> MirrorSequence | None:
+        """The parts as one, in batch order; None without any packet."""
+        parts = [p for p in parts if p.rows.size]
+        if not parts:
+            return None
+        rows = np.concatenate([p.rows for p in parts])
+        order = np.argsort(rows, kind="stable")
+        return cls(rows[order], *(np.concatenate([getattr(p, name) for p in parts])[order]
+                                  for name in ("tunnel", "session", "seq")))
+
+    def moved(self, rows: np.ndarray, numbers: list[int]) -> MirrorSequence:
+        """The same packets at the batch positions rows[self.rows], tunnel i numbered
+        numbers[i] (a part's decode merged into its batch's)."""
+        renumber = np.array(numbers, dtype=np.int64)
+        return MirrorSequence(rows[self.rows], renumber[self.tunnel], self.session, self.seq)
+
+
+def erspan_sequence(gather: Gather, found: Found, l4: np.ndarray,
+                    tunnel: np.ndarray) -> MirrorSequence:
+    """The ERSPAN II/III packets among `found` (l4: their GRE header's offset; tunnel:
+    their tunnel numbers) with a GRE sequence number and session ID captured."""
+    at = np.flatnonzero(np.isin(found.tunnel, SEQUENCED))
+    r, off = found.rows[at], l4[at]
+    flags = gather.be(off, 2, r)
+    seq_at = off + 4 + np.where((flags & 0xC000) != 0, 4, 0) + np.where(
+        (flags & 0x2000) != 0, 4, 0)
+    ok = ((flags & 0x1000) != 0) & (seq_at + 8 <= gather.caplen[r])
+    r, seq_at = r[ok], seq_at[ok]
+    session = gather.be(seq_at + 6, 2, r) & 0x3FF  # after the version and VLAN
+    return MirrorSequence(r, tunnel[at[ok]], session, gather.be(seq_at, 4, r))
 
 
 def _address(version: int, words: np.ndarray) -> str:

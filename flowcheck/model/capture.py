@@ -49,6 +49,9 @@ class CaptureInfo:
     bytes_read: int = 0
     non_tcp: int = 0  # packets counted and skipped (UDP, ARP, ...)
     fragments: int = 0  # IP fragments: counted, not reassembled
+    # Of those, the ones whose datagram flowcheck could not put together (its other
+    # fragments not in the same read chunk, or not in the file). Not in the JSON.
+    loose_fragments: int = 0
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None
@@ -84,6 +87,9 @@ class CaptureInfo:
     # recorded with; 0 / None without any. Not in the JSON.
     cut_recorded: int = 0
     cut_length: int | None = None
+    # Frames an ERSPAN mirror's stream lost before the capture (its sequence numbers
+    # skip them: flowcheck.connections.mirror_gaps); 0 without any. Not in the JSON.
+    mirror_skipped: int = 0
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)

@@ -206,6 +206,15 @@ class Connection:
     # JSON, nor compared (the paths agree on every other field).
     orig_last_ts: float | None = field(default=None, compare=False)
     resp_last_ts: float | None = field(default=None, compare=False)
+    # The connection's first FIN's time (either side: its sender is the first of F / f in
+    # history) and the other side's last packet's time before it (its orig_last_ts /
+    # resp_last_ts then), kept by the per-packet path when it sees that FIN (no work for
+    # other packets); None where unknown (a FIN the short-connection path saw, a side
+    # with no packet or one only that path tracked): how long a side was silent before
+    # its peer closed, when it answered the close (flowcheck.verify.silent_sender). Not
+    # in the JSON, nor compared (as orig_last_ts).
+    fin_ts: float | None = field(default=None, compare=False)
+    fin_peer_last_ts: float | None = field(default=None, compare=False)
     # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
     # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
     # minus these, each byte the capture holds is counted once. Not in the JSON.

@@ -30,7 +30,7 @@ from collections import defaultdict
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
-from flowcheck.sessions.classify import connection_outcome, end_of
+from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
@@ -49,7 +49,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     its callback under another address (see the module's words); sets
     Session.callback_elsewhere."""
     waiting = [s for s in sessions if s.callback_uid is None
-               and connection_outcome(control_of[s.id]) == "established"]
+               and connection_outcome(control_of[s.id]) == "established"
+               and not asked_nothing(control_of[s.id])]  # a port check is due none
     if not waiting:
         return
     candidates = [c for c in ordered if _candidate(c, config, endpoints)]

@@ -254,6 +254,17 @@ def seen_closing(conn: Connection) -> bool:
     return bool(conn.fin_frames or conn.rst_frames) or any(c in conn.history for c in "FfRr")
 
 
+def asked_nothing(control: Connection) -> bool:
+    """Did the control connection's originator (the media server, the DMA) send not one
+    byte on it, from its SYN to the close it made first (FIN or RST), none missed? Then
+    it made no NDMP request, and nothing asked the agent to call back: a port check
+    (flowcheck.verify.port_check). A capture without its SYN or its close, or without its
+    packets (one direction), shows too little to say so."""
+    return (control.syn_seen and control.orig_pkts > 0 and not control.orig_bytes
+            and not control.missed_bytes and not control.orig_acked_unseen
+            and seen_closing(control) and closing(control)[0] == "originator")
+
+
 def listener_host(ann: Announcement, control: Connection) -> str:
     """The address the control connection used for the announcement's listener: for a
     LISTEN reply (DATA_LISTEN, MOVER_LISTEN) the NDMP server that sent it, the

@@ -19,6 +19,7 @@ from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.sessions.classify import (
     announcement_groups,
+    asked_nothing,
     connection_outcome,
     connector_host,
     end_of,
@@ -137,11 +138,16 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     would cross two callbacks when the first job's comes late. A destination in the media
     range is preferred; failing that, a connection to another port is still the callback
     (verify reports port_outside_media_range). A callback found only after the session's
-    data connection is still attached, so verify reports it out of order. Last, a
+    data connection is still attached, so verify reports it out of order. A session that
+    asked nothing (asked_nothing: a port check) takes none. Last, a
     session still without one takes a connection from its agent to a configured media
     server address no session's control connection came from (another interface of its
     media server, or a control connection that left through source NAT).
     """
+    # A session whose media server asked nothing is due no callback (trial 25: in a
+    # capture of the media server's packets alone a port check before the job took the
+    # job's callback, its data connection matched by ports only later).
+    sessions = [s for s in sessions if not asked_nothing(control_of[s.id])]
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
                             c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
     in_range = {pair: Pool([c for c in pool.conns if config.in_media_range(c.resp_p)],

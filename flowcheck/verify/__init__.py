@@ -25,7 +25,7 @@ from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
-from flowcheck.verify.running import check_running
+from flowcheck.verify.running import check_gave_up, check_running
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.unexplained import check_unexplained
@@ -52,6 +52,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_cut_transfers(ctx)
     check_stalled_transfers(ctx)
     check_receiver_stalls(ctx)
+    check_gave_up(ctx)  # before the halts: a halt after a give-up is its consequence
     check_replies(ctx)
     check_no_reply(ctx)
     check_running(ctx)

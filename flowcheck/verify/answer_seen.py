@@ -90,8 +90,9 @@ def callback_due(ctx: Context, session: Session) -> tuple[float, int] | None:
 def callback_elsewhere(ctx: Context, session: Session) -> bool:
     """Did the agent open any connection to the media server after the session's control
     connection opened, whichever session it was given to? A capture of one direction
-    ties a callback to its session by order alone (a port check before the job can take
-    the job's callback): then no callback of this session is no evidence."""
+    ties a callback to its session by order alone (of two sessions open at once, the
+    other may take it: verify.callback_tie): then no callback of this session is no
+    evidence."""
     control = ctx.by_uid[session.control_uid]
     return any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
                and c.ts >= control.ts for c in ctx.connections)

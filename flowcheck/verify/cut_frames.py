@@ -55,7 +55,7 @@ def cut_words(captures: list[CaptureInfo]) -> str:
     frames = f"{cut:,} {'frame' if cut == 1 else 'frames'}"
     if not _by_windows_tool(captures):
         return (f"{frames} were cut to {lengths} bytes before the capture recorded them, "
-                "with that cut length as their length on the wire (their IPv4 header says "
+                "with that cut length as their length on the wire (their IP header says "
                 "they were longer): a packet broker's slicing or a mirror session's "
                 "truncation does so (or netsh trace with packettruncatebytes, converted by "
                 "etl2pcapng)")

@@ -21,6 +21,7 @@ from flowcheck.sessions import (
 from flowcheck.verify.announced_kind import special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
+from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import checked_ends, translated_end
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import three_way_hosts
@@ -288,6 +289,13 @@ def failure_words(conn: Connection) -> str:
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
                 f"data{lost}")
+    if outcome == "refused" and own_stack_refused(conn):
+        many = len(conn.icmp_frames) > 1
+        return (f"not sent: {conn.orig_h}'s own network stack reported {conn.resp_h} "
+                f"unreachable with {refusal_how(conn)} (frame{'s' if many else ''} "
+                f"{', '.join(map(str, conn.icmp_frames))}, quoting the SYN "
+                f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+                f", which never left {conn.orig_h})")
     if outcome == "refused" and quoted_syn_refused(conn):
         many = len(conn.icmp_frames) > 1
         return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"

@@ -35,6 +35,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.other_protocol import other_protocol_groups, other_protocol_words
+from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     check_ports,
     note_swapped_ranges,
@@ -48,6 +49,7 @@ from flowcheck.verify.refusals import (
     foreign_reset,
     foreign_reset_words,
     icmp_cause,
+    own_refusal_words,
     refusal_causes,
     refusal_how,
     refused_fix,
@@ -142,6 +144,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
                    "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
                 session=session, conn=conn, cause="control")
+    elif outcome == "refused" and own_stack_refused(conn):
+        # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
+        ctx.add("control_refused",
+                f"The media server {conn.orig_h} could not send the control connection's SYN "
+                f"to the agent's NDMP port {target}: {own_refusal_words(conn)}.",
+                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "

@@ -15,7 +15,9 @@ A packet missing from the capture is not a packet the network dropped: the recei
 it, so the finding is about the capture, never about the firewall. Nor, when the capture
 tool cut frames and recorded them as whole (CaptureInfo.cut_recorded: netsh trace's
 truncation converted by etl2pcapng) at least as often as there are gaps, is it the
-sniffer's: the gaps are the bytes it cut (trial 24 D5).
+sniffer's: the gaps are the bytes it cut (trial 24 D5). When an ERSPAN mirror's stream
+skips at least as many frames as there are gaps (CaptureInfo.mirror_skipped: its
+sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from flowcheck.verify.openings import MissedOpening, announced_openings, missed_
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
 FRAMES_EACH = 4  # evidence frames per named connection
+_MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only the backup "
+               "hosts' traffic (a source filter or ACL on the ERSPAN session), keep the "
+               "mirror's destination and the path to the collector below their capacity "
+               "(the session's rate, the collector's link), and let the collector's capture "
+               "keep up (tcpdump -B 65536, in KiB, writing to a fast local disk)")
 
 
 def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
@@ -109,6 +116,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             ts=_first_time(lossy[:MOST_AFFECTED]),
             frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
     cut = cut_count(captures)
+    mirror = sum(c.mirror_skipped for c in captures)
     if missed and cut >= gaps:
         parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
     elif missed:
@@ -121,8 +129,12 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             + ". The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so "
             + ("if the file is in time order (see below) " if clock_stepped else "")
-            + "the sniffer lost them, not the network. Most affected: "
-            + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+            + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures))
+            + ". Most affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+        if 0 < mirror < gaps:
+            parts.append(f"The mirror's ERSPAN stream skips {mirror:,} "
+                         f"{_plural(mirror, 'frame')} of them (its sequence numbers): those "
+                         "were lost after the mirror session sent them, before the capture")
         if hole_bytes:
             parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
@@ -155,13 +167,28 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
-    fix = cut_fix(captures) if missed and cut >= gaps and not dropped else _fix(named, captures)
+    fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
+           _MIRROR_FIX if missed and mirror >= gaps else _fix(named, captures))
     times = [o.ts for o in openings[:MOST_AFFECTED]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=named[0].uid if len(named) == 1 else None,
                          ts=min(times, default=None), frames=frames)]
+
+
+def _who_lost(captures: list[CaptureInfo]) -> str:
+    """"the sniffer lost them, not the network"; when the capture holds IP fragments
+    flowcheck could not put together (CaptureInfo.loose_fragments), that the bytes may
+    be in them (trial 28 D9: IPv6 fragments read as 99% sniffer loss)."""
+    loose = sum(c.loose_fragments for c in captures)
+    if not loose:
+        return "the sniffer lost them, not the network"
+    return (f"the network did not lose them: the sniffer did, or they are in the {loose:,} "
+            f"IP {_plural(loose, 'fragment')} flowcheck could not put together into "
+            "packets (it reassembles a datagram whose fragments are all in one 8 MiB read "
+            "chunk of the capture; the others, and fragments whose rest is not in the "
+            "capture, are counted, not read), so part of them may be in the file")
 
 
 def _cut_words(missed: int, gaps: int, share: float, seen: int,
@@ -174,6 +201,15 @@ def _cut_words(missed: int, gaps: int, share: float, seen: int,
             f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
             "frame: neither the sniffer nor the network lost it. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+
+
+def _mirror_words(mirror: int) -> str:
+    """Whose loss the gaps are when an ERSPAN mirror's stream skips as many frames."""
+    return (f"the network the backup crossed did not lose them; the mirror's ERSPAN stream "
+            f"skips {mirror:,} {_plural(mirror, 'frame')} (its sequence numbers): they were "
+            "lost after the mirror session sent them and before the capture recorded them (an "
+            "oversubscribed mirror destination, the network carrying the ERSPAN stream, or "
+            "the collector's capture falling behind)")
 
 
 def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:

@@ -10,6 +10,7 @@ from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context
+from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -38,6 +39,8 @@ def refusal_how(conn: Connection) -> str:
             and conn.icmp_sender not in (None, conn.resp_h):
         device = conn.icmp_sender  # a router that could not reach the host
     sender = f" from {device}" if device is not None else ""
+    if own_stack_refused(conn):
+        sender = f" from {conn.orig_h} to itself"
     if prohibited(conn):
         return (f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
                 f"{sender}")
@@ -56,11 +59,17 @@ def rejecting_device(conn: Connection) -> str | None:
     answers with a RST). None otherwise (a RST, the responder's own ICMP, or a router's
     net or host unreachable: routing)."""
     version = 6 if ":" in conn.resp_h else 4
-    if conn.resp_rst or not conn.icmp_frames or conn.icmp_sender in (None, conn.resp_h):
+    if conn.resp_rst or not conn.icmp_frames or \
+            conn.icmp_sender in (None, conn.resp_h, conn.orig_h):
         return None
     if conn.icmp_code in _PROHIBITED[version] or conn.icmp_code == _PORT_UNREACHABLE[version]:
         return conn.icmp_sender
     return None
+
+
+def own_refusal_words(conn: Connection) -> str:
+    """own_stack_words for a SYN its originator's own ICMP refused (own_stack_refused)."""
+    return own_stack_words(conn, refusal_how(conn), routing_unreachable(conn) is not None)
 
 
 def device_name(device: str) -> str:
@@ -199,7 +208,8 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     """Where the evidence of refusals whose SYN the capture lacks is
     (flowcheck.sessions.unseen_syn_refused, quoted_syn_refused), as a sentence to follow
     a refusal finding's message; "" when every one of conns holds its SYN."""
-    quoted = [c for c in conns if quoted_syn_refused(c)]
+    # A SYN its originator's own ICMP refused never left it: own_stack_words say so.
+    quoted = [c for c in conns if quoted_syn_refused(c) and not own_stack_refused(c)]
     if quoted:
         frames = [f for c in quoted for f in c.icmp_frames]
         many = len(frames) > 1
@@ -235,6 +245,9 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
     """Why the endpoint refused the SYN: a filter's reject, or nothing listening (the
     port in use: Backup Exec's consequence named only in its profile) or a reject; a
     device between the hosts when the reject came from it (rejecting_device)."""
+    if own_stack_refused(conn):
+        return (f"{conn.orig_h} could not send the SYN to "
+                f"{endpoint(conn.resp_h, conn.resp_p)}: {own_refusal_words(conn)}")
     device = rejecting_device(conn)
     if device is not None:
         return device_words(conn, device)
@@ -306,6 +319,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     responder itself: its reject rule); for a routing code from a router, its route to
     the host first; "" for a RST or another ICMP code (the port in use, or a firewall:
     the caller's words)."""
+    if own_stack_refused(conn):
+        return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
     device = rejecting_device(conn)
     if device is None and foreign_reset(ctx, conn) is not None:
         device = reset_device(conn)

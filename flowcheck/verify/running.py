@@ -4,7 +4,15 @@ running where the capture ends (capture_ended_early)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpMessage,
+    NdmpStream,
+    RingGap,
+    Session,
+    endpoint,
+)
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
@@ -50,6 +58,43 @@ def check_running(ctx: Context) -> None:
     for session in ctx.sessions:
         _check_running(ctx, session)
     report_deferred(ctx)  # data_aborted when no control connection failure explains it
+
+
+def check_gave_up(ctx: Context) -> None:
+    """control_closed, before the halts are judged (flowcheck.verify.replies), for a
+    session whose side closed its control connection in the middle of a resource after
+    giving the job up on a silent data sender (silent_sender), when the peer's halt came
+    only after that close: the halt is the give-up's consequence, not the job's end
+    (trial 25 D4: a CONNECT_ERROR halt 8 ms after the media server's FINs read as
+    data_halted_abnormally, and the RST its closed socket answered it with as
+    control_reset, "stopped, restarted or crashed"). check_running judges the rest."""
+    for session in ctx.sessions:
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        if stream is None or stream.fin is None or ctx.causes.get(session.id):
+            continue
+        control = ctx.by_uid[session.control_uid]
+        starts = [m for m in stream.messages
+                  if message_op(m) in JOB_STARTS and m.type == "request"]
+        if (not starts or not control.fin_frames or stream.fin.frame != control.fin_frames[0]
+                or stream.fin.ts < starts[-1].ts or _halt_after(stream, stream.fin) is None
+                or control_stall(control, closing=True) is not None
+                or not stream_whole(ctx, session, stream)):
+            continue
+        if any(message_op(m) in HALTS and starts[-1].ts <= m.ts < stream.fin.ts
+               for m in stream.messages) or _polled_halted(stream, starts[-1].ts):
+            continue  # the job had halted before the close
+        closer = control.orig_h if stream.fin.direction == "orig" else control.resp_h
+        if silent_sender(ctx, session, closer, stream.fin.ts) is not None:
+            _closed(ctx, session, stream, control, starts[-1], len(starts))
+
+
+def _halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
+    """The other side's first halt (NOTIFY_*_HALTED) after the control connection's first
+    FIN `fin`; None when none or no FIN."""
+    if fin is None:
+        return None
+    return next((m for m in stream.messages if m.frame > fin.frame and m.type != "reply"
+                 and m.direction != fin.direction and message_op(m) in HALTS), None)
 
 
 def _check_running(ctx: Context, session: Session) -> None:
@@ -233,8 +278,11 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     silent = (silent_sender(ctx, session, closer, fin_ts)
               if stream.fin is not None and stream.fin.frame == fin else None)
     if silent is not None:  # it gave up waiting for a silent peer (trial 25 D7)
-        message, fix = silent_words(ctx, session, silent, control, fin)
+        message, fix = silent_words(ctx, session, silent, control, fin, stream, reset)
         frames.append(silent.fin_frame)
+        halt = _halt_after(stream, stream.fin)
+        if halt is not None:  # the peer's halt after the close (trial 25 D4)
+            frames.append(halt.frame)
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=frames, ts=fin_ts, cause="control")
 

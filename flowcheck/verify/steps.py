@@ -20,6 +20,7 @@ from flowcheck.verify.answer_seen import (
 from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
+from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -361,7 +362,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
-    note = elsewhere_note(ctx, session, conn)
+    note = elsewhere_note(ctx, session, conn) or tie_note(ctx, session, conn)
     if not is_open(outcome):
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
                          "; ".join(w for w in (failure_words(conn), note) if w))
