@@ -20,6 +20,7 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
+from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.kept import KeptPackets
 
 
@@ -61,6 +62,9 @@ class Context:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.
     kernel_dropped: int = 0
+    # Control connections given up for the other IP version, and the connections they
+    # fell back to, by uid (flowcheck.verify.fallback; None: not built yet).
+    fallbacks: dict[str, Fallback] | None = None
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
