@@ -238,7 +238,7 @@ def conn_sides(conn: Connection, session: Session
     if conn.uid == session.callback_uid:
         return resp, orig
     listener = next((a.listener for a in session.announced
-                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)),
+                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p) or a.used_by == conn.uid),
                     session.port_listener.get(conn.uid))
     if listener == "mover":
         return resp, orig

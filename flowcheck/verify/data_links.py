@@ -18,7 +18,9 @@ from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.announced_kind import (
     other_nic_fix,
     other_nic_words,
+    other_version_words,
     own_address_on_it,
+    reached_over_other_version,
     special,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
@@ -230,9 +232,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     either = retried(first, len(attempts))
     rule = allow_rule(ctx, first, session, answer=either, between=either)
     translated = dict(session.address_matched).get(first.uid)
+    substitute = reached_over_other_version(session, first)
     if translated is not None:
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
                    "under the control connection's address: a NAT rewrote it)")
+    elif substitute is not None:
+        target += f" (the announced port, tried {other_version_words(substitute, first)})"
     elif first.uid in session.port_matched:
         why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
