@@ -21,6 +21,7 @@ from flowcheck.model import (
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
 from flowcheck.sessions.fallback import Fallback
+from flowcheck.sessions.address_types import unknown_type_words
 from flowcheck.sessions.kept import KeptPackets
 
 
@@ -241,7 +242,7 @@ def conn_sides(conn: Connection, session: Session
     if conn.uid == session.callback_uid:
         return resp, orig
     listener = next((a.listener for a in session.announced
-                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)),
+                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p) or a.used_by == conn.uid),
                     session.port_listener.get(conn.uid))
     if listener == "mover":
         return resp, orig
@@ -309,8 +310,16 @@ def opened_unseen_words(session: Session) -> str:
     return f"in {gap.words()}" + ("" if gap.head else " or before it")
 
 
-def cut_announcement_words(session: Session) -> str:
-    """Plain words for announcements whose address the capture does not hold."""
+def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
+    """Plain words for announcements whose address the capture does not hold (or holds
+    in an address type flowcheck cannot read: their messages' words need `ctx`)."""
+    if session.match_reason == "address_type":
+        stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
+        cut = {frame for frame, _, _ in session.cut_announcements}
+        unread = [m for m in (stream.messages if stream else []) if m.frame in cut]
+        return ((unknown_type_words(unread) if unread else "the announcement's address "
+                 "type is one flowcheck cannot read")
+                + "; data connections matched by direction and ports instead")
     if session.match_reason == "capture_start":
         return (f"announced {opened_unseen_words(session)}; data connections matched by "
                 "direction and ports")
