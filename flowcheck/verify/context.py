@@ -20,8 +20,8 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
-from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.address_types import unknown_type_words
+from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.kept import KeptPackets
 
 
@@ -297,6 +297,20 @@ def session_uids(session: Session) -> list[str]:
     """The session's connections: control, callback (if any), then data."""
     return [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
             *session.data_connections]
+
+
+def retransmitted_words(ctx: Context, session: Session, skip: str | None = None) -> str:
+    """"11 retransmitted packets (9 on C1, 2 on C3)" (data and SYNs resent) over the
+    session's connections but `skip` (a uid); "" when none resent any."""
+    counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
+              for uid in session_uids(session) if uid != skip and uid in ctx.by_uid]
+    counts = [(uid, n) for uid, n in counts if n]
+    if not counts:
+        return ""
+    total = sum(n for _, n in counts)
+    where = (f"on {counts[0][0]}" if len(counts) == 1
+             else "(" + ", ".join(f"{n} on {uid}" for uid, n in counts) + ")")
+    return f"{total} retransmitted packets {where}"
 
 
 def opened_unseen_words(session: Session) -> str:
