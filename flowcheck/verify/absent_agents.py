@@ -14,12 +14,13 @@ answer) or the capture went on for the retransmission timeout after them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.verify.details import span_words
+from flowcheck.verify.hosts import ip_version
 
 __all__ = ["check_absent_agents"]
 
@@ -134,9 +135,13 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                                                 else ""))
     if unlisted:
         others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
+        seen = _versions(unlisted)
+        stack = (f"the IPv{seen.pop()} address of a dual-stack agent, " if len(seen) == 1
+                 and not seen & _versions(agents) else "")
         message += (f" The sessions' agents include {others}, which the configuration does "
                     "not list (host_not_configured): if that is a configured agent under "
-                    "another address (a NAT, another interface), its job is judged there.")
+                    f"another address ({stack}a NAT, another interface), its job is judged "
+                    "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
     fix = (f"If a job with {either} ran while the capture ran, it never reached the network "
            "at this capture point: read the job's log for its first error, and capture on "
@@ -146,6 +151,12 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     frames = [frame for _, asked in quiet for a in asked.values() for frame in a.frames]
     first = min((a.first_ts for _, asked in quiet for a in asked.values()), default=None)
     return make_finding("agent_not_seen", message, fix, frames=frames, ts=first)
+
+
+def _versions(hosts: Iterable[str]) -> set[int]:
+    """The IP versions of the hosts (trial 28 D14: an agent configured by its IPv4 address
+    whose job ran over IPv6)."""
+    return {ip_version(host) for host in hosts}
 
 
 def _protocols(quiet: list[tuple[str, dict[str, ArpAsked]]]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.sessions import listener_host
+from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
@@ -51,7 +52,15 @@ def _fix(listener: str, connector: str, host: str, failure: Finding | None = Non
 
 
 def _address_fix(listener: str, connector: str, host: str) -> str:
-    """What makes the listener announce the address its peer reaches it on."""
+    """What makes the listener announce the address its peer reaches it on; with an
+    IPv6 control address, an IPv4 one (NDMP v4 cannot carry IPv6: trial 28 D4)."""
+    if ":" in host:
+        return (f"Make {listener} announce an IPv4 address of its own that {connector} "
+                f"reaches (NDMP v4 TCP addresses are IPv4 only: it cannot announce {host}, "
+                "the IPv6 address the control connection reached): set its data interface "
+                "/ preferred network (Backup Exec: the agent's preferred network, \"Backup "
+                "To Network Card\"; NDMP filers: the NDMP preferred interface), or give "
+                f"{connector} a route to the announced address.")
     return (f"Make {listener} announce the address {connector} reaches it on ({host}): "
             "set its data interface / preferred network (Backup Exec: the agent's "
             "preferred network, \"Backup To Network Card\"; NDMP filers: the NDMP "
@@ -109,13 +118,20 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     else:
         what = f"no connection to {where} was seen"
         frames = [ann.frame]
+    if other_version(ann.ip, host):
+        # No NAT turns IPv4 into IPv6: NDMP v4 can announce nothing else (trial 28 D4).
+        cause = (f"{listener} reached over IPv6 announced its IPv4 address, as it must "
+                 "(NDMP v4 TCP addresses are IPv4 only), and that address is not one "
+                 f"{connector} reaches")
+    else:
+        cause = (f"{listener} announces an interface {connector} cannot reach (a "
+                 "multi-homed host announcing another interface), or a NAT between them "
+                 "translated the control connection's address but not the address inside "
+                 "the NDMP message")
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. The announced "
-            f"address is the fault: {listener} announces an interface {connector} cannot "
-            "reach (a multi-homed host announcing another interface), or a NAT between "
-            "them translated the control connection's address but not the address inside "
-            "the NDMP message.", _fix(listener, connector, host),
+            f"address is the fault: {cause}.", _fix(listener, connector, host),
             session=session, conn=attempts[0] if attempts else None, frames=frames,
             ts=ann.ts, cause="data")
 

@@ -18,7 +18,8 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.verify.announced_kind import special_words
+from flowcheck.sessions.local import other_version
+from flowcheck.verify.announced_kind import other_version_words, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
@@ -133,6 +134,8 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
             reached = (f"reached port {ann.port} announced in "
                        f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
                        f"{conn.resp_h}, not the announced {translated} (NAT)")
+        elif ann is not None and other_version(ann.ip, conn.resp_h):
+            reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
                       "endpoint"

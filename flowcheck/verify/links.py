@@ -23,6 +23,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen
+from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
@@ -74,6 +75,7 @@ def check_links(ctx: Context) -> None:
         _check_control(ctx, session, control)
         if session.callback_uid:
             _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
+            report_callback_fallback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
     check_backup_network(ctx)
@@ -110,6 +112,11 @@ def _no_control_session(ctx: Context) -> None:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    fallback = fallback_of(ctx, conn)
+    if fallback is not None and fallback.conn is not conn:
+        # Given up for the agent's other IP version, where the job ran (trial 28 D1).
+        report_fallback(ctx, session, conn, fallback)
+        return
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         note_unseen(ctx, session, conn, "control connection")
