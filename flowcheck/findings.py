@@ -66,6 +66,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_ended_early": W,
     "capture_one_direction": W,
     "capture_filtered": W,
+    "capture_stray_syn": I,  # a flooded copy of another host pair's SYN: verify.stray
 }
 
 
