@@ -18,7 +18,9 @@ from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.announced_kind import (
     other_nic_fix,
     other_nic_words,
+    other_version_words,
     own_address_on_it,
+    reached_over_other_version,
     special,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
@@ -264,15 +266,19 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     either = retried(first, len(attempts))
     rule = allow_rule(ctx, first, session, answer=either, between=either)
     translated = dict(session.address_matched).get(first.uid)
+    substitute = reached_over_other_version(session, first)
     if translated is not None:
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
                    "under the control connection's address: a NAT rewrote it)")
+    elif substitute is not None:
+        target += f" (the announced port, tried {other_version_words(substitute, first)})"
     elif first.uid in session.port_matched:
         why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
                "capture_loss": "was lost by the sniffer",
-               "packet_filter": "was left out by a filter that kept no data packet"}.get(
+               "packet_filter": "was left out by a filter that kept no data packet",
+               "address_type": "names an address type flowcheck cannot read"}.get(
             session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
@@ -318,8 +324,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
 
 
 def check_cut_announcements(ctx: Context, session: Session) -> None:
-    """Announcements the snap length cut: the decode finding says how their data
-    connections were matched, and one that no connection followed is still reported."""
+    """Announcements the snap length cut (or whose address type flowcheck cannot read):
+    the decode finding says how their data connections were matched, and one that no
+    connection followed is still reported."""
     if not session.match_reason:
         return
     stream = ctx.stream_by_uid.get(session.control_uid)
@@ -345,9 +352,12 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                               f"{ctx.config.retransmission_timeout:g} s)")
         elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
             op = name.removeprefix("NDMP_")
+            unread = ("an address type flowcheck cannot read"
+                      if session.match_reason == "address_type" else
+                      "its address was cut by the capture's snap length")
             ctx.add("announced_not_used",
-                    f"{op} (frame {frame}) announced a data endpoint (its address was cut by "
-                    f"the capture's snap length), but no connection between "
+                    f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
+                    f"connection between "
                     f"{session.media_server} and {session.remote_agent} followed: the side "
                     "that should connect could not (for example it could not bind a port "
                     "because the port was in use on its side), or its SYNs were dropped "
@@ -355,7 +365,9 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     "firewall or NAT between the hosts that drops the connection looks the "
                     "same (a capture on the connecting side shows which).",
                     f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint. If "
+                    "are free on both hosts"
+                    + ("" if session.match_reason == "address_type" else
+                       "; capture with tcpdump -s 0 to see the endpoint") + ". If "
                     "a capture on the connecting side shows SYNs to it, allow them on every "
                     "firewall or NAT between the hosts.",
                     session=session, frames=[frame], cause="data")

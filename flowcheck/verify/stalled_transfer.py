@@ -37,6 +37,9 @@ from flowcheck.verify.pmtu import (
     full_size_resends,
     lost_by_size,
     small_passed,
+    told_too_big,
+    too_big_fix,
+    too_big_words,
 )
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stalled import (
@@ -100,7 +103,9 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
             heard = _heard_after(session, messages, halt, receiver, stall, conn)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
-                                         passed is not None or lost_by_size(stall), heard,
+                                         passed is not None or lost_by_size(stall)
+                                         or told_too_big(conn, stall, sender) is not None,
+                                         heard,
                                          None if heard is not None else
                                          _closed_after(session, stream, receiver, stall)))
     return found
@@ -212,7 +217,13 @@ def check_stalled_transfers(ctx: Context) -> None:
                                                       head, reading, remedy)
                 cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
             size, passed = full_size_resends(conn, stall), stalled.passed
-            if passed is not None:
+            told = told_too_big(conn, stall, sender)
+            if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)
+                reading = too_big_words(told, sender, on is not None and on[0] == sender)
+                remedy = too_big_fix(told, sender)
+                head = head.replace(" stopped delivering: ",
+                                    " stopped delivering in a path MTU black hole: ", 1)
+            elif passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
@@ -233,7 +244,8 @@ def check_stalled_transfers(ctx: Context) -> None:
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
-                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1]})
+                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1],
+                                   *(told.frames[:1] if told is not None else [])})
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
 
