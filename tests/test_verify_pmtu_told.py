@@ -106,7 +106,7 @@ def test_ipv4_fragmentation_needed_reports_its_next_hop_mtu() -> None:
 def test_an_ipv6_capture_point_is_told_by_hop_limits() -> None:
     from flowcheck.verify.ttl import taken_on_words
     assert taken_on_words(("fd7a::2", 64, 63), "fd79::1") == (
-        "fd7a::2's packets arrive with hop limit 64, an initial value, and fd79::1's with "
-        "63: a router between them")
+        "or on its network segment: fd7a::2's packets arrive with hop limit 64, an initial "
+        "value, and fd79::1's with 63: a router between them")
     assert taken_on_words(("10.77.1.2", 64, 63), "10.77.0.1").startswith(
-        "10.77.1.2's packets arrive with TTL 64")
+        "or on its network segment: 10.77.1.2's packets arrive with TTL 64")
