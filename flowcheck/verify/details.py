@@ -24,7 +24,7 @@ from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import checked_ends, translated_end
 from flowcheck.verify.refusals import refusal_how
-from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
 
 def span_words(seconds: float) -> str:
@@ -113,6 +113,8 @@ def announcement_detail(ctx: Context, session: Session) -> str:
         elif found is not None and found[0] != found[1]:
             agent = "tape agent" if ann.listener == "mover" else "data agent"
             who = f"{service} on {found[1]} ({agent})"
+        elif (other := other_agent(ctx, session, ann)) is not None:
+            who = f"{service} on {other} ({agent_kind(ann)})"  # its half off the capture
         elif ann.listener == "mover" and (ann.message, True) in ANNOUNCERS and \
                 control.resp_h != control.orig_h:
             who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape

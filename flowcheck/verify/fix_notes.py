@@ -72,6 +72,8 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         # server's second source address: trial 19 D13): its rules need it too.
         for which, (host, _) in role_ends(ctx, conn, session):
             hosts = media if which == "media" else agents
+            if f"--remote-agent {host}" in finding.fix:
+                hosts = agents  # the fix's own reading: a three-way job's (trial 27 D1)
             if host not in hosts and host in finding.fix:
                 hosts.append(host)
     args += [f"--media-server {host}" for host in media]

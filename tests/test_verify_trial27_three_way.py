@@ -1,0 +1,69 @@
+"""A three-way job seen from one of its agents (new-user trial 27, D1, D8).
+
+ndmjob -D A -T T, the DMA on M: a capture on the data agent A holds the DMA-A control
+connection (DATA_CONNECT naming T's mover) and A's data connection to T, not the DMA-T
+control connection. T's address in DATA_CONNECT was read as "the media server announces
+another interface" (announced_address_mismatch, "opening firewall ports does not help"),
+though T is a configured remote agent whose firewall dropped the SYNs; the words called
+T "the media server (mover)" at A and at T.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+STORED = Path(__file__).resolve().parent.parent / "captures" / "trial27-three-way"
+A, T = "10.77.0.2", "10.77.0.3"
+
+
+def _analyze(name: str, *overrides: str) -> Analysis:
+    values = load_file(STORED / f"{name}.toml")
+    for key in overrides:  # no hosts configured: the roles come from the traffic
+        values.pop(key, None)
+    config = build_config(values)
+    return analyze(read_traffic([str(STORED / f"{name}.pcap.gz")], config), config)
+
+
+def _errors(analysis: Analysis) -> list:
+    return [f for f in analysis.findings if f.severity.value == "error"]
+
+
+def test_a_tape_agents_firewall_drop_seen_at_the_data_agent_is_data_unanswered() -> None:
+    """D1: T is a configured remote agent: its mover's address is right, the rule inbound
+    on T is the fix (not "the announced address is the fault")."""
+    analysis = _analyze("3w-ddrop2-a")
+    (error,) = _errors(analysis)
+    assert error.code == "data_unanswered"
+    assert f"inbound on {T}" in error.fix
+    assert "does not help" not in error.fix
+
+
+def test_the_tape_agent_is_named_so_at_the_data_agent() -> None:
+    """D8: step 2 names the tape agent's mover, not the media server's."""
+    (session,) = _analyze("3w-ddrop2-a").sessions
+    assert f"the mover on {T} (tape agent) listening" in session.steps[1].detail
+    assert "media server (mover)" not in session.steps[1].detail
+
+
+def test_an_unconfigured_announced_host_keeps_the_firewall_reading() -> None:
+    """D1 with no hosts configured: T may be another interface of the DMA or a tape agent;
+    the finding says both and does not rule the firewall rule out."""
+    analysis = _analyze("3w-ddrop2-a", "media_servers", "remote_agents")
+    (error,) = [f for f in _errors(analysis) if f.code == "announced_address_mismatch"]
+    assert "does not help" not in error.fix
+    assert f"inbound on {T}" in error.fix
+    assert f"--remote-agent {T}" in error.fix
+    assert f"--media-server {T}" not in error.fix
+
+
+def test_the_tape_agent_closing_the_data_connection_is_named_so_at_the_tape_agent() -> None:
+    """D8: "the tape agent 10.77.0.3 closed it", "data agent -> tape agent" (they read
+    "the media server 10.77.0.3", "agent -> media server")."""
+    analysis = _analyze("3w-full-t")
+    text = " ".join(f"{f.message} {f.fix}" for f in analysis.findings)
+    assert f"the tape agent {T}" in text
+    assert f"the media server {T}" not in text
+    assert "agent -> media server" not in text
