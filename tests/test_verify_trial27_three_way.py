@@ -1,17 +1,23 @@
-"""A three-way job seen from one of its agents (new-user trial 27, D1, D8).
+"""A three-way job seen from one of its agents (new-user trial 27, D1, D7, D8).
 
 ndmjob -D A -T T, the DMA on M: a capture on the data agent A holds the DMA-A control
 connection (DATA_CONNECT naming T's mover) and A's data connection to T, not the DMA-T
 control connection. T's address in DATA_CONNECT was read as "the media server announces
 another interface" (announced_address_mismatch, "opening firewall ports does not help"),
 though T is a configured remote agent whose firewall dropped the SYNs; the words called
-T "the media server (mover)" at A and at T.
+T "the media server (mover)" at A and at T. At the DMA, the fix's `flowcheck firewall`
+command printed no rule from A to T.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import pytest
+
+from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -67,3 +73,19 @@ def test_the_tape_agent_closing_the_data_connection_is_named_so_at_the_tape_agen
     assert f"the tape agent {T}" in text
     assert f"the media server {T}" not in text
     assert "agent -> media server" not in text
+
+
+def test_the_fix_at_the_dma_names_a_firewall_command_that_prints_the_agent_rule(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """D7: at M, ndmp_no_reply's fix names `flowcheck firewall` with both agents, and
+    that command prints the rule from the data agent to the tape agent's mover."""
+    (error,) = _errors(_analyze("3w-ddrop2-m"))
+    command = re.search(r"`flowcheck firewall ([^`]*)`", error.fix)
+    assert command is not None
+    argv = command.group(1).split()
+    assert f"--remote-agent {A}" in command.group(1)
+    assert f"--remote-agent {T}" in command.group(1)
+    assert run(["firewall", "--format", "json", "--target", "nft", *argv]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]["nft"]["remote agent"]
+    assert any(f"input ip saddr {{ {A}, {T} }} ip daddr {{ {A}, {T} }}" in line
+               for line in rules)
