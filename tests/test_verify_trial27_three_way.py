@@ -89,3 +89,36 @@ def test_the_fix_at_the_dma_names_a_firewall_command_that_prints_the_agent_rule(
     rules = json.loads(capsys.readouterr().out)["rules"]["nft"]["remote agent"]
     assert any(f"input ip saddr {{ {A}, {T} }} ip daddr {{ {A}, {T} }}" in line
                for line in rules)
+
+
+def test_the_dma_dying_mid_backup_fails_at_the_tape_agent() -> None:
+    """D4: at T the session has MOVER_LISTEN, no DATA_START_*: the DMA's close while the
+    mover was active is control_closed (it passed)."""
+    analysis = _analyze("3w-kill-t")
+    (error,) = _errors(analysis)
+    assert error.code == "control_closed"
+    assert "closed by the media server 10.77.0.1" in error.message
+    assert "while its mover was active (MOVER_LISTEN, frame 19" in error.message
+
+
+def test_the_tape_agents_session_dying_is_the_finding_at_the_tape_agent() -> None:
+    """D5 at T: T's own FIN then RST on its control connection mid-restore, no halt: the
+    tape agent's NDMP service ended (it passed)."""
+    (error,) = _errors(_analyze("3w-moverkill-t"))
+    assert error.code == "control_closed"
+    assert f"closed by the tape agent {T} (FIN, frame 1717)" in error.message
+    assert "The tape agent's NDMP service ended the session" in error.message
+    assert error.fix.startswith("See the tape agent's NDMP service log")
+
+
+def test_the_tape_agents_session_dying_is_the_cause_at_the_dma() -> None:
+    """D5 at M: S2's close by the tape agent is the error; the DMA's close of S1 after it
+    is its consequence, a warning naming S2 (it blamed the DMA's job engine)."""
+    analysis = _analyze("3w-moverkill-m")
+    (error,) = _errors(analysis)
+    assert (error.code, error.session) == ("control_closed", "S2")
+    assert f"closed by the tape agent {T}" in error.message
+    (after,) = [f for f in analysis.findings if f.code == "control_closed" and f.session == "S1"]
+    assert after.severity.value == "warning"
+    assert "this close is its consequence" in after.message
+    assert "job engine" not in after.fix
