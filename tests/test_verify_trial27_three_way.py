@@ -122,3 +122,18 @@ def test_the_tape_agents_session_dying_is_the_cause_at_the_dma() -> None:
     assert after.severity.value == "warning"
     assert "this close is its consequence" in after.message
     assert "job engine" not in after.fix
+
+
+def test_a_full_tape_at_the_tape_agent_is_the_halts_media_error() -> None:
+    """D6: T closed and reset the data connection because its tape filled, then notified
+    NOTIFY_MOVER_HALTED MEDIA_ERROR: the halt is the cause, the reset its consequence (it
+    read data_reset, "a firewall's reset, service restarted")."""
+    (error,) = _errors(_analyze("3w-full-t"))
+    assert error.code == "data_halted_abnormally"
+    assert "MEDIA_ERROR" in error.message
+    assert "closed the data connection 10.77.0.2:6037 -> 10.77.0.3:7046 (FIN, frame 889)" \
+        in error.message
+    assert "the halt's consequence" in error.message
+    assert f"storage device of the tape agent {T}" in error.fix
+    assert "firewall" not in error.fix
+    assert error.frames == [889, 891, 903]

@@ -36,6 +36,7 @@ from flowcheck.verify.details import (
     span_words,
 )
 from flowcheck.verify.evidence import after, ended_early, time_enough
+from flowcheck.verify.own_halt import closed_by_halter
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
@@ -99,7 +100,9 @@ def _find_resets(ctx: Context, session: Session
                 yield conn, None, False
             # else the session had ended before the reset: no halt could come, the
             # control connection's end is the failure (flowcheck.verify.running)
-        elif abnormal_reason(halt) is not None:
+        elif (reason := abnormal_reason(halt)) is not None:
+            if closed_by_receiver(conn) and closed_by_halter(conn, session, halt, reason):
+                continue  # the halt's own reason is the cause (flowcheck.verify.own_halt)
             yield conn, halt, True
 
 
