@@ -137,3 +137,13 @@ def test_a_full_tape_at_the_tape_agent_is_the_halts_media_error() -> None:
     assert f"storage device of the tape agent {T}" in error.fix
     assert "firewall" not in error.fix
     assert error.frames == [889, 891, 903]
+
+
+def test_an_unconfigured_mover_host_is_not_called_the_media_server() -> None:
+    """D8 with no hosts configured: step 2 says the mover's host is not the media server's
+    address and gives both readings (it said "the media server (mover)")."""
+    (session,) = _analyze("3w-ddrop2-a", "media_servers", "remote_agents").sessions
+    detail = session.steps[1].detail
+    assert "media server (mover)" not in detail
+    assert (f"the mover on {T} (not the media server's 10.77.0.1: its other interface, or "
+            "the tape agent of a three-way job) listening") in detail

@@ -18,7 +18,7 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.verify.announced_kind import special_words
+from flowcheck.verify.announced_kind import special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
@@ -115,6 +115,13 @@ def announcement_detail(ctx: Context, session: Session) -> str:
             who = f"{service} on {found[1]} ({agent})"
         elif (other := other_agent(ctx, session, ann)) is not None:
             who = f"{service} on {other} ({agent_kind(ann)})"  # its half off the capture
+        elif (ann.message, False) in ANNOUNCERS and ann.listener == "mover" and \
+                ann.ip not in (control.orig_h, control.resp_h) and special(ann.ip) is None \
+                and ctx.host_role(ann.ip) is None:
+            # Neither the DMA's address nor a known host: its own mover on another
+            # interface, or a three-way job's tape agent (trial 27 D8).
+            who = (f"mover on {ann.ip} (not the media server's {control.orig_h}: its other "
+                   "interface, or the tape agent of a three-way job)")
         elif ann.listener == "mover" and (ann.message, True) in ANNOUNCERS and \
                 control.resp_h != control.orig_h:
             who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape
