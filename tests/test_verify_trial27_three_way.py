@@ -147,3 +147,30 @@ def test_an_unconfigured_mover_host_is_not_called_the_media_server() -> None:
     assert "media server (mover)" not in detail
     assert (f"the mover on {T} (not the media server's 10.77.0.1: its other interface, or "
             "the tape agent of a three-way job) listening") in detail
+
+
+def _analyze_set(*names: str) -> Analysis:
+    config = build_config(load_file(STORED / f"{names[0]}.toml"))
+    files = [str(STORED / f"{name}.pcap.gz") for name in names]
+    return analyze(read_traffic(files, config), config)
+
+
+def test_a_full_tape_captured_everywhere_is_the_halt_and_its_consequences() -> None:
+    """D6 with M, A and T merged: the data connection belongs to A's session and the halt
+    is on T's: still the halt, no data_reset; the DMA's close of A's session 40 s later
+    is a warning, its consequence (it was data_reset plus the halt)."""
+    analysis = _analyze_set("3w-full-m", "3w-full-a", "3w-full-t")
+    (error,) = _errors(analysis)
+    assert (error.code, error.session) == ("data_halted_abnormally", "S2")
+    assert "the halt's consequence" in error.message
+    assert not [f for f in analysis.findings if f.code == "data_reset"]
+    (closed,) = [f for f in analysis.findings if f.code == "control_closed"]
+    assert (closed.session, closed.severity.value) == ("S1", "warning")
+    assert "halted with reason MEDIA_ERROR (session S2" in closed.message
+    assert closed.fix == "See session S2's data_halted_abnormally."
+
+
+def test_a_full_tape_at_the_dma_does_not_blame_the_job_engine() -> None:
+    """D6 at M: the halt is the error; the DMA's later close of S1 is its consequence."""
+    analysis = _analyze("3w-full-m")
+    assert [(f.code, f.session) for f in _errors(analysis)] == [("data_halted_abnormally", "S2")]

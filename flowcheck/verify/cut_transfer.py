@@ -36,7 +36,7 @@ from flowcheck.verify.details import (
     span_words,
 )
 from flowcheck.verify.evidence import after, ended_early, time_enough
-from flowcheck.verify.own_halt import closed_by_halter
+from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
@@ -87,6 +87,10 @@ def _find_resets(ctx: Context, session: Session
         if window is not None and window.ended == "reset":
             continue  # data_receiver_stalled: the reset ended a closed window
         reset_ts = reset_time(conn)
+        if closed_by_receiver(conn) and any(
+                closed_by_halter(conn, session, h, abnormal_reason(h) or "")
+                for h in other_halts(ctx, session, conn)[:1]):
+            continue  # the other session's halt is the cause (flowcheck.verify.own_halt)
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             ended = _control_ended(control, conn)

@@ -21,6 +21,7 @@ from flowcheck.verify.context import Context, conn_sides, role_words
 # Halt reasons that come from the halting service itself (NDMP v4 ndmp_mover_halt_reason,
 # ndmp_data_halt_reason).
 OWN_REASONS = {"MEDIA_ERROR", "INTERNAL_ERROR"}
+_HALT_OPS = {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
 
 
 def _halting_end(conn: Connection, session: Session, halt: NdmpMessage) -> str | None:
@@ -45,12 +46,29 @@ def closed_by_halter(conn: Connection, session: Session, halt: NdmpMessage,
             and _first_fin_by(conn) == _halting_end(conn, session, halt))
 
 
+def other_halts(ctx: Context, session: Session, conn: Connection) -> list[NdmpMessage]:
+    """The NOTIFY_*_HALTED posts after conn opened on the control connections of the
+    other sessions whose announcements conn reached: a three-way job's tape server
+    session, when conn belongs to the data server's (a capture of both control
+    connections: flowcheck.sessions.threeway)."""
+    found = []
+    for other in ctx.sessions:
+        if other is session or not any(a.used_by == conn.uid for a in other.announced):
+            continue
+        stream = ctx.stream_by_uid.get(other.control_uid)
+        found += [m for m in (stream.messages if stream else []) if m.ts >= conn.ts
+                  and m.type != "reply" and message_op(m) in _HALT_OPS]
+    return found
+
+
 def own_halt_words(ctx: Context, session: Session, halt: NdmpMessage, reason: str
                    ) -> tuple[str, list[int]]:
     """(words, frames) naming the data connection the halting side closed and reset
     before the halt (closed_by_halter, its FIN at or before the halt) as the halt's
-    consequence; ("", []) when there is none."""
-    for uid in session.data_connections:
+    consequence: one of the session's, or one its announcements reached that another
+    session holds (a three-way job); ("", []) when there is none."""
+    reached = [a.used_by for a in session.announced if a.used_by]
+    for uid in dict.fromkeys([*session.data_connections, *reached]):
         conn = ctx.by_uid[uid]
         if not closed_by_halter(conn, session, halt, reason) or \
                 conn.fin_frames[0] > halt.frame:

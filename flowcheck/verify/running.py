@@ -282,9 +282,9 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     first = None if by_agent else agent_closed_first(
         ctx, session, stream.fin.ts if stream.fin is not None else control.last_ts)
     if first is not None:  # the other agent's session ended first (trial 27 D5)
-        message = head + gave_up_words(ctx, first[0], first[1],
-                                       stream.fin.ts if stream.fin else control.last_ts)
-        fix = f"See session {first[0].id}'s control_closed."
+        message = head + gave_up_words(first, stream.fin.ts if stream.fin
+                                       else control.last_ts)
+        fix = f"See session {first[0].id}'s {first[3]}."
     # The FIN's time (the packet the message names first), not the connection's last
     # packet (an ACK or a RST after it, not among the frames).
     fin_ts = stream.fin.ts if stream.fin is not None and stream.fin.frame == fin else start.ts

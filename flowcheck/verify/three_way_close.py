@@ -5,18 +5,18 @@ DATA_START_*: its job is its mover's, started by MOVER_LISTEN (or MOVER_CONNECT)
 ended by NOTIFY_MOVER_HALTED or a MOVER_STOP / MOVER_ABORT / MOVER_CLOSE request. A
 close of its control connection while the mover was active ends the job as a close
 after DATA_START_* does (control_closed). When the tape agent's NDMP session ends so
-(its service stopped or crashed), the DMA gives the job up and closes the data agent's
-control connection after it: that close is the consequence, not the job engine's
-failure.
+(its service stopped or crashed), or its service halts abnormally (a full tape), the DMA
+gives the job up and closes the data agent's control connection after it: that close is
+the consequence, not the job engine's failure.
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Announcement, ControlPacket, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
-from flowcheck.verify.replies import HALTS
+from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.shared import three_way_hosts
 
 MOVER_STARTS = {"MOVER_LISTEN", "MOVER_CONNECT"}
@@ -57,32 +57,43 @@ def _went_active(ctx: Context, session: Session, ann: Announcement) -> bool:
 
 
 def agent_closed_first(ctx: Context, session: Session, before: float
-                       ) -> tuple[Session, ControlPacket] | None:
-    """(the other session, its agent's FIN) when the other NDMP server of the session's
-    three-way job closed its own control connection before `before` while its job ran
-    (no halt notified before that FIN, job_starts); None otherwise."""
+                       ) -> tuple[Session, str, float, str] | None:
+    """(the other session, the words of how its side of the job ended, when, the code of
+    its finding) when the
+    other NDMP server of the session's three-way job ended its job before `before`: it
+    closed its own control connection while its job ran (no halt notified before that
+    FIN, job_starts), or its service halted abnormally (data_halted_abnormally); None
+    otherwise."""
     for ann in session.announced:
         found = three_way_hosts(ctx, session, ann)
         if found is None:
             continue
         other = found[2]
         stream = ctx.stream_by_uid.get(other.control_uid)
-        fin = stream.fin if stream is not None else None
-        if stream is None or fin is None or fin.direction != "resp" or fin.ts >= before:
+        starts = job_starts(ctx, other, stream) if stream is not None else []
+        if stream is None or not starts:
             continue
-        starts = job_starts(ctx, other, stream)
-        if starts and not any(message_op(m) in HALTS and m.type != "reply"
-                              and starts[-1].ts <= m.ts < fin.ts for m in stream.messages):
-            return other, fin
+        control = ctx.by_uid[other.control_uid]
+        who = f"the {other.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
+        halt = next((m for m in stream.messages if message_op(m) in HALTS
+                     and m.type != "reply" and starts[-1].ts <= m.ts < before), None)
+        fin = stream.fin
+        if halt is not None and abnormal_reason(halt) is not None:
+            service = "mover" if message_op(halt) == "NOTIFY_MOVER_HALTED" else "data service"
+            return other, (f"{who}'s {service} halted with reason {abnormal_reason(halt)} "
+                           f"(session {other.id}, frame {halt.frame}): the job had failed "
+                           "there"), halt.ts, "data_halted_abnormally"
+        if halt is None and fin is not None and fin.direction == "resp" and fin.ts < before:
+            return other, (f"{who} closed its own control connection of this three-way job "
+                           f"(session {other.id}, FIN, frame {fin.frame}) with no halt "
+                           "notified: the DMA gave the job up because that agent's NDMP "
+                           "session ended"), fin.ts, "control_closed"
     return None
 
 
-def gave_up_words(ctx: Context, other: Session, fin: ControlPacket, closed: float) -> str:
-    """The words of a DMA's close that followed the other agent's (agent_closed_first)."""
-    control = ctx.by_uid[other.control_uid]
-    role = other.server_roles.get(control.resp_h, "agent")
-    return (f"It came {closed - fin.ts:.1f} s after the {role} {control.resp_h} closed its "
-            f"own control connection of this three-way job (session {other.id}, FIN, frame "
-            f"{fin.frame}) with no halt notified: the DMA gave the job up because that "
-            f"agent's NDMP session ended, so this close is its consequence (see session "
-            f"{other.id}'s control_closed).")
+def gave_up_words(first: tuple[Session, str, float, str], closed: float) -> str:
+    """The words of a DMA's close that followed the other agent's end of the job
+    (agent_closed_first)."""
+    other, how, ts, code = first
+    return (f"It came {closed - ts:.1f} s after {how}, so this close is its consequence "
+            f"(see session {other.id}'s {code}).")
