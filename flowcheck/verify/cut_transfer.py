@@ -27,7 +27,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.closed_window import zero_window
-from flowcheck.verify.context import Context, conn_sides, role_words, session_uids
+from flowcheck.verify.context import Context, role_words, session_uids
 from flowcheck.verify.details import (
     cited_rsts,
     reset_time,
@@ -38,6 +38,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
 
@@ -200,12 +201,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
             halt: NdmpMessage | None) -> None:
     """data_reset for one transfer cut short; halt: the abnormal halt after it, if any."""
     sent = sent_each_way(session, [conn])
-    media, agent = conn_sides(conn, session)
-    roles = session.server_roles  # a three-way job's two agents (trial 27 D8)
-    to_mover, to_data = ((f"{roles[agent[0]]} -> {roles[media[0]]}",
-                          f"{roles[media[0]]} -> {roles[agent[0]]}")
-                         if media and agent and media[0] in roles and agent[0] in roles
-                         else ("agent -> media server", "media server -> agent"))
+    to_mover, to_data = ways(conn, session)
     moved = f"{sent['to_media']} B {to_mover} and {sent['to_agent']} B {to_data}"
     then = ""
     if halt is not None:

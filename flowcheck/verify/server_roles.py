@@ -18,8 +18,8 @@ it is such a job:
 
 from __future__ import annotations
 
-from flowcheck.model import Session
-from flowcheck.verify.context import Context
+from flowcheck.model import Connection, Session
+from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
 _OTHER = {"tape agent": "data agent", "data agent": "tape agent"}
@@ -54,3 +54,14 @@ def _roles(ctx: Context, session: Session) -> dict[str, str]:
         if role == "agent" or (ann.listener == "mover" and role is None):
             roles.update({control.resp_h: kind, conn.orig_h: _OTHER[kind]})
     return roles
+
+
+def ways(conn: Connection, session: Session) -> tuple[str, str]:
+    """(toward the mover, toward the data service) of a data connection by role: "data
+    agent -> tape agent" for a three-way job's two agents, else "agent -> media server"."""
+    media, agent = conn_sides(conn, session)
+    roles = session.server_roles
+    if media and agent and media[0] in roles and agent[0] in roles:
+        return (f"{roles[agent[0]]} -> {roles[media[0]]}",
+                f"{roles[media[0]]} -> {roles[agent[0]]}")
+    return "agent -> media server", "media server -> agent"
