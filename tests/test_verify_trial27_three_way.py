@@ -174,3 +174,11 @@ def test_a_full_tape_at_the_dma_does_not_blame_the_job_engine() -> None:
     """D6 at M: the halt is the error; the DMA's later close of S1 is its consequence."""
     analysis = _analyze("3w-full-m")
     assert [(f.code, f.session) for f in _errors(analysis)] == [("data_halted_abnormally", "S2")]
+
+
+def test_the_other_agent_not_seen_is_named_as_the_three_way_jobs() -> None:
+    """At A, agent_not_seen for T says it is S1's tape agent, whose control connection
+    does not pass A (it said the job "never reached the network at this capture point")."""
+    (note,) = [f for f in _analyze("3w-ddrop2-a").findings if f.code == "agent_not_seen"]
+    assert f"{T} is the tape agent of session S1's three-way job" in note.message
+    assert "never reached the network" not in note.fix
