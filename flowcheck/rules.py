@@ -7,10 +7,11 @@ control connection, whose media-side port is then in the media range; "none": no
 callback), and the data connection by `[data] connector`: "media_server" M -> A:agent
 range, "remote_agent" A -> M:media range (the agent connects to the mover's announced
 port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
-A connects). Plus the return traffic of each, in and out (return_rules), which a
-stateless rule must allow explicitly; forward_rules, the same for a firewall or router
-between the hosts; ipv6_rules, what an IPv6 host needs besides (neighbour discovery:
-trial 28 D3). Used by `flowcheck firewall`.
+A connects); with several agents and the "listener" connector (three-way jobs), agent
+to agent:agent range too, inbound and outbound on each agent. Plus the return traffic of
+each, in and out (return_rules), which a stateless rule must allow explicitly;
+forward_rules, the same for a firewall or router between the hosts; ipv6_rules, what an
+IPv6 host needs besides (neighbour discovery: trial 28 D3). Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ def required_paths(config: Config, profile: Profile | None = None) -> list[Path]
         why = ", after MOVER_LISTEN / DATA_CONNECT" if profile.connector == "listener" else ""
         paths.append(Path(f"data connection to the media server{why}{data}", agent, media,
                           config.media_range, "remote agent", "media server"))
+    if profile.connector == "listener" and len(agent) > 1:
+        # A three-way job (NDMP v4 section 1.4): the DMA hands one agent's listening
+        # endpoint (a tape agent's MOVER_LISTEN) to the other (DATA_CONNECT), which
+        # connects to it: agent to agent, into the agent range (trial 27 D7).
+        paths.append(Path(f"data connection between two agents, a three-way job (one's "
+                          f"MOVER_LISTEN or DATA_LISTEN, the other's CONNECT){data}", agent,
+                          agent, config.agent_range, "remote agent", "remote agent"))
     return paths
 
 
@@ -340,7 +348,11 @@ def rules_for(target: str, config: Config) -> dict[str, list[str]]:
     for host_role in ("media server", "remote agent"):
         lines: list[str] = []
         for path in paths:
+            if host_role not in (path.source_role, path.destination_role):
+                continue  # between two hosts of the other role
             lines.extend(render(path, host_role))
+            if path.source_role == path.destination_role:
+                lines.extend(render(path, ""))  # from one such host to another: outbound
         lines.extend(ipv6_rules(target, config))
         lines.extend(return_rules(target, config))
         out[host_role] = lines

@@ -359,3 +359,31 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
                for line in text) == 2
     assert sum(line == "# Windows Firewall is stateful: return traffic of allowed "
                "connections passes" for line in text) == 4
+
+
+THREE_WAY = ["--media-server", "10.77.0.1", "--remote-agent", "10.77.0.2",
+             "--remote-agent", "10.77.0.3", "--media-range", "5001-5100",
+             "--agent-range", "6001-6100,7001-7100", "--profile", "ndmp"]
+
+
+def test_firewall_ndmp_with_two_agents_opens_agent_to_agent(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 27 D7: a three-way job's data connection runs from one agent to the other's
+    mover: with profile ndmp and several agents, the agents get it inbound and outbound
+    (the media server none of it)."""
+    assert run(["firewall", "--format", "json", "--target", "nft", *THREE_WAY]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]["nft"]
+    between = ("ip saddr { 10.77.0.2, 10.77.0.3 } ip daddr { 10.77.0.2, 10.77.0.3 } "
+               "tcp dport { 6001-6100, 7001-7100 }")
+    agent = [line for line in rules["remote agent"] if between in line]
+    assert [line.split()[5] for line in agent] == ["input", "output"]
+    assert not any(between in line for line in rules["media server"])
+
+
+def test_firewall_one_agent_has_no_agent_to_agent_rule(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["firewall", "--format", "json", "--target", "nft", "--profile", "ndmp",
+                *LAB]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]["nft"]
+    assert not any("daddr { 10.77.0.2 } tcp dport { 6001-6100 }" in line and
+                   "saddr { 10.77.0.2 }" in line for line in rules["remote agent"])

@@ -140,6 +140,11 @@ class Session:
     # would make it the session's `version` (one direction captured: trial 20 D7). Not
     # in the JSON.
     asked_version: int | None = None
+    # The hosts of a three-way job's data connection by their NDMP role, "tape agent"
+    # (its mover listens) or "data agent", when the data server and the tape server are
+    # two NDMP agents (flowcheck.verify.server_roles): the words name them so, not "the
+    # media server" (trial 27 D8). Not in the JSON.
+    server_roles: dict[str, str] = field(default_factory=dict)
 
     def version_words(self, *, short: bool = False) -> str:
         """The NDMP version as the text reports it: "NDMP v4"; "NDMP v4 asked" (and,

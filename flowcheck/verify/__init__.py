@@ -26,6 +26,7 @@ from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_gave_up, check_running
+from flowcheck.verify.server_roles import mark_server_roles
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.stray import note_stray_syns
@@ -48,6 +49,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   cut_recorded=cut_recorded)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
+    mark_server_roles(ctx)  # the words of every check name a three-way job's agents
     check_evidence(ctx, ended_at)
     check_links(ctx)
     check_cut_transfers(ctx)

@@ -64,8 +64,22 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
     if quiet and sessions:
         unlisted = {s.remote_agent: s.id for s in reversed(sessions)
                     if s.remote_agent not in config.remote_agents and not s.side}
-        findings.append(_not_seen(quiet, dict(sorted(unlisted.items()))))
+        findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
+                                  _three_way(sessions, [a for a, _ in quiet])))
     return findings
+
+
+def _three_way(sessions: Sequence[Session], agents: list[str]) -> dict[str, tuple[str, str]]:
+    """Agent -> (its role, the session) for the agents that are the other NDMP server of a
+    judged session's three-way job (Session.server_roles): the capture, taken on the
+    other agent, holds their data connection but not their control connection from the
+    DMA (trial 27: "never reached the network at this capture point")."""
+    found: dict[str, tuple[str, str]] = {}
+    for session in sessions:
+        for host, role in session.server_roles.items():
+            if host in agents and host != session.remote_agent:
+                found.setdefault(host, (role, session.id))
+    return found
 
 
 def _asked_words(requester: str, asked: ArpAsked, media: set[str], whom: str = "") -> str:
@@ -117,11 +131,13 @@ def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Fin
                         ts=min(a.first_ts for a in asked.values()), frames=frames)
 
 
-def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str]
-              ) -> Finding:
+def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str],
+              three_way: dict[str, tuple[str, str]] | None = None) -> Finding:
     """unlisted: the agents of judged sessions that the configuration does not list,
     with the first such session's id (another address of a configured agent, perhaps:
-    a NAT, a second interface)."""
+    a NAT, a second interface); three_way: the agents that are a judged session's
+    three-way job's other server (_three_way), named so."""
+    three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
     named = (agents[0] if one else ", ".join(agents[:-1]) + " and " + agents[-1])
@@ -148,6 +164,17 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
            "the media server's interface toward the agent (both directions, no filter) "
            f"while the job starts; otherwise leave {'it' if one else 'them'} out of "
            "--remote-agent for this capture.")
+    if three_way:
+        listed = ", ".join(f"{host} is the {role} of session {sid}'s three-way job"
+                           for host, (role, sid) in three_way.items())
+        message += (f" {listed[0].upper()}{listed[1:]}: its control connection from the DMA "
+                    "does not pass this capture point (the capture holds the job's data "
+                    "connection, judged in that session).")
+        fix = ("To judge the three-way job's other session too, capture on the DMA or on "
+               "that agent as well (or together: one analyze run of both files). " + fix
+               if len(three_way) < len(agents) else
+               "To judge the three-way job's other session too, capture on the DMA or on "
+               "that agent as well (or together: one analyze run of both files).")
     frames = [frame for _, asked in quiet for a in asked.values() for frame in a.frames]
     first = min((a.first_ts for _, asked in quiet for a in asked.values()), default=None)
     return make_finding("agent_not_seen", message, fix, frames=frames, ts=first)

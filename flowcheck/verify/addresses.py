@@ -11,12 +11,14 @@ address that cannot work, or reaches the port under another address.
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
+from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
+from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
-from flowcheck.verify.shared import listened_at
+from flowcheck.verify.shared import agent_kind, listened_at
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
@@ -128,12 +130,42 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                  "multi-homed host announcing another interface), or a NAT between them "
                  "translated the control connection's address but not the address inside "
                  "the NDMP message")
+    other = _maybe_other_agent(ctx, session, ann)
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
-            f"control connection reached {listener} at {host}; {what}. The announced "
-            f"address is the fault: {cause}.", _fix(listener, connector, host),
+            f"control connection reached {listener} at {host}; {what}. "
+            f"{'Either the' if other else 'The'} announced address is the fault: {cause}."
+            f"{other[0] if other else ''}",
+            _fix(listener, connector, host) if other is None
+            else f"{_address_fix(listener, connector, host)}{other[1]}",
             session=session, conn=attempts[0] if attempts else None, frames=frames,
             ts=ann.ts, cause="data")
+
+
+def _maybe_other_agent(ctx: Context, session: Session, ann: Announcement
+                       ) -> tuple[str, str] | None:
+    """(words, fix) for a CONNECT request's announced host that no role is known for
+    (neither configured nor seen: Context.host_role): it may as well be the other NDMP
+    server of a three-way job (a tape agent's mover for DATA_CONNECT) whose control
+    connection from the DMA is off this capture's path; then the address is right and a
+    firewall drops the connection, so the fix must not rule a firewall rule out (trial 27
+    D1). None for any other announcement."""
+    if (ann.message, False) not in ANNOUNCERS or special(ann.ip) \
+            or ctx.host_role(ann.ip) is not None:
+        return None
+    control = ctx.by_uid[session.control_uid]
+    connector = connector_host(ann, control)
+    agent = agent_kind(ann)
+    where = endpoint(ann.ip, ann.port)
+    words = (f" Or {ann.ip} is another host, the {agent} of a three-way job (the DMA "
+             f"{control.orig_h} drives it on a control connection of its own, which this "
+             "capture does not hold): then the address is right and a firewall drops the "
+             "connection.")
+    fix = (f" If {ann.ip} is the {agent} of a three-way job, allow TCP from {connector} to "
+           f"{where} inbound on {ann.ip}, outbound on {connector} and on any firewall "
+           f"between them; name it with --remote-agent {ann.ip} (remote_agents) and "
+           "flowcheck judges the connection as that job's.")
+    return words, fix
 
 
 def check_address_matched(ctx: Context, session: Session,

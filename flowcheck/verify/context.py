@@ -263,6 +263,9 @@ def role_words(conn: Connection, session: Session, host: str | None = None) -> s
         else (conn.resp_h, conn.resp_p)
     role = "the media server" if media == side else "the agent" if agent == side \
         else "the host"
+    if conn.uid not in (session.control_uid, session.callback_uid) and \
+            side[0] in session.server_roles:  # a three-way job's agents (trial 27 D8)
+        role = f"the {session.server_roles[side[0]]}"
     return f"{role} {side[0]}"
 
 

@@ -36,7 +36,9 @@ from flowcheck.verify.details import (
     span_words,
 )
 from flowcheck.verify.evidence import after, ended_early, time_enough
+from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
 
@@ -86,6 +88,10 @@ def _find_resets(ctx: Context, session: Session
         if window is not None and window.ended == "reset":
             continue  # data_receiver_stalled: the reset ended a closed window
         reset_ts = reset_time(conn)
+        if closed_by_receiver(conn) and any(
+                closed_by_halter(conn, session, h, abnormal_reason(h) or "")
+                for h in other_halts(ctx, session, conn)[:1]):
+            continue  # the other session's halt is the cause (flowcheck.verify.own_halt)
         halt = halt_of(messages, conn.ts, reset_ts)
         if halt is None:
             ended = _control_ended(control, conn)
@@ -99,7 +105,9 @@ def _find_resets(ctx: Context, session: Session
                 yield conn, None, False
             # else the session had ended before the reset: no halt could come, the
             # control connection's end is the failure (flowcheck.verify.running)
-        elif abnormal_reason(halt) is not None:
+        elif (reason := abnormal_reason(halt)) is not None:
+            if closed_by_receiver(conn) and closed_by_halter(conn, session, halt, reason):
+                continue  # the halt's own reason is the cause (flowcheck.verify.own_halt)
             yield conn, halt, True
 
 
@@ -193,8 +201,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
             halt: NdmpMessage | None) -> None:
     """data_reset for one transfer cut short; halt: the abnormal halt after it, if any."""
     sent = sent_each_way(session, [conn])
-    moved = (f"{sent['to_media']} B agent -> media server and {sent['to_agent']} B "
-             "media server -> agent")
+    to_mover, to_data = ways(conn, session)
+    moved = f"{sent['to_media']} B {to_mover} and {sent['to_agent']} B {to_data}"
     then = ""
     if halt is not None:
         then = (f" The job then halted with {abnormal_reason(halt)} "

@@ -19,13 +19,13 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.local import other_version
-from flowcheck.verify.announced_kind import other_version_words, special_words
+from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import checked_ends, media_seen_elsewhere, translated_end
 from flowcheck.verify.refusals import refusal_how
-from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
 
 def span_words(seconds: float) -> str:
@@ -114,6 +114,15 @@ def announcement_detail(ctx: Context, session: Session) -> str:
         elif found is not None and found[0] != found[1]:
             agent = "tape agent" if ann.listener == "mover" else "data agent"
             who = f"{service} on {found[1]} ({agent})"
+        elif (other := other_agent(ctx, session, ann)) is not None:
+            who = f"{service} on {other} ({agent_kind(ann)})"  # its half off the capture
+        elif (ann.message, False) in ANNOUNCERS and ann.listener == "mover" and \
+                ann.ip not in (control.orig_h, control.resp_h) and special(ann.ip) is None \
+                and ctx.host_role(ann.ip) is None:
+            # Neither the DMA's address nor a known host: its own mover on another
+            # interface, or a three-way job's tape agent (trial 27 D8).
+            who = (f"mover on {ann.ip} (not the media server's {control.orig_h}: its other "
+                   "interface, or the tape agent of a three-way job)")
         elif ann.listener == "mover" and (ann.message, True) in ANNOUNCERS and \
                 control.resp_h != control.orig_h:
             who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape

@@ -72,8 +72,13 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         # server's second source address: trial 19 D13): its rules need it too.
         for which, (host, _) in role_ends(ctx, conn, session):
             hosts = media if which == "media" else agents
+            if f"--remote-agent {host}" in finding.fix:
+                hosts = agents  # the fix's own reading: a three-way job's (trial 27 D1)
             if host not in hosts and host in finding.fix:
                 hosts.append(host)
+    if session is not None:  # a three-way job's other agent the fix names (trial 27 D7)
+        agents += [host for host in session.server_roles
+                   if host not in agents and host in finding.fix]
     args += [f"--media-server {host}" for host in media]
     args += [f"--remote-agent {host}" for host in agents]
     for which in ("media", "agent"):

@@ -10,6 +10,7 @@ from flowcheck.verify.abortive_close import abortive_close, abortive_fix, aborti
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.allow_rules import listened_ports, port_list
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
+from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
@@ -229,14 +230,16 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     # A CONNECT_ERROR just after a data connection's abortive close: the reset is named
     # (trial 19 D12: it read "a firewall, the dynamic port ranges").
     found = abortive_close(ctx, session, message) if reason == "CONNECT_ERROR" else None
+    # The halting side's own close of the data connection before it (trial 27 D6).
+    own, own_frames = own_halt_words(ctx, session, message, reason)
     ctx.add("data_halted_abnormally",
             f"The {what} halted with reason {reason} (frame {message.frame})"
             + (f": {text}" if text else "") + "; the backup or restore did not complete."
-            + (abortive_words(found, session, f"the {what}") if found else ""),
+            + (abortive_words(found, session, f"the {what}") if found else own),
             abortive_fix(found, session) if found else _halt_fix(reason, session),
             session=session, conn=ctx.by_uid.get(session.control_uid),
-            frames=([*found.conn.fin_frames[:1], found.conn.rst_frames[0]] if found else [])
-            + [message.frame], ts=message.ts, cause="halt")
+            frames=([*found.conn.fin_frames[:1], found.conn.rst_frames[0]] if found
+                    else own_frames) + [message.frame], ts=message.ts, cause="halt")
 
 
 def _halt_fix(reason: str, session: Session) -> str:
@@ -247,7 +250,10 @@ def _halt_fix(reason: str, session: Session) -> str:
                 f"{session.media_server} and {session.remote_agent} (a firewall, the "
                 "dynamic port ranges, a device that resets it).")
     if reason == "MEDIA_ERROR":
-        return f"{logs}: MEDIA_ERROR points at the tape or the storage device."
+        tape = session.remote_agent  # a three-way job's tape agent is named (trial 27 D6)
+        where = (f" of the tape agent {tape}"
+                 if session.server_roles.get(tape) == "tape agent" else "")
+        return f"{logs}: MEDIA_ERROR points at the tape or the storage device{where}."
     if reason == "ABORTED":
         return (f"{logs}: ABORTED means the job was stopped (an operator's cancel, or the "
                 "backup application on an error it logged).")

@@ -11,10 +11,11 @@ from flowcheck.model import (
     NdmpStream,
     RingGap,
     Session,
+    Severity,
     endpoint,
 )
 from flowcheck.sessions import closing, message_op
-from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
+from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
@@ -40,6 +41,12 @@ from flowcheck.verify.stalled import (
     stall_words,
     unacked_from,
     unacked_words,
+)
+from flowcheck.verify.three_way_close import (
+    MOVER_STARTS,
+    agent_closed_first,
+    gave_up_words,
+    job_starts,
 )
 from flowcheck.verify.ttl import capture_host
 
@@ -76,8 +83,7 @@ def check_gave_up(ctx: Context) -> None:
         if stream is None or stream.fin is None or ctx.causes.get(session.id):
             continue
         control = ctx.by_uid[session.control_uid]
-        starts = [m for m in stream.messages
-                  if message_op(m) in JOB_STARTS and m.type == "request"]
+        starts = job_starts(ctx, session, stream)
         if (not starts or not control.fin_frames or stream.fin.frame != control.fin_frames[0]
                 or stream.fin.ts < starts[-1].ts or _halt_after(stream, stream.fin) is None
                 or control_stall(control, closing=True) is not None
@@ -105,8 +111,7 @@ def _check_running(ctx: Context, session: Session) -> None:
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
         return
-    starts = [m for m in stream.messages
-              if message_op(m) in JOB_STARTS and m.type == "request"]
+    starts = job_starts(ctx, session, stream)
     if not starts:
         return
     control = ctx.by_uid[session.control_uid]
@@ -241,12 +246,16 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     index = stream.messages.index(start)
     answered = reply_to(start, stream.messages[index + 1:])
     unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
-    what = "the job" if resource == 1 else f"the job's resource {resource}"
+    what = ("its mover was active" if message_op(start) in MOVER_STARTS else
+            "the job was running" if resource == 1 else
+            f"the job's resource {resource} was running")
+    # A three-way job's tape agent is named so (trial 27 D5).
+    agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
     head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
             f"{endpoint(control.resp_h, control.resp_p)} was closed by "
-            + (f"the agent {control.resp_h}" if by_agent else
+            + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
-            + f" (FIN, frame {fin}) while {what} was running ({message_op(start)}, frame "
+            + f" (FIN, frame {fin}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
             + _data_closed_too(ctx, session))
@@ -254,17 +263,17 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     if reset is not None:
         head += (f"The RST that followed (frame {reset.frame}) is the close's "
                  "consequence, not a device's: "
-                 + ("the agent" if by_agent else "the media server") + "'s system answers "
+                 + (agent if by_agent else "the media server") + "'s system answers "
                  "a closed connection's later packets with a RST (RFC 9293 3.10.7.1), "
                  "however soon. ")
     if by_agent:
         message = head + (
-            "The agent's NDMP service ended the session without notifying a halt: the "
+            f"{agent.capitalize()}'s NDMP service ended the session without notifying a halt: the "
             "service stopped, restarted or crashed (the system closes a process's "
             "connections this way when it ends), or it gave the job up.")
-        fix = ("See the agent's NDMP service log and its system event log at that time (a "
+        fix = (f"See {agent}'s NDMP service log and its system event log at that time (a "
                "service stopped, restarted or crashed; an update or a reboot), then the job "
-               "log; make sure the agent's NDMP service is running before the job is run "
+               f"log; make sure {agent}'s NDMP service is running before the job is run "
                "again.")
     else:
         message = head + (
@@ -273,6 +282,12 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             "service stopped, restarted or crashed.")
         fix = ("See the job log and the media server's system event log at that time for the "
                "job engine service (stopped, restarted or crashed).")
+    first = None if by_agent else agent_closed_first(
+        ctx, session, stream.fin.ts if stream.fin is not None else control.last_ts)
+    if first is not None:  # the other agent's session ended first (trial 27 D5)
+        message = head + gave_up_words(first, stream.fin.ts if stream.fin
+                                       else control.last_ts)
+        fix = f"See session {first[0].id}'s {first[3]}."
     # The FIN's time (the packet the message names first), not the connection's last
     # packet (an ACK or a RST after it, not among the frames).
     fin_ts = stream.fin.ts if stream.fin is not None and stream.fin.frame == fin else start.ts
@@ -287,7 +302,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
         if halt is not None:  # the peer's halt after the close (trial 25 D4)
             frames.append(halt.frame)
     ctx.add("control_closed", message, fix, session=session, conn=control,
-            frames=frames, ts=fin_ts, cause="control")
+            frames=frames, ts=fin_ts, cause="control",
+            severity=Severity.WARNING if first is not None else None)
 
 
 def _data_closed_too(ctx: Context, session: Session) -> str:

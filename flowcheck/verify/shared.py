@@ -89,11 +89,35 @@ def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcem
 def listened_at(ctx: Context, session: Session, ann: Announcement) -> str | None:
     """For a CONNECT request whose endpoint another session's LISTEN reply named (a
     three-way job: partner), the address that session's control connection reached the
-    listening NDMP server at; None otherwise."""
+    listening NDMP server at; for one that names another NDMP agent whose control
+    connection the capture does not hold (other_agent), that agent's address; None
+    otherwise."""
     if not _is_request(ann):
         return None
     found = partner(ctx, session, ann)
-    return ctx.by_uid[found[0].control_uid].resp_h if found is not None else None
+    if found is not None:
+        return ctx.by_uid[found[0].control_uid].resp_h
+    return other_agent(ctx, session, ann)
+
+
+def other_agent(ctx: Context, session: Session, ann: Announcement) -> str | None:
+    """The announced host of a CONNECT request (DATA_CONNECT, MOVER_CONNECT, v2's
+    DATA_START_*) with no LISTEN half in the capture, when that host is an NDMP agent
+    (Context.host_role: the configuration's remote_agents, or another session's agent)
+    other than the session's media server and agent: the other server of a three-way job
+    (a tape agent's mover for DATA_CONNECT), whose own control connection from the DMA is
+    off the path of a capture on this agent (trial 27 D1, D8). None otherwise."""
+    if not _is_request(ann) or partner(ctx, session, ann) is not None:
+        return None
+    control = ctx.by_uid[session.control_uid]
+    if ann.ip in (control.orig_h, control.resp_h):
+        return None
+    return ann.ip if ctx.host_role(ann.ip) == "agent" else None
+
+
+def agent_kind(ann: Announcement) -> str:
+    """"tape agent" for a mover's endpoint, "data agent" for a data service's."""
+    return "tape agent" if ann.listener == "mover" else "data agent"
 
 
 def three_way_hosts(ctx: Context, session: Session, ann: Announcement
