@@ -1,0 +1,37 @@
+"""Trial 26: firewalls and middleboxes between the media server 10.77.0.1 and the agent
+10.88.0.2 (a router R, nftables), captured on the media server (at-M), on the agent
+(at-A), and both points merged with mergecap (merged-M-A): captures/trial26-middlebox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+FOLDER = Path(__file__).resolve().parent.parent / "captures" / "trial26-middlebox"
+
+
+def _analyze(name: str) -> Analysis:
+    sidecar = FOLDER / f"{name}.toml"
+    config = build_config(load_file(sidecar if sidecar.exists() else FOLDER / "flowcheck.toml"))
+    return analyze(read_traffic([str(FOLDER / f"{name}.pcap.gz")], config), config)
+
+
+def _one(analysis: Analysis, code: str) -> Finding:
+    [found] = [f for f in analysis.findings if f.code == code]
+    return found
+
+
+def test_d3_forged_reset_then_the_media_servers_close_is_the_devices() -> None:
+    # An IPS reset the data connection both ways; at A the RST in M's name has TTL 64
+    # (M's own packets arrive with 63); M then closed its control connection: its
+    # reaction to the reset, not a job engine crash nobody else caused.
+    reset = _one(_analyze("ips-rst-both-at-A"), "data_reset")
+    assert "reset by a device between them, in the name of the media server" in reset.message
+    assert "crashed" not in reset.message
+    assert "No device between the hosts" not in reset.fix
+    assert reset.fix.startswith("Look for the firewall, NAT or IPS between")
+    assert "(FIN, frame 167)" in reset.message
