@@ -35,3 +35,16 @@ def test_d3_forged_reset_then_the_media_servers_close_is_the_devices() -> None:
     assert "No device between the hosts" not in reset.fix
     assert reset.fix.startswith("Look for the firewall, NAT or IPS between")
     assert "(FIN, frame 167)" in reset.message
+
+
+def test_d6_a_callback_that_never_reached_the_media_servers_capture_is_not_its_firewall() -> None:
+    # R dropped (or rejected) the callback; the capture on M holds no callback packet:
+    # the SYN never reached M, whose tap sees packets before its input chain.
+    for name in ("cb-drop-at-M", "cb-rst-at-M", "cb-adminprohib-at-M",
+                 "cb-portunreach-at-M", "nat-snat-cbblocked-at-M"):
+        missing = _one(_analyze(name), "step_missing")
+        assert "inbound on the media server" not in missing.fix, name
+        assert "outbound on the agent and in the forward rules" in missing.fix, name
+        assert "the media server's firewall is not the cause" in missing.message, name
+        # The job stopped at the callback: no filter kept only the NDMP port.
+        assert "capture again without it" not in missing.message, name
