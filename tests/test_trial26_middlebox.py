@@ -1,6 +1,8 @@
 """Trial 26: firewalls and middleboxes between the media server 10.77.0.1 and the agent
 10.88.0.2 (a router R, nftables), captured on the media server (at-M), on the agent
-(at-A), and both points merged with mergecap (merged-M-A): captures/trial26-middlebox.
+(at-A), and both points merged with mergecap (merged-M-A): captures/trial26-middlebox,
+the merged ones in tests/data/trial26-middlebox (tshark flags their copies from the two
+capture points as retransmissions: test_connections_fills compares captures/ with it).
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
-FOLDER = Path(__file__).resolve().parent.parent / "captures" / "trial26-middlebox"
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = (ROOT / "captures" / "trial26-middlebox", ROOT / "tests" / "data" / "trial26-middlebox")
 
 
 def _analyze(name: str) -> Analysis:
-    sidecar = FOLDER / f"{name}.toml"
-    config = build_config(load_file(sidecar if sidecar.exists() else FOLDER / "flowcheck.toml"))
-    return analyze(read_traffic([str(FOLDER / f"{name}.pcap.gz")], config), config)
+    folder = next(f for f in FOLDERS if (f / f"{name}.pcap.gz").exists())
+    sidecar = folder / f"{name}.toml"
+    config = build_config(load_file(sidecar if sidecar.exists() else folder / "flowcheck.toml"))
+    return analyze(read_traffic([str(folder / f"{name}.pcap.gz")], config), config)
 
 
 def _one(analysis: Analysis, code: str) -> Finding:
@@ -48,3 +52,29 @@ def test_d6_a_callback_that_never_reached_the_media_servers_capture_is_not_its_f
         assert "the media server's firewall is not the cause" in missing.message, name
         # The job stopped at the callback: no filter kept only the NDMP port.
         assert "capture again without it" not in missing.message, name
+
+
+def test_d5_a_reset_to_a_syn_that_never_reached_the_other_point_is_the_devices() -> None:
+    # R's `reject with tcp reset`; merged at-M + at-A: the SYN is in the set once (its
+    # sender's point), so the responder never saw it and its "RST" is R's.
+    cases = {"cb-rst-merged-M-A": ("callback_refused", "10.77.0.1"),
+             "data-rst-merged-M-A": ("data_refused", "10.88.0.2"),
+             "ndm-data-rst-merged-M-A": ("data_refused", "10.77.0.1")}
+    for name, (code, responder) in cases.items():
+        refused = _one(_analyze(name), code)
+        assert f"that {responder} did not send" in refused.message, name
+        assert "port was already in use" not in refused.message, name
+        assert "in the forward chain of the router or firewall between the two capture " \
+               "points" in refused.fix, name
+        assert "find what holds" not in refused.fix, name
+
+
+def test_d5_syn_acks_that_never_reached_the_originators_point_are_lost_between() -> None:
+    # R drops the SYN-ACKs statelessly: each SYN twice in the merged set, each SYN-ACK
+    # once (the responder's point): the originator's input chain never saw them.
+    for name in ("ctl-return-merged-M-A", "cb-return-merged-M-A", "data-return-merged-M-A"):
+        incomplete = _one(_analyze(name), "handshake_incomplete")
+        assert "never reached the capture point on" in incomplete.message, name
+        assert incomplete.fix.startswith("In the forward chain of the router or firewall "
+                                         "between the two capture points"), name
+        assert "(its input chain)" not in incomplete.fix, name
