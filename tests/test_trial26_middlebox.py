@@ -78,3 +78,26 @@ def test_d5_syn_acks_that_never_reached_the_originators_point_are_lost_between()
         assert incomplete.fix.startswith("In the forward chain of the router or firewall "
                                          "between the two capture points"), name
         assert "(its input chain)" not in incomplete.fix, name
+
+
+def test_d4_resets_each_at_one_capture_point_of_two_are_a_devices() -> None:
+    # An IPS reset the data connection both ways; merged at-M + at-A: each end's RSTs
+    # are in the set once (one TTL), while the control connection's own RST of M is
+    # there twice (TTL 64 at M, 63 at A): none of the data RSTs crossed the router.
+    reset = _one(_analyze("ips-rst-both-merged-M-A"), "data_reset")
+    assert "reset by a device between them, in the name of both ends" in reset.message
+    assert "none crossed from one point to the other" in reset.message
+    assert reset.fix.startswith("Look for the firewall, NAT or IPS between")
+
+
+def test_d5_resends_that_never_reached_the_receivers_point_are_lost_between() -> None:
+    # A PMTU black hole on R: the full-size resends are in the merged set once (the
+    # sender's point), the small packets twice: not "the cause is on the receiver".
+    for name, receiver in (("pmtu-merged-M-A", "10.77.0.1"),
+                           ("pmtu-restore-merged-M-A", "10.88.0.2")):
+        stalled = _one(_analyze(name), "data_stalled")
+        assert "the cause is on" not in stalled.message, name
+        assert "a capture on 10.88.0.2 shows" not in stalled.message, name
+        assert f"lost between the two points, not on {receiver}" in stalled.message, name
+        assert "path MTU black hole" in stalled.message, name
+        assert stalled.fix.startswith("Let ICMP 'fragmentation needed'"), name

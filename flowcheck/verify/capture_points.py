@@ -25,7 +25,15 @@ capture point: the responder never saw it, so the RST is a device's between the 
 (`refused_between`). SYNs each in the set twice (they passed both points) and SYN-ACKs
 each once with the responder's initial TTL (none a copy) left the responder and never
 reached the originator's point: the return traffic is dropped between them, not by the
-originator's input chain (`synacks_vanished`).
+originator's input chain (`synacks_vanished`). An established connection both of whose
+ends' RSTs are each at one capture point only (no RST of that end at a second TTL, as
+the other point a router apart would show it: SideEvidence.rst_twice) was reset by no
+RST that crossed between the hosts: each end got a RST the other end's point never saw
+leave, a device between them reset it both ways (`resets_between`; trial 26 D4, an
+IPS's `reject with tcp reset` read as "reset by both ends"). A sender's stalled bytes
+and their resends in the set once (its payload there once is at least all of them)
+while its other packets to the receiver are in it twice never reached the receiver's
+point: lost between the points, not on the receiver (`resends_vanished`).
 """
 
 from __future__ import annotations
@@ -139,6 +147,61 @@ def synacks_vanished_words(conn: Connection) -> str:
             f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall, "
             f"so {BETWEEN} drops the return traffic (a stateless rule), not "
             f"{conn.orig_h}'s input chain")
+
+
+def resets_between(ctx: Context, conn: Connection) -> bool:
+    """Was conn, established, reset by both ends in name only (module docstring): the
+    RSTs of each end at one TTL only while copies of the connection's packets show two
+    capture points a router apart (SideEvidence.copy_ttl_other), both hosts' packets
+    with initial TTLs (a point on each), the set holding their other packets twice, and
+    both points seeing the traffic between the hosts until after the first RST?"""
+    if ctx.host_copies or not (conn.established and conn.orig_rst and conn.resp_rst):
+        return False
+    pair = (conn.orig_h, conn.resp_h)
+    copied = copied_pairs(ctx)
+    orig, resp = conn.evidence("orig"), conn.evidence("resp")
+    return (not orig.rst_twice and not resp.rst_twice
+            and (orig.copy_ttl_other or resp.copy_ttl_other)
+            and (pair in copied or pair[::-1] in copied)
+            and initial_both_ways(ctx, *pair)
+            and conn.rst_ts is not None
+            and both_points_until(ctx, *pair) > conn.rst_ts)
+
+
+def resends_vanished(ctx: Context, conn: Connection, side: str, unacked: int,
+                     resends: int, until: float) -> bool:
+    """Did side's ("orig", "resp") stalled bytes (`unacked` of them, resent `resends`
+    times, the last at `until`) never reach the receiver's capture point (module
+    docstring): its payload in the set once at least all of them and a byte per resend,
+    the set holding its other packets to the receiver twice, both points seeing the
+    traffic between the hosts until after the last resend?"""
+    sender, receiver = ((conn.orig_h, conn.resp_h) if side == "orig"
+                        else (conn.resp_h, conn.orig_h))
+    sent, copied = ((conn.orig_bytes, conn.orig_copy_bytes) if side == "orig"
+                    else (conn.resp_bytes, conn.resp_copy_bytes))
+    return (not ctx.host_copies and unacked > 0
+            and sent - 2 * copied >= unacked + resends
+            and (sender, receiver) in copied_pairs(ctx)
+            and both_points_until(ctx, sender, receiver) > until)
+
+
+def resends_vanished_words(sender: str, receiver: str, receiver_role: str) -> str:
+    """Where resends_vanished's bytes were lost."""
+    return (f" The capture set holds two capture points (other packets from {sender} to "
+            f"{receiver} are in it twice: capture_duplicates), and these bytes and their "
+            f"resends once, at {sender}'s point: they never reached the capture point on "
+            f"{receiver_role} {receiver}'s side, which sees arriving packets before its "
+            f"host's firewall and stack, so they were lost between the two points, not on "
+            f"{receiver}.")
+
+
+def resets_between_words(conn: Connection) -> str:
+    """Why resets_between's RSTs are a device's."""
+    return (f"the capture set holds two capture points (other packets between "
+            f"{conn.orig_h} and {conn.resp_h} are in it twice: capture_duplicates), and "
+            "each end's RSTs are in it at one capture point only, with one TTL: none "
+            "crossed from one point to the other, as a host's own RST would; a device "
+            "between them reset the connection in both ends' names")
 
 
 def vanished_words(conn: Connection) -> str:

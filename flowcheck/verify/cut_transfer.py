@@ -26,6 +26,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
+from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, role_words, session_uids
 from flowcheck.verify.details import (
@@ -216,6 +217,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
         who = ("both ends" if conn.orig_rst and conn.resp_rst else
                role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
         forged = _forged_words(conn, session)
+        if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
+            forged = resets_between_words(conn)
         if forged:
             who = f"a device between them, in the name of {who}"
         head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"
