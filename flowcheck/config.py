@@ -20,6 +20,7 @@ from pathlib import Path
 from flowcheck.errors import UsageError
 
 PortRange = tuple[int, int]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_RANGE: list[PortRange] = [(1025, 65535)]
 
 
@@ -30,7 +31,9 @@ class Config:
     agent_range: tuple[PortRange, ...] = tuple(DEFAULT_RANGE)
     media_servers: tuple[str, ...] = ()
     remote_agents: tuple[str, ...] = ()
-    backup_network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    # The backup NIC's networks (its IPv4 network and IPv6 prefix on a dual-stack NIC):
+    # session traffic must stay inside one of them; None when not configured.
+    backup_network: tuple[Network, ...] | None = None
     port_hold_seconds: float = 60.0
     resources: int | None = None
     profile: str = "backup-exec-9"
@@ -58,7 +61,8 @@ class Config:
             "agent_range": format_ranges(self.agent_range),
             "media_servers": list(self.media_servers),
             "remote_agents": list(self.remote_agents),
-            "backup_network": str(self.backup_network) if self.backup_network else None,
+            "backup_network": (",".join(map(str, self.backup_network))
+                               if self.backup_network else None),
             "port_hold_seconds": self.port_hold_seconds,
             "resources": self.resources,
             "profile": self.profile,
@@ -172,13 +176,29 @@ def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
     return tuple(sorted(ranges))
 
 
+def host_address(text: str) -> str:
+    """The address `text` names on the wire, RFC 5952 text: an IPv4-mapped IPv6 address
+    (`::ffff:10.77.0.2`, how a dual-stack socket shows an IPv4 peer: `ss`, `netstat`) is
+    that IPv4 address, which is what the wire carries (RFC 4291 2.5.5.2); a zone id
+    (`fe80::1%eth0`, Windows' `%12`) is dropped: it names an interface of the host where
+    the address was written, and a capture carries none. ValueError when not an address."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if address.scope_id is not None:
+            return str(ipaddress.IPv6Address(text.partition("%")[0]))
+    return str(address)
+
+
 def _addresses(key: str, values: object) -> tuple[str, ...]:
-    """IP addresses, repeatable or comma-separated. An empty list or item is an error, as
-    for the ranges: leaving the key out is how to say "none" (roles from the traffic)."""
+    """IP addresses, repeatable or comma-separated, as the wire shows them (host_address).
+    An empty list or item is an error, as for the ranges: leaving the key out is how to
+    say "none" (roles from the traffic)."""
     out: list[str] = []
     for part in _parts(key, _items(key, values), empty="empty address"):
         try:
-            out.append(str(ipaddress.ip_address(part)))
+            out.append(host_address(part))
         except ValueError:
             raise UsageError(f"{key}: {part!r} is not an IP address") from None
     if not out:
@@ -187,7 +207,7 @@ def _addresses(key: str, values: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _network(name: str, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _network(name: str, value: object) -> Network:
     """A CIDR network, host bits clear. An address with a prefix (`10.77.0.1/24`, as `ip
     addr` shows an interface) is an error naming the network it lies in: a typo in the
     prefix (`10.77.1.0/16` for /24) would otherwise widen the network silently."""
@@ -202,6 +222,28 @@ def _network(name: str, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6
     except ValueError:
         raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
     raise UsageError(f"{name}: {value!r} has host bits set: give the network, {network}")
+
+
+def _networks(name: str, values: object) -> tuple[Network, ...]:
+    """CIDR networks, repeatable or comma-separated (a dual-stack backup NIC's IPv4
+    network and IPv6 prefix): every one is kept, none silently replaced by another
+    (trial 28 D13). A network inside another one given is an error: it says nothing
+    the wider one does not."""
+    items = list(values) if isinstance(values, list | tuple) else [values]
+    if not items:
+        raise UsageError(f"{name}: no network given: leave it out for none")
+    for item in items:
+        if not isinstance(item, str) or not item.strip():  # ip_network(5) is 0.0.0.5/32
+            raise UsageError(f"{name}: {item!r} is not a CIDR network: leave it out for "
+                             "none")
+    networks = [_network(name, part) for part in _parts(name, items)]
+    for network in networks:
+        wider = next((other for other in networks if other != network
+                      and other.version == network.version
+                      and network.subnet_of(other)), None)  # type: ignore[arg-type]
+        if wider is not None:
+            raise UsageError(f"{name}: {network} lies inside {wider}, also given: give one")
+    return tuple(dict.fromkeys(networks))
 
 
 def _tunnel_ports(name: str, values: object) -> tuple[int, ...]:
@@ -236,7 +278,7 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
     if key in ("media_servers", "remote_agents"):
         return _addresses(name, value)
     if key == "backup_network":
-        return _network(name, value)
+        return _networks(name, value)
     if key in ("vxlan_ports", "geneve_ports"):
         return _tunnel_ports(name, value)
     if key == "port_hold_seconds":

@@ -19,6 +19,8 @@ CATALOGUE: dict[str, Severity] = {
     "agent_unreachable": E,  # a configured agent never answered ARP (verify.absent_agents)
     "agent_not_seen": I,  # a configured agent with no session in the capture
     "control_refused": E,
+    # A control connection given up for the other IP version (verify.fallback)
+    "ip_version_fallback": W,
     "handshake_incomplete": E,
     "callback_unanswered": E,
     "callback_refused": E,
@@ -64,6 +66,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_ended_early": W,
     "capture_one_direction": W,
     "capture_filtered": W,
+    "capture_stray_syn": I,  # a flooded copy of another host pair's SYN: verify.stray
 }
 
 

@@ -13,27 +13,42 @@ Attribute values are str/int/float only, so every export format can hold them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import networkx as nx
 
 from flowcheck.model import Connection, Finding, Session, endpoint
 from flowcheck.sessions import connection_outcome
+from flowcheck.sessions.host_roles import lane_role
 
 
 def build_graph(connections: list[Connection], sessions: list[Session],
-                findings: list[Finding] | None = None, verdict: str = "") -> nx.MultiDiGraph:
+                findings: list[Finding] | None = None, verdict: str = "", *,
+                media_servers: Collection[str] = (),
+                remote_agents: Collection[str] = ()) -> nx.MultiDiGraph:
     """The graph of `connections`, each edge with its step in `sessions` and the
-    `findings` about it; `verdict` as a graph attribute when given."""
+    `findings` about it; `verdict` as a graph attribute when given. A host's role is the
+    one each session's ladder gives it (lane_role, with the configured media_servers and
+    remote_agents), so every drawing names it alike (trial 28 D15)."""
     graph = nx.MultiDiGraph(name="flowcheck")
     if verdict:
         graph.graph["verdict"] = verdict
     codes = _codes_by_connection(findings or [], sessions)
     host_roles: dict[str, set[str]] = {}
     step_of: dict[str, int] = {}
+    members: dict[str, list[Connection]] = {}
+    for conn in connections:
+        if conn.session is not None:
+            members.setdefault(conn.session, []).append(conn)
+    by_uid = {conn.uid: conn for conn in connections}
     for session in sessions:
-        host_roles.setdefault(session.media_server, set()).add("media_server")
-        host_roles.setdefault(session.remote_agent, set()).add("remote_agent")
+        callback = by_uid.get(session.callback_uid) if session.callback_uid else None
+        hosts = {session.media_server, session.remote_agent}
+        hosts.update(h for conn in members.get(session.id, ()) for h in (conn.orig_h, conn.resp_h))
+        for host in hosts:
+            role = lane_role(host, session, callback, media_servers, remote_agents)
+            if role != "host":
+                host_roles.setdefault(host, set()).add(role.replace(" ", "_"))
         for step in session.steps:
             for uid in step.uids:
                 # The first step a connection serves (the control connection also carries

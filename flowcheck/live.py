@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, traffic_from, tunnel_ports
+from flowcheck.sessions.fallback import FALLBACK_SECONDS
 from flowcheck.verify.context import session_uids
 
 if TYPE_CHECKING:
@@ -215,6 +216,10 @@ class LiveVerifier:
                  if self._now - c.last_ts >= self.settle}
         backed_off = {c.uid for c in analysis.traffic.connections if c.uid in quiet
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
+        # A refused control connection the media server may still retry under the
+        # agent's other IP version (verify.fallback: ip_version_fallback takes it back).
+        past_fallback = {c.uid for c in analysis.traffic.connections
+                         if self._now - c.last_ts >= FALLBACK_SECONDS}
         quiet_sessions = {s.id for s in analysis.sessions
                           if all(uid in quiet for uid in session_uids(s))}
         # A session of hosts outside the configuration is side traffic once a configured
@@ -226,7 +231,8 @@ class LiveVerifier:
             code = finding.code
             if finding.session is not None and finding.session in outside:
                 continue
-            certain = code in CERTAIN_ONCE_SEEN or (
+            certain = (code in CERTAIN_ONCE_SEEN and (
+                code != "control_refused" or finding.uid in past_fallback)) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
                 and (code not in BACKED_OFF or finding.uid in backed_off)) or (
                 code in CERTAIN_WHEN_SESSION_QUIET and finding.session in quiet_sessions) or (

@@ -114,16 +114,22 @@ def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     """Traffic from a finished tracking run and the NDMP collector that rode along; a
     connection captured twice, in a tunnel and out of it, is kept once
-    (flowcheck.connections.tunnel_copies)."""
+    (flowcheck.connections.tunnel_copies), and so is one captured on both sides of a NAT
+    (flowcheck.connections.nat_views)."""
+    from flowcheck.connections.nat_views import fold_nat_views, nat_views_finding
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
 
     connections, copies = fold_tunnel_copies(result.connections)
     left_out = {copy.uid for _, copy in copies}
     streams = [s for s in collector.streams() if s.uid not in left_out]
+    # One connection seen on both sides of a NAT (two capture points): kept once.
+    connections, views = fold_nat_views(connections, streams)
+    far = {view.uid for _, view in views}
+    streams = [s for s in streams if s.uid not in far]
     findings = list(result.findings)
-    copies_found = tunnel_copies_finding(copies)
-    if copies_found is not None:
-        findings.append(copies_found)
+    for found in (tunnel_copies_finding(copies), nat_views_finding(views)):
+        if found is not None:
+            findings.append(found)
     for stream in streams:
         findings.extend(stream.findings)
     # A pcapng file's statistics say when its capture stopped: the silence after its last

@@ -9,7 +9,8 @@ range, "remote_agent" A -> M:media range (the agent connects to the mover's anno
 port), "listener" both (DATA_LISTEN/MOVER_CONNECT: M connects; MOVER_LISTEN/DATA_CONNECT:
 A connects). Plus the return traffic of each, in and out (return_rules), which a
 stateless rule must allow explicitly; forward_rules, the same for a firewall or router
-between the hosts. Used by `flowcheck firewall`.
+between the hosts; ipv6_rules, what an IPv6 host needs besides (neighbour discovery:
+trial 28 D3). Used by `flowcheck firewall`.
 """
 
 from __future__ import annotations
@@ -240,6 +241,70 @@ def return_rules(target: str, config: Config) -> list[str]:
             for family in sorted(families) for chain in ("INPUT", "OUTPUT")]
 
 
+# What an IPv6 host needs besides the connections (RFC 4890 4.4.1, traffic a host's
+# firewall must not drop), which neither a connection's rule nor `established,related`
+# accepts: neighbour discovery (RFC 4861) and MLD (RFC 3810: a switch that snoops MLD
+# forwards the solicitations for a host's address only while the host reports its
+# solicited-node group) are not tracked by conntrack, so a host whose policies drop
+# cannot resolve its peer's address at all ("No route to host", trial 28 D3); the ICMPv6
+# errors TCP acts on (destination unreachable, packet too big: path MTU discovery, time
+# exceeded, parameter problem) pass as `related` to an accepted connection, and are
+# accepted outright as RFC 4890 asks. nft names; ip6tables' per type in IP6TABLES_TYPES.
+ICMPV6_INPUT = ("destination-unreachable", "packet-too-big", "time-exceeded",
+                "parameter-problem", "mld-listener-query", "nd-router-advert",
+                "nd-neighbor-solicit", "nd-neighbor-advert")
+ICMPV6_OUTPUT = ("nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert",
+                 "mld-listener-report", "mld2-listener-report")
+IP6TABLES_TYPES = {"nd-router-advert": "router-advertisement",
+                   "nd-router-solicit": "router-solicitation",
+                   "nd-neighbor-solicit": "neighbour-solicitation",
+                   "nd-neighbor-advert": "neighbour-advertisement",
+                   # ip6tables has no names for MLD's types.
+                   "mld-listener-query": "130", "mld-listener-report": "131",
+                   "mld2-listener-report": "143"}
+ICMPV6_COMMENT = {
+    "nft": "# IPv6: neighbour discovery, MLD and the ICMPv6 errors TCP needs (RFC 4890), in and "
+           "out: conntrack does not track neighbour discovery, so without these rules a "
+           "host whose policies drop cannot reach its peer at all (No route to host)",
+    "iptables": "# IPv6: neighbour discovery, MLD and the ICMPv6 errors TCP needs (RFC 4890), "
+                "in and out: conntrack does not track neighbour discovery, so without these "
+                "rules a host whose policies drop cannot reach its peer at all (No route to "
+                "host)",
+    "powershell": "# IPv6: Windows Firewall's built-in Core Networking rules let ICMPv6 "
+                  "neighbour discovery and packet too big through (RFC 4890): keep them "
+                  "enabled, and no block rule on ICMPv6",
+    "netsh": "# IPv6: Windows Firewall's built-in Core Networking rules let ICMPv6 neighbour "
+             "discovery and packet too big through (RFC 4890): keep them enabled, and no "
+             "block rule on ICMPv6",
+}
+
+
+def ipv6_hosts(config: Config) -> bool:
+    """Can the rules meet IPv6: an IPv6 host address configured, or none at all (the
+    rules then name no address, and nft's `inet` table matches both versions; iptables
+    rules are then IPv4's only)?"""
+    hosts = config.media_servers + config.remote_agents
+    return any(_family(a) == 6 for a in hosts) or not hosts
+
+
+def ipv6_rules(target: str, config: Config) -> list[str]:
+    """The ICMPv6 an IPv6 host needs (ICMPV6_INPUT, ICMPV6_OUTPUT), on its input and
+    output chains, inserted at their head: nft one rule per chain; ip6tables one per
+    type, with an IPv6 host configured; [] when the rules cannot meet IPv6 (ipv6_hosts)
+    and for the Windows firewalls (their built-in rules: ICMPV6_COMMENT)."""
+    if target == "nft" and ipv6_hosts(config):
+        return [f"nft insert rule inet filter {chain} icmpv6 type {{ {', '.join(types)} }} "
+                "accept" for chain, types in (("input", ICMPV6_INPUT),
+                                              ("output", ICMPV6_OUTPUT))]
+    if target == "iptables" and any(_family(a) == 6 for a in config.media_servers
+                                    + config.remote_agents):
+        return [f"ip6tables -I {chain} -p icmpv6 --icmpv6-type "
+                f"{IP6TABLES_TYPES.get(kind, kind)} -j ACCEPT"
+                for chain, types in (("INPUT", ICMPV6_INPUT), ("OUTPUT", ICMPV6_OUTPUT))
+                for kind in types]
+    return []
+
+
 FORWARD_TARGETS = ("nft", "iptables")
 
 
@@ -267,8 +332,8 @@ def forward_rules(target: str, config: Config) -> list[str]:
 
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:
     """Rules per host ("media server", "remote agent") for one firewall syntax: command
-    lines, no comments, ending with return_rules. Raises UsageError for hosts of
-    different IP versions (check_families)."""
+    lines, no comments: the connections', then ipv6_rules, ending with return_rules.
+    Raises UsageError for hosts of different IP versions (check_families)."""
     render = RENDERERS[target]
     paths = required_paths(config)
     out: dict[str, list[str]] = {}
@@ -276,6 +341,7 @@ def rules_for(target: str, config: Config) -> dict[str, list[str]]:
         lines: list[str] = []
         for path in paths:
             lines.extend(render(path, host_role))
+        lines.extend(ipv6_rules(target, config))
         lines.extend(return_rules(target, config))
         out[host_role] = lines
     return out

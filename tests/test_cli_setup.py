@@ -255,7 +255,9 @@ def test_firewall_dual_stack_hosts_get_rules_per_family(
         capsys: pytest.CaptureFixture[str]) -> None:
     hosts = ["--media-server", "10.77.0.1", "--media-server", "2001:db8::1",
              "--remote-agent", "10.77.0.2", "--remote-agent", "2001:db8::2"]
-    lines = _rules(hosts, "iptables", capsys)
+    # The connections' rules, and each version's return rules (ip6tables' ICMPv6 rules,
+    # which IPv4 has no twin of, left out: trial 28 D3).
+    lines = [line for line in _rules(hosts, "iptables", capsys) if "icmpv6" not in line]
     v4 = [line for line in lines if line.startswith("iptables ")]
     v6 = [line for line in lines if line.startswith("ip6tables ")]
     assert len(v4) == len(v6) == len(lines) / 2

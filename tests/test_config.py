@@ -62,7 +62,7 @@ def test_flags_win_over_file(tmp_path) -> None:
     config = build_config(load_file(path), {"ndmp_port": 10600, "media_range": None})
     assert config.ndmp_port == 10600  # flag
     assert config.media_range == ((5001, 5100),)  # file, flag not given
-    assert config.backup_network == ipaddress.ip_network("10.77.0.0/24")
+    assert config.backup_network == (ipaddress.ip_network("10.77.0.0/24"),)
     assert config.media_servers == ("10.77.0.1",)  # flag spelling accepted in the file
     assert config.explicit >= {"ndmp_port", "media_range", "backup_network"}
 
@@ -166,8 +166,8 @@ def test_every_bad_number_in_the_file_is_a_usage_error(
     ("media_range", "[5001, 5003]", ((5001, 5001), (5003, 5003))),
     ("agent_range", '"06001-06100"', ((6001, 6100),)),
     ("ndmp_port", '"10500"', 10500),
-    ("backup_network", '"10.77.0.0/24"', ipaddress.ip_network("10.77.0.0/24")),
-    ("backup_network", '"10.77.0.1/32"', ipaddress.ip_network("10.77.0.1/32")),
+    ("backup_network", '"10.77.0.0/24"', (ipaddress.ip_network("10.77.0.0/24"),)),
+    ("backup_network", '"10.77.0.1/32"', (ipaddress.ip_network("10.77.0.1/32"),)),
     ("resources", "65535", 65535),
     ("media_servers", '"10.77.0.1, 10.78.0.1"', ("10.77.0.1", "10.78.0.1")),
     ("port_hold_seconds", '"0.5"', 0.5),

@@ -87,6 +87,28 @@ def test_message_tshark_lacks_is_a_difference_unless_a_known_limit() -> None:
     assert result.differences == [] and "0xA09" in result.tshark_gaps[0].reason
 
 
+def test_message_tshark_does_not_know_is_a_tshark_gap() -> None:
+    """tshark has no entry for DATA_START_RECOVER_FILEHIST (0x40B): it shows "Unknown"
+    and decodes no body, so its missing body error is its gap (trial 27 D9)."""
+    streams, connections, theirs = _fixture()
+    ours = streams[0].messages[0]
+    ours.code, ours.name = 0x40B, "NDMP_DATA_START_RECOVER_FILEHIST"
+    theirs.code, theirs.body_error = 0x40B, None
+    result = compare_messages("x", streams, connections, [theirs])
+    assert result.differences == []
+    assert [(g.field, g.reason) for g in result.tshark_gaps] == [
+        ("body_error", "tshark does not know this message (0x40B)")]
+
+
+@needs_tshark
+def test_filehist_recover_captured_has_no_differences() -> None:
+    """ndmjob -t (table of contents) sends DATA_START_RECOVER_FILEHIST (trial 27 D9)."""
+    result = run(CAPTURES / "trial27" / "toc-filehist-a.pcap")
+    assert result.differences == []
+    assert [(g.name, g.field) for g in result.tshark_gaps] == [
+        ("NDMP_DATA_START_RECOVER_FILEHIST", "body_error")]
+
+
 def test_message_we_lack_is_a_difference() -> None:
     streams, connections, theirs = _fixture()
     extra = TsharkMessage(**{**{f: getattr(theirs, f) for f in theirs.__slots__},

@@ -49,7 +49,8 @@ def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
     finding = _unanswered(tmp_path, routed=A)
     # Trial 17 D5: input chain (the SYNs) or output chain (the SYN-ACKs), the host first.
     assert ("never answered: 10.77.0.1's own firewall drops them: this capture was taken "
-            "on 10.77.0.1 itself (10.77.0.1's packets arrive with TTL 64, an initial value, "
+            "on 10.77.0.1 (or on its network segment: 10.77.0.1's packets arrive with TTL 64, "
+            "an initial value, "
             "and 10.77.0.2's with 63: a router between them), where the SYNs arrived and no "
             "SYN-ACK left: its input chain drops the SYNs (the packet tap sees arriving "
             "packets before the firewall) or its output chain drops its SYN-ACKs"
@@ -64,10 +65,12 @@ def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
 def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:
     finding = _unanswered(tmp_path, routed=M)
     assert ("the capture holds no SYN-ACK, which looks the same either way: this capture was "
-            "taken on 10.77.0.2 (10.77.0.2's packets arrive with TTL 64, an initial value, "
+            "taken on 10.77.0.2 (or on its network segment: 10.77.0.2's packets arrive with "
+            "TTL 64, an initial value, "
             "and 10.77.0.1's with 63: a router between them), not on 10.77.0.1"
             ) in finding.message
-    assert finding.fix.endswith(" This capture was taken on 10.77.0.2: a capture on "
+    assert finding.fix.endswith(" This capture was taken on 10.77.0.2 or on its network "
+                                "segment: a capture on "
                                 "10.77.0.1 shows which way they are lost; with a router "
                                 "between them, allow them in its forward chain too "
                                 "(`flowcheck firewall`: \"on a firewall or router between "

@@ -58,8 +58,9 @@ def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -
     [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert finding.code == "control_stalled" and analysis.verdict == "fail"
     unacked = analysis.traffic.connections[0].resp_unacked
-    assert (f"the agent 10.77.0.2 sent its last {unacked} B (from NOTIFY_DATA_HALTED, frame "
-            f"{frame}") in finding.message
+    # The resent packet holds the agent's LOG_MESSAGE and then the halt (trial 26 D8).
+    assert (f"the agent 10.77.0.2 sent its last {unacked} B (from LOG_MESSAGE to "
+            f"NOTIFY_DATA_HALTED, frame {frame})") in finding.message
     last = analysis.traffic.connections[0].last_frame
     assert (f"(3 retransmissions, the last in frame {last}) and the media server 10.77.0.1 "
             "never acknowledged them.") in finding.message

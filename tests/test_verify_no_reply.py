@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 from lab_edits import analyze_lab, fin_close, lab_packets, last_from, next_seq, segment, write
+from scapy.all import rdpcap
 
+from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 NAME = "clean-3-resources"
 MEDIA_PORT = 5039
@@ -97,3 +100,40 @@ def test_the_whole_job_has_no_silence() -> None:
     from lab_edits import LAB
 
     assert "ndmp_no_reply" not in {f.code for f in _findings(LAB / f"{NAME}.pcap")}
+
+
+LATE_GREETING = Path(__file__).resolve().parent.parent / "captures" / "trial27" / \
+    "hung-late-greeting-m.pcap"
+
+
+def _analyze_trial27(path: Path) -> Analysis:
+    config = build_config(load_file(LATE_GREETING.with_suffix(".toml")))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def test_a_greeting_after_the_media_server_gave_up_is_no_answer() -> None:
+    """A hung agent: 14.9 s of silence, the media server closes (frame 4), only then the
+    agent's NOTIFY_CONNECTED (frame 6): its late answer, not a port check (trial 27 D3)."""
+    analysis = _analyze_trial27(LATE_GREETING)
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "ndmp_no_reply" and analysis.verdict == "fail"
+    assert "NDMP_NOTIFY_CONNECTED (frame 6) came only after it" in error.message
+    assert "gave up and closed the connection 14.9 s later (frame 4)" in error.message
+    assert "port check" not in analysis.sessions[0].steps[0].detail
+
+
+def test_a_port_check_greeted_after_its_quick_close_stays_a_port_check(
+        tmp_path: Path) -> None:
+    """The same packets, the close 5 ms after the handshake: a monitoring check closes at
+    once, and the agent's greeting then comes after the close too."""
+    packets = rdpcap(str(LATE_GREETING))
+    start = packets[2].time
+    for index, delay in ((3, "0.005"), (4, "0.0051"), (5, "0.006"), (6, "0.0061")):
+        packets[index].time = start + Decimal(delay)
+    analysis = _analyze_trial27(write(tmp_path, "quick-check", list(packets)))
+    assert "ndmp_no_reply" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "pass"
+    detail = analysis.sessions[0].steps[0].detail
+    assert "a port check" in detail and "greeted it" not in detail
+    assert "after it opened (frame 4), before the agent's greeting (NOTIFY_CONNECTED, " \
+        "frame 6)" in detail

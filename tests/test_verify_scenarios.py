@@ -284,7 +284,7 @@ def test_control_port_outside_media_range_is_a_warning() -> None:
 
 def test_control_off_backup_network() -> None:
     connections, streams = be_backup()
-    config = replace(LAB, backup_network=__import__("ipaddress").ip_network("192.168.50.0/24"))
+    config = replace(LAB, backup_network=(__import__("ipaddress").ip_network("192.168.50.0/24"),))
     _, findings = run(connections, streams, config=config)
     # One per host outside (trial 12, D6: one per connection, and the agent's fix for a
     # media server without an address in the network).

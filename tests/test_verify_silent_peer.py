@@ -36,8 +36,9 @@ def test_on_the_agents_own_capture_the_agent_is_named_plainly() -> None:
     router): the resends reached it and it never answered, said as a fact, the host
     alone in the fix."""
     finding = _stalled("ndmjob-hostdown", "v4-ifdown-back-agent", "data_stalled")
-    assert ("This capture was taken on 10.77.1.2 itself (10.77.1.2's packets arrive with "
-            "TTL 64, an initial value, and 10.77.0.1's with 63: a router between them): the "
+    assert ("This capture was taken on 10.77.1.2 (or on its network segment: 10.77.1.2's "
+            "packets arrive with TTL 64, an initial value, and 10.77.0.1's with 63: a router "
+            "between them): the "
             "resends reached it and it never answered: the cause is on 10.77.1.2 (its TCP "
             "stack, its route back to 10.77.0.1, its host firewall, or the host hung), not a "
             "device between them.") in finding.message
@@ -51,8 +52,9 @@ def test_on_the_media_servers_capture_the_agent_host_stays_a_possibility() -> No
     finding = _stalled("ndmjob-hostdown", "v4-ifdown-stop-media", "data_stalled")
     assert "Or the agent 10.77.1.2 itself went down or became unreachable (powered off, " \
            "its link down, hung" in finding.message
-    assert ("This capture was taken on 10.77.0.1 (10.77.0.1's packets arrive with TTL 64, an "
-            "initial value, and 10.77.1.2's with 63: a router between them): a capture on "
+    assert ("This capture was taken on 10.77.0.1 (or on its network segment: 10.77.0.1's "
+            "packets arrive with TTL 64, an initial value, and 10.77.1.2's with 63: a router "
+            "between them): a capture on "
             "10.77.1.2 shows whether the resends reach it.") in finding.message
     assert "If this capture was taken on" not in finding.message
     assert finding.fix.startswith("Check that the agent 10.77.1.2 is up and reachable from "

@@ -114,6 +114,7 @@ def test_data_unanswered_with_a_router_between_points_at_its_forward_chain() -> 
     _, findings = run(connections, streams)
     [unanswered] = [f for f in findings if f.code == "data_unanswered"]
     assert unanswered.fix.endswith(
-        f"This capture was taken on {M}: a capture on {A} shows which way they are lost; "
+        f"This capture was taken on {M} or on its network segment: a capture on {A} shows "
+        "which way they are lost; "
         "with a router between them, allow them in its forward chain too (`flowcheck "
         "firewall`: \"on a firewall or router between them\").")

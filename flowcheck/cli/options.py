@@ -49,10 +49,11 @@ MediaServer = Annotated[list[str] | None, typer.Option(
 RemoteAgent = Annotated[list[str] | None, typer.Option(
     "--remote-agent", metavar="IP", help="Remote agent address (repeatable).",
     rich_help_panel="Configuration")]
-BackupNetwork = Annotated[str | None, typer.Option(
+BackupNetwork = Annotated[list[str] | None, typer.Option(
     "--backup-network", metavar="CIDR",
-    help="Network chosen with 'Backup To Network Card': session traffic must stay in it.",
-    rich_help_panel="Configuration")]
+    help="Network chosen with 'Backup To Network Card': session traffic must stay in it "
+         "(repeatable or comma-separated: a dual-stack NIC's IPv4 network and IPv6 "
+         "prefix).", rich_help_panel="Configuration")]
 PortHold = Annotated[str | None, typer.Option(
     "--port-hold", metavar="SECONDS",
     help="Seconds a port stays held after a session [default: 60].",

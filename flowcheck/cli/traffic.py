@@ -137,7 +137,9 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
         from flowcheck.report.graph_export import write_graph
 
         write_graph(build_graph(analysis.traffic.connections, analysis.sessions,
-                                analysis.findings, analysis.verdict), graph)
+                                analysis.findings, analysis.verdict,
+                                media_servers=config.media_servers,
+                                remote_agents=config.remote_agents), graph)
     if html is not None:
         from flowcheck.report.html import write_html
 

@@ -25,11 +25,20 @@ class CaptureCounts:
 
     def __init__(self) -> None:
         self._rows = np.zeros((0, KINDS), np.int64)
+        self._loose = np.zeros(0, np.int64)  # fragments never put together, per capture
 
-    def add(self, capture: int | np.ndarray, kind: np.ndarray) -> None:
-        """Count one batch: `kind` is DecodedBatch.kind, `capture` PacketBatch.capture."""
+    def add(self, capture: int | np.ndarray, kind: np.ndarray,
+            assembled: np.ndarray | None = None) -> None:
+        """Count one batch: `kind` is DecodedBatch.kind, `capture` PacketBatch.capture,
+        `assembled` DecodedBatch.assembled."""
         if not kind.shape[0]:
             return
+        loose = kind == FRAGMENT
+        if assembled is not None:
+            loose &= ~assembled
+        if loose.any():
+            self._grow(int(np.max(capture)) + 1)
+            np.add.at(self._loose, np.broadcast_to(capture, kind.shape)[loose], 1)
         if isinstance(capture, int | np.integer):
             self._grow(int(capture) + 1)
             self._rows[int(capture)] += np.bincount(kind, minlength=KINDS)[:KINDS]
@@ -50,12 +59,16 @@ class CaptureCounts:
             info.non_tcp = int(row[NON_TCP])
             info.fragments = int(row[FRAGMENT])
             info.undecodable = int(row[UNDECODABLE])
+            info.loose_fragments = int(self._loose[index]) if index < self._loose.size else 0
 
     def _grow(self, files: int) -> None:
         if files > self._rows.shape[0]:
             grown = np.zeros((files, KINDS), np.int64)
             grown[:self._rows.shape[0]] = self._rows
             self._rows = grown
+            loose = np.zeros(files, np.int64)
+            loose[:self._loose.size] = self._loose
+            self._loose = loose
 
 
 class SkippedTally:

@@ -43,9 +43,11 @@ _Key = tuple[int, bytes, int, bytes, int, str]
 
 def refuses_syn(quote: IcmpQuote) -> bool:
     """A refusal of a connection attempt: the quote shows a SYN without ACK, and the code
-    is not IPv4's "fragmentation needed" (RFC 1191)."""
+    is not IPv4's "fragmentation needed" (RFC 1191), nor the message ICMPv6's packet too
+    big (RFC 4443 3.2)."""
     return (quote.flags is not None and quote.flags & (_SYN | _ACK) == _SYN
-            and not (quote.version == 4 and quote.code == _FRAGMENTATION_NEEDED))
+            and not (quote.version == 4 and quote.code == _FRAGMENTATION_NEEDED)
+            and not (quote.version == 6 and quote.mtu is not None))  # packet too big
 
 
 class QuotedAttempts:

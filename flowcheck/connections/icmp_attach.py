@@ -117,6 +117,10 @@ class IcmpAttach:
         key = _quote_key(quote)
         answer = answering(self._candidates(key), quote, _from_lower(quote, key))
         record = None if answer is None else answer[3]
+        if quote.mtu is not None and record is not None:
+            told_too_big(record, quote)
+        if quote.version == 6 and quote.mtu is not None:
+            return  # a packet too big refuses nothing (IPv4's fragmentation needed stays)
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)
             if made is not None:
@@ -177,6 +181,19 @@ class IcmpAttach:
             kept = self._replaced.setdefault(key, [])
             kept.append(candidates[-1])
             del kept[:-REPLACED_PER_KEY]
+
+
+def told_too_big(record: Connection, quote: IcmpQuote) -> None:
+    """Count an ICMPv6 packet too big or ICMP fragmentation needed quoting a segment of
+    `record` (Connection.too_big_*: path MTU discovery's message, RFC 8201 / RFC 1191)."""
+    record.too_big_count += 1
+    if len(record.too_big_frames) < 8:
+        record.too_big_frames.append(quote.frame)
+    if quote.mtu and (record.too_big_mtu is None or quote.mtu < record.too_big_mtu):
+        record.too_big_mtu = quote.mtu
+    if record.too_big_sender is None:
+        record.too_big_sender = address_text(quote.version, quote.sender)
+        record.too_big_to = address_text(quote.version, quote.src)
 
 
 def _from_lower(quote: IcmpQuote, key: FlowKey) -> bool:

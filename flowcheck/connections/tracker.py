@@ -21,7 +21,8 @@ at a time. `one_at_a_time` counts them, with the update_packet ones.
 `fast=False` sends every packet through `update_packet`: the reference the fast path is
 tested against.
 ICMP quotes go to the connections they name once the walk is done
-(flowcheck.connections.icmp_attach). ARP packets go to `arp` (model.arp).
+(flowcheck.connections.icmp_attach). ARP packets and IPv6 neighbour solicitations and
+advertisements go to `arp` (model.arp).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
@@ -171,7 +172,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                                ports=self.tunnel_ports)
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
-        self.by_capture.add(batch.capture, decoded.kind)
+        self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch)
@@ -179,6 +180,11 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             at = decoded.arp.position
             self.arp.add(at + batch.frame0, np.asarray(batch.ts)[at], decoded.arp.op,
                          decoded.arp.sender, decoded.arp.target)
+        if len(decoded.neighbours) and self.arp.watched:
+            at = decoded.neighbours.position
+            self.arp.add_neighbours(at + batch.frame0, np.asarray(batch.ts)[at],
+                                    decoded.neighbours.op, decoded.neighbours.sender,
+                                    decoded.neighbours.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = self.halves.join(decoded, group_flows(decoded))

@@ -24,7 +24,8 @@ Classification of each packet (DecodedBatch.kind):
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
 and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
-packets likewise in DecodedBatch.arp (decode.arp).
+packets likewise in DecodedBatch.arp (decode.arp), IPv6 neighbour solicitations and
+advertisements in DecodedBatch.neighbours (decode.ndp).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from flowcheck.decode.ip import (
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
+from flowcheck.decode.ndp import NeighbourPackets, decode_neighbours
 from flowcheck.decode.skipped import Skipped, describe_skipped
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
@@ -99,10 +101,15 @@ class DecodedBatch:
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
+    # NON_TCP: IPv6 neighbour discovery, decode.ndp
+    neighbours: NeighbourPackets = field(default_factory=NeighbourPackets.empty)
     # What the skipped packets were (decode.skipped); None when none was skipped.
     skipped: Skipped | None = None
     # The ERSPAN II/III packets' GRE sequence numbers (decode.tunnels); None: no such.
     mirror: tunnels.MirrorSequence | None = None
+    # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
+    # when none is (trial 28 D9: the other fragments are ones never put together).
+    assembled: np.ndarray | None = None
 
     @property
     def non_tcp(self) -> int:
@@ -301,11 +308,18 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
     mirror = next((d.mirror.moved(rows, [number[name] for name in d.tunnels])
                    for rows, d in parts if d.mirror is not None), None)
-    return DecodedBatch(kind=kind, tcp_index=merged[order],
+    assembled = None
+    for rows, decoded in parts:
+        if decoded.assembled is not None:
+            assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
+            assembled[rows] = decoded.assembled
+    return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, mirror=mirror, **columns,
-                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]))
+                        arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]),
+                        neighbours=NeighbourPackets.joined([d.neighbours.at(rows)
+                                                            for rows, d in parts]))
 
 
 def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
@@ -321,7 +335,8 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
-                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64))
+                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64),
+                     assembled=np.zeros(n, dtype=bool))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
@@ -359,6 +374,10 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
     icmp_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
     decoded.arp = arp
+    icmpv6 = np.flatnonzero((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)
+                            & (layers.kind == NON_TCP))
+    decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
+                                           layers.end[icmpv6], layers.src[icmpv6])
     decoded.mirror = tunnels.MirrorSequence.joined(mirror)
     decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
                                        skipped_flows)
@@ -435,4 +454,5 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         tcp_cut_frame=layers.cut_frame[tcp],
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
+        assembled=layers.assembled if layers.assembled.any() else None,
     )

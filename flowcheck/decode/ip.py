@@ -13,7 +13,7 @@ import numpy as np
 
 from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.ipv6 import walk_ipv6_extensions
+from flowcheck.decode.ipv6 import Extensions, walk_ipv6_extensions
 
 # Classification values, as flowcheck.decode exports them.
 TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
@@ -48,6 +48,8 @@ class Layers:
     # packet was longer than the bytes that enclose it (cut before the capture, e.g. a
     # mirror's truncation inside ERSPAN); the outermost such cut; 0: none.
     cut_frame: np.ndarray
+    # bool: a fragment of a datagram reassembled in the batch (not the completing one)
+    assembled: np.ndarray
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -75,7 +77,7 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
         fragmented = np.flatnonzero(~bad & ((frag & 0x3FFF) != 0) & whole)
         if fragmented.size > 1:
-            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end)
+            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end, layers.assembled)
         later = ~bad & ((frag & 0x1FFF) != 0)
         first_fragment = ~bad & ~later & ((frag & 0x2000) != 0)
         held = first_fragment & whole
@@ -106,11 +108,13 @@ def _mark_cut(layers: Layers, rows: np.ndarray) -> None:
 
 
 def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
-                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray) -> None:
+                frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray,
+                assembled: np.ndarray) -> None:
     """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
     the packet that completes the datagram becomes it (its bytes are the first
     fragment's, which hold the upper headers; the length is the whole datagram's) and the
-    other fragments stay fragments. Arrays indexed like `r` are updated in place."""
+    other fragments stay fragments (marked `assembled`, indexed by batch row). Arrays
+    indexed like `r` are updated in place."""
     groups: dict[tuple[int, int, int, int], list[int]] = {}
     keys = zip(ip["src"][fragmented].tolist(), ip["dst"][fragmented].tolist(),
                ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
@@ -133,6 +137,7 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
             frag[i] = 0
             if head != i:
                 frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
+            assembled[r[[p for p in pieces[:len(spans)] if p != i]]] = True
             break
 
 
@@ -182,6 +187,7 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     layers.ip_id[r] = 0
     layers.ttl[r] = ip["hops"]
     # Other extension headers are rare: walk their chain in Python, one packet at a time.
+    pieces: list[tuple[int, Extensions, int]] = []  # fragments captured whole
     for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
         row = int(r[i])
         walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]), int(caplen[row]),
@@ -190,9 +196,11 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
         if walked is None:
             layers.kind[row] = UNDECODABLE
         elif walked.fragment or (walked.first_fragment and caplen[row] >= enclosing[i]):
-            # Not the first, or the first captured whole (tshark keeps it for a
-            # reassembly flowcheck does not do for IPv6): a fragment.
+            # Not the first, or the first captured whole: a fragment, until the one that
+            # completes its datagram (_reassemble_ipv6).
             layers.kind[row] = FRAGMENT
+            if caplen[row] >= end[i] >= walked.frag_at + 8:
+                pieces.append((row, walked, int(end[i])))
         else:
             layers.proto[row] = walked.next_header
             layers.l4[row] = walked.offset
@@ -200,7 +208,48 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
             if walked.jumbo is not None:
                 layers.end[row] = (-1 if plen[i] else
                                    min(int(at[i]) + 40 + walked.jumbo, int(enclosing[i])))
+    if len(pieces) > 1:
+        _reassemble_ipv6(gather, layers, pieces)
     # A jumbo option with a non-zero payload length is an error (RFC 2675): undecodable.
     broken = r[layers.end[r] < 0]
     layers.kind[broken] = UNDECODABLE
     layers.proto[broken] = -1
+
+
+def _reassemble_ipv6(gather: Gather, layers: Layers,
+                     pieces: list[tuple[int, Extensions, int]]) -> None:
+    """IPv6 packets whose fragments (RFC 8200 4.5; rows captured whole, with their
+    extension chain and where their IP payload ends) are all in the batch, as tshark
+    reassembles them and as _reassemble does for IPv4: the fragment that completes the
+    packet becomes it, read from the first fragment's bytes (which hold the upper
+    header) with the whole length; the other fragments stay fragments (trial 28 D9)."""
+    groups: dict[tuple[bytes, bytes, int], list[tuple[int, Extensions, int]]] = {}
+    for piece in pieces:
+        row, walked, _ = piece
+        at = int(gather.start[row]) + walked.frag_at
+        ident = int.from_bytes(gather.buf[at + 4:at + 8].tobytes(), "big")
+        key = (layers.src[row].tobytes(), layers.dst[row].tobytes(), ident)
+        groups.setdefault(key, []).append(piece)
+    for group in groups.values():
+        spans: list[tuple[int, int, bool]] = []
+        for row, walked, end in group:  # in capture order: whole at the last piece needed
+            at = int(gather.start[row]) + walked.frag_at
+            flags = int.from_bytes(gather.buf[at + 2:at + 4].tobytes(), "big")
+            offset = flags & 0xFFF8
+            spans.append((offset, offset + end - walked.frag_at - 8, bool(flags & 1)))
+            size = _whole(spans)
+            if size is None:
+                continue
+            starts = [span[0] for span in spans]
+            if len(group) < 2 or 0 not in starts:
+                break
+            head, first, _ = group[starts.index(0)]
+            gather.redirect(row, head)
+            layers.kind[row] = NON_TCP  # TCP once its upper header is read
+            layers.proto[row] = first.next_header
+            layers.l4[row] = first.offset
+            layers.end[row] = first.frag_at + 8 + size
+            layers.first_fragment[row] = False
+            layers.kind[head] = FRAGMENT  # counted as a fragment now the packet is elsewhere
+            layers.assembled[[piece[0] for piece in group[:len(spans)] if piece[0] != row]] = True
+            break

@@ -8,7 +8,9 @@ import numpy as np
 
 HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS = 0, 43, 44, 51, 60
 ICMP_UNREACHABLE = 3
+ICMP_FRAGMENTATION_NEEDED = 4  # its code (RFC 792, RFC 1191)
 ICMPV6_UNREACHABLE = 1
+ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 3.2
 MAX_EXTENSIONS = 16  # a longer chain is crafted, not real traffic
 
 
@@ -22,6 +24,7 @@ class Extensions:
     fragment: bool  # a fragment other than the first: nothing above IP to read
     first_fragment: bool = False  # offset 0, more to come: the upper header is here
     jumbo: int | None = None  # RFC 2675 Jumbo Payload Length, when the option is present
+    frag_at: int = -1  # where a fragment's Fragment header starts (-1: no fragment)
 
 
 @dataclass(slots=True)
@@ -53,6 +56,10 @@ class IcmpQuote:
     ts: float = 0.0
     identity: bytes = b""
     sender: bytes = b""
+    # The MTU an ICMPv6 packet too big (RFC 4443 3.2) or an ICMP fragmentation needed
+    # (RFC 1191: the next-hop MTU, 0 from a router older than it) reports; None for an
+    # unreachable. A packet too big is no unreachable: its `code` is 0 and means nothing.
+    mtu: int | None = None
 
 
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
@@ -60,9 +67,10 @@ def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
     """Follow the extension chain from `offset`; None when the chain is cut or absurd."""
     first_fragment = False
     jumbo = None
+    frag_at = -1
     for _ in range(MAX_EXTENSIONS):
         if next_header not in (HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS):
-            return Extensions(offset, next_header, False, first_fragment, jumbo)
+            return Extensions(offset, next_header, False, first_fragment, jumbo, frag_at)
         if offset + 8 > caplen:
             return None
         header = bytes(buf[start + offset:start + offset + 8])
@@ -70,10 +78,11 @@ def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
         if next_header == FRAGMENT_HEADER:
             frag = int.from_bytes(header[2:4], "big")
             if frag & 0xFFF8:  # offset != 0
-                return Extensions(offset, following, fragment=True)
+                return Extensions(offset, following, fragment=True, frag_at=offset)
             # The first fragment (more to come) carries the upper header; an atomic
             # fragment (RFC 6946) is the whole packet: keep walking either way.
-            first_fragment = first_fragment or bool(frag & 0x1)
+            if frag & 0x1:
+                first_fragment, frag_at = True, offset
             length = 8
         elif next_header == AUTH_HEADER:
             length = (header[1] + 2) * 4
@@ -104,7 +113,9 @@ def _jumbo(buf: np.ndarray, at: int, length: int) -> int | None:
 
 def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
                       version: int) -> IcmpQuote | None:
-    """The quoted TCP 4-tuple of an ICMP/ICMPv6 destination unreachable, else None."""
+    """The quoted TCP 4-tuple of an ICMP/ICMPv6 destination unreachable or ICMPv6 packet
+    too big (trial 28 D5), else None; IcmpQuote.mtu for a packet too big or an ICMP
+    fragmentation needed."""
     data = bytes(buf[start:start + caplen])
     if offset + 8 > len(data):
         return None
@@ -119,7 +130,8 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
         src, dst = data[inner + 12:inner + 16], data[inner + 16:inner + 20]
         l4 = inner + ihl
     else:
-        if icmp_type != ICMPV6_UNREACHABLE or inner + 40 > len(data) or data[inner] >> 4 != 6:
+        if icmp_type not in (ICMPV6_UNREACHABLE, ICMPV6_PACKET_TOO_BIG) \
+                or inner + 40 > len(data) or data[inner] >> 4 != 6:
             return None
         src, dst = data[inner + 8:inner + 24], data[inner + 24:inner + 40]
         array = np.frombuffer(data, dtype=np.uint8)
@@ -130,7 +142,13 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
     # RFC 792 quotes at least 8 bytes of the transport header: ports and sequence number.
     if l4 + 8 > len(data):
         return None
+    mtu = None
+    if version == 6 and icmp_type == ICMPV6_PACKET_TOO_BIG:
+        mtu = int.from_bytes(data[offset + 4:offset + 8], "big")
+    elif version == 4 and data[offset + 1] == ICMP_FRAGMENTATION_NEEDED:
+        mtu = int.from_bytes(data[offset + 6:offset + 8], "big")
     return IcmpQuote(
+        mtu=mtu,
         version=version,
         src=bytes(src),
         sport=int.from_bytes(data[l4:l4 + 2], "big"),

@@ -50,12 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     media.add_argument("--connect-timeout", type=float, default=3.5)
     media.add_argument("--agent-connects", action="store_true",
                        help="M listens and sends DATA_CONNECT; the agent opens the data")
+    media.add_argument("--job-engine-ip", default=None,
+                       help="IPv4 address written in the vendor message and DATA_CONNECT "
+                            "(default: the control connection's own; 0.0.0.0: where the "
+                            "control connection came from); required with an IPv6 --agent")
 
     agent = commands.add_parser("agent", help="remote agent role")
     agent.add_argument("--listen", default="0.0.0.0")
     agent.add_argument("--ndmp-port", type=int, default=10000)
     agent.add_argument("--agent-range", type=_port_range, default=(6001, 6100))
-    agent.add_argument("--data-ip", default=None, help="address announced for data")
+    agent.add_argument("--data-ip", default=None,
+                       help="IPv4 address announced for data (default: where control "
+                            "arrived; 0.0.0.0: where the control connection came from); "
+                            "required with an IPv6 --listen")
     agent.add_argument("--data-bind", default=None,
                        help="address the data listener binds (default: the announced one)")
     agent.add_argument("--sessions", type=int, default=1)
@@ -76,8 +83,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_addresses(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """NDMP v4's TCP address carries IPv4 only (trial 28 D17: an IPv6 address ended in a
+    traceback): the address a peer writes into NDMP must be IPv4 (or 0.0.0.0), and one
+    whose control connection is IPv6 must be given it; else one line, exit 2."""
+    if args.command == "media":
+        written, flag, peer, peer_flag = args.job_engine_ip, "--job-engine-ip", \
+            args.agent, "--agent"
+    elif args.command == "agent":
+        written, flag, peer, peer_flag = args.data_ip, "--data-ip", args.listen, "--listen"
+    else:
+        return
+    if written is not None and ":" in written:
+        parser.error(f"{flag} {written}: NDMP v4 carries IPv4 addresses only: give an "
+                     "IPv4 address, or 0.0.0.0 (where the control connection came from)")
+    if written is None and ":" in peer:
+        parser.error(f"{peer_flag} {peer} is IPv6 and NDMP v4 carries IPv4 addresses only: "
+                     f"give {flag} (this host's IPv4 address, or 0.0.0.0: where the control "
+                     "connection came from)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_addresses(parser, args)
     try:
         if args.command == "media":
             from flowcheck.lab.media_server import MediaOptions, MediaServer
@@ -87,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 resources=args.resources, data_bytes=args.bytes, restore=args.restore,
                 browse=args.browse, reuse_ports=args.reuse_ports,
                 connect_timeout=args.connect_timeout,
-                agent_connects=args.agent_connects)).run()
+                agent_connects=args.agent_connects,
+                job_engine_ip=args.job_engine_ip)).run()
         if args.command == "agent":
             from flowcheck.lab.remote_agent import AgentOptions, RemoteAgent
 

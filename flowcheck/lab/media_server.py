@@ -19,7 +19,17 @@ from dataclasses import dataclass
 
 from flowcheck.lab import ndmp_wire as wire
 from flowcheck.lab.channel import ChannelClosed, NdmpChannel, read_tcp_address
-from flowcheck.lab.roles import CHUNK, PortAllocator, PortRange, log, receive_all, send_and_finish
+from flowcheck.lab.roles import (
+    CHUNK,
+    PortAllocator,
+    PortRange,
+    log,
+    plain_ip,
+    reached,
+    receive_all,
+    send_and_finish,
+    wildcard,
+)
 
 RESOURCE_NAMES = ("C:", "D:", "System State", "E:", "Microsoft SQL Server", "Exchange")
 AUTH_USER = "administrator"
@@ -48,6 +58,10 @@ class MediaOptions:
     reuse_ports: bool = False
     connect_timeout: float = 3.5
     agent_connects: bool = False  # M listens and announces (DATA_CONNECT); A connects
+    # The IPv4 address M writes into NDMP (vendor message, DATA_CONNECT); default: the
+    # control connection's own address. 0.0.0.0: "where the control connection came
+    # from" (an IPv6 job: NDMP v4's TCP address is IPv4 only).
+    job_engine_ip: str | None = None
 
 
 class MediaServer:
@@ -60,7 +74,9 @@ class MediaServer:
 
     def run(self) -> int:
         options = self.options
-        job_engine = self.ports.bind("0.0.0.0", listen=True)  # step 1: job engine port
+        # Step 1: the job engine port (dual-stack for an IPv6 agent: the callback may
+        # come over either).
+        job_engine = self.ports.bind(wildcard(options.agent_ip), listen=True)
         try:
             control = socket.create_connection((options.agent_ip, options.ndmp_port),
                                                timeout=options.connect_timeout)
@@ -100,7 +116,7 @@ class MediaServer:
                      wire.connect_client_auth_text_request(AUTH_USER, AUTH_PASSWORD))
         channel.call(wire.CONFIG_GET_HOST_INFO)
         channel.call(wire.CONFIG_GET_SERVER_INFO)
-        local_ip = control.getsockname()[0]
+        local_ip = self._own_ip(control)
         job_engine_port = job_engine.getsockname()[1]
         channel.call(wire.VENDOR_JOB_ENGINE_ADDRESS,
                      wire.vendor_job_engine_request(local_ip, job_engine_port))
@@ -111,7 +127,7 @@ class MediaServer:
         except TimeoutError:
             log("media", f"no callback to job engine port {job_engine_port}")
             return None
-        log("media", f"callback from {peer[0]}:{peer[1]}")
+        log("media", f"callback from {plain_ip(peer[0])}:{peer[1]}")
         return callback
 
     def _run_resource(self, channel: NdmpChannel, index: int) -> None:
@@ -141,8 +157,8 @@ class MediaServer:
     def _data_from_agent(self, channel: NdmpChannel, name: str) -> socket.socket | None:
         """The other pairing: M listens on the next media port (as a MOVER_LISTEN reply
         would announce it) and tells A to connect there with DATA_CONNECT."""
-        listener = self.ports.bind("0.0.0.0", listen=True)
-        local_ip = channel.sock.getsockname()[0]
+        listener = self.ports.bind(wildcard(self.options.agent_ip), listen=True)
+        local_ip = self._own_ip(channel.sock)
         port = listener.getsockname()[1]
         with listener:
             listener.settimeout(self.options.connect_timeout + 2)
@@ -167,8 +183,9 @@ class MediaServer:
             log("media", f"{name}: DATA_LISTEN failed (error {reply.error or reply.u32(0)})")
             self.failures += 1
             return None
-        agent_ip, agent_port = read_tcp_address(reply.body, 4)  # step 3: announced
-        data = self.ports.bind("0.0.0.0", listen=False)  # step 4: next free media port
+        announced, agent_port = read_tcp_address(reply.body, 4)  # step 3: announced
+        agent_ip = reached(announced, channel.sock.getpeername()[0])
+        data = self.ports.bind(wildcard(agent_ip), listen=False)  # step 4: next free port
         data.settimeout(options.connect_timeout)
         try:
             data.connect((agent_ip, agent_port))
@@ -180,6 +197,11 @@ class MediaServer:
             self.failures += 1
             return None
         return data
+
+    def _own_ip(self, control: socket.socket) -> str:
+        """The address M writes into NDMP: --job-engine-ip, else the control
+        connection's own (IPv4: python -m flowcheck.lab checks it)."""
+        return self.options.job_engine_ip or plain_ip(control.getsockname()[0])
 
     @staticmethod
     def _drain_until_closed(sock: socket.socket) -> None:

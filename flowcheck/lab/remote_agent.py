@@ -21,7 +21,17 @@ from dataclasses import dataclass
 
 from flowcheck.lab import ndmp_wire as wire
 from flowcheck.lab.channel import ChannelClosed, Message, NdmpChannel, read_tcp_address
-from flowcheck.lab.roles import PortAllocator, PortRange, log, receive_all, send_and_finish
+from flowcheck.lab.roles import (
+    PortAllocator,
+    PortRange,
+    log,
+    plain_ip,
+    reached,
+    receive_all,
+    send_and_finish,
+    tcp_socket,
+    wildcard,
+)
 
 
 @dataclass(slots=True)
@@ -56,7 +66,7 @@ class RemoteAgent:
 
     def run(self) -> int:
         options = self.options
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = tcp_socket(options.listen_ip)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((options.listen_ip, options.ndmp_port))
         listener.listen(4)
@@ -149,7 +159,7 @@ class AgentSession:
             channel.reply(request, error=wire.NOT_SUPPORTED_ERR)  # header-only error reply
 
     def _call_back(self, request: Message) -> None:
-        ip = socket.inet_ntoa(request.body[:4])
+        ip = reached(socket.inet_ntoa(request.body[:4]), self.control.getpeername()[0])
         port = request.u32(1)
         if self.number == 0 and self.options.first_callback_delay:
             time.sleep(self.options.first_callback_delay)  # a busy agent answers late
@@ -163,7 +173,11 @@ class AgentSession:
         if self.data_listener is not None:
             self.data_listener.close()
             self.data_listener = None
-        announce_ip = self.options.data_ip or self.control.getsockname()[0]
+        announce_ip = self.options.data_ip or plain_ip(self.control.getsockname()[0])
+        # Over an IPv6 control connection the announced address is IPv4 or 0.0.0.0:
+        # listen on both (the media server reaches it over either).
+        bind_ip = self.options.data_bind or (
+            "::" if self.control.family == socket.AF_INET6 else announce_ip)
         self.agent.listens += 1
         if self.agent.listens == self.options.refuse_listen:
             # Fault: the error in the reply's body, with no address (12 bytes of body).
@@ -174,21 +188,23 @@ class AgentSession:
             # Fault: something else holds the port (bound, not listening); the agent
             # "does not bind to another port" and announces it anyway.
             self.agent.squatted += 1
-            squatter = self.agent.ports.bind(announce_ip, listen=False)
+            squatter = self.agent.ports.bind(bind_ip, listen=False)
             self.held.append(squatter)
             port = squatter.getsockname()[1]
             log("agent", f"data port {port} already in use, announced anyway")
         else:
-            self.data_listener = self.agent.ports.bind(self.options.data_bind or announce_ip,
-                                                       listen=True)
+            self.data_listener = self.agent.ports.bind(bind_ip, listen=True)
             port = self.data_listener.getsockname()[1]
         self.channel.reply(request, wire.data_listen_reply([(announce_ip, port)]))
 
     def _connect(self, request: Message) -> None:
         """DATA_CONNECT: open the data connection to the endpoint M announced, from the
         next free port of the agent range."""
-        ip, port = read_tcp_address(request.body, 0)
-        sock = self.agent.ports.bind(self.control.getsockname()[0], listen=False)
+        announced, port = read_tcp_address(request.body, 0)
+        ip = reached(announced, self.control.getpeername()[0])
+        local = plain_ip(self.control.getsockname()[0])
+        sock = self.agent.ports.bind(local if (":" in local) == (":" in ip) else wildcard(ip),
+                                     listen=False)
         sock.settimeout(self.options.connect_timeout)
         try:
             sock.connect((ip, port))

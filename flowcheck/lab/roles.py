@@ -39,6 +39,35 @@ def payload(size: int) -> bytes:
     return (pattern * (size // len(pattern) + 1))[:size]
 
 
+def tcp_socket(ip: str) -> socket.socket:
+    """A TCP socket of `ip`'s family: IPv6 for an IPv6 address, dual-stack (IPv4 too)
+    for "::" (trial 28 D17: the peers were IPv4 only)."""
+    if ":" not in ip:
+        return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    if ip == "::":
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    return sock
+
+
+def plain_ip(ip: str) -> str:
+    """An address as a socket reports it, an IPv4-mapped one (a dual-stack socket's
+    IPv4 peer, ::ffff:10.77.0.1) as the IPv4 address."""
+    return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
+
+
+def reached(announced: str, peer: str) -> str:
+    """Where to connect for an address read from NDMP: the address itself, or for
+    0.0.0.0 ("where the control connection came from": all an IPv6 peer can say in
+    NDMP v4's IPv4-only TCP address) the control connection's peer."""
+    return plain_ip(peer) if announced == "0.0.0.0" else announced
+
+
+def wildcard(ip: str) -> str:
+    """The any-address of `ip`'s family: "::" (dual-stack) or "0.0.0.0"."""
+    return "::" if ":" in ip else "0.0.0.0"
+
+
 class PortAllocator:
     """The next free port of a range, moving forward (held ports are not reused).
 
@@ -61,7 +90,7 @@ class PortAllocator:
 
     def _bind(self, ip: str, *, listen: bool) -> socket.socket:
         for port in range(self.next_port, self.high + 1):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = tcp_socket(ip)
             if listen or self.reuse_address:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

@@ -1,10 +1,14 @@
-"""What the capture's ARP packets say about reachability (RFC 826): which addresses
-were asked for, by whom, when, and which addresses ever spoke ARP themselves.
+"""What the capture's ARP packets (RFC 826) and their IPv6 twin, neighbour discovery's
+solicitations and advertisements (RFC 4861), say about reachability: which addresses
+were asked for, by whom, when, and which addresses ever spoke ARP or neighbour discovery
+themselves.
 
-A host that never answers the ARP requests for its address is not on the requester's
-network at that moment (down, unplugged, a wrong address); no IP packet reaches it from
-there. Filled by the connection tracker from flowcheck.decode.arp, for the configured agents
-only; read by flowcheck.verify.absent_agents (trial 23 D4).
+A host that never answers the ARP requests (neighbour solicitations) for its address is
+not on the requester's network at that moment (down, unplugged, a wrong address); no IP
+packet reaches it from there. Filled by the connection tracker from flowcheck.decode.arp
+and flowcheck.decode.ndp, for the configured agents only; read by
+flowcheck.verify.absent_agents (trial 23 D4, trial 28 D2). An IPv6 address's requests
+are solicitations: `ArpLog.ipv6` tells which.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ class ArpLog:
     heard: set[str] = field(default_factory=set)
     # The watched IPv4 addresses as integers (made on first use).
     _numbers: np.ndarray | None = field(default=None, init=False, repr=False)
+    # The watched IPv6 addresses as rows of four 32-bit words (made on first use).
+    _words: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @staticmethod
+    def ipv6(address: str) -> bool:
+        """Is `address` IPv6 (its requests neighbour solicitations, not ARP requests)?"""
+        return ":" in address
 
     def add(self, frames: np.ndarray, times: np.ndarray, ops: np.ndarray,
             senders: np.ndarray, targets: np.ndarray) -> None:
@@ -56,16 +67,44 @@ class ArpLog:
         rows = np.flatnonzero((ops == 1) & (senders != 0) & (senders != targets)
                               & np.isin(targets, self._numbers))
         for row in rows.tolist():
-            key = (str(ipaddress.IPv4Address(int(senders[row]))),
-                   str(ipaddress.IPv4Address(int(targets[row]))))
-            ts = float(times[row])
-            asked = self.asked.get(key)
-            if asked is None:
-                asked = self.asked[key] = ArpAsked(first_ts=ts)
-            asked.count += 1
-            asked.last_ts = ts
-            if len(asked.frames) < FRAMES_KEPT:
-                asked.frames.append(int(frames[row]))
+            self._asked(str(ipaddress.IPv4Address(int(senders[row]))),
+                        str(ipaddress.IPv4Address(int(targets[row]))), int(frames[row]),
+                        float(times[row]))
+
+    def add_neighbours(self, frames: np.ndarray, times: np.ndarray, ops: np.ndarray,
+                       senders: np.ndarray, targets: np.ndarray) -> None:
+        """One batch's neighbour solicitations (op 1) and advertisements (op 2), IPv6
+        addresses as rows of four 32-bit words (flowcheck.decode.ndp), kept as ARP's
+        requests and replies are: a solicitation from :: (duplicate address detection,
+        RFC 4862 5.4) asks for no neighbour; an advertisement for a watched address, or
+        any message from one, shows that address on the network."""
+        if self._words is None:
+            self._words = np.array([np.frombuffer(ipaddress.IPv6Address(a).packed, ">u4")
+                                    for a in self.watched if self.ipv6(a)],
+                                   np.uint32).reshape(-1, 4)
+        if not self._words.size or not ops.size:
+            return
+        sender_watched = _rows_in(senders, self._words)
+        target_watched = _rows_in(targets, self._words)
+        for row in np.flatnonzero(sender_watched).tolist():
+            self.heard.add(_text(senders[row]))
+        for row in np.flatnonzero(target_watched & (ops == 2)).tolist():
+            self.heard.add(_text(targets[row]))
+        asks = (target_watched & (ops == 1) & senders.any(axis=1)
+                & ~(senders == targets).all(axis=1))
+        for row in np.flatnonzero(asks).tolist():
+            self._asked(_text(senders[row]), _text(targets[row]), int(frames[row]),
+                        float(times[row]))
+
+    def _asked(self, requester: str, target: str, frame: int, ts: float) -> None:
+        """One request (solicitation) from `requester` for `target`."""
+        asked = self.asked.get((requester, target))
+        if asked is None:
+            asked = self.asked[(requester, target)] = ArpAsked(first_ts=ts)
+        asked.count += 1
+        asked.last_ts = ts
+        if len(asked.frames) < FRAMES_KEPT:
+            asked.frames.append(frame)
 
     def unanswered(self, target: str) -> dict[str, ArpAsked]:
         """The requests for `target` (a watched address) by requester, when `target`
@@ -74,3 +113,13 @@ class ArpLog:
             return {}
         return {requester: asked for (requester, asked_for), asked in self.asked.items()
                 if asked_for == target}
+
+
+def _rows_in(addresses: np.ndarray, watched: np.ndarray) -> np.ndarray:
+    """Per row of `addresses` ((n, 4) words), is it one of `watched`'s rows?"""
+    return (addresses[:, None, :] == watched[None, :, :]).all(axis=2).any(axis=1)
+
+
+def _text(words: np.ndarray) -> str:
+    """An IPv6 address given as four 32-bit words, in RFC 5952 text."""
+    return str(ipaddress.IPv6Address(words.astype(">u4").tobytes()))

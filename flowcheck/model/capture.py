@@ -49,6 +49,9 @@ class CaptureInfo:
     bytes_read: int = 0
     non_tcp: int = 0  # packets counted and skipped (UDP, ARP, ...)
     fragments: int = 0  # IP fragments: counted, not reassembled
+    # Of those, the ones whose datagram flowcheck could not put together (its other
+    # fragments not in the same read chunk, or not in the file). Not in the JSON.
+    loose_fragments: int = 0
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None

@@ -46,6 +46,9 @@ class NdmpMessage:
     # Decoded body fields that matter for verification (auth type and user, halt
     # reason, log text, butype, window, ...). Never passwords or digests.
     body: dict = field(default_factory=dict)
+    # The record's bytes in the TCP stream (record marks, header, body), 0 when unknown:
+    # which messages a side's last unacknowledged bytes hold. Not in the JSON.
+    size: int = field(default=0, compare=False)
 
     @property
     def error_unknown(self) -> bool:

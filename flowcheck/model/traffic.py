@@ -254,6 +254,17 @@ class Connection:
     # The time of each of gap_frames (seconds, capture clock), in the same order:
     # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
     gap_times: list[float] = field(default_factory=list)
+    # ICMPv6 packet too big (RFC 4443 3.2) and ICMP fragmentation needed (RFC 1191)
+    # messages quoting this connection's segments: how many, the first 8 frames, the
+    # smallest MTU they report (None when none does), the first one's source (a router
+    # on the path) and the host it told (the quoted segment's sender): path MTU
+    # discovery's word that a stall of full-size segments was heard (flowcheck.verify.
+    # pmtu, trial 28 D5). Not in the JSON.
+    too_big_count: int = 0
+    too_big_frames: list[int] = field(default_factory=list)
+    too_big_mtu: int | None = None
+    too_big_sender: str | None = None
+    too_big_to: str | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -265,7 +265,7 @@ class NdmpCollector:
             name=name, error=error, reply_sequence=raw.reply_sequence if is_reply else 0,
             addresses=addresses, partial=raw.partial, header_error=raw.error,
             body_error=body_error, error_name=error_name(error), body_len=raw.body_len,
-            body=fields)
+            body=fields, size=raw.size)
         if message.error_unknown:
             message.error_name = None  # not NDMP_NO_ERR: the capture does not hold it
         if is_reply:

@@ -73,8 +73,9 @@ def _address(r: XdrReader, version: int, body: Body) -> None:
         body.fields["fc_loop_id"] = r.u32()
     elif addr_type == 3:
         r.skip_opaque()
-    else:
-        raise _BadLayout
+    else:  # a vendor's extension (an IPv6 address type?): trial 28 D8
+        raise _BadLayout(f"address type {addr_type}, which flowcheck cannot read (NDMP "
+                         "defines LOCAL 0, TCP 1, FC 2, IPC 3): its address is unknown")
 
 
 def _env_names(r: XdrReader) -> list[str]:
@@ -303,8 +304,8 @@ def _run(decoder: BodyDecoder, data: bytes, version: int) -> tuple[Body, bool, s
         decoder(reader, version, body)
     except BodyTooShort:
         return body, False, _SHORT
-    except _BadLayout:
-        return body, False, "body does not follow the message's layout"
+    except _BadLayout as exc:
+        return body, False, str(exc) or "body does not follow the message's layout"
     return body, reader.remaining == 0, None
 
 

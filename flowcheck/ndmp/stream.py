@@ -65,6 +65,7 @@ class RawMessage:
     ts: float
     partial: bool = False  # the capture lost part of the body
     body_len: int | None = None  # the body's length on the wire, when partial and known
+    size: int = 0  # the record's bytes in the stream (marks, header, body); 0 when unknown
 
     @property
     def snapped(self) -> bool:
@@ -257,11 +258,11 @@ class NdmpStreamDecoder:
             return True
         if kept is None:
             message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
-                                 record[HEADER_SIZE:], frame, ts)
+                                 record[HEADER_SIZE:], frame, ts, size=pos)
         else:
             message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
                                  record[HEADER_SIZE:kept], frame, ts, partial=True,
-                                 body_len=len(record) - HEADER_SIZE)
+                                 body_len=len(record) - HEADER_SIZE, size=pos)
         self._events.append(message)
         self._drop(pos)
         return True

@@ -35,6 +35,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
+from flowcheck.sessions.host_roles import lane_role
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -188,13 +189,7 @@ def _lanes(session: Session, conns: list[Connection], sides: _Sides, media: tupl
             return "media server"
         if key == sides.agent() and sides.shared:
             return "remote agent"
-        if key == session.media_server or key in media:
-            return "media server"
-        if key == session.remote_agent or key in agents:
-            return "remote agent"
-        if callback is not None and key in (callback.orig_h, callback.resp_h):
-            return "remote agent" if key == callback.orig_h else "media server"
-        return "host"
+        return lane_role(key, session, callback, media, agents)  # as the graphs say it
 
     rank = {"media server": 0, "host": 1, "remote agent": 2}
     keys.sort(key=lambda k: rank[role(k)])  # stable: first seen first within a role
@@ -244,7 +239,9 @@ def _connection_arrows(conn: Connection, session: Session,
                             reply=True))
     quoted = quoted_syn_refused(conn)
     if conn.icmp_frames:
-        label = f"ICMP unreachable (SYN {ports} not captured)" if quoted else "ICMP unreachable"
+        icmp = "ICMPv6" if ":" in conn.resp_h else "ICMP"
+        label = f"{icmp} unreachable (SYN {ports} not captured)" if quoted else \
+            f"{icmp} unreachable"
         arrows.append(Arrow(resp, orig, "icmp", label, conn.uid, list(conn.icmp_frames),
                             conn.ts if quoted else None, 2, number, status, reply=True))
     unseen_syn = unseen_syn_refused(conn)

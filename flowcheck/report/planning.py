@@ -6,9 +6,12 @@ from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, format_ranges
 from flowcheck.rules import (
+    ICMPV6_COMMENT,
     ORDER_COMMENT,
     RETURN_COMMENT,
     describe_path,
+    ipv6_hosts,
+    ipv6_rules,
     required_paths,
     return_rules,
 )
@@ -33,12 +36,18 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
     for target, per_host in rules.items():
         console.rule(TARGET_TITLES[target])
         returns = len(return_rules(target, config))
+        basics = len(ipv6_rules(target, config))
+        # The Windows firewalls get the IPv6 comment alone (their built-in rules).
+        ipv6 = [ICMPV6_COMMENT[target]] if basics or (
+            ipv6_hosts(config) and target not in ("nft", "iptables")) else []
         console.print(ORDER_COMMENT[target], highlight=False, markup=False, soft_wrap=True)
         for host_role, lines in per_host.items():
             console.print(f"[bold]# on the {host_role}[/]")
-            paths = lines[:len(lines) - returns]
+            paths = lines[:len(lines) - returns - basics]
+            ends = lines[len(paths):]
             # The comment on a line of its own: each rule line stays a runnable command.
-            for line in [*paths, RETURN_COMMENT[target], *lines[len(paths):]]:
+            for line in [*paths, *ipv6, *ends[:basics], RETURN_COMMENT[target],
+                         *ends[basics:]]:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
         if (forward or {}).get(target):
             console.print("[bold]# on a firewall or router between them (its forward chain; "

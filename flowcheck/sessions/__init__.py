@@ -20,7 +20,8 @@ connection's, `by_ports` the connections of announcements the capture cannot sho
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `other_protocol` a
 connection to the NDMP port that speaks another protocol both ways (no session at all);
-`unseen` tells a session that shows no sign of a job whose deciding messages the
+`stray` a lone SYN between two other hosts that a switch flooded to the capture (no
+session either); `unseen` tells a session that shows no sign of a job whose deciding messages the
 capture lacks (kind unknown, not browse), `before_job` one that ended before asking
 anything (refused at its opening, or closed right after authenticating: kind unknown
 too); this module builds the sessions in order.
@@ -67,6 +68,7 @@ from flowcheck.sessions.matching import (
     attach_data,
 )
 from flowcheck.sessions.other_protocol import other_protocol
+from flowcheck.sessions.stray import stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.unseen import job_unseen
 
@@ -128,8 +130,12 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
     # Another protocol on the NDMP port (both sides, from their start) is no session:
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
+    # A stray copy of another host pair's control SYN (a switch's flood) is no session
+    # either (sessions.stray; trial 27 D2): flowcheck.verify.stray reports it.
+    strays = stray_syns(ordered, stream_by_uid, config.ndmp_port)
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
-                and other_protocol(c, stream_by_uid.get(c.uid)) is None]
+                and other_protocol(c, stream_by_uid.get(c.uid)) is None
+                and c.uid not in strays]
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}
     for number, conn in enumerate(controls, start=1):

@@ -14,6 +14,7 @@ from typing import Literal
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.address_types import unknown_type_announcements
 from flowcheck.sessions.classify import (
     connection_outcome,
     cut_announcements,
@@ -113,6 +114,11 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
         # matched by direction and ports.
         return None, "capture_loss"
     cut = cut_announcements(stream)
+    unknown_type = unknown_type_announcements(stream) if cut == [] else []
+    if unknown_type:
+        # Whole messages that announced an endpoint of an address type flowcheck cannot
+        # read (sessions.address_types): matched as if their address were cut.
+        return unknown_type, "address_type"
     if cut == [] and one_sided(control) is not None:
         # The capture lacks a direction of the control connection: the announcing
         # message may be in it, so the data connections are matched as if it were cut.

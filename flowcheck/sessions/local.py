@@ -68,6 +68,24 @@ def same_host(ip: str, other: str) -> bool:
     return first == second if first is not None and second is not None else ip == other
 
 
+def wire_forms(ip: str) -> tuple[str, ...]:
+    """The forms an announced address takes as a connection's end: an IPv4 address is
+    also its IPv4-mapped IPv6 address (::ffff:10.0.0.2) in IPv6 headers, as a translator
+    or capture point may show it (trial 28 D6); `ip` alone otherwise."""
+    address = _address(ip)
+    if isinstance(address, ipaddress.IPv4Address) and str(address) == ip:
+        return ip, f"::ffff:{ip}"
+    return (ip,)
+
+
+def other_version(ip: str, other: str) -> bool:
+    """Are the two addresses of different IP versions (an IPv4-mapped address counts as
+    IPv4)? NDMP v4's NDMP_ADDR_TCP holds an IPv4 address only, so a listener reached over
+    IPv6 announces its IPv4 address (trial 28 D4). False when either is not an address."""
+    first, second = _address(ip), _address(other)
+    return first is not None and second is not None and first.version != second.version
+
+
 def is_loopback(ip: str) -> bool:
     """127.0.0.0/8 or ::1 (RFC 1122 3.2.1.3, RFC 4291 2.5.3), IPv4-mapped or not."""
     address = _address(ip)

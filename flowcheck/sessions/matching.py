@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
+from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
 
 __all__ = ["ANNOUNCEMENT_JITTER_SECONDS", "CALLBACK_SLACK_SECONDS", "Endpoints", "Pool",
@@ -78,7 +79,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         connector may be the session's."""
         pools = by_connector[ann.listener]
         found = [conn for connector in (connector_host(ann, control), None)
-                 if (pool := pools.get((ip, ann.port, connector))) is not None
+                 for form in wire_forms(ip)
+                 if (pool := pools.get((form, ann.port, connector))) is not None
                  and (conn := pool.first(after)) is not None]
         return min(found, key=lambda c: (c.ts, c.first_frame), default=None)
 
@@ -91,13 +93,16 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
             # it (the announcement inside the NDMP message was not translated), or the
-            # connector took the unspecified address 0.0.0.0 for that one.
+            # connector took the unspecified address 0.0.0.0 for that one, or an IPv4
+            # address beside a control connection over IPv6 (NDMP v4 announces IPv4
+            # only: the connector reached the port over the control connection's IPv6).
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
                 (conn := first_from(ann, control, host, ts)) is not None]
             for conn, ann in candidates[:1]:
-                if ann.ip != "0.0.0.0":  # no NAT rewrites it: the connector's own choice
+                # No NAT rewrites 0.0.0.0, nor IPv4 into IPv6: the connector's own choice.
+                if ann.ip != "0.0.0.0" and not other_version(ann.ip, conn.resp_h):
                     session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             # The sniffer lost the handshake and the listener sent the first packet the

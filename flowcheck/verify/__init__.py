@@ -28,6 +28,7 @@ from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_gave_up, check_running
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
+from flowcheck.verify.stray import note_stray_syns
 from flowcheck.verify.unexplained import check_unexplained
 
 __all__ = ["check_all"]
@@ -62,6 +63,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     report_left_out(ctx)
     check_capacity(ctx)
     check_hosts(ctx)
+    note_stray_syns(ctx)
     check_unexplained(ctx)
     note_fixes(ctx)  # last: on the fixes every check wrote
     return ctx.findings

@@ -22,7 +22,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import reset_time
-from flowcheck.verify.ttl import forged_words, reset_ttls
+from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,8 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
         by = (f"by a device between them, in the name of {resetter} (RST, frame {frame}; "
               f"{forged_words(found.resetter, *found.ttls)})")
     elif found.ttls is not None:
-        by = (f"by {resetter} (RST, frame {frame}; its TTL {found.ttls[0]}, that of "
+        by = (f"by {resetter} (RST, frame {frame}; its {ttl_word(found.resetter)} "
+              f"{found.ttls[0]}, that of "
               f"{found.resetter}'s own packets: its own system sent it)")
     else:
         by = f"by {resetter} (RST, frame {frame})"

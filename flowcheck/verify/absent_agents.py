@@ -3,22 +3,24 @@
 A user who names an agent (`--remote-agent`) and reads PASS concludes that agent's job
 ran. When no control connection to it is in the capture, nothing of its job was judged:
 `agent_not_seen` (a warning) says so. When the capture shows why no connection could
-start, the media server's ARP requests for the agent never answered and no packet of a
-connection with it at all, the agent is down or not on that network (the media server's
-connect fails with "No route to host" before any SYN leaves it): `agent_unreachable`,
-an error, with the requests as evidence. As for a SYN (docs/findings.md, "Evidence
+start, the media server's ARP requests for the agent (over IPv6, its neighbour
+solicitations: trial 28 D2) never answered and no packet of a connection with it at all,
+the agent is down or not on that network (the media server's connect fails with "No
+route to host" before any SYN leaves it): `agent_unreachable`, an error, with the
+requests as evidence. As for a SYN (docs/findings.md, "Evidence
 before verdict"), the requests count when they were repeated (the requester got no
 answer) or the capture went on for the retransmission timeout after them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.verify.details import span_words
+from flowcheck.verify.hosts import ip_version
 
 __all__ = ["check_absent_agents"]
 
@@ -68,9 +70,10 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
 
 def _asked_words(requester: str, asked: ArpAsked, media: set[str], whom: str = "") -> str:
     """"the media server 10.77.0.1's 3 ARP requests over 2.05 s (frames 1, 2, 3)"; with
-    `whom`, "... requests for 10.77.0.6 ..."."""
+    `whom`, "... requests for 10.77.0.6 ..."; "neighbour solicitations" for IPv6."""
     who = f"the media server {requester}" if requester in media else requester
-    what = ("ARP request" if asked.count == 1 else f"{asked.count} ARP requests")
+    kind = "neighbour solicitation" if ArpLog.ipv6(requester) else "ARP request"
+    what = (kind if asked.count == 1 else f"{asked.count} {kind}s")
     over = (f" over {span_words(asked.last_ts - asked.first_ts)}" if asked.count > 1 else "")
     frames = ", ".join(map(str, asked.frames)) + (" ..." if asked.count > len(asked.frames)
                                                    else "")
@@ -83,21 +86,33 @@ def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Fin
     words = " nor ".join(_asked_words(who, a, media) for who, a in sorted(asked.items()))
     first = next((who for who in requesters if who in media), requesters[0])
     frames = sorted(frame for a in asked.values() for frame in a.frames)
+    v6 = ArpLog.ipv6(agent)
     message = (
         f"The configured agent {agent} (--remote-agent) is down or not on this network: "
         f"it never answered {words}, and the capture holds no packet of a connection with "
-        f"it. With no answer to ARP, {first} cannot send {agent} a single "
+        f"it. With no answer to {'neighbour discovery' if v6 else 'ARP'}, {first} cannot "
+        f"send {agent} a single "
         "packet, not even the SYN of a control connection, so a job with it fails before "
         "step 1 (its log reads \"No route to host\" or \"host unreachable\"): no TCP "
         "firewall rule explains it, and a wrong address (or a name that resolves to one) "
-        "looks the same.")
+        "looks the same." + (
+            f" Over IPv6 a firewall on {agent} that drops ICMPv6 neighbour solicitations "
+            "(an input policy of drop with no rule for neighbour discovery) looks the same "
+            "too." if v6 else ""))
+    windows = (f"`Get-NetNeighbor -IPAddress {agent}` on Windows reads Unreachable" if v6
+               else "`arp -a` on Windows has no entry for it")
+    record = "DNS AAAA record" if v6 else "DNS record"
+    how = ("solicit it by neighbour discovery: check its prefix length" if v6
+           else "ask for it by ARP: check its address mask")
     fix = (
         f"Check that {agent} is up and is the agent's address: ping it from {first} "
-        f"(`ip neigh show {agent}` there reads FAILED, `arp -a` on Windows has no entry "
-        f"for it); power on or reconnect the host, or correct the agent's address (or its "
-        f"name's DNS record) in the job. If {agent} is on another network, {first} should "
-        "send its packets to a router rather than ask for it by ARP: check its address "
-        "mask and routes.")
+        f"(`ip neigh show {agent}` there reads FAILED, {windows}); power on or reconnect "
+        f"the host, or correct the agent's address (or its name's {record}) in the job. "
+        f"If {agent} is on another network, {first} should send its packets to a router "
+        f"rather than {how} and routes." + (
+            f" If {agent} is up, let ICMPv6 neighbour solicitations and advertisements "
+            "(types 135 and 136) through its firewall, in and out (`flowcheck firewall` "
+            "prints the rules)." if v6 else ""))
     return make_finding("agent_unreachable", message, fix,
                         ts=min(a.first_ts for a in asked.values()), frames=frames)
 
@@ -116,12 +131,17 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     message = (
         f"No control connection to {kind} {named} (--remote-agent) in the capture: no job "
         f"with {'it' if one else 'them'} is judged here, so the verdict says nothing of "
-        f"{'its' if one else 'their'} jobs." + (f" ARP: {notes}." if notes else ""))
+        f"{'its' if one else 'their'} jobs." + (f" {_protocols(quiet)}: {notes}." if notes
+                                                else ""))
     if unlisted:
         others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
+        seen = _versions(unlisted)
+        stack = (f"the IPv{seen.pop()} address of a dual-stack agent, " if len(seen) == 1
+                 and not seen & _versions(agents) else "")
         message += (f" The sessions' agents include {others}, which the configuration does "
                     "not list (host_not_configured): if that is a configured agent under "
-                    "another address (a NAT, another interface), its job is judged there.")
+                    f"another address ({stack}a NAT, another interface), its job is judged "
+                    "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
     fix = (f"If a job with {either} ran while the capture ran, it never reached the network "
            "at this capture point: read the job's log for its first error, and capture on "
@@ -131,3 +151,16 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     frames = [frame for _, asked in quiet for a in asked.values() for frame in a.frames]
     first = min((a.first_ts for _, asked in quiet for a in asked.values()), default=None)
     return make_finding("agent_not_seen", message, fix, frames=frames, ts=first)
+
+
+def _versions(hosts: Iterable[str]) -> set[int]:
+    """The IP versions of the hosts (trial 28 D14: an agent configured by its IPv4 address
+    whose job ran over IPv6)."""
+    return {ip_version(host) for host in hosts}
+
+
+def _protocols(quiet: list[tuple[str, dict[str, ArpAsked]]]) -> str:
+    """"ARP", "Neighbour discovery" or both: what the requests of `quiet` were."""
+    v6 = {ArpLog.ipv6(agent) for agent, asked in quiet if asked}
+    return " and ".join(name for flag, name in ((False, "ARP"), (True, "Neighbour discovery"))
+                        if flag in v6)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.sessions import listener_host
+from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.shared import listened_at
+from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
@@ -50,7 +52,15 @@ def _fix(listener: str, connector: str, host: str, failure: Finding | None = Non
 
 
 def _address_fix(listener: str, connector: str, host: str) -> str:
-    """What makes the listener announce the address its peer reaches it on."""
+    """What makes the listener announce the address its peer reaches it on; with an
+    IPv6 control address, an IPv4 one (NDMP v4 cannot carry IPv6: trial 28 D4)."""
+    if ":" in host:
+        return (f"Make {listener} announce an IPv4 address of its own that {connector} "
+                f"reaches (NDMP v4 TCP addresses are IPv4 only: it cannot announce {host}, "
+                "the IPv6 address the control connection reached): set its data interface "
+                "/ preferred network (Backup Exec: the agent's preferred network, \"Backup "
+                "To Network Card\"; NDMP filers: the NDMP preferred interface), or give "
+                f"{connector} a route to the announced address.")
     return (f"Make {listener} announce the address {connector} reaches it on ({host}): "
             "set its data interface / preferred network (Backup Exec: the agent's "
             "preferred network, \"Backup To Network Card\"; NDMP filers: the NDMP "
@@ -108,13 +118,20 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     else:
         what = f"no connection to {where} was seen"
         frames = [ann.frame]
+    if other_version(ann.ip, host):
+        # No NAT turns IPv4 into IPv6: NDMP v4 can announce nothing else (trial 28 D4).
+        cause = (f"{listener} reached over IPv6 announced its IPv4 address, as it must "
+                 "(NDMP v4 TCP addresses are IPv4 only), and that address is not one "
+                 f"{connector} reaches")
+    else:
+        cause = (f"{listener} announces an interface {connector} cannot reach (a "
+                 "multi-homed host announcing another interface), or a NAT between them "
+                 "translated the control connection's address but not the address inside "
+                 "the NDMP message")
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. The announced "
-            f"address is the fault: {listener} announces an interface {connector} cannot "
-            "reach (a multi-homed host announcing another interface), or a NAT between "
-            "them translated the control connection's address but not the address inside "
-            "the NDMP message.", _fix(listener, connector, host),
+            f"address is the fault: {cause}.", _fix(listener, connector, host),
             session=session, conn=attempts[0] if attempts else None, frames=frames,
             ts=ann.ts, cause="data")
 
@@ -137,8 +154,21 @@ def check_address_matched(ctx: Context, session: Session,
         outcome = judged(ctx, conn)
         failure = failures.get(uid)
         works = (is_open(outcome) or outcome == "unknown") and failure is None
-        how = ("it opened: the job works only while that translation stays in place"
-               if works else f"it failed: {outcome.replace('_', ' ')}")
+        side, side_words = _capture_side(ctx, session, ann.listener)
+        fix = _translated_fix(ctx, session, ann, side, failure)
+        if works:
+            ctx.add("announced_address_mismatch",
+                    f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                    f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
+                    f"{listener} at {host}; {connector}'s data connection ({conn.uid}) "
+                    f"reached port {ann.port} under the same address {host} the control "
+                    f"connection arrived at, and opened: the job's connection worked "
+                    f"through a NAT that translates {ann.ip} to {host} (this connection "
+                    f"was matched to the announcement by its port).{side_words}",
+                    fix, session=session, conn=conn,
+                    frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause=None)
+            continue
+        how = f"it failed: {outcome.replace('_', ' ')}"
         if failure is not None:
             how += f", reported as {failure.code}"
         ctx.add("announced_address_mismatch",
@@ -146,7 +176,74 @@ def check_address_matched(ctx: Context, session: Session,
                 f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
                 f"{listener} at {host}; {connector} reached port {ann.port} at {host} "
                 f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "
-                "connection was matched to the announcement by its port.",
-                _fix(listener, connector, host, failure), session=session, conn=conn,
-                frames=[ann.frame, *opening_frames(conn)],
-                ts=ann.ts, cause=None if works else "data")
+                f"connection was matched to the announcement by its port.{side_words}",
+                fix, session=session, conn=conn,
+                frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause="data")
+
+
+def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[str, str]:
+    """Which side of a NAT the capture of an address-matched data connection was taken
+    on, by the TTLs (flowcheck.verify.ttl.capture_host): ("listener", words) on the
+    listener's, where a NAT in front of it shows the control and the data connection
+    under its inside address (trial 26 D1: the agent announcing its public address, the
+    standard setup); ("connector", words) on the connector's, which then opened the
+    control connection to that address itself; ("", "") when they do not tell."""
+    control = ctx.by_uid[session.control_uid]
+    listener_host, connector_host = ((control.resp_h, control.orig_h) if listener_kind == "data"
+                                     else (control.orig_h, control.resp_h))
+    found = capture_host(ctx, listener_host, connector_host)
+    listener, connector, _ = _parties(ctx, session, listener_kind)
+    if found is None:
+        return "", (f" This capture does not show which address {connector} uses for "
+                    f"{listener}: the announced one (a NAT in front of {listener} "
+                    f"translating both connections) or {listener_host} (a NAT that "
+                    "rewrote the data connection only).")
+    name = listener  # "the agent", "the media server"
+    if found[0] == listener_host:
+        return "listener", (
+            f" This capture was taken on {name}'s side "
+            f"({taken_on_words(found, connector_host)}), where a NAT in front of {name} "
+            "shows every connection under the inside address it translates to: if "
+            f"{connector} addresses {name} at the announced address, the NAT translated "
+            "the control connection and the data connection alike, and the announcement "
+            f"is the right one ({name.removeprefix('the ')} behind a NAT announcing its public "
+            "address). One capture point on this side cannot show which address "
+            f"{connector} uses, so the mismatch stays an error until that is checked.")
+    return "connector", (
+        f" This capture was taken on {connector.rsplit(' ', 1)[0]}'s "
+        f"side ({taken_on_words(found, connector_host)}): {connector} opened its control "
+        f"connection to {listener_host} itself, and a translation of its own (the capture "
+        "sees its packets after its NAT rules) sent the data connection there.")
+
+
+def _translated_fix(ctx: Context, session: Session, ann: Announcement, side: str,
+                    failure: Finding | None) -> str:
+    """The fix of an address-matched data connection: the listener must announce the
+    address its peer opens the control connection to. Only a capture on the connector's
+    side shows which that is; elsewhere both readings are given (trial 26 D1: telling an
+    agent behind a NAT to announce its inside address breaks a working job)."""
+    listener, connector, host = _parties(ctx, session, ann.listener)
+    then = "" if failure is None else \
+        f" The connection that reached the port failed as well ({failure.code}): {failure.fix}"
+    if side == "connector":
+        return _address_fix(listener, connector, host) + then
+    name = listener  # "the agent", "the media server"
+    if ann.listener == "data":
+        full, short = (f"{connector} opens its control connection to", "it opens it to")
+        forwarded = (f"{ctx.ranges('agent')} as well as port {ctx.config.ndmp_port}")
+    else:
+        full, short = (f"{connector} sees the control connection come from",
+                       "it sees it come from")
+        forwarded = ctx.ranges("media")
+    keep = (f"{full} {ann.ip} (a NAT in front of {name} translates it to {host}), the "
+            f"announcement is right: keep it, and keep the NAT forwarding {ann.ip}'s "
+            f"{forwarded} to {host}.")
+    change = (f"{host}, make {listener} announce {host}: set its data interface / "
+              "preferred network (Backup Exec: the agent's preferred network, \"Backup To "
+              "Network Card\"; NDMP filers: the NDMP preferred interface), so the job does "
+              "not depend on a translation of the data connection.")
+    parts = ([f"If {keep}", f"If {short} {change}"] if side == "listener"
+             else [f"If {full} {change}", f"If {short} {keep.removeprefix(full + ' ')}"])
+    where = (f"The job's settings ({name}'s address in it) or a capture on "
+             f"{connector} show which address it uses.")
+    return " ".join([*parts, where]) + then

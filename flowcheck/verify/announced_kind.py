@@ -24,9 +24,10 @@ from typing import Literal
 
 from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions import listener_host
-from flowcheck.sessions.local import is_loopback
+from flowcheck.sessions.local import is_loopback, other_version
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import listened_at
+from flowcheck.verify.ttl import ttl_word
 
 Special = Literal["unspecified", "loopback"]
 
@@ -52,6 +53,27 @@ def special_words(ip: str) -> str:
     kind = special(ip)
     return {"unspecified": " (the unspecified address)",
             "loopback": " (a loopback address)"}.get(kind or "", "")
+
+
+def reached_over_other_version(session: Session, conn: Connection) -> Announcement | None:
+    """The announcement `conn` reached at its port under the listener's control address
+    over the other IP version (an IPv4 address announced beside a control connection
+    over IPv6: NDMP v4's NDMP_ADDR_TCP holds IPv4 only, so the connector took the
+    control connection's address: trial 28 D4); None for any other connection."""
+    return next((a for a in session.announced
+                 if a.used_by == conn.uid and other_version(a.ip, conn.resp_h)), None)
+
+
+def other_version_words(ann: Announcement, conn: Connection) -> str:
+    """"over IPv6 at fd77::2, the agent's control connection address: DATA_LISTEN (frame
+    21) announced 10.77.0.2:6001, and NDMP v4 TCP addresses are IPv4 only (dual-stack
+    hosts, no NAT)" for a connection reached_over_other_version accepts."""
+    listener = "the agent" if ann.listener == "data" else "the media server"
+    version = 6 if ":" in conn.resp_h else 4
+    return (f"over IPv{version} at {conn.resp_h}, {listener}'s control connection address: "
+            f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+            f"{endpoint(ann.ip, ann.port)}, and NDMP v4 TCP addresses are IPv4 only "
+            "(dual-stack hosts, no NAT)")
 
 
 def loopback_attempts(ctx: Context, ann: Announcement) -> list[Connection]:
@@ -162,10 +184,19 @@ def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Con
                            else ("the media server", "the agent"))
     host = other_interface(ctx, session, ann)
     op = ann.message.removeprefix("NDMP_")
+    if host is not None and other_version(ann.ip, host):
+        return (f" {ann.ip} is {listener}'s IPv4 address: the control connection reached "
+                f"{listener} over IPv6 at {host}, and NDMP v4 TCP addresses are IPv4 only, "
+                f"so {listener} announced its IPv4 address ({op}, frame {ann.frame}); "
+                f"{connector} reaches it from {conn.orig_h}, an IPv4 address of its own (its "
+                f"SYNs carry TTL {ttl}, as its own packets do: no router between), so the "
+                f"address is reachable: a firewall on {listener} or on the way drops IPv4 "
+                "to it (rules for the IPv6 addresses alone do not let it through).")
     return (f" {ann.ip} is another interface of {listener} than the one the control "
             f"connection reached ({host}; {op}, frame {ann.frame}, announced it), and "
             f"{connector} reaches that network from {conn.orig_h}, an address of its own on "
-            f"it (not its control connection's {mine}; its SYNs carry TTL {ttl}, as its own "
+            f"it (not its control connection's {mine}; its SYNs carry {ttl_word(conn.orig_h)} "
+            f"{ttl}, as its own "
             "packets do: no router between), so the address is reachable: a firewall on "
             "that interface (a per-interface profile, such as Windows' Public profile on a "
             "second NIC) or on the way drops the connection.")
@@ -174,6 +205,10 @@ def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Con
 def other_nic_fix(ctx: Context, session: Session, ann: Announcement) -> str:
     """The note data_unanswered's fix adds for an attempt own_address_on_it accepts."""
     listener = "the agent" if ann.listener == "data" else "the media server"
+    host = other_interface(ctx, session, ann)
+    if host is not None and other_version(ann.ip, host):
+        return (f" NDMP v4 cannot announce {host} (an IPv6 address): a connection to the "
+                "announced address runs over IPv4, so the rules must name the IPv4 "
+                "addresses too.")
     return (f" If the data should not use that interface, make {listener} announce "
-            f"{other_interface(ctx, session, ann)} instead (its data interface / preferred "
-            "network).")
+            f"{host} instead (its data interface / preferred network).")

@@ -41,6 +41,7 @@ from flowcheck.verify.context import (
 from flowcheck.verify.shared import listened_at
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Networks = tuple[Network, ...]
 _ROLE = {"media": "media server", "agent": "agent"}
 _BE = "Backup Exec: \"Backup To Network Card\""
 
@@ -64,9 +65,10 @@ class _Cause:
 def check_backup_network(ctx: Context) -> None:
     """control_off_backup_network, one per root cause (module docstring); nothing when
     no backup_network is configured. A side-traffic session's connections are not
-    counted (verify.hosts.mark_side_traffic)."""
+    counted (verify.hosts.mark_side_traffic). With several networks (a dual-stack NIC's
+    IPv4 network and IPv6 prefix) an address is inside when it is in any of them."""
     network = ctx.config.backup_network
-    if network is None:
+    if not network:
         return
     causes: dict[tuple[str, str], _Cause] = {}
     for session in ctx.sessions:
@@ -93,7 +95,7 @@ def _control_pair(ctx: Context, session: Session, conn: Connection) -> bool:
     return {conn.orig_h, conn.resp_h} == {control.orig_h, control.resp_h}
 
 
-def _add_causes(ctx: Context, session: Session, conn: Connection, network: Network,
+def _add_causes(ctx: Context, session: Session, conn: Connection, network: Networks,
                 causes: dict[tuple[str, str], _Cause]) -> list[tuple[str, str]]:
     """The causes that took `conn` outside the network, added to `causes` (the
     originator's end first); their keys."""
@@ -131,7 +133,7 @@ def _add_causes(ctx: Context, session: Session, conn: Connection, network: Netwo
     return keys
 
 
-def _inside(ctx: Context, session: Session, role: str | None, network: Network
+def _inside(ctx: Context, session: Session, role: str | None, network: Networks
             ) -> tuple[str, str] | None:
     """(address, which connections show it) of the host of `role` ("media", "agent")
     inside the network, as the session's connections show it; None when none does (or
@@ -152,8 +154,9 @@ def _which(session: Session, conn: Connection) -> str:
     return "the callback's" if conn.uid == session.callback_uid else "its data connections'"
 
 
-def _report(ctx: Context, cause: _Cause, network: Network) -> None:
+def _report(ctx: Context, cause: _Cause, networks: Networks) -> None:
     """The finding of one cause."""
+    network = _Named(networks, cause.host)
     found = cause.found
     sessions = list(dict.fromkeys(session.id for session, _ in found))
     session, first = found[0]
@@ -174,7 +177,7 @@ def _report(ctx: Context, cause: _Cause, network: Network) -> None:
             frames=(announced[:3] + [f for _, c in found[:3] for f in opening_frames(c)])[:6])
 
 
-def _followers(cause: _Cause, network: Network) -> str:
+def _followers(cause: _Cause, network: _Named) -> str:
     """" The media server's end 10.78.0.1 follows from that ..." for the other ends
     outside that followed from the cause (each has an address inside)."""
     words = [f" The {_ROLE.get(role or '', 'other host')}'s end {host} follows from that: "
@@ -184,7 +187,7 @@ def _followers(cause: _Cause, network: Network) -> str:
     return "".join(words)
 
 
-def _announced(ctx: Context, session: Session, cause: _Cause, network: Network,
+def _announced(ctx: Context, session: Session, cause: _Cause, network: _Named,
                what: str, runs: str) -> tuple[str, str]:
     """The listener announced an address outside (the data interface setting)."""
     role = _ROLE.get(cause.role or "", "listener")
@@ -193,7 +196,7 @@ def _announced(ctx: Context, session: Session, cause: _Cause, network: Network,
     frames = ", ".join(str(a.frame) for a in anns[:5]) + (", ..." if len(anns) > 5 else "")
     control = ctx.by_uid[session.control_uid]
     at = listened_at(ctx, session, anns[0]) or listener_host(anns[0], control)
-    inside = _in(at, network)
+    inside = _in(at, network.networks)
     message = (f"The {role} announced {cause.host}, outside the backup network {network}, "
                f"for its data connections ({' and '.join(ops)} "
                f"repl{'ies' if len(anns) > 1 else 'y'}, frame{'s' if len(anns) > 1 else ''} "
@@ -207,7 +210,7 @@ def _announced(ctx: Context, session: Session, cause: _Cause, network: Network,
     return message, fix
 
 
-def _reached(ctx: Context, session: Session, cause: _Cause, network: Network,
+def _reached(ctx: Context, session: Session, cause: _Cause, network: _Named,
              what: str, runs: str) -> tuple[str, str]:
     """The connector reached its peer at an address outside."""
     own = f" ({cause.inside[0]}, {cause.inside[1]} address)" if cause.inside else ""
@@ -228,7 +231,7 @@ def _reached(ctx: Context, session: Session, cause: _Cause, network: Network,
                      "off), or route that traffic through the backup network.")
 
 
-def _source(ctx: Context, session: Session, cause: _Cause, network: Network,
+def _source(ctx: Context, session: Session, cause: _Cause, network: _Named,
             what: str, runs: str) -> tuple[str, str]:
     """The connector sent from an address outside though it has one inside."""
     role = _ROLE.get(cause.role or "", "host")
@@ -244,7 +247,7 @@ def _source(ctx: Context, session: Session, cause: _Cause, network: Network,
     return message, fix
 
 
-def _no_address(ctx: Context, session: Session, cause: _Cause, network: Network,
+def _no_address(ctx: Context, session: Session, cause: _Cause, network: _Named,
                 what: str, runs: str) -> tuple[str, str]:
     """The host shows no address inside the network in its session."""
     role = _ROLE.get(cause.role or "", "host")
@@ -263,8 +266,27 @@ _WORDS = {"announced": _announced, "reached": _reached, "source": _source,
           "no_address": _no_address}
 
 
-def _in(host: str, network: Network) -> bool:
+def _in(host: str, networks: Networks) -> bool:
     try:
-        return ipaddress.ip_address(host) in network
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return any(address in network for network in networks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """The backup network as a finding about `host` names it: the configured networks of
+    the host's IP version ("10.77.0.0/24" for an IPv4 host when fd77::/64 is given too),
+    all of them when none is of its version."""
+
+    networks: Networks
+    host: str
+
+    def __str__(self) -> str:
+        try:
+            version = ipaddress.ip_address(self.host).version
+        except ValueError:
+            version = 0
+        own = [n for n in self.networks if n.version == version] or list(self.networks)
+        return " or ".join(map(str, own))

@@ -32,6 +32,20 @@ WIFI_LINKS = (105, 119, 127, 163, 192)  # IEEE802_11, _PRISM, _RADIOTAP, _AVS, P
 MPLS = (0x8847, 0x8848)
 ESP = 50
 IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
+ETHERTYPE_ARP = 0x0806
+SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
+# A capture of address resolution alone (ARP, IPv6 neighbour solicitations) with no TCP:
+# a host that could not resolve its peer sends no SYN at all ("No route to host"), so
+# the sniffer may well have seen all there was (trial 28 D2: the words blamed it).
+RESOLVING = (": a host resolving a neighbour's address, which it must do before it can "
+             "send it a single packet; when the neighbour never answers (down, or a wrong "
+             "address) no SYN ever leaves it, so the job may have failed before it "
+             "started rather than the sniffer missing it")
+RESOLVING_FIX = ("Give the agent's address with --remote-agent: its unanswered ARP requests "
+                 "or neighbour solicitations are then judged (agent_unreachable); and "
+                 "capture on the media server's interface toward the agent while the job "
+                 "starts.")
 
 
 def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
@@ -49,6 +63,9 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     if words is None and connections:
         return findings
     held, why, fix = words or ("", "", "")
+    # Address resolution alone is readable traffic, not the job's hidden in other
+    # traffic: its fix changes neither the words "at all" nor the severity.
+    unreadable = bool(fix) and why != RESOLVING
     if not why and not connections:
         why = f" (the sniffer saw none of the job's traffic: {_causes(captures, config)})"
     port = config.ndmp_port
@@ -61,11 +78,12 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
             # job may be in it, so nothing is judged, as with no TCP at all.
             out.append(replace(finding, message=f"{finding.message} {held}{why}.",
                                fix=f"{fix} {finding.fix}" if fix else finding.fix,
-                               severity=Severity.WARNING if fix else finding.severity))
+                               severity=Severity.WARNING if unreadable
+                               else finding.severity))
         else:
             out.append(replace(
                 finding, message="No NDMP control connection in the capture: it holds no "
-                f"TCP connection{' flowcheck can read' if fix else ' at all'}, so nothing "
+                f"TCP connection{' flowcheck can read' if unreadable else ' at all'}, so nothing "
                 f"of the job can be judged{': ' + held if held else ''}{why}.",
                 fix=fix or f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
                 "capture on the media server's interface toward the agent while the job "
@@ -196,6 +214,11 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
         return (held, ": encrypted, so the TCP inside cannot be read",
                 "Capture on the media server or the agent themselves, where the job's "
                 "packets are not yet encrypted.")
+    if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE):
+        # Trial 28 D2: neighbour solicitations are the job's first packets, not noise.
+        return (f"{held} (neighbour solicitations of {low} for an address ending in "
+                f"{high.removeprefix(SOLICITED_NODE)}, RFC 4861)", RESOLVING,
+                RESOLVING_FIX)
     return held, "", ""
 
 
@@ -208,4 +231,6 @@ def _not_ip(said: str, ethertype: int) -> tuple[str, str, str]:
                 "or the agent.")
     name = ETHERTYPES.get(ethertype, f"ethertype 0x{ethertype:04x}" if ethertype > 1500
                           else "802.3 LLC frames")
+    if ethertype == ETHERTYPE_ARP:
+        return f"{said} are {name}, not IP", RESOLVING, RESOLVING_FIX
     return f"{said} are {name}, not IP", "", ""

@@ -41,7 +41,7 @@ from __future__ import annotations
 from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways
+from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways, ttl_word
 
 
 def copied_pairs(ctx: Context) -> set[tuple[str, str]]:
@@ -209,8 +209,8 @@ def vanished_words(conn: Connection) -> str:
     return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: the capture "
             f"set holds two capture points (other packets from {conn.orig_h} to "
             f"{conn.resp_h} are in it twice: capture_duplicates), and each of these SYNs "
-            f"once, with TTL {conn.orig_ttl} as {conn.orig_h} sent it: they left "
-            f"{conn.orig_h} and never reached the other capture point, which sees its "
+            f"once, with {ttl_word(conn.orig_h)} {conn.orig_ttl} as {conn.orig_h} sent it: "
+            f"they left {conn.orig_h} and never reached the other capture point, which sees its "
             "packets before any firewall of its host")
 
 

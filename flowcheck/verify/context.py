@@ -20,6 +20,8 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
+from flowcheck.sessions.address_types import unknown_type_words
+from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.kept import KeptPackets
 
 
@@ -61,6 +63,9 @@ class Context:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.
     kernel_dropped: int = 0
+    # Control connections given up for the other IP version, and the connections they
+    # fell back to, by uid (flowcheck.verify.fallback; None: not built yet).
+    fallbacks: dict[str, Fallback] | None = None
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None
@@ -237,7 +242,7 @@ def conn_sides(conn: Connection, session: Session
     if conn.uid == session.callback_uid:
         return resp, orig
     listener = next((a.listener for a in session.announced
-                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p)),
+                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p) or a.used_by == conn.uid),
                     session.port_listener.get(conn.uid))
     if listener == "mover":
         return resp, orig
@@ -294,6 +299,20 @@ def session_uids(session: Session) -> list[str]:
             *session.data_connections]
 
 
+def retransmitted_words(ctx: Context, session: Session, skip: str | None = None) -> str:
+    """"11 retransmitted packets (9 on C1, 2 on C3)" (data and SYNs resent) over the
+    session's connections but `skip` (a uid); "" when none resent any."""
+    counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
+              for uid in session_uids(session) if uid != skip and uid in ctx.by_uid]
+    counts = [(uid, n) for uid, n in counts if n]
+    if not counts:
+        return ""
+    total = sum(n for _, n in counts)
+    where = (f"on {counts[0][0]}" if len(counts) == 1
+             else "(" + ", ".join(f"{n} on {uid}" for uid, n in counts) + ")")
+    return f"{total} retransmitted packets {where}"
+
+
 def opened_unseen_words(session: Session) -> str:
     """Where the capture lost the opening of a session's control connection (no SYN):
     "before the capture started", "in the gap between ring files A and B
@@ -305,8 +324,16 @@ def opened_unseen_words(session: Session) -> str:
     return f"in {gap.words()}" + ("" if gap.head else " or before it")
 
 
-def cut_announcement_words(session: Session) -> str:
-    """Plain words for announcements whose address the capture does not hold."""
+def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
+    """Plain words for announcements whose address the capture does not hold (or holds
+    in an address type flowcheck cannot read: their messages' words need `ctx`)."""
+    if session.match_reason == "address_type":
+        stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
+        cut = {frame for frame, _, _ in session.cut_announcements}
+        unread = [m for m in (stream.messages if stream else []) if m.frame in cut]
+        return ((unknown_type_words(unread) if unread else "the announcement's address "
+                 "type is one flowcheck cannot read")
+                + "; data connections matched by direction and ports instead")
     if session.match_reason == "capture_start":
         return (f"announced {opened_unseen_words(session)}; data connections matched by "
                 "direction and ports")

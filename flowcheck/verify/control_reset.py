@@ -29,7 +29,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
-from flowcheck.verify.ttl import forged_words
+from flowcheck.verify.ttl import forged_words, ttl_word
 
 
 def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) -> bool:
@@ -128,10 +128,11 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
     elif answer.fast and answer.ttls is not None and answer.round_trip is not None:
         # The timing alone would name a device; the TTL says the side's own system.
         text += (f"faster than half the round trip to {short} "
-                 f"({span_words(answer.round_trip)} in the handshake), but with the TTL of "
+                 f"({span_words(answer.round_trip)} in the handshake), but with the "
+                 f"{ttl_word(host)} of "
                  f"{host}'s own packets ({answer.ttls[0]}), so {short}'s own system sent it "
                  "(its TCP, which no longer had the connection, or its host firewall); a "
-                 "device between them would send its own TTL.")
+                 f"device between them would send its own {ttl_word(host)}.")
     else:
         text += (f"{short} no longer had the connection, or a device between them (a "
                  "firewall or NAT) that no longer had its state answered in its name.")

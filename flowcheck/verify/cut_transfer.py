@@ -28,7 +28,7 @@ from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.closed_window import zero_window
-from flowcheck.verify.context import Context, role_words, session_uids
+from flowcheck.verify.context import Context, retransmitted_words, role_words
 from flowcheck.verify.details import (
     cited_rsts,
     reset_time,
@@ -337,16 +337,8 @@ def _never_delivered_report(ctx: Context, session: Session, conn: Connection, wo
 def _session_loss(ctx: Context, session: Session, conn: Connection) -> str:
     """" The session's other connections lost packets too: 8 retransmitted packets on
     C1." when they did, else ""."""
-    counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
-              for uid in session_uids(session) if uid != conn.uid and uid in ctx.by_uid]
-    counts = [(uid, n) for uid, n in counts if n]
-    if not counts:
-        return ""
-    total = sum(n for _, n in counts)
-    where = (f"on {counts[0][0]}" if len(counts) == 1
-             else "(" + ", ".join(f"{n} on {uid}" for uid, n in counts) + ")")
-    return (f" The session's other connections lost packets too: {total} retransmitted "
-            f"packets {where}.")
+    resent = retransmitted_words(ctx, session, skip=conn.uid)
+    return f" The session's other connections lost packets too: {resent}." if resent else ""
 
 
 def _forged_words(conn: Connection, session: Session) -> str:

@@ -18,7 +18,9 @@ from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.announced_kind import (
     other_nic_fix,
     other_nic_words,
+    other_version_words,
     own_address_on_it,
+    reached_over_other_version,
     special,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
@@ -46,6 +48,7 @@ from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unresent import lone_syn
 
 
@@ -109,18 +112,26 @@ def check_data(ctx: Context, session: Session) -> None:
             _one_way_not_used(ctx, session, group, seen, where, connector, side)
             continue
         late = _late_after(ctx, session, group)
-        ctx.add("announced_not_used",
-                f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
-                "for the data connection, but no connection "
-                f"{'tried it while the job ran' if late else 'ever tried it'}: the side that "
-                "should connect could not (for example it could not bind a port because the "
-                f"port was in use on its side){_dropped_before(connector)}.{late}",
-                f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                "are free on both hosts and the ranges hold enough ports for all resources; "
-                + ("look for the job's \"Communication Failure has occurred between the Job "
-                   "Engine and Remote Agent\" error. " if ctx.profile.backup_exec else
-                   "look for the connect error in the agent's and the backup application's "
-                   "logs. ") + _between_fix(ctx, connector, where, side),
+        head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+                f"{where} for the data connection, but no connection "
+                f"{'tried it while the job ran' if late else 'ever tried it'}: ")
+        ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                 "are free on both hosts and the ranges hold enough ports for all resources; "
+                 + ("look for the job's \"Communication Failure has occurred between the Job "
+                    "Engine and Remote Agent\" error." if ctx.profile.backup_exec else
+                    "look for the connect error in the agent's and the backup application's "
+                    "logs."))
+        if _on_listener(ctx, session, first):
+            # Trial 26 D10: on the listener's side SYNs lost on the way are the common
+            # cause; a connector that could not connect at all, the rarer one.
+            message = (f"{head}{_dropped_first(connector)}.{late}")
+            fix = f"{_between_fix(ctx, connector, where, side)} If none were sent, c{ports}"
+        else:
+            message = (f"{head}the side that should connect could not (for example it could "
+                       "not bind a port because the port was in use on its side)"
+                       f"{_dropped_before(connector)}.{late}")
+            fix = f"C{ports} {_between_fix(ctx, connector, where, side)}"
+        ctx.add("announced_not_used", message, fix,
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
@@ -167,6 +178,31 @@ def _dropped_before(connector: str) -> str:
             "capture point: seen from the listener's side, a firewall or NAT between the "
             "hosts that drops the connection looks the same (a capture on the connecting "
             "side shows which)")
+
+
+def _dropped_first(connector: str) -> str:
+    """The readings of an announcement no captured connection tried, on a capture taken
+    on the listener's side (_on_listener): SYNs lost on the way first."""
+    return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
+            "or rejected its SYNs before they reached this capture, taken on the listener's "
+            "side (the TTLs show it), the common cause; or it could not connect at all (for "
+            "example it could not bind a port because the port was in use on its side). A "
+            "capture on the connecting side shows which")
+
+
+def _on_listener(ctx: Context, session: Session, ann: Announcement) -> bool:
+    """Do the TTLs show the capture was taken on the announcement's listener (or on its
+    network segment: verify.ttl.capture_host), with a router between it and the side
+    told to connect?"""
+    found = three_way_hosts(ctx, session, ann)
+    if found is not None and found[0] != found[1]:
+        connector, listener = found[0], found[1]
+    elif ann.listener == "mover":
+        connector, listener = session.remote_agent, session.media_server
+    else:
+        connector, listener = session.media_server, session.remote_agent
+    on = capture_host(ctx, listener, connector) if connector and listener else None
+    return on is not None and on[0] == listener
 
 
 def _late_after(ctx: Context, session: Session, group: list[Announcement]) -> str:
@@ -230,15 +266,19 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     either = retried(first, len(attempts))
     rule = allow_rule(ctx, first, session, answer=either, between=either)
     translated = dict(session.address_matched).get(first.uid)
+    substitute = reached_over_other_version(session, first)
     if translated is not None:
         target += (f" (the port announced as {endpoint(translated, first.resp_p)}, reached "
                    "under the control connection's address: a NAT rewrote it)")
+    elif substitute is not None:
+        target += f" (the announced port, tried {other_version_words(substitute, first)})"
     elif first.uid in session.port_matched:
         why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
                "capture_loss": "was lost by the sniffer",
-               "packet_filter": "was left out by a filter that kept no data packet"}.get(
+               "packet_filter": "was left out by a filter that kept no data packet",
+               "address_type": "names an address type flowcheck cannot read"}.get(
             session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
@@ -284,8 +324,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
 
 
 def check_cut_announcements(ctx: Context, session: Session) -> None:
-    """Announcements the snap length cut: the decode finding says how their data
-    connections were matched, and one that no connection followed is still reported."""
+    """Announcements the snap length cut (or whose address type flowcheck cannot read):
+    the decode finding says how their data connections were matched, and one that no
+    connection followed is still reported."""
     if not session.match_reason:
         return
     stream = ctx.stream_by_uid.get(session.control_uid)
@@ -311,9 +352,12 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                               f"{ctx.config.retransmission_timeout:g} s)")
         elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
             op = name.removeprefix("NDMP_")
+            unread = ("an address type flowcheck cannot read"
+                      if session.match_reason == "address_type" else
+                      "its address was cut by the capture's snap length")
             ctx.add("announced_not_used",
-                    f"{op} (frame {frame}) announced a data endpoint (its address was cut by "
-                    f"the capture's snap length), but no connection between "
+                    f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
+                    f"connection between "
                     f"{session.media_server} and {session.remote_agent} followed: the side "
                     "that should connect could not (for example it could not bind a port "
                     "because the port was in use on its side), or its SYNs were dropped "
@@ -321,7 +365,9 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     "firewall or NAT between the hosts that drops the connection looks the "
                     "same (a capture on the connecting side shows which).",
                     f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts; capture with tcpdump -s 0 to see the endpoint. If "
+                    "are free on both hosts"
+                    + ("" if session.match_reason == "address_type" else
+                       "; capture with tcpdump -s 0 to see the endpoint") + ". If "
                     "a capture on the connecting side shows SYNs to it, allow them on every "
                     "firewall or NAT between the hosts.",
                     session=session, frames=[frame], cause="data")

@@ -138,7 +138,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if session.match_reason == "capture_start" or session.cut_announcements:
         # The announcing message is on the wire (its header and error were read); only
         # its address is missing from the capture.
-        return make_step(spec, "ok", [control.uid], frames, cut_announcement_words(session))
+        return make_step(spec, "ok", [control.uid], frames, cut_announcement_words(session, ctx))
     if session.match_reason:
         # No announcing message could be read at all: a data connection that carried
         # the job's bytes proves the announcement worked; nothing else does.
@@ -146,13 +146,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         named = named_words(session)
         if carried and session.match_reason != "snap_length":
             return make_step(spec, "ok", [control.uid], frames,
-                             f"{cut_announcement_words(session)}; {carried}, so the "
+                             f"{cut_announcement_words(session, ctx)}; {carried}, so the "
                              f"announcement worked{f' ({named})' if named else ''}")
         proof = (f"{carried}, but nothing ties them to an announcement" if carried else
                  f"but {tied_words(ctx, session)}" if session.port_tied else
                  "and no data connection that carried the job's bytes proves it")
         return make_step(spec, "unknown", [control.uid], frames,
-                         f"unknown: {cut_announcement_words(session)}; {proof}")
+                         f"unknown: {cut_announcement_words(session, ctx)}; {proof}")
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
                if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]

@@ -18,10 +18,12 @@ from flowcheck.sessions import (
     quoted_syn_refused,
     unseen_syn_refused,
 )
-from flowcheck.verify.announced_kind import special_words
+from flowcheck.sessions.local import other_version
+from flowcheck.verify.announced_kind import other_version_words, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
-from flowcheck.verify.ranges import checked_ends, translated_end
+from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.ranges import checked_ends, media_seen_elsewhere, translated_end
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import three_way_hosts
 
@@ -132,6 +134,8 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
             reached = (f"reached port {ann.port} announced in "
                        f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
                        f"{conn.resp_h}, not the announced {translated} (NAT)")
+        elif ann is not None and other_version(ann.ip, conn.resp_h):
+            reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
                       "endpoint"
@@ -261,8 +265,14 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
         words = f"{which} port {port}{at} {verdict} {ctx.ranges(which)}"
         if verdict == "outside" and translated_end(ctx, session, conn, which, (host, port)):
             role = "media server" if which == "media" else "agent"
-            words += (f" at {host}, not a configured {role}'s address: the port of a "
-                      f"NAT that translated it, not checked (host_not_configured)")
+            elsewhere = media_seen_elsewhere(ctx, session) if which == "media" else None
+            if elsewhere is not None and not ctx.config.media_servers:
+                words += (f" at {host}, not the address the agent called the media "
+                          f"server back at ({elsewhere}): the port of a NAT that "
+                          "translated it, not checked")
+            else:
+                words += (f" at {host}, not a configured {role}'s address: the port of a "
+                          f"NAT that translated it, not checked (host_not_configured)")
         parts.append(words)
     return ", ".join(parts)
 
@@ -288,6 +298,13 @@ def failure_words(conn: Connection) -> str:
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
                 f"data{lost}")
+    if outcome == "refused" and own_stack_refused(conn):
+        many = len(conn.icmp_frames) > 1
+        return (f"not sent: {conn.orig_h}'s own network stack reported {conn.resp_h} "
+                f"unreachable with {refusal_how(conn)} (frame{'s' if many else ''} "
+                f"{', '.join(map(str, conn.icmp_frames))}, quoting the SYN "
+                f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+                f", which never left {conn.orig_h})")
     if outcome == "refused" and quoted_syn_refused(conn):
         many = len(conn.icmp_frames) > 1
         return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"

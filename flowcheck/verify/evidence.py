@@ -27,6 +27,7 @@ from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closi
 from flowcheck.verify.after_close import job_ended, late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.unresent import lone_syn, stopped_after, unresent_words, went_on_after
 
@@ -66,7 +67,9 @@ def missing_directions(connections: list[Connection],
         seen = captured_directions(connections)
     proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in connections:
-        side = "orig" if quoted_syn_refused(conn) else one_sided(conn)
+        # A SYN its originator's own ICMP refused never left it (trial 28 D7).
+        side = ("orig" if quoted_syn_refused(conn) and not own_stack_refused(conn)
+                else one_sided(conn))
         if side == "resp":
             proven[(conn.resp_h, conn.orig_h)].append(conn)
         elif side == "orig":
@@ -85,7 +88,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
         quoted = any(quoted_syn_refused(c) for c in conns)
-        how = (f"an ICMP unreachable quotes a SYN from {sender}" if quoted else "")
+        icmp = "ICMPv6" if ":" in sender else "ICMP"
+        how = (f"an {icmp} unreachable quotes a SYN from {sender}" if quoted else "")
         if any(not quoted_syn_refused(c) for c in conns):
             how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "
                    f"explains{', or ' + how if how else ''}")

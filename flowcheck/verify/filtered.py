@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
+from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.context import Context
 from flowcheck.verify.kept import kept_detail
@@ -113,6 +114,13 @@ def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
               "reached it", [(moved.frame, moved.ts)])
         ann, host = _elsewhere(ctx, session, [a for a in session.announced if a.ts == ts])[0]
         who = "the agent" if ann.listener == "data" else "the media server"
+        if other_version(ann.ip, host):
+            return (f"the session's NDMP messages report the data moved "
+                    f"({moved_words(moved)}) and the capture holds no connection to it: "
+                    f"{ann.ip} is {who}'s IPv4 address beside a control connection over IPv6 "
+                    f"({host}; NDMP v4 TCP addresses are IPv4 only), so the data went over "
+                    "IPv4, which the capture does not hold (an IPv6-only filter, or another "
+                    "path)")
         return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) "
                 f"and the capture holds no connection to it: {ann.ip} is not the address "
                 f"the control connection reached {who} at ({host}), so the data took another "
@@ -145,6 +153,10 @@ def _elsewhere_words(ctx: Context, session: Session, announced: Sequence[Announc
         return ""
     ann, host = found[0]
     who = "the agent" if ann.listener == "data" else "the media server"
+    if other_version(ann.ip, host):
+        return (f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                f"{endpoint(ann.ip, ann.port)}, {who}'s IPv4 address beside a control "
+                f"connection over IPv6 ({host}; NDMP v4 TCP addresses are IPv4 only)")
     return (f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
             f"{endpoint(ann.ip, ann.port)}, not the address the control connection reached "
             f"{who} at ({host}): another interface of {who}")
@@ -320,11 +332,14 @@ def _elsewhere_fix(found: list[tuple[Announcement, str]]) -> str:
     announced = sorted({a.ip for a, _ in found})
     who = "the agent" if found[0][0].listener == "data" else "the media server"
     hosts = " or ".join(f"host {h}" for h in dict.fromkeys(listeners + announced))
+    # NDMP v4 cannot announce an IPv6 address: no "announce it instead" (trial 28 D4).
+    same = sorted({host for a, host in found if not other_version(a.ip, host)})
+    instead = (f" If the data should not use that interface, make {who} announce "
+               f"{' and '.join(same)} instead (its data interface / preferred network)."
+               if same else "")
     return (f"Capture on all interfaces (tcpdump -i any -w job.pcap, on the media server "
             f"or the agent) or on the one toward {' and '.join(announced)}, keeping every "
-            f"address the job uses (tcpdump -i any -w job.pcap '{hosts}'). If the data should "
-            f"not use that interface, make {who} announce {' and '.join(listeners)} instead "
-            "(its data interface / preferred network).")
+            f"address the job uses (tcpdump -i any -w job.pcap '{hosts}').{instead}")
 
 
 def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:

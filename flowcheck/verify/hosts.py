@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions.fallback import version
 from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
+from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import translated_ports
 
 # Translated connections named one by one in a host_not_configured finding; more are
@@ -80,14 +84,20 @@ def check_hosts(ctx: Context) -> None:
                 words += _side_words(ctx, session)
             control = ctx.by_uid.get(session.control_uid)
             other = _configured_too(ctx, session, which, host)
+            stack = _dual_stack(host, configured) if other is None else None
             reading = ("the capture may show other hosts than the ones meant, or the "
-                       "addresses were translated (NAT) on the way" if other is None else
+                       "addresses were translated (NAT) on the way" if other is None
+                       and stack is None else
                        f"the same session shows its {role} at {other[0]} too ({other[1]}), "
                        f"so {host} is most likely another address of the configured {role} "
                        f"{other[0]} (a second interface), or a NAT translated some of its "
-                       "connections only")
+                       "connections only" if other is not None else
+                       _dual_stack_words(role, host, configured, stack or ""))
             subject, advice = (f"Session {session.id}'s {role} {host}",
-                               (f"Capture on the {role} meant, or add {host}" if other is None
+                               (f"If {host} is {stack} of the {role} "
+                                f"{configured[0] if len(configured) == 1 else 'meant'}, add "
+                                f"{host}" if stack else
+                                f"Capture on the {role} meant, or add {host}" if other is None
                                 else f"If {host} is an address of the {role} {other[0]}, "
                                 f"add {host}") + f" with {flag} ({key} in the configuration "
                                f"file).{fix}")
@@ -100,6 +110,35 @@ def check_hosts(ctx: Context) -> None:
                     session=session, conn=control,
                     frames=(opening_frames(control) if control else [])
                     + [f for conn, _ in ports for f in opening_frames(conn)])
+
+
+def _dual_stack(host: str, configured: tuple[str, ...]) -> str | None:
+    """"the IPv6 address" when every configured host of the role is of the other IP
+    version than `host` (hosts configured by their IPv4 addresses, the job run over IPv6:
+    dual-stack hosts whose names resolve to IPv6 first; trial 28 D14); None otherwise."""
+    ours = ip_version(host)
+    if all(ip_version(address) not in (ours, 0) for address in configured):
+        return f"the IPv{ours} address"
+    return None
+
+
+def _dual_stack_words(role: str, host: str, configured: tuple[str, ...], stack: str) -> str:
+    """The reading of a session over the other IP version than every configured host."""
+    version = stack.removeprefix("the ").removesuffix(" address")
+    named = (f"the dual-stack {role} {configured[0]}" if len(configured) == 1 else
+             f"one of the configured {role}s, a dual-stack host")
+    return (f"the session runs over {version} and every configured {role} is given by its "
+            f"IPv{4 if version == 'IPv6' else 6} address, so {host} is most likely {stack} "
+            f"of {named} (its name resolves to {version} first; a NAT does not turn one IP "
+            "version into the other)")
+
+
+def ip_version(host: str) -> int:
+    """4 or 6; 0 for anything that is not an IP address."""
+    try:
+        return ip_address(host).version
+    except ValueError:
+        return 0
 
 
 def _side_host_words(ctx: Context, session: Session, which: str, host: str, flag: str,
@@ -151,9 +190,15 @@ def _side_words(ctx: Context, session: Session) -> str:
     words = (" Its hosts are the configured ones with the roles reversed: the agent "
              f"{session.media_server} connected to the NDMP port of the media server "
              f"{session.remote_agent}." if reversed_roles else "")
-    words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "
-              "in their roles, so this one is side traffic (a port check or scan of the NDMP "
-              "port, another service on it, or a job of other hosts)")
+    fallback = fallback_of(ctx, ctx.by_uid[session.control_uid])
+    if fallback is not None and fallback.session is not session:  # trial 28 D1
+        words += (f" Not judged as a job: an attempt the media server gave up for "
+                  f"IPv{version(fallback.conn.resp_h)}, where session {fallback.session.id} "
+                  "ran the job (ip_version_fallback)")
+    else:
+        words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "
+                  "in their roles, so this one is side traffic (a port check or scan of the "
+                  "NDMP port, another service on it, or a job of other hosts)")
     failed = next((s for s in session.steps if s.status in ("failed", "missing", "violated")),
                   None)
     withheld = sorted({f.code for f in ctx.withheld.get(session.id, [])})

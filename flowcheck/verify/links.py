@@ -23,6 +23,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged, note_unseen
+from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
     capitalised,
@@ -34,6 +35,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.other_protocol import other_protocol_groups, other_protocol_words
+from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     check_ports,
     note_swapped_ranges,
@@ -42,11 +44,12 @@ from flowcheck.verify.ranges import (
 )
 from flowcheck.verify.refusals import (
     callback_refused_fix,
-    device_name,
+    device_fix,
     device_words,
     foreign_reset,
     foreign_reset_words,
     icmp_cause,
+    own_refusal_words,
     refusal_causes,
     refusal_how,
     refused_fix,
@@ -72,6 +75,7 @@ def check_links(ctx: Context) -> None:
         _check_control(ctx, session, control)
         if session.callback_uid:
             _check_callback(ctx, session, ctx.by_uid[session.callback_uid])
+            report_callback_fallback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
     check_backup_network(ctx)
@@ -108,6 +112,11 @@ def _no_control_session(ctx: Context) -> None:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    fallback = fallback_of(ctx, conn)
+    if fallback is not None and fallback.conn is not conn:
+        # Given up for the agent's other IP version, where the job ran (trial 28 D1).
+        report_fallback(ctx, session, conn, fallback)
+        return
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         note_unseen(ctx, session, conn, "control connection")
@@ -135,11 +144,17 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
                    "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
                 session=session, conn=conn, cause="control")
+    elif outcome == "refused" and own_stack_refused(conn):
+        # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
+        ctx.add("control_refused",
+                f"The media server {conn.orig_h} could not send the control connection's SYN "
+                f"to the agent's NDMP port {target}: {own_refusal_words(conn)}.",
+                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{device_words(conn, device)}." + unseen_syn_words(ctx, [conn]),
-                f"{capitalised(allow_rule(ctx, conn, session, device=device_name(device)))}.",
+                device_fix(ctx, conn, session, device),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused" and (ttls := foreign_reset(ctx, conn)) is not None:
         # A router's or firewall's RST in the agent's name (trial 19 D4).

@@ -13,10 +13,11 @@ Agent" though every connection opened.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import seen_closing
+from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, answered, ended_early, judged, stream_whole
@@ -51,8 +52,10 @@ def check_no_reply(ctx: Context) -> None:
             if _closer(control) is None:  # nor resent: the sniffer missed packets
                 check_unseen_end(ctx, session, control, request)
             continue  # its peer may never have received it
-        if request is None and (control.resp_bytes or stream.announcements or any(
-                m.direction == "resp" for m in stream.messages)):
+        late = _late_greeting(control, stream) if request is None else None
+        if late is None and request is None and (
+                control.resp_bytes or stream.announcements
+                or any(m.direction == "resp" for m in stream.messages)):
             continue  # the agent spoke (an announcement comes from its message too)
         since = request.ts if request is not None else _opened(control)
         closer = _closer(control)
@@ -60,9 +63,10 @@ def check_no_reply(ctx: Context) -> None:
             _still_waiting(ctx, session, control, request, since)
             continue
         asker = "orig" if request is None else request.direction
-        if closer == asker and control.last_ts - since < ctx.config.retransmission_timeout:
+        closed = late[1].ts if late is not None else control.last_ts
+        if closer == asker and closed - since < ctx.config.retransmission_timeout:
             continue  # closed without waiting for the answer: no silence shown
-        _report(ctx, session, control, request, since, closer)
+        _report(ctx, session, control, request, since, closer, late)
 
 
 def silent_peer(ctx: Context, session: Session) -> str | None:
@@ -106,6 +110,21 @@ def _unanswered(stream: NdmpStream) -> NdmpMessage | None:
             return None
         return message
     return None
+
+
+def _late_greeting(control: Connection, stream: NdmpStream
+                   ) -> tuple[NdmpMessage, ControlPacket] | None:
+    """(the agent's greeting, the media server's close before it) when the agent's first
+    NDMP message came only after the media server, having sent nothing, closed the
+    connection (FIN or RST): a hung or overloaded service's late answer, not a greeting
+    the media server got (trial 27 D3: 20 DMAs at once against one daemon); None else."""
+    close = control_close(stream)
+    if (close is None or close.direction != "orig" or control.orig_bytes
+            or stream.announcements or not stream.messages
+            or any(m.direction != "resp" for m in stream.messages)):
+        return None
+    greeting = stream.messages[0]
+    return (greeting, close) if greeting.frame > close.frame else None
 
 
 def _acked(control: Connection, request: NdmpMessage) -> bool:
@@ -160,7 +179,8 @@ def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
 
 
 def _report(ctx: Context, session: Session, control: Connection, request: NdmpMessage | None,
-            since: float, closer: str | None) -> None:
+            since: float, closer: str | None,
+            late: tuple[NdmpMessage, ControlPacket] | None = None) -> None:
     media, agent = control.orig_h, control.resp_h
     asker = "orig" if request is None else request.direction
     silent = f"the agent {agent}" if asker == "orig" else f"the media server {media}"
@@ -174,7 +194,11 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                 f"{where}, although its TCP acknowledged it")
     firsts = [frames[0] for frames in (control.fin_frames, control.rst_frames) if frames]
     close_frames = [min(firsts)] if firsts else []
-    close_ts = control.last_ts
+    close_ts = control.last_ts if late is None else late[1].ts
+    if late is not None:
+        what = (f"{silent} accepted {where} but sent no NDMP message on it while the media "
+                "server waited (an NDMP server greets each connection with "
+                "NDMP_NOTIFY_CONNECTED at once)")
     at = f" (frame {close_frames[0]})" if close_frames else ""
     if closer is None:
         end = f"; the capture went on {span_words(after(ctx, since))} with nothing from it"
@@ -190,7 +214,17 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                f"{span_words(close_ts - since)} later")
     port = control.resp_p
     webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
-    if asker == "orig" and request is None:
+    if late is not None:
+        greeting = late[0]
+        end += (f"; its {greeting.name} (frame {greeting.frame}) came only after it, "
+                f"{span_words(greeting.ts - late[1].ts)} after the close")
+        cause = (" The agent's NDMP service answered, but too late: it was hung, or "
+                 "overloaded (more sessions at once than it accepts: it greets them one at "
+                 "a time), and the media server gave the job up before its greeting.")
+        fix = (f"See the NDMP service's log on the agent {agent} at that time; run fewer "
+               "jobs against it at once, or restart its NDMP service (Backup Exec: the "
+               "Remote Agent) if it hangs.")
+    elif asker == "orig" and request is None:
         cause = (f" What listens on port {port} of the agent is not answering NDMP: its NDMP "
                  f"service hung or stopped working, or another program holds the port{webmin}.")
         fix = (f"On the agent {agent}, see which program listens on TCP {port} (Windows: "
@@ -210,7 +244,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
         fix = (f"See the job log and the media server {media}'s job engine service (hung or "
                "stopped) at that time.")
     frames = ([request.frame] if request is not None else control.synack_frames[:1]) \
-        + close_frames
+        + close_frames + ([late[0].frame] if late is not None else [])
     ctx.silent_peer[session.id] = f"{silent} stopped answering (ndmp_no_reply)"
     ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
             "on without its answers.", fix, session=session, conn=control, frames=frames,

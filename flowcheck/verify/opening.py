@@ -210,7 +210,8 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     if on[0] == conn.resp_h:
         return ""  # said first instead: own_firewall_fix
     # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
-    return (f" This capture was taken on {conn.orig_h}: a capture on {conn.resp_h} shows "
+    return (f" This capture was taken on {conn.orig_h} or on its network segment: a "
+            f"capture on {conn.resp_h} shows "
             f"which way they are lost; with {routers_words(on)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
             "between them\").")
@@ -282,7 +283,7 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
             taken = (f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
                      "capture set twice, and both hosts' packets with initial TTLs: a "
                      "capture point on each)" if reached or on is None else
-                     f"this capture was taken on {conn.resp_h} itself "
+                     f"this capture was taken on {conn.resp_h} "
                      f"({taken_on_words(on, conn.orig_h)})")
             return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
                     "SYNs arrived and no SYN-ACK left: its input chain drops the SYNs (the "

@@ -11,13 +11,22 @@ from the sender, resends as large as its largest segment (SideEvidence.resent_le
 orig_seg_max), none of its data ever acknowledged, while its smaller packets to the same
 host still arrived after the first of them (an NDMP message on the control connection,
 acknowledged). Full-size resends without that evidence give the reading as a
-possibility.
+possibility. Path MTU discovery's own message in the capture proves it (trial 28 D5):
+a router's "packet too big" / "fragmentation needed" quoting the stalled connection,
+sent to its sender, reporting an MTU below the packets the sender went on resending
+(told_too_big): the sender never acted on it, so something drops it on its way in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.verify.stalled import Stall
+
+# The smallest IP and TCP headers of a segment (RFC 791, RFC 8200, RFC 9293): a payload
+# of n bytes makes a packet of at least n + these.
+HEADERS = {4: 20 + 20, 6: 40 + 20}
 
 READING = ("only full-size segments were lost: a path MTU black hole (a link with a "
            "smaller MTU between them, and the ICMP 'fragmentation needed' / 'packet too "
@@ -71,3 +80,87 @@ def fix(a: str, b: str) -> str:
             "path MTU discovery works; or clamp the TCP MSS on the router with the smaller "
             "MTU (nft: tcp flags syn tcp option maxseg size set rt mtu; iptables: -j TCPMSS "
             "--clamp-mss-to-pmtu); or lower the MTU of both hosts' interfaces to the path's")
+
+
+@dataclass(frozen=True, slots=True)
+class TooBig:
+    """Path MTU discovery's messages to a stalled sender that it never acted on
+    (told_too_big): how many, the MTU reported (None when none says one: an IPv4 router
+    older than RFC 1191), the router that sent them, the sender's resent segment size
+    (payload bytes) and its packets' size at least."""
+
+    count: int
+    frames: list[int]
+    mtu: int | None
+    router: str
+    size: int
+    packet: int
+
+
+def told_too_big(conn: Connection, stall: Stall, sender: str) -> TooBig | None:
+    """The packet too big / fragmentation needed messages (Connection.too_big_*) a
+    router sent the stalled sender about this connection, when the sender went on
+    resending packets larger than the MTU they report (or, with no MTU reported,
+    full-size resends: full_size_resends); None otherwise, and for a stall seen from the
+    receiver (its resends are not in the capture)."""
+    if not conn.too_big_count or conn.too_big_to != sender or stall.lost \
+            or conn.too_big_sender is None:
+        return None
+    size = conn.evidence(stall.side).resent_len or getattr(conn, f"{stall.side}_seg_max")
+    packet = size + HEADERS[6 if ":" in sender else 4]
+    if conn.too_big_mtu is None:
+        if not full_size_resends(conn, stall):
+            return None
+    elif packet <= conn.too_big_mtu:
+        return None
+    return TooBig(conn.too_big_count, list(conn.too_big_frames), conn.too_big_mtu,
+                  conn.too_big_sender, size, packet)
+
+
+def _names(sender: str) -> tuple[str, str]:
+    """(the message's name, its type) for the sender's IP version."""
+    return (("ICMPv6 'packet too big'", "type 2") if ":" in sender
+            else ("ICMP 'fragmentation needed'", "type 3 code 4"))
+
+
+def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
+    """The reading of path MTU discovery's messages a stalled sender never acted on;
+    on_sender: the capture was taken on the sender (the messages reached it)."""
+    name, _ = _names(sender)
+    many = told.count > 1
+    frames = ", ".join(map(str, told.frames)) + (" ..." if told.count > len(told.frames)
+                                                 else "")
+    mtu = f", reporting a path MTU of {told.mtu}" if told.mtu else ""
+    where = (f"the messages reached {sender} (this capture was taken there), so its own "
+             f"host firewall drops them after the capture point, or its stack ignores them"
+             if on_sender else
+             f"{sender}'s host firewall, or a device between this capture point and "
+             f"{sender}, drops them")
+    return (f" The capture holds {told.count} {name} message{'s' if many else ''} from "
+            f"the router {told.router} to {sender} quoting this connection's segments "
+            f"(frame{'s' if many else ''} {frames}){mtu}, and {sender} went on resending "
+            f"{told.size} B segments ({told.packet} B packets) after "
+            f"{'them' if many else 'it'}: path MTU discovery told {sender} to send smaller "
+            f"packets and it never did ({'RFC 8201' if ':' in sender else 'RFC 1191'}): "
+            f"{where}. A path MTU black hole "
+            "(RFC 2923): full-size segments never pass the link with the smaller MTU, "
+            "smaller packets do.")
+
+
+def too_big_fix(told: TooBig, sender: str) -> str:
+    """The fix of path MTU discovery's messages the sender never acted on."""
+    name, kind = _names(sender)
+    if ":" in sender:
+        rules = ("nft `icmpv6 type packet-too-big accept` on input; ip6tables `-p icmpv6 "
+                 "--icmpv6-type packet-too-big -j ACCEPT`; Windows: keep the Core "
+                 "Networking rule 'Packet Too Big (ICMPv6-In)' enabled")
+    else:
+        rules = ("nft `icmp type destination-unreachable icmp code frag-needed accept` on "
+                 "input; iptables `-p icmp --icmp-type fragmentation-needed -j ACCEPT`; "
+                 "Windows: keep the Core Networking rule 'Destination Unreachable "
+                 "Fragmentation Needed (ICMPv4-In)' enabled")
+    return (f"Let {name} ({kind}) in on {sender} ({rules}) and through every firewall "
+            f"between {told.router} and {sender} (RFC 4890 4.3.1 for IPv6: never drop "
+            f"it); or clamp the TCP MSS on {told.router}, the router with the smaller MTU "
+            "(nft: tcp flags syn tcp option maxseg size set rt mtu; iptables: -j TCPMSS "
+            "--clamp-mss-to-pmtu).")

@@ -66,10 +66,13 @@ def connect_check_words(ctx: Context, session: Session) -> str:
     how = "reset" if closing(control)[1] == "RST" else "closed"
     close = control_close(stream)
     opened = control.synack_ts if control.synack_ts is not None else control.ts
+    late = greeting is not None and close is not None and greeting.frame > close.frame
     said = (f"the agent greeted it (NOTIFY_CONNECTED, frame {greeting.frame}) and "
-            if greeting is not None else "")
+            if greeting is not None and not late else "")
     when = "" if close is None else \
         f" {span_words(max(0.0, close.ts - opened))} after it opened (frame {close.frame})"
+    if late and greeting is not None:  # the greeting came after the close: say so
+        when += f", before the agent's greeting (NOTIFY_CONNECTED, frame {greeting.frame})"
     return (f"a port check (connect and close), not a job: {said}{control.orig_h} "
             f"sent nothing and {how} the connection{when}, as a monitoring check (Nagios "
             "check_tcp, Test-NetConnection, a load balancer's health check) does; no NDMP "

@@ -27,9 +27,11 @@ def translated_host(ctx: Context, session: Session, conn: Connection, which: str
     That end's address is the session's host of that role (the control connection
     reached or came from it too), the configuration names that role's hosts and this
     address is not among them (host_not_configured: the host is seen under another
-    address). Not the listener's side of a connection matched to its announcement under
-    the control connection's address (session.address_matched): its port is the one
-    announced inside the NDMP message, which the NAT did not translate, the host's own."""
+    address); or, with no media servers configured, the session itself shows its media
+    server under another address (media_seen_elsewhere: trial 26 D2). Not the
+    listener's side of a connection matched to its announcement under the control
+    connection's address (session.address_matched): its port is the one announced
+    inside the NDMP message, which the NAT did not translate, the host's own."""
     return next((side[0] for role, side in role_ends(ctx, conn, session)
                  if role == which and translated_end(ctx, session, conn, which, side)), None)
 
@@ -41,10 +43,26 @@ def translated_end(ctx: Context, session: Session, conn: Connection, which: str,
     host, port = side
     configured, own = ((ctx.config.media_servers, session.media_server) if which == "media"
                        else (ctx.config.remote_agents, session.remote_agent))
-    if not configured or host in configured or host != own:
+    if host != own or host in configured:
+        return False
+    if not configured and (which != "media" or media_seen_elsewhere(ctx, session) is None):
         return False
     return not ((host, port) == (conn.resp_h, conn.resp_p) and
                 any(uid == conn.uid for uid, _ in session.address_matched))
+
+
+def media_seen_elsewhere(ctx: Context, session: Session) -> str | None:
+    """The address the agent called the media server back at when it is not the one the
+    control connection came from, over the same IP version (Session.callback_elsewhere:
+    the job engine named its own address, a NAT in front of the media server translated
+    the control and data connections; trial 26 D2); else None."""
+    if not session.callback_elsewhere or session.callback_uid is None:
+        return None
+    target = ctx.by_uid[session.callback_uid].resp_h
+    if target == session.media_server or \
+            (":" in target) != (":" in session.media_server):
+        return None  # the same address, or dual-stack hosts: no NAT shown
+    return target
 
 
 def checked_ends(ctx: Context, session: Session, conn: Connection

@@ -11,7 +11,8 @@ from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls
+from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
+from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls, ttl_word
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
 # administratively prohibited, communication administratively prohibited; ICMPv6
@@ -26,6 +27,27 @@ _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 _ROUTING = {4: {0: "network unreachable", 1: "host unreachable",
                 6: "destination network unknown", 7: "destination host unknown"},
             6: {0: "no route to destination", 3: "address unreachable"}}
+# RFC 4443 3.1's names of the ICMPv6 filter codes (trial 28 D10: 5 and 6 were called
+# "administratively prohibited", which is code 1's): 5, the router refuses the packet's
+# source address (ingress/egress filtering, BCP 38); 6, a route that rejects the
+# destination. IPv4's filter codes keep one name.
+_PROHIBITED_NAMES = {6: {1: "communication with destination administratively prohibited",
+                         5: "source address failed ingress/egress policy",
+                         6: "reject route to destination"}}
+SOURCE_POLICY, REJECT_ROUTE = 5, 6  # ICMPv6 (RFC 4443 3.1)
+# How nft spells a reject with a routing code, per IP version (trial 28 D16: IPv6 rules
+# were given IPv4's `icmp type`, which never matches IPv6).
+_ROUTING_REJECT = {4: "`reject with icmp type host-unreachable`",
+                   6: "`reject with icmpv6 type no-route` (or `addr-unreachable`)"}
+
+
+def _version(conn: Connection) -> int:
+    return 6 if ":" in conn.resp_h else 4
+
+
+def icmp_word(conn: Connection) -> str:
+    """"ICMPv6" for a connection over IPv6, else "ICMP" (trial 28 D16)."""
+    return "ICMPv6" if _version(conn) == 6 else "ICMP"
 
 
 def refusal_how(conn: Connection) -> str:
@@ -39,14 +61,20 @@ def refusal_how(conn: Connection) -> str:
             and conn.icmp_sender not in (None, conn.resp_h):
         device = conn.icmp_sender  # a router that could not reach the host
     sender = f" from {device}" if device is not None else ""
+    if own_stack_refused(conn):
+        sender = f" from {conn.orig_h} to itself"
+    icmp = icmp_word(conn)
     if prohibited(conn):
-        return (f"an ICMP administratively prohibited unreachable (code {conn.icmp_code})"
+        name = _PROHIBITED_NAMES.get(_version(conn), {}).get(conn.icmp_code)  # type: ignore[arg-type]
+        if name is not None:
+            return f"an {icmp} unreachable \"{name}\" (code {conn.icmp_code}){sender}"
+        return (f"an {icmp} administratively prohibited unreachable (code {conn.icmp_code})"
                 f"{sender}")
     if port_unreachable(conn):
-        return f"an ICMP port unreachable (code {conn.icmp_code}){sender}"
+        return f"an {icmp} port unreachable (code {conn.icmp_code}){sender}"
     if (name := routing_unreachable(conn)) is not None:
-        return f"an ICMP {name} (code {conn.icmp_code}){sender}"
-    return f"an ICMP unreachable{sender}"
+        return f"an {icmp} {name} (code {conn.icmp_code}){sender}"
+    return f"an {icmp} unreachable{sender}"
 
 
 def rejecting_device(conn: Connection) -> str | None:
@@ -57,11 +85,17 @@ def rejecting_device(conn: Connection) -> str | None:
     answers with a RST). None otherwise (a RST, the responder's own ICMP, or a router's
     net or host unreachable: routing)."""
     version = 6 if ":" in conn.resp_h else 4
-    if conn.resp_rst or not conn.icmp_frames or conn.icmp_sender in (None, conn.resp_h):
+    if conn.resp_rst or not conn.icmp_frames or \
+            conn.icmp_sender in (None, conn.resp_h, conn.orig_h):
         return None
     if conn.icmp_code in _PROHIBITED[version] or conn.icmp_code == _PORT_UNREACHABLE[version]:
         return conn.icmp_sender
     return None
+
+
+def own_refusal_words(conn: Connection) -> str:
+    """own_stack_words for a SYN its originator's own ICMP refused (own_stack_refused)."""
+    return own_stack_words(conn, refusal_how(conn), routing_unreachable(conn) is not None)
 
 
 def device_name(device: str) -> str:
@@ -70,11 +104,43 @@ def device_name(device: str) -> str:
 
 
 def device_words(conn: Connection, device: str) -> str:
-    """Why a reject from a device between the hosts is not the responder's answer."""
-    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was rejected with "
-            f"{refusal_how(conn)}, not by {conn.resp_h}: the ICMP's source "
-            f"is a router or firewall between the hosts whose forward rules reject the "
-            "connection")
+    """Why a reject from a device between the hosts is not the responder's answer; for
+    ICMPv6's source-policy and reject-route codes, what they say (RFC 4443 3.1)."""
+    head = (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was rejected with "
+            f"{refusal_how(conn)}, not by {conn.resp_h}: the {icmp_word(conn)} message's "
+            "source is a router or firewall between the hosts")
+    code = conn.icmp_code if _version(conn) == 6 else None
+    if code == SOURCE_POLICY:
+        return (f"{head} that refuses packets from {conn.orig_h}'s source address (ingress "
+                "or egress filtering, BCP 38: an address of a prefix it does not route, "
+                "such as a unique local, temporary or deprecated address the sender chose), "
+                "or whose forward rules reject the connection with that code")
+    if code == REJECT_ROUTE:
+        return (f"{head} that holds a reject route to {conn.resp_h} (a route configured to "
+                "refuse that destination), or whose forward rules reject the connection "
+                "with that code")
+    return f"{head} whose forward rules reject the connection"
+
+
+def device_fix(ctx: Context, conn: Connection, session: Session, device: str) -> str:
+    """The fix of a reject from a device between the hosts (rejecting_device): the allow
+    rule in its forward chain; for ICMPv6's source-policy code the sender's source
+    address first, for its reject-route code the device's routes."""
+    rule = allow_rule(ctx, conn, session, device=device_name(device))
+    code = conn.icmp_code if _version(conn) == 6 else None
+    if code == SOURCE_POLICY:
+        return (f"Check the source address {conn.orig_h} uses toward {conn.resp_h} (Linux: "
+                f"`ip -6 route get {conn.resp_h}`; Windows: `Find-NetRoute -RemoteIPAddress "
+                f"{conn.resp_h}`): {device} passes only addresses of the prefixes it "
+                f"routes on that side, so give {conn.orig_h} such an address or make it "
+                "preferred (the source address selection policy), or let "
+                f"{device}'s filter pass {conn.orig_h}; if {device} rejects the connection "
+                f"on purpose, {rule}.")
+    if code == REJECT_ROUTE:
+        return (f"Check {device}'s routes to {conn.resp_h} (a reject, prohibit or "
+                f"unreachable route covering it: remove it or route {conn.resp_h} past it); "
+                f"if {device} rejects the connection on purpose, {rule}.")
+    return f"{capitalised(rule)}."
 
 
 def prohibited(conn: Connection) -> bool:
@@ -117,10 +183,12 @@ def icmp_cause(conn: Connection) -> str | None:
     if routing_unreachable(conn) is None:
         return None
     if conn.icmp_sender == conn.resp_h:
+        names = ("an ICMPv6 no route to destination or address unreachable"
+                 if _version(conn) == 6 else "a host or network unreachable")
         return (f"a firewall on {conn.resp_h} rejects it (a host does not report itself "
-                "unreachable, and a closed TCP port answers a SYN with a RST: a host or "
-                "network unreachable from the host itself comes from a reject rule, such as "
-                "nft's `reject with icmp type host-unreachable`)")
+                f"unreachable, and a closed TCP port answers a SYN with a RST: {names} "
+                "from the host itself comes from a reject rule, such as nft's "
+                f"{_ROUTING_REJECT[_version(conn)]})")
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")
@@ -174,11 +242,12 @@ def foreign_reset_words(conn: Connection, ttls: tuple[int, int]) -> str:
 
 def undecremented_words(conn: Connection, rst: int) -> str:
     """The condition a RST with an initial TTL (undecremented_reset) adds to the words."""
-    return (f" The RST's TTL {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
+    ttl = ttl_word(conn.resp_h)
+    return (f" The RST's {ttl} {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
             f"the RST was sent on {conn.orig_h}'s own network segment, so if {conn.resp_h} "
             "is reached through a router, that router or a firewall there sent it in "
             f"{conn.resp_h}'s name (a packet from behind a router arrives with a lowered "
-            "TTL).")
+            f"{ttl}).")
 
 
 def undecremented_fix(ctx: Context, conn: Connection, session: Session) -> str:
@@ -191,22 +260,25 @@ def filter_reject_words(conn: Connection) -> str:
     """Who rejects a SYN refused by an ICMP port unreachable from the responder itself:
     its own firewall (port_unreachable), with why it is not a closed port."""
     host = conn.icmp_sender or conn.resp_h
+    tables = "ip6tables" if _version(conn) == 6 else "iptables"
     return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
-            "RST; an ICMP port unreachable to a TCP SYN comes from a reject rule, such as "
-            "iptables' REJECT or nft's reject)")
+            f"RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from a reject "
+            f"rule, such as {tables}' REJECT or nft's reject)")
 
 
 def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     """Where the evidence of refusals whose SYN the capture lacks is
     (flowcheck.sessions.unseen_syn_refused, quoted_syn_refused), as a sentence to follow
     a refusal finding's message; "" when every one of conns holds its SYN."""
-    quoted = [c for c in conns if quoted_syn_refused(c)]
+    # A SYN its originator's own ICMP refused never left it: own_stack_words say so.
+    quoted = [c for c in conns if quoted_syn_refused(c) and not own_stack_refused(c)]
     if quoted:
         frames = [f for c in quoted for f in c.icmp_frames]
         many = len(frames) > 1
         return (" " + syns_not_held(ctx, quoted[0].orig_h, quoted[0].resp_h,
                                     [c.orig_p for c in quoted])
-                + f"; the ICMP unreachable{'s' if many else ''} in frame{'s' if many else ''} "
+                + f"; the {icmp_word(quoted[0])} unreachable{'s' if many else ''} in "
+                f"frame{'s' if many else ''} "
                 f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
                 f"{'them' if len(quoted) > 1 or quoted[0].syn_retries else 'it'}.")
     unseen = [c for c in conns if unseen_syn_refused(c)]
@@ -236,6 +308,9 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
     """Why the endpoint refused the SYN: a filter's reject, or nothing listening (the
     port in use: Backup Exec's consequence named only in its profile) or a reject; a
     device between the hosts when the reject came from it (rejecting_device)."""
+    if own_stack_refused(conn):
+        return (f"{conn.orig_h} could not send the SYN to "
+                f"{endpoint(conn.resp_h, conn.resp_p)}: {own_refusal_words(conn)}")
     device = rejecting_device(conn)
     if device is not None:
         return device_words(conn, device)
@@ -310,6 +385,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     capture point of two: refused_between); for a routing code from a router, its route to
     the host first; "" for a RST or another ICMP code (the port in use, or a firewall:
     the caller's words)."""
+    if own_stack_refused(conn):
+        return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
     device = rejecting_device(conn)
     if device is None and foreign_reset(ctx, conn) is not None:
         device = reset_device(conn)
@@ -317,6 +394,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
         device = BETWEEN
     elif device is not None:
         device = device_name(device)
+    if device is not None and rejecting_device(conn) is not None:
+        return device_fix(ctx, conn, session, str(rejecting_device(conn)))
     if device is not None:
         rule = allow_rule(ctx, conn, session, device=device)
         return f"{capitalised(rule)}."

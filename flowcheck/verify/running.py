@@ -21,6 +21,7 @@ from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
+from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_SECONDS,
@@ -37,6 +38,8 @@ from flowcheck.verify.stalled import (
     silent_peer_words,
     stall_of,
     stall_words,
+    unacked_from,
+    unacked_words,
 )
 from flowcheck.verify.ttl import capture_host
 
@@ -108,7 +111,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     control = ctx.by_uid[session.control_uid]
     stall = control_stall(control, closing=True)
-    last = _last_sent(stream, stall.side) if stall is not None else None
+    last = unacked_from(stream, stall) if stall is not None else None
     if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
         # An ACK comes well within the retransmission timeout after the message the
         # unacknowledged bytes began; a capture that ended sooner may only miss it.
@@ -156,11 +159,6 @@ def stalled_side(control: Connection) -> str | None:
     return stall.side if stall is not None else None
 
 
-def _last_sent(stream: NdmpStream, side: str) -> NdmpMessage | None:
-    """The side's last NDMP message, where its unacknowledged bytes began."""
-    return next((m for m in reversed(stream.messages) if m.direction == side), None)
-
-
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
              stall: Stall, last: NdmpMessage | None) -> None:
     """control_stalled: the path stopped delivering the control connection (a firewall
@@ -176,7 +174,7 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     elif last is not None:
         silence = silence_before(stream, last.ts, last.frame)
         size = f"{stall.unacked} B" if stall.unacked else "bytes"
-        what = f"its last {size} (from {message_op(last)}, frame {last.frame})"
+        what = f"its last {size} ({unacked_words(stream, stall, last)})"
     else:
         silence = silence_before(stream, control.last_ts, control.last_frame)
         what = f"its last {stall.unacked} B" if stall.unacked else "its last bytes"
@@ -187,7 +185,10 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     went_on = ctx.capture_end - stall.ts if stall.ts is not None and not stall.fin else None
     if went_on is not None and went_on < ctx.config.retransmission_timeout:
         went_on = None
-    idle = silence.seconds >= IDLE_SECONDS
+    # A halt lost at the data's end bounds the idle time (trial 26 D8): not the silence
+    # up to the closer's FIN, which is its job engine's wait.
+    end = data_end_in(ctx, session, control, silence, fin) if fin is not None else None
+    idle = (end.idle if end is not None else silence.seconds) >= IDLE_SECONDS
     fix = f"{idle_timeout_fix(control)}; a capture on both hosts at once shows where " \
           "the packets are lost."
     peer = ""
@@ -204,14 +205,16 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     ctx.add("control_stalled",
             stall_words("control", control, roles, stall, what, went_on) + reset
             + f" The job cannot go on without its control connection. {STATE_LOST}"
-            + (", here after its idle timeout: before them the control connection had sat "
+            + (bounded_idle_words(end, silence, fin, roles)
+               if idle and end is not None and fin is not None else
+               ", here after its idle timeout: before them the control connection had sat "
                f"idle {silence_words(silence)}, as it does while the data flows." if idle else
                ": after an idle timeout, a failover or a reload of its state table; or "
                "the route between them changed, or an IPS dropped the flow.") + peer,
             fix,
             session=session, conn=control,
             frames=[fin.frame if fin is not None else last.frame if last is not None
-                    else control.last_frame],
+                    else control.last_frame, *([end.frame] if end is not None else [])],
             ts=(fin.ts if fin is not None else last.ts if last is not None
                 else control.last_ts), cause="control")
 

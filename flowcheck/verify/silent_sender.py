@@ -19,7 +19,7 @@ from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, endp
 from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.allow_rules import capitalised
-from flowcheck.verify.context import Context, role_words, session_uids
+from flowcheck.verify.context import Context, retransmitted_words, role_words
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import HALTS, abnormal_reason
 
@@ -205,12 +205,5 @@ def _answer_words(session: Session, silent: SilentSender, stream: NdmpStream,
 def _session_loss(ctx: Context, session: Session) -> str:
     """" The session's connections show lost packets: 11 retransmitted packets (9 on C1,
     2 on C3)." when they do, else ""."""
-    counts = [(uid, ctx.by_uid[uid].retransmits + ctx.by_uid[uid].syn_retries)
-              for uid in session_uids(session) if uid in ctx.by_uid]
-    counts = [(uid, n) for uid, n in counts if n]
-    if not counts:
-        return ""
-    total = sum(n for _, n in counts)
-    where = (f"on {counts[0][0]}" if len(counts) == 1
-             else "(" + ", ".join(f"{n} on {uid}" for uid, n in counts) + ")")
-    return f" The session's connections show lost packets: {total} retransmitted packets {where}."
+    resent = retransmitted_words(ctx, session)
+    return f" The session's connections show lost packets: {resent}." if resent else ""

@@ -7,14 +7,16 @@ resends answered them: a slow link, no stall).
 
 `Stall` and `stall_of` read the tracker's per-side fields (Connection.orig_unacked,
 SideEvidence.resends, resends_acked, resent_ts, resend_first_ts); `stall_words` is
-the head of the control_stalled and data_stalled messages, so the two read alike.
+the head of the control_stalled and data_stalled messages, so the two read alike;
+`unacked_from` and `unacked_words` the NDMP messages a side's unacknowledged bytes hold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowcheck.model import Connection, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint
+from flowcheck.sessions import message_op
 from flowcheck.verify.details import span_words
 from flowcheck.verify.ttl import taken_on_words
 
@@ -43,7 +45,7 @@ def silent_peer_words(receiver: str, host: str, sender: str,
     if on is None:
         return f"{gone} If this capture was taken on {host} itself, {cause}"
     if on[0] == host:
-        return (f" This capture was taken on {host} itself ({taken_on_words(on, sender)}): "
+        return (f" This capture was taken on {host} ({taken_on_words(on, sender)}): "
                 f"{cause}")
     return (f"{gone} This capture was taken on {sender} ({taken_on_words(on, host)}): a "
             f"capture on {host} shows whether the resends reach it.")
@@ -203,3 +205,40 @@ def data_stall(conn: Connection) -> Stall | None:
     if closed and closed < (stall.first_frame or stall.frame or closed + 1):
         return None
     return stall
+
+
+def last_sent(stream: NdmpStream, side: str) -> NdmpMessage | None:
+    """The side's last NDMP message; None when none."""
+    return next((m for m in reversed(stream.messages) if m.direction == side), None)
+
+
+def unacked_from(stream: NdmpStream, stall: Stall) -> NdmpMessage | None:
+    """The stalled side's NDMP message its unacknowledged bytes began in: going back
+    over its messages, the one whose size (NdmpMessage.size) brings their sum to
+    Stall.unacked (trial 26 D8: 96 B were a LOG_MESSAGE and a NOTIFY_DATA_HALTED, not
+    the halt alone); its last message when a size is unknown or the bytes are not
+    known (a FIN, ACKs lost)."""
+    last = last_sent(stream, stall.side)
+    total = 0
+    for message in reversed(stream.messages):
+        if message.direction != stall.side:
+            continue
+        if not message.size or not stall.unacked:
+            return last
+        total += message.size
+        if total >= stall.unacked:
+            return message if total == stall.unacked else last
+    return last
+
+
+def unacked_words(stream: NdmpStream, stall: Stall, first: NdmpMessage) -> str:
+    """"from LOG_MESSAGE, frame 2260, to NOTIFY_DATA_HALTED, frame 2261" for the stalled
+    side's unacknowledged bytes beginning in `first` (unacked_from); "from X to Y, frame
+    N" when one packet held them, "from X, frame N" for one message."""
+    final = last_sent(stream, stall.side)
+    if final is None or final is first:
+        return f"from {message_op(first)}, frame {first.frame}"
+    if final.frame == first.frame:
+        return f"from {message_op(first)} to {message_op(final)}, frame {first.frame}"
+    return (f"from {message_op(first)}, frame {first.frame}, to {message_op(final)}, "
+            f"frame {final.frame}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.verify.aborted import closed_with_control
@@ -38,6 +38,9 @@ from flowcheck.verify.pmtu import (
     full_size_resends,
     lost_by_size,
     small_passed,
+    told_too_big,
+    too_big_fix,
+    too_big_words,
 )
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stalled import (
@@ -65,7 +68,9 @@ class StalledTransfer:
     NDMP message that arrived after the first of its full-size resends (pmtu.small_passed);
     mtu: the capture shows segments lost by their size (pmtu: lost_by_size, or full-size
     resends and `passed`); heard: the first control-connection message the stall's
-    receiver sent after the data stopped (_heard_after), None when none."""
+    receiver sent after the data stopped (_heard_after), None when none; closed: when
+    none, the receiver's FIN on the control connection after the data stopped
+    (_closed_after), None when none: either shows the receiver up and reachable."""
 
     conn: Connection
     stall: Stall
@@ -74,6 +79,7 @@ class StalledTransfer:
     passed: NdmpMessage | None = None
     mtu: bool = False
     heard: NdmpMessage | None = None
+    closed: ControlPacket | None = None
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -96,10 +102,13 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                                    stall.first_ts)
                       if full_size_resends(conn, stall) else None)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
+            heard = _heard_after(session, messages, halt, receiver, stall, conn)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
-                                         passed is not None or lost_by_size(stall),
-                                         _heard_after(session, messages, halt, receiver,
-                                                      stall, conn)))
+                                         passed is not None or lost_by_size(stall)
+                                         or told_too_big(conn, stall, sender) is not None,
+                                         heard,
+                                         None if heard is not None else
+                                         _closed_after(session, stream, receiver, stall)))
     return found
 
 
@@ -179,7 +188,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                        "restart), the route between them changed, or an IPS "
                        "dropped the flow.")
             remedy = _logs_remedy(conn)
-            heard = stalled.heard
+            heard, shut = stalled.heard, stalled.closed
             on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
             # Two capture points: the resends never reached the receiver's (trial 26 D5).
             vanished = not stall.acks_lost and resends_vanished(
@@ -187,13 +196,17 @@ def check_stalled_transfers(ctx: Context) -> None:
                 stall.ts if stall.ts is not None else conn.last_ts)
             if vanished:
                 reading += resends_vanished_words(sender, receiver, roles[1])
-            elif heard is not None and (on is None or on[0] != receiver):
+            elif (heard is not None or shut is not None) and (on is None or on[0] != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
-                # stall: it was up and reachable, so not "the host went down".
+                # stall: it was up and reachable, so not "the host went down"; trial 26
+                # D9: its FIN there (or a message after the closer's FIN) shows it too.
+                sign = (f"it sent {message_op(heard)} on the control connection (frame "
+                        f"{heard.frame})" if heard is not None else
+                        f"its FIN on the control connection (frame {_frame(shut)}) came "
+                        "through")
                 reading += (f" {capitalised(roles[1])} {receiver} was still up "
-                            "and reachable after the data stopped: it sent "
-                            f"{message_op(heard)} on the control connection (frame "
-                            f"{heard.frame}), so only this connection's packets were "
+                            f"and reachable after the data stopped: {sign}, so only this "
+                            "connection's packets were "
                             "lost: by a device between them, or by a host firewall or IPS "
                             f"on {receiver} that blocks this flow (a capture on {receiver} "
                             "shows whether the resends reach it).")
@@ -211,7 +224,13 @@ def check_stalled_transfers(ctx: Context) -> None:
                                                       head, reading, remedy)
                 cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
             size, passed = full_size_resends(conn, stall), stalled.passed
-            if passed is not None:
+            told = told_too_big(conn, stall, sender)
+            if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)
+                reading = too_big_words(told, sender, on is not None and on[0] == sender)
+                remedy = too_big_fix(told, sender)
+                head = head.replace(" stopped delivering: ",
+                                    " stopped delivering in a path MTU black hole: ", 1)
+            elif passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
@@ -239,7 +258,8 @@ def check_stalled_transfers(ctx: Context) -> None:
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
-                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1]})
+                    frames=sorted({*cited, stall.frame, *conn.rst_frames[:1],
+                                   *(told.frames[:1] if told is not None else [])})
                     + ([halt.frame] if halt is not None else []),
                     ts=stall.ts, cause="data")
 
@@ -304,9 +324,10 @@ def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessag
     """The first control-connection message the stall's receiver sent after the data
     stopped: the receiver host was up and its packets reached the capture point then;
     None when none. After the stall's first resend (else its latest); for an unanswered
-    FIN (stall.fin, whose data stopped at a time the capture does not show) only the
-    job's halt: it reports the data connection's end, so it came after the data stopped;
-    but on a connection that carried nothing (carried_nothing: no data ever stopped) any
+    FIN (stall.fin, whose data stopped at a time the capture does not show) the job's
+    halt (it reports the data connection's end, so it came after the data stopped),
+    else any message after the closer's first FIN (the closer gave up on the data); but
+    on a connection that carried nothing (carried_nothing: no data ever stopped) any
     message between the closer's first FIN and its last resend."""
     side = "resp" if session.remote_agent == receiver else "orig"
     if session.media_server != receiver and side == "orig":
@@ -317,10 +338,36 @@ def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessag
         return next((m for m in messages if m.direction == side
                      and conn.fin_frames[0] < m.frame < conn.fin_frames[-1]), None)
     if stall.fin:
-        return halt if halt is not None and halt.direction == side else None
+        if halt is not None and halt.direction == side:
+            return halt
+        # Trial 26 D9: any message after the closer's first FIN came after the data
+        # stopped (the closer gave up on it), whatever it says.
+        return next((m for m in messages if m.direction == side and conn is not None
+                     and conn.fin_frames and m.frame > conn.fin_frames[0]), None)
     began = stall.first_ts if stall.first_ts is not None else stall.ts
     return next((m for m in messages if m.direction == side and began is not None
                  and m.ts > began), None)
+
+
+def _frame(packet: ControlPacket | None) -> int:
+    """The packet's frame, 0 for None."""
+    return packet.frame if packet is not None else 0
+
+
+def _closed_after(session: Session, stream: NdmpStream | None, receiver: str,
+                  stall: Stall) -> ControlPacket | None:
+    """The receiver's FIN on the session's control connection (its first FIN) after the
+    stall's first resend (else its latest), which reached the capture point: the
+    receiver was up and its packets came through then (trial 26 D9: a media server that
+    gave up on a path MTU black hole closed its connections 30 s later); None when none,
+    for a resent FIN (no time the data stopped) or a stall seen from the receiver."""
+    side = "resp" if session.remote_agent == receiver else "orig"
+    if stream is None or stream.fin is None or stall.fin or stall.lost or \
+            (session.media_server != receiver and side == "orig"):
+        return None
+    began = stall.first_ts if stall.first_ts is not None else stall.ts
+    fin = stream.fin
+    return fin if fin.direction == side and began is not None and fin.ts > began else None
 
 
 def _then(halt: NdmpMessage | None) -> str:

@@ -48,6 +48,7 @@ from flowcheck.verify.evidence import (
     time_enough,
     unseen_why,
 )
+from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
@@ -88,6 +89,8 @@ def check_steps(ctx: Context) -> None:
 def _evaluate(ctx: Context, session: Session, spec: StepSpec,
               holders: list[Session]) -> Step:
     control = ctx.by_uid[session.control_uid]
+    if spec.kind != "control" and (later := later_step(ctx, spec, control)) is not None:
+        return later  # its control connection given up for the other IP version
     outcome = judged(ctx, control)
     if spec.kind != "control" and outcome == "unknown":
         return make_step(spec, "unknown", detail="unknown: whether the control connection (step "
@@ -267,6 +270,8 @@ def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> No
 
 
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:
+    if (attempt := attempt_step(ctx, session, spec, conn)) is not None:
+        return attempt  # given up for the other IP version (trial 28 D1)
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
@@ -285,6 +290,7 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         detail = connection_detail(ctx, conn, session, ports)
         if connect_check(ctx, session):
             detail += f"; {connect_check_words(ctx, session)}"
+        detail += fallback_note(ctx, conn)
         return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],

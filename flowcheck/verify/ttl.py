@@ -49,10 +49,16 @@ def own_ttls(ctx: Context, host: str, peer: str) -> set[int]:
     return _host_ttls(ctx).get((host, peer), set())
 
 
+def ttl_word(host: str) -> str:
+    """"TTL" for an IPv4 host, "hop limit" for an IPv6 one (RFC 8200 3: IPv6 has no TTL;
+    trial 28 D5)."""
+    return "hop limit" if ":" in host else "TTL"
+
+
 def forged_words(host: str, rst: int, own: int) -> str:
     """"its TTL 64, where 10.77.0.2's own packets arrive with 63": the mark of a RST a
     device sent in host's name."""
-    return f"its TTL {rst}, where {host}'s own packets arrive with {own}"
+    return f"its {ttl_word(host)} {rst}, where {host}'s own packets arrive with {own}"
 
 
 def _host_ttls(ctx: Context) -> dict[tuple[str, str], set[int]]:
@@ -88,13 +94,16 @@ def capture_host(ctx: Context, a: str, b: str) -> tuple[str, int, int] | None:
 
 
 def taken_on_words(found: tuple[str, int, int], other: str) -> str:
-    """"10.77.1.2's packets arrive with TTL 64, an initial value, and 10.77.0.1's with 63:
-    a router between them" for capture_host's answer `found` (other: the other host);
-    the routers counted from the initial TTL next above the other's."""
+    """"or on its network segment: 10.77.1.2's packets arrive with TTL 64, an initial
+    value, and 10.77.0.1's with 63: a router between them" for capture_host's answer
+    `found` (other: the other host), said after "taken on 10.77.1.2"; the routers
+    counted from the initial TTL next above the other's. The TTLs cannot tell the host
+    from a point on its segment before the first router (a router's own interface
+    there, a SPAN port of its switch: trial 26 D10)."""
     host, mine, theirs = found
     routers = routers_words(found)
-    return (f"{host}'s packets arrive with TTL {mine}, an initial value, and {other}'s "
-            f"with {theirs}: {routers} between them")
+    return (f"or on its network segment: {host}'s packets arrive with {ttl_word(host)} "
+            f"{mine}, an initial value, and {other}'s with {theirs}: {routers} between them")
 
 
 def initial_both_ways(ctx: Context, a: str, b: str) -> bool:

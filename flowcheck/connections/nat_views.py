@@ -1,0 +1,188 @@
+"""Connections captured on both sides of a NAT: one connection, two address views.
+
+Two capture points given together (both hosts' captures, or `mergecap` of them) with a
+NAT between them hold each connection the NAT translated twice, under two different
+4-tuples: the media server's capture shows the agent's public address (DNAT) or its
+own (masquerade), the agent's the translated one. Packet copies are found per 4-tuple
+(flowcheck.connections.copies), so these are two connections, and every job became
+two sessions, each with half of the job's connections (trial 26 D7: good jobs read
+INCONCLUSIVE, a callback that worked `step_missing`, a rule "on the media server" named
+the NAT's address).
+
+The capture proves that two control connections are one when their decoded NDMP
+streams are the same conversation: the same messages (direction, sequence number,
+type, code, error, reply sequence and the addresses inside them: a NAT does not
+rewrite NDMP), at least MIN_MESSAGES of them from both sides, each message at the same
+time offset between the two (within OFFSET_SPREAD: the path between the points, not
+two jobs), the same payload bytes each way, and one end (host and port) the same in
+both: the NAT translated the other (DNAT the responder, source NAT the originator).
+Two streams whose every end differs (a NAT of both) are not joined. Such a pair gives
+the NAT's mapping (one address on one side, another on the other, the peer unchanged),
+and another pair of connections is one connection when it runs between the same peer
+end (host and port) and the two mapped addresses, on the same side, with the same
+payload bytes each way, opening at the control pair's offset (within OFFSET_SPREAD).
+
+Each connection is kept once, in the view taken nearest its originator (its packets
+with the higher TTL: flowcheck.verify.ttl), so the job is judged as its originator
+sent it; the earlier one when the TTLs do not tell. The other view is left out of the
+connections and sessions, as a tunnel copy is (flowcheck.connections.tunnel_copies),
+and `capture_duplicates` names it.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+
+from flowcheck.findings import make_finding
+from flowcheck.model import Connection, Finding, NdmpStream, endpoint
+
+MIN_MESSAGES = 4
+OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
+_NAMED = 3  # pairs named in the finding
+
+# (peer host, peer port, which side the NAT translated: "orig" or "resp", the address on
+# the kept view's side, the address on the other's, the offset other - kept)
+_Mapping = tuple[str, int, str, str, str, float]
+
+
+def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
+                   ) -> tuple[list[Connection], list[tuple[Connection, Connection]]]:
+    """(the connections without the far views, in their order; (kept, far view) pairs,
+    control connections first)."""
+    by_uid = {conn.uid: conn for conn in connections}
+    groups: dict[tuple, list[NdmpStream]] = {}
+    for stream in streams:
+        key = _signature(stream)
+        if key is not None and stream.uid in by_uid:
+            groups.setdefault(key, []).append(stream)
+    pairs: list[tuple[Connection, Connection]] = []
+    mappings: list[_Mapping] = []
+    for group in groups.values():
+        if len(group) != 2:
+            continue  # one stream, or several alike: nothing proven
+        found = _control_pair(by_uid[group[0].uid], by_uid[group[1].uid], *group)
+        if found is not None:
+            pairs.append(found[0])
+            mappings.append(found[1])
+    if not pairs:
+        return connections, []
+    taken = {id(c) for pair in pairs for c in pair}
+    pairs.extend(_other_pairs(connections, mappings, taken))
+    left_out = {id(far) for _, far in pairs}
+    return [c for c in connections if id(c) not in left_out], pairs
+
+
+def _signature(stream: NdmpStream) -> tuple | None:
+    """The conversation of a control stream, None when too short to prove anything."""
+    messages = stream.messages
+    if len(messages) < MIN_MESSAGES or len({m.direction for m in messages}) < 2:
+        return None
+    return tuple((m.direction, m.sequence, m.type, m.code, m.error, m.reply_sequence,
+                  tuple((a.ip, a.port) for a in m.addresses)) for m in messages)
+
+
+def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
+                  ) -> tuple[tuple[Connection, Connection], _Mapping] | None:
+    """The (kept, far) pair and the NAT's mapping when a and b are one control connection
+    seen on both sides of a NAT; else None."""
+    if (a.orig_h, a.orig_p) == (b.orig_h, b.orig_p) and a.resp_h != b.resp_h:
+        side = "resp"
+    elif (a.resp_h, a.resp_p) == (b.resp_h, b.resp_p) and a.orig_h != b.orig_h:
+        side = "orig"
+    else:
+        return None
+    if (a.orig_bytes, a.resp_bytes) != (b.orig_bytes, b.resp_bytes):
+        return None
+    offsets = [mb.ts - ma.ts for ma, mb in zip(sa.messages, sb.messages, strict=True)]
+    if max(offsets) - min(offsets) > OFFSET_SPREAD:
+        return None
+    kept, far = _keeping(a, b)
+    offset = median(offsets) * (1 if kept is a else -1)
+    peer = (kept.orig_h, kept.orig_p) if side == "resp" else (kept.resp_h, kept.resp_p)
+    mapped = (kept.resp_h, far.resp_h) if side == "resp" else (kept.orig_h, far.orig_h)
+    return (kept, far), (peer[0], peer[1], side, mapped[0], mapped[1], offset)
+
+
+def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken: set[int]
+                 ) -> list[tuple[Connection, Connection]]:
+    """The other connections between a mapping's peer and its two addresses that are one
+    connection in two views (same peer end and side, payload, opening at the offset).
+    Indexed by (peer end, side, other address): one pass, however many jobs."""
+    offsets: dict[tuple[str, str, str], list[float]] = {}
+    for peer_h, _, _, near, far_h, offset in mappings:
+        offsets.setdefault((peer_h, near, far_h), []).append(offset)
+    index: dict[tuple[str, int, bool, str], list[Connection]] = {}
+    for conn in connections:
+        if id(conn) in taken:
+            continue
+        for peer_first in (True, False):
+            peer = (conn.orig_h, conn.orig_p) if peer_first else (conn.resp_h, conn.resp_p)
+            other = conn.resp_h if peer_first else conn.orig_h
+            index.setdefault((*peer, peer_first, other), []).append(conn)
+    pairs = []
+    for (peer_h, near, far_h), times in offsets.items():
+        for (host, port, peer_first, other), near_side in list(index.items()):
+            if host != peer_h or other != near:
+                continue
+            far_side = index.get((host, port, peer_first, far_h), [])
+            for one in near_side:
+                two = next((c for c in far_side if id(c) not in taken and id(one) not in taken
+                            and _same_connection(one, c, times)), None)
+                if two is not None:
+                    pairs.append(_keeping(one, two))
+                    taken.update((id(one), id(two)))
+    return pairs
+
+
+def _same_connection(one: Connection, two: Connection, offsets: list[float]) -> bool:
+    """Do `one` (near view) and `two` (far view), between the same peer end, carry the
+    same payload each way and open at one of the control pairs' offsets?"""
+    if (one.orig_bytes, one.resp_bytes) != (two.orig_bytes, two.resp_bytes):
+        return False
+    start_one = one.syn_ts if one.syn_ts is not None else one.ts
+    start_two = two.syn_ts if two.syn_ts is not None else two.ts
+    return any(abs((start_two - start_one) - offset) <= OFFSET_SPREAD for offset in offsets)
+
+
+def _keeping(a: Connection, b: Connection) -> tuple[Connection, Connection]:
+    """(kept, far view): the view whose originator's packets have the higher TTL (seen
+    nearer their sender), else the earlier."""
+    if a.orig_ttl is not None and b.orig_ttl is not None and a.orig_ttl != b.orig_ttl:
+        return (a, b) if a.orig_ttl > b.orig_ttl else (b, a)
+    return (a, b) if (a.ts, a.first_frame) <= (b.ts, b.first_frame) else (b, a)
+
+
+def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | None:
+    """capture_duplicates (info) naming the far views left out; None without any."""
+    if not pairs:
+        return None
+    named = "; ".join(f"{far.uid} ({_where(far)}) is {kept.uid} ({_where(kept)})"
+                      for kept, far in pairs[:_NAMED])
+    more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    translated = sorted({_translation(kept, far) for kept, far in pairs})
+    are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
+    return make_finding(
+        "capture_duplicates",
+        f"{are} in the capture twice, under two addresses: on both sides of a NAT "
+        f"({'; '.join(translated)}): {named}{more}. The capture set holds two capture "
+        "points with the NAT between them: each control connection's two views carry "
+        "the same NDMP messages (the same sequence numbers and addresses, at one time "
+        "offset) and payload, so they are one job, not two; its other connections are "
+        "paired by the NAT's mapping, payload and time. Each connection is judged once, "
+        "on its view nearer its originator (the higher TTL); the other view is left out "
+        "of the connections and sessions. A connection seen at one point only (dropped "
+        "between them) is kept as it was captured",
+        "Nothing to fix for the copies; to judge one side of the NAT alone, analyze that "
+        "capture point's file alone",
+        frames=[far.first_frame for _, far in pairs[:_NAMED]])
+
+
+def _where(conn: Connection) -> str:
+    return f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+
+
+def _translation(kept: Connection, far: Connection) -> str:
+    """"10.99.0.2 seen as 10.88.0.2" for the end the NAT translated."""
+    if kept.resp_h != far.resp_h:
+        return f"{kept.resp_h} seen as {far.resp_h}"
+    return f"{kept.orig_h} seen as {far.orig_h}"

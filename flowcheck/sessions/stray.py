@@ -1,0 +1,84 @@
+"""A stray copy of another host pair's control SYN: no session of this capture.
+
+A switch that has no entry for a frame's destination MAC address (aged out, not yet
+learned) floods the frame to every port. The first SYN of a connection is the frame it
+most often floods, before the answer teaches it the port: a capture on a host that is
+neither end then holds that one SYN and nothing else of the connection. A capture on one
+agent of a three-way job shows the DMA's SYN to the other agent so (trial 27 D2: the
+bridge flooded the DMA's SYN to the tape agent to the data agent's port, and back).
+
+Such a SYN is a stray copy when the capture holds nothing else between its two hosts
+(the capture point is not on their path) and the job shows the connection worked: after
+it, the two agents' data connection reached an endpoint announced on the same DMA's
+control connection to the other agent (the SYN's destination listened there as the
+mover, or connected there as the data agent: either needs its control connection).
+The flooded frame's MAC address would say so directly; flowcheck keeps none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Announcement, Connection, NdmpStream
+from flowcheck.sessions.classify import connection_outcome
+
+
+@dataclass(frozen=True, slots=True)
+class StraySyn:
+    """A lone control SYN between two other hosts, and what shows its job went on."""
+
+    syn: Connection  # the connection the SYN opened: one packet
+    announcer: Connection  # the DMA's control connection to the other agent
+    announcement: Announcement  # the endpoint announced on it
+    reached: Connection  # the two agents' data connection that reached it
+
+
+def stray_syns(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
+               ndmp_port: int) -> dict[str, StraySyn]:
+    """The stray copies of control SYNs in the capture (module docstring), by the uid of
+    the SYN's connection."""
+    lone = [c for c in connections if c.resp_p == ndmp_port and _lone_syn(c)]
+    if not lone:
+        return {}
+    pairs: dict[frozenset[str], int] = {}
+    for conn in connections:
+        key = frozenset((conn.orig_h, conn.resp_h))
+        pairs[key] = pairs.get(key, 0) + 1
+    by_uid = {c.uid: c for c in connections}
+    reaching: dict[tuple[str, int], list[Connection]] = {}
+    for conn in connections:
+        if connection_outcome(conn) == "established":
+            reaching.setdefault((conn.resp_h, conn.resp_p), []).append(conn)
+    found: dict[str, StraySyn] = {}
+    for syn in lone:
+        if pairs[frozenset((syn.orig_h, syn.resp_h))] > 1:
+            continue  # the capture holds more of the two hosts: on their path
+        shown = _went_on(syn, stream_by_uid, by_uid, reaching, ndmp_port)
+        if shown is not None:
+            found[syn.uid] = shown
+    return found
+
+
+def _lone_syn(conn: Connection) -> bool:
+    """One SYN and nothing else: no answer, no resend, no other packet."""
+    return (connection_outcome(conn) == "unanswered" and not conn.syn_retries
+            and len(conn.syn_frames) == 1 and conn.orig_pkts == 1 and not conn.resp_pkts)
+
+
+def _went_on(syn: Connection, stream_by_uid: dict[str, NdmpStream],
+             by_uid: dict[str, Connection], reaching: dict[tuple[str, int], list[Connection]],
+             ndmp_port: int) -> StraySyn | None:
+    """The first announcement on the same DMA's control connection to another agent whose
+    endpoint a connection between that agent and the SYN's destination reached after the
+    SYN; None when the capture shows none."""
+    for stream in stream_by_uid.values():
+        control = by_uid.get(stream.uid)
+        if (control is None or control.orig_h != syn.orig_h or control.resp_p != ndmp_port
+                or control.resp_h == syn.resp_h):
+            continue
+        agents = {control.resp_h, syn.resp_h}
+        for ann in stream.announcements:
+            for conn in reaching.get((ann.ip, ann.port), ()):
+                if conn.ts >= syn.ts and {conn.orig_h, conn.resp_h} == agents:
+                    return StraySyn(syn, control, ann, conn)
+    return None

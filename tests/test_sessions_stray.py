@@ -1,0 +1,74 @@
+"""A stray copy of another host pair's control SYN: `capture_stray_syn` (info).
+
+A switch that has no entry for a frame's destination MAC address floods it to every
+port: a capture on one agent of a three-way job can hold one SYN of the DMA's control
+connection to the other agent, and nothing else of that connection. When the job shows
+that connection worked (the two agents' data connection reached the endpoint one of
+them listened on), it is no failed session of this capture (trial 27 D2: it failed good
+jobs with control_unanswered and a firewall fix, at both agents).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from scapy.all import IP, TCP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+TRIAL27 = Path(__file__).resolve().parent.parent / "captures" / "trial27"
+
+
+def _analyze(path: Path, name: str, **settings: object) -> Analysis:
+    config = build_config({**load_file(TRIAL27 / f"{name}.toml"), **settings})
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _codes(analysis: Analysis) -> set[str]:
+    return {f.code for f in analysis.findings}
+
+
+def test_a_flooded_syn_at_the_data_agent_is_no_failed_session() -> None:
+    """At the data agent: the DMA's SYN to the tape agent (frame 11), then the data
+    agent's connection to the tape agent's mover (frame 13) announced by DATA_CONNECT."""
+    name = "threeway-flooded-syn-a"
+    analysis = _analyze(TRIAL27 / f"{name}.pcap.gz", name)
+    assert analysis.verdict == "pass" and "control_unanswered" not in _codes(analysis)
+    assert len(analysis.sessions) == 1
+    [stray] = [f for f in analysis.findings if f.code == "capture_stray_syn"]
+    assert str(stray.severity) == "info" and stray.frames[0] == 11
+    assert "10.77.0.1:5085 -> 10.77.0.3:10000" in stray.message
+    assert "10.77.0.2 reached 10.77.0.3:7068" in stray.message
+
+
+def test_a_flooded_syn_at_the_tape_agent_is_no_failed_session() -> None:
+    """At the tape agent: the DMA's SYN to the data agent (frame 1), then the data
+    agent's connection to this mover (frame 22) that MOVER_LISTEN announced: the data
+    agent evidently did the backup (1.5 MB), its control connection worked."""
+    name = "threeway-flooded-syn-t"
+    analysis = _analyze(TRIAL27 / f"{name}.pcap.gz", name)
+    assert analysis.verdict == "pass" and "control_unanswered" not in _codes(analysis)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
+    [stray] = [f for f in analysis.findings if f.code == "capture_stray_syn"]
+    assert "10.77.0.1:5009 -> 10.77.0.2:10000" in stray.message
+    assert "Allow TCP" not in stray.fix
+
+
+def test_a_lone_syn_to_a_host_the_job_does_not_show_stays_a_failure(tmp_path: Path) -> None:
+    """The same SYN sent to another configured agent, which took no part in the job: no
+    evidence its connection worked, so control_unanswered as before."""
+    name = "threeway-flooded-syn-t"
+    plain = tmp_path / "plain.pcap"
+    plain.write_bytes(gzip.decompress((TRIAL27 / f"{name}.pcap.gz").read_bytes()))
+    packets = rdpcap(str(plain))
+    packets[0][IP].dst = "10.77.0.9"
+    del packets[0][IP].chksum, packets[0][TCP].chksum
+    edited = tmp_path / "other-host.pcap"
+    wrpcap(str(edited), packets)
+    analysis = _analyze(edited, name,
+                        remote_agents=["10.77.0.2", "10.77.0.3", "10.77.0.9"])
+    assert "control_unanswered" in _codes(analysis)
+    assert "capture_stray_syn" not in _codes(analysis)
