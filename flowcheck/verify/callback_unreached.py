@@ -20,8 +20,8 @@ from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def taken_on_media_server(ctx: Context, session: Session) -> str:
-    """The TTL words ("10.77.0.1's packets arrive with TTL 64, an initial value, and
-    10.88.0.2's with 63: a router between them") when the capture was taken on the
+    """The TTL words (verify.ttl.taken_on_words: "or on its network segment: 10.77.0.1's
+    packets arrive with TTL 64, ...: a router between them") when the capture was taken on the
     session's media server (or its network segment) behind a router; "" otherwise."""
     found = capture_host(ctx, session.media_server, session.remote_agent)
     if found is None or found[0] != session.media_server:
@@ -32,8 +32,8 @@ def taken_on_media_server(ctx: Context, session: Session) -> str:
 def unreached_words(session: Session, ttls: str) -> str:
     """step_missing's words for the callback no SYN of which reached the media server
     the capture was taken on (ttls: taken_on_media_server's words)."""
-    return (f". This capture was taken on the media server {session.media_server} or its "
-            f"network segment ({ttls}), which sees arriving packets before the media "
+    return (f". This capture was taken on the media server {session.media_server} "
+            f"({ttls}), which sees arriving packets before the media "
             "server's own firewall: no SYN of the callback reached it, so the media "
             f"server's firewall is not the cause; a firewall on the agent "
             f"{session.remote_agent} (outbound) or a router, firewall or NAT between them "

@@ -115,7 +115,8 @@ def refused_between_words(conn: Connection) -> str:
     return (f"the SYN to {conn.resp_h}:{conn.resp_p} was answered with a RST (frame "
             f"{conn.rst_frames[0]}) that {conn.resp_h} did not send: the capture set holds "
             f"two capture points (other packets from {conn.orig_h} to {conn.resp_h} are in "
-            f"it twice: capture_duplicates), and the SYN once, with TTL {conn.orig_ttl} as "
+            f"it twice: capture_duplicates), and the SYN once, with "
+            f"{ttl_word(conn.orig_h)} {conn.orig_ttl} as "
             f"{conn.orig_h} sent it: it never reached the other capture point, so "
             f"{conn.resp_h} never saw it, and {BETWEEN} rejects the connection in "
             f"{conn.resp_h}'s name (a `reject with tcp reset` in its forward rules), not a "
@@ -142,7 +143,8 @@ def synacks_vanished(ctx: Context, conn: Connection) -> bool:
 def synacks_vanished_words(conn: Connection) -> str:
     """Where the SYN-ACKs synacks_vanished finds were lost."""
     return (f"the capture set holds two capture points, the SYNs twice (they passed both) "
-            f"and each SYN-ACK once, with TTL {conn.resp_ttl} as {conn.resp_h} sent it: "
+            f"and each SYN-ACK once, with {ttl_word(conn.resp_h)} {conn.resp_ttl} as "
+            f"{conn.resp_h} sent it: "
             f"the SYN-ACKs left {conn.resp_h} and never reached the capture point on "
             f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall, "
             f"so {BETWEEN} drops the return traffic (a stateless rule), not "
@@ -199,7 +201,8 @@ def resets_between_words(conn: Connection) -> str:
     """Why resets_between's RSTs are a device's."""
     return (f"the capture set holds two capture points (other packets between "
             f"{conn.orig_h} and {conn.resp_h} are in it twice: capture_duplicates), and "
-            "each end's RSTs are in it at one capture point only, with one TTL: none "
+            f"each end's RSTs are in it at one capture point only, with one "
+            f"{ttl_word(conn.orig_h)}: none "
             "crossed from one point to the other, as a host's own RST would; a device "
             "between them reset the connection in both ends' names")
 
