@@ -120,7 +120,8 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         untold=sum(h[1] - h[0] for h in untold), untold_frame=untold[0][2] if untold else 0,
         sent_unseen=unseen, sent_unseen_frame=unseen_frame,
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
-        rst_ttl=side.rst_ttl)
+        rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
+        copy_ttl_other=side.copy_ttl_other)
 
 
 def sent_unseen(side: Endpoint) -> tuple[int, int]:

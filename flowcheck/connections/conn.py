@@ -192,6 +192,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             record.orig_copy_bytes += plen
         else:
             record.resp_copy_bytes += plen
+        end, own = (c.orig, record.orig_ttl) if is_orig else (c.resp, record.resp_ttl)
+        if ttl is not None and own is not None and ttl != own:
+            end.copy_ttl_other = True  # two capture points a router apart
+        if flags & RST and end.rst_ttl is not None and ttl != end.rst_ttl:
+            end.rst_twice = True  # the RST seen again at the other capture point
         return
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
     letters: list[str] = []
@@ -278,6 +283,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         side.state = EndpointState.RESET
         if side.rst_ttl is None:
             side.rst_ttl = ttl
+        elif ttl != side.rst_ttl:
+            side.rst_twice = True
         if is_orig:
             record.orig_rst = True
             record.orig_rst_frame = record.orig_rst_frame or frame

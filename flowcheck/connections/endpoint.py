@@ -96,6 +96,12 @@ class Endpoint:
     # The IP TTL of the side's first RST (not a capture copy); None until it sends one
     # (SideEvidence.rst_ttl).
     rst_ttl: int | None = None
+    # A RST of the side with another TTL than its first, a capture copy or not: seen at
+    # a second capture point a router apart (SideEvidence.rst_twice); a capture copy of
+    # one of the side's packets with another TTL than its first packet's: two capture
+    # points a router apart (SideEvidence.copy_ttl_other). Per-packet path only.
+    rst_twice: bool = False
+    copy_ttl_other: bool = False
     # Wireshark's sequence analysis of the side (flowcheck.connections.reordering: a
     # segment filling a gap is a retransmission or out-of-order), raw 32-bit numbers: its
     # next expected sequence number and when it was set, its last ACK number and time,

@@ -104,6 +104,15 @@ class SideEvidence:
     # and crosses other routers: it differs from Connection.orig_ttl / resp_ttl, the
     # TTL of the side's own packets (flowcheck.verify.reset_answer).
     rst_ttl: int | None = None
+    # Whether a RST of the side arrived with another TTL than its first (a capture copy
+    # or not): seen at a second capture point, a router apart; and whether a capture copy
+    # of one of its packets did than its first packet's (two capture points a router
+    # apart: flowcheck.connections.points). Kept by the per-packet path only (the
+    # short-connection path leaves them False): flowcheck.verify.capture_points.
+    # resets_between reads them for established connections only. Not in the JSON, nor
+    # compared (the paths differ here only).
+    rst_twice: bool = field(default=False, compare=False)
+    copy_ttl_other: bool = field(default=False, compare=False)
 
     def __bool__(self) -> bool:
         """False for a side with no evidence (every field its default)."""

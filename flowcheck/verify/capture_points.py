@@ -18,10 +18,27 @@ after it: the SYN-ACKs). One capture, or two that never saw the
 same packet, tell nothing here (verify.ttl reads one capture point's TTLs); nor do the
 copies of a Windows tool that logs each packet at several places of one host's stack
 (pktmon, netsh trace: Context.host_copies), which are one capture point's.
+
+The same proof places the answers (trial 26 D5). A SYN each in the set once, with the TTL
+its sender gave it, answered with a RST in the responder's name, never reached the other
+capture point: the responder never saw it, so the RST is a device's between the points
+(`refused_between`). SYNs each in the set twice (they passed both points) and SYN-ACKs
+each once with the responder's initial TTL (none a copy) left the responder and never
+reached the originator's point: the return traffic is dropped between them, not by the
+originator's input chain (`synacks_vanished`). An established connection both of whose
+ends' RSTs are each at one capture point only (no RST of that end at a second TTL, as
+the other point a router apart would show it: SideEvidence.rst_twice) was reset by no
+RST that crossed between the hosts: each end got a RST the other end's point never saw
+leave, a device between them reset it both ways (`resets_between`; trial 26 D4, an
+IPS's `reject with tcp reset` read as "reset by both ends"). A sender's stalled bytes
+and their resends in the set once (its payload there once is at least all of them)
+while its other packets to the receiver are in it twice never reached the receiver's
+point: lost between the points, not on the receiver (`resends_vanished`).
 """
 
 from __future__ import annotations
 
+from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways, ttl_word
@@ -79,6 +96,115 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
             and conn.orig_pkts == 2 * (conn.syn_retries + 1)
             and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
             and initial_both_ways(ctx, conn.orig_h, conn.resp_h))
+
+
+def refused_between(ctx: Context, conn: Connection) -> bool:
+    """Was conn's SYN refused with a RST its responder never sent (module docstring): no
+    SYN-ACK, a RST in the responder's name, each SYN in the set once with an initial TTL,
+    the set holding other packets from the originator to the responder twice, and both
+    points seeing the traffic between the hosts until after it (both_points_until)?"""
+    return (conn.resp_rst and not conn.synack_frames and bool(conn.syn_frames)
+            and conn.orig_pkts == conn.syn_retries + 1
+            and conn.orig_ttl in INITIAL_TTLS
+            and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
+            and both_points_until(ctx, conn.orig_h, conn.resp_h) > conn.last_ts)
+
+
+def refused_between_words(conn: Connection) -> str:
+    """Why the RST refused_between finds is not the responder's."""
+    return (f"the SYN to {conn.resp_h}:{conn.resp_p} was answered with a RST (frame "
+            f"{conn.rst_frames[0]}) that {conn.resp_h} did not send: the capture set holds "
+            f"two capture points (other packets from {conn.orig_h} to {conn.resp_h} are in "
+            f"it twice: capture_duplicates), and the SYN once, with "
+            f"{ttl_word(conn.orig_h)} {conn.orig_ttl} as "
+            f"{conn.orig_h} sent it: it never reached the other capture point, so "
+            f"{conn.resp_h} never saw it, and {BETWEEN} rejects the connection in "
+            f"{conn.resp_h}'s name (a `reject with tcp reset` in its forward rules), not a "
+            f"port in use or a firewall on {conn.resp_h}")
+
+
+def synacks_vanished(ctx: Context, conn: Connection) -> bool:
+    """Did conn's SYN-ACKs leave its responder's capture point and never reach the
+    originator's (module docstring): the handshake never completed, the originator's
+    packets its SYNs and their copies (at least one: they passed both points; a copy
+    that came late may count as a retry), the responder's packets all SYN-ACKs, fewer
+    than twice their number (each at both points would be twice; copies.py may take a
+    SYN-ACK resent within 0.5 ms of another, IP ID 0, for a copy), both sides with an
+    initial TTL?"""
+    return (not ctx.host_copies and not conn.established and bool(conn.syn_frames)
+            and bool(conn.synack_frames) and not conn.resp_rst
+            and not conn.orig_rst and not conn.fin_frames
+            and conn.syn_retries + 1 < conn.orig_pkts <= 2 * (conn.syn_retries + 1)
+            and len(conn.synack_frames) < EVIDENCE_CAP
+            and conn.resp_pkts < 2 * len(conn.synack_frames)
+            and conn.orig_ttl in INITIAL_TTLS and conn.resp_ttl in INITIAL_TTLS)
+
+
+def synacks_vanished_words(conn: Connection) -> str:
+    """Where the SYN-ACKs synacks_vanished finds were lost."""
+    return (f"the capture set holds two capture points, the SYNs twice (they passed both) "
+            f"and each SYN-ACK once, with {ttl_word(conn.resp_h)} {conn.resp_ttl} as "
+            f"{conn.resp_h} sent it: "
+            f"the SYN-ACKs left {conn.resp_h} and never reached the capture point on "
+            f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall, "
+            f"so {BETWEEN} drops the return traffic (a stateless rule), not "
+            f"{conn.orig_h}'s input chain")
+
+
+def resets_between(ctx: Context, conn: Connection) -> bool:
+    """Was conn, established, reset by both ends in name only (module docstring): the
+    RSTs of each end at one TTL only while copies of the connection's packets show two
+    capture points a router apart (SideEvidence.copy_ttl_other), both hosts' packets
+    with initial TTLs (a point on each), the set holding their other packets twice, and
+    both points seeing the traffic between the hosts until after the first RST?"""
+    if ctx.host_copies or not (conn.established and conn.orig_rst and conn.resp_rst):
+        return False
+    pair = (conn.orig_h, conn.resp_h)
+    copied = copied_pairs(ctx)
+    orig, resp = conn.evidence("orig"), conn.evidence("resp")
+    return (not orig.rst_twice and not resp.rst_twice
+            and (orig.copy_ttl_other or resp.copy_ttl_other)
+            and (pair in copied or pair[::-1] in copied)
+            and initial_both_ways(ctx, *pair)
+            and conn.rst_ts is not None
+            and both_points_until(ctx, *pair) > conn.rst_ts)
+
+
+def resends_vanished(ctx: Context, conn: Connection, side: str, unacked: int,
+                     resends: int, until: float) -> bool:
+    """Did side's ("orig", "resp") stalled bytes (`unacked` of them, resent `resends`
+    times, the last at `until`) never reach the receiver's capture point (module
+    docstring): its payload in the set once at least all of them and a byte per resend,
+    the set holding its other packets to the receiver twice, both points seeing the
+    traffic between the hosts until after the last resend?"""
+    sender, receiver = ((conn.orig_h, conn.resp_h) if side == "orig"
+                        else (conn.resp_h, conn.orig_h))
+    sent, copied = ((conn.orig_bytes, conn.orig_copy_bytes) if side == "orig"
+                    else (conn.resp_bytes, conn.resp_copy_bytes))
+    return (not ctx.host_copies and unacked > 0
+            and sent - 2 * copied >= unacked + resends
+            and (sender, receiver) in copied_pairs(ctx)
+            and both_points_until(ctx, sender, receiver) > until)
+
+
+def resends_vanished_words(sender: str, receiver: str, receiver_role: str) -> str:
+    """Where resends_vanished's bytes were lost."""
+    return (f" The capture set holds two capture points (other packets from {sender} to "
+            f"{receiver} are in it twice: capture_duplicates), and these bytes and their "
+            f"resends once, at {sender}'s point: they never reached the capture point on "
+            f"{receiver_role} {receiver}'s side, which sees arriving packets before its "
+            f"host's firewall and stack, so they were lost between the two points, not on "
+            f"{receiver}.")
+
+
+def resets_between_words(conn: Connection) -> str:
+    """Why resets_between's RSTs are a device's."""
+    return (f"the capture set holds two capture points (other packets between "
+            f"{conn.orig_h} and {conn.resp_h} are in it twice: capture_duplicates), and "
+            f"each end's RSTs are in it at one capture point only, with one "
+            f"{ttl_word(conn.orig_h)}: none "
+            "crossed from one point to the other, as a host's own RST would; a device "
+            "between them reset the connection in both ends' names")
 
 
 def vanished_words(conn: Connection) -> str:

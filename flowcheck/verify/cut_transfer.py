@@ -26,6 +26,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
+from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, retransmitted_words, role_words
 from flowcheck.verify.details import (
@@ -224,6 +225,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
         who = ("both ends" if conn.orig_rst and conn.resp_rst else
                role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
         forged = _forged_words(conn, session)
+        if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
+            forged = resets_between_words(conn)
         if forged:
             who = f"a device between them, in the name of {who}"
         head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"
@@ -239,7 +242,9 @@ def _report(ctx: Context, session: Session, conn: Connection,
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
                    "signature: its log names the connection); the hosts did not.")
     both = _ended_both(ctx, session, conn) if halt is None else None
-    if both is not None:  # one process's exit ended the session's connections
+    if both is not None and forged:  # the host closed on the device's reset (trial 26 D3)
+        then = both[0]
+    elif both is not None:  # one process's exit ended the session's connections
         then, fix, _ = both
     ctx.add("data_reset", head + then, fix, session=session, conn=conn,
             frames=(conn.fin_frames[:1] if closed_by_receiver(conn) else [])
@@ -367,7 +372,8 @@ def _ended_both(ctx: Context, session: Session, conn: Connection
     ONE_EXIT_SECONDS of the RST: it ended both at once, as its process's exit does (a
     DMA interrupted or cancelled, a service stopped or crashed); None otherwise. Devices
     between the hosts reset connections, they do not close them (RFC 9293 3.6: a FIN is
-    its sender's close)."""
+    its sender's close). When the RST was a device's (_forged_words), the close is the
+    host's answer to it: the words say so and the fix stays the device's (trial 26 D3)."""
     control = ctx.by_uid.get(session.control_uid)
     stream = ctx.stream_by_uid.get(session.control_uid)
     if control is None or stream is None or stream.fin is None \
@@ -396,4 +402,9 @@ def _ended_both(ctx: Context, session: Session, conn: Connection
     words = (f" {role.capitalize()} {host} also closed the session's control connection "
              f"(FIN, frame {fin.frame}) {when}. It ended both connections at once, as the "
              f"system ends a process's connections when it exits; {what}.")
+    if _forged_words(conn, session):  # the RST was a device's: the close answers it
+        words = (f" {role.capitalize()} {host} then closed the session's control "
+                 f"connection (FIN, frame {fin.frame}) {when}: its job ended on the reset "
+                 "(a device that resets a connection in one host's name most often "
+                 "resets the other host too).")
     return words, fix, fin.frame

@@ -12,6 +12,8 @@ from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
     reached_responder,
+    synacks_vanished,
+    synacks_vanished_words,
     vanished_between,
     vanished_words,
 )
@@ -47,6 +49,16 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 f"See the log of the service on {conn.resp_h} port {conn.resp_p} for why it "
                 f"closed the connection; if {conn.orig_h} sent the ACK (a capture on it "
                 f"shows), {return_rule}.", session=session, conn=conn, cause=cause)
+        return
+    if synacks_vanished(ctx, conn):  # two capture points place it (trial 26 D5)
+        ctx.add("handshake_incomplete",
+                f"{head}: the return traffic is blocked between the hosts: "
+                f"{synacks_vanished_words(conn)}.",
+                f"In the forward chain of {BETWEEN}, accept the return traffic of "
+                "established connections ahead of any drop (nft insert rule inet filter "
+                "forward ct state established,related accept; iptables -I FORWARD -m "
+                f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or {return_rule}.",
+                session=session, conn=conn, cause=cause)
         return
     ctx.add("handshake_incomplete",
             f"{head}: the return traffic is blocked, typically by a stateless rule.",

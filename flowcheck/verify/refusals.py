@@ -9,6 +9,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls, ttl_word
@@ -315,6 +316,8 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
         return device_words(conn, device)
     if (ttls := foreign_reset(ctx, conn)) is not None:
         return foreign_reset_words(conn, ttls)
+    if refused_between(ctx, conn):  # two capture points (trial 26 D5)
+        return refused_between_words(conn)
     cause = icmp_cause(conn)
     if cause is not None and conn.icmp_sender not in (None, conn.resp_h):
         return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with "
@@ -378,7 +381,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     rule on the device between the hosts that sent it (rejecting_device, or a RST with
     another TTL than the responder's: foreign_reset), or on the filter (an
     administratively prohibited code, or a port unreachable or a routing code from the
-    responder itself: its reject rule); for a routing code from a router, its route to
+    responder itself: its reject rule; a RST to a SYN that never reached the other
+    capture point of two: refused_between); for a routing code from a router, its route to
     the host first; "" for a RST or another ICMP code (the port in use, or a firewall:
     the caller's words)."""
     if own_stack_refused(conn):
@@ -386,6 +390,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     device = rejecting_device(conn)
     if device is None and foreign_reset(ctx, conn) is not None:
         device = reset_device(conn)
+    elif device is None and refused_between(ctx, conn):
+        device = BETWEEN
     elif device is not None:
         device = device_name(device)
     if device is not None and rejecting_device(conn) is not None:

@@ -27,6 +27,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
@@ -189,7 +190,13 @@ def check_stalled_transfers(ctx: Context) -> None:
             remedy = _logs_remedy(conn)
             heard, shut = stalled.heard, stalled.closed
             on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
-            if (heard is not None or shut is not None) and (on is None or on[0] != receiver):
+            # Two capture points: the resends never reached the receiver's (trial 26 D5).
+            vanished = not stall.acks_lost and resends_vanished(
+                ctx, conn, stall.side, stall.unacked, stall.resends,
+                stall.ts if stall.ts is not None else conn.last_ts)
+            if vanished:
+                reading += resends_vanished_words(sender, receiver, roles[1])
+            elif (heard is not None or shut is not None) and (on is None or on[0] != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down"; trial 26
                 # D9: its FIN there (or a message after the closer's FIN) shows it too.
@@ -232,6 +239,13 @@ def check_stalled_transfers(ctx: Context) -> None:
                            "first full-size segment looks the same from here; a capture on "
                            f"{receiver} tells them apart.")
                 remedy = fix(conn.orig_h, conn.resp_h) + "."
+            elif size and vanished:  # its smaller packets crossed: copied_pairs
+                reading += (f" Its resends are full-size ({size} B, its largest segment) "
+                            f"while its smaller packets to {receiver} reached both points "
+                            f"(they are in the set twice): {READING}. An IPS that blocks "
+                            "the flow from its first full-size segment looks the same.")
+                remedy = (fix(conn.orig_h, conn.resp_h) + ". If the MTU is not it: "
+                          + remedy[0].lower() + remedy[1:])
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "

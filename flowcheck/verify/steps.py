@@ -21,6 +21,12 @@ from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.callback_tie import tie_note
+from flowcheck.verify.callback_unreached import (
+    stopped_at_callback,
+    taken_on_media_server,
+    unreached_fix,
+    unreached_words,
+)
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -349,12 +355,16 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if went_on:
         return make_step(spec, "unknown", detail=f"unknown: {went_on}")
     if session.callback_uid is None:
+        ttls = taken_on_media_server(ctx, session)  # trial 26 D6
+        hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
         report_missing(ctx, session, spec,
                        f"no connection from the agent {session.remote_agent} to the media server "
                        f"{session.media_server} into {ctx.ranges('media')} after the control "
                        "connection opened. Backup Exec's agent calls the job engine back on that "
-                       f"port (TechNote step 2); {OTHER_PRODUCT}" + _port_only_hint(ctx),
-                       fix=f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
+                       f"port (TechNote step 2); {OTHER_PRODUCT}" + hint
+                       + (unreached_words(session, ttls) if ttls else ""),
+                       fix=unreached_fix(ctx, session) if ttls else
+                       f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
                      f"{ctx.ranges('media')} inbound on the media server{OTHER_PRODUCT_FIX}.")
         return make_step(spec, "missing", detail="no callback from the agent to the job engine")
     conn = ctx.by_uid[session.callback_uid]

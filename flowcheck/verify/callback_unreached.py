@@ -1,0 +1,58 @@
+"""A missing callback in a capture taken on the media server: where it was lost.
+
+The packet tap of a capture on a host sees arriving packets before the host's firewall
+(netfilter's input chain, the Windows Filtering Platform: docs/lab.md), so a capture on
+the media server that holds no SYN of the agent's callback proves the SYN never reached
+the media server: its own inbound rules cannot be the cause. The agent's own outbound
+rules, or a router, firewall or NAT between the hosts, dropped or rejected it (or the
+agent never sent it: its log tells); a capture on the agent shows which (trial 26 D6: a
+router dropping or rejecting the callback read as "allow inbound on the media server").
+The TTLs tell the capture point (verify.ttl.capture_host): the media server's packets
+with an initial TTL and the agent's lowered by a router between them.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session
+from flowcheck.verify.context import Context
+from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
+from flowcheck.verify.ttl import capture_host, taken_on_words
+
+
+def taken_on_media_server(ctx: Context, session: Session) -> str:
+    """The TTL words (verify.ttl.taken_on_words: "or on its network segment: 10.77.0.1's
+    packets arrive with TTL 64, ...: a router between them") when the capture was taken on the
+    session's media server (or its network segment) behind a router; "" otherwise."""
+    found = capture_host(ctx, session.media_server, session.remote_agent)
+    if found is None or found[0] != session.media_server:
+        return ""
+    return taken_on_words(found, session.remote_agent)
+
+
+def unreached_words(session: Session, ttls: str) -> str:
+    """step_missing's words for the callback no SYN of which reached the media server
+    the capture was taken on (ttls: taken_on_media_server's words)."""
+    return (f". This capture was taken on the media server {session.media_server} "
+            f"({ttls}), which sees arriving packets before the media "
+            "server's own firewall: no SYN of the callback reached it, so the media "
+            f"server's firewall is not the cause; a firewall on the agent "
+            f"{session.remote_agent} (outbound) or a router, firewall or NAT between them "
+            "dropped or rejected it (or the agent never sent it: its log tells), and a "
+            "capture on the agent shows which")
+
+
+def unreached_fix(ctx: Context, session: Session) -> str:
+    """The fix for unreached_words: the agent's outbound rules and the forward rules of
+    the devices between, not the media server's inbound ones."""
+    return (f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
+            f"{ctx.ranges('media')} outbound on the agent and in the forward rules of every "
+            "router or firewall between them (a NAT in front of the media server must "
+            "forward them to it); capture on the agent to see its SYNs leave and what "
+            f"answers them{OTHER_PRODUCT_FIX}.")
+
+
+def stopped_at_callback(session: Session, control: Connection) -> bool:
+    """Did the job stop at the callback: no data endpoint announced and the control
+    connection closed or reset in the capture? A capture filter that kept only the NDMP
+    port would leave the job going on to announce one."""
+    return not session.announced and bool(control.fin_frames or control.rst_frames)
