@@ -14,6 +14,7 @@ import pytest
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.ndmp.crosscheck import (
+    TSHARK_KNOWN_CODES,
     TSHARK_MAX_CODE,
     TSHARK_MAX_ERROR,
     TSHARK_MAX_TIME,
@@ -165,6 +166,8 @@ def test_messages_agree_with_tshark(path: Path) -> None:
             assert message.header_error == line.errors[0]
             if stream.version == 2:
                 continue  # tshark reads v2 bodies with the v3 layout (see crosscheck)
+            if message.code not in TSHARK_KNOWN_CODES:
+                continue  # tshark decodes no body of a message it has no entry for
             body_errors = line.errors[1:]
             if message.type == "reply" and message.body_error is not None:
                 assert body_errors == [message.body_error]

@@ -174,7 +174,7 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
         "between them) is kept as it was captured",
         "Nothing to fix for the copies; to judge one side of the NAT alone, analyze that "
         "capture point's file alone",
-        frames=[far.first_frame for _, far in pairs[:_NAMED]])
+        frames=[far.first_frame for _, far in pairs[:_NAMED]], ts=pairs[0][1].ts)
 
 
 def _where(conn: Connection) -> str:

@@ -108,7 +108,7 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
             f"each mirroring both directions of its port, does. {judged}",
             "Mirror each packet once: on each switch only what its host sends (the "
             "port's receive direction), or both directions on one switch only",
-            frames=frames)
+            frames=frames, ts=pairs[0][1].ts)
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, inside a tunnel and out of it: {which}: "
@@ -118,7 +118,7 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
         f"under it). {judged}",
         "Capture on one interface: the tunnel device for the plain packets, or the "
         "interface under it for the encapsulated ones, not -i any",
-        frames=frames)
+        frames=frames, ts=pairs[0][1].ts)
 
 
 def _where(conn: Connection) -> str:
