@@ -43,9 +43,12 @@ def build_graph(connections: list[Connection], sessions: list[Session],
     by_uid = {conn.uid: conn for conn in connections}
     for session in sessions:
         callback = by_uid.get(session.callback_uid) if session.callback_uid else None
-        hosts = {session.media_server, session.remote_agent}
-        hosts.update(h for conn in members.get(session.id, ()) for h in (conn.orig_h, conn.resp_h))
-        for host in hosts:
+        # The session's own two ends keep their roles, both when they are one host (a
+        # media server backing itself up); the other hosts take the ladder's.
+        host_roles.setdefault(session.media_server, set()).add("media_server")
+        host_roles.setdefault(session.remote_agent, set()).add("remote_agent")
+        hosts = {h for conn in members.get(session.id, ()) for h in (conn.orig_h, conn.resp_h)}
+        for host in hosts - {session.media_server, session.remote_agent}:
             role = lane_role(host, session, callback, media_servers, remote_agents)
             if role != "host":
                 host_roles.setdefault(host, set()).add(role.replace(" ", "_"))

@@ -65,3 +65,17 @@ def test_graph_and_ladder_agree_on_every_host() -> None:
         for host, roles in lanes.items():
             named = roles - {"host"}
             assert graph[host] == (named or {"other"}), (name, host, graph[host], roles)
+
+
+def test_a_host_that_is_its_own_agent_has_both_roles() -> None:
+    """A media server backing itself up (one host both ends of its session, as a loopback
+    lab job): the graph names both roles, as before lane_role (review of trial 28 D15)."""
+    from flowcheck.model import Connection, Session
+
+    control = Connection(uid="C1", orig_h="10.0.0.5", orig_p=5001, resp_h="10.0.0.5",
+                         resp_p=10000, ts=0.0, last_ts=1.0, session="S1", role="control")
+    session = Session(id="S1", control_uid="C1", media_server="10.0.0.5",
+                      remote_agent="10.0.0.5", version=4, kind="backup")
+    graph = build_graph([control], [session])
+    assert set(str(graph.nodes["10.0.0.5"]["role"]).split(",")) == {"media_server",
+                                                                       "remote_agent"}
