@@ -35,10 +35,10 @@ from flowcheck.regress_diff import SeenSession, SessionChange, seen_sessions, se
 from flowcheck.regress_expected import shape_problems
 
 # The cases' names, importable from here as before (the CLI, the pytest plugin, tests).
-__all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "analyze_case", "capture_stem",
+__all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "capture_stem",
            "capture_suffix", "case_for_expected", "case_problem", "compare", "exit_status",
            "find_cases", "holds_one_ring", "is_capture_file", "is_ring", "judge",
-           "missing_capture", "NOT_COMPARED", "read_expected", "reviewed", "run_case",
+           "missing_capture", "NOT_COMPARED", "read_expected", "reviewed",
            "run_cases", "shared_expectation", "summarize"]
 
 
@@ -128,18 +128,6 @@ def compare(expected: dict, actual: dict) -> list[str]:
     return changes
 
 
-def run_case(case: Case) -> dict:
-    """The case's summary (summarize())."""
-    return analyze_case(case)[0]
-
-
-def analyze_case(case: Case) -> tuple[dict, list[SeenSession]]:
-    """The case's summary, and its sessions' ids, hosts and error codes
-    (flowcheck.regress_diff.SeenSession: not part of the summary)."""
-    summary, seen, _damaged = _analyzed(case)
-    return summary, seen
-
-
 # Findings that say the stored capture itself is damaged (a cut download, a partial Git
 # LFS object): read in part, the case's analysis tells nothing of flowcheck's.
 DAMAGE_CODES = ("capture_truncated", "capture_unreadable")
@@ -155,7 +143,9 @@ def damage(document: dict) -> dict[str, str]:
 
 
 def _analyzed(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
-    """analyze_case, and the damage findings of the case's capture (damage())."""
+    """The case's summary (summarize()), its sessions' ids, hosts and error codes
+    (flowcheck.regress_diff.SeenSession: not part of the summary), and the damage
+    findings of its capture (damage())."""
     from flowcheck.pipeline import analyze, read_traffic
     from flowcheck.report.json_doc import analysis_document
 
@@ -255,7 +245,7 @@ def _refuse_damage(case: Case, damaged: dict[str, str], expected: dict | None) -
 
 
 def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
-    """analyze_case, or InputError when the case has no capture (its expected result
+    """_analyzed, or InputError when the case has no capture (its expected result
     alone, a path given that is not there, a dangling link)."""
     problem = case_problem(case)
     if problem is not None:
@@ -266,8 +256,8 @@ def _judged(case: Case) -> tuple[dict, list[SeenSession], dict[str, str]]:
 def case_problem(case: Case) -> InputError | None:
     """Why a case cannot be judged before its capture is read: its problem (a path given
     that is not there, an orphaned `NAME.toml`, a folder without captures), else its
-    missing capture (missing_capture); None when its capture is there. The pytest plugin
-    asks the same, so both say the same words."""
+    missing capture (missing_capture); None when its capture is there. judge() asks it for
+    regress and the pytest plugin alike."""
     if case.problem is not None and not case.capture.is_symlink():
         return InputError(case.problem)
     return missing_capture(case)
