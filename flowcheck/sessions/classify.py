@@ -106,10 +106,33 @@ def closed_before_data(conn: Connection) -> bool:
     went fine (connection_outcome says "established"); for a data connection it is a
     resource whose data never flowed (a backup or restore stream always carries bytes:
     dump and tar headers at least), and the connector may retry it. closing() says who
-    closed it and how."""
+    closed it and how. A capture of one direction (one_sided) shows it too when the side
+    it holds closed first: closed_one_way."""
+    if one_sided(conn) is not None:
+        return closed_one_way(conn)
     return (conn.established and conn.syn_seen and conn.synack_seen
             and (conn.orig_rst or conn.resp_rst or bool(conn.fin_frames))
             and not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes)
+
+
+def closed_one_way(conn: Connection) -> bool:
+    """closed_before_data as a capture of one direction shows it (trial 27
+    toc-filehist-a, the media server's packets only): the captured side's opening packet
+    (its SYN, or its SYN-ACK), then its own FIN with no payload byte sent (its sequence
+    numbers: no byte missed or seen only from its ACKs), its ACKs acknowledging none of
+    the other side's bytes, or just one sequence number and only after its FIN (its last
+    packet an ACK after it: the other side's FIN answering the close). The connection
+    opened (connection_outcome: its FIN answers a SYN or SYN-ACK) and its closer sent
+    and received nothing before closing it."""
+    side = "orig" if conn.orig_pkts else "resp"
+    opening = conn.syn_seen if side == "orig" else conn.synack_seen
+    sent = conn.orig_bytes if side == "orig" else conn.resp_bytes
+    acked = conn.resp_acked_unseen if side == "orig" else conn.orig_acked_unseen
+    if (not opening or sent or conn.missed_bytes or conn.rst_frames or not conn.fin_frames
+            or conn.evidence(side).sent_unseen or connection_outcome(conn) != "established"
+            or closing(conn)[0] != ("originator" if side == "orig" else "responder")):
+        return False
+    return acked == 0 or (acked == 1 and conn.last_frame > conn.fin_frames[0])
 
 
 Closer = Literal["originator", "responder", "both"]

@@ -40,6 +40,7 @@ from flowcheck.verify.details import (
     syn_count,
 )
 from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.pmtu import fix as pmtu_fix
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.stalled import data_stall
@@ -127,19 +128,26 @@ def report_deferred(ctx: Context) -> None:
     for session in ctx.sessions:
         if "control" not in ctx.causes.get(session.id, set()):
             for attempts in ctx.exit_closed.get(session.id, []):
-                _report(ctx, session, attempts)
+                # One direction only: the close named, its halt unseen (one_way_close).
+                fin = (closed_with_control(ctx, session, attempts[-1])
+                       if one_way_opening(attempts[-1]) else None)
+                _report(ctx, session, attempts, fin, one_way=fin is not None)
 
 
 def _report(ctx: Context, session: Session, attempts: list[Connection],
-            control_fin: ControlPacket | None = None) -> None:
+            control_fin: ControlPacket | None = None, one_way: bool = False) -> None:
     """data_aborted for one endpoint's attempts; control_fin: the control connection's
     FIN its closer sent with the data connection's (closed_with_control), named as the
-    data loss's consequence."""
+    data loss's consequence, or with one_way as a close whose halt the capture's one
+    direction cannot show (one_way_close.unseen_halt_words)."""
     first = attempts[0]
     frames = [f for c in attempts
               for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
     message, fix = _words(ctx, session, first, len(attempts))
-    if control_fin is not None:
+    if control_fin is not None and one_way:
+        frames.append(control_fin.frame)
+        message += unseen_halt_words(ctx, session, attempts[-1], control_fin)
+    elif control_fin is not None:
         frames.append(control_fin.frame)
         message += (f" {_closer_role(session, attempts[-1])} closed the control connection "
                     f"too (FIN, frame {control_fin.frame}): it gave the job up after waiting "
@@ -279,8 +287,10 @@ def _opened(conn: Connection, session: Session) -> str:
     else:
         ended = (f"reset by the side it reached, {role_words(conn, session, conn.resp_h)},"
                  f"{after_words} (RST, frame {conn.rst_frames[0]})")
-    return (f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
-            f"ACK from {conn.orig_h}{handshake}) and then was {ended}, before any data")
+    opened = one_way_opening(conn) or (
+        f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
+        f"ACK from {conn.orig_h}{handshake})")
+    return f"{opened} and then was {ended}, before any data"
 
 
 def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, str] | None:
@@ -366,8 +376,9 @@ def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, s
     closer, how = closing(conn)
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, session)}.{more} This "
-            "resource's data never flowed (step 5). The handshake completed, so the port "
-            "was reachable and the network carried both directions")
+            "resource's data never flowed (step 5). " + (
+                one_way_head() if one_way_opening(conn) else "The handshake completed, so "
+                "the port was reachable and the network carried both directions"))
     if closer == "both":
         return (f"{head}; the resets came from both ends: what a firewall or IPS between "
                 f"{conn.orig_h} and {conn.resp_h} does when it lets a session open and then "
