@@ -55,3 +55,18 @@ def test_media_server_only_capture_fails_step_5_with_data_aborted(tmp_path: Path
     [aborted] = [f for f in analysis.findings if f.code == "data_aborted"]
     assert 14 in aborted.frames  # the control connection's FIN, named
     assert "cannot be seen: the capture holds only 10.77.0.1's packets" in aborted.message
+
+
+def test_acks_of_a_fin_alone_are_no_data(tmp_path: Path) -> None:
+    """The agent's packets alone of the same job: its ACKs acknowledge 1 B of the media
+    server's data connection, the media server's FIN. That is no proof that data flowed
+    (it read step 4 ok and PASS); step 4 is unknown."""
+    only_agent = tmp_path / "from-agent.pcap"
+    subprocess.run(["tshark", "-r", f"{CAPTURE}.pcap", "-Y", "ip.src==10.77.0.2", "-w",
+                    str(only_agent)], check=True, capture_output=True)
+    config = build_config(load_file(Path(f"{CAPTURE}.toml")))
+    analysis = analyze(read_traffic([str(only_agent)], config), config)
+    [session] = analysis.sessions
+    step = next(s for s in session.steps if s.step == 4)
+    assert step.status == "unknown" and "may be only the closing FINs" in step.detail
+    assert analysis.verdict != "pass"

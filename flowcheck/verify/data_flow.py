@@ -81,9 +81,15 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          flow_detail(ctx, session, open_conns, sent, key) + slowed
                          + resource_words(ctx, len(open_conns), "the data of"))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
-    if acked[key] > 0:  # a capture of the receiver's direction only: its ACKs show it
+    if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
         return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
                          acked_flow_detail(ctx, session, open_conns, acked, key))
+    if acked[key]:  # an ACK number counts a FIN as one byte: these may be FINs alone
+        return make_step(spec, "unknown", uids, detail=(
+            f"unknown: no bytes {direction} in the capture (it holds one direction only); "
+            f"the receiver's ACKs acknowledge {acked[key]} B, which may be only the "
+            "closing FINs of the data connections, so whether any data flowed cannot be "
+            "seen"))
     hidden = flow_hidden(ctx, session, open_conns, key)
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
@@ -104,7 +110,7 @@ def job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
     if sent[key]:
         return f"{uids} carried {sent[key]} bytes {to}"
     acked = sent_each_way(session, open_conns, acked_unseen=True)
-    if acked[key]:
+    if acked[key] > len(open_conns):  # not FINs alone (an ACK counts a FIN as a byte)
         return (f"{uids} carried {acked[key]} bytes {to} (acknowledged by the receiver's "
                 "ACKs: the capture holds one direction)")
     return ""
