@@ -387,15 +387,14 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     the caller's words)."""
     if own_stack_refused(conn):
         return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
-    device = rejecting_device(conn)
-    if device is None and foreign_reset(ctx, conn) is not None:
+    rejecting = rejecting_device(conn)
+    if rejecting is not None:
+        return device_fix(ctx, conn, session, str(rejecting))
+    device = None
+    if foreign_reset(ctx, conn) is not None:
         device = reset_device(conn)
-    elif device is None and refused_between(ctx, conn):
+    elif refused_between(ctx, conn):
         device = BETWEEN
-    elif device is not None:
-        device = device_name(device)
-    if device is not None and rejecting_device(conn) is not None:
-        return device_fix(ctx, conn, session, str(rejecting_device(conn)))
     if device is not None:
         rule = allow_rule(ctx, conn, session, device=device)
         return f"{capitalised(rule)}."
