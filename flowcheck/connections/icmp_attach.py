@@ -119,7 +119,7 @@ class IcmpAttach:
         record = None if answer is None else answer[3]
         if quote.mtu is not None and record is not None:
             told_too_big(record, quote)
-        if quote.version == 6 and quote.mtu is not None:
+        if quote.too_big:
             return  # a packet too big refuses nothing (IPv4's fragmentation needed stays)
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)

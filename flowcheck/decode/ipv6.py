@@ -61,6 +61,11 @@ class IcmpQuote:
     # unreachable. A packet too big is no unreachable: its `code` is 0 and means nothing.
     mtu: int | None = None
 
+    @property
+    def too_big(self) -> bool:
+        """Is this an ICMPv6 packet too big (RFC 4443 3.2), not an unreachable?"""
+        return self.version == 6 and self.mtu is not None
+
 
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
                          next_header: int) -> Extensions | None:
