@@ -187,9 +187,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
-        capture = batch.capture
-        sources = (np.full(decoded.tcp_index.shape[0], capture, np.int32)
-                   if isinstance(capture, int) else capture[decoded.tcp_index])
+        sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
         self._copy = self.copies.mark(decoded, flows, since, sources, identity)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
