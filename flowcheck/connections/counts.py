@@ -15,6 +15,7 @@ from flowcheck.decode.skipped import Skipped
 from flowcheck.model import CaptureInfo
 
 KINDS = 4  # TCP, NON_TCP, FRAGMENT, UNDECODABLE (DecodedBatch.kind values)
+_LOOSE = KINDS  # CaptureCounts' column after the kinds: fragments never put together
 
 
 class CaptureCounts:
@@ -24,8 +25,7 @@ class CaptureCounts:
     """
 
     def __init__(self) -> None:
-        self._rows = np.zeros((0, KINDS), np.int64)
-        self._loose = np.zeros(0, np.int64)  # fragments never put together, per capture
+        self._rows = np.zeros((0, KINDS + 1), np.int64)  # the kinds, then _LOOSE
 
     def add(self, capture: int | np.ndarray, kind: np.ndarray,
             assembled: np.ndarray | None = None) -> None:
@@ -38,15 +38,15 @@ class CaptureCounts:
             loose &= ~assembled
         if loose.any():
             self._grow(int(np.max(capture)) + 1)
-            np.add.at(self._loose, np.broadcast_to(capture, kind.shape)[loose], 1)
+            np.add.at(self._rows[:, _LOOSE], np.broadcast_to(capture, kind.shape)[loose], 1)
         if isinstance(capture, int | np.integer):
             self._grow(int(capture) + 1)
-            self._rows[int(capture)] += np.bincount(kind, minlength=KINDS)[:KINDS]
+            self._rows[int(capture), :KINDS] += np.bincount(kind, minlength=KINDS)[:KINDS]
             return
         files = int(capture.max()) + 1
         self._grow(files)
         flat = np.bincount(capture.astype(np.int64) * KINDS + kind, minlength=files * KINDS)
-        self._rows[:files] += flat[:files * KINDS].reshape(files, KINDS)
+        self._rows[:files, :KINDS] += flat[:files * KINDS].reshape(files, KINDS)
 
     def total(self, kind: int) -> int:
         """Packets of one decode kind over every file."""
@@ -55,20 +55,17 @@ class CaptureCounts:
     def fill(self, captures: list[CaptureInfo]) -> None:
         """Set each CaptureInfo's non_tcp, fragments and undecodable from the counts."""
         for index, info in enumerate(captures):
-            row = self._rows[index] if index < self._rows.shape[0] else np.zeros(KINDS)
+            row = self._rows[index] if index < self._rows.shape[0] else np.zeros(KINDS + 1)
             info.non_tcp = int(row[NON_TCP])
             info.fragments = int(row[FRAGMENT])
             info.undecodable = int(row[UNDECODABLE])
-            info.loose_fragments = int(self._loose[index]) if index < self._loose.size else 0
+            info.loose_fragments = int(row[_LOOSE])
 
     def _grow(self, files: int) -> None:
         if files > self._rows.shape[0]:
-            grown = np.zeros((files, KINDS), np.int64)
+            grown = np.zeros((files, KINDS + 1), np.int64)
             grown[:self._rows.shape[0]] = self._rows
             self._rows = grown
-            loose = np.zeros(files, np.int64)
-            loose[:self._loose.size] = self._loose
-            self._loose = loose
 
 
 class SkippedTally:

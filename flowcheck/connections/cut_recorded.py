@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
-
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import CaptureInfo
 from flowcheck.sources.batch import PacketBatch
@@ -41,9 +39,7 @@ class CutRecorded:
         if not cut.any():
             return
         rows, length = d.tcp_index[cut], length[cut]
-        capture = batch.capture
-        files = (np.full(rows.shape[0], capture, np.int64) if isinstance(capture, int)
-                 else np.asarray(capture)[rows])
+        files = batch.capture_of(rows)
         for file, size in zip(files.tolist(), length.tolist(), strict=True):
             self._lengths.setdefault(file, Counter())[size] += 1
 

@@ -47,7 +47,7 @@ def refuses_syn(quote: IcmpQuote) -> bool:
     big (RFC 4443 3.2)."""
     return (quote.flags is not None and quote.flags & (_SYN | _ACK) == _SYN
             and not (quote.version == 4 and quote.code == _FRAGMENTATION_NEEDED)
-            and not (quote.version == 6 and quote.mtu is not None))  # packet too big
+            and not quote.too_big)
 
 
 class QuotedAttempts:

@@ -38,7 +38,7 @@ import numpy as np
 
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text
-from flowcheck.connections.icmp import QuotedAttempts, refuses_syn
+from flowcheck.connections.icmp import FRAMES_PER_QUOTE, QuotedAttempts, refuses_syn
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
@@ -119,13 +119,13 @@ class IcmpAttach:
         record = None if answer is None else answer[3]
         if quote.mtu is not None and record is not None:
             told_too_big(record, quote)
-        if quote.version == 6 and quote.mtu is not None:
+        if quote.too_big:
             return  # a packet too big refuses nothing (IPv4's fragmentation needed stays)
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)
             if made is not None:
                 self._new.append(made)  # its uid in frame order, as a captured one's
-        elif len(record.icmp_frames) < 8:
+        elif len(record.icmp_frames) < FRAMES_PER_QUOTE:
             if not record.icmp_frames:
                 record.icmp_code = quote.code
                 record.icmp_sender = address_text(quote.version, quote.sender)
@@ -187,7 +187,7 @@ def told_too_big(record: Connection, quote: IcmpQuote) -> None:
     """Count an ICMPv6 packet too big or ICMP fragmentation needed quoting a segment of
     `record` (Connection.too_big_*: path MTU discovery's message, RFC 8201 / RFC 1191)."""
     record.too_big_count += 1
-    if len(record.too_big_frames) < 8:
+    if len(record.too_big_frames) < FRAMES_PER_QUOTE:
         record.too_big_frames.append(quote.frame)
     if quote.mtu and (record.too_big_mtu is None or quote.mtu < record.too_big_mtu):
         record.too_big_mtu = quote.mtu

@@ -35,10 +35,7 @@ class MirrorGaps:
         mirror = d.mirror
         if mirror is None:
             return
-        capture = batch.capture
-        files = (np.full(mirror.rows.shape[0], capture, np.int64) if isinstance(capture, int)
-                 else np.asarray(capture)[mirror.rows])
-        keys = np.column_stack((files, mirror.tunnel, mirror.session))
+        keys = np.column_stack((batch.capture_of(mirror.rows), mirror.tunnel, mirror.session))
         streams, inverse = np.unique(keys, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         for index, (file, tunnel, session) in enumerate(streams.tolist()):

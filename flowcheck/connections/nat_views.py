@@ -40,9 +40,9 @@ MIN_MESSAGES = 4
 OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
 _NAMED = 3  # pairs named in the finding
 
-# (peer host, peer port, which side the NAT translated: "orig" or "resp", the address on
-# the kept view's side, the address on the other's, the offset other - kept)
-_Mapping = tuple[str, int, str, str, str, float]
+# (peer host, the address on the kept view's side, the address on the other's, the
+# offset other - kept)
+_Mapping = tuple[str, str, str, float]
 
 
 def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
@@ -98,9 +98,9 @@ def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
         return None
     kept, far = _keeping(a, b)
     offset = median(offsets) * (1 if kept is a else -1)
-    peer = (kept.orig_h, kept.orig_p) if side == "resp" else (kept.resp_h, kept.resp_p)
+    peer_h = kept.orig_h if side == "resp" else kept.resp_h
     mapped = (kept.resp_h, far.resp_h) if side == "resp" else (kept.orig_h, far.orig_h)
-    return (kept, far), (peer[0], peer[1], side, mapped[0], mapped[1], offset)
+    return (kept, far), (peer_h, mapped[0], mapped[1], offset)
 
 
 def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken: set[int]
@@ -109,22 +109,23 @@ def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken:
     connection in two views (same peer end and side, payload, opening at the offset).
     Indexed by (peer end, side, other address): one pass, however many jobs."""
     offsets: dict[tuple[str, str, str], list[float]] = {}
-    for peer_h, _, _, near, far_h, offset in mappings:
+    for peer_h, near, far_h, offset in mappings:
         offsets.setdefault((peer_h, near, far_h), []).append(offset)
-    index: dict[tuple[str, int, bool, str], list[Connection]] = {}
+    # (peer host, other address) -> (peer port, peer is the originator) -> connections
+    index: dict[tuple[str, str], dict[tuple[int, bool], list[Connection]]] = {}
     for conn in connections:
         if id(conn) in taken:
             continue
         for peer_first in (True, False):
             peer = (conn.orig_h, conn.orig_p) if peer_first else (conn.resp_h, conn.resp_p)
             other = conn.resp_h if peer_first else conn.orig_h
-            index.setdefault((*peer, peer_first, other), []).append(conn)
+            index.setdefault((peer[0], other), {}).setdefault(
+                (peer[1], peer_first), []).append(conn)
     pairs = []
     for (peer_h, near, far_h), times in offsets.items():
-        for (host, port, peer_first, other), near_side in list(index.items()):
-            if host != peer_h or other != near:
-                continue
-            far_side = index.get((host, port, peer_first, far_h), [])
+        far_ends = index.get((peer_h, far_h), {})
+        for end, near_side in index.get((peer_h, near), {}).items():
+            far_side = far_ends.get(end, [])
             for one in near_side:
                 two = next((c for c in far_side if id(c) not in taken and id(one) not in taken
                             and _same_connection(one, c, times)), None)

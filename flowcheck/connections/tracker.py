@@ -176,23 +176,18 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch)
-        if len(decoded.arp) and self.arp.watched:
-            at = decoded.arp.position
-            self.arp.add(at + batch.frame0, np.asarray(batch.ts)[at], decoded.arp.op,
-                         decoded.arp.sender, decoded.arp.target)
-        if len(decoded.neighbours) and self.arp.watched:
-            at = decoded.neighbours.position
-            self.arp.add_neighbours(at + batch.frame0, np.asarray(batch.ts)[at],
-                                    decoded.neighbours.op, decoded.neighbours.sender,
-                                    decoded.neighbours.target)
+        for packets, add in ((decoded.arp, self.arp.add),
+                             (decoded.neighbours, self.arp.add_neighbours)):
+            if len(packets) and self.arp.watched:
+                at = packets.position
+                add(at + batch.frame0, np.asarray(batch.ts)[at], packets.op, packets.sender,
+                    packets.target)
         self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
         self._decoded = decoded
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
-        capture = batch.capture
-        sources = (np.full(decoded.tcp_index.shape[0], capture, np.int32)
-                   if isinstance(capture, int) else capture[decoded.tcp_index])
+        sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
         self._copy = self.copies.mark(decoded, flows, since, sources, identity)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))

@@ -248,15 +248,15 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
 
 def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
                  rows: np.ndarray) -> DecodedBatch:
-    end = gather.wirelen[rows]
+    wire = gather.wirelen[rows]
     total = outer["total"].astype(np.int64)
-    end = np.where(total == 0, end, np.minimum(end, 14 + total))
+    end = np.where(total == 0, wire, np.minimum(wire, 14 + total))
     length = outer["length"].astype(np.int64)
     end = np.where(length >= 8, np.minimum(end, 34 + length), end)
     decoded = _plain(batch, outer["inner"], gather, rows, VXLAN_INNER_AT, end)
     # The outer frame cut (a broker slicing the overlay): its length is the cut one.
-    wire = gather.wirelen[rows]
-    decoded.tcp_cut_frame[total > wire - 14] = wire[total > wire - 14]
+    cut = total > wire - 14
+    decoded.tcp_cut_frame[cut] = wire[cut]
     table = tunnels.TunnelTable()
     m = rows.shape[0]
     src = np.zeros((m, 4), dtype=np.uint32)
@@ -359,9 +359,9 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
         inner = found.rows
         layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
                                          layers.src[inner], layers.dst[inner])
-        if np.isin(found.tunnel, tunnels.SEQUENCED).any():  # ERSPAN's sequence numbers
-            mirror.append(tunnels.erspan_sequence(gather, found, layers.l4[inner],
-                                                  layers.tunnel[inner]))
+        sequence = tunnels.erspan_sequence(gather, found, layers.l4, layers.tunnel)
+        if sequence is not None:  # ERSPAN's sequence numbers
+            mirror.append(sequence)
         layers.end[inner] = found.end
         layers.frame_at[inner] = found.off
         layers.proto[inner] = -1

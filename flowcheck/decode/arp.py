@@ -12,6 +12,7 @@ ethertype); the common TCP path never sees them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 
@@ -37,28 +38,28 @@ class ArpPackets:
     def __len__(self) -> int:
         return int(self.position.shape[0])
 
-    @staticmethod
-    def empty() -> ArpPackets:
+    @classmethod
+    def empty(cls) -> Self:
         """No ARP packet."""
         none = np.zeros(0, dtype=np.int64)
-        return ArpPackets(none, none, none, none)
+        return cls(none, none, none, none)
 
-    def at(self, rows: np.ndarray) -> ArpPackets:
+    def at(self, rows: np.ndarray) -> Self:
         """The same packets, their positions mapped through `rows` (a part's rows in its
         batch: flowcheck.decode's merge)."""
-        return ArpPackets(rows[self.position], self.op, self.sender, self.target)
+        return type(self)(rows[self.position], self.op, self.sender, self.target)
 
-    @staticmethod
-    def joined(parts: list[ArpPackets]) -> ArpPackets:
+    @classmethod
+    def joined(cls, parts: list[Self]) -> Self:
         """Several parts' packets as one, in batch order."""
         parts = [part for part in parts if len(part)]
         if not parts:
-            return ArpPackets.empty()
+            return cls.empty()
         position = np.concatenate([part.position for part in parts])
         order = np.argsort(position, kind="stable")
-        return ArpPackets(position[order],
-                          *(np.concatenate([getattr(part, name) for part in parts])[order]
-                            for name in ("op", "sender", "target")))
+        return cls(position[order],
+                   *(np.concatenate([getattr(part, name) for part in parts])[order]
+                     for name in ("op", "sender", "target")))
 
 
 def decode_arp(gather: Gather, rows: np.ndarray, off: np.ndarray) -> ArpPackets:

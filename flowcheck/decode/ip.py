@@ -226,24 +226,19 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
     groups: dict[tuple[bytes, bytes, int], list[tuple[int, Extensions, int]]] = {}
     for piece in pieces:
         row, walked, _ = piece
-        at = int(gather.start[row]) + walked.frag_at
-        ident = int.from_bytes(gather.buf[at + 4:at + 8].tobytes(), "big")
-        key = (layers.src[row].tobytes(), layers.dst[row].tobytes(), ident)
+        key = (layers.src[row].tobytes(), layers.dst[row].tobytes(), walked.frag_id)
         groups.setdefault(key, []).append(piece)
     for group in groups.values():
+        if len(group) < 2:
+            continue
         spans: list[tuple[int, int, bool]] = []
         for row, walked, end in group:  # in capture order: whole at the last piece needed
-            at = int(gather.start[row]) + walked.frag_at
-            flags = int.from_bytes(gather.buf[at + 2:at + 4].tobytes(), "big")
-            offset = flags & 0xFFF8
-            spans.append((offset, offset + end - walked.frag_at - 8, bool(flags & 1)))
+            offset = walked.frag_offset
+            spans.append((offset, offset + end - walked.frag_at - 8, walked.frag_more))
             size = _whole(spans)
             if size is None:
                 continue
-            starts = [span[0] for span in spans]
-            if len(group) < 2 or 0 not in starts:
-                break
-            head, first, _ = group[starts.index(0)]
+            head, first, _ = group[[span[0] for span in spans].index(0)]
             gather.redirect(row, head)
             layers.kind[row] = NON_TCP  # TCP once its upper header is read
             layers.proto[row] = first.next_header

@@ -25,6 +25,10 @@ class Extensions:
     first_fragment: bool = False  # offset 0, more to come: the upper header is here
     jumbo: int | None = None  # RFC 2675 Jumbo Payload Length, when the option is present
     frag_at: int = -1  # where a fragment's Fragment header starts (-1: no fragment)
+    # That Fragment header's fragment offset (in bytes), M flag and identification.
+    frag_offset: int = 0
+    frag_more: bool = False
+    frag_id: int = 0
 
 
 @dataclass(slots=True)
@@ -61,16 +65,22 @@ class IcmpQuote:
     # unreachable. A packet too big is no unreachable: its `code` is 0 and means nothing.
     mtu: int | None = None
 
+    @property
+    def too_big(self) -> bool:
+        """Is this an ICMPv6 packet too big (RFC 4443 3.2), not an unreachable?"""
+        return self.version == 6 and self.mtu is not None
+
 
 def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
                          next_header: int) -> Extensions | None:
     """Follow the extension chain from `offset`; None when the chain is cut or absurd."""
     first_fragment = False
     jumbo = None
-    frag_at = -1
+    frag_at, frag_id = -1, 0
     for _ in range(MAX_EXTENSIONS):
         if next_header not in (HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS):
-            return Extensions(offset, next_header, False, first_fragment, jumbo, frag_at)
+            return Extensions(offset, next_header, False, first_fragment, jumbo, frag_at,
+                              0, first_fragment, frag_id)
         if offset + 8 > caplen:
             return None
         header = bytes(buf[start + offset:start + offset + 8])
@@ -78,11 +88,14 @@ def walk_ipv6_extensions(buf: np.ndarray, start: int, caplen: int, offset: int,
         if next_header == FRAGMENT_HEADER:
             frag = int.from_bytes(header[2:4], "big")
             if frag & 0xFFF8:  # offset != 0
-                return Extensions(offset, following, fragment=True, frag_at=offset)
+                return Extensions(offset, following, fragment=True, frag_at=offset,
+                                  frag_offset=frag & 0xFFF8, frag_more=bool(frag & 0x1),
+                                  frag_id=int.from_bytes(header[4:8], "big"))
             # The first fragment (more to come) carries the upper header; an atomic
             # fragment (RFC 6946) is the whole packet: keep walking either way.
             if frag & 0x1:
                 first_fragment, frag_at = True, offset
+                frag_id = int.from_bytes(header[4:8], "big")
             length = 8
         elif next_header == AUTH_HEADER:
             length = (header[1] + 2) * 4

@@ -11,10 +11,11 @@ header and extension chain are walked (flowcheck.decode.ip).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 
+from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.gather import Gather
 
 NEIGHBOR_SOLICITATION = 135
@@ -25,41 +26,20 @@ _FIXED = 24
 _WORDS = 4  # an IPv6 address as four big-endian 32-bit words, as flowcheck.decode's
 
 
-@dataclass(slots=True)
-class NeighbourPackets:
-    """The neighbour solicitations and advertisements of a batch, parallel arrays."""
+class NeighbourPackets(ArpPackets):
+    """The neighbour solicitations and advertisements of a batch, parallel arrays, as
+    ArpPackets: `position` (int64, the packet's position in the batch), `op` (int64:
+    SOLICIT, ADVERT), `sender` ((n, 4) uint32: the IPv6 source address, :: for a DAD
+    probe), `target` ((n, 4) uint32: the target address the message is about)."""
 
-    position: np.ndarray  # int64: the packet's position in the batch
-    op: np.ndarray  # int64: SOLICIT, ADVERT
-    sender: np.ndarray  # (n, 4) uint32: the IPv6 source address (:: for a DAD probe)
-    target: np.ndarray  # (n, 4) uint32: the target address the message is about
+    __slots__ = ()
 
-    def __len__(self) -> int:
-        return int(self.position.shape[0])
-
-    @staticmethod
-    def empty() -> NeighbourPackets:
+    @classmethod
+    def empty(cls) -> Self:
         """No neighbour discovery packet."""
         none = np.zeros(0, dtype=np.int64)
         words = np.zeros((0, _WORDS), dtype=np.uint32)
-        return NeighbourPackets(none, none, words, words)
-
-    def at(self, rows: np.ndarray) -> NeighbourPackets:
-        """The same packets, their positions mapped through `rows` (a part's rows in its
-        batch: flowcheck.decode's merge)."""
-        return NeighbourPackets(rows[self.position], self.op, self.sender, self.target)
-
-    @staticmethod
-    def joined(parts: list[NeighbourPackets]) -> NeighbourPackets:
-        """Several parts' packets as one, in batch order."""
-        parts = [part for part in parts if len(part)]
-        if not parts:
-            return NeighbourPackets.empty()
-        position = np.concatenate([part.position for part in parts])
-        order = np.argsort(position, kind="stable")
-        return NeighbourPackets(position[order],
-                                *(np.concatenate([getattr(part, name) for part in parts])[order]
-                                  for name in ("op", "sender", "target")))
+        return cls(none, none, words, words)
 
 
 def decode_neighbours(gather: Gather, rows: np.ndarray, l4: np.ndarray, end: np.ndarray,

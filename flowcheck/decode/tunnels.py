@@ -198,18 +198,22 @@ class MirrorSequence:
 
 
 def erspan_sequence(gather: Gather, found: Found, l4: np.ndarray,
-                    tunnel: np.ndarray) -> MirrorSequence:
-    """The ERSPAN II/III packets among `found` (l4: their GRE header's offset; tunnel:
-    their tunnel numbers) with a GRE sequence number and session ID captured."""
+                    tunnel: np.ndarray) -> MirrorSequence | None:
+    """The ERSPAN II/III packets among `found` (l4: each batch row's GRE header offset;
+    tunnel: each row's tunnel number) with a GRE sequence number and session ID
+    captured; None when `found` holds no ERSPAN II/III."""
     at = np.flatnonzero(np.isin(found.tunnel, SEQUENCED))
-    r, off = found.rows[at], l4[at]
+    if not at.size:
+        return None
+    r = found.rows[at]
+    off = l4[r]
     flags = gather.be(off, 2, r)
     seq_at = off + 4 + np.where((flags & 0xC000) != 0, 4, 0) + np.where(
         (flags & 0x2000) != 0, 4, 0)
     ok = ((flags & 0x1000) != 0) & (seq_at + 8 <= gather.caplen[r])
     r, seq_at = r[ok], seq_at[ok]
     session = gather.be(seq_at + 6, 2, r) & 0x3FF  # after the version and VLAN
-    return MirrorSequence(r, tunnel[at[ok]], session, gather.be(seq_at, 4, r))
+    return MirrorSequence(r, tunnel[r], session, gather.be(seq_at, 4, r))
 
 
 def _address(version: int, words: np.ndarray) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.findings import make_finding
 from flowcheck.model import Finding, NdmpMessage
-from flowcheck.ndmp.lost import lost_words
+from flowcheck.ndmp.lost import lost_words, side_name
 from flowcheck.ndmp.stream import DecodeProblem
 
 _FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops: a "
@@ -90,7 +90,7 @@ class StreamFindings:
         _add_frames(group.frames, frames)
 
     def problem(self, direction: str, event: DecodeProblem) -> None:
-        side = _side(direction)
+        side = side_name(direction)
         if event.kind == "lost":  # the snap length cut a record's mark or header
             self.snap.lost += 1
             for frame in event.frames:
@@ -195,7 +195,7 @@ class StreamFindings:
         if len(holes) == 2:
             head = "NDMP control stream is incomplete in both directions"
         else:
-            head = f"NDMP control stream from the {_side(next(iter(holes)))} is incomplete"
+            head = f"NDMP control stream from the {side_name(next(iter(holes)))} is incomplete"
         frames, ts, words = self._holes_words(holes, messages)
         return make_finding("ndmp_partial", f"{head}: messages there are partial or "
                             f"missing. {words}", _FIX_DROPS, uid=self.uid, ts=ts or None,
@@ -217,10 +217,6 @@ class StreamFindings:
         return frames, min((group.ts for _, group in sides if group.ts), default=0.0), words
 
 
-def _side(direction: str) -> str:
-    return "originator" if direction == "orig" else "responder"
-
-
 def _cut_words(direction: str, group: _Group) -> str:
     """"From the responder, 96 bytes were never captured, in 3 holes", and whether the
     stream's end broke off a record (no "(3 times)": holes or messages? trial 25 D11)."""
@@ -231,10 +227,10 @@ def _cut_words(direction: str, group: _Group) -> str:
                      f"{'hole' if holes == 1 else 'holes'}")
     if group.ended:
         parts.append("the stream ended inside a record")
-    return f"From the {_side(direction)}, " + ", and ".join(parts)
+    return f"From the {side_name(direction)}, " + ", and ".join(parts)
 
 
-def _skipped_text(skipped: list[int] | None, holes: int = 2) -> str:
+def _skipped_text(skipped: list[int] | None, holes: int) -> str:
     """What decoding passed over after the `holes` holes: '' when nothing."""
     if not skipped or not any(skipped):
         return ""

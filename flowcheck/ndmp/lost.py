@@ -23,12 +23,17 @@ def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]) -
     """What the holes in `direction` ("orig" or "resp") held, each known by the packet
     after it (`frames`, in frame order), as sentences to add to the ndmp_partial
     message; "" when the sequence numbers around no hole tell it."""
-    side = "originator" if direction == "orig" else "responder"
+    side = side_name(direction)
     own = [m for m in messages if m.direction == direction]
     taken: set[int] = set()  # frames of the requests an earlier hole's replies answered
     parts = [words for frame in frames[:HOLES_NAMED]
              if (words := _hole(side, frame, own, messages, taken))]
     return "".join(f". {words}" for words in parts)
+
+
+def side_name(direction: str) -> str:
+    """"originator" for "orig", "responder" for "resp"."""
+    return "originator" if direction == "orig" else "responder"
 
 
 def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],

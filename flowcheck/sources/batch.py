@@ -67,6 +67,13 @@ class PacketBatch:
             return rows.astype(np.int64) + self.frame0
         return self.frames[rows]
 
+    def capture_of(self, rows: np.ndarray) -> np.ndarray:
+        """The file (int32 index into `captures`) of each packet at rows (positions in the
+        batch)."""
+        if isinstance(self.capture, int | np.integer):
+            return np.full(rows.shape[0], self.capture, np.int32)
+        return self.capture[rows]
+
     def frame_number(self, row: int) -> int:
         """The frame number of the packet at row."""
         return self.frame0 + row if self.frames is None else int(self.frames[row])
