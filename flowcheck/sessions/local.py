@@ -86,6 +86,20 @@ def other_version(ip: str, other: str) -> bool:
     return first is not None and second is not None and first.version != second.version
 
 
+def ip_version(host: str, default: int = 4) -> int:
+    """4 or 6, the IP version the address is written in (an IPv4-mapped address is IPv6:
+    the headers that carry it are); `default` for anything that is not an IP address."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return default
+
+
+def icmp_word(conn: Connection) -> str:
+    """"ICMPv6" for a connection over IPv6, else "ICMP" (trial 28 D16)."""
+    return "ICMPv6" if ip_version(conn.resp_h) == 6 else "ICMP"
+
+
 def is_loopback(ip: str) -> bool:
     """127.0.0.0/8 or ::1 (RFC 1122 3.2.1.3, RFC 4291 2.5.3), IPv4-mapped or not."""
     address = _address(ip)
