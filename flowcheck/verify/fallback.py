@@ -24,7 +24,7 @@ from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
-from flowcheck.sessions.local import ip_version
+from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, span_words, syn_count
 from flowcheck.verify.evidence import judged
@@ -103,6 +103,13 @@ def _paired(failed: list[Connection], opened: list[tuple[Session, Connection]],
     return found
 
 
+def refused_with(attempt: Connection) -> str:
+    """What refused a failed attempt: "an ICMP unreachable" ("an ICMPv6 unreachable" over
+    IPv6) or "a RST"."""
+    return (f"an {icmp_word(attempt)} unreachable" if attempt.icmp_frames and not attempt.resp_rst
+            else "a RST")
+
+
 def _attempt_words(fallback: Fallback) -> str:
     """How the first attempt failed: "refused ... with a RST" / "sent 4 SYNs ..."."""
     first = fallback.attempts[0]
@@ -110,9 +117,9 @@ def _attempt_words(fallback: Fallback) -> str:
     more = len(fallback.attempts) - 1
     tries = f" ({more + 1} attempts)" if more else ""
     if connection_outcome(first) == "refused":
-        how = "an ICMP unreachable" if first.icmp_frames and not first.resp_rst else "a RST"
         return (f"The agent's NDMP port {target} refused the media server {first.orig_h}'s "
-                f"control connection over IPv{ip_version(first.resp_h)} with {how} "
+                f"control connection over IPv{ip_version(first.resp_h)} with "
+                f"{refused_with(first)} "
                 f"({first.uid}{tries})")
     syns = syn_count(first)
     sent = (f"{syns} SYNs over {span_words(first.duration)}" if syns > 1 else "a SYN")
@@ -173,8 +180,7 @@ def report_callback_fallback(ctx: Context, session: Session, callback: Connectio
     refused = connection_outcome(last) == "refused"
     target = endpoint(first.resp_h, first.resp_p)
     more = f" ({len(fallback.attempts)} attempts)" if len(fallback.attempts) > 1 else ""
-    how = ("was refused with " + ("an ICMP unreachable" if first.icmp_frames
-                                  and not first.resp_rst else "a RST") if refused else
+    how = (f"was refused with {refused_with(first)}" if refused else
            f"got no answer to {syn_count(first)} SYN(s) over {span_words(first.duration)}")
     why = (f"the job engine does not accept the callback over IPv{old} (it listens on "
            f"IPv{new} only, or the media server's firewall rejects IPv{old} to the media "
