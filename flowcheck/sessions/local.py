@@ -30,6 +30,7 @@ import ipaddress
 from bisect import bisect_left
 from collections import defaultdict
 
+from flowcheck.config import host_address
 from flowcheck.model import (
     Announcement,
     Connection,
@@ -50,15 +51,12 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _address(ip: str) -> Address | None:
-    """The address, an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as its IPv4 one; None
-    when ip is not an address."""
+    """The address as the wire shows it (flowcheck.config.host_address: an IPv4-mapped
+    IPv6 address, ::ffff:a.b.c.d, as its IPv4 one); None when ip is not an address."""
     try:
-        address = ipaddress.ip_address(ip)
+        return ipaddress.ip_address(host_address(ip))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def same_host(ip: str, other: str) -> bool:
