@@ -163,7 +163,7 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
 def analyze(traffic: Traffic, config: Config) -> Analysis:
     """Sessions, checks against the profile, findings and verdict."""
     from flowcheck.profiles import load_profile
-    from flowcheck.sessions import build_sessions
+    from flowcheck.sessions import build_sessions_and_strays
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
@@ -175,15 +175,16 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.tool_fixes import explain_for_tool
 
     profile = load_profile(config.profile)
-    sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
-                              ring_gaps=traffic.ring_gaps)
+    sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
+                                                 profile, ring_gaps=traffic.ring_gaps)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0),
                               host_copies=traffic.host_copies,
-                              cut_recorded=sum(c.cut_recorded for c in traffic.captures)))
+                              cut_recorded=sum(c.cut_recorded for c in traffic.captures),
+                              strays=strays))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

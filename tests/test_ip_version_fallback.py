@@ -18,9 +18,12 @@ from scapy.utils import rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
+from flowcheck.model import Connection, Session
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from flowcheck.sessions.fallback import FALLBACK_SECONDS
+from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
 from flowcheck.sources import iter_batches
+from flowcheck.verify.fallback import _attempt_words as attempt_words
+from flowcheck.verify.fallback import refused_with
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab-trial28-dualstack"
@@ -148,3 +151,25 @@ def test_attempt_of_hosts_configured_by_ipv4_is_told_as_the_fallback() -> None:
     assert "an attempt the media server gave up for IPv4, where session S2 ran the job" \
         in first.message
     assert "a port check or scan" not in first.message
+
+
+def _attempt(resp: str, **fields: object) -> Connection:
+    attempt = Connection("C1", "fd77::1", 40000, resp, 10000, 1.0, last_ts=1.1,  # type: ignore[arg-type]
+                         syn_frames=[1], **fields)
+    attempt.conn_state = "S0"
+    return attempt
+
+
+def test_attempt_refused_by_icmpv6_says_icmpv6() -> None:
+    """An IPv6 attempt refused by an ICMPv6 unreachable reads so, in the control and the
+    callback fallback's words alike (one helper; they said "an ICMP unreachable")."""
+    job = Connection("C2", "10.77.0.1", 40001, "10.77.0.2", 10000, 2.0, last_ts=9.0,
+                     syn_frames=[5])
+    session = Session(id="S1", control_uid="C2", media_server="10.77.0.1",
+                      remote_agent="10.77.0.2", version=4, kind="backup")
+    v6 = Fallback([_attempt("fd77::2", icmp_frames=[2])], job, session)
+    assert "over IPv6 with an ICMPv6 unreachable (C1)" in attempt_words(v6)
+    assert refused_with(v6.attempts[0]) == "an ICMPv6 unreachable"
+    v4 = _attempt("10.77.0.2", icmp_frames=[2])
+    assert refused_with(v4) == "an ICMP unreachable"
+    assert refused_with(_attempt("fd77::2", icmp_frames=[2], resp_rst=True)) == "a RST"

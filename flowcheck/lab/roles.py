@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+from flowcheck.config import host_address
+
 PortRange = tuple[int, int]
 CHUNK = 64 * 1024
 
@@ -52,8 +54,12 @@ def tcp_socket(ip: str) -> socket.socket:
 
 def plain_ip(ip: str) -> str:
     """An address as a socket reports it, an IPv4-mapped one (a dual-stack socket's
-    IPv4 peer, ::ffff:10.77.0.1) as the IPv4 address."""
-    return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
+    IPv4 peer, ::ffff:10.77.0.1) as the IPv4 address (flowcheck.config.host_address);
+    anything that is not an address as given."""
+    try:
+        return host_address(ip)
+    except ValueError:
+        return ip
 
 
 def reached(announced: str, peer: str) -> str:

@@ -36,6 +36,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
 from flowcheck.sessions.host_roles import lane_role
+from flowcheck.sessions.local import icmp_word
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -239,7 +240,7 @@ def _connection_arrows(conn: Connection, session: Session,
                             reply=True))
     quoted = quoted_syn_refused(conn)
     if conn.icmp_frames:
-        icmp = "ICMPv6" if ":" in conn.resp_h else "ICMP"
+        icmp = icmp_word(conn)
         label = f"{icmp} unreachable (SYN {ports} not captured)" if quoted else \
             f"{icmp} unreachable"
         arrows.append(Arrow(resp, orig, "icmp", label, conn.uid, list(conn.icmp_frames),

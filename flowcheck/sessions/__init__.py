@@ -68,14 +68,14 @@ from flowcheck.sessions.matching import (
     attach_data,
 )
 from flowcheck.sessions.other_protocol import other_protocol
-from flowcheck.sessions.stray import stray_syns
+from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.unseen import job_unseen
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
     "announcement_groups",
-    "closed_before_data", "closing", "build_sessions",
+    "closed_before_data", "closing", "build_sessions", "build_sessions_and_strays",
     "connection_outcome", "cut_announcements", "is_failed", "is_local_group", "listener_host",
     "message_op",
     "one_sided", "quoted_syn_refused", "rst_only", "session_kind", "unseen_syn_refused",
@@ -87,10 +87,20 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     """One session per control connection; sets Connection.role/.session and used_by.
     ring_gaps: the holes of a ring buffer, in time order (a session whose control
     connection opened in one takes no connection the capture holds from before it)."""
+    return build_sessions_and_strays(connections, streams, config, profile,
+                                     ring_gaps=ring_gaps)[0]
+
+
+def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpStream],
+                              config: Config, profile: Profile, *,
+                              ring_gaps: Sequence[RingGap] = ()
+                              ) -> tuple[list[Session], dict[str, StraySyn]]:
+    """build_sessions, and the stray control SYNs it opened no session for
+    (flowcheck.sessions.stray), by uid: verify reports them (flowcheck.verify.stray)."""
     stream_by_uid = {s.uid: s for s in streams}
-    ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
+    ordered, sessions, control_of, strays = open_sessions(connections, stream_by_uid, config)
     if not sessions:
-        return sessions  # no session to attach to: every connection stays "other"
+        return sessions, strays  # no session to attach to: every connection stays "other"
 
     endpoints = Endpoints()
     for conn in ordered:
@@ -110,17 +120,19 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                                    endpoints, config)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
-    return sessions
+    return sessions, strays
 
 
 def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                   config: Config
-                  ) -> tuple[list[Connection], list[Session], dict[str, Connection]]:
+                  ) -> tuple[list[Connection], list[Session], dict[str, Connection],
+                             dict[str, StraySyn]]:
     """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
     connection (to the NDMP port, or decoded as NDMP; not one that speaks another
     protocol both ways: sessions.other_protocol), in time order. Returns the
-    connections in time order (ts, first_frame), the sessions, and each session's
-    control connection by session id."""
+    connections in time order (ts, first_frame), the sessions, each session's control
+    connection by session id, and the stray control SYNs left out (sessions.stray), by
+    uid."""
     # Start afresh, so building again over grown traffic (live) gives the same answer.
     for conn in connections:
         conn.role, conn.session = "other", None
@@ -168,7 +180,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         conn.role, conn.session = "control", session.id
         sessions.append(session)
         control_of[session.id] = conn
-    return ordered, sessions, control_of
+    return ordered, sessions, control_of, strays
 
 
 # Why a session whose start the capture lacks has no kind (Session.kind_unknown_why).

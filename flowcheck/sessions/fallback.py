@@ -8,7 +8,6 @@ verify.context's cache of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import ip_address
 
 from flowcheck.model import Connection, Session
 
@@ -32,11 +31,3 @@ class Fallback:
     def delay(self) -> float:
         """Seconds from the first attempt's first packet to the fallback's SYN."""
         return max(0.0, self.conn.ts - self.attempts[0].ts)
-
-
-def version(host: str) -> int:
-    """4 or 6; 4 for anything that is not an IP address."""
-    try:
-        return ip_address(host).version
-    except ValueError:
-        return 4

@@ -30,6 +30,7 @@ import ipaddress
 from bisect import bisect_left
 from collections import defaultdict
 
+from flowcheck.config import host_address
 from flowcheck.model import (
     Announcement,
     Connection,
@@ -50,15 +51,12 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _address(ip: str) -> Address | None:
-    """The address, an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as its IPv4 one; None
-    when ip is not an address."""
+    """The address as the wire shows it (flowcheck.config.host_address: an IPv4-mapped
+    IPv6 address, ::ffff:a.b.c.d, as its IPv4 one); None when ip is not an address."""
     try:
-        address = ipaddress.ip_address(ip)
+        return ipaddress.ip_address(host_address(ip))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def same_host(ip: str, other: str) -> bool:
@@ -84,6 +82,20 @@ def other_version(ip: str, other: str) -> bool:
     IPv6 announces its IPv4 address (trial 28 D4). False when either is not an address."""
     first, second = _address(ip), _address(other)
     return first is not None and second is not None and first.version != second.version
+
+
+def ip_version(host: str, default: int = 4) -> int:
+    """4 or 6, the IP version the address is written in (an IPv4-mapped address is IPv6:
+    the headers that carry it are); `default` for anything that is not an IP address."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return default
+
+
+def icmp_word(conn: Connection) -> str:
+    """"ICMPv6" for a connection over IPv6, else "ICMP" (trial 28 D16)."""
+    return "ICMPv6" if ip_version(conn.resp_h) == 6 else "ICMP"
 
 
 def is_loopback(ip: str) -> bool:

@@ -7,11 +7,12 @@ first, so the step checks add only a status where a cause is already reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.context import Context
@@ -39,15 +40,19 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
               kernel_dropped: int = 0, host_copies: bool = False,
-              cut_recorded: int = 0) -> list[Finding]:
+              cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None
+              ) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
     the capture copies are all one host's Windows tool's (TrackResult.host_copies);
-    cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo)."""
+    cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
+    strays: the stray control SYNs build_sessions_and_strays left out (None: found here)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   cut_recorded=cut_recorded)
+    ctx.strays = dict(strays) if strays is not None else \
+        stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     mark_server_roles(ctx)  # the words of every check name a three-way job's agents
     check_evidence(ctx, ended_at)

@@ -24,7 +24,7 @@ from typing import Literal
 
 from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions import listener_host
-from flowcheck.sessions.local import is_loopback, other_version
+from flowcheck.sessions.local import ip_version, is_loopback, other_version
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import listened_at
 from flowcheck.verify.ttl import ttl_word
@@ -69,8 +69,8 @@ def other_version_words(ann: Announcement, conn: Connection) -> str:
     21) announced 10.77.0.2:6001, and NDMP v4 TCP addresses are IPv4 only (dual-stack
     hosts, no NAT)" for a connection reached_over_other_version accepts."""
     listener = "the agent" if ann.listener == "data" else "the media server"
-    version = 6 if ":" in conn.resp_h else 4
-    return (f"over IPv{version} at {conn.resp_h}, {listener}'s control connection address: "
+    return (f"over IPv{ip_version(conn.resp_h)} at {conn.resp_h}, {listener}'s control "
+            "connection address: "
             f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
             f"{endpoint(ann.ip, ann.port)}, and NDMP v4 TCP addresses are IPv4 only "
             "(dual-stack hosts, no NAT)")

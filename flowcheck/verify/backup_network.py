@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.sessions import listener_host
+from flowcheck.sessions.local import ip_version
 from flowcheck.verify.addresses import mismatched
 from flowcheck.verify.context import (
     Context,
@@ -284,9 +285,6 @@ class _Named:
     host: str
 
     def __str__(self) -> str:
-        try:
-            version = ipaddress.ip_address(self.host).version
-        except ValueError:
-            version = 0
+        version = ip_version(self.host, default=0)
         own = [n for n in self.networks if n.version == version] or list(self.networks)
         return " or ".join(map(str, own))

@@ -10,10 +10,9 @@ where opening the media range changes nothing.
 
 from __future__ import annotations
 
-from ipaddress import ip_address
-
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.callback_elsewhere import job_engine_message
+from flowcheck.sessions.local import ip_version
 from flowcheck.verify.context import Context
 
 
@@ -66,9 +65,9 @@ def _cause(session: Session, conn: Connection) -> str:
     """Why the callback's ends may differ from the control connection's."""
     agent_other = conn.orig_h != session.remote_agent
     media_other = conn.resp_h != session.media_server
-    if _version(conn.resp_h) != _version(session.media_server):
-        return (f"the control connection runs over IPv{_version(session.media_server)}, the "
-                f"callback over IPv{_version(conn.resp_h)}: dual-stack hosts")
+    if ip_version(conn.resp_h) != ip_version(session.media_server):
+        return (f"the control connection runs over IPv{ip_version(session.media_server)}, the "
+                f"callback over IPv{ip_version(conn.resp_h)}: dual-stack hosts")
     if agent_other and media_other:
         return "another network between the two hosts: a second interface of each, or a NAT"
     if agent_other:
@@ -76,11 +75,3 @@ def _cause(session: Session, conn: Connection) -> str:
                 "another interface of the agent")
     return ("the job engine names another address of the media server: another interface, "
             "or its own address behind a NAT that translated the control connection")
-
-
-def _version(host: str) -> int:
-    """4 or 6; 4 for anything that is not an IP address."""
-    try:
-        return ip_address(host).version
-    except ValueError:
-        return 4

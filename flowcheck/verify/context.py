@@ -23,6 +23,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_words
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.kept import KeptPackets
+from flowcheck.sessions.stray import StraySyn
 
 
 @dataclass(slots=True)
@@ -66,6 +67,9 @@ class Context:
     # Control connections given up for the other IP version, and the connections they
     # fell back to, by uid (flowcheck.verify.fallback; None: not built yet).
     fallbacks: dict[str, Fallback] | None = None
+    # The stray copies of other host pairs' control SYNs, no session's (sessions.stray),
+    # by uid (verify.stray reports them).
+    strays: dict[str, StraySyn] = field(default_factory=dict)
     # By host pair, for session_around (built on first use).
     _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
         = None

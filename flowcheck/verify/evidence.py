@@ -24,6 +24,7 @@ from flowcheck.sessions import (
     rst_only,
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
+from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.after_close import job_ended, late_refusal
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
@@ -88,7 +89,7 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
         quoted = any(quoted_syn_refused(c) for c in conns)
-        icmp = "ICMPv6" if ":" in sender else "ICMP"
+        icmp = icmp_word(conns[0])  # each of them has the sender at one end
         how = (f"an {icmp} unreachable quotes a SYN from {sender}" if quoted else "")
         if any(not quoted_syn_refused(c) for c in conns):
             how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "

@@ -23,7 +23,8 @@ from bisect import bisect_left, bisect_right
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
-from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback, version
+from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
+from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, span_words, syn_count
 from flowcheck.verify.evidence import judged
@@ -85,7 +86,7 @@ def _paired(failed: list[Connection], opened: list[tuple[Session, Connection]],
         if connection_outcome(conn) == "unanswered":
             end += 2 * conn.duration
         fits = [(s, c) for s, c in opened[bisect_left(times, conn.ts):bisect_right(times, end)]
-                if c.resp_p == conn.resp_p and version(c.resp_h) != version(conn.resp_h)]
+                if c.resp_p == conn.resp_p and ip_version(c.resp_h) != ip_version(conn.resp_h)]
         if not fits or len({(c.orig_h, c.resp_h) for _, c in fits}) != 1:
             continue
         chosen[fits[0][1].uid] = fits[0]
@@ -102,6 +103,13 @@ def _paired(failed: list[Connection], opened: list[tuple[Session, Connection]],
     return found
 
 
+def refused_with(attempt: Connection) -> str:
+    """What refused a failed attempt: "an ICMP unreachable" ("an ICMPv6 unreachable" over
+    IPv6) or "a RST"."""
+    return (f"an {icmp_word(attempt)} unreachable" if attempt.icmp_frames and not attempt.resp_rst
+            else "a RST")
+
+
 def _attempt_words(fallback: Fallback) -> str:
     """How the first attempt failed: "refused ... with a RST" / "sent 4 SYNs ..."."""
     first = fallback.attempts[0]
@@ -109,14 +117,14 @@ def _attempt_words(fallback: Fallback) -> str:
     more = len(fallback.attempts) - 1
     tries = f" ({more + 1} attempts)" if more else ""
     if connection_outcome(first) == "refused":
-        how = "an ICMP unreachable" if first.icmp_frames and not first.resp_rst else "a RST"
         return (f"The agent's NDMP port {target} refused the media server {first.orig_h}'s "
-                f"control connection over IPv{version(first.resp_h)} with {how} "
+                f"control connection over IPv{ip_version(first.resp_h)} with "
+                f"{refused_with(first)} "
                 f"({first.uid}{tries})")
     syns = syn_count(first)
     sent = (f"{syns} SYNs over {span_words(first.duration)}" if syns > 1 else "a SYN")
     return (f"The media server {first.orig_h} sent {sent} to the agent's NDMP port {target} "
-            f"over IPv{version(first.resp_h)} and got no answer ({first.uid}{tries})")
+            f"over IPv{ip_version(first.resp_h)} and got no answer ({first.uid}{tries})")
 
 
 def report_fallback(ctx: Context, session: Session, conn: Connection,
@@ -125,7 +133,7 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
     if conn is not fallback.attempts[0] or fallback.kind != "control":
         return
     last, job = fallback.attempts[-1], fallback.conn
-    old, new = version(conn.resp_h), version(job.resp_h)
+    old, new = ip_version(conn.resp_h), ip_version(job.resp_h)
     after = span_words(max(0.0, job.ts - last.last_ts))
     refused = connection_outcome(last) == "refused"
     lone = not refused and all(syn_count(c) == 1 for c in fallback.attempts)
@@ -168,12 +176,11 @@ def report_callback_fallback(ctx: Context, session: Session, callback: Connectio
     if fallback is None or fallback.conn is not callback or fallback.kind != "callback":
         return
     first, last = fallback.attempts[0], fallback.attempts[-1]
-    old, new = version(first.resp_h), version(callback.resp_h)
+    old, new = ip_version(first.resp_h), ip_version(callback.resp_h)
     refused = connection_outcome(last) == "refused"
     target = endpoint(first.resp_h, first.resp_p)
     more = f" ({len(fallback.attempts)} attempts)" if len(fallback.attempts) > 1 else ""
-    how = ("was refused with " + ("an ICMP unreachable" if first.icmp_frames
-                                  and not first.resp_rst else "a RST") if refused else
+    how = (f"was refused with {refused_with(first)}" if refused else
            f"got no answer to {syn_count(first)} SYN(s) over {span_words(first.duration)}")
     why = (f"the job engine does not accept the callback over IPv{old} (it listens on "
            f"IPv{new} only, or the media server's firewall rejects IPv{old} to the media "
@@ -210,12 +217,12 @@ def attempt_step(ctx: Context, session: Session, spec: StepSpec,
     if fallback is None or fallback.conn is conn:
         return None
     job = fallback.conn
-    session.kind_unknown_why = (f"an attempt given up for IPv{version(job.resp_h)}: the job "
+    session.kind_unknown_why = (f"an attempt given up for IPv{ip_version(job.resp_h)}: the job "
                                 f"ran as session {fallback.session.id}")
     return make_step(spec, "not_applicable", [conn.uid], opening_frames(conn),
-                     f"not the job's control connection: over IPv{version(conn.resp_h)}, "
+                     f"not the job's control connection: over IPv{ip_version(conn.resp_h)}, "
                      f"{failure_words(conn)}; the media server fell back to "
-                     f"IPv{version(job.resp_h)} ({endpoint(job.resp_h, job.resp_p)}, "
+                     f"IPv{ip_version(job.resp_h)} ({endpoint(job.resp_h, job.resp_p)}, "
                      f"{job.uid}) and ran the job as session {fallback.session.id} "
                      "(ip_version_fallback)")
 
@@ -240,6 +247,6 @@ def fallback_note(ctx: Context, conn: Connection) -> str:
     first = fallback.attempts[0]
     uids = ", ".join(c.uid for c in fallback.attempts)
     sessions = ", ".join(dict.fromkeys(c.session or "-" for c in fallback.attempts))
-    return (f"; after a failed attempt over IPv{version(first.resp_h)} to "
+    return (f"; after a failed attempt over IPv{ip_version(first.resp_h)} to "
             f"{endpoint(first.resp_h, first.resp_p)} ({uids}, session {sessions}: "
             "ip_version_fallback)")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address
-
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions.fallback import version
+from flowcheck.sessions.local import ip_version
 from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import translated_ports
@@ -116,8 +114,8 @@ def _dual_stack(host: str, configured: tuple[str, ...]) -> str | None:
     """"the IPv6 address" when every configured host of the role is of the other IP
     version than `host` (hosts configured by their IPv4 addresses, the job run over IPv6:
     dual-stack hosts whose names resolve to IPv6 first; trial 28 D14); None otherwise."""
-    ours = ip_version(host)
-    if all(ip_version(address) not in (ours, 0) for address in configured):
+    ours = ip_version(host, default=0)
+    if all(ip_version(address, default=0) not in (ours, 0) for address in configured):
         return f"the IPv{ours} address"
     return None
 
@@ -131,14 +129,6 @@ def _dual_stack_words(role: str, host: str, configured: tuple[str, ...], stack: 
             f"IPv{4 if version == 'IPv6' else 6} address, so {host} is most likely {stack} "
             f"of {named} (its name resolves to {version} first; a NAT does not turn one IP "
             "version into the other)")
-
-
-def ip_version(host: str) -> int:
-    """4 or 6; 0 for anything that is not an IP address."""
-    try:
-        return ip_address(host).version
-    except ValueError:
-        return 0
 
 
 def _side_host_words(ctx: Context, session: Session, which: str, host: str, flag: str,
@@ -193,7 +183,7 @@ def _side_words(ctx: Context, session: Session) -> str:
     fallback = fallback_of(ctx, ctx.by_uid[session.control_uid])
     if fallback is not None and fallback.session is not session:  # trial 28 D1
         words += (f" Not judged as a job: an attempt the media server gave up for "
-                  f"IPv{version(fallback.conn.resp_h)}, where session {fallback.session.id} "
+                  f"IPv{ip_version(fallback.conn.resp_h)}, where session {fallback.session.id} "
                   "ran the job (ip_version_fallback)")
     else:
         words += (f" Not judged as a job: {_sessions(judged)} between the configured hosts "

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowcheck.model import Connection, NdmpMessage
+from flowcheck.sessions.local import ip_version
 from flowcheck.verify.stalled import Stall
 
 # The smallest IP and TCP headers of a segment (RFC 791, RFC 8200, RFC 9293): a payload
@@ -107,7 +108,7 @@ def told_too_big(conn: Connection, stall: Stall, sender: str) -> TooBig | None:
             or conn.too_big_sender is None:
         return None
     size = conn.evidence(stall.side).resent_len or getattr(conn, f"{stall.side}_seg_max")
-    packet = size + HEADERS[6 if ":" in sender else 4]
+    packet = size + HEADERS[ip_version(sender)]
     if conn.too_big_mtu is None:
         if not full_size_resends(conn, stall):
             return None
@@ -119,7 +120,7 @@ def told_too_big(conn: Connection, stall: Stall, sender: str) -> TooBig | None:
 
 def _names(sender: str) -> tuple[str, str]:
     """(the message's name, its type) for the sender's IP version."""
-    return (("ICMPv6 'packet too big'", "type 2") if ":" in sender
+    return (("ICMPv6 'packet too big'", "type 2") if ip_version(sender) == 6
             else ("ICMP 'fragmentation needed'", "type 3 code 4"))
 
 
@@ -150,7 +151,7 @@ def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
 def too_big_fix(told: TooBig, sender: str) -> str:
     """The fix of path MTU discovery's messages the sender never acted on."""
     name, kind = _names(sender)
-    if ":" in sender:
+    if ip_version(sender) == 6:
         rules = ("nft `icmpv6 type packet-too-big accept` on input; ip6tables `-p icmpv6 "
                  "--icmpv6-type packet-too-big -j ACCEPT`; Windows: keep the Core "
                  "Networking rule 'Packet Too Big (ICMPv6-In)' enabled")

@@ -10,6 +10,7 @@ a setting of the host behind it, is not checked there (translated_host says when
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.local import ip_version
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -60,7 +61,7 @@ def media_seen_elsewhere(ctx: Context, session: Session) -> str | None:
         return None
     target = ctx.by_uid[session.callback_uid].resp_h
     if target == session.media_server or \
-            (":" in target) != (":" in session.media_server):
+            ip_version(target) != ip_version(session.media_server):
         return None  # the same address, or dual-stack hosts: no NAT shown
     return target
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
+from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
@@ -41,15 +42,6 @@ _ROUTING_REJECT = {4: "`reject with icmp type host-unreachable`",
                    6: "`reject with icmpv6 type no-route` (or `addr-unreachable`)"}
 
 
-def _version(conn: Connection) -> int:
-    return 6 if ":" in conn.resp_h else 4
-
-
-def icmp_word(conn: Connection) -> str:
-    """"ICMPv6" for a connection over IPv6, else "ICMP" (trial 28 D16)."""
-    return "ICMPv6" if _version(conn) == 6 else "ICMP"
-
-
 def refusal_how(conn: Connection) -> str:
     """What refused the SYN: "an ICMP unreachable" (naming a filter's or a routing code,
     and its sender when a device between the hosts sent it: rejecting_device, or a
@@ -65,7 +57,7 @@ def refusal_how(conn: Connection) -> str:
         sender = f" from {conn.orig_h} to itself"
     icmp = icmp_word(conn)
     if prohibited(conn):
-        name = _PROHIBITED_NAMES.get(_version(conn), {}).get(conn.icmp_code)  # type: ignore[arg-type]
+        name = _PROHIBITED_NAMES.get(ip_version(conn.resp_h), {}).get(conn.icmp_code)  # type: ignore[arg-type]
         if name is not None:
             return f"an {icmp} unreachable \"{name}\" (code {conn.icmp_code}){sender}"
         return (f"an {icmp} administratively prohibited unreachable (code {conn.icmp_code})"
@@ -84,7 +76,7 @@ def rejecting_device(conn: Connection) -> str | None:
     rule's: iptables' REJECT default, RFC 792 / RFC 4443 code 3 / 4; a closed TCP port
     answers with a RST). None otherwise (a RST, the responder's own ICMP, or a router's
     net or host unreachable: routing)."""
-    version = 6 if ":" in conn.resp_h else 4
+    version = ip_version(conn.resp_h)
     if conn.resp_rst or not conn.icmp_frames or \
             conn.icmp_sender in (None, conn.resp_h, conn.orig_h):
         return None
@@ -109,7 +101,7 @@ def device_words(conn: Connection, device: str) -> str:
     head = (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was rejected with "
             f"{refusal_how(conn)}, not by {conn.resp_h}: the {icmp_word(conn)} message's "
             "source is a router or firewall between the hosts")
-    code = conn.icmp_code if _version(conn) == 6 else None
+    code = conn.icmp_code if ip_version(conn.resp_h) == 6 else None
     if code == SOURCE_POLICY:
         return (f"{head} that refuses packets from {conn.orig_h}'s source address (ingress "
                 "or egress filtering, BCP 38: an address of a prefix it does not route, "
@@ -127,7 +119,7 @@ def device_fix(ctx: Context, conn: Connection, session: Session, device: str) ->
     rule in its forward chain; for ICMPv6's source-policy code the sender's source
     address first, for its reject-route code the device's routes."""
     rule = allow_rule(ctx, conn, session, device=device_name(device))
-    code = conn.icmp_code if _version(conn) == 6 else None
+    code = conn.icmp_code if ip_version(conn.resp_h) == 6 else None
     if code == SOURCE_POLICY:
         return (f"Check the source address {conn.orig_h} uses toward {conn.resp_h} (Linux: "
                 f"`ip -6 route get {conn.resp_h}`; Windows: `Find-NetRoute -RemoteIPAddress "
@@ -146,7 +138,7 @@ def device_fix(ctx: Context, conn: Connection, session: Session, device: str) ->
 def prohibited(conn: Connection) -> bool:
     """Was the SYN refused by an ICMP code only a filter sends (administratively
     prohibited, not a closed port's port unreachable)?"""
-    version = 6 if ":" in conn.resp_h else 4
+    version = ip_version(conn.resp_h)
     return (bool(conn.icmp_frames) and not conn.resp_rst
             and conn.icmp_code in _PROHIBITED[version])
 
@@ -155,7 +147,7 @@ def port_unreachable(conn: Connection) -> bool:
     """Was the SYN refused by an ICMP port unreachable (RFC 792 code 3, RFC 4443 code 4)?
     To a TCP SYN that is a filter's reject (iptables' REJECT default, nft's reject): a
     closed TCP port answers with a RST (RFC 9293 3.10.7.1), Linux and Windows alike."""
-    version = 6 if ":" in conn.resp_h else 4
+    version = ip_version(conn.resp_h)
     return (bool(conn.icmp_frames) and not conn.resp_rst
             and conn.icmp_code == _PORT_UNREACHABLE[version])
 
@@ -163,7 +155,7 @@ def port_unreachable(conn: Connection) -> bool:
 def routing_unreachable(conn: Connection) -> str | None:
     """The name of the ICMP code ("host unreachable") when the SYN was refused by a
     routing code (_ROUTING: a network or host unreachable), else None."""
-    version = 6 if ":" in conn.resp_h else 4
+    version = ip_version(conn.resp_h)
     if not conn.icmp_frames or conn.resp_rst or conn.icmp_code is None:
         return None
     return _ROUTING[version].get(conn.icmp_code)
@@ -184,11 +176,11 @@ def icmp_cause(conn: Connection) -> str | None:
         return None
     if conn.icmp_sender == conn.resp_h:
         names = ("an ICMPv6 no route to destination or address unreachable"
-                 if _version(conn) == 6 else "a host or network unreachable")
+                 if ip_version(conn.resp_h) == 6 else "a host or network unreachable")
         return (f"a firewall on {conn.resp_h} rejects it (a host does not report itself "
                 f"unreachable, and a closed TCP port answers a SYN with a RST: {names} "
                 "from the host itself comes from a reject rule, such as nft's "
-                f"{_ROUTING_REJECT[_version(conn)]})")
+                f"{_ROUTING_REJECT[ip_version(conn.resp_h)]})")
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")
@@ -260,7 +252,7 @@ def filter_reject_words(conn: Connection) -> str:
     """Who rejects a SYN refused by an ICMP port unreachable from the responder itself:
     its own firewall (port_unreachable), with why it is not a closed port."""
     host = conn.icmp_sender or conn.resp_h
-    tables = "ip6tables" if _version(conn) == 6 else "iptables"
+    tables = "ip6tables" if ip_version(conn.resp_h) == 6 else "iptables"
     return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
             f"RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from a reject "
             f"rule, such as {tables}' REJECT or nft's reject)")

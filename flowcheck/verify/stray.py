@@ -9,13 +9,13 @@ D2: such a SYN failed good three-way jobs with control_unanswered, at both agent
 from __future__ import annotations
 
 from flowcheck.model import endpoint
-from flowcheck.sessions.stray import StraySyn, stray_syns
+from flowcheck.sessions.stray import StraySyn
 from flowcheck.verify.context import Context
 
 
 def note_stray_syns(ctx: Context) -> None:
     """One capture_stray_syn per stray control SYN in the capture."""
-    for stray in stray_syns(ctx.connections, ctx.stream_by_uid, ctx.config.ndmp_port).values():
+    for stray in ctx.strays.values():
         syn = stray.syn
         ctx.add("capture_stray_syn",
                 f"The capture holds one SYN of {endpoint(syn.orig_h, syn.orig_p)} -> "
