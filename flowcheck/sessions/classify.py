@@ -147,8 +147,19 @@ def closing(conn: Connection) -> tuple[Closer, Literal["RST", "FIN"]]:
         return "both", "RST"
     if conn.orig_rst or conn.resp_rst:
         return ("originator" if conn.orig_rst else "responder"), "RST"
-    first = next((c for c in conn.history if c in "Ff"), "F")
-    return ("originator" if first == "F" else "responder"), "FIN"
+    return ("originator" if first_fin(conn) != "f" else "responder"), "FIN"
+
+
+def first_fin(conn: Connection) -> Literal["F", "f"] | None:
+    """"F" when the originator's FIN came first, "f" the responder's (the history's first
+    F or f, Zeek's letters); None: no FIN."""
+    return next((c for c in conn.history if c in "Ff"), None)  # type: ignore[return-value]
+
+
+def first_fin_by(conn: Connection) -> str | None:
+    """The host that sent the connection's first FIN; None: no FIN."""
+    first = first_fin(conn)
+    return None if first is None else conn.orig_h if first == "F" else conn.resp_h
 
 
 def rst_only(conn: Connection) -> bool:

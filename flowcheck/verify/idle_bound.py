@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowcheck.model import Connection, ControlPacket, Session, endpoint
+from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.reset_answer import Silence
@@ -50,8 +51,7 @@ def data_end_in(ctx: Context, session: Session, control: Connection, silence: Si
         conn = ctx.by_uid.get(uid)
         if conn is None or conn.fin_ts is None or not conn.fin_frames:
             continue
-        first = next((c for c in conn.history if c in "Ff"), "")
-        closer = conn.orig_h if first == "F" else conn.resp_h if first == "f" else None
+        closer = first_fin_by(conn)
         if closer != peer or (conn.rst_ts is not None and conn.rst_ts <= conn.fin_ts):
             continue
         if silence.after.ts < conn.fin_ts < fin.ts and (found is None or conn.fin_ts > found.ts):

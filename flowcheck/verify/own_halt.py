@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context, conn_sides, role_words
 
 # Halt reasons that come from the halting service itself (NDMP v4 ndmp_mover_halt_reason,
@@ -32,18 +33,12 @@ def _halting_end(conn: Connection, session: Session, halt: NdmpMessage) -> str |
     return end[0] if end else None
 
 
-def _first_fin_by(conn: Connection) -> str | None:
-    """The host that sent the connection's first FIN (its history's first F or f)."""
-    first = next((c for c in conn.history if c in "Ff"), None)
-    return None if first is None else conn.orig_h if first == "F" else conn.resp_h
-
-
 def closed_by_halter(conn: Connection, session: Session, halt: NdmpMessage,
                      reason: str) -> bool:
     """Did the side whose service halted with a reason of its own (OWN_REASONS) close
     the data connection (its FIN first)?"""
     return (reason in OWN_REASONS and bool(conn.fin_frames)
-            and _first_fin_by(conn) == _halting_end(conn, session, halt))
+            and first_fin_by(conn) == _halting_end(conn, session, halt))
 
 
 def other_halts(ctx: Context, session: Session, conn: Connection) -> list[NdmpMessage]:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import first_fin
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.allow_rules import capitalised
-from flowcheck.verify.context import Context, retransmitted_words, role_words
+from flowcheck.verify.context import Context, retransmitted_words, role_words, session_uids
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import HALTS, abnormal_reason
 
@@ -52,8 +53,7 @@ def silent_sender(ctx: Context, session: Session, closer: str, fin_ts: float
     side's packet times are not known (Connection.orig_last_ts, fin_peer_last_ts). The
     sender may have answered the close (its halt, its FINs: trial 25 D4): its packets
     after fin_ts do not count."""
-    uids = [session.control_uid, session.callback_uid, *session.data_connections]
-    conns = [ctx.by_uid[uid] for uid in uids if uid and uid in ctx.by_uid]
+    conns = [ctx.by_uid[uid] for uid in session_uids(session) if uid in ctx.by_uid]
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         if closer not in (conn.orig_h, conn.resp_h) or conn.orig_rst or conn.resp_rst:
@@ -62,7 +62,7 @@ def silent_sender(ctx: Context, session: Session, closer: str, fin_ts: float
         sent = conn.resp_bytes if closer_is_orig else conn.orig_bytes
         unacked = conn.resp_unacked if closer_is_orig else conn.orig_unacked
         if (not sent or unacked or conn.missed_bytes or not conn.fin_frames
-                or _first_fin(conn) != ("F" if closer_is_orig else "f")
+                or first_fin(conn) != ("F" if closer_is_orig else "f")
                 or conn.fin_ts is None or abs(conn.fin_ts - fin_ts) > ONE_EXIT_SECONDS):
             continue
         sender = conn.resp_h if closer_is_orig else conn.orig_h
@@ -70,11 +70,6 @@ def silent_sender(ctx: Context, session: Session, closer: str, fin_ts: float
         if last is not None and last <= fin_ts - SILENT_SECONDS:
             return SilentSender(conn, sender, last, fin_ts, conn.fin_frames[0])
     return None
-
-
-def _first_fin(conn: Connection) -> str | None:
-    """"F" when the originator's FIN came first, "f" the responder's, None: no FIN."""
-    return next((c for c in conn.history if c in "Ff"), None)
 
 
 def _last_from(conns: list[Connection], host: str, fin_ts: float) -> float | None:
@@ -94,7 +89,7 @@ def _last_from(conns: list[Connection], host: str, fin_ts: float) -> float | Non
             if side_h != host:
                 continue
             if ts is not None and ts > fin_ts:  # its last before its peer's FIN
-                closed = (conn.fin_ts is not None and _first_fin(conn) == letter
+                closed = (conn.fin_ts is not None and first_fin(conn) == letter
                           and conn.fin_ts >= fin_ts - ONE_EXIT_SECONDS)
                 ts = conn.fin_peer_last_ts if closed else None
             if ts is None:
@@ -106,9 +101,8 @@ def _last_from(conns: list[Connection], host: str, fin_ts: float) -> float | Non
 def answered_close(ctx: Context, session: Session, silent: SilentSender) -> bool:
     """Did the silent sender send anything after the closer's FIN (its halt, its FINs)?
     It was up then."""
-    uids = [session.control_uid, session.callback_uid, *session.data_connections]
-    for uid in uids:
-        conn = ctx.by_uid.get(uid) if uid else None
+    for uid in session_uids(session):
+        conn = ctx.by_uid.get(uid)
         if conn is None:
             continue
         for side_h, ts in ((conn.orig_h, conn.orig_last_ts), (conn.resp_h, conn.resp_last_ts)):
