@@ -277,7 +277,6 @@ def _named(c: Connection) -> str:
 
 
 def _describe(c: Connection) -> str:
-    role = "" if c.role == "other" else f"{c.role} connection "
     frames = ", ".join(str(f) for f in _gap_frames(c))
     gaps = c.gaps - c.lost_gaps - c.untold_gaps - c.fins_unseen
     payload = c.sniffer_missed - c.fins_unseen
@@ -285,8 +284,8 @@ def _describe(c: Connection) -> str:
             ] if payload > 0 else []
     if c.fins_unseen:
         said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")
-    return (f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}: "
-            + " and ".join(said) + (f" (frames {frames})" if frames else ""))
+    return (f"{_named(c)}: " + " and ".join(said)
+            + (f" (frames {frames})" if frames else ""))
 
 
 def _fix(lossy: list[Connection], captures: list[CaptureInfo]) -> str:
