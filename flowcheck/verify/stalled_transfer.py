@@ -34,6 +34,7 @@ from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.pmtu import (
     READING,
+    TooBig,
     fix,
     full_size_resends,
     lost_by_size,
@@ -70,7 +71,9 @@ class StalledTransfer:
     resends and `passed`); heard: the first control-connection message the stall's
     receiver sent after the data stopped (_heard_after), None when none; closed: when
     none, the receiver's FIN on the control connection after the data stopped
-    (_closed_after), None when none: either shows the receiver up and reachable."""
+    (_closed_after), None when none: either shows the receiver up and reachable; told:
+    the ICMP packet too big / fragmentation needed messages the sender ignored
+    (pmtu.told_too_big), None when none."""
 
     conn: Connection
     stall: Stall
@@ -80,6 +83,7 @@ class StalledTransfer:
     mtu: bool = False
     heard: NdmpMessage | None = None
     closed: ControlPacket | None = None
+    told: TooBig | None = None
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -103,12 +107,14 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                       if full_size_resends(conn, stall) else None)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
             heard = _heard_after(session, messages, halt, receiver, stall, conn)
+            told = told_too_big(conn, stall, sender)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
                                          passed is not None or lost_by_size(stall)
-                                         or told_too_big(conn, stall, sender) is not None,
+                                         or told is not None,
                                          heard,
                                          None if heard is not None else
-                                         _closed_after(session, stream, receiver, stall)))
+                                         _closed_after(session, stream, receiver, stall),
+                                         told))
     return found
 
 
@@ -224,7 +230,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                                                       head, reading, remedy)
                 cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
             size, passed = full_size_resends(conn, stall), stalled.passed
-            told = told_too_big(conn, stall, sender)
+            told = stalled.told
             if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)
                 reading = too_big_words(told, sender, on is not None and on[0] == sender)
                 remedy = too_big_fix(told, sender)
