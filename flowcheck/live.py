@@ -33,12 +33,16 @@ if TYPE_CHECKING:
 
 # Findings whose evidence, once seen, stays: a refusal, a port out of range.
 CERTAIN_ONCE_SEEN = frozenset({
-    "control_refused", "callback_refused", "data_refused",
+    "callback_refused", "data_refused",
     "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
     "control_off_backup_network", "ranges_overlap",
     "port_reused_within_hold", "ndmp_vendor_message", "host_not_configured",
 })
+# A refused control connection the media server may still retry under the agent's other
+# IP version (verify.fallback: ip_version_fallback takes it back): certain once its
+# connection has been quiet for FALLBACK_SECONDS.
+CERTAIN_AFTER_FALLBACK = frozenset({"control_refused"})
 # Findings about silence: certain once the connection has been quiet for `settle` seconds.
 CERTAIN_AFTER_SILENCE = frozenset({
     "control_unanswered", "callback_unanswered", "data_unanswered", "handshake_incomplete",
@@ -214,12 +218,9 @@ class LiveVerifier:
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
+        last_seen = {c.uid: c.last_ts for c in analysis.traffic.connections}
         backed_off = {c.uid for c in analysis.traffic.connections if c.uid in quiet
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
-        # A refused control connection the media server may still retry under the
-        # agent's other IP version (verify.fallback: ip_version_fallback takes it back).
-        past_fallback = {c.uid for c in analysis.traffic.connections
-                         if self._now - c.last_ts >= FALLBACK_SECONDS}
         quiet_sessions = {s.id for s in analysis.sessions
                           if all(uid in quiet for uid in session_uids(s))}
         # A session of hosts outside the configuration is side traffic once a configured
@@ -231,8 +232,9 @@ class LiveVerifier:
             code = finding.code
             if finding.session is not None and finding.session in outside:
                 continue
-            certain = (code in CERTAIN_ONCE_SEEN and (
-                code != "control_refused" or finding.uid in past_fallback)) or (
+            certain = code in CERTAIN_ONCE_SEEN or (
+                code in CERTAIN_AFTER_FALLBACK and finding.uid in last_seen
+                and self._now - last_seen[finding.uid] >= FALLBACK_SECONDS) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
                 and (code not in BACKED_OFF or finding.uid in backed_off)) or (
                 code in CERTAIN_WHEN_SESSION_QUIET and finding.session in quiet_sessions) or (
