@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions import closed_before_data
 
 CAPTURE = Path(__file__).resolve().parent.parent / "captures" / "trial27" / "toc-filehist-a"
@@ -39,12 +39,17 @@ def test_the_captured_sides_close_before_any_data_is_closed_before_data() -> Non
     assert not closed_before_data(_one_way("^hfa", orig=False, acked=40, last_frame=16))
 
 
-def test_media_server_only_capture_fails_step_5_with_data_aborted(tmp_path: Path) -> None:
-    variant = tmp_path / "from-media.pcap"
-    subprocess.run(["tshark", "-r", f"{CAPTURE}.pcap", "-Y", "ip.src == 10.77.0.1", "-w",
+def _sent_by(host: str, tmp_path: Path) -> Analysis:
+    """The stored capture reduced to the packets `host` sent (tshark), analysed."""
+    variant = tmp_path / f"from-{host}.pcap"
+    subprocess.run(["tshark", "-r", f"{CAPTURE}.pcap", "-Y", f"ip.src == {host}", "-w",
                     str(variant)], check=True, capture_output=True)
     config = build_config(load_file(Path(f"{CAPTURE}.toml")))
-    analysis = analyze(read_traffic([str(variant)], config), config)
+    return analyze(read_traffic([str(variant)], config), config)
+
+
+def test_media_server_only_capture_fails_step_5_with_data_aborted(tmp_path: Path) -> None:
+    analysis = _sent_by("10.77.0.1", tmp_path)
     [session] = analysis.sessions
     step = session.steps[3]
     assert step.status == "failed"
@@ -61,11 +66,7 @@ def test_acks_of_a_fin_alone_are_no_data(tmp_path: Path) -> None:
     """The agent's packets alone of the same job: its ACKs acknowledge 1 B of the media
     server's data connection, the media server's FIN. That is no proof that data flowed
     (it read step 4 ok and PASS); step 4 is unknown."""
-    only_agent = tmp_path / "from-agent.pcap"
-    subprocess.run(["tshark", "-r", f"{CAPTURE}.pcap", "-Y", "ip.src==10.77.0.2", "-w",
-                    str(only_agent)], check=True, capture_output=True)
-    config = build_config(load_file(Path(f"{CAPTURE}.toml")))
-    analysis = analyze(read_traffic([str(only_agent)], config), config)
+    analysis = _sent_by("10.77.0.2", tmp_path)
     [session] = analysis.sessions
     step = next(s for s in session.steps if s.step == 4)
     assert step.status == "unknown" and "may be only the closing FINs" in step.detail
