@@ -3,7 +3,7 @@
 Per-packet Python is what makes a reader slow, so the fixed-offset headers of every
 packet in the batch are gathered at once from the batch buffer (`data_off` + offsets
 computed per packet). The common layout (Ethernet, IPv4, TCP) is read in one gather;
-everything else goes through the general decode, still in bulk: link layer
+everything else goes through the general decode (decode.general), still in bulk: link layer
 (decode.link), tags, MPLS and PPP (decode.framing), IP, then tunnels (decode.tunnels),
 whose inner packets go through framing and IP again, so a capture that is all VXLAN
 stays on numpy. Only rare packets get Python: IPv6 extension chains other than the
@@ -30,110 +30,24 @@ advertisements in DecodedBatch.neighbours (decode.ndp).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 
 import numpy as np
 
 from flowcheck.decode import tunnels
-from flowcheck.decode.arp import ArpPackets, decode_arp
-from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
-from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
+from flowcheck.decode.arp import ArpPackets
+from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.ip import (
-    FRAGMENT,
-    NON_TCP,
-    TCP,
-    UNDECODABLE,
-    Layers,
-    ip_layer,
-)
-from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
-from flowcheck.decode.link import locate_network_layer
-from flowcheck.decode.ndp import NeighbourPackets, decode_neighbours
-from flowcheck.decode.skipped import Skipped, describe_skipped
+from flowcheck.decode.general import decode_general
+from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE
+from flowcheck.decode.ipv6 import IcmpQuote
+from flowcheck.decode.ndp import NeighbourPackets
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
-IPPROTO_TCP = 6
-IPPROTO_ICMP = 1
-IPPROTO_ICMPV6 = 58
-MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
 FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
-
-
-@dataclass(slots=True)
-class DecodedBatch:
-    """Per-packet classification plus the TCP fields of the TCP packets (parallel arrays).
-
-    tcp_index holds the batch positions of the TCP packets, in capture order; every
-    tcp_* array is parallel to it. Addresses are four big-endian 32-bit words each
-    (IPv4 uses word 0 only, tcp_version tells which).
-    """
-
-    kind: np.ndarray  # uint8 per packet of the batch
-    tcp_index: np.ndarray  # int64
-    tcp_frame: np.ndarray  # int64, 1-based frame number
-    tcp_ts: np.ndarray  # float64
-    tcp_version: np.ndarray  # uint8: 4 or 6
-    tcp_src: np.ndarray  # (m, 4) uint32
-    tcp_dst: np.ndarray  # (m, 4) uint32
-    tcp_sport: np.ndarray  # int64
-    tcp_dport: np.ndarray  # int64
-    tcp_seq: np.ndarray  # int64 (uint32 values)
-    tcp_ack: np.ndarray  # int64
-    tcp_flags: np.ndarray  # int64: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32
-    tcp_window: np.ndarray  # int64
-    tcp_checksum: np.ndarray  # int64: the TCP checksum as captured (copies: copy.py)
-    tcp_ip_id: np.ndarray  # int64: the IPv4 identification (RFC 791); 0 for IPv6
-    # uint8: the IPv4 TTL (RFC 791 3.1) or IPv6 hop limit (RFC 8200 3); a tunnelled
-    # packet's inner header's (the outer one is the tunnel endpoint's).
-    tcp_ttl: np.ndarray
-    tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
-    tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
-    tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
-    tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
-    # int64: the length of the (innermost) frame as recorded when its IP length says the
-    # packet was longer, or (plain Ethernet, IPv4) is 0 in a frame shorter than
-    # FULL_FRAME (cut before the capture: flowcheck.connections.cut_recorded); else 0.
-    tcp_cut_frame: np.ndarray
-    icmp_quotes: list[IcmpQuote] = field(default_factory=list)
-    tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
-    arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
-    # NON_TCP: IPv6 neighbour discovery, decode.ndp
-    neighbours: NeighbourPackets = field(default_factory=NeighbourPackets.empty)
-    # What the skipped packets were (decode.skipped); None when none was skipped.
-    skipped: Skipped | None = None
-    # The ERSPAN II/III packets' GRE sequence numbers (decode.tunnels); None: no such.
-    mirror: tunnels.MirrorSequence | None = None
-    # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
-    # when none is (trial 28 D9: the other fragments are ones never put together).
-    assembled: np.ndarray | None = None
-
-    @property
-    def non_tcp(self) -> int:
-        return int(np.count_nonzero(self.kind == NON_TCP))
-
-    @property
-    def fragments(self) -> int:
-        return int(np.count_nonzero(self.kind == FRAGMENT))
-
-    @property
-    def undecodable(self) -> int:
-        return int(np.count_nonzero(self.kind == UNDECODABLE))
-
-
-TCP_HEADER = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"),
-                       ("offset", "u1"), ("flags", "u1"), ("window", ">u2"), ("checksum", ">u2"),
-                       ("urgent", ">u2")])
-# TCP header fields copied as they are into DecodedBatch.tcp_<name>.
-HEADER_COLUMNS = ("sport", "dport", "seq", "ack", "flags", "window", "checksum")
-
-
-def _header_columns(header: np.ndarray) -> dict[str, np.ndarray]:
-    """The tcp_* arrays read straight from TCP_HEADER records, as int64."""
-    return {f"tcp_{name}": header[name].astype(np.int64) for name in HEADER_COLUMNS}
 
 
 # The common case read in one gather: Ethernet, no VLAN tag, IPv4 without options, TCP.
@@ -173,7 +87,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return _decode_general(batch, skipped_flows, ports)
+        return decode_general(batch, skipped_flows, ports)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -199,7 +113,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows, ports)))
+        parts.append((rest, decode_general(_subset(batch, rest), skipped_flows, ports)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)
@@ -237,7 +151,7 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         tcp_dst=dst,
         tcp_ip_id=frames["id"].astype(np.int64),
         tcp_ttl=frames["ttl"].copy(),
-        **_header_columns(header),
+        **header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=gather.start[rows] + payload_start,
         tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
@@ -320,139 +234,3 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]),
                         neighbours=NeighbourPackets.joined([d.neighbours.at(rows)
                                                             for rows, d in parts]))
-
-
-def _decode_general(batch: PacketBatch, skipped_flows: bool = False,
-                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
-    """Any supported link type, encapsulation and IP layout (the fully general decode);
-    skipped_flows, ports: decode_batch's."""
-    n = len(batch)
-    gather = Gather(batch)
-    off, link = locate_network_layer(batch, gather)
-    layers = Layers(kind=np.full(n, NON_TCP, dtype=np.uint8),
-                     version=np.zeros(n, dtype=np.int64), proto=np.full(n, -1, dtype=np.int64),
-                     l4=np.zeros(n, dtype=np.int64), end=gather.wirelen.copy(),
-                     src=np.zeros((n, 4), dtype=np.uint32), dst=np.zeros((n, 4), dtype=np.uint32),
-                     first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
-                     ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
-                     frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64),
-                     assembled=np.zeros(n, dtype=bool))
-    layers.kind[link == BAD] = UNDECODABLE
-    layers.kind[link == LINK_FRAGMENT] = FRAGMENT
-    arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)
-    arp = decode_arp(gather, arp_rows, off[arp_rows])
-    table = tunnels.TunnelTable()
-    mirror: list[tunnels.MirrorSequence] = []
-    rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
-    for depth in range(MAX_TUNNELS + 1):
-        ip_layer(gather, layers, rows, off[rows], link[rows])
-        if depth == MAX_TUNNELS:
-            break
-        candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
-                          & ~layers.first_fragment[rows]]
-        if not candidates.size:
-            break
-        found = tunnels.find(gather, candidates, layers.proto[candidates],
-                             layers.l4[candidates], layers.end[candidates], ports)
-        if not found.rows.size:
-            break
-        inner = found.rows
-        layers.tunnel[inner] = table.add(layers.tunnel[inner], found, layers.version[inner],
-                                         layers.src[inner], layers.dst[inner])
-        sequence = tunnels.erspan_sequence(gather, found, layers.l4, layers.tunnel)
-        if sequence is not None:  # ERSPAN's sequence numbers
-            mirror.append(sequence)
-        layers.end[inner] = found.end
-        layers.frame_at[inner] = found.off
-        layers.proto[inner] = -1
-        inner_off, inner_kind = found.off.copy(), found.kind.copy()
-        resolve(gather, inner, inner_off, inner_kind)
-        # Cut inside the tunnel: a packet that may well be TCP, not decodable.
-        layers.kind[inner[inner_kind == BAD]] = UNDECODABLE
-        ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
-        rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
-    icmp_quotes = _icmp_quotes(batch, gather, layers, table)
-    decoded = _tcp(batch, gather, layers, icmp_quotes, table)
-    decoded.arp = arp
-    icmpv6 = np.flatnonzero((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)
-                            & (layers.kind == NON_TCP))
-    decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
-                                           layers.end[icmpv6], layers.src[icmpv6])
-    decoded.mirror = tunnels.MirrorSequence.joined(mirror)
-    decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
-                                       skipped_flows)
-    return decoded
-
-
-def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
-                 table: tunnels.TunnelTable) -> list[IcmpQuote]:
-    quotes: list[IcmpQuote] = []
-    rows = np.flatnonzero(((layers.proto == IPPROTO_ICMP) & (layers.version == 4))
-                          | ((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)))
-    for row in rows.tolist():
-        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(gather.caplen[row]),
-                                  int(layers.l4[row]), int(layers.version[row]))
-        if quote is not None:
-            quote.position = row
-            quote.frame = batch.frame_number(row)
-            quote.ts = float(batch.ts[row])
-            quote.tunnel = table.names[int(layers.tunnel[row])]
-            quote.identity = _icmp_identity(gather, layers, row)
-            sender = layers.src[row].astype(">u4").tobytes()  # address words, big-endian
-            quote.sender = sender[:4] if quote.version == 4 else sender
-            quotes.append(quote)
-    return quotes
-
-
-def _icmp_identity(gather: Gather, layers: Layers, row: int) -> bytes:
-    """IcmpQuote.identity: the IP addresses (32 bytes, IPv4 in the first 4 of each 16)
-    and IPv4 identification (2 bytes, 0 for IPv6) of the packet, then its ICMP message
-    up to the IP length, as far as captured."""
-    start, l4 = int(gather.start[row]), int(layers.l4[row])
-    end = min(int(layers.end[row]), int(gather.caplen[row]))
-    return (layers.src[row].tobytes() + layers.dst[row].tobytes()
-            + int(layers.ip_id[row]).to_bytes(2, "big")
-            + gather.buf[start + l4:start + end].tobytes())
-
-
-def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[IcmpQuote],
-         table: tunnels.TunnelTable) -> DecodedBatch:
-    caplen, kind = gather.caplen, layers.kind
-    candidates = np.flatnonzero(layers.proto == IPPROTO_TCP)
-    l4 = layers.l4[candidates]
-    # The 20-byte fixed TCP header must be captured; options may be cut.
-    complete = l4 + 20 <= caplen[candidates]
-    header = gather.header(l4, TCP_HEADER, candidates)
-    doff = (header["offset"] >> 4).astype(np.int64)
-    complete &= doff >= 5
-    kind[candidates[~complete]] = UNDECODABLE
-    tcp = candidates[complete]
-    kind[tcp] = TCP
-    l4 = l4[complete]
-    header = header[complete]
-    header_len = doff[complete] * 4
-    payload_start = l4 + header_len
-    payload_len = np.maximum(layers.end[tcp] - payload_start, 0)
-    # A first fragment's segment length is unknown without reassembly (tshark: no tcp.len).
-    payload_len[layers.first_fragment[tcp]] = 0
-    payload_cap = np.clip(caplen[tcp] - payload_start, 0, payload_len)
-    return DecodedBatch(
-        kind=kind,
-        tcp_index=tcp.astype(np.int64),
-        tcp_frame=batch.frame_numbers(tcp),
-        tcp_ts=np.asarray(batch.ts, dtype=np.float64)[tcp],
-        tcp_version=layers.version[tcp].astype(np.uint8),
-        tcp_src=layers.src[tcp],
-        tcp_dst=layers.dst[tcp],
-        tcp_ip_id=layers.ip_id[tcp],
-        tcp_ttl=layers.ttl[tcp],
-        **_header_columns(header),
-        tcp_payload_len=payload_len,
-        tcp_payload_off=gather.start[tcp] + payload_start,
-        tcp_payload_cap=payload_cap,
-        tcp_tunnel=layers.tunnel[tcp],
-        tcp_cut_frame=layers.cut_frame[tcp],
-        icmp_quotes=icmp_quotes,
-        tunnels=table.names,
-        assembled=layers.assembled if layers.assembled.any() else None,
-    )
