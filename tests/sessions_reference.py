@@ -74,7 +74,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                    profile: Profile, *, ring_gaps: Sequence[RingGap] = ()) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by."""
     stream_by_uid = {s.uid: s for s in streams}
-    ordered, sessions, control_of = open_sessions(connections, stream_by_uid, config)
+    ordered, sessions, control_of, _strays = open_sessions(connections, stream_by_uid, config)
     endpoints = _Endpoints()
     for conn in ordered:
         if conn.role != "control":
