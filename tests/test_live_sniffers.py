@@ -169,18 +169,21 @@ def test_default_filter_keeps_both_directions_of_a_tagged_link(
 
 
 def test_default_filter_matches_tcp_in_two_tags(tmp_path: Path) -> None:
-    """QinQ (802.1ad): TCP under two tags passes the default filter, ARP under them not."""
-    from scapy.layers.inet import IP, TCP
+    """QinQ (802.1ad): TCP and ARP under two tags pass the default filter, DNS under
+    them not."""
+    from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.l2 import ARP, Dot1Q, Ether
     from scapy.utils import wrpcap
 
     path = tmp_path / "qinq.pcap"
     wrpcap(str(path), [Ether() / Dot1Q(vlan=100) / Dot1Q(vlan=18) / IP() / TCP(),
+                       Ether() / Dot1Q(vlan=100) / Dot1Q(vlan=18) / IP() / UDP(dport=53),
                        Ether() / Dot1Q(vlan=100) / Dot1Q(vlan=18) / ARP(),
                        Ether() / Dot1Q(vlan=18) / IP() / TCP(), Ether() / IP() / TCP()])
     kept = subprocess.run(["tcpdump", "-r", str(path), "-n", VLAN_FILTER],
                           capture_output=True, text=True, check=True).stdout.splitlines()
-    assert len(kept) == 3 and not any("ARP" in line for line in kept), kept
+    assert len(kept) == 4 and sum("ARP" in line for line in kept) == 1, kept
+    assert not any(".53:" in line or "domain" in line for line in kept), kept
 
 
 _PORT_REASON = "illegal port number 99999 > 65535"

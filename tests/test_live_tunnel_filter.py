@@ -59,3 +59,14 @@ def test_the_plain_filter_compiles_for_the_any_interface() -> None:
     kept = filter_results(PLAIN_FILTER, [b"\0\0\0\1\0\6" + b"\0" * 8 + b"\x08\x00"
                                          + bytes(KEPT["vxlan 4789"])], DLT_LINUX_SLL)
     assert kept == [True], frame
+
+
+def test_the_ethernet_default_keeps_arp_for_an_agent_that_is_down() -> None:
+    """agent_unreachable reads the media server's unanswered ARP requests: `live` on an
+    Ethernet interface must keep them, tagged or not (the IPv6 twin, neighbour
+    solicitations, is ICMPv6: `icmp6`)."""
+    from scapy.layers.l2 import ARP
+
+    arp = {"arp": ARP(psrc="10.77.0.1", pdst="10.77.0.9")}
+    assert _kept(VLAN_FILTER, arp) == {"arp": True}
+    assert _kept(VLAN_FILTER, arp, tagged=True) == {"arp": True}

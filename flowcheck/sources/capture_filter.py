@@ -1,6 +1,7 @@
 """Capture filters for `live`: the default for an interface, and libpcap's verdict on one.
 
-The default keeps TCP and ICMP (the evidence of a refusal) and the tunnels flowcheck
+The default keeps TCP and ICMP (the evidence of a refusal), on Ethernet ARP (an agent
+that is down: its ARP requests unanswered), and the tunnels flowcheck
 decodes (flowcheck.decode.tunnels: VXLAN on UDP 4789 and 8472, VXLAN-GPE on 4790, Geneve
 on 6081, GRE with ERSPAN, IP in IP and IPv6 in IP, over IPv4 or IPv6: on a VXLAN underlay
 or an ERSPAN collector port `tcp` alone threw the job away, trial 22 D2), also inside
@@ -34,9 +35,11 @@ def plain_filter(udp_ports: tuple[int, ...] = ()) -> str:
 
 
 def vlan_filter(udp_ports: tuple[int, ...] = ()) -> str:
-    """plain_filter also under one 802.1Q tag, or two (QinQ, 802.1ad): each `vlan`
-    moves the offsets 4 bytes further."""
-    plain = plain_filter(udp_ports)
+    """plain_filter and ARP (the media server's requests for an agent that is down:
+    agent_unreachable), also under one 802.1Q tag, or two (QinQ, 802.1ad): each `vlan`
+    moves the offsets 4 bytes further. For an Ethernet link only: libpcap's `arp` needs
+    a link-layer type field (no raw IP link has one)."""
+    plain = f"{plain_filter(udp_ports)} or arp"
     return f"{plain} or (vlan and ({plain} or (vlan and ({plain}))))"
 
 
