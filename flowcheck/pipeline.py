@@ -51,6 +51,11 @@ class Traffic:
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
     skipped: Skipped | None = None
+    # The second views of connections kept once (a tunnel's copy, the far side of a NAT)
+    # and their decoded streams: left out of the analysis, still in the file (crosscheck
+    # compares with tshark, which decodes both views).
+    folded: list[Connection] = field(default_factory=list)
+    folded_streams: list[NdmpStream] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -120,12 +125,14 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
 
     connections, copies = fold_tunnel_copies(result.connections)
+    all_streams = collector.streams()
     left_out = {copy.uid for _, copy in copies}
-    streams = [s for s in collector.streams() if s.uid not in left_out]
+    streams = [s for s in all_streams if s.uid not in left_out]
     # One connection seen on both sides of a NAT (two capture points): kept once.
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
     streams = [s for s in streams if s.uid not in far]
+    folded = [copy for _, copy in copies] + [view for _, view in views]
     findings = list(result.findings)
     for found in (tunnel_copies_finding(copies), nat_views_finding(views)):
         if found is not None:
@@ -139,7 +146,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
                    arp=result.arp, skipped=result.skipped,
-                   host_copies=result.host_copies)
+                   host_copies=result.host_copies, folded=folded,
+                   folded_streams=[s for s in all_streams if s.uid in left_out | far])
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:

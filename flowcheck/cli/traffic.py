@@ -177,7 +177,10 @@ def crosscheck(capture: Annotated[str, typer.Argument(
 
     traffic = _read([capture], config)
     label_connections(traffic, config)  # roles and sessions, as `connections` gives them
-    result = run_crosscheck(capture, traffic.streams, traffic.connections,
+    # tshark decodes every view of a connection the analysis keeps once (a tunnel's copy,
+    # the far side of a NAT): all of them are compared.
+    result = run_crosscheck(capture, traffic.streams + traffic.folded_streams,
+                            traffic.connections + traffic.folded,
                             cut=any(info.truncated for info in traffic.captures),
                             ports=tunnel_ports(config))
     if output is OutputFormat.json:
