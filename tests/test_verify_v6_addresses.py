@@ -160,3 +160,21 @@ def test_unknown_address_type_does_not_hide_the_data_connections(
     assert "unannounced_connection" not in codes and "step_missing" not in codes
     undecodable = next(f for f in report["findings"] if f["code"] == "ndmp_undecodable")
     assert "address type 4, which flowcheck cannot read" in undecodable["message"]
+
+
+def test_an_unspecified_announcement_over_ipv6_claims_no_dual_stack() -> None:
+    """0.0.0.0 announced beside an IPv6 control connection says "where the control
+    connection came from", nothing of IPv4 addresses (an IPv6-only agent announces it:
+    the re-check of trial 28, N3); a real IPv4 address keeps the IPv4-only reading."""
+    from flowcheck.model import Announcement, Connection
+    from flowcheck.verify.announced_kind import other_version_words
+
+    conn = Connection(uid="C3", orig_h="fd77::1", orig_p=5002, resp_h="fd77::2",
+                      resp_p=6001, ts=1.0, last_ts=2.0)
+    unspecified = Announcement(control_uid="C1", ip="0.0.0.0", port=6001, frame=22, ts=0.5,
+                               message="NDMP_DATA_LISTEN", listener="data", used_by="C3")
+    words = other_version_words(unspecified, conn)
+    assert "dual-stack" not in words and "the unspecified address" in words
+    ipv4 = Announcement(control_uid="C1", ip="10.77.0.2", port=6001, frame=22, ts=0.5,
+                        message="NDMP_DATA_LISTEN", listener="data", used_by="C3")
+    assert "IPv4 only (dual-stack hosts, no NAT)" in other_version_words(ipv4, conn)

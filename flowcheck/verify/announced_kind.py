@@ -69,11 +69,15 @@ def other_version_words(ann: Announcement, conn: Connection) -> str:
     21) announced 10.77.0.2:6001, and NDMP v4 TCP addresses are IPv4 only (dual-stack
     hosts, no NAT)" for a connection reached_over_other_version accepts."""
     listener = "the agent" if ann.listener == "data" else "the media server"
+    # 0.0.0.0 says "where the control connection came from", nothing of the hosts' IPv4
+    # addresses (an IPv6-only agent announces it too).
+    why = (" (the unspecified address: the control connection's address stands for it)"
+           if special(ann.ip) == "unspecified" else
+           ", and NDMP v4 TCP addresses are IPv4 only (dual-stack hosts, no NAT)")
     return (f"over IPv{ip_version(conn.resp_h)} at {conn.resp_h}, {listener}'s control "
             "connection address: "
             f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
-            f"{endpoint(ann.ip, ann.port)}, and NDMP v4 TCP addresses are IPv4 only "
-            "(dual-stack hosts, no NAT)")
+            f"{endpoint(ann.ip, ann.port)}{why}")
 
 
 def loopback_attempts(ctx: Context, ann: Announcement) -> list[Connection]:
