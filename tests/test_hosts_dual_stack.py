@@ -42,3 +42,21 @@ def test_same_ip_version_keeps_the_other_hosts_reading() -> None:
     for finding in (f for f in analysis.findings if f.code == "host_not_configured"):
         assert "other hosts than the ones meant" in finding.message
         assert "dual-stack" not in finding.message
+
+
+def test_a_host_seen_under_both_ip_versions_is_dual_stack_not_nat() -> None:
+    """Control over IPv6, the callback to the configured IPv4 address: fd77::1 is the
+    IPv6 address of the dual-stack media server, never "a NAT translated some of its
+    connections" (re-check of trial 28, N4: two texts disagreed)."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    folder = Path(__file__).resolve().parent.parent / "captures" / "lab-trial28-addresses"
+    config = build_config({**load_file(folder / "dualstack-v6ctl-v4data.toml"),
+                           "media_servers": ["10.77.0.1"], "remote_agents": ["10.77.0.2"]})
+    analysis = analyze(read_traffic([str(folder / "dualstack-v6ctl-v4data.pcap.gz")], config),
+                       config)
+    texts = [f.message for f in analysis.findings if f.code == "host_not_configured"]
+    assert texts and all("a NAT translated" not in t for t in texts), texts
+    assert any("fd77::1 is most likely the IPv6 address of the dual-stack media server "
+               "10.77.0.1" in t for t in texts), texts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions.local import ip_version
+from flowcheck.sessions.local import ip_version, other_version
 from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import translated_ports
@@ -87,9 +87,8 @@ def check_hosts(ctx: Context) -> None:
                        "addresses were translated (NAT) on the way" if other is None
                        and stack is None else
                        f"the same session shows its {role} at {other[0]} too ({other[1]}), "
-                       f"so {host} is most likely another address of the configured {role} "
-                       f"{other[0]} (a second interface), or a NAT translated some of its "
-                       "connections only" if other is not None else
+                       f"so {host} is most likely {_other_address(host, other[0], role)}"
+                       if other is not None else
                        _dual_stack_words(role, host, configured, stack or ""))
             subject, advice = (f"Session {session.id}'s {role} {host}",
                                (f"If {host} is {stack} of the {role} "
@@ -108,6 +107,17 @@ def check_hosts(ctx: Context) -> None:
                     session=session, conn=control,
                     frames=(opening_frames(control) if control else [])
                     + [f for conn, _ in ports for f in opening_frames(conn)])
+
+
+def _other_address(host: str, seen: str, role: str) -> str:
+    """What `host` is to the configured `role` host `seen` also in the session: its IPv6
+    (IPv4) address when their versions differ (a dual-stack host: no NAT turns one IP
+    version into the other), else another address (a second interface) or a NAT's."""
+    if other_version(host, seen):
+        return (f"the IPv{ip_version(host)} address of the dual-stack {role} {seen} (a NAT "
+                "does not turn one IP version into the other)")
+    return (f"another address of the configured {role} {seen} (a second interface), or a "
+            "NAT translated some of its connections only")
 
 
 def _dual_stack(host: str, configured: tuple[str, ...]) -> str | None:
