@@ -101,3 +101,16 @@ def test_d5_resends_that_never_reached_the_receivers_point_are_lost_between() ->
         assert f"lost between the two points, not on {receiver}" in stalled.message, name
         assert "path MTU black hole" in stalled.message, name
         assert stalled.fix.startswith("Let ICMP 'fragmentation needed'"), name
+
+
+def test_n2a_a_callback_lost_between_the_points_is_the_devices_between() -> None:
+    # Re-check of trial 26, N2a: R's forward chain dropped the callback SYNs; merged
+    # at-M + at-A holds each once with TTL 64 (A's point): they never reached M's point,
+    # which sees them before M's firewall, so the fix is R's forward chain, not M's
+    # inbound rules (as data_unanswered already says for the data connection).
+    unanswered = _one(_analyze("cb-drop-merged-M-A"), "callback_unanswered")
+    assert "never reached the other capture point" in unanswered.message
+    assert unanswered.fix.startswith("Allow TCP from 10.88.0.2 to 10.77.0.1 ports 5001-5100 "
+                                     "(media range) in the forward chain of the router or "
+                                     "firewall between the two capture points")
+    assert "inbound on the media server" not in unanswered.fix

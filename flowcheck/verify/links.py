@@ -26,6 +26,7 @@ from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
+    between_fix,
     capitalised,
     half_open_check,
     handshake_incomplete,
@@ -216,12 +217,17 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # To another address than the control connection's peer: a NAT in front of the
         # media server, most often (trial 19, D5), where the firewall words do not apply.
         elsewhere = elsewhere_failure(ctx, session, conn, allow_rule(ctx, conn, session))
+        # SYNs lost between two capture points (re-check of trial 26, N2a): the device
+        # between them, as for the data connection (verify.opening.between_fix).
+        between = between_fix(ctx, conn, session) if either else ""
+        if between and outside:
+            between = f"{outside[1]}{between[:1].lower()}{between[1:]}"
         ctx.add("callback_unanswered",
                 f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
                 + (f"2) and never got an answer ({failure_words(conn)}).{elsewhere[0]}"
                    if elsewhere else f"2) and {_unanswered_head(ctx, conn)}: "
                    f"{silence(ctx, conn, both_ways=True)}.{outside[0] if outside else ''}"),
-                elsewhere[1] if elsewhere else
+                elsewhere[1] if elsewhere else between or
                 (own_firewall_fix(ctx, conn) if either else "")
                 + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
                 session=session, conn=conn, cause="callback")
