@@ -101,6 +101,11 @@ def test_d5_resends_that_never_reached_the_receivers_point_are_lost_between() ->
         assert f"lost between the two points, not on {receiver}" in stalled.message, name
         assert "path MTU black hole" in stalled.message, name
         assert stalled.fix.startswith("Let ICMP 'fragmentation needed'"), name
+        # Re-check of trial 26, N5: the two points' proof leads, before the state-table
+        # reading, and the fix does not ask for the capture the user made.
+        proof = stalled.message.index("only full-size segments were lost")
+        assert proof < stalled.message.index("lost the flow's state"), name
+        assert "capture on both hosts" not in stalled.fix, name
 
 
 def test_n2a_a_callback_lost_between_the_points_is_the_devices_between() -> None:

@@ -246,12 +246,18 @@ def check_stalled_transfers(ctx: Context) -> None:
                            f"{receiver} tells them apart.")
                 remedy = fix(conn.orig_h, conn.resp_h) + "."
             elif size and vanished:  # its smaller packets crossed: copied_pairs
-                reading += (f" Its resends are full-size ({size} B, its largest segment) "
-                            f"while its smaller packets to {receiver} reached both points "
-                            f"(they are in the set twice): {READING}. An IPS that blocks "
-                            "the flow from its first full-size segment looks the same.")
+                # The two points prove only full-size segments were lost: that leads, the
+                # state-table reading follows (re-check of trial 26, N5).
+                reading = (resends_vanished_words(sender, receiver, roles[1])
+                           + f" Its resends are full-size ({size} B, its largest segment) "
+                           f"while its smaller packets to {receiver} reached both points "
+                           f"(they are in the set twice): {READING}. An IPS that blocks "
+                           "the flow from its first full-size segment looks the same; so "
+                           f"would a device that lost the flow's state ({STATE_LOST[0].lower()}"
+                           f"{STATE_LOST[1:]}), were the smaller packets not crossing.")
+                logs = _logs_remedy(conn, two_points=True)
                 remedy = (fix(conn.orig_h, conn.resp_h) + ". If the MTU is not it: "
-                          + remedy[0].lower() + remedy[1:])
+                          + logs[0].lower() + logs[1:])
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
@@ -316,12 +322,14 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
                 "See the session", "Else see the session", 1))
 
 
-def _logs_remedy(conn: Connection, also: str = "") -> str:
-    """The fix that looks for the device that lost the flow; also: more places to look."""
+def _logs_remedy(conn: Connection, also: str = "", two_points: bool = False) -> str:
+    """The fix that looks for the device that lost the flow; also: more places to look;
+    two_points: the capture set holds both hosts' points already (no advice to make it)."""
+    where = "" if two_points else ("; a capture on both hosts at once shows where the "
+                                   "packets are lost")
     return (f"See the session and event logs of the firewalls, NAT devices and IPSs between "
             f"{conn.orig_h} and {conn.resp_h}{also} at that time (a session dropped, a "
-            "failover, a blocked flow) and any routing change; a capture on both hosts at once "
-            "shows where the packets are lost.")
+            f"failover, a blocked flow) and any routing change{where}.")
 
 
 def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,
