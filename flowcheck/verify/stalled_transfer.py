@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.verify.aborted import closed_with_control
@@ -44,6 +44,12 @@ from flowcheck.verify.pmtu import (
     too_big_words,
 )
 from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.stall_receiver import (
+    carried_nothing,
+    closed_after,
+    control_frame,
+    heard_after,
+)
 from flowcheck.verify.stalled import (
     RESENDS_FOR_STALL,
     STATE_LOST,
@@ -69,9 +75,9 @@ class StalledTransfer:
     NDMP message that arrived after the first of its full-size resends (pmtu.small_passed);
     mtu: the capture shows segments lost by their size (pmtu: lost_by_size, or full-size
     resends and `passed`); heard: the first control-connection message the stall's
-    receiver sent after the data stopped (_heard_after), None when none; closed: when
+    receiver sent after the data stopped (heard_after), None when none; closed: when
     none, the receiver's FIN on the control connection after the data stopped
-    (_closed_after), None when none: either shows the receiver up and reachable; told:
+    (closed_after), None when none: either shows the receiver up and reachable; told:
     the ICMP packet too big / fragmentation needed messages the sender ignored
     (pmtu.told_too_big), None when none."""
 
@@ -106,14 +112,14 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                                    stall.first_ts)
                       if full_size_resends(conn, stall) else None)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
-            heard = _heard_after(session, messages, halt, receiver, stall, conn)
+            heard = heard_after(session, messages, halt, receiver, stall, conn)
             told = told_too_big(conn, stall, sender)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
                                          passed is not None or lost_by_size(stall)
                                          or told is not None,
                                          heard,
                                          None if heard is not None else
-                                         _closed_after(session, stream, receiver, stall),
+                                         closed_after(session, stream, receiver, stall),
                                          told))
     return found
 
@@ -137,11 +143,6 @@ def _timed_by(ctx: Context, conn: Connection, stall: Stall
             and time_enough(ctx, stall.first_ts)):
         return "first"
     return None
-
-
-def carried_nothing(conn: Connection) -> bool:
-    """Did the connection carry no payload byte either way (none missed either)?"""
-    return not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes
 
 
 def stalled_detail(stalled: StalledTransfer) -> str:
@@ -179,10 +180,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             head = stall_words("data", conn, roles, stall, what,
                                None if stall.fin else ctx.capture_end - since,
                                from_first=stalled.timed_by == "first")
-            then = (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
-                    f"frame {halt.frame})." if halt is not None else
-                    " No halt of the job came after it: the job cannot go on without its "
-                    "data connection.")
+            then = _then(halt)
             reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
                      if conn.rst_frames else "")
             closed = (f" {capitalised(roles[1])} then closed it and resent its "
@@ -208,7 +206,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # D9: its FIN there (or a message after the closer's FIN) shows it too.
                 sign = (f"it sent {message_op(heard)} on the control connection (frame "
                         f"{heard.frame})" if heard is not None else
-                        f"its FIN on the control connection (frame {_frame(shut)}) came "
+                        f"its FIN on the control connection (frame {control_frame(shut)}) came "
                         "through")
                 reading += (f" {capitalised(roles[1])} {receiver} was still up "
                             f"and reachable after the data stopped: {sign}, so only this "
@@ -330,58 +328,6 @@ def _logs_remedy(conn: Connection, also: str = "", two_points: bool = False) -> 
     return (f"See the session and event logs of the firewalls, NAT devices and IPSs between "
             f"{conn.orig_h} and {conn.resp_h}{also} at that time (a session dropped, a "
             f"failover, a blocked flow) and any routing change{where}.")
-
-
-def _heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,
-                 receiver: str, stall: Stall, conn: Connection | None = None
-                 ) -> NdmpMessage | None:
-    """The first control-connection message the stall's receiver sent after the data
-    stopped: the receiver host was up and its packets reached the capture point then;
-    None when none. After the stall's first resend (else its latest); for an unanswered
-    FIN (stall.fin, whose data stopped at a time the capture does not show) the job's
-    halt (it reports the data connection's end, so it came after the data stopped),
-    else any message after the closer's first FIN (the closer gave up on the data); but
-    on a connection that carried nothing (carried_nothing: no data ever stopped) any
-    message between the closer's first FIN and its last resend."""
-    side = "resp" if session.remote_agent == receiver else "orig"
-    if session.media_server != receiver and side == "orig":
-        return None
-    if stall.fin and conn is not None and carried_nothing(conn):
-        # Nothing flowed on it (trial 25 D9): a message after the closer's first FIN,
-        # which it resent after it and never had answered, shows the receiver up then.
-        return next((m for m in messages if m.direction == side
-                     and conn.fin_frames[0] < m.frame < conn.fin_frames[-1]), None)
-    if stall.fin:
-        if halt is not None and halt.direction == side:
-            return halt
-        # Trial 26 D9: any message after the closer's first FIN came after the data
-        # stopped (the closer gave up on it), whatever it says.
-        return next((m for m in messages if m.direction == side and conn is not None
-                     and conn.fin_frames and m.frame > conn.fin_frames[0]), None)
-    began = stall.first_ts if stall.first_ts is not None else stall.ts
-    return next((m for m in messages if m.direction == side and began is not None
-                 and m.ts > began), None)
-
-
-def _frame(packet: ControlPacket | None) -> int:
-    """The packet's frame, 0 for None."""
-    return packet.frame if packet is not None else 0
-
-
-def _closed_after(session: Session, stream: NdmpStream | None, receiver: str,
-                  stall: Stall) -> ControlPacket | None:
-    """The receiver's FIN on the session's control connection (its first FIN) after the
-    stall's first resend (else its latest), which reached the capture point: the
-    receiver was up and its packets came through then (trial 26 D9: a media server that
-    gave up on a path MTU black hole closed its connections 30 s later); None when none,
-    for a resent FIN (no time the data stopped) or a stall seen from the receiver."""
-    side = "resp" if session.remote_agent == receiver else "orig"
-    if stream is None or stream.fin is None or stall.fin or stall.lost or \
-            (session.media_server != receiver and side == "orig"):
-        return None
-    began = stall.first_ts if stall.first_ts is not None else stall.ts
-    fin = stream.fin
-    return fin if fin.direction == side and began is not None and fin.ts > began else None
 
 
 def _then(halt: NdmpMessage | None) -> str:

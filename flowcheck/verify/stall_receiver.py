@@ -1,0 +1,68 @@
+"""Was a stalled data connection's receiver heard after the data stopped? Its messages
+or its FIN on the control connection show it up and reachable then, so only the data
+connection's packets were lost (trial 23 D9, trial 26 D9; flowcheck.verify.stalled_transfer).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session
+from flowcheck.verify.stalled import (
+    Stall,
+)
+
+
+def carried_nothing(conn: Connection) -> bool:
+    """Did the connection carry no payload byte either way (none missed either)?"""
+    return not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes
+
+
+def heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,
+                receiver: str, stall: Stall, conn: Connection | None = None
+                ) -> NdmpMessage | None:
+    """The first control-connection message the stall's receiver sent after the data
+    stopped: the receiver host was up and its packets reached the capture point then;
+    None when none. After the stall's first resend (else its latest); for an unanswered
+    FIN (stall.fin, whose data stopped at a time the capture does not show) the job's
+    halt (it reports the data connection's end, so it came after the data stopped),
+    else any message after the closer's first FIN (the closer gave up on the data); but
+    on a connection that carried nothing (carried_nothing: no data ever stopped) any
+    message between the closer's first FIN and its last resend."""
+    side = "resp" if session.remote_agent == receiver else "orig"
+    if session.media_server != receiver and side == "orig":
+        return None
+    if stall.fin and conn is not None and carried_nothing(conn):
+        # Nothing flowed on it (trial 25 D9): a message after the closer's first FIN,
+        # which it resent after it and never had answered, shows the receiver up then.
+        return next((m for m in messages if m.direction == side
+                     and conn.fin_frames[0] < m.frame < conn.fin_frames[-1]), None)
+    if stall.fin:
+        if halt is not None and halt.direction == side:
+            return halt
+        # Trial 26 D9: any message after the closer's first FIN came after the data
+        # stopped (the closer gave up on it), whatever it says.
+        return next((m for m in messages if m.direction == side and conn is not None
+                     and conn.fin_frames and m.frame > conn.fin_frames[0]), None)
+    began = stall.first_ts if stall.first_ts is not None else stall.ts
+    return next((m for m in messages if m.direction == side and began is not None
+                 and m.ts > began), None)
+
+
+def control_frame(packet: ControlPacket | None) -> int:
+    """The packet's frame, 0 for None."""
+    return packet.frame if packet is not None else 0
+
+
+def closed_after(session: Session, stream: NdmpStream | None, receiver: str,
+                 stall: Stall) -> ControlPacket | None:
+    """The receiver's FIN on the session's control connection (its first FIN) after the
+    stall's first resend (else its latest), which reached the capture point: the
+    receiver was up and its packets came through then (trial 26 D9: a media server that
+    gave up on a path MTU black hole closed its connections 30 s later); None when none,
+    for a resent FIN (no time the data stopped) or a stall seen from the receiver."""
+    side = "resp" if session.remote_agent == receiver else "orig"
+    if stream is None or stream.fin is None or stall.fin or stall.lost or \
+            (session.media_server != receiver and side == "orig"):
+        return None
+    began = stall.first_ts if stall.first_ts is not None else stall.ts
+    fin = stream.fin
+    return fin if fin.direction == side and began is not None and fin.ts > began else None
