@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 
 def failed_errors(config_path: Path, *captures: Path) -> list[Finding]:
@@ -16,3 +16,17 @@ def failed_errors(config_path: Path, *captures: Path) -> list[Finding]:
     analysis = analyze(read_traffic([str(c) for c in captures], config), config)
     assert analysis.verdict == "fail"
     return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def sidecar(capture: Path) -> Path:
+    """The configuration stored beside a capture: NAME.toml for NAME.pcap(.gz)/.pcapng."""
+    name = capture.name.removesuffix(".gz").rsplit(".", 1)[0]
+    return capture.with_name(f"{name}.toml")
+
+
+def stored_analysis(*captures: Path, config_path: Path | None = None,
+                    **settings: object) -> Analysis:
+    """`captures` (one capture set) analysed with the first one's sidecar configuration
+    (or `config_path`), `settings` overriding its values."""
+    config = build_config({**load_file(config_path or sidecar(captures[0])), **settings})
+    return analyze(read_traffic([str(c) for c in captures], config), config)

@@ -12,18 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stored import stored_analysis
 
-from flowcheck.config import build_config, load_file
 from flowcheck.connections.nat_views import fold_nat_views
 from flowcheck.model import Connection, NdmpAddress, NdmpMessage, NdmpStream
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 LAB = Path(__file__).resolve().parent / "data" / "trial26-nat"
 
 
 def _analyze(name: str) -> Analysis:
-    config = build_config(load_file(LAB / f"{name}.toml"))
-    return analyze(read_traffic([str(LAB / f"{name}.pcap.gz")], config), config)
+    return stored_analysis(LAB / f"{name}.pcap.gz")
 
 
 @pytest.mark.parametrize(("name", "verdict", "errors"), [

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from scapy.layers.inet import IP
 from scapy.utils import rdpcap, wrpcap
+from stored import stored_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
@@ -30,8 +31,7 @@ LAB = ROOT / "captures" / "lab-trial28-dualstack"
 
 
 def _analyze(name: str, path: Path | None = None) -> Analysis:
-    config = build_config(load_file(LAB / f"{name}.toml"))
-    return analyze(read_traffic([str(path or LAB / f"{name}.pcap.gz")], config), config)
+    return stored_analysis(path or LAB / f"{name}.pcap.gz", config_path=LAB / f"{name}.toml")
 
 
 def _codes(analysis: Analysis, severity: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from stored import stored_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -18,8 +19,7 @@ STORED = Path(__file__).resolve().parent.parent / "captures" / "lab-trial28-ndp"
 
 
 def _stored(name: str) -> Analysis:
-    config = build_config(load_file(STORED / f"{name}.toml"))
-    return analyze(read_traffic([str(STORED / f"{name}.pcap")], config), config)
+    return stored_analysis(STORED / f"{name}.pcap")
 
 
 def _error(analysis: Analysis, code: str):

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import analyze, read_traffic
+from stored import stored_analysis
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "trial25-sniff"
 
 
 def _analyse(name: str):
-    config = build_config(load_file(CAPTURES / f"{name}.toml"))
-    return analyze(read_traffic([str(CAPTURES / f"{name}.pcap.gz")], config), config)
+    return stored_analysis(CAPTURES / f"{name}.pcap.gz")
 
 
 def test_data_connection_with_lost_handshake_reaches_its_announcement() -> None:

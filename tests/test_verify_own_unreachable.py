@@ -15,10 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stored import stored_analysis
 
-from flowcheck.config import build_config, load_file
+from flowcheck.config import build_config
 from flowcheck.model import Connection
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 from flowcheck.profiles import load_profile
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import missing_directions
@@ -29,8 +30,7 @@ HERE = ROOT / "captures" / "trial28-own-unreachable"
 
 
 def _analyze(name: str) -> Analysis:
-    config = build_config(load_file(HERE / f"{name}.toml"))
-    return analyze(read_traffic([str(HERE / f"{name}.pcap.gz")], config), config)
+    return stored_analysis(HERE / f"{name}.pcap.gz")
 
 
 def _check(analysis: Analysis, media: str, agent: str, resolution: str, neigh: str) -> None:

@@ -12,17 +12,18 @@ import socket
 import struct
 from pathlib import Path
 
+from stored import stored_analysis
+
 from flowcheck.config import build_config, load_file
 from flowcheck.connections.icmp import refuses_syn
 from flowcheck.decode.ipv6 import decode_icmp_quote
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis, read_traffic
 
 STORED = Path(__file__).resolve().parent.parent / "captures" / "lab-trial28-ndp"
 
 
 def _stored(name: str) -> Analysis:
-    config = build_config(load_file(STORED / f"{name}.toml"))
-    return analyze(read_traffic([str(STORED / f"{name}.pcap")], config), config)
+    return stored_analysis(STORED / f"{name}.pcap")
 
 
 def _packet_too_big(mtu: int, flags: int) -> bytes:

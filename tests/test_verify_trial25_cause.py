@@ -20,16 +20,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from stored import stored_analysis
+
+from flowcheck.pipeline import Analysis
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "captures" / "trial25-cause"
 
 
 def _analyze(name: str) -> Analysis:
-    config = build_config(load_file(HERE / f"{name}.toml"))
-    return analyze(read_traffic([str(HERE / f"{name}.pcap")], config), config)
+    return stored_analysis(HERE / f"{name}.pcap")
 
 
 def _errors(analysis: Analysis) -> list:

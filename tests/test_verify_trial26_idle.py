@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
+from stored import stored_analysis
+
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
 
 HERE = Path(__file__).resolve().parent.parent / "captures" / "lab-trial26-words"
 
 
 def _stalled(name: str) -> Finding:
-    config = build_config(load_file(HERE / f"{name}.toml"))
-    analysis = analyze(read_traffic([str(HERE / f"{name}.pcap.gz")], config), config)
+    analysis = stored_analysis(HERE / f"{name}.pcap.gz")
     [finding] = [f for f in analysis.findings if f.code == "control_stalled"]
     return finding
 

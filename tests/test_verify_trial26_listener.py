@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
+from stored import stored_analysis
+
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
 
 HERE = Path(__file__).resolve().parent.parent / "captures" / "lab-trial26-words"
 
 
 def _findings(name: str) -> list[Finding]:
-    config = build_config(load_file(HERE / f"{name}.toml"))
-    return analyze(read_traffic([str(HERE / f"{name}.pcap")], config), config).findings
+    return stored_analysis(HERE / f"{name}.pcap").findings
 
 
 def test_on_the_listener_the_firewall_between_comes_first() -> None:
