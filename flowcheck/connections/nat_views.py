@@ -33,12 +33,12 @@ from __future__ import annotations
 
 from statistics import median
 
+from flowcheck.connections.tunnel_copies import pair_words
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, NdmpStream, endpoint
 
 MIN_MESSAGES = 4
 OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
-_NAMED = 3  # pairs named in the finding
 
 # (peer host, the address on the kept view's side, the address on the other's, the
 # offset other - kept)
@@ -157,15 +157,13 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
     """capture_duplicates (info) naming the far views left out; None without any."""
     if not pairs:
         return None
-    named = "; ".join(f"{far.uid} ({_where(far)}) is {kept.uid} ({_where(kept)})"
-                      for kept, far in pairs[:_NAMED])
-    more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    are, named, frames = pair_words(
+        pairs, lambda kept, far: f"{far.uid} ({_where(far)}) is {kept.uid} ({_where(kept)})")
     translated = sorted({_translation(kept, far) for kept, far in pairs})
-    are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, under two addresses: on both sides of a NAT "
-        f"({'; '.join(translated)}): {named}{more}. The capture set holds two capture "
+        f"({'; '.join(translated)}): {named}. The capture set holds two capture "
         "points with the NAT between them: each control connection's two views carry "
         "the same NDMP messages (the same sequence numbers and addresses, at one time "
         "offset) and payload, so they are one job, not two; its other connections are "
@@ -175,7 +173,7 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
         "between them) is kept as it was captured",
         "Nothing to fix for the copies; to judge one side of the NAT alone, analyze that "
         "capture point's file alone",
-        frames=[far.first_frame for _, far in pairs[:_NAMED]], ts=pairs[0][1].ts)
+        frames=frames, ts=pairs[0][1].ts)
 
 
 def _where(conn: Connection) -> str:

@@ -14,6 +14,8 @@ interface than on the other). The one with more packets is kept, the other left 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, endpoint
 
@@ -22,7 +24,7 @@ SYN_SECONDS = 0.05  # one SYN seen on two interfaces of one host: microseconds a
 # The bytes of one copy at least this share of the other's (the sender's retransmissions
 # count on both; two tenants' connections are not this alike).
 COPY_SHARE = 0.9
-_NAMED = 3  # copies named in the finding
+_NAMED = 3  # pairs named in a capture_duplicates of connections kept once
 
 
 def fold_tunnel_copies(connections: list[Connection]
@@ -87,22 +89,20 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
     """capture_duplicates (info) naming the copies left out; None without any."""
     if not pairs:
         return None
-    named = "; ".join(f"{copy.uid} ({_where(copy)}) copies {kept.uid} ({_where(kept)})"
-                      for kept, copy in pairs[:_NAMED])
-    more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    are, named, frames = pair_words(
+        pairs, lambda kept, copy: f"{copy.uid} ({_where(copy)}) copies {kept.uid} "
+                                  f"({_where(kept)})")
     first = pairs[0][0]
     which = (f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
              + (" and others" if len(pairs) > 1 else ""))
-    are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
     judged = ("Each connection is judged once, on its copy with more packets; the other "
               "copy is left out of the connections and sessions")
-    frames = [copy.first_frame for _, copy in pairs[:_NAMED]]
     if all(kept.tunnel and copy.tunnel for kept, copy in pairs):
         # Two tunnels each holding the whole connection: two mirror sessions (ERSPAN from
         # the switches of both hosts, each mirroring both directions), not -i any.
         return make_finding(
             "capture_duplicates",
-            f"{are} in the capture twice, in two tunnels: {which}: {named}{more}. Each "
+            f"{are} in the capture twice, in two tunnels: {which}: {named}. Each "
             "tunnel holds both directions of the connection: two mirror sessions (or "
             "tunnels) deliver the same packets, as ERSPAN from the switches of both hosts, "
             f"each mirroring both directions of its port, does. {judged}",
@@ -112,13 +112,24 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, inside a tunnel and out of it: {which}: "
-        f"{named}{more}. "
+        f"{named}. "
         "The capture was taken on interfaces that carry the same packets (tcpdump -i any "
         "on a tunnel endpoint, or dumpcap on both the tunnel device and the interface "
         f"under it). {judged}",
         "Capture on one interface: the tunnel device for the plain packets, or the "
         "interface under it for the encapsulated ones, not -i any",
         frames=frames, ts=pairs[0][1].ts)
+
+
+def pair_words(pairs: list[tuple[Connection, Connection]],
+               name: Callable[[Connection, Connection], str]) -> tuple[str, str, list[int]]:
+    """For a capture_duplicates of connections kept once: "1 connection is" / "N
+    connections are", the first pairs (kept, left out) named by `name` ("...; and 2
+    more"), and the left-out ones' first frames (the finding's evidence)."""
+    are = "1 connection is" if len(pairs) == 1 else f"{len(pairs)} connections are"
+    more = f"; and {len(pairs) - _NAMED} more" if len(pairs) > _NAMED else ""
+    named = "; ".join(name(kept, other) for kept, other in pairs[:_NAMED]) + more
+    return are, named, [other.first_frame for _, other in pairs[:_NAMED]]
 
 
 def _where(conn: Connection) -> str:
