@@ -151,8 +151,13 @@ def ensure(capture: Capture) -> Path:
         # Built in a fresh process: Linux carries a process's peak RSS across fork and
         # exec, so every tool measured after an in-process build would report at least
         # the builder's peak (os.wait4's ru_maxrss).
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            note = pool.apply(_build, (capture.name, str(partial)))
+        # Inside such a builder already (a capture built from another: (b) from (a)), in
+        # that process: a pool's worker may not start one of its own.
+        if multiprocessing.current_process().daemon:
+            note = _build(capture.name, str(partial))
+        else:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                note = pool.apply(_build, (capture.name, str(partial)))
         partial.rename(path)
         print(f"  built: {note}", flush=True)
     return path
