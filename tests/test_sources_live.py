@@ -140,3 +140,24 @@ def test_scapy_without_libpcap_says_it_applies_no_filter(monkeypatch: pytest.Mon
         assert capture.capture_filter is None
     finally:
         capture.close()
+
+
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_the_drop_count_is_known_once_a_stop_from_another_thread_ends_the_pipe(
+        sniffer: str, tmp_path: Path) -> None:
+    """CI at ac07c19: live's Ctrl-C stops the sniffer from a thread of its own; the main
+    thread reads the pipe to its end, then asks the drop count. Scapy's stop ended the
+    pipe before it read the socket's count, and a second caller got None (kernel_dropped
+    null in the report) when it asked in between."""
+    for attempt in range(12):
+        # --write: closing it is what kept the stopping thread busy in between.
+        capture = open_live("lo", sniffer=sniffer, write=str(tmp_path / f"{attempt}.pcap"))
+        stopper = threading.Thread(target=capture.terminate)
+        try:
+            stopper.start()
+            while capture.stdout.read(1 << 16):
+                pass
+            assert capture.kernel_drops() is not None, attempt
+        finally:
+            stopper.join()
+            capture.close()

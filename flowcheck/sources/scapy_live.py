@@ -31,6 +31,7 @@ from flowcheck.sources.live_write import remove_unused, write_error_line
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
 _ARPHRD_LOOPBACK = 772
 READY_TIMEOUT = 15.0  # seconds for the sniffer's socket to open
+STOP_TIMEOUT = 10.0  # seconds a drop count waits for a stop under way elsewhere
 # packet(7): getsockopt(SOL_PACKET, PACKET_STATISTICS) gives struct tpacket_stats
 # {tp_packets, tp_drops} (unsigned ints) since the last call; SO_RCVBUFFORCE (socket(7))
 # passes net.core.rmem_max with CAP_NET_ADMIN.
@@ -119,6 +120,7 @@ class ScapyCapture:
         self._loopback = loopback
         self._lock = threading.Lock()
         self._stopped = False
+        self._ended = threading.Event()  # terminate has read the drop count, ended the pipe
         listening = threading.Event()
         self._sniffer = AsyncSniffer(opened_socket=self._socket, store=False,
                                      prn=self._record,
@@ -186,13 +188,21 @@ class ScapyCapture:
     def terminate(self) -> None:
         """Stop sniffing and end the pipe: the reader then sees the end of the capture."""
         with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
+            stopping, self._stopped = self._stopped, True
+        if stopping:
+            return
+        try:
+            self._stop_and_end()
+        finally:
+            self._ended.set()
+
+    def _stop_and_end(self) -> None:
         if self._sniffer.running:
             # A sniffer that failed to start raises its error again here.
             with contextlib.suppress(Exception):
                 self._sniffer.stop()
+        # Read before the pipe ends: its reader asks for the count once it sees the end.
+        self._drops = _socket_drops(self._socket)
         with contextlib.suppress(OSError, ValueError):  # the pipe: ended after a write error
             self._sinks[0].close()
         if len(self._sinks) > 1:
@@ -201,13 +211,15 @@ class ScapyCapture:
             except OSError as exc:
                 assert self._write is not None
                 self.write_error = self.write_error or write_error_line(self._write, exc)
-        self._drops = _socket_drops(self._socket)
         self._socket.close()
 
     def kernel_drops(self) -> int | None:
         """Stop sniffing; the packets the kernel dropped because the socket's buffer was
         full (as LiveCapture.kernel_drops); None if the kernel did not say."""
         self.terminate()
+        # live's stop runs in a thread of its own: its terminate may still be on its way
+        # to the count when the reader, having seen the end, asks for it.
+        self._ended.wait(STOP_TIMEOUT)
         return self._drops
 
     def close(self) -> None:
