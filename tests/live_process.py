@@ -70,3 +70,12 @@ def first_line(process: subprocess.Popen, timeout: float) -> bytes | None:
             return None
         line += chunk
     return line
+
+
+def wait_for_size(path: Path, size: int) -> None:
+    """Until the file holds size bytes (the sniffer has handed on what was sent), at most
+    a minute: a sniffer stopped sooner drops what its kernel buffer still holds, and a
+    timer can end a capture before a loaded machine has sent anything."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < size):
+        time.sleep(0.1)

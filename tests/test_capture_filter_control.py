@@ -6,7 +6,9 @@ with "check --ndmp-port"). libpcap decides what the filter keeps; live on the lo
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from live_process import free_port, wait_until_listening
+from live_process import ended, free_port, wait_for_size, wait_until_listening
 
 from flowcheck.bpf import libpcap
 from flowcheck.config import build_config
@@ -66,15 +68,22 @@ def test_one_unfiltered_file_leaves_no_control_session_an_error() -> None:
 
 
 def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """live on the loopback around one connection, stopped (Ctrl-C) once the sniffer has
+    its data: a --duration timer could end first on a loaded machine, the capture then
+    empty (a flaky exit 5)."""
     written = Path(tempfile.mkdtemp(prefix="t19-")) / "live.pcap"
     process = subprocess.Popen(
-        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "4",
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(written), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until_listening(process, written)  # its header: the sniffer listens
-    _one_connection()
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_until_listening(process, written)  # its header: the sniffer listens
+        _one_connection()
+        wait_for_size(written, 1100)  # its 1000 bytes of data: the sniffer has them
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+    code, out, err = ended(process)
+    return subprocess.CompletedProcess(process.args, code, out, err)
 
 
 @needs_libpcap

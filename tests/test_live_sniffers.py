@@ -16,12 +16,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_process import DUMPCAP, ended, wait_until_listening
+from live_process import DUMPCAP, ended, wait_for_size, wait_until_listening
 
 from flowcheck.sources.capture_filter import VLAN_FILTER
 
@@ -134,14 +133,6 @@ def _transfer(server_ns: str, client_ns: str, address: str, size: int,
             server.wait()
 
 
-def _wait_for_size(path: Path, size: int) -> None:
-    """Until the file holds size bytes (the sniffer has handed on the burst), at most a
-    minute: a sniffer stopped sooner drops what its kernel buffer still holds."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < size):
-        time.sleep(0.1)
-
-
 def _connection(report: dict, port: int = PORT) -> dict | None:
     found = [c for c in report["connections"] if c["resp_p"] == port]
     assert len(found) <= 1
@@ -159,7 +150,7 @@ def test_default_filter_keeps_both_directions_of_a_tagged_link(
     try:
         _transfer(agent, media, AGENT, 20_000)
     finally:
-        _wait_for_size(saved, 20_000)
+        wait_for_size(saved, 20_000)
         report = _report(live)
     conn = _connection(report)
     assert conn is not None, report["connections"]
@@ -220,7 +211,7 @@ def test_scapy_applies_the_capture_filter(namespace: str, tmp_path: Path) -> Non
         _transfer(namespace, namespace, "127.0.0.1", 10_000)
         _transfer(namespace, namespace, "127.0.0.1", 10_000, port=PORT + 1)
     finally:
-        _wait_for_size(saved, 10_000)
+        wait_for_size(saved, 10_000)
         report = _report(live)
     assert _connection(report) is None
     assert _connection(report, PORT + 1) is not None
@@ -239,7 +230,7 @@ def test_the_sniffers_buffer_holds_a_burst_while_flowcheck_is_busy(
         _transfer(namespace, namespace, "127.0.0.1", 8 << 20)
     finally:
         os.killpg(live.pid, signal.SIGCONT)
-        _wait_for_size(saved, 8 << 20)
+        wait_for_size(saved, 8 << 20)
         report = _report(live)
     assert report["captures"][0]["kernel_dropped"] == 0
     conn = _connection(report)
