@@ -7,7 +7,9 @@ engine's own address 10.77.0.1) passes because its callback shows the media serv
 under two addresses. With the callback's SYN lost (editcap of frame 17) the callback
 was left "other", step 2 read "no callback in the capture" and the NAT's ports failed
 the media range. An ordinary lab job (captures/lab/clean-3-resources) with the same
-losses must keep its callback and data connections too.
+losses must keep its callback and data connections too. With no callback in the capture
+at all, nothing tells the NAT's ports from the media server's: not judged, not failed;
+a media server seen binding inside the range there still fails on its other ports.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.all import rdpcap, wrpcap
+from scapy.all import TCP, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -83,3 +85,45 @@ def test_ordinary_job_keeps_callback_and_data_without_their_syns(tmp_path: Path,
     assert (callback.role, callback.resp_p) == ("callback", 5001)
     assert sorted(by_uid[uid].resp_p for uid in session.data_connections) == \
         [6001, 6002, 6003]
+
+
+def _without_port(tmp_path: Path, capture: Path, port: int) -> Path:
+    """The capture less every TCP packet to or from `port`: a connection the sniffer lost
+    whole, or a capture filter left out."""
+    packets = [p for p in rdpcap(str(capture))
+               if TCP not in p or port not in (p[TCP].sport, p[TCP].dport)]
+    out = tmp_path / f"{capture.name.split('.')[0]}-no{port}.pcap"
+    wrpcap(str(out), packets)
+    return out
+
+
+def test_masqueraded_job_without_its_callback_is_no_failure(tmp_path: Path) -> None:
+    # Without its callback nothing in the capture tells the NAT's ports 400xx from the
+    # media server's own: the ports are not judged, the job is not failed on a guess.
+    capture = _without_port(tmp_path, SNAT.with_suffix(".pcap.gz"), 6099)
+    analysis = _analyze(capture, SNAT.with_suffix(".toml"))
+    assert analysis.verdict == "inconclusive", _codes(analysis)
+    assert not {"port_outside_media_range", "control_port_outside_media_range"} & \
+        set(_codes(analysis))
+    steps = {s.step: s for s in analysis.sessions[0].steps}
+    assert steps[2].status == "unknown"
+    assert steps[4].status == "unknown"
+    assert "not judged, its own port or a NAT's" in steps[4].detail
+    assert "not judged, its own port or a NAT's" in steps[1].detail
+
+
+@pytest.mark.parametrize("lost_callback", [False, True], ids=["whole", "callback-lost"])
+def test_media_ports_outside_the_range_still_fail(tmp_path: Path,
+                                                  lost_callback: bool) -> None:
+    # The control connection's port 5039 inside 5030-5100 shows the media server's own
+    # binding at that address: its data ports 5002-5004 outside are its own, callback
+    # or not.
+    capture = CLEAN.with_suffix(".pcap")
+    if lost_callback:
+        capture = _without_port(tmp_path, capture, 6077)
+    config = build_config({**load_file(CLEAN.with_suffix(".toml")),
+                           "media_range": "5030-5100"})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert analysis.verdict == "fail"
+    assert _codes(analysis).count("port_outside_media_range") == 3 + (not lost_callback)
+    assert analysis.sessions[0].steps[3].status == "violated"
