@@ -30,7 +30,12 @@ from collections import defaultdict
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
-from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
+from flowcheck.sessions.classify import (
+    asked_nothing,
+    connection_outcome,
+    end_of,
+    rst_only,
+)
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
@@ -103,11 +108,25 @@ def job_engine_message(stream: NdmpStream | None) -> NdmpMessage | None:
 
 
 def _candidate(conn: Connection, config: Config, endpoints: Endpoints) -> bool:
-    """An unclaimed connection opened in the capture (its direction known), from a port in
-    the agent range into the media range, not the NDMP port."""
-    return (conn.role == "other" and conn.uid not in endpoints.claimed and conn.syn_seen
+    """An unclaimed connection whose direction is known (_direction_known), from a port
+    in the agent range into the media range, not the NDMP port."""
+    return (conn.role == "other" and conn.uid not in endpoints.claimed
             and config.ndmp_port not in (conn.orig_p, conn.resp_p)
-            and config.in_agent_range(conn.orig_p) and config.in_media_range(conn.resp_p))
+            and config.in_agent_range(conn.orig_p) and config.in_media_range(conn.resp_p)
+            and _direction_known(conn, config))
+
+
+def _direction_known(conn: Connection, config: Config) -> bool:
+    """Does the capture show who opened `conn`? Its SYN, or the SYN-ACK or refusing RST
+    that answers a SYN the sniffer lost (the connection table makes their receiver the
+    originator); with no opening packet at all (mid-stream, not a lone RST, which may
+    answer either side), ports that read one way only: the originator's in the agent
+    range and the responder's in the media range, and not the reverse. A sniffer that
+    drops the callback's SYN (field check D1 after trial 26) leaves it the callback."""
+    if conn.syn_seen or conn.synack_seen or conn.refusal_first:
+        return True
+    return not rst_only(conn) and not (config.in_agent_range(conn.resp_p)
+                                       and config.in_media_range(conn.orig_p))
 
 
 def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], set[str]]:

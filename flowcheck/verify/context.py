@@ -60,6 +60,9 @@ class Context:
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
+    # Sessions whose media ports the capture cannot tell from a NAT's, by id
+    # (flowcheck.verify.ranges.nat_unread, filled on first use).
+    nat_unread: dict[str, bool] = field(default_factory=dict)
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.

@@ -59,6 +59,7 @@ from flowcheck.verify.local import (
     local_words,
     only_local,
 )
+from flowcheck.verify.ranges import UNREAD_WHY, unread_ports
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import (
     LISTENS,
@@ -277,6 +278,9 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          f"opened by {openers}, expected the {expected}")
     if not all(ports_in_range(ctx, session, c) for c in conns):
         return make_step(spec, "violated", uids, frames, "port outside the configured range: " +
+                         "; ".join(port_words(ctx, session, c) for c in conns))
+    if any(unread_ports(ctx, session, c) for c in conns):
+        return make_step(spec, "unknown", uids, frames, f"unknown: {UNREAD_WHY}: " +
                          "; ".join(port_words(ctx, session, c) for c in conns))
     detail = data_connection_detail(ctx, session, conns,
                                     [port_words(ctx, session, c) for c in conns])

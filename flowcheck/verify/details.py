@@ -23,7 +23,12 @@ from flowcheck.verify.announced_kind import other_version_words, special, specia
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
-from flowcheck.verify.ranges import checked_ends, media_seen_elsewhere, translated_end
+from flowcheck.verify.ranges import (
+    checked_ends,
+    media_seen_elsewhere,
+    translated_end,
+    unread_end,
+)
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
@@ -262,7 +267,8 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection; a
-    port outside its range on a translated address (translated_host) is named the NAT's."""
+    port outside its range on a translated address (translated_host) is named the NAT's,
+    one the capture cannot tell from a NAT's (unread_end) not judged."""
     ends = checked_ends(ctx, session, conn)  # the NDMP port (step 1 names it) left out
     roles = [which for which, _, _ in ends]
     parts = []
@@ -282,6 +288,8 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
             else:
                 words += (f" at {host}, not a configured {role}'s address: the port of a "
                           f"NAT that translated it, not checked (host_not_configured)")
+        elif verdict == "outside" and unread_end(ctx, session, which, host):
+            words += f" at {host}: not judged, its own port or a NAT's"
         parts.append(words)
     return ", ".join(parts)
 

@@ -42,6 +42,7 @@ from flowcheck.verify.ranges import (
     note_swapped_ranges,
     outside_range_words,
     translated_host,
+    unread_end,
 )
 from flowcheck.verify.refusals import (
     callback_refused_fix,
@@ -184,7 +185,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     # A source NAT's port when the media server is seen under a translated address:
     # host_not_configured names it (flowcheck.verify.ranges).
     if not ctx.config.in_media_range(media_port) and \
-            translated_host(ctx, session, conn, "media") is None:
+            translated_host(ctx, session, conn, "media") is None and \
+            not unread_end(ctx, session, "media", conn.orig_h):
         if ctx.profile.callback == "control":
             # In this reading the control connection itself is the job engine's port.
             ctx.add("port_outside_media_range",
