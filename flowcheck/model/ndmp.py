@@ -150,6 +150,10 @@ class NdmpStream:
     # .other_protocol). A direction absent when it sent nothing or its start is not
     # captured. Not in the JSON.
     opening: dict[str, bytes] = field(default_factory=dict)
+    # The requests whose replies holes the sniffer left held (flowcheck.ndmp.lost), in
+    # frame order: what a lost reply may hide (flowcheck.verify.lost_reply). Not in
+    # the JSON.
+    lost_replies: list[NdmpMessage] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

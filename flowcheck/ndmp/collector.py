@@ -191,6 +191,7 @@ class NdmpCollector:
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
+            stream.lost_replies = control.findings.lost_requests(stream.messages)
             if stream.messages or stream.findings:
                 out.append(stream)
         return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.findings import make_finding
 from flowcheck.model import Finding, NdmpMessage
-from flowcheck.ndmp.lost import lost_words, side_name
+from flowcheck.ndmp.lost import lost_requests, lost_words, side_name
 from flowcheck.ndmp.stream import DecodeProblem
 
 _FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops: a "
@@ -187,6 +187,14 @@ class StreamFindings:
             out.append(make_finding(group.code, group.message + times, group.fix,
                                     uid=self.uid, ts=group.ts or None, frames=group.frames))
         return snap, out
+
+    def lost_requests(self, messages: Sequence[NdmpMessage]) -> list[NdmpMessage]:
+        """The requests whose replies the holes of either direction held
+        (flowcheck.ndmp.lost.lost_requests), in frame order."""
+        return sorted((request for (kind, direction), group in self._groups.items()
+                       if kind == "partial"
+                       for request in lost_requests(direction, group.frames, list(messages))),
+                      key=lambda m: m.frame)
 
     def _holes_finding(self, holes: dict[str, _Group], messages: list[NdmpMessage]
                        ) -> Finding:

@@ -36,24 +36,48 @@ def side_name(direction: str) -> str:
     return "originator" if direction == "orig" else "responder"
 
 
-def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
-          taken: set[int]) -> str:
-    """The words for one hole; `taken`: requests earlier holes' lost replies answered
-    (the replies come in the order of their requests: recheck 25 N1, every hole named
-    the first hole's reply to CONNECT_OPEN), this hole's added."""
+def lost_requests(direction: str, frames: list[int], messages: list[NdmpMessage]
+                  ) -> list[NdmpMessage]:
+    """The requests of the other side whose replies the holes in `direction` held (each
+    hole known by the packet after it, `frames`), in frame order: every hole, not only
+    the HOLES_NAMED a finding names."""
+    own = [m for m in messages if m.direction == direction]
+    taken: set[int] = set()
+    return [request for frame in frames
+            for request in _held(frame, own, messages, taken)[1]]
+
+
+def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
+          taken: set[int]) -> tuple[tuple[NdmpMessage, NdmpMessage, int] | None,
+                                    list[NdmpMessage]]:
+    """((the side's messages before and after the hole, the count of whole messages it
+    held), the requests whose replies were among them), (None, []) when the sequence
+    numbers around the hole do not tell; `taken`: requests earlier holes' lost replies
+    answered (the replies come in the order of their requests: recheck 25 N1, every
+    hole named the first hole's reply to CONNECT_OPEN), this hole's added."""
     before = next((m for m in reversed(own) if m.frame < frame), None)
     after = next((m for m in own if m.frame >= frame), None)
     if before is None or after is None:
-        return ""
+        return None, []
     missing = after.sequence - before.sequence - 1
     if not 0 < missing < _MOST_MISSING:
-        return ""
+        return None, []
     replied = {m.reply_sequence for m in own if m.type == "reply"}
     unanswered = [m for m in messages if m.direction != before.direction
                   and m.type == "request" and m.frame < after.frame
                   and m.frame not in taken
                   and m.sequence not in replied and m.name not in _NO_REPLY][:missing]
     taken.update(m.frame for m in unanswered)
+    return (before, after, missing), unanswered
+
+
+def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
+          taken: set[int]) -> str:
+    """The words for one hole (_held's `taken`)."""
+    around, unanswered = _held(frame, own, messages, taken)
+    if around is None:
+        return ""
+    before, after, missing = around
     count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
     words = (f"The bytes never captured held {count} of the {side}, between its messages "
              f"in frames {before.frame} and {after.frame} (NDMP sequence numbers "

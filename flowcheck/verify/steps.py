@@ -52,6 +52,7 @@ from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
+from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
@@ -72,7 +73,8 @@ def check_steps(ctx: Context) -> None:
     for session in sorted(ctx.sessions, key=lambda s: bool(holders[s.id])):
         session.steps = []
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
-            session.steps.append(_evaluate(ctx, session, spec, holders[session.id]))
+            step = _evaluate(ctx, session, spec, holders[session.id])
+            session.steps.append(lost_reply_step(ctx, session, spec, step))
         if connect_check(ctx, session):
             session.kind_unknown, session.kind_unknown_why = True, KIND_WHY
         settle_browse(session, [step for step, spec in zip(session.steps, ctx.profile.steps,
