@@ -15,7 +15,7 @@ from pathlib import Path
 from lab_edits import analyze_lab, lab_packets, write
 
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.stream import DecodeProblem
+from flowcheck.ndmp.stream_events import DecodeProblem
 
 NAME = "clean-3-resources"
 
@@ -82,7 +82,7 @@ def test_the_bytes_never_captured_count_every_hole() -> None:
     """Recheck 25 N2: "32 bytes never captured (3 times)" for three holes of 96 bytes in
     all, beside capture_loss's 188 for the connection."""
     from flowcheck.ndmp.findings import StreamFindings
-    from flowcheck.ndmp.stream import DecodeProblem
+    from flowcheck.ndmp.stream_events import DecodeProblem
 
     findings = StreamFindings("C1")
     for frame, size in ((9, 32), (192, 28), (198, 36)):

@@ -13,7 +13,7 @@ from pathlib import Path
 from lab_edits import analyze_lab, lab_packets, write
 
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.stream import DecodeProblem
+from flowcheck.ndmp.stream_events import DecodeProblem
 
 NAME = "clean-3-resources"
 

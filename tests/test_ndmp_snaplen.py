@@ -9,7 +9,8 @@ from test_ndmp_wire import REPLY, REQUEST, greeting, msg, u32, v3_tcp_addr, v4_t
 
 from flowcheck.ndmp.messages import fitting_versions
 from flowcheck.ndmp.reassembly import Chunk, Reassembler
-from flowcheck.ndmp.stream import DecodeProblem, NdmpStreamDecoder, RawMessage
+from flowcheck.ndmp.stream import NdmpStreamDecoder
+from flowcheck.ndmp.stream_events import DecodeProblem, RawMessage
 
 SYN, ACK = 0x02, 0x10
 ADDR = v4_tcp_addr(("10.77.0.1", 5014), env=[("HOST", "media")])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.stream import DecodeProblem
+from flowcheck.ndmp.stream_events import DecodeProblem
 from flowcheck.pipeline import analyze, read_traffic
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-sniffloss"

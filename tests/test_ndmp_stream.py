@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from test_ndmp_wire import REPLY, REQUEST, header, msg, record, u32, xdr_string
 
-from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
+from flowcheck.ndmp.stream import NdmpStreamDecoder
+from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 

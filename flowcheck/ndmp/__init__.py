@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flowcheck.ndmp.collector import NdmpCollector, looks_like_ndmp
-    from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
+    from flowcheck.ndmp.stream import NdmpStreamDecoder
+    from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
 
 _HOME = {"NdmpCollector": "collector", "looks_like_ndmp": "collector",
-         "NEED_DATA": "stream", "DecodeProblem": "stream", "NdmpStreamDecoder": "stream",
-         "RawMessage": "stream"}
+         "NEED_DATA": "stream_events", "DecodeProblem": "stream_events",
+         "NdmpStreamDecoder": "stream",
+         "RawMessage": "stream_events"}
 
 __all__ = ["NEED_DATA", "DecodeProblem", "NdmpCollector", "NdmpStreamDecoder", "RawMessage",
            "looks_like_ndmp"]

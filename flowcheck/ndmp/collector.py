@@ -28,7 +28,8 @@ from flowcheck.ndmp.protocol import (
     message_type,
 )
 from flowcheck.ndmp.reassembly import Chunk, Delivery, Reassembler
-from flowcheck.ndmp.stream import NEED_DATA, DecodeProblem, NdmpStreamDecoder, RawMessage
+from flowcheck.ndmp.stream import NdmpStreamDecoder
+from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
 
 FIN, RST = 0x01, 0x04  # TCP flags byte (SegmentSink.segment)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from flowcheck.findings import make_finding
 from flowcheck.model import Finding, NdmpMessage
 from flowcheck.ndmp.lost import lost_requests, lost_words, side_name
-from flowcheck.ndmp.stream import DecodeProblem
+from flowcheck.ndmp.stream_events import DecodeProblem
 
 _FIX_PARTIAL = ("Capture with the full snap length (tcpdump -s 0) and without drops: a "
                 "capture filter on the backup hosts, a bigger kernel buffer (tcpdump -B "

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Final, Literal
 
 from flowcheck.ndmp.protocol import (
     FRAGMENT_LENGTH_MASK,
@@ -35,54 +33,13 @@ from flowcheck.ndmp.protocol import (
     RECORD_MARK,
     plausible_header,
 )
-
-
-class _NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = _NeedData()
-
-# "cut": a hole (bytes never captured) or the stream's end broke off a record;
-# "lost": the snap length cut a record's mark or header (its length is known).
-# "skipped": bytes after a hole passed over to the next record start (detail: "rest" for
-# the rest of the record the hole broke, "unproven" for bytes before a provable start).
-ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
-                      "lost", "skipped"]
-
-
-@dataclass(slots=True)
-class RawMessage:
-    sequence: int
-    time_stamp: int
-    raw_type: int
-    code: int
-    reply_sequence: int
-    error: int
-    body: bytes
-    frame: int
-    ts: float
-    partial: bool = False  # the capture lost part of the body
-    body_len: int | None = None  # the body's length on the wire, when partial and known
-    size: int = 0  # the record's bytes in the stream (marks, header, body); 0 when unknown
-
-    @property
-    def snapped(self) -> bool:
-        """Partial because of the snap length (its length is known), not a lost packet."""
-        return self.body_len is not None
-
-
-@dataclass(slots=True)
-class DecodeProblem:
-    kind: ProblemKind
-    detail: str
-    frames: list[int] = field(default_factory=list)
-    ts: float = 0.0
-    skipped: int = 0  # bytes thrown away
-
-
-Event = RawMessage | DecodeProblem | _NeedData
+from flowcheck.ndmp.stream_events import (
+    NEED_DATA,
+    DecodeProblem,
+    Event,
+    ProblemKind,
+    RawMessage,
+)
 
 _MARK_AND_HEADER = 4 + HEADER_SIZE
 # How far a resynchronising scan trusts a record mark: control messages are small.

@@ -1,0 +1,56 @@
+"""What the NDMP stream decoder (flowcheck.ndmp.stream) yields: `RawMessage` (one ONC
+RPC record, RFC 5531 11: its 24-byte NDMP header fields and body), `DecodeProblem` (bytes
+it could not frame, with the frames they came in) and `NEED_DATA` (feed it more)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+# "cut": a hole (bytes never captured) or the stream's end broke off a record;
+# "lost": the snap length cut a record's mark or header (its length is known).
+# "skipped": bytes after a hole passed over to the next record start (detail: "rest" for
+# the rest of the record the hole broke, "unproven" for bytes before a provable start).
+ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
+                      "lost", "skipped"]
+
+
+@dataclass(slots=True)
+class RawMessage:
+    sequence: int
+    time_stamp: int
+    raw_type: int
+    code: int
+    reply_sequence: int
+    error: int
+    body: bytes
+    frame: int
+    ts: float
+    partial: bool = False  # the capture lost part of the body
+    body_len: int | None = None  # the body's length on the wire, when partial and known
+    size: int = 0  # the record's bytes in the stream (marks, header, body); 0 when unknown
+
+    @property
+    def snapped(self) -> bool:
+        """Partial because of the snap length (its length is known), not a lost packet."""
+        return self.body_len is not None
+
+
+@dataclass(slots=True)
+class DecodeProblem:
+    kind: ProblemKind
+    detail: str
+    frames: list[int] = field(default_factory=list)
+    ts: float = 0.0
+    skipped: int = 0  # bytes thrown away
+
+
+Event = RawMessage | DecodeProblem | _NeedData
