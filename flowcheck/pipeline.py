@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from flowcheck.decode.tunnels import TunnelPorts
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
+    from flowcheck.sessions.file_order import FileOrder
 
 
 @dataclass(slots=True)
@@ -56,6 +57,9 @@ class Traffic:
     # compares with tshark, which decodes both views).
     folded: list[Connection] = field(default_factory=list)
     folded_streams: list[NdmpStream] = field(default_factory=list)
+    # The frame numbers are one sniffer's write order: one file of one interface
+    # (TrackResult.one_stream; flowcheck.sessions.file_order).
+    one_stream: bool = False
 
 
 @dataclass(slots=True)
@@ -147,7 +151,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
-                   folded_streams=[s for s in all_streams if s.uid in left_out | far])
+                   folded_streams=[s for s in all_streams if s.uid in left_out | far],
+                   one_stream=result.one_stream)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -160,7 +165,8 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     from flowcheck.verify.other_protocol import fold_other_protocols
 
     sessions = build_sessions(traffic.connections, traffic.streams, config,
-                              load_profile(config.profile), ring_gaps=traffic.ring_gaps)
+                              load_profile(config.profile), ring_gaps=traffic.ring_gaps,
+                              order=file_order(traffic))
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
                              sessions),
@@ -183,8 +189,10 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.tool_fixes import explain_for_tool
 
     profile = load_profile(config.profile)
+    order = file_order(traffic)
     sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
-                                                 profile, ring_gaps=traffic.ring_gaps)
+                                                 profile, ring_gaps=traffic.ring_gaps,
+                                                 order=order)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
@@ -192,7 +200,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                                                   for c in traffic.captures), default=0),
                               host_copies=traffic.host_copies,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
-                              strays=strays))
+                              strays=strays, order=order))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,
@@ -211,6 +219,13 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
+
+
+def file_order(traffic: Traffic) -> FileOrder:
+    """How the traffic's capture orders its events (flowcheck.sessions.file_order)."""
+    from flowcheck.sessions.file_order import FileOrder
+
+    return FileOrder(frames=traffic.one_stream)
 
 
 def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:

@@ -75,7 +75,10 @@ def test_a_close_after_the_last_halt_is_the_normal_end(tmp_path: Path) -> None:
 def test_a_state_reply_saying_halted_is_a_halt(tmp_path: Path) -> None:
     """A DMA that polls DATA_GET_STATE learns of the end from a reply in state HALTED
     (2), with no NOTIFY_DATA_HALTED: its close then ends a finished job."""
+    from flowcheck.config import build_config
     from flowcheck.model import NdmpMessage, NdmpStream
+    from flowcheck.profiles import load_profile
+    from flowcheck.verify.context import Context
     from flowcheck.verify.running import _polled_halted
 
     def reply(state: int, ts: float) -> NdmpMessage:
@@ -85,5 +88,7 @@ def test_a_state_reply_saying_halted_is_a_halt(tmp_path: Path) -> None:
 
     halted = NdmpStream(uid="C1", messages=[reply(2, 5.0)])
     active = NdmpStream(uid="C1", messages=[reply(1, 5.0)])
-    assert _polled_halted(halted, 4.0) and not _polled_halted(halted, 6.0)
-    assert not _polled_halted(active, 4.0)
+    ctx = Context([], [halted], [], build_config({}), load_profile("ndmp"))
+    assert _polled_halted(ctx, halted, reply(1, 4.0))
+    assert not _polled_halted(ctx, halted, reply(1, 6.0))
+    assert not _polled_halted(ctx, active, reply(1, 4.0))

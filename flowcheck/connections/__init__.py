@@ -50,6 +50,8 @@ class TrackResult:
     skipped: Skipped = field(default_factory=Skipped)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
+    # The frame numbers are one sniffer's write order (ClockSteps.one_stream).
+    one_stream: bool = False
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -199,5 +201,6 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
-                       host_copies=bool(host_tool_copies(tracker, captures)))
+                       host_copies=bool(host_tool_copies(tracker, captures)),
+                       one_stream=tracker.clock.one_stream)
 

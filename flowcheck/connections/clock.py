@@ -54,6 +54,15 @@ class ClockSteps:
             self.steps.sort()
         self._spans(batch)
 
+    @property
+    def one_stream(self) -> bool:
+        """Every packet came from one file and one interface of it: the frame numbers are
+        the order one sniffer wrote the packets in, whatever their timestamps say
+        (flowcheck.sessions.file_order). Not for a set of files (merged by time), nor
+        for a pcapng file of several interfaces (written in blocks, one interface's
+        packets after another's)."""
+        return len(self.spans) <= 1 and len(self._last) <= 1
+
     def _steps_in(self, ts: np.ndarray, rows: np.ndarray | None, key: int,
                   batch: PacketBatch) -> None:
         """Backward steps between consecutive packets of one interface (rows: their

@@ -59,6 +59,7 @@ from flowcheck.sessions.classify import (
     session_kind,
     unseen_syn_refused,
 )
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
 from flowcheck.sessions.matching import (
@@ -83,17 +84,20 @@ __all__ = [
 
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
-                   profile: Profile, *, ring_gaps: Sequence[RingGap] = ()) -> list[Session]:
+                   profile: Profile, *, ring_gaps: Sequence[RingGap] = (),
+                   order: FileOrder = TIME_ORDER) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by.
     ring_gaps: the holes of a ring buffer, in time order (a session whose control
-    connection opened in one takes no connection the capture holds from before it)."""
+    connection opened in one takes no connection the capture holds from before it);
+    order: how the capture orders its events (flowcheck.sessions.file_order)."""
     return build_sessions_and_strays(connections, streams, config, profile,
-                                     ring_gaps=ring_gaps)[0]
+                                     ring_gaps=ring_gaps, order=order)[0]
 
 
 def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpStream],
                               config: Config, profile: Profile, *,
-                              ring_gaps: Sequence[RingGap] = ()
+                              ring_gaps: Sequence[RingGap] = (),
+                              order: FileOrder = TIME_ORDER
                               ) -> tuple[list[Session], dict[str, StraySyn]]:
     """build_sessions, and the stray control SYNs it opened no session for
     (flowcheck.sessions.stray), by uid: verify reports them (flowcheck.verify.stray)."""
@@ -107,17 +111,17 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
         if conn.role != "control":
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
-    attach_data(sessions, endpoints, control_of)
+    attach_data(sessions, endpoints, control_of, order)
     share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
-        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections))
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
-                                   endpoints, config)
+                                   endpoints, config, order)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions, strays

@@ -36,6 +36,7 @@ from flowcheck.sessions.classify import (
     end_of,
     rst_only,
 )
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
@@ -49,10 +50,11 @@ __all__ = ["attach_callbacks_elsewhere", "job_engine_message", "vendor_anchor"]
 def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Connection],
                                streams: dict[str, NdmpStream], ordered: list[Connection],
                                by_uid: dict[str, Connection], endpoints: Endpoints,
-                               config: Config) -> None:
+                               config: Config, order: FileOrder = TIME_ORDER) -> None:
     """Tie each session still without a callback to the one connection that can only be
     its callback under another address (see the module's words); sets
-    Session.callback_elsewhere."""
+    Session.callback_elsewhere. With order.frames, "after" and "before" are the file's
+    order (flowcheck.sessions.file_order: a clock set back)."""
     waiting = [s for s in sessions if s.callback_uid is None
                and connection_outcome(control_of[s.id]) == "established"
                and not asked_nothing(control_of[s.id])]  # a port check is due none
@@ -64,16 +66,27 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     sides = {s.id: _sides(s, by_uid) for s in sessions}
     used = {host for media, agent in sides.values() for host in media | agent}
     times = [c.ts for c in candidates]
+    written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
+    frames = [c.first_frame for c in written]
     fits: dict[str, list[Connection]] = {}
     takers: dict[str, int] = defaultdict(int)
     for session in waiting:
         control = control_of[session.id]
         media, agent = sides[session.id]
-        start = vendor_anchor(streams.get(session.control_uid), control) \
-            - ANNOUNCEMENT_JITTER_SECONDS
-        end = min((by_uid[uid].ts for uid in session.data_connections),
-                  default=end_of(control) + CALLBACK_SLACK_SECONDS)
-        found = [c for c in candidates[bisect_left(times, start):bisect_right(times, end)]
+        frame, ts = vendor_anchor(streams.get(session.control_uid), control)
+        start = ts - ANNOUNCEMENT_JITTER_SECONDS
+        data = [by_uid[uid] for uid in session.data_connections]
+        end = min((c.ts for c in data), default=end_of(control) + CALLBACK_SLACK_SECONDS)
+        if order.frames:  # written after the control connection opened, before its data
+            last = min((c.first_frame for c in data), default=None)
+            span = written[bisect_right(frames, control.first_frame):
+                           len(written) if last is None else bisect_right(frames, last)]
+            span = [c for c in span
+                    if order.follows(c.first_frame, c.ts, frame, ts, ANNOUNCEMENT_JITTER_SECONDS)
+                    and (last is not None or order.open_at(c, control, end))]
+        else:
+            span = candidates[bisect_left(times, start):bisect_right(times, end)]
+        found = [c for c in span
                  if (c.orig_h in agent or c.orig_h not in used)
                  and (c.resp_h in media or c.resp_h not in used)
                  and (c.orig_h, c.resp_h) != (session.remote_agent, session.media_server)]
@@ -90,12 +103,13 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         claim(endpoints, found[0], session, "callback")
 
 
-def vendor_anchor(stream: NdmpStream | None, control: Connection) -> float:
-    """When the agent can first call back: the media server's first vendor message on
-    the control connection (the job engine names its address there), else the control
-    connection's opening."""
+def vendor_anchor(stream: NdmpStream | None, control: Connection) -> tuple[int, float]:
+    """When the agent can first call back, as (frame, seconds): the media server's first
+    vendor message on the control connection (the job engine names its address there),
+    else the control connection's opening."""
     message = job_engine_message(stream)
-    return control.ts if message is None else message.ts
+    return (control.first_frame, control.ts) if message is None else (message.frame,
+                                                                      message.ts)
 
 
 def job_engine_message(stream: NdmpStream | None) -> NdmpMessage | None:

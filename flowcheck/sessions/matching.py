@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
 
@@ -44,11 +45,13 @@ ANNOUNCEMENT_JITTER_SECONDS = 0.005
 
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
-                control_of: dict[str, Connection]) -> None:
+                control_of: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
     """Each expectation claims the next connection to one of its endpoints, from
-    ANNOUNCEMENT_JITTER_SECONDS before it on (else, under NAT, the next to its port at the
-    listener's control address), opened by the session's own host on the side told to
-    connect (connector_host) or by an address no session uses on that side.
+    ANNOUNCEMENT_JITTER_SECONDS before it on or (order.frames) written after it, whatever
+    its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
+    to its port at the listener's control address; opened by the session's own host on
+    the side told to connect (connector_host) or by an address no session uses on that
+    side.
 
     Another session's host never takes the announcement: with two jobs at once, one
     agent may announce the very endpoint (ip:port) that the other job's agent announced
@@ -56,7 +59,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     the job whose media server (or agent) opened it."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
-    pending.sort(key=lambda item: item[0])
+    pending.sort(key=lambda item: order.key(item[2][0].frame, item[0]))
     announced_at: dict[tuple[str, int], list[float]] = defaultdict(list)
     for ts, _, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
@@ -73,22 +76,24 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
          if connection_outcome(c) == "midstream"],
         lambda c: (c.orig_h, c.orig_p, c.resp_h))
 
-    def first_from(ann: Announcement, control: Connection, ip: str, after: float
-                   ) -> Connection | None:
-        """The first unclaimed connection to ip:ann.port from `after` on whose
-        connector may be the session's."""
+    def first_from(ann: Announcement, control: Connection, ip: str, after: float,
+                   frame: int) -> Connection | None:
+        """The first unclaimed connection to ip:ann.port from `after` on (or written
+        after `frame`) whose connector may be the session's."""
         pools = by_connector[ann.listener]
         found = [conn for connector in (connector_host(ann, control), None)
                  for form in wire_forms(ip)
                  if (pool := pools.get((form, ann.port, connector))) is not None
-                 and (conn := pool.first(after)) is not None]
-        return min(found, key=lambda c: (c.ts, c.first_frame), default=None)
+                 and (conn := pool.first_following(order, after, frame)) is not None]
+        return min(found, key=order.opened, default=None)
 
     for ts, session, group in pending:
         control = control_of[session.id]
+        frame = group[0].frame
         candidates = [(conn, ann) for ann in group
                       if (conn := first_from(ann, control, ann.ip,
-                                             ts - ANNOUNCEMENT_JITTER_SECONDS)) is not None]
+                                             ts - ANNOUNCEMENT_JITTER_SECONDS, frame))
+                      is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
@@ -99,7 +104,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_from(ann, control, host, ts)) is not None]
+                (conn := first_from(ann, control, host, ts, frame)) is not None]
             for conn, ann in candidates[:1]:
                 # No NAT rewrites 0.0.0.0, nor IPv4 into IPv6: the connector's own choice.
                 if ann.ip != "0.0.0.0" and not other_version(ann.ip, conn.resp_h):
@@ -112,10 +117,10 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 (conn, ann) for ann in group
                 if (pool := unseen_opening.get((ann.ip, ann.port,
                                                 connector_host(ann, control)))) is not None
-                and (conn := pool.first(ts)) is not None]
+                and (conn := pool.first_following(order, ts, frame)) is not None]
         if not candidates:
             continue
-        conn, ann = min(candidates, key=lambda item: (item[0].ts, item[0].first_frame))
+        conn, ann = min(candidates, key=lambda item: order.opened(item[0]))
         ann.used_by = conn.uid
         claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
@@ -133,7 +138,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
 
 def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                      ordered: list[Connection], by_uid: dict[str, Connection],
-                     endpoints: Endpoints, config: Config) -> None:
+                     endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER
+                     ) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -147,7 +153,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     asked nothing (asked_nothing: a port check) takes none. Last, a
     session still without one takes a connection from its agent to a configured media
     server address no session's control connection came from (another interface of its
-    media server, or a control connection that left through source NAT).
+    media server, or a control connection that left through source NAT). With
+    order.frames the file's order says what opened after what (a clock set back:
+    flowcheck.sessions.file_order): a callback written after its control connection
+    opened and before its data connection is in its window, whatever its time.
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -157,15 +166,43 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                             c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
     in_range = {pair: Pool([c for c in pool.conns if config.in_media_range(c.resp_p)],
                            endpoints.claimed) for pair, pool in pools.items()}
-    # Per session: (opened, callback window end, deadline); sessions by host pair.
+    # Per session: (opened, callback window end, deadline) in seconds, and where it
+    # opened and its deadline in the order the sweep goes (`at`); sessions by host pair.
     window: dict[str, tuple[float, float, float]] = {}
+    sweep: dict[str, tuple[float, float]] = {}
     members: dict[Hashable, list[int]] = defaultdict(list)
+
+    def at(conn: Connection) -> float:
+        """Where a connection opened: its first frame (order.frames), else its time."""
+        return conn.first_frame if order.frames else conn.ts
+
     for index, session in enumerate(sessions):
         control = control_of[session.id]
         end = end_of(control) + CALLBACK_SLACK_SECONDS
-        deadline = min((by_uid[uid].ts for uid in session.data_connections), default=end)
+        data = [by_uid[uid] for uid in session.data_connections]
+        deadline = min((c.ts for c in data), default=end)
         window[session.id] = (control.ts, end, deadline)
+        sweep[session.id] = ((control.first_frame, min((c.first_frame for c in data),
+                                                        default=control.last_frame))
+                             if order.frames else (control.ts, deadline))
         members[(session.remote_agent, session.media_server)].append(index)
+
+    def fits(session: Session, conn: Connection) -> bool:
+        """Did conn open in the session's window, before its first data connection?"""
+        _, end, deadline = window[session.id]
+        if not order.frames:
+            return conn.ts <= min(deadline, end)
+        return conn.first_frame <= sweep[session.id][1] and \
+            order.open_at(conn, control_of[session.id], end)
+
+    def first_in(pool: Pool, session: Session) -> Connection | None:
+        """The pool's first unclaimed connection opened in the session's window."""
+        opened, end, _ = window[session.id]
+        control = control_of[session.id]
+        found = [c for c in (pool.first(opened, end), pool.first_written(control.first_frame)
+                             if order.frames else None)
+                 if c is not None and order.open_at(c, control, end)]
+        return min(found, key=order.opened, default=None)
 
     def assign(session: Session, conn: Connection) -> None:
         session.callback_uid = conn.uid
@@ -177,22 +214,22 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                 continue
             offered = in_range[pair] if in_range_only else pools[pair]
             waiting = sorted((i for i in indexes if sessions[i].callback_uid is None),
-                             key=lambda i: window[sessions[i].id][0])
+                             key=lambda i: sweep[sessions[i].id][0])
             # Open sessions by (deadline, order); one that has its callback, or whose
             # window or deadline passed, never takes another: dropped when met on top.
             heap: list[tuple[float, int]] = []
             added = 0
-            for conn in offered.each(float("-inf"), float("inf")):
-                while added < len(waiting) and window[sessions[waiting[added]].id][0] <= conn.ts:
+            offers = offered.each(float("-inf"), float("inf"))
+            for conn in sorted(offers, key=order.opened) if order.frames else offers:
+                while added < len(waiting) and sweep[sessions[waiting[added]].id][0] <= at(conn):
                     index = waiting[added]
-                    heapq.heappush(heap, (window[sessions[index].id][2], index))
+                    heapq.heappush(heap, (sweep[sessions[index].id][1], index))
                     added += 1
                 while heap:
                     Work.steps += 1
-                    deadline, index = heap[0]
+                    _, index = heap[0]
                     session = sessions[index]
-                    if session.callback_uid is None and conn.ts <= min(deadline,
-                                                                       window[session.id][1]):
+                    if session.callback_uid is None and fits(session, conn):
                         assign(session, conn)
                         break
                     heapq.heappop(heap)
@@ -212,8 +249,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     for session in sessions:  # late callbacks: attached, and judged out of order
         pair = (session.remote_agent, session.media_server)
         if session.callback_uid is None and pair in pools:
-            opened, end, _ = window[session.id]
-            late = in_range[pair].first(opened, end) or pools[pair].first(opened, end)
+            late = first_in(in_range[pair], session) or first_in(pools[pair], session)
             if late is not None:
                 assign(session, late)
     # A callback to another address of the media server (a second interface, or a
@@ -224,10 +260,9 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     for session in sessions:
         if session.callback_uid is not None or not spare:
             continue
-        opened, end, _ = window[session.id]
         found = [c for (agent, media), pool in pools.items()
                  if agent == session.remote_agent and media in spare
-                 and (c := pool.first(opened, end)) is not None]
+                 and (c := first_in(pool, session)) is not None]
         if found:
             assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
                                                       c.ts, c.first_frame)))

@@ -8,13 +8,14 @@ product (issue 7: two thousand concurrent jobs between one media server and one 
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.file_order import FileOrder
 
 
 class Work:
@@ -32,17 +33,25 @@ class Pool:
     `claimed` only grows while sessions are built, so a claimed connection is stepped over
     once and then jumped (a path-compressed next pointer, as in union-find)."""
 
-    __slots__ = ("conns", "times", "_next", "_claimed")
+    __slots__ = ("conns", "times", "_next", "_claimed", "_written", "_frames", "_next_written")
 
     def __init__(self, conns: list[Connection], claimed: set[str]) -> None:
         self.conns = conns
         self.times = [c.ts for c in conns]
         self._next = list(range(len(conns) + 1))
         self._claimed = claimed
+        # The connections in frame order (first_frame), built on first use (first_written).
+        self._written: list[Connection] = []
+        self._frames: list[int] = []
+        self._next_written: list[int] = []
 
-    def _unclaimed_from(self, start: int) -> int:
-        """The first position at or after `start` whose connection is unclaimed."""
-        nxt, conns, claimed = self._next, self.conns, self._claimed
+    def _unclaimed_from(self, start: int, conns: list[Connection] | None = None,
+                        nxt: list[int] | None = None) -> int:
+        """The first position at or after `start` whose connection is unclaimed (in conns,
+        skipping by nxt: the pool's time order, else another order of its connections)."""
+        if conns is None or nxt is None:
+            conns, nxt = self.conns, self._next
+        claimed = self._claimed
         end = len(conns)
         here = start
         while here < end and (nxt[here] != here or conns[here].uid in claimed):
@@ -54,11 +63,33 @@ class Pool:
             nxt[start], start = here, nxt[start]
         return here
 
+    def first_written(self, frame: int) -> Connection | None:
+        """The unclaimed connection whose first packet was written first after `frame`
+        (by frame number, whatever its time: flowcheck.sessions.file_order)."""
+        if len(self._written) != len(self.conns):
+            self._written = sorted(self.conns, key=lambda c: c.first_frame)
+            self._frames = [c.first_frame for c in self._written]
+            self._next_written = list(range(len(self._written) + 1))
+        at = self._unclaimed_from(bisect_right(self._frames, frame), self._written,
+                                  self._next_written)
+        Work.steps += 1
+        return self._written[at] if at < len(self._written) else None
+
     def first(self, after: float, until: float = float("inf")) -> Connection | None:
         """The first unclaimed connection opened in [after, until] seconds."""
         at = self._unclaimed_from(bisect_left(self.times, after))
         Work.steps += 1
         return self.conns[at] if at < len(self.conns) and self.times[at] <= until else None
+
+    def first_following(self, order: FileOrder, after: float, frame: int
+                        ) -> Connection | None:
+        """The first unclaimed connection that follows an event of frame `frame`: opened
+        from `after` seconds on, or (order.frames) written after the event; the earlier
+        of the two (FileOrder.opened)."""
+        found = [conn for conn in (self.first(after),
+                                   self.first_written(frame) if order.frames else None)
+                 if conn is not None]
+        return min(found, key=order.opened, default=None)
 
     def each(self, after: float, until: float) -> Iterator[Connection]:
         """Every unclaimed connection opened in [after, until], in time order; the caller

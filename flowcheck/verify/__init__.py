@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
@@ -40,17 +41,18 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
               kernel_dropped: int = 0, host_copies: bool = False,
-              cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None
-              ) -> list[Finding]:
+              cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
+              order: FileOrder = TIME_ORDER) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
     the capture copies are all one host's Windows tool's (TrackResult.host_copies);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
-    strays: the stray control SYNs build_sessions_and_strays left out (None: found here)."""
+    strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
+    order: how the capture orders its events (flowcheck.sessions.file_order)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
-                  cut_recorded=cut_recorded)
+                  cut_recorded=cut_recorded, order=order)
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

@@ -33,6 +33,7 @@ from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
     failure_words,
     flow_detail,
+    handshake_words,
     job_direction,
     reset_words,
     sent_each_way,
@@ -271,7 +272,8 @@ def _opened(conn: Connection, session: Session) -> str:
     syns, _ = _syns(conn)
     frames = ", ".join(map(str, conn.syn_frames))
     sent = f"SYN sent {syns} times at frames {frames}" if syns > 1 else f"SYN at frame {frames}"
-    handshake = f": handshake {span_words(conn.rtt)}" if conn.rtt is not None else ""
+    handshake = "" if conn.rtt is None else f": {handshake_words(conn)}" if conn.rtt < 0 \
+        else f": handshake {span_words(conn.rtt)}"
     closer, how = closing(conn)
     end_ts = conn.rst_ts if how == "RST" else None
     after = _delay(conn.synack_ts, end_ts)

@@ -58,26 +58,27 @@ def one_way_words(way: tuple[str, str], what: str) -> str:
 
 def attempt_unseen(ctx: Context, session: Session, listener: str | None,
                    addresses: Iterable[str], ts: float,
-                   announced: Sequence[Announcement] = ()) -> str:
+                   announced: Sequence[Announcement] = (), frame: int | None = None) -> str:
     """Why the capture cannot show whether anything tried an endpoint announced at ts
     ("" when it could): the connector's direction is one the capture lacks
     (connector_unseen), the session's NDMP messages report the data moved after it
     (the capture left the connection out: flowcheck.verify.filtered), a three-way job's
     announced (its group) data connection runs between two hosts the capture holds no
     packet between (off_path), the capture ended
-    before TCP would have retried a lost SYN, or it holds only NDMP-port connections."""
+    before TCP would have retried a lost SYN, or it holds only NDMP-port connections.
+    frame: the announcement's (evidence.after)."""
     addresses = list(addresses)
     way = connector_unseen(ctx, session, listener, addresses)
     # The listener's answer shows only for a known endpoint (not one the snap length cut).
     if way is not None and (not addresses or answer_seen(ctx, way, ts) is None):
         return one_way_words(way, "a connection attempt")
-    moved = moved_unseen(ctx, session, ts)
+    moved = moved_unseen(ctx, session, ts, frame)
     if moved:
         return moved
     path = off_path(ctx, session, announced)
     if path:
         return path
-    if not announcement_time_enough(ctx, session, ts):
-        return (f"the capture ended {after(ctx, ts):.3f} s after it, too soon to see its "
+    if not announcement_time_enough(ctx, session, ts, frame):
+        return (f"the capture ended {after(ctx, ts, frame):.3f} s after it, too soon to see its "
                 "connection")
     return port_only_unseen(ctx, session, "a connection to it was tried")

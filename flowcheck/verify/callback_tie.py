@@ -23,8 +23,8 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
     """"tied to this session by order: S2 (control C2) was open too ..." when another
     judged session of the same agent and media server, without a callback of its own and
     not a port check, had its control connection open when the callback opened (its
-    callback window: from its opening to CALLBACK_SLACK_SECONDS after its end); ""
-    otherwise."""
+    callback window: from its opening to CALLBACK_SLACK_SECONDS after its end, in the
+    file's order where it has one: flowcheck.sessions.file_order); "" otherwise."""
     others = []
     for other in ctx.sessions:
         if (other is session or other.callback_uid is not None or other.side
@@ -32,7 +32,8 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
                 != (session.remote_agent, session.media_server)):
             continue
         control = ctx.by_uid[other.control_uid]
-        if (control.ts <= conn.ts <= end_of(control) + CALLBACK_SLACK_SECONDS
+        if (ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts)
+                and ctx.order.open_at(conn, control, end_of(control) + CALLBACK_SLACK_SECONDS)
                 and not asked_nothing(control)):
             others.append(f"{other.id} (control {control.uid})")
     if not others:

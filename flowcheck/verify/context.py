@@ -22,8 +22,10 @@ from flowcheck.model import endpoint as endpoint  # re-exported: the checks impo
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_words
 from flowcheck.sessions.fallback import Fallback
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stray import StraySyn
+from flowcheck.verify.capture_time import CaptureTime
 
 
 @dataclass(slots=True)
@@ -114,6 +116,12 @@ class Context:
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None
+    # How the capture orders its events: by frame within one file of one interface, else
+    # by time (flowcheck.sessions.file_order).
+    order: FileOrder = TIME_ORDER
+    # The capture's clock in frame order, with order.frames (flowcheck.verify.evidence
+    # .after; None: by time).
+    timeline: CaptureTime | None = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

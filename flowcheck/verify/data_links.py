@@ -89,15 +89,15 @@ def check_data(ctx: Context, session: Session) -> None:
         seen = answer_seen(ctx, way, first.ts)
         if way is not None and seen is None:
             continue  # its SYN would travel a direction the capture lacks: step unknown
-        if moved_unseen(ctx, session, first.ts):
+        if moved_unseen(ctx, session, first.ts, first.frame):
             continue  # the data moved: the capture left its connection out (capture_filtered)
         if off_path(ctx, session, group):
             continue  # a three-way job's, between two hosts off the capture's path
-        if not announcement_time_enough(ctx, session, first.ts):
+        if not announcement_time_enough(ctx, session, first.ts, first.frame):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
                         waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)")
+                              f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
             continue
         if port_only_unseen(ctx, session, "a connection to it was tried"):
             continue  # the capture holds the NDMP port only: an attempt could not show
@@ -343,13 +343,13 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
     for frame, name, uid in session.cut_announcements:
         ts = message_ts(ctx, session, frame)
         if not uid and (connector_unseen(ctx, session, listener_of(name))
-                        or moved_unseen(ctx, session, ts)):
+                        or moved_unseen(ctx, session, ts, frame)):
             continue  # as above: the connector's direction or the connection not captured
-        if not uid and not announcement_time_enough(ctx, session, ts):
+        if not uid and not announcement_time_enough(ctx, session, ts, frame):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
                         waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)")
+                              f"{ctx.config.retransmission_timeout:g} s)", frame=frame)
         elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
             op = name.removeprefix("NDMP_")
             unread = ("an address type flowcheck cannot read"

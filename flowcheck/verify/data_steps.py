@@ -88,9 +88,9 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,
                         waits="its reply could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)")
-            why = (f"the capture ended {after(ctx, pending.ts):.3f} s after it, before its "
-                   "reply")
+                              f"{ctx.config.retransmission_timeout:g} s)", frame=pending.frame)
+            why = (f"the capture ended {after(ctx, pending.ts, pending.frame):.3f} s after it, "
+                   "before its reply")
         return make_step(spec, "unknown", [control.uid], [pending.frame],
                          f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
                          f"capture: {why}")
@@ -251,12 +251,12 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
                    attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts,
-                                  g))
+                                  g, g[0].frame))
                   for g in unused]
     unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
                     "endpoint (its address cut by the snap length)",
                     attempt_unseen(ctx, session, listener_of(name), [],
-                                   message_ts(ctx, session, frame)))
+                                   message_ts(ctx, session, frame), frame=frame))
                    for frame, name, uid in session.cut_announcements if not uid]
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]

@@ -32,9 +32,15 @@ from flowcheck.verify.ranges import (
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
+# A duration a clock set back between its two ends made negative (trial 29 D2).
+CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between)"
+
 
 def span_words(seconds: float) -> str:
-    """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s"."""
+    """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s";
+    CLOCK_BACK_WORDS for a negative one, never a negative time."""
+    if seconds < 0:
+        return CLOCK_BACK_WORDS
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
@@ -59,7 +65,10 @@ def _three_digits(value: float) -> str:
 
 def handshake_words(conn: Connection) -> str:
     """"handshake 0.420 ms" (SYN to the ACK of the SYN-ACK; 3 significant digits, so
-    the handshakes of one table read alike: trial 20 D17), or why there is none."""
+    the handshakes of one table read alike: trial 20 D17), or why there is none; a
+    clock set back during the handshake makes its time unknown, never negative."""
+    if conn.rtt is not None and conn.rtt < 0:
+        return "handshake time unknown (the capture's clock was set back during it)"
     if conn.rtt is not None:
         millis = _three_digits(conn.rtt * 1000)
         if "e" not in millis and conn.rtt < 1:

@@ -26,6 +26,7 @@ from flowcheck.sessions import (
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.after_close import job_ended, late_refusal
+from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.own_unreachable import own_stack_refused
@@ -83,6 +84,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     capture_one_direction warning per direction it lacks. Runs before every check.
     ended_at: when the capture stopped, when known to be later than its last packet."""
     ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
+    if ctx.order.frames:  # a clock set back shows in frame order (verify.capture_time)
+        ctx.timeline = CaptureTime(ctx.connections, ctx.streams, ended_at)
     ctx.captured = captured_directions(ctx.connections)
     ctx.missing = missing_directions(ctx.connections, ctx.captured)
     for (sender, receiver), conns in ctx.missing.items():
@@ -133,7 +136,7 @@ def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessag
     messages = stream.messages if stream else []
     for index in range(len(messages) - 1, -1, -1):
         request = messages[index]
-        if time_enough(ctx, request.ts):
+        if time_enough(ctx, request.ts, request.frame):
             return None  # messages are in time order: earlier ones had even more time
         if request.type != "request" or message_op(request) not in ops:
             continue
@@ -157,15 +160,6 @@ def went_on(control: Connection, request: NdmpMessage, later: list[NdmpMessage])
         seen_closing(control) and control.last_ts > request.ts)
 
 
-def after(ctx: Context, ts: float) -> float:
-    """Seconds of capture after ts."""
-    return max(0.0, ctx.capture_end - ts)
-
-
-def time_enough(ctx: Context, ts: float) -> bool:
-    return after(ctx, ts) >= ctx.config.retransmission_timeout
-
-
 def session_over(ctx: Context, session: Session, ts: float) -> bool:
     """Was the session's control connection closed with a FIN each way (Zeek history F
     and f) after ts, inside the capture? Its session is over then: what it announced
@@ -177,9 +171,11 @@ def session_over(ctx: Context, session: Session, ts: float) -> bool:
             and not control.missed_bytes and control.last_ts >= ts)
 
 
-def announcement_time_enough(ctx: Context, session: Session, ts: float) -> bool:
-    """time_enough for an announcement at ts, or its session over since (session_over)."""
-    return time_enough(ctx, ts) or session_over(ctx, session, ts)
+def announcement_time_enough(ctx: Context, session: Session, ts: float,
+                             frame: int | None = None) -> bool:
+    """time_enough for an announcement at ts (in frame), or its session over since
+    (session_over)."""
+    return time_enough(ctx, ts, frame) or session_over(ctx, session, ts)
 
 
 def judged(ctx: Context, conn: Connection) -> Judged:
@@ -215,7 +211,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not
             # retried although the capture went on was answered by one of them.
             return "unknown"
-        if not time_enough(ctx, conn.last_ts):
+        if not time_enough(ctx, conn.last_ts, conn.last_frame):
             return "unknown"
         if conn.role in ("callback", "data") and lone_syn(ctx, conn) and \
                 not stopped_after(ctx, conn):
@@ -228,7 +224,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             return outcome
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way
-        return outcome if time_enough(ctx, conn.last_ts) else "unknown"
+        return outcome if time_enough(ctx, conn.last_ts, conn.last_frame) else "unknown"
     if outcome == "midstream" and rst_only(conn):
         return "unknown"
     return outcome
@@ -253,20 +249,20 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     if originator_aborted(conn):
         # The RST ended this attempt; what the capture cannot show is the next one.
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
-                f"and the capture ended {after(ctx, conn.last_ts):.3f} s later, before a "
+                f"and the capture ended {after_last(ctx, conn):.3f} s later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
-    if outcome == "unanswered" and time_enough(ctx, conn.last_ts):
+    if outcome == "unanswered" and time_enough(ctx, conn.last_ts, conn.last_frame):
         # A lone SYN never resent, whose job did not visibly stop (verify.unresent).
         session = ctx.session_of(conn)
         went_on = session is not None and went_on_after(ctx, session, conn)
-        return (unresent_words(conn, after(ctx, conn.last_ts),
+        return (unresent_words(conn, after_last(ctx, conn),
                                ctx.config.retransmission_timeout)
                 + ("; the session went on after it, so it most likely opened and the sniffer "
                    "lost the rest of it" if went_on else
                    "; the job did not visibly stop after it, so whether it opened, or was "
                    "dropped or rejected, cannot be seen"))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
-    return (f"the capture ended {after(ctx, conn.last_ts):.3f} s after its last {what}, "
+    return (f"the capture ended {after_last(ctx, conn):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
             "retransmission timeout), and no retransmission, RST or ICMP answer was seen")
 
@@ -284,7 +280,7 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     outcome = connection_outcome(conn)
     if outcome == "midstream":
         return  # a lone RST: no answer to wait for (unseen_why says so)
-    if outcome == "unanswered" and time_enough(ctx, conn.last_ts):
+    if outcome == "unanswered" and time_enough(ctx, conn.last_ts, conn.last_frame):
         return  # the capture ran on: the sniffer lost packets (unseen_why says so)
     if _answer_direction(conn, outcome) not in ctx.missing:
         words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
@@ -294,25 +290,28 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
                         f"that ended the {words} after its SYN-ACK", conn.last_ts,
                         opening_frames(conn) + conn.rst_frames, conn=conn,
                         waits="a retry (a new connection) could be seen",
-                        unseen=f"whether {conn.orig_h} tried again and got through")
+                        unseen=f"whether {conn.orig_h} tried again and got through",
+                        frame=conn.last_frame)
             return
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                    opening_frames(conn), conn=conn)
+                    opening_frames(conn), conn=conn, frame=conn.last_frame)
 
 
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
-                waits: str = "", unseen: str = "whether it was answered") -> None:
+                waits: str = "", unseen: str = "whether it was answered",
+                frame: int | None = None) -> None:
     """One capture_ended_early warning per event: the capture ended before `waits` (by
-    default TCP's retransmission timeout), so `unseen` cannot be seen."""
+    default TCP's retransmission timeout), so `unseen` cannot be seen. frame: the
+    event's, when known (after)."""
     key = (event, ts)
     if key in ctx.early_events:
         return
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
     ctx.add("capture_ended_early",
-            f"The capture ended {after(ctx, ts):.3f} s after {event}"
+            f"The capture ended {after(ctx, ts, frame):.3f} s after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
             + f": {unseen} cannot be seen. A packet missing from the "
@@ -387,12 +386,12 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     f"{receiver} whose ACKs would tell whether they arrived (one direction "
                     "only)")
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
-            not any(time_enough(ctx, c.ts) for c in conns):
+            not any(time_enough(ctx, c.ts, c.first_frame) for c in conns):
         first = min(conns, key=lambda c: c.ts)
         ended_early(ctx, session, f"the data connection {first.uid} opened", first.ts,
                     opening_frames(first), conn=first,
                     waits="its data could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)")
-        return (f"the capture ended {ctx.capture_end - first.ts:.3f} s after the data "
-                "connection opened, while it was still open")
+                          f"{ctx.config.retransmission_timeout:g} s)", frame=first.first_frame)
+        return (f"the capture ended {after(ctx, first.ts, first.first_frame):.3f} s after the "
+                "data connection opened, while it was still open")
     return ""

@@ -38,13 +38,18 @@ _BYTE_COUNTS = {"DATA_GET_STATE": "bytes_processed", "MOVER_GET_STATE": "bytes_m
 
 
 def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
-               end: float = float("inf")) -> NdmpMessage | None:
+               end: float = float("inf"), frames: tuple[float, float] | None = None
+               ) -> NdmpMessage | None:
     """The session's first control message with start <= ts < end (seconds, capture
     clock) that says its data moved: a normal halt or a state reply counting bytes. None
-    when there is none."""
+    when there is none. frames: the same window as frame numbers of the control
+    connection (first, past the last), which decide instead where the frames are the
+    sniffer's write order (Context.order: a clock set back)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
+    by_frame = frames is not None and ctx.order.frames
     for message in stream.messages if stream else []:
-        if not start <= message.ts < end:
+        if not (frames[0] <= message.frame < frames[1] if by_frame and frames is not None
+                else start <= message.ts < end):
             continue
         op = message_op(message)
         if op in HALTS and message.type != "reply":
@@ -91,20 +96,29 @@ def _note(ctx: Context, session: Session, words: str,
     ctx.left_out.setdefault(session.id, (words, evidence))
 
 
-def _next_announcement(session: Session, ts: float, ctx: Context) -> float:
-    """When the session's next announcement after ts came (inf: none)."""
+def _next_announcement(session: Session, ts: float, ctx: Context, frame: int | None = None
+                       ) -> tuple[float, float]:
+    """(frame, seconds) of the session's next announcement after the one at ts: by time,
+    and by frame when frame is given and the frames are the write order (Context.order);
+    (inf, inf) for none."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    cut = {frame for frame, _, _ in session.cut_announcements}
-    times = [a.ts for a in session.announced] + [
-        m.ts for m in (stream.messages if stream else []) if m.frame in cut]
-    return min((t for t in times if t > ts), default=float("inf"))
+    cut = {number for number, _, _ in session.cut_announcements}
+    events = [(a.frame, a.ts) for a in session.announced] + [
+        (m.frame, m.ts) for m in (stream.messages if stream else []) if m.frame in cut]
+    inf = float("inf")
+    if frame is not None and ctx.order.frames:
+        return min(((f, t) for f, t in events if f > frame), default=(inf, inf))
+    return min(((f, t) for f, t in events if t > ts), key=lambda e: e[1], default=(inf, inf))
 
 
-def moved_unseen(ctx: Context, session: Session, ts: float) -> str:
-    """Why no connection to an endpoint announced at ts can be seen although one was
-    made ("" when the NDMP messages do not show one): the data moved after it, before
-    the next announcement, yet the capture holds no connection to it."""
-    moved = data_moved(ctx, session, ts, _next_announcement(session, ts, ctx))
+def moved_unseen(ctx: Context, session: Session, ts: float, frame: int | None = None) -> str:
+    """Why no connection to an endpoint announced at ts (in frame, when known) can be
+    seen although one was made ("" when the NDMP messages do not show one): the data
+    moved after it, before the next announcement, yet the capture holds no connection
+    to it."""
+    next_frame, next_ts = _next_announcement(session, ts, ctx, frame)
+    moved = data_moved(ctx, session, ts, next_ts,
+                       None if frame is None else (frame, next_frame))
     if moved is None:
         return ""
     elsewhere = _elsewhere_words(ctx, session, [a for a in session.announced if a.ts == ts])

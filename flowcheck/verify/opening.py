@@ -19,7 +19,7 @@ from flowcheck.verify.capture_points import (
 )
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 from flowcheck.verify.details import span_words
-from flowcheck.verify.evidence import after, time_enough
+from flowcheck.verify.evidence import after_last, time_enough
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
 
@@ -113,7 +113,7 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
     if conn.synack_ts is None or conn.rst_ts is None or \
             conn.rst_ts - conn.synack_ts >= ctx.config.retransmission_timeout:
         return False
-    if not time_enough(ctx, conn.last_ts):
+    if not time_enough(ctx, conn.last_ts, conn.last_frame):
         return False  # a resent SYN could still come
     # Another connection of the same four-tuple: the connect's resent SYN, after the
     # rule's RST or before it (its last attempt).
@@ -300,7 +300,7 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):
         return "something drops its SYNs"
-    words = unresent_words(conn, after(ctx, conn.last_ts), ctx.config.retransmission_timeout)
+    words = unresent_words(conn, after_last(ctx, conn), ctx.config.retransmission_timeout)
     if conn.role in ("callback", "data") and ctx.session_of(conn) is not None:
         # judged() leaves it failed only when the job stopped after it (verify.unresent).
         return (f"{words}; the job stopped after it (its control connection closed with "

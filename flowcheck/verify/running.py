@@ -83,14 +83,16 @@ def check_gave_up(ctx: Context) -> None:
         if stream is None or stream.fin is None or ctx.causes.get(session.id):
             continue
         control = ctx.by_uid[session.control_uid]
-        starts = job_starts(ctx, session, stream)
-        if (not starts or not control.fin_frames or stream.fin.frame != control.fin_frames[0]
-                or stream.fin.ts < starts[-1].ts or _halt_after(stream, stream.fin) is None
+        starts, fin, later = job_starts(ctx, session, stream), stream.fin, ctx.order.later
+        if (not starts or not control.fin_frames or fin.frame != control.fin_frames[0]
+                or not later(fin.frame, fin.ts, starts[-1].frame, starts[-1].ts)
+                or _halt_after(stream, fin) is None
                 or control_stall(control, closing=True) is not None
                 or not stream_whole(ctx, session, stream)):
             continue
-        if any(message_op(m) in HALTS and starts[-1].ts <= m.ts < stream.fin.ts
-               for m in stream.messages) or _polled_halted(stream, starts[-1].ts):
+        if any(message_op(m) in HALTS and later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)
+               and not later(m.frame, m.ts, fin.frame, fin.ts)
+               for m in stream.messages) or _polled_halted(ctx, stream, starts[-1]):
             continue  # the job had halted before the close
         closer = control.orig_h if stream.fin.direction == "orig" else control.resp_h
         if silent_sender(ctx, session, closer, stream.fin.ts) is not None:
@@ -123,11 +125,11 @@ def _check_running(ctx: Context, session: Session) -> None:
         _stalled(ctx, session, stream, control, stall, last)
         return
     reset = bool(control.rst_frames) and not control.missed_bytes
-    halt = next((m for m in stream.messages
-                 if message_op(m) in HALTS and m.ts >= starts[-1].ts), None)
+    halt = next((m for m in stream.messages if message_op(m) in HALTS
+                 and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
     closable = (halt is None and bool(control.fin_frames)
                 and stream_whole(ctx, session, stream)
-                and not _polled_halted(stream, starts[-1].ts))
+                and not _polled_halted(ctx, stream, starts[-1]))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
         _closed(ctx, session, stream, control, starts[-1], len(starts))
@@ -328,10 +330,11 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
 _HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
 
 
-def _polled_halted(stream: NdmpStream, since: float) -> bool:
+def _polled_halted(ctx: Context, stream: NdmpStream, since: NdmpMessage) -> bool:
     """Did a state reply after `since` report its service halted? A DMA that polls
     rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
-    return any(m.type == "reply" and not m.error and m.ts >= since
+    return any(m.type == "reply" and not m.error
+               and ctx.order.later(m.frame, m.ts, since.frame, since.ts)
                and message_op(m) in _HALTED_STATES
                and m.body.get("state") == _HALTED_STATES[message_op(m)]
                for m in stream.messages)

@@ -51,10 +51,10 @@ def partner(ctx: Context, session: Session, ann: Announcement
     endpoint, of the other kind (a LISTEN reply for a CONNECT request, and back), on
     another control connection of the same DMA (same originating address). The one the
     same connection reached (used_by), the first in session order; else, with no
-    connection in the capture, by time: for a request the latest reply at or before it,
-    for a reply the first request at or after it whose own partner it is (within the
-    announcements' jitter, flowcheck.sessions.matching). None when there is none: not a
-    three-way job's."""
+    connection in the capture, by order (time, within the announcements' jitter:
+    flowcheck.sessions.matching; or the file's order: flowcheck.sessions.file_order): for
+    a request the latest reply at or before it, for a reply the first request at or
+    after it whose own partner it is. None when there is none: not a three-way job's."""
     if ctx.halves is None:
         ctx.halves = _halves(ctx)
     dma = ctx.by_uid[session.control_uid].orig_h
@@ -65,11 +65,15 @@ def partner(ctx: Context, session: Session, ann: Announcement
     reached = [(other, a) for other, a in found if ann.used_by and a.used_by == ann.used_by]
     if reached:
         return reached[0]
+    order = ctx.order
     if request:
-        before = [item for item in found if item[1].ts <= ann.ts + ANNOUNCEMENT_JITTER_SECONDS]
-        return max(before, key=lambda item: item[1].ts, default=None)
-    after = [item for item in found if item[1].ts >= ann.ts - ANNOUNCEMENT_JITTER_SECONDS]
-    first = min(after, key=lambda item: item[1].ts, default=None)
+        before = [item for item in found if order.follows(
+            ann.frame, ann.ts, item[1].frame, item[1].ts, ANNOUNCEMENT_JITTER_SECONDS)]
+        return max(before, key=lambda item: order.key(item[1].frame, item[1].ts),
+                   default=None)
+    after = [item for item in found if order.follows(
+        item[1].frame, item[1].ts, ann.frame, ann.ts, ANNOUNCEMENT_JITTER_SECONDS)]
+    first = min(after, key=lambda item: order.key(item[1].frame, item[1].ts), default=None)
     if first is None:
         return None
     # Not when a later LISTEN reply of the endpoint is the one that request hands on.

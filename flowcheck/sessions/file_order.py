@@ -1,0 +1,60 @@
+"""Which of two events of the capture came first: by frame number where the frames are
+the order one sniffer wrote its packets in, else by time (trial 29 D2).
+
+A sniffer stamps each packet with its host's wall clock, which can be set back while it
+captures (NTP, by hand: capture_clock_stepped, or by less than NTP's step threshold):
+the packets after the step look older than those before, but the file still holds them
+in the order they came. So within one file of one interface a connection written after
+an announcement follows it, and a callback written after its control connection opened
+came while it was open, whatever their timestamps say. The files of a set are merged by
+time and a pcapng file of several interfaces is written in blocks (dumpcap): there
+frame numbers across files or interfaces say nothing, and time alone decides, as it
+does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Connection
+
+__all__ = ["FileOrder", "TIME_ORDER"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOrder:
+    """How the capture set orders its events. frames: its frame numbers are one
+    sniffer's write order (one file, one interface: ClockSteps.one_stream)."""
+
+    frames: bool = False
+
+    def follows(self, frame: int, ts: float, than_frame: int, than_ts: float,
+                slack: float = 0.0) -> bool:
+        """Does the event at (frame, ts) come after the one at (than_frame, than_ts)?
+        Timestamped at most `slack` seconds before it, or written after it (frames)."""
+        return ts >= than_ts - slack or (self.frames and frame > than_frame)
+
+    def later(self, frame: int, ts: float, than_frame: int, than_ts: float) -> bool:
+        """Is the event at (frame, ts) at or after the one at (than_frame, than_ts), by
+        the file's order alone where it has one (frames), else by time? For events
+        of one connection (its NDMP messages), which no jitter between interfaces
+        reorders."""
+        return frame >= than_frame if self.frames else ts >= than_ts
+
+    def key(self, frame: int, ts: float) -> tuple[float, ...]:
+        """A sort key of an event: its frame, else (its time, its frame)."""
+        return (frame,) if self.frames else (ts, frame)
+
+    def opened(self, conn: Connection) -> tuple[float, ...]:
+        """The sort key of a connection's first captured packet."""
+        return self.key(conn.first_frame, conn.ts)
+
+    def open_at(self, conn: Connection, control: Connection, until: float) -> bool:
+        """Was conn opened by `until` seconds (a window's end), or (frames) before
+        control's last packet was written?"""
+        return conn.ts <= until or (self.frames and conn.first_frame <= control.last_frame)
+
+
+# Time decides (a set of files, or no capture behind the connections: tests' and
+# callers' default).
+TIME_ORDER = FileOrder()

@@ -1,0 +1,82 @@
+"""How long the capture went on after an event, on a clock that may have been set back.
+
+"The capture ended N s after X" is the capture's last time less X's; but when the
+capturing host's clock is set back after X (capture_clock_stepped, or by less than
+NTP's step threshold), every later packet is stamped before X and that reads 0 s
+although the file holds hundreds of packets after it (trial 29 D2). Where the frame
+numbers are one sniffer's write order (flowcheck.sessions.file_order), the time after X
+is the clock's progress over the frames written after it: each forward move of the
+timestamps counts, a backward step none. On a clock that never steps back that is the
+last time less X's, as before.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flowcheck.model import Connection, NdmpStream
+
+if TYPE_CHECKING:
+    from flowcheck.verify.context import Context
+
+__all__ = ["CaptureTime", "after", "after_last", "time_enough"]
+
+
+class CaptureTime:
+    """The capture's clock sampled where its connections open and end and where its
+    NDMP messages came, in frame order.
+
+    Built from each connection's first packet (first_frame, ts) and last one
+    (last_frame, last_ts) and each decoded message's (frame, ts); `end` (seconds,
+    capture clock) is when the capture stopped when later than its last TCP packet
+    (Traffic.ended_at)."""
+
+    __slots__ = ("_frames", "_times", "_rest", "_end")
+
+    def __init__(self, connections: list[Connection], streams: list[NdmpStream],
+                 end: float | None = None) -> None:
+        points = sorted({(c.first_frame, c.ts) for c in connections}
+                        | {(c.last_frame, c.last_ts or c.ts) for c in connections}
+                        | {(m.frame, m.ts) for s in streams for m in s.messages})
+        self._frames = [frame for frame, _ in points]
+        times = np.array([ts for _, ts in points], dtype=np.float64)
+        self._times = times.tolist()
+        # The clock's forward progress from each point to the capture's end: its rises
+        # summed, then the capture's running on past its last TCP packet.
+        rises = np.maximum(0.0, np.diff(times)) if times.size else times
+        tail = max(0.0, (end or 0.0) - float(times.max())) if times.size else 0.0
+        self._rest = (np.concatenate((np.cumsum(rises[::-1])[::-1], [0.0])) + tail).tolist() \
+            if times.size else []
+        self._end = max(end or 0.0, float(times.max()) if times.size else 0.0)
+
+    def after(self, frame: int, ts: float) -> float:
+        """Seconds of capture after the event written at `frame` and stamped `ts`: the
+        clock's progress from it over the points written after it; with none, the
+        capture's end less ts."""
+        at = bisect_right(self._frames, frame)
+        if at == len(self._frames):
+            return max(0.0, self._end - ts)
+        return max(0.0, self._times[at] - ts) + self._rest[at]
+
+
+def after(ctx: Context, ts: float, frame: int | None = None) -> float:
+    """Seconds of capture after an event stamped ts: the capture's end less ts; given
+    the event's frame where the frames are the sniffer's write order (Context.order),
+    the clock's progress over the frames written after it, which a clock set back
+    after the event does not undo (CaptureTime)."""
+    if frame is not None and ctx.timeline is not None:
+        return ctx.timeline.after(frame, ts)
+    return max(0.0, ctx.capture_end - ts)
+
+
+def after_last(ctx: Context, conn: Connection) -> float:
+    """Seconds of capture after the connection's last packet (after)."""
+    return after(ctx, conn.last_ts, conn.last_frame)
+
+
+def time_enough(ctx: Context, ts: float, frame: int | None = None) -> bool:
+    """Did the capture go on a retransmission timeout after the event (after)?"""
+    return after(ctx, ts, frame) >= ctx.config.retransmission_timeout
