@@ -22,7 +22,7 @@ from flowcheck.model import Connection, NdmpStream
 if TYPE_CHECKING:
     from flowcheck.verify.context import Context
 
-__all__ = ["CaptureTime", "after", "after_last", "time_enough"]
+__all__ = ["CaptureTime", "after", "after_last", "after_opened", "time_enough"]
 
 
 class CaptureTime:
@@ -75,6 +75,11 @@ def after(ctx: Context, ts: float, frame: int | None = None) -> float:
 def after_last(ctx: Context, conn: Connection) -> float:
     """Seconds of capture after the connection's last packet (after)."""
     return after(ctx, conn.last_ts, conn.last_frame)
+
+
+def after_opened(ctx: Context, conn: Connection) -> float:
+    """Seconds of capture after the connection's first packet (after)."""
+    return after(ctx, conn.ts, conn.first_frame)
 
 
 def time_enough(ctx: Context, ts: float, frame: int | None = None) -> bool:

@@ -22,7 +22,7 @@ from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
-from flowcheck.verify.evidence import judged, note_unseen
+from flowcheck.verify.evidence import after_last, judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -315,7 +315,7 @@ def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
         return ""
     conn = conns[0]
     return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
-            f"{ctx.capture_end - conn.last_ts:.1f} s of capture after it: its connector gave "
+            f"{after_last(ctx, conn):.1f} s of capture after it: its connector gave "
             "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
             "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
             "in the capture, so it fails none.")

@@ -27,6 +27,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_fix,
     unreached_words,
 )
+from flowcheck.verify.capture_time import after_opened
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -45,7 +46,6 @@ from flowcheck.verify.evidence import (
     is_open,
     judged,
     stream_hidden,
-    time_enough,
     unseen_why,
 )
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
@@ -149,7 +149,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                        for f in ctx.findings):  # one early end is said once per session
                 _control_ended_early(ctx, session, control, "a backup or restore could start")
             return make_step(spec, "unknown", detail="unknown: the capture ended "
-                             f"{ctx.capture_end - control.ts:.3f} s after the control connection "
+                             f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
                              "started later")
         stopped = stopped_by(session)
@@ -343,7 +343,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
-                         f"{ctx.capture_end - control.ts:.3f} s after the control connection "
+                         f"{after_opened(ctx, control):.3f} s after the control connection "
                          "opened, while it was still open: the callback may have come later")
     silent = silent_peer(ctx, session) if session.callback_uid is None else None
     if silent:
@@ -406,7 +406,7 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
     ended_early(ctx, session, f"the control connection "
                 f"{endpoint(control.orig_h, control.orig_p)} -> "
                 f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
-                opening_frames(control), conn=control,
+                opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
                       f"{ctx.config.retransmission_timeout:g} s)")
 
@@ -414,4 +414,5 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
 def _control_over(ctx: Context, control: Connection) -> bool:
     """Could the capture have seen the callback? The control connection closed, or the
     capture went on long enough after it opened."""
-    return bool(control.fin_frames or control.rst_frames) or time_enough(ctx, control.ts)
+    return bool(control.fin_frames or control.rst_frames) or \
+        after_opened(ctx, control) >= ctx.config.retransmission_timeout
