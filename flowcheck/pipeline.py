@@ -211,7 +211,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_unreadable(findings, traffic.captures, traffic.connections,
                                   traffic.skipped, config)
-    findings = explain_missing_control(findings, traffic.captures, traffic.connections, config)
+    findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
+                                       profile)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions)
     findings = explain_for_tool(findings, traffic.captures)

@@ -93,7 +93,8 @@ def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers:
         codes, counts = np.unique(links[unknown], return_counts=True)
         skipped.unknown_links.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
     known = rows[~unknown]
-    cut = known[gather.caplen[known] < gather.wirelen[known]]
+    # Cut, not corrupt: a record whose lengths disagree is malformed (decode.ip).
+    cut = known[(gather.caplen[known] < gather.wirelen[known]) & ~layers.disagree[known]]
     if cut.size:
         skipped.cut = int(cut.size)
         skipped.snap = int(gather.caplen[cut].max())

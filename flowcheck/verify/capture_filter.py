@@ -11,6 +11,9 @@ packets to another port, with libpcap itself (pcap_compile, pcap_offline_filter:
 sniffer's own compiler, so the test is the sniffer's meaning). The port is the filter's
 cause only when the first are all dropped and the others not; without libpcap, or a
 filter it cannot compile, nothing is claimed.
+
+A capture that started during the job's data transfer, its control connection idle,
+is the other capture that cannot hold it: flowcheck.verify.late_start.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import replace
 from flowcheck.bpf import filter_results
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
+from flowcheck.profiles import Profile
+from flowcheck.verify.late_start import explain_late_start
 
 _SYN, _SYN_ACK = 0x02, 0x12
 _MEDIA_PORT = 49152  # the media server's end: any dynamic port
@@ -85,18 +90,21 @@ def excludes_control(expression: str, config: Config, connections: list[Connecti
 
 
 def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],
-                            connections: list[Connection], config: Config) -> list[Finding]:
+                            connections: list[Connection], config: Config,
+                            profile: Profile | None = None) -> list[Finding]:
     """The findings, a no_control_session rewritten when a capture's filter left out the
-    NDMP port (a warning naming the filter) or the capture was taken on a loopback
-    interface (its words name the interface; still an error)."""
+    NDMP port (a warning naming the filter), the capture started during the job's data
+    transfer (a warning naming the data connection when the configuration ties it to a
+    job: flowcheck.verify.late_start; profile: the job's, for its steps) or the capture
+    was taken on a loopback interface (its words name the interface; still an error)."""
     if not any(f.code == "no_control_session" for f in findings):
         return findings
-    return [_explained(f, captures, connections, config) if f.code == "no_control_session"
-            else f for f in findings]
+    return [_explained(f, captures, connections, config, profile)
+            if f.code == "no_control_session" else f for f in findings]
 
 
 def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[Connection],
-               config: Config) -> Finding:
+               config: Config, profile: Profile | None) -> Finding:
     port = config.ndmp_port
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     excluding = [f for f in filters if excludes_control(f, config, connections)]
@@ -112,6 +120,9 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
                     " captured): nothing of the job can be judged.",
             fix=f"Capture again without that capture filter (or with one that keeps TCP port "
                 f"{port}: live's default does) while the job starts.")
+    late = explain_late_start(finding, connections, config, profile)
+    if late is not None:
+        return late
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]
     if loopback and connections:
         name = loopback[0]

@@ -31,7 +31,7 @@ from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
-from flowcheck.verify.unresent import lone_syn, stopped_after, unresent_words, went_on_after
+from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection. "given_up": a control
@@ -213,8 +213,8 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             return "unknown"
         if not time_enough(ctx, conn.last_ts, conn.last_frame):
             return "unknown"
-        if conn.role in ("callback", "data") and lone_syn(ctx, conn) and \
-                not stopped_after(ctx, conn):
+        if lone_syn(ctx, conn) and (conn.role == "control" or conn.role in (
+                "callback", "data") and not stopped_after(ctx, conn)):
             return "unknown"  # never resent: the sniffer lost packets (verify.unresent)
         return outcome
     if outcome == "handshake_incomplete":
@@ -252,15 +252,9 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
                 f"and the capture ended {after_last(ctx, conn):.3f} s later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
     if outcome == "unanswered" and time_enough(ctx, conn.last_ts, conn.last_frame):
-        # A lone SYN never resent, whose job did not visibly stop (verify.unresent).
-        session = ctx.session_of(conn)
-        went_on = session is not None and went_on_after(ctx, session, conn)
-        return (unresent_words(conn, after_last(ctx, conn),
-                               ctx.config.retransmission_timeout)
-                + ("; the session went on after it, so it most likely opened and the sniffer "
-                   "lost the rest of it" if went_on else
-                   "; the job did not visibly stop after it, so whether it opened, or was "
-                   "dropped or rejected, cannot be seen"))
+        # A lone SYN never resent: a control connection's, or a callback's or data
+        # connection's whose job did not visibly stop (verify.unresent).
+        return lone_syn_unseen(ctx, conn, after_last(ctx, conn))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
     return (f"the capture ended {after_last(ctx, conn):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "

@@ -1,15 +1,21 @@
-"""A callback or data SYN with no answer that TCP never resent although the capture ran on.
+"""A control, callback or data SYN with no answer that TCP never resent, the capture running on.
 
 An unanswered connect resends its SYN within the retransmission timeout (RFC 6298 5.7):
 one SYN, no SYN-ACK, RST or ICMP, and no resend in a capture that went on past that
 timeout means the sniffer lost packets there (the resends, the RST or ICMP reject that
 stopped them, or the answer and what followed it), or the connector gave up at once.
-Whether the SYN was dropped or rejected cannot be seen (trial 25 D4).
+Whether the SYN was dropped or rejected cannot be seen (trial 25 D4): the stretch of
+capture the contract counts as evidence is one in which TCP's retries could be seen, and
+here the capture's own silence contradicts TCP.
 
-The step failed only when the job visibly stopped after it: the session's control
-connection closed with no announcement (a callback's) or no data moved (a data
-connection's) after the SYN. Otherwise the attempt is `unknown` (flowcheck.verify.
-evidence.judged) and the verdict inconclusive.
+A callback's or data connection's step failed only when the job visibly stopped after
+it: the session's control connection closed with no announcement (a callback's) or no
+data moved (a data connection's) after the SYN. A control connection's is always
+`unknown` (trial 29 D4): the job it starts has nothing after it to stop, and other
+traffic of the same hosts meanwhile does not show the sniffer kept this connection's
+packets (a data connection's lone SYN beside its control traffic is unknown too) nor
+tell a reject it missed (the agent's service not running) from a drop. Otherwise the
+attempt is `unknown` (flowcheck.verify.evidence.judged) and the verdict inconclusive.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from flowcheck.verify.filtered import data_moved
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
-    """One SYN, no answer of any kind in the capture, never resent, and no other attempt
-    of the session to the same endpoint (the caller checks the capture's time after it)."""
+    """One SYN, no answer of any kind in the capture, never resent, and (a callback or
+    data connection) no other attempt of the session to the same endpoint; the caller
+    checks the capture's time after it."""
     # "unanswered" already means no RST and no ICMP answer (sessions.classify).
     if connection_outcome(conn) != "unanswered" or conn.syn_retries or \
             len(conn.syn_frames) > 1:
@@ -65,3 +72,22 @@ def unresent_words(conn: Connection, after: float, rto: float) -> str:
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: the sniffer lost packets here (the resends, or "
             "a RST or ICMP reject that stopped them), or the connector gave up at once")
+
+
+
+def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:
+    """Why a lone SYN never resent within `after` seconds of capture leaves its step
+    unknown: unresent_words, then for a control connection where the answer is (the
+    job's own error), for a callback or data connection what its session did after it."""
+    words = unresent_words(conn, after, ctx.config.retransmission_timeout)
+    if conn.role == "control":
+        return (f"{words}; so whether it opened (the sniffer losing the rest), or was dropped "
+                "or rejected, cannot be seen: the job's error on the media server tells "
+                "(\"connection refused\": a reject, the agent's NDMP service not running or a "
+                "firewall that rejects; \"timed out\": a firewall that drops)")
+    session = ctx.session_of(conn)
+    went_on = session is not None and went_on_after(ctx, session, conn)
+    return words + ("; the session went on after it, so it most likely opened and the "
+                    "sniffer lost the rest of it" if went_on else
+                    "; the job did not visibly stop after it, so whether it opened, or was "
+                    "dropped or rejected, cannot be seen")
