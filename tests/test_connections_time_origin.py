@@ -14,7 +14,7 @@ from flowcheck.cli.main import run
 
 CAPTURE = Path(__file__).resolve().parent.parent / "captures" / "lab" / "clean-3-resources.pcap"
 ORIGIN = re.compile(r"times \+N s count from (\S+) \(UTC\), the first packet of the "
-                    r"capture's first connection")
+                    r"capture's earliest connection")
 
 
 def _starts(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, str], str]:

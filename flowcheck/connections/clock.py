@@ -4,7 +4,9 @@ backwards in frame order), and when each file's packets begin and end.
 A sniffer stamps each packet with the host's wall clock, so an NTP step (or a manual
 change) while capturing makes the packets after it look older than those before. Small
 backward steps are reordering (two interfaces merged, SPAN queues); a step larger than
-NTP's step threshold is the clock itself. In a pcapng file of several interfaces each is
+NTP's step threshold is the clock itself, or records written out of time order (a
+multi-queue sniffer, files merged unsorted), told apart by how the records behind end
+(ClockSteps). In a pcapng file of several interfaces each is
 compared with its own packets only: dumpcap writes each interface's packets in batches,
 so the file goes back in time (0.2 s and more) wherever it turns to another interface.
 The step order is judged by frame number, the order the sniffer wrote them, and by time
@@ -29,20 +31,48 @@ _KEPT = 20  # steps remembered (the finding names the first and counts the rest)
 
 @dataclass(slots=True)
 class ClockSteps:
-    """Backward clock steps seen so far: (frame, seconds back), the first _KEPT ones,
-    their count, and each file's span."""
+    """Backward clock steps seen so far: (frame, seconds back, its time), the first
+    _KEPT ones, their count, and each file's span; how the places where the records fall
+    behind the time already reached end (`written`, `set_back`); whether the last batch
+    went back in time at all (`out_of_order`).
 
-    steps: list[tuple[int, float]] = field(default_factory=list)
+    A stretch of records behind the time reached before them (by more than
+    CLOCK_STEP_SECONDS) that ends with the time jumping forward again (by more than
+    that) is records written out of time order: a sniffer capturing on several queues
+    or CPUs, files merged without sorting, one record stamped 0. One that ends smoothly,
+    or lasts to the end of the capture, is a clock set back: every later record shifted.
+    """
+
+    steps: list[tuple[int, float, float]] = field(default_factory=list)
     count: int = 0
+    written: int = 0  # stretches behind that ended with a jump forward: out-of-order writes
+    set_back: int = 0  # stretches behind that ended smoothly: a clock set back
+    # The last batch holds a record stamped earlier than one before it (any amount, in
+    # the batch or before it), or goes on behind the time reached (by CLOCK_STEP_SECONDS).
+    out_of_order: bool = False
+    # Then, per row of that batch: whether its time may move a connection's start and
+    # end (ConnectionTracker._by_time): not when it is behind in a stretch of a clock set
+    # back (or one not ended in the batch), nor stamped before the capture began.
+    timed: np.ndarray | None = None
+    # The time reached before the last batch (max over the batches before it).
+    reached: float | None = None
+    first_ts: float | None = None  # the capture set's first record's time
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
     # The last packet time seen per interface (-1: a pcap file, or files merged by time).
     _last: dict[int, float] = field(default_factory=dict)
+    # Per interface: the latest time reached, and whether its last record was behind it.
+    _high: dict[int, float] = field(default_factory=dict)
+    _behind: dict[int, bool] = field(default_factory=dict)
 
     def see(self, batch: PacketBatch) -> None:
         """Look at one batch's timestamps, after the batches before it."""
+        self.out_of_order, self.timed = False, None
         if not len(batch):
             return
+        self.reached = max(self._high.values(), default=None)
+        if self.first_ts is None:
+            self.first_ts = float(batch.ts[0])
         interface = batch.interface
         if interface is None or interface.min() == interface.max():
             key = -1 if interface is None else int(interface[0])
@@ -63,6 +93,11 @@ class ClockSteps:
         packets after another's)."""
         return len(self.spans) <= 1 and len(self._last) <= 1
 
+    @property
+    def still_behind(self) -> int:
+        """Interfaces whose records stayed behind to the end: clocks set back."""
+        return sum(self._behind.values())
+
     def _steps_in(self, ts: np.ndarray, rows: np.ndarray | None, key: int,
                   batch: PacketBatch) -> None:
         """Backward steps between consecutive packets of one interface (rows: their
@@ -70,12 +105,45 @@ class ClockSteps:
         last = self._last.get(key)
         before = np.concatenate(([ts[0] if last is None else last], ts[:-1]))
         back = before - ts
+        high = self._high.get(key)
+        # Any record earlier than one before it (in the batch, or the time reached before
+        # it), or a stretch behind going on (it may end here).
+        if (back > 0).any() or self._behind.get(key) or (high is not None and ts[0] < high):
+            self.out_of_order = True
+            timed = self._stretches(ts, before, key)
+            if self.timed is None:
+                self.timed = np.ones(len(batch), bool)
+            self.timed[slice(None) if rows is None else rows] = timed
+        else:  # in time order: the time reached is the last record's
+            self._high[key] = float(ts[-1])  # (in order, from the time reached or later)
         at = np.flatnonzero(back > CLOCK_STEP_SECONDS)
         self.count += len(at)
         for index in at[:max(0, _KEPT - len(self.steps))]:
             row = int(index) if rows is None else int(rows[index])
-            self.steps.append((batch.frame_number(row), float(back[index])))
+            self.steps.append((batch.frame_number(row), float(back[index]), float(ts[index])))
         self._last[key] = float(ts[-1])
+
+    def _stretches(self, ts: np.ndarray, before: np.ndarray, key: int) -> np.ndarray:
+        """Count the stretches behind the time reached that end in this batch, by how
+        they end (see the class docstring); remember whether one is still open. Returns
+        per record whether its time counts (`timed`)."""
+        high = np.maximum.accumulate(np.concatenate(([self._high.get(key, ts[0])], ts)))
+        behind = ts < high[:-1] - CLOCK_STEP_SECONDS
+        was = np.concatenate(([self._behind.get(key, False)], behind[:-1]))
+        ends = np.flatnonzero(was & ~behind)
+        jumps = ts[ends] - before[ends] > CLOCK_STEP_SECONDS
+        self.written += int(np.count_nonzero(jumps))
+        self.set_back += len(ends) - int(np.count_nonzero(jumps))
+        self._high[key] = float(high[-1])
+        self._behind[key] = bool(behind[-1])
+        # Each record behind: its stretch (0: one going on from the batch before), and
+        # whether that stretch ended here with the time jumping forward again.
+        stretch = np.cumsum(behind & ~was)
+        written = np.zeros(len(ts) + 1, bool)
+        jumped = ends[jumps]
+        written[np.where(jumped > 0, stretch[np.maximum(jumped - 1, 0)], 0)] = True
+        assert self.first_ts is not None
+        return (~behind | written[stretch]) & (ts >= self.first_ts - CLOCK_STEP_SECONDS)
 
     def _spans(self, batch: PacketBatch) -> None:
         ts = batch.ts
@@ -89,30 +157,47 @@ class ClockSteps:
 
 
 def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
-    """capture_clock_stepped (info) naming the first step and its size; None without.
+    """capture_clock_stepped (info) naming the first step, its size and time; None
+    without. Told as records written out of time order when every stretch behind ended
+    with the time jumping forward again (ClockSteps), as a clock set back (or files
+    joined out of order) otherwise, as both when there are both.
     appended: the capture holds a second capture point's copies of its packets at about
     the same times but apart in the file (CapturePoints.appended): the step is where that
     capture begins, not a clock set back."""
     if not clock.count:
         return None
-    frame, seconds = clock.steps[0]
+    frame, seconds, ts = clock.steps[0]
     more = f" ({clock.count} backward steps in all)" if clock.count > 1 else ""
+    set_back = clock.set_back + clock.still_behind
+    written = (f"records written out of time order: the time returns to where it was "
+               f"after them ({clock.written} such place{'s' if clock.written > 1 else ''}; "
+               "a sniffer capturing on several queues or CPUs, or files merged without "
+               "sorting by time)") if clock.written else ""
+    stepped = ("the capturing host's clock was set back while capturing, NTP or by hand: "
+               "the packets after it stay behind; or capture files were joined out of time "
+               "order, mergecap -a or cat in the wrong order: a shell glob puts ring.pcap10 "
+               "before ring.pcap2") if set_back or not clock.written else ""
     why = ("two captures appended one after the other, mergecap -a: the capture holds "
            "copies of the same packets at about the same times apart in the file, "
-           "capture_duplicates" if appended else
-           "the capturing host's clock was set back while capturing, NTP or by hand; or "
-           "capture files were joined out of time order, mergecap -a or cat in the wrong "
-           "order: a shell glob puts ring.pcap10 before ring.pcap2")
+           "capture_duplicates" if appended else "; and ".join(w for w in (written, stepped)
+                                                              if w))
+    sort = ("Sort the file by time with Wireshark's reordercap (reordercap IN.pcap "
+            "OUT.pcap) and analyze the sorted file" if clock.written and not appended
+            else "")
+    steady = ("If the file was joined from several captures, give flowcheck the files or "
+              "their directory instead (it orders them by time) or merge them by time "
+              "(mergecap -w without -a); otherwise keep the capturing host's clock steady "
+              "while capturing: synchronize it before the capture starts, and let NTP slew "
+              "rather than step (chrony: makestep only at boot)."
+              if stepped or appended else "")
     return make_finding(
         "capture_clock_stepped",
         f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
         f"after it are stamped earlier than packets before ({why}). flowcheck judges the "
         "order of the job's steps by frame number (the order the sniffer wrote the "
-        "packets) and by time together, never by time alone; durations and time limits "
-        "that span the step are not reliable.",
-        "If the file was joined from several captures, give flowcheck the files or their "
-        "directory instead (it orders them by time) or merge them by time (mergecap -w "
-        "without -a); otherwise keep the capturing host's clock steady while capturing: "
-        "synchronize it before the capture starts, and let NTP slew rather than step "
-        "(chrony: makestep only at boot).",
-        frames=[f for f, _ in clock.steps])
+        "packets) and by time together, never by time alone, and a connection's times "
+        "(its start, its SYNs' span, its handshake) by the timestamps; durations and "
+        "time limits that span a clock step are not reliable, and segments written out "
+        "of order may count as retransmitted.",
+        (f"{sort}." + (" " if steady else "") if sort else "") + steady,
+        frames=[step[0] for step in clock.steps], ts=ts)

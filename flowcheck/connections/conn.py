@@ -41,6 +41,8 @@ class ConnState:
     tap_pending: bool = False  # waiting for the first payload to ask the tap
     pre_tap: list[tuple] = field(default_factory=list)
     last_syn_ts: float | None = None
+    # The originator's first pure ACK seen before both SYNs: (raw seq, raw ack, ts).
+    early_ack: tuple[int, int, float] | None = None
 
     @property
     def closed(self) -> bool:
@@ -154,6 +156,30 @@ def completes_handshake(isn: int | None, peer_isn: int | None, seq: int, ack: in
             and seq == (isn + 1) & 0xFFFFFFFF and ack == (peer_isn + 1) & 0xFFFFFFFF)
 
 
+def handshake_written_early(c: ConnState) -> None:
+    """The handshake of a file whose records are out of time order: the originator's
+    ACK that completes it (completes_handshake) was written before its SYN or SYN-ACK
+    (c.early_ack) though stamped after the SYN-ACK. Once both SYNs are in, the ACK gives
+    the round trip from the SYN before it in time (the last SYN's, else the first's) and
+    establishes the connection, as it would have in time order."""
+    assert c.early_ack is not None
+    seq, ack_number, ts = c.early_ack
+    record = c.record
+    if not completes_handshake(c.orig.isn, c.resp.isn, seq, ack_number, 0, 0):
+        return
+    syn_ts = next((t for t in (c.last_syn_ts, record.syn_ts) if t is not None and t <= ts),
+                  None)
+    if syn_ts is None or record.synack_ts is None or not record.synack_ts < ts:
+        return  # the ACK came before the SYN-ACK in time too: not the handshake's
+    c.early_ack = None
+    record.rtt = ts - syn_ts
+    record.established = True
+    for side in (c.orig, c.resp):
+        if side.state in (EndpointState.PARTIAL, EndpointState.SYN_SENT,
+                          EndpointState.SYN_ACK_SENT):
+            side.state = EndpointState.ESTABLISHED
+
+
 def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number: int,
                   window: int, plen: int, frame: int, ts: float, copy: bool = False,
                   ttl: int | None = None) -> None:
@@ -236,6 +262,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                 side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL):
                 side.state = EndpointState.SYN_SENT
+        if c.early_ack is not None and record.rtt is None:
+            handshake_written_early(c)
     elif not rst:
         if side.state == EndpointState.INACTIVE:
             side.state = EndpointState.PARTIAL
@@ -248,6 +276,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
                 if c.last_syn_ts is not None and completes_handshake(
                         side.isn, peer.isn, seq, ack_number, plen, fin):
                     record.rtt = ts - c.last_syn_ts
+        if (is_orig and ack and not plen and not fin and c.early_ack is None
+                and (side.isn is None or peer.isn is None)):
+            # Maybe the handshake's ACK, written before its SYN or SYN-ACK: kept for
+            # handshake_written_early.
+            c.early_ack = (seq, ack_number, ts)
     if plen > 0:
         letters.append("D")
     elif ack and not flags & (SYN | FIN | RST):

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.connections.by_time import out_of_order
+from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.parked import Parked, commit, parked_entries
@@ -42,6 +44,7 @@ class ShortFlows:
     """
 
     ndmp_port: int
+    clock: ClockSteps
     sink: SegmentSink | None
     tap: Callable[[bytes], bool] | None
     _flows: dict[FlowKey, ConnState]
@@ -77,6 +80,11 @@ class ShortFlows:
         in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
                                 len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
                                                                                 bool)
+        if self.clock.out_of_order:
+            # Records out of time order in this batch (or behind the batch before): the
+            # pass takes a flow's packets in file order and a parked record's span from
+            # the batch, so a flow out of order, or going on, goes through update_packet.
+            fits &= ~in_parked & ~out_of_order(d.tcp_ts[flows.order], starts, sizes)
         # A known 4-tuple whose first packet here is a SYN may open a new connection.
         syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
         reused = np.zeros(len(walk_keys), bool)
@@ -147,3 +155,4 @@ class ShortFlows:
             self._flows.pop(key, None)
         self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
         self._records.extend(block.records[:new.shape[0]])
+

@@ -43,6 +43,7 @@ import numpy as np
 
 from flowcheck.connections.accounting import account_missed
 from flowcheck.connections.bulk import apply_runs
+from flowcheck.connections.by_time import moved_flows, spans_by_time
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
@@ -190,6 +191,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
         self._copy = self.copies.mark(decoded, flows, since, sources, identity)
+        # Records out of time order: a connection's times by time (by_time).
+        by_time = None if self.clock.timed is None or not flows.keys else moved_flows(
+            decoded, flows, self.clock.reached, self._record_of)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(flows, walk)
@@ -214,6 +218,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self._commit_short()
         for quote in late:
             self._attach_icmp(quote)
+        if by_time is not None:
+            spans_by_time(decoded, flows, self.clock.timed[decoded.tcp_index], *by_time,
+                          self._record_of)
         self._end_batch()
         return decoded
 
@@ -342,6 +349,14 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                 c = self._flows[key] = entry[0].conn_state(entry[1])
                 self._all.append(c)
         return c
+
+    def _record_of(self, key: FlowKey) -> Connection | None:
+        """The current record of a flow key (its connection's, parked or not)."""
+        c = self._flows.get(key)
+        if c is not None:
+            return c.record
+        entry = self._parked.get(key)
+        return None if entry is None else entry[0].records[entry[1]]
 
     def _open(self, key: FlowKey, from_lower: bool, flags: int, frame: int,
               ts: float, refusal: bool = False) -> ConnState:

@@ -22,6 +22,7 @@ from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
+    TIME_ORIGIN,
     SessionStatus,
     clock_time,
     first_packet,
@@ -103,7 +104,7 @@ def _render_listed(listed: list[tuple[Session, SessionStatus]],
         table.add_row(session.id, Text(STATUS_WORDS[status], style=SESSION_STYLE[status]),
                       Text(f"{session.media_server} -> {session.remote_agent}"),
                       f"{session.kind_words(short=True)}, {session.version_words(short=True)}",
-                      f"{clock_time(start)} (+{start - base:.3f}s)" if start is not None
+                      f"{clock_time(start)} ({start - base:+.3f}s)" if start is not None
                       else "-")
     console.print(table)
 
@@ -202,8 +203,8 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
     if analysis.sessions or base is not None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")
-            + (f"; times +N s count from {wall_clock(base)} (UTC), the first packet of the "
-               "capture's first connection" if base is not None else ""),
+            + (f"; times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}"
+               if base is not None else ""),
             style="dim", highlight=False)
 
 
@@ -246,7 +247,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
-                  + (f"; started {wall_clock(start)} (+{start - base:.3f}s)"
+                  + (f"; started {wall_clock(start)} ({start - base:+.3f}s)"
                      if start is not None else ""),
                   highlight=False)
     console.print(_step_table(session, by_uid, base, console.width))
@@ -278,7 +279,7 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
         rows.append(_StepRow(
             str(step.step), step.name, step.status.replace("_", " "),
             STATUS_STYLE.get(step.status, "default"),
-            f"+{when - base:.3f}s" if when is not None else "-", step.detail,
+            f"{when - base:+.3f}s" if when is not None else "-", step.detail,
             [(endpoint(c.orig_h, c.orig_p), endpoint(c.resp_h, c.resp_p)) for c in conns[:3]],
             max(len(conns) - 3, 0), tuple(way(c) == "<->" for c in conns[:3])))
     pairs = [pair for row in rows for pair in row.pairs]

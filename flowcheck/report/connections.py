@@ -9,7 +9,7 @@ from rich.markup import escape
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.ladder_build import human_bytes
-from flowcheck.report.overview import wall_clock
+from flowcheck.report.overview import TIME_ORIGIN, wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
 from flowcheck.report.table_fit import Fit, FittedTable
 from flowcheck.report.zeek_words import history_legend, state_legend
@@ -73,8 +73,8 @@ def render_connections(connections: list[Connection], console: Console, *,
     [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
     instead of an empty table (`packets`: read in the capture set; `before_filter`:
     the connections there were before --filter, None without one). Start times count
-    from `first`, the capture set's first connection's first packet (before any
-    filter, as `analyze` counts them; default: the first of `connections`), which a
+    from `first`, the earliest packet of the capture set's connections (before any
+    filter, as `analyze` counts them; default: the earliest of `connections`), which a
     line above the table names (trial 20, D11)."""
     if not connections:
         if before_filter:
@@ -85,11 +85,11 @@ def render_connections(connections: list[Connection], console: Console, *,
                           highlight=False)
         return
     base = first if first is not None else min(c.ts for c in connections)
-    console.print(f"times +N s count from {wall_clock(base)} (UTC), the first packet of "
-                  "the capture's first connection", style="dim", highlight=False)
+    console.print(f"times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}",
+                  style="dim", highlight=False)
     rows = [
         (conn.uid,
-         f"+{conn.ts - base:.3f}s",
+         f"{conn.ts - base:+.3f}s",
          endpoint(conn.orig_h, conn.orig_p),
          endpoint(conn.resp_h, conn.resp_p),
          conn.conn_state,

@@ -24,6 +24,7 @@ from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
     STATUS_WORDS,
     SUMMARY_LIMIT,
+    TIME_ORIGIN,
     first_packet,
     grouped_lines,
     session_start,
@@ -88,7 +89,7 @@ def render_html(analysis: Analysis) -> str:
         kind = escape(session.kind_words())
         status = session_status(session, analysis.findings)
         start = session_start(session, by_uid)
-        started = (f", started {wall_clock(start)} (+{start - base:.3f}s)"
+        started = (f", started {wall_clock(start)} ({start - base:+.3f}s)"
                    if start is not None else "")
         parts.append(f"<h2 id=\"{_anchor(session.id)}\"><span class=\"{status}\">"
                      f"{escape(STATUS_WORDS[status])}</span> "
@@ -182,8 +183,7 @@ def _summary(analysis: Analysis, base: float) -> list[str]:
                    f"{escape(', '.join(outside))}</p>")
     first = first_packet(analysis)
     if first is not None:
-        out.append(f"<p>Times +N s count from {wall_clock(first)} (UTC), the first packet "
-                   "of the capture's first connection.</p>")
+        out.append(f"<p>Times +N s count from {wall_clock(first)} (UTC), {TIME_ORIGIN}.</p>")
     return out
 
 
@@ -203,7 +203,7 @@ def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
                      f"{session.media_server} -> {session.remote_agent}",
                      session.kind_words(short=True),
                      wall_clock(start) if start is not None else "-",
-                     f"+{start - base:.3f}s" if start is not None else "-",
+                     f"{start - base:+.3f}s" if start is not None else "-",
                      ", ".join(errors) or "-"])
     out.append(f"<h2>Sessions ({len(rows)}: {escape(status_counts(analysis))})</h2>")
     out.append(_table(["session", "status", "media server -> agent", "kind", "start (UTC)",
@@ -231,7 +231,7 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
 def _connections(analysis: Analysis, base: float) -> list[str]:
     rows = []
     for conn in analysis.traffic.connections:
-        rows.append([conn.uid, f"+{conn.ts - base:.3f}s", endpoint(conn.orig_h, conn.orig_p),
+        rows.append([conn.uid, f"{conn.ts - base:+.3f}s", endpoint(conn.orig_h, conn.orig_p),
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
                      f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
                      conn.role, conn.session or "-",

@@ -3,7 +3,7 @@
 One lane per host, time going down: the TechNote's Figure 1 (Veritas TechNote 255831,
 numbered arrows for control connection, callback, announcement and data connections) and
 Wireshark's Flow Graph. Each arrow carries its profile step and that step's status, and
-the findings it shows. Times are seconds relative to the capture set's first connection;
+the findings it shows. Times are seconds relative to the capture set's earliest connection;
 `spacing` compresses long gaps so a long transfer does not stretch the picture.
 
 Kept apart from how a ladder is made (report/ladder_build.py, from an Analysis) and from
@@ -91,7 +91,7 @@ class Ladder:
     title: str
     lanes: list[Lane]
     arrows: list[Arrow]
-    base: float  # time zero: the capture set's first connection
+    base: float  # time zero: the capture set's earliest connection (first_packet)
     omitted: int = 0  # arrows left out (MAX_ARROWS), said under the picture
 
     def relative(self, arrow: Arrow) -> float | None:

@@ -117,7 +117,7 @@ def _arrow(ladder: Ladder, arrow: Arrow, ids: dict[str, str]) -> list[str]:
     head = "x" if arrow.failing else ">>"
     shape = ("--" if arrow.reply else "-") + head
     rel = ladder.relative(arrow)
-    stamp = f"+{rel:.3f}s " if rel is not None else ""
+    stamp = f"{rel:+.3f}s " if rel is not None else ""
     line = f"    {ids[arrow.src]}{shape}{ids[arrow.dst]}: {_clean(stamp + arrow_text(arrow))}"
     colour = _COLOUR.get(arrow.status)
     return [f"    rect {colour}", "  " + line, "    end"] if colour else [line]

@@ -82,7 +82,7 @@ class SessionLine:
         """`S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started
         2026-12-01T00:58:17.123Z (+46.940s); data_refused`."""
         session = self.session
-        when = (f", started {wall_clock(self.start)} (+{self.start - base:.3f}s)"
+        when = (f", started {wall_clock(self.start)} ({self.start - base:+.3f}s)"
                 if self.start is not None else "")
         what = self.what()
         return (f"{session.id} {STATUS_WORDS[self.status]}: {session.media_server} -> "
@@ -165,7 +165,14 @@ def status_counts(analysis: Analysis) -> str:
                      for status in ("failed", "unknown", "ok", "side") if counts[status])
 
 
+# What the relative times count from, in the words the reports use: the earliest start
+# of a connection (Connection.ts: its first packet by time, whatever order the file holds
+# the records in; after a clock set back its first in the file). Packets stamped earlier
+# (after a clock step back) print as negative times, "-0.040s" (trial 29 D5).
+TIME_ORIGIN = "the first packet of the capture's earliest connection"
+
+
 def first_packet(analysis: Analysis) -> float | None:
-    """What the relative times (`+46.940s`) count from: the first connection's first
-    packet, epoch seconds; None without connections."""
+    """What the relative times (`+46.940s`) count from (TIME_ORIGIN): the earliest
+    connection start, epoch seconds; None without connections."""
     return min((c.ts for c in analysis.traffic.connections), default=None)

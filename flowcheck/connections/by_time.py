@@ -1,0 +1,89 @@
+"""A connection's start, end and first SYN by time in a batch not in time order.
+
+A file may hold its records out of time order: a sniffer capturing on several queues or
+CPUs writes each queue's packets in turn, files merged without sorting (what
+`reordercap` fixes). The tracker's paths take a connection's first and last packet in
+file order (`Connection.ts`, `last_ts`, `syn_ts`); after a batch that goes back in time
+(ClockSteps.out_of_order) this moves them to its packets' earliest and latest times, so
+a connection's start, duration and SYN span do not depend on the order the records were
+written in (trial 29 D3: "4 SYNs over 0.0 s" at the last SYN's time). Only records whose
+time counts (ClockSteps.timed) do it: not the packets after a clock set back, which
+stay behind for the rest of the capture, nor one stamped before the capture began. The
+cost is a few numpy reductions per such batch and Python work per flow whose packets
+go back in time, never per packet; a batch in time order costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from flowcheck.connections.conn import ACK, SYN
+from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.decode import DecodedBatch
+from flowcheck.model import Connection
+
+
+def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per flow (its rows starts..starts+sizes in ts, its packets' times in flow order):
+    whether a packet is stamped earlier than the one before it."""
+    back = np.concatenate(([0], np.cumsum(ts[1:] < ts[:-1])))
+    return back[starts + sizes - 1] > back[starts]
+
+
+def moved_flows(d: DecodedBatch, flows: BatchFlows, reached: float | None,
+                record_of: Callable[[FlowKey], Connection | None]
+                ) -> tuple[np.ndarray, dict[int, float]]:
+    """Before the batch is tracked: the flows whose records spans_by_time may move (a
+    packet stamped earlier than the one before it in the flow, or than the batch before
+    reached: `reached`, seconds), and the last_ts their records had (by flow), as the
+    paths set last_ts to the batch's last packet in file order."""
+    order, starts = flows.order, flows.bounds[:-1]
+    ts = d.tcp_ts[order]
+    moved = out_of_order(ts, starts, np.diff(flows.bounds))
+    if reached is not None:
+        moved |= np.minimum.reduceat(ts, starts) < reached
+    flow_ids = np.flatnonzero(moved).tolist()
+    records = [record_of(flows.keys[f]) for f in flow_ids]
+    return moved, {f: r.last_ts for f, r in zip(flow_ids, records, strict=True)
+                   if r is not None}
+
+
+def spans_by_time(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray,
+                  moved: np.ndarray, last_before: dict[int, float],
+                  record_of: Callable[[FlowKey], Connection | None]) -> None:
+    """Move the records of the batch's flows to their packets' times (see the module
+    docstring). timed: per TCP row of d, whether its time counts; moved, last_before:
+    moved_flows' answer; record_of: a flow's current record (None: no connection)."""
+    order = flows.order
+    starts = flows.bounds[:-1]
+    sizes = np.diff(flows.bounds)
+    ts = d.tcp_ts[order]
+    ok = timed[order]
+    low = np.minimum.reduceat(np.where(ok, ts, np.inf), starts)
+    high = np.maximum.reduceat(np.where(ok, ts, -np.inf), starts)
+    syn = ok & ((d.tcp_flags[order] & (SYN | ACK)) == SYN)
+    first_syn = np.minimum.reduceat(np.where(syn, ts, np.inf), starts)
+    frames = d.tcp_frame[order]
+    for f in np.flatnonzero(moved).tolist():
+        record = record_of(flows.keys[f])
+        if record is None:
+            continue
+        begin, end = int(starts[f]), int(starts[f] + sizes[f])
+        if int(frames[begin]) < record.first_frame:
+            # The 4-tuple opened a new connection in this batch: its packets only.
+            mine = np.flatnonzero(frames[begin:end] >= record.first_frame) + begin
+            counts, syns = ok[mine], syn[mine]
+            lo = float(ts[mine][counts].min()) if counts.any() else np.inf
+            hi = float(ts[mine][counts].max()) if counts.any() else -np.inf
+            syn_lo = float(ts[mine][syns].min()) if syns.any() else np.inf
+        else:
+            lo, hi, syn_lo = float(low[f]), float(high[f]), float(first_syn[f])
+            hi = max(hi, last_before.get(f, hi))
+        if lo < record.ts:
+            record.ts = lo
+        if hi > record.last_ts:
+            record.last_ts = hi
+        if record.syn_ts is not None and syn_lo < record.syn_ts:
+            record.syn_ts = syn_lo
