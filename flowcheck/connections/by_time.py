@@ -82,8 +82,13 @@ def spans_by_time(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray,
             lo, hi, syn_lo = float(low[f]), float(high[f]), float(first_syn[f])
             hi = max(hi, last_before.get(f, hi))
         if lo < record.ts:
+            if record.written_first is None:  # the paths stamped it with its first packet's
+                record.written_first = (record.first_frame, record.ts)
             record.ts = lo
         if hi > record.last_ts:
             record.last_ts = hi
+        # The flow's last row is its record's last packet in file order.
+        written = (int(frames[end - 1]), float(ts[end - 1]))
+        record.written_last = written if record.last_ts != written[1] else None
         if record.syn_ts is not None and syn_lo < record.syn_ts:
             record.syn_ts = syn_lo

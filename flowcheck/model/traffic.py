@@ -265,6 +265,11 @@ class Connection:
     too_big_mtu: int | None = None
     too_big_sender: str | None = None
     too_big_to: str | None = None
+    # (frame, its stamp) of the first / last packet in file order, kept when records
+    # written out of time order moved ts / last_ts off them (connections.by_time):
+    # the clock's samples at those frames (verify.capture_time). Not in the JSON.
+    written_first: tuple[int, float] | None = None
+    written_last: tuple[int, float] | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -23,6 +23,7 @@ from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.fix_notes import note_fixes
 from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
+from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
@@ -58,6 +59,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
     mark_server_roles(ctx)  # the words of every check name a three-way job's agents
     check_evidence(ctx, ended_at)
+    note_nat_unread(ctx)  # before the checks that judge ports
     check_links(ctx)
     check_cut_transfers(ctx)
     check_stalled_transfers(ctx)

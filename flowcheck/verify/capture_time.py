@@ -13,14 +13,12 @@ last time less X's, as before.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
+from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream
-
-if TYPE_CHECKING:
-    from flowcheck.verify.context import Context
 
 __all__ = ["CaptureTime", "after", "after_last", "after_opened", "time_enough"]
 
@@ -38,8 +36,7 @@ class CaptureTime:
 
     def __init__(self, connections: list[Connection], streams: list[NdmpStream],
                  end: float | None = None) -> None:
-        points = sorted({(c.first_frame, c.ts) for c in connections}
-                        | {(c.last_frame, c.last_ts or c.ts) for c in connections}
+        points = sorted({_first(c) for c in connections} | {_last(c) for c in connections}
                         | {(m.frame, m.ts) for s in streams for m in s.messages})
         self._frames = [frame for frame, _ in points]
         times = np.array([ts for _, ts in points], dtype=np.float64)
@@ -62,7 +59,31 @@ class CaptureTime:
         return max(0.0, self._times[at] - ts) + self._rest[at]
 
 
-def after(ctx: Context, ts: float, frame: int | None = None) -> float:
+class Clocked(Protocol):
+    """What the functions below read of flowcheck.verify.context.Context (which holds a
+    CaptureTime: named here, not imported, so the two do not import each other)."""
+
+    timeline: CaptureTime | None
+    capture_end: float
+    config: Config
+
+
+def _first(conn: Connection) -> tuple[int, float]:
+    """The clock at the connection's first frame: its start, unless records written out
+    of time order moved the start off that frame's stamp (Connection.written_first)."""
+    written = conn.written_first
+    return written if written is not None and written[0] == conn.first_frame \
+        else (conn.first_frame, conn.ts)
+
+
+def _last(conn: Connection) -> tuple[int, float]:
+    """The clock at the connection's last frame (as _first; Connection.written_last)."""
+    written = conn.written_last
+    return written if written is not None and written[0] == conn.last_frame \
+        else (conn.last_frame, conn.last_ts or conn.ts)
+
+
+def after(ctx: Clocked, ts: float, frame: int | None = None) -> float:
     """Seconds of capture after an event stamped ts: the capture's end less ts; given
     the event's frame where the frames are the sniffer's write order (Context.order),
     the clock's progress over the frames written after it, which a clock set back
@@ -72,16 +93,16 @@ def after(ctx: Context, ts: float, frame: int | None = None) -> float:
     return max(0.0, ctx.capture_end - ts)
 
 
-def after_last(ctx: Context, conn: Connection) -> float:
+def after_last(ctx: Clocked, conn: Connection) -> float:
     """Seconds of capture after the connection's last packet (after)."""
     return after(ctx, conn.last_ts, conn.last_frame)
 
 
-def after_opened(ctx: Context, conn: Connection) -> float:
+def after_opened(ctx: Clocked, conn: Connection) -> float:
     """Seconds of capture after the connection's first packet (after)."""
     return after(ctx, conn.ts, conn.first_frame)
 
 
-def time_enough(ctx: Context, ts: float, frame: int | None = None) -> bool:
+def time_enough(ctx: Clocked, ts: float, frame: int | None = None) -> bool:
     """Did the capture go on a retransmission timeout after the event (after)?"""
     return after(ctx, ts, frame) >= ctx.config.retransmission_timeout

@@ -63,7 +63,7 @@ class Context:
     silent_peer: dict[str, str] = field(default_factory=dict)
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # Sessions whose media ports the capture cannot tell from a NAT's, by id
-    # (flowcheck.verify.ranges.nat_unread, filled on first use).
+    # (flowcheck.verify.nat_unread, filled after check_evidence).
     nat_unread: dict[str, bool] = field(default_factory=dict)
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)

@@ -10,7 +10,6 @@ a setting of the host behind it, is not checked there (translated_host says when
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.context import (
     Context,
@@ -69,33 +68,13 @@ def media_seen_elsewhere(ctx: Context, session: Session) -> str | None:
 
 def nat_unread(ctx: Context, session: Session) -> bool:
     """Does the capture lack what tells the media server's ports at its control
-    connection's address from a NAT's (media_seen_elsewhere)? With no media servers
-    configured, a profile whose agent calls back and a session that holds no callback
-    although the job went past it (its step 2 `unknown`: went_on_words, or a control
-    connection opened before the capture), while every media-side port of the session
-    at that address is outside the media range (a NAT that maps ports picks them all;
-    one inside is the host's own binding). Its callback would show the media server
-    under its own address, or not: judging those ports is then a guess, so they are not
-    (field check D1 after trial 26: a sniffer that lost the callback failed a job behind
-    a masquerade)."""
+    connection's address from a NAT's (media_seen_elsewhere)? Decided once per session
+    by flowcheck.verify.nat_unread (Context.nat_unread), before the checks that judge
+    ports; False until then."""
     if ctx.config.media_servers or ctx.profile.callback != "connection" \
             or session.callback_uid is not None:
         return False
-    if session.id not in ctx.nat_unread:  # asked for every port of every connection
-        ctx.nat_unread[session.id] = _nat_unread(ctx, session)
-    return ctx.nat_unread[session.id]
-
-
-def _nat_unread(ctx: Context, session: Session) -> bool:
-    media_ports = [port for uid in session_uids(session)
-                   for which, host, port in checked_ends(ctx, session, ctx.by_uid[uid])
-                   if which == "media" and host == session.media_server]
-    if not media_ports or any(ctx.config.in_media_range(p) for p in media_ports):
-        return False
-    # Imported here: went_on reads the session's data, whose modules import this one.
-    from flowcheck.verify.went_on import went_on_words
-    control = ctx.by_uid[session.control_uid]
-    return connection_outcome(control) == "midstream" or bool(went_on_words(ctx, session))
+    return ctx.nat_unread.get(session.id, False)
 
 
 # Why nat_unread's ports are not judged, for the step that names them.
