@@ -169,8 +169,14 @@ def test_tshark_failure_on_a_whole_file_is_an_input_error(tmp_path: Path) -> Non
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(whole[:len(whole) // 3])
     assert read_tshark_messages(str(cut), cut=True)
-    with pytest.raises(InputError, match="tshark could not read it"):
+    with pytest.raises(InputError, match="tshark could not read it") as caught:
         read_tshark_messages(str(cut), cut=False)
+    # One line, its parentheses closed (field check 20 D12: the first line of tshark's
+    # message was cut inside them), and what it means: no comparison, not a bad file.
+    said = str(caught.value)
+    assert "\n" not in said and said.count("(") == said.count(")"), said
+    assert said.endswith("nothing was compared; flowcheck reads it alone "
+                         "(`flowcheck ndmp`, `analyze`)"), said
 
 
 def _tshark_reading(path: str) -> int | None:
