@@ -181,3 +181,17 @@ def test_a_connection_opened_between_the_hosts_keeps_the_error(tmp_path: Path) -
     analysis = _analysis(path)
     assert analysis.verdict == "fail"
     assert str(_no_control(analysis).severity) == "error"
+
+
+def test_a_side_pinned_by_nothing_stays_an_error(tmp_path: Path) -> None:
+    """Review of the fix: only the media server configured and the agent range the
+    default, any host on any dynamic port fits the agent's side (an iSCSI transfer
+    beside a job on the wrong --ndmp-port read as a late start)."""
+    path = _late(tmp_path)
+    for drop, changes in ((("remote_agents",), {"agent_range": "1025-65535"}),
+                          (("media_servers",), {"media_range": "1025-65535"})):
+        analysis = _analysis(path, drop, **changes)
+        assert analysis.verdict == "fail", (drop, changes)
+        assert str(_no_control(analysis).severity) == "error"
+    # Pinned by its hosts on one side and by a narrowed range on the other: enough.
+    assert _analysis(path, ("remote_agents",)).verdict == "inconclusive"

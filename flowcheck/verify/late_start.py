@@ -21,9 +21,10 @@ late start. Every one of these holds (trial 29 D1):
   restore's data connection does;
 - its two ends are a media server and an agent (or two agents: a three-way job's) as
   configured: a configured host on each side that has them (--media-server,
-  --remote-agent), and each end's port in its side's range. Without any host
-  configured, both ranges must be narrowed (not the default 1025-65535): with neither,
-  any bulk transfer between two dynamic ports (a file copy, replication) looks the same,
+  --remote-agent), and each end's port in its side's range. Each side must be pinned,
+  by its hosts or by a range narrower than the default 1025-65535: a side pinned by
+  neither fits any host on any dynamic port, and then any bulk transfer (a file copy,
+  replication, iSCSI beside a job on the wrong port) looks the same,
   so the finding stays an error, its message naming the connection and its fix saying
   what would let flowcheck tell;
 - no connection between those hosts (nor between configured hosts) opened in the
@@ -74,9 +75,13 @@ def _sent(conn: Connection, orig: bool) -> tuple[int, int]:
         conn.resp_acked_unseen
 
 
-def _narrowed(config: Config) -> bool:
-    return all(ranges != tuple(DEFAULT_RANGE) for ranges in (config.media_range,
-                                                            config.agent_range))
+def _pinned(config: Config) -> bool:
+    """Does the configuration pin both sides of a job, each by its hosts or a range
+    narrower than the default? With one side unpinned any host on any dynamic port
+    fits it, and a wrong --ndmp-port job beside an unrelated transfer would read as a
+    late start (review of trial 29 D1's fix)."""
+    return (bool(config.media_servers) or tuple(config.media_range) != tuple(DEFAULT_RANGE)) \
+        and (bool(config.remote_agents) or tuple(config.agent_range) != tuple(DEFAULT_RANGE))
 
 
 def _side(config: Config, host: str, port: int) -> list[str]:
@@ -176,7 +181,7 @@ def explain_late_start(finding: Finding, connections: list[Connection], config: 
     if finding.severity != Severity.ERROR or any(
             port in (c.orig_p, c.resp_p) for c in connections):
         return None
-    tied = bool(config.media_servers or config.remote_agents) or _narrowed(config)
+    tied = _pinned(config)
     transfers = open_transfers(connections, config, tied=tied)
     if not transfers:
         return None
