@@ -81,3 +81,24 @@ def test_control_syns_resent_and_never_answered_stay_a_drop() -> None:
     [error] = [f for f in analysis.findings if f.severity.value == "error"]
     assert error.code == "control_unanswered"
     assert analysis.sessions[0].steps[0].status == "failed"
+
+
+def test_new_connections_each_with_one_syn_are_the_dmas_retries_and_a_drop(
+        tmp_path: Path) -> None:
+    """Review of the fix: a DMA that tries again on a new connection (another source
+    port) each time, every SYN sent once and none answered, retries as TCP would: the
+    attempts prove no answer came, and stay control_unanswered (FAIL)."""
+    [syn] = lab_packets(NAME, 1)
+    attempts = []
+    for i in range(4):
+        attempt = syn.copy()
+        attempt[TCP].sport = 5001 + i
+        attempt[TCP].seq = 1000 + i
+        attempt[TCP].chksum = None
+        attempt.time = syn.time + Decimal(6 * i)
+        attempts.append(attempt)
+    ended = attempts[-1].time + Decimal(6)
+    tail = _ssh_exchange(syn, ended - Decimal(6))  # the capture runs on past the last
+    analysis = analyze_lab(write(tmp_path, "ctl-new-ports", [*attempts, *tail]), NAME)
+    assert analysis.verdict == "fail"
+    assert "control_unanswered" in {f.code for f in analysis.findings}

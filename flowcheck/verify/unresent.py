@@ -14,8 +14,10 @@ data moved (a data connection's) after the SYN. A control connection's is always
 `unknown` (trial 29 D4): the job it starts has nothing after it to stop, and other
 traffic of the same hosts meanwhile does not show the sniffer kept this connection's
 packets (a data connection's lone SYN beside its control traffic is unknown too) nor
-tell a reject it missed (the agent's service not running) from a drop. Otherwise the
-attempt is `unknown` (flowcheck.verify.evidence.judged) and the verdict inconclusive.
+tell a reject it missed (the agent's service not running) from a drop; but other
+unanswered attempts of the same host to the same port are the DMA's own retries, and
+prove no answer came (lone_syn). Otherwise the attempt is `unknown`
+(flowcheck.verify.evidence.judged) and the verdict inconclusive.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ from flowcheck.verify.filtered import data_moved
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
-    """One SYN, no answer of any kind in the capture, never resent, and (a callback or
-    data connection) no other attempt of the session to the same endpoint; the caller
-    checks the capture's time after it."""
+    """One SYN, no answer of any kind in the capture, never resent, and no other attempt
+    to the same endpoint: of the session (a callback or data connection), or from the
+    same host, unanswered too (a control connection: a DMA that tries again on a new
+    connection retries as TCP would, and its unanswered attempts prove the drop); the
+    caller checks the capture's time after it."""
     # "unanswered" already means no RST and no ICMP answer (sessions.classify).
     if connection_outcome(conn) != "unanswered" or conn.syn_retries or \
             len(conn.syn_frames) > 1:
         return False
+    if conn.role == "control":
+        return not any(other is not conn and other.resp_p == conn.resp_p
+                       and other.resp_h == conn.resp_h and other.orig_h == conn.orig_h
+                       and connection_outcome(other) == "unanswered"
+                       for other in ctx.connections)
     session = ctx.session_of(conn)
     return session is None or not any(
         uid != conn.uid and (other := ctx.by_uid[uid]).resp_h == conn.resp_h
@@ -72,7 +81,6 @@ def unresent_words(conn: Connection, after: float, rto: float) -> str:
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: the sniffer lost packets here (the resends, or "
             "a RST or ICMP reject that stopped them), or the connector gave up at once")
-
 
 
 def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:
