@@ -103,3 +103,22 @@ def test_frames_order_one_file_of_one_interface_only(tmp_path: Path) -> None:
     traffic = read_traffic([str(p) for p in parts], config)
     assert not traffic.one_stream
     assert analyze(traffic, config).verdict == "pass"
+
+
+def test_records_written_out_of_time_order_are_ordered_by_time(tmp_path: Path) -> None:
+    """Review: a file written by two queues in turn (blocks of records 0.25 s apart
+    interleaved) is one file of one interface, but its write order is no event order,
+    and summing the clock's rises over it counted each jump back twice (1.98 s of
+    capture read 3.66 s): time orders it. A clock set back keeps frame order."""
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    packets = lab_packets(NAME)
+    start = Decimal(packets[0].time)
+    queues: list[list] = [[], []]
+    for i, packet in enumerate(packets[:200]):
+        packet.time = start + Decimal(i) * Decimal("0.01")
+        queues[(i // 25) % 2].append(packet)
+    interleaved = [p for pair in zip(queues[0], queues[1], strict=False) for p in pair]
+    written = write(tmp_path, "two-queues", interleaved)
+    assert not read_traffic([str(written)], config).one_stream
+    stepped = _stepped(tmp_path, 22, "2")
+    assert read_traffic([str(stepped)], config).one_stream

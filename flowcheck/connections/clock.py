@@ -90,8 +90,10 @@ class ClockSteps:
         the order one sniffer wrote the packets in, whatever their timestamps say
         (flowcheck.sessions.file_order). Not for a set of files (merged by time), nor
         for a pcapng file of several interfaces (written in blocks, one interface's
-        packets after another's)."""
-        return len(self.spans) <= 1 and len(self._last) <= 1
+        packets after another's), nor for records written out of time order (`written`:
+        a multi-queue sniffer, files merged unsorted), whose write order is no event
+        order, and where summing the clock's rises would count each jump back twice."""
+        return len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
 
     @property
     def still_behind(self) -> int:

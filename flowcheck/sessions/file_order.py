@@ -9,7 +9,9 @@ an announcement follows it, and a callback written after its control connection 
 came while it was open, whatever their timestamps say. The files of a set are merged by
 time and a pcapng file of several interfaces is written in blocks (dumpcap): there
 frame numbers across files or interfaces say nothing, and time alone decides, as it
-does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any).
+does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any);
+so does a file whose records were written out of time order (ClockSteps.written: a
+multi-queue sniffer, files merged unsorted), whose write order is no event order.
 """
 
 from __future__ import annotations
