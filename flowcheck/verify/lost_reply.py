@@ -81,9 +81,6 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
     later = [m for m in stream.messages if m.frame > request.frame
              and m.direction == request.direction and m.type == "request"]
     signs = []
-    if later and message_op(later[0]) == op:
-        signs.append(f"the {asker} asked {op} again right after (frame {later[0].frame}), "
-                     "as it does after an error reply")
     mine: list[Connection] = []
     if op in DATA_INTENT:
         # A three-way job's tape session reads its data from the session holding it.
@@ -98,6 +95,10 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
                          f"{resources} configured resources, none of them "
                          + ("opened after" if op not in JOB_STARTS else "open after")
                          + f" this request{f' and before the next {op}' if end else ''}")
+    # Asked again, unless this request's own data connection came first: then it worked.
+    if later and message_op(later[0]) == op and not mine:
+        signs.insert(0, f"the {asker} asked {op} again right after (frame {later[0].frame}), "
+                        "as it does after an error reply")
     # A job's set-up or start refused, the DMA polls the state before it stops (trial 11
     # F-badbutype: DATA_GET_STATE between the refusal and DATA_ABORT); a session's
     # opening refused, every later request is refused too: it goes on with none.
