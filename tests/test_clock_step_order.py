@@ -122,3 +122,14 @@ def test_records_written_out_of_time_order_are_ordered_by_time(tmp_path: Path) -
     assert not read_traffic([str(written)], config).one_stream
     stepped = _stepped(tmp_path, 22, "2")
     assert read_traffic([str(stepped)], config).one_stream
+
+
+def test_a_connection_begins_with_its_first_syn_after_a_clock_set_back(
+        tmp_path: Path) -> None:
+    """Re-check of trial 29: the clock set back 0.2 s at the data SYN-ACK stamps the
+    control connection's later packets before its SYN; those within the step threshold
+    of the time reached counted, and the session "started" at frame 517."""
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    traffic = read_traffic([str(_stepped(tmp_path, 23, "0.2"))], config)
+    control = next(c for c in traffic.connections if c.resp_p == 10000)
+    assert control.ts == control.syn_ts == float(lab_packets(NAME, 1)[0].time)

@@ -81,6 +81,12 @@ def spans_by_time(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray,
         else:
             lo, hi, syn_lo = float(low[f]), float(high[f]), float(first_syn[f])
             hi = max(hi, last_before.get(f, hi))
+        if record.syn_ts is not None:
+            # A connection begins with its first SYN: no packet of it is earlier, so a
+            # record stamped earlier still is behind a clock set back (by less than the
+            # step threshold: ClockSteps.timed counts it), not its start (re-check of
+            # trial 29: the control connection "started" at frame 517).
+            lo = min(syn_lo, record.syn_ts)
         if lo < record.ts:
             if record.written_first is None:  # the paths stamped it with its first packet's
                 record.written_first = (record.first_frame, record.ts)
