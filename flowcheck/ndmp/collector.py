@@ -180,7 +180,8 @@ class NdmpCollector:
         control.requests.clear()
 
     def streams(self) -> list[NdmpStream]:
-        """Every tapped connection that carried NDMP, or bytes that failed to decode."""
+        """Every tapped connection that carried NDMP, or bytes that failed to decode, or
+        (no message in it) that closed in the capture: its `fin`, `reset`."""
         out = []
         for uid in list(self._controls):
             self.close(uid)
@@ -193,7 +194,11 @@ class NdmpCollector:
                                  else (lambda m: m.frame))
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
             stream.lost_replies = control.findings.lost_requests(stream.messages)
-            if stream.messages or stream.findings:
+            # One that carried no NDMP byte is kept for its close (FIN or RST): what
+            # ended the control connection is evidence of a job's end, whatever
+            # direction the capture holds (field trial 20, D8).
+            closed = (stream.fin or stream.reset) and not control.given_up
+            if stream.messages or stream.findings or closed:
                 out.append(stream)
         return out
 

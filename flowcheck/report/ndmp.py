@@ -100,7 +100,9 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
         title = stream_title(stream, conn)
         started = f", started {wall_clock(conn.ts)}" if conn is not None else ""
         if not stream.messages:  # no empty table: the decode findings below say why
-            console.print(f"{title}, no message could be read{started}", highlight=False)
+            said = "no message could be read" if stream.orig_bytes + stream.resp_bytes \
+                or stream.snap_cut else "no NDMP byte either way in the capture"
+            console.print(f"{title}, {said}{started}", highlight=False)
         else:
             count = len(stream.messages)
             console.print(FittedTable(PlainTable(

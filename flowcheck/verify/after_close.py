@@ -71,10 +71,19 @@ def gone_before(ctx: Context, session: Session) -> ControlPacket | None:
     if stream is None or conn is None or conn.syn_seen:
         return None
     reset, before = stream.reset, stream.before_reset
-    if reset is None or before is None or before.direction == reset.direction \
-            or reset.flags & _ACK or not (before.payload or before.flags & _FIN):
+    if reset is None or reset.flags & _ACK:
         return None
-    if (conn.orig_pkts if reset.direction == "orig" else conn.resp_pkts) != 1:
+    sent, other = (conn.orig_pkts, conn.resp_pkts) if reset.direction == "orig" else \
+        (conn.resp_pkts, conn.orig_pkts)
+    if sent != 1:
+        return None
+    if other == 0:
+        # The other side's direction not captured on it: the segment the RST answers is
+        # not in the capture, but a RST without ACK is only ever a TCP's answer to a
+        # segment that carried one (RFC 9293 3.10.7.1), so the connection was gone.
+        return reset
+    if before is None or before.direction == reset.direction \
+            or not (before.payload or before.flags & _FIN):
         return None
     return reset
 

@@ -25,7 +25,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.sessions.local import icmp_word
-from flowcheck.verify.after_close import job_ended, late_refusal
+from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
@@ -225,8 +225,10 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way
         return outcome if time_enough(ctx, conn.last_ts, conn.last_frame) else "unknown"
-    if outcome == "midstream" and rst_only(conn):
-        return "unknown"
+    if outcome == "midstream" and rst_only(conn) and not (
+            conn.role == "control" and (session := ctx.session_of(conn)) is not None
+            and gone_before(ctx, session) is not None):
+        return "unknown"  # a RST without ACK refuses no SYN: it ends a connection
     return outcome
 
 

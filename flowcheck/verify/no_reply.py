@@ -16,11 +16,18 @@ from __future__ import annotations
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
-from flowcheck.sessions.classify import seen_closing
+from flowcheck.sessions.classify import one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
-from flowcheck.verify.evidence import after, answered, ended_early, judged, stream_whole
+from flowcheck.verify.evidence import (
+    after,
+    answered,
+    ended_early,
+    judged,
+    left_out_words,
+    stream_whole,
+)
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.unseen_end import check_unseen_end
@@ -45,7 +52,10 @@ def check_no_reply(ctx: Context) -> None:
         if stream is None and not control.orig_bytes and not control.resp_bytes:
             stream = NdmpStream(control.uid)  # not a byte either way: nothing to decode
         if (stream is None or ctx.causes.get(session.id) or judged(ctx, control) != "established"
-                or not stream_whole(ctx, session, stream) or stalled_side(control) is not None):
+                or stalled_side(control) is not None):
+            continue
+        if not stream_whole(ctx, session, stream) and not _late_greeting_snapped(
+                ctx, control, stream):
             continue
         request = _unanswered(stream)
         if request is not None and not _acked(control, request):
@@ -125,6 +135,16 @@ def _late_greeting(control: Connection, stream: NdmpStream
         return None
     greeting = stream.messages[0]
     return (greeting, close) if greeting.frame > close.frame else None
+
+
+def _late_greeting_snapped(ctx: Context, control: Connection, stream: NdmpStream) -> bool:
+    """Does a capture whose snap length cut the control stream still show a late
+    greeting (_late_greeting)? Both directions captured, no byte missed or filtered out:
+    the cut took only message bodies, and the packets' wire lengths and times still say
+    that the media server sent nothing and that the agent's first bytes, the header of
+    its greeting, came after the media server's close (field trial 20, D2)."""
+    return (stream.snap_cut > 0 and one_sided(control) is None and not control.missed_bytes
+            and not left_out_words(ctx, control) and _late_greeting(control, stream) is not None)
 
 
 def _acked(control: Connection, request: NdmpMessage) -> bool:

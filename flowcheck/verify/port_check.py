@@ -14,7 +14,7 @@ steps not_applicable, no finding.
 from __future__ import annotations
 
 from flowcheck.model import Session
-from flowcheck.sessions.classify import closing, seen_closing
+from flowcheck.sessions.classify import closing, one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
@@ -43,8 +43,10 @@ def connect_check(ctx: Context, session: Session) -> bool:
     if not seen_closing(control) or closing(control)[0] != "originator":
         return False
     stream = ctx.stream_by_uid.get(control.uid)
-    if stream is None:
-        return not control.resp_bytes  # the agent's bytes, if any, decoded as nothing
+    if stream is None or not (stream.messages or stream.findings):
+        # No NDMP byte either way (a stream then holds only the close): the agent's
+        # bytes, if any, decoded as nothing; a wait the greeting may have ended is none.
+        return not control.resp_bytes and unseen_wait(ctx, session) is None
     if not stream_whole(ctx, session, stream):
         return False
     return all(m.direction == "resp" and _greeting_accepts(m.name, m.body)
@@ -78,3 +80,25 @@ def connect_check_words(ctx: Context, session: Session) -> str:
             "check_tcp, Test-NetConnection, a load balancer's health check) does; no NDMP "
             "session was opened, so no callback or data connection was due. The port "
             "answered: the way to it and back works")
+
+
+def unseen_wait(ctx: Context, session: Session) -> str | None:
+    """Why a session is no port check although its media server sent nothing and closed
+    the control connection: it waited at least the retransmission timeout before the
+    close, and the capture lacks the agent's direction of it, where a greeting (or its
+    absence: ndmp_no_reply) would show. A monitoring check closes at once; a media
+    server that waited was waiting for the agent, and whether the agent greeted it
+    cannot be seen (no evidence either way). None for any other session."""
+    control = ctx.by_uid[session.control_uid]
+    if control.orig_bytes or one_sided(control) != "resp" or not seen_closing(control) \
+            or closing(control)[0] != "originator":
+        return None
+    close = control_close(ctx.stream_by_uid.get(control.uid))
+    opened = control.synack_ts if control.synack_ts is not None else control.ts
+    if close is None or close.ts - opened < ctx.config.retransmission_timeout:
+        return None
+    return (f"{control.orig_h} sent nothing and closed the connection "
+            f"{span_words(close.ts - opened)} after it opened (frame {close.frame}), not at "
+            "once as a port check does: it waited, and the capture holds only one direction "
+            f"of the control connection (nothing from {control.resp_h} to {control.orig_h}), "
+            "so whether the agent greeted it (NDMP_NOTIFY_CONNECTED) cannot be seen")

@@ -56,7 +56,7 @@ from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
-from flowcheck.verify.port_check import KIND_WHY, connect_check, connect_check_words
+from flowcheck.verify.port_check import KIND_WHY, connect_check, connect_check_words, unseen_wait
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
@@ -126,7 +126,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                              "backup or restore cannot be seen: its control connection opened "
                              f"{opened_unseen_words(session)}")
         stream = ctx.stream_by_uid.get(session.control_uid)
-        hidden = stream_hidden(ctx, session, stream)
+        hidden = unseen_wait(ctx, session) or stream_hidden(ctx, session, stream)
         # An unreadable or lossy stream shows no message that would tell.
         if hidden and (not stream or not stream.messages or control.missed_bytes):
             return make_step(spec, "unknown",
