@@ -37,15 +37,23 @@ class AnswerSeen:
     seconds: float
 
 
-def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float) -> AnswerSeen | None:
+def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
+                addresses: Iterable[str] = ()) -> AnswerSeen | None:
     """For `way` (connector, listener), the direction the capture lacks (as
     attempts.connector_unseen gives it), whether the capture would show the listener's
     answer to a connection announced at `ts`: it holds the listener's packets to the
     connector a retransmission timeout or more after ts (on the session's control
-    connection or another between the two hosts). None when not, or way is None."""
+    connection or another between the two hosts). None when not, or way is None.
+    addresses: the announced ones; when they name another host flowcheck knows (a
+    three-way job's other NDMP server: trial 20 D5) and not way's listener, that host
+    would answer, so its packets are the ones that count."""
     if way is None:
         return None
     connector, listener = way
+    known = ctx.media_hosts | ctx.agent_hosts
+    others = [a for a in addresses if a != listener and a in known]
+    if others and listener not in addresses:
+        listener = others[0]
     if (listener, connector) not in ctx.captured:
         return None
     until = ts + ctx.config.retransmission_timeout

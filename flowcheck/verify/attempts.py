@@ -70,7 +70,7 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     addresses = list(addresses)
     way = connector_unseen(ctx, session, listener, addresses)
     # The listener's answer shows only for a known endpoint (not one the snap length cut).
-    if way is not None and (not addresses or answer_seen(ctx, way, ts) is None):
+    if way is not None and (not addresses or answer_seen(ctx, way, ts, addresses) is None):
         return one_way_words(way, "a connection attempt")
     moved = moved_unseen(ctx, session, ts, frame)
     if moved:

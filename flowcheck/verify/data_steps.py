@@ -30,6 +30,7 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
+from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
     announcement_detail,
@@ -256,7 +257,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
                     "endpoint (its address cut by the snap length)",
                     attempt_unseen(ctx, session, listener_of(name), [],
-                                   message_ts(ctx, session, frame), frame=frame))
+                                   message_ts(ctx, session, frame), frame=frame)
+                    or cut_unjudged(ctx, session, message_ts(ctx, session, frame), name))
                    for frame, name, uid in session.cut_announcements if not uid]
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]

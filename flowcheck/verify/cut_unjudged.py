@@ -1,0 +1,87 @@
+"""Why an announcement whose address the capture lacks, and that no connection was
+matched to, is no evidence of an endpoint nobody tried (trial 20 D3).
+
+The snap length cut its address (or flowcheck cannot read its type): its connection was
+matched by direction and ports (flowcheck.sessions.by_ports), and that match knows only
+the session's own hosts and ranges. A connection it does not know may still be the one:
+to another interface of the listener, from another of the connector, between the two
+NDMP servers of a three-way job. So the absence is evidence only when no connection in
+the capture could be it, and, for a three-way job the DMA may have handed the endpoint
+on to, when the capture would hold packets between the two servers.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.sessions.classify import end_of, seen_closing
+from flowcheck.verify.context import Context
+
+
+def cut_unjudged(ctx: Context, session: Session, ts: float, name: str) -> str:
+    """Why no connection matched to a cut announcement (message `name`, at `ts`
+    seconds) proves that none tried its endpoint ("" when it does): a connection no
+    session explains that was open after it while the control connection lasted
+    (_unexplained), or a three-way job whose data connection runs off the capture's path
+    (_three_way)."""
+    return _unexplained(ctx, session, ts) or _three_way(ctx, session, ts, name)
+
+
+def _window(ctx: Context, session: Session) -> tuple[float, float]:
+    """(start, end) seconds of the session's control connection; the end is the
+    capture's when it was not seen closing."""
+    control = ctx.by_uid[session.control_uid]
+    return control.ts, end_of(control) if seen_closing(control) else float("inf")
+
+
+def _unexplained(ctx: Context, session: Session, ts: float) -> str:
+    _, end = _window(ctx, session)
+    port = ctx.config.ndmp_port
+    found: list[Connection] = [
+        c for c in ctx.connections
+        if c.session is None and c.role in ("other", "data") and port not in (c.orig_p, c.resp_p)
+        and max(c.last_ts, c.ts) >= ts and c.ts <= end]
+    if not found:
+        return ""
+    listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
+                       f"{endpoint(c.resp_h, c.resp_p)})" for c in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return (f"the capture holds {listed}{more}, open after it and matched to no session: "
+            "without the announced address flowcheck cannot tell whether it is this "
+            "announcement's data connection (another interface of a host, or a three-way "
+            "job's between two NDMP servers)")
+
+
+def _listens(name: str) -> bool:
+    """Is the announcing message a LISTEN reply (the sender listens), not a CONNECT
+    request or v2's DATA_START_* (the receiver connects)?"""
+    return "_LISTEN" in name
+
+
+def _three_way(ctx: Context, session: Session, ts: float, name: str) -> str:
+    """A DMA that had a control connection open to another NDMP server at the same time,
+    carrying an announcement of the other kind (a CONNECT for a LISTEN, and back), may
+    have handed the endpoint on to it (a three-way job): their data connection runs
+    between the session's server and that one, and the capture holds no packet between
+    the two (taken on the DMA, it sees the control connections only). Jobs at once that
+    each listen (Backup Exec's to two agents) are no such pair."""
+    control = ctx.by_uid[session.control_uid]
+    start, end = _window(ctx, session)
+    here = control.resp_h
+    for other in ctx.sessions:
+        there = ctx.by_uid[other.control_uid]
+        if other is session or there.orig_h != control.orig_h or there.resp_h == here:
+            continue
+        kinds = {_listens(n) for _, n, _ in other.cut_announcements} | {
+            _listens(a.message) for a in other.announced}
+        if _listens(name) not in {not kind for kind in kinds}:
+            continue  # no other half of the kind a three-way job hands on
+        other_start, other_end = _window(ctx, other)
+        if other_start > end or other_end < max(start, ts):
+            continue  # not open together
+        if (here, there.resp_h) in ctx.captured or (there.resp_h, here) in ctx.captured:
+            continue
+        return (f"the DMA {control.orig_h} had a control connection to {there.resp_h} "
+                f"(session {other.id}) open too: a three-way job's data connection would run "
+                f"between {here} and {there.resp_h}, and the capture holds no packet between "
+                "those two (it was not taken on their path)")
+    return ""
