@@ -18,6 +18,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.ndmp.collector import OPENING_BYTES
 from flowcheck.ndmp.protocol import FRAGMENT_LENGTH_MASK, HEADER_SIZE, MAX_FRAGMENT
+from flowcheck.sessions.classify import one_sided
 
 _HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ",
                  b"CONNECT ", b"TRACE ")
@@ -47,6 +48,23 @@ def other_protocol(conn: Connection, stream: NdmpStream | None) -> str | None:
     if len(opening) != 2 or any(could_start_ndmp(first) for first in opening.values()):
         return None
     return protocol_name(opening["orig"], opening["resp"])
+
+
+def one_way_protocol(conn: Connection, stream: NdmpStream | None
+                     ) -> tuple[str, str, bytes] | None:
+    """(side, protocol, its first bytes) when the capture holds one direction only
+    (classify.one_sided: the other side's packets are missing though it evidently
+    talked), whose start cannot start an NDMP record, and no NDMP message decoded: that
+    side speaks another protocol, and whether the other spoke NDMP cannot be told (a
+    job that met another program on the port, or two ends of that program). None
+    otherwise."""
+    if stream is None or stream.messages or len(stream.opening) != 1:
+        return None
+    (side, first), = stream.opening.items()
+    if one_sided(conn) != ("resp" if side == "orig" else "orig") or could_start_ndmp(first):
+        return None
+    protocol = protocol_name(first, b"") if side == "orig" else protocol_name(b"", first)
+    return side, protocol, first
 
 
 def protocol_name(orig: bytes, resp: bytes) -> str:

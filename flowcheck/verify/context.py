@@ -256,9 +256,14 @@ def conn_sides(conn: Connection, session: Session
         return orig, resp
     if conn.uid == session.callback_uid:
         return resp, orig
-    listener = next((a.listener for a in session.announced
-                     if (a.ip, a.port) == (conn.resp_h, conn.resp_p) or a.used_by == conn.uid),
-                    session.port_listener.get(conn.uid))
+    announced = next((a for a in session.announced
+                      if (a.ip, a.port) == resp or a.used_by == conn.uid), None)
+    if announced is not None and (announced.ip, announced.port) == orig != resp:
+        # The sniffer lost the handshake and the listener's packet came first: the
+        # announced endpoint is the originator (sessions.matching; trial 25 D1).
+        orig, resp = resp, orig
+    listener = announced.listener if announced is not None else \
+        session.port_listener.get(conn.uid)
     if listener == "mover":
         return resp, orig
     if listener == "data":

@@ -97,6 +97,15 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     running = not_started_words(ctx, session, open_conns, direction)
     if running:  # the job still running where the capture ends: its data not yet sent?
         return make_step(spec, "unknown", uids, detail=f"unknown: {running}")
+    if all(judged(ctx, c) == "midstream" for c in open_conns):
+        # Open before its first captured packet: the data may all have gone before it
+        # (the capture started late, or missed it), which only its opening would show.
+        first = ", ".join(f"{c.uid} frame {c.first_frame}" for c in open_conns)
+        return make_step(spec, "unknown", uids, detail=(
+            f"unknown: no bytes {direction} in the capture, but the data connection's "
+            f"opening is not in it (it opened before the capture started, or the sniffer "
+            f"missed its handshake): its data may have flowed before its first captured "
+            f"packet ({first})"))
     return make_step(spec, "missing", uids, detail=f"no bytes {direction}")
 
 

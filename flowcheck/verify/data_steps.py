@@ -28,6 +28,7 @@ from flowcheck.verify.context import (
     conn_sides,
     cut_announcement_words,
     endpoint,
+    opened_unseen_words,
     opening_frames,
 )
 from flowcheck.verify.cut_unjudged import cut_unjudged
@@ -70,6 +71,10 @@ from flowcheck.verify.refused_listens import (
 )
 from flowcheck.verify.running import stalled_side
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
+
+# The messages an NDMP session starts with (the agent's greeting, the DMA's CONNECT_OPEN
+# and its reply), before any announcement.
+_SESSION_OPENING = frozenset({"NOTIFY_CONNECTED", "CONNECT_OPEN"})
 
 
 def announcement_step(ctx: Context, session: Session, spec: StepSpec,
@@ -175,10 +180,30 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         why = hidden or "no NDMP message of the control connection was decoded"
         return make_step(spec, "unknown", [control.uid],
                          detail=f"unknown: no announcement in the capture, but {why}")
+    late = _started_late(ctx, session, control)
+    if late:
+        return make_step(spec, "unknown", [control.uid], detail=f"unknown: {late}")
     report_missing(ctx, session, spec,
                    f"the session starts a {session.kind_words(short=True)} but no data "
                    "endpoint was announced on its control connection", conn=control)
     return make_step(spec, "missing", [control.uid], detail="no endpoint announced")
+
+
+def _started_late(ctx: Context, session: Session, control: Connection) -> str:
+    """Why the capture may lack the announcement of a session whose control connection
+    opened before its first captured packet ("" when the capture holds the session's
+    start all the same: its control stream begins with the greeting or CONNECT_OPEN,
+    which come before any announcement)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if judged(ctx, control) != "midstream" or stream is None or not stream.messages:
+        return ""
+    first = stream.messages[0]
+    if message_op(first) in _SESSION_OPENING:
+        return ""
+    return (f"no announcement in the capture, but the control connection opened "
+            f"{opened_unseen_words(session)} and the first NDMP message the capture holds "
+            f"of it is the {message_op(first)} {first.type} (frame {first.frame}): the "
+            "announcement may have come before it (start the capture before the job starts)")
 
 
 def _never_answered(ctx: Context, session: Session, control: Connection

@@ -9,16 +9,23 @@ started on it, so nothing the job would have done next (Backup Exec's callback, 
 announcements, the data connections) was due. Like the half-open port check
 (flowcheck.verify.opening.half_open_check): step 1 ok, saying what it was, the later
 steps not_applicable, no finding.
+
+A capture that shows such a check only in part (one direction, the snap length, lost
+packets: field check 20 D7) cannot prove it was one, nor that it was a job whose
+callback is missing: callback_not_due words why step 2 stays `unknown`. So does a
+connection on the NDMP port whose one captured side speaks another protocol (a Webmin
+on 10000 seen one way: sessions.other_protocol.one_way_protocol).
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Session
-from flowcheck.sessions.classify import closing, one_sided, seen_closing
+from flowcheck.model import NdmpStream, Session
+from flowcheck.sessions.classify import closing, message_op, one_sided, seen_closing
+from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
-from flowcheck.verify.evidence import judged, stream_whole
+from flowcheck.verify.evidence import UNREAD_STREAM, is_open, judged, stream_hidden, stream_whole
 
 # Why such a session has no kind (Session.kind_unknown_why).
 KIND_WHY = "a port check: the media server sent nothing and closed the connection"
@@ -102,3 +109,45 @@ def unseen_wait(ctx: Context, session: Session) -> str | None:
             "once as a port check does: it waited, and the capture holds only one direction "
             f"of the control connection (nothing from {control.resp_h} to {control.orig_h}), "
             "so whether the agent greeted it (NDMP_NOTIFY_CONNECTED) cannot be seen")
+
+
+def callback_not_due(ctx: Context, session: Session) -> str:
+    """Why no callback may have been due in a session without one, which the capture
+    cannot show ("" when it can): the session's one captured side spoke another
+    protocol on the NDMP port, or the capture shows its control conversation only in
+    part (stream_whole) and, of that part, nothing past the agent's greeting: no NDMP
+    request from the media server (none decoded, no payload captured, at most a FIN's
+    one byte acknowledged unseen) and no reply of the agent's. Backup Exec's agent
+    calls back only after the media server's requests (its vendor message names the
+    job engine), and a port check (connect_check) sends none."""
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid.get(control.uid)
+    foreign = one_way_protocol(control, stream)
+    if foreign is not None:
+        side, protocol, first = foreign
+        speaker, other = (control.orig_h, control.resp_h) if side == "orig" else \
+            (control.resp_h, control.orig_h)
+        return (f"{speaker}'s bytes on the control connection are not NDMP ({protocol}: "
+                f"{opening_words(first)}): another program, not an NDMP session a callback "
+                f"would follow; the capture holds nothing {other} sent on it (one direction "
+                "only), so whether it was a job that met that program cannot be seen")
+    if (control.role != "control" or not is_open(judged(ctx, control))
+            or control.orig_bytes or control.orig_acked_unseen > 1  # a FIN counts one
+            or session.announced or session.cut_announcements or session.data_connections
+            or ctx.causes.get(session.id) or stream_whole(ctx, session, stream)
+            or not _greeted_only(stream)):
+        return ""
+    unread = next((f.code for f in (stream.findings if stream else [])
+                   if f.code in UNREAD_STREAM), "ndmp_partial")
+    hidden = stream_hidden(ctx, session, stream) or \
+        f"part of the control stream was not read as NDMP messages ({unread})"
+    return (f"{hidden}, and what it holds of the control connection shows no NDMP request "
+            f"from {control.orig_h} and no answer from {control.resp_h} but its greeting: "
+            "a port check (connect and close) sends none, and the agent calls back only "
+            "after the media server's requests, so whether a callback was due cannot be seen")
+
+
+def _greeted_only(stream: NdmpStream | None) -> bool:
+    """Does the stream hold at most the agent's greeting (its reason, if cut, unknown)?"""
+    return all(m.direction == "resp" and message_op(m) == "NOTIFY_CONNECTED"
+               for m in (stream.messages if stream else []))

@@ -56,7 +56,13 @@ from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
-from flowcheck.verify.port_check import KIND_WHY, connect_check, connect_check_words, unseen_wait
+from flowcheck.verify.port_check import (
+    KIND_WHY,
+    callback_not_due,
+    connect_check,
+    connect_check_words,
+    unseen_wait,
+)
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
@@ -349,7 +355,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if silent:
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          f"the session stopped before it could come: {silent}")
-    left_out = callback_unseen(ctx, session) if session.callback_uid is None else ""
+    left_out = (callback_unseen(ctx, session) or callback_not_due(ctx, session)) \
+        if session.callback_uid is None else ""
     if left_out:
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
                          f"{left_out}")
