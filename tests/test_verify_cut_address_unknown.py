@@ -1,5 +1,5 @@
 """Announcements whose address the capture lacks are never `announced_not_used` while a
-connection in the capture could be theirs (field trial 20 D3, D5).
+connection in the capture could be theirs (field check 20 D3, D5).
 
 Snap length 96 (editcap -s 96, old tcpdump's default) cuts the address out of
 DATA_LISTEN's / MOVER_LISTEN's reply. The data connection is still in the capture: to

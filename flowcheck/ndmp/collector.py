@@ -196,7 +196,7 @@ class NdmpCollector:
             stream.lost_replies = control.findings.lost_requests(stream.messages)
             # One that carried no NDMP byte is kept for its close (FIN or RST): what
             # ended the control connection is evidence of a job's end, whatever
-            # direction the capture holds (field trial 20, D8).
+            # direction the capture holds (field check 20, D8).
             closed = (stream.fin or stream.reset) and not control.given_up
             if stream.messages or stream.findings or closed:
                 out.append(stream)

@@ -142,7 +142,7 @@ def _late_greeting_snapped(ctx: Context, control: Connection, stream: NdmpStream
     greeting (_late_greeting)? Both directions captured, no byte missed or filtered out:
     the cut took only message bodies, and the packets' wire lengths and times still say
     that the media server sent nothing and that the agent's first bytes, the header of
-    its greeting, came after the media server's close (field trial 20, D2)."""
+    its greeting, came after the media server's close (field check 20, D2)."""
     return (stream.snap_cut > 0 and one_sided(control) is None and not control.missed_bytes
             and not left_out_words(ctx, control) and _late_greeting(control, stream) is not None)
 
