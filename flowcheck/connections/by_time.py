@@ -32,18 +32,21 @@ def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.nd
     return back[starts + sizes - 1] > back[starts]
 
 
-def moved_flows(d: DecodedBatch, flows: BatchFlows, reached: float | None,
+def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: float | None,
                 record_of: Callable[[FlowKey], Connection | None]
                 ) -> tuple[np.ndarray, dict[int, float]]:
     """Before the batch is tracked: the flows whose records spans_by_time may move (a
-    packet stamped earlier than the one before it in the flow, or than the batch before
-    reached: `reached`, seconds), and the last_ts their records had (by flow), as the
-    paths set last_ts to the batch's last packet in file order."""
+    packet stamped earlier than the one before it in the flow, or a packet whose time
+    counts (timed: per TCP row of d) stamped earlier than the batch before reached:
+    `reached`, seconds; not the packets behind a clock set back, which would make every
+    flow after it one), and the last_ts their records had (by flow), as the paths set
+    last_ts to the batch's last packet in file order. The other flows keep the fast
+    paths (flowcheck.connections.short_flows)."""
     order, starts = flows.order, flows.bounds[:-1]
     ts = d.tcp_ts[order]
     moved = out_of_order(ts, starts, np.diff(flows.bounds))
     if reached is not None:
-        moved |= np.minimum.reduceat(ts, starts) < reached
+        moved |= np.minimum.reduceat(np.where(timed[order], ts, np.inf), starts) < reached
     flow_ids = np.flatnonzero(moved).tolist()
     records = [record_of(flows.keys[f]) for f in flow_ids]
     return moved, {f: r.last_ts for f, r in zip(flow_ids, records, strict=True)

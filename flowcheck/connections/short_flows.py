@@ -18,8 +18,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.connections.by_time import out_of_order
-from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.parked import Parked, commit, parked_entries
@@ -44,7 +42,6 @@ class ShortFlows:
     """
 
     ndmp_port: int
-    clock: ClockSteps
     sink: SegmentSink | None
     tap: Callable[[bytes], bool] | None
     _flows: dict[FlowKey, ConnState]
@@ -58,11 +55,13 @@ class ShortFlows:
     _copy: np.ndarray
     _replace: Callable[[FlowKey], None]
 
-    def _short_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
+    def _short_flows(self, flows: BatchFlows, walk: list[int] | range,
+                     moved: np.ndarray | None = None) -> list[int]:
         """Start the short-connection pass on the flows to walk that fit it (see
         flowcheck.connections.short): connections opened in this batch, and parked ones
-        going on; returns the other flows. The pass's records are made by _commit_short,
-        after the walk, with the batch's uids."""
+        going on, but those whose records the batch's times move (moved: per flow,
+        by_time.moved_flows; None: none); returns the other flows. The pass's records are
+        made by _commit_short, after the walk, with the batch's uids."""
         d = self._decoded
         walk_a = np.asarray(walk, np.int64)
         sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
@@ -80,11 +79,12 @@ class ShortFlows:
         in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
                                 len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
                                                                                 bool)
-        if self.clock.out_of_order:
-            # Records out of time order in this batch (or behind the batch before): the
+        if moved is not None:
+            # Records out of time order (in the flow, or behind the time reached): the
             # pass takes a flow's packets in file order and a parked record's span from
-            # the batch, so a flow out of order, or going on, goes through update_packet.
-            fits &= ~in_parked & ~out_of_order(d.tcp_ts[flows.order], starts, sizes)
+            # the batch, so such a flow goes through update_packet. The others keep the
+            # pass: a batch with some jitter, or after a clock set back, is no slow path.
+            fits &= ~moved[walk_a]
         # A known 4-tuple whose first packet here is a SYN may open a new connection.
         syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
         reused = np.zeros(len(walk_keys), bool)
@@ -155,4 +155,3 @@ class ShortFlows:
             self._flows.pop(key, None)
         self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
         self._records.extend(block.records[:new.shape[0]])
-

@@ -192,11 +192,12 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
         self._copy = self.copies.mark(decoded, flows, since, sources, identity)
         # Records out of time order: a connection's times by time (by_time).
-        by_time = None if self.clock.timed is None or not flows.keys else moved_flows(
-            decoded, flows, self.clock.reached, self._record_of)
+        timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
+        by_time = None if timed is None or not flows.keys else moved_flows(
+            decoded, flows, timed, self.clock.reached, self._record_of)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
-            walk = self._short_flows(flows, walk)
+            walk = self._short_flows(flows, walk, None if by_time is None else by_time[0])
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(flows, walk)
@@ -219,8 +220,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         for quote in late:
             self._attach_icmp(quote)
         if by_time is not None:
-            spans_by_time(decoded, flows, self.clock.timed[decoded.tcp_index], *by_time,
-                          self._record_of)
+            spans_by_time(decoded, flows, timed, *by_time, self._record_of)
         self._end_batch()
         return decoded
 
