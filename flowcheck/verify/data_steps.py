@@ -30,6 +30,7 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
+from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
     announcement_detail,
@@ -67,7 +68,6 @@ from flowcheck.verify.refused_listens import (
     refused_words,
     resource_words,
 )
-from flowcheck.verify.running import stalled_side
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
 
