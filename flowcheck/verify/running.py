@@ -41,6 +41,7 @@ from flowcheck.verify.stalled import (
     stall_words,
     unacked_from,
     unacked_words,
+    unseen_run_long,
 )
 from flowcheck.verify.three_way_close import (
     MOVER_STARTS,
@@ -122,8 +123,10 @@ def _check_running(ctx: Context, session: Session) -> None:
     # An ACK comes well within the retransmission timeout after the message the
     # unacknowledged bytes began; a capture that ended sooner may only miss it. A FIN
     # resent unanswered waited the closer's timeout before each resend already.
-    if stall is not None and (stall.fin or time_enough(ctx, last.ts if last
-                                                       else control.last_ts)):
+    rto = ctx.config.retransmission_timeout
+    if stall is not None and (stall.fin or (unseen_run_long(stall, rto) if stall.unseen else
+                                            time_enough(ctx, last.ts if last
+                                                        else control.last_ts))):
         _stalled(ctx, session, stream, control, stall, last)
         return
     if not starts:

@@ -17,6 +17,7 @@ from flowcheck.verify.stalled import (
     Stall,
     closed_unanswered_after,
     data_stall,
+    unseen_run_long,
 )
 
 
@@ -66,6 +67,8 @@ def stall_timed_by(ctx: Context, conn: Connection, stall: Stall
     times it from the message its bytes began."""
     if stall.fin:
         return "fin"
+    if stall.unseen:  # one direction: the run alone shows how long no ACK came
+        return "first" if unseen_run_long(stall, ctx.config.retransmission_timeout) else None
     if stall.lost:
         return "lost" if time_enough(ctx, stall.ts) else None
     if time_enough(ctx, stall.ts):

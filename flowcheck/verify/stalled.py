@@ -105,8 +105,10 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     none of the peer's packets (one direction: sessions.classify.one_sided), resends of
     more than one byte (Stall.unseen: the sender's TCP waited a timeout before each, so no
     ACK reached it; a zero-window probe, which the unseen window would explain, carries
-    one byte); None when none. A sender that sent new bytes after its resends was
-    delivered again (a stall that resumed).
+    one byte) and no FIN sent once after them (never resent: it was acknowledged, and
+    the resends with it); None when none. A sender that sent new bytes after its resends
+    was delivered again (a stall that resumed). An unseen stall is timed by its run alone
+    (unseen_run_long): an ACK after its last resend could not be seen.
 
     closing: also a side that closed the connection and resent its FIN RESENDS_FOR_STALL
     or more times with no answer from its peer at all (_unanswered_closer: a close
@@ -119,7 +121,9 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
             continue
         acked = evidence.resends_acked
         unacked = getattr(conn, f"{side}_unacked")
-        unseen = (not acked and not unacked and evidence.resent_len > 1
+        # A FIN sent once after the resends, never resent: its ACK (and theirs) came.
+        closed_after = len(conn.fin_frames) == 1 and conn.fin_frames[0] > evidence.resent_frame
+        unseen = (not acked and not unacked and evidence.resent_len > 1 and not closed_after
                   and one_sided(conn) == ("resp" if side == "orig" else "orig"))
         if acked or unacked or unseen:
             return Stall(side, evidence.resends, 0 if acked else unacked, bool(acked),
@@ -138,6 +142,15 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
 # the other side seen talking before, SH / SHR with none of its packets in the capture
 # or only from its middle (one direction captured, a capture started late).
 _CLOSER = {"S2": "orig", "SH": "orig", "S3": "resp", "SHR": "resp"}
+
+
+def unseen_run_long(stall: Stall, seconds: float) -> bool:
+    """For a stall whose receiver's packets are not captured (Stall.unseen, not a FIN):
+    did its run of resends last at least `seconds` (the retransmission timeout), so the
+    sender went that long without an ACK (RFC 6298 5.4: it resends only when none came)?
+    Time after the last resend proves nothing here: an ACK then would not be seen."""
+    return (stall.first_ts is not None and stall.ts is not None
+            and stall.ts - stall.first_ts >= seconds)
 
 
 def _unanswered_closer(conn: Connection) -> str | None:
