@@ -249,7 +249,8 @@ def test_resends_the_capture_ends_soon_after_are_timed_from_the_first(tmp_path: 
 
 def test_resends_the_capture_ends_soon_after_the_first_are_not_judged(tmp_path: Path) -> None:
     """The capture cut after the second resend (frame 993), 0.8 s after the first: an
-    ACK could still come: no data_stalled (the job reads as still running)."""
+    ACK could still come: no data_stalled (the job reads as still running), but the data
+    step is unknown, not ok (field check 20, D1: a stall cut short read as a pass)."""
     path = tmp_path / "cut-after-two-resends.pcap"
     wrpcap(str(path), list(rdpcap(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
            [:994])
@@ -258,6 +259,8 @@ def test_resends_the_capture_ends_soon_after_the_first_are_not_judged(tmp_path: 
     assert (data.evidence("orig").resends, data.evidence("orig").resend_first_frame) == (2, 987)
     assert "data_stalled" not in {f.code for f in analysis.findings}
     assert {f.code for f in analysis.findings} == {"capture_ended_early"}
+    assert analysis.sessions[0].steps[-1].status == "unknown"
+    assert analysis.verdict == "inconclusive"
 
 
 def test_a_capture_stopped_at_the_last_resend_is_data_stalled() -> None:

@@ -27,6 +27,7 @@ from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
+from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, previous_step
 
@@ -69,6 +70,12 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; "
+                         + flow_detail(ctx, session, open_conns, sent, key))
+    unjudged = unjudged_stalls(ctx, session)
+    if unjudged:  # resends the capture ended too soon after: stalled or an ACK late?
+        conn, stall = unjudged[0]
+        return make_step(spec, "unknown", uids, [s.frame for _, s in unjudged],
+                         f"unknown: {unjudged_detail(ctx, conn, stall)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
     unseen = unseen_cut_transfers(ctx, session)
     if unseen:  # a reset the capture ended too soon after: cut short or finished?

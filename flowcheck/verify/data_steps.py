@@ -31,6 +31,7 @@ from flowcheck.verify.context import (
     opened_unseen_words,
     opening_frames,
 )
+from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
@@ -69,7 +70,6 @@ from flowcheck.verify.refused_listens import (
     refused_words,
     resource_words,
 )
-from flowcheck.verify.running import stalled_side
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 
 # The messages an NDMP session starts with (the agent's greeting, the DMA's CONNECT_OPEN

@@ -19,6 +19,7 @@ from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import (
     after,
@@ -28,7 +29,6 @@ from flowcheck.verify.evidence import (
     left_out_words,
     stream_whole,
 )
-from flowcheck.verify.running import stalled_side
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.unseen_end import check_unseen_end
 

@@ -10,9 +10,9 @@ from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_stall import control_stall
 from flowcheck.verify.evidence import after
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.running import control_stall
 
 
 def running_start(ctx: Context, session: Session) -> NdmpMessage | None:

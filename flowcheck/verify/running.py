@@ -19,6 +19,7 @@ from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
+from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
@@ -37,10 +38,10 @@ from flowcheck.verify.stalled import (
     Stall,
     silent_peer_fix,
     silent_peer_words,
-    stall_of,
     stall_words,
     unacked_from,
     unacked_words,
+    unseen_run_long,
 )
 from flowcheck.verify.three_way_close import (
     MOVER_STARTS,
@@ -110,19 +111,25 @@ def _halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | 
 
 def _check_running(ctx: Context, session: Session) -> None:
     """check_running for one session."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None or ctx.causes.get(session.id, set()) - {"halt"}:
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid.get(session.control_uid) or no_messages(control)
+    if ctx.causes.get(session.id, set()) - {"halt"}:
         return
     starts = job_starts(ctx, session, stream)
-    if not starts:
+    if not starts and not start_unseen(ctx, session, stream, control):
         return
-    control = ctx.by_uid[session.control_uid]
     stall = control_stall(control, closing=True)
     last = unacked_from(stream, stall) if stall is not None else None
-    if stall is not None and time_enough(ctx, last.ts if last else control.last_ts):
-        # An ACK comes well within the retransmission timeout after the message the
-        # unacknowledged bytes began; a capture that ended sooner may only miss it.
+    # An ACK comes well within the retransmission timeout after the message the
+    # unacknowledged bytes began; a capture that ended sooner may only miss it. A FIN
+    # resent unanswered waited the closer's timeout before each resend already.
+    rto = ctx.config.retransmission_timeout
+    if stall is not None and (stall.fin or (unseen_run_long(stall, rto) if stall.unseen else
+                                            time_enough(ctx, last.ts if last
+                                                        else control.last_ts))):
         _stalled(ctx, session, stream, control, stall, last)
+        return
+    if not starts:
         return
     reset = bool(control.rst_frames) and not control.missed_bytes
     halt = next((m for m in stream.messages if message_op(m) in HALTS
@@ -146,24 +153,6 @@ def _check_running(ctx: Context, session: Session) -> None:
           and (halt_unanswered(stream, control, halt)
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
-
-
-def control_stall(control: Connection, *, closing: bool = False) -> Stall | None:
-    """The side of the control connection whose last payload bytes stopped being
-    delivered (flowcheck.verify.stalled.stall_of: resent at least twice, each resend
-    waiting a retransmission timeout for an ACK, and never acknowledged in the capture,
-    or acknowledged in it with the ACKs lost on their way to the sender); closing: also
-    a side that closed it and resent its FIN at least twice with no answer at all (the
-    path lost its packets as well); None when none, or when the capture missed bytes of
-    the connection (sniffer loss). A capture of one direction leaves the fields 0
-    (Connection.orig_unacked)."""
-    return None if control.missed_bytes else stall_of(control, closing=closing)
-
-
-def stalled_side(control: Connection) -> str | None:
-    """"orig" or "resp": control_stall's sender; None when none."""
-    stall = control_stall(control)
-    return stall.side if stall is not None else None
 
 
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,

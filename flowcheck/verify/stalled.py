@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint
 from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.details import span_words
 from flowcheck.verify.ttl import taken_on_words
 
@@ -76,7 +77,9 @@ class Stall:
     (lost_stall): unacked its bytes in gaps its ACKs never covered, ts and frame the
     packet after the first gap (as first_ts, first_frame), resends 0; ack_frame, ack_ts:
     its last ACK (still below them); next_len: the payload bytes of the packet after the
-    gap (it arrived)."""
+    gap (it arrived). unseen: the capture holds none of the receiver's packets on the
+    connection (one direction captured): no ACK of it to judge, the sender's resends
+    alone show none reached the sender (unacked 0)."""
 
     side: str
     resends: int
@@ -91,18 +94,25 @@ class Stall:
     ack_frame: int = 0
     ack_ts: float | None = None
     next_len: int = 0
+    unseen: bool = False
 
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     """The side of conn that stopped being delivered, from its trailing resends
     (SideEvidence.resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
     in the capture (orig_unacked: known only when the peer's ACKs are captured), or of
-    bytes the capture shows ACKed (SideEvidence.resends_acked); None when neither. A sender that
-    sent new bytes after its resends was delivered again (a stall that resumed).
+    bytes the capture shows ACKed (SideEvidence.resends_acked), or, when the capture holds
+    none of the peer's packets (one direction: sessions.classify.one_sided), resends of
+    more than one byte (Stall.unseen: the sender's TCP waited a timeout before each, so no
+    ACK reached it; a zero-window probe, which the unseen window would explain, carries
+    one byte) and no FIN sent once after them (never resent: it was acknowledged, and
+    the resends with it); None when none. A sender that sent new bytes after its resends
+    was delivered again (a stall that resumed). An unseen stall is timed by its run alone
+    (unseen_run_long): an ACK after its last resend could not be seen.
 
     closing: also a side that closed the connection and resent its FIN RESENDS_FOR_STALL
-    or more times with no answer from its peer at all (Zeek's S2 / S3: a close attempt
-    the other side never answered; every FIN in fin_frames is the closer's): a receiver
+    or more times with no answer from its peer at all (_unanswered_closer: a close
+    attempt the other side never answered; every FIN in fin_frames is the closer's): a receiver
     that gave up on a silent transfer closes it, and its FIN is lost as the data was.
     The time is the connection's last packet (its last FIN)."""
     for side in ("orig", "resp"):
@@ -111,22 +121,44 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
             continue
         acked = evidence.resends_acked
         unacked = getattr(conn, f"{side}_unacked")
-        if acked or unacked:
+        # A FIN sent once after the resends, never resent: its ACK (and theirs) came.
+        closed_after = len(conn.fin_frames) == 1 and conn.fin_frames[0] > evidence.resent_frame
+        unseen = (not acked and not unacked and evidence.resent_len > 1 and not closed_after
+                  and one_sided(conn) == ("resp" if side == "orig" else "orig"))
+        if acked or unacked or unseen:
             return Stall(side, evidence.resends, 0 if acked else unacked, bool(acked),
                          evidence.resent_ts, evidence.resent_frame,
                          first_ts=evidence.resend_first_ts,
-                         first_frame=evidence.resend_first_frame)
+                         first_frame=evidence.resend_first_frame, unseen=unseen)
     closer = _unanswered_closer(conn) if closing else None
     if closer is not None:
         return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
-                     conn.fin_frames[-1], fin=True)
+                     conn.fin_frames[-1], fin=True,
+                     unseen=one_sided(conn) == ("resp" if closer == "orig" else "orig"))
     return None
+
+
+# Zeek's states of a connection one side closed and the other did not: S2 / S3 with
+# the other side seen talking before, SH / SHR with none of its packets in the capture
+# or only from its middle (one direction captured, a capture started late).
+_CLOSER = {"S2": "orig", "SH": "orig", "S3": "resp", "SHR": "resp"}
+
+
+def unseen_run_long(stall: Stall, seconds: float) -> bool:
+    """For a stall whose receiver's packets are not captured (Stall.unseen, not a FIN):
+    did its run of resends last at least `seconds` (the retransmission timeout), so the
+    sender went that long without an ACK (RFC 6298 5.4: it resends only when none came)?
+    Time after the last resend proves nothing here: an ACK then would not be seen."""
+    return (stall.first_ts is not None and stall.ts is not None
+            and stall.ts - stall.first_ts >= seconds)
 
 
 def _unanswered_closer(conn: Connection) -> str | None:
     """The side ("orig", "resp") that closed conn and resent its FIN RESENDS_FOR_STALL or
-    more times with no answer at all from its peer (Zeek's S2 / S3); None when none."""
-    closer = {"S2": "orig", "S3": "resp"}.get(conn.conn_state)
+    more times with no answer at all from its peer (_CLOSER's states: no FIN and no RST
+    of the peer; each resend waited the closer's timeout for an ACK that never reached
+    it, whether or not the capture holds the peer's direction); None when none."""
+    closer = _CLOSER.get(conn.conn_state)
     return closer if closer is not None and len(conn.fin_frames) > RESENDS_FOR_STALL else None
 
 
@@ -167,6 +199,12 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
                 f"although {receiver} had acknowledged them: its ACKs are in the capture but "
                 f"never reached {sender}, lost between the capture point and it{went_on}.")
     them = "it" if stall.fin else "them"
+    if stall.unseen:
+        return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}): "
+                f"no ACK of {them} reached {sender}{went_on}. The capture holds no packet of "
+                f"{receiver} on this connection (one direction captured), so whether the "
+                "resends never reached it or its ACKs were lost on the way back cannot be "
+                "seen; either way the path stopped delivering the connection.")
     return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) and "
             f"{receiver} never acknowledged {them}{went_on}.")
 

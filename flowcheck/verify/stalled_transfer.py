@@ -31,7 +31,6 @@ from flowcheck.verify.capture_points import resends_vanished, resends_vanished_w
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
-from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.pmtu import (
     READING,
     TooBig,
@@ -50,11 +49,10 @@ from flowcheck.verify.stall_receiver import (
     control_frame,
     heard_after,
 )
+from flowcheck.verify.stall_timing import stall_timed_by
 from flowcheck.verify.stalled import (
-    RESENDS_FOR_STALL,
     STATE_LOST,
     Stall,
-    closed_unanswered_after,
     data_stall,
     silent_peer_fix,
     silent_peer_words,
@@ -102,7 +100,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
         stall = data_stall(conn)
         if stall is None or stall.ts is None:
             continue
-        timed_by = _timed_by(ctx, conn, stall)
+        timed_by = stall_timed_by(ctx, conn, stall)
         if timed_by is None:
             continue  # an ACK comes within the retransmission timeout: it may be missed
         halt = halt_of(messages, conn.ts, stall.ts)
@@ -124,27 +122,6 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
     return found
 
 
-def _timed_by(ctx: Context, conn: Connection, stall: Stall
-              ) -> Literal["fin", "last", "closed", "first", "lost"] | None:
-    """What shows no ACK of the stall was merely still on its way (StalledTransfer);
-    None when nothing does. Resent FINs each waited a timeout already (the stall's own,
-    or the receiver's after it, which the sender never answered); so did each resend of
-    the run (RFC 6298 5.4): the silence is timed from the first, as control_stalled
-    times it from the message its bytes began."""
-    if stall.fin:
-        return "fin"
-    if stall.lost:
-        return "lost" if time_enough(ctx, stall.ts) else None
-    if time_enough(ctx, stall.ts):
-        return "last"
-    if closed_unanswered_after(conn, stall):
-        return "closed"
-    if (stall.first_ts is not None and stall.resends >= RESENDS_FOR_STALL
-            and time_enough(ctx, stall.first_ts)):
-        return "first"
-    return None
-
-
 def stalled_detail(stalled: StalledTransfer) -> str:
     """Step 5's words for a stalled data connection."""
     stall = stalled.stall
@@ -157,7 +134,8 @@ def stalled_detail(stalled: StalledTransfer) -> str:
                 f"{stall.resends} times and never answered{mtu}")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
-            else f"its last {stall.unacked} B never acknowledged")
+            else "no ACK reached the sender, the receiver's packets not captured"
+            if stall.unseen else f"its last {stall.unacked} B never acknowledged")
     return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what}{mtu})"
 
 
@@ -175,6 +153,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 continue
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
+                    "its last bytes" if stall.unseen else
                     f"its last {stall.unacked} B")
             since = stall.first_ts if stalled.timed_by == "first" else stall.ts
             head = stall_words("data", conn, roles, stall, what,

@@ -1,0 +1,81 @@
+"""How a data connection's stall is timed (what shows no ACK was merely still on its
+way, flowcheck.verify.stalled_transfer), and the stalls the capture ended too soon after
+to judge: step 5 unknown on them, not ok."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.verify.context import Context
+from flowcheck.verify.cut_transfer import halt_of
+from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.stalled import (
+    RESENDS_FOR_STALL,
+    Stall,
+    closed_unanswered_after,
+    data_stall,
+    unseen_run_long,
+)
+
+
+def unjudged_stalls(ctx: Context, session: Session) -> list[tuple[Connection, Stall]]:
+    """The session's data connections whose sender resent its last bytes, never
+    acknowledged, when the capture ended too soon to judge it (no stall_timed_by: an ACK
+    could still have come) and no normal halt came after the first resend: (connection,
+    stall). Step 5 is unknown on them, never ok: the resends are what the capture shows
+    of the transfer's end (field check 20, D1: 8 resends over 2 s read as a pass)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    found = []
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        stall = data_stall(conn)
+        if (stall is None or stall.ts is None or stall.lost or stall.fin
+                or stall_timed_by(ctx, conn, stall) is not None):
+            continue
+        halt = halt_of(messages, conn.ts, stall.first_ts or stall.ts)
+        if halt is None or abnormal_reason(halt) is not None:
+            found.append((conn, stall))
+    return found
+
+
+def unjudged_detail(ctx: Context, conn: Connection, stall: Stall) -> str:
+    """Step 5's words for an unjudged stall (unjudged_stalls)."""
+    what = (f"its last {stall.unacked} B" if stall.unacked else "its last bytes")
+    acked = ("acknowledged by the receiver, the ACKs never reaching the sender"
+             if stall.acks_lost else "no ACK of them reaching the sender (the receiver's "
+             "packets not captured)" if stall.unseen else "never acknowledged")
+    first = stall.first_ts if stall.first_ts is not None else stall.ts
+    return (f"{endpoint(conn.resp_h, conn.resp_p)}: {what} resent {stall.resends} times "
+            f"(frames {stall.first_frame or stall.frame} to {stall.frame}), {acked}, when "
+            f"the capture ended {span_words(max(0.0, ctx.capture_end - first))} after the "
+            "first resend, less than the retransmission timeout "
+            f"({span_words(ctx.config.retransmission_timeout)}): whether the path stopped "
+            "delivering them or an ACK was still on its way cannot be seen")
+
+
+def stall_timed_by(ctx: Context, conn: Connection, stall: Stall
+                   ) -> Literal["fin", "last", "closed", "first", "lost"] | None:
+    """What shows no ACK of the stall was merely still on its way (stalled_transfer.
+    StalledTransfer.timed_by);
+    None when nothing does. Resent FINs each waited a timeout already (the stall's own,
+    or the receiver's after it, which the sender never answered); so did each resend of
+    the run (RFC 6298 5.4): the silence is timed from the first, as control_stalled
+    times it from the message its bytes began."""
+    if stall.fin:
+        return "fin"
+    if stall.unseen:  # one direction: the run alone shows how long no ACK came
+        return "first" if unseen_run_long(stall, ctx.config.retransmission_timeout) else None
+    if stall.lost:
+        return "lost" if time_enough(ctx, stall.ts) else None
+    if time_enough(ctx, stall.ts):
+        return "last"
+    if closed_unanswered_after(conn, stall):
+        return "closed"
+    if (stall.first_ts is not None and stall.resends >= RESENDS_FOR_STALL
+            and time_enough(ctx, stall.first_ts)):
+        return "first"
+    return None
