@@ -20,9 +20,8 @@ Classification of each packet (DecodedBatch.kind):
   NON_TCP      IP but not TCP, or not IP at all (ARP, ...): counted, skipped
   FRAGMENT     any other IP fragment (IPv4, IPv6 fragment header), or a link-layer
                fragment
-  UNDECODABLE  unknown link type, inconsistent lengths (also a record cut short whose
-               wire length runs far past its IP datagram: decode.ip.lengths_disagree),
-               or cut by the snap length before the TCP header ends
+  UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
+               the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
 and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
 packets likewise in DecodedBatch.arp (decode.arp), IPv6 neighbour solicitations and
@@ -40,7 +39,7 @@ from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.general import decode_general
-from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE, lengths_disagree
+from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE
 from flowcheck.decode.ipv6 import IcmpQuote
 from flowcheck.decode.ndp import NeighbourPackets
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
@@ -66,16 +65,13 @@ PLAIN_VXLAN = np.dtype([
 VXLAN_INNER_AT = 50
 
 
-def _is_plain(frames: np.ndarray, caplen: np.ndarray, wire: np.ndarray) -> np.ndarray:
-    """PLAIN_ETHERNET_TCP records that are what they say (caplen, wire: the captured and
-    original lengths from their start); a record whose lengths disagree is left to the
-    general decode, which tells it."""
+def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
+    """PLAIN_ETHERNET_TCP records that are what they say (caplen: from their start)."""
     doff = frames["tcp"]["offset"] >> 4
-    total = frames["total"].astype(np.int64)
+    total = frames["total"]
     return ((frames["ethertype"] == 0x0800) & (frames["first"] == 0x45)
             & (frames["proto"] == IPPROTO_TCP) & ((frames["frag"] & 0x3FFF) == 0)
-            & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0))
-            & ~lengths_disagree(14, total, wire, caplen))
+            & (caplen >= PLAIN_TCP_AT + 20) & (doff >= 5) & ((total >= 20) | (total == 0)))
 
 
 def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
@@ -94,7 +90,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
         return decode_general(batch, skipped_flows, ports)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
-    plain = _is_plain(frames, gather.caplen, gather.wirelen)
+    plain = _is_plain(frames, gather.caplen)
     if plain.all():
         return _plain(batch, frames, gather, np.arange(n))
     parts = []
@@ -105,12 +101,10 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
     outer = gather.header(np.zeros(rest.shape[0], dtype=np.int64), PLAIN_VXLAN,
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
-    caplen, wire = gather.caplen[rest], gather.wirelen[rest]
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
              & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], ports.vxlan)
              & ((total == 0) | (total >= 20 + 16 + 14))
-             & ~lengths_disagree(14, total, wire, caplen)
-             & _is_plain(outer["inner"], caplen - VXLAN_INNER_AT, wire - VXLAN_INNER_AT))
+             & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():
         parts.append((rest, _plain_vxlan(batch, outer, gather, rest)))
         rest = rest[:0]

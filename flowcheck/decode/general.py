@@ -48,7 +48,7 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
                      first_fragment=np.zeros(n, dtype=bool), tunnel=np.zeros(n, dtype=np.int64),
                      ip_id=np.zeros(n, dtype=np.int64), ttl=np.zeros(n, dtype=np.uint8),
                      frame_at=np.zeros(n, dtype=np.int64), cut_frame=np.zeros(n, dtype=np.int64),
-                     assembled=np.zeros(n, dtype=bool), disagree=np.zeros(n, dtype=bool))
+                     assembled=np.zeros(n, dtype=bool))
     layers.kind[link == BAD] = UNDECODABLE
     layers.kind[link == LINK_FRAGMENT] = FRAGMENT
     arp_rows = np.flatnonzero(link == ETHERTYPE_ARP)

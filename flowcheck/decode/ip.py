@@ -19,10 +19,6 @@ from flowcheck.decode.ipv6 import Extensions, walk_ipv6_extensions
 TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
 # IPv6 next-header values that are extension headers the walker understands.
 IPV6_EXTENSIONS = (0, 43, 44, 51, 60)
-# The most a frame may hold after its IP datagram: Ethernet padding, an FCS, the trailers
-# packet brokers and load balancers append (timestamps, F5's TLVs: tens to a few hundred
-# bytes) are all shorter than a whole Ethernet payload (lengths_disagree).
-MAX_TRAILER = 1500
 
 IPV4_HEADER = np.dtype([("first", "u1"), ("tos", "u1"), ("total", ">u2"), ("id", ">u2"),
                         ("frag", ">u2"), ("ttl", "u1"), ("proto", "u1"), ("sum", ">u2"),
@@ -54,23 +50,6 @@ class Layers:
     cut_frame: np.ndarray
     # bool: a fragment of a datagram reassembled in the batch (not the completing one)
     assembled: np.ndarray
-    # bool: UNDECODABLE because its IP length and the bytes enclosing it disagree
-    # (lengths_disagree): a corrupt record, not one cut by the snap length
-    disagree: np.ndarray
-
-
-def lengths_disagree(at: np.ndarray, length: np.ndarray, enclosing: np.ndarray,
-                     caplen: np.ndarray) -> np.ndarray:
-    """Per packet: is the record corrupt rather than cut by the snap length? Its IP
-    datagram (at `at`, `length` bytes from its IP header, 0: not given) is not captured
-    whole, so its length would be trusted for bytes the record does not hold, while the
-    frame or datagram enclosing it (ending at `enclosing`: the record's original length
-    or an outer IP length) runs more than MAX_TRAILER bytes past it. One of the two
-    lengths is false and nothing captured tells which: tcpdump's fuzzed
-    heapoverflow-tcp_print.pcap, 64 bytes of a 262,144-byte frame holding an IPv4 total
-    length of 12,336. Positions count from the record's start."""
-    end = at + length
-    return (length != 0) & (end > caplen) & (enclosing - end > MAX_TRAILER)
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
@@ -89,11 +68,8 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         # Total length 0: a segmentation offload super-frame (TSO, IPv4 BIG TCP), whose
         # datagram runs to the end of the frame, as tshark's TSO support reads it.
         end = np.where(total == 0, enclosing, np.minimum(at + total, enclosing))
-        header = at + 20 <= caplen[r]
-        disagree = header & lengths_disagree(at, total, enclosing, caplen[r])
-        layers.disagree[r[disagree]] = True
-        bad = (~header | (first >> 4 != 4) | (ihl < 20)
-               | ((total != 0) & (total < ihl)) | (end < at + ihl) | disagree)
+        bad = ((at + 20 > caplen[r]) | (first >> 4 != 4) | (ihl < 20)
+               | ((total != 0) & (total < ihl)) | (end < at + ihl))
         layers.kind[r[bad]] = UNDECODABLE
         _mark_cut(layers, r[~bad & (total != 0) & (at + total > enclosing)])
         # tshark reassembles the fragments it has whole; a first fragment cut by the snap
@@ -185,10 +161,6 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     layers.kind[r[bad]] = UNDECODABLE
     r, at, ip = r[~bad], at[~bad], ip[~bad]
     plen = ip["length"].astype(np.int64)
-    disagree = lengths_disagree(at, np.where(plen == 0, 0, 40 + plen), layers.end[r], caplen[r])
-    layers.kind[r[disagree]] = UNDECODABLE
-    layers.disagree[r[disagree]] = True
-    r, at, ip, plen = r[~disagree], at[~disagree], ip[~disagree], plen[~disagree]
     proto = ip["next"].astype(np.int64)
     l4 = at + 40
     enclosing = layers.end[r]

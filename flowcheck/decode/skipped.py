@@ -93,8 +93,7 @@ def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers:
         codes, counts = np.unique(links[unknown], return_counts=True)
         skipped.unknown_links.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
     known = rows[~unknown]
-    # Cut, not corrupt: a record whose lengths disagree is malformed (decode.ip).
-    cut = known[(gather.caplen[known] < gather.wirelen[known]) & ~layers.disagree[known]]
+    cut = known[gather.caplen[known] < gather.wirelen[known]]
     if cut.size:
         skipped.cut = int(cut.size)
         skipped.snap = int(gather.caplen[cut].max())
