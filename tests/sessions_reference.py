@@ -257,8 +257,12 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         media = {session.media_server} | spare["mover"]
         agents = {session.remote_agent} | spare["data"]
         connectors, listeners = (media, agents) if listener == "data" else (agents, media)
-        return conn.orig_h in connectors and conn.resp_h in listeners and \
-            (not ranged or in_range(conn.resp_p, listener))
+        if conn.orig_h in connectors and conn.resp_h in listeners and \
+                (not ranged or in_range(conn.resp_p, listener)):
+            return True
+        # Open before the capture (or its handshake lost): either way round.
+        return connection_outcome(conn) == "midstream" and conn.resp_h in connectors and \
+            conn.orig_h in listeners and (not ranged or in_range(conn.orig_p, listener))
 
     def elsewhere(conn: Connection, session: Session, listener: str) -> bool:
         own = session.media_server if listener == "data" else session.remote_agent
