@@ -79,3 +79,16 @@ def wait_for_size(path: Path, size: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < size):
         time.sleep(0.1)
+
+
+def wait_until_still(path: Path, quiet: float = 0.5) -> None:
+    """Until the file has not grown for `quiet` seconds, at most a minute: the sniffer
+    has written the last packets (a burst's FINs after its data) before it is stopped."""
+    deadline = time.monotonic() + 60
+    size = -1
+    while time.monotonic() < deadline:
+        now = path.stat().st_size if path.exists() else 0
+        if now == size:
+            return
+        size = now
+        time.sleep(quiet)

@@ -20,7 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_process import DUMPCAP, ended, wait_for_size, wait_until_listening
+from live_process import (
+    DUMPCAP,
+    ended,
+    wait_for_size,
+    wait_until_listening,
+    wait_until_still,
+)
 
 from flowcheck.sources.capture_filter import VLAN_FILTER
 
@@ -231,6 +237,7 @@ def test_the_sniffers_buffer_holds_a_burst_while_flowcheck_is_busy(
     finally:
         os.killpg(live.pid, signal.SIGCONT)
         wait_for_size(saved, 8 << 20)
+        wait_until_still(saved)  # its FINs too, on a loaded machine
         report = _report(live)
     assert report["captures"][0]["kernel_dropped"] == 0
     conn = _connection(report)
