@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
@@ -21,20 +21,27 @@ from flowcheck.verify.stalled import (
 )
 
 
+def session_stalls(ctx: Context, session: Session
+                   ) -> tuple[list[NdmpMessage], list[tuple[Connection, Stall]]]:
+    """The session's control messages, and its data connections with a stall whose time
+    is known (data_stall): what stalled_transfers and unjudged_stalls each read."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    stalls = [(conn, stall) for uid in session.data_connections
+              if (stall := data_stall(conn := ctx.by_uid[uid])) is not None
+              and stall.ts is not None]
+    return (stream.messages if stream else []), stalls
+
+
 def unjudged_stalls(ctx: Context, session: Session) -> list[tuple[Connection, Stall]]:
     """The session's data connections whose sender resent its last bytes, never
     acknowledged, when the capture ended too soon to judge it (no stall_timed_by: an ACK
     could still have come) and no normal halt came after the first resend: (connection,
     stall). Step 5 is unknown on them, never ok: the resends are what the capture shows
     of the transfer's end (field check 20, D1: 8 resends over 2 s read as a pass)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    messages = stream.messages if stream else []
+    messages, stalls = session_stalls(ctx, session)
     found = []
-    for uid in session.data_connections:
-        conn = ctx.by_uid[uid]
-        stall = data_stall(conn)
-        if (stall is None or stall.ts is None or stall.lost or stall.fin
-                or stall_timed_by(ctx, conn, stall) is not None):
+    for conn, stall in stalls:
+        if stall.lost or stall.fin or stall_timed_by(ctx, conn, stall) is not None:
             continue
         halt = halt_of(messages, conn.ts, stall.first_ts or stall.ts)
         if halt is None or abnormal_reason(halt) is not None:

@@ -49,11 +49,10 @@ from flowcheck.verify.stall_receiver import (
     control_frame,
     heard_after,
 )
-from flowcheck.verify.stall_timing import stall_timed_by
+from flowcheck.verify.stall_timing import session_stalls, stall_timed_by
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
-    data_stall,
     silent_peer_fix,
     silent_peer_words,
     stall_words,
@@ -93,13 +92,9 @@ class StalledTransfer:
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
     """The session's data connections that stopped delivering mid-transfer."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    messages = stream.messages if stream else []
+    messages, stalls = session_stalls(ctx, session)
     found = []
-    for uid in session.data_connections:
-        conn = ctx.by_uid[uid]
-        stall = data_stall(conn)
-        if stall is None or stall.ts is None:
-            continue
+    for conn, stall in stalls:
         timed_by = stall_timed_by(ctx, conn, stall)
         if timed_by is None:
             continue  # an ACK comes within the retransmission timeout: it may be missed
