@@ -58,6 +58,8 @@ CATALOGUE: dict[str, Severity] = {
     "capture_duplicates": I,
     "capture_started_mid_session": I,
     "capture_clock_stepped": I,
+    # Records out of time order by less than 128 ms, taken in time order (connections.clock)
+    "capture_written_out_of_order": I,
     "capture_ring_gap": W,
     "capture_unreadable": W,
     "capture_files_skipped": I,

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-from flowcheck.connections.clock import clock_finding
+from flowcheck.connections.clock import clock_finding, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
@@ -192,7 +192,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     tracker.mirror_gaps.fill(captures)
     findings = list(truncation_findings(captures))
     for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
-                    clock_finding(tracker.clock, tracker.copies.points.appended())):
+                    clock_finding(tracker.clock, tracker.copies.points.appended()),
+                    written_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()

@@ -11,6 +11,14 @@ time counts (ClockSteps.timed) do it: not the packets after a clock set back, wh
 stay behind for the rest of the capture, nor one stamped before the capture began. The
 cost is a few numpy reductions per such batch and Python work per flow whose packets
 go back in time, never per packet; a batch in time order costs nothing.
+
+`in_time_order` goes further for a flow whose packets go back in time by less than NTP's
+step threshold (a multi-queue NIC, merged rings, a tap: a segment written before the one
+sent ahead of it, an ACK before the data it acknowledges): the tracker's paths take that
+flow's packets in time order, as in the file `reordercap` sorts, so a segment written
+after a later one is no retransmission, its gap no gap, the history the sorted file's.
+Packets further behind (a clock set back, records far out of order) keep their place in
+the file: capture_clock_stepped tells of them.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.connections.clock import CLOCK_STEP_SECONDS, ClockSteps
 from flowcheck.connections.conn import ACK, SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.decode import DecodedBatch
@@ -30,6 +39,61 @@ def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.nd
     whether a packet is stamped earlier than the one before it."""
     back = np.concatenate(([0], np.cumsum(ts[1:] < ts[:-1])))
     return back[starts + sizes - 1] > back[starts]
+
+
+def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
+                  ) -> tuple[BatchFlows, int, tuple[int, float, float]] | None:
+    """flows with the packets of each flow that goes back in time in the batch sorted by
+    time (stable), each flow's packets stamped behind its latest before them staying in
+    place (a stretch of their own) unless written out of time order (shuffled: per TCP
+    row of d, ClockSteps.shuffled) by less than CLOCK_STEP_SECONDS: a clock set back, or
+    records far out of order, keep the file's order. Also the number of packets stamped
+    earlier than the one before them in their flow that moved so, and the first of them
+    (frame, seconds back, its time). None when none moves."""
+    order, starts, sizes = flows.order, flows.bounds[:-1], np.diff(flows.bounds)
+    ts = d.tcp_ts[order]
+    back = out_of_order(ts, starts, sizes)
+    if not back.any():
+        return None
+    sorted_order, count, first = order.copy(), 0, None
+    for f in np.flatnonzero(back).tolist():
+        begin, end = int(starts[f]), int(starts[f] + sizes[f])
+        times, rows = ts[begin:end], order[begin:end]
+        latest = np.maximum.accumulate(times)[:-1]
+        behind = times[1:] < latest
+        moves = behind & shuffled[rows[1:]] & (times[1:] >= latest - CLOCK_STEP_SECONDS)
+        near = np.flatnonzero(moves & (times[1:] < times[:-1])) + 1
+        if not near.size:
+            continue
+        count += int(near.size)
+        at = int(near[0])
+        frame = int(d.tcp_frame[rows[at]])
+        if first is None or frame < first[0]:
+            first = (frame, float(times[at - 1] - times[at]), float(times[at]))
+        stretch = np.concatenate(([0], np.cumsum(behind & ~moves)))
+        sorted_order[begin:end] = rows[np.lexsort((times, stretch))]
+    if first is None:
+        return None
+    return (BatchFlows(flows.keys, flows.flow, flows.from_lower, sorted_order, flows.bounds),
+            count, first)
+
+
+def tracked_flows(d: DecodedBatch, flows: BatchFlows, clock: ClockSteps
+                  ) -> tuple[BatchFlows, np.ndarray | None]:
+    """The batch's flows as the tracker's paths take them (in_time_order, the records
+    ClockSteps.shuffled marks; its count told to clock), and per TCP row of d its place
+    among the tapped connections' segments handed to the sink (each flow's packets
+    taking its file slots in time order), None when no flow's order changed."""
+    if clock.shuffled is None:
+        return flows, None
+    moved = in_time_order(d, flows, clock.shuffled[d.tcp_index])
+    if moved is None:
+        return flows, None
+    tracked, count, first = moved
+    clock.written_near(count, first)
+    slots = np.empty(len(flows.order), np.int64)
+    slots[tracked.order] = flows.order
+    return tracked, slots
 
 
 def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: float | None,

@@ -56,6 +56,15 @@ class ClockSteps:
     timed: np.ndarray | None = None
     # The time reached before the last batch (max over the batches before it).
     reached: float | None = None
+    # Then, per row of that batch: whether it lies in a stretch behind the time reached
+    # that ends with the time jumping forward again by at least its depth (`shuffled`,
+    # written_behind: written out of time order, not behind a clock set back).
+    shuffled: np.ndarray | None = None
+    # Records stamped earlier than the one before them in their connection by less than
+    # CLOCK_STEP_SECONDS, which the tracker took in time order (by_time.in_time_order):
+    # how many, and the first one's (frame, seconds back, its time).
+    near: int = 0
+    near_first: tuple[int, float, float] | None = None
     first_ts: float | None = None  # the capture set's first record's time
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -67,7 +76,7 @@ class ClockSteps:
 
     def see(self, batch: PacketBatch) -> None:
         """Look at one batch's timestamps, after the batches before it."""
-        self.out_of_order, self.timed = False, None
+        self.out_of_order, self.timed, self.shuffled = False, None, None
         if not len(batch):
             return
         self.reached = max(self._high.values(), default=None)
@@ -92,8 +101,19 @@ class ClockSteps:
         for a pcapng file of several interfaces (written in blocks, one interface's
         packets after another's), nor for records written out of time order (`written`:
         a multi-queue sniffer, files merged unsorted), whose write order is no event
-        order, and where summing the clock's rises would count each jump back twice."""
-        return len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
+        order, and where summing the clock's rises would count each jump back twice;
+        nor for one whose connections' packets were written out of time order by less
+        (`near`: an ACK before the data it acknowledges, a RST before the message it
+        answers), whose frame numbers are then no event order either."""
+        return (len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
+                and not self.near)
+
+    def written_near(self, count: int, first: tuple[int, float, float]) -> None:
+        """count more records out of time order in their connection by less than
+        CLOCK_STEP_SECONDS; first: the batch's first one (frame, seconds back, time)."""
+        self.near += count
+        if self.near_first is None or first[0] < self.near_first[0]:
+            self.near_first = first
 
     @property
     def still_behind(self) -> int:
@@ -112,10 +132,14 @@ class ClockSteps:
         # it), or a stretch behind going on (it may end here).
         if (back > 0).any() or self._behind.get(key) or (high is not None and ts[0] < high):
             self.out_of_order = True
+            shuffled = written_behind(ts, ts[0] if high is None else high)
             timed = self._stretches(ts, before, key)
             if self.timed is None:
                 self.timed = np.ones(len(batch), bool)
+                self.shuffled = np.zeros(len(batch), bool)
+            assert self.shuffled is not None
             self.timed[slice(None) if rows is None else rows] = timed
+            self.shuffled[slice(None) if rows is None else rows] = shuffled
         else:  # in time order: the time reached is the last record's
             self._high[key] = float(ts[-1])  # (in order, from the time reached or later)
         at = np.flatnonzero(back > CLOCK_STEP_SECONDS)
@@ -156,6 +180,34 @@ class ClockSteps:
             old = self.spans.get(capture)
             self.spans[capture] = (low, high) if old is None else \
                 (min(old[0], low), max(old[1], high))
+
+
+def written_behind(ts: np.ndarray, reached: float) -> np.ndarray:
+    """Per record of one interface's batch (ts: seconds, in file order; reached: the time
+    reached before it): whether it lies in a stretch of records stamped behind the time
+    reached before them that ends, in the batch, with the time jumping forward again by
+    at least the stretch's depth: records written out of time order (a segment written
+    after the one sent ahead of it: the next record returns to where the time was). A
+    clock set back ends its stretch smoothly, once the clock has caught up (a jump of a
+    packet's spacing, not of the step), and a stretch going on at the batch's end is
+    undecided: neither is."""
+    high = np.maximum.accumulate(np.concatenate(([reached], ts)))[:-1]
+    behind = ts < high
+    if not behind.any():
+        return behind
+    was = np.concatenate(([False], behind[:-1]))
+    starts = np.flatnonzero(behind & ~was)
+    ends = np.flatnonzero(was & ~behind)  # the first record after each stretch
+    starts = starts[:len(ends)]  # a stretch still open at the end is undecided
+    if not len(ends):
+        return np.zeros(len(ts), bool)
+    stretch = np.cumsum(behind & ~was)  # 1-based stretch of each record behind
+    rows = np.flatnonzero(behind)
+    firsts = np.flatnonzero(np.diff(stretch[rows], prepend=0))  # each stretch's first
+    lowest = np.minimum.reduceat(ts[rows], firsts)[:len(ends)]
+    jumped = ts[ends] - ts[ends - 1] >= high[starts] - lowest
+    ok = np.concatenate(([False], jumped, np.zeros(len(ts) + 1, bool)))
+    return behind & ok[stretch]
 
 
 def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
@@ -199,7 +251,33 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
         "order of the job's steps by frame number (the order the sniffer wrote the "
         "packets) and by time together, never by time alone, and a connection's times "
         "(its start, its SYNs' span, its handshake) by the timestamps; durations and "
-        "time limits that span a clock step are not reliable, and segments written out "
-        "of order may count as retransmitted.",
+        "time limits that span a clock step are not reliable, and segments written more "
+        "than 128 ms out of order may count as retransmitted.",
         (f"{sort}." + (" " if steady else "") if sort else "") + steady,
         frames=[step[0] for step in clock.steps], ts=ts)
+
+
+def written_finding(clock: ClockSteps) -> Finding | None:
+    """capture_written_out_of_order (info): packets stamped earlier than the packet
+    written before them in their connection by less than CLOCK_STEP_SECONDS, which the
+    tracker took in time order (by_time.in_time_order); None without, or when
+    capture_clock_stepped already says the records were written out of time order."""
+    if not clock.near or clock.near_first is None or clock.written:
+        return None
+    frame, seconds, ts = clock.near_first
+    many = clock.near > 1
+    return make_finding(
+        "capture_written_out_of_order",
+        f"The capture file's records are not in time order: {clock.near} "
+        f"packet{'s are' if many else ' is'} stamped earlier than the packet written "
+        f"before {'them' if many else 'it'} in {'their' if many else 'its'} connection "
+        f"(the first at frame {frame}, {seconds * 1e3:.3f} ms earlier). The network did "
+        "not reorder them: the sniffer wrote them out of time order (a NIC with several "
+        "receive queues, capture rings merged without sorting, some taps). flowcheck "
+        "takes each connection's packets in time order, as in the file sorted by time, "
+        "so a segment written after a later one counts as no retransmission, and judges "
+        "the order of the job's steps by time; frame numbers stay the file's.",
+        "Nothing to change for the backup. To read the packets in time order in "
+        "Wireshark, sort the file: reordercap IN.pcap OUT.pcap (the sorted file numbers "
+        "its frames anew).",
+        frames=[frame], ts=ts)

@@ -23,6 +23,9 @@ tested against.
 ICMP quotes go to the connections they name once the walk is done
 (flowcheck.connections.icmp_attach). ARP packets and IPv6 neighbour solicitations and
 advertisements go to `arp` (model.arp).
+In a batch whose records go back in time, the paths take each connection's packets
+written out of time order by less than NTP's step threshold in time order
+(flowcheck.connections.by_time.in_time_order): a batch in time order costs nothing more.
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
@@ -43,7 +46,7 @@ import numpy as np
 
 from flowcheck.connections.accounting import account_missed
 from flowcheck.connections.bulk import apply_runs
-from flowcheck.connections.by_time import moved_flows, spans_by_time
+from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
@@ -149,6 +152,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self._new: list[Connection] = []
         self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None = None
         self._segments: list[tuple] = []
+        # Per TCP row: its place among the segments handed to the sink (by_time.tracked_flows)
+        self._slots: np.ndarray | None = None
         self._next_uid = 1
         self._finished: list[Connection] | None = None
 
@@ -195,13 +200,18 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         by_time = None if timed is None or not flows.keys else moved_flows(
             decoded, flows, timed, self.clock.reached, self._record_of)
-        walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
+        # The paths take each flow's packets in time order (by_time.in_time_order).
+        tracked = flows
+        if by_time is not None:
+            tracked, self._slots = tracked_flows(decoded, flows, self.clock)
+        walk = self._bulk_flows(tracked) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
-            walk = self._short_flows(flows, walk, None if by_time is None else by_time[0])
+            walk = self._short_flows(tracked, walk, None if by_time is None else by_time[0])
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
-            walk = self._small_flows(flows, walk)
-        walkers = [self._walk_flow(flows.keys[f], flows.order[flows.bounds[f]:flows.bounds[f + 1]],
+            walk = self._small_flows(tracked, walk)
+        walkers = [self._walk_flow(flows.keys[f],
+                                   tracked.order[flows.bounds[f]:flows.bounds[f + 1]],
                                    flows.from_lower) for f in walk]
         # In rounds: each walker goes on to its next run; the round's runs (one per flow,
         # so of distinct connections) are applied together before the walkers resume.
@@ -405,7 +415,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             self._next_uid += 1
         self._new = []
         if self.sink is not None and self._segments:
-            self._segments.sort(key=lambda s: s[0])
+            slots = self._slots
+            self._segments.sort(key=(lambda s: s[0]) if slots is None else
+                                (lambda s: int(slots[s[0]])))
             for _, c, direction, seq, flags, payload, frame, ts, wire in self._segments:
                 if not c.tapped:
                     continue  # the sink gave it up earlier in this batch
@@ -418,6 +430,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                 if wanted is False:  # not what the sink decodes: back to the bulk path
                     c.tapped = False
         self._segments = []
+        self._slots = None
         self._decoded = None  # type: ignore[assignment]
         self._buf = None
 
