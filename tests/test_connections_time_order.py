@@ -89,6 +89,38 @@ def test_segments_written_in_swapped_pairs_are_no_retransmission(
     assert finding.frames == [6]  # frames 5 and 6 swapped: frame 6 is stamped earlier
 
 
+def test_a_handshake_written_in_blocks_by_direction(tmp_path: Path) -> None:
+    """A NIC's send and receive queues written in turn: the responder's SYN-ACK and its
+    ACK of the first data segment written before the SYN, the handshake's ACK and that
+    segment, each keeping its time (0.1 ms apart). The stretch behind ends smoothly, as
+    a clock set back's would (written_behind: no), but in the file's order the SYN-ACK
+    acknowledges a SYN written after it: taken in time order, as the sorted file's (the
+    SYN's sender opens the connection)."""
+    packets = transfer(8)  # SYN, SYN-ACK, ACK, 4 data, its ACK, 4 data, ACK, FINs
+    times = [k * 0.0001 for k in range(len(packets))]
+    order = [1, 7, 0, 2, 3, 4, 5, 6] + list(range(8, len(packets)))
+    path = write(tmp_path / "blocks.pcap", 1, [packets[k] for k in order],
+                 times=[times[k] for k in order])
+    [ours], tracker = track(path)
+    [sorted_one], _ = track(write(tmp_path / "sorted.pcap", 1, packets, times=times))
+    assert (ours.orig_p, ours.history, ours.retransmits, ours.missed_bytes) == (
+        sorted_one.orig_p, sorted_one.history, sorted_one.retransmits,
+        sorted_one.missed_bytes)
+    assert_matches_tshark(path, [ours])
+    assert tracker.clock.near > 0
+
+
+def test_a_refusal_written_before_its_syn(tmp_path: Path) -> None:
+    """The RST refusing a SYN written first, 20 us after it: the SYN's sender opened
+    the connection ('Sr'; in the file's order '^rS', the roles flipped)."""
+    syn, rst = pkt(True, 0x02, 100), pkt(False, 0x14, 0, 101)
+    path = write(tmp_path / "refusal.pcap", 1, [rst, syn], times=[0.00002, 0.0])
+    [ours], _ = track(path)
+    [sorted_one], _ = track(write(tmp_path / "sorted.pcap", 1, [syn, rst]))
+    assert ours.history == sorted_one.history == "Sr"
+    assert (ours.orig_p, ours.resp_p) == (sorted_one.orig_p, sorted_one.resp_p)
+
+
 def test_clock_set_back_below_the_step_threshold_keeps_the_file_order(
         tmp_path: Path) -> None:
     """Every packet from the 60th on stamped 50 ms earlier (packets 1 ms apart): the

@@ -76,6 +76,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     else:
         order = np.argsort(key, kind="stable")
         rows, key = rows[order], key[order]
+    # Each row's place in its run, which orders the history letters (a run taken in time
+    # order, by_time.in_time_order, is not in frame order).
+    places = np.arange(rows.shape[0]) if order is None else order
     starts = np.flatnonzero(np.diff(key, prepend=-1))
     seg_key = key[starts]
     seg_count = np.diff(np.append(starts, rows.shape[0]))
@@ -93,9 +96,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
               else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
     data = (plen > 0) & sent
     zero = (d.tcp_window[rows] == 0) & sent
-    letters = {"D": first_where(data, frames, starts),
-               "A": first_where(~data & sent & ((flags & ACK) != 0), frames, starts),
-               "W": first_where(zero, frames, starts)}
+    letters = {"D": first_where(data, places, starts),
+               "A": first_where(~data & sent & ((flags & ACK) != 0), places, starts),
+               "W": first_where(zero, places, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
@@ -121,10 +124,11 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             return wire.retransmission(row, s, seq, size, ts, rtts[s], mates[s], peers[s],
                                        rows)
 
-        one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides, letters,
-                                   retransmits, starts.shape[0], wire.ns_before, judge)
+        one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides,
+                                   (letters, places[data_rows]), retransmits,
+                                   starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
-    letter_frames = {name: values.tolist() for name, values in letters.items()}
+    letter_places = {name: values.tolist() for name, values in letters.items()}
     counts, payloads = seg_count.tolist(), payload.tolist()
     # A side whose only packets so far were RSTs (steady: their state is RESET) has no
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
@@ -153,11 +157,11 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             else:
                 record.orig_copy_bytes += copied[s]
         record.retransmits += retransmit_counts[s]
-        for name, values in letter_frames.items():
-            frame = values[s]
+        for name, values in letter_places.items():
+            place = values[s]
             shown = name.lower() if k & 1 else name
-            if frame != NO_ROW and shown not in record.history:
-                pending.setdefault(k >> 1, []).append((frame, LETTER_RANK[name], shown))
+            if place != NO_ROW and shown not in record.history:
+                pending.setdefault(k >> 1, []).append((place, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
             conns[r].add_letter(name)
@@ -175,11 +179,12 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
 
 def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
                segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
-               sides: list[Endpoint], letters: dict[str, np.ndarray],
+               sides: list[Endpoint], lettered: tuple[dict[str, np.ndarray], np.ndarray],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
                judge: Callable[[int, int, int, int, float], bool]) -> int:
     """Sequence tracking of the data packets (rows grouped by segment); fills letters
-    T and G, retransmits per segment, and each side's last_raw/last_u/max_end.
+    T and G (lettered: the letters, by the place in its run of each data row's first
+    one), retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
@@ -233,10 +238,11 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
             if under and not retransmitted[k]:
                 counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
                                    float(data_ts[k]))
+    letters, data_places = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)
     letters["G"] = np.full(segments, NO_ROW, np.int64)
-    letters["T"][data_segs] = first_where(counted, data_frames, firsts)
-    letters["G"][data_segs] = first_where(start > before, data_frames, firsts)
+    letters["T"][data_segs] = first_where(counted, data_places, firsts)
+    letters["G"][data_segs] = first_where(start > before, data_places, firsts)
     retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
     lasts = np.append(firsts[1:], raw.shape[0]) - 1
     top = np.maximum(base, np.maximum.reduceat(end, firsts))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS, ClockSteps
-from flowcheck.connections.conn import ACK, SYN
+from flowcheck.connections.conn import ACK, FIN, SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import Connection
@@ -61,7 +61,15 @@ def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
         times, rows = ts[begin:end], order[begin:end]
         latest = np.maximum.accumulate(times)[:-1]
         behind = times[1:] < latest
-        moves = behind & shuffled[rows[1:]] & (times[1:] >= latest - CLOCK_STEP_SECONDS)
+        close = behind & (times[1:] >= latest - CLOCK_STEP_SECONDS)
+        moves = close & shuffled[rows[1:]]
+        if (close & ~moves).any():
+            # Packets written in blocks (a NIC's receive and send queues in turn) end
+            # their stretch as smoothly as a clock set back; but in the file's order an
+            # ACK covers the other side's bytes written only after it, in time order not.
+            both = _by_time(rows, times, close | ~behind)
+            if acks_ahead(d, both, flows.from_lower) < acks_ahead(d, rows, flows.from_lower):
+                moves = close
         near = np.flatnonzero(moves & (times[1:] < times[:-1])) + 1
         if not near.size:
             continue
@@ -70,12 +78,49 @@ def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
         frame = int(d.tcp_frame[rows[at]])
         if first is None or frame < first[0]:
             first = (frame, float(times[at - 1] - times[at]), float(times[at]))
-        stretch = np.concatenate(([0], np.cumsum(behind & ~moves)))
-        sorted_order[begin:end] = rows[np.lexsort((times, stretch))]
+        sorted_order[begin:end] = _by_time(rows, times, moves | ~behind)
     if first is None:
         return None
     return (BatchFlows(flows.keys, flows.flow, flows.from_lower, sorted_order, flows.bounds),
             count, first)
+
+
+def _by_time(rows: np.ndarray, times: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """rows (one flow's, file order; times: theirs) sorted by time, stable, but each
+    packet after the first that is not free (per packet after the first) staying in
+    place: it begins a stretch that sorts on its own."""
+    stretch = np.concatenate(([0], np.cumsum(~free)))
+    return rows[np.lexsort((times, stretch))]
+
+
+def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int:
+    """How many packets of one flow, taken in the order of rows (TCP rows of d), carry an
+    ACK number that covers bytes (or a SYN, a FIN) of the other side that come only
+    after them (a RST's too: a refusal acknowledges the SYN it refuses): what no TCP
+    sends, so an order that has them is not the wire's. ACK
+    numbers up to the other side's lowest sequence number in rows (its bytes of earlier
+    batches) or beyond its highest (bytes the capture lacks) are not counted. Raw
+    32-bit numbers are compared by signed difference from the side's first one."""
+    low = from_lower[rows]
+    flags = d.tcp_flags[rows].astype(np.int64)
+    seq = d.tcp_seq[rows].astype(np.int64)
+    end = seq + d.tcp_payload_len[rows] + ((flags & (SYN | FIN)) != 0)
+    acks = flags & ACK != 0
+    count = 0
+    for side in (True, False):
+        sender = low == side
+        acker = acks & ~sender
+        if not sender.any() or not acker.any():
+            continue
+        base = int(seq[sender][0])
+        start_rel = (seq - base + (1 << 31)) % (1 << 32) - (1 << 31)
+        end_rel = (end - base + (1 << 31)) % (1 << 32) - (1 << 31)
+        ack_rel = (d.tcp_ack[rows].astype(np.int64) - base + (1 << 31)) % (1 << 32) - (1 << 31)
+        floor, top = int(start_rel[sender].min()), int(end_rel[sender].max())
+        seen = np.maximum.accumulate(np.where(sender, end_rel, floor))
+        before = np.concatenate(([floor], np.maximum(seen[:-1], floor)))
+        count += int(np.count_nonzero(acker & (ack_rel > before) & (ack_rel <= top)))
+    return count
 
 
 def tracked_flows(d: DecodedBatch, flows: BatchFlows, clock: ClockSteps
