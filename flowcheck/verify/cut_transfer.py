@@ -259,8 +259,7 @@ def never_delivered(conn: Connection) -> bool:
     with its FIN: they came after its close, the connection carried no data until then
     (it was no transfer cut short)."""
     sender_is_orig = conn.orig_bytes >= conn.resp_bytes
-    sent = (conn.orig_bytes - conn.orig_copy_bytes if sender_is_orig
-            else conn.resp_bytes - conn.resp_copy_bytes)
+    sent = conn.sent_once("orig" if sender_is_orig else "resp")
     unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
     return closed_by_receiver(conn) and sent > 0 and unacked >= sent
 
