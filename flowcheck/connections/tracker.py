@@ -197,7 +197,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             decoded, flows, timed, self.clock.reached, self._record_of)
         walk = self._bulk_flows(flows) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
-            walk = self._short_flows(flows, walk, None if by_time is None else by_time[0])
+            walk = self._short_flows(flows, walk, None if by_time is None else by_time.moved)
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(flows, walk)
@@ -220,7 +220,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         for quote in late:
             self._attach_icmp(quote)
         if by_time is not None:
-            spans_by_time(decoded, flows, timed, *by_time, self._record_of)
+            spans_by_time(decoded, flows, by_time, self._record_of)
         self._end_batch()
         return decoded
 
