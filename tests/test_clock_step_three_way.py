@@ -100,3 +100,23 @@ def test_three_way_job_reads_the_same_with_its_clock_stepped(
     (held,) = [s for s in stepped.sessions if s.data_connections]
     (tape,) = [s for s in stepped.sessions if not s.data_connections]
     assert all(a.used_by == held.data_connections[0] for a in tape.announced)
+
+
+@pytest.mark.parametrize("version", ["v4", "v2"])
+def test_a_pause_after_the_clock_set_back_is_not_records_written_late(
+        tmp_path: Path, version: str) -> None:
+    """Set back 1 s at the data SYN, the clock reaches the time it had again over the
+    job's 1 s poll pause: by the times alone that is a stretch of records written out of
+    time order (the file then ordered by time: the data connection before its
+    DATA_CONNECT). The agent's reply to DATA_CONNECT, written after it, acknowledges its
+    bytes stamped 1 s before them: the clock was set back, the frames are the order."""
+    original = _unpacked(tmp_path, version)
+    config = build_config(load_file(STORED / f"C-{version}-3way-bridge.toml"))
+    frame = _frames(original, _analyze(original, version))["data SYN"]
+    traffic = read_traffic([str(_moved(original, frame, "1"))], config)
+    assert traffic.one_stream
+    (stepped,) = [f for f in traffic.findings if f.code == "capture_clock_stepped"]
+    assert "clock was set back" in stepped.message and "acknowledges the bytes" in \
+        stepped.message
+    assert "written out of time order" not in stepped.message
+    assert "reordercap" not in stepped.fix
