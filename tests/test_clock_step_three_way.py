@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -120,3 +121,25 @@ def test_a_pause_after_the_clock_set_back_is_not_records_written_late(
         stepped.message
     assert "written out of time order" not in stepped.message
     assert "reordercap" not in stepped.fix
+
+
+@pytest.mark.parametrize("version", ["v4", "v2"])
+@pytest.mark.parametrize("back", ["1", "0.05"])
+@pytest.mark.parametrize("at", ["data SYN", "CONNECT request", "MOVER_LISTEN reply"])
+def test_cut_announcements_read_the_same_with_the_clock_stepped(
+        tmp_path: Path, version: str, back: str, at: str) -> None:
+    """The same captures cut to 96 bytes a packet (editcap -s 96: the announcements'
+    addresses cut): the data connection, matched to no session, was open after both
+    announcements in the file's order, so whether it is theirs cannot be told (steps 3-4
+    unknown, INCONCLUSIVE), however it is stamped. It read FAIL, announced_not_used on
+    both sessions: "no connection followed" (verify.cut_unjudged compared times)."""
+    original = _unpacked(tmp_path, version)
+    frame = _frames(original, _analyze(original, version))[at]
+    cut = tmp_path / f"{version}-96.pcap"
+    subprocess.run(["editcap", "-s", "96", str(original), str(cut)], check=True,
+                   capture_output=True)
+    steady = _analyze(cut, version)
+    assert steady.verdict == "inconclusive"
+    stepped = _analyze(_moved(cut, frame, back), version)
+    assert "announced_not_used" not in {f.code for f in stepped.findings}
+    assert _reading(stepped) == _reading(steady)
