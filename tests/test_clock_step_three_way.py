@@ -143,3 +143,31 @@ def test_cut_announcements_read_the_same_with_the_clock_stepped(
     stepped = _analyze(_moved(cut, frame, back), version)
     assert "announced_not_used" not in {f.code for f in stepped.findings}
     assert _reading(stepped) == _reading(steady)
+
+
+TRIAL27 = STORED.parent / "trial27-three-way"
+
+
+@pytest.mark.parametrize("name", ["3w-full-t", "3w-kill-t"])
+@pytest.mark.parametrize("back", ["1", "10"])
+@pytest.mark.parametrize("handshake", [0, 1], ids=["data SYN", "data SYN-ACK"])
+def test_tape_agent_capture_reads_the_same_with_the_clock_stepped(
+        tmp_path: Path, name: str, back: str, handshake: int) -> None:
+    """Trial 27's three-way jobs captured on the tape agent (its control connection from
+    the DMA and the data connection from the data agent), the clock set back in the data
+    connection's handshake: the data connection begins with its SYN, stamped before the
+    step, and every later packet is stamped earlier. The halt written after the data
+    connection opened and after its reset is its resource's (verify.resource_halt): it
+    read data_reset, "no normal halt of its job after it", for the tape's MEDIA_ERROR
+    halt (3w-full-t) and the DMA's close of the mover's control connection
+    (3w-kill-t)."""
+    config = build_config(load_file(TRIAL27 / f"{name}.toml"))
+    original = tmp_path / f"{name}.pcap"
+    with gzip.open(TRIAL27 / f"{name}.pcap.gz") as src, original.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    steady = analyze(read_traffic([str(original)], config), config)
+    (data,) = [c for c in steady.traffic.connections if c.role == "data"]
+    stepped_file = _moved(original, data.first_frame + handshake, back)
+    stepped = analyze(read_traffic([str(stepped_file)], config), config)
+    assert "data_reset" not in {f.code for f in stepped.findings}
+    assert _reading(stepped) == _reading(steady)
