@@ -176,7 +176,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
-        self.clock.see(batch)
+        self.clock.see(batch, decoded)
         for packets, add in ((decoded.arp, self.arp.add),
                              (decoded.neighbours, self.arp.add_neighbours)):
             if len(packets) and self.arp.watched:

@@ -111,7 +111,7 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
     attach_data(sessions, endpoints, control_of, order)
-    share_announced(sessions, control_of, by_uid)
+    share_announced(sessions, control_of, by_uid, order)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,

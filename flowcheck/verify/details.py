@@ -380,6 +380,12 @@ def reset_time(conn: Connection) -> float:
     return conn.rst_ts if conn.rst_ts is not None else conn.last_ts
 
 
+def reset_frame(conn: Connection) -> int:
+    """The frame of the connection's first RST (its last packet's: reset_time)."""
+    return conn.rst_frames[0] if conn.rst_ts is not None and conn.rst_frames \
+        else conn.last_frame
+
+
 def named_words(session: Session) -> str:
     """"C6 reached the endpoint the DATA_GET_STATE reply of frame 66 names" for each
     data connection matched by ports that a later reply of the session names
