@@ -46,13 +46,16 @@ _SERVER = ("import socket,sys\n"
            "while d:=c.recv(1<<20):n+=len(d)\n"
            "c.close();print(n,flush=True)\n")
 # In the media server's namespace: send the burst, half-close, wait for the peer's FIN
-# (the kernel has acknowledged it: the connection's last packet is out), then SIGINT to
-# the process group given (0: none), as a terminal's Ctrl-C does, without a moment's wait.
+# (the kernel has acknowledged it: the connection's last packet is out), then, without
+# a moment's wait, SIGINT to the process group given, as a terminal's Ctrl-C does
+# ("group"), or SIGTERM to that process alone, as `kill` does ("process"); 0: none.
 _SENDER = ("import os,signal,socket,sys\n"
            "c=socket.create_connection((sys.argv[1],int(sys.argv[2])))\n"
            "c.sendall(b'x'*int(sys.argv[3]));c.shutdown(socket.SHUT_WR)\n"
            "while c.recv(1<<16):pass\n"
-           "int(sys.argv[4]) and os.killpg(int(sys.argv[4]),signal.SIGINT)\n"
+           "p=int(sys.argv[4])\n"
+           "p and (os.killpg(p,signal.SIGINT) if sys.argv[5]=='group' else "
+           "os.kill(p,signal.SIGTERM))\n"
            "c.close()\n")
 WARM_UP = 100_000  # bytes, on PORT + 1
 
@@ -95,10 +98,11 @@ def _serve(lab: Lab, port: int) -> subprocess.Popen:
     return server
 
 
-def _send(lab: Lab, port: int, size: int, group: int) -> None:
-    """_SENDER in the media server's namespace, to its end."""
+def _send(lab: Lab, port: int, size: int, stopped: int, how: str = "group") -> None:
+    """_SENDER in the media server's namespace, to its end; then it stops `stopped`
+    (0: nothing) as `how` says."""
     subprocess.run(lab.exec_argv("m", [sys.executable, "-c", _SENDER, "10.77.0.2",
-                                       str(port), str(size), str(group)]),
+                                       str(port), str(size), str(stopped), how]),
                    check=True, timeout=120)
 
 
@@ -125,14 +129,20 @@ def _warm_up(lab: Lab, live: subprocess.Popen) -> None:
     pytest.fail("live stayed busy after the warm-up connection")
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["reader-idle", "reader-busy"])
-@pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
-def test_ctrl_c_right_after_a_burst_keeps_its_last_packets(lab: Lab, tmp_path: Path,
-                                                           sniffer: str, warm: bool) -> None:
+_CASES = [pytest.param(sniffer, warm, "group", id=f"{sniffer}-{reader}-ctrl-c", marks=marks)
+          for sniffer, marks in (("tcpdump", ()), ("dumpcap", DUMPCAP.marks), ("scapy", ()))
+          for warm, reader in ((True, "reader-idle"), (False, "reader-busy"))]
+_CASES.append(pytest.param("tcpdump", False, "process", id="tcpdump-reader-busy-sigterm"))
+
+
+@pytest.mark.parametrize(("sniffer", "warm", "how"), _CASES)
+def test_stopped_right_after_a_burst_live_keeps_its_last_packets(
+        lab: Lab, tmp_path: Path, sniffer: str, warm: bool, how: str) -> None:
     """reader-idle: live has read and analysed a first connection, then the burst.
     reader-busy: the burst comes first, while live still starts its analysis on it.
     Either way the sniffer, waiting on live's full pipe, still held part of the burst in
-    its kernel ring at the Ctrl-C."""
+    its kernel ring at the stop: a Ctrl-C to live's process group (ctrl-c), or SIGTERM
+    to live alone (sigterm: `kill`, `timeout`; it stopped the sniffer at once)."""
     written = Path(tempfile.mkdtemp(prefix="drain-")) / "live.pcap"
     reference_path = tmp_path / "reference.pcap"
     reference = _reference(lab, reference_path)
@@ -148,7 +158,7 @@ def test_ctrl_c_right_after_a_burst_keeps_its_last_packets(lab: Lab, tmp_path: P
         wait_until_listening(live, written)
         if warm:
             _warm_up(lab, live)
-        _send(lab, PORT, BURST, live.pid)
+        _send(lab, PORT, BURST, live.pid, how)
         assert server.wait(timeout=60) == 0
         assert server.stdout is not None
         assert server.stdout.readline().strip() == str(BURST)
