@@ -137,6 +137,8 @@ class LiveVerifier:
         self._now = 0.0  # the capture's clock: never runs backwards
         self._last_ts = 0.0  # the last packet read: its timestamp, and when (monotonic)
         self._read_at: float | None = None
+        # The same pair as one value, for last_read from another thread.
+        self._last_read: tuple[float, float] | None = None
         self._next_idle = 0.0  # monotonic time before which a quiet link is not checked
 
     def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
@@ -166,6 +168,7 @@ class LiveVerifier:
             self.tracker.feed(batch)
             if len(batch):
                 self._last_ts, self._read_at = float(batch.ts[-1]), time.monotonic()
+                self._last_read = (self._last_ts, self._read_at)
                 self._now = max(self._now, self._last_ts)
             if self._last_check is None:
                 self._last_check = self._now
@@ -193,6 +196,12 @@ class LiveVerifier:
                 self.reported.add(_finding_key(finding))
                 yield LiveEvent("finding", finding=finding)
         yield LiveEvent("report", analysis=final)
+
+    def last_read(self) -> tuple[float, float] | None:
+        """(the last packet read: its timestamp, seconds since the epoch on the capture's
+        clock; when it was read, time.monotonic()), None before the first packet. Safe
+        from another thread (live's stop waits on it: sources.live_drain)."""
+        return self._last_read
 
     def _idle_check(self, captures: list[CaptureInfo]) -> Iterator[LiveEvent]:
         """The check on a link quiet for `tick` seconds: the silence since the last packet

@@ -44,8 +44,8 @@ def wait_until_listening(process: subprocess.Popen, written: Path,
 
 def ended(process: subprocess.Popen) -> tuple[int, str, str]:
     """The exit code, stdout and stderr of a live run started with start_new_session;
-    if it does not end within 120 s (the test failed), live and its sniffer are killed
-    as a group."""
+    if it does not end within 120 s (the test failed), its process group is killed (its
+    sniffer, in a session of its own, ends with it: sources.live._end_with_parent)."""
     try:
         out, err = process.communicate(timeout=120)
     finally:

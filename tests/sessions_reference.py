@@ -22,8 +22,6 @@ from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.classify import (
     asked_nothing,
     connection_outcome,
-    cut_announcements,
-    cut_listener,
     end_of,
     is_failed,
     listener_host,
@@ -33,6 +31,7 @@ from flowcheck.sessions.classify import (
 from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 from flowcheck.sessions.named import share_out
+from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 from flowcheck.sessions.threeway import share_announced
 
 CALLBACK_SLACK_SECONDS = 1.0

@@ -21,6 +21,8 @@ from scapy.all import TCP, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.verify.context import Context
+from flowcheck.verify.ranges import nat_unread_applies
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 SNAT = CAPTURES / "lab-trial26-nat" / "nat-snat-ports-at-A"
@@ -127,3 +129,20 @@ def test_media_ports_outside_the_range_still_fail(tmp_path: Path,
     assert analysis.verdict == "fail"
     assert _codes(analysis).count("port_outside_media_range") == 3 + (not lost_callback)
     assert analysis.sessions[0].steps[3].status == "violated"
+
+
+def test_nat_unread_applies_only_without_callback_or_media_servers(tmp_path: Path) -> None:
+    # verify.ranges.nat_unread_applies, the guard of note_nat_unread and nat_unread: a
+    # session with its callback, or a configured media server, never has its ports left
+    # unjudged; one without its callback and no media server configured may.
+    lost = _without_port(tmp_path, SNAT.with_suffix(".pcap.gz"), 6099)
+    for capture, overrides, applies in ((SNAT.with_suffix(".pcap.gz"), {}, False),
+                                        (lost, {}, True),
+                                        (lost, {"media_servers": ["10.77.0.1"]}, False)):
+        config = build_config({**load_file(SNAT.with_suffix(".toml")), **overrides})
+        analysis = analyze(read_traffic([str(capture)], config), config)
+        assert analysis.profile is not None
+        ctx = Context(analysis.traffic.connections, analysis.traffic.streams,
+                      analysis.sessions, config, analysis.profile)
+        [session] = analysis.sessions
+        assert nat_unread_applies(ctx, session) is applies, (capture.name, overrides)

@@ -155,7 +155,7 @@ def _start_live(tmp_path: Path, stdout: int, ndmp_port: int,
          "--html", str(tmp_path / "live.html"), "--write", str(tmp_path / "live.pcap"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=stdout, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # its own group: a failed test ends tcpdump with it
+        start_new_session=True)  # its own group: a failed test kills it (tcpdump ends with it)
     wait_until_listening(process, tmp_path / "live.pcap")
     return process
 

@@ -79,3 +79,39 @@ def test_clock_set_back_is_told_as_a_clock_step_dated_by_its_frame(
     assert "+-" not in out
     assert "the first packet of the capture's earliest connection" in out
     assert "capture_clock_stepped (frame 61, at " in out
+
+
+def test_moved_flows_gives_spans_by_time_each_flows_earliest_time(tmp_path: Path) -> None:
+    """connections.by_time.moved_flows, on data-port-dropped with the SYNs of the data
+    connection to port 6001 written in reverse (one batch): the flows whose packets go
+    back in time are moved, and it hands spans_by_time the batch's times in flow order
+    and each flow's earliest time that counts (computed once per batch)."""
+    import numpy as np
+
+    from flowcheck.connections.by_time import moved_flows
+    from flowcheck.connections.clock import ClockSteps
+    from flowcheck.connections.flows import group_flows
+    from flowcheck.decode import decode_batch
+    from flowcheck.sources import iter_batches
+
+    packets = lab_packets("data-port-dropped")
+    packets[21:26] = packets[21:26][::-1]
+    path = write(tmp_path, "reversed", packets)
+    [batch] = list(iter_batches([str(path)], read_ahead=False))
+    clock = ClockSteps()
+    clock.see(batch)
+    assert clock.timed is not None
+    decoded = decode_batch(batch)
+    flows = group_flows(decoded)
+    timed = clock.timed[decoded.tcp_index]
+    found = moved_flows(decoded, flows, timed, clock.reached, lambda key: None)
+    backwards = []
+    for f in range(len(flows.keys)):
+        rows = flows.order[flows.bounds[f]:flows.bounds[f + 1]]
+        times = decoded.tcp_ts[rows].tolist()
+        backwards.append(any(b < a for a, b in zip(times, times[1:], strict=False)))
+        counted = [t for t, ok in zip(times, timed[rows].tolist(), strict=True) if ok]
+        assert found.low[f] == (min(counted) if counted else np.inf)
+    assert any(backwards)
+    assert found.moved.tolist() == backwards
+    assert found.ts.tolist() == decoded.tcp_ts[flows.order].tolist()

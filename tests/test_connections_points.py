@@ -208,3 +208,16 @@ def test_one_file_alone_with_an_identical_resend(tmp_path: Path) -> None:
     result = track_connections([str(agent)])
     assert data_connection(result).retransmits == 1
     assert not any(f.code == "capture_duplicates" for f in result.findings)
+
+
+@pytest.mark.parametrize("lost", [None, 7])
+def test_sent_once_leaves_the_copies_out(tmp_path: Path, lost: int | None) -> None:
+    """Connection.sent_once: each side's payload from two capture points, the second
+    point's copies left out and a real resend kept, is what the sender's own capture
+    alone holds of it."""
+    media, agent = captures(tmp_path, backup(lost=lost), 0.3)
+    both = data_connection(track_connections([str(media), str(agent)]))
+    alone = data_connection(track_connections([str(agent)]))
+    assert both.orig_copy_bytes and both.orig_bytes > both.sent_once("orig")
+    assert (both.sent_once("orig"), both.sent_once("resp")) == (alone.orig_bytes,
+                                                                alone.resp_bytes)

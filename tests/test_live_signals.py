@@ -42,7 +42,7 @@ def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
          "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,  # its own group: a failed test ends tcpdump too
+        text=True, start_new_session=True,  # its own group: a failed test kills it, tcpdump too
         preexec_fn=None if terminal is None else _take_as_controlling_terminal)
     wait_until_listening(process, tmp_path / "live.pcap")
     return process
@@ -117,7 +117,8 @@ def _has_ended(sniffer: psutil.Process, wait: float = 30.0) -> bool:
 
 @contextlib.contextmanager
 def _ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
-    """A test that fails while live runs ends it and its tcpdump (its process group)."""
+    """A test that fails while live runs kills it (its process group); its tcpdump, in a
+    session of its own, ends with it."""
     try:
         yield
     except BaseException:
@@ -203,8 +204,8 @@ def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path,
         _wait_until_saved(tmp_path / "live.pcap")
         process.kill()  # SIGKILL: no handler runs, nothing is flushed at the end
         process.communicate(timeout=60)
-        # No packet comes after the kill, so tcpdump never writes into the closed pipe:
-        # only the death signal the kernel sends ends it. (A failure ends it with the
-        # group it shares with the killed flowcheck.)
+        # No packet comes after the kill, so tcpdump never writes into the closed pipe,
+        # and it runs in a session of its own (no group signal reaches it): only the
+        # death signal the kernel sends ends it.
         assert _has_ended(sniffer), f"{name} outlived the killed flowcheck"
     assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")

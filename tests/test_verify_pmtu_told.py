@@ -85,7 +85,7 @@ def test_packets_too_big_a_sender_acted_on_say_nothing() -> None:
 def test_an_ipv6_rsts_hop_limit_is_called_so() -> None:
     """The hedge of a RST with an initial value (trial 28 D5's "also")."""
     from flowcheck.model import Connection
-    from flowcheck.verify.refusals import undecremented_words
+    from flowcheck.verify.foreign_reset import undecremented_words
     conn = Connection(uid="C1", orig_h="fd79::1", orig_p=5001, resp_h="fd7a::2",
                       resp_p=10000, ts=0.0, last_ts=0.0, conn_state="REJ", orig_ttl=64)
     words = undecremented_words(conn, 64)

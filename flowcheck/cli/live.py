@@ -76,32 +76,46 @@ def live(
         raise UsageError(f"--duration: {duration:g} s is longer than a timer can wait")
     from flowcheck.live import LiveVerifier
     from flowcheck.sources.live import BUFFER_MIB, open_live
+    from flowcheck.sources.live_drain import drain
 
     if html is not None:  # before the capture, not after it: the report would be lost
         from flowcheck.report.files import check_report_file
 
         check_report_file(html, "--html")
+    # A quiet link is checked too, about once a second: a failed job followed by silence
+    # is printed once its waiting time has passed, not at the end.
+    verifier = LiveVerifier(config, tick=IDLE_TICK)
     capture = open_live(interface, capture_filter=capture_filter,
                         write=str(write) if write else None,
                         sniffer=str(sniffer) if sniffer else None,
                         buffer_mib=buffer if buffer is not None else BUFFER_MIB,
                         tunnel_ports=(*config.vxlan_ports, *config.geneve_ports))
-    stop = threading.Event()
-
+    hurry = threading.Event()  # end the drain now: a second Ctrl-C, or the reading ended
     stoppers: list[threading.Thread] = []
 
+    def drain_then_stop(stopped_at: float) -> None:
+        # The sniffer runs in a session of its own (sources.live): a terminal's Ctrl-C
+        # reaches flowcheck only. It hands over what it had received (the reader catches
+        # up, sources.live_drain), then it flushes and exits: the reader sees the end.
+        drain(capture.stdout.fileno(), verifier.last_read, stopped_at, hurry)
+        capture.terminate()
+
     def stop_capture(*_: object) -> None:
-        stop.set()
-        # The tool flushes and exits: the reader sees the end. Not in a signal handler's
-        # own frame: the main thread reads the sniffer's pipe, and scapy's stop waits for
-        # its sniffer thread, which may be blocked writing into that full pipe (a burst
-        # then Ctrl-C hung live).
+        # Not in a signal handler's own frame: the main thread reads the sniffer's pipe,
+        # and scapy's stop waits for its sniffer thread, which may be blocked writing
+        # into that full pipe (a burst then Ctrl-C hung live).
         if not stoppers:
-            stopper = threading.Thread(target=capture.terminate, daemon=True)
+            stopper = threading.Thread(target=drain_then_stop, args=(time.time(),),
+                                       daemon=True)
             stoppers.append(stopper)
             stopper.start()
 
-    previous = {number: signal.signal(number, stop_capture) for number in STOP_SIGNALS}
+    def on_signal(number: int, _frame: object) -> None:
+        if number == signal.SIGINT and stoppers:  # Ctrl-C again: no more waiting
+            hurry.set()
+        stop_capture()
+
+    previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
     timer = threading.Timer(duration, stop_capture) if duration else None
     if timer is not None:
         timer.daemon = True
@@ -117,9 +131,6 @@ def live(
     # exit code.
     watch_reader(stop_capture)
     try:
-        # A quiet link is checked too, about once a second: a failed job followed by
-        # silence is printed once its waiting time has passed, not at the end.
-        verifier = LiveVerifier(config, tick=IDLE_TICK)
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
         # is when the capture stopped.
@@ -143,6 +154,7 @@ def live(
             signal.signal(number, handler)
         if timer is not None:
             timer.cancel()
+        hurry.set()  # the pipe has ended (or reading failed): nothing more to wait for
         for stopper in stoppers:
             stopper.join(timeout=30)
         capture.close()

@@ -24,6 +24,7 @@ the file: capture_clock_stepped tells of them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -141,39 +142,52 @@ def tracked_flows(d: DecodedBatch, flows: BatchFlows, clock: ClockSteps
     return tracked, slots
 
 
+@dataclass(frozen=True, slots=True)
+class MovedFlows:
+    """moved_flows' answer, read by short_flows (moved) and spans_by_time: arrays per
+    TCP row of the batch in flow order (BatchFlows.order) or per flow (f)."""
+
+    ts: np.ndarray  # per row: its time, seconds (d.tcp_ts in flow order)
+    ok: np.ndarray  # per row: its time counts (timed in flow order)
+    low: np.ndarray  # per flow: its earliest time that counts (inf: none)
+    moved: np.ndarray  # per flow: its record may move (bool)
+    last_before: dict[int, float]  # by flow: the last_ts its record had before the batch
+
+
 def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: float | None,
-                record_of: Callable[[FlowKey], Connection | None]
-                ) -> tuple[np.ndarray, dict[int, float]]:
+                record_of: Callable[[FlowKey], Connection | None]) -> MovedFlows:
     """Before the batch is tracked: the flows whose records spans_by_time may move (a
     packet stamped earlier than the one before it in the flow, or a packet whose time
     counts (timed: per TCP row of d) stamped earlier than the batch before reached:
     `reached`, seconds; not the packets behind a clock set back, which would make every
     flow after it one), and the last_ts their records had (by flow), as the paths set
     last_ts to the batch's last packet in file order. The other flows keep the fast
-    paths (flowcheck.connections.short_flows)."""
+    paths (flowcheck.connections.short_flows). The batch's times in flow order and each
+    flow's earliest that counts go on to spans_by_time (computed once per batch)."""
     order, starts = flows.order, flows.bounds[:-1]
-    ts = d.tcp_ts[order]
-    moved = out_of_order(ts, starts, np.diff(flows.bounds))
-    if reached is not None:
-        moved |= np.minimum.reduceat(np.where(timed[order], ts, np.inf), starts) < reached
-    flow_ids = np.flatnonzero(moved).tolist()
-    records = [record_of(flows.keys[f]) for f in flow_ids]
-    return moved, {f: r.last_ts for f, r in zip(flow_ids, records, strict=True)
-                   if r is not None}
-
-
-def spans_by_time(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray,
-                  moved: np.ndarray, last_before: dict[int, float],
-                  record_of: Callable[[FlowKey], Connection | None]) -> None:
-    """Move the records of the batch's flows to their packets' times (see the module
-    docstring). timed: per TCP row of d, whether its time counts; moved, last_before:
-    moved_flows' answer; record_of: a flow's current record (None: no connection)."""
-    order = flows.order
-    starts = flows.bounds[:-1]
-    sizes = np.diff(flows.bounds)
     ts = d.tcp_ts[order]
     ok = timed[order]
     low = np.minimum.reduceat(np.where(ok, ts, np.inf), starts)
+    moved = out_of_order(ts, starts, np.diff(flows.bounds))
+    if reached is not None:
+        moved |= low < reached
+    flow_ids = np.flatnonzero(moved).tolist()
+    records = [record_of(flows.keys[f]) for f in flow_ids]
+    return MovedFlows(ts, ok, low, moved,
+                      {f: r.last_ts for f, r in zip(flow_ids, records, strict=True)
+                       if r is not None})
+
+
+def spans_by_time(d: DecodedBatch, flows: BatchFlows, found: MovedFlows,
+                  record_of: Callable[[FlowKey], Connection | None]) -> None:
+    """Move the records of the batch's flows to their packets' times (see the module
+    docstring). found: moved_flows' answer for this batch; record_of: a flow's current
+    record (None: no connection)."""
+    order = flows.order
+    starts = flows.bounds[:-1]
+    sizes = np.diff(flows.bounds)
+    ts, ok, low, moved, last_before = (found.ts, found.ok, found.low, found.moved,
+                                       found.last_before)
     high = np.maximum.reduceat(np.where(ok, ts, -np.inf), starts)
     syn = ok & ((d.tcp_flags[order] & (SYN | ACK)) == SYN)
     first_syn = np.minimum.reduceat(np.where(syn, ts, np.inf), starts)

@@ -6,9 +6,11 @@ change) while capturing makes the packets after it look older than those before.
 backward steps are reordering (two interfaces merged, SPAN queues); a step larger than
 NTP's step threshold is the clock itself, or records written out of time order (a
 multi-queue sniffer, files merged unsorted), told apart by how the records behind end
-(ClockSteps). In a pcapng file of several interfaces each is
-compared with its own packets only: dumpcap writes each interface's packets in batches,
-so the file goes back in time (0.2 s and more) wherever it turns to another interface.
+(ClockSteps) and by TCP: bytes acknowledged by a record stamped well before them prove
+the clock set back (flowcheck.connections.acked_early). In a pcapng file of several
+interfaces each is compared with its own packets only: dumpcap writes each interface's
+packets in batches, so the file goes back in time (0.2 s and more) wherever it turns to
+another interface.
 The step order is judged by frame number, the order the sniffer wrote them, and by time
 together (flowcheck.verify.steps).
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.connections.acked_early import AckedEarly
+from flowcheck.decode import DecodedBatch
 from flowcheck.findings import make_finding
 from flowcheck.model import Finding
 from flowcheck.sources.batch import PacketBatch
@@ -41,6 +45,9 @@ class ClockSteps:
     that) is records written out of time order: a sniffer capturing on several queues
     or CPUs, files merged without sorting, one record stamped 0. One that ends smoothly,
     or lasts to the end of the capture, is a clock set back: every later record shifted.
+    So is every stretch once a record is found acknowledging bytes stamped more than
+    CLOCK_STEP_SECONDS after it (`acks`: the time jumping forward again was the clock
+    catching up over a pause in the traffic, not records written late).
     """
 
     steps: list[tuple[int, float, float]] = field(default_factory=list)
@@ -66,6 +73,8 @@ class ClockSteps:
     near: int = 0
     near_first: tuple[int, float, float] | None = None
     first_ts: float | None = None  # the capture set's first record's time
+    # Proof of a clock set back in one file of one interface (acked_early).
+    acks: AckedEarly = field(default_factory=AckedEarly)
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
     # The last packet time seen per interface (-1: a pcap file, or files merged by time).
@@ -74,8 +83,10 @@ class ClockSteps:
     _high: dict[int, float] = field(default_factory=dict)
     _behind: dict[int, bool] = field(default_factory=dict)
 
-    def see(self, batch: PacketBatch) -> None:
-        """Look at one batch's timestamps, after the batches before it."""
+    def see(self, batch: PacketBatch, decoded: DecodedBatch | None = None) -> None:
+        """Look at one batch's timestamps, after the batches before it; its TCP
+        segments and acknowledgements (decoded) when it comes from one file and one
+        interface (AckedEarly)."""
         self.out_of_order, self.timed, self.shuffled = False, None, None
         if not len(batch):
             return
@@ -85,6 +96,8 @@ class ClockSteps:
         interface = batch.interface
         if interface is None or interface.min() == interface.max():
             key = -1 if interface is None else int(interface[0])
+            if decoded is not None and isinstance(batch.capture, int):
+                self.acks.see(decoded, CLOCK_STEP_SECONDS, self._high.get(key))
             self._steps_in(batch.ts, None, key, batch)
         else:
             for key in np.unique(interface).tolist():
@@ -157,7 +170,7 @@ class ClockSteps:
         behind = ts < high[:-1] - CLOCK_STEP_SECONDS
         was = np.concatenate(([self._behind.get(key, False)], behind[:-1]))
         ends = np.flatnonzero(was & ~behind)
-        jumps = ts[ends] - before[ends] > CLOCK_STEP_SECONDS
+        jumps = (ts[ends] - before[ends] > CLOCK_STEP_SECONDS) & (self.acks.found is None)
         self.written += int(np.count_nonzero(jumps))
         self.set_back += len(ends) - int(np.count_nonzero(jumps))
         self._high[key] = float(high[-1])
@@ -227,7 +240,11 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
                f"after them ({clock.written} such place{'s' if clock.written > 1 else ''}; "
                "a sniffer capturing on several queues or CPUs, or files merged without "
                "sorting by time)") if clock.written else ""
-    stepped = ("the capturing host's clock was set back while capturing, NTP or by hand: "
+    proof = clock.acks.found
+    acked = (f" (frame {proof[0]} acknowledges the bytes of frame {proof[1]} though "
+             f"stamped {proof[2]:.3f} s before it)") if proof is not None else ""
+    stepped = ("the capturing host's clock was set back while capturing, NTP or by hand"
+               f"{acked}: "
                "the packets after it stay behind; or capture files were joined out of time "
                "order, mergecap -a or cat in the wrong order: a shell glob puts ring.pcap10 "
                "before ring.pcap2") if set_back or not clock.written else ""

@@ -181,7 +181,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
-        self.clock.see(batch)
+        self.clock.see(batch, decoded)
         for packets, add in ((decoded.arp, self.arp.add),
                              (decoded.neighbours, self.arp.add_neighbours)):
             if len(packets) and self.arp.watched:
@@ -206,7 +206,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             tracked, self._slots = tracked_flows(decoded, flows, self.clock)
         walk = self._bulk_flows(tracked) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
-            walk = self._short_flows(tracked, walk, None if by_time is None else by_time[0])
+            walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(tracked, walk)
@@ -230,7 +230,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         for quote in late:
             self._attach_icmp(quote)
         if by_time is not None:
-            spans_by_time(decoded, flows, timed, *by_time, self._record_of)
+            spans_by_time(decoded, flows, by_time, self._record_of)
         self._end_batch()
         return decoded
 

@@ -298,6 +298,15 @@ class Connection:
         else:
             self.resp_evidence = kept
 
+    def sent_once(self, side: Direction) -> int:
+        """side's ("orig" or "resp") TCP payload bytes with each byte the capture holds
+        counted once: orig_bytes / resp_bytes (tshark's sum) minus the side's capture
+        copies (orig_copy_bytes / resp_copy_bytes: the same packet captured twice). A
+        resend the sender really sent still counts: it crossed the wire twice."""
+        if side == "orig":
+            return self.orig_bytes - self.orig_copy_bytes
+        return self.resp_bytes - self.resp_copy_bytes
+
     @property
     def sniffer_missed(self) -> int:
         """Bytes of missed_bytes the sniffer lost: all but the ones the receivers never

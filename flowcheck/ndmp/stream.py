@@ -4,7 +4,8 @@ Feed it bytes with `receive_data`, tell it about holes with `receive_gap` and ab
 end with `receive_eof`, then call `next_event` until it returns NEED_DATA. Events are
 `RawMessage` (one ONC RPC record: 24-byte header plus body) or `DecodeProblem`.
 Every byte is tagged with the frame and timestamp it arrived in, so a message knows the
-frame holding its record mark. It owns no socket and never raises on any input.
+frame holding its record mark (flowcheck.ndmp.captured_bytes keeps the bytes). It owns
+no socket and never raises on any input.
 
 `receive_cut` is for bytes the snap length left out: their count is exact, so framing
 goes on (record marks give lengths). A record whose header was kept becomes a partial
@@ -24,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from flowcheck.ndmp.captured_bytes import CapturedBytes
 from flowcheck.ndmp.protocol import (
     FRAGMENT_LENGTH_MASK,
     HEADER,
@@ -53,9 +55,7 @@ class NdmpStreamDecoder:
     """Record marking and headers of one byte stream; memory is one record at most."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._base = 0  # stream offset of _buf[0]
-        self._tags: deque[tuple[int, int, float]] = deque()  # (offset, frame, ts)
+        self._bytes = CapturedBytes()
         self._events: deque[RawMessage | DecodeProblem] = deque()
         self._resync = False
         self._resync_after_gap = False
@@ -67,16 +67,14 @@ class NdmpStreamDecoder:
         # hole fell inside one of its fragments (the mark is then after the hole).
         self._follow: int | None = None
         self._follow_is_end = False  # _follow is the broken record's end, not a mark
-        # Snap-length cuts buffered as zero bytes: stream offset ranges [start, end).
-        self._unknown: list[list[int]] = []
         self.bytes_received = 0
 
     # -- input ---------------------------------------------------------------------
     def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
         if not data:
             return
-        self._tag(frame, ts)
-        self._buf += data
+        self._bytes.tag(frame, ts)
+        self._bytes.buf += data
         self.bytes_received += len(data)
 
     def receive_cut(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
@@ -85,23 +83,18 @@ class NdmpStreamDecoder:
             return
         if self._resync:
             self._parse()
-        end = self._tag(frame, ts)
+        end = self._bytes.tag(frame, ts)
         if self._resync:
             # Framing is lost: no record can start in what is buffered (too few bytes
             # before the cut) nor inside the cut; go on after it. Peers write about one
             # record per packet, so each such cut counts as one record lost.
             self._problem("lost", "packet cut by the snap length while framing was lost",
                           [frame], ts)
-            self._skip(len(self._buf))
-            self._base += missing
+            self._skip(len(self._bytes.buf))
+            self._bytes.base += missing
             self._follow, self._follow_is_end = None, False  # a mark may lie in the cut
             return
-        # Kept as zero bytes so offsets stay exact; `_unknown` says they are not real.
-        if self._unknown and self._unknown[-1][1] == end:
-            self._unknown[-1][1] = end + missing
-        else:
-            self._unknown.append([end, end + missing])
-        self._buf += bytes(missing)
+        self._bytes.add_cut(end, missing)  # kept as zero bytes so offsets stay exact
 
     def start_mid_stream(self) -> None:
         """The capture began after the connection did: skip to the first record mark."""
@@ -113,13 +106,13 @@ class NdmpStreamDecoder:
         self._parse()
         if self._resync:  # framing was already lost: what is buffered is skipped too
             follow = (self._follow, self._follow_is_end) if self._follow is not None else None
-            self._skip(len(self._buf), rest=follow is not None)
+            self._skip(len(self._bytes.buf), rest=follow is not None)
         else:
             follow = self._next_mark_offset()
         self._flush_skipped(final=False)
         self._break_record(f"{missing} bytes never captured", frame, ts)
-        hole_end = self._base + missing
-        self._base = hole_end  # offsets go on across the hole: marks keep their place
+        hole_end = self._bytes.base + missing
+        self._bytes.base = hole_end  # offsets go on across the hole: marks keep their place
         if follow is None or follow[0] < hole_end:
             follow = None
         self._follow, self._follow_is_end = follow or (None, False)
@@ -131,12 +124,12 @@ class NdmpStreamDecoder:
         self._parse()
         if self._resync:
             if self._after_hole:
-                self._skip(len(self._buf), rest=self._follow is not None)
+                self._skip(len(self._bytes.buf), rest=self._follow is not None)
             self._flush_skipped(final=True)
-        elif self._buf:
-            frame, ts = self._tag_at(self._base + len(self._buf) - 1)
+        elif self._bytes.buf:
+            frame, ts = self._bytes.tag_at(self._bytes.base + len(self._bytes.buf) - 1)
             self._break_record("stream ended inside a record", frame, ts)
-        self._drop(len(self._buf))
+        self._bytes.drop(len(self._bytes.buf))
 
     def next_event(self) -> Event:
         if not self._events:
@@ -158,7 +151,7 @@ class NdmpStreamDecoder:
 
     def _take_record(self) -> bool | None:
         """Consume one complete record if the buffer holds it; None when more is needed."""
-        buf = self._buf
+        buf = self._bytes.buf
         pos = 0
         fragments: list[bytes] = []
         total = 0
@@ -166,27 +159,27 @@ class NdmpStreamDecoder:
         while True:
             if len(buf) - pos < 4:
                 return None
-            if self._known_until(pos, 4) < 4:
+            if self._bytes.known_until(pos, 4) < 4:
                 # The mark was cut: where this record ends (and the next begins) is
                 # unknown. Count it lost and look for the next record start quietly.
-                frame, ts = self._tag_at(self._base + pos)
+                frame, ts = self._bytes.tag_at(self._bytes.base + pos)
                 self._problem("lost", "record mark cut by the snap length", [frame], ts)
-                self._drop(self._unknown_end(pos))
+                self._bytes.drop(self._bytes.unknown_end(pos))
                 self._resync = self._resync_after_gap = True
                 return True
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
-                frame, ts = self._tag_at(self._base + pos)
+                frame, ts = self._bytes.tag_at(self._bytes.base + pos)
                 self._problem("absurd_fragment",
                               f"record fragment of {length} bytes (over 16 MiB): not NDMP",
                               [frame], ts)
-                self._drop(pos + 1)
+                self._bytes.drop(pos + 1)
                 self._resync = True
                 return True
             if len(buf) - pos - 4 < length:
                 return None
-            if kept is None and (known := self._known_until(pos + 4, length)) < length:
+            if kept is None and (known := self._bytes.known_until(pos + 4, length)) < length:
                 kept = total + known
             fragments.append(bytes(buf[pos + 4:pos + 4 + length]))
             total += length
@@ -194,23 +187,23 @@ class NdmpStreamDecoder:
             if mark & LAST_FRAGMENT:
                 break
         record = b"".join(fragments)
-        frame, ts = self._tag_at(self._base)
+        frame, ts = self._bytes.tag_at(self._bytes.base)
         if len(record) < HEADER_SIZE:
             self._problem("short_record",
                           f"record of {len(record)} bytes, shorter than the 24-byte header",
                           [frame], ts)
-            self._drop(pos)
+            self._bytes.drop(pos)
             return True
         if kept is not None and kept < HEADER_SIZE:
             # The header was cut but the length is known: framing goes on.
             self._problem("lost", "record header cut by the snap length", [frame], ts)
-            self._drop(pos)
+            self._bytes.drop(pos)
             return True
         seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
         if raw_type > 1:
             self._problem("bad_header", f"message type {raw_type} is neither request nor "
                           "reply: not NDMP", [frame], ts)
-            self._drop(1)
+            self._bytes.drop(1)
             self._resync = True
             return True
         if kept is None:
@@ -221,12 +214,12 @@ class NdmpStreamDecoder:
                                  record[HEADER_SIZE:kept], frame, ts, partial=True,
                                  body_len=len(record) - HEADER_SIZE, size=pos)
         self._events.append(message)
-        self._drop(pos)
+        self._bytes.drop(pos)
         return True
 
     def _scan(self) -> bool:
         """Look for a provable record start; True when the buffer now begins with one."""
-        buf = self._buf
+        buf = self._bytes.buf
         pos = 0
         while True:
             found = _CANDIDATE.search(buf, pos)
@@ -240,7 +233,7 @@ class NdmpStreamDecoder:
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
             if HEADER_SIZE <= length <= _RESYNC_MAX_RECORD and \
-                    self._known_until(pos, _MARK_AND_HEADER) == _MARK_AND_HEADER:
+                    self._bytes.known_until(pos, _MARK_AND_HEADER) == _MARK_AND_HEADER:
                 _, _, raw_type, code, reply_seq, error = HEADER.unpack_from(buf, pos + 4)
                 if plausible_header(raw_type, code, reply_seq, error):
                     chain = True if mark & LAST_FRAGMENT else self._chain_ends(pos)
@@ -259,12 +252,12 @@ class NdmpStreamDecoder:
     def _chain_ends(self, pos: int) -> bool | None:
         """Do the fragment marks from the non-last one at `pos` chain to a last fragment
         within _RESYNC_MAX_RECORD, every byte captured? None while more is needed."""
-        buf = self._buf
+        buf = self._bytes.buf
         total = 0
         while True:
             if len(buf) - pos < 4:
                 return None
-            if self._known_until(pos, 4) < 4:
+            if self._bytes.known_until(pos, 4) < 4:
                 return False
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             total += mark & FRAGMENT_LENGTH_MASK
@@ -279,12 +272,12 @@ class NdmpStreamDecoder:
         when the buffer begins at the record after it (framing restored), or framing is
         lost after all (a cut mark: _follow is None, scan)."""
         while self._follow is not None:
-            pos = self._follow - self._base
+            pos = self._follow - self._bytes.base
             if pos < 0:  # bytes past the mark were dropped: look for a record start
                 self._follow, self._follow_is_end = None, False
                 return True
-            if pos > len(self._buf):
-                self._skip(len(self._buf), rest=True)
+            if pos > len(self._bytes.buf):
+                self._skip(len(self._bytes.buf), rest=True)
                 return False
             self._skip(pos, rest=True)
             if self._follow_is_end:  # the broken record ended here: the next one starts
@@ -293,12 +286,12 @@ class NdmpStreamDecoder:
                 self._flush_skipped(final=False)
                 self._resync = self._resync_after_gap = self._after_hole = False
                 return True
-            if len(self._buf) < 4:
+            if len(self._bytes.buf) < 4:
                 return False
-            if self._known_until(0, 4) < 4:
+            if self._bytes.known_until(0, 4) < 4:
                 self._follow = None  # the mark was cut: look for a record start
                 return True
-            (mark,) = RECORD_MARK.unpack_from(self._buf)
+            (mark,) = RECORD_MARK.unpack_from(self._bytes.buf)
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT:
                 self._follow = None
@@ -311,16 +304,16 @@ class NdmpStreamDecoder:
         """Where the record the buffer begins with goes on, when its last buffered
         fragment runs past the buffer's end: (stream offset, is_end): its next fragment
         mark, or its end when that fragment is the last; else None."""
-        buf = self._buf
+        buf = self._bytes.buf
         pos = 0
-        while len(buf) - pos >= 4 and self._known_until(pos, 4) == 4:
+        while len(buf) - pos >= 4 and self._bytes.known_until(pos, 4) == 4:
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT:
                 return None
             pos += 4 + length
             if pos > len(buf):
-                return self._base + pos, bool(mark & LAST_FRAGMENT)
+                return self._bytes.base + pos, bool(mark & LAST_FRAGMENT)
             if mark & LAST_FRAGMENT:
                 return None
         return None
@@ -329,12 +322,12 @@ class NdmpStreamDecoder:
         if count <= 0:
             return
         if self._skip_start is None:
-            self._skip_start = self._tag_at(self._base)
+            self._skip_start = self._bytes.tag_at(self._bytes.base)
         if rest:
             self._skipped_rest += count
         else:
             self._skipped += count
-        self._drop(count)
+        self._bytes.drop(count)
 
     def _flush_skipped(self, final: bool) -> None:
         frame, ts = self._skip_start or (0, 0.0)
@@ -351,18 +344,18 @@ class NdmpStreamDecoder:
 
     def _break_record(self, why: str, frame: int, ts: float) -> None:
         """A hole or the end breaks the current record: keep its header if we have it."""
-        buf = self._buf
+        buf = self._bytes.buf
         if self._resync or not buf:
-            self._drop(len(buf))
+            self._bytes.drop(len(buf))
             self._problem("cut", why, [frame], ts)
             return
-        first_frame, first_ts = self._tag_at(self._base)
+        first_frame, first_ts = self._bytes.tag_at(self._bytes.base)
         record = bytearray()
         pos = 0
-        while len(buf) - pos >= 4 and self._known_until(pos, 4) == 4:
+        while len(buf) - pos >= 4 and self._bytes.known_until(pos, 4) == 4:
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             chunk = buf[pos + 4:pos + 4 + (mark & FRAGMENT_LENGTH_MASK)]
-            known = self._known_until(pos + 4, len(chunk))
+            known = self._bytes.known_until(pos + 4, len(chunk))
             record += chunk[:known]
             pos += 4 + len(chunk)
             if mark & LAST_FRAGMENT or known < len(chunk):
@@ -374,50 +367,9 @@ class NdmpStreamDecoder:
                                                bytes(record[HEADER_SIZE:]), first_frame,
                                                first_ts, partial=True))
         self._problem("cut", why, sorted({first_frame, frame}), first_ts)
-        self._drop(len(buf))
+        self._bytes.drop(len(buf))
 
     # -- helpers -------------------------------------------------------------------
     def _problem(self, kind: ProblemKind, detail: str, frames: list[int], ts: float,
                  skipped: int = 0) -> None:
         self._events.append(DecodeProblem(kind, detail, frames, ts, skipped))
-
-    def _tag(self, frame: int, ts: float) -> int:
-        """Bytes buffered from here on came in `frame`; returns their stream offset."""
-        end = self._base + len(self._buf)
-        if not self._tags or self._tags[-1][1] != frame:
-            self._tags.append((end, frame, ts))
-        return end
-
-    def _drop(self, count: int) -> None:
-        del self._buf[:count]
-        self._base += count
-        while self._unknown and self._unknown[0][1] <= self._base:
-            self._unknown.pop(0)
-        tags = self._tags
-        # Keep the tag covering the new first byte; older ones are no longer needed.
-        while len(tags) > 1 and tags[1][0] <= self._base:
-            tags.popleft()
-
-    def _known_until(self, pos: int, length: int) -> int:
-        """How many of the `length` buffered bytes at `pos` come before the first cut byte."""
-        start = self._base + pos
-        for low, high in self._unknown:
-            if high > start and low < start + length:
-                return max(0, low - start)
-        return length
-
-    def _unknown_end(self, pos: int) -> int:
-        """Buffer position just after the cut range that touches the 4 bytes at `pos`."""
-        start = self._base + pos
-        for low, high in self._unknown:
-            if high > start and low < start + 4:
-                return min(len(self._buf), high - self._base)
-        return pos + 1
-
-    def _tag_at(self, offset: int) -> tuple[int, float]:
-        frame, ts = 0, 0.0
-        for tag_offset, tag_frame, tag_ts in self._tags:
-            if tag_offset > offset:
-                break
-            frame, ts = tag_frame, tag_ts
-        return frame, ts

@@ -11,7 +11,8 @@ the whole control stream unreadable), the announcement's connection is matched b
 direction (the message's listener, else the profile's) and port sets instead
 (`by_ports`); full captures never take that path.
 
-`classify` reads what a connection or control stream says on its own; `pools` keeps the
+`classify` reads what a connection or control stream says on its own, `snap_cut` which
+of its announcing messages the snap length cut; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
 to sessions, `callback_elsewhere` a callback under another address than the control
 connection's, `by_ports` the connections of announcements the capture cannot show
@@ -40,16 +41,13 @@ from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
-    addressless_replies,
     announcement_groups,
     asked_version,
     closed_before_data,
     closing,
     connection_outcome,
-    cut_announcements,
     is_failed,
     kind_from_bytes,
-    known_version,
     listener_host,
     message_op,
     one_sided,
@@ -69,6 +67,7 @@ from flowcheck.sessions.matching import (
     attach_data,
 )
 from flowcheck.sessions.other_protocol import other_protocol
+from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, known_version
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.unseen import job_unseen
@@ -112,7 +111,7 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
     attach_data(sessions, endpoints, control_of, order)
-    share_announced(sessions, control_of, by_uid)
+    share_announced(sessions, control_of, by_uid, order)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.ndmp.protocol import ADDR_TYPE_NAMES
-from flowcheck.sessions.classify import JOB_STARTS, cut_listener, message_op
+from flowcheck.sessions.classify import JOB_STARTS, message_op
+from flowcheck.sessions.snap_cut import cut_listener
 
 _READ = set(ADDR_TYPE_NAMES.values())
 

@@ -17,8 +17,6 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_announcements
 from flowcheck.sessions.classify import (
     connection_outcome,
-    cut_announcements,
-    cut_listener,
     end_of,
     is_failed,
     one_sided,
@@ -27,6 +25,7 @@ from flowcheck.sessions.classify import (
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.named import Shares, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
+from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 
 # Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
 Listener = Literal["data", "mover"]

@@ -14,16 +14,22 @@ server's session: the one whose control connection carried DATA_LISTEN's reply o
 DATA_CONNECT / DATA_START_* request for it. That session judges it (steps, findings,
 the job's direction: DATA_START_BACKUP or _RECOVER is on it); the tape server's
 session reads its data steps from there (flowcheck.verify.shared).
+
+Which announcement follows which, and whether the connection came after both, is the
+capture's order (flowcheck.sessions.file_order): within one file of one interface a
+CONNECT request written after the LISTEN reply, and a connection written after both,
+follow them whatever their timestamps (a clock set back between them); else time,
+within the jitter of flowcheck.sessions.matching.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions.classify import announcement_groups
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 
 # A CONNECT request may be timestamped this long before the LISTEN reply whose endpoint
 # it carries (two interfaces merged, a SPAN port): flowcheck.sessions.matching's jitter.
@@ -52,23 +58,30 @@ def _key(ann: Announcement, dma: str, request: bool) -> _Key:
 
 
 def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
-             replies: dict[_Key, list[float]], by_uid: dict[str, Connection]
-             ) -> _Found | None:
+             replies: dict[_Key, list[Announcement]], by_uid: dict[str, Connection],
+             order: FileOrder) -> _Found | None:
     """The announcement in another session of the same DMA that hands `ann`'s endpoint
     on (a LISTEN reply and the CONNECT request after it, same listener, no other LISTEN
-    reply of that endpoint between them) and that a connection reached at or after both;
-    None when there is none. The closest in time wins."""
+    reply of that endpoint between them) and that a connection reached after both, each
+    after the other in the capture's order (FileOrder.follows); None when there is
+    none. The closest wins: in the file (order.frames), else in time."""
     found = []
     for other, known in used.get(_key(ann, dma, not _is_request(ann)), []):
         reply, request = (ann, known) if _is_request(known) else (known, ann)
         conn = by_uid[known.used_by or ""]
-        if request.ts < reply.ts - _JITTER_SECONDS or conn.ts < ann.ts - _JITTER_SECONDS:
+        if not (order.follows(request.frame, request.ts, reply.frame, reply.ts,
+                              _JITTER_SECONDS)
+                and order.follows(conn.first_frame, conn.ts, ann.frame, ann.ts,
+                                  _JITTER_SECONDS)):
             continue
-        times = replies[_key(reply, dma, False)]
-        latest = times[bisect_right(times, request.ts + _JITTER_SECONDS) - 1]
-        if latest != reply.ts:
+        latest = max((r for r in replies[_key(reply, dma, False)]
+                      if order.follows(request.frame, request.ts, r.frame, r.ts,
+                                       _JITTER_SECONDS)),
+                     key=lambda r: order.key(r.frame, r.ts))
+        if latest is not reply:
             continue  # a later LISTEN reply of the endpoint is the one this request carries
-        found.append((abs(known.ts - ann.ts), other, known))
+        found.append((abs(known.frame - ann.frame) if order.frames else abs(known.ts - ann.ts),
+                      other, known))
     if not found:
         return None
     _, other, known = min(found, key=lambda item: item[0])
@@ -76,52 +89,53 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
 
 
 def _hand_over(conn_uid: str, endpoint: tuple[str, int], giver: Session, taker: Session,
-               by_uid: dict[str, Connection]) -> None:
+               by_uid: dict[str, Connection], order: FileOrder) -> None:
     """Move the connection and the failed retries to its endpoint that came after it
-    (claimed with it: flowcheck.sessions.matching) from `giver` to `taker`."""
-    first = by_uid[conn_uid]
+    in the capture's order (claimed with it: flowcheck.sessions.matching) from `giver`
+    to `taker`."""
+    first = order.opened(by_uid[conn_uid])
     moved = [uid for uid in giver.data_connections
              if (by_uid[uid].resp_h, by_uid[uid].resp_p) == endpoint
-             and (by_uid[uid].ts, by_uid[uid].first_frame) >= (first.ts, first.first_frame)]
+             and order.opened(by_uid[uid]) >= first]
     for uid in moved:
         giver.data_connections.remove(uid)
         taker.data_connections.append(uid)
         by_uid[uid].session = taker.id
-    taker.data_connections.sort(key=lambda uid: (by_uid[uid].ts, by_uid[uid].first_frame))
+    taker.data_connections.sort(key=lambda uid: order.opened(by_uid[uid]))
     for item in [item for item in giver.address_matched if item[0] in moved]:
         giver.address_matched.remove(item)
         taker.address_matched.append(item)
 
 
 def share_announced(sessions: list[Session], control_of: dict[str, Connection],
-                    by_uid: dict[str, Connection]) -> None:
+                    by_uid: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
     """Announcements no connection reached whose endpoint another session of the same
     DMA handed on and a connection reached (the two halves of a three-way job): used_by
-    that connection, which then belongs to the data server's session."""
+    that connection, which then belongs to the data server's session. order: how the
+    capture orders its events (flowcheck.sessions.file_order)."""
     used: dict[_Key, list[_Found]] = defaultdict(list)
-    replies: dict[_Key, list[float]] = defaultdict(list)  # LISTEN replies' times
+    replies: dict[_Key, list[Announcement]] = defaultdict(list)  # LISTEN replies
     for session in sessions:
         dma = control_of[session.id].orig_h
         for ann in session.announced:
             if ann.used_by:
                 used[_key(ann, dma, _is_request(ann))].append((session, ann))
             if not _is_request(ann):
-                replies[_key(ann, dma, False)].append(ann.ts)
+                replies[_key(ann, dma, False)].append(ann)
     if not used:
         return
-    for times in replies.values():
-        times.sort()
     for session in sessions:
         dma = control_of[session.id].orig_h
         for group in announcement_groups(session.announced):
             if any(a.used_by for a in group):
                 continue
             for ann in group:
-                found = _partner(ann, dma, used, replies, by_uid)
+                found = _partner(ann, dma, used, replies, by_uid, order)
                 if found is None:
                     continue
                 other, known = found
                 ann.used_by = known.used_by
                 if is_data_server(ann) and not is_data_server(known):
-                    _hand_over(known.used_by or "", (ann.ip, ann.port), other, session, by_uid)
+                    _hand_over(known.used_by or "", (ann.ip, ann.port), other, session, by_uid,
+                               order)
                 break

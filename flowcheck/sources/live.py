@@ -5,7 +5,9 @@ missing interface or a permission problem becomes one InputError line, and the c
 knows packets from now on are seen. With `write`, every byte read from the pipe is also
 saved to that file (a normal capture file, readable later by every command), flushed as
 it is read: a flowcheck killed outright leaves the file readable up to its last whole
-record. The tool never outlives flowcheck (`_end_with_parent`).
+record. The tool never outlives flowcheck (`_end_with_parent`). It runs in a session of
+its own, so that a signal meant for flowcheck (a terminal's Ctrl-C) does not stop it
+before it has handed over what it received: flowcheck stops it (cli.live).
 """
 
 from __future__ import annotations
@@ -279,13 +281,22 @@ def _start(argv: list[str], tool: str, interface: str,
         # Unbuffered (bufsize=0): a buffered reader that holds bytes beyond a short read
         # (the 4 magic bytes) and is then asked for a big chunk reads the pipe again
         # before returning them, so the first packets waited for the next one.
+        # A session of its own: a terminal's Ctrl-C (SIGINT to its whole foreground
+        # group) or hang-up reaches flowcheck alone, which lets the tool hand over what
+        # its kernel ring still holds before it stops it (cli.live, sources.live_drain).
         process = subprocess.Popen(argv, bufsize=0, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True,
                                    preexec_fn=lambda: _end_with_parent(prctl, parent))
     except OSError as exc:
         raise InputError(f"{tool}: cannot start: {exc.strerror or exc}") from None
     assert process.stdout is not None and process.stderr is not None
-    banner, head = _wait_until_listening(process, tool, interface, capture_filter)
+    try:
+        banner, head = _wait_until_listening(process, tool, interface, capture_filter)
+    except KeyboardInterrupt:  # Ctrl-C while it starts: it no longer gets it itself
+        process.kill()
+        process.wait()
+        raise
     return process, banner, head
 
 

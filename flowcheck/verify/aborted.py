@@ -38,13 +38,19 @@ from flowcheck.verify.details import (
     reset_words,
     sent_each_way,
     span_words,
-    syn_count,
 )
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.pmtu import fix as pmtu_fix
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.stalled import data_stall
+from flowcheck.verify.synack_reset import (
+    elapsed,
+    late_answer,
+    late_reading,
+    reset_timeline,
+    syns_sent,
+)
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
 USES_DATA = FATAL_REPLIES - {"CONNECT_CLIENT_AUTH"}
@@ -216,67 +222,17 @@ def refusal_words(reply: NdmpMessage) -> str:
     return f"{message_op(reply)} was answered {error} (frame {reply.frame})"
 
 
-def late_answer(ctx: Context, conn: Connection) -> bool:
-    """Did the SYN-ACK come late: after the SYN was retried, or at least the
-    retransmission timeout after the first SYN (when TCP would have retried)?"""
-    if conn.syn_retries > 0:
-        return True
-    delay = _delay(conn.syn_ts, conn.synack_ts)
-    return delay is not None and delay >= ctx.config.retransmission_timeout
-
-
-def late_reading(conn: Connection, role: str) -> tuple[str, str]:
-    """The words and fix for a reset after a late SYN-ACK (late_answer): the connect had
-    timed out, the path is slow or lossy. role: who connected ("the media server")."""
-    path = f"{conn.orig_h} and {conn.resp_h}"
-    return (f"The port was reachable, but its answer came late: {conn.orig_h} had given up "
-            "connecting by then (its connect timed out), and its TCP answered the late "
-            f"SYN-ACK with a reset. The path between {path} is slow or loses packets (SYNs "
-            "or SYN-ACKs lost or held up).",
-            f"Find what delays or drops the first packets of new connections between "
-            f"{path}: a lossy or congested link, a firewall or IPS slow to pass new "
-            "connections, a host slow to accept (capture on both hosts at once to see "
-            f"where they are lost); if the path is only slow, raise {role}'s connect "
-            "timeout.")
-
-
-def _delay(start: float | None, end: float | None) -> float | None:
-    return None if start is None or end is None else max(0.0, end - start)
-
-
-def _syns(conn: Connection) -> tuple[int, str]:
-    """How many SYNs were sent, and their words: "SYN (frame 22)", "SYN sent 3 times
-    (frames 22, 23, 24)"."""
-    syns = syn_count(conn)
-    syn_frames = ", ".join(map(str, conn.syn_frames))
-    return syns, (f"SYN sent {syns} times (frames {syn_frames})" if syns > 1
-                  else f"SYN (frame {syn_frames})")
-
-
-def reset_timeline(conn: Connection) -> str:
-    """SYN, SYN-ACK and RST with their frames and the time between them."""
-    syns, sent = _syns(conn)
-    answer = _delay(conn.syn_ts, conn.synack_ts)
-    after = f" {span_words(answer)} after the first SYN" if syns > 1 and answer is not None \
-        else f" {span_words(answer)} later" if answer is not None else ""
-    reset = _delay(conn.synack_ts, conn.rst_ts)
-    reset_after = f" {span_words(reset)} after it" if reset is not None else ""
-    return (f"{sent}, SYN-ACK from {conn.resp_h}{after} (frame {conn.synack_frames[0]}), "
-            f"RST from {conn.orig_h}{reset_after} (frame {conn.rst_frames[0]}) instead of the "
-            "ACK that completes the handshake")
-
-
 def _opened(conn: Connection, session: Session) -> str:
     """The opening that completed and what closed it before any data: "opened (SYN at
     frame 22, SYN-ACK ..., ACK ...: handshake 0.036 ms) and then was reset by ..."."""
-    syns, _ = _syns(conn)
+    syns, _ = syns_sent(conn)
     frames = ", ".join(map(str, conn.syn_frames))
     sent = f"SYN sent {syns} times at frames {frames}" if syns > 1 else f"SYN at frame {frames}"
     handshake = "" if conn.rtt is None else f": {handshake_words(conn)}" if conn.rtt < 0 \
         else f": handshake {span_words(conn.rtt)}"
     closer, how = closing(conn)
     end_ts = conn.rst_ts if how == "RST" else None
-    after = _delay(conn.synack_ts, end_ts)
+    after = elapsed(conn.synack_ts, end_ts)
     after_words = f" {span_words(after)} after the SYN-ACK" if after is not None else ""
     if how == "FIN":
         ended = (f"closed by {role_words(conn, session, _host(conn, closer))} (FIN, frame "

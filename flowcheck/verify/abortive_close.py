@@ -76,11 +76,11 @@ def closed_then_reset(conn: Connection) -> AbortiveClose | None:
     if closer_fin not in conn.history or resetter_fin in conn.history:
         return None
     if closer_is_orig:
-        sent, unacked, peer_pkts = (conn.orig_bytes - conn.orig_copy_bytes,
-                                    conn.orig_unacked, conn.resp_pkts)
+        sent, unacked, peer_pkts = (conn.sent_once("orig"), conn.orig_unacked,
+                                    conn.resp_pkts)
     else:
-        sent, unacked, peer_pkts = (conn.resp_bytes - conn.resp_copy_bytes,
-                                    conn.resp_unacked, conn.orig_pkts)
+        sent, unacked, peer_pkts = (conn.sent_once("resp"), conn.resp_unacked,
+                                    conn.orig_pkts)
     # unacked is 0 also when the capture holds none of the peer's ACKs: beyond its
     # handshake packet and the RST, the peer must have sent some.
     told = sent > 0 and peer_pkts > 2

@@ -24,13 +24,13 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, retransmitted_words, role_words
 from flowcheck.verify.details import (
     cited_rsts,
+    reset_frame,
     reset_time,
     reset_words,
     sent_each_way,
@@ -39,6 +39,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
@@ -93,12 +94,14 @@ def _find_resets(ctx: Context, session: Session
                 closed_by_halter(conn, session, h, abnormal_reason(h) or "")
                 for h in other_halts(ctx, session, conn)[:1]):
             continue  # the other session's halt is the cause (flowcheck.verify.own_halt)
-        halt = halt_of(messages, conn.ts, reset_ts)
+        reset_at = reset_frame(conn)
+        halt = halt_of(messages, conn, reset_ts, reset_at, ctx.order)
         if halt is None:
             ended = _control_ended(control, conn)
-            if time_enough(ctx, reset_ts):
+            if time_enough(ctx, reset_ts, reset_at):
                 yield conn, None, True
-            elif any(message_op(m) in HALTS and m.ts > reset_ts for m in messages):
+            elif any(message_op(m) in HALTS and after_event(ctx.order, m.frame, m.ts, reset_at,
+                                                               reset_ts) for m in messages):
                 continue  # halts after it that halt_of did not tie to this connection
             elif ended == "after":
                 yield conn, None, True
@@ -161,23 +164,6 @@ def unseen_words(ctx: Context, conn: Connection, session: Session) -> str:
            else f"the data connection was reset ({reset_words(conn)})")
     return (f"{how} {after(ctx, reset_time(conn)):.3f} s before the capture ended: whether "
             "the job halted normally after it is not in the capture")
-
-
-def halt_of(messages: list[NdmpMessage], opened: float, reset: float
-            ) -> NdmpMessage | None:
-    """The halt of the resource a data connection opened at `opened` and reset (or
-    stalled) at `reset` carried: the first NOTIFY_*_HALTED after it opened (the halt may come before
-    its reset: a finished transfer torn down with a RST) and before the next resource's
-    DATA_START_* after the reset."""
-    for message in messages:
-        if message.ts < opened:
-            continue
-        op = message_op(message)
-        if op in JOB_STARTS and message.type == "request" and message.ts > reset:
-            return None
-        if op in HALTS and message.type != "reply":
-            return message
-    return None
 
 
 def check_cut_transfers(ctx: Context) -> None:
@@ -259,8 +245,7 @@ def never_delivered(conn: Connection) -> bool:
     with its FIN: they came after its close, the connection carried no data until then
     (it was no transfer cut short)."""
     sender_is_orig = conn.orig_bytes >= conn.resp_bytes
-    sent = (conn.orig_bytes - conn.orig_copy_bytes if sender_is_orig
-            else conn.resp_bytes - conn.resp_copy_bytes)
+    sent = conn.sent_once("orig" if sender_is_orig else "resp")
     unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
     return closed_by_receiver(conn) and sent > 0 and unacked >= sent
 

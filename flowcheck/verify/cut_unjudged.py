@@ -8,6 +8,11 @@ to another interface of the listener, from another of the connector, between the
 NDMP servers of a three-way job. So the absence is evidence only when no connection in
 the capture could be it, and, for a three-way job the DMA may have handed the endpoint
 on to, when the capture would hold packets between the two servers.
+
+"Open after it" and "open together" are the capture's order (Context.order: within one
+file of one interface what is written after the announcement follows it, a connection
+written before a control connection's last packet was open while it lasted, whatever
+their timestamps say: a clock set back; else time).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from flowcheck.sessions.classify import end_of, seen_closing
 from flowcheck.verify.context import Context
 
 
-def cut_unjudged(ctx: Context, session: Session, ts: float, name: str) -> str:
+def cut_unjudged(ctx: Context, session: Session, ts: float, name: str,
+                 frame: int | None = None) -> str:
     """Why no connection matched to a cut announcement (message `name`, at `ts`
-    seconds) proves that none tried its endpoint ("" when it does): a connection no
-    session explains that was open after it while the control connection lasted
-    (_unexplained), or a three-way job whose data connection runs off the capture's path
-    (_three_way)."""
-    return _unexplained(ctx, session, ts) or _three_way(ctx, session, ts, name)
+    seconds, in `frame` when known) proves that none tried its endpoint ("" when it
+    does): a connection no session explains that was open after it while the control
+    connection lasted (_unexplained), or a three-way job whose data connection runs off
+    the capture's path (_three_way)."""
+    return _unexplained(ctx, session, ts, frame) or _three_way(ctx, session, ts, name, frame)
 
 
 def _window(ctx: Context, session: Session) -> tuple[float, float]:
@@ -33,13 +39,22 @@ def _window(ctx: Context, session: Session) -> tuple[float, float]:
     return control.ts, end_of(control) if seen_closing(control) else float("inf")
 
 
-def _unexplained(ctx: Context, session: Session, ts: float) -> str:
+def _open_after(ctx: Context, conn: Connection, end: float, ts: float,
+                frame: int | None) -> bool:
+    """Was conn (its last packet at `end` seconds: inf when still open at the capture's
+    end) still open at the event at ts (in frame, when known), in the capture's order
+    (FileOrder.follows: its last packet written after the event)?"""
+    return end >= ts if frame is None else ctx.order.follows(conn.last_frame, end, frame, ts)
+
+
+def _unexplained(ctx: Context, session: Session, ts: float, frame: int | None) -> str:
     _, end = _window(ctx, session)
+    control = ctx.by_uid[session.control_uid]
     port = ctx.config.ndmp_port
     found: list[Connection] = [
         c for c in ctx.connections
         if c.session is None and c.role in ("other", "data") and port not in (c.orig_p, c.resp_p)
-        and max(c.last_ts, c.ts) >= ts and c.ts <= end]
+        and _open_after(ctx, c, end_of(c), ts, frame) and ctx.order.open_at(c, control, end)]
     if not found:
         return ""
     listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
@@ -57,7 +72,8 @@ def _listens(name: str) -> bool:
     return "_LISTEN" in name
 
 
-def _three_way(ctx: Context, session: Session, ts: float, name: str) -> str:
+def _three_way(ctx: Context, session: Session, ts: float, name: str,
+               frame: int | None) -> str:
     """A DMA that had a control connection open to another NDMP server at the same time,
     carrying an announcement of the other kind (a CONNECT for a LISTEN, and back), may
     have handed the endpoint on to it (a three-way job): their data connection runs
@@ -75,8 +91,10 @@ def _three_way(ctx: Context, session: Session, ts: float, name: str) -> str:
             _listens(a.message) for a in other.announced}
         if _listens(name) not in {not kind for kind in kinds}:
             continue  # no other half of the kind a three-way job hands on
-        other_start, other_end = _window(ctx, other)
-        if other_start > end or other_end < max(start, ts):
+        _, other_end = _window(ctx, other)
+        if not ctx.order.open_at(there, control, end) or not (
+                _open_after(ctx, there, other_end, ts, frame)
+                and _open_after(ctx, there, other_end, start, control.first_frame)):
             continue  # not open together
         if (here, there.resp_h) in ctx.captured or (there.resp_h, here) in ctx.captured:
             continue

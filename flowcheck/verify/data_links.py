@@ -348,7 +348,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         ts = message_ts(ctx, session, frame)
         if not uid and (connector_unseen(ctx, session, listener_of(name))
                         or moved_unseen(ctx, session, ts, frame)
-                        or cut_unjudged(ctx, session, ts, name)):
+                        or cut_unjudged(ctx, session, ts, name, frame)):
             # As above: the connector's direction or the connection not captured, or
             # one the capture holds that may be it (trial 20 D3): step unknown.
             continue

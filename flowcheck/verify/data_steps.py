@@ -283,7 +283,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                     "endpoint (its address cut by the snap length)",
                     attempt_unseen(ctx, session, listener_of(name), [],
                                    message_ts(ctx, session, frame), frame=frame)
-                    or cut_unjudged(ctx, session, message_ts(ctx, session, frame), name))
+                    or cut_unjudged(ctx, session, message_ts(ctx, session, frame), name,
+                                    frame))
                    for frame, name, uid in session.cut_announcements if not uid]
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]

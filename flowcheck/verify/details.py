@@ -243,16 +243,15 @@ def job_direction(session: Session) -> str:
 def sent_each_way(session: Session, conns: list[Connection], *,
                   acked_unseen: bool = False) -> dict[str, int]:
     """Payload bytes each way over the connections: to_media, to_agent, each byte the
-    capture holds counted once (capture copies left out: Connection.orig_copy_bytes;
-    the connections' own counts are tshark's, copies included). With acked_unseen, the
+    capture holds counted once (capture copies left out: Connection.sent_once; the
+    connections' own counts are tshark's, copies included). With acked_unseen, the
     bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
     instead (a capture of one direction: Connection.orig_acked_unseen)."""
     sent = {"to_media": 0, "to_agent": 0}
     for conn in conns:
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
         orig, resp = ((conn.orig_acked_unseen, conn.resp_acked_unseen) if acked_unseen
-                      else (conn.orig_bytes - conn.orig_copy_bytes,
-                            conn.resp_bytes - conn.resp_copy_bytes))
+                      else (conn.sent_once("orig"), conn.sent_once("resp")))
         sent["to_media"] += orig if agent_is_orig else resp
         sent["to_agent"] += resp if agent_is_orig else orig
     return sent
@@ -379,6 +378,12 @@ def cited_rsts(conn: Connection) -> list[int]:
 def reset_time(conn: Connection) -> float:
     """When the connection's first RST came (its last packet if the time was not kept)."""
     return conn.rst_ts if conn.rst_ts is not None else conn.last_ts
+
+
+def reset_frame(conn: Connection) -> int:
+    """The frame of the connection's first RST (its last packet's: reset_time)."""
+    return conn.rst_frames[0] if conn.rst_ts is not None and conn.rst_frames \
+        else conn.last_frame
 
 
 def named_words(session: Session) -> str:

@@ -67,12 +67,9 @@ class OpenTransfer:
 
 
 def _sent(conn: Connection, orig: bool) -> tuple[int, int]:
-    """A side's bytes, each once (its capture copies out), and those known from ACKs."""
-    if orig:
-        return conn.orig_bytes - conn.orig_copy_bytes + conn.orig_acked_unseen, \
-            conn.orig_acked_unseen
-    return conn.resp_bytes - conn.resp_copy_bytes + conn.resp_acked_unseen, \
-        conn.resp_acked_unseen
+    """A side's bytes, each once (Connection.sent_once), and those known from ACKs."""
+    acked = conn.orig_acked_unseen if orig else conn.resp_acked_unseen
+    return conn.sent_once("orig" if orig else "resp") + acked, acked
 
 
 def _pinned(config: Config) -> bool:

@@ -24,6 +24,13 @@ from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import after_last, judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
+from flowcheck.verify.foreign_reset import (
+    foreign_reset,
+    foreign_reset_words,
+    undecremented_fix,
+    undecremented_reset,
+    undecremented_words,
+)
 from flowcheck.verify.opening import (
     answer_uncaptured,
     between_fix,
@@ -48,17 +55,12 @@ from flowcheck.verify.refusals import (
     callback_refused_fix,
     device_fix,
     device_words,
-    foreign_reset,
-    foreign_reset_words,
     icmp_cause,
     own_refusal_words,
     refusal_causes,
     refusal_how,
     refused_fix,
     rejecting_device,
-    undecremented_fix,
-    undecremented_reset,
-    undecremented_words,
     unseen_syn_words,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts

@@ -16,7 +16,7 @@ from __future__ import annotations
 from flowcheck.model import Session
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.verify.context import Context, session_uids
-from flowcheck.verify.ranges import checked_ends
+from flowcheck.verify.ranges import checked_ends, nat_unread_applies
 from flowcheck.verify.went_on import went_on_words
 
 
@@ -24,10 +24,8 @@ def note_nat_unread(ctx: Context) -> None:
     """Fill Context.nat_unread for every session (after check_evidence: went_on_words
     reads the capture's time after events)."""
     for session in ctx.sessions:
-        if ctx.config.media_servers or ctx.profile.callback != "connection" \
-                or session.callback_uid is not None:
-            continue
-        ctx.nat_unread[session.id] = _unread(ctx, session)
+        if nat_unread_applies(ctx, session):
+            ctx.nat_unread[session.id] = _unread(ctx, session)
 
 
 def _unread(ctx: Context, session: Session) -> bool:

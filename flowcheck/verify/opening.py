@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
-from flowcheck.verify.aborted import late_answer, late_reading, reset_timeline
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
@@ -20,6 +19,7 @@ from flowcheck.verify.capture_points import (
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after_last, time_enough
+from flowcheck.verify.synack_reset import late_answer, late_reading, reset_timeline
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
 

@@ -66,15 +66,20 @@ def media_seen_elsewhere(ctx: Context, session: Session) -> str | None:
     return target
 
 
+def nat_unread_applies(ctx: Context, session: Session) -> bool:
+    """Can nat_unread be true of the session at all: no media servers configured, a
+    profile whose agent calls back (callback "connection"), and no callback in the
+    session? flowcheck.verify.nat_unread decides the rest for these sessions alone."""
+    return not ctx.config.media_servers and ctx.profile.callback == "connection" \
+        and session.callback_uid is None
+
+
 def nat_unread(ctx: Context, session: Session) -> bool:
     """Does the capture lack what tells the media server's ports at its control
     connection's address from a NAT's (media_seen_elsewhere)? Decided once per session
     by flowcheck.verify.nat_unread (Context.nat_unread), before the checks that judge
     ports; False until then."""
-    if ctx.config.media_servers or ctx.profile.callback != "connection" \
-            or session.callback_uid is not None:
-        return False
-    return ctx.nat_unread.get(session.id, False)
+    return nat_unread_applies(ctx, session) and ctx.nat_unread.get(session.id, False)
 
 
 # Why nat_unread's ports are not judged, for the step that names them.

@@ -16,9 +16,9 @@ from flowcheck.model import Connection, NdmpMessage, Session, Severity, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.resource_halt import halt_of
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,7 +45,8 @@ def receiver_stalls(ctx: Context, session: Session) -> list[ReceiverStall]:
         conn = ctx.by_uid[uid]
         window = zero_window(conn, ctx.capture_end)
         if window is not None:
-            found.append(ReceiverStall(conn, window, halt_of(messages, conn.ts, window.ts)))
+            halt = halt_of(messages, conn, window.ts, window.frame, ctx.order)
+            found.append(ReceiverStall(conn, window, halt))
     return found
 
 

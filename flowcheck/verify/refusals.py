@@ -1,8 +1,8 @@
 """How a refused SYN was refused and what fixes it: a RST or an ICMP unreachable, a
 filter's code (RFC 792, RFC 1812, RFC 4443) or a router's between the hosts, a RST whose
-IP TTL shows a device between the hosts sent it in the responder's name
-(flowcheck.verify.ttl), and the words of callback_refused / data_refused and their
-fixes."""
+IP TTL shows a device between the hosts sent it in the responder's name (its TTL
+reading: flowcheck.verify.foreign_reset), and the words of callback_refused /
+data_refused and their fixes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
+from flowcheck.verify.foreign_reset import (
+    foreign_reset,
+    foreign_reset_words,
+    reset_device,
+    undecremented_fix,
+    undecremented_reset,
+    undecremented_words,
+)
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
-from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls, ttl_word
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
 # administratively prohibited, communication administratively prohibited; ICMPv6
@@ -187,65 +194,6 @@ def icmp_cause(conn: Connection) -> str | None:
     return (f"that router could not reach {conn.resp_h} ({conn.resp_h} down, or no route "
             "or no ARP or neighbour answer to it from there), or a firewall there rejects "
             "the connection with that code")
-
-
-def foreign_reset(ctx: Context, conn: Connection) -> tuple[int, int] | None:
-    """(the RST's TTL, that of the responder's own packets) when the SYN was refused with
-    a RST whose TTL is not the one every other packet of the responder to the originator
-    arrived with (verify.ttl.own_ttls): a router or firewall between the hosts sent it
-    in the responder's name (`reject with tcp reset`), as control_reset reads it; None
-    otherwise (no RST, TTLs unknown or several, or the responder's own)."""
-    rst = conn.evidence("resp").rst_ttl
-    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
-    if not conn.resp_rst or rst is None or len(own) != 1 or rst in own:
-        return None
-    return rst, next(iter(own))
-
-
-def undecremented_reset(ctx: Context, conn: Connection) -> int | None:
-    """The RST's TTL when the SYN was refused with a RST that arrived with an initial TTL
-    (INITIAL_TTLS: sent on the capture point's network segment), the SYN too (the capture
-    on the originator's segment), and the capture holds no other packet of the responder
-    to the originator to compare with: a responder reached through a router would send
-    it lowered, so the RST is then a device's between them (a condition only: the
-    capture cannot tell whether a router is between). None otherwise."""
-    rst = conn.evidence("resp").rst_ttl
-    if (not conn.resp_rst or rst not in INITIAL_TTLS or conn.orig_ttl not in INITIAL_TTLS
-            or own_ttls(ctx, conn.resp_h, conn.orig_h)):
-        return None
-    return rst
-
-
-def reset_device(conn: Connection) -> str:
-    """The device that sent a RST in the responder's name, named for allow_rule."""
-    return (f"the router or firewall between {conn.orig_h} and {conn.resp_h} that sent "
-            "the RST")
-
-
-def foreign_reset_words(conn: Connection, ttls: tuple[int, int]) -> str:
-    """Why a RST with another TTL than the responder's (foreign_reset) is not its answer."""
-    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST "
-            f"(frame {conn.rst_frames[0]}) that {conn.resp_h} did not send: "
-            f"{forged_words(conn.resp_h, *ttls)}, so a router or firewall between the hosts "
-            f"rejects the connection in {conn.resp_h}'s name (a `reject with tcp reset` in "
-            "its forward rules), not a port in use or a firewall on "
-            f"{conn.resp_h}")
-
-
-def undecremented_words(conn: Connection, rst: int) -> str:
-    """The condition a RST with an initial TTL (undecremented_reset) adds to the words."""
-    ttl = ttl_word(conn.resp_h)
-    return (f" The RST's {ttl} {rst} is an initial value, as is the SYN's ({conn.orig_ttl}): "
-            f"the RST was sent on {conn.orig_h}'s own network segment, so if {conn.resp_h} "
-            "is reached through a router, that router or a firewall there sent it in "
-            f"{conn.resp_h}'s name (a packet from behind a router arrives with a lowered "
-            f"{ttl}).")
-
-
-def undecremented_fix(ctx: Context, conn: Connection, session: Session) -> str:
-    """The fix a RST with an initial TTL (undecremented_reset) adds."""
-    rule = allow_rule(ctx, conn, session, device="that router or firewall")
-    return f" If {conn.resp_h} is reached through a router: {rule}."
 
 
 def filter_reject_words(conn: Connection) -> str:

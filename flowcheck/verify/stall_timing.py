@@ -8,10 +8,10 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.verify.context import Context
-from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.resource_halt import halt_of
 from flowcheck.verify.stalled import (
     RESENDS_FOR_STALL,
     Stall,
@@ -43,7 +43,8 @@ def unjudged_stalls(ctx: Context, session: Session) -> list[tuple[Connection, St
     for conn, stall in stalls:
         if stall.lost or stall.fin or stall_timed_by(ctx, conn, stall) is not None:
             continue
-        halt = halt_of(messages, conn.ts, stall.first_ts or stall.ts)
+        halt = halt_of(messages, conn, stall.first_ts or stall.ts,
+                       (stall.first_frame if stall.first_ts else stall.frame) or None, ctx.order)
         if halt is None or abnormal_reason(halt) is not None:
             found.append((conn, stall))
     return found

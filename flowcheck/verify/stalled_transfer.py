@@ -29,7 +29,6 @@ from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.cut_transfer import halt_of
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import (
     READING,
@@ -43,6 +42,7 @@ from flowcheck.verify.pmtu import (
     too_big_words,
 )
 from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.resource_halt import halt_of
 from flowcheck.verify.stall_receiver import (
     carried_nothing,
     closed_after,
@@ -98,7 +98,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
         timed_by = stall_timed_by(ctx, conn, stall)
         if timed_by is None:
             continue  # an ACK comes within the retransmission timeout: it may be missed
-        halt = halt_of(messages, conn.ts, stall.ts)
+        halt = halt_of(messages, conn, stall.ts, stall.frame or None, ctx.order)
         if halt is None or abnormal_reason(halt) is not None:
             sender = conn.orig_h if stall.side == "orig" else conn.resp_h
             passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,

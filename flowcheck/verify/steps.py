@@ -53,6 +53,7 @@ from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
 from flowcheck.verify.lost_reply import lost_reply_step
+from flowcheck.verify.mid_session import started_mid_session
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
@@ -89,7 +90,7 @@ def check_steps(ctx: Context) -> None:
         if judged(ctx, control) == "midstream" and not filtered_handshake(ctx, session):
             # After the steps, whose statuses it names. A filter that kept only data
             # packets left the handshake out instead: capture_filtered says so.
-            _started_mid_session(ctx, session, control)
+            started_mid_session(ctx, session, control)
         check_order(ctx, session)
         _note_cut_last_word(ctx, session)
 
@@ -221,60 +222,6 @@ def _note_cut_last_word(ctx: Context, session: Session) -> None:
             "unknown, not failed.")
     if note not in stream.snap_finding.message:
         stream.snap_finding.message += note
-
-
-def _started_mid_session(ctx: Context, session: Session, conn: Connection) -> None:
-    """capture_started_mid_session: the session's control connection first seen after its
-    handshake, at the capture's start or after a ring hole (Session.start_gap): what the
-    steps are judged on, the ones that stay unknown (its steps are evaluated), and how
-    many data connections were matched to it by direction and ports."""
-    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
-    packet = "that packet" if session.start_gap is not None else "its first captured packet"
-    judged_on = (f"what came before {packet} (its handshake, any announcement) is not in "
-                 "the capture, so the steps are judged on what followed it")
-    if unknown:
-        many = len(unknown) > 1
-        judged_on += (f", and step{'s' if many else ''} {', '.join(unknown)} "
-                      f"{'stay' if many else 'stays'} unknown; ")
-    else:
-        judged_on += " (each step's detail says what shows it); "
-    if session.start_gap is not None and session.start_gap.head:
-        head = (f"The capture set starts late: session {session.id}'s control connection "
-                f"{where} had opened before its first captured packet, and the ring's files "
-                f"older than {session.start_gap.after} are gone (the ring overwrote them, or "
-                f"they were not copied): {judged_on}")
-        hidden = ("those files may hold (already open, or opened before the control "
-                  "stream shows) ")
-        fix = ("Make the ring hold the whole job: more or larger files (dumpcap -b files:N "
-               "-b filesize:KB, tcpdump -W N -C MB), or copy its files off before the ring "
-               "overwrites them.")
-    elif session.start_gap is not None:
-        head = (f"Session {session.id}'s control connection {where} opened in "
-                f"{session.start_gap.words()}, or before it and sent nothing until after it "
-                f"(a control connection is idle while the data flows): its first captured "
-                f"packet follows the hole, and {judged_on}")
-        hidden = ("the hole may hide (already open, or opened after it but before the "
-                  "control stream shows) ")
-        fix = "Analyze the whole ring (every file of it) to check every step."
-    else:
-        head = (f"The capture started after session {session.id}'s control connection "
-                f"{where} had opened: {judged_on}")
-        hidden = ("the capture may have missed (already open, or opened before its control "
-                  "stream shows) ")
-        fix = "Start the capture before the job starts to check every step."
-    count = len(session.port_matched)
-    matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
-               if count else "no connection whose announcement ")
-    gone = job_ended(ctx, session)
-    ended = "" if gone is None else (
-        f" Its job had ended {ended_words(session, gone)}; what the capture holds of it "
-        "(a refused connection, error replies) is that closed job's answer, not a failure, "
-        "and its steps after the control connection are not judged (not_applicable).")
-    ctx.add("capture_started_mid_session",
-            f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
-            f"direction and ports.{ended}", fix, session=session, conn=conn,
-            frames=[conn.first_frame])
 
 
 def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -> Step:

@@ -1,0 +1,72 @@
+"""capture_started_mid_session: a session whose control connection the capture first saw
+after its handshake.
+
+The capture started after the control connection had opened, or its first captured
+packet follows a ring buffer's hole (Session.start_gap: the ring's older files gone, or a
+gap between ring files). The info says what the steps are judged on, which stay unknown,
+how many data connections were matched to the session by direction and ports, and,
+when its job had ended before the capture saw it run (verify.after_close.job_ended),
+that what the capture holds of it is that closed job's answer. Written after the steps,
+whose statuses it names (verify.steps.check_steps). docs/findings.md,
+capture_started_mid_session (trial 13: the words on the steps; trial 15: a closed job).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session
+from flowcheck.verify.after_close import ended_words, job_ended
+from flowcheck.verify.context import Context, endpoint
+
+
+def started_mid_session(ctx: Context, session: Session, conn: Connection) -> None:
+    """capture_started_mid_session: the session's control connection first seen after its
+    handshake, at the capture's start or after a ring hole (Session.start_gap): what the
+    steps are judged on, the ones that stay unknown (its steps are evaluated), and how
+    many data connections were matched to it by direction and ports."""
+    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
+    packet = "that packet" if session.start_gap is not None else "its first captured packet"
+    judged_on = (f"what came before {packet} (its handshake, any announcement) is not in "
+                 "the capture, so the steps are judged on what followed it")
+    if unknown:
+        many = len(unknown) > 1
+        judged_on += (f", and step{'s' if many else ''} {', '.join(unknown)} "
+                      f"{'stay' if many else 'stays'} unknown; ")
+    else:
+        judged_on += " (each step's detail says what shows it); "
+    if session.start_gap is not None and session.start_gap.head:
+        head = (f"The capture set starts late: session {session.id}'s control connection "
+                f"{where} had opened before its first captured packet, and the ring's files "
+                f"older than {session.start_gap.after} are gone (the ring overwrote them, or "
+                f"they were not copied): {judged_on}")
+        hidden = ("those files may hold (already open, or opened before the control "
+                  "stream shows) ")
+        fix = ("Make the ring hold the whole job: more or larger files (dumpcap -b files:N "
+               "-b filesize:KB, tcpdump -W N -C MB), or copy its files off before the ring "
+               "overwrites them.")
+    elif session.start_gap is not None:
+        head = (f"Session {session.id}'s control connection {where} opened in "
+                f"{session.start_gap.words()}, or before it and sent nothing until after it "
+                f"(a control connection is idle while the data flows): its first captured "
+                f"packet follows the hole, and {judged_on}")
+        hidden = ("the hole may hide (already open, or opened after it but before the "
+                  "control stream shows) ")
+        fix = "Analyze the whole ring (every file of it) to check every step."
+    else:
+        head = (f"The capture started after session {session.id}'s control connection "
+                f"{where} had opened: {judged_on}")
+        hidden = ("the capture may have missed (already open, or opened before its control "
+                  "stream shows) ")
+        fix = "Start the capture before the job starts to check every step."
+    count = len(session.port_matched)
+    matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
+               if count else "no connection whose announcement ")
+    gone = job_ended(ctx, session)
+    ended = "" if gone is None else (
+        f" Its job had ended {ended_words(session, gone)}; what the capture holds of it "
+        "(a refused connection, error replies) is that closed job's answer, not a failure, "
+        "and its steps after the control connection are not judged (not_applicable).")
+    ctx.add("capture_started_mid_session",
+            f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
+            f"direction and ports.{ended}", fix, session=session, conn=conn,
+            frames=[conn.first_frame])

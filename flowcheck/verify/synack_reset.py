@@ -1,0 +1,69 @@
+"""A SYN-ACK its originator answered with a RST instead of the ACK: the timeline and the
+reading its timing supports.
+
+SYN, SYN-ACK, then a RST from the side that connected (Zeek's RSTO, history ShR). A
+SYN-ACK that came late (after SYN retries, or at least the retransmission timeout after
+the first SYN) found the connect already timed out: with no connection waiting for it,
+the connector's TCP answers it with a RST (RFC 9293 section 3.10.7.1, CLOSED state), so
+the path is slow or lossy. A prompt one means the connector gave the connection up
+itself, or a rule on its side rejects the SYN-ACK with a reset (the callers word that
+reading). Read by data_aborted (verify.aborted) and handshake_incomplete
+(verify.opening).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words, syn_count
+
+
+def late_answer(ctx: Context, conn: Connection) -> bool:
+    """Did the SYN-ACK come late: after the SYN was retried, or at least the
+    retransmission timeout after the first SYN (when TCP would have retried)?"""
+    if conn.syn_retries > 0:
+        return True
+    delay = elapsed(conn.syn_ts, conn.synack_ts)
+    return delay is not None and delay >= ctx.config.retransmission_timeout
+
+
+def late_reading(conn: Connection, role: str) -> tuple[str, str]:
+    """The words and fix for a reset after a late SYN-ACK (late_answer): the connect had
+    timed out, the path is slow or lossy. role: who connected ("the media server")."""
+    path = f"{conn.orig_h} and {conn.resp_h}"
+    return (f"The port was reachable, but its answer came late: {conn.orig_h} had given up "
+            "connecting by then (its connect timed out), and its TCP answered the late "
+            f"SYN-ACK with a reset. The path between {path} is slow or loses packets (SYNs "
+            "or SYN-ACKs lost or held up).",
+            f"Find what delays or drops the first packets of new connections between "
+            f"{path}: a lossy or congested link, a firewall or IPS slow to pass new "
+            "connections, a host slow to accept (capture on both hosts at once to see "
+            f"where they are lost); if the path is only slow, raise {role}'s connect "
+            "timeout.")
+
+
+def elapsed(start: float | None, end: float | None) -> float | None:
+    """Seconds from start to end, never below 0; None when either is unknown."""
+    return None if start is None or end is None else max(0.0, end - start)
+
+
+def syns_sent(conn: Connection) -> tuple[int, str]:
+    """How many SYNs were sent, and their words: "SYN (frame 22)", "SYN sent 3 times
+    (frames 22, 23, 24)"."""
+    syns = syn_count(conn)
+    syn_frames = ", ".join(map(str, conn.syn_frames))
+    return syns, (f"SYN sent {syns} times (frames {syn_frames})" if syns > 1
+                  else f"SYN (frame {syn_frames})")
+
+
+def reset_timeline(conn: Connection) -> str:
+    """SYN, SYN-ACK and RST with their frames and the time between them."""
+    syns, sent = syns_sent(conn)
+    answer = elapsed(conn.syn_ts, conn.synack_ts)
+    after = f" {span_words(answer)} after the first SYN" if syns > 1 and answer is not None \
+        else f" {span_words(answer)} later" if answer is not None else ""
+    reset = elapsed(conn.synack_ts, conn.rst_ts)
+    reset_after = f" {span_words(reset)} after it" if reset is not None else ""
+    return (f"{sent}, SYN-ACK from {conn.resp_h}{after} (frame {conn.synack_frames[0]}), "
+            f"RST from {conn.orig_h}{reset_after} (frame {conn.rst_frames[0]}) instead of the "
+            "ACK that completes the handshake")
