@@ -183,7 +183,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                 at = packets.position
                 add(at + batch.frame0, np.asarray(batch.ts)[at], packets.op, packets.sender,
                     packets.target)
-        self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
+        self._buf = (decoded.payload_buf if decoded.payload_buf is not None
+                     else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).

@@ -227,7 +227,9 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
         if decoded.assembled is not None:
             assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
             assembled[rows] = decoded.assembled
+    payload_buf = next((d.payload_buf for _, d in parts if d.payload_buf is not None), None)
     return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
+                        payload_buf=payload_buf,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, mirror=mirror, **columns,

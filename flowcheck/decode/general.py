@@ -167,4 +167,5 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
         assembled=layers.assembled if layers.assembled.any() else None,
+        payload_buf=gather.buf if gather.appended else None,
     )

@@ -111,8 +111,8 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
                 frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray,
                 assembled: np.ndarray) -> None:
     """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
-    the packet that completes the datagram becomes it (its bytes are the first
-    fragment's, which hold the upper headers; the length is the whole datagram's) and the
+    the packet that completes the datagram becomes it (its bytes the first fragment's
+    headers, then every fragment's payload: Gather.append) and the
     other fragments stay fragments (marked `assembled`, indexed by batch row). Arrays
     indexed like `r` are updated in place."""
     groups: dict[tuple[int, int, int, int], list[int]] = {}
@@ -120,6 +120,8 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
                ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
     for i, key in zip(fragmented.tolist(), keys, strict=True):
         groups.setdefault(key, []).append(i)
+    rows: list[int] = []
+    frames: list[bytes] = []
     for pieces in groups.values():
         if len(pieces) < 2:
             continue
@@ -131,7 +133,11 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
             if size is None:
                 continue
             head = pieces[[span[0] for span in spans].index(0)]
-            gather.redirect(int(r[i]), int(r[head]))
+            rows.append(int(r[i]))
+            frames.append(_datagram(gather, [(int(r[p]), int(at[p] + ihl[p]), int(end[p]))
+                                             for p in pieces[:len(spans)]],
+                                    [span[0] for span in spans], int(r[head]),
+                                    int(at[head] + ihl[head]), size))
             at[i], ihl[i], ip[i] = at[head], ihl[head], ip[head]
             end[i] = at[head] + ihl[head] + size
             frag[i] = 0
@@ -139,6 +145,21 @@ def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.nd
                 frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
             assembled[r[[p for p in pieces[:len(spans)] if p != i]]] = True
             break
+    gather.append(rows, frames)
+
+
+def _datagram(gather: Gather, pieces: list[tuple[int, int, int]], offsets: list[int],
+              head: int, head_at: int, size: int) -> bytes:
+    """A reassembled datagram as one frame: the first fragment's bytes up to its payload
+    (`head` row, `head_at` bytes: link, tunnel and IP headers), then the `size` payload
+    bytes put together from each piece (row, its payload's start and end in its frame)
+    at its offset in the datagram; a later piece overlapping an earlier one wins."""
+    buf, start = gather.buf, gather.start
+    payload = bytearray(size)
+    for (row, first, stop), offset in zip(pieces, offsets, strict=True):
+        piece = buf[start[row] + first:start[row] + stop].tobytes()[:max(size - offset, 0)]
+        payload[offset:offset + len(piece)] = piece
+    return buf[start[head]:start[head] + head_at].tobytes() + bytes(payload)
 
 
 def _whole(spans: list[tuple[int, int, bool]]) -> int | None:
@@ -221,13 +242,15 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
     """IPv6 packets whose fragments (RFC 8200 4.5; rows captured whole, with their
     extension chain and where their IP payload ends) are all in the batch, as tshark
     reassembles them and as _reassemble does for IPv4: the fragment that completes the
-    packet becomes it, read from the first fragment's bytes (which hold the upper
-    header) with the whole length; the other fragments stay fragments (trial 28 D9)."""
+    packet becomes it, read from the first fragment's headers and every fragment's
+    payload (Gather.append); the other fragments stay fragments (trial 28 D9)."""
     groups: dict[tuple[bytes, bytes, int], list[tuple[int, Extensions, int]]] = {}
     for piece in pieces:
         row, walked, _ = piece
         key = (layers.src[row].tobytes(), layers.dst[row].tobytes(), walked.frag_id)
         groups.setdefault(key, []).append(piece)
+    rows: list[int] = []
+    frames: list[bytes] = []
     for group in groups.values():
         if len(group) < 2:
             continue
@@ -239,7 +262,11 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
             if size is None:
                 continue
             head, first, _ = group[[span[0] for span in spans].index(0)]
-            gather.redirect(row, head)
+            rows.append(row)
+            frames.append(_datagram(gather, [(p, w.frag_at + 8, e) for p, w, e
+                                             in group[:len(spans)]],
+                                    [span[0] for span in spans], head, first.frag_at + 8,
+                                    size))
             layers.kind[row] = NON_TCP  # TCP once its upper header is read
             layers.proto[row] = first.next_header
             layers.l4[row] = first.offset
@@ -248,3 +275,4 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
             layers.kind[head] = FRAGMENT  # counted as a fragment now the packet is elsewhere
             layers.assembled[[piece[0] for piece in group[:len(spans)] if piece[0] != row]] = True
             break
+    gather.append(rows, frames)
