@@ -1,5 +1,5 @@
 """TCP payload carried in IPv4 fragments is read whole (field check: encapsulation
-invariance, D2).
+invariance, D2), also when a read chunk's end splits a datagram's fragments (D3).
 
 An NDMP control connection whose segments travel in fragmented IPv4 datagrams: a
 router fragmenting DF-clear packets at a small MTU, or a tunnel (ERSPAN, VXLAN) over a
@@ -18,8 +18,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_connections_util import read_batches
 
 from flowcheck.config import build_config, load_file
+from flowcheck.connections import ConnectionTracker
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +121,25 @@ def test_ndmp_messages_in_fragmented_datagrams_are_read_whole(tmp_path: Path, ho
     assert _messages(fragmented) == _messages(plain)
     assert sorted(f.code for f in fragmented.findings) == sorted(f.code for f in plain.findings)
     assert fragmented.verdict == plain.verdict
+
+
+def _records(path: Path, chunk: int, fast: bool = True) -> list[tuple]:
+    tracker = ConnectionTracker(fast=fast)
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    return [(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.first_frame, c.last_frame, c.orig_pkts,
+             c.resp_pkts, c.orig_bytes, c.resp_bytes, c.history, c.conn_state, c.gaps,
+             c.missed_bytes, c.retransmits) for c in tracker.finish()]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
+                                                              chunk: int) -> None:
+    """A read chunk's end between the fragments of a datagram (field check D3): its
+    segment is read, as when the fragments are in one batch (it was a gap, missed bytes
+    and `capture_loss` at every such chunk boundary of a fragmented tunnel)."""
+    path = build(tmp_path, "erspan")
+    whole = _records(path, 1 << 20)
+    assert not any(record[-2] for record in whole)  # no missed bytes
+    assert _records(path, chunk) == whole
+    assert _records(path, chunk, fast=False) == whole

@@ -75,6 +75,7 @@ from flowcheck.decode import (
     NON_TCP,
     UNDECODABLE,
     DecodedBatch,
+    FragmentCarry,
     decode_batch,
 )
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -127,6 +128,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.copies = CaptureCopies()
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
         self.halves = TunnelHalves()
+        # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
+        self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -170,10 +173,11 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
         decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
-                               ports=self.tunnel_ports)
+                               ports=self.tunnel_ports, carry=self.fragment_carry)
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
+        self.by_capture.unloose(self.fragment_carry.used)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch)

@@ -24,6 +24,11 @@ class Gather:
         self._windows: dict[int, np.ndarray] = {}
         self._own_start = False
         self.appended = False  # bytes of reassembled datagrams after the batch's (append)
+        self._capture = batch.capture  # PacketBatch.capture: an int, or one per packet
+
+    def capture_of(self, row: int) -> int:
+        """The file of the capture set packet `row` came from (PacketBatch.capture)."""
+        return int(self._capture if np.ndim(self._capture) == 0 else self._capture[row])
 
     def append(self, rows: list[int], frames: list[bytes]) -> None:
         """Read packet rows[i] from frames[i] from now on: bytes put after the batch's in
