@@ -86,8 +86,9 @@ def test_a_link_type_not_read_is_named(tmp_path: Path) -> None:
 
 
 def test_an_mpls_pseudowire_is_named(tmp_path: Path) -> None:
-    # Ethernet over MPLS: a transport label, the pseudowire label, a control word.
-    labels = struct.pack("!II", (16 << 12) | 64, (17 << 12) | 0x100 | 64) + b"\x00" * 4
+    # Ethernet over MPLS: a transport label, the pseudowire label, no control word (with
+    # one, the frames are read: test_mpls_pseudowire).
+    labels = struct.pack("!II", (16 << 12) | 64, (17 << 12) | 0x100 | 64)
     frames = [ethernet(labels + ethernet(p, pad=False), 0x8847) for p in job()]
     finding = no_control_session(write_pcap(tmp_path / "eompls.pcap", 1, frames))
     assert "5 of its 5 packets are MPLS (ethertype 0x8847) whose payload is not IP: a " \

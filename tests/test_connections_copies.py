@@ -391,3 +391,21 @@ def test_icmp_copy_shows_the_capture_duplicates(tmp_path: Path, chunk: int) -> N
     connections, count, frames = _copies(path, chunk)
     assert (count, frames) == (1, [5])
     assert [c.synack_frames for c in connections if c.orig_p == 5001] == [[2, 3]]
+
+
+@pytest.mark.parametrize("copier", COPIERS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("name", ["callback-rejected", "data-port-dropped"])
+def test_step_details_count_each_byte_once(tmp_path: Path, name: str,
+                                           copier: Callable[[Path, Path], Path]) -> None:
+    """A SPAN of both ports (every packet twice): the control and callback steps' bytes
+    each way are the plain capture's, as the data step's are (field check: encapsulation
+    invariance, D4: the control step said twice the bytes the job sent)."""
+    original = analysis_of(LAB / f"{name}.pcap", name)
+    copied = analysis_of(copier(LAB / f"{name}.pcap", tmp_path / "copied.pcap"), name)
+
+    def details(analysis: Analysis) -> list[str]:
+        return [part for session in analysis.sessions for step in session.steps
+                if step.step in (1, 2) for part in step.detail.split("; ") if " B " in part]
+
+    assert details(copied) == details(original)
+    assert any(" B media server -> agent" in detail for detail in details(copied))

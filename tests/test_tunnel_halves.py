@@ -66,6 +66,13 @@ def vxlan_asymmetric(frame: bytes, index: int) -> bytes:
     return _ipv4(17, udp, src, dst, index)
 
 
+def local_span_and_erspan(frame: bytes, index: int) -> bytes:
+    """One collector NIC fed by a local SPAN of the media server's switch port (its
+    packets plain) and an ERSPAN II session from the agent's remote switch 10.9.0.3
+    (the agent's packets): each direction of every connection arrives differently."""
+    return frame if frame[26:30] == MEDIA else erspan_by_switch(frame, index)
+
+
 def wrap(source: Path, target: Path, how) -> Path:  # noqa: ANN001 - one of the two above
     """Every frame of a little-endian microsecond Ethernet pcap wrapped by `how`."""
     data = source.read_bytes()
@@ -201,3 +208,32 @@ def test_a_reject_from_the_other_switch_answers_the_syn(tmp_path: Path, chunk: i
     assert (connection.orig_h, connection.resp_h, connection.orig_pkts) == (A, B, 1)
     assert len(connection.icmp_frames) == 1
     assert connection.tunnel == "erspan2 10.9.0.1 10.9.0.2"
+
+
+@pytest.mark.parametrize("name", ["clean-3-resources", "callback-rejected", "data-port-in-use",
+                                  "callback-blocked", "data-port-dropped"])
+def test_one_direction_plain_and_the_other_tunnelled_is_one_connection(tmp_path: Path,
+                                                                       name: str) -> None:
+    """A local SPAN (plain) for the media server's packets and a remote ERSPAN session for
+    the agent's (field check: encapsulation invariance, D1): the plain capture's verdict,
+    findings and connections; tshark sees one stream each too. The connection is named by
+    its first packet's carrier: the media server's, plain."""
+    plain = _analyze(name, LAB / f"{name}.pcap")
+    path = wrap(LAB / f"{name}.pcap", tmp_path / "mixed.pcap", local_span_and_erspan)
+    mixed = _analyze(name, path)
+    assert mixed.verdict == plain.verdict
+    assert len(mixed.sessions) == len(plain.sessions)
+    assert _codes(mixed) == _codes(plain)
+    assert _counts(mixed) == _counts(plain)
+    assert ours(path) == _parse(_tshark(path))[0].streams
+    assert {c.tunnel for c in mixed.traffic.connections if c.orig_h == A} == {None}
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_plain_and_tunnelled_halves_met_across_batches(tmp_path: Path, chunk: int) -> None:
+    """The same, each half's first packet in another batch, and on the reference path."""
+    name = "callback-rejected"
+    mixed = wrap(LAB / f"{name}.pcap", tmp_path / "mixed.pcap", local_span_and_erspan)
+    plain = _records(LAB / f"{name}.pcap", 1 << 20)
+    assert _records(mixed, chunk) == plain
+    assert _records(mixed, chunk, fast=False) == plain

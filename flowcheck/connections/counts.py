@@ -48,6 +48,12 @@ class CaptureCounts:
         flat = np.bincount(capture.astype(np.int64) * KINDS + kind, minlength=files * KINDS)
         self._rows[:files, :KINDS] += flat[:files * KINDS].reshape(files, KINDS)
 
+    def unloose(self, captures: list[int]) -> None:
+        """Fragments counted never put together that a later batch's datagram took after
+        all (decode.fragment_carry): one per entry, in the file it names."""
+        for capture in captures:
+            self._rows[capture, _LOOSE] -= 1
+
     def total(self, kind: int) -> int:
         """Packets of one decode kind over every file."""
         return int(self._rows[:, kind].sum())

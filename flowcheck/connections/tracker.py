@@ -78,6 +78,7 @@ from flowcheck.decode import (
     NON_TCP,
     UNDECODABLE,
     DecodedBatch,
+    FragmentCarry,
     decode_batch,
 )
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -130,6 +131,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         self.copies = CaptureCopies()
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
         self.halves = TunnelHalves()
+        # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
+        self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -175,10 +178,11 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
     def feed(self, batch: PacketBatch) -> DecodedBatch:
         """Account for one batch; returns its decode."""
         decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
-                               ports=self.tunnel_ports)
+                               ports=self.tunnel_ports, carry=self.fragment_carry)
         self.packets += len(batch)
         self.skipped_tally.add(decoded)
         self.by_capture.add(batch.capture, decoded.kind, decoded.assembled)
+        self.by_capture.unloose(self.fragment_carry.used)
         self.cut_recorded.see(batch, decoded)
         self.mirror_gaps.see(batch, decoded)
         self.clock.see(batch, decoded)
@@ -188,7 +192,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
                 at = packets.position
                 add(at + batch.frame0, np.asarray(batch.ts)[at], packets.op, packets.sender,
                     packets.target)
-        self._buf = np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None
+        self._buf = (decoded.payload_buf if decoded.payload_buf is not None
+                     else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).

@@ -14,19 +14,26 @@ Each tunnel then holds one direction only, and every connection came out as two 
 (a clean job failed with step_missing, a refused callback read as unanswered: trial 22,
 D5), where tshark keys a stream on the inner 4-tuple and sees one.
 
-So an inner 4-tuple whose packets first arrive in a tunnel holding one direction of it
-joins the connection of another tunnel of the same kinds (layer by layer) that, up to
-the end of this batch, holds only the other direction: the later tunnel's packets take
-the earlier one's name, and the connection is named by the tunnel of its first packet.
-A tunnel that holds both directions joins nothing: two tunnels that each carry the
-whole connection are copies (tunnel_copies), or two tenants' connections.
+- one direction plain, the other in a tunnel: one collector NIC fed by a local SPAN of
+  the media server's switch port and an ERSPAN session from the agent's remote switch,
+  or a VTEP's underlay that sees the routed-back direction decapsulated nowhere (field
+  check: encapsulation invariance, D1: a clean job failed with step_missing).
+
+So an inner 4-tuple whose packets first arrive in a tunnel (or plain) holding one
+direction of it joins the connection of another tunnel of the same kinds (layer by
+layer), or of a plain half when one of the two is plain, that, up to the end of this
+batch, holds only the other direction: the later half's packets take the earlier one's
+name, and the connection is named by the carrier of its first packet (null: plain). A
+carrier that holds both directions joins nothing: two that each carry the whole
+connection are copies (tunnel_copies), or two tenants' connections.
 
 An ICMP unreachable quoting a packet of a joined half arrives in the other direction's
 tunnel: it takes the name of the tunnel its quoted packet's direction arrived in, so it
 still answers that packet (a callback refused through the other switch).
 
-Work is per flow and per batch: nothing for a batch without two tunnels seen, and the
-packets are renumbered in bulk (numpy) only when a batch holds a joined half.
+Work is per flow and per batch: nothing for a batch without a tunnel, nothing per flow
+until two carriers (two tunnels, or a tunnel and plain halves) are seen, and the packets
+are renumbered in bulk (numpy) only when a batch holds a joined half.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ class TunnelHalves:
         self._names: set[str] = set()
         self._listed: list[FlowKey] = []
         self._listed_masks: list[int] | None = []  # None once kept
+        # The plain halves of the last batch before any tunnel (keys, masks).
+        self._pending: tuple[list[FlowKey], list[int]] = ([], [])
         self.joined = 0
 
     def join(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
@@ -74,26 +83,41 @@ class TunnelHalves:
         return flows
 
     def _join_flows(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
-        if len(decoded.tunnels) <= 1:
-            return flows  # nothing tunnelled in the batch
+        halves = None
+        if flows.keys:
+            firsts = flows.order[flows.bounds[:-1]]
+            count = np.diff(flows.bounds)
+            lower = np.bincount(flows.flow, weights=flows.from_lower,
+                                minlength=len(flows.keys))
+            masks = (np.where(lower > 0, FROM_LOWER, 0) | np.where(lower < count, FROM_UPPER, 0))
+            halves = masks != FROM_LOWER | FROM_UPPER
+        if len(decoded.tunnels) <= 1 and not self._names:
+            # No tunnel yet: this batch's plain halves are kept until the next batch only,
+            # in case its first tunnel holds their other directions (plain-only captures
+            # keep nothing more).
+            self._pending = ([], []) if halves is None else (
+                list(compress(flows.keys, halves.tolist())), masks[halves].tolist())
+            return flows
         if self._listed_masks is not None:
+            if self._pending[0]:
+                self._listed.extend(self._pending[0])
+                self._listed_masks.extend(self._pending[1])
+                self._names.add("")
+            self._pending = ([], [])
             self._names.update(decoded.tunnels[1:])  # an ICMP message's tunnel too
+            if (halves is not None and (halves & (decoded.tcp_tunnel[firsts] == 0)).any()
+                    or any(not quote.tunnel for quote in decoded.icmp_quotes)):
+                self._names.add("")  # plain halves (or rejects) beside a tunnel
             if len(self._names) > 1:
                 self._keep_listed()
-        if not flows.keys:
+        if halves is None:
             return flows
-        firsts = flows.order[flows.bounds[:-1]]
-        count = np.diff(flows.bounds)
-        lower = np.bincount(flows.flow, weights=flows.from_lower, minlength=len(flows.keys))
-        masks = (np.where(lower > 0, FROM_LOWER, 0) | np.where(lower < count, FROM_UPPER, 0))
-        tunnelled = decoded.tcp_tunnel[firsts] != 0
-        if self._listed_masks is not None:  # one tunnel so far
-            half = tunnelled & (masks != FROM_LOWER | FROM_UPPER)
-            self._listed.extend(compress(flows.keys, half.tolist()))
-            self._listed_masks.extend(masks[half].tolist())
+        if self._listed_masks is not None:  # one carrier so far
+            self._listed.extend(compress(flows.keys, halves.tolist()))
+            self._listed_masks.extend(masks[halves].tolist())
             return flows
         # Flows that may be halves, and any flow of a 4-tuple seen as a half before.
-        look = tunnelled if self._halves else tunnelled & (masks != FROM_LOWER | FROM_UPPER)
+        look = np.ones(len(flows.keys), bool) if self._halves else halves
         renamed: dict[int, str] = {}
         new: list[tuple[int, int]] = []  # (flow, mask): a half first seen now
         keys = flows.keys
@@ -143,9 +167,8 @@ class TunnelHalves:
         """Join (low, high, tunnel), first seen now with one direction, to an earlier
         tunnel of the same kinds that holds only the other direction (`wanted`) of that
         4-tuple and joined none yet; returns that tunnel's name, None without one."""
-        kinds = self._kinds_of(tunnel)
         for other, mask in sides.items():
-            if mask == wanted and self._kinds_of(other) == kinds:
+            if mask == wanted and self._joinable(tunnel, other):
                 self._alias[(low, high, tunnel)] = other
                 sides[other] = FROM_LOWER | FROM_UPPER  # joined: no third half
                 self.joined += 1
@@ -156,7 +179,7 @@ class TunnelHalves:
         """Rename the tunnel of an ICMP quote (of the batch `join` just took) to that of
         the connection its quoted packet belongs to, when it arrived in the tunnel of the
         other half (module docstring)."""
-        if not quote.tunnel or not self._halves:
+        if not self._halves:
             return
         src: Endpoint = (quote.version, quote.src, quote.sport)
         dst: Endpoint = (quote.version, quote.dst, quote.dport)
@@ -174,12 +197,16 @@ class TunnelHalves:
 
     def _pair_quote(self, low: Endpoint, high: Endpoint, tunnel: str,
                     wanted: int) -> str | None:
-        kinds = self._kinds_of(tunnel)
         for other, mask in self._halves[(low, high)].items():
-            if mask == wanted and self._kinds_of(other) == kinds:
+            if mask == wanted and self._joinable(tunnel, other):
                 self._alias[(low, high, tunnel)] = other
                 return other
         return None
+
+    def _joinable(self, tunnel: str, other: str) -> bool:
+        """Two carriers whose halves may be one connection: tunnels of the same kinds,
+        layer by layer, or one of them plain ("": a local SPAN beside a remote ERSPAN)."""
+        return not tunnel or not other or self._kinds_of(tunnel) == self._kinds_of(other)
 
     def _kinds_of(self, tunnel: str) -> tuple[str, ...]:
         """The kind of each layer of a tunnel's name ("erspan2 a b / vxlan c d")."""

@@ -37,6 +37,7 @@ import numpy as np
 from flowcheck.decode import tunnels
 from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
+from flowcheck.decode.fragment_carry import FragmentCarry
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.general import decode_general
 from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE
@@ -75,19 +76,25 @@ def _is_plain(frames: np.ndarray, caplen: np.ndarray) -> np.ndarray:
 
 
 def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
-                 ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
+                 ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS,
+                 carry: FragmentCarry | None = None) -> DecodedBatch:
     """Classify every packet of the batch and decode the TCP ones, in bulk.
 
     Packets in the common layout (plain Ethernet, IPv4 without options, TCP, not a
     fragment), alone or inside VXLAN, are decoded from one gather of their first bytes;
     the others go through the general decoder, and the results are merged in capture
     order. skipped_flows: DecodedBatch.skipped counts the skipped IP flows and
-    ethertypes too (decode.skipped); ports: the UDP ports read as VXLAN and Geneve.
+    ethertypes too (decode.skipped); ports: the UDP ports read as VXLAN and Geneve;
+    carry: the IPv4 fragments of incomplete datagrams, from the batch before to this
+    one's and from this one to the next (decode.fragment_carry; a reader of batches in
+    order keeps one).
     """
+    if carry is not None:
+        carry.start_batch()
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return decode_general(batch, skipped_flows, ports)
+        return decode_general(batch, skipped_flows, ports, carry)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -113,7 +120,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, decode_general(_subset(batch, rest), skipped_flows, ports)))
+        parts.append((rest, decode_general(_subset(batch, rest), skipped_flows, ports, carry)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)
@@ -227,7 +234,9 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
         if decoded.assembled is not None:
             assembled = np.zeros(len(batch), dtype=bool) if assembled is None else assembled
             assembled[rows] = decoded.assembled
+    payload_buf = next((d.payload_buf for _, d in parts if d.payload_buf is not None), None)
     return DecodedBatch(kind=kind, tcp_index=merged[order], assembled=assembled,
+                        payload_buf=payload_buf,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
                         tunnels=names, skipped=skipped, mirror=mirror, **columns,

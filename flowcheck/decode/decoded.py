@@ -52,7 +52,7 @@ class DecodedBatch:
     # packet's inner header's (the outer one is the tunnel endpoint's).
     tcp_ttl: np.ndarray
     tcp_payload_len: np.ndarray  # int64, from the IP lengths (not the captured bytes)
-    tcp_payload_off: np.ndarray  # int64 offset in the batch buffer
+    tcp_payload_off: np.ndarray  # int64 offset in the batch buffer (or payload_buf)
     tcp_payload_cap: np.ndarray  # int64, payload bytes actually captured
     tcp_tunnel: np.ndarray  # int64: index into `tunnels` (0: not tunnelled)
     # int64: the length of the (innermost) frame as recorded when its IP length says the
@@ -71,6 +71,10 @@ class DecodedBatch:
     # Per packet: a fragment of a datagram reassembled in the batch (decode.ip); None
     # when none is (trial 28 D9: the other fragments are ones never put together).
     assembled: np.ndarray | None = None
+    # The bytes tcp_payload_off indexes when a datagram was reassembled (uint8: the
+    # batch's buffer, then the reassembled frames, decode.gather.Gather.append); None:
+    # the batch's own buffer.
+    payload_buf: np.ndarray | None = None
 
     @property
     def non_tcp(self) -> int:

@@ -29,6 +29,7 @@ TAGS = {0x8100: 2, 0x88A8: 2, 0x9100: 2, 0x8926: 4, 0x893F: 6}
 ETHERNET = ETHERTYPE_TEB  # an Ethernet II / 802.3 frame starts at the offset
 PPP = 0x10000  # a PPP frame: optional 0xFF 0x03, then a 1- or 2-byte protocol (RFC 1661)
 GUESS_IP = 0x10001  # raw IP: the version nibble says 4 or 6
+MPLS_PAYLOAD = 0x10002  # below a label stack: IP by its version nibble, or a pseudowire
 NOT_IP = 0  # decodable, but not IP (ARP, LLDP, IPX, ...)
 BAD = -1  # cut short or malformed: undecodable
 FRAGMENT = -2  # a link-layer fragment (ARCNET split packets): counted as a fragment
@@ -92,7 +93,7 @@ def _tag(gather: Gather, rows: np.ndarray, off: np.ndarray, size: int
 
 def _mpls(gather: Gather, rows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A label stack (RFC 3032): labels until the bottom-of-stack bit, then the payload
-    is IP by its version nibble (as tshark); other payloads (pseudowires) are not read."""
+    (_mpls_payload)."""
     off = off.copy()
     caplen = gather.caplen[rows]
     open_ = np.ones(rows.shape[0], dtype=bool)
@@ -104,9 +105,23 @@ def _mpls(gather: Gather, rows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray
         off[at] += 4
         open_[at[(entry & 0x100) != 0]] = False
         open_[at[off[at] > caplen[at]]] = False
-    kind = np.full(rows.shape[0], GUESS_IP, dtype=np.int64)
+    kind = np.full(rows.shape[0], MPLS_PAYLOAD, dtype=np.int64)
     kind[open_] = BAD  # a stack longer than MAX_LABELS: crafted
     return off, kind
+
+
+def _mpls_payload(gather: Gather, rows: np.ndarray, off: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """What a label stack carries, as tshark's default guesses it: IP by its version
+    nibble; an Ethernet pseudowire with its control word (RFC 4448 4.6: first nibble 0,
+    no flags or fragment bits; EoMPLS and VPLS in an MPLS core), the frame after the
+    word (field check: encapsulation invariance, D5); else not read (a pseudowire
+    without control word, whose first byte is a MAC address's, cannot be told)."""
+    off, kind = _guess_ip(gather, rows, off)
+    control_word = (kind == NOT_IP) & ((gather.be(off, 2, rows) & 0xFFC0) == 0)
+    control_word &= off + 4 + 14 <= gather.caplen[rows]
+    kind[control_word] = ETHERNET
+    return np.where(control_word, off + 4, off), kind
 
 
 def _guess_ip(gather: Gather, rows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +154,7 @@ _STEPS = {
     ETHERTYPE_MPLS: _mpls,
     ETHERTYPE_MPLS_MULTICAST: _mpls,
     GUESS_IP: _guess_ip,
+    MPLS_PAYLOAD: _mpls_payload,
     PPP: _ppp,
     ETHERTYPE_PPPOE_SESSION: _pppoe,
     **{tag: (lambda gather, rows, off, size=size: _tag(gather, rows, off, size))

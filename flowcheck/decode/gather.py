@@ -23,15 +23,29 @@ class Gather:
         self.size = self.buf.shape[0]
         self._windows: dict[int, np.ndarray] = {}
         self._own_start = False
+        self.appended = False  # bytes of reassembled datagrams after the batch's (append)
+        self._capture = batch.capture  # PacketBatch.capture: an int, or one per packet
 
-    def redirect(self, row: int, source: int) -> None:
-        """Read packet `row` from packet `source`'s bytes from now on (a reassembled
-        datagram whose headers are in its first fragment)."""
-        if not self._own_start:  # start may be the batch's own array: never change that
+    def capture_of(self, row: int) -> int:
+        """The file of the capture set packet `row` came from (PacketBatch.capture)."""
+        return int(self._capture if np.ndim(self._capture) == 0 else self._capture[row])
+
+    def append(self, rows: list[int], frames: list[bytes]) -> None:
+        """Read packet rows[i] from frames[i] from now on: bytes put after the batch's in
+        a buffer of this decode's own (`buf`; `appended` True), as a reassembled datagram
+        (its first fragment's headers, then the payload of all its fragments) is read."""
+        if not rows:
+            return
+        if not self._own_start:
             self.start = self.start.copy()
             self._own_start = True
-        self.start[row] = self.start[source]
-        self.caplen[row] = self.caplen[source]
+        lengths = np.array([len(frame) for frame in frames], dtype=np.int64)
+        self.start[rows] = self.size + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        self.caplen[rows] = lengths
+        self.buf = np.concatenate([self.buf, np.frombuffer(b"".join(frames), dtype=np.uint8)])
+        self.size = self.buf.shape[0]
+        self._windows.clear()
+        self.appended = True
 
     def block(self, off: np.ndarray, width: int, rows: np.ndarray | None = None) -> np.ndarray:
         """(len(off), width) bytes starting at each packet's offset `off`."""

@@ -12,6 +12,7 @@ import numpy as np
 import flowcheck.decode.tunnels as tunnels
 from flowcheck.decode.arp import decode_arp
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
+from flowcheck.decode.fragment_carry import FragmentCarry
 from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
 from flowcheck.decode.framing import FRAGMENT as LINK_FRAGMENT
 from flowcheck.decode.gather import Gather
@@ -35,9 +36,10 @@ MAX_TUNNELS = 4  # tunnels inside tunnels: deeper is crafted
 
 
 def decode_general(batch: PacketBatch, skipped_flows: bool = False,
-                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS) -> DecodedBatch:
+                    ports: tunnels.TunnelPorts = tunnels.STANDARD_PORTS,
+                    carry: FragmentCarry | None = None) -> DecodedBatch:
     """Any supported link type, encapsulation and IP layout (the fully general decode);
-    skipped_flows, ports: decode_batch's."""
+    skipped_flows, ports, carry: decode_batch's."""
     n = len(batch)
     gather = Gather(batch)
     off, link = locate_network_layer(batch, gather)
@@ -57,7 +59,7 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
     mirror: list[tunnels.MirrorSequence] = []
     rows = np.flatnonzero((link == ETHERTYPE_IPV4) | (link == ETHERTYPE_IPV6))
     for depth in range(MAX_TUNNELS + 1):
-        ip_layer(gather, layers, rows, off[rows], link[rows])
+        ip_layer(gather, layers, rows, off[rows], link[rows], carry)
         if depth == MAX_TUNNELS:
             break
         candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
@@ -167,4 +169,5 @@ def _tcp(batch: PacketBatch, gather: Gather, layers: Layers, icmp_quotes: list[I
         icmp_quotes=icmp_quotes,
         tunnels=table.names,
         assembled=layers.assembled if layers.assembled.any() else None,
+        payload_buf=gather.buf if gather.appended else None,
     )

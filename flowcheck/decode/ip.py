@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.decode.fragment_carry import CarriedPiece, FragmentCarry, FragmentKey
 from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ipv6 import Extensions, walk_ipv6_extensions
@@ -53,8 +54,9 @@ class Layers:
 
 
 def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
-             link: np.ndarray) -> None:
-    """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`."""
+             link: np.ndarray, carry: FragmentCarry | None = None) -> None:
+    """Decode the IPv4/IPv6 headers at `base` of `rows` into `layers`; carry: the IPv4
+    fragments the batch before left incomplete (decode.fragment_carry)."""
     caplen = gather.caplen
     v4 = link == ETHERTYPE_IPV4
     if v4.any():
@@ -76,8 +78,8 @@ def ip_layer(gather: Gather, layers: Layers, rows: np.ndarray, base: np.ndarray,
         # length it shows as TCP without a length; whole but never completed, as a fragment.
         whole = caplen[r] >= np.where(total == 0, end, at + total)  # by the IP length
         fragmented = np.flatnonzero(~bad & ((frag & 0x3FFF) != 0) & whole)
-        if fragmented.size > 1:
-            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end, layers.assembled)
+        if fragmented.size > 1 or (fragmented.size and carry is not None):
+            _reassemble(gather, r, fragmented, ip, frag, at, ihl, end, layers.assembled, carry)
         later = ~bad & ((frag & 0x1FFF) != 0)
         first_fragment = ~bad & ~later & ((frag & 0x2000) != 0)
         held = first_fragment & whole
@@ -109,36 +111,67 @@ def _mark_cut(layers: Layers, rows: np.ndarray) -> None:
 
 def _reassemble(gather: Gather, r: np.ndarray, fragmented: np.ndarray, ip: np.ndarray,
                 frag: np.ndarray, at: np.ndarray, ihl: np.ndarray, end: np.ndarray,
-                assembled: np.ndarray) -> None:
-    """IPv4 datagrams whose fragments are all in the batch, as tshark reassembles them:
-    the packet that completes the datagram becomes it (its bytes are the first
-    fragment's, which hold the upper headers; the length is the whole datagram's) and the
-    other fragments stay fragments (marked `assembled`, indexed by batch row). Arrays
-    indexed like `r` are updated in place."""
-    groups: dict[tuple[int, int, int, int], list[int]] = {}
+                assembled: np.ndarray, carry: FragmentCarry | None = None) -> None:
+    """IPv4 datagrams whose fragments are all in the batch (or, with `carry`, some in the
+    batch before: decode.fragment_carry), as tshark reassembles them: the packet that
+    completes the datagram becomes it (its bytes the first fragment's headers, then every
+    fragment's payload: Gather.append) and the other fragments stay fragments (marked
+    `assembled`, indexed by batch row). Arrays indexed like `r` are updated in place."""
+    groups: dict[FragmentKey, list[int]] = {}
     keys = zip(ip["src"][fragmented].tolist(), ip["dst"][fragmented].tolist(),
                ip["id"][fragmented].tolist(), ip["proto"][fragmented].tolist(), strict=True)
     for i, key in zip(fragmented.tolist(), keys, strict=True):
         groups.setdefault(key, []).append(i)
-    for pieces in groups.values():
-        if len(pieces) < 2:
-            continue
-        spans: list[tuple[int, int, bool]] = []
-        for i in pieces:  # in capture order: the datagram is whole at the last piece needed
+    buf, start = gather.buf, gather.start
+    rows: list[int] = []
+    frames: list[bytes] = []
+
+    def piece(p: int) -> CarriedPiece:
+        row, data_at = int(r[p]), int(at[p] + ihl[p])
+        offset = int(frag[p] & 0x1FFF) * 8
+        return CarriedPiece(offset, offset + int(end[p]) - data_at, bool(frag[p] & 0x2000),
+                            buf[start[row] + data_at:start[row] + end[p]].tobytes(),
+                            buf[start[row]:start[row] + data_at].tobytes(), int(at[p]),
+                            int(ihl[p]), ip[p].copy(), gather.capture_of(row))
+
+    for key, pieces in groups.items():
+        carried = carry.take(key) if carry is not None else []
+        spans = [(c.offset, c.stop, c.more) for c in carried]
+        for n, i in enumerate(pieces):  # capture order: whole at the last piece needed
             offset = int(frag[i] & 0x1FFF) * 8
             spans.append((offset, offset + int(end[i] - at[i] - ihl[i]), bool(frag[i] & 0x2000)))
             size = _whole(spans)
             if size is None:
                 continue
-            head = pieces[[span[0] for span in spans].index(0)]
-            gather.redirect(int(r[i]), int(r[head]))
-            at[i], ihl[i], ip[i] = at[head], ihl[head], ip[head]
-            end[i] = at[head] + ihl[head] + size
+            used = [piece(p) for p in pieces[:n + 1]]
+            head = [span[0] for span in spans].index(0)
+            first = (carried + used)[head]
+            if head >= len(carried) and pieces[head - len(carried)] != i:
+                frag[pieces[head - len(carried)]] = 1  # a fragment: the datagram is elsewhere
+            rows.append(int(r[i]))
+            frames.append(first.prefix + _payload([(c.offset, c.data) for c in carried + used],
+                                                  size))
+            at[i], ihl[i], ip[i] = first.at, first.ihl, first.header
+            end[i] = first.at + first.ihl + size
             frag[i] = 0
-            if head != i:
-                frag[head] = 1  # counted as a fragment now that the datagram is elsewhere
-            assembled[r[[p for p in pieces[:len(spans)] if p != i]]] = True
+            assembled[r[[p for p in pieces[:n + 1] if p != i]]] = True
+            if carry is not None:
+                carry.used.extend(c.capture for c in carried)
             break
+        else:
+            if carry is not None:  # incomplete here: the next batch may hold the rest
+                carry.keep(key, carried + [piece(p) for p in pieces])
+    gather.append(rows, frames)
+
+
+def _payload(pieces: list[tuple[int, bytes]], size: int) -> bytes:
+    """A datagram's `size` payload bytes put together from its pieces (offset, data);
+    a later piece overlapping an earlier one wins."""
+    payload = bytearray(size)
+    for offset, data in pieces:
+        data = data[:max(size - offset, 0)]
+        payload[offset:offset + len(data)] = data
+    return bytes(payload)
 
 
 def _whole(spans: list[tuple[int, int, bool]]) -> int | None:
@@ -221,13 +254,15 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
     """IPv6 packets whose fragments (RFC 8200 4.5; rows captured whole, with their
     extension chain and where their IP payload ends) are all in the batch, as tshark
     reassembles them and as _reassemble does for IPv4: the fragment that completes the
-    packet becomes it, read from the first fragment's bytes (which hold the upper
-    header) with the whole length; the other fragments stay fragments (trial 28 D9)."""
+    packet becomes it, read from the first fragment's headers and every fragment's
+    payload (Gather.append); the other fragments stay fragments (trial 28 D9)."""
     groups: dict[tuple[bytes, bytes, int], list[tuple[int, Extensions, int]]] = {}
     for piece in pieces:
         row, walked, _ = piece
         key = (layers.src[row].tobytes(), layers.dst[row].tobytes(), walked.frag_id)
         groups.setdefault(key, []).append(piece)
+    rows: list[int] = []
+    frames: list[bytes] = []
     for group in groups.values():
         if len(group) < 2:
             continue
@@ -239,7 +274,12 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
             if size is None:
                 continue
             head, first, _ = group[[span[0] for span in spans].index(0)]
-            gather.redirect(row, head)
+            rows.append(row)
+            buf, start = gather.buf, gather.start
+            frames.append(buf[start[head]:start[head] + first.frag_at + 8].tobytes()
+                          + _payload([(span[0], buf[start[p] + w.frag_at + 8:start[p] + e]
+                                       .tobytes()) for span, (p, w, e)
+                                      in zip(spans, group[:len(spans)], strict=True)], size))
             layers.kind[row] = NON_TCP  # TCP once its upper header is read
             layers.proto[row] = first.next_header
             layers.l4[row] = first.offset
@@ -248,3 +288,4 @@ def _reassemble_ipv6(gather: Gather, layers: Layers,
             layers.kind[head] = FRAGMENT  # counted as a fragment now the packet is elsewhere
             layers.assembled[[piece[0] for piece in group[:len(spans)] if piece[0] != row]] = True
             break
+    gather.append(rows, frames)

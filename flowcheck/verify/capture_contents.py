@@ -1,16 +1,17 @@
 """no_control_session when the capture holds no TCP flowcheck can read: say what it holds.
 
 A capture of the job that flowcheck cannot read (a link type it does not decode, every
-record cut by the snap length before the TCP header, the job inside a tunnel on a port it
-does not decode, an MPLS pseudowire) used to read as "no TCP connection at all: the
-wrong interface, a filter" with "check --ndmp-port" (trial 22 D5, D6; trial 24 D6): the
-words sent the user to the interface and the port while the sniffer had seen every
-packet. Here the finding says what the capture does hold (flowcheck.decode.skipped
-counted it), why nothing could be judged, and the fix for that cause. It stays a
-warning when there is no TCP connection at all (nothing of the job was judged: the
-verdict is inconclusive); when there are TCP connections but none to the NDMP port and
-most packets are such traffic, the words are added to the error's, which becomes a
-warning too when that traffic is one flowcheck cannot read (the job may be in it).
+record cut by the snap length before the TCP header, the job inside a tunnel on a port
+it does not decode, an MPLS pseudowire without control word) used to read as "no TCP
+connection at all: the wrong interface, a filter" with "check --ndmp-port" (trial 22 D5,
+D6; trial 24 D6): the words sent the user to the interface and the port while the
+sniffer had seen every packet. Here the finding says what the capture does hold
+(flowcheck.decode.skipped counted it), why nothing could be judged, and the fix for that
+cause. It stays a warning when there is no TCP connection at all (nothing of the job was
+judged: the verdict is inconclusive); when there are TCP connections but none to the
+NDMP port and most packets are such traffic, the words are added to the error's, which
+becomes a warning too when that traffic is one flowcheck cannot read (the job may be in
+it).
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
 def _not_ip(said: str, ethertype: int) -> tuple[str, str, str]:
     if ethertype in MPLS:
         return (f"{said} are MPLS (ethertype 0x{ethertype:04x}) whose payload is not IP",
-                ": a pseudowire (Ethernet over MPLS, VPLS), which flowcheck does not read",
+                ": a pseudowire (Ethernet over MPLS, VPLS) without a control word, which "
+                "flowcheck does not read",
                 "Capture where the job's packets are plain Ethernet: on the provider edge's "
                 "attachment circuit (the port toward the customer), or on the media server "
                 "or the agent.")

@@ -88,16 +88,18 @@ def handshake_words(conn: Connection) -> str:
 
 
 def bytes_words(conn: Connection, session: Session) -> str:
-    """Payload bytes each way, named by role: "700 B agent -> media server, ..."; for a
-    side the capture holds no segment of, the bytes its peer's ACKs acknowledge instead
-    ("agent -> media server not captured (980 B of it acknowledged)")."""
+    """Payload bytes each way, named by role: "700 B agent -> media server, ...", each
+    byte the capture holds counted once (capture copies left out, as sent_each_way does);
+    for a side the capture holds no segment of, the bytes its peer's ACKs acknowledge
+    instead ("agent -> media server not captured (980 B of it acknowledged)")."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
     for is_orig, way in ((media_is_orig, "media server -> agent"),
                          (not media_is_orig, "agent -> media server")):
-        sent, acked = ((conn.orig_bytes, conn.orig_acked_unseen) if is_orig
-                       else (conn.resp_bytes, conn.resp_acked_unseen))
+        sent, acked = ((conn.orig_bytes - conn.orig_copy_bytes, conn.orig_acked_unseen)
+                       if is_orig else
+                       (conn.resp_bytes - conn.resp_copy_bytes, conn.resp_acked_unseen))
         words.append(f"{way} not captured ({acked} B of it acknowledged)" if acked and not sent
                      else f"{sent} B {way}")
     return ", ".join(words)

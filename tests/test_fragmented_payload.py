@@ -1,0 +1,145 @@
+"""TCP payload carried in IPv4 fragments is read whole (field check: encapsulation
+invariance, D2), also when a read chunk's end splits a datagram's fragments (D3).
+
+An NDMP control connection whose segments travel in fragmented IPv4 datagrams: a
+router fragmenting DF-clear packets at a small MTU, or a tunnel (ERSPAN, VXLAN) over a
+1500-byte underlay whose outer datagrams the encapsulating host fragments. flowcheck
+reassembled the datagrams' lengths but read their payload from the first fragment only:
+the rest of each segment read as cut by the snap length, so the NDMP decoder lost file
+history messages and warned `ndmp_partial` on a capture that holds every byte. Built
+from a stored capture: its messages and findings must be the plain capture's.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_connections_util import read_batches
+
+from flowcheck.config import build_config, load_file
+from flowcheck.connections import ConnectionTracker
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = ROOT / "captures" / "ndmjob-pathloss" / "fh-pathloss-media"  # file history: big messages
+MEDIA = socket.inet_aton("10.77.0.1")
+RECORD = struct.Struct("<IIII")
+
+
+def _checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int,
+          cut: int = 0) -> bytes:
+    """An IPv4 header (DF clear) and `payload`, `cut` bytes of which the capture lacks."""
+    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload) + cut,
+                                   ident & 0xFFFF, 0, 64, proto, 0, src, dst))
+    struct.pack_into("!H", header, 10, _checksum(bytes(header)))
+    return bytes(header) + payload
+
+
+def erspan(frame: bytes, index: int, cut: int = 0) -> bytes:
+    """ERSPAN II from switch 10.9.0.1 to the collector 10.9.0.2, DF clear, of a frame
+    the snap length cut by `cut` bytes."""
+    gre = struct.pack("!HHI", 0x1000, 0x88BE, index)
+    span = struct.pack("!HHI", 0x1000, 77, 0)
+    return (bytes.fromhex("020000aa0001020000bb0002") + b"\x08\x00"
+            + _ipv4(socket.inet_aton("10.9.0.1"), socket.inet_aton("10.9.0.2"), 47,
+                    gre + span + frame, index, cut))
+
+
+def fragments(frame: bytes, mtu: int) -> list[bytes]:
+    """An Ethernet frame's IPv4 datagram split at `mtu` (the frame itself if it fits)."""
+    ip = frame[14:]
+    if frame[12:14] != b"\x08\x00" or len(ip) <= mtu:
+        return [frame]
+    ihl = (ip[0] & 15) * 4
+    total = struct.unpack_from("!H", ip, 2)[0]
+    data = ip[ihl:total]
+    step = (mtu - ihl) // 8 * 8
+    out = []
+    for at in range(0, len(data), step):
+        piece = data[at:at + step]
+        head = bytearray(ip[:ihl])
+        more = 0x2000 if at + step < len(data) else 0
+        struct.pack_into("!HHH", head, 2, ihl + len(piece), struct.unpack_from("!H", ip, 4)[0],
+                         more | at // 8)
+        struct.pack_into("!H", head, 10, 0)
+        struct.pack_into("!H", head, 10, _checksum(bytes(head)))
+        out.append(frame[:14] + bytes(head) + piece)
+    return out
+
+
+def build(tmp_path: Path, how: str) -> Path:
+    """The case's capture with each frame fragmented: "ip" at a 576-byte MTU, "erspan"
+    wrapped in ERSPAN then fragmented at 1500 (1 us between fragments)."""
+    plain = tmp_path / "plain.pcap"
+    subprocess.run(["editcap", "-F", "pcap", str(CASE) + ".pcap.gz", str(plain)], check=True)
+    data = plain.read_bytes()
+    out = [data[:16] + struct.pack("<I", 262144) + data[20:24]]
+    at, index = 24, 0
+    while at + 16 <= len(data):
+        sec, usec, caplen, wirelen = RECORD.unpack_from(data, at)
+        frame = data[at + 16:at + 16 + caplen]
+        at += 16 + caplen
+        index += 1
+        wrapped = erspan(frame, index, wirelen - caplen) if how == "erspan" else frame
+        if caplen < wirelen:  # cut by the snap length: not fragmented, as captured
+            out.append(RECORD.pack(sec, usec, len(wrapped), wirelen - caplen + len(wrapped))
+                       + wrapped)
+            continue
+        for k, piece in enumerate(fragments(wrapped, 1500 if how == "erspan" else 576)):
+            out.append(RECORD.pack(sec, usec + k, len(piece), len(piece)) + piece)
+    target = tmp_path / f"{how}.pcap"
+    target.write_bytes(b"".join(out))
+    return target
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(CASE.with_suffix(".toml")))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _messages(analysis: Analysis) -> list[tuple]:
+    return [(stream.uid, m.direction, m.sequence, m.name, m.partial)
+            for stream in analysis.traffic.streams for m in stream.messages]
+
+
+@pytest.mark.parametrize("how", ["ip", "erspan"])
+def test_ndmp_messages_in_fragmented_datagrams_are_read_whole(tmp_path: Path, how: str) -> None:
+    plain = _analyze(CASE.with_suffix(".pcap.gz"))
+    fragmented = _analyze(build(tmp_path, how))
+    assert fragmented.traffic.captures[0].fragments > 0  # the datagrams were fragmented
+    assert _messages(fragmented) == _messages(plain)
+    assert sorted(f.code for f in fragmented.findings) == sorted(f.code for f in plain.findings)
+    assert fragmented.verdict == plain.verdict
+
+
+def _records(path: Path, chunk: int, fast: bool = True) -> list[tuple]:
+    tracker = ConnectionTracker(fast=fast)
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    return [(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.first_frame, c.last_frame, c.orig_pkts,
+             c.resp_pkts, c.orig_bytes, c.resp_bytes, c.history, c.conn_state, c.gaps,
+             c.missed_bytes, c.retransmits) for c in tracker.finish()]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
+                                                              chunk: int) -> None:
+    """A read chunk's end between the fragments of a datagram (field check D3): its
+    segment is read, as when the fragments are in one batch (it was a gap, missed bytes
+    and `capture_loss` at every such chunk boundary of a fragmented tunnel)."""
+    path = build(tmp_path, "erspan")
+    whole = _records(path, 1 << 20)
+    assert not any(record[-2] for record in whole)  # no missed bytes
+    assert _records(path, chunk) == whole
+    assert _records(path, chunk, fast=False) == whole
