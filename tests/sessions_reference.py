@@ -296,9 +296,19 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         found = [(c, lst) for c in ordered for lst in profile_listeners
                  if c.uid not in endpoints.claimed and start <= c.ts <= end
                  and fits(c, session, lst, ranged)]
-        return found or [(c, lst) for c in ordered for lst in profile_listeners
-                         if c.uid not in endpoints.claimed and start <= c.ts <= end
-                         and elsewhere(c, session, lst)]
+        found = found or [(c, lst) for c in ordered for lst in profile_listeners
+                          if c.uid not in endpoints.claimed and start <= c.ts <= end
+                          and elsewhere(c, session, lst)]
+        # Each connection once; one fitting both listeners (its handshake not captured)
+        # goes to the one its first captured packet's sender connects to (trial 30 D1).
+        kept: dict[str, tuple[Connection, str, bool]] = {}
+        for c, lst in found:
+            connectors = {session.media_server} | spare["mover"] if lst == "data" else \
+                {session.remote_agent} | spare["data"]
+            direct = c.orig_h in connectors
+            if c.uid not in kept or (direct and not kept[c.uid][2]):
+                kept[c.uid] = (c, lst, direct)
+        return [(c, lst) for c, lst, _ in kept.values()]
 
     fitting = {session.id: every(session, end) for session, cut, _, end in plans
                if cut is None}

@@ -128,3 +128,21 @@ def test_a_tied_connection_that_failed_is_named_in_each_sessions_announcement_st
         assert step2.status == "unknown"
         assert "D0, D1 fit this session and" in step2.detail
         assert "of them failed: D1 (10.0.0.1:5002: refused" in step2.detail, step2.detail
+
+
+def test_a_connection_whose_handshake_was_lost_fits_its_session_once() -> None:
+    # Trial 30 D1: `tcpdump -i any` on a router (each packet twice, a third lost) cut a
+    # cancelled job's control stream and the data connection's handshake. Plain NDMP
+    # lets either side listen, so the connection fitted the session as the mover's (A to
+    # M, the way its first packet went) and, turned round, as the data agent's: the
+    # session was tied with itself and the report ended in an IndexError.
+    conns, streams = _lossy_jobs({})
+    alone = [c for c in conns if c.uid not in ("C1", "D1")]
+    data = next(c for c in alone if c.uid == "D0")
+    data.syn_frames, data.synack_frames, data.established, data.history = [], [], False, "DdR"
+    profile = load_profile("ndmp")
+    sessions = build_sessions(alone, streams[:1], LAB, profile)
+    assert sessions[0].data_connections == ["D0"] and not sessions[0].port_tied
+    assert sessions[0].port_listener == {"D0": "mover"}
+    findings = check_all(alone, streams[:1], sessions, LAB, profile)
+    assert "unannounced_connection" not in {f.code for f in findings}

@@ -262,6 +262,20 @@ def test_unannounced_after_sniffer_loss_names_the_loss_not_a_late_start() -> Non
     assert "start the capture" not in findings[0].fix
 
 
+def test_an_unannounced_connection_that_failed_says_how() -> None:
+    # Trial 30 D3: the agent's SYNs to the media server's data port, dropped by a router,
+    # read "A connection from 10.77.1.2 to 10.77.0.1:5036 ... that no control session
+    # announced": nothing said they were never answered.
+    connections, streams = be_backup()
+    stray = conn("Cstray", A, 6050, M, 7050, 4.0, how="unanswered")
+    _, findings = run([*connections, stray], streams)
+    assert codes(findings) == ["unannounced_connection"]
+    assert "unanswered: 2 SYNs" in findings[0].message, findings[0].message
+    ok = conn("Cok", M, 5050, A, 7050, 4.0, resp_bytes=10)
+    _, findings = run([*connections, ok], streams)
+    assert "SYN" not in findings[0].message
+
+
 def test_callback_after_data_connection_is_out_of_order() -> None:
     connections, streams = be_backup(callback_ts=4.0)
     # Frames in time order, as a capture numbers them (the order is judged by frame).

@@ -246,7 +246,16 @@ class _Finder:
         if not found:
             found = [(conn, lst) for lst in self._listeners()
                      if (pool := self._other(session, lst)) for conn in pool.each(after, end)]
-        return sorted(found, key=lambda item: (item[0].ts, item[0].first_frame))
+        # Each connection once (trial 30 D1: else the session was tied with itself): one
+        # whose handshake the capture lacks fits either listener (self.turned); it goes
+        # to the one its first captured packet's sender connects to.
+        once: dict[str, tuple[Connection, Listener, bool]] = {}
+        for conn, lst in found:
+            direct = conn.orig_h in self._hosts(session, lst)[0]
+            if conn.uid not in once or (direct and not once[conn.uid][2]):
+                once[conn.uid] = (conn, lst, direct)
+        return sorted(((conn, lst) for conn, lst, _ in once.values()),
+                      key=lambda item: (item[0].ts, item[0].first_frame))
 
     def retry(self, conn: Connection, end: float) -> Connection | None:
         """The next attempt from the same host to the same endpoint (a new source port)."""

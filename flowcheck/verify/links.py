@@ -16,6 +16,7 @@ from collections import defaultdict
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
@@ -288,7 +289,7 @@ def _check_unannounced(ctx: Context) -> None:
         ctx.add("unannounced_connection",
                 f"{count} {way} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile)."
-                + _given_up_words(ctx, conns),
+                + _failed_words(conns) + _given_up_words(ctx, conns),
                 _unannounced_fix(ctx, session),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
@@ -307,6 +308,18 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
     return ("If this is backup traffic, the capture may miss the control connection that "
             "announced it (start the capture before the job); otherwise it is other "
             "traffic between the two hosts and can be ignored.")
+
+
+def _failed_words(conns: list[Connection]) -> str:
+    """" It failed: unanswered: 5 SYNs over 15.0 s, ..." for the connections of the group
+    whose opening failed (trial 30 D3: a dropped one read like any other), else ""."""
+    failed = [c for c in conns if is_failed(c)]
+    if not failed:
+        return ""
+    if len(conns) == 1:
+        return f" It failed: {failure_words(failed[0])}."
+    return " Of them failed: " + "; ".join(f"{c.uid} ({failure_words(c)})"
+                                          for c in failed) + "."
 
 
 def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
