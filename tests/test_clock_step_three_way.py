@@ -171,3 +171,50 @@ def test_tape_agent_capture_reads_the_same_with_the_clock_stepped(
     stepped = analyze(read_traffic([str(stepped_file)], config), config)
     assert "data_reset" not in {f.code for f in stepped.findings}
     assert _reading(stepped) == _reading(steady)
+
+
+def _second_job(path: Path, listen_port: int, out: Path) -> Path:
+    """The capture followed by itself again 0.5 s after its end, as a second job on the
+    same mover endpoint (the ephemeral ports moved by one, the listen port and NDMP's
+    kept)."""
+    first = rdpcap(str(path))
+    second = rdpcap(str(path))
+    later = Decimal(first[-1].time) - Decimal(first[0].time) + Decimal("0.5")
+    for packet in second:
+        tcp = packet[TCP]
+        tcp.sport += tcp.sport not in (10000, listen_port)
+        tcp.dport += tcp.dport not in (10000, listen_port)
+        del tcp.chksum
+        packet.time = Decimal(packet.time) + later
+    wrpcap(str(out), list(first) + list(second))
+    return out
+
+
+@pytest.mark.parametrize("version", ["v4", "v2"])
+def test_two_jobs_on_one_endpoint_with_the_clock_set_back_between(
+        tmp_path: Path, version: str) -> None:
+    """Two three-way jobs, the second on the same mover endpoint, the clock set back 2 s
+    at the first job's data SYN: the second job's LISTEN reply, written after the first
+    job's CONNECT request, is stamped before it. Each job's CONNECT request hands on its
+    own job's LISTEN reply, the latest one written before it. It read INCONCLUSIVE, the
+    first job's MOVER_LISTEN reached by nothing (capture_filtered)."""
+    original = _unpacked(tmp_path, version)
+    steady = _analyze(original, version)
+    (listen,) = [a for s in steady.sessions for a in s.announced
+                 if a.message.endswith("MOVER_LISTEN")]
+    two = _second_job(original, listen.port, tmp_path / "two.pcap")
+    both = _analyze(_moved(two, _frames(original, steady)["data SYN"], "2"), version)
+    assert both.traffic.one_stream
+    (request,) = [a for s in both.sessions for a in s.announced
+                  if a.frame < len(rdpcap(str(original))) and not a.message.endswith("LISTEN")]
+    assert any(a.ts < request.ts for s in both.sessions for a in s.announced
+               if a.frame > request.frame and a.message.endswith("MOVER_LISTEN"))
+    codes = {f.code for f in both.findings}
+    assert not codes & {"capture_filtered", "announced_not_used"}, \
+        [f.message for f in both.findings]
+    assert both.verdict == "pass"
+    held = [s for s in both.sessions if s.data_connections]
+    tape = [s for s in both.sessions if not s.data_connections]
+    assert len(held) == len(tape) == 2
+    assert sorted(a.used_by for s in tape for a in s.announced) == \
+        sorted(s.data_connections[0] for s in held)

@@ -92,6 +92,10 @@ def live(
                         tunnel_ports=(*config.vxlan_ports, *config.geneve_ports))
     hurry = threading.Event()  # end the drain now: a second Ctrl-C, or the reading ended
     stoppers: list[threading.Thread] = []
+    # Taken once, never given back, without waiting: the --duration timer, the reader
+    # watcher and a signal handler (in the main thread, perhaps inside stop_capture
+    # itself) may ask to stop at once, and one drain-then-terminate thread is started.
+    stopping = threading.Lock()
 
     def drain_then_stop(stopped_at: float) -> None:
         # The sniffer runs in a session of its own (sources.live): a terminal's Ctrl-C
@@ -104,14 +108,14 @@ def live(
         # Not in a signal handler's own frame: the main thread reads the sniffer's pipe,
         # and scapy's stop waits for its sniffer thread, which may be blocked writing
         # into that full pipe (a burst then Ctrl-C hung live).
-        if not stoppers:
+        if stopping.acquire(blocking=False):
             stopper = threading.Thread(target=drain_then_stop, args=(time.time(),),
                                        daemon=True)
             stoppers.append(stopper)
             stopper.start()
 
     def on_signal(number: int, _frame: object) -> None:
-        if number == signal.SIGINT and stoppers:  # Ctrl-C again: no more waiting
+        if number == signal.SIGINT and stopping.locked():  # Ctrl-C again: no more waiting
             hurry.set()
         stop_capture()
 

@@ -18,9 +18,12 @@ file joined out of time order). Records written out of order keep their true sta
 never show it. The first carrier of the bytes in the file is the one compared, so a
 retransmission later in the file is not taken for the segment.
 
-Only batches whose time goes back past the threshold are searched, with the batch
-before them (the segment may be in it), one numpy join each; a batch in time order
-costs a comparison.
+Only a batch in which a stretch behind the time reached (past the threshold) begins
+is searched, and the batch after it, each with the batch before it (the segment may be
+in it) of the same file and interface, one join on a hashed key each: the proof comes
+right after the step. A batch in time order, or one a stretch goes on through, costs a
+comparison (a clock set back during idle with no proof, or a one-direction capture,
+searched every batch to the end of the file).
 """
 
 from __future__ import annotations
@@ -41,23 +44,41 @@ class AckedEarly:
     """The first record found acknowledging a segment written before it but stamped
     `seconds` after it: (the acknowledging record's frame, the segment's frame,
     seconds); None until one is. `_before`: the last batch's TCP rows, where a
-    segment the next batch acknowledges may be."""
+    segment the next batch acknowledges may be, and its (file, interface): a batch of
+    another is no place for the segment. `_behind`: its last TCP row was behind the
+    time reached; `_next`: a stretch began in it, so the next batch is searched too."""
 
     found: tuple[int, int, float] | None = None
     _before: DecodedBatch | None = None
+    _source: tuple[int, int] | None = None
+    _behind: bool = False
+    _next: bool = False
 
-    def see(self, d: DecodedBatch, step: float, reached: float | None) -> None:
-        """Look at one decoded batch (after the batches before it) when its time goes
-        back more than `step` seconds: below `reached` (the time reached before it,
-        seconds) or below a record before it in the batch."""
-        before, self._before = self._before, d
+    def see(self, d: DecodedBatch, step: float, reached: float | None,
+            source: tuple[int, int] = (0, -1)) -> None:
+        """Look at one decoded batch (after the batches before it) of one file and
+        interface (source: their indexes, -1 for a pcap file's), searched when a
+        stretch of its records begins more than `step` seconds behind the time reached
+        (`reached`: before it in that file and interface, seconds; or a record before it
+        in the batch), and in the batch after that one: the acknowledgement proving the
+        clock set back comes right after the step, acknowledging bytes written before
+        it. A stretch going on through later batches is not searched again."""
+        same = source == self._source
+        before = self._before if same else None
+        self._before, self._source = d, source
+        if not same:
+            self._behind = self._next = False
         if self.found is not None or not len(d.tcp_ts):
             return
         ts = d.tcp_ts
         high = np.maximum.accumulate(ts)
         if reached is not None:
             high = np.maximum(high, reached)
-        if not (ts < high - step).any():
+        behind = ts < high - step
+        begins = bool(behind[0] and not self._behind) or bool(
+            (behind[1:] & ~behind[:-1]).any())
+        search, self._next, self._behind = begins or self._next, begins, bool(behind[-1])
+        if not search:
             return
         parts = [d] if before is None or not len(before.tcp_ts) else [before, d]
         self.found = _acked_early(parts, step)
@@ -88,14 +109,7 @@ def _acked_early(parts: list[DecodedBatch], step: float) -> tuple[int, int, floa
                             end[segments]))
     asked = np.column_stack((dst[acks], src[acks], dport[acks], sport[acks],
                              _column(parts, "tcp_ack")[acks]))
-    _, ids = np.unique(np.concatenate((sent, asked)), axis=0, return_inverse=True)
-    ids = ids.reshape(-1)
-    sent_ids, asked_ids = ids[:len(segments)], ids[len(segments):]
-    # Each key's first carrier in the file (rows are in write order).
-    first_of = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-    keys, at = np.unique(sent_ids, return_index=True)
-    first_of[keys] = segments[at]
-    carrier = first_of[asked_ids]
+    carrier = _first_carriers(sent, asked, segments)
     early = (carrier >= 0) & (carrier < acks)
     early[early] = ts[carrier[early]] - ts[acks[early]] > step
     hit = np.flatnonzero(early)
@@ -103,3 +117,31 @@ def _acked_early(parts: list[DecodedBatch], step: float) -> tuple[int, int, floa
         return None
     row, sender = int(acks[hit[0]]), int(carrier[hit[0]])
     return int(frame[row]), int(frame[sender]), float(ts[sender] - ts[row])
+
+
+def _hashed(rows: np.ndarray) -> np.ndarray:
+    """One 64-bit key per row of (n, k) int64 columns (multiply-xorshift of each column
+    in turn, wrapping): equal rows, equal keys."""
+    key = np.full(len(rows), 0xCBF29CE484222325, dtype=np.uint64)
+    for column in rows.T.astype(np.uint64):
+        key = (key ^ column) * np.uint64(0x9E3779B97F4A7C15)
+        key ^= key >> np.uint64(29)
+    return key
+
+
+def _first_carriers(sent: np.ndarray, asked: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Per row of `asked`, the row (of `segments`' numbering) of the first row of
+    `sent` (in write order) with the same key, -1 when none: a join on one hashed key
+    (sort and binary search, the rows compared in full after it)."""
+    sent_keys, asked_keys = _hashed(sent), _hashed(asked)
+    order = np.argsort(sent_keys, kind="stable")  # equal keys stay in write order
+    ordered = sent_keys[order]
+    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    unique, first_row = ordered[firsts], order[firsts]
+    at = np.minimum(np.searchsorted(unique, asked_keys), len(unique) - 1)
+    found = np.flatnonzero(unique[at] == asked_keys)
+    rows = first_row[at[found]]
+    same = (sent[rows] == asked[found]).all(axis=1)
+    carrier = np.full(len(asked), -1, dtype=np.int64)
+    carrier[found[same]] = segments[rows[same]]
+    return carrier

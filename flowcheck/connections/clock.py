@@ -97,7 +97,8 @@ class ClockSteps:
         if interface is None or interface.min() == interface.max():
             key = -1 if interface is None else int(interface[0])
             if decoded is not None and isinstance(batch.capture, int):
-                self.acks.see(decoded, CLOCK_STEP_SECONDS, self._high.get(key))
+                self.acks.see(decoded, CLOCK_STEP_SECONDS, self._high.get(key),
+                              (batch.capture, key))
             self._steps_in(batch.ts, None, key, batch)
         else:
             for key in np.unique(interface).tolist():

@@ -74,11 +74,8 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
                 and order.follows(conn.first_frame, conn.ts, ann.frame, ann.ts,
                                   _JITTER_SECONDS)):
             continue
-        latest = max((r for r in replies[_key(reply, dma, False)]
-                      if order.follows(request.frame, request.ts, r.frame, r.ts,
-                                       _JITTER_SECONDS)),
-                     key=lambda r: order.key(r.frame, r.ts))
-        if latest is not reply:
+        if any(_between(r, reply, request, order)
+               for r in replies[_key(reply, dma, False)] if r is not reply):
             continue  # a later LISTEN reply of the endpoint is the one this request carries
         found.append((abs(known.frame - ann.frame) if order.frames else abs(known.ts - ann.ts),
                       other, known))
@@ -86,6 +83,20 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
         return None
     _, other, known = min(found, key=lambda item: item[0])
     return other, known
+
+
+def _between(other: Announcement, reply: Announcement, request: Announcement,
+             order: FileOrder) -> bool:
+    """Is `other` (a LISTEN reply of the same endpoint) after `reply` and before
+    `request`, so the one `request` hands on? Where the file has an order (order.frames)
+    by it alone: a later job's reply written after the request, though stamped before it
+    (the clock set back between the jobs), is not. Else by time, the request stamped at
+    most the jitter before it."""
+    if order.frames:
+        return reply.frame < other.frame < request.frame
+    return (order.key(other.frame, other.ts) > order.key(reply.frame, reply.ts)
+            and order.follows(request.frame, request.ts, other.frame, other.ts,
+                              _JITTER_SECONDS))
 
 
 def _hand_over(conn_uid: str, endpoint: tuple[str, int], giver: Session, taker: Session,

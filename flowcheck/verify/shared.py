@@ -13,6 +13,7 @@ from __future__ import annotations
 from flowcheck.model import Announcement, Session, Step, StepStatus, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.profiles import StepSpec
+from flowcheck.sessions.file_order import FileOrder
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
@@ -67,18 +68,35 @@ def partner(ctx: Context, session: Session, ann: Announcement
         return reached[0]
     order = ctx.order
     if request:
-        before = [item for item in found if order.follows(
-            ann.frame, ann.ts, item[1].frame, item[1].ts, ANNOUNCEMENT_JITTER_SECONDS)]
+        before = _in_order(found, ann, order, earlier=True)
         return max(before, key=lambda item: order.key(item[1].frame, item[1].ts),
                    default=None)
-    after = [item for item in found if order.follows(
-        item[1].frame, item[1].ts, ann.frame, ann.ts, ANNOUNCEMENT_JITTER_SECONDS)]
+    after = _in_order(found, ann, order, earlier=False)
     first = min(after, key=lambda item: order.key(item[1].frame, item[1].ts), default=None)
     if first is None:
         return None
     # Not when a later LISTEN reply of the endpoint is the one that request hands on.
     back = partner(ctx, first[0], first[1])
     return first if back is not None and back[1] is ann else None
+
+
+def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
+              order: FileOrder, earlier: bool) -> list[tuple[Session, Announcement]]:
+    """The announcements of `found` before `ann` (earlier), else after it: where the
+    file has an order (order.frames) those written before (after) it, so that a later
+    job's announcement stamped before it (the clock set back between the jobs) is not
+    taken for the closest; only when none is, those within the jitter in time
+    (two interfaces' stamps: flowcheck.sessions.file_order). Else by time, within the
+    announcements' jitter."""
+    def follows(a: Announcement, b: Announcement) -> bool:
+        return order.follows(a.frame, a.ts, b.frame, b.ts, ANNOUNCEMENT_JITTER_SECONDS)
+
+    near = [item for item in found
+            if (follows(ann, item[1]) if earlier else follows(item[1], ann))]
+    if not order.frames:
+        return near
+    written = [item for item in near if (item[1].frame < ann.frame) == earlier]
+    return written or near
 
 
 def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
