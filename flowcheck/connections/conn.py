@@ -209,6 +209,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             record.resp_ttl = ttl
     record.last_frame = frame
     record.last_ts = ts
+    before = record.orig_last_ts if is_orig else record.resp_last_ts  # its last until now
     if is_orig:
         record.orig_last_ts = ts
     else:
@@ -310,6 +311,9 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             side.state = EndpointState.CLOSED
     if rst:
         letters.append("R")
+        if (not ack and not side.fin and peer.fin and not record.fin_answer_rst
+                and record.fin_ts is not None and (before is None or before <= record.fin_ts)):
+            record.fin_answer_rst = frame  # its first answer to the peer's close
         _note(record.rst_frames, frame)
         if record.rst_ts is None:
             record.rst_ts = ts

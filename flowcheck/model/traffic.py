@@ -224,6 +224,13 @@ class Connection:
     # in the JSON, nor compared (as orig_last_ts).
     fin_ts: float | None = field(default=None, compare=False)
     fin_peer_last_ts: float | None = field(default=None, compare=False)
+    # The frame of a RST without ACK that was the first packet of the side that had not
+    # closed after the other side's first FIN (0: none): the answer of a TCP with no state
+    # for the connection (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>), or of a device in its
+    # name; a side that still had it acknowledges the FIN, and its own abortive close
+    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path (flowcheck.verify.
+    # unseen_reset, trial 30 D2). Not in the JSON, nor compared (as fin_ts).
+    fin_answer_rst: int = field(default=0, compare=False)
     # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
     # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
     # minus these, each byte the capture holds is counted once. Not in the JSON.

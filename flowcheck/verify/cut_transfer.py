@@ -4,7 +4,9 @@ A data connection that carried bytes and then ended with a RST before any FIN, a
 job did not report a normal end after it (NOTIFY_DATA_HALTED SUCCESSFUL, NOTIFY_MOVER_HALTED
 CONNECT_CLOSED): the transfer was cut short, step 5 failed, on the RST as evidence. A FIN
 before the RST does not excuse it when it came from the data's receiver while the sender
-was still sending (closed_by_receiver): the receiver gave the transfer up. Some
+was still sending (closed_by_receiver): the receiver gave the transfer up; nor when the
+sender's first answer to the receiver's FIN, after its silence, was a RST without ACK
+(flowcheck.verify.unseen_reset): its side had been reset already, unseen. Some
 NDMP servers end a finished transfer with a RST instead of a FIN; their job then halts
 normally, so that reset is not reported; nor is the reset of a connection that had
 stopped delivering before it (data_stalled reports it, flowcheck.verify.stalled_transfer),
@@ -43,6 +45,7 @@ from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
+from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
 
 
 def closed_by_receiver(conn: Connection) -> bool:
@@ -80,9 +83,10 @@ def _find_resets(ctx: Context, session: Session
     control = ctx.by_uid.get(session.control_uid)
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
+        dropped = dropped_side(conn)
         if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
-                and not closed_by_receiver(conn)):
+                and not closed_by_receiver(conn) and dropped is None):
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:
             continue  # data_stalled: the reset came after the stall
@@ -96,6 +100,9 @@ def _find_resets(ctx: Context, session: Session
             continue  # the other session's halt is the cause (flowcheck.verify.own_halt)
         reset_at = reset_frame(conn)
         halt = halt_of(messages, conn, reset_ts, reset_at, ctx.order)
+        if dropped is not None and halt is not None and not after_event(
+                ctx.order, halt.frame, halt.ts, dropped.fin_frame, dropped.fin_ts):
+            continue  # the job had halted before the close: its end, not a cut
         if halt is None:
             ended = _control_ended(control, conn)
             if time_enough(ctx, reset_ts, reset_at):
@@ -147,6 +154,9 @@ def cut_words(conn: Connection, session: Session, it: str = "it") -> str:
     server 10.77.0.1 closed it mid-transfer (FIN, frame 2192) while the agent 10.77.1.2
     was still sending, then reset it (RST, frame 2194)" (`it`: how to name the
     connection)."""
+    dropped = dropped_side(conn)
+    if dropped is not None:
+        return dropped_words(dropped, session)
     if not closed_by_receiver(conn):
         return f"reset mid-transfer ({reset_words(conn)})"
     if never_delivered(conn):
@@ -195,7 +205,11 @@ def _report(ctx: Context, session: Session, conn: Connection,
         then = (f" The job then halted with {abnormal_reason(halt)} "
                 f"({message_op(halt)}, frame {halt.frame}).")
     words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    if closed_by_receiver(conn) and never_delivered(conn):
+    dropped = dropped_side(conn)
+    forged = ""
+    if dropped is not None:  # its sender's side reset, the reset not captured (trial 30 D2)
+        head, fix = dropped_report(ctx, dropped, session, words, moved)
+    elif closed_by_receiver(conn) and never_delivered(conn):
         head, fix = _never_delivered_report(ctx, session, conn, words)
     elif closed_by_receiver(conn):
         receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
@@ -227,13 +241,13 @@ def _report(ctx: Context, session: Session, conn: Connection,
             fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
                    "signature: its log names the connection); the hosts did not.")
-    both = _ended_both(ctx, session, conn) if halt is None else None
+    both = _ended_both(ctx, session, conn) if halt is None and dropped is None else None
     if both is not None and forged:  # the host closed on the device's reset (trial 26 D3)
         then = both[0]
     elif both is not None:  # one process's exit ended the session's connections
         then, fix, _ = both
     ctx.add("data_reset", head + then, fix, session=session, conn=conn,
-            frames=(conn.fin_frames[:1] if closed_by_receiver(conn) else [])
+            frames=(conn.fin_frames[:1] if closed_by_receiver(conn) or dropped else [])
             + cited_rsts(conn) + ([both[2]] if both else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
