@@ -86,6 +86,7 @@ def build(tmp_path: Path, how: str) -> Path:
     data = plain.read_bytes()
     out = [data[:16] + struct.pack("<I", 262144) + data[20:24]]
     at, index = 24, 0
+    last = 0  # microseconds of the record written last: the file stays in time order
     while at + 16 <= len(data):
         sec, usec, caplen, wirelen = RECORD.unpack_from(data, at)
         frame = data[at + 16:at + 16 + caplen]
@@ -93,11 +94,16 @@ def build(tmp_path: Path, how: str) -> Path:
         index += 1
         wrapped = erspan(frame, index, wirelen - caplen) if how == "erspan" else frame
         if caplen < wirelen:  # cut by the snap length: not fragmented, as captured
-            out.append(RECORD.pack(sec, usec, len(wrapped), wirelen - caplen + len(wrapped))
-                       + wrapped)
+            last = max(sec * 1_000_000 + usec, last + 1)
+            out.append(RECORD.pack(last // 1_000_000, last % 1_000_000, len(wrapped),
+                                   wirelen - caplen + len(wrapped)) + wrapped)
             continue
-        for k, piece in enumerate(fragments(wrapped, 1500 if how == "erspan" else 576)):
-            out.append(RECORD.pack(sec, usec + k, len(piece), len(piece)) + piece)
+        for piece in fragments(wrapped, 1500 if how == "erspan" else 576):
+            # 1 us after the fragment before, never before it: a packet sent 1 us after
+            # the last would be stamped ahead of its fragments (written out of time order).
+            last = max(sec * 1_000_000 + usec, last + 1)
+            out.append(RECORD.pack(last // 1_000_000, last % 1_000_000, len(piece), len(piece))
+                       + piece)
     target = tmp_path / f"{how}.pcap"
     target.write_bytes(b"".join(out))
     return target
