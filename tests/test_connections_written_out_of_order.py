@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_tshark_counts import assert_matches_tshark
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -163,6 +164,7 @@ def test_records_written_out_of_order_are_judged_as_the_sorted_file(
     config_file = CAPTURES / config
     analysis, reference = _analyze(written, config_file), _analyze(_sorted(written), config_file)
     assert _summary(analysis) == _summary(reference)
+    assert_matches_tshark(written, analysis.traffic.connections)  # the unsorted file's
     assert CODE not in [f.code for f in reference.findings]
     [finding] = [f for f in analysis.findings if f.code == CODE]
     assert "reordercap" in finding.fix and finding.frames
@@ -192,5 +194,6 @@ def test_queues_written_in_blocks_are_judged_as_the_sorted_file(tmp_path: Path) 
     config_file = CAPTURES / "ndmjob/flowcheck.toml"
     analysis, reference = _analyze(written, config_file), _analyze(_sorted(written), config_file)
     assert _summary(analysis) == _summary(reference)
+    assert_matches_tshark(written, analysis.traffic.connections)
     assert analysis.verdict == "pass"
     assert CODE in [f.code for f in analysis.findings]

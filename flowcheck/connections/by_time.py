@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS, ClockSteps
-from flowcheck.connections.conn import ACK, FIN, SYN
+from flowcheck.connections.conn import ACK, FIN, RST, SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import Connection
@@ -64,13 +64,20 @@ def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
         behind = times[1:] < latest
         close = behind & (times[1:] >= latest - CLOCK_STEP_SECONDS)
         moves = close & shuffled[rows[1:]]
+        flags = d.tcp_flags[rows]
+        syn = ((flags & (SYN | ACK)) == SYN, (flags & (FIN | RST)) != 0)
         if (close & ~moves).any():
             # Packets written in blocks (a NIC's receive and send queues in turn) end
             # their stretch as smoothly as a clock set back; but in the file's order an
             # ACK covers the other side's bytes written only after it, in time order not.
-            both = _by_time(rows, times, close | ~behind)
+            both = _by_time(rows, times, close | ~behind, syn)
             if acks_ahead(d, both, flows.from_lower) < acks_ahead(d, rows, flows.from_lower):
                 moves = close
+        if moves.any() and acks_ahead(d, _by_time(rows, times, moves | ~behind, syn),
+                                      flows.from_lower) > acks_ahead(d, rows, flows.from_lower):
+            # An order with more ACKs ahead of the bytes they cover than the file's is
+            # not the wire's: a clock set back a little, then a pause (review 2).
+            continue
         near = np.flatnonzero(moves & (times[1:] < times[:-1])) + 1
         if not near.size:
             continue
@@ -79,19 +86,32 @@ def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
         frame = int(d.tcp_frame[rows[at]])
         if first is None or frame < first[0]:
             first = (frame, float(times[at - 1] - times[at]), float(times[at]))
-        sorted_order[begin:end] = _by_time(rows, times, moves | ~behind)
+        sorted_order[begin:end] = _by_time(rows, times, moves | ~behind, syn)
     if first is None:
         return None
     return (BatchFlows(flows.keys, flows.flow, flows.from_lower, sorted_order, flows.bounds),
             count, first)
 
 
-def _by_time(rows: np.ndarray, times: np.ndarray, free: np.ndarray) -> np.ndarray:
+def _by_time(rows: np.ndarray, times: np.ndarray, free: np.ndarray,
+             syn: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """rows (one flow's, file order; times: theirs) sorted by time, stable, but each
     packet after the first that is not free (per packet after the first) staying in
-    place: it begins a stretch that sorts on its own."""
+    place: it begins a stretch that sorts on its own. No packet written after a SYN
+    (syn: per row, SYN without ACK; and per row, FIN or RST) moves ahead of it: a
+    connection begins with its SYN, so one stamped earlier is behind a clock set back.
+    And no packet moves across a SYN written and stamped after a FIN or RST of the
+    flow: the 4-tuple's next connection begins there (review 2: the last ACK of one moved into
+    the next)."""
     stretch = np.concatenate(([0], np.cumsum(~free)))
-    return rows[np.lexsort((times, stretch))]
+    opens, closes = syn
+    # A FIN or RST written before the SYN and stamped before it too (a refusal written
+    # before the SYN it answers is stamped after it: it moves behind it).
+    closed = np.minimum.accumulate(np.where(closes, times, np.inf))
+    ended = np.concatenate(([np.inf], closed[:-1])) <= times
+    reuse = np.cumsum(opens & ended)
+    key = np.maximum(times, np.maximum.accumulate(np.where(opens, times, -np.inf)))
+    return rows[np.lexsort((key, stretch, reuse))]
 
 
 def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int:

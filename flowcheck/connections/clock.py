@@ -289,9 +289,10 @@ def written_finding(clock: ClockSteps) -> Finding | None:
         f"The capture file's records are not in time order: {clock.near} "
         f"packet{'s are' if many else ' is'} stamped earlier than the packet written "
         f"before {'them' if many else 'it'} in {'their' if many else 'its'} connection "
-        f"(the first at frame {frame}, {seconds * 1e3:.3f} ms earlier). The network did "
-        "not reorder them: the sniffer wrote them out of time order (a NIC with several "
-        "receive queues, capture rings merged without sorting, some taps). flowcheck "
+        f"(the first at frame {frame}, {seconds * 1e3:.3f} ms earlier). Most likely the "
+        "sniffer wrote them out of time order (a NIC with several receive queues, capture "
+        "rings merged without sorting, some taps), not the network reordering them; a "
+        "clock set back by less than 128 ms can look the same. flowcheck "
         "takes each connection's packets in time order, as in the file sorted by time, "
         "so a segment written after a later one counts as no retransmission, and judges "
         "the order of the job's steps by time; frame numbers stay the file's.",
