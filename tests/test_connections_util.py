@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowcheck.connections import ConnectionTracker
 from flowcheck.sources.batch import PacketBatch
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -135,3 +136,19 @@ def test_builders_agree_with_tshark(tmp_path: Path) -> None:
     rows = tshark_fields(write_pcap(tmp_path / "one.pcap", 1, [packet]),
                          "ip.src", "tcp.srcport", "tcp.dstport", "tcp.len", "tcp.hdr_len")
     assert rows == [["10.0.0.1", "5000", "10000", "3", "24"]]
+
+
+MISSED_BYTES = 13  # where tracked_records puts a connection's missed bytes
+
+
+def tracked_records(path: Path, chunk: int, fast: bool = True) -> list[tuple]:
+    """Each connection the tracker builds from path read in batches of `chunk` packets, as
+    a tuple of what two readings of the same packets must agree on: its 4-tuple, first and
+    last frames, packets and bytes each way, history, state, gaps, missed bytes,
+    retransmissions and ICMP errors."""
+    tracker = ConnectionTracker(fast=fast)
+    for batch in read_batches(path, chunk=chunk):
+        tracker.feed(batch)
+    return [(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.first_frame, c.last_frame, c.orig_pkts,
+             c.resp_pkts, c.orig_bytes, c.resp_bytes, c.history, c.conn_state, c.gaps,
+             c.missed_bytes, c.retransmits, len(c.icmp_frames)) for c in tracker.finish()]

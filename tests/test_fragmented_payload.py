@@ -18,10 +18,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_connections_util import read_batches
+from test_connections_util import MISSED_BYTES, tracked_records
 
 from flowcheck.config import build_config, load_file
-from flowcheck.connections import ConnectionTracker
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,15 +128,6 @@ def test_ndmp_messages_in_fragmented_datagrams_are_read_whole(tmp_path: Path, ho
     assert fragmented.verdict == plain.verdict
 
 
-def _records(path: Path, chunk: int, fast: bool = True) -> list[tuple]:
-    tracker = ConnectionTracker(fast=fast)
-    for batch in read_batches(path, chunk=chunk):
-        tracker.feed(batch)
-    return [(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.first_frame, c.last_frame, c.orig_pkts,
-             c.resp_pkts, c.orig_bytes, c.resp_bytes, c.history, c.conn_state, c.gaps,
-             c.missed_bytes, c.retransmits) for c in tracker.finish()]
-
-
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
                                                               chunk: int) -> None:
@@ -145,7 +135,7 @@ def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
     segment is read, as when the fragments are in one batch (it was a gap, missed bytes
     and `capture_loss` at every such chunk boundary of a fragmented tunnel)."""
     path = build(tmp_path, "erspan")
-    whole = _records(path, 1 << 20)
-    assert not any(record[-2] for record in whole)  # no missed bytes
-    assert _records(path, chunk) == whole
-    assert _records(path, chunk, fast=False) == whole
+    whole = tracked_records(path, 1 << 20)
+    assert not any(record[MISSED_BYTES] for record in whole)
+    assert tracked_records(path, chunk) == whole
+    assert tracked_records(path, chunk, fast=False) == whole

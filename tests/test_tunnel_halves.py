@@ -17,7 +17,15 @@ import struct
 from pathlib import Path
 
 import pytest
-from test_connections_util import SYN, ethernet, ipv4, read_batches, tcp, write_pcap
+from test_connections_util import (
+    SYN,
+    ethernet,
+    ipv4,
+    read_batches,
+    tcp,
+    tracked_records,
+    write_pcap,
+)
 from test_tcpdump_corpus import _parse, _tshark, ours
 
 from flowcheck.config import build_config, load_file
@@ -139,14 +147,6 @@ def test_split_tunnels_equal_tsharks_streams(tmp_path: Path, how) -> None:  # no
     assert ours(path) == _parse(_tshark(path))[0].streams
 
 
-def _records(tracker_input: Path, chunk: int, fast: bool = True) -> list[tuple]:
-    tracker = ConnectionTracker(fast=fast)
-    for batch in read_batches(tracker_input, chunk=chunk):
-        tracker.feed(batch)
-    return [(c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.first_frame, c.last_frame, c.orig_pkts,
-             c.resp_pkts, c.orig_bytes, c.resp_bytes, c.history, c.conn_state, c.retransmits,
-             c.missed_bytes, len(c.icmp_frames)) for c in tracker.finish()]
-
 
 @pytest.mark.parametrize("chunk", [1, 3, 64])
 @pytest.mark.parametrize("name", ["clean-3-resources", "callback-rejected"])
@@ -154,9 +154,9 @@ def test_halves_met_across_batches_and_on_the_reference_path(tmp_path: Path, nam
                                                              chunk: int) -> None:
     """Each half's first packet in another batch, and every packet one at a time."""
     split = wrap(LAB / f"{name}.pcap", tmp_path / "split.pcap", erspan_by_switch)
-    plain = _records(LAB / f"{name}.pcap", 1 << 20)
-    assert _records(split, chunk) == plain
-    assert _records(split, chunk, fast=False) == plain
+    plain = tracked_records(LAB / f"{name}.pcap", 1 << 20)
+    assert tracked_records(split, chunk) == plain
+    assert tracked_records(split, chunk, fast=False) == plain
 
 
 def test_two_mirror_sessions_of_the_whole_connection_stay_copies(tmp_path: Path) -> None:
@@ -234,6 +234,6 @@ def test_plain_and_tunnelled_halves_met_across_batches(tmp_path: Path, chunk: in
     """The same, each half's first packet in another batch, and on the reference path."""
     name = "callback-rejected"
     mixed = wrap(LAB / f"{name}.pcap", tmp_path / "mixed.pcap", local_span_and_erspan)
-    plain = _records(LAB / f"{name}.pcap", 1 << 20)
-    assert _records(mixed, chunk) == plain
-    assert _records(mixed, chunk, fast=False) == plain
+    plain = tracked_records(LAB / f"{name}.pcap", 1 << 20)
+    assert tracked_records(mixed, chunk) == plain
+    assert tracked_records(mixed, chunk, fast=False) == plain
