@@ -30,6 +30,7 @@ import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS, ClockSteps
 from flowcheck.connections.conn import ACK, FIN, RST, SYN
+from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import Connection
@@ -134,9 +135,8 @@ def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int
         if not sender.any() or not acker.any():
             continue
         base = int(seq[sender][0])
-        start_rel = (seq - base + (1 << 31)) % (1 << 32) - (1 << 31)
-        end_rel = (end - base + (1 << 31)) % (1 << 32) - (1 << 31)
-        ack_rel = (d.tcp_ack[rows].astype(np.int64) - base + (1 << 31)) % (1 << 32) - (1 << 31)
+        start_rel, end_rel = signed32(seq - base), signed32(end - base)
+        ack_rel = signed32(d.tcp_ack[rows].astype(np.int64) - base)
         floor, top = int(start_rel[sender].min()), int(end_rel[sender].max())
         seen = np.maximum.accumulate(np.where(sender, end_rel, floor))
         before = np.concatenate(([floor], np.maximum(seen[:-1], floor)))

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
 
 from flowcheck.connections.state import EndpointState
 
 EVIDENCE_CAP = 20  # frames kept per evidence list: as many as a finding lists (docs/json.md)
 
 
-def signed32(value: int) -> int:
+Step = TypeVar("Step", int, np.ndarray)
+
+
+def signed32(value: Step) -> Step:
     """A 32-bit difference of sequence numbers as a signed step (RFC 1982 serial
-    arithmetic): -2**31 .. 2**31 - 1."""
+    arithmetic): -2**31 .. 2**31 - 1; an int, or element-wise an int64 array."""
     return ((value + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
