@@ -32,11 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.connections.conn import ACK, FIN, SYN
 from flowcheck.decode import DecodedBatch
 
 __all__ = ["AckedEarly"]
-
-_SYN, _FIN, _ACK = 0x02, 0x01, 0x10
 
 
 @dataclass(slots=True)
@@ -96,13 +95,13 @@ def _acked_early(parts: list[DecodedBatch], step: float) -> tuple[int, int, floa
     sport, dport = _column(parts, "tcp_sport"), _column(parts, "tcp_dport")
     flags, seq = _column(parts, "tcp_flags"), _column(parts, "tcp_seq")
     ts, frame = _column(parts, "tcp_ts"), _column(parts, "tcp_frame")
-    size = _column(parts, "tcp_payload_len") + ((flags & _SYN) != 0) + ((flags & _FIN) != 0)
+    size = _column(parts, "tcp_payload_len") + ((flags & SYN) != 0) + ((flags & FIN) != 0)
     end = (seq + size) & 0xFFFFFFFF
     # Segments by (sender, receiver, bytes' end); acknowledgements by the acknowledged
     # side's (sender, receiver, ACK number): the same key when one acknowledges the other.
     segments = np.flatnonzero(size > 0)
     first_query = len(ts) - len(parts[-1].tcp_ts)
-    acks = np.flatnonzero(flags[first_query:] & _ACK) + first_query
+    acks = np.flatnonzero(flags[first_query:] & ACK) + first_query
     if not len(segments) or not len(acks):
         return None
     sent = np.column_stack((src[segments], dst[segments], sport[segments], dport[segments],
