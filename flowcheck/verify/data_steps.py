@@ -62,6 +62,7 @@ from flowcheck.verify.local import (
     local_words,
     only_local,
 )
+from flowcheck.verify.profile_followed import wrong_way_fix
 from flowcheck.verify.ranges import UNREAD_WHY, unread_ports
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import (
@@ -337,9 +338,7 @@ def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
     ctx.add("step_out_of_order",
             f"The {what} {listed} {verb} opened by {openers}; the {ctx.profile.name} "
             f"profile expects the {expected} to open {them} (step {spec.number}).",
-            f"If this is not {ctx.profile.name} traffic, analyze it with the matching "
-            "profile (--profile ndmp for plain NDMP); otherwise the firewall must allow "
-            f"{allowed}.",
+            f"{wrong_way_fix(ctx.profile.name)}the firewall must allow {allowed}.",
             session=session, conn=wrong_way[0],
             frames=[f for c in wrong_way for f in opening_frames(c)])
     return openers

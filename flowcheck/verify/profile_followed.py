@@ -21,6 +21,13 @@ OTHER_PRODUCT = ("plain NDMP (for example Amanda's ndmjob) never does, so if thi
 OTHER_PRODUCT_FIX = "; if the capture is not Backup Exec traffic, analyze it with --profile ndmp"
 
 
+def wrong_way_fix(profile: str) -> str:
+    """step_out_of_order's fix up to the allow rule (verify.data_steps): another profile
+    first, for data connections opened by the side `profile` expects to listen."""
+    return (f"If this is not {profile} traffic, analyze it with the matching profile "
+            "(--profile ndmp for plain NDMP); otherwise ")
+
+
 def note_profile_followed(ctx: Context) -> None:
     """After every session's steps: each step_missing that suggests another profile,
     when another judged session followed this one (every step ok or not applicable, its

@@ -1,0 +1,65 @@
+"""A capture of plain NDMP analyzed with a profile whose media server connects (the
+default, backup-exec-9): the fixes that suggest `--profile ndmp` say it first.
+
+Plain NDMP's three-way backup announces the mover's endpoint (a MOVER_LISTEN reply, then
+DATA_CONNECT; in NDMP v2 the address inside DATA_START_BACKUP / DATA_START_RECOVER): the
+media server listens and the agent connects (docs/flow-model.md, "How plain NDMP
+announces data connections"). Backup Exec 9's agent calls the job engine back, then
+listens, and the media server connects. A capture whose announcements have the mover
+listening and whose agents never called back is plain NDMP (Amanda's ndmjob): analyzed
+with backup-exec-9 its first fix asked for the media and agent ranges and the hint that
+`--profile ndmp` fits came only further down, under Findings. Here the hint leads the
+fixes of step_missing (the callback) and step_out_of_order, and what the profile in
+force would need follows it. A job whose agent called back is Backup Exec's, whatever
+its pairing (flowcheck.lab scenario agent-connects-data): its fixes stay as they are.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Announcement, Finding
+from flowcheck.verify.context import Context
+from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
+
+
+def plain_direction(ctx: Context) -> list[Announcement]:
+    """The capture's announcements with the mover listening, in time order, when the
+    profile in force has the media server connect and no judged session's agent called
+    back; [] otherwise."""
+    if ctx.profile.connector != "media_server":
+        return []
+    judged = [s for s in ctx.sessions if not s.side]
+    if any(s.callback_uid is not None for s in judged):
+        return []
+    return sorted((a for s in judged for a in s.announced if a.listener == "mover"),
+                  key=lambda a: (a.ts, a.frame))
+
+
+def profile_first(ctx: Context, finding: Finding) -> tuple[str, str]:
+    """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
+    NDMP's direction: the lead names that profile and the announcements that show it, and
+    ends where the fix for the profile in force begins (with_lead joins them); the fix is
+    the finding's without the suggestion. ("", the finding's fix) otherwise."""
+    fix = finding.fix
+    wrong_way = wrong_way_fix(ctx.profile.name)
+    if OTHER_PRODUCT_FIX not in fix and not fix.startswith(wrong_way):
+        return "", fix
+    shown = plain_direction(ctx)
+    if not shown:
+        return "", fix
+    first = shown[0]
+    more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
+    name = ctx.profile.name
+    lead = (f"Analyze the capture again with --profile ndmp: its announcements have the "
+            f"media server's mover listening and the agent connecting "
+            f"({first.message.removeprefix('NDMP_')}, frame {first.frame}{more}), plain "
+            f"NDMP's direction; the {name} profile has the media server connect. "
+            f"If it is {name} traffic after all: ")
+    return lead, fix.replace(OTHER_PRODUCT_FIX, "").removeprefix(wrong_way)
+
+
+def with_lead(lead: str, fix: str) -> str:
+    """The lead, then the fix with its first letter in lower case when its first word is
+    a plain one ("First set" -> "first set"; "DATA_LISTEN" stays)."""
+    if not lead:
+        return fix
+    return f"{lead}{fix[:1].lower() if fix[1:2].islower() else fix[:1]}{fix[1:]}"

@@ -1,0 +1,86 @@
+"""A plain NDMP job analyzed with the default profile (backup-exec-9): the first fix names
+`--profile ndmp` (flowcheck.verify.plain_direction).
+
+Amanda's ndmjob (captures/ndmjob, README "what a verifier should see") announces with
+MOVER_LISTEN + DATA_CONNECT (v2: the mover's address inside DATA_START_BACKUP): the media
+server's mover listens and the agent connects, plain NDMP's direction; Backup Exec 9's
+agent listens and the media server connects (docs/flow-model.md). The summary's first
+"fix:" line said "set --media-range and --agent-range"; the hint that `--profile ndmp`
+fits came only further down, under Findings. A Backup Exec job that called back stays
+Backup Exec's, whatever its pairing (captures/lab/agent-connects-data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+_FIX = re.compile(r"^\s+fix:\s+(.*)$", re.MULTILINE)
+
+
+def _analyze(capture: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`flowcheck analyze` as a user runs it, no configuration: the default profile and
+    ranges unless `flags` set them; a wide terminal so no line wraps."""
+    return subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(capture), *flags],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "COLUMNS": "400"})
+
+
+def _first_fix(capture: Path, *flags: str) -> str:
+    done = _analyze(capture, *flags)
+    assert done.returncode == 1, done.stdout + done.stderr  # FAIL
+    found = _FIX.search(done.stdout)
+    assert found, done.stdout
+    return found.group(1)
+
+
+@pytest.mark.parametrize("name", ["v4-backup", "v3-backup", "v2-backup", "v4-three-resources",
+                                  "v4-agent-out-of-range", "v4-backup-media-firewall-drop"])
+def test_plain_ndmp_job_under_the_default_profile_names_profile_ndmp_first(name: str) -> None:
+    capture = CAPTURES / "ndmjob" / f"{name}.pcap"
+    assert "--profile ndmp" in _first_fix(capture)
+    done = _analyze(capture, "--format", "json")
+    findings = json.loads(done.stdout)["findings"]
+    suggesting = [f for f in findings if "--profile ndmp" in f["fix"]]
+    assert {f["code"] for f in suggesting} >= {"step_missing"}
+    for finding in suggesting:
+        # The profile before the ranges: a re-run with it needs no ranges to pass.
+        fix = finding["fix"]
+        assert fix.index("--profile ndmp") < fix.find("--media-range") or \
+            "--media-range" not in fix, fix
+        assert fix.count("--profile ndmp") == 1, fix
+
+
+@pytest.mark.parametrize("name", ["v4-backup", "v2-backup", "v4-three-resources"])
+def test_the_named_profile_passes_the_job(name: str) -> None:
+    done = _analyze(CAPTURES / "ndmjob" / f"{name}.pcap", "--profile", "ndmp")
+    assert done.returncode == 0 and done.stdout.startswith("PASS"), done.stdout
+
+
+def test_with_profile_ndmp_a_failing_job_is_not_sent_to_another_profile() -> None:
+    fix = _first_fix(CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap",
+                     "--profile", "ndmp")
+    assert "--profile" not in fix, fix
+
+
+def test_a_backup_exec_job_that_called_back_keeps_its_profile() -> None:
+    """The other pairing (DATA_CONNECT, the agent connects) in a job whose agent called the
+    job engine back: Backup Exec traffic in the wrong direction, not plain NDMP."""
+    done = _analyze(CAPTURES / "lab" / "agent-connects-data.pcap", "--format", "json")
+    [wrong_way] = [f for f in json.loads(done.stdout)["findings"]
+                   if f["code"] == "step_out_of_order"]
+    assert wrong_way["fix"].startswith("First set --media-range and --agent-range"), \
+        wrong_way["fix"]
+
+
+def test_a_job_without_announcement_is_not_read_as_plain_ndmp() -> None:
+    """v4-swap-refused: DATA_LISTEN refused, nothing announced: no direction to read."""
+    fix = _first_fix(CAPTURES / "ndmjob" / "v4-swap-refused.pcap")
+    assert fix.startswith("first set --media-range and --agent-range"), fix
