@@ -18,6 +18,7 @@ Captures in captures/trial25-cause (their .toml say how each was made):
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from stored import stored_analysis
@@ -76,6 +77,30 @@ def test_d3_a_connection_whose_acks_were_lost_is_no_cut_mid_transfer() -> None:
     step = analysis.sessions[0].steps[4]
     assert step.status == "failed" and "mid-transfer" not in step.detail
     assert "SYN-ACK" in step.detail
+
+
+def test_d3_the_bytes_after_the_fin_are_counted_once_in_a_capture_of_copies(
+        tmp_path: Path) -> None:
+    """loss20-data-ack-lost with every packet twice (mergecap of the capture with itself,
+    as a SPAN session mirroring both ports gives it): data_reset's "the N B of the agent
+    came only after that FIN" counts each byte once (Connection.sent_once), as step 5's
+    detail does; it counted the copies too, twice the bytes the agent sent."""
+    source = HERE / "loss20-data-ack-lost.pcap"
+    copies = tmp_path / "loss20-data-ack-lost-twice.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(copies), str(source), str(source)],
+                   check=True)
+    once = _analyze("loss20-data-ack-lost")
+    twice = stored_analysis(copies, config_path=HERE / "loss20-data-ack-lost.toml")
+    [finding] = _errors(once)
+    [copied] = _errors(twice)
+    assert (finding.code, copied.code, copied.uid) == ("data_reset", "data_reset", finding.uid)
+    conn = next(c for c in once.traffic.connections if c.uid == finding.uid)
+    both = next(c for c in twice.traffic.connections if c.uid == finding.uid)
+    sent = conn.sent_once("resp")  # the agent, the listener, sent the data
+    assert sent > 0 and both.resp_bytes == 2 * sent  # the capture holds each packet twice
+    assert f"the {sent} B of the agent 10.77.0.2 came only after that FIN" in finding.message
+    assert f"the {sent} B of the agent 10.77.0.2 came only after that FIN" in copied.message, \
+        copied.message
 
 
 def test_d7_a_media_server_that_gave_up_on_a_silent_agent_did_not_crash() -> None:

@@ -308,7 +308,7 @@ def _never_delivered_report(ctx: Context, session: Session, conn: Connection, wo
     sender_is_orig = conn.orig_bytes >= conn.resp_bytes
     sender, receiver = ((conn.orig_h, conn.resp_h) if sender_is_orig
                         else (conn.resp_h, conn.orig_h))
-    sent = conn.orig_bytes if sender_is_orig else conn.resp_bytes
+    sent = conn.sent_once("orig" if sender_is_orig else "resp")  # capture copies left out
     sender_words, receiver_words = (role_words(conn, session, sender),
                                     role_words(conn, session, receiver))
     late = (f"{receiver_words} gave it up (FIN, frame {conn.fin_frames[0]}) and the {sent} B "
