@@ -84,3 +84,19 @@ def test_a_job_without_announcement_is_not_read_as_plain_ndmp() -> None:
     """v4-swap-refused: DATA_LISTEN refused, nothing announced: no direction to read."""
     fix = _first_fix(CAPTURES / "ndmjob" / "v4-swap-refused.pcap")
     assert fix.startswith("first set --media-range and --agent-range"), fix
+
+
+def test_a_refused_callback_is_no_proof_of_backup_exec() -> None:
+    """ndmjob-ended/v4-ended-at-start-then-good-media: the capture began as an earlier
+    job ended; its last data connection into the media range, its announcement not in
+    the capture, reads as S1's refused callback. S2, a whole ndmjob backup (DATA_CONNECT),
+    is plain NDMP's all the same: its first fix names --profile ndmp."""
+    capture = CAPTURES / "ndmjob-ended" / "v4-ended-at-start-then-good-media.pcap.gz"
+    done = _analyze(capture, "--format", "json")
+    report = json.loads(done.stdout)
+    assert any(f["code"] == "callback_refused" and f["session"] == "S1"
+               for f in report["findings"])
+    [missing] = [f for f in report["findings"]
+                 if f["code"] == "step_missing" and f["session"] == "S2"]
+    assert missing["fix"].index("--profile ndmp") < missing["fix"].index("--media-range"), \
+        missing["fix"]

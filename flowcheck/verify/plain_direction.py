@@ -10,13 +10,14 @@ listening and whose agents never called back is plain NDMP (Amanda's ndmjob): an
 with backup-exec-9 its first fix asked for the media and agent ranges and the hint that
 `--profile ndmp` fits came only further down, under Findings. Here the hint leads the
 fixes of step_missing (the callback) and step_out_of_order, and what the profile in
-force would need follows it. A job whose agent called back is Backup Exec's, whatever
-its pairing (flowcheck.lab scenario agent-connects-data): its fixes stay as they are.
+force would need follows it. A job whose agent called back (the callback step ok) is
+Backup Exec's, whatever its pairing (flowcheck.lab scenario agent-connects-data): its
+fixes stay as they are.
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Announcement, Finding
+from flowcheck.model import Announcement, Finding, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
 
@@ -24,14 +25,23 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
 def plain_direction(ctx: Context) -> list[Announcement]:
     """The capture's announcements with the mover listening, in time order, when the
     profile in force has the media server connect and no judged session's agent called
-    back; [] otherwise."""
+    back (its callback step ok); [] otherwise."""
     if ctx.profile.connector != "media_server":
         return []
     judged = [s for s in ctx.sessions if not s.side]
-    if any(s.callback_uid is not None for s in judged):
+    if any(_called_back(ctx, s) for s in judged):
         return []
     return sorted((a for s in judged for a in s.announced if a.listener == "mover"),
                   key=lambda a: (a.ts, a.frame))
+
+
+def _called_back(ctx: Context, session: Session) -> bool:
+    """Is the session's callback step ok? A refused or unanswered one is no proof: an
+    agent's connection into the media range is also plain NDMP's data connection to the
+    mover, read as a callback when its announcement is not in the capture (a job that
+    ended before it, an address cut by the snap length: captures/ndmjob-ended)."""
+    return any(step.status == "ok" and spec.kind == "callback"
+               for step, spec in zip(session.steps, ctx.profile.steps, strict=False))
 
 
 def profile_first(ctx: Context, finding: Finding) -> tuple[str, str]:
