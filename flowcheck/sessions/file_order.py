@@ -36,6 +36,14 @@ class FileOrder:
         Timestamped at most `slack` seconds before it, or written after it (frames)."""
         return ts >= than_ts - slack or (self.frames and frame > than_frame)
 
+    def before(self, frame: int, ts: float, than_frame: int, than_ts: float,
+               slack: float = 0.0) -> bool:
+        """Does the event at (frame, ts) come before the one at (than_frame, than_ts)?
+        Written before it, where the file has an order (frames), by that alone: a later
+        event stamped earlier (the clock set back between them) is not. Else by time:
+        timestamped at most `slack` seconds after it."""
+        return frame < than_frame if self.frames else than_ts >= ts - slack
+
     def later(self, frame: int, ts: float, than_frame: int, than_ts: float) -> bool:
         """Is the event at (frame, ts) at or after the one at (than_frame, than_ts), by
         the file's order alone where it has one (frames), else by time? For events

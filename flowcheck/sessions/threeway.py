@@ -91,12 +91,10 @@ def _between(other: Announcement, reply: Announcement, request: Announcement,
     `request`, so the one `request` hands on? Where the file has an order (order.frames)
     by it alone: a later job's reply written after the request, though stamped before it
     (the clock set back between the jobs), is not. Else by time, the request stamped at
-    most the jitter before it."""
-    if order.frames:
-        return reply.frame < other.frame < request.frame
-    return (order.key(other.frame, other.ts) > order.key(reply.frame, reply.ts)
-            and order.follows(request.frame, request.ts, other.frame, other.ts,
-                              _JITTER_SECONDS))
+    most the jitter before it (FileOrder.before)."""
+    return (order.key(reply.frame, reply.ts) < order.key(other.frame, other.ts)
+            and order.before(other.frame, other.ts, request.frame, request.ts,
+                             _JITTER_SECONDS))
 
 
 def _hand_over(conn_uid: str, endpoint: tuple[str, int], giver: Session, taker: Session,

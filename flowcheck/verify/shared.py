@@ -13,7 +13,7 @@ from __future__ import annotations
 from flowcheck.model import Announcement, Session, Step, StepStatus, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions.file_order import FileOrder
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
@@ -82,21 +82,21 @@ def partner(ctx: Context, session: Session, ann: Announcement
 
 def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
               order: FileOrder, earlier: bool) -> list[tuple[Session, Announcement]]:
-    """The announcements of `found` before `ann` (earlier), else after it: where the
-    file has an order (order.frames) those written before (after) it, so that a later
-    job's announcement stamped before it (the clock set back between the jobs) is not
-    taken for the closest; only when none is, those within the jitter in time
-    (two interfaces' stamps: flowcheck.sessions.file_order). Else by time, within the
-    announcements' jitter."""
-    def follows(a: Announcement, b: Announcement) -> bool:
-        return order.follows(a.frame, a.ts, b.frame, b.ts, ANNOUNCEMENT_JITTER_SECONDS)
+    """The announcements of `found` before `ann` (earlier), else after it, in the
+    capture's order (FileOrder.before): where the file has an order (order.frames) those
+    written before (after) it, so that a later job's announcement stamped before it (the
+    clock set back between the jobs) is not taken for the closest; only when none is,
+    those within the jitter in time (two interfaces' stamps:
+    flowcheck.sessions.file_order). Else by time, within the announcements' jitter."""
+    def on_side(by: FileOrder, a: Announcement) -> bool:
+        first, then = (a, ann) if earlier else (ann, a)
+        return by.before(first.frame, first.ts, then.frame, then.ts,
+                         ANNOUNCEMENT_JITTER_SECONDS)
 
-    near = [item for item in found
-            if (follows(ann, item[1]) if earlier else follows(item[1], ann))]
-    if not order.frames:
-        return near
-    written = [item for item in near if (item[1].frame < ann.frame) == earlier]
-    return written or near
+    written = [item for item in found if on_side(order, item[1])]
+    if written or not order.frames:
+        return written
+    return [item for item in found if on_side(TIME_ORDER, item[1])]
 
 
 def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
