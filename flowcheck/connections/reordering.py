@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.connections.endpoint import signed32
+
 # TCP flags (conn's; conn imports this module).
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 M32 = 0xFFFFFFFF
@@ -48,10 +50,6 @@ def _micros(seconds: float) -> int:
     return round(seconds * 1e6)
 
 
-def _s32(value: int) -> int:
-    return ((value + 0x80000000) & M32) - 0x80000000
-
-
 def fill_is_retransmission(seq: int, plen: int, ts: float, next_seq: int | None,
                            next_seq_ts: float | None, rtt: float | None, dup_acks: int,
                            ack_sent: int | None, ack_sent_ts: float | None) -> bool:
@@ -60,7 +58,7 @@ def fill_is_retransmission(seq: int, plen: int, ts: float, next_seq: int | None,
     connection's handshake round trip (seconds; None or 0: none), and the peer's duplicate
     ACKs, last ACK number (raw) and its time: True for a (spurious, fast) retransmission,
     False for out-of-order."""
-    if ack_sent is not None and _s32((seq + plen) - ack_sent) <= 0:
+    if ack_sent is not None and signed32((seq + plen) - ack_sent) <= 0:
         return True  # spurious: the peer had ACKed these bytes already
     if (dup_acks >= FAST_DUP_ACKS and ack_sent == seq and ack_sent_ts is not None
             and 0 <= _micros(ts - ack_sent_ts) < FAST_WITHIN_US):
@@ -74,7 +72,7 @@ def fill_is_retransmission(seq: int, plen: int, ts: float, next_seq: int | None,
 
 def below_next_seq(seq: int, next_seq: int | None) -> bool:
     """seq (raw) is below next_seq (raw, None: unknown), by signed 32-bit difference."""
-    return next_seq is not None and _s32(seq - next_seq) < 0
+    return next_seq is not None and signed32(seq - next_seq) < 0
 
 
 def unseen_retransmission(side, peer, seq: int, plen: int, ts: float,
@@ -102,7 +100,7 @@ def note_packet(side, flags: int, seq: int, ack: int, plen: int, window: int,
     if flags & RST:
         return  # a RST's sequence number (0 in a refusal) is not the side's sequence space
     end = (seq + plen + (1 if flags & (SYN | FIN) else 0)) & M32
-    if side.next_seq is None or _s32(end - side.next_seq) > 0:
+    if side.next_seq is None or signed32(end - side.next_seq) > 0:
         side.next_seq, side.next_seq_ts = end, ts
 
 

@@ -31,6 +31,7 @@ from flowcheck.connections.conn import (
     RST,
     SYN,
 )
+from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
 from flowcheck.connections.reordering import WIRE_FIELDS, empty_columns
@@ -43,10 +44,6 @@ MAX_PACKETS = 32  # a flow's packets in a batch for this path (steps per batch, 
 _M32 = 0xFFFFFFFF
 _INACTIVE, _SYN_SENT, _SYN_ACK_SENT, _PARTIAL, _ESTABLISHED, _CLOSED, _RESET = (
     int(s) for s in EndpointState)
-
-
-def _s32(value: np.ndarray) -> np.ndarray:
-    return ((value + 0x80000000) & _M32) - 0x80000000
 
 
 class ShortPass:
@@ -193,7 +190,7 @@ class ShortPass:
             al, pm = ack_last[fp], max_end[fp]
             ref = np.where(al != NONE, al, pm)
             do = ac & (ref != NONE)
-            value = ref + _s32(ak - ref)
+            value = ref + signed32(ak - ref)
             ack_last[fp] = np.where(do, value, al)
             top = acked[fp]
             better = do & ((top == NONE) | (value > top))
@@ -204,7 +201,7 @@ class ShortPass:
             if unseen.any():
                 uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
                 now = np.where(uf != NONE, ul, ak)
-                now = now + _s32(ak - now)
+                now = now + signed32(ak - now)
                 unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
                 unseen_last[fp] = np.where(unseen, now, ul)
                 unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)
@@ -243,7 +240,7 @@ class ShortPass:
             # Sequence tracking of data and FINs (_track_sequence), holes excepted.
             track = ((pl > 0) | fn) & ~syn
             lu, lr = last_u[fs], last_raw[fs]
-            start = np.where(lu != NONE, lu + _s32(sq - lr), sq)
+            start = np.where(lu != NONE, lu + signed32(sq - lr), sq)
             last_u[fs] = np.where(track, start, lu)
             last_raw[fs] = np.where(track, sq, lr)
             me = max_end[fs]
@@ -275,7 +272,7 @@ class ShortPass:
             # note_ahead: a pure ACK's sequence number above the side's max_end.
             pure = ac & (pl == 0) & ~syn & ~fn & ~rs & (max_end[fs] != NONE) & (lu != NONE)
             if pure.any():
-                u = lu + _s32(sq - lr)
+                u = lu + signed32(sq - lr)
                 sa = seq_ahead[fs]
                 up = pure & (u > max_end[fs]) & ((sa == NONE) | (u > sa))
                 seq_ahead[fs] = np.where(up, u, sa)
