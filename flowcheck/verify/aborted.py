@@ -35,7 +35,6 @@ from flowcheck.verify.details import (
     flow_detail,
     handshake_words,
     job_direction,
-    reset_words,
     sent_each_way,
     span_words,
 )
@@ -43,6 +42,7 @@ from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.pmtu import fix as pmtu_fix
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
+from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.synack_reset import (
     elapsed,

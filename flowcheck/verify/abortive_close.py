@@ -21,7 +21,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import reset_time
+from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 
 

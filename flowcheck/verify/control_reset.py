@@ -18,7 +18,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import cited_rsts, reset_time, reset_words, span_words
+from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
@@ -29,6 +29,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.ttl import forged_words, ttl_word
 
 

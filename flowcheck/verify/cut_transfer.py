@@ -31,14 +31,7 @@ from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import (
-    cited_rsts,
-    reset_frame,
-    reset_time,
-    reset_words,
-    sent_each_way,
-    span_words,
-)
+from flowcheck.verify.details import sent_each_way, span_words
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.receiver_close import (
@@ -49,6 +42,7 @@ from flowcheck.verify.receiver_close import (
 )
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.resource_halt import after_event, halt_of
+from flowcheck.verify.rst_words import cited_rsts, reset_frame, reset_time, reset_words
 from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls

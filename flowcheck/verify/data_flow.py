@@ -15,7 +15,6 @@ from flowcheck.verify.cut_transfer import (
 )
 from flowcheck.verify.details import (
     acked_flow_detail,
-    cited_rsts,
     flow_detail,
     job_direction,
     sent_each_way,
@@ -27,6 +26,7 @@ from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
+from flowcheck.verify.rst_words import cited_rsts
 from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, previous_step

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, retransmitted_words, role_words
-from flowcheck.verify.details import reset_words, span_words
+from flowcheck.verify.details import span_words
+from flowcheck.verify.rst_words import reset_words
 
 
 def closed_by_receiver(conn: Connection) -> bool:

@@ -21,7 +21,6 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
-from flowcheck.verify.details import reset_time
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.replies import HALTS
@@ -32,6 +31,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.stalled import (
     STATE_LOST,
