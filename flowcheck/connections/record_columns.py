@@ -1,5 +1,5 @@
 """Per-flow columns of the short-connection pass made into record fields: addresses as
-text, optional floats, frame lists and histories (flowcheck.connections.parked builds
+text, optional floats, frame lists and histories (flowcheck.connections.short_records builds
 the Connection records from them).
 """
 

@@ -1,8 +1,8 @@
 """What the short-connection pass's flows add up to at the end, column-wise: the array
 form of flowcheck.connections.accounting (conn_state, missed_bytes and gaps, acked_unseen,
 unacked, segment sizes, each side's SideEvidence: resends, sent_unseen, zero windows),
-read from a pass's arrays for the records flowcheck.connections.parked builds. They must
-agree with the reference path's
+read from a pass's arrays for the records flowcheck.connections.short_records builds. They
+must agree with the reference path's
 (tests/test_connections*.py compare the paths).
 """
 
