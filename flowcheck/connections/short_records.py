@@ -125,11 +125,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
         *ttl_lists(short.ttl[:, new])))
-    seg_max(short, new, records)
-    fins_unseen(short, new, records, fresh=True)
-    gap_times(short, new, records, fresh=True)
-    _add_copy_bytes(records, col.copy_bytes)
-    _add_first_rsts(records, col.first_rsts)
+    _finish(short, new, records, col, fresh=True)
     return records
 
 
@@ -178,12 +174,20 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             r.synack_ts = synack_ts
         if r.rst_ts is None:
             r.rst_ts = rst_ts
-    seg_max(short, going_on, records)
-    fins_unseen(short, going_on, records, fresh=False)
-    gap_times(short, going_on, records, fresh=False)
+    _finish(short, going_on, records, col, fresh=False)
+    return records
+
+
+def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
+            fresh: bool) -> None:
+    """The fields new_records and update_records both add last: segment sizes, FINs
+    unseen and gap times (short_accounting; fresh: the records are new), copy bytes and
+    each side's first RST."""
+    seg_max(short, flows, records)
+    fins_unseen(short, flows, records, fresh=fresh)
+    gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
-    return records
 
 
 def _add_first_rsts(records: list[Connection],
