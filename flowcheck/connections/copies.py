@@ -62,6 +62,11 @@ CANDIDATES earlier packets each) go to CapturePoints.decide.
 
 A capture tool that names a packet's copies itself (pktmon's identities:
 flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
+
+A router's or bridge's copies in one capture of several of its interfaces (`tcpdump -i
+any` on it), the egress copy a queueing delay after the ingress one, are told by the
+interface and TTL (flowcheck.connections.relay_copies) from the same sort's equal
+packets, at up to RELAY_WINDOW; they are one capture point's, never points.py's.
 """
 
 from __future__ import annotations
@@ -104,8 +109,6 @@ _MULTIPLIERS = np.array(
     dtype=np.uint64)
 
 
-
-
 class CaptureCopies:
     """Marks the capture copies of each batch (see the module docstring).
 
@@ -116,6 +119,7 @@ class CaptureCopies:
     copies too). `points` finds the capture points and
     their offsets; once two are known, the copies of a packet seen at another point, at
     any clock offset (flowcheck.connections.points), are marked and counted here too.
+    `relays` counts a router's copies (flowcheck.connections.relay_copies).
     """
 
     def __init__(self) -> None:
@@ -172,9 +176,9 @@ class CaptureCopies:
             self.systematic = self.systematic or since is not None
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
-                    np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
-                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
-                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
+                   np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                   d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
+                   d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
         every, rows, in_tail = with_tail(self._tail, flows, own)
         # Equal packets of a direction made adjacent, in capture order: a hash of the
         # direction and the fields, its low bits replaced by the position, sorted (a sort
@@ -229,7 +233,6 @@ class CaptureCopies:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
-
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
