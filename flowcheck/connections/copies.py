@@ -51,7 +51,7 @@ Copies are counted as packets (tshark counts them: packet and byte counts stay
 tshark's) and change nothing else of a connection (conn.update_packet); an ICMP copy is
 attached to no connection. Marking is per batch and path-independent: the tracker's
 fast paths and its reference path take the same marks. The packets near a batch's end
-are kept (`_Tail`) so a copy in the next batch finds its original; cost per batch
+are kept (`Tail`) so a copy in the next batch finds its original; cost per batch
 follows its packets, never the history.
 
 Copies seen at two capture points (both hosts' captures given together, at any clock
@@ -62,18 +62,29 @@ CANDIDATES earlier packets each) go to CapturePoints.decide.
 
 A capture tool that names a packet's copies itself (pktmon's identities:
 flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
+
+A router's or bridge's copies in one capture of several of its interfaces (`tcpdump -i
+any` on it), the egress copy a queueing delay after the ingress one, are told by the
+interface and TTL (flowcheck.connections.relay_copies) from the same sort's equal
+packets, at up to RELAY_WINDOW; they are one capture point's, never points.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from flowcheck.connections.appearances import Appearances
-from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
+from flowcheck.connections.copies_tail import Rows, Tail, kept_tail, with_tail
+from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
+from flowcheck.connections.relay_copies import (
+    Candidates,
+    RelayCopies,
+    exit_codes,
+    relay_pairs,
+)
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
@@ -98,34 +109,6 @@ _MULTIPLIERS = np.array(
     dtype=np.uint64)
 
 
-@dataclass(slots=True)
-class _Rows:
-    """Packets of the batch (and of the tail before them): their direction (batch flow
-    number * 2 + from_lower), copies.py's fields, and what points.py needs."""
-
-    side: np.ndarray
-    fields: np.ndarray  # (n, len(_FIELDS)) int64
-    ts: np.ndarray
-    frame: np.ndarray
-    source: np.ndarray  # int32: the file of the set (PacketBatch.capture)
-    ttl: np.ndarray  # int16
-    taken: np.ndarray  # bool: the original of a copy already (points.py)
-
-
-@dataclass(slots=True)
-class _Tail:
-    """The previous batches' last packets within the window of their end (COPY_WINDOW,
-    CapturePoints.window once two capture points are known)."""
-
-    keys: list[FlowKey]  # the distinct flow keys
-    key_of: np.ndarray  # per packet: its flow key's index in keys
-    from_lower: np.ndarray  # bool
-    rows: _Rows  # side unused
-
-    def __len__(self) -> int:
-        return int(self.key_of.shape[0])
-
-
 class CaptureCopies:
     """Marks the capture copies of each batch (see the module docstring).
 
@@ -136,6 +119,7 @@ class CaptureCopies:
     copies too). `points` finds the capture points and
     their offsets; once two are known, the copies of a packet seen at another point, at
     any clock offset (flowcheck.connections.points), are marked and counted here too.
+    `relays` counts a router's copies (flowcheck.connections.relay_copies).
     """
 
     def __init__(self) -> None:
@@ -146,7 +130,8 @@ class CaptureCopies:
         self.appearances = Appearances()
         self.systematic = False
         self.points = CapturePoints()
-        self._tail: _Tail | None = None
+        self.relays = RelayCopies()  # relay_copies: a router's packets in and out
+        self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
 
     def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
@@ -175,23 +160,26 @@ class CaptureCopies:
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
              sources: np.ndarray | None = None,
-             identity: np.ndarray | None = None) -> np.ndarray:
+             identity: np.ndarray | None = None,
+             legs: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy. flows: the batch's group_flows; since: the batch row of a copy of an
         identified packet found elsewhere (an ICMP copy: icmp_originals), when the
         capture showed none before; sources: each TCP packet's file of the set
         (PacketBatch.capture; None: all from one); identity: each TCP packet's identity
-        by its capture tool (PacketBatch.identity; None: none has one)."""
+        by its capture tool (PacketBatch.identity; None: none has one); legs: each TCP
+        packet's interface (flowcheck.decode.legs.capture_legs), asked for only when a
+        relay copy may be among them (relay_copies; None: none tells)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
             return copy
-        own = _Rows(2 * flows.flow + flows.from_lower,
-                    np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
-                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
-                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool))
-        every, rows, in_tail = self._with_tail(flows, own)
+        own = Rows(2 * flows.flow + flows.from_lower,
+                   np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                   d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
+                   d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
+        every, rows, in_tail = with_tail(self._tail, flows, own)
         # Equal packets of a direction made adjacent, in capture order: a hash of the
         # direction and the fields, its low bits replaced by the position, sorted (a sort
         # of values, several times faster than a stable argsort); equality of adjacent
@@ -208,6 +196,14 @@ class CaptureCopies:
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
+        relayed = self._relayed(every, rows, top, position, near, own, legs)
+        copy[rows[relayed]] = True
+        if self.relays.count:  # an egress copy whose ingress copy the sniffer dropped
+            codes = exit_codes(d.tcp_src, d.tcp_dst, own.source, own.leg, own.ttl)
+            self.relays.learn(codes[rows[relayed]])
+            orphan = self.relays.orphaned(codes, copy)
+            copy |= orphan
+            relayed = np.concatenate((relayed, n - m + np.flatnonzero(orphan)))
         named = None if identity is None else self.appearances.mark(
             identity, d.tcp_seq, d.tcp_ack, d.tcp_flags)
         if named is not None:
@@ -216,42 +212,55 @@ class CaptureCopies:
         self.systematic = self.systematic or since is not None or bool(copy.any())
         points = self.points
         if points.active:
-            far = self._far(every, rows, top, position, near)
+            far = self._far(every, rows, top, position, near, relayed)
             if far.size:
                 copy[far] = True
                 self.systematic = True  # the capture holds packets twice
         else:
             # A packet's named appearances are one point's, whatever their spacing (and in
             # whichever file: pktmon's flow and drop files): never a sample's pair.
-            self._sample(d, flows, own, copy, named)
+            relay_copy = np.zeros(m, bool)
+            relay_copy[rows[relayed]] = True
+            self._sample(d, flows, own, copy, named, relay_copy)
         if in_tail is not None and self._tail is not None:
             self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
-        self._keep_tail(d, flows, own, every.taken[n - m:])
+        own.taken = every.taken[n - m:]
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, self.points.window,
+                               FAR_TAIL_CAP if self.points.active else TAIL_CAP,
+                               bool(self.relays.count))
         found = np.flatnonzero(copy)
         if found.size:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
 
-    def _with_tail(self, flows: BatchFlows, own: _Rows,
-                   ) -> tuple[_Rows, np.ndarray, np.ndarray | None]:
-        """The tail's packets of this batch's flows, then the batch's: (their rows, each
-        one's batch row, -1 for the tail's; the tail's indexes taken, None without)."""
-        m = own.side.shape[0]
-        tail = self._tail
-        if tail is None:
-            return own, np.arange(m), None
-        number = {key: f for f, key in enumerate(flows.keys)}
-        flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
-        at = np.flatnonzero(flow >= 0)
-        old = tail.rows
-        every = _Rows(*(np.concatenate((part, new)) for part, new in (
-            (2 * flow[at] + tail.from_lower[at], own.side), (old.fields[at], own.fields),
-            (old.ts[at], own.ts), (old.frame[at], own.frame), (old.source[at], own.source),
-            (old.ttl[at], own.ttl), (old.taken[at], own.taken))))
-        return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
+    def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
+                 position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
+                 legs: Callable[[], np.ndarray] | None) -> np.ndarray:
+        """The relay copies (relay_copies), indexes into every, the batch's; their pairs
+        are counted in `relays` and marked taken. The interfaces are read (legs) once
+        relay copies were seen, or when equal packets are left that are no copies yet."""
+        none = np.zeros(0, np.int64)
+        if legs is None or top.shape[0] < 2:
+            return none
+        n, m = top.shape[0], own.side.shape[0]
+        if not self.relays.count and np.count_nonzero(
+                (top[1:] == top[:-1]) & (rows[position[1:]] >= 0)) <= near[1].shape[0]:
+            return none
+        own.leg[:] = legs()
+        every.leg[n - m:] = own.leg
+        copied = np.zeros(n, bool)
+        copied[near[1]] = True
+        first, then = relay_pairs(Candidates(every.side, every.fields, every.ts, every.source,
+                                             every.ttl, every.leg, rows >= 0, copied,
+                                             every.taken), top, position)
+        every.taken[first] = True
+        every.taken[then] = True
+        self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],
+                         every.frame[then])
+        return then
 
-    def _near(self, d: DecodedBatch, every: _Rows, rows: np.ndarray, top: np.ndarray,
+    def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,
               position: np.ndarray, since: int | None) -> tuple[np.ndarray, np.ndarray]:
         """The copies within COPY_WINDOW (see the module docstring): (earlier, later)
         indexes into every, the later ones in the batch."""
@@ -280,13 +289,14 @@ class CaptureCopies:
             first, then = first[identified], then[identified]
         return first, then
 
-    def _far(self, every: _Rows, rows: np.ndarray, top: np.ndarray, position: np.ndarray,
-             near: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def _far(self, every: Rows, rows: np.ndarray, top: np.ndarray, position: np.ndarray,
+             near: tuple[np.ndarray, np.ndarray], relayed: np.ndarray) -> np.ndarray:
         """Once two capture points are known: the batch rows of the copies of a packet
         seen at another point (CapturePoints.decide), from the equal packets up to
-        CANDIDATES before each in the sort."""
+        CANDIDATES before each in the sort; relayed: the relay copies (not points')."""
         copied = np.zeros(top.shape[0], bool)
         copied[near[1]] = True
+        copied[relayed] = True
         later_parts, earlier_parts = [], []
         for step in range(1, CANDIDATES + 1):
             at = np.flatnonzero(top[step:] == top[:-step])
@@ -302,14 +312,18 @@ class CaptureCopies:
                                  np.concatenate(earlier_parts))
         return rows[far]
 
-    def _sample(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
-                copy: np.ndarray, named: np.ndarray | None = None) -> None:
+    def _sample(self, d: DecodedBatch, flows: BatchFlows, own: Rows,
+                copy: np.ndarray, named: np.ndarray | None = None,
+                relayed: np.ndarray | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
         `wanted` then tells track_connections to start over with the comparisons on),
-        without the appearances their tool named (named)."""
+        without the appearances their tool named (named) nor the relay copies (every
+        batch row `relayed`: one capture point's, at a router's queueing delay)."""
         rows = sampled(d)
         if named is not None:
             rows = rows[~named[rows]]
+        if relayed is not None:
+            rows = rows[~relayed[rows]]
         if rows.size:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
@@ -355,39 +369,6 @@ class CaptureCopies:
         """The time of the first copy kept (the first of `frames`); None without any."""
         return self._times.get(self.frames[0]) if self.frames else None
 
-    def _keep_tail(self, d: DecodedBatch, flows: BatchFlows, own: _Rows,
-                   taken: np.ndarray) -> None:
-        """Keep this batch's packets within the window of its last one, and the earlier
-        tail's that still are (a direction silent in this batch keeps its last packets)."""
-        window = self.points.window
-        cap = FAR_TAIL_CAP if self.points.active else TAIL_CAP
-        last = float(d.tcp_ts[-1])
-        near = np.flatnonzero(np.abs(d.tcp_ts - last) <= window)[-cap:]
-        present = np.zeros(len(flows.keys), bool)
-        present[flows.flow[near]] = True
-        number = np.cumsum(present) - 1  # a flow's index among the tail's keys
-        kept = _Rows(own.side[near], own.fields[near], own.ts[near], own.frame[near],
-                     own.source[near], own.ttl[near], taken[near])
-        tail = _Tail([flows.keys[f] for f in np.flatnonzero(present).tolist()],
-                     number[flows.flow[near]], flows.from_lower[near], kept)
-        old = self._tail
-        if old is not None and near.shape[0] < cap:
-            still = np.flatnonzero(np.abs(old.rows.ts - last) <= window)
-            still = still[max(0, still.shape[0] - (cap - near.shape[0])):]
-            if still.size:
-                tail = _join(old, still, tail)
-        self._tail = tail if len(tail) else None
 
 
-def _join(old: _Tail, still: np.ndarray, new: _Tail) -> _Tail:
-    """The old tail's packets at `still`, then the new tail's."""
-    keys = list(dict.fromkeys(old.keys + new.keys))
-    index = {key: n for n, key in enumerate(keys)}
-    old_map = np.array([index[key] for key in old.keys], np.int64)
-    new_map = np.array([index[key] for key in new.keys], np.int64)
-    a, b = old.rows, new.rows
-    return _Tail(keys, np.concatenate((old_map[old.key_of[still]], new_map[new.key_of])),
-                 np.concatenate((old.from_lower[still], new.from_lower)),
-                 _Rows(*(np.concatenate((x[still], y)) for x, y in (
-                     (a.side, b.side), (a.fields, b.fields), (a.ts, b.ts), (a.frame, b.frame),
-                     (a.source, b.source), (a.ttl, b.ttl), (a.taken, b.taken)))))
+

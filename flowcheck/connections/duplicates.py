@@ -8,7 +8,10 @@ pair holds, and the offset between their clocks (and the shift flowcheck applied
 file's times to take it out, flowcheck.connections.track_connections). Copies a Windows
 tool made by logging each packet at several places of one host's stack (pktmon, netsh
 trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the finding
-says so and how to have each packet once (host_tool_copies).
+says so and how to have each packet once (host_tool_copies). Copies a router or bridge
+forwarded, captured on the interface it came in on and again on the one it left by
+(`tcpdump -i any` on it: flowcheck.connections.relay_copies), at its queueing delay,
+are said so, with the longest delay and the fix of capturing one interface.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from flowcheck.sources.host_tools import PKTMON
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints, Offset
+    from flowcheck.connections.relay_copies import RelayCopies
     from flowcheck.connections.tracker import ConnectionTracker
 
 _NAMED = 3  # pairs of capture points described
@@ -60,7 +64,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     if tools:
         return _host_tool(count, copies.frames, tools)
     if not pairs:
-        return _one_point(count, copies.frames)
+        return _one_point(count, copies.frames, copies.relays)
     lead = f"{count}another packet of the capture set in the same direction"
     names = _Names(points, captures or [], shifts or {})
     said = [names.pair(entry) for entry in pairs[:_NAMED]]
@@ -70,7 +74,8 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     return make_finding(
         "capture_duplicates",
         f"{lead} (same IP ID, TCP header and payload): the capture set holds the packets "
-        f"of more than one capture point. {'; '.join(said)}. {_COUNTED}",
+        f"of more than one capture point. {'; '.join(said)}. {_relayed(copies.relays)}"
+        f"{_COUNTED}",
         "give each capture once" if same else
         "nothing to fix in the network for the copies; to judge one capture point alone, "
         "analyze its files alone",
@@ -165,8 +170,39 @@ def _ms(seconds: float | None) -> str:
     return f"{value + 0.0:.1f} ms"
 
 
-def _one_point(count: str, frames: list[int]) -> Finding:
-    """Copies of one capture point only (copies.py)."""
+def _relayed(relays: RelayCopies) -> str:
+    """The words for the relay copies ("" without any), a sentence ending in ". "."""
+    if not relays.count:
+        return ""
+    how = ("one lower (routed)" if not relays.bridged else "equal (bridged)"
+           if not relays.routed else "one lower (routed) or equal (bridged)")
+    lost = (f"; and {relays.orphans:,} more were captured as such copies leave (by that "
+            "interface, with that TTL) without their copy from the interface they came in "
+            "on, which the sniffer dropped (their bytes count as the capture's loss)"
+            if relays.orphans else "")
+    return (f"{relays.count:,} of them were told by where they were captured: a router's "
+            "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
+            "each packet it forwarded as it came in on one interface and again as it left "
+            "by another (another interface index, pcapng interface or MAC address pair), up "
+            f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
+            f"TTL {how}{lost}. ")
+
+
+def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
+    """Copies of one capture point only (copies.py), a router's forwarded ones among
+    them (relay_copies)."""
+    if relays.count:
+        return make_finding(
+            "capture_duplicates",
+            f"{count}a packet captured before them in the same direction (same IP ID, TCP "
+            f"header and payload): the capture holds packets twice. {_relayed(relays)}"
+            "The copies are counted as packets (as tshark counts them) but not as "
+            "retransmissions, SYN retries or rejects, and the job's data volumes count each "
+            "byte once: they are no evidence of a drop or a refusal",
+            "nothing to fix in the network for the copies; for each packet once, capture "
+            "one interface of the router (tcpdump -i IFACE, the one toward the media server "
+            "or the agent) instead of -i any",
+            frames=frames)
     return make_finding(
         "capture_duplicates",
         f"{count}a packet captured just before them in the same direction (same IP ID, TCP "

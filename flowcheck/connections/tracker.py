@@ -81,6 +81,7 @@ from flowcheck.decode import (
     FragmentCarry,
     decode_batch,
 )
+from flowcheck.decode.legs import capture_legs
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
@@ -200,7 +201,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
-        self._copy = self.copies.mark(decoded, flows, since, sources, identity)
+        self._copy = self.copies.mark(decoded, flows, since, sources, identity,
+                                      lambda: capture_legs(batch, decoded.tcp_index))
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         by_time = None if timed is None or not flows.keys else moved_flows(

@@ -1,0 +1,113 @@
+"""Capture copies' packets as copies.py compares them (`Rows`), and the packets it keeps
+across a batch boundary (`Tail`) so that a copy in the next batch finds its original.
+
+The tail holds the batch's last packets within copies.py's window of its end (0.5 ms, or
+CapturePoints.window once two capture points are known: at most TAIL_CAP or FAR_TAIL_CAP
+of them); once relay copies showed (flowcheck.connections.relay_copies), also the packets
+of the last RELAY_WINDOW that found no copy yet (still in a router's queue), at most
+RELAY_TAIL_CAP of them. Its size follows those windows, never the capture's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
+
+
+@dataclass(slots=True)
+class Rows:
+    """Packets of the batch (and of the tail before them): their direction (batch flow
+    number * 2 + from_lower), copies.py's fields, and what points.py needs."""
+
+    side: np.ndarray
+    fields: np.ndarray  # (n, copies.py's fields) int64
+    ts: np.ndarray
+    frame: np.ndarray
+    source: np.ndarray  # int32: the file of the set (PacketBatch.capture)
+    ttl: np.ndarray  # int16
+    # bool: the original of a copy already (points.py), or a relay copy or its original
+    taken: np.ndarray
+    leg: np.ndarray  # int64: the interface captured on (relay_copies; 0: not read)
+
+    def at(self, rows: np.ndarray) -> Rows:
+        """These rows at `rows`."""
+        return Rows(*(getattr(self, f.name)[rows] for f in fields(Rows)))
+
+    def joined(self, at: np.ndarray, other: Rows) -> Rows:
+        """These rows at `at`, then all of other's."""
+        return Rows(*(np.concatenate((getattr(self, f.name)[at], getattr(other, f.name)))
+                      for f in fields(Rows)))
+
+
+@dataclass(slots=True)
+class Tail:
+    """The previous batches' last packets kept (module docstring: `kept_tail`)."""
+
+    keys: list[FlowKey]  # the distinct flow keys
+    key_of: np.ndarray  # per packet: its flow key's index in keys
+    from_lower: np.ndarray  # bool
+    rows: Rows  # side unused
+
+    def __len__(self) -> int:
+        return int(self.key_of.shape[0])
+
+
+def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
+              ) -> tuple[Rows, np.ndarray, np.ndarray | None]:
+    """The tail's packets of this batch's flows, then the batch's (own): (their rows,
+    each one's batch row, -1 for the tail's; the tail's indexes taken, None without)."""
+    m = own.side.shape[0]
+    if tail is None:
+        return own, np.arange(m), None
+    number = {key: f for f, key in enumerate(flows.keys)}
+    flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
+    at = np.flatnonzero(flow >= 0)
+    every = tail.rows.joined(at, own)
+    every.side[:at.shape[0]] = 2 * flow[at] + tail.from_lower[at]
+    return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
+
+
+def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
+              copy: np.ndarray, window: float, cap: int, relaying: bool) -> Tail | None:
+    """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
+    marks) within `window` seconds of its last one, and the old tail's that still are (a
+    direction silent in this batch keeps its last packets), at most `cap`, the latest;
+    relaying (relay copies seen): also those of the last RELAY_WINDOW neither a copy
+    nor an original already (Rows.taken), at most RELAY_TAIL_CAP."""
+    last = float(ts[-1])
+    gap = np.abs(ts - last)
+    keep = gap <= window
+    if relaying:
+        cap = max(cap, RELAY_TAIL_CAP)
+        keep |= (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # still in a router's queue
+    near = np.flatnonzero(keep)[-cap:]
+    present = np.zeros(len(flows.keys), bool)
+    present[flows.flow[near]] = True
+    number = np.cumsum(present) - 1  # a flow's index among the tail's keys
+    tail = Tail([flows.keys[f] for f in np.flatnonzero(present).tolist()],
+                number[flows.flow[near]], flows.from_lower[near], own.at(near))
+    if old is not None and near.shape[0] < cap:
+        gap = np.abs(old.rows.ts - last)
+        still = gap <= window
+        if relaying:
+            still |= (gap <= RELAY_WINDOW) & ~old.rows.taken
+        at = np.flatnonzero(still)
+        at = at[max(0, at.shape[0] - (cap - near.shape[0])):]
+        if at.size:
+            tail = _join(old, at, tail)
+    return tail if len(tail) else None
+
+
+def _join(old: Tail, still: np.ndarray, new: Tail) -> Tail:
+    """The old tail's packets at `still`, then the new tail's."""
+    keys = list(dict.fromkeys(old.keys + new.keys))
+    index = {key: n for n, key in enumerate(keys)}
+    old_map = np.array([index[key] for key in old.keys], np.int64)
+    new_map = np.array([index[key] for key in new.keys], np.int64)
+    return Tail(keys, np.concatenate((old_map[old.key_of[still]], new_map[new.key_of])),
+                 np.concatenate((old.from_lower[still], new.from_lower)),
+                 old.rows.joined(still, new.rows))

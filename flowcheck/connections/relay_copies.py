@@ -1,0 +1,200 @@
+"""Relay copies: a packet a router or bridge forwarded, captured as it came in and as it
+left, by one capture of several interfaces (`tcpdump -i any` on the router).
+
+The egress copy waits in the router's queue: in trial 30 (a router shaping its egress
+with a queue) from 0.1 ms to 209 ms after the ingress one, far beyond copies.py's 0.5
+ms, so 931 copies read as retransmissions (evidence of loss) and their bytes as sent
+twice. What tells such a copy from a sender's resend is where and how it was captured:
+
+A packet is the relay copy of an earlier packet of the same file when
+- they are equal in copies.py's fields (the same direction of the same connection,
+  IPv4 ID, TCP sequence and acknowledgement numbers, flags, window, payload length and
+  TCP checksum, which covers the options and the payload);
+- they were captured on different interfaces (flowcheck.decode.legs: the Linux cooked
+  capture's interface index or its packet type and address, the pcapng interface, or
+  the Ethernet MAC addresses), both known;
+- its TTL (IPv6: hop limit) is one lower than the earlier packet's (routed: RFC 791
+  3.2, RFC 8200 3) or equal (bridged);
+- it was captured at most RELAY_WINDOW after it, and the earlier packet is neither a
+  copy itself nor the original of another copy.
+Among several equal earlier packets (a bit-identical resend: IPv6, or IPv4 ID 0, with
+no timestamp option) the latest that qualifies is taken.
+
+A copy without its original. `tcpdump -i any` drops packets when it falls behind (trial
+30: 123 of 5,740), an ingress copy as well as an egress one. The egress copy left alone
+then comes a queueing delay after the ingress copies of later segments: it reads as a
+retransmission filling a gap (65 in trial 30's agent-kill). Once relay copies showed by
+which interface, with which TTL, a host's packets to another leave the router (the copy's
+addresses, file, interface and TTL: `exits`, at most EXITS_CAP), a packet captured so is
+an egress copy too, its original (the ingress copy) not captured: every packet of that
+host pair passes the ingress interface first, a resend too. It counts as a copy (`orphans`);
+its bytes are the capture's loss (the sniffer's drops), not the network's.
+
+A sender's resend is not such a copy: it comes in on the interface its original came in
+on, with its original's TTL, and mostly differs anyway (Linux, Windows and the BSDs give
+it a new IPv4 ID; a later TSval changes the checksum). A packet dropped after the
+capture point and resent is captured twice more, the resend's own two copies: one
+retransmission. RELAY_WINDOW (1 s) bounds the queueing delay taken: a queue holding a
+packet longer than TCP's initial retransmission timeout (1 s, RFC 6298 2.1) has its
+sender resend it anyway, and the window only bounds the state kept, since the
+interface and TTL, not the time, tell the copy.
+
+Cost. The pairs come from copies.py's sort of each batch (equal packets adjacent in
+capture order): pairs of two packets in numpy, larger groups (identical resends, rare)
+in Python, a few candidates each. Until the first relay copy the capture is not taken
+for a multi-interface one: copies.py keeps only its 0.5 ms of packets across batches
+and reads no interface. From then on it keeps, across batches, the packets of the last
+RELAY_WINDOW that found no copy yet (those still in the router's queue), at most
+RELAY_TAIL_CAP of them: state bounded by the queue, not the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowcheck.decode.legs import UNKNOWN
+
+RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
+RELAY_TAIL_CAP = 1 << 16  # packets without their copy yet kept across batches, at most
+SEARCH = 8  # earlier equal packets compared with each one in a larger group
+FRAMES_KEPT = 8
+EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                 0xD6E8FEB86659FD93], dtype=np.uint64)
+
+
+@dataclass(slots=True)
+class RelayCopies:
+    """What the relay copies found so far show: `count`, the `routed` ones (TTL one
+    lower) and the `bridged` ones (equal), the `longest` time (seconds) a copy came
+    after its original, the first copies' `frames`; `orphans`: egress copies without
+    their original (among `count`); `exits`: the egress codes (`exit_codes`), oldest
+    first."""
+
+    count: int = 0
+    routed: int = 0
+    bridged: int = 0
+    longest: float = 0.0
+    orphans: int = 0
+    frames: list[int] = field(default_factory=list)
+    exits: dict[int, None] = field(default_factory=dict)
+
+    def learn(self, codes: np.ndarray) -> None:
+        """Take the egress codes of the copies found (uint64, `exit_codes`)."""
+        for code in np.unique(codes).tolist():
+            self.exits.pop(code, None)
+            self.exits[code] = None
+            if len(self.exits) > EXITS_CAP:
+                del self.exits[next(iter(self.exits))]
+
+    def orphaned(self, codes: np.ndarray, copy: np.ndarray) -> np.ndarray:
+        """Per packet (bool): not a copy yet but captured where and as relay copies of its
+        host pair were: an egress copy whose original the capture lacks (counted)."""
+        if not self.exits:
+            return np.zeros(codes.shape[0], bool)
+        found = ~copy & np.isin(codes, np.fromiter(self.exits, np.uint64, len(self.exits)))
+        self.orphans += int(np.count_nonzero(found))
+        return found
+
+    def note(self, ttl_first: np.ndarray, ttl_then: np.ndarray, delay: np.ndarray,
+             frames: np.ndarray) -> None:
+        """Count the pairs found (their TTLs, delays in seconds, the copies' frames)."""
+        if not frames.size:
+            return
+        self.count += int(frames.size)
+        routed = int(np.count_nonzero(ttl_then != ttl_first))
+        self.routed += routed
+        self.bridged += int(frames.size) - routed
+        self.longest = max(self.longest, float(delay.max()))
+        self.frames = sorted(self.frames + frames[:FRAMES_KEPT].tolist())[:FRAMES_KEPT]
+
+
+@dataclass(slots=True)
+class Candidates:
+    """The packets copies.py compares (parallel arrays, the batch's tail first): their
+    direction, fields, times, files, TTLs, legs (flowcheck.decode.legs), whether each is
+    the batch's (not the tail's), a copy already, or an original already."""
+
+    side: np.ndarray
+    fields: np.ndarray
+    ts: np.ndarray
+    source: np.ndarray
+    ttl: np.ndarray
+    leg: np.ndarray
+    in_batch: np.ndarray
+    copied: np.ndarray
+    taken: np.ndarray
+
+
+def exit_codes(src: np.ndarray, dst: np.ndarray, source: np.ndarray, leg: np.ndarray,
+               ttl: np.ndarray) -> np.ndarray:
+    """Per packet (uint64): a code of its sender and receiver addresses ((k, 4) words,
+    DecodedBatch.tcp_src / tcp_dst), its file of the set, interface and TTL."""
+    with np.errstate(over="ignore"):
+        code = source.astype(np.uint64) * _MIX[0] + leg.astype(np.uint64) * _MIX[1]
+        code += ttl.astype(np.uint64) * _MIX[2]
+        for word in range(src.shape[1]):
+            code = (code ^ (code >> np.uint64(29))) * _MIX[3]
+            code += (src[:, word].astype(np.uint64) << np.uint64(32)) | dst[:, word]
+        code ^= code >> np.uint64(31)
+    return code
+
+
+def relay_pairs(packets: Candidates, top: np.ndarray, position: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The relay copies among packets (module docstring): (originals, copies), indexes
+    into packets, the copies in the batch. top: copies.py's sorted hashes (equal packets
+    adjacent), position: the packet at each place of the sort (capture order within
+    equal hashes)."""
+    none = np.zeros(0, np.int64)
+    n = top.shape[0]
+    if n < 2:
+        return none, none
+    starts = np.flatnonzero(np.concatenate(([True], top[1:] != top[:-1])))
+    size = np.diff(np.append(starts, n))
+    two = starts[size == 2]
+    first, then = position[two], position[two + 1]
+    ok = _qualifies(packets, first, then)
+    firsts, thens = [first[ok]], [then[ok]]
+    for start, length in zip(starts[size > 2].tolist(), size[size > 2].tolist(), strict=True):
+        found = _greedy(packets, position[start:start + length])
+        if found:
+            pairs = np.array(found, np.int64)
+            firsts.append(pairs[:, 0])
+            thens.append(pairs[:, 1])
+    return np.concatenate(firsts), np.concatenate(thens)
+
+
+def _qualifies(p: Candidates, first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """Whether each `then` is a relay copy of `first` (bool, the rule's conditions)."""
+    drop = p.ttl[first] - p.ttl[then]
+    return (p.in_batch[then] & ~p.copied[then] & ~p.copied[first] & ~p.taken[first]
+            & (p.side[first] == p.side[then]) & (p.fields[first] == p.fields[then]).all(axis=1)
+            & (p.source[first] == p.source[then])
+            & (p.leg[first] != p.leg[then]) & (p.leg[first] != UNKNOWN)
+            & (p.leg[then] != UNKNOWN)
+            & (np.abs(p.ts[then] - p.ts[first]) <= RELAY_WINDOW)
+            & ((drop == 0) | (drop == 1)))
+
+
+def _greedy(p: Candidates, members: np.ndarray) -> list[tuple[int, int]]:
+    """A group of three or more equal packets (capture order): each of the batch's takes
+    the latest earlier one still free that it is a relay copy of (up to SEARCH back)."""
+    free: list[int] = []
+    found: list[tuple[int, int]] = []
+    for index in members.tolist():
+        if p.copied[index] or (not p.in_batch[index]):
+            if not p.copied[index] and not p.taken[index]:
+                free.append(index)
+            continue
+        then = np.array([index])
+        match = next((cand for cand in reversed(free[-SEARCH:])
+                      if _qualifies(p, np.array([cand]), then)[0]), None)
+        if match is None:
+            free.append(index)
+        else:
+            free.remove(match)
+            found.append((match, index))
+    return found

@@ -1,0 +1,177 @@
+"""`tcpdump -i any` on a router with a queue: each forwarded packet is captured twice,
+as it came in and as it left, the second copy a queueing delay later (trial 30 D4: 0.1 to
+209 ms, 931 false retransmissions). flowcheck.connections.relay_copies takes the second
+for a copy, not a retransmission; a real retransmission through the router still counts.
+
+Three namespaces: M (10.78.0.1) -- router R (forwarding) -- A (10.78.1.2). R's egress
+toward A is a token bucket queue (tc tbf: a bulk transfer fills it, so the egress
+copies lag by milliseconds to hundreds of them, as trial 30's router's did). A's
+input chain drops one data segment in 150 (after R's capture point), so M really resends
+them. In R, tcpdump captures `-i any` (the test's capture) and `-i r0` (M's side, each
+packet once: the truth for the retransmission count) of the same transfer, M sending
+A 3 MB over one connection. Root, namespaces: marked `lab`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+M, R_M, R_A, A = "10.78.0.1", "10.78.0.254", "10.78.1.254", "10.78.1.2"
+PORT = 5099
+BYTES = 3_000_000
+BURSTS = 10
+SERVER = ("import socket\n"
+          "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('{A}', {PORT})); s.listen(1); print('ready', flush=True)\n"
+          "c, _ = s.accept()\n"
+          "while c.recv(65536): pass\n"
+          "c.close()\n")
+# In bursts with pauses: R's queue drains in each pause and fills again in the next
+# burst, so the egress copies' lag climbs from nothing to hundreds of ms, again and again.
+CLIENT = ("import socket, time\n"
+          f"c = socket.create_connection(('{A}', {PORT}))\n"
+          f"for _ in range({BURSTS}):\n"
+          f"    c.sendall(bytes({BYTES // BURSTS})); time.sleep(0.4)\n"
+          "c.shutdown(socket.SHUT_WR); c.recv(1); c.close()\n")
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def routed() -> Iterator[dict[str, str]]:
+    """The three namespaces, by host letter, R's queues and A's drops set; deleted
+    afterwards."""
+    names = {h: f"fcrc{os.getpid()}{h}" for h in "mra"}
+    try:
+        for name in names.values():
+            _sh("ip", "netns", "add", name)
+            _sh("ip", "-n", name, "link", "set", "lo", "up")
+        m, r, a = names["m"], names["r"], names["a"]
+        _sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        _sh("ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
+            "netns", r)
+        _sh("ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
+            "netns", r)
+        for ns, ifname, address in ((m, "m0", M), (r, "r0", R_M), (r, "r1", R_A),
+                                    (a, "a0", A)):
+            _sh("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", ifname)
+            _sh("ip", "-n", ns, "link", "set", ifname, "up")
+            # Packets as the wire carries them (as trial 30's lab): no GRO on the way in
+            # (the ingress copy one super-packet, the egress ones segments), no offload.
+            subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tso", "off",
+                            "gso", "off", "gro", "off", "tx", "off"], capture_output=True,
+                           check=False)
+        _sh("ip", "-n", m, "route", "add", "default", "via", R_M)
+        _sh("ip", "-n", a, "route", "add", "default", "via", R_A)
+        # The router's queue toward A: a token bucket at a rate the transfer exceeds.
+        _sh("ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "r1", "root", "tbf",
+            "rate", "8mbit", "burst", "32kbit", "latency", "400ms")
+        # Lost after the capture point: A drops one data segment in 150 as it arrives.
+        for line in ("add table inet t",
+                     "add chain inet t in { type filter hook input priority 0 ; }",
+                     f"add rule inet t in tcp dport {PORT} meta length gt 1000 "
+                     "numgen inc mod 150 == 77 drop"):
+            _sh("ip", "netns", "exec", a, "nft", line)
+        yield names
+    finally:
+        for name in names.values():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def _transfer(names: dict[str, str], tmp: Path, link: str) -> tuple[Path, Path]:
+    """M sends A BYTES through R, captured in R on any interface (`link`: tcpdump's -y,
+    or "pcapng": dumpcap on r0 and r1) and on r0; (that capture, r0 capture)."""
+    anyfile, r0file = tmp / "r.any.pcap", tmp / "r.r0.pcap"
+    tcpdump = ["ip", "netns", "exec", names["r"], "tcpdump", "-n", "-U", "--immediate-mode",
+               "-s", "128", "-B", "8192"]
+    both = ([*tcpdump, "-i", "any", "-y", link, "-w", str(anyfile), "tcp"]
+            if link != "pcapng" else  # dumpcap: one pcapng interface per router interface
+            ["ip", "netns", "exec", names["r"], "dumpcap", "-q", "-s", "128", "-i", "r0",
+             "-i", "r1", "-f", "tcp", "-w", str(anyfile.with_suffix(".pcapng"))])
+    sniffers = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+                for argv in (both, [*tcpdump, "-i", "r0", "-w", str(r0file), "tcp"])]
+    server = subprocess.Popen(["ip", "netns", "exec", names["a"], sys.executable, "-c",
+                               SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # the sniffers listening
+        subprocess.run(["ip", "netns", "exec", names["m"], sys.executable, "-c", CLIENT],
+                       check=True, timeout=120)
+        server.wait(timeout=30)
+        time.sleep(0.5)
+    finally:
+        server.kill()
+        for sniffer in sniffers:
+            sniffer.terminate()
+            sniffer.wait(timeout=10)
+    for sniffer in sniffers[1:] if link == "pcapng" else sniffers:
+        assert sniffer.stderr is not None
+        stats = sniffer.stderr.read()
+        assert "\n0 packets dropped by kernel" in stats, stats  # the counts compare
+    return anyfile if link != "pcapng" else anyfile.with_suffix(".pcapng"), r0file
+
+
+def _connections(capture: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(capture),
+                           "--format", "json"], capture_output=True, text=True, env=env,
+                          check=True)
+    return json.loads(done.stdout)
+
+
+def _lags(capture: Path) -> list[float]:
+    """Per packet captured twice (same IPv4 ID and TCP sequence number, the TTL one lower
+    the second time), the seconds between its two copies."""
+    fields = subprocess.run(["tshark", "-r", str(capture), "-T", "fields", "-e",
+                             "frame.time_epoch", "-e", "ip.id", "-e", "tcp.seq_raw", "-e",
+                             "ip.ttl"], capture_output=True, text=True, check=True).stdout
+    first: dict[tuple[str, str], tuple[float, int]] = {}
+    lags = []
+    for line in fields.splitlines():
+        when, ip_id, seq, ttl = line.split("\t")
+        if not ttl:  # not an IPv4 TCP packet
+            continue
+        key = (ip_id, seq)
+        if key in first and first[key][1] == int(ttl) + 1:
+            lags.append(float(when) - first.pop(key)[0])
+        else:
+            first[key] = (float(when), int(ttl))
+    return lags
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+@pytest.mark.parametrize("link", ["LINUX_SLL2", "LINUX_SLL", "pcapng"])
+def test_router_any_capture_copies_are_no_retransmissions(
+        link: str, routed: dict[str, str], tmp_path: Path) -> None:
+    for tool in ("tcpdump", "tc", "nft", "tshark", "ethtool", "dumpcap"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    anyfile, r0file = _transfer(routed, tmp_path, link)
+    lags = _lags(anyfile)
+    # The premise: the capture holds every forwarded packet twice, the egress copies
+    # queued well beyond a capture point's own copies (0.5 ms).
+    assert len(lags) > 1000 and max(lags) > 0.005
+    seen, truth = _connections(anyfile), _connections(r0file)
+    (data,) = [c for c in seen["connections"] if c["resp_p"] == PORT]
+    (once,) = [c for c in truth["connections"] if c["resp_p"] == PORT]
+    assert once["retransmits"] > 0  # A's drops made M resend
+    assert data["retransmits"] == once["retransmits"]
+    assert data["syn_retries"] == once["syn_retries"] == 0
+    # Every packet counts (tshark's counts, copies included: twice, but for the ones the
+    # queue dropped), and none is missing from the data.
+    assert once["orig_pkts"] < data["orig_pkts"] <= 2 * once["orig_pkts"]
+    assert data["missed_bytes"] == once["missed_bytes"] == 0
+    assert "capture_duplicates" in {f["code"] for f in seen["findings"]}
