@@ -46,6 +46,9 @@ def test_syns_to_the_configured_media_server_unanswered_are_data_unanswered(
     assert finding.frames[:2] == [12, 14]  # the agent's SYNs to 10.77.0.1:5034
     assert "10.77.0.1:5034" in finding.message
     assert "announced address is the fault" not in finding.message
+    # The media server's packets to the agent are in the capture, under the NAT's address:
+    # no one-direction capture.
+    assert "one direction only" not in finding.message
     # The NAT, a note: the control connection came from 10.77.1.254.
     assert "10.77.1.254" in finding.message and "NAT" in finding.message
     assert "Allow TCP from 10.77.1.2 to 10.77.0.1 ports 5001-5100" in finding.fix
