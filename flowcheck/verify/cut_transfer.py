@@ -29,9 +29,10 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
+from flowcheck.verify.carried import carried_words
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import sent_each_way, span_words
+from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.receiver_close import (
@@ -43,7 +44,6 @@ from flowcheck.verify.receiver_close import (
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.rst_words import cited_rsts, reset_frame, reset_time, reset_words
-from flowcheck.verify.server_roles import ways
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
 from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
@@ -183,9 +183,7 @@ def check_cut_transfers(ctx: Context) -> None:
 def _report(ctx: Context, session: Session, conn: Connection,
             halt: NdmpMessage | None) -> None:
     """data_reset for one transfer cut short; halt: the abnormal halt after it, if any."""
-    sent = sent_each_way(session, [conn])
-    to_mover, to_data = ways(conn, session)
-    moved = f"{sent['to_media']} B {to_mover} and {sent['to_agent']} B {to_data}"
+    moved = carried_words(conn, session)  # "in the capture" when it opened before it
     then = ""
     if halt is not None:
         then = (f" The job then halted with {abnormal_reason(halt)} "

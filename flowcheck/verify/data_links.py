@@ -35,6 +35,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
@@ -260,7 +261,11 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     # Another address of the listener that the connector reaches from its own address on
     # that network is reachable: judged as any data connection (trial 19 D3).
     own = own_address_on_it(ctx, session, first, wrong) if wrong is not None else None
-    if wrong is not None and (special(wrong.ip) or outcome == "unanswered" and own is None):
+    # The listener's configured address behind a NAT: its SYNs' silence is judged as any
+    # data connection's, the NAT a note (trial 31 D1).
+    nat = configured_listener(ctx, session, wrong) if wrong is not None else None
+    if wrong is not None and (special(wrong.ip) or outcome == "unanswered" and own is None
+                              and nat is None):
         report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
         return
     frames = [f for conn in attempts for f in opening_frames(conn)]
@@ -301,6 +306,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         else:
             source = other_source_words(ctx, first)  # trial 19 D13
             words, fix = words + source[0], fix + source[1]
+        if wrong is not None and nat is not None:
+            words += nat_words(ctx, session, wrong, nat)
+            fix += nat_fix(ctx, session, wrong, nat)
         late = late_words(ctx, first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "

@@ -167,6 +167,25 @@ def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | 
                  if (peer, host) in ctx.captured), None)
 
 
+def translated_back(ctx: Context, conn: Connection) -> str | None:
+    """The responder host's other address in `conn`'s session (its control connection's:
+    a NAT's that translates the host, or another interface) that the capture holds
+    packets from to `conn`'s originator, when it holds none from `conn`'s responder: the
+    way back is in the capture, under that address, so it is no one-direction capture
+    (trial 31 D1: a routed NAT masquerading the media server). None otherwise."""
+    session = ctx.session_of(conn)
+    if session is None or not answer_uncaptured(ctx, conn):
+        return None
+    roles = {host: which for which, (host, _) in role_ends(ctx, conn, session)}
+    responder = roles.get(conn.resp_h)
+    if responder is None or roles.get(conn.orig_h) == responder:
+        return None
+    return next((host for uid in session_uids(session)
+                 for which, (host, _) in role_ends(ctx, ctx.by_uid[uid], session)
+                 if which == responder and host != conn.resp_h
+                 and (host, conn.orig_h) in ctx.captured), None)
+
+
 def _what(session: Session, uid: str) -> str:
     if uid == session.control_uid:
         return "its control connection"
@@ -261,7 +280,7 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
                 f"{conn.orig_h}: one direction only)")
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
-            other_source(ctx, conn) is None:
+            other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
         # failed either way; which way was lost the capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
