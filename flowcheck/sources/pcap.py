@@ -204,7 +204,7 @@ class PcapParser:
                 if off >= size:
                     break
             offsets, off = walk.run(off, size, self._stretch)
-            pieces.append(np.array(offsets, np.int64))
+            pieces.append(np.fromiter(offsets, np.int64, len(offsets)))  # faster than np.array
             walked.append(pieces[-1])
             if off > size:
                 break  # past the end: the stretch's last records are cut (see _walk)
