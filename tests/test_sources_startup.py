@@ -101,3 +101,23 @@ def test_flowcheck_commands_start_no_blas_threads() -> None:
     result = subprocess.run([sys.executable, "-c", BLAS_THREADS.format(fake=as_command)],
                             capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     assert result.stdout.split()[0] == "3"
+
+
+TRACKING_IMPORTS = """
+import sys
+from flowcheck.connections import track_connections
+result = track_connections([sys.argv[1]])
+print(len(result.connections), "numpy.ma" in sys.modules)
+"""
+
+
+def test_tracking_leaves_numpy_ma_unloaded() -> None:
+    """numpy 2.3+'s plain np.unique imports numpy.ma (40 ms, more than a 10 MB capture's
+    whole tracking) on its first call: the reading and tracking of every batch use
+    flowcheck.arrays.distinct instead."""
+    capture = ROOT / "captures" / "ndmjob" / "v4-backup.pcap"
+    result = subprocess.run([sys.executable, "-c", TRACKING_IMPORTS, str(capture)],
+                            capture_output=True, text=True, check=True, cwd=ROOT)
+    connections, loaded = result.stdout.split()
+    assert int(connections) > 0
+    assert loaded == "False"

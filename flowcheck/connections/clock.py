@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.connections.acked_early import AckedEarly
 from flowcheck.decode import DecodedBatch
 from flowcheck.findings import make_finding
@@ -101,7 +102,7 @@ class ClockSteps:
                               (batch.capture, key))
             self._steps_in(batch.ts, None, key, batch)
         else:
-            for key in np.unique(interface).tolist():
+            for key in distinct(interface).tolist():
                 rows = np.flatnonzero(interface == key)
                 self._steps_in(batch.ts[rows], rows, key, batch)
             self.steps.sort()
@@ -188,7 +189,7 @@ class ClockSteps:
     def _spans(self, batch: PacketBatch) -> None:
         ts = batch.ts
         files = [(batch.capture, ts)] if isinstance(batch.capture, int) else \
-            [(int(c), ts[batch.capture == c]) for c in np.unique(batch.capture)]
+            [(int(c), ts[batch.capture == c]) for c in distinct(batch.capture)]
         for capture, times in files:
             low, high = float(times.min()), float(times.max())
             old = self.spans.get(capture)

@@ -75,6 +75,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
@@ -208,7 +209,7 @@ class CaptureCopies:
             identity, d.tcp_seq, d.tcp_ack, d.tcp_flags)
         if named is not None:
             copy |= named  # systematic below: named copies are copies of identified packets
-        self.within.update(np.unique(own.source[copy]).tolist())
+        self.within.update(distinct(own.source[copy]).tolist())
         self.systematic = self.systematic or since is not None or bool(copy.any())
         points = self.points
         if points.active:

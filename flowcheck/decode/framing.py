@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.decode.gather import Gather
 
 ETHERTYPE_IPV4 = 0x0800
@@ -57,7 +58,7 @@ def resolve(gather: Gather, rows: np.ndarray, off: np.ndarray, kind: np.ndarray)
                                   FRAGMENT))
         if not pending.any():
             return
-        for value in np.unique(kind[pending]).tolist():
+        for value in distinct(kind[pending]).tolist():
             at = np.flatnonzero(pending & (kind == value))
             step = _STEPS.get(value)
             if step is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.decode.framing import (
     BAD,
     ETHERNET,
@@ -225,7 +226,7 @@ def locate_network_layer(batch: PacketBatch, gather: Gather) -> tuple[np.ndarray
     linktype = np.asarray(batch.linktype)
     off = np.zeros(n, dtype=np.int64)
     kind = np.full(n, BAD, dtype=np.int64)
-    codes = np.unique(linktype).tolist()
+    codes = distinct(linktype).tolist()
     for code in codes:
         step = LINK_STEPS.get(int(code))
         if step is None:

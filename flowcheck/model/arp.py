@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.arrays import distinct
+
 # Request frames kept per (requester, target); the rest are counted.
 FRAMES_KEPT = 20
 
@@ -62,7 +64,7 @@ class ArpLog:
                                       if ipaddress.ip_address(a).version == 4], np.int64)
         if not self._numbers.size:
             return
-        for sender in np.unique(senders[np.isin(senders, self._numbers)]).tolist():
+        for sender in distinct(senders[np.isin(senders, self._numbers)]).tolist():
             self.heard.add(str(ipaddress.IPv4Address(sender)))
         rows = np.flatnonzero((ops == 1) & (senders != 0) & (senders != targets)
                               & np.isin(targets, self._numbers))

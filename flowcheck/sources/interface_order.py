@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.sources.records import Records
 
 Buffer = bytes | bytearray | memoryview
@@ -103,7 +104,7 @@ class InterfaceOrder:
         """Each packet's key: the running maximum of its interface's timestamps."""
         assert records.interface is not None
         keys = np.empty_like(records.ts)
-        for interface in np.unique(records.interface).tolist():
+        for interface in distinct(records.interface).tolist():
             mask = records.interface == interface
             running = np.maximum.accumulate(records.ts[mask])
             running = np.maximum(running, self._max.get(interface, -np.inf))

@@ -4,7 +4,8 @@
 
 The record walk is the hot path of the whole program. Each record's offset depends on
 the previous record's caplen, so the chain is followed in Python (one indexing of a
-32-bit memoryview per record, unrolled by four while a whole record is sure to fit),
+32-bit memoryview per record, unrolled by four, unchecked: the records walked are
+checked afterwards in bulk, a cut last record and absurd caplens found there),
 except where the record sizes repeat a pattern, as in bulk transfers (full-size
 segments and their ACKs): there the pattern is extended over the buffer and checked in
 bulk with numpy, and only the checked part is kept, so the offsets are always exactly
@@ -148,68 +149,74 @@ class PcapParser:
 
     def _walk(self, buf: bytes | bytearray | memoryview,
               off: int) -> tuple[np.ndarray, int, int | None]:
-        """Record offsets, the offset after the last complete record, the first bad one."""
-        limit = self.max_caplen
+        """Record offsets, the offset after the last complete record, the first bad one.
+
+        The chain is followed unchecked up to the buffer's end (an index past it ends a
+        stretch); the walked records are then checked in bulk, in order, as
+        walk_one_by_one would one at a time: the first whose header does not fit or
+        whose record runs past the end ends the buffer's records, the first with an
+        absurd caplen is the error (guessed records are whole and never absurd)."""
         size = len(buf)
         pieces: list[np.ndarray] = []
-        # While four maximal records still fit, no bounds checks are needed; absurd
-        # lengths are caught afterwards in bulk (offsets only ever grow).
-        safe_end = size - 4 * (RECORD_HEADER_SIZE + limit)
-        if off < safe_end:
-            u32 = u32_view(buf, self.big_endian)
-            walked: list[np.ndarray] = []
-            with _CaplenReader(buf, self.big_endian) as walk:
-                off = self._fast_walk(walk, u32, off, safe_end, size, pieces, walked)
-            offsets = _join(pieces)
-            # Only records walked one by one can be absurd (guesses never allow it).
-            for piece in walked:
-                # Offsets past an absurd caplen may lie outside buf.
-                inside = piece[:int(np.searchsorted(piece, size - 12, side="right"))]
-                bad = np.flatnonzero(u32[inside + 8] > limit)
-                if bad.size:
-                    first = int(inside[bad[0]])
-                    return offsets[:int(np.searchsorted(offsets, first))], first, first
-            pieces = [offsets]
-        tail, off, bad_off = walk_one_by_one(buf, off, RECORD_HEADER_SIZE, limit,
-                                             self._caplen_at)
-        pieces.append(np.array(tail, np.int64))
-        if self._pattern:
-            # The next buffer goes on from here: start its guess at the same place.
-            shift = len(tail) % len(self._pattern)
-            self._pattern = self._pattern[shift:] + self._pattern[:shift]
-        return _join(pieces), off, bad_off
+        walked: list[np.ndarray] = []
+        u32 = u32_view(buf, self.big_endian)
+        with _CaplenReader(buf, self.big_endian) as walk:
+            off = self._fast_walk(walk, u32, off, size, pieces, walked)
+        offsets = _join(pieces)
+        for piece in walked:
+            cut, bad = self._first_not_whole(u32, piece, size)
+            if cut is not None:
+                offsets = offsets[:int(np.searchsorted(offsets, cut))]
+                # The next buffer goes on from the cut: its guess starts in phase there.
+                self._pattern = repeating_sizes(offsets[-2 * PATTERN_MAX:].tolist(), cut)
+                return offsets, cut, cut if bad else None
+        return offsets, off, None
 
-    def _fast_walk(self, walk: _CaplenReader, u32: np.ndarray, off: int, safe_end: int,
-                   size: int, pieces: list[np.ndarray], walked: list[np.ndarray]) -> int:
-        """Offsets of the records that start before safe_end, appended to pieces (those
-        walked one by one also to walked).
+    def _first_not_whole(self, u32: np.ndarray, piece: np.ndarray,
+                         size: int) -> tuple[int | None, bool]:
+        """The first walked record (offsets piece, ascending) that is not a whole,
+        sane record in a buffer of size bytes, and whether its caplen is absurd."""
+        fits = int(np.searchsorted(piece, size - RECORD_HEADER_SIZE, side="right"))
+        absurd = u32[piece[:fits] + 8] > self.max_caplen
+        first = int(np.argmax(absurd)) if fits and absurd.any() else fits
+        # The piece is a chain: a sane record ends where the next starts, inside the
+        # buffer up to `first`; only the record before it may run past the end.
+        if first:
+            last = int(piece[first - 1])
+            if last + RECORD_HEADER_SIZE + int(u32[last + 8]) > size:
+                return last, False
+        if first == piece.shape[0]:
+            return None, False
+        return int(piece[first]), first < fits
+
+    def _fast_walk(self, walk: _CaplenReader, u32: np.ndarray, off: int, size: int,
+                   pieces: list[np.ndarray], walked: list[np.ndarray]) -> int:
+        """Offsets of the records that start before size, appended to pieces (those
+        walked one by one also to walked), perhaps past whole records (see _walk).
 
         The caplen chain is followed in Python, a stretch at a time; after each stretch
         the record sizes are guessed to repeat the latest pattern (bulk transfers are
         runs of full-size segments and their ACKs) and the guess is checked in bulk.
         """
-        while off < safe_end:
+        while off < size:
             if self._pattern:
                 off = self._speculate(u32, off, size, pieces)
-                if off >= safe_end:
+                if off >= size:
                     break
-            offsets, off = walk.run(off, safe_end, self._stretch)
-            pieces.append(np.array(offsets, np.int64))
+            offsets, off = walk.run(off, size, self._stretch)
+            pieces.append(np.fromiter(offsets, np.int64, len(offsets)))  # faster than np.array
             walked.append(pieces[-1])
+            if off > size:
+                break  # past the end: the stretch's last records are cut (see _walk)
             self._learn_pattern(offsets, off)
         return off
 
     def _learn_pattern(self, offsets: list[int], off: int) -> None:
         """The shortest repeating sequence of record sizes ending the stretch, if any."""
-        recent = offsets[-2 * PATTERN_MAX:] + [off]
-        sizes = [b - a for a, b in zip(recent[:-1], recent[1:], strict=True)]
-        for period in range(1, min(PATTERN_MAX, len(sizes) // 2) + 1):
-            if sizes[-period:] == sizes[-2 * period:-period]:
-                self._pattern = sizes[-period:]
-                return
-        self._pattern = []
-        # Irregular traffic: walk longer stretches before looking for a pattern again.
-        self._stretch = min(self._stretch * 2, STRETCH_MAX)
+        self._pattern = repeating_sizes(offsets, off)
+        if not self._pattern:
+            # Irregular traffic: walk longer stretches before looking for a pattern again.
+            self._stretch = min(self._stretch * 2, STRETCH_MAX)
 
     def _speculate(self, u32: np.ndarray, off: int, size: int,
                    pieces: list[np.ndarray]) -> int:
@@ -298,7 +305,8 @@ class _CaplenReader:
         self._views = []
 
     def run(self, off: int, stop: int, count: int) -> tuple[list[int], int]:
-        """Offsets of up to `count` records (a multiple of four) from off, while < stop."""
+        """Offsets of up to `count` records (a multiple of four) from off, while < stop,
+        and the offset after the last; past stop if the chain left the buffer."""
         offsets: list[int] = []
         append = offsets.append
         if self._native:
@@ -316,8 +324,9 @@ class _CaplenReader:
                     append(off)
                     off += views[off & 3][(off >> 2) + 2] + 16
             except IndexError:
-                # An absurd caplen jumped out of the buffer: the caller finds it in bulk.
-                return offsets, max(off, stop)
+                # The chain left the buffer (a record cut by its end, or an absurd
+                # caplen): past stop; the caller finds which in bulk.
+                return offsets, max(off, stop + 1)
             return offsets, off
         unpack, buf = self._unpack, self._buf
         try:
@@ -333,8 +342,19 @@ class _CaplenReader:
                 append(off)
                 off += unpack(buf, off)[0] + 16
         except struct.error:
-            return offsets, max(off, stop)  # as above
+            return offsets, max(off, stop + 1)  # as above
         return offsets, off
+
+
+def repeating_sizes(offsets: list[int], off: int) -> list[int]:
+    """The shortest repeating sequence (period up to PATTERN_MAX) of the sizes of the
+    records at offsets, the last ending at off, that ends them; [] if none."""
+    recent = offsets[-2 * PATTERN_MAX:] + [off]
+    sizes = [b - a for a, b in zip(recent[:-1], recent[1:], strict=True)]
+    for period in range(1, min(PATTERN_MAX, len(sizes) // 2) + 1):
+        if sizes[-period:] == sizes[-2 * period:-period]:
+            return sizes[-period:]
+    return []
 
 
 def walk_one_by_one(buf: bytes | bytearray | memoryview, off: int, header_size: int,

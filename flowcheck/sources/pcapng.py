@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, capture_header_at, linktype_name
 from flowcheck.sources.pcapng_blocks import (
@@ -366,7 +367,7 @@ class PcapngParser:
         real_iface = np.where(simple, table[:, 1], iface)
         ts = np.full(table.shape[0], np.nan)
         ticks = (table[:, 1].astype(np.uint64) << np.uint64(32)) | table[:, 2].astype(np.uint64)
-        for index in np.unique(iface[~simple]):
+        for index in distinct(iface[~simple]):
             interface = self.interfaces[int(index)]
             mask = iface == index
             per_second = np.uint64(interface.ticks_per_second)

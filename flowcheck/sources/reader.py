@@ -15,6 +15,7 @@ from collections.abc import Generator, Iterator
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.errors import InputError
 from flowcheck.model import CaptureInfo
 from flowcheck.sources.inputs import (
@@ -162,7 +163,7 @@ class CaptureFile:
                                          if name not in earlier]
             if isinstance(parser, PcapngParser):
                 if located.records.interface is not None and len(located.records):
-                    carried.update(np.unique(located.records.interface).tolist())
+                    carried.update(distinct(located.records.interface).tolist())
                 if parser.drops:
                     # Only interfaces with packets in the file: dumpcap on Windows with a
                     # loopback or Wi-Fi adapter ticked too counts their drops (trial 24 D4:
