@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.decode.legs import UNKNOWN
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
@@ -83,7 +84,7 @@ class RelayCopies:
 
     def learn(self, codes: np.ndarray) -> None:
         """Take the egress codes of the copies found (uint64, `exit_codes`)."""
-        for code in np.unique(codes).tolist():
+        for code in distinct(codes).tolist():
             self.exits.pop(code, None)
             self.exits[code] = None
             if len(self.exits) > EXITS_CAP:
