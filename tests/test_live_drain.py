@@ -61,6 +61,15 @@ WARM_UP = 100_000  # bytes, on PORT + 1
 
 
 @pytest.fixture
+def written() -> Iterator[Path]:
+    """The path live writes its capture to, in a directory of its own removed after the
+    test (232 such directories had piled up in /tmp)."""
+    directory = Path(tempfile.mkdtemp(prefix="drain-"))
+    yield directory / "live.pcap"
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 def lab() -> Iterator[Lab]:
     """The lab's two namespaces joined by a veth (media 10.77.0.1 on m0, agent
     10.77.0.2 on a0), offloads off: wire-sized segments."""
@@ -137,13 +146,12 @@ _CASES.append(pytest.param("tcpdump", False, "process", id="tcpdump-reader-busy-
 
 @pytest.mark.parametrize(("sniffer", "warm", "how"), _CASES)
 def test_stopped_right_after_a_burst_live_keeps_its_last_packets(
-        lab: Lab, tmp_path: Path, sniffer: str, warm: bool, how: str) -> None:
+        lab: Lab, tmp_path: Path, written: Path, sniffer: str, warm: bool, how: str) -> None:
     """reader-idle: live has read and analysed a first connection, then the burst.
     reader-busy: the burst comes first, while live still starts its analysis on it.
     Either way the sniffer, waiting on live's full pipe, still held part of the burst in
     its kernel ring at the stop: a Ctrl-C to live's process group (ctrl-c), or SIGTERM
     to live alone (sigterm: `kill`, `timeout`; it stopped the sniffer at once)."""
-    written = Path(tempfile.mkdtemp(prefix="drain-")) / "live.pcap"
     reference_path = tmp_path / "reference.pcap"
     reference = _reference(lab, reference_path)
     server = _serve(lab, PORT)
