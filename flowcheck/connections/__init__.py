@@ -52,6 +52,9 @@ class TrackResult:
     arp: ArpLog = field(default_factory=ArpLog)
     # The frame numbers are one sniffer's write order (ClockSteps.one_stream).
     one_stream: bool = False
+    # The uids of the connections whose packets were written out of time order, which the
+    # tracker took in time order: their frames are no event order (ClockSteps.time_ordered).
+    time_ordered: frozenset[str] = frozenset()
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -203,5 +206,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
-                       one_stream=tracker.clock.one_stream)
+                       one_stream=tracker.clock.one_stream,
+                       time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
+                                              if c is not None))
 

@@ -44,20 +44,21 @@ def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.nd
 
 
 def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
-                  ) -> tuple[BatchFlows, int, tuple[int, float, float]] | None:
+                  ) -> tuple[BatchFlows, int, tuple[int, float, float], list[int]] | None:
     """flows with the packets of each flow that goes back in time in the batch sorted by
     time (stable), each flow's packets stamped behind its latest before them staying in
     place (a stretch of their own) unless written out of time order (shuffled: per TCP
     row of d, ClockSteps.shuffled) by less than CLOCK_STEP_SECONDS: a clock set back, or
     records far out of order, keep the file's order. Also the number of packets stamped
     earlier than the one before them in their flow that moved so, and the first of them
-    (frame, seconds back, its time). None when none moves."""
+    (frame, seconds back, its time), and the flows whose packets moved (their indices).
+    None when none moves."""
     order, starts, sizes = flows.order, flows.bounds[:-1], np.diff(flows.bounds)
     ts = d.tcp_ts[order]
     back = out_of_order(ts, starts, sizes)
     if not back.any():
         return None
-    sorted_order, count, first = order.copy(), 0, None
+    sorted_order, count, first, moved = order.copy(), 0, None, []
     for f in np.flatnonzero(back).tolist():
         begin, end = int(starts[f]), int(starts[f] + sizes[f])
         times, rows = ts[begin:end], order[begin:end]
@@ -88,10 +89,11 @@ def in_time_order(d: DecodedBatch, flows: BatchFlows, shuffled: np.ndarray
         if first is None or frame < first[0]:
             first = (frame, float(times[at - 1] - times[at]), float(times[at]))
         sorted_order[begin:end] = _by_time(rows, times, moves | ~behind, syn)
+        moved.append(f)
     if first is None:
         return None
     return (BatchFlows(flows.keys, flows.flow, flows.from_lower, sorted_order, flows.bounds),
-            count, first)
+            count, first, moved)
 
 
 def _by_time(rows: np.ndarray, times: np.ndarray, free: np.ndarray,
@@ -145,21 +147,23 @@ def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int
 
 
 def tracked_flows(d: DecodedBatch, flows: BatchFlows, clock: ClockSteps
-                  ) -> tuple[BatchFlows, np.ndarray | None]:
+                  ) -> tuple[BatchFlows, np.ndarray | None, list[int]]:
     """The batch's flows as the tracker's paths take them (in_time_order, the records
-    ClockSteps.shuffled marks; its count told to clock), and per TCP row of d its place
+    ClockSteps.shuffled marks; its count told to clock), per TCP row of d its place
     among the tapped connections' segments handed to the sink (each flow's packets
-    taking its file slots in time order), None when no flow's order changed."""
+    taking its file slots in time order), None when no flow's order changed, and the
+    flows whose order changed (their connections go to ClockSteps.time_ordered once
+    the batch is tracked)."""
     if clock.shuffled is None:
-        return flows, None
+        return flows, None, []
     moved = in_time_order(d, flows, clock.shuffled[d.tcp_index])
     if moved is None:
-        return flows, None
-    tracked, count, first = moved
+        return flows, None, []
+    tracked, count, first, changed = moved
     clock.written_near(count, first)
     slots = np.empty(len(flows.order), np.int64)
     slots[tracked.order] = flows.order
-    return tracked, slots
+    return tracked, slots, changed
 
 
 @dataclass(frozen=True, slots=True)

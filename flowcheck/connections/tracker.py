@@ -206,9 +206,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         by_time = None if timed is None or not flows.keys else moved_flows(
             decoded, flows, timed, self.clock.reached, self._record_of)
         # The paths take each flow's packets in time order (by_time.in_time_order).
-        tracked = flows
+        tracked, changed = flows, []
         if by_time is not None:
-            tracked, self._slots = tracked_flows(decoded, flows, self.clock)
+            tracked, self._slots, changed = tracked_flows(decoded, flows, self.clock)
         walk = self._bulk_flows(tracked) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
@@ -236,6 +236,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             self._attach_icmp(quote)
         if by_time is not None:
             spans_by_time(decoded, flows, by_time, self._record_of)
+        self.clock.time_ordered.extend(self._record_of(flows.keys[f]) for f in changed)
         self._end_batch()
         return decoded
 

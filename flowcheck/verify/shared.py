@@ -83,7 +83,7 @@ def partner(ctx: Context, session: Session, ann: Announcement
 def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
               order: FileOrder, earlier: bool) -> list[tuple[Session, Announcement]]:
     """The announcements of `found` before `ann` (earlier), else after it: where the
-    file has an order (order.frames) those written before (after) it, so that a later
+    file has an order (order.by_frame) those written before (after) it, so that a later
     job's announcement stamped before it (the clock set back between the jobs) is not
     taken for the closest; only when none is, those within the jitter in time
     (two interfaces' stamps: flowcheck.sessions.file_order). Else by time, within the
@@ -93,9 +93,8 @@ def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
 
     near = [item for item in found
             if (follows(ann, item[1]) if earlier else follows(item[1], ann))]
-    if not order.frames:
-        return near
-    written = [item for item in near if (item[1].frame < ann.frame) == earlier]
+    written = [item for item in near if order.by_frame(item[1].frame, ann.frame)
+               and (item[1].frame < ann.frame) == earlier]
     return written or near
 
 
