@@ -60,6 +60,9 @@ class Traffic:
     # The frame numbers are one sniffer's write order: one file of one interface
     # (TrackResult.one_stream; flowcheck.sessions.file_order).
     one_stream: bool = False
+    # The connections (uids) whose packets were written out of time order: their frames
+    # are no event order (TrackResult.time_ordered; flowcheck.sessions.file_order).
+    time_ordered: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -152,7 +155,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
-                   one_stream=result.one_stream)
+                   one_stream=result.one_stream, time_ordered=result.time_ordered)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -223,10 +226,18 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
 
 
 def file_order(traffic: Traffic) -> FileOrder:
-    """How the traffic's capture orders its events (flowcheck.sessions.file_order)."""
+    """How the traffic's capture orders its events (flowcheck.sessions.file_order): by
+    frame in one file of one interface, but for the events (first and last packet,
+    NDMP messages) of the connections written out of time order."""
     from flowcheck.sessions.file_order import FileOrder
 
-    return FileOrder(frames=traffic.one_stream)
+    if not traffic.one_stream or not traffic.time_ordered:
+        return FileOrder(frames=traffic.one_stream)
+    moved = traffic.time_ordered
+    frames = {f for c in traffic.connections if c.uid in moved
+              for f in (c.first_frame, c.last_frame)}
+    frames.update(m.frame for s in traffic.streams if s.uid in moved for m in s.messages)
+    return FileOrder(frames=True, moved=frozenset(frames))
 
 
 def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:

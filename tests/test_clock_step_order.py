@@ -19,7 +19,7 @@ from lab_edits import LAB, analyze_lab, lab_packets, write
 from scapy.all import TCP
 
 from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import analyze, file_order, read_traffic
 
 NAME = "clean-3-resources"
 # Frames of captures/lab/clean-3-resources.pcap (1-based).
@@ -133,3 +133,37 @@ def test_a_connection_begins_with_its_first_syn_after_a_clock_set_back(
     traffic = read_traffic([str(_stepped(tmp_path, 23, "0.2"))], config)
     control = next(c for c in traffic.connections if c.resp_p == 10000)
     assert control.ts == control.syn_ts == float(lab_packets(NAME, 1)[0].time)
+
+
+# Frames 528 and 529 (1-based): two segments 6003 -> 5004 of the third data
+# connection, after the clock set back at DATA_SYN has caught up again.
+SWAPPED = 528
+
+
+def test_a_swap_in_one_connection_keeps_the_file_order_for_the_others(
+        tmp_path: Path) -> None:
+    """A NIC-queue swap of two records of the third data connection (flowcheck takes
+    that connection's packets in time order) does not make frame numbers meaningless
+    for the rest of the file: the clock set back 50 ms at the first data connection's
+    SYN is still read by the file's order (the data connection written after its
+    DATA_LISTEN reply follows it), so the job passes; the swapped connection alone is
+    judged by time (FileOrder.moved). It read INCONCLUSIVE with a false
+    unannounced_connection and capture_filtered."""
+    packets = lab_packets(NAME)
+    for packet in packets[DATA_SYN - 1:]:
+        packet.time = Decimal(packet.time) - Decimal("0.05")
+    at = SWAPPED - 1
+    packets[at], packets[at + 1] = packets[at + 1], packets[at]
+    path = write(tmp_path, f"{NAME}-back-at-{DATA_SYN}-swap-{SWAPPED}", packets)
+    analysis = analyze_lab(path, NAME)
+    codes = {f.code for f in analysis.findings}
+    assert "capture_written_out_of_order" in codes
+    assert analysis.verdict == "pass", [(f.code, f.message) for f in analysis.findings]
+    assert not codes & {"unannounced_connection", "capture_filtered"}
+    (session,) = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok"] * 5
+    swapped = next(c for c in analysis.traffic.connections if c.resp_p == 6003)
+    first = next(c for c in analysis.traffic.connections if c.resp_p == 6001)
+    order = file_order(analysis.traffic)
+    assert not order.by_frame(swapped.first_frame)
+    assert order.by_frame(first.first_frame)

@@ -18,9 +18,10 @@ from test_connections_util import write_pcap as write
 from test_tshark_counts import assert_matches_tshark
 
 import flowcheck.connections.by_time as by_time
-from flowcheck.connections import ConnectionTracker
+from flowcheck.connections import ConnectionTracker, track_connections
 from flowcheck.connections.clock import written_behind, written_finding
 from flowcheck.model import Connection
+from flowcheck.sources import iter_batches
 
 SEGMENT = 100
 
@@ -83,7 +84,9 @@ def test_segments_written_in_swapped_pairs_are_no_retransmission(
     assert ours.retransmits == 0 and "G" not in ours.history
     assert (ours.ts, ours.last_ts) == (sorted_one.ts, sorted_one.last_ts)
     assert_matches_tshark(path, [ours])
-    assert tracker.clock.near == swaps and not tracker.clock.one_stream
+    # The file's order still holds between connections: this one alone is by time.
+    assert tracker.clock.near == swaps and tracker.clock.one_stream
+    assert tracker.clock.time_ordered == [ours]
     finding = written_finding(tracker.clock)
     assert finding is not None and f"{swaps} packets" in finding.message
     assert finding.frames == [6]  # frames 5 and 6 swapped: frame 6 is stamped earlier
@@ -144,3 +147,39 @@ def test_a_batch_in_time_order_sorts_nothing(tmp_path: Path,
     path = write(tmp_path / "ordered.pcap", 1, transfer(200))
     [ours], tracker = track(path)
     assert ours.retransmits == 0 and tracker.clock.shuffled is None
+
+
+def test_a_swapped_pair_across_a_read_chunks_end(tmp_path: Path) -> None:
+    """Two data segments written swapped, the read chunk (8 MiB; here shrunk to the
+    first 51 records' bytes) ending between them: the later-stamped one ends a batch,
+    the earlier one begins the next. Taken in time order as within a batch: no gap, no
+    retransmission (it counted one, history ShADaGTFf)."""
+    packets = transfer(200)
+    at = 50
+    written, times = list(packets), [k * 0.001 for k in range(len(packets))]
+    written[at], written[at + 1] = written[at + 1], written[at]
+    times[at], times[at + 1] = times[at + 1], times[at]
+    path = write(tmp_path / "seam.pcap", 1, written, times=times)
+    chunk = 24 + sum(16 + len(p) for p in written[:at + 1])  # header, records 0..at
+    assert len(next(iter(iter_batches([str(path)], chunk_size=chunk)))) == at + 1
+    [ours] = track_connections([str(path)], chunk_size=chunk).connections
+    [sorted_one], _ = track(write(tmp_path / "sorted.pcap", 1, packets))
+    assert (ours.retransmits, ours.history, ours.gaps) == (
+        sorted_one.retransmits, sorted_one.history, 0)
+    assert ours.retransmits == 0 and "G" not in ours.history
+    assert_matches_tshark(path, [ours])
+
+
+def test_swapped_pairs_read_as_the_sorted_file_at_any_chunk_size(tmp_path: Path) -> None:
+    """Every 7th pair swapped, read in chunks of 200 bytes to 4 KiB (2 to 30 records):
+    wherever the chunks end (between a pair, or a pair's second record ending one), the
+    connection is the sorted file's. Chunks of 200, 297, 394 ... read 1 to 12
+    retransmissions."""
+    packets = transfer(200)
+    written, times, _ = swapped(packets, 7)
+    path = write(tmp_path / "pairs.pcap", 1, written, times=times)
+    [sorted_one], _ = track(write(tmp_path / "sorted.pcap", 1, packets))
+    for chunk in range(200, 4200, 97):
+        [ours] = track_connections([str(path)], chunk_size=chunk).connections
+        assert (ours.retransmits, ours.history, ours.gaps, ours.ts, ours.last_ts) == (
+            0, sorted_one.history, 0, sorted_one.ts, sorted_one.last_ts), chunk

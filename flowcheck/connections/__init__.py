@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies
+from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -52,6 +53,9 @@ class TrackResult:
     arp: ArpLog = field(default_factory=ArpLog)
     # The frame numbers are one sniffer's write order (ClockSteps.one_stream).
     one_stream: bool = False
+    # The uids of the connections whose packets were written out of time order, which the
+    # tracker took in time order: their frames are no event order (ClockSteps.time_ordered).
+    time_ordered: frozenset[str] = frozenset()
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -89,10 +93,12 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       tap: Callable[[bytes], bool] | None = None,
                       progress: bool = False, rto: float = 3.0,
                       arp_watch: Sequence[str] = (),
-                      tunnel_ports: TunnelPorts = STANDARD_PORTS) -> TrackResult:
+                      tunnel_ports: TunnelPorts = STANDARD_PORTS,
+                      chunk_size: int = 8 << 20) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
     rto, arp_watch, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory:
-    a fresh one per reading instead (TrackResult.sink is the last).
+    a fresh one per reading instead (TrackResult.sink is the last); chunk_size: bytes
+    read at a time from each file (iter_batches).
 
     A set that holds two capture points' packets (flowcheck.connections.points) is read
     again from its start once that shows, every packet then compared with the earlier
@@ -109,7 +115,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
                                     sink=sink_factory() if sink_factory else sink,
                                     arp_watch=arp_watch, tunnel_ports=tunnel_ports)
-        reader = iter_batches(list(inputs), progress=progress, shifts=shifts)
+        reader = iter_batches(list(inputs), progress=progress, shifts=shifts,
+                              chunk_size=chunk_size)
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
         again = known is None and (sink is None or sink_factory is not None) \
@@ -121,7 +128,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
             with _young_collections_only() as collect:
-                for number, batch in enumerate(reader, 1):
+                for number, batch in enumerate(across_seams(reader), 1):
                     tracker.feed(batch)
                     if number % COLLECT_EVERY == 0:
                         collect()
@@ -203,5 +210,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
-                       one_stream=tracker.clock.one_stream)
+                       one_stream=tracker.clock.one_stream,
+                       time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
+                                              if c is not None))
 

@@ -25,7 +25,7 @@ from flowcheck.arrays import distinct
 from flowcheck.connections.acked_early import AckedEarly
 from flowcheck.decode import DecodedBatch
 from flowcheck.findings import make_finding
-from flowcheck.model import Finding
+from flowcheck.model import Connection, Finding
 from flowcheck.sources.batch import PacketBatch
 
 # RFC 5905 (NTPv4) STEPT: an offset beyond 128 ms is stepped, a smaller one slewed, so a
@@ -73,6 +73,9 @@ class ClockSteps:
     # how many, and the first one's (frame, seconds back, its time).
     near: int = 0
     near_first: tuple[int, float, float] | None = None
+    # The connections those records are in (the tracker's, once each batch is tracked):
+    # their frames are no event order (flowcheck.sessions.file_order.FileOrder.moved).
+    time_ordered: list[Connection | None] = field(default_factory=list)
     first_ts: float | None = None  # the capture set's first record's time
     # Proof of a clock set back in one file of one interface (acked_early).
     acks: AckedEarly = field(default_factory=AckedEarly)
@@ -116,12 +119,12 @@ class ClockSteps:
         for a pcapng file of several interfaces (written in blocks, one interface's
         packets after another's), nor for records written out of time order (`written`:
         a multi-queue sniffer, files merged unsorted), whose write order is no event
-        order, and where summing the clock's rises would count each jump back twice;
-        nor for one whose connections' packets were written out of time order by less
+        order, and where summing the clock's rises would count each jump back twice.
+        Where a connection's own packets were written out of time order by less
         (`near`: an ACK before the data it acknowledges, a RST before the message it
-        answers), whose frame numbers are then no event order either."""
-        return (len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
-                and not self.near)
+        answers), that connection's frames alone are no event order (time_ordered);
+        the other connections' still are."""
+        return len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
 
     def written_near(self, count: int, first: tuple[int, float, float]) -> None:
         """count more records out of time order in their connection by less than

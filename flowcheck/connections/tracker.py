@@ -2,7 +2,8 @@
 
 Per batch: decode in bulk, group packets by flow in bulk, then:
 - flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
-  one run each, and all of them are applied together by `apply_runs` (segmented numpy);
+  one run each, and all of them are applied together by `apply_runs` (segmented numpy;
+  this and the walk below: flowcheck.connections.runs);
 - flows of connections opened in this batch (or parked by an earlier one), with few
   packets each, go through the short-connection pass when there are enough of them
   (flowcheck.connections.short; which flows, and the records kept after it:
@@ -39,8 +40,7 @@ staying the file's, sources.interface_order).
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -50,8 +50,6 @@ from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_fl
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
-    FIN,
-    RST,
     SYN,
     ConnState,
 )
@@ -59,7 +57,6 @@ from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
-    BatchFlows,
     FlowKey,
     address_text,
     group_flows,
@@ -69,7 +66,8 @@ from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
-from flowcheck.connections.short import MAX_PACKETS, ShortPass
+from flowcheck.connections.runs import SMALL_FLOWS_FOR_LISTS, RunPaths
+from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.state import conn_state
 from flowcheck.connections.tunnel_halves import TunnelHalves
@@ -87,20 +85,9 @@ from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
-STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
-# Runs shorter than this go one packet at a time: a run's own cost in the batched numpy
-# pass (a few attribute updates per side) is then about update_packet's per packet.
-SMALL_RUN = 4
-# A flow with fewer packets than this in a batch goes one packet at a time: a short
-# connection is mostly SYN/FIN/RST, and the walk's own numpy calls would cost more.
-SMALL_FLOW = 16
-# Flows walked in a batch from which its packet fields are read from lists (one
-# tolist() per field and batch: worth it only when many packets go one at a time).
-SMALL_FLOWS_FOR_LISTS = 256
-BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
 
-class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
+class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
     """A capture set's batches in, in order (`feed`); its connections out (`finish`).
 
     ndmp_port: connections to or from it are tapped (NDMP control connections); sink:
@@ -208,9 +195,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
         by_time = None if timed is None or not flows.keys else moved_flows(
             decoded, flows, timed, self.clock.reached, self._record_of)
         # The paths take each flow's packets in time order (by_time.in_time_order).
-        tracked = flows
+        tracked, changed = flows, []
         if by_time is not None:
-            tracked, self._slots = tracked_flows(decoded, flows, self.clock)
+            tracked, self._slots, changed = tracked_flows(decoded, flows, self.clock)
         walk = self._bulk_flows(tracked) if self.fast else range(len(flows.keys))
         if self.fast and len(walk):
             walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
@@ -238,122 +225,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach):
             self._attach_icmp(quote)
         if by_time is not None:
             spans_by_time(decoded, flows, by_time, self._record_of)
+        self.clock.time_ordered.extend(self._record_of(flows.keys[f]) for f in changed)
         self._end_batch()
         return decoded
-
-    def _bulk_flows(self, flows: BatchFlows) -> list[int] | range:
-        """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
-        or RST in the batch, connection known, steady, not tapped); returns the others."""
-        d = self._decoded
-        if not flows.keys:
-            return []
-        begins = flows.bounds[:-1]
-        sizes = np.diff(flows.bounds)
-        events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
-        from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
-        candidates = np.flatnonzero((events == 0) & (sizes >= BULK_MIN))
-        if not candidates.size:
-            return range(len(flows.keys))
-        walk: list[int] = []
-        runs: list[tuple[ConnState, np.ndarray]] = []
-        keys, bounds = flows.keys, flows.bounds.tolist()
-        for f, lower, size in zip(candidates.tolist(), from_lower[candidates].tolist(),
-                                  sizes[candidates].tolist(), strict=True):
-            c = self._flows.get(keys[f])
-            if c is None and size > MAX_PACKETS:
-                c = self._get(keys[f])  # parked: its ConnState, for the bulk pass
-            if c is None or c.tapped or c.tap_pending or not (
-                    (lower == 0 or c.steady_for(c.orig_is_lower))
-                    and (lower == size or c.steady_for(not c.orig_is_lower))):
-                walk.append(f)
-                continue
-            runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
-        if runs:
-            self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy)
-        if len(walk) == candidates.size:
-            return range(len(flows.keys))
-        # The flows not applied here (not candidates, or candidates sent to the walk),
-        # in flow order.
-        to_walk = np.ones(len(flows.keys), bool)
-        to_walk[candidates] = False
-        to_walk[walk] = True
-        return np.flatnonzero(to_walk).tolist()
-
-    def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
-        """Many flows to walk (short connections): the small ones, which go one packet at
-        a time, done here in one loop over Python lists made once per batch (no numpy
-        scalar reads, no walker); returns the other flows. Flows are independent (each
-        its own connections), so the order they are done in does not matter."""
-        d = self._decoded
-        flags_of, seq_of, ack_of, window_of, plen_of, frame_of, ts_of, copy_of, ttl_of = (
-            d.tcp_flags.tolist(), d.tcp_seq.tolist(), d.tcp_ack.tolist(),
-            d.tcp_window.tolist(), d.tcp_payload_len.tolist(), d.tcp_frame.tolist(),
-            d.tcp_ts.tolist(), self._copy.tolist(), d.tcp_ttl.tolist())
-        order = flows.order.tolist()
-        lower_of = flows.from_lower.tolist()
-        bounds = flows.bounds.tolist()
-        keys, one, everything = flows.keys, self._one, not self.fast
-        rest = []
-        for f in walk:
-            begin, end = bounds[f], bounds[f + 1]
-            if end - begin >= SMALL_FLOW and not everything:
-                rest.append(f)
-                continue
-            key = keys[f]
-            for k in order[begin:end]:
-                one(key, k, lower_of[k], flags_of[k], seq_of[k], ack_of[k], window_of[k],
-                    plen_of[k], frame_of[k], ts_of[k], copy_of[k], ttl_of[k])
-        return rest
-
-    def _walk_flow(self, key: FlowKey, positions: np.ndarray,
-                   from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
-        """One flow's packets of the batch: the ones that can change state one at a time,
-        the runs between them yielded (the caller applies a run before resuming)."""
-        d = self._decoded
-        i, count, slow_streak = 0, positions.shape[0], 0
-        if count < SMALL_FLOW or not self.fast:
-            for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
-                self._slow(key, k, low)
-            return
-        flags = d.tcp_flags[positions]
-        # Python lists: the walk reads them packet by packet.
-        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist()
-        rows, flag_list, lower = (positions.tolist(), flags.tolist(),
-                                  from_lower[positions].tolist())
-        while i < count:
-            c = self._get(key)
-            if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
-                self._slow(key, rows[i], lower[i])
-                i += 1
-                continue
-            next_event = bisect_left(events, i)
-            j = events[next_event] if next_event < len(events) else count
-            if c.tap_pending:
-                with_payload = np.flatnonzero(d.tcp_payload_len[positions[i:j]] > 0)
-                if with_payload.size and with_payload[0] == 0:
-                    self._slow(key, rows[i], lower[i])
-                    i += 1
-                    continue
-                if with_payload.size:
-                    j = i + int(with_payload[0])
-            if j - i < SMALL_RUN:
-                for k in range(i, j):
-                    self._slow(key, rows[k], lower[k])
-                i = j
-                continue
-            from_orig_side = lower[i:j] if c.orig_is_lower else [not x for x in lower[i:j]]
-            if not ((not any(from_orig_side) or c.steady_for(True))
-                    and (all(from_orig_side) or c.steady_for(False))):
-                # Rarely stays unsteady (an originator never ACKing): stop retrying then.
-                stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
-                for k in range(i, stop):
-                    self._slow(key, rows[k], lower[k])
-                slow_streak += 1
-                i = stop
-                continue
-            yield c, positions[i:j]
-            slow_streak = 0
-            i = j
 
     # -- the connection table --------------------------------------------------------
 

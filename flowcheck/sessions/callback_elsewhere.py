@@ -53,7 +53,7 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
                                config: Config, order: FileOrder = TIME_ORDER) -> None:
     """Tie each session still without a callback to the one connection that can only be
     its callback under another address (see the module's words); sets
-    Session.callback_elsewhere. With order.frames, "after" and "before" are the file's
+    Session.callback_elsewhere. Where order.by_frame, "after" and "before" are the file's
     order (flowcheck.sessions.file_order: a clock set back)."""
     waiting = [s for s in sessions if s.callback_uid is None
                and connection_outcome(control_of[s.id]) == "established"
@@ -77,7 +77,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         start = ts - ANNOUNCEMENT_JITTER_SECONDS
         data = [by_uid[uid] for uid in session.data_connections]
         end = min((c.ts for c in data), default=end_of(control) + CALLBACK_SLACK_SECONDS)
-        if order.frames:  # written after the control connection opened, before its data
+        if order.by_frame(control.first_frame, frame, *(c.first_frame for c in data)):
+            # written after the control connection opened, before its data
             last = min((c.first_frame for c in data), default=None)
             span = written[bisect_right(frames, control.first_frame):
                            len(written) if last is None else bisect_right(frames, last)]

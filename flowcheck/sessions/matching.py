@@ -47,7 +47,7 @@ ANNOUNCEMENT_JITTER_SECONDS = 0.005
 def attach_data(sessions: list[Session], endpoints: Endpoints,
                 control_of: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
     """Each expectation claims the next connection to one of its endpoints, from
-    ANNOUNCEMENT_JITTER_SECONDS before it on or (order.frames) written after it, whatever
+    ANNOUNCEMENT_JITTER_SECONDS before it on or (order.by_frame) written after it, whatever
     its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
     to its port at the listener's control address; opened by the session's own host on
     the side told to connect (connector_host) or by an address no session uses on that
@@ -170,6 +170,9 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # opened and its deadline in the order the sweep goes (`at`); sessions by host pair.
     window: dict[str, tuple[float, float, float]] = {}
     sweep: dict[str, tuple[float, float]] = {}
+    # Per session: its control and data connections are in the file's order
+    # (FileOrder.by_frame: none written out of time order).
+    by_frame: dict[str, bool] = {}
     members: dict[Hashable, list[int]] = defaultdict(list)
 
     def at(conn: Connection) -> float:
@@ -182,6 +185,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         data = [by_uid[uid] for uid in session.data_connections]
         deadline = min((c.ts for c in data), default=end)
         window[session.id] = (control.ts, end, deadline)
+        by_frame[session.id] = order.by_frame(control.first_frame, control.last_frame,
+                                              *(c.first_frame for c in data))
         sweep[session.id] = ((control.first_frame, min((c.first_frame for c in data),
                                                         default=control.last_frame))
                              if order.frames else (control.ts, deadline))
@@ -190,7 +195,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     def fits(session: Session, conn: Connection) -> bool:
         """Did conn open in the session's window, before its first data connection?"""
         _, end, deadline = window[session.id]
-        if not order.frames:
+        if not (by_frame[session.id] and order.by_frame(conn.first_frame)):
             return conn.ts <= min(deadline, end)
         return conn.first_frame <= sweep[session.id][1] and \
             order.open_at(conn, control_of[session.id], end)
@@ -200,7 +205,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         opened, end, _ = window[session.id]
         control = control_of[session.id]
         found = [c for c in (pool.first(opened, end), pool.first_written(control.first_frame)
-                             if order.frames else None)
+                             if order.by_frame(control.first_frame) else None)
                  if c is not None and order.open_at(c, control, end)]
         return min(found, key=order.opened, default=None)
 

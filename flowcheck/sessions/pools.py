@@ -84,10 +84,11 @@ class Pool:
     def first_following(self, order: FileOrder, after: float, frame: int
                         ) -> Connection | None:
         """The first unclaimed connection that follows an event of frame `frame`: opened
-        from `after` seconds on, or (order.frames) written after the event; the earlier
+        from `after` seconds on, or (order.by_frame) written after the event; the earlier
         of the two (FileOrder.opened)."""
         found = [conn for conn in (self.first(after),
-                                   self.first_written(frame) if order.frames else None)
+                                   self.first_written(frame) if order.by_frame(frame)
+                                   else None)
                  if conn is not None]
         return min(found, key=order.opened, default=None)
 

@@ -64,7 +64,7 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
     on (a LISTEN reply and the CONNECT request after it, same listener, no other LISTEN
     reply of that endpoint between them) and that a connection reached after both, each
     after the other in the capture's order (FileOrder.follows); None when there is
-    none. The closest wins: in the file (order.frames), else in time."""
+    none. The closest wins: in the file (order.by_frame), else in time."""
     found = []
     for other, known in used.get(_key(ann, dma, not _is_request(ann)), []):
         reply, request = (ann, known) if _is_request(known) else (known, ann)
@@ -77,24 +77,26 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
         if any(_between(r, reply, request, order)
                for r in replies[_key(reply, dma, False)] if r is not reply):
             continue  # a later LISTEN reply of the endpoint is the one this request carries
-        found.append((abs(known.frame - ann.frame) if order.frames else abs(known.ts - ann.ts),
-                      other, known))
+        found.append((abs(known.frame - ann.frame), abs(known.ts - ann.ts), other, known))
     if not found:
         return None
-    _, other, known = min(found, key=lambda item: item[0])
+    by_frame = order.by_frame(ann.frame, *(item[3].frame for item in found))
+    _, _, other, known = min(found, key=lambda item: item[0] if by_frame else item[1])
     return other, known
 
 
 def _between(other: Announcement, reply: Announcement, request: Announcement,
              order: FileOrder) -> bool:
     """Is `other` (a LISTEN reply of the same endpoint) after `reply` and before
-    `request`, so the one `request` hands on? Where the file has an order (order.frames)
+    `request`, so the one `request` hands on? Where the file has an order (order.by_frame)
     by it alone: a later job's reply written after the request, though stamped before it
     (the clock set back between the jobs), is not. Else by time, the request stamped at
-    most the jitter before it (FileOrder.before)."""
-    return (order.key(reply.frame, reply.ts) < order.key(other.frame, other.ts)
-            and order.before(other.frame, other.ts, request.frame, request.ts,
-                             _JITTER_SECONDS))
+    most the jitter before it."""
+    if order.by_frame(reply.frame, other.frame, request.frame):
+        return reply.frame < other.frame < request.frame
+    return (order.key(other.frame, other.ts) > order.key(reply.frame, reply.ts)
+            and order.follows(request.frame, request.ts, other.frame, other.ts,
+                              _JITTER_SECONDS))
 
 
 def _hand_over(conn_uid: str, endpoint: tuple[str, int], giver: Session, taker: Session,

@@ -46,7 +46,8 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
     connection (first, past the last), which decide instead where the frames are the
     sniffer's write order (Context.order: a clock set back)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    by_frame = frames is not None and ctx.order.frames
+    by_frame = frames is not None and stream is not None and ctx.order.by_frame(
+        *(m.frame for m in stream.messages[:1]))
     for message in stream.messages if stream else []:
         if not (frames[0] <= message.frame < frames[1] if by_frame and frames is not None
                 else start <= message.ts < end):
@@ -106,7 +107,7 @@ def _next_announcement(session: Session, ts: float, ctx: Context, frame: int | N
     events = [(a.frame, a.ts) for a in session.announced] + [
         (m.frame, m.ts) for m in (stream.messages if stream else []) if m.frame in cut]
     inf = float("inf")
-    if frame is not None and ctx.order.frames:
+    if frame is not None and ctx.order.by_frame(frame, *(f for f, _ in events)):
         return min(((f, t) for f, t in events if f > frame), default=(inf, inf))
     return min(((f, t) for f, t in events if t > ts), key=lambda e: e[1], default=(inf, inf))
 

@@ -24,8 +24,8 @@ __all__ = ["after_event", "halt_of"]
 def after_event(order: FileOrder, frame: int, ts: float, than_frame: int | None,
                 than_ts: float) -> bool:
     """Did the event at (frame, ts) come after the one at (than_frame, than_ts)?
-    Written after it (order.frames, than_frame known), else stamped after it."""
-    return frame > than_frame if order.frames and than_frame is not None else ts > than_ts
+    Written after it (order.by_frame, than_frame known), else stamped after it."""
+    return frame > than_frame if order.by_frame(frame, than_frame) else ts > than_ts
 
 
 def halt_of(messages: list[NdmpMessage], conn: Connection, reset: float,
@@ -36,7 +36,8 @@ def halt_of(messages: list[NdmpMessage], conn: Connection, reset: float,
     it opened (the halt may come before its reset: a finished transfer torn down with a
     RST) and before the next resource's DATA_START_* after the reset."""
     for message in messages:
-        if (message.frame < conn.first_frame) if order.frames else message.ts < conn.ts:
+        if (message.frame < conn.first_frame) if order.by_frame(message.frame, conn.first_frame) \
+                else message.ts < conn.ts:
             continue
         op = message_op(message)
         if op in JOB_STARTS and message.type == "request" and after_event(

@@ -83,7 +83,7 @@ def partner(ctx: Context, session: Session, ann: Announcement
 def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
               order: FileOrder, earlier: bool) -> list[tuple[Session, Announcement]]:
     """The announcements of `found` before `ann` (earlier), else after it, in the
-    capture's order (FileOrder.before): where the file has an order (order.frames) those
+    capture's order (FileOrder.before): where the file has an order (order.by_frame) those
     written before (after) it, so that a later job's announcement stamped before it (the
     clock set back between the jobs) is not taken for the closest; only when none is,
     those within the jitter in time (two interfaces' stamps:
@@ -93,10 +93,9 @@ def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
         return by.before(first.frame, first.ts, then.frame, then.ts,
                          ANNOUNCEMENT_JITTER_SECONDS)
 
-    written = [item for item in found if on_side(order, item[1])]
-    if written or not order.frames:
-        return written
-    return [item for item in found if on_side(TIME_ORDER, item[1])]
+    written = [item for item in found if order.by_frame(item[1].frame, ann.frame)
+               and on_side(order, item[1])]
+    return written or [item for item in found if on_side(TIME_ORDER, item[1])]
 
 
 def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
