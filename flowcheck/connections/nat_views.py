@@ -22,11 +22,22 @@ and another pair of connections is one connection when it runs between the same 
 end (host and port) and the two mapped addresses, on the same side, with the same
 payload bytes each way, opening at the control pair's offset (within OFFSET_SPREAD).
 
+A capture point that began recording after a control connection opened (dumpcap
+-i r0 -i r1 starting one interface ~10 ms late: trial 31 D2) holds a late view of it:
+no opening, and only the last of its messages. That view is the same control
+connection when it has no opening while the other view has, its messages (at least
+MIN_MESSAGES, from both sides) are the last ones of the other view's, each at one time
+offset (within OFFSET_SPREAD), with one end the same and each direction's payload that
+of those messages (plus at most the part of the message before them that the capture
+caught); else it would be a second session that took the job's data connection by
+direction and ports (a false INCONCLUSIVE). The whole view is kept.
+
 Each connection is kept once, in the view taken nearest its originator (its packets
 with the higher TTL: flowcheck.verify.ttl), so the job is judged as its originator
-sent it; the earlier one when the TTLs do not tell. The other view is left out of the
-connections and sessions, as a tunnel copy is (flowcheck.connections.tunnel_copies),
-and `capture_duplicates` names it.
+sent it; the earlier one when the TTLs do not tell; a late view never (the other holds
+its opening and announcements). The other view is left out of the connections and
+sessions, as a tunnel copy is (flowcheck.connections.tunnel_copies), and
+`capture_duplicates` names it.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from statistics import median
 
 from flowcheck.connections.tunnel_copies import pair_words
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, NdmpStream, endpoint
+from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream, endpoint
 
 MIN_MESSAGES = 4
 OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
@@ -64,6 +75,9 @@ def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
         if found is not None:
             pairs.append(found[0])
             mappings.append(found[1])
+    for found in _late_pairs(by_uid, streams, {c.uid for pair in pairs for c in pair}):
+        pairs.append(found[0])
+        mappings.append(found[1])
     if not pairs:
         return connections, []
     taken = {id(c) for pair in pairs for c in pair}
@@ -77,19 +91,33 @@ def _signature(stream: NdmpStream) -> tuple | None:
     messages = stream.messages
     if len(messages) < MIN_MESSAGES or len({m.direction for m in messages}) < 2:
         return None
+    return _conversation(messages)
+
+
+def _conversation(messages: list[NdmpMessage]) -> tuple:
+    """What a NAT leaves alone of each message: direction, sequence number, type, code,
+    error, reply sequence and the addresses inside it."""
     return tuple((m.direction, m.sequence, m.type, m.code, m.error, m.reply_sequence,
                   tuple((a.ip, a.port) for a in m.addresses)) for m in messages)
+
+
+def _translated(a: Connection, b: Connection) -> str | None:
+    """Which end a NAT translated between two views of one connection: "resp" (DNAT)
+    when the originator's end is the same and the responder's host differs, "orig"
+    (source NAT) the other way round; None when neither is so."""
+    if (a.orig_h, a.orig_p) == (b.orig_h, b.orig_p) and a.resp_h != b.resp_h:
+        return "resp"
+    if (a.resp_h, a.resp_p) == (b.resp_h, b.resp_p) and a.orig_h != b.orig_h:
+        return "orig"
+    return None
 
 
 def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
                   ) -> tuple[tuple[Connection, Connection], _Mapping] | None:
     """The (kept, far) pair and the NAT's mapping when a and b are one control connection
     seen on both sides of a NAT; else None."""
-    if (a.orig_h, a.orig_p) == (b.orig_h, b.orig_p) and a.resp_h != b.resp_h:
-        side = "resp"
-    elif (a.resp_h, a.resp_p) == (b.resp_h, b.resp_p) and a.orig_h != b.orig_h:
-        side = "orig"
-    else:
+    side = _translated(a, b)
+    if side is None:
         return None
     if (a.orig_bytes, a.resp_bytes) != (b.orig_bytes, b.resp_bytes):
         return None
@@ -97,10 +125,72 @@ def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
     if max(offsets) - min(offsets) > OFFSET_SPREAD:
         return None
     kept, far = _keeping(a, b)
-    offset = median(offsets) * (1 if kept is a else -1)
+    return (kept, far), _mapping(kept, far, side, median(offsets) * (1 if kept is a else -1))
+
+
+def _mapping(kept: Connection, far: Connection, side: str, offset: float) -> _Mapping:
+    """The NAT's mapping a control pair shows: (peer host, the kept view's address, the
+    far view's, offset far - kept in seconds)."""
     peer_h = kept.orig_h if side == "resp" else kept.resp_h
     mapped = (kept.resp_h, far.resp_h) if side == "resp" else (kept.orig_h, far.orig_h)
-    return (kept, far), (peer_h, mapped[0], mapped[1], offset)
+    return peer_h, mapped[0], mapped[1], offset
+
+
+def _late_pairs(by_uid: dict[str, Connection], streams: list[NdmpStream], paired: set[str]
+                ) -> list[tuple[tuple[Connection, Connection], _Mapping]]:
+    """The (whole view, late view) control pairs and their mappings: a late view (no
+    opening captured) whose conversation is the last part of exactly one whole view's
+    sharing one end with it (see the module's docstring); `paired`: the uids already
+    joined. Candidates by end, so the cost stays linear in the streams."""
+    whole: dict[tuple[str, str, int], list[NdmpStream]] = {}
+    late: list[NdmpStream] = []
+    for stream in streams:
+        conn = by_uid.get(stream.uid)
+        if conn is None or stream.uid in paired:
+            continue
+        if conn.syn_seen or conn.synack_seen:
+            whole.setdefault(("orig", conn.orig_h, conn.orig_p), []).append(stream)
+            whole.setdefault(("resp", conn.resp_h, conn.resp_p), []).append(stream)
+        elif _signature(stream) is not None:
+            late.append(stream)
+    found = []
+    for stream in late:
+        conn = by_uid[stream.uid]
+        fits = [pair for key in (("orig", conn.orig_h, conn.orig_p),
+                                 ("resp", conn.resp_h, conn.resp_p))
+                for other in whole.get(key, [])
+                if (pair := _late_pair(by_uid[other.uid], conn, other, stream)) is not None]
+        if len(fits) == 1 and fits[0][0][0].uid not in paired:
+            found.append(fits[0])
+            paired.update((fits[0][0][0].uid, conn.uid))
+    return found
+
+
+def _late_pair(kept: Connection, far: Connection, sk: NdmpStream, sf: NdmpStream
+               ) -> tuple[tuple[Connection, Connection], _Mapping] | None:
+    """(kept, far) and the mapping when `far`, a view with no opening, holds the last
+    messages of `kept`'s conversation and their payload (see the module's docstring)."""
+    side = _translated(kept, far)
+    count = len(sf.messages)
+    if side is None or len(sk.messages) <= count:
+        return None
+    tail = sk.messages[-count:]
+    if _conversation(tail) != _conversation(sf.messages):
+        return None
+    offsets = [mf.ts - mk.ts for mk, mf in zip(tail, sf.messages, strict=True)]
+    if max(offsets) - min(offsets) > OFFSET_SPREAD:
+        return None
+    before = sk.messages[:-count]
+    for direction, kept_bytes, far_bytes in (("orig", kept.orig_bytes, far.orig_bytes),
+                                             ("resp", kept.resp_bytes, far.resp_bytes)):
+        sizes = [m.size for m in tail if m.direction == direction]
+        lead = [m.size for m in before if m.direction == direction][-1:]
+        if not all(sizes + lead):  # a size unknown: only no more than the whole view's
+            if far_bytes > kept_bytes:
+                return None
+        elif not sum(sizes) <= far_bytes <= sum(sizes + lead):
+            return None
+    return (kept, far), _mapping(kept, far, side, median(offsets))
 
 
 def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken: set[int]
@@ -160,6 +250,11 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
     are, named, frames = pair_words(
         pairs, lambda kept, far: f"{far.uid} ({_where(far)}) is {kept.uid} ({_where(kept)})")
     translated = sorted({_translation(kept, far) for kept, far in pairs})
+    late = [far.uid for kept, far in pairs if _late(kept, far)]
+    started = (f". {' and '.join(late)} {'begins' if len(late) == 1 else 'begin'} later, "
+               "without the connection's opening: the capture point on that side began "
+               "recording after the connection opened (its messages are the last ones of "
+               "the other view's, at the same offset)" if late else "")
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, under two addresses: on both sides of a NAT "
@@ -170,10 +265,16 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
         "paired by the NAT's mapping, payload and time. Each connection is judged once, "
         "on its view nearer its originator (the higher TTL); the other view is left out "
         "of the connections and sessions. A connection seen at one point only (dropped "
-        "between them) is kept as it was captured",
+        f"between them) is kept as it was captured{started}",
         "Nothing to fix for the copies; to judge one side of the NAT alone, analyze that "
         "capture point's file alone",
         frames=frames, ts=pairs[0][1].ts)
+
+
+def _late(kept: Connection, far: Connection) -> bool:
+    """Is `far` a late view of `kept` (_late_pairs): no opening, less payload?"""
+    return (not (far.syn_seen or far.synack_seen)
+            and (far.orig_bytes, far.resp_bytes) != (kept.orig_bytes, kept.resp_bytes))
 
 
 def _where(conn: Connection) -> str:
