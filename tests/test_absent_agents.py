@@ -229,6 +229,52 @@ def test_an_unlisted_agent_of_a_session_may_be_the_configured_one_under_nat() ->
     assert "10.77.0.254 (session S1), which the configuration does not list" in note.message
 
 
+def _trial31(name: str) -> Analysis:
+    folder = STORED.parent / "trial31-dnat"
+    path = next(folder.glob(f"{name}.pcap*"))
+    config = build_config(load_file(folder / f"{name}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _top_lines(analysis: Analysis) -> list[str]:
+    """The verdict and the lines under it, up to the sessions' count."""
+    console = Console(width=200, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=None)
+    lines = console.export_text().splitlines()
+    return lines[:next(i for i, line in enumerate(lines) if line.startswith("sessions:"))]
+
+
+def test_an_agent_reached_through_a_nat_is_no_agent_not_seen() -> None:
+    """Trial 31 D4: DNAT publishes the agent 10.77.1.2 as 10.77.0.254; its data
+    connection comes from 10.77.1.2, so host_not_configured reads 10.77.0.254 as most
+    likely that agent. The note said no job with 10.77.1.2 was judged: it is judged, in
+    session S1, and the note is gone."""
+    analysis = _trial31("dnat-good-media")
+    assert analysis.verdict == "pass"
+    [hosts] = [f for f in analysis.findings if f.code == "host_not_configured"]
+    assert "10.77.0.254 is most likely another address of the configured remote agent " \
+        "10.77.1.2" in hosts.message
+    assert analysis.sessions[0].likely_configured == {"agent": "10.77.1.2"}
+    assert "agent_not_seen" not in _codes(analysis)
+    assert not any("note:" in line for line in _top_lines(analysis))
+
+
+def test_an_unlisted_agent_the_capture_cannot_tie_is_named_in_the_note() -> None:
+    """Trial 31 D4: only the control connection to the NAT's address is in the capture
+    (the data connection refused toward the agent): host_not_configured says the address
+    may be translated, and the note's first sentence no longer says flatly that no job
+    with the configured agent is judged."""
+    analysis = _trial31("dnat-data-rst-media")
+    [note] = [f for f in analysis.findings if f.code == "agent_not_seen"]
+    assert note.message.startswith(
+        "No control connection to the configured agent 10.77.1.2 (--remote-agent) in the "
+        "capture: unless it is session S1's agent 10.77.0.254 under another address (a "
+        "NAT), no job with it is judged here.")
+    assert "says nothing of its jobs" not in note.message
+    [top] = [line for line in _top_lines(analysis) if "note:" in line]
+    assert "unless it is session S1's agent 10.77.0.254" in top
+
+
 def test_only_the_configured_agents_arp_is_kept() -> None:
     """The tracker keeps the ARP requests for the configured agents only: without any,
     nothing (an ARP storm costs a few numpy operations per batch, no Python per packet)."""

@@ -145,6 +145,12 @@ class Session:
     # two NDMP agents (flowcheck.verify.server_roles): the words name them so, not "the
     # media server" (trial 27 D8). Not in the JSON.
     server_roles: dict[str, str] = field(default_factory=dict)
+    # Role ("media", "agent") -> the configured address that host_not_configured reads
+    # this session's unlisted host of that role as, most likely (another address of it:
+    # the session shows the configured one at that role too, a NAT or a second
+    # interface; flowcheck.verify.hosts). agent_not_seen leaves such an agent out: its
+    # job is judged here (trial 31 D4). Not in the JSON.
+    likely_configured: dict[str, str] = field(default_factory=dict)
 
     def version_words(self, *, short: bool = False) -> str:
         """The NDMP version as the text reports it: "NDMP v4"; "NDMP v4 asked" (and,

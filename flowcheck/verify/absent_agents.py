@@ -43,7 +43,11 @@ def check_absent_agents(findings: list[Finding], sessions: Sequence[Session],
 
 def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp: ArpLog,
             config: Config, ended_at: float | None) -> list[Finding]:
-    seen = {s.remote_agent for s in sessions}
+    # An agent that a judged session shows under another address (host_not_configured
+    # reads it as most likely that agent: Session.likely_configured) is seen there.
+    seen = {s.remote_agent for s in sessions} | {
+        s.likely_configured["agent"] for s in sessions
+        if "agent" in s.likely_configured and not s.side}
     absent = [agent for agent in config.remote_agents if agent not in seen]
     if not absent:
         return []
@@ -63,7 +67,8 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
             quiet.append((agent, asked))
     if quiet and sessions:
         unlisted = {s.remote_agent: s.id for s in reversed(sessions)
-                    if s.remote_agent not in config.remote_agents and not s.side}
+                    if s.remote_agent not in config.remote_agents and not s.side
+                    and "agent" not in s.likely_configured}
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
                                   _three_way(sessions, [a for a, _ in quiet])))
     return findings
@@ -144,11 +149,22 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     notes = "; ".join(f"{_asked_words(requester, a, set(), agent)} had no answer in the "
                       "capture" for agent, asked in quiet for requester, a in sorted(asked.items()))
     kind = "the configured agent" if one else "the configured agents"
+    it, its = ("it", "its") if one else ("them", "their")
+    # With sessions whose agent the configuration does not list, that agent may be one
+    # of these under another address (a NAT): host_not_configured says so, and the note
+    # says it too rather than that no job with it is judged (trial 31 D4).
+    unless = ""
+    if unlisted:
+        sids = list(unlisted.values())
+        unless = (f"unless {'it is' if one else 'one of them is'} "
+                  + (f"session {sids[0]}'s agent {next(iter(unlisted))}" if len(sids) == 1
+                     else f"the agent of session {', '.join(sids[:-1])} or {sids[-1]}")
+                  + " under another address (a NAT), ")
     message = (
-        f"No control connection to {kind} {named} (--remote-agent) in the capture: no job "
-        f"with {'it' if one else 'them'} is judged here, so the verdict says nothing of "
-        f"{'its' if one else 'their'} jobs." + (f" {_protocols(quiet)}: {notes}." if notes
-                                                else ""))
+        f"No control connection to {kind} {named} (--remote-agent) in the capture: "
+        f"{unless}no job with {it} is judged here"
+        + ("" if unless else f", so the verdict says nothing of {its} jobs") + "."
+        + (f" {_protocols(quiet)}: {notes}." if notes else ""))
     if unlisted:
         others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
         seen = _versions(unlisted)

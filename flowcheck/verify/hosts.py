@@ -82,6 +82,8 @@ def check_hosts(ctx: Context) -> None:
                 words += _side_words(ctx, session)
             control = ctx.by_uid.get(session.control_uid)
             other = _configured_too(ctx, session, which, host)
+            if other is not None:
+                session.likely_configured[which] = other[0]
             stack = _dual_stack(host, configured) if other is None else None
             reading = ("the capture may show other hosts than the ones meant, or the "
                        "addresses were translated (NAT) on the way" if other is None
