@@ -104,3 +104,27 @@ def test_a_late_view_is_not_folded_without_the_proof() -> None:
     assert fold_nat_views([whole, twin, late],
                           [*streams, NdmpStream(uid="C3", messages=other),
                            _late(4, 1.0001)])[1] == []
+
+
+def test_an_exact_announced_endpoint_beats_a_blind_sessions_port_match(
+        tmp_path: Path) -> None:
+    """The late view holding only its last three messages (too few to prove it is the
+    job's control connection): it stays a second session, started mid-job, that could
+    show no announcement. The data connection reached exactly the endpoint the job's
+    DATA_CONNECT announced, after it: the job's, not the late view's by direction and
+    ports (it was, and the job read capture_filtered)."""
+    import subprocess
+
+    late = tmp_path / "late.pcapng"
+    subprocess.run(["tshark", "-r", str(CASE), "-w", str(late), "-Y",
+                    f"not (ip.addr == {AGENT} and tcp.port == 10000 and frame.number < 893)"],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(late, config_path=CASE.with_name(
+        "dnat-art-good-dump2-late-r1.toml"))
+    job, blind = analysis.sessions
+    assert (job.remote_agent, blind.remote_agent) == (PUBLIC, AGENT)
+    [announced] = job.announced
+    assert job.data_connections == [announced.used_by] and job.port_matched == []
+    assert [s.status for s in job.steps] == ["ok"] * 4
+    assert blind.data_connections == [] and not blind.announced
+    assert not any(f.code == "capture_filtered" for f in analysis.findings)

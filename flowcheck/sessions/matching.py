@@ -56,7 +56,13 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     Another session's host never takes the announcement: with two jobs at once, one
     agent may announce the very endpoint (ip:port) that the other job's agent announced
     too (NAT, or both listening on one address), and each job's connection belongs to
-    the job whose media server (or agent) opened it."""
+    the job whose media server (or agent) opened it. Except a session whose
+    announcements the capture cannot show (its control connection open before the
+    capture, no announcement read: `blind`): its host counts as one no session uses, so
+    a connection it opened to exactly another session's announced endpoint after that
+    announcement is the announcing session's, not taken by direction and ports for the
+    blind one later (flowcheck.sessions.by_ports; trial 31 D2: the post-NAT copy of the
+    job's control connection, its start not captured, took the job's data connection)."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: order.key(item[2][0].frame, item[0]))
@@ -66,8 +72,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             announced_at[endpoint].append(ts)
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
-    by_connector = {"data": endpoints.by_connector({s.media_server for s in sessions}),
-                    "mover": endpoints.by_connector({s.remote_agent for s in sessions})}
+    sighted = [s for s in sessions if not blind(s, control_of[s.id])]
+    by_connector = {"data": endpoints.by_connector({s.media_server for s in sighted}),
+                    "mover": endpoints.by_connector({s.remote_agent for s in sighted})}
     # Connections whose handshake the sniffer lost, by their first captured packet's
     # sender (ip, port) and its peer: the listener's first packet makes the listener
     # their originator (trial 25 D1).
@@ -134,6 +141,12 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 break
             claim(endpoints, retry, session, "data")
             conn = retry
+
+
+def blind(session: Session, control: Connection) -> bool:
+    """Can the capture show none of the session's announcements: its control connection
+    was open before the capture (no opening in it) and no announcement was read?"""
+    return not session.announced and connection_outcome(control) == "midstream"
 
 
 def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
