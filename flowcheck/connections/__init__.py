@@ -128,8 +128,14 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
             with _young_collections_only() as collect:
-                for number, batch in enumerate(across_seams(reader), 1):
+                # No reference to a fed batch may stay while the next chunk is read (its
+                # buffer is then free for the read's): not `enumerate`, whose result
+                # tuple holds the last item until the next one comes.
+                number = 0
+                for batch in across_seams(reader):
                     tracker.feed(batch)
+                    del batch
+                    number += 1  # noqa: SIM113 - enumerate would hold the batch (above)
                     if number % COLLECT_EVERY == 0:
                         collect()
                     if points.wanted and not points.active:

@@ -11,7 +11,9 @@ back stay) go on with the next batch: the tracker takes any batch boundaries (a
 chunk ends wherever its bytes do). Only batches of one file whose optional per-packet arrays match
 (a pcap file; a pcapng file) are joined; the cost is one comparison of the next batch's
 first records per batch and, at a seam that has such records, one copy of the next
-batch's buffer.
+batch's buffer. Memory: one batch held (one chunk buffer) besides the one being tracked
+and the one being read ahead; nothing of a batch handed on is kept while the next is
+read (tests/test_connections_memory.py).
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
             held = batch
             continue
         ready, held = _moved_across(held, batch)
+        del batch
         if len(ready):
             yield ready
+        # Nothing of the batch handed on stays referenced while the next is read: its
+        # buffer is free again before the reader's next read takes one.
+        del ready
     if held is not None:
         yield held
 

@@ -1,0 +1,104 @@
+"""Memory while tracking follows the read chunk, not the capture's length.
+
+Nothing is timed. A capture of one long transfer is tracked in chunks of CHUNK bytes:
+python's own allocation tracer (tracemalloc: numpy's arrays included) gives the peak
+of the bytes allocated at once, which must stay within a few chunks (the chunk tracked,
+the next one held for the records written across their seam, connections.seams, and
+the one the read-ahead thread is filling, sources.readahead) whatever the number of
+chunks; and the chunk buffers alive at once are counted as they are allocated.
+"""
+
+from __future__ import annotations
+
+import struct
+import tracemalloc
+import weakref
+from pathlib import Path
+
+import pytest
+from test_connections_states import handshake, pkt
+from test_connections_util import ACK, FIN, PSH
+from test_connections_util import write_pcap as write
+
+import flowcheck.connections as connections
+from flowcheck.connections import track_connections
+from flowcheck.sources import readahead
+from flowcheck.sources import reader as reader_module
+
+CHUNK = 1 << 20
+CHECKSUM_AT = 14 + 20 + 16  # Ethernet, IPv4 (no options), TCP checksum field
+
+
+@pytest.fixture(autouse=True)
+def reading_as_on_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read ahead as on the 2-core machines flowcheck is built for; the files' heads
+    (read once before tracking, connections.HEAD_BYTES) kept below a chunk; glibc's
+    thresholds raised before tracing (the primer block is allocated once per process
+    and never touched: no memory, but tracemalloc would count it)."""
+    monkeypatch.setattr(reader_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(connections, "HEAD_BYTES", 1 << 14)
+    reader_module._prime_allocator()
+
+
+def transfer(path: Path, chunks: int) -> Path:
+    """One connection carrying about `chunks` read chunks of data in segments of
+    1,100-1,400 bytes (an ACK every 4), each with its own TCP checksum, none of them
+    one the capture-points sample takes (points.sampled: low six bits 0)."""
+    packets = handshake()
+    seq = 101
+    for k in range(chunks * CHUNK // 1300):
+        size = 1400 - k * 37 % 300
+        packets.append(pkt(True, PSH | ACK, seq, 901, data=size))
+        seq += size
+        if k % 4 == 3:
+            packets.append(pkt(False, ACK, 901, seq))
+    packets += [pkt(True, FIN | ACK, seq, 901), pkt(False, FIN | ACK, 901, seq + 1),
+                pkt(True, ACK, seq + 1, 902)]
+    summed = [p[:CHECKSUM_AT] + struct.pack("!H", (k * 40503) & 0xFFC0 | 1)
+              + p[CHECKSUM_AT + 2:] for k, p in enumerate(packets)]
+    return write(path, 1, summed)
+
+
+def tracked_peak(path: Path) -> int:
+    """The most bytes allocated at once while tracking the capture in CHUNK chunks."""
+    tracemalloc.start()
+    try:
+        [connection] = track_connections([str(path)], chunk_size=CHUNK).connections
+        assert connection.history == "ShADaFf" and connection.retransmits == 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_is_a_few_chunks_whatever_the_capture_length(tmp_path: Path) -> None:
+    """Three chunk buffers (a chunk buffer has room for CHUNK plus one BUFFER_STEP)
+    and the decode of one chunk, at 8 and at 24 chunks. It was 4.3 chunks: the batch
+    handed on was still referenced (enumerate's result tuple) while the seam's
+    look-ahead had the reader take a fourth buffer."""
+    short = tracked_peak(transfer(tmp_path / "short.pcap", 8))
+    long = tracked_peak(transfer(tmp_path / "long.pcap", 24))
+    assert long < 4 * CHUNK, long / CHUNK
+    assert long <= short + CHUNK // 4, (short / CHUNK, long / CHUNK)
+
+
+def test_at_most_three_chunk_buffers_at_once(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk buffer the reader allocates, counted with the earlier ones still
+    alive: the chunk tracked, the next one (the seam's look-ahead) and the one read
+    ahead. No fed batch stays referenced while the next chunk is read."""
+    allocate = readahead.Reads._allocate
+    buffers: list[weakref.ref] = []
+    most = []
+
+    def counted(self: readahead.Reads, *args: object) -> tuple[memoryview, int]:
+        buf, start = allocate(self, *args)  # type: ignore[arg-type]
+        buffers.append(weakref.ref(buf.obj))  # type: ignore[arg-type]
+        most.append(sum(1 for alive in buffers if alive() is not None))
+        return buf, start
+
+    monkeypatch.setattr(readahead.Reads, "_allocate", counted)
+    [connection] = track_connections([str(transfer(tmp_path / "t.pcap", 12))],
+                                     chunk_size=CHUNK).connections
+    assert connection.history == "ShADaFf"
+    assert len(most) >= 12
+    assert max(most) <= 3, most
