@@ -290,6 +290,9 @@ def test_the_short_pass_agrees(tmp_path: Path, seed: int,
 HOST_TOOL_COPIES = {
     # netsh trace + etl2pcapng: each packet at the adapter and its filter driver, 2 us apart.
     "captures/windows-tools/l2fw-dropped-etl2pcapng.pcapng",
+    # dumpcap on both interfaces of a router: each forwarded packet in and out, the egress
+    # copy queued up to ms later with its TTL one lower (connections.relay_copies).
+    "captures/trial31-dnat/dnat-art-good-dump2-late-r1.pcapng.gz",
 }
 
 
