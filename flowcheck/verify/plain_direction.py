@@ -44,16 +44,17 @@ def _called_back(ctx: Context, session: Session) -> bool:
                for step, spec in zip(session.steps, ctx.profile.steps, strict=False))
 
 
-def profile_first(ctx: Context, finding: Finding) -> tuple[str, str]:
+def profile_first(ctx: Context, finding: Finding,
+                  shown: list[Announcement]) -> tuple[str, str]:
     """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
     NDMP's direction: the lead names that profile and the announcements that show it, and
     ends where the fix for the profile in force begins (with_lead joins them); the fix is
-    the finding's without the suggestion. ("", the finding's fix) otherwise."""
+    the finding's without the suggestion. ("", the finding's fix) otherwise. shown:
+    plain_direction(ctx), read once per analysis by the caller (it reads every session)."""
     fix = finding.fix
     wrong_way = wrong_way_fix(ctx.profile.name)
     if OTHER_PRODUCT_FIX not in fix and not fix.startswith(wrong_way):
         return "", fix
-    shown = plain_direction(ctx)
     if not shown:
         return "", fix
     first = shown[0]
