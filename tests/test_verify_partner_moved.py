@@ -40,7 +40,7 @@ def _context(order: FileOrder) -> tuple[Context, NS, Announcement]:
 
 
 @pytest.mark.parametrize("order", [FileOrder(frames=True),
-                                   FileOrder(frames=True, moved=frozenset({900})),
+                                   FileOrder(frames=True, moved=((900, 900),)),
                                    TIME_ORDER],
                          ids=["frames", "reply-moved", "time"])
 def test_the_request_hands_on_the_latest_reply_before_it(order: FileOrder) -> None:
