@@ -227,17 +227,22 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
 
 def file_order(traffic: Traffic) -> FileOrder:
     """How the traffic's capture orders its events (flowcheck.sessions.file_order): by
-    frame in one file of one interface, but for the events (first and last packet,
-    NDMP messages) of the connections written out of time order."""
-    from flowcheck.sessions.file_order import FileOrder
+    frame in one file of one interface, but within the span of frames (first to last
+    packet, in time and in file order) of each connection written out of time order:
+    every event there (its RST, stall, FIN, NDMP messages) is ordered by time."""
+    from flowcheck.sessions.file_order import FileOrder, moved_spans
 
     if not traffic.one_stream or not traffic.time_ordered:
         return FileOrder(frames=traffic.one_stream)
-    moved = traffic.time_ordered
-    frames = {f for c in traffic.connections if c.uid in moved
-              for f in (c.first_frame, c.last_frame)}
-    frames.update(m.frame for s in traffic.streams if s.uid in moved for m in s.messages)
-    return FileOrder(frames=True, moved=frozenset(frames))
+    spans = []
+    for c in traffic.connections:
+        if c.uid in traffic.time_ordered:
+            ends = [c.first_frame, c.last_frame] + [
+                w[0] for w in (c.written_first, c.written_last) if w is not None]
+            spans.append((min(ends), max(ends)))
+    spans += [(min(m.frame for m in s.messages), max(m.frame for m in s.messages))
+              for s in traffic.streams if s.uid in traffic.time_ordered and s.messages]
+    return FileOrder(frames=True, moved=moved_spans(spans))
 
 
 def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:

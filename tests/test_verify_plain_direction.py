@@ -100,3 +100,26 @@ def test_a_refused_callback_is_no_proof_of_backup_exec() -> None:
                  if f["code"] == "step_missing" and f["session"] == "S2"]
     assert missing["fix"].index("--profile ndmp") < missing["fix"].index("--media-range"), \
         missing["fix"]
+
+
+def test_a_callback_not_in_the_capture_makes_the_lead_conditional(tmp_path: Path) -> None:
+    """captures/lab/agent-connects-data with its callback (port 6009 <-> 5001) left out by
+    a capture filter: step 2 is `unknown`, no evidence either way (the media server named
+    its job engine in a vendor message, Backup Exec's), so the lead says "if this is
+    plain NDMP" instead of telling the user to analyze again with --profile ndmp (review
+    of today's change)."""
+    capture = tmp_path / "no-callback.pcap"
+    subprocess.run(["tcpdump", "-r", str(CAPTURES / "lab" / "agent-connects-data.pcap"),
+                    "-w", str(capture), "not port 6009"], check=True, capture_output=True)
+    done = _analyze(capture, "--config", str(CAPTURES / "lab" / "agent-connects-data.toml"),
+                    "--format", "json")
+    report = json.loads(done.stdout)
+    [session] = report["sessions"]
+    assert session["steps"][1]["status"] == "unknown"
+    [wrong_way] = [f for f in report["findings"] if f["code"] == "step_out_of_order"]
+    fix = wrong_way["fix"]
+    assert fix.startswith("If this is plain NDMP ("), fix
+    assert "analyze it with --profile ndmp" in fix
+    assert "Analyze the capture again" not in fix
+    assert "Allow TCP from 10.77.0.2 to 10.77.0.1".lower() in fix.lower()
+    assert fix.count("--profile ndmp") == 1, fix

@@ -66,3 +66,20 @@ def test_an_announced_address_not_known_as_the_media_servers_stays_a_mismatch(
         changes["remote_agents"] = None
     codes = [f.code for f in _errors(**changes)]
     assert codes == ["announced_address_mismatch"]
+
+
+def test_a_second_interface_configured_with_no_router_between_stays_a_mismatch() -> None:
+    """A multi-homed agent announcing its second interface (10.79.0.2), both its addresses
+    configured: every packet between the hosts arrives with TTL 64, no router between
+    them, so no NAT shows the agent under 10.77.0.2; the announced interface the media
+    server cannot reach is the fault (captures/lab/announced-other-address.pcap; review
+    of trial 31 D1: it read data_unanswered, 'most likely a NAT')."""
+    lab = FOLDER.parent / "lab"
+    values = load_file(lab / "announced-other-address.toml")
+    values["remote_agents"] = ["10.77.0.2", "10.79.0.2"]
+    config = build_config(values)
+    analysis = analyze(read_traffic([str(lab / "announced-other-address.pcap")], config),
+                       config)
+    codes = [f.code for f in analysis.findings if str(f.severity) == "error"]
+    assert codes == ["announced_address_mismatch"]
+    assert not any("NAT between the hosts shows" in f.message for f in analysis.findings)

@@ -15,33 +15,43 @@ multi-queue sniffer, files merged unsorted), whose write order is no event order
 connection whose own packets were written out of time order by less than NTP's step
 threshold (a NIC-queue swap: the tracker took them in time order,
 flowcheck.connections.by_time) is ordered by time against anything, its frames being no
-event order; the other connections of the file keep the file's order (`moved`).
+event order: every frame within its span in the file (first to last packet as written),
+another connection's written there too (conservative: time orders there, with no list of
+each moved connection's frames to keep); the rest of the file keeps its order (`moved`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flowcheck.model import Connection
 
-__all__ = ["FileOrder", "TIME_ORDER"]
+__all__ = ["FileOrder", "TIME_ORDER", "moved_spans"]
 
 
 @dataclass(frozen=True, slots=True)
 class FileOrder:
     """How the capture set orders its events. frames: its frame numbers are one
     sniffer's write order (one file, one interface: ClockSteps.one_stream); moved: the
-    frames of the events (first and last packet, NDMP messages) of the connections whose
-    packets were written out of time order (Traffic.time_ordered), which time orders."""
+    spans of frames (first, last, inclusive; sorted, disjoint: moved_spans) of the
+    connections whose packets were written out of time order (Traffic.time_ordered),
+    which time orders."""
 
     frames: bool = False
-    moved: frozenset[int] = frozenset()
+    moved: tuple[tuple[int, int], ...] = ()
 
     def by_frame(self, *frames: int | None) -> bool:
         """Do the events at these frames come in the file's order (frames), none of
-        them in a connection written out of time order (moved)? None: an event whose
-        frame is unknown, which time orders."""
-        return self.frames and not any(f is None or f in self.moved for f in frames)
+        them within the span of a connection written out of time order (moved)? None:
+        an event whose frame is unknown, which time orders."""
+        return self.frames and not any(f is None or self._in_moved(f) for f in frames)
+
+    def _in_moved(self, frame: int) -> bool:
+        """Is the frame within a moved span (a binary search)?"""
+        at = bisect_right(self.moved, (frame, float("inf"))) - 1
+        return at >= 0 and self.moved[at][0] <= frame <= self.moved[at][1]
 
     def follows(self, frame: int, ts: float, than_frame: int, than_ts: float,
                 slack: float = 0.0) -> bool:
@@ -82,6 +92,18 @@ class FileOrder:
         control's last packet was written?"""
         return conn.ts <= until or (self.by_frame(conn.first_frame, control.last_frame)
                                     and conn.first_frame <= control.last_frame)
+
+
+def moved_spans(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """The spans (first frame, last frame) sorted and merged where they overlap or
+    touch: FileOrder.moved."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return tuple(merged)
 
 
 # Time decides (a set of files, or no capture behind the connections: tests' and

@@ -94,7 +94,9 @@ def _between(other: Announcement, reply: Announcement, request: Announcement,
     most the jitter before it."""
     if order.by_frame(reply.frame, other.frame, request.frame):
         return reply.frame < other.frame < request.frame
-    return (order.key(other.frame, other.ts) > order.key(reply.frame, reply.ts)
+    after = (other.frame > reply.frame if order.by_frame(reply.frame, other.frame)
+             else (other.ts, other.frame) > (reply.ts, reply.frame))
+    return (after
             and order.follows(request.frame, request.ts, other.frame, other.ts,
                               _JITTER_SECONDS))
 

@@ -15,7 +15,12 @@ from __future__ import annotations
 from flowcheck.config import Config, format_ranges
 from flowcheck.model import Finding, Severity
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, role_ends
-from flowcheck.verify.plain_direction import profile_first, with_lead
+from flowcheck.verify.plain_direction import (
+    callback_unseen,
+    plain_direction,
+    profile_first,
+    with_lead,
+)
 
 # The words Context.ranges gives a range the user did not set.
 _DEFAULT_RANGE_MARK = " range, the default)"
@@ -26,10 +31,12 @@ def note_fixes(ctx: Context) -> None:
     """Add the default-range advice and the `flowcheck firewall` pointer to the fixes of
     the errors and warnings, after `--profile ndmp` when the capture is plain NDMP's
     (verify.plain_direction)."""
+    shown = plain_direction(ctx)  # once: it reads every session
+    unseen = bool(shown) and callback_unseen(ctx)
     for finding in ctx.findings:
         if finding.severity == Severity.INFO or not finding.fix:
             continue
-        lead, fix = profile_first(ctx, finding)
+        lead, fix = profile_first(ctx, finding, shown, unseen)
         first = default_ranges_first(ctx, fix)
         pointer = firewall_pointer(ctx, finding)
         finding.fix = with_lead(lead, f"{first}{fix[1:] if first else fix}{pointer}")

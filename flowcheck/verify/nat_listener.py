@@ -15,7 +15,10 @@ opening firewall ports does not help", and told the media server to announce the
 router's address; the same NAT without the drop rule passes (trial 31 snat-good). An
 announced address the configuration does not give the listener stays
 announced_address_mismatch (flowcheck.verify.addresses): it may be an inside address the
-connector's side cannot reach.
+connector's side cannot reach. Nor does it when every packet between the hosts arrives
+with its sender's initial TTL (flowcheck.verify.ttl.initial_both_ways): no router between
+them, so no NAT; the listener announced another interface of its own (a multi-homed
+agent with both addresses configured), and the address is the fault.
 """
 
 from __future__ import annotations
@@ -24,24 +27,39 @@ from flowcheck.model import Announcement, Session
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import special
+from flowcheck.verify.capture_points import copied_pairs
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import listened_at
+from flowcheck.verify.ttl import initial_both_ways
 
 
 def configured_listener(ctx: Context, session: Session, ann: Announcement) -> str | None:
     """The address the control connection reached the listener at when `ann` names
     another address that the configuration gives the listener's role (media_servers for
     the mover, remote_agents for the data service: the session's own peer, not a
-    three-way job's other agent); None otherwise, and for 0.0.0.0, loopback and an IPv4
-    announcement reached over IPv6 (flowcheck.verify.announced_kind)."""
+    three-way job's other agent); None otherwise, for 0.0.0.0, loopback and an IPv4
+    announcement reached over IPv6 (flowcheck.verify.announced_kind), and when the TTLs
+    show no router between the control connection's hosts (no NAT: another interface)."""
     if special(ann.ip) or listened_at(ctx, session, ann) is not None:
         return None
-    host = listener_host(ann, ctx.by_uid[session.control_uid])
+    control = ctx.by_uid[session.control_uid]
+    if _no_router_between(ctx, control.orig_h, control.resp_h):
+        return None
+    host = listener_host(ann, control)
     configured = (ctx.config.media_servers if ann.listener == "mover"
                   else ctx.config.remote_agents)
     if ann.ip == host or ann.ip not in configured or other_version(ann.ip, host):
         return None
     return host
+
+
+def _no_router_between(ctx: Context, a: str, b: str) -> bool:
+    """Do the TTLs show no router between a and b: both hosts' packets with an initial
+    TTL in a capture of one capture point (two points given together, one on each host,
+    see initial TTLs whatever lies between: flowcheck.verify.capture_points)?"""
+    copied = copied_pairs(ctx)
+    return (initial_both_ways(ctx, a, b)
+            and (a, b) not in copied and (b, a) not in copied)
 
 
 def _roles(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str, str]:

@@ -12,7 +12,11 @@ with backup-exec-9 its first fix asked for the media and agent ranges and the hi
 fixes of step_missing (the callback) and step_out_of_order, and what the profile in
 force would need follows it. A job whose agent called back (the callback step ok) is
 Backup Exec's, whatever its pairing (flowcheck.lab scenario agent-connects-data): its
-fixes stay as they are.
+fixes stay as they are. A callback the capture does not hold (every judged session's
+callback step `unknown`: a filter or the sniffer left it out) is no evidence either way,
+so the lead is a condition, "If this is plain NDMP (...), analyze it with --profile
+ndmp", not an instruction (review of today's change: Backup Exec's agent-connects-data
+without its callback was told to analyze again with --profile ndmp).
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ def plain_direction(ctx: Context) -> list[Announcement]:
                   key=lambda a: (a.ts, a.frame))
 
 
+def callback_unseen(ctx: Context) -> bool:
+    """Is every judged session's callback step `unknown` (not in the capture), so that
+    no session shows whether its agent called back?"""
+    return all(step.status == "unknown"
+               for s in ctx.sessions if not s.side
+               for step, spec in zip(s.steps, ctx.profile.steps, strict=False)
+               if spec.kind == "callback")
+
+
 def _called_back(ctx: Context, session: Session) -> bool:
     """Is the session's callback step ok? A refused or unanswered one is no proof: an
     agent's connection into the media range is also plain NDMP's data connection to the
@@ -44,26 +57,34 @@ def _called_back(ctx: Context, session: Session) -> bool:
                for step, spec in zip(session.steps, ctx.profile.steps, strict=False))
 
 
-def profile_first(ctx: Context, finding: Finding) -> tuple[str, str]:
+def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
+                  unseen: bool = False) -> tuple[str, str]:
     """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
     NDMP's direction: the lead names that profile and the announcements that show it, and
     ends where the fix for the profile in force begins (with_lead joins them); the fix is
-    the finding's without the suggestion. ("", the finding's fix) otherwise."""
+    the finding's without the suggestion. ("", the finding's fix) otherwise. shown:
+    plain_direction(ctx), read once per analysis by the caller (it reads every session);
+    unseen: callback_unseen(ctx), which makes the lead a condition."""
     fix = finding.fix
     wrong_way = wrong_way_fix(ctx.profile.name)
     if OTHER_PRODUCT_FIX not in fix and not fix.startswith(wrong_way):
         return "", fix
-    shown = plain_direction(ctx)
     if not shown:
         return "", fix
     first = shown[0]
     more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
     name = ctx.profile.name
-    lead = (f"Analyze the capture again with --profile ndmp: its announcements have the "
-            f"media server's mover listening and the agent connecting "
-            f"({first.message.removeprefix('NDMP_')}, frame {first.frame}{more}), plain "
-            f"NDMP's direction; the {name} profile has the media server connect. "
-            f"If it is {name} traffic after all: ")
+    which = f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{more}"
+    if unseen:
+        lead = (f"If this is plain NDMP (its announcements have the media server's mover "
+                f"listening and the agent connecting, {which}; the agent's callback to the "
+                f"job engine, which {name} jobs make, is not in the capture to tell), "
+                f"analyze it with --profile ndmp; if it is {name} traffic: ")
+    else:
+        lead = (f"Analyze the capture again with --profile ndmp: its announcements have "
+                f"the media server's mover listening and the agent connecting ({which}), "
+                f"plain NDMP's direction; the {name} profile has the media server connect. "
+                f"If it is {name} traffic after all: ")
     return lead, fix.replace(OTHER_PRODUCT_FIX, "").removeprefix(wrong_way)
 
 

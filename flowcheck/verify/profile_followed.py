@@ -32,10 +32,13 @@ def note_profile_followed(ctx: Context) -> None:
     """After every session's steps: each step_missing that suggests another profile,
     when another judged session followed this one (every step ok or not applicable, its
     callback ok), names that session and drops the suggestion."""
+    followed: list[Session] | None = None  # read once, on the first such finding
     for index, finding in enumerate(ctx.findings):
         if finding.code != "step_missing" or OTHER_PRODUCT not in finding.message:
             continue
-        model = _followed(ctx, finding.session)
+        if followed is None:
+            followed = _followed(ctx)
+        model = next((s for s in followed if s.id != finding.session), None)
         if model is None:
             continue
         ctx.findings[index] = replace(
@@ -46,15 +49,18 @@ def note_profile_followed(ctx: Context) -> None:
             fix=finding.fix.replace(OTHER_PRODUCT_FIX, ""))
 
 
-def _followed(ctx: Context, sid: str | None) -> Session | None:
-    """The first judged session other than `sid` whose steps all worked (ok or not
-    applicable), its callback step ok; None when there is none."""
+def _followed(ctx: Context) -> list[Session]:
+    """The first two judged sessions whose steps all worked (ok or not applicable), their
+    callback step ok: the first other than a finding's own session is among them."""
+    found: list[Session] = []
     for session in ctx.sessions:
-        if session.id == sid or session.side or not session.steps:
+        if session.side or not session.steps:
             continue
         callback = [step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
                     if spec.kind == "callback"]
         if callback and all(step.status == "ok" for step in callback) and all(
                 step.status in ("ok", "not_applicable") for step in session.steps):
-            return session
-    return None
+            found.append(session)
+            if len(found) == 2:
+                break
+    return found

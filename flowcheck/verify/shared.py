@@ -83,19 +83,21 @@ def partner(ctx: Context, session: Session, ann: Announcement
 def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
               order: FileOrder, earlier: bool) -> list[tuple[Session, Announcement]]:
     """The announcements of `found` before `ann` (earlier), else after it, in the
-    capture's order (FileOrder.before): where the file has an order (order.by_frame) those
-    written before (after) it, so that a later job's announcement stamped before it (the
-    clock set back between the jobs) is not taken for the closest; only when none is,
-    those within the jitter in time (two interfaces' stamps:
+    capture's order (FileOrder.before), each pair by itself: where the file has an order
+    for both (order.by_frame) those written before (after) it, so that a later job's
+    announcement stamped before it (the clock set back between the jobs) is not taken
+    for the closest; a pair with an event of a connection written out of time order
+    (FileOrder.moved) by time, within the announcements' jitter, beside them (a closer
+    one there is not dropped for an unmoved one: review of today's change). Only when
+    none is on that side, those within the jitter in time (two interfaces' stamps:
     flowcheck.sessions.file_order). Else by time, within the announcements' jitter."""
     def on_side(by: FileOrder, a: Announcement) -> bool:
         first, then = (a, ann) if earlier else (ann, a)
         return by.before(first.frame, first.ts, then.frame, then.ts,
                          ANNOUNCEMENT_JITTER_SECONDS)
 
-    written = [item for item in found if order.by_frame(item[1].frame, ann.frame)
-               and on_side(order, item[1])]
-    return written or [item for item in found if on_side(TIME_ORDER, item[1])]
+    in_order = [item for item in found if on_side(order, item[1])]
+    return in_order or [item for item in found if on_side(TIME_ORDER, item[1])]
 
 
 def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
