@@ -65,8 +65,9 @@ flowcheck.connections.appearances) has them marked by that identity too, at any 
 
 A router's or bridge's copies in one capture of several of its interfaces (`tcpdump -i
 any` on it), the egress copy a queueing delay after the ingress one, are told by the
-interface and TTL (flowcheck.connections.relay_copies) from the same sort's equal
-packets, at up to RELAY_WINDOW; they are one capture point's, never points.py's.
+interface and TTL (flowcheck.connections.relay_copies: a TTL one lower, or equal across
+named interfaces) from the same sort's equal packets, at up to RELAY_WINDOW; they are
+one capture point's, never points.py's.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.decode.legs import named_part
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
 
@@ -197,11 +199,11 @@ class CaptureCopies:
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
-        relayed = self._relayed(every, rows, top, position, near, own, legs)
+        relayed, named = self._relayed(every, rows, top, position, near, own, legs)
         copy[rows[relayed]] = True
-        if self.relays.count:  # an egress copy whose ingress copy the sniffer dropped
+        if self.relays.count:  # an egress copy whose ingress copy the capture lacks
             codes = exit_codes(d.tcp_src, d.tcp_dst, own.source, own.leg, own.ttl)
-            self.relays.learn(codes[rows[relayed]])
+            self.relays.learn(codes[rows[named]])
             orphan = self.relays.orphaned(codes, copy)
             copy |= orphan
             relayed = np.concatenate((relayed, n - m + np.flatnonzero(orphan)))
@@ -237,17 +239,19 @@ class CaptureCopies:
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
-                 legs: Callable[[], np.ndarray] | None) -> np.ndarray:
-        """The relay copies (relay_copies), indexes into every, the batch's; their pairs
-        are counted in `relays` and marked taken. The interfaces are read (legs) once
-        relay copies were seen, or when equal packets are left that are no copies yet."""
+                 legs: Callable[[], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The relay copies (relay_copies), indexes into every, the batch's, and those of
+        them told from their originals by named interfaces (legs.named_part: an exit of
+        RelayCopies.learn); their pairs are counted in `relays` and marked taken. The
+        interfaces are read (legs) once relay copies were seen, or when equal packets
+        are left that are no copies yet."""
         none = np.zeros(0, np.int64)
         if legs is None or top.shape[0] < 2:
-            return none
+            return none, none
         n, m = top.shape[0], own.side.shape[0]
         if not self.relays.count and np.count_nonzero(
                 (top[1:] == top[:-1]) & (rows[position[1:]] >= 0)) <= near[1].shape[0]:
-            return none
+            return none, none
         own.leg[:] = legs()
         every.leg[n - m:] = own.leg
         copied = np.zeros(n, bool)
@@ -259,7 +263,7 @@ class CaptureCopies:
         every.taken[then] = True
         self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],
                          every.frame[then])
-        return then
+        return then, then[named_part(every.leg[first]) != named_part(every.leg[then])]
 
     def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,
               position: np.ndarray, since: int | None) -> tuple[np.ndarray, np.ndarray]:

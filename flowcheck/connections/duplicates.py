@@ -178,8 +178,12 @@ def _relayed(relays: RelayCopies) -> str:
            if not relays.routed else "one lower (routed) or equal (bridged)")
     lost = (f"; and {relays.orphans:,} more were captured as such copies leave (by that "
             "interface, with that TTL) without their copy from the interface they came in "
-            "on, which the sniffer dropped (their bytes count as the capture's loss)"
-            if relays.orphans else "")
+            f"on ({relays.orphans:,} against {relays.count:,} pairs: "
+            + ("which the sniffer most likely dropped, as one that falls behind drops a "
+               "few, tcpdump -i any among them" if relays.dropped_likely else
+               "too many for a sniffer falling behind: the capture lacks those ingress "
+               "copies, for a reason it does not show")
+            + "; their bytes count as the capture's loss)" if relays.orphans else "")
     return (f"{relays.count:,} of them were told by where they were captured: a router's "
             "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
             "each packet it forwarded as it came in on one interface and again as it left "

@@ -11,10 +11,14 @@ A packet is the relay copy of an earlier packet of the same file when
   IPv4 ID, TCP sequence and acknowledgement numbers, flags, window, payload length and
   TCP checksum, which covers the options and the payload);
 - they were captured on different interfaces (flowcheck.decode.legs: the Linux cooked
-  capture's interface index or its packet type and address, the pcapng interface, or
-  the Ethernet MAC addresses), both known;
+  capture's interface index and packet type, or its packet type and address, the pcapng
+  interface, or the Ethernet MAC addresses), both known;
 - its TTL (IPv6: hop limit) is one lower than the earlier packet's (routed: RFC 791
-  3.2, RFC 8200 3) or equal (bridged);
+  3.2, RFC 8200 3), or equal (bridged) where the two interfaces are named ones (another
+  interface index, packet type or pcapng interface: legs.named_part). A bridge forwards
+  a frame with its MAC pair unchanged, so two copies told apart by their MAC pairs alone
+  are a router's or none: a host that switched its default router (R1 -> R2) sends its
+  resend, bit for bit over IPv6 without timestamps, to R2's MAC with the same hop limit;
 - it was captured at most RELAY_WINDOW after it, and the earlier packet is neither a
   copy itself nor the original of another copy.
 Among several equal earlier packets (a bit-identical resend: IPv6, or IPv4 ID 0, with
@@ -28,16 +32,26 @@ which interface, with which TTL, a host's packets to another leave the router (t
 addresses, file, interface and TTL: `exits`, at most EXITS_CAP), a packet captured so is
 an egress copy too, its original (the ingress copy) not captured: every packet of that
 host pair passes the ingress interface first, a resend too. It counts as a copy (`orphans`);
-its bytes are the capture's loss (the sniffer's drops), not the network's.
+its bytes are the capture's loss, not the network's. Only on evidence: the pairs were
+told by named interfaces (a MAC pair names none: a host's own capture after it changed
+its default router holds its packets to the new router's MAC, every one unpaired), and
+EXIT_PAIRS of them showed that exit (a sustained pattern, not one resend that left by
+another interface). Whether the sniffer dropped the ingress copies is the orphans'
+share of the pairs (`dropped_likely`): a sniffer falling behind drops a few.
 
 A sender's resend is not such a copy: it comes in on the interface its original came in
-on, with its original's TTL, and mostly differs anyway (Linux, Windows and the BSDs give
-it a new IPv4 ID; a later TSval changes the checksum). A packet dropped after the
-capture point and resent is captured twice more, the resend's own two copies: one
-retransmission. RELAY_WINDOW (1 s) bounds the queueing delay taken: a queue holding a
-packet longer than TCP's initial retransmission timeout (1 s, RFC 6298 2.1) has its
-sender resend it anyway, and the window only bounds the state kept, since the
-interface and TTL, not the time, tell the copy.
+on (unless its route changed, below), with its original's TTL, and mostly differs anyway
+(Linux, Windows and the BSDs give it a new IPv4 ID; a later TSval changes the checksum).
+A packet dropped after the capture point and resent is captured twice more, the resend's
+own two copies: one retransmission. RELAY_WINDOW (1 s) bounds the queueing delay taken:
+a queue holding a packet longer than TCP's initial retransmission timeout (1 s, RFC 6298
+2.1) has its sender resend it anyway. Within it the interface and TTL tell the copy, as
+far as they can: a resend captured 200 ms or more after its original (a retransmission
+timeout) on another interface with an acceptable TTL is taken for a copy too. That is a
+host captured with `tcpdump -i any` whose route moved to another of its interfaces
+between the two (IPv6 or IPv4 ID 0, no timestamps): indistinguishable from a VLAN's
+packet captured again on its trunk after the trunk's queue (both outgoing, the same
+TTL); one such pair is no sustained pattern, so it makes no later packet an orphan.
 
 Cost. The pairs come from copies.py's sort of each batch (equal packets adjacent in
 capture order): pairs of two packets in numpy, larger groups (identical resends, rare)
@@ -54,14 +68,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowcheck.arrays import distinct
-from flowcheck.decode.legs import UNKNOWN
+from flowcheck.decode.legs import UNKNOWN, named_part
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
 RELAY_TAIL_CAP = 1 << 16  # packets without their copy yet kept across batches, at most
 SEARCH = 8  # earlier equal packets compared with each one in a larger group
 FRAMES_KEPT = 8
 EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
+EXIT_PAIRS = 8  # relay pairs by named interfaces an exit needs before orphans are taken
+DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's drops
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                  0xD6E8FEB86659FD93], dtype=np.uint64)
 
@@ -71,8 +86,9 @@ class RelayCopies:
     """What the relay copies found so far show: `count`, the `routed` ones (TTL one
     lower) and the `bridged` ones (equal), the `longest` time (seconds) a copy came
     after its original, the first copies' `frames`; `orphans`: egress copies without
-    their original (among `count`); `exits`: the egress codes (`exit_codes`), oldest
-    first."""
+    their original (among `count`); `exits`: the egress codes (`exit_codes`) of pairs
+    told by named interfaces, oldest first, each with its pairs so far (orphans once
+    EXIT_PAIRS)."""
 
     count: int = 0
     routed: int = 0
@@ -80,24 +96,39 @@ class RelayCopies:
     longest: float = 0.0
     orphans: int = 0
     frames: list[int] = field(default_factory=list)
-    exits: dict[int, None] = field(default_factory=dict)
+    exits: dict[int, int] = field(default_factory=dict)
 
     def learn(self, codes: np.ndarray) -> None:
-        """Take the egress codes of the copies found (uint64, `exit_codes`)."""
-        for code in distinct(codes).tolist():
-            self.exits.pop(code, None)
-            self.exits[code] = None
+        """Take the egress codes of the copies found by named interfaces (uint64,
+        `exit_codes`; legs.named_part), counting each one's pairs."""
+        ordered = np.sort(codes)
+        if not ordered.size:
+            return
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        counts = np.diff(np.append(starts, ordered.size))
+        for code, pairs in zip(ordered[starts].tolist(), counts.tolist(), strict=True):
+            self.exits[code] = self.exits.pop(code, 0) + pairs
             if len(self.exits) > EXITS_CAP:
                 del self.exits[next(iter(self.exits))]
 
     def orphaned(self, codes: np.ndarray, copy: np.ndarray) -> np.ndarray:
-        """Per packet (bool): not a copy yet but captured where and as relay copies of its
-        host pair were: an egress copy whose original the capture lacks (counted)."""
-        if not self.exits:
+        """Per packet (bool): not a copy yet but captured where and as at least EXIT_PAIRS
+        relay copies of its host pair were: an egress copy whose original the capture
+        lacks (counted)."""
+        trusted = [code for code, pairs in self.exits.items() if pairs >= EXIT_PAIRS]
+        if not trusted:
             return np.zeros(codes.shape[0], bool)
-        found = ~copy & np.isin(codes, np.fromiter(self.exits, np.uint64, len(self.exits)))
+        found = ~copy & np.isin(codes, np.array(trusted, np.uint64))
         self.orphans += int(np.count_nonzero(found))
         return found
+
+    @property
+    def dropped_likely(self) -> bool:
+        """Whether the orphans read as a sniffer's drops: a few against the pairs found
+        (at most DROPPED_SHARE of them), as a sniffer falling behind drops (trial 30's
+        stored capture: 1 against 350). More point elsewhere (the ingress copies not
+        captured at all, or a pattern that is no router's)."""
+        return self.orphans <= DROPPED_SHARE * self.count
 
     def note(self, ttl_first: np.ndarray, ttl_then: np.ndarray, delay: np.ndarray,
              frames: np.ndarray) -> None:
@@ -171,13 +202,14 @@ def relay_pairs(packets: Candidates, top: np.ndarray, position: np.ndarray,
 def _qualifies(p: Candidates, first: np.ndarray, then: np.ndarray) -> np.ndarray:
     """Whether each `then` is a relay copy of `first` (bool, the rule's conditions)."""
     drop = p.ttl[first] - p.ttl[then]
+    bridged = (drop == 0) & (named_part(p.leg[first]) != named_part(p.leg[then]))
     return (p.in_batch[then] & ~p.copied[then] & ~p.copied[first] & ~p.taken[first]
             & (p.side[first] == p.side[then]) & (p.fields[first] == p.fields[then]).all(axis=1)
             & (p.source[first] == p.source[then])
             & (p.leg[first] != p.leg[then]) & (p.leg[first] != UNKNOWN)
             & (p.leg[then] != UNKNOWN)
             & (np.abs(p.ts[then] - p.ts[first]) <= RELAY_WINDOW)
-            & ((drop == 0) | (drop == 1)))
+            & (bridged | (drop == 1)))
 
 
 def _greedy(p: Candidates, members: np.ndarray) -> list[tuple[int, int]]:

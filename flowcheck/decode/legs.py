@@ -6,15 +6,26 @@ forwarded twice: once as it came in, once as it left. What tells the two copies 
 is where each was captured (flowcheck.connections.relay_copies):
 - the pcapng interface (its Interface Description Block: PacketBatch.interface);
 - a Linux cooked capture v2 (LINKTYPE_LINUX_SLL2, `tcpdump -i any` since libpcap 1.10):
-  the interface index, bytes 4-7 of its 20-byte header;
+  the interface index, bytes 4-7 of its 20-byte header, and the packet type, byte 10
+  (0 to this host, 3 to another host, 4 sent by it): a router-on-a-stick's packet comes
+  in on the trunk and leaves by it again, the two copies told by the packet type alone;
 - Linux cooked v1 (LINKTYPE_LINUX_SLL): no interface index, but the packet type (bytes
-  0-1: 0 to this host, 3 to another host, 4 sent by it) and the link-layer address
-  (bytes 6-13: the sender's): a forwarded packet comes in to the router's address from
-  the previous hop and goes out from the router's own;
+  0-1) and the link-layer address (bytes 6-13: the sender's): a forwarded packet comes
+  in to the router's address from the previous hop and goes out from the router's own;
+  the address, a MAC as Ethernet's are, counts with the MAC pairs below;
 - Ethernet: the destination and source MAC addresses (bytes 0-11): a router rewrites
-  both, a mirror port's copies of the ingress and egress legs differ so.
-Any other link type tells nothing: 0. Not on the bulk path: computed only for the
-batches where a pair of equal packets apart beyond a capture point's own copies needs it.
+  both, a mirror port's copies of the ingress and egress legs differ so. A bridge
+  forwards a frame with its MAC pair unchanged, and a host sends its resend to another
+  router's MAC when it changed its default router: a MAC pair is no interface's name.
+Any other link type tells nothing: 0.
+
+The code (int64) holds the two kinds apart: its high 32 bits a hash of what names an
+interface (the pcapng interface, SLL2's index and packet type, SLL's packet type; 0:
+nothing names one), its low 32 bits a hash of the MAC addresses (Ethernet's pair, SLL's
+address; 0 for other link types). `named_part` gives the first: two copies whose named
+parts differ were captured on two named interfaces. Not on the bulk path: computed only
+for the batches where a pair of equal packets apart beyond a capture point's own copies
+needs it.
 """
 
 from __future__ import annotations
@@ -32,16 +43,18 @@ UNKNOWN = 0  # the capture does not tell the interface
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
                 dtype=np.uint64)
+_LOW = np.uint64(0xFFFFFFFF)
+_HALF = np.uint64(32)
 
 
 def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     """Per packet at `rows` (batch positions), int64: a code of the interface (or link
     leg) it was captured on, equal for two packets captured on the same one, UNKNOWN
-    (0) when the file does not tell (module docstring)."""
+    (0) when the file does not tell; its high 32 bits the named part (`named_part`), its
+    low 32 the MAC pair's (module docstring)."""
     k = rows.shape[0]
-    legs = np.zeros(k, np.uint64)
     if not k:
-        return legs.astype(np.int64)
+        return np.zeros(0, np.int64)
     buf = np.frombuffer(batch.buf, dtype=np.uint8)
     start = np.asarray(batch.data_off, np.int64)[rows]
     caplen = np.asarray(batch.caplen, np.int64)[rows]
@@ -52,27 +65,45 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
         head[at] = buf[np.minimum(start[at], buf.shape[0] - _WIDTH)[:, None]
                        + np.arange(_WIDTH)]
     words = head.astype(np.uint64)
-    # Big-endian integers of the bytes that name the leg, per link type.
-    sll2 = _number(words[:, 4:8])
-    sll = (_number(words[:, 0:2]) << np.uint64(48)) ^ _number(words[:, 6:14])
-    ether = _number(words[:, 0:6]) ^ (_number(words[:, 6:12]) * _MIX[2])
     told = caplen >= _WIDTH
+    named = np.zeros(k, np.uint64)  # what names the interface, + 1 (0: nothing)
+    pair = np.zeros(k, np.uint64)  # the Ethernet MAC pair's hash
     with np.errstate(over="ignore"):
-        legs = np.where((linktype == LINKTYPE_LINUX_SLL2) & told, sll2 + np.uint64(1), legs)
-        legs = np.where((linktype == LINKTYPE_LINUX_SLL) & told, sll * _MIX[0] + np.uint64(1),
-                        legs)
-        legs = np.where((linktype == LINKTYPE_ETHERNET) & told, ether * _MIX[1] + np.uint64(1),
-                        legs)
+        # Big-endian integers of the bytes that name the leg, per link type.
+        sll2 = (_number(words[:, 4:8]) << np.uint64(8)) | words[:, 10]
+        ether = _number(words[:, 0:6]) ^ (_number(words[:, 6:12]) * _MIX[2])
+        sll = (linktype == LINKTYPE_LINUX_SLL) & told
+        named = np.where((linktype == LINKTYPE_LINUX_SLL2) & told,
+                         sll2 * _MIX[1] + np.uint64(1), named)
+        named = np.where(sll, _number(words[:, 0:2]) * _MIX[0] + np.uint64(1), named)
+        # SLL v1's address is the previous hop's (or this host's) MAC, as a MAC pair is.
+        pair = np.where(sll, _number(words[:, 6:14]) * _MIX[2], pair)
+        pair = np.where((linktype == LINKTYPE_ETHERNET) & told, ether * _MIX[1], pair)
         if batch.interface is not None:
             interface = np.asarray(batch.interface)[rows].astype(np.uint64) + np.uint64(1)
-            legs = legs * _MIX[2] + interface
-    legs = legs.view(np.int64)
+            named = named * _MIX[2] + interface
+        legs = ((_fold(named) << _HALF) | _fold(pair)).view(np.int64)
     legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
     unknown = ~told | ~np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
                                           LINKTYPE_ETHERNET))
     if batch.interface is None:
         legs[unknown] = UNKNOWN
     return legs
+
+
+def named_part(legs: np.ndarray) -> np.ndarray:
+    """Per leg code (capture_legs, int64): what names its interface (int64; 0 where
+    nothing does: a plain Ethernet capture's MAC pairs). Two copies captured on two
+    named interfaces (another interface index, packet type or pcapng interface) have
+    different named parts; two told apart by their MAC pairs alone, the same."""
+    return (legs.view(np.uint64) >> _HALF).astype(np.int64)
+
+
+def _fold(value: np.ndarray) -> np.ndarray:
+    """64-bit codes (uint64) as 32-bit ones, 0 kept 0 (nothing told), else never 0."""
+    with np.errstate(over="ignore"):
+        folded = ((value * _MIX[0]) >> _HALF) & _LOW
+    return np.where(value == 0, np.uint64(0), np.maximum(folded, np.uint64(1)))
 
 
 def _number(columns: np.ndarray) -> np.ndarray:
