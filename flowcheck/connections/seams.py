@@ -5,15 +5,21 @@ written out of time order by less than NTP's step threshold are taken in time or
 within a batch (flowcheck.connections.by_time.in_time_order); a pair written swapped
 with the chunk ending between them would be taken in the file's order, the later
 segment opening a gap its earlier one then fills as a retransmission. So the tracker
-reads one batch ahead: the records at the end of a batch stamped after a record at the
-start of the next one (by less than CLOCK_STEP_SECONDS: records behind a clock set
-back stay) go on with the next batch: the tracker takes any batch boundaries (a
-chunk ends wherever its bytes do). Only batches of one file whose optional per-packet arrays match
-(a pcap file; a pcapng file) are joined; the cost is one comparison of the next batch's
-first records per batch and, at a seam that has such records, one copy of the next
-batch's buffer. Memory: one batch held (one chunk buffer) besides the one being tracked
-and the one being read ahead; nothing of a batch handed on is kept while the next is
-read (tests/test_connections_memory.py).
+reads one batch ahead: the records at the end of a batch stamped after a record of
+their own connection at the start of the next one (by less than CLOCK_STEP_SECONDS:
+records behind a clock set back stay) go on with the next batch: the tracker takes any
+batch boundaries (a chunk ends wherever its bytes do). Only a connection's order
+counts (the tracker takes each flow's records in time order, not all records): two
+connections each in order, one stamped 1 ms behind the other (two NIC queues' rings
+merged), move a record or two, not the whole look-ahead. Only batches of one file whose
+optional per-packet arrays match (a pcap file; a pcapng file) are joined.
+
+Cost: one comparison of the seam's records' times per batch (numpy); when those are
+out of order across the seam, a decode of the seam's records (at most SEAM_RECORDS on
+each side) to tell their connections apart, and, when records move (at most
+SEAM_BYTES of them), one copy of the next batch's buffer. Memory: one batch held (one
+chunk buffer) besides the one being tracked and the one being read ahead; nothing of a
+batch handed on is kept while the next is read (tests/test_connections_memory.py).
 """
 
 from __future__ import annotations
@@ -23,17 +29,24 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
+from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_RECORDS", "across_seams"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut"]
 
-# Records looked at on each side of a seam: at most this many move to the next batch.
+# A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
+# most SEAM_BYTES of captured bytes (always the last record), may move to the next
+# batch; the next batch's first SEAM_RECORDS records are looked at.
 SEAM_RECORDS = 4096
+SEAM_BYTES = 1 << 20
+
+_HASH = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 
 
 def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
     """The batches, each one's last records stamped after one of the next batch's first
-    records (written out of time order across the seam) moved to the next batch."""
+    records of their own connection (written out of time order across the seam) moved
+    to the next batch."""
     held: PacketBatch | None = None
     for batch in batches:
         if held is None:
@@ -51,39 +64,150 @@ def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
 
 
 def _moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
-    """(before, after) with before ending where its records (its last SEAM_RECORDS) are
-    stamped at or before every record after them, and at or before after's first
-    SEAM_RECORDS: the last such place (`clean_cut`); its records after it moved to
-    after's start. Unchanged when before ends so already or they cannot be joined."""
+    """(before, after) with before ending at the last clean place (`clean_cut`) among
+    its last records (SEAM_RECORDS of them, SEAM_BYTES at most), judged against after's
+    first SEAM_RECORDS; its records after it moved to after's start. Unchanged when
+    before ends so already or they cannot be joined. The order of all records is
+    judged first (numpy over the seam's times only); only when that finds records to
+    move are the seam's records decoded and the order judged per connection."""
     if not len(before) or not len(after) or not _joinable(before, after):
         return before, after
-    tail = before.ts[-SEAM_RECORDS:]
-    cut = clean_cut(tail, after.ts[:SEAM_RECORDS])
+    sizes = before.caplen[-SEAM_RECORDS:].astype(np.int64)
+    within = int(np.count_nonzero(np.cumsum(sizes[::-1]) <= SEAM_BYTES))
+    start = len(before) - max(1, within)
+    tail = before.ts[start:]
+    head = after.ts[:SEAM_RECORDS]
+    if clean_cut(tail, head) == len(tail):
+        return before, after
+    tail_flow, head_flow = _connections(_rows(before, start, len(before)),
+                                        _rows(after, 0, len(head)))
+    cut = clean_cut(tail, head, tail_flow, head_flow)
     if cut == len(tail):
         return before, after
-    cut += len(before) - len(tail)
+    cut += start
     return _rows(before, 0, cut), _joined(_rows(before, cut, len(before)), after)
 
 
-def clean_cut(tail: np.ndarray, head: np.ndarray) -> int:
+def clean_cut(tail: np.ndarray, head: np.ndarray, tail_flow: np.ndarray | None = None,
+              head_flow: np.ndarray | None = None) -> int:
     """The last place in tail (seconds, a batch's last records in file order; head: the
     next batch's first) where every record before it is stamped at or before every
-    record after it, in tail and head, and the record before it is not behind the
-    latest before it (a stretch behind still open at a batch's end is undecided:
-    clock.written_behind): len(tail) when tail's end is one, 0 when no place is. A
+    record of its connection after it, in tail and head, and the record before it is
+    not behind the latest before it (a stretch behind still open at a batch's end is
+    undecided: clock.written_behind): len(tail) when tail's end is one, 0 when no place
+    is. tail_flow, head_flow: per record its connection (a number, the same in both;
+    -1: not known, which is every connection's); None: all records one connection's. A
     record stamped more than CLOCK_STEP_SECONDS behind the latest before it (a clock
     set back, records far out of order: left in the file's order) counts as after
     everything, and as no stretch behind."""
     latest = np.maximum.accumulate(tail)
     far = tail < latest - CLOCK_STEP_SECONDS
     lows = np.where(far, np.inf, tail)
-    near = head[head >= latest[-1] - CLOCK_STEP_SECONDS]
-    after = np.minimum.accumulate(np.concatenate((lows, [near.min() if near.size
-                                                         else np.inf]))[::-1])[::-1]
-    # Place c (1..len(tail)) is clean when latest[c - 1] <= after[c] and record c - 1
-    # is the latest so far (or far behind); place 0 always.
-    clean = np.flatnonzero((latest <= after[1:]) & ((tail >= latest) | far))
-    return int(clean[-1]) + 1 if clean.size else 0
+    near = head >= latest[-1] - CLOCK_STEP_SECONDS
+    # The record before place c (1..len(tail)) is the latest so far (or far behind).
+    clean = (tail >= latest) | far
+    if tail_flow is None or head_flow is None:
+        clean &= latest <= _after(lows, head[near])[1:]
+    else:
+        clean &= ~_crossed(tail, lows, tail_flow, head[near], head_flow[near])[1:]
+    places = np.flatnonzero(clean)
+    return int(places[-1]) + 1 if places.size else 0
+
+
+def _after(lows: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Per place c (0..len(lows)): the earliest of lows[c:] and head (inf: none)."""
+    ends = np.concatenate((lows, [head.min() if head.size else np.inf]))
+    return np.minimum.accumulate(ends[::-1])[::-1]
+
+
+def _crossed(tail: np.ndarray, lows: np.ndarray, flow: np.ndarray, head: np.ndarray,
+             head_flow: np.ndarray) -> np.ndarray:
+    """Per place c (0..len(tail)): some record before it is stamped after a record of
+    its connection after it (lows: tail's times, inf for those that count as after
+    everything; head: the next batch's near records' times). A connection's records
+    p < q next to each other in it cross every place p < c <= q when the latest of its
+    records up to p is after the earliest from q on (head's included); its last one
+    every place after it when that is after its earliest in head. Records of no known
+    connection (-1) are judged against all."""
+    n = len(tail)
+    crossed = np.zeros(n + 1, bool)
+    any_one = flow < 0
+    if any_one.any() or (head_flow < 0).any():
+        before = np.concatenate(([-np.inf], np.maximum.accumulate(tail)))
+        wild_before = np.concatenate(([-np.inf], np.maximum.accumulate(
+            np.where(any_one, tail, -np.inf))))
+        crossed |= before > _after(np.where(any_one, lows, np.inf), head[head_flow < 0])
+        crossed |= wild_before > _after(lows, head)
+    known = np.flatnonzero(~any_one)
+    if known.size:
+        earliest_head = np.full(int(flow.max()) + 1, np.inf)
+        keyed = (head_flow >= 0) & (head_flow < len(earliest_head))
+        np.minimum.at(earliest_head, head_flow[keyed], head[keyed])
+        # The known records grouped by connection, in file order within each.
+        at = known[np.lexsort((known, flow[known]))]
+        group = flow[at]
+        latest = _grouped(tail[at], group, np.maximum, forward=True)
+        earliest = _grouped(lows[at], group, np.minimum, forward=False)
+        last = np.concatenate((group[1:] != group[:-1], [True]))
+        nxt = np.concatenate((at[1:], [n]))
+        following = np.where(last, earliest_head[group],
+                             np.minimum(np.concatenate((earliest[1:], [np.inf])),
+                                        earliest_head[group]))
+        bad = latest > following
+        steps = np.zeros(n + 2, np.int64)
+        np.add.at(steps, at[bad] + 1, 1)
+        np.add.at(steps, np.where(last, n, nxt)[bad] + 1, -1)
+        crossed |= np.cumsum(steps)[:n + 1] > 0
+    return crossed
+
+
+def _grouped(values: np.ndarray, group: np.ndarray, running: np.ufunc,
+             forward: bool) -> np.ndarray:
+    """running (np.maximum or np.minimum) accumulated within each group (group: sorted
+    labels, values in that order), forward or from each group's end. By ranks: sorted
+    by (group, value), one group's ranks all exceed an earlier group's, so one
+    accumulation over all groups never carries across a group's start (maximum,
+    forward) or end (minimum, backward)."""
+    by_rank = np.lexsort((values, group))
+    rank = np.empty(len(values), np.int64)
+    rank[by_rank] = np.arange(len(values))
+    reached = running.accumulate(rank) if forward else running.accumulate(rank[::-1])[::-1]
+    return values[by_rank[reached]]
+
+
+def _connections(tail: PacketBatch, head: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of tail and of head (a seam's two sides): its connection, a number
+    shared by the two; -1 for a record that is no TCP segment decoded alone (an IP
+    fragment, another protocol: judged against every connection). A connection here
+    is the inner 4-tuple either way, its tunnel and VLAN left out (coarser than the
+    tracker's flows and their joined tunnel halves, never finer); 64-bit hashes of
+    the two endpoints, a collision merging two connections (coarser still)."""
+    keys = []
+    for part in (tail, head):
+        d = decode_batch(part)
+        key = np.full(len(part), -1, np.int64)
+        if len(d.tcp_index):
+            ends = [_endpoint(d.tcp_version, d.tcp_src, d.tcp_sport),
+                    _endpoint(d.tcp_version, d.tcp_dst, d.tcp_dport)]
+            with np.errstate(over="ignore"):
+                mixed = np.minimum(*ends) * _HASH[0] + np.maximum(*ends) * _HASH[1]
+            key[d.tcp_index] = (mixed >> np.uint64(2)).astype(np.int64)
+        keys.append(key)
+    known = np.concatenate(keys)
+    labels = np.full(len(known), -1, np.int64)
+    keyed = known >= 0
+    labels[keyed] = np.unique(known[keyed], return_inverse=True)[1].reshape(-1)
+    return labels[:len(tail)], labels[len(tail):]
+
+
+def _endpoint(version: np.ndarray, address: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's (IP version, address words, port)."""
+    with np.errstate(over="ignore"):
+        hashed = version.astype(np.uint64) * _HASH[1] + port.astype(np.uint64)
+        for word in range(address.shape[1]):
+            hashed = (hashed ^ (hashed >> np.uint64(29))) * _HASH[0] \
+                + address[:, word].astype(np.uint64)
+        return hashed ^ (hashed >> np.uint64(31))
 
 
 def _joinable(before: PacketBatch, after: PacketBatch) -> bool:
