@@ -78,7 +78,7 @@ import numpy as np
 
 from flowcheck.arrays import distinct
 from flowcheck.connections.appearances import Appearances
-from flowcheck.connections.copies_tail import Rows, Tail, kept_tail, with_tail
+from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
 from flowcheck.connections.relay_copies import (
@@ -134,6 +134,7 @@ class CaptureCopies:
         self.systematic = False
         self.points = CapturePoints()
         self.relays = RelayCopies()  # relay_copies: a router's packets in and out
+        self._relaying = RelayPairs()  # their host pairs: the tail carries their packets
         self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
 
@@ -201,6 +202,9 @@ class CaptureCopies:
         copy[rows[near[1]]] = True
         relayed, named = self._relayed(every, rows, top, position, near, own, legs)
         copy[rows[relayed]] = True
+        if relayed.size:
+            self._relaying.learn([flows.keys[f] for f in
+                                  distinct(flows.flow[rows[relayed]]).tolist()])
         if self.relays.count:  # an egress copy whose ingress copy the capture lacks
             codes = exit_codes(d.tcp_src, d.tcp_dst, own.source, own.leg, own.ttl)
             self.relays.learn(codes[rows[named]])
@@ -230,7 +234,7 @@ class CaptureCopies:
         own.taken = every.taken[n - m:]
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, self.points.window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
-                               bool(self.relays.count))
+                               self._relaying)
         found = np.flatnonzero(copy)
         if found.size:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),

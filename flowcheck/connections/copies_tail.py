@@ -4,8 +4,12 @@ across a batch boundary (`Tail`) so that a copy in the next batch finds its orig
 The tail holds the batch's last packets within copies.py's window of its end (0.5 ms, or
 CapturePoints.window once two capture points are known: at most TAIL_CAP or FAR_TAIL_CAP
 of them); once relay copies showed (flowcheck.connections.relay_copies), also the packets
-of the last RELAY_WINDOW that found no copy yet (still in a router's queue), at most
-RELAY_TAIL_CAP of them. Its size follows those windows, never the capture's history.
+of the last RELAY_WINDOW that found no copy yet (still in a router's queue) of the host
+pairs whose packets showed relay copies (`RelayPairs`, the latest RELAY_PAIRS_CAP of
+them), at most RELAY_TAIL_CAP packets. Its size follows those windows and the relayed
+host pairs' packet rate, never the capture's history nor the other hosts' traffic: it
+carried every flow's unpaired packets of the last second once any relay copy showed
+(a capture of 400,000 segments with one relayed resend: copies.mark 0.19 -> 0.96 s).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
+
+RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 
 
 @dataclass(slots=True)
@@ -56,6 +62,36 @@ class Tail:
         return int(self.key_of.shape[0])
 
 
+class RelayPairs:
+    """The host pairs (their two addresses, either way; the tunnel left out) whose packets
+    showed relay copies: a router's forwarding between them. The latest RELAY_PAIRS_CAP,
+    least recently seen dropped first."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[bytes, bytes], None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._pairs)
+
+    def learn(self, keys: list[FlowKey]) -> None:
+        """Take the host pairs of these flows (those of relay copies found)."""
+        for key in keys:
+            pair = _pair(key)
+            self._pairs.pop(pair, None)
+            self._pairs[pair] = None
+            if len(self._pairs) > RELAY_PAIRS_CAP:
+                del self._pairs[next(iter(self._pairs))]
+
+    def among(self, keys: list[FlowKey]) -> np.ndarray:
+        """Per flow key (bool): its host pair showed relay copies."""
+        return np.array([_pair(key) in self._pairs for key in keys], bool)
+
+
+def _pair(key: FlowKey) -> tuple[bytes, bytes]:
+    low, high = key[0][1], key[1][1]
+    return (low, high) if low <= high else (high, low)
+
+
 def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
               ) -> tuple[Rows, np.ndarray, np.ndarray | None]:
     """The tail's packets of this batch's flows, then the batch's (own): (their rows,
@@ -72,18 +108,20 @@ def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
 
 
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
-              copy: np.ndarray, window: float, cap: int, relaying: bool) -> Tail | None:
+              copy: np.ndarray, window: float, cap: int, relaying: RelayPairs) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
-    relaying (relay copies seen): also those of the last RELAY_WINDOW neither a copy
-    nor an original already (Rows.taken), at most RELAY_TAIL_CAP."""
+    once relay copies showed (relaying: their host pairs), also the packets of those
+    host pairs of the last RELAY_WINDOW neither a copy nor an original already
+    (Rows.taken), at most RELAY_TAIL_CAP."""
     last = float(ts[-1])
     gap = np.abs(ts - last)
     keep = gap <= window
     if relaying:
         cap = max(cap, RELAY_TAIL_CAP)
-        keep |= (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # still in a router's queue
+        queued = relaying.among(flows.keys)[flows.flow]
+        keep |= queued & (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # in a router's queue
     near = np.flatnonzero(keep)[-cap:]
     present = np.zeros(len(flows.keys), bool)
     present[flows.flow[near]] = True
@@ -94,7 +132,8 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
         if relaying:
-            still |= (gap <= RELAY_WINDOW) & ~old.rows.taken
+            queued = relaying.among(old.keys)[old.key_of]
+            still |= queued & (gap <= RELAY_WINDOW) & ~old.rows.taken
         at = np.flatnonzero(still)
         at = at[max(0, at.shape[0] - (cap - near.shape[0])):]
         if at.size:

@@ -58,8 +58,10 @@ capture order): pairs of two packets in numpy, larger groups (identical resends,
 in Python, a few candidates each. Until the first relay copy the capture is not taken
 for a multi-interface one: copies.py keeps only its 0.5 ms of packets across batches
 and reads no interface. From then on it keeps, across batches, the packets of the last
-RELAY_WINDOW that found no copy yet (those still in the router's queue), at most
-RELAY_TAIL_CAP of them: state bounded by the queue, not the history.
+RELAY_WINDOW that found no copy yet (those still in the router's queue) of the host
+pairs whose packets showed relay copies (copies_tail.RelayPairs, at most
+RELAY_PAIRS_CAP pairs), at most RELAY_TAIL_CAP packets: state bounded by the queue and
+those pairs' packet rate, not the history nor the other hosts' traffic.
 """
 
 from __future__ import annotations
