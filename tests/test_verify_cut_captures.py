@@ -144,6 +144,9 @@ def test_job_cut_in_a_later_resource_is_still_running(tmp_path: Path) -> None:
     [running] = [f for f in cut.findings if "still running" in f.message]
     assert running.frames[0] == starts[1]
     assert f"(frame {starts[1]}) started its resource 2" in running.message
-    assert cut.verdict == "pass"  # what the capture holds worked
+    # What the capture holds worked, but resource 3 of the 3 configured is after its
+    # end, the control connection still open: steps 4 and 5 unknown (trial 32).
+    assert cut.verdict == "inconclusive"
+    assert "stopped during resource 2 of 3" in running.message
     done = _analyze(_cut(capture, (halts[1] + starts[2]) // 2, tmp_path), config)
     assert not [f for f in done.findings if "still running" in f.message]

@@ -143,7 +143,11 @@ def test_a_reset_after_the_senders_own_fin_is_not_a_cut_transfer(tmp_path: Path)
     rst = _segment(media, "R", media[TCP].seq, 0, fin, "0.0001")
     analysis = _analyze(tmp_path, [*head, fin, rst, _later(head[0], rst, "5")])
     assert "data_reset" not in {f.code for f in analysis.findings}
-    assert analysis.sessions[0].steps[4].status == "ok"
+    # Not a cut transfer: step 5 is unknown only for resource 3 of the 3 configured,
+    # after the capture's end with the control connection still open (trial 32).
+    step = analysis.sessions[0].steps[4]
+    assert step.status == "unknown"
+    assert step.detail.startswith("unknown: the capture stopped during resource 2 of 3")
 
 
 def test_the_control_connection_closed_after_the_reset_shows_no_halt_came(

@@ -48,7 +48,10 @@ def test_an_unacknowledged_request_never_resent_is_a_warning(tmp_path: Path,
         "acknowledgement, no answer and no resend of it")
     assert "the sniffer missed packets" in unseen.message
     assert "How the session ended is not in the capture" in unseen.message
-    assert analysis.verdict == "pass"  # every step of the profile is shown working
+    # Every step the capture shows worked, but the control connection is still open
+    # after resource 1 of the 3 configured: the others cannot be seen (trial 32).
+    assert analysis.verdict == "inconclusive"
+    assert "stopped after resource 1 of 3" in analysis.sessions[0].steps[3].detail
 
 
 def test_a_capture_that_ends_within_the_retransmission_timeouts_says_nothing(

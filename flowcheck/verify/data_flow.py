@@ -30,6 +30,7 @@ from flowcheck.verify.rst_words import cited_rsts
 from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, previous_step
+from flowcheck.verify.unseen_resources import unseen_resources_words
 
 
 def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -82,15 +83,18 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
                          f"unknown: {unseen_words(ctx, unseen[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
+    # The other resources' data may flow after the capture's end (trial 32).
+    unseen = unseen_resources_words(ctx, session, len(open_conns))
+    status, head = ("unknown", f"unknown: {unseen}; ") if unseen else ("ok", "")
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
-        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         flow_detail(ctx, session, open_conns, sent, key) + slowed
+        return make_step(spec, status, uids, [c.last_frame for c in open_conns],
+                         head + flow_detail(ctx, session, open_conns, sent, key) + slowed
                          + resource_words(ctx, len(open_conns), "the data of"))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
-        return make_step(spec, "ok", uids, [c.last_frame for c in open_conns],
-                         acked_flow_detail(ctx, session, open_conns, acked, key))
+        return make_step(spec, status, uids, [c.last_frame for c in open_conns],
+                         head + acked_flow_detail(ctx, session, open_conns, acked, key))
     if acked[key]:  # an ACK number counts a FIN as one byte: these may be FINs alone
         return make_step(spec, "unknown", uids, detail=(
             f"unknown: no bytes {direction} in the capture (it holds one direction only); "

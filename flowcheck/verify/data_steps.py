@@ -72,6 +72,7 @@ from flowcheck.verify.refused_listens import (
     resource_words,
 )
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
+from flowcheck.verify.unseen_resources import unseen_resources_words
 
 # The messages an NDMP session starts with (the agent's greeting, the DMA's CONNECT_OPEN
 # and its reply), before any announcement.
@@ -316,6 +317,9 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     detail += resource_words(ctx, len(conns), "data connections for")
     if session.local_data:
         detail += f"; {local_words(session.local_data)}"
+    unseen = unseen_resources_words(ctx, session, len(conns))
+    if unseen:  # the other resources' connections may come after the capture's end
+        return make_step(spec, "unknown", uids, frames, f"unknown: {unseen}; {detail}")
     return make_step(spec, "ok", uids, frames, detail)
 
 

@@ -50,6 +50,11 @@ from flowcheck.verify.three_way_close import (
     job_starts,
 )
 from flowcheck.verify.ttl import capture_host
+from flowcheck.verify.unseen_resources import (
+    report_unseen_resources,
+    still_due_words,
+    unseen_resources_words,
+)
 
 
 def check_running(ctx: Context) -> None:
@@ -153,6 +158,8 @@ def _check_running(ctx: Context, session: Session) -> None:
           and (halt_unanswered(stream, control, halt)
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+    elif halt is not None:  # between resources: the rest may be after the capture
+        report_unseen_resources(ctx, session)
 
 
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
@@ -362,10 +369,12 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
             "whole job.")
     else:
         head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap)
+    unseen = unseen_resources_words(ctx, session, len(session.data_connections))
     ctx.add("capture_ended_early",
             f"{head} What the job did after that, its later resources' announcements and "
-            "data connections and its end, is not in the capture: the steps judge only "
-            "what it holds.", fix,
+            "data connections and its end, is not in the capture"
+            + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
+               ": the steps judge only what it holds."), fix,
             session=session, conn=control, frames=[start.frame, last.frame],
             ts=last.ts)
 

@@ -1,0 +1,80 @@
+"""Resources the capture cannot show (field check trial 32): the configuration says a
+job has `resources` resources, the capture holds fewer, and the session's control
+connection is still open at the capture's end (no FIN or RST, no CONNECT_CLOSE request):
+the job was not over, its remaining resources' announcements and data connections may
+come after the capture stopped. Steps 4 and 5 are then `unknown` for them (contract,
+"Verdict": the capture ended too close to the event) and capture_ended_early names it.
+A control connection the capture saw closed keeps its judgement (control_reset,
+control_closed, or the steps as they are)."""
+
+from __future__ import annotations
+
+from flowcheck.model import Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import seen_closing
+from flowcheck.verify.context import Context
+from flowcheck.verify.replies import HALTS
+from flowcheck.verify.three_way_close import job_starts
+
+
+def resources_seen(ctx: Context, session: Session, count: int) -> int:
+    """The resources of the session the capture shows: the larger of `count` (the data
+    connections the caller counts) and its job starts (DATA_START_*, one per resource)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    starts = job_starts(ctx, session, stream) if stream is not None else []
+    return max(count, len(starts))
+
+
+def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | None:
+    """"the capture stopped after resource 1 of 3: ..." when `resources` is configured,
+    the session shows fewer (resources_seen with `count`) and its control connection is
+    still open at the capture's end with no CONNECT_CLOSE request; None otherwise."""
+    resources = ctx.config.resources
+    control = ctx.by_uid.get(session.control_uid)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if not resources or control is None or stream is None or seen_closing(control):
+        return None
+    if any(message_op(m) == "CONNECT_CLOSE" for m in stream.messages):
+        return None  # the DMA ended the session: the job was over
+    seen = resources_seen(ctx, session, count)
+    if seen >= resources:
+        return None
+    last = stream.messages[-1].frame if stream.messages else control.last_frame
+    rest = resources - seen
+    starts = job_starts(ctx, session, stream)
+    halted = not starts or any(message_op(m) in HALTS and m.frame > starts[-1].frame
+                               for m in stream.messages)
+    return (f"the capture stopped {'after' if halted else 'during'} resource {seen} of "
+            f"{resources}: the control "
+            f"connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} is still open at its end (no FIN "
+            f"or RST; last NDMP message: frame {last}), so the announcements and data "
+            f"connections of the other {rest} configured "
+            f"resource{'s' if rest > 1 else ''} may have come after it")
+
+
+def report_unseen_resources(ctx: Context, session: Session) -> None:
+    """capture_ended_early for a session whose latest resource halted and whose other
+    configured resources the capture cannot show (unseen_resources_words); steps 4 and 5
+    say unknown. A resource still running at the capture's end has its own
+    capture_ended_early (flowcheck.verify.running), which names them too."""
+    words = unseen_resources_words(ctx, session, len(session.data_connections))
+    if words is None:
+        return
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid[session.control_uid]
+    last = stream.messages[-1] if stream.messages else None
+    ctx.add("capture_ended_early",
+            f"{words[0].upper()}{words[1:]}: the {session.kind} was not over. "
+            f"{still_due_words()}",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            "after the job ends (the job log says when).",
+            session=session, conn=control,
+            frames=[last.frame] if last is not None else [control.last_frame],
+            ts=last.ts if last is not None else control.last_ts)
+
+
+def still_due_words() -> str:
+    """What an unseen resource leaves unknown: steps 4 and 5."""
+    return ("Whether they got their data connections and their data (steps 4 and 5) "
+            "cannot be seen: the steps are unknown.")
