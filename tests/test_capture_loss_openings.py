@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from lab_edits import analyze_lab, lab_packets, write
+from scapy.all import TCP
 
 from flowcheck.findings import Severity
 
@@ -69,3 +70,24 @@ def test_a_syn_in_a_ring_hole_is_the_hole_s() -> None:
     assert missed_openings([first, conn], {}, [hole]) == []
     earlier = RingGap("ring1", "ring3", start=110.0, end=120.0)  # over a minute before
     assert len(missed_openings([first, conn], {}, [earlier])) == 1
+
+
+@pytest.mark.parametrize("before", ["0.00013", "0.984"])
+def test_a_syn_ack_soon_after_the_capture_began_may_answer_an_earlier_syn(
+        tmp_path: Path, before: str) -> None:
+    """Trial 32's late captures (tcpdump dropped nothing): the SYN-ACK of frame 3 came
+    0.13 ms after the capture's first packet, and a callback's SYN-ACK 0.98 s after it was
+    the responder's resend (its first lost by the network) of the answer to a SYN sent
+    37 ms before the capture began. A SYN may lie up to a minute of retries before its
+    SYN-ACK: within that of the capture's start, its absence is no sniffer loss."""
+    from decimal import Decimal
+
+    from lab_edits import segment
+
+    packets = lab_packets(NAME)
+    synack = packets[1]
+    other = segment(synack, "A", 1000, 2000, Decimal(str(synack.time)) - Decimal(before))
+    other[TCP].sport, other[TCP].dport = 22, 40022
+    kept = [other] + packets[1:]
+    analysis = analyze_lab(write(tmp_path, "late", kept), NAME)
+    assert [f for f in analysis.findings if f.code == "capture_loss"] == []

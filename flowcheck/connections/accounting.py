@@ -58,9 +58,11 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
     record.missed_bytes, record.gaps = 0, 0
+    before = {frame for side in (c.orig, c.resp) for frame in acked_before(side)}
     # Each side keeps its first gaps' frames: together, the connection's first ones.
-    firsts = sorted([*zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
-                     *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)])[:EVIDENCE_CAP]
+    firsts = sorted(pair for pair in [*zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
+                                      *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)]
+                    if pair[0] not in before)[:EVIDENCE_CAP]
     record.gap_frames = [frame for frame, _ in firsts]
     record.gap_times = [ts for _, ts in firsts]
     record.lost_gaps = record.untold_gaps = 0
@@ -81,6 +83,26 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
             if len(record.gap_frames) < EVIDENCE_CAP:
                 record.gap_frames.append(side.acked_frame)
                 record.gap_times.append(side.acked_ts)
+
+
+def acked_before(side: Endpoint) -> set[int]:
+    """Drop side's holes below its peer's first ACK captured (Endpoint.ack_first), the
+    parts of them below it: the receiver had those bytes when the capture first heard from
+    it, so they may have passed before the capture began (a capture joined mid-stream
+    whose first segments are stale reordered ones: trial 32 D3, 20,272 bytes "the sniffer
+    lost" where tcpdump dropped nothing); no evidence of sniffer loss, nor a gap of the
+    capture's (as bytes sent before a capture's first packet are none). A sniffer's loss
+    before the receiver's first ACK is left unsaid: under one round trip of a capture's
+    start. Returns the frames (the packet after the gap) of the holes dropped whole.
+    At finish time: the per-packet path only keeps ack_first."""
+    first = side.ack_first
+    if first is None or not side.holes or side.holes[0][0] >= first:
+        return set()
+    dropped = {hole[2] for hole in side.holes if hole[1] <= first}
+    side.holes = [hole for hole in side.holes if hole[1] > first]
+    if side.holes and side.holes[0][0] < first:
+        side.holes[0][0] = first
+    return dropped
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:

@@ -68,13 +68,17 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     at = first_where(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
                 firsts)
     top_ts = d.tcp_ts[rows[acking]][at]
-    for s, last, acked, frame, frame_ts, last_frame, last_ts in zip(
-            ack_segs, unwrapped[lasts].tolist(), highest.tolist(), top_frame.tolist(),
+    for s, first_acked, last, acked, frame, frame_ts, last_frame, last_ts in zip(
+            ack_segs, unwrapped[firsts].tolist(), unwrapped[lasts].tolist(),
+            highest.tolist(), top_frame.tolist(),
             top_ts.tolist(), ack_frames[lasts].tolist(),
             d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
         peer = peers[s]
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
-        if peer.acked is None or acked > peer.acked:
+        if peer.acked is None:
+            peer.ack_first = first_acked
+            peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
+        elif acked > peer.acked:
             peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
 
 

@@ -128,7 +128,10 @@ def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> N
         return
     acked = side.ack_last = ref + signed32(ack_number - ref)
     side.ack_last_frame, side.ack_last_ts = frame, ts
-    if side.acked is None or acked > side.acked:
+    if side.acked is None:
+        side.acked = side.ack_first = acked
+        side.acked_frame, side.acked_ts = frame, ts
+    elif acked > side.acked:
         side.acked = acked
         side.acked_frame, side.acked_ts = frame, ts
 

@@ -57,6 +57,10 @@ class Endpoint:
     acked: int | None = None
     acked_frame: int = 0
     acked_ts: float = 0.0  # the time of acked_frame
+    # The peer's first ACK of this side's bytes captured once any of them was (unwrapped):
+    # holes below it were acknowledged before the capture could hold their segments
+    # (a capture joined mid-stream, its first segments stale reordered ones: trial 32 D3).
+    ack_first: int | None = None
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
     ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)
     ack_last_ts: float = 0.0

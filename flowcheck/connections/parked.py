@@ -76,6 +76,7 @@ class Parked:
     # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
     pre_tap_packed: tuple[np.ndarray, ...] | None = None
     acked_ts: np.ndarray | None = None  # Endpoint.acked_ts (nan: none), (2, flows)
+    ack_first: np.ndarray | None = None  # Endpoint.ack_first (NONE: None), (2, flows)
 
     def _acked_ts(self, row: int, i: int) -> float:
         """Endpoint.acked_ts of flow i's side `row` (0.0 while it has none)."""
@@ -120,6 +121,7 @@ class Parked:
                 acked_frame=self.acked_frame.item(row, i) if stored(self.acked, row)
                 is not None else 0, acked_ts=self._acked_ts(row, i),
                 ack_last=stored(self.ack_last, row),
+                ack_first=stored(self.ack_first, row) if self.ack_first is not None else None,
                 unseen_first=unseen_first,
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
@@ -185,7 +187,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.seq_ahead[:, order], short.ahead_frame[:, order],
                   short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
                   {name: values[:, order] for name, values in short.wire.items()},
-                  short.tap_pending[order], pre_tap, packed, short.acked_ts[:, order])
+                  short.tap_pending[order], pre_tap, packed, short.acked_ts[:, order],
+                  short.ack_first[:, order])
     return block, order
 
 

@@ -112,6 +112,7 @@ class ShortPass:
                                                  for _ in range(3))
         fin = np.zeros(two, bool)
         acked_ts = np.full(two, np.nan)  # Endpoint.acked_ts: the time of acked_frame
+        ack_first = np.full(two, NONE, np.int64)  # Endpoint.ack_first
         # Endpoint.resends, resent_u, resent_ts, resent_frame, resend_first_ts,
         # resend_first_frame: the trailing resends.
         resends, resent_u = np.zeros(two, np.int64), np.full(two, NONE, np.int64)
@@ -142,7 +143,8 @@ class ShortPass:
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
         if self.continuing.any():
             self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked,
-                         (acked_frame, acked_ts), ack_last, (unseen_first, unseen_last, unseen_top),
+                         (acked_frame, acked_ts, ack_first), ack_last,
+                         (unseen_first, unseen_last, unseen_top),
                          (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
                           seg_max, resent_len, seq_ahead, ahead_frame, ttl, rst_ttl),
                          zero, wire,
@@ -195,6 +197,7 @@ class ShortPass:
             top = acked[fp]
             better = do & ((top == NONE) | (value > top))
             acked[fp] = np.where(better, value, top)
+            ack_first[fp] = np.where(do & (top == NONE), value, ack_first[fp])
             acked_frame[fp] = np.where(better, fr, acked_frame[fp])
             acked_ts[fp] = np.where(better, t, acked_ts[fp])
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
@@ -314,7 +317,7 @@ class ShortPass:
         self.last_raw, self.last_u = last_raw.reshape(2, v), last_u.reshape(2, v)
         self.max_end, self.fin = max_end.reshape(2, v), fin.reshape(2, v)
         self.acked, self.acked_frame = acked.reshape(2, v), acked_frame.reshape(2, v)
-        self.acked_ts = acked_ts.reshape(2, v)
+        self.acked_ts, self.ack_first = acked_ts.reshape(2, v), ack_first.reshape(2, v)
         self.ack_last = ack_last.reshape(2, v)
         self.resends, self.resent_u = resends.reshape(2, v), resent_u.reshape(2, v)
         self.resent_ts, self.resent_frame = resent_ts.reshape(2, v), resent_frame.reshape(2, v)
@@ -338,7 +341,7 @@ class ShortPass:
     def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
                 last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
                 fin: np.ndarray, acked: np.ndarray,
-                acked_at: tuple[np.ndarray, np.ndarray],
+                acked_at: tuple[np.ndarray, np.ndarray, np.ndarray],
                 ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
                 resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
                 wire: dict[str, np.ndarray],
@@ -372,6 +375,7 @@ class ShortPass:
                                  (max_end, block.max_end), (fin, block.fin),
                                  (acked, block.acked), (acked_at[0], block.acked_frame),
                                  (acked_at[1], block.acked_ts),
+                                 (acked_at[2], block.ack_first),
                                  (ack_last, block.ack_last), (unseen[0], block.unseen_first),
                                  (unseen[1], block.unseen_last),
                                  (unseen[2], block.unseen_top), (resent[0], block.resends),

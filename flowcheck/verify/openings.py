@@ -5,8 +5,12 @@ of capture loss outside step 4's detail).
 A handshake packet takes no payload, so the tracker's sequence gaps (missed_bytes) never
 count it, as Zeek's do not; but the capture proves it was sent, and passed the capture
 point, when:
-- the SYN: the responder's SYN-ACK answers one, and the originator's own later packets
-  (Zeek's upper-case history letters) show its direction passes the capture point;
+- the SYN: the responder's SYN-ACK answers one, the originator's own later packets
+  (Zeek's upper-case history letters) show its direction passes the capture point, and
+  the SYN went after the capture began: the connection reached an endpoint announced
+  in the capture before the SYN-ACK, or the SYN-ACK came over a minute of SYN retries
+  after the capture's first packet (trial 32: a late capture's SYN-ACKs 0.13 ms and
+  0.98 s, a resend, after its start answered SYNs sent before it);
 - the SYN-ACK: after the captured SYN the responder ACKed, sent data or closed (Zeek's
   lower-case letters), which it does only once it accepted the connection, and those
   packets show its direction passes here (a SYN-ACK the network lost is resent);
@@ -75,8 +79,10 @@ def _missed(conn: Connection, ann: Announcement | None, start: float
     history = conn.history
     orig_went_on = any(letter in history for letter in "ADF")
     resp_went_on = any(letter in history for letter in "adf")
-    if not conn.syn_seen and conn.synack_seen and orig_went_on and conn.ts > start:
+    if not conn.syn_seen and conn.synack_seen and orig_went_on:
         frame, ts = conn.synack_frames[0], conn.synack_ts or conn.ts
+        if not _syn_went_after(ts, frame, ann, start):
+            return None
         return MissedOpening(conn, f"its SYN, which the SYN-ACK of frame {frame} answers",
                              (frame,), ts, ts - _SYN_BEFORE, ts)
     if conn.syn_seen and not conn.synack_seen and resp_went_on:
@@ -91,3 +97,17 @@ def _missed(conn: Connection, ann: Announcement | None, start: float
             f"opened after that, and its first packet captured is frame {conn.first_frame}",
             (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts)
     return None
+
+
+def _syn_went_after(synack_ts: float, synack_frame: int, ann: Announcement | None,
+                    start: float) -> bool:
+    """Whether the capture proves the SYN answered by the SYN-ACK (epoch seconds, frame
+    number) went after the capture's first packet (start, epoch seconds): the connection
+    reached an endpoint announced in the capture before the SYN-ACK, or the SYN-ACK came
+    more than the longest a SYN can lie before it (_SYN_BEFORE) after start. A SYN-ACK
+    sooner may answer a SYN sent before the capture began, within one RTT or through
+    resends (trial 32: a SYN-ACK 0.98 s after start was the responder's resend, its first
+    lost by the network, of the answer to a SYN 37 ms before the capture began)."""
+    if ann is not None and ann.frame < synack_frame:
+        return True
+    return synack_ts - _SYN_BEFORE > start
