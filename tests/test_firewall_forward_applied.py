@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from router_lab import routed_namespaces, sh
 
 from flowcheck.cli.main import run
 
@@ -40,38 +41,15 @@ ROUTER_DROPS = {
 }
 
 
-def _sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, text=True)
-
-
 @pytest.fixture
 def routed() -> Iterator[dict[str, str]]:
     """The three namespaces, by host letter; deleted afterwards."""
-    names = {h: f"fcfw{os.getpid()}{h}" for h in "mra"}
-    try:
-        for name in names.values():
-            _sh("ip", "netns", "add", name)
-            _sh("ip", "-n", name, "link", "set", "lo", "up")
-        m, r, a = names["m"], names["r"], names["a"]
-        _sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _sh("ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
-            "netns", r)
-        _sh("ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
-            "netns", r)
-        for ns, ifname, address in ((m, "m0", M), (r, "r0", R_M), (r, "r1", R_A),
-                                    (a, "a0", A)):
-            _sh("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", ifname)
-            _sh("ip", "-n", ns, "link", "set", ifname, "up")
-        _sh("ip", "-n", m, "route", "add", "default", "via", R_M)
-        _sh("ip", "-n", a, "route", "add", "default", "via", R_A)
-        _sh("ip", "netns", "exec", m, "sysctl", "-qw",
-            "net.ipv4.ip_local_port_range=5001 5100")
-        _sh("ip", "netns", "exec", a, "sysctl", "-qw",
-            "net.ipv4.ip_local_port_range=6001 6100")
+    with routed_namespaces(f"fcfw{os.getpid()}", M, R_M, R_A, A) as names:
+        sh("ip", "netns", "exec", names["m"], "sysctl", "-qw",
+           "net.ipv4.ip_local_port_range=5001 5100")
+        sh("ip", "netns", "exec", names["a"], "sysctl", "-qw",
+           "net.ipv4.ip_local_port_range=6001 6100")
         yield names
-    finally:
-        for name in names.values():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 def _job(names: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -117,10 +95,10 @@ def test_printed_forward_rules_let_the_job_through_a_router_that_drops(
     forward = json.loads(capsys.readouterr().out)["forward"][target]
     assert forward and all(" FORWARD " in line or " forward " in line for line in forward)
     for line in ROUTER_DROPS[target]:
-        _sh("ip", "netns", "exec", routed["r"], *shlex.split(line))
+        sh("ip", "netns", "exec", routed["r"], *shlex.split(line))
     blocked = _job(routed)
     assert blocked.returncode != 0, "the router's drop should break the job"
     for line in forward:
-        _sh("ip", "netns", "exec", routed["r"], *shlex.split(line))
+        sh("ip", "netns", "exec", routed["r"], *shlex.split(line))
     job = _job(routed)
     assert job.returncode == 0, (job.stdout + job.stderr)[-500:]

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from router_lab import routed_namespaces, sh
 
 pytestmark = pytest.mark.lab
 
@@ -46,49 +47,23 @@ CLIENT = ("import socket, time\n"
           "c.shutdown(socket.SHUT_WR); c.recv(1); c.close()\n")
 
 
-def _sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, text=True)
-
-
 @pytest.fixture
 def routed() -> Iterator[dict[str, str]]:
     """The three namespaces, by host letter, R's queues and A's drops set; deleted
-    afterwards."""
-    names = {h: f"fcrc{os.getpid()}{h}" for h in "mra"}
-    try:
-        for name in names.values():
-            _sh("ip", "netns", "add", name)
-            _sh("ip", "-n", name, "link", "set", "lo", "up")
-        m, r, a = names["m"], names["r"], names["a"]
-        _sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _sh("ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
-            "netns", r)
-        _sh("ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
-            "netns", r)
-        for ns, ifname, address in ((m, "m0", M), (r, "r0", R_M), (r, "r1", R_A),
-                                    (a, "a0", A)):
-            _sh("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", ifname)
-            _sh("ip", "-n", ns, "link", "set", ifname, "up")
-            # Packets as the wire carries them (as trial 30's lab): no GRO on the way in
-            # (the ingress copy one super-packet, the egress ones segments), no offload.
-            subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tso", "off",
-                            "gso", "off", "gro", "off", "tx", "off"], capture_output=True,
-                           check=False)
-        _sh("ip", "-n", m, "route", "add", "default", "via", R_M)
-        _sh("ip", "-n", a, "route", "add", "default", "via", R_A)
+    afterwards. Packets as the wire carries them (as trial 30's lab): no GRO on the way in
+    (the ingress copy one super-packet, the egress ones segments), no offload."""
+    with routed_namespaces(f"fcrc{os.getpid()}", M, R_M, R_A, A,
+                           offloads_off=True) as names:
         # The router's queue toward A: a token bucket at a rate the transfer exceeds.
-        _sh("ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "r1", "root", "tbf",
-            "rate", "8mbit", "burst", "32kbit", "latency", "400ms")
+        sh("ip", "netns", "exec", names["r"], "tc", "qdisc", "add", "dev", "r1", "root",
+           "tbf", "rate", "8mbit", "burst", "32kbit", "latency", "400ms")
         # Lost after the capture point: A drops one data segment in 150 as it arrives.
         for line in ("add table inet t",
                      "add chain inet t in { type filter hook input priority 0 ; }",
                      f"add rule inet t in tcp dport {PORT} meta length gt 1000 "
                      "numgen inc mod 150 == 77 drop"):
-            _sh("ip", "netns", "exec", a, "nft", line)
+            sh("ip", "netns", "exec", names["a"], "nft", line)
         yield names
-    finally:
-        for name in names.values():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 def _transfer(names: dict[str, str], tmp: Path, link: str) -> tuple[Path, Path]:
