@@ -28,7 +28,12 @@ from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
-from flowcheck.verify.openings import MissedOpening, announced_openings, missed_openings
+from flowcheck.verify.openings import (
+    MissedOpening,
+    announced_openings,
+    missed_openings,
+    session_openings,
+)
 
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
@@ -80,7 +85,9 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     (recheck 25 N3).
     """
     missed, seen, share = capture_loss_share(connections)
-    openings = missed_openings(connections, announced_openings(sessions), ring_gaps)
+    sessions = list(sessions)
+    openings = missed_openings(connections, announced_openings(sessions), ring_gaps,
+                               session_openings(sessions, connections))
     if kept_packets(connections).shape in ("flags", "no_data", "no_ack"):
         missed, share, openings = 0, 0.0, []
     # A ring of pcapng files repeats the tool's running totals in each file: several

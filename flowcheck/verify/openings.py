@@ -54,26 +54,47 @@ def announced_openings(sessions: Iterable[Session]) -> dict[str, Announcement]:
             if ann.used_by}
 
 
+def session_openings(sessions: Iterable[Session], connections: Sequence[Connection]
+                     ) -> dict[str, int]:
+    """Each callback and data connection of a session whose control connection's SYN is
+    in the capture, by uid: that SYN's frame. The job opened them after its control
+    connection, so after that frame (a callback follows the control connection's
+    messages: flow-model.md, steps 1-2)."""
+    syn_frames = {c.uid: c.syn_frames[0] for c in connections if c.syn_frames}
+    opened = {}
+    for session in sessions:
+        control_syn = syn_frames.get(session.control_uid)
+        if control_syn is None:
+            continue
+        for uid in (session.callback_uid, *session.data_connections):
+            if uid:
+                opened[uid] = control_syn
+    return opened
+
+
 def missed_openings(connections: Sequence[Connection],
                     announced: Mapping[str, Announcement],
-                    ring_gaps: Sequence[RingGap] = ()) -> list[MissedOpening]:
+                    ring_gaps: Sequence[RingGap] = (),
+                    opened_after: Mapping[str, int] | None = None) -> list[MissedOpening]:
     """The connections whose opening handshake packets the sniffer missed (module
-    docstring), in the order of their first packet."""
+    docstring), in the order of their first packet. opened_after: per connection uid, a
+    captured frame its SYN came after (session_openings)."""
     if not connections:
         return []
     start = min(c.ts for c in connections)
     holes = [gap for gap in ring_gaps if not gap.head]
+    after = opened_after or {}
     found = []
     for conn in connections:
-        missed = _missed(conn, announced.get(conn.uid), start)
+        missed = _missed(conn, announced.get(conn.uid), start, after.get(conn.uid))
         if missed is not None and not any(gap.start < missed.sent_by
                                           and gap.end > missed.sent_after for gap in holes):
             found.append(missed)
     return found
 
 
-def _missed(conn: Connection, ann: Announcement | None, start: float
-            ) -> MissedOpening | None:
+def _missed(conn: Connection, ann: Announcement | None, start: float,
+            opened_after: int | None = None) -> MissedOpening | None:
     if conn.syn_frames and conn.synack_frames:
         return None  # the usual case, first: a capture may hold 200,000 connections
     history = conn.history
@@ -81,7 +102,7 @@ def _missed(conn: Connection, ann: Announcement | None, start: float
     resp_went_on = any(letter in history for letter in "adf")
     if not conn.syn_seen and conn.synack_seen and orig_went_on:
         frame, ts = conn.synack_frames[0], conn.synack_ts or conn.ts
-        if not _syn_went_after(ts, frame, ann, start):
+        if not _syn_went_after(ts, frame, ann, start, opened_after):
             return None
         return MissedOpening(conn, f"its SYN, which the SYN-ACK of frame {frame} answers",
                              (frame,), ts, ts - _SYN_BEFORE, ts)
@@ -100,14 +121,18 @@ def _missed(conn: Connection, ann: Announcement | None, start: float
 
 
 def _syn_went_after(synack_ts: float, synack_frame: int, ann: Announcement | None,
-                    start: float) -> bool:
+                    start: float, opened_after: int | None = None) -> bool:
     """Whether the capture proves the SYN answered by the SYN-ACK (epoch seconds, frame
     number) went after the capture's first packet (start, epoch seconds): the connection
-    reached an endpoint announced in the capture before the SYN-ACK, or the SYN-ACK came
+    reached an endpoint announced in the capture before the SYN-ACK, or its session's
+    control connection opened in the capture before it (opened_after: that SYN's frame;
+    a callback whose SYN the sniffer lost), or the SYN-ACK came
     more than the longest a SYN can lie before it (_SYN_BEFORE) after start. A SYN-ACK
     sooner may answer a SYN sent before the capture began, within one RTT or through
     resends (trial 32: a SYN-ACK 0.98 s after start was the responder's resend, its first
     lost by the network, of the answer to a SYN 37 ms before the capture began)."""
     if ann is not None and ann.frame < synack_frame:
+        return True
+    if opened_after is not None and opened_after < synack_frame:
         return True
     return synack_ts - _SYN_BEFORE > start
