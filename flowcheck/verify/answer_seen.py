@@ -74,12 +74,25 @@ def _heard_until(ctx: Context, listener: str, connector: str) -> Iterable[float]
 
 
 def answer_seen_words(seen: AnswerSeen, where: str) -> str:
-    """Why no connection to `where` opened, and what stays unseen."""
-    return (f"no connection to it opened: the capture holds {seen.listener}'s packets to "
-            f"{seen.connector} for {seen.seconds:.1f} s after it (one direction only), and "
-            f"no answer from {where} (a SYN-ACK, or a RST refusing it) among them; whether "
-            f"{seen.connector} sent SYNs that were dropped on the way, or none, cannot be "
-            "seen (the capture lacks that direction)")
+    """What the capture shows of an announced endpoint (`where`) no answer came from, and
+    what stays unseen (trial 32 D4: "no connection to it opened" asserted what a capture
+    lacking the connector's direction cannot show). Follows "... announced {where}, but "."""
+    it = "any of them" if " or " in where else "it"
+    return (f"no answer from {it} is in the capture, which holds only {seen.listener}'s "
+            f"direction: {seen.connector}'s SYNs were dropped on the way or never sent (the "
+            f"capture holds {seen.listener}'s packets to {seen.connector} for "
+            f"{seen.seconds:.1f} s after it, and no answer from {where}, a SYN-ACK or a RST "
+            f"refusing a connection, among them; whether {seen.connector} sent SYNs cannot "
+            "be seen without that direction, and a SYN-ACK dropped on its way back to the "
+            "capture point would look the same)")
+
+
+def answer_seen_detail(seen: AnswerSeen, where: str) -> str:
+    """Step 4's detail for an announced endpoint (`where`) whose answer the capture would
+    hold (answer_seen) and does not: what is seen, not that no connection was tried."""
+    return (f"no answer from {where} in the capture, which holds only {seen.listener}'s "
+            f"direction (its packets to {seen.connector} for {seen.seconds:.1f} s after the "
+            f"announcement): {seen.connector}'s SYNs were dropped on the way or never sent")
 
 
 def callback_due(ctx: Context, session: Session) -> tuple[float, int] | None:

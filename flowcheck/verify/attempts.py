@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 from flowcheck.model import Announcement, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.verify.answer_seen import answer_seen
-from flowcheck.verify.context import Context
+from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
+from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.evidence import after, announcement_time_enough
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 
@@ -82,3 +82,16 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
         return (f"the capture ended {after(ctx, ts, frame):.3f} s after it, too soon to see its "
                 "connection")
     return port_only_unseen(ctx, session, "a connection to it was tried")
+
+
+def unanswered_seen(ctx: Context, session: Session, group: Sequence[Announcement]) -> str:
+    """Step 4's detail for an announcement (its group: the alternatives of one message)
+    no captured connection tried, when the capture lacks the connector's direction but
+    holds the listener's long enough to show its answer (answer_seen): what it shows (no
+    answer), not that nothing tried (trial 32 D4). "" otherwise."""
+    addresses = [a.ip for a in group]
+    way = connector_unseen(ctx, session, group[0].listener, addresses)
+    seen = answer_seen(ctx, way, group[0].ts, addresses)
+    if seen is None:
+        return ""
+    return answer_seen_detail(seen, " or ".join(endpoint(a.ip, a.port) for a in group))

@@ -142,8 +142,8 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
     """announced_not_used in a capture of the listener's direction only (answer_seen)."""
     first = group[0]
     ctx.add("announced_not_used",
-            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where} "
-            f"for the data connection, but {answer_seen_words(seen, where)}. So the job "
+            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where}, "
+            f"but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or a firewall "
             "or NAT between the hosts dropped its SYNs.",

@@ -21,7 +21,12 @@ from flowcheck.verify.after_close import (
     tried_in_time,
 )
 from flowcheck.verify.allow_rules import seen_or_range
-from flowcheck.verify.attempts import attempt_unseen, listener_of, one_way_words
+from flowcheck.verify.attempts import (
+    attempt_unseen,
+    listener_of,
+    one_way_words,
+    unanswered_seen,
+)
 from flowcheck.verify.context import (
     DEFAULT_RANGE_WORDS,
     Context,
@@ -296,6 +301,10 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         # The job had ended before the capture: its connection cannot be judged.
         return make_step(spec, "unknown", uids, frames,
                          f"unknown: the job had ended: {late_words(ctx, late[0])}")
+    seen = [words for g in unused if (words := unanswered_seen(ctx, session, g))]
+    if unused and len(seen) == len(unused) and not late:
+        # One direction: no answer seen, not "no connection" (announced_not_used).
+        return make_step(spec, "missing", uids, frames, "; ".join(seen))
     if not conns or unused or late:
         return make_step(spec, "missing", uids, frames,
                          "an announced endpoint got no connection" + (
