@@ -8,6 +8,7 @@ its time, not the announcing reply's)."""
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.answer import answer_rows
+from flowcheck.report.html import render_html
 
 DATA = Path(__file__).resolve().parent / "data" / "trial32-words"
 
@@ -59,3 +61,27 @@ def test_one_direction_cause_says_what_the_capture_shows() -> None:
     assert "10.77.0.1's SYNs were dropped on the way or never sent" in step4.detail
     assert "no connection to it opened" not in _text(analysis)
 
+
+def test_cut_announcement_step_time_is_the_announcing_message_s() -> None:
+    """-s 96: DATA_LISTEN's reply (frame 21) lost its address to the snap length. Step
+    3's time is that reply's, as it is when the address is readable, in the text report
+    and the HTML one; its frames (json) name the reply."""
+    analysis = _analysis("data-port-dropped-s96.pcap")
+    [session] = analysis.sessions
+    step3 = session.steps[2]
+    [(frame, name, _)] = session.cut_announcements
+    assert name == "NDMP_DATA_LISTEN" and step3.frames == [frame]
+    [stream] = [s for s in analysis.traffic.streams if s.uid == session.control_uid]
+    [reply] = [m for m in stream.messages if m.frame == frame]
+    control = next(c for c in analysis.traffic.connections if c.uid == session.control_uid)
+    assert reply.ts > control.ts  # else the test could not tell the two apart
+    base = min(c.ts for c in analysis.traffic.connections)
+    want, wrong = f"{reply.ts - base:+.3f}s", f"{control.ts - base:+.3f}s"
+    assert want != wrong
+    row = next(line for line in _text(analysis).splitlines()
+               if re.match(r"3\s+agent's data port announced", line))
+    assert want in row and wrong not in row, row
+    html = render_html(analysis)
+    cell = html[html.index("agent&#x27;s data port announced"):]
+    cell = cell[:cell.index("</tr>")]
+    assert f"+{reply.ts - base:.3f}s" in cell, cell

@@ -35,6 +35,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.step_time import message_times, step_time
 from flowcheck.sessions import connection_outcome
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     line each in a table (trial 23 D7: a night's 49 good jobs buried its 8 failures),
     unless `all_sessions`."""
     by_uid = {c.uid: c for c in analysis.traffic.connections}
+    streams = {s.uid: s for s in analysis.traffic.streams}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
     _render_verdict(analysis, console)
     ladders = {}
@@ -82,7 +84,8 @@ def render_analysis(analysis: Analysis, console: Console, *,
         if brief and status in ("ok", "side"):
             listed.append((session, status))
             continue
-        _render_session(session, status, by_uid, base, console)
+        _render_session(session, status, by_uid, base, console,
+                        message_times(streams.get(session.control_uid)))
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
     if listed:
@@ -227,18 +230,10 @@ def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connecti
     return [by_uid[uid] for uid in step.uids if uid in by_uid]
 
 
-def step_time(step: Step, session: Session, conns: list[Connection]) -> float | None:
-    """When the step happened: the announcing message, else the first connection."""
-    announced = [a.ts for a in session.announced if a.frame in step.frames]
-    if announced:
-        return min(announced)
-    return conns[0].ts if conns else None
-
-
 def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
-                    base: float, console: Console) -> None:
+                    base: float, console: Console, times: dict[int, float]) -> None:
     """The session's header (its status first, its wall-clock start last), then its
-    steps."""
+    steps (times: its control connection's NDMP message times by frame, step_time)."""
     version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
@@ -250,7 +245,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   + (f"; started {wall_clock(start)} ({start - base:+.3f}s)"
                      if start is not None else ""),
                   highlight=False)
-    console.print(_step_table(session, by_uid, base, console.width))
+    console.print(_step_table(session, by_uid, base, console.width, times))
 
 
 @dataclass(slots=True)
@@ -267,7 +262,7 @@ class _StepRow:
 
 
 def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
-                width: int) -> Table:
+                width: int, times: dict[int, float]) -> Table:
     """The session's steps in `width` columns. A connection's endpoints are never cut:
     "originator -> responder" on one line when there is room, else the responder under
     it; narrower than the six columns allow, three: step, status and time, then what,
@@ -275,7 +270,7 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
     rows = []
     for step in session.steps:
         conns = step_connections(step, by_uid)
-        when = step_time(step, session, conns)
+        when = step_time(step, session, conns, times)
         rows.append(_StepRow(
             str(step.step), step.name, step.status.replace("_", " "),
             STATUS_STYLE.get(step.status, "default"),

@@ -14,7 +14,6 @@ from flowcheck.report.analyze import (
     inconclusive_note,
     mid_job_note,
     step_connections,
-    step_time,
     summary_counts,
 )
 from flowcheck.report.files import write_report_file
@@ -34,6 +33,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def render_html(analysis: Analysis) -> str:
     parts += _verdict(analysis, _summary(analysis, base))
     parts += _sessions_table(analysis, by_uid, base)
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
+    streams = {s.uid: s for s in analysis.traffic.streams}
     for session in analysis.sessions:
         version = session.version_words()
         kind = escape(session.kind_words())
@@ -97,9 +98,10 @@ def render_html(analysis: Analysis) -> str:
                      f"{escape(session.media_server)} &rarr; {escape(session.remote_agent)}"
                      f"{started}</h2>")
         rows = []
+        times = message_times(streams.get(session.control_uid))
         for step in session.steps:
             conns = step_connections(step, by_uid)
-            when_ts = step_time(step, session, conns)
+            when_ts = step_time(step, session, conns, times)
             # The wall-clock time as the cell's tooltip: the column stays narrow.
             when = (f"<span title=\"{wall_clock(when_ts)}\">+{when_ts - base:.3f}s</span>"
                     if when_ts is not None else "-")
