@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.answer import answer_rows
 
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "lab-trial22"
 
@@ -76,6 +77,15 @@ def test_no_answer_to_a_callback_among_the_job_engine_s_packets() -> None:
     assert "no answer from 10.77.0.1 on a port in 5001-5100" in error.message
     assert "cannot be seen" in error.message and "CONNECT_CLIENT_AUTH" in error.message
     assert error.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100")
+    # Its cause line says what is seen, not that no callback opened (trial 32 D4's twin).
+    [(_, cause), _] = answer_rows(session, analysis.findings)
+    assert "opened" not in cause, cause
+    assert ("no answer from 10.77.0.1's media ports is in the capture, which holds only "
+            "10.77.0.1's direction: 10.77.0.2's SYNs were dropped on the way or never "
+            "sent") in cause, cause
+    assert session.steps[1].detail.startswith(
+        "no answer from 10.77.0.1 on a media port in the capture, which holds only "
+        "10.77.0.1's direction"), session.steps[1].detail
 
 
 def test_a_callback_due_too_close_to_the_end_of_the_job_engine_s_packets(

@@ -120,16 +120,26 @@ def callback_elsewhere(ctx: Context, session: Session) -> bool:
 
 
 def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
-    """Why no callback opened (the job engine's answer would be among the listener's
-    packets), and what stays unseen: whether the agent tried at all."""
+    """Why no callback is seen (the job engine's answer would be among the listener's
+    packets), and what stays unseen: whether the agent tried at all. What the capture
+    shows first, not that no callback opened (trial 32 D4's twin)."""
     media = ctx.ranges("media")
-    return (f"no connection from the agent {seen.connector} to the media server "
-            f"{seen.listener} into {media} opened: the capture holds {seen.listener}'s "
-            f"packets to {seen.connector} for {seen.seconds:.1f} s after its last request "
-            f"before the callback was due (frame {frame}) (one direction only), and no "
-            f"answer from {seen.listener} on a port in {media} (a SYN-ACK, or a RST "
-            "refusing it) among them. Backup Exec's agent calls the job engine back on "
+    return (f"no answer from {seen.listener}'s media ports is in the capture, which holds "
+            f"only {seen.listener}'s direction: {seen.connector}'s SYNs were dropped on the "
+            f"way or never sent (the agent's callback; the capture holds "
+            f"{seen.listener}'s packets to {seen.connector} for {seen.seconds:.1f} s after "
+            f"its last request before the callback was due (frame {frame}), and no answer "
+            f"from {seen.listener} on a port in {media}, a SYN-ACK or a RST refusing a "
+            "connection, among them). Backup Exec's agent calls the job engine back on "
             f"that port (TechNote step 2); whether {seen.connector} sent SYNs that were "
             "dropped on the way, or none (it may have refused the job in a reply the "
             "capture lacks: a CONNECT_CLIENT_AUTH refused, say), cannot be seen (the "
             "capture lacks that direction)")
+
+
+def callback_seen_detail(seen: AnswerSeen, frame: int) -> str:
+    """Step 2's detail for the callback callback_seen_words reports: what is seen."""
+    return (f"no answer from {seen.listener} on a media port in the capture, which holds "
+            f"only {seen.listener}'s direction (its packets to {seen.connector} for "
+            f"{seen.seconds:.1f} s after frame {frame}): the agent's callback SYNs were "
+            "dropped on the way or never sent")

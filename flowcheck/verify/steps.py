@@ -15,6 +15,7 @@ from flowcheck.verify.answer_seen import (
     answer_seen,
     callback_due,
     callback_elsewhere,
+    callback_seen_detail,
     callback_seen_words,
 )
 from flowcheck.verify.attempts import one_way_words, unseen_way
@@ -288,9 +289,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                f"the job first{OTHER_PRODUCT_FIX}.", frames=[frame],
                            ts=due[0])
             return make_step(spec, "missing", frames=[frame],
-                             detail="no callback from the agent to the job engine: "
-                                    f"no answer from a media port among {seen.listener}'s "
-                                    f"packets for {seen.seconds:.1f} s (one direction only)")
+                             detail=callback_seen_detail(seen, frame))
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          + one_way_words(way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
