@@ -111,3 +111,41 @@ def test_backup_exec_cut_mid_resource_is_inconclusive_without_resources(
         step = _data_step(analysis)
         assert step.step == 5 and step.status == status, (last, step.detail)
         assert analysis.verdict == ("pass" if status == "ok" else "inconclusive")
+
+
+def test_a_job_started_before_its_one_way_capture_has_its_own_warning() -> None:
+    """lab-trial22/clean-listener-only: `tcpdump -Q in` on the media server, its first 40
+    frames; the DMA's DATA_START_BACKUP is not in it (one direction), so no "still
+    running" warning names the open transfer: capture_ended_early of its own, on the
+    data connection, and step 5 unknown (it read PASS)."""
+    capture = CAPTURES / "lab-trial22" / "clean-listener-only.pcap"
+    analysis = _analyze(capture, capture.with_suffix(".toml"))
+    step = _data_step(analysis)
+    assert step.step == 5 and step.status == "unknown" and "data was flowing" in step.detail
+    conn = _data_conn(analysis)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.uid == conn.uid and conn.last_frame in early.frames
+    assert early.message.startswith("The backup's data was flowing at the capture's end")
+    assert "step 5 (the data) is unknown" in early.message
+    assert analysis.verdict == "inconclusive"
+
+
+def test_a_transfer_quiet_before_the_capture_s_end_is_said_still_open(
+        tmp_path: Path) -> None:
+    """The sniffer ran on 5 s past the data's last packet (one unrelated UDP packet then,
+    scapy-built): the data connection is still open with no end, so step 4 stays unknown,
+    and the words say it was still open, not that data was flowing."""
+    from scapy.all import IP, UDP, Ether, rdpcap, wrpcap
+
+    capture = CAPTURES / "ndmjob" / "v4-backup.pcap"
+    cut = _cut(capture, 1000, tmp_path)
+    packets = list(rdpcap(str(cut)))
+    later = Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=5353, dport=5353)
+    later.time = float(packets[-1].time) + 5.0
+    ran_on = tmp_path / "ran-on.pcap"
+    wrpcap(str(ran_on), [*packets, later])
+    analysis = _analyze(ran_on, capture.parent / "flowcheck.toml")
+    step = _data_step(analysis)
+    assert step.status == "unknown" and "was still open at the capture's end" in step.detail
+    assert "data was flowing" not in step.detail
+    assert analysis.verdict == "inconclusive"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from flowcheck.model import Connection, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import job_direction, sent_each_way, span_words
@@ -49,14 +50,14 @@ class OpenTransfer:
     since_last: float
     flowing: bool
 
-    def words(self, halts: bool = True) -> str:
+    def words(self, halts: bool = True, whose: str = "") -> str:
         """"data was flowing at the capture's end (234,080 B over 247 ms on
         10.77.1.2:6045 -> 10.77.0.1:5044, its last packet frame 300, 0 ms before the
         end), with no ... and no RST: whether the transfer completed, or failed after the
         capture (...), cannot be seen"; "the data connection ... was still open at the
         capture's end (...)" when its last packet came a retransmission timeout or more
         before the end (flowing). halts: name the halts the capture lacks too (the caller
-        did not)."""
+        did not); whose: before "data was flowing" ("its", "the backup's")."""
         first = self.conns[0]
         on = f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
         if len(self.conns) > 1:
@@ -65,7 +66,8 @@ class OpenTransfer:
                  + (f" on {on}" if self.flowing else "")
                  + f", its last packet frame {self.last_frame}, "
                  f"{span_words(self.since_last)} before the end")
-        head = (f"data was flowing at the capture's end ({moved})" if self.flowing else
+        head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
+                if self.flowing else
                 f"the data connection {on} was still open at the capture's end ({moved})")
         return (f"{head}, with no "
                 + ("NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else "")
@@ -170,7 +172,8 @@ def report_open_transfer(ctx: Context, session: Session) -> None:
     if flowing is None:
         return
     ctx.add("capture_ended_early",
-            f"The {session.kind}'s {flowing.words()}; {step_words(ctx)}.",
+            capitalised(flowing.words(whose=f"the {session.kind}'s"))
+            + f"; {step_words(ctx)}.",
             "Capture the whole job: start the capture before the job starts and stop it "
             "after the job ends (the job log says when).",
             session=session, conn=flowing.conns[0], frames=[flowing.last_frame],

@@ -17,6 +17,7 @@ from flowcheck.model import (
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
@@ -336,10 +337,8 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
     the job started (DATA_START_*), no halt was notified after its latest start (a job of
     several resources halts and starts again for each) and its control connection is
     still open. What the job did later (the next resources' announcements and data
-    connections, its end) is not in the capture; the steps judge what it holds (the
-    verdict does not change), but the admin learns the capture does not cover the job.
-    While its data still flows (flowcheck.verify.open_transfer) the data step is unknown
-    and the message says why (trial 31 D3)."""
+    connections, its end) is not in the capture; the steps judge what it holds, and the
+    message says so (the data step is unknown while its data flows: open_transfer)."""
     control = ctx.by_uid[session.control_uid]
     last = stream.messages[-1]
     what = "it" if resource == 1 else f"its resource {resource}"
@@ -369,7 +368,8 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
     flowing = open_transfer(ctx, session)
     if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
         said(ctx, session)
-        head += f" Its {flowing.words(halts=False)}; {step_words(ctx)}."
+        words = flowing.words(halts=False, whose="its")
+        head += f" {capitalised(words)}; {step_words(ctx)}."
     ctx.add("capture_ended_early",
             f"{head} What the job did after that, its later resources' announcements and "
             "data connections and its end, is not in the capture"
