@@ -79,7 +79,7 @@ def test_a_state_reply_saying_halted_is_a_halt(tmp_path: Path) -> None:
     from flowcheck.model import NdmpMessage, NdmpStream
     from flowcheck.profiles import load_profile
     from flowcheck.verify.context import Context
-    from flowcheck.verify.running import _polled_halted
+    from flowcheck.verify.open_transfer import polled_halted
 
     def reply(state: int, ts: float) -> NdmpMessage:
         return NdmpMessage(frame=1, ts=ts, direction="resp", sequence=2, type="reply",
@@ -89,6 +89,6 @@ def test_a_state_reply_saying_halted_is_a_halt(tmp_path: Path) -> None:
     halted = NdmpStream(uid="C1", messages=[reply(2, 5.0)])
     active = NdmpStream(uid="C1", messages=[reply(1, 5.0)])
     ctx = Context([], [halted], [], build_config({}), load_profile("ndmp"))
-    assert _polled_halted(ctx, halted, reply(1, 4.0))
-    assert not _polled_halted(ctx, halted, reply(1, 6.0))
-    assert not _polled_halted(ctx, active, reply(1, 4.0))
+    assert polled_halted(ctx, halted, 1, 4.0)
+    assert not polled_halted(ctx, halted, 1, 6.0)
+    assert not polled_halted(ctx, active, 1, 4.0)

@@ -24,6 +24,7 @@ from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.not_started import not_started_words
+from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
 from flowcheck.verify.rst_words import cited_rsts
@@ -83,9 +84,13 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
                          f"unknown: {unseen_words(ctx, unseen[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
-    # The other resources' data may flow after the capture's end (trial 32).
-    unseen = unseen_resources_words(ctx, session, len(open_conns))
-    status, head = ("unknown", f"unknown: {unseen}; ") if unseen else ("ok", "")
+    # The other resources' data may flow after the capture's end (trial 32), and the
+    # transfer still running at its end may end well or not after it (trial 31 D3).
+    flowing = open_transfer(ctx, session)
+    after_end = [w for w in (flowing.words() if flowing else None,
+                             unseen_resources_words(ctx, session, len(open_conns))) if w]
+    status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
+                    else ("ok", ""))
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],

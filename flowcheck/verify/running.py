@@ -17,12 +17,20 @@ from flowcheck.model import (
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.open_transfer import (
+    open_transfer,
+    polled_halted,
+    report_open_transfer,
+    said,
+    step_words,
+)
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_SECONDS,
@@ -73,6 +81,7 @@ def check_running(ctx: Context) -> None:
     control_stalled, whatever the job's state."""
     for session in ctx.sessions:
         _check_running(ctx, session)
+        report_open_transfer(ctx, session)  # one its job's warning did not name
     report_deferred(ctx)  # data_aborted when no control connection failure explains it
 
 
@@ -98,7 +107,8 @@ def check_gave_up(ctx: Context) -> None:
             continue
         if any(message_op(m) in HALTS and later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)
                and not later(m.frame, m.ts, fin.frame, fin.ts)
-               for m in stream.messages) or _polled_halted(ctx, stream, starts[-1]):
+               for m in stream.messages) or polled_halted(ctx, stream, starts[-1].frame,
+                                                          starts[-1].ts):
             continue  # the job had halted before the close
         closer = control.orig_h if stream.fin.direction == "orig" else control.resp_h
         if silent_sender(ctx, session, closer, stream.fin.ts) is not None:
@@ -141,7 +151,7 @@ def _check_running(ctx: Context, session: Session) -> None:
                  and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
     closable = (halt is None and bool(control.fin_frames)
                 and stream_whole(ctx, session, stream)
-                and not _polled_halted(ctx, stream, starts[-1]))
+                and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
         _closed(ctx, session, stream, control, starts[-1], len(starts))
@@ -321,29 +331,14 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
     return ""
 
 
-# State replies and the state that says their service halted (NDMP v2-v4:
-# ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4).
-_HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
-
-
-def _polled_halted(ctx: Context, stream: NdmpStream, since: NdmpMessage) -> bool:
-    """Did a state reply after `since` report its service halted? A DMA that polls
-    rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
-    return any(m.type == "reply" and not m.error
-               and ctx.order.later(m.frame, m.ts, since.frame, since.ts)
-               and message_op(m) in _HALTED_STATES
-               and m.body.get("state") == _HALTED_STATES[message_op(m)]
-               for m in stream.messages)
-
-
 def _still_running(ctx: Context, session: Session, stream: NdmpStream,
                    start: NdmpMessage, resource: int) -> None:
     """capture_ended_early when the capture stopped in the middle of a backup or restore:
     the job started (DATA_START_*), no halt was notified after its latest start (a job of
     several resources halts and starts again for each) and its control connection is
     still open. What the job did later (the next resources' announcements and data
-    connections, its end) is not in the capture; the steps judge what it holds, so the
-    verdict does not change, but the admin learns the capture does not cover the job."""
+    connections, its end) is not in the capture; the steps judge what it holds, and the
+    message says so (the data step is unknown while its data flows: open_transfer)."""
     control = ctx.by_uid[session.control_uid]
     last = stream.messages[-1]
     what = "it" if resource == 1 else f"its resource {resource}"
@@ -370,12 +365,18 @@ def _still_running(ctx: Context, session: Session, stream: NdmpStream,
     else:
         head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap)
     unseen = unseen_resources_words(ctx, session, len(session.data_connections))
+    flowing = open_transfer(ctx, session)
+    if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
+        said(ctx, session)
+        words = flowing.words(halts=False, whose="its")
+        head += f" {capitalised(words)}; {step_words(ctx)}."
     ctx.add("capture_ended_early",
             f"{head} What the job did after that, its later resources' announcements and "
             "data connections and its end, is not in the capture"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
-               ": the steps judge only what it holds."), fix,
-            session=session, conn=control, frames=[start.frame, last.frame],
+               "." if flowing is not None else ": the steps judge only what it holds."),
+            fix, session=session, conn=control,
+            frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else [])],
             ts=last.ts)
 
 

@@ -1,0 +1,180 @@
+"""A transfer still running where the capture stops (field check trial 31 D3): a data
+connection of the session carried the job's data and is still open at the capture's end
+(no RST, no FIN from the data's sender), no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED (nor
+a state reply saying HALTED) came after it opened, and the session's control connection
+is still open too (no FIN or RST, no CONNECT_CLOSE request). Whether the transfer
+completed, or failed after the capture (a reset the capture does not hold), cannot be
+seen: step 5 is `unknown` (contract, "Verdict": the capture ended too close to the event)
+and the capture_ended_early of the running job (flowcheck.verify.running) says so.
+
+The transfer's end is in the capture, and its steps keep their judgement, when its data
+connection was reset (flowcheck.verify.cut_transfer judges the reset), when the data's
+sender closed it (its FIN: it had sent everything; the receiver's FIN or the halt may be
+just cut), when the session's job halted after it opened, or when the control connection
+ended (the job with it: flowcheck.verify.running). A data connection that opened before
+the capture (a late start) is judged the same way: open at the end, its transfer's end
+is not in the capture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.model import Connection, NdmpStream, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import seen_closing
+from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.capture_time import after
+from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.details import job_direction, sent_each_way, span_words
+from flowcheck.verify.replies import HALTS
+
+# State replies and the state that says their service halted (NDMP v2-v4:
+# ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4).
+HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTransfer:
+    """The session's data connections still carrying its job's data at the capture's
+    end. bytes: the job's payload bytes they carried in the capture (each byte once; the
+    receivers' ACKs' count for a capture of one direction); seconds: from their first
+    captured packet to their last; last_frame / last_ts: their last packet; since_last:
+    seconds of capture after it (capture_time.after); flowing: since_last is less than
+    the retransmission timeout (Config.retransmission_timeout)."""
+
+    conns: list[Connection]
+    bytes: int
+    seconds: float
+    last_frame: int
+    last_ts: float
+    since_last: float
+    flowing: bool
+
+    def words(self, halts: bool = True, whose: str = "") -> str:
+        """"data was flowing at the capture's end (234,080 B over 247 ms on
+        10.77.1.2:6045 -> 10.77.0.1:5044, its last packet frame 300, 0 ms before the
+        end), with no ... and no RST: whether the transfer completed, or failed after the
+        capture (...), cannot be seen"; "the data connection ... was still open at the
+        capture's end (...)" when its last packet came a retransmission timeout or more
+        before the end (flowing). halts: name the halts the capture lacks too (the caller
+        did not); whose: before "data was flowing" ("its", "the backup's")."""
+        first = self.conns[0]
+        on = f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
+        if len(self.conns) > 1:
+            on = f"{len(self.conns)} data connections, {on} first"
+        moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
+                 + (f" on {on}" if self.flowing else "")
+                 + f", its last packet frame {self.last_frame}, "
+                 f"{span_words(self.since_last)} before the end")
+        head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
+                if self.flowing else
+                f"the data connection {on} was still open at the capture's end ({moved})")
+        return (f"{head}, with no "
+                + ("NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else "")
+                + "FIN from the data's sender and no RST: whether the transfer completed, "
+                "or failed after the capture (a reset or a stall it does not hold), cannot "
+                "be seen")
+
+
+def polled_halted(ctx: Context, stream: NdmpStream, frame: int, ts: float) -> bool:
+    """Did a state reply after the event at (frame, ts) report its service halted? A DMA
+    that polls rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
+    return any(m.type == "reply" and not m.error
+               and ctx.order.later(m.frame, m.ts, frame, ts)
+               and message_op(m) in HALTED_STATES
+               and m.body.get("state") == HALTED_STATES[message_op(m)]
+               for m in stream.messages)
+
+
+def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
+    """The session's transfer still running at the capture's end (the module's rule);
+    None when the capture holds its end, or there is no data to speak of."""
+    control = ctx.by_uid.get(session.control_uid)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if control is None or stream is None or seen_closing(control):
+        return None  # the job ended with its control connection (running.py judges it)
+    if any(message_op(m) == "CONNECT_CLOSE" for m in stream.messages):
+        return None
+    key = job_direction(session)
+    carried = {conn.uid: _job_bytes(session, conn, key)
+               for conn in (ctx.by_uid[uid] for uid in session.data_connections)
+               if _open_at_end(conn, session, key) and not _halted_since(ctx, stream, conn)}
+    conns = [ctx.by_uid[uid] for uid, sent in carried.items() if sent]
+    if not conns:
+        return None  # no data yet: flowcheck.verify.not_started's case
+    sent = sum(carried.values())
+    last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
+    since = after(ctx, last.last_ts, last.last_frame)
+    return OpenTransfer(conns, sent, max(0.0, last.last_ts - min(c.ts for c in conns)),
+                        last.last_frame, last.last_ts, since,
+                        since < ctx.config.retransmission_timeout)
+
+
+def _job_bytes(session: Session, conn: Connection, key: str) -> int:
+    """The job's bytes the data connection carried in the capture (key: job_direction):
+    each byte once; for a capture of one direction, what the receiver's ACKs acknowledge
+    (0 when that may be a FIN alone: an ACK counts a FIN as one byte)."""
+    sent = sent_each_way(session, [conn])[key]
+    if sent:
+        return sent
+    acked = sent_each_way(session, [conn], acked_unseen=True)[key]
+    return acked if acked > 1 else 0
+
+
+def _open_at_end(conn: Connection, session: Session, key: str) -> bool:
+    """Is the data connection still open at the capture's end as far as its transfer
+    goes: no RST, and no FIN from the side that sends the job's data (key: job_direction;
+    a FIN from the receiver alone does not end the sending)?"""
+    if conn.rst_frames or conn.orig_rst or conn.resp_rst or "R" in conn.history \
+            or "r" in conn.history:
+        return False
+    if not seen_closing(conn):
+        return True
+    media, agent = conn_sides(conn, session)
+    sender = agent if key == "to_media" else media
+    letter = "F" if sender == (conn.orig_h, conn.orig_p) else "f"
+    return letter not in conn.history
+
+
+def _halted_since(ctx: Context, stream: NdmpStream, conn: Connection) -> bool:
+    """Did the session's job halt (NOTIFY_*_HALTED, or a state reply saying HALTED)
+    after the data connection's first captured packet?"""
+    return polled_halted(ctx, stream, conn.first_frame, conn.ts) or any(
+        message_op(m) in HALTS and ctx.order.later(m.frame, m.ts, conn.first_frame, conn.ts)
+        for m in stream.messages)
+
+
+# ctx.early_events' key of a session whose capture_ended_early names its open transfer.
+_SAID = "open transfer"
+
+
+def step_words(ctx: Context) -> str:
+    """"step 4 (the data) is unknown: capture until the job ends", the profile's number."""
+    spec = ctx.profile.step("data_flow")
+    number = f"step {spec.number} " if spec is not None else "the data step "
+    return f"{number}(the data) is unknown: capture until the job ends"
+
+
+def said(ctx: Context, session: Session) -> None:
+    """Record that a capture_ended_early of the session named its open transfer (the
+    running job's: flowcheck.verify.running)."""
+    ctx.early_events.add((f"{_SAID} {session.id}", 0.0))
+
+
+def report_open_transfer(ctx: Context, session: Session) -> None:
+    """capture_ended_early for a session with an open transfer (open_transfer) whose
+    running job's warning (flowcheck.verify.running) did not name it: its job started
+    before the capture (no DATA_START_* in it), or halted before the data connection
+    opened. Nothing for a session with a failure of its own (ctx.causes)."""
+    if (f"{_SAID} {session.id}", 0.0) in ctx.early_events or ctx.causes.get(session.id):
+        return
+    flowing = open_transfer(ctx, session)
+    if flowing is None:
+        return
+    ctx.add("capture_ended_early",
+            capitalised(flowing.words(whose=f"the {session.kind}'s"))
+            + f"; {step_words(ctx)}.",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            "after the job ends (the job log says when).",
+            session=session, conn=flowing.conns[0], frames=[flowing.last_frame],
+            ts=flowing.last_ts)

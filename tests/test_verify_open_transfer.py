@@ -1,0 +1,151 @@
+"""A capture stopped while a job's data was still flowing (field check trial 31 D3): the
+data connection and its session's control connection still open at the capture's end, no
+halt, no FIN from the data's sender, no RST. Whether the transfer completed or failed
+after the capture cannot be seen: the data-flow step is `unknown`, the verdict
+inconclusive (exit 5), and capture_ended_early says data was flowing. It read PASS with a
+"still running" warning only, also for a job that failed later (a reset of the data
+connection the capture does not hold). A transfer whose end is in the capture (its
+sender's FIN, or its halt) keeps its judgement."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run as cli
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Connection, Step
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+def _analyze(capture: Path, config: Path, drop: tuple[str, ...] = ()) -> Analysis:
+    values = {k: v for k, v in load_file(config).items() if k not in drop}
+    built = build_config(values)
+    return analyze(read_traffic([str(capture)], built), built)
+
+
+def _cut(capture: Path, last: int, tmp_path: Path) -> Path:
+    out = tmp_path / f"{capture.stem}-1-{last}.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(out), f"1-{last}"], check=True,
+                   capture_output=True)
+    return out
+
+
+def _frames(capture: Path, display_filter: str) -> list[int]:
+    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
+                          "-e", "frame.number"], check=True, capture_output=True, text=True)
+    return [int(n) for n in out.stdout.split()]
+
+
+def _data_step(analysis: Analysis) -> Step:
+    """The session's data-flow step: the profile's last (4 in ndmp, 5 in backup-exec-9)."""
+    [session] = analysis.sessions
+    return session.steps[-1]
+
+
+def _data_conn(analysis: Analysis) -> Connection:
+    [session] = analysis.sessions
+    return next(c for c in analysis.traffic.connections
+                if c.uid == session.data_connections[-1])
+
+
+@pytest.mark.parametrize("name", ["art-data-reset-cut", "art-good-cut"])
+def test_a_capture_stopped_mid_transfer_is_inconclusive(name: str) -> None:
+    """Trial 31's tcpdump -c 300 captures: the first read PASS although its job failed
+    later (the router reset the data connection at 1.5 MB), the second's job ended OKAY;
+    the capture cannot tell them apart."""
+    capture = CAPTURES / "trial31-cut" / f"{name}.pcap.gz"
+    config = capture.parent / f"{name}.toml"
+    analysis = _analyze(capture, config)
+    step = _data_step(analysis)
+    assert step.step == 4 and step.status == "unknown"
+    assert "data was flowing" in step.detail
+    conn = _data_conn(analysis)
+    said = f"{conn.orig_bytes:,} B over"  # the agent (originator) sends the backup
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "data was flowing at the capture's end" in early.message, early.message
+    assert said in early.message
+    assert "capture until the job ends" in early.message
+    assert conn.last_frame in early.frames
+    assert analysis.verdict == "inconclusive"
+    assert cli(["analyze", "--config", str(config), str(capture)]) == 5
+
+
+def test_the_transfer_s_end_in_the_capture_decides(tmp_path: Path) -> None:
+    """ndmjob/v4-backup cut around its data connection's close: before the agent's FIN
+    (the data's sender) the end is not in the capture, however little is missing; from
+    its FIN on it is (the halt after it may be cut: the warning says the job was still
+    running, the steps pass)."""
+    capture = CAPTURES / "ndmjob" / "v4-backup.pcap"
+    config = capture.parent / "flowcheck.toml"
+    [sender_fin] = _frames(capture, "tcp.flags.fin==1 && tcp.srcport>=6001 && "
+                           "tcp.srcport<=6100")
+    for last, status in ((sender_fin // 2, "unknown"), (sender_fin - 1, "unknown"),
+                         (sender_fin, "ok"), (sender_fin + 2, "ok")):
+        analysis = _analyze(_cut(capture, last, tmp_path), config)
+        assert _data_step(analysis).status == status, (last, _data_step(analysis).detail)
+        assert analysis.verdict == ("pass" if status == "ok" else "inconclusive")
+        early = [f.message for f in analysis.findings if f.code == "capture_ended_early"]
+        assert any("still running" in m for m in early), early
+        assert any("data was flowing" in m for m in early) == (status == "unknown")
+    whole = _analyze(capture, config)
+    assert whole.verdict == "pass" and _data_step(whole).status == "ok"
+
+
+def test_backup_exec_cut_mid_resource_is_inconclusive_without_resources(
+        tmp_path: Path) -> None:
+    """Backup Exec-style job (step 5 the data), no `resources` configured (trial 32's
+    unseen_resources needs it): cut inside resource 1's data, and inside resource 2's
+    after resource 1 halted and closed; cut right after resource 1's data connection
+    closed (FIN both ways), its halt not yet in, it keeps its pass."""
+    capture = CAPTURES / "lab" / "clean-3-resources.pcap"
+    config = capture.with_suffix(".toml")
+    fins = _frames(capture, "tcp.flags.fin==1 && tcp.srcport>=6001 && tcp.srcport<=6003")
+    for last, status in ((fins[0] // 2, "unknown"), ((fins[0] + fins[1]) // 2, "unknown"),
+                         (fins[0] + 1, "ok")):
+        analysis = _analyze(_cut(capture, last, tmp_path), config, drop=("resources",))
+        step = _data_step(analysis)
+        assert step.step == 5 and step.status == status, (last, step.detail)
+        assert analysis.verdict == ("pass" if status == "ok" else "inconclusive")
+
+
+def test_a_job_started_before_its_one_way_capture_has_its_own_warning() -> None:
+    """lab-trial22/clean-listener-only: `tcpdump -Q in` on the media server, its first 40
+    frames; the DMA's DATA_START_BACKUP is not in it (one direction), so no "still
+    running" warning names the open transfer: capture_ended_early of its own, on the
+    data connection, and step 5 unknown (it read PASS)."""
+    capture = CAPTURES / "lab-trial22" / "clean-listener-only.pcap"
+    analysis = _analyze(capture, capture.with_suffix(".toml"))
+    step = _data_step(analysis)
+    assert step.step == 5 and step.status == "unknown" and "data was flowing" in step.detail
+    conn = _data_conn(analysis)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.uid == conn.uid and conn.last_frame in early.frames
+    assert early.message.startswith("The backup's data was flowing at the capture's end")
+    assert "step 5 (the data) is unknown" in early.message
+    assert analysis.verdict == "inconclusive"
+
+
+def test_a_transfer_quiet_before_the_capture_s_end_is_said_still_open(
+        tmp_path: Path) -> None:
+    """The sniffer ran on 5 s past the data's last packet (one unrelated UDP packet then,
+    scapy-built): the data connection is still open with no end, so step 4 stays unknown,
+    and the words say it was still open, not that data was flowing."""
+    from scapy.all import IP, UDP, Ether, rdpcap, wrpcap
+
+    capture = CAPTURES / "ndmjob" / "v4-backup.pcap"
+    cut = _cut(capture, 1000, tmp_path)
+    packets = list(rdpcap(str(cut)))
+    later = Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=5353, dport=5353)
+    later.time = float(packets[-1].time) + 5.0
+    ran_on = tmp_path / "ran-on.pcap"
+    wrpcap(str(ran_on), [*packets, later])
+    analysis = _analyze(ran_on, capture.parent / "flowcheck.toml")
+    step = _data_step(analysis)
+    assert step.status == "unknown" and "was still open at the capture's end" in step.detail
+    assert "data was flowing" not in step.detail
+    assert analysis.verdict == "inconclusive"
