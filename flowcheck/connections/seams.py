@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
+from flowcheck.connections.flows import Endpoint, group_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
@@ -39,9 +40,6 @@ __all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut"]
 # batch; the next batch's first SEAM_RECORDS records are looked at.
 SEAM_RECORDS = 4096
 SEAM_BYTES = 1 << 20
-
-_HASH = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
-
 
 def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
     """The batches, each one's last records stamped after one of the next batch's first
@@ -179,35 +177,19 @@ def _connections(tail: PacketBatch, head: PacketBatch) -> tuple[np.ndarray, np.n
     """Per record of tail and of head (a seam's two sides): its connection, a number
     shared by the two; -1 for a record that is no TCP segment decoded alone (an IP
     fragment, another protocol: judged against every connection). A connection here
-    is the inner 4-tuple either way, its tunnel and VLAN left out (coarser than the
-    tracker's flows and their joined tunnel halves, never finer); 64-bit hashes of
-    the two endpoints, a collision merging two connections (coarser still)."""
-    keys = []
+    is the tracker's flow (flows.group_flows) with its tunnel left out (coarser than the
+    tracker's flows and their joined tunnel halves, never finer)."""
+    numbers: dict[tuple[Endpoint, Endpoint], int] = {}
+    labels = []
     for part in (tail, head):
         d = decode_batch(part)
-        key = np.full(len(part), -1, np.int64)
+        label = np.full(len(part), -1, np.int64)
         if len(d.tcp_index):
-            ends = [_endpoint(d.tcp_version, d.tcp_src, d.tcp_sport),
-                    _endpoint(d.tcp_version, d.tcp_dst, d.tcp_dport)]
-            with np.errstate(over="ignore"):
-                mixed = np.minimum(*ends) * _HASH[0] + np.maximum(*ends) * _HASH[1]
-            key[d.tcp_index] = (mixed >> np.uint64(2)).astype(np.int64)
-        keys.append(key)
-    known = np.concatenate(keys)
-    labels = np.full(len(known), -1, np.int64)
-    keyed = known >= 0
-    labels[keyed] = np.unique(known[keyed], return_inverse=True)[1].reshape(-1)
-    return labels[:len(tail)], labels[len(tail):]
-
-
-def _endpoint(version: np.ndarray, address: np.ndarray, port: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's (IP version, address words, port)."""
-    with np.errstate(over="ignore"):
-        hashed = version.astype(np.uint64) * _HASH[1] + port.astype(np.uint64)
-        for word in range(address.shape[1]):
-            hashed = (hashed ^ (hashed >> np.uint64(29))) * _HASH[0] \
-                + address[:, word].astype(np.uint64)
-        return hashed ^ (hashed >> np.uint64(31))
+            flows = group_flows(d)
+            ours = [numbers.setdefault(key[:2], len(numbers)) for key in flows.keys]
+            label[d.tcp_index] = np.array(ours, np.int64)[flows.flow]
+        labels.append(label)
+    return labels[0], labels[1]
 
 
 def _joinable(before: PacketBatch, after: PacketBatch) -> bool:
