@@ -17,9 +17,12 @@ optional per-packet arrays match (a pcap file; a pcapng file) are joined.
 Cost: one comparison of the seam's records' times per batch (numpy); when those are
 out of order across the seam, a decode of the seam's records (at most SEAM_RECORDS on
 each side) to tell their connections apart, and, when records move (at most
-SEAM_BYTES of them), one copy of the next batch's buffer. Memory: one batch held (one
-chunk buffer) besides the one being tracked and the one being read ahead; nothing of a
-batch handed on is kept while the next is read (tests/test_connections_memory.py).
+SEAM_BYTES of them), a copy of them into the room the reader's chunk buffer has past
+the next batch's bytes (about readahead.BUFFER_STEP less the partial record carried
+into it: room for the record or two that usually move), or, when they do not fit, one
+copy of the next batch's buffer. Memory: one batch held (one chunk buffer) besides the
+one being tracked and the one being read ahead; nothing of a batch handed on is kept
+while the next is read (tests/test_connections_memory.py).
 """
 
 from __future__ import annotations
@@ -238,22 +241,52 @@ def _rows(batch: PacketBatch, start: int, stop: int) -> PacketBatch:
 
 
 def _joined(first: PacketBatch, second: PacketBatch) -> PacketBatch:
-    """first's records then second's, in one buffer: first's records' bytes copied
-    ahead of second's buffer."""
+    """first's records then second's, in one buffer: first's records' bytes copied into
+    second's buffer's room past its bytes when it has the room (`_room`), else ahead of
+    a copy of second's buffer."""
     source = memoryview(first.buf)
     pieces = [source[int(o):int(o) + int(n)] for o, n in
               zip(first.data_off.tolist(), first.caplen.tolist(), strict=True)]
     sizes = np.array([len(p) for p in pieces], np.int64)
-    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     moved = int(sizes.sum())
-    buf = b"".join([*pieces, memoryview(second.buf)])
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    room = _room(first, second, moved)
+    if room is not None:
+        # The moved records after second's bytes, in the room the reader left.
+        at = len(second.buf)
+        room[at:at + moved] = b"".join(pieces)
+        buf: bytes | memoryview = room[:at + moved]
+        offsets += at
+        after = second.data_off.astype(np.int64)
+    else:
+        buf = b"".join([*pieces, memoryview(second.buf)])
+        after = second.data_off.astype(np.int64) + moved
     return PacketBatch(
         buf, first.frame0,
         np.concatenate((first.ts, second.ts)),
-        np.concatenate((offsets, second.data_off.astype(np.int64) + moved)),
+        np.concatenate((offsets, after)),
         np.concatenate((first.caplen, second.caplen)),
         np.concatenate((first.wirelen, second.wirelen)),
         np.concatenate((first.linktype, second.linktype)), first.capture,
         *(None if getattr(first, name) is None else
           np.concatenate((getattr(first, name), getattr(second, name)))
           for name in ("interface", "frames", "identity")))
+
+
+def _room(first: PacketBatch, second: PacketBatch, moved: int) -> memoryview | None:
+    """second's whole chunk buffer, writable, when it holds `moved` bytes more past
+    second's bytes: the reader's buffers are numpy arrays allocated in steps
+    (sources.readahead.BUFFER_STEP) and viewed up to the bytes read, the room past them
+    never touched. None for any other buffer (bytes, a merged copy, a view not from the
+    array's start) and for one first's records are in (one chunk's two batches)."""
+    buf, source = second.buf, first.buf
+    array = buf.obj if isinstance(buf, memoryview) else None
+    if (not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 1
+            or not array.flags.c_contiguous or not array.flags.writeable
+            or array.nbytes - len(buf) < moved
+            or (isinstance(source, memoryview) and source.obj is array)):
+        return None
+    view = np.frombuffer(buf, np.uint8)
+    if view.size and view.ctypes.data != array.ctypes.data:
+        return None
+    return memoryview(array)
