@@ -123,7 +123,7 @@ class LiveVerifier:
         wall time without a packet after which the check runs anyway (None: never; only
         for a stream that is a capture running now, whose quiet pipe is a quiet link)."""
         from flowcheck.connections import ConnectionTracker
-        from flowcheck.connections.seams import SeamHolder
+        from flowcheck.connections.seam_holder import SeamHolder
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
         self.config = config

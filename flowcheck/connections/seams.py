@@ -36,7 +36,7 @@ from flowcheck.connections.flows import Endpoint, group_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "SeamHolder", "across_seams", "clean_cut"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut", "moved_across"]
 
 # A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
 # most SEAM_BYTES of captured bytes (always the last record), may move to the next
@@ -47,48 +47,24 @@ SEAM_BYTES = 1 << 20
 def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
     """The batches, each one's last records stamped after one of the next batch's first
     records of their own connection (written out of time order across the seam) moved
-    to the next batch."""
-    seams = SeamHolder()
+    to the next batch. One batch at a time (live's reads): seam_holder.SeamHolder."""
+    held: PacketBatch | None = None
     for batch in batches:
-        ready = seams.push(batch)
+        if held is None:
+            held = batch
+            continue
+        ready, held = moved_across(held, batch)
         del batch
-        if ready is not None and len(ready):
+        if len(ready):
             yield ready
         # Nothing of the batch handed on stays referenced while the next is read: its
         # buffer is free again before the reader's next read takes one.
         del ready
-    if (rest := seams.flush()) is not None:
-        yield rest
+    if held is not None:
+        yield held
 
 
-class SeamHolder:
-    """The look-ahead of across_seams, one batch at a time: push() hands on the batch
-    before the one pushed, its last records written across the seam moved on (None
-    for the first); `held` is the batch kept for the next one's look-ahead; flush()
-    hands it on as it is (the reading is over). live's verifier pushes each read of
-    its pipe and feeds its checks' snapshots the held batch (flowcheck.live)."""
-
-    __slots__ = ("held",)
-
-    def __init__(self) -> None:
-        self.held: PacketBatch | None = None
-
-    def push(self, batch: PacketBatch) -> PacketBatch | None:
-        """The batch before `batch`, ready for the tracker (None: none yet); `batch`,
-        with the records moved to its start, is held."""
-        if self.held is None:
-            self.held = batch
-            return None
-        ready, self.held = _moved_across(self.held, batch)
-        return ready
-
-    def flush(self) -> PacketBatch | None:
-        """The held batch (None: none), no longer held."""
-        rest, self.held = self.held, None
-        return rest
-
-
-def _moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
+def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
     """(before, after) with before ending at the last clean place (`clean_cut`) among
     its last records (SEAM_RECORDS of them, SEAM_BYTES at most), judged against after's
     first SEAM_RECORDS; its records after it moved to after's start. Unchanged when
