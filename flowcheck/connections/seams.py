@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
-from flowcheck.connections.flows import Endpoint, group_flows
+from flowcheck.connections.flows import Endpoint, numbered_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
@@ -180,17 +180,18 @@ def _connections(tail: PacketBatch, head: PacketBatch) -> tuple[np.ndarray, np.n
     """Per record of tail and of head (a seam's two sides): its connection, a number
     shared by the two; -1 for a record that is no TCP segment decoded alone (an IP
     fragment, another protocol: judged against every connection). A connection here
-    is the tracker's flow (flows.group_flows) with its tunnel left out (coarser than the
-    tracker's flows and their joined tunnel halves, never finer)."""
+    is the tracker's flow (flows.numbered_flows: group_flows' numbering) with its tunnel
+    left out (coarser than the tracker's flows and their joined tunnel halves, never
+    finer)."""
     numbers: dict[tuple[Endpoint, Endpoint], int] = {}
     labels = []
     for part in (tail, head):
         d = decode_batch(part)
         label = np.full(len(part), -1, np.int64)
         if len(d.tcp_index):
-            flows = group_flows(d)
-            ours = [numbers.setdefault(key[:2], len(numbers)) for key in flows.keys]
-            label[d.tcp_index] = np.array(ours, np.int64)[flows.flow]
+            keys, flow, _ = numbered_flows(d)
+            ours = [numbers.setdefault(key[:2], len(numbers)) for key in keys]
+            label[d.tcp_index] = np.array(ours, np.int64)[flow]
         labels.append(label)
     return labels[0], labels[1]
 
