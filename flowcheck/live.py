@@ -1,11 +1,14 @@
 """Live verification: the streaming pipeline over a capture tool's pipe.
 
-The same reader, tracker and NDMP collector as for files. Every `interval` seconds of
+The same reader, tracker and NDMP collector as for files, and the same look-ahead across
+the reader's batches (connections.seams: two records written swapped with a read of the
+pipe ending between them are taken in time order). Every `interval` seconds of
 packet time, a copy of the tracker and collector is finished and analysed; findings that
 no later packet can take back are reported at once ("certain"), the rest wait for the
-final report when the capture stops. A silence counts only as the files' analysis counts
-it (flowcheck.verify.evidence); the final report adds the time the sniffer ran on after
-the last packet, which a file cannot show.
+final report when the capture stops. Each check sees every record read: the batch held
+for the look-ahead is fed to the check's copy of the tracker. A silence counts only as
+the files' analysis counts it (flowcheck.verify.evidence); the final report adds the
+time the sniffer ran on after the last packet, which a file cannot show.
 
 With `tick`, the same check also runs when no packet has come for `tick` seconds of wall
 time (a failed job followed by a silent link), the capture's clock then read as the last
@@ -120,6 +123,7 @@ class LiveVerifier:
         wall time without a packet after which the check runs anyway (None: never; only
         for a stream that is a capture running now, whose quiet pipe is a quiet link)."""
         from flowcheck.connections import ConnectionTracker
+        from flowcheck.connections.seam_holder import SeamHolder
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
         self.config = config
@@ -132,6 +136,9 @@ class LiveVerifier:
                                          rto=config.retransmission_timeout,
                                          arp_watch=config.remote_agents,
                                          tunnel_ports=tunnel_ports(config))
+        # The last batch read, held for the next one's look-ahead (not in self.tracker
+        # yet; in every check's snapshot).
+        self.seams = SeamHolder()
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
         self._now = 0.0  # the capture's clock: never runs backwards
@@ -165,7 +172,10 @@ class LiveVerifier:
             batch = next(batches, None)
             if batch is None:
                 break
-            self.tracker.feed(batch)
+            ready = self.seams.push(batch)
+            if ready is not None:
+                self.tracker.feed(ready)
+            del ready
             if len(batch):
                 self._last_ts, self._read_at = float(batch.ts[-1]), time.monotonic()
                 self._last_read = (self._last_ts, self._read_at)
@@ -175,6 +185,8 @@ class LiveVerifier:
             if self._now - self._last_check >= self.interval:
                 self._last_check = self._now
                 yield from self._certain_findings(reader.captures)
+        if (rest := self.seams.flush()) is not None:
+            self.tracker.feed(rest)
         # The sniffer ran on after the last packet until it was stopped: that silence is
         # capture time too (evidence that a SYN went unanswered). A quiet link already
         # checked counted part of it: the end is no earlier than that.
@@ -223,6 +235,8 @@ class LiveVerifier:
         # Finishing is final for a tracker, so the snapshot works on copies: memory and
         # time follow the number of connections, not the packets read so far.
         tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
+        if self.seams.held is not None:
+            tracker.feed(self.seams.held)
         analysis = self._analyse(tracker, collector, captures, ended_at=ended_at)
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections

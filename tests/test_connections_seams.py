@@ -10,8 +10,10 @@ bytes stop at SEAM_BYTES.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from test_connections_states import handshake, pkt
 from test_connections_util import ACK, FIN, PSH
 from test_connections_util import write_pcap as write
@@ -82,3 +84,32 @@ def test_moved_bytes_stop_at_seam_bytes(tmp_path: Path) -> None:
            seams.across_seams(iter_batches([str(path)], chunk_size=CHUNK))]
     assert len(read) >= 10 and sum(fed) == sum(read)
     assert max(fed) <= max(read) + MOVED_AT_MOST, (max(fed), max(read))
+
+
+def record_bytes(batches: list) -> dict[int, bytes]:
+    """Each record's captured bytes, by frame number."""
+    return {b.frame_number(row): bytes(memoryview(b.buf)[int(b.data_off[row]):
+                                                         int(b.data_off[row] + b.caplen[row])])
+            for b in batches for row in range(len(b))}
+
+
+def test_a_seam_copies_only_the_records_it_moves(tmp_path: Path) -> None:
+    """The records moved to the next batch are copied into its buffer's room past the
+    bytes read (the reader allocates in steps: readahead.BUFFER_STEP); the next batch's
+    own records stay where the reader put them. A seam copied the whole next buffer
+    (the read chunk) behind the moved records. Every record's bytes are the file's."""
+    path = lagged(tmp_path / "lag.pcap", 600)
+    read: list = []
+
+    def kept() -> Iterator:
+        for batch in iter_batches([str(path)], chunk_size=CHUNK):
+            read.append(batch)
+            yield batch
+
+    fed = list(seams.across_seams(kept()))
+    moved = [(f, r) for f, r in zip(fed[1:], read[1:], strict=False) if f.frame0 < r.frame0]
+    assert len(moved) >= 5, [len(b) for b in fed]
+    for joined, own in moved:
+        assert np.shares_memory(np.frombuffer(joined.buf, np.uint8),
+                                np.frombuffer(own.buf, np.uint8)), joined.frame0
+    assert record_bytes(fed) == record_bytes(read)

@@ -141,6 +141,18 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return BatchFlows([], empty, np.zeros(0, dtype=bool), empty, np.zeros(1, np.int64))
+    keys, flow, from_lower = numbered_flows(decoded)
+    order = np.argsort(flow, kind="stable")
+    bounds = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
+    return BatchFlows(keys, flow, from_lower, order, bounds)
+
+
+def numbered_flows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np.ndarray]:
+    """group_flows' keys, flow and from_lower alone (no grouped order): per TCP packet
+    of a batch with some, its flow's number (int64, in order of first appearance) and
+    whether it comes from the key's lower endpoint (connections.seams needs only the
+    numbers)."""
     rows, from_lower = _canonical(decoded)
     first, inverse = _unique_rows(rows)
     # Flows numbered in order of first appearance; Python keys made once per flow, from
@@ -172,7 +184,4 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
             keys.append(((version, _address_bytes(version, row[1:5]), row[9]),
                          (version, _address_bytes(version, row[5:9]), row[10]),
                          decoded.tunnels[tunnels[n]] if tunnels is not None else ""))
-    order = np.argsort(flow, kind="stable")
-    bounds = np.zeros(len(keys) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
-    return BatchFlows(keys, flow, from_lower, order, bounds)
+    return keys, flow, from_lower

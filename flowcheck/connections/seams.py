@@ -17,9 +17,12 @@ optional per-packet arrays match (a pcap file; a pcapng file) are joined.
 Cost: one comparison of the seam's records' times per batch (numpy); when those are
 out of order across the seam, a decode of the seam's records (at most SEAM_RECORDS on
 each side) to tell their connections apart, and, when records move (at most
-SEAM_BYTES of them), one copy of the next batch's buffer. Memory: one batch held (one
-chunk buffer) besides the one being tracked and the one being read ahead; nothing of a
-batch handed on is kept while the next is read (tests/test_connections_memory.py).
+SEAM_BYTES of them), a copy of them into the room the reader's chunk buffer has past
+the next batch's bytes (about readahead.BUFFER_STEP less the partial record carried
+into it: room for the record or two that usually move), or, when they do not fit, one
+copy of the next batch's buffer. Memory: one batch held (one chunk buffer) besides the
+one being tracked and the one being read ahead; nothing of a batch handed on is kept
+while the next is read (tests/test_connections_memory.py).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
+from flowcheck.connections.flows import Endpoint, numbered_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut", "moved_across"]
 
 # A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
 # most SEAM_BYTES of captured bytes (always the last record), may move to the next
@@ -40,19 +44,16 @@ __all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut"]
 SEAM_RECORDS = 4096
 SEAM_BYTES = 1 << 20
 
-_HASH = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
-
-
 def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
     """The batches, each one's last records stamped after one of the next batch's first
     records of their own connection (written out of time order across the seam) moved
-    to the next batch."""
+    to the next batch. One batch at a time (live's reads): seam_holder.SeamHolder."""
     held: PacketBatch | None = None
     for batch in batches:
         if held is None:
             held = batch
             continue
-        ready, held = _moved_across(held, batch)
+        ready, held = moved_across(held, batch)
         del batch
         if len(ready):
             yield ready
@@ -63,7 +64,7 @@ def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
         yield held
 
 
-def _moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
+def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
     """(before, after) with before ending at the last clean place (`clean_cut`) among
     its last records (SEAM_RECORDS of them, SEAM_BYTES at most), judged against after's
     first SEAM_RECORDS; its records after it moved to after's start. Unchanged when
@@ -179,35 +180,20 @@ def _connections(tail: PacketBatch, head: PacketBatch) -> tuple[np.ndarray, np.n
     """Per record of tail and of head (a seam's two sides): its connection, a number
     shared by the two; -1 for a record that is no TCP segment decoded alone (an IP
     fragment, another protocol: judged against every connection). A connection here
-    is the inner 4-tuple either way, its tunnel and VLAN left out (coarser than the
-    tracker's flows and their joined tunnel halves, never finer); 64-bit hashes of
-    the two endpoints, a collision merging two connections (coarser still)."""
-    keys = []
+    is the tracker's flow (flows.numbered_flows: group_flows' numbering) with its tunnel
+    left out (coarser than the tracker's flows and their joined tunnel halves, never
+    finer)."""
+    numbers: dict[tuple[Endpoint, Endpoint], int] = {}
+    labels = []
     for part in (tail, head):
         d = decode_batch(part)
-        key = np.full(len(part), -1, np.int64)
+        label = np.full(len(part), -1, np.int64)
         if len(d.tcp_index):
-            ends = [_endpoint(d.tcp_version, d.tcp_src, d.tcp_sport),
-                    _endpoint(d.tcp_version, d.tcp_dst, d.tcp_dport)]
-            with np.errstate(over="ignore"):
-                mixed = np.minimum(*ends) * _HASH[0] + np.maximum(*ends) * _HASH[1]
-            key[d.tcp_index] = (mixed >> np.uint64(2)).astype(np.int64)
-        keys.append(key)
-    known = np.concatenate(keys)
-    labels = np.full(len(known), -1, np.int64)
-    keyed = known >= 0
-    labels[keyed] = np.unique(known[keyed], return_inverse=True)[1].reshape(-1)
-    return labels[:len(tail)], labels[len(tail):]
-
-
-def _endpoint(version: np.ndarray, address: np.ndarray, port: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's (IP version, address words, port)."""
-    with np.errstate(over="ignore"):
-        hashed = version.astype(np.uint64) * _HASH[1] + port.astype(np.uint64)
-        for word in range(address.shape[1]):
-            hashed = (hashed ^ (hashed >> np.uint64(29))) * _HASH[0] \
-                + address[:, word].astype(np.uint64)
-        return hashed ^ (hashed >> np.uint64(31))
+            keys, flow, _ = numbered_flows(d)
+            ours = [numbers.setdefault(key[:2], len(numbers)) for key in keys]
+            label[d.tcp_index] = np.array(ours, np.int64)[flow]
+        labels.append(label)
+    return labels[0], labels[1]
 
 
 def _joinable(before: PacketBatch, after: PacketBatch) -> bool:
@@ -232,22 +218,52 @@ def _rows(batch: PacketBatch, start: int, stop: int) -> PacketBatch:
 
 
 def _joined(first: PacketBatch, second: PacketBatch) -> PacketBatch:
-    """first's records then second's, in one buffer: first's records' bytes copied
-    ahead of second's buffer."""
+    """first's records then second's, in one buffer: first's records' bytes copied into
+    second's buffer's room past its bytes when it has the room (`_room`), else ahead of
+    a copy of second's buffer."""
     source = memoryview(first.buf)
     pieces = [source[int(o):int(o) + int(n)] for o, n in
               zip(first.data_off.tolist(), first.caplen.tolist(), strict=True)]
     sizes = np.array([len(p) for p in pieces], np.int64)
-    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     moved = int(sizes.sum())
-    buf = b"".join([*pieces, memoryview(second.buf)])
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    room = _room(first, second, moved)
+    if room is not None:
+        # The moved records after second's bytes, in the room the reader left.
+        at = len(second.buf)
+        room[at:at + moved] = b"".join(pieces)
+        buf: bytes | memoryview = room[:at + moved]
+        offsets += at
+        after = second.data_off.astype(np.int64)
+    else:
+        buf = b"".join([*pieces, memoryview(second.buf)])
+        after = second.data_off.astype(np.int64) + moved
     return PacketBatch(
         buf, first.frame0,
         np.concatenate((first.ts, second.ts)),
-        np.concatenate((offsets, second.data_off.astype(np.int64) + moved)),
+        np.concatenate((offsets, after)),
         np.concatenate((first.caplen, second.caplen)),
         np.concatenate((first.wirelen, second.wirelen)),
         np.concatenate((first.linktype, second.linktype)), first.capture,
         *(None if getattr(first, name) is None else
           np.concatenate((getattr(first, name), getattr(second, name)))
           for name in ("interface", "frames", "identity")))
+
+
+def _room(first: PacketBatch, second: PacketBatch, moved: int) -> memoryview | None:
+    """second's whole chunk buffer, writable, when it holds `moved` bytes more past
+    second's bytes: the reader's buffers are numpy arrays allocated in steps
+    (sources.readahead.BUFFER_STEP) and viewed up to the bytes read, the room past them
+    never touched. None for any other buffer (bytes, a merged copy, a view not from the
+    array's start) and for one first's records are in (one chunk's two batches)."""
+    buf, source = second.buf, first.buf
+    array = buf.obj if isinstance(buf, memoryview) else None
+    if (not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 1
+            or not array.flags.c_contiguous or not array.flags.writeable
+            or array.nbytes - len(buf) < moved
+            or (isinstance(source, memoryview) and source.obj is array)):
+        return None
+    view = np.frombuffer(buf, np.uint8)
+    if view.size and view.ctypes.data != array.ctypes.data:
+        return None
+    return memoryview(array)
