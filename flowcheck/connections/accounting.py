@@ -76,8 +76,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
         record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold))
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
-        beyond = _acked_beyond(side)
-        if beyond:
+        beyond = _acked_beyond(side) - _sacked_beyond(side)
+        if beyond > 0:
             record.missed_bytes += beyond
             record.gaps += 1
             if len(record.gap_frames) < EVIDENCE_CAP:
@@ -87,22 +87,27 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
 
 def acked_before(side: Endpoint) -> set[int]:
     """Drop side's holes below its peer's first ACK captured (Endpoint.ack_first), the
-    parts of them below it: the receiver had those bytes when the capture first heard from
-    it, so they may have passed before the capture began (a capture joined mid-stream
-    whose first segments are stale reordered ones: trial 32 D3, 20,272 bytes "the sniffer
-    lost" where tcpdump dropped nothing); no evidence of sniffer loss, nor a gap of the
-    capture's (as bytes sent before a capture's first packet are none). A sniffer's loss
-    before the receiver's first ACK is left unsaid: under one round trip of a capture's
-    start. Returns the frames (the packet after the gap) of the holes dropped whole.
-    At finish time: the per-packet path only keeps ack_first."""
+    parts of them below it, and those its SACK blocks (RFC 2018; Endpoint.sacked_first)
+    cover: the receiver had those bytes when the capture first heard from it, so they may
+    have passed before the capture began (a capture joined mid-stream whose first
+    segments are stale reordered ones: trial 32 D3, 20,272 bytes "the sniffer lost" where
+    tcpdump dropped nothing; and 4,720 to 8,688 bytes its SACK blocks held); no evidence
+    of sniffer loss, nor a gap of the capture's (as bytes sent before a capture's first
+    packet are none). A sniffer's loss before the receiver's first ACK is left unsaid:
+    under one round trip of a capture's start. Returns the frames (the packet after the
+    gap) of the holes dropped whole. At finish time: the per-packet path only keeps
+    ack_first."""
     first = side.ack_first
-    if first is None or not side.holes or side.holes[0][0] >= first:
+    if first is None or not side.holes or (side.holes[0][0] >= first
+                                          and not side.sacked_first):
         return set()
-    dropped = {hole[2] for hole in side.holes if hole[1] <= first}
+    frames = {hole[2] for hole in side.holes}
     side.holes = [hole for hole in side.holes if hole[1] > first]
     if side.holes and side.holes[0][0] < first:
         side.holes[0][0] = first
-    return dropped
+    for start, end in side.sacked_first:
+        side.fill(start, end)
+    return frames - {hole[2] for hole in side.holes}
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
@@ -154,6 +159,16 @@ def sent_unseen(side: Endpoint) -> tuple[int, int]:
         return 0, 0
     ahead = side.seq_ahead - side.max_end - (1 if side.fin else 0)
     return (ahead, side.seq_ahead_frame) if ahead > 0 else (0, 0)
+
+
+def _sacked_beyond(side: Endpoint) -> int:
+    """Of the bytes the peer ACKed beyond the last byte of side seen (_acked_beyond), those
+    the SACK blocks of its first ACK captured cover (Endpoint.sacked_first): the receiver
+    had them when the capture first heard from it (acked_before)."""
+    if side.acked is None or side.max_end is None or not side.sacked_first:
+        return 0
+    low, high = side.max_end + (1 if side.fin else 0), side.acked
+    return sum(max(0, min(end, high) - max(start, low)) for start, end in side.sacked_first)
 
 
 def _acked_beyond(side: Endpoint) -> int:

@@ -57,10 +57,12 @@ def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> n
 
 
 def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
-               runs: Sequence[tuple[ConnState, np.ndarray]], copy: np.ndarray) -> int:
+               runs: Sequence[tuple[ConnState, np.ndarray]], copy: np.ndarray,
+               sacks: Callable[[int], list[tuple[int, int]]] | None = None) -> int:
     """Apply runs (connection, its packets' row numbers in `d`, in capture order) of
     distinct connections; copy: per row of `d`, whether the packet is a capture copy
-    (counted only, as update_packet). Returns how many packets needed the hole
+    (counted only, as update_packet); sacks: the SACK blocks of a row (bulk_acks.track_acks).
+    Returns how many packets needed the hole
     bookkeeping one at a time (opened a gap or landed below the highest byte seen)."""
     conns = [c for c, _ in runs]
     sizes = np.fromiter((rows.shape[0] for _, rows in runs), np.int64, len(runs))
@@ -173,7 +175,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
     _ahead(d, rows, (acks != 0) & (plen == 0), data, starts, segment, sides, side_unseen)
     _learn_bases(d, rows, acks, starts, seg_key, conns)
-    track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen)
+    track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen, sacks)
     return one_at_a_time
 
 

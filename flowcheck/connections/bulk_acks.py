@@ -5,10 +5,13 @@ names the next byte its sender lacks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
+from flowcheck.connections.sack import keep_first_sacks
 from flowcheck.decode import DecodedBatch
 
 NO_ROW = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
@@ -22,13 +25,15 @@ def first_where(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.
 
 def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.ndarray,
                 starts: np.ndarray, segment: np.ndarray, seg_key: np.ndarray,
-                peers: list[Endpoint], peer_unseen: list[bool]) -> None:
+                peers: list[Endpoint], peer_unseen: list[bool],
+                sacks: Callable[[int], list[tuple[int, int]]] | None = None) -> None:
     """As update_packet's track_ack, for every segment at once: each ACK of a segment
     acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
     steps from the previous one, the first from the peer's max_end after this run, the
     same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
     the peer's first byte was seen are ignored, as update_packet ignores them (but for the
-    peer's acked_unseen)."""
+    peer's acked_unseen). sacks: the SACK blocks of a TCP row of `d` (raw edges,
+    connections.sack), read for a peer's first ACK (Endpoint.sacked_first); None: none."""
     acking = np.flatnonzero((flags & ACK) != 0)
     if not acking.size:
         return
@@ -68,8 +73,9 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     at = first_where(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
                 firsts)
     top_ts = d.tcp_ts[rows[acking]][at]
-    for s, first_acked, last, acked, frame, frame_ts, last_frame, last_ts in zip(
-            ack_segs, unwrapped[firsts].tolist(), unwrapped[lasts].tolist(),
+    first_rows = rows[acking[firsts]].tolist()
+    for s, first_row, first_acked, last, acked, frame, frame_ts, last_frame, last_ts in zip(
+            ack_segs, first_rows, unwrapped[firsts].tolist(), unwrapped[lasts].tolist(),
             highest.tolist(), top_frame.tolist(),
             top_ts.tolist(), ack_frames[lasts].tolist(),
             d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
@@ -77,6 +83,8 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None:
             peer.ack_first = first_acked
+            if sacks is not None:
+                keep_first_sacks(peer, sacks(first_row))
             peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
         elif acked > peer.acked:
             peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts

@@ -61,6 +61,9 @@ class Endpoint:
     # holes below it were acknowledged before the capture could hold their segments
     # (a capture joined mid-stream, its first segments stale reordered ones: trial 32 D3).
     ack_first: int | None = None
+    # The SACK blocks (RFC 2018) of that ACK above it, unwrapped, sorted (connections.sack):
+    # bytes the receiver held then too, a capture joined mid-stream need not hold them.
+    sacked_first: list[tuple[int, int]] = field(default_factory=list)
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
     ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)
     ack_last_ts: float = 0.0

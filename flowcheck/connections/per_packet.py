@@ -29,7 +29,9 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.sack import keep_first_sacks, packet_end, sack_edges
 from flowcheck.decode import DecodedBatch
+from flowcheck.sources.batch import PacketBatch
 
 
 def starts_new(c: ConnState, from_lower: bool, flags: int, seq: int) -> bool:
@@ -61,6 +63,7 @@ class PerPacketPath:
     _segments: list[tuple]
     _decoded: DecodedBatch
     _buf: np.ndarray | None
+    _batch: PacketBatch | None
     _copy: np.ndarray
     _get: Callable[[FlowKey], ConnState | None]
     _open: Callable[[FlowKey, bool, int, int, float, bool], ConnState]
@@ -88,7 +91,11 @@ class PerPacketPath:
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))
         is_orig = from_lower == c.orig_is_lower
+        peer = c.resp if is_orig else c.orig
+        unacked = peer.ack_first is None
         update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy, ttl)
+        if unacked and peer.ack_first is not None:  # the receiver's first ACK captured
+            keep_first_sacks(peer, self._sacks(k))
         if c.tap_pending and plen > 0:
             c.tap_pending = False
             if self.tap is not None and self.tap(self._payload(k)):
@@ -105,6 +112,14 @@ class PerPacketPath:
                                    plen))
         elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
             c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
+
+    def _sacks(self, k: int) -> list[tuple[int, int]]:
+        """The SACK blocks of packet k (raw edges; connections.sack): read for a side's
+        first ACK only."""
+        d = self._decoded
+        if self._buf is None or self._batch is None:
+            return []
+        return sack_edges(self._buf, d, k, packet_end(self._batch, d, k))
 
     def _payload(self, k: int) -> bytes:
         """The captured TCP payload of packet k (as much as the snap length kept)."""

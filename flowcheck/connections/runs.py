@@ -50,6 +50,7 @@ class RunPaths:
     _flows: dict[FlowKey, ConnState]
     _decoded: DecodedBatch
     _copy: np.ndarray
+    _sacks: Callable[[int], list[tuple[int, int]]]
     _get: Callable[[FlowKey], ConnState | None]
     _slow: Callable[[FlowKey, int, bool], None]
     _one: Callable[..., None]
@@ -82,7 +83,8 @@ class RunPaths:
                 continue
             runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
         if runs:
-            self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy)
+            self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy,
+                                             self._sacks)
         if len(walk) == candidates.size:
             return range(len(flows.keys))
         # The flows not applied here (not candidates, or candidates sent to the walk),

@@ -13,7 +13,8 @@ packet of the connection comes; the next batch's pass takes parked connections u
 A flow this transcription does not cover goes back to the per-packet path whole, before
 anything of it is kept: a sequence gap (the hole bookkeeping is per packet), new bytes
 below the side's next sequence number (reordering's rule needs the peer's ACKs of the
-time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants. So the packets
+time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants, a
+mid-stream side's first ACK with SACK blocks (connections.sack). So the packets
 handled one at a time follow the unusual flows, never all packets. Retransmissions,
 repeated SYNs, resets, half-open and mid-stream connections stay here.
 """
@@ -36,6 +37,7 @@ from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
 from flowcheck.connections.reordering import WIRE_FIELDS, empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
+from flowcheck.connections.sack import sacks_beyond_ack
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
@@ -198,6 +200,14 @@ class ShortPass:
             better = do & ((top == NONE) | (value > top))
             acked[fp] = np.where(better, value, top)
             ack_first[fp] = np.where(do & (top == NONE), value, ack_first[fp])
+            # The first ACK of a side whose SYN was not seen (a connection joined
+            # mid-stream) naming bytes beyond it in SACK blocks: the per-packet path
+            # keeps them (connections.sack). A SYN's first ACK has none.
+            joined = do & (top == NONE) & (isn[fp] == NONE)
+            if buf is not None and joined.any():
+                step_rows = rows[at]
+                for i in np.flatnonzero(joined).tolist():
+                    bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
             acked_frame[fp] = np.where(better, fr, acked_frame[fp])
             acked_ts[fp] = np.where(better, t, acked_ts[fp])
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen

@@ -122,6 +122,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
         self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
+        self._batch: PacketBatch | None = None  # the batch being fed (connections.sack)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
@@ -183,6 +184,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._buf = (decoded.payload_buf if decoded.payload_buf is not None
                      else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded
+        self._batch = batch
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
@@ -217,7 +219,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
                     runs.append(run)
                     going.append(walker)
             if runs:
-                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy)
+                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy,
+                                                 self._sacks)
             walkers = going
         late = self._quotes_before_commit(quotes)
         self._commit_short()
@@ -313,6 +316,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._segments = []
         self._slots = None
         self._decoded = None  # type: ignore[assignment]
+        self._batch = None
         self._buf = None
 
     # -- the end ---------------------------------------------------------------------

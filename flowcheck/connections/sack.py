@@ -1,0 +1,104 @@
+"""The SACK blocks (RFC 2018) of one captured TCP packet, read from the batch's bytes.
+
+Read only for the receiver's first captured ACK of a side (Endpoint.ack_first, where the
+tracker sets it: conn.update_packet through the per-packet path, bulk_acks for a bulk
+run; the short pass asks whether a mid-stream side's first ACK has any): one packet per
+side of a connection, never the bulk path's every packet (issue 7: a packet's cost must
+not grow). The blocks name bytes the receiver already held when the
+capture first heard from it, as its cumulative ACK does (flowcheck.connections.accounting
+.acked_before): a capture joined mid-stream need not hold them (trial 32 D3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.connections.endpoint import Endpoint, signed32
+from flowcheck.decode import DecodedBatch
+from flowcheck.sources.batch import PacketBatch
+
+SACK_KIND = 5  # RFC 2018 3: kind 5, length 2 + 8 per block
+END_OF_OPTIONS, NO_OPERATION = 0, 1
+MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most options
+BLOCK_MAX = 1 << 30  # a block wider than this is no real one (window at most 2**30)
+
+
+def sack_edges(buf: np.ndarray, d: DecodedBatch, k: int, end: int) -> list[tuple[int, int]]:
+    """The SACK blocks of TCP row k of `d` as raw 32-bit (left, right) edges, in the order
+    sent; [] when it carries none or its options are not captured.
+
+    buf: the bytes tcp_payload_off indexes (uint8); end: the offset past the packet's
+    captured bytes in buf. The decoder keeps only where the payload starts, so the header
+    is the one ending there whose data offset, ports, sequence and ACK numbers are row k's
+    (RFC 9293 3.1)."""
+    payload = int(d.tcp_payload_off[k])
+    fields = (int(d.tcp_sport[k]), int(d.tcp_dport[k]), int(d.tcp_seq[k]), int(d.tcp_ack[k]))
+    for size in range(MIN_HEADER + 4, MAX_HEADER + 1, 4):
+        at = payload - size
+        if at < 0:
+            break
+        head = buf[at:at + 13].tobytes()
+        if len(head) < 13 or head[12] >> 4 != size // 4 or (
+                int.from_bytes(head[0:2], "big"), int.from_bytes(head[2:4], "big"),
+                int.from_bytes(head[4:8], "big"), int.from_bytes(head[8:12], "big")) != fields:
+            continue
+        return _blocks(buf[at + MIN_HEADER:min(payload, end)].tobytes())
+    return []
+
+
+def _blocks(options: bytes) -> list[tuple[int, int]]:
+    """The (left, right) edges of the SACK option among TCP options (RFC 9293 3.2); a
+    truncated option ends the reading."""
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == END_OF_OPTIONS:
+            break
+        if kind == NO_OPERATION:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2 or i + options[i + 1] > len(options):
+            break
+        length = options[i + 1]
+        if kind == SACK_KIND:
+            body = options[i + 2:i + length]
+            return [(int.from_bytes(body[j:j + 4], "big"), int.from_bytes(body[j + 4:j + 8], "big"))
+                    for j in range(0, len(body) - 7, 8)]
+        i += length
+    return []
+
+
+def sacks_beyond_ack(buf: np.ndarray, d: DecodedBatch, k: int) -> bool:
+    """Whether TCP row k carries a SACK block beyond its ACK number (the short pass hands
+    such a mid-stream first ACK to the per-packet path, which keeps the blocks). Read up
+    to the payload's start: a snap length that cut the options may make it say yes
+    wrongly, which costs only that flow's packets one at a time."""
+    ack = int(d.tcp_ack[k])
+    return any(signed32(right - ack) > 0
+               for _, right in sack_edges(buf, d, k, int(d.tcp_payload_off[k])))
+
+
+def packet_end(batch: PacketBatch, d: DecodedBatch, k: int) -> int:
+    """The offset past TCP row k's captured bytes in the buffer tcp_payload_off indexes: its
+    frame's end, or, for a datagram reassembled from fragments (decode.ip), its payload's
+    start (its headers whole)."""
+    row = int(d.tcp_index[k])
+    if d.assembled is not None and d.assembled[row]:
+        return int(d.tcp_payload_off[k])
+    return int(batch.data_off[row]) + int(batch.caplen[row])
+
+
+def keep_first_sacks(side: Endpoint, edges: list[tuple[int, int]]) -> None:
+    """side's Endpoint.sacked_first from the raw edges of its peer's first ACK captured
+    (side.ack_first set), unwrapped against it: the blocks above it (a D-SACK block, RFC
+    2883, reports a duplicate below it), sorted by start."""
+    first = side.ack_first
+    if first is None:
+        return
+    blocks = []
+    for left, right in edges:
+        start = first + signed32(left - first)
+        stop = start + signed32(right - left)
+        if first < stop and start < stop and stop - start < BLOCK_MAX:
+            blocks.append((max(start, first), stop))
+    side.sacked_first = sorted(blocks)
