@@ -1,10 +1,11 @@
-"""flowcheck.arrays.distinct: np.unique's values, dtype and order for integer arrays."""
+"""flowcheck.arrays.distinct: np.unique's values, dtype and order for integer arrays;
+run_starts: the first place of each run of equal values, none for an empty array."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import distinct
+from flowcheck.arrays import distinct, run_starts
 
 
 def test_distinct_equals_np_unique() -> None:
@@ -16,3 +17,11 @@ def test_distinct_equals_np_unique() -> None:
         got, expected = distinct(values), np.unique(values)
         assert got.dtype == expected.dtype
         assert got.tolist() == expected.tolist()
+
+
+def test_run_starts_marks_the_first_of_each_run() -> None:
+    for values in ([], [4], [4, 4], [1, 2, 2, 3, 3, 3]):
+        ordered = np.array(values, np.int64)
+        starts = run_starts(ordered)
+        assert starts.shape == ordered.shape and starts.dtype == np.bool_
+        assert ordered[starts].tolist() == sorted(set(values))

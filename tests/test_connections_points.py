@@ -16,10 +16,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 
 from flowcheck.connections import TrackResult, track_connections
+from flowcheck.connections.points import CapturePoints, Packets
 
 MEDIA, AGENT = "10.77.0.1", "10.77.1.2"
 MPORT, APORT = 5001, 6001
@@ -221,3 +223,46 @@ def test_sent_once_leaves_the_copies_out(tmp_path: Path, lost: int | None) -> No
     assert both.orig_copy_bytes and both.orig_bytes > both.sent_once("orig")
     assert (both.sent_once("orig"), both.sent_once("resp")) == (alone.orig_bytes,
                                                                 alone.resp_bytes)
+
+
+def _points_known_at(offset: float) -> CapturePoints:
+    """Capture points 0 and 1 with a known offset (seconds), compared from now on."""
+    points = CapturePoints()
+    points.activate([(0, 1, offset)])
+    return points
+
+
+def _packets(ts: list[float], source: list[int]) -> Packets:
+    """Equal packets at these times (s) and capture points, one TTL, none taken."""
+    n = len(ts)
+    return Packets(np.array(ts), np.arange(1, n + 1), np.array(source, np.int32),
+                   np.full(n, 64, np.int16), np.full(n, 7), np.full(n, 0x10),
+                   np.zeros(n, bool), np.zeros(n, bool))
+
+
+_NONE = np.zeros(0, np.int64)
+
+
+@pytest.mark.parametrize("pairs", [([], []), ([1], [0])], ids=["no pair", "beyond"])
+def test_decide_with_no_copy_among_the_candidates(pairs: tuple[list[int], list[int]]
+                                                  ) -> None:
+    """No equal pair, or one far from the points' offset (trial 33 D2: a SYN-ACK resent
+    1 s later, bit for bit): no copy, nothing taken (it raised IndexError)."""
+    points = _points_known_at(0.3)
+    packets = _packets([10.0, 11.2], [0, 1])
+    later, earlier = (np.array(p, np.int64) for p in pairs)
+    assert points.decide(packets, (_NONE, _NONE), later, earlier).tolist() == []
+    assert not packets.taken.any()
+
+
+def test_decide_with_one_candidate_and_with_two_for_one_original() -> None:
+    """One pair at the offset: a copy, its original taken. Two later packets with the
+    same original: the one nearer the offset is its copy, the other none."""
+    points = _points_known_at(0.3)
+    packets = _packets([10.0, 10.3], [0, 1])
+    assert points.decide(packets, (_NONE, _NONE), np.array([1]), np.array([0])
+                         ).tolist() == [1]
+    assert packets.taken.tolist() == [True, False]
+    packets = _packets([10.0, 10.299, 10.302], [0, 1, 1])
+    assert points.decide(packets, (_NONE, _NONE), np.array([1, 2]), np.array([0, 0])
+                         ).tolist() == [1]

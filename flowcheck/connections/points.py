@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.arrays import run_starts
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 
@@ -280,7 +281,7 @@ class CapturePoints:
         # The earlier packet nearest the offset (nearest in time while none is known).
         offset, _ = self._current(key)
         order = np.lexsort((np.abs(diff - offset), later))
-        best = order[np.concatenate(([True], later[order][1:] != later[order][:-1]))]
+        best = order[run_starts(later[order])]
         later, earlier, diff, key = later[best], earlier[best], diff[best], key[best]
         self._learn(key, diff)
         offset, known = self._current(key)
@@ -288,8 +289,7 @@ class CapturePoints:
         # Each earlier packet is the original of one copy at most (the first here).
         chosen = np.flatnonzero(copy)
         order = np.argsort(earlier[chosen], kind="stable")
-        ranked = earlier[chosen][order]
-        chosen = chosen[np.sort(order[np.concatenate(([True], ranked[1:] != ranked[:-1]))])]
+        chosen = chosen[np.sort(order[run_starts(earlier[chosen][order])])]
         packets.taken[earlier[chosen]] = True
         self._count(packets, earlier[chosen], later[chosen])
         return later[chosen]

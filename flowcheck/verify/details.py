@@ -65,16 +65,19 @@ def _three_digits(value: float) -> str:
 
 
 def handshake_words(conn: Connection) -> str:
-    """"handshake 0.420 ms" (SYN to the ACK of the SYN-ACK; 3 significant digits, so
-    the handshakes of one table read alike: trial 20 D17), or why there is none; a
-    clock set back during the handshake makes its time unknown, never negative."""
+    """"handshake 0.420 ms" (the last SYN to the ACK of the SYN-ACK, as the JSON's rtt;
+    3 significant digits, so the handshakes of one table read alike: trial 20 D17), and
+    after SYNs sent again how many and how late the first SYN-ACK came after the first
+    SYN ("handshake 0.0880 ms after 1 resent SYN, answered 1 s after the first": trial
+    33 D4, a connection that opened a SYN timeout late); or why there is none. A clock
+    set back during the handshake makes its time unknown, never negative."""
     if conn.rtt is not None and conn.rtt < 0:
         return "handshake time unknown (the capture's clock was set back during it)"
     if conn.rtt is not None:
         millis = _three_digits(conn.rtt * 1000)
         if "e" not in millis and conn.rtt < 1:
-            return f"handshake {millis} ms"
-        return f"handshake {_three_digits(conn.rtt)} s"
+            return f"handshake {millis} ms{_resent_words(conn)}"
+        return f"handshake {_three_digits(conn.rtt)} s{_resent_words(conn)}"
     if connection_outcome(conn) == "aborted":
         answered = ""
         if conn.syn_ts is not None and conn.synack_ts is not None:
@@ -86,6 +89,19 @@ def handshake_words(conn: Connection) -> str:
     if not conn.syn_seen and not conn.synack_seen:
         return "handshake not in the capture"
     return "handshake not fully captured"
+
+
+def _resent_words(conn: Connection) -> str:
+    """" after 2 resent SYNs, answered 3.01 s after the first" for a completed handshake
+    whose SYN was sent again (the first SYN-ACK's time from the first SYN: span_words),
+    "" when it was not."""
+    if not conn.syn_retries:
+        return ""
+    plural = "s" if conn.syn_retries > 1 else ""
+    words = f" after {conn.syn_retries} resent SYN{plural}"
+    if conn.syn_ts is not None and conn.synack_ts is not None:
+        words += f", answered {span_words(conn.synack_ts - conn.syn_ts)} after the first"
+    return words
 
 
 def bytes_words(conn: Connection, session: Session) -> str:
