@@ -21,3 +21,43 @@ def distinct(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+# Grouped rows (equal values adjacent): where each group starts, how long each is, each
+# row's group. Cheaper per call than np.flatnonzero(np.diff(values, prepend=-1)) and
+# np.diff(np.append(starts, n)), whose Python wrappers cost several times the work on
+# a batch's few groups (a per-batch fixed cost of the tracker's bulk path).
+
+def group_starts(values: np.ndarray) -> np.ndarray:
+    """The rows (intp, ascending) where a 1-D array's value differs from the row before,
+    row 0 included: np.flatnonzero(np.diff(values, prepend=x)) for any x not values[0]."""
+    return changes(values).nonzero()[0]
+
+
+def changes(values: np.ndarray) -> np.ndarray:
+    """Per row of a 1-D array (bool): its value differs from the row before (row 0: True)."""
+    change = np.empty(values.shape[0], np.bool_)
+    if values.shape[0]:
+        change[0] = True
+        np.not_equal(values[1:], values[:-1], out=change[1:])
+    return change
+
+
+def group_ends(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each group's last row, from the groups' first rows (ascending) of n rows:
+    np.append(starts[1:], n) - 1 for n > 0 (empty for no rows, where that gives [-1])."""
+    ends = np.empty(starts.shape[0], np.int64)
+    if starts.shape[0]:
+        np.subtract(starts[1:], 1, out=ends[:-1])
+        ends[-1] = n - 1
+    return ends
+
+
+def group_sizes(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each group's row count, from the groups' first rows (ascending) of n rows:
+    np.diff(np.append(starts, n))."""
+    sizes = np.empty(starts.shape[0], np.int64)
+    if starts.shape[0]:
+        np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+        sizes[-1] = n - starts[-1]
+    return sizes

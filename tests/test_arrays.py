@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import distinct
+from flowcheck.arrays import changes, distinct, group_ends, group_sizes, group_starts
 
 
 def test_distinct_equals_np_unique() -> None:
@@ -16,3 +16,23 @@ def test_distinct_equals_np_unique() -> None:
         got, expected = distinct(values), np.unique(values)
         assert got.dtype == expected.dtype
         assert got.tolist() == expected.tolist()
+
+
+def test_group_helpers_equal_the_numpy_expressions_they_replace() -> None:
+    """group_starts, changes, group_ends and group_sizes: the np.diff / np.append /
+    np.flatnonzero forms the tracker's bulk path used, values and dtypes."""
+    rng = np.random.default_rng(11)
+    for case in range(400):
+        n = int(rng.integers(0, 40))
+        values = rng.integers(0, 5, n)
+        if case % 2:
+            values = np.sort(values)  # grouped, as the bulk path's segments are
+        starts = group_starts(values)
+        expected = np.flatnonzero(np.diff(values, prepend=-1))
+        assert starts.dtype == expected.dtype and starts.tolist() == expected.tolist()
+        segment = changes(values).cumsum() - 1
+        assert segment.tolist() == (np.cumsum(np.diff(values, prepend=-1) != 0) - 1).tolist()
+        ends, sizes = group_ends(starts, n), group_sizes(starts, n)
+        assert ends.dtype == sizes.dtype == np.int64
+        assert ends.tolist() == ((np.append(expected[1:], n) - 1).tolist() if n else [])
+        assert sizes.tolist() == np.diff(np.append(expected, n)).tolist()
