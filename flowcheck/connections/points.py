@@ -77,7 +77,7 @@ _MULTIPLIERS = np.array(
 
 def sampled(d: DecodedBatch) -> np.ndarray:
     """The batch's TCP rows that are sampled (the same packets at every capture point)."""
-    return np.flatnonzero((d.tcp_checksum & SAMPLE_MASK) == 0)
+    return ((d.tcp_checksum & SAMPLE_MASK) == 0).nonzero()[0]
 
 
 def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
@@ -160,6 +160,7 @@ class CapturePoints:
         self._sampled: dict[int, tuple[float, int, int]] = {}
         # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
         self._heads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._head_source: int | None = None
 
     @property
     def wanted(self) -> bool:
@@ -201,6 +202,9 @@ class CapturePoints:
         fp, ts, source, ttl, rst = (heads.fp[order], heads.ts[order], heads.source[order],
                                     heads.ttl[order], (heads.flags[order] & RST) != 0)
         self._heads = (fp, ts, source)
+        # The one file the heads hold packets of, if one: its own packets pair with none.
+        self._head_source = int(source[0]) if source.size and (source == source[0]).all() \
+            else None
         for step in (1, 2):  # a packet seen at two points, rarely three
             later, earlier = np.arange(step, fp.shape[0]), np.arange(fp.shape[0] - step)
             equal = fp[later] == fp[earlier]
@@ -245,6 +249,8 @@ class CapturePoints:
         fp, ts, source = self._heads
         if not fp.shape[0]:
             return
+        if self._head_source is not None and (packets.source == self._head_source).all():
+            return  # a packet pairs with another file's head only: none here
         for step in range(2):  # the head may hold the packet for two files
             at = np.searchsorted(fp, packets.fp) + step
             at[at >= fp.shape[0]] = 0
