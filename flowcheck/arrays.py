@@ -61,3 +61,12 @@ def group_sizes(starts: np.ndarray, n: int) -> np.ndarray:
         np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
         sizes[-1] = n - starts[-1]
     return sizes
+
+
+def stable_order(labels: np.ndarray, count: int) -> np.ndarray:
+    """np.argsort(labels, kind="stable") of a 1-D array of labels 0..count-1: with
+    count <= 2**15 as int16, which numpy sorts by radix (linear; a stable sort's order
+    is unique, so the same indexes), else as given."""
+    if count <= 1 << 15 and labels.dtype != np.int16:
+        labels = labels.astype(np.int16)
+    return np.argsort(labels, kind="stable")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import changes, distinct, group_ends, group_sizes, group_starts
+from flowcheck.arrays import (
+    changes,
+    distinct,
+    group_ends,
+    group_sizes,
+    group_starts,
+    stable_order,
+)
 
 
 def test_distinct_equals_np_unique() -> None:
@@ -36,3 +43,14 @@ def test_group_helpers_equal_the_numpy_expressions_they_replace() -> None:
         assert ends.dtype == sizes.dtype == np.int64
         assert ends.tolist() == ((np.append(expected[1:], n) - 1).tolist() if n else [])
         assert sizes.tolist() == np.diff(np.append(expected, n)).tolist()
+
+
+def test_stable_order_equals_a_stable_argsort() -> None:
+    rng = np.random.default_rng(13)
+    for count in (1, 2, 7, 1 << 15, (1 << 15) + 1, 1 << 20):
+        for n in (0, 1, 50, 6000):
+            labels = rng.integers(0, count, n)
+            if count > 2:
+                labels[: n // 2] = count - 1  # the highest label, often
+            assert stable_order(labels, count).tolist() == np.argsort(
+                labels, kind="stable").tolist()

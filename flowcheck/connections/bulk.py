@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from flowcheck.arrays import changes, group_ends, group_sizes, group_starts
+from flowcheck.arrays import changes, group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
@@ -75,7 +75,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     if is_orig.all() or not is_orig.any():
         order = None  # one direction per run: already grouped
     else:
-        order = np.argsort(key, kind="stable")
+        order = stable_order(key, 2 * len(runs))
         rows, key = rows[order], key[order]
     # Each row's place in its run, which orders the history letters (a run taken in time
     # order, by_time.in_time_order, is not in frame order).

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.arrays import stable_order
 from flowcheck.decode import DecodedBatch
 
 # An endpoint as the tracker keys it: (IP version, address bytes, port).
@@ -172,7 +173,7 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
             keys.append(((version, _address_bytes(version, row[1:5]), row[9]),
                          (version, _address_bytes(version, row[5:9]), row[10]),
                          decoded.tunnels[tunnels[n]] if tunnels is not None else ""))
-    order = np.argsort(flow, kind="stable")
+    order = stable_order(flow, len(keys))
     bounds = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
     return BatchFlows(keys, flow, from_lower, order, bounds)
