@@ -5,8 +5,9 @@ them. numpy 2.3+'s np.unique without return_* options asks numpy.ma whether the 
 masked, importing numpy.ma on its first call: about 40 ms once per process, more than
 the whole tracking of a 10 MB capture, paid by the first batch with any TCP packet.
 
-run_starts: which places of a sorted array begin a run of equal values (the first of
-each group), of the array's length: empty for an empty array.
+changes / group_starts / group_ends / group_sizes: grouped rows (equal values adjacent):
+which rows begin a group (of the array's length: empty for an empty array), where each
+group starts and ends, how long it is. stable_order: a stable argsort of small labels.
 """
 
 from __future__ import annotations
@@ -26,11 +27,50 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def run_starts(ordered: np.ndarray) -> np.ndarray:
-    """Per place of a sorted (or grouped) 1-D array (bool, its length): whether it holds
-    the first of a run of equal values. An empty array has none, one value starts one."""
-    starts = np.empty(ordered.shape[0], np.bool_)
-    if starts.size:
-        starts[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    return starts
+# Grouped rows (equal values adjacent): where each group starts, how long each is, each
+# row's group. Cheaper per call than np.flatnonzero(np.diff(values, prepend=-1)) and
+# np.diff(np.append(starts, n)), whose Python wrappers cost several times the work on
+# a batch's few groups (a per-batch fixed cost of the tracker's bulk path).
+
+def group_starts(values: np.ndarray) -> np.ndarray:
+    """The rows (intp, ascending) where a 1-D array's value differs from the row before,
+    row 0 included: np.flatnonzero(np.diff(values, prepend=x)) for any x not values[0]."""
+    return changes(values).nonzero()[0]
+
+
+def changes(values: np.ndarray) -> np.ndarray:
+    """Per row of a 1-D array (bool): its value differs from the row before (row 0: True)."""
+    change = np.empty(values.shape[0], np.bool_)
+    if values.shape[0]:
+        change[0] = True
+        np.not_equal(values[1:], values[:-1], out=change[1:])
+    return change
+
+
+def group_ends(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each group's last row, from the groups' first rows (ascending) of n rows:
+    np.append(starts[1:], n) - 1 for n > 0 (empty for no rows, where that gives [-1])."""
+    ends = np.empty(starts.shape[0], np.int64)
+    if starts.shape[0]:
+        np.subtract(starts[1:], 1, out=ends[:-1])
+        ends[-1] = n - 1
+    return ends
+
+
+def group_sizes(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each group's row count, from the groups' first rows (ascending) of n rows:
+    np.diff(np.append(starts, n))."""
+    sizes = np.empty(starts.shape[0], np.int64)
+    if starts.shape[0]:
+        np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+        sizes[-1] = n - starts[-1]
+    return sizes
+
+
+def stable_order(labels: np.ndarray, count: int) -> np.ndarray:
+    """np.argsort(labels, kind="stable") of a 1-D array of labels 0..count-1: with
+    count <= 2**15 as int16, which numpy sorts by radix (linear; a stable sort's order
+    is unique, so the same indexes), else as given."""
+    if count <= 1 << 15 and labels.dtype != np.int16:
+        labels = labels.astype(np.int16)
+    return np.argsort(labels, kind="stable")

@@ -1,11 +1,18 @@
 """flowcheck.arrays.distinct: np.unique's values, dtype and order for integer arrays;
-run_starts: the first place of each run of equal values, none for an empty array."""
+changes: the first place of each run of equal values, none for an empty array."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import distinct, run_starts
+from flowcheck.arrays import (
+    changes,
+    distinct,
+    group_ends,
+    group_sizes,
+    group_starts,
+    stable_order,
+)
 
 
 def test_distinct_equals_np_unique() -> None:
@@ -19,9 +26,40 @@ def test_distinct_equals_np_unique() -> None:
         assert got.tolist() == expected.tolist()
 
 
-def test_run_starts_marks_the_first_of_each_run() -> None:
+def test_changes_marks_the_first_of_each_run() -> None:
     for values in ([], [4], [4, 4], [1, 2, 2, 3, 3, 3]):
         ordered = np.array(values, np.int64)
-        starts = run_starts(ordered)
+        starts = changes(ordered)
         assert starts.shape == ordered.shape and starts.dtype == np.bool_
         assert ordered[starts].tolist() == sorted(set(values))
+
+
+def test_group_helpers_equal_the_numpy_expressions_they_replace() -> None:
+    """group_starts, changes, group_ends and group_sizes: the np.diff / np.append /
+    np.flatnonzero forms the tracker's bulk path used, values and dtypes."""
+    rng = np.random.default_rng(11)
+    for case in range(400):
+        n = int(rng.integers(0, 40))
+        values = rng.integers(0, 5, n)
+        if case % 2:
+            values = np.sort(values)  # grouped, as the bulk path's segments are
+        starts = group_starts(values)
+        expected = np.flatnonzero(np.diff(values, prepend=-1))
+        assert starts.dtype == expected.dtype and starts.tolist() == expected.tolist()
+        segment = changes(values).cumsum() - 1
+        assert segment.tolist() == (np.cumsum(np.diff(values, prepend=-1) != 0) - 1).tolist()
+        ends, sizes = group_ends(starts, n), group_sizes(starts, n)
+        assert ends.dtype == sizes.dtype == np.int64
+        assert ends.tolist() == ((np.append(expected[1:], n) - 1).tolist() if n else [])
+        assert sizes.tolist() == np.diff(np.append(expected, n)).tolist()
+
+
+def test_stable_order_equals_a_stable_argsort() -> None:
+    rng = np.random.default_rng(13)
+    for count in (1, 2, 7, 1 << 15, (1 << 15) + 1, 1 << 20):
+        for n in (0, 1, 50, 6000):
+            labels = rng.integers(0, count, n)
+            if count > 2:
+                labels[: n // 2] = count - 1  # the highest label, often
+            assert stable_order(labels, count).tolist() == np.argsort(
+                labels, kind="stable").tolist()

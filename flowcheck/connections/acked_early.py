@@ -70,6 +70,19 @@ class AckedEarly:
         if self.found is not None or not len(d.tcp_ts):
             return
         ts = d.tcp_ts
+        if (reached is None or ts[0] >= reached - step) and bool((ts[1:] >= ts[:-1]).all()):
+            # In time order from the time reached on (the usual batch): nothing behind.
+            search, self._next, self._behind = self._next, False, False
+        else:
+            search = self._stretch_begins(ts, step, reached)
+        if not search:
+            return
+        parts = [d] if before is None or not len(before.tcp_ts) else [before, d]
+        self.found = _acked_early(parts, step)
+
+    def _stretch_begins(self, ts: np.ndarray, step: float, reached: float | None) -> bool:
+        """Whether to search the batch (TCP times ts, seconds), a stretch behind the
+        time reached beginning in it or in the batch before; notes where it ends."""
         high = np.maximum.accumulate(ts)
         if reached is not None:
             high = np.maximum(high, reached)
@@ -77,10 +90,7 @@ class AckedEarly:
         begins = bool(behind[0] and not self._behind) or bool(
             (behind[1:] & ~behind[:-1]).any())
         search, self._next, self._behind = begins or self._next, begins, bool(behind[-1])
-        if not search:
-            return
-        parts = [d] if before is None or not len(before.tcp_ts) else [before, d]
-        self.found = _acked_early(parts, step)
+        return search
 
 
 def _column(parts: list[DecodedBatch], name: str) -> np.ndarray:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from flowcheck.arrays import changes, group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
@@ -76,14 +77,15 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     if is_orig.all() or not is_orig.any():
         order = None  # one direction per run: already grouped
     else:
-        order = np.argsort(key, kind="stable")
+        order = stable_order(key, 2 * len(runs))
         rows, key = rows[order], key[order]
     # Each row's place in its run, which orders the history letters (a run taken in time
     # order, by_time.in_time_order, is not in frame order).
     places = np.arange(rows.shape[0]) if order is None else order
-    starts = np.flatnonzero(np.diff(key, prepend=-1))
+    change = changes(key)
+    starts = change.nonzero()[0]
     seg_key = key[starts]
-    seg_count = np.diff(np.append(starts, rows.shape[0]))
+    seg_count = group_sizes(starts, rows.shape[0])
     sides: list[Endpoint] = []
     for k in seg_key.tolist():
         c = conns[k >> 1]
@@ -103,7 +105,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                "W": first_where(zero, places, starts)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
-    segment = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # per row: its segment
+    segment = change.cumsum() - 1  # per row: its segment
     peers = [c.orig if k & 1 else c.resp for c, k in
              ((conns[k >> 1], k) for k in seg_key.tolist())]
     peer_unseen = [p.max_end is None for p in peers]  # before this run's data
@@ -116,7 +118,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     wire = DirectionRows.compute(d.tcp_seq[rows], d.tcp_ack[rows], plen, flags,
                                  d.tcp_window[rows], d.tcp_ts[rows], sent, starts,
                                  segment, endpoint_columns(sides))
-    data_rows = np.flatnonzero(data)
+    data_rows = data.nonzero()[0]
     if data_rows.size:
         segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
         mates = [segment_of.get(k ^ 1) for k in seg_key.tolist()]
@@ -167,7 +169,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     for r, found in pending.items():
         for _, _, name in sorted(found):
             conns[r].add_letter(name)
-    last_rows = run_rows[np.cumsum(sizes) - 1]  # each run's last packet
+    last_rows = run_rows[sizes.cumsum() - 1]  # each run's last packet
     for c, frame, ts in zip(conns, d.tcp_frame[last_rows].tolist(),
                             d.tcp_ts[last_rows].tolist(), strict=True):
         c.record.last_frame = frame
@@ -195,7 +197,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     raw = d.tcp_seq[rows[data_rows]]
     seg = segment[data_rows]
     length = plen[data_rows]
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))  # each data segment's first row
+    firsts = group_starts(seg)  # each data segment's first row
     data_segs = seg[firsts]
     n = data_segs.shape[0]
     known = [sides[s].last_u is not None for s in data_segs.tolist()]
@@ -212,8 +214,8 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     previous[1:] = raw[:-1]
     previous[firsts] = init_raw
     steps = ((raw - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    total = np.cumsum(steps)
-    local = np.repeat(np.arange(n), np.diff(np.append(firsts, raw.shape[0])))
+    total = steps.cumsum()
+    local = np.repeat(np.arange(n), group_sizes(firsts, raw.shape[0]))
     start = init_u[local] + total - (total[firsts] - steps[firsts])[local]
     end = start + length
     base = np.where(np.array(has_max, bool), init_max, start[firsts])
@@ -226,7 +228,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     data_frames = frames[data_rows]
     data_ts = d.tcp_ts[rows[data_rows]]
     under_next = below(raw, next_seq[data_rows])
-    out_of_order = np.flatnonzero((start != before) | under_next)
+    out_of_order = ((start != before) | under_next).nonzero()[0]
     if out_of_order.size:
         for k, lo, hi, top, s, under in zip(
                 out_of_order.tolist(), start[out_of_order].tolist(),
@@ -246,7 +248,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     letters["T"][data_segs] = first_where(counted, data_places, firsts)
     letters["G"][data_segs] = first_where(start > before, data_places, firsts)
     retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
-    lasts = np.append(firsts[1:], raw.shape[0]) - 1
+    lasts = group_ends(firsts, raw.shape[0])
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
     for s, last_raw, last_u, max_end, largest in zip(
             data_segs.tolist(), raw[lasts].tolist(), start[lasts].tolist(), top.tolist(),
@@ -307,7 +309,7 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
     reference keeps below it never counts). A side seen first in this run takes only the
     rows after its first data row, as the reference does. One pass over all segments;
     Python only for the sides whose ACKs went ahead (rare: bytes the capture missed)."""
-    at = np.flatnonzero(pure)
+    at = pure.nonzero()[0]
     if not at.size:
         return
     seg = segment[at]
@@ -327,7 +329,7 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
     max_end = np.fromiter((side.max_end or 0 for side in sides), np.int64, len(sides))
     tops = (((d.tcp_seq[rows[at]] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             + last_u[seg])
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    firsts = group_starts(seg)
     highest = np.maximum.reduceat(tops, firsts)
     groups = seg[firsts]
     for i in np.flatnonzero(highest > max_end[groups]).tolist():

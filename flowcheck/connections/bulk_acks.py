@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.sack import keep_first_sacks
@@ -34,7 +35,7 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     the peer's first byte was seen are ignored, as update_packet ignores them (but for the
     peer's acked_unseen). sacks: the SACK blocks of a TCP row of `d` (raw edges,
     connections.sack), read for a peer's first ACK (Endpoint.sacked_first); None: none."""
-    acking = np.flatnonzero((flags & ACK) != 0)
+    acking = ((flags & ACK) != 0).nonzero()[0]
     if not acking.size:
         return
     n = starts.shape[0]
@@ -59,12 +60,12 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
         return
     seg = segment[acking]
     acks = d.tcp_ack[rows[acking]].astype(np.int64)
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    firsts = group_starts(seg)
     ack_segs = seg[firsts].tolist()
     ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
                        else peers[s].max_end for s in ack_segs), np.int64, len(ack_segs))
     unwrapped, local = _unwrap(acks, firsts, ref)
-    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    lasts = group_ends(firsts, acks.shape[0])
     highest = np.maximum.reduceat(unwrapped, firsts)
     ack_frames = d.tcp_frame[rows[acking]]
     top = unwrapped == highest[local]
@@ -99,8 +100,8 @@ def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.n
     previous[1:] = acks[:-1]
     previous[firsts] = ref & 0xFFFFFFFF
     steps = ((acks - previous + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    total = np.cumsum(steps)
-    local = np.repeat(np.arange(firsts.shape[0]), np.diff(np.append(firsts, acks.shape[0])))
+    total = steps.cumsum()
+    local = np.repeat(np.arange(firsts.shape[0]), group_sizes(firsts, acks.shape[0]))
     return ref[local] + total - (total[firsts] - steps[firsts])[local], local
 
 
@@ -110,14 +111,14 @@ def _ack_unseen(d: DecodedBatch, rows: np.ndarray, acking: np.ndarray, segment: 
     `acking` (grouped by segment) of segments whose peer has no max_end after the run."""
     seg = segment[acking]
     acks = d.tcp_ack[rows[acking]].astype(np.int64)
-    firsts = np.flatnonzero(np.diff(seg, prepend=-1))
+    firsts = group_starts(seg)
     ack_segs = seg[firsts].tolist()
     # A peer's first ACK ever is its own reference (a step of 0).
     ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
                        for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
                       np.int64, len(ack_segs))
     unwrapped, _ = _unwrap(acks, firsts, ref)
-    lasts = np.append(firsts[1:], acks.shape[0]) - 1
+    lasts = group_ends(firsts, acks.shape[0])
     for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
                                    np.maximum.reduceat(unwrapped, firsts).tolist(),
                                    strict=True):

@@ -235,7 +235,7 @@ class CaptureCopies:
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, self.points.window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
                                self._relaying)
-        found = np.flatnonzero(copy)
+        found = copy.nonzero()[0]
         if found.size:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
@@ -273,7 +273,7 @@ class CaptureCopies:
               position: np.ndarray, since: int | None) -> tuple[np.ndarray, np.ndarray]:
         """The copies within COPY_WINDOW (see the module docstring): (earlier, later)
         indexes into every, the later ones in the batch."""
-        pair = np.flatnonzero(top[1:] == top[:-1])
+        pair = (top[1:] == top[:-1]).nonzero()[0]
         none = np.zeros(0, np.int64)
         if not pair.size:
             return none, none

@@ -41,12 +41,15 @@ class Rows:
 
     def at(self, rows: np.ndarray) -> Rows:
         """These rows at `rows`."""
-        return Rows(*(getattr(self, f.name)[rows] for f in fields(Rows)))
+        return Rows(*(getattr(self, name)[rows] for name in _ROW_FIELDS))
 
     def joined(self, at: np.ndarray, other: Rows) -> Rows:
         """These rows at `at`, then all of other's."""
-        return Rows(*(np.concatenate((getattr(self, f.name)[at], getattr(other, f.name)))
-                      for f in fields(Rows)))
+        return Rows(*(np.concatenate((getattr(self, name)[at], getattr(other, name)))
+                      for name in _ROW_FIELDS))
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(Rows))  # looked up once, not per batch
 
 
 @dataclass(slots=True)
@@ -101,7 +104,7 @@ def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
         return own, np.arange(m), None
     number = {key: f for f, key in enumerate(flows.keys)}
     flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
-    at = np.flatnonzero(flow >= 0)
+    at = (flow >= 0).nonzero()[0]
     every = tail.rows.joined(at, own)
     every.side[:at.shape[0]] = 2 * flow[at] + tail.from_lower[at]
     return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
@@ -122,11 +125,11 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
         cap = max(cap, RELAY_TAIL_CAP)
         queued = relaying.among(flows.keys)[flows.flow]
         keep |= queued & (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # in a router's queue
-    near = np.flatnonzero(keep)[-cap:]
+    near = keep.nonzero()[0][-cap:]
     present = np.zeros(len(flows.keys), bool)
     present[flows.flow[near]] = True
-    number = np.cumsum(present) - 1  # a flow's index among the tail's keys
-    tail = Tail([flows.keys[f] for f in np.flatnonzero(present).tolist()],
+    number = present.cumsum() - 1  # a flow's index among the tail's keys
+    tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
                 number[flows.flow[near]], flows.from_lower[near], own.at(near))
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
@@ -134,7 +137,7 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
         if relaying:
             queued = relaying.among(old.keys)[old.key_of]
             still |= queued & (gap <= RELAY_WINDOW) & ~old.rows.taken
-        at = np.flatnonzero(still)
+        at = still.nonzero()[0]
         at = at[max(0, at.shape[0] - (cap - near.shape[0])):]
         if at.size:
             tail = _join(old, at, tail)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.arrays import stable_order
 from flowcheck.decode import DecodedBatch
 
 # An endpoint as the tracker keys it: (IP version, address bytes, port).
@@ -142,7 +143,7 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
         empty = np.zeros(0, dtype=np.int64)
         return BatchFlows([], empty, np.zeros(0, dtype=bool), empty, np.zeros(1, np.int64))
     keys, flow, from_lower = numbered_flows(decoded)
-    order = np.argsort(flow, kind="stable")
+    order = stable_order(flow, len(keys))
     bounds = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
     return BatchFlows(keys, flow, from_lower, order, bounds)

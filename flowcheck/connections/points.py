@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowcheck.arrays import run_starts
+from flowcheck.arrays import changes
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 
@@ -78,7 +78,7 @@ _MULTIPLIERS = np.array(
 
 def sampled(d: DecodedBatch) -> np.ndarray:
     """The batch's TCP rows that are sampled (the same packets at every capture point)."""
-    return np.flatnonzero((d.tcp_checksum & SAMPLE_MASK) == 0)
+    return ((d.tcp_checksum & SAMPLE_MASK) == 0).nonzero()[0]
 
 
 def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
@@ -161,6 +161,7 @@ class CapturePoints:
         self._sampled: dict[int, tuple[float, int, int]] = {}
         # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
         self._heads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._head_source: int | None = None
 
     @property
     def wanted(self) -> bool:
@@ -202,6 +203,9 @@ class CapturePoints:
         fp, ts, source, ttl, rst = (heads.fp[order], heads.ts[order], heads.source[order],
                                     heads.ttl[order], (heads.flags[order] & RST) != 0)
         self._heads = (fp, ts, source)
+        # The one file the heads hold packets of, if one: its own packets pair with none.
+        self._head_source = int(source[0]) if source.size and (source == source[0]).all() \
+            else None
         for step in (1, 2):  # a packet seen at two points, rarely three
             later, earlier = np.arange(step, fp.shape[0]), np.arange(fp.shape[0] - step)
             equal = fp[later] == fp[earlier]
@@ -246,6 +250,8 @@ class CapturePoints:
         fp, ts, source = self._heads
         if not fp.shape[0]:
             return
+        if self._head_source is not None and (packets.source == self._head_source).all():
+            return  # a packet pairs with another file's head only: none here
         for step in range(2):  # the head may hold the packet for two files
             at = np.searchsorted(fp, packets.fp) + step
             at[at >= fp.shape[0]] = 0
@@ -281,7 +287,7 @@ class CapturePoints:
         # The earlier packet nearest the offset (nearest in time while none is known).
         offset, _ = self._current(key)
         order = np.lexsort((np.abs(diff - offset), later))
-        best = order[run_starts(later[order])]
+        best = order[changes(later[order])]
         later, earlier, diff, key = later[best], earlier[best], diff[best], key[best]
         self._learn(key, diff)
         offset, known = self._current(key)
@@ -289,7 +295,7 @@ class CapturePoints:
         # Each earlier packet is the original of one copy at most (the first here).
         chosen = np.flatnonzero(copy)
         order = np.argsort(earlier[chosen], kind="stable")
-        chosen = chosen[np.sort(order[run_starts(earlier[chosen][order])])]
+        chosen = chosen[np.sort(order[changes(earlier[chosen][order])])]
         packets.taken[earlier[chosen]] = True
         self._count(packets, earlier[chosen], later[chosen])
         return later[chosen]

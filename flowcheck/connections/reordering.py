@@ -126,18 +126,20 @@ def wire_item(name: str, value: float) -> float | int | None:
 
 def endpoint_columns(sides: list) -> dict[str, np.ndarray]:
     """Endpoints' WIRE_FIELDS as columns (reordering_rows.DirectionRows' init)."""
-    m = len(sides)
-    states = [(side.next_seq, side.next_seq_ts, side.ack_sent, side.ack_sent_ts,
-               side.dup_acks, side.window_last) for side in sides]
-    out = {}
-    for k, name in enumerate(WIRE_FIELDS):
-        if name.endswith("_ts"):
-            out[name] = np.fromiter((np.nan if x[k] is None else x[k] for x in states),
-                                    np.float64, m)
-        else:
-            out[name] = np.fromiter((NONE if x[k] is None else x[k] for x in states),
-                                    np.int64, m)
-    return out
+    # One list per field, then one array each (a batch has few sides: np.array of a
+    # list costs less than np.fromiter of a generator).
+    ns, ns_ts, ack, ack_ts, dups, window = [], [], [], [], [], []
+    for side in sides:
+        ns.append(NONE if side.next_seq is None else side.next_seq)
+        ns_ts.append(np.nan if side.next_seq_ts is None else side.next_seq_ts)
+        ack.append(NONE if side.ack_sent is None else side.ack_sent)
+        ack_ts.append(np.nan if side.ack_sent_ts is None else side.ack_sent_ts)
+        dups.append(side.dup_acks)
+        window.append(NONE if side.window_last is None else side.window_last)
+    return {"next_seq": np.array(ns, np.int64), "next_seq_ts": np.array(ns_ts, np.float64),
+            "ack_sent": np.array(ack, np.int64), "ack_sent_ts": np.array(ack_ts, np.float64),
+            "dup_acks": np.array(dups, np.int64),
+            "window_last": np.array(window, np.int64)}
 
 
 def set_endpoints(sides: list, columns: dict[str, np.ndarray]) -> None:

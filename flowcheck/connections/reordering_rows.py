@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.reordering import (
     ACK,
     FIN,
@@ -52,7 +53,7 @@ class DirectionRows:
         n = seq.shape[0]
         at = np.arange(n)
         first = starts[segment]
-        lasts = np.append(starts[1:], n) - 1
+        lasts = group_ends(starts, n)
         events = (flags & (SYN | FIN | RST)) != 0
         plain = not events.any()
         ns0, dup0 = init["next_seq"], init["dup_acks"]
@@ -66,7 +67,7 @@ class DirectionRows:
         previous = np.empty_like(end)
         previous[1:] = end[:-1]
         previous[starts] = ref
-        total = np.cumsum(_s32(end - previous))
+        total = _s32(end - previous).cumsum()
         u = total - (total[starts] - _s32(end[starts] - ref))[segment] + ref[segment]
         if plain:
             base = np.where(known0, ref, u[starts] - 1)
@@ -98,7 +99,7 @@ class DirectionRows:
                & (seq == ns_before))
         if not plain:
             dup &= ~events
-        dups = np.cumsum(dup)
+        dups = dup.cumsum()
         last_change = np.maximum.reduceat(np.where(changed, at, -1), starts)
         before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
         last_raise = np.maximum.reduceat(np.where(rises, at, -1), starts)
@@ -121,8 +122,8 @@ class DirectionRows:
                                  dup0 + dups[lasts] - before_side),
             "window_last": np.where(last_sent >= starts, window[np.maximum(last_sent, 0)],
                                     init["window_last"])}
-        return cls(ns_before, np.flatnonzero(rises), np.flatnonzero(is_ack),
-                   np.flatnonzero(changed), dups, ack, ts, starts, init, final)
+        return cls(ns_before, rises.nonzero()[0], is_ack.nonzero()[0],
+                   changed.nonzero()[0], dups, ack, ts, starts, init, final)
 
     def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
                        rtt: float | None, peer_side: int | None, peer,
@@ -181,9 +182,9 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
         return np.empty(0, np.int64)
     order = np.argsort(side_of, kind="stable")
     grouped = side_of[order]
-    starts = np.flatnonzero(np.diff(grouped, prepend=-1))
+    starts = group_starts(grouped)
     sides = grouped[starts]
-    segment = np.repeat(np.arange(starts.shape[0]), np.diff(np.append(starts, order.size)))
+    segment = np.repeat(np.arange(starts.shape[0]), group_sizes(starts, order.size))
     rows = DirectionRows.compute(seq[order], ack[order], plen[order], flags[order],
                                  window[order], ts[order], sent[order], starts, segment,
                                  {name: values[sides] for name, values in state.items()})

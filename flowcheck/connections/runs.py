@@ -65,7 +65,7 @@ class RunPaths:
         sizes = np.diff(flows.bounds)
         events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
         from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
-        candidates = np.flatnonzero((events == 0) & (sizes >= BULK_MIN))
+        candidates = ((events == 0) & (sizes >= BULK_MIN)).nonzero()[0]
         if not candidates.size:
             return range(len(flows.keys))
         walk: list[int] = []
@@ -92,7 +92,7 @@ class RunPaths:
         to_walk = np.ones(len(flows.keys), bool)
         to_walk[candidates] = False
         to_walk[walk] = True
-        return np.flatnonzero(to_walk).tolist()
+        return to_walk.nonzero()[0].tolist()
 
     def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Many flows to walk (short connections): the small ones, which go one packet at

@@ -101,6 +101,8 @@ def clean_cut(tail: np.ndarray, head: np.ndarray, tail_flow: np.ndarray | None =
     record stamped more than CLOCK_STEP_SECONDS behind the latest before it (a clock
     set back, records far out of order: left in the file's order) counts as after
     everything, and as no stretch behind."""
+    if _in_order(tail, head):
+        return len(tail)  # every place is clean, the last one too
     latest = np.maximum.accumulate(tail)
     far = tail < latest - CLOCK_STEP_SECONDS
     lows = np.where(far, np.inf, tail)
@@ -113,6 +115,14 @@ def clean_cut(tail: np.ndarray, head: np.ndarray, tail_flow: np.ndarray | None =
         clean &= ~_crossed(tail, lows, tail_flow, head[near], head_flow[near])[1:]
     places = np.flatnonzero(clean)
     return int(places[-1]) + 1 if places.size else 0
+
+
+def _in_order(tail: np.ndarray, head: np.ndarray) -> bool:
+    """tail (non-empty) is in time order and no record of head is stamped before its
+    last: the usual seam, whose end is clean for any connections (the cheap test first;
+    NaN times fail it)."""
+    return bool(tail.shape[0] and (not head.shape[0] or head.min() >= tail[-1])
+                and (tail[1:] >= tail[:-1]).all())
 
 
 def _after(lows: np.ndarray, head: np.ndarray) -> np.ndarray:
