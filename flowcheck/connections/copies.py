@@ -11,8 +11,11 @@ A packet is a capture copy of an earlier packet in the same direction of the sam
 copies of a burst interleave with its packets, p1 p2 p1' p2', when the mirrored ports
 forward at line rate) when:
 - its IPv4 identification, TCP sequence and acknowledgement numbers, flags, window,
-  payload length and TCP checksum (which covers the options, the timestamp option's
-  TSval included, and the payload) are all equal to that packet's, and
+  payload length and, for a packet without an IPv4 ID (0, IPv6), TCP checksum (which
+  covers the options, the timestamp option's TSval included, and the payload) are all
+  equal to that packet's (points.identity_checksum: a packet with an IPv4 ID is told
+  from its resends by it, and a sender's own capture holds its checksum unfilled when the
+  NIC computes it, checksum offload, so its copy at another point has another), and
 - it was captured at most COPY_WINDOW seconds from it.
 A sender's own resend differs: Linux gives every packet of a connected socket the next
 IP ID (a SYN retry too), and the TSval of a resend is later; and it comes after a
@@ -80,7 +83,13 @@ from flowcheck.arrays import distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
-from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
+from flowcheck.connections.points import (
+    CapturePoints,
+    Packets,
+    fingerprints,
+    identity_checksum,
+    sampled,
+)
 from flowcheck.connections.relay_copies import (
     Candidates,
     RelayCopies,
@@ -180,7 +189,8 @@ class CaptureCopies:
             self.systematic = self.systematic or since is not None
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
-                   np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                   np.column_stack([identity_checksum(d) if name == "tcp_checksum"
+                                    else getattr(d, name) for name in _FIELDS]), d.tcp_ts,
                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
         every, rows, in_tail = with_tail(self._tail, flows, own)
