@@ -89,11 +89,11 @@ def identity_checksum(d: DecodedBatch) -> np.ndarray:
     return np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
 
 
-def sampled(d: DecodedBatch) -> np.ndarray:
-    """The batch's TCP rows that are sampled (the same packets at every capture point:
-    the IPv4 ID's low bits, or the checksum's for a packet without one, all 0)."""
-    key = np.where(d.tcp_ip_id != 0, d.tcp_ip_id, d.tcp_checksum)
-    return np.flatnonzero((key & SAMPLE_MASK) == 0)
+def sampled(ip_id: np.ndarray, checksum: np.ndarray) -> np.ndarray:
+    """The rows of a batch's TCP packets that are sampled (the same packets at every
+    capture point: the IPv4 ID's low bits, or the checksum's for a packet without one, all
+    0); ip_id, checksum: their IPv4 IDs and identity_checksum (0 where the ID is not)."""
+    return np.flatnonzero(((ip_id | checksum) & SAMPLE_MASK) == 0)
 
 
 def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
