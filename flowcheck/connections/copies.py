@@ -11,8 +11,11 @@ A packet is a capture copy of an earlier packet in the same direction of the sam
 copies of a burst interleave with its packets, p1 p2 p1' p2', when the mirrored ports
 forward at line rate) when:
 - its IPv4 identification, TCP sequence and acknowledgement numbers, flags, window,
-  payload length and TCP checksum (which covers the options, the timestamp option's
-  TSval included, and the payload) are all equal to that packet's, and
+  payload length and, for a packet without an IPv4 ID (0, IPv6), TCP checksum (which
+  covers the options, the timestamp option's TSval included, and the payload) are all
+  equal to that packet's (points.identity_checksum: a packet with an IPv4 ID is told
+  from its resends by it, and a sender's own capture holds its checksum unfilled when the
+  NIC computes it, checksum offload, so its copy at another point has another), and
 - it was captured at most COPY_WINDOW seconds from it.
 A sender's own resend differs: Linux gives every packet of a connected socket the next
 IP ID (a SYN retry too), and the TSval of a resend is later; and it comes after a
@@ -60,6 +63,10 @@ known only a sample goes to points.py; from then on the tail keeps CapturePoints
 seconds of packets (at most FAR_TAIL_CAP) and the equal pairs this rule leaves (up to
 CANDIDATES earlier packets each) go to CapturePoints.decide.
 
+A TSO/GSO super-frame at one point whose first wire segment another point holds is
+that segment's copy (flowcheck.connections.super_frames), once the capture is known to
+hold two points or copies.
+
 A capture tool that names a packet's copies itself (pktmon's identities:
 flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
 
@@ -80,13 +87,20 @@ from flowcheck.arrays import distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
-from flowcheck.connections.points import CapturePoints, Packets, fingerprints, sampled
+from flowcheck.connections.points import (
+    CapturePoints,
+    Packets,
+    fingerprints,
+    identity_checksum,
+    sampled,
+)
 from flowcheck.connections.relay_copies import (
     Candidates,
     RelayCopies,
     exit_codes,
     relay_pairs,
 )
+from flowcheck.connections.super_frames import super_frames
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.decode.legs import named_part
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -104,7 +118,7 @@ ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The fields a copy has equal to its original (DecodedBatch columns).
 _FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
            "tcp_checksum")
-_IP_ID, _FLAGS, _PAYLOAD = 0, 3, 5  # their columns
+_IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 _MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
@@ -180,7 +194,8 @@ class CaptureCopies:
             self.systematic = self.systematic or since is not None
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
-                   np.column_stack([getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                   np.column_stack([identity_checksum(d) if name == "tcp_checksum"
+                                    else getattr(d, name) for name in _FIELDS]), d.tcp_ts,
                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
         every, rows, in_tail = with_tail(self._tail, flows, own)
@@ -229,6 +244,8 @@ class CaptureCopies:
             relay_copy = np.zeros(m, bool)
             relay_copy[rows[relayed]] = True
             self._sample(d, flows, own, copy, named, relay_copy)
+        if points.active or self.systematic:  # two points, a router's interfaces, copies
+            copy |= super_frames(own.side, own.fields, own.ts, own.source, own.ttl, copy)
         if in_tail is not None and self._tail is not None:
             self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
         own.taken = every.taken[n - m:]
@@ -328,7 +345,7 @@ class CaptureCopies:
         `wanted` then tells track_connections to start over with the comparisons on),
         without the appearances their tool named (named) nor the relay copies (every
         batch row `relayed`: one capture point's, at a router's queueing delay)."""
-        rows = sampled(d)
+        rows = sampled(own.fields[:, _IP_ID], own.fields[:, _CHECKSUM])
         if named is not None:
             rows = rows[~named[rows]]
         if relayed is not None:

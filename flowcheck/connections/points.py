@@ -8,8 +8,9 @@ would read as a retransmission, its payload as bytes sent twice.
 
 The rule. A packet is the copy of an earlier equal packet (copies.py's fields: the same
 direction of the same connection, IPv4 ID, TCP sequence and acknowledgement numbers,
-flags, window, payload length and TCP checksum, which covers the timestamp option's
-TSval and the payload) when the two come from different capture points, as the capture
+flags, window, payload length and, for a packet without an IPv4 ID, TCP checksum, which
+covers the timestamp option's TSval and the payload: `identity_checksum`) when the two
+come from different capture points, as the capture
 shows it (different files of the set, or different TTLs: a router between the points
 decrements it, a sender's resend has the TTL its original had; not for a RST, as a
 firewall's RST in a host's name differs from the host's own by its TTL alone), and the
@@ -31,11 +32,16 @@ sends its original again bit for bit; if one point saw only the original and the
 only the resend, at the offset within the tolerance, the resend is taken for a copy. A
 step of one point's clock (NTP) leaves the next copies as resends until the offset has
 followed it (half of OFFSET_SAMPLES pairs). Two points one file cannot tell apart (one
-TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms.
+TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms. Checksum
+offload: a sender's capture holds its packets' TCP checksums unfilled (the NIC fills them
+in), so a packet without an IPv4 ID (SYN-ACK, RST, IPv6) sent there has no copy found at
+the other point; TSO/GSO super-frames (one packet at the sender's point, several wire
+segments at the other) are not matched either.
 
 Cost. Until two points are known, the capture is only sampled (`sample`): the packets
-whose TCP checksum has its low six bits 0 (the same 1 in 64 at every point: a copy has
-its original's checksum), a Python dict of the latest SAMPLE_CAP of them; and each
+whose IPv4 ID (the TCP checksum for a packet without one) has its low six bits 0 (the
+same 1 in 64 at every point: a copy has its original's ID), a Python dict of the latest
+SAMPLE_CAP of them; and each
 file's first packets, read ahead, are compared with each other and with the sampled
 packets of the other files (`add_heads`): Python work for 1 packet in 64, none of it
 growing with the history. Once two points are known (`wanted`), track_connections reads
@@ -76,9 +82,19 @@ _MULTIPLIERS = np.array(
      0x2545F4914F6CDD1D], dtype=np.uint64)
 
 
-def sampled(d: DecodedBatch) -> np.ndarray:
-    """The batch's TCP rows that are sampled (the same packets at every capture point)."""
-    return ((d.tcp_checksum & SAMPLE_MASK) == 0).nonzero()[0]
+def identity_checksum(d: DecodedBatch) -> np.ndarray:
+    """Per TCP packet of the batch (int64): its TCP checksum as copies are compared by it,
+    0 for a packet with an IPv4 ID (the ID tells it from its resends; a sender's own
+    capture holds its checksum unfilled when the NIC computes it, checksum offload), the
+    checksum for one without (IPv4 ID 0, IPv6: its TSval tells a resend)."""
+    return np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
+
+
+def sampled(ip_id: np.ndarray, checksum: np.ndarray) -> np.ndarray:
+    """The rows of a batch's TCP packets that are sampled (the same packets at every
+    capture point: the IPv4 ID's low bits, or the checksum's for a packet without one, all
+    0); ip_id, checksum: their IPv4 IDs and identity_checksum (0 where the ID is not)."""
+    return (((ip_id | checksum) & SAMPLE_MASK) == 0).nonzero()[0]
 
 
 def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
@@ -92,7 +108,9 @@ def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.nda
         hashed = (per_flow[flows.flow[rows]] * _MULTIPLIERS[0]
                   + flows.from_lower[rows].astype(np.uint64))
         for column, name in enumerate(_FIELDS, 1):
-            hashed += getattr(d, name)[rows].astype(np.uint64) * _MULTIPLIERS[column]
+            values = (np.where(d.tcp_ip_id[rows] != 0, 0, d.tcp_checksum[rows])
+                      if name == "tcp_checksum" else getattr(d, name)[rows])  # identity_checksum
+            hashed += values.astype(np.uint64) * _MULTIPLIERS[column]
         hashed ^= hashed >> np.uint64(31)
         hashed *= _MULTIPLIERS[8]
         hashed ^= hashed >> np.uint64(29)

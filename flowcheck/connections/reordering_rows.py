@@ -57,10 +57,12 @@ class DirectionRows:
         events = (flags & (SYN | FIN | RST)) != 0
         plain = not events.any()
         ns0, dup0 = init["next_seq"], init["dup_acks"]
+        if not sent.all():  # a copy ends at its start: raises nothing (a TSO super-frame
+            plen = np.where(sent, plen, 0)  # copy comes before its segments: super_frames)
         end = (seq + plen + ((flags & (SYN | FIN)) != 0)) & M32 if not plain else (
             (seq + plen) & M32)
         # next_seq: each row's end unwrapped by signed steps from the side's next_seq (or
-        # its first row's end); a copy repeats an earlier end, so raises nothing; a RST
+        # its first row's end); a copy repeats an earlier start, so raises nothing; a RST
         # moves nothing (a refusal's seq is 0): it counts as below the side's lowest.
         known0 = ns0 != NONE
         ref = np.where(known0, ns0, end[starts])
