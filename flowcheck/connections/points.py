@@ -36,7 +36,7 @@ TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms. Checksu
 offload: a sender's capture holds its packets' TCP checksums unfilled (the NIC fills them
 in), so a packet without an IPv4 ID (SYN-ACK, RST, IPv6) sent there has no copy found at
 the other point; TSO/GSO super-frames (one packet at the sender's point, several wire
-segments at the other) are not matched either.
+segments at the other) are matched by connections.super_frames instead.
 
 Cost. Until two points are known, the capture is only sampled (`sample`): the packets
 whose IPv4 ID (the TCP checksum for a packet without one) has its low six bits 0 (the
