@@ -22,6 +22,9 @@ from flowcheck.verify.loss import check_capture_loss
 
 DATA = Path(__file__).resolve().parent / "data" / "trial32-late"
 CAPTURES = ["reord-tail215-head.pcap", "reord-tail430-head.pcap", "reord-tail1075-head.pcap"]
+REVIEW = Path(__file__).resolve().parent / "data" / "sack-review"
+# A SYN captured, the SYN-ACK not (README there): the capture ran before any data.
+SYN_SEEN = ["synseen_sack.pcap", "synseen_below.pcap", "synseen_beyond.pcap"]
 
 
 def sacked_unseen(path: Path) -> int:
@@ -54,17 +57,63 @@ def test_bytes_the_first_acks_sack_blocks_hold_are_no_sniffer_loss(name: str) ->
     assert check_capture_loss(traffic.connections, traffic.captures) == []
 
 
+def every_path(path: Path, chunk: int = 3_000) -> list[list[tuple]]:
+    """(uid, missed_bytes, gaps, gap_frames) of each connection by the per-packet
+    reference, the bulk path and batches of `chunk` bytes (the short pass, parked between
+    them)."""
+    results = []
+    for fast, size in ((False, 1_000_000), (True, 1_000_000), (True, chunk)):
+        tracker = ConnectionTracker(fast=fast)
+        for batch in read_batches(path, chunk=size):
+            tracker.feed(batch)
+        results.append([(c.uid, c.missed_bytes, c.gaps, c.gap_frames)
+                        for c in tracker.finish()])
+    return results
+
+
 @pytest.mark.usefixtures("short_everywhere")
 @pytest.mark.parametrize("name", CAPTURES)
 def test_every_path_drops_the_same_bytes(name: str) -> None:
     """The per-packet reference, the bulk path and batches of a few packets (the short
     pass, parked between them) agree."""
-    results = []
-    for fast, chunk in ((False, 1_000_000), (True, 1_000_000), (True, 3_000)):
-        tracker = ConnectionTracker(fast=fast)
-        for batch in read_batches(DATA / name, chunk=chunk):
-            tracker.feed(batch)
-        results.append([(c.uid, c.missed_bytes, c.gaps, c.gap_frames)
-                        for c in tracker.finish()])
+    results = every_path(DATA / name)
     assert results[0] == results[1] == results[2]
     assert all(missed == 0 for _, missed, _, _ in results[0])
+
+
+def tshark_missed(path: Path) -> int:
+    """tshark's count of the client's (port 40000) bytes from its ISN on that the
+    server's highest ACK covers and no captured segment (nor FIN) carried (raw sequence
+    numbers)."""
+    fields = ["tcp.srcport", "tcp.flags.syn", "tcp.flags.fin", "tcp.seq", "tcp.ack", "tcp.len"]
+    out = subprocess.run(["tshark", "-r", str(path), "-o", "tcp.relative_sequence_numbers:FALSE",
+                          "-T", "fields", *[a for f in fields for a in ("-e", f)]],
+                         capture_output=True, text=True, check=True).stdout
+    seen: set[int] = set()
+    start, top = None, 0
+    for line in out.splitlines():
+        port, syn, fin, seq, ack, length = line.split("\t")
+        if port == "40000":
+            if syn in ("1", "True"):
+                start = int(seq) + 1
+            seen.update(range(int(seq), int(seq) + int(length) + (fin in ("1", "True"))))
+        else:
+            top = max(top, int(ack))
+    assert start is not None
+    return sum(byte not in seen for byte in range(start, top))
+
+
+@pytest.mark.usefixtures("short_everywhere")
+@pytest.mark.parametrize("name", SYN_SEEN)
+def test_a_connection_whose_syn_was_captured_claims_its_loss(name: str) -> None:
+    """Review of connections.sack: the first-ACK rules (its SACK blocks, the bytes below
+    it) are for a connection joined mid-stream; the SYN shows the capture ran before any
+    data, so every byte the receiver ACKed that the capture lacks is the sniffer's, on
+    every path."""
+    missed = tshark_missed(REVIEW / name)
+    assert missed > 0
+    results = every_path(REVIEW / name, chunk=300)
+    assert results[0] == results[1] == results[2]
+    assert [m for _, m, _, _ in results[0]] == [missed]
+    traffic = read_traffic([str(REVIEW / name)], build_config())
+    assert sum(c.sniffer_missed for c in traffic.connections) == missed

@@ -58,7 +58,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_unacked, record.resp_unacked = unacked(c.orig), unacked(c.resp)
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
     record.missed_bytes, record.gaps = 0, 0
-    before = {frame for side in (c.orig, c.resp) for frame in acked_before(side)}
+    mid_stream = joined_mid_stream(c)
+    before = {frame for side in (c.orig, c.resp) for frame in acked_before(side, mid_stream)}
     # Each side keeps its first gaps' frames: together, the connection's first ones.
     firsts = sorted(pair for pair in [*zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
                                       *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)]
@@ -76,7 +77,7 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
         record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold))
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
-        beyond = _acked_beyond(side) - _sacked_beyond(side)
+        beyond = _acked_beyond(side) - (_sacked_beyond(side) if mid_stream else 0)
         if beyond > 0:
             record.missed_bytes += beyond
             record.gaps += 1
@@ -85,7 +86,16 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
                 record.gap_times.append(side.acked_ts)
 
 
-def acked_before(side: Endpoint) -> set[int]:
+def joined_mid_stream(c: ConnState) -> bool:
+    """Whether the capture joined c mid-stream: it holds no SYN of either side (no ISN
+    known, Endpoint.isn). A SYN or SYN-ACK captured shows the capture ran before either
+    side sent data (each sends its data after the SYN-ACK), so every byte missing of it
+    can be the sniffer's (the first-ACK rules of acked_before and _sacked_beyond are for
+    a capture that began mid-stream: trial 32 D3)."""
+    return c.orig.isn is None and c.resp.isn is None
+
+
+def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
     """Drop side's holes below its peer's first ACK captured (Endpoint.ack_first), the
     parts of them below it, and those its SACK blocks (RFC 2018; Endpoint.sacked_first)
     cover: the receiver had those bytes when the capture first heard from it, so they may
@@ -93,10 +103,13 @@ def acked_before(side: Endpoint) -> set[int]:
     segments are stale reordered ones: trial 32 D3, 20,272 bytes "the sniffer lost" where
     tcpdump dropped nothing; and 4,720 to 8,688 bytes its SACK blocks held); no evidence
     of sniffer loss, nor a gap of the capture's (as bytes sent before a capture's first
-    packet are none). A sniffer's loss before the receiver's first ACK is left unsaid:
-    under one round trip of a capture's start. Returns the frames (the packet after the
-    gap) of the holes dropped whole. At finish time: the per-packet path only keeps
-    ack_first."""
+    packet are none). Only for a connection the capture joined mid-stream (mid_stream:
+    joined_mid_stream); else nothing is dropped. A sniffer's loss before the receiver's
+    first ACK is left unsaid: under one round trip of a capture's start. Returns the
+    frames (the packet after the gap) of the holes dropped whole. At finish time: the
+    per-packet path keeps ack_first and sacked_first (connections.sack) per side."""
+    if not mid_stream:
+        return set()
     first = side.ack_first
     if first is None or not side.holes or (side.holes[0][0] >= first
                                           and not side.sacked_first):
@@ -164,7 +177,8 @@ def sent_unseen(side: Endpoint) -> tuple[int, int]:
 def _sacked_beyond(side: Endpoint) -> int:
     """Of the bytes the peer ACKed beyond the last byte of side seen (_acked_beyond), those
     the SACK blocks of its first ACK captured cover (Endpoint.sacked_first): the receiver
-    had them when the capture first heard from it (acked_before)."""
+    had them when the capture first heard from it (acked_before; the caller asks only for
+    a connection joined mid-stream, joined_mid_stream)."""
     if side.acked is None or side.max_end is None or not side.sacked_first:
         return 0
     low, high = side.max_end + (1 if side.fin else 0), side.acked

@@ -34,7 +34,8 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     same within 2**31) and its frame, and the last one's frame and time. ACKs sent before
     the peer's first byte was seen are ignored, as update_packet ignores them (but for the
     peer's acked_unseen). sacks: the SACK blocks of a TCP row of `d` (raw edges,
-    connections.sack), read for a peer's first ACK (Endpoint.sacked_first); None: none."""
+    connections.sack), read for a peer's first ACK when no SYN of the peer was seen
+    (Endpoint.sacked_first; accounting.joined_mid_stream); None: none."""
     acking = ((flags & ACK) != 0).nonzero()[0]
     if not acking.size:
         return
@@ -84,7 +85,7 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None:
             peer.ack_first = first_acked
-            if sacks is not None:
+            if sacks is not None and peer.isn is None:  # no SYN of it seen (per_packet)
                 keep_first_sacks(peer, sacks(first_row))
             peer.acked, peer.acked_frame, peer.acked_ts = acked, frame, frame_ts
         elif acked > peer.acked:

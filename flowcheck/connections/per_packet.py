@@ -94,7 +94,9 @@ class PerPacketPath:
         peer = c.resp if is_orig else c.orig
         unacked = peer.ack_first is None
         update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy, ttl)
-        if unacked and peer.ack_first is not None:  # the receiver's first ACK captured
+        # The receiver's first ACK captured, of a side whose SYN was not (joined
+        # mid-stream; accounting.joined_mid_stream decides at the end): its SACK blocks.
+        if unacked and peer.ack_first is not None and peer.isn is None:
             keep_first_sacks(peer, self._sacks(k))
         if c.tap_pending and plen > 0:
             c.tap_pending = False

@@ -1,6 +1,7 @@
 """The SACK blocks (RFC 2018) of one captured TCP packet, read from the batch's bytes.
 
-Read only for the receiver's first captured ACK of a side (Endpoint.ack_first, where the
+Read only for the receiver's first captured ACK of a side whose SYN was not captured (a
+connection joined mid-stream: accounting.joined_mid_stream; Endpoint.ack_first, where the
 tracker sets it: conn.update_packet through the per-packet path, bulk_acks for a bulk
 run; the short pass asks whether a mid-stream side's first ACK has any): one packet per
 side of a connection, never the bulk path's every packet (issue 7: a packet's cost must
