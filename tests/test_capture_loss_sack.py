@@ -117,3 +117,13 @@ def test_a_connection_whose_syn_was_captured_claims_its_loss(name: str) -> None:
     assert [m for _, m, _, _ in results[0]] == [missed]
     traffic = read_traffic([str(REVIEW / name)], build_config())
     assert sum(c.sniffer_missed for c in traffic.connections) == missed
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_a_dsack_block_inside_another_counts_once() -> None:
+    """A D-SACK block above the ACK (RFC 2883 4.2) inside the block after it: the bytes
+    they name are dropped once, as the same capture with the one block."""
+    plain, dsack = every_path(REVIEW / "sack_beyond.pcap"), every_path(REVIEW / "dsack_beyond.pcap")
+    assert plain[0] == plain[1] == plain[2] and dsack[0] == dsack[1] == dsack[2]
+    assert plain[0][0][1] > 0
+    assert [m for _, m, _, _ in dsack[0]] == [m for _, m, _, _ in plain[0]]

@@ -91,8 +91,9 @@ def packet_end(batch: PacketBatch, d: DecodedBatch, k: int) -> int:
 
 def keep_first_sacks(side: Endpoint, edges: list[tuple[int, int]]) -> None:
     """side's Endpoint.sacked_first from the raw edges of its peer's first ACK captured
-    (side.ack_first set), unwrapped against it: the blocks above it (a D-SACK block, RFC
-    2883, reports a duplicate below it), sorted by start."""
+    (side.ack_first set), unwrapped against it: the blocks above it, sorted by start and
+    merged where they overlap or touch, so no byte counts twice (a D-SACK block, RFC 2883,
+    reports a duplicate: below the ACK, or above it inside the block after it, 4.2)."""
     first = side.ack_first
     if first is None:
         return
@@ -102,4 +103,10 @@ def keep_first_sacks(side: Endpoint, edges: list[tuple[int, int]]) -> None:
         stop = start + signed32(right - left)
         if first < stop and start < stop and stop - start < BLOCK_MAX:
             blocks.append((max(start, first), stop))
-    side.sacked_first = sorted(blocks)
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(blocks):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    side.sacked_first = merged
