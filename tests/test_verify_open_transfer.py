@@ -204,3 +204,18 @@ def test_a_late_start_cut_mid_transfer_is_inconclusive() -> None:
     assert any("data was flowing" in f.message for f in analysis.findings
                if f.code == "capture_ended_early")
     assert analysis.verdict == "inconclusive"
+
+
+def test_the_words_name_the_data_s_direction(tmp_path: Path) -> None:
+    """lab one-direction-out (a backup: the media server connects to the agent, the agent
+    sends the data) cut at frame 150, inside resource 2's data: the words say the data
+    went from the agent's end to the media server's, then the connection's direction
+    (review of the open transfer rule: they named the connection only, media -> agent)."""
+    capture = CAPTURES / "lab" / "one-direction-out.pcap"
+    analysis = _analyze(_cut(capture, 150, tmp_path), capture.with_suffix(".toml"))
+    [session] = analysis.sessions
+    agent, media = session.remote_agent, session.media_server
+    step = _data_step(analysis)
+    assert step.status == "unknown"
+    assert f"from {agent}:" in step.detail and f"(connection {media}:" in step.detail, \
+        step.detail

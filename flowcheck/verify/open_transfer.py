@@ -44,7 +44,9 @@ class OpenTransfer:
     receivers' ACKs' count for a capture of one direction); seconds: from their first
     captured packet to their last; last_frame / last_ts: their last packet; since_last:
     seconds of capture after it (capture_time.after); flowing: since_last is less than
-    the retransmission timeout (Config.retransmission_timeout)."""
+    the retransmission timeout (Config.retransmission_timeout); reverse: the job's data
+    flows from the first connection's responder to its originator (the agent connected
+    to the mover of a backup, and the like)."""
 
     conns: list[Connection]
     bytes: int
@@ -53,26 +55,32 @@ class OpenTransfer:
     last_ts: float
     since_last: float
     flowing: bool
+    reverse: bool = False
 
     def words(self, halts: bool = True, whose: str = "") -> str:
-        """"data was flowing at the capture's end (234,080 B over 247 ms on
-        10.77.1.2:6045 -> 10.77.0.1:5044, its last packet frame 300, 0 ms before the
+        """"data was flowing at the capture's end (234,080 B over 247 ms from
+        10.77.1.2:6045 to 10.77.0.1:5044, its last packet frame 300, 0 ms before the
         end), with no ... and no RST: whether the transfer completed, or failed after the
-        capture (...), cannot be seen"; "the data connection ... was still open at the
-        capture's end (...)" when its last packet came a retransmission timeout or more
-        before the end (flowing). halts: name the halts the capture lacks too (the caller
-        did not); whose: before "data was flowing" ("its", "the backup's")."""
+        capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
+        flows against the connection's direction; "the data connection ... was still
+        open at the capture's end (...)" when its last packet came a retransmission
+        timeout or more before the end (flowing). halts: name the halts the capture lacks
+        too (the caller did not); whose: before "data was flowing" ("its", "the
+        backup's")."""
         first = self.conns[0]
-        on = f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
+        orig, resp = endpoint(first.orig_h, first.orig_p), endpoint(first.resp_h, first.resp_p)
+        on = (f"from {resp} to {orig} (connection {orig} -> {resp})" if self.reverse
+              else f"from {orig} to {resp}")
         if len(self.conns) > 1:
-            on = f"{len(self.conns)} data connections, {on} first"
+            on = f"on {len(self.conns)} data connections, the first {on}"
         moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
-                 + (f" on {on}" if self.flowing else "")
+                 + (f" {on}" if self.flowing else "")
                  + f", its last packet frame {self.last_frame}, "
                  f"{span_words(self.since_last)} before the end")
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
                 if self.flowing else
-                f"the data connection {on} was still open at the capture's end ({moved})")
+                f"the data connection {orig} -> {resp} was still open at the capture's end "
+                f"({moved})")
         return (f"{head}, with no "
                 + ("NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else "")
                 + "FIN from the data's sender and no RST: whether the transfer completed, "
@@ -143,9 +151,12 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     sent = sum(carried.values())
     last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
     since = after(ctx, last.last_ts, last.last_frame)
+    media, agent = conn_sides(conns[0], session)
+    receiver = media if key == "to_media" else agent
     return OpenTransfer(conns, sent, max(0.0, last.last_ts - min(c.ts for c in conns)),
                         last.last_frame, last.last_ts, since,
-                        since < ctx.config.retransmission_timeout)
+                        since < ctx.config.retransmission_timeout,
+                        receiver == (conns[0].orig_h, conns[0].orig_p))
 
 
 def _job_bytes(session: Session, conn: Connection, key: str) -> int:
