@@ -219,3 +219,22 @@ def test_the_words_name_the_data_s_direction(tmp_path: Path) -> None:
     assert step.status == "unknown"
     assert f"from {agent}:" in step.detail and f"(connection {media}:" in step.detail, \
         step.detail
+
+
+@pytest.mark.parametrize("last", [150, 170])
+def test_the_words_count_the_open_connection_s_payload(last: int, tmp_path: Path) -> None:
+    """lab one-direction-out (the media server's packets only) cut inside resource 2's
+    data (150) and after its receiver's FIN (170): resource 1's connection, whose
+    resource the DMA started the next after (DATA_START_BACKUP), is not open; the bytes
+    are resource 2's payload, not the closing FINs the ACK numbers count (they said
+    "375,961 B" and "400,002 B on 2 data connections")."""
+    capture = CAPTURES / "lab" / "one-direction-out.pcap"
+    analysis = _analyze(_cut(capture, last, tmp_path), capture.with_suffix(".toml"))
+    conn = _data_conn(analysis)  # resource 2's
+    step = _data_step(analysis)
+    assert step.status == "unknown" and "data was flowing" in step.detail
+    assert "data connections" not in step.detail.split(";")[0], step.detail
+    acked = conn.resp_acked_unseen - ("f" in conn.history or "F" in conn.history)
+    assert f"({acked:,} B over" in step.detail, (acked, step.detail)
+    if last == 170:
+        assert f"({conn.resp_acked_unseen - 1:,} B over" in step.detail

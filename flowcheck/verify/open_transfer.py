@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, conn_sides
@@ -143,7 +143,7 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     halt = last_halt(ctx, session)
     carried = {conn.uid: _job_bytes(session, conn, key)
                for conn in (ctx.by_uid[uid] for uid in session.data_connections)
-               if _open_at_end(conn, session, key)
+               if _open_at_end(conn, session, key) and not _started_again(ctx, session, conn)
                and (halt is None or not ctx.order.later(*halt, conn.first_frame, conn.ts))}
     conns = [ctx.by_uid[uid] for uid, sent in carried.items() if sent]
     if not conns:
@@ -159,14 +159,38 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
                         receiver == (conns[0].orig_h, conns[0].orig_p))
 
 
+def _started_again(ctx: Context, session: Session, conn: Connection) -> bool:
+    """Did the DMA start the job again (DATA_START_*: a later resource) after the start
+    of the data connection's own resource (the first at or after its announcement, else
+    its first packet: an announcement the capture lacks starts no earlier)? The
+    data service starts only from IDLE, after the earlier run halted and was stopped
+    (NDMP v4 DATA_START_*): that resource's transfer ended, though a capture of one
+    direction holds neither its sender's FIN nor the halt."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None:
+        return False
+    ann = next((a for a in session.announced if a.used_by == conn.uid), None)
+    frame, ts = (ann.frame, ann.ts) if ann is not None else (conn.first_frame, conn.ts)
+    starts = [m for m in stream.messages
+              if m.type == "request" and message_op(m) in JOB_STARTS
+              and ctx.order.later(m.frame, m.ts, frame, ts)]
+    return len(starts) > 1
+
+
 def _job_bytes(session: Session, conn: Connection, key: str) -> int:
     """The job's bytes the data connection carried in the capture (key: job_direction):
     each byte once; for a capture of one direction, what the receiver's ACKs acknowledge
-    (0 when that may be a FIN alone: an ACK counts a FIN as one byte)."""
+    (0 when that may be a FIN alone: an ACK counts a FIN as one byte; one byte fewer when
+    the receiver sent its FIN, whose ACK number then counts the sender's FIN too)."""
     sent = sent_each_way(session, [conn])[key]
     if sent:
         return sent
     acked = sent_each_way(session, [conn], acked_unseen=True)[key]
+    media, agent = conn_sides(conn, session)
+    receiver = media if key == "to_media" else agent
+    letter = "F" if receiver == (conn.orig_h, conn.orig_p) else "f"
+    if letter in conn.history:  # the receiver closed too: its ACK may count the FIN
+        acked -= 1
     return acked if acked > 1 else 0
 
 
