@@ -141,9 +141,12 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
         return None
     key = job_direction(session)
     halt = last_halt(ctx, session)
+    starts = [] if stream is None else [
+        m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS]
     carried = {conn.uid: _job_bytes(session, conn, key)
                for conn in (ctx.by_uid[uid] for uid in session.data_connections)
-               if _open_at_end(conn, session, key) and not _started_again(ctx, session, conn)
+               if _open_at_end(conn, session, key)
+               and not _started_again(ctx, session, conn, starts)
                and (halt is None or not ctx.order.later(*halt, conn.first_frame, conn.ts))}
     conns = [ctx.by_uid[uid] for uid, sent in carried.items() if sent]
     if not conns:
@@ -159,22 +162,20 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
                         receiver == (conns[0].orig_h, conns[0].orig_p))
 
 
-def _started_again(ctx: Context, session: Session, conn: Connection) -> bool:
+def _started_again(ctx: Context, session: Session, conn: Connection,
+                   starts: list[NdmpMessage]) -> bool:
     """Did the DMA start the job again (DATA_START_*: a later resource) after the start
     of the data connection's own resource (the first at or after its announcement, else
     its first packet: an announcement the capture lacks starts no earlier)? The
     data service starts only from IDLE, after the earlier run halted and was stopped
     (NDMP v4 DATA_START_*): that resource's transfer ended, though a capture of one
-    direction holds neither its sender's FIN nor the halt."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None:
+    direction holds neither its sender's FIN nor the halt. starts: the session's
+    DATA_START_* requests."""
+    if len(starts) < 2:
         return False
     ann = next((a for a in session.announced if a.used_by == conn.uid), None)
     frame, ts = (ann.frame, ann.ts) if ann is not None else (conn.first_frame, conn.ts)
-    starts = [m for m in stream.messages
-              if m.type == "request" and message_op(m) in JOB_STARTS
-              and ctx.order.later(m.frame, m.ts, frame, ts)]
-    return len(starts) > 1
+    return sum(ctx.order.later(m.frame, m.ts, frame, ts) for m in starts) > 1
 
 
 def _job_bytes(session: Session, conn: Connection, key: str) -> int:
