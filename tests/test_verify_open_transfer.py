@@ -149,3 +149,92 @@ def test_a_transfer_quiet_before_the_capture_s_end_is_said_still_open(
     assert step.status == "unknown" and "was still open at the capture's end" in step.detail
     assert "data was flowing" not in step.detail
     assert analysis.verdict == "inconclusive"
+
+
+def _keep(capture: Path, ranges: list[str], tmp_path: Path) -> Path:
+    """editcap -r capture with only the frame ranges `ranges` ("1-434", "436-438")."""
+    out = tmp_path / f"{capture.name.split('.')[0]}-{'_'.join(ranges)}.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(out), *ranges], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("ranges", [
+    ["1-434", "436-438"],  # the media server's FIN (435) lost, the agent's FIN ACKs it
+    ["1-434", "438", "440-442"],  # FIN and its ACKs lost, halts lost: DATA_STOP's reply
+    ["1-434", "436-438", "440-442"],  # both (review's rl1)
+])
+def test_a_restore_that_ended_keeps_its_pass(ranges: list[str], tmp_path: Path) -> None:
+    """lab restore-2-resources without resource 2's end as captured (frame 435: the media
+    server's FIN, the data's sender; 439: NOTIFY_DATA_HALTED and NOTIFY_MOVER_HALTED):
+    the agent's FIN acknowledging one past the last byte proves the sender's FIN, and a
+    successful DATA_STOP reply (frame 442) says the data service halted. It read PASS at
+    871cd83, INCONCLUSIVE since the open transfer rule."""
+    capture = CAPTURES / "lab" / "restore-2-resources.pcap"
+    analysis = _analyze(_keep(capture, ranges, tmp_path), capture.with_suffix(".toml"))
+    step = _data_step(analysis)
+    assert step.step == 5 and step.status == "ok", step.detail
+    assert not any("data was flowing" in f.message for f in analysis.findings)
+    assert analysis.verdict == "pass"
+
+
+def test_a_three_way_job_halted_on_the_other_control_connection(tmp_path: Path) -> None:
+    """ndmjob-threeway C-v4-3way-bridge without frame 250 (the data connection's last
+    FIN/ACK) and from 262 on: the tape server's NOTIFY_MOVER_HALTED (frame 255 of the
+    capture, on the DMA's other control connection) ends the job of the data server's
+    session, which holds the data connection: both sessions' step 4 keep their ok."""
+    capture = CAPTURES / "ndmjob-threeway" / "C-v4-3way-bridge.pcap.gz"
+    cut = _keep(capture, ["1-249", "251-261"], tmp_path)
+    analysis = _analyze(cut, capture.parent / "C-v4-3way-bridge.toml")
+    assert len(analysis.sessions) == 2
+    for session in analysis.sessions:
+        assert session.steps[3].status == "ok", session.steps[3].detail
+    assert not any("data was flowing" in f.message for f in analysis.findings)
+
+
+def test_a_late_start_cut_mid_transfer_is_inconclusive() -> None:
+    """trial 32's restore-2-resources.tbf.m.pcap cut to frames 283-342: no NDMP message of
+    the control connection in the capture (a late start), its control connection and the
+    data connection open at the end, data flowing: step 4 unknown, not PASS."""
+    capture = Path(__file__).parent / "data" / "trial32-late" / "restore-late-mid-transfer.pcap"
+    analysis = _analyze(capture, capture.with_suffix(".toml"))
+    step = _data_step(analysis)
+    assert step.step == 4 and step.status == "unknown", step.detail
+    assert "data was flowing" in step.detail
+    assert any("data was flowing" in f.message for f in analysis.findings
+               if f.code == "capture_ended_early")
+    assert analysis.verdict == "inconclusive"
+
+
+def test_the_words_name_the_data_s_direction(tmp_path: Path) -> None:
+    """lab one-direction-out (a backup: the media server connects to the agent, the agent
+    sends the data) cut at frame 150, inside resource 2's data: the words say the data
+    went from the agent's end to the media server's, then the connection's direction
+    (review of the open transfer rule: they named the connection only, media -> agent)."""
+    capture = CAPTURES / "lab" / "one-direction-out.pcap"
+    analysis = _analyze(_cut(capture, 150, tmp_path), capture.with_suffix(".toml"))
+    [session] = analysis.sessions
+    agent, media = session.remote_agent, session.media_server
+    step = _data_step(analysis)
+    assert step.status == "unknown"
+    assert f"from {agent}:" in step.detail and f"(connection {media}:" in step.detail, \
+        step.detail
+
+
+@pytest.mark.parametrize("last", [150, 170])
+def test_the_words_count_the_open_connection_s_payload(last: int, tmp_path: Path) -> None:
+    """lab one-direction-out (the media server's packets only) cut inside resource 2's
+    data (150) and after its receiver's FIN (170): resource 1's connection, whose
+    resource the DMA started the next after (DATA_START_BACKUP), is not open; the bytes
+    are resource 2's payload, not the closing FINs the ACK numbers count (they said
+    "375,961 B" and "400,002 B on 2 data connections")."""
+    capture = CAPTURES / "lab" / "one-direction-out.pcap"
+    analysis = _analyze(_cut(capture, last, tmp_path), capture.with_suffix(".toml"))
+    conn = _data_conn(analysis)  # resource 2's
+    step = _data_step(analysis)
+    assert step.status == "unknown" and "data was flowing" in step.detail
+    assert "data connections" not in step.detail.split(";")[0], step.detail
+    acked = conn.resp_acked_unseen - ("f" in conn.history or "F" in conn.history)
+    assert f"({acked:,} B over" in step.detail, (acked, step.detail)
+    if last == 170:
+        assert f"({conn.resp_acked_unseen - 1:,} B over" in step.detail

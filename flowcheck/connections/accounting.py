@@ -67,8 +67,9 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.gap_frames = [frame for frame, _ in firsts]
     record.gap_times = [ts for _, ts in firsts]
     record.lost_gaps = record.untold_gaps = 0
-    record.fins_unseen = sum(not side.fin and _acked_beyond(side) == 1
-                             for side in (c.orig, c.resp))
+    record.orig_fin_unseen = not c.orig.fin and _acked_beyond(c.orig) == 1
+    record.resp_fin_unseen = not c.resp.fin and _acked_beyond(c.resp) == 1
+    record.fins_unseen = record.orig_fin_unseen + record.resp_fin_unseen
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes()
         untold = untold_holes(side, record.last_ts, rto)

@@ -121,14 +121,18 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
                 *, fresh: bool) -> None:
     """The records' fins_unseen (one record per flow of `flows`), as
     accounting.account_missed sets it: sides without a FIN captured that their peer
-    ACKed exactly one past the last byte captured. fresh: as for gap_times (a
+    ACKed exactly one past the last byte captured, and which (orig/resp_fin_unseen;
+    row 0 the originator's). fresh: as for gap_times (a
     continuing flow's later packets may undo it: those are all visited)."""
     acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    counts = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
-        acked - max_end == 1)).sum(axis=0)
+    unseen = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
+        acked - max_end == 1))
+    counts = unseen.sum(axis=0)
     visit = np.flatnonzero(counts) if fresh else range(len(records))
     for i in visit:
         records[i].fins_unseen = int(counts[i])
+        records[i].orig_fin_unseen = bool(unseen[0, i])
+        records[i].resp_fin_unseen = bool(unseen[1, i])
 
 
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:

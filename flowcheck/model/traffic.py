@@ -258,6 +258,10 @@ class Connection:
     # missed_bytes and gaps as one byte, as Zeek counts it; capture_loss says FINs (trial
     # 25 D6). Not in the JSON.
     fins_unseen: int = 0
+    # Which sides those are: the sender's FIN the receiver acknowledged ends its sending
+    # as a FIN seen would (flowcheck.verify.open_transfer). Not in the JSON.
+    orig_fin_unseen: bool = False
+    resp_fin_unseen: bool = False
     # The time of each of gap_frames (seconds, capture clock), in the same order:
     # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
     gap_times: list[float] = field(default_factory=list)

@@ -122,6 +122,9 @@ class Context:
     # The capture's clock in frame order, with order.frames (flowcheck.verify.evidence
     # .after; None: by time).
     timeline: CaptureTime | None = None
+    # Per session id, its job's last halt (frame, ts) or None (verify.open_transfer
+    # .last_halt; found on first use).
+    last_halts: dict[str, tuple[int, float] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

@@ -19,18 +19,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowcheck.model import Connection, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import job_direction, sent_each_way, span_words
 from flowcheck.verify.replies import HALTS
+from flowcheck.verify.shared import partner
 
 # State replies and the state that says their service halted (NDMP v2-v4:
 # ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4).
 HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
+# Requests whose successful reply says the service halted (NDMP v4: DATA_STOP and
+# MOVER_STOP are refused with ILLEGAL_STATE_ERR unless it is HALTED).
+_STOPPED = {"DATA_STOP", "MOVER_STOP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,9 @@ class OpenTransfer:
     receivers' ACKs' count for a capture of one direction); seconds: from their first
     captured packet to their last; last_frame / last_ts: their last packet; since_last:
     seconds of capture after it (capture_time.after); flowing: since_last is less than
-    the retransmission timeout (Config.retransmission_timeout)."""
+    the retransmission timeout (Config.retransmission_timeout); reverse: the job's data
+    flows from the first connection's responder to its originator (the agent connected
+    to the mover of a backup, and the like)."""
 
     conns: list[Connection]
     bytes: int
@@ -49,26 +55,32 @@ class OpenTransfer:
     last_ts: float
     since_last: float
     flowing: bool
+    reverse: bool = False
 
     def words(self, halts: bool = True, whose: str = "") -> str:
-        """"data was flowing at the capture's end (234,080 B over 247 ms on
-        10.77.1.2:6045 -> 10.77.0.1:5044, its last packet frame 300, 0 ms before the
+        """"data was flowing at the capture's end (234,080 B over 247 ms from
+        10.77.1.2:6045 to 10.77.0.1:5044, its last packet frame 300, 0 ms before the
         end), with no ... and no RST: whether the transfer completed, or failed after the
-        capture (...), cannot be seen"; "the data connection ... was still open at the
-        capture's end (...)" when its last packet came a retransmission timeout or more
-        before the end (flowing). halts: name the halts the capture lacks too (the caller
-        did not); whose: before "data was flowing" ("its", "the backup's")."""
+        capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
+        flows against the connection's direction; "the data connection ... was still
+        open at the capture's end (...)" when its last packet came a retransmission
+        timeout or more before the end (flowing). halts: name the halts the capture lacks
+        too (the caller did not); whose: before "data was flowing" ("its", "the
+        backup's")."""
         first = self.conns[0]
-        on = f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
+        orig, resp = endpoint(first.orig_h, first.orig_p), endpoint(first.resp_h, first.resp_p)
+        on = (f"from {resp} to {orig} (connection {orig} -> {resp})" if self.reverse
+              else f"from {orig} to {resp}")
         if len(self.conns) > 1:
-            on = f"{len(self.conns)} data connections, {on} first"
+            on = f"on {len(self.conns)} data connections, the first {on}"
         moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
-                 + (f" on {on}" if self.flowing else "")
+                 + (f" {on}" if self.flowing else "")
                  + f", its last packet frame {self.last_frame}, "
                  f"{span_words(self.since_last)} before the end")
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
                 if self.flowing else
-                f"the data connection {on} was still open at the capture's end ({moved})")
+                f"the data connection {orig} -> {resp} was still open at the capture's end "
+                f"({moved})")
         return (f"{head}, with no "
                 + ("NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else "")
                 + "FIN from the data's sender and no RST: whether the transfer completed, "
@@ -79,69 +91,126 @@ class OpenTransfer:
 def polled_halted(ctx: Context, stream: NdmpStream, frame: int, ts: float) -> bool:
     """Did a state reply after the event at (frame, ts) report its service halted? A DMA
     that polls rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
-    return any(m.type == "reply" and not m.error
-               and ctx.order.later(m.frame, m.ts, frame, ts)
-               and message_op(m) in HALTED_STATES
-               and m.body.get("state") == HALTED_STATES[message_op(m)]
+    return any(_polled(m) and ctx.order.later(m.frame, m.ts, frame, ts)
                for m in stream.messages)
+
+
+def _polled(m: NdmpMessage) -> bool:
+    """A state reply saying its service halted."""
+    op = message_op(m)
+    return (m.type == "reply" and not m.error and op in HALTED_STATES
+            and m.body.get("state") == HALTED_STATES[op])
+
+
+def _ends_work(m: NdmpMessage) -> bool:
+    """A message that says the job's service halted: NOTIFY_*_HALTED, a state reply
+    saying HALTED, or a successful DATA_STOP or MOVER_STOP reply (the service stops only
+    once halted: NDMP v4 DATA_STOP / MOVER_STOP; verify.lost_reply._STOPS)."""
+    op = message_op(m)
+    return (op in HALTS or _polled(m)
+            or (m.type == "reply" and not m.error and op in _STOPPED))
+
+
+def last_halt(ctx: Context, session: Session) -> tuple[int, float] | None:
+    """(frame, ts) of the session's last sign its job halted (_ends_work), on its own
+    control connection or on the other one of its three-way job (shared.partner: the
+    tape server's NOTIFY_MOVER_HALTED comes there); None when there is none. Found once
+    per analysis (ctx.last_halts)."""
+    if session.id in ctx.last_halts:
+        return ctx.last_halts[session.id]
+    sessions = [session, *{id(found[0]): found[0] for a in session.announced
+                           if (found := partner(ctx, session, a)) is not None}.values()]
+    ends = [m for s in sessions if (stream := ctx.stream_by_uid.get(s.control_uid))
+            for m in stream.messages if _ends_work(m)]
+    last = max(ends, key=lambda m: ctx.order.key(m.frame, m.ts), default=None)
+    found = None if last is None else (last.frame, last.ts)
+    ctx.last_halts[session.id] = found
+    return found
 
 
 def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     """The session's transfer still running at the capture's end (the module's rule);
-    None when the capture holds its end, or there is no data to speak of."""
+    None when the capture holds its end, or there is no data to speak of. With no NDMP
+    message of the control connection in the capture (a late start), on the connections
+    alone: the control connection not closed and the data connection open."""
     control = ctx.by_uid.get(session.control_uid)
     stream = ctx.stream_by_uid.get(session.control_uid)
-    if control is None or stream is None or seen_closing(control):
+    if control is None or seen_closing(control):
         return None  # the job ended with its control connection (running.py judges it)
-    if any(message_op(m) == "CONNECT_CLOSE" for m in stream.messages):
+    if stream is not None and any(message_op(m) == "CONNECT_CLOSE" for m in stream.messages):
         return None
     key = job_direction(session)
+    halt = last_halt(ctx, session)
+    starts = [] if stream is None else [
+        m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS]
     carried = {conn.uid: _job_bytes(session, conn, key)
                for conn in (ctx.by_uid[uid] for uid in session.data_connections)
-               if _open_at_end(conn, session, key) and not _halted_since(ctx, stream, conn)}
+               if _open_at_end(conn, session, key)
+               and not _started_again(ctx, session, conn, starts)
+               and (halt is None or not ctx.order.later(*halt, conn.first_frame, conn.ts))}
     conns = [ctx.by_uid[uid] for uid, sent in carried.items() if sent]
     if not conns:
         return None  # no data yet: flowcheck.verify.not_started's case
     sent = sum(carried.values())
     last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
     since = after(ctx, last.last_ts, last.last_frame)
+    media, agent = conn_sides(conns[0], session)
+    receiver = media if key == "to_media" else agent
     return OpenTransfer(conns, sent, max(0.0, last.last_ts - min(c.ts for c in conns)),
                         last.last_frame, last.last_ts, since,
-                        since < ctx.config.retransmission_timeout)
+                        since < ctx.config.retransmission_timeout,
+                        receiver == (conns[0].orig_h, conns[0].orig_p))
+
+
+def _started_again(ctx: Context, session: Session, conn: Connection,
+                   starts: list[NdmpMessage]) -> bool:
+    """Did the DMA start the job again (DATA_START_*: a later resource) after the start
+    of the data connection's own resource (the first at or after its announcement, else
+    its first packet: an announcement the capture lacks starts no earlier)? The
+    data service starts only from IDLE, after the earlier run halted and was stopped
+    (NDMP v4 DATA_START_*): that resource's transfer ended, though a capture of one
+    direction holds neither its sender's FIN nor the halt. starts: the session's
+    DATA_START_* requests."""
+    if len(starts) < 2:
+        return False
+    ann = next((a for a in session.announced if a.used_by == conn.uid), None)
+    frame, ts = (ann.frame, ann.ts) if ann is not None else (conn.first_frame, conn.ts)
+    return sum(ctx.order.later(m.frame, m.ts, frame, ts) for m in starts) > 1
 
 
 def _job_bytes(session: Session, conn: Connection, key: str) -> int:
     """The job's bytes the data connection carried in the capture (key: job_direction):
     each byte once; for a capture of one direction, what the receiver's ACKs acknowledge
-    (0 when that may be a FIN alone: an ACK counts a FIN as one byte)."""
+    (0 when that may be a FIN alone: an ACK counts a FIN as one byte; one byte fewer when
+    the receiver sent its FIN, whose ACK number then counts the sender's FIN too)."""
     sent = sent_each_way(session, [conn])[key]
     if sent:
         return sent
     acked = sent_each_way(session, [conn], acked_unseen=True)[key]
+    media, agent = conn_sides(conn, session)
+    receiver = media if key == "to_media" else agent
+    letter = "F" if receiver == (conn.orig_h, conn.orig_p) else "f"
+    if letter in conn.history:  # the receiver closed too: its ACK may count the FIN
+        acked -= 1
     return acked if acked > 1 else 0
 
 
 def _open_at_end(conn: Connection, session: Session, key: str) -> bool:
     """Is the data connection still open at the capture's end as far as its transfer
     goes: no RST, and no FIN from the side that sends the job's data (key: job_direction;
-    a FIN from the receiver alone does not end the sending)?"""
+    a FIN from the receiver alone does not end the sending), captured or proved by the
+    receiver's ACK one past the sender's last byte (Connection.orig/resp_fin_unseen)?"""
     if conn.rst_frames or conn.orig_rst or conn.resp_rst or "R" in conn.history \
             or "r" in conn.history:
         return False
-    if not seen_closing(conn):
-        return True
     media, agent = conn_sides(conn, session)
     sender = agent if key == "to_media" else media
-    letter = "F" if sender == (conn.orig_h, conn.orig_p) else "f"
-    return letter not in conn.history
-
-
-def _halted_since(ctx: Context, stream: NdmpStream, conn: Connection) -> bool:
-    """Did the session's job halt (NOTIFY_*_HALTED, or a state reply saying HALTED)
-    after the data connection's first captured packet?"""
-    return polled_halted(ctx, stream, conn.first_frame, conn.ts) or any(
-        message_op(m) in HALTS and ctx.order.later(m.frame, m.ts, conn.first_frame, conn.ts)
-        for m in stream.messages)
+    orig = sender == (conn.orig_h, conn.orig_p)
+    if conn.orig_fin_unseen if orig else conn.resp_fin_unseen:
+        return False
+    if not seen_closing(conn):
+        return True
+    return ("F" if orig else "f") not in conn.history
 
 
 # ctx.early_events' key of a session whose capture_ended_early names its open transfer.
