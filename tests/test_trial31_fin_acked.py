@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from scapy.all import IP
+
 from flowcheck.config import build_config
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -33,3 +35,31 @@ def test_a_fin_its_peer_acknowledged_is_no_stall() -> None:
     assert all(step.status != "failed" for step in session.steps)
     # The tracker's word for it: the agent's FIN (the originator's) acknowledged.
     assert len(data.fin_frames) == 4 and data.orig_fin_acked and not data.resp_fin_acked
+
+
+def test_a_fin_resent_within_a_millisecond_at_the_capture_end_is_unjudged(
+        tmp_path: Path) -> None:
+    """The close never answered of test_verify_data_stalled's Backup Exec shape, but its
+    FIN resent 0.5 and 1 ms after the first (SACK recovery's pace, as in trial 31, not a
+    retransmission timeout's) and the capture ending there: no ACK could have come yet,
+    so nothing shows the path stopped delivering it (contract: failed only after a
+    stretch of capture long enough for TCP to have retried). Step 5 is unknown, no
+    data_stalled; the same FINs 0, 1 and 3 s apart still fail it (that test)."""
+    from decimal import Decimal
+
+    from lab_edits import analyze_lab, lab_packets, last_from, next_seq, segment, write
+
+    packets = lab_packets("clean-3-resources", 300)  # inside resource 2 (C4: 5003->6002)
+    data = last_from(packets, 5003, 6002)
+    seq, ack = next_seq(packets, 5003, 6002), next_seq(packets, 6002, 5003)
+    start = packets[-1].time + Decimal(30)
+    fins = [segment(data, "FA", seq, ack, start + Decimal(delay))
+            for delay in ("0", "0.0005", "0.001")]
+    for n, fin in enumerate(fins, 1):  # resends, each its own IPv4 ID: no capture copies
+        fin[IP].id = (fin[IP].id + n) & 0xFFFF
+    analysis = analyze_lab(write(tmp_path, "fin-fast", [*packets, *fins]),
+                           "clean-3-resources")
+    assert "data_stalled" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[-1]  # the data flows
+    assert step.status == "unknown" and "its FIN resent 2 times" in step.detail, step
