@@ -63,3 +63,4 @@ def test_a_fin_resent_within_a_millisecond_at_the_capture_end_is_unjudged(
     assert analysis.verdict == "inconclusive"
     step = analysis.sessions[0].steps[-1]  # the data flows
     assert step.status == "unknown" and "its FIN resent 2 times" in step.detail, step
+    assert "after the first FIN, less than the retransmission timeout" in step.detail

@@ -71,9 +71,10 @@ def unjudged_detail(ctx: Context, conn: Connection, stall: Stall) -> str:
     return (f"{endpoint(conn.resp_h, conn.resp_p)}: {what} resent {stall.resends} times "
             f"(frames {first_frame or stall.frame} to {stall.frame}), {acked}, when "
             f"the capture ended {span_words(max(0.0, ctx.capture_end - first))} after the "
-            "first resend, less than the retransmission timeout "
+            f"first {'FIN' if stall.fin else 'resend'}, less than the retransmission timeout "
             f"({span_words(ctx.config.retransmission_timeout)}): whether the path stopped "
-            "delivering them or an ACK was still on its way cannot be seen")
+            f"delivering {'it' if stall.fin else 'them'} or an ACK was still on its way "
+            "cannot be seen")
 
 
 def stall_timed_by(ctx: Context, conn: Connection, stall: Stall
