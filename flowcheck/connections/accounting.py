@@ -22,6 +22,13 @@ def acked_unseen(side: Endpoint) -> int:
     return side.unseen_top - side.unseen_first
 
 
+def fin_acked(side: Endpoint) -> bool:
+    """Did the peer ACK the side's FIN, captured: its highest ACK above the side's last
+    byte (max_end, which a FIN takes none of), as a FIN takes one sequence number?"""
+    return (side.fin and side.acked is not None and side.max_end is not None
+            and side.acked > side.max_end)
+
+
 def unacked(side: Endpoint) -> int:
     """Payload bytes of side seen that its peer never ACKed: max_end (a FIN takes none)
     minus the peer's highest ACK, never negative; 0 when either is unknown."""
@@ -70,6 +77,7 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_fin_unseen = not c.orig.fin and _acked_beyond(c.orig) == 1
     record.resp_fin_unseen = not c.resp.fin and _acked_beyond(c.resp) == 1
     record.fins_unseen = record.orig_fin_unseen + record.resp_fin_unseen
+    record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes()
         untold = untold_holes(side, record.last_ts, rto)

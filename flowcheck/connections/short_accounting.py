@@ -135,6 +135,17 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
         records[i].resp_fin_unseen = bool(unseen[1, i])
 
 
+def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
+    """The records' orig/resp_fin_acked (one record per flow of `flows`), as
+    accounting.fin_acked sets them: sides with a FIN captured their peer ACKed above the
+    last byte captured. Every record is set (a continuing flow's may change)."""
+    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
+    done = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] != 0)
+            & (acked - max_end > 0)).tolist()
+    for r, orig, resp in zip(records, done[0], done[1], strict=True):
+        r.orig_fin_acked, r.resp_fin_acked = orig, resp
+
+
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection]) -> None:
     """The records' orig/resp_seg_max (one record per flow of `flows`), as
     accounting.account_missed sets them."""

@@ -23,7 +23,13 @@ from flowcheck.connections.record_columns import (
     optional,
     ttl_lists,
 )
-from flowcheck.connections.short_accounting import closing, fins_unseen, gap_times, seg_max
+from flowcheck.connections.short_accounting import (
+    closing,
+    fins_acked,
+    fins_unseen,
+    gap_times,
+    seg_max,
+)
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
@@ -181,10 +187,11 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
             fresh: bool) -> None:
     """The fields new_records and update_records both add last: segment sizes, FINs
-    unseen and gap times (short_accounting; fresh: the records are new), copy bytes and
-    each side's first RST."""
+    unseen and acknowledged, and gap times (short_accounting; fresh: the records are
+    new), copy bytes and each side's first RST."""
     seg_max(short, flows, records)
     fins_unseen(short, flows, records, fresh=fresh)
+    fins_acked(short, flows, records)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)

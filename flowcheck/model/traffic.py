@@ -262,6 +262,13 @@ class Connection:
     # as a FIN seen would (flowcheck.verify.open_transfer). Not in the JSON.
     orig_fin_unseen: bool = False
     resp_fin_unseen: bool = False
+    # Sides whose FIN is captured and that their peer's highest ACK covers: above the
+    # side's last byte (max_end), one sequence number the FIN takes (RFC 9293 3.4). A
+    # FIN so acknowledged reached its peer, however often it was resent (SACK recovery
+    # resends a last segment that carries it within a round trip): it was answered, no
+    # close left unanswered (flowcheck.verify.stalled, trial 31). Not in the JSON.
+    orig_fin_acked: bool = False
+    resp_fin_acked: bool = False
     # The time of each of gap_frames (seconds, capture clock), in the same order:
     # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
     gap_times: list[float] = field(default_factory=list)

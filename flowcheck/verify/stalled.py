@@ -112,9 +112,9 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
 
     closing: also a side that closed the connection and resent its FIN RESENDS_FOR_STALL
     or more times with no answer from its peer at all (_unanswered_closer: a close
-    attempt the other side never answered; every FIN in fin_frames is the closer's): a receiver
-    that gave up on a silent transfer closes it, and its FIN is lost as the data was.
-    The time is the connection's last packet (its last FIN)."""
+    attempt the other side never answered nor acknowledged; every FIN in fin_frames is
+    the closer's): a receiver that gave up on a silent transfer closes it, and its FIN
+    is lost as the data was. The time is the connection's last packet (its last FIN)."""
     for side in ("orig", "resp"):
         evidence = conn.evidence(side)
         if evidence.resends < RESENDS_FOR_STALL:
@@ -157,9 +157,13 @@ def _unanswered_closer(conn: Connection) -> str | None:
     """The side ("orig", "resp") that closed conn and resent its FIN RESENDS_FOR_STALL or
     more times with no answer at all from its peer (_CLOSER's states: no FIN and no RST
     of the peer; each resend waited the closer's timeout for an ACK that never reached
-    it, whether or not the capture holds the peer's direction); None when none."""
+    it, whether or not the capture holds the peer's direction), nor an ACK of the FIN in
+    the capture (Connection.orig_fin_acked: the peer got it and answered it; resends of a
+    last segment carrying it are SACK recovery then, trial 31); None when none."""
     closer = _CLOSER.get(conn.conn_state)
-    return closer if closer is not None and len(conn.fin_frames) > RESENDS_FOR_STALL else None
+    if closer is None or len(conn.fin_frames) <= RESENDS_FOR_STALL:
+        return None
+    return None if getattr(conn, f"{closer}_fin_acked") else closer
 
 
 def closed_unanswered_after(conn: Connection, stall: Stall) -> bool:
