@@ -56,7 +56,8 @@ def test_alternatives_share_a_frame_and_same_endpoint_merges() -> None:
 
 def test_v4_multi_address_alternative_reached() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
-    data = conn("D", A, 6001, M, 5002, 3.0, orig_bytes=5)
+    # closed by both sides: a transfer open at the capture's end would be unknown
+    data = conn("D", A, 6001, M, 5002, 3.0, orig_bytes=5, history="ShADadFf")
     stream = NdmpStream("C", 4, announcements=[ann("C", "192.168.9.1", 5002, 9, 2.0),
                                                ann("C", M, 5002, 9, 2.0)])
     (session,) = build_sessions([control, data], [stream], LAB, load_profile("ndmp"))

@@ -74,7 +74,8 @@ def test_two_listens_before_one_start_are_two_resources() -> None:
 def test_unreadable_control_stream_matches_every_candidate_by_ports() -> None:
     control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
     callback = conn("B", A, 6050, M, 5050, 0.5)
-    data = conn("D", M, 5002, A, 6001, 3.0, orig_bytes=10, resp_bytes=90_000)
+    data = conn("D", M, 5002, A, 6001, 3.0, orig_bytes=10, resp_bytes=90_000,
+                history="ShADadFf")  # closed: an open transfer at the end is unknown
     stream = NdmpStream("C", None, snap_cut=10)  # not one message could be read
     profile = load_profile("backup-exec-9")
     conns = [control, callback, data]

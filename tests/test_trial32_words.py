@@ -24,7 +24,7 @@ DATA = Path(__file__).resolve().parent / "data" / "trial32-words"
 
 @functools.cache
 def _analysis(name: str) -> Analysis:
-    config = build_config(load_file(DATA / "data-port-dropped.toml"))
+    config = build_config(load_file(DATA / "data-port-dropped-qin.toml"))
     return analyze(read_traffic([str(DATA / name)], config), config)
 
 

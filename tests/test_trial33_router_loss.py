@@ -17,7 +17,7 @@ DATA = Path(__file__).resolve().parent / "data" / "trial33"
 
 
 def test_router_capture_with_a_resent_syn_ack_passes() -> None:
-    config = build_config(load_file(DATA / "clean-3-resources.nots-loss5.toml"))
+    config = build_config(load_file(DATA / "clean-3-resources.nots-loss5.rany.toml"))
     traffic = read_traffic([str(DATA / "clean-3-resources.nots-loss5.rany.pcap.gz")], config)
     analysis = analyze(traffic, config)
     assert analysis.verdict == "pass"

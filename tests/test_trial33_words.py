@@ -24,7 +24,7 @@ TIME = r"[0-9.]+ (?:ms|s)"
 
 @functools.cache
 def _analysis() -> Analysis:
-    config = build_config(load_file(DATA / f"{NAME}.toml"))
+    config = build_config(load_file(DATA / f"{NAME}.m.toml"))
     return analyze(read_traffic([str(DATA / f"{NAME}.m.pcap")], config), config)
 
 
