@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 
 from flowcheck import __version__
 from flowcheck.cli.main import run
@@ -44,7 +45,7 @@ def test_sigterm_interrupts_a_command_as_ctrl_c_does(command: str,
     0.2x, which turns KeyboardInterrupt into its exit code)."""
     process = subprocess.Popen([sys.executable, "-m", "flowcheck", command, "-"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=sigint_as_default)
     assert process.stdin is not None
     try:
         process.stdin.write(PCAP_HEADER)

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 
 from flowcheck import __version__
 from flowcheck.cli.main import run
@@ -189,7 +190,7 @@ def test_an_interrupted_run_writes_the_junit_of_the_cases_judged(
     junit = tmp_path / "reports" / "junit.xml"
     process = subprocess.Popen([sys.executable, "-m", "flowcheck", "regress", str(tmp_path),
                                 "--junit", str(junit)], stdout=subprocess.PIPE, text=True,
-                               cwd=tmp_path)
+                               cwd=tmp_path, preexec_fn=sigint_as_default)
     assert process.stdout is not None
     assert process.stdout.readline().startswith("ok ")
     process.send_signal(sent)
