@@ -74,3 +74,14 @@ def stable_order(labels: np.ndarray, count: int) -> np.ndarray:
     if count <= 1 << 15 and labels.dtype != np.int16:
         labels = labels.astype(np.int16)
     return np.argsort(labels, kind="stable")
+
+
+# Odd 64-bit constants (the golden ratio's, MurmurHash3's and splitmix64's) by which the
+# stages multiply the columns of a row before summing them into one uint64 hash: one
+# list, so equal rows hash alike in every stage (flows, copies, points, relay copies,
+# super-frames); each stage takes the first ones it needs.
+HASH_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
+     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25, 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7],
+    dtype=np.uint64)

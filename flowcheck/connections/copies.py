@@ -83,7 +83,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from flowcheck.arrays import distinct
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
@@ -120,10 +120,6 @@ _FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_pa
            "tcp_checksum")
 _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
-_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
-    dtype=np.uint64)
 
 
 class CaptureCopies:
@@ -206,9 +202,9 @@ class CaptureCopies:
         n = every.side.shape[0]
         bits = np.uint64(max(1, (n - 1).bit_length()))
         with np.errstate(over="ignore"):
-            hashed = every.side.astype(np.uint64) * _MULTIPLIERS[0]
+            hashed = every.side.astype(np.uint64) * HASH_MULTIPLIERS[0]
             for column in range(every.fields.shape[1]):
-                hashed += every.fields[:, column].astype(np.uint64) * _MULTIPLIERS[column + 1]
+                hashed += every.fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
             hashed ^= hashed >> np.uint64(29)
         ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
         top = ordered >> bits

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowcheck.arrays import stable_order
+from flowcheck.arrays import HASH_MULTIPLIERS, stable_order
 from flowcheck.decode import DecodedBatch
 
 # An endpoint as the tracker keys it: (IP version, address bytes, port).
@@ -24,11 +24,6 @@ Endpoint = tuple[int, bytes, int]
 # "" when not tunnelled, so one inner 4-tuple in two tunnels is two connections.
 FlowKey = tuple[Endpoint, Endpoint, str]
 
-_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
-     0x2545F4914F6CDD1D, 0x9FB21C651E98DF25, 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7],
-    dtype=np.uint64)
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 
 
@@ -121,9 +116,9 @@ def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of each distinct row's first packet, inverse), exact."""
     with np.errstate(over="ignore"):
         # Column by column: a sum along a short row axis is several times slower.
-        hashed = rows[:, 0] * _MULTIPLIERS[0]
+        hashed = rows[:, 0] * HASH_MULTIPLIERS[0]
         for column in range(1, rows.shape[1]):
-            hashed += rows[:, column] * _MULTIPLIERS[column]
+            hashed += rows[:, column] * HASH_MULTIPLIERS[column]
         hashed ^= hashed >> np.uint64(29)
     peeled = _peel(hashed)
     if peeled is not None:

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowcheck.arrays import changes
+from flowcheck.arrays import HASH_MULTIPLIERS, changes
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 
@@ -76,10 +76,6 @@ SAMPLE_CAP = 1 << 15  # sampled packets kept: two million packets' reach
 FRAMES_KEPT = 8
 _FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
            "tcp_checksum")
-_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
-     0x2545F4914F6CDD1D], dtype=np.uint64)
 
 
 def identity_checksum(d: DecodedBatch) -> np.ndarray:
@@ -105,14 +101,14 @@ def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.nda
     per_flow = np.fromiter((hash(key) & 0xFFFFFFFFFFFFFFFF for key in flows.keys), np.uint64,
                            len(flows.keys))
     with np.errstate(over="ignore"):
-        hashed = (per_flow[flows.flow[rows]] * _MULTIPLIERS[0]
+        hashed = (per_flow[flows.flow[rows]] * HASH_MULTIPLIERS[0]
                   + flows.from_lower[rows].astype(np.uint64))
         for column, name in enumerate(_FIELDS, 1):
             values = (np.where(d.tcp_ip_id[rows] != 0, 0, d.tcp_checksum[rows])
                       if name == "tcp_checksum" else getattr(d, name)[rows])  # identity_checksum
-            hashed += values.astype(np.uint64) * _MULTIPLIERS[column]
+            hashed += values.astype(np.uint64) * HASH_MULTIPLIERS[column]
         hashed ^= hashed >> np.uint64(31)
-        hashed *= _MULTIPLIERS[8]
+        hashed *= HASH_MULTIPLIERS[8]
         hashed ^= hashed >> np.uint64(29)
     return hashed
 

@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.decode.legs import UNKNOWN, named_part
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
@@ -79,8 +80,6 @@ FRAMES_KEPT = 8
 EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
 EXIT_PAIRS = 8  # relay pairs by named interfaces an exit needs before orphans are taken
 DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's drops
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
-                 0xD6E8FEB86659FD93], dtype=np.uint64)
 
 
 @dataclass(slots=True)
@@ -167,10 +166,11 @@ def exit_codes(src: np.ndarray, dst: np.ndarray, source: np.ndarray, leg: np.nda
     """Per packet (uint64): a code of its sender and receiver addresses ((k, 4) words,
     DecodedBatch.tcp_src / tcp_dst), its file of the set, interface and TTL."""
     with np.errstate(over="ignore"):
-        code = source.astype(np.uint64) * _MIX[0] + leg.astype(np.uint64) * _MIX[1]
-        code += ttl.astype(np.uint64) * _MIX[2]
+        code = (source.astype(np.uint64) * HASH_MULTIPLIERS[0]
+                + leg.astype(np.uint64) * HASH_MULTIPLIERS[1])
+        code += ttl.astype(np.uint64) * HASH_MULTIPLIERS[2]
         for word in range(src.shape[1]):
-            code = (code ^ (code >> np.uint64(29))) * _MIX[3]
+            code = (code ^ (code >> np.uint64(29))) * HASH_MULTIPLIERS[3]
             code += (src[:, word].astype(np.uint64) << np.uint64(32)) | dst[:, word]
         code ^= code >> np.uint64(31)
     return code

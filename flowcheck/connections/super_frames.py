@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.arrays import HASH_MULTIPLIERS
+
 SUPER_WINDOW = 1.0  # seconds between a super-frame and its first segment, at most
 # Columns of copies.py's fields: IPv4 ID, sequence, acknowledgement, window, payload length.
 _IP_ID, _SEQ, _ACK, _WINDOW, _PAYLOAD = 0, 1, 2, 4, 5
-_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
-                         0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD], dtype=np.uint64)
 
 
 def super_frames(side: np.ndarray, fields: np.ndarray, ts: np.ndarray, source: np.ndarray,
@@ -51,7 +51,7 @@ def super_frames(side: np.ndarray, fields: np.ndarray, ts: np.ndarray, source: n
     with np.errstate(over="ignore"):
         hashed = np.zeros(rows.size, np.uint64)
         for column, values in enumerate(key):
-            hashed += values.astype(np.uint64) * _MULTIPLIERS[column]
+            hashed += values.astype(np.uint64) * HASH_MULTIPLIERS[column]
     order = rows[np.argsort(hashed, kind="stable")]
     first, then = order[:-1], order[1:]
     same = np.ones(first.size, bool)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.sources.batch import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -41,8 +42,6 @@ from flowcheck.sources.batch import (
 
 UNKNOWN = 0  # the capture does not tell the interface
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
-                dtype=np.uint64)
 _LOW = np.uint64(0xFFFFFFFF)
 _HALF = np.uint64(32)
 
@@ -71,17 +70,17 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         # Big-endian integers of the bytes that name the leg, per link type.
         sll2 = (_number(words[:, 4:8]) << np.uint64(8)) | words[:, 10]
-        ether = _number(words[:, 0:6]) ^ (_number(words[:, 6:12]) * _MIX[2])
+        ether = _number(words[:, 0:6]) ^ (_number(words[:, 6:12]) * HASH_MULTIPLIERS[2])
         sll = (linktype == LINKTYPE_LINUX_SLL) & told
         named = np.where((linktype == LINKTYPE_LINUX_SLL2) & told,
-                         sll2 * _MIX[1] + np.uint64(1), named)
-        named = np.where(sll, _number(words[:, 0:2]) * _MIX[0] + np.uint64(1), named)
+                         sll2 * HASH_MULTIPLIERS[1] + np.uint64(1), named)
+        named = np.where(sll, _number(words[:, 0:2]) * HASH_MULTIPLIERS[0] + np.uint64(1), named)
         # SLL v1's address is the previous hop's (or this host's) MAC, as a MAC pair is.
-        pair = np.where(sll, _number(words[:, 6:14]) * _MIX[2], pair)
-        pair = np.where((linktype == LINKTYPE_ETHERNET) & told, ether * _MIX[1], pair)
+        pair = np.where(sll, _number(words[:, 6:14]) * HASH_MULTIPLIERS[2], pair)
+        pair = np.where((linktype == LINKTYPE_ETHERNET) & told, ether * HASH_MULTIPLIERS[1], pair)
         if batch.interface is not None:
             interface = np.asarray(batch.interface)[rows].astype(np.uint64) + np.uint64(1)
-            named = named * _MIX[2] + interface
+            named = named * HASH_MULTIPLIERS[2] + interface
         legs = ((_fold(named) << _HALF) | _fold(pair)).view(np.int64)
     legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
     unknown = ~told | ~np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
@@ -102,7 +101,7 @@ def named_part(legs: np.ndarray) -> np.ndarray:
 def _fold(value: np.ndarray) -> np.ndarray:
     """64-bit codes (uint64) as 32-bit ones, 0 kept 0 (nothing told), else never 0."""
     with np.errstate(over="ignore"):
-        folded = ((value * _MIX[0]) >> _HALF) & _LOW
+        folded = ((value * HASH_MULTIPLIERS[0]) >> _HALF) & _LOW
     return np.where(value == 0, np.uint64(0), np.maximum(folded, np.uint64(1)))
 
 
