@@ -70,7 +70,13 @@ def test_a_capture_stopped_mid_transfer_is_inconclusive(name: str) -> None:
     assert "data was flowing at the capture's end" in early.message, early.message
     assert said in early.message
     assert "capture until the job ends" in early.message
-    assert conn.last_frame in early.frames
+    # The agent's last data packet, not the media server's ACK after it (frame 300 of
+    # art-data-reset-cut): its frame in the words and the evidence.
+    [*_, last_data] = _frames(capture, f"ip.src=={conn.orig_h} && tcp.srcport=={conn.orig_p}"
+                              " && tcp.len>0")
+    assert f"its last data packet frame {last_data}," in early.message, early.message
+    assert f"its last data packet frame {last_data}," in step.detail, step.detail
+    assert last_data in early.frames
     assert analysis.verdict == "inconclusive"
     assert cli(["analyze", "--config", str(config), str(capture)]) == 5
 
@@ -235,6 +241,9 @@ def test_the_words_count_the_open_connection_s_payload(last: int, tmp_path: Path
     assert step.status == "unknown" and "data was flowing" in step.detail
     assert "data connections" not in step.detail.split(";")[0], step.detail
     acked = conn.resp_acked_unseen - ("f" in conn.history or "F" in conn.history)
+    # No packet of the agent's (the sender's) in the capture: the receiver's last one.
+    assert f"its last packet frame {conn.last_frame} (the receiver's" in step.detail, \
+        step.detail
     assert f"({acked:,} B over" in step.detail, (acked, step.detail)
     if last == 170:
         assert f"({conn.resp_acked_unseen - 1:,} B over" in step.detail

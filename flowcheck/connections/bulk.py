@@ -139,10 +139,16 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
     seg_last_ts = d.tcp_ts[rows[starts + seg_count - 1]].tolist()  # each side's last
+    last_data = _last_data(d, rows, data, starts)
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, k in enumerate(seg_key.tolist()):
         c = conns[k >> 1]
         record = c.record
+        if last_data[s] is not None:
+            if k & 1:
+                record.resp_last_data = last_data[s]
+            else:
+                record.orig_last_data = last_data[s]
         if k & 1:
             record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]
@@ -179,6 +185,19 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     _learn_bases(d, rows, acks, starts, seg_key, conns)
     track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen, sacks)
     return one_at_a_time
+
+
+def _last_data(d: DecodedBatch, rows: np.ndarray, data: np.ndarray,
+               starts: np.ndarray) -> list[tuple[int, float] | None]:
+    """Per segment (rows grouped by segment from `starts`), its last data row's (frame,
+    time), None for a segment without one (Connection.orig_last_data): one reduceat."""
+    if not data.any():
+        return [None] * starts.shape[0]
+    last = np.maximum.reduceat(np.where(data, np.arange(rows.shape[0]), -1), starts)
+    found = last >= starts
+    at = rows[np.where(found, last, 0)]
+    return [(frame, ts) if ok else None for ok, frame, ts in zip(
+        found.tolist(), d.tcp_frame[at].tolist(), d.tcp_ts[at].tolist(), strict=True)]
 
 
 def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,

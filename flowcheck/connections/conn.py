@@ -228,6 +228,11 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         if flags & RST and end.rst_ttl is not None and ttl != end.rst_ttl:
             end.rst_twice = True  # the RST seen again at the other capture point
         return
+    if plen:
+        if is_orig:
+            record.orig_last_data = (frame, ts)
+        else:
+            record.resp_last_data = (frame, ts)
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
     letters: list[str] = []
     syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK

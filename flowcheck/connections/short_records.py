@@ -80,7 +80,23 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         first_rsts=(first_frames(frames, rst & sent & is_orig),
                     first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
-        histories=histories(short.new_letters[:, flows]))
+        histories=histories(short.new_letters[:, flows]),
+        last_data=(_last_data(frames, times, plen, sent & is_orig),
+                   _last_data(frames, times, plen, sent & is_resp)))
+
+
+def _last_data(frames: np.ndarray, times: np.ndarray, plen: np.ndarray,
+               side: np.ndarray) -> list[tuple[int, int, float]]:
+    """[(flow's index, frame, time)] of the last data packet of a side ([step, flow]
+    arrays; side: the side's packets, not capture copies) of each flow that has one
+    (Connection.orig_last_data)."""
+    data = side & (plen > 0)
+    flows = data.any(axis=0).nonzero()[0]
+    if not flows.size:
+        return []
+    step = data.shape[0] - 1 - data[::-1, flows].argmax(axis=0)
+    return list(zip(flows.tolist(), frames[step, flows].tolist(), times[step, flows].tolist(),
+                    strict=True))
 
 
 def _copy_bytes(plen: np.ndarray, copied: np.ndarray, is_orig: np.ndarray,
@@ -195,6 +211,10 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
+    for i, frame, ts in col.last_data[0]:
+        records[i].orig_last_data = (frame, ts)
+    for i, frame, ts in col.last_data[1]:
+        records[i].resp_last_data = (frame, ts)
 
 
 def _add_first_rsts(records: list[Connection],
@@ -228,3 +248,4 @@ class _Columns:
     synack_ts: list[float | None]  # per flow: its first SYN-ACK of the batch, if any
     rst_ts: list[float | None]
     histories: list[str]
+    last_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # per side

@@ -215,6 +215,13 @@ class Connection:
     # JSON, nor compared (the paths agree on every other field).
     orig_last_ts: float | None = field(default=None, compare=False)
     resp_last_ts: float | None = field(default=None, compare=False)
+    # Each side's last data packet (TCP payload, not a capture copy) as (frame, time in
+    # seconds, capture clock), kept per batch by every path of the tracker (per-packet,
+    # bulk, short-connection); None: the capture holds no data packet of the side. A
+    # transfer's last packet of data, not an ACK of its receiver after it
+    # (flowcheck.verify.open_transfer). Not in the JSON, nor compared (as orig_last_ts).
+    orig_last_data: tuple[int, float] | None = field(default=None, compare=False)
+    resp_last_data: tuple[int, float] | None = field(default=None, compare=False)
     # The connection's first FIN's time (either side: its sender is the first of F / f in
     # history) and the other side's last packet's time before it (its orig_last_ts /
     # resp_last_ts then), kept by the per-packet path when it sees that FIN (no work for

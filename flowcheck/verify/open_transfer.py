@@ -42,11 +42,13 @@ class OpenTransfer:
     """The session's data connections still carrying its job's data at the capture's
     end. bytes: the job's payload bytes they carried in the capture (each byte once; the
     receivers' ACKs' count for a capture of one direction); seconds: from their first
-    captured packet to their last; last_frame / last_ts: their last packet; since_last:
-    seconds of capture after it (capture_time.after); flowing: since_last is less than
-    the retransmission timeout (Config.retransmission_timeout); reverse: the job's data
-    flows from the first connection's responder to its originator (the agent connected
-    to the mover of a backup, and the like)."""
+    captured packet to their last; last_frame / last_ts: their last data packet (from the
+    data's sender, with payload: Connection.orig_last_data), else, when the capture holds
+    none (one direction captured, the receiver's), their last packet (data False);
+    since_last: seconds of capture after it (capture_time.after); flowing: since_last is
+    less than the retransmission timeout (Config.retransmission_timeout); reverse: the
+    job's data flows from the first connection's responder to its originator (the agent
+    connected to the mover of a backup, and the like)."""
 
     conns: list[Connection]
     bytes: int
@@ -56,11 +58,12 @@ class OpenTransfer:
     since_last: float
     flowing: bool
     reverse: bool = False
+    data: bool = True
 
     def words(self, halts: bool = True, whose: str = "") -> str:
         """"data was flowing at the capture's end (234,080 B over 247 ms from
-        10.77.1.2:6045 to 10.77.0.1:5044, its last packet frame 300, 0 ms before the
-        end), with no ... and no RST: whether the transfer completed, or failed after the
+        10.77.1.2:6045 to 10.77.0.1:5044, its last data packet frame 299, 0 ms before
+        the end), with no ... and no RST: whether the transfer completed, or failed after the
         capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
         flows against the connection's direction; "the data connection ... was still
         open at the capture's end (...)" when its last packet came a retransmission
@@ -75,8 +78,10 @@ class OpenTransfer:
             on = f"on {len(self.conns)} data connections, the first {on}"
         moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
                  + (f" {on}" if self.flowing else "")
-                 + f", its last packet frame {self.last_frame}, "
-                 f"{span_words(self.since_last)} before the end")
+                 + (f", its last data packet frame {self.last_frame}, " if self.data else
+                    f", its last packet frame {self.last_frame} (the receiver's: the capture "
+                    "holds no data packet), ")
+                 + f"{span_words(self.since_last)} before the end")
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
                 if self.flowing else
                 f"the data connection {orig} -> {resp} was still open at the capture's end "
@@ -152,14 +157,28 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     if not conns:
         return None  # no data yet: flowcheck.verify.not_started's case
     sent = sum(carried.values())
-    last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
-    since = after(ctx, last.last_ts, last.last_frame)
+    ended = max(c.last_ts for c in conns)
+    data = [found for c in conns if (found := _sender_last_data(c, session, key))]
+    frame, ts = (max(data, key=lambda d: ctx.order.key(*d)) if data else
+                 max(((c.last_frame, c.last_ts) for c in conns),
+                     key=lambda d: ctx.order.key(*d)))
+    since = after(ctx, ts, frame)
     media, agent = conn_sides(conns[0], session)
     receiver = media if key == "to_media" else agent
-    return OpenTransfer(conns, sent, max(0.0, last.last_ts - min(c.ts for c in conns)),
-                        last.last_frame, last.last_ts, since,
-                        since < ctx.config.retransmission_timeout,
-                        receiver == (conns[0].orig_h, conns[0].orig_p))
+    return OpenTransfer(conns, sent, max(0.0, ended - min(c.ts for c in conns)),
+                        frame, ts, since, since < ctx.config.retransmission_timeout,
+                        receiver == (conns[0].orig_h, conns[0].orig_p), bool(data))
+
+
+def _sender_last_data(conn: Connection, session: Session,
+                      key: str) -> tuple[int, float] | None:
+    """(frame, ts) of the data connection's last data packet from the side that sends the
+    job's data (key: job_direction; Connection.orig_last_data), None when the capture
+    holds none."""
+    media, agent = conn_sides(conn, session)
+    sender = agent if key == "to_media" else media
+    return conn.orig_last_data if sender == (conn.orig_h, conn.orig_p) else \
+        conn.resp_last_data
 
 
 def _started_again(ctx: Context, session: Session, conn: Connection,
