@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import JOB_STARTS, seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, conn_sides
@@ -147,7 +147,8 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     key = job_direction(session)
     halt = last_halt(ctx, session)
     starts = [] if stream is None else [
-        m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS]
+        m for i, m in enumerate(stream.messages)
+        if m.type == "request" and message_op(m) in JOB_STARTS and _taken(stream, i)]
     carried = {conn.uid: _job_bytes(session, conn, key)
                for conn in (ctx.by_uid[uid] for uid in session.data_connections)
                if _open_at_end(conn, session, key)
@@ -189,12 +190,28 @@ def _started_again(ctx: Context, session: Session, conn: Connection,
     data service starts only from IDLE, after the earlier run halted and was stopped
     (NDMP v4 DATA_START_*): that resource's transfer ended, though a capture of one
     direction holds neither its sender's FIN nor the halt. starts: the session's
-    DATA_START_* requests."""
+    DATA_START_* requests the data service took (_taken: a refused one, NDMP_ILLEGAL_STATE_ERR
+    while the earlier run is still ACTIVE, proves nothing)."""
     if len(starts) < 2:
         return False
     ann = next((a for a in session.announced if a.used_by == conn.uid), None)
     frame, ts = (ann.frame, ann.ts) if ann is not None else (conn.first_frame, conn.ts)
     return sum(ctx.order.later(m.frame, m.ts, frame, ts) for m in starts) > 1
+
+
+def _taken(stream: NdmpStream, index: int) -> bool:
+    """Did the data service take the DATA_START_* request stream.messages[index]: its
+    reply in the capture carries no error, nor a cut one (NDMP v4: an error reply, such
+    as NDMP_ILLEGAL_STATE_ERR, leaves the service as it was)? With no reply to it in the
+    capture, only when the capture holds no message of the replying side at all (one
+    direction captured: the DMA starts again only once told the earlier run halted);
+    a capture that stops before the reply cannot tell."""
+    start = stream.messages[index]
+    later = stream.messages[index + 1:]
+    reply = reply_to(start, later)
+    if reply is not None:
+        return not reply.error and not reply.error_unknown  # a cut error word: unknown
+    return not any(m.direction != start.direction for m in stream.messages)
 
 
 def _job_bytes(session: Session, conn: Connection, key: str) -> int:

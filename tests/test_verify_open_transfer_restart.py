@@ -1,0 +1,74 @@
+"""The open transfer rule's "started again" (flowcheck.verify.open_transfer): a later
+DATA_START_* ends the earlier resource's transfer only when the data service took it
+(NDMP v4 DATA_START_*: it starts only from IDLE, after the earlier run halted). A start
+refused (its reply's error, NDMP_ILLEGAL_STATE_ERR while the earlier run is ACTIVE)
+proves nothing: the earlier transfer, still open at the capture's end with its data
+flowing, stays unknown. A Backup Exec 9 job built with struct (tests/many_sessions.py):
+its data connection carries the agent's data to the capture's end; between its
+segments the DMA announces a second resource and starts it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from capture_factory import pcap_bytes
+from many_sessions import AGENT, AGENT_RANGE, MEDIA, MEDIA_RANGE, _Conn, backup_control
+from test_ndmp_wire import REPLY, REQUEST, msg, u32, v4_tcp_addr, xdr_string
+
+from flowcheck.cli.main import run
+from flowcheck.ndmp.protocol import ERROR_NAMES
+
+DATA_LISTEN, DATA_START_BACKUP = 0x409, 0x401
+ILLEGAL_STATE = ERROR_NAMES.index("NDMP_ILLEGAL_STATE_ERR")
+
+
+def restarted(error: int) -> bytes:
+    """One backup whose DMA starts a second resource (DATA_LISTEN announcing port 6003,
+    DATA_START_BACKUP answered with `error`) while the first's data connection (to 6001)
+    still carries the agent's data, open (no FIN, no halt) at the capture's end."""
+    out: list[tuple[float, bytes]] = []
+    t = 1_700_000_000.0
+    control = backup_control(out, 5002, t, 6001)
+    callback = _Conn(out, (AGENT, 6002), (MEDIA, 5001))
+    callback.open(t + 0.05)
+    data = _Conn(out, (MEDIA, 5003), (AGENT, 6001))
+    data.open(t + 0.15)
+    ts = t + 0.3
+    for k in range(200):
+        ts += 0.001
+        data.data(ts, "resp", bytes(1000))
+        data._send(ts + 0.0001, "orig", 0x10)  # the receiver's ACK
+        if k == 100:
+            control.data(ts + 0.0002, "orig", msg(5, REQUEST, DATA_LISTEN, u32(1)))
+            control.data(ts + 0.0003, "resp", msg(5, REPLY, DATA_LISTEN,
+                                                  u32(0) + v4_tcp_addr((AGENT, 6003)),
+                                                  reply_sequence=5))
+            control.data(ts + 0.0004, "orig", msg(6, REQUEST, DATA_START_BACKUP,
+                                                  xdr_string("dump") + u32(0)))
+            control.data(ts + 0.0005, "resp", msg(6, REPLY, DATA_START_BACKUP, u32(error),
+                                                  reply_sequence=6))
+    out.sort(key=lambda item: item[0])
+    return pcap_bytes(out)
+
+
+@pytest.mark.parametrize("error, open_at_end", [(ILLEGAL_STATE, True), (0, False)])
+def test_a_refused_start_does_not_end_the_earlier_transfer(
+        error: int, open_at_end: bool, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "restarted.pcap"
+    path.write_bytes(restarted(error))
+    run(["analyze", str(path), "--format", "json", "--media-range", MEDIA_RANGE,
+         "--agent-range", AGENT_RANGE])
+    document = json.loads(capsys.readouterr().out)
+    [session] = document["sessions"]
+    data_step = session["steps"][-1]
+    early = [f["message"] for f in document["findings"] if f["code"] == "capture_ended_early"]
+    flowing = "data was flowing at the capture's end"
+    assert (flowing in data_step["detail"]) == open_at_end, data_step
+    if open_at_end:  # the refusal is the session's failure: no warning of its own
+        assert data_step["status"] == "unknown" and "10.77.0.2:6001" in data_step["detail"]
+        assert any(f["code"] == "ndmp_error_reply" for f in document["findings"])
+    else:
+        assert not any(flowing in m for m in early), early
