@@ -10,6 +10,7 @@ segments the DMA announces a second resource and starts it."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,54 @@ def test_a_refused_start_does_not_end_the_earlier_transfer(
         assert any(f["code"] == "ndmp_error_reply" for f in document["findings"])
     else:
         assert not any(flowing in m for m in early), early
+
+
+def receiver_closed_first(close_first: bool) -> bytes:
+    """One backup whose data connection (the media server 5003 -> the agent 6001) the
+    capture holds only the media server's packets of (the receiver's: its ACKs count
+    the agent's 150,000 B): with close_first, the media server closes it (FIN) after
+    100 segments and goes on ACKing the 50 the agent still sends, no FIN of the agent's
+    acknowledged; else the agent's FIN (unseen) comes after the last segment and the
+    media server's FIN acknowledges it (its ACK number one past the data)."""
+    out: list[tuple[float, bytes]] = []
+    t = 1_700_000_000.0
+    control = backup_control(out, 5002, t, 6001)
+    callback = _Conn(out, (AGENT, 6002), (MEDIA, 5001))
+    callback.open(t + 0.05)
+    data = _Conn(out, (MEDIA, 5003), (AGENT, 6001))
+    data.open(t + 0.15)
+    ts = t + 0.3
+    for k in range(150):
+        ts += 0.001
+        data.data(ts, "resp", bytes(1000))
+        data._send(ts + 0.0001, "orig", 0x10)  # the receiver's ACK
+        if close_first and k == 99:
+            data._send(ts + 0.0002, "orig", 0x11)  # its FIN first
+    if not close_first:
+        data.seq["resp"] += 1  # the agent's FIN, not captured
+        data._send(ts + 0.0002, "orig", 0x11)  # the media server's FIN acknowledges it
+    agent_data = (AGENT, 6001)
+    kept = [(when, frame) for when, frame in out
+            if (socket.inet_ntoa(frame[26:30]), int.from_bytes(frame[34:36], "big"))
+            != agent_data]
+    control.data(ts + 0.001, "orig", msg(5, REQUEST, 0x400, b""))  # DATA_GET_STATE, last
+    kept.append(out[-1])
+    kept.sort(key=lambda item: item[0])
+    return pcap_bytes(kept)
+
+
+@pytest.mark.parametrize("close_first", [True, False])
+def test_the_acked_bytes_when_the_receiver_closed_first(
+        close_first: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The agent's bytes the media server's ACKs count: its FIN's ACK counts the agent's
+    FIN (one sequence number) only when it closed last; closing first, the ACKs after its
+    FIN count the agent's data alone (it said 149,999 B)."""
+    path = tmp_path / "closed.pcap"
+    path.write_bytes(receiver_closed_first(close_first))
+    run(["analyze", str(path), "--format", "json", "--media-range", MEDIA_RANGE,
+         "--agent-range", AGENT_RANGE])
+    document = json.loads(capsys.readouterr().out)
+    [session] = document["sessions"]
+    data_step = session["steps"][-1]
+    assert data_step["status"] == "unknown", data_step
+    assert "(150,000 B over" in data_step["detail"], data_step["detail"]

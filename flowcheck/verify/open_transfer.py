@@ -218,7 +218,9 @@ def _job_bytes(session: Session, conn: Connection, key: str) -> int:
     """The job's bytes the data connection carried in the capture (key: job_direction):
     each byte once; for a capture of one direction, what the receiver's ACKs acknowledge
     (0 when that may be a FIN alone: an ACK counts a FIN as one byte; one byte fewer when
-    the receiver sent its FIN, whose ACK number then counts the sender's FIN too)."""
+    the receiver closed last, its FIN the connection's last packet: closing second, its
+    ACK number counts the sender's FIN too. A receiver that closed first goes on ACKing
+    what still arrives, the sender's data: its count is the data's, no FIN in it)."""
     sent = sent_each_way(session, [conn])[key]
     if sent:
         return sent
@@ -226,8 +228,8 @@ def _job_bytes(session: Session, conn: Connection, key: str) -> int:
     media, agent = conn_sides(conn, session)
     receiver = media if key == "to_media" else agent
     letter = "F" if receiver == (conn.orig_h, conn.orig_p) else "f"
-    if letter in conn.history:  # the receiver closed too: its ACK may count the FIN
-        acked -= 1
+    if letter in conn.history and conn.last_frame in conn.fin_frames:
+        acked -= 1  # the receiver closed last: its FIN's ACK counts the sender's FIN
     return acked if acked > 1 else 0
 
 
