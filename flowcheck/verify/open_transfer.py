@@ -116,6 +116,13 @@ def _ends_work(m: NdmpMessage) -> bool:
             or (m.type == "reply" and not m.error and op in _STOPPED))
 
 
+def job_sessions(ctx: Context, session: Session) -> list[Session]:
+    """The session, then the other sessions of its three-way job (shared.partner of its
+    announcements: the DMA's other control connection), each once."""
+    return [session, *{id(found[0]): found[0] for a in session.announced
+                       if (found := partner(ctx, session, a)) is not None}.values()]
+
+
 def last_halt(ctx: Context, session: Session) -> tuple[int, float] | None:
     """(frame, ts) of the session's last sign its job halted (_ends_work), on its own
     control connection or on the other one of its three-way job (shared.partner: the
@@ -123,9 +130,8 @@ def last_halt(ctx: Context, session: Session) -> tuple[int, float] | None:
     per analysis (ctx.last_halts)."""
     if session.id in ctx.last_halts:
         return ctx.last_halts[session.id]
-    sessions = [session, *{id(found[0]): found[0] for a in session.announced
-                           if (found := partner(ctx, session, a)) is not None}.values()]
-    ends = [m for s in sessions if (stream := ctx.stream_by_uid.get(s.control_uid))
+    ends = [m for s in job_sessions(ctx, session)
+            if (stream := ctx.stream_by_uid.get(s.control_uid))
             for m in stream.messages if _ends_work(m)]
     last = max(ends, key=lambda m: ctx.order.key(m.frame, m.ts), default=None)
     found = None if last is None else (last.frame, last.ts)

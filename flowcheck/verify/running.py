@@ -1,6 +1,6 @@
 """A control connection lost in the middle of a job: its packets no longer acknowledged
 (control_stalled), reset (control_reset) or closed (control_closed); or a job still
-running where the capture ends (capture_ended_early)."""
+running where the capture ends (capture_ended_early: flowcheck.verify.still_running)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from flowcheck.model import (
     ControlPacket,
     NdmpMessage,
     NdmpStream,
-    RingGap,
     Session,
     Severity,
     endpoint,
@@ -17,20 +16,13 @@ from flowcheck.model import (
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
-from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
-from flowcheck.verify.open_transfer import (
-    open_transfer,
-    polled_halted,
-    report_open_transfer,
-    said,
-    step_words,
-)
+from flowcheck.verify.open_transfer import polled_halted, report_open_transfer
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_SECONDS,
@@ -51,6 +43,7 @@ from flowcheck.verify.stalled import (
     unacked_words,
     unseen_run_long,
 )
+from flowcheck.verify.still_running import halted_since, still_running
 from flowcheck.verify.three_way_close import (
     MOVER_STARTS,
     agent_closed_first,
@@ -58,11 +51,7 @@ from flowcheck.verify.three_way_close import (
     job_starts,
 )
 from flowcheck.verify.ttl import capture_host
-from flowcheck.verify.unseen_resources import (
-    report_unseen_resources,
-    still_due_words,
-    unseen_resources_words,
-)
+from flowcheck.verify.unseen_resources import report_unseen_resources
 
 
 def check_running(ctx: Context) -> None:
@@ -149,6 +138,9 @@ def _check_running(ctx: Context, session: Session) -> None:
     reset = bool(control.rst_frames) and not control.missed_bytes
     halt = next((m for m in stream.messages if message_op(m) in HALTS
                  and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
+    # A halt on the three-way job's other control connection (or a polled one) ended it
+    # too, as open_transfer reads it: not still running.
+    ended = halt is not None or halted_since(ctx, session, starts[-1])
     closable = (halt is None and bool(control.fin_frames)
                 and stream_whole(ctx, session, stream)
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
@@ -159,16 +151,16 @@ def _check_running(ctx: Context, session: Session) -> None:
         report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
     elif closable:
         _closed(ctx, session, stream, control, starts[-1], len(starts))
-    elif (halt is None and not seen_closing(control)
+    elif (not ended and not seen_closing(control)
           and not unseen_cut_transfers(ctx, session)):
         # A data connection reset just before the capture ended already has its
         # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
-        _still_running(ctx, session, stream, starts[-1], len(starts))
+        still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
           and (halt_unanswered(stream, control, halt)
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
-    elif halt is not None:  # between resources: the rest may be after the capture
+    elif ended:  # between resources: the rest may be after the capture
         report_unseen_resources(ctx, session)
 
 
@@ -329,73 +321,3 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
                     "exit ends all its connections, so that close is this one's "
                     "consequence. ")
     return ""
-
-
-def _still_running(ctx: Context, session: Session, stream: NdmpStream,
-                   start: NdmpMessage, resource: int) -> None:
-    """capture_ended_early when the capture stopped in the middle of a backup or restore:
-    the job started (DATA_START_*), no halt was notified after its latest start (a job of
-    several resources halts and starts again for each) and its control connection is
-    still open. What the job did later (the next resources' announcements and data
-    connections, its end) is not in the capture; the steps judge what it holds, and the
-    message says so (the data step is unknown while its data flows: open_transfer)."""
-    control = ctx.by_uid[session.control_uid]
-    last = stream.messages[-1]
-    what = "it" if resource == 1 else f"its resource {resource}"
-    where = (f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p}")
-    # A ring buffer's hole after the control connection's last packet: the capture went
-    # on, the job's end is in the missing files.
-    gap = next((gap for gap in ctx.ring_gaps if gap.start >= control.last_ts), None)
-    # The sniffer dropped packets and ran on past the control connection's last one:
-    # the job's end may be among the packets it lost (trial 15: scapy lost the last
-    # 125 KB and the halts of a job that had ended 7 s before the capture stopped).
-    ran_on = ctx.capture_end - control.last_ts
-    if gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
-        head, fix = (
-            f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
-            f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
-            f"came after it and the control connection {where} shows nothing after frame "
-            f"{last.frame}, although the capture went on for {ran_on:.1f} s; the sniffer "
-            f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
-            "so the job's end may be among the packets it lost as well as after the "
-            "capture stopped.",
-            "If the job log says the job ended before the capture stopped, the sniffer "
-            "lost its end: capture so it keeps up (capture_loss says how); else capture the "
-            "whole job.")
-    else:
-        head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap)
-    unseen = unseen_resources_words(ctx, session, len(session.data_connections))
-    flowing = open_transfer(ctx, session)
-    if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
-        said(ctx, session)
-        words = flowing.words(halts=False, whose="its")
-        head += f" {capitalised(words)}; {step_words(ctx)}."
-    ctx.add("capture_ended_early",
-            f"{head} What the job did after that, its later resources' announcements and "
-            "data connections and its end, is not in the capture"
-            + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
-               "." if flowing is not None else ": the steps judge only what it holds."),
-            fix, session=session, conn=control,
-            frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else [])],
-            ts=last.ts)
-
-
-def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
-                    last: int, gap: RingGap | None) -> tuple[str, str]:
-    """(message head, fix) of capture_ended_early: a ring's missing files, else the
-    capture's end."""
-    return (
-        (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
-         f"{start.frame}) started {what}, and the control connection {where} shows "
-         f"nothing after its NDMP message in frame {last}, before {gap.words()}: "
-         "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
-         "NOTIFY_MOVER_HALTED is in the capture.",
-         "Analyze the whole ring: copy every file of it, and make the ring large enough "
-         "(dumpcap -b files:N, tcpdump -W N) that no file is overwritten before it is "
-         "copied.") if gap else
-        (f"The capture stopped while the {session.kind} was still running: "
-         f"{message_op(start)} (frame {start.frame}) started {what}, no "
-         "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it and the control "
-         f"connection {where} is still open (last NDMP message: frame {last}).",
-         "Capture the whole job: start the capture before the job starts and stop it "
-         "after the job ends (the job log says when)."))

@@ -1,0 +1,112 @@
+"""capture_ended_early of a job still running where the capture ends (flowcheck.verify.
+running judges when): its latest DATA_START_* with no sign of a halt after it on any
+control connection of the job (its own, and the other one of a three-way job, where the
+tape server's NOTIFY_MOVER_HALTED comes: open_transfer.last_halt), its control
+connection still open; the open transfer it leaves (flowcheck.verify.open_transfer)
+named in the same words."""
+
+from __future__ import annotations
+
+from flowcheck.model import NdmpMessage, NdmpStream, RingGap, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.context import Context
+from flowcheck.verify.open_transfer import (
+    job_sessions,
+    last_halt,
+    open_transfer,
+    said,
+    step_words,
+)
+from flowcheck.verify.unseen_resources import still_due_words, unseen_resources_words
+
+
+def halted_since(ctx: Context, session: Session, start: NdmpMessage) -> bool:
+    """Did the session's job halt after its start `start` by a sign on any of its control
+    connections (open_transfer.last_halt: NOTIFY_*_HALTED, a state reply saying HALTED, a
+    successful DATA_STOP / MOVER_STOP reply; the other control connection of a three-way
+    job too)?"""
+    halt = last_halt(ctx, session)
+    return halt is not None and ctx.order.later(*halt, start.frame, start.ts)
+
+
+def _others_words(ctx: Context, session: Session) -> str:
+    """" on either of the job's control connections (the other: A -> B)" for a three-way
+    job's session (open_transfer.job_sessions), else ""."""
+    others = [ctx.by_uid[s.control_uid] for s in job_sessions(ctx, session)[1:]]
+    if not others:
+        return ""
+    names = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+                      for c in others)
+    return f" on either of the job's control connections (the other: {names})"
+
+
+def still_running(ctx: Context, session: Session, stream: NdmpStream,
+                   start: NdmpMessage, resource: int) -> None:
+    """capture_ended_early when the capture stopped in the middle of a backup or restore:
+    the job started (DATA_START_*), no halt was notified after its latest start (a job of
+    several resources halts and starts again for each) and its control connection is
+    still open. What the job did later (the next resources' announcements and data
+    connections, its end) is not in the capture; the steps judge what it holds, and the
+    message says so (the data step is unknown while its data flows: open_transfer)."""
+    control = ctx.by_uid[session.control_uid]
+    last = stream.messages[-1]
+    what = "it" if resource == 1 else f"its resource {resource}"
+    where = (f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p}")
+    # A ring buffer's hole after the control connection's last packet: the capture went
+    # on, the job's end is in the missing files.
+    gap = next((gap for gap in ctx.ring_gaps if gap.start >= control.last_ts), None)
+    # The sniffer dropped packets and ran on past the control connection's last one:
+    # the job's end may be among the packets it lost (trial 15: scapy lost the last
+    # 125 KB and the halts of a job that had ended 7 s before the capture stopped).
+    ran_on = ctx.capture_end - control.last_ts
+    if gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
+        head, fix = (
+            f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
+            f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
+            f"came after it and the control connection {where} shows nothing after frame "
+            f"{last.frame}, although the capture went on for {ran_on:.1f} s; the sniffer "
+            f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
+            "so the job's end may be among the packets it lost as well as after the "
+            "capture stopped.",
+            "If the job log says the job ended before the capture stopped, the sniffer "
+            "lost its end: capture so it keeps up (capture_loss says how); else capture the "
+            "whole job.")
+    else:
+        head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap,
+                                    _others_words(ctx, session))
+    unseen = unseen_resources_words(ctx, session, len(session.data_connections))
+    flowing = open_transfer(ctx, session)
+    if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
+        said(ctx, session)
+        words = flowing.words(halts=False, whose="its")
+        head += f" {capitalised(words)}; {step_words(ctx)}."
+    ctx.add("capture_ended_early",
+            f"{head} What the job did after that, its later resources' announcements and "
+            "data connections and its end, is not in the capture"
+            + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
+               "." if flowing is not None else ": the steps judge only what it holds."),
+            fix, session=session, conn=control,
+            frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else [])],
+            ts=last.ts)
+
+
+def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
+                    last: int, gap: RingGap | None, others: str) -> tuple[str, str]:
+    """(message head, fix) of capture_ended_early: a ring's missing files, else the
+    capture's end. others: _others_words."""
+    return (
+        (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
+         f"{start.frame}) started {what}, and the control connection {where} shows "
+         f"nothing after its NDMP message in frame {last}, before {gap.words()}: "
+         "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
+         f"NOTIFY_MOVER_HALTED is in the capture{others}.",
+         "Analyze the whole ring: copy every file of it, and make the ring large enough "
+         "(dumpcap -b files:N, tcpdump -W N) that no file is overwritten before it is "
+         "copied.") if gap else
+        (f"The capture stopped while the {session.kind} was still running: "
+         f"{message_op(start)} (frame {start.frame}) started {what}, no "
+         f"NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it{others} and the control "
+         f"connection {where} is still open (last NDMP message: frame {last}).",
+         "Capture the whole job: start the capture before the job starts and stop it "
+         "after the job ends (the job log says when)."))
