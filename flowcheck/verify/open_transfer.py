@@ -66,7 +66,7 @@ class OpenTransfer:
         the end), with no ... and no RST: whether the transfer completed, or failed after the
         capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
         flows against the connection's direction; "the data connection ... was still
-        open at the capture's end (...)" when its last packet came a retransmission
+        open at the capture's end (...)" when its last data packet came a retransmission
         timeout or more before the end (flowing). halts: name the halts the capture lacks
         too (the caller did not); whose: before "data was flowing" ("its", "the
         backup's")."""
