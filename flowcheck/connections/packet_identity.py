@@ -49,13 +49,7 @@ MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most op
 _FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
 _CHECKSUM_AT = 16  # the checksum's: left out
 _SPAN = MAX_HEADER - _FROM
-# One multiplier per header byte hashed (odd, distinct): splitmix64 of the position.
-_MULTIPLIERS = np.arange(1, _SPAN + 1, dtype=np.uint64) * HASH_MULTIPLIERS[0]
-with np.errstate(over="ignore"):
-    _MULTIPLIERS ^= _MULTIPLIERS >> np.uint64(30)
-    _MULTIPLIERS *= HASH_MULTIPLIERS[7]
-    _MULTIPLIERS ^= _MULTIPLIERS >> np.uint64(27)
-    _MULTIPLIERS |= np.uint64(1)
+_WORDS = _SPAN // 8  # eight-byte words hashed
 _HASHED = (np.arange(_FROM, MAX_HEADER) // 2) != _CHECKSUM_AT // 2  # not the checksum
 
 
@@ -95,18 +89,38 @@ def header_identity(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.nd
     rows, start = rows[found], start[found]
     if not rows.size:
         return identity
-    at = start[:, None] + np.arange(_FROM, MAX_HEADER)
-    limit = np.minimum(d.tcp_payload_off[rows], ends[rows])
-    keep = (at < limit[:, None]) & _HASHED
-    values = np.where(keep, buf[np.minimum(at, buf.shape[0] - 1)], 0).astype(np.uint64)
+    limit = np.minimum(d.tcp_payload_off[rows], ends[rows]) - start
+    header = _windows(buf, start + _FROM, _SPAN)
+    header *= (np.arange(_FROM, MAX_HEADER) < limit[:, None]) & _HASHED  # the rest 0
+    words = header.view("<u8")  # (rows, 7): the bytes hashed eight at a time
+    # How many bytes were hashed: the header's captured part without the checksum.
+    hashed_bytes = (np.clip(limit - _FROM, 0, _SPAN)
+                    - np.clip(limit - _CHECKSUM_AT, 0, 2)).astype(np.uint64)
     with np.errstate(over="ignore"):
-        hashed = (values * _MULTIPLIERS).sum(axis=1, dtype=np.uint64)
-        hashed += keep.sum(axis=1).astype(np.uint64) * HASH_MULTIPLIERS[9]
-        hashed ^= hashed >> np.uint64(31)
+        hashed = hashed_bytes * HASH_MULTIPLIERS[_WORDS]
+        for column in range(_WORDS):
+            hashed += words[:, column] * HASH_MULTIPLIERS[column]
+            hashed ^= hashed >> np.uint64(29)
         hashed *= HASH_MULTIPLIERS[8]
-        hashed ^= hashed >> np.uint64(29)
+        hashed ^= hashed >> np.uint64(31)
     identity[rows] = hashed.view(np.int64)
     return identity
+
+
+def _windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """(len(at), width) uint8, C-contiguous: buf[at:at + width] for each offset, zeros
+    past buf's end (one copy of each row's bytes, not a gather per byte)."""
+    inside = at + width <= buf.shape[0]
+    if buf.shape[0] >= width and inside.all():
+        return np.lib.stride_tricks.sliding_window_view(buf, width)[at]
+    out = np.zeros((at.shape[0], width), np.uint8)
+    if buf.shape[0] >= width and inside.any():
+        out[inside] = np.lib.stride_tricks.sliding_window_view(buf, width)[at[inside]]
+    if not inside.all():  # the batch's last bytes
+        index = at[~inside, None] + np.arange(width)
+        out[~inside] = np.where(index < buf.shape[0],
+                                buf[np.minimum(index, buf.shape[0] - 1)], 0)
+    return out
 
 
 def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
@@ -123,19 +137,19 @@ def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
         open_ = np.flatnonzero((start < 0) & (at >= 0) & (at + 13 <= end))
         if not open_.size:
             continue
-        head = at[open_]
+        open_ = open_[(buf[at[open_] + 12] >> 4) == size // 4]  # the data offset
+        if not open_.size:
+            continue
+        head, r = at[open_], rows[open_]
 
         def word(offset: int, width: int, head: np.ndarray = head) -> np.ndarray:
             value = np.zeros(head.shape[0], np.int64)
-            for k in range(width):
-                value = (value << 8) | buf[head + offset + k].astype(np.int64)
+            for k in range(width):  # big-endian
+                value = (value << 8) | buf[head + offset + k]
             return value
 
-        r = rows[open_]
-        match = ((buf[head + 12] >> 4).astype(np.int64) == size // 4)
-        match &= word(0, 2) == d.tcp_sport[r]
-        match &= word(2, 2) == d.tcp_dport[r]
-        match &= word(4, 4) == d.tcp_seq[r]
+        match = ((word(0, 2) == d.tcp_sport[r]) & (word(2, 2) == d.tcp_dport[r])
+                 & (word(4, 4) == d.tcp_seq[r]))
         start[open_[match]] = head[match]
     return start
 
