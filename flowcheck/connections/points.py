@@ -149,8 +149,12 @@ class CapturePoints:
     @property
     def wanted(self) -> bool:
         """Whether two capture points are known: a known offset between two files, or
-        within one file between copies more than NEAR apart (not a SPAN session's)."""
-        return any(entry.known and (entry.sources[0] != entry.sources[1] or entry.beyond)
+        within one file an offset itself beyond NEAR (two points merged into one file;
+        not a SPAN session's or a router's copies, microseconds apart, whose one pair
+        far apart, a resend bit for bit its original's copy, is no second point: trial
+        33 D2)."""
+        return any(entry.known and (entry.sources[0] != entry.sources[1] or (
+            entry.beyond and entry.offset is not None and abs(entry.offset) > NEAR))
                    for entry in self.offsets.values())
 
     def activate(self, known: list[tuple[int, int, float]] = ()) -> None:
