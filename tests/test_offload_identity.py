@@ -139,3 +139,38 @@ def test_the_trial33_pair_has_one_synack_per_connection() -> None:
     assert len(connections) == 3
     for connection in connections:
         assert len(connection.synack_frames) == 1, connection
+
+
+def test_header_identity_leaves_the_checksum_out_and_takes_the_options(
+        tmp_path: Path) -> None:
+    """The same IPv6 segment with its checksum unfilled, filled, and cut by a 96-byte
+    snap length after its options: one identity; with a later TSval, or a SACK block
+    more, another (a resend, the next duplicate ACK). A packet with an IPv4 ID: 0."""
+    import struct
+
+    from test_connections_util import ethernet, ipv4, ipv6, read_batches, tcp, write_pcap
+
+    from flowcheck.connections.packet_identity import (
+        batch_bytes,
+        captured_ends,
+        header_identity,
+    )
+    from flowcheck.decode import decode_batch
+
+    def segment(tsval: int, checksum: int, sack: bytes = b"") -> bytes:
+        options = b"\x01\x01\x08\x0a" + struct.pack("!II", tsval, 9) + sack
+        raw = tcp(10001, 40002, 3001, 701, 0x18, b"y" * 1000, options=options)
+        raw = raw[:16] + struct.pack("!H", checksum) + raw[18:]
+        return ethernet(ipv6("2001:db8::2", "2001:db8::1", 6, raw), 0x86DD)
+
+    sack = b"\x01\x01\x05\x0a" + struct.pack("!II", 5001, 6001)
+    v4 = ethernet(ipv4("10.0.0.2", "10.0.0.1", 6, tcp(10001, 40002, 1, 1, 0x10)))
+    packets = [segment(7, 0x1234), segment(7, 0xBEEF), (segment(7, 0x4321), 96),
+               segment(8, 0x1234), segment(7, 0x1234, sack), v4]
+    path = write_pcap(tmp_path / "t.pcap", 1, packets)
+    [batch] = read_batches(path)
+    d = decode_batch(batch)
+    identity = header_identity(d, batch_bytes(batch, d), captured_ends(batch, d)).tolist()
+    assert identity[0] == identity[1] == identity[2]
+    assert len({identity[0], identity[3], identity[4]}) == 3
+    assert identity[5] == 0
