@@ -21,7 +21,7 @@ import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 
 from flowcheck.connections import TrackResult, track_connections
-from flowcheck.connections.points import CapturePoints, Packets
+from flowcheck.connections.points import CapturePoints, Offset, Packets
 
 MEDIA, AGENT = "10.77.0.1", "10.77.1.2"
 MPORT, APORT = 5001, 6001
@@ -266,3 +266,19 @@ def test_decide_with_one_candidate_and_with_two_for_one_original() -> None:
     packets = _packets([10.0, 10.299, 10.302], [0, 1, 1])
     assert points.decide(packets, (_NONE, _NONE), np.array([1, 2]), np.array([0, 0])
                          ).tolist() == [1]
+
+
+def test_one_far_pair_within_one_file_asks_for_no_second_reading() -> None:
+    """One file's copies microseconds apart (a router's `tcpdump -i any`: in and out)
+    and one pair a second apart (trial 33 D2: a SYN-ACK resent bit for bit): one
+    capture point, nothing for points.py to compare (the set was read twice). Two
+    points merged into one file have their copies' offset itself beyond copies.py's
+    0.5 ms."""
+    points = CapturePoints()
+    router = points.offsets[(0, 0)] = Offset((0, 0))
+    router.add(np.array([1.015] + [2e-6] * 10))
+    assert router.known and router.beyond == 1
+    assert not points.wanted
+    merged = points.offsets[(1, 1)] = Offset((1, 1))
+    merged.add(np.full(10, 0.0014))
+    assert points.wanted

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+import flowcheck.connections as connections
 from flowcheck.config import build_config, load_file
+from flowcheck.connections.points import CapturePoints
 from flowcheck.pipeline import analyze, read_traffic
 
 DATA = Path(__file__).resolve().parent / "data" / "trial33"
@@ -28,3 +32,22 @@ def test_router_capture_with_a_resent_syn_ack_passes() -> None:
     [resent] = [c for c in traffic.connections if (c.orig_p, c.resp_p) == (5003, 6002)]
     assert resent.synack_frames == [460, 469]
     assert "capture_duplicates" in {f.code for f in analysis.findings}
+
+
+def test_one_resend_equal_to_its_original_is_no_second_capture_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resent SYN-ACK's pair with the first one's copy, 1 s apart, switched on the
+    capture-point comparison: the file was read a second time, every packet then
+    compared with a second of earlier ones. The router's copies are microseconds apart:
+    one capture point, read once."""
+    plans = []
+    plan = connections._plan
+
+    def spy(points: CapturePoints, positions: list[int]
+            ) -> tuple[dict[int, float], list[tuple[int, int, float]]]:
+        plans.append(positions)
+        return plan(points, positions)
+
+    monkeypatch.setattr(connections, "_plan", spy)
+    connections.track_connections([str(DATA / "clean-3-resources.nots-loss5.rany.pcap.gz")])
+    assert plans == []

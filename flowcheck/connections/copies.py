@@ -11,11 +11,10 @@ A packet is a capture copy of an earlier packet in the same direction of the sam
 copies of a burst interleave with its packets, p1 p2 p1' p2', when the mirrored ports
 forward at line rate) when:
 - its IPv4 identification, TCP sequence and acknowledgement numbers, flags, window,
-  payload length and, for a packet without an IPv4 ID (0, IPv6), TCP checksum (which
-  covers the options, the timestamp option's TSval included, and the payload) are all
-  equal to that packet's (points.identity_checksum: a packet with an IPv4 ID is told
-  from its resends by it, and a sender's own capture holds its checksum unfilled when the
-  NIC computes it, checksum offload, so its copy at another point has another), and
+  payload length and, for a packet without an IPv4 ID (0, IPv6), its TCP header's other
+  fields and options (the timestamp option's TSval included; not the checksum, which a
+  sender's own capture holds unfilled under checksum offload) are all equal to that
+  packet's (flowcheck.connections.packet_identity), and
 - it was captured at most COPY_WINDOW seconds from it.
 A sender's own resend differs: Linux gives every packet of a connected socket the next
 IP ID (a SYN retry too), and the TSval of a resend is later; and it comes after a
@@ -87,13 +86,14 @@ from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
-from flowcheck.connections.points import (
-    CapturePoints,
-    Packets,
+from flowcheck.connections.packet_identity import (
+    batch_bytes,
+    captured_ends,
     fingerprints,
-    identity_checksum,
-    sampled,
+    header_identity,
+    identity_fields,
 )
+from flowcheck.connections.points import CapturePoints, Packets, sampled
 from flowcheck.connections.relay_copies import (
     Candidates,
     RelayCopies,
@@ -115,9 +115,7 @@ FAR_TAIL_CAP = 1 << 18
 CANDIDATES = 3
 EXAMPLE_CAP = 8  # example frames kept
 ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
-# The fields a copy has equal to its original (DecodedBatch columns).
-_FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
-           "tcp_checksum")
+# The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
 _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
@@ -175,7 +173,8 @@ class CaptureCopies:
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
              sources: np.ndarray | None = None,
              identity: np.ndarray | None = None,
-             legs: Callable[[], np.ndarray] | None = None) -> np.ndarray:
+             legs: Callable[[], np.ndarray] | None = None,
+             headers: np.ndarray | None = None) -> np.ndarray:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy. flows: the batch's group_flows; since: the batch row of a copy of an
         identified packet found elsewhere (an ICMP copy: icmp_originals), when the
@@ -183,15 +182,17 @@ class CaptureCopies:
         (PacketBatch.capture; None: all from one); identity: each TCP packet's identity
         by its capture tool (PacketBatch.identity; None: none has one); legs: each TCP
         packet's interface (flowcheck.decode.legs.capture_legs), asked for only when a
-        relay copy may be among them (relay_copies; None: none tells)."""
+        relay copy may be among them (relay_copies; None: none tells); headers: each TCP
+        packet's packet_identity.header_identity (None: its captured checksum stands for
+        it)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
-                   np.column_stack([identity_checksum(d) if name == "tcp_checksum"
-                                    else getattr(d, name) for name in _FIELDS]), d.tcp_ts,
+                   identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
+                                   if headers is None else headers), d.tcp_ts,
                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
         every, rows, in_tail = with_tail(self._tail, flows, own)
@@ -239,7 +240,7 @@ class CaptureCopies:
             # whichever file: pktmon's flow and drop files): never a sample's pair.
             relay_copy = np.zeros(m, bool)
             relay_copy[rows[relayed]] = True
-            self._sample(d, flows, own, copy, named, relay_copy)
+            self._sample(flows, own, copy, named, relay_copy)
         if points.active or self.systematic:  # two points, a router's interfaces, copies
             copy |= super_frames(own.side, own.fields, own.ts, own.source, own.ttl, copy)
         if in_tail is not None and self._tail is not None:
@@ -334,7 +335,7 @@ class CaptureCopies:
                                  np.concatenate(earlier_parts))
         return rows[far]
 
-    def _sample(self, d: DecodedBatch, flows: BatchFlows, own: Rows,
+    def _sample(self, flows: BatchFlows, own: Rows,
                 copy: np.ndarray, named: np.ndarray | None = None,
                 relayed: np.ndarray | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
@@ -350,7 +351,7 @@ class CaptureCopies:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
                                        own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                                       fingerprints(d, flows, rows)))
+                                       fingerprints(flows, rows, own.fields[rows])))
 
     def read_heads(self, batches: Iterator[PacketBatch],
                    ports: TunnelPorts = STANDARD_PORTS) -> None:
@@ -362,6 +363,8 @@ class CaptureCopies:
             d = decode_batch(batch, ports=ports)
             m = d.tcp_index.shape[0]
             if m:
+                fields = identity_fields(d, header_identity(d, batch_bytes(batch, d),
+                                                            captured_ends(batch, d)))
                 rows = np.arange(m)
                 if batch.identity is not None:
                     rows = np.flatnonzero(~named.mark(batch.identity[d.tcp_index], d.tcp_seq,
@@ -370,7 +373,8 @@ class CaptureCopies:
                 parts.append(Packets(
                     d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
                     d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
-                    np.zeros(k, bool), np.zeros(k, bool), fingerprints(d, group_flows(d), rows)))
+                    np.zeros(k, bool), np.zeros(k, bool),
+                    fingerprints(group_flows(d), rows, fields[rows])))
         if parts:
             self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(
                 *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp)

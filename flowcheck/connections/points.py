@@ -8,8 +8,8 @@ would read as a retransmission, its payload as bytes sent twice.
 
 The rule. A packet is the copy of an earlier equal packet (copies.py's fields: the same
 direction of the same connection, IPv4 ID, TCP sequence and acknowledgement numbers,
-flags, window, payload length and, for a packet without an IPv4 ID, TCP checksum, which
-covers the timestamp option's TSval and the payload: `identity_checksum`) when the two
+flags, window, payload length and, for a packet without an IPv4 ID, its TCP header's
+other fields and options, TSval included: packet_identity.header_identity) when the two
 come from different capture points, as the capture
 shows it (different files of the set, or different TTLs: a router between the points
 decrements it, a sender's resend has the TTL its original had; not for a RST, as a
@@ -26,20 +26,20 @@ its original (200 ms at least on Linux, 30 ms on FreeBSD, 300 ms on Windows; RFC
 says 1 s) or a round trip after it (fast retransmit), and from the capture point that saw
 the original: copies come at a constant offset from another point. Most resends are not
 equal to their original at all: Linux, Windows and the BSDs give them a new IPv4 ID, and
-a later TSval changes the checksum. The limit: a stack that sends IPv4 ID 0 with DF
+a later TSval changes the header identity. The limit: a stack that sends IPv4 ID 0 with DF
 (RFC 6864) and resends without timestamps or within one tick of its timestamp clock
 sends its original again bit for bit; if one point saw only the original and the other
 only the resend, at the offset within the tolerance, the resend is taken for a copy. A
 step of one point's clock (NTP) leaves the next copies as resends until the offset has
 followed it (half of OFFSET_SAMPLES pairs). Two points one file cannot tell apart (one
 TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms. Checksum
-offload: a sender's capture holds its packets' TCP checksums unfilled (the NIC fills them
-in), so a packet without an IPv4 ID (SYN-ACK, RST, IPv6) sent there has no copy found at
-the other point; TSO/GSO super-frames (one packet at the sender's point, several wire
-segments at the other) are matched by connections.super_frames instead.
+offload (a sender's capture holds its packets' TCP checksums unfilled, the NIC fills them
+in) changes no identity: the checksum is none of them (packet_identity); TSO/GSO
+super-frames (one packet at the sender's point, several wire segments at the other) are
+matched by connections.super_frames instead.
 
 Cost. Until two points are known, the capture is only sampled (`sample`): the packets
-whose IPv4 ID (the TCP checksum for a packet without one) has its low six bits 0 (the
+whose IPv4 ID (the header identity for a packet without one) has its low six bits 0 (the
 same 1 in 64 at every point: a copy has its original's ID), a Python dict of the latest
 SAMPLE_CAP of them; and each
 file's first packets, read ahead, are compared with each other and with the sampled
@@ -60,9 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, changes
-from flowcheck.connections.flows import BatchFlows
-from flowcheck.decode import DecodedBatch
+from flowcheck.arrays import changes
 
 OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
 # Two files' offset beyond this: the set is read again with it taken out (clock_shifts).
@@ -71,46 +69,17 @@ OFFSET_SAMPLES = 64  # latest time differences the offset is the median of
 AGREEING = 8  # of them within the tolerance of the median: the offset is known
 NEAR = 0.0005  # copies.py's COPY_WINDOW (seconds): a capture point's own copies
 RST = 0x04  # TCP flags
-SAMPLE_MASK = 0x3F  # sampled: the TCP checksum's low bits all 0 (1 packet in 64)
+SAMPLE_MASK = 0x3F  # sampled: the IPv4 ID's or header identity's low bits all 0 (1 in 64)
 SAMPLE_CAP = 1 << 15  # sampled packets kept: two million packets' reach
 FRAMES_KEPT = 8
-_FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
-           "tcp_checksum")
 
 
-def identity_checksum(d: DecodedBatch) -> np.ndarray:
-    """Per TCP packet of the batch (int64): its TCP checksum as copies are compared by it,
-    0 for a packet with an IPv4 ID (the ID tells it from its resends; a sender's own
-    capture holds its checksum unfilled when the NIC computes it, checksum offload), the
-    checksum for one without (IPv4 ID 0, IPv6: its TSval tells a resend)."""
-    return np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
-
-
-def sampled(ip_id: np.ndarray, checksum: np.ndarray) -> np.ndarray:
+def sampled(ip_id: np.ndarray, identity: np.ndarray) -> np.ndarray:
     """The rows of a batch's TCP packets that are sampled (the same packets at every
-    capture point: the IPv4 ID's low bits, or the checksum's for a packet without one, all
-    0); ip_id, checksum: their IPv4 IDs and identity_checksum (0 where the ID is not)."""
-    return (((ip_id | checksum) & SAMPLE_MASK) == 0).nonzero()[0]
-
-
-def fingerprints(d: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
-    """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
-    connection (flow key and sender) and copies.py's fields, equal for a packet and its
-    copies in any batch of the capture set."""
-    # Python's hash of a flow key is the same in every batch of one process.
-    per_flow = np.fromiter((hash(key) & 0xFFFFFFFFFFFFFFFF for key in flows.keys), np.uint64,
-                           len(flows.keys))
-    with np.errstate(over="ignore"):
-        hashed = (per_flow[flows.flow[rows]] * HASH_MULTIPLIERS[0]
-                  + flows.from_lower[rows].astype(np.uint64))
-        for column, name in enumerate(_FIELDS, 1):
-            values = (np.where(d.tcp_ip_id[rows] != 0, 0, d.tcp_checksum[rows])
-                      if name == "tcp_checksum" else getattr(d, name)[rows])  # identity_checksum
-            hashed += values.astype(np.uint64) * HASH_MULTIPLIERS[column]
-        hashed ^= hashed >> np.uint64(31)
-        hashed *= HASH_MULTIPLIERS[8]
-        hashed ^= hashed >> np.uint64(29)
-    return hashed
+    capture point: the IPv4 ID's low bits, or the header identity's for a packet without
+    one, all 0); ip_id, identity: their IPv4 IDs and packet_identity.header_identity (0
+    where the ID is not)."""
+    return (((ip_id | identity) & SAMPLE_MASK) == 0).nonzero()[0]
 
 
 @dataclass(slots=True)
@@ -180,8 +149,12 @@ class CapturePoints:
     @property
     def wanted(self) -> bool:
         """Whether two capture points are known: a known offset between two files, or
-        within one file between copies more than NEAR apart (not a SPAN session's)."""
-        return any(entry.known and (entry.sources[0] != entry.sources[1] or entry.beyond)
+        within one file an offset itself beyond NEAR (two points merged into one file;
+        not a SPAN session's or a router's copies, microseconds apart, whose one pair
+        far apart, a resend bit for bit its original's copy, is no second point: trial
+        33 D2)."""
+        return any(entry.known and (entry.sources[0] != entry.sources[1] or (
+            entry.beyond and entry.offset is not None and abs(entry.offset) > NEAR))
                    for entry in self.offsets.values())
 
     def activate(self, known: list[tuple[int, int, float]] = ()) -> None:

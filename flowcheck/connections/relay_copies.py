@@ -8,8 +8,8 @@ twice. What tells such a copy from a sender's resend is where and how it was cap
 
 A packet is the relay copy of an earlier packet of the same file when
 - they are equal in copies.py's fields (the same direction of the same connection,
-  IPv4 ID, TCP sequence and acknowledgement numbers, flags, window, payload length and
-  TCP checksum, which covers the options and the payload);
+  IPv4 ID, TCP sequence and acknowledgement numbers, flags, window, payload length and,
+  for a packet without an IPv4 ID, its header's options: packet_identity);
 - they were captured on different interfaces (flowcheck.decode.legs: the Linux cooked
   capture's interface index and packet type, or its packet type and address, the pcapng
   interface, or the Ethernet MAC addresses), both known;

@@ -1,0 +1,179 @@
+"""What makes one TCP packet the same packet at two capture points (copies.py, points.py).
+
+copies.py compares a packet with earlier ones by its direction of its connection and the
+fields `FIELDS` names: the IPv4 ID, sequence and acknowledgement numbers, flags, window,
+payload length and, for a packet without an IPv4 ID, `header_identity`.
+
+A packet with an IPv4 ID is told from its resends by the ID (Linux, Windows and the BSDs
+give every packet of a connected socket the next one): its header identity is 0. A
+packet without one (IPv4 ID 0: Linux's SYN-ACKs, RSTs and time-wait ACKs, a stack that
+sends ID 0 with DF, RFC 6864; every IPv6 packet) is identified by its TCP header from
+the sequence number to the end of its options, the checksum left out: the data offset,
+flags, window, urgent pointer and the options, with the timestamp option's TSval and
+TSecr (RFC 7323: a resend has a later TSval) and the SACK blocks (a duplicate ACK
+after another, RFC 2018). Hashed (uint64, as int64).
+
+Why not the TCP checksum as captured (as until trial 33): with transmit checksum offload
+(on most real NICs, and TSO/GSO needs it) a sender's own capture holds its packets with
+the checksum unfilled, the pseudo-header's sum (RFC 793 3.1, RFC 8200 8.1) the NIC
+completes; another capture point holds the real one, so the same SYN-ACK, RST or IPv6
+packet read as two (trial 33 `tso`: two SYN-ACKs per connection, an IPv6 transfer's
+segments as retransmissions). Why not the real checksum recomputed (RFC 1071's
+one's-complement sum over the pseudo-header, header and payload) where the captured one
+may be partial: it needs the whole payload captured, which a snap length cuts (trial
+33's 96-byte captures: every bulk segment), and a sum over every payload byte of those
+packets (an IPv6 sender's whole transfer). The header is captured whenever the packet
+is decoded at all, and reading it costs at most 56 bytes per packet without an ID (numpy,
+those rows only; an IPv4 capture has a few: SYN-ACKs, RSTs). What the checksum covered
+and the header does not: the payload; two packets of one direction with the same
+sequence and acknowledgement numbers, length, window, TSval and options but other bytes
+is no resend a TCP sender makes (RFC 9293 3.10.7.4: the same sequence numbers carry the
+same data). Options cut by the snap length are hashed as far as captured: both points
+cut at one snap length read alike; a point that cut them and one that did not read as
+two packets (the checksum had no such limit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.connections.flows import BatchFlows
+from flowcheck.decode import DecodedBatch
+from flowcheck.sources.batch import PacketBatch
+
+# The DecodedBatch columns copies.py compares; "tcp_checksum" stands for header_identity.
+FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
+          "tcp_checksum")
+MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most options
+_FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
+_CHECKSUM_AT = 16  # the checksum's: left out
+_SPAN = MAX_HEADER - _FROM
+_WORDS = _SPAN // 8  # eight-byte words hashed
+_HASHED = (np.arange(_FROM, MAX_HEADER) // 2) != _CHECKSUM_AT // 2  # not the checksum
+
+
+def captured_ends(batch: PacketBatch, d: DecodedBatch) -> np.ndarray:
+    """Per TCP packet of the batch (int64): the offset past its captured bytes in the
+    buffer tcp_payload_off indexes (sack.packet_end for every row): its frame's end, or
+    for a datagram reassembled from fragments its payload's start (its headers whole)."""
+    rows = d.tcp_index
+    ends = np.asarray(batch.data_off, np.int64)[rows] + np.asarray(batch.caplen,
+                                                                   np.int64)[rows]
+    if d.assembled is not None:
+        ends = np.where(d.assembled[rows], d.tcp_payload_off, ends)
+    return ends
+
+
+def batch_bytes(batch: PacketBatch, d: DecodedBatch) -> np.ndarray:
+    """The bytes tcp_payload_off indexes (uint8): the reassembled datagrams' buffer when
+    the decoder made one, else the batch's."""
+    if d.payload_buf is not None:
+        return d.payload_buf
+    return np.frombuffer(batch.buf, dtype=np.uint8)
+
+
+def header_identity(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch (int64): 0 for a packet with an IPv4 ID, for one
+    without the hash of its TCP header from the sequence number on without the checksum
+    (module docstring). buf: the bytes tcp_payload_off indexes (batch_bytes); ends: each
+    packet's captured end in them (captured_ends). A packet whose header is not found
+    where its payload starts keeps its captured checksum."""
+    identity = np.zeros(d.tcp_index.shape[0], np.int64)
+    rows = np.flatnonzero(d.tcp_ip_id == 0)
+    if not rows.size:
+        return identity
+    start = _header_start(d, buf, ends, rows)
+    found = start >= 0
+    identity[rows[~found]] = d.tcp_checksum[rows[~found]]
+    rows, start = rows[found], start[found]
+    if not rows.size:
+        return identity
+    limit = np.minimum(d.tcp_payload_off[rows], ends[rows]) - start
+    header = _windows(buf, start + _FROM, _SPAN)
+    header *= (np.arange(_FROM, MAX_HEADER) < limit[:, None]) & _HASHED  # the rest 0
+    words = header.view("<u8")  # (rows, 7): the bytes hashed eight at a time
+    # How many bytes were hashed: the header's captured part without the checksum.
+    hashed_bytes = (np.clip(limit - _FROM, 0, _SPAN)
+                    - np.clip(limit - _CHECKSUM_AT, 0, 2)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        hashed = hashed_bytes * HASH_MULTIPLIERS[_WORDS]
+        for column in range(_WORDS):
+            hashed += words[:, column] * HASH_MULTIPLIERS[column]
+            hashed ^= hashed >> np.uint64(29)
+        hashed *= HASH_MULTIPLIERS[8]
+        hashed ^= hashed >> np.uint64(31)
+    identity[rows] = hashed.view(np.int64)
+    return identity
+
+
+def _windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """(len(at), width) uint8, C-contiguous: buf[at:at + width] for each offset, zeros
+    past buf's end (one copy of each row's bytes, not a gather per byte)."""
+    inside = at + width <= buf.shape[0]
+    if buf.shape[0] >= width and inside.all():
+        return np.lib.stride_tricks.sliding_window_view(buf, width)[at]
+    out = np.zeros((at.shape[0], width), np.uint8)
+    if buf.shape[0] >= width and inside.any():
+        out[inside] = np.lib.stride_tricks.sliding_window_view(buf, width)[at[inside]]
+    if not inside.all():  # the batch's last bytes
+        index = at[~inside, None] + np.arange(width)
+        out[~inside] = np.where(index < buf.shape[0],
+                                buf[np.minimum(index, buf.shape[0] - 1)], 0)
+    return out
+
+
+def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
+                  rows: np.ndarray) -> np.ndarray:
+    """Per row of `rows` (TCP rows of d): the offset of its TCP header in buf, -1 when
+    none is found. The decoder keeps only where the payload starts, so the header is the
+    one ending there whose data offset, ports and sequence number are the row's (as
+    sack.sack_edges finds it); its first 13 bytes must be captured."""
+    payload = d.tcp_payload_off[rows]
+    end = np.minimum(ends[rows], buf.shape[0])
+    start = np.full(rows.shape[0], -1, np.int64)
+    for size in range(MIN_HEADER, MAX_HEADER + 1, 4):
+        at = payload - size
+        open_ = np.flatnonzero((start < 0) & (at >= 0) & (at + 13 <= end))
+        if not open_.size:
+            continue
+        open_ = open_[(buf[at[open_] + 12] >> 4) == size // 4]  # the data offset
+        if not open_.size:
+            continue
+        head, r = at[open_], rows[open_]
+
+        def word(offset: int, width: int, head: np.ndarray = head) -> np.ndarray:
+            value = np.zeros(head.shape[0], np.int64)
+            for k in range(width):  # big-endian
+                value = (value << 8) | buf[head + offset + k]
+            return value
+
+        match = ((word(0, 2) == d.tcp_sport[r]) & (word(2, 2) == d.tcp_dport[r])
+                 & (word(4, 4) == d.tcp_seq[r]))
+        start[open_[match]] = head[match]
+    return start
+
+
+def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
+    connection (flow key and sender) and its FIELDS (fields: those rows' columns, the
+    last header_identity), equal for a packet and its copies in any batch of the set."""
+    # Python's hash of a flow key is the same in every batch of one process.
+    per_flow = np.fromiter((hash(key) & 0xFFFFFFFFFFFFFFFF for key in flows.keys), np.uint64,
+                           len(flows.keys))
+    with np.errstate(over="ignore"):
+        hashed = (per_flow[flows.flow[rows]] * HASH_MULTIPLIERS[0]
+                  + flows.from_lower[rows].astype(np.uint64))
+        for column in range(fields.shape[1]):
+            hashed += fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
+        hashed ^= hashed >> np.uint64(31)
+        hashed *= HASH_MULTIPLIERS[8]
+        hashed ^= hashed >> np.uint64(29)
+    return hashed
+
+
+def identity_fields(d: DecodedBatch, identity: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch, (m, 7) int64: its FIELDS, the last its header
+    identity (header_identity)."""
+    return np.column_stack([identity if name == "tcp_checksum" else getattr(d, name)
+                            for name in FIELDS])
