@@ -6,15 +6,17 @@ Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because us
 Zeek and ntopng already read them; the JSON contract is in docs/json.md.
 
 One module per part of the record: capture (input files, ring gaps), traffic
-(connections, their sides' evidence, the segment sink), arp (who asked for which
-address), ndmp (messages, announcements, streams), finding (findings and their
-severity), session (sessions and steps). Import the names from here.
+(connections, the segment sink), evidence (what a connection's side shows of a
+failure), arp (who asked for which address), ndmp (messages, announcements, streams),
+finding (findings and their severity), session (sessions and steps). Import the names
+from here.
 """
 
 from __future__ import annotations
 
 from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.capture import CaptureInfo, RingGap
+from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
 from flowcheck.model.finding import Finding, Severity
 from flowcheck.model.ndmp import (
     Announcement,
@@ -24,15 +26,7 @@ from flowcheck.model.ndmp import (
     NdmpStream,
 )
 from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
-from flowcheck.model.traffic import (
-    NO_EVIDENCE,
-    Connection,
-    Direction,
-    Role,
-    SegmentSink,
-    SideEvidence,
-    endpoint,
-)
+from flowcheck.model.traffic import Connection, Direction, Role, SegmentSink, endpoint
 
 __all__ = [
     "NO_EVIDENCE",

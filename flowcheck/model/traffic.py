@@ -1,6 +1,6 @@
-"""The capture's traffic as records: TCP connections, what each side shows of a failure,
-and the interface the connection engine feeds NDMP decoders through (the input files
-are flowcheck.model.capture).
+"""The capture's traffic as records: TCP connections and the interface the connection
+engine feeds NDMP decoders through (the input files are flowcheck.model.capture, what a
+connection's side shows of a failure flowcheck.model.evidence).
 
 Written by sources, decode and connections; read by every later stage. Field names follow
 Zeek's conn.log (uid, orig_h, history, conn_state); the JSON contract is in docs/json.md.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
+
 Direction = Literal["orig", "resp"]
 Role = Literal["control", "callback", "data", "other"]
 
@@ -18,110 +20,6 @@ Role = Literal["control", "callback", "data", "other"]
 def endpoint(host: str, port: int) -> str:
     """ip:port as people write it, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@dataclass(slots=True)
-class SideEvidence:
-    """What one side of a connection shows of a failure, for the verdicts (flowcheck.verify):
-    its trailing resends, the gaps its receiver never got, bytes only its pure ACKs show,
-    its trailing zero window. All 0 / None for a side with none of them, which then has
-    no object at all (Connection.orig_evidence is None; Connection.evidence gives
-    NO_EVIDENCE). Filled when the engine finishes a connection
-    (flowcheck.connections.accounting, short_accounting). Not in the JSON.
-    """
-
-    # Trailing resends: data segments the side sent again (retransmissions, as
-    # Connection.retransmits counts them) since it last sent a byte never sent before; 0
-    # when its last data was new. A sender that waits for an ACK that does not come resends
-    # its oldest unacknowledged segment after each retransmission timeout (RFC 6298 5.4):
-    # several at the end of a connection, the path stopped delivering it. resends_acked:
-    # the same count when the latest resend began below the peer's highest ACK in the
-    # capture, that ACK came before the latest resend (or on a RST: it answers nothing) and
-    # the sender acknowledged nothing new of the peer's after it (the capture holds the ACK
-    # the sender never got: lost between the capture point and the sender), else 0
-    # (resends an ACK answered only after them, a slow link, were delivered); resent_ts:
-    # the latest resend's time (seconds, capture clock), None when resends is 0, and
-    # resent_frame its frame (0 then), resent_len its payload bytes (0 then);
-    # resend_first_ts and resend_first_frame the same of the run's first resend (each
-    # waited a retransmission timeout for its ACK: the stall's earliest evidence).
-    resends: int = 0
-    resends_acked: int = 0
-    resent_ts: float | None = None
-    resent_frame: int = 0
-    resent_len: int = 0
-    resend_first_ts: float | None = None
-    resend_first_frame: int = 0
-    # Bytes in sequence gaps the peer's ACKs never covered although the capture holds the
-    # peer's ACKs after each gap opened (conn.Endpoint.lost_holes): the receiver's
-    # cumulative ACK stayed at or below the gap, so it never got them either: lost in the
-    # network before the capture point (or after the sniffer and before the receiver), not
-    # by the sniffer. Counted in Connection.missed_bytes too (Zeek's, tshark's), never
-    # claimed by capture_loss. lost_frame, lost_ts: the packet after the first such gap
-    # (tshark's "previous segment not captured"), lost_next its payload bytes (it arrived;
-    # 0: a FIN); lost_ack_frame, lost_ack_ts: the peer's last ACK (still at or below it).
-    lost: int = 0
-    lost_frame: int = 0
-    lost_ts: float | None = None
-    lost_next: int = 0
-    lost_ack_frame: int = 0
-    lost_ack_ts: float | None = None
-    # Bytes in sequence gaps whose loss the capture cannot place
-    # (accounting.untold_holes): the peer's ACKs neither covered them nor came after them,
-    # and the connection's last packet came less than a retransmission timeout after the
-    # packet after the gap (a reset, a close, the capture's end): the sender had no time
-    # to resend them nor the receiver to acknowledge them, so the network may have lost
-    # them as well as the sniffer. Counted in Connection.missed_bytes, never claimed by
-    # capture_loss as the sniffer's. untold_frame: the packet after the first such gap.
-    untold: int = 0
-    untold_frame: int = 0
-    # Bytes the side's pure ACKs show it had sent beyond the last byte of it captured
-    # (their sequence number above it: tshark's "previous segment not captured" on an
-    # ACK), and that ACK's frame; 0 when none. Not in missed_bytes.
-    sent_unseen: int = 0
-    sent_unseen_frame: int = 0
-    # A trailing zero window (RFC 9293 3.8.6.1): the side's latest window advertisement (a
-    # segment without SYN or RST; the raw field: 0 whatever the RFC 7323 scale) was 0 since
-    # zero_window_ts (seconds, capture clock; None: it was not) and its frame
-    # (zero_window_frame, 0 then): the receiving process stopped reading the socket.
-    # zero_window_acks: its segments with window 0 since (the first included: one answers
-    # each probe); zero_window_probes: the other side's segments since (zero-window
-    # probes: Linux without payload at snd_una - 1, Windows one byte). Of the side's zero
-    # windows that reopened (a non-zero advertisement after them), the longest:
-    # zero_window_longest seconds (0.0: none) from zero_window_longest_ts and
-    # zero_window_longest_frame to zero_window_reopened_frame (the first kept when two
-    # last as long).
-    zero_window_ts: float | None = None
-    zero_window_frame: int = 0
-    zero_window_acks: int = 0
-    zero_window_probes: int = 0
-    zero_window_longest: float = 0.0
-    zero_window_longest_ts: float | None = None
-    zero_window_longest_frame: int = 0
-    zero_window_reopened_frame: int = 0
-    # The IP TTL (IPv6 hop limit) of the side's first RST as captured (RFC 791 3.1, RFC
-    # 8200 3; a capture copy is no RST of its own); None when it sent none. A RST a device
-    # between the hosts injects in the side's name leaves with the device's initial TTL
-    # and crosses other routers: it differs from Connection.orig_ttl / resp_ttl, the
-    # TTL of the side's own packets (flowcheck.verify.reset_answer).
-    rst_ttl: int | None = None
-    # Whether a RST of the side arrived with another TTL than its first (a capture copy
-    # or not): seen at a second capture point, a router apart; and whether a capture copy
-    # of one of its packets did than its first packet's (two capture points a router
-    # apart: flowcheck.connections.points). Kept by the per-packet path only (the
-    # short-connection path leaves them False): flowcheck.verify.capture_points.
-    # resets_between reads them for established connections only. Not in the JSON, nor
-    # compared (the paths differ here only).
-    rst_twice: bool = field(default=False, compare=False)
-    copy_ttl_other: bool = field(default=False, compare=False)
-
-    def __bool__(self) -> bool:
-        """False for a side with no evidence (every field its default)."""
-        return self != NO_EVIDENCE
-
-
-# The evidence of a side that has none: Connection.evidence's answer for it. Shared by
-# every such side, so never written to (writers make their own: Connection.set_evidence).
-NO_EVIDENCE = SideEvidence()
 
 
 @dataclass(slots=True)

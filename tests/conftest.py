@@ -1,0 +1,28 @@
+"""Checks around every test of tests/ (flowcheck's own pytest plugin is captures/')."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+from child_signals import describe, signal_state, signals_kept
+
+
+@pytest.fixture(autouse=True)
+def _signals_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves SIGINT's or SIGTERM's disposition or the signal mask changed
+    fails (tests/child_signals.py): the later tests' children would inherit it."""
+    with signals_kept(request.node.nodeid):
+        yield
+
+
+def pytest_report_header() -> str | None:
+    """Says so when pytest started with SIGINT ignored or blocked (a shell without job
+    control starts `cmd &` ignoring it): what the tests' children would inherit."""
+    handlers, blocked = signal_state()
+    if handlers[0] is signal.SIG_IGN or signal.SIGINT in blocked:
+        return (f"signals: {describe((handlers, blocked))}: started as a background job "
+                "of a shell without job control? Children interrupted by the tests "
+                "start with SIGINT's default (tests/child_signals.py)")
+    return None
