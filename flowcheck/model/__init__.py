@@ -6,7 +6,8 @@ Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because us
 Zeek and ntopng already read them; the JSON contract is in docs/json.md.
 
 One module per part of the record: capture (input files, ring gaps), traffic
-(connections, their sides' evidence, the segment sink), arp (who asked for which
+(connections, their sides' evidence, the segment sink; rare_fields, a
+connection's rarely set fields), arp (who asked for which
 address), ndmp (messages, announcements, streams), finding (findings and their
 severity), session (sessions and steps). Import the names from here.
 """
