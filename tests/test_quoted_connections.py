@@ -175,8 +175,8 @@ def test_reject_goes_to_the_session_whose_host_sent_the_quoted_syn() -> None:
         for c, frame, ts in ((controls[0], 5, 1.0), (controls[1], 7, 2.0))]
     profile = load_profile("ndmp")
     reject = Connection("C3", "10.77.0.1", 5002, "10.77.0.9", 6001, 3.0, last_ts=3.0,
-                        conn_state="S0", first_frame=12, last_frame=12, icmp_frames=[12],
-                        icmp_code=13)
+                        conn_state="S0", first_frame=12, last_frame=12, icmp_frames=[12])
+    reject.icmp_code = 13  # a rare field: not __init__'s
     conns = [*controls, reject]
     sessions = build_sessions(conns, streams, LAB_CONFIG, profile)
     findings = check_all(conns, streams, sessions, LAB_CONFIG, profile)

@@ -66,8 +66,9 @@ def test_own_host_unreachable_is_failed_arp() -> None:
 
 def _own(code: int, src: str = "10.77.0.1", dst: str = "10.77.0.2") -> Connection:
     """A data connection refused by its originator's own ICMP (code) to itself."""
-    return Connection("C3", src, 5002, dst, 6001, 1.0, icmp_frames=[4],
-                      icmp_code=code, icmp_sender=src)
+    conn = Connection("C3", src, 5002, dst, 6001, 1.0, icmp_frames=[4])
+    conn.icmp_code, conn.icmp_sender = code, src  # rare fields: not __init__'s
+    return conn
 
 
 def _context(conn: Connection) -> Context:

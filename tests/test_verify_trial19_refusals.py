@@ -80,7 +80,8 @@ def test_a_routers_host_unreachable_names_the_router_and_its_route() -> None:
     """D7 from a router (no capture of it): the router could not reach the host, or
     filters with that code; its route first, then its forward chain. No port in use."""
     conn = Connection("C3", "10.77.0.1", 5002, "10.77.1.2", 6001, 1.0, syn_frames=[1],
-                      icmp_frames=[2], icmp_code=1, icmp_sender="10.77.0.254", orig_ttl=64)
+                      icmp_frames=[2], orig_ttl=64)
+    conn.icmp_code, conn.icmp_sender = 1, "10.77.0.254"  # rare fields: not __init__'s
     config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100"})
     ctx = Context([conn], [], [], config, load_profile("backup-exec-9"))
     words = refusal_causes(ctx, conn)

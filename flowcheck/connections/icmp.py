@@ -73,9 +73,10 @@ class QuotedAttempts:
                 uid="", orig_h=address_text(quote.version, quote.src), orig_p=quote.sport,
                 resp_h=address_text(quote.version, quote.dst), resp_p=quote.dport,
                 ts=quote.ts, last_ts=quote.ts, conn_state="S0", first_frame=quote.frame,
-                last_frame=quote.frame, icmp_frames=[quote.frame], icmp_code=quote.code,
-                icmp_sender=address_text(quote.version, quote.sender),
+                last_frame=quote.frame, icmp_frames=[quote.frame],
                 tunnel=quote.tunnel or None)
+            conn.icmp_code = quote.code
+            conn.icmp_sender = address_text(quote.version, quote.sender)
             self._by_key[key] = (conn, quote.seq)
             self._made.append((conn, quote))
             return conn

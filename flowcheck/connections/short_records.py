@@ -205,9 +205,9 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     """The fields new_records and update_records both add last: segment sizes, FINs
     unseen and acknowledged, and gap times (short_accounting; fresh: the records are
     new), copy bytes and each side's first RST."""
-    seg_max(short, flows, records)
+    seg_max(short, flows, records, fresh=fresh)
     fins_unseen(short, flows, records, fresh=fresh)
-    fins_acked(short, flows, records)
+    fins_acked(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
@@ -223,10 +223,11 @@ def _add_first_rsts(records: list[Connection],
     RST and the record has none from that side yet."""
     if first_rsts is None:
         return
-    for r, orig, resp in zip(records, first_rsts[0].tolist(), first_rsts[1].tolist(),
-                             strict=True):
-        r.orig_rst_frame = r.orig_rst_frame or orig
-        r.resp_rst_frame = r.resp_rst_frame or resp
+    orig, resp = first_rsts
+    for i in np.flatnonzero((orig != 0) | (resp != 0)).tolist():  # the few with a RST
+        r = records[i]
+        r.orig_rst_frame = r.orig_rst_frame or orig.item(i)
+        r.resp_rst_frame = r.resp_rst_frame or resp.item(i)
 
 
 @dataclass(slots=True)

@@ -6,10 +6,10 @@ Field names follow Zeek's conn.log (uid, orig_h, history, conn_state) because us
 Zeek and ntopng already read them; the JSON contract is in docs/json.md.
 
 One module per part of the record: capture (input files, ring gaps), traffic
-(connections, the segment sink), evidence (what a connection's side shows of a
-failure), arp (who asked for which address), ndmp (messages, announcements, streams),
-finding (findings and their severity), session (sessions and steps). Import the names
-from here.
+(connections, the segment sink; rare_fields, a connection's rarely set fields),
+evidence (what a connection's side shows of a failure), arp (who asked for which
+address), ndmp (messages, announcements, streams), finding (findings and their
+severity), session (sessions and steps). Import the names from here.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
+from flowcheck.model.rare_fields import NAMES as RARE_NAMES
+from flowcheck.model.rare_fields import RareFields, rare_property
 
 Direction = Literal["orig", "resp"]
 Role = Literal["control", "callback", "data", "other"]
@@ -24,7 +26,11 @@ def endpoint(host: str, port: int) -> str:
 
 @dataclass(slots=True)
 class Connection:
-    """One TCP connection; the SYN sender is the originator (Zeek's conn.log record)."""
+    """One TCP connection; the SYN sender is the originator (Zeek's conn.log record).
+
+    Also has, as attributes, the rarely set fields of flowcheck.model.rare_fields
+    (lost_gaps, icmp_code, orig_rst_frame, gap_times, too_big_*, written_first, ...).
+    """
 
     uid: str
     orig_h: str
@@ -101,10 +107,6 @@ class Connection:
     # and whose name a RST was sent in (flowcheck.verify.ttl). Not in the JSON.
     orig_ttl: int | None = None
     resp_ttl: int | None = None
-    # How many gaps of both sides are lost gaps (SideEvidence.lost), and untold ones
-    # (SideEvidence.untold). Not in the JSON.
-    lost_gaps: int = 0
-    untold_gaps: int = 0
     # Each side's last packet's time (seconds, capture clock) as the per-packet and bulk
     # paths of the tracker saw it; None where unknown (a side with no packet, or one only
     # the short-connection paths tracked, which keep no such time: a reader checks that
@@ -120,53 +122,10 @@ class Connection:
     # (flowcheck.verify.open_transfer). Not in the JSON, nor compared (as orig_last_ts).
     orig_last_data: tuple[int, float] | None = field(default=None, compare=False)
     resp_last_data: tuple[int, float] | None = field(default=None, compare=False)
-    # The connection's first FIN's time (either side: its sender is the first of F / f in
-    # history) and the other side's last packet's time before it (its orig_last_ts /
-    # resp_last_ts then), kept by the per-packet path when it sees that FIN (no work for
-    # other packets); None where unknown (a FIN the short-connection path saw, a side
-    # with no packet or one only that path tracked): how long a side was silent before
-    # its peer closed, when it answered the close (flowcheck.verify.silent_sender). Not
-    # in the JSON, nor compared (as orig_last_ts).
-    fin_ts: float | None = field(default=None, compare=False)
-    fin_peer_last_ts: float | None = field(default=None, compare=False)
-    # The frame of a RST without ACK that was the first packet of the side that had not
-    # closed after the other side's first FIN (0: none): the answer of a TCP with no state
-    # for the connection (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>), or of a device in its
-    # name; a side that still had it acknowledges the FIN, and its own abortive close
-    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path (flowcheck.verify.
-    # unseen_reset, trial 30 D2). Not in the JSON, nor compared (as fin_ts).
-    fin_answer_rst: int = field(default=0, compare=False)
-    # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
-    # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
-    # minus these, each byte the capture holds is counted once. Not in the JSON.
-    orig_copy_bytes: int = 0
-    resp_copy_bytes: int = 0
     # A side's largest data segment seen (payload bytes): resends as large as it are
     # full-size ones (a path MTU black hole drops those, RFC 2923). Not in the JSON.
     orig_seg_max: int = 0
     resp_seg_max: int = 0
-    # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
-    # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
-    icmp_code: int | None = None
-    # The first ICMP unreachable's source address (its IP header's): the responder's own
-    # reject, or a device's on the path (a router's or firewall's "reject with icmp"),
-    # which quotes the SYN but is not the responder (RFC 792, RFC 1812 4.3.2.3). Not in
-    # the JSON.
-    icmp_sender: str | None = None
-    # Each side's first RST's frame (0: that side sent none), beyond rst_frames' cap
-    # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
-    orig_rst_frame: int = 0
-    resp_rst_frame: int = 0
-    # Sides whose FIN the capture missed: no FIN of theirs captured, and the peer ACKed
-    # exactly one sequence number past their last byte captured, which is what a FIN
-    # takes (a lone byte sent last is told apart by nothing else). Each is counted in
-    # missed_bytes and gaps as one byte, as Zeek counts it; capture_loss says FINs (trial
-    # 25 D6). Not in the JSON.
-    fins_unseen: int = 0
-    # Which sides those are: the sender's FIN the receiver acknowledged ends its sending
-    # as a FIN seen would (flowcheck.verify.open_transfer). Not in the JSON.
-    orig_fin_unseen: bool = False
-    resp_fin_unseen: bool = False
     # Sides whose FIN is captured and that their peer's highest ACK covers: above the
     # side's last byte (max_end), one sequence number the FIN takes (RFC 9293 3.4). A
     # FIN so acknowledged reached its peer, however often it was resent (SACK recovery
@@ -174,28 +133,15 @@ class Connection:
     # close left unanswered (flowcheck.verify.stalled, trial 31). Not in the JSON.
     orig_fin_acked: bool = False
     resp_fin_acked: bool = False
-    # The time of each of gap_frames (seconds, capture clock), in the same order:
-    # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
-    gap_times: list[float] = field(default_factory=list)
-    # ICMPv6 packet too big (RFC 4443 3.2) and ICMP fragmentation needed (RFC 1191)
-    # messages quoting this connection's segments: how many, the first 8 frames, the
-    # smallest MTU they report (None when none does), the first one's source (a router
-    # on the path) and the host it told (the quoted segment's sender): path MTU
-    # discovery's word that a stall of full-size segments was heard (flowcheck.verify.
-    # pmtu, trial 28 D5). Not in the JSON.
-    too_big_count: int = 0
-    too_big_frames: list[int] = field(default_factory=list)
-    too_big_mtu: int | None = None
-    too_big_sender: str | None = None
-    too_big_to: str | None = None
-    # (frame, its stamp) of the first / last packet in file order, kept when records
-    # written out of time order moved ts / last_ts off them (connections.by_time):
-    # the clock's samples at those frames (verify.capture_time). Not in the JSON.
-    written_first: tuple[int, float] | None = None
-    written_last: tuple[int, float] | None = None
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
+    # The fields almost every connection leaves at their defaults (ICMP messages about
+    # it, capture copies, FINs missed, each side's first RST, gap times, records written
+    # out of order: flowcheck.model.rare_fields.NAMES), kept here only once one is set
+    # and read and written as the record's own attributes (conn.icmp_code, ...): not
+    # __init__ arguments; dataclasses.replace shares this object.
+    rare: RareFields | None = None
 
     @property
     def duration(self) -> float:
@@ -279,6 +225,11 @@ class Connection:
             "role": self.role,
             "session": self.session,
         }
+
+
+for _name in RARE_NAMES:
+    setattr(Connection, _name, rare_property(_name))
+del _name
 
 
 class SegmentSink(Protocol):

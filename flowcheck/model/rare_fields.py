@@ -1,0 +1,138 @@
+"""The fields of a Connection record (flowcheck.model.traffic) that almost every
+connection leaves at their defaults: ICMP messages about it, capture copies, FINs the
+capture missed, each side's first RST, gaps' times, records written out of time order.
+
+They live in a RareFields object made only for a record that sets one (Connection.rare,
+None otherwise) and are read and written as the record's own attributes
+(`conn.too_big_count += 1`) through the properties `rare_property` makes. Each of them in
+every Connection was 21 slots and two empty lists: 280 bytes of each of 200,000 short
+connections (issue 7). A list field read from a record without them attaches a new
+RareFields, so an append to it is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(slots=True, eq=False)
+class RareFields:
+    """A Connection's rarely set fields (module docstring); equal to None (none set)
+    when every compared field is its default."""
+
+    # How many gaps of both sides are lost gaps (SideEvidence.lost), and untold ones
+    # (SideEvidence.untold). Not in the JSON.
+    lost_gaps: int = 0
+    untold_gaps: int = 0
+    # The connection's first FIN's time (either side: its sender is the first of F / f in
+    # history) and the other side's last packet's time before it (its orig_last_ts /
+    # resp_last_ts then), kept by the per-packet path when it sees that FIN (no work for
+    # other packets); None where unknown (a FIN the short-connection path saw, a side
+    # with no packet or one only that path tracked): how long a side was silent before
+    # its peer closed, when it answered the close (flowcheck.verify.silent_sender). Not
+    # in the JSON, nor compared (as orig_last_ts).
+    fin_ts: float | None = field(default=None, compare=False)
+    fin_peer_last_ts: float | None = field(default=None, compare=False)
+    # The frame of a RST without ACK that was the first packet of the side that had not
+    # closed after the other side's first FIN (0: none): the answer of a TCP with no state
+    # for the connection (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>), or of a device in its
+    # name; a side that still had it acknowledges the FIN, and its own abortive close
+    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path (flowcheck.verify.
+    # unseen_reset, trial 30 D2). Not in the JSON, nor compared (as fin_ts).
+    fin_answer_rst: int = field(default=0, compare=False)
+    # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
+    # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
+    # minus these, each byte the capture holds is counted once. Not in the JSON.
+    orig_copy_bytes: int = 0
+    resp_copy_bytes: int = 0
+    # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
+    # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
+    icmp_code: int | None = None
+    # The first ICMP unreachable's source address (its IP header's): the responder's own
+    # reject, or a device's on the path (a router's or firewall's "reject with icmp"),
+    # which quotes the SYN but is not the responder (RFC 792, RFC 1812 4.3.2.3). Not in
+    # the JSON.
+    icmp_sender: str | None = None
+    # Each side's first RST's frame (0: that side sent none), beyond rst_frames' cap
+    # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
+    orig_rst_frame: int = 0
+    resp_rst_frame: int = 0
+    # Sides whose FIN the capture missed: no FIN of theirs captured, and the peer ACKed
+    # exactly one sequence number past their last byte captured, which is what a FIN
+    # takes (a lone byte sent last is told apart by nothing else). Each is counted in
+    # missed_bytes and gaps as one byte, as Zeek counts it; capture_loss says FINs (trial
+    # 25 D6). Not in the JSON.
+    fins_unseen: int = 0
+    # Which sides those are: the sender's FIN the receiver acknowledged ends its sending
+    # as a FIN seen would (flowcheck.verify.open_transfer). Not in the JSON.
+    orig_fin_unseen: bool = False
+    resp_fin_unseen: bool = False
+    # The time of each of gap_frames (seconds, capture clock), in the same order:
+    # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
+    gap_times: list[float] = field(default_factory=list)
+    # ICMPv6 packet too big (RFC 4443 3.2) and ICMP fragmentation needed (RFC 1191)
+    # messages quoting this connection's segments: how many, the first 8 frames, the
+    # smallest MTU they report (None when none does), the first one's source (a router
+    # on the path) and the host it told (the quoted segment's sender): path MTU
+    # discovery's word that a stall of full-size segments was heard (flowcheck.verify.
+    # pmtu, trial 28 D5). Not in the JSON.
+    too_big_count: int = 0
+    too_big_frames: list[int] = field(default_factory=list)
+    too_big_mtu: int | None = None
+    too_big_sender: str | None = None
+    too_big_to: str | None = None
+    # (frame, its stamp) of the first / last packet in file order, kept when records
+    # written out of time order moved ts / last_ts off them (connections.by_time):
+    # the clock's samples at those frames (verify.capture_time). Not in the JSON.
+    written_first: tuple[int, float] | None = None
+    written_last: tuple[int, float] | None = None
+
+    def _compared(self) -> tuple:
+        return tuple(getattr(self, name) for name in COMPARED)
+
+    def __eq__(self, other: object) -> bool:
+        """Compared fields equal; None stands for a RareFields with every default (a
+        record with none set), so records compare as when these were their own fields."""
+        if other is None:
+            other = _DEFAULTS
+        if not isinstance(other, RareFields):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as Connection
+
+
+# Every default (never written to: records without rare fields compare with it).
+_DEFAULTS = RareFields()
+NAMES = tuple(f.name for f in fields(RareFields))
+COMPARED = tuple(f.name for f in fields(RareFields) if f.compare)
+_LISTS = frozenset(f.name for f in fields(RareFields) if isinstance(getattr(_DEFAULTS, f.name),
+                                                                  list))
+
+
+def rare_property(name: str) -> property:
+    """The Connection attribute `name` (one of NAMES), kept in its record's RareFields:
+    read as the default while the record has none, and written without making one
+    while the value is the default. A list field's read makes one (an append must
+    stay)."""
+    default: Any = getattr(_DEFAULTS, name)
+    is_list = name in _LISTS
+
+    def get(record: Any) -> Any:
+        rare = record.rare
+        if rare is None:
+            if not is_list:
+                return default
+            rare = record.rare = RareFields()
+        return getattr(rare, name)
+
+    def put(record: Any, value: Any) -> None:
+        rare = record.rare
+        if rare is None:
+            if value == default:
+                return
+            rare = record.rare = RareFields()
+        setattr(rare, name, value)
+
+    return property(get, put, doc=f"RareFields.{name}, read and written on the record.")

@@ -1,0 +1,77 @@
+"""Memory per connection: what each of many short connections keeps (issue 7).
+
+Nothing is timed. Captures of N short connections (handshake, one data segment, both
+FINs, the last ACK; each its own client port) are tracked in small read chunks, so the
+records and the short pass's parked state of earlier batches add up: python's allocation
+tracer (tracemalloc, numpy's arrays included) gives the bytes held when the tracker
+begins to finish, and the difference between two captures' over the difference of
+their connection counts is what one connection
+costs: 2,590 bytes at 38c104d, after two days of per-side fields (every Connection
+37 slots and two empty lists more, 39 full int64 columns of parked state), 1,980 once the
+rarely set fields are made only when set (flowcheck.model.rare_fields) and parked
+columns of one value kept as that value (flowcheck.arrays.compact). The bound leaves
+room for a few more fields, not for that growth again.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from test_connections_states import handshake, pkt
+from test_connections_util import ACK, FIN, PSH
+from test_connections_util import write_pcap as write
+
+from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.model import Connection
+
+CHUNK = 1 << 17  # 128 KiB: many batches, each one's work small beside what is kept
+BOUND = 2300  # bytes per connection (1,980 measured after issue 7's fix, 2,590 before)
+
+
+def short_connections(path: Path, count: int) -> Path:
+    """count short connections one after the other, client ports 1024 upward."""
+    packets = []
+    for k in range(count):
+        port = 1024 + k
+        packets += [*handshake(mport=port), pkt(True, PSH | ACK, 101, 901, data=20, mport=port),
+                    pkt(False, ACK, 901, 121, mport=port),
+                    pkt(True, FIN | ACK, 121, 901, mport=port),
+                    pkt(False, FIN | ACK, 901, 122, mport=port),
+                    pkt(True, ACK, 122, 902, mport=port)]
+    return write(path, 1, packets)
+
+
+def held_at_finish(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The bytes allocated and still held when the tracker, having read the capture in
+    CHUNK chunks, begins to finish: every record and the parked state of every batch."""
+    held = []
+    finish = ConnectionTracker.finish
+
+    def measured(tracker: ConnectionTracker) -> list[Connection]:
+        held.append(tracemalloc.get_traced_memory()[0])
+        return finish(tracker)
+
+    monkeypatch.setattr(ConnectionTracker, "finish", measured)
+    tracemalloc.start()
+    try:
+        connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    finally:
+        tracemalloc.stop()
+    assert len(connections) == count
+    assert {c.history for c in connections} == {"ShADaFf"}
+    return held[0]
+
+
+def test_each_short_connection_costs_little_memory(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the tracker holds at its finish grows, from 2,000 to 6,000 connections,
+    by less than BOUND bytes per connection: records and parked state of every
+    connection, not the fields that almost no connection sets."""
+    few, many = 2_000, 6_000
+    low = held_at_finish(short_connections(tmp_path / "few.pcap", few), few, monkeypatch)
+    high = held_at_finish(short_connections(tmp_path / "many.pcap", many), many,
+                          monkeypatch)
+    per_connection = (high - low) / (many - few)
+    assert per_connection < BOUND, per_connection
