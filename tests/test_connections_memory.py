@@ -23,8 +23,8 @@ from test_connections_util import write_pcap as write
 import flowcheck.connections as connections
 from flowcheck.connections import track_connections
 from flowcheck.sources import readahead
-from flowcheck.sources.batch import PacketBatch
 from flowcheck.sources import reader as reader_module
+from flowcheck.sources.batch import PacketBatch
 
 CHUNK = 1 << 20
 CHECKSUM_AT = 14 + 20 + 16  # Ethernet, IPv4 (no options), TCP checksum field
