@@ -138,8 +138,11 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
 def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
     """The continuing flows' records with this batch's packets added."""
     col = _columns(short, going_on)
-    records = [short.parked[f][0].records[short.parked[f][1]]  # type: ignore[index]
-               for f in going_on.tolist()]
+    going, entries = short.resumed
+    position = np.zeros(short.v, np.int64)
+    position[going] = np.arange(going.shape[0])
+    records = [block.records[i] for block, i in map(entries.__getitem__,
+                                                     position[going_on].tolist())]
     histories = [r.history + h for r, h in zip(records, col.histories, strict=True)]
     orig_bytes = col.orig_bytes + np.fromiter((r.orig_bytes for r in records), np.int64,
                                               len(records))
