@@ -147,8 +147,8 @@ class ShortPass:
         tap_pending = np.zeros(v, bool)
         pre_tap: dict[int, list[tuple]] = {}
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
-        if resumed[1]:
-            resume(*resumed, v, dict(zip(SIDE_FIELDS, (
+        # The continuing flows' sides as they were parked (short_resume.resume), or None.
+        self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (
                 st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
                 ack_first, ack_last, unseen_first, unseen_last, unseen_top, resends,
                 resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,

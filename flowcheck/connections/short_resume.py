@@ -26,6 +26,10 @@ SIDE_FIELDS = (
     "resends", "resent_u", "resent_ts", "resent_frame", "resend_first_ts",
     "resend_first_frame", "seg_max", "resent_len", "seq_ahead", "seq_ahead_frame", "ttl",
     "rst_ttl")
+# The sides' fields the records' end-of-connection fields follow (short_accounting).
+BEFORE_FIELDS = ("acked", "max_end", "fin", "seg_max", "ttl")
+# And the flows' fields their records' establishment, rtt and first SYN time follow.
+BEFORE_FLOW_FIELDS = ("established", "rtt", "syn_ts")
 # Parked's per-flow arrays the pass keeps as (v,) arrays.
 FLOW_FIELDS = ("orig_is_lower", "last_syn_ts", "tap_pending", "syn_seen", "syn_ts",
                "established", "rtt", "seen")
@@ -34,7 +38,7 @@ FLOW_FIELDS = ("orig_is_lower", "last_syn_ts", "tap_pending", "syn_seen", "syn_t
 def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
            sides: dict[str, np.ndarray], zero: dict[str, np.ndarray],
            wire: dict[str, np.ndarray], flows: dict[str, np.ndarray],
-           pre_tap: dict[int, list[tuple]]) -> None:
+           pre_tap: dict[int, list[tuple]]) -> dict[str, np.ndarray]:
     """Load the continuing flows' state into a pass's arrays.
 
     going: the pass's continuing flows (indices < v); entries: for each, its parked
@@ -43,6 +47,11 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
     reordering columns (2v,) by Parked.zero's and Parked.wire's names; flows:
     FLOW_FIELDS' arrays of the pass, each (v,); pre_tap: the pass's waiting packets
     per flow, given those of the continuing flows still waiting for the tap.
+
+    Returns BEFORE_FIELDS' sides as parked, each (2, v), and BEFORE_FLOW_FIELDS' flows,
+    each (v,) (a new flow's columns as the pass starts them): what the records already
+    hold of them, for the fields the pass brings up to date only where they changed
+    (short_records.update_records, short_accounting).
     """
     count = len(entries)
     rows = np.fromiter(map(itemgetter(1), entries), np.int64, count)
@@ -68,3 +77,5 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
         waiting = np.flatnonzero(block.tap_pending[of])
         for f, i in zip(at[waiting].tolist(), of[waiting].tolist(), strict=True):
             pre_tap[f] = block.take_pre_tap(i)
+    return {**{name: sides[name].reshape(2, v).copy() for name in BEFORE_FIELDS},
+            **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS}}
