@@ -9,6 +9,9 @@ flowcheck.connections.parked.commit calls these and keeps the sides' state.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,9 @@ from flowcheck.model import Connection
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports parked, which imports this module).
 ShortPass = Any
+
+# Whether a value is not None, for `map` (C-level loops over a part's continuing records).
+_is_not_none = partial(is_not, None)
 
 # Connection's fields in order, as `new_records` passes them (checked at import).
 _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
@@ -152,12 +158,14 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                                      position[going_on].tolist())]
     histories = [r.history + h if h else r.history
                  for r, h in zip(records, col.histories, strict=True)]
-    orig_bytes = col.orig_bytes + np.fromiter((r.orig_bytes for r in records), np.int64,
-                                              len(records))
-    resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
-                                              len(records))
-    rsts = [(r.rst_frames + more)[:EVIDENCE_CAP] if more else r.rst_frames
-            for r, more in zip(records, col.rst_frames, strict=True)]
+    count = len(records)
+    orig_bytes = col.orig_bytes + np.fromiter(map(attrgetter("orig_bytes"), records),
+                                              np.int64, count)
+    resp_bytes = col.resp_bytes + np.fromiter(map(attrgetter("resp_bytes"), records),
+                                              np.int64, count)
+    rsts = list(map(attrgetter("rst_frames"), records))
+    for i in compress(range(count), col.rst_frames):
+        rsts[i] = (rsts[i] + col.rst_frames[i])[:EVIDENCE_CAP]
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, going_on, histories, orig_bytes, resp_bytes, rsts)
     for r, history, orig_pkts, resp_pkts, orig, resp, last_ts, last_frame, state in zip(
@@ -176,10 +184,12 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                          ("orig_unacked", unacked[0]), ("resp_unacked", unacked[1])):
         for i, value in _where_changed(values, records, name):
             setattr(records[i], name, value)
-    for i, (r, orig_e, resp_e) in enumerate(zip(records, orig_ev, resp_ev, strict=True)):
-        if orig_e is not None or resp_e is not None or r.orig_evidence is not None \
-                or r.resp_evidence is not None:
-            records[i].orig_evidence, records[i].resp_evidence = orig_e, resp_e
+    evidence = set(compress(range(count), map(_is_not_none, orig_ev)))
+    evidence.update(compress(range(count), map(_is_not_none, resp_ev)))
+    evidence.update(compress(range(count), map(attrgetter("orig_evidence"), records)))
+    evidence.update(compress(range(count), map(attrgetter("resp_evidence"), records)))
+    for i in evidence:
+        records[i].orig_evidence, records[i].resp_evidence = orig_ev[i], resp_ev[i]
     _finish(short, going_on, records, col, fresh=False)
     return records
 
@@ -189,7 +199,7 @@ def _where_changed(values: np.ndarray, records: list[Connection], name: str
     """(record index, value) where values (int64, one per record) is nonzero or the
     record's field `name` is (the fields acked_unseen, unacked: 0 for almost all)."""
     nonzero = set(np.flatnonzero(values).tolist())
-    nonzero.update(i for i, r in enumerate(records) if getattr(r, name))
+    nonzero.update(compress(range(len(records)), map(attrgetter(name), records)))
     return [(i, values.item(i)) for i in sorted(nonzero)]
 
 
@@ -204,18 +214,17 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
             setattr(records[i], name, getattr(records[i], name) + values.item(i))
     for name, lists in (("syn_frames", col.syn_frames), ("synack_frames", col.synack_frames),
                         ("rst_frames", col.rst_frames), ("fin_frames", col.fin_frames)):
-        for i, more in enumerate(lists):
-            if more:
-                mine = getattr(records[i], name)
-                mine.extend(more[:EVIDENCE_CAP - len(mine)])
+        for i in compress(range(len(lists)), lists):
+            mine = getattr(records[i], name)
+            mine.extend(lists[i][:EVIDENCE_CAP - len(mine)])
     for i in np.flatnonzero(col.resp_rst).tolist():
         records[i].resp_rst = True
     for i in np.flatnonzero(col.orig_rst).tolist():
         records[i].orig_rst = True
     for name, new_ts in (("synack_ts", col.synack_ts), ("rst_ts", col.rst_ts)):
-        for i, ts in enumerate(new_ts):
-            if ts is not None and getattr(records[i], name) is None:
-                setattr(records[i], name, ts)
+        for i in compress(range(len(new_ts)), map(_is_not_none, new_ts)):
+            if getattr(records[i], name) is None:
+                setattr(records[i], name, new_ts[i])
     before = short.before
     established = short.established[going_on]
     for i in np.flatnonzero(established != before["established"][going_on]).tolist():
