@@ -186,8 +186,9 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
             setattr(records[i], name, value)
     evidence = set(compress(range(count), map(_is_not_none, orig_ev)))
     evidence.update(compress(range(count), map(_is_not_none, resp_ev)))
-    evidence.update(compress(range(count), map(attrgetter("orig_evidence"), records)))
-    evidence.update(compress(range(count), map(attrgetter("resp_evidence"), records)))
+    for name in ("orig_evidence", "resp_evidence"):  # SideEvidence may be falsy: not None
+        evidence.update(compress(range(count), map(_is_not_none,
+                                                     map(attrgetter(name), records))))
     for i in evidence:
         records[i].orig_evidence, records[i].resp_evidence = orig_ev[i], resp_ev[i]
     _finish(short, going_on, records, col, fresh=False)
