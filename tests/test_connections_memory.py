@@ -24,6 +24,7 @@ import flowcheck.connections as connections
 from flowcheck.connections import track_connections
 from flowcheck.sources import readahead
 from flowcheck.sources import reader as reader_module
+from flowcheck.sources.batch import PacketBatch
 
 CHUNK = 1 << 20
 CHECKSUM_AT = 14 + 20 + 16  # Ethernet, IPv4 (no options), TCP checksum field
@@ -102,3 +103,62 @@ def test_at_most_three_chunk_buffers_at_once(tmp_path: Path,
     assert connection.history == "ShADaFf"
     assert len(most) >= 12
     assert max(most) <= 3, most
+
+
+def short_connections(path: Path, count: int) -> Path:
+    """count short connections (handshake, 100 bytes, FIN both ways), each on its own
+    client port, opened 3 records apart so about 20 are open at once (as bench's
+    short-connections, 7 records each), each record with its own TCP checksum."""
+    timed = []
+    for n in range(count):
+        port = 1024 + n
+        for k, packet in enumerate([
+                *handshake(port), pkt(True, PSH | ACK, 101, 901, data=100, mport=port),
+                pkt(True, FIN | ACK, 201, 901, mport=port),
+                pkt(False, FIN | ACK, 901, 202, mport=port),
+                pkt(True, ACK, 202, 902, mport=port)]):
+            timed.append((3 * n + 3 * k, len(timed), packet))
+    timed.sort()
+    summed = [p[:CHECKSUM_AT] + struct.pack("!H", (k * 40503) & 0xFFC0 | 1)
+              + p[CHECKSUM_AT + 2:] for k, (_, _, p) in enumerate(timed)]
+    return write(path, 1, summed, times=[t * 1e-4 for t, _, _ in timed])
+
+
+def batch_peak(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The most bytes allocated at once while the tracker takes one batch (above what
+    was allocated before it), the capture read in one chunk."""
+    feed = connections.ConnectionTracker.feed
+    peaks = []
+
+    def measured(self: connections.ConnectionTracker, batch: PacketBatch) -> object:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        try:
+            return feed(self, batch)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+
+    monkeypatch.setattr(connections.ConnectionTracker, "feed", measured)
+    tracemalloc.start()
+    try:
+        result = track_connections([str(path)], chunk_size=32 << 20)
+    finally:
+        tracemalloc.stop()
+    assert len(result.connections) == count
+    assert {c.history for c in result.connections} == {"ShADFf"}
+    return max(peaks)
+
+
+def test_memory_of_a_chunk_of_short_connections_follows_its_parts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read chunk of many short connections (small records: 94k of them in bench's
+    8 MiB short-connections chunk) is tracked in parts of at most BATCH_RECORDS records:
+    the bytes a batch allocates at once stay those of one part whether the chunk holds
+    one part's records or four. It was 600 bytes a record of the chunk: 160 MB peak
+    on short-connections."""
+    per_part = connections.BATCH_RECORDS // 7
+    one = batch_peak(short_connections(tmp_path / "one.pcap", per_part), per_part,
+                     monkeypatch)
+    four = batch_peak(short_connections(tmp_path / "four.pcap", 4 * per_part),
+                      4 * per_part, monkeypatch)
+    assert four < one * 1.5, (one / 2**20, four / 2**20)

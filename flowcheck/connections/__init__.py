@@ -7,7 +7,7 @@ a ConnectionTracker; the live command feeds its own batches to a tracker directl
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
@@ -20,6 +20,7 @@ from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
+from flowcheck.sources.batch import PacketBatch
 from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                 # buffer is then free for the read's): not `enumerate`, whose result
                 # tuple holds the last item until the next one comes.
                 number = 0
-                for batch in across_seams(reader):
+                for batch in across_seams(_parts(reader)):
                     tracker.feed(batch)
                     del batch
                     number += 1  # noqa: SIM113 - enumerate would hold the batch (above)
@@ -150,6 +151,31 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
         result = finish_tracking(tracker, reader.captures, moved)
         result.sink, result.shifts = tracker.sink, moved
         return result
+
+
+# At most this many records per batch tracked (a read chunk of small packets, many
+# connections, is tracked in parts): a batch's decode, flow grouping and short-connection
+# arrays follow its records (about 600 bytes each at once: 56 MB for the 94k records of
+# bench's short-connections chunk), so the peak follows the connections kept, not the
+# records a chunk holds. 8 MiB chunks of full-size segments (about 6,000 records) are
+# never cut; smaller parts cost each batch's fixed work again (16,384: +30% CPU on
+# short-connections).
+BATCH_RECORDS = 1 << 15
+
+
+def _parts(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
+    """The batches, each cut into parts of at most BATCH_RECORDS records, as even as
+    they come (views of the batch's arrays and buffer; across_seams then takes each
+    part's seam as a chunk's)."""
+    for batch in batches:
+        count = -(-len(batch) // BATCH_RECORDS)
+        if count <= 1:
+            yield batch
+        else:
+            size = -(-len(batch) // count)
+            for start in range(0, len(batch), size):
+                yield batch.rows(start, min(len(batch), start + size))
+        del batch  # not held while the next chunk is read (track_connections)
 
 
 # Each file's first bytes read ahead for the offsets between files (at most HEAD_FILES

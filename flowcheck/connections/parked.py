@@ -78,6 +78,15 @@ class Parked:
     pre_tap_packed: tuple[np.ndarray, ...] | None = None
     acked_ts: np.ndarray | None = None  # Endpoint.acked_ts (nan: none), (2, flows)
     ack_first: np.ndarray | None = None  # Endpoint.ack_first (NONE: None), (2, flows)
+    # What the next pass takes up from the records, per flow, as the records have it:
+    # a SYN seen (bool(Connection.syn_frames)), Connection.syn_ts (nan: None),
+    # established, rtt (nan: None), and the history's letter bits (ShortPass's `seen`),
+    # so a continuing flow is resumed column-wise (flowcheck.connections.short_resume).
+    syn_seen: np.ndarray | None = None
+    syn_ts: np.ndarray | None = None
+    established: np.ndarray | None = None
+    rtt: np.ndarray | None = None
+    seen: np.ndarray | None = None
 
     def _acked_ts(self, row: int, i: int) -> float:
         """Endpoint.acked_ts of flow i's side `row` (0.0 while it has none)."""
@@ -189,7 +198,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
                   {name: values[:, order] for name, values in short.wire.items()},
                   short.tap_pending[order], pre_tap, packed, short.acked_ts[:, order],
-                  short.ack_first[:, order])
+                  short.ack_first[:, order], short.syn_seen[order], short.syn_ts[order],
+                  short.established[order], short.rtt[order], short.seen[order])
     _compact_columns(block)
     return block, order
 

@@ -80,13 +80,13 @@ def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, 
     head = after.ts[:SEAM_RECORDS]
     if clean_cut(tail, head) == len(tail):
         return before, after
-    tail_flow, head_flow = _connections(_rows(before, start, len(before)),
-                                        _rows(after, 0, len(head)))
+    tail_flow, head_flow = _connections(before.rows(start, len(before)),
+                                        after.rows(0, len(head)))
     cut = clean_cut(tail, head, tail_flow, head_flow)
     if cut == len(tail):
         return before, after
     cut += start
-    return _rows(before, 0, cut), _joined(_rows(before, cut, len(before)), after)
+    return before.rows(0, cut), _joined(before.rows(cut, len(before)), after)
 
 
 def clean_cut(tail: np.ndarray, head: np.ndarray, tail_flow: np.ndarray | None = None,
@@ -215,16 +215,6 @@ def _joinable(before: PacketBatch, after: PacketBatch) -> bool:
             and all((getattr(before, name) is None) == (getattr(after, name) is None)
                     for name in ("interface", "frames", "identity"))
             and (before.frames is not None or before.frame0 + len(before) == after.frame0))
-
-
-def _rows(batch: PacketBatch, start: int, stop: int) -> PacketBatch:
-    """The batch's records start..stop (same buffer)."""
-    part = slice(start, stop)
-    return PacketBatch(
-        batch.buf, batch.frame0 + start, batch.ts[part], batch.data_off[part],
-        batch.caplen[part], batch.wirelen[part], batch.linktype[part], batch.capture,
-        *(None if (a := getattr(batch, name)) is None else a[part]
-          for name in ("interface", "frames", "identity")))
 
 
 def _joined(first: PacketBatch, second: PacketBatch) -> PacketBatch:

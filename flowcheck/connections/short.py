@@ -34,10 +34,11 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.parked import Parked
-from flowcheck.connections.record_columns import FLIPPED_BIT, NONE, letter_bits
-from flowcheck.connections.reordering import WIRE_FIELDS, empty_columns
+from flowcheck.connections.record_columns import FLIPPED_BIT, NONE
+from flowcheck.connections.reordering import empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
 from flowcheck.connections.sack import sacks_beyond_ack
+from flowcheck.connections.short_resume import FLOW_FIELDS, SIDE_FIELDS, resume
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
@@ -61,12 +62,15 @@ class ShortPass:
                  starts: np.ndarray, sizes: np.ndarray, lower_port: np.ndarray,
                  upper_port: np.ndarray, ndmp_port: int, buf: np.ndarray | None,
                  tap: Callable[[bytes], bool] | None,
-                 parked: list[tuple[Parked, int] | None], copy: np.ndarray) -> None:
+                 resumed: tuple[np.ndarray, list[tuple[Parked, int]]],
+                 copy: np.ndarray) -> None:
         v = starts.shape[0]
         self.v = v
-        # Flows continuing a parked connection (parked[f]: its block and row), else new.
-        self.parked = parked
-        self.continuing = np.fromiter((entry is not None for entry in parked), bool, v)
+        # Flows continuing a parked connection (resumed: those flows, ascending, and
+        # each one's block and row there), else new.
+        self.resumed = resumed
+        self.continuing = np.zeros(v, bool)
+        self.continuing[resumed[0]] = True
         steps = int(sizes[0])
         active = np.searchsorted(-sizes, -np.arange(steps), side="left")
         # Every packet once, step by step (step k: the k-th packet of flows 0..active[k]).
@@ -143,15 +147,15 @@ class ShortPass:
         tap_pending = np.zeros(v, bool)
         pre_tap: dict[int, list[tuple]] = {}
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
-        if self.continuing.any():
-            self._resume(st, base, isn, last_raw, last_u, max_end, fin, acked,
-                         (acked_frame, acked_ts, ack_first), ack_last,
-                         (unseen_first, unseen_last, unseen_top),
-                         (resends, resent_u, resent_ts, resent_frame, first_ts, first_frame,
-                          seg_max, resent_len, seq_ahead, ahead_frame, ttl, rst_ttl),
-                         zero, wire,
-                         syn_seen, syn_ts, last_syn,
-                         established, rtt, seen, tap_pending, pre_tap)
+        # The continuing flows' sides as they were parked (short_resume.resume), or None.
+        self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (
+                st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
+                ack_first, ack_last, unseen_first, unseen_last, unseen_top, resends,
+                resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,
+                resent_len, seq_ahead, ahead_frame, ttl, rst_ttl), strict=True)), zero, wire,
+                dict(zip(FLOW_FIELDS, (self.orig_is_lower, last_syn, tap_pending, syn_seen,
+                                       syn_ts, established, rtt, seen), strict=True)),
+                pre_tap)
         any_resends = bool(resends.any())
         # Zero windows are rare: no step pays for them unless one is in the batch or open.
         any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
@@ -340,6 +344,7 @@ class ShortPass:
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits
+        self.syn_seen, self.seen = syn_seen, seen  # parked for the next pass (Parked)
         self.syn_ts, self.last_syn, self.established, self.rtt = (
             syn_ts, last_syn, established, rtt)
         self.tap_pending, self.pre_tap = tap_pending, pre_tap
@@ -347,65 +352,6 @@ class ShortPass:
         if tap is not None:
             self._ask_tap(d, buf, tap, bad)
         self.bad = bad
-
-    def _resume(self, st: np.ndarray, base: np.ndarray, isn: np.ndarray,
-                last_raw: np.ndarray, last_u: np.ndarray, max_end: np.ndarray,
-                fin: np.ndarray, acked: np.ndarray,
-                acked_at: tuple[np.ndarray, np.ndarray, np.ndarray],
-                ack_last: np.ndarray, unseen: tuple[np.ndarray, np.ndarray, np.ndarray],
-                resent: tuple[np.ndarray, ...], zero: dict[str, np.ndarray],
-                wire: dict[str, np.ndarray],
-                syn_seen: np.ndarray,
-                syn_ts: np.ndarray,
-                last_syn: np.ndarray, established: np.ndarray, rtt: np.ndarray,
-                seen: np.ndarray, tap_pending: np.ndarray,
-                pre_tap: dict[int, list[tuple]]) -> None:
-        """Load the continuing flows' state: sides from their blocks' arrays, the rest
-        from their records."""
-        v = self.v
-        groups: dict[int, tuple[Parked, list[int], list[int]]] = {}
-        for f, entry in enumerate(self.parked):
-            if entry is not None:
-                group = groups.setdefault(id(entry[0]), (entry[0], [], []))
-                group[1].append(f)
-                group[2].append(entry[1])
-                record = entry[0].records[entry[1]]
-                syn_seen[f] = bool(record.syn_frames)
-                if record.syn_ts is not None:
-                    syn_ts[f] = record.syn_ts
-                established[f] = record.established
-                if record.rtt is not None:
-                    rtt[f] = record.rtt
-                seen[f] = letter_bits(record.history)
-        for block, flows, rows in groups.values():
-            at, of = np.array(flows), np.array(rows)
-            both = np.concatenate((at, at + v))
-            for mine, theirs in ((st, block.state), (base, block.base), (isn, block.isn),
-                                 (last_raw, block.last_raw), (last_u, block.last_u),
-                                 (max_end, block.max_end), (fin, block.fin),
-                                 (acked, block.acked), (acked_at[0], block.acked_frame),
-                                 (acked_at[1], block.acked_ts),
-                                 (acked_at[2], block.ack_first),
-                                 (ack_last, block.ack_last), (unseen[0], block.unseen_first),
-                                 (unseen[1], block.unseen_last),
-                                 (unseen[2], block.unseen_top), (resent[0], block.resends),
-                                 (resent[1], block.resent_u), (resent[2], block.resent_ts),
-                                 (resent[3], block.resent_frame),
-                                 (resent[4], block.resend_first_ts),
-                                 (resent[5], block.resend_first_frame),
-                                 (resent[6], block.seg_max), (resent[7], block.resent_len),
-                                 (resent[8], block.seq_ahead),
-                                 (resent[9], block.seq_ahead_frame),
-                                 (resent[10], block.ttl), (resent[11], block.rst_ttl),
-                                 *((zero[name], block.zero[name]) for name in ZERO_FIELDS),
-                                 *((wire[name], block.wire[name]) for name in WIRE_FIELDS)):
-                mine[both] = theirs[:, of].reshape(-1)
-            last_syn[at] = block.last_syn_ts[of]
-            self.orig_is_lower[at] = block.orig_is_lower[of]
-            tap_pending[at] = block.tap_pending[of]
-            for f, i in zip(flows, rows, strict=True):
-                if tap_pending[f]:
-                    pre_tap[f] = block.take_pre_tap(i)
 
     def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
                  tap: Callable[[bytes], bool], bad: np.ndarray) -> None:

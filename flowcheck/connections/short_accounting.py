@@ -108,12 +108,15 @@ def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection],
               *, fresh: bool) -> None:
     """The records' gap_times (one record per flow of `flows`), for the gap_frames
     `closing` gave them: the times of the ACKs beyond the last byte captured. fresh:
-    the records are new (their gap_times empty), so only flows with gaps are visited."""
-    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    beyond = (acked != NONE) & (max_end != NONE) & (acked - max_end - short.fin[:, flows] > 0)
+    the records are new (their gap_times empty), so only flows with gaps are visited;
+    else those too whose record has some (a continuing flow's, as parked: ShortPass.before)."""
+    beyond = _acked_beyond(short.acked[:, flows], short.max_end[:, flows],
+                           short.fin[:, flows])
     times = short.acked_ts[:, flows]
-    visit = np.flatnonzero(beyond.any(axis=0)) if fresh else range(len(records))
-    for i in visit:  # as closing's gap_frames
+    visit = beyond.any(axis=0)
+    if not fresh:  # and those whose record has gap times (as parked) to take back
+        visit |= _acked_beyond(*_parked_sides(short, flows)).any(axis=0)
+    for i in np.flatnonzero(visit).tolist():  # as closing's gap_frames
         records[i].gap_times = [times.item(row, i) for row in (0, 1) if beyond[row, i]]
 
 
@@ -123,13 +126,13 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     accounting.account_missed sets it: sides without a FIN captured that their peer
     ACKed exactly one past the last byte captured, and which (orig/resp_fin_unseen;
     row 0 the originator's). fresh: as for gap_times (a
-    continuing flow's later packets may undo it: those are all visited)."""
-    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    unseen = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] == 0) & (
-        acked - max_end == 1))
+    continuing flow's later packets may undo it: those whose record has some are visited)."""
+    unseen = _fin_unseen(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
     counts = unseen.sum(axis=0)
-    visit = np.flatnonzero(counts) if fresh else range(len(records))
-    for i in visit:
+    visit = counts > 0
+    if not fresh:  # and those whose record has some (as parked) to take back
+        visit |= _fin_unseen(*_parked_sides(short, flows)).any(axis=0)
+    for i in np.flatnonzero(visit).tolist():
         records[i].fins_unseen = int(counts[i])
         records[i].orig_fin_unseen = bool(unseen[0, i])
         records[i].resp_fin_unseen = bool(unseen[1, i])
@@ -139,32 +142,63 @@ def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection],
                *, fresh: bool) -> None:
     """The records' orig/resp_fin_acked (one record per flow of `flows`), as
     accounting.fin_acked sets them: sides with a FIN captured their peer ACKed above the
-    last byte captured. fresh: as for gap_times (new records are False: only the flows
-    with one are visited; a continuing flow's may change: every one is set)."""
-    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
-    done = ((acked != NONE) & (max_end != NONE) & (short.fin[:, flows] != 0)
-            & (acked - max_end > 0))
-    _set_sides(records, done, "orig_fin_acked", "resp_fin_acked", fresh=fresh)
+    last byte captured. fresh: the records are new (False: only the flows with one are
+    visited); else a continuing flow's only where it changed since it was parked
+    (ShortPass.before)."""
+    done = _fin_acked(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
+    changed = None if fresh else done != _fin_acked(*_parked_sides(short, flows))
+    _set_sides(records, done, changed, "orig_fin_acked", "resp_fin_acked")
 
 
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection],
             *, fresh: bool) -> None:
     """The records' orig/resp_seg_max (one record per flow of `flows`), as
     accounting.account_missed sets them; fresh: as for fins_acked (new records are 0)."""
-    _set_sides(records, short.seg_max[:, flows], "orig_seg_max", "resp_seg_max", fresh=fresh)
+    largest = short.seg_max[:, flows]
+    changed = None if fresh else largest != short.before["seg_max"][:, flows]
+    _set_sides(records, largest, changed, "orig_seg_max", "resp_seg_max")
 
 
-def _set_sides(records: list[Connection], values: np.ndarray, orig_name: str,
-               resp_name: str, *, fresh: bool) -> None:
+def _set_sides(records: list[Connection], values: np.ndarray, changed: np.ndarray | None,
+               orig_name: str, resp_name: str) -> None:
     """Each record's orig_name and resp_name set from values' rows 0 and 1 (a column
-    per record; bool or int); when fresh, only the records with a non-zero value, the
-    others keeping their default (False, 0): a Python step for every record was a fifth
-    of the short pass's record making for 200,000 short connections."""
-    if fresh:
-        visit = np.flatnonzero(values.any(axis=0))
-        values = values[:, visit]
-        records = [records[i] for i in visit.tolist()]
-    rows = values.tolist()
-    for r, orig, resp in zip(records, rows[0], rows[1], strict=True):
-        setattr(r, orig_name, orig)
-        setattr(r, resp_name, resp)
+    per record; bool or int), where a side changed (changed: same shape; None: new
+    records, set where non-zero, the others keeping their default, False or 0): a
+    Python step for every record was a fifth of the short pass's record making for
+    200,000 short connections."""
+    visit = np.flatnonzero((values if changed is None else changed).any(axis=0))
+    orig, resp = values[:, visit].tolist()
+    for i, o, r in zip(visit.tolist(), orig, resp, strict=True):
+        setattr(records[i], orig_name, o)
+        setattr(records[i], resp_name, r)
+
+
+def changed_gaps(short: ShortPass, flows: np.ndarray) -> list[int]:
+    """The continuing flows (indices into `flows`) whose gaps (missed_bytes, gaps,
+    gap_frames, gap_times) are or were (as parked: ShortPass.before) not none."""
+    now = _acked_beyond(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
+    return np.flatnonzero((now | _acked_beyond(*_parked_sides(short, flows))).any(
+        axis=0)).tolist()
+
+
+def _parked_sides(short: ShortPass, flows: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """acked, max_end and fin of continuing flows' sides as parked (ShortPass.before),
+    each (2, flows): what their records' end-of-connection fields were made from."""
+    before = short.before
+    return before["acked"][:, flows], before["max_end"][:, flows], before["fin"][:, flows]
+
+
+def _acked_beyond(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:
+    """Per side: its peer ACKed beyond its last byte captured (gap_times)."""
+    return (acked != NONE) & (max_end != NONE) & (acked - max_end - fin > 0)
+
+
+def _fin_unseen(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:
+    """Per side: no FIN captured, its peer ACKed one past its last byte (fins_unseen)."""
+    return (acked != NONE) & (max_end != NONE) & (fin == 0) & (acked - max_end == 1)
+
+
+def _fin_acked(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:
+    """Per side: a FIN captured its peer ACKed above its last byte (fins_acked)."""
+    return (acked != NONE) & (max_end != NONE) & (fin != 0) & (acked - max_end > 0)

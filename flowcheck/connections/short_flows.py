@@ -106,13 +106,12 @@ class ShortFlows:
         chosen[:] = False
         chosen[pick] = True
         rest = walk_a[~chosen].tolist()
-        going_on = (in_parked & ~reused)[pick]
-        parked = [None] * pick.shape[0]
-        for n in np.flatnonzero(going_on).tolist():
-            parked[n] = self._parked[walk_keys[pick[n]]]
+        going = np.flatnonzero((in_parked & ~reused)[pick])
+        parked = self._parked
+        entries = [parked[walk_keys[n]] for n in pick[going].tolist()]
         short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
                           lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
-                          self.tap, parked, self._copy)
+                          self.tap, (going, entries), self._copy)
         flow_ids = walk_a[pick]
         rest.extend(flow_ids[short.bad].tolist())
         keep = np.flatnonzero(~short.bad)

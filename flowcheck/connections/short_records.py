@@ -9,6 +9,9 @@ flowcheck.connections.parked.commit calls these and keeps the sides' state.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 import numpy as np
@@ -21,9 +24,12 @@ from flowcheck.connections.record_columns import (
     frame_lists,
     histories,
     optional,
+    optional_item,
+    ttl_item,
     ttl_lists,
 )
 from flowcheck.connections.short_accounting import (
+    changed_gaps,
     closing,
     fins_acked,
     fins_unseen,
@@ -35,6 +41,9 @@ from flowcheck.model import Connection
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports parked, which imports this module).
 ShortPass = Any
+
+# Whether a value is not None, for `map` (C-level loops over a part's continuing records).
+_is_not_none = partial(is_not, None)
 
 # Connection's fields in order, as `new_records` passes them (checked at import).
 _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn_state",
@@ -152,52 +161,101 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
 
 
 def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
-    """The continuing flows' records with this batch's packets added."""
+    """The continuing flows' records with this batch's packets added: the fields every
+    packet changes set on each record, the others only where this batch's packets
+    change them (compared column-wise with the state the flows were parked with,
+    ShortPass.before, or what the batch adds), so a connection open across the end of
+    a batch (a part of a read chunk: flowcheck.connections._parts) costs little."""
     col = _columns(short, going_on)
-    records = [short.parked[f][0].records[short.parked[f][1]]  # type: ignore[index]
-               for f in going_on.tolist()]
-    histories = [r.history + h for r, h in zip(records, col.histories, strict=True)]
-    orig_bytes = col.orig_bytes + np.fromiter((r.orig_bytes for r in records), np.int64,
-                                              len(records))
-    resp_bytes = col.resp_bytes + np.fromiter((r.resp_bytes for r in records), np.int64,
-                                              len(records))
-    rsts = [(r.rst_frames + more)[:EVIDENCE_CAP]
-            for r, more in zip(records, col.rst_frames, strict=True)]
+    going, entries = short.resumed
+    position = np.zeros(short.v, np.int64)
+    position[going] = np.arange(going.shape[0])
+    records = [block.records[i] for block, i in map(entries.__getitem__,
+                                                     position[going_on].tolist())]
+    histories = [r.history + h if h else r.history
+                 for r, h in zip(records, col.histories, strict=True)]
+    count = len(records)
+    orig_bytes = col.orig_bytes + np.fromiter(map(attrgetter("orig_bytes"), records),
+                                              np.int64, count)
+    resp_bytes = col.resp_bytes + np.fromiter(map(attrgetter("resp_bytes"), records),
+                                              np.int64, count)
+    rsts = list(map(attrgetter("rst_frames"), records))
+    for i in compress(range(count), col.rst_frames):
+        rsts[i] = (rsts[i] + col.rst_frames[i])[:EVIDENCE_CAP]
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, going_on, histories, orig_bytes, resp_bytes, rsts)
-    for values in zip(
+    for r, history, orig_pkts, resp_pkts, orig, resp, last_ts, last_frame, state in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
             orig_bytes.tolist(), resp_bytes.tolist(), short.ts[col.last].tolist(),
-            short.frame[col.last].tolist(), short.retransmits[going_on].tolist(),
-            short.syn_retries[going_on].tolist(), col.syn_frames, col.synack_frames,
-            col.rst_frames, col.fin_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
-            short.established[going_on].tolist(), optional(short.rtt[going_on]),
-            optional(short.syn_ts[going_on]), col.synack_ts, col.rst_ts, states, missed,
-            gaps, gap_frames, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-            unacked[1].tolist(), orig_ev, resp_ev, *ttl_lists(short.ttl[:, going_on]),
-            strict=True):
-        (r, r.history, orig_pkts, resp_pkts, r.orig_bytes, r.resp_bytes, r.last_ts,
-         r.last_frame, retransmits, syn_retries, syn_frames, synack_frames, rst_frames,
-         fin_frames, resp_rst, orig_rst, r.established, r.rtt, r.syn_ts, synack_ts, rst_ts,
-         r.conn_state, r.missed_bytes, r.gaps, r.gap_frames, r.orig_acked_unseen,
-         r.resp_acked_unseen, r.orig_unacked, r.resp_unacked, r.orig_evidence,
-         r.resp_evidence, r.orig_ttl, r.resp_ttl) = values
+            short.frame[col.last].tolist(), states, strict=True):
+        r.history, r.orig_bytes, r.resp_bytes = history, orig, resp
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
-        r.retransmits += retransmits
-        r.syn_retries += syn_retries
-        for mine, more in ((r.syn_frames, syn_frames), (r.synack_frames, synack_frames),
-                           (r.rst_frames, rst_frames), (r.fin_frames, fin_frames)):
-            if more:
-                mine.extend(more[:EVIDENCE_CAP - len(mine)])
-        r.resp_rst = r.resp_rst or resp_rst
-        r.orig_rst = r.orig_rst or orig_rst
-        if r.synack_ts is None:
-            r.synack_ts = synack_ts
-        if r.rst_ts is None:
-            r.rst_ts = rst_ts
+        r.last_ts, r.last_frame, r.conn_state = last_ts, last_frame, state
+    _update_rare(short, going_on, records, col)
+    for i in changed_gaps(short, going_on):
+        records[i].missed_bytes, records[i].gaps = missed[i], gaps[i]
+        records[i].gap_frames = gap_frames[i]
+    for name, values in (("orig_acked_unseen", unseen[0]), ("resp_acked_unseen", unseen[1]),
+                         ("orig_unacked", unacked[0]), ("resp_unacked", unacked[1])):
+        for i, value in _where_changed(values, records, name):
+            setattr(records[i], name, value)
+    evidence = set(compress(range(count), map(_is_not_none, orig_ev)))
+    evidence.update(compress(range(count), map(_is_not_none, resp_ev)))
+    for name in ("orig_evidence", "resp_evidence"):  # SideEvidence may be falsy: not None
+        evidence.update(compress(range(count), map(_is_not_none,
+                                                     map(attrgetter(name), records))))
+    for i in evidence:
+        records[i].orig_evidence, records[i].resp_evidence = orig_ev[i], resp_ev[i]
     _finish(short, going_on, records, col, fresh=False)
     return records
+
+
+def _where_changed(values: np.ndarray, records: list[Connection], name: str
+                   ) -> list[tuple[int, int]]:
+    """(record index, value) where values (int64, one per record) is nonzero or the
+    record's field `name` is (the fields acked_unseen, unacked: 0 for almost all)."""
+    nonzero = set(np.flatnonzero(values).tolist())
+    nonzero.update(compress(range(len(records)), map(attrgetter(name), records)))
+    return [(i, values.item(i)) for i in sorted(nonzero)]
+
+
+def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connection],
+                 col: _Columns) -> None:
+    """The continuing records' fields that few packets change: counts of retransmissions
+    and SYN retries, SYN, SYN-ACK, RST and FIN frames, RSTs, establishment, rtt, the
+    first SYN, SYN-ACK and RST times, TTLs: each set where it changes only."""
+    for name, values in (("retransmits", short.retransmits[going_on]),
+                         ("syn_retries", short.syn_retries[going_on])):
+        for i in np.flatnonzero(values).tolist():
+            setattr(records[i], name, getattr(records[i], name) + values.item(i))
+    for name, lists in (("syn_frames", col.syn_frames), ("synack_frames", col.synack_frames),
+                        ("rst_frames", col.rst_frames), ("fin_frames", col.fin_frames)):
+        for i in compress(range(len(lists)), lists):
+            mine = getattr(records[i], name)
+            mine.extend(lists[i][:EVIDENCE_CAP - len(mine)])
+    for i in np.flatnonzero(col.resp_rst).tolist():
+        records[i].resp_rst = True
+    for i in np.flatnonzero(col.orig_rst).tolist():
+        records[i].orig_rst = True
+    for name, new_ts in (("synack_ts", col.synack_ts), ("rst_ts", col.rst_ts)):
+        for i in compress(range(len(new_ts)), map(_is_not_none, new_ts)):
+            if getattr(records[i], name) is None:
+                setattr(records[i], name, new_ts[i])
+    before = short.before
+    established = short.established[going_on]
+    for i in np.flatnonzero(established != before["established"][going_on]).tolist():
+        records[i].established = bool(established[i])
+    for name in ("rtt", "syn_ts"):
+        now, then = getattr(short, name)[going_on], before[name][going_on]
+        changed = ~((now == then) | (np.isnan(now) & np.isnan(then)))
+        for i in np.flatnonzero(changed).tolist():
+            setattr(records[i], name, optional_item(now.item(i)))
+    ttl = short.ttl[:, going_on]
+    changed = (ttl != before["ttl"][:, going_on]).any(axis=0)
+    for i in np.flatnonzero(changed).tolist():
+        records[i].orig_ttl, records[i].resp_ttl = (ttl_item(ttl.item(0, i)),
+                                                    ttl_item(ttl.item(1, i)))
 
 
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,

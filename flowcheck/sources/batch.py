@@ -74,6 +74,16 @@ class PacketBatch:
             return np.full(rows.shape[0], self.capture, np.int32)
         return self.capture[rows]
 
+    def rows(self, start: int, stop: int) -> PacketBatch:
+        """The batch's records start..stop, views of its arrays (same buffer)."""
+        part = slice(start, stop)
+        return PacketBatch(
+            self.buf, self.frame0 + start, self.ts[part], self.data_off[part],
+            self.caplen[part], self.wirelen[part], self.linktype[part],
+            self.capture if isinstance(self.capture, int | np.integer) else self.capture[part],
+            *(None if (a := getattr(self, name)) is None else a[part]
+              for name in ("interface", "frames", "identity")))
+
     def frame_number(self, row: int) -> int:
         """The frame number of the packet at row."""
         return self.frame0 + row if self.frames is None else int(self.frames[row])
