@@ -250,6 +250,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         if ack:
             letters.append("H")
             _note(record.synack_frames, frame)
+            if record.established and not record.ack_frame and side.acked_frame:
+                # Resent after the handshake's ACK (rare): that ACK's frame, for the
+                # finding that it never reached the listener (sessions.unheard_ack).
+                record.ack_frame = side.acked_frame
             if record.synack_ts is None:
                 record.synack_ts = ts
             if side.isn is None:

@@ -31,6 +31,14 @@ def drop_inbound_syn(ports: str) -> str:
     )
 
 
+def drop_inbound_after_syn(ports: str) -> str:
+    """A rule for SYN only: every inbound packet to `ports` but a SYN is dropped (no
+    `ct state established` accept ahead of it), so a connection's SYN passes, its
+    listener answers, and the ACK and everything after it never arrive (field check
+    trial 34: the listener resends its SYN-ACK, `handshake_incomplete`)."""
+    return drop_inbound_syn(ports).replace(_SYN_ONLY, "tcp flags & syn == 0")
+
+
 def reject_inbound_syn(ports: str, icmp_type: str) -> str:
     """A firewall that rejects with an ICMP error instead of dropping."""
     return drop_inbound_syn(ports).replace(" drop\n", f" reject with icmp type {icmp_type}\n")
@@ -199,6 +207,23 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("control-dropped",
         "A drops SYNs to port 10000: control connection never answered",
         "fail", ("control_unanswered",), nft_agent=drop_inbound_syn("10000")),
+    _be("callback-ack-dropped",
+        "M drops every inbound non-SYN packet to its job-engine port 5001: the callback's "
+        "SYN-ACK is resent after the agent's ACK, which never arrives; the job fails (no "
+        "callback)",
+        "fail", ("handshake_incomplete",), nft_media=drop_inbound_after_syn("5001")),
+    _be("control-ack-dropped",
+        "A drops every inbound non-SYN packet to port 10000: A resends its SYN-ACK after "
+        "M's ACKs, the control connection never opens on A's side; M gives up and closes",
+        "fail", ("handshake_incomplete",), nft_agent=drop_inbound_after_syn("10000")),
+    _be("data-ack-dropped",
+        "A drops every inbound non-SYN packet to its agent range: the data connection's "
+        "SYN-ACK is resent after M's ACK; A halts with CONNECT_ERROR",
+        "fail", ("handshake_incomplete",), nft_agent=drop_inbound_after_syn("6001-6100")),
+    _be("media-range-ack-dropped",
+        "M drops every inbound non-SYN packet to its media range, which holds its control "
+        "connection's source port: the agent's greeting is resent, never acknowledged",
+        "fail", ("control_stalled",), nft_media=drop_inbound_after_syn("5001-5100")),
     _be("restore-2-resources",
         "restore of 2 resources: data flows from M to A on each data connection",
         "pass", resources=2, media=("--restore",)),

@@ -82,6 +82,12 @@ class RareFields:
     too_big_mtu: int | None = None
     too_big_sender: str | None = None
     too_big_to: str | None = None
+    # The frame of the originator's ACK that completed the handshake (its first ACK of
+    # the responder's SYN: Endpoint.acked_frame), kept by the per-packet path when the
+    # responder's SYN-ACK comes again after it (0: none such, or unknown): a listener
+    # that resent its SYN-ACK after that ACK never got it (flowcheck.sessions.
+    # unheard_ack, trial 34). Not in the JSON, nor compared (as fin_ts).
+    ack_frame: int = field(default=0, compare=False)
     # (frame, its stamp) of the first / last packet in file order, kept when records
     # written out of time order moved ts / last_ts off them (connections.by_time):
     # the clock's samples at those frames (verify.capture_time). Not in the JSON.

@@ -15,6 +15,7 @@ from typing import Literal
 from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
+from flowcheck.sessions.unheard_ack import ack_unheard
 
 Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "aborted",
                   "midstream"]
@@ -52,7 +53,11 @@ def reply_to(request: NdmpMessage, later: Iterable[NdmpMessage]) -> NdmpMessage 
 
 
 def connection_outcome(conn: Connection) -> Outcome:
-    """How the connection's opening went, from the handshake evidence the engine kept."""
+    """How the connection's opening went, from the handshake evidence the engine kept.
+    A handshake the capture shows complete whose listener resent its SYN-ACK after the
+    ACK and never progressed (flowcheck.sessions.unheard_ack) never completed."""
+    if ack_unheard(conn):
+        return "handshake_incomplete"
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
         return "established"
     # The capture may have lost the SYN-ACK (a busy sniffer drops packets, or the capture

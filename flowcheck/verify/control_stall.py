@@ -63,3 +63,4 @@ def stalled_side(control: Connection) -> str | None:
     """"orig" or "resp": control_stall's sender; None when none."""
     stall = control_stall(control)
     return stall.side if stall is not None else None
+

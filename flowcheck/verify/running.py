@@ -23,6 +23,7 @@ from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.open_transfer import polled_halted, report_open_transfer
+from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_SECONDS,
@@ -120,9 +121,10 @@ def _check_running(ctx: Context, session: Session) -> None:
     if ctx.causes.get(session.id, set()) - {"halt"}:
         return
     starts = job_starts(ctx, session, stream)
-    if not starts and not start_unseen(ctx, session, stream, control):
-        return
     stall = control_stall(control, closing=True)
+    if not starts and not start_unseen(ctx, session, stream, control) and not (
+            stall is not None and opening_stalled(control, stall)):
+        return
     last = unacked_from(stream, stall) if stall is not None else None
     # An ACK comes well within the retransmission timeout after the message the
     # unacknowledged bytes began; a capture that ended sooner may only miss it. A FIN
@@ -131,7 +133,10 @@ def _check_running(ctx: Context, session: Session) -> None:
     if stall is not None and (stall.fin or (unseen_run_long(stall, rto) if stall.unseen else
                                             time_enough(ctx, last.ts if last
                                                         else control.last_ts))):
-        _stalled(ctx, session, stream, control, stall, last)
+        if not starts and opening_stalled(control, stall):
+            report_opening_stall(ctx, session, stream, control, stall, last)
+        else:
+            _stalled(ctx, session, stream, control, stall, last)
         return
     if not starts:
         return

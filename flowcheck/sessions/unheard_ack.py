@@ -1,0 +1,65 @@
+"""A handshake the capture shows complete that never completed at the listener.
+
+A firewall that lets a connection's first SYN through but drops the packets after it (a
+rule for SYN only, a stateful firewall on an asymmetric route that sees one direction)
+lets the listener's SYN-ACK out and the originator's ACK on the wire, where a capture
+between them records it: the handshake looks complete (Connection.established). The
+listener never got that ACK: it stays in SYN-RECEIVED and resends its SYN-ACK after each
+retransmission timeout (RFC 9293 3.10.7.4; Linux: 1 s, 3 s, 7 s, ..., 5 times), and
+whatever the originator sends next (data, its FIN) is dropped as well, resent and never
+acknowledged (field check trial 34). Read by flowcheck.sessions.classify.connection_outcome
+("handshake_incomplete") and by the words of flowcheck.verify.opening.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+
+# SYN-ACK resends after the captured ACK that are evidence on their own: one resend is
+# what a single lost ACK under random loss gives (the next segment completes the
+# handshake); two in a row, each a retransmission timeout after the last, with nothing
+# of the originator's acknowledged, are a path that drops every ACK.
+RESENDS_ENOUGH = 2
+
+
+def synacks_after_ack(conn: Connection) -> list[int]:
+    """The listener's SYN-ACK resends (frames, as Connection.synack_frames keeps them: the
+    first few) when the originator's SYN was sent once and its ACK completing the
+    handshake is in the capture (Connection.established): each resend says that ACK
+    never reached the listener (RFC 9293 3.10.7.4). [] when none, or when the capture
+    holds one direction only (its ACK or the resends would be missing)."""
+    if (not conn.established or not conn.syn_seen or conn.syn_retries
+            or len(conn.synack_frames) < 2 or not conn.orig_pkts or not conn.resp_pkts):
+        return []
+    return conn.synack_frames[1:]
+
+
+def ack_unheard(conn: Connection) -> list[int]:
+    """The resent SYN-ACKs (frames) that show the handshake never completed at the
+    listener, although the capture holds the originator's ACK (synacks_after_ack), when
+    the connection never progressed: the listener sent no payload byte, no FIN and no
+    RST (in SYN-RECEIVED it has no connection to send on; a FIN or RST of its own is
+    read by the close's checks), acknowledged none of the originator's bytes or its FIN
+    (its ACKs stay at the SYN-ACK's), and either resent its SYN-ACK at least
+    RESENDS_ENOUGH times or the originator resent its data or FIN unacknowledged. []
+    when not: a SYN-ACK resent once under random loss, after which data flowed, is a
+    lost ACK the next segment made up for."""
+    resent = synacks_after_ack(conn)
+    if not resent:
+        return []
+    if (conn.resp_bytes or conn.resp_rst or "f" in conn.history or conn.orig_acked_unseen
+            or conn.orig_fin_acked):
+        return []
+    sent = conn.sent_once("orig")
+    if sent and conn.orig_unacked < sent:
+        return []  # some of the originator's bytes were acknowledged
+    originator_resent = conn.evidence("orig").resends > 0 or _fin_resent(conn)
+    if len(resent) >= RESENDS_ENOUGH or originator_resent:
+        return resent
+    return []
+
+
+def _fin_resent(conn: Connection) -> bool:
+    """Did the originator send its FIN more than once (Connection.fin_frames holds the
+    first few FINs of both sides; the listener sent none here)?"""
+    return len(conn.fin_frames) >= 2

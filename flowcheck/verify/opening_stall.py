@@ -1,0 +1,78 @@
+"""control_stalled for a control connection that stalled at its first bytes: its
+handshake in the capture, then one side's first message (the agent's greeting
+NDMP_NOTIFY_CONNECTED, or the media server's first request) resent and never
+acknowledged, the other side sending nothing (field check trial 34 D4: the media server
+dropping every non-SYN packet to its media range, which holds its own control
+connection's source port, read `step_missing` for the callback with a capture-filter
+hint). No job started on it, so flowcheck.verify.running judges it without one; the
+later steps are unknown ("the session stopped before it could come"), not missing.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.verify.allow_rules import return_ports
+from flowcheck.verify.context import Context
+from flowcheck.verify.stalled import Stall, stall_words, unacked_words
+
+
+def opening_stalled(control: Connection, stall: Stall) -> bool:
+    """Did the control connection stall from its opening on: its handshake in the
+    capture, the stall's bytes never acknowledged (not ACKs lost on the way, nor a
+    capture of one direction, nor a FIN), the other side sending no payload byte, and
+    the stalled side no more than those bytes, resends included (each resend carries at
+    most them: nothing of it was acknowledged before)?"""
+    if (not (control.syn_seen and control.synack_seen) or stall.fin or stall.acks_lost
+            or stall.unseen or stall.lost or stall.unacked <= 0):
+        return False
+    other = "resp" if stall.side == "orig" else "orig"
+    return (not control.sent_once(other)
+            and control.sent_once(stall.side) <= stall.unacked * (stall.resends + 1))
+
+
+def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
+                         control: Connection, stall: Stall, last: NdmpMessage | None) -> None:
+    """control_stalled for opening_stalled: the head as every stall's (stall_words), the
+    reading of packets dropped after the SYN towards the receiver (a rule for SYN only,
+    a stateful firewall on an asymmetric route), the fix on the receiver's input chain
+    and the firewalls between; the session's later steps unknown (Context.silent_peer)."""
+    roles = (("the media server", "the agent") if stall.side == "orig"
+             else ("the agent", "the media server"))
+    sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
+                        else (control.resp_h, control.orig_h))
+    what = (f"its first {stall.unacked} B ({unacked_words(stream, stall, last)})"
+            if last is not None else f"its first {stall.unacked} B")
+    answer, back_to = return_ports(ctx, control)
+    if stall.side == "resp":  # the originator's side drops: towards its source ports
+        towards = f"TCP from {control.resp_h} {answer} to {control.orig_h} {back_to}"
+    else:
+        towards = f"TCP from {control.orig_h} {back_to} to {control.resp_h} {answer}"
+    message = (
+        stall_words("control", control, roles, stall, what)
+        + f" It stalled at its first bytes, right after the handshake: {roles[1]} "
+        f"{receiver} acknowledged nothing of {sender}'s and sent nothing itself, so no "
+        "NDMP session opened and the job could not begin (no callback or announcement "
+        "was due). The handshake's packets passed and every later one towards "
+        f"{receiver} was dropped: a rule on {receiver} or on a firewall between them that "
+        "lets in SYNs only (one matching `tcp flags syn`, or dropping a port range with "
+        "no accept of established connections ahead of it: a range that holds the "
+        f"connection's own port on {receiver} drops its replies too), or a stateful "
+        "firewall on an asymmetric route that sees one direction of the connection. If "
+        f"this capture was taken on {receiver}, the packets reached it (a capture sees "
+        "arriving packets before the host's firewall): its own firewall dropped them.")
+    fix = (f"On {receiver} (its input chain) and on any firewall between the hosts, accept "
+           "established connections ahead of any drop (nft insert rule inet filter input "
+           "ct state established,related accept; iptables -I INPUT -m conntrack --ctstate "
+           f"ESTABLISHED,RELATED -j ACCEPT), or allow {towards} whatever its flags; a "
+           "stateful firewall between them must see both directions. A capture on both "
+           "hosts at once shows where the packets are lost.")
+    ctx.add("control_stalled", message, fix, session=session, conn=control,
+            frames=sorted({*control.syn_frames, *control.synack_frames,
+                           *([last.frame] if last is not None else []),
+                           *([stall.first_frame] if stall.first_frame else []),
+                           *([stall.frame] if stall.frame else [])}),
+            ts=last.ts if last is not None else control.ts, cause="control")
+    ctx.silent_peer[session.id] = (
+        f"the control connection stalled at its first bytes: {roles[0]}'s were never "
+        f"acknowledged ({endpoint(control.orig_h, control.orig_p)} -> "
+        f"{endpoint(control.resp_h, control.resp_p)}, control_stalled)")

@@ -1,0 +1,129 @@
+"""A handshake the capture shows complete that never completed at the listener (field
+check trial 34): a firewall lets the SYN through and drops the packets after it, so the
+listener resends its SYN-ACK after the originator's captured ACK and acknowledges
+nothing more: `handshake_incomplete`, the step failed, its consequences not reported.
+
+The whole results of the trial's captures are regress expectations
+(captures/trial34-ack-dropped); here the rule's limits, on scapy-built connections and on
+a copy of a stored capture changed by scapy: a SYN-ACK resent once under random loss
+after which data flowed, a capture of one direction, and the same capture without the
+resent SYN-ACKs are read as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capture_factory import tcp_packet, write_pcap
+from scapy.all import TCP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.connections import track_connections
+from flowcheck.model import Connection
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.unheard_ack import ack_unheard
+
+DIR = Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
+M, A = "10.77.0.1", "10.77.0.2"
+ISN_M, ISN_A = 1000, 5000
+
+
+def _analyze(path: Path, name: str) -> Analysis:
+    config = build_config(load_file(DIR / f"{name}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _handshake(t: float = 100.0) -> list[tuple[float, bytes]]:
+    """M's SYN to A's port 6001, A's SYN-ACK, M's ACK completing it."""
+    return [(t, tcp_packet(M, A, 5002, 6001, "S", ISN_M)),
+            (t + 0.0001, tcp_packet(A, M, 6001, 5002, "SA", ISN_A, ISN_M + 1)),
+            (t + 0.0002, tcp_packet(M, A, 5002, 6001, "A", ISN_M + 1, ISN_A + 1))]
+
+
+def _synack_again(t: float) -> list[tuple[float, bytes]]:
+    """A's SYN-ACK resent at t and M's ACK answering it."""
+    return [(t, tcp_packet(A, M, 6001, 5002, "SA", ISN_A, ISN_M + 1)),
+            (t + 0.0001, tcp_packet(M, A, 5002, 6001, "A", ISN_M + 1, ISN_A + 1))]
+
+
+def _connection(tmp_path: Path, packets: list[tuple[float, bytes]]) -> Connection:
+    path = tmp_path / "c.pcap"
+    write_pcap(path, packets)
+    [conn] = track_connections([str(path)]).connections
+    return conn
+
+
+def test_synack_resent_after_the_captured_ack_is_a_handshake_never_completed(
+        tmp_path: Path) -> None:
+    conn = _connection(tmp_path, [*_handshake(), *_synack_again(101.0),
+                                  *_synack_again(103.0)])
+    assert conn.established  # the capture holds the ACK
+    assert ack_unheard(conn) == [4, 6]
+    assert connection_outcome(conn) == "handshake_incomplete"
+
+
+def test_one_resend_and_the_originators_fin_resent_unacknowledged(tmp_path: Path) -> None:
+    fin = [(t, tcp_packet(M, A, 5002, 6001, "FA", ISN_M + 1, ISN_A + 1))
+           for t in (101.5, 101.7, 102.1)]
+    conn = _connection(tmp_path, [*_handshake(), *_synack_again(101.0), *fin])
+    assert ack_unheard(conn) == [4]
+    assert connection_outcome(conn) == "handshake_incomplete"
+
+
+def test_one_resend_and_nothing_after_it_is_not_evidence_enough(tmp_path: Path) -> None:
+    conn = _connection(tmp_path, [*_handshake(), *_synack_again(101.0)])
+    assert ack_unheard(conn) == []
+    assert connection_outcome(conn) == "established"
+
+
+def test_a_resend_under_random_loss_then_data_acknowledged_is_no_finding(
+        tmp_path: Path) -> None:
+    """The ACK lost once: the listener resends its SYN-ACK twice, then the originator's
+    data completes the handshake and the listener acknowledges it."""
+    data = [(102.0, tcp_packet(M, A, 5002, 6001, "PA", ISN_M + 1, ISN_A + 1, b"x" * 100)),
+            (102.0001, tcp_packet(A, M, 6001, 5002, "A", ISN_A + 1, ISN_M + 101)),
+            (102.1, tcp_packet(A, M, 6001, 5002, "PA", ISN_A + 1, ISN_M + 101, b"y" * 500)),
+            (102.1001, tcp_packet(M, A, 5002, 6001, "A", ISN_M + 101, ISN_A + 501))]
+    conn = _connection(tmp_path, [*_handshake(), *_synack_again(101.0),
+                                  *_synack_again(101.5), *data])
+    assert ack_unheard(conn) == []
+    assert connection_outcome(conn) == "established"
+
+
+def test_a_capture_of_one_direction_is_no_finding(tmp_path: Path) -> None:
+    """Only the listener's packets: its SYN-ACKs, none of the originator's ACKs (the
+    capture cannot show which arrived); only the originator's: no SYN-ACK resend."""
+    both = [*_handshake(), *_synack_again(101.0), *_synack_again(103.0)]
+    listener = [p for i, p in enumerate(both) if i in (1, 3, 5)]
+    assert ack_unheard(_connection(tmp_path, listener)) == []
+    originator = [p for i, p in enumerate(both) if i not in (1, 3, 5)]
+    assert ack_unheard(_connection(tmp_path, originator)) == []
+
+
+def test_stored_data_connection_names_the_ack_and_the_resends() -> None:
+    name = "data-ack-dropped-at-agent"
+    analysis = _analyze(DIR / f"{name}.pcap", name)
+    assert [f.code for f in analysis.findings if f.severity == "error"] == [
+        "handshake_incomplete"]
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert {24, 28, 30} <= set(finding.frames)  # the ACK, the resent SYN-ACKs
+    assert "ACK completing it (frame 24)" in finding.message
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+    steps = analysis.sessions[0].steps
+    assert steps[3].status == "failed" and "resent its SYN-ACK 2 times" in steps[3].detail
+
+
+def test_stored_capture_without_the_resent_synacks_reads_as_before(tmp_path: Path) -> None:
+    """Frames 28 and 30 (A's SYN-ACK resends) and M's ACKs of them taken out: nothing
+    shows the ACK was lost, so the halt is the finding, step 4 ok."""
+    name = "data-ack-dropped-at-agent"
+    packets = list(rdpcap(str(DIR / f"{name}.pcap")))
+    kept = [p for i, p in enumerate(packets, 1) if i not in (28, 29, 30, 31)]
+    assert all(not (TCP in p and p[TCP].flags == "SA" and p[TCP].sport == 6001)
+               for p in kept[27:])
+    path = tmp_path / "no-resend.pcap"
+    wrpcap(str(path), kept)
+    analysis = _analyze(path, name)
+    assert not any(f.code == "handshake_incomplete" for f in analysis.findings)
+    assert analysis.sessions[0].steps[3].status == "ok"

@@ -1,0 +1,57 @@
+"""A control connection that stalled at its first bytes (field check trial 34 D4): the
+media server drops every non-SYN packet to its media range, which holds its own control
+connection's source port, so the agent's greeting is resent and never acknowledged:
+`control_stalled` with the later steps unknown, not `step_missing` for the callback with
+a capture-filter hint (the capture had no filter).
+
+The stored capture's whole result is a regress expectation
+(captures/trial34-ack-dropped); here the reading and its limit, on copies changed by
+scapy: a greeting the media server acknowledged is no stall at the opening.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.all import IP, TCP, rdpcap, wrpcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+DIR = Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
+NAME = "media-drops-nonsyn-to-media-range"
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(DIR / f"{NAME}.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def test_greeting_never_acknowledged_is_control_stalled_not_a_missing_callback() -> None:
+    analysis = _analyze(DIR / f"{NAME}.pcap")
+    assert [f.code for f in analysis.findings if f.severity == "error"] == ["control_stalled"]
+    [finding] = analysis.findings
+    assert "stalled at its first bytes" in finding.message
+    assert "capture filter" not in finding.message
+    assert finding.fix.startswith("On 10.77.0.1 (its input chain)")
+    assert {4, 12} <= set(finding.frames)  # the greeting, its last resend
+    steps = analysis.sessions[0].steps
+    assert steps[0].status == "ok"
+    assert [s.status for s in steps[1:]] == ["unknown"] * 4
+    assert "control_stalled" in steps[1].detail
+
+
+def test_a_greeting_the_media_server_acknowledged_is_no_opening_stall(
+        tmp_path: Path) -> None:
+    """The media server's ACK of the greeting (ack 61) after its first copy: the resends
+    that follow are ACKs lost on the way, not a connection that never got a byte
+    through; whatever the reading, not this one."""
+    packets = list(rdpcap(str(DIR / f"{NAME}.pcap")))
+    ack = packets[2].copy()  # the media server's ACK of the handshake
+    ack[TCP].ack = packets[3][TCP].seq + len(packets[3][TCP].payload)
+    del ack[IP].chksum, ack[TCP].chksum
+    ack.time = packets[3].time + 0.0001
+    path = tmp_path / "acked.pcap"
+    wrpcap(str(path), [*packets[:4], ack, *packets[4:]])
+    analysis = _analyze(path)
+    assert not any("stalled at its first bytes" in f.message for f in analysis.findings)
