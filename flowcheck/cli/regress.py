@@ -54,7 +54,7 @@ def regress(
     try:
         run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout: cli/main.py raises
+        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout: cli/app.py raises
         # KeyboardInterrupt for both): the cases judged so far still reach the reports;
         # exit 130.
         _write_junit(done, junit, interrupted=True)
