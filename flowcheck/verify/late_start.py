@@ -112,7 +112,8 @@ def open_transfers(connections: list[Connection], config: Config, *,
     ports above 1024 alone)."""
     found = []
     for conn in connections:
-        if connection_outcome(conn) != "midstream":
+        # A SYN or SYN-ACK captured makes any outcome but "midstream": skipped unread.
+        if conn.syn_frames or conn.synack_frames or connection_outcome(conn) != "midstream":
             continue
         (orig, orig_acked), (resp, resp_acked) = _sent(conn, True), _sent(conn, False)
         if orig >= resp:

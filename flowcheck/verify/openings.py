@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from flowcheck.model import Announcement, Connection, RingGap, Session
 
@@ -60,7 +61,12 @@ def session_openings(sessions: Iterable[Session], connections: Sequence[Connecti
     in the capture, by uid: that SYN's frame. The job opened them after its control
     connection, so after that frame (a callback follows the control connection's
     messages: flow-model.md, steps 1-2)."""
-    syn_frames = {c.uid: c.syn_frames[0] for c in connections if c.syn_frames}
+    sessions = list(sessions)
+    controls = {session.control_uid for session in sessions}
+    if not controls:
+        return {}
+    syn_frames = {c.uid: c.syn_frames[0] for c in connections
+                  if c.uid in controls and c.syn_frames}
     opened = {}
     for session in sessions:
         control_syn = syn_frames.get(session.control_uid)
@@ -81,11 +87,13 @@ def missed_openings(connections: Sequence[Connection],
     captured frame its SYN came after (session_openings)."""
     if not connections:
         return []
-    start = min(c.ts for c in connections)
+    start = min(map(attrgetter("ts"), connections))
     holes = [gap for gap in ring_gaps if not gap.head]
     after = opened_after or {}
     found = []
     for conn in connections:
+        if conn.syn_frames and conn.synack_frames:
+            continue  # _missed's usual case, without a call per connection
         missed = _missed(conn, announced.get(conn.uid), start, after.get(conn.uid))
         if missed is not None and not any(gap.start < missed.sent_by
                                           and gap.end > missed.sent_after for gap in holes):
@@ -98,6 +106,16 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
     if conn.syn_frames and conn.synack_frames:
         return None  # the usual case, first: a capture may hold 200,000 connections
     history = conn.history
+    # Which of the three cases below can hold follows from the SYN and the SYN-ACK
+    # alone: the history's letters are read for that case only.
+    if conn.synack_frames:  # no SYN
+        if not any(letter in history for letter in "ADF"):
+            return None
+    elif conn.syn_frames:  # no SYN-ACK
+        if not any(letter in history for letter in "adf"):
+            return None
+    elif ann is None or ann.frame >= conn.first_frame:
+        return None
     orig_went_on = any(letter in history for letter in "ADF")
     resp_went_on = any(letter in history for letter in "adf")
     if not conn.syn_seen and conn.synack_seen and orig_went_on:
