@@ -96,3 +96,19 @@ def test_every_stored_capture_analysis(capture: str, capsys: pytest.CaptureFixtu
     stream = io.StringIO()
     write_json(document, stream)
     assert stream.getvalue() == text
+
+
+def test_many_records_in_few_pieces() -> None:
+    """A list of flat records (a report's connections) is encoded a chunk of records per
+    C call, not one Python-level step per record: the pieces stay few as records grow,
+    and the text is json's own across chunk boundaries (ROWS records each)."""
+    from flowcheck.report import json_text
+
+    rows = getattr(json_text, "ROWS", 1024)
+    count = 2 * rows + 3
+    records = [{"uid": f"C{n}", "ts": 1764547200 + n / 7, "history": "},\n      {",
+                "tunnel": None, "session": "S1" if n % 3 else None} for n in range(count)]
+    value = {"connections": records, "ndmp": []}
+    pieces = list(json_text.iter_indented(value))
+    assert "".join(pieces) == json.dumps(value, indent=2)
+    assert len(pieces) <= count // rows + 8  # chunks, keys and brackets; not a record each

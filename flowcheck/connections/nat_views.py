@@ -60,7 +60,11 @@ def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
                    ) -> tuple[list[Connection], list[tuple[Connection, Connection]]]:
     """(the connections without the far views, in their order; (kept, far view) pairs,
     control connections first)."""
-    by_uid = {conn.uid: conn for conn in connections}
+    if not streams:
+        return connections, []  # no control stream: no view to pair (nor a dict to build)
+    # Looked up by the streams' uids only.
+    tapped = {stream.uid for stream in streams}
+    by_uid = {conn.uid: conn for conn in connections if conn.uid in tapped}
     groups: dict[tuple, list[NdmpStream]] = {}
     for stream in streams:
         key = _signature(stream)

@@ -15,6 +15,7 @@ interface than on the other). The one with more packets is kept, the other left 
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, endpoint
@@ -30,7 +31,7 @@ _NAMED = 3  # pairs named in a capture_duplicates of connections kept once
 def fold_tunnel_copies(connections: list[Connection]
                        ) -> tuple[list[Connection], list[tuple[Connection, Connection]]]:
     """(the connections without the copies, in their order; (kept, copy) pairs)."""
-    if not any(conn.tunnel for conn in connections):
+    if not any(map(attrgetter("tunnel"), connections)):
         return connections, []  # the usual capture: nothing tunnelled, nothing to pair
     by_endpoints: dict[tuple[str, int, str, int], list[Connection]] = {}
     for conn in connections:

@@ -206,7 +206,7 @@ class Connection:
             "resp_h": self.resp_h,
             "resp_p": self.resp_p,
             "ts": self.ts,
-            "duration": self.duration,
+            "duration": max(0.0, self.last_ts - self.ts),  # self.duration, without its call
             "conn_state": self.conn_state,
             "history": self.history,
             "orig_pkts": self.orig_pkts,

@@ -7,6 +7,13 @@ connection's record, a list of frame numbers) is encoded in one C call whose ite
 separator is a newline and the items' indent; only containers holding containers are
 walked here. json escapes every newline inside a string, so the only newlines in its
 text are separators and the result is exactly json's.
+
+A list of such records (a report's `connections`: one per connection) is encoded a
+thousand records per C call (ROWS): the records' items at their depth, the same
+separator between records, then the one text every record boundary is (`},` NEWLINE
+indent `{`: a string holds no raw newline) moved to the records' own depth. One
+Python-level step per record cost 25 microseconds a connection: the report of 20,000
+connections took longer to write than the engine took to read the capture.
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from functools import cache
+from itertools import chain
 from json.encoder import encode_basestring_ascii
 from typing import IO
 
 INDENT = "  "
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+ROWS = 1024  # records of a list of records encoded per C call
 
 
 def dumps_indented(document: object) -> str:
@@ -67,6 +76,9 @@ def iter_indented(value: object, depth: int = 0) -> Iterator[str]:
         if set(map(type, value)) <= _SCALARS:  # type: ignore[arg-type]
             yield "[" + inner + _items_at(depth + 1)(value)[1:-1] + closing + "]"
             return
+        if _flat_records(value):  # type: ignore[arg-type]
+            yield from _records(value, depth)  # type: ignore[arg-type]
+            return
         separator = "[" + inner
         for item in value:  # type: ignore[attr-defined]
             yield separator
@@ -80,3 +92,31 @@ def iter_indented(value: object, depth: int = 0) -> Iterator[str]:
         # json's own indenting encoder, its lines moved to this depth.
         yield json.dumps(value, indent=len(INDENT)).replace("\n", closing)
 
+
+
+def _flat_records(rows: list) -> bool:
+    """Whether every item of `rows` is a non-empty dict of str keys and scalar values
+    (the records iter_indented encodes in one C call each), checked in C-level passes."""
+    if set(map(type, rows)) != {dict} or not all(rows):
+        return False
+    if set(map(type, chain.from_iterable(rows))) != {str}:
+        return False
+    values = chain.from_iterable(map(dict.values, rows))
+    return set(map(type, values)) <= _SCALARS
+
+
+def _records(rows: list[dict], depth: int) -> Iterator[str]:
+    """The text of the list `rows` of flat records at `depth`, ROWS records per piece:
+    each chunk encoded in one C call with the records' items at depth + 2, every record
+    boundary then moved to depth + 1 (its own, json's) by one replace."""
+    encode = _items_at(depth + 2)
+    inner = "\n" + INDENT * (depth + 1)
+    items = "\n" + INDENT * (depth + 2)
+    boundary = "}," + items + "{"
+    moved = inner + "}," + inner + "{" + items
+    separator = "[" + inner + "{" + items
+    for start in range(0, len(rows), ROWS):
+        text = encode(rows[start:start + ROWS])  # "[{" ... "}]"
+        yield separator + text[2:-2].replace(boundary, moved)
+        separator = inner + "}," + inner + "{" + items
+    yield inner + "}" + "\n" + INDENT * depth + "]"

@@ -31,6 +31,7 @@ too); this module builds the sessions in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
@@ -142,7 +143,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     for stream in stream_by_uid.values():
         for announcement in stream.announcements:
             announcement.used_by = None
-    ordered = sorted(connections, key=lambda c: (c.ts, c.first_frame))
+    ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
     # Another protocol on the NDMP port (both sides, from their start) is no session:
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
     # A stray copy of another host pair's control SYN (a switch's flood) is no session

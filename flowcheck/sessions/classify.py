@@ -34,6 +34,13 @@ _MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",
                                                               "WRITE": "restore"}
 
 
+# History letters (Zeek's) of a side that went on after the handshake (ACK, data, FIN),
+# the responder's with its SYN-ACK, and either side's close: a set's isdisjoint reads a
+# history in one C call (the same answer as testing each letter in it).
+_ORIG_WENT_ON, _RESP_WENT_ON = frozenset("ADF"), frozenset("adf")
+_RESP_ANSWERED, _CLOSED = frozenset("hadf"), frozenset("FfRr")
+
+
 def message_op(message: NdmpMessage) -> str:
     """The message's name without the NDMP_ prefix ("DATA_LISTEN"), whatever the decoder."""
     name = (message.name or "").upper().removeprefix("NDMP_")
@@ -65,9 +72,9 @@ def connection_outcome(conn: Connection) -> Outcome:
     # Zeek's lower-case history letters. That connection was answered; a refused one
     # shows only "r". Likewise an originator ACKs, sends data or closes only after a
     # SYN-ACK reached it, seen or not (upper-case letters).
-    if (conn.syn_seen or conn.synack_seen) and any(letter in conn.history for letter in "adf"):
+    if (conn.syn_seen or conn.synack_seen) and not _RESP_WENT_ON.isdisjoint(conn.history):
         return "established"
-    if conn.syn_seen and any(letter in conn.history for letter in "ADF"):
+    if conn.syn_seen and not _ORIG_WENT_ON.isdisjoint(conn.history):
         return "established"
     if conn.synack_seen and originator_aborted(conn):
         return "aborted"
@@ -201,9 +208,9 @@ def one_sided(conn: Connection) -> Direction | None:
     other side talked: "resp" when the originator ACKs, sends data or closes but no
     responder packet was captured; "orig" the other way round (a SPAN port or
     `tcpdump -Q in|out` that sees one direction)."""
-    if conn.resp_pkts == 0 and conn.orig_pkts and any(c in conn.history for c in "ADF"):
+    if conn.resp_pkts == 0 and conn.orig_pkts and not _ORIG_WENT_ON.isdisjoint(conn.history):
         return "resp"
-    if conn.orig_pkts == 0 and conn.resp_pkts and any(c in conn.history for c in "hadf"):
+    if conn.orig_pkts == 0 and conn.resp_pkts and not _RESP_ANSWERED.isdisjoint(conn.history):
         return "orig"
     return None
 
@@ -291,7 +298,7 @@ def end_of(conn: Connection) -> float:
 def seen_closing(conn: Connection) -> bool:
     """Did the capture see the connection end (a FIN or a RST either way)? One that did
     not was still open when the capture ended, as far as the capture shows."""
-    return bool(conn.fin_frames or conn.rst_frames) or any(c in conn.history for c in "FfRr")
+    return bool(conn.fin_frames or conn.rst_frames) or not _CLOSED.isdisjoint(conn.history)
 
 
 def asked_nothing(control: Connection) -> bool:

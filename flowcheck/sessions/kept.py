@@ -66,17 +66,19 @@ def kept_packets(connections: Iterable[Connection]) -> KeptPackets:
     those of the connections read until both pure ACKs and data were seen."""
     kinds: set[str] = set()
     sent_unseen = went_on = False
+    # A capture's connections share a few histories: each one's letters are read once
+    # (the kinds change, and the early stop can come, only at a history not seen yet).
+    histories: set[str] = set()
     for conn in connections:
-        for letter in set(conn.history.upper()):
-            if letter in _KIND_OF:
-                kinds.add(_KIND_OF[letter])
-            if letter in _ALSO:
-                kinds.add(_ALSO[letter])
-        if "ack" in kinds and "data" in kinds:
-            return KeptPackets(frozenset(kinds), None)  # no shape has both: stop early
+        history = conn.history
+        if history not in histories:
+            histories.add(history)
+            kinds |= _history_kinds(history)
+            if "ack" in kinds and "data" in kinds:
+                return KeptPackets(frozenset(kinds), None)  # no shape has both: stop early
         sent_unseen = sent_unseen or conn.missed_bytes > 0
         went_on = went_on or (conn.established and conn.syn_seen) or (
-            "F" in conn.history and "f" in conn.history)
+            "F" in history and "f" in history)
     # No letter at all: connections made without a history (nothing to read).
     acks_left_out = bool(kinds) and "ack" not in kinds and went_on
     shape: Shape | None = None
@@ -89,6 +91,17 @@ def kept_packets(connections: Iterable[Connection]) -> KeptPackets:
     elif "data" in kinds and not kinds & {"syn", "ack"}:
         shape = "data_only"
     return KeptPackets(frozenset(kinds), shape)
+
+
+def _history_kinds(history: str) -> set[str]:
+    """The packet kinds a Zeek history's letters name (either side's)."""
+    kinds = set()
+    for letter in set(history.upper()):
+        if letter in _KIND_OF:
+            kinds.add(_KIND_OF[letter])
+        if letter in _ALSO:
+            kinds.add(_ALSO[letter])
+    return kinds
 
 
 def kept_words(kept: KeptPackets) -> str:

@@ -30,12 +30,23 @@ class CaptureTime:
     Built from each connection's first packet (first_frame, ts) and last one
     (last_frame, last_ts) and each decoded message's (frame, ts); `end` (seconds,
     capture clock) is when the capture stopped when later than its last TCP packet
-    (Traffic.ended_at)."""
+    (Traffic.ended_at). Sampled at the first `after` call: most analyses ask none (a
+    capture's two points per connection sorted for nothing)."""
 
-    __slots__ = ("_frames", "_times", "_rest", "_end")
+    __slots__ = ("_frames", "_times", "_rest", "_end", "_read", "samples")
 
     def __init__(self, connections: list[Connection], streams: list[NdmpStream],
                  end: float | None = None) -> None:
+        self._read: tuple[list[Connection], list[NdmpStream], float | None] | None = (
+            list(connections), list(streams), end)
+        self.samples = 0  # times the clock was sampled (0 or 1: tests)
+
+    def _sample(self) -> None:
+        """Sample the clock (the class's docstring) from what __init__ was given."""
+        assert self._read is not None
+        connections, streams, end = self._read
+        self._read = None
+        self.samples += 1
         points = sorted({_first(c) for c in connections} | {_last(c) for c in connections}
                         | {(m.frame, m.ts) for s in streams for m in s.messages})
         self._frames = [frame for frame, _ in points]
@@ -53,6 +64,8 @@ class CaptureTime:
         """Seconds of capture after the event written at `frame` and stamped `ts`: the
         clock's progress from it over the points written after it; with none, the
         capture's end less ts."""
+        if self._read is not None:
+            self._sample()
         at = bisect_right(self._frames, frame)
         if at == len(self._frames):
             return max(0.0, self._end - ts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.findings import make_finding
@@ -130,7 +131,7 @@ class Context:
         self.by_uid = {c.uid: c for c in self.connections}
         self.stream_by_uid = {s.uid: s for s in self.streams}
         self.session_by_id = {s.id: s for s in self.sessions}
-        self.capture_start = min((c.ts for c in self.connections), default=0.0)
+        self.capture_start = min(map(attrgetter("ts"), self.connections), default=0.0)
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session the connection belongs to (its `session`), if any."""

@@ -12,6 +12,8 @@ TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import compress
+from operator import attrgetter
 from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
@@ -42,18 +44,22 @@ Judged = Outcome | Literal["unknown", "late", "given_up"]
 
 def capture_end(connections: list[Connection]) -> float:
     """Time of the capture's last TCP packet (seconds, capture clock)."""
-    return max((max(c.last_ts, c.ts) for c in connections), default=0.0)
+    if not connections:
+        return 0.0
+    # The larger of each one's last_ts and ts, at most: the larger of the two maxima.
+    return max(max(map(_LAST_TS, connections)), max(map(_TS, connections)))
+
+
+_LAST_TS, _TS = attrgetter("last_ts"), attrgetter("ts")
+_ORIG, _RESP = attrgetter("orig_h", "resp_h"), attrgetter("resp_h", "orig_h")
+_ORIG_PKTS, _RESP_PKTS = attrgetter("orig_pkts"), attrgetter("resp_pkts")
 
 
 def captured_directions(connections: list[Connection]) -> set[tuple[str, str]]:
     """The host-to-host directions (sender, receiver) of which the capture holds a TCP
-    packet."""
-    seen: set[tuple[str, str]] = set()
-    for conn in connections:
-        if conn.orig_pkts:
-            seen.add((conn.orig_h, conn.resp_h))
-        if conn.resp_pkts:
-            seen.add((conn.resp_h, conn.orig_h))
+    packet (in C-level passes: one per side, no Python step per connection)."""
+    seen = set(compress(map(_ORIG, connections), map(_ORIG_PKTS, connections)))
+    seen.update(compress(map(_RESP, connections), map(_RESP_PKTS, connections)))
     return seen
 
 
@@ -69,6 +75,8 @@ def missing_directions(connections: list[Connection],
         seen = captured_directions(connections)
     proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in connections:
+        if conn.orig_pkts and conn.resp_pkts:
+            continue  # both sides captured: neither one_sided nor quoted_syn_refused
         # A SYN its originator's own ICMP refused never left it (trial 28 D7).
         side = ("orig" if quoted_syn_refused(conn) and not own_stack_refused(conn)
                 else one_sided(conn))

@@ -36,6 +36,7 @@ late start. Every one of these holds (trial 29 D1):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
 from flowcheck.model import Connection, Finding, Severity
@@ -112,7 +113,8 @@ def open_transfers(connections: list[Connection], config: Config, *,
     ports above 1024 alone)."""
     found = []
     for conn in connections:
-        if connection_outcome(conn) != "midstream":
+        # A SYN or SYN-ACK captured makes any outcome but "midstream": skipped unread.
+        if conn.syn_frames or conn.synack_frames or connection_outcome(conn) != "midstream":
             continue
         (orig, orig_acked), (resp, resp_acked) = _sent(conn, True), _sent(conn, False)
         if orig >= resp:
@@ -175,8 +177,8 @@ def explain_late_start(finding: Finding, connections: list[Connection], config: 
     (see the module's docstring), the error with that connection named when only the
     configuration is missing to tie it; None when the capture shows no such connection."""
     port = config.ndmp_port
-    if finding.severity != Severity.ERROR or any(
-            port in (c.orig_p, c.resp_p) for c in connections):
+    if finding.severity != Severity.ERROR or port in map(attrgetter("orig_p"), connections) \
+            or port in map(attrgetter("resp_p"), connections):
         return None
     tied = _pinned(config)
     transfers = open_transfers(connections, config, tied=tied)

@@ -23,6 +23,9 @@ sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
+from itertools import chain
+from operator import attrgetter, is_not
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
@@ -38,6 +41,10 @@ from flowcheck.verify.openings import (
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
 FRAMES_EACH = 4  # evidence frames per named connection
+_ORIG_EVIDENCE, _RESP_EVIDENCE = attrgetter("orig_evidence"), attrgetter("resp_evidence")
+_MISSED, _ORIG_BYTES, _RESP_BYTES = (attrgetter("missed_bytes"), attrgetter("orig_bytes"),
+                                     attrgetter("resp_bytes"))
+_GIVEN = partial(is_not, None)
 _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only the backup "
                "hosts' traffic (a source filter or ACL on the ERSPAN session), keep the "
                "mirror's destination and the path to the collector below their capacity "
@@ -47,8 +54,12 @@ _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only th
 
 def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
     """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
-    missed = sum(c.sniffer_missed for c in connections)
-    seen = sum(c.orig_bytes + c.resp_bytes for c in connections)
+    # Connection.sniffer_missed summed: missed_bytes less the evidence's lost and untold
+    # bytes, of the few sides that have evidence (integers: the same sums).
+    evidence = list(filter(_GIVEN, chain(map(_ORIG_EVIDENCE, connections),
+                                         map(_RESP_EVIDENCE, connections))))
+    missed = sum(map(_MISSED, connections)) - sum(e.lost + e.untold for e in evidence)
+    seen = sum(map(_ORIG_BYTES, connections)) + sum(map(_RESP_BYTES, connections))
     return missed, seen, missed / (missed + seen) if missed + seen else 0.0
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from flowcheck.model import Announcement, Connection, RingGap, Session
 
@@ -48,6 +49,11 @@ class MissedOpening:
     sent_by: float
 
 
+# Zeek history letters of each side going on after the handshake (ACK, data, FIN):
+# isdisjoint reads a history in one C call.
+_ORIG_WENT_ON, _RESP_WENT_ON = frozenset("ADF"), frozenset("adf")
+
+
 def announced_openings(sessions: Iterable[Session]) -> dict[str, Announcement]:
     """Each connection that reached an announced endpoint, by uid: its announcement."""
     return {ann.used_by: ann for session in sessions for ann in session.announced
@@ -60,7 +66,12 @@ def session_openings(sessions: Iterable[Session], connections: Sequence[Connecti
     in the capture, by uid: that SYN's frame. The job opened them after its control
     connection, so after that frame (a callback follows the control connection's
     messages: flow-model.md, steps 1-2)."""
-    syn_frames = {c.uid: c.syn_frames[0] for c in connections if c.syn_frames}
+    sessions = list(sessions)
+    controls = {session.control_uid for session in sessions}
+    if not controls:
+        return {}
+    syn_frames = {c.uid: c.syn_frames[0] for c in connections
+                  if c.uid in controls and c.syn_frames}
     opened = {}
     for session in sessions:
         control_syn = syn_frames.get(session.control_uid)
@@ -81,11 +92,13 @@ def missed_openings(connections: Sequence[Connection],
     captured frame its SYN came after (session_openings)."""
     if not connections:
         return []
-    start = min(c.ts for c in connections)
+    start = min(map(attrgetter("ts"), connections))
     holes = [gap for gap in ring_gaps if not gap.head]
     after = opened_after or {}
     found = []
     for conn in connections:
+        if conn.syn_frames and conn.synack_frames:
+            continue  # _missed's usual case, without a call per connection
         missed = _missed(conn, announced.get(conn.uid), start, after.get(conn.uid))
         if missed is not None and not any(gap.start < missed.sent_by
                                           and gap.end > missed.sent_after for gap in holes):
@@ -98,8 +111,18 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
     if conn.syn_frames and conn.synack_frames:
         return None  # the usual case, first: a capture may hold 200,000 connections
     history = conn.history
-    orig_went_on = any(letter in history for letter in "ADF")
-    resp_went_on = any(letter in history for letter in "adf")
+    # Which of the three cases below can hold follows from the SYN and the SYN-ACK
+    # alone: the history's letters are read for that case only.
+    if conn.synack_frames:  # no SYN
+        if _ORIG_WENT_ON.isdisjoint(history):
+            return None
+    elif conn.syn_frames:  # no SYN-ACK
+        if _RESP_WENT_ON.isdisjoint(history):
+            return None
+    elif ann is None or ann.frame >= conn.first_frame:
+        return None
+    orig_went_on = not _ORIG_WENT_ON.isdisjoint(history)
+    resp_went_on = not _RESP_WENT_ON.isdisjoint(history)
     if not conn.syn_seen and conn.synack_seen and orig_went_on:
         frame, ts = conn.synack_frames[0], conn.synack_ts or conn.ts
         if not _syn_went_after(ts, frame, ann, start, opened_after):

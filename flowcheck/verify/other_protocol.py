@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from operator import attrgetter
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
@@ -32,7 +33,10 @@ def other_protocol_groups(connections: list[Connection], streams: list[NdmpStrea
     order."""
     stream_by_uid = {s.uid: s for s in streams}
     groups: dict[tuple[str, str, int], Group] = defaultdict(list)
-    for conn in sorted(connections, key=lambda c: (c.ts, c.first_frame)):
+    # Only a connection with a decoded stream can carry another protocol
+    # (sessions.other_protocol): those alone are sorted, in the same order.
+    tapped = [c for c in connections if c.uid in stream_by_uid] if streams else []
+    for conn in sorted(tapped, key=attrgetter("ts", "first_frame")):
         protocol = other_protocol(conn, stream_by_uid.get(conn.uid))
         if protocol is not None:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append((conn, protocol))
