@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ def read_once() -> Iterator[None]:
     0.5 s on 200,000 connections, then again and again while the report was made.
     flowcheck.connections turns collection off while reading too, but must give it back
     to the caller as it found it; only the command knows that the records stay. Callers
-    that go on afterwards (tests, scripts: cli.main.run) call gc.unfreeze().
+    that go on afterwards (tests, scripts: cli.main.run, cli.app.run) call gc.unfreeze().
     """
     collecting = gc.isenabled()
     gc.disable()
@@ -47,13 +48,18 @@ def exit_now(code: int) -> NoReturn:
     still running (their work would be cut short), the usual `sys.exit` instead.
 
     A standard stream whose reader has left (`| head`) is not an error here: its
-    unwritten rest is dropped, as the commands already do for their reports.
+    unwritten rest is dropped, as the commands already do for their reports. Nor is a
+    Ctrl-C or SIGTERM: the command's result is out, and one arriving now would only
+    print "Exception ignored in atexit callback" and its traceback (trial 34, D5).
     """
     if threading.active_count() > 1:
         sys.exit(code)
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_functions is None:  # not CPython: the usual way
         sys.exit(code)
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
     run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
         try:

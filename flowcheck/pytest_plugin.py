@@ -51,6 +51,7 @@ from flowcheck.regress import (
     is_ring,
     judge,
     named_as_shown,
+    reason_alone,
     reviewed,
     shared_expectation,
 )
@@ -275,8 +276,10 @@ class CaptureItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: str | None = None) -> str:
         if isinstance(excinfo.value, FlowcheckError):  # unreadable capture or expectation
-            return printable_text(named_as_shown(  # files named as regress names them
-                f"flowcheck: error: {excinfo.value} ({self.case.capture})"))
+            # Files named as regress names them, the capture once (its ERROR line's text).
+            reason = reason_alone(named_as_shown(str(excinfo.value)), self.case.capture)
+            return printable_text(named_as_shown(
+                f"flowcheck: error: {reason} ({self.case.capture})"))
         capture = _shown(self.case.capture)
         if isinstance(excinfo.value, NotCompared):
             first = excinfo.value.change == "no expected result"

@@ -174,7 +174,7 @@ def run_cases(cases: list[Case], *, update: bool = False,
                 f"{exc.filename or case.capture}: {exc.strerror or exc}"
             result = CaseResult(case, {}, None, error=message, error_status=ExitStatus(status))
         if result.error is not None:
-            result.error = named_as_shown(result.error)
+            result.error = reason_alone(named_as_shown(result.error), case.capture)
         result.seconds = time.perf_counter() - started
         results.append(result)
         if each is not None:
@@ -188,6 +188,17 @@ def named_as_shown(message: str) -> str:
     project/`, filled every error line); a file elsewhere keeps its absolute path."""
     here = os.path.join(os.getcwd(), "")
     return re.sub(r"(?<![\w./-])" + re.escape(here), "", message)
+
+
+def reason_alone(message: str, capture: Path) -> str:
+    """An error case's `message` without the capture's own name in front: the reader's
+    errors name their file (`x.pcap: empty file`, as `analyze` prints them), and the
+    case line already has (trial 34 D8: `ERROR x.pcap: x.pcap: empty file`). A message
+    naming another file (its NAME.toml, a ring's part) keeps it."""
+    for name in (named_as_shown(str(capture)), str(capture)):
+        if message.startswith(f"{name}: "):
+            return message[len(name) + 2:]
+    return message
 
 
 def judge(case: Case) -> CaseResult:

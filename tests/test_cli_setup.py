@@ -117,7 +117,7 @@ def test_usage_errors_exit_2_with_one_line(argv: list[str],
 def test_each_run_registers_the_commands_once(capsys: pytest.CaptureFixture[str]) -> None:
     """run() is called many times in one process (tests, scripts): the commands must not
     pile up in the app, each run building every earlier copy again."""
-    from flowcheck.cli.main import app
+    from flowcheck.cli.app import app
 
     for _ in range(3):
         assert run(["plan", "--resources", "1"]) == 0

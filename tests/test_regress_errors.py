@@ -112,14 +112,16 @@ def test_messages_name_files_as_the_case_lines_do(
     _, document, err = _json_run(["lib"], capsys)
     assert str(tmp_path) not in err
     cases = {case["path"]: case for case in document["cases"]}
-    assert cases["lib/sub/lfs.pcap"]["error"].startswith("lib/sub/lfs.pcap: not a pcap")
+    # The capture's own name is the case's `path`, not repeated (trial 34 D8).
+    assert cases["lib/sub/lfs.pcap"]["error"].startswith("not a pcap")
     assert cases["lib/sub/v3-backup.pcap"]["error"].startswith("lib/sub/v3-backup.toml: ")
     (change,) = cases["lib/sub/v4-backup.pcap"]["changes"]
     assert change.startswith("expected result unreadable: lib/sub/v4-backup.expected.json: ")
     # Outside the working directory, absolute as the paths.
     monkeypatch.chdir(CAPTURES)
     _, document, _ = _json_run([str(tmp_path / "lib")], capsys)
-    assert any(str(lib / "lfs.pcap") in (case["error"] or "") for case in document["cases"])
+    assert any((case["error"] or "").startswith(f"{lib / 'v3-backup.toml'}: ")
+               for case in document["cases"])
 
 
 def test_an_expected_result_that_cannot_be_written_says_so(
@@ -286,3 +288,27 @@ def test_an_orphaned_configuration_of_a_suffixless_capture_says_how_to_name_it(
             "checked out; trace.dmp beside it is a capture without a capture suffix, whose "
             "files take its whole name: rename trace.toml to trace.dmp.toml)"
             ) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("empty", "empty directory, no capture files in it"),
+    ("zero.pcap", "empty file"),
+    ("notes.pcap", "not a pcap or pcapng file (starts with 6e 6f 74 65)"),
+])
+def test_an_error_line_names_its_capture_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], name: str, reason: str) -> None:
+    """Trial 34 D8: `ERROR bad/empty: bad/empty: empty directory, no capture files in it`,
+    the reader's message naming the file after the line had; docs/cli.md's `ERROR
+    nonexist: no such file or directory` names it once. The JSON `error` is the line's
+    text, its `path` the capture."""
+    (tmp_path / "bad" / "empty").mkdir(parents=True)
+    (tmp_path / "bad" / "zero.pcap").write_bytes(b"")
+    (tmp_path / "bad" / "notes.pcap").write_text("notes on last night's job\n")
+    monkeypatch.chdir(tmp_path)
+    assert run(["regress", f"bad/{name}"]) == 3
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "ERROR" in line]
+    assert line == f"ERROR bad/{name}: {reason}"
+    _, document, _ = _json_run([f"bad/{name}"], capsys)
+    (case,) = document["cases"]
+    assert (case["path"], case["error"]) == (f"bad/{name}", reason)

@@ -28,35 +28,36 @@ def regress(
     output: Format = OutputFormat.table,
 ) -> int:
     """Analyze each stored capture with its sidecar config; compare with NAME.expected.json."""
-    from flowcheck.cli.output import make_console
-    from flowcheck.regress import CaseResult, exit_status, find_cases, run_cases
-    from flowcheck.report.regress import render_result, render_summary
-
     as_json = output is OutputFormat.json
     to_stdout = junit is not None and str(junit) == "-"
     if as_json and to_stdout:
         raise UsageError("--junit - and --format json both write to standard output: "
                          "give --junit a file")
-    if junit is not None and not to_stdout:
-        from flowcheck.report.regress import check_junit_target
-
-        check_junit_target(junit)  # exit 2 now, not after every case has run
-    cases = find_cases(paths or ["captures"])
-    # With the JUnit or JSON on standard output, the lines go to standard error: a CI log
-    # still shows progress, and `> report.xml` holds XML alone.
-    console = make_console(stderr=to_stdout or as_json)
     done: list[CaseResult] = []
-
-    def each(result: CaseResult) -> None:
-        done.append(result)
-        render_result(result, console)
-
     try:
+        # From the command's first line: Ctrl-C or SIGTERM (a CI job cancelled, its
+        # timeout: cli/app.py raises KeyboardInterrupt for both) while it loads its modules
+        # or finds its cases still writes the reports, an empty run (trial 34, D6).
+        from flowcheck.cli.output import make_console
+        from flowcheck.regress import exit_status, find_cases, run_cases
+        from flowcheck.report.regress import render_result, render_summary
+
+        if junit is not None and not to_stdout:
+            from flowcheck.report.regress import check_junit_target
+
+            check_junit_target(junit)  # exit 2 now, not after every case has run
+        cases = find_cases(paths or ["captures"])
+        # With the JUnit or JSON on standard output, the lines go to standard error: a CI
+        # log still shows progress, and `> report.xml` holds XML alone.
+        console = make_console(stderr=to_stdout or as_json)
+
+        def each(result: "CaseResult") -> None:
+            done.append(result)
+            render_result(result, console)
+
         run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM (a CI job cancelled, its timeout: cli/main.py raises
-        # KeyboardInterrupt for both): the cases judged so far still reach the reports;
-        # exit 130.
+        # The cases judged so far still reach the reports; exit 130.
         _write_junit(done, junit, interrupted=True)
         if as_json:
             _write_document(done, interrupted=True)
