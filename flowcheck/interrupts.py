@@ -17,6 +17,8 @@ import signal
 import sys
 from types import TracebackType
 
+from flowcheck.dispositions import catch
+
 INTERRUPTED = 130  # flowcheck.errors.ExitStatus.INTERRUPTED (not imported: it needs enum)
 
 
@@ -24,8 +26,9 @@ def install() -> None:
     """SIGTERM raises KeyboardInterrupt, as SIGINT does (a CI job's timeout, `kill`,
     `systemctl stop`); a KeyboardInterrupt that nothing caught, one raised while the
     modules load, ends the process with the one line and 130 instead of its traceback.
-    Main thread only (a signal handler can be set there alone)."""
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    Main thread only (a signal handler can be set there alone). A SIGTERM ignored when
+    the process started stays ignored (flowcheck.dispositions)."""
+    catch(signal.SIGTERM, raise_interrupt)
     shown_otherwise = sys.excepthook
 
     def interrupted_or_shown(kind: type[BaseException], error: BaseException,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -29,6 +29,23 @@ def sigint_as_default() -> None:
     """In the forked child before exec: SIGINT's default action, and not blocked."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+# The signals a command catches (flowcheck.dispositions): a child started as a shell's
+# foreground job has each at its default, unless nohup or a script's `&` ignores one.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def started_ignoring(*ignored: signal.Signals) -> Callable[[], None]:
+    """A preexec_fn: STOP_SIGNALS at their default and not blocked, however pytest was
+    started (`nohup pytest`, `pytest &` in a script), then `ignored` ignored, as
+    `nohup` (SIGHUP) or a script's `cmd &` (SIGINT) starts a command."""
+    def preexec() -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN if number in ignored else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+
+    return preexec
 
 
 def signal_state() -> tuple[tuple[object, ...], frozenset[int]]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 from live_process import ended, free_port, wait_for_size, wait_until_listening
 
 from flowcheck.bpf import libpcap
@@ -75,7 +76,8 @@ def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(written), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=sigint_as_default)  # stopped by SIGINT however pytest was started
     try:
         wait_until_listening(process, written)  # its header: the sniffer listens
         _one_connection()

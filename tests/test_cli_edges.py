@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from child_signals import sigint_as_default
+from child_signals import sigint_as_default, started_ignoring
 
 from flowcheck import __version__
 from flowcheck.cli.main import run
@@ -59,6 +59,31 @@ def test_sigterm_interrupts_a_command_as_ctrl_c_does(command: str,
             process.communicate()
     assert process.returncode == 130, err
     assert (out, err) == (b"", b"flowcheck: error: interrupted\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("ignored", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ignored_at_the_start_does_not_interrupt_a_command(
+        ignored: signal.Signals) -> None:
+    """Started with SIGTERM (or SIGINT: a script's `cmd &`) ignored, the command reads on
+    through it, as the shell meant (flowcheck.dispositions; SIGTERM ended it as
+    interrupted, 130): here to its input's end, a pcap header and no packet (exit 3)."""
+    process = subprocess.Popen([sys.executable, "-m", "flowcheck", "analyze", "-"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, preexec_fn=started_ignoring(ignored))
+    assert process.stdin is not None
+    try:
+        process.stdin.write(PCAP_HEADER)
+        process.stdin.flush()
+        _reading_its_standard_input(process)
+        process.send_signal(ignored)
+        out, err = process.communicate(timeout=60)  # closes its input: the capture ends
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 3, err
+    assert b"holds no packets" in err and b"interrupted" not in err
 
 
 def test_a_text_report_naming_a_file_that_is_not_utf8_on_a_strict_stream(

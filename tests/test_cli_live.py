@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 from live_process import DUMPCAP, ended, first_line, free_port, wait_until_listening
 
 
@@ -103,7 +104,8 @@ def test_live_prints_a_refusal_while_the_link_stays_quiet(tmp_path: Path,
         [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--ndmp-port",
          str(ndmp_port), "--format", "json", "--sniffer", sniffer,
          "--capture-filter", f"tcp port {ndmp_port}", "--write", str(tmp_path / "live.pcap")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=sigint_as_default)  # stopped by SIGINT however pytest was started
     try:
         wait_until_listening(process, tmp_path / "live.pcap")
         with contextlib.suppress(ConnectionRefusedError):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 from live_process import wait_until_listening
 
 from flowcheck.lab.capture import run_backup_exec, write_sidecar
@@ -57,7 +58,8 @@ def test_live_prints_a_dropped_data_connection_while_the_link_is_silent(
                                 "--config", str(config), "--format", "json",
                                 "--capture-filter", "tcp", "--write", str(saved)]),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=sigint_as_default)  # stopped by SIGINT however pytest was started
         try:
             assert live.stderr is not None and live.stdout is not None
             wait_until_listening(live, saved)

@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "flowcheck"
 # Stage of each top-level part of the package; a module may import equal or lower stages.
 STAGES: dict[str, int] = {
     "": 0, "model": 0, "config": 0, "findings": 0, "errors": 0, "exiting": 0, "bpf": 0,
+    "dispositions": 0,
     "interrupts": 0,
     "arrays": 0,
     "sources": 1,

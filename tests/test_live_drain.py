@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from child_signals import sigint_as_default
 from live_process import DUMPCAP, ended, wait_until_listening
 
 from flowcheck.lab.netns import Lab, lab_network
@@ -161,7 +162,8 @@ def test_stopped_right_after_a_burst_live_keeps_its_last_packets(
                             str(written), "--capture-filter",
                             f"tcp portrange {PORT}-{PORT + 1}"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # its own group, as a shell's job: the group is signalled
+        start_new_session=True,  # its own group, as a shell's job: the group is signalled
+        preexec_fn=sigint_as_default)  # Ctrl-C reaches it however pytest was started
     try:
         wait_until_listening(live, written)
         if warm:

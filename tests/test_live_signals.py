@@ -1,6 +1,7 @@
 """`flowcheck live` stopped by a signal: SIGTERM (`timeout`, systemd, docker stop) and
-SIGHUP end it as Ctrl-C does, and SIGKILL leaves the --write file readable; the sniffer
-never outlives flowcheck. Real tcpdump on the loopback interface (CI runs as root)."""
+SIGHUP end it as Ctrl-C does, one ignored at its start (nohup) does not, and SIGKILL
+leaves the --write file readable; the sniffer never outlives flowcheck. Real tcpdump on
+the loopback interface (CI runs as root)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from child_signals import started_ignoring
 from live_process import DUMPCAP, ended, free_port, wait_until_listening
 
 from flowcheck.sources import iter_batches
@@ -30,11 +32,22 @@ pytestmark = pytest.mark.skipif(
     reason="needs tcpdump and root")
 
 PAYLOAD = b"flowcheck signal test"
+
+
 def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
                 prefix: tuple[str, ...] = (), terminal: int | None = None,
-                sniffer: str = "tcpdump") -> subprocess.Popen:
+                sniffer: str = "tcpdump",
+                ignored: tuple[signal.Signals, ...] = ()) -> subprocess.Popen:
     """live --format json, its stdout a pipe, or the pseudo-terminal `terminal` (the
-    controlling terminal of its session, so that closing it sends SIGHUP)."""
+    controlling terminal of its session, so that closing it sends SIGHUP); SIGINT,
+    SIGTERM and SIGHUP at their default but those `ignored` (as nohup starts it)."""
+    signals = started_ignoring(*ignored)
+
+    def preexec() -> None:
+        signals()
+        if terminal is not None:
+            fcntl.ioctl(1, termios.TIOCSCTTY, 0)  # standard output: the pseudo-terminal
+
     process = subprocess.Popen(
         [*prefix, sys.executable, "-m", "flowcheck", "live", "--interface", "lo",
          "--duration", "600", "--ndmp-port", str(ndmp_port), "--format", "json",
@@ -43,13 +56,9 @@ def _start_live(tmp_path: Path, ndmp_port: int, served_port: int,
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE if terminal is None else terminal, stderr=subprocess.PIPE,
         text=True, start_new_session=True,  # its own group: a failed test kills it, tcpdump too
-        preexec_fn=None if terminal is None else _take_as_controlling_terminal)
+        preexec_fn=preexec)
     wait_until_listening(process, tmp_path / "live.pcap")
     return process
-
-
-def _take_as_controlling_terminal() -> None:
-    fcntl.ioctl(1, termios.TIOCSCTTY, 0)  # standard output: the pseudo-terminal
 
 
 def _traffic(ndmp_port: int, served_port: int) -> None:
@@ -81,11 +90,13 @@ def _saved_payloads(path: Path) -> list[bytes]:
     return found
 
 
-def _wait_until_saved(path: Path) -> None:
+def _wait_until_saved(path: Path, live: subprocess.Popen | None = None) -> None:
     """Until the --write file holds the payload: it is written as packets come, not at
-    the end (60 s at most)."""
+    the end (60 s at most); fails at once when `live` has ended before."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if live is not None and live.poll() is not None:
+            pytest.fail(f"live ended (exit {live.returncode}) before it saved the payload")
         with contextlib.suppress(Exception):  # not yet a whole pcap header
             if PAYLOAD in _saved_payloads(path):
                 return
@@ -122,7 +133,8 @@ def _ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended already (and was reaped)
+            os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise
 
@@ -147,6 +159,7 @@ def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: int) -> None:
+    """Each signal at its default when live started (a shell's foreground job)."""
     ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port)
     with _ended_if_failing(process):
@@ -158,6 +171,36 @@ def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: i
     assert code == 1, err  # the verdict's, as on Ctrl-C
     _check_final_report(tmp_path, out, err)
     assert _has_ended(sniffer, wait=0)
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("ignored", "stopper"), [
+    (signal.SIGHUP, signal.SIGTERM),  # nohup flowcheck live ... &
+    (signal.SIGINT, signal.SIGTERM),  # flowcheck live ... & in a script: SIGINT ignored
+    (signal.SIGTERM, signal.SIGINT),
+], ids=["SIGHUP", "SIGINT", "SIGTERM"])
+def test_live_keeps_capturing_through_a_signal_ignored_at_its_start(
+        tmp_path: Path, ignored: signal.Signals, stopper: signal.Signals) -> None:
+    """A signal ignored when live started stays ignored, as nohup and a shell's background
+    job mean it (it stopped the capture: the engineer's overnight `nohup flowcheck live`
+    ended when they logged out); a signal it catches still stops it as Ctrl-C does."""
+    ndmp_port, served_port = free_port(), free_port()
+    process = _start_live(tmp_path, ndmp_port, served_port, ignored=(ignored,))
+    with _ended_if_failing(process):
+        sniffer = _sniffer_of(process)
+        process.send_signal(ignored)
+        # A live that took the signal stops within a second (its drain waits 0.5 s on an
+        # empty pipe): its capture would end before the traffic below.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=2)
+        assert process.poll() is None, f"{ignored.name} ignored at the start stopped live"
+        _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap", process)
+        assert process.poll() is None and not _has_ended(sniffer, wait=0)
+        process.send_signal(stopper)
+    code, out, err = ended(process)
+    assert code == 1, err  # the verdict's, as on Ctrl-C
+    _check_final_report(tmp_path, out, err)  # the traffic sent after the ignored signal
     assert "Traceback" not in err
 
 

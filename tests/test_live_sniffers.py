@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_default
 from live_process import (
     DUMPCAP,
     ended,
@@ -93,7 +94,8 @@ def _start_live(namespace: str, interface: str, *options: str) -> subprocess.Pop
     process = subprocess.Popen(
         _in(namespace, sys.executable, "-m", "flowcheck", "live", "-i", interface,
             "--format", "json", *options),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=sigint_as_default)  # stopped by SIGINT however pytest was started
     try:
         wait_until_listening(process, written)
     except AssertionError:

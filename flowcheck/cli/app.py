@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
 from flowcheck.cli.helptext import APP_EPILOG
+from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, FlowcheckError
 
 app = typer.Typer(
@@ -135,14 +136,15 @@ def _term_as_interrupt() -> Iterator[None]:
     documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
     job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
     SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
-    its own handler while it captures (it stops and reports, cli/live.py)."""
+    its own handler while it captures (it stops and reports, cli/live.py). A SIGTERM
+    ignored when flowcheck started stays ignored (flowcheck.dispositions)."""
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set a handler (a script's worker thread)
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = catch(signal.SIGTERM, interrupt)
     try:
         yield
     finally:

@@ -20,12 +20,15 @@ from flowcheck.cli.output import (
     watch_reader,
 )
 from flowcheck.config import Config, read_seconds
+from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 from flowcheck.model import Severity
 
 # Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
 # verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
-# closed terminal or `kill -HUP` SIGHUP.
+# closed terminal or `kill -HUP` SIGHUP. One ignored when live started stays ignored
+# (flowcheck.dispositions): `nohup flowcheck live ... &` outlives its terminal, and a
+# script's `flowcheck live ... &` (SIGINT ignored) a Ctrl-C at the terminal.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Seconds of wall time without a packet after which the early checks run anyway.
 IDLE_TICK = 1.0
@@ -119,7 +122,7 @@ def live(
             hurry.set()
         stop_capture()
 
-    previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
+    previous = {number: catch(number, on_signal) for number in STOP_SIGNALS}
     timer = threading.Timer(duration, stop_capture) if duration else None
     if timer is not None:
         timer.daemon = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from typing import NoReturn
 
+from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus
 from flowcheck.exiting import exit_now
 from flowcheck.interrupts import raise_interrupt, say_interrupted
@@ -21,8 +22,8 @@ from flowcheck.interrupts import raise_interrupt, say_interrupted
 def main() -> NoReturn:
     """Run the command line on sys.argv and end the process with its exit code."""
     # Set already when flowcheck/__init__.py saw the command start; not for a program that
-    # imports flowcheck and calls this.
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    # imports flowcheck and calls this. Unless ignored at the start (flowcheck.dispositions).
+    catch(signal.SIGTERM, raise_interrupt)
     try:
         from flowcheck.cli import app
 
