@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -225,3 +226,23 @@ _COLUMNS = tuple(f.name for f in fields(Parked)
 def parked_entries(block: Parked, keys: list[FlowKey]) -> zip:
     """(key, (block, i)) pairs for the tracker's dict of parked flows."""
     return zip(keys, zip(repeat(block), range(len(keys))), strict=True)
+
+
+def parked_bases(entries: list[tuple[Parked, int]], from_lower: np.ndarray) -> np.ndarray:
+    """Per parked flow (entries: its block and row there), the base (int64, NONE: none)
+    of the side that is the flow key's lower endpoint where from_lower (bool, one per
+    entry), else of the other (Parked.side_base, column-wise: a few numpy calls per
+    block)."""
+    count = len(entries)
+    rows = np.fromiter(map(itemgetter(1), entries), np.int64, count)
+    blocks = list(map(itemgetter(0), entries))
+    _, first, inverse = np.unique(np.fromiter(map(id, blocks), np.int64, count),
+                                  return_index=True, return_inverse=True)
+    out = np.empty(count, np.int64)
+    for group, at_first in enumerate(first.tolist()):
+        block = blocks[at_first]
+        mine = np.flatnonzero(inverse.reshape(-1) == group)
+        of = rows[mine]
+        side = (from_lower[mine] != block.orig_is_lower[of]).astype(np.int64)
+        out[mine] = block.base[side, of]
+    return out
