@@ -76,10 +76,11 @@ class ShortFlows:
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
         keys = flows.keys
         walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
-        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
-        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
-                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
-                                                                                bool)
+        # Each look-up hashes the key anew (nested tuples keep no hash): none in an empty
+        # table (short connections leave none open as ConnStates).
+        in_flows, in_parked = (
+            np.fromiter(map(table.__contains__, walk_keys), bool, len(walk_keys)) if table
+            else np.zeros(len(walk_keys), bool) for table in (self._flows, self._parked))
         if moved is not None:
             # Records out of time order (in the flow, or behind the time reached): the
             # pass takes a flow's packets in file order and a parked record's span from
