@@ -12,6 +12,7 @@ from __future__ import annotations
 from copy import deepcopy
 from dataclasses import dataclass, fields
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -201,22 +202,26 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
         at = np.maximum(rows, 0)
         packed = (where[kept][by_row], (rows >= 0).sum(axis=0), short.is_orig[at],
                   short.seq[at], short.flags[at], short.frame[at], short.ts[at])
-    block = Parked(records, short.orig_is_lower[order], short.state[:, order],
-                  short.base[:, order], short.isn[:, order], short.last_raw[:, order],
-                  short.last_u[:, order], short.max_end[:, order], short.fin[:, order],
-                  short.acked[:, order], short.acked_frame[:, order],
-                  short.ack_last[:, order], short.unseen_first[:, order],
-                  short.unseen_last[:, order], short.unseen_top[:, order],
-                  short.resends[:, order], short.resent_u[:, order], short.resent_ts[:, order],
-                  short.resent_frame[:, order], short.resend_first_ts[:, order],
-                  short.resend_first_frame[:, order],
-                  {name: values[:, order] for name, values in short.zero.items()},
-                  short.seg_max[:, order], short.resent_len[:, order],
-                  short.seq_ahead[:, order], short.ahead_frame[:, order],
-                  short.ttl[:, order], short.rst_ttl[:, order], short.last_syn[order],
-                  {name: values[:, order] for name, values in short.wire.items()},
-                  short.tap_pending[order], pre_tap, packed, short.acked_ts[:, order],
-                  short.ack_first[:, order], short.syn_seen[order], short.syn_ts[order],
+
+    def side(values: np.ndarray) -> np.ndarray:  # (2, v) -> (2, kept): take, not [:, order]
+        return values.take(order, axis=1)
+
+    block = Parked(records, short.orig_is_lower[order], side(short.state),
+                  side(short.base), side(short.isn), side(short.last_raw),
+                  side(short.last_u), side(short.max_end), side(short.fin),
+                  side(short.acked), side(short.acked_frame),
+                  side(short.ack_last), side(short.unseen_first),
+                  side(short.unseen_last), side(short.unseen_top),
+                  side(short.resends), side(short.resent_u), side(short.resent_ts),
+                  side(short.resent_frame), side(short.resend_first_ts),
+                  side(short.resend_first_frame),
+                  {name: side(values) for name, values in short.zero.items()},
+                  side(short.seg_max), side(short.resent_len),
+                  side(short.seq_ahead), side(short.ahead_frame),
+                  side(short.ttl), side(short.rst_ttl), short.last_syn[order],
+                  {name: side(values) for name, values in short.wire.items()},
+                  short.tap_pending[order], pre_tap, packed, side(short.acked_ts),
+                  side(short.ack_first), short.syn_seen[order], short.syn_ts[order],
                   short.established[order], short.rtt[order], short.seen[order])
     _compact_columns(block)
     return block, order
@@ -244,3 +249,23 @@ _COLUMNS = tuple(f.name for f in fields(Parked)
 def parked_entries(block: Parked, keys: list[FlowKey]) -> zip:
     """(key, (block, i)) pairs for the tracker's dict of parked flows."""
     return zip(keys, zip(repeat(block), range(len(keys))), strict=True)
+
+
+def parked_bases(entries: list[tuple[Parked, int]], from_lower: np.ndarray) -> np.ndarray:
+    """Per parked flow (entries: its block and row there), the base (int64, NONE: none)
+    of the side that is the flow key's lower endpoint where from_lower (bool, one per
+    entry), else of the other (Parked.side_base, column-wise: a few numpy calls per
+    block)."""
+    count = len(entries)
+    rows = np.fromiter(map(itemgetter(1), entries), np.int64, count)
+    blocks = list(map(itemgetter(0), entries))
+    _, first, inverse = np.unique(np.fromiter(map(id, blocks), np.int64, count),
+                                  return_index=True, return_inverse=True)
+    out = np.empty(count, np.int64)
+    for group, at_first in enumerate(first.tolist()):
+        block = blocks[at_first]
+        mine = np.flatnonzero(inverse.reshape(-1) == group)
+        of = rows[mine]
+        side = (from_lower[mine] != block.orig_is_lower[of]).astype(np.int64)
+        out[mine] = block.base[side, of]
+    return out

@@ -31,21 +31,21 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     array (2, flows): the originator's row, then the responder's; the originator's and
     the responder's SideEvidence per flow (None for a side without: _evidence, given each
     flow's RST frames)."""
-    fin = short.fin[:, flows]
-    acked, max_end = short.acked[:, flows], short.max_end[:, flows]
+    fin = short.fin.take(flows, axis=1)
+    acked, max_end = short.acked.take(flows, axis=1), short.max_end.take(flows, axis=1)
     both = (acked != NONE) & (max_end != NONE)
     beyond = np.where(both, np.maximum(0, acked - max_end - fin), 0)
     gaps = (beyond > 0).sum(axis=0)
     gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
-    acked_frame = short.acked_frame[:, flows]
+    acked_frame = short.acked_frame.take(flows, axis=1)
     for i in np.flatnonzero(gaps).tolist():
         gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
-    state = short.state[:, flows]
+    state = short.state.take(flows, axis=1)
     states = conn_states(state[0], state[1], histories, orig_bytes, resp_bytes)
     # accounting.acked_unseen: a side never seen (no max_end) its peer ACKed.
-    first = short.unseen_first[:, flows]
+    first = short.unseen_first.take(flows, axis=1)
     unseen = np.where((max_end == NONE) & (first != NONE),
-                      short.unseen_top[:, flows] - first, 0)
+                      short.unseen_top.take(flows, axis=1) - first, 0)
     # accounting.unacked: a side seen its peer ACKed, short of its highest byte.
     unacked = np.where(both, np.maximum(0, max_end - acked), 0)
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
@@ -62,20 +62,20 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     count = flows.shape[0]
     evidence: tuple[list[SideEvidence | None], list[SideEvidence | None]] = (
         [None] * count, [None] * count)
-    resends = short.resends[:, flows]
+    resends = short.resends.take(flows, axis=1)
     # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
-    ahead = short.seq_ahead[:, flows]
+    ahead = short.seq_ahead.take(flows, axis=1)
     beyond = np.where((ahead != NONE) & (max_end != NONE),
-                      ahead - max_end - short.fin[:, flows], 0)
-    zero = {name: values[:, flows] for name, values in short.zero.items()}
-    rst_ttl = short.rst_ttl[:, flows]
+                      ahead - max_end - short.fin.take(flows, axis=1), 0)
+    zero = {name: values.take(flows, axis=1) for name, values in short.zero.items()}
+    rst_ttl = short.rst_ttl.take(flows, axis=1)
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
            | (zero["zero_long_s"] > 0) | (rst_ttl >= 0))
     if not has.any():
         return evidence
-    resent_u = short.resent_u[:, flows]
-    resent_frame = short.resent_frame[:, flows]
-    acked_frame = short.acked_frame[:, flows]
+    resent_u = short.resent_u.take(flows, axis=1)
+    resent_frame = short.resent_frame.take(flows, axis=1)
+    acked_frame = short.acked_frame.take(flows, axis=1)
     stale = (resends > 0) & (acked != NONE) & (resent_u != NONE) & (resent_u < acked)
     # accounting.resends_acked: not answered after the latest resend (but on a RST), and
     # nothing new of the peer's acknowledged since (row 0 the originator, 1 its peer).
@@ -110,9 +110,8 @@ def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection],
     `closing` gave them: the times of the ACKs beyond the last byte captured. fresh:
     the records are new (their gap_times empty), so only flows with gaps are visited;
     else those too whose record has some (a continuing flow's, as parked: ShortPass.before)."""
-    beyond = _acked_beyond(short.acked[:, flows], short.max_end[:, flows],
-                           short.fin[:, flows])
-    times = short.acked_ts[:, flows]
+    beyond = _acked_beyond(*_sides(short, flows))
+    times = short.acked_ts.take(flows, axis=1)
     visit = beyond.any(axis=0)
     if not fresh:  # and those whose record has gap times (as parked) to take back
         visit |= _acked_beyond(*_parked_sides(short, flows)).any(axis=0)
@@ -127,7 +126,7 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     ACKed exactly one past the last byte captured, and which (orig/resp_fin_unseen;
     row 0 the originator's). fresh: as for gap_times (a
     continuing flow's later packets may undo it: those whose record has some are visited)."""
-    unseen = _fin_unseen(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
+    unseen = _fin_unseen(*_sides(short, flows))
     counts = unseen.sum(axis=0)
     visit = counts > 0
     if not fresh:  # and those whose record has some (as parked) to take back
@@ -145,7 +144,7 @@ def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection],
     last byte captured. fresh: the records are new (False: only the flows with one are
     visited); else a continuing flow's only where it changed since it was parked
     (ShortPass.before)."""
-    done = _fin_acked(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
+    done = _fin_acked(*_sides(short, flows))
     changed = None if fresh else done != _fin_acked(*_parked_sides(short, flows))
     _set_sides(records, done, changed, "orig_fin_acked", "resp_fin_acked")
 
@@ -154,8 +153,8 @@ def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection],
             *, fresh: bool) -> None:
     """The records' orig/resp_seg_max (one record per flow of `flows`), as
     accounting.account_missed sets them; fresh: as for fins_acked (new records are 0)."""
-    largest = short.seg_max[:, flows]
-    changed = None if fresh else largest != short.before["seg_max"][:, flows]
+    largest = short.seg_max.take(flows, axis=1)
+    changed = None if fresh else largest != short.before["seg_max"].take(flows, axis=1)
     _set_sides(records, largest, changed, "orig_seg_max", "resp_seg_max")
 
 
@@ -176,7 +175,7 @@ def _set_sides(records: list[Connection], values: np.ndarray, changed: np.ndarra
 def changed_gaps(short: ShortPass, flows: np.ndarray) -> list[int]:
     """The continuing flows (indices into `flows`) whose gaps (missed_bytes, gaps,
     gap_frames, gap_times) are or were (as parked: ShortPass.before) not none."""
-    now = _acked_beyond(short.acked[:, flows], short.max_end[:, flows], short.fin[:, flows])
+    now = _acked_beyond(*_sides(short, flows))
     return np.flatnonzero((now | _acked_beyond(*_parked_sides(short, flows))).any(
         axis=0)).tolist()
 
@@ -186,7 +185,7 @@ def _parked_sides(short: ShortPass, flows: np.ndarray
     """acked, max_end and fin of continuing flows' sides as parked (ShortPass.before),
     each (2, flows): what their records' end-of-connection fields were made from."""
     before = short.before
-    return before["acked"][:, flows], before["max_end"][:, flows], before["fin"][:, flows]
+    return tuple(before[name].take(flows, axis=1) for name in ("acked", "max_end", "fin"))
 
 
 def _acked_beyond(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:
@@ -202,3 +201,9 @@ def _fin_unseen(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.n
 def _fin_acked(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:
     """Per side: a FIN captured its peer ACKed above its last byte (fins_acked)."""
     return (acked != NONE) & (max_end != NONE) & (fin != 0) & (acked - max_end > 0)
+
+
+def _sides(short: ShortPass, flows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The flows' acked, max_end and fin, each (2, flows) (`take`: several times faster
+    than [:, flows], which copies each flow's column on its own)."""
+    return tuple(getattr(short, name).take(flows, axis=1) for name in ("acked", "max_end", "fin"))

@@ -20,8 +20,9 @@ import numpy as np
 
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
-from flowcheck.connections.parked import Parked, commit, parked_entries
+from flowcheck.connections.parked import Parked, commit, parked_bases, parked_entries
 from flowcheck.connections.per_packet import starts_new
+from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import Connection, SegmentSink
@@ -75,10 +76,11 @@ class ShortFlows:
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
         keys = flows.keys
         walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
-        in_flows = np.fromiter(map(self._flows.__contains__, walk_keys), bool, len(walk_keys))
-        in_parked = np.fromiter(map(self._parked.__contains__, walk_keys), bool,
-                                len(walk_keys)) if self._parked else np.zeros(len(walk_keys),
-                                                                                bool)
+        # Each look-up hashes the key anew (nested tuples keep no hash): none in an empty
+        # table (short connections leave none open as ConnStates).
+        in_flows, in_parked = (
+            np.fromiter(map(table.__contains__, walk_keys), bool, len(walk_keys)) if table
+            else np.zeros(len(walk_keys), bool) for table in (self._flows, self._parked))
         if moved is not None:
             # Records out of time order (in the flow, or behind the time reached): the
             # pass takes a flow's packets in file order and a parked record's span from
@@ -88,8 +90,9 @@ class ShortFlows:
         # A known 4-tuple whose first packet here is a SYN may open a new connection.
         syn_first = (d.tcp_flags[first] & (SYN | ACK)) == SYN
         reused = np.zeros(len(walk_keys), bool)
-        for n in np.flatnonzero(fits & (in_flows | in_parked) & syn_first).tolist():
-            reused[n] = self._reuses(walk_keys[n], int(first[n]), bool(low[n]))
+        known = np.flatnonzero(fits & (in_flows | in_parked) & syn_first)
+        if known.shape[0]:
+            reused[known] = self._reused(known, walk_keys, first, low, in_flows)
         chosen = fits & ((~in_flows & ~in_parked) | reused | (in_parked & ~in_flows))
         if not chosen.any():
             return walk_a.tolist()
@@ -119,15 +122,25 @@ class ShortFlows:
         self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
         return rest
 
-    def _reuses(self, key: FlowKey, row: int, from_lower: bool) -> bool:
-        """Whether a SYN (row) opens a new connection on a known 4-tuple (starts_new)."""
-        seq = self._decoded.tcp_seq.item(row)
-        c = self._flows.get(key)
-        if c is not None:
-            return starts_new(c, from_lower, SYN, seq)
-        block, i = self._parked[key]
-        base = block.side_base(i, from_lower)
-        return base is not None and seq != base
+    def _reused(self, known: np.ndarray, keys: list[FlowKey], first: np.ndarray,
+                low: np.ndarray, in_flows: np.ndarray) -> np.ndarray:
+        """Per flow of `known` (indices into keys, first, low, in_flows: the flows to
+        walk), whether its first packet, a SYN, opens a new connection on its known
+        4-tuple (starts_new): a parked flow's checked column-wise (parked_bases), a
+        flow with a ConnState one at a time (few)."""
+        seq = self._decoded.tcp_seq[first[known]]
+        out = np.zeros(known.shape[0], bool)
+        live = in_flows[known]
+        for j in np.flatnonzero(live).tolist():
+            n = known.item(j)
+            out[j] = starts_new(self._flows[keys[n]], bool(low[n]), SYN, seq.item(j))
+        parked = np.flatnonzero(~live)
+        if parked.shape[0]:
+            at = known[parked]
+            entries = list(map(self._parked.__getitem__, map(keys.__getitem__, at.tolist())))
+            base = parked_bases(entries, low[at])
+            out[parked] = (base != NONE) & (seq[parked] != base)
+        return out
 
     def _commit_short(self) -> None:
         """The short pass's records (the new ones numbered with the batch's other new

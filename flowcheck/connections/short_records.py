@@ -64,7 +64,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     rows_of = np.full((len(short.active), v), -1, np.int64)  # [step, flow] -> packet
     for k, n in enumerate(short.active):
         rows_of[k, :n] = np.arange(short.offsets[k], short.offsets[k + 1])
-    packets = rows_of[:, flows]
+    packets = rows_of.take(flows, axis=1)
     valid = packets >= 0
     at = np.where(valid, packets, 0)
     is_orig = short.is_orig[at] & valid
@@ -89,7 +89,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         first_rsts=(first_frames(frames, rst & sent & is_orig),
                     first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
-        histories=histories(short.new_letters[:, flows]),
+        histories=histories(short.new_letters.take(flows, axis=1)),
         last_data=(_last_data(frames, times, plen, sent & is_orig),
                    _last_data(frames, times, plen, sent & is_resp)))
 
@@ -155,7 +155,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
-        *ttl_lists(short.ttl[:, new])))
+        *ttl_lists(short.ttl.take(new, axis=1))))
     _finish(short, new, records, col, fresh=True)
     return records
 
@@ -251,8 +251,8 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
         changed = ~((now == then) | (np.isnan(now) & np.isnan(then)))
         for i in np.flatnonzero(changed).tolist():
             setattr(records[i], name, optional_item(now.item(i)))
-    ttl = short.ttl[:, going_on]
-    changed = (ttl != before["ttl"][:, going_on]).any(axis=0)
+    ttl = short.ttl.take(going_on, axis=1)
+    changed = (ttl != before["ttl"].take(going_on, axis=1)).any(axis=0)
     for i in np.flatnonzero(changed).tolist():
         records[i].orig_ttl, records[i].resp_ttl = (ttl_item(ttl.item(0, i)),
                                                     ttl_item(ttl.item(1, i)))

@@ -67,11 +67,11 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             at, of = going[mine], rows[mine]
         both = np.concatenate((at, at + v))
         for name, values in sides.items():
-            values[both] = getattr(block, name)[:, of].reshape(-1)
+            values[both] = getattr(block, name).take(of, axis=1).reshape(-1)
         for name, values in zero.items():
-            values[both] = block.zero[name][:, of].reshape(-1)
+            values[both] = block.zero[name].take(of, axis=1).reshape(-1)
         for name, values in wire.items():
-            values[both] = block.wire[name][:, of].reshape(-1)
+            values[both] = block.wire[name].take(of, axis=1).reshape(-1)
         for name, values in flows.items():
             values[at] = getattr(block, name)[of]
         waiting = np.flatnonzero(block.tap_pending[of])
