@@ -87,11 +87,16 @@ from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
 from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.packet_identity import (
+    FIELDS,
+    FIXED,
+    OPTIONS_CUT,
     batch_bytes,
     captured_ends,
     fingerprints,
-    header_identity,
+    header_identities,
     identity_fields,
+    options_cut_pairs,
+    sample_fields,
 )
 from flowcheck.connections.points import CapturePoints, Packets, sampled
 from flowcheck.connections.relay_copies import (
@@ -204,7 +209,7 @@ class CaptureCopies:
         bits = np.uint64(max(1, (n - 1).bit_length()))
         with np.errstate(over="ignore"):
             hashed = every.side.astype(np.uint64) * HASH_MULTIPLIERS[0]
-            for column in range(every.fields.shape[1]):
+            for column in range(len(FIELDS)):  # FIXED follows from the header identity
                 hashed += every.fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
             hashed ^= hashed >> np.uint64(29)
         ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
@@ -329,6 +334,10 @@ class CaptureCopies:
                     & (every.fields[later] == every.fields[earlier]).all(axis=1))
             later_parts.append(later[keep])
             earlier_parts.append(earlier[keep])
+        later, earlier = options_cut_pairs(every.side, every.fields, rows, copied,
+                                           CANDIDATES)
+        later_parts.append(later)
+        earlier_parts.append(earlier)
         packets = Packets(every.ts, every.frame, every.source, every.ttl,
                           every.fields[:, _IP_ID], every.fields[:, _FLAGS], copied, every.taken)
         far = self.points.decide(packets, near, np.concatenate(later_parts),
@@ -342,7 +351,7 @@ class CaptureCopies:
         `wanted` then tells track_connections to start over with the comparisons on),
         without the appearances their tool named (named) nor the relay copies (every
         batch row `relayed`: one capture point's, at a router's queueing delay)."""
-        rows = sampled(own.fields[:, _IP_ID], own.fields[:, _CHECKSUM])
+        rows = sampled(own.fields[:, _IP_ID], own.fields[:, FIXED] & ~OPTIONS_CUT)
         if named is not None:
             rows = rows[~named[rows]]
         if relayed is not None:
@@ -351,7 +360,8 @@ class CaptureCopies:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
                                        own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                                       fingerprints(flows, rows, own.fields[rows])))
+                                       fingerprints(flows, rows,
+                                                    sample_fields(own.fields[rows]))))
 
     def read_heads(self, batches: Iterator[PacketBatch],
                    ports: TunnelPorts = STANDARD_PORTS) -> None:
@@ -363,8 +373,8 @@ class CaptureCopies:
             d = decode_batch(batch, ports=ports)
             m = d.tcp_index.shape[0]
             if m:
-                fields = identity_fields(d, header_identity(d, batch_bytes(batch, d),
-                                                            captured_ends(batch, d)))
+                fields = sample_fields(identity_fields(d, header_identities(
+                    d, batch_bytes(batch, d), captured_ends(batch, d))))
                 rows = np.arange(m)
                 if batch.identity is not None:
                     rows = np.flatnonzero(~named.mark(batch.identity[d.tcp_index], d.tcp_seq,
@@ -394,7 +404,4 @@ class CaptureCopies:
     def first_ts(self) -> float | None:
         """The time of the first copy kept (the first of `frames`); None without any."""
         return self._times.get(self.frames[0]) if self.frames else None
-
-
-
 

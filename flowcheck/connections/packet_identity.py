@@ -29,8 +29,15 @@ and the header does not: the payload; two packets of one direction with the same
 sequence and acknowledgement numbers, length, window, TSval and options but other bytes
 is no resend a TCP sender makes (RFC 9293 3.10.7.4: the same sequence numbers carry the
 same data). Options cut by the snap length are hashed as far as captured: both points
-cut at one snap length read alike; a point that cut them and one that did not read as
-two packets (the checksum had no such limit).
+cut at one snap length read alike. A point that cut them (tcpdump -s 64/80/96: headers
+only) and one that did not: `header_identities` gives each packet a second identity, its
+fixed header alone (sequence number to urgent pointer, no checksum) marked OPTIONS_CUT
+when its options were cut; copies.py pairs, among the packets its first step left
+unmatched, those equal but for the header identity whose fixed headers are equal and one
+of which has its options cut (`options_cut_pairs`), and points.py samples and
+fingerprints by the fixed header (`sample_fields`), so the two points' offset is found
+from such a pair too. Options are compared only where both packets hold them whole: a
+resend seen whole at both points keeps its later TSval (the checksum had no such limit).
 """
 
 from __future__ import annotations
@@ -51,6 +58,12 @@ _CHECKSUM_AT = 16  # the checksum's: left out
 _SPAN = MAX_HEADER - _FROM
 _WORDS = _SPAN // 8  # eight-byte words hashed
 _HASHED = (np.arange(_FROM, MAX_HEADER) // 2) != _CHECKSUM_AT // 2  # not the checksum
+_FIXED_SPAN = MIN_HEADER - _FROM  # the fixed header from the sequence number: 16 bytes
+_FIXED_WORDS = _FIXED_SPAN // 8
+_IDENTITY = len(FIELDS) - 1  # identity_fields' column of the header identity
+FIXED = len(FIELDS)  # identity_fields' column of the fixed header's identity
+# Set in header_identities' second column when the capture cut the packet's options.
+OPTIONS_CUT = np.int64(-(1 << 63))
 
 
 def captured_ends(batch: PacketBatch, d: DecodedBatch) -> np.ndarray:
@@ -79,13 +92,25 @@ def header_identity(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.nd
     (module docstring). buf: the bytes tcp_payload_off indexes (batch_bytes); ends: each
     packet's captured end in them (captured_ends). A packet whose header is not found
     where its payload starts keeps its captured checksum."""
-    identity = np.zeros(d.tcp_index.shape[0], np.int64)
+    return header_identities(d, buf, ends)[:, 0]
+
+
+def header_identities(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch, (m, 2) int64: its header_identity, and the hash of its
+    fixed header alone (sequence number to urgent pointer, no checksum, no options) with
+    OPTIONS_CUT set when the capture cut its options (the snap length: tcpdump -s 80/96).
+    Both 0 for a packet with an IPv4 ID; where the header is not found, both its captured
+    checksum. The second pairs a packet whose options one point cut with its copy
+    holding them whole (copies.py's second matching step; points.py's sample)."""
+    m = d.tcp_index.shape[0]
+    identity = np.zeros((m, 2), np.int64)
     rows = np.flatnonzero(d.tcp_ip_id == 0)
     if not rows.size:
         return identity
     start = _header_start(d, buf, ends, rows)
     found = start >= 0
-    identity[rows[~found]] = d.tcp_checksum[rows[~found]]
+    identity[rows[~found], 0] = d.tcp_checksum[rows[~found]]
+    identity[rows[~found], 1] = d.tcp_checksum[rows[~found]]
     rows, start = rows[found], start[found]
     if not rows.size:
         return identity
@@ -96,15 +121,23 @@ def header_identity(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.nd
     # How many bytes were hashed: the header's captured part without the checksum.
     hashed_bytes = (np.clip(limit - _FROM, 0, _SPAN)
                     - np.clip(limit - _CHECKSUM_AT, 0, 2)).astype(np.uint64)
+    identity[rows, 0] = _hash(words, hashed_bytes, _WORDS)
+    cut = (start + limit < d.tcp_payload_off[rows]) & (limit >= MIN_HEADER)
+    identity[rows, 1] = (_hash(words, np.full(rows.shape[0], _FIXED_SPAN, np.uint64),
+                               _FIXED_WORDS) & ~OPTIONS_CUT) | np.where(cut, OPTIONS_CUT, 0)
+    return identity
+
+
+def _hash(words: np.ndarray, hashed_bytes: np.ndarray, count: int) -> np.ndarray:
+    """Per row (int64): a hash of its first `count` uint64 words and its byte count."""
     with np.errstate(over="ignore"):
-        hashed = hashed_bytes * HASH_MULTIPLIERS[_WORDS]
-        for column in range(_WORDS):
+        hashed = hashed_bytes * HASH_MULTIPLIERS[count]
+        for column in range(count):
             hashed += words[:, column] * HASH_MULTIPLIERS[column]
             hashed ^= hashed >> np.uint64(29)
         hashed *= HASH_MULTIPLIERS[8]
         hashed ^= hashed >> np.uint64(31)
-    identity[rows] = hashed.view(np.int64)
-    return identity
+    return hashed.view(np.int64)
 
 
 def _windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
@@ -178,7 +211,64 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
 
 
 def identity_fields(d: DecodedBatch, identity: np.ndarray) -> np.ndarray:
-    """Per TCP packet of the batch, (m, 7) int64: its FIELDS, the last its header
-    identity (header_identity)."""
-    return np.column_stack([identity if name == "tcp_checksum" else getattr(d, name)
-                            for name in FIELDS])
+    """Per TCP packet of the batch, (m, 8) int64: its FIELDS, the last its header
+    identity, then (column FIXED, compared by no equality of whole rows: it follows from
+    the header identity) its fixed header's identity with OPTIONS_CUT. identity: (m, 2)
+    header_identities, or (m,) a header identity standing for both."""
+    full, fixed = (identity, identity) if identity.ndim == 1 else (identity[:, 0],
+                                                                   identity[:, 1])
+    return np.column_stack([full if name == "tcp_checksum" else getattr(d, name)
+                            for name in FIELDS] + [fixed])
+
+
+def sample_fields(fields: np.ndarray) -> np.ndarray:
+    """identity_fields' rows (k, 8) as the sample and the heads compare them (k, 7): the
+    header identity replaced by the fixed header's, OPTIONS_CUT cleared, so a packet
+    whose options one point's snap length cut samples and fingerprints like its copy
+    holding them (points.py learns the offset from both)."""
+    out = fields[:, :len(FIELDS)].copy()
+    out[:, len(FIELDS) - 1] = fields[:, FIXED] & ~OPTIONS_CUT
+    return out
+
+
+def options_cut_pairs(side: np.ndarray, fields: np.ndarray, rows: np.ndarray,
+                      copied: np.ndarray, candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """copies.py's second matching step for two capture points (CaptureCopies._far):
+    (later, earlier) row indexes of its packets (side: direction codes; fields:
+    identity_fields; rows: batch row per packet, -1 for the tail's; copied: already
+    copies), the later ones in the batch and no copies yet, of packets equal in every
+    field but the header identity, whose fixed headers are equal and whose options at
+    least one of the two holds cut by its capture's snap length (header_identities:
+    tcpdump -s 80/96 at one point, a full capture at the other), up to `candidates`
+    earlier ones each. A resend seen whole at both points keeps its own options (a later
+    TSval) and pairs here with nothing."""
+    cut = (fields[:, FIXED] & OPTIONS_CUT) != 0
+    none = np.zeros(0, np.int64)
+    if not cut.any():
+        return none, none
+    n = fields.shape[0]
+    bits = np.uint64(max(1, (n - 1).bit_length()))
+    with np.errstate(over="ignore"):
+        hashed = side.astype(np.uint64) * HASH_MULTIPLIERS[0]
+        for column in range(len(FIELDS) - 1):
+            hashed += fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
+        hashed += (fields[:, FIXED] & ~OPTIONS_CUT).astype(np.uint64) * HASH_MULTIPLIERS[
+            len(FIELDS)]
+        hashed ^= hashed >> np.uint64(29)
+    ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
+    top = ordered >> bits
+    position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    same = fields[:, :_IDENTITY]
+    fixed = fields[:, FIXED] & ~OPTIONS_CUT
+    later_parts, earlier_parts = [], []
+    for step in range(1, candidates + 1):
+        at = np.flatnonzero(top[step:] == top[:-step])
+        later, earlier = position[at + step], position[at]
+        keep = ((rows[later] >= 0) & ~copied[later] & (cut[later] | cut[earlier])
+                & (side[later] == side[earlier])
+                & (same[later] == same[earlier]).all(axis=1)
+                & (fixed[later] == fixed[earlier])
+                & (fields[later, _IDENTITY] != fields[earlier, _IDENTITY]))
+        later_parts.append(later[keep])
+        earlier_parts.append(earlier[keep])
+    return np.concatenate(later_parts), np.concatenate(earlier_parts)

@@ -39,7 +39,8 @@ super-frames (one packet at the sender's point, several wire segments at the oth
 matched by connections.super_frames instead.
 
 Cost. Until two points are known, the capture is only sampled (`sample`): the packets
-whose IPv4 ID (the header identity for a packet without one) has its low six bits 0 (the
+whose IPv4 ID (the fixed header's identity for a packet without one, packet_identity.
+sample_fields: its options may be cut at one point) has its low six bits 0 (the
 same 1 in 64 at every point: a copy has its original's ID), a Python dict of the latest
 SAMPLE_CAP of them; and each
 file's first packets, read ahead, are compared with each other and with the sampled
@@ -76,9 +77,9 @@ FRAMES_KEPT = 8
 
 def sampled(ip_id: np.ndarray, identity: np.ndarray) -> np.ndarray:
     """The rows of a batch's TCP packets that are sampled (the same packets at every
-    capture point: the IPv4 ID's low bits, or the header identity's for a packet without
-    one, all 0); ip_id, identity: their IPv4 IDs and packet_identity.header_identity (0
-    where the ID is not)."""
+    capture point: the IPv4 ID's low bits, or the fixed header's identity's for a packet
+    without one, all 0); ip_id, identity: their IPv4 IDs and the fixed header's identity
+    (packet_identity.header_identities without OPTIONS_CUT; 0 where the ID is not)."""
     return (((ip_id | identity) & SAMPLE_MASK) == 0).nonzero()[0]
 
 

@@ -64,7 +64,7 @@ from flowcheck.connections.flows import (
 from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.mirror_gaps import MirrorGaps
-from flowcheck.connections.packet_identity import captured_ends, header_identity
+from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.runs import SMALL_FLOWS_FOR_LISTS, RunPaths
@@ -191,7 +191,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
-        headers = (header_identity(decoded, self._buf, captured_ends(batch, decoded))
+        headers = (header_identities(decoded, self._buf, captured_ends(batch, decoded))
                    if self._buf is not None else None)
         self._copy = self.copies.mark(decoded, flows, since, sources, identity,
                                       lambda: capture_legs(batch, decoded.tcp_index), headers)
