@@ -185,3 +185,24 @@ def test_review_retried_syn_and_two_capture_points_name_the_ack(
     [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
     assert "ACK completing it (frame " in finding.message
     assert analysis.verdict == "fail"
+
+
+def test_words_say_the_path_towards_the_listener_drops_the_packets() -> None:
+    analysis = _review("b_synretried.pcap")
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "return path" not in finding.message
+    assert f"the path towards {A} drops {M}'s packets after its SYN" in finding.message
+    assert "accept queue" in finding.message  # the other reading, no evidence for it
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+
+
+def test_a_full_accept_queue_is_put_first_when_other_connections_show_it() -> None:
+    """Other connections to the listener's port completed and got nothing from it: the
+    accept queue reading, its checks first in the fix."""
+    config = build_config(load_file(REVIEW / "backlog.toml"))
+    analysis = analyze(read_traffic([str(REVIEW / "backlog.pcap")], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "accept queue is full" in finding.message
+    assert "7001, 7002, 7003" in finding.message
+    assert finding.fix.startswith("On 10.99.0.2, check whether the NDMP service accepts")
+    assert "TcpExtListenOverflows" in finding.fix and "ss -ltn" in finding.fix

@@ -59,17 +59,63 @@ def unheard_frames(conn: Connection) -> list[int]:
     return sorted(frames)
 
 
+def queue_full_signs(ctx: Context, conn: Connection) -> list[Connection]:
+    """Other connections to the same listener endpoint (conn.resp_h, conn.resp_p) that say
+    its accept queue was full rather than a firewall dropping the ACK: completed on the
+    listener's side (no SYN-ACK of theirs resent after the ACK) but never got a payload
+    byte, FIN or RST from it (accepted by the kernel, never by the service: an NDMP
+    agent greets at once), or their SYN unanswered while conn was open (Linux drops a
+    SYN too when the queue is full). A full queue (listen(2) called, accept(2) not)
+    drops the ACK completing the handshake and resends the SYN-ACK
+    (TcpExtListenOverflows), the same on the wire as a firewall's drop."""
+    signs = []
+    for other in ctx.connections:
+        if (other is conn or other.resp_h != conn.resp_h or other.resp_p != conn.resp_p
+                or ack_unheard(other)):
+            continue
+        silent = (other.established and not other.resp_bytes and not other.resp_rst
+                  and "f" not in other.history)
+        unanswered = (other.syn_seen and not other.synack_frames
+                      and other.ts <= conn.last_ts and other.last_ts >= conn.ts)
+        if silent or unanswered:
+            signs.append(other)
+    return signs
+
+
+def _queue_words(listener: str, port: int, signs: list[Connection]) -> str:
+    """The accept-queue reading, its evidence named when other connections show it."""
+    if not signs:
+        return (f" A full accept queue on {listener} (the service listening on {port} "
+                "but not accepting its connections) drops the ACK the same way.")
+    ports = ", ".join(str(c.orig_p) for c in signs[:4]) + (", ..." if len(signs) > 4 else "")
+    return (f" Other connections to {listener}:{port} (from ports {ports}) completed but "
+            "got nothing from it, or had their SYN unanswered at the same time: the "
+            f"service on {listener} is not accepting its connections and its accept queue "
+            "is full (Linux then drops the ACK completing a handshake and resends its "
+            "SYN-ACK: TcpExtListenOverflows), which looks the same on the wire as a "
+            "firewall's drop and is the likelier reading here.")
+
+
+def _queue_fix(listener: str, port: int) -> str:
+    return (f"On {listener}, check whether the NDMP service accepts its connections: "
+            "`nstat -az TcpExtListenOverflows` counting up, `ss -ltn` showing the "
+            f"listener on {port} with Recv-Q at Send-Q (the queue full); if so, restart the "
+            "agent service (it listens but no longer accepts).")
+
+
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
                    cause: str) -> None:
     """handshake_incomplete for `conn` whose listener never got the ACK the capture holds:
     the message names the ACK, the resent SYN-ACKs and what the originator sent
     unanswered after them, and says where the capture point leaves the drop (between it
     and the listener, or the listener's own firewall: a tap sees arriving packets before
-    the host's firewall); the fix is the path towards the listener, not the return
-    path of the originator's input chain."""
+    the host's firewall), or a full accept queue on the listener (queue_full_signs:
+    put first when other connections to the same port show it); the fix is the path
+    towards the listener (or the listener's service), not the originator's input chain."""
     resent = ack_unheard(conn)
     listener, connector = conn.resp_h, conn.orig_h
     answer, back_to = return_ports(ctx, conn)
+    signs = queue_full_signs(ctx, conn)
     message = (
         f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
         f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
@@ -83,9 +129,9 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
         "only (one matching `tcp flags syn`, or `ct state new` with no accept of "
         "established connections ahead of the drop), or a stateful firewall on an "
         "asymmetric route that sees one direction of the connection and drops the packets "
-        "it holds no state for, does this; the return path is blocked for the connection's "
-        "packets after the SYN.")
-    fix = (
+        f"it holds no state for, does this: the path towards {listener} drops "
+        f"{connector}'s packets after its SYN.{_queue_words(listener, conn.resp_p, signs)}")
+    firewall_fix = (
         f"On {listener} (its input chain) and on any firewall between the hosts, accept "
         f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
         f"{listener} {answer} whatever its flags, with established connections accepted "
@@ -94,5 +140,8 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
         "a stateful firewall between them must see both directions (make the route "
         "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
         f"capture on {listener} at the same time shows whether the ACK reaches it.")
+    queue_fix = _queue_fix(listener, conn.resp_p)
+    fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
+           f"{firewall_fix} If the ACK reaches it: {queue_fix}")
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
