@@ -206,3 +206,12 @@ def test_a_full_accept_queue_is_put_first_when_other_connections_show_it() -> No
     assert "7001, 7002, 7003" in finding.message
     assert finding.fix.startswith("On 10.99.0.2, check whether the NDMP service accepts")
     assert "TcpExtListenOverflows" in finding.fix and "ss -ltn" in finding.fix
+
+
+def test_stored_data_step_evidence_holds_the_ack() -> None:
+    """Step 4's frames: the SYN, the SYN-ACKs, and the ACK the listener never got."""
+    name = "data-ack-dropped-at-agent"
+    analysis = _analyze(DIR / f"{name}.pcap", name)
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed"
+    assert {22, 23, 24, 28, 30} <= set(step.frames)
