@@ -215,3 +215,22 @@ def test_stored_data_step_evidence_holds_the_ack() -> None:
     step = analysis.sessions[0].steps[3]
     assert step.status == "failed"
     assert {22, 23, 24, 28, 30} <= set(step.frames)
+
+
+def test_one_syn_and_synacks_resent_for_long_is_the_path_towards_the_listener() -> None:
+    """M would have resent its SYN within 3 s had no SYN-ACK reached it: its ACKs were
+    lost before the capture point, not A's replies."""
+    [finding] = [f for f in _review("f_noack.pcap").findings
+                 if f.code == "handshake_incomplete"]
+    assert "return traffic is blocked" not in finding.message
+    assert f"the path towards {A} drops {M}'s packets after its SYN" in finding.message
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+
+
+def test_a_capture_of_the_listeners_direction_names_both_directions() -> None:
+    [finding] = [f for f in _review("e_listener_only.pcap").findings
+                 if f.code == "handshake_incomplete"]
+    assert f"either {M} never got the SYN-ACK" in finding.message
+    assert f"{M}'s ACK was dropped on its way to {A}" in finding.message
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+    assert f"on {M} (its input chain)" in finding.fix

@@ -103,6 +103,23 @@ def _queue_fix(listener: str, port: int) -> str:
             "agent service (it listens but no longer accepts).")
 
 
+def towards_listener_fix(ctx: Context, conn: Connection) -> str:
+    """The fix for a path towards the listener (conn.resp_h) that drops the originator's
+    packets after its SYN: accept the whole connection on the listener's input chain and
+    on the firewalls between, established connections ahead of any drop."""
+    listener, connector = conn.resp_h, conn.orig_h
+    answer, back_to = return_ports(ctx, conn)
+    return (
+        f"On {listener} (its input chain) and on any firewall between the hosts, accept "
+        f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
+        f"{listener} {answer} whatever its flags, with established connections accepted "
+        "ahead of any drop (nft insert rule inet filter input ct state established,related "
+        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT); "
+        "a stateful firewall between them must see both directions (make the route "
+        "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
+        f"capture on {listener} at the same time shows whether the ACK reaches it.")
+
+
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
                    cause: str) -> None:
     """handshake_incomplete for `conn` whose listener never got the ACK the capture holds:
@@ -114,7 +131,6 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
     towards the listener (or the listener's service), not the originator's input chain."""
     resent = ack_unheard(conn)
     listener, connector = conn.resp_h, conn.orig_h
-    answer, back_to = return_ports(ctx, conn)
     signs = queue_full_signs(ctx, conn)
     message = (
         f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
@@ -131,17 +147,55 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
         "asymmetric route that sees one direction of the connection and drops the packets "
         f"it holds no state for, does this: the path towards {listener} drops "
         f"{connector}'s packets after its SYN.{_queue_words(listener, conn.resp_p, signs)}")
-    firewall_fix = (
-        f"On {listener} (its input chain) and on any firewall between the hosts, accept "
-        f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
-        f"{listener} {answer} whatever its flags, with established connections accepted "
-        "ahead of any drop (nft insert rule inet filter input ct state established,related "
-        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT); "
-        "a stateful firewall between them must see both directions (make the route "
-        "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
-        f"capture on {listener} at the same time shows whether the ACK reaches it.")
+    firewall_fix = towards_listener_fix(ctx, conn)
     queue_fix = _queue_fix(listener, conn.resp_p)
     fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
            f"{firewall_fix} If the ACK reaches it: {queue_fix}")
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
+
+
+def synack_reached_originator(ctx: Context, conn: Connection) -> bool:
+    """Did the SYN-ACK reach the originator although the capture holds no ACK of it? The
+    originator's SYN captured once, nothing else of its, and the listener's SYN-ACK resent
+    for longer than a retransmission timeout after it (Config.retransmission_timeout): an
+    originator that never got a SYN-ACK resends its SYN within 1 s (Linux) to 3 s
+    (Windows), past the same capture point (RFC 6298 5.7). So it got the SYN-ACK and its
+    ACK was lost before the capture point, on the way towards the listener (a capture
+    point between the firewall and the listener)."""
+    return (conn.syn_seen and not conn.syn_retries and conn.orig_pkts == 1
+            and len(conn.synack_frames) >= 2 and conn.syn_ts is not None
+            and conn.last_ts - conn.syn_ts > ctx.config.retransmission_timeout)
+
+
+def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connection,
+                           head: str, cause: str) -> None:
+    """handshake_incomplete when synack_reached_originator: the forward path towards the
+    listener, not the return traffic."""
+    listener, connector = conn.resp_h, conn.orig_h
+    span = conn.last_ts - (conn.syn_ts or conn.ts)
+    ctx.add("handshake_incomplete",
+            f"{head}: {connector} sent its SYN once (frame {conn.syn_frames[0]}) while "
+            f"{listener} resent its SYN-ACK {len(conn.synack_frames) - 1} times over "
+            f"{span:.1f} s ({_frames_words(conn.synack_frames)}). An originator that got no "
+            "SYN-ACK resends its SYN within 1 to 3 s (Linux, Windows), past the same "
+            f"capture point: {connector} got the SYN-ACK, and its ACK was lost before the "
+            f"capture point, so the path towards {listener} drops {connector}'s packets "
+            f"after its SYN (the capture point lies between that drop and {listener}).",
+            towards_listener_fix(ctx, conn), session=session, conn=conn, cause=cause,
+            frames=[*conn.syn_frames, *conn.synack_frames])
+
+
+def listener_side_only(conn: Connection) -> bool:
+    """Does the capture hold only the listener's side of the handshake: SYN-ACKs resent,
+    no packet of the originator's (its SYN and any ACK missing alike)?"""
+    return not conn.syn_seen and not conn.orig_pkts and len(conn.synack_frames) >= 2
+
+
+def both_directions_words(conn: Connection) -> str:
+    """The reading of listener_side_only: either direction may drop."""
+    return (f"the capture holds only {conn.resp_h}'s packets, its SYN-ACK resent "
+            f"({_frames_words(conn.synack_frames)}): {conn.resp_h} never got an ACK, "
+            f"because either {conn.orig_h} never got the SYN-ACK (the return traffic "
+            f"blocked) or {conn.orig_h}'s ACK was dropped on its way to {conn.resp_h}; "
+            f"a capture of {conn.orig_h}'s direction tells which")
