@@ -188,8 +188,10 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
 
 def listener_side_only(conn: Connection) -> bool:
     """Does the capture hold only the listener's side of the handshake: SYN-ACKs resent,
-    no packet of the originator's (its SYN and any ACK missing alike)?"""
-    return not conn.syn_seen and not conn.orig_pkts and len(conn.synack_frames) >= 2
+    no packet of the originator's (its SYN and any ACK missing alike), and nothing else of
+    the listener's (no payload, FIN or RST: a connection that went on is not this)?"""
+    return (not conn.syn_seen and not conn.orig_pkts and len(conn.synack_frames) >= 2
+            and not conn.resp_bytes and not conn.resp_rst and "f" not in conn.history)
 
 
 def both_directions_words(conn: Connection) -> str:
