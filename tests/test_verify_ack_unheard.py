@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from capture_factory import tcp_packet, write_pcap
 from scapy.all import TCP, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
-from flowcheck.connections import track_connections
+from flowcheck.connections import short_flows, track_connections
 from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import ack_unheard
 
 DIR = Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
+REVIEW = Path(__file__).resolve().parent / "data" / "trial34-review"
 M, A = "10.77.0.1", "10.77.0.2"
 ISN_M, ISN_A = 1000, 5000
 
@@ -127,3 +129,108 @@ def test_stored_capture_without_the_resent_synacks_reads_as_before(tmp_path: Pat
     analysis = _analyze(path, name)
     assert not any(f.code == "handshake_incomplete" for f in analysis.findings)
     assert analysis.sessions[0].steps[3].status == "ok"
+
+
+@pytest.fixture(params=["as configured", "short pass"])
+def either_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The per-packet path (a few flows take it as configured) or the short-connection
+    pass in every batch (flowcheck.connections.short_records keeps ack_frame too)."""
+    if request.param == "short pass":
+        monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+        monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+    return request.param
+
+
+def test_synacks_resent_before_the_ack_are_no_evidence(tmp_path: Path,
+                                                       either_pass: str) -> None:
+    """The SYN-ACK lost towards the originator twice: resent before its ACK, which then
+    completes the handshake; nothing after it."""
+    syn, synack, ack = _handshake()
+    resent = [(101.0, synack[1]), (103.0, synack[1])]
+    conn = _connection(tmp_path, [syn, synack, *resent, (103.0001, ack[1])])
+    assert conn.established
+    assert ack_unheard(conn) == []
+    assert connection_outcome(conn) != "handshake_incomplete"
+
+
+def test_a_syn_retried_before_the_handshake_still_counts(tmp_path: Path,
+                                                         either_pass: str) -> None:
+    """One SYN lost: M sends it again, then A's SYN-ACK, M's ACK (frame 4), and A's
+    SYN-ACK resent twice after it (frames 5, 7): the ACK never reached A."""
+    first = [(99.0, tcp_packet(M, A, 5002, 6001, "S", ISN_M))]
+    conn = _connection(tmp_path, [*first, *_handshake(), *_synack_again(101.0),
+                                  *_synack_again(103.0)])
+    assert conn.syn_retries == 1
+    assert conn.ack_frame == 4
+    assert ack_unheard(conn) == [5, 7]
+    assert connection_outcome(conn) == "handshake_incomplete"
+
+
+def _review(*names: str) -> Analysis:
+    config = build_config(load_file(REVIEW / "control.toml"))
+    return analyze(read_traffic([str(REVIEW / n) for n in names], config), config)
+
+
+def test_review_synacks_before_the_ack_read_as_the_capture_ending() -> None:
+    analysis = _review("a_before.pcap")
+    assert not any(f.code == "handshake_incomplete" for f in analysis.findings)
+    assert "capture_ended_early" in {f.code for f in analysis.findings}
+
+
+@pytest.mark.parametrize("names", [("b_synretried.pcap",), ("d_twopoints.pcap",),
+                                   ("d_M.pcap", "d_A.pcap")])
+def test_review_retried_syn_and_two_capture_points_name_the_ack(
+        names: tuple[str, ...]) -> None:
+    analysis = _review(*names)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "ACK completing it (frame " in finding.message
+    assert analysis.verdict == "fail"
+
+
+def test_words_say_the_path_towards_the_listener_drops_the_packets() -> None:
+    analysis = _review("b_synretried.pcap")
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "return path" not in finding.message
+    assert f"the path towards {A} drops {M}'s packets after its SYN" in finding.message
+    assert "accept queue" in finding.message  # the other reading, no evidence for it
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+
+
+def test_a_full_accept_queue_is_put_first_when_other_connections_show_it() -> None:
+    """Other connections to the listener's port completed and got nothing from it: the
+    accept queue reading, its checks first in the fix."""
+    config = build_config(load_file(REVIEW / "backlog.toml"))
+    analysis = analyze(read_traffic([str(REVIEW / "backlog.pcap")], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert "accept queue is full" in finding.message
+    assert "7001, 7002, 7003" in finding.message
+    assert finding.fix.startswith("On 10.99.0.2, check whether the NDMP service accepts")
+    assert "TcpExtListenOverflows" in finding.fix and "ss -ltn" in finding.fix
+
+
+def test_stored_data_step_evidence_holds_the_ack() -> None:
+    """Step 4's frames: the SYN, the SYN-ACKs, and the ACK the listener never got."""
+    name = "data-ack-dropped-at-agent"
+    analysis = _analyze(DIR / f"{name}.pcap", name)
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed"
+    assert {22, 23, 24, 28, 30} <= set(step.frames)
+
+
+def test_one_syn_and_synacks_resent_for_long_is_the_path_towards_the_listener() -> None:
+    """M would have resent its SYN within 3 s had no SYN-ACK reached it: its ACKs were
+    lost before the capture point, not A's replies."""
+    [finding] = [f for f in _review("f_noack.pcap").findings
+                 if f.code == "handshake_incomplete"]
+    assert "return traffic is blocked" not in finding.message
+    assert f"the path towards {A} drops {M}'s packets after its SYN" in finding.message
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+
+
+def test_a_capture_of_the_listeners_direction_names_both_directions() -> None:
+    [finding] = [f for f in _review("e_listener_only.pcap").findings
+                 if f.code == "handshake_incomplete"]
+    assert f"either {M} never got the SYN-ACK" in finding.message
+    assert f"{M}'s ACK was dropped on its way to {A}" in finding.message
+    assert finding.fix.startswith(f"On {A} (its input chain)")
+    assert f"on {M} (its input chain)" in finding.fix

@@ -269,10 +269,34 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
+    _add_ack_frames(short, flows, records, col)
     for i, frame, ts in col.last_data[0]:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
         records[i].resp_last_data = (frame, ts)
+
+
+def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                    col: _Columns) -> None:
+    """Connection.ack_frame as the per-packet path keeps it (conn.py): the frame of the
+    originator's ACK of the responder's SYN (ShortPass.acked_frame, the responder's row:
+    the originator's last ACK that moved it on, the handshake's ACK while the responder
+    sent no byte), for the few established records whose SYN-ACK came again after it
+    (a batch with a SYN-ACK resent: flowcheck.sessions.unheard_ack)."""
+    if not any(col.synack_frames):  # the batch brought no SYN-ACK: nothing new
+        return
+    acked = short.acked_frame[1, flows]
+    for i in compress(range(len(records)), map(_resent, map(attrgetter("synack_frames"),
+                                                             records))):
+        r, frame = records[i], acked.item(i)
+        if (r.established and not r.ack_frame and frame > 0
+                and any(f > frame for f in r.synack_frames)):
+            r.ack_frame = frame
+
+
+def _resent(frames: list[int]) -> bool:
+    """More than one SYN-ACK (frames): one may have come after the handshake's ACK."""
+    return len(frames) > 1
 
 
 def _add_first_rsts(records: list[Connection],

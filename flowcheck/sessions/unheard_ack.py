@@ -23,15 +23,21 @@ RESENDS_ENOUGH = 2
 
 
 def synacks_after_ack(conn: Connection) -> list[int]:
-    """The listener's SYN-ACK resends (frames, as Connection.synack_frames keeps them: the
-    first few) when the originator's SYN was sent once and its ACK completing the
-    handshake is in the capture (Connection.established): each resend says that ACK
-    never reached the listener (RFC 9293 3.10.7.4). [] when none, or when the capture
-    holds one direction only (its ACK or the resends would be missing)."""
-    if (not conn.established or not conn.syn_seen or conn.syn_retries
-            or len(conn.synack_frames) < 2 or not conn.orig_pkts or not conn.resp_pkts):
+    """The listener's SYN-ACK resends (frames, of the first few Connection.synack_frames
+    keeps) after the originator's ACK completing the handshake (Connection.ack_frame,
+    set by both connection passes when a SYN-ACK comes after it) and after the
+    originator's last SYN: each says that ACK never reached the listener (RFC 9293
+    3.10.7.4; after its ACK the originator sends no SYN, and an established listener
+    answers a duplicate SYN with an ACK, not a SYN-ACK). A SYN retried before (one lost
+    SYN) or a second capture point that misses the ACK changes nothing: only frames
+    after both count. SYN-ACKs resent before the ACK are the handshake's own
+    retransmissions, not evidence. [] when none, when no ACK is known (ack_frame 0), or
+    when the capture holds one direction only."""
+    if (not conn.established or not conn.syn_seen or not conn.ack_frame
+            or not conn.orig_pkts or not conn.resp_pkts):
         return []
-    return conn.synack_frames[1:]
+    last_syn = max(conn.syn_frames)
+    return [f for f in conn.synack_frames if f > conn.ack_frame and f > last_syn]
 
 
 def ack_unheard(conn: Connection) -> list[int]:

@@ -59,17 +59,79 @@ def unheard_frames(conn: Connection) -> list[int]:
     return sorted(frames)
 
 
+def queue_full_signs(ctx: Context, conn: Connection) -> list[Connection]:
+    """Other connections to the same listener endpoint (conn.resp_h, conn.resp_p) that say
+    its accept queue was full rather than a firewall dropping the ACK: completed on the
+    listener's side (no SYN-ACK of theirs resent after the ACK) but never got a payload
+    byte, FIN or RST from it (accepted by the kernel, never by the service: an NDMP
+    agent greets at once), or their SYN unanswered while conn was open (Linux drops a
+    SYN too when the queue is full). A full queue (listen(2) called, accept(2) not)
+    drops the ACK completing the handshake and resends the SYN-ACK
+    (TcpExtListenOverflows), the same on the wire as a firewall's drop."""
+    signs = []
+    for other in ctx.connections:
+        if (other is conn or other.resp_h != conn.resp_h or other.resp_p != conn.resp_p
+                or ack_unheard(other)):
+            continue
+        silent = (other.established and not other.resp_bytes and not other.resp_rst
+                  and "f" not in other.history)
+        unanswered = (other.syn_seen and not other.synack_frames
+                      and other.ts <= conn.last_ts and other.last_ts >= conn.ts)
+        if silent or unanswered:
+            signs.append(other)
+    return signs
+
+
+def _queue_words(listener: str, port: int, signs: list[Connection]) -> str:
+    """The accept-queue reading, its evidence named when other connections show it."""
+    if not signs:
+        return (f" A full accept queue on {listener} (the service listening on {port} "
+                "but not accepting its connections) drops the ACK the same way.")
+    ports = ", ".join(str(c.orig_p) for c in signs[:4]) + (", ..." if len(signs) > 4 else "")
+    return (f" Other connections to {listener}:{port} (from ports {ports}) completed but "
+            "got nothing from it, or had their SYN unanswered at the same time: the "
+            f"service on {listener} is not accepting its connections and its accept queue "
+            "is full (Linux then drops the ACK completing a handshake and resends its "
+            "SYN-ACK: TcpExtListenOverflows), which looks the same on the wire as a "
+            "firewall's drop and is the likelier reading here.")
+
+
+def _queue_fix(listener: str, port: int) -> str:
+    return (f"On {listener}, check whether the NDMP service accepts its connections: "
+            "`nstat -az TcpExtListenOverflows` counting up, `ss -ltn` showing the "
+            f"listener on {port} with Recv-Q at Send-Q (the queue full); if so, restart the "
+            "agent service (it listens but no longer accepts).")
+
+
+def towards_listener_fix(ctx: Context, conn: Connection) -> str:
+    """The fix for a path towards the listener (conn.resp_h) that drops the originator's
+    packets after its SYN: accept the whole connection on the listener's input chain and
+    on the firewalls between, established connections ahead of any drop."""
+    listener, connector = conn.resp_h, conn.orig_h
+    answer, back_to = return_ports(ctx, conn)
+    return (
+        f"On {listener} (its input chain) and on any firewall between the hosts, accept "
+        f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
+        f"{listener} {answer} whatever its flags, with established connections accepted "
+        "ahead of any drop (nft insert rule inet filter input ct state established,related "
+        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT); "
+        "a stateful firewall between them must see both directions (make the route "
+        "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
+        f"capture on {listener} at the same time shows whether the ACK reaches it.")
+
+
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
                    cause: str) -> None:
     """handshake_incomplete for `conn` whose listener never got the ACK the capture holds:
     the message names the ACK, the resent SYN-ACKs and what the originator sent
     unanswered after them, and says where the capture point leaves the drop (between it
     and the listener, or the listener's own firewall: a tap sees arriving packets before
-    the host's firewall); the fix is the path towards the listener, not the return
-    path of the originator's input chain."""
+    the host's firewall), or a full accept queue on the listener (queue_full_signs:
+    put first when other connections to the same port show it); the fix is the path
+    towards the listener (or the listener's service), not the originator's input chain."""
     resent = ack_unheard(conn)
     listener, connector = conn.resp_h, conn.orig_h
-    answer, back_to = return_ports(ctx, conn)
+    signs = queue_full_signs(ctx, conn)
     message = (
         f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
         f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
@@ -83,16 +145,59 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
         "only (one matching `tcp flags syn`, or `ct state new` with no accept of "
         "established connections ahead of the drop), or a stateful firewall on an "
         "asymmetric route that sees one direction of the connection and drops the packets "
-        "it holds no state for, does this; the return path is blocked for the connection's "
-        "packets after the SYN.")
-    fix = (
-        f"On {listener} (its input chain) and on any firewall between the hosts, accept "
-        f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
-        f"{listener} {answer} whatever its flags, with established connections accepted "
-        "ahead of any drop (nft insert rule inet filter input ct state established,related "
-        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT); "
-        "a stateful firewall between them must see both directions (make the route "
-        "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
-        f"capture on {listener} at the same time shows whether the ACK reaches it.")
+        f"it holds no state for, does this: the path towards {listener} drops "
+        f"{connector}'s packets after its SYN.{_queue_words(listener, conn.resp_p, signs)}")
+    firewall_fix = towards_listener_fix(ctx, conn)
+    queue_fix = _queue_fix(listener, conn.resp_p)
+    fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
+           f"{firewall_fix} If the ACK reaches it: {queue_fix}")
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
+
+
+def synack_reached_originator(ctx: Context, conn: Connection) -> bool:
+    """Did the SYN-ACK reach the originator although the capture holds no ACK of it? The
+    originator's SYN captured once, nothing else of its, and the listener's SYN-ACK resent
+    for longer than a retransmission timeout after it (Config.retransmission_timeout): an
+    originator that never got a SYN-ACK resends its SYN within 1 s (Linux) to 3 s
+    (Windows), past the same capture point (RFC 6298 5.7). So it got the SYN-ACK and its
+    ACK was lost before the capture point, on the way towards the listener (a capture
+    point between the firewall and the listener)."""
+    return (conn.syn_seen and not conn.syn_retries and conn.orig_pkts == 1
+            and len(conn.synack_frames) >= 2 and conn.syn_ts is not None
+            and conn.last_ts - conn.syn_ts > ctx.config.retransmission_timeout)
+
+
+def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connection,
+                           head: str, cause: str) -> None:
+    """handshake_incomplete when synack_reached_originator: the forward path towards the
+    listener, not the return traffic."""
+    listener, connector = conn.resp_h, conn.orig_h
+    span = conn.last_ts - (conn.syn_ts or conn.ts)
+    ctx.add("handshake_incomplete",
+            f"{head}: {connector} sent its SYN once (frame {conn.syn_frames[0]}) while "
+            f"{listener} resent its SYN-ACK {len(conn.synack_frames) - 1} times over "
+            f"{span:.1f} s ({_frames_words(conn.synack_frames)}). An originator that got no "
+            "SYN-ACK resends its SYN within 1 to 3 s (Linux, Windows), past the same "
+            f"capture point: {connector} got the SYN-ACK, and its ACK was lost before the "
+            f"capture point, so the path towards {listener} drops {connector}'s packets "
+            f"after its SYN (the capture point lies between that drop and {listener}).",
+            towards_listener_fix(ctx, conn), session=session, conn=conn, cause=cause,
+            frames=[*conn.syn_frames, *conn.synack_frames])
+
+
+def listener_side_only(conn: Connection) -> bool:
+    """Does the capture hold only the listener's side of the handshake: SYN-ACKs resent,
+    no packet of the originator's (its SYN and any ACK missing alike), and nothing else of
+    the listener's (no payload, FIN or RST: a connection that went on is not this)?"""
+    return (not conn.syn_seen and not conn.orig_pkts and len(conn.synack_frames) >= 2
+            and not conn.resp_bytes and not conn.resp_rst and "f" not in conn.history)
+
+
+def both_directions_words(conn: Connection) -> str:
+    """The reading of listener_side_only: either direction may drop."""
+    return (f"the capture holds only {conn.resp_h}'s packets, its SYN-ACK resent "
+            f"({_frames_words(conn.synack_frames)}): {conn.resp_h} never got an ACK, "
+            f"because either {conn.orig_h} never got the SYN-ACK (the return traffic "
+            f"blocked) or {conn.orig_h}'s ACK was dropped on its way to {conn.resp_h}; "
+            f"a capture of {conn.orig_h}'s direction tells which")

@@ -238,8 +238,12 @@ def _sessions_by_pair(sessions: list[Session], by_uid: dict[str, Connection]
 
 
 def opening_frames(conn: Connection) -> list[int]:
-    """The frames that show how the connection opened (or failed to)."""
+    """The frames that show how the connection opened (or failed to); the originator's
+    ACK completing the handshake when a SYN-ACK came after it (Connection.ack_frame:
+    the ACK a listener that resent its SYN-ACK never got, sessions.unheard_ack)."""
     frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
+    if conn.ack_frame:
+        frames = [*frames, conn.ack_frame]
     if conn.resp_rst and not conn.established:  # a refusal, or a reset after the SYN-ACK
         frames += conn.rst_frames
     return frames or [conn.first_frame]

@@ -8,7 +8,14 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.sessions.unheard_ack import ack_unheard
-from flowcheck.verify.ack_unheard import report_unheard
+from flowcheck.verify.ack_unheard import (
+    both_directions_words,
+    listener_side_only,
+    report_ack_lost_before,
+    report_unheard,
+    synack_reached_originator,
+    towards_listener_fix,
+)
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
@@ -63,6 +70,16 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 "established connections ahead of any drop (nft insert rule inet filter "
                 "forward ct state established,related accept; iptables -I FORWARD -m "
                 f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or {return_rule}.",
+                session=session, conn=conn, cause=cause)
+        return
+    if synack_reached_originator(ctx, conn):  # one SYN, SYN-ACKs resent for long
+        report_ack_lost_before(ctx, session, conn, head, cause)
+        return
+    if listener_side_only(conn):
+        ctx.add("handshake_incomplete", f"{head}: {both_directions_words(conn)}.",
+                f"{towards_listener_fix(ctx, conn)} Likewise for the replies: on "
+                f"{conn.orig_h} (its input chain) and on any firewall between, accept the "
+                f"return traffic of established connections, or {return_rule}.",
                 session=session, conn=conn, cause=cause)
         return
     ctx.add("handshake_incomplete",
