@@ -27,6 +27,10 @@ from flowcheck.sessions.unheard_ack import ack_unheard
 
 DIR = Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
 REVIEW = Path(__file__).resolve().parent / "data" / "trial34-review"
+# The sidecar of the stored capture the review captures were made from (one
+# configuration for all of them: a NAME.toml here would be taken for a case of its own).
+CONTROL_SIDECAR = (Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
+                   / "control-ack-dropped-at-agent.toml")
 M, A = "10.77.0.1", "10.77.0.2"
 ISN_M, ISN_A = 1000, 5000
 
@@ -167,7 +171,7 @@ def test_a_syn_retried_before_the_handshake_still_counts(tmp_path: Path,
 
 
 def _review(*names: str) -> Analysis:
-    config = build_config(load_file(REVIEW / "control.toml"))
+    config = build_config(load_file(CONTROL_SIDECAR))
     return analyze(read_traffic([str(REVIEW / n) for n in names], config), config)
 
 
