@@ -25,18 +25,24 @@ DATA_LISTEN, DATA_START_BACKUP = 0x409, 0x401
 ILLEGAL_STATE = ERROR_NAMES.index("NDMP_ILLEGAL_STATE_ERR")
 
 
+def _backup_opened(out: list[tuple[float, bytes]]) -> tuple[_Conn, _Conn, float]:
+    """A backup's control connection (media server 5002 -> the agent's NDMP port, the
+    DATA_LISTEN announcing 6001), the agent's callback (6002 -> 5001) and the data
+    connection (5003 -> 6001) opened into out: (control, data, the time data begins)."""
+    t = 1_700_000_000.0
+    control = backup_control(out, 5002, t, 6001)
+    _Conn(out, (AGENT, 6002), (MEDIA, 5001)).open(t + 0.05)
+    data = _Conn(out, (MEDIA, 5003), (AGENT, 6001))
+    data.open(t + 0.15)
+    return control, data, t + 0.3
+
+
 def restarted(error: int) -> bytes:
     """One backup whose DMA starts a second resource (DATA_LISTEN announcing port 6003,
     DATA_START_BACKUP answered with `error`) while the first's data connection (to 6001)
     still carries the agent's data, open (no FIN, no halt) at the capture's end."""
     out: list[tuple[float, bytes]] = []
-    t = 1_700_000_000.0
-    control = backup_control(out, 5002, t, 6001)
-    callback = _Conn(out, (AGENT, 6002), (MEDIA, 5001))
-    callback.open(t + 0.05)
-    data = _Conn(out, (MEDIA, 5003), (AGENT, 6001))
-    data.open(t + 0.15)
-    ts = t + 0.3
+    control, data, ts = _backup_opened(out)
     for k in range(200):
         ts += 0.001
         data.data(ts, "resp", bytes(1000))
@@ -83,13 +89,7 @@ def receiver_closed_first(close_first: bool) -> bytes:
     acknowledged; else the agent's FIN (unseen) comes after the last segment and the
     media server's FIN acknowledges it (its ACK number one past the data)."""
     out: list[tuple[float, bytes]] = []
-    t = 1_700_000_000.0
-    control = backup_control(out, 5002, t, 6001)
-    callback = _Conn(out, (AGENT, 6002), (MEDIA, 5001))
-    callback.open(t + 0.05)
-    data = _Conn(out, (MEDIA, 5003), (AGENT, 6001))
-    data.open(t + 0.15)
-    ts = t + 0.3
+    control, data, ts = _backup_opened(out)
     for k in range(150):
         ts += 0.001
         data.data(ts, "resp", bytes(1000))
