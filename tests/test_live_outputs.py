@@ -88,11 +88,13 @@ def test_write_filling_its_disk_mid_capture_reports_what_came_before(tiny_disk: 
 
 
 def test_bad_html_path_is_refused_before_the_capture(tmp_path: Path) -> None:
-    # Was: found after the whole capture, exit 2, and the final report lost.
+    # Was: found after the whole capture, exit 2, and the final report lost. The timeout
+    # stays below the duration (a capture that ran would time out) with room for a
+    # loaded machine's start-up (it neared 25 s under load 20).
     saved = tmp_path / "live.pcap"
     result = subprocess.run(
-        [*LIVE, "--duration", "30", "--html", str(tmp_path / "missing" / "x.html"),
-         "--write", str(saved)], capture_output=True, text=True, check=False, timeout=25)
+        [*LIVE, "--duration", "180", "--html", str(tmp_path / "missing" / "x.html"),
+         "--write", str(saved)], capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("flowcheck: error: --html ")
     assert "cannot write" in result.stderr and "listening" not in result.stderr
