@@ -63,8 +63,8 @@ seconds of packets (at most FAR_TAIL_CAP) and the equal pairs this rule leaves (
 CANDIDATES earlier packets each) go to CapturePoints.decide.
 
 A TSO/GSO super-frame at one point whose first wire segment another point holds is
-that segment's copy (flowcheck.connections.super_frames), once the capture is known to
-hold two points or copies.
+that segment's copy (flowcheck.connections.super_frames, which keeps its own look-back
+across batches), once the capture is known to hold two points or copies.
 
 A capture tool that names a packet's copies itself (pktmon's identities:
 flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
@@ -105,7 +105,7 @@ from flowcheck.connections.relay_copies import (
     exit_codes,
     relay_pairs,
 )
-from flowcheck.connections.super_frames import super_frames
+from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
 from flowcheck.decode.legs import named_part
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -147,6 +147,7 @@ class CaptureCopies:
         self.systematic = False
         self.points = CapturePoints()
         self.relays = RelayCopies()  # relay_copies: a router's packets in and out
+        self.super_frames = SuperFrames()  # super_frames: offload's, across batches too
         self._relaying = RelayPairs()  # their host pairs: the tail carries their packets
         self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
@@ -247,7 +248,10 @@ class CaptureCopies:
             relay_copy[rows[relayed]] = True
             self._sample(flows, own, copy, named, relay_copy)
         if points.active or self.systematic:  # two points, a router's interfaces, copies
-            copy |= super_frames(own.side, own.fields, own.ts, own.source, own.ttl, copy)
+            originals = every.taken[n - m:].copy()  # a copy of its own found: no frame
+            originals[rows[near[0]][rows[near[0]] >= 0]] = True  # a look-back needs
+            copy |= self.super_frames.mark(flows, own.fields, own.ts, own.source, own.ttl,
+                                           copy, originals, points)
         if in_tail is not None and self._tail is not None:
             self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
         own.taken = every.taken[n - m:]

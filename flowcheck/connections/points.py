@@ -174,11 +174,22 @@ class CapturePoints:
     def window(self) -> float:
         """Seconds of packets copies.py keeps across batches: its own 0.5 ms until two
         points are known, then the largest known offset and the tolerance."""
-        if not self.active:
-            return NEAR
-        return OFFSET_TOLERANCE + max((abs(entry.offset) for entry in self.offsets.values()
-                                       if entry.known and entry.offset is not None),
-                                      default=0.0)
+        return OFFSET_TOLERANCE + self.largest_offset if self.active else NEAR
+
+    @property
+    def largest_offset(self) -> float:
+        """The largest known offset's size (seconds; 0 while none is known)."""
+        return max((abs(entry.offset) for entry in self.offsets.values()
+                    if entry.known and entry.offset is not None), default=0.0)
+
+    def at_offset(self, ts: np.ndarray, other_ts: np.ndarray, source: np.ndarray,
+                  other_source: np.ndarray, within: float) -> np.ndarray:
+        """Per pair of a packet and an earlier one (their times, seconds, and files of
+        the set; bool): whether their time difference lies within `within` seconds of
+        their two points' known offset (connections.super_frames)."""
+        diff, key = _oriented(ts, other_ts, source, other_source)
+        offset, known = self._current(key)
+        return known & (np.abs(diff - offset) <= within)
 
     # -- before two points are known ------------------------------------------------------
 
