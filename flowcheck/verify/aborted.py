@@ -40,6 +40,7 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
+from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.pmtu import fix as pmtu_fix
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.rst_words import reset_words
@@ -115,6 +116,8 @@ def check_aborted(ctx: Context, session: Session) -> None:
     """One data_aborted error per endpoint whose connection was reset so (one a NAT
     rewrote too: announced_address_mismatch points to it)."""
     for attempts in abandoned(ctx, session):
+        if report_wrong_address(ctx, session, attempts):
+            continue  # another host answered the announced address (trial 35 D1)
         if refused_use(ctx, session, attempts) is not None:
             continue  # the refusal is the root cause: ndmp_error_reply says it
         fin = closed_with_control(ctx, session, attempts[-1])

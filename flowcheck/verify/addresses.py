@@ -15,6 +15,7 @@ from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
@@ -95,11 +96,15 @@ def elsewhere(ctx: Context, session: Session, conn: Connection, rule: str
 
 
 def report_mismatch(ctx: Context, session: Session, ann: Announcement,
-                    attempts: list[Connection]) -> None:
+                    attempts: list[Connection], *, answered_what: str | None = None,
+                    other_host: str = "") -> None:
     """The connector's SYNs to the announced address went unanswered (or it never
     tried): the address, not a firewall rule, is the fault. An unspecified (0.0.0.0) or
     loopback address leads the connector to itself (flowcheck.verify.announced_kind):
-    any outcome of its attempts, a refusal by its own stack too, is the address's."""
+    any outcome of its attempts, a refusal by its own stack too, is the address's.
+    answered_what: what another host at the announced address did with the connection
+    ("data connection to 10.77.0.13:6001 (C11) was refused: ...": it refused or
+    reset it; flowcheck.verify.other_host), other_host: which host that address is."""
     listener, connector, host = _parties(ctx, session, ann.listener)
     if special(ann.ip):
         tried = attempts or loopback_attempts(ctx, ann)
@@ -130,6 +135,11 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                  "multi-homed host announcing another interface), or a NAT between them "
                  "translated the control connection's address but not the address inside "
                  "the NDMP message")
+    if answered_what is not None:
+        _report_answered(ctx, session, ann, attempts, answered_what, other_host)
+        return
+    if other_host:
+        cause += f". {ann.ip} is {other_host}"
     other = _maybe_other_agent(ctx, session, ann)
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
@@ -140,6 +150,37 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
             else f"{_address_fix(listener, connector, host)}{other[1]}",
             session=session, conn=attempts[0] if attempts else None, frames=frames,
             ts=ann.ts, cause="data")
+
+
+def _report_answered(ctx: Context, session: Session, ann: Announcement,
+                     attempts: list[Connection], what: str, other_host: str) -> None:
+    """report_mismatch for an announced address another host answered (refused, or
+    opened and reset): that host's answer is the evidence, the address the cause
+    (field check trial 35 D1: it read data_refused, "on 10.77.0.13 find what holds TCP
+    port 6001", the other agent's port)."""
+    listener, connector, host = _parties(ctx, session, ann.listener)
+    op = ann.message.removeprefix("NDMP_")
+    ctx.add("announced_address_mismatch",
+            f"{op} (frame {ann.frame}) announced {endpoint(ann.ip, ann.port)} for the data "
+            f"connection, but the control connection reached {listener} at {host}; "
+            f"{connector}'s {what}. The announced address is the fault: {ann.ip} is not "
+            f"{listener} at {host} but {other_host}; its answer is evidence, not the cause. "
+            f"{capitalised(listener)} announces an address not its own: its data interface "
+            "/ preferred network set to another host's address, or its host name resolving "
+            "to another host (a wrong hosts file entry or DNS record, a configuration "
+            "copied from another host).",
+            f"{_address_fix(listener, connector, host)} Nothing needs changing on "
+            f"{ann.ip}: its answer on port {ann.port} is not the job's fault, and opening "
+            "firewall ports for the data range does not help.",
+            session=session, conn=attempts[0],
+            frames=[ann.frame] + [f for c in attempts for f in _failure_frames(c)],
+            ts=ann.ts, cause="data")
+
+
+def _failure_frames(conn: Connection) -> list[int]:
+    """The opening's frames and the RSTs, FINs and ICMP errors that ended it."""
+    return sorted({*opening_frames(conn), *conn.rst_frames, *conn.fin_frames,
+                   *conn.icmp_frames})
 
 
 def _maybe_other_agent(ctx: Context, session: Session, ann: Announcement

@@ -21,7 +21,6 @@ from flowcheck.verify.announced_kind import (
     other_version_words,
     own_address_on_it,
     reached_over_other_version,
-    special,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen, listener_of
@@ -46,6 +45,7 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
+from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
@@ -264,10 +264,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     # The listener's configured address behind a NAT: its SYNs' silence is judged as any
     # data connection's, the NAT a note (trial 31 D1).
     nat = configured_listener(ctx, session, wrong) if wrong is not None else None
-    if wrong is not None and (special(wrong.ip) or outcome == "unanswered" and own is None
-                              and nat is None):
-        report_mismatch(ctx, session, wrong, attempts)  # replaces the firewall explanation
-        return
+    if report_wrong_address(ctx, session, attempts):
+        return  # the announced address is the fault: replaces the firewall explanation
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
