@@ -17,7 +17,12 @@ firewall, its input chain (the SYNs) or its output chain (the tap sees leaving p
 after it: the SYN-ACKs). One capture, or two that never saw the
 same packet, tell nothing here (verify.ttl reads one capture point's TTLs); nor do the
 copies of a Windows tool that logs each packet at several places of one host's stack
-(pktmon, netsh trace: Context.host_copies), which are one capture point's.
+(pktmon, netsh trace: Context.host_copies), which are one capture point's; nor the
+copies of one capture of a bridge's or router's several interfaces (`tcpdump -i any` on
+it: Context.interface_copies), each packet it forwarded captured coming in and leaving,
+with the sender's TTL across a bridge: SYNs each in it twice with no SYN-ACK passed that
+host and were lost at or beyond it, toward the responder or on it (`passed_capture_host`,
+trial 35 D3), not necessarily by the responder's own firewall.
 
 The same proof places the answers (trial 26 D5). A SYN each in the set once, with the TTL
 its sender gave it, answered with a RST in the responder's name, never reached the other
