@@ -30,7 +30,8 @@ def test_bridge_copies_place_the_drop_at_or_beyond_the_capture_host() -> None:
     for f in errors:
         assert "10.77.0.12's own firewall drops them" not in f.message, f.message
         assert "reached the capture point on 10.77.0.12" not in f.message
-        assert "at or beyond the capture host, on the way to 10.77.0.12" in f.message
+        assert "at or beyond the capture host drops its SYNs or the SYN-ACKs (on the way " \
+               "to 10.77.0.12 or on 10.77.0.12 itself)" in f.message
         assert "one capture of a bridge's or router's several interfaces" in f.message
         assert not f.fix.startswith("On 10.77.0.12 itself"), f.fix
         assert f.fix.startswith("Beyond the capture host"), f.fix

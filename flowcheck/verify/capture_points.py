@@ -243,8 +243,8 @@ def vanished_words(conn: Connection) -> str:
 def passed_host_words(conn: Connection) -> str:
     """The cause for passed_capture_host: the SYNs passed the capture host and were lost
     at or beyond it, toward the responder (not said to be its own firewall: trial 35 D3)."""
-    return (f"something at or beyond the capture host, on the way to {conn.resp_h} or on "
-            f"{conn.resp_h} itself, drops its SYNs or the SYN-ACKs: each SYN is in the "
+    return (f"something at or beyond the capture host drops its SYNs or the SYN-ACKs (on "
+            f"the way to {conn.resp_h} or on {conn.resp_h} itself): each SYN is in the "
             "capture twice, as it came in on one interface of the host the capture was "
             "taken on and again as it left by another (one capture of a bridge's or "
             "router's several interfaces: capture_duplicates; a bridge forwards with the "
