@@ -48,6 +48,9 @@ class Traffic:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
     host_copies: bool = False
+    # Its capture copies are one capture host's several interfaces'
+    # (TrackResult.interface_copies).
+    interface_copies: bool = False
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -154,6 +157,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
+                   interface_copies=result.interface_copies,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered)
 
@@ -202,6 +206,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0),
                               host_copies=traffic.host_copies,
+                              interface_copies=traffic.interface_copies,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding, written_finding
-from flowcheck.connections.duplicates import copies_finding, host_tool_copies
+from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
 from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
@@ -48,6 +48,9 @@ class TrackResult:
     # Every capture copy of the set is one host's Windows tool's (pktmon, netsh trace:
     # a packet logged at several places of its stack; duplicates.host_tool_copies).
     host_copies: bool = False
+    # Every capture copy of the set is one capture host's several interfaces' (a bridge's
+    # or router's, tcpdump -i any on it; duplicates.interface_copies).
+    interface_copies: bool = False
     # What the packets the decoder skipped were (flowcheck.decode.skipped).
     skipped: Skipped = field(default_factory=Skipped)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
@@ -242,6 +245,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
+                       interface_copies=interface_copies(tracker, captures),
                        one_stream=tracker.clock.one_stream,
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
                                               if c is not None))

@@ -219,6 +219,13 @@ class CaptureCopies:
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
         relayed, named = self._relayed(every, rows, top, position, near, own, legs)
+        if legs is not None and near[1].size and self.relays.near_wanted:
+            if not every.leg[n - m:].any():  # not read by _relayed
+                every.leg[n - m:] = own.leg[:] = legs()
+            first, then = near[0][rows[near[0]] >= 0], near[1][rows[near[0]] >= 0]
+            self.relays.note_near(every.source[first] == every.source[then],
+                                  every.leg[first], every.leg[then], every.ttl[first],
+                                  every.ttl[then])
         copy[rows[relayed]] = True
         if relayed.size:
             self._relaying.learn([flows.keys[f] for f in

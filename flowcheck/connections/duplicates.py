@@ -100,6 +100,18 @@ def host_tool_copies(tracker: ConnectionTracker,
     return [info for info in files if info is not None]
 
 
+def interface_copies(tracker: ConnectionTracker, captures: list[CaptureInfo]) -> bool:
+    """Whether the set's copies are one capture host's several interfaces (a bridge's or
+    router's, `tcpdump -i any` on it: relay_copies.RelayCopies.interfaces), no copy
+    another capture point's and none a Windows tool's (host_tool_copies): a packet in the
+    set twice passed that one host, not two capture points (trial 35 D3)."""
+    copies = tracker.copies
+    return (bool(copies.count) and copies.relays.interfaces
+            and not any(entry.copies and _between_points(copies.points, entry)
+                        for entry in copies.points.offsets.values())
+            and not host_tool_copies(tracker, captures))
+
+
 def _between_points(points: CapturePoints, entry: Offset) -> bool:
     """Copies of two files, or within one at an offset beyond the copies of one capture
     point (a SPAN session's microseconds), or appended to it."""

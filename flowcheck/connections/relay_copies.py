@@ -80,6 +80,7 @@ FRAMES_KEPT = 8
 EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
 EXIT_PAIRS = 8  # relay pairs by named interfaces an exit needs before orphans are taken
 DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's drops
+NEAR_SAMPLE = 256  # copies within copies.COPY_WINDOW whose interfaces are read, at most
 
 
 @dataclass(slots=True)
@@ -98,6 +99,38 @@ class RelayCopies:
     orphans: int = 0
     frames: list[int] = field(default_factory=list)
     exits: dict[int, int] = field(default_factory=dict)
+    near_read: int = 0
+    near_named: int = 0
+
+    @property
+    def near_wanted(self) -> bool:
+        """Whether the interfaces of copies within copies.COPY_WINDOW are still read (a
+        sample: the first NEAR_SAMPLE of them)."""
+        return self.near_read < NEAR_SAMPLE
+
+    def note_near(self, same_file: np.ndarray, legs_first: np.ndarray,
+                  legs_then: np.ndarray, ttl_first: np.ndarray, ttl_then: np.ndarray) -> None:
+        """Count the copies within copies.COPY_WINDOW read (`near_read`) and those of them
+        captured in the same file as their originals on another named interface
+        (legs.named_part) with an equal TTL or one lower (`near_named`): a bridge or
+        router forwarding them, its several interfaces captured at once (`tcpdump -i any`
+        on it, trial 35 D3), or a host's own packets crossing a bridge of its own."""
+        drop = ttl_first - ttl_then
+        named = (same_file & (named_part(legs_first) != UNKNOWN)
+                 & (named_part(legs_then) != UNKNOWN)
+                 & (named_part(legs_first) != named_part(legs_then))
+                 & ((drop == 0) | (drop == 1)))
+        self.near_read += int(same_file.size)
+        self.near_named += int(np.count_nonzero(named))
+
+    @property
+    def interfaces(self) -> bool:
+        """Whether the capture's copies are one capture host's several interfaces: relay
+        copies were told, or most copies within copies.COPY_WINDOW read (`note_near`)
+        were captured on another named interface of the same file with the same TTL
+        (or one lower)."""
+        return bool(self.count) or (self.near_read > 0
+                                     and 2 * self.near_named > self.near_read)
 
     def learn(self, codes: np.ndarray) -> None:
         """Take the egress codes of the copies found by named interfaces (uint64,

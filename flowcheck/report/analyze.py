@@ -16,7 +16,13 @@ from rich.text import Text
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
-from flowcheck.report.answer import finding_rows, gist, render_answer, render_rows
+from flowcheck.report.answer import (
+    finding_rows,
+    gist,
+    render_answer,
+    render_rows,
+    summary_blocks,
+)
 from flowcheck.report.frame_list import finding_where
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import (
@@ -170,22 +176,25 @@ def mid_job_note(analysis: Analysis) -> str:
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
-    """Under the verdict: the failing, then the inconclusive sessions (at most
-    SUMMARY_LIMIT, the rest counted; a failing one with the cause and fix of its first
-    error: report.answer), errors outside any session (each code's first with its cause
-    and fix), configured agents with no session (agent_not_seen), then the sessions'
-    statuses counted and the wall-clock time the relative times count from."""
-    lines = summary_lines(analysis)
+    """Under the verdict: the failing, then the inconclusive sessions in blocks (at most
+    SUMMARY_LIMIT, the rest counted; sessions with the same first error code, hosts and
+    fix in one block, with that cause and fix once: report.answer.summary_blocks),
+    errors outside any session (each code's first with its cause and fix), configured
+    agents with no session (agent_not_seen), then the sessions' statuses counted and the
+    wall-clock time the relative times count from."""
+    blocks = summary_blocks(summary_lines(analysis), analysis.findings)
     base = first_packet(analysis)
     told: dict[str, str] = {}  # fixes already given under the verdict
-    for line in lines[:SUMMARY_LIMIT]:
-        console.print(Text.assemble("  ", line.text(base or 0.0),
+    for block in blocks[:SUMMARY_LIMIT]:
+        line = block.lines[0]
+        console.print(Text.assemble("  ", block.text(base or 0.0),
                                     style=SESSION_STYLE[line.status]))
         render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
                       told)
-    if len(lines) > SUMMARY_LIMIT:
-        console.print(f"  ... and {len(lines) - SUMMARY_LIMIT} more:", highlight=False)
-        for group in grouped_lines(lines[SUMMARY_LIMIT:]):
+    rest = [line for block in blocks[SUMMARY_LIMIT:] for line in block.lines]
+    if rest:
+        console.print(f"  ... and {len(rest)} more:", highlight=False)
+        for group in grouped_lines(rest):
             print_hanging(console, "    ", group, indent=6)
     outside = unattached_errors(analysis)
     if outside:

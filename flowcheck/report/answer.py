@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from flowcheck.report.hanging import print_hanging
-from flowcheck.report.overview import session_errors
+from flowcheck.report.overview import SummaryBlock, session_errors
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from flowcheck.model import Finding, Session
+    from flowcheck.report.overview import SessionLine
 
 GIST_LIMIT = 200
 PAREN_KEEP = 24  # "(media range)", "(NDMP port 10000)" stay; explanations go
@@ -143,6 +144,27 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
     if told is not None and name:
         told[fix] = name
     return [*rows, ("fix:", f"{fix} {where}")]
+
+
+def summary_blocks(lines: list[SessionLine],
+                   findings: list[Finding]) -> list[SummaryBlock]:
+    """The summary's lines (overview.summary_lines) in blocks, each told once with its
+    cause and fix: failing sessions by their first error's code, media server -> agent
+    and fix as answer_rows says it (its cause when it has none), inconclusive ones by
+    their unknown steps and hosts; in the order of each block's first session (trial 35
+    D5: 12 failing sessions of 3 agents were 10 nearly identical blocks)."""
+    blocks: dict[tuple[str, ...], SummaryBlock] = {}
+    for line in lines:
+        session = line.session
+        hosts = f"{session.media_server} -> {session.remote_agent}"
+        errors = session_errors(session, findings) if line.status == "failed" else []
+        key: tuple[str, ...] = (line.status, line.what(), hosts)
+        if errors:
+            first = errors[0]
+            key = (line.status, first.code, hosts,
+                   _plain(gist(first.fix or first.message)), str(bool(first.fix)))
+        blocks.setdefault(key, SummaryBlock([])).lines.append(line)
+    return list(blocks.values())
 
 
 def render_answer(session: Session, findings: list[Finding], console: Console,

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 SessionStatus = Literal["failed", "unknown", "ok", "side"]
 STATUS_WORDS = {"failed": "FAILED", "unknown": "UNKNOWN", "ok": "ok",
                 "side": "side traffic"}
-# The summary names at most this many sessions; the rest are counted (each header still
-# carries its status).
+# The summary names at most this many sessions (the text report: blocks of sessions,
+# report.answer.summary_blocks); the rest are counted (each header still carries its
+# status).
 SUMMARY_LIMIT = 10
 
 
@@ -99,6 +100,43 @@ class SessionLine:
 
 # Session ids a grouped line names before counting the rest.
 GROUP_IDS = 8
+
+
+@dataclass(slots=True)
+class SummaryBlock:
+    """Failing or inconclusive sessions the summary tells in one block, under one cause
+    and fix (report.answer.summary_blocks: the same status, first error code, media
+    server -> agent and fix; trial 35 D5), in capture order."""
+
+    lines: list[SessionLine]
+
+    def text(self, base: float) -> str:
+        """One session's SessionLine.text; several: `S1, S2, S4 FAILED: 10.77.0.1 ->
+        10.77.0.12 (3 sessions), started 2026-12-03T16:00:12.447Z (+0.000s),
+        16:00:22.057Z (+9.609s), 16:00:31.582Z (+19.135s); data_unanswered x2`: the ids
+        and starts of the first GROUP_IDS (a start on another day than the one before it
+        in full), the rest counted, then the sessions' error codes (each distinct list
+        once, " | " between)."""
+        first = self.lines[0]
+        if len(self.lines) == 1:
+            return first.text(base)
+        session, shown = first.session, self.lines[:GROUP_IDS]
+        starts, day = [], ""
+        for line in shown:
+            if line.start is None:
+                starts.append("-")
+                continue
+            full = wall_clock(line.start)
+            starts.append(f"{full if full[:10] != day else full[11:]} "
+                          f"({line.start - base:+.3f}s)")
+            day = full[:10]
+        more = len(self.lines) - len(shown)
+        whats = " | ".join(dict.fromkeys(line.what() for line in self.lines if line.what()))
+        return (f"{named_ids([line.session.id for line in self.lines])} "
+                f"{STATUS_WORDS[first.status]}: {session.media_server} -> "
+                f"{session.remote_agent} ({len(self.lines)} sessions), started "
+                f"{', '.join(starts)}" + (f", +{more} more" if more > 0 else "")
+                + (f"; {whats}" if whats else ""))
 
 
 def named_ids(ids: list[str]) -> str:

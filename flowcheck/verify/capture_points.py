@@ -17,7 +17,12 @@ firewall, its input chain (the SYNs) or its output chain (the tap sees leaving p
 after it: the SYN-ACKs). One capture, or two that never saw the
 same packet, tell nothing here (verify.ttl reads one capture point's TTLs); nor do the
 copies of a Windows tool that logs each packet at several places of one host's stack
-(pktmon, netsh trace: Context.host_copies), which are one capture point's.
+(pktmon, netsh trace: Context.host_copies), which are one capture point's; nor the
+copies of one capture of a bridge's or router's several interfaces (`tcpdump -i any` on
+it: Context.interface_copies), each packet it forwarded captured coming in and leaving,
+with the sender's TTL across a bridge: SYNs each in it twice with no SYN-ACK passed that
+host and were lost at or beyond it, toward the responder or on it (`passed_capture_host`,
+trial 35 D3), not necessarily by the responder's own firewall.
 
 The same proof places the answers (trial 26 D5). A SYN each in the set once, with the TTL
 its sender gave it, answered with a RST in the responder's name, never reached the other
@@ -91,7 +96,25 @@ def vanished_between(ctx: Context, conn: Connection) -> bool:
 def reached_responder(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs reach a capture point on its responder, with no SYN-ACK captured
     (module docstring): each SYN in the set twice, the set holding other packets from
-    the originator to the responder twice, and both hosts' packets with initial TTLs?"""
+    the originator to the responder twice, and both hosts' packets with initial TTLs,
+    the copies not one capture host's several interfaces' (passed_capture_host)?"""
+    return not ctx.interface_copies and _twice_unanswered(ctx, conn)
+
+
+def passed_capture_host(ctx: Context, conn: Connection) -> bool:
+    """Did conn's SYNs pass the one host the capture was taken on, with no SYN-ACK
+    captured: each SYN in the set twice as reached_responder asks, but the copies one
+    capture of that host's several interfaces (a bridge's or router's, `tcpdump -i any`
+    on it: Context.interface_copies), each SYN captured as it came in and as it left
+    toward the responder? A bridge forwards with the sender's TTL, so both hosts' initial
+    TTLs show no capture point on each (trial 35 D3): the SYNs, or the SYN-ACKs, are lost
+    at or beyond that host, toward the responder or on it."""
+    return ctx.interface_copies and _twice_unanswered(ctx, conn)
+
+
+def _twice_unanswered(ctx: Context, conn: Connection) -> bool:
+    """No SYN-ACK, each SYN in the set twice, other packets from the originator to the
+    responder twice, both hosts' packets with initial TTLs."""
     return (conn.resp_pkts == 0 and bool(conn.syn_frames)
             and conn.orig_pkts == 2 * (conn.syn_retries + 1)
             and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
@@ -215,6 +238,22 @@ def vanished_words(conn: Connection) -> str:
             f"once, with {ttl_word(conn.orig_h)} {conn.orig_ttl} as {conn.orig_h} sent it: "
             f"they left {conn.orig_h} and never reached the other capture point, which sees its "
             "packets before any firewall of its host")
+
+
+def passed_host_words(conn: Connection) -> str:
+    """The cause for passed_capture_host: the SYNs passed the capture host and were lost
+    at or beyond it, toward the responder (not said to be its own firewall: trial 35 D3)."""
+    return (f"something at or beyond the capture host drops its SYNs or the SYN-ACKs (on "
+            f"the way to {conn.resp_h} or on {conn.resp_h} itself): each SYN is in the "
+            "capture twice, as it came in on one interface of the host the capture was "
+            "taken on and again as it left by another (one capture of a bridge's or "
+            "router's several interfaces: capture_duplicates; a bridge forwards with the "
+            "sender's TTL, so both hosts' initial TTLs show no capture point on each), and "
+            f"no SYN-ACK came back to it: lost between that host and {conn.resp_h} (a "
+            f"firewall in the bridge or beyond it) or dropped by {conn.resp_h}'s own "
+            "firewall (its input chain the SYNs, its output chain its SYN-ACKs); the "
+            f"capture cannot tell which: a capture on {conn.resp_h} shows whether the SYNs "
+            "reach it")
 
 
 BETWEEN = "the router or firewall between the two capture points"

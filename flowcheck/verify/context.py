@@ -108,6 +108,10 @@ class Context:
     # The set's copies are all one host's Windows tool's, one capture point's
     # (TrackResult.host_copies): none is a second capture point's.
     host_copies: bool = False
+    # The set's copies are one capture host's several interfaces' (a bridge's or
+    # router's, tcpdump -i any on it: TrackResult.interface_copies): a packet in the set
+    # twice passed that host, not two capture points.
+    interface_copies: bool = False
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0

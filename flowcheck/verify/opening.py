@@ -19,6 +19,8 @@ from flowcheck.verify.ack_unheard import (
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
+    passed_capture_host,
+    passed_host_words,
     reached_responder,
     synacks_vanished,
     synacks_vanished_words,
@@ -241,7 +243,8 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     """The end of a both-ways fix (silence's both_ways): where the capture tells, said
     plainly when the TTLs show which host the capture was taken on
     (verify.ttl.capture_host)."""
-    if vanished_between(ctx, conn) or reached_responder(ctx, conn):
+    if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
+            or passed_capture_host(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     if on is None:
@@ -273,6 +276,13 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
     """The opening of a both-ways fix when the TTLs show the capture was taken on the
     responder (verify.ttl.capture_host): its own firewall, input or output chain (see
     silence); "" otherwise."""
+    if passed_capture_host(ctx, conn):
+        return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
+                f"to it), before any drop rule: on {conn.resp_h}, accept the connection "
+                f"from {conn.orig_h} (as below) in its input chain and its return traffic "
+                "in its output chain (ct state established,related accept), and allow both "
+                f"ways in the forward chain of any firewall between the capture host and "
+                f"{conn.resp_h} (a bridge's own too). ")
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on[0] != conn.resp_h):
@@ -314,6 +324,8 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "connection never opened")
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(conn)
+    if retried(conn, attempts) and both_ways and passed_capture_host(ctx, conn):
+        return passed_host_words(conn)
     if retried(conn, attempts) and both_ways:
         # On the responder the packet tap sees arriving packets before netfilter's input
         # chain and leaving ones after its output chain: SYNs in with no SYN-ACK out are

@@ -1,0 +1,67 @@
+"""A busy media server's failing sessions, one block per cause, agent and fix (field check
+trial 35 D5).
+
+captures/trial35-many (README): 12 failing sessions of 3 agents, interleaved in time.
+The text report's summary gave each its own cause/fix block in time order (A2, A2, A5,
+A2, A5, A12, ...: 10 nearly identical blocks, then "... and 2 more"); now the sessions
+with the same first error code, media server -> agent and fix share one block that names
+them and their starts (report.answer.summary_blocks), so the answer fits the first
+screen. The JSON keeps one finding per session.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.json_doc import analysis_document
+
+CAPTURE = (Path(__file__).resolve().parent.parent / "captures" / "trial35-many"
+           / "three-agents-failing")
+AGENTS = {"10.77.0.12": ("data_unanswered", ["S1", "S2", "S4", "S8"]),
+          "10.77.0.15": ("callback_refused", ["S3", "S5", "S7", "S10"]),
+          "10.77.0.22": ("announced_address_mismatch", ["S6", "S9", "S11", "S12"])}
+
+
+def _analysis() -> Analysis:
+    config = build_config(load_file(CAPTURE.with_suffix(".toml")))
+    return analyze(read_traffic([str(CAPTURE.with_suffix(".pcap"))], config), config)
+
+
+def test_one_block_per_cause_agent_and_fix_naming_its_sessions() -> None:
+    analysis = _analysis()
+    console = Console(record=True, width=400, color_system=None, file=io.StringIO())
+    render_analysis(analysis, console)
+    lines = console.export_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("sessions: "))
+    summary = lines[1:end]
+    heads = [line for line in summary if not line.startswith("    ")]
+    assert len(heads) == 3, summary
+    for head, (agent, (code, ids)) in zip(heads, AGENTS.items(), strict=True):
+        assert head.startswith(f"  {', '.join(ids)} FAILED: 10.77.0.1 -> {agent} "
+                               "(4 sessions), started 2026-"), head
+        assert len(re.findall(r"Z \(\+\d+\.\d{3}s\)", head)) == 4  # each one's start
+        assert f"; {code}" in head
+    assert [line.split()[0] for line in summary
+            if line.startswith(("    cause:", "    fix:"))] == ["cause:", "fix:"] * 3
+    assert not any("as for S" in line or "more:" in line for line in summary)
+    # Fits the first screen of a 120x24 terminal: verdict, 3 blocks, the counts (it
+    # took 50 lines).
+    narrow = Console(record=True, width=120, color_system=None, file=io.StringIO())
+    render_analysis(analysis, narrow)
+    screen = narrow.export_text().splitlines()[:24]
+    assert any(line.startswith("sessions: 12 failed") for line in screen), screen
+
+
+def test_the_json_keeps_one_finding_per_session() -> None:
+    document = json.loads(json.dumps(analysis_document(_analysis()), default=str))
+    for code, ids in AGENTS.values():
+        sessions = [f["session"] for f in document["findings"] if f["code"] == code]
+        assert sorted(set(sessions), key=lambda s: int(s[1:])) == ids
