@@ -142,6 +142,7 @@ def test_a_syn_answered_by_a_stale_socket_is_refused_not_capture_loss(
             "(10.77.0.1:5003 -> 10.77.0.2:6002), which ended 6.0 s before") in finding.message
     assert "port_reused_within_hold" in finding.message
     assert "not with a SYN-ACK the capture missed" in finding.message
+    assert finding.message.endswith(f"which the RST of frame {conn.resp_rst_frame} refused.")
     session = next(s for s in analysis.sessions if conn.uid in s.data_connections)
     assert session.steps[3].status == "failed"
     assert conn.uid not in session.steps[4].uids

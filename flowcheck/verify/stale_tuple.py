@@ -60,4 +60,7 @@ def stale_words(ctx: Context, conn: Connection) -> str:
     if reset and again:
         words += (f"; {conn.orig_h} reset that (frame {reset}) and sent its SYN again "
                   f"(frame {again})")
+        refusal = conn.resp_rst_frame
+        if refusal > again:
+            words += f", which the RST of frame {refusal} refused"
     return words
