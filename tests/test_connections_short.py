@@ -33,6 +33,9 @@ from flowcheck.model import Connection
 SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half_open",
           "mid_stream", "synack_first", "zero_window", "syn_data", "one_direction",
           "refused_one_direction")
+# A SYN answered by a socket that still held the 4-tuple (Connection.stale_ack_frame):
+# the pass hands such a flow back, so it is in the traffic of the equality tests only.
+WITH_STALE = (*SHAPES, "stale_ack")
 M_BYTES = bytes((10, 77, 0, 1))  # test_connections_states.M, as the IPv4 source
 
 
@@ -49,6 +52,10 @@ def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[b
     if shape == "refused_one_direction":  # A's refusal only (seq 0), or an abort's RST
         seq, window = rng.choice([(0, 0), (rng.randrange(1, 1 << 32), 0)])
         return [ethernet_rst(mport, aport, seq, isn + 1, window)]
+    if shape == "stale_ack":  # the old connection's ACK, the RST, the SYN again refused
+        old = rng.randrange(1 << 32)
+        return [p(True, SYN, isn), p(False, ACK, peer, old), p(True, RST, old),
+                p(True, SYN, isn), p(False, RST | ACK, 0, isn + 1)]
     if shape == "unanswered":
         return [p(True, SYN, isn)] * rng.randint(1, 3)
     if shape == "one_direction":  # a sniffer of one direction: M's packets, or A's
@@ -102,7 +109,8 @@ def ethernet_rst(mport: int, aport: int, seq: int, ack: int, window: int) -> byt
 
 
 def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
-                  swap: float = 0.0, reuse: bool = True, concurrent: int = 30) -> list[bytes]:
+                  swap: float = 0.0, reuse: bool = True, concurrent: int = 30,
+                  shapes: tuple[str, ...] = SHAPES) -> list[bytes]:
     """`count` short connections, about `concurrent` open at a time, interleaved packet
     by packet; then the sniffer's view: frames lost, duplicated, neighbours swapped."""
     rng = random.Random(seed)
@@ -111,7 +119,7 @@ def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
         # Some client ports come back later (a new connection on a used 4-tuple).
         mport = 20000 + (index % max(1, count // 3) if reuse else index)
         aport = rng.choice([80, 443, 2049, 10000, 40000])
-        lanes.append(connection(rng, mport, aport, rng.choice(SHAPES)))
+        lanes.append(connection(rng, mport, aport, rng.choice(shapes)))
     packets: list[bytes] = []
     open_lanes: list[list[bytes]] = []
     waiting = lanes[::-1]
@@ -157,7 +165,7 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, seed: int,
                                                short_pass_everywhere: str) -> None:
-    packets = short_traffic(seed, 400, **VARIANTS[variant])
+    packets = short_traffic(seed, 400, shapes=WITH_STALE, **VARIANTS[variant])
     reference = run(tmp_path, packets, chunk=100_000, fast=False)
     assert len(reference) > 300
     # One packet per batch through the pass forced into every batch costs 4 s a case
@@ -174,6 +182,8 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert "^" in histories and "W" in histories.upper()
     # Refusals whose SYN is not captured: the RST's receiver is the originator.
     assert any(c.refusal_first and c.history == "^r" for c in reference)
+    # SYNs answered by an earlier connection's ACK (trial 35 D2).
+    assert any(c.stale_ack_frame and c.history.startswith("Sa") for c in reference)
     # The evidence times come with their frames (the paths agree on them above).
     assert all((c.synack_ts is None) == (not c.synack_frames) and
                (c.rst_ts is None) == (not c.rst_frames) for c in reference)
@@ -191,7 +201,7 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
 
 
 def test_short_connections_equal_tshark(tmp_path: Path) -> None:
-    packets = short_traffic(5, 300, loss=0.02, dup=0.02, swap=0.02)
+    packets = short_traffic(5, 300, loss=0.02, dup=0.02, swap=0.02, shapes=WITH_STALE)
     connections = run(tmp_path, packets)
     path = write(tmp_path / "t.pcap", 1, packets)
     assert_matches_tshark(path, connections)

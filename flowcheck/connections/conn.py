@@ -159,6 +159,15 @@ def completes_handshake(isn: int | None, peer_isn: int | None, seq: int, ack: in
             and seq == (isn + 1) & 0xFFFFFFFF and ack == (peer_isn + 1) & 0xFFFFFFFF)
 
 
+def acknowledges_syn(side: Endpoint, ack_number: int) -> bool:
+    """Does the peer's ACK number (raw) acknowledge side's SYN: its sequence number + 1,
+    or a later one up to what side sent after it (max_end: its SYN's data, data sent once
+    a SYN-ACK the capture lacks reached it)? One that does not answers another connection
+    (Connection.stale_ack_frame). side's SYN must have been seen (its isn)."""
+    assert side.isn is not None and side.max_end is not None
+    return 0 < signed32(ack_number - side.isn) <= side.max_end - side.isn
+
+
 def handshake_written_early(c: ConnState) -> None:
     """The handshake of a file whose records are out of time order: the originator's
     ACK that completes it (completes_handshake) was written before its SYN or SYN-ACK
@@ -279,6 +288,9 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             handshake_written_early(c)
     elif not rst:
         if side.state == EndpointState.INACTIVE:
+            if (not is_orig and ack and peer.state == EndpointState.SYN_SENT
+                    and not acknowledges_syn(peer, ack_number)):
+                record.stale_ack_frame = frame  # an earlier connection's ACK
             side.state = EndpointState.PARTIAL
         if is_orig and ack and peer.state == EndpointState.SYN_ACK_SENT:
             peer.state = EndpointState.ESTABLISHED

@@ -234,6 +234,13 @@ class ShortPass:
             last_u[fs] = np.where(starting, sq, last_u[fs])
             max_end[fs] = np.where(starting, sq + 1 + pl, max_end[fs])
             s_state, p_state = st[fs], st[fp]
+            # The responder's first packet an ACK that does not acknowledge the SYN
+            # (conn.acknowledges_syn): Connection.stale_ack_frame, the per-packet path's.
+            answered = ac & ~syn & ~rs & ~so & (s_state == _INACTIVE) & (p_state == _SYN_SENT)
+            if answered.any():
+                start = np.where(answered, isn[fp], 0)
+                since = signed32(ak.astype(np.int64) - start)
+                bad[:n] |= answered & ((since <= 0) | (since > max_end[fp] - start))
             s_new = np.where(synack & ((s_state <= _SYN_SENT) | (s_state == _PARTIAL)),
                              _SYN_ACK_SENT, s_state)
             p_new = np.where(synack & (p_state == _SYN_SENT), _ESTABLISHED, p_state)

@@ -88,6 +88,16 @@ class RareFields:
     # that resent its SYN-ACK after that ACK never got it (flowcheck.sessions.
     # unheard_ack, trial 34). Not in the JSON, nor compared (as fin_ts).
     ack_frame: int = field(default=0, compare=False)
+    # The frame of the responder's first packet when it answered the originator's SYN
+    # (no SYN-ACK before it) with an ACK that does not acknowledge that SYN: its ACK
+    # number is neither the SYN's sequence number + 1 nor within what the originator sent
+    # after it (0: none such). A TCP that still holds an earlier connection on the same
+    # 4-tuple (TIME-WAIT, or established) answers a new SYN so, with that connection's
+    # ACK (RFC 9293 3.10.7.4, RFC 5961 4: the challenge ACK); the originator answers it
+    # with a RST (RFC 9293 3.10.7.3) and sends its SYN again. Not a SYN-ACK the sniffer
+    # missed (flowcheck.sessions.classify.stale_answer). Kept by the per-packet path (the
+    # short-connection path hands such a flow back). Not in the JSON (trial 35 D2).
+    stale_ack_frame: int = 0
     # (frame, its stamp) of the first / last packet in file order, kept when records
     # written out of time order moved ts / last_ts off them (connections.by_time):
     # the clock's samples at those frames (verify.capture_time). Not in the JSON.

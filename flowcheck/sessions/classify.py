@@ -39,6 +39,7 @@ _MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",
 # history in one C call (the same answer as testing each letter in it).
 _ORIG_WENT_ON, _RESP_WENT_ON = frozenset("ADF"), frozenset("adf")
 _RESP_ANSWERED, _CLOSED = frozenset("hadf"), frozenset("FfRr")
+_STALE_LETTERS = frozenset("a")  # the responder's going-on letters of a stale answer
 
 
 def message_op(message: NdmpMessage) -> str:
@@ -72,7 +73,10 @@ def connection_outcome(conn: Connection) -> Outcome:
     # Zeek's lower-case history letters. That connection was answered; a refused one
     # shows only "r". Likewise an originator ACKs, sends data or closes only after a
     # SYN-ACK reached it, seen or not (upper-case letters).
-    if (conn.syn_seen or conn.synack_seen) and not _RESP_WENT_ON.isdisjoint(conn.history):
+    # Not the ACK a socket that still held an earlier connection on the 4-tuple answered
+    # the SYN with (stale_answer): the originator resets that one and tries again.
+    if ((conn.syn_seen or conn.synack_seen) and not _RESP_WENT_ON.isdisjoint(conn.history)
+            and not stale_answer(conn)):
         return "established"
     if conn.syn_seen and not _ORIG_WENT_ON.isdisjoint(conn.history):
         return "established"
@@ -87,6 +91,18 @@ def connection_outcome(conn: Connection) -> Outcome:
     if unseen_syn_refused(conn) or quoted_syn_refused(conn):
         return "refused"  # its SYN travelled the way the capture lacks
     return "midstream"  # the capture started after the handshake: nothing to judge
+
+
+def stale_answer(conn: Connection) -> bool:
+    """Did the responder go on (Zeek's history letter "a") only with the ACK of a socket
+    that still held an earlier connection on the same 4-tuple (Connection.stale_ack_frame:
+    its first packet, answering the SYN, acknowledges another sequence number than the
+    SYN's; RFC 9293 3.10.7.4, RFC 5961 4: a TIME-WAIT or established socket's challenge
+    ACK), nothing but RSTs after it and no SYN-ACK? Then the SYN was not accepted: no
+    SYN-ACK the sniffer lost (trial 35 D2). Its originator resets that ACK (RFC 9293
+    3.10.7.3) and sends its SYN again, which opens, is refused or goes unanswered."""
+    return (bool(conn.stale_ack_frame) and not conn.synack_frames
+            and _RESP_WENT_ON.intersection(conn.history) == _STALE_LETTERS)
 
 
 def originator_aborted(conn: Connection) -> bool:

@@ -248,6 +248,8 @@ def opening_frames(conn: Connection) -> list[int]:
     frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
     if conn.ack_frame:
         frames = [*frames, conn.ack_frame]
+    if conn.stale_ack_frame:  # an earlier connection's ACK answering the SYN
+        frames = [*frames, conn.stale_ack_frame]
     if conn.resp_rst and not conn.established:  # a refusal, or a reset after the SYN-ACK
         frames += conn.rst_frames
     return frames or [conn.first_frame]

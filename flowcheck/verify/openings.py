@@ -13,7 +13,9 @@ point, when:
   0.98 s, a resend, after its start answered SYNs sent before it);
 - the SYN-ACK: after the captured SYN the responder ACKed, sent data or closed (Zeek's
   lower-case letters), which it does only once it accepted the connection, and those
-  packets show its direction passes here (a SYN-ACK the network lost is resent);
+  packets show its direction passes here (a SYN-ACK the network lost is resent); not
+  when its ACK acknowledged another connection's bytes (a socket that still held the
+  4-tuple: flowcheck.sessions.classify.stale_answer, trial 35 D2);
 - the whole handshake: the connection reached an announced endpoint whose announcement
   the capture holds before the connection's first packet (it opened while the capture
   ran: flowcheck.verify.details says so in step 4), both its directions captured.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from flowcheck.model import Announcement, Connection, RingGap, Session
+from flowcheck.sessions.classify import stale_answer
 
 # The longest a missed SYN can lie before its SYN-ACK (SYN retries: several doubled
 # retransmission timeouts), for the ring-hole test.
@@ -117,8 +120,8 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
         if _ORIG_WENT_ON.isdisjoint(history):
             return None
     elif conn.syn_frames:  # no SYN-ACK
-        if _RESP_WENT_ON.isdisjoint(history):
-            return None
+        if _RESP_WENT_ON.isdisjoint(history) or stale_answer(conn):
+            return None  # no answer, or a stale socket's ACK: no SYN-ACK was sent
     elif ann is None or ann.frame >= conn.first_frame:
         return None
     orig_went_on = not _ORIG_WENT_ON.isdisjoint(history)

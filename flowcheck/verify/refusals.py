@@ -21,6 +21,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
+from flowcheck.verify.stale_tuple import stale_words
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
 # administratively prohibited, communication administratively prohibited; ICMPv6
@@ -247,7 +248,13 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) ->
 def refusal_causes(ctx: Context, conn: Connection) -> str:
     """Why the endpoint refused the SYN: a filter's reject, or nothing listening (the
     port in use: Backup Exec's consequence named only in its profile) or a reject; a
-    device between the hosts when the reject came from it (rejecting_device)."""
+    device between the hosts when the reject came from it (rejecting_device). Then, when
+    the responder first answered the SYN with an earlier connection's ACK, that
+    (flowcheck.verify.stale_tuple: the refusal is its SYN again's)."""
+    return _causes(ctx, conn) + stale_words(ctx, conn)
+
+
+def _causes(ctx: Context, conn: Connection) -> str:
     if own_stack_refused(conn):
         return (f"{conn.orig_h} could not send the SYN to "
                 f"{endpoint(conn.resp_h, conn.resp_p)}: {own_refusal_words(conn)}")
