@@ -83,7 +83,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
         untold = untold_holes(side, record.last_ts, rto)
         record.lost_gaps += len(lost)
         record.untold_gaps += len(untold)
-        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold))
+        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold)
+                            if lost or untold or has_evidence(side) else None)
         record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side) - (_sacked_beyond(side) if mid_stream else 0)
@@ -143,6 +144,16 @@ def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
     acked = side.acked
     return [h for h in side.holes if end_ts - h[3] < rto and (
         acked is None or (h[0] >= acked and side.ack_last_frame <= h[2]))]
+
+
+def has_evidence(side: Endpoint) -> bool:
+    """Whether side_evidence can give side anything but NO_EVIDENCE when it has no lost
+    or untold holes: resends, bytes its pure ACKs show beyond its last one seen, a
+    trailing or reopened zero window, a RST's TTL. False for almost every side, whose
+    SideEvidence (28 fields, compared with NO_EVIDENCE) is then not built at all."""
+    return bool(side.resends or side.rst_ttl is not None or side.zero_ts is not None
+                or side.zero_long_ts is not None or side.zero_long_s or side.zero_long_frame
+                or side.zero_long_end or sent_unseen(side)[0])
 
 
 def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
