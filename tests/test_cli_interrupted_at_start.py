@@ -25,8 +25,9 @@ STARTERS = {
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_an_interrupt_while_loading_is_one_line_and_130(
         tmp_path: Path, starter: str, pause_at: str, sent: signal.Signals) -> None:
-    """typer: the command line's library, the first heavy import; numpy: imported while
-    the commands are registered, before any command starts."""
+    """typer: the command line's library, the first heavy import; numpy: imported when
+    the command starts, with the pipeline (not to register the commands: their help
+    screens need no numpy, tests/test_cli_start_imports.py)."""
     argv = STARTERS[starter]
     if argv is None:
         pytest.skip("no flowcheck console script beside this Python")

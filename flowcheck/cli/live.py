@@ -6,7 +6,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,10 +19,11 @@ from flowcheck.cli.output import (
     report_output,
     watch_reader,
 )
-from flowcheck.config import Config, read_seconds
 from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
-from flowcheck.model import Severity
+
+if TYPE_CHECKING:  # not loaded to register the command (its --help)
+    from flowcheck.config import Config
 
 # Each stops the capture as Ctrl-C does (final report, --write and --html complete, the
 # verdict's exit code): `timeout` and `systemctl stop`/`docker stop` send SIGTERM, a
@@ -41,7 +42,7 @@ class Sniffer(StrEnum):
 
 
 def live(
-    config: Config,
+    config: "Config",
     interface: Annotated[str, typer.Option("--interface", "-i", metavar="IFACE",
                                            help="Interface to sniff (needs root).")],
     output: Format = OutputFormat.table,
@@ -69,6 +70,8 @@ def live(
                           "(slower)].")] = None,
 ) -> int:
     """Sniff and verify live: findings as soon as they are certain, then the report."""
+    from flowcheck.config import read_seconds
+
     if duration is not None:
         duration = read_seconds("--duration", duration)
         if not duration >= 0.1:  # checked here, not by min=: its help read "[x>=0.1]"
@@ -198,6 +201,8 @@ def live(
 
 
 def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
+    from flowcheck.model import Severity
+
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 

@@ -1,16 +1,19 @@
 """Entry point (the `flowcheck` console script, `python -m flowcheck`): the command line
 run on sys.argv, Ctrl-C and SIGTERM handled before its modules load (flowcheck.interrupts).
 
-The command line itself is flowcheck.cli.app (typer and every command's module: 0.3 to
-1 s to load), imported here once the handling is in place, so that an interruption while
-it loads is the documented exit, one line and 130 (trial 34, D5), with the atexit
-handlers run (flowcheck.exiting). This module stays light: the standard library and
-flowcheck's light modules only.
+The command line itself is flowcheck.cli.app (typer and every command's module; each
+command loads its pipeline, numpy among it, when it runs), imported here once the
+handling is in place, so that an interruption while it loads is the documented exit,
+one line and 130 (trial 34, D5), with the atexit handlers run (flowcheck.exiting).
+This module stays light: the standard library and
+flowcheck's light modules only. `flowcheck --version` alone is answered here, without
+loading the command line at all (tests/test_cli_start_imports.py).
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 from typing import NoReturn
 
 from flowcheck.dispositions import catch
@@ -25,6 +28,11 @@ def main() -> NoReturn:
     # imports flowcheck and calls this. Unless ignored at the start (flowcheck.dispositions).
     catch(signal.SIGTERM, raise_interrupt)
     try:
+        if sys.argv[1:] == ["--version"]:  # as cli.app's --version, without loading typer
+            from flowcheck import __version__
+
+            print(f"flowcheck {__version__}")
+            exit_now(int(ExitStatus.OK))
         from flowcheck.cli import app
 
         app.tolerate_file_names()

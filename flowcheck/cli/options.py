@@ -9,12 +9,14 @@ import sys
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, TypeVar, get_args
 
 import typer
 
-from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import UsageError
+
+if TYPE_CHECKING:
+    from flowcheck.config import Config
 
 T = TypeVar("T")
 
@@ -92,6 +94,8 @@ def resolve_config(config_file: Path | None, flags: dict[str, object]) -> Config
 
     Raises UsageError naming the flag, or the key and the file (the implicit one as
     `./flowcheck.toml`: a user who gave no --config must learn which file is read)."""
+    from flowcheck.config import build_config, load_file
+
     file_values: dict[str, object] = {}
     file_name: str | None = None
     if config_file is None and Path("flowcheck.toml").is_file():
@@ -158,8 +162,10 @@ def _hidden(option: object) -> object:
 def with_config(command: Callable[..., T], unused: Iterable[str] = ()) -> Callable[..., T]:
     """Replace a command's `config: Config` parameter by the shared configuration flags.
     `unused`: parameters of CONFIG_PARAMETERS that change nothing in this command's
-    output: accepted (the contract) but not listed in its --help (trial 20, D18)."""
-    signature = inspect.signature(command, eval_str=True)
+    output: accepted (the contract) but not listed in its --help (trial 20, D18).
+    The command's other annotations are objects (typer reads them); `config`'s may be
+    the string "Config", so that registering a command loads no configuration code."""
+    signature = inspect.signature(command)
     own = [p for p in signature.parameters.values() if p.name != "config"]
     hide = set(unused)
     added = [

@@ -2,15 +2,17 @@
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import Format, OutputFormat, with_config
 from flowcheck.cli.output import make_console, report_output
-from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError
+
+if TYPE_CHECKING:  # not loaded to register the commands (their --help)
+    from flowcheck.config import Config
 
 
 class Target(StrEnum):
@@ -20,7 +22,7 @@ class Target(StrEnum):
     netsh = "netsh"
 
 
-def firewall(config: Config, output: Format = OutputFormat.table,
+def firewall(config: "Config", output: Format = OutputFormat.table,
              target: Annotated[list[Target] | None, typer.Option(
                  "--target", metavar="nft|iptables|powershell|netsh",
                  help="Rule syntax (repeatable) [default: all].")] = None) -> int:
@@ -46,7 +48,7 @@ def firewall(config: Config, output: Format = OutputFormat.table,
     return ExitStatus.OK
 
 
-def plan(config: Config, output: Format = OutputFormat.table) -> int:
+def plan(config: "Config", output: Format = OutputFormat.table) -> int:
     """Can the dynamic port ranges carry the jobs? (needs --resources N)"""
     from flowcheck import __version__
     from flowcheck.plan import make_plan

@@ -20,10 +20,10 @@ from flowcheck.cli.options import (
     with_config,
 )
 from flowcheck.cli.output import make_console, report_output
-from flowcheck.config import Config
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not loaded to register the commands (their --help)
+    from flowcheck.config import Config
     from flowcheck.pipeline import Traffic
 
 Filter = Annotated[str | None, typer.Option(
@@ -49,7 +49,7 @@ AllSessions = Annotated[bool, typer.Option(
          "each.")]
 
 
-def _read(captures: list[str], config: Config) -> "Traffic":
+def _read(captures: list[str], config: "Config") -> "Traffic":
     """The capture set's traffic (progress bar on a terminal), its records frozen for
     the garbage collector (flowcheck.exiting.read_once). One-shot commands only: `live`
     rebuilds its reports from running traffic."""
@@ -60,7 +60,7 @@ def _read(captures: list[str], config: Config) -> "Traffic":
         return read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
 
 
-def connections(captures: Captures, config: Config, output: Format = OutputFormat.table,
+def connections(captures: Captures, config: "Config", output: Format = OutputFormat.table,
                 packet_filter: Filter = None) -> int:
     """Connection table: one row per TCP connection (Zeek's conn.log vocabulary)."""
     from flowcheck.pipeline import label_connections
@@ -98,7 +98,7 @@ def connections(captures: Captures, config: Config, output: Format = OutputForma
     return ExitStatus.OK
 
 
-def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table) -> int:
+def ndmp(captures: Captures, config: "Config", output: Format = OutputFormat.table) -> int:
     """NDMP messages of each control connection, with announced data endpoints."""
     from flowcheck.pipeline import label_connections
 
@@ -120,7 +120,7 @@ def ndmp(captures: Captures, config: Config, output: Format = OutputFormat.table
     return ExitStatus.OK
 
 
-def analyze(captures: Captures, config: Config, output: Format = OutputFormat.table,
+def analyze(captures: Captures, config: "Config", output: Format = OutputFormat.table,
             graph: GraphFile = None, html: HtmlFile = None, mermaid: MermaidFile = None,
             ladder: Ladder = None, all_sessions: AllSessions = False) -> int:
     """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
@@ -163,7 +163,7 @@ def analyze(captures: Captures, config: Config, output: Format = OutputFormat.ta
 def crosscheck(capture: Annotated[str, typer.Argument(
         metavar="CAPTURE", help="One pcap/pcapng file (optionally gzipped): tshark reads "
                                 "it a second time. Merge a ring or several files into "
-                                "one first (mergecap -w).")], config: Config,
+                                "one first (mergecap -w).")], config: "Config",
                output: Format = OutputFormat.table) -> int:
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck

@@ -1,0 +1,78 @@
+"""What a command loads before it reads a byte: the start-up every run pays (bench/README.md,
+"the start-up floor"), measured without a clock: the modules a real child process
+imports (`python -X importtime`, which lists every import on standard error).
+
+`flowcheck --version` and the help screens load no numpy, no pipeline, no report library;
+`--version` not even typer. A command loads its pipeline only when it runs, and only the
+parts it uses: `connections` builds sessions but runs none of the checks, draws no graph
+and, with JSON to a pipe, no progress bar (rich)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from startup_pause import WORKTREE, console_script
+
+from flowcheck.cli.main import run
+
+STARTERS = {
+    "module": [sys.executable, "-X", "importtime", "-m", "flowcheck"],
+    "script": ([sys.executable, "-X", "importtime", str(console_script())]
+               if console_script() else None),
+}
+
+# Never needed to print a version or a help screen: the reading path, its arrays, the
+# analysis, the reports and their libraries, the configuration file's parser.
+NOT_FOR_HELP = {"numpy", "networkx", "rich", "tomllib", "scapy", "pyshark",
+                "flowcheck.pipeline", "flowcheck.sources", "flowcheck.decode",
+                "flowcheck.connections", "flowcheck.model", "flowcheck.ndmp",
+                "flowcheck.sessions", "flowcheck.verify", "flowcheck.report",
+                "flowcheck.profiles", "flowcheck.config", "flowcheck.live"}
+
+
+def _imported(argv: list[str], cwd: Path) -> tuple[int, set[str], str]:
+    """Run flowcheck with argv as `starter` does: (exit code, every module imported,
+    standard output)."""
+    env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
+    env.pop("NO_COLOR", None)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
+                            timeout=120)
+    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    modules.discard("package")  # the header line: "import time: self [us] | ... | package"
+    return result.returncode, modules, result.stdout
+
+
+def _starter(name: str) -> list[str]:
+    argv = STARTERS[name]
+    if argv is None:
+        pytest.skip("no flowcheck console script beside this Python")
+    return argv
+
+
+@pytest.mark.parametrize("starter", sorted(STARTERS))
+def test_version_loads_neither_typer_nor_numpy(starter: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, modules, out = _imported([*_starter(starter), "--version"], tmp_path)
+    # The line typer's --version prints (cli.app, as `flowcheck --version --help` still
+    # goes through it).
+    assert run(["--version"]) == 0
+    assert (code, out) == (0, capsys.readouterr().out)
+    assert "flowcheck.cli.main" in modules  # the listing works: the entry point is there
+    assert not modules & (NOT_FOR_HELP | {"typer", "click", "pydantic", "flowcheck.cli.app"})
+
+
+@pytest.mark.parametrize("starter", sorted(STARTERS))
+@pytest.mark.parametrize("command", ["", "connections", "ndmp", "analyze", "crosscheck",
+                                     "live", "regress", "firewall", "plan"])
+def test_help_loads_no_pipeline(starter: str, command: str, tmp_path: Path) -> None:
+    argv = [*_starter(starter), *([command] if command else []), "--help"]
+    code, modules, out = _imported(argv, tmp_path)
+    assert code == 0 and out.startswith("Usage: flowcheck")
+    assert "typer" in modules  # the listing works: the command line's library is there
+    assert not modules & NOT_FOR_HELP, sorted(modules & NOT_FOR_HELP)
+
