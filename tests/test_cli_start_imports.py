@@ -19,6 +19,8 @@ from startup_pause import WORKTREE, console_script
 
 from flowcheck.cli.main import run
 
+CAPTURE = WORKTREE / "captures" / "ndmjob" / "v4-backup.pcap"
+
 STARTERS = {
     "module": [sys.executable, "-X", "importtime", "-m", "flowcheck"],
     "script": ([sys.executable, "-X", "importtime", str(console_script())]
@@ -76,3 +78,17 @@ def test_help_loads_no_pipeline(starter: str, command: str, tmp_path: Path) -> N
     assert "typer" in modules  # the listing works: the command line's library is there
     assert not modules & NOT_FOR_HELP, sorted(modules & NOT_FOR_HELP)
 
+
+def test_connections_loads_no_checks_graph_or_progress_bar(tmp_path: Path) -> None:
+    code, modules, out = _imported(
+        [*STARTERS["module"], "connections", str(CAPTURE), "--format", "json"], tmp_path)
+    assert code == 0 and '"connections"' in out
+    # It read, decoded and labelled the sessions (role, session: as analyze gives them) ...
+    assert {"numpy", "flowcheck.connections", "flowcheck.sessions",
+            "flowcheck.verify.other_protocol"} <= modules
+    # ... and loaded nothing else: no verification step, no graph, no progress bar.
+    verify_checks = {m for m in modules if m.startswith("flowcheck.verify.")
+                     and m != "flowcheck.verify.other_protocol"}
+    assert not verify_checks, sorted(verify_checks)
+    unneeded = {"networkx", "rich", "flowcheck.graph", "flowcheck.report.analyze"}
+    assert not modules & unneeded, sorted(modules & unneeded)

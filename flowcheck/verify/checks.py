@@ -1,0 +1,83 @@
+"""Every check, in order: check_all (flowcheck.verify gives it, loading this module on
+first use).
+
+check_all fills each Session.steps and returns the findings (decode findings excluded:
+the pipeline adds those). Order matters: connection and NDMP checks record root causes
+first, so the step checks add only a status where a cause is already reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
+from flowcheck.profiles import Profile
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.stray import StraySyn, stray_syns
+from flowcheck.verify.before_job import check_closed_after_auth
+from flowcheck.verify.capacity import check_capacity
+from flowcheck.verify.context import Context
+from flowcheck.verify.cut_transfer import check_cut_transfers
+from flowcheck.verify.evidence import check_evidence
+from flowcheck.verify.filtered import report_left_out
+from flowcheck.verify.fix_notes import note_fixes
+from flowcheck.verify.hosts import check_hosts, mark_side_traffic
+from flowcheck.verify.links import check_links
+from flowcheck.verify.nat_unread import note_nat_unread
+from flowcheck.verify.no_reply import check_no_reply
+from flowcheck.verify.profile_followed import note_profile_followed
+from flowcheck.verify.receiver_stalled import check_receiver_stalls
+from flowcheck.verify.replies import check_replies
+from flowcheck.verify.running import check_gave_up, check_running
+from flowcheck.verify.server_roles import mark_server_roles
+from flowcheck.verify.stalled_transfer import check_stalled_transfers
+from flowcheck.verify.steps import check_steps
+from flowcheck.verify.stray import note_stray_syns
+from flowcheck.verify.unexplained import check_unexplained
+
+
+def check_all(connections: list[Connection], streams: list[NdmpStream],
+              sessions: list[Session], config: Config, profile: Profile, *,
+              ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
+              kernel_dropped: int = 0, host_copies: bool = False,
+              interface_copies: bool = False,
+              cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
+              order: FileOrder = TIME_ORDER) -> list[Finding]:
+    """ended_at: when the capture stopped, if later than its last packet (live);
+    ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
+    kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
+    the capture copies are all one host's Windows tool's (TrackResult.host_copies);
+    interface_copies: they are one capture host's several interfaces'
+    (TrackResult.interface_copies);
+    cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
+    strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
+    order: how the capture orders its events (flowcheck.sessions.file_order)."""
+    ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
+                  kernel_dropped=kernel_dropped, host_copies=host_copies,
+                  interface_copies=interface_copies,
+                  cut_recorded=cut_recorded, order=order)
+    ctx.strays = dict(strays) if strays is not None else \
+        stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
+    mark_side_traffic(ctx)  # first: the checks withhold a side session's errors
+    mark_server_roles(ctx)  # the words of every check name a three-way job's agents
+    check_evidence(ctx, ended_at)
+    note_nat_unread(ctx)  # before the checks that judge ports
+    check_links(ctx)
+    check_cut_transfers(ctx)
+    check_stalled_transfers(ctx)
+    check_receiver_stalls(ctx)
+    check_gave_up(ctx)  # before the halts: a halt after a give-up is its consequence
+    check_replies(ctx)
+    check_no_reply(ctx)
+    check_running(ctx)
+    check_closed_after_auth(ctx)
+    check_steps(ctx)
+    note_profile_followed(ctx)  # after every session's steps
+    report_left_out(ctx)
+    check_capacity(ctx)
+    check_hosts(ctx)
+    note_stray_syns(ctx)
+    check_unexplained(ctx)
+    note_fixes(ctx)  # last: on the fixes every check wrote
+    return ctx.findings
