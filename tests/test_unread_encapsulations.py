@@ -30,3 +30,42 @@ def test_a_whole_capture_in_an_unread_encapsulation_is_named(tmp_path: Path,
     assert "wrong interface" not in finding.message
     assert "--ndmp-port" not in finding.fix
     assert finding.frames == [1]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_one_direction_in_an_unread_encapsulation_is_not_a_missing_direction(
+        tmp_path: Path, form: str) -> None:
+    # Trial 36 D3: the agent's packets in PBB (L2TPv3, GTP-U), the media server's plain,
+    # read FAIL step_missing "capture holds only 10.77.0.1's direction: 10.77.0.2's SYNs
+    # were dropped on the way or never sent" with capture_one_direction.
+    path = wrapped(LAB / "callback-blocked.pcap", tmp_path / f"cb.{form}.pcap", form,
+                   only_from="10.77.0.2")
+    analysis = stored_analysis(path, config_path=LAB / "callback-blocked.toml")
+    codes = [f.code for f in analysis.findings]
+    assert "capture_one_direction" not in codes
+    assert "step_missing" not in codes and "callback_unanswered" not in codes
+    assert analysis.verdict == "inconclusive"
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.WARNING
+    assert (f"14 frames are in an encapsulation flowcheck does not read ({NAMES[form]}, "
+            "from frame 2), and the capture holds no packet flowcheck can read from "
+            "10.77.0.2 to 10.77.0.1") in finding.message
+    assert "what they hold is unknown" in finding.message
+    assert 2 in finding.frames
+    (session,) = analysis.sessions
+    (step,) = [s for s in session.steps if s.step == 2]
+    assert step.status == "unknown"
+    assert "may be among them" in step.detail and "dropped" not in step.detail
+
+
+def test_unread_frames_beside_a_capture_of_both_directions_are_named(tmp_path: Path) -> None:
+    # Every packet of the job plain, and other traffic in GTP-U: named, nothing missing.
+    plain = wrapped(LAB / "callback-blocked.pcap", tmp_path / "cb.plain.pcap", "gtpu",
+                    only_from="10.77.0.99")  # no such host: every frame stays plain
+    gtpu = wrapped(LAB / "callback-blocked.pcap", tmp_path / "cb.gtpu.pcap", "gtpu")
+    analysis = stored_analysis(plain, gtpu, config_path=LAB / "callback-blocked.toml")
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.INFO
+    assert "frames are in an encapsulation flowcheck does not read (GTP-U, from frame" \
+        in finding.message
+    assert "callback_unanswered" in [f.code for f in analysis.findings]
