@@ -52,6 +52,7 @@ class Skipped:
     unknown_links: Counter[int] = field(default_factory=Counter)  # link type not read
     cut: int = 0  # undecodable: the snap length ended the record before the TCP header
     snap: int = 0  # the longest of those records, bytes (the snap length, at least)
+    shortest: int = 0  # the shortest of them, bytes: less than snap when the cuts vary
     cut_tunnel: str = ""  # the tunnel the first of them was cut inside, "" none
     # Packets in an encapsulation flowcheck does not read (decode.unread), by its name,
     # and the frame number of the first of each.
@@ -67,10 +68,20 @@ class Skipped:
         self.unknown_links.update(other.unknown_links)
         self.cut += other.cut
         self.snap = max(self.snap, other.snap)
+        self.shortest = min(self.shortest or other.shortest, other.shortest or self.shortest)
         self.cut_tunnel = self.cut_tunnel or other.cut_tunnel
         self.unread.update(other.unread)
         for name, frame in other.unread_first.items():
             self.unread_first[name] = min(frame, self.unread_first.get(name, frame))
+
+    def cut_words(self) -> str:
+        """How the records were cut: "at 96 bytes by the snap length", or, when their
+        lengths vary (a tool that cut each frame on its own, not one snap length: trial
+        36 D5), "by the capture at lengths from 1 to 103 bytes"."""
+        if self.shortest and self.shortest < self.snap:
+            return (f"by the capture at lengths from {self.shortest} to {self.snap} bytes "
+                    "(not one snap length)")
+        return f"at {self.snap} bytes by the snap length"
 
     def unread_frames(self) -> dict[str, tuple[int, int]]:
         """Per encapsulation flowcheck does not read, by name, most frames first:
@@ -123,6 +134,7 @@ def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers:
     if cut.size:
         skipped.cut = int(cut.size)
         skipped.snap = int(gather.caplen[cut].max())
+        skipped.shortest = int(gather.caplen[cut].min())
         inside = cut[layers.tunnel[cut] > 0]
         if inside.size:
             skipped.cut_tunnel = tunnel_names[int(layers.tunnel[inside[0]])]

@@ -230,9 +230,11 @@ def _cut(said: str, skipped: Skipped) -> tuple[str, str, str]:
         kind = skipped.cut_tunnel.split(" / ")[-1].split(" ")[0]
         where = (f" (inside {kind}: the headers of the tunnel {skipped.cut_tunnel} come "
                  "first)")
-    return (f"{said} were cut at {skipped.snap} bytes (the capture's snap length) before "
-            f"the end of their TCP header{where}", ": the sniffer saw them, but not enough "
-            "of each to read",
+    at = (f"at {skipped.snap} bytes (the capture's snap length)"
+          if not skipped.shortest or skipped.shortest == skipped.snap else
+          f"by the capture at lengths from {skipped.shortest} to {skipped.snap} bytes")
+    return (f"{said} were cut {at} before the end of their TCP header{where}",
+            ": the sniffer saw them, but not enough of each to read",
             "Capture again with whole packets: tcpdump -s 0 (or dumpcap, whose default "
             "keeps them whole); an old 68- or 96-byte snap length cuts the TCP header, "
             "the more so under tunnel or tag headers.")
