@@ -56,6 +56,8 @@ def test_one_direction_in_an_unread_encapsulation_is_not_a_missing_direction(
     (step,) = [s for s in session.steps if s.step == 2]
     assert step.status == "unknown"
     assert "may be among them" in step.detail and "dropped" not in step.detail
+    (step,) = [s for s in session.steps if s.step == 3]
+    assert step.status == "unknown" and "may be among them" in step.detail
 
 
 def test_unread_frames_beside_a_capture_of_both_directions_are_named(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ def report_unread(ctx: Context, missing: dict[tuple[str, str], list[Connection]]
         sides.append(f"from {sender} to {receiver} (though {listed}{more} {shows} that "
                      "side talking)")
     conns = [c for group in missing.values() for c in group]
+    _note_sessions(ctx, words)
     ctx.add("capture_unread_encapsulation",
             f"{words}, and the capture holds no packet flowcheck can read "
             f"{' nor '.join(sides)}: those packets may well be in the frames it could not "
@@ -71,3 +72,15 @@ def report_unread(ctx: Context, missing: dict[tuple[str, str], list[Connection]]
             "directions plain (or in an encapsulation flowcheck reads: VLAN tags, MPLS, "
             "GRE, ERSPAN, VXLAN, Geneve).", conn=conns[0],
             frames=[first] + [f for c in conns[:5] for f in opening_frames(c)])
+
+
+def _note_sessions(ctx: Context, words: str) -> None:
+    """A session whose kind is unknown because its control connection reads as one side
+    only (sessions.unseen.job_unseen: "the agent's replies are not in it") says the
+    other side's packets may be in the frames flowcheck could not read."""
+    note = f" ({words}: they may be among them)"
+    for session in ctx.sessions:
+        if session.job_unseen.startswith("the capture holds only"):
+            if session.kind_unknown_why == session.job_unseen:
+                session.kind_unknown_why += note
+            session.job_unseen += note
