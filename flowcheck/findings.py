@@ -67,6 +67,7 @@ CATALOGUE: dict[str, Severity] = {
     "announced_address_mismatch": E,
     "capture_ended_early": W,
     "capture_one_direction": W,
+    "capture_unread_encapsulation": W,  # or I, no direction missing: verify.unread_frames
     "capture_filtered": W,
     "capture_stray_syn": I,  # a flooded copy of another host pair's SYN: verify.stray
 }

@@ -208,7 +208,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               host_copies=traffic.host_copies,
                               interface_copies=traffic.interface_copies,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
-                              strays=strays, order=order))
+                              strays=strays, order=order,
+                              unread=traffic.skipped.unread_frames()
+                              if traffic.skipped else None))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

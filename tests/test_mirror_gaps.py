@@ -128,3 +128,53 @@ def test_a_batch_mixing_plain_frames_and_erspan_keeps_their_positions(tmp_path: 
     assert decoded.mirror.seq.tolist() == [7, 9] and decoded.mirror.session.tolist() == [77, 77]
     assert [decoded.tunnels[t] for t in decoded.mirror.tunnel.tolist()] == [
         "erspan2 10.9.0.1 10.9.0.2"] * 2
+
+
+def _ragged(tmp_path: Path) -> Path:
+    """The lab job through an ERSPAN II session that loses nothing, each frame recorded
+    cut at its own length of 1 to 130 bytes (trial 36 D5): many before the GRE sequence
+    number, none before the IP header's end of some."""
+    source = (LAB / f"{NAME}.pcap").read_bytes()
+    out, pos, seq = [source[:24]], 24, 0
+    while pos + 16 <= len(source):
+        seconds, micros, caplen, _ = struct.unpack_from("<IIII", source, pos)
+        frame = source[pos + 16:pos + 16 + caplen]
+        pos += 16 + caplen
+        seq += 1
+        packet = _erspan2(frame, seq)
+        cut = packet[:1 + (seq * 37) % 130]
+        out.append(struct.pack("<IIII", seconds, micros, len(cut), len(packet)) + cut)
+    path = tmp_path / "ragged.pcap"
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_frames_cut_before_the_sequence_number_are_no_skip(tmp_path: Path) -> None:
+    # Trial 36 D5: "the mirror's ERSPAN stream skips 218 frames ... lost after the mirror
+    # session sent them" while every frame was in the file, cut before the GRE sequence
+    # field; and "cut at 103 bytes by the snap length" with cuts of every length.
+    analysis = _run(_ragged(tmp_path))
+    assert analysis.traffic.captures[0].mirror_skipped == 0
+    assert not any("ERSPAN stream skips" in f.message for f in analysis.findings)
+    (info,) = [f for f in analysis.findings if f.code == "capture_undecodable_packets"]
+    assert "cut by the capture at lengths from 1 to " in info.message
+    assert "by the snap length" not in info.message
+    (loss,) = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "could not decode (capture_undecodable_packets" in loss.message
+    assert "the sniffer lost them, not the network" not in loss.message
+
+
+def test_a_skip_between_frames_cut_short_still_counts_beyond_them() -> None:
+    """Two frames whose sequence number the capture cut away between numbers 1 and 5
+    may be 2 and 3: one frame (4) is still skipped."""
+    gaps = MirrorGaps()
+    batch = _batch(4)
+    batch.caplen[:] = [100, 20, 20, 100]
+    batch.wirelen[:] = [100, 100, 100, 100]
+    decoded = _decoded([1, 1], [7, 7], [1, 5])
+    decoded.mirror = MirrorSequence(np.array([0, 3]), np.array([1, 1]), np.array([7, 7]),
+                                    np.array([1, 5]))
+    gaps.see(batch, decoded)
+    captures = [CaptureInfo(path="x")]
+    gaps.fill(captures)
+    assert captures[0].mirror_skipped == 1

@@ -71,9 +71,12 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     skipped = tracker.skipped_tally.skipped
     causes, fixes = [], []
     if skipped.cut:
-        causes.append(f"{skipped.cut} cut at {skipped.snap} bytes by the snap length before "
-                      "the TCP header ends")
-        fixes.append("capture with a larger snap length (tcpdump -s 0)")
+        causes.append(f"{skipped.cut} cut {skipped.cut_words()} before the TCP header "
+                      "ends")
+        fixes.append("capture with a larger snap length (tcpdump -s 0)"
+                     if not skipped.shortest or skipped.shortest == skipped.snap else
+                     "capture whole frames (tcpdump -s 0; no truncation or slicing on the "
+                     "mirror session or packet broker)")
     unknown = sum(skipped.unknown_links.values())
     if unknown:
         names = ", ".join(linktype_name(link) for link in sorted(skipped.unknown_links))

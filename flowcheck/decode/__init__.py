@@ -191,12 +191,13 @@ def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,
 
 
 def _subset(batch: PacketBatch, rows: np.ndarray) -> PacketBatch:
+    """The batch's packets at rows, each keeping its frame number."""
     capture = batch.capture if isinstance(batch.capture, int) else batch.capture[rows]
     interface = None if batch.interface is None else batch.interface[rows]
     identity = None if batch.identity is None else batch.identity[rows]
     return PacketBatch(batch.buf, batch.frame0, batch.ts[rows], batch.data_off[rows],
                        batch.caplen[rows], batch.wirelen[rows], batch.linktype[rows], capture,
-                       interface, identity=identity)
+                       interface, frames=batch.frame_numbers(rows), identity=identity)
 
 
 def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> DecodedBatch:

@@ -93,8 +93,7 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
     decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
                                            layers.end[icmpv6], layers.src[icmpv6])
     decoded.mirror = tunnels.MirrorSequence.joined(mirror)
-    decoded.skipped = describe_skipped(gather, np.asarray(batch.linktype), layers, table.names,
-                                       skipped_flows)
+    decoded.skipped = describe_skipped(batch, gather, layers, table.names, skipped_flows)
     return decoded
 
 

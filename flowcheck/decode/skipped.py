@@ -8,7 +8,9 @@ ethertype (MPLS pseudowires, ARP, LLDP); and the undecodable ones by cause: a li
 flowcheck does not read, or a record cut by the snap length before the TCP header ends
 (and the tunnel it was cut in). The flows are counted only when asked (the tracker stops
 asking once the capture shows an NDMP control connection): it is bulk work on every
-skipped packet. Counts are the packets'; keys are bounded (MAX_KEYS).
+skipped packet. The encapsulations flowcheck knows by name but does not read
+(flowcheck.decode.unread: PBB, GTP-U, ...) are counted always, with the first frame of
+each: the job may be inside them. Counts are the packets'; keys are bounded (MAX_KEYS).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
 from flowcheck.decode.link import LINK_STEPS
 from flowcheck.decode.tunnels import IPPROTO_UDP
-from flowcheck.sources.batch import LINKTYPE_ETHERNET
+from flowcheck.decode.unread import by_ethertype, by_ip
+from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 MAX_KEYS = 4096  # distinct flows kept; beyond, the rarest go (their packets still count)
@@ -49,7 +52,12 @@ class Skipped:
     unknown_links: Counter[int] = field(default_factory=Counter)  # link type not read
     cut: int = 0  # undecodable: the snap length ended the record before the TCP header
     snap: int = 0  # the longest of those records, bytes (the snap length, at least)
+    shortest: int = 0  # the shortest of them, bytes: less than snap when the cuts vary
     cut_tunnel: str = ""  # the tunnel the first of them was cut inside, "" none
+    # Packets in an encapsulation flowcheck does not read (decode.unread), by its name,
+    # and the frame number of the first of each.
+    unread: Counter[str] = field(default_factory=Counter)
+    unread_first: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: Skipped) -> None:
         """Add another batch's counts."""
@@ -60,27 +68,56 @@ class Skipped:
         self.unknown_links.update(other.unknown_links)
         self.cut += other.cut
         self.snap = max(self.snap, other.snap)
+        self.shortest = min(self.shortest or other.shortest, other.shortest or self.shortest)
         self.cut_tunnel = self.cut_tunnel or other.cut_tunnel
+        self.unread.update(other.unread)
+        for name, frame in other.unread_first.items():
+            self.unread_first[name] = min(frame, self.unread_first.get(name, frame))
+
+    def cut_words(self) -> str:
+        """How the records were cut: "at 96 bytes by the snap length", or, when their
+        lengths vary (a tool that cut each frame on its own, not one snap length: trial
+        36 D5), "by the capture at lengths from 1 to 103 bytes"."""
+        if self.shortest and self.shortest < self.snap:
+            return (f"by the capture at lengths from {self.shortest} to {self.snap} bytes "
+                    "(not one snap length)")
+        return f"at {self.snap} bytes by the snap length"
+
+    def unread_frames(self) -> dict[str, tuple[int, int]]:
+        """Per encapsulation flowcheck does not read, by name, most frames first:
+        (frames, the first one's number)."""
+        return {name: (count, self.unread_first[name])
+                for name, count in self.unread.most_common()}
 
 
-def describe_skipped(gather: Gather, linktype: np.ndarray, layers: Layers,
+def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
                      tunnel_names: list[str], flows: bool) -> Skipped | None:
     """The batch's skipped packets (layers: the general decode's, kinds final); None when
     it skipped none. flows: count the IP flows and ethertypes too."""
     kind = layers.kind
+    linktype = np.asarray(batch.linktype)
     skipped = Skipped()
     bad = np.flatnonzero(kind == UNDECODABLE)
     if bad.size:
         _undecodable(skipped, gather, linktype, layers, tunnel_names, bad)
+    other = kind == NON_TCP
+    ip = np.flatnonzero(other & (layers.version > 0))
+    plain = np.flatnonzero(other & (layers.version == 0) & (linktype == LINKTYPE_ETHERNET))
+    ethertype = _ethertype(gather, plain) if plain.size else None
+    found = by_ip(gather, ip, layers.proto[ip], layers.l4[ip]) if ip.size else []
+    if ethertype is not None:
+        found += by_ethertype(plain, ethertype)
+    for name, rows in found:
+        skipped.unread[name] += int(rows.size)
+        skipped.unread_first[name] = int(batch.frame_numbers(rows).min())
     if flows:
-        other = kind == NON_TCP
-        ip = np.flatnonzero(other & (layers.version > 0))
         if ip.size:
             _flows(skipped, gather, layers, tunnel_names, ip)
-        plain = np.flatnonzero(other & (layers.version == 0) & (linktype == LINKTYPE_ETHERNET))
-        if plain.size:
-            _ethertypes(skipped, gather, plain)
-    if not (skipped.flows or skipped.ethertypes or skipped.unknown_links or skipped.cut):
+        if ethertype is not None:
+            codes, counts = np.unique(ethertype, return_counts=True)
+            skipped.ethertypes.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
+    if not (skipped.flows or skipped.ethertypes or skipped.unknown_links or skipped.cut
+            or skipped.unread):
         return None
     return skipped
 
@@ -97,6 +134,7 @@ def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers:
     if cut.size:
         skipped.cut = int(cut.size)
         skipped.snap = int(gather.caplen[cut].max())
+        skipped.shortest = int(gather.caplen[cut].min())
         inside = cut[layers.tunnel[cut] > 0]
         if inside.size:
             skipped.cut_tunnel = tunnel_names[int(layers.tunnel[inside[0]])]
@@ -160,8 +198,9 @@ def _address(version: int, words: list[int]) -> str:
     return str(ipaddress.IPv6Address(b"".join(int(w).to_bytes(4, "big") for w in words)))
 
 
-def _ethertypes(skipped: Skipped, gather: Gather, rows: np.ndarray) -> None:
-    """The ethertype after the MAC addresses and up to two VLAN tags."""
+def _ethertype(gather: Gather, rows: np.ndarray) -> np.ndarray:
+    """Per Ethernet frame: the ethertype after the MAC addresses and up to two VLAN
+    tags."""
     ethertype = gather.be(np.full(rows.shape[0], 12, dtype=np.int64), 2, rows)
     for tagged_at in (16, 20):
         tagged = np.isin(ethertype, VLAN_TAGS)
@@ -169,5 +208,4 @@ def _ethertypes(skipped: Skipped, gather: Gather, rows: np.ndarray) -> None:
             break
         ethertype[tagged] = gather.be(np.full(int(tagged.sum()), tagged_at, dtype=np.int64),
                                       2, rows[tagged])
-    codes, counts = np.unique(ethertype, return_counts=True)
-    skipped.ethertypes.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
+    return ethertype

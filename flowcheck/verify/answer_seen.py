@@ -46,9 +46,11 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
     connection or another between the two hosts). None when not, or way is None.
     addresses: the announced ones; when they name another host flowcheck knows (a
     three-way job's other NDMP server: trial 20 D5) and not way's listener, that host
-    would answer, so its packets are the ones that count."""
-    if way is None:
-        return None
+    would answer, so its packets are the ones that count. None too when the capture
+    holds frames in an encapsulation flowcheck does not read (ctx.unread): the answer
+    may be among them (verify.unread_frames)."""
+    if way is None or ctx.unread:
+        return None  # the answer may be in frames flowcheck cannot read (trial 36 D3)
     connector, listener = way
     known = ctx.media_hosts | ctx.agent_hosts
     others = [a for a in addresses if a != listener and a in known]

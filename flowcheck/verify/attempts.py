@@ -15,6 +15,7 @@ from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.evidence import after, announcement_time_enough
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.unread_frames import unseen_words
 
 
 def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
@@ -50,8 +51,11 @@ def listener_of(name: str) -> str | None:
     return _LISTENER.get(name if name.startswith("NDMP_") else f"NDMP_{name}")
 
 
-def one_way_words(way: tuple[str, str], what: str) -> str:
-    """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction."""
+def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:
+    """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction,
+    or holds frames flowcheck cannot read that it may be among (verify.unread_frames)."""
+    if ctx.unread:
+        return unseen_words(ctx, way, what)
     return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
             f"only), so {what} from {way[0]} could not be seen")
 
@@ -71,7 +75,7 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     way = connector_unseen(ctx, session, listener, addresses)
     # The listener's answer shows only for a known endpoint (not one the snap length cut).
     if way is not None and (not addresses or answer_seen(ctx, way, ts, addresses) is None):
-        return one_way_words(way, "a connection attempt")
+        return one_way_words(ctx, way, "a connection attempt")
     moved = moved_unseen(ctx, session, ts, frame)
     if moved:
         return moved

@@ -11,7 +11,9 @@ cause. It stays a warning when there is no TCP connection at all (nothing of the
 judged: the verdict is inconclusive); when there are TCP connections but none to the
 NDMP port and most packets are such traffic, the words are added to the error's, which
 becomes a warning too when that traffic is one flowcheck cannot read (the job may be in
-it).
+it). An encapsulation flowcheck knows by name but does not read (flowcheck.decode.unread:
+PBB, GTP-U, TZSP, ...) is named, with its first frame among the finding's frames: the job
+may be inside it, so no "the sniffer saw none of the job's traffic" (trial 36 D4).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flowcheck.config import Config
+from flowcheck.decode import unread
 from flowcheck.decode.skipped import FlowKey, Skipped
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
@@ -63,7 +66,7 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     words = _what_it_holds(captures, skipped, packets, whole=not connections)
     if words is None and connections:
         return findings
-    held, why, fix = words or ("", "", "")
+    held, why, fix, frames = words or ("", "", "", [])
     # Address resolution alone is readable traffic, not the job's hidden in other
     # traffic: its fix changes neither the words "at all" nor the severity.
     unreadable = bool(fix) and why != RESOLVING
@@ -80,7 +83,8 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
             out.append(replace(finding, message=f"{finding.message} {held}{why}.",
                                fix=f"{fix} {finding.fix}" if fix else finding.fix,
                                severity=Severity.WARNING if unreadable
-                               else finding.severity))
+                               else finding.severity,
+                               frames=sorted({*finding.frames, *frames})))
         else:
             out.append(replace(
                 finding, message="No NDMP control connection in the capture: it holds no "
@@ -88,7 +92,7 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 f"of the job can be judged{': ' + held if held else ''}{why}.",
                 fix=fix or f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
                 "capture on the media server's interface toward the agent while the job "
-                "starts."))
+                "starts.", frames=sorted({*finding.frames, *frames})))
     return out
 
 
@@ -111,18 +115,20 @@ def _causes(captures: list[CaptureInfo], config: Config) -> str:
 
 
 def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
-                   whole: bool) -> tuple[str, str, str] | None:
-    """(what most packets are, why that holds nothing to judge, the fix or "") when
-    one kind of skipped traffic is most of the capture (or, with no TCP at all, the
-    largest kind); None when nothing was counted."""
+                   whole: bool) -> tuple[str, str, str, list[int]] | None:
+    """(what most packets are, why that holds nothing to judge, the fix or "", the
+    frames to name: the first of an unread encapsulation) when one kind of skipped
+    traffic is most of the capture (or, with no TCP at all, the largest kind); None when
+    nothing was counted."""
     kinds = sorted(_kinds(captures, skipped), key=lambda kind: -kind[0])
     if not kinds or packets <= 0:
         return None
-    count, describe = kinds[0]
+    count, describe = kinds[0][:2]
     if not whole and count * 2 < packets:
         return None
     held, why, fix = describe(f"{count:,} of {'its' if whole else 'the'} {packets:,} packets")
     held = _agreed(held, count)
+    frames = list(kinds[0][2:])
     if whole and len(kinds) > 1:
         # No TCP at all: the next kind too when it explains something (an MPLS
         # pseudowire, part of which reads as IP fragments).
@@ -130,7 +136,8 @@ def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
         if more[1]:
             held, why, fix = f"{held}{why}; {_agreed(more[0], kinds[1][0])}", more[1], \
                 fix or more[2]
-    return held, why, fix
+            frames += kinds[1][2:]
+    return held, why, fix, frames
 
 
 def _agreed(words: str, count: int) -> str:
@@ -143,18 +150,29 @@ def _agreed(words: str, count: int) -> str:
     return words
 
 
-def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple[int, object]]:
-    """(packets, a function of "N of M packets" giving the words) per kind of traffic."""
-    kinds: list[tuple[int, object]] = []
+def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple]:
+    """(packets, a function of "N of M packets" giving the words[, the frame to name])
+    per kind of traffic. An unread encapsulation comes first (of two kinds as large, the
+    first is told), and its packets are not told again as the flow or ethertype they
+    are."""
+    kinds: list[tuple] = []
+    for name, count in skipped.unread.most_common():
+        first = skipped.unread_first[name]
+        kinds.append((count, lambda said, name=name, first=first: _unread(said, name, first),
+                      first))
     for link, count in skipped.unknown_links.items():
         kinds.append((count, lambda said, link=link: _unknown_link(said, link)))
     if skipped.cut:
         kinds.append((skipped.cut, lambda said: _cut(said, skipped)))
-    if skipped.flows:
-        key, count = skipped.flows.most_common(1)[0]
+    flows = [(key, count) for key, count in skipped.flows.most_common()
+             if not _unread_flow(key)]
+    if flows:
+        key, count = flows[0]
         kinds.append((count, lambda said, key=key: _flow(said, key)))
-    if skipped.ethertypes:
-        ethertype, count = skipped.ethertypes.most_common(1)[0]
+    ethertypes = [(ethertype, count) for ethertype, count in skipped.ethertypes.most_common()
+                  if ethertype not in unread.ETHERTYPES]
+    if ethertypes:
+        ethertype, count = ethertypes[0]
         kinds.append((count, lambda said, ethertype=ethertype: _not_ip(said, ethertype)))
     fragments = sum(c.fragments for c in captures)
     if fragments:
@@ -162,6 +180,32 @@ def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple[int, obj
             f"{said} are IP fragments, none of which completes a TCP segment flowcheck "
             "could read", "", "")))
     return kinds
+
+
+def _unread_flow(key: FlowKey) -> bool:
+    """Is the flow an encapsulation flowcheck knows and does not read (decode.unread)?"""
+    proto, port = key[1], key[4]
+    return proto in unread.PROTOCOLS or (proto == IPPROTO_UDP and port in unread.UDP_PORTS)
+
+
+def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
+    """An encapsulation flowcheck knows by name but does not read: the job may be inside
+    it (trial 36 D4: "ethertype 0x88e7, not IP (the sniffer saw none of the job's
+    traffic ...)")."""
+    encapsulation = unread.BY_NAME[name]
+    held = (f"{said} are {name} ({encapsulation.what}), an encapsulation flowcheck does "
+            f"not read, from frame {first}")
+    if encapsulation.encrypted:
+        return (held, ": the job's traffic may be inside it, not missing from the capture, "
+                "but encrypted on that link",
+                "Capture on the media server or the agent themselves, or on a port past "
+                "the MACsec link, where the job's packets are not encrypted.")
+    return (held, ": the job's traffic may be inside it, not missing from the capture "
+            "(the encapsulations flowcheck reads: docs/formats.md)",
+            f"Capture where the job's packets are not in {name}: on the media server or "
+            "the agent, or on a switch port or mirror session that delivers them plain, or "
+            "in an encapsulation flowcheck reads (VLAN tags, MPLS, GRE, ERSPAN, VXLAN, "
+            "Geneve).")
 
 
 def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
@@ -186,9 +230,11 @@ def _cut(said: str, skipped: Skipped) -> tuple[str, str, str]:
         kind = skipped.cut_tunnel.split(" / ")[-1].split(" ")[0]
         where = (f" (inside {kind}: the headers of the tunnel {skipped.cut_tunnel} come "
                  "first)")
-    return (f"{said} were cut at {skipped.snap} bytes (the capture's snap length) before "
-            f"the end of their TCP header{where}", ": the sniffer saw them, but not enough "
-            "of each to read",
+    at = (f"at {skipped.snap} bytes (the capture's snap length)"
+          if not skipped.shortest or skipped.shortest == skipped.snap else
+          f"by the capture at lengths from {skipped.shortest} to {skipped.snap} bytes")
+    return (f"{said} were cut {at} before the end of their TCP header{where}",
+            ": the sniffer saw them, but not enough of each to read",
             "Capture again with whole packets: tcpdump -s 0 (or dumpcap, whose default "
             "keeps them whole); an old 68- or 96-byte snap length cuts the TCP header, "
             "the more so under tunnel or tag headers.")

@@ -43,7 +43,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               kernel_dropped: int = 0, host_copies: bool = False,
               interface_copies: bool = False,
               cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
-              order: FileOrder = TIME_ORDER) -> list[Finding]:
+              order: FileOrder = TIME_ORDER,
+              unread: Mapping[str, tuple[int, int]] | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -52,11 +53,13 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (TrackResult.interface_copies);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
-    order: how the capture orders its events (flowcheck.sessions.file_order)."""
+    order: how the capture orders its events (flowcheck.sessions.file_order); unread:
+    the frames in an encapsulation flowcheck does not read, by its name: (frames, first
+    frame) (decode.skipped.Skipped.unread_frames)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies,
-                  cut_recorded=cut_recorded, order=order)
+                  cut_recorded=cut_recorded, order=order, unread=dict(unread or {}))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

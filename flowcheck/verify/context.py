@@ -130,6 +130,10 @@ class Context:
     # Per session id, its job's last halt (frame, ts) or None (verify.open_transfer
     # .last_halt; found on first use).
     last_halts: dict[str, tuple[int, float] | None] = field(default_factory=dict)
+    # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
+    # its name: (frames, the first one's number). A direction the capture seems to lack
+    # may be among them (flowcheck.verify.unread_frames).
+    unread: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

@@ -96,7 +96,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         reply_way = (control.resp_h, control.orig_h) if pending.direction == "orig" else \
             (control.orig_h, control.resp_h)
         if reply_way in ctx.missing:
-            why = one_way_words(reply_way, "its reply")
+            why = one_way_words(ctx, reply_way, "its reply")
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,

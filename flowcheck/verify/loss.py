@@ -198,8 +198,17 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
 def _who_lost(captures: list[CaptureInfo]) -> str:
     """"the sniffer lost them, not the network"; when the capture holds IP fragments
     flowcheck could not put together (CaptureInfo.loose_fragments), that the bytes may
-    be in them (trial 28 D9: IPv6 fragments read as 99% sniffer loss)."""
+    be in them (trial 28 D9: IPv6 fragments read as 99% sniffer loss); likewise frames
+    it could not decode (CaptureInfo.undecodable: cut before the TCP header ends, trial
+    36 D5)."""
     loose = sum(c.loose_fragments for c in captures)
+    undecodable = sum(c.undecodable for c in captures)
+    if not loose and undecodable:
+        # Trial 36 D5: frames cut before their TCP header ends are in the file.
+        return (f"the network did not lose them: the sniffer did, or they are in the "
+                f"{undecodable:,} {_plural(undecodable, 'frame')} flowcheck could not "
+                "decode (capture_undecodable_packets: cut before the end of their TCP "
+                "header, or malformed), so part of them may be in the file")
     if not loose:
         return "the sniffer lost them, not the network"
     return (f"the network did not lose them: the sniffer did, or they are in the {loose:,} "

@@ -291,7 +291,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                         + one_way_words(way, "the agent's SYN"))
+                         + one_way_words(ctx, way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen")
         return make_step(spec, "unknown", detail="unknown: the capture ended "

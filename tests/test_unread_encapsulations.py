@@ -1,0 +1,73 @@
+"""Encapsulations flowcheck knows but does not read (PBB, L2TPv3, GTP-U, TZSP, MACsec:
+field check trial 36 D3, D4): named, with the first frame, and never read as a sniffer
+that saw none of the job's traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from stored import stored_analysis
+from unread_captures import FORMS, LAB, NAMES, wrapped
+
+from flowcheck.model import Severity
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_whole_capture_in_an_unread_encapsulation_is_named(tmp_path: Path,
+                                                              form: str) -> None:
+    # Trial 36 D4: "30 of its 30 packets are ethertype 0x88e7, not IP (the sniffer saw
+    # none of the job's traffic: the wrong interface, ...)", no frame named.
+    path = wrapped(LAB / "data-port-rejected.pcap", tmp_path / f"dpr.{form}.pcap", form)
+    analysis = stored_analysis(path, config_path=LAB / "data-port-rejected.toml")
+    assert analysis.verdict == "inconclusive"
+    (finding,) = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert finding.severity is Severity.WARNING
+    assert f"30 of its 30 packets are {NAMES[form]} (" in finding.message
+    assert "an encapsulation flowcheck does not read, from frame 1" in finding.message
+    assert "the job's traffic may be inside it" in finding.message
+    assert "saw none of the job's traffic" not in finding.message
+    assert "wrong interface" not in finding.message
+    assert "--ndmp-port" not in finding.fix
+    assert finding.frames == [1]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_one_direction_in_an_unread_encapsulation_is_not_a_missing_direction(
+        tmp_path: Path, form: str) -> None:
+    # Trial 36 D3: the agent's packets in PBB (L2TPv3, GTP-U), the media server's plain,
+    # read FAIL step_missing "capture holds only 10.77.0.1's direction: 10.77.0.2's SYNs
+    # were dropped on the way or never sent" with capture_one_direction.
+    path = wrapped(LAB / "callback-blocked.pcap", tmp_path / f"cb.{form}.pcap", form,
+                   only_from="10.77.0.2")
+    analysis = stored_analysis(path, config_path=LAB / "callback-blocked.toml")
+    codes = [f.code for f in analysis.findings]
+    assert "capture_one_direction" not in codes
+    assert "step_missing" not in codes and "callback_unanswered" not in codes
+    assert analysis.verdict == "inconclusive"
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.WARNING
+    assert (f"14 frames are in an encapsulation flowcheck does not read ({NAMES[form]}, "
+            "from frame 2), and the capture holds no packet flowcheck can read from "
+            "10.77.0.2 to 10.77.0.1") in finding.message
+    assert "what they hold is unknown" in finding.message
+    assert 2 in finding.frames
+    (session,) = analysis.sessions
+    (step,) = [s for s in session.steps if s.step == 2]
+    assert step.status == "unknown"
+    assert "may be among them" in step.detail and "dropped" not in step.detail
+    (step,) = [s for s in session.steps if s.step == 3]
+    assert step.status == "unknown" and "may be among them" in step.detail
+
+
+def test_unread_frames_beside_a_capture_of_both_directions_are_named(tmp_path: Path) -> None:
+    # Every packet of the job plain, and other traffic in GTP-U: named, nothing missing.
+    plain = wrapped(LAB / "callback-blocked.pcap", tmp_path / "cb.plain.pcap", "gtpu",
+                    only_from="10.77.0.99")  # no such host: every frame stays plain
+    gtpu = wrapped(LAB / "callback-blocked.pcap", tmp_path / "cb.gtpu.pcap", "gtpu")
+    analysis = stored_analysis(plain, gtpu, config_path=LAB / "callback-blocked.toml")
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.INFO
+    assert "frames are in an encapsulation flowcheck does not read (GTP-U, from frame" \
+        in finding.message
+    assert "callback_unanswered" in [f.code for f in analysis.findings]
