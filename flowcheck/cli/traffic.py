@@ -86,7 +86,7 @@ def connections(captures: Captures, config: "Config", output: Format = OutputFor
         from flowcheck.report.json_doc import traffic_document, write_json
 
         with report_output():
-            write_json(traffic_document(traffic), sys.stdout)
+            write_json(traffic_document(traffic, streamed=True), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures, render_connections
 
@@ -108,7 +108,7 @@ def ndmp(captures: Captures, config: "Config", output: Format = OutputFormat.tab
         from flowcheck.report.json_doc import traffic_document, write_json
 
         with report_output():
-            write_json(traffic_document(traffic), sys.stdout)
+            write_json(traffic_document(traffic, streamed=True), sys.stdout)
     else:
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
@@ -152,7 +152,7 @@ def analyze(captures: Captures, config: "Config", output: Format = OutputFormat.
         from flowcheck.report.json_doc import analysis_document, write_json
 
         with report_output():
-            write_json(analysis_document(analysis), sys.stdout)
+            write_json(analysis_document(analysis, streamed=True), sys.stdout)
     else:
         from flowcheck.report.analyze import render_analysis
 
@@ -186,7 +186,7 @@ def crosscheck(capture: Annotated[str, typer.Argument(
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
 
-        document = traffic_document(traffic)
+        document = traffic_document(traffic, streamed=True)
         document["crosscheck"] = result.as_dict()
         with report_output():
             write_json(document, sys.stdout)

@@ -34,20 +34,33 @@ def capture_summary(captures: Sequence[CaptureInfo]) -> dict:
     return summary
 
 
-def traffic_document(traffic: Traffic) -> dict:
-    """captures, connections, ndmp and the decode findings: `connections`, `ndmp`."""
+def traffic_document(traffic: Traffic, *, streamed: bool = False) -> dict:
+    """captures, connections, ndmp and the decode findings: `connections`, `ndmp`.
+
+    `streamed`: `connections` is a json_rows.ConnectionRows, which write_json writes a
+    chunk of connections at a time (no dict per connection, the text never all held),
+    instead of a list of dicts: for a document that is only written."""
+    rows: object
+    if streamed:
+        from flowcheck.report.json_rows import ConnectionRows
+
+        rows = ConnectionRows(traffic.connections)
+    else:
+        rows = [c.as_dict() for c in traffic.connections]
     return {
         "flowcheck": __version__,
         "captures": [c.as_dict() for c in traffic.captures],
         "capture_summary": capture_summary(traffic.captures),
-        "connections": [c.as_dict() for c in traffic.connections],
+        "connections": rows,
         "ndmp": [s.as_dict() for s in traffic.streams],
         "findings": [f.as_dict() for f in traffic.findings],
     }
 
 
-def analysis_document(analysis: Analysis) -> dict:
-    document = traffic_document(analysis.traffic)
+def analysis_document(analysis: Analysis, *, streamed: bool = False) -> dict:
+    """traffic_document's (`streamed`: the same), then config, sessions, the findings
+    and the verdict."""
+    document = traffic_document(analysis.traffic, streamed=streamed)
     document["config"] = analysis.config.as_dict()
     document["sessions"] = [session_entry(s, analysis.findings) for s in analysis.sessions]
     document["findings"] = [f.as_dict() for f in analysis.findings]
@@ -66,9 +79,18 @@ def session_entry(session: Session, findings: Sequence[Finding]) -> dict:
 
 def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> None:
     if compact:
-        stream.write(json.dumps(document, separators=(",", ":")) + "\n")
+        stream.write(json.dumps(document, separators=(",", ":"), default=_as_list) + "\n")
     else:
         # json.dumps(indent=2)'s text, mostly from json's C encoder, in few writes
         # (json.dump would make millions of small ones on a large document).
         write_indented(document, stream)
         stream.write("\n")
+
+
+def _as_list(value: object) -> list:
+    """json's `default` for a compact document: a streamed `connections` as its list;
+    anything else json cannot encode raises its TypeError."""
+    as_list = getattr(value, "as_list", None)
+    if as_list is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return as_list()

@@ -14,6 +14,10 @@ separator between records, then the one text every record boundary is (`},` NEWL
 indent `{`: a string holds no raw newline) moved to the records' own depth. One
 Python-level step per record cost 25 microseconds a connection: the report of 20,000
 connections took longer to write than the engine took to read the capture.
+
+A value with a `json_pieces(depth)` method (flowcheck.report.json_rows.ConnectionRows:
+a report's `connections`, built and written a chunk of records at a time) gives its own
+text at its depth.
 """
 
 from __future__ import annotations
@@ -36,15 +40,21 @@ def dumps_indented(document: object) -> str:
     return "".join(iter_indented(document))
 
 
-def write_indented(document: object, stream: IO[str], *, pieces: int = 1024) -> None:
-    """dumps_indented's text written to `stream` about a thousand pieces (records) at
-    a time: the whole text (tens of MB on large captures) is never held at once."""
+def write_indented(document: object, stream: IO[str], *, pieces: int = 1024,
+                   size: int = 1 << 20) -> None:
+    """dumps_indented's text written to `stream` in few writes: `pieces` pieces (keys,
+    brackets, records, chunks of records) or `size` characters at a time, whichever
+    comes first. The whole text (a hundred MB on large captures) is never held at once.
+    """
     batch: list[str] = []
+    held = 0
     for piece in iter_indented(document):
         batch.append(piece)
-        if len(batch) >= pieces:
+        held += len(piece)
+        if len(batch) >= pieces or held >= size:
             stream.write("".join(batch))
             batch.clear()
+            held = 0
     stream.write("".join(batch))
 
 
@@ -87,6 +97,9 @@ def iter_indented(value: object, depth: int = 0) -> Iterator[str]:
         yield closing + "]"
     elif kind in _SCALARS:
         yield json.dumps(value)  # a scalar's text does not depend on the indent
+    elif hasattr(kind, "json_pieces"):
+        # A list written a chunk at a time (flowcheck.report.json_rows.ConnectionRows).
+        yield from value.json_pieces(depth)  # type: ignore[attr-defined]
     else:
         # Empty containers, tuples, subclasses (enums), dicts with keys json converts:
         # json's own indenting encoder, its lines moved to this depth.

@@ -1,0 +1,150 @@
+"""The document's `connections[]` (docs/json.md) written a chunk of connections at a time,
+each chunk built column-wise: the text of `[c.as_dict() for c in connections]` as
+json.dumps(indent=2) writes it, without a dict per connection and never all at once.
+
+Why: the document held every connection's dict (about 800 bytes each) and then its whole
+text (about 620 bytes a connection, in pieces and joined): 200,000 short connections
+added some 440 MB after the engine, and `as_dict`'s dicts and the check that they were
+flat records took about a third of the time after it.
+
+A chunk of CHUNK connections is read one field at a time (`attrgetter` over the chunk,
+C-level), each field's values encoded by one call of json's C encoder with a newline
+between items (json escapes every newline inside a string, so the text splits back into
+the values' own texts, exactly json's: `float.__repr__`, `null`, escapes), and the rows
+made by one `%` template per connection, also in C. A field holding a value that is not
+a scalar (no field of Connection.as_dict does) or a connection whose class is not
+Connection itself (its `as_dict` may differ) makes the chunk go through `as_dict` and
+flowcheck.report.json_text instead: the same text, the old way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, repeat
+from json.encoder import encode_basestring_ascii
+from math import isfinite
+from operator import attrgetter, sub
+from typing import Any
+
+from flowcheck.model.traffic import Connection
+from flowcheck.report.json_text import INDENT, iter_indented
+
+CHUNK = 1024  # connections per chunk: about a MB of columns and text at once
+
+# Connection.as_dict's keys, in its order. tests/test_report_json_rows.py checks that
+# they are as_dict's; a run whose first connection's as_dict has other keys writes every
+# row through as_dict (ConnectionRows.pieces).
+FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "duration", "conn_state",
+          "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
+          "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
+          "icmp_unreachable", "tunnel", "role", "session")
+
+_ENCODE_VALUES = json.JSONEncoder(separators=("\n", ": ")).encode
+# Types whose json text has no newline: json writes subclasses of str, int and float
+# as those (str escaped, int.__repr__, float.__repr__), in any container.
+_SCALAR_BASES = (str, int, float, type(None))
+# A field's values all of one of these types: each value's text by one C function
+# (json's own: its C encoder calls these), no encoding and splitting of the list.
+_DIRECT: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__, str: encode_basestring_ascii, float: float.__repr__}
+# The plain fields, as one getter: a tuple of them per connection.
+_PLAIN = tuple(name for name in FIELDS if name not in ("duration", "icmp_unreachable"))
+_GET_PLAIN = attrgetter(*_PLAIN)
+
+
+def _durations(chunk: Sequence[Connection]) -> list:
+    """`duration` as as_dict gives it, max(0.0, last_ts - ts), for each connection."""
+    ends = map(attrgetter("last_ts"), chunk)
+    starts = map(attrgetter("ts"), chunk)
+    return list(map(max, repeat(0.0), map(sub, ends, starts)))
+
+
+def _icmp_counts(chunk: Sequence[Connection]) -> list:
+    """`icmp_unreachable` as as_dict gives it: len(icmp_frames)."""
+    return list(map(len, map(attrgetter("icmp_frames"), chunk)))
+
+
+def _texts(values: Sequence) -> Sequence[str] | None:
+    """Each value's json text; None when a value is not a scalar (its text could hold
+    the newline the values are split at). All exact ints, strs or finite floats: one C
+    function per value (json writes inf and nan otherwise than repr); one value n
+    times: its text n times. Else one call of json's C encoder with a newline between
+    the items, split there (json escapes every newline inside a string)."""
+    kinds = set(map(type, values))
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        if kind is type(None):
+            return ("null",) * len(values)
+        direct = _DIRECT.get(kind)
+        if direct is not None and (kind is not float or all(map(isfinite, values))):
+            first = values[0]
+            if kind is not float and values.count(first) == len(values):
+                return (direct(first),) * len(values)
+            return list(map(direct, values))
+    if not all(issubclass(kind, _SCALAR_BASES) for kind in kinds):
+        return None
+    texts = _ENCODE_VALUES(list(values))[1:-1].split("\n")
+    return texts if len(texts) == len(values) else None
+
+
+class ConnectionRows:
+    """`connections[]` of a document (flowcheck.report.json_doc, streamed=True): written
+    by flowcheck.report.json_text a chunk at a time (`json_pieces`); compact writers
+    take `as_list()`."""
+
+    def __init__(self, connections: Sequence[Connection]) -> None:
+        self.connections = connections
+
+    def as_list(self) -> list[dict]:
+        """The array as a list of dicts (`Connection.as_dict`), all at once."""
+        return [c.as_dict() for c in self.connections]
+
+    def json_pieces(self, depth: int) -> Iterator[str]:
+        """The array's indented text (json.dumps(indent=2) of as_list() at `depth`), one
+        piece per chunk of CHUNK connections."""
+        connections = self.connections
+        if not connections:
+            yield "[]"
+            return
+        inner = "\n" + INDENT * (depth + 1)
+        items = "\n" + INDENT * (depth + 2)
+        separator = "," + inner
+        # Before each field's text: the record's opening or the previous item's end,
+        # then the key; after the last, the record's end and the separator to the next.
+        keys = ["{" + items + json.dumps(FIELDS[0]) + ": "]
+        keys += ["," + items + json.dumps(name) + ": " for name in FIELDS[1:]]
+        ending = inner + "}" + separator
+        by_columns = list(connections[0].as_dict()) == list(FIELDS)
+        opening = "[" + inner
+        for start in range(0, len(connections), CHUNK):
+            chunk = connections[start:start + CHUNK]
+            text = _by_columns(chunk, keys, ending) if by_columns else None
+            if text is None:
+                records = ["".join(iter_indented(c.as_dict(), depth + 1)) for c in chunk]
+                text = separator.join(records) + separator
+            if start + CHUNK >= len(connections):
+                text = text[:-len(separator)] + "\n" + INDENT * depth + "]"
+            yield opening + text
+            opening = ""
+
+
+def _by_columns(chunk: Sequence[Connection], keys: list[str], ending: str) -> str | None:
+    """The chunk's records' text, each followed by `ending`, built column-wise: each
+    field's texts (_texts) interleaved with `keys` (what goes before each field's text)
+    in one join; None if the chunk needs as_dict (its class or its values: module
+    doc)."""
+    if set(map(type, chunk)) != {Connection}:
+        return None
+    plain = dict(zip(_PLAIN, zip(*map(_GET_PLAIN, chunk), strict=True), strict=True))
+    plain["duration"] = _durations(chunk)
+    plain["icmp_unreachable"] = _icmp_counts(chunk)
+    streams: list[Iterable[str]] = []
+    for key, name in zip(keys, FIELDS, strict=True):
+        texts = _texts(plain[name])
+        if texts is None:
+            return None
+        streams += (repeat(key), texts)
+    streams.append(repeat(ending))
+    # Every row: the keys' and the ending's endless repeats end with the texts.
+    return "".join(chain.from_iterable(zip(*streams, strict=False)))
