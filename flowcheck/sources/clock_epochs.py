@@ -1,0 +1,92 @@
+"""Clock epochs: the streams of one capture host whose clock stepped back together.
+
+A pcapng of one interface per direction, or two taps writing one file per direction,
+are streams stamped by one host's clock. When that clock is set back (an NTP step,
+any size), each stream keeps its own order but goes back in time at the same moment.
+Keyed by the running maximum of its timestamps (sources.interface_order,
+sources.merge), every post-step packet of a stream would key at its pre-step maximum,
+and the merge would put all of one stream's post-step packets before the other's,
+replies before their requests (field check trial 36 D1).
+
+So each stream counts its clock's epochs: a timestamp more than STEP_BACK below the
+stream's running maximum starts a new epoch (its key's running maximum starts anew),
+and the streams merge by (epoch, key). A stream's step stays pending until every other
+stream still sending has stepped too (the merge holds the new epoch's packets back
+until then, as it holds packets keyed later); when another stream goes on more than
+TOGETHER past the stepping stream's pre-step maximum without stepping, the step was
+that stream's alone (records written out of time order, one tap's clock): it is
+undone, and the stream's packets key by its running maximum as before. A stream
+opened later (a file of a ring buffer) starts in the latest confirmed epoch.
+
+State per stream: two floats and two ints; per chunk a few vector operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# s: a stream's timestamp this far below its running maximum is a clock step back; less
+# is the stream's own reordering (records written out of order by a NIC's queues).
+STEP_BACK = 0.001
+# s: another stream that goes on this far past a step's pre-step maximum without
+# stepping shows that the step was not the capture host's clock.
+TOGETHER = 1.0
+
+
+class StreamClock:
+    """One stream's clock epoch and running maximum within it."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+        self.max = -np.inf  # s: running maximum of the stream's timestamps in its epoch
+        self.pre: float | None = None  # s: running maximum before a pending step
+
+    def keys(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs int64, keys float64 s) of the stream's next timestamps (in order)."""
+        epochs = np.full(len(ts), self.epoch, np.int64)
+        if not len(ts):
+            return epochs, np.empty(0)
+        running = np.maximum(np.maximum.accumulate(ts), self.max)
+        if self.pre is None:
+            before = np.empty_like(running)
+            before[0], before[1:] = self.max, running[:-1]
+            jumps = np.flatnonzero(ts < before - STEP_BACK)
+            if jumps.size:
+                at = int(jumps[0])
+                self.pre = float(before[at])
+                self.epoch += 1
+                epochs[at:] = self.epoch
+                running[at:] = np.maximum.accumulate(ts[at:])
+        self.max = float(running[-1])
+        return epochs, running
+
+    def undo(self) -> tuple[int, float]:
+        """Undo the pending step: (the epoch it had started, the pre-step maximum); the
+        packets of that epoch key at max(key, pre-step maximum) in the epoch before."""
+        assert self.pre is not None
+        undone, pre = self.epoch, self.pre
+        self.epoch -= 1
+        self.max = max(self.max, pre)
+        self.pre = None
+        return undone, pre
+
+
+def settle(clocks: dict[int, StreamClock], sending: list[int]) -> list[tuple[int, int, float]]:
+    """Confirm or undo the pending steps of `clocks` (by stream id) against the streams
+    still sending; returns the undone ones as (stream, epoch undone, pre-step maximum)."""
+    undone: list[tuple[int, int, float]] = []
+    for stream, clock in clocks.items():
+        if clock.pre is None:
+            continue
+        others = [clocks[other] for other in sending if other != stream and other in clocks]
+        behind = [other for other in others if other.epoch < clock.epoch]
+        if any(other.max > clock.pre + TOGETHER for other in behind):
+            undone.append((stream, *clock.undo()))
+        elif not behind:
+            clock.pre = None
+    return undone
+
+
+def confirmed_epoch(clocks: dict[int, StreamClock]) -> int:
+    """The epoch a stream opened now starts in: the latest all streams reached."""
+    return max((clock.epoch - (clock.pre is not None) for clock in clocks.values()), default=0)
