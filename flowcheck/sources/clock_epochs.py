@@ -90,3 +90,69 @@ def settle(clocks: dict[int, StreamClock], sending: list[int]) -> list[tuple[int
 def confirmed_epoch(clocks: dict[int, StreamClock]) -> int:
     """The epoch a stream opened now starts in: the latest all streams reached."""
     return max((clock.epoch - (clock.pre is not None) for clock in clocks.values()), default=0)
+
+
+# Frames kept of the latest packets (those a new epoch's first packets may follow in the
+# merged order while written after them) and of an epoch's exceptions.
+RECENT_FRAMES = 65_536
+
+
+class EpochFrames:
+    """Which frame is in which clock epoch, from the merged stream's (frame, epoch).
+
+    Epoch e begins at starts[e-1], the smallest frame of a packet in epoch e or later;
+    the frames after it still in an earlier epoch (another interface's packets written
+    after the first interface's step, before its own) are earlier[e-1]. In a set of
+    files the frames follow the merged order, so there are none; in a pcapng file of one
+    interface per direction only those of the moment the streams stepped. Memory: the
+    latest RECENT_FRAMES frames and at most RECENT_FRAMES exceptions per epoch."""
+
+    def __init__(self) -> None:
+        # The merged stream's frames only ever rose: its frame order is the merge's
+        # (always for a set of files; for a pcapng of several interfaces, when it was
+        # written in time order within each epoch), an event order as one interface's.
+        self.in_frame_order = True
+        self.starts: list[int] = []
+        self.earlier: list[set[int]] = []
+        self._recent: list[tuple[np.ndarray, np.ndarray]] = []  # (frames, epochs)
+        self._recent_count = 0
+
+    def see(self, frames: np.ndarray, epochs: np.ndarray | None) -> None:
+        """The next packets of the merged stream: their frames and epochs (None: 0)."""
+        if not frames.size:
+            return
+        if epochs is None:
+            if not self.starts:
+                return  # nothing stepped yet: nothing to keep
+            epochs = np.zeros(frames.size, np.int64)
+        for epoch in range(len(self.starts) + 1, int(epochs.max()) + 1):
+            self.starts.append(int(frames[epochs >= epoch].min()))
+            self.earlier.append(set())
+            self._add_recent(epoch)
+        for epoch, start in enumerate(self.starts, 1):
+            later = frames[epochs >= epoch]
+            if later.size and int(later.min()) < start:
+                self.starts[epoch - 1] = int(later.min())
+                self._add_recent(epoch)
+            behind = frames[(epochs < epoch) & (frames >= self.starts[epoch - 1])]
+            self._add(epoch, behind)
+        self._recent.append((frames, epochs))
+        self._recent_count += frames.size
+        while self._recent_count - self._recent[0][0].size >= RECENT_FRAMES:
+            self._recent_count -= self._recent.pop(0)[0].size
+
+    def _add_recent(self, epoch: int) -> None:
+        """The kept frames of packets before `epoch` at or after its start."""
+        start = self.starts[epoch - 1]
+        for frames, epochs in self._recent:
+            self._add(epoch, frames[(epochs < epoch) & (frames >= start)])
+
+    def _add(self, epoch: int, frames: np.ndarray) -> None:
+        earlier = self.earlier[epoch - 1]
+        if frames.size and len(earlier) < RECENT_FRAMES:
+            earlier.update(frames[:RECENT_FRAMES - len(earlier)].tolist())
+
+    def of(self, frame: int) -> int:
+        """The clock epoch of the packet at frame."""
+        return sum(1 for start, earlier in zip(self.starts, self.earlier, strict=True)
+                   if frame >= start and frame not in earlier)

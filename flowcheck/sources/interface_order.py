@@ -156,6 +156,8 @@ def _in_order(buf: Buffer, records: Records, keys: np.ndarray, section: np.ndarr
               epochs: np.ndarray) -> Chunk:
     """The chunk sorted by (section, clock epoch, key, position); as it is when already
     in order."""
+    if epochs.size and epochs.max() > 0:
+        records.epoch = epochs
     if keys.size < 2:
         return buf, records
     later = (section[1:] > section[:-1]) | ((section[1:] == section[:-1]) & (

@@ -71,6 +71,8 @@ class Lane:
             self.records.ts = self.records.ts + self.shift
         self.epochs, self.keys = self.clock.keys(self.records.ts)
         self.start = 0
+        if self.epochs.size and self.epochs[-1] > 0:
+            self.records.epoch = self.epochs  # the view: an undo shows in it
 
     def undo(self, epoch: int, pre: float) -> None:
         """Key the pending packets of an undone clock epoch in the epoch before."""
@@ -188,8 +190,10 @@ def _combine(parts: list[tuple[Lane, Records]],
                                              caplen.tolist(), new_off.tolist(), strict=True):
         merged[target:target + length] = views[source][start:start + length]
     lane_index = np.array([lane.index for lane, _rec in parts], np.int32)
+    epoch = epochs[order] if epochs.size and epochs.max() > 0 else None
     identity = None if all(rec.identity is None for _lane, rec in parts) else np.concatenate(
         [np.full(len(rec), -1, np.int64) if rec.identity is None else rec.identity
          for _lane, rec in parts])[order]
-    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity), \
+    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity,
+                           epoch=epoch), \
         lane_index[lane_ids]
