@@ -88,7 +88,8 @@ class CaptureSetReader:
                         frames = None
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface, frames, records.identity)
+                                    records.interface, frames, records.identity,
+                                    records.epoch)
                 if frames is not None and len(frames) and (
                         frames[0] < frame or np.any(frames[1:] <= frames[:-1])):
                     self.clock_epochs.in_frame_order = False

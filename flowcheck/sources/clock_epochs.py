@@ -11,7 +11,8 @@ replies before their requests (field check trial 36 D1).
 So each stream counts its clock's epochs: a timestamp more than STEP_BACK below the
 stream's running maximum starts a new epoch (its key's running maximum starts anew),
 and the streams merge by (epoch, key). A stream's step stays pending until every other
-stream still sending has stepped too (the merge holds the new epoch's packets back
+stream still sending has stepped too (alone, it stays pending: its own order is kept
+either way) (the merge holds the new epoch's packets back
 until then, as it holds packets keyed later); when another stream goes on more than
 TOGETHER past the stepping stream's pre-step maximum without stepping, the step was
 that stream's alone (records written out of time order, one tap's clock): it is
@@ -82,9 +83,16 @@ def settle(clocks: dict[int, StreamClock], sending: list[int]) -> list[tuple[int
         behind = [other for other in others if other.epoch < clock.epoch]
         if any(other.max > clock.pre + TOGETHER for other in behind):
             undone.append((stream, *clock.undo()))
-        elif not behind:
+        elif others and not behind:
             clock.pre = None
     return undone
+
+
+def shared_epoch(clocks: dict[int, StreamClock]) -> int:
+    """The latest epoch at least two streams reached (a step of the capture host's
+    clock, not one stream's own): epochs up to it are handed on (Records.epoch)."""
+    reached = sorted(clock.epoch - (clock.pre is not None) for clock in clocks.values())
+    return reached[-2] if len(reached) >= 2 else 0
 
 
 def confirmed_epoch(clocks: dict[int, StreamClock]) -> int:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flowcheck.arrays import distinct
-from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle
+from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle, shared_epoch
 from flowcheck.sources.records import Records
 
 Buffer = bytes | bytearray | memoryview
@@ -52,6 +52,7 @@ class InterfaceOrder:
         self._read = 0  # packets read so far
         # What is held back: buffer, records, their keys, sections and clock epochs.
         self._held: tuple[Buffer, Records, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._shared = 0  # the latest clock epoch two interfaces reached: handed on
 
     def feed(self, buf: Buffer, records: Records, sections: Sequence[int]) -> list[Chunk]:
         """The chunks ready to hand on after this one (records need `interface` and
@@ -82,13 +83,15 @@ class InterfaceOrder:
                      if interface in self._clocks else (confirmed_epoch(self._clocks), -np.inf)
                      for interface in sending), default=(np.iinfo(np.int64).max, np.inf))
         out: list[Chunk] = []
+        self._shared = shared_epoch(self._clocks)
         if self._held is not None:
             held_buf, held, held_keys, held_section, held_epochs = self._held
             self._held = None
             if held_section.max() < section.min() or (
                     _latest(held_epochs, held_keys) <= min(bound, _earliest(epochs, keys))):
                 # All of it before this chunk and before anything still to come.
-                out.append(_in_order(held_buf, held, held_keys, held_section, held_epochs))
+                out.append(_in_order(held_buf, held, held_keys, held_section, held_epochs,
+                                     self._shared))
             else:
                 buf, records = _joined(held_buf, held, buf, records)
                 keys = np.concatenate([held_keys, keys])
@@ -97,12 +100,12 @@ class InterfaceOrder:
         ready = (section < newest) | (epochs < bound[0]) | (
             (epochs == bound[0]) & (keys <= bound[1]))
         if ready.all():
-            out.append(_in_order(buf, records, keys, section, epochs))
+            out.append(_in_order(buf, records, keys, section, epochs, self._shared))
             return out
         rows, rest = np.flatnonzero(ready), np.flatnonzero(~ready)
         if rows.size:
             out.append(_in_order(buf, records.take(rows), keys[rows], section[rows],
-                                 epochs[rows]))
+                                 epochs[rows], self._shared))
         self._held = (buf, records.take(rest), keys[rest], section[rest], epochs[rest])
         return out
 
@@ -112,7 +115,7 @@ class InterfaceOrder:
             return []
         buf, records, keys, section, epochs = self._held
         self._held = None
-        return [_in_order(buf, records, keys, section, epochs)]
+        return [_in_order(buf, records, keys, section, epochs, self._shared)]
 
     def _keys(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
         """Each packet's (clock epoch, key): the running maximum of its interface's
@@ -153,11 +156,12 @@ def _latest(epochs: np.ndarray, keys: np.ndarray) -> tuple[int, float]:
 
 
 def _in_order(buf: Buffer, records: Records, keys: np.ndarray, section: np.ndarray,
-              epochs: np.ndarray) -> Chunk:
+              epochs: np.ndarray, shared: int) -> Chunk:
     """The chunk sorted by (section, clock epoch, key, position); as it is when already
-    in order."""
-    if epochs.size and epochs.max() > 0:
-        records.epoch = epochs
+    in order. Its records' epochs up to `shared` (clock_epochs.shared_epoch) are handed
+    on (Records.epoch)."""
+    if shared and epochs.size and epochs.max() > 0:
+        records.epoch = np.minimum(epochs, shared)
     if keys.size < 2:
         return buf, records
     later = (section[1:] > section[:-1]) | ((section[1:] == section[:-1]) & (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 
-from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle
+from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle, shared_epoch
 from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.records import Records
 
@@ -71,8 +71,6 @@ class Lane:
             self.records.ts = self.records.ts + self.shift
         self.epochs, self.keys = self.clock.keys(self.records.ts)
         self.start = 0
-        if self.epochs.size and self.epochs[-1] > 0:
-            self.records.epoch = self.epochs  # the view: an undo shows in it
 
     def undo(self, epoch: int, pre: float) -> None:
         """Key the pending packets of an undone clock epoch in the epoch before."""
@@ -93,9 +91,13 @@ class Lane:
         if self._chunks is not None:
             self._chunks.close()
 
-    def take(self, count: int) -> Records:
+    def take(self, count: int, shared: int = 0) -> Records:
+        """The next count pending records; their clock epochs up to `shared` (the
+        latest the capture host's clock reached: shared_epoch) handed on."""
         assert self.records is not None
         part = self.records.slice(self.start, self.start + count)
+        if shared and self.epochs[self.start + count - 1] > 0:
+            part.epoch = np.minimum(self.epochs[self.start:self.start + count], shared)
         self.start += count
         return part
 
@@ -123,6 +125,7 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
             on_read()
 
     while True:
+        _settle(active)
         live = [lane for lane in active if not lane.exhausted]
         if not live and waiting:
             activate(waiting.popleft())
@@ -134,6 +137,7 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
             activate(waiting.popleft())
             continue
         parts: list[tuple[Lane, Records]] = []
+        shared = shared_epoch({lane.index: lane.clock for lane in active})
         for lane in sorted(active, key=lambda lane: lane.index):
             if not lane.pending:
                 continue
@@ -144,14 +148,13 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
                 side = "right" if lane.index <= setter.index else "left"
                 count = lane.count(bound, side)
             if count:
-                parts.append((lane, lane.take(count)))
+                parts.append((lane, lane.take(count, shared)))
         if parts:
-            yield _combine(parts)
+            yield _combine(parts, shared)
         if setter is not None:
             setter.refill()
             if on_read is not None:
                 on_read()
-            _settle(active)
         active = [lane for lane in active if lane.pending or not lane.exhausted]
         if not active and not waiting:
             return
@@ -165,7 +168,7 @@ def _settle(active: list[Lane]) -> None:
         lanes[index].undo(epoch, pre)
 
 
-def _combine(parts: list[tuple[Lane, Records]],
+def _combine(parts: list[tuple[Lane, Records]], shared: int,
              ) -> tuple[bytes | bytearray | memoryview, Records, LaneOf]:
     if len(parts) == 1:
         lane, records = parts[0]
@@ -190,7 +193,7 @@ def _combine(parts: list[tuple[Lane, Records]],
                                              caplen.tolist(), new_off.tolist(), strict=True):
         merged[target:target + length] = views[source][start:start + length]
     lane_index = np.array([lane.index for lane, _rec in parts], np.int32)
-    epoch = epochs[order] if epochs.size and epochs.max() > 0 else None
+    epoch = np.minimum(epochs[order], shared) if shared and epochs.max() > 0 else None
     identity = None if all(rec.identity is None for _lane, rec in parts) else np.concatenate(
         [np.full(len(rec), -1, np.int64) if rec.identity is None else rec.identity
          for _lane, rec in parts])[order]
