@@ -114,3 +114,90 @@ def test_one_file_per_direction_stepped_together(
     stepped = _outcome(name, _taps(packets, tmp_path))
     assert "capture_loss" not in stepped[1]
     assert stepped == _outcome(name, [str(LAB / f"{name}.pcap")])
+
+
+def _glitched(name: str, glitches: list[tuple[int, float, float]],
+              ) -> list[tuple[int, float, bytes]]:
+    """The lab capture per direction, one record of direction d written late (after
+    the stream's first record `behind` s or more after it, then the stream goes on
+    above): a NIC queue's out-of-order record, for each (d, at fraction of the
+    stream's packets, behind)."""
+    packets = _stepped_directions(name, 0.0)
+    for direction, at, behind in glitches:
+        rows = [n for n, (i, _t, _d) in enumerate(packets) if i == direction]
+        n = rows[int(at * len(rows))]
+        record = packets.pop(n)
+        stream = [m for m, (i, _t, _d) in enumerate(packets) if i == direction]
+        late = next(m for m in stream if packets[m][1] >= record[1] + behind)
+        packets.insert(late + 1, record)
+    return packets
+
+
+def _merged_ts(inputs: list[str], chunk_size: int) -> list[float]:
+    return np.concatenate([b.ts for b in iter_batches(
+        inputs, chunk_size=chunk_size, read_ahead=False)]).tolist()
+
+
+def _running_max_order(packets: list[tuple[int, float, bytes]]) -> list[float]:
+    """main's merged order: each stream keyed by its running maximum, stable."""
+    keyed, top = [], {}
+    for n, (i, ts, _d) in enumerate(packets):
+        top[i] = max(top.get(i, -np.inf), ts)
+        keyed.append((top[i], n, ts))
+    return [ts for _k, _n, ts in sorted(keyed)]
+
+
+GLITCHES = {
+    "one each": [(0, 0.3, 0.003), (1, 0.6, 0.002)],
+    "several": [(0, 0.15, 0.002), (1, 0.35, 0.002), (0, 0.55, 0.003), (1, 0.9, 0.002)],
+}
+
+
+# Known gap (sources.clock_epochs): the set-of-files merge hands on a late record's
+# stream's packets in the new epoch before its step is undone, when chunks are small.
+SET_MERGE_GAP = pytest.mark.xfail(strict=True, reason="sources.merge does not hold an "
+                                  "unconfirmed step's epoch back yet")
+FORMS = [pytest.param("taps", 4096, marks=SET_MERGE_GAP, id="taps-4096"),
+         pytest.param("taps", 8 << 20, id="taps-8M"),
+         pytest.param("pcapng", 4096, id="pcapng-4096"),
+         pytest.param("pcapng", 8 << 20, id="pcapng-8M")]
+
+
+@pytest.mark.parametrize("glitches", list(GLITCHES), ids=list(GLITCHES))
+@pytest.mark.parametrize(("form", "chunk_size"), FORMS)
+def test_records_out_of_order_in_both_streams_are_no_clock_step(
+        glitches: str, form: str, chunk_size: int, tmp_path: Path) -> None:
+    """One record a few ms behind in each stream, close together in time, then each
+    stream goes on above its maximum: no clock step, the running-maximum order, and
+    the analysis of the capture in its order."""
+    name = "clean-3-resources"
+    packets = _glitched(name, GLITCHES[glitches])
+    gaps = [abs(a - b) for (_i, a, _d), (_j, b, _e) in zip(packets, packets[1:],
+                                                            strict=False)]
+    assert max(gaps) < 1.0  # the glitches' streams all within TOGETHER
+    inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
+              else _taps(packets, tmp_path))
+    assert _merged_ts(inputs, chunk_size) == _running_max_order(packets)
+    verdict, codes, steps = _outcome(name, inputs)
+    clean = _outcome(name, [str(LAB / f"{name}.pcap")])
+    # the records out of time order are a finding of their own, as on main
+    assert (verdict, codes, steps) == (
+        clean[0], sorted([*clean[1], "capture_written_out_of_order"]), clean[2])
+
+
+@pytest.mark.xfail(strict=True, reason="a pending step finds no new step in the same "
+                   "chunk (sources.clock_epochs, known gap)")
+@pytest.mark.parametrize("form", ["pcapng", "taps"])
+def test_a_glitch_then_a_real_step_in_both(form: str, tmp_path: Path) -> None:
+    """A record out of order in one stream, then the clock steps back in both: the
+    step is still found, the streams interleave as they came."""
+    name = "clean-3-resources"
+    packets = _stepped_directions(name, 30.0)
+    half = len(packets) // 2
+    before = _glitched(name, [(0, 0.2, 0.003)])[:half]
+    assert sorted(p[1] for p in before) == sorted(p[1] for p in packets[:half])
+    packets = before + packets[half:]
+    inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
+              else _taps(packets, tmp_path))
+    expected = _running_max_order(packets[:half]) + [ts for _i, ts, _d in packets[half:]]
+    assert np.allclose(_merged_ts(inputs, 4096), expected, rtol=0, atol=1e-6)

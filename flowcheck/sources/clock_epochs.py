@@ -19,6 +19,20 @@ that stream's alone (records written out of time order, one tap's clock): it is
 undone, and the stream's packets key by its running maximum as before. A stream
 opened later (a file of a ring buffer) starts in the latest confirmed epoch.
 
+Records written out of order (a NIC's queues, `-i any` per-CPU rings, a busy host: one
+record a few ms behind, then the stream goes on above its maximum) in two streams
+within TOGETHER would look like a shared step, and up to TOGETHER of one stream's
+packets would be put after the other's. One clock's steps went back over the same
+stretch of time, so steps are confirmed only when their spans (jumped to, pre-step
+maximum) overlap; and a stream that did not stay behind (its first timestamp STEP_BACK
+after the jump is within STEP_BACK of the pre-step maximum: a late record) is undone as
+soon as another stream's step in the epoch is apart from it. While a stream's step is
+not shown to stay, the pcapng merge (sources.interface_order) holds its new epoch
+back (StreamClock.bound). Known gaps: the set-of-files merge (sources.merge) does not
+hold it yet, so there a late record's stream may hand on some packets in the new epoch
+before the step is undone (small chunks); and while a step is pending a stream finds no
+new step in the same chunk (a late record, then a real step in one chunk).
+
 State per stream: two floats and two ints; per chunk a few vector operations.
 """
 
@@ -41,6 +55,10 @@ class StreamClock:
         self.epoch = epoch
         self.max = -np.inf  # s: running maximum of the stream's timestamps in its epoch
         self.pre: float | None = None  # s: running maximum before a pending step
+        self.until = np.inf  # s: stream time the stream must reach still behind `pre`
+        self.stayed = False  # the stream stayed behind: the pending step may be a step
+        self.returned = False  # it went back to `pre` first: records out of order
+        self.span: tuple[float, float] | None = None  # s: (jumped to, pre) of its step
 
     def keys(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(epochs int64, keys float64 s) of the stream's next timestamps (in order)."""
@@ -48,18 +66,40 @@ class StreamClock:
         if not len(ts):
             return epochs, np.empty(0)
         running = np.maximum(np.maximum.accumulate(ts), self.max)
+        at = 0
         if self.pre is None:
             before = np.empty_like(running)
             before[0], before[1:] = self.max, running[:-1]
             jumps = np.flatnonzero(ts < before - STEP_BACK)
             if jumps.size:
                 at = int(jumps[0])
-                self.pre = float(before[at])
+                self.pre, self.until = float(before[at]), float(ts[at]) + STEP_BACK
+                self.stayed = self.returned = False
+                self.span = (float(ts[at]), self.pre)
                 self.epoch += 1
                 epochs[at:] = self.epoch
                 running[at:] = np.maximum.accumulate(ts[at:])
+        if self.pre is not None and not (self.stayed or self.returned):
+            self._stay(ts[at:])
         self.max = float(running[-1])
         return epochs, running
+
+    def _stay(self, ts: np.ndarray) -> None:
+        """Whether the stream, after its jump back, stays behind: its first timestamp
+        STEP_BACK past the jump's still more than STEP_BACK below the pre-step maximum
+        (a clock set back), or not (a record written late, then the stream goes on)."""
+        assert self.pre is not None
+        reach = np.flatnonzero(ts >= self.until)
+        if reach.size:
+            self.stayed = bool(ts[reach[0]] < self.pre - STEP_BACK)
+            self.returned = not self.stayed
+
+    def bound(self) -> tuple[int, float]:
+        """(epoch, key s) the stream's later packets key at or after: while its step is
+        not shown to stay, its running maximum before it (it may be undone)."""
+        if self.pre is not None and not self.stayed:
+            return self.epoch - 1, self.pre
+        return self.epoch, self.max
 
     def undo(self) -> tuple[int, float]:
         """Undo the pending step: (the epoch it had started, the pre-step maximum); the
@@ -69,23 +109,45 @@ class StreamClock:
         self.epoch -= 1
         self.max = max(self.max, pre)
         self.pre = None
+        self.stayed = self.returned = False
+        self.span = None
         return undone, pre
 
 
 def settle(clocks: dict[int, StreamClock], sending: list[int]) -> list[tuple[int, int, float]]:
     """Confirm or undo the pending steps of `clocks` (by stream id) against the streams
-    still sending; returns the undone ones as (stream, epoch undone, pre-step maximum)."""
-    undone: list[tuple[int, int, float]] = []
+    still sending; returns the undone ones as (stream, epoch undone, pre-step maximum).
+
+    Steps of one clock went back over the same stretch of time: a pending step is
+    confirmed once every other stream reached its epoch with a step whose span
+    (jumped to, pre-step maximum) overlaps its own. One that did not stay behind (a
+    record written late) is undone when another stream's step in the epoch is apart
+    from it (the two streams' late records) or another stream goes TOGETHER past it
+    without stepping."""
+    undo: list[int] = []
+    confirm: list[int] = []
     for stream, clock in clocks.items():
         if clock.pre is None:
             continue
         others = [clocks[other] for other in sending if other != stream and other in clocks]
         behind = [other for other in others if other.epoch < clock.epoch]
-        if any(other.max > clock.pre + TOGETHER for other in behind):
-            undone.append((stream, *clock.undo()))
-        elif others and not behind:
-            clock.pre = None
-    return undone
+        apart = [other for other in others if other.epoch == clock.epoch
+                 and not _overlap(clock.span, other.span)]
+        if (apart and not clock.stayed) or any(
+                other.max > clock.pre + TOGETHER for other in behind):
+            undo.append(stream)
+        elif others and not behind and not apart:
+            confirm.append(stream)
+    for stream in confirm:
+        clocks[stream].pre = None
+    return [(stream, *clocks[stream].undo()) for stream in undo]
+
+
+def _overlap(one: tuple[float, float] | None, other: tuple[float, float] | None) -> bool:
+    """Whether two steps' spans (jumped to, pre-step maximum; s) share a moment."""
+    if one is None or other is None:
+        return False
+    return max(one[0], other[0]) <= min(one[1], other[1])
 
 
 def shared_epoch(clocks: dict[int, StreamClock]) -> int:

@@ -79,7 +79,7 @@ class InterfaceOrder:
             _undo(records, epochs, keys, interface, undone, pre)
             if self._held is not None:
                 _undo(self._held[1], self._held[4], self._held[2], interface, undone, pre)
-        bound = min(((self._clocks[interface].epoch, self._clocks[interface].max)
+        bound = min((self._clocks[interface].bound()
                      if interface in self._clocks else (confirmed_epoch(self._clocks), -np.inf)
                      for interface in sending), default=(np.iinfo(np.int64).max, np.inf))
         out: list[Chunk] = []
