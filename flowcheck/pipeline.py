@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
     from flowcheck.sessions.file_order import FileOrder
+    from flowcheck.sources.clock_epochs import EpochFrames
 
 
 @dataclass(slots=True)
@@ -66,6 +67,9 @@ class Traffic:
     # The connections (uids) whose packets were written out of time order: their frames
     # are no event order (TrackResult.time_ordered; flowcheck.sessions.file_order).
     time_ordered: frozenset[str] = frozenset()
+    # The clock epoch of each frame, when the capture host's clock stepped back on all
+    # its streams at once (TrackResult.clock_epochs; flowcheck.sessions.file_order).
+    clock_epochs: EpochFrames | None = None
 
 
 @dataclass(slots=True)
@@ -159,7 +163,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
-                   one_stream=result.one_stream, time_ordered=result.time_ordered)
+                   one_stream=result.one_stream, time_ordered=result.time_ordered,
+                   clock_epochs=result.clock_epochs)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -239,8 +244,13 @@ def file_order(traffic: Traffic) -> FileOrder:
     every event there (its RST, stall, FIN, NDMP messages) is ordered by time."""
     from flowcheck.sessions.file_order import FileOrder, moved_spans
 
-    if not traffic.one_stream or not traffic.time_ordered:
-        return FileOrder(frames=traffic.one_stream)
+    epochs = traffic.clock_epochs
+    # After a clock step back on all the capture's streams at once, merged by (clock
+    # epoch, time) (flowcheck.sources.clock_epochs): frames in that merged order are an
+    # event order as one interface's are; else time orders within each epoch.
+    frames = traffic.one_stream or (epochs is not None and epochs.in_frame_order)
+    if not frames or not traffic.time_ordered:
+        return FileOrder(frames=frames, epochs=epochs)
     spans = []
     for c in traffic.connections:
         if c.uid in traffic.time_ordered:
@@ -249,7 +259,7 @@ def file_order(traffic: Traffic) -> FileOrder:
             spans.append((min(ends), max(ends)))
     spans += [(min(m.frame for m in s.messages), max(m.frame for m in s.messages))
               for s in traffic.streams if s.uid in traffic.time_ordered and s.messages]
-    return FileOrder(frames=True, moved=moved_spans(spans))
+    return FileOrder(frames=True, moved=moved_spans(spans), epochs=epochs)
 
 
 def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:

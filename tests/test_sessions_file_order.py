@@ -32,7 +32,7 @@ def _moved_traffic() -> object:
                written_first=(10, 1.0), written_last=(50, 5.0))
     kept = NS(uid="C2", first_frame=60, last_frame=70, rst_frames=[],
               written_first=None, written_last=None)
-    return NS(one_stream=True, time_ordered={"C1"}, connections=[moved, kept],
+    return NS(one_stream=True, time_ordered={"C1"}, connections=[moved, kept], clock_epochs=None,
               streams=[NS(uid="C1", messages=[NS(frame=20)])])
 
 

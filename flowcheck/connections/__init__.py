@@ -25,6 +25,7 @@ from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
+    from flowcheck.sources.clock_epochs import EpochFrames
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -60,6 +61,9 @@ class TrackResult:
     # The uids of the connections whose packets were written out of time order, which the
     # tracker took in time order: their frames are no event order (ClockSteps.time_ordered).
     time_ordered: frozenset[str] = frozenset()
+    # The clock epoch of each frame, when the capture host's clock stepped back on all
+    # its streams at once (flowcheck.sources.clock_epochs); None: no such step.
+    clock_epochs: EpochFrames | None = None
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -156,6 +160,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                  if (shift := shifts.get(position, 0.0))}
         result = finish_tracking(tracker, reader.captures, moved)
         result.sink, result.shifts = tracker.sink, moved
+        result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
         return result
 
 

@@ -86,6 +86,8 @@ class ClockSteps:
     # Per interface: the latest time reached, and whether its last record was behind it.
     _high: dict[int, float] = field(default_factory=dict)
     _behind: dict[int, bool] = field(default_factory=dict)
+    # Per clock epoch (PacketBatch.epoch): the latest time of its records.
+    _epoch_high: dict[int, float] = field(default_factory=dict)
 
     def see(self, batch: PacketBatch, decoded: DecodedBatch | None = None) -> None:
         """Look at one batch's timestamps, after the batches before it; its TCP
@@ -109,7 +111,26 @@ class ClockSteps:
                 rows = np.flatnonzero(interface == key)
                 self._steps_in(batch.ts[rows], rows, key, batch)
             self.steps.sort()
+        self._epochs(batch)
         self._spans(batch)
+
+    def _epochs(self, batch: PacketBatch) -> None:
+        """Records behind an earlier clock epoch's latest time (the capture host's clock
+        stepped back on all its streams at once: flowcheck.sources.clock_epochs) are
+        behind because of the step, not written out of time order: not `shuffled`."""
+        if batch.epoch is None:  # all in epoch 0 (a reduction per batch)
+            high = float(batch.ts.max())
+            self._epoch_high[0] = max(self._epoch_high.get(0, high), high)
+            return
+        epochs = batch.epoch
+        for epoch in distinct(epochs).tolist():
+            rows = epochs == epoch
+            floor = max((high for e, high in self._epoch_high.items() if e < epoch),
+                        default=None)
+            if floor is not None and self.shuffled is not None:
+                self.shuffled[rows & (batch.ts <= floor)] = False
+            high = float(batch.ts[rows].max())
+            self._epoch_high[epoch] = max(self._epoch_high.get(epoch, high), high)
 
     @property
     def one_stream(self) -> bool:

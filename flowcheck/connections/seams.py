@@ -247,7 +247,10 @@ def _joined(first: PacketBatch, second: PacketBatch) -> PacketBatch:
         np.concatenate((first.linktype, second.linktype)), first.capture,
         *(None if getattr(first, name) is None else
           np.concatenate((getattr(first, name), getattr(second, name)))
-          for name in ("interface", "frames", "identity")))
+          for name in ("interface", "frames", "identity")),
+        None if first.epoch is None and second.epoch is None else np.concatenate(
+            [np.zeros(len(part), np.int64) if part.epoch is None else part.epoch
+             for part in (first, second)]))
 
 
 def _room(first: PacketBatch, second: PacketBatch, moved: int) -> memoryview | None:

@@ -195,9 +195,11 @@ def _subset(batch: PacketBatch, rows: np.ndarray) -> PacketBatch:
     capture = batch.capture if isinstance(batch.capture, int) else batch.capture[rows]
     interface = None if batch.interface is None else batch.interface[rows]
     identity = None if batch.identity is None else batch.identity[rows]
+    epoch = None if batch.epoch is None else batch.epoch[rows]
     return PacketBatch(batch.buf, batch.frame0, batch.ts[rows], batch.data_off[rows],
                        batch.caplen[rows], batch.wirelen[rows], batch.linktype[rows], capture,
-                       interface, frames=batch.frame_numbers(rows), identity=identity)
+                       interface, frames=batch.frame_numbers(rows), identity=identity,
+                       epoch=epoch)
 
 
 def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> DecodedBatch:

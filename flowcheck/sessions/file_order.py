@@ -24,9 +24,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection
+
+if TYPE_CHECKING:
+    from flowcheck.sources.clock_epochs import EpochFrames
 
 __all__ = ["FileOrder", "TIME_ORDER", "moved_spans"]
 
@@ -37,10 +41,13 @@ class FileOrder:
     sniffer's write order (one file, one interface: ClockSteps.one_stream); moved: the
     spans of frames (first, last, inclusive; sorted, disjoint: moved_spans) of the
     connections whose packets were written out of time order (Traffic.time_ordered),
-    which time orders."""
+    which time orders; epochs: the clock epoch of each frame where the capture host's
+    clock stepped back on all its streams at once (flowcheck.sources.clock_epochs): time
+    orders within an epoch, a later epoch comes after."""
 
     frames: bool = False
     moved: tuple[tuple[int, int], ...] = ()
+    epochs: EpochFrames | None = field(default=None, compare=False, hash=False)
 
     def by_frame(self, *frames: int | None) -> bool:
         """Do the events at these frames come in the file's order (frames), none of
@@ -57,8 +64,8 @@ class FileOrder:
                 slack: float = 0.0) -> bool:
         """Does the event at (frame, ts) come after the one at (than_frame, than_ts)?
         Timestamped at most `slack` seconds before it, or written after it (frames)."""
-        return ts >= than_ts - slack or (self.by_frame(frame, than_frame)
-                                          and frame > than_frame)
+        return self._at_or_after(frame, ts, than_frame, than_ts - slack) or (
+            self.by_frame(frame, than_frame) and frame > than_frame)
 
     def before(self, frame: int, ts: float, than_frame: int, than_ts: float,
                slack: float = 0.0) -> bool:
@@ -67,21 +74,35 @@ class FileOrder:
         alone: a later event stamped earlier (the clock set back between them) is not.
         Else by time: timestamped at most `slack` seconds after it."""
         return (frame < than_frame if self.by_frame(frame, than_frame)
-                else than_ts >= ts - slack)
+                else self._at_or_after(than_frame, than_ts, frame, ts - slack))
 
     def later(self, frame: int, ts: float, than_frame: int, than_ts: float) -> bool:
         """Is the event at (frame, ts) at or after the one at (than_frame, than_ts), by
         the file's order alone where it has one (frames), else by time? For events
         of one connection (its NDMP messages), which no jitter between interfaces
         reorders."""
-        return frame >= than_frame if self.by_frame(frame, than_frame) else ts >= than_ts
+        return (frame >= than_frame if self.by_frame(frame, than_frame)
+                else self._at_or_after(frame, ts, than_frame, than_ts))
+
+    def _epoch(self, frame: int | None) -> int:
+        """The clock epoch of the event at frame (0 without a shared clock step)."""
+        return 0 if self.epochs is None or frame is None else self.epochs.of(frame)
+
+    def _at_or_after(self, frame: int | None, ts: float, than_frame: int | None,
+                     than_ts: float) -> bool:
+        """By time: (its clock epoch, ts) at or after (than's epoch, than_ts)."""
+        if self.epochs is not None:
+            epoch, than = self._epoch(frame), self._epoch(than_frame)
+            if epoch != than:
+                return epoch > than
+        return ts >= than_ts
 
     def key(self, frame: int, ts: float) -> tuple[float, ...]:
         """A sort key of an event: its frame, else (its time, its frame). One kind for
         every event, so a sort has one order: an event of a connection written out of
         time order (moved) sorts by its frame too (its first packet, a SYN, never moves
         ahead: by_time._by_time); comparisons of two events go by by_frame."""
-        return (frame,) if self.frames else (ts, frame)
+        return (frame,) if self.frames else (self._epoch(frame), ts, frame)
 
     def opened(self, conn: Connection) -> tuple[float, ...]:
         """The sort key of a connection's first captured packet."""

@@ -18,6 +18,7 @@ from flowcheck.errors import InputError
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.sources.batch import PacketBatch
+from flowcheck.sources.clock_epochs import EpochFrames
 from flowcheck.sources.inputs import resolve_inputs
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
@@ -63,6 +64,9 @@ class CaptureSetReader:
         self._progress = progress
         self._started = False
         self._packets = 0  # yielded so far (the progress bar's packets/s)
+        # The clock epoch of each frame, once the capture host's clock stepped back on
+        # all its streams at once (sources.clock_epochs).
+        self.clock_epochs = EpochFrames()
 
     def __iter__(self) -> Iterator[PacketBatch]:
         if self._started:
@@ -84,7 +88,15 @@ class CaptureSetReader:
                         frames = None
                 batch = PacketBatch(buf, frame, records.ts, records.data_off, records.caplen,
                                     records.wirelen, records.linktype, capture,
-                                    records.interface, frames, records.identity)
+                                    records.interface, frames, records.identity,
+                                    records.epoch)
+                if frames is not None and len(frames) and (
+                        frames[0] < frame or np.any(frames[1:] <= frames[:-1])):
+                    self.clock_epochs.in_frame_order = False
+                if records.epoch is not None or self.clock_epochs.starts:
+                    self.clock_epochs.see(
+                        np.arange(frame, frame + len(records)) if frames is None else frames,
+                        records.epoch)
                 self._packets += len(batch)
                 frame = frame + len(batch) if frames is None else int(frames.max()) + 1
                 yield batch

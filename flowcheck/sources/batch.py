@@ -44,6 +44,8 @@ class PacketBatch:
              holding blocks Wireshark numbers as frames (custom blocks); else None
     identity int64 the capture tool's identity of each packet (Records.identity), None
              when no packet of the batch has one
+    epoch    int64 clock epoch of each packet (Records.epoch: the capture host's clock
+             stepped back on all its streams at once before it), None: all in epoch 0
     """
 
     buf: bytes | bytearray | memoryview
@@ -57,6 +59,7 @@ class PacketBatch:
     interface: np.ndarray | None = None
     frames: np.ndarray | None = None
     identity: np.ndarray | None = None
+    epoch: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -82,7 +85,7 @@ class PacketBatch:
             self.caplen[part], self.wirelen[part], self.linktype[part],
             self.capture if isinstance(self.capture, int | np.integer) else self.capture[part],
             *(None if (a := getattr(self, name)) is None else a[part]
-              for name in ("interface", "frames", "identity")))
+              for name in ("interface", "frames", "identity", "epoch")))
 
     def frame_number(self, row: int) -> int:
         """The frame number of the packet at row."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 
+from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle, shared_epoch
 from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.records import Records
 
@@ -23,6 +24,7 @@ Chunk = tuple[bytes | bytearray | memoryview, Records]
 # chunk comes from one lane (no per-packet array on the ring-buffer path), else an
 # int32 array parallel to the records.
 LaneOf = int | np.ndarray
+Key = tuple[int, float]  # (clock epoch, running maximum timestamp within it, s)
 
 
 class Lane:
@@ -38,19 +40,22 @@ class Lane:
         self.buf: bytes | bytearray | memoryview = b""
         self.records: Records | None = None
         self.keys = np.empty(0)
+        self.epochs = np.empty(0, np.int64)
         self.start = 0
         self.exhausted = False
-        self._max_key = float("-inf")
+        self.clock = StreamClock()
 
     @property
     def pending(self) -> int:
         return 0 if self.records is None else len(self.records) - self.start
 
     @property
-    def last_key(self) -> float:
-        return float(self.keys[-1]) if self.keys.size else self._max_key
+    def last_key(self) -> Key:
+        return self.clock.epoch, self.clock.max
 
-    def activate(self) -> None:
+    def activate(self, epoch: int = 0) -> None:
+        """Start reading the file, its clock in `epoch`."""
+        self.clock = StreamClock(epoch)
         self._chunks = self.capture.chunks()
         self.refill()
 
@@ -58,24 +63,41 @@ class Lane:
         assert self._chunks is not None
         chunk = next(self._chunks, None)
         if chunk is None:
-            self.exhausted, self.records, self.buf, self.keys = True, None, b"", np.empty(0)
+            self.exhausted, self.records, self.buf = True, None, b""
+            self.keys, self.epochs = np.empty(0), np.empty(0, np.int64)
             return
         self.buf, self.records = chunk
         if self.shift:
             self.records.ts = self.records.ts + self.shift
-        keys = np.maximum.accumulate(self.records.ts)
-        self.keys = np.maximum(keys, self._max_key)
-        self._max_key = float(self.keys[-1])
+        self.epochs, self.keys = self.clock.keys(self.records.ts)
         self.start = 0
+
+    def undo(self, epoch: int, pre: float) -> None:
+        """Key the pending packets of an undone clock epoch in the epoch before."""
+        rows = self.start + np.flatnonzero(self.epochs[self.start:] == epoch)
+        self.epochs[rows] = epoch - 1
+        self.keys[rows] = np.maximum(self.keys[rows], pre)
+
+    def count(self, bound: Key, side: str) -> int:
+        """How many pending packets key at or before bound (side "right"), or before it
+        ("left"); (epoch, key) never decreases within a lane."""
+        epochs, keys = self.epochs[self.start:], self.keys[self.start:]
+        low = int(np.searchsorted(epochs, bound[0], side="left"))
+        high = int(np.searchsorted(epochs, bound[0], side="right"))
+        return low + int(np.searchsorted(keys[low:high], bound[1], side=side))  # type: ignore[call-overload]
 
     def close(self) -> None:
         """Stop reading the file (its read-ahead thread ends, the file is closed)."""
         if self._chunks is not None:
             self._chunks.close()
 
-    def take(self, count: int) -> Records:
+    def take(self, count: int, shared: int = 0) -> Records:
+        """The next count pending records; their clock epochs up to `shared` (the
+        latest the capture host's clock reached: shared_epoch) handed on."""
         assert self.records is not None
         part = self.records.slice(self.start, self.start + count)
+        if shared and self.epochs[self.start + count - 1] > 0:
+            part.epoch = np.minimum(self.epochs[self.start:self.start + count], shared)
         self.start += count
         return part
 
@@ -97,22 +119,25 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
     active: list[Lane] = []
 
     def activate(lane: Lane) -> None:
-        lane.activate()
+        lane.activate(confirmed_epoch({other.index: other.clock for other in active}))
         active.append(lane)
         if on_read is not None:
             on_read()
 
     while True:
+        _settle(active)
         live = [lane for lane in active if not lane.exhausted]
         if not live and waiting:
             activate(waiting.popleft())
             continue
         setter = min(live, key=lambda lane: (lane.last_key, lane.index)) if live else None
-        bound = setter.last_key if setter is not None else float("inf")
-        if waiting and waiting[0].first_key <= bound:
+        bound = setter.last_key if setter is not None else (np.iinfo(np.int64).max, np.inf)
+        epoch = confirmed_epoch({other.index: other.clock for other in active})
+        if waiting and (epoch, waiting[0].first_key) <= bound:
             activate(waiting.popleft())
             continue
         parts: list[tuple[Lane, Records]] = []
+        shared = shared_epoch({lane.index: lane.clock for lane in active})
         for lane in sorted(active, key=lambda lane: lane.index):
             if not lane.pending:
                 continue
@@ -121,11 +146,11 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
             else:
                 # Ties at the bound: lanes up to the setter's index go first (stability).
                 side = "right" if lane.index <= setter.index else "left"
-                count = int(np.searchsorted(lane.keys[lane.start:], bound, side=side))
+                count = lane.count(bound, side)
             if count:
-                parts.append((lane, lane.take(count)))
+                parts.append((lane, lane.take(count, shared)))
         if parts:
-            yield _combine(parts)
+            yield _combine(parts, shared)
         if setter is not None:
             setter.refill()
             if on_read is not None:
@@ -135,14 +160,24 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
             return
 
 
-def _combine(parts: list[tuple[Lane, Records]],
+def _settle(active: list[Lane]) -> None:
+    """Confirm or undo the lanes' pending clock steps (sources.clock_epochs)."""
+    lanes = {lane.index: lane for lane in active}
+    sending = [lane.index for lane in active if not lane.exhausted]
+    for index, epoch, pre in settle({n: lane.clock for n, lane in lanes.items()}, sending):
+        lanes[index].undo(epoch, pre)
+
+
+def _combine(parts: list[tuple[Lane, Records]], shared: int,
              ) -> tuple[bytes | bytearray | memoryview, Records, LaneOf]:
     if len(parts) == 1:
         lane, records = parts[0]
         return lane.buf, records, lane.index
     keys = np.concatenate([lane.keys[lane.start - len(rec):lane.start] for lane, rec in parts])
+    epochs = np.concatenate([lane.epochs[lane.start - len(rec):lane.start]
+                             for lane, rec in parts])
     lane_ids = np.concatenate([np.full(len(rec), n) for n, (_lane, rec) in enumerate(parts)])
-    order = np.lexsort((lane_ids, keys))  # stable: file order kept within a lane
+    order = np.lexsort((lane_ids, keys, epochs))  # stable: file order kept within a lane
     ts = np.concatenate([rec.ts for _lane, rec in parts])[order]
     src_off = np.concatenate([rec.data_off for _lane, rec in parts])[order]
     caplen = np.concatenate([rec.caplen for _lane, rec in parts])[order]
@@ -158,8 +193,10 @@ def _combine(parts: list[tuple[Lane, Records]],
                                              caplen.tolist(), new_off.tolist(), strict=True):
         merged[target:target + length] = views[source][start:start + length]
     lane_index = np.array([lane.index for lane, _rec in parts], np.int32)
+    epoch = np.minimum(epochs[order], shared) if shared and epochs.max() > 0 else None
     identity = None if all(rec.identity is None for _lane, rec in parts) else np.concatenate(
         [np.full(len(rec), -1, np.int64) if rec.identity is None else rec.identity
          for _lane, rec in parts])[order]
-    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity), \
+    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity,
+                           epoch=epoch), \
         lane_index[lane_ids]

@@ -26,6 +26,9 @@ class Records:
     # (pktmon's PktGroupId and PktNumber: flowcheck.sources.host_tools), -1 for a packet
     # without one; None when no packet has one
     identity: np.ndarray | None = None
+    # int64 clock epoch of each packet (sources.clock_epochs): how many times the
+    # capture host's clock stepped back before it; None: every packet in epoch 0
+    epoch: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -38,8 +41,10 @@ class Records:
         interface = None if self.interface is None else self.interface[rows]
         position = None if self.position is None else self.position[rows]
         identity = None if self.identity is None else self.identity[rows]
+        epoch = None if self.epoch is None else self.epoch[rows]
         return Records(self.ts[rows], self.data_off[rows], self.caplen[rows],
-                       self.wirelen[rows], self.linktype[rows], interface, position, identity)
+                       self.wirelen[rows], self.linktype[rows], interface, position, identity,
+                       epoch)
 
 
 def empty_records() -> Records:
