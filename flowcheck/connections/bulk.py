@@ -94,12 +94,14 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
     frames = d.tcp_frame[rows]
+    # Each column gathered once for the batch's rows, then reused (issue 7).
+    seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], d.tcp_ts[rows]
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
     copied = (None if sent.all()  # the copies' payload (Connection.orig_copy_bytes)
               else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
     data = (plen > 0) & sent
-    zero = (d.tcp_window[rows] == 0) & sent
+    zero = (window == 0) & sent
     letters = {"D": first_where(data, places, starts),
                "A": first_where(~data & sent & ((flags & ACK) != 0), places, starts),
                "W": first_where(zero, places, starts)}
@@ -115,8 +117,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
     side_unseen = [s.max_end is None for s in sides]
     # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
-    wire = DirectionRows.compute(d.tcp_seq[rows], d.tcp_ack[rows], plen, flags,
-                                 d.tcp_window[rows], d.tcp_ts[rows], sent, starts,
+    ack = d.tcp_ack[rows]
+    wire = DirectionRows.compute(seq, ack, plen, flags, window, ts, sent, starts,
                                  segment, endpoint_columns(sides))
     data_rows = data.nonzero()[0]
     if data_rows.size:
@@ -128,7 +130,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             return wire.retransmission(row, s, seq, size, ts, rtts[s], mates[s], peers[s],
                                        rows)
 
-        one_at_a_time = _sequences(d, rows, data_rows, segment, plen, frames, sides,
+        one_at_a_time = _sequences((seq, ts), data_rows, segment, plen, frames, sides,
                                    (letters, places[data_rows]), retransmits,
                                    starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
@@ -138,8 +140,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
-    seg_last_ts = d.tcp_ts[rows[starts + seg_count - 1]].tolist()  # each side's last
-    last_data = _last_data(d, rows, data, starts)
+    seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
+    last_data = _last_data(frames, ts, data, starts)
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, k in enumerate(seg_key.tolist()):
         c = conns[k >> 1]
@@ -176,31 +178,34 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         for _, _, name in sorted(found):
             conns[r].add_letter(name)
     last_rows = run_rows[sizes.cumsum() - 1]  # each run's last packet
-    for c, frame, ts in zip(conns, d.tcp_frame[last_rows].tolist(),
-                            d.tcp_ts[last_rows].tolist(), strict=True):
+    for c, frame, last_ts in zip(conns, d.tcp_frame[last_rows].tolist(),
+                                 d.tcp_ts[last_rows].tolist(), strict=True):
         c.record.last_frame = frame
-        c.record.last_ts = ts
+        c.record.last_ts = last_ts
     acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
-    _ahead(d, rows, (acks != 0) & (plen == 0), data, starts, segment, sides, side_unseen)
-    _learn_bases(d, rows, acks, starts, seg_key, conns)
-    track_acks(d, rows, acks, data, starts, segment, seg_key, peers, peer_unseen, sacks)
+    _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides,
+           side_unseen)
+    _learn_bases(ack, acks, starts, seg_key, conns)
+    track_acks((ack, frames, ts), rows, acks, data, starts, segment, seg_key, peers,
+               peer_unseen, sacks)
     return one_at_a_time
 
 
-def _last_data(d: DecodedBatch, rows: np.ndarray, data: np.ndarray,
+def _last_data(frames: np.ndarray, ts: np.ndarray, data: np.ndarray,
                starts: np.ndarray) -> list[tuple[int, float] | None]:
-    """Per segment (rows grouped by segment from `starts`), its last data row's (frame,
-    time), None for a segment without one (Connection.orig_last_data): one reduceat."""
+    """Per segment (rows grouped by segment from `starts`; frames, ts: the rows' frame
+    numbers and times in seconds), its last data row's (frame, time), None for a segment
+    without one (Connection.orig_last_data): one reduceat."""
     if not data.any():
         return [None] * starts.shape[0]
-    last = np.maximum.reduceat(np.where(data, np.arange(rows.shape[0]), -1), starts)
+    last = np.maximum.reduceat(np.where(data, np.arange(frames.shape[0]), -1), starts)
     found = last >= starts
-    at = rows[np.where(found, last, 0)]
-    return [(frame, ts) if ok else None for ok, frame, ts in zip(
-        found.tolist(), d.tcp_frame[at].tolist(), d.tcp_ts[at].tolist(), strict=True)]
+    at = np.where(found, last, 0)
+    return [(frame, time) if ok else None for ok, frame, time in zip(
+        found.tolist(), frames[at].tolist(), ts[at].tolist(), strict=True)]
 
 
-def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
+def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
                segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
                sides: list[Endpoint], lettered: tuple[dict[str, np.ndarray], np.ndarray],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
@@ -212,8 +217,10 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
     segment, seq,
-    plen, ts) says so (reordering's rule); only repeats are resends."""
-    raw = d.tcp_seq[rows[data_rows]]
+    plen, ts) says so (reordering's rule); only repeats are resends. columns: the rows'
+    sequence numbers (raw) and times (seconds), gathered once by apply_runs."""
+    seq, ts = columns
+    raw = seq[data_rows]
     seg = segment[data_rows]
     length = plen[data_rows]
     firsts = group_starts(seg)  # each data segment's first row
@@ -245,7 +252,7 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
     retransmitted = end <= before  # repeats, but for those that fill a hole
     counted = retransmitted.copy()
     data_frames = frames[data_rows]
-    data_ts = d.tcp_ts[rows[data_rows]]
+    data_ts = ts[data_rows]
     under_next = below(raw, next_seq[data_rows])
     out_of_order = ((start != before) | under_next).nonzero()[0]
     if out_of_order.size:
@@ -275,20 +282,23 @@ def _sequences(d: DecodedBatch, rows: np.ndarray, data_rows: np.ndarray,
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
         side.seg_max = max(side.seg_max, largest)
-    _resends(d, rows[data_rows], data_segs, firsts, local, end > before, retransmitted,
+    _resends((data_ts, data_frames), data_segs, firsts, local, end > before, retransmitted,
              start, length, sides)
     return int(out_of_order.size)
 
 
-def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: np.ndarray,
+def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
+             firsts: np.ndarray,
              local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
              start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
     """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
-    rows `rows` (grouped by segment from `firsts`; local: each row's segment index): a
-    row with bytes never sent before (new) starts the count again, a retransmitted row
+    rows whose times (seconds) and frame numbers are `columns` (grouped by segment from
+    `firsts`; local: each row's segment index): a row with bytes never sent before (new)
+    starts the count again, a retransmitted row
     adds one and is the latest resend (its start, time, frame and length); the first of the
     trailing run, when the count starts in these rows, is the run's first (its time and
     frame)."""
+    times, frames = columns
     at = np.arange(new.shape[0])
     last_new = np.maximum.reduceat(np.where(new, at, -1), firsts)
     renewed = (last_new >= firsts).tolist()
@@ -307,8 +317,8 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
     for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
             length[latest].tolist(),
-            d.tcp_ts[rows[latest]].tolist(), d.tcp_frame[rows[latest]].tolist(),
-            d.tcp_ts[rows[opening]].tolist(), d.tcp_frame[rows[opening]].tolist(),
+            times[latest].tolist(), frames[latest].tolist(),
+            times[opening].tolist(), frames[opening].tolist(),
             strict=True):
         side = sides[s]
         if count and (again or not side.resends):
@@ -319,7 +329,7 @@ def _resends(d: DecodedBatch, rows: np.ndarray, data_segs: np.ndarray, firsts: n
             side.resent_len = size
 
 
-def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray,
+def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.ndarray,
            starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
            side_unseen: list[bool]) -> None:
     """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
@@ -327,7 +337,9 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
     the run, kept when above its max_end after the run (the same at the end: a value the
     reference keeps below it never counts). A side seen first in this run takes only the
     rows after its first data row, as the reference does. One pass over all segments;
-    Python only for the sides whose ACKs went ahead (rare: bytes the capture missed)."""
+    Python only for the sides whose ACKs went ahead (rare: bytes the capture missed).
+    columns: the rows' sequence numbers (raw) and frame numbers."""
+    seq, frames = columns
     at = pure.nonzero()[0]
     if not at.size:
         return
@@ -336,7 +348,7 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
                          for side in sides), bool, len(sides))
     keep = known[seg]
     if any(side_unseen):
-        first_data = first_where(data, np.arange(rows.shape[0]), starts)
+        first_data = first_where(data, np.arange(seq.shape[0]), starts)
         unseen = np.fromiter(side_unseen, bool, len(side_unseen))
         keep &= ~unseen[seg] | (at > first_data[seg])
     if not keep.all():
@@ -346,7 +358,7 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
     last_raw = np.fromiter((side.last_raw for side in sides), np.int64, len(sides))
     last_u = np.fromiter((side.last_u or 0 for side in sides), np.int64, len(sides))
     max_end = np.fromiter((side.max_end or 0 for side in sides), np.int64, len(sides))
-    tops = (((d.tcp_seq[rows[at]] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    tops = (((seq[at] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             + last_u[seg])
     firsts = group_starts(seg)
     highest = np.maximum.reduceat(tops, firsts)
@@ -357,19 +369,20 @@ def _ahead(d: DecodedBatch, rows: np.ndarray, pure: np.ndarray, data: np.ndarray
             stop = int(firsts[i + 1]) if i + 1 < firsts.shape[0] else tops.shape[0]
             lo = int(firsts[i])
             side.seq_ahead = top
-            side.seq_ahead_frame = int(d.tcp_frame[rows[at[lo + int(np.argmax(tops[lo:stop]))]]])
+            side.seq_ahead_frame = int(frames[at[lo + int(np.argmax(tops[lo:stop]))]])
 
 
-def _learn_bases(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, starts: np.ndarray,
+def _learn_bases(ack: np.ndarray, flags: np.ndarray, starts: np.ndarray,
                  seg_key: np.ndarray, conns: list[ConnState]) -> None:
-    """As update_packet: the first ACK from a side tells the peer's base if still unknown."""
+    """As update_packet: the first ACK from a side tells the peer's base if still unknown
+    (ack: the rows' ACK numbers, raw)."""
     unknown = [s for s, k in enumerate(seg_key.tolist())
                if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
     if not unknown:
         return
-    first_ack = first_where((flags & ACK) != 0, np.arange(rows.shape[0]), starts)
+    first_ack = first_where((flags & ACK) != 0, np.arange(ack.shape[0]), starts)
     for s in unknown:
         k = int(seg_key[s])
         if first_ack[s] != NO_ROW:
             peer = conns[k >> 1].orig if k & 1 else conns[k >> 1].resp
-            peer.base = (int(d.tcp_ack[rows[first_ack[s]]]) - 1) & 0xFFFFFFFF
+            peer.base = (int(ack[first_ack[s]]) - 1) & 0xFFFFFFFF

@@ -13,7 +13,6 @@ from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.sack import keep_first_sacks
-from flowcheck.decode import DecodedBatch
 
 NO_ROW = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
 
@@ -24,10 +23,11 @@ def first_where(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.
     return np.minimum.reduceat(np.where(mask, values, NO_ROW), starts)
 
 
-def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.ndarray,
-                starts: np.ndarray, segment: np.ndarray, seg_key: np.ndarray,
-                peers: list[Endpoint], peer_unseen: list[bool],
-                sacks: Callable[[int], list[tuple[int, int]]] | None = None) -> None:
+def track_acks(columns: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray,
+               flags: np.ndarray, data: np.ndarray, starts: np.ndarray,
+               segment: np.ndarray, seg_key: np.ndarray, peers: list[Endpoint],
+               peer_unseen: list[bool],
+               sacks: Callable[[int], list[tuple[int, int]]] | None = None) -> None:
     """As update_packet's track_ack, for every segment at once: each ACK of a segment
     acknowledges its peer's bytes; keep the peer's highest ACK (unwrapped by signed 32-bit
     steps from the previous one, the first from the peer's max_end after this run, the
@@ -35,7 +35,10 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     the peer's first byte was seen are ignored, as update_packet ignores them (but for the
     peer's acked_unseen). sacks: the SACK blocks of a TCP row of `d` (raw edges,
     connections.sack), read for a peer's first ACK when no SYN of the peer was seen
-    (Endpoint.sacked_first; accounting.joined_mid_stream); None: none."""
+    (Endpoint.sacked_first; accounting.joined_mid_stream); None: none. columns: the
+    rows' ACK numbers (raw), frame numbers and times (seconds), gathered once by
+    bulk.apply_runs; rows: their row numbers in the batch."""
+    ack, frames, ts = columns
     acking = ((flags & ACK) != 0).nonzero()[0]
     if not acking.size:
         return
@@ -55,12 +58,12 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
             after[s] = first_data[mate] if mate is not None else NO_ROW
     seg = segment[acking]
     if unseen:
-        _ack_unseen(d, rows, acking[np.isin(seg, unseen)], segment, peers)
+        _ack_unseen(ack, acking[np.isin(seg, unseen)], segment, peers)
     acking = acking[rows[acking] > after[seg]]
     if not acking.size:
         return
     seg = segment[acking]
-    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    acks = ack[acking].astype(np.int64, copy=False)
     firsts = group_starts(seg)
     ack_segs = seg[firsts].tolist()
     ref = np.fromiter((peers[s].ack_last if peers[s].ack_last is not None
@@ -68,19 +71,19 @@ def track_acks(d: DecodedBatch, rows: np.ndarray, flags: np.ndarray, data: np.nd
     unwrapped, local = _unwrap(acks, firsts, ref)
     lasts = group_ends(firsts, acks.shape[0])
     highest = np.maximum.reduceat(unwrapped, firsts)
-    ack_frames = d.tcp_frame[rows[acking]]
+    ack_frames = frames[acking]
     top = unwrapped == highest[local]
     top_frame = first_where(top, ack_frames, firsts)
     # The time of that frame's row (Endpoint.acked_ts).
     at = first_where(top & (ack_frames == top_frame[local]), np.arange(ack_frames.shape[0]),
                 firsts)
-    top_ts = d.tcp_ts[rows[acking]][at]
+    top_ts = ts[acking[at]]
     first_rows = rows[acking[firsts]].tolist()
     for s, first_row, first_acked, last, acked, frame, frame_ts, last_frame, last_ts in zip(
             ack_segs, first_rows, unwrapped[firsts].tolist(), unwrapped[lasts].tolist(),
             highest.tolist(), top_frame.tolist(),
             top_ts.tolist(), ack_frames[lasts].tolist(),
-            d.tcp_ts[rows[acking[lasts]]].tolist(), strict=True):
+            ts[acking[lasts]].tolist(), strict=True):
         peer = peers[s]
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts
         if peer.acked is None:
@@ -106,12 +109,13 @@ def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.n
     return ref[local] + total - (total[firsts] - steps[firsts])[local], local
 
 
-def _ack_unseen(d: DecodedBatch, rows: np.ndarray, acking: np.ndarray, segment: np.ndarray,
+def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
                 peers: list[Endpoint]) -> None:
     """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
-    `acking` (grouped by segment) of segments whose peer has no max_end after the run."""
+    `acking` (grouped by segment) of segments whose peer has no max_end after the run;
+    ack: the rows' ACK numbers (raw)."""
     seg = segment[acking]
-    acks = d.tcp_ack[rows[acking]].astype(np.int64)
+    acks = ack[acking].astype(np.int64, copy=False)
     firsts = group_starts(seg)
     ack_segs = seg[firsts].tolist()
     # A peer's first ACK ever is its own reference (a step of 0).

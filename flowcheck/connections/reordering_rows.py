@@ -87,7 +87,8 @@ class DirectionRows:
         ns_before = np.where(known, before & M32, NONE)
         # The ACK state: the previous packet's window, the previous ACK number.
         is_ack = sent & ((flags & ACK) != 0)
-        if is_ack.all():  # the usual run: no copy, every packet an ACK
+        all_sent, all_ack = bool(sent.all()), bool(is_ack.all())
+        if all_ack:  # the usual run: no copy, every packet an ACK
             prev_win, prev_ack = _shift(window, starts, init["window_last"]), _shift(
                 ack, starts, init["ack_sent"])
         else:
@@ -97,16 +98,22 @@ class DirectionRows:
             prev_ack = np.where(at_ack >= first, ack[np.maximum(at_ack, 0)],
                                 init["ack_sent"][segment])
         changed = is_ack & (ack != prev_ack)
-        dup = (is_ack & ~changed & (plen == 0) & (window != 0) & (window == prev_win)
-               & (seq == ns_before))
+        # Duplicate ACKs: the rest of the test only on the ACKs without payload.
+        pure = np.flatnonzero(is_ack & (plen == 0))
+        window_pure = window[pure]
+        dup_pure = (~changed[pure] & (window_pure != 0) & (window_pure == prev_win[pure])
+                    & (seq[pure] == ns_before[pure]))
         if not plain:
-            dup &= ~events
+            dup_pure &= ~events[pure]
+        dup = np.zeros(n, bool)
+        dup[pure[dup_pure]] = True
         dups = dup.cumsum()
         last_change = np.maximum.reduceat(np.where(changed, at, -1), starts)
         before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
         last_raise = np.maximum.reduceat(np.where(rises, at, -1), starts)
-        last_ack = np.maximum.reduceat(np.where(is_ack, at, -1), starts)
-        last_sent = np.maximum.reduceat(np.where(sent, at, -1), starts)
+        # Every row an ACK (or sent): each side's last is its last row.
+        last_ack = lasts if all_ack else np.maximum.reduceat(np.where(is_ack, at, -1), starts)
+        last_sent = lasts if all_sent else np.maximum.reduceat(np.where(sent, at, -1), starts)
         top = np.maximum(before[lasts], u[lasts]) & M32
         if not plain:  # a side whose rows are all RSTs keeps an unknown next_seq
             top = np.where(known0 | (np.maximum.reduceat(np.where(moves, at, -1), starts)
@@ -124,7 +131,7 @@ class DirectionRows:
                                  dup0 + dups[lasts] - before_side),
             "window_last": np.where(last_sent >= starts, window[np.maximum(last_sent, 0)],
                                     init["window_last"])}
-        return cls(ns_before, rises.nonzero()[0], is_ack.nonzero()[0],
+        return cls(ns_before, rises.nonzero()[0], at if all_ack else is_ack.nonzero()[0],
                    changed.nonzero()[0], dups, ack, ts, starts, init, final)
 
     def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
