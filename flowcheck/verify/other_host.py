@@ -18,9 +18,12 @@ an address of its own on that network (flowcheck.verify.announced_kind.own_addre
 another interface of the listener, trial 19 D3) or that the configuration gives the
 listener behind a NAT (flowcheck.verify.nat_listener.configured_listener, trial 31 D1),
 unless the address is another NDMP agent's of this capture (a session's control
-connection reached it); and a CONNECT request's endpoint that a host answered (a
-three-way job's other agent may listen there: flowcheck.verify.addresses
-._maybe_other_agent).
+connection reached it); an announced address the listener sent from itself in a
+connection of its sessions with the connector (its callback, another data connection:
+_listener_sent_from), its own second interface whose firewall rejected the connection
+(review of trial 35 D1: it read "10.79.0.2 is not the agent ... but another host");
+and a CONNECT request's endpoint that a host answered (a three-way job's other agent may
+listen there: flowcheck.verify.addresses._maybe_other_agent).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.addresses import mismatched, report_mismatch
 from flowcheck.verify.announced_kind import own_address_on_it, special
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.nat_listener import configured_listener
@@ -48,6 +51,8 @@ def wrong_address(ctx: Context, session: Session, attempts: list[Connection]
         return None  # a three-way job's other agent may refuse it: data_refused's
     if _agent_sessions(ctx, session, ann.ip):
         return ann
+    if _listener_sent_from(ctx, session, ann, attempts):
+        return None  # its own address: the refusal or reset is its own (review 25b)
     if own_address_on_it(ctx, session, first, ann) is not None \
             or configured_listener(ctx, session, ann) is not None:
         return None
@@ -104,3 +109,28 @@ def _agent_sessions(ctx: Context, session: Session, ip: str) -> list[Session]:
         return []
     return [s for s in ctx.sessions if s is not session
             and ctx.by_uid[s.control_uid].resp_h == ip]
+
+
+def _listener_sent_from(ctx: Context, session: Session, ann: Announcement,
+                        attempts: list[Connection]) -> bool:
+    """Whether the listener sent packets from ann.ip in a connection (other than the
+    failed attempts) of a session between the same two control addresses: a callback or
+    data connection it opened from there, or one it answered there (a SYN-ACK). Such an
+    address is the listener's own, not another host's."""
+    control = ctx.by_uid[session.control_uid]
+    listener, connector = ((control.resp_h, control.orig_h) if ann.listener == "data"
+                           else (control.orig_h, control.resp_h))
+    skip = {c.uid for c in attempts}
+    for other in ctx.sessions:
+        mine = ctx.by_uid[other.control_uid]
+        if {mine.orig_h, mine.resp_h} != {listener, connector}:
+            continue
+        for uid in session_uids(other):
+            conn = ctx.by_uid.get(uid)
+            if conn is None or uid in skip:
+                continue
+            if conn.orig_h == ann.ip and conn.resp_h == connector:
+                return True
+            if conn.resp_h == ann.ip and conn.orig_h == connector and conn.synack_frames:
+                return True
+    return False
