@@ -71,3 +71,14 @@ def test_agent_sending_from_the_announced_address_keeps_data_refused(tmp_path: P
     assert NEW in refused.message
     assert "Nothing needs changing" not in refused.fix
     assert "does not help" not in refused.fix
+
+
+def test_unknown_host_at_the_announced_address_keeps_both_fixes(tmp_path: Path) -> None:
+    """Only the data connection and its ICMP error moved: nothing proves 10.79.0.2 is
+    another host or the agent's own interface. The mismatch stands, but its fix does not
+    say that nothing needs changing there; it says what to do if it is the agent's own."""
+    errors = _errors(tmp_path, _rehomed((6001,)))
+    [mismatch] = [f for f in errors if f.code == "announced_address_mismatch"]
+    assert "Nothing needs changing" not in mismatch.fix
+    assert "does not help" not in mismatch.fix
+    assert f"If {NEW} is an interface of the agent itself" in mismatch.fix

@@ -97,14 +97,16 @@ def elsewhere(ctx: Context, session: Session, conn: Connection, rule: str
 
 def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                     attempts: list[Connection], *, answered_what: str | None = None,
-                    other_host: str = "") -> None:
+                    other_host: str = "", other_proven: bool = True) -> None:
     """The connector's SYNs to the announced address went unanswered (or it never
     tried): the address, not a firewall rule, is the fault. An unspecified (0.0.0.0) or
     loopback address leads the connector to itself (flowcheck.verify.announced_kind):
     any outcome of its attempts, a refusal by its own stack too, is the address's.
     answered_what: what another host at the announced address did with the connection
     ("data connection to 10.77.0.13:6001 (C11) was refused: ...": it refused or
-    reset it; flowcheck.verify.other_host), other_host: which host that address is."""
+    reset it; flowcheck.verify.other_host), other_host: which host that address is;
+    other_proven: whether that host is known to be another than the listener (else it
+    may be an interface of the listener's own, and the fix says what to do then too)."""
     listener, connector, host = _parties(ctx, session, ann.listener)
     if special(ann.ip):
         tried = attempts or loopback_attempts(ctx, ann)
@@ -136,7 +138,8 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                  "translated the control connection's address but not the address inside "
                  "the NDMP message")
     if answered_what is not None:
-        _report_answered(ctx, session, ann, attempts, answered_what, other_host)
+        _report_answered(ctx, session, ann, attempts, answered_what, other_host,
+                         other_proven)
         return
     if other_host:
         cause += f". {ann.ip} is {other_host}"
@@ -153,7 +156,8 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
 
 
 def _report_answered(ctx: Context, session: Session, ann: Announcement,
-                     attempts: list[Connection], what: str, other_host: str) -> None:
+                     attempts: list[Connection], what: str, other_host: str,
+                     other_proven: bool) -> None:
     """report_mismatch for an announced address another host answered (refused, or
     opened and reset): that host's answer is the evidence, the address the cause
     (field check trial 35 D1: it read data_refused, "on 10.77.0.13 find what holds TCP
@@ -171,7 +175,11 @@ def _report_answered(ctx: Context, session: Session, ann: Announcement,
             "copied from another host).",
             f"{_address_fix(listener, connector, host)} Nothing needs changing on "
             f"{ann.ip}: its answer on port {ann.port} is not the job's fault, and opening "
-            "firewall ports for the data range does not help.",
+            "firewall ports for the data range does not help." if other_proven else
+            f"{_address_fix(listener, connector, host)} If {ann.ip} is an interface of "
+            f"{listener} itself, its answer on port {ann.port} is the fault instead: "
+            f"allow {connector}'s connections to the data range on that interface's "
+            "firewall, or have the data service listen on it.",
             session=session, conn=attempts[0],
             frames=[ann.frame] + [f for c in attempts for f in _failure_frames(c)],
             ts=ann.ts, cause="data")

@@ -78,8 +78,18 @@ def report_wrong_address(ctx: Context, session: Session, attempts: list[Connecti
         what = (f"data connection to {endpoint(ann.ip, ann.port)} "
                 f"({conn.uid}) was {failure_words(conn)}{tries}")
     report_mismatch(ctx, session, ann, attempts, answered_what=what,
-                    other_host=other_host_words(ctx, session, ann.ip))
+                    other_host=other_host_words(ctx, session, ann.ip),
+                    other_proven=_proven_other(ctx, session, ann.ip))
     return True
+
+
+def _proven_other(ctx: Context, session: Session, ip: str) -> bool:
+    """Whether ip is known to be another host than the listener: an NDMP agent other
+    sessions reached, a configured remote agent or a media server. An unknown host may
+    be an interface of the listener itself whose packets carry nothing of it here
+    (review 25b: its own second interface rejecting with ICMP read "another host")."""
+    return bool(_agent_sessions(ctx, session, ip)) or ip in ctx.config.remote_agents \
+        or ctx.host_role(ip) == "media"
 
 
 def other_host_words(ctx: Context, session: Session, ip: str) -> str:
