@@ -215,6 +215,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()
+                              if traffic.skipped else None,
+                              unread_spans=traffic.skipped.unread_spans
                               if traffic.skipped else None))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from stored import stored_analysis
-from unread_captures import FORMS, LAB, NAMES, wrapped
+from unread_captures import FORMS, LAB, NAMES, one_way_with, wrapped
 
 from flowcheck.model import Severity
 
@@ -71,3 +71,61 @@ def test_unread_frames_beside_a_capture_of_both_directions_are_named(tmp_path: P
     assert "frames are in an encapsulation flowcheck does not read (GTP-U, from frame" \
         in finding.message
     assert "callback_unanswered" in [f.code for f in analysis.findings]
+
+
+@pytest.mark.parametrize(("case", "keep", "extra", "code"), [
+    ("data-port-dropped", "10.77.0.2", "udp1701", "announced_not_used"),
+    ("data-port-dropped", "10.77.0.2", "vpn", "announced_not_used"),
+    ("callback-blocked", "10.77.0.1", "udp4754", "step_missing"),
+])
+def test_unread_frames_of_other_hosts_leave_a_one_direction_failure(
+        tmp_path: Path, case: str, keep: str, extra: str, code: str) -> None:
+    # Review 25b: one UDP packet between unrelated hosts on port 1701 or 4754 (or an
+    # L2TP VPN between them) turned a capture of one direction's FAIL into INCONCLUSIVE:
+    # frames that cannot carry the missing direction do not hide it.
+    path = one_way_with(LAB / f"{case}.pcap", tmp_path / f"{case}.{extra}.pcap", keep, extra)
+    analysis = stored_analysis(path, config_path=LAB / f"{case}.toml")
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "fail"
+    assert code in codes and "capture_one_direction" in codes
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.INFO
+    assert "cannot carry" in finding.message
+    assert "every connection read shows both its sides" not in finding.message
+
+
+def test_unread_frames_where_no_direction_reads_as_missing_claim_no_both_sides(
+        tmp_path: Path) -> None:
+    # Review 25b item 4: control-dropped holds no packet of the agent's at all; with one
+    # UDP packet on port 1701 the info said "every connection read shows both its sides".
+    path = one_way_with(LAB / "control-dropped.pcap", tmp_path / "cd.udp1701.pcap",
+                        "10.77.0.1", "udp1701")  # every packet is 10.77.0.1's already
+    analysis = stored_analysis(path, config_path=LAB / "control-dropped.toml")
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.INFO
+    assert "no direction reads as missing" in finding.message
+    assert "every connection read shows both its sides" not in finding.message
+
+
+def test_an_l2tp_vpn_carrying_the_missing_direction_keeps_it_unknown(tmp_path: Path) -> None:
+    # Its outer addresses are other hosts', its inner IPv4 the agent's to the media
+    # server: those packets may be the missing direction's (review 25b's fix, inner).
+    path = one_way_with(LAB / "data-port-dropped.pcap", tmp_path / "dpd.vpn.pcap",
+                        "10.77.0.2", "vpn", inner=("10.77.0.1", "10.77.0.2"))
+    analysis = stored_analysis(path, config_path=LAB / "data-port-dropped.toml")
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "inconclusive"
+    assert "announced_not_used" not in codes and "capture_one_direction" not in codes
+    (finding,) = [f for f in analysis.findings if f.code == "capture_unread_encapsulation"]
+    assert finding.severity is Severity.WARNING
+    assert "from 10.77.0.1 to 10.77.0.2" in finding.message
+
+
+def test_an_l2tp_vpn_after_the_connections_cannot_carry_them(tmp_path: Path) -> None:
+    # The same inner addresses, every frame after the connections' last packet.
+    path = one_way_with(LAB / "data-port-dropped.pcap", tmp_path / "dpd.vpn.late.pcap",
+                        "10.77.0.2", "vpn", inner=("10.77.0.1", "10.77.0.2"), after=60.0)
+    analysis = stored_analysis(path, config_path=LAB / "data-port-dropped.toml")
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "fail"
+    assert "announced_not_used" in codes and "capture_one_direction" in codes

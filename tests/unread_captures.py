@@ -57,3 +57,40 @@ def wrapped(source: Path, out: Path, form: str, only_from: str | None = None) ->
                                        len(data), len(data)) + data)
     out.write_bytes(b"".join(records))
     return out
+
+
+def one_way_with(source: Path, out: Path, keep: str, extra: str,
+                 inner: tuple[str, str] = ("172.16.0.1", "172.16.0.2"),
+                 after: float = 0.0) -> Path:
+    """The source capture with only `keep`'s IPv4 packets (a capture of one direction),
+    plus UDP between hosts of no connection (review 25b): extra "udp1701" or "udp4754",
+    one packet 192.168.50.5:51000 -> 192.168.50.6 on that port amid the capture; "vpn",
+    300 L2TP data frames 198.51.100.7 -> 203.0.113.9 carrying 172.16.0.1 -> 172.16.0.2
+    over the capture's span (inner: the addresses they carry; after: s past the span's
+    end they start at)."""
+    with PcapReader(str(source)) as reader:
+        packets = [p for p in reader if IP not in p or p[IP].src == keep]
+    start, end = float(packets[0].time), float(packets[-1].time)
+    mac = Ether(src="02:00:00:00:09:01", dst="02:00:00:00:09:02")
+    added = []
+    if extra.startswith("udp"):
+        added.append((float(packets[len(packets) // 2].time),
+                      mac / IP(src="192.168.50.5", dst="192.168.50.6")
+                      / UDP(sport=51000, dport=int(extra[3:])) / Raw(b"x" * 40)))
+    else:  # L2TPv2 data, tunnel 1 session 1, PPP IPv4 (RFC 2661 3.1)
+        carried = bytes(IP(src=inner[0], dst=inner[1]) / UDP(sport=5353, dport=5353)
+                        / Raw(b"y" * 20))
+        for i in range(300):
+            l2tp = bytes([0x00, 0x02, 0, 1, 0, 1, 0xFF, 0x03, 0x00, 0x21]) + carried
+            added.append(((end + after if after else start) + (end - start) * i / 300,
+                          mac / IP(src="198.51.100.7", dst="203.0.113.9")
+                          / UDP(sport=1701, dport=1701) / Raw(l2tp)))
+    frames = sorted([(float(p.time), bytes(p)) for p in packets]
+                    + [(t, bytes(p)) for t, p in added], key=lambda tf: tf[0])
+    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    for ts, data in frames:
+        usec = round(ts * 1_000_000)
+        records.append(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000,
+                                   len(data), len(data)) + data)
+    out.write_bytes(b"".join(records))
+    return out

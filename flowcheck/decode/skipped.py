@@ -26,10 +26,14 @@ from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
 from flowcheck.decode.link import LINK_STEPS
 from flowcheck.decode.tunnels import IPPROTO_UDP
-from flowcheck.decode.unread import by_ethertype, by_ip
+from flowcheck.decode.unread import ETHERTYPES, by_ethertype, by_ip
+from flowcheck.decode.unread_hosts import Spans, any_spans, ip_spans, merge_spans
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+# Those that carry Ethernet frames of any host (decode.unread_hosts: the hosts' MAC
+# addresses are not known) or, IP-less, none to read.
+ETHER_NAMES = {e.name for e in ETHERTYPES.values()} | {"TZSP", "L2TPv3"}
 MAX_KEYS = 4096  # distinct flows kept; beyond, the rarest go (their packets still count)
 
 # A flow of skipped IP packets: (IP version, protocol (-1: a tunnel whose payload is not
@@ -58,6 +62,8 @@ class Skipped:
     # and the frame number of the first of each.
     unread: Counter[str] = field(default_factory=Counter)
     unread_first: dict[str, int] = field(default_factory=dict)
+    # Which hosts' packets they could carry, and when (decode.unread_hosts).
+    unread_spans: Spans = field(default_factory=dict)
 
     def merge(self, other: Skipped) -> None:
         """Add another batch's counts."""
@@ -73,6 +79,7 @@ class Skipped:
         self.unread.update(other.unread)
         for name, frame in other.unread_first.items():
             self.unread_first[name] = min(frame, self.unread_first.get(name, frame))
+        merge_spans(self.unread_spans, other.unread_spans, MAX_KEYS)
 
     def cut_words(self) -> str:
         """How the records were cut: "at 96 bytes by the snap length", or, when their
@@ -107,9 +114,14 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
     found = by_ip(gather, ip, layers.proto[ip], layers.l4[ip]) if ip.size else []
     if ethertype is not None:
         found += by_ethertype(plain, ethertype)
+    ts = np.asarray(batch.ts)
     for name, rows in found:
         skipped.unread[name] += int(rows.size)
         skipped.unread_first[name] = int(batch.frame_numbers(rows).min())
+        spans = (any_spans(name, ts[rows]) if name in ETHER_NAMES else
+                 ip_spans(gather, name, rows, layers.version[rows], layers.src[rows],
+                          layers.dst[rows], layers.l4[rows], ts[rows]))
+        merge_spans(skipped.unread_spans, spans, MAX_KEYS)
     if flows:
         if ip.size:
             _flows(skipped, gather, layers, tunnel_names, ip)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from flowcheck.model import Session
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.unread_frames import could_carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,9 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
     addresses: the announced ones; when they name another host flowcheck knows (a
     three-way job's other NDMP server: trial 20 D5) and not way's listener, that host
     would answer, so its packets are the ones that count. None too when the capture
-    holds frames in an encapsulation flowcheck does not read (ctx.unread): the answer
-    may be among them (verify.unread_frames)."""
-    if way is None or ctx.unread:
+    holds frames in an encapsulation flowcheck does not read (ctx.unread) that could
+    carry way: the answer may be among them (verify.unread_frames.could_carry)."""
+    if way is None or could_carry(ctx, way):
         return None  # the answer may be in frames flowcheck cannot read (trial 36 D3)
     connector, listener = way
     known = ctx.media_hosts | ctx.agent_hosts

@@ -15,7 +15,7 @@ from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.evidence import after, announcement_time_enough
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
-from flowcheck.verify.unread_frames import unseen_words
+from flowcheck.verify.unread_frames import could_carry, unseen_words
 
 
 def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
@@ -54,7 +54,7 @@ def listener_of(name: str) -> str | None:
 def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:
     """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction,
     or holds frames flowcheck cannot read that it may be among (verify.unread_frames)."""
-    if ctx.unread:
+    if could_carry(ctx, way):
         return unseen_words(ctx, way, what)
     return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
             f"only), so {what} from {way[0]} could not be seen")

@@ -44,7 +44,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               interface_copies: bool = False,
               cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
-              unread: Mapping[str, tuple[int, int]] | None = None) -> list[Finding]:
+              unread: Mapping[str, tuple[int, int]] | None = None,
+              unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None
+              ) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -55,11 +57,14 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
     the frames in an encapsulation flowcheck does not read, by its name: (frames, first
-    frame) (decode.skipped.Skipped.unread_frames)."""
+    frame) (decode.skipped.Skipped.unread_frames); unread_spans: which hosts' packets
+    they could carry, when: (name, address or "" any) -> (first, last) s
+    (decode.unread_hosts; None: any host's, at any time)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies,
-                  cut_recorded=cut_recorded, order=order, unread=dict(unread or {}))
+                  cut_recorded=cut_recorded, order=order, unread=dict(unread or {}),
+                  unread_spans=None if unread_spans is None else dict(unread_spans))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

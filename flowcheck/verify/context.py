@@ -134,6 +134,9 @@ class Context:
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).
     unread: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Which hosts' packets they could carry and when: (name, address, "" any) -> (first,
+    # last) s (decode.unread_hosts); None: any host's at any time.
+    unread_spans: dict[tuple[str, str], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         self.by_uid = {c.uid: c for c in self.connections}

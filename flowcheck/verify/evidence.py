@@ -33,7 +33,7 @@ from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
-from flowcheck.verify.unread_frames import report_unread
+from flowcheck.verify.unread_frames import could_carry, report_unread
 from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 
 # "late": a data connection that tried its endpoint only after its job ended
@@ -91,18 +91,21 @@ def missing_directions(connections: list[Connection],
 def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     """Learn what the capture can show (its end, the directions it lacks); one
     capture_one_direction warning per direction it lacks (with frames in an
-    encapsulation flowcheck does not read, capture_unread_encapsulation instead:
-    verify.unread_frames). Runs before every check.
+    encapsulation flowcheck does not read that could carry it, capture_unread_encapsulation
+    instead: verify.unread_frames). Runs before every check.
     ended_at: when the capture stopped, when known to be later than its last packet."""
     ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
     if ctx.order.frames:  # a clock set back shows in frame order (verify.capture_time)
         ctx.timeline = CaptureTime(ctx.connections, ctx.streams, ended_at)
     ctx.captured = captured_directions(ctx.connections)
     ctx.missing = missing_directions(ctx.connections, ctx.captured)
+    missing = ctx.missing
     if ctx.unread:  # the direction may be in frames flowcheck cannot read (trial 36 D3)
-        report_unread(ctx, ctx.missing)
-        return
-    for (sender, receiver), conns in ctx.missing.items():
+        hidden = {way: conns for way, conns in missing.items()
+                  if could_carry(ctx, way, conns)}
+        missing = {way: conns for way, conns in missing.items() if way not in hidden}
+        report_unread(ctx, hidden, len(missing))
+    for (sender, receiver), conns in missing.items():
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
         quoted = any(quoted_syn_refused(c) for c in conns)

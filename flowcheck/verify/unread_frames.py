@@ -11,10 +11,18 @@ missing: capture_unread_encapsulation says how many frames could not be read, in
 from which frame, and that what they hold is unknown; the steps that direction would
 show stay unknown (not failed: verify.answer_seen gives no answer-would-show reading),
 and the step details say the packets may be in those frames (unseen_words).
+
+Only frames that could carry the direction count (could_carry, review 25b: one UDP
+packet between unrelated hosts on port 1701 turned a FAIL into INCONCLUSIVE): frames
+from or to its sender or receiver (their outer or readable inner IP addresses, or any
+host's for those carrying Ethernet frames: decode.unread_hosts), within its connections'
+time. Other frames leave capture_one_direction and the answer-would-show reading as they
+were, and are named in an info.
 """
 
 from __future__ import annotations
 
+from flowcheck.decode.unread_hosts import ANY
 from flowcheck.model import Connection, Severity
 from flowcheck.verify.context import Context, opening_frames
 
@@ -30,6 +38,23 @@ def unread_words(unread: dict[str, tuple[int, int]]) -> str:
             f"flowcheck does not read ({each})")
 
 
+def could_carry(ctx: Context, way: tuple[str, str],
+                conns: list[Connection] | None = None) -> bool:
+    """Could the frames flowcheck could not read (ctx.unread) hold packets from way[0] to
+    way[1]: some name either host (or may carry any host's) and lie within the time of
+    conns (the direction's connections: ctx.missing's, else every connection)."""
+    if not ctx.unread:
+        return False
+    if ctx.unread_spans is None:
+        return True  # where and when is not known: they may
+    conns = conns or ctx.missing.get(way) or ctx.connections
+    start = min((c.ts for c in conns), default=float("-inf"))
+    end = max((c.last_ts for c in conns), default=float("inf"))
+    hosts = {ANY, *way}
+    return any(address in hosts and first <= end and last >= start
+               for (_, address), (first, last) in ctx.unread_spans.items())
+
+
 def unseen_words(ctx: Context, way: tuple[str, str], what: str) -> str:
     """Why a packet (what) from way[0] to way[1] is not among those read, with frames
     flowcheck could not read in the capture (ctx.unread): it may be among them."""
@@ -37,18 +62,23 @@ def unseen_words(ctx: Context, way: tuple[str, str], what: str) -> str:
             f"and {unread_words(ctx.unread)}: {what} from {way[0]} may be among them")
 
 
-def report_unread(ctx: Context, missing: dict[tuple[str, str], list[Connection]]) -> None:
+def report_unread(ctx: Context, missing: dict[tuple[str, str], list[Connection]],
+                  others: int = 0) -> None:
     """capture_unread_encapsulation in place of capture_one_direction: a warning naming
-    the directions that read as missing (their connections show that side talking), an
-    info when none does and the capture holds TCP connections."""
+    the directions that read as missing (their connections show that side talking) and
+    the frames could carry (could_carry), an info when none does and the capture holds
+    TCP connections. others: the directions missing that the frames cannot carry
+    (capture_one_direction names them)."""
     first = min(first for _, first in ctx.unread.values())
     words = unread_words(ctx.unread)
     if not missing:
         if not ctx.connections:
             return  # no TCP at all: no_control_session names them (verify.capture_contents)
+        why = ("none of them is from or to the hosts of a direction the capture lacks "
+               "within its connections' time, so they cannot carry it"
+               if others else "no direction reads as missing")
         ctx.add("capture_unread_encapsulation",
-                f"{words}: what they hold is not judged; every connection read shows "
-                "both its sides.",
+                f"{words}: what they hold is not judged; {why}.",
                 "Capture where the job's packets are not encapsulated (on the media "
                 "server or the agent) if they may be among them.", frames=[first],
                 severity=Severity.INFO)
