@@ -296,7 +296,7 @@ class CaptureCopies:
         every.taken[first] = True
         every.taken[then] = True
         self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],
-                         every.frame[then])
+                         every.frame[then], every.leg[first], every.leg[then])
         return then, then[named_part(every.leg[first]) != named_part(every.leg[then])]
 
     def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
-from flowcheck.decode.legs import UNKNOWN, named_part
+from flowcheck.decode.legs import UNKNOWN, forwarded, named_part
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
 RELAY_TAIL_CAP = 1 << 16  # packets without their copy yet kept across batches, at most
@@ -101,6 +101,7 @@ class RelayCopies:
     exits: dict[int, int] = field(default_factory=dict)
     near_read: int = 0
     near_named: int = 0
+    forwarded: int = 0  # pairs the file shows one host forwarding (legs.forwarded)
 
     @property
     def near_wanted(self) -> bool:
@@ -112,24 +113,27 @@ class RelayCopies:
                   legs_then: np.ndarray, ttl_first: np.ndarray, ttl_then: np.ndarray) -> None:
         """Count the copies within copies.COPY_WINDOW read (`near_read`) and those of them
         captured in the same file as their originals on another named interface
-        (legs.named_part) with an equal TTL or one lower (`near_named`): a bridge or
-        router forwarding them, its several interfaces captured at once (`tcpdump -i any`
-        on it, trial 35 D3), or a host's own packets crossing a bridge of its own."""
+        (legs.named_part) with an equal TTL or one lower, the original marked coming in
+        and the copy going out (legs.forwarded; `near_named`): a bridge or router
+        forwarding them, its several interfaces captured at once (`tcpdump -i any` on it,
+        trial 35 D3), or a host's own packets crossing a bridge of its own. A pcapng of
+        several interfaces without such marks (two hosts' captures merged by mergecap,
+        dumpcap -i a -i b on a bridge) shows no one host: two capture points."""
         drop = ttl_first - ttl_then
         named = (same_file & (named_part(legs_first) != UNKNOWN)
                  & (named_part(legs_then) != UNKNOWN)
                  & (named_part(legs_first) != named_part(legs_then))
-                 & ((drop == 0) | (drop == 1)))
+                 & forwarded(legs_first, legs_then) & ((drop == 0) | (drop == 1)))
         self.near_read += int(same_file.size)
         self.near_named += int(np.count_nonzero(named))
 
     @property
     def interfaces(self) -> bool:
         """Whether the capture's copies are one capture host's several interfaces: relay
-        copies were told, or most copies within copies.COPY_WINDOW read (`note_near`)
-        were captured on another named interface of the same file with the same TTL
-        (or one lower)."""
-        return bool(self.count) or (self.near_read > 0
+        copies were told whose file marks them forwarded (legs.forwarded), or most copies
+        within copies.COPY_WINDOW read (`note_near`) were captured on another named
+        interface of the same file with the same TTL (or one lower), marked forwarded."""
+        return bool(self.forwarded) or (self.near_read > 0
                                      and 2 * self.near_named > self.near_read)
 
     def learn(self, codes: np.ndarray) -> None:
@@ -165,11 +169,13 @@ class RelayCopies:
         return self.orphans <= DROPPED_SHARE * self.count
 
     def note(self, ttl_first: np.ndarray, ttl_then: np.ndarray, delay: np.ndarray,
-             frames: np.ndarray) -> None:
-        """Count the pairs found (their TTLs, delays in seconds, the copies' frames)."""
+             frames: np.ndarray, legs_first: np.ndarray, legs_then: np.ndarray) -> None:
+        """Count the pairs found (their TTLs, delays in seconds, the copies' frames, the
+        legs: those the file marks forwarded, legs.forwarded)."""
         if not frames.size:
             return
         self.count += int(frames.size)
+        self.forwarded += int(np.count_nonzero(forwarded(legs_first, legs_then)))
         routed = int(np.count_nonzero(ttl_then != ttl_first))
         self.routed += routed
         self.bridged += int(frames.size) - routed

@@ -23,9 +23,13 @@ The code (int64) holds the two kinds apart: its high 32 bits a hash of what name
 interface (the pcapng interface, SLL2's index and packet type, SLL's packet type; 0:
 nothing names one), its low 32 bits a hash of the MAC addresses (Ethernet's pair, SLL's
 address; 0 for other link types). `named_part` gives the first: two copies whose named
-parts differ were captured on two named interfaces. Not on the bulk path: computed only
-for the batches where a pair of equal packets apart beyond a capture point's own copies
-needs it.
+parts differ were captured on two named interfaces. The named part's two low bits say
+which way the packet went, where the file tells it (a Linux cooked capture's packet
+type: `way`): such marks, incoming on one interface and outgoing on another
+(`forwarded`), show one host that captured several of its interfaces; a pcapng
+interface alone (mergecap's output, two hosts' captures merged) shows no such host.
+Not on the bulk path: computed only for the batches where a pair of equal packets apart
+beyond a capture point's own copies needs it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from flowcheck.sources.batch import (
 )
 
 UNKNOWN = 0  # the capture does not tell the interface
+INCOMING, OUTGOING = 1, 2  # `way`: the file says the packet came in, or went out
+_OUT = 4  # Linux cooked capture's packet type PACKET_OUTGOING (if_packet.h)
+_WAYS = np.uint64(3)
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
 _LOW = np.uint64(0xFFFFFFFF)
 _HALF = np.uint64(32)
@@ -81,7 +88,15 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
         if batch.interface is not None:
             interface = np.asarray(batch.interface)[rows].astype(np.uint64) + np.uint64(1)
             named = named * HASH_MULTIPLIERS[2] + interface
-        legs = ((_fold(named) << _HALF) | _fold(pair)).view(np.int64)
+        kind = np.where(linktype == LINKTYPE_LINUX_SLL2, words[:, 10], _number(words[:, 0:2]))
+        told_way = told & np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL))
+        ways = np.where(told_way, np.where(kind == _OUT, np.uint64(OUTGOING),
+                                           np.uint64(INCOMING)), np.uint64(0))
+        folded = _fold(named)
+        # The two low bits: the way (0 where not told, then at least 4: never UNKNOWN).
+        folded = np.where(folded == 0, folded,
+                          np.maximum(folded & ~_WAYS, np.uint64(4)) | ways)
+        legs = ((folded << _HALF) | _fold(pair)).view(np.int64)
     legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
     unknown = ~told | ~np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
                                           LINKTYPE_ETHERNET))
@@ -96,6 +111,21 @@ def named_part(legs: np.ndarray) -> np.ndarray:
     named interfaces (another interface index, packet type or pcapng interface) have
     different named parts; two told apart by their MAC pairs alone, the same."""
     return (legs.view(np.uint64) >> _HALF).astype(np.int64)
+
+
+def way(legs: np.ndarray) -> np.ndarray:
+    """Per leg code (capture_legs, int64): INCOMING or OUTGOING where the file says which
+    way the packet went (a Linux cooked capture's packet type: 4 outgoing, else incoming),
+    else 0."""
+    return (named_part(legs) & int(_WAYS)).astype(np.int64)
+
+
+def forwarded(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """Per pair of leg codes (int64): whether the file shows one host forwarding the
+    packet: the first copy captured coming in, the later going out (a bridge's or
+    router's `tcpdump -i any`). A pcapng interface without such marks (mergecap's output
+    of two hosts' captures, dumpcap -i a -i b) shows none: False."""
+    return (way(first) == INCOMING) & (way(then) == OUTGOING)
 
 
 def _fold(value: np.ndarray) -> np.ndarray:
