@@ -3,6 +3,7 @@ with a FIN exchange or a RST, add a later packet. scapy builds the packets."""
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,19 @@ def lab_packets(name: str, cut: int | None = None) -> list[Packet]:
     """The first `cut` frames of captures/lab/NAME.pcap (all of them if None)."""
     packets = list(rdpcap(str(LAB / f"{name}.pcap")))
     return packets[:cut] if cut is not None else packets
+
+
+def lab_records(name: str) -> list[tuple[float, bytes]]:
+    """captures/lab/NAME.pcap's records as (seconds, frame bytes), read without scapy
+    (the lab writes little-endian microsecond pcap)."""
+    data = (LAB / f"{name}.pcap").read_bytes()
+    assert struct.unpack_from("<I", data)[0] == 0xA1B2C3D4
+    packets, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, caplen, _wirelen = struct.unpack_from("<4I", data, off)
+        packets.append((sec + usec / 1e6, data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    return packets
 
 
 def next_seq(packets: list[Packet], sport: int, dport: int) -> int:

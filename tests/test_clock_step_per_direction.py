@@ -11,7 +11,6 @@ stream came before the other's, putting NDMP replies before their requests
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +20,15 @@ from capture_factory import epb, idb, shb, write_pcap
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources import iter_batches
+from tests.lab_edits import lab_records
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
-
-
-def _pcap_packets(path: Path) -> list[tuple[float, bytes]]:
-    data = path.read_bytes()
-    assert struct.unpack_from("<I", data)[0] == 0xA1B2C3D4
-    packets, off = [], 24
-    while off + 16 <= len(data):
-        sec, usec, caplen, _wirelen = struct.unpack_from("<4I", data, off)
-        packets.append((sec + usec / 1e6, data[off + 16:off + 16 + caplen]))
-        off += 16 + caplen
-    return packets
 
 
 def _stepped_directions(name: str, back: float) -> list[tuple[int, float, bytes]]:
     """The lab capture in its order, each packet with its direction (0: sent by the
     media server, 1: received) and the clock set back by `back` s at half the packets."""
-    packets = _pcap_packets(LAB / f"{name}.pcap")
+    packets = lab_records(name)
     media_mac = packets[0][1][6:12]
     half = len(packets) // 2
     return [(0 if data[6:12] == media_mac else 1, ts - back if n >= half else ts, data)

@@ -22,27 +22,17 @@ from capture_factory import _block, epb, idb, shb
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources import iter_batches
+from tests.lab_edits import lab_records
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 BLOCK = 32  # packets dumpcap writes of one interface at a time (the trial's files)
-
-
-def _pcap_packets(path: Path) -> list[tuple[float, bytes]]:
-    data = path.read_bytes()
-    assert struct.unpack_from("<I", data)[0] == 0xA1B2C3D4
-    packets, off = [], 24
-    while off + 16 <= len(data):
-        sec, usec, caplen, _wirelen = struct.unpack_from("<4I", data, off)
-        packets.append((sec + usec / 1e6, data[off + 16:off + 16 + caplen]))
-        off += 16 + caplen
-    return packets
 
 
 def _team_file(name: str, tmp_path: Path) -> tuple[Path, list[tuple[int, float, bytes]]]:
     """The lab capture as dumpcap writes a NIC team's two members: what the media server
     sends on interface 0, what it receives on 1, in per-interface blocks of 32 (each block
     written when its first packet is the earliest waiting, as gen4.py of the trial)."""
-    packets = _pcap_packets(LAB / f"{name}.pcap")
+    packets = lab_records(name)
     media_mac = packets[0][1][6:12]
     queues: dict[int, list[tuple[int, float, bytes]]] = {0: [], 1: []}
     for ts, data in packets:
