@@ -26,6 +26,7 @@ from test_connections_util import write_pcap as write_raw
 from test_tshark_counts import assert_matches_tshark
 
 from flowcheck.sessions import connection_outcome
+from flowcheck.sessions.classify import stale_answer
 
 OLD_ISN, PEER_ISN, NEW_ISN = 1000, 5000, 900_000
 
@@ -147,3 +148,20 @@ def test_a_syn_answered_by_a_stale_socket_is_refused_not_capture_loss(
     assert session.steps[3].status == "failed"
     assert conn.uid not in session.steps[4].uids
     assert_matches_tshark(path, analysis.traffic.connections)
+
+
+@pytest.mark.parametrize("data", [False, True])
+def test_an_ack_beyond_what_the_capture_saw_sent_without_a_reset_is_an_answer(
+        tmp_path: Path, data: bool) -> None:
+    """The sniffer lost the SYN-ACK and some of the originator's data (review 25a): the
+    responder's ACK acknowledges bytes the capture never saw sent. Without the
+    originator's RST answering it (RFC 9293 3.10.7.3: a SYN-SENT end resets an ACK of
+    something not sent), that is a real answer: the connection opened, no stale reading."""
+    packets = [pkt(True, SYN, NEW_ISN)]
+    if data:
+        packets.append(pkt(True, PSH | ACK, NEW_ISN + 1, PEER_ISN + 1, data=100))
+    packets += [pkt(False, ACK, PEER_ISN + 1, NEW_ISN + 1 + 2000 + 1000 * n)
+                for n in range(5)]
+    [conn] = _tracked(tmp_path, packets)
+    assert not stale_answer(conn)
+    assert connection_outcome(conn) != "refused"

@@ -100,8 +100,12 @@ def stale_answer(conn: Connection) -> bool:
     SYN's; RFC 9293 3.10.7.4, RFC 5961 4: a TIME-WAIT or established socket's challenge
     ACK), nothing but RSTs after it and no SYN-ACK? Then the SYN was not accepted: no
     SYN-ACK the sniffer lost (trial 35 D2). Its originator resets that ACK (RFC 9293
-    3.10.7.3) and sends its SYN again, which opens, is refused or goes unanswered."""
+    3.10.7.3) and sends its SYN again, which opens, is refused or goes unanswered: that
+    RST is required, since an ACK of bytes the capture never saw sent is also what a real
+    answer looks like when the sniffer lost the SYN-ACK and the originator's data
+    (review 25a)."""
     return (bool(conn.stale_ack_frame) and not conn.synack_frames
+            and conn.orig_rst_frame > conn.stale_ack_frame
             and _RESP_WENT_ON.intersection(conn.history) == _STALE_LETTERS)
 
 

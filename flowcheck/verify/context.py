@@ -22,6 +22,7 @@ from flowcheck.model import (
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_words
+from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
@@ -255,7 +256,7 @@ def opening_frames(conn: Connection) -> list[int]:
     frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
     if conn.ack_frame:
         frames = [*frames, conn.ack_frame]
-    if conn.stale_ack_frame:  # an earlier connection's ACK answering the SYN
+    if stale_answer(conn):  # an earlier connection's ACK answering the SYN
         frames = [*frames, conn.stale_ack_frame]
     if conn.resp_rst and not conn.established:  # a refusal, or a reset after the SYN-ACK
         frames += conn.rst_frames
