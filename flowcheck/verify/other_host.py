@@ -51,8 +51,12 @@ def wrong_address(ctx: Context, session: Session, attempts: list[Connection]
         return None  # a three-way job's other agent may refuse it: data_refused's
     if _agent_sessions(ctx, session, ann.ip):
         return ann
-    if _listener_sent_from(ctx, session, ann, attempts):
-        return None  # its own address: the refusal or reset is its own (review 25b)
+    # Its own address: the refusal or reset is its own (review 25b). Not for SYNs left
+    # unanswered: an address the listener sends from behind a NAT (the merged captures of
+    # both sides show it) may still be one the connector cannot reach (trial 26).
+    if any(judged(ctx, c) != "unanswered" for c in attempts) \
+            and _listener_sent_from(ctx, session, ann, attempts):
+        return None
     if own_address_on_it(ctx, session, first, ann) is not None \
             or configured_listener(ctx, session, ann) is not None:
         return None
