@@ -81,39 +81,32 @@ def report_wrong_address(ctx: Context, session: Session, attempts: list[Connecti
         tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
         what = (f"data connection to {endpoint(ann.ip, ann.port)} "
                 f"({conn.uid}) was {failure_words(conn)}{tries}")
-    report_mismatch(ctx, session, ann, attempts, answered_what=what,
-                    other_host=other_host_words(ctx, session, ann.ip),
-                    other_proven=_proven_other(ctx, session, ann.ip))
+    words, proven = other_host_words(ctx, session, ann.ip)
+    report_mismatch(ctx, session, ann, attempts, answered_what=what, other_host=words,
+                    other_proven=proven)
     return True
 
 
-def _proven_other(ctx: Context, session: Session, ip: str) -> bool:
-    """Whether ip is known to be another host than the listener: an NDMP agent other
-    sessions reached, a configured remote agent or a media server. An unknown host may
-    be an interface of the listener itself whose packets carry nothing of it here
-    (review 25b: its own second interface rejecting with ICMP read "another host")."""
-    return bool(_agent_sessions(ctx, session, ip)) or ip in ctx.config.remote_agents \
-        or ctx.host_role(ip) == "media"
-
-
-def other_host_words(ctx: Context, session: Session, ip: str) -> str:
+def other_host_words(ctx: Context, session: Session, ip: str) -> tuple[str, bool]:
     """Which host the announced address is: "another NDMP agent of this capture
     (sessions S1, S2 reached it on its NDMP port 10000)", "another remote agent as
     configured (remote_agents), though no session of this capture reached it", "a media
-    server ...", or "another host, not one of this capture's NDMP agents ..."."""
+    server ...", or "another host, not one of this capture's NDMP agents ..."; and
+    whether it is proven another than the listener (False for the last: an unknown host
+    may be an interface of the listener itself, review 25b)."""
     seen = _agent_sessions(ctx, session, ip)
     if seen:
         ids = ", ".join(s.id for s in seen)
         ports = sorted({ctx.by_uid[s.control_uid].resp_p for s in seen})
         return (f"another NDMP agent of this capture (session{'s' if len(seen) > 1 else ''} "
-                f"{ids} reached it on its NDMP port {', '.join(map(str, ports))})")
+                f"{ids} reached it on its NDMP port {', '.join(map(str, ports))})", True)
     if ip in ctx.config.remote_agents:
         return ("another remote agent as configured (remote_agents), though no session "
-                "of this capture reached it")
+                "of this capture reached it", True)
     if ctx.host_role(ip) == "media":
-        return "a media server (configured, or seen opening control connections)"
+        return "a media server (configured, or seen opening control connections)", True
     return ("another host, not one of this capture's NDMP agents (or another interface of "
-            "the agent, on which its data service does not listen)")
+            "the agent, on which its data service does not listen)", False)
 
 
 def _agent_sessions(ctx: Context, session: Session, ip: str) -> list[Session]:
