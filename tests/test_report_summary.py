@@ -150,8 +150,10 @@ def test_the_html_summary_links_the_failing_session(night: Analysis) -> None:
     page = _Page()
     page.feed(html)
     codes = ", ".join(_errors(night, "S10"))
-    assert page.summary == [f"S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started "
-                            f"{S10_START} (+46.940s); {codes}"]
+    assert page.summary[0] == (f"S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started "
+                               f"{S10_START} (+46.940s); {codes}")
+    # then its cause and fix, as under the text report's verdict (report.answer)
+    assert page.summary[1::2] == ["cause:", "fix:"] and len(page.summary) == 5
     assert "#session-S10" in page.links and "session-S10" in page.ids
     assert all(link[1:] in page.ids for link in page.links if link.startswith("#"))
     # the summary comes before every session's steps, and a table lists all 20 sessions

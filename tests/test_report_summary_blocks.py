@@ -21,6 +21,7 @@ from rich.console import Console
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
+from flowcheck.report.html import render_html
 from flowcheck.report.json_doc import analysis_document
 
 CAPTURE = (Path(__file__).resolve().parent.parent / "captures" / "trial35-many"
@@ -65,3 +66,15 @@ def test_the_json_keeps_one_finding_per_session() -> None:
     for code, ids in AGENTS.values():
         sessions = [f["session"] for f in document["findings"] if f["code"] == code]
         assert sorted(set(sessions), key=lambda s: int(s[1:])) == ids
+
+
+def test_the_html_summary_has_the_same_blocks_each_id_linked() -> None:
+    html = render_html(_analysis())
+    summary = re.search(r'<ul class="summary">(.*?)</ul>', html, re.S)
+    assert summary is not None
+    items = re.findall(r'<li class="failed">(.*?)</li>', summary.group(1), re.S)
+    assert len(items) == 3, items  # was one per session (12)
+    for item, (agent, (code, ids)) in zip(items, AGENTS.items(), strict=True):
+        assert re.findall(r'<a href="#session-(S\d+)">', item) == ids
+        assert f"10.77.0.1 -&gt; {agent} (4 sessions)" in item and f"; {code}" in item
+        assert item.count("cause:</span>") == 1 and item.count("fix:</span>") == 1

@@ -16,16 +16,20 @@ from flowcheck.report.analyze import (
     step_connections,
     summary_counts,
 )
+from flowcheck.report.answer import answer_rows, summary_blocks
 from flowcheck.report.files import write_report_file
 from flowcheck.report.frame_list import finding_where
 from flowcheck.report.ladder_build import build_ladders, human_bytes
 from flowcheck.report.ladder_svg import LADDER_STYLE, render_svg
 from flowcheck.report.overview import (
+    GROUP_IDS,
     STATUS_WORDS,
     SUMMARY_LIMIT,
     TIME_ORIGIN,
+    SummaryBlock,
     first_packet,
     grouped_lines,
+    named_ids,
     session_start,
     session_status,
     status_counts,
@@ -164,19 +168,26 @@ def _anchor(session_id: str) -> str:
 
 
 def _summary(analysis: Analysis, base: float) -> list[str]:
-    """Under the verdict: the failing and inconclusive sessions, each linked to its
-    heading (as the text report's summary), and what the relative times count from."""
+    """Under the verdict: the failing and inconclusive sessions in the text report's
+    blocks (report.answer.summary_blocks: one per first error code, hosts and fix, with
+    that cause and fix once; trial 35 D5), each session id linked to its heading, and
+    what the relative times count from."""
     out = []
-    lines = summary_lines(analysis)
-    if lines:
+    blocks = summary_blocks(summary_lines(analysis), analysis.findings)
+    if blocks:
         out.append("<ul class=\"summary\">")
-        for line in lines[:SUMMARY_LIMIT]:
-            out.append(f"<li class=\"{line.status}\"><a href=\"#{_anchor(line.session.id)}\">"
-                       f"{escape(line.text(base))}</a></li>")
-        if len(lines) > SUMMARY_LIMIT:
-            out.append(f"<li>... and {len(lines) - SUMMARY_LIMIT} more:<ul>"
+        told: dict[str, str] = {}  # fixes already given above ("as for S3")
+        for block in blocks[:SUMMARY_LIMIT]:
+            line = block.lines[0]
+            answer = "".join(f"<br><span class=\"side\">{escape(label)}</span> {escape(text)}"
+                             for label, text in answer_rows(line.session,
+                                                            analysis.findings, told))
+            out.append(f"<li class=\"{line.status}\">{_linked(block, base)}{answer}</li>")
+        rest = [line for block in blocks[SUMMARY_LIMIT:] for line in block.lines]
+        if rest:
+            out.append(f"<li>... and {len(rest)} more:<ul>"
                        + "".join(f"<li>{escape(group)}</li>"
-                                 for group in grouped_lines(lines[SUMMARY_LIMIT:]))
+                                 for group in grouped_lines(rest))
                        + "</ul></li>")
         out.append("</ul>")
     outside = unattached_errors(analysis)
@@ -187,6 +198,20 @@ def _summary(analysis: Analysis, base: float) -> list[str]:
     if first is not None:
         out.append(f"<p>Times +N s count from {wall_clock(first)} (UTC), {TIME_ORIGIN}.</p>")
     return out
+
+
+def _linked(block: SummaryBlock, base: float) -> str:
+    """A summary block's text with each named session id a link to its heading: one
+    session's whole line is its link; a block's "S1, S2, S4 FAILED: ..." links each id."""
+    text = block.text(base)
+    if len(block.lines) == 1:
+        return f"<a href=\"#{_anchor(block.lines[0].session.id)}\">{escape(text)}</a>"
+    ids = [line.session.id for line in block.lines]
+    named = named_ids(ids)
+    links = ", ".join(f"<a href=\"#{_anchor(sid)}\">{escape(sid)}</a>"
+                      for sid in ids[:GROUP_IDS])
+    more = named[len(", ".join(ids[:GROUP_IDS])):]  # ", +4 more" or ""
+    return links + escape(more + text[len(named):])
 
 
 def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
