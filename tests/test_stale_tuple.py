@@ -165,3 +165,43 @@ def test_an_ack_beyond_what_the_capture_saw_sent_without_a_reset_is_an_answer(
     [conn] = _tracked(tmp_path, packets)
     assert not stale_answer(conn)
     assert connection_outcome(conn) != "refused"
+
+
+NEXT_ISN = 7000  # the responder's ISN once it accepted the SYN again
+
+
+@pytest.mark.parametrize("originator", [False, True])
+def test_a_stale_looking_ack_then_acks_of_the_syn_is_an_opened_connection(
+        tmp_path: Path, originator: bool) -> None:
+    """An ACK that does not acknowledge the SYN, the originator's RST, its SYN again, and
+    then the responder's ACKs of the SYN (+ 1, or of the originator's data): the
+    responder accepted the SYN again and its SYN-ACK is what the sniffer lost, so the
+    connection opened and the first ACK is no stale answer (it read stale: no SYN-ACK
+    lost, "unanswered"). Enough ACKs after it for the bulk path to take them (it must
+    leave them to update_packet while the stale reading is open: the chunk sizes
+    compare the two)."""
+    packets = [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2),
+               pkt(True, RST, OLD_ISN + 2), pkt(True, SYN, NEW_ISN)]
+    acked = NEW_ISN + 1
+    if originator:  # its handshake ACK and data (after the SYN-ACK the capture lacks)
+        packets += [pkt(True, ACK, NEW_ISN + 1, NEXT_ISN + 1),
+                    pkt(True, PSH | ACK, NEW_ISN + 1, NEXT_ISN + 1, data=100)]
+        acked += 100
+    packets += [pkt(False, ACK, NEXT_ISN + 1, acked)] * 24
+    [conn] = _tracked(tmp_path, packets)
+    assert conn.stale_ack_frame == 0 and not stale_answer(conn)
+    assert connection_outcome(conn) == "established"
+
+
+def test_acks_that_still_do_not_acknowledge_the_syn_keep_the_stale_reading(
+        tmp_path: Path) -> None:
+    """The stale socket answering the SYN again with the old connection's ACK (one that
+    ignored the RST, RFC 1337), many times: still no answer to the SYN; the paths agree
+    while its ACKs go one at a time."""
+    packets = [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2),
+               pkt(True, RST, OLD_ISN + 2)]
+    for _ in range(20):
+        packets += [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2)]
+    [conn] = _tracked(tmp_path, packets)
+    assert conn.stale_ack_frame == 2 and stale_answer(conn)
+    assert connection_outcome(conn) == "unanswered"
