@@ -33,9 +33,11 @@ from flowcheck.model import Connection
 SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half_open",
           "mid_stream", "synack_first", "zero_window", "syn_data", "one_direction",
           "refused_one_direction")
-# A SYN answered by a socket that still held the 4-tuple (Connection.stale_ack_frame):
-# the pass hands such a flow back, so it is in the traffic of the equality tests only.
-WITH_STALE = (*SHAPES, "stale_ack")
+# A SYN answered by a socket that still held the 4-tuple (Connection.stale_ack_frame),
+# the SYN again refused, unanswered, or opened (its SYN-ACK lost by the sniffer, the
+# responder's ACKs acknowledge the SYN: no stale answer after all): the pass hands such a
+# flow back, so it is in the traffic of the equality tests only.
+WITH_STALE = (*SHAPES, "stale_ack", "stale_ack_unanswered", "stale_ack_opened")
 M_BYTES = bytes((10, 77, 0, 1))  # test_connections_states.M, as the IPv4 source
 
 
@@ -52,10 +54,20 @@ def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[b
     if shape == "refused_one_direction":  # A's refusal only (seq 0), or an abort's RST
         seq, window = rng.choice([(0, 0), (rng.randrange(1, 1 << 32), 0)])
         return [ethernet_rst(mport, aport, seq, isn + 1, window)]
-    if shape == "stale_ack":  # the old connection's ACK, the RST, the SYN again refused
+    if shape.startswith("stale_ack"):  # the old connection's ACK, the RST, the SYN again
         old = rng.randrange(1 << 32)
-        return [p(True, SYN, isn), p(False, ACK, peer, old), p(True, RST, old),
-                p(True, SYN, isn), p(False, RST | ACK, 0, isn + 1)]
+        lane = [p(True, SYN, isn), p(False, ACK, peer, old), p(True, RST, old),
+                p(True, SYN, isn)]
+        if shape == "stale_ack":  # refused
+            return [*lane, p(False, RST | ACK, 0, isn + 1)]
+        if shape == "stale_ack_unanswered":  # resent, never answered
+            return lane + [p(True, SYN, isn)] * rng.randint(0, 2)
+        # Opened: the SYN-ACK lost; the originator's ACK and data, or not; ACKs of them.
+        sent = rng.choice([0, 100])
+        if sent:
+            lane += [p(True, ACK, isn + 1, peer + 1),
+                     p(True, PSH | ACK, isn + 1, peer + 1, data=sent)]
+        return lane + [p(False, ACK, peer + 1, isn + 1 + sent)] * rng.randint(1, 3)
     if shape == "unanswered":
         return [p(True, SYN, isn)] * rng.randint(1, 3)
     if shape == "one_direction":  # a sniffer of one direction: M's packets, or A's
@@ -182,8 +194,12 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert "^" in histories and "W" in histories.upper()
     # Refusals whose SYN is not captured: the RST's receiver is the originator.
     assert any(c.refusal_first and c.history == "^r" for c in reference)
-    # SYNs answered by an earlier connection's ACK (trial 35 D2).
-    assert any(c.stale_ack_frame and c.history.startswith("Sa") for c in reference)
+    # SYNs answered by an earlier connection's ACK (trial 35 D2), the SYN again refused
+    # or unanswered; and an ACK that looked so, then ACKs of the SYN: none.
+    stale = [c for c in reference if c.history.startswith("SaR")]
+    assert any(c.stale_ack_frame and c.conn_state == "REJ" for c in stale)
+    assert any(c.stale_ack_frame and set(c.history) == set("SaR") for c in stale)
+    assert any(not c.stale_ack_frame for c in stale)
     # The evidence times come with their frames (the paths agree on them above).
     assert all((c.synack_ts is None) == (not c.synack_frames) and
                (c.rst_ts is None) == (not c.rst_frames) for c in reference)

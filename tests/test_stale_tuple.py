@@ -101,12 +101,15 @@ def _again(packets: list, later: Decimal, shift: int) -> list:
     return out
 
 
-def _stale_capture(tmp_path: Path) -> Path:
+def _stale_capture(tmp_path: Path, retry: str = "refused") -> Path:
     """clean-3-resources twice, 6 s apart, from the same ports. The agent closed the
     first job's second data connection (10.77.0.1:5003 -> 10.77.0.2:6002) first, so it
     still holds it (TIME-WAIT) when the second job connects on that 4-tuple: in place of
     the second job's connection, its SYN, the agent's ACK of the old connection, the
-    media server's RST (its sequence number that ACK's), the SYN again, the refusal."""
+    media server's RST (its sequence number that ACK's), the SYN again and then, by
+    `retry`: the refusal ("refused"), or nothing: the SYN resent at the media server's
+    doubling timeouts (1, 2, 4 s) and never answered ("unanswered": the agent's firewall
+    drops the retry, or the socket ignores it)."""
     first = lab_packets(NAME)
     second = _again(first, Decimal(6), 0x40000000)
     media, agent = (5003, 6002), (6002, 5003)
@@ -118,8 +121,12 @@ def _stale_capture(tmp_path: Path) -> Path:
     stale = [segment(syn, "S", isn, 0, t),
              segment(synack, "A", old_a, old_m, t + Decimal("0.000015")),
              segment(syn, "R", old_m, 0, t + Decimal("0.000022")),
-             segment(syn, "S", isn, 0, t + Decimal("0.013")),
-             segment(synack, "RA", 0, isn + 1, t + Decimal("0.01308"))]
+             segment(syn, "S", isn, 0, t + Decimal("0.013"))]
+    if retry == "refused":
+        stale.append(segment(synack, "RA", 0, isn + 1, t + Decimal("0.01308")))
+    else:
+        stale += [segment(syn, "S", isn, 0, t + Decimal(after))
+                  for after in ("1.013", "3.013", "7.013")]
     kept = first + [p for p in second if not any(p is q for q in lane)] + stale
     return write(tmp_path, "stale", sorted(kept, key=lambda p: Decimal(str(p.time))))
 
@@ -165,3 +172,72 @@ def test_an_ack_beyond_what_the_capture_saw_sent_without_a_reset_is_an_answer(
     [conn] = _tracked(tmp_path, packets)
     assert not stale_answer(conn)
     assert connection_outcome(conn) != "refused"
+
+
+def test_a_retry_after_a_stale_socket_s_ack_that_goes_unanswered(tmp_path: Path) -> None:
+    """The media server's SYN again after the stale ACK and its RST, resent and never
+    answered: data_unanswered, whose message says the first SYN met the stale socket's
+    ACK (the earlier connection named) and that the retry went unanswered (it said only
+    "was never answered: something drops its SYNs ..."). No capture_loss."""
+    path = _stale_capture(tmp_path, "unanswered")
+    analysis = analyze_lab(path, NAME)
+    codes = [f.code for f in analysis.findings]
+    assert "capture_loss" not in codes and "data_refused" not in codes, codes
+    conn = next(c for c in analysis.traffic.connections
+                if c.orig_p == 5003 and c.stale_ack_frame)
+    assert (conn.history, connection_outcome(conn), len(conn.syn_frames)) == ("SaR",
+                                                                            "unanswered", 5)
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert finding.uid == conn.uid and conn.stale_ack_frame in finding.frames
+    old = next(c for c in analysis.traffic.connections
+               if c.orig_p == 5003 and c.first_frame < conn.first_frame)
+    first, again = conn.syn_frames[0], conn.syn_frames[1]
+    assert (f"10.77.0.2 answered the SYN (frame {first}) with an ACK that does not "
+            f"acknowledge it (frame {conn.stale_ack_frame}): it still held the earlier "
+            f"connection {old.uid} on the same ports (10.77.0.1:5003 -> 10.77.0.2:6002), "
+            "which ended 6.0 s before") in finding.message
+    assert (f"reset that (frame {conn.orig_rst_frame}) and sent its SYN again (frame "
+            f"{again}), which went unanswered") in finding.message
+    session = next(s for s in analysis.sessions if conn.uid in s.data_connections)
+    assert session.steps[3].status == "failed"
+    assert_matches_tshark(path, analysis.traffic.connections)
+
+
+NEXT_ISN = 7000  # the responder's ISN once it accepted the SYN again
+
+
+@pytest.mark.parametrize("originator", [False, True])
+def test_a_stale_looking_ack_then_acks_of_the_syn_is_an_opened_connection(
+        tmp_path: Path, originator: bool) -> None:
+    """An ACK that does not acknowledge the SYN, the originator's RST, its SYN again, and
+    then the responder's ACKs of the SYN (+ 1, or of the originator's data): the
+    responder accepted the SYN again and its SYN-ACK is what the sniffer lost, so the
+    connection opened and the first ACK is no stale answer (it read stale: no SYN-ACK
+    lost, "unanswered"). Enough ACKs after it for the bulk path to take them (it must
+    leave them to update_packet while the stale reading is open: the chunk sizes
+    compare the two)."""
+    packets = [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2),
+               pkt(True, RST, OLD_ISN + 2), pkt(True, SYN, NEW_ISN)]
+    acked = NEW_ISN + 1
+    if originator:  # its handshake ACK and data (after the SYN-ACK the capture lacks)
+        packets += [pkt(True, ACK, NEW_ISN + 1, NEXT_ISN + 1),
+                    pkt(True, PSH | ACK, NEW_ISN + 1, NEXT_ISN + 1, data=100)]
+        acked += 100
+    packets += [pkt(False, ACK, NEXT_ISN + 1, acked)] * 24
+    [conn] = _tracked(tmp_path, packets)
+    assert conn.stale_ack_frame == 0 and not stale_answer(conn)
+    assert connection_outcome(conn) == "established"
+
+
+def test_acks_that_still_do_not_acknowledge_the_syn_keep_the_stale_reading(
+        tmp_path: Path) -> None:
+    """The stale socket answering the SYN again with the old connection's ACK (one that
+    ignored the RST, RFC 1337), many times: still no answer to the SYN; the paths agree
+    while its ACKs go one at a time."""
+    packets = [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2),
+               pkt(True, RST, OLD_ISN + 2)]
+    for _ in range(20):
+        packets += [pkt(True, SYN, NEW_ISN), pkt(False, ACK, PEER_ISN + 102, OLD_ISN + 2)]
+    [conn] = _tracked(tmp_path, packets)
+    assert conn.stale_ack_frame == 2 and stale_answer(conn)
+    assert connection_outcome(conn) == "unanswered"

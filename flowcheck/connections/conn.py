@@ -43,6 +43,10 @@ class ConnState:
     last_syn_ts: float | None = None
     # The originator's first pure ACK seen before both SYNs: (raw seq, raw ack, ts).
     early_ack: tuple[int, int, float] | None = None
+    # record.stale_ack_frame is set and no later packet of the responder has shown yet
+    # that it accepted the SYN (update_packet clears both then): the responder's packets
+    # go one at a time meanwhile (steady_for), so the bulk path need not look for that.
+    stale_pending: bool = False
 
     @property
     def closed(self) -> bool:
@@ -57,7 +61,7 @@ class ConnState:
         """A packet without SYN/FIN/RST from this side cannot change endpoint states."""
         if is_orig:
             return self.orig.steady() and self.resp.state != EndpointState.SYN_ACK_SENT
-        return self.resp.steady()
+        return self.resp.steady() and not self.stale_pending
 
 
 def _note(frames: list[int], frame: int) -> None:
@@ -245,6 +249,12 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
     letters: list[str] = []
     syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
+    if c.stale_pending and not is_orig and ack and not rst and acknowledges_syn(peer,
+                                                                                 ack_number):
+        # The responder's ACK (a SYN-ACK, data, an ACK) acknowledges the SYN after all:
+        # it accepted it (its SYN-ACK maybe lost by the sniffer), so the ACK before was no
+        # earlier connection's answer. A RST's ACK of the SYN is a refusal's: it stays.
+        record.stale_ack_frame, c.stale_pending = 0, False
     if side.base is None:
         side.base = seq if syn else (seq - 1) & 0xFFFFFFFF
     if ack and peer.base is None:
@@ -291,6 +301,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             if (not is_orig and ack and peer.state == EndpointState.SYN_SENT
                     and not acknowledges_syn(peer, ack_number)):
                 record.stale_ack_frame = frame  # an earlier connection's ACK
+                c.stale_pending = True
             side.state = EndpointState.PARTIAL
         if is_orig and ack and peer.state == EndpointState.SYN_ACK_SENT:
             peer.state = EndpointState.ESTABLISHED

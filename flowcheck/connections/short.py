@@ -235,7 +235,8 @@ class ShortPass:
             max_end[fs] = np.where(starting, sq + 1 + pl, max_end[fs])
             s_state, p_state = st[fs], st[fp]
             # The responder's first packet an ACK that does not acknowledge the SYN
-            # (conn.acknowledges_syn): Connection.stale_ack_frame, the per-packet path's.
+            # (conn.acknowledges_syn): Connection.stale_ack_frame, the per-packet path's
+            # (which also reads the responder's later ACKs: one of the SYN undoes it).
             answered = ac & ~syn & ~rs & ~so & (s_state == _INACTIVE) & (p_state == _SYN_SENT)
             if answered.any():
                 start = np.where(answered, isn[fp], 0)

@@ -95,8 +95,12 @@ class RareFields:
     # 4-tuple (TIME-WAIT, or established) answers a new SYN so, with that connection's
     # ACK (RFC 9293 3.10.7.4, RFC 5961 4: the challenge ACK); the originator answers it
     # with a RST (RFC 9293 3.10.7.3) and sends its SYN again. Not a SYN-ACK the sniffer
-    # missed (flowcheck.sessions.classify.stale_answer). Kept by the per-packet path (the
-    # short-connection path hands such a flow back). Not in the JSON (trial 35 D2).
+    # missed (flowcheck.sessions.classify.stale_answer). Back to 0 when a later packet
+    # of the responder, not a RST, acknowledges the SYN after all: it accepted the SYN
+    # (again): its SYN-ACK, seen or lost by the sniffer, came before (conn.update_packet).
+    # Kept by the per-packet path (the short-connection path hands such a flow back, the
+    # bulk path leaves the responder's packets to it meanwhile: ConnState.stale_pending).
+    # Not in the JSON (trial 35 D2).
     stale_ack_frame: int = 0
     # (frame, its stamp) of the first / last packet in file order, kept when records
     # written out of time order moved ts / last_ts off them (connections.by_time):

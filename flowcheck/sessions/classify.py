@@ -103,7 +103,8 @@ def stale_answer(conn: Connection) -> bool:
     3.10.7.3) and sends its SYN again, which opens, is refused or goes unanswered: that
     RST is required, since an ACK of bytes the capture never saw sent is also what a real
     answer looks like when the sniffer lost the SYN-ACK and the originator's data
-    (review 25a)."""
+    (review 25a). A later packet of the responder that acknowledges the SYN after all
+    (not a RST) has the engine set stale_ack_frame back to 0: no stale answer then."""
     return (bool(conn.stale_ack_frame) and not conn.synack_frames
             and conn.orig_rst_frame > conn.stale_ack_frame
             and _RESP_WENT_ON.intersection(conn.history) == _STALE_LETTERS)

@@ -50,6 +50,7 @@ from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unresent import lone_syn
 
@@ -315,8 +316,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                    if lone_syn(ctx, first) and len(attempts) == 1 else
                    f"was never answered{' while the job ran' if late else ''}{tries}")
                 + ": "
-                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}, "
-                f"so the job cannot move data.{words}"
+                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}"
+                f"{stale_words(ctx, first)}, so the job cannot move data.{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")

@@ -35,7 +35,9 @@ def earlier_on_tuple(ctx: Context, conn: Connection) -> Connection | None:
 def stale_words(ctx: Context, conn: Connection) -> str:
     """The sentences, each opened by ". " and the last without its period, that say the
     responder first answered the SYN with an earlier connection's ACK (stale_answer)
-    and what followed; "" otherwise. To follow a refusal's or an unanswered SYN's cause."""
+    and what followed: the originator's RST and its SYN again, refused (the RST's frame)
+    or unanswered (how many times sent); "" otherwise. To follow a refusal's cause
+    (data_refused, callback_refused) or an unanswered SYN's silence (data_unanswered)."""
     if not stale_answer(conn):
         return ""
     ack = conn.stale_ack_frame
@@ -63,4 +65,10 @@ def stale_words(ctx: Context, conn: Connection) -> str:
         refusal = conn.resp_rst_frame
         if refusal > again:
             words += f", which the RST of frame {refusal} refused"
+        elif not conn.resp_rst and not conn.icmp_frames:
+            # The SYNs from the ACK on: all of the originator's (syn_retries + 1, its
+            # frames capped) but those before it.
+            sent = conn.syn_retries + 1 - sum(f < ack for f in conn.syn_frames)
+            words += (", which went unanswered" if sent < 2 else
+                      f", which went unanswered (sent {sent} times)")
     return words
