@@ -24,16 +24,25 @@ record a few ms behind, then the stream goes on above its maximum) in two stream
 within TOGETHER would look like a shared step, and up to TOGETHER of one stream's
 packets would be put after the other's. One clock's steps went back over the same
 stretch of time, so steps are confirmed only when their spans (jumped to, pre-step
-maximum) overlap; and a stream that did not stay behind (its first timestamp STEP_BACK
-after the jump is within STEP_BACK of the pre-step maximum: a late record) is undone as
-soon as another stream's step in the epoch is apart from it. While a stream's step is
-not shown to stay, the pcapng merge (sources.interface_order) holds its new epoch
-back (StreamClock.bound). Known gaps: the set-of-files merge (sources.merge) does not
-hold it yet, so there a late record's stream may hand on some packets in the new epoch
-before the step is undone (small chunks); and while a step is pending a stream finds no
-new step in the same chunk (a late record, then a real step in one chunk).
+maximum) overlap and each was shown to stay behind or not; and a stream that did not
+stay behind (its first timestamp STEP_BACK after the jump is within STEP_BACK of the
+pre-step maximum: a late record) is undone as soon as another stream's step in the
+epoch is apart from it, or stayed behind and went back more than TOGETHER further (a
+clock set back leaves every stream sending behind), or no other stream can step with
+it any more (they ended), or the stream jumps back again (its next late record, or
+the clock's own step, found in the same chunk too: StreamClock.keys). While a
+stream's step is not shown to stay, both merges (sources.interface_order,
+sources.merge) hold its new epoch back (StreamClock.bound), and a set's files are
+read in the order of the keys they have without such steps (merge.Lane.position).
 
-State per stream: two floats and two ints; per chunk a few vector operations.
+Limits: a late record less than TOGETHER before a clock step smaller than TOGETHER
+may be taken for that step when another stream's step is read before the stream's
+own (small chunks); late records of two streams whose spans overlap still read as a
+shared step (unless the next late record of one is in the same chunk); up to
+TOGETHER of the streams' packets are held back while a late record's step waits.
+
+State per stream: a few floats and ints; per chunk a few vector operations, and a
+look a few packets ahead at each jump back.
 """
 
 from __future__ import annotations

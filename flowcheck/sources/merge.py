@@ -5,7 +5,9 @@ with a few packets out of order keeps them where the file has them, as Wireshark
 Lanes merge by (key, lane index): stable, and exact across chunk boundaries. Ring
 buffers (files consecutive in time) take the fast path: a lane is opened only when the
 merged stream reaches its first timestamp, and a batch from one lane is passed on as
-is, without copying.
+is, without copying. Streams whose clock stepped back together merge by (clock epoch,
+key) (sources.clock_epochs); while a lane's step may still be undone, the packets keyed
+after the step's time stay held in their chunks (Held: no copy) until it is decided.
 """
 
 from __future__ import annotations
