@@ -142,14 +142,9 @@ GLITCHES = {
 }
 
 
-# Known gap (sources.clock_epochs): the set-of-files merge hands on a late record's
-# stream's packets in the new epoch before its step is undone, when chunks are small.
-SET_MERGE_GAP = pytest.mark.xfail(strict=True, reason="sources.merge does not hold an "
-                                  "unconfirmed step's epoch back yet")
-FORMS = [pytest.param("taps", 4096, marks=SET_MERGE_GAP, id="taps-4096"),
-         pytest.param("taps", 8 << 20, id="taps-8M"),
-         pytest.param("pcapng", 4096, id="pcapng-4096"),
-         pytest.param("pcapng", 8 << 20, id="pcapng-8M")]
+# A set of files read in small chunks used to hand on a late record's stream's packets
+# in the new epoch before its step was undone (sources.merge held nothing back).
+FORMS = [(form, chunk_size) for form in ("taps", "pcapng") for chunk_size in (4096, 8 << 20)]
 
 
 @pytest.mark.parametrize("glitches", list(GLITCHES), ids=list(GLITCHES))
@@ -174,19 +169,65 @@ def test_records_out_of_order_in_both_streams_are_no_clock_step(
         clean[0], sorted([*clean[1], "capture_written_out_of_order"]), clean[2])
 
 
-@pytest.mark.xfail(strict=True, reason="a pending step finds no new step in the same "
-                   "chunk (sources.clock_epochs, known gap)")
-@pytest.mark.parametrize("form", ["pcapng", "taps"])
-def test_a_glitch_then_a_real_step_in_both(form: str, tmp_path: Path) -> None:
-    """A record out of order in one stream, then the clock steps back in both: the
-    step is still found, the streams interleave as they came."""
+def _glitch_then_step() -> tuple[list[tuple[int, float, bytes]], list[float]]:
+    """The lab capture per direction, one record of the media server's written 3 ms
+    late, then the clock set back 30 s at half the packets; and the merged order
+    wanted: the running-maximum order before the step, the order they came after it."""
     name = "clean-3-resources"
     packets = _stepped_directions(name, 30.0)
     half = len(packets) // 2
     before = _glitched(name, [(0, 0.2, 0.003)])[:half]
     assert sorted(p[1] for p in before) == sorted(p[1] for p in packets[:half])
     packets = before + packets[half:]
+    return packets, _running_max_order(packets[:half]) + [ts for _i, ts, _d in packets[half:]]
+
+
+@pytest.mark.parametrize("chunk_size", [4096, 8 << 20])
+@pytest.mark.parametrize("form", ["pcapng", "taps"])
+def test_a_glitch_then_a_real_step_in_both(form: str, chunk_size: int,
+                                           tmp_path: Path) -> None:
+    """A record out of order in one stream, then the clock steps back in both: the
+    step is still found, the streams interleave as they came (the jump back of the
+    clock undoes the pending step of the late record, even in the same chunk)."""
+    packets, expected = _glitch_then_step()
     inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
               else _taps(packets, tmp_path))
-    expected = _running_max_order(packets[:half]) + [ts for _i, ts, _d in packets[half:]]
-    assert np.allclose(_merged_ts(inputs, 4096), expected, rtol=0, atol=1e-6)
+    assert np.allclose(_merged_ts(inputs, chunk_size), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("form", ["pcapng", "taps"])
+def test_a_late_record_in_the_last_second_is_no_clock_step(form: str, tmp_path: Path) -> None:
+    """A record written late in one stream less than TOGETHER before the streams end:
+    no other stream can step with it any more, so it keys by its running maximum (it
+    was handed on in a clock epoch of its own, after the other stream's last packets)."""
+    packets = _glitched("clean-3-resources", [(1, 0.95, 0.002)])
+    inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
+              else _taps(packets, tmp_path))
+    assert _merged_ts(inputs, 8 << 20) == _running_max_order(packets)
+
+
+def _chunk_cases() -> list[tuple[str, list[tuple[int, float, bytes]], list[float] | None]]:
+    """(case, packets per direction, the merged order wanted; None: as they came)."""
+    cases: list[tuple[str, list[tuple[int, float, bytes]], list[float] | None]] = [
+        (f"back {back}", _stepped_directions("clean-3-resources", back), None)
+        for back in (0.003, 0.005, 0.3, 30.0)]
+    for glitches in ({"end": [(1, 0.95, 0.002)]} | GLITCHES).items():
+        packets = _glitched("clean-3-resources", glitches[1])
+        cases.append((glitches[0], packets, _running_max_order(packets)))
+    cases.append(("glitch, step", *_glitch_then_step()))
+    return cases
+
+
+def test_the_merged_order_is_the_same_at_every_chunk_size(tmp_path: Path) -> None:
+    """Each capture above, as a pcapng and as two taps' files, read in chunks of 1 KB to
+    8 MB: one merged order, the one wanted (a step is confirmed or undone on what the
+    streams show, not on where a chunk ends)."""
+    for case, packets, wanted in _chunk_cases():
+        expected = [ts for _i, ts, _d in packets] if wanted is None else wanted
+        for form in ("pcapng", "taps"):
+            inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
+                      else _taps(packets, tmp_path))
+            for chunk_size in (1 << 10, 2 << 10, 8 << 10, 64 << 10, 8 << 20):
+                merged = _merged_ts(inputs, chunk_size)
+                assert np.allclose(merged, expected, rtol=0, atol=1e-6), (
+                    case, form, chunk_size)

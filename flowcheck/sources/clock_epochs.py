@@ -24,16 +24,25 @@ record a few ms behind, then the stream goes on above its maximum) in two stream
 within TOGETHER would look like a shared step, and up to TOGETHER of one stream's
 packets would be put after the other's. One clock's steps went back over the same
 stretch of time, so steps are confirmed only when their spans (jumped to, pre-step
-maximum) overlap; and a stream that did not stay behind (its first timestamp STEP_BACK
-after the jump is within STEP_BACK of the pre-step maximum: a late record) is undone as
-soon as another stream's step in the epoch is apart from it. While a stream's step is
-not shown to stay, the pcapng merge (sources.interface_order) holds its new epoch
-back (StreamClock.bound). Known gaps: the set-of-files merge (sources.merge) does not
-hold it yet, so there a late record's stream may hand on some packets in the new epoch
-before the step is undone (small chunks); and while a step is pending a stream finds no
-new step in the same chunk (a late record, then a real step in one chunk).
+maximum) overlap and each was shown to stay behind or not; and a stream that did not
+stay behind (its first timestamp STEP_BACK after the jump is within STEP_BACK of the
+pre-step maximum: a late record) is undone as soon as another stream's step in the
+epoch is apart from it, or stayed behind and went back more than TOGETHER further (a
+clock set back leaves every stream sending behind), or no other stream can step with
+it any more (they ended), or the stream jumps back again (its next late record, or
+the clock's own step, found in the same chunk too: StreamClock.keys). While a
+stream's step is not shown to stay, both merges (sources.interface_order,
+sources.merge) hold its new epoch back (StreamClock.bound), and a set's files are
+read in the order of the keys they have without such steps (merge.Lane.position).
 
-State per stream: two floats and two ints; per chunk a few vector operations.
+Limits: a late record less than TOGETHER before a clock step smaller than TOGETHER
+may be taken for that step when another stream's step is read before the stream's
+own (small chunks); late records of two streams whose spans overlap still read as a
+shared step (unless the next late record of one is in the same chunk); up to
+TOGETHER of the streams' packets are held back while a late record's step waits.
+
+State per stream: a few floats and ints; per chunk a few vector operations, and a
+look a few packets ahead at each jump back.
 """
 
 from __future__ import annotations
@@ -60,39 +69,72 @@ class StreamClock:
         self.returned = False  # it went back to `pre` first: records out of order
         self.span: tuple[float, float] | None = None  # s: (jumped to, pre) of its step
 
-    def keys(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(epochs int64, keys float64 s) of the stream's next timestamps (in order)."""
-        epochs = np.full(len(ts), self.epoch, np.int64)
-        if not len(ts):
-            return epochs, np.empty(0)
-        running = np.maximum(np.maximum.accumulate(ts), self.max)
-        at = 0
-        if self.pre is None:
-            before = np.empty_like(running)
-            before[0], before[1:] = self.max, running[:-1]
-            jumps = np.flatnonzero(ts < before - STEP_BACK)
-            if jumps.size:
-                at = int(jumps[0])
-                self.pre, self.until = float(before[at]), float(ts[at]) + STEP_BACK
-                self.stayed = self.returned = False
-                self.span = (float(ts[at]), self.pre)
-                self.epoch += 1
-                epochs[at:] = self.epoch
-                running[at:] = np.maximum.accumulate(ts[at:])
-        if self.pre is not None and not (self.stayed or self.returned):
-            self._stay(ts[at:])
-        self.max = float(running[-1])
-        return epochs, running
+    def keys(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, float] | None]:
+        """(epochs int64, keys float64 s) of the stream's next timestamps (in order), and
+        the step pending before them that they undid, as (its epoch, its pre-step
+        maximum s), or None: the caller keys its packets of that epoch already held at
+        max(key, pre-step maximum) in the epoch before (as for settle's).
 
-    def _stay(self, ts: np.ndarray) -> None:
+        A pending step that went back to its pre-step maximum at once (`returned`: a
+        record written late, or a step of a ms or two) is undone by the stream's next
+        jump back (another late record, or the clock's own step): the stream's keys are
+        then those it has without it, and the jump is looked for in them. One that stays
+        behind, or is not shown either way yet, looks for no new jump. Cost: a few vector
+        operations over the chunk, and a look a few packets ahead at each jump."""
+        count = len(ts)
+        epochs = np.full(count, self.epoch, np.int64)
+        keys = np.empty(count)
+        undone: tuple[int, float] | None = None
+        if not count:
+            return epochs, keys, undone
+        # s: the running maximum the stream has without its pending step (if undone)
+        base = self.max if self.pre is None else max(self.max, self.pre)
+        without = np.maximum(np.maximum.accumulate(ts), base)
+        region, region_base = 0, self.max  # rows keyed in self.epoch from region on
+        scan = 0  # jumps are looked for from this row on
+        if self.pre is not None and not self.returned:
+            scan = count if self.stayed else self._decide(ts, 0)
+        carried = self.pre is not None  # the pending step began before this chunk
+        if scan < count:
+            before = np.empty(count)
+            before[0], before[1:] = base, without[:-1]
+            for jump in map(int, np.flatnonzero(ts < before - STEP_BACK)):
+                if jump < scan:
+                    continue  # behind a step not shown to stay or not yet
+                if self.pre is not None:  # a step that returned: the stream went on
+                    epochs[region:jump] = self.epoch - 1
+                    keys[region:jump] = without[region:jump]
+                    if carried:
+                        undone, carried = self.undo(), False
+                    else:
+                        self.undo()
+                else:
+                    _fill(epochs, keys, ts, region, jump, self.epoch, region_base)
+                self.pre, self.until = float(before[jump]), float(ts[jump]) + STEP_BACK
+                self.stayed = self.returned = False
+                self.span = (float(ts[jump]), self.pre)
+                self.epoch += 1
+                region, region_base = jump, -np.inf
+                scan = self._decide(ts, jump)
+                if scan >= count:
+                    break
+        _fill(epochs, keys, ts, region, count, self.epoch, region_base)
+        self.max = float(keys[-1])
+        return epochs, keys, undone
+
+    def _decide(self, ts: np.ndarray, start: int) -> int:
         """Whether the stream, after its jump back, stays behind: its first timestamp
-        STEP_BACK past the jump's still more than STEP_BACK below the pre-step maximum
-        (a clock set back), or not (a record written late, then the stream goes on)."""
+        STEP_BACK past the jump's (from row `start` on) still more than STEP_BACK below
+        the pre-step maximum (a clock set back), or not (a record written late, then
+        the stream goes on). Returns the row new jumps are looked for from: the one
+        after it when it did not stay, else len(ts)."""
         assert self.pre is not None
-        reach = np.flatnonzero(ts >= self.until)
-        if reach.size:
-            self.stayed = bool(ts[reach[0]] < self.pre - STEP_BACK)
-            self.returned = not self.stayed
+        reach = _first_at_least(ts, start, self.until)
+        if reach is None:
+            return len(ts)
+        self.stayed = bool(ts[reach] < self.pre - STEP_BACK)
+        self.returned = not self.stayed
+        return len(ts) if self.stayed else reach + 1
 
     def bound(self) -> tuple[int, float]:
         """(epoch, key s) the stream's later packets key at or after: while its step is
@@ -114,33 +156,81 @@ class StreamClock:
         return undone, pre
 
 
-def settle(clocks: dict[int, StreamClock], sending: list[int]) -> list[tuple[int, int, float]]:
+def _fill(epochs: np.ndarray, keys: np.ndarray, ts: np.ndarray, start: int, stop: int,
+          epoch: int, base: float) -> None:
+    """Rows start..stop keyed in `epoch` by their running maximum from `base` (s)."""
+    if start < stop:
+        epochs[start:stop] = epoch
+        keys[start:stop] = np.maximum(np.maximum.accumulate(ts[start:stop]), base)
+
+
+def _first_at_least(ts: np.ndarray, start: int, until: float) -> int | None:
+    """The first row from `start` on whose timestamp is at least `until`, or None; looked
+    for in windows doubling from a few packets (the next one, after a late record)."""
+    width = 16
+    while start < len(ts):
+        hits = np.flatnonzero(ts[start:start + width] >= until)
+        if hits.size:
+            return start + int(hits[0])
+        start += width
+        width *= 2
+    return None
+
+
+def settle(clocks: dict[int, StreamClock], sending: list[int], final: bool = False,
+           ) -> list[tuple[int, int, float]]:
     """Confirm or undo the pending steps of `clocks` (by stream id) against the streams
     still sending; returns the undone ones as (stream, epoch undone, pre-step maximum).
+    `final`: no stream opens or sends again but those sending.
 
     Steps of one clock went back over the same stretch of time: a pending step is
     confirmed once every other stream reached its epoch with a step whose span
-    (jumped to, pre-step maximum) overlaps its own. One that did not stay behind (a
-    record written late) is undone when another stream's step in the epoch is apart
-    from it (the two streams' late records) or another stream goes TOGETHER past it
-    without stepping."""
+    (jumped to, pre-step maximum) overlaps its own, each shown to stay behind or not.
+    One that did not stay behind (a record written late) is undone when another
+    stream's step in the epoch is apart from it (the two streams' late records) or
+    stayed behind (a clock set back leaves every stream behind at once), or another
+    stream goes TOGETHER past it without stepping, or every other stream ended (final):
+    none can step with it. Steps are confirmed against the streams as they are once
+    those are undone."""
     undo: list[int] = []
-    confirm: list[int] = []
     for stream, clock in clocks.items():
         if clock.pre is None:
             continue
-        others = [clocks[other] for other in sending if other != stream and other in clocks]
-        behind = [other for other in others if other.epoch < clock.epoch]
-        apart = [other for other in others if other.epoch == clock.epoch
-                 and not _overlap(clock.span, other.span)]
-        if (apart and not clock.stayed) or any(
-                other.max > clock.pre + TOGETHER for other in behind):
+        others = _others(clocks, sending, stream)
+        same = [other for other in others if other.epoch == clock.epoch]
+        apart = [other for other in same if not _overlap(clock.span, other.span)]
+        if (apart and not clock.stayed) or (
+                clock.returned and any(other.stayed and _size(other) > _size(clock) + TOGETHER
+                                       for other in same)) or any(
+                other.max > clock.pre + TOGETHER for other in others
+                if other.epoch < clock.epoch) or (final and not others and not clock.stayed):
             undo.append(stream)
-        elif others and not behind and not apart:
-            confirm.append(stream)
-    for stream in confirm:
-        clocks[stream].pre = None
-    return [(stream, *clocks[stream].undo()) for stream in undo]
+    undone = [(stream, *clocks[stream].undo()) for stream in undo]
+    for stream, clock in clocks.items():
+        if clock.pre is None or not _shown(clock):
+            continue
+        others = _others(clocks, sending, stream)
+        if others and all(other.epoch > clock.epoch or (
+                other.epoch == clock.epoch and _overlap(clock.span, other.span)
+                and _shown(other)) for other in others):
+            clock.pre = None
+    return undone
+
+
+def _others(clocks: dict[int, StreamClock], sending: list[int], stream: int,
+            ) -> list[StreamClock]:
+    """The clocks of the streams still sending but `stream`."""
+    return [clocks[other] for other in sending if other != stream and other in clocks]
+
+
+def _size(clock: StreamClock) -> float:
+    """How far the stream's step went back (s): pre-step maximum - time jumped to."""
+    return 0.0 if clock.span is None else clock.span[1] - clock.span[0]
+
+
+def _shown(clock: StreamClock) -> bool:
+    """Whether the stream's step, if pending, was shown to stay behind or not."""
+    return clock.pre is None or clock.stayed or clock.returned
 
 
 def _overlap(one: tuple[float, float] | None, other: tuple[float, float] | None) -> bool:

@@ -115,6 +115,10 @@ class InterfaceOrder:
             return []
         buf, records, keys, section, epochs = self._held
         self._held = None
+        # The interfaces ended: a step none can follow now and not shown to stay is
+        # undone (records written late), as another's going on TOGETHER past it would.
+        for interface, undone, pre in settle(self._clocks, [], final=True):
+            _undo(records, epochs, keys, interface, undone, pre)
         return [_in_order(buf, records, keys, section, epochs, self._shared)]
 
     def _keys(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +131,10 @@ class InterfaceOrder:
             mask = records.interface == interface
             if interface not in self._clocks:
                 self._clocks[interface] = StreamClock(confirmed_epoch(self._clocks))
-            epochs[mask], keys[mask] = self._clocks[interface].keys(records.ts[mask])
+            epochs[mask], keys[mask], undone = self._clocks[interface].keys(records.ts[mask])
+            if undone is not None and self._held is not None:
+                # a step these packets undid: the interface's held packets of its epoch
+                _undo(self._held[1], self._held[4], self._held[2], interface, *undone)
             self._last[interface] = self._read + int(np.flatnonzero(mask)[-1]) + 1
         self._read += len(records)
         return epochs, keys
