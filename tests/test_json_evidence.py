@@ -15,6 +15,7 @@ comments.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,16 +68,25 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
-def analyze_json(capture: Path, config: Path | None) -> tuple[dict, int]:
-    """`flowcheck analyze --format json` as a script runs it: its document (parsed
-    strictly: standard output holds it alone) and exit code."""
-    command = [sys.executable, "-m", "flowcheck", "analyze", "--format", "json", str(capture)]
+def analyze_text(captures: list[Path], config: Path | None, seed: str = "random"
+                 ) -> tuple[str, int]:
+    """`flowcheck analyze --format json` as a script runs it: its standard output and
+    exit code; seed: the process's PYTHONHASHSEED."""
+    command = [sys.executable, "-m", "flowcheck", "analyze", "--format", "json",
+               *map(str, captures)]
     if config is not None:
         command += ["--config", str(config)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    document = json.loads(done.stdout, parse_constant=_no_constants,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONHASHSEED": seed})
+    return done.stdout, done.returncode
+
+
+def analyze_json(captures: list[Path], config: Path | None) -> tuple[dict, int]:
+    """The document (parsed strictly: standard output holds it alone) and exit code."""
+    stdout, code = analyze_text(captures, config)
+    document = json.loads(stdout, parse_constant=_no_constants,
                           object_pairs_hook=_no_duplicates)
-    return document, done.returncode
+    return document, code
 
 
 def _same_time(ts: float | None, packet: Packet) -> bool:
@@ -98,8 +108,54 @@ CASES = [
 
 @pytest.mark.parametrize(("capture", "config"), CASES, ids=[c[0].name for c in CASES])
 def test_evidence_frames_and_times_are_tsharks(capture: Path, config: Path | None) -> None:
-    document, code = analyze_json(capture, config)
-    packets = tshark_packets(capture)
+    document, code = analyze_json([capture], config)
+    assert_evidence(document, code, tshark_packets(capture))
+
+
+POINTS = ROOT / "captures" / "ndmjob-points"
+
+
+def _two_points(tmp_path: Path) -> tuple[Path, Path]:
+    """Both hosts' captures of one job (ndmjob-points), the agent's clock 5 s ahead
+    (pcapng, as editcap writes by default)."""
+    media, agent = tmp_path / "media.pcap", tmp_path / "agent.pcapng"
+    subprocess.run(["editcap", "-F", "pcap", str(POINTS / "backup-media.pcap.gz"),
+                    str(media)], check=True)
+    subprocess.run(["editcap", "-t", "5", str(POINTS / "backup-agent.pcap.gz"), str(agent)],
+                   check=True)
+    return media, agent
+
+
+def test_two_runs_print_the_same_document(tmp_path: Path) -> None:
+    """Field check 37: the two capture points' clock shift was the median of pairs that
+    packet fingerprints ordered, and a fingerprint hashed the flow key with Python's
+    hash(), which PYTHONHASHSEED changes: PYTHONHASHSEED=1 read the agent's file shifted
+    by -4.999966 s, =2 by -4.999953 s, which put an ARP of the agent's file before the
+    media server's SYN-ACK (step 1 frames [11, 14] -> [11, 13]) and moved every time."""
+    media, agent = _two_points(tmp_path)
+    runs = {seed: analyze_text([media, agent], POINTS / "backup-agent.toml", seed)
+            for seed in ("1", "2")}
+    assert runs["1"] == runs["2"]
+
+
+def test_two_capture_points_are_numbered_as_the_finding_says(tmp_path: Path) -> None:
+    """Both hosts' captures, the agent's clock 5 s ahead: frames are numbered, and times
+    given, as `editcap -t SECONDS` (the seconds capture_duplicates gives) then mergecap
+    number and time them in Wireshark (docs/formats.md)."""
+    media, agent = _two_points(tmp_path)
+    document, code = analyze_json([media, agent], POINTS / "backup-agent.toml")
+    (said,) = [f["message"] for f in document["findings"] if f["code"] == "capture_duplicates"]
+    seconds = said.split("shifted by ")[1].split(" s")[0]
+    shifted, merged = tmp_path / "shifted.pcap", tmp_path / "merged.pcap"
+    subprocess.run(["editcap", "-t", seconds, str(agent), str(shifted)], check=True)
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), str(media), str(shifted)],
+                   check=True)
+    assert_evidence(document, code, tshark_packets(merged))
+
+
+def assert_evidence(document: dict, code: int, packets: dict[int, Packet]) -> None:
+    """The document's cited frames are tshark's `packets` of the connections cited, its
+    times their times, its verdict its findings' and the exit code its verdict's."""
     conns = {c["uid"]: c for c in document["connections"]}
 
     def cited(frame: int, uids: list[str], what: str) -> None:
@@ -109,6 +165,8 @@ def test_evidence_frames_and_times_are_tsharks(capture: Path, config: Path | Non
                 f"{what}: frame {frame} is no packet of {uids}"
 
     for conn in document["connections"]:
+        first = packets.get(conn["first_frame"])
+        assert first is not None and _same_time(conn["ts"], first), conn
         for key in ("first_frame", "last_frame"):
             cited(conn[key], [conn["uid"]], f"{conn['uid']} {key}")
     for stream in document["ndmp"]:
