@@ -103,6 +103,12 @@ CASES = [
     (LAB / "data-port-dropped.pcap", LAB / "data-port-dropped.toml"),
     (LAB / "browse-only.pcap", LAB / "browse-only.toml"),
     (LAB / "one-direction-in.pcap", LAB / "one-direction-in.toml"),
+    # ERSPAN from two switches, one direction each: one connection, tshark's one stream.
+    (ROOT / "captures" / "lab-trial22-tunnels" / "callback-rejected.erspan2split.pcap.gz",
+     ROOT / "captures" / "lab-trial22-tunnels" / "callback-rejected.erspan2split.toml"),
+    # A connection known only from ICMPv6 quotes: its frames are the quoting messages.
+    (ROOT / "captures" / "trial28-own-unreachable" / "any-v6-agent-down.pcap.gz",
+     ROOT / "captures" / "trial28-own-unreachable" / "any-v6-agent-down.toml"),
 ]
 
 
@@ -150,6 +156,19 @@ def test_two_capture_points_are_numbered_as_the_finding_says(tmp_path: Path) -> 
     subprocess.run(["editcap", "-t", seconds, str(agent), str(shifted)], check=True)
     subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), str(media), str(shifted)],
                    check=True)
+    assert_evidence(document, code, tshark_packets(merged))
+
+
+def test_a_ring_is_numbered_as_mergecap_numbers_its_files(tmp_path: Path) -> None:
+    """A ring buffer's folder: frames 1, 2, 3, ... over the files merged by time, as
+    mergecap then Wireshark number them (docs/formats.md)."""
+    ring = ROOT / "captures" / "lab-ring"
+    parts = sorted(p for p in ring.iterdir() if ".pcap" in p.name)
+    merged = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), *map(str, parts)],
+                   check=True)
+    document, code = analyze_json([ring], ring / "flowcheck.toml")
+    assert len(document["captures"]) == len(parts) > 1
     assert_evidence(document, code, tshark_packets(merged))
 
 
