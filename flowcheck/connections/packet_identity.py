@@ -42,7 +42,7 @@ resend seen whole at both points keeps its later TSval (the checksum had no such
 
 from __future__ import annotations
 
-from hashlib import blake2b
+from zlib import crc32
 
 import numpy as np
 
@@ -216,8 +216,14 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
 
 
 def _key_hash(key: FlowKey) -> int:
-    """A flow key's 64-bit hash, the same in every process."""
-    return int.from_bytes(blake2b(repr(key).encode(), digest_size=8).digest(), "little")
+    """A flow key's hash (uint64), the same in every process: Python hashes ints and
+    tuples of them without PYTHONHASHSEED, so the addresses go in as ints and the tunnel
+    as its CRC (1.9 us a key where hash() of the key took 0.3 us and a blake2b digest of
+    its repr 4.5 us)."""
+    (version, address, port), (other_version, other, other_port), tunnel = key
+    return hash((version, int.from_bytes(address, "big"), port, other_version,
+                 int.from_bytes(other, "big"), other_port,
+                 crc32(tunnel.encode()))) & 0xFFFFFFFFFFFFFFFF
 
 
 def identity_fields(d: DecodedBatch, identity: np.ndarray) -> np.ndarray:
