@@ -42,10 +42,12 @@ resend seen whole at both points keeps its later TSval (the checksum had no such
 
 from __future__ import annotations
 
+from zlib import crc32
+
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS, distinct
-from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.decode import DecodedBatch
 from flowcheck.sources.batch import PacketBatch
 
@@ -191,14 +193,17 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
     """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
     connection (flow key and sender) and its FIELDS (fields: those rows' columns, the
     last header_identity), equal for a packet and its copies in any batch of the set."""
-    # Python's hash of a flow key is the same in every batch of one process. Only the
-    # flows of `rows` (1 packet in 64 when sampled): hashing every flow's key cost a
-    # Python step per connection per batch (200,000 short connections: 0.2 s).
+    # Only the flows of `rows` (1 packet in 64 when sampled): hashing every flow's key
+    # cost a Python step per connection per batch (200,000 short connections: 0.2 s).
+    # Not Python's hash(): a key holds a str (its tunnel), whose hash changes from one
+    # process to the next (PYTHONHASHSEED), and fingerprints order the pairs the capture
+    # points' offset is the median of: two runs read two capture points' files with
+    # clock shifts microseconds apart, numbering frames differently (field check 37).
     flow = flows.flow[rows]
     used = distinct(flow)
     keys = flows.keys
-    per_used = np.fromiter((hash(keys[f]) & 0xFFFFFFFFFFFFFFFF for f in used.tolist()),
-                           np.uint64, used.shape[0])
+    per_used = np.fromiter((_key_hash(keys[f]) for f in used.tolist()), np.uint64,
+                           used.shape[0])
     with np.errstate(over="ignore"):
         hashed = (per_used[np.searchsorted(used, flow)] * HASH_MULTIPLIERS[0]
                   + flows.from_lower[rows].astype(np.uint64))
@@ -208,6 +213,17 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
         hashed *= HASH_MULTIPLIERS[8]
         hashed ^= hashed >> np.uint64(29)
     return hashed
+
+
+def _key_hash(key: FlowKey) -> int:
+    """A flow key's hash (uint64), the same in every process: Python hashes ints and
+    tuples of them without PYTHONHASHSEED, so the addresses go in as ints and the tunnel
+    as its CRC (1.9 us a key where hash() of the key took 0.3 us and a blake2b digest of
+    its repr 4.5 us)."""
+    (version, address, port), (other_version, other, other_port), tunnel = key
+    return hash((version, int.from_bytes(address, "big"), port, other_version,
+                 int.from_bytes(other, "big"), other_port,
+                 crc32(tunnel.encode()))) & 0xFFFFFFFFFFFFFFFF
 
 
 def identity_fields(d: DecodedBatch, identity: np.ndarray) -> np.ndarray:

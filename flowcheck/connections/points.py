@@ -366,7 +366,10 @@ class CapturePoints:
                     if there not in shifts:
                         shifts[there] = shifts[here] + step
                         todo.append(there)
-        return {n: shift for n, shift in shifts.items() if shift}
+        # Whole microseconds, as the capture_duplicates message gives them: `editcap -t`
+        # with those seconds, then mergecap, number and time the frames as flowcheck does
+        # (docs/formats.md); a median of an even count is half a microsecond off.
+        return {n: round(shift, 6) for n, shift in shifts.items() if round(shift, 6)}
 
     def known(self) -> list[tuple[int, int, float]]:
         """The known offsets: (file, other file, a packet's time in the other minus its

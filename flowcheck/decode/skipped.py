@@ -62,6 +62,7 @@ class Skipped:
     # and the frame number of the first of each.
     unread: Counter[str] = field(default_factory=Counter)
     unread_first: dict[str, int] = field(default_factory=dict)
+    unread_first_ts: dict[str, float] = field(default_factory=dict)  # that frame's time
     # Which hosts' packets they could carry, and when (decode.unread_hosts).
     unread_spans: Spans = field(default_factory=dict)
 
@@ -78,7 +79,10 @@ class Skipped:
         self.cut_tunnel = self.cut_tunnel or other.cut_tunnel
         self.unread.update(other.unread)
         for name, frame in other.unread_first.items():
-            self.unread_first[name] = min(frame, self.unread_first.get(name, frame))
+            if frame < self.unread_first.get(name, frame + 1):
+                self.unread_first[name] = frame
+                if name in other.unread_first_ts:
+                    self.unread_first_ts[name] = other.unread_first_ts[name]
         merge_spans(self.unread_spans, other.unread_spans, MAX_KEYS)
 
     def cut_words(self) -> str:
@@ -117,7 +121,10 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
     ts = np.asarray(batch.ts)
     for name, rows in found:
         skipped.unread[name] += int(rows.size)
-        skipped.unread_first[name] = int(batch.frame_numbers(rows).min())
+        numbers = batch.frame_numbers(rows)
+        first = int(np.argmin(numbers))
+        skipped.unread_first[name] = int(numbers[first])
+        skipped.unread_first_ts[name] = float(ts[rows][first])
         spans = (any_spans(name, ts[rows]) if name in ETHER_NAMES else
                  ip_spans(gather, name, rows, layers.version[rows], layers.src[rows],
                           layers.dst[rows], layers.l4[rows], ts[rows]))

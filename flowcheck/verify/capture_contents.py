@@ -73,6 +73,9 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     if not why and not connections:
         why = f" (the sniffer saw none of the job's traffic: {_causes(captures, config)})"
     port = config.ndmp_port
+    # A finding naming an unread encapsulation's first frame has that frame's time
+    # (docs/json.md; field check 37: ts was null beside frames [1]).
+    times = {skipped.unread_first[name]: at for name, at in skipped.unread_first_ts.items()}
     out = []
     for finding in findings:
         if finding.code != "no_control_session":
@@ -84,7 +87,8 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                                fix=f"{fix} {finding.fix}" if fix else finding.fix,
                                severity=Severity.WARNING if unreadable
                                else finding.severity,
-                               frames=sorted({*finding.frames, *frames})))
+                               frames=sorted({*finding.frames, *frames}),
+                               ts=_dated(finding, frames, times)))
         else:
             out.append(replace(
                 finding, message="No NDMP control connection in the capture: it holds no "
@@ -92,8 +96,17 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 f"of the job can be judged{': ' + held if held else ''}{why}.",
                 fix=fix or f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
                 "capture on the media server's interface toward the agent while the job "
-                "starts.", frames=sorted({*finding.frames, *frames})))
+                "starts.", frames=sorted({*finding.frames, *frames}),
+                ts=_dated(finding, frames, times)))
     return out
+
+
+def _dated(finding: Finding, frames: list[int], times: dict[int, float]) -> float | None:
+    """The finding's time; for one without, the time of the first of the frames added
+    that has one (epoch seconds)."""
+    if finding.ts is not None:
+        return finding.ts
+    return next((times[f] for f in sorted(frames) if f in times), None)
 
 
 def _causes(captures: list[CaptureInfo], config: Config) -> str:

@@ -194,10 +194,14 @@ def explain_late_start(finding: Finding, connections: list[Connection], config: 
         f"and SYN-ACK, {'are' if many else 'is'} not in the capture) that "
         f"{'carry' if many else 'carries'} what a job's data connection carries: "
         f"{_listed(transfers)}")
-    frames = [t.conn.first_frame for t in transfers if t.conn.first_frame]
+    named = [t.conn for t in transfers if t.conn.first_frame]
+    frames = [conn.first_frame for conn in named]
+    # Dated by the first of those packets (docs/json.md: a finding with frames has the
+    # time of one of them; field check 37: it was null).
+    ts = min(named, key=attrgetter("first_frame")).ts if named else finding.ts
     if not tied:
         return replace(
-            finding, frames=frames,
+            finding, frames=frames, ts=ts,
             message=f"{finding.message} The capture holds {holds}. If a job was running, "
                     "the capture started after its control connection went quiet (it is "
                     "idle while the data flows); with neither the hosts nor both port "
@@ -212,7 +216,7 @@ def explain_late_start(finding: Finding, connections: list[Connection], config: 
                if config.media_servers or config.remote_agents
                else "each port in its side's configured range")
     return replace(
-        finding, severity=Severity.WARNING, frames=frames,
+        finding, severity=Severity.WARNING, frames=frames, ts=ts,
         message=f"No NDMP control connection in the capture, which started during a "
                 f"job's data transfer: it holds {holds} ({between}), and no connection to "
                 f"the NDMP port {port} at all. A job's control connection is idle while "
