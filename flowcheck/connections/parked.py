@@ -21,6 +21,7 @@ from flowcheck.arrays import compact
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.pre_tap import PreTapPacked
 from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
@@ -74,10 +75,8 @@ class Parked:
     # Endpoint's reordering.WIRE_FIELDS, each (2, flows) (NONE / nan: None).
     wire: dict[str, np.ndarray]
     tap_pending: np.ndarray
-    pre_tap: dict[int, list[tuple]]
-    # The packets new flows keep until the tap decides, as arrays: the flows (sorted
-    # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
-    pre_tap_packed: tuple[np.ndarray, ...] | None = None
+    # The packets the flows keep until the tap decides (flowcheck.connections.pre_tap).
+    pre_tap_packed: PreTapPacked | None = None
     acked_ts: np.ndarray | None = None  # Endpoint.acked_ts (nan: none), (2, flows)
     ack_first: np.ndarray | None = None  # Endpoint.ack_first (NONE: None), (2, flows)
     # What the next pass takes up from the records, per flow, as the records have it:
@@ -115,17 +114,7 @@ class Parked:
     def take_pre_tap(self, i: int) -> list[tuple]:
         """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
         block keeps its own: a pass that hands the flow back leaves it as it was)."""
-        packets = self.pre_tap.get(i)
-        if packets is not None or self.pre_tap_packed is None:
-            return list(packets or [])
-        flows, counts, is_orig, seq, flags, frame, ts = self.pre_tap_packed
-        at = int(np.searchsorted(flows, i))
-        if at == flows.shape[0] or flows[at] != i:
-            return []
-        count = int(counts[at])
-        return list(zip(["orig" if x else "resp" for x in is_orig[:count, at].tolist()],
-                        seq[:count, at].tolist(), flags[:count, at].tolist(),
-                        repeat(b""), frame[:count, at].tolist(), ts[:count, at].tolist()))
+        return [] if self.pre_tap_packed is None else self.pre_tap_packed.packets(i)
 
     def side_base(self, i: int, lower: bool) -> int | None:
         """The base of flow i's side that is the key's lower endpoint (or the other)."""
@@ -186,22 +175,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
     if going_on.size:
         records += update_records(short, going_on)
     order = np.concatenate((new, going_on))
-    pre_tap = {}
-    if short.pre_tap:
-        index = {f: i for i, f in enumerate(order.tolist())}
-        pre_tap = {index[f]: packets for f, packets in short.pre_tap.items() if f in index}
-    packed = None
-    if short.pre_tap_fresh is not None and short.pre_tap_fresh[0].size:
-        fresh, rows = short.pre_tap_fresh
-        position = np.full(short.v, -1, np.int64)
-        position[order] = np.arange(order.shape[0])
-        where = position[fresh]
-        kept = where >= 0
-        by_row = np.argsort(where[kept])
-        rows = rows[:, kept][:, by_row]
-        at = np.maximum(rows, 0)
-        packed = (where[kept][by_row], (rows >= 0).sum(axis=0), short.is_orig[at],
-                  short.seq[at], short.flags[at], short.frame[at], short.ts[at])
+    packed = None if short.pre_tap is None else short.pre_tap.packed(order)
 
     def side(values: np.ndarray) -> np.ndarray:  # (2, v) -> (2, kept): take, not [:, order]
         return values.take(order, axis=1)
@@ -220,7 +194,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   side(short.seq_ahead), side(short.ahead_frame),
                   side(short.ttl), side(short.rst_ttl), short.last_syn[order],
                   {name: side(values) for name, values in short.wire.items()},
-                  short.tap_pending[order], pre_tap, packed, side(short.acked_ts),
+                  short.tap_pending[order], packed, side(short.acked_ts),
                   side(short.ack_first), short.syn_seen[order], short.syn_ts[order],
                   short.established[order], short.rtt[order], short.seen[order])
     _compact_columns(block)
