@@ -7,7 +7,7 @@ the short-connection pass (flowcheck.connections.short) that never carries a pay
 (a refused or empty connection: all 200,000 of bench's short-connections-200k) waits to
 the capture's end, so what it keeps is kept per connection: as arrays here, one
 `PreTapPacked` per Parked block (flowcheck.connections.parked), the block's waiting
-flows' packets end to end in narrow columns (about 23 bytes a packet). Before, a new
+flows' packets end to end in narrow columns (about 19 bytes a packet). Before, a new
 flow's packets were padded to the batch's longest flow in int64 columns and a flow
 continuing across a batch's end kept a list of tuples (about 230 and 750 bytes a
 connection: +116 MB for the CLI over the engine on short-connections-200k).
@@ -30,6 +30,7 @@ from flowcheck.connections.conn import PRE_TAP_CAP
 # 32 bits, its flags 12.
 FIELDS = ("is_orig", "seq", "flags", "frame", "ts")
 DTYPES = (np.bool_, np.uint32, np.uint16, np.int64, np.float64)
+_U32_MAX = 0xFFFFFFFF  # frame numbers kept as uint32 when they fit (PreTapPacked)
 
 
 @dataclass(slots=True)
@@ -119,4 +120,6 @@ class WaitingPackets:
         # Flow by flow, each one's slots in order (the transposes).
         flat = {name: self.columns[name][:most].take(of, axis=1).T[valid.T]
                 for name in FIELDS}
+        if flat["frame"].shape[0] and int(flat["frame"].max()) <= _U32_MAX:
+            flat["frame"] = flat["frame"].astype(np.uint32)  # a file's first 4G frames
         return PreTapPacked(flows, starts, **flat)
