@@ -208,11 +208,28 @@ def _compact_columns(block: Parked) -> None:
     to the capture's end; 39 full int64 columns were ~620 bytes per connection."""
     for name in _COLUMNS:
         if (values := getattr(block, name)) is not None:
-            setattr(block, name, compact(values))
+            setattr(block, name, _narrow(compact(values)))
     for columns in (block.zero, block.wire):
         for name, values in columns.items():
-            columns[name] = compact(values)
+            columns[name] = _narrow(compact(values))
     _share_equal_columns(block)
+
+
+_NARROW = tuple(np.iinfo(dtype) for dtype in (np.int8, np.int16, np.int32))
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """An int64 column whose values all fit a narrower signed integer type as that type
+    (frame numbers, counts, windows, letter bits: none holds NONE): its items and what
+    it gives the pass's int64 arrays (short_resume) are the same numbers. Read through
+    `.item`, `take` and indexing only, never computed with in place."""
+    if values.dtype != np.int64 or not values.size or not values.flags.c_contiguous:
+        return values  # compacted (broadcast) columns are not contiguous: already small
+    low, high = int(values.min()), int(values.max())
+    for info in _NARROW:
+        if info.min <= low and high <= info.max:
+            return values.astype(info.dtype)
+    return values
 
 
 # Columns that often hold what another does for every flow of a block (a side whose
