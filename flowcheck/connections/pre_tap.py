@@ -11,7 +11,7 @@ flows' packets end to end in narrow columns (about 19 bytes a packet). Before, a
 flow's packets were padded to the batch's longest flow in int64 columns and a flow
 continuing across a batch's end kept a list of tuples (about 230 and 750 bytes a
 connection): `connections --format json` peaked 136 MB above the engine on
-short-connections-200k, 38 MB now (bench/README.md, 2026-12-03 branch sshort).
+short-connections-200k, 42 MB now (bench/README.md, 2026-12-03 branch sshort).
 
 `WaitingPackets` is one pass's: the continuing flows' kept packets (taken from their
 blocks, `load`), this batch's added (`add`), the whole made into the pass's block's
