@@ -9,8 +9,10 @@ their connection counts is what one connection
 costs: 2,590 bytes at 38c104d, after two days of per-side fields (every Connection
 37 slots and two empty lists more, 39 full int64 columns of parked state), 1,980 once the
 rarely set fields are made only when set (flowcheck.model.rare_fields) and parked
-columns of one value kept as that value (flowcheck.arrays.compact). The bound leaves
-room for a few more fields, not for that growth again.
+columns of one value kept as that value (flowcheck.arrays.compact); 2,120 at 78402fd,
+1,860 once a batch's flow keys share their endpoint tuples and the parked columns equal
+to another or fitting a narrower integer type are kept as that array or type (branch
+sshort). The bound leaves room for a few more fields, not for that growth again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from flowcheck.connections import ConnectionTracker, track_connections
 from flowcheck.model import Connection
 
 CHUNK = 1 << 17  # 128 KiB: many batches, each one's work small beside what is kept
-BOUND = 2300  # bytes per connection (1,980 measured after issue 7's fix, 2,590 before)
+BOUND = 2000  # bytes per connection (1,860 measured; 2,120 at 78402fd, 2,590 before that)
 
 
 def short_connections(path: Path, count: int) -> Path:

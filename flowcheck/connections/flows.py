@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -162,17 +163,25 @@ def numbered_flows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
     keys: list[FlowKey]
     if rows.shape[1] <= 3:
         lows, highs = rows[firsts, 0].tolist(), rows[firsts, 1].tolist()
+        # One endpoint tuple per distinct endpoint of the batch, shared by its flows'
+        # keys: a server's endpoint is in every one of its connections' keys, and the
+        # parked short connections' keys are kept to the capture's end (a tuple and a
+        # port number less per key: ~90 bytes per short connection).
+        ends = dict.fromkeys(lows)
+        ends.update(dict.fromkeys(highs))
         addresses: dict[int, bytes] = {}
-        for value in lows + highs:
-            if value >> 16 not in addresses:
-                addresses[value >> 16] = (value >> 16).to_bytes(4, "big")
+        for value in ends:
+            address = addresses.get(value >> 16)
+            if address is None:
+                address = addresses[value >> 16] = (value >> 16).to_bytes(4, "big")
+            ends[value] = (4, address, value & 0xFFFF)
+        end = ends.__getitem__
         if tunnels is None:
-            keys = [((4, addresses[lo >> 16], lo & 0xFFFF), (4, addresses[hi >> 16], hi & 0xFFFF),
-                     "") for lo, hi in zip(lows, highs, strict=True)]
+            keys = list(zip(map(end, lows), map(end, highs), repeat("")))
         else:
             names = decoded.tunnels
-            keys = [((4, addresses[lo >> 16], lo & 0xFFFF), (4, addresses[hi >> 16], hi & 0xFFFF),
-                     names[t]) for lo, hi, t in zip(lows, highs, tunnels, strict=True)]
+            keys = list(zip(map(end, lows), map(end, highs), map(names.__getitem__, tunnels),
+                            strict=True))
     else:
         keys = []
         for n, row in enumerate(rows[firsts].tolist()):

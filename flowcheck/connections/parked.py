@@ -21,6 +21,7 @@ from flowcheck.arrays import compact
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.pre_tap import PreTapPacked
 from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
@@ -74,10 +75,8 @@ class Parked:
     # Endpoint's reordering.WIRE_FIELDS, each (2, flows) (NONE / nan: None).
     wire: dict[str, np.ndarray]
     tap_pending: np.ndarray
-    pre_tap: dict[int, list[tuple]]
-    # The packets new flows keep until the tap decides, as arrays: the flows (sorted
-    # rows of this block), and per flow (column) up to PRE_TAP_CAP packets' fields.
-    pre_tap_packed: tuple[np.ndarray, ...] | None = None
+    # The packets the flows keep until the tap decides (flowcheck.connections.pre_tap).
+    pre_tap_packed: PreTapPacked | None = None
     acked_ts: np.ndarray | None = None  # Endpoint.acked_ts (nan: none), (2, flows)
     ack_first: np.ndarray | None = None  # Endpoint.ack_first (NONE: None), (2, flows)
     # What the next pass takes up from the records, per flow, as the records have it:
@@ -115,17 +114,7 @@ class Parked:
     def take_pre_tap(self, i: int) -> list[tuple]:
         """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
         block keeps its own: a pass that hands the flow back leaves it as it was)."""
-        packets = self.pre_tap.get(i)
-        if packets is not None or self.pre_tap_packed is None:
-            return list(packets or [])
-        flows, counts, is_orig, seq, flags, frame, ts = self.pre_tap_packed
-        at = int(np.searchsorted(flows, i))
-        if at == flows.shape[0] or flows[at] != i:
-            return []
-        count = int(counts[at])
-        return list(zip(["orig" if x else "resp" for x in is_orig[:count, at].tolist()],
-                        seq[:count, at].tolist(), flags[:count, at].tolist(),
-                        repeat(b""), frame[:count, at].tolist(), ts[:count, at].tolist()))
+        return [] if self.pre_tap_packed is None else self.pre_tap_packed.packets(i)
 
     def side_base(self, i: int, lower: bool) -> int | None:
         """The base of flow i's side that is the key's lower endpoint (or the other)."""
@@ -186,22 +175,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
     if going_on.size:
         records += update_records(short, going_on)
     order = np.concatenate((new, going_on))
-    pre_tap = {}
-    if short.pre_tap:
-        index = {f: i for i, f in enumerate(order.tolist())}
-        pre_tap = {index[f]: packets for f, packets in short.pre_tap.items() if f in index}
-    packed = None
-    if short.pre_tap_fresh is not None and short.pre_tap_fresh[0].size:
-        fresh, rows = short.pre_tap_fresh
-        position = np.full(short.v, -1, np.int64)
-        position[order] = np.arange(order.shape[0])
-        where = position[fresh]
-        kept = where >= 0
-        by_row = np.argsort(where[kept])
-        rows = rows[:, kept][:, by_row]
-        at = np.maximum(rows, 0)
-        packed = (where[kept][by_row], (rows >= 0).sum(axis=0), short.is_orig[at],
-                  short.seq[at], short.flags[at], short.frame[at], short.ts[at])
+    packed = None if short.pre_tap is None else short.pre_tap.packed(order)
 
     def side(values: np.ndarray) -> np.ndarray:  # (2, v) -> (2, kept): take, not [:, order]
         return values.take(order, axis=1)
@@ -220,7 +194,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   side(short.seq_ahead), side(short.ahead_frame),
                   side(short.ttl), side(short.rst_ttl), short.last_syn[order],
                   {name: side(values) for name, values in short.wire.items()},
-                  short.tap_pending[order], pre_tap, packed, side(short.acked_ts),
+                  short.tap_pending[order], packed, side(short.acked_ts),
                   side(short.ack_first), short.syn_seen[order], short.syn_ts[order],
                   short.established[order], short.rtt[order], short.seen[order])
     _compact_columns(block)
@@ -234,10 +208,53 @@ def _compact_columns(block: Parked) -> None:
     to the capture's end; 39 full int64 columns were ~620 bytes per connection."""
     for name in _COLUMNS:
         if (values := getattr(block, name)) is not None:
-            setattr(block, name, compact(values))
+            setattr(block, name, _narrow(compact(values)))
     for columns in (block.zero, block.wire):
         for name, values in columns.items():
-            columns[name] = compact(values)
+            columns[name] = _narrow(compact(values))
+    _share_equal_columns(block)
+
+
+_NARROW = tuple(np.iinfo(dtype) for dtype in (np.int8, np.int16, np.int32))
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """An int64 column whose values all fit a narrower signed integer type as that type
+    (frame numbers, counts, windows, letter bits: none holds NONE): its items and what
+    it gives the pass's int64 arrays (short_resume) are the same numbers. Read through
+    `.item`, `take` and indexing only, never computed with in place."""
+    if values.dtype != np.int64 or not values.size or not values.flags.c_contiguous:
+        return values  # compacted (broadcast) columns are not contiguous: already small
+    low, high = int(values.min()), int(values.max())
+    for info in _NARROW:
+        if info.min <= low and high <= info.max:
+            return values.astype(info.dtype)
+    return values
+
+
+# Columns that often hold what another does for every flow of a block (a side whose
+# sequence never wrapped: last_u is last_raw; every ACK the highest: ack_last is
+# acked; ...), each with the one it is compared with, that one settled first.
+_SAME_AS = (("acked", "max_end"), ("ack_last", "acked"), ("ack_first", "acked"),
+            ("last_u", "last_raw"), ("unseen_top", "unseen_last"), ("isn", "base"),
+            ("syn_ts", "last_syn_ts"))
+
+
+def _share_equal_columns(block: Parked) -> None:
+    """A column equal, bit for bit, to the one _SAME_AS names as that same array, made
+    read only (nothing writes a block's columns; Parked.__deepcopy__ shares read-only
+    ones): in bench's short-connections three full int64 columns of the ~20 left after
+    compaction, about 60 bytes per connection kept to the capture's end."""
+    for name, other in _SAME_AS:
+        values, same = getattr(block, name), getattr(block, other)
+        if (values is None or same is None or values is same
+                or values.shape != same.shape or values.dtype != same.dtype
+                or not values.flags.c_contiguous or not same.flags.c_contiguous):
+            continue  # compacted (broadcast) columns are not contiguous: already small
+        bits = f"u{values.itemsize}"
+        if np.array_equal(values.view(bits), same.view(bits)):
+            same.flags.writeable = False
+            setattr(block, name, same)
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(Parked))

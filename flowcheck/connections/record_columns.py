@@ -33,8 +33,19 @@ def address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
     return names[inverse.reshape(-1)].tolist()
 
 
+def with_none(values: np.ndarray, missing: np.ndarray) -> list:
+    """values.tolist() with None where `missing` (bool, values' shape): converted and
+    replaced in C (an object array), not by a Python step per value."""
+    if not missing.any():
+        return values.tolist()
+    out = values.astype(object)
+    out[missing] = None
+    return out.tolist()
+
+
 def optional(values: np.ndarray) -> list[float | None]:
-    return [None if x != x else x for x in values.tolist()]
+    """Floats as a list, nan as None."""
+    return with_none(values, np.isnan(values))
 
 
 def optional_item(value: float) -> float | None:
@@ -48,9 +59,7 @@ def ttl_item(value: int) -> int | None:
 
 def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
     """(orig, resp) TTLs per flow from a (2, flows) int16 array (-1: None)."""
-    if (ttl >= 0).all():
-        return ttl[0].tolist(), ttl[1].tolist()
-    return ([ttl_item(x) for x in ttl[0].tolist()], [ttl_item(x) for x in ttl[1].tolist()])
+    return with_none(ttl[0], ttl[0] < 0), with_none(ttl[1], ttl[1] < 0)
 
 
 def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:

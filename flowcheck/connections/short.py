@@ -34,6 +34,7 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.pre_tap import WaitingPackets
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE
 from flowcheck.connections.reordering import empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
@@ -145,7 +146,8 @@ class ShortPass:
         bad = np.zeros(v, bool)
         seen = np.zeros(v, np.int64)  # history letter bits so far
         tap_pending = np.zeros(v, bool)
-        pre_tap: dict[int, list[tuple]] = {}
+        # The packets of the flows waiting for the tap (a tap only; connections.pre_tap).
+        pre_tap = WaitingPackets(v) if tap is not None else None
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
         # The continuing flows' sides as they were parked (short_resume.resume), or None.
         self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (
@@ -356,7 +358,6 @@ class ShortPass:
         self.syn_ts, self.last_syn, self.established, self.rtt = (
             syn_ts, last_syn, established, rtt)
         self.tap_pending, self.pre_tap = tap_pending, pre_tap
-        self.pre_tap_fresh: tuple[np.ndarray, np.ndarray] | None = None
         if tap is not None:
             self._ask_tap(d, buf, tap, bad)
         self.bad = bad
@@ -383,24 +384,12 @@ class ShortPass:
         self.tap_pending[flows_hit] = False
         waiting = np.flatnonzero(pending & (firsts < 0))
         self.tap_pending[waiting] = True
-        # New flows' waiting packets stay arrays (most never need them: lists are made
-        # if a later packet comes, Parked.take_pre_tap); continuing flows' extend lists.
-        fresh = waiting[~self.continuing[waiting]]
-        steps = min(PRE_TAP_CAP, len(self.active))
-        packed = np.full((steps, fresh.shape[0]), -1, np.int64)
-        for k in range(steps):
-            present = fresh < self.active[k]
-            packed[k, present] = self.offsets[k] + fresh[present]
-        self.pre_tap_fresh = (fresh, packed)
-        for f in waiting[self.continuing[waiting]].tolist():
-            packets = self.pre_tap.get(f, [])
-            for k in range(len(self.active)):
-                if f >= self.active[k] or len(packets) >= PRE_TAP_CAP:
-                    break
-                at = int(self.offsets[k]) + f
-                packets.append(("orig" if self.is_orig[at] else "resp", self.seq.item(at),
-                                self.flags.item(at), b"", self.frame.item(at),
-                                self.ts.item(at)))
-            self.pre_tap[f] = packets
-        for f in flows_hit.tolist():
-            self.pre_tap.pop(f, None)
+        # Kept column-wise, new and continuing flows alike (connections.pre_tap): most
+        # never need them; a later packet makes them a list (Parked.take_pre_tap).
+        assert self.pre_tap is not None
+        self.pre_tap.clear(flows_hit)
+        steps = min(PRE_TAP_CAP, len(self.active))  # a packet per step at most
+        self.pre_tap.add(waiting, [np.where(waiting < self.active[k], self.offsets[k] + waiting,
+                                            -1) for k in range(steps)],
+                         {"is_orig": self.is_orig, "seq": self.seq, "flags": self.flags,
+                          "frame": self.frame, "ts": self.ts})

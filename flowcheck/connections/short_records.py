@@ -42,6 +42,7 @@ from flowcheck.model import Connection
 # imported, even for typing: short imports parked, which imports this module).
 ShortPass = Any
 
+_ONE = 1  # for `map(_ONE.__lt__, counts)`: count > 1, C-level
 # Whether a value is not None, for `map` (C-level loops over a part's continuing records).
 _is_not_none = partial(is_not, None)
 
@@ -286,17 +287,14 @@ def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connectio
     if not any(col.synack_frames):  # the batch brought no SYN-ACK: nothing new
         return
     acked = short.acked_frame[1, flows]
-    for i in compress(range(len(records)), map(_resent, map(attrgetter("synack_frames"),
-                                                             records))):
+    # More than one SYN-ACK: one may have come after the handshake's ACK (C-level
+    # filter: a Python step per record was most of this function's cost).
+    for i in compress(range(len(records)), map(_ONE.__lt__, map(len, map(
+            attrgetter("synack_frames"), records)))):
         r, frame = records[i], acked.item(i)
         if (r.established and not r.ack_frame and frame > 0
                 and any(f > frame for f in r.synack_frames)):
             r.ack_frame = frame
-
-
-def _resent(frames: list[int]) -> bool:
-    """More than one SYN-ACK (frames): one may have come after the handshake's ACK."""
-    return len(frames) > 1
 
 
 def _add_first_rsts(records: list[Connection],

@@ -6,8 +6,8 @@ brings more of its packets and the pass takes it again (many do when a read chun
 short connections is tracked in parts: about 1,500 per part's end in bench's
 short-connections), its state is loaded into the pass's arrays here, column by column
 for each block the continuing flows come from: a few numpy calls per block and array,
-whatever the number of flows, no Python per connection (but the tap's waiting packets,
-kept per connection).
+whatever the number of flows, no Python per connection (the tap's waiting packets
+too: flowcheck.connections.pre_tap).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from operator import itemgetter
 import numpy as np
 
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.pre_tap import WaitingPackets
 
 # Parked's per-side arrays, each (2, flows), that the pass keeps as (2v,) arrays (row 0,
 # the originator's, first): the names the pass gives `resume`'s `sides`.
@@ -38,7 +39,7 @@ FLOW_FIELDS = ("orig_is_lower", "last_syn_ts", "tap_pending", "syn_seen", "syn_t
 def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
            sides: dict[str, np.ndarray], zero: dict[str, np.ndarray],
            wire: dict[str, np.ndarray], flows: dict[str, np.ndarray],
-           pre_tap: dict[int, list[tuple]]) -> dict[str, np.ndarray]:
+           pre_tap: WaitingPackets | None) -> dict[str, np.ndarray]:
     """Load the continuing flows' state into a pass's arrays.
 
     going: the pass's continuing flows (indices < v); entries: for each, its parked
@@ -46,7 +47,7 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
     originator at f, its responder at f + v); zero, wire: the pass's zero-window and
     reordering columns (2v,) by Parked.zero's and Parked.wire's names; flows:
     FLOW_FIELDS' arrays of the pass, each (v,); pre_tap: the pass's waiting packets
-    per flow, given those of the continuing flows still waiting for the tap.
+    (None without a tap), given those of the continuing flows still waiting for it.
 
     Returns BEFORE_FIELDS' sides as parked, each (2, v), and BEFORE_FLOW_FIELDS' flows,
     each (v,) (a new flow's columns as the pass starts them): what the records already
@@ -74,8 +75,8 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             values[both] = block.wire[name].take(of, axis=1).reshape(-1)
         for name, values in flows.items():
             values[at] = getattr(block, name)[of]
-        waiting = np.flatnonzero(block.tap_pending[of])
-        for f, i in zip(at[waiting].tolist(), of[waiting].tolist(), strict=True):
-            pre_tap[f] = block.take_pre_tap(i)
+        if pre_tap is not None:
+            waiting = block.tap_pending[of]
+            pre_tap.load(at[waiting], block.pre_tap_packed, of[waiting])
     return {**{name: sides[name].reshape(2, v).copy() for name in BEFORE_FIELDS},
             **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS}}

@@ -1,0 +1,99 @@
+"""Memory per connection of what short connections keep for the tap (issue 7).
+
+Nothing is timed. With a tap (the CLI's: is this payload NDMP?), a connection keeps its
+first packets until its first payload decides (ConnState.pre_tap), so a connection that
+never carries one (bench's short-connections: 200,000 handshakes and FINs) keeps them
+to the capture's end. Captures of N such connections are tracked in small read chunks,
+with a tap and without, and python's allocation tracer gives what the tracker holds when
+it begins to finish: the difference per connection (slope between 2,000 and 6,000
+connections, so fixed costs cancel) is what waiting for the tap costs. It was 1,200
+bytes (a new flow's packets in int64 columns, and a flow continuing across a batch's end,
+as most here, as a list of tuples); kept column-wise, narrow and end to end
+(flowcheck.connections.pre_tap): 260 (a continuing flow's earlier block keeps its copy).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from test_connections_states import pkt
+from test_connections_util import ACK, FIN, SYN
+from test_connections_util import write_pcap as write
+
+from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.model import Connection
+
+CHUNK = 1 << 17  # 128 KiB: many batches, connections continuing across their ends
+BOUND = 400  # bytes per connection waiting for the tap (260 now, 1,200 before)
+
+
+class NullSink:
+    """A segment sink that takes nothing (the tap never wants these connections)."""
+
+    def segment(self, *args: object, **kwargs: object) -> bool:
+        return False
+
+    def close(self, uid: str) -> None:
+        pass
+
+
+SERVER = 5001  # not NDMP's port: the short-connection pass takes these connections
+GROUP = 500  # connections open at once: most continue across a read chunk's end
+
+
+def empty_connections(path: Path, count: int) -> Path:
+    """count connections without payload (handshake, both FINs, the last ACK), client
+    ports 20000 upward, GROUP at a time, packet by packet (each group's first packets,
+    then their second ones, ...)."""
+    packets = []
+    for first in range(0, count, GROUP):
+        lanes = [[pkt(True, SYN, 100, mport=port, aport=SERVER),
+                  pkt(False, SYN | ACK, 900, 101, mport=port, aport=SERVER),
+                  pkt(True, ACK, 101, 901, mport=port, aport=SERVER),
+                  pkt(True, FIN | ACK, 101, 901, mport=port, aport=SERVER),
+                  pkt(False, FIN | ACK, 901, 102, mport=port, aport=SERVER),
+                  pkt(True, ACK, 102, 902, mport=port, aport=SERVER)]
+                 for port in range(20000 + first, 20000 + min(count, first + GROUP))]
+        for step in range(6):
+            packets += [lane[step] for lane in lanes]
+    return write(path, 1, packets)
+
+
+def held_at_finish(path: Path, count: int, tapped: bool,
+                   monkeypatch: pytest.MonkeyPatch) -> int:
+    """The bytes allocated and still held when the tracker begins to finish."""
+    held = []
+    finish = ConnectionTracker.finish
+
+    def measured(tracker: ConnectionTracker) -> list[Connection]:
+        held.append(tracemalloc.get_traced_memory()[0])
+        return finish(tracker)
+
+    monkeypatch.setattr(ConnectionTracker, "finish", measured)
+    options = {"sink": NullSink(), "tap": lambda payload: False} if tapped else {}
+    tracemalloc.start()
+    try:
+        connections = track_connections([str(path)], chunk_size=CHUNK,
+                                        **options).connections  # type: ignore[arg-type]
+    finally:
+        tracemalloc.stop()
+    assert len(connections) == count
+    assert {c.history for c in connections} == {"ShAFf"}
+    return held[0]
+
+
+def test_waiting_for_the_tap_costs_little_memory(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a tap adds to the tracker's hold, per connection that never decides it,
+    stays under BOUND: its few packets, not padded columns or lists of tuples."""
+    few, many = 2_000, 6_000
+    paths = {count: empty_connections(tmp_path / f"{count}.pcap", count)
+             for count in (few, many)}
+    slope = {}
+    for tapped in (False, True):
+        low = held_at_finish(paths[few], few, tapped, monkeypatch)
+        high = held_at_finish(paths[many], many, tapped, monkeypatch)
+        slope[tapped] = (high - low) / (many - few)
+    assert slope[True] - slope[False] < BOUND, slope
