@@ -25,7 +25,7 @@ Endpoint = tuple[int, bytes, int]
 FlowKey = tuple[Endpoint, Endpoint, str]
 
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
-PEEL_PREFIX = 64  # packets whose distinct 4-tuples tell a batch has more than PEEL_MAX
+PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
 
 
 @dataclass(slots=True)
@@ -98,9 +98,9 @@ def _peel(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     same = hashed == hashed[0]
     if same.all():  # one direction of one connection only
         return np.zeros(1, np.int64), np.zeros(n, np.int64)
-    # Many flows show in the first packets already (a batch of 48 concurrent connections):
-    # then peeling would make PEEL_MAX passes over the batch for nothing (issue 7).
-    if len(set(hashed[:PEEL_PREFIX].tolist())) > PEEL_MAX:
+    # A sample spread over the batch tells whether it has more than PEEL_MAX flows (48
+    # concurrent connections: peeling made PEEL_MAX passes for nothing, issue 7).
+    if len(set(hashed[::max(1, n // PEEL_SAMPLE)].tolist())) > PEEL_MAX:
         return None
     inverse = np.empty(n, np.int64)
     firsts: list[int] = []
