@@ -26,6 +26,7 @@ Endpoint = tuple[int, bytes, int]
 FlowKey = tuple[Endpoint, Endpoint, str]
 
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
+PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
 
 
 @dataclass(slots=True)
@@ -98,6 +99,10 @@ def _peel(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     same = hashed == hashed[0]
     if same.all():  # one direction of one connection only
         return np.zeros(1, np.int64), np.zeros(n, np.int64)
+    # A sample spread over the batch tells whether it has more than PEEL_MAX flows (48
+    # concurrent connections: peeling made PEEL_MAX passes for nothing, issue 7).
+    if len(set(hashed[::max(1, n // PEEL_SAMPLE)].tolist())) > PEEL_MAX:
+        return None
     inverse = np.empty(n, np.int64)
     firsts: list[int] = []
     positions = np.arange(n)
@@ -113,6 +118,28 @@ def _peel(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return np.array(firsts, np.int64), inverse
 
 
+def _sorted_unique(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct value's first packet, inverse) of a batch's hashes, as
+    np.unique(return_index, return_inverse) but for the groups' order (the caller numbers
+    them by first appearance), hashes equal in all but their low bits taken as one (the
+    caller's exact comparison of every row with its group's first then sends the batch
+    to the exact path). One sort of values: each hash's low bits replaced by its
+    position, so equal hashes come out adjacent, their positions ascending (np.unique's
+    stable argsort of the hashes cost twice as much: 2.5 against 1.3 M instructions for
+    8,300 packets of 100 flows)."""
+    n = hashed.shape[0]
+    bits = np.uint64(max(1, (n - 1).bit_length()))
+    ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
+    top = ordered >> bits
+    position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(top[1:], top[:-1], out=new[1:])
+    inverse = np.empty(n, np.int64)
+    inverse[position] = new.cumsum() - 1
+    return position[new], inverse
+
+
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of each distinct row's first packet, inverse), exact."""
     with np.errstate(over="ignore"):
@@ -125,7 +152,7 @@ def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if peeled is not None:
         first, inverse = peeled
     else:
-        _, first, inverse = np.unique(hashed, return_index=True, return_inverse=True)
+        first, inverse = _sorted_unique(hashed)
     if all(np.array_equal(rows[:, column], rows[first, column][inverse])
            for column in range(rows.shape[1])):
         return first, inverse

@@ -52,7 +52,10 @@ class DirectionRows:
         copy (a copy changes nothing, as in update_packet); segment: each row's side."""
         n = seq.shape[0]
         at = np.arange(n)
-        first = starts[segment]
+        # Per-side values expanded to the side's rows by np.repeat (the rows come grouped
+        # by side): a quarter of a gather's instructions (`x[segment]`, issue 7).
+        sizes = group_sizes(starts, n)
+        first = np.repeat(starts, sizes)
         lasts = group_ends(starts, n)
         events = (flags & (SYN | FIN | RST)) != 0
         plain = not events.any()
@@ -70,19 +73,21 @@ class DirectionRows:
         previous[1:] = end[:-1]
         previous[starts] = ref
         total = _s32(end - previous).cumsum()
-        u = total - (total[starts] - _s32(end[starts] - ref))[segment] + ref[segment]
+        u = total + np.repeat(ref - (total[starts] - _s32(end[starts] - ref)), sizes)
         if plain:
             base = np.where(known0, ref, u[starts] - 1)
-            known = known0[segment] | (at != first)
+            known = np.repeat(known0, sizes) | (at != first)
+            base_rows = np.repeat(base, sizes)
         else:
             moves = (flags & RST) == 0
             base = np.where(known0, ref, np.minimum.reduceat(u, starts) - 1)
-            u = np.where(moves, u, base[segment])
-            known = known0[segment] | (_previous(moves, at) >= first)
+            base_rows = np.repeat(base, sizes)
+            u = np.where(moves, u, base_rows)
+            known = np.repeat(known0, sizes) | (_previous(moves, at) >= first)
         shifted = np.empty_like(u)
         shifted[1:] = u[:-1]
         shifted[starts] = base
-        before = _segmented_max(shifted, segment, base[segment])
+        before = _segmented_max(shifted, segment, base_rows)
         rises = u > before
         ns_before = np.where(known, before & M32, NONE)
         # The ACK state: the previous packet's window, the previous ACK number.
@@ -94,9 +99,9 @@ class DirectionRows:
         else:
             at_sent, at_ack = _previous(sent, at), _previous(is_ack, at)
             prev_win = np.where(at_sent >= first, window[np.maximum(at_sent, 0)],
-                                init["window_last"][segment])
+                                np.repeat(init["window_last"], sizes))
             prev_ack = np.where(at_ack >= first, ack[np.maximum(at_ack, 0)],
-                                init["ack_sent"][segment])
+                                np.repeat(init["ack_sent"], sizes))
         changed = is_ack & (ack != prev_ack)
         # Duplicate ACKs: the rest of the test only on the ACKs without payload.
         pure = np.flatnonzero(is_ack & (plen == 0))
