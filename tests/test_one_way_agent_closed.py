@@ -1,0 +1,37 @@
+"""A job whose agent died mid-transfer, captured one way (field check 38): tcpdump -Q in
+on the media server holds only the agent's packets, the direction its halts travel.
+
+Its reply to DATA_START_BACKUP, data, then its FINs and no NOTIFY_DATA_HALTED: the agent
+ended the session while the job ran (control_closed), as the whole capture of the same
+fault reads; it passed (step 5 ok on the data's bytes, the job's start request unseen).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASE = ROOT / "captures" / "field38-matrix" / "agent-killed-one-direction-in"
+
+
+def analyze(stem: Path) -> dict:
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                             str(stem.with_suffix(".toml")), "--format", "json",
+                             str(stem.with_suffix(".pcap"))],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode in (0, 1, 5), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_agent_killed_one_direction_in_fails_control_closed() -> None:
+    report = analyze(CASE)
+    assert report["verdict"] == "fail"
+    closed = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert len(closed) == 1
+    assert "10.77.0.2" in closed[0]["message"]  # the agent closed it
+    assert "only" in closed[0]["message"]  # says the capture holds one direction
+    assert "agent" in closed[0]["fix"]
+    assert {f["code"] for f in report["findings"]} >= {"capture_one_direction"}
