@@ -35,3 +35,15 @@ def test_agent_killed_one_direction_in_fails_control_closed() -> None:
     assert "only" in closed[0]["message"]  # says the capture holds one direction
     assert "agent" in closed[0]["fix"]
     assert {f["code"] for f in report["findings"]} >= {"capture_one_direction"}
+
+
+def test_agent_killed_snap96_fails_control_closed() -> None:
+    """The snap length cut the bodies only (every header kept, both directions, no byte
+    missed): the agent's FIN after DATA_START_BACKUP with no NOTIFY_DATA_HALTED header
+    is the same evidence as in a whole capture; it passed."""
+    report = analyze(CASE.with_name("agent-killed-snap96-two-points"))
+    assert report["verdict"] == "fail"
+    closed = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert len(closed) == 1
+    assert "10.77.1.2" in closed[0]["message"]
+    assert "snap length" in closed[0]["message"]

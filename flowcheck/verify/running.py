@@ -35,6 +35,7 @@ from flowcheck.verify.reset_answer import (
 )
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.silent_sender import silent_sender, silent_words
+from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -152,7 +153,8 @@ def _check_running(ctx: Context, session: Session) -> None:
     # too, as open_transfer reads it: not still running.
     ended = halt is not None or halted_since(ctx, session, starts[-1])
     closable = (halt is None and bool(control.fin_frames)
-                and stream_whole(ctx, session, stream)
+                and (stream_whole(ctx, session, stream)
+                     or headers_whole(ctx, session, stream))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
@@ -270,7 +272,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             + f" (FIN, frame {fin}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
-            + (one_way_words(control, start) if one_way else "")
+            + (one_way_words(control, start) if one_way else
+               SNAPPED_WORDS if headers_whole(ctx, session, stream) else "")
             + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
     if reset is not None:
