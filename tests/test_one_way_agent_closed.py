@@ -47,3 +47,16 @@ def test_agent_killed_snap96_fails_control_closed() -> None:
     assert len(closed) == 1
     assert "10.77.1.2" in closed[0]["message"]
     assert "snap length" in closed[0]["message"]
+
+
+def test_restore_cut_media_side_only_is_inconclusive() -> None:
+    """The media server's packets only: it closed the control connection after
+    DATA_START_RECOVER with no DATA_STOP, DATA_ABORT or CONNECT_CLOSE (the job did not
+    end as a job does); why (the agent's reset) is in the direction the capture lacks:
+    step 5 unknown, inconclusive, not a pass and not a failure blamed on the media server."""
+    report = analyze(CASE.with_name("restore-agent-killed-one-direction-out"))
+    assert report["verdict"] == "inconclusive"
+    step5 = next(s for s in report["sessions"][0]["steps"] if s["step"] == 5)
+    assert step5["status"] == "unknown"
+    assert "DATA_STOP" in step5["detail"]
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
