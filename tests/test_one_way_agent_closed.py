@@ -60,3 +60,16 @@ def test_restore_cut_media_side_only_is_inconclusive() -> None:
     assert step5["status"] == "unknown"
     assert "DATA_STOP" in step5["detail"]
     assert not [f for f in report["findings"] if f["severity"] == "error"]
+
+
+def test_callback_dropped_by_agent_egress_fix_names_agent() -> None:
+    """No callback SYN in a capture on the media server's segment (equal TTLs): the
+    media server's firewall sees packets after the capture tap, so it cannot be the only
+    place named; the agent's outbound rules and the devices between come first (it said
+    'inbound on the media server' alone)."""
+    report = analyze(CASE.with_name("callback-dropped-agent-egress"))
+    assert report["verdict"] == "fail"
+    missing = [f for f in report["findings"] if f["code"] == "step_missing"]
+    assert len(missing) == 1
+    assert "outbound on the agent" in missing[0]["fix"]
+    assert "between them" in missing[0]["fix"]
