@@ -1,9 +1,11 @@
-"""A job whose agent died mid-transfer, captured one way (field check 38): tcpdump -Q in
-on the media server holds only the agent's packets, the direction its halts travel.
+"""Field check 38's randomized lab matrix (captures/field38-matrix): cases where the
+injected fault is the expected answer and flowcheck gave a confident wrong one.
 
-Its reply to DATA_START_BACKUP, data, then its FINs and no NOTIFY_DATA_HALTED: the agent
-ended the session while the job ran (control_closed), as the whole capture of the same
-fault reads; it passed (step 5 ok on the data's bytes, the job's start request unseen).
+An agent killed mid-transfer, captured one way (-Q in on the media server: the agent's
+packets, the direction its halts travel) or with -s 96 (every header kept): control_closed,
+it passed. The same killed in a restore, captured -Q out (the media server's packets
+only): inconclusive, it passed. A callback dropped by the agent's own output chain: the
+fix names the agent first, it named the media server's inbound rules alone.
 """
 
 from __future__ import annotations
