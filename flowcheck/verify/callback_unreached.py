@@ -56,3 +56,21 @@ def stopped_at_callback(session: Session, control: Connection) -> bool:
     connection closed or reset in the capture? A capture filter that kept only the NDMP
     port would leave the job going on to announce one."""
     return not session.announced and bool(control.fin_frames or control.rst_frames)
+
+
+def unproven_fix(ctx: Context, session: Session) -> str:
+    """The fix for a missing callback in a capture whose point the TTLs do not tell (one
+    network segment, equal TTLs): on either host or between them, an unfiltered capture
+    holds every callback SYN that reached the media server's firewall (a host's tap sees
+    arriving packets before it), so the agent's outbound rules and the devices between
+    come first; the media server's inbound rules stay named for a capture that a filter
+    or its point kept from seeing the SYN (field check 38: an agent whose own output
+    chain dropped its callback SYNs read 'inbound on the media server' alone)."""
+    return (f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
+            f"{ctx.ranges('media')} outbound on the agent and in the forward rules of every "
+            "router or firewall between them, and inbound on the media server: a capture "
+            "taken on either host or between them, unfiltered, holds every callback SYN "
+            "that reached the media server's firewall (a host's packet tap sees arriving "
+            "packets before its firewall), so with none in it the agent's outbound rules or "
+            "a device between dropped them, or the agent never sent them (its log tells); "
+            f"capture on the agent to see its SYNs leave{OTHER_PRODUCT_FIX}.")

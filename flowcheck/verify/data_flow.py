@@ -24,6 +24,7 @@ from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.not_started import not_started_words
+from flowcheck.verify.one_way_end import unfinished_one_way_words
 from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
@@ -85,10 +86,12 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          f"unknown: {unseen_words(ctx, unseen[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
     # The other resources' data may flow after the capture's end (trial 32), and the
-    # transfer still running at its end may end well or not after it (trial 31 D3).
+    # transfer still running at its end may end well or not after it (trial 31 D3); a job
+    # its media server closed without ending it, seen from that side only (field check 38).
     flowing = open_transfer(ctx, session)
     after_end = [w for w in (flowing.words() if flowing else None,
-                             unseen_resources_words(ctx, session, len(open_conns))) if w]
+                             unseen_resources_words(ctx, session, len(open_conns)),
+                             unfinished_one_way_words(ctx, session)) if w]
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
                     else ("ok", ""))
     if sent[key] > 0:

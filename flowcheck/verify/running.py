@@ -22,6 +22,7 @@ from flowcheck.verify.control_stall import control_stall, no_messages, start_uns
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.one_way_start import one_way_words, started_one_way
 from flowcheck.verify.open_transfer import polled_halted, report_open_transfer
 from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
 from flowcheck.verify.replies import HALTS
@@ -34,6 +35,7 @@ from flowcheck.verify.reset_answer import (
 )
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.silent_sender import silent_sender, silent_words
+from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -122,6 +124,10 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     starts = job_starts(ctx, session, stream)
     stall = control_stall(control, closing=True)
+    seen = started_one_way(stream, control) if not starts and stall is None else None
+    if seen is not None:  # the start request unseen, the agent's side shows the close
+        _closed(ctx, session, stream, control, seen, 1, one_way=True)
+        return
     if not starts and not start_unseen(ctx, session, stream, control) and not (
             stall is not None and opening_stalled(control, stall)):
         return
@@ -147,7 +153,8 @@ def _check_running(ctx: Context, session: Session) -> None:
     # too, as open_transfer reads it: not still running.
     ended = halt is not None or halted_since(ctx, session, starts[-1])
     closable = (halt is None and bool(control.fin_frames)
-                and stream_whole(ctx, session, stream)
+                and (stream_whole(ctx, session, stream)
+                     or headers_whole(ctx, session, stream))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
@@ -237,19 +244,21 @@ def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
 
 
 def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-            start: NdmpMessage, resource: int) -> None:
+            start: NdmpMessage, resource: int, *, one_way: bool = False) -> None:
     """control_closed: a side closed the control connection (FIN) in the middle of a
     resource, with no halt notified: it ended the session, and the job with it. Devices
     between the hosts reset connections, they do not close them: the side's own service
     stopped, restarted or crashed (the system closes a process's connections with FIN
     when it ends), or gave the job up. Its first FIN tells the side (sessions.closing: a
     RST that side sent after it, the close's consequence, is named, and tells the same).
+    one_way: `start` is the agent's reply to the start request, the capture holding only
+    the agent's direction (flowcheck.verify.one_way_start).
     """
     by_agent = closing(control)[0] == "responder"
     fin = control.fin_frames[0]
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     index = stream.messages.index(start)
-    answered = reply_to(start, stream.messages[index + 1:])
+    answered = start if one_way else reply_to(start, stream.messages[index + 1:])
     unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
     what = ("its mover was active" if message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else
@@ -263,6 +272,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             + f" (FIN, frame {fin}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
+            + (one_way_words(control, start) if one_way else
+               SNAPPED_WORDS if headers_whole(ctx, session, stream) else "")
             + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
     if reset is not None:

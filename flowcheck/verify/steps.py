@@ -25,6 +25,7 @@ from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.callback_unreached import (
     stopped_at_callback,
     taken_on_media_server,
+    unproven_fix,
     unreached_fix,
     unreached_words,
 )
@@ -319,8 +320,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                        f"port (TechNote step 2); {OTHER_PRODUCT}" + hint
                        + (unreached_words(session, ttls) if ttls else ""),
                        fix=unreached_fix(ctx, session) if ttls else
-                       f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
-                     f"{ctx.ranges('media')} inbound on the media server{OTHER_PRODUCT_FIX}.")
+                       unproven_fix(ctx, session))
         return make_step(spec, "missing", detail="no callback from the agent to the job engine")
     conn = ctx.by_uid[session.callback_uid]
     outcome = judged(ctx, conn)

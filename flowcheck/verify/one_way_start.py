@@ -1,0 +1,46 @@
+"""A job the capture shows from its data server's side only (field check 38): tcpdump
+`-Q in` on the media server holds the agent's packets of the control connection, its
+replies and posts, never the media server's requests. The job's DATA_START_* request is
+then unseen, but the agent's reply to it is there, and so are the halts it notifies
+(NOTIFY_DATA_HALTED travels the captured direction): an agent that closed the control
+connection after a successful start with no halt in between ended the session while the
+job ran, as a whole capture of it reads (control_closed; a killed agent passed, step 5
+`ok` on the bytes its data connection carried before it died)."""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
+from flowcheck.sessions import closing, message_op, one_sided
+from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.evidence import UNREAD_STREAM
+from flowcheck.verify.replies import HALTS
+
+
+def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
+    """The agent's last successful reply to a DATA_START_* request when the capture holds
+    only the agent's direction of the control connection (one_sided "orig"), no byte of
+    it missed or unread (ndmp_partial, ndmp_undecodable), and the agent then closed the
+    connection (its FIN first, no RST) with no NOTIFY_*_HALTED after that reply; None
+    else (any halt, or the media server's close, keeps the session judged as before)."""
+    if one_sided(control) != "orig" or control.missed_bytes or not control.fin_frames:
+        return None
+    if closing(control) != ("responder", "FIN"):
+        return None
+    if any(f.code in UNREAD_STREAM for f in stream.findings):
+        return None
+    replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
+               and message_op(m) in JOB_STARTS and not m.error]
+    if not replies or replies[-1].frame > control.fin_frames[0]:
+        return None
+    start = replies[-1]
+    if any(message_op(m) in HALTS and m.frame > start.frame for m in stream.messages):
+        return None
+    return start
+
+
+def one_way_words(control: Connection, start: NdmpMessage) -> str:
+    """What the one direction shows, for control_closed's message."""
+    return (f"The capture holds only {control.resp_h}'s packets of the control connection "
+            f"(the media server's requests not captured): its reply to "
+            f"{message_op(start)} (frame {start.frame}) shows the job started, and the "
+            "halts it would notify travel that same direction: none came before its FIN. ")

@@ -1,0 +1,77 @@
+"""Field check 38's randomized lab matrix (captures/field38-matrix): cases where the
+injected fault is the expected answer and flowcheck gave a confident wrong one.
+
+An agent killed mid-transfer, captured one way (-Q in on the media server: the agent's
+packets, the direction its halts travel) or with -s 96 (every header kept): control_closed,
+it passed. The same killed in a restore, captured -Q out (the media server's packets
+only): inconclusive, it passed. A callback dropped by the agent's own output chain: the
+fix names the agent first, it named the media server's inbound rules alone.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASE = ROOT / "captures" / "field38-matrix" / "agent-killed-one-direction-in"
+
+
+def analyze(stem: Path) -> dict:
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                             str(stem.with_suffix(".toml")), "--format", "json",
+                             str(stem.with_suffix(".pcap"))],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode in (0, 1, 5), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_agent_killed_one_direction_in_fails_control_closed() -> None:
+    report = analyze(CASE)
+    assert report["verdict"] == "fail"
+    closed = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert len(closed) == 1
+    assert "10.77.0.2" in closed[0]["message"]  # the agent closed it
+    assert "only" in closed[0]["message"]  # says the capture holds one direction
+    assert "agent" in closed[0]["fix"]
+    assert {f["code"] for f in report["findings"]} >= {"capture_one_direction"}
+
+
+def test_agent_killed_snap96_fails_control_closed() -> None:
+    """The snap length cut the bodies only (every header kept, both directions, no byte
+    missed): the agent's FIN after DATA_START_BACKUP with no NOTIFY_DATA_HALTED header
+    is the same evidence as in a whole capture; it passed."""
+    report = analyze(CASE.with_name("agent-killed-snap96-two-points"))
+    assert report["verdict"] == "fail"
+    closed = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert len(closed) == 1
+    assert "10.77.1.2" in closed[0]["message"]
+    assert "snap length" in closed[0]["message"]
+
+
+def test_restore_cut_media_side_only_is_inconclusive() -> None:
+    """The media server's packets only: it closed the control connection after
+    DATA_START_RECOVER with no DATA_STOP, DATA_ABORT or CONNECT_CLOSE (the job did not
+    end as a job does); why (the agent's reset) is in the direction the capture lacks:
+    step 5 unknown, inconclusive, not a pass and not a failure blamed on the media server."""
+    report = analyze(CASE.with_name("restore-agent-killed-one-direction-out"))
+    assert report["verdict"] == "inconclusive"
+    step5 = next(s for s in report["sessions"][0]["steps"] if s["step"] == 5)
+    assert step5["status"] == "unknown"
+    assert "DATA_STOP" in step5["detail"]
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
+
+
+def test_callback_dropped_by_agent_egress_fix_names_agent() -> None:
+    """No callback SYN in a capture on the media server's segment (equal TTLs): the
+    media server's firewall sees packets after the capture tap, so it cannot be the only
+    place named; the agent's outbound rules and the devices between come first (it said
+    'inbound on the media server' alone)."""
+    report = analyze(CASE.with_name("callback-dropped-agent-egress"))
+    assert report["verdict"] == "fail"
+    missing = [f for f in report["findings"] if f["code"] == "step_missing"]
+    assert len(missing) == 1
+    assert "outbound on the agent" in missing[0]["fix"]
+    assert "between them" in missing[0]["fix"]
