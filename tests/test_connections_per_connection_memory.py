@@ -45,9 +45,12 @@ def short_connections(path: Path, count: int) -> Path:
     return write(path, 1, packets)
 
 
-def held_at_finish(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> int:
+def held_at_finish(path: Path, count: int, monkeypatch: pytest.MonkeyPatch,
+                   history: str = "ShADaFf", **options: object) -> int:
     """The bytes allocated and still held when the tracker, having read the capture in
-    CHUNK chunks, begins to finish: every record and the parked state of every batch."""
+    CHUNK chunks, begins to finish: every record and the parked state of every batch.
+    Every one of the `count` connections has `history`; `options` go to
+    track_connections (a sink and tap)."""
     held = []
     finish = ConnectionTracker.finish
 
@@ -58,11 +61,12 @@ def held_at_finish(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> i
     monkeypatch.setattr(ConnectionTracker, "finish", measured)
     tracemalloc.start()
     try:
-        connections = track_connections([str(path)], chunk_size=CHUNK).connections
+        connections = track_connections([str(path)], chunk_size=CHUNK,
+                                        **options).connections  # type: ignore[arg-type]
     finally:
         tracemalloc.stop()
     assert len(connections) == count
-    assert {c.history for c in connections} == {"ShADaFf"}
+    assert {c.history for c in connections} == {history}
     return held[0]
 
 

@@ -14,18 +14,14 @@ as most here, as a list of tuples); kept column-wise, narrow and end to end
 
 from __future__ import annotations
 
-import tracemalloc
 from pathlib import Path
 
 import pytest
+from test_connections_per_connection_memory import held_at_finish
 from test_connections_states import pkt
 from test_connections_util import ACK, FIN, SYN
 from test_connections_util import write_pcap as write
 
-from flowcheck.connections import ConnectionTracker, track_connections
-from flowcheck.model import Connection
-
-CHUNK = 1 << 17  # 128 KiB: many batches, connections continuing across their ends
 BOUND = 400  # bytes per connection waiting for the tap (260 now, 1,200 before)
 
 
@@ -61,27 +57,11 @@ def empty_connections(path: Path, count: int) -> Path:
     return write(path, 1, packets)
 
 
-def held_at_finish(path: Path, count: int, tapped: bool,
-                   monkeypatch: pytest.MonkeyPatch) -> int:
-    """The bytes allocated and still held when the tracker begins to finish."""
-    held = []
-    finish = ConnectionTracker.finish
-
-    def measured(tracker: ConnectionTracker) -> list[Connection]:
-        held.append(tracemalloc.get_traced_memory()[0])
-        return finish(tracker)
-
-    monkeypatch.setattr(ConnectionTracker, "finish", measured)
+def _held(path: Path, count: int, tapped: bool, monkeypatch: pytest.MonkeyPatch) -> int:
+    """held_at_finish of the short connections (history ShAFf), with a tap that never
+    decides them when `tapped`."""
     options = {"sink": NullSink(), "tap": lambda payload: False} if tapped else {}
-    tracemalloc.start()
-    try:
-        connections = track_connections([str(path)], chunk_size=CHUNK,
-                                        **options).connections  # type: ignore[arg-type]
-    finally:
-        tracemalloc.stop()
-    assert len(connections) == count
-    assert {c.history for c in connections} == {"ShAFf"}
-    return held[0]
+    return held_at_finish(path, count, monkeypatch, "ShAFf", **options)
 
 
 def test_waiting_for_the_tap_costs_little_memory(tmp_path: Path,
@@ -93,7 +73,7 @@ def test_waiting_for_the_tap_costs_little_memory(tmp_path: Path,
              for count in (few, many)}
     slope = {}
     for tapped in (False, True):
-        low = held_at_finish(paths[few], few, tapped, monkeypatch)
-        high = held_at_finish(paths[many], many, tapped, monkeypatch)
+        low = _held(paths[few], few, tapped, monkeypatch)
+        high = _held(paths[many], many, tapped, monkeypatch)
         slope[tapped] = (high - low) / (many - few)
     assert slope[True] - slope[False] < BOUND, slope
