@@ -59,10 +59,11 @@ def corrupt(rng: random.Random, data: bytes, order: str) -> bytes:
     return bytes(out)
 
 
-def check_file(data: bytes, order: str, rng: random.Random) -> int:
-    """Feed data to a PcapParser in random chunks as the reader does; compare every
-    buffer with the reference. The number of buffers compared."""
-    parser = PcapParser()
+def check_file(data: bytes, order: str, rng: random.Random,
+               parser: PcapParser | None = None) -> int:
+    """Feed data to a PcapParser (a new one by default) in random chunks as the reader
+    does; compare every buffer with the reference. The number of buffers compared."""
+    parser = parser or PcapParser()
     base, pos, carry, buffers = 0, 0, b"", 0
     while True:
         piece = data[pos:pos + rng.choice((100, 5000, 70_000, 300_000, 1 << 20, 3 << 20))]

@@ -22,6 +22,7 @@ import numpy as np
 
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.sources.records import FormatError, Located, Records, empty_records, u32_view
+from flowcheck.sources.walk_ahead import WalkAhead
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
@@ -85,6 +86,7 @@ class PcapParser:
         self._caplen_at = struct.Struct("<8xI").unpack_from  # (caplen,) of the record at off
         self._pattern: list[int] = []  # guessed repeating record sizes (with header)
         self._stretch = STRETCH_MIN  # records walked one by one before the next guess
+        self.walk_ahead: WalkAhead | None = None  # another process walking ahead (reader.py)
 
     def _parse_header(self, buf: bytes | bytearray | memoryview, start: int) -> None:
         magic_le = struct.unpack_from("<I", buf, start)[0]
@@ -116,7 +118,7 @@ class PcapParser:
                 return Located(empty_records(), 0)
             self._parse_header(buf, 0)
             off = FILE_HEADER_SIZE
-        offsets, off, bad_off = self._walk(buf, off)
+        offsets, off, bad_off = self._walk_at(buf, off, base)
         joined = self._joined_file(buf, offsets, bad_off)
         if joined is not None:
             # Files joined with cat: the next one's header is where a record should be.
@@ -133,6 +135,21 @@ class PcapParser:
             error = (f"record at byte offset {error_offset} claims a captured length of "
                      f"{caplen} bytes (limit {self.max_caplen}): file corrupt")
         return Located(self._gather(buf, offsets), off, error, error_offset, missing)
+
+    def _walk_at(self, buf: bytes | bytearray | memoryview, off: int,
+                 base: int) -> tuple[np.ndarray, int, int | None]:
+        """_walk's result for buf (at file offset base), from the walk ahead where it
+        has the records (walk_ahead.py), else walked here."""
+        ahead = self.walk_ahead
+        taken = ahead.take(base + off, base + len(buf)) if ahead is not None else None
+        if taken is None:
+            return self._walk(buf, off)
+        offsets, after, bad, complete = taken
+        offsets = offsets - base
+        if complete:
+            return offsets, after - base, None if bad is None else bad - base
+        more, off, bad_off = self._walk(buf, after - base)  # the walk ahead stopped here
+        return np.concatenate((offsets, more)), off, bad_off
 
     @staticmethod
     def _joined_file(buf: bytes | bytearray | memoryview, offsets: np.ndarray,

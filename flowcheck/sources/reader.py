@@ -31,6 +31,7 @@ from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
 from flowcheck.sources.pcapng import PcapngParser
 from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
+from flowcheck.sources.walk_ahead import WalkAhead
 
 PROBE_CHUNK = 64 << 10
 # glibc serves allocations above its mmap threshold (128 KiB at first) with fresh,
@@ -44,7 +45,11 @@ PROBE_CHUNK = 64 << 10
 # benchmark capture and 15% on a 156 MB one, for about 8 MB more peak RSS (freed heap
 # memory is kept for reuse instead of returned).
 # Once per process; without glibc the block is simply allocated and freed.
-ALLOCATOR_PRIMER = 31 << 20  # below glibc's 32 MiB cap on the dynamic threshold
+ALLOCATOR_PRIMER = 31 << 20
+# A second process walks a pcap file's records ahead (walk_ahead.py) when the file holds
+# at least this many, as estimated from its first chunk: it costs about 0.2 s of the
+# other core to start, and the main one stops walking only once it is ready.
+WALK_AHEAD_MIN_RECORDS = 300_000  # below glibc's 32 MiB cap on the dynamic threshold
 _allocator_primed = False
 
 
@@ -65,6 +70,7 @@ class CaptureFile:
         self.info = CaptureInfo(path=spec.name, beside=list(spec.beside))
         self.raw_done = 0  # bytes of the file consumed so far, for progress
         self._sections: list[int] = []  # the section of each pcapng interface so far
+        self._walk_ahead: WalkAhead | None = None
 
     def probe_first_ts(self) -> float | None:
         """Timestamp of the first packet (None if none), reading as little as possible.
@@ -112,7 +118,29 @@ class CaptureFile:
                 yield from order.feed(buf, records, self._sections)
             yield from order.flush()
         finally:
+            self._end_walk_ahead()
             reads.close()
+
+    def _start_walk_ahead(self, parser: PcapParser, source: ByteSource, reads: Reads,
+                          records: int, consumed: int) -> None:
+        """Start a walk ahead of the parser (a plain pcap file, read ahead, when the
+        first chunk's records per byte promise enough records in the whole file)."""
+        size = self.spec.size
+        if (type(parser) is not PcapParser or self.spec.path is None or size is None
+                or source.compressed or not isinstance(reads, ReadAhead) or not consumed
+                or records * size < WALK_AHEAD_MIN_RECORDS * consumed):
+            return
+        try:
+            self._walk_ahead = WalkAhead(str(self.spec.path), size, parser.big_endian,
+                                         parser.max_caplen)
+        except OSError:
+            return  # no process to spare: the parser walks alone
+        parser.walk_ahead = self._walk_ahead
+
+    def _end_walk_ahead(self) -> None:
+        if self._walk_ahead is not None:
+            self._walk_ahead.close()
+            self._walk_ahead = None
 
     def _chunks(self, source: ByteSource, reads: Reads,
                 info: CaptureInfo) -> Iterator[tuple[memoryview, Records]]:
@@ -186,6 +214,8 @@ class CaptureFile:
                 records.position = within + numbered
                 self._sections = [interface.section for interface in parser.interfaces]
             numbered += len(records) + located.numbered_blocks
+            if base == 0 and self._walk_ahead is None and isinstance(parser, PcapParser):
+                self._start_walk_ahead(parser, source, reads, len(records), located.consumed)
             carry = bytes(buf[located.consumed:])
             if located.error is None and not end_of_input:
                 # The next read starts now, before this chunk's records are handed on.
@@ -198,6 +228,7 @@ class CaptureFile:
             if located.next_file:
                 # Files joined with cat: the carry starts with the next one's header.
                 earlier, parser = info.link_types, None
+                self._end_walk_ahead()
                 if end_of_input:
                     reads.start(carry, 0, self.chunk_size)  # reads nothing: the carry
                 continue

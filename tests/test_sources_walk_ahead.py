@@ -1,0 +1,117 @@
+"""The walk ahead (a second process walking a pcap file's records) gives exactly the
+parser's own walk: buffer by buffer against the reference walk of test_sources_walk, on
+random record streams (both byte orders, absurd caplens, cut ends), when the child dies
+midway, and end to end through the reader on stored captures.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_sources_walk import check_file, corrupt, reference, stream
+
+from flowcheck.connections import track_connections
+from flowcheck.sources import reader, walk_ahead
+from flowcheck.sources.pcap import MIN_MAX_CAPLEN, PcapParser
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+def _with_walk_ahead(path: Path, data: bytes,
+                     order: str) -> tuple[PcapParser, walk_ahead.WalkAhead]:
+    path.write_bytes(data)
+    parser = PcapParser()
+    ahead = walk_ahead.WalkAhead(str(path), len(data), order == ">", MIN_MAX_CAPLEN)
+    parser.walk_ahead = ahead
+    return parser, ahead
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("seed", range(4))
+def test_walk_ahead_matches_the_reference(order: str, seed: int, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead, "WINDOW", 1 << 20)  # the child's windows end mid-file
+    rng = random.Random(100 + seed * 2 + (order == ">"))
+    data = stream(rng, order, 20_000)
+    if seed % 2:
+        data = corrupt(rng, data, order)
+    if seed >= 2:
+        data = data[:rng.randint(len(data) // 2, len(data) - 1)]  # cut anywhere
+    parser, ahead = _with_walk_ahead(tmp_path / "walk.pcap", data, order)
+    try:
+        assert check_file(data, order, rng, parser) > 3
+        # The child did the whole walk (the check above would pass without it).
+        assert ahead.records_taken == len(reference(data, 24, order, MIN_MAX_CAPLEN)[0])
+    finally:
+        ahead.close()
+
+
+def test_a_child_that_dies_midway_leaves_the_walk_to_the_parser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    rng = random.Random(7)
+    data = stream(rng, "<", 20_000)
+    parser, ahead = _with_walk_ahead(tmp_path / "dies.pcap", data, "<")
+    taken = ahead.take
+    calls = []
+
+    def take_then_kill(lo: int, hi: int) -> object:
+        calls.append(lo)
+        if len(calls) == 3:
+            assert ahead._proc is not None
+            os.kill(ahead._proc.pid, signal.SIGKILL)
+        return taken(lo, hi)
+
+    monkeypatch.setattr(ahead, "take", take_then_kill)
+    try:
+        assert check_file(data, "<", rng, parser) > 3
+        assert ahead.records_taken > 0 and len(calls) > 3
+    finally:
+        ahead.close()
+
+
+def _summary(path: Path) -> list[tuple[object, ...]]:
+    result = track_connections([str(path)], chunk_size=64 << 10)
+    rows = [(c.uid, c.history, c.conn_state, c.orig_pkts, c.resp_pkts, c.orig_bytes,
+             c.resp_bytes) for c in result.connections]
+    rows += [(i.packets, i.error, i.error_offset, i.truncated) for i in result.captures]
+    return rows
+
+
+def test_the_reader_gives_the_same_connections_with_the_walk_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stored plain pcap captures, one cut in the middle of a record and one with an
+    # absurd caplen: the same connections and read errors with and without the child.
+    files = sorted(p for p in CAPTURES.rglob("*.pcap") if p.read_bytes()[:4] in (
+        b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"))[:12]
+    assert len(files) >= 8
+    data = files[0].read_bytes()
+    (tmp_path / "cut.pcap").write_bytes(data[:len(data) * 2 // 3])
+    absurd = bytearray(data)
+    absurd[24 + 8:24 + 12] = (1 << 30).to_bytes(4, "little")
+    (tmp_path / "absurd.pcap").write_bytes(bytes(absurd))
+    files += [tmp_path / "cut.pcap", tmp_path / "absurd.pcap"]
+    alone = {path: _summary(path) for path in files}
+    started: list[walk_ahead.WalkAhead] = []
+    original = walk_ahead.WalkAhead.__init__
+
+    def recorded(self: walk_ahead.WalkAhead, *args: object) -> None:
+        original(self, *args)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(reader, "WALK_AHEAD_MIN_RECORDS", 0)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "__init__", recorded)
+    monkeypatch.setattr(reader, "usable_cores", lambda: 2)
+    for path in files:
+        assert _summary(path) == alone[path], path
+    assert len(started) >= len(files) - 1
+    assert sum(ahead.records_taken for ahead in started) > 0
+    assert all(ahead._proc is None for ahead in started)  # every child ended and waited for
+    assert np.all([ahead.records_taken >= 0 for ahead in started])
