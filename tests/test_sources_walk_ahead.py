@@ -115,3 +115,32 @@ def test_the_reader_gives_the_same_connections_with_the_walk_ahead(
     assert sum(ahead.records_taken for ahead in started) > 0
     assert all(ahead._proc is None for ahead in started)  # every child ended and waited for
     assert np.all([ahead.records_taken >= 0 for ahead in started])
+
+
+def test_one_child_per_spare_core_when_a_set_is_read_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The files of a set whose times overlap are read together (merged by time): on two
+    # cores one child, for the first file; the others walk in the main process, with the
+    # same result. (Files read one after the other each get one in turn.)
+    data = (CAPTURES / "ndmjob" / "v4-three-resources.pcap").read_bytes()
+    files = []
+    for name in ("media.pcap", "agent.pcap", "router.pcap"):
+        (tmp_path / name).write_bytes(data)
+        files.append(str(tmp_path / name))
+    alone = track_connections(files, chunk_size=16 << 10)
+    started: list[walk_ahead.WalkAhead] = []
+    original = walk_ahead.WalkAhead.__init__
+
+    def recorded(self: walk_ahead.WalkAhead, *args: object) -> None:
+        original(self, *args)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(reader, "WALK_AHEAD_MIN_RECORDS", 0)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "__init__", recorded)
+    monkeypatch.setattr(reader, "usable_cores", lambda: 2)
+    together = track_connections(files, chunk_size=16 << 10)
+    assert len(started) == 1 and started[0].records_taken > 0
+    assert walk_ahead.WalkAhead.running == 0
+    assert ([(c.uid, c.history, c.orig_pkts, c.resp_pkts) for c in together.connections]
+            == [(c.uid, c.history, c.orig_pkts, c.resp_pkts) for c in alone.connections])

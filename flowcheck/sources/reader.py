@@ -11,6 +11,7 @@ cold, 4 KiB-paged memory.)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 
 import numpy as np
@@ -124,10 +125,13 @@ class CaptureFile:
     def _start_walk_ahead(self, parser: PcapParser, source: ByteSource, reads: Reads,
                           records: int, consumed: int) -> None:
         """Start a walk ahead of the parser (a plain pcap file, read ahead, when the
-        first chunk's records per byte promise enough records in the whole file)."""
+        first chunk's records per byte promise enough records in the whole file), one
+        per spare core: the files of a set are read together, merged by time."""
         size = self.spec.size
         if (type(parser) is not PcapParser or self.spec.path is None or size is None
                 or source.compressed or not isinstance(reads, ReadAhead) or not consumed
+                or os.name != "posix"  # select() on a pipe
+                or WalkAhead.running >= usable_cores() - 1
                 or records * size < WALK_AHEAD_MIN_RECORDS * consumed):
             return
         try:

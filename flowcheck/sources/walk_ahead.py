@@ -50,14 +50,20 @@ class WalkAhead:
     # Tests: wait for the child from the first buffer on instead of walking until it is
     # ready (otherwise a small file may be read before the child has started).
     wait_first: ClassVar[bool] = False
+    running: ClassVar[int] = 0  # children alive in this process (the reader caps them)
 
     def __init__(self, path: str, size: int, big_endian: bool, max_caplen: int) -> None:
+        # The child runs this very flowcheck, wherever the parent found it.
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-m", "flowcheck.sources.walk_ahead", path, str(size),
              "big" if big_endian else "little", str(max_caplen)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True, start_new_session=True)
+            close_fds=True, start_new_session=True, env=env)
         assert self._proc.stdout is not None
+        WalkAhead.running += 1
         self._pipe = self._proc.stdout
         self._ready = np.empty(0, np.int64)  # offsets received, not yet handed out
         self._end: tuple[int, int | None] | None = None  # (stop, bad) once sent
@@ -137,6 +143,7 @@ class WalkAhead:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        WalkAhead.running -= 1
         with contextlib.suppress(OSError):
             proc.kill()
         with contextlib.suppress(OSError):
