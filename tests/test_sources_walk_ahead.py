@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_sources_walk_pcapng as pcapng_walk
 from test_sources_walk import check_file, corrupt, reference, stream
 
 from flowcheck.connections import track_connections
 from flowcheck.sources import reader, walk_ahead
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, PcapParser
+from flowcheck.sources.pcapng import PcapngParser
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
@@ -87,16 +89,18 @@ def _summary(path: Path) -> list[tuple[object, ...]]:
 def test_the_reader_gives_the_same_connections_with_the_walk_ahead(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Stored plain pcap captures, one cut in the middle of a record and one with an
-    # absurd caplen: the same connections and read errors with and without the child.
+    # absurd caplen, stored pcapng captures: the same connections and read errors with and without the child.
     files = sorted(p for p in CAPTURES.rglob("*.pcap") if p.read_bytes()[:4] in (
         b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"))[:12]
-    assert len(files) >= 8
+    pcapng = sorted(p for p in CAPTURES.rglob("*.pcapng")
+                    if p.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a")[:8]
+    assert len(files) >= 8 and len(pcapng) >= 4
     data = files[0].read_bytes()
     (tmp_path / "cut.pcap").write_bytes(data[:len(data) * 2 // 3])
     absurd = bytearray(data)
     absurd[24 + 8:24 + 12] = (1 << 30).to_bytes(4, "little")
     (tmp_path / "absurd.pcap").write_bytes(bytes(absurd))
-    files += [tmp_path / "cut.pcap", tmp_path / "absurd.pcap"]
+    files += [tmp_path / "cut.pcap", tmp_path / "absurd.pcap"] + pcapng
     alone = {path: _summary(path) for path in files}
     started: list[walk_ahead.WalkAhead] = []
     original = walk_ahead.WalkAhead.__init__
@@ -144,3 +148,32 @@ def test_one_child_per_spare_core_when_a_set_is_read_together(
     assert walk_ahead.WalkAhead.running == 0
     assert ([(c.uid, c.history, c.orig_pkts, c.resp_pkts) for c in together.connections]
             == [(c.uid, c.history, c.orig_pkts, c.resp_pkts) for c in alone.connections])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_walk_ahead_of_pcapng_blocks_matches_the_reference(
+        seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pcapng: the child follows the chain of every block's length; the parser finds its
+    # runs of Enhanced Packet Blocks in it and handles the other blocks itself. Random
+    # block streams (other sections, statistics, custom and Simple Packet Blocks among
+    # the runs), corrupt lengths, cut ends; a section in the other byte order stops the
+    # child there (the parser walks on alone).
+    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    rng = random.Random(200 + seed)
+    data = pcapng_walk.stream(rng, "<", 15_000)
+    if seed % 3 == 1:
+        data = pcapng_walk.corrupt(rng, data, "<")
+    if seed % 2:
+        data = data[:rng.randint(len(data) // 2, len(data) - 1)]  # cut anywhere
+    if seed == 4:
+        data += pcapng_walk.stream(rng, ">", 3_000)  # files joined: a big-endian section
+    path = tmp_path / "walk.pcapng"
+    path.write_bytes(data)
+    parser = PcapngParser()
+    ahead = walk_ahead.WalkAhead(str(path), len(data), False, 0, "pcapng")
+    parser.walk_ahead = ahead
+    try:
+        assert pcapng_walk.check_file(data, rng, parser) > 1000
+        assert ahead.records_taken > 1000 or seed % 3 == 1  # a corrupt block may come early
+    finally:
+        ahead.close()

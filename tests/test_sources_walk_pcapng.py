@@ -23,7 +23,8 @@ from flowcheck.sources.records import Located
 class ReferenceParser(PcapngParser):
     """The EPB run walked one block at a time, every field tested before the next."""
 
-    def _epb_run(self, buf: bytes | bytearray | memoryview, off: int) -> tuple[list[int], int]:
+    def _epb_run(self, buf: bytes | bytearray | memoryview, off: int,
+                 base: int = 0) -> tuple[list[int], int]:
         offsets: list[int] = []
         while off + 12 <= len(buf):
             block_type, length = struct.unpack_from(self.order + "II", buf, off)
@@ -103,10 +104,10 @@ def same(mine: Located, theirs: Located) -> None:
         theirs.consumed, theirs.error, theirs.error_offset, theirs.missing)
 
 
-def check_file(data: bytes, rng: random.Random) -> int:
-    """Feed data to both parsers in the same random chunks; compare every buffer. The
-    number of packets located."""
-    parser, reference = PcapngParser(), ReferenceParser()
+def check_file(data: bytes, rng: random.Random, parser: PcapngParser | None = None) -> int:
+    """Feed data to both parsers (the tested one new by default) in the same random
+    chunks; compare every buffer. The number of packets located."""
+    parser, reference = parser or PcapngParser(), ReferenceParser()
     base, pos, carry, packets = 0, 0, b"", 0
     while True:
         piece = data[pos:pos + rng.choice((100, 5000, 70_000, 300_000, 1 << 20))]

@@ -29,6 +29,7 @@ from flowcheck.sources.pcapng_blocks import (
     read_statistics,
 )
 from flowcheck.sources.records import Located, Records, empty_records, u32_view
+from flowcheck.sources.walk_ahead import WalkAhead
 
 SHB_TYPE = 0x0A0D0D0A
 IDB_TYPE = 1
@@ -44,7 +45,7 @@ NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
 # systemd Journal Export, sysdig events (checked one by one against tshark 4.0.17).
 NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00000216,
                             0x00000221})
-_HOST_ORDER = "<" if sys.byteorder == "little" else ">"
+HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 # Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
 STRETCH_MIN, STRETCH_MAX = 64, 1 << 14
 
@@ -74,6 +75,7 @@ class PcapngParser:
         self.tool = HostTool()  # a Windows tool logging packets at several places of a host
         self._stretch = STRETCH_MIN
         self._numbered = 0  # NUMBERED_TYPES blocks in the buffer last located
+        self.walk_ahead: WalkAhead | None = None  # another process walking ahead (reader.py)
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         pieces: list[np.ndarray] = []
@@ -100,14 +102,15 @@ class PcapngParser:
         while off + 12 <= size:
             # Runs of Enhanced Packet Blocks (nearly every block of a capture) are
             # walked with one unpack per block and checked in bulk.
-            offsets, off = self._epb_run(buf, off)
-            if offsets:
+            offsets, off = self._epb_run(buf, off, base)
+            if len(offsets):
                 table, bad = self._epb_table(buf, offsets)
                 pieces.append(table[:bad])
                 if bad < len(offsets):
-                    self._block(buf, offsets[bad], base, pieces)  # raises the precise error
-                    raise BlockError(f"packet block at byte offset {base + offsets[bad]} is "
-                                     f"inconsistent: file corrupt", base + offsets[bad])
+                    at = int(offsets[bad])
+                    self._block(buf, at, base, pieces)  # raises the precise error
+                    raise BlockError(f"packet block at byte offset {base + at} is "
+                                     f"inconsistent: file corrupt", base + at)
             if off + 12 > size:
                 break
             after = self._block(buf, off, base, pieces)
@@ -116,10 +119,31 @@ class PcapngParser:
             off = after
         return off
 
-    def _epb_run(self, buf: bytes | bytearray | memoryview, off: int) -> tuple[list[int], int]:
+    def _epb_run(self, buf: bytes | bytearray | memoryview, off: int,
+                 base: int) -> tuple[list[int] | np.ndarray, int]:
         """The offsets of the run of well-formed Enhanced Packet Blocks at off (type, a
-        length of at least 32 and a multiple of 4, inside buf), and the offset after it."""
-        if self.order == _HOST_ORDER and not off & 3:
+        length of at least 32 and a multiple of 4, inside buf), and the offset after it;
+        the chain from the walk ahead where it has it (walk_ahead.py)."""
+        ahead = self.walk_ahead
+        taken = ahead.take(base + off, base + len(buf)) if ahead is not None else None
+        if taken is None:
+            return self._epb_run_here(buf, off)
+        chain, after, _bad, complete = taken
+        at = chain - base  # blocks whole in buf, every length valid
+        view = u32_view(buf, self.order == ">")
+        not_epb = (view[at] != EPB_TYPE) | (view[at + 4] < 32)
+        if not_epb.any():
+            good = int(np.argmax(not_epb))
+            return at[:good], int(at[good])
+        if complete:
+            return at, after - base
+        more, off = self._epb_run_here(buf, after - base)  # the walk ahead stopped here
+        return np.concatenate((at, np.asarray(more, np.int64))), off
+
+    def _epb_run_here(self, buf: bytes | bytearray | memoryview,
+                      off: int) -> tuple[list[int], int]:
+        """_epb_run walked in this process."""
+        if self.order == HOST_ORDER and not off & 3:
             return self._epb_run_native(buf, off)
         head = struct.Struct(self.order + "II").unpack_from
         size = len(buf)

@@ -29,7 +29,7 @@ from flowcheck.sources.inputs import (
 from flowcheck.sources.interface_order import InterfaceOrder
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
-from flowcheck.sources.pcapng import PcapngParser
+from flowcheck.sources.pcapng import HOST_ORDER, PcapngParser
 from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
 from flowcheck.sources.walk_ahead import WalkAhead
@@ -122,21 +122,26 @@ class CaptureFile:
             self._end_walk_ahead()
             reads.close()
 
-    def _start_walk_ahead(self, parser: PcapParser, source: ByteSource, reads: Reads,
-                          records: int, consumed: int) -> None:
+    def _start_walk_ahead(self, parser: PcapParser | PcapngParser, source: ByteSource,
+                          reads: Reads, records: int, consumed: int) -> None:
         """Start a walk ahead of the parser (a plain pcap file, read ahead, when the
         first chunk's records per byte promise enough records in the whole file), one
         per spare core: the files of a set are read together, merged by time."""
         size = self.spec.size
-        if (type(parser) is not PcapParser or self.spec.path is None or size is None
+        pcapng = type(parser) is PcapngParser
+        if (type(parser) is not PcapParser and not (pcapng and parser.order == HOST_ORDER)
+                or self.spec.path is None or size is None
                 or source.compressed or not isinstance(reads, ReadAhead) or not consumed
                 or os.name != "posix"  # select() on a pipe
                 or WalkAhead.running >= usable_cores() - 1
                 or records * size < WALK_AHEAD_MIN_RECORDS * consumed):
             return
         try:
-            self._walk_ahead = WalkAhead(str(self.spec.path), size, parser.big_endian,
-                                         parser.max_caplen)
+            if isinstance(parser, PcapngParser):
+                self._walk_ahead = WalkAhead(str(self.spec.path), size, False, 0, "pcapng")
+            else:
+                self._walk_ahead = WalkAhead(str(self.spec.path), size, parser.big_endian,
+                                             parser.max_caplen)
         except OSError:
             return  # no process to spare: the parser walks alone
         parser.walk_ahead = self._walk_ahead
@@ -218,7 +223,7 @@ class CaptureFile:
                 records.position = within + numbered
                 self._sections = [interface.section for interface in parser.interfaces]
             numbered += len(records) + located.numbered_blocks
-            if base == 0 and self._walk_ahead is None and isinstance(parser, PcapParser):
+            if base == 0 and self._walk_ahead is None:
                 self._start_walk_ahead(parser, source, reads, len(records), located.consumed)
             carry = bytes(buf[located.consumed:])
             if located.error is None and not end_of_input:

@@ -52,13 +52,14 @@ class WalkAhead:
     wait_first: ClassVar[bool] = False
     running: ClassVar[int] = 0  # children alive in this process (the reader caps them)
 
-    def __init__(self, path: str, size: int, big_endian: bool, max_caplen: int) -> None:
+    def __init__(self, path: str, size: int, big_endian: bool, max_caplen: int,
+                 kind: str = "pcap") -> None:
         # The child runs this very flowcheck, wherever the parent found it.
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "flowcheck.sources.walk_ahead", path, str(size),
+            [sys.executable, "-m", "flowcheck.sources.walk_ahead", kind, path, str(size),
              "big" if big_endian else "little", str(max_caplen)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             close_fds=True, start_new_session=True, env=env)
@@ -79,28 +80,27 @@ class WalkAhead:
             self._synced = True
         if not self._receive_past(lo, hi):
             return None
-        ready = self._ready
-        start = int(np.searchsorted(ready, lo))
-        if start == ready.shape[0] and self._end is not None and self._end[0] == lo:
-            ready = ready[start:]  # nothing left but the end, at lo
-        elif start == ready.shape[0] or int(ready[start]) != lo:
+        ready = self._ready[np.searchsorted(self._ready, lo):]
+        end = self._end
+        if not (ready.shape[0] and int(ready[0]) == lo
+                or not ready.shape[0] and end is not None and end[0] == lo):
             self.close()  # not the parser's chain (never expected): it walks on alone
             return None
-        else:
-            ready = ready[start:]
-        ended = self._end is not None
-        chain = np.append(ready, self._end[0]) if self._end is not None else ready
-        whole = int(np.searchsorted(chain[1:], hi, side="right"))  # next record's start <= hi
-        offsets, after = ready[:whole], int(chain[whole])
-        self._ready = ready[whole:]
+        # Whole records: those whose next record starts at or before hi (the last one
+        # sent is followed by the end's stop offset).
+        whole = int(np.searchsorted(ready[1:], hi, side="right"))
+        if end is not None and whole == ready.shape[0] - 1 and end[0] <= hi:
+            whole += 1
+        self._ready = ready  # kept from lo on: a pcapng parser asks again after a block
         self.records_taken += whole
-        if ended and whole == ready.shape[0]:
-            stop, bad = self._end  # type: ignore[misc]
-            if bad is not None:
-                return offsets, stop, (bad if bad + 16 <= hi else None), True
-            self.close()
-            return offsets, stop, None, False
-        return offsets, after, None, True
+        if whole < ready.shape[0]:
+            return ready[:whole], int(ready[whole]), None, True
+        assert end is not None
+        stop, bad = end
+        if bad is not None:
+            return ready, stop, (bad if bad + 16 <= hi else None), True
+        self.close()
+        return ready, stop, None, False
 
     def _receive_past(self, lo: int, hi: int) -> bool:
         """Read messages until an offset at or past hi or the end is here; False if the
@@ -188,6 +188,58 @@ def _walk_file(path: str, size: int, big_endian: bool, max_caplen: int) -> None:
     _send_end(out, off, bad)
 
 
+def _walk_blocks(path: str, size: int) -> None:
+    """The child for a pcapng file in the host's byte order: the chain of block offsets
+    from the first (every block type has its length at +4), each section header's
+    byte order checked; it stops before the first block whose length is not a valid
+    one inside the file, or whose section is in the other byte order."""
+    from flowcheck.sources.pcapng import BYTE_ORDER_MAGIC, MAX_BLOCK_LENGTH, SHB_TYPE
+
+    out = sys.stdout.buffer
+    usable = size & ~3
+    if usable < 12:
+        _send_end(out, 0, None)
+        return
+    with open(path, "rb") as file:
+        mapped = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ)
+        with contextlib.suppress(AttributeError, OSError):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+        words = memoryview(mapped)[:usable].cast("I")
+        values = np.frombuffer(mapped, np.uint32, usable >> 2)
+        word, last = 0, (size - 12) >> 2  # a block's header (12 bytes) must fit
+        stretch, released = 1 << 10, 0
+        while True:
+            walked: list[int] = []
+            append = walked.append
+            try:
+                for _ in range(stretch):
+                    if word > last:
+                        break
+                    append(word)
+                    word += words[word + 1] >> 2
+            except IndexError:
+                pass  # the chain left the file: the bulk test below stops before it
+            at = np.array(walked, np.int64)
+            lengths = values[at + 1].astype(np.int64)
+            bad = ((lengths < 12) | (lengths & 3 != 0) | (lengths > MAX_BLOCK_LENGTH)
+                   | ((at << 2) + lengths > size)
+                   | ((values[at] == SHB_TYPE) & (values[np.minimum(at + 2, values.shape[0] - 1)]
+                                                  != BYTE_ORDER_MAGIC)))
+            good = int(np.argmax(bad)) if bad.any() else at.shape[0]
+            out.write(np.array([good], np.int64).tobytes())
+            out.write((at[:good] << 2).tobytes())
+            if good < at.shape[0] or word > last:
+                stop = int(at[good]) << 2 if good < at.shape[0] else word << 2
+                _send_end(out, stop, None)
+                return
+            stretch = min(stretch * 2, 1 << 16)
+            done = (word << 2) & ~(mmap.PAGESIZE - 1)
+            if done - released >= WINDOW:
+                with contextlib.suppress(AttributeError, OSError):  # not on Linux
+                    mapped.madvise(mmap.MADV_DONTNEED, released, done - released)
+                released = done
+
+
 def _send_end(out: object, stop: int, bad: int | None) -> None:
     out.write(np.array([_END, stop, -1 if bad is None else bad], np.int64).tobytes())  # type: ignore[attr-defined]
     out.flush()  # type: ignore[attr-defined]
@@ -196,9 +248,12 @@ def _send_end(out: object, stop: int, bad: int | None) -> None:
 def main(argv: list[str]) -> int:
     # The parent handles Ctrl-C; it ends this process (or its pipe's end does).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    path, size, order, max_caplen = argv
+    kind, path, size, order, max_caplen = argv
     try:
-        _walk_file(path, int(size), order == "big", int(max_caplen))
+        if kind == "pcapng":
+            _walk_blocks(path, int(size))
+        else:
+            _walk_file(path, int(size), order == "big", int(max_caplen))
     except (BrokenPipeError, OSError, ValueError):
         return 1  # the parent walks on by itself
     return 0
