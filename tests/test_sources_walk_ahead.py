@@ -19,7 +19,7 @@ from test_sources_walk import check_file, corrupt, reference, stream
 from flowcheck.connections import track_connections
 from flowcheck.sources import reader, walk_ahead
 from flowcheck.sources.pcap import MIN_MAX_CAPLEN, PcapParser
-from flowcheck.sources.pcapng import PcapngParser
+from flowcheck.sources.pcapng import MAX_BLOCK_LENGTH, PcapngParser
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
@@ -38,7 +38,7 @@ def _with_walk_ahead(path: Path, data: bytes,
 def test_walk_ahead_matches_the_reference(order: str, seed: int, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
-    monkeypatch.setattr(walk_ahead, "WINDOW", 1 << 20)  # the child's windows end mid-file
+    monkeypatch.setattr(walk_ahead, "MESSAGE_RECORDS", 1000)  # messages end mid-buffer
     rng = random.Random(100 + seed * 2 + (order == ">"))
     data = stream(rng, order, 20_000)
     if seed % 2:
@@ -89,7 +89,8 @@ def _summary(path: Path) -> list[tuple[object, ...]]:
 def test_the_reader_gives_the_same_connections_with_the_walk_ahead(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Stored plain pcap captures, one cut in the middle of a record and one with an
-    # absurd caplen, stored pcapng captures: the same connections and read errors with and without the child.
+    # absurd caplen, stored pcapng captures: the same connections and read errors with
+    # and without the child.
     files = sorted(p for p in CAPTURES.rglob("*.pcap") if p.read_bytes()[:4] in (
         b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"))[:12]
     pcapng = sorted(p for p in CAPTURES.rglob("*.pcapng")
@@ -170,7 +171,7 @@ def test_walk_ahead_of_pcapng_blocks_matches_the_reference(
     path = tmp_path / "walk.pcapng"
     path.write_bytes(data)
     parser = PcapngParser()
-    ahead = walk_ahead.WalkAhead(str(path), len(data), False, 0, "pcapng")
+    ahead = walk_ahead.WalkAhead(str(path), len(data), False, MAX_BLOCK_LENGTH, "pcapng")
     parser.walk_ahead = ahead
     try:
         assert pcapng_walk.check_file(data, rng, parser) > 1000

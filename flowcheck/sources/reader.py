@@ -29,7 +29,7 @@ from flowcheck.sources.inputs import (
 from flowcheck.sources.interface_order import InterfaceOrder
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
-from flowcheck.sources.pcapng import HOST_ORDER, PcapngParser
+from flowcheck.sources.pcapng import HOST_ORDER, MAX_BLOCK_LENGTH, PcapngParser
 from flowcheck.sources.readahead import ReadAhead, Reads, usable_cores
 from flowcheck.sources.records import FormatError, Records
 from flowcheck.sources.walk_ahead import WalkAhead
@@ -138,7 +138,8 @@ class CaptureFile:
             return
         try:
             if isinstance(parser, PcapngParser):
-                self._walk_ahead = WalkAhead(str(self.spec.path), size, False, 0, "pcapng")
+                self._walk_ahead = WalkAhead(str(self.spec.path), size, False,
+                                             MAX_BLOCK_LENGTH, "pcapng")
             else:
                 self._walk_ahead = WalkAhead(str(self.spec.path), size, parser.big_endian,
                                              parser.max_caplen)
