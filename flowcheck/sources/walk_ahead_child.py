@@ -14,7 +14,8 @@ SIZE bytes:
   MAX_CAPLEN (the block length limit) or past SIZE, or a section header block whose
   byte-order magic is not the host's.
 
-Messages (native int64): a count n >= 0 and n offsets (BATCH, fewer in the last); at
+Messages (native int64): a count n >= 0 and n offsets (FIRST_BATCH at first, twice as
+many each time up to BATCH, fewer in the last: the parser gets the first at once); at
 the end -1, the offset after the last one sent (`stop`) and the absurd record's offset
 there, or -1.
 """
@@ -31,6 +32,7 @@ import struct
 import sys
 from array import array
 
+FIRST_BATCH = 1024
 RELEASE = 32 << 20  # walked bytes of the map given back to the system at a time
 PCAPNG_SECTION = 0x0A0D0D0A
 PCAPNG_BYTE_ORDER = 0x1A2B3C4D
@@ -68,6 +70,7 @@ def walk_pcap(mapped: mmap.mmap, size: int, big_endian: bool, max_caplen: int,
     native = big_endian == (sys.byteorder == "big") and array("I").itemsize == 4
     views = _caplen_views(mapped, size) if native else []
     caplen_at = struct.Struct((">" if big_endian else "<") + "8xI").unpack_from
+    most, batch = batch, min(batch, FIRST_BATCH)
     while True:
         offsets, after = _unchecked(views, off, batch) if native else (array("q"), off)
         # Every record walked whole and sane (the next starts 16 + caplen bytes on, caplen
@@ -80,7 +83,7 @@ def walk_pcap(mapped: mmap.mmap, size: int, big_endian: bool, max_caplen: int,
                 _send_end(out, after, bad)
                 return
         _send(out, offsets)
-        off = after
+        off, batch = after, min(batch * 2, most)
         released = _release(mapped, released, off)
 
 
@@ -129,6 +132,7 @@ def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
     words = memoryview(mapped)[:size & ~3].cast("I")  # blocks start on 4-byte boundaries
     off, released = 0, 0
     last = size - 12  # a block's type, length and first word must fit
+    most, batch = batch, min(batch, FIRST_BATCH)
     while True:
         offsets = array("q")
         append = offsets.append
@@ -147,6 +151,7 @@ def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
         if len(offsets) < batch:
             _send_end(out, off, -1)
             return
+        batch = min(batch * 2, most)
         released = _release(mapped, released, off)
 
 
