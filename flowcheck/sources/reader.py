@@ -11,7 +11,7 @@ cold, 4 KiB-paged memory.)
 
 from __future__ import annotations
 
-import os
+import select
 from collections.abc import Generator, Iterator
 
 import numpy as np
@@ -132,7 +132,7 @@ class CaptureFile:
         if (type(parser) is not PcapParser and not (pcapng and parser.order == HOST_ORDER)
                 or self.spec.path is None or size is None
                 or source.compressed or not isinstance(reads, ReadAhead) or not consumed
-                or os.name != "posix"  # select() on a pipe
+                or not hasattr(select, "poll")  # a pipe polled: POSIX
                 or WalkAhead.running >= usable_cores() - 1
                 or records * size < WALK_AHEAD_MIN_RECORDS * consumed):
             return

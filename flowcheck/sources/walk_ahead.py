@@ -71,7 +71,7 @@ class WalkAhead:
         if self._proc is None:
             return None
         if not self._synced:
-            if not select.select([self._pipe], [], [], 0)[0]:
+            if not self._ready_to_read():
                 return None  # not ready yet: the parser walks this buffer itself
             self._synced = True
         if not self._receive_past(lo, hi):
@@ -97,6 +97,13 @@ class WalkAhead:
             return ready, stop, (bad if bad + 16 <= hi else None), True
         self.close()
         return ready, stop, None, False
+
+    def _ready_to_read(self) -> bool:
+        # poll, not select: select cannot watch a descriptor above FD_SETSIZE (1024), which
+        # a capture set of many files may reach.
+        poller = select.poll()
+        poller.register(self._pipe.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def _receive_past(self, lo: int, hi: int) -> bool:
         """Read messages until an offset at or past hi or the end is here; False if the
