@@ -15,8 +15,9 @@ SIZE bytes:
   byte-order magic is not the host's.
 
 Messages (native int64): a count n >= 0 and n offsets (FIRST_BATCH at first, twice as
-many each time up to BATCH, fewer in the last: the parser gets the first at once); at
-the end -1, the offset after the last one sent (`stop`) and the absurd record's offset
+many each time up to BATCH, fewer in the last: the parser gets the first at once; and
+those of about MESSAGE_BYTES of the file at most, whose pages are then given back, so
+the child's memory stays at a few MB of the map whatever the record sizes); at the end -1, the offset after the last one sent (`stop`) and the absurd record's offset
 there, or -1.
 """
 
@@ -33,7 +34,8 @@ import sys
 from array import array
 
 FIRST_BATCH = 1024
-RELEASE = 32 << 20  # walked bytes of the map given back to the system at a time
+MESSAGE_BYTES = 8 << 20  # of the file, at most (about) per message
+RELEASE = 8 << 20  # walked bytes of the map given back to the system at a time
 PCAPNG_SECTION = 0x0A0D0D0A
 PCAPNG_BYTE_ORDER = 0x1A2B3C4D
 
@@ -72,13 +74,15 @@ def walk_pcap(mapped: mmap.mmap, size: int, big_endian: bool, max_caplen: int,
     caplen_at = struct.Struct((">" if big_endian else "<") + "8xI").unpack_from
     most, batch = batch, min(batch, FIRST_BATCH)
     while True:
-        offsets, after = _unchecked(views, off, batch) if native else (array("q"), off)
+        limit = off + MESSAGE_BYTES
+        offsets, after = _unchecked(views, off, batch, limit) if native else (array("q"), off)
         # Every record walked whole and sane (the next starts 16 + caplen bytes on, caplen
-        # within the limit, inside the file)? Else walk the batch again with each test.
+        # within the limit, inside the file)? Else walk them again with each test.
         if not (offsets and after <= size and max(map(
                 operator.sub, itertools.chain(offsets[1:], (after,)), offsets)) - 16 <= max_caplen):
-            offsets, after, bad = _checked(mapped, caplen_at, off, size, max_caplen, batch)
-            if len(offsets) < batch:  # stopped: the file's end, a cut or absurd record
+            offsets, after, bad, finished = _checked(mapped, caplen_at, off, size, max_caplen,
+                                                     batch, limit)
+            if finished:  # the file's end, a cut or absurd record
                 _send(out, offsets)
                 _send_end(out, after, bad)
                 return
@@ -87,13 +91,17 @@ def walk_pcap(mapped: mmap.mmap, size: int, big_endian: bool, max_caplen: int,
         released = _release(mapped, released, off)
 
 
-def _unchecked(views: list[memoryview], off: int, batch: int) -> tuple[array, int]:
-    """Up to about batch record offsets from off by their caplens alone (four a turn),
-    and the offset after the last; those that leave the map are dropped."""
+def _unchecked(views: list[memoryview], off: int, batch: int,
+               limit: int) -> tuple[array, int]:
+    """Up to about batch record offsets from off, up to about offset limit, by their
+    caplens alone (four a turn), and the offset after the last; none if the walk left
+    the map (near the file's end)."""
     offsets = array("q")
     append = offsets.append
     try:
         for _ in range(batch >> 2):
+            if off >= limit:
+                break
             append(off)
             off += views[off & 3][(off >> 2) + 2] + 16
             append(off)
@@ -103,28 +111,31 @@ def _unchecked(views: list[memoryview], off: int, batch: int) -> tuple[array, in
             append(off)
             off += views[off & 3][(off >> 2) + 2] + 16
     except IndexError:
-        return array("q"), off  # near the end of the file: the checked walk takes it
+        return array("q"), off  # the checked walk takes it
     return offsets, off
 
 
 def _checked(mapped: mmap.mmap, caplen_at: object, off: int, size: int, max_caplen: int,
-             batch: int) -> tuple[array, int, int]:
-    """The records from off with every test, up to batch (the last batch): (offsets,
-    the offset after them, the absurd record's offset or -1)."""
+             batch: int, limit: int) -> tuple[array, int, int, bool]:
+    """The records from off with every test, up to batch of them or offset limit:
+    (offsets, the offset after them, the absurd record's offset or -1, whether the walk
+    ended there: the file's end, a cut or absurd record)."""
     offsets = array("q")
     last = size - 16  # a record's header must fit
     for _ in range(batch):
+        if off >= limit:
+            return offsets, off, -1, False
         if off > last:
-            break
+            return offsets, off, -1, True
         caplen = caplen_at(mapped, off)[0]  # type: ignore[operator]
         if caplen > max_caplen:
-            return offsets, off, off
+            return offsets, off, off, True
         after = off + 16 + caplen
         if after > size:
-            break
+            return offsets, off, -1, True
         offsets.append(off)
         off = after
-    return offsets, off, -1
+    return offsets, off, -1, False
 
 
 def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
@@ -136,7 +147,11 @@ def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
     while True:
         offsets = array("q")
         append = offsets.append
+        limit, finished = off + MESSAGE_BYTES, True
         for _ in range(batch):
+            if off >= limit:
+                finished = False
+                break
             if off > last:
                 break
             word = off >> 2
@@ -147,8 +162,10 @@ def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
                 break  # a section in the other byte order: the parser walks on alone
             append(off)
             off += length
+        else:
+            finished = False
         _send(out, offsets)
-        if len(offsets) < batch:
+        if finished:
             _send_end(out, off, -1)
             return
         batch = min(batch * 2, most)
