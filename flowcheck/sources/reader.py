@@ -46,12 +46,12 @@ PROBE_CHUNK = 64 << 10
 # benchmark capture and 15% on a 156 MB one, for about 8 MB more peak RSS (freed heap
 # memory is kept for reuse instead of returned).
 # Once per process; without glibc the block is simply allocated and freed.
-ALLOCATOR_PRIMER = 31 << 20
-# A second process walks a pcap file's records ahead (walk_ahead.py) when the file holds
-# at least this many, as estimated from its first chunk: it costs about 0.2 s of the
-# other core to start, and the main one stops walking only once it is ready.
-WALK_AHEAD_MIN_RECORDS = 300_000  # below glibc's 32 MiB cap on the dynamic threshold
+ALLOCATOR_PRIMER = 31 << 20  # below glibc's 32 MiB cap on the dynamic threshold
 _allocator_primed = False
+# A second process walks a pcap or pcapng file's records ahead (walk_ahead.py) when the
+# file holds at least this many, as estimated from its first chunk: the child is ready
+# about 50 ms after it starts, and the main process walks by itself until then.
+WALK_AHEAD_MIN_RECORDS = 100_000
 
 
 def _prime_allocator() -> None:

@@ -17,8 +17,9 @@ SIZE bytes:
 Messages (native int64): a count n >= 0 and n offsets (FIRST_BATCH at first, twice as
 many each time up to BATCH, fewer in the last: the parser gets the first at once; and
 those of about MESSAGE_BYTES of the file at most, whose pages are then given back, so
-the child's memory stays at a few MB of the map whatever the record sizes); at the end -1, the offset after the last one sent (`stop`) and the absurd record's offset
-there, or -1.
+the child's memory stays at a few MB of the map whatever the record sizes); at the end
+-1, the offset after the last one sent (`stop`) and the absurd record's offset there, or
+-1.
 """
 
 from __future__ import annotations
