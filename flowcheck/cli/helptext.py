@@ -38,12 +38,13 @@ EXIT_CODES = {
     "analyze": f"0 pass, 1 fail (an error found), 5 inconclusive (the capture cannot show "
                f"whether a step worked); {_COMMON}.",
     "crosscheck": f"0 the two decodes agree, 1 differences found; {_COMMON}.",
-    "live": "0 pass, 1 fail (an error found), 5 inconclusive, also when stopped with Ctrl-C "
-            "or SIGTERM; 2 usage or configuration error, 3 interface missing or --write "
-            "file not writable, 4 internal error (a bug).",
+    "live": "0 pass, 1 fail (an error found), 5 inconclusive; stopped with Ctrl-C or "
+            "SIGTERM, the verdict's code all the same; 2 usage or configuration error, 3 "
+            "interface missing or --write file not writable, 4 internal error (a bug).",
     "regress": "0 every case as expected, 1 expectations changed; 2 usage error or a "
-               "case's configuration is wrong, 3 a capture is unreadable, 4 internal error "
-               "(a bug), 130 interrupted.",
+               "case's configuration is wrong, 3 a path missing, no capture found, a "
+               "capture unreadable, or an expected result that cannot be written or a "
+               "case that cannot be judged, 4 internal error (a bug), 130 interrupted.",
     "firewall": f"0 success; {_NO_INPUT}.",
     "plan": f"0 the ranges carry the jobs, 1 they do not; {_NO_INPUT}.",
 }

@@ -44,7 +44,7 @@ class Sniffer(StrEnum):
 def live(
     config: "Config",
     interface: Annotated[str, typer.Option("--interface", "-i", metavar="IFACE",
-                                           help="Interface to sniff (needs root).")],
+                                           help="Interface to sniff (needs root or CAP_NET_RAW).")],
     output: Format = OutputFormat.table,
     write: Annotated[Path | None, typer.Option(
         "--write", metavar="FILE", dir_okay=False,
@@ -54,8 +54,9 @@ def live(
         help="Stop after this many seconds, at least 0.1 [default: until Ctrl-C].")] = None,
     capture_filter: Annotated[str | None, typer.Option(
         "--capture-filter", metavar="BPF", show_default=False,
-        help="Capture filter for the sniffer (\"\" for none) [default: TCP and ICMP, "
-             "also in 802.1Q/QinQ frames on an Ethernet interface].")] = None,
+        help="Capture filter for the sniffer (\"\" for none) [default: TCP, ICMP and the "
+             "tunnels flowcheck decodes (VXLAN, Geneve, GRE/ERSPAN, IP in IP, also on "
+             "--vxlan-port/--geneve-port), ARP on Ethernet, also in 802.1Q/QinQ frames].")] = None,
     # None: sources.live.BUFFER_MIB (not imported here: the sources pull in numpy).
     buffer: Annotated[int | None, typer.Option(
         "--buffer", metavar="MIB", show_default=False,
