@@ -75,3 +75,28 @@ def test_callback_dropped_by_agent_egress_fix_names_agent() -> None:
     assert len(missing) == 1
     assert "outbound on the agent" in missing[0]["fix"]
     assert "between them" in missing[0]["fix"]
+
+
+def _data_flow_step(report: dict) -> dict:
+    return next(s for s in report["sessions"][0]["steps"] if s["step"] == 5)
+
+
+def test_agent_killed_step5_failed_on_control_closed() -> None:
+    """The agent's FIN on the control connection mid-job, no halt (control_closed): the
+    job ended before its data did, so step 5 is failed on that FIN, naming the finding,
+    in the JSON and the text alike (it read `ok` on the bytes sent before the kill)."""
+    for name, fin in (("agent-killed-one-direction-in", 109),
+                      ("agent-killed-snap96-two-points", 1657)):
+        report = analyze(CASE.with_name(name))
+        step5 = _data_flow_step(report)
+        assert report["verdict"] == "fail"
+        assert step5["status"] == "failed", name
+        assert "control_closed" in step5["detail"]
+        assert f"FIN, frame {fin}" in step5["detail"]
+        assert fin in step5["frames"]
+        assert report["sessions"][0]["control_uid"] in step5["uids"]
+    text = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                           str(CASE.with_suffix(".toml")), str(CASE.with_suffix(".pcap"))],
+                          capture_output=True, text=True, check=False, cwd=ROOT).stdout
+    row = next(line for line in text.splitlines() if line.startswith("5 "))
+    assert " failed " in row and " ok " not in row
