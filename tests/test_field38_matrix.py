@@ -100,3 +100,32 @@ def test_agent_killed_step5_failed_on_control_closed() -> None:
                           capture_output=True, text=True, check=False, cwd=ROOT).stdout
     row = next(line for line in text.splitlines() if line.startswith("5 "))
     assert " failed " in row and " ok " not in row
+
+
+def test_data_dropped_by_media_egress_fix_names_its_outbound_rules() -> None:
+    """No data SYN in a capture on the media server's segment (equal TTLs): its own
+    output chain acts before its packet tap, so its outbound rules are a cause wherever
+    the capture was taken; the fix names them beside the firewalls between (it named
+    only those, and a capture on the connecting side, which shows none either)."""
+    report = analyze(CASE.with_name("data-dropped-media-egress"))
+    assert report["verdict"] == "fail"
+    unused = [f for f in report["findings"] if f["code"] == "announced_not_used"]
+    assert len(unused) == 2
+    for finding in unused:
+        assert "outbound on 10.77.0.1" in finding["fix"]
+        assert "every firewall on the way" in finding["fix"]
+        assert "its own outbound" in finding["message"]
+
+
+def test_data_dropped_by_media_egress_routed_names_media_server_only() -> None:
+    """Captured on the media server's side of a router (its packets at an initial TTL,
+    the agent's one lower): no SYN left it, so neither the router nor the agent's
+    firewall is the cause; the fix starts with its own outbound rules."""
+    report = analyze(CASE.with_name("data-dropped-media-egress-routed"))
+    assert report["verdict"] == "fail"
+    unused = [f for f in report["findings"] if f["code"] == "announced_not_used"]
+    assert len(unused) == 1
+    assert unused[0]["fix"].startswith("On 10.77.0.1 itself, allow TCP to 10.77.1.2:6001 in "
+                                       "its outbound rules")
+    assert "every firewall on the way" not in unused[0]["fix"]
+    assert "no SYN to it left that host" in unused[0]["message"]
