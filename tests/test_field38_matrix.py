@@ -5,7 +5,9 @@ An agent killed mid-transfer, captured one way (-Q in on the media server: the a
 packets, the direction its halts travel) or with -s 96 (every header kept): control_closed,
 it passed. The same killed in a restore, captured -Q out (the media server's packets
 only): inconclusive, it passed. A callback dropped by the agent's own output chain: the
-fix names the agent first, it named the media server's inbound rules alone.
+fix names the agent first, it named the media server's inbound rules alone. The killed
+agent's step 5 is failed beside control_closed (it read ok). Data SYNs dropped by the
+media server's own output chain: announced_not_used names its outbound rules.
 """
 
 from __future__ import annotations
