@@ -5,7 +5,9 @@ An agent killed mid-transfer, captured one way (-Q in on the media server: the a
 packets, the direction its halts travel) or with -s 96 (every header kept): control_closed,
 it passed. The same killed in a restore, captured -Q out (the media server's packets
 only): inconclusive, it passed. A callback dropped by the agent's own output chain: the
-fix names the agent first, it named the media server's inbound rules alone.
+fix names the agent first, it named the media server's inbound rules alone. The killed
+agent's step 5 is failed beside control_closed (it read ok). Data SYNs dropped by the
+media server's own output chain: announced_not_used names its outbound rules.
 """
 
 from __future__ import annotations
@@ -75,3 +77,57 @@ def test_callback_dropped_by_agent_egress_fix_names_agent() -> None:
     assert len(missing) == 1
     assert "outbound on the agent" in missing[0]["fix"]
     assert "between them" in missing[0]["fix"]
+
+
+def _data_flow_step(report: dict) -> dict:
+    return next(s for s in report["sessions"][0]["steps"] if s["step"] == 5)
+
+
+def test_agent_killed_step5_failed_on_control_closed() -> None:
+    """The agent's FIN on the control connection mid-job, no halt (control_closed): the
+    job ended before its data did, so step 5 is failed on that FIN, naming the finding,
+    in the JSON and the text alike (it read `ok` on the bytes sent before the kill)."""
+    for name, fin in (("agent-killed-one-direction-in", 109),
+                      ("agent-killed-snap96-two-points", 1657)):
+        report = analyze(CASE.with_name(name))
+        step5 = _data_flow_step(report)
+        assert report["verdict"] == "fail"
+        assert step5["status"] == "failed", name
+        assert "control_closed" in step5["detail"]
+        assert f"FIN, frame {fin}" in step5["detail"]
+        assert fin in step5["frames"]
+        assert report["sessions"][0]["control_uid"] in step5["uids"]
+    text = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                           str(CASE.with_suffix(".toml")), str(CASE.with_suffix(".pcap"))],
+                          capture_output=True, text=True, check=False, cwd=ROOT).stdout
+    row = next(line for line in text.splitlines() if line.startswith("5 "))
+    assert " failed " in row and " ok " not in row
+
+
+def test_data_dropped_by_media_egress_fix_names_its_outbound_rules() -> None:
+    """No data SYN in a capture on the media server's segment (equal TTLs): its own
+    output chain acts before its packet tap, so its outbound rules are a cause wherever
+    the capture was taken; the fix names them beside the firewalls between (it named
+    only those, and a capture on the connecting side, which shows none either)."""
+    report = analyze(CASE.with_name("data-dropped-media-egress"))
+    assert report["verdict"] == "fail"
+    unused = [f for f in report["findings"] if f["code"] == "announced_not_used"]
+    assert len(unused) == 2
+    for finding in unused:
+        assert "outbound on 10.77.0.1" in finding["fix"]
+        assert "every firewall on the way" in finding["fix"]
+        assert "its own outbound" in finding["message"]
+
+
+def test_data_dropped_by_media_egress_routed_names_media_server_only() -> None:
+    """Captured on the media server's side of a router (its packets at an initial TTL,
+    the agent's one lower): no SYN left it, so neither the router nor the agent's
+    firewall is the cause; the fix starts with its own outbound rules."""
+    report = analyze(CASE.with_name("data-dropped-media-egress-routed"))
+    assert report["verdict"] == "fail"
+    unused = [f for f in report["findings"] if f["code"] == "announced_not_used"]
+    assert len(unused) == 1
+    assert unused[0]["fix"].startswith("On 10.77.0.1 itself, allow TCP to 10.77.1.2:6001 in "
+                                       "its outbound rules")
+    assert "every firewall on the way" not in unused[0]["fix"]
+    assert "no SYN to it left that host" in unused[0]["message"]

@@ -5,6 +5,8 @@
                            extension (x.pcap -> x.toml; a ring's: flowcheck.toml)
   list                     scenarios and what a verifier should find
   cleanup                  delete namespaces left behind by killed runs
+  matrix plan|run|one ...  the seeded fault matrix: runs whose injected fault is the
+                           expected answer, judged against flowcheck analyze
   media ... / agent ...    the peers (run by `capture` inside the namespaces)
 """
 
@@ -37,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="do not write the configuration (x.pcap -> x.toml)")
     commands.add_parser("list", help="list scenarios")
     commands.add_parser("cleanup", help="remove stale fc* namespaces")
+    from flowcheck.lab.matrix_run import add_parser as add_matrix
+
+    add_matrix(commands)
 
     media = commands.add_parser("media", help="media server role (job engine)")
     media.add_argument("--agent", default="10.77.0.2")
@@ -138,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{scenario.name:30} {scenario.expect_verdict:12} {codes:28} "
                       f"{scenario.summary}")
             return 0
+        if args.command == "matrix":
+            from flowcheck.lab.matrix_run import run_matrix
+
+            return run_matrix(args)
         if args.command == "cleanup":
             from flowcheck.lab.netns import cleanup_stale
 

@@ -109,14 +109,17 @@ def _add_link(lab: Lab, index: int, media_ip: str, agent_ip: str,
 
 
 def create_lab(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
-               *, second_network: bool = False, vlan: int | None = None) -> Lab:
+               *, second_network: bool = False, vlan: int | None = None,
+               prefix: str | None = None) -> Lab:
     """Namespaces M (10.77.0.1) and A (10.77.0.2); optionally 10.78.0.0/24 as well.
 
-    With `vlan`, the backup link's frames carry that 802.1Q tag (flowcheck.lab.vlan)."""
+    With `vlan`, the backup link's frames carry that 802.1Q tag (flowcheck.lab.vlan).
+    `prefix` names the namespaces in place of NAME_PREFIX (the fault matrix's, a test's:
+    cleanup_stale leaves them alone)."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, tcpdump)")
     cleanup_stale()
-    stem = f"{NAME_PREFIX}{os.getpid()}-{next(_counter)}"
+    stem = f"{prefix or NAME_PREFIX}{os.getpid()}-{next(_counter)}"
     lab = Lab(media_ns=f"{stem}-m", agent_ns=f"{stem}-a")
     try:
         for namespace in (lab.media_ns, lab.agent_ns):
@@ -158,8 +161,10 @@ def destroy_lab(lab: Lab) -> None:
 
 @contextmanager
 def lab_network(media_range: PortRange = (5001, 5100), agent_range: PortRange = (6001, 6100),
-                *, second_network: bool = False, vlan: int | None = None) -> Iterator[Lab]:
-    lab = create_lab(media_range, agent_range, second_network=second_network, vlan=vlan)
+                *, second_network: bool = False, vlan: int | None = None,
+                prefix: str | None = None) -> Iterator[Lab]:
+    lab = create_lab(media_range, agent_range, second_network=second_network, vlan=vlan,
+                     prefix=prefix)
     try:
         yield lab
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.aborted import aborted_flow
+from flowcheck.verify.closed_flow import closed_mid_job
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cut_transfer import (
     cut_transfers,
@@ -74,6 +75,15 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
+    closed = closed_mid_job(ctx, session)
+    if closed is not None:  # control_closed: the job ended mid-transfer (field check 38)
+        frames, words = closed
+        acked = sent_each_way(session, open_conns, acked_unseen=True)
+        flow = (flow_detail(ctx, session, open_conns, sent, key) if sent[key] > 0 else
+                acked_flow_detail(ctx, session, open_conns, acked, key)
+                if acked[key] > len(open_conns) else f"no bytes {direction} in the capture")
+        return make_step(spec, "failed", [*uids, control.uid],
+                         frames + [c.last_frame for c in open_conns], f"{words}; {flow}")
     unjudged = unjudged_stalls(ctx, session)
     if unjudged:  # resends the capture ended too soon after: stalled or an ACK late?
         conn, stall = unjudged[0]

@@ -51,8 +51,16 @@ from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_s
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.stale_tuple import stale_words
-from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.unused_syns import (
+    dropped_before_words,
+    dropped_first_words,
+    ends,
+    never_left_fix,
+    never_left_words,
+    outbound_fix,
+    taken_on,
+)
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -124,16 +132,23 @@ def check_data(ctx: Context, session: Session) -> None:
                     "Engine and Remote Agent\" error." if ctx.profile.backup_exec else
                     "look for the connect error in the agent's and the backup application's "
                     "logs."))
-        if _on_listener(ctx, session, first):
+        host = ends(ctx, session, first)[0]
+        point = taken_on(ctx, session, first)
+        outbound = outbound_fix(ctx, connector, host, where, side, "see its log.")
+        if point == "connector":  # no SYN left it: its own rules or it never sent one
+            message = f"{head}{never_left_words(ctx, session, first, connector)}.{late}"
+            fix = never_left_fix(ctx, host, where, side, f"C{ports}")
+        elif point == "listener":
             # Trial 26 D10: on the listener's side SYNs lost on the way are the common
             # cause; a connector that could not connect at all, the rarer one.
-            message = (f"{head}{_dropped_first(connector)}.{late}")
-            fix = f"{_between_fix(ctx, connector, where, side)} If none were sent, c{ports}"
+            message = (f"{head}{dropped_first_words(connector)}.{late}")
+            fix = (f"{_between_fix(ctx, connector, where, side)} "
+                   f"{outbound_fix(ctx, connector, host, where, side, f'c{ports}')}")
         else:
             message = (f"{head}the side that should connect could not (for example it could "
                        "not bind a port because the port was in use on its side)"
-                       f"{_dropped_before(connector)}.{late}")
-            fix = f"C{ports} {_between_fix(ctx, connector, where, side)}"
+                       f"{dropped_before_words(connector)}.{late}")
+            fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
         ctx.add("announced_not_used", message, fix,
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
@@ -146,15 +161,16 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
             f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where}, "
             f"but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
-            "could not bind a port because the port was in use on its side), or a firewall "
-            "or NAT between the hosts dropped its SYNs.",
+            "could not bind a port because the port was in use on its side), or its own "
+            "outbound rules or a firewall or NAT between the hosts dropped its SYNs.",
             f"Allow TCP from {seen.connector} to {where} on every firewall between the "
             f"hosts (its rule: {ctx.ranges(side)}), and through a NAT make the announced "
             "address reachable from the connecting side (NDMP-aware translation, or no NAT); "
             f"a capture of both directions (on {seen.connector}, or a SPAN session of both "
-            "received and sent traffic) shows whether its SYNs were sent. If none were, check "
-            f"that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} are free on "
-            "both hosts.",
+            "received and sent traffic) shows whether its SYNs left it. If none did, its own "
+            f"outbound rules drop them (they act before its packet tap): allow TCP to {where} "
+            f"outbound on {seen.connector}; or it never sent them: check that the ports of "
+            f"{ctx.ranges('media')} and {ctx.ranges('agent')} are free on both hosts.",
             session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
@@ -175,40 +191,6 @@ def _connector(ctx: Context, session: Session, ann: Announcement) -> tuple[str, 
     if listener == "mover":
         return f"the agent {session.remote_agent}", role or "media"
     return f"the media server {session.media_server}", role or "agent"
-
-
-def _dropped_before(connector: str) -> str:
-    """The other reading of an announcement no captured connection tried: a capture on
-    the listener cannot see SYNs dropped on the way to it."""
-    return (f", or {connector} did try and its SYNs were dropped before they reached the "
-            "capture point: seen from the listener's side, a firewall or NAT between the "
-            "hosts that drops the connection looks the same (a capture on the connecting "
-            "side shows which)")
-
-
-def _dropped_first(connector: str) -> str:
-    """The readings of an announcement no captured connection tried, on a capture taken
-    on the listener's side (_on_listener): SYNs lost on the way first."""
-    return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
-            "or rejected its SYNs before they reached this capture, taken on the listener's "
-            "side (the TTLs show it), the common cause; or it could not connect at all (for "
-            "example it could not bind a port because the port was in use on its side). A "
-            "capture on the connecting side shows which")
-
-
-def _on_listener(ctx: Context, session: Session, ann: Announcement) -> bool:
-    """Do the TTLs show the capture was taken on the announcement's listener (or on its
-    network segment: verify.ttl.capture_host), with a router between it and the side
-    told to connect?"""
-    found = three_way_hosts(ctx, session, ann)
-    if found is not None and found[0] != found[1]:
-        connector, listener = found[0], found[1]
-    elif ann.listener == "mover":
-        connector, listener = session.remote_agent, session.media_server
-    else:
-        connector, listener = session.media_server, session.remote_agent
-    on = capture_host(ctx, listener, connector) if connector and listener else None
-    return on is not None and on[0] == listener
 
 
 def _late_after(ctx: Context, session: Session, group: list[Announcement]) -> str:
@@ -383,5 +365,6 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     + ("" if session.match_reason == "address_type" else
                        "; capture with tcpdump -s 0 to see the endpoint") + ". If "
                     "a capture on the connecting side shows SYNs to it, allow them on every "
-                    "firewall or NAT between the hosts.",
+                    "firewall or NAT between the hosts; if it shows none, allow them in the "
+                    "connecting side's own outbound rules (they act before its packet tap).",
                     session=session, frames=[frame], cause="data")

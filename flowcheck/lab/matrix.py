@@ -1,0 +1,212 @@
+"""A seeded random matrix of lab runs whose injected fault is the ground truth (field
+check 38): what is drawn, which nftables rules inject each fault, and what flowcheck must
+answer. The runs themselves are flowcheck.lab.matrix_run's; `python -m flowcheck.lab
+matrix` drives both (docs/lab.md, "The fault matrix").
+
+A run (a dict, JSON-able, stored beside its capture) draws a peer (the Backup Exec
+imitation, or ndmjob), an operation and its resources, a topology (one segment, or a
+router between M and A), a fault (none, a step's SYNs dropped or rejected at the receiver
+or the router, a stateless egress rule, the ACK after the SYN dropped, a data port in
+use, an agent range too small, an agent NAT, the agent SIGKILLed mid-job; the connector's
+own egress drop, `sender-out`, on request), a capture point (M, A, both merged, the
+router) and a capture form (whole, snap 96/128, sniffer loss, stopped early, one
+direction). Seed 38 with 40 runs is field check 38's matrix, run for run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+ICMP = ("port-unreachable", "admin-prohibited", "host-unreachable", "net-unreachable",
+        "host-prohibited", "net-prohibited")
+# Drawn with these weights (repeats); their order is the seed's: keep it.
+FAULTS = ("none", "none", "syn-drop", "syn-drop", "syn-reject", "syn-reject", "return-out",
+          "ack-in", "port-in-use", "range-small", "nat", "kill-agent")
+EXTRA_FAULTS = ("sender-out",)  # on request only (--faults): not in the seeded draw
+FORMS = ("whole", "whole", "whole", "snap96", "snap128", "loss", "stopped", "dir-in",
+         "dir-out")
+POINTS = ("m", "m", "a", "both", "r")
+# Forms that may hide the evidence: inconclusive is an acceptable answer there.
+HIDING_FORMS = ("snap96", "snap128", "loss", "dir-in", "dir-out", "stopped")
+# Faults ndmjob's harness does not play, drawn again among _NDMJOB_FAULTS.
+_NOT_NDMJOB = ("port-in-use", "range-small", "nat", "kill-agent", "return-out", "ack-in")
+_NDMJOB_FAULTS = ("none", "syn-drop", "syn-reject")
+_SYN = "tcp flags & (syn | ack) == syn"
+
+# The step whose SYN a fault hits, and the finding family each outcome reads as.
+FAMILY = {
+    ("control", "unanswered"): "control_unanswered",
+    ("control", "refused"): "control_refused",
+    ("callback", "unanswered"): "callback_unanswered",
+    ("callback", "refused"): "callback_refused",
+    ("data", "unanswered"): "data_unanswered",
+    ("data", "refused"): "data_refused",
+}
+KILL_CODES = ("control_closed", "data_aborted", "data_halted_abnormally", "control_reset",
+              "data_reset", "step_missing")
+
+
+def draw(rng: random.Random, index: int, faults: Sequence[str] = FAULTS,
+         forms: Sequence[str] = FORMS) -> dict:
+    """One run of the matrix: index, peer, op, resources, routed, fault (step, where,
+    reject), point, form (loss_pct, stop_after_s), seed (for its own shaping). The rng's
+    calls are in field check 38's order: the same seed draws the same runs."""
+    peer = rng.choice(["be", "be", "be", "ndmjob"])
+    run: dict = {"index": index, "peer": peer}
+    if peer == "be":
+        run["op"] = rng.choice(["backup", "backup", "restore"])
+        run["resources"] = rng.randint(1, 5)
+        run["routed"] = rng.random() < 0.35
+    else:
+        run["op"] = "backup"
+        run["version"] = rng.choice([3, 4])
+        run["resources"] = 1
+        run["routed"] = False
+    fault = rng.choice(list(faults))
+    if peer == "ndmjob" and fault in _NOT_NDMJOB:
+        fault = rng.choice(list(_NDMJOB_FAULTS))
+    if fault == "nat":
+        run["routed"] = False  # the lab's NAT is M's own output hook, one segment
+    run["fault"] = fault
+    steps = ["control", "data"] + (["callback"] if peer == "be" else [])
+    if fault in ("syn-drop", "syn-reject", "return-out", "ack-in", "sender-out"):
+        run["step"] = rng.choice(steps)
+        where = (["receiver", "router"] if run["routed"] and fault.startswith("syn")
+                 else ["receiver"])
+        drawn = rng.choice(where)  # drawn for sender-out too: the seed's sequence
+        run["where"] = "sender" if fault == "sender-out" else drawn
+        if fault == "syn-reject":
+            run["reject"] = rng.choice(["tcp reset", *ICMP])
+    points = POINTS if run["routed"] else tuple(p for p in POINTS if p != "r")
+    run["point"] = rng.choice(list(points))
+    run["form"] = rng.choice(list(forms))
+    if run["form"] == "loss":
+        run["loss_pct"] = round(rng.uniform(0.2, 2.0), 2)
+    if run["form"] == "stopped":
+        run["stop_after_s"] = round(rng.uniform(0.05, 4.0), 2)
+    run["seed"] = rng.randrange(1 << 30)
+    return run
+
+
+def plan(seed: int, count: int, faults: Sequence[str] = FAULTS,
+         forms: Sequence[str] = FORMS) -> list[dict]:
+    """The first `count` runs of the matrix of `seed`."""
+    rng = random.Random(seed)
+    return [draw(rng, index, faults, forms) for index in range(count)]
+
+
+def syn_target(run: dict) -> tuple[str, str, str]:
+    """(receiver host "m"/"a", its destination ports "10000" or "LO-HI", sender host) of
+    the faulted step's SYN. Data: Backup Exec's media server connects to the agent's
+    range; ndmjob's agent connects to the mover resident in M."""
+    if run["step"] == "control":
+        return "a", "10000", "m"
+    if run["step"] == "callback":
+        return "m", "5001-5100", "a"
+    if run["peer"] == "be":
+        return "a", "6001-6100", "m"
+    return "m", "5001-5100", "a"
+
+
+def table(prefix: str, chain: str, hook: str, rule: str, family: str = "inet") -> str:
+    """An nftables ruleset of one base chain holding `rule` (table `<prefix>_fault`)."""
+    return (f"table {family} {prefix}_fault {{\n  chain {chain} {{\n"
+            f"    type filter hook {hook} priority 0; policy accept;\n    {rule}\n  }}\n}}\n")
+
+
+def fault_rules(run: dict, prefix: str) -> dict[str, str]:
+    """The fault's nftables rulesets by host ("m", "a", or "r" the router); empty for
+    faults made otherwise (a squatted port, a small range, NAT, a kill) or none."""
+    fault = run["fault"]
+    if fault not in ("syn-drop", "syn-reject", "return-out", "ack-in", "sender-out"):
+        return {}
+    receiver, ports, sender = syn_target(run)
+    if fault in ("syn-drop", "syn-reject"):
+        action = "drop"
+        if fault == "syn-reject":
+            action = ("reject with tcp reset" if run["reject"] == "tcp reset"
+                      else f"reject with icmp type {run['reject']}")
+        rule = f"tcp dport {{ {ports} }} {_SYN} {action}"
+        if run["where"] == "router":
+            return {"r": table(prefix, "forward", "forward", rule)}
+        return {receiver: table(prefix, "input", "input", rule)}
+    if fault == "sender-out":  # the sender's own egress: its SYNs never reach the wire
+        return {sender: table(prefix, "output", "output", f"tcp dport {{ {ports} }} {_SYN} drop")}
+    if fault == "return-out":  # a stateless egress rule: the SYN-ACK never leaves
+        return {receiver: table(prefix, "output", "output",
+                                f"tcp sport {{ {ports} }} tcp flags & (syn | ack) == syn | ack "
+                                "drop")}
+    # ack-in: every inbound packet to the ports but the SYN dropped (the lab's
+    # scenarios.drop_inbound_after_syn): the handshake never completes.
+    return {receiver: table(prefix, "input", "input", f"tcp dport {{ {ports} }} "
+                            "tcp flags & syn == 0 drop")}
+
+
+def expect(run: dict) -> dict:
+    """The ground truth: {"verdict": pass|fail|"fail?" (the job may pass), "accept": the
+    verdicts a right answer may give (hiding forms add inconclusive), "codes": error codes
+    one of which a failing answer must report (empty: any), "note"}. Call it after the
+    run: a kill-agent run whose kill never came (a job faster than the kill, `lab_log`
+    empty) must pass."""
+    fault, point = run["fault"], run["point"]
+    codes: set[str] = set()
+    verdict, note = "fail", ""
+    if fault == "none":
+        verdict = "pass"
+    elif fault in ("syn-drop", "syn-reject"):
+        receiver, _ports, sender = syn_target(run)
+        kind = "unanswered" if fault == "syn-drop" else "refused"
+        codes = {FAMILY[(run["step"], kind)]}
+        seen = (point in ("both", sender) or (point == "r" and sender == "m")
+                or run["where"] == "receiver")
+        if not seen:  # dropped at the router before the capture point saw it
+            note = "SYN invisible at point"
+            codes = (_unseen_codes("control") if run["step"] == "control"
+                     else codes | _unseen_codes(run["step"]))
+    elif fault == "sender-out":  # no capture point sees the SYN
+        note = "SYN never on the wire"
+        codes = _unseen_codes(run["step"])
+    elif fault == "return-out":
+        codes = {f"{run['step']}_unanswered", "handshake_incomplete"}
+    elif fault == "ack-in":
+        codes = {"handshake_incomplete"} | ({"control_stalled"} if run["step"] == "callback"
+                                           else set())
+    elif fault == "port-in-use":
+        codes = {"data_refused"}
+    elif fault == "range-small":
+        codes = {"range_too_small", "data_refused", "data_unanswered", "ndmp_error_reply",
+                 "announced_not_used", "step_missing"}
+        verdict = "fail?"
+    elif fault == "nat":
+        codes = {"announced_address_mismatch"}
+    elif fault == "kill-agent" and not run.get("lab_log"):
+        verdict, note = "pass", "no kill"  # the job ended before the kill came
+    elif fault == "kill-agent":
+        codes = set(KILL_CODES)
+    accept = {verdict.rstrip("?")} | ({"pass"} if verdict == "fail?" else set())
+    if run["form"] in HIDING_FORMS:
+        accept.add("inconclusive")
+    if run["form"] == "stopped" and fault == "none":
+        accept = {"inconclusive", "pass"}
+    return {"verdict": verdict, "accept": sorted(accept), "codes": sorted(codes),
+            "note": note}
+
+
+def _unseen_codes(step: str) -> set[str]:
+    """What a step whose SYN the capture never holds reads as."""
+    if step == "control":
+        return {"no_control_session", "control_unanswered"}
+    if step == "data":
+        return {"announced_not_used", "step_missing", "data_unanswered"}
+    return {"step_missing", "callback_unanswered"}
+
+
+def judge(exp: dict, verdict: str | None, errors: Sequence[str], exit_code: int) -> bool:
+    """Does flowcheck's answer (verdict, error codes, exit code) match the ground truth
+    `exp` (expect's)? An internal error (exit 4) never does."""
+    if exit_code == 4 or verdict not in exp["accept"]:
+        return False
+    if verdict == "fail" and exp["codes"]:
+        return bool(set(errors) & set(exp["codes"]))
+    return True

@@ -1,0 +1,79 @@
+"""The fault matrix (flowcheck.lab.matrix, field check 38): the seeded draw reproduces the
+field check's runs, the ground truth names real finding codes, and two seeded runs made
+for real (root, namespaces, tcpdump) get the answer their injected fault dictates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowcheck.findings import CATALOGUE
+from flowcheck.lab.matrix import EXTRA_FAULTS, FAULTS, expect, fault_rules, plan
+from flowcheck.lab.matrix_run import capture_run
+from flowcheck.lab.netns import list_namespaces
+
+PREFIX = "f38r"  # this test's namespaces and nft tables (parallel labs never collide)
+
+
+def test_seed_38_draws_field_check_38s_runs() -> None:
+    """Seed 38 is field check 38's matrix, run for run (captures/field38-matrix)."""
+    runs = plan(38, 40)
+    assert len(runs) == 40
+    assert runs[20] == {"index": 20, "peer": "be", "op": "backup", "resources": 1,
+                        "routed": True, "fault": "none", "point": "a", "form": "whole",
+                        "seed": 144541258}
+    assert runs[25]["fault"] == "port-in-use" and runs[25]["resources"] == 3
+    assert plan(38, 40) == runs  # seeded: the same again
+
+
+def test_ground_truth_names_catalogue_codes() -> None:
+    """Every code a run may be expected to report is one flowcheck has."""
+    for fault in (*FAULTS, *EXTRA_FAULTS):
+        for run in plan(7, 30, faults=(fault,)):
+            run["lab_log"] = ["killed"]  # a kill-agent run whose kill came
+            assert set(expect(run)["codes"]) <= set(CATALOGUE), run
+
+
+def test_fault_rules_carry_the_prefix() -> None:
+    """nft tables are named with the prefix; the connector's own egress drop sits in its
+    output chain (the SYNs never reach the wire)."""
+    run = {"peer": "be", "fault": "sender-out", "step": "data", "where": "sender"}
+    rules = fault_rules(run, PREFIX)
+    assert list(rules) == ["m"]
+    assert f"table inet {PREFIX}_fault" in rules["m"]
+    assert "hook output" in rules["m"] and "6001-6100" in rules["m"]
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("index", [20, 25])
+def test_seeded_run_matches_its_ground_truth(tmp_path: Path, index: int) -> None:
+    """Seed 38's run 20 (a clean backup, agent behind a router, captured on the agent:
+    pass) and run 25 (3 resources, the first data port held by another socket on the
+    agent: data_refused), run for real and judged against the fault injected."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    run = plan(38, 40)[index]
+    result = capture_run(run, tmp_path, PREFIX)
+    assert not [n for n in list_namespaces() if n.startswith(f"{PREFIX}{os.getpid()}-")]
+    assert result["run"]["job_exit_codes"], result
+    assert result["match"], json.dumps(result["got"])
+    stored = json.loads((tmp_path / f"run{index:02d}.json").read_text())
+    assert stored["got"]["verdict"] == result["expect"]["verdict"]
+    assert (tmp_path / f"run{index:02d}.toml").read_text().startswith("# matrix run ")
+
+
+def test_matrix_plan_command_prints_runs_and_truth() -> None:
+    """`python -m flowcheck.lab matrix plan SEED N`: one line per run, its ground truth
+    after "->" (no root needed)."""
+    out = subprocess.run([sys.executable, "-m", "flowcheck.lab", "matrix", "plan", "38", "2"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(out) == 2
+    run, truth = out[1].split(" -> ")
+    assert json.loads(run) == plan(38, 2)[1]
+    assert json.loads(truth)["codes"] == ["data_refused"]
