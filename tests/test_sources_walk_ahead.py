@@ -6,12 +6,14 @@ midway, and end to end through the reader on stored captures.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,7 @@ def _with_walk_ahead(path: Path, data: bytes,
 @pytest.mark.parametrize("seed", range(4))
 def test_walk_ahead_matches_the_reference(order: str, seed: int, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     monkeypatch.setattr(walk_ahead, "MESSAGE_RECORDS", 1000)  # messages end mid-buffer
     rng = random.Random(100 + seed * 2 + (order == ">"))
     data = stream(rng, order, 20_000)
@@ -59,7 +61,7 @@ def test_walk_ahead_matches_the_reference(order: str, seed: int, tmp_path: Path,
 
 def test_a_child_that_dies_midway_leaves_the_walk_to_the_parser(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     rng = random.Random(7)
     data = stream(rng, "<", 20_000)
     parser, ahead = _with_walk_ahead(tmp_path / "dies.pcap", data, "<")
@@ -114,7 +116,7 @@ def test_the_reader_gives_the_same_connections_with_the_walk_ahead(
         started.append(self)
 
     monkeypatch.setattr(reader, "WALK_AHEAD_MIN_RECORDS", 0)
-    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     monkeypatch.setattr(walk_ahead.WalkAhead, "__init__", recorded)
     monkeypatch.setattr(reader, "usable_cores", lambda: 2)
     for path in files:
@@ -144,7 +146,7 @@ def test_one_child_per_spare_core_when_a_set_is_read_together(
         started.append(self)
 
     monkeypatch.setattr(reader, "WALK_AHEAD_MIN_RECORDS", 0)
-    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     monkeypatch.setattr(walk_ahead.WalkAhead, "__init__", recorded)
     monkeypatch.setattr(reader, "usable_cores", lambda: 2)
     together = track_connections(files, chunk_size=16 << 10)
@@ -162,7 +164,7 @@ def test_walk_ahead_of_pcapng_blocks_matches_the_reference(
     # block streams (other sections, statistics, custom and Simple Packet Blocks among
     # the runs), corrupt lengths, cut ends; a section in the other byte order stops the
     # child there (the parser walks on alone).
-    monkeypatch.setattr(walk_ahead.WalkAhead, "wait_first", True)
+    monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     rng = random.Random(200 + seed)
     data = pcapng_walk.stream(rng, "<", 15_000)
     if seed % 3 == 1:
@@ -221,3 +223,66 @@ def test_the_child_gives_back_the_pages_it_walked(tmp_path: Path) -> None:
         at += 1 + int(values[at])
     assert sum(counts) == count and len(counts) > 10
     assert peak_kib < 60_000
+
+
+def test_a_child_behind_the_parser_is_not_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The child stopped (SIGSTOP, as a busy machine would hold it) from the start: the
+    # parser walks those buffers itself (take returns None, or part of a buffer), then
+    # takes the child's offsets again once it has caught up; the records are the
+    # reference's.
+    monkeypatch.setattr(walk_ahead, "MESSAGE_RECORDS", 500)
+    rng = random.Random(11)
+    data = stream(rng, "<", 40_000)
+    parser, ahead = _with_walk_ahead(tmp_path / "behind.pcap", data, "<")
+    assert ahead._proc is not None
+    pid = ahead._proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    taken = ahead.take
+    results: list[bool | None] = []
+
+    def take_with_a_pause(lo: int, hi: int) -> object:
+        if len(results) == 10:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.5)  # it walks the whole file meanwhile
+        got = taken(lo, hi)
+        results.append(None if got is None else got[3])
+        return got
+
+    monkeypatch.setattr(ahead, "take", take_with_a_pause)
+    try:
+        assert check_file(data, "<", rng, parser) > 20
+        assert results[:10] == [None] * 10  # stopped: nothing waited for
+        assert results[10] is True and ahead.records_taken > 0  # caught up, taken again
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        ahead.close()
+
+
+def test_a_buffer_the_child_covers_in_part_is_walked_on_by_the_parser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pipe of one page (512 offsets) and small messages: a large buffer is covered by
+    # the child's offsets in part, the parser walks the rest (complete False while the
+    # child goes on), and takes the child's again afterwards, dropping those it passed.
+    monkeypatch.setattr(walk_ahead, "MESSAGE_RECORDS", 256)
+    monkeypatch.setattr(walk_ahead, "PIPE_BYTES", 4096)
+    rng = random.Random(12)
+    data = stream(rng, "<", 40_000)
+    parser, ahead = _with_walk_ahead(tmp_path / "part.pcap", data, "<")
+    time.sleep(0.3)  # the child has filled the pipe
+    taken = ahead.take
+    parts: list[bool] = []
+
+    def noted(lo: int, hi: int) -> object:
+        got = taken(lo, hi)
+        if got is not None and not got[3] and ahead._proc is not None:
+            parts.append(len(got[0]) > 0)  # part of a buffer, the child still walking
+        return got
+
+    monkeypatch.setattr(ahead, "take", noted)
+    try:
+        assert check_file(data, "<", rng, parser) > 20
+        assert any(parts) and ahead.records_taken > 0
+    finally:
+        ahead.close()

@@ -30,22 +30,26 @@ import numpy as np
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walk_ahead_child.py")
 MESSAGE_RECORDS = 1 << 16  # offsets per message from the child
+PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux's default limit for users)
 _END = -1
 
 
 class WalkAhead:
-    """The parent's side: the child's offsets, handed out per buffer.
+    """The parent's side: the child's offsets, handed out per buffer, never waited for.
 
     take(lo, hi) returns the records the walk from file offset lo finds whole below hi
     (absolute offsets, ascending), the offset after them and the offset of an absurd
     record there if any, as PcapParser._walk would; `complete` False when the child's
-    walk stopped before hi, so that the caller walks on from there itself. None while
-    the child is not yet ready, or once it has ended (the caller walks itself).
+    offsets stop before hi (it is behind, or its walk ended there), so that the caller
+    walks on from there itself. None when it has nothing from lo on yet, or has ended
+    (the caller walks itself). Messages already in the pipe are read, never waited
+    for: a child slowed down (a busy machine) costs the parser nothing but its own
+    walk, and its offsets behind the parser are dropped.
     """
 
-    # Tests: wait for the child from the first buffer on instead of walking until it is
-    # ready (otherwise a small file may be read before the child has started).
-    wait_first: ClassVar[bool] = False
+    # Tests: wait for the child's offsets instead of walking by itself meanwhile (so that
+    # the child is seen to give every record).
+    blocking: ClassVar[bool] = False
     running: ClassVar[int] = 0  # children alive in this process (the reader caps them)
 
     def __init__(self, path: str, size: int, big_endian: bool, max_caplen: int,
@@ -54,43 +58,51 @@ class WalkAhead:
         caplen up to max_caplen, in the given byte order) or "pcapng" (blocks up to
         max_caplen bytes long, the host's byte order). OSError if it cannot start."""
         # The child is a standard-library script run without site: it starts in ~10 ms.
+        # Unbuffered: poll() on the descriptor then tells whether a message is waiting.
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-I", "-S", CHILD, kind, path, str(size),
              "big" if big_endian else "little", str(max_caplen), str(MESSAGE_RECORDS)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True, start_new_session=True)
+            close_fds=True, start_new_session=True, bufsize=0)
         assert self._proc.stdout is not None
         WalkAhead.running += 1
         self._pipe = self._proc.stdout
-        self._ready = np.empty(0, np.int64)  # offsets received, not yet handed out
+        with contextlib.suppress(ImportError, AttributeError, OSError):
+            import fcntl  # POSIX (the reader starts a walk ahead there only)
+
+            # Room for a whole message or more ahead (the default 64 KiB holds 8,192).
+            fcntl.fcntl(self._pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self._poller = select.poll()
+        self._poller.register(self._pipe.fileno(), select.POLLIN)
+        self._ready = np.empty(0, np.int64)  # offsets received, from the parser's on
         self._end: tuple[int, int | None] | None = None  # (stop, bad) once sent
-        self._synced = self.wait_first  # the child is ready: blocking reads from now on
         self.records_taken = 0  # records handed out (for tests: the child did the walk)
 
     def take(self, lo: int, hi: int) -> tuple[np.ndarray, int, int | None, bool] | None:
-        if self._proc is None:
+        if self._proc is None or not self._receive(lo, hi):
             return None
-        if not self._synced:
-            if not self._ready_to_read():
-                return None  # not ready yet: the parser walks this buffer itself
-            self._synced = True
-        if not self._receive_past(lo, hi):
-            return None
-        ready = self._ready[np.searchsorted(self._ready, lo):]
+        ready = self._ready = self._ready[np.searchsorted(self._ready, lo):]
         end = self._end
-        if not (ready.shape[0] and int(ready[0]) == lo
-                or not ready.shape[0] and end is not None and end[0] == lo):
+        if not ready.shape[0]:
+            if end is None:
+                return None  # the child is behind: the parser walks this part itself
+            if end[0] != lo:
+                self.close()  # its walk ended before lo: the parser's alone from now on
+                return None
+        elif int(ready[0]) != lo:
             self.close()  # not the parser's chain (never expected): it walks on alone
             return None
         # Whole records: those whose next record starts at or before hi (the last one
-        # sent is followed by the end's stop offset).
+        # sent is followed by the end's stop offset, or by an offset not received yet).
+        count = ready.shape[0]
         whole = int(np.searchsorted(ready[1:], hi, side="right"))
-        if end is not None and whole == ready.shape[0] - 1 and end[0] <= hi:
+        if end is not None and whole == count - 1 and end[0] <= hi:
             whole += 1
-        self._ready = ready  # kept from lo on: a pcapng parser asks again after a block
         self.records_taken += whole
-        if whole < ready.shape[0]:
-            return ready[:whole], int(ready[whole]), None, True
+        if whole < count - 1 or whole == count - 1 and (end is not None or ready[-1] >= hi):
+            return ready[:whole], int(ready[whole]), None, True  # a record cut at hi
+        if whole == count - 1:  # the child is behind hi: the parser walks on from its last
+            return ready[:whole], int(ready[whole]), None, False
         assert end is not None
         stop, bad = end
         if bad is not None:
@@ -98,17 +110,13 @@ class WalkAhead:
         self.close()
         return ready, stop, None, False
 
-    def _ready_to_read(self) -> bool:
-        # poll, not select: select cannot watch a descriptor above FD_SETSIZE (1024), which
-        # a capture set of many files may reach.
-        poller = select.poll()
-        poller.register(self._pipe.fileno(), select.POLLIN)
-        return bool(poller.poll(0))
-
-    def _receive_past(self, lo: int, hi: int) -> bool:
-        """Read messages until an offset at or past hi or the end is here; False if the
-        child died without its end message (then it is closed)."""
+    def _receive(self, lo: int, hi: int) -> bool:
+        """Read the messages waiting (blocking: all the child sends, until an offset at or
+        past hi or the end is here); False if the child died without its end message
+        (then it is closed)."""
         while self._end is None and (not self._ready.shape[0] or int(self._ready[-1]) < hi):
+            if not self.blocking and not self._poller.poll(0):
+                return True
             count = self._read_ints(1)
             if count is None:
                 self.close()
