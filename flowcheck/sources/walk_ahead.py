@@ -12,8 +12,9 @@ capacity bounds how far ahead the child runs, so memory stays bounded.
 The offsets are exactly those the parser's own walk gives: the chain is unique from
 the first record, and where the child's walk stops (an absurd caplen, a record cut by
 the file's end, a pcapng section in the other byte order, its death) the parser walks
-on by itself. The child starts while the parser walks the first chunk; the parser uses
-it from the first chunk at which it is ready, skipping the offsets it has passed.
+on by itself. The parser never waits for the child: it takes the offsets already sent
+and walks the rest of a buffer itself (the first chunks, before the child is ready; a
+child held back on a busy machine), and the child's offsets it has passed are dropped.
 The message format is walk_ahead_child.py's.
 """
 
