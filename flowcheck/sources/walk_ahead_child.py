@@ -35,6 +35,7 @@ import sys
 from array import array
 
 FIRST_BATCH = 1024
+NICENESS = 10
 MESSAGE_BYTES = 8 << 20  # of the file, at most (about) per message
 RELEASE = 8 << 20  # walked bytes of the map given back to the system at a time
 PCAPNG_SECTION = 0x0A0D0D0A
@@ -176,6 +177,10 @@ def walk_pcapng(mapped: mmap.mmap, size: int, max_length: int, batch: int,
 def main(argv: list[str]) -> int:
     # The parent handles Ctrl-C; it ends this process (or its pipe's end does).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Only spare time: the parent's read-ahead thread, which it cannot do without, and
+    # other work on the machine come first (the parent walks what this has not).
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     kind, path, size_text, order, limit_text, batch_text = argv
     size, limit, batch = int(size_text), int(limit_text), max(1, int(batch_text))
     out = sys.stdout.buffer
