@@ -124,9 +124,10 @@ class CaptureFile:
 
     def _start_walk_ahead(self, parser: PcapParser | PcapngParser, source: ByteSource,
                           reads: Reads, records: int, consumed: int) -> None:
-        """Start a walk ahead of the parser (a plain pcap file, read ahead, when the
-        first chunk's records per byte promise enough records in the whole file), one
-        per spare core: the files of a set are read together, merged by time."""
+        """Start a walk ahead of the parser (an uncompressed pcap file, or pcapng file in
+        the host's byte order, read ahead, when the first chunk's records per byte
+        promise enough records in the whole file), one per spare core: the files of a
+        set are read together, merged by time."""
         size = self.spec.size
         pcapng = type(parser) is PcapngParser
         if (type(parser) is not PcapParser and not (pcapng and parser.order == HOST_ORDER)
