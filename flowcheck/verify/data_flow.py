@@ -76,12 +76,14 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          f"{receiver_detail(failed[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
     closed = closed_mid_job(ctx, session)
-    if closed is not None:  # control_closed: the job ended mid-transfer (field check 38)
+    acked = sent_each_way(session, open_conns, acked_unseen=True)
+    if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
+        # control_closed: the job ended mid-transfer (field check 38). Only where data
+        # flowed: with none (or the ACKs of FINs alone) the step stays missing or unknown
+        # as judged below, its own finding saying why.
         frames, words = closed
-        acked = sent_each_way(session, open_conns, acked_unseen=True)
         flow = (flow_detail(ctx, session, open_conns, sent, key) if sent[key] > 0 else
-                acked_flow_detail(ctx, session, open_conns, acked, key)
-                if acked[key] > len(open_conns) else f"no bytes {direction} in the capture")
+                acked_flow_detail(ctx, session, open_conns, acked, key))
         return make_step(spec, "failed", [*uids, control.uid],
                          frames + [c.last_frame for c in open_conns], f"{words}; {flow}")
     unjudged = unjudged_stalls(ctx, session)
@@ -109,7 +111,6 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
                          head + flow_detail(ctx, session, open_conns, sent, key) + slowed
                          + resource_words(ctx, len(open_conns), "the data of"))
-    acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
                          head + acked_flow_detail(ctx, session, open_conns, acked, key))
