@@ -123,6 +123,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
         self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
+        self._columns = None  # the batch's fields for the per-packet path (per_packet)
         self._batch: PacketBatch | None = None  # the batch being fed (connections.sack)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -185,6 +186,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._buf = (decoded.payload_buf if decoded.payload_buf is not None
                      else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded
+        self._columns = None
         self._batch = batch
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
@@ -308,6 +310,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._decoded = None  # type: ignore[assignment]
         self._batch = None
         self._buf = None
+        self._columns = None
 
     # -- the end ---------------------------------------------------------------------
 
