@@ -146,8 +146,8 @@ class RunPaths:
 
         The walkers read the packets' rows, flags and sides from Python lists made
         once per batch for all the walked flows' packets (one gather and tolist per
-        column), not per flow: a flow's numpy calls cost about 60,000 instructions, as
-        much as its handful of packets one at a time (bench/README.md, branch sdmix)."""
+        column), not per flow: a flow's walk cost about 80,000 instructions in numpy
+        calls, twice its handful of packets one at a time (bench/README.md, sdmix)."""
         d = self._decoded
         walkers = []
         if len(walk):
