@@ -66,26 +66,34 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
     record.missed_bytes, record.gaps = 0, 0
     mid_stream = joined_mid_stream(c)
-    before = {frame for side in (c.orig, c.resp) for frame in acked_before(side, mid_stream)}
-    # Each side keeps its first gaps' frames: together, the connection's first ones.
-    firsts = sorted(pair for pair in [*zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
-                                      *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)]
-                    if pair[0] not in before)[:EVIDENCE_CAP]
-    record.gap_frames = [frame for frame, _ in firsts]
-    record.gap_times = [ts for _, ts in firsts]
+    # A connection in which no gap ever opened (almost all): no hole to drop, no frame.
+    gapped = c.orig.holes or c.resp.holes or c.orig.hole_frames or c.resp.hole_frames
+    if gapped:
+        before = {frame for side in (c.orig, c.resp)
+                  for frame in acked_before(side, mid_stream)}
+        # Each side keeps its first gaps' frames: together, the connection's first ones.
+        firsts = sorted(pair for pair in [
+            *zip(c.orig.hole_frames, c.orig.hole_times, strict=True),
+            *zip(c.resp.hole_frames, c.resp.hole_times, strict=True)]
+            if pair[0] not in before)[:EVIDENCE_CAP]
+        record.gap_frames = [frame for frame, _ in firsts]
+        record.gap_times = [ts for _, ts in firsts]
+    else:
+        record.gap_frames, record.gap_times = [], []
     record.lost_gaps = record.untold_gaps = 0
     record.orig_fin_unseen = not c.orig.fin and _acked_beyond(c.orig) == 1
     record.resp_fin_unseen = not c.resp.fin and _acked_beyond(c.resp) == 1
     record.fins_unseen = record.orig_fin_unseen + record.resp_fin_unseen
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
-        lost = side.lost_holes()
-        untold = untold_holes(side, record.last_ts, rto)
+        lost = side.lost_holes() if side.holes else []
+        untold = untold_holes(side, record.last_ts, rto) if side.holes else []
         record.lost_gaps += len(lost)
         record.untold_gaps += len(untold)
         record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold)
                             if lost or untold or has_evidence(side) else None)
-        record.missed_bytes += side.missed_bytes()
+        if side.holes:
+            record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
         beyond = _acked_beyond(side) - (_sacked_beyond(side) if mid_stream else 0)
         if beyond > 0:

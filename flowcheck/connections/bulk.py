@@ -86,10 +86,19 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     starts = change.nonzero()[0]
     seg_key = key[starts]
     seg_count = group_sizes(starts, rows.shape[0])
+    keys = seg_key.tolist()
+    # Each segment's side and its peer, in one pass; whether a zero window is open on
+    # either (zero_window_runs, below).
     sides: list[Endpoint] = []
-    for k in seg_key.tolist():
+    peers: list[Endpoint] = []
+    zero_open = False
+    for k in keys:
         c = conns[k >> 1]
-        sides.append(c.resp if k & 1 else c.orig)
+        side, peer = (c.resp, c.orig) if k & 1 else (c.orig, c.resp)
+        sides.append(side)
+        peers.append(peer)
+        if side.zero_ts is not None or peer.zero_ts is not None:
+            zero_open = True
 
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
@@ -108,12 +117,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = change.cumsum() - 1  # per row: its segment
-    peers = [c.orig if k & 1 else c.resp for c, k in
-             ((conns[k >> 1], k) for k in seg_key.tolist())]
     peer_unseen = [p.max_end is None for p in peers]  # before this run's data
     # Zero windows are rare: Python per segment only when one is in the batch or open.
-    if zero.any() or any(e.zero_ts is not None for e in sides) or any(
-            e.zero_ts is not None for e in peers):
+    if zero_open or zero.any():
         zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
     side_unseen = [s.max_end is None for s in sides]
     # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
@@ -122,19 +128,28 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                  segment, endpoint_columns(sides))
     data_rows = data.nonzero()[0]
     if data_rows.size:
-        segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
-        mates = [segment_of.get(k ^ 1) for k in seg_key.tolist()]
-        rtts = [conns[k >> 1].record.rtt for k in seg_key.tolist()]
+        # Each segment's mate (its run's other direction), made for the first row judged
+        # only: rows below next_seq are rare.
+        mates: list[int | None] = []
 
         def judge(row: int, s: int, seq: int, size: int, ts: float) -> bool:
-            return wire.retransmission(row, s, seq, size, ts, rtts[s], mates[s], peers[s],
-                                       rows)
+            if not mates:
+                segment_of = {k: s for s, k in enumerate(keys)}
+                mates.extend(segment_of.get(k ^ 1) for k in keys)
+            return wire.retransmission(row, s, seq, size, ts, conns[keys[s] >> 1].record.rtt,
+                                       mates[s], peers[s], rows)
 
         one_at_a_time = _sequences((seq, ts), data_rows, segment, plen, frames, sides,
                                    (letters, places[data_rows]), retransmits,
                                    starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
-    letter_places = {name: values.tolist() for name, values in letters.items()}
+    # The history letters the segments show (D, A, W; T, G with data), one entry per
+    # letter a segment has (most have D or A only): (segment, letter, place in its run).
+    names = list(letters)
+    table = np.stack([letters[name] for name in names])
+    at_letter, at_segment = (table != NO_ROW).nonzero()
+    shows = zip(at_segment.tolist(), at_letter.tolist(), table[at_letter, at_segment].tolist(),
+                strict=True)
     counts, payloads = seg_count.tolist(), payload.tolist()
     # A side whose only packets so far were RSTs (steady: their state is RESET) has no
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
@@ -142,8 +157,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
     last_data = _last_data(frames, ts, data, starts)
-    pending: dict[int, list[tuple[int, int, str]]] = {}
-    for s, k in enumerate(seg_key.tolist()):
+    for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
         if last_data[s] is not None:
@@ -169,11 +183,14 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             else:
                 record.orig_copy_bytes += copied[s]
         record.retransmits += retransmit_counts[s]
-        for name, values in letter_places.items():
-            place = values[s]
-            shown = name.lower() if k & 1 else name
-            if place != NO_ROW and shown not in record.history:
-                pending.setdefault(k >> 1, []).append((place, LETTER_RANK[name], shown))
+    # Per connection, its new letters in the order of their first packets (update_packet's).
+    pending: dict[int, list[tuple[int, int, str]]] = {}
+    for s, letter, place in shows:
+        k = keys[s]
+        name = names[letter]
+        shown = name.lower() if k & 1 else name
+        if shown not in conns[k >> 1].record.history:
+            pending.setdefault(k >> 1, []).append((place, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
             conns[r].add_letter(name)

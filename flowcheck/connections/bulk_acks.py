@@ -47,15 +47,18 @@ def track_acks(columns: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndar
     after = np.full(n, -1, np.int64)
     limited = False  # some segment's ACKs count only after a row (or not at all)
     first_data = None
-    segment_of = {k: s for s, k in enumerate(seg_key.tolist())}
+    segment_of: dict[int, int] | None = None  # made for a peer first seen in the run only
     unseen: list[int] = []
-    for s, k in enumerate(seg_key.tolist()):
+    keys = seg_key.tolist()
+    for s, k in enumerate(keys):
         peer = peers[s]
         if peer.max_end is None:
             after[s] = NO_ROW  # nothing of the peer seen at all: no reference
             unseen.append(s)
             limited = True
         elif peer_unseen[s]:
+            if segment_of is None:
+                segment_of = {k: s for s, k in enumerate(keys)}
             mate = segment_of.get(k ^ 1)
             if mate is not None and first_data is None:
                 first_data = first_where(data, rows, starts)

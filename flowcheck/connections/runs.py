@@ -2,12 +2,13 @@
 at a time from Python lists.
 
 - flows without SYN/FIN/RST in the batch, of known, steady, untapped connections, are
-  one run each, all applied together by `apply_runs` (`_bulk_flows`);
+  one run each (`_bulk_flows`), applied together by `apply_runs` with the first round of
+  the walk's runs;
 - many small flows (short connections) go one packet at a time in one loop over Python
   lists made once per batch (`_small_flows`);
-- the other flows are walked (`_walk_flow`): the packets that can change a connection's
-  state one at a time (the per-packet path), the runs of plain packets between them
-  yielded for the tracker to apply in rounds.
+- the other flows are walked (`_walk_flows`, `_walk_flow`): the packets that can change
+  a connection's state one at a time (the per-packet path), the runs of plain packets
+  between them applied in rounds, one apply_runs call per round.
 
 Apart from flowcheck.connections.tracker, which routes a batch's flows to its paths;
 RunPaths is a base class of ConnectionTracker, whose state it reads and updates, as the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,6 +41,22 @@ SMALL_FLOW = 16
 SMALL_FLOWS_FOR_LISTS = 256
 BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk pass
 
+Run = tuple[ConnState, np.ndarray]  # a connection and its run's row numbers (bulk.apply_runs)
+
+
+@dataclass(slots=True)
+class WalkLists:
+    """The walked flows' packets of a batch, grouped by flow (`_walk_flows`): `order`
+    their row numbers in the DecodedBatch (int64), and as Python lists their row
+    numbers, TCP flags and whether each comes from its flow key's lower endpoint;
+    `events`: the places (ascending) of those with SYN, FIN or RST."""
+
+    order: np.ndarray
+    rows: list[int]
+    flags: list[int]
+    lower: list[bool]
+    events: list[int]
+
 
 class RunPaths:
     """ConnectionTracker's bulk runs and walks (see the module docstring). The state is
@@ -55,21 +73,23 @@ class RunPaths:
     _slow: Callable[[FlowKey, int, bool], None]
     _one: Callable[..., None]
 
-    def _bulk_flows(self, flows: BatchFlows) -> list[int] | range:
-        """Apply, all at once, the flows of the batch that are one run each (no SYN, FIN
-        or RST in the batch, connection known, steady, not tapped); returns the others."""
+    def _bulk_flows(self, flows: BatchFlows) -> tuple[list[int] | range, list[Run]]:
+        """The flows of the batch that are one run each (no SYN, FIN or RST in the batch,
+        connection known, steady, not tapped): (the other flows, their runs). The runs
+        are applied with the walk's first round (`_walk_flows`): one apply_runs call
+        less per batch (its fixed cost, about 1.5 M instructions: bench/README.md)."""
         d = self._decoded
         if not flows.keys:
-            return []
+            return [], []
         begins = flows.bounds[:-1]
         sizes = np.diff(flows.bounds)
         events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)
         from_lower = np.add.reduceat(flows.from_lower[flows.order], begins)
         candidates = ((events == 0) & (sizes >= BULK_MIN)).nonzero()[0]
         if not candidates.size:
-            return range(len(flows.keys))
+            return range(len(flows.keys)), []
         walk: list[int] = []
-        runs: list[tuple[ConnState, np.ndarray]] = []
+        runs: list[Run] = []
         keys, bounds = flows.keys, flows.bounds.tolist()
         for f, lower, size in zip(candidates.tolist(), from_lower[candidates].tolist(),
                                   sizes[candidates].tolist(), strict=True):
@@ -82,17 +102,14 @@ class RunPaths:
                 walk.append(f)
                 continue
             runs.append((c, flows.order[bounds[f]:bounds[f + 1]]))
-        if runs:
-            self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy,
-                                             self._sacks)
         if len(walk) == candidates.size:
-            return range(len(flows.keys))
+            return range(len(flows.keys)), runs
         # The flows not applied here (not candidates, or candidates sent to the walk),
         # in flow order.
         to_walk = np.ones(len(flows.keys), bool)
         to_walk[candidates] = False
         to_walk[walk] = True
-        return to_walk.nonzero()[0].tolist()
+        return to_walk.nonzero()[0].tolist(), runs
 
     def _small_flows(self, flows: BatchFlows, walk: list[int] | range) -> list[int]:
         """Many flows to walk (short connections): the small ones, which go one packet at
@@ -120,31 +137,73 @@ class RunPaths:
                     plen_of[k], frame_of[k], ts_of[k], copy_of[k], ttl_of[k])
         return rest
 
-    def _walk_flow(self, key: FlowKey, positions: np.ndarray,
-                   from_lower: np.ndarray) -> Iterator[tuple[ConnState, np.ndarray]]:
-        """One flow's packets of the batch: the ones that can change state one at a time,
-        the runs between them yielded (the caller applies a run before resuming)."""
+    def _walk_flows(self, flows: BatchFlows, walk: list[int] | range,
+                    runs: list[Run]) -> None:
+        """Walk the flows `walk` (`_walk_flow`) in rounds: each walker goes on to its
+        next run; a round's runs (one per flow, so of distinct connections), the first
+        round's with `runs` (the bulk flows', `_bulk_flows`: other connections again),
+        are applied together before the walkers resume.
+
+        The walkers read the packets' rows, flags and sides from Python lists made
+        once per batch for all the walked flows' packets (one gather and tolist per
+        column), not per flow: a flow's walk cost about 80,000 instructions in numpy
+        calls, twice its handful of packets one at a time (bench/README.md, sdmix)."""
         d = self._decoded
-        i, count, slow_streak = 0, positions.shape[0], 0
-        if count < SMALL_FLOW or not self.fast:
-            for k, low in zip(positions.tolist(), from_lower[positions].tolist(), strict=True):
-                self._slow(key, k, low)
+        walkers = []
+        if len(walk):
+            sizes = np.diff(flows.bounds)
+            chosen = np.zeros(len(flows.keys), bool)
+            chosen[np.asarray(walk, np.int64)] = True
+            # The walked flows' packets, grouped by flow as in flows.order; lo[f]: flow
+            # f's first place among them.
+            rows = flows.order if chosen.all() else flows.order[np.repeat(chosen, sizes)]
+            lo = np.zeros(len(flows.keys) + 1, np.int64)
+            np.cumsum(np.where(chosen, sizes, 0), out=lo[1:])
+            flags = d.tcp_flags[rows]
+            lists = WalkLists(rows, rows.tolist(), flags.tolist(),
+                              flows.from_lower[rows].tolist(),
+                              np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist())
+            starts = lo.tolist()
+            keys = flows.keys
+            walkers = [self._walk_flow(keys[f], starts[f], starts[f + 1], lists)
+                       for f in walk]
+        while True:
+            going = []
+            for walker in walkers:
+                run = next(walker, None)
+                if run is not None:
+                    runs.append(run)
+                    going.append(walker)
+            if runs:
+                self.one_at_a_time += apply_runs(d, flows.from_lower, runs, self._copy,
+                                                 self._sacks)
+            if not going:
+                return
+            walkers, runs = going, []
+
+    def _walk_flow(self, key: FlowKey, lo: int, hi: int,
+                   lists: WalkLists) -> Iterator[Run]:
+        """One flow's packets of the batch (places lo to hi of `lists`): the ones that
+        can change state one at a time, the runs between them yielded (the caller
+        applies a run before resuming)."""
+        d = self._decoded
+        rows, flag_list, lower, events = lists.rows, lists.flags, lists.lower, lists.events
+        if hi - lo < SMALL_FLOW or not self.fast:
+            for k in range(lo, hi):
+                self._slow(key, rows[k], lower[k])
             return
-        flags = d.tcp_flags[positions]
-        # Python lists: the walk reads them packet by packet.
-        events = np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist()
-        rows, flag_list, lower = (positions.tolist(), flags.tolist(),
-                                  from_lower[positions].tolist())
-        while i < count:
+        i, slow_streak = lo, 0
+        while i < hi:
             c = self._get(key)
             if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
                 self._slow(key, rows[i], lower[i])
                 i += 1
                 continue
             next_event = bisect_left(events, i)
-            j = events[next_event] if next_event < len(events) else count
+            j = events[next_event] if next_event < len(events) else hi
+            j = min(j, hi)
             if c.tap_pending:
-                with_payload = np.flatnonzero(d.tcp_payload_len[positions[i:j]] > 0)
+                with_payload = np.flatnonzero(d.tcp_payload_len[lists.order[i:j]] > 0)
                 if with_payload.size and with_payload[0] == 0:
                     self._slow(key, rows[i], lower[i])
                     i += 1
@@ -156,9 +215,13 @@ class RunPaths:
                     self._slow(key, rows[k], lower[k])
                 i = j
                 continue
-            from_orig_side = lower[i:j] if c.orig_is_lower else [not x for x in lower[i:j]]
-            if not ((not any(from_orig_side) or c.steady_for(True))
-                    and (all(from_orig_side) or c.steady_for(False))):
+            # Which sides send in the run: any() and all() of the lower endpoint's.
+            run_lower = lower[i:j]
+            some_lower, all_lower = any(run_lower), all(run_lower)
+            some_orig, all_orig = ((some_lower, all_lower) if c.orig_is_lower
+                                   else (not all_lower, not some_lower))
+            if not ((not some_orig or c.steady_for(True))
+                    and (all_orig or c.steady_for(False))):
                 # Rarely stays unsteady (an originator never ACKing): stop retrying then.
                 stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
                 for k in range(i, stop):
@@ -166,7 +229,6 @@ class RunPaths:
                 slow_streak += 1
                 i = stop
                 continue
-            yield c, positions[i:j]
+            yield c, lists.order[i:j]
             slow_streak = 0
             i = j
-

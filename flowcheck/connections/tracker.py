@@ -15,7 +15,8 @@ Per batch: decode in bulk, group packets by flow in bulk, then:
   a flow's first packet, the first payload while the tap decides, every packet of a
   tapped connection) go through `update_packet` one at a time (the per-packet path,
   flowcheck.connections.per_packet); the runs of plain packets between them are applied
-  in rounds, each round's runs (one per flow) in one `apply_runs` call.
+  in rounds, each round's runs (one per flow) in one `apply_runs` call, the first
+  round's with the bulk flows' runs.
 Sequence holes never send a run back to the per-packet path: only the packets of a run
 that open a gap or land below the highest byte seen go through the hole bookkeeping one
 at a time. `one_at_a_time` counts them, with the update_packet ones.
@@ -45,7 +46,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from flowcheck.connections.accounting import account_missed
-from flowcheck.connections.bulk import apply_runs
 from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
@@ -123,6 +123,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
         self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
+        self._columns = None  # the batch's fields for the per-packet path (per_packet)
         self._batch: PacketBatch | None = None  # the batch being fed (connections.sack)
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
@@ -185,6 +186,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._buf = (decoded.payload_buf if decoded.payload_buf is not None
                      else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded
+        self._columns = None
         self._batch = batch
         flows = self.halves.join(decoded, group_flows(decoded))
         # ICMP copies first: the first copy of the capture may be one (copies.py).
@@ -203,28 +205,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         tracked, changed = flows, []
         if by_time is not None:
             tracked, self._slots, changed = tracked_flows(decoded, flows, self.clock)
-        walk = self._bulk_flows(tracked) if self.fast else range(len(flows.keys))
+        walk, runs = (self._bulk_flows(tracked) if self.fast
+                      else (range(len(flows.keys)), []))
         if self.fast and len(walk):
             walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
         # Many packets one at a time (short connections): see _small_flows.
         if len(walk) >= SMALL_FLOWS_FOR_LISTS:
             walk = self._small_flows(tracked, walk)
-        walkers = [self._walk_flow(flows.keys[f],
-                                   tracked.order[flows.bounds[f]:flows.bounds[f + 1]],
-                                   flows.from_lower) for f in walk]
-        # In rounds: each walker goes on to its next run; the round's runs (one per flow,
-        # so of distinct connections) are applied together before the walkers resume.
-        while walkers:
-            runs, going = [], []
-            for walker in walkers:
-                run = next(walker, None)
-                if run is not None:
-                    runs.append(run)
-                    going.append(walker)
-            if runs:
-                self.one_at_a_time += apply_runs(decoded, flows.from_lower, runs, self._copy,
-                                                 self._sacks)
-            walkers = going
+        # The bulk flows' runs join the walk's first round (runs.RunPaths._walk_flows).
+        self._walk_flows(tracked, walk, runs)
         late = self._quotes_before_commit(quotes)
         self._commit_short()
         for quote in late:
@@ -321,6 +310,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._decoded = None  # type: ignore[assignment]
         self._batch = None
         self._buf = None
+        self._columns = None
 
     # -- the end ---------------------------------------------------------------------
 
