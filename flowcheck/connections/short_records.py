@@ -77,13 +77,14 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     sent = valid & ~short.copy[at]  # capture copies are counted, not evidence
     times = short.ts[at]
     synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
+    synacks = synack.sum(axis=0)
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
         syn_frames=frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
-        synack_frames=frame_lists(frames, synack),
+        synack_frames=frame_lists(frames, synack), synacks=synacks,
         rst_frames=frame_lists(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
@@ -270,7 +271,7 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
-    _add_ack_frames(short, flows, records, col)
+    _add_ack_frames(short, flows, records, col, fresh)
     for i, frame, ts in col.last_data[0]:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
@@ -278,19 +279,22 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
 
 
 def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                    col: _Columns) -> None:
+                    col: _Columns, fresh: bool) -> None:
     """Connection.ack_frame as the per-packet path keeps it (conn.py): the frame of the
     originator's ACK of the responder's SYN (ShortPass.acked_frame, the responder's row:
     the originator's last ACK that moved it on, the handshake's ACK while the responder
     sent no byte), for the few established records whose SYN-ACK came again after it
     (a batch with a SYN-ACK resent: flowcheck.sessions.unheard_ack)."""
-    if not any(col.synack_frames):  # the batch brought no SYN-ACK: nothing new
+    if not col.synacks.any():  # the batch brought no SYN-ACK: nothing new
         return
     acked = short.acked_frame[1, flows]
-    # More than one SYN-ACK: one may have come after the handshake's ACK (C-level
-    # filter: a Python step per record was most of this function's cost).
-    for i in compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-            attrgetter("synack_frames"), records)))):
+    # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
+    # are the batch's (counted column-wise: even a C-level filter over every record was
+    # most of this function's cost), a continuing one's its list's.
+    more = (np.flatnonzero(col.synacks > 1).tolist() if fresh else
+            compress(range(len(records)), map(_ONE.__lt__, map(len, map(
+                attrgetter("synack_frames"), records)))))
+    for i in more:
         r, frame = records[i], acked.item(i)
         if (r.established and not r.ack_frame and frame > 0
                 and any(f > frame for f in r.synack_frames)):
@@ -321,6 +325,7 @@ class _Columns:
     copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
     syn_frames: list[list[int]]
     synack_frames: list[list[int]]
+    synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
     rst_frames: list[list[int]]
     fin_frames: list[list[int]]
     resp_rst: np.ndarray
