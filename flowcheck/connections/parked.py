@@ -27,6 +27,7 @@ from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
+from flowcheck.model.frames import NO_FRAMES
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports this module).
@@ -158,7 +159,12 @@ class Parked:
                    for name, values in self.wire.items()})
 
         syn_ts = self.last_syn_ts.item(i)
-        return ConnState(record=self.records[i], orig_is_lower=bool(self.orig_is_lower[i]),
+        record = self.records[i]
+        # The per-packet path appends to the evidence lists: its own, not NO_FRAMES.
+        for name in _FRAME_LISTS:
+            if getattr(record, name) is NO_FRAMES:
+                setattr(record, name, [])
+        return ConnState(record=record, orig_is_lower=bool(self.orig_is_lower[i]),
                          orig=endpoint(0), resp=endpoint(1),
                          tap_pending=bool(self.tap_pending[i]),
                          pre_tap=self.take_pre_tap(i),
@@ -258,6 +264,9 @@ def _share_equal_columns(block: Parked) -> None:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(Parked))
+# A record's evidence lists, which the short-connection path may leave NO_FRAMES.
+_FRAME_LISTS = ("syn_frames", "synack_frames", "rst_frames", "icmp_frames", "fin_frames",
+                "gap_frames")
 # Parked's array columns (all read only once made).
 _COLUMNS = tuple(f.name for f in fields(Parked)
                  if f.type == "np.ndarray" or f.type == "np.ndarray | None")

@@ -9,6 +9,7 @@ import numpy as np
 
 from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.connections.flows import address_text
+from flowcheck.model.frames import NO_FRAMES
 
 # History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
 # sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
@@ -79,7 +80,7 @@ def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
-    EVIDENCE_CAP only (conn._note)."""
+    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does."""
     counts = mask.sum(axis=0)
     most = int(counts.max(initial=0))
     if most > EVIDENCE_CAP:
@@ -88,12 +89,13 @@ def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     values = frames.T[mask.T].tolist()  # flow by flow, in step order
     if most <= 1:  # the usual case: one SYN, one FIN, ... or none
         following = iter(values)
-        return [[next(following)] if count else [] for count in counts.tolist()]
+        return [[next(following)] if count else NO_FRAMES for count in counts.tolist()]
     ends = np.cumsum(counts)
     starts = np.empty_like(ends)
     starts[:1] = 0
     starts[1:] = ends[:-1]
-    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    return [found or NO_FRAMES
+            for found in map(values.__getitem__, map(slice, starts.tolist(), ends.tolist()))]
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}

@@ -37,6 +37,7 @@ from flowcheck.connections.short_accounting import (
     seg_max,
 )
 from flowcheck.model import Connection
+from flowcheck.model.frames import NO_FRAMES, frames_of
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports parked, which imports this module).
@@ -153,7 +154,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         short.syn_retries[new].tolist(), short.frame[col.first].tolist(),
         short.frame[col.last].tolist(), optional(short.rtt[new]), col.syn_frames,
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
-        [[] for _ in range(count)], col.fin_frames, gap_frames,
+        [NO_FRAMES] * count, col.fin_frames, gap_frames,
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
@@ -234,8 +235,9 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
     for name, lists in (("syn_frames", col.syn_frames), ("synack_frames", col.synack_frames),
                         ("rst_frames", col.rst_frames), ("fin_frames", col.fin_frames)):
         for i in compress(range(len(lists)), lists):
-            mine = getattr(records[i], name)
+            mine = frames_of(getattr(records[i], name))  # a new list for NO_FRAMES
             mine.extend(lists[i][:EVIDENCE_CAP - len(mine)])
+            setattr(records[i], name, mine)
     for i in np.flatnonzero(col.resp_rst).tolist():
         records[i].resp_rst = True
     for i in np.flatnonzero(col.orig_rst).tolist():
