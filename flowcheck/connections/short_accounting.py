@@ -145,9 +145,15 @@ def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection],
     last byte captured. fresh: the records are new (False: only the flows with one are
     visited); else a continuing flow's only where it changed since it was parked
     (ShortPass.before)."""
-    done = _fin_acked(*_sides(short, flows))
+    done = fin_acked_sides(short, flows)
     changed = None if fresh else done != _fin_acked(*_parked_sides(short, flows))
     _set_sides(records, done, changed, "orig_fin_acked", "resp_fin_acked")
+
+
+def fin_acked_sides(short: ShortPass, flows: np.ndarray) -> np.ndarray:
+    """Per side (2, flows; bool) of `flows`: Connection.orig/resp_fin_acked, as
+    accounting.fin_acked: a FIN captured that its peer ACKed above its last byte."""
+    return _fin_acked(*_sides(short, flows))
 
 
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import partial
-from itertools import compress
+from itertools import compress, repeat
 from operator import attrgetter, is_not
 from typing import Any
 
@@ -31,6 +31,7 @@ from flowcheck.connections.record_columns import (
 from flowcheck.connections.short_accounting import (
     changed_gaps,
     closing,
+    fin_acked_sides,
     fins_acked,
     fins_unseen,
     gap_times,
@@ -55,7 +56,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
            "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
-           "resp_ttl")
+           "resp_ttl", "orig_last_ts", "resp_last_ts", "orig_last_data", "resp_last_data",
+           "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
 
@@ -158,7 +160,9 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
-        *ttl_lists(short.ttl.take(new, axis=1))))
+        *ttl_lists(short.ttl.take(new, axis=1)), repeat(None), repeat(None),
+        *_last_data_lists(col.last_data, count), *short.seg_max.take(new, axis=1).tolist(),
+        *fin_acked_sides(short, new).tolist()))
     _finish(short, new, records, col, fresh=True)
     return records
 
@@ -262,18 +266,35 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
                                                     ttl_item(ttl.item(1, i)))
 
 
+def _last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
+                     ) -> list[list[tuple[int, float] | None]]:
+    """Per side, per flow (count), its last data packet's (frame, time) or None, from
+    _Columns.last_data."""
+    sides = []
+    for found in last_data:
+        side: list[tuple[int, float] | None] = [None] * count
+        for i, frame, ts in found:
+            side[i] = (frame, ts)
+        sides.append(side)
+    return sides
+
+
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
             fresh: bool) -> None:
-    """The fields new_records and update_records both add last: segment sizes, FINs
-    unseen and acknowledged, and gap times (short_accounting; fresh: the records are
-    new), copy bytes and each side's first RST."""
-    seg_max(short, flows, records, fresh=fresh)
+    """The fields new_records and update_records both add last: FINs unseen and gap
+    times (short_accounting; fresh: the records are new), copy bytes, each side's first
+    RST, the handshake's ACK; and for continuing records (new ones have them from
+    new_records) segment sizes, FINs acknowledged and each side's last data."""
+    if not fresh:
+        seg_max(short, flows, records, fresh=False)
+        fins_acked(short, flows, records, fresh=False)
     fins_unseen(short, flows, records, fresh=fresh)
-    fins_acked(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     _add_ack_frames(short, flows, records, col, fresh)
+    if fresh:
+        return
     for i, frame, ts in col.last_data[0]:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
