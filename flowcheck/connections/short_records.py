@@ -147,17 +147,18 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
     tunnel = short.tunnel[new]
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
+    first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
     records = list(map(
         Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
         texts[count:], np.where(lower, up_port, low_port).tolist(),
-        short.ts[col.first].tolist(), short.ts[col.last].tolist(), states, col.histories,
+        first_ts, short.ts[col.last].tolist(), states, col.histories,
         col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
         col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
-        short.syn_retries[new].tolist(), short.frame[col.first].tolist(),
+        short.syn_retries[new].tolist(), first_frame,
         short.frame[col.last].tolist(), optional(short.rtt[new]), col.syn_frames,
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
         [NO_FRAMES] * count, col.fin_frames, gap_frames,
-        short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
+        short.established[new].tolist(), syn_ts, col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
         *ttl_lists(short.ttl.take(new, axis=1)), repeat(None), repeat(None),
@@ -165,6 +166,24 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         *fin_acked_sides(short, new).tolist()))
     _finish(short, new, records, col, fresh=True)
     return records
+
+
+def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
+                   ) -> tuple[list[float], list[float | None], list[int]]:
+    """New records' ts, syn_ts and first_frame, as lists whose equal values are the same
+    objects: a connection's first packet is almost always its SYN, so syn_ts is ts and
+    first_frame is syn_frames[0] (a float and an int less per short connection, 56
+    bytes; chosen by object arrays, no Python step per record)."""
+    times = short.ts[col.first]
+    ts = times.astype(object)
+    syn = short.syn_ts[new]
+    syn_items = syn.astype(object)
+    syn_items[np.isnan(syn)] = None
+    frames = short.frame[col.first]
+    heads = np.empty(frames.shape[0], object)  # each record's first SYN frame, or None
+    heads[:] = list(map(next, map(iter, col.syn_frames), repeat(None)))
+    return (ts.tolist(), np.where(syn == times, ts, syn_items).tolist(),
+            np.where(heads == frames, heads, frames.astype(object)).tolist())
 
 
 def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
