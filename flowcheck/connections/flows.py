@@ -51,6 +51,20 @@ def _address_bytes(version: int, words: list[int]) -> bytes:
     return b"".join(word.to_bytes(4, "big") for word in words)
 
 
+_PORTS: list[np.ndarray] = []
+
+
+def port_items(ports: np.ndarray) -> list[int]:
+    """ports (integers 0..65535) as a list of Python ints, each port number one object
+    for the whole process (an object array of every port, made on the first call:
+    about 2.6 MB): a record's ports and its flow key's are then the same objects, and a
+    server's port one for all its connections, not an int each (about 90 bytes per
+    short connection kept to the end, past 30,000 connections more than the table)."""
+    if not _PORTS:
+        _PORTS.append(np.array(range(1 << 16), object))
+    return _PORTS[0][ports].tolist()
+
+
 def address_text(version: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
 
@@ -203,7 +217,7 @@ def numbered_flows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
         hosts, which = np.unique(values >> np.uint64(16), return_inverse=True)
         names = np.array([host.to_bytes(4, "big") for host in hosts.tolist()], object)
         ends = dict(zip(ends, zip(repeat(4), names[which.reshape(-1)].tolist(),
-                                  (values & np.uint64(0xFFFF)).tolist()), strict=True))
+                                  port_items(values & np.uint64(0xFFFF))), strict=True))
         end = ends.__getitem__
         if tunnels is None:
             keys = list(zip(map(end, lows), map(end, highs), repeat("")))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
+from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
     address_texts,
     first_frames,
@@ -149,8 +150,8 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         short.tunnels[t] or None for t in tunnel.tolist()]
     first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
     records = list(map(
-        Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
-        texts[count:], np.where(lower, up_port, low_port).tolist(),
+        Connection, uids, texts[:count], port_items(np.where(lower, low_port, up_port)),
+        texts[count:], port_items(np.where(lower, up_port, low_port)),
         first_ts, short.ts[col.last].tolist(), states, col.histories,
         col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
         col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
