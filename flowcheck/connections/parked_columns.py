@@ -9,8 +9,8 @@ times (acked_ts, ...), about 300 bytes per connection. Most lie close to another
 column: a side's sequence numbers to its base (or its peer's: the ACK numbers it sent),
 its times to the connection's last SYN. `Offsets` keeps such a column as that
 reference plus an int8/16/32 or float32 difference, made only where every value comes
-back exactly (checked, bit for bit, column by column: `narrowed`), else the column
-stays as it is.
+back exactly (integer differences by their range, float32 ones checked bit for bit,
+column by column: `narrowed`), else the column stays as it is.
 
 An Offsets column answers what the block's readers ask of its arrays (`take`,
 indexing, `item`: flowcheck.connections.short_resume, Parked.conn_state) with the
@@ -83,8 +83,8 @@ def narrowed(values: np.ndarray, refs: tuple[np.ndarray, ...],
     """values (an int64 or float64 column, C-contiguous) as the narrowest Offsets over one
     of refs (each values' shape) or, if absolute, none, whose every item is values' own
     (NONE, nan and -0.0 included, bit for bit); values itself when none is. Integers:
-    the narrowest difference by its range, then checked; floats: float32 differences,
-    checked, the first that comes back."""
+    the narrowest difference by its range (exact: below); floats: float32 differences,
+    checked bit for bit, the first that comes back."""
     if not values.flags.c_contiguous or not values.size:
         return values
     candidates = (None, *refs) if absolute else refs
@@ -109,12 +109,14 @@ def narrowed(values: np.ndarray, refs: tuple[np.ndarray, ...],
             if info.min < low and high <= info.max:
                 ranked.append((info.bits, len(ranked), info, ref, delta))
                 break
-    for _, _, info, ref, delta in sorted(ranked, key=lambda found: found[:2]):
-        column = Offsets(ref, compact(np.where(have, delta, info.min).astype(info.dtype)),
-                         values.dtype)
-        if _same(column, values):  # a reference of NONE where values has a number: not
-            return column
-    return values
+    if not ranked:
+        return values
+    # Exact by construction, no check needed: the values and references are sequence
+    # numbers, frames and windows (far from int64's ends), so a difference wraps only
+    # against a reference of NONE, and then it is far out of every narrow range.
+    _, _, info, ref, delta = min(ranked, key=lambda found: found[:2])
+    return Offsets(ref, compact(np.where(have, delta, info.min).astype(info.dtype)),
+                   values.dtype)
 
 
 def _same(column: Offsets, values: np.ndarray) -> bool:
