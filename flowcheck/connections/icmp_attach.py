@@ -44,6 +44,7 @@ from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
 from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
+from flowcheck.model.frames import frames_of
 
 # Connections kept per 4-tuple after a new one replaced them (the quotes' candidates
 # beside the current one): a reject comes within a round trip or two of its SYN.
@@ -129,6 +130,7 @@ class IcmpAttach:
             if not record.icmp_frames:
                 record.icmp_code = quote.code
                 record.icmp_sender = address_text(quote.version, quote.sender)
+            record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
             record.icmp_frames.append(quote.frame)
 
     def _answered_elsewhere(self, quote: IcmpQuote) -> bool:

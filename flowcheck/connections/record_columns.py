@@ -5,10 +5,14 @@ the Connection records from them).
 
 from __future__ import annotations
 
+from itertools import compress, repeat
+from operator import is_
+
 import numpy as np
 
 from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.connections.flows import address_text
+from flowcheck.model.frames import NO_FRAMES
 
 # History letters, one bit each in rank order (conn.LETTER_RANK without ^ and G: a gap
 # sends the flow back); the responder's are the same bits shifted by 10; bit 20 is ^.
@@ -79,21 +83,28 @@ def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
-    EVIDENCE_CAP only (conn._note)."""
+    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does."""
     counts = mask.sum(axis=0)
     most = int(counts.max(initial=0))
     if most > EVIDENCE_CAP:
         mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
         counts = mask.sum(axis=0)
     values = frames.T[mask.T].tolist()  # flow by flow, in step order
+    some = counts > 0
     if most <= 1:  # the usual case: one SYN, one FIN, ... or none
-        following = iter(values)
-        return [[next(following)] if count else [] for count in counts.tolist()]
-    ends = np.cumsum(counts)
-    starts = np.empty_like(ends)
-    starts[:1] = 0
-    starts[1:] = ends[:-1]
-    return list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+        found = list(map(list, zip(values)))  # [frame] each, made in C
+    else:
+        ends = np.cumsum(counts[some])
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1]
+        found = list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    if some.all():
+        return found
+    # Each flow's list picked from [NO_FRAMES, the flows' lists in order] by a C-level
+    # map: a Python step per flow was most of this function's cost.
+    pool = [NO_FRAMES, *found]
+    return list(map(pool.__getitem__, np.where(some, np.cumsum(some), 0).tolist()))
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}
@@ -104,13 +115,16 @@ def histories(new_letters: np.ndarray) -> list[str]:
     steps = new_letters.shape[0]
     rows = np.ascontiguousarray(new_letters.T).view(f"S{8 * steps}").reshape(-1).tolist()
     cache = _HISTORY_CACHE
-    out = []
-    for row in rows:
+    # Looked up by a C-level map; a Python step only for the rows not cached yet (the
+    # few distinct ones), not for every flow.
+    out = list(map(cache.get, rows))
+    for i in compress(range(len(out)), map(is_, out, repeat(None))):
+        row = rows[i]
         found = cache.get(row)
         if found is None:
             found = cache[row] = _history(np.frombuffer(row.ljust(8 * steps, b"\0"),
                                                         np.int64).tolist())
-        out.append(found)
+        out[i] = found
     if len(cache) > 4096:
         cache.clear()
     return out

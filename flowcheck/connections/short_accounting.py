@@ -16,6 +16,7 @@ from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.state import conn_states
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import Connection, SideEvidence
+from flowcheck.model.frames import NO_FRAMES
 
 # A flowcheck.connections.short.ShortPass (not imported: short imports parked, which
 # imports this module).
@@ -36,7 +37,7 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     both = (acked != NONE) & (max_end != NONE)
     beyond = np.where(both, np.maximum(0, acked - max_end - fin), 0)
     gaps = (beyond > 0).sum(axis=0)
-    gap_frames: list[list[int]] = [[] for _ in range(flows.shape[0])]
+    gap_frames: list[list[int]] = [NO_FRAMES] * flows.shape[0]  # shared: most have none
     acked_frame = short.acked_frame.take(flows, axis=1)
     for i in np.flatnonzero(gaps).tolist():
         gap_frames[i] = [acked_frame.item(row, i) for row in (0, 1) if beyond[row, i]]
@@ -144,9 +145,15 @@ def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection],
     last byte captured. fresh: the records are new (False: only the flows with one are
     visited); else a continuing flow's only where it changed since it was parked
     (ShortPass.before)."""
-    done = _fin_acked(*_sides(short, flows))
+    done = fin_acked_sides(short, flows)
     changed = None if fresh else done != _fin_acked(*_parked_sides(short, flows))
     _set_sides(records, done, changed, "orig_fin_acked", "resp_fin_acked")
+
+
+def fin_acked_sides(short: ShortPass, flows: np.ndarray) -> np.ndarray:
+    """Per side (2, flows; bool) of `flows`: Connection.orig/resp_fin_acked, as
+    accounting.fin_acked: a FIN captured that its peer ACKed above its last byte."""
+    return _fin_acked(*_sides(short, flows))
 
 
 def seg_max(short: ShortPass, flows: np.ndarray, records: list[Connection],

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import partial
-from itertools import compress
-from operator import attrgetter, is_not
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import numpy as np
 
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
+from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
     address_texts,
     first_frames,
@@ -31,12 +32,14 @@ from flowcheck.connections.record_columns import (
 from flowcheck.connections.short_accounting import (
     changed_gaps,
     closing,
+    fin_acked_sides,
     fins_acked,
     fins_unseen,
     gap_times,
     seg_max,
 )
 from flowcheck.model import Connection
+from flowcheck.model.frames import NO_FRAMES, frames_of
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports parked, which imports this module).
@@ -54,7 +57,8 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "icmp_frames", "fin_frames", "gap_frames", "established", "syn_ts", "synack_ts",
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
            "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
-           "resp_ttl")
+           "resp_ttl", "orig_last_ts", "resp_last_ts", "orig_last_data", "resp_last_data",
+           "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
 
@@ -77,13 +81,15 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     sent = valid & ~short.copy[at]  # capture copies are counted, not evidence
     times = short.ts[at]
     synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
+    synacks = synack.sum(axis=0)
+    syn = ((flags & (SYN | ACK)) == SYN) & sent
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
-        syn_frames=frame_lists(frames, ((flags & (SYN | ACK)) == SYN) & sent),
-        synack_frames=frame_lists(frames, synack),
+        syn_frames=frame_lists(frames, syn), syn_first=syn[0],
+        synack_frames=frame_lists(frames, synack), synacks=synacks,
         rst_frames=frame_lists(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
@@ -143,22 +149,52 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
     tunnel = short.tunnel[new]
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
+    first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
     records = list(map(
-        Connection, uids, texts[:count], np.where(lower, low_port, up_port).tolist(),
-        texts[count:], np.where(lower, up_port, low_port).tolist(),
-        short.ts[col.first].tolist(), short.ts[col.last].tolist(), states, col.histories,
+        Connection, uids, texts[:count], port_items(np.where(lower, low_port, up_port)),
+        texts[count:], port_items(np.where(lower, up_port, low_port)),
+        first_ts, short.ts[col.last].tolist(), states, col.histories,
         col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
         col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
-        short.syn_retries[new].tolist(), short.frame[col.first].tolist(),
+        short.syn_retries[new].tolist(), first_frame,
         short.frame[col.last].tolist(), optional(short.rtt[new]), col.syn_frames,
         col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
-        [[] for _ in range(count)], col.fin_frames, gap_frames,
-        short.established[new].tolist(), optional(short.syn_ts[new]), col.synack_ts,
+        [NO_FRAMES] * count, col.fin_frames, gap_frames,
+        short.established[new].tolist(), syn_ts, col.synack_ts,
         col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
-        *ttl_lists(short.ttl.take(new, axis=1))))
+        *ttl_lists(short.ttl.take(new, axis=1)), repeat(None), repeat(None),
+        *_last_data_lists(col.last_data, count), *short.seg_max.take(new, axis=1).tolist(),
+        *fin_acked_sides(short, new).tolist()))
     _finish(short, new, records, col, fresh=True)
     return records
+
+
+def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
+                   ) -> tuple[list[float], list[float | None], list[int]]:
+    """New records' ts, syn_ts and first_frame, as lists whose equal values are the same
+    objects: a connection's first packet is almost always its SYN, so syn_ts is ts and
+    first_frame is syn_frames[0] (a float and an int less per short connection, 56
+    bytes). Picked by C-level maps (`_picked`), no Python step per record."""
+    times = short.ts[col.first]
+    ts = times.tolist()
+    syn = short.syn_ts[new]
+    same = syn == times  # nan (no SYN) never
+    syn_ts = ts if same.all() else _picked(same, list(compress(ts, same.tolist())),
+                                           optional(syn[~same]))
+    heads = col.syn_first  # the first packet a SYN: its frame is syn_frames[0]
+    first = list(map(itemgetter(0), compress(col.syn_frames, heads.tolist())))
+    first_frame = first if heads.all() else _picked(
+        heads, first, short.frame[col.first[~heads]].tolist())
+    return ts, syn_ts, first_frame
+
+
+def _picked(chosen: np.ndarray, ours: list, theirs: list) -> list:
+    """Per item (chosen: bool), the next of `ours` where chosen, else the next of
+    `theirs` (each in order), by one C-level map over both."""
+    pool = ours + theirs
+    index = np.where(chosen, np.cumsum(chosen) - 1, len(ours) + np.cumsum(~chosen) - 1)
+    return list(map(pool.__getitem__, index.tolist()))
 
 
 def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -233,8 +269,9 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
     for name, lists in (("syn_frames", col.syn_frames), ("synack_frames", col.synack_frames),
                         ("rst_frames", col.rst_frames), ("fin_frames", col.fin_frames)):
         for i in compress(range(len(lists)), lists):
-            mine = getattr(records[i], name)
+            mine = frames_of(getattr(records[i], name))  # a new list for NO_FRAMES
             mine.extend(lists[i][:EVIDENCE_CAP - len(mine)])
+            setattr(records[i], name, mine)
     for i in np.flatnonzero(col.resp_rst).tolist():
         records[i].resp_rst = True
     for i in np.flatnonzero(col.orig_rst).tolist():
@@ -259,18 +296,35 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
                                                     ttl_item(ttl.item(1, i)))
 
 
+def _last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
+                     ) -> list[list[tuple[int, float] | None]]:
+    """Per side, per flow (count), its last data packet's (frame, time) or None, from
+    _Columns.last_data."""
+    sides = []
+    for found in last_data:
+        side: list[tuple[int, float] | None] = [None] * count
+        for i, frame, ts in found:
+            side[i] = (frame, ts)
+        sides.append(side)
+    return sides
+
+
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
             fresh: bool) -> None:
-    """The fields new_records and update_records both add last: segment sizes, FINs
-    unseen and acknowledged, and gap times (short_accounting; fresh: the records are
-    new), copy bytes and each side's first RST."""
-    seg_max(short, flows, records, fresh=fresh)
+    """The fields new_records and update_records both add last: FINs unseen and gap
+    times (short_accounting; fresh: the records are new), copy bytes, each side's first
+    RST, the handshake's ACK; and for continuing records (new ones have them from
+    new_records) segment sizes, FINs acknowledged and each side's last data."""
+    if not fresh:
+        seg_max(short, flows, records, fresh=False)
+        fins_acked(short, flows, records, fresh=False)
     fins_unseen(short, flows, records, fresh=fresh)
-    fins_acked(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
-    _add_ack_frames(short, flows, records, col)
+    _add_ack_frames(short, flows, records, col, fresh)
+    if fresh:
+        return
     for i, frame, ts in col.last_data[0]:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
@@ -278,19 +332,22 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
 
 
 def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                    col: _Columns) -> None:
+                    col: _Columns, fresh: bool) -> None:
     """Connection.ack_frame as the per-packet path keeps it (conn.py): the frame of the
     originator's ACK of the responder's SYN (ShortPass.acked_frame, the responder's row:
     the originator's last ACK that moved it on, the handshake's ACK while the responder
     sent no byte), for the few established records whose SYN-ACK came again after it
     (a batch with a SYN-ACK resent: flowcheck.sessions.unheard_ack)."""
-    if not any(col.synack_frames):  # the batch brought no SYN-ACK: nothing new
+    if not col.synacks.any():  # the batch brought no SYN-ACK: nothing new
         return
     acked = short.acked_frame[1, flows]
-    # More than one SYN-ACK: one may have come after the handshake's ACK (C-level
-    # filter: a Python step per record was most of this function's cost).
-    for i in compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-            attrgetter("synack_frames"), records)))):
+    # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
+    # are the batch's (counted column-wise: even a C-level filter over every record was
+    # most of this function's cost), a continuing one's its list's.
+    more = (np.flatnonzero(col.synacks > 1).tolist() if fresh else
+            compress(range(len(records)), map(_ONE.__lt__, map(len, map(
+                attrgetter("synack_frames"), records)))))
+    for i in more:
         r, frame = records[i], acked.item(i)
         if (r.established and not r.ack_frame and frame > 0
                 and any(f > frame for f in r.synack_frames)):
@@ -321,6 +378,8 @@ class _Columns:
     copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
     syn_frames: list[list[int]]
     synack_frames: list[list[int]]
+    synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
+    syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
     rst_frames: list[list[int]]
     fin_frames: list[list[int]]
     resp_rst: np.ndarray

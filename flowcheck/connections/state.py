@@ -54,8 +54,11 @@ def conn_state(orig: EndpointState, resp: EndpointState, history: str, orig_byte
     return "OTH"
 
 
+# An object array: `_NAMES[which].tolist()` gives every record the same str object of
+# its state (a str array's tolist makes a new str per record: 51 bytes each of 200,000
+# short connections, kept to the end).
 _NAMES = np.array(["OTH", "REJ", "RSTRH", "RSTR", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0",
-                   "S1", "RSTOS0"])
+                   "S1", "RSTOS0"], object)
 
 
 def conn_states(orig: np.ndarray, resp: np.ndarray, histories: list[str],
