@@ -97,7 +97,8 @@ def _unchecked(views: list[memoryview], off: int, batch: int,
                limit: int) -> tuple[array, int]:
     """Up to about batch record offsets from off, up to about offset limit, by their
     caplens alone (four a turn), and the offset after the last; none if the walk left
-    the map (near the file's end)."""
+    the map (near the file's end). The step is pcap.py's _CaplenReader.run, repeated
+    here because this script imports no flowcheck module (it starts without them)."""
     offsets = array("q")
     append = offsets.append
     try:
