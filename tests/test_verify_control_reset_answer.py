@@ -184,6 +184,32 @@ def test_trial_10_resets(name: str, words: list[str]) -> None:
     assert "idle timeout for port 10000" in finding.fix
 
 
+@pytest.mark.parametrize(("name", "rst"), [
+    ("idle-rst-65s-media", 2071),      # DATA_GET_STATE reset mid-backup, data cut after
+    ("idle-rst-restore-media", 5242),  # the killed DMA's FIN reset mid-restore
+])
+def test_a_reset_while_the_job_ran_fails_the_data_step(name: str, rst: int) -> None:
+    """A control connection reset while its job ran ended the job before its data: the
+    data step (step 4 of `ndmp`) fails on the RST, as it does on control_closed; it read
+    `ok` on the bytes that had flowed."""
+    analysis = _stored(name)
+    [session] = analysis.sessions
+    flow = session.steps[-1]
+    assert flow.name == "backup or restore data flows" and flow.status == "failed"
+    assert (f"the control connection was reset (RST, frame {rst}) while the job ran, with "
+            "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED (control_reset): the job ended "
+            "before its data did") in flow.detail
+    assert rst in flow.frames and session.control_uid in flow.uids
+
+
+@pytest.mark.parametrize("name", ["idle-rst-agent", "idle-hostfw-rst-media"])
+def test_a_reset_after_the_halt_leaves_the_data_step_ok(name: str) -> None:
+    """Reset after the job halted: its data had all flowed; the job's end failed."""
+    flow = _stored(name).sessions[0].steps[-1]
+    assert flow.name == "backup or restore data flows" and flow.status == "ok"
+    assert "control_reset" not in flow.detail
+
+
 def test_trial_10_fin_resent_after_the_idle_timeout() -> None:
     [finding] = [f for f in _stored("idle-drop-restore-media").findings
                  if str(f.severity) == "error"]

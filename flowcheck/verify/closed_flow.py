@@ -7,7 +7,12 @@ A side that closed its NDMP session mid-resource with no halt (an agent SIGKILLe
 mid-backup, a job engine that crashed) ended the transfer wherever it was: the bytes the
 capture holds are the part that flowed, not the resource. The step is `failed` on that
 close, the capture's evidence, and its detail names control_closed (field check 38: a
-killed agent read step 5 `ok` beside control_closed).
+killed agent read step 5 `ok` beside control_closed). So is a control connection reset
+while the job ran (control_reset with no halt after the running DATA_START_*: a firewall
+that dropped its idle state, a killed DMA's FIN answered by a RST): the job cannot go on
+without it (ndmjob idle-rst-65s-media: the media server reset the data connection after
+it, step 4 read `ok`). A reset after the halt leaves the step alone: the data had all
+flowed, the job's end is what failed.
 """
 
 from __future__ import annotations
@@ -15,26 +20,38 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Severity
 from flowcheck.sessions import closing
 from flowcheck.verify.context import Context
+from flowcheck.verify.rst_words import cited_rsts, reset_words
 
 
 def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | None:
     """(frames, words) when the session has a control_closed error (a three-way job's
-    warning, a consequence of its other session's close, does not count): frames the
-    control connection's first FIN; words "the agent 10.77.0.2 closed the control
+    warning, a consequence of its other session's close, does not count) or a
+    control_reset error while its job ran: frames the control connection's first FIN, or
+    the RSTs the finding cites; words "the agent 10.77.0.2 closed the control
     connection (FIN, frame 109) while the job ran, with no NOTIFY_DATA_HALTED or
-    NOTIFY_MOVER_HALTED (control_closed): the job ended before its data did". None
-    otherwise."""
-    closed = next((f for f in ctx.findings if f.code == "control_closed"
-                   and f.session == session.id and f.severity == Severity.ERROR), None)
+    NOTIFY_MOVER_HALTED (control_closed): the job ended before its data did, ..." or
+    "the control connection was reset (RST, frame 2071) while the job ran, ...
+    (control_reset): ...". None otherwise."""
     control = ctx.by_uid[session.control_uid]
-    if closed is None or not control.fin_frames:
+    if _has_error(ctx, session, "control_closed") and control.fin_frames:
+        fin = control.fin_frames[0]
+        what = f"{_closer(session, control)} closed the control connection (FIN, frame {fin})"
+        frames, code = [fin], "control_closed"
+    elif (session.id in ctx.reset_mid_job and control.rst_frames
+          and _has_error(ctx, session, "control_reset")):
+        what = f"the control connection was reset ({reset_words(control)})"
+        frames, code = cited_rsts(control), "control_reset"
+    else:
         return None
-    fin = control.fin_frames[0]
-    return [fin], (f"{_closer(session, control)} closed the control connection (FIN, frame "
-                   f"{fin}) while the job ran, with no NOTIFY_DATA_HALTED or "
-                   "NOTIFY_MOVER_HALTED (control_closed): the job ended before its data "
-                   "did, so the bytes below are the part that flowed, not the whole "
-                   f"{session.kind}")
+    return frames, (f"{what} while the job ran, with no NOTIFY_DATA_HALTED or "
+                    f"NOTIFY_MOVER_HALTED ({code}): the job ended before its data did, so the "
+                    f"bytes below are the part that flowed, not the whole {session.kind}")
+
+
+def _has_error(ctx: Context, session: Session, code: str) -> bool:
+    """Does the session have an error `code` (not a warning of that code)?"""
+    return any(f.code == code and f.session == session.id and f.severity == Severity.ERROR
+               for f in ctx.findings)
 
 
 def _closer(session: Session, control: Connection) -> str:

@@ -100,6 +100,10 @@ class Context:
     # halt could have come), found once for the check and the steps.
     resets: dict[str, list[tuple[Connection, NdmpMessage | None, bool]]] = field(
         default_factory=dict)
+    # Session ids whose control connection a RST ended while the job ran (control_reset
+    # with no halt after the running DATA_START_*: verify.control_reset.report_reset):
+    # their data step fails on it as on control_closed (verify.closed_flow).
+    reset_mid_job: set[str] = field(default_factory=set)
     # The TTLs each host's packets reached the capture with, per (sender, receiver)
     # (verify.ttl.capture_host; built on first use).
     host_ttls: dict[tuple[str, str], set[int]] | None = None

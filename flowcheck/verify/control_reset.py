@@ -80,6 +80,8 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         frames = [start.frame, last.frame, *cited_rsts(control)]
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
+    if halt is None:
+        ctx.reset_mid_job.add(session.id)
 
 
 def _role(control: Connection, side: str) -> tuple[str, str]:
