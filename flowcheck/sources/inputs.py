@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flowcheck.errors import InputError
+from flowcheck.sources.inflate import GzipInflater
 from flowcheck.sources.pcap import PCAPNG_SECTION, is_pcap_magic
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -244,6 +245,13 @@ class _Prefixed:
             return data
         return self._stream.read(size)
 
+    def read1(self, size: int) -> bytes:
+        """Up to size bytes, from one read of the stream (a pipe: what is there)."""
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return (getattr(self._stream, "read1", None) or self._stream.read)(size)
+
     def readinto(self, target: memoryview | bytearray) -> int:
         return self._into(target, self._stream.readinto)
 
@@ -280,7 +288,7 @@ class ByteSource:
         self.compressed = head[:2] == GZIP_MAGIC
         stream: object = _Prefixed(head, raw)
         if self.compressed:
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
+            stream = GzipInflater(stream.read1)  # type: ignore[attr-defined]
         self._stream = stream
         self._size = spec.size
         # A regular file is read up to the size it had when the capture set was resolved:
