@@ -84,8 +84,17 @@ import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.appearances import Appearances
-from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
+from flowcheck.connections.copies_tail import (
+    RelayPairs,
+    Rows,
+    Tail,
+    kept_tail,
+    last_rows,
+    tail_of_flows,
+    with_tail,
+)
 from flowcheck.connections.flows import BatchFlows, group_flows
+from flowcheck.connections.no_copies import FieldRows, KeyTable, no_equal_packets
 from flowcheck.connections.packet_identity import (
     FIELDS,
     FIXED,
@@ -121,7 +130,7 @@ CANDIDATES = 3
 EXAMPLE_CAP = 8  # example frames kept
 ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
-_IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
+_IP_ID, _SEQ, _ACK_NO, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 1, 2, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
 
@@ -151,6 +160,8 @@ class CaptureCopies:
         self._relaying = RelayPairs()  # their host pairs: the tail carries their packets
         self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
+        self._keys = KeyTable()  # no_copies' table, for the batches without copies
+        self.proven = 0  # batches proven to hold no copy (_quiet): no full search
 
     def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
         """The batch's ICMP quotes (capture order) without the capture copies, and the
@@ -195,6 +206,8 @@ class CaptureCopies:
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
+            return copy
+        if self._quiet(d, flows, since, sources, identity, headers):
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
@@ -270,6 +283,49 @@ class CaptureCopies:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
+
+    def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
+               sources: np.ndarray | None, identity: np.ndarray | None,
+               headers: np.ndarray | None) -> bool:
+        """Whether the batch holds no equal packets (no_copies' proof; mark's arguments),
+        and so no copy: its sample taken and its tail kept as the full search would. Tried
+        only while the capture showed no copy of any kind, no second capture point and no
+        tool's identities (their state the full search alone keeps)."""
+        if (self.systematic or since is not None or identity is not None
+                or self.points.active or self.relays.count or self._relaying):
+            return False
+        ids = (np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum) if headers is None
+               else headers[:, 0])  # the header identity, as identity_fields' column
+        side = 2 * flows.flow + flows.from_lower
+        at, tail_side = tail_of_flows(self._tail, flows)
+        tail = self._tail.rows.fields[at] if self._tail is not None else np.zeros(
+            (0, FIXED + 1), np.int64)
+        batch = [ids if name == "tcp_checksum" else getattr(d, name) for name in FIELDS]
+        keyed = (_IP_ID, _SEQ, _ACK_NO, _CHECKSUM)  # the columns no_copies keys by
+        if not no_equal_packets(
+                [(tail_side, tuple(tail[:, column] for column in keyed)),
+                 (side, (d.tcp_ip_id, d.tcp_seq, d.tcp_ack, ids))],
+                FieldRows(tail_side, tail, side, batch), self._keys):
+            return False
+        both = ids if headers is None else headers  # identity_fields' identity
+
+        def rows_at(rows: np.ndarray) -> Rows:
+            k = rows.shape[0]
+            return Rows(side[rows], identity_fields(d, both, rows), d.tcp_ts[rows],
+                        d.tcp_frame[rows],
+                        np.zeros(k, np.int32) if sources is None else sources[rows],
+                        d.tcp_ttl[rows].astype(np.int16), np.zeros(k, bool),
+                        np.zeros(k, np.int64))
+
+        rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
+        self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+        window = self.points.window
+        kept = last_rows(d.tcp_ts, window, TAIL_CAP)
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, rows_at(kept),
+                               np.zeros(side.shape[0], bool),
+                               window, TAIL_CAP, self._relaying, at=kept)
+        self.proven += 1
+        return True
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
@@ -357,11 +413,12 @@ class CaptureCopies:
 
     def _sample(self, flows: BatchFlows, own: Rows,
                 copy: np.ndarray, named: np.ndarray | None = None,
-                relayed: np.ndarray | None = None) -> None:
+                relayed: np.ndarray | None = None, at: np.ndarray | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
         `wanted` then tells track_connections to start over with the comparisons on),
         without the appearances their tool named (named) nor the relay copies (every
-        batch row `relayed`: one capture point's, at a router's queueing delay)."""
+        batch row `relayed`: one capture point's, at a router's queueing delay). at: own
+        (and copy, named, relayed) hold only the batch rows at `at`."""
         rows = sampled(own.fields[:, _IP_ID], own.fields[:, FIXED] & ~OPTIONS_CUT)
         if named is not None:
             rows = rows[~named[rows]]
@@ -371,7 +428,7 @@ class CaptureCopies:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
                                        own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                                       fingerprints(flows, rows,
+                                       fingerprints(flows, rows if at is None else at[rows],
                                                     sample_fields(own.fields[rows]))))
 
     def read_heads(self, batches: Iterator[PacketBatch],
