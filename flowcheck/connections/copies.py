@@ -54,7 +54,10 @@ tshark's) and change nothing else of a connection (conn.update_packet); an ICMP 
 attached to no connection. Marking is per batch and path-independent: the tracker's
 fast paths and its reference path take the same marks. The packets near a batch's end
 are kept (`Tail`) so a copy in the next batch finds its original; cost per batch
-follows its packets, never the history.
+follows its packets, never the history. Until the capture shows a copy of any kind (or
+a second capture point, or a tool's identities), a batch is first tried by
+flowcheck.connections.no_copies' cheap exact proof that no two of its packets (and the
+tail's) are equal; proven, it skips the search below (`_quiet`).
 
 Copies seen at two capture points (both hosts' captures given together, at any clock
 offset: flowcheck.connections.points) are found by the same sort: until two points are
@@ -85,16 +88,15 @@ import numpy as np
 from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import (
+    TAIL_CAP,
     RelayPairs,
     Rows,
     Tail,
     kept_tail,
-    last_rows,
-    tail_of_flows,
     with_tail,
 )
 from flowcheck.connections.flows import BatchFlows, group_flows
-from flowcheck.connections.no_copies import FieldRows, KeyTable, no_equal_packets
+from flowcheck.connections.no_copies import KeyTable, QuietBatches
 from flowcheck.connections.packet_identity import (
     FIELDS,
     FIXED,
@@ -121,7 +123,6 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
-TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 # Once two capture points are known (flowcheck.connections.points): packets kept across
 # a batch boundary (CapturePoints.window of them), at most, and the earlier equal
 # packets each packet is compared with.
@@ -130,11 +131,11 @@ CANDIDATES = 3
 EXAMPLE_CAP = 8  # example frames kept
 ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
-_IP_ID, _SEQ, _ACK_NO, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 1, 2, 3, 5, 6  # their columns
+_IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
 
-class CaptureCopies:
+class CaptureCopies(QuietBatches):
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
@@ -283,49 +284,6 @@ class CaptureCopies:
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
-
-    def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
-               sources: np.ndarray | None, identity: np.ndarray | None,
-               headers: np.ndarray | None) -> bool:
-        """Whether the batch holds no equal packets (no_copies' proof; mark's arguments),
-        and so no copy: its sample taken and its tail kept as the full search would. Tried
-        only while the capture showed no copy of any kind, no second capture point and no
-        tool's identities (their state the full search alone keeps)."""
-        if (self.systematic or since is not None or identity is not None
-                or self.points.active or self.relays.count or self._relaying):
-            return False
-        ids = (np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum) if headers is None
-               else headers[:, 0])  # the header identity, as identity_fields' column
-        side = 2 * flows.flow + flows.from_lower
-        at, tail_side = tail_of_flows(self._tail, flows)
-        tail = self._tail.rows.fields[at] if self._tail is not None else np.zeros(
-            (0, FIXED + 1), np.int64)
-        batch = [ids if name == "tcp_checksum" else getattr(d, name) for name in FIELDS]
-        keyed = (_IP_ID, _SEQ, _ACK_NO, _CHECKSUM)  # the columns no_copies keys by
-        if not no_equal_packets(
-                [(tail_side, tuple(tail[:, column] for column in keyed)),
-                 (side, (d.tcp_ip_id, d.tcp_seq, d.tcp_ack, ids))],
-                FieldRows(tail_side, tail, side, batch), self._keys):
-            return False
-        both = ids if headers is None else headers  # identity_fields' identity
-
-        def rows_at(rows: np.ndarray) -> Rows:
-            k = rows.shape[0]
-            return Rows(side[rows], identity_fields(d, both, rows), d.tcp_ts[rows],
-                        d.tcp_frame[rows],
-                        np.zeros(k, np.int32) if sources is None else sources[rows],
-                        d.tcp_ttl[rows].astype(np.int16), np.zeros(k, bool),
-                        np.zeros(k, np.int64))
-
-        rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
-        self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
-        window = self.points.window
-        kept = last_rows(d.tcp_ts, window, TAIL_CAP)
-        self._tail = kept_tail(self._tail, d.tcp_ts, flows, rows_at(kept),
-                               np.zeros(side.shape[0], bool),
-                               window, TAIL_CAP, self._relaying, at=kept)
-        self.proven += 1
-        return True
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,

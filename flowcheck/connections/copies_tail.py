@@ -21,6 +21,7 @@ import numpy as np
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
 
+TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 
 

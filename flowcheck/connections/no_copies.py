@@ -26,15 +26,97 @@ the marks stay those of the full search in every case.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.connections.copies_tail import (
+    TAIL_CAP,
+    RelayPairs,
+    Rows,
+    Tail,
+    kept_tail,
+    last_rows,
+    tail_of_flows,
+)
+from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.packet_identity import FIELDS, FIXED, OPTIONS_CUT, identity_fields
+from flowcheck.connections.points import CapturePoints, sampled
+from flowcheck.decode import DecodedBatch
+
+if TYPE_CHECKING:
+    from flowcheck.connections.relay_copies import RelayCopies
 
 TABLE_BITS = 17  # the key's bits: a table of 512 kB (int32), in a core's L2 cache
 _SHIFT = np.int64(64 - TABLE_BITS)
 _MASK = np.int64((1 << TABLE_BITS) - 1)
 # The key's multipliers, as int64 (numpy's int64 products wrap, as uint64's do).
 _MUL = HASH_MULTIPLIERS[:6].view(np.int64)
+# identity_fields' columns: IPv4 ID, sequence and acknowledgement numbers, header identity
+_IP_ID, _SEQ, _ACK_NO, _IDENTITY = 0, 1, 2, 6
+
+
+class QuietBatches:
+    """copies.CaptureCopies' quiet path (`_quiet`): the state it reads and keeps, the
+    full search's (copies.py)."""
+
+    systematic: bool
+    points: CapturePoints
+    relays: RelayCopies
+    proven: int
+    _relaying: RelayPairs
+    _tail: Tail | None
+    _keys: KeyTable
+
+    def _sample(self, flows: BatchFlows, own: Rows, copy: np.ndarray,
+                named: np.ndarray | None = None, relayed: np.ndarray | None = None,
+                at: np.ndarray | None = None) -> None:
+        """CaptureCopies._sample: the sampled packets to points.py."""
+        raise NotImplementedError
+
+    def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
+               sources: np.ndarray | None, identity: np.ndarray | None,
+               headers: np.ndarray | None) -> bool:
+        """Whether the batch holds no equal packets (`no_equal_packets`; copies.mark's
+        arguments), and so no copy: its sample taken and its tail kept as the full search
+        would. Tried only while the capture showed no copy of any kind, no second capture
+        point and no tool's identities (their state the full search alone keeps)."""
+        if (self.systematic or since is not None or identity is not None
+                or self.points.active or self.relays.count or self._relaying):
+            return False
+        ids = (np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum) if headers is None
+               else headers[:, 0])  # the header identity, as identity_fields' column
+        side = 2 * flows.flow + flows.from_lower
+        at, tail_side = tail_of_flows(self._tail, flows)
+        tail = self._tail.rows.fields[at] if self._tail is not None else np.zeros(
+            (0, FIXED + 1), np.int64)
+        batch = [ids if name == "tcp_checksum" else getattr(d, name) for name in FIELDS]
+        keyed = (_IP_ID, _SEQ, _ACK_NO, _IDENTITY)  # the columns no_copies keys by
+        if not no_equal_packets(
+                [(tail_side, tuple(tail[:, column] for column in keyed)),
+                 (side, (d.tcp_ip_id, d.tcp_seq, d.tcp_ack, ids))],
+                FieldRows(tail_side, tail, side, batch), self._keys):
+            return False
+        both = ids if headers is None else headers  # identity_fields' identity
+
+        def rows_at(rows: np.ndarray) -> Rows:
+            k = rows.shape[0]
+            return Rows(side[rows], identity_fields(d, both, rows), d.tcp_ts[rows],
+                        d.tcp_frame[rows],
+                        np.zeros(k, np.int32) if sources is None else sources[rows],
+                        d.tcp_ttl[rows].astype(np.int16), np.zeros(k, bool),
+                        np.zeros(k, np.int64))
+
+        rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
+        self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+        window = self.points.window
+        kept = last_rows(d.tcp_ts, window, TAIL_CAP)
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, rows_at(kept),
+                               np.zeros(side.shape[0], bool),
+                               window, TAIL_CAP, self._relaying, at=kept)
+        self.proven += 1
+        return True
 
 
 class KeyTable:
