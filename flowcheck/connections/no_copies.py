@@ -12,9 +12,9 @@ bench capture (d), mixed-sizes, that holds none) then finds nothing.
 `no_equal_packets` proves it for less: each packet's direction and those four fields
 hashed into TABLE_BITS bits (a key), and each packet's position written into a table at
 its key. A packet that reads its own position back shares its key with no other packet,
-so it equals none; the few that do not (packets sharing a key: about n^2 / 2^18 of n,
-280 of a batch's 9,000, and for equal packets always) and the packets whose positions
-they read are compared by every field: a 64-bit hash of all of them, sorted, whose
+so it equals none; the few that do not (about n^2 / 2^18 of n: 280 of a batch's 8,800
+in bench capture (d), and an equal packet always) and the packets whose positions they
+read are compared by every field: a 64-bit hash of all of them, sorted, whose
 values all differ only when the packets do (equal values, rare but for equal packets,
 fail the proof).
 Which of the packets sharing a key the table keeps (numpy's order of writes) does not
