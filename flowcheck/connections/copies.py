@@ -54,7 +54,10 @@ tshark's) and change nothing else of a connection (conn.update_packet); an ICMP 
 attached to no connection. Marking is per batch and path-independent: the tracker's
 fast paths and its reference path take the same marks. The packets near a batch's end
 are kept (`Tail`) so a copy in the next batch finds its original; cost per batch
-follows its packets, never the history.
+follows its packets, never the history. Until the capture shows a copy of any kind (or
+a second capture point, or a tool's identities), a batch is first tried by
+flowcheck.connections.no_copies' cheap exact proof that no two of its packets (and the
+tail's) are equal; proven, it skips the search below (`_quiet`).
 
 Copies seen at two capture points (both hosts' captures given together, at any clock
 offset: flowcheck.connections.points) are found by the same sort: until two points are
@@ -84,8 +87,16 @@ import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.appearances import Appearances
-from flowcheck.connections.copies_tail import RelayPairs, Rows, Tail, kept_tail, with_tail
+from flowcheck.connections.copies_tail import (
+    TAIL_CAP,
+    RelayPairs,
+    Rows,
+    Tail,
+    kept_tail,
+    with_tail,
+)
 from flowcheck.connections.flows import BatchFlows, group_flows
+from flowcheck.connections.no_copies import KeyTable, QuietBatches
 from flowcheck.connections.packet_identity import (
     FIELDS,
     FIXED,
@@ -112,7 +123,6 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
-TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 # Once two capture points are known (flowcheck.connections.points): packets kept across
 # a batch boundary (CapturePoints.window of them), at most, and the earlier equal
 # packets each packet is compared with.
@@ -125,7 +135,7 @@ _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
 
-class CaptureCopies:
+class CaptureCopies(QuietBatches):
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
@@ -151,6 +161,8 @@ class CaptureCopies:
         self._relaying = RelayPairs()  # their host pairs: the tail carries their packets
         self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
+        self._keys = KeyTable()  # no_copies' table, for the batches without copies
+        self.proven = 0  # batches proven to hold no copy (_quiet): no full search
 
     def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
         """The batch's ICMP quotes (capture order) without the capture copies, and the
@@ -195,6 +207,8 @@ class CaptureCopies:
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
+            return copy
+        if self._quiet(d, flows, since, sources, identity, headers):
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
@@ -357,11 +371,12 @@ class CaptureCopies:
 
     def _sample(self, flows: BatchFlows, own: Rows,
                 copy: np.ndarray, named: np.ndarray | None = None,
-                relayed: np.ndarray | None = None) -> None:
+                relayed: np.ndarray | None = None, at: np.ndarray | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
         `wanted` then tells track_connections to start over with the comparisons on),
         without the appearances their tool named (named) nor the relay copies (every
-        batch row `relayed`: one capture point's, at a router's queueing delay)."""
+        batch row `relayed`: one capture point's, at a router's queueing delay). at: own
+        (and copy, named, relayed) hold only the batch rows at `at`."""
         rows = sampled(own.fields[:, _IP_ID], own.fields[:, FIXED] & ~OPTIONS_CUT)
         if named is not None:
             rows = rows[~named[rows]]
@@ -371,7 +386,7 @@ class CaptureCopies:
             self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
                                        own.ttl[rows], own.fields[rows, _IP_ID],
                                        own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                                       fingerprints(flows, rows,
+                                       fingerprints(flows, rows if at is None else at[rows],
                                                     sample_fields(own.fields[rows]))))
 
     def read_heads(self, batches: Iterator[PacketBatch],

@@ -21,6 +21,7 @@ import numpy as np
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
 
+TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 
 
@@ -102,26 +103,37 @@ def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
     m = own.side.shape[0]
     if tail is None:
         return own, np.arange(m), None
-    number = {key: f for f, key in enumerate(flows.keys)}
-    flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
-    at = (flow >= 0).nonzero()[0]
+    at, side = tail_of_flows(tail, flows)
     every = tail.rows.joined(at, own)
-    every.side[:at.shape[0]] = 2 * flow[at] + tail.from_lower[at]
+    every.side[:at.shape[0]] = side
     return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
 
 
+def tail_of_flows(tail: Tail | None, flows: BatchFlows) -> tuple[np.ndarray, np.ndarray]:
+    """The tail's packets of this batch's flows: (their indexes in the tail, their
+    directions numbered as the batch's: flow * 2 + from_lower), both int64."""
+    if tail is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    number = {key: f for f, key in enumerate(flows.keys)}
+    flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
+    at = (flow >= 0).nonzero()[0]
+    return at, 2 * flow[at] + tail.from_lower[at]
+
+
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
-              copy: np.ndarray, window: float, cap: int, relaying: RelayPairs) -> Tail | None:
+              copy: np.ndarray, window: float, cap: int, relaying: RelayPairs,
+              at: np.ndarray | None = None) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
     once relay copies showed (relaying: their host pairs), also the packets of those
     host pairs of the last RELAY_WINDOW neither a copy nor an original already
-    (Rows.taken), at most RELAY_TAIL_CAP."""
-    last = float(ts[-1])
-    gap = np.abs(ts - last)
-    keep = gap <= window
+    (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
+    (ascending), those kept among them (`last_rows`; not while relaying)."""
+    keep = _near_end(ts, window)
     if relaying:
+        assert at is None, "relaying keeps more than last_rows"
+        gap = np.abs(ts - float(ts[-1]))
         cap = max(cap, RELAY_TAIL_CAP)
         queued = relaying.among(flows.keys)[flows.flow]
         keep |= queued & (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # in a router's queue
@@ -130,18 +142,32 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     present[flows.flow[near]] = True
     number = present.cumsum() - 1  # a flow's index among the tail's keys
     tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
-                number[flows.flow[near]], flows.from_lower[near], own.at(near))
+                number[flows.flow[near]], flows.from_lower[near],
+                own.at(near if at is None else np.searchsorted(at, near)))
+    last = float(ts[-1])
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
         if relaying:
             queued = relaying.among(old.keys)[old.key_of]
             still |= queued & (gap <= RELAY_WINDOW) & ~old.rows.taken
-        at = still.nonzero()[0]
-        at = at[max(0, at.shape[0] - (cap - near.shape[0])):]
-        if at.size:
-            tail = _join(old, at, tail)
+        stay = still.nonzero()[0]
+        stay = stay[max(0, stay.shape[0] - (cap - near.shape[0])):]
+        if stay.size:
+            tail = _join(old, stay, tail)
     return tail if len(tail) else None
+
+
+def last_rows(ts: np.ndarray, window: float, cap: int) -> np.ndarray:
+    """The batch rows kept_tail keeps when not relaying (ascending): within `window`
+    seconds of the batch's last packet (ts: its packets' times, seconds), the latest
+    `cap`."""
+    return _near_end(ts, window).nonzero()[0][-cap:]
+
+
+def _near_end(ts: np.ndarray, window: float) -> np.ndarray:
+    """Per packet (bool): within `window` seconds of the batch's last one."""
+    return np.abs(ts - float(ts[-1])) <= window
 
 
 def _join(old: Tail, still: np.ndarray, new: Tail) -> Tail:

@@ -1,0 +1,210 @@
+"""A cheap exact proof that a batch holds no capture copies (copies.py's quiet path).
+
+A capture copy (flowcheck.connections.copies) is equal to its original in its direction
+of its connection and in every field packet_identity.FIELDS names; so is a relay copy
+(flowcheck.connections.relay_copies), whose TTL alone may differ. Two packets that differ
+in their direction, IPv4 ID, sequence or acknowledgement number or header identity are
+no copies of each other, whatever their times. Most captures hold no copies at all, and
+copies.py's search for equal packets (a hash of eight columns of every packet, sorted,
+the batch joined with the tail's packets: 127 M instructions on the 200,000 packets of
+bench capture (d), mixed-sizes, that holds none) then finds nothing.
+
+`no_equal_packets` proves it for less: each packet's direction and those four fields
+hashed into TABLE_BITS bits (a key), and each packet's position written into a table at
+its key. A packet that reads its own position back shares its key with no other packet,
+so it equals none; the few that do not (about n^2 / 2^18 of n: 280 of a batch's 8,800
+in bench capture (d), and an equal packet always) and the packets whose positions they
+read are compared by every field: a 64-bit hash of all of them, sorted, whose
+values all differ only when the packets do (equal values, rare but for equal packets,
+fail the proof).
+Which of the packets sharing a key the table keeps (numpy's order of writes) does not
+matter: every packet of a shared key but the one kept reads another's position, and
+that one is taken with it. A proof that fails (two packets equal: a copy, a relay copy,
+or a resend bit for bit its original) sends the batch to copies.py's full search, so
+the marks stay those of the full search in every case.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.connections.copies_tail import (
+    TAIL_CAP,
+    RelayPairs,
+    Rows,
+    Tail,
+    kept_tail,
+    last_rows,
+    tail_of_flows,
+)
+from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.packet_identity import FIELDS, FIXED, OPTIONS_CUT, identity_fields
+from flowcheck.connections.points import CapturePoints, sampled
+from flowcheck.decode import DecodedBatch
+
+if TYPE_CHECKING:
+    from flowcheck.connections.relay_copies import RelayCopies
+
+TABLE_BITS = 17  # the key's bits: a table of 512 kB (int32), in a core's L2 cache
+_SHIFT = np.int64(64 - TABLE_BITS)
+_MASK = np.int64((1 << TABLE_BITS) - 1)
+# The key's multipliers, as int64 (numpy's int64 products wrap, as uint64's do).
+_MUL = HASH_MULTIPLIERS[:6].view(np.int64)
+# identity_fields' columns: IPv4 ID, sequence and acknowledgement numbers, header identity
+_IP_ID, _SEQ, _ACK_NO, _IDENTITY = 0, 1, 2, 6
+
+
+class QuietBatches:
+    """copies.CaptureCopies' quiet path (`_quiet`): the state it reads and keeps, the
+    full search's (copies.py)."""
+
+    systematic: bool
+    points: CapturePoints
+    relays: RelayCopies
+    proven: int
+    _relaying: RelayPairs
+    _tail: Tail | None
+    _keys: KeyTable
+
+    def _sample(self, flows: BatchFlows, own: Rows, copy: np.ndarray,
+                named: np.ndarray | None = None, relayed: np.ndarray | None = None,
+                at: np.ndarray | None = None) -> None:
+        """CaptureCopies._sample: the sampled packets to points.py."""
+        raise NotImplementedError
+
+    def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
+               sources: np.ndarray | None, identity: np.ndarray | None,
+               headers: np.ndarray | None) -> bool:
+        """Whether the batch holds no equal packets (`no_equal_packets`; copies.mark's
+        arguments), and so no copy: its sample taken and its tail kept as the full search
+        would. Tried only while the capture showed no copy of any kind, no second capture
+        point and no tool's identities (their state the full search alone keeps)."""
+        if (self.systematic or since is not None or identity is not None
+                or self.points.active or self.relays.count or self._relaying):
+            return False
+        ids = (np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum) if headers is None
+               else headers[:, 0])  # the header identity, as identity_fields' column
+        side = 2 * flows.flow + flows.from_lower
+        at, tail_side = tail_of_flows(self._tail, flows)
+        tail = self._tail.rows.fields[at] if self._tail is not None else np.zeros(
+            (0, FIXED + 1), np.int64)
+        batch = [ids if name == "tcp_checksum" else getattr(d, name) for name in FIELDS]
+        keyed = (_IP_ID, _SEQ, _ACK_NO, _IDENTITY)  # the columns no_copies keys by
+        if not no_equal_packets(
+                [(tail_side, tuple(tail[:, column] for column in keyed)),
+                 (side, (d.tcp_ip_id, d.tcp_seq, d.tcp_ack, ids))],
+                FieldRows(tail_side, tail, side, batch), self._keys):
+            return False
+        both = ids if headers is None else headers  # identity_fields' identity
+
+        def rows_at(rows: np.ndarray) -> Rows:
+            k = rows.shape[0]
+            return Rows(side[rows], identity_fields(d, both, rows), d.tcp_ts[rows],
+                        d.tcp_frame[rows],
+                        np.zeros(k, np.int32) if sources is None else sources[rows],
+                        d.tcp_ttl[rows].astype(np.int16), np.zeros(k, bool),
+                        np.zeros(k, np.int64))
+
+        rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
+        self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+        window = self.points.window
+        kept = last_rows(d.tcp_ts, window, TAIL_CAP)
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, rows_at(kept),
+                               np.zeros(side.shape[0], bool),
+                               window, TAIL_CAP, self._relaying, at=kept)
+        self.proven += 1
+        return True
+
+
+class KeyTable:
+    """The table positions are written into (`no_equal_packets`), allocated once: its
+    contents between calls are never read (every slot read was written in the call)."""
+
+    def __init__(self) -> None:
+        self._slots: np.ndarray | None = None
+
+    def slots(self) -> np.ndarray:
+        """The table, (2 ** TABLE_BITS,) int32."""
+        if self._slots is None:
+            self._slots = np.empty(1 << TABLE_BITS, np.int32)
+        return self._slots
+
+
+def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
+                     fields: FieldRows, table: KeyTable) -> bool:
+    """Whether no two of n packets are equal in direction and every field (True: none
+    is a copy of another). parts: the packets in parts (the tail's, the batch's), each
+    (direction, keyed): their directions (int64: flow number * 2 + from_lower, as
+    copies.py's Rows) and four of their fields (int64 each): IPv4 ID, sequence and
+    acknowledgement numbers, header identity; fields: every field of the n packets, the
+    parts' in order (compared where keys are shared)."""
+    key = np.concatenate([_key(side, keyed) for side, keyed in parts])
+    n = key.shape[0]
+    if n < 2:
+        return True
+    if n > np.iinfo(np.int32).max:
+        return False
+    slots = table.slots()
+    position = np.arange(n, dtype=np.int32)
+    slots[key] = position
+    kept = slots[key]
+    shared = np.flatnonzero(kept != position)
+    if not shared.size:
+        return True
+    rows = np.concatenate((shared, kept[shared].astype(np.int64)))
+    rows.sort()
+    rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    # Those packets by every field: a 64-bit hash of them all, sorted; all hashes apart
+    # prove the packets apart (two equal hashes: the full search decides).
+    hashed = fields.sides(rows).astype(np.uint64) * HASH_MULTIPLIERS[0]
+    for column, multiplier in zip(fields.columns(rows), HASH_MULTIPLIERS[1:], strict=False):
+        hashed += column.astype(np.uint64) * multiplier
+    hashed ^= hashed >> np.uint64(29)
+    hashed.sort()
+    return not (hashed[1:] == hashed[:-1]).any()
+
+
+def _key(side: np.ndarray, keyed: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per packet (int64, 0 .. 2 ** TABLE_BITS - 1): its direction's and keyed fields'
+    hash (a multiply-shift hash: the product's top bits)."""
+    key = side * _MUL[0]
+    for column, multiplier in zip(keyed, _MUL[1:5], strict=True):
+        key += column * multiplier
+    key ^= key >> np.int64(29)
+    key *= _MUL[5]
+    key >>= _SHIFT
+    key &= _MASK
+    return key
+
+
+class FieldRows:
+    """The directions and every field (packet_identity.FIELDS) of n packets: the tail's
+    kept packets first (`tail_side`, `tail`: (k, >= len(FIELDS)) int64, identity_fields'
+    columns), then the batch's (`side`, `batch`: FIELDS' columns), gathered only at the
+    rows asked for."""
+
+    def __init__(self, tail_side: np.ndarray, tail: np.ndarray, side: np.ndarray,
+                 batch: list[np.ndarray]) -> None:
+        self.tail_side = tail_side
+        self.tail = tail
+        self.side = side
+        self.batch = batch
+
+    def sides(self, rows: np.ndarray) -> np.ndarray:
+        """The directions of the packets at `rows` (ascending)."""
+        before, after = self._split(rows)
+        return np.concatenate((self.tail_side[before], self.side[after]))
+
+    def columns(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The fields of the packets at `rows` (ascending), one array per field."""
+        before, after = self._split(rows)
+        return [np.concatenate((self.tail[before, c], column[after]))
+                for c, column in enumerate(self.batch)]
+
+    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = self.tail_side.shape[0]
+        cut = int(np.searchsorted(rows, k))
+        return rows[:cut], rows[cut:] - k
