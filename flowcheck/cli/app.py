@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from flowcheck.cli.helptext import APP_EPILOG
 from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, FlowcheckError
+from flowcheck.exiting import release_kept
 
 app = typer.Typer(
     name="flowcheck",
@@ -73,14 +74,19 @@ def _register_commands() -> None:
     setup.register(app)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI on argv and return the exit code (tests call this directly)."""
+def run(argv: list[str] | None = None, *, ending: bool = False) -> int:
+    """Run the CLI on argv and return the exit code (tests call this directly).
+    `ending`: the process ends right after (cli.main, flowcheck.exiting.exit_now): what
+    the command read stays held (keep_to_exit) instead of being freed here."""
     try:
         return _run(argv)
     finally:
-        # Commands that read a capture freeze what they read (flowcheck.exiting.read_once):
-        # back to the garbage collector, for callers that go on (tests, scripts).
+        # Commands that read a capture freeze what they read (flowcheck.exiting.read_once)
+        # and hold it (keep_to_exit): back to the garbage collector, for callers that go
+        # on (tests, scripts).
         gc.unfreeze()
+        if not ending:
+            release_kept()
 
 
 def _run(argv: list[str] | None) -> int:

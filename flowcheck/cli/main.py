@@ -36,7 +36,7 @@ def main() -> NoReturn:
         from flowcheck.cli import app
 
         app.tolerate_file_names()
-        exit_now(app.run(None))
+        exit_now(app.run(None, ending=True))
     except KeyboardInterrupt:
         say_interrupted()
         exit_now(int(ExitStatus.INTERRUPTED))

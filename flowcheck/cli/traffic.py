@@ -51,13 +51,17 @@ AllSessions = Annotated[bool, typer.Option(
 
 def _read(captures: list[str], config: "Config") -> "Traffic":
     """The capture set's traffic (progress bar on a terminal), its records frozen for
-    the garbage collector (flowcheck.exiting.read_once). One-shot commands only: `live`
+    the garbage collector (flowcheck.exiting.read_once) and held to the process's end
+    (flowcheck.exiting.keep_to_exit). One-shot commands only: `live`
     rebuilds its reports from running traffic."""
-    from flowcheck.exiting import read_once
+    from flowcheck.exiting import keep_to_exit, read_once
     from flowcheck.pipeline import read_traffic
 
     with read_once():  # run() unfreezes when the command is done
-        return read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
+        traffic = read_traffic(check_captures(captures), config,
+                               progress=stderr_is_terminal())
+    keep_to_exit(traffic)  # not freed when the command returns (run() lets it go)
+    return traffic
 
 
 def connections(captures: Captures, config: "Config", output: Format = OutputFormat.table,
@@ -77,8 +81,9 @@ def connections(captures: Captures, config: "Config", output: Format = OutputFor
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
     before_filter = None
-    # The +N s origin of the whole capture set (analyze's), kept through the filter.
-    first = min((c.ts for c in traffic.connections), default=None)
+    # The table's +N s origin: the whole capture set's (analyze's), kept through the filter.
+    first = None if output is OutputFormat.json else \
+        min((c.ts for c in traffic.connections), default=None)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
