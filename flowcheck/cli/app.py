@@ -9,20 +9,25 @@ loads this module, is flowcheck.cli.main (interruptions while this loads).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
 
 try:  # typer >= 0.2x carries its own copy of click; older releases use click itself
     from typer._click import exceptions as click_errors
+    from typer._click.utils import PacifyFlushWrapper
+    OWN_CLICK = True
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
+    from click.utils import PacifyFlushWrapper
+    OWN_CLICK = False
 
 from flowcheck.cli.helptext import APP_EPILOG
 from flowcheck.dispositions import catch
@@ -90,13 +95,18 @@ def run(argv: list[str] | None = None, *, ending: bool = False) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    _register_commands()
-    command = typer.main.get_command(app)
+    call = _direct_call(sys.argv[1:] if argv is None else argv)
     # A reader that leaves standard output early is handled by the writers
     # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:
         with _term_as_interrupt():
-            result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
+            if call is not None:
+                result = _as_typer_would(call)
+            else:
+                _register_commands()
+                command = typer.main.get_command(app)
+                result = command.main(args=argv, prog_name="flowcheck",
+                                      standalone_mode=False)
     except FlowcheckError as exc:
         _error(str(exc))
         return int(exc.exit_status)
@@ -134,6 +144,69 @@ def _run(argv: list[str] | None) -> int:
         # no command returns it otherwise: the documented line, as for Abort above.
         _error("interrupted")
     return result if isinstance(result, int) else 0
+
+
+# The commands _direct_call runs without typer's parsing, and the formats it takes.
+DIRECT_COMMANDS = ("connections", "analyze")
+DIRECT_FORMATS = ("json", "table")
+
+
+def _direct_call(argv: list[str]) -> Callable[[], object] | None:
+    """The command argv asks for, ready to run, when argv is only `connections` or
+    `analyze`, captures (none starting with "-") and at most one `--format json|table`:
+    the same call typer makes (every other option at its default); else None (typer
+    parses it: help, other options, usage errors).
+
+    Why: typer builds a pydantic validator for each of a command's 18 parameters, given
+    or not, and pydantic's import alone is 0.1 s: the CLI's start-up was twice the
+    engine's (python -X importtime; cProfile: build_runtime_param 0.16 s)."""
+    if not argv or argv[0] not in DIRECT_COMMANDS:
+        return None
+    captures: list[str] = []
+    chosen: str | None = None
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--format" and chosen is None:
+            chosen = next(words, None)
+            if chosen not in DIRECT_FORMATS:
+                return None
+        elif word.startswith("-"):
+            return None
+        else:
+            captures.append(word)
+    if not captures:
+        return None
+    from flowcheck.cli import traffic
+    from flowcheck.cli.options import OutputFormat, with_config
+
+    command = with_config(getattr(traffic, argv[0]))
+    output = OutputFormat(chosen or "table")
+    return lambda: command(captures, output=output)
+
+
+def _as_typer_would(call: Callable[[], object]) -> object:
+    """call()'s result, its exceptions turned into what typer's command.main
+    (standalone_mode False) turns them into: typer.Exit its exit code, returned; an
+    interruption 130, returned (typer with its own click; before, as end of input); end
+    of input an Abort after an empty line; a reader gone (EPIPE) exit 1."""
+    try:
+        return call()
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        if not OWN_CLICK:  # pragma: no cover - depends on the installed typer
+            print(file=sys.stderr)
+            raise typer.Abort() from exc
+        return int(ExitStatus.INTERRUPTED)
+    except EOFError as exc:
+        print(file=sys.stderr)
+        raise typer.Abort() from exc
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        sys.exit(1)
 
 
 @contextlib.contextmanager
