@@ -1,6 +1,6 @@
 """The common command lines (`connections` or `analyze`, captures, `--format json|table`)
-run without typer's parsing (cli.app._direct_call): the same output and exit code as
-typer's, and no pydantic (typer's validators) loaded for them."""
+run without typer (flowcheck.cli.direct): the same output and exit code as typer's, and
+neither typer nor pydantic (typer's validators) loaded for them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcheck.cli import app
+from flowcheck.cli.direct import direct_call
 from flowcheck.cli.main import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def test_direct_same_as_typer(command: str, form: str | None,
     direct = [command, CAPTURE, REFUSED] + (["--format", form] if form else [])
     # The same request in a form only typer reads (--format=VALUE, `--`).
     parsed = [command] + ([f"--format={form}"] if form else []) + ["--", CAPTURE, REFUSED]
-    assert app._direct_call(direct) is not None and app._direct_call(parsed) is None
+    assert direct_call(direct) is not None and direct_call(parsed) is None
     code = run(direct)
     out, err = capsys.readouterr()
     assert (run(parsed), *capsys.readouterr()) == (code, out, err)
@@ -39,13 +39,23 @@ def test_direct_same_as_typer(command: str, form: str | None,
     ["analyze", "-", "--format", "json"], ["analyze", CAPTURE, "--html", "x.html"],
     ["connections", CAPTURE, "-h"]])
 def test_other_command_lines_left_to_typer(argv: list[str]) -> None:
-    assert app._direct_call(argv) is None
+    assert direct_call(argv) is None
 
 
-def test_no_pydantic_for_a_common_command_line() -> None:
-    script = ("import sys; from flowcheck.cli.main import run; "
-              f"code = run(['connections', {CAPTURE!r}, '--format', 'json']); "
-              "print(code, 'pydantic' in sys.modules, file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+RUN = "import sys; from flowcheck.cli.main import run; sys.exit(run(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize(("starter", "unloaded"), [
+    (["-m", "flowcheck"], {"typer", "pydantic", "flowcheck.cli.app"}),
+    (["-c", RUN], {"pydantic"})])  # cli.main.run goes through cli.app: typer is loaded
+def test_no_typer_for_a_common_command_line(starter: list[str], unloaded: set[str]) -> None:
+    """The entry point (cli.main.main) imports neither typer nor pydantic for a common
+    command line, cli.main.run no pydantic; the document is written all the same."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *starter, "connections",
+                           CAPTURE, "--format", "json"], capture_output=True, text=True,
                           timeout=120, check=False)
-    assert done.stderr.split() == ["0", "False"]
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert done.returncode == 0 and '"connections"' in done.stdout
+    assert "flowcheck.cli.commands" in modules  # the listing works
+    assert not unloaded & modules

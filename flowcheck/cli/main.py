@@ -33,9 +33,15 @@ def main() -> NoReturn:
 
             print(f"flowcheck {__version__}")
             exit_now(int(ExitStatus.OK))
+        from flowcheck.cli.direct import direct_call, run_direct
+        from flowcheck.cli.output import tolerate_file_names
+
+        tolerate_file_names()
+        call = direct_call(sys.argv[1:])
+        if call is not None:  # the common command lines: typer not even loaded
+            exit_now(run_direct(call))
         from flowcheck.cli import app
 
-        app.tolerate_file_names()
         exit_now(app.run(None, ending=True))
     except KeyboardInterrupt:
         say_interrupted()
