@@ -25,12 +25,14 @@ STARTERS = {
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_an_interrupt_while_loading_is_one_line_and_130(
         tmp_path: Path, starter: str, pause_at: str, sent: signal.Signals) -> None:
-    """typer: the command line's library, the first heavy import; numpy: imported when
-    the command starts, with the pipeline (not to register the commands: their help
-    screens need no numpy, tests/test_cli_start_imports.py)."""
+    """typer: the command line's library, the first heavy import of a command line
+    with options (`analyze CAPTURE` alone loads no typer: flowcheck.cli.direct); numpy:
+    imported when the command starts, with the pipeline (not to register the commands:
+    their help screens need no numpy, tests/test_cli_start_imports.py)."""
     argv = STARTERS[starter]
     if argv is None:
         pytest.skip("no flowcheck console script beside this Python")
+    options = ["--all-sessions"] if pause_at == "typer" else []
     code, out, err = interrupt_while_importing(
-        [*argv, "analyze", str(CAPTURE)], pause_at, sent, tmp_path)
+        [*argv, "analyze", str(CAPTURE), *options], pause_at, sent, tmp_path)
     assert (code, out, err) == (130, b"", b"flowcheck: error: interrupted\n")

@@ -109,3 +109,19 @@ def test_a_command_run_in_process_gives_the_collector_back() -> None:
     gc.enable()
     assert run(["connections", "--format", "json", str(CAPTURE)]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("collector_restored")
+def test_a_command_run_in_process_lets_go_of_what_it_read() -> None:
+    """A command's traffic is held to the process's end (keep_to_exit), not freed when
+    the command returns; run() without `ending` lets go of it: a test or script that
+    goes on does not keep every capture it had read."""
+    from flowcheck.cli.app import run
+    from flowcheck.exiting import _KEPT
+    from flowcheck.pipeline import Traffic
+
+    assert run(["connections", "--format", "json", str(CAPTURE)], ending=True) == 0
+    (read,) = [value for value in _KEPT if isinstance(value, Traffic)]
+    assert run(["connections", "--format", "json", str(CAPTURE)]) == 0
+    assert _KEPT == []
+    assert sys.getrefcount(read) == 2  # `read` and getrefcount's argument: nothing else

@@ -82,3 +82,20 @@ def test_other_classes_and_values_through_as_dict() -> None:
     for connections in (mixed, [*mixed[:3], odd]):
         expected = json.dumps({"connections": [c.as_dict() for c in connections]}, indent=2)
         assert dumps_indented({"connections": ConnectionRows(connections)}) == expected
+
+
+# Columns of few distinct values (json_rows._table looks each one's text up): equal
+# values of different texts among them (0.0 and -0.0, 1 and 1.0 and True), None, inf.
+FEW = [[0.0, -0.0, 0.25], [0.0, 0.5, None], [-0.0, 0.5], [1, 1.0, True], [1, True, 2],
+       [0.5, math.inf], [0.125, None, 0.0], ["SF", "S0", None, "\u00e9"], [3, None, 7],
+       [2 ** 70, 2 ** 70 + 1]]
+
+
+@pytest.mark.parametrize("choices", FEW)
+def test_few_distinct_values_same_text_as_json(choices: list) -> None:
+    rng = random.Random(7)
+    for size in (4, 100, 1024):
+        values = [rng.choice(choices) for _ in range(size)]
+        texts = json_rows._texts(values)
+        assert texts is not None
+        assert "\n".join(texts) == json.dumps(values, indent=0)[2:-2].replace(",\n", "\n")

@@ -8,13 +8,9 @@ loads this module, is flowcheck.cli.main (interruptions while this loads).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -24,9 +20,10 @@ try:  # typer >= 0.2x carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
+from flowcheck.cli.direct import direct_call, report_error, run_direct, term_as_interrupt
 from flowcheck.cli.helptext import APP_EPILOG
-from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, FlowcheckError
+from flowcheck.exiting import release_kept
 
 app = typer.Typer(
     name="flowcheck",
@@ -73,26 +70,34 @@ def _register_commands() -> None:
     setup.register(app)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI on argv and return the exit code (tests call this directly)."""
+def run(argv: list[str] | None = None, *, ending: bool = False) -> int:
+    """Run the CLI on argv and return the exit code (tests call this directly).
+    `ending`: the process ends right after (cli.main, flowcheck.exiting.exit_now): what
+    the command read stays held (keep_to_exit) instead of being freed here."""
     try:
         return _run(argv)
     finally:
-        # Commands that read a capture freeze what they read (flowcheck.exiting.read_once):
-        # back to the garbage collector, for callers that go on (tests, scripts).
+        # Commands that read a capture freeze what they read (flowcheck.exiting.read_once)
+        # and hold it (keep_to_exit): back to the garbage collector, for callers that go
+        # on (tests, scripts).
         gc.unfreeze()
+        if not ending:
+            release_kept()
 
 
 def _run(argv: list[str] | None) -> int:
+    call = direct_call(sys.argv[1:] if argv is None else argv)
+    if call is not None:  # the common command lines: no typer parsing (cli.direct)
+        return run_direct(call)
     _register_commands()
     command = typer.main.get_command(app)
     # A reader that leaves standard output early is handled by the writers
     # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:
-        with _term_as_interrupt():
+        with term_as_interrupt():
             result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
     except FlowcheckError as exc:
-        _error(str(exc))
+        report_error(str(exc))
         return int(exc.exit_status)
     except typer.Exit as exc:
         return exc.exit_code
@@ -103,13 +108,13 @@ def _run(argv: list[str] | None) -> int:
     except click_errors.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         # typer checks values through pydantic, whose messages start "Value error, ".
-        _error(f"{exc.format_message().replace('Value error, ', '')}{hint}")
+        report_error(f"{exc.format_message().replace('Value error, ', '')}{hint}")
         return int(ExitStatus.USAGE)
     except click_errors.ClickException as exc:
-        _error(exc.format_message())
+        report_error(exc.format_message())
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        _error("interrupted")
+        report_error("interrupted")
         return int(ExitStatus.INTERRUPTED)
     except SystemExit as exc:
         # typer's answer to EPIPE (its only exit when not standalone): help written to a
@@ -121,54 +126,16 @@ def _run(argv: list[str] | None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("FLOWCHECK_DEBUG"):
             raise
-        _error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
+        report_error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
         return int(INTERNAL_ERROR)
     if result == ExitStatus.INTERRUPTED:
-        # typer >= 0.2x returns Ctrl-C (and SIGTERM: _term_as_interrupt) as a silent 130;
+        # typer >= 0.2x returns Ctrl-C (and SIGTERM: term_as_interrupt) as a silent 130;
         # no command returns it otherwise: the documented line, as for Abort above.
-        _error("interrupted")
+        report_error("interrupted")
     return result if isinstance(result, int) else 0
-
-
-@contextlib.contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while a command runs: the
-    documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
-    job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
-    SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
-    its own handler while it captures (it stops and reports, cli/live.py). A SIGTERM
-    ignored when flowcheck started stays ignored (flowcheck.dispositions)."""
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set a handler (a script's worker thread)
-        return
-    previous = catch(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _help_asked(argv: list[str]) -> bool:
     """Whether argv asks for help (-h or --help before any `--`)."""
     before = argv[:argv.index("--")] if "--" in argv else argv
     return "-h" in before or "--help" in before
-
-
-def _error(message: str) -> None:
-    first_line = " ".join(str(message).split("\n")[0].split())
-    print(f"flowcheck: error: {first_line}", file=sys.stderr)
-
-
-def tolerate_file_names() -> None:
-    """Standard output that does not fail on a file name that is not UTF-8. Python keeps
-    such a name's bytes as lone surrogates (PEP 383); in a UTF-8 locale other than
-    C.UTF-8 (or with PYTHONIOENCODING=utf-8) its standard output is strict, and a text
-    report naming the file (capture_unreadable, ...) ended in an internal error. Written
-    as `\\udcNN` instead, as standard error already does (backslashreplace)."""
-    stream = sys.stdout
-    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-        stream.reconfigure(errors="backslashreplace")
-

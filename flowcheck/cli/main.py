@@ -4,8 +4,9 @@ run on sys.argv, Ctrl-C and SIGTERM handled before its modules load (flowcheck.i
 The command line itself is flowcheck.cli.app (typer and every command's module; each
 command loads its pipeline, numpy among it, when it runs), imported here once the
 handling is in place, so that an interruption while it loads is the documented exit,
-one line and 130 (trial 34, D5), with the atexit handlers run (flowcheck.exiting).
-This module stays light: the standard library and
+one line and 130 (trial 34, D5), with the atexit handlers run (flowcheck.exiting). The
+common command lines, `connections` or `analyze` with captures and `--format`, run
+without it (flowcheck.cli.direct). This module stays light: the standard library and
 flowcheck's light modules only. `flowcheck --version` alone is answered here, without
 loading the command line at all (tests/test_cli_start_imports.py).
 """
@@ -33,10 +34,16 @@ def main() -> NoReturn:
 
             print(f"flowcheck {__version__}")
             exit_now(int(ExitStatus.OK))
+        from flowcheck.cli.direct import direct_call, run_direct
+        from flowcheck.cli.output import tolerate_file_names
+
+        tolerate_file_names()
+        call = direct_call(sys.argv[1:])
+        if call is not None:  # the common command lines: typer not even loaded
+            exit_now(run_direct(call))
         from flowcheck.cli import app
 
-        app.tolerate_file_names()
-        exit_now(app.run(None))
+        exit_now(app.run(None, ending=True))
     except KeyboardInterrupt:
         say_interrupted()
         exit_now(int(ExitStatus.INTERRUPTED))

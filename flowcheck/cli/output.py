@@ -104,3 +104,15 @@ def watch_reader(on_leave: Callable[[], None]) -> None:
             on_leave()
 
     threading.Thread(target=wait, name="flowcheck-reader-watch", daemon=True).start()
+
+
+def tolerate_file_names() -> None:
+    """Standard output that does not fail on a file name that is not UTF-8. Python keeps
+    such a name's bytes as lone surrogates (PEP 383); in a UTF-8 locale other than
+    C.UTF-8 (or with PYTHONIOENCODING=utf-8) its standard output is strict, and a text
+    report naming the file (capture_unreadable, ...) ended in an internal error. Written
+    as `\\udcNN` instead, as standard error already does (backslashreplace)."""
+    stream = sys.stdout
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
+

@@ -10,21 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowcheck.cli.commands import read
 from flowcheck.cli.helptext import command_settings
-from flowcheck.cli.options import (
-    Captures,
-    Format,
-    OutputFormat,
-    check_captures,
-    stderr_is_terminal,
-    with_config,
-)
+from flowcheck.cli.options import Captures, Format, OutputFormat, with_config
 from flowcheck.cli.output import make_console, report_output
-from flowcheck.errors import ExitStatus, UsageError, verdict_status
+from flowcheck.errors import ExitStatus, UsageError
 
 if TYPE_CHECKING:  # not loaded to register the commands (their --help)
     from flowcheck.config import Config
-    from flowcheck.pipeline import Traffic
 
 Filter = Annotated[str | None, typer.Option(
     "--filter", metavar="EXPR",
@@ -49,60 +42,19 @@ AllSessions = Annotated[bool, typer.Option(
          "each.")]
 
 
-def _read(captures: list[str], config: "Config") -> "Traffic":
-    """The capture set's traffic (progress bar on a terminal), its records frozen for
-    the garbage collector (flowcheck.exiting.read_once). One-shot commands only: `live`
-    rebuilds its reports from running traffic."""
-    from flowcheck.exiting import read_once
-    from flowcheck.pipeline import read_traffic
-
-    with read_once():  # run() unfreezes when the command is done
-        return read_traffic(check_captures(captures), config, progress=stderr_is_terminal())
-
-
 def connections(captures: Captures, config: "Config", output: Format = OutputFormat.table,
                 packet_filter: Filter = None) -> int:
     """Connection table: one row per TCP connection (Zeek's conn.log vocabulary)."""
-    from flowcheck.pipeline import label_connections
+    from flowcheck.cli import commands
 
-    selected = None
-    if packet_filter:
-        from flowcheck.connections.filter import compile_filter
-
-        selected = compile_filter(packet_filter)  # before reading: a bad filter is exit 2
-    # The contract's JSON has `ndmp` and the decode findings for every traffic command;
-    # tapping only the control connections costs little.
-    traffic = _read(captures, config)
-    # role/session as analyze gives them, on all connections before the filter: a
-    # script reading either command's JSON gets the same answer (docs/json.md).
-    label_connections(traffic, config)
-    before_filter = None
-    # The +N s origin of the whole capture set (analyze's), kept through the filter.
-    first = min((c.ts for c in traffic.connections), default=None)
-    if selected is not None:
-        before_filter = len(traffic.connections)
-        traffic.connections = [c for c in traffic.connections if selected(c)]
-    if output is OutputFormat.json:
-        from flowcheck.report.json_doc import traffic_document, write_json
-
-        with report_output():
-            write_json(traffic_document(traffic, streamed=True), sys.stdout)
-    else:
-        from flowcheck.report.connections import render_captures, render_connections
-
-        console = make_console()
-        render_captures(traffic.captures, console)
-        render_connections(traffic.connections, console, before_filter=before_filter,
-                           packets=sum(capture.packets for capture in traffic.captures),
-                           first=first)
-    return ExitStatus.OK
+    return commands.connections(captures, config, output, packet_filter)
 
 
 def ndmp(captures: Captures, config: "Config", output: Format = OutputFormat.table) -> int:
     """NDMP messages of each control connection, with announced data endpoints."""
     from flowcheck.pipeline import label_connections
 
-    traffic = _read(captures, config)
+    traffic = read(captures, config)
     label_connections(traffic, config)  # role, session and used_by, as in analyze
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import traffic_document, write_json
@@ -124,40 +76,10 @@ def analyze(captures: Captures, config: "Config", output: Format = OutputFormat.
             graph: GraphFile = None, html: HtmlFile = None, mermaid: MermaidFile = None,
             ladder: Ladder = None, all_sessions: AllSessions = False) -> int:
     """Full verification: sessions, the profile's steps, findings with fixes, verdict."""
-    from flowcheck.pipeline import analyze as run_analysis
+    from flowcheck.cli import commands
 
-    if graph is not None:
-        from flowcheck.report.graph_export import check_graph_path
-
-        check_graph_path(graph)  # an unknown extension is a usage error, before reading
-    traffic = _read(captures, config)
-    analysis = run_analysis(traffic, config)
-    if graph is not None:
-        from flowcheck.graph import build_graph
-        from flowcheck.report.graph_export import write_graph
-
-        write_graph(build_graph(analysis.traffic.connections, analysis.sessions,
-                                analysis.findings, analysis.verdict,
-                                media_servers=config.media_servers,
-                                remote_agents=config.remote_agents), graph)
-    if html is not None:
-        from flowcheck.report.html import write_html
-
-        write_html(analysis, html)
-    if mermaid is not None:
-        from flowcheck.report.mermaid import write_mermaid
-
-        write_mermaid(analysis, mermaid)
-    if output is OutputFormat.json:
-        from flowcheck.report.json_doc import analysis_document, write_json
-
-        with report_output():
-            write_json(analysis_document(analysis, streamed=True), sys.stdout)
-    else:
-        from flowcheck.report.analyze import render_analysis
-
-        render_analysis(analysis, make_console(), ladder=ladder, all_sessions=all_sessions)
-    return verdict_status(analysis.verdict)
+    return commands.analyze(captures, config, output, graph, html, mermaid, ladder,
+                            all_sessions)
 
 
 def crosscheck(capture: Annotated[str, typer.Argument(
@@ -175,7 +97,7 @@ def crosscheck(capture: Annotated[str, typer.Argument(
                          "`mergecap -w merged.pcapng FILES` (Wireshark), and crosscheck that")
     from flowcheck.pipeline import label_connections, tunnel_ports
 
-    traffic = _read([capture], config)
+    traffic = read([capture], config)
     label_connections(traffic, config)  # roles and sessions, as `connections` gives them
     # tshark decodes every view of a connection the analysis keeps once (a tunnel's copy,
     # the far side of a NAT): all of them are compared.

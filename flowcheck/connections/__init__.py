@@ -138,17 +138,12 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
         elif again and len(reader.captures) <= HEAD_FILES:
             tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
-            with _young_collections_only() as collect:
+            with _collection_off():
                 # No reference to a fed batch may stay while the next chunk is read (its
-                # buffer is then free for the read's): not `enumerate`, whose result
-                # tuple holds the last item until the next one comes.
-                number = 0
+                # buffer is then free for the read's).
                 for batch in across_seams(_parts(reader)):
                     tracker.feed(batch)
                     del batch
-                    number += 1  # noqa: SIM113 - enumerate would hold the batch (above)
-                    if number % COLLECT_EVERY == 0:
-                        collect()
                     if points.wanted and not points.active:
                         if again:
                             break
@@ -207,23 +202,25 @@ def _plan(points: CapturePoints, given: list[int],
     return {given[index]: shift for index, shift in moved.items()}, known
 
 
-# Batches (8 MB of capture each) between two collections of the young generations.
-COLLECT_EVERY = 32
-
-
 @contextmanager
-def _young_collections_only() -> Iterator[Callable[[], object]]:
-    """Automatic garbage collection off while reading; the caller collects the young
-    generations now and then, so cyclic garbage stays bounded (the tracker makes none).
+def _collection_off() -> Iterator[None]:
+    """Automatic garbage collection off while reading, and no collection at all then:
+    the reading makes no cyclic garbage (tests/test_connections_no_cyclic_garbage.py),
+    so a collection could only walk the records that live to the end and find nothing.
 
     Why: every connection is a few container objects that live to the end, and the
     automatic collector scans them again and again as they age; with many short
     connections that was a quarter of the CPU time (short-connections: 1.3 -> 1.0 s).
+    The collections of the young generations every 32 batches that stood in for it
+    found nothing either (0 objects, collecting every 4 batches, on the bench's (c)
+    200k, ndmjob and mixed-sizes slices) and walked what was read: 0.2 s on 200,000
+    connections. Callers that go on get the collector back as it was; one-shot
+    commands freeze what was read (flowcheck.exiting.read_once).
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield lambda: gc.collect(1)
+        yield
     finally:
         if enabled:
             gc.enable()

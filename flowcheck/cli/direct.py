@@ -1,0 +1,137 @@
+"""The common command lines, run without typer: `connections` or `analyze`, captures and
+at most `--format json|table` (what scripts and benchmarks run, again and again).
+
+typer builds a pydantic validator for each of a command's 18 parameters, given or not:
+pydantic's import alone was 0.1 s, and with typer's own 0.03 s the command line's
+start-up was twice the engine's (python -X importtime; cProfile: typer's
+build_runtime_param 0.16 s). These command lines have nothing to validate: the command's
+body (flowcheck.cli.commands) is called as typer calls it, every other option at its
+default, under the error policy of flowcheck.cli.app for what a body raises. Every other
+command line (help, other options, usage errors) is typer's (cli.app).
+
+Light, as cli.main: the standard library and flowcheck's light modules only; the
+command's modules are loaded when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from importlib.util import find_spec
+from pathlib import Path
+
+from flowcheck.dispositions import catch
+from flowcheck.errors import ExitStatus, FlowcheckError
+
+# The commands direct_call runs, and the formats it takes.
+DIRECT_COMMANDS = ("connections", "analyze")
+DIRECT_FORMATS = ("json", "table")
+
+
+def direct_call(argv: list[str]) -> Callable[[], int] | None:
+    """The command argv asks for, ready to run, when argv is only `connections` or
+    `analyze`, captures (none starting with "-": "-", standard input, too is left to
+    typer) and at most one `--format json|table` anywhere among them; else None."""
+    if not argv or argv[0] not in DIRECT_COMMANDS:
+        return None
+    captures: list[str] = []
+    chosen: str | None = None
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--format" and chosen is None:
+            chosen = next(words, None)
+            if chosen not in DIRECT_FORMATS:
+                return None
+        elif word.startswith("-"):
+            return None
+        else:
+            captures.append(word)
+    if not captures:
+        return None
+    from flowcheck.cli import commands
+    from flowcheck.cli.settings import OutputFormat, resolve_config
+
+    body = getattr(commands, argv[0])
+    output = OutputFormat(chosen or "table")
+    # No flag given: the Config from ./flowcheck.toml or the defaults (with_config's).
+    return lambda: body(captures, resolve_config(None, {}), output)
+
+
+def run_direct(call: Callable[[], int]) -> int:
+    """call()'s exit code, under the error policy cli.app applies to what typer's
+    command.main (standalone_mode False) lets through of a command's exceptions: a
+    FlowcheckError its line and code; Ctrl-C or SIGTERM "interrupted" and 130; end of
+    input an empty line, then the same; standard output's reader gone (EPIPE) exit 1 as
+    typer's SystemExit; anything else an internal error (4)."""
+    try:
+        with term_as_interrupt():
+            return int(call())
+    except FlowcheckError as exc:
+        report_error(str(exc))
+        return int(exc.exit_status)
+    except (KeyboardInterrupt, EOFError) as exc:
+        if isinstance(exc, EOFError) or not _own_click():
+            print(file=sys.stderr)  # typer before its own click: click's empty line
+        report_error("interrupted")
+        return int(ExitStatus.INTERRUPTED)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            return _internal_error(exc)
+        try:
+            from typer._click.utils import PacifyFlushWrapper
+        except ImportError:  # pragma: no cover - depends on the installed typer
+            from click.utils import PacifyFlushWrapper
+        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    if os.environ.get("FLOWCHECK_DEBUG"):
+        raise exc
+    report_error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows "
+                 "more)")
+    return int(ExitStatus.INTERNAL)
+
+
+def _own_click() -> bool:
+    """Whether the installed typer carries its own copy of click (typer >= 0.2x: it turns
+    Ctrl-C into exit code 130; before, click printed an empty line first)."""
+    spec = find_spec("typer")
+    places = (spec.submodule_search_locations or []) if spec else []
+    return any((Path(place) / "_click").is_dir() for place in places)
+
+
+@contextlib.contextmanager
+def term_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while a command runs: the
+    documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
+    job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
+    SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
+    its own handler while it captures (it stops and reports, cli/live.py). A SIGTERM
+    ignored when flowcheck started stays ignored (flowcheck.dispositions)."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (a script's worker thread)
+        return
+    previous = catch(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def report_error(message: str) -> None:
+    """A failure's one line on standard error: `flowcheck: error: ` and the message's
+    first line, its whitespace runs made single spaces."""
+    first_line = " ".join(str(message).split("\n")[0].split())
+    print(f"flowcheck: error: {first_line}", file=sys.stderr)
