@@ -35,6 +35,15 @@ def read(captures: list[str], config: Config) -> Traffic:
     return traffic
 
 
+def write_traffic_json(traffic: Traffic) -> None:
+    """The traffic document (docs/json.md) on standard output, its connections streamed:
+    `connections` and `ndmp` with --format json."""
+    from flowcheck.report.json_doc import traffic_document, write_json
+
+    with report_output():
+        write_json(traffic_document(traffic, streamed=True), sys.stdout)
+
+
 def connections(captures: list[str], config: Config, output: OutputFormat = OutputFormat.table,
                 packet_filter: str | None = None) -> int:
     """`connections`: the connection table or the traffic document (flowcheck.cli.traffic,
@@ -60,10 +69,7 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]
     if output is OutputFormat.json:
-        from flowcheck.report.json_doc import traffic_document, write_json
-
-        with report_output():
-            write_json(traffic_document(traffic, streamed=True), sys.stdout)
+        write_traffic_json(traffic)
     else:
         from flowcheck.report.connections import render_captures, render_connections
 

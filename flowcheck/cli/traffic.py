@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowcheck.cli.commands import read
+from flowcheck.cli.commands import read, write_traffic_json
 from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.options import Captures, Format, OutputFormat, with_config
 from flowcheck.cli.output import make_console, report_output
@@ -57,10 +57,7 @@ def ndmp(captures: Captures, config: "Config", output: Format = OutputFormat.tab
     traffic = read(captures, config)
     label_connections(traffic, config)  # role, session and used_by, as in analyze
     if output is OutputFormat.json:
-        from flowcheck.report.json_doc import traffic_document, write_json
-
-        with report_output():
-            write_json(traffic_document(traffic, streamed=True), sys.stdout)
+        write_traffic_json(traffic)
     else:
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
