@@ -207,9 +207,8 @@ class ShortPass:
             b = base[fs]
             if k:
                 bad[:n] |= pure_syn & (b != NONE) & (sq != b)
-            base[fs] = np.where(b == NONE, np.where(syn, sq, (sq - 1) & _M32), b)
-            pb = base[fp]
-            base[fp] = np.where(ac & (pb == NONE), (ak - 1) & _M32, pb)
+            _put(base, fs, b == NONE, np.where(syn, sq, (sq - 1) & _M32))
+            _put(base, fp, ac & (base[fp] == NONE), (ak - 1) & _M32)
             # track_ack(peer): against the peer's last ACK, else its max_end.
             al, pm = ack_last[fp], max_end[fp]
             ref = np.where(al != NONE, al, pm)
@@ -319,19 +318,18 @@ class ShortPass:
                 u = lu + signed32(sq - lr)
                 sa = seq_ahead[fs]
                 up = pure & (u > max_end[fs]) & ((sa == NONE) | (u > sa))
-                seq_ahead[fs] = np.where(up, u, sa)
-                ahead_frame[fs] = np.where(up, fr, ahead_frame[fs])
+                up_at = _put(seq_ahead, fs, up, u)
+                _put(ahead_frame, fs, up, fr, up_at)
             if any_zero:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             _put(fin, fs, fn, True)
             if rs.any():
-                rt = rst_ttl[fs]
-                rst_ttl[fs] = np.where(rs & (rt < 0), pt, rt)
+                _put(rst_ttl, fs, rs & (rst_ttl[fs] < 0), pt)
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
             s_new = np.where(rs, _RESET, s_new)
-            st[fs] = s_new
-            st[fp] = p_new
+            _put(st, fs, s_new != s_state, s_new)
+            _put(st, fp, p_new != p_state, p_new)
             # History letters, in update_packet's order, each side's first time only.
             bits = ((syn & fn) | (syn & rs) << 1 | pure_syn << 2 | synack << 3
                     | (pl > 0) << 4 | ((pl == 0) & ac & ~syn & ~fn & ~rs) << 5
