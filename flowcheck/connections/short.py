@@ -173,8 +173,12 @@ class ShortPass:
                                        syn_ts, established, rtt, seen), strict=True)),
                 pre_tap)
         any_resends = bool(resends.any())
-        # Zero windows are rare: no step pays for them unless one is in the batch or open.
-        any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
+        # Zero windows are rare: no step pays for them unless one is advertised in the
+        # batch or open. A SYN's, a RST's (a reset often says 0) or a capture copy's
+        # window 0 advertises none (zero_window_step's `told`): with no other and none
+        # open, each step would leave the columns as they are.
+        any_zero = (bool(((window == 0) & ((flags & (SYN | RST)) == 0) & ~self.copy).any())
+                    or not np.isnan(zero["zero_ts"]).all())
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         side_all = np.empty(rows.shape[0], np.int64)
