@@ -83,28 +83,45 @@ def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
-    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does."""
+    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does.
+
+    A flow's one or two frames (a SYN, the FINs of both sides: almost every flow) are
+    picked column-wise (its first and last where mask holds) and its list made by a
+    comprehension; only flows with more go through the transpose and a slice each. The
+    lists are then put in flow order by one C-level map over [NO_FRAMES, ones, twos,
+    the others] (a Python step per flow was most of this function's cost)."""
     counts = mask.sum(axis=0)
     most = int(counts.max(initial=0))
     if most > EVIDENCE_CAP:
         mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
         counts = mask.sum(axis=0)
-    values = frames.T[mask.T].tolist()  # flow by flow, in step order
-    some = counts > 0
-    if most <= 1:  # the usual case: one SYN, one FIN, ... or none
-        found = list(map(list, zip(values)))  # [frame] each, made in C
-    else:
-        ends = np.cumsum(counts[some])
-        starts = np.empty_like(ends)
-        starts[:1] = 0
-        starts[1:] = ends[:-1]
-        found = list(map(values.__getitem__, map(slice, starts.tolist(), ends.tolist())))
-    if some.all():
-        return found
-    # Each flow's list picked from [NO_FRAMES, the flows' lists in order] by a C-level
-    # map: a Python step per flow was most of this function's cost.
-    pool = [NO_FRAMES, *found]
-    return list(map(pool.__getitem__, np.where(some, np.cumsum(some), 0).tolist()))
+        most = EVIDENCE_CAP
+    if most == 0:
+        return [NO_FRAMES] * counts.shape[0]
+    flows = np.arange(mask.shape[1])
+    first = frames[mask.argmax(axis=0), flows]
+    one, two = counts == 1, counts == 2
+    pool: list[list[int]] = [NO_FRAMES]
+    pool += map(list, zip(first[one].tolist()))  # [frame] each, made in C
+    if most >= 2:
+        last = frames[mask.shape[0] - 1 - mask[::-1].argmax(axis=0), flows]
+        pool += map(list, zip(first[two].tolist(), last[two].tolist(), strict=True))
+    if most >= 3:
+        more = counts > 2
+        values = frames[:, more].T[mask[:, more].T].tolist()  # flow by flow, in step order
+        ends = np.cumsum(counts[more])
+        pool += map(values.__getitem__, map(slice, (ends - counts[more]).tolist(),
+                                            ends.tolist()))
+    if len(pool) == counts.shape[0] + 1 and one.all():
+        return pool[1:]
+    # Each flow's place in pool: the ones, then the twos, then the others, in flow order.
+    place = np.zeros(counts.shape[0], np.int64)
+    taken = 1
+    for group in (one, two, counts > 2):
+        size = int(np.count_nonzero(group))
+        place[group] = np.arange(taken, taken + size)
+        taken += size
+    return list(map(pool.__getitem__, place.tolist()))
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}

@@ -50,6 +50,20 @@ _INACTIVE, _SYN_SENT, _SYN_ACK_SENT, _PARTIAL, _ESTABLISHED, _CLOSED, _RESET = (
     int(s) for s in EndpointState)
 
 
+def _put(values: np.ndarray, sides: np.ndarray, where: np.ndarray, new: np.ndarray | float,
+         at: np.ndarray | None = None) -> np.ndarray:
+    """values[sides] = np.where(where, new, values[sides]), writing only where `where`
+    holds (at: np.flatnonzero(where), if known): a step's flows are a prefix and each
+    touches its own side once, so the same values, but a scatter costs ~27 instructions
+    per element and most of a step's conditions (a side's first packet, a FIN, an ACK
+    that moves on) hold for few of its flows. Returns at."""
+    if at is None:
+        at = np.flatnonzero(where)
+    if at.shape[0]:
+        values[sides[at]] = new[at] if isinstance(new, np.ndarray) else new
+    return at
+
+
 class ShortPass:
     """One batch's short new flows tracked together; `bad` marks the flows to hand back.
 
@@ -159,8 +173,12 @@ class ShortPass:
                                        syn_ts, established, rtt, seen), strict=True)),
                 pre_tap)
         any_resends = bool(resends.any())
-        # Zero windows are rare: no step pays for them unless one is in the batch or open.
-        any_zero = bool((window == 0).any()) or not np.isnan(zero["zero_ts"]).all()
+        # Zero windows are rare: no step pays for them unless one is advertised in the
+        # batch or open. A SYN's, a RST's (a reset often says 0) or a capture copy's
+        # window 0 advertises none (zero_window_step's `told`): with no other and none
+        # open, each step would leave the columns as they are.
+        any_zero = (bool(((window == 0) & ((flags & (SYN | RST)) == 0) & ~self.copy).any())
+                    or not np.isnan(zero["zero_ts"]).all())
         new_letters = np.zeros((steps, v), np.int64)
         is_orig_all = np.empty(rows.shape[0], bool)
         side_all = np.empty(rows.shape[0], np.int64)
@@ -184,8 +202,8 @@ class ShortPass:
             fp = np.where(so, ar + v, ar)  # its peer
             # update_packet's TTLs: the side's first packet's without RST (a copy too, as
             # its original's), its first RST's (a copy's flags are cleared above).
-            pt, st_ttl = packet_ttl[at], ttl[fs]
-            ttl[fs] = np.where((st_ttl < 0) & ((flags[at] & RST) == 0), pt, st_ttl)
+            pt = packet_ttl[at]
+            _put(ttl, fs, (ttl[fs] < 0) & ((flags[at] & RST) == 0), pt)
             syn, fn, rs, ac = (fl & SYN) != 0, (fl & FIN) != 0, (fl & RST) != 0, (fl & ACK) != 0
             pure_syn = syn & ~ac
             # Bases (Wireshark's base_seq); a SYN whose seq differs from a known base is
@@ -193,9 +211,8 @@ class ShortPass:
             b = base[fs]
             if k:
                 bad[:n] |= pure_syn & (b != NONE) & (sq != b)
-            base[fs] = np.where(b == NONE, np.where(syn, sq, (sq - 1) & _M32), b)
-            pb = base[fp]
-            base[fp] = np.where(ac & (pb == NONE), (ak - 1) & _M32, pb)
+            _put(base, fs, b == NONE, np.where(syn, sq, (sq - 1) & _M32))
+            _put(base, fp, ac & (base[fp] == NONE), (ak - 1) & _M32)
             # track_ack(peer): against the peer's last ACK, else its max_end.
             al, pm = ack_last[fp], max_end[fp]
             ref = np.where(al != NONE, al, pm)
@@ -204,8 +221,8 @@ class ShortPass:
             ack_last[fp] = np.where(do, value, al)
             top = acked[fp]
             better = do & ((top == NONE) | (value > top))
-            acked[fp] = np.where(better, value, top)
-            ack_first[fp] = np.where(do & (top == NONE), value, ack_first[fp])
+            better_at = _put(acked, fp, better, value)
+            _put(ack_first, fp, do & (top == NONE), value)
             # The first ACK of a side whose SYN was not seen (a connection joined
             # mid-stream) naming bytes beyond it in SACK blocks: the per-packet path
             # keeps them (connections.sack). A SYN's first ACK has none.
@@ -214,8 +231,8 @@ class ShortPass:
                 step_rows = rows[at]
                 for i in np.flatnonzero(joined).tolist():
                     bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
-            acked_frame[fp] = np.where(better, fr, acked_frame[fp])
-            acked_ts[fp] = np.where(better, t, acked_ts[fp])
+            _put(acked_frame, fp, better, fr, better_at)
+            _put(acked_ts, fp, better, t, better_at)
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
             if unseen.any():
                 uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
@@ -231,10 +248,13 @@ class ShortPass:
             syn_seen[:n] |= pure_syn
             syn_ts[:n] = np.where(pure_syn & np.isnan(syn_ts[:n]), t, syn_ts[:n])
             starting = syn & (side_isn == NONE)  # start_sequence
-            isn[fs] = np.where(starting, sq, side_isn)
-            last_raw[fs] = np.where(starting, sq, last_raw[fs])
-            last_u[fs] = np.where(starting, sq, last_u[fs])
-            max_end[fs] = np.where(starting, sq + 1 + pl, max_end[fs])
+            if starting.any():
+                start_at = np.flatnonzero(starting)
+                sides, first_seq = fs[start_at], sq[start_at]
+                isn[sides] = first_seq
+                last_raw[sides] = first_seq
+                last_u[sides] = first_seq
+                max_end[sides] = first_seq + 1 + pl[start_at]
             s_state, p_state = st[fs], st[fp]
             # The responder's first packet an ACK that does not acknowledge the SYN
             # (conn.acknowledges_syn): Connection.stale_ack_frame, the per-packet path's
@@ -268,14 +288,15 @@ class ShortPass:
             track = ((pl > 0) | fn) & ~syn
             lu, lr = last_u[fs], last_raw[fs]
             start = np.where(lu != NONE, lu + signed32(sq - lr), sq)
-            last_u[fs] = np.where(track, start, lu)
-            last_raw[fs] = np.where(track, sq, lr)
+            track_at = _put(last_u, fs, track, start)
+            _put(last_raw, fs, track, sq, track_at)
             me = max_end[fs]
             me = np.where(me == NONE, start, me)
             bad[:n] |= track & (start > me)  # a gap: the hole bookkeeping is per packet
             end = start + pl
             data = track & (pl > 0)
-            seg_max[fs] = np.where(data, np.maximum(seg_max[fs], pl), seg_max[fs])
+            if data.any():
+                seg_max[fs] = np.where(data, np.maximum(seg_max[fs], pl), seg_max[fs])
             retransmit = data & (end <= me)
             retransmits[:n] += retransmit
             fresh_data[at] = data & ~retransmit
@@ -294,27 +315,25 @@ class ShortPass:
                 resent_len[fs] = np.where(retransmit, pl, resent_len[fs])
             elif any_resends:
                 resends[fs] = np.where(data & (end > me), 0, resends[fs])
-            max_end[fs] = np.where(track, np.where(data, np.maximum(me, end), me),
-                                   max_end[fs])
+            _put(max_end, fs, track, np.where(data, np.maximum(me, end), me), track_at)
             # note_ahead: a pure ACK's sequence number above the side's max_end.
             pure = ac & (pl == 0) & ~syn & ~fn & ~rs & (max_end[fs] != NONE) & (lu != NONE)
             if pure.any():
                 u = lu + signed32(sq - lr)
                 sa = seq_ahead[fs]
                 up = pure & (u > max_end[fs]) & ((sa == NONE) | (u > sa))
-                seq_ahead[fs] = np.where(up, u, sa)
-                ahead_frame[fs] = np.where(up, fr, ahead_frame[fs])
+                up_at = _put(seq_ahead, fs, up, u)
+                _put(ahead_frame, fs, up, fr, up_at)
             if any_zero:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
-            fin[fs] |= fn
+            _put(fin, fs, fn, True)
             if rs.any():
-                rt = rst_ttl[fs]
-                rst_ttl[fs] = np.where(rs & (rt < 0), pt, rt)
+                _put(rst_ttl, fs, rs & (rst_ttl[fs] < 0), pt)
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
             s_new = np.where(rs, _RESET, s_new)
-            st[fs] = s_new
-            st[fp] = p_new
+            _put(st, fs, s_new != s_state, s_new)
+            _put(st, fp, p_new != p_state, p_new)
             # History letters, in update_packet's order, each side's first time only.
             bits = ((syn & fn) | (syn & rs) << 1 | pure_syn << 2 | synack << 3
                     | (pl > 0) << 4 | ((pl == 0) & ac & ~syn & ~fn & ~rs) << 5

@@ -42,6 +42,7 @@ staying the file's, sources.interface_order).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -86,6 +87,8 @@ from flowcheck.model import ArpLog, Connection, SegmentSink
 from flowcheck.sources.batch import PacketBatch
 
 WELL_KNOWN_PORTS = 1024
+_first_frame = attrgetter("first_frame")  # a record's
+_record_first_frame = attrgetter("record.first_frame")  # a ConnState's
 
 
 class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
@@ -285,7 +288,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         return port < WELL_KNOWN_PORTS or port == self.ndmp_port
 
     def _end_batch(self) -> None:
-        self._new.sort(key=lambda record: record.first_frame)
+        self._new.sort(key=_first_frame)
         for record in self._new:
             record.uid = f"C{self._next_uid}"
             self._next_uid += 1
@@ -319,14 +322,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         if self._finished is not None:
             return self._finished
         # Parked connections' records were closed when made (short.ShortPass.commit).
-        for c in sorted(self._all, key=lambda c: c.record.first_frame):
+        for c in sorted(self._all, key=_record_first_frame):
             record = c.record
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
                                            record.orig_bytes, record.resp_bytes)
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
+        # attrgetter: a C-level key, not a Python call per record (200,000 short ones).
         self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
-                                key=lambda record: record.first_frame)
+                                key=_first_frame)
         return self._finished
 
