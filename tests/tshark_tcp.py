@@ -6,11 +6,17 @@ One tshark run per capture reads every field they use (desegmentation off: each
 segment as captured; `tcp.analysis.retransmission` does not depend on it, the same on
 every stored capture either way), kept on disk by the capture's path, size and mtime
 and tshark's version, so that the four tests, whichever xdist worker runs them, start
-tshark once per capture instead of four times (about 0.3 s a start).
+tshark once per capture instead of four times (about 0.3 s a start). A lock file per
+capture makes a worker that asks while the other runs tshark on it wait for that run
+instead of starting its own: both workers walk the stored captures in the same order
+(test_connections_acked_unseen on one, test_connections_fills on the other), so without
+it they ran tshark side by side on each capture, each paying every start (CI's two
+workers: about 160 s of the suite's test time).
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -38,15 +44,19 @@ def _all_fields(path: Path) -> str:
     kept = CACHE / key
     if kept.exists():
         return kept.read_text(encoding="utf-8")
-    command = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-               "-T", "fields"]
-    for name in FIELDS:
-        command += ["-e", name]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     CACHE.mkdir(exist_ok=True)
-    partial = CACHE / f"{key}.{os.getpid()}"  # whole or not at all: another worker reads
-    partial.write_text(out, encoding="utf-8")
-    partial.replace(kept)
+    with (CACHE / f"{key}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when the worker dies
+        if kept.exists():  # the other worker ran tshark while this one waited
+            return kept.read_text(encoding="utf-8")
+        command = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
+                   "-T", "fields"]
+        for name in FIELDS:
+            command += ["-e", name]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        partial = CACHE / f"{key}.{os.getpid()}"  # whole or not at all: readers skip the lock
+        partial.write_text(out, encoding="utf-8")
+        partial.replace(kept)
     return out
 
 
