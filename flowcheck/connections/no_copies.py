@@ -10,8 +10,8 @@ the batch joined with the tail's packets: 127 M instructions on the 200,000 pack
 bench capture (d), mixed-sizes, that holds none) then finds nothing.
 
 `no_equal_packets` proves it for less: each packet's direction and those four fields
-hashed into TABLE_BITS bits (a key), and each packet's position written into a table at
-its key. A packet that reads its own position back shares its key with no other packet,
+hashed into key_bits(n) bits (a key; 16 slots a packet, at most 2 ** TABLE_BITS), and
+each packet's position written into a table at its key. A packet that reads its own position back shares its key with no other packet,
 so it equals none; the few that do not (about n^2 / 2^18 of n: 280 of a batch's 8,800
 in bench capture (d), and an equal packet always) and the packets whose positions they
 read are compared by every field: a 64-bit hash of all of them, sorted, whose
@@ -48,9 +48,12 @@ from flowcheck.decode import DecodedBatch
 if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
-TABLE_BITS = 17  # the key's bits: a table of 512 kB (int32), in a core's L2 cache
-_SHIFT = np.int64(64 - TABLE_BITS)
-_MASK = np.int64((1 << TABLE_BITS) - 1)
+TABLE_BITS = 17  # the key's bits at most: a table of 512 kB (int32), in a core's L2 cache
+# The key's bits per batch: 16 slots a packet (about n / 32 of n share a slot), from
+# 2 ** 10 up to 2 ** TABLE_BITS: a small batch (small read chunks, a live capture's)
+# takes a small table (tests/test_connections_memory.py: 512 kB was half a 1 MB chunk).
+_SLOTS_PER_PACKET_BITS = 4
+_MIN_BITS = 10
 # The key's multipliers, as int64 (numpy's int64 products wrap, as uint64's do).
 _MUL = HASH_MULTIPLIERS[:6].view(np.int64)
 # identity_fields' columns: IPv4 ID, sequence and acknowledgement numbers, header identity
@@ -120,17 +123,24 @@ class QuietBatches:
 
 
 class KeyTable:
-    """The table positions are written into (`no_equal_packets`), allocated once: its
-    contents between calls are never read (every slot read was written in the call)."""
+    """The table positions are written into (`no_equal_packets`), allocated at the
+    largest size asked for so far: its contents between calls are never read (every slot
+    read was written in the call)."""
 
     def __init__(self) -> None:
-        self._slots: np.ndarray | None = None
+        self._slots = np.empty(0, np.int32)
 
-    def slots(self) -> np.ndarray:
-        """The table, (2 ** TABLE_BITS,) int32."""
-        if self._slots is None:
-            self._slots = np.empty(1 << TABLE_BITS, np.int32)
-        return self._slots
+    def slots(self, bits: int) -> np.ndarray:
+        """The table of 2 ** bits slots, int32 (a view of the allocation's start)."""
+        if self._slots.shape[0] < 1 << bits:
+            self._slots = np.empty(1 << bits, np.int32)
+        return self._slots[:1 << bits]
+
+
+def key_bits(n: int) -> int:
+    """The key's bits for n packets (_SLOTS_PER_PACKET_BITS more than n's, within
+    _MIN_BITS .. TABLE_BITS)."""
+    return max(_MIN_BITS, min(TABLE_BITS, n.bit_length() + _SLOTS_PER_PACKET_BITS))
 
 
 def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
@@ -141,13 +151,14 @@ def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
     copies.py's Rows) and four of their fields (int64 each): IPv4 ID, sequence and
     acknowledgement numbers, header identity; fields: every field of the n packets, the
     parts' in order (compared where keys are shared)."""
-    key = np.concatenate([_key(side, keyed) for side, keyed in parts])
-    n = key.shape[0]
+    n = sum(side.shape[0] for side, _ in parts)
     if n < 2:
         return True
     if n > np.iinfo(np.int32).max:
         return False
-    slots = table.slots()
+    bits = key_bits(n)
+    key = np.concatenate([_key(side, keyed, bits) for side, keyed in parts])
+    slots = table.slots(bits)
     position = np.arange(n, dtype=np.int32)
     slots[key] = position
     kept = slots[key]
@@ -167,16 +178,16 @@ def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
     return not (hashed[1:] == hashed[:-1]).any()
 
 
-def _key(side: np.ndarray, keyed: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Per packet (int64, 0 .. 2 ** TABLE_BITS - 1): its direction's and keyed fields'
-    hash (a multiply-shift hash: the product's top bits)."""
+def _key(side: np.ndarray, keyed: tuple[np.ndarray, ...], bits: int) -> np.ndarray:
+    """Per packet (int64, 0 .. 2 ** bits - 1): its direction's and keyed fields' hash (a
+    multiply-shift hash: the product's top bits)."""
     key = side * _MUL[0]
     for column, multiplier in zip(keyed, _MUL[1:5], strict=True):
         key += column * multiplier
     key ^= key >> np.int64(29)
     key *= _MUL[5]
-    key >>= _SHIFT
-    key &= _MASK
+    key >>= np.int64(64 - bits)
+    key &= np.int64((1 << bits) - 1)
     return key
 
 
