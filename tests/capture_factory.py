@@ -1,4 +1,5 @@
-"""Writes small capture files of every format and link type, for tests.
+"""Writes small capture files of every format and link type for tests, and reads a pcap
+file's records back.
 
 The file formats are written here with struct (they are what the sources are tested
 on); scapy only builds the packet bytes. Timestamps are floats in seconds.
@@ -62,6 +63,22 @@ def write_pcap(path: str | Path, packets: Sequence[tuple[float, bytes]], linktyp
     path.write_bytes(pcap_bytes(packets, linktype, nanosecond=nanosecond,
                                 big_endian=big_endian, snaplen=snaplen))
     return path
+
+
+def read_pcap(path: str | Path) -> list[tuple[float, bytes]]:
+    """The records of a little-endian microsecond pcap file (tcpdump's on x86, the lab's)
+    as write_pcap takes them: (seconds, frame bytes), each time the float nearest its
+    decimal seconds.microseconds, so that write_pcap writes the same microseconds back."""
+    data = Path(path).read_bytes()
+    if struct.unpack_from("<I", data)[0] != PCAP_MAGIC_USEC:
+        raise ValueError(f"{path}: not a little-endian microsecond pcap file")
+    records, offset = [], 24
+    while offset + 16 <= len(data):
+        seconds, micros, caplen, _wirelen = struct.unpack_from("<IIII", data, offset)
+        frame = data[offset + 16:offset + 16 + caplen]
+        records.append((float(f"{seconds}.{micros:06d}"), frame))
+        offset += 16 + caplen
+    return records
 
 
 # --- pcapng ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_pytest_plugin import accept_as_printed
+from test_pytest_plugin import accept_as_printed, runpytest
 
 pytest_plugins = ["pytester"]
 
@@ -30,7 +30,7 @@ def _case(folder: Path, name: str, *, suffix: str = ".pcap") -> None:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("--flowcheck", "-p", "no:cacheprovider", *args)
+    return runpytest(pytester, "--flowcheck", "-p", "no:cacheprovider", *args)
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]])
@@ -73,17 +73,17 @@ def test_another_projects_suite_is_left_alone(pytester: pytest.Pytester) -> None
     """D2: flowcheck installed, its plugin is off until asked for (`--flowcheck` or the ini
     key `flowcheck = true`); asked for, it still takes only its own expected results."""
     _other_project(pytester)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    runpytest(pytester, "-p", "no:cacheprovider").assert_outcomes(passed=1)
     _run(pytester).assert_outcomes(passed=1)
     pytester.makeini("[pytest]\nflowcheck = true\n")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    runpytest(pytester, "-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_the_ini_key_turns_the_plugin_on(pytester: pytest.Pytester) -> None:
     _case(pytester.path / "captures", "v4")
-    pytester.runpytest_subprocess("captures").assert_outcomes()
+    runpytest(pytester, "captures").assert_outcomes()
     pytester.makeini("[pytest]\nflowcheck = true\n")
-    pytester.runpytest_subprocess("captures").assert_outcomes(passed=1)
+    runpytest(pytester, "captures").assert_outcomes(passed=1)
 
 
 def test_an_orphan_expectation_and_a_shared_one_fail_as_in_regress(

@@ -13,11 +13,14 @@ import json
 import os
 import pty
 import re
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from capture_factory import read_pcap, write_pcap
 
 from flowcheck.model import endpoint
 
@@ -33,22 +36,24 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 @pytest.fixture(scope="module")
 def ipv6_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """IPV4 with every IPv4 header replaced by an IPv6 one (the TCP segments as they
-    were: flowcheck needs no checksums; the NDMP bodies still announce IPv4)."""
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.inet6 import IPv6
-    from scapy.layers.l2 import Ether
-    from scapy.utils import rdpcap, wrpcap
-
-    packets = []
-    for packet in rdpcap(str(IPV4)):
-        ip = packet[IP]
-        copy = Ether(src=packet[Ether].src, dst=packet[Ether].dst) / IPv6(
-            src=IPV6[ip.src], dst=IPV6[ip.dst], hlim=ip.ttl) / ip[TCP]
-        copy.time = packet.time
-        packets.append(copy)
+    were: flowcheck needs no checksums; the NDMP bodies still announce IPv4). The bytes
+    scapy wrote (`Ether(src, dst) / IPv6(src, dst, hlim=ttl) / ip[TCP]`, wrpcap), written
+    with struct: scapy dissected and rebuilt the 6.6 MB capture's packets in 8-17 s."""
+    frames = []
+    for ts, frame in read_pcap(IPV4):
+        # Ethernet (no VLAN tag) / IPv4 / TCP, as the ndmjob lab captures every frame.
+        assert frame[12:14] == b"\x08\x00" and frame[23] == socket.IPPROTO_TCP
+        header_length = (frame[14] & 0x0F) * 4
+        total_length, ttl = struct.unpack_from(">H", frame, 16)[0], frame[22]
+        segment = frame[14 + header_length:14 + total_length]
+        src, dst = (socket.inet_pton(socket.AF_INET6, IPV6[socket.inet_ntoa(frame[at:at + 4])])
+                    for at in (26, 30))
+        ipv6 = struct.pack(">IHBB", 6 << 28, len(segment), socket.IPPROTO_TCP, ttl) + src + dst
+        # Ethernet's padding of a short frame, if any, stays at the frame's end (as scapy
+        # kept it, after the packet).
+        frames.append((ts, frame[:12] + b"\x86\xdd" + ipv6 + segment + frame[14 + total_length:]))
     path = tmp_path_factory.mktemp("ipv6") / "v6-three-resources.pcap"
-    wrpcap(str(path), packets)
-    return path
+    return write_pcap(path, frames, snaplen=65535)  # scapy's wrpcap header
 
 
 def on_terminal(arguments: list[str], columns: int) -> str:
