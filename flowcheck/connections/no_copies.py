@@ -11,12 +11,12 @@ bench capture (d), mixed-sizes, that holds none) then finds nothing.
 
 `no_equal_packets` proves it for less: each packet's direction and those four fields
 hashed into key_bits(n) bits (a key; 16 slots a packet, at most 2 ** TABLE_BITS), and
-each packet's position written into a table at its key. A packet that reads its own position back shares its key with no other packet,
-so it equals none; the few that do not (about n^2 / 2^18 of n: 280 of a batch's 8,800
-in bench capture (d), and an equal packet always) and the packets whose positions they
-read are compared by every field: a 64-bit hash of all of them, sorted, whose
-values all differ only when the packets do (equal values, rare but for equal packets,
-fail the proof).
+each packet's position written into a table at its key. A packet that reads its own
+position back shares its key with no other packet, so it equals none; the few that do
+not (about n^2 / 2^(bits+1) of n: 280 of a batch's 8,800 in bench capture (d), and an
+equal packet always) and the packets whose positions they read are compared by every
+field: a 64-bit hash of all of them, sorted, whose values all differ only when the
+packets do (equal values, rare but for equal packets, fail the proof).
 Which of the packets sharing a key the table keeps (numpy's order of writes) does not
 matter: every packet of a shared key but the one kept reads another's position, and
 that one is taken with it. A proof that fails (two packets equal: a copy, a relay copy,
