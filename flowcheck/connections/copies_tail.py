@@ -130,10 +130,11 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     host pairs of the last RELAY_WINDOW neither a copy nor an original already
     (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
     (ascending), those kept among them (`last_rows`; not while relaying)."""
-    keep = _near_end(ts, window)
+    last = float(ts[-1])
+    gap = np.abs(ts - last)
+    keep = gap <= window
     if relaying:
         assert at is None, "relaying keeps more than last_rows"
-        gap = np.abs(ts - float(ts[-1]))
         cap = max(cap, RELAY_TAIL_CAP)
         queued = relaying.among(flows.keys)[flows.flow]
         keep |= queued & (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # in a router's queue
@@ -144,7 +145,6 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
                 number[flows.flow[near]], flows.from_lower[near],
                 own.at(near if at is None else np.searchsorted(at, near)))
-    last = float(ts[-1])
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
@@ -162,12 +162,7 @@ def last_rows(ts: np.ndarray, window: float, cap: int) -> np.ndarray:
     """The batch rows kept_tail keeps when not relaying (ascending): within `window`
     seconds of the batch's last packet (ts: its packets' times, seconds), the latest
     `cap`."""
-    return _near_end(ts, window).nonzero()[0][-cap:]
-
-
-def _near_end(ts: np.ndarray, window: float) -> np.ndarray:
-    """Per packet (bool): within `window` seconds of the batch's last one."""
-    return np.abs(ts - float(ts[-1])) <= window
+    return (np.abs(ts - float(ts[-1])) <= window).nonzero()[0][-cap:]
 
 
 def _join(old: Tail, still: np.ndarray, new: Tail) -> Tail:
