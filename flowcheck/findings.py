@@ -7,8 +7,12 @@ without a changelog entry.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from flowcheck.model import Finding, Session, Severity
+from flowcheck.model import Finding, Severity
+
+if TYPE_CHECKING:
+    from flowcheck.model import Session
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
 FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted

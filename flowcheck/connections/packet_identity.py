@@ -78,8 +78,11 @@ def captured_ends(batch: PacketBatch, d: DecodedBatch) -> np.ndarray:
     buffer tcp_payload_off indexes (sack.packet_end for every row): its frame's end, or
     for a datagram reassembled from fragments its payload's start (its headers whole)."""
     rows = d.tcp_index
-    ends = np.asarray(batch.data_off, np.int64)[rows] + np.asarray(batch.caplen,
-                                                                   np.int64)[rows]
+    off, caplen = np.asarray(batch.data_off, np.int64), np.asarray(batch.caplen, np.int64)
+    # Every packet TCP: rows (distinct, ascending) are all of them, taken without a
+    # gather by an index of every row (issue 7).
+    whole = rows.shape[0] == off.shape[0]
+    ends = off + caplen if whole else off[rows] + caplen[rows]
     if d.assembled is not None:
         ends = np.where(d.assembled[rows], d.tcp_payload_off, ends)
     return ends

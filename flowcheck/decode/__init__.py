@@ -99,7 +99,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
     if plain.all():
-        return _plain(batch, frames, gather, np.arange(n))
+        return _plain(batch, frames, gather, None)
     parts = []
     if plain.any():
         rows = np.flatnonzero(plain)
@@ -126,16 +126,18 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
     return _merge(batch, parts)
 
 
-def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray,
+def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndarray | None,
            at: int = 0, end: np.ndarray | None = None) -> DecodedBatch:
     """Decode of `rows` whose PLAIN_ETHERNET_TCP records start at `at` and whose frames
-    end at `end` (default: the wire length)."""
+    end at `end` (default: the wire length); rows None: every packet of the batch (its
+    columns then taken whole: no gather by an index of every row, issue 7)."""
+    m = frames.shape[0]
     header = frames["tcp"]
     header_len = (header["offset"] >> 4).astype(np.int64) * 4
     total = frames["total"].astype(np.int64)
     # The IP length, but never beyond the frame (as tshark); length 0 is a segmentation
     # offload super-frame (TSO, IPv4 BIG TCP): the frame's length is the datagram's.
-    wire = (gather.wirelen[rows] if end is None else end) - at - 14
+    wire = (_at(gather.wirelen, rows) if end is None else end) - at - 14
     ip_len = np.where(total == 0, wire, np.minimum(total, wire))
     # Cut before the capture: the IP length says more than the frame holds, or nothing
     # (0) in a frame shorter than a full one (never a super-frame: etl2pcapng's cut LSOv2
@@ -144,27 +146,36 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
                          wire + 14, 0)
     payload_len = np.maximum(ip_len - 20 - header_len, 0)
     payload_start = at + PLAIN_TCP_AT + header_len
-    src = np.zeros((rows.shape[0], 4), dtype=np.uint32)
-    dst = np.zeros((rows.shape[0], 4), dtype=np.uint32)
+    src = np.zeros((m, 4), dtype=np.uint32)
+    dst = np.zeros((m, 4), dtype=np.uint32)
     src[:, 0] = frames["src"]
     dst[:, 0] = frames["dst"]
+    index = np.arange(m)
     return DecodedBatch(
-        kind=np.full(rows.shape[0], TCP, dtype=np.uint8),
-        tcp_index=np.arange(rows.shape[0]),
-        tcp_frame=batch.frame_numbers(rows),
-        tcp_ts=np.asarray(batch.ts, dtype=np.float64)[rows],
-        tcp_version=np.full(rows.shape[0], 4, dtype=np.uint8),
+        kind=np.full(m, TCP, dtype=np.uint8),
+        tcp_index=index,
+        tcp_frame=batch.frame_numbers(index if rows is None else rows),
+        # A copy when whole: the decode's columns are its own, never the batch's arrays.
+        tcp_ts=(np.array(batch.ts, dtype=np.float64) if rows is None
+                else np.asarray(batch.ts, dtype=np.float64)[rows]),
+        tcp_version=np.full(m, 4, dtype=np.uint8),
         tcp_src=src,
         tcp_dst=dst,
         tcp_ip_id=frames["id"].astype(np.int64),
         tcp_ttl=frames["ttl"].copy(),
         **header_columns(header),
         tcp_payload_len=payload_len,
-        tcp_payload_off=gather.start[rows] + payload_start,
-        tcp_payload_cap=np.clip(gather.caplen[rows] - payload_start, 0, payload_len),
-        tcp_tunnel=np.zeros(rows.shape[0], dtype=np.int64),
+        tcp_payload_off=_at(gather.start, rows) + payload_start,
+        tcp_payload_cap=np.clip(_at(gather.caplen, rows) - payload_start, 0, payload_len),
+        tcp_tunnel=np.zeros(m, dtype=np.int64),
         tcp_cut_frame=cut_frame,
     )
+
+
+def _at(column: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """A batch column's values at rows; rows None: the column itself (the caller makes
+    a new array of it)."""
+    return column if rows is None else column[rows]
 
 
 def _plain_vxlan(batch: PacketBatch, outer: np.ndarray, gather: Gather,

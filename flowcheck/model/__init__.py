@@ -14,19 +14,43 @@ severity), session (sessions and steps). Import the names from here.
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.capture import CaptureInfo, RingGap
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
 from flowcheck.model.finding import Finding, Severity
-from flowcheck.model.ndmp import (
-    Announcement,
-    ControlPacket,
-    NdmpAddress,
-    NdmpMessage,
-    NdmpStream,
-)
-from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 from flowcheck.model.traffic import Connection, Direction, Role, SegmentSink, endpoint
+
+if TYPE_CHECKING:
+    from flowcheck.model.ndmp import (
+        Announcement,
+        ControlPacket,
+        NdmpAddress,
+        NdmpMessage,
+        NdmpStream,
+    )
+    from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
+
+# The NDMP and session names, loaded on first use (PEP 562 `__getattr__`): the reading
+# and tracking stages never use them, and their dataclasses were a third of this
+# package's import (about 40 M instructions of every `python -m flowcheck.connections`
+# run, issue 7). `from flowcheck.model import Session` works as before.
+_LATER = {name: "ndmp" for name in ("Announcement", "ControlPacket", "NdmpAddress",
+                                    "NdmpMessage", "NdmpStream")}
+_LATER.update({name: "session" for name in ("LocalData", "LocalReason", "Session", "Step",
+                                            "StepStatus")})
+
+
+def __getattr__(name: str) -> object:
+    part = _LATER.get(name)
+    if part is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{part}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
 
 __all__ = [
     "NO_EVIDENCE",
