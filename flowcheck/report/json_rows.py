@@ -28,6 +28,7 @@ from operator import attrgetter, sub
 from typing import Any
 
 from flowcheck.model.traffic import Connection
+from flowcheck.report.float_texts import float_texts
 from flowcheck.report.json_text import INDENT, iter_indented
 
 CHUNK = 1024  # connections per chunk: about a MB of columns and text at once
@@ -69,9 +70,10 @@ def _texts(values: Sequence) -> Sequence[str] | None:
     """Each value's json text; None when a value is not a scalar (its text could hold
     the newline the values are split at). One value n times: its text n times. Few
     distinct values: each one's text once, looked up per value (_table). All exact
-    ints, strs or finite floats: one C function per value (json writes inf and nan
-    otherwise than repr). Else one call of json's C encoder with a newline between the
-    items, split there (json escapes every newline inside a string)."""
+    ints or strs: one C function per value; all finite floats: float_texts, float's
+    repr column-wise (json writes inf and nan otherwise than repr). Else one call of
+    json's C encoder with a newline between the items, split there (json escapes every
+    newline inside a string)."""
     kinds = set(map(type, values))
     direct = None
     if len(kinds) == 1:
@@ -88,6 +90,8 @@ def _texts(values: Sequence) -> Sequence[str] | None:
     table = _table(values, kinds)
     if table is not None:
         return list(map(table.__getitem__, values))
+    if direct is float.__repr__:  # finite floats: capture times column-wise
+        return float_texts(values)
     if direct is not None:
         return list(map(direct, values))
     if not all(issubclass(kind, _SCALAR_BASES) for kind in kinds):
