@@ -11,7 +11,8 @@ A chunk of CHUNK connections is read one field at a time (`attrgetter` over the 
 C-level), each field's values encoded by one call of json's C encoder with a newline
 between items (json escapes every newline inside a string, so the text splits back into
 the values' own texts, exactly json's: `float.__repr__`, `null`, escapes), and the rows
-made by one `%` template per connection, also in C. A field holding a value that is not
+laid out in one list (keys by a list repeat, each field's texts by a slice assignment)
+joined once, also in C. A field holding a value that is not
 a scalar (no field of Connection.as_dict does) or a connection whose class is not
 Connection itself (its `as_dict` may differ) makes the chunk go through `as_dict` and
 flowcheck.report.json_text instead: the same text, the old way.
@@ -20,8 +21,8 @@ flowcheck.report.json_text instead: the same text, the old way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, repeat
+from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from math import copysign, isfinite
 from operator import attrgetter, sub
@@ -197,12 +198,17 @@ def _by_columns(chunk: Sequence[Connection], keys: list[str], ending: str) -> st
     plain = dict(zip(_PLAIN, zip(*map(_GET_PLAIN, chunk), strict=True), strict=True))
     plain["duration"] = _durations(chunk)
     plain["icmp_unreachable"] = _icmp_counts(chunk)
-    streams: list[Iterable[str]] = []
-    for key, name in zip(keys, FIELDS, strict=True):
+    # The pieces in row order: each row's keys and ending laid out by one list repeat,
+    # each field's texts put in their places by one slice assignment (C-level; zipping
+    # the columns and chaining the rows cost ~100 instructions a piece, 49 a row).
+    width = 2 * len(FIELDS) + 1
+    pieces: list[str | None] = [None] * width
+    pieces[0:width - 1:2] = keys
+    pieces[-1] = ending
+    pieces *= len(chunk)
+    for column, name in enumerate(FIELDS):
         texts = _texts(plain[name])
         if texts is None:
             return None
-        streams += (repeat(key), texts)
-    streams.append(repeat(ending))
-    # Every row: the keys' and the ending's endless repeats end with the texts.
-    return "".join(chain.from_iterable(zip(*streams, strict=False)))
+        pieces[2 * column + 1::width] = texts
+    return "".join(pieces)  # type: ignore[arg-type]  # every None replaced
