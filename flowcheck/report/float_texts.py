@@ -3,18 +3,20 @@ writes each connection's `ts` with it).
 
 Why: a float's shortest round-trip repr (dtoa) costs about 6,700 instructions; a
 connection's `ts` is a distinct value each, so 200,000 short connections paid ~1.3 G
-instructions for their `ts` text alone. A pcap's time is seconds and microseconds
-(a nanosecond pcap's, or pcapng's, are not, and fall back): such a float's repr is its
-microsecond decimal with the trailing zeros of its fraction dropped, which numpy writes
-for a whole column in a few array operations.
+instructions for their `ts` text alone. A microsecond pcap's time is seconds and
+microseconds: such a float's repr is its microsecond decimal with the trailing zeros of
+its fraction dropped, which numpy writes for a whole column in a few array operations.
+Each value is checked (below); one that is not such a time (a nanosecond capture's, a
+duration) goes to float.__repr__.
 
 Why that decimal is the repr, exactly: let `us` be the float times 10**6 rounded. When
 `us / 1e6 == x` (one correctly rounded division of two exact floats), x is the float
 nearest the decimal d = us / 10**6, so d's text reads back as x. repr gives the
 shortest text that reads back as x (the closest of them on a tie in length): any
 other text of at most six decimals that did would be another multiple of 10**-6 within
-one ulp of d; below 2**33 an ulp is at most 2**-20 < 10**-6, so there is none, and d
-with its fraction's trailing zeros dropped (one kept: "1764547200.0") is the repr. repr
+one ulp of d; below 2**33 an ulp is at most 2**-20 < 10**-6, so there is none (and a
+text with more decimals has more digits), and d with its fraction's trailing zeros
+dropped (one kept: "1764547200.0") is the repr. repr
 writes fixed notation (no exponent) for 1e-4 <= x < 1e16; values from 1 up to 2**33
 (the year 2242 as a Unix time) are taken, all others go to float.__repr__.
 """
