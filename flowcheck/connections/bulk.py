@@ -25,15 +25,16 @@ never the connection's history.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from flowcheck.arrays import changes, group_ends, group_sizes, group_starts, stable_order
+from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
-from flowcheck.connections.reordering_rows import DirectionRows, below
+from flowcheck.connections.reordering_rows import DirectionRows, below, last_where
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -78,27 +79,42 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         order = None  # one direction per run: already grouped
     else:
         order = stable_order(key, 2 * len(runs))
-        rows, key = rows[order], key[order]
+        rows = rows[order]
     # Each row's place in its run, which orders the history letters (a run taken in time
     # order, by_time.in_time_order, is not in frame order).
     places = np.arange(rows.shape[0]) if order is None else order
-    change = changes(key)
-    starts = change.nonzero()[0]
-    seg_key = key[starts]
-    seg_count = group_sizes(starts, rows.shape[0])
+    # The segments from the rows per key (keys ascend in the grouped rows): no pass over
+    # the grouped keys, which are not gathered.
+    per_key = np.bincount(key, minlength=2 * len(runs))
+    seg_key = per_key.nonzero()[0]
+    seg_count = per_key[seg_key]
+    starts = np.cumsum(seg_count) - seg_count
     keys = seg_key.tolist()
     # Each segment's side and its peer, in one pass; whether a zero window is open on
-    # either (zero_window_runs, below).
+    # either (zero_window_runs, below); which sides nothing was seen of yet, whose
+    # peer's base is unknown (_learn_bases); the sides' sequence state (_SideColumns).
     sides: list[Endpoint] = []
     peers: list[Endpoint] = []
+    peer_unseen: list[bool] = []  # before this run's data
+    no_base: list[int] = []
+    last_raw: list[int] = []
+    last_u: list[int | None] = []
+    max_end: list[int | None] = []
     zero_open = False
-    for k in keys:
+    for s, k in enumerate(keys):
         c = conns[k >> 1]
         side, peer = (c.resp, c.orig) if k & 1 else (c.orig, c.resp)
         sides.append(side)
         peers.append(peer)
+        peer_unseen.append(peer.max_end is None)
+        if peer.base is None:
+            no_base.append(s)
+        last_raw.append(side.last_raw)
+        last_u.append(side.last_u)
+        max_end.append(side.max_end)
         if side.zero_ts is not None or peer.zero_ts is not None:
             zero_open = True
+    state = _SideColumns.of(last_raw, last_u, max_end)
 
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
@@ -107,21 +123,22 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], d.tcp_ts[rows]
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
-    copied = (None if sent.all()  # the copies' payload (Connection.orig_copy_bytes)
+    all_sent = bool(sent.all())  # the usual run: no capture copy
+    copied = (None if all_sent  # the copies' payload (Connection.orig_copy_bytes)
               else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
-    data = (plen > 0) & sent
-    zero = (window == 0) & sent
-    letters = {"D": first_where(data, places, starts),
-               "A": first_where(~data & sent & ((flags & ACK) != 0), places, starts),
-               "W": first_where(zero, places, starts)}
+    data = plen > 0 if all_sent else (plen > 0) & sent
+    zero = window == 0 if all_sent else (window == 0) & sent
+    histories = [conns[k >> 1].record.history for k in keys]
+    letters = {"D": _first_letter("D", data, places, starts, keys, histories),
+               "A": _first_letter("A", None, places, starts, keys, histories,
+                                  lambda: ~data & sent & ((flags & ACK) != 0)),
+               "W": _first_letter("W", zero, places, starts, keys, histories)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
-    segment = change.cumsum() - 1  # per row: its segment
-    peer_unseen = [p.max_end is None for p in peers]  # before this run's data
+    segment = np.repeat(np.arange(starts.shape[0]), seg_count)  # per row: its segment
     # Zero windows are rare: Python per segment only when one is in the batch or open.
     if zero_open or zero.any():
         zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
-    side_unseen = [s.max_end is None for s in sides]
     # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
     ack = d.tcp_ack[rows]
     wire = DirectionRows.compute(seq, ack, plen, flags, window, ts, sent, starts,
@@ -140,8 +157,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                        mates[s], peers[s], rows)
 
         one_at_a_time = _sequences((seq, ts), data_rows, segment, plen, frames, sides,
-                                   (letters, places[data_rows]), retransmits,
-                                   starts.shape[0], wire.ns_before, judge)
+                                   state, (letters, places[data_rows], keys, histories),
+                                   retransmits, starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
     # letter a segment has (most have D or A only): (segment, letter, place in its run).
@@ -156,7 +173,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
-    last_data = _last_data(frames, ts, data, starts)
+    last_data = _last_data(frames, ts, data_rows, starts)
     for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
@@ -189,7 +206,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         k = keys[s]
         name = names[letter]
         shown = name.lower() if k & 1 else name
-        if shown not in conns[k >> 1].record.history:
+        if shown not in histories[s]:
             pending.setdefault(k >> 1, []).append((place, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
@@ -199,23 +216,81 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                  d.tcp_ts[last_rows].tolist(), strict=True):
         c.record.last_frame = frame
         c.record.last_ts = last_ts
-    acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
-    _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides,
-           side_unseen)
-    _learn_bases(ack, acks, starts, seg_key, conns)
+    acks = flags & ACK if all_sent else np.where(sent, flags & ACK, 0)  # a copy: none
+    _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides, state)
+    if no_base:
+        _learn_bases(ack, acks, starts, seg_key, conns, no_base)
     track_acks((ack, frames, ts), rows, acks, data, starts, segment, seg_key, peers,
                peer_unseen, sacks)
     return one_at_a_time
 
 
-def _last_data(frames: np.ndarray, ts: np.ndarray, data: np.ndarray,
+@dataclass(slots=True)
+class _SideColumns:
+    """The segments' sides' sequence state as columns (Endpoint.last_raw, last_u,
+    max_end; int64, 0 for None, with `known`: last_u set, `has_max`: max_end set), read
+    once per apply_runs; _sequences sets the data segments' values after the run (the
+    Endpoints too), which _ahead reads. had_max: has_max before the run."""
+
+    last_raw: np.ndarray
+    last_u: np.ndarray
+    max_end: np.ndarray
+    known: np.ndarray
+    has_max: np.ndarray
+    had_max: np.ndarray
+
+    @classmethod
+    def of(cls, last_raw: list[int], last_u: list[int | None],
+           max_end: list[int | None]) -> _SideColumns:
+        known = np.array([u is not None for u in last_u], bool)
+        has_max = np.array([m is not None for m in max_end], bool)
+        return cls(np.array(last_raw, np.int64),
+                   np.array([0 if u is None else u for u in last_u], np.int64),
+                   np.array([0 if m is None else m for m in max_end], np.int64),
+                   known, has_max, has_max.copy())
+
+    def set_after(self, segments: np.ndarray, last_raw: np.ndarray, last_u: np.ndarray,
+                  max_end: np.ndarray) -> None:
+        """The values of `segments` after their data rows (all set then)."""
+        self.last_raw[segments] = last_raw
+        self.last_u[segments] = last_u
+        self.max_end[segments] = max_end
+        self.known[segments] = True
+        self.has_max[segments] = True
+
+
+def _first_letter(name: str, mask: np.ndarray | None, places: np.ndarray,
+                  starts: np.ndarray, keys: list[int], histories: list[str],
+                  make_mask: Callable[[], np.ndarray] | None = None) -> np.ndarray:
+    """first_where(mask, places, starts) for history letter `name` (upper case; a
+    responder's segment, odd key, shows it in lower case): per segment, the place of its
+    first row where mask holds, NO_ROW for none; all NO_ROW, with no pass over the rows,
+    when no row has it or every segment's connection shows the letter already (then
+    none would be added: a steady connection's D and A). histories: each segment's
+    connection history; make_mask: the mask, made only when needed (mask None)."""
+    if mask is not None and not mask.any():
+        return np.full(starts.shape[0], NO_ROW, np.int64)
+    lower = name.lower()
+    for k, history in zip(keys, histories, strict=True):
+        if (lower if k & 1 else name) not in history:
+            break
+    else:
+        return np.full(starts.shape[0], NO_ROW, np.int64)
+    if mask is None:
+        assert make_mask is not None
+        mask = make_mask()
+    return first_where(mask, places, starts)
+
+
+def _last_data(frames: np.ndarray, ts: np.ndarray, data_rows: np.ndarray,
                starts: np.ndarray) -> list[tuple[int, float] | None]:
     """Per segment (rows grouped by segment from `starts`; frames, ts: the rows' frame
-    numbers and times in seconds), its last data row's (frame, time), None for a segment
-    without one (Connection.orig_last_data): one reduceat."""
-    if not data.any():
+    numbers and times in seconds; data_rows: the rows with payload, ascending), its last
+    data row's (frame, time), None for a segment without one
+    (Connection.orig_last_data)."""
+    if not data_rows.size:
         return [None] * starts.shape[0]
-    last = np.maximum.reduceat(np.where(data, np.arange(frames.shape[0]), -1), starts)
+    last = last_where(data_rows, starts, frames.shape[0])
     found = last >= starts
     at = np.where(found, last, 0)
     return [(frame, time) if ok else None for ok, frame, time in zip(
@@ -224,12 +299,14 @@ def _last_data(frames: np.ndarray, ts: np.ndarray, data: np.ndarray,
 
 def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
                segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
-               sides: list[Endpoint], lettered: tuple[dict[str, np.ndarray], np.ndarray],
+               sides: list[Endpoint], state: _SideColumns,
+               lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
                judge: Callable[[int, int, int, int, float], bool]) -> int:
     """Sequence tracking of the data packets (rows grouped by segment); fills letters
     T and G (lettered: the letters, by the place in its run of each data row's first
-    one), retransmits per segment, and each side's last_raw/last_u/max_end.
+    one; with each segment's key and connection history, _first_letter), retransmits
+    per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
@@ -243,12 +320,9 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     firsts = group_starts(seg)  # each data segment's first row
     data_segs = seg[firsts]
     n = data_segs.shape[0]
-    known = [sides[s].last_u is not None for s in data_segs.tolist()]
-    init_raw = np.fromiter((sides[s].last_raw for s in data_segs.tolist()), np.int64, n)
-    init_u = np.fromiter((sides[s].last_u or 0 for s in data_segs.tolist()), np.int64, n)
-    has_max = [sides[s].max_end is not None for s in data_segs.tolist()]
-    init_max = np.fromiter((sides[s].max_end or 0 for s in data_segs.tolist()), np.int64, n)
-    known_a = np.array(known, bool)
+    known_a, init_raw = state.known[data_segs], state.last_raw[data_segs]
+    init_u, has_max = state.last_u[data_segs], state.has_max[data_segs]
+    init_max = state.max_end[data_segs]
     first_raw = raw[firsts]
     # A side seen for the first time unwraps from its first sequence number.
     init_raw = np.where(known_a, init_raw, first_raw)
@@ -264,7 +338,7 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     local = np.repeat(np.arange(n), sizes)
     start = total + np.repeat(init_u - (total[firsts] - steps[firsts]), sizes)
     end = start + length
-    base = np.where(np.array(has_max, bool), init_max, start[firsts])
+    base = np.where(has_max, init_max, start[firsts])
     shifted = np.empty_like(end)
     shifted[1:] = end[:-1]
     shifted[firsts] = base
@@ -288,16 +362,25 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
             if under and not retransmitted[k]:
                 counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
                                    float(data_ts[k]))
-    letters, data_places = lettered
+    letters, data_places, keys, histories = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)
     letters["G"] = np.full(segments, NO_ROW, np.int64)
-    letters["T"][data_segs] = first_where(counted, data_places, firsts)
-    letters["G"][data_segs] = first_where(start > before, data_places, firsts)
-    retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
+    resent, gap = bool(counted.any()), start > before
+    if resent or gap.any():  # rare: in-order data without resends shows neither
+        data_keys = [keys[s] for s in data_segs.tolist()]
+        data_histories = [histories[s] for s in data_segs.tolist()]
+        letters["T"][data_segs] = _first_letter("T", counted, data_places, firsts,
+                                                data_keys, data_histories)
+        letters["G"][data_segs] = _first_letter("G", gap, data_places, firsts, data_keys,
+                                                data_histories)
+    if resent:
+        retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
     lasts = group_ends(firsts, raw.shape[0])
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
+    state.set_after(data_segs, raw[lasts], start[lasts], top)
     for s, last_raw, last_u, max_end, largest in zip(
-            data_segs.tolist(), raw[lasts].tolist(), start[lasts].tolist(), top.tolist(),
+            data_segs.tolist(), state.last_raw[data_segs].tolist(),
+            state.last_u[data_segs].tolist(), top.tolist(),
             np.maximum.reduceat(length, firsts).tolist(), strict=True):
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
@@ -351,33 +434,31 @@ def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
 
 def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.ndarray,
            starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
-           side_unseen: list[bool]) -> None:
+           state: _SideColumns) -> None:
     """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
     each side's highest sequence number of them, unwrapped against its last one after
     the run, kept when above its max_end after the run (the same at the end: a value the
     reference keeps below it never counts). A side seen first in this run takes only the
     rows after its first data row, as the reference does. One pass over all segments;
     Python only for the sides whose ACKs went ahead (rare: bytes the capture missed).
-    columns: the rows' sequence numbers (raw) and frame numbers."""
+    columns: the rows' sequence numbers (raw) and frame numbers; state: the sides'
+    sequence state before the run and after it (_SideColumns)."""
     seq, frames = columns
     at = pure.nonzero()[0]
     if not at.size:
         return
     seg = segment[at]
-    known = np.fromiter((side.max_end is not None and side.last_u is not None
-                         for side in sides), bool, len(sides))
-    keep = known[seg]
-    if any(side_unseen):
-        first_data = first_where(data, np.arange(seq.shape[0]), starts)
-        unseen = np.fromiter(side_unseen, bool, len(side_unseen))
-        keep &= ~unseen[seg] | (at > first_data[seg])
-    if not keep.all():
-        at, seg = at[keep], seg[keep]
-        if not at.size:
-            return
-    last_raw = np.fromiter((side.last_raw for side in sides), np.int64, len(sides))
-    last_u = np.fromiter((side.last_u or 0 for side in sides), np.int64, len(sides))
-    max_end = np.fromiter((side.max_end or 0 for side in sides), np.int64, len(sides))
+    known = state.has_max & state.known
+    if not (known.all() and state.had_max.all()):  # else every row is kept
+        keep = known[seg]
+        if not state.had_max.all():  # sides seen first in this run
+            first_data = first_where(data, np.arange(seq.shape[0]), starts)
+            keep &= state.had_max[seg] | (at > first_data[seg])
+        if not keep.all():
+            at, seg = at[keep], seg[keep]
+            if not at.size:
+                return
+    last_raw, last_u, max_end = state.last_raw, state.last_u, state.max_end
     tops = (((seq[at] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             + last_u[seg])
     firsts = group_starts(seg)
@@ -393,13 +474,9 @@ def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.nd
 
 
 def _learn_bases(ack: np.ndarray, flags: np.ndarray, starts: np.ndarray,
-                 seg_key: np.ndarray, conns: list[ConnState]) -> None:
+                 seg_key: np.ndarray, conns: list[ConnState], unknown: list[int]) -> None:
     """As update_packet: the first ACK from a side tells the peer's base if still unknown
-    (ack: the rows' ACK numbers, raw)."""
-    unknown = [s for s, k in enumerate(seg_key.tolist())
-               if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
-    if not unknown:
-        return
+    (ack: the rows' ACK numbers, raw; unknown: the segments whose peer's base is)."""
     first_ack = first_where((flags & ACK) != 0, np.arange(ack.shape[0]), starts)
     for s in unknown:
         k = int(seg_key[s])

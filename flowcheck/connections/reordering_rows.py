@@ -74,9 +74,10 @@ class DirectionRows:
         previous[starts] = ref
         total = _s32(end - previous).cumsum()
         u = total + np.repeat(ref - (total[starts] - _s32(end[starts] - ref)), sizes)
+        every_known = bool(known0.all())  # every side's next_seq known before its rows
         if plain:
             base = np.where(known0, ref, u[starts] - 1)
-            known = np.repeat(known0, sizes) | (at != first)
+            known = None if every_known else np.repeat(known0, sizes) | (at != first)
             base_rows = np.repeat(base, sizes)
         else:
             moves = (flags & RST) == 0
@@ -89,7 +90,7 @@ class DirectionRows:
         shifted[starts] = base
         before = _segmented_max(shifted, segment, base_rows)
         rises = u > before
-        ns_before = np.where(known, before & M32, NONE)
+        ns_before = before & M32 if known is None else np.where(known, before & M32, NONE)
         # The ACK state: the previous packet's window, the previous ACK number.
         is_ack = sent & ((flags & ACK) != 0)
         all_sent, all_ack = bool(sent.all()), bool(is_ack.all())
@@ -113,11 +114,14 @@ class DirectionRows:
         dup = np.zeros(n, bool)
         dup[pure[dup_pure]] = True
         dups = dup.cumsum()
-        last_change = np.maximum.reduceat(np.where(changed, at, -1), starts)
+        # Each side's last row of a kind, from the rows of that kind kept below anyway.
+        changed_rows, raised = changed.nonzero()[0], rises.nonzero()[0]
+        acks = at if all_ack else is_ack.nonzero()[0]
+        last_change = last_where(changed_rows, starts, n)
         before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
-        last_raise = np.maximum.reduceat(np.where(rises, at, -1), starts)
+        last_raise = last_where(raised, starts, n)
         # Every row an ACK (or sent): each side's last is its last row.
-        last_ack = lasts if all_ack else np.maximum.reduceat(np.where(is_ack, at, -1), starts)
+        last_ack = lasts if all_ack else last_where(acks, starts, n)
         last_sent = lasts if all_sent else np.maximum.reduceat(np.where(sent, at, -1), starts)
         top = np.maximum(before[lasts], u[lasts]) & M32
         if not plain:  # a side whose rows are all RSTs keeps an unknown next_seq
@@ -136,8 +140,7 @@ class DirectionRows:
                                  dup0 + dups[lasts] - before_side),
             "window_last": np.where(last_sent >= starts, window[np.maximum(last_sent, 0)],
                                     init["window_last"])}
-        return cls(ns_before, rises.nonzero()[0], at if all_ack else is_ack.nonzero()[0],
-                   changed.nonzero()[0], dups, ack, ts, starts, init, final)
+        return cls(ns_before, raised, acks, changed_rows, dups, ack, ts, starts, init, final)
 
     def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
                        rtt: float | None, peer_side: int | None, peer,
@@ -207,6 +210,21 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
     ns_before = np.empty_like(rows.ns_before)
     ns_before[order] = rows.ns_before
     return ns_before
+
+
+def last_where(found: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Per segment (rows from each of `starts`, ascending, to the next; n rows in all):
+    its last row among `found` (row numbers, ascending: a mask's nonzero()), -1 for none.
+    As np.maximum.reduceat(np.where(mask, np.arange(n), -1), starts), from the found
+    rows a caller has anyway: a bisection per segment, not three passes over the rows."""
+    if not found.size:
+        return np.full(starts.shape[0], -1, np.int64)
+    ends = np.empty(starts.shape[0], np.int64)
+    ends[:-1] = starts[1:]
+    ends[-1:] = n
+    before_end = np.searchsorted(found, ends) - 1  # the last found row below each end
+    last = found[np.maximum(before_end, 0)]
+    return np.where((before_end >= 0) & (last >= starts), last, -1)
 
 
 def below(seq: np.ndarray, next_seq: np.ndarray) -> np.ndarray:
