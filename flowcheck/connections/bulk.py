@@ -34,7 +34,13 @@ from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
-from flowcheck.connections.reordering_rows import DirectionRows, below, last_where
+from flowcheck.connections.reordering_rows import (
+    AtRows,
+    DirectionRows,
+    below,
+    last_where,
+    rising,
+)
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -44,9 +50,14 @@ _BLOCK = 42
 _HALF = 1 << (_BLOCK - 1)
 
 
-def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
+def _running_max(before: np.ndarray, segment: np.ndarray, side_base: np.ndarray,
+                 sizes: np.ndarray) -> np.ndarray:
     """Cumulative maximum of `before` restarted at each segment (rows grouped by segment,
-    segments numbered 0, 1, ... in row order); `base` is each row's segment base."""
+    segments numbered 0, 1, ... in row order; sizes: each segment's rows); side_base:
+    each segment's base."""
+    if rising(before, segment):
+        return before  # each segment's values never fall: each is its own running maximum
+    base = np.repeat(side_base, sizes)
     relative = before - base
     if relative.size and (np.abs(relative).max() >= _HALF or segment[-1] >= 1 << (62 - _BLOCK)):
         out = np.empty_like(before)  # absurd sequence jumps: one segment at a time
@@ -118,9 +129,10 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
 
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
-    frames = d.tcp_frame[rows]
+    # Frame numbers and times are read at a few rows per side only: not gathered.
+    frames = AtRows(d.tcp_frame, rows)
     # Each column gathered once for the batch's rows, then reused (issue 7).
-    seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], d.tcp_ts[rows]
+    seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], AtRows(d.tcp_ts, rows)
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
     all_sent = bool(sent.all())  # the usual run: no capture copy
@@ -156,8 +168,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             return wire.retransmission(row, s, seq, size, ts, conns[keys[s] >> 1].record.rtt,
                                        mates[s], peers[s], rows)
 
-        one_at_a_time = _sequences((seq, ts), data_rows, segment, plen, frames, sides,
-                                   state, (letters, places[data_rows], keys, histories),
+        one_at_a_time = _sequences((seq, ts), data_rows, starts, plen, frames, sides,
+                                   state, (letters, places, keys, histories),
                                    retransmits, starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
@@ -279,10 +291,12 @@ def _first_letter(name: str, mask: np.ndarray | None, places: np.ndarray,
     if mask is None:
         assert make_mask is not None
         mask = make_mask()
+        if not mask.any():
+            return np.full(starts.shape[0], NO_ROW, np.int64)
     return first_where(mask, places, starts)
 
 
-def _last_data(frames: np.ndarray, ts: np.ndarray, data_rows: np.ndarray,
+def _last_data(frames: AtRows, ts: AtRows, data_rows: np.ndarray,
                starts: np.ndarray) -> list[tuple[int, float] | None]:
     """Per segment (rows grouped by segment from `starts`; frames, ts: the rows' frame
     numbers and times in seconds; data_rows: the rows with payload, ascending), its last
@@ -290,23 +304,23 @@ def _last_data(frames: np.ndarray, ts: np.ndarray, data_rows: np.ndarray,
     (Connection.orig_last_data)."""
     if not data_rows.size:
         return [None] * starts.shape[0]
-    last = last_where(data_rows, starts, frames.shape[0])
+    last = last_where(data_rows, starts, frames.rows.shape[0])
     found = last >= starts
     at = np.where(found, last, 0)
     return [(frame, time) if ok else None for ok, frame, time in zip(
         found.tolist(), frames[at].tolist(), ts[at].tolist(), strict=True)]
 
 
-def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
-               segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
+def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
+               starts: np.ndarray, plen: np.ndarray, frames: AtRows,
                sides: list[Endpoint], state: _SideColumns,
                lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
                judge: Callable[[int, int, int, int, float], bool]) -> int:
-    """Sequence tracking of the data packets (rows grouped by segment); fills letters
-    T and G (lettered: the letters, by the place in its run of each data row's first
-    one; with each segment's key and connection history, _first_letter), retransmits
-    per segment, and each side's last_raw/last_u/max_end.
+    """Sequence tracking of the data packets `data_rows` (ascending; rows grouped by
+    segment from `starts`); fills letters T and G (lettered: the letters, by the place
+    in its run of each row's first one; with each segment's key and connection history,
+    _first_letter), retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
@@ -315,10 +329,13 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     sequence numbers (raw) and times (seconds), gathered once by apply_runs."""
     seq, ts = columns
     raw = seq[data_rows]
-    seg = segment[data_rows]
     length = plen[data_rows]
-    firsts = group_starts(seg)  # each data segment's first row
-    data_segs = seg[firsts]
+    # The segments with data, their first data rows and counts, from where each segment
+    # starts among the data rows (no gather of the rows' segments).
+    begins = np.searchsorted(data_rows, starts)
+    counts = group_sizes(begins, data_rows.shape[0])
+    data_segs = counts.nonzero()[0]
+    firsts, sizes = begins[data_segs], counts[data_segs]
     n = data_segs.shape[0]
     known_a, init_raw = state.known[data_segs], state.last_raw[data_segs]
     init_u, has_max = state.last_u[data_segs], state.has_max[data_segs]
@@ -334,7 +351,6 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     total = steps.cumsum()
     # Per-side values expanded to the rows by np.repeat (rows grouped by side; a gather
     # `x[local]` costs four times as many instructions: issue 7).
-    sizes = group_sizes(firsts, raw.shape[0])
     local = np.repeat(np.arange(n), sizes)
     start = total + np.repeat(init_u - (total[firsts] - steps[firsts]), sizes)
     end = start + length
@@ -342,33 +358,32 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     shifted = np.empty_like(end)
     shifted[1:] = end[:-1]
     shifted[firsts] = base
-    before = _running_max(shifted, local, np.repeat(base, sizes))
+    before = _running_max(shifted, local, base, sizes)
     retransmitted = end <= before  # repeats, but for those that fill a hole
     counted = retransmitted.copy()
-    data_frames = frames[data_rows]
-    data_ts = ts[data_rows]
     under_next = below(raw, next_seq[data_rows])
     out_of_order = ((start != before) | under_next).nonzero()[0]
     if out_of_order.size:
-        for k, lo, hi, top, s, under in zip(
-                out_of_order.tolist(), start[out_of_order].tolist(),
-                end[out_of_order].tolist(), before[out_of_order].tolist(),
-                seg[out_of_order].tolist(), under_next[out_of_order].tolist(), strict=True):
+        for k, row, lo, hi, top, s, under in zip(
+                out_of_order.tolist(), data_rows[out_of_order].tolist(),
+                start[out_of_order].tolist(), end[out_of_order].tolist(),
+                before[out_of_order].tolist(), data_segs[local[out_of_order]].tolist(),
+                under_next[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
-                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]), hi - lo)
+                side.open_hole(top, lo, int(frames[row]), float(ts[row]), hi - lo)
             elif lo < top and side.holes and side.fill(lo, hi):
                 retransmitted[k] = counted[k] = False  # it brings bytes never seen
             if under and not retransmitted[k]:
-                counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
-                                   float(data_ts[k]))
-    letters, data_places, keys, histories = lettered
+                counted[k] = judge(row, s, int(raw[k]), hi - lo, float(ts[row]))
+    letters, places, keys, histories = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)
     letters["G"] = np.full(segments, NO_ROW, np.int64)
     resent, gap = bool(counted.any()), start > before
     if resent or gap.any():  # rare: in-order data without resends shows neither
         data_keys = [keys[s] for s in data_segs.tolist()]
         data_histories = [histories[s] for s in data_segs.tolist()]
+        data_places = places[data_rows]
         letters["T"][data_segs] = _first_letter("T", counted, data_places, firsts,
                                                 data_keys, data_histories)
         letters["G"][data_segs] = _first_letter("G", gap, data_places, firsts, data_keys,
@@ -385,31 +400,32 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
         side.seg_max = max(side.seg_max, largest)
-    _resends((data_ts, data_frames), data_segs, firsts, local, end > before, retransmitted,
+    _resends((ts, frames, data_rows), data_segs, firsts, local, end > before, retransmitted,
              start, length, sides)
     return int(out_of_order.size)
 
 
-def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
+def _resends(columns: tuple[AtRows, AtRows, np.ndarray], data_segs: np.ndarray,
              firsts: np.ndarray,
              local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
              start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
     """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
-    rows whose times (seconds) and frame numbers are `columns` (grouped by segment from
+    rows (columns: the rows' times in seconds and frame numbers, the data rows among
+    them; data rows grouped by segment from
     `firsts`; local: each row's segment index): a row with bytes never sent before (new)
     starts the count again, a retransmitted row
     adds one and is the latest resend (its start, time, frame and length); the first of the
     trailing run, when the count starts in these rows, is the run's first (its time and
     frame)."""
-    times, frames = columns
-    at = np.arange(new.shape[0])
-    last_new = np.maximum.reduceat(np.where(new, at, -1), firsts)
+    times, frames, data_rows = columns
+    last_new = last_where(new.nonzero()[0], firsts, new.shape[0])
     renewed = (last_new >= firsts).tolist()
     if not retransmitted.any():  # the usual run: new bytes end any resends before it
         for s, again in zip(data_segs.tolist(), renewed, strict=True):
             if again:
                 sides[s].resends = 0
         return
+    at = np.arange(new.shape[0])
     trailing = retransmitted & (at > last_new[local])
     tail = np.add.reduceat(trailing.astype(np.int64), firsts)
     latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
@@ -417,11 +433,12 @@ def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
     latest = np.maximum(latest, 0)
     # The trailing run's first row here (any row when there is none: then unused).
     opening = np.minimum(first_where(trailing, at, firsts), at.shape[0] - 1)
+    latest_rows, opening_rows = data_rows[latest], data_rows[opening]
     for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
             data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
             length[latest].tolist(),
-            times[latest].tolist(), frames[latest].tolist(),
-            times[opening].tolist(), frames[opening].tolist(),
+            times[latest_rows].tolist(), frames[latest_rows].tolist(),
+            times[opening_rows].tolist(), frames[opening_rows].tolist(),
             strict=True):
         side = sides[s]
         if count and (again or not side.resends):
@@ -432,7 +449,7 @@ def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
             side.resent_len = size
 
 
-def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.ndarray,
+def _ahead(columns: tuple[np.ndarray, AtRows], pure: np.ndarray, data: np.ndarray,
            starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
            state: _SideColumns) -> None:
     """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):

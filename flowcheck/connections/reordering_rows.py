@@ -39,23 +39,24 @@ class DirectionRows:
     changed: np.ndarray  # ... those whose ACK number differs from the side's previous one
     dups: np.ndarray  # per row: duplicate ACKs among the rows up to it (cumulative)
     ack: np.ndarray
-    ts: np.ndarray
+    ts: np.ndarray | AtRows
     starts: np.ndarray
     init: dict[str, np.ndarray]
     final: dict[str, np.ndarray]
 
     @classmethod
     def compute(cls, seq: np.ndarray, ack: np.ndarray, plen: np.ndarray, flags: np.ndarray,
-                window: np.ndarray, ts: np.ndarray, sent: np.ndarray, starts: np.ndarray,
+                window: np.ndarray, ts: np.ndarray | AtRows, sent: np.ndarray,
+                starts: np.ndarray,
                 segment: np.ndarray, init: dict[str, np.ndarray]) -> DirectionRows:
-        """seq ... ts: the rows' fields (int64; ts float64 seconds); sent: not a capture
+        """seq ... ts: the rows' fields (int64; ts float64 seconds, read at a few rows
+        per side only, so possibly an AtRows); sent: not a capture
         copy (a copy changes nothing, as in update_packet); segment: each row's side."""
         n = seq.shape[0]
         at = np.arange(n)
         # Per-side values expanded to the side's rows by np.repeat (the rows come grouped
         # by side): a quarter of a gather's instructions (`x[segment]`, issue 7).
         sizes = group_sizes(starts, n)
-        first = np.repeat(starts, sizes)
         lasts = group_ends(starts, n)
         events = (flags & (SYN | FIN | RST)) != 0
         plain = not events.any()
@@ -75,10 +76,16 @@ class DirectionRows:
         total = _s32(end - previous).cumsum()
         u = total + np.repeat(ref - (total[starts] - _s32(end[starts] - ref)), sizes)
         every_known = bool(known0.all())  # every side's next_seq known before its rows
+        all_sent = bool(sent.all())
+        is_ack = sent & ((flags & ACK) != 0)
+        all_ack = bool(is_ack.all())
+        # Each row's side's first row: only for the rows' previous ACK and window with
+        # copies or non-ACKs, for sides first seen, or with SYN, FIN or RST.
+        first = (None if plain and every_known and all_ack
+                 else np.repeat(starts, sizes))
         if plain:
             base = np.where(known0, ref, u[starts] - 1)
             known = None if every_known else np.repeat(known0, sizes) | (at != first)
-            base_rows = np.repeat(base, sizes)
         else:
             moves = (flags & RST) == 0
             base = np.where(known0, ref, np.minimum.reduceat(u, starts) - 1)
@@ -88,12 +95,10 @@ class DirectionRows:
         shifted = np.empty_like(u)
         shifted[1:] = u[:-1]
         shifted[starts] = base
-        before = _segmented_max(shifted, segment, base_rows)
+        before = _segmented_max(shifted, segment, base, sizes)
         rises = u > before
         ns_before = before & M32 if known is None else np.where(known, before & M32, NONE)
         # The ACK state: the previous packet's window, the previous ACK number.
-        is_ack = sent & ((flags & ACK) != 0)
-        all_sent, all_ack = bool(sent.all()), bool(is_ack.all())
         if all_ack:  # the usual run: no copy, every packet an ACK
             prev_win, prev_ack = _shift(window, starts, init["window_last"]), _shift(
                 ack, starts, init["ack_sent"])
@@ -212,6 +217,20 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
     return ns_before
 
 
+@dataclass(frozen=True, slots=True)
+class AtRows:
+    """A batch column read at rows on demand: `AtRows(column, rows)[at]` is
+    `column[rows][at]` without gathering every row first. For the columns the bulk path
+    reads at a few rows per side only (times; frame numbers): a gather costs about 18
+    instructions a row (issue 7)."""
+
+    column: np.ndarray
+    rows: np.ndarray
+
+    def __getitem__(self, at: np.ndarray | int) -> np.ndarray:
+        return self.column[self.rows[at]]
+
+
 def last_where(found: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     """Per segment (rows from each of `starts`, ascending, to the next; n rows in all):
     its last row among `found` (row numbers, ascending: a mask's nonzero()), -1 for none.
@@ -225,6 +244,15 @@ def last_where(found: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     before_end = np.searchsorted(found, ends) - 1  # the last found row below each end
     last = found[np.maximum(before_end, 0)]
     return np.where((before_end >= 0) & (last >= starts), last, -1)
+
+
+def rising(values: np.ndarray, segment: np.ndarray) -> bool:
+    """Whether `values` never falls within a segment (rows grouped by segment; segment:
+    each row's, ascending): in-order rows, each its own segment's running maximum."""
+    falls = values[1:] < values[:-1]
+    if not falls.any():
+        return True
+    return not (falls & (segment[1:] == segment[:-1])).any()
 
 
 def below(seq: np.ndarray, next_seq: np.ndarray) -> np.ndarray:
@@ -254,9 +282,14 @@ def _previous(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segmented_max(values: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Running maximum restarted at each side (rows grouped, sides 0, 1, ...): values
-    made relative to their side's base and lifted into blocks of 2**42."""
+def _segmented_max(values: np.ndarray, segment: np.ndarray, side_base: np.ndarray,
+                   sizes: np.ndarray) -> np.ndarray:
+    """Running maximum restarted at each side (rows grouped, sides 0, 1, ...; sizes:
+    each side's rows): values made relative to their side's base (side_base, per side)
+    and lifted into blocks of 2**42."""
+    if rising(values, segment):
+        return values  # in-order rows (the usual run): each is its own running maximum
+    base = np.repeat(side_base, sizes)
     relative = values - base
     if relative.size and (np.abs(relative).max() >= 1 << 41 or segment[-1] >= 1 << 20):
         out = np.empty_like(values)
