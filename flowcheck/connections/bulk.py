@@ -25,12 +25,12 @@ never the connection's history.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
+from flowcheck.connections.bulk_sides import SideColumns, first_letter, last_data_of, resends
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
@@ -38,7 +38,6 @@ from flowcheck.connections.reordering_rows import (
     AtRows,
     DirectionRows,
     below,
-    last_where,
     rising,
 )
 from flowcheck.connections.zero_window import zero_window_runs
@@ -103,7 +102,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     keys = seg_key.tolist()
     # Each segment's side and its peer, in one pass; whether a zero window is open on
     # either (zero_window_runs, below); which sides nothing was seen of yet, whose
-    # peer's base is unknown (_learn_bases); the sides' sequence state (_SideColumns).
+    # peer's base is unknown (_learn_bases); the sides' sequence state (SideColumns).
     sides: list[Endpoint] = []
     peers: list[Endpoint] = []
     peer_unseen: list[bool] = []  # before this run's data
@@ -125,7 +124,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         max_end.append(side.max_end)
         if side.zero_ts is not None or peer.zero_ts is not None:
             zero_open = True
-    state = _SideColumns.of(last_raw, last_u, max_end)
+    state = SideColumns.of(last_raw, last_u, max_end)
 
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
@@ -141,10 +140,10 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     data = plen > 0 if all_sent else (plen > 0) & sent
     zero = window == 0 if all_sent else (window == 0) & sent
     histories = [conns[k >> 1].record.history for k in keys]
-    letters = {"D": _first_letter("D", data, places, starts, keys, histories),
-               "A": _first_letter("A", None, places, starts, keys, histories,
+    letters = {"D": first_letter("D", data, places, starts, keys, histories),
+               "A": first_letter("A", None, places, starts, keys, histories,
                                   lambda: ~data & sent & ((flags & ACK) != 0)),
-               "W": _first_letter("W", zero, places, starts, keys, histories)}
+               "W": first_letter("W", zero, places, starts, keys, histories)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
     segment = np.repeat(np.arange(starts.shape[0]), seg_count)  # per row: its segment
@@ -185,7 +184,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
-    last_data = _last_data(frames, ts, data_rows, starts)
+    last_data = last_data_of(frames, ts, data_rows, starts)
     for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
@@ -237,90 +236,16 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     return one_at_a_time
 
 
-@dataclass(slots=True)
-class _SideColumns:
-    """The segments' sides' sequence state as columns (Endpoint.last_raw, last_u,
-    max_end; int64, 0 for None, with `known`: last_u set, `has_max`: max_end set), read
-    once per apply_runs; _sequences sets the data segments' values after the run (the
-    Endpoints too), which _ahead reads. had_max: has_max before the run."""
-
-    last_raw: np.ndarray
-    last_u: np.ndarray
-    max_end: np.ndarray
-    known: np.ndarray
-    has_max: np.ndarray
-    had_max: np.ndarray
-
-    @classmethod
-    def of(cls, last_raw: list[int], last_u: list[int | None],
-           max_end: list[int | None]) -> _SideColumns:
-        known = np.array([u is not None for u in last_u], bool)
-        has_max = np.array([m is not None for m in max_end], bool)
-        return cls(np.array(last_raw, np.int64),
-                   np.array([0 if u is None else u for u in last_u], np.int64),
-                   np.array([0 if m is None else m for m in max_end], np.int64),
-                   known, has_max, has_max.copy())
-
-    def set_after(self, segments: np.ndarray, last_raw: np.ndarray, last_u: np.ndarray,
-                  max_end: np.ndarray) -> None:
-        """The values of `segments` after their data rows (all set then)."""
-        self.last_raw[segments] = last_raw
-        self.last_u[segments] = last_u
-        self.max_end[segments] = max_end
-        self.known[segments] = True
-        self.has_max[segments] = True
-
-
-def _first_letter(name: str, mask: np.ndarray | None, places: np.ndarray,
-                  starts: np.ndarray, keys: list[int], histories: list[str],
-                  make_mask: Callable[[], np.ndarray] | None = None) -> np.ndarray:
-    """first_where(mask, places, starts) for history letter `name` (upper case; a
-    responder's segment, odd key, shows it in lower case): per segment, the place of its
-    first row where mask holds, NO_ROW for none; all NO_ROW, with no pass over the rows,
-    when no row has it or every segment's connection shows the letter already (then
-    none would be added: a steady connection's D and A). histories: each segment's
-    connection history; make_mask: the mask, made only when needed (mask None)."""
-    if mask is not None and not mask.any():
-        return np.full(starts.shape[0], NO_ROW, np.int64)
-    lower = name.lower()
-    for k, history in zip(keys, histories, strict=True):
-        if (lower if k & 1 else name) not in history:
-            break
-    else:
-        return np.full(starts.shape[0], NO_ROW, np.int64)
-    if mask is None:
-        assert make_mask is not None
-        mask = make_mask()
-        if not mask.any():
-            return np.full(starts.shape[0], NO_ROW, np.int64)
-    return first_where(mask, places, starts)
-
-
-def _last_data(frames: AtRows, ts: AtRows, data_rows: np.ndarray,
-               starts: np.ndarray) -> list[tuple[int, float] | None]:
-    """Per segment (rows grouped by segment from `starts`; frames, ts: the rows' frame
-    numbers and times in seconds; data_rows: the rows with payload, ascending), its last
-    data row's (frame, time), None for a segment without one
-    (Connection.orig_last_data)."""
-    if not data_rows.size:
-        return [None] * starts.shape[0]
-    last = last_where(data_rows, starts, frames.rows.shape[0])
-    found = last >= starts
-    at = np.where(found, last, 0)
-    return [(frame, time) if ok else None for ok, frame, time in zip(
-        found.tolist(), frames[at].tolist(), ts[at].tolist(), strict=True)]
-
-
 def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                starts: np.ndarray, plen: np.ndarray, frames: AtRows,
-               sides: list[Endpoint], state: _SideColumns,
+               sides: list[Endpoint], state: SideColumns,
                lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
                judge: Callable[[int, int, int, int, float], bool]) -> int:
     """Sequence tracking of the data packets `data_rows` (ascending; rows grouped by
     segment from `starts`); fills letters T and G (lettered: the letters, by the place
     in its run of each row's first one; with each segment's key and connection history,
-    _first_letter), retransmits per segment, and each side's last_raw/last_u/max_end.
+    first_letter), retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
@@ -384,9 +309,9 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
         data_keys = [keys[s] for s in data_segs.tolist()]
         data_histories = [histories[s] for s in data_segs.tolist()]
         data_places = places[data_rows]
-        letters["T"][data_segs] = _first_letter("T", counted, data_places, firsts,
+        letters["T"][data_segs] = first_letter("T", counted, data_places, firsts,
                                                 data_keys, data_histories)
-        letters["G"][data_segs] = _first_letter("G", gap, data_places, firsts, data_keys,
+        letters["G"][data_segs] = first_letter("G", gap, data_places, firsts, data_keys,
                                                 data_histories)
     if resent:
         retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
@@ -400,58 +325,14 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
         side.seg_max = max(side.seg_max, largest)
-    _resends((ts, frames, data_rows), data_segs, firsts, local, end > before, retransmitted,
+    resends((ts, frames, data_rows), data_segs, firsts, local, end > before, retransmitted,
              start, length, sides)
     return int(out_of_order.size)
 
 
-def _resends(columns: tuple[AtRows, AtRows, np.ndarray], data_segs: np.ndarray,
-             firsts: np.ndarray,
-             local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
-             start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
-    """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
-    rows (columns: the rows' times in seconds and frame numbers, the data rows among
-    them; data rows grouped by segment from
-    `firsts`; local: each row's segment index): a row with bytes never sent before (new)
-    starts the count again, a retransmitted row
-    adds one and is the latest resend (its start, time, frame and length); the first of the
-    trailing run, when the count starts in these rows, is the run's first (its time and
-    frame)."""
-    times, frames, data_rows = columns
-    last_new = last_where(new.nonzero()[0], firsts, new.shape[0])
-    renewed = (last_new >= firsts).tolist()
-    if not retransmitted.any():  # the usual run: new bytes end any resends before it
-        for s, again in zip(data_segs.tolist(), renewed, strict=True):
-            if again:
-                sides[s].resends = 0
-        return
-    at = np.arange(new.shape[0])
-    trailing = retransmitted & (at > last_new[local])
-    tail = np.add.reduceat(trailing.astype(np.int64), firsts)
-    latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
-    found = latest >= 0
-    latest = np.maximum(latest, 0)
-    # The trailing run's first row here (any row when there is none: then unused).
-    opening = np.minimum(first_where(trailing, at, firsts), at.shape[0] - 1)
-    latest_rows, opening_rows = data_rows[latest], data_rows[opening]
-    for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
-            data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
-            length[latest].tolist(),
-            times[latest_rows].tolist(), frames[latest_rows].tolist(),
-            times[opening_rows].tolist(), frames[opening_rows].tolist(),
-            strict=True):
-        side = sides[s]
-        if count and (again or not side.resends):
-            side.resend_first_ts, side.resend_first_frame = first_ts, first_frame
-        side.resends = count if again else side.resends + count
-        if has:
-            side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
-            side.resent_len = size
-
-
 def _ahead(columns: tuple[np.ndarray, AtRows], pure: np.ndarray, data: np.ndarray,
            starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
-           state: _SideColumns) -> None:
+           state: SideColumns) -> None:
     """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
     each side's highest sequence number of them, unwrapped against its last one after
     the run, kept when above its max_end after the run (the same at the end: a value the
@@ -459,7 +340,7 @@ def _ahead(columns: tuple[np.ndarray, AtRows], pure: np.ndarray, data: np.ndarra
     rows after its first data row, as the reference does. One pass over all segments;
     Python only for the sides whose ACKs went ahead (rare: bytes the capture missed).
     columns: the rows' sequence numbers (raw) and frame numbers; state: the sides'
-    sequence state before the run and after it (_SideColumns)."""
+    sequence state before the run and after it (SideColumns)."""
     seq, frames = columns
     at = pure.nonzero()[0]
     if not at.size:
