@@ -20,7 +20,7 @@ import pytest
 from test_connections_finish_cost import CLEAN, clean
 from test_connections_states import run
 
-import flowcheck.connections.bulk as bulk
+import flowcheck.connections.bulk_sides as bulk_sides
 import flowcheck.connections.runs as runs
 from flowcheck.connections.reordering_rows import AtRows, last_where, rising
 
@@ -72,7 +72,7 @@ def test_steady_connections_make_no_letter_pass(tmp_path: Path,
     connections are the reference path's."""
     passes: list[int] = []
     calls: list[int] = []
-    real_first, real_apply = bulk.first_where, bulk.apply_runs
+    real_first, real_apply = bulk_sides.first_where, runs.apply_runs
 
     def counting_first(*args: object) -> np.ndarray:
         passes[-1] += 1
@@ -85,7 +85,7 @@ def test_steady_connections_make_no_letter_pass(tmp_path: Path,
                          for c, _ in runs_given))  # type: ignore[attr-defined]
         return real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bulk, "first_where", counting_first)
+    monkeypatch.setattr(bulk_sides, "first_where", counting_first)
     monkeypatch.setattr(runs, "apply_runs", counting_apply)
     flows = [clean(5001 + k) for k in range(CLEAN)]
     packets = [p for together in zip(*flows, strict=True) for p in together]
