@@ -28,12 +28,18 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from flowcheck.arrays import changes, group_ends, group_sizes, group_starts, stable_order
+from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
+from flowcheck.connections.bulk_sides import SideColumns, first_letter, last_data_of, resends
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
-from flowcheck.connections.reordering_rows import DirectionRows, below
+from flowcheck.connections.reordering_rows import (
+    AtRows,
+    DirectionRows,
+    below,
+    rising,
+)
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -43,9 +49,14 @@ _BLOCK = 42
 _HALF = 1 << (_BLOCK - 1)
 
 
-def _running_max(before: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
+def _running_max(before: np.ndarray, segment: np.ndarray, side_base: np.ndarray,
+                 sizes: np.ndarray) -> np.ndarray:
     """Cumulative maximum of `before` restarted at each segment (rows grouped by segment,
-    segments numbered 0, 1, ... in row order); `base` is each row's segment base."""
+    segments numbered 0, 1, ... in row order; sizes: each segment's rows); side_base:
+    each segment's base."""
+    if rising(before, segment):
+        return before  # each segment's values never fall: each is its own running maximum
+    base = np.repeat(side_base, sizes)
     relative = before - base
     if relative.size and (np.abs(relative).max() >= _HALF or segment[-1] >= 1 << (62 - _BLOCK)):
         out = np.empty_like(before)  # absurd sequence jumps: one segment at a time
@@ -78,50 +89,67 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         order = None  # one direction per run: already grouped
     else:
         order = stable_order(key, 2 * len(runs))
-        rows, key = rows[order], key[order]
+        rows = rows[order]
     # Each row's place in its run, which orders the history letters (a run taken in time
     # order, by_time.in_time_order, is not in frame order).
     places = np.arange(rows.shape[0]) if order is None else order
-    change = changes(key)
-    starts = change.nonzero()[0]
-    seg_key = key[starts]
-    seg_count = group_sizes(starts, rows.shape[0])
+    # The segments from the rows per key (keys ascend in the grouped rows): no pass over
+    # the grouped keys, which are not gathered.
+    per_key = np.bincount(key, minlength=2 * len(runs))
+    seg_key = per_key.nonzero()[0]
+    seg_count = per_key[seg_key]
+    starts = np.cumsum(seg_count) - seg_count
     keys = seg_key.tolist()
     # Each segment's side and its peer, in one pass; whether a zero window is open on
-    # either (zero_window_runs, below).
+    # either (zero_window_runs, below); which sides nothing was seen of yet, whose
+    # peer's base is unknown (_learn_bases); the sides' sequence state (SideColumns).
     sides: list[Endpoint] = []
     peers: list[Endpoint] = []
+    peer_unseen: list[bool] = []  # before this run's data
+    no_base: list[int] = []
+    last_raw: list[int] = []
+    last_u: list[int | None] = []
+    max_end: list[int | None] = []
     zero_open = False
-    for k in keys:
+    for s, k in enumerate(keys):
         c = conns[k >> 1]
         side, peer = (c.resp, c.orig) if k & 1 else (c.orig, c.resp)
         sides.append(side)
         peers.append(peer)
+        peer_unseen.append(peer.max_end is None)
+        if peer.base is None:
+            no_base.append(s)
+        last_raw.append(side.last_raw)
+        last_u.append(side.last_u)
+        max_end.append(side.max_end)
         if side.zero_ts is not None or peer.zero_ts is not None:
             zero_open = True
+    state = SideColumns.of(last_raw, last_u, max_end)
 
     plen = d.tcp_payload_len[rows]
     flags = d.tcp_flags[rows]
-    frames = d.tcp_frame[rows]
+    # Frame numbers and times are read at a few rows per side only: not gathered.
+    frames = AtRows(d.tcp_frame, rows)
     # Each column gathered once for the batch's rows, then reused (issue 7).
-    seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], d.tcp_ts[rows]
+    seq, window, ts = d.tcp_seq[rows], d.tcp_window[rows], AtRows(d.tcp_ts, rows)
     payload = np.add.reduceat(plen, starts)  # capture copies included (tshark's bytes)
     sent = ~copy[rows]  # the rest: the packets that count as sent (not capture copies)
-    copied = (None if sent.all()  # the copies' payload (Connection.orig_copy_bytes)
+    all_sent = bool(sent.all())  # the usual run: no capture copy
+    copied = (None if all_sent  # the copies' payload (Connection.orig_copy_bytes)
               else np.add.reduceat(np.where(sent, 0, plen), starts).tolist())
-    data = (plen > 0) & sent
-    zero = (window == 0) & sent
-    letters = {"D": first_where(data, places, starts),
-               "A": first_where(~data & sent & ((flags & ACK) != 0), places, starts),
-               "W": first_where(zero, places, starts)}
+    data = plen > 0 if all_sent else (plen > 0) & sent
+    zero = window == 0 if all_sent else (window == 0) & sent
+    histories = [conns[k >> 1].record.history for k in keys]
+    letters = {"D": first_letter("D", data, places, starts, keys, histories),
+               "A": first_letter("A", None, places, starts, keys, histories,
+                                  lambda: ~data & sent & ((flags & ACK) != 0)),
+               "W": first_letter("W", zero, places, starts, keys, histories)}
     one_at_a_time = 0
     retransmits = np.zeros(starts.shape[0], np.int64)
-    segment = change.cumsum() - 1  # per row: its segment
-    peer_unseen = [p.max_end is None for p in peers]  # before this run's data
+    segment = np.repeat(np.arange(starts.shape[0]), seg_count)  # per row: its segment
     # Zero windows are rare: Python per segment only when one is in the batch or open.
     if zero_open or zero.any():
         zero_window_runs(d, rows, zero, sent, starts, seg_key, sides, peers)
-    side_unseen = [s.max_end is None for s in sides]
     # Wireshark's per-side analysis (reordering): what a gap's fill is; kept per side.
     ack = d.tcp_ack[rows]
     wire = DirectionRows.compute(seq, ack, plen, flags, window, ts, sent, starts,
@@ -139,9 +167,9 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             return wire.retransmission(row, s, seq, size, ts, conns[keys[s] >> 1].record.rtt,
                                        mates[s], peers[s], rows)
 
-        one_at_a_time = _sequences((seq, ts), data_rows, segment, plen, frames, sides,
-                                   (letters, places[data_rows]), retransmits,
-                                   starts.shape[0], wire.ns_before, judge)
+        one_at_a_time = _sequences((seq, ts), data_rows, starts, plen, frames, sides,
+                                   state, (letters, places, keys, histories),
+                                   retransmits, starts.shape[0], wire.ns_before, judge)
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
     # letter a segment has (most have D or A only): (segment, letter, place in its run).
@@ -156,7 +184,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
-    last_data = _last_data(frames, ts, data, starts)
+    last_data = last_data_of(frames, ts, data_rows, starts)
     for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
@@ -189,7 +217,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         k = keys[s]
         name = names[letter]
         shown = name.lower() if k & 1 else name
-        if shown not in conns[k >> 1].record.history:
+        if shown not in histories[s]:
             pending.setdefault(k >> 1, []).append((place, LETTER_RANK[name], shown))
     for r, found in pending.items():
         for _, _, name in sorted(found):
@@ -199,37 +227,25 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                  d.tcp_ts[last_rows].tolist(), strict=True):
         c.record.last_frame = frame
         c.record.last_ts = last_ts
-    acks = np.where(sent, flags & ACK, 0)  # a capture copy acknowledges nothing
-    _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides,
-           side_unseen)
-    _learn_bases(ack, acks, starts, seg_key, conns)
+    acks = flags & ACK if all_sent else np.where(sent, flags & ACK, 0)  # a copy: none
+    _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides, state)
+    if no_base:
+        _learn_bases(ack, acks, starts, seg_key, conns, no_base)
     track_acks((ack, frames, ts), rows, acks, data, starts, segment, seg_key, peers,
                peer_unseen, sacks)
     return one_at_a_time
 
 
-def _last_data(frames: np.ndarray, ts: np.ndarray, data: np.ndarray,
-               starts: np.ndarray) -> list[tuple[int, float] | None]:
-    """Per segment (rows grouped by segment from `starts`; frames, ts: the rows' frame
-    numbers and times in seconds), its last data row's (frame, time), None for a segment
-    without one (Connection.orig_last_data): one reduceat."""
-    if not data.any():
-        return [None] * starts.shape[0]
-    last = np.maximum.reduceat(np.where(data, np.arange(frames.shape[0]), -1), starts)
-    found = last >= starts
-    at = np.where(found, last, 0)
-    return [(frame, time) if ok else None for ok, frame, time in zip(
-        found.tolist(), frames[at].tolist(), ts[at].tolist(), strict=True)]
-
-
-def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
-               segment: np.ndarray, plen: np.ndarray, frames: np.ndarray,
-               sides: list[Endpoint], lettered: tuple[dict[str, np.ndarray], np.ndarray],
+def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
+               starts: np.ndarray, plen: np.ndarray, frames: AtRows,
+               sides: list[Endpoint], state: SideColumns,
+               lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
                judge: Callable[[int, int, int, int, float], bool]) -> int:
-    """Sequence tracking of the data packets (rows grouped by segment); fills letters
-    T and G (lettered: the letters, by the place in its run of each data row's first
-    one), retransmits per segment, and each side's last_raw/last_u/max_end.
+    """Sequence tracking of the data packets `data_rows` (ascending; rows grouped by
+    segment from `starts`); fills letters T and G (lettered: the letters, by the place
+    in its run of each row's first one; with each segment's key and connection history,
+    first_letter), retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
     next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
@@ -238,17 +254,17 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     sequence numbers (raw) and times (seconds), gathered once by apply_runs."""
     seq, ts = columns
     raw = seq[data_rows]
-    seg = segment[data_rows]
     length = plen[data_rows]
-    firsts = group_starts(seg)  # each data segment's first row
-    data_segs = seg[firsts]
+    # The segments with data, their first data rows and counts, from where each segment
+    # starts among the data rows (no gather of the rows' segments).
+    begins = np.searchsorted(data_rows, starts)
+    counts = group_sizes(begins, data_rows.shape[0])
+    data_segs = counts.nonzero()[0]
+    firsts, sizes = begins[data_segs], counts[data_segs]
     n = data_segs.shape[0]
-    known = [sides[s].last_u is not None for s in data_segs.tolist()]
-    init_raw = np.fromiter((sides[s].last_raw for s in data_segs.tolist()), np.int64, n)
-    init_u = np.fromiter((sides[s].last_u or 0 for s in data_segs.tolist()), np.int64, n)
-    has_max = [sides[s].max_end is not None for s in data_segs.tolist()]
-    init_max = np.fromiter((sides[s].max_end or 0 for s in data_segs.tolist()), np.int64, n)
-    known_a = np.array(known, bool)
+    known_a, init_raw = state.known[data_segs], state.last_raw[data_segs]
+    init_u, has_max = state.last_u[data_segs], state.has_max[data_segs]
+    init_max = state.max_end[data_segs]
     first_raw = raw[firsts]
     # A side seen for the first time unwraps from its first sequence number.
     init_raw = np.where(known_a, init_raw, first_raw)
@@ -260,124 +276,87 @@ def _sequences(columns: tuple[np.ndarray, np.ndarray], data_rows: np.ndarray,
     total = steps.cumsum()
     # Per-side values expanded to the rows by np.repeat (rows grouped by side; a gather
     # `x[local]` costs four times as many instructions: issue 7).
-    sizes = group_sizes(firsts, raw.shape[0])
     local = np.repeat(np.arange(n), sizes)
     start = total + np.repeat(init_u - (total[firsts] - steps[firsts]), sizes)
     end = start + length
-    base = np.where(np.array(has_max, bool), init_max, start[firsts])
+    base = np.where(has_max, init_max, start[firsts])
     shifted = np.empty_like(end)
     shifted[1:] = end[:-1]
     shifted[firsts] = base
-    before = _running_max(shifted, local, np.repeat(base, sizes))
+    before = _running_max(shifted, local, base, sizes)
     retransmitted = end <= before  # repeats, but for those that fill a hole
     counted = retransmitted.copy()
-    data_frames = frames[data_rows]
-    data_ts = ts[data_rows]
     under_next = below(raw, next_seq[data_rows])
     out_of_order = ((start != before) | under_next).nonzero()[0]
     if out_of_order.size:
-        for k, lo, hi, top, s, under in zip(
-                out_of_order.tolist(), start[out_of_order].tolist(),
-                end[out_of_order].tolist(), before[out_of_order].tolist(),
-                seg[out_of_order].tolist(), under_next[out_of_order].tolist(), strict=True):
+        for k, row, lo, hi, top, s, under in zip(
+                out_of_order.tolist(), data_rows[out_of_order].tolist(),
+                start[out_of_order].tolist(), end[out_of_order].tolist(),
+                before[out_of_order].tolist(), data_segs[local[out_of_order]].tolist(),
+                under_next[out_of_order].tolist(), strict=True):
             side = sides[s]
             if lo > top:
-                side.open_hole(top, lo, int(data_frames[k]), float(data_ts[k]), hi - lo)
+                side.open_hole(top, lo, int(frames[row]), float(ts[row]), hi - lo)
             elif lo < top and side.holes and side.fill(lo, hi):
                 retransmitted[k] = counted[k] = False  # it brings bytes never seen
             if under and not retransmitted[k]:
-                counted[k] = judge(int(data_rows[k]), s, int(raw[k]), hi - lo,
-                                   float(data_ts[k]))
-    letters, data_places = lettered
+                counted[k] = judge(row, s, int(raw[k]), hi - lo, float(ts[row]))
+    letters, places, keys, histories = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)
     letters["G"] = np.full(segments, NO_ROW, np.int64)
-    letters["T"][data_segs] = first_where(counted, data_places, firsts)
-    letters["G"][data_segs] = first_where(start > before, data_places, firsts)
-    retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
+    resent, gap = bool(counted.any()), start > before
+    if resent or gap.any():  # rare: in-order data without resends shows neither
+        data_keys = [keys[s] for s in data_segs.tolist()]
+        data_histories = [histories[s] for s in data_segs.tolist()]
+        data_places = places[data_rows]
+        letters["T"][data_segs] = first_letter("T", counted, data_places, firsts,
+                                                data_keys, data_histories)
+        letters["G"][data_segs] = first_letter("G", gap, data_places, firsts, data_keys,
+                                                data_histories)
+    if resent:
+        retransmits[data_segs] = np.add.reduceat(counted.astype(np.int64), firsts)
     lasts = group_ends(firsts, raw.shape[0])
     top = np.maximum(base, np.maximum.reduceat(end, firsts))
+    state.set_after(data_segs, raw[lasts], start[lasts], top)
     for s, last_raw, last_u, max_end, largest in zip(
-            data_segs.tolist(), raw[lasts].tolist(), start[lasts].tolist(), top.tolist(),
+            data_segs.tolist(), state.last_raw[data_segs].tolist(),
+            state.last_u[data_segs].tolist(), top.tolist(),
             np.maximum.reduceat(length, firsts).tolist(), strict=True):
         side = sides[s]
         side.last_raw, side.last_u, side.max_end = last_raw, last_u, max_end
         side.seg_max = max(side.seg_max, largest)
-    _resends((data_ts, data_frames), data_segs, firsts, local, end > before, retransmitted,
+    resends((ts, frames, data_rows), data_segs, firsts, local, end > before, retransmitted,
              start, length, sides)
     return int(out_of_order.size)
 
 
-def _resends(columns: tuple[np.ndarray, np.ndarray], data_segs: np.ndarray,
-             firsts: np.ndarray,
-             local: np.ndarray, new: np.ndarray, retransmitted: np.ndarray,
-             start: np.ndarray, length: np.ndarray, sides: list[Endpoint]) -> None:
-    """As _track_sequence: each side's trailing resends (Endpoint.resends) after the data
-    rows whose times (seconds) and frame numbers are `columns` (grouped by segment from
-    `firsts`; local: each row's segment index): a row with bytes never sent before (new)
-    starts the count again, a retransmitted row
-    adds one and is the latest resend (its start, time, frame and length); the first of the
-    trailing run, when the count starts in these rows, is the run's first (its time and
-    frame)."""
-    times, frames = columns
-    at = np.arange(new.shape[0])
-    last_new = np.maximum.reduceat(np.where(new, at, -1), firsts)
-    renewed = (last_new >= firsts).tolist()
-    if not retransmitted.any():  # the usual run: new bytes end any resends before it
-        for s, again in zip(data_segs.tolist(), renewed, strict=True):
-            if again:
-                sides[s].resends = 0
-        return
-    trailing = retransmitted & (at > last_new[local])
-    tail = np.add.reduceat(trailing.astype(np.int64), firsts)
-    latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
-    found = latest >= 0
-    latest = np.maximum(latest, 0)
-    # The trailing run's first row here (any row when there is none: then unused).
-    opening = np.minimum(first_where(trailing, at, firsts), at.shape[0] - 1)
-    for s, again, count, has, u, size, ts, frame, first_ts, first_frame in zip(
-            data_segs.tolist(), renewed, tail.tolist(), found.tolist(), start[latest].tolist(),
-            length[latest].tolist(),
-            times[latest].tolist(), frames[latest].tolist(),
-            times[opening].tolist(), frames[opening].tolist(),
-            strict=True):
-        side = sides[s]
-        if count and (again or not side.resends):
-            side.resend_first_ts, side.resend_first_frame = first_ts, first_frame
-        side.resends = count if again else side.resends + count
-        if has:
-            side.resent_u, side.resent_ts, side.resent_frame = u, ts, frame
-            side.resent_len = size
-
-
-def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.ndarray,
+def _ahead(columns: tuple[np.ndarray, AtRows], pure: np.ndarray, data: np.ndarray,
            starts: np.ndarray, segment: np.ndarray, sides: list[Endpoint],
-           side_unseen: list[bool]) -> None:
+           state: SideColumns) -> None:
     """As update_packet's note_ahead for the pure ACK rows `pure` (grouped by segment):
     each side's highest sequence number of them, unwrapped against its last one after
     the run, kept when above its max_end after the run (the same at the end: a value the
     reference keeps below it never counts). A side seen first in this run takes only the
     rows after its first data row, as the reference does. One pass over all segments;
     Python only for the sides whose ACKs went ahead (rare: bytes the capture missed).
-    columns: the rows' sequence numbers (raw) and frame numbers."""
+    columns: the rows' sequence numbers (raw) and frame numbers; state: the sides'
+    sequence state before the run and after it (SideColumns)."""
     seq, frames = columns
     at = pure.nonzero()[0]
     if not at.size:
         return
     seg = segment[at]
-    known = np.fromiter((side.max_end is not None and side.last_u is not None
-                         for side in sides), bool, len(sides))
-    keep = known[seg]
-    if any(side_unseen):
-        first_data = first_where(data, np.arange(seq.shape[0]), starts)
-        unseen = np.fromiter(side_unseen, bool, len(side_unseen))
-        keep &= ~unseen[seg] | (at > first_data[seg])
-    if not keep.all():
-        at, seg = at[keep], seg[keep]
-        if not at.size:
-            return
-    last_raw = np.fromiter((side.last_raw for side in sides), np.int64, len(sides))
-    last_u = np.fromiter((side.last_u or 0 for side in sides), np.int64, len(sides))
-    max_end = np.fromiter((side.max_end or 0 for side in sides), np.int64, len(sides))
+    known = state.has_max & state.known
+    if not (known.all() and state.had_max.all()):  # else every row is kept
+        keep = known[seg]
+        if not state.had_max.all():  # sides seen first in this run
+            first_data = first_where(data, np.arange(seq.shape[0]), starts)
+            keep &= state.had_max[seg] | (at > first_data[seg])
+        if not keep.all():
+            at, seg = at[keep], seg[keep]
+            if not at.size:
+                return
+    last_raw, last_u, max_end = state.last_raw, state.last_u, state.max_end
     tops = (((seq[at] - last_raw[seg] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             + last_u[seg])
     firsts = group_starts(seg)
@@ -393,13 +372,9 @@ def _ahead(columns: tuple[np.ndarray, np.ndarray], pure: np.ndarray, data: np.nd
 
 
 def _learn_bases(ack: np.ndarray, flags: np.ndarray, starts: np.ndarray,
-                 seg_key: np.ndarray, conns: list[ConnState]) -> None:
+                 seg_key: np.ndarray, conns: list[ConnState], unknown: list[int]) -> None:
     """As update_packet: the first ACK from a side tells the peer's base if still unknown
-    (ack: the rows' ACK numbers, raw)."""
-    unknown = [s for s, k in enumerate(seg_key.tolist())
-               if (conns[k >> 1].orig if k & 1 else conns[k >> 1].resp).base is None]
-    if not unknown:
-        return
+    (ack: the rows' ACK numbers, raw; unknown: the segments whose peer's base is)."""
     first_ack = first_where((flags & ACK) != 0, np.arange(ack.shape[0]), starts)
     for s in unknown:
         k = int(seg_key[s])

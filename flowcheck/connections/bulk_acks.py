@@ -12,6 +12,7 @@ import numpy as np
 from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
+from flowcheck.connections.reordering_rows import AtRows
 from flowcheck.connections.sack import keep_first_sacks
 
 NO_ROW = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
@@ -23,7 +24,7 @@ def first_where(mask: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.
     return np.minimum.reduceat(np.where(mask, values, NO_ROW), starts)
 
 
-def track_acks(columns: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray,
+def track_acks(columns: tuple[np.ndarray, AtRows, AtRows], rows: np.ndarray,
                flags: np.ndarray, data: np.ndarray, starts: np.ndarray,
                segment: np.ndarray, seg_key: np.ndarray, peers: list[Endpoint],
                peer_unseen: list[bool],
@@ -36,8 +37,8 @@ def track_acks(columns: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndar
     peer's acked_unseen). sacks: the SACK blocks of a TCP row of `d` (raw edges,
     connections.sack), read for a peer's first ACK when no SYN of the peer was seen
     (Endpoint.sacked_first; accounting.joined_mid_stream); None: none. columns: the
-    rows' ACK numbers (raw), frame numbers and times (seconds), gathered once by
-    bulk.apply_runs; rows: their row numbers in the batch."""
+    rows' ACK numbers (raw, gathered once by bulk.apply_runs), frame numbers and times
+    (seconds; read at the rows needed only); rows: their row numbers in the batch."""
     ack, frames, ts = columns
     acking = ((flags & ACK) != 0).nonzero()[0]
     if not acking.size:
@@ -84,18 +85,21 @@ def track_acks(columns: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndar
     unwrapped, sizes = _unwrap(acks, firsts, ref)
     lasts = group_ends(firsts, acks.shape[0])
     highest = np.maximum.reduceat(unwrapped, firsts)
-    ack_frames = frames if every else frames[acking]
-    top = unwrapped == np.repeat(highest, sizes)
-    top_frame = first_where(top, ack_frames, firsts)
+    # The ACK rows carrying each segment's highest (every segment has one: few rows, so
+    # their frames are read there only): the lowest frame of them, and its first row.
+    top = (unwrapped == np.repeat(highest, sizes)).nonzero()[0]
+    top_begins = np.searchsorted(top, firsts)
+    top_frames = frames[top if every else acking[top]]
+    top_frame = np.minimum.reduceat(top_frames, top_begins)
+    at = first_where(top_frames == np.repeat(top_frame, group_sizes(top_begins, top.shape[0])),
+                     top, top_begins)
     # The time of that frame's row (Endpoint.acked_ts).
-    at = first_where(top & (ack_frames == np.repeat(top_frame, sizes)),
-                     np.arange(ack_frames.shape[0]), firsts)
     top_ts = ts[acking[at]]
     first_rows = rows[acking[firsts]].tolist()
     for s, first_row, first_acked, last, acked, frame, frame_ts, last_frame, last_ts in zip(
             ack_segs, first_rows, unwrapped[firsts].tolist(), unwrapped[lasts].tolist(),
             highest.tolist(), top_frame.tolist(),
-            top_ts.tolist(), ack_frames[lasts].tolist(),
+            top_ts.tolist(), frames[lasts if every else acking[lasts]].tolist(),
             ts[acking[lasts]].tolist(), strict=True):
         peer = peers[s]
         peer.ack_last, peer.ack_last_frame, peer.ack_last_ts = last, last_frame, last_ts

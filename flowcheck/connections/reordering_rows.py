@@ -39,23 +39,24 @@ class DirectionRows:
     changed: np.ndarray  # ... those whose ACK number differs from the side's previous one
     dups: np.ndarray  # per row: duplicate ACKs among the rows up to it (cumulative)
     ack: np.ndarray
-    ts: np.ndarray
+    ts: np.ndarray | AtRows
     starts: np.ndarray
     init: dict[str, np.ndarray]
     final: dict[str, np.ndarray]
 
     @classmethod
     def compute(cls, seq: np.ndarray, ack: np.ndarray, plen: np.ndarray, flags: np.ndarray,
-                window: np.ndarray, ts: np.ndarray, sent: np.ndarray, starts: np.ndarray,
+                window: np.ndarray, ts: np.ndarray | AtRows, sent: np.ndarray,
+                starts: np.ndarray,
                 segment: np.ndarray, init: dict[str, np.ndarray]) -> DirectionRows:
-        """seq ... ts: the rows' fields (int64; ts float64 seconds); sent: not a capture
+        """seq ... ts: the rows' fields (int64; ts float64 seconds, read at a few rows
+        per side only, so possibly an AtRows); sent: not a capture
         copy (a copy changes nothing, as in update_packet); segment: each row's side."""
         n = seq.shape[0]
         at = np.arange(n)
         # Per-side values expanded to the side's rows by np.repeat (the rows come grouped
         # by side): a quarter of a gather's instructions (`x[segment]`, issue 7).
         sizes = group_sizes(starts, n)
-        first = np.repeat(starts, sizes)
         lasts = group_ends(starts, n)
         events = (flags & (SYN | FIN | RST)) != 0
         plain = not events.any()
@@ -74,10 +75,17 @@ class DirectionRows:
         previous[starts] = ref
         total = _s32(end - previous).cumsum()
         u = total + np.repeat(ref - (total[starts] - _s32(end[starts] - ref)), sizes)
+        every_known = bool(known0.all())  # every side's next_seq known before its rows
+        all_sent = bool(sent.all())
+        is_ack = sent & ((flags & ACK) != 0)
+        all_ack = bool(is_ack.all())
+        # Each row's side's first row: only for the rows' previous ACK and window with
+        # copies or non-ACKs, for sides first seen, or with SYN, FIN or RST.
+        first = (None if plain and every_known and all_ack
+                 else np.repeat(starts, sizes))
         if plain:
             base = np.where(known0, ref, u[starts] - 1)
-            known = np.repeat(known0, sizes) | (at != first)
-            base_rows = np.repeat(base, sizes)
+            known = None if every_known else np.repeat(known0, sizes) | (at != first)
         else:
             moves = (flags & RST) == 0
             base = np.where(known0, ref, np.minimum.reduceat(u, starts) - 1)
@@ -87,12 +95,10 @@ class DirectionRows:
         shifted = np.empty_like(u)
         shifted[1:] = u[:-1]
         shifted[starts] = base
-        before = _segmented_max(shifted, segment, base_rows)
+        before = _segmented_max(shifted, segment, base, sizes)
         rises = u > before
-        ns_before = np.where(known, before & M32, NONE)
+        ns_before = before & M32 if known is None else np.where(known, before & M32, NONE)
         # The ACK state: the previous packet's window, the previous ACK number.
-        is_ack = sent & ((flags & ACK) != 0)
-        all_sent, all_ack = bool(sent.all()), bool(is_ack.all())
         if all_ack:  # the usual run: no copy, every packet an ACK
             prev_win, prev_ack = _shift(window, starts, init["window_last"]), _shift(
                 ack, starts, init["ack_sent"])
@@ -113,11 +119,14 @@ class DirectionRows:
         dup = np.zeros(n, bool)
         dup[pure[dup_pure]] = True
         dups = dup.cumsum()
-        last_change = np.maximum.reduceat(np.where(changed, at, -1), starts)
+        # Each side's last row of a kind, from the rows of that kind kept below anyway.
+        changed_rows, raised = changed.nonzero()[0], rises.nonzero()[0]
+        acks = at if all_ack else is_ack.nonzero()[0]
+        last_change = last_where(changed_rows, starts, n)
         before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
-        last_raise = np.maximum.reduceat(np.where(rises, at, -1), starts)
+        last_raise = last_where(raised, starts, n)
         # Every row an ACK (or sent): each side's last is its last row.
-        last_ack = lasts if all_ack else np.maximum.reduceat(np.where(is_ack, at, -1), starts)
+        last_ack = lasts if all_ack else last_where(acks, starts, n)
         last_sent = lasts if all_sent else np.maximum.reduceat(np.where(sent, at, -1), starts)
         top = np.maximum(before[lasts], u[lasts]) & M32
         if not plain:  # a side whose rows are all RSTs keeps an unknown next_seq
@@ -136,8 +145,7 @@ class DirectionRows:
                                  dup0 + dups[lasts] - before_side),
             "window_last": np.where(last_sent >= starts, window[np.maximum(last_sent, 0)],
                                     init["window_last"])}
-        return cls(ns_before, rises.nonzero()[0], at if all_ack else is_ack.nonzero()[0],
-                   changed.nonzero()[0], dups, ack, ts, starts, init, final)
+        return cls(ns_before, raised, acks, changed_rows, dups, ack, ts, starts, init, final)
 
     def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
                        rtt: float | None, peer_side: int | None, peer,
@@ -209,6 +217,44 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
     return ns_before
 
 
+@dataclass(frozen=True, slots=True)
+class AtRows:
+    """A batch column read at rows on demand: `AtRows(column, rows)[at]` is
+    `column[rows][at]` without gathering every row first. For the columns the bulk path
+    reads at a few rows per side only (times; frame numbers): a gather costs about 18
+    instructions a row (issue 7)."""
+
+    column: np.ndarray
+    rows: np.ndarray
+
+    def __getitem__(self, at: np.ndarray | int) -> np.ndarray:
+        return self.column[self.rows[at]]
+
+
+def last_where(found: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Per segment (rows from each of `starts`, ascending, to the next; n rows in all):
+    its last row among `found` (row numbers, ascending: a mask's nonzero()), -1 for none.
+    As np.maximum.reduceat(np.where(mask, np.arange(n), -1), starts), from the found
+    rows a caller has anyway: a bisection per segment, not three passes over the rows."""
+    if not found.size:
+        return np.full(starts.shape[0], -1, np.int64)
+    ends = np.empty(starts.shape[0], np.int64)
+    ends[:-1] = starts[1:]
+    ends[-1:] = n
+    before_end = np.searchsorted(found, ends) - 1  # the last found row below each end
+    last = found[np.maximum(before_end, 0)]
+    return np.where((before_end >= 0) & (last >= starts), last, -1)
+
+
+def rising(values: np.ndarray, segment: np.ndarray) -> bool:
+    """Whether `values` never falls within a segment (rows grouped by segment; segment:
+    each row's, ascending): in-order rows, each its own segment's running maximum."""
+    falls = values[1:] < values[:-1]
+    if not falls.any():
+        return True
+    return not (falls & (segment[1:] == segment[:-1])).any()
+
+
 def below(seq: np.ndarray, next_seq: np.ndarray) -> np.ndarray:
     """Per row: seq (raw) below next_seq (raw; NONE: unknown, never below)."""
     return (next_seq != NONE) & (_s32(seq - next_seq) < 0)
@@ -236,9 +282,14 @@ def _previous(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segmented_max(values: np.ndarray, segment: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Running maximum restarted at each side (rows grouped, sides 0, 1, ...): values
-    made relative to their side's base and lifted into blocks of 2**42."""
+def _segmented_max(values: np.ndarray, segment: np.ndarray, side_base: np.ndarray,
+                   sizes: np.ndarray) -> np.ndarray:
+    """Running maximum restarted at each side (rows grouped, sides 0, 1, ...; sizes:
+    each side's rows): values made relative to their side's base (side_base, per side)
+    and lifted into blocks of 2**42."""
+    if rising(values, segment):
+        return values  # in-order rows (the usual run): each is its own running maximum
+    base = np.repeat(side_base, sizes)
     relative = values - base
     if relative.size and (np.abs(relative).max() >= 1 << 41 or segment[-1] >= 1 << 20):
         out = np.empty_like(values)
