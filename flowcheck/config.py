@@ -26,6 +26,9 @@ DEFAULT_RANGE: list[PortRange] = [(1025, 65535)]
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The settings of a run: ports and ranges, hosts, the profile and timeouts, from
+    flowcheck.toml, --config and the flags (explicit: the keys set, not defaulted)."""
+
     ndmp_port: int = 10000
     media_range: tuple[PortRange, ...] = tuple(DEFAULT_RANGE)
     agent_range: tuple[PortRange, ...] = tuple(DEFAULT_RANGE)

@@ -74,6 +74,9 @@ class Traffic:
 
 @dataclass(slots=True)
 class Analysis:
+    """What `analyze` gives: the traffic read, the config and profile it was checked
+    against, the sessions and every finding."""
+
     traffic: Traffic
     config: Config
     sessions: list[Session] = field(default_factory=list)

@@ -102,6 +102,9 @@ class RangeCapacity:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """A port plan: the media and agent ranges' capacity for the concurrent jobs, the
+    ports each job binds and how long a port is held (seconds)."""
+
     resources: int
     media: RangeCapacity
     agent: RangeCapacity

@@ -33,6 +33,9 @@ __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_trackin
 
 @dataclass(slots=True)
 class TrackResult:
+    """What track_connections gives: the capture files read, the connection records and
+    the findings of the reading and tracking, with what the later stages need of them."""
+
     captures: list[CaptureInfo]
     connections: list[Connection]
     findings: list[Finding]

@@ -33,6 +33,9 @@ def refusal_shape(flags: int, seq: int, plen: int) -> bool:
 
 @dataclass(slots=True)
 class ConnState:
+    """The tracker's state of one connection: its record, both sides' endpoints
+    (connections.endpoint), and what the one-at-a-time path waits for (tap, SYNs)."""
+
     record: Connection
     orig_is_lower: bool  # the originator is the flow key's lower endpoint
     orig: Endpoint = field(default_factory=Endpoint)

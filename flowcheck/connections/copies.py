@@ -82,6 +82,7 @@ one capture point's, never points.py's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -117,10 +118,13 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.connections.super_frames import SuperFrames
-from flowcheck.decode import DecodedBatch, IcmpQuote, decode_batch
+from flowcheck.decode import DecodedBatch, decode_batch
 from flowcheck.decode.legs import named_part
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
+
+if TYPE_CHECKING:
+    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
 # Once two capture points are known (flowcheck.connections.points): packets kept across

@@ -24,10 +24,13 @@ packets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flowcheck.connections.flows import address_text
-from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
+
+if TYPE_CHECKING:
+    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 # ICMP frames kept per quoted attempt (as for a captured connection), and attempts kept
 # in all: a scan rejected port by port would otherwise grow without bound; quotes past

@@ -34,6 +34,8 @@ base class of ConnectionTracker, whose connection table it reads (once per quote
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from flowcheck.connections.conn import ConnState
@@ -42,9 +44,11 @@ from flowcheck.connections.icmp import FRAMES_PER_QUOTE, QuotedAttempts, refuses
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
-from flowcheck.decode import IcmpQuote
 from flowcheck.model import Connection
 from flowcheck.model.frames import frames_of
+
+if TYPE_CHECKING:
+    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 # Connections kept per 4-tuple after a new one replaced them (the quotes' candidates
 # beside the current one): a reject comes within a round trip or two of its SYN.

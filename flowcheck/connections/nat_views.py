@@ -42,8 +42,6 @@ sessions, as a tunnel copy is (flowcheck.connections.tunnel_copies), and
 
 from __future__ import annotations
 
-from statistics import median
-
 from flowcheck.connections.tunnel_copies import pair_words
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream, endpoint
@@ -129,7 +127,14 @@ def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
     if max(offsets) - min(offsets) > OFFSET_SPREAD:
         return None
     kept, far = _keeping(a, b)
-    return (kept, far), _mapping(kept, far, side, median(offsets) * (1 if kept is a else -1))
+    return (kept, far), _mapping(kept, far, side, _median(offsets) * (1 if kept is a else -1))
+
+
+def _median(offsets: list[float]) -> float:
+    """statistics.median of the offsets (seconds), loaded only for a pair found: statistics
+    pulls in fractions and decimal, no part of every run's start-up (issue 7)."""
+    from statistics import median
+    return median(offsets)
 
 
 def _mapping(kept: Connection, far: Connection, side: str, offset: float) -> _Mapping:
@@ -194,7 +199,7 @@ def _late_pair(kept: Connection, far: Connection, sk: NdmpStream, sf: NdmpStream
                 return None
         elif not sum(sizes) <= far_bytes <= sum(sizes + lead):
             return None
-    return (kept, far), _mapping(kept, far, side, median(offsets))
+    return (kept, far), _mapping(kept, far, side, _median(offsets))
 
 
 def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken: set[int]

@@ -13,7 +13,7 @@ from copy import deepcopy
 from dataclasses import dataclass, fields
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,13 +22,15 @@ from flowcheck.connections.conn import ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.flows import FlowKey
 from flowcheck.connections.parked_columns import narrowed
-from flowcheck.connections.pre_tap import PreTapPacked
 from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
 from flowcheck.connections.state import EndpointState
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES
+
+if TYPE_CHECKING:  # connections.pre_tap: loaded with a tap's first flows (short.py)
+    from flowcheck.connections.pre_tap import PreTapPacked
 
 # A flowcheck.connections.short.ShortPass, whose arrays the functions here read (not
 # imported, even for typing: short imports this module).

@@ -34,7 +34,6 @@ from flowcheck.connections.conn import (
 )
 from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.parked import Parked
-from flowcheck.connections.pre_tap import WaitingPackets
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE
 from flowcheck.connections.reordering import empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
@@ -160,8 +159,12 @@ class ShortPass:
         bad = np.zeros(v, bool)
         seen = np.zeros(v, np.int64)  # history letter bits so far
         tap_pending = np.zeros(v, bool)
-        # The packets of the flows waiting for the tap (a tap only; connections.pre_tap).
-        pre_tap = WaitingPackets(v) if tap is not None else None
+        # The packets of the flows waiting for the tap (a tap only; connections.pre_tap,
+        # loaded then: no part of every run's start-up, issue 7).
+        pre_tap = None
+        if tap is not None:
+            from flowcheck.connections.pre_tap import WaitingPackets
+            pre_tap = WaitingPackets(v)
         wire = empty_columns(two)  # Endpoint's reordering.WIRE_FIELDS
         # The continuing flows' sides as they were parked (short_resume.resume), or None.
         self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (

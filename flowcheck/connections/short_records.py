@@ -369,6 +369,9 @@ def _add_first_rsts(records: list[Connection],
 
 @dataclass(slots=True)
 class _Columns:
+    """Per flow of a batch's short pass: the columns its records are made or updated
+    from (counts, frames, times, histories), each in the flows' order."""
+
     first: np.ndarray  # per flow: its first packet of the batch (step-ordered index)
     last: np.ndarray
     orig_pkts: np.ndarray

@@ -13,11 +13,14 @@ too: flowcheck.connections.pre_tap).
 from __future__ import annotations
 
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.connections.parked import Parked
-from flowcheck.connections.pre_tap import WaitingPackets
+
+if TYPE_CHECKING:
+    from flowcheck.connections.pre_tap import WaitingPackets
 
 # Parked's per-side arrays, each (2, flows), that the pass keeps as (2v,) arrays (row 0,
 # the originator's, first): the names the pass gives `resume`'s `sides`.

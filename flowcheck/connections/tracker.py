@@ -47,7 +47,6 @@ from operator import attrgetter
 import numpy as np
 
 from flowcheck.connections.accounting import account_missed
-from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
 from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
@@ -202,6 +201,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
                                       lambda: capture_legs(batch, decoded.tcp_index), headers)
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
+        if timed is not None:  # loaded with the first capture out of time order (issue 7)
+            from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
         by_time = None if timed is None or not flows.keys else moved_flows(
             decoded, flows, timed, self.clock.reached, self._record_of)
         # The paths take each flow's packets in time order (by_time.in_time_order).

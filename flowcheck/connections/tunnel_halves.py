@@ -39,11 +39,15 @@ are renumbered in bulk (numpy) only when a batch holds a joined half.
 from __future__ import annotations
 
 from itertools import compress
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, Endpoint, FlowKey, group_flows
-from flowcheck.decode import DecodedBatch, IcmpQuote
+from flowcheck.decode import DecodedBatch
+
+if TYPE_CHECKING:
+    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 FROM_LOWER, FROM_UPPER = 1, 2  # directions seen of a 4-tuple in a tunnel (bit mask)
 

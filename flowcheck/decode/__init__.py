@@ -31,6 +31,7 @@ advertisements in DecodedBatch.neighbours (decode.ndp).
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,16 +40,35 @@ from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
 from flowcheck.decode.fragment_carry import FragmentCarry
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.general import decode_general
 from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE
-from flowcheck.decode.ipv6 import IcmpQuote
 from flowcheck.decode.ndp import NeighbourPackets
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
+
+if TYPE_CHECKING:
+    from flowcheck.decode.ipv6 import IcmpQuote
 
 FULL_FRAME = 1518  # the longest Ethernet frame without offload (VLAN tag included)
 
 __all__ = ["TCP", "NON_TCP", "FRAGMENT", "UNDECODABLE", "DecodedBatch", "IcmpQuote",
            "decode_batch"]
+
+
+def __getattr__(name: str) -> object:
+    # IcmpQuote is loaded on first use (PEP 562): a capture of plain Ethernet, IPv4 and TCP
+    # never needs decode.ipv6 (issue 7, the engine's start-up).
+    if name != "IcmpQuote":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from flowcheck.decode.ipv6 import IcmpQuote
+    globals()[name] = IcmpQuote  # found directly from now on
+    return IcmpQuote
+
+
+def _decode_general(batch: PacketBatch, skipped_flows: bool, ports: tunnels.TunnelPorts,
+                    carry: FragmentCarry | None) -> DecodedBatch:
+    """decode.general's decode_general, loaded with the first batch not all plain Ethernet,
+    IPv4 and TCP: it and decode.ipv6 are no part of a plain capture's start-up (issue 7)."""
+    from flowcheck.decode.general import decode_general
+    return decode_general(batch, skipped_flows, ports, carry)
 
 
 # The common case read in one gather: Ethernet, no VLAN tag, IPv4 without options, TCP.
@@ -94,7 +114,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
     n = len(batch)
     linktype = np.asarray(batch.linktype)
     if n == 0 or not (linktype == LINKTYPE_ETHERNET).all():
-        return decode_general(batch, skipped_flows, ports, carry)
+        return _decode_general(batch, skipped_flows, ports, carry)
     gather = Gather(batch)
     frames = gather.header(np.zeros(n, dtype=np.int64), PLAIN_ETHERNET_TCP)
     plain = _is_plain(frames, gather.caplen)
@@ -120,7 +140,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
         parts.append((rows, _plain_vxlan(batch, outer, gather, rows)))
         rest = rest[~vxlan]
     if rest.size:
-        parts.append((rest, decode_general(_subset(batch, rest), skipped_flows, ports, carry)))
+        parts.append((rest, _decode_general(_subset(batch, rest), skipped_flows, ports, carry)))
     if len(parts) == 1 and parts[0][0].shape[0] == n:
         return parts[0][1]  # one layout for the whole batch: positions are the batch's
     return _merge(batch, parts)

@@ -7,6 +7,7 @@ connection engine (flowcheck.connections). The TCP header layout is RFC 9293 3.1
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,10 +17,12 @@ from flowcheck.decode.ip import (
     NON_TCP,
     UNDECODABLE,
 )
-from flowcheck.decode.ipv6 import IcmpQuote
 from flowcheck.decode.ndp import NeighbourPackets
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import MirrorSequence
+
+if TYPE_CHECKING:
+    from flowcheck.decode.ipv6 import IcmpQuote
 
 IPPROTO_TCP = 6
 

@@ -8,13 +8,16 @@ an IPv6 jumbogram's length is in its hop-by-hop Jumbo Payload option (RFC 2675).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.decode.fragment_carry import CarriedPiece, FragmentCarry, FragmentKey
 from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from flowcheck.decode.gather import Gather
-from flowcheck.decode.ipv6 import Extensions, walk_ipv6_extensions
+
+if TYPE_CHECKING:
+    from flowcheck.decode.ipv6 import Extensions
 
 # Classification values, as flowcheck.decode exports them.
 TCP, NON_TCP, FRAGMENT, UNDECODABLE = 0, 1, 2, 3
@@ -219,7 +222,10 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     layers.dst[r] = ip["dst"]
     layers.ip_id[r] = 0
     layers.ttl[r] = ip["hops"]
-    # Other extension headers are rare: walk their chain in Python, one packet at a time.
+    # Other extension headers are rare: walk their chain in Python, one packet at a time
+    # (decode.ipv6 loaded here, on the first IPv6 packet: issue 7, start-up).
+    from flowcheck.decode.ipv6 import walk_ipv6_extensions
+
     pieces: list[tuple[int, Extensions, int]] = []  # fragments captured whole
     for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
         row = int(r[i])

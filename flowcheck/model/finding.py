@@ -18,6 +18,9 @@ class Severity(StrEnum):
 
 @dataclass(slots=True)
 class Finding:
+    """One finding of a run: what happened (message), how bad (severity), what cures it
+    (fix), and where: the session, connection uid, time (seconds) and evidence frames."""
+
     code: str  # stable snake_case, see flowcheck.findings.CATALOGUE
     severity: Severity
     message: str  # plain words: what happened

@@ -15,6 +15,8 @@ from flowcheck.model.traffic import Direction
 
 @dataclass(slots=True)
 class NdmpAddress:
+    """An address an NDMP message carries: IPv4 address, TCP port (and v4's env pairs)."""
+
     ip: str
     port: int
     env: list[tuple[str, str]] = field(default_factory=list)  # v4 address env pairs
@@ -25,6 +27,9 @@ class NdmpAddress:
 
 @dataclass(slots=True)
 class NdmpMessage:
+    """One decoded NDMP message of a control connection: where it starts (frame, time in
+    seconds), its header (sequence, type, code, error) and its decoded body."""
+
     frame: int  # frame holding the message's first byte (its record mark)
     ts: float
     direction: Direction

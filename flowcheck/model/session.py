@@ -20,6 +20,9 @@ StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable", "u
 
 @dataclass(slots=True)
 class Step:
+    """One step of a session as the profile expects it: its status and the connections
+    (uids) and frames that show it."""
+
     step: int
     name: str
     status: StepStatus
@@ -58,6 +61,9 @@ class LocalData:
 
 @dataclass(slots=True)
 class Session:
+    """One NDMP job: its control connection, hosts, kind, the steps as found and the
+    connections (callback, data) matched to it."""
+
     id: str
     control_uid: str
     media_server: str

@@ -92,6 +92,9 @@ def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
 
 @dataclass(slots=True)
 class _Control:
+    """The collector's state of one NDMP control connection: its stream, findings, the
+    reassembly and decoding per direction, and the versions and requests seen so far."""
+
     uid: str
     stream: NdmpStream
     findings: StreamFindings

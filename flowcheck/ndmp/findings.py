@@ -55,6 +55,9 @@ class SnapCut:
 
 @dataclass(slots=True)
 class _Group:
+    """The findings of one code on a stream, merged into one: count, frames, and for
+    ndmp_partial the bytes missing and records broken off."""
+
     code: str
     message: str
     fix: str

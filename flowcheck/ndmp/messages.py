@@ -41,6 +41,8 @@ def _ip(value: int) -> str:
 
 @dataclass(slots=True)
 class Body:
+    """A message body's decoded fields, the addresses it carries and its error word."""
+
     fields: dict = field(default_factory=dict)
     addresses: list[NdmpAddress] = field(default_factory=list)
     error: int | None = None  # the body's error word, when the layout has one
@@ -292,6 +294,8 @@ NO_BODY = {"CONNECT_CLOSE"}
 
 @dataclass(slots=True)
 class Decoded:
+    """A decoded body, with why it could not be read in full (None: it was)."""
+
     body: Body
     problem: str | None = None  # why the body could not be read in full
 

@@ -36,6 +36,9 @@ PATIENCE_SECONDS = 60.0
 
 @dataclass(slots=True)
 class Chunk:
+    """Payload bytes delivered in order: where they came (frame, time in seconds) and the
+    bytes the snap length cut after them."""
+
     data: bytes
     frame: int
     ts: float
@@ -49,6 +52,8 @@ class Chunk:
 
 @dataclass(slots=True)
 class Gap:
+    """A hole in a direction's payload: bytes never captured before the frame after it."""
+
     missing: int  # bytes never captured
     frame: int  # the first frame after the hole
     ts: float

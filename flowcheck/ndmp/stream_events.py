@@ -25,6 +25,9 @@ ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage"
 
 @dataclass(slots=True)
 class RawMessage:
+    """One NDMP record as read from a stream: its header words and body bytes, where it
+    starts (frame, time in seconds), and how much of it the capture kept."""
+
     sequence: int
     time_stamp: int
     raw_type: int
@@ -46,6 +49,9 @@ class RawMessage:
 
 @dataclass(slots=True)
 class DecodeProblem:
+    """Something a stream's bytes could not be read as (a hole, a bad mark): its kind,
+    detail, frames, time (seconds) and the bytes thrown away."""
+
     kind: ProblemKind
     detail: str
     frames: list[int] = field(default_factory=list)

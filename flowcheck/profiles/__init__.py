@@ -26,6 +26,8 @@ _STEP_KEYS = {"kind", "name", "description"}
 
 @dataclass(frozen=True, slots=True)
 class StepSpec:
+    """One step of a profile's job sequence ([[steps]]): its number, kind and name."""
+
     number: int  # 1-based, the order of the [[steps]] tables
     kind: StepKind
     name: str
@@ -34,6 +36,9 @@ class StepSpec:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
+    """A backup product's NDMP job sequence: its steps, how the callback comes and who
+    opens a data connection (a builtin profile or a TOML file)."""
+
     name: str
     description: str
     steps: tuple[StepSpec, ...]

@@ -74,6 +74,8 @@ NOKIA = PcapLayout("nokiapcap", 20)
 
 @dataclass(frozen=True, slots=True)
 class _Reading:
+    """How a pcap layout read: records read plausibly, whether one was not, where it ended."""
+
     plausible: int  # records read plausibly before the first implausible one (or the end)
     implausible: bool  # a record was implausible
     end: int  # offset after the last record read

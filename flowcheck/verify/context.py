@@ -32,6 +32,9 @@ from flowcheck.verify.capture_time import CaptureTime
 
 @dataclass(slots=True)
 class Context:
+    """What every verification check reads and adds to: the traffic, sessions, config
+    and profile, lookups by uid, the findings so far and the causes already reported."""
+
     connections: list[Connection]
     streams: list[NdmpStream]
     sessions: list[Session]
