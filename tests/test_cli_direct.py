@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from import_listing import modules_imported
 
 from flowcheck.cli.direct import direct_call
 from flowcheck.cli.main import run
@@ -54,8 +55,7 @@ def test_no_typer_for_a_common_command_line(starter: list[str], unloaded: set[st
     done = subprocess.run([sys.executable, "-X", "importtime", *starter, "connections",
                            CAPTURE, "--format", "json"], capture_output=True, text=True,
                           timeout=120, check=False)
-    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
-               if line.startswith("import time:")}
+    modules = modules_imported(done.stderr)
     assert done.returncode == 0 and '"connections"' in done.stdout
     assert "flowcheck.cli.commands" in modules  # the listing works
     assert not unloaded & modules

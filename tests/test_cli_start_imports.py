@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from import_listing import modules_imported
 from startup_pause import WORKTREE, console_script
 
 from flowcheck.cli.main import run
@@ -43,10 +44,7 @@ def _imported(argv: list[str], cwd: Path) -> tuple[int, set[str], str]:
     env.pop("NO_COLOR", None)
     result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
                             timeout=120)
-    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
-               if line.startswith("import time:") and "|" in line}
-    modules.discard("package")  # the header line: "import time: self [us] | ... | package"
-    return result.returncode, modules, result.stdout
+    return result.returncode, modules_imported(result.stderr), result.stdout
 
 
 def _starter(name: str) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from capture_factory import tcp_packet, write_pcap
+from import_listing import modules_imported
 
 import flowcheck.decode as decode
 
@@ -42,9 +43,7 @@ def _imported(args: list[str], capture: Path, cwd: Path) -> tuple[str, set[str]]
     result = subprocess.run([sys.executable, "-X", "importtime", *args, str(capture)],
                             capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
     assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: a verdict, not an error
-    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
-               if line.startswith("import time:") and "|" in line}
-    return result.stdout, modules
+    return result.stdout, modules_imported(result.stderr)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
