@@ -115,7 +115,7 @@ def resends(columns: tuple[AtRows, AtRows, np.ndarray], data_segs: np.ndarray,
     at = np.arange(new.shape[0])
     trailing = retransmitted & (at > last_new[local])
     tail = np.add.reduceat(trailing.astype(np.int64), firsts)
-    latest = np.maximum.reduceat(np.where(retransmitted, at, -1), firsts)
+    latest = last_where(retransmitted.nonzero()[0], firsts, new.shape[0])
     found = latest >= 0
     latest = np.maximum(latest, 0)
     # The trailing run's first row here (any row when there is none: then unused).
