@@ -20,7 +20,7 @@ from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
-from flowcheck.sources.batch import PacketBatch
+from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.linktypes import linktype_name
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                       progress: bool = False, rto: float = 3.0,
                       arp_watch: Sequence[str] = (),
                       tunnel_ports: TunnelPorts = STANDARD_PORTS,
-                      chunk_size: int = 8 << 20) -> TrackResult:
+                      chunk_size: int = CHUNK_BYTES) -> TrackResult:
     """Read a capture set into connections ordered by first frame (uids C1, C2, ...);
     rto, arp_watch, tunnel_ports: ConnectionTracker's. sink: the tracker's; sink_factory:
     a fresh one per reading instead (TrackResult.sink is the last); chunk_size: bytes
@@ -166,7 +166,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
 # connections, is tracked in parts): a batch's decode, flow grouping and short-connection
 # arrays follow its records (about 600 bytes each at once: 56 MB for the 94k records of
 # bench's short-connections chunk), so the peak follows the connections kept, not the
-# records a chunk holds. 8 MiB chunks of full-size segments (about 6,000 records) are
+# records a chunk holds. 16 MiB chunks of full-size segments (about 11,000 records) are
 # never cut; smaller parts cost each batch's fixed work again (16,384: +30% CPU on
 # short-connections).
 BATCH_RECORDS = 1 << 15

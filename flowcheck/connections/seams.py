@@ -1,6 +1,6 @@
 """Records written out of time order across the end of a read chunk.
 
-The readers hand the tracker one batch per read chunk (8 MiB). A connection's packets
+The readers hand the tracker one batch per read chunk (16 MiB). A connection's packets
 written out of time order by less than NTP's step threshold are taken in time order
 within a batch (flowcheck.connections.by_time.in_time_order); a pair written swapped
 with the chunk ending between them would be taken in the file's order, the later

@@ -1,6 +1,6 @@
 """IPv4 fragments a read chunk ended in the middle of, carried to the next batch.
 
-A batch covers one read chunk (8 MiB): the fragments of a datagram that a chunk's end
+A batch covers one read chunk (16 MiB): the fragments of a datagram that a chunk's end
 splits were each counted as fragments and never put together, so a tunnel whose outer
 datagrams are fragmented (ERSPAN or VXLAN over a 1500-byte underlay) lost a segment at
 every chunk boundary that fell inside one: a gap, `capture_loss`, and an NDMP message

@@ -17,7 +17,7 @@ import numpy as np
 from flowcheck.errors import InputError
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
-from flowcheck.sources.batch import PacketBatch
+from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.clock_epochs import EpochFrames
 from flowcheck.sources.inputs import resolve_inputs
 from flowcheck.sources.merge import Lane, merge_lanes
@@ -30,7 +30,7 @@ __all__ = ["CaptureSetReader", "iter_batches", "read_failure", "read_failures",
 class CaptureSetReader:
     """Iterable over the PacketBatch stream of a capture set (iterate once)."""
 
-    def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
+    def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = CHUNK_BYTES,
                  progress: bool = False, read_ahead: bool = True,
                  shifts: Mapping[int, float] | None = None) -> None:
         specs = resolve_inputs(list(inputs))
@@ -137,7 +137,7 @@ class CaptureSetReader:
                             lambda: self._packets)
 
 
-def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = 8 << 20,
+def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = CHUNK_BYTES,
                  progress: bool = False, read_ahead: bool = True,
                  shifts: Mapping[int, float] | None = None) -> CaptureSetReader:
     """The PacketBatch stream of a capture set: files, directories, "-" or open streams.

@@ -30,6 +30,7 @@ from operator import attrgetter, is_not
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
 from flowcheck.sessions.kept import kept_packets
+from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 from flowcheck.verify.openings import (
     MissedOpening,
@@ -45,6 +46,7 @@ _ORIG_EVIDENCE, _RESP_EVIDENCE = attrgetter("orig_evidence"), attrgetter("resp_e
 _MISSED, _ORIG_BYTES, _RESP_BYTES = (attrgetter("missed_bytes"), attrgetter("orig_bytes"),
                                      attrgetter("resp_bytes"))
 _GIVEN = partial(is_not, None)
+_CHUNK_MIB = CHUNK_BYTES >> 20  # the read chunk, named in the fragments' words
 _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only the backup "
                "hosts' traffic (a source filter or ACL on the ERSPAN session), keep the "
                "mirror's destination and the path to the collector below their capacity "
@@ -213,9 +215,10 @@ def _who_lost(captures: list[CaptureInfo]) -> str:
         return "the sniffer lost them, not the network"
     return (f"the network did not lose them: the sniffer did, or they are in the {loose:,} "
             f"IP {_plural(loose, 'fragment')} flowcheck could not put together into "
-            "packets (it reassembles a datagram whose fragments are all in one 8 MiB read "
-            "chunk of the capture; the others, and fragments whose rest is not in the "
-            "capture, are counted, not read), so part of them may be in the file")
+            "packets (it reassembles a datagram whose fragments are all in one "
+            f"{_CHUNK_MIB} MiB read chunk of the capture; the others, and fragments whose "
+            "rest is not in the capture, are counted, not read), so part of them may be in "
+            "the file")
 
 
 def _cut_words(missed: int, gaps: int, share: float, seen: int,
