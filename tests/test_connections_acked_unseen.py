@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, Ether, wrpcap
+from scapy_bytes import tcp_frame, write_frames
 from test_connections_util import read_batches
 from test_tshark_counts import CAPTURES, ROOT, track
 from tshark_tcp import tcp_fields
@@ -151,14 +151,13 @@ def wrapping_capture(path: Path, acker: str) -> tuple[Path, int]:
     ("orig": M's SYN and its ACKs; "resp": A's SYN-ACK and its ACKs), the ACK numbers
     from FIRST_ACK up by STEPS (wrapping past 2**32), a duplicate and a late (lower)
     ACK now and then, a FIN|ACK that ACKs the peer's FIN last. Returns the path and
-    the bytes ACKed (the FIN's one included)."""
+    the bytes ACKed (the FIN's one included). The frames scapy's Ether()/IP()/TCP()
+    write (scapy_bytes)."""
     src, dst, sport, dport = (M, A, 5002, 6001) if acker == "orig" else (A, M, 6001, 5002)
     seq = 1_000 if acker == "orig" else 7_000
 
-    def segment(flags: str, ack: int, seq_now: int = seq + 1) -> Ether:
-        return (Ether() / IP(src=src, dst=dst) /
-                TCP(sport=sport, dport=dport, flags=flags, seq=seq_now,
-                    ack=ack & 0xFFFFFFFF, window=65535))
+    def segment(flags: str, ack: int, seq_now: int = seq + 1) -> bytes:
+        return tcp_frame(src, dst, sport, dport, flags, seq_now, ack & 0xFFFFFFFF)
 
     # The handshake's part the capture holds: M's SYN and ACK, or A's SYN-ACK.
     packets = ([segment("S", 0, seq), segment("A", FIRST_ACK)] if acker == "orig"
@@ -173,9 +172,7 @@ def wrapping_capture(path: Path, acker: str) -> tuple[Path, int]:
         if n % 211 == 7:
             packets.append(segment("A", previous))  # a late one, lower than the last
     packets.append(segment("FA", ack + 1))
-    for k, packet in enumerate(packets):
-        packet.time = 1_700_000_000 + k * 0.001
-    wrpcap(str(path), packets)
+    write_frames(path, packets, [1_700_000_000 + k * 0.001 for k in range(len(packets))])
     return path, ack + 1 - FIRST_ACK
 
 

@@ -37,10 +37,34 @@ def test_same_text_as_repr(seed: int) -> None:
     values += [1764547200 + k * 1e-9 for k in range(0, 10 ** 6, 997)]  # nanosecond ones
     values += EDGES
     rng.shuffle(values)
-    for size in (1, 2, 7, 1024, len(values)):
-        for start in range(0, len(values), size):
-            part = values[start:start + size]
-            assert float_texts(part) == list(map(float.__repr__, part))
+    # Every value in large parts: column-wise and float.__repr__ values, every width, mixed.
+    for size in (1024, len(values)):
+        _check_parts(values, size)
+    # Small parts (a value alone: all column-wise or none, one width; a few: mixed) cost
+    # a call each: the edges, each count of whole digits, and a sample of the rest.
+    few = EDGES + _each_whole_digit_count(values, 10) + values[:1500]
+    rng.shuffle(few)
+    for size in (1, 2, 7):
+        _check_parts(few, size)
+
+
+def _check_parts(values: list[float], size: int) -> None:
+    """float_texts of each `size` values in turn (the last part shorter) is their repr."""
+    for start in range(0, len(values), size):
+        part = values[start:start + size]
+        assert float_texts(part) == list(map(float.__repr__, part))
+
+
+def _each_whole_digit_count(values: list[float], per: int) -> list[float]:
+    """The first `per` values of each count of digits before the point (their
+    microsecond texts' widths), of those from 1 up (smaller ones: the edges, the sample)."""
+    by_count: dict[int, list[float]] = {}
+    for value in values:
+        if value >= 1:
+            kept = by_count.setdefault(len(str(int(value))), [])
+            if len(kept) < per:
+                kept.append(value)
+    return [value for kept in by_count.values() for value in kept]
 
 
 def test_one_capture_chunk_column_wise(monkeypatch: pytest.MonkeyPatch) -> None:

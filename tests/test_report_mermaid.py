@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from browser import ARTIFACTS, mmdc, needs_mmdc
@@ -86,6 +87,7 @@ def test_the_mermaid_check_can_fail(tmp_path: Path) -> None:
     assert result.returncode != 0 and "Parse error" in result.stderr
 
 
+@cache  # two tests read it (neither changes it): one analysis of the night
 def _night() -> tuple[list[Ladder], dict[str, SessionStatus]]:
     """The stored night (20 ndmjob sessions, some failing) three times over: 60 ladders,
     more than Mermaid's 50,000 characters in one diagram."""
@@ -126,13 +128,21 @@ def test_a_night_too_long_for_mermaid_keeps_its_failing_sessions() -> None:
 
 @needs_mmdc
 def test_a_night_too_long_for_mermaid_renders(tmp_path: Path) -> None:
+    """Both diagrams as blocks of one markdown file: one mmdc start (seconds) renders
+    each to its own SVG, with the limits of a diagram of its own."""
     ladders, status = _night()
-    for name, text in (("whole", mermaid_of(ladders, "fail")),
-                       ("within", mermaid_within(ladders, status, "fail"))):
-        source = tmp_path / f"{name}.mmd"
-        source.write_text(text, encoding="utf-8")
-        result = mmdc(source, tmp_path / f"{name}.svg")
-        assert result.returncode == 0, result.stderr[-3000:]
-        svg = (tmp_path / f"{name}.svg").read_text()
+    names = ["whole", "within"]
+    texts = [mermaid_of(ladders, "fail"), mermaid_within(ladders, status, "fail")]
+    source = tmp_path / "night.md"
+    source.write_text("\n".join(f"## {name}\n\n```mermaid\n{text}```\n"
+                                for name, text in zip(names, texts, strict=True)),
+                      encoding="utf-8")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = mmdc(source, out_dir / "night.md")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(out_dir.glob("night-*.svg"))) == len(names)
+    for number, name in enumerate(names, 1):
+        svg = (out_dir / f"night-{number}.svg").read_text()
         # The negative control: Mermaid's refusal is an SVG too.
         assert ("Maximum text size in diagram exceeded" in svg) == (name == "whole")
