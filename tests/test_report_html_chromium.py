@@ -88,7 +88,7 @@ def _render(name: str, folder: Path, *extra: str,
     assert "<script" not in html and not re.search(r"(src|href)=\"(https?:)?//", html)
     probed = folder / f"{name}.probe.html"
     probed.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    shot = []
+    shot: list[str] = []
     if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
         png.unlink(missing_ok=True)
