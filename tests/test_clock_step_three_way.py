@@ -14,13 +14,16 @@ step ok, no capture_filtered (capture_clock_stepped beside it when the step is N
 
 from __future__ import annotations
 
+import functools
 import gzip
 import shutil
 import subprocess
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pcap_records import moved_back, read_records, tcp_of, write_records
 from scapy.all import TCP, rdpcap, wrpcap
 
 from flowcheck.config import build_config, load_file
@@ -42,14 +45,24 @@ def _unpacked(tmp_path: Path, version: str) -> Path:
     return out
 
 
+@functools.cache
+def _steady(version: str) -> tuple[Analysis, dict[str, int]]:
+    """The unshifted capture's analysis and step frames (`_frames`), once per version
+    (read only by the tests)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        original = _unpacked(Path(tmp), version)
+        steady = _analyze(original, version)
+        return steady, _frames(original, steady)
+
+
 def _frames(path: Path, steady: Analysis) -> dict[str, int]:
     """The frames (1-based) the clock steps at: the tape agent's control SYN, the
     MOVER_LISTEN reply and the DMA's CONNECT request (the sessions' announcements, read
     off the unshifted capture), the data connection's SYN and SYN-ACK."""
-    packets = rdpcap(str(path))
-    syns = [i + 1 for i, p in enumerate(packets) if TCP in p and p[TCP].flags & 0x02]
-    data_syn = next(i for i in syns if packets[i - 1][TCP].dport != 10000
-                    and not packets[i - 1][TCP].flags & 0x10)
+    segments = [tcp_of(r.data) for r in read_records(path)[1]]
+    syns = [i + 1 for i, t in enumerate(segments) if t and t.flags & 0x02]
+    data_syn = next(i for i in syns if segments[i - 1].dport != 10000
+                    and not segments[i - 1].flags & 0x10)
     control = {s.id: c for s in steady.sessions for c in steady.traffic.connections
                if c.uid == s.control_uid}
     listen, = (a.frame for s in steady.sessions for a in s.announced
@@ -64,13 +77,12 @@ def _frames(path: Path, steady: Analysis) -> dict[str, int]:
 
 def _moved(path: Path, frame: int, back: str) -> Path:
     """The capture with every timestamp from `frame` on moved back `back` seconds
-    (forward when negative), frame order unchanged."""
-    packets = rdpcap(str(path))
-    for packet in packets[frame - 1:]:
-        packet.time = Decimal(packet.time) - Decimal(back)
+    (forward when negative), frame order unchanged (as scapy's rdpcap/wrpcap wrote it:
+    pcap_records)."""
+    linktype, records = read_records(path)
     out = path.with_name(f"{path.stem}-back-{back}-at-{frame}.pcap")
-    wrpcap(str(out), packets)
-    return out
+    micros = int(Decimal(back) * 1_000_000)
+    return write_records(out, linktype, moved_back(records, frame - 1, micros))
 
 
 def _reading(analysis: Analysis) -> tuple[str, list[str], list[tuple[list[str], int]]]:
@@ -90,9 +102,9 @@ def _reading(analysis: Analysis) -> tuple[str, list[str], list[tuple[list[str], 
 def test_three_way_job_reads_the_same_with_its_clock_stepped(
         tmp_path: Path, version: str, back: str, at: str) -> None:
     original = _unpacked(tmp_path, version)
-    steady = _analyze(original, version)
+    steady, frames = _steady(version)
     assert steady.verdict == "pass"
-    frame = _frames(original, steady)[at]
+    frame = frames[at]
     stepped = _analyze(_moved(original, frame, back), version)
     codes = {f.code for f in stepped.findings}
     assert "capture_filtered" not in codes, [f.message for f in stepped.findings]
@@ -113,7 +125,7 @@ def test_a_pause_after_the_clock_set_back_is_not_records_written_late(
     bytes stamped 1 s before them: the clock was set back, the frames are the order."""
     original = _unpacked(tmp_path, version)
     config = build_config(load_file(STORED / f"C-{version}-3way-bridge.toml"))
-    frame = _frames(original, _analyze(original, version))["data SYN"]
+    frame = _steady(version)[1]["data SYN"]
     traffic = read_traffic([str(_moved(original, frame, "1"))], config)
     assert traffic.one_stream
     (stepped,) = [f for f in traffic.findings if f.code == "capture_clock_stepped"]
@@ -134,7 +146,7 @@ def test_cut_announcements_read_the_same_with_the_clock_stepped(
     unknown, INCONCLUSIVE), however it is stamped. It read FAIL, announced_not_used on
     both sessions: "no connection followed" (verify.cut_unjudged compared times)."""
     original = _unpacked(tmp_path, version)
-    frame = _frames(original, _analyze(original, version))[at]
+    frame = _steady(version)[1][at]
     cut = tmp_path / f"{version}-96.pcap"
     subprocess.run(["editcap", "-s", "96", str(original), str(cut)], check=True,
                    capture_output=True)
@@ -199,14 +211,14 @@ def test_two_jobs_on_one_endpoint_with_the_clock_set_back_between(
     own job's LISTEN reply, the latest one written before it. It read INCONCLUSIVE, the
     first job's MOVER_LISTEN reached by nothing (capture_filtered)."""
     original = _unpacked(tmp_path, version)
-    steady = _analyze(original, version)
+    steady, frames = _steady(version)
     (listen,) = [a for s in steady.sessions for a in s.announced
                  if a.message.endswith("MOVER_LISTEN")]
     two = _second_job(original, listen.port, tmp_path / "two.pcap")
-    both = _analyze(_moved(two, _frames(original, steady)["data SYN"], "2"), version)
+    both = _analyze(_moved(two, frames["data SYN"], "2"), version)
     assert both.traffic.one_stream
     (request,) = [a for s in both.sessions for a in s.announced
-                  if a.frame < len(rdpcap(str(original))) and not a.message.endswith("LISTEN")]
+                  if a.frame < len(read_records(original)[1]) and not a.message.endswith("LISTEN")]
     assert any(a.ts < request.ts for s in both.sessions for a in s.announced
                if a.frame > request.frame and a.message.endswith("MOVER_LISTEN"))
     codes = {f.code for f in both.findings}

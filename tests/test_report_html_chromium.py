@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, dump_dom, needs_chromium, print_pdf, screenshot
+from browser import ARTIFACTS, dump_dom, needs_chromium, print_pdf
 
 from flowcheck.cli.main import run
 
@@ -48,6 +48,7 @@ PROBE = """<script>
   });
   const pre = document.createElement('pre');
   pre.id = 'probe';
+  pre.hidden = true;  // out of the layout: the same run's screenshot is the report's
   pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 })();
@@ -71,7 +72,14 @@ CASES = {
 }
 
 
-def _render(name: str, folder: Path) -> tuple[Path, list[dict]]:
+DARK = ("--force-dark-mode", "--blink-settings=preferredColorScheme=0")
+
+
+def _render(name: str, folder: Path, *extra: str,
+            png: Path | None = None) -> tuple[Path, list[dict]]:
+    """The report of captures/lab/NAME, and what the probe read off chromium's layout of
+    it (`extra`: chromium's flags). png: the same run's screenshot of it (1280x1600; the
+    probe's output is hidden), one chromium start instead of two."""
     report = folder / f"{name}.html"
     code = run(["analyze", "--format", "json", "--config", str(LAB / f"{name}.toml"),
                 str(LAB / f"{name}.pcap"), "--html", str(report)])
@@ -80,8 +88,14 @@ def _render(name: str, folder: Path) -> tuple[Path, list[dict]]:
     assert "<script" not in html and not re.search(r"(src|href)=\"(https?:)?//", html)
     probed = folder / f"{name}.probe.html"
     probed.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = dump_dom(probed)
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    shot: list[str] = []
+    if png is not None:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.unlink(missing_ok=True)
+        shot = ["--window-size=1280,1600", f"--screenshot={png}"]
+    dom = dump_dom(probed, *extra, *shot)
+    assert png is None or png.stat().st_size > 10_000
+    found = re.search(r'<pre id="probe" hidden="">(.*?)</pre>', dom, re.S)
     assert found, dom[-500:]
     text = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
     return report, json.loads(text.replace("&amp;", "&"))
@@ -91,7 +105,7 @@ def _render(name: str, folder: Path) -> tuple[Path, list[dict]]:
 @pytest.mark.parametrize("name", list(CASES))
 def test_ladder_as_rendered(name: str, tmp_path: Path) -> None:
     lanes, failure = CASES[name]
-    report, (svg, *others) = _render(name, tmp_path)
+    report, (svg, *others) = _render(name, tmp_path, png=ARTIFACTS / "ladder" / f"{name}.png")
     assert [lane["host"] for lane in svg["lanes"]] == lanes
     xs = {lane["host"]: lane["x"] for lane in svg["lanes"]}
     positions = sorted(xs.values())
@@ -131,19 +145,14 @@ def test_ladder_as_rendered(name: str, tmp_path: Path) -> None:
         assert entry and f"<code>{code}</code>" in entry.group(1)
         if kind == "syn" and "unanswered" in code:
             assert arrow["lines"] > 1 and "\u00d7" in arrow["label"]  # repeats drawn
-    screenshot(report, ARTIFACTS / "ladder" / f"{name}.png")
 
 
 @needs_chromium
 def test_dark_mode_screenshot(tmp_path: Path) -> None:
     """prefers-color-scheme: dark swaps the palette: the failing arrow turns light red."""
-    report, _ = _render("data-port-in-use", tmp_path)
-    dark = tmp_path / "dark.probe.html"
-    dark.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
-    dom = dump_dom(dark, "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
-    assert "rgb(255, 123, 123)" in dom  # --failed in dark mode
-    screenshot(report, ARTIFACTS / "ladder" / "data-port-in-use-dark.png", "--force-dark-mode",
-               "--blink-settings=preferredColorScheme=0")
+    _, (svg,) = _render("data-port-in-use", tmp_path, *DARK,
+                        png=ARTIFACTS / "ladder" / "data-port-in-use-dark.png")
+    assert "rgb(255, 123, 123)" in {a["stroke"] for a in svg["arrows"]}  # --failed in dark
 
 
 @needs_chromium
@@ -152,8 +161,7 @@ def test_printed_from_a_dark_desktop_is_dark_on_white(tmp_path: Path) -> None:
     of poppler's rendering of chromium's PDF): the dark palette is for the screen only
     (`@media screen and (prefers-color-scheme: dark)`; chromium itself prints light)."""
     report, _ = _render("data-port-in-use", tmp_path)
-    pdf = print_pdf(report, tmp_path / "report.pdf", "--force-dark-mode",
-                    "--blink-settings=preferredColorScheme=0")
+    pdf = print_pdf(report, tmp_path / "report.pdf", *DARK)
     subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "2", str(pdf),
                     str(tmp_path / "page")], check=True, timeout=60)
     for page in sorted(tmp_path.glob("page-*.pgm")):
