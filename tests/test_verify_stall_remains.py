@@ -15,12 +15,11 @@ All read as PASS.
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import pytest
 from lab_edits import sent_by
+from pcap_records import Record, read_records, tcp_of, write_records
 from stored import stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -40,46 +39,16 @@ def _step(analysis: Analysis, number: int) -> str:
     return step.status
 
 
-def _records(capture: Path) -> tuple[int, list[bytes]]:
-    """A little-endian microsecond pcap's (.gz or not) link type and its records (the
-    16-byte record header and the frame) as stored: scapy's rdpcap dissected each packet
-    (seconds for IDLE's 5,355), and wrpcap wrote them back as read."""
-    data = capture.read_bytes()
-    data = gzip.decompress(data) if capture.suffix == ".gz" else data
-    assert data[:4] == b"\xd4\xc3\xb2\xa1", capture
-    records, at = [], 24
-    while at + 16 <= len(data):
-        end = at + 16 + struct.unpack_from("<I", data, at + 8)[0]
-        records.append(data[at:end])
-        at = end
-    return struct.unpack_from("<I", data, 20)[0], records
-
-
-def _write(path: Path, linktype: int, records: list[bytes]) -> Path:
-    """records under the file header wrpcap writes (snap length 65535)."""
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
-                     + b"".join(records))
-    return path
-
-
 def _kept(tmp_path: Path, capture: Path, name: str, keep: slice) -> Path:
     """The frames `keep` of capture (a capture started late or stopped early)."""
-    linktype, records = _records(capture)
-    return _write(tmp_path / f"{name}.pcap", linktype, records[keep])
+    linktype, records = read_records(capture)
+    return write_records(tmp_path / f"{name}.pcap", linktype, records[keep])
 
 
-def _control_request(record: bytes) -> bool:
-    """An Ethernet IPv4 TCP frame to port 10000 with payload in the capture (bytes past
-    the TCP header, up to the IP datagram's end: not the Ethernet padding)."""
-    frame = record[16:]
-    if frame[12:14] != b"\x08\x00" or frame[23] != 6:
-        return False
-    ihl = (frame[14] & 15) * 4
-    tcp = 14 + ihl
-    if struct.unpack_from("!H", frame, tcp + 2)[0] != 10000:
-        return False
-    end = min(len(frame), 14 + struct.unpack_from("!H", frame, 16)[0])
-    return end > tcp + (frame[tcp + 12] >> 4) * 4
+def _control_request(record: Record) -> bool:
+    """A TCP segment to port 10000 with payload in the capture."""
+    tcp = tcp_of(record.data)
+    return tcp is not None and tcp.dport == 10000 and tcp.payload > 0
 
 
 def _analyze(path: Path, capture: Path) -> Analysis:
@@ -104,7 +73,7 @@ def test_resends_the_capture_stopped_soon_after_are_unknown_not_ok(tmp_path: Pat
     """Stopped at 75% of the frames: 8 resends, never acknowledged, the capture ending 2 s
     after the first (less than the retransmission timeout): the stall is not proven, but
     the data step cannot read ok."""
-    frames = len(_records(PMTU)[1])
+    frames = len(read_records(PMTU)[1])
     analysis = _analyze(_kept(tmp_path, PMTU, "stop75", slice(0, frames * 75 // 100)), PMTU)
     assert analysis.verdict == "inconclusive"
     assert _step(analysis, 4) == "unknown"
@@ -118,7 +87,7 @@ def test_a_close_resent_into_the_void_in_a_capture_started_late(tmp_path: Path,
     """The capture starts after the job did (no handshake, no DATA_START_RECOVER): the
     data flowed, then the media server's control FIN was resent 4 times, never
     answered."""
-    frames = len(_records(IDLE)[1])
+    frames = len(read_records(IDLE)[1])
     path = _kept(tmp_path, IDLE, f"late{late}", slice(frames * late // 100, None))
     analysis = _analyze(path, IDLE)
     assert analysis.verdict == "fail"
@@ -137,9 +106,9 @@ def test_sniffer_loss_before_the_stall_leaves_it_proven(tmp_path: Path) -> None:
     """One control message of the media server lost by the sniffer early in the job (a
     gap in the control stream 30 s before the close): the FIN resent 4 times at the end
     is still in the capture."""
-    linktype, records = _records(IDLE)
+    linktype, records = read_records(IDLE)
     lost = [i for i, record in enumerate(records) if _control_request(record)][3]
-    path = _write(tmp_path / "lost-one.pcap", linktype, records[:lost] + records[lost + 1:])
+    path = write_records(tmp_path / "lost-one.pcap", linktype, records[:lost] + records[lost + 1:])
     analysis = _analyze(path, IDLE)
     control_conn = analysis.traffic.connections[0]
     assert control_conn.missed_bytes > 0
