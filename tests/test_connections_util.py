@@ -138,6 +138,7 @@ def test_builders_agree_with_tshark(tmp_path: Path) -> None:
     assert rows == [["10.0.0.1", "5000", "10000", "3", "24"]]
 
 
+ORIG_PKTS = 6  # where tracked_records puts a connection's originator's packets
 MISSED_BYTES = 13  # where tracked_records puts a connection's missed bytes
 
 

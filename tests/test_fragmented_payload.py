@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_connections_util import MISSED_BYTES, read_batches, tracked_records
+from test_connections_util import MISSED_BYTES, ORIG_PKTS, read_batches, tracked_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -28,7 +28,6 @@ CASE = ROOT / "captures" / "ndmjob-pathloss" / "fh-pathloss-media"  # file histo
 MEDIA = socket.inet_aton("10.77.0.1")
 RECORD = struct.Struct("<IIII")
 NDMP_PORT = 10000
-PACKETS = 6  # where tracked_records puts a connection's originator's packets (responder's next)
 
 
 def _checksum(header: bytes) -> int:
@@ -155,6 +154,6 @@ def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
     assert not any(record[MISSED_BYTES] for record in whole)
     # The file's records outnumber its TCP packets: there are fragments to put together.
     records = sum(len(batch.ts) for batch in read_batches(path, 1 << 20))
-    assert sum(record[PACKETS] + record[PACKETS + 1] for record in whole) < records
+    assert sum(record[ORIG_PKTS] + record[ORIG_PKTS + 1] for record in whole) < records
     assert tracked_records(path, chunk) == whole
     assert tracked_records(path, chunk, fast=False) == whole
