@@ -26,7 +26,7 @@ LINKTYPE_LINUX_SLL2 = 276
 # capture's at 8 MiB), so larger chunks pay until the two or three chunk buffers alive
 # at once (tracked, held for the seam, read ahead: seams.py) weigh: bench (a), 1 GB, by
 # callgrind and peak RSS: 8 MiB 3,035 M instructions, 68 MB; 12 MiB 2,871 M, 82 MB;
-# 16 MiB 2,765 M, 96 MB (bench/README.md, 2026-12-04 14:20).
+# 16 MiB 2,765 M, 96 MB (bench/README.md, 2026-12-04 14:15; by wall time too, 15:29).
 CHUNK_BYTES = 16 << 20
 
 
