@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, dump_dom, needs_chromium, print_pdf
+from browser import ARTIFACTS, dump_dom, needs_chromium, print_pdf, screenshot_flags
 
 from flowcheck.cli.main import run
 
@@ -88,12 +88,7 @@ def _render(name: str, folder: Path, *extra: str,
     assert "<script" not in html and not re.search(r"(src|href)=\"(https?:)?//", html)
     probed = folder / f"{name}.probe.html"
     probed.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    shot: list[str] = []
-    if png is not None:
-        png.parent.mkdir(parents=True, exist_ok=True)
-        png.unlink(missing_ok=True)
-        shot = ["--window-size=1280,1600", f"--screenshot={png}"]
-    dom = dump_dom(probed, *extra, *shot)
+    dom = dump_dom(probed, *extra, *(screenshot_flags(png) if png is not None else ()))
     assert png is None or png.stat().st_size > 10_000
     found = re.search(r'<pre id="probe" hidden="">(.*?)</pre>', dom, re.S)
     assert found, dom[-500:]
