@@ -216,9 +216,9 @@ def _who_lost(captures: list[CaptureInfo]) -> str:
     return (f"the network did not lose them: the sniffer did, or they are in the {loose:,} "
             f"IP {_plural(loose, 'fragment')} flowcheck could not put together into "
             "packets (it reassembles a datagram whose fragments are all in one "
-            f"{_CHUNK_MIB} MiB read chunk of the capture; the others, and fragments whose "
-            "rest is not in the capture, are counted, not read), so part of them may be in "
-            "the file")
+            f"{_CHUNK_MIB} MiB read chunk of the capture, or in two back to back; the "
+            "others, and fragments whose rest is not in the capture, are counted, not "
+            "read), so part of them may be in the file")
 
 
 def _cut_words(missed: int, gaps: int, share: float, seen: int,
