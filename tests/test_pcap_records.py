@@ -1,5 +1,5 @@
 """tests/pcap_records against scapy, whose rdpcap/wrpcap it stands in for in the tests
-that edit stored captures (test_clock_step_three_way)."""
+that edit stored captures (test_clock_step_three_way, test_verify_stall_remains)."""
 
 from __future__ import annotations
 
