@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pcap_records import tcp_of
 from test_connections_util import MISSED_BYTES, ORIG_PKTS, read_batches, tracked_records
 
 from flowcheck.config import build_config, load_file
@@ -78,13 +79,6 @@ def fragments(frame: bytes, mtu: int) -> list[bytes]:
     return out
 
 
-def tcp_ports(frame: bytes) -> tuple[int, ...]:
-    """An Ethernet IPv4 TCP frame's two ports (none for any other frame)."""
-    if frame[12:14] != b"\x08\x00" or frame[23] != socket.IPPROTO_TCP:
-        return ()
-    return struct.unpack_from("!HH", frame, 14 + (frame[14] & 15) * 4)
-
-
 def build(tmp_path: Path, how: str, port: int | None = None) -> Path:
     """The case's capture with each frame fragmented: "ip" at a 576-byte MTU, "erspan"
     wrapped in ERSPAN then fragmented at 1500 (1 us between fragments); port: only the
@@ -99,7 +93,8 @@ def build(tmp_path: Path, how: str, port: int | None = None) -> Path:
         sec, usec, caplen, wirelen = RECORD.unpack_from(data, at)
         frame = data[at + 16:at + 16 + caplen]
         at += 16 + caplen
-        if port is not None and port not in tcp_ports(frame):
+        if port is not None and ((tcp := tcp_of(frame)) is None
+                                 or port not in (tcp.sport, tcp.dport)):
             continue
         index += 1
         wrapped = erspan(frame, index, wirelen - caplen) if how == "erspan" else frame
