@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from scapy.all import IP, Ether
-from test_connections_util import write_pcap
+from test_connections_util import internet_checksum, write_pcap
 
 # scapy's TCP flag letters, as its FlagsField reads a string such as "PA".
 FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40,
@@ -25,16 +25,6 @@ FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "
 def ether_header(src: str, dst: str) -> bytes:
     """The 14 bytes scapy's Ether() puts before IP(src=src, dst=dst)."""
     return bytes(Ether() / IP(src=src, dst=dst))[:14]
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071: the ones' complement of the ones' complement sum of 16-bit words."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def tcp_frame(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int,

@@ -21,6 +21,16 @@ from flowcheck.sources.batch import PacketBatch
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071: the ones' complement of the ones' complement sum of 16-bit words."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 def tcp(sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"",
         window: int = 65535, options: bytes = b"") -> bytes:
     options += b"\x01" * (-len(options) % 4)

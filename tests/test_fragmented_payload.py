@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 from pcap_records import tcp_of
-from test_connections_util import MISSED_BYTES, ORIG_PKTS, read_batches, tracked_records
+from test_connections_util import (
+    MISSED_BYTES,
+    ORIG_PKTS,
+    internet_checksum,
+    read_batches,
+    tracked_records,
+)
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -31,19 +37,12 @@ RECORD = struct.Struct("<IIII")
 NDMP_PORT = 10000
 
 
-def _checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int,
           cut: int = 0) -> bytes:
     """An IPv4 header (DF clear) and `payload`, `cut` bytes of which the capture lacks."""
     header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload) + cut,
                                    ident & 0xFFFF, 0, 64, proto, 0, src, dst))
-    struct.pack_into("!H", header, 10, _checksum(bytes(header)))
+    struct.pack_into("!H", header, 10, internet_checksum(bytes(header)))
     return bytes(header) + payload
 
 
@@ -74,7 +73,7 @@ def fragments(frame: bytes, mtu: int) -> list[bytes]:
         struct.pack_into("!HHH", head, 2, ihl + len(piece), struct.unpack_from("!H", ip, 4)[0],
                          more | at // 8)
         struct.pack_into("!H", head, 10, 0)
-        struct.pack_into("!H", head, 10, _checksum(bytes(head)))
+        struct.pack_into("!H", head, 10, internet_checksum(bytes(head)))
         out.append(frame[:14] + bytes(head) + piece)
     return out
 

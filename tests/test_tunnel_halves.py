@@ -20,6 +20,7 @@ import pytest
 from test_connections_util import (
     SYN,
     ethernet,
+    internet_checksum,
     ipv4,
     read_batches,
     tcp,
@@ -40,18 +41,11 @@ RECORD = struct.Struct("<IIII")
 OUTER_MACS = bytes.fromhex("020000aa0001" "020000bb0002")
 
 
-def _checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _ipv4(proto: int, payload: bytes, src: str, dst: str, ident: int) -> bytes:
     header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident & 0xFFFF,
                                    0x4000, 64, proto, 0, socket.inet_aton(src),
                                    socket.inet_aton(dst)))
-    struct.pack_into("!H", header, 10, _checksum(bytes(header)))
+    struct.pack_into("!H", header, 10, internet_checksum(bytes(header)))
     return OUTER_MACS + b"\x08\x00" + bytes(header) + payload
 
 
