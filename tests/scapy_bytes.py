@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from scapy.all import IP, Ether
-from test_connections_util import internet_checksum, write_pcap
+from test_connections_util import internet_checksum, ipv4, tcp, write_pcap
 
 # scapy's TCP flag letters, as its FlagsField reads a string such as "PA".
 FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40,
@@ -34,16 +34,15 @@ def tcp_frame(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, 
     bits = 0
     for letter in flags:
         bits |= FLAG_BITS[letter]
-    source, target = socket.inet_aton(src), socket.inet_aton(dst)
-    segment = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, bits, window, 0,
-                          0) + payload
-    pseudo = source + target + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(segment))
-    segment = (segment[:16] + struct.pack("!H", internet_checksum(pseudo + segment))
-               + segment[18:])
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(segment), 1, 0, 64,
-                         socket.IPPROTO_TCP, 0, source, target)
-    header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
-    return ether_header(src, dst) + header + segment
+    # test_connections_util's headers are scapy's defaults (IP id 1, TTL 64, no options)
+    # with the checksums left 0: filled in here as scapy fills them.
+    segment = bytearray(tcp(sport, dport, seq, ack, bits, payload, window))
+    pseudo = (socket.inet_aton(src) + socket.inet_aton(dst)
+              + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(segment)))
+    struct.pack_into("!H", segment, 16, internet_checksum(pseudo + segment))
+    packet = bytearray(ipv4(src, dst, socket.IPPROTO_TCP, bytes(segment)))
+    struct.pack_into("!H", packet, 10, internet_checksum(bytes(packet[:20])))
+    return ether_header(src, dst) + bytes(packet)
 
 
 def write_frames(path: Path, frames: list[bytes], seconds: list[float]) -> Path:
