@@ -14,17 +14,18 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 
 from flowcheck.errors import UsageError
+from flowcheck.fields_dataclass import fields_dataclass
 
 PortRange = tuple[int, int]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_RANGE: list[PortRange] = [(1025, 65535)]
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Config:
     """The settings of a run: ports and ranges, hosts, the profile and timeouts, from
     flowcheck.toml, --config and the flags (explicit: the keys set, not defaulted)."""

@@ -21,10 +21,10 @@ import copy
 import select
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import CaptureInfo, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, traffic_from, tunnel_ports
 from flowcheck.sessions.fallback import FALLBACK_SECONDS
@@ -93,7 +93,7 @@ SNIFFER_DELAY = 1.0
 _IDLE_SPACING = 3.0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class LiveEvent:
     kind: str  # "finding" or "report"
     finding: Finding | None = None

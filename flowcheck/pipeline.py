@@ -7,11 +7,12 @@ read (inside track_connections) and only flowcheck.report writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.errors import InputError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import verdict
 from flowcheck.model import (
     ArpLog,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from flowcheck.sources.clock_epochs import EpochFrames
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Traffic:
     """What the capture set holds: connections and decoded control streams."""
 
@@ -72,7 +73,7 @@ class Traffic:
     clock_epochs: EpochFrames | None = None
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Analysis:
     """What `analyze` gives: the traffic read, the config and profile it was checked
     against, the sessions and every finding."""

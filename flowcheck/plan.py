@@ -14,9 +14,8 @@ Veritas TechNote 255831 (see docs/flow-model.md), docs/profiles.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flowcheck.config import Config, PortRange
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.profiles import Profile, load_profile
 
 
@@ -76,7 +75,7 @@ def ports_per_job(which: str, resources: int, profile: Profile) -> int:
     return resources + callback_source_ports(profile)
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class RangeCapacity:
     """One pool of ports: the media range, the agent range, or (when they overlap) their
     union, which both sides then draw from."""
@@ -100,7 +99,7 @@ class RangeCapacity:
                 "concurrent_jobs": self.jobs, "shortfall": self.shortfall}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Plan:
     """A port plan: the media and agent ranges' capacity for the concurrent jobs, the
     ports each job binds and how long a port is held (seconds)."""

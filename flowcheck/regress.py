@@ -15,10 +15,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from flowcheck.errors import ExitStatus, FlowcheckError, InputError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.regress_cases import (
     CAPTURE_SUFFIXES,
     Case,
@@ -42,7 +43,7 @@ __all__ = ["CAPTURE_SUFFIXES", "Case", "CaseResult", "capture_stem",
            "run_cases", "shared_expectation", "summarize"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class CaseResult:
     case: Case
     actual: dict

@@ -15,18 +15,18 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import UsageError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.folder_walk import FolderWalk
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 _LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Case:
     """One case: its capture (a file, or a ring's folder) and its configuration file
     (None: the defaults); its expected result is `NAME.expected.json` beside it.

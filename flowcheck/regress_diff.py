@@ -13,10 +13,11 @@ position: one session more at the start is one new session, the others unchanged
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SeenSession:
     """What the analysis says of a session beyond the reviewed summary: its id, hosts and
     start (its control connection's first packet, epoch seconds; None when unknown), and
@@ -39,7 +40,7 @@ def seen_sessions(document: dict) -> list[SeenSession]:
             for s in document["sessions"]]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SessionChange:
     """One session that differs: `index` its 1-based position in this run (in the
     expected result for a session this run lacks), `expected_index` its position in the

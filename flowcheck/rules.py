@@ -17,16 +17,17 @@ IPv6 host needs besides (neighbour discovery: trial 28 D3). Used by `flowcheck f
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.errors import UsageError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.profiles import Profile, load_profile
 
 TARGETS = ("nft", "iptables", "powershell", "netsh")
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Path:
     name: str  # what the connection is, in the TechNote's and NDMP's words
     source: tuple[str, ...]  # addresses, () = any

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding, written_finding
@@ -18,6 +18,7 @@ from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
@@ -31,7 +32,7 @@ __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_trackin
            "track_connections", "undecodable_finding"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class TrackResult:
     """What track_connections gives: the capture files read, the connection records and
     the findings of the reading and tracking, with what the later stages need of them."""

@@ -28,17 +28,16 @@ searched every batch to the end of the file).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowcheck.connections.conn import ACK, FIN, SYN
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 
 __all__ = ["AckedEarly"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class AckedEarly:
     """The first record found acknowledging a segment written before it but stamped
     `seconds` after it: (the acknowledging record's frame, the segment's frame,

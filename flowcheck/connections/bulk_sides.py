@@ -9,16 +9,16 @@ there, the columns gathered or read there (reordering_rows.AtRows).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from flowcheck.connections.bulk_acks import NO_ROW, first_where
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering_rows import AtRows, last_where
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SideColumns:
     """The segments' sides' sequence state as columns (Endpoint.last_raw, last_u,
     max_end; int64, 0 for None, with `known`: last_u set, `has_max`: max_end set), read

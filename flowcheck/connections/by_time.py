@@ -24,7 +24,6 @@ the file: capture_clock_stepped tells of them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from flowcheck.connections.conn import ACK, SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.time_order import in_time_order, out_of_order
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 
@@ -56,7 +56,7 @@ def tracked_flows(d: DecodedBatch, flows: BatchFlows, clock: ClockSteps
     return tracked, slots, changed
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class MovedFlows:
     """moved_flows' answer, read by short_flows (moved) and spans_by_time: arrays per
     TCP row of the batch in flow order (BatchFlows.order) or per flow (f)."""

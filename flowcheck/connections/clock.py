@@ -17,13 +17,14 @@ together (flowcheck.verify.steps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from flowcheck.arrays import distinct
 from flowcheck.connections.acked_early import AckedEarly
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding
 from flowcheck.sources.batch import PacketBatch
@@ -34,7 +35,7 @@ CLOCK_STEP_SECONDS = 0.128
 _KEPT = 20  # steps remembered (the finding names the first and counts the rest)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class ClockSteps:
     """Backward clock steps seen so far: (frame, seconds back, its time), the first
     _KEPT ones, their count, and each file's span; how the places where the records fall

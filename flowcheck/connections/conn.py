@@ -7,12 +7,13 @@ and tests compare the two on every capture.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP, Endpoint, signed32
 from flowcheck.connections.reordering import note_packet, unseen_retransmission
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import zero_window_update
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -31,7 +32,7 @@ def refusal_shape(flags: int, seq: int, plen: int) -> bool:
     return flags & (SYN | FIN | RST | ACK) == RST | ACK and plen == 0 and seq == 0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class ConnState:
     """The tracker's state of one connection: its record, both sides' endpoints
     (connections.endpoint), and what the one-at-a-time path waits for (tap, SYNs)."""

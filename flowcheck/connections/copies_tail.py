@@ -14,18 +14,19 @@ carried every flow's unpaired packets of the last second once any relay copy sho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
+from flowcheck.fields_dataclass import fields_dataclass
 
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Rows:
     """Packets of the batch (and of the tail before them): their direction (batch flow
     number * 2 + from_lower), copies.py's fields, and what points.py needs."""
@@ -53,7 +54,7 @@ class Rows:
 _ROW_FIELDS = tuple(f.name for f in fields(Rows))  # looked up once, not per batch
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Tail:
     """The previous batches' last packets kept (module docstring: `kept_tail`)."""
 

@@ -8,12 +8,13 @@ paths; read when a connection closes (flowcheck.connections.accounting).
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TypeVar
 
 import numpy as np
 
 from flowcheck.connections.state import EndpointState
+from flowcheck.fields_dataclass import fields_dataclass
 
 EVIDENCE_CAP = 20  # frames kept per evidence list: as many as a finding lists (docs/json.md)
 
@@ -27,7 +28,7 @@ def signed32(value: Step) -> Step:
     return ((value + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Endpoint:
     """One side's sequence space, unwrapped: last_u is last_raw made monotone-ish.
 

@@ -11,13 +11,13 @@ slower np.unique over whole rows is used instead.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS, stable_order
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 
 # An endpoint as the tracker keys it: (IP version, address bytes, port).
 Endpoint = tuple[int, bytes, int]
@@ -29,7 +29,7 @@ PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, no
 PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class BatchFlows:
     """keys[f] is flow f's canonical key; per packet: its flow and whether it comes
     from the key's lower endpoint. `order` lists the packets grouped by flow (flows in

@@ -10,7 +10,7 @@ up again from the arrays.
 from __future__ import annotations
 
 from copy import deepcopy
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
 from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
 from flowcheck.connections.state import EndpointState
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # connections.pre_tap: loaded with a tap's first flows (short
 ShortPass = Any
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Parked:
     """The final tracking state of one batch's committed flows: row 0 the originator,
     row 1 the responder (int64 arrays use NONE for None)."""

@@ -57,11 +57,12 @@ reads the set again with the offsets taken out of the files' times, `clock_shift
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from flowcheck.arrays import changes
+from flowcheck.fields_dataclass import fields_dataclass
 
 OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
 # Two files' offset beyond this: the set is read again with it taken out (clock_shifts).
@@ -83,7 +84,7 @@ def sampled(ip_id: np.ndarray, identity: np.ndarray) -> np.ndarray:
     return (((ip_id | identity) & SAMPLE_MASK) == 0).nonzero()[0]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Packets:
     """Packets (parallel arrays): times, frames, capture points (their file of the set,
     PacketBatch.capture), TTLs, IPv4 IDs, TCP flags, whether copies.py found each a copy
@@ -101,7 +102,7 @@ class Packets:
     fp: np.ndarray | None = None
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Offset:
     """Two capture points (files of the set, lower first; equal: a file with itself) and
     what their copies show: `offset` seconds (a packet's time in the second file minus

@@ -20,11 +20,10 @@ blocks, `load`), this batch's added (`add`), the whole made into the pass's bloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowcheck.connections.conn import PRE_TAP_CAP
+from flowcheck.fields_dataclass import fields_dataclass
 
 # A kept packet's fields (ConnState.pre_tap's tuple: direction, seq, flags, payload b"",
 # frame, time) and the narrowest dtype that holds each exactly: a TCP sequence number is
@@ -34,7 +33,7 @@ DTYPES = (np.bool_, np.uint32, np.uint16, np.int64, np.float64)
 _U32_MAX = 0xFFFFFFFF  # frame numbers kept as uint32 when they fit (PreTapPacked)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class PreTapPacked:
     """The waiting packets of a Parked block's flows: `flows` (block rows, ascending)
     those with any, flow flows[j]'s packets at starts[j]:starts[j + 1] of each column

@@ -66,12 +66,13 @@ those pairs' packet rate, not the history nor the other hosts' traffic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.decode.legs import UNKNOWN, forwarded, named_part
+from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
 RELAY_TAIL_CAP = 1 << 16  # packets without their copy yet kept across batches, at most
@@ -83,7 +84,7 @@ DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's
 NEAR_SAMPLE = 256  # copies within copies.COPY_WINDOW whose interfaces are read, at most
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class RelayCopies:
     """What the relay copies found so far show: `count`, the `routed` ones (TTL one
     lower) and the `bridged` ones (equal), the `longest` time (seconds) a copy came
@@ -183,7 +184,7 @@ class RelayCopies:
         self.frames = sorted(self.frames + frames[:FRAMES_KEPT].tolist())[:FRAMES_KEPT]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Candidates:
     """The packets copies.py compares (parallel arrays, the batch's tail first): their
     direction, fields, times, files, TTLs, legs (flowcheck.decode.legs), whether each is

@@ -9,8 +9,6 @@ vector operations over its rows and O(log rows) per judged row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts
@@ -25,9 +23,10 @@ from flowcheck.connections.reordering import (
     optional_raw,
     optional_time,
 )
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class DirectionRows:
     """The state of rows grouped by side; `init` and `final`: each side's state before
     and after them, as columns named reordering.WIRE_FIELDS (int64 with NONE for None,
@@ -217,7 +216,7 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
     return ns_before
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class AtRows:
     """A batch column read at rows on demand: `AtRows(column, rows)[at]` is
     `column[rows][at]` without gathering every row first. For the columns the bulk path

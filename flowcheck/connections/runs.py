@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from flowcheck.connections.conn import FIN, RST, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.short import MAX_PACKETS
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 
 STEADY_RETRY_LIMIT = 32  # slow-path packets in a row before a flow stops trying bulk
 # Runs shorter than this go one packet at a time: a run's own cost in the batched numpy
@@ -44,7 +44,7 @@ BULK_MIN = 2  # a flow's packets in a batch for it to join the batch-wide bulk p
 Run = tuple[ConnState, np.ndarray]  # a connection and its run's row numbers (bulk.apply_runs)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class WalkLists:
     """The walked flows' packets of a batch, grouped by flow (`_walk_flows`): `order`
     their row numbers in the DecodedBatch (int64), and as Python lists their row

@@ -8,7 +8,7 @@ flowcheck.connections.parked.commit calls these and keeps the sides' state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from functools import partial
 from itertools import compress, repeat
 from operator import attrgetter, is_not, itemgetter
@@ -38,6 +38,7 @@ from flowcheck.connections.short_accounting import (
     gap_times,
     seg_max,
 )
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES, frames_of
 
@@ -367,7 +368,7 @@ def _add_first_rsts(records: list[Connection],
         r.resp_rst_frame = r.resp_rst_frame or resp.item(i)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class _Columns:
     """Per flow of a batch's short pass: the columns its records are made or updated
     from (counts, frames, times, histories), each in the flows' order."""

@@ -45,13 +45,14 @@ LOOKBACK_DIRECTION unpaired packets reach keeps those super-frames unfound.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.points import CapturePoints
+from flowcheck.fields_dataclass import fields_dataclass
 
 SUPER_WINDOW = 1.0  # seconds between a super-frame and its first segment, at most
 LOOKBACK_DIRECTION = 1 << 12  # unpaired packets kept per direction of a connection
@@ -63,7 +64,7 @@ _COLUMNS = [_IP_ID, _SEQ, _ACK, _WINDOW, _PAYLOAD]
 _ID, _S, _A, _W, _LEN = range(5)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class LookBack:
     """Packets kept across batch boundaries (module docstring), in capture order."""
 

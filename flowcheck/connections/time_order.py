@@ -16,8 +16,6 @@ never carries a value from one flow into the next.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
@@ -25,6 +23,7 @@ from flowcheck.connections.conn import ACK, FIN, RST, SYN
 from flowcheck.connections.endpoint import signed32
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
+from flowcheck.fields_dataclass import fields_dataclass
 
 __all__ = ["in_time_order", "out_of_order"]
 
@@ -38,7 +37,7 @@ def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.nd
     return back[starts + sizes - 1] > back[starts]
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class _Packed:
     """The packets of some flows, flow after flow (each in the batch's flow order):
     owner (per packet: its flow's place, 0..), offs (per flow: where it begins), first

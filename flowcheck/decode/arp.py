@@ -11,12 +11,12 @@ ethertype); the common TCP path never sees them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
 
 from flowcheck.decode.gather import Gather
+from flowcheck.fields_dataclass import fields_dataclass
 
 ARP_REQUEST = 1
 ARP_REPLY = 2
@@ -26,7 +26,7 @@ PTYPE_IPV4 = 0x0800
 _FIXED = 8
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class ArpPackets:
     """The ARP packets of a batch (IPv4 over Ethernet), parallel arrays."""
 

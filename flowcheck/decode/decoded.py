@@ -6,7 +6,7 @@ connection engine (flowcheck.connections). The TCP header layout is RFC 9293 3.1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ from flowcheck.decode.ip import (
 from flowcheck.decode.ndp import NeighbourPackets
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import MirrorSequence
+from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
     from flowcheck.decode.ipv6 import IcmpQuote
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 IPPROTO_TCP = 6
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class DecodedBatch:
     """Per-packet classification plus the TCP fields of the TCP packets (parallel arrays).
 

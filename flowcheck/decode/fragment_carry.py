@@ -13,14 +13,16 @@ within a batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 FragmentKey = tuple[int, int, int, int]  # IPv4 source, destination, identification, protocol
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class CarriedPiece:
     """One whole fragment kept from the batch before."""
 
@@ -35,7 +37,7 @@ class CarriedPiece:
     capture: int  # the file it came from (PacketBatch.capture)
 
 
-@dataclass
+@fields_dataclass
 class FragmentCarry:
     """The fragments a batch left incomplete, for the next batch's decode (module
     docstring). `used` lists the file of each carried fragment the current batch put

@@ -7,7 +7,6 @@ an IPv6 jumbogram's length is in its hop-by-hop Jumbo Payload option (RFC 2675).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from flowcheck.decode.fragment_carry import CarriedPiece, FragmentCarry, FragmentKey
 from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from flowcheck.decode.gather import Gather
+from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
     from flowcheck.decode.ipv6 import Extensions
@@ -31,7 +31,7 @@ IPV6_HEADER = np.dtype([("first", "u1"), ("flow", "V3"), ("length", ">u2"), ("ne
                         ("hops", "u1"), ("src", ">u4", (4,)), ("dst", ">u4", (4,))])
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Layers:
     """Per packet of a batch, the innermost IP layer decoded so far."""
 

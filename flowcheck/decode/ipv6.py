@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 HOP_BY_HOP, ROUTING, FRAGMENT_HEADER, AUTH_HEADER, DEST_OPTIONS = 0, 43, 44, 51, 60
 ICMP_UNREACHABLE = 3
@@ -17,7 +17,7 @@ MAX_EXTENSIONS = 16  # a longer chain is crafted, not real traffic
 JUMBO_OPTION = 0xC2  # RFC 2675 Jumbo Payload option, in a hop-by-hop header
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Extensions:
     offset: int  # where the upper-layer header starts, from the packet start
     next_header: int
@@ -31,7 +31,7 @@ class Extensions:
     frag_id: int = 0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class IcmpQuote:
     """An ICMP destination unreachable that quotes the TCP packet it answers.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from flowcheck.decode.link import LINK_STEPS
 from flowcheck.decode.tunnels import IPPROTO_UDP
 from flowcheck.decode.unread import ETHERTYPES, by_ethertype, by_ip
 from flowcheck.decode.unread_hosts import Spans, any_spans, ip_spans, merge_spans
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
@@ -47,7 +48,7 @@ INNER_ETHERTYPES = (0x0800, 0x86DD, 0x8100, 0x88A8, 0x0806)
 VXLAN_INNER_ETHERTYPE_AT = 8 + 8 + 12  # UDP header, VXLAN header, MAC addresses
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Skipped:
     """The skipped packets of a batch or a whole capture set, by what they were."""
 

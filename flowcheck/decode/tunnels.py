@@ -12,7 +12,7 @@ identity; `TunnelTable` names the identities.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from flowcheck.decode.framing import (
     PPP,
 )
 from flowcheck.decode.gather import Gather
+from flowcheck.fields_dataclass import fields_dataclass
 
 IPPROTO_IPIP, IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_GRE = 4, 17, 41, 47
 TUNNEL_PROTOCOLS = (IPPROTO_IPIP, IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_GRE)
@@ -35,7 +36,7 @@ GENEVE_PORT = 6081
 GRE_ERSPAN, GRE_ERSPAN3, GRE_WCCP, GRE_PPP = 0x88BE, 0x22EB, 0x883E, 0x880B
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class TunnelPorts:
     """The UDP ports read as VXLAN and as Geneve: the standard ones plus those a user
     names (--vxlan-port, --geneve-port: Cisco ACI's iVXLAN on 48879, a collector on a
@@ -62,7 +63,7 @@ SEQUENCED = (ERSPAN2, ERSPAN3)  # mirror streams whose GRE sequence numbers are 
 GPE_NEXT = {1: ETHERTYPE_IPV4, 2: ETHERTYPE_IPV6, 3: ETHERNET, 5: ETHERTYPE_MPLS}
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Found:
     """The tunnel packets among the rows given to `find`, in the order of those rows."""
 
@@ -168,7 +169,7 @@ def _gre(gather: Gather, rows: np.ndarray, proto: np.ndarray, l4: np.ndarray,
     return Found(r, inner, kind, tunnel, end[at])
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class MirrorSequence:
     """The ERSPAN type II and III packets of a batch (mirrored frames, whatever they
     carry) with their GRE sequence numbers, by which a collector tells the frames the
@@ -223,7 +224,7 @@ def _address(version: int, words: np.ndarray) -> str:
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class TunnelTable:
     """The tunnels of one batch by number: names[0] is "" (no tunnel).
 

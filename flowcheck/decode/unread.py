@@ -12,14 +12,13 @@ addresses and up to two VLAN tags, by IP protocol, and by the lower UDP port of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowcheck.decode.gather import Gather
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Encapsulation:
     """name: short, as the words list it ("PBB"); what: the standard and its mark, after
     the name ("802.1ah provider backbone bridging, MAC-in-MAC, ethertype 0x88e7");

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab import ndmjob
 from flowcheck.lab.netns import Lab, LabError, PacketCapture, apply_nft, lab_network, run
 from flowcheck.lab.scenarios import SCENARIOS, Scenario
@@ -20,7 +20,7 @@ from flowcheck.lab.sniffer import STOP_TRIGGERS, ShapedCapture, stop_trigger
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class CaptureResult:
     scenario: str
     path: Path

@@ -10,8 +10,8 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab import ndmp_wire as wire
 
 
@@ -19,7 +19,7 @@ class ChannelClosed(ConnectionError):
     """The peer closed the control connection."""
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Message:
     sequence: int
     message_type: int

@@ -15,8 +15,8 @@ network namespaces, one process each.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab import ndmp_wire as wire
 from flowcheck.lab.channel import ChannelClosed, NdmpChannel, read_tcp_address
 from flowcheck.lab.roles import (
@@ -44,7 +44,7 @@ def resource_name(index: int) -> str:
     return f"Volume {index + 1}"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class MediaOptions:
     """One job's settings (python -m flowcheck.lab media's flags); ports, bytes, seconds."""
 

@@ -15,9 +15,9 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab.netns import Lab, LabError
 
 NDMJOB_CANDIDATES = ("/usr/lib/amanda/ndmjob", "/usr/libexec/amanda/ndmjob")
@@ -61,7 +61,7 @@ def find_ndmjob() -> str:
     raise LabError("ndmjob not found: apt-get install amanda-common")
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class NdmjobWorkspace:
     root: Path
     config: Path
@@ -143,7 +143,7 @@ class NdmjobDaemon:
 TAPE_AGENTS = ("resident", "agent", "shared", "media")
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class TapePause:
     """The DMA process in M (with its resident tape agent: the mover reading the data
     connection) stopped `after` seconds into the job for `stopped` seconds (SIGSTOP: its

@@ -15,9 +15,10 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab.shell import LabError, run
 from flowcheck.lab.vlan import tag_link
 
@@ -27,7 +28,7 @@ _counter = itertools.count(1)
 _STALE_NAME = re.compile(r"^fc(\d+)-\d+-[ma]$")
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Link:
     """One veth pair: M's end and A's end, with their addresses (/24)."""
 
@@ -37,7 +38,7 @@ class Link:
     agent_ip: str
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Lab:
     media_ns: str
     agent_ns: str

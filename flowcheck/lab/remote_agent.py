@@ -17,8 +17,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab import ndmp_wire as wire
 from flowcheck.lab.channel import ChannelClosed, Message, NdmpChannel, read_tcp_address
 from flowcheck.lab.roles import (
@@ -34,7 +34,7 @@ from flowcheck.lab.roles import (
 )
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class AgentOptions:
     """The agent's settings (python -m flowcheck.lab agent's flags); ports, bytes, seconds."""
 

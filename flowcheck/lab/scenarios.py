@@ -7,8 +7,9 @@ finding codes (reviewed against docs/contract's finding table, see captures/lab/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.lab.ndmjob import TapePause
 from flowcheck.lab.sniffer import STOP_TRIGGERS as sniffer_triggers
 
@@ -76,7 +77,7 @@ MEDIA_ROUTE_TO_SECOND_ADDRESS = (
 SLOW_AGENT = (("a", "tc qdisc add dev a0 root tbf rate 4mbit burst 32kbit latency 400ms"),)
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     kind: str  # "backup-exec" (flowcheck.lab.roles) or "ndmjob"

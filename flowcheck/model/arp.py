@@ -14,17 +14,18 @@ are solicitations: `ArpLog.ipv6` tells which.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from flowcheck.arrays import distinct
+from flowcheck.fields_dataclass import fields_dataclass
 
 # Request frames kept per (requester, target); the rest are counted.
 FRAMES_KEPT = 20
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class ArpAsked:
     """One requester's ARP requests for one address."""
 
@@ -34,7 +35,7 @@ class ArpAsked:
     last_ts: float = 0.0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class ArpLog:
     """The capture set's ARP requests for the `watched` addresses (the configured
     agents), by (requester, target), and which of them sent any ARP packet (a reply, a

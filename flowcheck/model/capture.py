@@ -6,10 +6,12 @@ CaptureInfo.as_dict is docs/json.md's "captures".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class RingGap:
     """A hole in a ring buffer: numbered files missing between two the set holds
     (flowcheck.sources.ring). `before`, `after`: the file names around it; `start`, `end`:
@@ -37,7 +39,7 @@ class RingGap:
         return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class CaptureInfo:
     """One input file (or standard input) of a capture set."""
 

@@ -9,10 +9,12 @@ Written by the connection engine when it finishes a connection
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SideEvidence:
     """What one side of a connection shows of a failure, for the verdicts (flowcheck.verify):
     its trailing resends, the gaps its receiver never got, bytes only its pure ACKs show,

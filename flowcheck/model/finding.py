@@ -6,8 +6,10 @@ docs/json.md and docs/findings.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 
 class Severity(StrEnum):
@@ -16,7 +18,7 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Finding:
     """One finding of a run: what happened (message), how bad (severity), what cures it
     (fix), and where: the session, connection uid, time (seconds) and evidence frames."""

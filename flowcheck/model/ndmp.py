@@ -6,14 +6,15 @@ Written by flowcheck.ndmp; read by sessions, verify and report (docs/json.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model.finding import Finding
 from flowcheck.model.traffic import Direction
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class NdmpAddress:
     """An address an NDMP message carries: IPv4 address, TCP port (and v4's env pairs)."""
 
@@ -25,7 +26,7 @@ class NdmpAddress:
         return {"ip": self.ip, "port": self.port}
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class NdmpMessage:
     """One decoded NDMP message of a control connection: where it starts (frame, time in
     seconds), its header (sequence, type, code, error) and its decoded body."""
@@ -82,7 +83,7 @@ class NdmpMessage:
         }
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Announcement:
     """An endpoint announced on a control connection: an expected data connection."""
 
@@ -107,7 +108,7 @@ class Announcement:
             "used_by": self.used_by,
         }
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class ControlPacket:
     """One TCP packet of a control connection as the NDMP collector saw it (NdmpStream
     .reset, .before_reset): direction, frame, ts (seconds, capture clock), flags (the
@@ -121,7 +122,7 @@ class ControlPacket:
     payload: int
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class NdmpStream:
     """The decoded messages of one control connection."""
 

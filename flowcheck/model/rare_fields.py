@@ -12,11 +12,13 @@ RareFields, so an append to it is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any
 
+from flowcheck.fields_dataclass import fields_dataclass
 
-@dataclass(slots=True, eq=False)
+
+@fields_dataclass(slots=True, eq=False)
 class RareFields:
     """A Connection's rarely set fields (module docstring); equal to None (none set)
     when every compared field is its default."""

@@ -7,9 +7,10 @@ Written by flowcheck.sessions and flowcheck.verify; read by graph and report
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model.capture import RingGap
 from flowcheck.model.ndmp import Announcement, NdmpMessage
 
@@ -18,7 +19,7 @@ from flowcheck.model.ndmp import Announcement, NdmpMessage
 StepStatus = Literal["ok", "missing", "failed", "violated", "not_applicable", "unknown"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Step:
     """One step of a session as the profile expects it: its status and the connections
     (uids) and frames that show it."""
@@ -46,7 +47,7 @@ class Step:
 LocalReason = Literal["same_host", "loopback", "addr_local"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class LocalData:
     """An announcement whose data connection never reaches the network: the side told
     to connect and the listener are one host (flowcheck.sessions.local)."""
@@ -59,7 +60,7 @@ class LocalData:
     error: str = ""  # a CONNECT request's error reply ("NDMP_CONNECT_ERR"); "" when none
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Session:
     """One NDMP job: its control connection, hosts, kind, the steps as found and the
     connections (callback, data) matched to it."""

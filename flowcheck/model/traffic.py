@@ -8,9 +8,10 @@ Zeek's conn.log (uid, orig_h, history, conn_state); the JSON contract is in docs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal, Protocol
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields, rare_property
@@ -24,7 +25,7 @@ def endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Connection:
     """One TCP connection; the SYN sender is the originator (Zeek's conn.log record).
 

@@ -8,8 +8,9 @@ data endpoints, and decode findings. Memory follows the number of tapped connect
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, ControlPacket, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.messages import decode_body, fitting_versions
@@ -90,7 +91,7 @@ def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
         stream.opening[direction] = first.data[:OPENING_BYTES]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class _Control:
     """The collector's state of one NDMP control connection: its stream, findings, the
     reassembly and decoding per direction, and the versions and requests seen so far."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import calendar
 import contextlib
 import signal
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.errors import InputError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 
 TSHARK_NDMP_PORT = 10000  # the only port Wireshark's NDMP dissector registers
@@ -38,7 +39,7 @@ Endpoint = tuple[str, int]
 MessageKey = tuple[Endpoint | None, Endpoint | None, int, bool]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class TsharkMessage:
     frame: int
     src: Endpoint
@@ -53,7 +54,7 @@ class TsharkMessage:
     malformed: bool
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Difference:
     frame: int  # ours when we have the message, else tshark's
     uid: str | None
@@ -70,7 +71,7 @@ class Difference:
                 "theirs": self.theirs, "reason": self.reason}
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class CrosscheckResult:
     path: str
     ours: int = 0  # messages flowcheck decoded

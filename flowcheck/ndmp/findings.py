@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import Finding, NdmpMessage
 from flowcheck.ndmp.lost import lost_requests, lost_words, side_name
@@ -25,7 +26,7 @@ _FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; o
 _MAX_FRAMES = 20
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SnapCut:
     """What the snap length did to one control connection (both directions)."""
 
@@ -53,7 +54,7 @@ class SnapCut:
         _add_frames(self.frames, [frame])
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class _Group:
     """The findings of one code on a stream, merged into one: count, frames, and for
     ndmp_partial the bytes missing and records broken off."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import NdmpAddress
 from flowcheck.ndmp.protocol import (
     ADDR_LOCAL,
@@ -39,7 +40,7 @@ def _ip(value: int) -> str:
     return str(ipaddress.IPv4Address(value))
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Body:
     """A message body's decoded fields, the addresses it carries and its error word."""
 
@@ -292,7 +293,7 @@ DECODERS: dict[tuple[str, bool], tuple[BodyDecoder, tuple[int, ...]]] = {
 NO_BODY = {"CONNECT_CLOSE"}
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Decoded:
     """A decoded body, with why it could not be read in full (None: it was)."""
 

@@ -16,7 +16,7 @@ hole: its length on the wire is exact, so the stream stays aligned. Its chunk ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flowcheck.fields_dataclass import fields_dataclass
 
 SYN = 0x02
 _MOD = 1 << 32
@@ -34,7 +34,7 @@ PATIENCE_WINDOW = 8 * 1024 * 1024
 PATIENCE_SECONDS = 60.0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Chunk:
     """Payload bytes delivered in order: where they came (frame, time in seconds) and the
     bytes the snap length cut after them."""
@@ -50,7 +50,7 @@ class Chunk:
         return len(self.data) + self.cut
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Gap:
     """A hole in a direction's payload: bytes never captured before the frame after it."""
 

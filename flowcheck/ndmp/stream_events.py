@@ -4,8 +4,10 @@ it could not frame, with the frames they came in) and `NEED_DATA` (feed it more)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final, Literal
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 
 class _NeedData:
@@ -23,7 +25,7 @@ ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage"
                       "lost", "skipped"]
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class RawMessage:
     """One NDMP record as read from a stream: its header words and body bytes, where it
     starts (frame, time in seconds), and how much of it the capture kept."""
@@ -47,7 +49,7 @@ class RawMessage:
         return self.body_len is not None
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class DecodeProblem:
     """Something a stream's bytes could not be read as (a hole, a bad mark): its kind,
     detail, frames, time (seconds) and the bytes thrown away."""

@@ -8,12 +8,12 @@ profiles ship next to this module; a user's file is loaded by path.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal, cast, get_args
 
 from flowcheck.errors import UsageError
+from flowcheck.fields_dataclass import fields_dataclass
 
 StepKind = Literal["control", "callback", "announcement", "data_connection", "data_flow"]
 CallbackMode = Literal["none", "connection", "control"]
@@ -24,7 +24,7 @@ _TOP_KEYS = {"name", "description", "callback", "data", "steps"}
 _STEP_KEYS = {"kind", "name", "description"}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class StepSpec:
     """One step of a profile's job sequence ([[steps]]): its number, kind and name."""
 
@@ -34,7 +34,7 @@ class StepSpec:
     description: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Profile:
     """A backup product's NDMP job sequence: its steps, how the callback comes and who
     opens a data connection (a builtin profile or a TOML file)."""

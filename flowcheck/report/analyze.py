@@ -7,7 +7,6 @@ rule or setting that fixes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -15,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.config import format_ranges
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import (
     finding_rows,
@@ -257,7 +257,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
     console.print(_step_table(session, by_uid, base, console.width, times))
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class _StepRow:
     number: str
     what: str

@@ -14,8 +14,10 @@ mermaid.py): this is what they share, data only, no drawing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 ArrowKind = Literal["syn", "synack", "rst", "fin", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
@@ -28,7 +30,7 @@ BREAK_SECONDS = 1.0
 _GLYPH = {"failed": " \u2717", "missing": " \u2717", "violated": " !", "unknown": " ?"}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Lane:
     """One lifeline: a host, or one role of a host that plays both (a job on one machine)."""
 
@@ -41,7 +43,7 @@ class Lane:
         return f"{self.role} {self.host}" if self.role != "host" else self.host
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class FindingMark:
     """A finding an arrow shows; `anchor` is its id in the HTML report (`finding-N`)."""
 
@@ -50,7 +52,7 @@ class FindingMark:
     anchor: str
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Arrow:
     """One arrow between two lanes: a packet (SYN, SYN-ACK, RST, ICMP; resends counted in
     `repeats`), an NDMP message, or a data connection's whole transfer."""
@@ -83,7 +85,7 @@ class Arrow:
         return any(mark.severity == "error" for mark in self.findings)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Ladder:
     """One session's sequence: its lanes left to right, its arrows top to bottom."""
 
@@ -99,7 +101,7 @@ class Ladder:
         return None if arrow.ts is None else arrow.ts - self.base
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Gap:
     """The space before an arrow: `extra` rows (0 to 2) and the seconds it stands for."""
 

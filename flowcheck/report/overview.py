@@ -10,10 +10,10 @@ epoch, docs/json.md), never the clock of the machine running flowcheck.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Severity
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def session_status(session: Session, findings: list[Finding]) -> SessionStatus:
     return "ok"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SessionLine:
     """One failing or inconclusive session as the summary names it."""
 
@@ -102,7 +102,7 @@ class SessionLine:
 GROUP_IDS = 8
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class SummaryBlock:
     """Failing or inconclusive sessions the summary tells in one block, under one cause
     and fix (report.answer.summary_blocks: the same status, first error code, media

@@ -13,12 +13,12 @@ table that fits is the PlainTable itself, unchanged. Narrower still (an IPv6 tab
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.report.plain_table import Cell, Justify, PlainTable
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 WRAP_MIN = 24
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Fit:
     """How a table gives way on a narrow terminal, columns named by their headers.
     steps: what gives way, in order, while the table is too wide: a header hides its

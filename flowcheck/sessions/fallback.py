@@ -7,8 +7,7 @@ verify.context's cache of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 
 # Seconds from a failed attempt to the other IP version's SYN: RFC 8305's longest
@@ -17,7 +16,7 @@ from flowcheck.model import Connection, Session
 FALLBACK_SECONDS = 2.0
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Fallback:
     """The failed attempts (one pair of addresses, in time order) and the control
     connection of the other IP version that opened after them, with its session."""

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["FileOrder", "TIME_ORDER", "moved_spans"]
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class FileOrder:
     """How the capture set orders its events. frames: its frame numbers are one
     sniffer's write order (one file, one interface: ClockSteps.one_stream); moved: the

@@ -16,9 +16,9 @@ or RST; upper case the originator's, lower case the responder's).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 Kind = Literal["syn", "ack", "data", "fin", "rst"]
@@ -32,7 +32,7 @@ _KIND_OF = {"S": "syn", "H": "syn", "A": "ack", "D": "data", "F": "fin", "R": "r
 _ALSO = {"Q": "fin", "I": "rst"}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class KeptPackets:
     """The kinds of TCP packet the capture holds (kinds) and, when they show a filter
     that kept only some of every connection, its shape (None: no such sign)."""

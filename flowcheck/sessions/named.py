@@ -21,8 +21,9 @@ rather than the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpStream, Session
 
 # Replies whose addresses name the endpoint of the session's data connection.
@@ -43,7 +44,7 @@ def named_endpoints(stream: NdmpStream | None) -> dict[tuple[str, int], tuple[in
     return named
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Shares:
     """The outcome of share_out: each connection's owner (by uid), the naming reply
     behind an owner taken by its named endpoint (uid -> (frame, message name)), and the

@@ -11,9 +11,10 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.file_order import FileOrder
 
@@ -102,7 +103,7 @@ class Pool:
             at = self._unclaimed_from(at + 1)
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Endpoints:
     """Connections by their responder endpoint, in time order, each claimable once."""
 

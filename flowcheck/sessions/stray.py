@@ -17,13 +17,12 @@ The flooded frame's MAC address would say so directly; flowcheck keeps none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, NdmpStream
 from flowcheck.sessions.classify import connection_outcome
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class StraySyn:
     """A lone control SYN between two other hosts, and what shows its job went on."""
 

@@ -7,9 +7,9 @@ the capture set's merged (time) order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 # libpcap LINKTYPE_* values the decoder understands (docs/formats.md).
 LINKTYPE_NULL = 0  # BSD loopback, host byte order AF_ value
@@ -30,7 +30,7 @@ LINKTYPE_LINUX_SLL2 = 276
 CHUNK_BYTES = 16 << 20
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class PacketBatch:
     """Records of one chunk. Arrays are parallel, one entry per packet.
 

@@ -25,9 +25,10 @@ options (the others cost one numpy test per run of blocks).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 PKTMON = "pktmon"
 NETSH = "netsh trace"
@@ -39,7 +40,7 @@ _NETSH_NAME = re.compile(r"(eth|wifi|mbb):\d+(:-?\d+)?$")
 _GIVE_UP = 64
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class HostTool:
     """What a pcapng file says of the tool that wrote it (see the module docstring):
     `name` PKTMON, NETSH or None; whether its packets carry pktmon's identities."""

@@ -14,10 +14,11 @@ import shlex
 import stat
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import BinaryIO
 
 from flowcheck.errors import InputError
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.inflate import GzipInflater
 from flowcheck.sources.pcap import PCAPNG_SECTION, is_pcap_magic
 
@@ -85,7 +86,7 @@ def describe_magic(head: bytes, name: str = "FILE") -> str:
     return f"not a pcap or pcapng file (starts with {shown})"
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class InputSpec:
     """One member of a capture set, before it is opened."""
 

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import shlex
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.pcap import (
     FILE_HEADER_SIZE,
     MAGIC_MODIFIED,
@@ -57,7 +57,7 @@ TIMESTAMP_SPREAD = 86_400.0  # seconds from the first record a plausible one may
 PROBE_MAX = 4 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class PcapLayout:
     """A pcap record layout: its name (`editcap -F` NAME) and its record header size."""
 
@@ -72,7 +72,7 @@ REDHAT_6_1 = PcapLayout("rh6_1pcap", 24)
 NOKIA = PcapLayout("nokiapcap", 20)
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class _Reading:
     """How a pcap layout read: records read plausibly, whether one was not, where it ended."""
 

@@ -8,7 +8,8 @@ and 4.6 (ISB). The packet blocks are flowcheck.sources.pcapng's.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 OPT_END, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
 OPT_IF_NAME, OPT_IF_FILTER = 2, 11  # pcapng draft 4.2: if_filter's first byte 0 = libpcap
@@ -18,7 +19,7 @@ OPT_ISB_ENDTIME, OPT_ISB_IFDROP, OPT_ISB_OSDROP = 3, 5, 7
 Buffer = bytes | bytearray | memoryview
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Interface:
     """One interface of a pcapng file, as its Interface Description Block says."""
 
@@ -31,7 +32,7 @@ class Interface:
     section: int = 0  # the section (SHB) of the file it belongs to, from 0
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class InterfaceStatistics:
     """What one Interface Statistics Block says. `ends`: its isb_endtime read in the
     interface's units and in microseconds, seconds since the epoch (dumpcap 4.0 writes

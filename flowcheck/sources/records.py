@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from flowcheck.fields_dataclass import fields_dataclass
 
-@dataclass(slots=True)
+
+@fields_dataclass(slots=True)
 class Records:
     """Located records of one buffer; the arrays are parallel, one entry per packet."""
 
@@ -52,7 +52,7 @@ def empty_records() -> Records:
                    np.empty(0, np.int32), np.empty(0, np.int32))
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Located:
     """What a parser found in a buffer.
 

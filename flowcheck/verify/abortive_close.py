@@ -15,8 +15,7 @@ words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -25,7 +24,7 @@ from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class AbortiveClose:
     """A data connection `closer` closed and `resetter` then reset: `sent`, the payload
     bytes the closer sent (capture copies left out); `unacked`, those the resetter never

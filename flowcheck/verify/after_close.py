@@ -28,8 +28,7 @@ follows is that closed job's answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
@@ -41,7 +40,7 @@ from flowcheck.verify.refusals import refusal_how
 _FIN, _RST, _ACK = 0x01, 0x04, 0x10
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class LateRefusal:
     """How a data connection's refusal came after its session's control connection
     closed (late_refusal)."""
@@ -88,7 +87,7 @@ def gone_before(ctx: Context, session: Session) -> ControlPacket | None:
     return reset
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class JobEnded:
     """How a session's job had ended before the capture could see it run (job_ended)."""
 

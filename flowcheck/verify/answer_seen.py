@@ -20,15 +20,15 @@ stays unseen).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Session
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.unread_frames import could_carry
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class AnswerSeen:
     """listener, connector: the two hosts; seconds: how long after the announcement the
     capture still holds the listener's packets to the connector."""

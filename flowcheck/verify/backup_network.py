@@ -26,8 +26,9 @@ address the control connection came from).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import ip_version
@@ -47,7 +48,7 @@ _ROLE = {"media": "media server", "agent": "agent"}
 _BE = "Backup Exec: \"Backup To Network Card\""
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class _Cause:
     """One root cause: its kind and host (the address outside), the host's role, the
     connections it took outside, the announcements that named it, and the other ends
@@ -275,7 +276,7 @@ def _in(host: str, networks: Networks) -> bool:
     return any(address in network for network in networks)
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class _Named:
     """The backup network as a finding about `host` names it: the configured networks of
     the host's IP version ("10.77.0.0/24" for an IPv4 host when fd77::/64 is given too),

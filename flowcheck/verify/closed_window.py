@@ -13,9 +13,9 @@ reopened (SideEvidence.zero_window_ts, _longest: flowcheck.connections.conn);
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 # Flow control closes a window for a moment (a receiver a few milliseconds behind); a
@@ -23,7 +23,7 @@ from flowcheck.model import Connection
 ZERO_WINDOW_SECONDS = 5.0
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class ZeroWindow:
     """One side's zero window on a connection: side, the receiver ("orig", "resp"); ts,
     frame: its first window-0 segment; seconds: how long the window stayed 0; acks: its

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import field
 from operator import attrgetter
 
 from flowcheck.config import Config, PortRange, format_ranges
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import (
     Announcement,
@@ -30,7 +31,7 @@ from flowcheck.sessions.stray import StraySyn
 from flowcheck.verify.capture_time import CaptureTime
 
 
-@dataclass(slots=True)
+@fields_dataclass(slots=True)
 class Context:
     """What every verification check reads and adds to: the traffic, sessions, config
     and profile, lookups by uid, the findings so far and the causes already reported."""

@@ -15,8 +15,7 @@ the device's timeout, and a firewall sized from it would still drop the next job
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, Session, endpoint
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
@@ -24,7 +23,7 @@ from flowcheck.verify.details import span_words
 from flowcheck.verify.reset_answer import Silence
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class DataEnd:
     """A data connection the control connection's peer closed during the silence before
     the closer's FIN: conn, its first FIN's frame and time, and idle (seconds from the

@@ -35,10 +35,11 @@ late start. Every one of these holds (trial 29 D1):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile, load_profile
@@ -52,7 +53,7 @@ _STEP_WORDS = {"control": "the control connection", "callback": "the callback",
                "announcement": "the announcement of the data endpoint"}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class OpenTransfer:
     """A connection open before the capture carrying bulk data one way: `sender`,
     `receiver` its ends ("host:port"), `sent` the sender's bytes (TCP payload), of

@@ -17,8 +17,7 @@ is not in the capture."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
@@ -37,7 +36,7 @@ HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
 _STOPPED = {"DATA_STOP", "MOVER_STOP"}
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class OpenTransfer:
     """The session's data connections still carrying its job's data at the capture's
     end. bytes: the job's payload bytes they carried in the capture (each byte once; the

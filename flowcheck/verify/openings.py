@@ -28,9 +28,9 @@ every connection (flowcheck.sessions.kept) is the caller's to rule out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, RingGap, Session
 from flowcheck.sessions.classify import stale_answer
 
@@ -39,7 +39,7 @@ from flowcheck.sessions.classify import stale_answer
 _SYN_BEFORE = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class MissedOpening:
     """The handshake packet(s) the capture lacks of one connection that went on."""
 

@@ -19,8 +19,7 @@ sent to its sender, reporting an MTU below the packets the sender went on resend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.stalled import Stall
@@ -83,7 +82,7 @@ def fix(a: str, b: str) -> str:
             "--clamp-mss-to-pmtu); or lower the MTU of both hosts' interfaces to the path's")
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class TooBig:
     """Path MTU discovery's messages to a stalled sender that it never acted on
     (told_too_big): how many, the MTU reported (None when none says one: an IPv4 router

@@ -10,8 +10,7 @@ with a timeout may have failed on it) or a normal halt followed it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, Session, Severity, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
@@ -21,7 +20,7 @@ from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class ReceiverStall:
     """A data connection's zero window (ZeroWindow) and the halt of its resource after
     it (None when none came); failed: the job failed by it (an error)."""

@@ -20,8 +20,7 @@ drops its next packets (control_stalled) or answers them with a reset (control_r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
 from flowcheck.verify.details import span_words
 from flowcheck.verify.ttl import reset_ttls
@@ -41,7 +40,7 @@ IDLE_BEFORE_RESET_SECONDS = 25.0
 EXCHANGE_GAP_SECONDS = 2.0
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class Answer:
     """A RST that answered a packet of the control connection instead of acknowledging
     it. by: the side the RST came from, or in whose name ("orig", "resp"); packet: the
@@ -85,7 +84,7 @@ class Answer:
         return self.forged or (self.fast and not self.same_ttl)
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class Silence:
     """The silence before an exchange: seconds (0.0 when none of EXCHANGE_GAP_SECONDS),
     after (the NDMP message it followed, None when none) and ended (the frame of the

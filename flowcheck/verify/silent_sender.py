@@ -13,8 +13,7 @@ its halt is the give-up's consequence (verify.running.check_gave_up).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin
@@ -30,7 +29,7 @@ from flowcheck.verify.replies import HALTS, abnormal_reason
 SILENT_SECONDS = 5.0
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class SilentSender:
     """The data connection whose sender went silent (conn), the sender's address, its
     last packet's time on any of the session's connections (last_ts), and the closer's

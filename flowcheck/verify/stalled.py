@@ -13,8 +13,7 @@ the head of the control_stalled and data_stalled messages, so the two read alike
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import one_sided
@@ -65,7 +64,7 @@ def silent_peer_fix(receiver: str, host: str, sender: str,
             "there: its routing table, host firewall and system log.")
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class Stall:
     """side: the sender ("orig", "resp"); resends: its trailing resends; unacked: its
     bytes never acknowledged in the capture (0 when acks_lost or fin); acks_lost: the

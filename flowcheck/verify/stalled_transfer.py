@@ -19,9 +19,9 @@ consequence, named in the message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
@@ -61,7 +61,7 @@ from flowcheck.verify.stalled import (
 from flowcheck.verify.ttl import capture_host
 
 
-@dataclass(slots=True, frozen=True)
+@fields_dataclass(slots=True, frozen=True)
 class StalledTransfer:
     """A data connection that stopped delivering mid-transfer: its stall, the abnormal
     halt that followed (None when none came), and what showed the stall was no late ACK:

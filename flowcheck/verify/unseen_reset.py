@@ -17,8 +17,7 @@ a halted transfer (flowcheck.verify.abortive_close), not this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
@@ -26,7 +25,7 @@ from flowcheck.verify.silent_sender import SILENT_SECONDS
 from flowcheck.verify.ttl import forged_words, reset_ttls
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class DroppedSide:
     """The data connection `conn` whose sender (address) had dropped it: its last packet
     at last_ts (seconds, capture clock), the receiver's FIN (fin_frame, at fin_ts) and the
