@@ -168,9 +168,12 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
 # arrays follow its records (about 600 bytes each at once: 56 MB for the 94k records of
 # bench's short-connections chunk), so the peak follows the connections kept, not the
 # records a chunk holds. 16 MiB chunks of full-size segments (about 11,000 records) are
-# never cut; smaller parts cost each batch's fixed work again (16,384: +30% CPU on
-# short-connections).
-BATCH_RECORDS = 1 << 15
+# never cut. Smaller parts cost each batch's fixed work again, and every connection open
+# across a cut is parked and taken up again (as costly as a new one: 1,900 of them at
+# each cut of bench's short-connections, connections 0.5 ms apart lasting about 1 s):
+# 32,768 -> 65,536 records, 2,961 -> 2,711 M instructions and 103 -> 127 MB peak on
+# short-connections (16,384: +30% CPU).
+BATCH_RECORDS = 1 << 16
 
 
 def _parts(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
