@@ -5,6 +5,8 @@ them. numpy 2.3+'s np.unique without return_* options asks numpy.ma whether the 
 masked, importing numpy.ma on its first call: about 40 ms once per process, more than
 the whole tracking of a 10 MB capture, paid by the first batch with any TCP packet.
 
+one_of: np.isin for a few integer choices, without isin's per-call work.
+
 changes / group_starts / group_ends / group_sizes: grouped rows (equal values adjacent):
 which rows begin a group (of the array's length: empty for an empty array), where each
 group starts and ends, how long it is. stable_order: a stable argsort of small labels.
@@ -25,6 +27,19 @@ def distinct(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def one_of(values: np.ndarray, choices: tuple[int, ...]) -> np.ndarray:
+    """np.isin(values, choices) for a few integer choices (bool, values' shape): the
+    comparisons numpy's isin makes itself for so short a list, without its per-call work
+    (argument checks, its choice of method: about 30 us a call; decode made six in every
+    batch, a fixed cost that small batches, a live capture's among them, pay often)."""
+    if not choices:
+        return np.zeros(np.shape(values), np.bool_)
+    found = values == choices[0]
+    for choice in choices[1:]:
+        found |= values == choice
+    return found
 
 
 # Grouped rows (equal values adjacent): where each group starts, how long each is, each

@@ -1,5 +1,6 @@
 """flowcheck.arrays.distinct: np.unique's values, dtype and order for integer arrays;
-changes: the first place of each run of equal values, none for an empty array."""
+changes: the first place of each run of equal values, none for an empty array; one_of:
+np.isin's answer for a few integer choices."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flowcheck.arrays import (
     group_ends,
     group_sizes,
     group_starts,
+    one_of,
     stable_order,
 )
 
@@ -24,6 +26,23 @@ def test_distinct_equals_np_unique() -> None:
         got, expected = distinct(values), np.unique(values)
         assert got.dtype == expected.dtype
         assert got.tolist() == expected.tolist()
+
+
+def test_one_of_equals_np_isin() -> None:
+    """Every dtype decode compares (link types, ethertypes and kinds with negative
+    sentinels, IP protocols, ports), choices out of the dtype's range included."""
+    rng = np.random.default_rng(11)
+    arrays = [np.empty(0, np.int64), rng.integers(-3, 70_000, 500), np.array([0x86DD]),
+              rng.integers(0, 1 << 16, 400).astype(np.uint16),
+              rng.integers(0, 256, 300).astype(np.uint8), rng.integers(-2, 3, (20, 3))]
+    choices = [(), (0,), (-1,), (0x0800, 0x86DD, 0x0806, 0, -1, -2), (4, 17, 41, 47),
+               (4789,), (1 << 20, 65_535), tuple(range(0, 1 << 16, 97))]
+    for values in arrays:
+        for picked in choices:
+            got = one_of(values, picked)
+            expected = np.isin(values, np.array(picked, np.int64))
+            assert got.shape == expected.shape and got.dtype == np.bool_
+            assert got.tolist() == expected.tolist(), (values.dtype, picked)
 
 
 def test_changes_marks_the_first_of_each_run() -> None:

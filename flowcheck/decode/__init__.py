@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowcheck.arrays import one_of
 from flowcheck.decode import tunnels
 from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
@@ -129,7 +130,7 @@ def decode_batch(batch: PacketBatch, *, skipped_flows: bool = False,
                           None if rest.shape[0] == n else rest)
     total = outer["total"].astype(np.int64)
     vxlan = ((outer["ethertype"] == 0x0800) & (outer["first"] == 0x45) & (outer["proto"] == 17)
-             & ((outer["frag"] & 0x3FFF) == 0) & np.isin(outer["dport"], ports.vxlan)
+             & ((outer["frag"] & 0x3FFF) == 0) & one_of(outer["dport"], ports.vxlan)
              & ((total == 0) | (total >= 20 + 16 + 14))
              & _is_plain(outer["inner"], gather.caplen[rest] - VXLAN_INNER_AT))
     if vxlan.all():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import distinct
+from flowcheck.arrays import distinct, one_of
 from flowcheck.decode.gather import Gather
 
 ETHERTYPE_IPV4 = 0x0800
@@ -54,8 +54,8 @@ def resolve(gather: Gather, rows: np.ndarray, off: np.ndarray, kind: np.ndarray)
     ARP, NOT_IP, BAD or FRAGMENT; `off` is then where the IP (or ARP) header starts."""
     caplen = gather.caplen[rows]
     for _ in range(MAX_LAYERS):
-        pending = ~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, NOT_IP, BAD,
-                                  FRAGMENT))
+        pending = ~one_of(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, NOT_IP, BAD,
+                                 FRAGMENT))
         if not pending.any():
             return
         for value in distinct(kind[pending]).tolist():
@@ -68,7 +68,7 @@ def resolve(gather: Gather, rows: np.ndarray, off: np.ndarray, kind: np.ndarray)
             new_kind[new_off > caplen[at]] = BAD
             off[at] = new_off
             kind[at] = new_kind
-    kind[~np.isin(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, BAD, FRAGMENT))] = NOT_IP
+    kind[~one_of(kind, (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, BAD, FRAGMENT))] = NOT_IP
 
 
 def _ethernet(gather: Gather, rows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

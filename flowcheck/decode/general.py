@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import flowcheck.decode.tunnels as tunnels
+from flowcheck.arrays import one_of
 from flowcheck.decode.arp import decode_arp
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
 from flowcheck.decode.fragment_carry import FragmentCarry
@@ -62,7 +63,7 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
         ip_layer(gather, layers, rows, off[rows], link[rows], carry)
         if depth == MAX_TUNNELS:
             break
-        candidates = rows[np.isin(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
+        candidates = rows[one_of(layers.proto[rows], tunnels.TUNNEL_PROTOCOLS)
                           & ~layers.first_fragment[rows]]
         if not candidates.size:
             break

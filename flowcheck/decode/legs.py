@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.arrays import HASH_MULTIPLIERS, one_of
 from flowcheck.sources.batch import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -89,7 +89,7 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
             interface = np.asarray(batch.interface)[rows].astype(np.uint64) + np.uint64(1)
             named = named * HASH_MULTIPLIERS[2] + interface
         kind = np.where(linktype == LINKTYPE_LINUX_SLL2, words[:, 10], _number(words[:, 0:2]))
-        told_way = told & np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL))
+        told_way = told & one_of(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL))
         ways = np.where(told_way, np.where(kind == _OUT, np.uint64(OUTGOING),
                                            np.uint64(INCOMING)), np.uint64(0))
         folded = _fold(named)
@@ -98,7 +98,7 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
                           np.maximum(folded & ~_WAYS, np.uint64(4)) | ways)
         legs = ((folded << _HALF) | _fold(pair)).view(np.int64)
     legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
-    unknown = ~told | ~np.isin(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
+    unknown = ~told | ~one_of(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
                                           LINKTYPE_ETHERNET))
     if batch.interface is None:
         legs[unknown] = UNKNOWN
