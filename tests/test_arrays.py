@@ -1,6 +1,6 @@
 """flowcheck.arrays.distinct: np.unique's values, dtype and order for integer arrays;
 changes: the first place of each run of equal values, none for an empty array; one_of:
-np.isin's answer for a few integer choices."""
+np.isin's answer for a few integer choices; median: np.median's value, bit for bit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flowcheck.arrays import (
     group_ends,
     group_sizes,
     group_starts,
+    median,
     one_of,
     stable_order,
 )
@@ -43,6 +44,16 @@ def test_one_of_equals_np_isin() -> None:
             expected = np.isin(values, np.array(picked, np.int64))
             assert got.shape == expected.shape and got.dtype == np.bool_
             assert got.tolist() == expected.tolist(), (values.dtype, picked)
+
+
+def test_median_equals_np_median() -> None:
+    rng = np.random.default_rng(5)
+    for size in (1, 2, 3, 4, 63, 64, 65):
+        for values in (rng.normal(0.0, 3.0, size), rng.integers(-5, 5, size) * 0.1,
+                       np.full(size, 65.000123)):
+            got, expected = median(values), float(np.median(values))
+            assert got == expected, (size, got, expected)
+            assert type(got) is float
 
 
 def test_changes_marks_the_first_of_each_run() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import CaptureInfo
 from flowcheck.sources.batch import PacketBatch
@@ -51,7 +52,7 @@ class MirrorGaps:
             unread[mirror.rows] = False
         files = batch.capture_of(np.arange(n))
         before = np.zeros(n, dtype=np.int64)
-        for file in np.unique(files).tolist():
+        for file in distinct(files).tolist():
             mine = files == file
             cut = unread & mine
             start = self._cut.get(file, 0)

@@ -61,7 +61,7 @@ from dataclasses import field
 
 import numpy as np
 
-from flowcheck.arrays import changes
+from flowcheck.arrays import changes, median
 from flowcheck.fields_dataclass import fields_dataclass
 
 OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
@@ -130,7 +130,7 @@ class Offset:
         self.beyond += int(np.count_nonzero(np.abs(diffs) > NEAR))
         self.recent = (self.recent + diffs.tolist())[-OFFSET_SAMPLES:]
         recent = np.array(self.recent)
-        self.offset = float(np.median(recent))
+        self.offset = median(recent)
         self.known = self.known or int(
             np.count_nonzero(np.abs(recent - self.offset) <= OFFSET_TOLERANCE)) >= AGREEING
 

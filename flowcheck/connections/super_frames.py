@@ -49,7 +49,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.points import CapturePoints
 from flowcheck.fields_dataclass import fields_dataclass
@@ -167,7 +167,7 @@ class SuperFrames:
         new = np.flatnonzero(~paired[k:])
         rows = cand[new]
         keys = list(dict.fromkeys(back.keys + [flows.keys[f] for f in
-                                               np.unique(flows.flow[rows]).tolist()]))
+                                               distinct(flows.flow[rows]).tolist()]))
         index = {key: n for n, key in enumerate(keys)}
         old_map = np.array([index[key] for key in back.keys], np.int64)
         new_map = np.array([index.get(key, -1) for key in flows.keys], np.int64) \
@@ -191,7 +191,7 @@ class SuperFrames:
         end_of = np.repeat(ends, ends - starts)
         latest = np.sort(order[end_of - position <= LOOKBACK_DIRECTION])[-LOOKBACK_CAP:]
         kept = joined.at(latest)
-        used = np.unique(kept.key_of)
+        used = distinct(kept.key_of)
         renumber = np.full(len(keys), -1, np.int64)
         renumber[used] = np.arange(used.shape[0])
         kept.keys = [keys[n] for n in used.tolist()]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowcheck.arrays import one_of
 from flowcheck.decode.fragment_carry import CarriedPiece, FragmentCarry, FragmentKey
 from flowcheck.decode.framing import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from flowcheck.decode.gather import Gather
@@ -227,7 +228,7 @@ def ipv6_layer(gather: Gather, layers: Layers, r: np.ndarray, at: np.ndarray) ->
     from flowcheck.decode.ipv6 import walk_ipv6_extensions
 
     pieces: list[tuple[int, Extensions, int]] = []  # fragments captured whole
-    for i in np.flatnonzero(np.isin(proto, IPV6_EXTENSIONS)).tolist():
+    for i in np.flatnonzero(one_of(proto, IPV6_EXTENSIONS)).tolist():
         row = int(r[i])
         walked = walk_ipv6_extensions(gather.buf, int(gather.start[row]), int(caplen[row]),
                                       int(l4[i]), int(proto[i]))

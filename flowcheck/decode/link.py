@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.arrays import distinct
+from flowcheck.arrays import distinct, one_of
 from flowcheck.decode.framing import (
     BAD,
     ETHERNET,
@@ -52,7 +52,7 @@ def _full(rows: np.ndarray, value: int) -> np.ndarray:
 def _af(af: np.ndarray) -> np.ndarray:
     kind = np.full(af.shape, NOT_IP, dtype=np.int64)
     kind[af == AF_INET] = ETHERTYPE_IPV4
-    kind[np.isin(af, AF_INET6)] = ETHERTYPE_IPV6
+    kind[one_of(af, AF_INET6)] = ETHERTYPE_IPV6
     return kind
 
 
@@ -144,7 +144,7 @@ def _pktap(gather: Gather, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dlt = gather.le(_full(rows, 8), 4, rows)
     kind = np.full(rows.shape[0], NOT_IP, dtype=np.int64)
     kind[dlt == 1] = ETHERNET
-    kind[np.isin(dlt, (12, 14, 101))] = GUESS_IP  # DLT_RAW on the BSDs and macOS
+    kind[one_of(dlt, (12, 14, 101))] = GUESS_IP  # DLT_RAW on the BSDs and macOS
     null = dlt == 0
     kind[null] = _af(gather.le(length[null], 4, rows[null]))
     kind[length < 8] = BAD
@@ -179,7 +179,7 @@ def _arcnet(gather: Gather, rows: np.ndarray, linux: bool) -> tuple[np.ndarray, 
     RFC 1201 split packets other than whole ones count as fragments."""
     type_at = 4 if linux else 2
     arc_type = gather.u8(_full(rows, type_at), rows)
-    old = np.isin(arc_type, (ARC_IP_OLD, ARC_ARP_OLD, ARC_DIAGNOSE))
+    old = one_of(arc_type, (ARC_IP_OLD, ARC_ARP_OLD, ARC_DIAGNOSE))
     kind = np.full(rows.shape[0], NOT_IP, dtype=np.int64)
     kind[(arc_type == ARC_IP) | (arc_type == ARC_IP_OLD)] = ETHERTYPE_IPV4
     kind[arc_type == ARC_INET6] = ETHERTYPE_IPV6

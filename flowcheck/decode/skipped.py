@@ -21,6 +21,7 @@ from dataclasses import field
 
 import numpy as np
 
+from flowcheck.arrays import distinct, one_of
 from flowcheck.decode.framing import ETHERTYPE_TEB
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
@@ -145,7 +146,8 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
 def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers: Layers,
                  tunnel_names: list[str], rows: np.ndarray) -> None:
     links = linktype[rows]
-    unknown = ~np.isin(links, list(LINK_STEPS))
+    # np.isin against every link type known would sort (np.unique: numpy.ma imported).
+    unknown = one_of(links, tuple(v for v in distinct(links).tolist() if v not in LINK_STEPS))
     if unknown.any():
         codes, counts = np.unique(links[unknown], return_counts=True)
         skipped.unknown_links.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
@@ -223,7 +225,7 @@ def _ethertype(gather: Gather, rows: np.ndarray) -> np.ndarray:
     tags."""
     ethertype = gather.be(np.full(rows.shape[0], 12, dtype=np.int64), 2, rows)
     for tagged_at in (16, 20):
-        tagged = np.isin(ethertype, VLAN_TAGS)
+        tagged = one_of(ethertype, VLAN_TAGS)
         if not tagged.any():
             break
         ethertype[tagged] = gather.be(np.full(int(tagged.sum()), tagged_at, dtype=np.int64),

@@ -16,6 +16,7 @@ from dataclasses import field
 
 import numpy as np
 
+from flowcheck.arrays import one_of
 from flowcheck.decode.framing import (
     BAD,
     ETHERNET,
@@ -203,7 +204,7 @@ def erspan_sequence(gather: Gather, found: Found, l4: np.ndarray,
     """The ERSPAN II/III packets among `found` (l4: each batch row's GRE header offset;
     tunnel: each row's tunnel number) with a GRE sequence number and session ID
     captured; None when `found` holds no ERSPAN II/III."""
-    at = np.flatnonzero(np.isin(found.tunnel, SEQUENCED))
+    at = np.flatnonzero(one_of(found.tunnel, SEQUENCED))
     if not at.size:
         return None
     r = found.rows[at]

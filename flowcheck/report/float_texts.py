@@ -28,6 +28,8 @@ from itertools import compress
 
 import numpy as np
 
+from flowcheck.arrays import distinct
+
 _TOP = 2.0 ** 33  # exclusive; an ulp of a float below it is at most 2**-20 < 1e-6
 _ZERO, _DOT = ord("0"), ord(".")
 # 10**7 .. 10**15: microseconds of 1 up to 2**33 seconds have 7 to 16 digits.
@@ -58,7 +60,7 @@ def _decimal_texts(us: np.ndarray) -> list[str]:
     if (digits == digits[0]).all():  # one width: a chunk of a capture's times
         return _of_width(us, int(digits[0]))
     out = np.empty(us.shape[0], object)
-    for width in np.unique(digits).tolist():
+    for width in distinct(digits).tolist():
         mine = digits == width
         out[mine] = _of_width(us[mine], width)
     return out.tolist()
