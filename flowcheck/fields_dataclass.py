@@ -29,14 +29,17 @@ from typing import Any, TypeVar, dataclass_transform, overload
 _Class = TypeVar("_Class", bound=type)
 _Key = Callable[[Any], tuple[Any, ...]]
 
-# Per class, its fields' values as a tuple: for __eq__ (compare fields), __hash__ (hash
-# fields) and __repr__ (repr fields: their names and a getter), made on first use.
-_compared: dict[type, _Key] = {}
-_hashed: dict[type, _Key] = {}
-_shown: dict[type, tuple[tuple[str, ...], _Key]] = {}
+# Which fields each method reads (dataclasses' own rules), and per (class, method) the
+# names of those fields and a getter of their values as a tuple, made on first use.
+_READS: dict[str, Callable[[dataclasses.Field[Any]], bool]] = {
+    "eq": lambda f: f.compare,
+    "hash": lambda f: f.compare if f.hash is None else bool(f.hash),
+    "repr": lambda f: f.repr,
+}
+_read_by: dict[tuple[type, str], tuple[tuple[str, ...], _Key]] = {}
 
 
-def _tuple_of(names: list[str]) -> _Key:
+def _tuple_of(names: tuple[str, ...]) -> _Key:
     """A function giving an object's attributes `names` as a tuple (attrgetter's own
     for two or more: one name gives the bare value, none a TypeError)."""
     if len(names) >= 2:
@@ -47,39 +50,31 @@ def _tuple_of(names: list[str]) -> _Key:
     return lambda obj: ()
 
 
-def _compare_key(cls: type) -> _Key:
-    key = _compared.get(cls)
-    if key is None:
-        key = _compared[cls] = _tuple_of([f.name for f in dataclasses.fields(cls)
-                                          if f.compare])
-    return key
+def _fields_read(cls: type, method: str) -> tuple[tuple[str, ...], _Key]:
+    """The names of cls's fields `method` ("eq", "hash", "repr") reads, and a getter of
+    their values as a tuple."""
+    read = _read_by.get((cls, method))
+    if read is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if _READS[method](f))
+        read = _read_by[cls, method] = (names, _tuple_of(names))
+    return read
 
 
 def _fields_eq(self: Any, other: Any) -> Any:
     if other.__class__ is self.__class__:
-        key = _compare_key(self.__class__)
+        key = _fields_read(self.__class__, "eq")[1]
         return key(self) == key(other)
     return NotImplemented
 
 
 def _fields_hash(self: Any) -> int:
-    cls = self.__class__
-    key = _hashed.get(cls)
-    if key is None:
-        key = _hashed[cls] = _tuple_of([
-            f.name for f in dataclasses.fields(cls)
-            if (f.compare if f.hash is None else f.hash)])
-    return hash(key(self))
+    return hash(_fields_read(self.__class__, "hash")[1](self))
 
 
 @recursive_repr()
 def _fields_repr(self: Any) -> str:
     cls = self.__class__
-    shown = _shown.get(cls)
-    if shown is None:
-        names = [f.name for f in dataclasses.fields(cls) if f.repr]
-        shown = _shown[cls] = (tuple(names), _tuple_of(names))
-    names, key = shown
+    names, key = _fields_read(cls, "repr")
     values = ", ".join(f"{name}={value!r}" for name, value in zip(names, key(self),
                                                                   strict=True))
     return f"{cls.__qualname__}({values})"
