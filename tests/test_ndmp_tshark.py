@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tshark_tcp import tcp_fields
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
@@ -94,25 +94,22 @@ def _ints(text: str) -> list[int]:
 
 
 def tshark_lines(path: Path, out_of_order: bool = False) -> list[TsharkLine]:
-    """out_of_order: tshark's tcp.reassemble_out_of_order, for captures whose holes were
-    all resent later (flowcheck.ndmp.crosscheck)."""
-    fields = ["frame.number", "tcp.srcport", "tcp.dstport", "ndmp.sequence", "ndmp.msg",
-              "ndmp.msg_type", "ndmp.reply_sequence", "ndmp.error", "ndmp.addr.ip",
-              "ndmp.addr.tcp_port"]
-    command = ["tshark", "-r", str(path), "-n", "-o", "tcp.desegment_tcp_streams:TRUE",
-               "--disable-protocol", "x11", "-Y", "ndmp", "-T", "fields",
-               "-E", "occurrence=a", "-E", "aggregator=,",
-               "-o", f"tcp.reassemble_out_of_order:{'TRUE' if out_of_order else 'FALSE'}"]
-    for name in fields:
-        command += ["-e", name]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    """The frames in which tshark decodes NDMP messages, from the tshark run the
+    connection-count tests share (tshark_tcp: desegmentation on, X11 off). out_of_order:
+    tshark's tcp.reassemble_out_of_order, for captures whose holes were all resent later
+    (flowcheck.ndmp.crosscheck)."""
+    names = ["tcp.srcport", "tcp.dstport", "ndmp.sequence", "ndmp.msg", "ndmp.msg_type",
+             "ndmp.reply_sequence", "ndmp.error", "ndmp.addr.ip", "ndmp.addr.tcp_port"]
+    output = tcp_fields(path, names, out_of_order=out_of_order)
     lines = []
-    for row in output.splitlines():
+    for frame, row in enumerate(output.splitlines(), start=1):
         cols = row.split("\t")
-        lines.append(TsharkLine(int(cols[0]), int(cols[1]), int(cols[2]), _ints(cols[3]),
-                                _ints(cols[4]), _ints(cols[5]), _ints(cols[6]),
-                                _ints(cols[7]), [v for v in cols[8].split(",") if v],
-                                _ints(cols[9])))
+        if not cols[2]:
+            continue  # no NDMP message decoded in this frame (as `-Y ndmp.sequence`)
+        lines.append(TsharkLine(frame, int(cols[0]), int(cols[1]), _ints(cols[2]),
+                                _ints(cols[3]), _ints(cols[4]), _ints(cols[5]),
+                                _ints(cols[6]), [v for v in cols[7].split(",") if v],
+                                _ints(cols[8])))
     return lines
 
 
@@ -189,7 +186,7 @@ def tshark_skips(message: NdmpMessage) -> bool:
 @needs_tshark
 @pytest.mark.skipif(not PORT_10500.exists(), reason="lab capture on port 10500 not made yet")
 def test_nonstandard_port_decoded_by_us_not_by_tshark() -> None:
-    assert tshark_lines(PORT_10500) == []
+    assert tshark_lines(PORT_10500, out_of_order=True) == []
     for port in (10500, 10000):  # 10000: found by looks_like_ndmp on NOTIFY_CONNECTED
         streams = decode_capture(PORT_10500, port)
         names = [m.name for s in streams for m in s.messages]

@@ -1,6 +1,7 @@
 """Per-connection packets and payload bytes, per direction, equal tshark's exactly.
 
-tshark (desegmentation off) gives, per packet, its tcp.stream, source and tcp.len;
+tshark gives, per packet, its tcp.stream, source and tcp.len (each segment as captured:
+the shared run's fields are those of desegmentation off, tests/test_tshark_shared_run.py);
 streams map to our connections in order (both number connections by first packet), and
 each side's counts are compared by endpoint. Every capture under captures/ is checked
 (globbed: the lab adds more), plus the fast path against the reference slow path.

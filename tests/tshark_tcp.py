@@ -1,14 +1,19 @@
-"""tshark's per-packet TCP fields of a capture, for the tests that compare flowcheck's
-connection counts with Wireshark's (test_tshark_counts, test_connections_unacked,
-test_connections_acked_unseen, test_connections_fills).
+"""tshark's per-packet TCP and NDMP fields of a capture, for the tests that compare
+flowcheck's connection counts with Wireshark's (test_tshark_counts, test_connections_unacked,
+test_connections_acked_unseen, test_connections_fills) and its NDMP messages
+(test_ndmp_tshark).
 
-One tshark run per capture reads every field they use (desegmentation off: each
-segment as captured; `tcp.analysis.retransmission` does not depend on it, the same on
-every stored capture either way), kept on disk by the capture's path, size and mtime
-and tshark's version, so that the four tests, whichever xdist worker runs them, start
-tshark once per capture instead of four times (about 0.3 s a start). A lock file per
-capture makes a worker that asks while the other runs tshark on it wait for that run
-instead of starting its own: both workers walk the stored captures in the same order
+One tshark run per capture reads every field they use, kept on disk by the capture's
+path, size and mtime, tshark's version and the run's options, so that the five tests,
+whichever xdist worker runs them, start tshark once per capture instead of five times
+(about 0.3 s a start, most of it tshark registering its dissectors). TCP desegmentation
+is on, as NDMP's messages need: a frame's own TCP fields (stream, addresses, ports,
+flags, tcp.len, sequence numbers, tcp.analysis.retransmission) are the same with it off,
+and with out-of-order reassembly on or off, on every stored capture (checked on all of
+them when this run was shared; tests/test_tshark_shared_run.py keeps checking the
+captures with holes, reordering, tunnels and ICMP quotes). A lock file per capture makes
+a worker that asks while the other runs tshark on it wait for that run instead of
+starting its own: both workers walk the stored captures in the same order
 (test_connections_acked_unseen on one, test_connections_fills on the other), so without
 it they ran tshark side by side on each capture, each paying every start (CI's two
 workers: about 160 s of the suite's test time).
@@ -27,7 +32,13 @@ from pathlib import Path
 
 FIELDS = ("tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
           "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw", "tcp.ack_raw",
-          "tcp.analysis.retransmission", "frame.protocols")
+          "tcp.analysis.retransmission", "frame.protocols", "ndmp.sequence", "ndmp.msg",
+          "ndmp.msg_type", "ndmp.reply_sequence", "ndmp.error", "ndmp.addr.ip",
+          "ndmp.addr.tcp_port")
+# The stored captures in the order the tests walk them (test_tshark_counts.CAPTURES).
+STORED = sorted(p for p in (Path(__file__).resolve().parent.parent / "captures").rglob("*")
+                if p.is_file() and p.name.endswith((".pcap", ".pcapng", ".pcap.gz",
+                                                    ".pcapng.gz")))
 CACHE = Path(tempfile.gettempdir()) / f"flowcheck-tests-tshark-{os.getuid()}"
 
 
@@ -37,26 +48,68 @@ def _version() -> str:
                           check=True).stdout.splitlines()[0]
 
 
-def _all_fields(path: Path) -> str:
+def command(path: Path, fields: Sequence[str], out_of_order: bool = True) -> list[str]:
+    """The shared run's tshark command line for `fields`: TCP desegmentation on (NDMP
+    messages over several segments), X11 off (its heuristics on ports 6000-6063 take the
+    lab's data connections), each field's occurrences joined by commas."""
+    args = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:TRUE",
+            "-o", f"tcp.reassemble_out_of_order:{'TRUE' if out_of_order else 'FALSE'}",
+            "--disable-protocol", "x11", "-T", "fields", "-E", "occurrence=a",
+            "-E", "aggregator=,"]
+    for name in fields:
+        args += ["-e", name]
+    return args
+
+
+def _kept(path: Path, run: list[str]) -> Path:
+    """Where the output of `run` on path is kept."""
     stat = path.stat()
-    key = hashlib.sha256(repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns,
-                               _version(), FIELDS)).encode()).hexdigest()
-    kept = CACHE / key
+    return CACHE / hashlib.sha256(repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                                        _version(), run[4:])).encode()).hexdigest()
+
+
+def _fill(path: Path, out_of_order: bool, *, wait: bool) -> str | None:
+    """The shared run's output for path, from the cache or from tshark (then kept).
+    None when another worker holds the capture's lock and `wait` is False."""
+    run = command(path, FIELDS, out_of_order)
+    kept = _kept(path, run)
     if kept.exists():
         return kept.read_text(encoding="utf-8")
     CACHE.mkdir(exist_ok=True)
-    with (CACHE / f"{key}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when the worker dies
-        if kept.exists():  # the other worker ran tshark while this one waited
+    with kept.with_suffix(".lock").open("a") as lock:
+        try:  # released when closed, or when the worker dies
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return None
+        if kept.exists():  # the other worker ran tshark before this one had the lock
             return kept.read_text(encoding="utf-8")
-        command = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-                   "-T", "fields"]
-        for name in FIELDS:
-            command += ["-e", name]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        partial = CACHE / f"{key}.{os.getpid()}"  # whole or not at all: readers skip the lock
+        out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+        partial = kept.with_suffix(f".{os.getpid()}")  # whole or not at all: readers skip the lock
         partial.write_text(out, encoding="utf-8")
         partial.replace(kept)
+    return out
+
+
+def _run_one_ahead(path: Path) -> bool:
+    """Run tshark on the first stored capture after path (in the order the tests walk
+    them) that is neither kept nor being run by the other worker. False: none left."""
+    if path not in STORED:
+        return False
+    for later in STORED[STORED.index(path) + 1:]:
+        if (not _kept(later, command(later, FIELDS)).exists()
+                and _fill(later, True, wait=False) is not None):
+            return True
+    return False
+
+
+def _all_fields(path: Path, out_of_order: bool) -> str:
+    out = _fill(path, out_of_order, wait=False)
+    while out is None:
+        # The other worker runs tshark on this capture: rather than wait idle, take a
+        # later one (both walk the stored captures in the same order, so it is needed
+        # soon), then look again; wait once nothing is left to take.
+        ahead = _run_one_ahead(path)
+        out = _fill(path, out_of_order, wait=not ahead)
     return out
 
 
@@ -71,16 +124,19 @@ def is_icmp(protocols: str) -> bool:
 _ADDRESSES = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst")
 
 
-def tcp_fields(path: Path, fields: Sequence[str], *, own: bool = False) -> str:
-    """What `tshark -n -r PATH -o tcp.desegment_tcp_streams:FALSE -T fields -e F...`
-    prints for `fields` (each one of FIELDS): a line per frame, tab-separated. own: each
+def tcp_fields(path: Path, fields: Sequence[str], *, own: bool = False,
+               out_of_order: bool = True) -> str:
+    """What tshark prints for `fields` (each one of FIELDS) with `command`'s options: a
+    line per frame, tab-separated. out_of_order: tshark's tcp.reassemble_out_of_order
+    (only NDMP's messages depend on it; a capture whose holes stay open decodes more
+    without it: test_ndmp_tshark). own: each
     frame as its TCP connection's own packet: an ICMP error quoting TCP (not a packet of
     the connection) prints empty fields, and a tunnelled packet's addresses are the
     inner ones (tshark lists the outer ones first)."""
     columns = [FIELDS.index(name) for name in fields]
     protocols = FIELDS.index("frame.protocols")
     lines = []
-    for line in _all_fields(path).splitlines():
+    for line in _all_fields(path, out_of_order).splitlines():
         values = line.split("\t")
         if own and is_icmp(values[protocols]):
             values = [""] * len(values)
