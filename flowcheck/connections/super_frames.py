@@ -108,6 +108,13 @@ class SuperFrames:
         m = copy.shape[0]
         found = np.zeros(m, bool)
         cand = np.flatnonzero((fields[:, _PAYLOAD] > 0) & (fields[:, _IP_ID] != 0) & ~copy)
+        horizon = SUPER_WINDOW + points.largest_offset
+        if not cand.size:  # nothing to pair or take as a segment: the look-back only ages
+            if m and self._back is not None:
+                back = self._back
+                self._back = _renumbered(back.at(np.flatnonzero(
+                    back.ts >= float(ts.max()) - horizon)))
+            return found
         back, held, held_side = self._held(flows)
         k = held.shape[0]
         side = np.concatenate((held_side, (2 * flows.flow + flows.from_lower)[cand]))
@@ -135,8 +142,7 @@ class SuperFrames:
         found[cand[segments - k]] = True
         paired[segments] = True
         paired[k:] |= originals[cand]
-        self._keep(back, held, every, flows, cand, paired, float(ts.max()) if m else None,
-                   SUPER_WINDOW + points.largest_offset)
+        self._keep(back, held, every, flows, cand, paired, float(ts.max()), horizon)
         return found
 
     def _held(self, flows: BatchFlows) -> tuple[LookBack, np.ndarray, np.ndarray]:
@@ -152,12 +158,12 @@ class SuperFrames:
         return back, held, 2 * flow[held] + back.from_lower[held]
 
     def _keep(self, back: LookBack, held: np.ndarray, every: LookBack, flows: BatchFlows,
-              cand: np.ndarray, paired: np.ndarray, last: float | None,
+              cand: np.ndarray, paired: np.ndarray, last: float,
               horizon: float) -> None:
         """The look-back after a batch: the old one's packets (the held ones as `every`
         has them now: paired ones dropped, open ones opened) and the batch's unpaired
         candidates (cand, every's rows from len(held)), those within `horizon` seconds
-        of `last` (the batch's latest time; None: no packet), each direction's latest
+        of `last` (the batch's latest time), each direction's latest
         LOOKBACK_DIRECTION, LOOKBACK_CAP in all."""
         k = held.shape[0]
         for name in ("segment", "segment_source", "segment_ttl"):
@@ -180,8 +186,7 @@ class SuperFrames:
                           *(np.concatenate((getattr(back, name)[old],
                                             getattr(every, name)[k + new]))
                             for name in _COLUMN_NAMES[2:]))
-        if last is not None:
-            joined = joined.at(np.flatnonzero(joined.ts >= last - horizon))
+        joined = joined.at(np.flatnonzero(joined.ts >= last - horizon))
         direction = 2 * joined.key_of + joined.from_lower
         order = np.argsort(direction, kind="stable")
         grouped = direction[order]
@@ -190,13 +195,19 @@ class SuperFrames:
         position = np.arange(grouped.shape[0])
         end_of = np.repeat(ends, ends - starts)
         latest = np.sort(order[end_of - position <= LOOKBACK_DIRECTION])[-LOOKBACK_CAP:]
-        kept = joined.at(latest)
-        used = distinct(kept.key_of)
-        renumber = np.full(len(keys), -1, np.int64)
-        renumber[used] = np.arange(used.shape[0])
-        kept.keys = [keys[n] for n in used.tolist()]
-        kept.key_of = renumber[kept.key_of]
-        self._back = kept if kept.ts.shape[0] else None
+        self._back = _renumbered(joined.at(latest))
+
+
+def _renumbered(back: LookBack) -> LookBack | None:
+    """back with only the keys its packets use (None: no packet left)."""
+    if not back.ts.shape[0]:
+        return None
+    used = distinct(back.key_of)
+    renumber = np.full(len(back.keys), -1, np.int64)
+    renumber[used] = np.arange(used.shape[0])
+    back.keys = [back.keys[n] for n in used.tolist()]
+    back.key_of = renumber[back.key_of]
+    return back
 
 
 def _empty() -> LookBack:
