@@ -13,16 +13,14 @@ import collections
 from pathlib import Path
 
 import pytest
-from tshark_tcp import tcp_fields
+from tshark_tcp import STORED, tcp_fields
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
 from flowcheck.sources import iter_batches
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = sorted(p for p in (ROOT / "captures").rglob("*")
-                  if p.is_file() and p.name.endswith((".pcap", ".pcapng", ".pcap.gz",
-                                                      ".pcapng.gz")))
+CAPTURES = STORED  # every stored capture, in the order tshark_tcp runs tshark ahead
 
 Side = tuple[str, int]
 
