@@ -40,7 +40,10 @@ is known to hold two capture points or copies (copies.py: CapturePoints.active,
 CaptureCopies.systematic), so a single point's capture pays nothing; the work per batch
 follows its packets and the look-back's bound, never the history. The limit: a merged
 file whose points' clocks lie further apart than its connection's latest
-LOOKBACK_DIRECTION unpaired packets reach keeps those super-frames unfound.
+LOOKBACK_DIRECTION unpaired packets reach keeps those super-frames unfound; and as the
+look-back ages by each batch's latest time, a capture whose clock steps forward past the
+window and back between a super-frame and its first segment (in different batches)
+keeps that pair unfound where one batch would find it.
 """
 
 from __future__ import annotations
