@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, one_of
+from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.sources.batch import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -74,22 +74,23 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     told = caplen >= _WIDTH
     named = np.zeros(k, np.uint64)  # what names the interface, + 1 (0: nothing)
     pair = np.zeros(k, np.uint64)  # the Ethernet MAC pair's hash
+    is_sll2, is_sll = linktype == LINKTYPE_LINUX_SLL2, linktype == LINKTYPE_LINUX_SLL
+    is_ethernet = linktype == LINKTYPE_ETHERNET
     with np.errstate(over="ignore"):
         # Big-endian integers of the bytes that name the leg, per link type.
         sll2 = (_number(words[:, 4:8]) << np.uint64(8)) | words[:, 10]
         ether = _number(words[:, 0:6]) ^ (_number(words[:, 6:12]) * HASH_MULTIPLIERS[2])
-        sll = (linktype == LINKTYPE_LINUX_SLL) & told
-        named = np.where((linktype == LINKTYPE_LINUX_SLL2) & told,
-                         sll2 * HASH_MULTIPLIERS[1] + np.uint64(1), named)
+        sll = is_sll & told
+        named = np.where(is_sll2 & told, sll2 * HASH_MULTIPLIERS[1] + np.uint64(1), named)
         named = np.where(sll, _number(words[:, 0:2]) * HASH_MULTIPLIERS[0] + np.uint64(1), named)
         # SLL v1's address is the previous hop's (or this host's) MAC, as a MAC pair is.
         pair = np.where(sll, _number(words[:, 6:14]) * HASH_MULTIPLIERS[2], pair)
-        pair = np.where((linktype == LINKTYPE_ETHERNET) & told, ether * HASH_MULTIPLIERS[1], pair)
+        pair = np.where(is_ethernet & told, ether * HASH_MULTIPLIERS[1], pair)
         if batch.interface is not None:
             interface = np.asarray(batch.interface)[rows].astype(np.uint64) + np.uint64(1)
             named = named * HASH_MULTIPLIERS[2] + interface
-        kind = np.where(linktype == LINKTYPE_LINUX_SLL2, words[:, 10], _number(words[:, 0:2]))
-        told_way = told & one_of(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL))
+        kind = np.where(is_sll2, words[:, 10], _number(words[:, 0:2]))
+        told_way = told & (is_sll2 | is_sll)
         ways = np.where(told_way, np.where(kind == _OUT, np.uint64(OUTGOING),
                                            np.uint64(INCOMING)), np.uint64(0))
         folded = _fold(named)
@@ -98,8 +99,7 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
                           np.maximum(folded & ~_WAYS, np.uint64(4)) | ways)
         legs = ((folded << _HALF) | _fold(pair)).view(np.int64)
     legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
-    unknown = ~told | ~one_of(linktype, (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
-                                          LINKTYPE_ETHERNET))
+    unknown = ~told | ~(is_sll2 | is_sll | is_ethernet)
     if batch.interface is None:
         legs[unknown] = UNKNOWN
     return legs
