@@ -388,3 +388,24 @@ def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path) -> None:
     assert result.differences == [] and result.tshark_gaps == []
     assert result.ours == result.theirs == result.matched > 20
     assert run_cli(["crosscheck", str(capture)]) == 0
+
+
+def test_tshark_not_installed_is_said_as_a_missing_tool(tmp_path: Path) -> None:
+    """Without tshark on PATH the file is not blamed (it was "tshark could not read it
+    (TShark not found. Try adding its location to the configuration file...)"): one line
+    naming the tool and how to install it, exit 3 as `live` without a sniffer."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    capture = CAPTURES / "lab" / "clean-3-resources.pcap"
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "crosscheck", str(capture)],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PATH": str(bin_dir)})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == ("flowcheck: error: crosscheck needs tshark (Wireshark's "
+                           "command-line reader; Debian and Ubuntu: apt-get install "
+                           "tshark), which is not installed or not on PATH\n")

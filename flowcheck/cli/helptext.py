@@ -37,7 +37,10 @@ EXIT_CODES = {
     "ndmp": f"0 success; {_COMMON}.",
     "analyze": f"0 pass, 1 fail (an error found), 5 inconclusive (the capture cannot show "
                f"whether a step worked); {_COMMON}.",
-    "crosscheck": f"0 the two decodes agree, 1 differences found; {_COMMON}.",
+    "crosscheck": "0 the two decodes agree, 1 differences found; 2 usage or configuration "
+                  "error, 3 input unreadable (missing, empty, unknown format, permission; "
+                  "tshark cannot read it or is not installed), 4 internal error (a bug), 130 "
+                  "interrupted.",
     "live": "0 pass, 1 fail (an error found), 5 inconclusive; stopped with Ctrl-C or "
             "SIGTERM, the verdict's code all the same; 2 usage or configuration error, 3 "
             "interface missing or --write file not writable, 4 internal error (a bug).",

@@ -99,9 +99,10 @@ def read_tshark_messages(path: str, *, cut: bool = False, out_of_order: bool = F
     cut: the file ends mid-record (flowcheck read it as truncated): tshark reads up to
     the cut too, then says so and exits with status 2, which pyshark raises as a crash
     (while reading, and again on close); its messages up to the cut stand. Raises
-    InputError when tshark fails otherwise."""
+    InputError when tshark fails otherwise, or is not installed."""
     try:
         import pyshark  # noqa: F401 - checked here, used by _read_once
+        from pyshark.tshark.tshark import TSharkNotFoundException
     except ImportError as exc:  # pragma: no cover - pyshark is a declared dependency
         raise InputError(f"crosscheck needs pyshark: {exc}") from None
     decode_as = tshark_decode_as(ports)
@@ -111,6 +112,11 @@ def read_tshark_messages(path: str, *, cut: bool = False, out_of_order: bool = F
         # process and reports exit status 255 ("Unknown child process", a race pyshark's
         # own source names): its output is cut short. Once more; a real crash repeats.
         out, failure = _read_once(path, cut, out_of_order, decode_as)
+    if isinstance(failure, TSharkNotFoundException):
+        # A tool missing, not a file tshark could not read: said as live says it.
+        raise InputError("crosscheck needs tshark (Wireshark's command-line reader; "
+                         "Debian and Ubuntu: apt-get install tshark), which is not "
+                         "installed or not on PATH") from None
     if failure is not None:
         said = str(failure).strip()
         reason = said.splitlines()[0].rstrip(". ") if said else type(failure).__name__
