@@ -37,6 +37,16 @@ def selected(expr: str) -> list[str]:
     ("dst port 5014 && src net 10.77.0.2/32", ["C2"]),
     ("not port 1 and (port 443 or host 10.77.0.2) and not dst port 10000", ["C2", "C3"]),
     ("HOST 10.77.0.2 AND PORT 6015", ["C2"]),
+    # tcpdump's protocol qualifiers, as its users type them.
+    ("tcp port 10000", ["C1"]),
+    ("tcp src port 6015", ["C2"]),
+    ("tcp", ["C1", "C2", "C3"]),
+    ("ip6 or tcp dst port 5014", ["C2", "C3"]),
+    ("ip and not (tcp)", []),
+    ("ip host 10.77.0.2", ["C1", "C2"]),
+    ("ip6 net fd00::/8 and port 443", ["C3"]),
+    ("ip port 443", []),
+    ("net 10.77.0.1", ["C1", "C2"]),
 ])
 def test_expressions_select_connections(expr: str, uids: list[str]) -> None:
     assert selected(expr) == uids
@@ -46,11 +56,23 @@ def test_expressions_select_connections(expr: str, uids: list[str]) -> None:
     "", "port", "port x", "port 70000", "host 10.0.0", "net 10.0.0.0/40", "portrange 10",
     "portrange 9-3", "(port 1", "port 1)", "port 1 port 2", "src", "bogus 1", "port 1 and",
     "not", "port 1 & port 2", "port ²", "portrange ¹-²", "port +5", "portrange 5001-",
+    "udp port 53", "tcp tcp port 1", "tcp and", "src tcp port 1", "net 10.77.0.1/24",
 ])
 def test_invalid_expressions_are_usage_errors(expr: str) -> None:
     with pytest.raises(UsageError) as error:
         compile_filter(expr)
     assert "\n" not in str(error.value) and "--filter" in str(error.value)
+
+
+@pytest.mark.parametrize(("expr", "said"), [
+    ("udp port 53", "'udp': flowcheck's connections are TCP, so it would select none"),
+    ("src net 10.77.0.1/24", "'10.77.0.1/24' has host bits set: give the network, "
+                             "10.77.0.0/24"),
+])
+def test_usage_errors_say_why(expr: str, said: str) -> None:
+    with pytest.raises(UsageError) as error:
+        compile_filter(expr)
+    assert str(error.value) == f"--filter {expr!r}: {said}"
 
 
 def test_connections_path_imports_no_heavy_library() -> None:

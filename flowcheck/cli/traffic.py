@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # not loaded to register the commands (their --help)
 Filter = Annotated[str | None, typer.Option(
     "--filter", metavar="EXPR",
     help="Select connections: host IP, net CIDR, port N, portrange A-B, with src/dst, "
-         "and/or/not, parentheses. Example: 'host 10.0.0.5 and not port 22'.")]
+         "tcp/ip/ip6, and/or/not, parentheses. Example: 'host 10.0.0.5 and not port "
+         "22'.")]
 GraphFile = Annotated[Path | None, typer.Option(
     "--graph", metavar="FILE", dir_okay=False,
     help="Write the connection graph: .graphml, .dot/.gv or .json (node-link).")]

@@ -5,10 +5,17 @@ Grammar (keywords as in tcpdump; `src` is the originator's side, `dst` the respo
     expr    := term (("or" | "||") term)*
     term    := factor (("and" | "&&") factor)*
     factor  := ("not" | "!") factor | "(" expr ")" | primitive
-    primitive := ["src" | "dst"] ("host" IP | "net" CIDR | "port" N | "portrange" A-B)
+    primitive := proto | [proto] ["src" | "dst"] kind
+    kind    := "host" IP | "net" CIDR | "port" N | "portrange" A-B
+    proto   := "tcp" | "ip" | "ip6"
 
 A bare address, network or number after `src`/`dst` in tcpdump's shorthand is not
-accepted: every primitive names its kind, so a typo cannot change the meaning.
+accepted: every primitive names its kind, so a typo cannot change the meaning. The
+protocol qualifiers are tcpdump's (`tcp port 10000`, as tcpdump users type it): every
+connection is TCP, so `tcp` selects them all; `ip` and `ip6` select those over IPv4 and
+IPv6. Another protocol (`udp`, `icmp`) is an error: it would select no connection. A
+network with host bits set (`net 10.77.0.1/24`) is an error naming its network, as
+tcpdump's and --backup-network's are.
 """
 
 from __future__ import annotations
@@ -23,6 +30,15 @@ from flowcheck.model import Connection
 Predicate = Callable[[Connection], bool]
 _TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||!|[^\s()!&|]+)")
 _KINDS = ("host", "net", "port", "portrange")
+# tcpdump's protocol qualifiers a connection can match: by its IP version, or any.
+_PROTOCOLS: dict[str, Predicate] = {
+    "tcp": lambda c: True,
+    "ip": lambda c: ":" not in c.orig_h,
+    "ip6": lambda c: ":" in c.orig_h,
+}
+# Other tcpdump protocols: no connection is one of them.
+_NOT_TCP = ("udp", "icmp", "icmp6", "sctp", "arp", "rarp", "igmp", "ether")
+_ENDS = (None, ")", "and", "&&", "or", "||")
 
 
 def _tokens(expr: str) -> list[str]:
@@ -95,6 +111,14 @@ class _Parser:
         return self.primitive()
 
     def primitive(self) -> Predicate:
+        protocol = _PROTOCOLS.get(self.peek() or "")
+        if self.peek() in _NOT_TCP:
+            raise self.fail(f"{self.peek()!r}: flowcheck's connections are TCP, so it "
+                            "would select none")
+        if protocol is not None:
+            self.take()
+            if self.peek() in _ENDS:  # `tcp`, `ip6` alone
+                return protocol
         side = None
         if self.peek() in ("src", "dst"):
             side = self.take().lower()
@@ -102,12 +126,19 @@ class _Parser:
         if kind not in _KINDS:
             raise self.fail(f"expected one of {', '.join(_KINDS)}, got {kind!r}")
         value = self.take()
-        test = _value_test(kind, value, self.fail)
-        if side == "src":
-            return lambda c: test(c.orig_h, c.orig_p)
-        if side == "dst":
-            return lambda c: test(c.resp_h, c.resp_p)
-        return lambda c: test(c.orig_h, c.orig_p) or test(c.resp_h, c.resp_p)
+        chosen = _on_side(side, _value_test(kind, value, self.fail))
+        if protocol is None:
+            return chosen
+        return lambda c: protocol(c) and chosen(c)
+
+
+def _on_side(side: str | None, test: Callable[[str, int], bool]) -> Predicate:
+    """`test` on the originator's end (src), the responder's (dst), or either."""
+    if side == "src":
+        return lambda c: test(c.orig_h, c.orig_p)
+    if side == "dst":
+        return lambda c: test(c.resp_h, c.resp_p)
+    return lambda c: test(c.orig_h, c.orig_p) or test(c.resp_h, c.resp_p)
 
 
 def _port(text: str, fail: Callable[[str], UsageError]) -> int:
@@ -129,6 +160,8 @@ def _value_test(kind: str, value: str,
             network = ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise fail(f"{value!r} is not a network (CIDR)") from None
+        if ipaddress.ip_interface(value).ip != network.network_address:
+            raise fail(f"{value!r} has host bits set: give the network, {network}")
         return lambda host, _port: ipaddress.ip_address(host) in network
     if kind == "port":
         number = _port(value, fail)
