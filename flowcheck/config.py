@@ -52,6 +52,10 @@ class Config:
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
+    def default_ranges(self) -> list[str]:
+        """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
+        return [which for which in ("media", "agent") if f"{which}_range" not in self.explicit]
+
     def in_media_range(self, port: int) -> bool:
         return any(lo <= port <= hi for lo, hi in self.media_range)
 

@@ -36,6 +36,26 @@ def test_firewall_json_has_every_target_by_default(capsys: pytest.CaptureFixture
                for line in document["rules"]["iptables"]["remote agent"])
 
 
+@pytest.mark.parametrize(("ranges", "unset"), [
+    ([], "--media-range and --agent-range"),
+    (["--agent-range", "6001-6100"], "--media-range"),
+    (["--media-range", "5001-5100", "--agent-range", "6001-6100"], None)])
+def test_firewall_warns_when_it_opens_the_default_range(
+        ranges: list[str], unset: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rules for flowcheck's default 1025-65535 open nearly every TCP port: `firewall`
+    says so on standard error (one line; the rules on standard output unchanged, so a
+    script that runs them still can), naming the flags not set."""
+    for output in ("table", "json"):
+        assert run(["firewall", "--target", "nft", "--format", output, *ranges]) == 0
+        err = capsys.readouterr().err
+        if unset is None:
+            assert err == ""
+            continue
+        assert err.startswith(f"flowcheck: warning: {unset} not set: these rules open "
+                              "flowcheck's default 1025-65535, nearly every TCP port; ")
+        assert err.count("\n") == 1 and err.endswith("NDMP servers\n"), err
+
+
 def test_plan_fits_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["plan", "--resources", "5", "--media-range", "5001-5014",
                 "--agent-range", "6001-6012", "--format", "json"]) == 0

@@ -32,6 +32,9 @@ def firewall(config: "Config", output: Format = OutputFormat.table,
 
     chosen = [str(t) for t in target] if target else list(TARGETS)
     rules = {name: rules_for(name, config) for name in chosen}
+    warning = default_range_warning(config)
+    if warning:
+        print(f"flowcheck: warning: {warning}", file=sys.stderr)
     # A firewall or router between the hosts: its forward chain (trial 17, D3).
     forward = {name: forward_rules(name, config) for name in chosen
                if name in FORWARD_TARGETS}
@@ -46,6 +49,21 @@ def firewall(config: "Config", output: Format = OutputFormat.table,
 
         render_firewall(rules, config, make_console(), forward)
     return ExitStatus.OK
+
+
+def default_range_warning(config: "Config") -> str:
+    """What `firewall` says on standard error when a range is flowcheck's default
+    (1025-65535: the rules then open nearly every TCP port); "" when both are set."""
+    from flowcheck.config import format_ranges
+
+    unset = config.default_ranges()
+    if not unset:
+        return ""
+    flags = " and ".join(f"--{which}-range" for which in unset)
+    ranges = format_ranges(getattr(config, f"{unset[0]}_range"))
+    return (f"{flags} not set: these rules open flowcheck's default {ranges}, nearly "
+            "every TCP port; set the ranges configured in Backup Exec (media server and "
+            "remote agent TCP dynamic port ranges) or on the DMA and NDMP servers")
 
 
 def plan(config: "Config", output: Format = OutputFormat.table) -> int:

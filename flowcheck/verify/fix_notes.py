@@ -42,16 +42,11 @@ def note_fixes(ctx: Context) -> None:
         finding.fix = with_lead(lead, f"{first}{fix[1:] if first else fix}{pointer}")
 
 
-def default_ranges(config: Config) -> list[str]:
-    """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
-    return [which for which in ("media", "agent") if f"{which}_range" not in config.explicit]
-
-
 def default_ranges_first(ctx: Context, fix: str) -> str:
     """The first fix when a fix names a range the user did not set: set the ranges
     configured in Backup Exec (or the DMA) and re-run, then "until then" and the fix's
     first letter, lowercase (the caller adds the rest); "" otherwise."""
-    unset = default_ranges(ctx.config)
+    unset = ctx.config.default_ranges()
     if not unset or (DEFAULT_RANGE_WORDS not in fix and _DEFAULT_RANGE_MARK not in fix):
         return ""
     flags = " and ".join(f"--{which}-range" for which in unset)
@@ -91,14 +86,15 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
                    if host not in agents and host in finding.fix]
     args += [f"--media-server {host}" for host in media]
     args += [f"--remote-agent {host}" for host in agents]
+    defaulted = config.default_ranges()
     for which in ("media", "agent"):
         ranges = format_ranges(getattr(config, f"{which}_range"))
-        args.append(f"--{which}-range {ranges if which not in default_ranges(config) else 'LO-HI'}")
+        args.append(f"--{which}-range {ranges if which not in defaulted else 'LO-HI'}")
     if config.ndmp_port != Config().ndmp_port:
         args.append(f"--ndmp-port {config.ndmp_port}")
     if config.profile != Config().profile:
         args.append(f"--profile {config.profile}")
     unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
-             else "; LO-HI: the range set on the DMA") if default_ranges(config) else ""
+             else "; LO-HI: the range set on the DMA") if defaulted else ""
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}.")
