@@ -60,7 +60,7 @@ class OpenTransfer:
     data: bool = True
 
     def words(self, halts: bool = True, whose: str = "") -> str:
-        """"data was flowing at the capture's end (234,080 B over 247 ms from
+        """"data was flowing at the capture's end (234080 B over 247 ms from
         10.77.1.2:6045 to 10.77.0.1:5044, its last data packet frame 299, 0 ms before
         the end), with no ... and no RST: whether the transfer completed, or failed after the
         capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
@@ -75,7 +75,7 @@ class OpenTransfer:
               else f"from {orig} to {resp}")
         if len(self.conns) > 1:
             on = f"on {len(self.conns)} data connections, the first {on}"
-        moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
+        moved = (f"{self.bytes} B over {span_words(self.seconds)}"
                  + (f" {on}" if self.flowing else "")
                  + (f", its last data packet frame {self.last_frame}, " if self.data else
                     f", its last packet frame {self.last_frame} (the receiver's: the capture "
