@@ -1,9 +1,11 @@
 """Each side's last data packet (Connection.orig_last_data / resp_last_data: frame and
-time of its last segment with payload, not a capture copy) on every path of the tracker
+time of its last segment with payload, not a capture copy), and its first
+(orig_first_data / resp_first_data), on every path of the tracker
 (the reference `fast=False`, the bulk path, the short-connection pass, parked between
 batches), against tshark on a generated capture whose receiver ACKs after the sender's
-last data, and on trial 31's capture cut mid-transfer (its last packet the media
-server's ACK, or the agent's data)."""
+last data, on trial 31's capture cut mid-transfer (its last packet the media server's
+ACK, or the agent's data), and on the ndmjob lab's three backups (2 MB each: the bulk
+path)."""
 
 from __future__ import annotations
 
@@ -21,29 +23,37 @@ ROOT = Path(__file__).resolve().parent.parent
 M, A = "10.77.0.1", "10.77.1.2"
 
 
-def tshark_last_data(path: Path) -> dict[tuple[str, int], int]:
-    """By (source address, port): the frame of its last TCP segment with payload, as
-    tshark reads the capture."""
+def tshark_last_data(path: Path, first: bool = False) -> dict[tuple[str, int, int], int]:
+    """By (source address, port, destination port: one side of one connection where
+    two connections share an endpoint): the frame of its last TCP segment with payload (its
+    first with `first`), as tshark reads the capture."""
     out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.len > 0", "-T", "fields",
                           "-e", "frame.number", "-e", "ip.src",
-                          "-e", "tcp.srcport"], capture_output=True, text=True,
+                          "-e", "tcp.srcport", "-e", "tcp.dstport"], capture_output=True, text=True,
                          check=True).stdout
-    last: dict[tuple[str, int], int] = {}
+    last: dict[tuple[str, int, int], int] = {}
     for line in out.splitlines():
-        frame, src, port = line.split("\t")
-        last[(src, int(port))] = int(frame)
+        frame, src, port, to = line.split("\t")
+        if not first or (src, int(port), int(to)) not in last:
+            last[(src, int(port), int(to))] = int(frame)
     return last
 
 
-def frames(found: dict[tuple[str, int], tuple[int, float] | None]) -> dict[tuple[str, int], int]:
+def frames(found: dict[tuple[str, int, int], tuple[int, float] | None]
+           ) -> dict[tuple[str, int, int], int]:
     """The frames of `sides`' answer, its sides without data left out."""
     return {k: v[0] for k, v in found.items() if v is not None}
 
 
-def sides(conns: list[Connection]) -> dict[tuple[str, int], tuple[int, float] | None]:
-    """By (address, port): each side's last data packet as the tracker kept it."""
-    return {**{(c.orig_h, c.orig_p): c.orig_last_data for c in conns},
-            **{(c.resp_h, c.resp_p): c.resp_last_data for c in conns}}
+def sides(conns: list[Connection], first: bool = False
+          ) -> dict[tuple[str, int, int], tuple[int, float] | None]:
+    """By (address, port, peer's port): each side's last data packet (its first with `first`) as the
+    tracker kept it."""
+    if first:
+        return {**{(c.orig_h, c.orig_p, c.resp_p): c.orig_first_data for c in conns},
+                **{(c.resp_h, c.resp_p, c.orig_p): c.resp_first_data for c in conns}}
+    return {**{(c.orig_h, c.orig_p, c.resp_p): c.orig_last_data for c in conns},
+            **{(c.resp_h, c.resp_p, c.orig_p): c.resp_last_data for c in conns}}
 
 
 def acked_after_data(path: Path) -> Path:
@@ -79,18 +89,27 @@ def test_the_last_data_packet_on_every_path(tmp_path: Path,
     for chunk in (1, 3, 7, 20, 100_000):
         conns, _ = run(path, chunk, fast=True)
         assert sides(conns) == sides(reference), chunk
+        assert sides(conns, first=True) == sides(reference, first=True), chunk
     assert frames(sides(reference)) == expected
+    assert frames(sides(reference, first=True)) == tshark_last_data(path, first=True)
 
 
-@pytest.mark.parametrize("name", ["art-data-reset-cut", "art-good-cut"])
+@pytest.mark.parametrize("name", ["trial31-cut/art-data-reset-cut.pcap.gz",
+                                  "trial31-cut/art-good-cut.pcap.gz",
+                                  "ndmjob/v4-three-resources.pcap"])
 def test_the_last_data_packet_of_a_stored_capture(
         name: str, tmp_path: Path, short_everywhere: None) -> None:  # noqa: F811
-    stored = ROOT / "captures" / "trial31-cut" / f"{name}.pcap.gz"
-    path = tmp_path / f"{name}.pcap"  # pcapng stored: pcap for read_batches
-    subprocess.run(["editcap", "-F", "pcap", str(stored), str(path)], check=True,
-                   capture_output=True)
+    stored = ROOT / "captures" / name
+    path = stored
+    if name.endswith(".gz"):
+        path = tmp_path / "capture.pcap"  # pcapng stored: pcap for read_batches
+        subprocess.run(["editcap", "-F", "pcap", str(stored), str(path)], check=True,
+                       capture_output=True)
     expected = tshark_last_data(path)
     reference, _ = run(path, 100_000, fast=False)
     assert frames(sides(reference)) == expected
+    assert frames(sides(reference, first=True)) == tshark_last_data(path, first=True)
     for chunk in (5, 64, 100_000):
-        assert sides(run(path, chunk, fast=True)[0]) == sides(reference), chunk
+        conns = run(path, chunk, fast=True)[0]
+        assert sides(conns) == sides(reference), chunk
+        assert sides(conns, first=True) == sides(reference, first=True), chunk

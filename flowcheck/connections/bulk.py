@@ -30,7 +30,13 @@ import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
-from flowcheck.connections.bulk_sides import SideColumns, first_letter, last_data_of, resends
+from flowcheck.connections.bulk_sides import (
+    SideColumns,
+    first_data_of,
+    first_letter,
+    last_data_of,
+    resends,
+)
 from flowcheck.connections.conn import ACK, LETTER_RANK, ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering import endpoint_columns, set_endpoints
@@ -185,14 +191,19 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
     last_data = last_data_of(frames, ts, data_rows, starts)
+    first_data = first_data_of(frames, ts, data_rows, starts)
     for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
         if last_data[s] is not None:
             if k & 1:
                 record.resp_last_data = last_data[s]
+                if record.resp_first_data is None:  # an earlier batch's stays the first
+                    record.resp_first_data = first_data[s]
             else:
                 record.orig_last_data = last_data[s]
+                if record.orig_first_data is None:
+                    record.orig_first_data = first_data[s]
         if k & 1:
             record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]

@@ -248,8 +248,12 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     if plen:
         if is_orig:
             record.orig_last_data = (frame, ts)
+            if record.orig_first_data is None:
+                record.orig_first_data = (frame, ts)
         else:
             record.resp_last_data = (frame, ts)
+            if record.resp_first_data is None:
+                record.resp_first_data = (frame, ts)
     side, peer = (c.orig, c.resp) if is_orig else (c.resp, c.orig)
     letters: list[str] = []
     syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK

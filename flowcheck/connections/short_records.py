@@ -99,19 +99,24 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
                     first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
         histories=histories(short.new_letters.take(flows, axis=1)),
         last_data=(_last_data(frames, times, plen, sent & is_orig),
-                   _last_data(frames, times, plen, sent & is_resp)))
+                   _last_data(frames, times, plen, sent & is_resp)),
+        first_data=(_last_data(frames, times, plen, sent & is_orig, first=True),
+                    _last_data(frames, times, plen, sent & is_resp, first=True)))
 
 
 def _last_data(frames: np.ndarray, times: np.ndarray, plen: np.ndarray,
-               side: np.ndarray) -> list[tuple[int, int, float]]:
+               side: np.ndarray, first: bool = False) -> list[tuple[int, int, float]]:
     """[(flow's index, frame, time)] of the last data packet of a side ([step, flow]
     arrays; side: the side's packets, not capture copies) of each flow that has one
-    (Connection.orig_last_data)."""
+    (Connection.orig_last_data); its first one with `first` (orig_first_data)."""
     data = side & (plen > 0)
     flows = data.any(axis=0).nonzero()[0]
     if not flows.size:
         return []
-    step = data.shape[0] - 1 - data[::-1, flows].argmax(axis=0)
+    if first:
+        step = data[:, flows].argmax(axis=0)
+    else:
+        step = data.shape[0] - 1 - data[::-1, flows].argmax(axis=0)
     return list(zip(flows.tolist(), frames[step, flows].tolist(), times[step, flows].tolist(),
                     strict=True))
 
@@ -314,8 +319,9 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
             fresh: bool) -> None:
     """The fields new_records and update_records both add last: FINs unseen and gap
     times (short_accounting; fresh: the records are new), copy bytes, each side's first
-    RST, the handshake's ACK; and for continuing records (new ones have them from
-    new_records) segment sizes, FINs acknowledged and each side's last data."""
+    RST, the handshake's ACK, each side's first data (unless an earlier batch gave it);
+    and for continuing records (new ones have them from new_records) segment sizes, FINs
+    acknowledged and each side's last data."""
     if not fresh:
         seg_max(short, flows, records, fresh=False)
         fins_acked(short, flows, records, fresh=False)
@@ -324,6 +330,11 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     _add_copy_bytes(records, col.copy_bytes)
     _add_first_rsts(records, col.first_rsts)
     _add_ack_frames(short, flows, records, col, fresh)
+    for found, name in zip(col.first_data, ("orig_first_data", "resp_first_data"),
+                           strict=True):
+        for i, frame, ts in found:
+            if getattr(records[i], name) is None:  # an earlier batch's stays the first
+                setattr(records[i], name, (frame, ts))
     if fresh:
         return
     for i, frame, ts in col.last_data[0]:
@@ -393,3 +404,4 @@ class _Columns:
     rst_ts: list[float | None]
     histories: list[str]
     last_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # per side
+    first_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # the same

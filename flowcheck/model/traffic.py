@@ -134,6 +134,15 @@ class Connection:
     # close left unanswered (flowcheck.verify.stalled, trial 31). Not in the JSON.
     orig_fin_acked: bool = False
     resp_fin_acked: bool = False
+    # Each side's first data packet (TCP payload, not a capture copy) as (frame, time in
+    # seconds, capture clock), kept by every path of the tracker as orig_last_data; None:
+    # the capture holds no data packet of the side. Where a transfer's data started, not
+    # its handshake: a data connection opens at the announcement and carries nothing
+    # until DATA_START_* (the ladder's data arrow runs from it to the last data packet).
+    # Not in the JSON, nor compared (as orig_last_data); after the fields short_records
+    # passes in order.
+    orig_first_data: tuple[int, float] | None = field(default=None, compare=False)
+    resp_first_data: tuple[int, float] | None = field(default=None, compare=False)
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None

@@ -70,9 +70,16 @@ class Arrow:
     repeats: int = 1  # the same packet sent again (retransmitted SYN / SYN-ACK)
     reply: bool = False  # an answer (SYN-ACK, NDMP reply, ICMP): drawn dashed
     findings: list[FindingMark] = field(default_factory=list)
+    # The frame the arrow is drawn at when that is not its first evidence frame (a data
+    # arrow moved down to its DATA_START_*, a frame of the control connection): placing
+    # only, never cited as the arrow's (`frames` stay its own connection's).
+    place: int | None = None
 
     @property
     def frame(self) -> int:
+        """Where the arrow goes in its ladder: `place`, else its first evidence frame."""
+        if self.place is not None:
+            return self.place
         return self.frames[0] if self.frames else 0
 
     @property

@@ -4,8 +4,9 @@ Built from an Analysis: connection openings (SYN, SYN-ACK, RST, ICMP unreachable
 retransmitted SYNs and SYN-ACKs as repeats), the NDMP messages that matter on the control
 connection (CONNECT_OPEN, CONNECT_CLIENT_AUTH, announcing messages with the announced
 ip:port, DATA_START_*, NOTIFY_DATA_HALTED / NOTIFY_MOVER_HALTED with their reason, error
-replies), and each data connection's bytes and duration; each arrow gets its profile
-step and that step's status, and the findings about it.
+replies), and each data connection's bytes and how long its data flowed (its sender's
+first data packet to its last); each arrow gets its profile step and that step's status,
+and the findings about it.
 
 Apart from the model (report/ladder.py), which the drawings read without knowing how it
 was made. Pure. Secrets never reach a label: only whitelisted NDMP body fields are read
@@ -256,13 +257,13 @@ def _connection_arrows(conn: Connection, session: Session,
         last = steps[-1] if steps else None
         sender_is_orig = conn.orig_bytes >= conn.resp_bytes
         moved = conn.orig_bytes if sender_is_orig else conn.resp_bytes
-        label = f"data {human_bytes(moved)} in {human_seconds(conn.duration)}"
+        frames, ts, seconds = _data_span(conn, sender_is_orig)
+        label = f"data {human_bytes(moved)} in {human_seconds(seconds)}"
         if conn.retransmits:
             label += f", {conn.retransmits} retransmitted"
         src, dst = (orig, resp) if sender_is_orig else (resp, orig)
-        start = (conn.synack_frames or [conn.first_frame])[0]
-        arrows.append(Arrow(src, dst, "data", label, conn.uid, [start, conn.last_frame],
-                            conn.ts, 3, last.step if last else None, _status(last, conn)))
+        arrows.append(Arrow(src, dst, "data", label, conn.uid, frames, ts, 3,
+                            last.step if last else None, _status(last, conn)))
     if conn.rst_frames:
         src, dst = (resp, orig) if conn.resp_rst else (orig, resp)
         outcome = connection_outcome(conn)
@@ -291,6 +292,23 @@ def _connection_arrows(conn: Connection, session: Session,
     return arrows
 
 
+def _data_span(conn: Connection, sender_is_orig: bool) -> tuple[list[int], float, float]:
+    """A data arrow's evidence frames, time and duration in seconds: the data sender's
+    first and last data packets (Connection.orig_first_data, orig_last_data), the time
+    of the first and the seconds between them: how long the data flowed, not the
+    connection's life (it opens at the announcement, before DATA_START_*, and ends with
+    the FIN exchange). Without the sender's data packets (its bytes only capture copies)
+    the connection's own: its SYN-ACK (else first packet) and last packet, its `ts` and
+    `duration`."""
+    first = conn.orig_first_data if sender_is_orig else conn.resp_first_data
+    last = conn.orig_last_data if sender_is_orig else conn.resp_last_data
+    if first is None or last is None:
+        start = (conn.synack_frames or [conn.first_frame])[0]
+        return [start, conn.last_frame], conn.ts, conn.duration
+    frames = [first[0], last[0]] if last[0] != first[0] else [first[0]]
+    return frames, first[1], max(0.0, last[1] - first[1])
+
+
 def _unseen_opening(conn: Connection) -> str:
     """Why a connection has no SYN arrow: its SYN-ACK is in the capture, so it opened
     inside it and only the SYN is missing (the direction a one-direction capture lacks:
@@ -302,8 +320,11 @@ def _unseen_opening(conn: Connection) -> str:
 
 
 def _after_data_start(arrows: list[Arrow]) -> None:
-    """Data flows after DATA_START_*: a data arrow opened before its start request moves
-    down to it (a data arrow keeps its own frames as evidence after the first)."""
+    """Data flows after DATA_START_*: a data arrow whose frames begin before its start
+    request (data sent before it, or no data packet of the sender to begin at: the
+    connection's opening) is drawn at it: placed there (`place`, its time), its evidence
+    frames left as they are, all its own connection's (a start request is on the control
+    connection: citing it as the data connection's frame misread as one of its packets)."""
     starts = sorted((a.frame, a.ts) for a in arrows
                     if a.kind == "ndmp" and a.label.startswith("DATA_START"))
     for arrow in arrows:
@@ -311,7 +332,7 @@ def _after_data_start(arrows: list[Arrow]) -> None:
             continue
         later = [(f, ts) for f, ts in starts if arrow.frames[0] < f < arrow.frames[-1]]
         if later:
-            arrow.frames[0], arrow.ts = later[0][0], later[0][1]
+            arrow.place, arrow.ts = later[0][0], later[0][1]
             arrow.order = 6
 
 
