@@ -251,10 +251,17 @@ def test_acks_beyond_the_data_seen(tmp_path: Path) -> None:
     # data sent before the capture, not lost by it.
     c = one(tmp_path, [pkt(False, ACK, 901, 5000), data(5000), pkt(False, ACK, 901, 5100)])
     assert (c.missed_bytes, c.gaps) == (0, 0)
-    # A gap later filled (reordering, a retransmission the capture saw) is not missed.
+    # A gap later filled (reordering, a retransmission the capture saw) is not missed,
+    # nor a gap in the capture: no G (as Zeek's history has no content gap then).
     c = one(tmp_path, [*handshake(), data(101), data(301), data(201),
                        pkt(False, ACK, 901, 401)])
-    assert (c.missed_bytes, c.gaps) == (0, 0) and "G" in c.history
+    assert (c.missed_bytes, c.gaps, c.history) == (0, 0, "ShADa")
+    # One side's gap filled, the other's not: the letter of the side with a gap stays.
+    c = one(tmp_path, [*handshake(), data(101), data(301), data(201),
+                       pkt(False, PSH | ACK, 901, 401, data=100),
+                       pkt(False, PSH | ACK, 1101, 401, data=100)])
+    assert (c.missed_bytes, c.gaps) == (100, 1) and "G" not in c.history
+    assert "g" in c.history
 
 
 def test_data_on_a_syn_is_no_gap(tmp_path: Path) -> None:

@@ -322,11 +322,12 @@ LONGEST_FEW = short_flows.SHORT_STEP_FLOWS * MAX_PACKETS
 
 def unusual_packets(connections: list[Connection]) -> int:
     """Packets of the connections the short path hands back or cannot take: a sequence
-    gap (the hole bookkeeping is per packet) or more packets than MAX_PACKETS in a
-    batch. Connections open across a batch boundary are not unusual: the path takes
-    them up again from their parked state."""
+    gap, filled later or not (the hole bookkeeping is per packet; gap_frames: where
+    gaps opened, `G` in the history only for those never filled) or more packets than
+    MAX_PACKETS in a batch. Connections open across a batch boundary are not unusual:
+    the path takes them up again from their parked state."""
     return sum(c.orig_pkts + c.resp_pkts for c in connections
-               if "G" in c.history.upper() or c.orig_pkts + c.resp_pkts > MAX_PACKETS)
+               if c.gap_frames or c.orig_pkts + c.resp_pkts > MAX_PACKETS)
 
 
 @pytest.mark.parametrize(("loss", "chunk"), [(0.02, 100_000), (0.05, 100_000), (0.02, 3_000)])

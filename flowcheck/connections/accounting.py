@@ -102,6 +102,10 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
             if len(record.gap_frames) < EVIDENCE_CAP:
                 record.gap_frames.append(side.acked_frame)
                 record.gap_times.append(side.acked_ts)
+        elif gapped and not side.holes:
+            # Every gap of this side filled later: no gap in the capture (Zeek's history
+            # has no content gap then either), so no G/g, as `gaps` counts none.
+            record.history = record.history.replace("G" if name == "orig" else "g", "")
 
 
 def joined_mid_stream(c: ConnState) -> bool:
