@@ -46,7 +46,8 @@ REPORTS = [
     (["ndmp", V4_BACKUP], 0),
     (["plan", "--resources", "2"], 0),
     (["plan", "--resources", "2", "--media-range", "5001-5002"], 1),
-    (["firewall"], 0),
+    # The ranges set: without them `firewall` warns on stderr (nearly every port open).
+    (["firewall", "--media-range", "5001-5100", "--agent-range", "6001-6100"], 0),
 ]
 
 
