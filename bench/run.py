@@ -9,9 +9,10 @@ see each builder), then every tool runs on it as a whole process (start-up and i
 included) and the script prints, per capture: packets read, wall time, packets/s, peak
 RSS and flowcheck's packets/s as a multiple of each peer's, then one summary line per
 capture. Slower tools read a slice (the first K packets) so they finish: slices make
-packets/s comparable, not wall times. flowcheck runs --repeat times and its median run is
-reported (the machine may be shared; the load average is printed). Targets are
-reported, never asserted.
+packets/s comparable, not wall times. flowcheck's three commands run --repeat times, in
+turn (engine, connections, analyze, then again), and each one's median run is reported
+(the machine may be shared; the load average is printed). Targets are reported, never
+asserted.
 
 To add a capture, add a row to CAPTURES: a name, a builder `build(target: Path) -> str`
 (writes the pcap, returns a note such as the sniffer's statistics) and what it is.
@@ -214,10 +215,24 @@ def measure(tool: str, argv: list[str], packets: int, timeout: float,
                   usage.ru_utime + usage.ru_stime)
 
 
-def measure_median(tool: str, argv: list[str], packets: int, timeout: float, repeat: int,
-                   ok_codes: tuple[int, ...] = (0,)) -> Result:
-    """The median run of `repeat` (by wall time; a failed run counts as the slowest)."""
-    runs = [measure(tool, argv, packets, timeout, ok_codes) for _ in range(max(1, repeat))]
+Job = tuple[str, list[str], tuple[int, ...]]  # (tool, argv, exit codes that are results)
+
+
+def measure_interleaved(jobs: list[Job], packets: int, timeout: float,
+                        repeat: int) -> list[Result]:
+    """Each job's median run of `repeat`, the jobs run in turn, round after round: a
+    change in the machine's load falls on all of them alike, so their ratios (`analyze`
+    against `connections`) compare runs of the same minutes. Run one job after another,
+    three runs each, a sub-second capture's ratio moved by tenths (bench/README.md)."""
+    runs: list[list[Result]] = [[] for _ in jobs]
+    for _ in range(max(1, repeat)):
+        for job_runs, (tool, argv, ok_codes) in zip(runs, jobs, strict=True):
+            job_runs.append(measure(tool, argv, packets, timeout, ok_codes))
+    return [_median(job_runs) for job_runs in runs]
+
+
+def _median(runs: list[Result]) -> Result:
+    """The median run (by wall time; a failed run counts as the slowest)."""
     runs.sort(key=lambda run: float("inf") if run.wall is None else run.wall)
     median = runs[(len(runs) - 1) // 2]
     if len(runs) > 1:
@@ -247,16 +262,16 @@ def bench_capture(capture: Capture, args: argparse.Namespace) -> list[Result]:
     print(f"\n== {capture.name}: {capture.about}\n   {total} packets, "
           f"{path.stat().st_size / 1e6:.0f} MB, load average {_load()}", flush=True)
     python, file = sys.executable, str(path)
-    runs = [measure_median("flowcheck engine (python -m flowcheck.connections)",
-                           [python, "-m", "flowcheck.connections", file], total,
-                           args.timeout, args.repeat)]
+    jobs: list[Job] = [("flowcheck engine (python -m flowcheck.connections)",
+                        [python, "-m", "flowcheck.connections", file], (0,))]
     cli = shutil.which("flowcheck")
     if cli:
-        runs.append(measure_median("flowcheck connections --format json", [
-            cli, "connections", file, "--format", "json"], total, args.timeout, args.repeat))
-        runs.append(measure_median("flowcheck analyze --format json", [
-            cli, "analyze", file, "--format", "json"], total, args.timeout, args.repeat,
-            ok_codes=(0, 1)))  # 1: the verdict is fail, which is a result
+        jobs += [("flowcheck connections --format json",
+                  [cli, "connections", file, "--format", "json"], (0,)),
+                 ("flowcheck analyze --format json",
+                  [cli, "analyze", file, "--format", "json"],
+                  (0, 1))]  # 1: the verdict is fail, which is a result
+    runs = measure_interleaved(jobs, total, args.timeout, args.repeat)
     runs.append(measure("tcptrace -n", ["tcptrace", "-n", file], total, args.timeout))
     part, count = sliced(pcap, args.tshark_slice)
     runs.append(measure(f"tshark -z conv,tcp, desegment off (first {count})",
