@@ -2,14 +2,13 @@
 (httpie's raw_main/program).
 
 Every failure leaves as one line on standard error and an exit code from ExitStatus;
-a traceback is shown only with FLOWCHECK_DEBUG=1. The process's entry point, which
+a traceback is shown only with --debug (or FLOWCHECK_DEBUG=1). The process's entry point, which
 loads this module, is flowcheck.cli.main (interruptions while this loads).
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from typing import Annotated
 
@@ -20,7 +19,15 @@ try:  # typer >= 0.2x carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
-from flowcheck.cli.direct import direct_call, report_error, run_direct, term_as_interrupt
+from flowcheck.cli.direct import (
+    debug_wanted,
+    direct_call,
+    internal_error_line,
+    report_error,
+    run_direct,
+    take_debug,
+    term_as_interrupt,
+)
 from flowcheck.cli.helptext import APP_EPILOG
 from flowcheck.errors import ExitStatus, FlowcheckError
 from flowcheck.exiting import release_kept
@@ -51,7 +58,13 @@ def _print_version(asked: bool) -> None:
 @app.callback()
 def _options(version: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_print_version,
-        help="Print flowcheck's version and exit.")] = False) -> None:
+        help="Print flowcheck's version and exit.")] = False,
+        debug: Annotated[bool, typer.Option(
+            "--debug", help="Show the traceback of an internal error (exit code 4: a bug "
+                            "in flowcheck); also after the command, or FLOWCHECK_DEBUG=1."
+        )] = False) -> None:
+    # --debug is taken out of the command line before parsing (cli.direct.take_debug),
+    # so that it goes anywhere; declared here for --help.
     # No docstring: the app's help stays the one given to typer.Typer above.
     pass
 
@@ -86,7 +99,8 @@ def run(argv: list[str] | None = None, *, ending: bool = False) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    call = direct_call(sys.argv[1:] if argv is None else argv)
+    argv = take_debug(sys.argv[1:] if argv is None else argv)
+    call = direct_call(argv)
     if call is not None:  # the common command lines: no typer parsing (cli.direct)
         return run_direct(call)
     _register_commands()
@@ -120,13 +134,13 @@ def _run(argv: list[str] | None) -> int:
         # typer's answer to EPIPE (its only exit when not standalone): help written to a
         # reader that left (`flowcheck --help | head`) was shown as far as it was read,
         # as a report keeps its verdict's code (cli/output.py). Anything else keeps 1.
-        if exc.code == 1 and _help_asked(sys.argv[1:] if argv is None else argv):
+        if exc.code == 1 and _help_asked(argv):
             return int(ExitStatus.OK)
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
-        if os.environ.get("FLOWCHECK_DEBUG"):
+        if debug_wanted():
             raise
-        report_error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows more)")
+        report_error(internal_error_line(exc))
         return int(INTERNAL_ERROR)
     if result == ExitStatus.INTERRUPTED:
         # typer >= 0.2x returns Ctrl-C (and SIGTERM: term_as_interrupt) as a silent 130;

@@ -33,6 +33,26 @@ DIRECT_COMMANDS = ("connections", "analyze")
 DIRECT_FORMATS = ("json", "table")
 
 
+# Whether this run's command line asked for --debug (take_debug; FLOWCHECK_DEBUG too).
+_debug_asked = False
+
+
+def take_debug(argv: list[str]) -> list[str]:
+    """argv without its `--debug` words (anywhere before a `--`: `flowcheck --debug
+    analyze ...` as `flowcheck analyze ... --debug`), remembering for this run whether
+    there was one: an internal error then shows its traceback (contract, exit code 4)."""
+    global _debug_asked
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [word for word in argv[:end] if word != "--debug"] + argv[end:]
+    _debug_asked = len(kept) != len(argv)
+    return kept
+
+
+def debug_wanted() -> bool:
+    """Whether an internal error shows its traceback: --debug or FLOWCHECK_DEBUG=1."""
+    return _debug_asked or bool(os.environ.get("FLOWCHECK_DEBUG"))
+
+
 def direct_call(argv: list[str]) -> Callable[[], int] | None:
     """The command argv asks for, ready to run, when argv is only `connections` or
     `analyze`, captures (none starting with "-": "-", standard input, too is left to
@@ -94,11 +114,16 @@ def run_direct(call: Callable[[], int]) -> int:
 
 
 def _internal_error(exc: Exception) -> int:
-    if os.environ.get("FLOWCHECK_DEBUG"):
+    if debug_wanted():
         raise exc
-    report_error(f"internal error: {type(exc).__name__}: {exc} (FLOWCHECK_DEBUG=1 shows "
-                 "more)")
+    report_error(internal_error_line(exc))
     return int(ExitStatus.INTERNAL)
+
+
+def internal_error_line(exc: Exception) -> str:
+    """The one line an internal error (a bug, exit 4) leaves without --debug."""
+    return (f"internal error: {type(exc).__name__}: {exc} (a bug in flowcheck: --debug "
+            "shows its traceback; please report it with that)")
 
 
 def _own_click() -> bool:

@@ -34,16 +34,16 @@ def main() -> NoReturn:
 
             print(f"flowcheck {__version__}")
             exit_now(int(ExitStatus.OK))
-        from flowcheck.cli.direct import direct_call, run_direct
+        from flowcheck.cli.direct import direct_call, run_direct, take_debug
         from flowcheck.cli.output import tolerate_file_names
 
         tolerate_file_names()
-        call = direct_call(sys.argv[1:])
+        call = direct_call(take_debug(sys.argv[1:]))
         if call is not None:  # the common command lines: typer not even loaded
             exit_now(run_direct(call))
         from flowcheck.cli import app
 
-        exit_now(app.run(None, ending=True))
+        exit_now(app.run(None, ending=True))  # takes --debug out of sys.argv the same way
     except KeyboardInterrupt:
         say_interrupted()
         exit_now(int(ExitStatus.INTERRUPTED))
