@@ -282,7 +282,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             cut, reason = None, "capture_loss"
         elif cut == [] and one_sided(control) is not None:
             cut, reason = None, "one_direction"
-        elif cut == [] and control.missed_bytes and session.kind != "browse":
+        elif cut == [] and control.missed_bytes:  # a browse by its rule too (by_ports)
             cut, reason = None, "capture_loss"
         if cut == []:
             continue

@@ -93,3 +93,32 @@ def test_the_bytes_never_captured_count_every_hole() -> None:
     single = StreamFindings("C2")
     single.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
     assert "52 bytes were never captured, in 1 hole" in single.build()[1][0].message
+
+
+def test_a_lost_data_connect_of_a_failed_job_still_fails_on_its_syns(tmp_path: Path) -> None:
+    """captures/ndmjob/v4-backup-media-firewall-drop.pcap without frame 11, the DMA's
+    DATA_CONNECT (48 bytes, acknowledged by the agent; the control stream's last request,
+    so no later message shows a hole): the session read as a browse by its rule, nothing
+    was matched to it, and the agent's 9 unanswered SYNs to the mover were only an
+    `unannounced_connection` warning, verdict inconclusive (second new-user trial). The
+    bytes the sniffer lost may hold the announcement: the connection is matched by
+    direction and ports and fails on its SYNs, as in the whole capture."""
+    import subprocess
+
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    ndmjob = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
+    cut = tmp_path / "no-data-connect.pcap"
+    subprocess.run(["editcap", str(ndmjob / "v4-backup-media-firewall-drop.pcap"), str(cut),
+                    "11"], check=True, capture_output=True)
+    config = build_config(load_file(ndmjob / "flowcheck.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert session.match_reason == "capture_loss"
+    assert [s.status for s in session.steps] == ["ok", "unknown", "failed", "missing"]
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert "its announcement was lost by the sniffer; matched to this session by " \
+           "direction and ports" in unanswered.message
+    assert not [f for f in analysis.findings if f.code == "unannounced_connection"]

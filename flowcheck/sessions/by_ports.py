@@ -122,9 +122,11 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
         # The capture lacks a direction of the control connection: the announcing
         # message may be in it, so the data connections are matched as if it were cut.
         return None, "one_direction"
-    if cut == [] and control.missed_bytes and session.kind != "browse":
-        # The sniffer lost part of the control stream of a backup or restore: the
-        # announcing message may be among the lost bytes.
+    if cut == [] and control.missed_bytes:
+        # The sniffer lost part of the control stream: the announcing message may be
+        # among the lost bytes, of a backup or restore, or of a session that reads as a
+        # browse only because its DATA_* request is among them (a DATA_CONNECT lost, the
+        # agent's SYNs to the mover unanswered: second new-user trial).
         return None, "capture_loss"
     if cut == [] and control.missed_bytes and session.kind_unknown and \
             kept is not None and kept.no_data:
