@@ -92,6 +92,12 @@ def test_a_silence_on_an_open_connection(tmp_path: Path, wait: str, reported: bo
     if not reported:  # the capture stopped while the agent had 5 s to answer: unknown
         [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
         assert "the answer to CONNECT_OPEN (frame 6)" in early.message
+        # The fix asks for the NDMP silence, not TCP's retry (second new-user trial: it
+        # said "at least 3 s after the last connection attempt").
+        assert early.fix == ("Capture the whole job: start the capture before the job "
+                             "starts and stop it after the job ends (at least 30 s after "
+                             "the last NDMP message, the silence that shows a peer "
+                             "stopped answering).")
         assert analysis.verdict == "inconclusive"
         assert all(s.status == "unknown" for s in analysis.sessions[0].steps[1:])
 

@@ -314,10 +314,12 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
                 waits: str = "", unseen: str = "whether it was answered",
-                frame: int | None = None) -> None:
+                frame: int | None = None, stop_after: str = "") -> None:
     """One capture_ended_early warning per event: the capture ended before `waits` (by
     default TCP's retransmission timeout), so `unseen` cannot be seen. frame: the
-    event's, when known (after)."""
+    event's, when known (after). stop_after: how long after the event the fix asks the
+    capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
+    the retransmission timeout, with the advice to match the hosts' own."""
     key = (event, ts)
     if key in ctx.early_events:
         return
@@ -330,8 +332,10 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
             + f": {unseen} cannot be seen. A packet missing from the "
             "capture is not a packet the network dropped.",
             "Capture the whole job: start the capture before the job starts and stop it "
-            f"after the job ends (at least {rto:g} s after the last connection attempt). "
-            "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to match.",
+            + (f"after the job ends (at least {stop_after})." if stop_after else
+               f"after the job ends (at least {rto:g} s after the last connection attempt). "
+               "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
+               "match."),
             session=session, conn=conn, frames=frames, ts=ts)
 
 

@@ -101,7 +101,9 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                 since, [request.frame] if request is not None else control.synack_frames[:1],
                 conn=control, waits=f"{what} came (an NDMP peer answers at once; "
                 f"{NO_REPLY_SECONDS:g} s of silence would show it stopped)",
-                unseen="whether it came")
+                unseen="whether it came",
+                stop_after=f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the "
+                "silence that shows a peer stopped answering")
     asker = "the agent" if request is not None and request.direction == "resp" else \
         "the media server"
     ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "
