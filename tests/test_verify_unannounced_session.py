@@ -42,3 +42,23 @@ def test_group_beyond_one_session_names_none(tmp_path: Path) -> None:
     found = _unannounced_sessions(tmp_path)
     assert found[8080] is None  # one fetch during S1, one after it: not S1's
     assert found[8081] == "S1"  # both during S1
+
+
+def test_the_fix_names_only_the_loss_findings_there_are() -> None:
+    """A session whose control connection lost bytes: the fix names ndmp_partial only
+    when the decoder met the hole (bytes the peer acknowledged after the stream's last
+    captured byte leave none; second new-user trial: the fix named an absent finding)."""
+    from types import SimpleNamespace
+
+    from flowcheck.findings import make_finding
+    from flowcheck.model import Connection, NdmpStream, Session
+    from flowcheck.verify.links import _unannounced_fix
+
+    control = Connection("C1", "10.77.0.1", 5051, "10.77.0.2", 10000, 0.0, missed_bytes=48)
+    session = Session(id="S1", control_uid="C1", media_server="10.77.0.1",
+                      remote_agent="10.77.0.2", version=4, kind="browse")
+    stream = NdmpStream(uid="C1")
+    ctx = SimpleNamespace(by_uid={"C1": control}, stream_by_uid={"C1": stream})
+    assert "(sniffer loss: capture_loss)," in _unannounced_fix(ctx, session)
+    stream.findings.append(make_finding("ndmp_partial", "a hole", uid="C1"))
+    assert "(sniffer loss: ndmp_partial, capture_loss)," in _unannounced_fix(ctx, session)

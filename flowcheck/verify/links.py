@@ -301,8 +301,13 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
     control connection the capture missed (it started too late) or other traffic."""
     control = ctx.by_uid[session.control_uid] if session is not None else None
     if control is not None and control.missed_bytes:
+        # The findings that tell of it: ndmp_partial only when the decoder met the hole
+        # (bytes the peer acknowledged after the stream's last captured byte leave none).
+        stream = ctx.stream_by_uid.get(control.uid)
+        told = ("ndmp_partial, capture_loss" if stream is not None and any(
+            f.code == "ndmp_partial" for f in stream.findings) else "capture_loss")
         return (f"The capture missed {control.missed_bytes:,} bytes of session {session.id}'s "
-                f"control connection {control.uid} (sniffer loss: ndmp_partial, capture_loss), "
+                f"control connection {control.uid} (sniffer loss: {told}), "
                 "so the announcement of this connection may be among them: capture without "
                 "drops (dumpcap, or tcpdump -B 16384 when you run it yourself) to tell.")
     return ("If this is backup traffic, the capture may miss the control connection that "
