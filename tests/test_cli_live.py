@@ -145,3 +145,33 @@ def test_live_tells_a_terminal_when_it_listens() -> None:
     assert process.returncode == 5, text  # nothing captured: inconclusive
     assert text.startswith(b"tcpdump: listening on lo"), text
     assert b"flowcheck" not in text
+    assert b"SIGINT" not in text  # SIGINT was not ignored: Ctrl-C works
+
+
+def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
+    """Started with SIGINT ignored (a script's `flowcheck live ... &`), Ctrl-C cannot stop
+    it (flowcheck.dispositions): the person at the terminal is told how to (second
+    new-user trial: 10 minutes lost before finding it in the docs)."""
+    import os
+    import pty
+    import signal
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration",
+             "1", "--format", "json", "--sniffer", "tcpdump",
+             "--capture-filter", f"tcp port {free_port()}"],
+            stdout=subprocess.PIPE, stderr=terminal,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    finally:
+        os.close(terminal)
+    text = b""
+    with contextlib.suppress(OSError):  # EIO: the terminal's last writer has exited
+        while chunk := os.read(controller, 4096):
+            text += chunk
+    os.close(controller)
+    process.communicate(timeout=60)
+    assert process.returncode == 5, text
+    assert (f"SIGINT is ignored in this process (started in the background by a script): "
+            f"stop it with `kill {process.pid}` (SIGTERM) or --duration").encode() in text, text

@@ -1,5 +1,6 @@
 """`flowcheck live`: sniff an interface and verify while the job runs."""
 
+import os
 import signal
 import sys
 import threading
@@ -137,6 +138,12 @@ def live(
         # and a CI wrapper may fail a job on any line there (trial 16). A script waits
         # for --write's file header instead (docs/cli.md, `live`).
         print(capture.banner.strip(), file=sys.stderr)
+        if previous[signal.SIGINT] is signal.SIG_IGN:
+            # Started as a script's `flowcheck live ... &`: Ctrl-C does not reach it
+            # (flowcheck.dispositions), which a person at this terminal cannot guess.
+            print(f"SIGINT is ignored in this process (started in the background by a "
+                  f"script): stop it with `kill {os.getpid()}` (SIGTERM) or --duration",
+                  file=sys.stderr)
     # The reader leaving (`live ... | head`) stops the capture like Ctrl-C does: the
     # final report is made (to /dev/null, --html and --write as usual) and gives the
     # exit code.
