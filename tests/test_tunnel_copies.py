@@ -85,3 +85,23 @@ def test_same_endpoints_at_another_time_are_not_copies(tmp_path: Path) -> None:
     both = _analyze(name, _both(tmp_path, name, shift=10.0))
     assert len(both.sessions) == 2
     assert "capture_duplicates" not in _codes(both)
+
+
+def test_the_copy_kept_is_the_one_the_capture_holds_more_of() -> None:
+    """Segmentation offload on the plain interface (13 packets of up to 64 KB) and a
+    filter that kept the tunnel's first fragments only (145 packets, 7,140 bytes missed):
+    the plain copy is kept, not the tunnelled one for its packets (third new-user trial:
+    capture_loss then reported bytes the plain copy holds)."""
+    from flowcheck.connections.tunnel_copies import fold_tunnel_copies
+
+    plain = Connection("C5", "fd88::1", 5014, "fd88::2", 6015, 1.0, orig_pkts=7, resp_pkts=6,
+                       orig_bytes=200_000, syn_ts=1.0)
+    tunnelled = Connection("C6", "fd88::1", 5014, "fd88::2", 6015, 1.0, orig_pkts=80,
+                           resp_pkts=65, orig_bytes=192_860, missed_bytes=7_140,
+                           syn_ts=1.0, tunnel="vxlan 10.77.0.1 10.77.0.2")
+    kept, pairs = fold_tunnel_copies([plain, tunnelled])
+    assert kept == [plain] and pairs == [(plain, tunnelled)]
+    # Neither missed anything: the one with more packets, as before.
+    tunnelled.orig_bytes, tunnelled.missed_bytes = 200_000, 0
+    kept, pairs = fold_tunnel_copies([plain, tunnelled])
+    assert kept == [tunnelled] and pairs == [(tunnelled, plain)]

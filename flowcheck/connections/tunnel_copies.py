@@ -9,7 +9,11 @@ came out twice. Two connections are copies when they have the same endpoints, ar
 different tunnels (or one in none), start within COPY_START_SECONDS of each other (their
 SYNs within SYN_SECONDS, when both hold one) and carry about the same bytes: the payload
 seen plus the bytes the capture missed (`tcpdump -i any` often loses more on one
-interface than on the other). The one with more packets is kept, the other left out.
+interface than on the other). The one the capture holds more of (fewer bytes missed),
+then the one with more packets, is kept, the other left out: with segmentation offload on
+the plain interface its copy has fewer, larger packets, and a capture filter that let
+through the tunnel's first fragments only made the tunnelled copy lossy (third new-user
+trial: it was kept for its packets, and the capture's loss reported for bytes it held).
 """
 
 from __future__ import annotations
@@ -68,11 +72,11 @@ def _pairs(group: list[Connection]) -> list[tuple[Connection, Connection]]:
     return pairs
 
 
-def _keeping_order(conn: Connection) -> tuple[int, int, int]:
-    """The copy kept sorts first: more packets, then plain before tunnelled, then the
-    shorter tunnel chain."""
+def _keeping_order(conn: Connection) -> tuple[int, int, int, int]:
+    """The copy kept sorts first: fewer bytes missed, more packets, then plain before
+    tunnelled, then the shorter tunnel chain."""
     tunnel = conn.tunnel or ""
-    return (-(conn.orig_pkts + conn.resp_pkts), bool(tunnel), len(tunnel))
+    return (conn.missed_bytes, -(conn.orig_pkts + conn.resp_pkts), bool(tunnel), len(tunnel))
 
 
 def _same_traffic(a: Connection, b: Connection) -> bool:
@@ -96,7 +100,8 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
     first = pairs[0][0]
     which = (f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
              + (" and others" if len(pairs) > 1 else ""))
-    judged = ("Each connection is judged once, on its copy with more packets; the other "
+    judged = ("Each connection is judged once, on the copy the capture holds more of "
+              "(fewer bytes missed, then more packets); the other "
               "copy is left out of the connections and sessions")
     if all(kept.tunnel and copy.tunnel for kept, copy in pairs):
         # Two tunnels each holding the whole connection: two mirror sessions (ERSPAN from
