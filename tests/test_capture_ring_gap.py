@@ -39,6 +39,11 @@ def test_missing_ring_file_is_reported_and_its_data_connection_matched(
     assert "unannounced_connection" not in codes, codes
     [gap] = [f for f in analysis.findings if f.code == "capture_ring_gap"]
     assert "number 1 missing" in gap.message and "p_00000_" in gap.message
+    # Dated at the hole's start, the first file's last packet (third new-user trial: null).
+    last = subprocess.run(["tshark", "-r", str(LAB / "clean-3-resources.pcap"), "-Y",
+                           "frame.number == 200", "-T", "fields", "-e", "frame.time_epoch"],
+                          check=True, capture_output=True, text=True).stdout
+    assert gap.ts is not None and abs(gap.ts - float(last)) < 1e-6, (gap.ts, last)
     [session] = analysis.sessions
     assert len(session.data_connections) == 3
     assert session.steps[3].status == "ok"

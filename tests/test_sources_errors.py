@@ -110,6 +110,12 @@ def test_truncated_mid_record_keeps_earlier_packets(tmp_path: Path) -> None:
     findings = truncation_findings(reader.captures)
     assert [(f.code, f.severity) for f in findings] == [("capture_truncated", Severity.WARNING)]
     assert "cut.pcap" in findings[0].message and findings[0].fix
+    assert findings[0].ts is None  # no spans given: undated
+    # With each file's span (as track_connections gives them): dated at the last packet
+    # read (third new-user trial: ts was null, docs/json.md says null only for what no
+    # packet dates).
+    [dated] = truncation_findings(reader.captures, {str(path): (1.0, 2.5)})
+    assert dated.ts == 2.5
 
 
 def test_truncated_inside_record_header(tmp_path: Path) -> None:

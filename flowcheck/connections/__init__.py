@@ -244,14 +244,14 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     tracker.by_capture.fill(captures)
     tracker.cut_recorded.fill(captures)
     tracker.mirror_gaps.fill(captures)
-    findings = list(truncation_findings(captures))
+    spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
+             if index < len(captures)}
+    findings = list(truncation_findings(captures, spans))
     for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
                     clock_finding(tracker.clock, tracker.copies.points.appended()),
                     written_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)
-    spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
-             if index < len(captures)}
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),

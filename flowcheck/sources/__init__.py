@@ -158,9 +158,13 @@ GROWING_FIX = ("Run flowcheck again to read the packets written since, or once t
                "has stopped, to check the whole job.")
 
 
-def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
+def truncation_findings(captures: Sequence[CaptureInfo],
+                        spans: Mapping[str, tuple[float, float]] | None = None
+                        ) -> list[Finding]:
     """A `capture_truncated` finding per file read only in part, `capture_unreadable` per
-    file of the set that could not be read at all (the others still are)."""
+    file of the set that could not be read at all (the others still are). spans: each
+    file's (first, last) packet time in seconds, by path: a cut file's finding is dated
+    at its last packet read (docs/json.md `ts`: null only for what no packet dates)."""
     findings = []
     for info in captures:
         if info.beside:
@@ -177,12 +181,14 @@ def truncation_findings(captures: Sequence[CaptureInfo]) -> list[Finding]:
             ))
             continue
         cause = info.error or read_failure(info)  # the reader always says why
+        span = (spans or {}).get(info.path)
         findings.append(make_finding(
             "capture_truncated",
             f"{cause}; the analysis covers the {info.packets} packets read before that point",
             GROWING_FIX if info.growing else
             "Read a complete copy of the capture: stop tcpdump/dumpcap cleanly (or use -U) "
             "before copying the file, and check the transfer was not cut short.",
+            ts=span[1] if span else None,
         ))
     return findings
 

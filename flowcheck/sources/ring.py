@@ -155,5 +155,7 @@ def ring_gap_findings(captures: Sequence[CaptureInfo],
             "NDMP messages sent then, are not in the capture at all.",
             "Analyze the whole ring: copy every file of it, and make the ring large "
             "enough (dumpcap -b files:N, tcpdump -W N) that no file is overwritten "
-            "before it is copied."))
+            "before it is copied.",
+            # Dated at the hole's start: the last packet before it.
+            ts=spans[path_before][1] if path_before in spans else None))
     return findings
