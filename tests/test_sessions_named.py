@@ -146,3 +146,18 @@ def test_a_connection_whose_handshake_was_lost_fits_its_session_once() -> None:
     assert sessions[0].port_listener == {"D0": "mover"}
     findings = check_all(alone, streams[:1], sessions, LAB, profile)
     assert "unannounced_connection" not in {f.code for f in findings}
+
+
+def test_a_connection_another_session_names_is_not_taken_by_ports() -> None:
+    """A lossy session (its announcement may be in the lost bytes) and a session whose
+    start the capture lacks (a ring buffer's hole) whose GET_STATE reply names D1's
+    endpoint: D1 is the second's, not taken by the first for fitting its direction and
+    ports (third new-user trial: the first job took the second job's data connection and
+    added its bytes to its own)."""
+    conns, streams = _lossy_jobs({1: 5002})
+    second = next(c for c in conns if c.uid == "C1")
+    second.missed_bytes = 0
+    for c in (second, next(c for c in conns if c.uid == "D1")):  # open before the capture
+        c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    assert [s.data_connections for s in sessions] == [["D0"], ["D1"]]

@@ -23,7 +23,7 @@ from flowcheck.sessions.classify import (
     seen_closing,
 )
 from flowcheck.sessions.kept import KeptPackets
-from flowcheck.sessions.named import Shares, share_out
+from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 
@@ -74,8 +74,15 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         return
     finder = _Finder(sessions, ordered, endpoints, config, profile)
     # Sessions no message of which could be read: what fits each of them, before any is
-    # taken, so that jobs at once share their connections out (sessions.named).
-    every = [(session, finder.every(session, control_of[session.id].ts, end))
+    # taken, so that jobs at once share their connections out (sessions.named). Not a
+    # connection whose endpoint another session's GET_STATE replies name and this one's
+    # do not: that session's, though its announcement is not in the capture either (it
+    # started in a ring buffer's hole: attach_started_before_capture gives it; third
+    # new-user trial, where the first job took the second's data connection).
+    named_by = _naming_sessions(sessions, streams)
+    every = [(session, [(conn, listener) for conn, listener
+                        in finder.every(session, control_of[session.id].ts, end)
+                        if not _named_elsewhere(conn, session, named_by)])
              for session, cut, _, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
     every_of = dict((s.id, found) for s, found in every)
@@ -97,6 +104,25 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     break
                 # A connector whose SYNs fail retries from a new source port.
                 conn = finder.retry(conn, end)
+
+
+def _naming_sessions(sessions: list[Session], streams: dict[str, NdmpStream]
+                     ) -> dict[tuple[str, int], set[str]]:
+    """Per endpoint (ip, port), the sessions whose DATA_GET_STATE / MOVER_GET_STATE
+    replies name it (sessions.named.named_endpoints)."""
+    named_by: dict[tuple[str, int], set[str]] = {}
+    for session in sessions:
+        for where in named_endpoints(streams.get(session.control_uid)):
+            named_by.setdefault(where, set()).add(session.id)
+    return named_by
+
+
+def _named_elsewhere(conn: Connection, session: Session,
+                     named_by: dict[tuple[str, int], set[str]]) -> bool:
+    """Whether other sessions' replies name conn's responder endpoint and session's do
+    not."""
+    naming = named_by.get((conn.resp_h, conn.resp_p))
+    return bool(naming) and session.id not in naming
 
 
 def _unreadable(session: Session, control: Connection, stream: NdmpStream | None,
