@@ -136,3 +136,34 @@ def test_ndmp_bytes_in_a_missing_ring_file_are_not_the_snap_lengths(tmp_path: Pa
     for finding in partial:
         assert "the gap between ring files" in finding.message, finding.message
         assert "-s 0" not in finding.fix and finding.fix.startswith("Analyze the whole ring")
+
+
+def test_a_transfer_whose_end_fell_in_the_hole_names_the_hole(tmp_path: Path) -> None:
+    """captures/ndmjob/v4-three-resources.pcap in ring files of 500 packets, the fourth
+    (frames 1501-2000: the first job's data FIN at 1840, its close, the second job's
+    start) gone: the first job's data connection shows no end, and the capture ran on
+    for 6 s after it. The hole holds its end, not the capture's stop (third new-user
+    trial: "was still open at the capture's end", fix "start the capture before the
+    job")."""
+    ndmjob = LAB.parent / "ndmjob"
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    subprocess.run(["editcap", "-c", "500", str(ndmjob / "v4-three-resources.pcap"),
+                    str(ring / "p.pcap")], check=True, capture_output=True)
+    files = sorted(ring.iterdir())
+    files[3].unlink()
+    config = build_config(load_file(ndmjob / "flowcheck.toml"))
+    analysis = analyze(read_traffic([str(ring)], config), config)
+    first = analysis.sessions[0]
+    assert first.steps[-1].status == "unknown"
+    assert "shows no end in the capture" in first.steps[-1].detail
+    assert "was still open at the capture's end" not in first.steps[-1].detail
+    # The job's warning names the transfer too, and asks for the ring, not a longer
+    # capture.
+    [open_end] = [f for f in analysis.findings if f.code == "capture_ended_early"
+                  and "shows no end in the capture" in f.message]
+    assert f"ring files {files[2].name} and {files[4].name} (capture_ring_gap) follows " \
+           "its last packet" in open_end.message
+    assert "step 4 (the data) is unknown: analyze the whole ring." in open_end.message
+    assert "capture until the job ends" not in open_end.message
+    assert open_end.fix.startswith("Analyze the whole ring")

@@ -18,7 +18,7 @@ is not in the capture."""
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.allow_rules import capitalised
@@ -47,7 +47,8 @@ class OpenTransfer:
     since_last: seconds of capture after it (capture_time.after); flowing: since_last is
     less than the retransmission timeout (Config.retransmission_timeout); reverse: the
     job's data flows from the first connection's responder to its originator (the agent
-    connected to the mover of a backup, and the like)."""
+    connected to the mover of a backup, and the like); gap: a ring buffer's hole that
+    follows their last packet (its files most likely hold the end), None without one."""
 
     conns: list[Connection]
     bytes: int
@@ -58,6 +59,7 @@ class OpenTransfer:
     flowing: bool
     reverse: bool = False
     data: bool = True
+    gap: RingGap | None = None
 
     def words(self, halts: bool = True, whose: str = "") -> str:
         """"data was flowing at the capture's end (234080 B over 247 ms from
@@ -85,8 +87,16 @@ class OpenTransfer:
                 if self.flowing else
                 f"the data connection {orig} -> {resp} was still open at the capture's end "
                 f"({moved})")
+        halted = "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else ""
+        if self.gap is not None:
+            # The capture did not stop there: the files of the hole are missing.
+            return (f"the data connection {orig} -> {resp} shows no end in the capture "
+                    f"({moved}): no {halted}FIN from the data's sender and no RST, and "
+                    f"{self.gap.words()} follows its last packet, so its end most likely "
+                    "lies in those files: whether the transfer completed or failed cannot "
+                    "be seen")
         return (f"{head}, with no "
-                + ("NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else "")
+                + halted
                 + "FIN from the data's sender and no RST: whether the transfer completed, "
                 "or failed after the capture (a reset or a stall it does not hold), cannot "
                 "be seen")
@@ -171,9 +181,11 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     since = after(ctx, ts, frame)
     media, agent = conn_sides(conns[0], session)
     receiver = media if key == "to_media" else agent
+    gap = next((g for g in ctx.ring_gaps if not g.head and g.start >= ended), None)
     return OpenTransfer(conns, sent, max(0.0, ended - min(c.ts for c in conns)),
-                        frame, ts, since, since < ctx.config.retransmission_timeout,
-                        receiver == (conns[0].orig_h, conns[0].orig_p), bool(data))
+                        frame, ts, since,
+                        gap is None and since < ctx.config.retransmission_timeout,
+                        receiver == (conns[0].orig_h, conns[0].orig_p), bool(data), gap)
 
 
 def _sender_last_data(conn: Connection, session: Session,
@@ -256,15 +268,21 @@ def _open_at_end(conn: Connection, session: Session, key: str) -> bool:
     return ("F" if orig else "f") not in conn.history
 
 
+# The fix when a ring buffer's hole holds the transfer's end (as still_running's).
+RING_FIX = ("Analyze the whole ring: copy every file of it, and make the ring large enough "
+            "(dumpcap -b files:N, tcpdump -W N) that no file is overwritten before it is "
+            "copied.")
 # ctx.early_events' key of a session whose capture_ended_early names its open transfer.
 _SAID = "open transfer"
 
 
-def step_words(ctx: Context) -> str:
-    """"step 4 (the data) is unknown: capture until the job ends", the profile's number."""
+def step_words(ctx: Context, ring: bool = False) -> str:
+    """"step 4 (the data) is unknown: capture until the job ends", the profile's number;
+    "...: analyze the whole ring" (ring) when a ring buffer's hole holds the end."""
     spec = ctx.profile.step("data_flow")
     number = f"step {spec.number} " if spec is not None else "the data step "
-    return f"{number}(the data) is unknown: capture until the job ends"
+    return (f"{number}(the data) is unknown: "
+            + ("analyze the whole ring" if ring else "capture until the job ends"))
 
 
 def said(ctx: Context, session: Session) -> None:
@@ -285,7 +303,8 @@ def report_open_transfer(ctx: Context, session: Session) -> None:
         return
     ctx.add("capture_ended_early",
             capitalised(flowing.words(whose=f"the {session.kind}'s"))
-            + f"; {step_words(ctx)}.",
+            + f"; {step_words(ctx, ring=flowing.gap is not None)}.",
+            RING_FIX if flowing.gap is not None else
             "Capture the whole job: start the capture before the job starts and stop it "
             "after the job ends (the job log says when).",
             session=session, conn=flowing.conns[0], frames=[flowing.last_frame],

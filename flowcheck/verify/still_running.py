@@ -12,6 +12,7 @@ from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.open_transfer import (
+    RING_FIX,
     job_sessions,
     last_halt,
     open_transfer,
@@ -80,7 +81,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
         said(ctx, session)
         words = flowing.words(halts=False, whose="its")
-        head += f" {capitalised(words)}; {step_words(ctx)}."
+        head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
     ctx.add("capture_ended_early",
             f"{head} What the job did after that, its later resources' announcements and "
             "data connections and its end, is not in the capture"
@@ -101,9 +102,7 @@ def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
          f"nothing after its NDMP message in frame {last}, before {gap.words()}: "
          "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
          f"NOTIFY_MOVER_HALTED is in the capture{others}.",
-         "Analyze the whole ring: copy every file of it, and make the ring large enough "
-         "(dumpcap -b files:N, tcpdump -W N) that no file is overwritten before it is "
-         "copied.") if gap else
+         RING_FIX) if gap else
         (f"The capture stopped while the {session.kind} was still running: "
          f"{message_op(start)} (frame {start.frame}) started {what}, no "
          f"NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it{others} and the control "
