@@ -121,37 +121,10 @@ def test_live_prints_a_refusal_while_the_link_stays_quiet(tmp_path: Path,
     assert json.loads(out.splitlines()[-1])["verdict"] == "fail"
 
 
-def test_live_tells_a_terminal_when_it_listens() -> None:
-    """On a terminal, as the other commands' progress bar, a person sees when capturing
-    starts: the sniffer's own line, not a `flowcheck: ` one (cli.md: those are errors)."""
-    import os
-    import pty
-
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration",
-             "1", "--format", "json", "--sniffer", "tcpdump",
-             "--capture-filter", f"tcp port {free_port()}"],
-            stdout=subprocess.PIPE, stderr=terminal)
-    finally:
-        os.close(terminal)
-    text = b""
-    with contextlib.suppress(OSError):  # EIO: the terminal's last writer has exited
-        while chunk := os.read(controller, 4096):
-            text += chunk
-    os.close(controller)
-    process.communicate(timeout=60)
-    assert process.returncode == 5, text  # nothing captured: inconclusive
-    assert text.startswith(b"tcpdump: listening on lo"), text
-    assert b"flowcheck" not in text
-    assert b"SIGINT" not in text  # SIGINT was not ignored: Ctrl-C works
-
-
-def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
-    """Started with SIGINT ignored (a script's `flowcheck live ... &`), Ctrl-C cannot stop
-    it (flowcheck.dispositions): the person at the terminal is told how to (second
-    new-user trial: 10 minutes lost before finding it in the docs)."""
+def _live_on_terminal(ignore_sigint: bool = False) -> tuple[int, bytes, int]:
+    """`live` on lo for 1 s, nothing captured, its standard error a terminal (pty):
+    (exit code, what the terminal showed, its pid); ignore_sigint: started with SIGINT
+    ignored, as a script's `cmd &` starts it."""
     import os
     import pty
     import signal
@@ -163,7 +136,8 @@ def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
              "1", "--format", "json", "--sniffer", "tcpdump",
              "--capture-filter", f"tcp port {free_port()}"],
             stdout=subprocess.PIPE, stderr=terminal,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            if ignore_sigint else None)
     finally:
         os.close(terminal)
     text = b""
@@ -172,6 +146,24 @@ def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
             text += chunk
     os.close(controller)
     process.communicate(timeout=60)
-    assert process.returncode == 5, text
+    return process.returncode, text, process.pid
+
+
+def test_live_tells_a_terminal_when_it_listens() -> None:
+    """On a terminal, as the other commands' progress bar, a person sees when capturing
+    starts: the sniffer's own line, not a `flowcheck: ` one (cli.md: those are errors)."""
+    code, text, _ = _live_on_terminal()
+    assert code == 5, text  # nothing captured: inconclusive
+    assert text.startswith(b"tcpdump: listening on lo"), text
+    assert b"flowcheck" not in text
+    assert b"SIGINT" not in text  # SIGINT was not ignored: Ctrl-C works
+
+
+def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
+    """Started with SIGINT ignored (a script's `flowcheck live ... &`), Ctrl-C cannot stop
+    it (flowcheck.dispositions): the person at the terminal is told how to (second
+    new-user trial: 10 minutes lost before finding it in the docs)."""
+    code, text, pid = _live_on_terminal(ignore_sigint=True)
+    assert code == 5, text
     assert (f"SIGINT is ignored in this process (started in the background by a script): "
-            f"stop it with `kill {process.pid}` (SIGTERM) or --duration").encode() in text, text
+            f"stop it with `kill {pid}` (SIGTERM) or --duration").encode() in text, text
