@@ -132,3 +132,27 @@ def test_a_pcapng_files_if_filter_is_read(tmp_path: Path) -> None:
     [finding] = [f for f in json.loads(result.stdout)["findings"]
                  if f["code"] == "no_control_session"]
     assert "capture filter 'not port 10000'" in finding["message"]
+
+
+def test_a_filter_that_kept_no_data_packet_is_named_as_such(tmp_path: Path) -> None:
+    """A capture filter that kept only SYN, FIN and RST packets: the control connection's
+    bytes are all missed, and the announcement is among packets the filter left out, not
+    lost by the sniffer (sessions.by_ports' "packet_filter" comes before its
+    "capture_loss", which since the second new-user trial also takes sessions that read
+    as a browse)."""
+    import subprocess
+
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    flags = tmp_path / "flags.pcap"
+    subprocess.run(["tcpdump", "-r", str(lab / "clean-3-resources.pcap"), "-w", str(flags),
+                    "tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0"], check=True,
+                   capture_output=True)
+    config = build_config(load_file(lab / "clean-3-resources.toml"))
+    analysis = analyze(read_traffic([str(flags)], config), config)
+    [session] = analysis.sessions
+    assert session.match_reason == "packet_filter"
+    assert session.steps[2].detail.startswith(
+        "unknown: the capture holds no packet of the control connection that carries data")

@@ -148,17 +148,17 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
         # The capture lacks a direction of the control connection: the announcing
         # message may be in it, so the data connections are matched as if it were cut.
         return None, "one_direction"
+    if cut == [] and control.missed_bytes and session.kind_unknown and \
+            kept is not None and kept.no_data:
+        # A filter kept no packet that carries data: the announcement is among them.
+        # (Its data connections carry none either: matched, they prove nothing.)
+        return None, "packet_filter"
     if cut == [] and control.missed_bytes:
         # The sniffer lost part of the control stream: the announcing message may be
         # among the lost bytes, of a backup or restore, or of a session that reads as a
         # browse only because its DATA_* request is among them (a DATA_CONNECT lost, the
         # agent's SYNs to the mover unanswered: second new-user trial).
         return None, "capture_loss"
-    if cut == [] and control.missed_bytes and session.kind_unknown and \
-            kept is not None and kept.no_data:
-        # A filter kept no packet that carries data: the announcement is among them.
-        # (Its data connections carry none either: matched, they prove nothing.)
-        return None, "packet_filter"
     return cut, "snap_length"
 
 
