@@ -124,7 +124,8 @@ def test_live_prints_a_refusal_while_the_link_stays_quiet(tmp_path: Path,
 def _live_on_terminal(ignore_sigint: bool = False) -> tuple[int, bytes, int]:
     """`live` on lo for 1 s, nothing captured, its standard error a terminal (pty):
     (exit code, what the terminal showed, its pid); ignore_sigint: started with SIGINT
-    ignored, as a script's `cmd &` starts it."""
+    ignored, as a script's `cmd &` starts it, else with its default (an xdist worker
+    runs with SIGINT ignored, and a child inherits that)."""
     import os
     import pty
     import signal
@@ -136,8 +137,8 @@ def _live_on_terminal(ignore_sigint: bool = False) -> tuple[int, bytes, int]:
              "1", "--format", "json", "--sniffer", "tcpdump",
              "--capture-filter", f"tcp port {free_port()}"],
             stdout=subprocess.PIPE, stderr=terminal,
-            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-            if ignore_sigint else None)
+            preexec_fn=lambda: signal.signal(
+                signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL))
     finally:
         os.close(terminal)
     text = b""
