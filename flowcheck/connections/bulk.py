@@ -191,7 +191,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
     last_data = last_data_of(frames, ts, data_rows, starts)
-    first_data = first_data_of(frames, ts, data_rows, starts)
+    unfirsted: list[int] = []  # segments with data whose side has no first data yet
     for s, k in enumerate(keys):
         c = conns[k >> 1]
         record = c.record
@@ -199,11 +199,11 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             if k & 1:
                 record.resp_last_data = last_data[s]
                 if record.resp_first_data is None:  # an earlier batch's stays the first
-                    record.resp_first_data = first_data[s]
+                    unfirsted.append(s)
             else:
                 record.orig_last_data = last_data[s]
                 if record.orig_first_data is None:
-                    record.orig_first_data = first_data[s]
+                    unfirsted.append(s)
         if k & 1:
             record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]
@@ -222,6 +222,14 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
             else:
                 record.orig_copy_bytes += copied[s]
         record.retransmits += retransmit_counts[s]
+    if unfirsted:  # a side's first data run only: a transfer's later runs have it
+        for s, first in zip(unfirsted, first_data_of(frames, ts, data_rows,
+                                                     starts[unfirsted]), strict=True):
+            record = conns[keys[s] >> 1].record
+            if keys[s] & 1:
+                record.resp_first_data = first
+            else:
+                record.orig_first_data = first
     # Per connection, its new letters in the order of their first packets (update_packet's).
     pending: dict[int, list[tuple[int, int, str]]] = {}
     for s, letter, place in shows:

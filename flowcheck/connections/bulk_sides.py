@@ -93,20 +93,12 @@ def last_data_of(frames: AtRows, ts: AtRows, data_rows: np.ndarray,
 
 
 def first_data_of(frames: AtRows, ts: AtRows, data_rows: np.ndarray,
-                  starts: np.ndarray) -> list[tuple[int, float] | None]:
-    """As last_data_of, each segment's first data row's (frame, time), None for a
-    segment without one (Connection.orig_first_data)."""
-    if not data_rows.size:
-        return [None] * starts.shape[0]
-    ends = np.empty(starts.shape[0], np.int64)
-    ends[:-1] = starts[1:]
-    ends[-1:] = frames.rows.shape[0]
-    at_or_after = np.searchsorted(data_rows, starts)  # the first data row from each start
-    first = data_rows[np.minimum(at_or_after, data_rows.shape[0] - 1)]
-    found = (at_or_after < data_rows.shape[0]) & (first < ends)
-    at = np.where(found, first, 0)
-    return [(frame, time) if ok else None for ok, frame, time in zip(
-        found.tolist(), frames[at].tolist(), ts[at].tolist(), strict=True)]
+                  starts: np.ndarray) -> list[tuple[int, float]]:
+    """Per segment starting at `starts` (each one holding a data row: last_data_of found
+    one), its first data row's (frame, time) (Connection.orig_first_data): the first of
+    the ascending data_rows at or after its start."""
+    at = data_rows[np.searchsorted(data_rows, starts)]
+    return list(zip(frames[at].tolist(), ts[at].tolist(), strict=True))
 
 
 def resends(columns: tuple[AtRows, AtRows, np.ndarray], data_segs: np.ndarray,
