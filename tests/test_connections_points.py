@@ -106,21 +106,24 @@ def backup(segments: int = 40, *, zero_ids: bool = False, lost: int | None = Non
     return sent
 
 
-def frame(packet: Sent, at_sender: bool) -> Ether:
+def frame(packet: Sent, at_sender: bool, routed: bool = True) -> Ether:
     src, dst = (AGENT, MEDIA) if packet.from_agent else (MEDIA, AGENT)
     sport, dport = (APORT, MPORT) if packet.from_agent else (MPORT, APORT)
     options = [] if packet.tsval is None else [("NOP", None), ("NOP", None),
                                                ("Timestamp", (packet.tsval, 0))]
     layer = (Ether() / IP(src=src, dst=dst, id=packet.ip_id, flags="DF",
-                          ttl=64 if at_sender else 63)
+                          ttl=64 if at_sender or not routed else 63)
              / TCP(sport=sport, dport=dport, seq=packet.seq, ack=packet.ack,
                    flags=packet.flags, window=502, options=options))
     return layer / Raw(packet.payload) if packet.payload else layer
 
 
-def captures(tmp_path: Path, sent: list[Sent], offset: float) -> tuple[Path, Path]:
+def captures(tmp_path: Path, sent: list[Sent], offset: float,
+             routed: bool = True) -> tuple[Path, Path]:
     """(the media server's capture, the agent's): each packet at its sender's host when
-    sent, at its receiver's a path delay later; the agent's clock `offset` ahead."""
+    sent, at its receiver's a path delay later; the agent's clock `offset` ahead.
+    routed: a router between them (the receiver's copy has a TTL one lower); else both
+    on one segment, every copy with its original's TTL."""
     media, agent = [], []
     for n, packet in enumerate(sent):
         delay = 0.0004 + 0.002 * (n % 3 == 0)  # queueing in the router now and then
@@ -129,7 +132,7 @@ def captures(tmp_path: Path, sent: list[Sent], offset: float) -> tuple[Path, Pat
                                           (packet.from_agent, packet.seen_by_agent, agent,
                                            offset)):
             if seen:
-                copy = frame(packet, mine)
+                copy = frame(packet, mine, routed)
                 copy.time = packet.at + (0.0 if mine else delay) + clock
                 holder.append(copy)
     paths = tmp_path / "media.pcap", tmp_path / "agent.pcap"
@@ -184,6 +187,74 @@ def test_one_merged_file_counts_each_packet_once(tmp_path: Path, offset: float) 
     assert f"copies of its own packets {offset:.3f} s after them" in duplicates(result)
 
 
+@pytest.mark.parametrize("offset", [0.003, 0.3, -2.0, 65.0])
+def test_one_merged_file_at_one_ttl_counts_each_packet_once(tmp_path: Path,
+                                                            offset: float) -> None:
+    """Both hosts on one segment (one TTL), their captures merged by mergecap: nothing in
+    the file tells the points apart but the copies' one offset (flowcheck.connections.
+    one_ttl). Each packet once, no retransmission (trial 3 of session 33: 3 s apart read
+    as control_stalled; 20 ms apart, every byte counted twice, nothing said)."""
+    sent = backup()
+    result = track_connections([str(merged(tmp_path, *captures(tmp_path, sent, offset,
+                                                                routed=False)))])
+    conn = data_connection(result)
+    assert (conn.retransmits, conn.syn_retries) == (0, 0)
+    assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT
+    assert f"{len(sent):,} of {2 * len(sent):,} packets are copies" in duplicates(result)
+    assert "copies of its own packets" in duplicates(result)
+
+
+@pytest.mark.parametrize("offset", [0.3, -2.0, 65.0])
+def test_one_ttl_merged_file_keeps_an_identical_resend(tmp_path: Path, offset: float) -> None:
+    """One TTL, merged, the agent's resend its original bit for bit (IPv4 ID 0, no
+    timestamps; the original lost after the agent's capture point): the resend's bytes
+    count, its own copy left out, as with a router between the points. (Merged, each
+    point's packets keep their own clock: at +0.3 s the media server's resend comes
+    before the agent's original in the file, and both read as retransmissions; given as
+    two files, they are set to one clock and read as one.)"""
+    sent = backup(zero_ids=True, lost=7)
+    found = []
+    for routed in (False, True):
+        where = tmp_path / str(routed)
+        where.mkdir()
+        found.append(data_connection(track_connections(
+            [str(merged(where, *captures(where, sent, offset, routed=routed)))])))
+    one_ttl, routed_apart = found
+    assert one_ttl.retransmits >= 1 and one_ttl.syn_retries == 0
+    assert one_ttl.retransmits == routed_apart.retransmits
+    assert one_ttl.orig_bytes - one_ttl.orig_copy_bytes == 41 * SEGMENT
+
+
+def test_identical_resends_at_one_timeout_are_no_second_point(tmp_path: Path) -> None:
+    """One capture point; every segment resent bit for bit (IPv4 ID 0, no timestamps)
+    one retransmission timeout after it: pairs at one TTL, one offset and a third of the
+    packets, but all sent one way (a second capture point's copies go both ways of a
+    connection: one_ttl.py). Every resend stays one."""
+    t, packets = START, []
+    a_seq, m_seq = 1_000_000, 7_000_000
+
+    def add(at: float, packet: Sent) -> None:
+        copy = frame(packet, True)
+        copy.time = at
+        packets.append(copy)
+
+    add(t, Sent(t, True, "S", a_seq, 0, ip_id=0))
+    add(t + 0.0003, Sent(t, False, "SA", m_seq, a_seq + 1, ip_id=0))
+    add(t + 0.0006, Sent(t, True, "A", a_seq + 1, m_seq + 1, ip_id=0))
+    for n in range(30):
+        t += 0.25
+        segment = Sent(t, True, "PA", a_seq + 1 + n * SEGMENT, m_seq + 1, b"x" * SEGMENT)
+        add(t, segment)
+        add(t + RTO, segment)
+        add(t + RTO + 0.0003, Sent(t, False, "A", m_seq + 1, a_seq + 1 + (n + 1) * SEGMENT,
+                                   ip_id=100 + n))
+    path = tmp_path / "agent.pcap"
+    wrpcap(str(path), packets)
+    result = track_connections([str(path)])
+    assert data_connection(result).retransmits == 30
+    assert not any(f.code == "capture_duplicates" for f in result.findings)
+
+
 @pytest.mark.parametrize("offset", [0.3, RTO, -2.0, 65.0])
 @pytest.mark.parametrize("agent_missed_resend", [False, True])
 @pytest.mark.parametrize("both_zero", [False, True])
@@ -228,7 +299,7 @@ def test_sent_once_leaves_the_copies_out(tmp_path: Path, lost: int | None) -> No
 def _points_known_at(offset: float) -> CapturePoints:
     """Capture points 0 and 1 with a known offset (seconds), compared from now on."""
     points = CapturePoints()
-    points.activate([(0, 1, offset)])
+    points.activate([(0, 1, offset, False)])
     return points
 
 

@@ -20,6 +20,7 @@ from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 POINTS = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-points"
+SEGMENT = POINTS.parent / "ndmjob-segment"  # both hosts on one segment: one TTL
 VOLUME = 604160  # the job's data, payload bytes (each file alone says so)
 
 
@@ -95,6 +96,28 @@ def test_d3_d5_good_jobs_pass_counted_once(tmp_path: Path, job: str, offset: str
         assert f"copies of its own packets {abs(float(offset)):.3f} s after them" in said
     else:
         assert clock_read(said) == pytest.approx(float(offset), abs=0.005)
+
+
+@pytest.mark.parametrize("offset", ["0.02", "3", "-0.7"])
+def test_one_segment_merged_passes_counted_once(tmp_path: Path, offset: str) -> None:
+    """Both hosts on one segment (one TTL), the agent's clock off, the two captures
+    merged by a plain mergecap (one interface): nothing tells the points apart but the
+    copies' offset (flowcheck.connections.one_ttl). At +3 s the job read as
+    control_stalled with 2,174 retransmissions; at +0.02 s it passed with every byte
+    counted twice and nothing said (session 33's trial 3)."""
+    agent = tmp_path / "agent.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-t", offset,
+                    str(SEGMENT / "backup-agent.pcap.gz"), str(agent)], check=True)
+    config = build_config(load_file(SEGMENT / "backup-media.toml"))
+    result = analyze(read_traffic([str(mergecap(tmp_path, SEGMENT / "backup-media.pcap.gz",
+                                                agent))], config), config)
+    assert result.verdict == "pass"
+    assert codes(result) == {"capture_duplicates"}
+    volume = 3010560
+    assert data_step(result).startswith(f"{volume} B ")
+    assert f"({volume} B of capture copies left out" in data_step(result)
+    assert f"copies of its own packets {abs(float(offset)):.3f} s after them" in message(result)
+    assert not any(c.retransmits for c in result.traffic.connections)
 
 
 def test_d5_equal_clocks_count_every_copy_once(tmp_path: Path) -> None:

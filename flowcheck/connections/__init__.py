@@ -125,7 +125,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     from flowcheck.sources import iter_batches
 
     shifts: dict[int, float] = {}
-    known: list[tuple[int, int, float]] | None = None  # by input position, once two points
+    known: list[tuple[int, int, float, bool]] | None = None  # by input position, once two points
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
                                     sink=sink_factory() if sink_factory else sink,
@@ -138,7 +138,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             and reader.reopenable
         if known is not None:
             capture_of = {position: n for n, position in enumerate(reader.input_positions)}
-            points.activate([(capture_of[a], capture_of[b], offset) for a, b, offset in known])
+            points.activate([(capture_of[a], capture_of[b], offset, one_ttl)
+                             for a, b, offset, one_ttl in known])
         elif again and len(reader.captures) <= HEAD_FILES:
             tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
         if not (again and points.wanted):
@@ -198,14 +199,14 @@ HEAD_FILES = 8
 
 
 def _plan(points: CapturePoints, given: list[int],
-          ) -> tuple[dict[int, float], list[tuple[int, int, float]]]:
+          ) -> tuple[dict[int, float], list[tuple[int, int, float, bool]]]:
     """For reading the set again once two capture points show: the seconds to add to
     each file's times (iter_batches' shifts, by input position) and the known offsets
     with them taken out ((input position, other, a packet's time in the other minus its
     time in the first)). given: each file's input position, by its place in captures."""
     moved = points.clock_shifts(given)
-    known = [(given[a], given[b], offset + moved.get(b, 0.0) - moved.get(a, 0.0))
-             for a, b, offset in points.known()]
+    known = [(given[a], given[b], offset + moved.get(b, 0.0) - moved.get(a, 0.0), one_ttl)
+             for a, b, offset, one_ttl in points.known()]
     return {given[index]: shift for index, shift in moved.items()}, known
 
 

@@ -104,6 +104,7 @@ from flowcheck.connections.packet_identity import (
     OPTIONS_CUT,
     batch_bytes,
     captured_ends,
+    connection_hashes,
     fingerprints,
     header_identities,
     identity_fields,
@@ -387,11 +388,13 @@ class CaptureCopies(QuietBatches):
         if relayed is not None:
             rows = rows[~relayed[rows]]
         if rows.size:
-            self.points.sample(Packets(own.ts[rows], own.frame[rows], own.source[rows],
-                                       own.ttl[rows], own.fields[rows, _IP_ID],
-                                       own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                                       fingerprints(flows, rows if at is None else at[rows],
-                                                    sample_fields(own.fields[rows]))))
+            batch_rows = rows if at is None else at[rows]
+            connections = connection_hashes(flows, batch_rows)
+            self.points.sample(Packets(
+                own.ts[rows], own.frame[rows], own.source[rows], own.ttl[rows],
+                own.fields[rows, _IP_ID], own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
+                fingerprints(flows, batch_rows, sample_fields(own.fields[rows]), connections),
+                connections, flows.from_lower[batch_rows].astype(bool)))
 
     def read_heads(self, batches: Iterator[PacketBatch],
                    ports: TunnelPorts = STANDARD_PORTS) -> None:
@@ -410,15 +413,18 @@ class CaptureCopies(QuietBatches):
                     rows = np.flatnonzero(~named.mark(batch.identity[d.tcp_index], d.tcp_seq,
                                                       d.tcp_ack, d.tcp_flags))
                 k = rows.shape[0]
+                flows = group_flows(d)
+                connections = connection_hashes(flows, rows)
                 parts.append(Packets(
                     d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
                     d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
                     np.zeros(k, bool), np.zeros(k, bool),
-                    fingerprints(group_flows(d), rows, fields[rows])))
+                    fingerprints(flows, rows, fields[rows], connections), connections,
+                    flows.from_lower[rows].astype(bool)))
         if parts:
             self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(
-                *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp)
-                  for p in parts), strict=True))))
+                *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp,
+                   p.conn, p.lower) for p in parts), strict=True))))
 
     def _note(self, frames: list[int], times: list[float],
               count: int | None = None) -> None:

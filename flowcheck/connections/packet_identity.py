@@ -228,10 +228,28 @@ def _header_start_by_length(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
     return start
 
 
-def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.ndarray:
+def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray,
+                 connections: np.ndarray | None = None) -> np.ndarray:
     """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
     connection (flow key and sender) and its FIELDS (fields: those rows' columns, the
-    last header_identity), equal for a packet and its copies in any batch of the set."""
+    last header_identity), equal for a packet and its copies in any batch of the set.
+    connections: connection_hashes(flows, rows), when computed already."""
+    if connections is None:
+        connections = connection_hashes(flows, rows)
+    with np.errstate(over="ignore"):
+        hashed = (connections * HASH_MULTIPLIERS[0]
+                  + flows.from_lower[rows].astype(np.uint64))
+        for column in range(fields.shape[1]):
+            hashed += fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
+        hashed ^= hashed >> np.uint64(31)
+        hashed *= HASH_MULTIPLIERS[8]
+        hashed ^= hashed >> np.uint64(29)
+    return hashed
+
+
+def connection_hashes(flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
+    """Per TCP packet of the batch at `rows` (uint64): a hash of its connection's flow
+    key, the same for both directions and in every batch and process (_key_hash)."""
     # Only the flows of `rows` (1 packet in 64 when sampled): hashing every flow's key
     # cost a Python step per connection per batch (200,000 short connections: 0.2 s).
     # Not Python's hash(): a key holds a str (its tunnel), whose hash changes from one
@@ -243,15 +261,7 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
     keys = flows.keys
     per_used = np.fromiter((_key_hash(keys[f]) for f in used.tolist()), np.uint64,
                            used.shape[0])
-    with np.errstate(over="ignore"):
-        hashed = (per_used[np.searchsorted(used, flow)] * HASH_MULTIPLIERS[0]
-                  + flows.from_lower[rows].astype(np.uint64))
-        for column in range(fields.shape[1]):
-            hashed += fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
-        hashed ^= hashed >> np.uint64(31)
-        hashed *= HASH_MULTIPLIERS[8]
-        hashed ^= hashed >> np.uint64(29)
-    return hashed
+    return per_used[np.searchsorted(used, flow)]
 
 
 @lru_cache(maxsize=KEY_HASHES)

@@ -13,11 +13,12 @@ other fields and options, TSval included: packet_identity.header_identity) when 
 come from different capture points, as the capture
 shows it (different files of the set, or different TTLs: a router between the points
 decrements it, a sender's resend has the TTL its original had; not for a RST, as a
-firewall's RST in a host's name differs from the host's own by its TTL alone), and the
-copy lies within OFFSET_TOLERANCE of the two points' known offset. The offset of two
-points (a pair of files, or a file with itself) is the median time between a packet
-and its copy over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the
-sampled ones below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of
+firewall's RST in a host's name differs from the host's own by its TTL alone; or any
+two, in a file shown to hold two points at one TTL: one_ttl.py), and the copy lies
+within OFFSET_TOLERANCE of the two points' known offset. The offset of two points (a
+pair of files, or a file with itself) is the median time between a packet and its copy
+over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the sampled ones
+below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of
 it, and it follows the clocks' drift. Among the earlier equal packets (up to copies.py's
 CANDIDATES) the one nearest the offset is taken, each at most once.
 
@@ -31,8 +32,10 @@ a later TSval changes the header identity. The limit: a stack that sends IPv4 ID
 sends its original again bit for bit; if one point saw only the original and the other
 only the resend, at the offset within the tolerance, the resend is taken for a copy. A
 step of one point's clock (NTP) leaves the next copies as resends until the offset has
-followed it (half of OFFSET_SAMPLES pairs). Two points one file cannot tell apart (one
-TTL: hosts on one segment merged into one file) keep copies.py's 0.5 ms. Checksum
+followed it (half of OFFSET_SAMPLES pairs). Two points one file cannot tell apart by
+TTL (hosts on one segment merged into one file) are told by their copies alone, on
+stronger evidence (one_ttl.py: the file joins `one_ttl.files`, and its equal packets at one
+TTL count as another point's). Checksum
 offload (a sender's capture holds its packets' TCP checksums unfilled, the NIC fills them
 in) changes no identity: the checksum is none of them (packet_identity); TSO/GSO
 super-frames (one packet at the sender's point, several wire segments at the other) are
@@ -62,6 +65,7 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.arrays import changes, median
+from flowcheck.connections.one_ttl import SYN_OR_RST, OneTtlFiles
 from flowcheck.fields_dataclass import fields_dataclass
 
 OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
@@ -89,7 +93,7 @@ class Packets:
     """Packets (parallel arrays): times, frames, capture points (their file of the set,
     PacketBatch.capture), TTLs, IPv4 IDs, TCP flags, whether copies.py found each a copy
     of a packet just before it, and whether each was taken as a copy's original already;
-    `fp` (fingerprints) where the sample or the heads need it."""
+    `fp` (fingerprints), `conn` and `lower` where the sample or the heads need them."""
 
     ts: np.ndarray
     frame: np.ndarray
@@ -100,6 +104,8 @@ class Packets:
     near: np.ndarray
     taken: np.ndarray
     fp: np.ndarray | None = None
+    conn: np.ndarray | None = None  # packet_identity.connection_hashes, with fp
+    lower: np.ndarray | None = None  # sent by the lower address (BatchFlows.from_lower)
 
 
 @fields_dataclass(slots=True)
@@ -142,6 +148,8 @@ class CapturePoints:
     def __init__(self) -> None:
         self.active = False
         self.offsets: dict[tuple[int, int], Offset] = {}
+        # Files holding two capture points' packets at one TTL (one_ttl.py).
+        self.one_ttl = OneTtlFiles(OFFSET_SAMPLES, OFFSET_TOLERANCE, AGREEING, NEAR)
         # Sampled packets, latest last: fp -> (ts, source, ttl).
         self._sampled: dict[int, tuple[float, int, int]] = {}
         # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
@@ -159,17 +167,20 @@ class CapturePoints:
             entry.beyond and entry.offset is not None and abs(entry.offset) > NEAR))
                    for entry in self.offsets.values())
 
-    def activate(self, known: list[tuple[int, int, float]] = ()) -> None:
+    def activate(self, known: list[tuple[int, int, float, bool]] = ()) -> None:
         """Compare every packet from now on; known: offsets already known (file, other
-        file, a packet's time in the other minus its time in the first)."""
+        file, a packet's time in the other minus its time in the first, whether the file
+        holds two points at one TTL: `known`)."""
         self.active = True
         self._sampled.clear()
         self._heads = None
-        for first, second, offset in known:
+        for first, second, offset, one_ttl in known:
             if first > second:
                 first, second, offset = second, first, -offset
             entry = self.offsets.setdefault((first, second), Offset((first, second)))
             entry.add(np.full(AGREEING, offset))
+            if one_ttl:
+                self.one_ttl.files.add(first)
 
     @property
     def window(self) -> float:
@@ -203,6 +214,7 @@ class CapturePoints:
         fp, ts, source, ttl, rst = (heads.fp[order], heads.ts[order], heads.source[order],
                                     heads.ttl[order], (heads.flags[order] & RST) != 0)
         self._heads = (fp, ts, source)
+        pairs: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])  # one_ttl.py's
         # The one file the heads hold packets of, if one: its own packets pair with none.
         self._head_source = int(source[0]) if source.size and (source == source[0]).all() \
             else None
@@ -216,6 +228,17 @@ class CapturePoints:
             # the later in time the copy.
             keep = ~same | ((ttl[later] != ttl[earlier]) & (np.abs(diff) > NEAR) & ~rst[later])
             self._learn(key[keep], np.where(same, np.abs(diff), diff)[keep])
+            if heads.conn is not None and heads.lower is not None:
+                one = np.flatnonzero(same & (ttl[later] == ttl[earlier]) & (np.abs(diff) > NEAR)
+                                     & (heads.flags[order][later] & SYN_OR_RST == 0))
+                rows = order[later[one]]
+                pairs[0].extend(source[later[one]].tolist())
+                pairs[1].extend(zip(np.abs(diff[one]).tolist(), heads.conn[rows].tolist(),
+                                    heads.lower[rows].tolist(), strict=True))
+        if heads.conn is not None:
+            files, packets = np.unique(heads.source, return_counts=True)
+            self._one_ttl_learn("head", dict(zip(files.tolist(), packets.tolist(),
+                                                 strict=True)), *pairs)
 
     def sample(self, packets: Packets) -> None:
         """The sampled packets of a batch (`sampled`, fp set), in capture order: their
@@ -225,10 +248,15 @@ class CapturePoints:
         keys: list[int] = []
         diffs: list[float] = []
         book = self._sampled
-        for fp, ts, source, ttl, flags, near in zip(
+        counted: dict[int, int] = {}  # packets per file, and one_ttl.py's pairs
+        one_ttl: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])
+        conn = packets.conn.tolist() if packets.conn is not None else [0] * len(packets.ts)
+        lower = packets.lower.tolist() if packets.lower is not None else [False] * len(conn)
+        for fp, ts, source, ttl, flags, near, connection, low in zip(
                 packets.fp.tolist(), packets.ts.tolist(), packets.source.tolist(),
                 packets.ttl.tolist(), packets.flags.tolist(), packets.near.tolist(),
-                strict=True):
+                conn, lower, strict=True):
+            counted[source] = counted.get(source, 0) + 1
             old = book.pop(fp, None)
             if old is not None and (near or old[1] != source
                                     or (old[2] != ttl and not flags & RST)):
@@ -236,11 +264,16 @@ class CapturePoints:
                                       np.array(old[1]))
                 keys.append(int(key))
                 diffs.append(float(diff))
+            elif old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST:
+                one_ttl[0].append(source)  # the same file and TTL: one_ttl.py
+                one_ttl[1].append((ts - old[0], connection, bool(low)))
             book[fp] = (ts, source, ttl)  # the latest: the likeliest original
             if len(book) > SAMPLE_CAP:
                 del book[next(iter(book))]
         if keys:
             self._learn(np.array(keys, np.int64), np.array(diffs))
+        if packets.conn is not None:
+            self._one_ttl_learn("sample", counted, *one_ttl)
         if self._heads is not None:
             self._match_heads(packets)
 
@@ -261,6 +294,13 @@ class CapturePoints:
                                       source[at[rows]])
                 self._learn(key, diff)
 
+    def _one_ttl_learn(self, way: str, packets: dict[int, int], sources: list[int],
+                       pairs: list[tuple[float, int, bool]]) -> None:
+        """OneTtlFiles.learn; a file shown to hold two points has its offset known."""
+        for source, agree in self.one_ttl.learn(way, packets, sources, pairs).items():
+            self.offsets.setdefault((source, source), Offset((source, source))).add(
+                np.array(agree))
+
     # -- once they are --------------------------------------------------------------------
 
     def decide(self, packets: Packets, near: tuple[np.ndarray, np.ndarray],
@@ -276,9 +316,11 @@ class CapturePoints:
                                packets.source[first])[::-1])
         packets.taken[first] = True
         self._count(packets, first, then)
+        same_ttl = packets.ttl[later] == packets.ttl[earlier]
         usable = ~packets.taken[earlier] & (
             (packets.source[later] != packets.source[earlier])
-            | ((packets.ttl[later] != packets.ttl[earlier]) & (packets.flags[later] & RST == 0)))
+            | (~same_ttl & (packets.flags[later] & RST == 0))
+            | (same_ttl & self.one_ttl.holds(packets.source[later])))
         later, earlier = later[usable], earlier[usable]
         if not later.size:
             return later
@@ -372,11 +414,13 @@ class CapturePoints:
         # (docs/formats.md); a median of an even count is half a microsecond off.
         return {n: round(shift, 6) for n, shift in shifts.items() if round(shift, 6)}
 
-    def known(self) -> list[tuple[int, int, float]]:
+    def known(self) -> list[tuple[int, int, float, bool]]:
         """The known offsets: (file, other file, a packet's time in the other minus its
-        time in the first), for `activate` on a new reading of the set."""
-        return [(*entry.sources, entry.offset) for entry in self.offsets.values()
-                if entry.known and entry.offset is not None]
+        time in the first, whether the file holds two points at one TTL: one_ttl.py),
+        for `activate` on a new reading of the set."""
+        return [(*entry.sources, entry.offset,
+                 entry.sources[0] == entry.sources[1] and entry.sources[0] in self.one_ttl.files)
+                for entry in self.offsets.values() if entry.known and entry.offset is not None]
 
     def appended(self) -> bool:
         """Whether a file holds copies of its own packets at about the same times, every
