@@ -152,7 +152,9 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     streams = [s for s in streams if s.uid not in far]
     folded = [copy for _, copy in copies] + [view for _, view in views]
     findings = list(result.findings)
-    for found in (tunnel_copies_finding(copies), nat_views_finding(views)):
+    points = ([c.path for c in result.captures], result.shifts) if result.linked_files \
+        else None
+    for found in (tunnel_copies_finding(copies, points), nat_views_finding(views)):
         if found is not None:
             findings.append(found)
     for stream in streams:

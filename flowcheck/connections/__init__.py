@@ -68,6 +68,9 @@ class TrackResult:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (flowcheck.sources.clock_epochs); None: no such step.
     clock_epochs: EpochFrames | None = None
+    # Two files of the set are known to be two capture points' (their packets paired,
+    # flowcheck.connections.points).
+    linked_files: bool = False
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -260,6 +263,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                        host_copies=bool(host_tool_copies(tracker, captures)),
                        interface_copies=interface_copies(tracker, captures),
                        one_stream=tracker.clock.one_stream,
+                       linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
                                               if c is not None))
 

@@ -393,7 +393,7 @@ class CaptureCopies(QuietBatches):
             self.points.sample(Packets(
                 own.ts[rows], own.frame[rows], own.source[rows], own.ttl[rows],
                 own.fields[rows, _IP_ID], own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                fingerprints(flows, batch_rows, sample_fields(own.fields[rows]), connections),
+                fingerprints(flows, batch_rows, sample_fields(own.fields[rows])),
                 connections, flows.from_lower[batch_rows].astype(bool)))
 
     def read_heads(self, batches: Iterator[PacketBatch],
@@ -419,7 +419,7 @@ class CaptureCopies(QuietBatches):
                     d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
                     d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
                     np.zeros(k, bool), np.zeros(k, bool),
-                    fingerprints(flows, rows, fields[rows], connections), connections,
+                    fingerprints(flows, rows, fields[rows]), connections,
                     flows.from_lower[rows].astype(bool)))
         if parts:
             self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(

@@ -150,8 +150,8 @@ class CapturePoints:
         self.offsets: dict[tuple[int, int], Offset] = {}
         # Files holding two capture points' packets at one TTL (one_ttl.py).
         self.one_ttl = OneTtlFiles(OFFSET_SAMPLES, OFFSET_TOLERANCE, AGREEING, NEAR)
-        # Sampled packets, latest last: fp -> (ts, source, ttl).
-        self._sampled: dict[int, tuple[float, int, int]] = {}
+        # Sampled packets, latest last: fp -> (ts, source, ttl, connection hash).
+        self._sampled: dict[int, tuple[float, int, int, int]] = {}
         # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
         self._heads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._head_source: int | None = None
@@ -213,6 +213,7 @@ class CapturePoints:
         order = np.argsort(heads.fp, kind="stable")
         fp, ts, source, ttl, rst = (heads.fp[order], heads.ts[order], heads.source[order],
                                     heads.ttl[order], (heads.flags[order] & RST) != 0)
+        conn = heads.conn[order] if heads.conn is not None else np.zeros(fp.shape, np.uint64)
         self._heads = (fp, ts, source)
         pairs: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])  # one_ttl.py's
         # The one file the heads hold packets of, if one: its own packets pair with none.
@@ -224,6 +225,10 @@ class CapturePoints:
             later, earlier = later[equal], earlier[equal]
             diff, key = _oriented(ts[later], ts[earlier], source[later], source[earlier])
             same = source[later] == source[earlier]
+            # One file's plain and tunnelled copies are tunnel_copies.py's.
+            later, earlier, diff, key, same = (
+                part[~same | (conn[later] == conn[earlier])]
+                for part in (later, earlier, diff, key, same))
             # Within one file: two points' copies (TTL) apart more than a SPAN session's,
             # the later in time the copy.
             keep = ~same | ((ttl[later] != ttl[earlier]) & (np.abs(diff) > NEAR) & ~rst[later])
@@ -258,6 +263,8 @@ class CapturePoints:
                 conn, lower, strict=True):
             counted[source] = counted.get(source, 0) + 1
             old = book.pop(fp, None)
+            if old is not None and old[1] == source and old[3] != connection:
+                old = None  # one file's plain and tunnelled copies: tunnel_copies.py's
             if old is not None and (near or old[1] != source
                                     or (old[2] != ttl and not flags & RST)):
                 diff, key = _oriented(np.array(ts), np.array(old[0]), np.array(source),
@@ -267,7 +274,7 @@ class CapturePoints:
             elif old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST:
                 one_ttl[0].append(source)  # the same file and TTL: one_ttl.py
                 one_ttl[1].append((ts - old[0], connection, bool(low)))
-            book[fp] = (ts, source, ttl)  # the latest: the likeliest original
+            book[fp] = (ts, source, ttl, connection)  # the latest: the likeliest original
             if len(book) > SAMPLE_CAP:
                 del book[next(iter(book))]
         if keys:

@@ -14,6 +14,12 @@ then the one with more packets, is kept, the other left out: with segmentation o
 the plain interface its copy has fewer, larger packets, and a capture filter that let
 through the tunnel's first fragments only made the tunnelled copy lossy (third new-user
 trial: it was kept for its packets, and the capture's loss reported for bytes it held).
+
+The two copies may also be two capture points' files given together: a host's capture
+and a switch's mirror session delivering its packets in ERSPAN or VXLAN, their clocks
+apart. points.py pairs the two files' packets whatever their encapsulation and takes
+the offset out before the connections are built (their starts then lie within
+COPY_START_SECONDS), and the finding says two points' captures, not `-i any`.
 """
 
 from __future__ import annotations
@@ -90,8 +96,16 @@ def _close(x: int, y: int) -> bool:
     return x == y or min(x, y) >= COPY_SHARE * max(x, y)
 
 
-def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | None:
-    """capture_duplicates (info) naming the copies left out; None without any."""
+def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]],
+                          points: tuple[list[str], dict[int, float]] | None = None
+                          ) -> Finding | None:
+    """capture_duplicates (info) naming the copies left out; None without any. points:
+    when the set's files are two capture points' (points.py paired their packets, a
+    tunnelled copy with its plain original too: TrackResult.linked_files), the files'
+    paths and the seconds added to each one's times (TrackResult.shifts): the copies are
+    then the two points', not one capture's interfaces (session 33's trial 3: a host's
+    capture and a switch's ERSPAN mirror of it, clocks 2.3 s apart, read as two
+    sessions)."""
     if not pairs:
         return None
     are, named, frames = pair_words(
@@ -115,6 +129,14 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
             "Mirror each packet once: on each switch only what its host sends (the "
             "port's receive direction), or both directions on one switch only",
             frames=frames, ts=pairs[0][1].ts)
+    if points is not None:
+        return make_finding(
+            "capture_duplicates",
+            f"{are} in the capture set twice, inside a tunnel and out of it: {which}: "
+            f"{named}. {_two_points(*points)} {judged}",
+            "nothing to fix in the network for the copies; to judge one capture point "
+            "alone, analyze its files alone",
+            frames=frames, ts=pairs[0][1].ts)
     return make_finding(
         "capture_duplicates",
         f"{are} in the capture twice, inside a tunnel and out of it: {which}: "
@@ -125,6 +147,24 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]]) -> Finding
         "Capture on one interface: the tunnel device for the plain packets, or the "
         "interface under it for the encapsulated ones, not -i any",
         frames=frames, ts=pairs[0][1].ts)
+
+
+def _two_points(paths: list[str], shifts: dict[int, float]) -> str:
+    """The sentence on two capture points' files (tunnel_copies_finding's points)."""
+    text = ("The files are two capture points' captures of the same traffic, one holding "
+            "it in a tunnel (a switch's mirror session sending ERSPAN, or a tunnel's "
+            "underlay) and one plain")
+    if not shifts:
+        return f"{text}; their clocks agree."
+    said = []
+    for index, shift in sorted(shifts.items()):
+        name = paths[index] if index < len(paths) else f"file {index + 1}"
+        said.append(f"{name}'s clock reads {-shift:+.3f} s against the others' (the "
+                    f"packets both hold say so): flowcheck read its times shifted by "
+                    f"{shift:+.6f} s, so the packets of both come in the order they "
+                    f"happened (to see it in Wireshark: editcap -t {shift:+.6f} {name} "
+                    "shifted.pcap, then mergecap the files)")
+    return f"{text}; {'; '.join(said)}."
 
 
 def pair_words(pairs: list[tuple[Connection, Connection]],
