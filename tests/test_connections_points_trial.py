@@ -120,6 +120,30 @@ def test_one_segment_merged_passes_counted_once(tmp_path: Path, offset: str) -> 
     assert not any(c.retransmits for c in result.traffic.connections)
 
 
+@pytest.mark.parametrize("offset", ["0.02", "0.7"])
+def test_one_segment_merged_by_interface_says_two_points(tmp_path: Path, offset: str) -> None:
+    """The same two captures merged each on an interface of its own (mergecap -I none):
+    within 1 s the copies pair as a bridge's two interfaces would (relay_copies), but a
+    delay this constant (every copy 20 ms, or 700 ms, after its original) is two clocks'
+    offset, and the finding says so and asks for the captures alone, not for a router's
+    one interface (session 33's trial 3: "up to 700.0 ms later (the time it waited in the
+    queue)")."""
+    agent = tmp_path / "agent.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-t", offset,
+                    str(SEGMENT / "backup-agent.pcap.gz"), str(agent)], check=True)
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(["mergecap", "-I", "none", "-F", "pcapng", "-w", str(merged),
+                    str(SEGMENT / "backup-media.pcap.gz"), str(agent)], check=True)
+    config = build_config(load_file(SEGMENT / "backup-media.toml"))
+    result = analyze(read_traffic([str(merged)], config), config)
+    assert result.verdict == "pass"
+    [finding] = [f for f in result.findings if f.code == "capture_duplicates"]
+    assert "two capture points' captures merged into one file" in finding.message
+    assert "waited in the queue" not in finding.message
+    assert "analyze its capture alone" in finding.fix
+    assert not any(c.retransmits for c in result.traffic.connections)
+
+
 def test_d5_equal_clocks_count_every_copy_once(tmp_path: Path) -> None:
     """Equal clocks: the copies more than 0.5 ms apart across the router were counted
     (784752 B for 604160 B) under 'each byte counted once'."""

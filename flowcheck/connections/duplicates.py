@@ -196,6 +196,15 @@ def _relayed(relays: RelayCopies) -> str:
                "too many for a sniffer falling behind: the capture lacks those ingress "
                "copies, for a reason it does not show")
             + "; their bytes count as the capture's loss)" if relays.orphans else "")
+    if relays.clock_like:
+        return (f"{relays.count:,} of them were told by where they were captured: another "
+                "of the file's interfaces, each with its original's TTL, every one "
+                f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
+                "A bridge captured on two interfaces at once forwards a packet in "
+                "microseconds when its queue is empty; a delay this constant is more likely "
+                "two capture points' captures merged into one file (mergecap, each on an "
+                "interface of its own) while their clocks were that far apart"
+                f"{lost}. ")
     return (f"{relays.count:,} of them were told by where they were captured: a router's "
             "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
             "each packet it forwarded as it came in on one interface and again as it left "
@@ -215,6 +224,9 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             "byte once: they are no evidence of a drop or a refusal",
+            "nothing to fix in the network for the copies; to judge one capture point alone, "
+            "analyze its capture alone (given as separate files, two points' captures are "
+            "read on one clock)" if relays.clock_like else
             "nothing to fix in the network for the copies; for each packet once, capture "
             "one interface of the router (tcpdump -i IFACE, the one toward the media server "
             "or the agent) instead of -i any",

@@ -75,6 +75,9 @@ from flowcheck.decode.legs import UNKNOWN, forwarded, named_part
 from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
+# s: relay copies none of which came sooner than this after its original, all bridged,
+# read as two capture points' clocks apart as likely as a queue (RelayCopies.clock_like).
+CLOCK_LIKE = 0.005
 RELAY_TAIL_CAP = 1 << 16  # packets without their copy yet kept across batches, at most
 SEARCH = 8  # earlier equal packets compared with each one in a larger group
 FRAMES_KEPT = 8
@@ -87,8 +90,8 @@ NEAR_SAMPLE = 256  # copies within copies.COPY_WINDOW whose interfaces are read,
 @fields_dataclass(slots=True)
 class RelayCopies:
     """What the relay copies found so far show: `count`, the `routed` ones (TTL one
-    lower) and the `bridged` ones (equal), the `longest` time (seconds) a copy came
-    after its original, the first copies' `frames`; `orphans`: egress copies without
+    lower) and the `bridged` ones (equal), the `longest` and `shortest` time (seconds) a
+    copy came after its original, the first copies' `frames`; `orphans`: egress copies without
     their original (among `count`); `exits`: the egress codes (`exit_codes`) of pairs
     told by named interfaces, oldest first, each with its pairs so far (orphans once
     EXIT_PAIRS)."""
@@ -97,6 +100,7 @@ class RelayCopies:
     routed: int = 0
     bridged: int = 0
     longest: float = 0.0
+    shortest: float = float("inf")
     orphans: int = 0
     frames: list[int] = field(default_factory=list)
     exits: dict[int, int] = field(default_factory=dict)
@@ -127,6 +131,16 @@ class RelayCopies:
                  & forwarded(legs_first, legs_then) & ((drop == 0) | (drop == 1)))
         self.near_read += int(same_file.size)
         self.near_named += int(np.count_nonzero(named))
+
+    @property
+    def clock_like(self) -> bool:
+        """Whether the copies look like two capture points' clocks apart rather than a
+        queue: all bridged (one TTL), none marked forwarded by the file (a pcapng's
+        interfaces, mergecap's output), and none sooner than CLOCK_LIKE after its
+        original (a bridge whose queue is empty forwards in microseconds; a constant
+        delay is two clocks' offset)."""
+        return (self.count > 0 and self.bridged == self.count and not self.forwarded
+                and self.shortest > CLOCK_LIKE)
 
     @property
     def interfaces(self) -> bool:
@@ -181,6 +195,7 @@ class RelayCopies:
         self.routed += routed
         self.bridged += int(frames.size) - routed
         self.longest = max(self.longest, float(delay.max()))
+        self.shortest = min(self.shortest, float(delay.min()))
         self.frames = sorted(self.frames + frames[:FRAMES_KEPT].tolist())[:FRAMES_KEPT]
 
 
