@@ -204,6 +204,32 @@ def test_one_merged_file_at_one_ttl_counts_each_packet_once(tmp_path: Path,
     assert "copies of its own packets" in duplicates(result)
 
 
+def test_one_ttl_merged_with_a_busy_hosts_other_traffic(tmp_path: Path) -> None:
+    """The media server's capture also holds ten times as much other traffic, captured at
+    its point only: the copies' share is counted within the connections they are in, so
+    the two points are still told (counted over the whole file, a job merged into a busy
+    media server's capture kept its copies as retransmissions)."""
+    sent = backup()
+    media, agent = captures(tmp_path, sent, 3.0, routed=False)
+    other, t = [], START
+    for n in range(10 * 2 * len(sent)):
+        t += 0.0001
+        packet = Sent(t, n % 2 == 0, "PA", 50_000 + n * 100, 90_000, b"y" * 100, ip_id=n + 1)
+        copy = frame(packet, True)
+        copy[IP].src, copy[IP].dst = ("10.77.0.1", "10.77.9.9") if n % 2 else (
+            "10.77.9.9", "10.77.0.1")
+        copy[TCP].sport, copy[TCP].dport = (4000, 9000) if n % 2 else (9000, 4000)
+        copy.time = t
+        other.append(copy)
+    busy = tmp_path / "busy.pcap"
+    wrpcap(str(busy), other)
+    result = track_connections([str(merged(tmp_path, media, busy, agent))])
+    conn = data_connection(result)
+    assert (conn.retransmits, conn.syn_retries) == (0, 0)
+    assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT
+    assert "copies of its own packets 3.000 s after them" in duplicates(result)
+
+
 @pytest.mark.parametrize("offset", [0.3, -2.0, 65.0])
 def test_one_ttl_merged_file_keeps_an_identical_resend(tmp_path: Path, offset: float) -> None:
     """One TTL, merged, the agent's resend its original bit for bit (IPv4 ID 0, no

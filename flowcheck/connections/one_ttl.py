@@ -22,10 +22,12 @@ they count as a second capture point only on evidence that resends cannot give:
 - among those agreeing, both directions of one connection (a capture point on the path
   sees both; a sender resends its own packets, and a receiver's answers to the resends
   are new acknowledgements);
-- the pairs are at least one in ONE_TTL_SHARE of the packets compared (the file's
-  sampled packets, points.sampled, and the packets of its head, read ahead): a second
-  capture point's copies are a large share of the file, a sender's resends a small one
-  (a connection that resends a quarter of its packets bit for bit is no working one).
+- the pairs are at least one in ONE_TTL_SHARE of the packets compared of the
+  connections they are in (the file's sampled packets, points.sampled, or the packets
+  of its head, read ahead): a second capture point's copies are half of those
+  connections' packets, a sender's resends a small share (a connection that resends a
+  quarter of its packets bit for bit is no working one); a host's other traffic,
+  captured at its point only, does not count against them.
 Then the file's offset is known as a capture point's (OneTtlFiles.files) and its
 equal pairs at the same TTL are copies as those of two TTLs are (points.py's rule). A
 capture too small to show AGREEING pairs in its sample and head keeps copies.py's 0.5
@@ -41,39 +43,58 @@ import numpy as np
 from flowcheck.arrays import median
 from flowcheck.fields_dataclass import fields_dataclass
 
-ONE_TTL_SHARE = 4  # the pairs: at least one in this many of the packets compared
+ONE_TTL_SHARE = 4  # the pairs: at least one in this many of their connections' packets
+CONNECTIONS_KEPT = 1 << 16  # connections whose packets compared are counted, per way
 SYN_OR_RST = 0x06  # TCP flags
 
 
 @fields_dataclass(slots=True)
 class OneTtlPairs:
     """One file's pairs of equal packets at one TTL, more than points.NEAR apart, before
-    they count as a second capture point's (module docstring): `counts`, per way of
-    comparing (the head, read ahead, whole; the sample, 1 packet in 64), the packets
-    compared and the pairs found; `recent`: the latest `samples` pairs as (seconds apart,
-    connection hash, sent by the lower address)."""
+    they count as a second capture point's (module docstring): per way of comparing (the
+    head, read ahead, whole; the sample, 1 packet in 64), the packets compared and the
+    pairs found of each connection (`packets`, `pairs`: way -> connection hash -> count;
+    at most CONNECTIONS_KEPT connections each); `recent`: the latest `samples` pairs as
+    (seconds apart, connection hash, sent by the lower address)."""
 
     samples: int
-    counts: dict[str, list[int]] = field(default_factory=dict)
+    packets: dict[str, dict[int, int]] = field(default_factory=dict)
+    pairs: dict[str, dict[int, int]] = field(default_factory=dict)
     recent: list[tuple[float, int, bool]] = field(default_factory=list)
 
-    def add(self, way: str, packets: int, pairs: list[tuple[float, int, bool]]) -> None:
-        """Count `packets` compared `way` ("head" or "sample") and take their pairs
-        (seconds apart, connection hash, sent by the lower address; no SYN nor RST among
-        them). The two are counted apart: the head holds a file's first packets whole,
-        the sample one in 64 of all, so a file whose copies begin after its head shows
-        them in the sample's share."""
-        count = self.counts.setdefault(way, [0, 0])
-        count[0] += packets
-        count[1] += len(pairs)
+    def add(self, way: str, packets: dict[int, int],
+            pairs: list[tuple[float, int, bool]]) -> None:
+        """Count the packets compared `way` ("head" or "sample"; packets: connection hash
+        -> count) and take their pairs (seconds apart, connection hash, sent by the lower
+        address; no SYN nor RST among them). The ways are counted apart: the head holds a
+        file's first packets whole, the sample one in 64 of all, so a file whose copies
+        begin after its head shows them in the sample's share."""
+        compared = self.packets.setdefault(way, {})
+        for connection, count in packets.items():
+            if connection in compared or len(compared) < CONNECTIONS_KEPT:
+                compared[connection] = compared.get(connection, 0) + count
+        found = self.pairs.setdefault(way, {})
+        for _, connection, _ in pairs:
+            if connection in compared:
+                found[connection] = found.get(connection, 0) + 1
         self.recent = (self.recent + pairs)[-self.samples:]
+
+    def shared(self) -> bool:
+        """Whether, in one way of comparing, the pairs are at least one in ONE_TTL_SHARE
+        of the packets of the connections they are in (a second capture point's copies
+        are half of those; a host's other traffic, captured at one point only, is not
+        counted against them)."""
+        for way, found in self.pairs.items():
+            compared = self.packets[way]
+            if found and sum(found.values()) * ONE_TTL_SHARE >= sum(
+                    compared[connection] for connection in found):
+                return True
+        return False
 
     def offset(self, tolerance: float, agreeing: int) -> list[float]:
         """The latest pairs' time differences (seconds) that agree on one offset, when
         they show a second capture point (module docstring); [] while they do not."""
-        if len(self.recent) < agreeing or not any(
-                pairs and pairs * ONE_TTL_SHARE >= packets
-                for packets, pairs in self.counts.values()):
+        if len(self.recent) < agreeing or not self.shared():
             return []
         diffs = np.array([diff for diff, _, _ in self.recent])
         agree = np.abs(diffs - median(diffs)) <= tolerance
@@ -99,10 +120,11 @@ class OneTtlFiles:
         self._samples, self._tolerance, self._agreeing, self._near = (
             samples, tolerance, agreeing, near)
 
-    def learn(self, way: str, packets: dict[int, int], sources: list[int],
+    def learn(self, way: str, packets: dict[int, dict[int, int]], sources: list[int],
               pairs: list[tuple[float, int, bool]]) -> dict[int, list[float]]:
         """Count each file's packets compared `way` (OneTtlPairs.add; packets: file ->
-        count) and take its pairs at one TTL (sources: each pair's file). Returns the
+        connection hash -> count) and take its pairs at one TTL (sources: each pair's
+        file). Returns the
         files whose pairs now show a second capture point, each with the time differences
         (seconds) that agree on its offset; they join `files`."""
         shown: dict[int, list[float]] = {}

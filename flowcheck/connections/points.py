@@ -241,9 +241,12 @@ class CapturePoints:
                 pairs[1].extend(zip(np.abs(diff[one]).tolist(), heads.conn[rows].tolist(),
                                     heads.lower[rows].tolist(), strict=True))
         if heads.conn is not None:
-            files, packets = np.unique(heads.source, return_counts=True)
-            self._one_ttl_learn("head", dict(zip(files.tolist(), packets.tolist(),
-                                                 strict=True)), *pairs)
+            compared: dict[int, dict[int, int]] = {}
+            for file in np.unique(heads.source).tolist():
+                found, counts = np.unique(heads.conn[heads.source == file],
+                                          return_counts=True)
+                compared[file] = dict(zip(found.tolist(), counts.tolist(), strict=True))
+            self._one_ttl_learn("head", compared, *pairs)
 
     def sample(self, packets: Packets) -> None:
         """The sampled packets of a batch (`sampled`, fp set), in capture order: their
@@ -253,7 +256,7 @@ class CapturePoints:
         keys: list[int] = []
         diffs: list[float] = []
         book = self._sampled
-        counted: dict[int, int] = {}  # packets per file, and one_ttl.py's pairs
+        counted: dict[int, dict[int, int]] = {}  # file -> connection -> packets: one_ttl.py
         one_ttl: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])
         conn = packets.conn.tolist() if packets.conn is not None else [0] * len(packets.ts)
         lower = packets.lower.tolist() if packets.lower is not None else [False] * len(conn)
@@ -261,7 +264,8 @@ class CapturePoints:
                 packets.fp.tolist(), packets.ts.tolist(), packets.source.tolist(),
                 packets.ttl.tolist(), packets.flags.tolist(), packets.near.tolist(),
                 conn, lower, strict=True):
-            counted[source] = counted.get(source, 0) + 1
+            per_file = counted.setdefault(source, {})
+            per_file[connection] = per_file.get(connection, 0) + 1
             old = book.pop(fp, None)
             if old is not None and old[1] == source and old[3] != connection:
                 old = None  # one file's plain and tunnelled copies: tunnel_copies.py's
@@ -301,7 +305,7 @@ class CapturePoints:
                                       source[at[rows]])
                 self._learn(key, diff)
 
-    def _one_ttl_learn(self, way: str, packets: dict[int, int], sources: list[int],
+    def _one_ttl_learn(self, way: str, packets: dict[int, dict[int, int]], sources: list[int],
                        pairs: list[tuple[float, int, bool]]) -> None:
         """OneTtlFiles.learn; a file shown to hold two points has its offset known."""
         for source, agree in self.one_ttl.learn(way, packets, sources, pairs).items():
