@@ -53,6 +53,8 @@ class Traffic:
     # Its capture copies are one capture host's several interfaces'
     # (TrackResult.interface_copies).
     interface_copies: bool = False
+    # Its two capture points are a router apart (TrackResult.routed_points).
+    routed_points: bool = False
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -168,6 +170,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
+                   routed_points=result.routed_points,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs)
@@ -218,6 +221,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                                                   for c in traffic.captures), default=0),
                               host_copies=traffic.host_copies,
                               interface_copies=traffic.interface_copies,
+                              routed_points=traffic.routed_points,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

@@ -56,6 +56,9 @@ class TrackResult:
     # Every capture copy of the set is one capture host's several interfaces' (a bridge's
     # or router's, tcpdump -i any on it; duplicates.interface_copies).
     interface_copies: bool = False
+    # Copies between two capture points came with another TTL than their originals: the
+    # points are a router apart (CapturePoints.offsets' `routed`).
+    routed_points: bool = False
     # What the packets the decoder skipped were (flowcheck.decode.skipped).
     skipped: Skipped = field(default_factory=Skipped)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
@@ -262,6 +265,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
                        interface_copies=interface_copies(tracker, captures),
+                       routed_points=any(entry.routed for entry in
+                                         tracker.copies.points.offsets.values()),
                        one_stream=tracker.clock.one_stream,
                        linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered

@@ -50,10 +50,20 @@ def session_errors(session: Session, findings: list[Finding]) -> list[Finding]:
     """The error findings of the session: those that name it, and those of another
     session about a connection one of its steps that did not work judged (a three-way
     job's tape server's session reads its data steps from the data server's session,
-    which reports the failure once: flowcheck.verify.shared)."""
+    which reports the failure once: flowcheck.verify.shared); those about connections
+    of `violated` steps only, last."""
     uids = {uid for step in session.steps if step.status in _NOT_WORKED for uid in step.uids}
-    return [f for f in findings if f.severity == Severity.ERROR
-            and (f.session == session.id or (f.uid is not None and f.uid in uids))]
+    errors = [f for f in findings if f.severity == Severity.ERROR
+              and (f.session == session.id or (f.uid is not None and f.uid in uids))]
+    # What failed the job first: an error about a connection only of steps that worked
+    # but broke a rule (`violated`: a port outside its range on a connection that
+    # opened) after those of steps that failed (trial A of session 34: the headline
+    # named the callback's source port outside the agent range, an outbound connection
+    # that worked, not the data connection left unanswered).
+    failed = {uid for step in session.steps if step.status in ("failed", "missing")
+              for uid in step.uids}
+    violated = uids - failed
+    return sorted(errors, key=lambda f: f.uid is not None and f.uid in violated)
 
 
 def session_status(session: Session, findings: list[Finding]) -> SessionStatus:

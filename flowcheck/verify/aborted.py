@@ -49,6 +49,8 @@ from flowcheck.verify.synack_reset import (
     elapsed,
     late_answer,
     late_reading,
+    rejected_words,
+    resent_after_reset,
     reset_timeline,
     syns_sent,
 )
@@ -320,6 +322,11 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
     if late_answer(ctx, conn):
         reading, fix = late_reading(conn, role)
         return f"{head} {reading}", fix
+    if resent := resent_after_reset(conn):
+        return (f"{head} {rejected_words(conn, resent)}",
+                f"Check the firewall on {conn.orig_h}: it must let in the return traffic of "
+                f"its own connections (TCP from {conn.resp_h} port {conn.resp_p} to "
+                f"{conn.orig_h} port {conn.orig_p}, established).")
     return (f"{head} The SYN-ACK came at once, so the port was reachable and the network "
             f"delivered the answer: {conn.orig_h} gave the connection up itself (the job was "
             f"cancelled, or an error on its side), or a rule on {conn.orig_h} rejects the "

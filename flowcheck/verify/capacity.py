@@ -96,6 +96,7 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             peak = max(peak, busy)
         peaks[host] = (peak, peak > size)
         if peak > size:
+            ctx.too_small[which] = max(ctx.too_small.get(which, 0), peak)
             ctx.add("range_too_small",
                     f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
                     f"use plus those held {hold:g} s after use), but the range has {size}.",
@@ -110,6 +111,7 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
         why = (_media_why(ctx) if which == "media" else
                "one per resource + the callback's source port"
                if callback_source_ports(ctx.profile) else "one per resource")
+        ctx.too_small[which] = max(ctx.too_small.get(which, 0), need)
         ctx.add("range_too_small",
                 f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",

@@ -101,6 +101,22 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     return not ctx.interface_copies and _twice_unanswered(ctx, conn)
 
 
+def point_each_side(ctx: Context, a: str, b: str) -> bool:
+    """Does the set hold a capture point on each host's side of the routers between a
+    and b: two capture points given together (packets between them in it twice, not one
+    host's tool's nor one host's several interfaces'), copies a router apart (another
+    TTL: Context.routed_points, SideEvidence.copy_ttl_other), and both hosts' packets
+    first seen with initial TTLs (each at its own point)? Then what left a host shows at
+    its point (trial A of session 34: an agent whose own outbound rules dropped its SYNs,
+    both hosts' captures given, read vaguer than the agent's capture alone)."""
+    copied = copied_pairs(ctx)
+    if ctx.interface_copies or not ((a, b) in copied or (b, a) in copied):
+        return False
+    return initial_both_ways(ctx, a, b) and (ctx.routed_points or any(
+        c.evidence("orig").copy_ttl_other or c.evidence("resp").copy_ttl_other
+        for c in ctx.connections if {c.orig_h, c.resp_h} == {a, b}))
+
+
 def passed_capture_host(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs pass the one host the capture was taken on, with no SYN-ACK
     captured: each SYN in the set twice as reached_responder asks, but the copies one

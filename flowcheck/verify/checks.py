@@ -27,6 +27,7 @@ from flowcheck.verify.links import check_links
 from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.profile_followed import note_profile_followed
+from flowcheck.verify.ranges import note_too_small
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_gave_up, check_running
@@ -41,7 +42,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
               kernel_dropped: int = 0, host_copies: bool = False,
-              interface_copies: bool = False,
+              interface_copies: bool = False, routed_points: bool = False,
               cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
@@ -52,7 +53,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
     the capture copies are all one host's Windows tool's (TrackResult.host_copies);
     interface_copies: they are one capture host's several interfaces'
-    (TrackResult.interface_copies);
+    (TrackResult.interface_copies); routed_points: copies between two capture points
+    came with another TTL (TrackResult.routed_points);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
@@ -62,7 +64,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (decode.unread_hosts; None: any host's, at any time)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
-                  interface_copies=interface_copies,
+                  interface_copies=interface_copies, routed_points=routed_points,
                   cut_recorded=cut_recorded, order=order, unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans))
     ctx.strays = dict(strays) if strays is not None else \
@@ -84,6 +86,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     note_profile_followed(ctx)  # after every session's steps
     report_left_out(ctx)
     check_capacity(ctx)
+    note_too_small(ctx)  # on the fixes that bind in a range check_capacity found too small
     check_hosts(ctx)
     note_stray_syns(ctx)
     check_unexplained(ctx)

@@ -121,12 +121,18 @@ class Context:
     # router's, tcpdump -i any on it: TrackResult.interface_copies): a packet in the set
     # twice passed that host, not two capture points.
     interface_copies: bool = False
+    # Copies between two capture points came with another TTL: a router between the
+    # points (TrackResult.routed_points).
+    routed_points: bool = False
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0
     # Per host pair, the last packet of a connection the set holds all of twice
     # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
     copied_until: dict[frozenset[str], float] | None = None
+    # Per side ("media", "agent"), the ports its range must have at least, when
+    # range_too_small found it smaller (verify.capacity; verify.ranges.note_too_small).
+    too_small: dict[str, int] = field(default_factory=dict)
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None

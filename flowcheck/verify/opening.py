@@ -30,7 +30,13 @@ from flowcheck.verify.capture_points import (
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after_last, time_enough
-from flowcheck.verify.synack_reset import late_answer, late_reading, reset_timeline
+from flowcheck.verify.synack_reset import (
+    late_answer,
+    late_reading,
+    rejected_words,
+    resent_after_reset,
+    reset_timeline,
+)
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
 
@@ -107,6 +113,9 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
     after the SYN-ACK, read by the timing as data_aborted reads a data connection's."""
     if late_answer(ctx, conn):
         reading, fix = late_reading(conn, conn.orig_h)
+    elif resent := resent_after_reset(conn):
+        reading = rejected_words(conn, resent)
+        fix = f"Check the firewall on {conn.orig_h}: make the rule stateful, or {return_rule}."
     else:
         reading = (f"The SYN-ACK came at once: a rule on {conn.orig_h} rejects it with a "
                    "reset (a stateless firewall that does not let in the return traffic of "

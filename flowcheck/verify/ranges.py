@@ -177,6 +177,21 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
 _OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")
 
 
+def note_too_small(ctx: Context) -> None:
+    """A fix that has a host bind its dynamic ports in a range range_too_small found too
+    small for the job (verify.capacity: Context.too_small) says to widen it first, and
+    to open the widened range: binding in it as it is cannot work (trial A of session 34:
+    the agent range 6001-6002 for 3 resources; "make the agent bind its dynamic ports in
+    6001-6002", applied, failed the job earlier). After check_capacity."""
+    for side, need in ctx.too_small.items():
+        bind = f"bind its dynamic ports in {ctx.ranges(side)}"
+        widened = (f"{bind} widened to at least {need} ports and opened so in the firewall "
+                   "(range_too_small: it has too few for the job)")
+        for finding in ctx.findings:
+            if bind in finding.fix and widened not in finding.fix:
+                finding.fix = finding.fix.replace(bind, widened)
+
+
 def note_swapped_ranges(ctx: Context) -> None:
     """When the configured ranges look swapped, say so in every port_outside_* finding:
     the ranges differ, and every media-side port of the sessions' callbacks and data

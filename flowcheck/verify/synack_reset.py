@@ -19,12 +19,38 @@ from flowcheck.verify.details import span_words, syn_count
 
 
 def late_answer(ctx: Context, conn: Connection) -> bool:
-    """Did the SYN-ACK come late: after the SYN was retried, or at least the
-    retransmission timeout after the first SYN (when TCP would have retried)?"""
-    if conn.syn_retries > 0:
+    """Did the first SYN-ACK come late: after a resent SYN (captured after the second
+    SYN), or at least the retransmission timeout after the first SYN (when TCP would have
+    resent it)? SYNs resent only after a prompt SYN-ACK and its RST are no lateness: the
+    connect was still waiting (`resent_after_reset`)."""
+    if conn.syn_retries > 0 and (len(conn.syn_frames) < 2 or not conn.synack_frames
+                                 or conn.synack_frames[0] > conn.syn_frames[1]):
         return True
     delay = elapsed(conn.syn_ts, conn.synack_ts)
     return delay is not None and delay >= ctx.config.retransmission_timeout
+
+
+def resent_after_reset(conn: Connection) -> int:
+    """How many SYNs (of those the record keeps) its originator sent after its RST: a
+    connect still waiting resends its SYN from the same port (RFC 6298 5.7), so the
+    SYN-ACK it answered with that RST never reached its socket; a rule on its host
+    rejected it with a reset in its name (trial A of session 34: the agent's
+    `tcp dport 6001-6100 reject with tcp reset`, no state match, read as a connect that
+    had timed out)."""
+    if not conn.rst_frames:
+        return 0
+    return sum(frame > conn.rst_frames[0] for frame in conn.syn_frames)
+
+
+def rejected_words(conn: Connection, resent: int) -> str:
+    """The reading of a prompt SYN-ACK reset by its originator whose SYN was then sent
+    again (`resent_after_reset`, resent > 0)."""
+    again = "again" if resent == 1 else f"again ({resent} times)"
+    return (f"The SYN-ACK came at once, and {conn.orig_h} sent its SYN {again} from the same "
+            "port after the reset: its connect was still waiting, so the SYN-ACK never "
+            f"reached it. A rule on {conn.orig_h} rejects it with a reset in its name (a "
+            "stateless firewall rule that does not let in the return traffic of its own "
+            "connections, `reject with tcp reset`).")
 
 
 def late_reading(conn: Connection, role: str) -> tuple[str, str]:

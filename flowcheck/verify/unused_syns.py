@@ -20,9 +20,10 @@ shows none either), and the fix never named its outbound rules.
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Session
+from flowcheck.verify.capture_points import point_each_side
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import three_way_hosts
-from flowcheck.verify.ttl import capture_host, taken_on_words
+from flowcheck.verify.ttl import capture_host, taken_on_words, ttl_word
 
 # Why the connector's own capture shows nothing either: said wherever its rules are named.
 _BEFORE_TAP = ("a host's outbound firewall rules, netfilter's output chain or Windows "
@@ -49,7 +50,8 @@ def taken_on(ctx: Context, session: Session, ann: Announcement) -> str | None:
         return None
     on = capture_host(ctx, listener, connector)
     if on is None:
-        return None
+        # Two points, one on each side: the connector's own point saw nothing leave it.
+        return "connector" if point_each_side(ctx, listener, connector) else None
     return "listener" if on[0] == listener else "connector"
 
 
@@ -60,8 +62,13 @@ def never_left_words(ctx: Context, session: Session, ann: Announcement, connecto
     10.77.0.1")."""
     host, listener = ends(ctx, session, ann)
     found = capture_host(ctx, listener, host)
-    ttls = f" ({taken_on_words(found, listener)})" if found is not None else ""
-    return (f"this capture was taken on {connector}{ttls}, and no SYN to it left that "
+    if found is not None:
+        taken = f"this capture was taken on {connector} ({taken_on_words(found, listener)})"
+    else:  # taken_on: point_each_side
+        taken = (f"the capture set holds a capture point on {connector}'s side (two points "
+                 "given together, a router apart: each host's packets are in it first with "
+                 f"their initial {ttl_word(host)}, then one lower: capture_duplicates)")
+    return (f"{taken}, and no SYN to it left that "
             "host, so neither a router or firewall between the hosts nor the listener's "
             f"firewall is the cause: {connector} could not connect (for example it could "
             "not bind a port because the port was in use on its side), or its own outbound "

@@ -1,0 +1,78 @@
+"""Session 34's trial A: firewall faults made in the lab, flowcheck's fix applied.
+
+The captures (captures/trial34-firewall, its README) are real jobs a new user broke with
+nftables rules; these are the readings that were wrong or vaguer than the capture
+allows: a SYN-ACK its originator's own stateless rule rejected, read as a connect that
+had timed out; a range too small for the job whose fix asked to bind inside it; both
+hosts' captures read vaguer than the agent's alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.answer import answer_rows
+
+CASES = Path(__file__).resolve().parent.parent / "captures" / "trial34-firewall"
+
+
+def analysis(*names: str) -> Analysis:
+    config = build_config(load_file(CASES / f"{names[0]}.toml"))
+    return analyze(read_traffic([str(CASES / f"{name}.pcap") for name in names], config),
+                   config)
+
+
+def finding(result: Analysis, code: str):  # noqa: ANN201 - a Finding
+    [found] = [f for f in result.findings if f.code == code]
+    return found
+
+
+def test_a_synack_rejected_by_its_originators_rule() -> None:
+    """The callback's SYN-ACK came 0.04 ms after its SYN, the agent's RST at once, then
+    the agent sent the same SYN four more times: its connect was still waiting, so the
+    SYN-ACK never reached it (its own `reject with tcp reset`). It read "the answer came
+    late ... its connect timed out", with a fix (raise the connect timeout) that did
+    nothing: the SYNs resent after the RST counted as SYNs resent before the answer."""
+    result = analysis("callback-synack-rejected-agent")
+    assert result.verdict == "fail"
+    found = finding(result, "handshake_incomplete")
+    assert "came late" not in found.message and "timed out" not in found.message
+    assert "sent its SYN again (4 times) from the same port after the reset" in found.message
+    assert "A rule on 10.77.1.2 rejects it" in found.message
+    assert found.fix.startswith("Check the firewall on 10.77.1.2: make the rule stateful")
+    assert "connect timeout" not in found.fix
+
+
+def test_a_range_too_small_headlines_the_failure_and_widens_the_range() -> None:
+    """Three resources, an agent range of two ports that the agent's firewall opens: the
+    data connection to the third port (6003) went unanswered. The headline named the
+    callback's source port outside the range (an outbound connection that worked), and
+    the fix said to bind inside 6001-6002, which, applied, failed the job earlier."""
+    result = analysis("agent-range-too-small")
+    [session] = result.sessions
+    rows = dict(answer_rows(session, result.findings))
+    assert rows["cause:"].startswith(
+        "the data connection from 10.77.0.1 to the announced endpoint 10.77.1.2:6003")
+    assert "widened to at least 4 ports and opened so in the firewall" in rows["fix:"]
+    for code in ("data_unanswered", "port_outside_agent_range"):
+        for f in result.findings:
+            if f.code == code:
+                assert "6001-6002 (agent range) widened to at least 4 ports" in f.fix
+
+
+def test_both_hosts_captures_place_the_agents_outbound_rules() -> None:
+    """The agent's output chain dropped its data SYNs (ndmjob: the agent connects to the
+    mover). The agent's capture alone said so (the TTLs show it was taken there); both
+    hosts' captures together read vaguer: the TTLs of two points are no one host's."""
+    alone = finding(analysis("agent-output-drops-data-agent"), "announced_not_used")
+    both = finding(analysis("agent-output-drops-data-media", "agent-output-drops-data-agent"),
+                   "announced_not_used")
+    media = finding(analysis("agent-output-drops-data-media"), "announced_not_used")
+    assert "this capture was taken on the agent 10.77.1.2" in alone.message
+    assert "capture point on the agent 10.77.1.2's side" in both.message
+    for found in (alone, both):
+        assert "no SYN to it left that host" in found.message
+        assert found.fix.startswith("On 10.77.1.2 itself, allow TCP to 10.77.0.1:")
+    assert "no SYN to it left that host" not in media.message  # one point: cannot tell
