@@ -76,3 +76,22 @@ def test_both_hosts_captures_place_the_agents_outbound_rules() -> None:
         assert "no SYN to it left that host" in found.message
         assert found.fix.startswith("On 10.77.1.2 itself, allow TCP to 10.77.0.1:")
     assert "no SYN to it left that host" not in media.message  # one point: cannot tell
+
+
+def test_two_files_copies_open_no_files_own_gate() -> None:
+    """The agent's file holds a SYN-ACK resent by its timer 80 us before the one
+    answering the resent SYN (IP ID 0: no identity of its own). Alone, two SYN-ACKs;
+    given with the media server's file, whose copies of the agent's other packets showed
+    two capture points, one was taken for a copy of the other (a file's own copies of an
+    answer without identity count only once that file duplicated an identified packet)
+    and the file read as "appended" (mergecap -a)."""
+    alone = analysis("router-drops-synacks-agent")
+    both = analysis("router-drops-synacks-media", "router-drops-synacks-agent")
+
+    def synacks(result: Analysis) -> int:
+        [conn] = [c for c in result.traffic.connections if c.history == "Sh"]
+        return len(conn.synack_frames)
+
+    assert synacks(both) == synacks(alone) > 1
+    said = finding(both, "capture_duplicates").message
+    assert "appended" not in said and "copies of its own packets" not in said

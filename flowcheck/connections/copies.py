@@ -160,6 +160,10 @@ class CaptureCopies(QuietBatches):
         self.within: set[int] = set()
         self.appearances = Appearances()
         self.systematic = False
+        # Files that showed a copy of an identified packet within themselves (_near), and
+        # whether an ICMP copy showed (its file not told: every file's gate opens).
+        self._duplicating: set[int] = set()
+        self._icmp_copied = False
         self.points = CapturePoints()
         self.relays = RelayCopies()  # relay_copies: a router's packets in and out
         self.super_frames = SuperFrames()  # super_frames: offload's, across batches too
@@ -212,6 +216,7 @@ class CaptureCopies(QuietBatches):
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
+            self._icmp_copied = self._icmp_copied or since is not None
             return copy
         if self._quiet(d, flows, since, sources, identity, headers):
             return copy
@@ -261,6 +266,7 @@ class CaptureCopies(QuietBatches):
             copy |= named  # systematic below: named copies are copies of identified packets
         self.within.update(distinct(own.source[copy]).tolist())
         self.systematic = self.systematic or since is not None or bool(copy.any())
+        self._icmp_copied = self._icmp_copied or since is not None
         points = self.points
         if points.active:
             far = self._far(every, rows, top, position, near, relayed)
@@ -333,18 +339,39 @@ class CaptureCopies(QuietBatches):
                 & (np.abs(ts[then] - ts[first]) <= COPY_WINDOW)
                 & (rows[then] >= 0))  # a pair within the tail was judged with its batch
         first, then = first[same], then[same]
-        if not self.systematic and then.size:
-            was = fields[then]
-            identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
-                          | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
+        if not then.size:
+            return first, then
+        was = fields[then]
+        identified = ((was[:, _IP_ID] != 0) | (was[:, _PAYLOAD] > 0)
+                      | (was[:, _FLAGS] & (_SYN | _ACK) == _SYN))
+        # A pair within one file is its capture point's own copy: an answer without an
+        # identity is one only once that file duplicated an identified packet; copies
+        # between two files (two points) open no file's gate (trial A of session 34: a
+        # SYN-ACK resent by its timer 80 us before the one answering the resent SYN, in
+        # the agent's file, read as a copy because the media server's file held copies
+        # of the agent's).
+        within = every.source[first] == every.source[then]
+        gate = np.where(within, self._icmp_copied
+                        | np.isin(every.source[then], sorted(self._duplicating)),
+                        self.systematic)  # as earlier batches left them
+        self._duplicating.update(distinct(every.source[then][within & identified]).tolist())
+        if not gate.all():
+            # Answers before the first identified copy of their kind (within their own
+            # file, or between files) stay sent (capture order).
             at = d.tcp_index[rows[then]]  # batch rows, to compare with since
-            firsts = [int(at[identified].min())] if identified.any() else []
-            if since is not None:
-                firsts.append(since)
-            if firsts:
-                # Answers before the first identified copy stay sent (capture order).
-                identified |= at > min(firsts)
-            first, then = first[identified], then[identified]
+            source = every.source[then]
+            kind = np.where(within, source.astype(np.int64), -1)
+            opened = np.zeros(then.size, bool)
+            for code in distinct(kind).tolist():
+                mine = kind == code
+                firsts = [int(at[mine & identified].min())] if (mine & identified).any() \
+                    else []
+                if since is not None:
+                    firsts.append(since)
+                if firsts:
+                    opened[mine] = at[mine] > min(firsts)
+            keep = gate | identified | opened
+            first, then = first[keep], then[keep]
         return first, then
 
     def _far(self, every: Rows, rows: np.ndarray, top: np.ndarray, position: np.ndarray,

@@ -442,8 +442,9 @@ class CapturePoints:
 
 def appended(entry: Offset) -> bool:
     """Copies within one file at about the same times as their originals, all after
-    them (see CapturePoints.appended)."""
-    return (entry.sources[0] == entry.sources[1] and entry.copies > 0
+    them (see CapturePoints.appended); at least AGREEING of them (one copy after its
+    original is no appended capture)."""
+    return (entry.sources[0] == entry.sources[1] and entry.copies >= AGREEING
             and entry.offset is not None and abs(entry.offset) <= OFFSET_TOLERANCE
             and entry.first_copy is not None and entry.last_original is not None
             and entry.first_copy > entry.last_original)
