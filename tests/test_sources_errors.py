@@ -96,6 +96,47 @@ def test_permission_denied(tmp_path: Path) -> None:
     assert "permission denied" in result.stdout and "secret.pcap" in result.stdout
 
 
+@pytest.mark.parametrize("readable", [0, 1])
+def test_unreadable_files_of_a_directory_are_named(readable: int) -> None:
+    """A ring buffer's directory whose files a user may not read (dumpcap writes them
+    0600): one line saying permission denied, or, with some readable, the others read
+    and the unreadable named (capture_unreadable); it said "no pcap or pcapng files in
+    this directory" and skipped the unreadable ones without a word (trial B)."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # /tmp/pytest-of-root is 0700
+    try:
+        os.chmod(folder, 0o755)
+        for n in range(2):
+            path = write_pcap(folder / f"ring_{n:05d}.pcap", PACKETS)
+            path.chmod(0o644 if n < readable else 0o600)
+        script = ("import os, sys\n"
+                  "from flowcheck.sources import iter_batches\n"
+                  "from flowcheck.errors import InputError\n"
+                  "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                  "try:\n"
+                  "    reader = iter_batches([sys.argv[1]])\n"
+                  "    print(sum(len(b) for b in reader))\n"
+                  "    print([info.error for info in reader.captures])\n"
+                  "except InputError as exc:\n    print('InputError', exc)\n")
+        result = subprocess.run([sys.executable, "-c", script, str(folder)],
+                                capture_output=True, text=True,
+                                cwd=Path(__file__).parent.parent, check=True)
+        if readable:
+            packets, errors = result.stdout.splitlines()
+            assert int(packets) == len(PACKETS)
+            assert sorted(errors.strip("[]").split(", ")) == [
+                "'" + str(folder / "ring_00001.pcap") + ": permission denied'", "None"]
+        else:
+            assert result.stdout.startswith("InputError no capture could be read: ")
+            assert "ring_00000.pcap: permission denied" in result.stdout
+    finally:
+        shutil.rmtree(folder)
+
+
 def test_truncated_mid_record_keeps_earlier_packets(tmp_path: Path) -> None:
     whole = pcap_bytes(PACKETS)
     path = tmp_path / "cut.pcap"

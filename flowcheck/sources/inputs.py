@@ -166,6 +166,13 @@ def _resolve_directory(path: str) -> list[InputSpec]:
             continue
         if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
             continue
+        if not os.access(member, os.R_OK):
+            # Unreadable (dumpcap writes its ring files 0600): kept, so that its reading
+            # fails as one line naming it (capture_unreadable, or the set's error when
+            # nothing could be read), not "no pcap or pcapng files" (trial B).
+            specs.append(InputSpec(member, path=member, size=info.st_size,
+                                   file_id=(info.st_dev, info.st_ino)))
+            continue
         head = _head(member)
         if head is not None and format_of(head) is not None:
             specs.append(InputSpec(member, path=member, size=info.st_size,
