@@ -185,14 +185,19 @@ def check_stalled_transfers(ctx: Context) -> None:
                         f"{heard.frame})" if heard is not None else
                         f"its FIN on the control connection (frame {control_frame(shut)}) came "
                         "through")
+                # ACKs lost on the way to the sender: its own firewall is the host one
+                # (trial B of session 34: the agent's input chain, read as the media
+                # server's, where the capture was taken and the resends are).
+                blocked, shows = ((sender, f"{receiver}'s ACKs reach it") if stall.acks_lost
+                                  else (receiver, "the resends reach it"))
                 reading += (f" {capitalised(roles[1])} {receiver} was still up "
                             f"and reachable after the data stopped: {sign}, so only this "
                             "connection's packets were "
                             "lost: by a device between them, or by a host firewall or IPS "
-                            f"on {receiver} that blocks this flow (a capture on {receiver} "
-                            "shows whether the resends reach it).")
+                            f"on {blocked} that blocks this flow (a capture on {blocked} "
+                            f"shows whether {shows}).")
                 remedy = _logs_remedy(conn, f" and the host firewall and security software on "
-                                            f"{receiver} (a rule or IPS that blocks this flow)")
+                                            f"{blocked} (a rule or IPS that blocks this flow)")
             elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
