@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, distinct
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct, one_of
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_tail import (
     TAIL_CAP,
@@ -352,7 +352,7 @@ class CaptureCopies(QuietBatches):
         # of the agent's).
         within = every.source[first] == every.source[then]
         gate = np.where(within, self._icmp_copied
-                        | np.isin(every.source[then], sorted(self._duplicating)),
+                        | one_of(every.source[then], tuple(sorted(self._duplicating))),
                         self.systematic)  # as earlier batches left them
         self._duplicating.update(distinct(every.source[then][within & identified]).tolist())
         if not gate.all():

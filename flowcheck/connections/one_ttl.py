@@ -40,7 +40,7 @@ from dataclasses import field
 
 import numpy as np
 
-from flowcheck.arrays import median
+from flowcheck.arrays import median, one_of
 from flowcheck.fields_dataclass import fields_dataclass
 
 ONE_TTL_SHARE = 4  # the pairs: at least one in this many of their connections' packets
@@ -142,6 +142,4 @@ class OneTtlFiles:
 
     def holds(self, source: np.ndarray) -> np.ndarray:
         """Per packet (its file of the set, bool): whether its file is one of `files`."""
-        if not self.files:
-            return np.zeros(source.shape, bool)
-        return np.isin(source, np.array(sorted(self.files), source.dtype))
+        return one_of(source, tuple(sorted(self.files)))

@@ -64,7 +64,7 @@ from dataclasses import field
 
 import numpy as np
 
-from flowcheck.arrays import changes, median
+from flowcheck.arrays import changes, distinct, group_sizes, group_starts, median
 from flowcheck.connections.one_ttl import SYN_OR_RST, OneTtlFiles
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -242,10 +242,12 @@ class CapturePoints:
                                     heads.lower[rows].tolist(), strict=True))
         if heads.conn is not None:
             compared: dict[int, dict[int, int]] = {}
-            for file in np.unique(heads.source).tolist():
-                found, counts = np.unique(heads.conn[heads.source == file],
-                                          return_counts=True)
-                compared[file] = dict(zip(found.tolist(), counts.tolist(), strict=True))
+            for file in distinct(heads.source).tolist():
+                ordered = np.sort(heads.conn[heads.source == file])
+                starts = group_starts(ordered)  # np.unique would import numpy.ma
+                compared[file] = dict(zip(ordered[starts].tolist(),
+                                          group_sizes(starts, ordered.shape[0]).tolist(),
+                                          strict=True))
             self._one_ttl_learn("head", compared, *pairs)
 
     def sample(self, packets: Packets) -> None:
