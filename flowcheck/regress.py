@@ -250,8 +250,10 @@ def _refuse_damage(case: Case, damaged: dict[str, str], expected: dict | None) -
     recorded = (expected or {}).get("findings")
     new = [code for code in damaged if not (isinstance(recorded, dict) and code in recorded)]
     if new:
+        # The case's line names the capture already.
+        said = damaged[new[0]].removeprefix(f"{case.capture}: ")
         raise InputError(
-            f"the stored capture is damaged: {damaged[new[0]]} ({new[0]}); restore it from "
+            f"the stored capture is damaged: {said} ({new[0]}); restore it from "
             f"the original (stored so on purpose: remove {case.expected_path.name} and run "
             "--update to record it)")
 

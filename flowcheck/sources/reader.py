@@ -170,7 +170,8 @@ class CaptureFile:
                 buf, count = reads.result()
             except CompressedStreamError as exc:
                 buf, count = _holding(carry), 0
-                info.error, info.truncated = f"compressed data corrupt or cut: {exc}", True
+                info.error, info.truncated = (f"{self.spec.name}: compressed data corrupt or "
+                                              f"cut: {exc}", True)
             end_of_input = count == 0
             buf = buf[:len(carry) + count]
             self.raw_done = source.raw_position() or self.raw_done
