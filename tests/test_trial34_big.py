@@ -24,3 +24,22 @@ def test_acks_lost_on_the_way_to_the_sender_name_the_senders_firewall() -> None:
     assert "a capture on 10.88.0.2 shows whether 10.88.0.1's ACKs reach it" in stalled.message
     assert "on 10.88.0.1 that blocks" not in stalled.message
     assert "security software on 10.88.0.2" in stalled.fix
+
+
+def test_snap96_ndmjob_under_the_default_profile_names_the_data_connection() -> None:
+    """ndmjob captured with -s 96, analyzed with the default profile: DATA_CONNECT's
+    address cut, the agent's 5 MB connection to the mover (after it) read as Backup Exec's
+    callback. It said "no connection between 10.88.0.1 and 10.88.0.2 followed" and asked
+    for the port ranges; now it names that connection and leads with --profile ndmp,
+    under which the job passes."""
+    name = "ndmjob-snap96-default-profile"
+    path = str(CASES / f"{name}.pcap.gz")
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([path], config), config)
+    [found] = [f for f in result.findings if f.code == "announced_not_used"]
+    assert "read as the callback (step 2): C2 10.88.0.2:6081 -> 10.88.0.1:5076" in \
+        found.message
+    assert "in plain NDMP C2 is this data connection" in found.message
+    assert found.fix.startswith("Analyze the capture again with --profile ndmp")
+    plain = build_config(load_file(CASES / f"{name}.toml"), {"profile": "ndmp"})
+    assert analyze(read_traffic([path], plain), plain).verdict == "pass"

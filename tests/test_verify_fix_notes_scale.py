@@ -45,6 +45,7 @@ def _context(n: int) -> Context:
         announced = [Announcement(f"C{i}", "10.0.0.1", 5000 + i % 100, 10 * i + 5, float(i),
                                   "NDMP_MOVER_LISTEN", "mover")]
         sessions.append(NS(id=f"S{i}", side=False, steps=steps, announced=announced,
+                           control_uid=f"C{i}", cut_announcements=[], callback_uid=None,
                            media_server="10.0.0.1", remote_agent="10.0.1.2", server_roles={}))
     ctx = Context([], [], sessions, build_config({}), profile)  # type: ignore[arg-type]
     ctx.findings = [Finding("step_missing", Severity.ERROR, f"no callback: {OTHER_PRODUCT}",

@@ -46,6 +46,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.other_host import report_wrong_address
+from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
 from flowcheck.verify.refused_connect import group_refusal
@@ -316,6 +317,20 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         handshake_incomplete(ctx, session, first, "data connection", "data")
 
 
+def _callback_after(ctx: Context, session: Session, name: str,
+                    frame: int) -> Connection | None:
+    """The session's callback when it opened after a cut announcement that has the agent
+    connect to the mover (DATA_CONNECT, a MOVER_LISTEN reply), under a profile whose
+    media server connects: plain NDMP's data connection, read as Backup Exec's callback
+    (session 34's trial B: ndmjob with -s 96 under the default profile)."""
+    if ctx.profile.connector != "media_server" or listener_of(name) != "mover":
+        return None
+    conn = ctx.by_uid.get(session.callback_uid or "")
+    if conn is None or conn.first_frame < frame or conn.orig_h != session.remote_agent:
+        return None
+    return conn
+
+
 def check_cut_announcements(ctx: Context, session: Session) -> None:
     """Announcements the snap length cut (or whose address type flowcheck cannot read):
     the decode finding says how their data connections were matched, and one that no
@@ -351,10 +366,22 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
             unread = ("an address type flowcheck cannot read"
                       if session.match_reason == "address_type" else
                       "its address was cut by the capture's snap length")
+            taken = _callback_after(ctx, session, name, frame)
+            head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
+                    f"connection between {session.media_server} and {session.remote_agent} "
+                    "followed")
+            if taken is not None:
+                head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
+                        f"connection between {session.media_server} and "
+                        f"{session.remote_agent} after it was read as the callback (step 2): "
+                        f"{taken.uid} {endpoint(taken.orig_h, taken.orig_p)} -> "
+                        f"{endpoint(taken.resp_h, taken.resp_p)} "
+                        f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
+                        f"connect to the mover, so in plain NDMP {taken.uid} is this data "
+                        f"connection; in the {ctx.profile.name} sequence none reached the "
+                        "endpoint")
             ctx.add("announced_not_used",
-                    f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
-                    f"connection between "
-                    f"{session.media_server} and {session.remote_agent} followed: the side "
+                    f"{head}: the side "
                     "that should connect could not (for example it could not bind a port "
                     "because the port was in use on its side), or its SYNs were dropped "
                     "before they reached the capture point: seen from the listener's side, a "
@@ -366,5 +393,6 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                        "; capture with tcpdump -s 0 to see the endpoint") + ". If "
                     "a capture on the connecting side shows SYNs to it, allow them on every "
                     "firewall or NAT between the hosts; if it shows none, allow them in the "
-                    "connecting side's own outbound rules (they act before its packet tap).",
+                    "connecting side's own outbound rules (they act before its packet tap)"
+                    + (OTHER_PRODUCT_FIX if taken is not None else "") + ".",
                     session=session, frames=[frame], cause="data")

@@ -22,6 +22,7 @@ without its callback was told to analyze again with --profile ndmp).
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Finding, Session
+from flowcheck.verify.attempts import listener_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
 
@@ -35,8 +36,17 @@ def plain_direction(ctx: Context) -> list[Announcement]:
     judged = [s for s in ctx.sessions if not s.side]
     if any(_called_back(ctx, s) for s in judged):
         return []
-    return sorted((a for s in judged for a in s.announced if a.listener == "mover"),
-                  key=lambda a: (a.ts, a.frame))
+    return sorted((a for s in judged for a in mover_announcements(s)),
+                  key=lambda a: a.frame)
+
+
+def mover_announcements(session: Session) -> list[Announcement]:
+    """The session's announcements with the mover listening: those read whole, and
+    those whose address the snap length cut (Session.cut_announcements: their name still
+    says who listens; ip "" and port 0, their time unknown: 0)."""
+    cut = [Announcement(session.control_uid, "", 0, frame, 0.0, name, "mover")
+           for frame, name, _uid in session.cut_announcements if listener_of(name) == "mover"]
+    return [a for a in session.announced if a.listener == "mover"] + cut
 
 
 def callback_unseen(ctx: Context) -> bool:
@@ -49,12 +59,20 @@ def callback_unseen(ctx: Context) -> bool:
 
 
 def _called_back(ctx: Context, session: Session) -> bool:
-    """Is the session's callback step ok? A refused or unanswered one is no proof: an
-    agent's connection into the media range is also plain NDMP's data connection to the
-    mover, read as a callback when its announcement is not in the capture (a job that
-    ended before it, an address cut by the snap length: captures/ndmjob-ended)."""
-    return any(step.status == "ok" and spec.kind == "callback"
-               for step, spec in zip(session.steps, ctx.profile.steps, strict=False))
+    """Is the session's callback step ok, its connection opened before any announcement
+    with the mover listening? A refused or unanswered one is no proof: an agent's
+    connection into the media range is also plain NDMP's data connection to the mover,
+    read as a callback when its announcement is not in the capture (a job that ended
+    before it, an address cut by the snap length: captures/ndmjob-ended); nor is one
+    that opened after such an announcement (Backup Exec's agent calls back before the
+    data port is announced: session 34's trial B, an ndmjob capture with -s 96 whose
+    5 MB data connection read as the callback)."""
+    if not any(step.status == "ok" and spec.kind == "callback"
+               for step, spec in zip(session.steps, ctx.profile.steps, strict=False)):
+        return False
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    return callback is None or all(a.frame > callback.first_frame
+                                   for a in mover_announcements(session))
 
 
 def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
