@@ -182,6 +182,33 @@ def test_data_acked_but_never_captured_at_the_end(tmp_path: Path) -> None:
     assert (conn.missed_bytes, conn.gaps, conn.gap_frames) == (length, 1, acked)
 
 
+def test_gap_frames_are_the_gaps_never_filled(tmp_path: Path) -> None:
+    """A segment that arrived three frames late (reordered: its own later time) opens a
+    gap the capture fills; one removed (the sniffer's loss) opens one it never fills.
+    The finding cites the second only (trial B of session 34: four reordered frames for
+    "1 gap", the real one not among them)."""
+    from scapy.all import rdpcap, wrpcap
+
+    source = LAB / "clean-3-resources.pcap"
+    data = _data_frames(source, 2)
+    late, lost = data[10][0], data[60][0]
+    packets = list(rdpcap(str(source)))
+    moved = packets[late - 1]
+    moved.time = packets[late + 2].time + 0.00001
+    order = [p for n, p in enumerate(packets, 1) if n not in (late, lost)]
+    order.insert(order.index(packets[late + 2]) + 1, moved)
+    path = tmp_path / "reordered.pcap"
+    wrpcap(str(path), order)
+    analysis = _analysis(path, LAB / "clean-3-resources.toml")
+    [conn] = [c for c in analysis.traffic.connections if c.missed_bytes]
+    assert conn.gaps == 1 and conn.missed_bytes == data[60][1]
+    tshark_lost, _acked = _tshark_expert(path, 2)
+    assert len(conn.gap_frames) == 1 and conn.gap_frames[0] in tshark_lost
+    finding = _loss(analysis)
+    assert finding is not None and f"1 gap (frame {conn.gap_frames[0]})" in finding.message
+
+
+
 @pytest.mark.parametrize(("lengths", "severity"), [((952,), "info"), ((1448, 1448), "warning")])
 def test_below_a_thousandth_of_the_payload_is_info(tmp_path: Path, lengths: tuple[int, ...],
                                                    severity: str) -> None:

@@ -307,7 +307,8 @@ def _named(c: Connection) -> str:
 
 
 def _describe(c: Connection) -> str:
-    frames = ", ".join(str(f) for f in _gap_frames(c))
+    cited = _gap_frames(c)
+    frames = ", ".join(str(f) for f in cited)
     gaps = c.gaps - c.lost_gaps - c.untold_gaps - c.fins_unseen
     payload = c.sniffer_missed - c.fins_unseen
     said = [f"{payload:,} {_plural(payload, 'byte')} in {gaps} {_plural(gaps, 'gap')}"
@@ -315,7 +316,7 @@ def _describe(c: Connection) -> str:
     if c.fins_unseen:
         said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")
     return (f"{_named(c)}: " + " and ".join(said)
-            + (f" (frames {frames})" if frames else ""))
+            + (f" ({_plural(len(cited), 'frame')} {frames})" if frames else ""))
 
 
 def _fix(lossy: list[Connection], captures: list[CaptureInfo]) -> str:
