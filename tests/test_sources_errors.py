@@ -279,6 +279,20 @@ def test_cut_gzip_on_standard_input_keeps_what_was_inflated(tmp_path: Path) -> N
         assert int(result.stdout) == from_file > 0
 
 
+def test_a_pipe_counts_the_bytes_read_for_the_progress_line(tmp_path: Path) -> None:
+    """A pipe has no position: the progress line's bytes are those read from it (they
+    read "0/? bytes" throughout: trial B of session 34)."""
+    data = pcap_bytes(PACKETS)
+    script = ("import sys\n"
+              "from flowcheck.sources import iter_batches\n"
+              "reader = iter_batches(['-'])\n"
+              "sum(len(b) for b in reader)\n"
+              "print(sum(f.raw_done for f in reader._files))\n")
+    result = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True,
+                            cwd=Path(__file__).parent.parent, check=True)
+    assert int(result.stdout) == len(data)
+
+
 def test_pcapng_cut_mid_block(tmp_path: Path) -> None:
     whole = pcapng_bytes([1], [(0, ts, data) for ts, data in PACKETS])
     path = tmp_path / "cut.pcapng"

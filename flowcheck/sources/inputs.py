@@ -308,6 +308,7 @@ class ByteSource:
         # are returned first, the error on the next read.
         self._deferred: CompressedStreamError | None = None
         self._filled = 0  # bytes the current readinto placed in its target
+        self._read = 0  # bytes readinto returned so far
 
     def remaining(self) -> int | None:
         """Bytes left to read, when known (an uncompressed regular file: of the size it
@@ -324,11 +325,13 @@ class ByteSource:
             return False
 
     def raw_position(self) -> int | None:
-        """Bytes consumed from the underlying file (compressed bytes for .gz)."""
+        """Bytes consumed from the underlying file (compressed bytes for .gz); on a pipe,
+        which has no position, the bytes read from it so far (inflated, for a gzip
+        stream: what the progress line can count; trial B: "0/? bytes" throughout)."""
         try:
             return self._raw.tell()
         except (OSError, AttributeError, ValueError):
-            return None
+            return self._read or None
 
     def readinto(self, target: memoryview) -> int:
         """Fill target; fewer bytes only at end of input or, on pipes, when none wait."""
@@ -338,7 +341,9 @@ class ByteSource:
         self._filled = 0
         try:
             if self.interactive:
-                return self._read_available(target)
+                count = self._read_available(target)
+                self._read += count
+                return count
             # Inflated a buffer at a time (readinto1): gzip raises at a cut without
             # returning what it inflated in that call, so one 8 MB readinto of a file
             # cut in its first chunk would lose every packet before the cut.
@@ -352,6 +357,7 @@ class ByteSource:
                 self._filled += count
             if self._left is not None:
                 self._left -= self._filled
+            self._read += self._filled
             return self._filled
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             error = CompressedStreamError(str(exc) or "compressed data ends early")
@@ -361,6 +367,7 @@ class ByteSource:
             # cut .gz on standard input lost the packets of the read that met the cut,
             # a varying number with the pipe's timing; session 34's trial B).
             self._deferred = error
+            self._read += self._filled
             return self._filled
 
     def _read_available(self, target: memoryview) -> int:
