@@ -288,7 +288,8 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
     if passed_capture_host(ctx, conn):
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
                 f"to it), before any drop rule: on {conn.resp_h}, accept the connection "
-                f"from {conn.orig_h} (as below) in its input chain and its return traffic "
+                f"from {conn.orig_h} to port {conn.resp_p} in its input chain and its return "
+                "traffic "
                 "in its output chain (ct state established,related accept), and allow both "
                 f"ways in the forward chain of any firewall between the capture host and "
                 f"{conn.resp_h} (a bridge's own too). ")
@@ -298,8 +299,9 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
     return (f"On {conn.resp_h} itself ({there}), before any drop "
-            f"rule: accept the connection from {conn.orig_h} (as below) in its input chain "
-            "and its return traffic in its output chain (ct state established,related "
+            f"rule: accept the connection from {conn.orig_h} to port {conn.resp_p} in its "
+            "input chain and its return traffic in its output chain (ct state "
+            "established,related "
             "accept: a stateless output rule drops the SYN-ACKs). ")
 
 
