@@ -395,4 +395,4 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     "firewall or NAT between the hosts; if it shows none, allow them in the "
                     "connecting side's own outbound rules (they act before its packet tap)"
                     + (OTHER_PRODUCT_FIX if taken is not None else "") + ".",
-                    session=session, frames=[frame], cause="data")
+                    session=session, frames=[frame], ts=ts, cause="data")
