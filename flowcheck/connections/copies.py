@@ -416,11 +416,11 @@ class CaptureCopies(QuietBatches):
             rows = rows[~relayed[rows]]
         if rows.size:
             batch_rows = rows if at is None else at[rows]
-            connections = connection_hashes(flows, batch_rows)
+            blind, connections = connection_hashes(flows, batch_rows)
             self.points.sample(Packets(
                 own.ts[rows], own.frame[rows], own.source[rows], own.ttl[rows],
                 own.fields[rows, _IP_ID], own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                fingerprints(flows, batch_rows, sample_fields(own.fields[rows])),
+                fingerprints(flows, batch_rows, sample_fields(own.fields[rows]), blind),
                 connections, flows.from_lower[batch_rows].astype(bool)))
 
     def read_heads(self, batches: Iterator[PacketBatch],
@@ -441,12 +441,12 @@ class CaptureCopies(QuietBatches):
                                                       d.tcp_ack, d.tcp_flags))
                 k = rows.shape[0]
                 flows = group_flows(d)
-                connections = connection_hashes(flows, rows)
+                blind, connections = connection_hashes(flows, rows)
                 parts.append(Packets(
                     d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
                     d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
                     np.zeros(k, bool), np.zeros(k, bool),
-                    fingerprints(flows, rows, fields[rows]), connections,
+                    fingerprints(flows, rows, fields[rows], blind), connections,
                     flows.from_lower[rows].astype(bool)))
         if parts:
             self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(

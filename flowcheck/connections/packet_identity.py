@@ -228,15 +228,19 @@ def _header_start_by_length(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
     return start
 
 
-def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.ndarray:
+def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray,
+                 connections: np.ndarray | None = None) -> np.ndarray:
     """Per TCP packet of the batch at `rows` (uint64): a hash of its direction of its
     connection (endpoints and sender, not its tunnel) and its FIELDS (fields: those rows'
     columns, the last header_identity), equal for a packet and its copies in any batch
     of the set, whether each copy is tunnelled or not: a switch's ERSPAN mirror at one
     capture point holds, encapsulated, the packets a host's capture holds plain
-    (points.py pairs them across files, its tunnel told within one: connection_hashes)."""
+    (points.py pairs them across files, its tunnel told within one: connection_hashes).
+    connections: connection_hashes(flows, rows)[0], when computed already."""
+    if connections is None:
+        connections = connection_hashes(flows, rows)[0]
     with np.errstate(over="ignore"):
-        hashed = (connection_hashes(flows, rows, tunnel=False) * HASH_MULTIPLIERS[0]
+        hashed = (connections * HASH_MULTIPLIERS[0]
                   + flows.from_lower[rows].astype(np.uint64))
         for column in range(fields.shape[1]):
             hashed += fields[:, column].astype(np.uint64) * HASH_MULTIPLIERS[column + 1]
@@ -246,10 +250,10 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray) -> np.
     return hashed
 
 
-def connection_hashes(flows: BatchFlows, rows: np.ndarray, tunnel: bool = True) -> np.ndarray:
-    """Per TCP packet of the batch at `rows` (uint64): a hash of its connection's flow
-    key (without its tunnel unless `tunnel`), the same for both directions and in every
-    batch and process (_key_hash)."""
+def connection_hashes(flows: BatchFlows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per TCP packet of the batch at `rows` (uint64 each): a hash of its connection's
+    endpoints (_key_hash), and the same with its tunnel mixed in (its CRC-32: none for a
+    plain packet); both the same for both directions and in every batch and process."""
     # Only the flows of `rows` (1 packet in 64 when sampled): hashing every flow's key
     # cost a Python step per connection per batch (200,000 short connections: 0.2 s).
     # Not Python's hash(): a key holds a str (its tunnel), whose hash changes from one
@@ -257,25 +261,30 @@ def connection_hashes(flows: BatchFlows, rows: np.ndarray, tunnel: bool = True) 
     # points' offset is the median of: two runs read two capture points' files with
     # clock shifts microseconds apart, numbering frames differently (field check 37).
     flow = flows.flow[rows]
-    used = distinct(flow)
-    keys = flows.keys
-    per_used = np.fromiter((_key_hash(keys[f], tunnel) for f in used.tolist()), np.uint64,
-                           used.shape[0])
-    return per_used[np.searchsorted(used, flow)]
+    used = distinct(flow).tolist()
+    keys = [flows.keys[f] for f in used]
+    blind = np.fromiter(map(_key_hash, keys), np.uint64, len(keys))
+    full = blind.copy()
+    tunnelled = [n for n, key in enumerate(keys) if key[2]]
+    if tunnelled:  # the tunnel's part computed apart: one key hash a flow, not two
+        crcs = np.array([crc32(keys[n][2].encode()) for n in tunnelled], np.uint64)
+        with np.errstate(over="ignore"):
+            full[tunnelled] ^= crcs * HASH_MULTIPLIERS[1]
+    at = np.searchsorted(np.array(used, np.int64), flow)
+    return blind[at], full[at]
 
 
 @lru_cache(maxsize=KEY_HASHES)
-def _key_hash(key: FlowKey, tunnel: bool = True) -> int:
-    """A flow key's hash (uint64), the same in every process: Python hashes ints and
-    tuples of them without PYTHONHASHSEED, so the addresses go in as ints and the tunnel
-    as its CRC (0 without `tunnel`; 1.9 us a key where hash() of the key took 0.3 us and
-    a blake2b digest of its repr 4.5 us). Cached: a long connection is sampled in every batch (48
-    connections' keys hashed 1,387 times in the 23 batches of bench capture (d)'s first
-    200,000 packets)."""
-    (version, address, port), (other_version, other, other_port), name = key
+def _key_hash(key: FlowKey) -> int:
+    """A flow key's endpoints' hash (uint64; its tunnel left out: connection_hashes), the
+    same in every process: Python hashes ints and tuples of them without PYTHONHASHSEED,
+    so the addresses go in as ints (1.9 us a key where hash() of the key took 0.3 us and
+    a blake2b digest of its repr 4.5 us). Cached: a long connection is sampled in every
+    batch (48 connections' keys hashed 1,387 times in the 23 batches of bench capture
+    (d)'s first 200,000 packets)."""
+    (version, address, port), (other_version, other, other_port), _tunnel = key
     return hash((version, int.from_bytes(address, "big"), port, other_version,
-                 int.from_bytes(other, "big"), other_port,
-                 crc32(name.encode()) if tunnel else 0)) & 0xFFFFFFFFFFFFFFFF
+                 int.from_bytes(other, "big"), other_port, 0)) & 0xFFFFFFFFFFFFFFFF
 
 
 def identity_fields(d: DecodedBatch, identity: np.ndarray,
