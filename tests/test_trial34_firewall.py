@@ -95,3 +95,7 @@ def test_two_files_copies_open_no_files_own_gate() -> None:
     assert synacks(both) == synacks(alone) > 1
     said = finding(both, "capture_duplicates").message
     assert "appended" not in said and "copies of its own packets" not in said
+    # Both points' captures placed the drop on the router (D5: the fix asked to analyze
+    # one point's files at a time, undoing what made the reading precise).
+    assert "keep giving both points' captures together" in finding(
+        both, "capture_duplicates").fix

@@ -77,8 +77,9 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         f"of more than one capture point. {'; '.join(said)}. {_relayed(copies.relays)}"
         f"{_COUNTED}",
         "give each capture once" if same else
-        "nothing to fix in the network for the copies; to judge one capture point alone, "
-        "analyze its files alone",
+        "nothing to fix in the network for the copies; keep giving both points' captures "
+        "together (what one point saw and the other did not places a loss between them), "
+        "and to judge one capture point alone, analyze its files alone",
         frames=copies.frames)
 
 
