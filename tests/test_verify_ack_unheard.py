@@ -198,6 +198,8 @@ def test_words_say_the_path_towards_the_listener_drops_the_packets() -> None:
     assert f"the path towards {A} drops {M}'s packets after its SYN" in finding.message
     assert "accept queue" in finding.message  # the other reading, no evidence for it
     assert finding.fix.startswith(f"On {A} (its input chain)")
+    assert "on Linux (its default" in finding.message  # the queue's drop is Linux's
+    assert "Windows Defender Firewall keeps the state" in finding.fix
 
 
 def test_a_full_accept_queue_is_put_first_when_other_connections_show_it() -> None:
@@ -210,6 +212,10 @@ def test_a_full_accept_queue_is_put_first_when_other_connections_show_it() -> No
     assert "7001, 7002, 7003" in finding.message
     assert finding.fix.startswith("On 10.99.0.2, check whether the NDMP service accepts")
     assert "TcpExtListenOverflows" in finding.fix and "ss -ltn" in finding.fix
+    # Windows too (a Backup Exec agent mostly is): session 34's check of the lab captures
+    # rewritten with Windows' headers found these fixes Linux-only.
+    assert "netstat -ano -p tcp | findstr :" in finding.fix
+    assert "Windows Defender Firewall keeps the state" in finding.fix
 
 
 def test_stored_data_step_evidence_holds_the_ack() -> None:

@@ -86,7 +86,8 @@ def _queue_words(listener: str, port: int, signs: list[Connection]) -> str:
     """The accept-queue reading, its evidence named when other connections show it."""
     if not signs:
         return (f" A full accept queue on {listener} (the service listening on {port} "
-                "but not accepting its connections) drops the ACK the same way.")
+                "but not accepting its connections) drops the ACK the same way on Linux "
+                "(its default: net.ipv4.tcp_abort_on_overflow 0).")
     ports = ", ".join(str(c.orig_p) for c in signs[:4]) + (", ..." if len(signs) > 4 else "")
     return (f" Other connections to {listener}:{port} (from ports {ports}) completed but "
             "got nothing from it, or had their SYN unanswered at the same time: the "
@@ -96,11 +97,20 @@ def _queue_words(listener: str, port: int, signs: list[Connection]) -> str:
             "firewall's drop and is the likelier reading here.")
 
 
+# Said beside the netfilter commands: the hosts of Backup Exec jobs are mostly Windows
+# (a check of every lab capture rewritten with Windows' TTL, IP IDs and no timestamps
+# found the readings unchanged and these fixes Linux-only: session 34).
+WINDOWS_STATEFUL = ("; Windows Defender Firewall keeps the state of the connections it "
+                    "allows, so on Windows look for a third-party firewall or security "
+                    "suite that passes SYNs only")
+
+
 def _queue_fix(listener: str, port: int) -> str:
     return (f"On {listener}, check whether the NDMP service accepts its connections: "
             "`nstat -az TcpExtListenOverflows` counting up, `ss -ltn` showing the "
-            f"listener on {port} with Recv-Q at Send-Q (the queue full); if so, restart the "
-            "agent service (it listens but no longer accepts).")
+            f"listener on {port} with Recv-Q at Send-Q (the queue full; on Windows, "
+            f"`netstat -ano -p tcp | findstr :{port}` and the service's event log); if so, "
+            "restart the agent service (it listens but no longer accepts).")
 
 
 def towards_listener_fix(ctx: Context, conn: Connection) -> str:
@@ -114,10 +124,11 @@ def towards_listener_fix(ctx: Context, conn: Connection) -> str:
         f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
         f"{listener} {answer} whatever its flags, with established connections accepted "
         "ahead of any drop (nft insert rule inet filter input ct state established,related "
-        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT); "
-        "a stateful firewall between them must see both directions (make the route "
-        "symmetric) or not drop packets of connections whose SYN-ACK it did not see. A "
-        f"capture on {listener} at the same time shows whether the ACK reaches it.")
+        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+        f"{WINDOWS_STATEFUL}); a stateful firewall between them must see both "
+        "directions (make the route symmetric) or not drop packets of connections whose "
+        f"SYN-ACK it did not see. A capture on {listener} at the same time shows whether "
+        "the ACK reaches it.")
 
 
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,

@@ -11,6 +11,7 @@ later steps are unknown ("the session stopped before it could come"), not missin
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports
 from flowcheck.verify.context import Context
 from flowcheck.verify.stalled import Stall, stall_words, unacked_words
@@ -63,7 +64,8 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     fix = (f"On {receiver} (its input chain) and on any firewall between the hosts, accept "
            "established connections ahead of any drop (nft insert rule inet filter input "
            "ct state established,related accept; iptables -I INPUT -m conntrack --ctstate "
-           f"ESTABLISHED,RELATED -j ACCEPT), or allow {towards} whatever its flags; a "
+           f"ESTABLISHED,RELATED -j ACCEPT{WINDOWS_STATEFUL}), or allow {towards} whatever "
+           "its flags; a "
            "stateful firewall between them must see both directions. A capture on both "
            "hosts at once shows where the packets are lost.")
     ctx.add("control_stalled", message, fix, session=session, conn=control,
