@@ -124,9 +124,8 @@ class OneTtlFiles:
               pairs: list[tuple[float, int, bool]]) -> dict[int, list[float]]:
         """Count each file's packets compared `way` (OneTtlPairs.add; packets: file ->
         connection hash -> count) and take its pairs at one TTL (sources: each pair's
-        file). Returns the
-        files whose pairs now show a second capture point, each with the time differences
-        (seconds) that agree on its offset; they join `files`."""
+        file). Returns the files whose pairs now show a second capture point, each with
+        the time differences (seconds) that agree on its offset; they join `files`."""
         shown: dict[int, list[float]] = {}
         for source, count in packets.items():
             if source in self.files:
