@@ -56,6 +56,13 @@ VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold
 INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
                      "worked (steps marked unknown say why): capture the whole job, both "
                      "directions, with tcpdump -s 0 and no port filter.")
+# Findings that say the capture itself lacks something (cut, lost, filtered, one way,
+# started or ended mid-job): with none, an inconclusive verdict is the job's doing.
+CAPTURE_LIMITS = frozenset({
+    "ndmp_partial", "capture_truncated", "capture_started_mid_session", "capture_ring_gap",
+    "capture_unreadable", "capture_loss", "capture_ended_early", "capture_one_direction",
+    "capture_unread_encapsulation", "capture_filtered", "capture_clock_stepped",
+    "capture_undecodable_packets"})
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "side": "dim"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
@@ -155,6 +162,14 @@ def inconclusive_note(analysis: Analysis) -> str:
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
                 "read (no_control_session says what the capture holds, and the fix).")
+    if not any(f.code in CAPTURE_LIMITS for f in analysis.findings) and any(
+            f.severity == Severity.WARNING for f in analysis.findings):
+        # The capture is whole as far as it shows: what the job did stopped the steps
+        # (trial A of session 34: a DMA that closed after authenticating was told to
+        # capture the whole job, which it had).
+        return ("No error found, but the capture cannot show whether every step worked "
+                "(steps marked unknown say why): the capture shows no limit of its own, so "
+                "the job did not get that far; the warnings say what it did instead.")
     return INCONCLUSIVE_NOTE
 
 
