@@ -120,19 +120,18 @@ class OneTtlFiles:
         self._samples, self._tolerance, self._agreeing, self._near = (
             samples, tolerance, agreeing, near)
 
-    def learn(self, way: str, packets: dict[int, dict[int, int]], sources: list[int],
-              pairs: list[tuple[float, int, bool]]) -> dict[int, list[float]]:
+    def learn(self, way: str, packets: dict[int, dict[int, int]],
+              pairs: dict[int, list[tuple[float, int, bool]]]) -> dict[int, list[float]]:
         """Count each file's packets compared `way` (OneTtlPairs.add; packets: file ->
-        connection hash -> count) and take its pairs at one TTL (sources: each pair's
-        file). Returns the files whose pairs now show a second capture point, each with
-        the time differences (seconds) that agree on its offset; they join `files`."""
+        connection hash -> count) and take its pairs at one TTL (pairs: by file). Returns
+        the files whose pairs now show a second capture point, each with the time
+        differences (seconds) that agree on its offset; they join `files`."""
         shown: dict[int, list[float]] = {}
         for source, count in packets.items():
             if source in self.files:
                 continue
             entry = self._pairs.setdefault(source, OneTtlPairs(self._samples))
-            entry.add(way, count, [pair for at, pair in zip(sources, pairs, strict=True)
-                                   if at == source])
+            entry.add(way, count, pairs.get(source, []))
             agree = entry.offset(self._tolerance, self._agreeing)
             if agree and abs(median(np.array(agree))) > self._near:
                 self.files.add(source)

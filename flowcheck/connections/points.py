@@ -215,7 +215,7 @@ class CapturePoints:
                                     heads.ttl[order], (heads.flags[order] & RST) != 0)
         conn = heads.conn[order] if heads.conn is not None else np.zeros(fp.shape, np.uint64)
         self._heads = (fp, ts, source)
-        pairs: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])  # one_ttl.py's
+        pairs: dict[int, list[tuple[float, int, bool]]] = {}  # one_ttl.py's, by file
         # The one file the heads hold packets of, if one: its own packets pair with none.
         self._head_source = int(source[0]) if source.size and (source == source[0]).all() \
             else None
@@ -237,9 +237,10 @@ class CapturePoints:
                 one = np.flatnonzero(same & (ttl[later] == ttl[earlier]) & (np.abs(diff) > NEAR)
                                      & (heads.flags[order][later] & SYN_OR_RST == 0))
                 rows = order[later[one]]
-                pairs[0].extend(source[later[one]].tolist())
-                pairs[1].extend(zip(np.abs(diff[one]).tolist(), heads.conn[rows].tolist(),
-                                    heads.lower[rows].tolist(), strict=True))
+                for file, pair in zip(source[later[one]].tolist(), zip(
+                        np.abs(diff[one]).tolist(), heads.conn[rows].tolist(),
+                        heads.lower[rows].tolist(), strict=True), strict=True):
+                    pairs.setdefault(file, []).append(pair)
         if heads.conn is not None:
             compared: dict[int, dict[int, int]] = {}
             for file in distinct(heads.source).tolist():
@@ -248,7 +249,7 @@ class CapturePoints:
                 compared[file] = dict(zip(ordered[starts].tolist(),
                                           group_sizes(starts, ordered.shape[0]).tolist(),
                                           strict=True))
-            self._one_ttl_learn("head", compared, *pairs)
+            self._one_ttl_learn("head", compared, pairs)
 
     def sample(self, packets: Packets) -> None:
         """The sampled packets of a batch (`sampled`, fp set), in capture order: their
@@ -259,7 +260,7 @@ class CapturePoints:
         diffs: list[float] = []
         book = self._sampled
         counted: dict[int, dict[int, int]] = {}  # file -> connection -> packets: one_ttl.py
-        one_ttl: tuple[list[int], list[tuple[float, int, bool]]] = ([], [])
+        one_ttl: dict[int, list[tuple[float, int, bool]]] = {}  # by file
         conn = packets.conn.tolist() if packets.conn is not None else [0] * len(packets.ts)
         lower = packets.lower.tolist() if packets.lower is not None else [False] * len(conn)
         for fp, ts, source, ttl, flags, near, connection, low in zip(
@@ -278,15 +279,15 @@ class CapturePoints:
                 keys.append(int(key))
                 diffs.append(float(diff))
             elif old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST:
-                one_ttl[0].append(source)  # the same file and TTL: one_ttl.py
-                one_ttl[1].append((ts - old[0], connection, bool(low)))
+                # The same file and TTL: one_ttl.py's.
+                one_ttl.setdefault(source, []).append((ts - old[0], connection, bool(low)))
             book[fp] = (ts, source, ttl, connection)  # the latest: the likeliest original
             if len(book) > SAMPLE_CAP:
                 del book[next(iter(book))]
         if keys:
             self._learn(np.array(keys, np.int64), np.array(diffs))
         if packets.conn is not None:
-            self._one_ttl_learn("sample", counted, *one_ttl)
+            self._one_ttl_learn("sample", counted, one_ttl)
         if self._heads is not None:
             self._match_heads(packets)
 
@@ -307,10 +308,10 @@ class CapturePoints:
                                       source[at[rows]])
                 self._learn(key, diff)
 
-    def _one_ttl_learn(self, way: str, packets: dict[int, dict[int, int]], sources: list[int],
-                       pairs: list[tuple[float, int, bool]]) -> None:
+    def _one_ttl_learn(self, way: str, packets: dict[int, dict[int, int]],
+                       pairs: dict[int, list[tuple[float, int, bool]]]) -> None:
         """OneTtlFiles.learn; a file shown to hold two points has its offset known."""
-        for source, agree in self.one_ttl.learn(way, packets, sources, pairs).items():
+        for source, agree in self.one_ttl.learn(way, packets, pairs).items():
             self.offsets.setdefault((source, source), Offset((source, source))).add(
                 np.array(agree))
 
