@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from flowcheck.connections.tracker import ConnectionTracker
 
 _NAMED = 3  # pairs of capture points described
+# The fix for copies of two capture points (here and tunnel_copies).
+TWO_POINTS_FIX = ("nothing to fix in the network for the copies; keep giving both points' "
+                  "captures together (what one point saw and the other did not places a loss "
+                  "between them), and to judge one capture point alone, analyze its files "
+                  "alone")
 
 _COUNTED = ("The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
@@ -76,10 +81,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         f"{lead} (same IP ID, TCP header and payload): the capture set holds the packets "
         f"of more than one capture point. {'; '.join(said)}. {_relayed(copies.relays)}"
         f"{_COUNTED}",
-        "give each capture once" if same else
-        "nothing to fix in the network for the copies; keep giving both points' captures "
-        "together (what one point saw and the other did not places a loss between them), "
-        "and to judge one capture point alone, analyze its files alone",
+        "give each capture once" if same else TWO_POINTS_FIX,
         frames=copies.frames)
 
 
@@ -168,13 +170,18 @@ class _Names:
         if self.shifts.get(file_low) and not self.shifts.get(file_high):
             first, second, offset = second, first, -offset
             file_low, file_high = file_high, file_low
-        by = self.shifts[file_high]
         return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                f"median time between a packet and its copy): flowcheck read {second}'s "
-                f"times shifted by {by:+.6f} s, so the packets of both come in the order "
-                "they happened and the frames are numbered in that order (to see it in "
-                f"Wireshark: editcap -t {by:+.6f} {second} shifted.pcap, then mergecap "
-                "the two)")
+                f"median time between a packet and its copy): "
+                f"{shifted_words(second, self.shifts[file_high])}")
+
+
+def shifted_words(name: str, by: float) -> str:
+    """What flowcheck did with a file read on another's clock (track_connections' shift
+    of `by` seconds), and how to see the same in Wireshark."""
+    return (f"flowcheck read {name}'s times shifted by {by:+.6f} s, so the packets of both "
+            "come in the order they happened and the frames are numbered in that order (to "
+            f"see it in Wireshark: editcap -t {by:+.6f} {name} shifted.pcap, then mergecap "
+            "the two)")
 
 
 def _ms(seconds: float | None) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from operator import attrgetter
 
+from flowcheck.connections.duplicates import TWO_POINTS_FIX, shifted_words
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, endpoint
 
@@ -134,8 +135,7 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]],
             "capture_duplicates",
             f"{are} in the capture set twice, inside a tunnel and out of it: {which}: "
             f"{named}. {_two_points(*points)} {judged}",
-            "nothing to fix in the network for the copies; to judge one capture point "
-            "alone, analyze its files alone",
+            TWO_POINTS_FIX,
             frames=frames, ts=pairs[0][1].ts)
     return make_finding(
         "capture_duplicates",
@@ -160,10 +160,7 @@ def _two_points(paths: list[str], shifts: dict[int, float]) -> str:
     for index, shift in sorted(shifts.items()):
         name = paths[index] if index < len(paths) else f"file {index + 1}"
         said.append(f"{name}'s clock reads {-shift:+.3f} s against the others' (the "
-                    f"packets both hold say so): flowcheck read its times shifted by "
-                    f"{shift:+.6f} s, so the packets of both come in the order they "
-                    f"happened (to see it in Wireshark: editcap -t {shift:+.6f} {name} "
-                    "shifted.pcap, then mergecap the files)")
+                    f"packets both hold say so): {shifted_words(name, shift)}")
     return f"{text}; {'; '.join(said)}."
 
 
