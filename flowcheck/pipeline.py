@@ -55,6 +55,8 @@ class Traffic:
     interface_copies: bool = False
     # Its two capture points are a router apart (TrackResult.routed_points).
     routed_points: bool = False
+    # Two of its files are two capture points' (TrackResult.linked_files).
+    linked_files: bool = False
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -170,7 +172,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
-                   routed_points=result.routed_points,
+                   routed_points=result.routed_points, linked_files=result.linked_files,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs)
@@ -222,6 +224,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               host_copies=traffic.host_copies,
                               interface_copies=traffic.interface_copies,
                               routed_points=traffic.routed_points,
+                              linked_files=traffic.linked_files,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

@@ -281,6 +281,42 @@ def test_identical_resends_at_one_timeout_are_no_second_point(tmp_path: Path) ->
     assert not any(f.code == "capture_duplicates" for f in result.findings)
 
 
+def test_a_few_identical_resends_across_two_files_of_one_point(tmp_path: Path) -> None:
+    """One capture point's capture in two files (a ring's consecutive files): the last 4
+    segments before the split resent bit for bit (IPv4 ID 0, no timestamps) one
+    retransmission timeout later, after it. Four pairs between the two files at one
+    offset, every one agreeing: fewer than AGREEING, and a few pairs make two files'
+    offset known only when their packets have IPv4 IDs (points.FEW_AGREEING, for a job
+    of a few SYNs seen at two points). Four resends, no second point."""
+    t, packets = START, []
+    a_seq, m_seq = 1_000_000, 7_000_000
+
+    def add(at: float, packet: Sent) -> None:
+        copy = frame(packet, True)
+        copy.time = at
+        packets.append(copy)
+
+    add(t, Sent(t, True, "S", a_seq, 0, ip_id=0))
+    add(t + 0.0003, Sent(t, False, "SA", m_seq, a_seq + 1, ip_id=0))
+    add(t + 0.0006, Sent(t, True, "A", a_seq + 1, m_seq + 1, ip_id=0))
+    segments = [Sent(t, True, "PA", a_seq + 1 + n * SEGMENT, m_seq + 1, b"x" * SEGMENT)
+                for n in range(10)]
+    for n, segment in enumerate(segments):
+        add(t + 0.001 + n * 0.002, segment)
+        if n < 6:
+            add(t + 0.0013 + n * 0.002, Sent(t, False, "A", m_seq + 1,
+                                             a_seq + 1 + (n + 1) * SEGMENT, ip_id=100 + n))
+    for n, segment in enumerate(segments[6:], 6):
+        add(t + 0.001 + n * 0.002 + RTO, segment)
+    split = t + 0.1
+    first, second = tmp_path / "ring_00001.pcap", tmp_path / "ring_00002.pcap"
+    wrpcap(str(first), [p for p in packets if p.time < split])
+    wrpcap(str(second), [p for p in packets if p.time >= split])
+    result = track_connections([str(first), str(second)])
+    assert data_connection(result).retransmits == 4
+    assert not any(f.code == "capture_duplicates" for f in result.findings)
+
+
 @pytest.mark.parametrize("offset", [0.3, RTO, -2.0, 65.0])
 @pytest.mark.parametrize("agent_missed_resend", [False, True])
 @pytest.mark.parametrize("both_zero", [False, True])

@@ -9,7 +9,10 @@ hosts' captures read vaguer than the agent's alone.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -18,10 +21,10 @@ from flowcheck.report.answer import answer_rows
 CASES = Path(__file__).resolve().parent.parent / "captures" / "trial34-firewall"
 
 
-def analysis(*names: str) -> Analysis:
-    config = build_config(load_file(CASES / f"{names[0]}.toml"))
-    return analyze(read_traffic([str(CASES / f"{name}.pcap") for name in names], config),
-                   config)
+def analysis(*names: str | Path) -> Analysis:
+    config = build_config(load_file(CASES / f"{Path(names[0]).stem}.toml"))
+    paths = [str(name if isinstance(name, Path) else CASES / f"{name}.pcap") for name in names]
+    return analyze(read_traffic(paths, config), config)
 
 
 def finding(result: Analysis, code: str):  # noqa: ANN201 - a Finding
@@ -99,3 +102,45 @@ def test_two_files_copies_open_no_files_own_gate() -> None:
     # one point's files at a time, undoing what made the reading precise).
     assert "keep giving both points' captures together" in finding(
         both, "capture_duplicates").fix
+
+
+CONTROL_DROPPED = "control-dropped-agent-input"
+
+
+def _first_syns(tmp_path: Path, name: str, count: int, *shift: str) -> Path:
+    """The capture's first `count` frames (editcap -r), its times shifted by `shift`."""
+    out = tmp_path / f"{name}.pcap"
+    subprocess.run(["editcap", "-r", *shift, str(CASES / f"{name}.pcap"), str(out),
+                    f"1-{count}"], check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("variant", ["as captured", "agent clock +0.3 s, 5 SYNs"])
+def test_control_syns_at_both_points_place_the_drop_beyond_them(tmp_path: Path,
+                                                                variant: str) -> None:
+    """Trial A D2: the agent's input chain drops the control connection's SYNs; both
+    hosts' captures hold the SYNs and nothing else. Given together, the reading was one
+    capture's ("may hold one direction only", "a capture on 10.77.1.2 shows which way"),
+    the agent's capture being in the set; with the agent's clock apart and 5 SYNs (too
+    few pairs for the points' offset) it also counted each SYN twice."""
+    names: list[str | Path] = [f"{CONTROL_DROPPED}-media", f"{CONTROL_DROPPED}-agent"]
+    syns = 9
+    if variant != "as captured":
+        syns = 5
+        names = [_first_syns(tmp_path, f"{CONTROL_DROPPED}-media", syns),
+                 _first_syns(tmp_path, f"{CONTROL_DROPPED}-agent", syns, "-t", "0.3")]
+    found = finding(analysis(*names), "control_unanswered")
+    assert f"sent {syns} SYNs" in found.message
+    assert "its SYNs reached both capture points" in found.message
+    assert "one direction only" not in found.message
+    assert found.fix.startswith("On 10.77.1.2 itself, if one of the captures was taken there")
+    assert "A capture on 10.77.1.2, or of both directions" not in found.fix
+
+
+@pytest.mark.parametrize("side", ["media", "agent"])
+def test_control_syns_in_one_capture_keep_one_captures_reading(side: str) -> None:
+    """Either file alone holds each SYN once: no second point, the reading unchanged."""
+    found = finding(analysis(f"{CONTROL_DROPPED}-{side}"), "control_unanswered")
+    assert "sent 9 SYNs" in found.message
+    assert "reached both capture points" not in found.message
+    assert "A capture on 10.77.1.2, or of both directions, shows which way" in found.fix

@@ -101,6 +101,21 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     return not ctx.interface_copies and _twice_unanswered(ctx, conn)
 
 
+def reached_second_point(ctx: Context, conn: Connection) -> bool:
+    """Did conn's SYNs reach a second capture point, with no answer at either and too
+    little else in the set to place the points (reached_responder's proof needs both
+    hosts' packets): no SYN-ACK, each SYN in the set twice, the set's copies two capture
+    points' (two files paired as two points, or copies a router apart), not one host's
+    tool's nor one host's several interfaces'? A job that stopped at its control
+    connection's SYNs, both hosts' captures given (session 34's trial A, D2): nothing
+    before the point nearer the responder lost them."""
+    return (conn.resp_pkts == 0 and bool(conn.syn_frames)
+            and conn.orig_pkts == 2 * (conn.syn_retries + 1)
+            and (ctx.linked_files or ctx.routed_points)
+            and not ctx.host_copies and not ctx.interface_copies
+            and not _twice_unanswered(ctx, conn))
+
+
 def point_each_side(ctx: Context, a: str, b: str) -> bool:
     """Does the set hold a capture point on each host's side of the routers between a
     and b: two capture points given together (packets between them in it twice, not one
@@ -270,6 +285,28 @@ def passed_host_words(conn: Connection) -> str:
             "firewall (its input chain the SYNs, its output chain its SYN-ACKs); the "
             f"capture cannot tell which: a capture on {conn.resp_h} shows whether the SYNs "
             "reach it")
+
+
+def second_point_words(conn: Connection) -> str:
+    """The cause for reached_second_point: the SYNs left the originator and reached the
+    capture point nearer the responder, where no answer was captured either."""
+    return (f"its SYNs reached both capture points (each is in the capture set twice, "
+            "once per point) and neither captured an answer. If one of the captures was "
+            f"taken on {conn.resp_h}, its own firewall drops them: the SYNs arrived there and "
+            "no SYN-ACK left (the packet tap sees arriving packets before the firewall's "
+            "input chain and leaving ones after its output chain: the input chain drops "
+            "the SYNs or the output chain its SYN-ACKs). If neither was, they or their "
+            f"SYN-ACKs are lost between the capture point nearer {conn.resp_h} and "
+            f"{conn.resp_h}; nothing before that point lost them")
+
+
+def second_point_fix(conn: Connection) -> str:
+    """The opening of an unanswered opening's fix for reached_second_point."""
+    return (f"On {conn.resp_h} itself, if one of the captures was taken there (the SYNs "
+            f"reached it), before any drop rule: accept the connection from {conn.orig_h} "
+            f"to port {conn.resp_p} in its input chain and its return traffic in its "
+            "output chain (ct state established,related accept); if not, on any firewall "
+            f"between the capture point nearer {conn.resp_h} and {conn.resp_h}. ")
 
 
 BETWEEN = "the router or firewall between the two capture points"

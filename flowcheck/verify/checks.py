@@ -43,7 +43,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
               kernel_dropped: int = 0, host_copies: bool = False,
               interface_copies: bool = False, routed_points: bool = False,
-              cut_recorded: int = 0, strays: Mapping[str, StraySyn] | None = None,
+              linked_files: bool = False, cut_recorded: int = 0,
+              strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None
@@ -54,7 +55,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     the capture copies are all one host's Windows tool's (TrackResult.host_copies);
     interface_copies: they are one capture host's several interfaces'
     (TrackResult.interface_copies); routed_points: copies between two capture points
-    came with another TTL (TrackResult.routed_points);
+    came with another TTL (TrackResult.routed_points); linked_files: two files are two
+    capture points' (TrackResult.linked_files);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
@@ -65,7 +67,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
-                  cut_recorded=cut_recorded, order=order, unread=dict(unread or {}),
+                  linked_files=linked_files, cut_recorded=cut_recorded, order=order,
+                  unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)

@@ -124,6 +124,8 @@ class Context:
     # Copies between two capture points came with another TTL: a router between the
     # points (TrackResult.routed_points).
     routed_points: bool = False
+    # Two files of the set are two capture points' (TrackResult.linked_files).
+    linked_files: bool = False
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0

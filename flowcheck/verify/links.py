@@ -20,6 +20,7 @@ from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
+from flowcheck.verify.capture_points import reached_second_point
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_links import check_cut_announcements, check_data
 from flowcheck.verify.details import failure_words, syn_count
@@ -137,7 +138,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
         # the rule for each.
-        unseen_way_back = answer_uncaptured(ctx, conn)
+        unseen_way_back = answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
         either = retried(conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "

@@ -22,6 +22,9 @@ from flowcheck.verify.capture_points import (
     passed_capture_host,
     passed_host_words,
     reached_responder,
+    reached_second_point,
+    second_point_fix,
+    second_point_words,
     synacks_vanished,
     synacks_vanished_words,
     vanished_between,
@@ -253,7 +256,7 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     plainly when the TTLs show which host the capture was taken on
     (verify.ttl.capture_host)."""
     if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
-            or passed_capture_host(ctx, conn)):
+            or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     if on is None:
@@ -293,6 +296,8 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
                 "in its output chain (ct state established,related accept), and allow both "
                 f"ways in the forward chain of any firewall between the capture host and "
                 f"{conn.resp_h} (a bridge's own too). ")
+    if reached_second_point(ctx, conn):
+        return second_point_fix(conn)
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on[0] != conn.resp_h):
@@ -322,6 +327,8 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
                 f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
                 f"{conn.orig_h}: one direction only)")
+    if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
+        return second_point_words(conn)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
