@@ -23,17 +23,22 @@ pytestmark = pytest.mark.skipif(
     reason="needs tcpdump and root")
 
 
-def exchange_on_loopback(message: bytes) -> int:
-    """Open a listening socket, connect, send, close; returns the listening port."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        port = server.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            accepted, _ = server.accept()
-            with accepted:
-                client.sendall(message)
-                assert accepted.recv(len(message)) == message
+def listening_on_loopback() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (an ephemeral port)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    return server
+
+
+def exchange_on_loopback(server: socket.socket, message: bytes) -> int:
+    """Connect to the listening socket, send, close; returns its port."""
+    port = server.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        accepted, _ = server.accept()
+        with accepted:
+            client.sendall(message)
+            assert accepted.recv(len(message)) == message
     return port
 
 
@@ -68,20 +73,28 @@ def tcp_ports_and_payloads(inputs: list, until: Callable[[list], bool] | None = 
 
 def test_live_capture_on_loopback_sees_the_connection(tmp_path: Path) -> None:
     saved = tmp_path / "live.pcap"
-    capture = open_live("lo", capture_filter="tcp", write=str(saved))
+    server = listening_on_loopback()
+    # Its own port only: other tests' loopback traffic (64 KiB frames) kept the sniffer
+    # writing after the FINs, and a SIGTERM that interrupts tcpdump's blocked write into
+    # the pipe ends its output mid-record (the copy read as truncated).
+    capture = open_live("lo", capture_filter=f"tcp port {server.getsockname()[1]}",
+                        write=str(saved))
     # A safety net only: the test stops the capture itself once it has seen the exchange.
     watchdog = threading.Timer(30.0, capture.terminate)
     watchdog.start()
     try:
-        port = exchange_on_loopback(b"flowcheck live test")
+        with server:
+            port = exchange_on_loopback(server, b"flowcheck live test")
 
         def both_fins_seen(found: list[Packet]) -> bool:
             fin_senders = {sport for sport, dport, flags, _p in found
                            if flags & 0x01 and port in (sport, dport)}
             return len(fin_senders) == 2
 
+        # terminate, not stop: stop waits for the sniffer to exit while nothing reads its
+        # pipe (a sniffer blocked writing into a full pipe would be killed mid-record).
         packets, reader = tcp_ports_and_payloads([capture.stdout], until=both_fins_seen,
-                                                 then=capture.stop)
+                                                 then=capture.terminate)
     finally:
         watchdog.cancel()
         capture.close()
