@@ -151,12 +151,16 @@ class LiveVerifier:
     def run(self, stream: BinaryIO, *, clock: Callable[[], float] | None = None,
             kernel_drops: Callable[[], int | None] | None = None,
             capture_filter: str | None = None, interface: str | None = None,
-            sniffer: tuple[str, int] | None = None) -> Iterator[LiveEvent]:
+            sniffer: tuple[str, int] | None = None,
+            stop_cut: Callable[[int], bool] | None = None) -> Iterator[LiveEvent]:
         """clock: the time now on the packets' clock (time.time for a local sniffer),
         read when the stream ends; without it the capture ends with its last packet.
         kernel_drops: called once the stream ends, for the sniffer's own drop count.
         capture_filter, interface: what the sniffer applied and sniffed (CaptureInfo's).
-        sniffer: (the capture tool, its kernel buffer in MiB), for the report's advice."""
+        sniffer: (the capture tool, its kernel buffer in MiB), for the report's advice.
+        stop_cut: called, once the sniffer ended, with the byte offset of the stream's
+        last record when that record is incomplete: whether the sniffer was writing it
+        when flowcheck stopped it (LiveCapture.stop_cut): then it is no cut capture."""
         from flowcheck.sources import iter_batches
 
         reader = iter_batches([stream])
@@ -198,6 +202,10 @@ class LiveVerifier:
             reader.captures[0].kernel_dropped = said
         if reader.captures:
             info = reader.captures[0]
+            if (info.cut_tail and info.error_offset is not None and stop_cut is not None
+                    and stop_cut(info.error_offset)):
+                info.truncated = info.cut_tail = False
+                info.error = info.error_offset = None
             info.capture_filter = capture_filter or info.capture_filter
             info.interface = interface or info.interface
             if sniffer is not None:

@@ -156,7 +156,8 @@ def live(
                                   kernel_drops=capture.kernel_drops,
                                   capture_filter=capture.capture_filter,
                                   interface=interface,
-                                  sniffer=(capture.tool, capture.buffer_mib)):
+                                  sniffer=(capture.tool, capture.buffer_mib),
+                                  stop_cut=getattr(capture, "stop_cut", None)):
             if event.kind == "finding":
                 try:
                     _show_finding(event.finding, output)

@@ -57,6 +57,9 @@ class CaptureInfo:
     undecodable: int = 0  # packets whose link/IP headers could not be decoded
     error: str | None = None  # why reading stopped early (absurd record length, ...)
     error_offset: int | None = None
+    # The file's only fault is its last record, incomplete at its end (error_offset: where
+    # that record began): cut short, or a sniffer stopped mid-write. Not in the JSON.
+    cut_tail: bool = False
     # Packets the sniffer said it dropped: live, tcpdump's "packets dropped by kernel" or
     # dumpcap's received/dropped; a pcapng file, its Interface Statistics Blocks'
     # isb_ifdrop + isb_osdrop (the last block of each interface); None when not said.

@@ -95,6 +95,17 @@ class _TeeReader:
     def fileno(self) -> int:
         return self._stream.fileno()
 
+    def cut_at(self, offset: int) -> None:
+        """End the copy at byte `offset` of the stream (where the record the sniffer was
+        writing when stopped began): it stays a whole capture file."""
+        if self._sink is not None:
+            try:
+                self._sink.flush()
+                self._sink.truncate(offset)
+            except OSError as exc:
+                self.write_error = self.write_error or write_error_line(self._path, exc)
+                self._drop_sink()
+
     def close(self) -> None:
         self._stream.close()
         if self._sink is not None:
@@ -117,6 +128,7 @@ class LiveCapture:
         self.banner = banner  # the tool's "listening on ..." line
         self.buffer_mib = buffer_mib  # the kernel buffer it was given
         self.capture_filter = capture_filter  # the BPF filter it applies; None: none
+        self.stopped = False  # flowcheck asked the tool to stop (terminate)
 
     @property
     def write_error(self) -> str | None:
@@ -125,7 +137,21 @@ class LiveCapture:
 
     def terminate(self) -> None:
         if self.process.poll() is None:
+            self.stopped = True
             self.process.terminate()
+
+    def stop_cut(self, offset: int) -> bool:
+        """Whether the stream's incomplete last record, beginning at byte `offset`, is
+        the one the tool was writing when flowcheck stopped it: tcpdump 4.99 takes
+        SIGTERM without SA_RESTART, so a write blocked on the full pipe returns, the rest
+        of that record unwritten, and the tool exits cleanly (the `--write` copy then ends
+        before that record). False when the tool ended by itself."""
+        if not self.stopped:
+            return False
+        cut_at = getattr(self.stdout, "cut_at", None)
+        if cut_at is not None:
+            cut_at(offset)
+        return True
 
     def stop(self, timeout: float = 10.0) -> int:
         """Ask the tool to stop (it flushes its output first) and wait for it."""

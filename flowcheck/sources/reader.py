@@ -257,7 +257,7 @@ class CaptureFile:
                     if base == 0:  # not even the file header: nothing could be read
                         info.error = f"{self.spec.name}: file ends inside the file header"
                     else:
-                        info.truncated = True
+                        info.truncated = info.cut_tail = True
                         which = "a packet record" if info.packets else "its first packet record"
                         info.error = info.error or self._cut_error(source, base + len(carry),
                                                                    which)
