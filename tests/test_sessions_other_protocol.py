@@ -56,6 +56,24 @@ def test_http_alone_on_the_ndmp_port_is_no_session() -> None:
     assert not any("Allow TCP" in f.fix or "allow TCP" in f.fix for f in analysis.findings)
 
 
+def test_tls_alone_on_the_ndmp_port_may_be_the_job_encrypted() -> None:
+    """TLS on the NDMP port and nothing else: the job's own control connection encrypted
+    (NDMP servers can secure theirs) looks the same as Webmin's HTTPS. It read FAIL,
+    "another program answers on port 10000": inconclusive now, both said."""
+    analysis = _analyze("tls-on-ndmp-port.pcap")
+    assert analysis.sessions == [] and analysis.verdict == "inconclusive"
+    assert _codes(analysis, Severity.ERROR) == []
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable", "no_control_session"]
+    missing = next(f for f in analysis.findings if f.code == "no_control_session")
+    assert "carried TLS, not NDMP" in missing.message
+    assert "either the job's NDMP control connection, encrypted" in missing.message
+    assert missing.fix.startswith("If that is the job's control connection, capture a run "
+                                  "of the job with TLS off")
+    told = next(f for f in analysis.findings if f.code == "ndmp_undecodable")
+    assert "or the NDMP server there encrypts its control connections with TLS" in told.message
+    assert "either its NDMP server encrypts the control connection" in told.fix
+
+
 def test_http_on_the_media_servers_port_beside_a_good_job_passes() -> None:
     """The HTTP server on the media server's own port 10000: the job passes, the two
     fetches are one warning that names 10.77.0.1 as the job's media server (it failed

@@ -44,7 +44,11 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
-from flowcheck.verify.other_protocol import other_protocol_groups, other_protocol_words
+from flowcheck.verify.other_protocol import (
+    encrypted_only,
+    other_protocol_groups,
+    other_protocol_words,
+)
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     check_ports,
@@ -97,7 +101,23 @@ def _no_control_session(ctx: Context) -> None:
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
-    other = other_protocol_words(other_protocol_groups(ctx.connections, ctx.streams))
+    groups = other_protocol_groups(ctx.connections, ctx.streams)
+    other = other_protocol_words(groups)
+    if encrypted_only(groups):  # the job's own control connection, encrypted, or not
+        ctx.add("no_control_session",
+                f"No NDMP control connection flowcheck can read in the capture: {other}. TLS "
+                "there is either the job's NDMP control connection, encrypted (an NDMP "
+                "server that secures its control connections with TLS, as NetApp ONTAP "
+                "can), or another program's (Webmin's HTTPS on 10000): flowcheck reads no "
+                "NDMP inside TLS, neither the job's steps nor the endpoints it announces, so "
+                "the job cannot be judged.",
+                "If that is the job's control connection, capture a run of the job with TLS "
+                "off for the NDMP server's control connections (its messages announce the "
+                "data connections flowcheck checks them against), or judge the data "
+                "connections' TCP outcomes alone with `flowcheck connections`. If it is not, "
+                + fix[:1].lower() + fix[1:],
+                severity=Severity.WARNING)
+        return
     if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
         ctx.add("no_control_session",
                 f"No NDMP control connection in the capture: {other}; none of the "

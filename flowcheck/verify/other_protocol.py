@@ -106,9 +106,15 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     message = (f"{count}{way}{ndmp_port} carried {carry}, not NDMP: both sides opened with "
                f"bytes that cannot start an NDMP record ({orig}: "
                f"{opening_words(opening['orig'])}; {resp}: {opening_words(opening['resp'])}) "
-               "and not one NDMP message decoded. Another program answers on port "
-               f"{port} of {resp}{webmin}: not an NDMP session, so not judged as a job "
-               "(no steps, no callback expected).")
+               "and not one NDMP message decoded. "
+               + (f"Another program answers on port {port} of {resp}{webmin}, or the NDMP "
+                  "server there encrypts its control connections with TLS (NDMP servers "
+                  "can: NetApp ONTAP's secure control connection): flowcheck reads no NDMP "
+                  "inside TLS, so it is not judged as a job"
+                  if protocols == ["TLS"] else
+                  f"Another program answers on port {port} of {resp}{webmin}: not an NDMP "
+                  "session, so not judged as a job")
+               + " (no steps, no callback expected).")
     commands = f"Windows: netstat -abno | findstr :{port}; Linux: ss -ltnp 'sport = :{port}'"
     see = f"see which program listens on TCP {port} on {resp} ({commands})"
     after_all = ("" if not_agent.startswith("the ") else
@@ -117,11 +123,22 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     fix = (f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
            f"another program's (which one: {commands}).{after_all}" if not_agent else
            f"Nothing to change for the backup if {resp} is not a remote agent. If it is one, "
-           f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
+           + ("either its NDMP server encrypts the control connection (then nothing holds "
+              "the port; for flowcheck to read a job, capture one with TLS off for the NDMP "
+              "server's control connections) or "
+              if protocols == ["TLS"] else "")
+           + f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
            "(then --ndmp-port).")
     times = [t for conn, _ in group for t in first_times.get(conn.uid, [])]
     return make_finding("ndmp_undecodable", message, fix, uid=first.uid,
                         ts=min(times) if times else first.ts, frames=frames)
+
+
+def encrypted_only(groups: dict[tuple[str, str, int], Group]) -> bool:
+    """Did every connection of the groups carry TLS: perhaps the job's NDMP control
+    connection, encrypted, rather than another program's?"""
+    return bool(groups) and all(protocol == "TLS" for group in groups.values()
+                                for _, protocol in group)
 
 
 def other_protocol_words(groups: dict[tuple[str, str, int], Group]) -> str:
