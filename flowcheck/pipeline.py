@@ -131,11 +131,15 @@ def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
     damaged = [info for info in captures if info.error or info.truncated]
     if damaged:
         raise InputError(f"no packet could be read: {read_failures(damaged)}")
+    # A sniffer on the agent while the media server's own rules dropped its SYNs saw
+    # nothing (field check 35's matrix): that is what the empty file says, if it ran then.
+    hint = ("if the job ran while it captured, none of its packets reached this capture "
+            "point (the sniffer's interface or filter, or they were dropped before it)")
     if len(captures) == 1:
         raise InputError(f"{captures[0].path}: the capture holds no packets (nothing after "
-                         "its file header)")
+                         f"its file header): {hint}")
     raise InputError(f"none of the {len(captures)} capture files holds a packet (nothing "
-                     "after their file headers)")
+                     f"after their file headers): {hint}")
 
 
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:

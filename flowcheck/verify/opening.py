@@ -337,8 +337,9 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 f"the way back. The capture holds no packet at all from {conn.resp_h} to "
                 f"{conn.orig_h}, so it may hold one direction only (tcpdump -Q in/out, a "
                 "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
-                f"{conn.resp_h} and lost on the return path looks the same as one never "
-                f"sent. The retried SYNs show that no answer reached {conn.orig_h}: the "
+                f"{conn.resp_h} and lost on the return path, or a reject (RST, ICMP "
+                "unreachable) the capture lacks, looks the same as no answer at all. The "
+                "retried SYNs show that no answer reached {conn.orig_h}: the "
                 "connection never opened")
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(conn)
