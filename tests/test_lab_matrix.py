@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flowcheck.findings import CATALOGUE
-from flowcheck.lab.matrix import EXTRA_FAULTS, FAULTS, expect, fault_rules, plan
+from flowcheck.lab.matrix import EXTRA_FAULTS, FAULTS, expect, fault_rules, judge, plan
 from flowcheck.lab.matrix_run import capture_run
 from flowcheck.lab.netns import list_namespaces
 
@@ -38,6 +38,16 @@ def test_ground_truth_names_catalogue_codes() -> None:
         for run in plan(7, 30, faults=(fault,)):
             run["lab_log"] = ["killed"]  # a kill-agent run whose kill came
             assert set(expect(run)["codes"]) <= set(CATALOGUE), run
+
+
+def test_an_empty_capture_is_right_only_where_nothing_could_reach_it() -> None:
+    """Field check 35 runs 3 and 28: the media server's own rules dropped its control
+    SYNs and the capture on the agent held no packet (exit 3, no verdict): right there,
+    wrong where the capture point sees the media server's packets."""
+    run = {"fault": "sender-out", "step": "control", "where": "sender", "form": "whole"}
+    assert judge(expect({**run, "point": "a"}), None, [], 3)
+    assert not judge(expect({**run, "point": "m"}), None, [], 3)
+    assert not judge(expect({**run, "step": "data", "point": "a"}), None, [], 3)
 
 
 def test_fault_rules_carry_the_prefix() -> None:
