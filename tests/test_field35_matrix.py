@@ -22,4 +22,4 @@ def test_rejects_a_one_direction_capture_lacks_are_named() -> None:
     [found] = [f for f in result.findings if f.code == "control_unanswered"]
     assert "may hold one direction only" in found.message
     assert "or a reject (RST, ICMP unreachable) the capture lacks, looks the same as no " \
-        "answer at all" in found.message
+        "answer at all. The retried SYNs show that no answer reached 10.77.0.1" in found.message

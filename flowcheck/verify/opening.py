@@ -339,7 +339,7 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
                 f"{conn.resp_h} and lost on the return path, or a reject (RST, ICMP "
                 "unreachable) the capture lacks, looks the same as no answer at all. The "
-                "retried SYNs show that no answer reached {conn.orig_h}: the "
+                f"retried SYNs show that no answer reached {conn.orig_h}: the "
                 "connection never opened")
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(conn)
