@@ -50,6 +50,17 @@ def test_an_empty_capture_is_right_only_where_nothing_could_reach_it() -> None:
     assert not judge(expect({**run, "step": "data", "point": "a"}), None, [], 3)
 
 
+def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:
+    """Seed 36 run 2: the agent's announcement of its other address, translated by the
+    media server's DNAT, captured with -Q out on the media server (no agent packet): the
+    job worked and nothing shows the mismatch, so pass is right; captured whole, the
+    mismatch must be reported."""
+    run = {"fault": "nat", "point": "m", "form": "dir-out"}
+    assert judge(expect(run), "pass", [], 0)
+    assert not judge(expect({**run, "form": "whole"}), "pass", [], 0)
+    assert judge(expect({**run, "form": "whole"}), "fail", ["announced_address_mismatch"], 1)
+
+
 def test_fault_rules_carry_the_prefix() -> None:
     """nft tables are named with the prefix; the connector's own egress drop sits in its
     output chain (the SYNs never reach the wire)."""
