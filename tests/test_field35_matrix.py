@@ -1,7 +1,11 @@
-"""Field check 35's run of the seeded lab matrix (captures/field35-matrix): the control
-connection's SYNs rejected with ICMP admin-prohibited, captured with `tcpdump -Q out` on
-the media server (its SYNs only, never the rejects). control_unanswered said a SYN-ACK
-lost on the way back looks the same as none; a reject the capture lacks does too.
+"""Field check 35's runs of the seeded lab matrix (captures/field35-matrix).
+
+The control connection's SYNs rejected with ICMP admin-prohibited, captured with `tcpdump
+-Q out` on the media server (its SYNs only, never the rejects): control_unanswered said a
+SYN-ACK lost on the way back looks the same as none; a reject the capture lacks does too.
+A restore whose data connection the agent's firewall let through for its SYN only: the
+agent resent its SYN-ACK after the media server's ACK, the media server resent its data;
+handshake_incomplete, not data_stalled (the resends were counted as acknowledged bytes).
 """
 
 from __future__ import annotations
@@ -9,17 +13,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.model import Severity
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
-CASE = Path(__file__).resolve().parents[1] / "captures" / "field35-matrix" / \
-    "control-rejected-icmp-dir-out"
+FOLDER = Path(__file__).resolve().parents[1] / "captures" / "field35-matrix"
+
+
+def _analysis(name: str) -> Analysis:
+    case = FOLDER / name
+    config = build_config(load_file(case.with_suffix(".toml")))
+    return analyze(read_traffic([str(case.with_suffix(".pcap"))], config), config)
 
 
 def test_rejects_a_one_direction_capture_lacks_are_named() -> None:
-    config = build_config(load_file(CASE.with_suffix(".toml")))
-    result = analyze(read_traffic([str(CASE.with_suffix(".pcap"))], config), config)
+    result = _analysis("control-rejected-icmp-dir-out")
     assert result.verdict == "fail"
     [found] = [f for f in result.findings if f.code == "control_unanswered"]
     assert "may hold one direction only" in found.message
     assert "or a reject (RST, ICMP unreachable) the capture lacks, looks the same as no " \
         "answer at all. The retried SYNs show that no answer reached 10.77.0.1" in found.message
+
+
+def test_data_resent_after_an_unheard_handshake_ack_is_handshake_incomplete() -> None:
+    result = _analysis("restore-ack-dropped-data-resent")
+    assert result.verdict == "fail"
+    errors = [f.code for f in result.findings if f.severity == Severity.ERROR]
+    assert errors == ["handshake_incomplete"]
+    [found] = [f for f in result.findings if f.code == "handshake_incomplete"]
+    assert "the capture holds 10.77.0.1's ACK completing it (frame 23)" in found.message

@@ -48,6 +48,11 @@ def test_an_empty_capture_is_right_only_where_nothing_could_reach_it() -> None:
     assert judge(expect({**run, "point": "a"}), None, [], 3)
     assert not judge(expect({**run, "point": "m"}), None, [], 3)
     assert not judge(expect({**run, "step": "data", "point": "a"}), None, [], 3)
+    # Seed 36 run 29: the agent's SYN-ACKs dropped by its own output, -Q in on M.
+    one_way = {"fault": "return-out", "step": "control", "where": "receiver", "point": "m",
+               "form": "dir-in"}
+    assert judge(expect(one_way), None, [], 3)
+    assert not judge(expect({**one_way, "form": "whole"}), None, [], 3)
 
 
 def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:
