@@ -21,13 +21,14 @@ import shlex
 from typing import TYPE_CHECKING
 
 from flowcheck.connections.copies import COPY_WINDOW
-from flowcheck.connections.points import ALIGN_SECONDS, appended
+from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.sources.host_tools import PKTMON
 
 if TYPE_CHECKING:
-    from flowcheck.connections.points import CapturePoints, Offset
+    from flowcheck.connections.offsets import Offset
+    from flowcheck.connections.points import CapturePoints
     from flowcheck.connections.relay_copies import RelayCopies
     from flowcheck.connections.tracker import ConnectionTracker
 

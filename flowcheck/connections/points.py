@@ -19,7 +19,7 @@ within OFFSET_TOLERANCE of the two points' known offset. The offset of two point
 pair of files, or a file with itself) is the median time between a packet and its copy
 over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the sampled ones
 below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of it (two
-files': FEW_AGREEING, when every one does), and it follows the clocks' drift. Among the
+files': FEW_AGREEING, when every one does: offsets.py), and it follows the clocks' drift. Among the
 earlier equal packets (up to copies.py's CANDIDATES) the one nearest the offset is
 taken, each at most once.
 
@@ -61,25 +61,23 @@ reads the set again with the offsets taken out of the files' times, `clock_shift
 
 from __future__ import annotations
 
-from dataclasses import field
-
 import numpy as np
 
-from flowcheck.arrays import changes, distinct, group_sizes, group_starts, median
+from flowcheck.arrays import changes, distinct, group_sizes, group_starts
+from flowcheck.connections.offsets import (
+    AGREEING,
+    ALIGN_SECONDS,
+    NEAR,
+    OFFSET_SAMPLES,
+    OFFSET_TOLERANCE,
+    Offset,
+    appended,
+)
 from flowcheck.connections.one_ttl import SYN_OR_RST, OneTtlFiles
 from flowcheck.fields_dataclass import fields_dataclass
 
-OFFSET_TOLERANCE = 0.010  # seconds a copy may lie from its points' offset
-# Two files' offset beyond this: the set is read again with it taken out (clock_shifts).
-ALIGN_SECONDS = 0.005
-OFFSET_SAMPLES = 64  # latest time differences the offset is the median of
-AGREEING = 8  # of them within the tolerance of the median: the offset is known
-# Two files' pairs, fewer but every one of them within the tolerance and of packets with
-# an IPv4 ID (a resend gets a new one: no pair of one point's resends): known too (a job
-# whose only packets are a control connection's few SYNs, both hosts' captures given:
-# session 34's trial A, D2). Learnt from the files' heads, where a small set is whole.
-FEW_AGREEING = 3
-NEAR = 0.0005  # copies.py's COPY_WINDOW (seconds): a capture point's own copies
+__all__ = ["ALIGN_SECONDS", "CapturePoints", "Offset", "Packets", "appended", "sampled"]
+
 RST = 0x04  # TCP flags
 SAMPLE_MASK = 0x3F  # sampled: the IPv4 ID's or header identity's low bits all 0 (1 in 64)
 SAMPLE_CAP = 1 << 15  # sampled packets kept: two million packets' reach
@@ -112,45 +110,6 @@ class Packets:
     fp: np.ndarray | None = None
     conn: np.ndarray | None = None  # packet_identity.connection_hashes, with fp
     lower: np.ndarray | None = None  # sent by the lower address (BatchFlows.from_lower)
-
-
-@fields_dataclass(slots=True)
-class Offset:
-    """Two capture points (files of the set, lower first; equal: a file with itself) and
-    what their copies show: `offset` seconds (a packet's time in the second file minus
-    its time in the first; within one file, a copy's minus its original's), `known` once
-    AGREEING recent pairs agree (two files: FEW_AGREEING, when all do and as many are
-    `identified`, of packets with an IPv4 ID); `beyond`: pairs more than NEAR apart.
-    The copies found: `copies`, the first ones' `frames`, `same_time` at the very same
-    time and TTL (the same capture twice), `routed` with another TTL than their
-    original's (a router between the points), `first_copy` / `last_original` (frames: a
-    capture appended to another has every copy after every original)."""
-
-    sources: tuple[int, int]
-    recent: list[float] = field(default_factory=list)
-    offset: float | None = None
-    known: bool = False
-    beyond: int = 0
-    identified: int = 0
-    copies: int = 0
-    same_time: int = 0
-    routed: int = 0
-    frames: list[int] = field(default_factory=list)
-    first_copy: int | None = None
-    last_original: int | None = None
-
-    def add(self, diffs: np.ndarray, identified: int = 0) -> None:
-        """Take the latest pairs' time differences (seconds) into the estimate;
-        identified: how many of them are of packets with an IPv4 ID."""
-        self.beyond += int(np.count_nonzero(np.abs(diffs) > NEAR))
-        self.identified += identified
-        self.recent = (self.recent + diffs.tolist())[-OFFSET_SAMPLES:]
-        recent = np.array(self.recent)
-        self.offset = median(recent)
-        agreeing = int(np.count_nonzero(np.abs(recent - self.offset) <= OFFSET_TOLERANCE))
-        self.known = self.known or agreeing >= AGREEING or (
-            self.sources[0] != self.sources[1] and agreeing == len(recent) >= FEW_AGREEING
-            and self.identified >= FEW_AGREEING)
 
 
 class CapturePoints:
@@ -459,16 +418,6 @@ class CapturePoints:
         copy after every original: a second capture appended to the first (mergecap -a),
         its times going back where it begins."""
         return any(appended(entry) for entry in self.offsets.values())
-
-
-def appended(entry: Offset) -> bool:
-    """Copies within one file at about the same times as their originals, all after
-    them (see CapturePoints.appended); at least AGREEING of them (one copy after its
-    original is no appended capture)."""
-    return (entry.sources[0] == entry.sources[1] and entry.copies >= AGREEING
-            and entry.offset is not None and abs(entry.offset) <= OFFSET_TOLERANCE
-            and entry.first_copy is not None and entry.last_original is not None
-            and entry.first_copy > entry.last_original)
 
 
 def _oriented(ts: np.ndarray, other_ts: np.ndarray, source: np.ndarray,
