@@ -13,6 +13,7 @@ DF, RFC 6864), seen at one point only.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +252,20 @@ def test_one_ttl_merged_file_keeps_an_identical_resend(tmp_path: Path, offset: f
     assert one_ttl.orig_bytes - one_ttl.orig_copy_bytes == 41 * SEGMENT
 
 
+def _agents_capture(packets: list, a_seq: int, m_seq: int) -> Callable[[float, Sent], None]:
+    """add(at, packet): the packet as the agent's capture holds it, at that time, into
+    `packets`; the handshake (IPv4 ID 0) added first, at START."""
+    def add(at: float, packet: Sent) -> None:
+        copy = frame(packet, True)
+        copy.time = at
+        packets.append(copy)
+
+    add(START, Sent(START, True, "S", a_seq, 0, ip_id=0))
+    add(START + 0.0003, Sent(START, False, "SA", m_seq, a_seq + 1, ip_id=0))
+    add(START + 0.0006, Sent(START, True, "A", a_seq + 1, m_seq + 1, ip_id=0))
+    return add
+
+
 def test_identical_resends_at_one_timeout_are_no_second_point(tmp_path: Path) -> None:
     """One capture point; every segment resent bit for bit (IPv4 ID 0, no timestamps)
     one retransmission timeout after it: pairs at one TTL, one offset and a third of the
@@ -258,15 +273,7 @@ def test_identical_resends_at_one_timeout_are_no_second_point(tmp_path: Path) ->
     connection: one_ttl.py). Every resend stays one."""
     t, packets = START, []
     a_seq, m_seq = 1_000_000, 7_000_000
-
-    def add(at: float, packet: Sent) -> None:
-        copy = frame(packet, True)
-        copy.time = at
-        packets.append(copy)
-
-    add(t, Sent(t, True, "S", a_seq, 0, ip_id=0))
-    add(t + 0.0003, Sent(t, False, "SA", m_seq, a_seq + 1, ip_id=0))
-    add(t + 0.0006, Sent(t, True, "A", a_seq + 1, m_seq + 1, ip_id=0))
+    add = _agents_capture(packets, a_seq, m_seq)
     for n in range(30):
         t += 0.25
         segment = Sent(t, True, "PA", a_seq + 1 + n * SEGMENT, m_seq + 1, b"x" * SEGMENT)
@@ -290,15 +297,7 @@ def test_a_few_identical_resends_across_two_files_of_one_point(tmp_path: Path) -
     of a few SYNs seen at two points). Four resends, no second point."""
     t, packets = START, []
     a_seq, m_seq = 1_000_000, 7_000_000
-
-    def add(at: float, packet: Sent) -> None:
-        copy = frame(packet, True)
-        copy.time = at
-        packets.append(copy)
-
-    add(t, Sent(t, True, "S", a_seq, 0, ip_id=0))
-    add(t + 0.0003, Sent(t, False, "SA", m_seq, a_seq + 1, ip_id=0))
-    add(t + 0.0006, Sent(t, True, "A", a_seq + 1, m_seq + 1, ip_id=0))
+    add = _agents_capture(packets, a_seq, m_seq)
     segments = [Sent(t, True, "PA", a_seq + 1 + n * SEGMENT, m_seq + 1, b"x" * SEGMENT)
                 for n in range(10)]
     for n, segment in enumerate(segments):
