@@ -41,3 +41,16 @@ def test_data_resent_after_an_unheard_handshake_ack_is_handshake_incomplete() ->
     assert errors == ["handshake_incomplete"]
     [found] = [f for f in result.findings if f.code == "handshake_incomplete"]
     assert "the capture holds 10.77.0.1's ACK completing it (frame 23)" in found.message
+
+
+def test_a_callback_unseen_one_way_names_the_listeners_own_output_chain() -> None:
+    """Seed 37 run 5: the media server's output chain dropped its SYN-ACKs to the agent's
+    callback, captured -Q out on it: neither the SYNs nor the SYN-ACKs are in it. The
+    inbound rule alone, the fix it gave, would not have helped."""
+    result = _analysis("callback-synack-dropped-media-egress-dir-out")
+    assert result.verdict == "fail"
+    [found] = [f for f in result.findings if f.code == "step_missing"]
+    assert "A SYN-ACK dropped before the capture point looks the same: by 10.77.0.1's own " \
+        "output chain when the capture was taken there" in found.message
+    assert "and its answers back out (ct state established,related accept in the media " \
+        "server's output chain)" in found.fix

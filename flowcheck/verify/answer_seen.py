@@ -124,8 +124,10 @@ def callback_elsewhere(ctx: Context, session: Session) -> bool:
 
 def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
     """Why no callback is seen (the job engine's answer would be among the listener's
-    packets), and what stays unseen: whether the agent tried at all. What the capture
-    shows first, not that no callback opened (trial 32 D4's twin)."""
+    packets), and what stays unseen: whether the agent tried at all, and whether the job
+    engine's SYN-ACK was dropped before the capture point (its own output chain: the lab
+    matrix's seed 37, a media server dropping its answers, captured -Q out on it). What
+    the capture shows first, not that no callback opened (trial 32 D4's twin)."""
     media = ctx.ranges("media")
     return (f"no answer from {seen.listener}'s media ports is in the capture, which holds "
             f"only {seen.listener}'s direction: {seen.connector}'s SYNs were dropped on the "
@@ -137,7 +139,9 @@ def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
             f"that port (TechNote step 2); whether {seen.connector} sent SYNs that were "
             "dropped on the way, or none (it may have refused the job in a reply the "
             "capture lacks: a CONNECT_CLIENT_AUTH refused, say), cannot be seen (the "
-            "capture lacks that direction)")
+            "capture lacks that direction). A SYN-ACK dropped before the capture point "
+            f"looks the same: by {seen.listener}'s own output chain when the capture was "
+            "taken there (the packet tap sees leaving packets after it)")
 
 
 def callback_seen_detail(seen: AnswerSeen, frame: int) -> str:

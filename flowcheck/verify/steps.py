@@ -285,9 +285,11 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             report_missing(ctx, session, spec, callback_seen_words(ctx, seen, frame),
                            fix=f"Allow TCP from {session.remote_agent} to "
                                f"{session.media_server} ports {ctx.ranges('media')} inbound "
-                               "on the media server and on every firewall between them; "
-                               "the job log and the agent's log tell whether it refused "
-                               f"the job first{OTHER_PRODUCT_FIX}.", frames=[frame],
+                               "on the media server and on every firewall between them, "
+                               "and its answers back out (ct state established,related "
+                               "accept in the media server's output chain); the job log "
+                               "and the agent's log tell whether it refused the job "
+                               f"first{OTHER_PRODUCT_FIX}.", frames=[frame],
                            ts=due[0])
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
