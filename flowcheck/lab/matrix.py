@@ -190,9 +190,11 @@ def expect(run: dict) -> dict:
         verdict = "fail?"
     elif fault == "nat":
         codes = {"announced_address_mismatch"}
-        if (point, run["form"]) in (("m", "dir-out"), ("a", "dir-in")):
-            # The agent's packets, the announcement among them, are not in the capture,
-            # and the job works through the NAT (field check 35, seed 36 run 2).
+        if (point, run["form"]) in (("m", "dir-out"), ("a", "dir-in")) or \
+                run["form"] in ("snap96", "snap128"):
+            # The agent's packets, the announcement among them, are not in the capture
+            # (seed 36 run 2), or the snap length cut its address (seed 37 run 6), and the
+            # job works through the NAT: nothing shows the mismatch.
             verdict, note = "fail?", "announcement not captured"
     elif fault == "kill-agent" and not run.get("lab_log"):
         verdict, note = "pass", "no kill"  # the job ended before the kill came
