@@ -46,7 +46,7 @@ def test_an_empty_capture_is_right_only_where_nothing_could_reach_it() -> None:
     wrong where the capture point sees the media server's packets."""
     run = {"fault": "sender-out", "step": "control", "where": "sender", "form": "whole"}
     assert judge(expect({**run, "point": "a"}), None, [], 3)
-    assert not judge(expect({**run, "point": "m"}), None, [], 3)
+    assert judge(expect({**run, "point": "m"}), None, [], 3)  # M's tap: after its output
     assert not judge(expect({**run, "step": "data", "point": "a"}), None, [], 3)
     # Seed 36 run 29: the agent's SYN-ACKs dropped by its own output, -Q in on M.
     one_way = {"fault": "return-out", "step": "control", "where": "receiver", "point": "m",
@@ -65,6 +65,20 @@ def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:
     assert judge(expect({**run, "form": "snap96"}), "pass", [], 0)  # seed 37 run 6
     assert not judge(expect({**run, "form": "whole"}), "pass", [], 0)
     assert judge(expect({**run, "form": "whole"}), "fail", ["announced_address_mismatch"], 1)
+
+
+def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
+    """Seed 39 runs 6 and 16: SYNs dropped by their receiver's input chain, captured with
+    -Q out on the receiver: the capture holds none of them, so the step's unseen codes
+    (step_missing, announced_not_used) are right answers, as for a SYN dropped before
+    the capture point."""
+    callback = {"peer": "be", "fault": "syn-drop", "step": "callback", "where": "receiver",
+                "point": "m", "form": "dir-out"}
+    assert judge(expect(callback), "fail", ["step_missing"], 1)
+    data = {"peer": "ndmjob", "fault": "syn-drop", "step": "data", "where": "receiver",
+            "point": "m", "form": "dir-out"}
+    assert judge(expect(data), "fail", ["announced_not_used"], 1)
+    assert not judge(expect({**data, "form": "whole"}), "fail", ["announced_not_used"], 1)
 
 
 def test_fault_rules_carry_the_prefix() -> None:
