@@ -79,6 +79,11 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
             "point": "m", "form": "dir-out"}
     assert judge(expect(data), "fail", ["announced_not_used"], 1)
     assert not judge(expect({**data, "form": "whole"}), "fail", ["announced_not_used"], 1)
+    # Seed 35 run 17: the reject went the way a -Q out capture on the sender lacks.
+    rejected = {"peer": "ndmjob", "fault": "syn-reject", "step": "control",
+                "where": "receiver", "point": "m", "form": "dir-out"}
+    assert judge(expect(rejected), "fail", ["control_unanswered"], 1)
+    assert not judge(expect({**rejected, "form": "whole"}), "fail", ["control_unanswered"], 1)
 
 
 def test_fault_rules_carry_the_prefix() -> None:
@@ -117,4 +122,6 @@ def test_matrix_plan_command_prints_runs_and_truth() -> None:
     assert len(out) == 2
     run, truth = out[1].split(" -> ")
     assert json.loads(run) == plan(38, 2)[1]
-    assert json.loads(truth)["codes"] == ["data_refused"]
+    # A reject the agent sent travels out, the way its -Q in capture lacks: the SYNs may
+    # read as unanswered too.
+    assert json.loads(truth)["codes"] == ["data_refused", "data_unanswered"]
