@@ -84,6 +84,11 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
                 "where": "receiver", "point": "m", "form": "dir-out"}
     assert judge(expect(rejected), "fail", ["control_unanswered"], 1)
     assert not judge(expect({**rejected, "form": "whole"}), "fail", ["control_unanswered"], 1)
+    # Seed 37 run 5: the receiver's own output dropped its SYN-ACKs, -Q out on it.
+    answers = {"peer": "be", "fault": "return-out", "step": "callback", "where": "receiver",
+               "point": "m", "form": "dir-out"}
+    assert judge(expect(answers), "fail", ["step_missing"], 1)
+    assert not judge(expect({**answers, "form": "whole"}), "fail", ["step_missing"], 1)
 
 
 def test_fault_rules_carry_the_prefix() -> None:
