@@ -137,6 +137,16 @@ def test_control_syns_at_both_points_place_the_drop_beyond_them(tmp_path: Path,
     assert "A capture on 10.77.1.2, or of both directions" not in found.fix
 
 
+def test_control_syns_at_both_points_merged_into_one_file() -> None:
+    """The same two captures merged with mergecap, the lab's clocks agreeing: each SYN and
+    its copy microseconds apart (copies.py's near copies, not the points'), at TTL 64 and
+    63: a router between two capture points, as two files or a clock offset show it."""
+    found = finding(analysis(f"{CONTROL_DROPPED}-merged"), "control_unanswered")
+    assert "sent 9 SYNs" in found.message
+    assert "its SYNs reached both capture points" in found.message
+    assert found.fix.startswith("On 10.77.1.2 itself, if one of the captures was taken there")
+
+
 @pytest.mark.parametrize("side", ["media", "agent"])
 def test_control_syns_in_one_capture_keep_one_captures_reading(side: str) -> None:
     """Either file alone holds each SYN once: no second point, the reading unchanged."""

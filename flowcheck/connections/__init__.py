@@ -265,8 +265,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
                        interface_copies=interface_copies(tracker, captures),
-                       routed_points=any(entry.routed for entry in
-                                         tracker.copies.points.offsets.values()),
+                       routed_points=tracker.copies.near_routed > 0 or any(
+                           entry.routed for entry in tracker.copies.points.offsets.values()),
                        one_stream=tracker.clock.one_stream,
                        linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered

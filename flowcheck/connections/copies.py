@@ -172,6 +172,10 @@ class CaptureCopies(QuietBatches):
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
         self._keys = KeyTable()  # no_copies' table, for the batches without copies
         self.proven = 0  # batches proven to hold no copy (_quiet): no full search
+        # Copies within COPY_WINDOW at another TTL than their originals: a router between
+        # two capture points whose captures were merged with their clocks that close
+        # (TrackResult.routed_points; a router's own interfaces, interface_copies).
+        self.near_routed = 0
 
     def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
         """The batch's ICMP quotes (capture order) without the capture copies, and the
@@ -242,6 +246,8 @@ class CaptureCopies(QuietBatches):
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
+        if near[1].size:
+            self.near_routed += int(np.count_nonzero(every.ttl[near[0]] != every.ttl[near[1]]))
         relayed, named = self._relayed(every, rows, top, position, near, own, legs)
         if legs is not None and near[1].size and self.relays.near_wanted:
             if not every.leg[n - m:].any():  # not read by _relayed
