@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # socket's SO_RCVBUF): libpcap's default 2 MiB holds a few dozen full-size frames of a
 # burst, and the sniffer waits on the pipe whenever flowcheck is busy analysing.
 BUFFER_MIB = 32
+# Seconds a tool whose output has ended is given to exit by itself (kernel_drops).
+REAP_SECONDS = 1.0
 # The tools' statistics when they stop (libpcap's pcap_stats): tcpdump prints
 # "N packets dropped by kernel"; dumpcap "Packets received/dropped on interface 'X': R/D".
 _DROPS = (re.compile(r"(\d+) packets? dropped by kernel"),
@@ -163,7 +165,12 @@ class LiveCapture:
             return self.process.wait()
 
     def kernel_drops(self) -> int | None:
-        """Stop the tool and return the packets it says it dropped (None: it did not say)."""
+        """Stop the tool and return the packets it says it dropped (None: it did not say).
+        Called once its output ended: a tool that ended by itself is left a moment to be
+        reaped first, so that stopping it here does not count as flowcheck's stop
+        (stop_cut: its cut record stays a cut capture)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(REAP_SECONDS)
         self.stop()
         if self.process.stderr is None or self.process.stderr.closed:
             return None
