@@ -91,6 +91,15 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
     assert not judge(expect({**answers, "form": "whole"}), "fail", ["step_missing"], 1)
 
 
+def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:
+    """Seed 41 run 29: the agent SIGKILLed once the restore had delivered its 9 MB (the
+    job exited 0): nothing of the job failed, so pass is the truth."""
+    run = {"fault": "kill-agent", "point": "r", "form": "whole",
+           "lab_log": ["killed agent pid 1 at 0"]}
+    assert expect({**run, "job_exit_codes": [0]})["verdict"] == "pass"
+    assert expect({**run, "job_exit_codes": [1]})["verdict"] == "fail"
+
+
 def test_fault_rules_carry_the_prefix() -> None:
     """nft tables are named with the prefix; the connector's own egress drop sits in its
     output chain (the SYNs never reach the wire)."""
