@@ -19,6 +19,7 @@ from flowcheck.verify.ack_unheard import (
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.capture_points import (
     BETWEEN,
+    own_rules,
     passed_capture_host,
     passed_host_words,
     reached_responder,
@@ -290,12 +291,9 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
     silence); "" otherwise."""
     if passed_capture_host(ctx, conn):
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
-                f"to it), before any drop rule: on {conn.resp_h}, accept the connection "
-                f"from {conn.orig_h} to port {conn.resp_p} in its input chain and its return "
-                "traffic "
-                "in its output chain (ct state established,related accept), and allow both "
-                f"ways in the forward chain of any firewall between the capture host and "
-                f"{conn.resp_h} (a bridge's own too). ")
+                f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
+                "allow both ways in the forward chain of any firewall between the capture "
+                f"host and {conn.resp_h} (a bridge's own too). ")
     if reached_second_point(ctx, conn):
         return second_point_fix(conn)
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
@@ -303,11 +301,8 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
     if not reached and (on is None or on[0] != conn.resp_h):
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
-    return (f"On {conn.resp_h} itself ({there}), before any drop "
-            f"rule: accept the connection from {conn.orig_h} to port {conn.resp_p} in its "
-            "input chain and its return traffic in its output chain (ct state "
-            "established,related "
-            "accept: a stateless output rule drops the SYN-ACKs). ")
+    return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
+            "stateless output rule drops the SYN-ACKs). ")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
