@@ -22,7 +22,8 @@ import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 
 from flowcheck.connections import TrackResult, track_connections
-from flowcheck.connections.points import CapturePoints, Offset, Packets
+from flowcheck.connections.offsets import Offset
+from flowcheck.connections.points import CapturePoints, Packets
 
 MEDIA, AGENT = "10.77.0.1", "10.77.1.2"
 MPORT, APORT = 5001, 6001

@@ -19,9 +19,9 @@ within OFFSET_TOLERANCE of the two points' known offset. The offset of two point
 pair of files, or a file with itself) is the median time between a packet and its copy
 over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the sampled ones
 below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of it (two
-files': FEW_AGREEING, when every one does: offsets.py), and it follows the clocks' drift. Among the
-earlier equal packets (up to copies.py's CANDIDATES) the one nearest the offset is
-taken, each at most once.
+files': FEW_AGREEING, when every one does: offsets.py), and it follows the clocks'
+drift. Among the earlier equal packets (up to copies.py's CANDIDATES) the one nearest
+the offset is taken, each at most once.
 
 What tells a copy from a resend. A sender's resend comes a retransmission timeout after
 its original (200 ms at least on Linux, 30 ms on FreeBSD, 300 ms on Windows; RFC 6298
@@ -75,8 +75,6 @@ from flowcheck.connections.offsets import (
 )
 from flowcheck.connections.one_ttl import SYN_OR_RST, OneTtlFiles
 from flowcheck.fields_dataclass import fields_dataclass
-
-__all__ = ["ALIGN_SECONDS", "CapturePoints", "Offset", "Packets", "appended", "sampled"]
 
 RST = 0x04  # TCP flags
 SAMPLE_MASK = 0x3F  # sampled: the IPv4 ID's or header identity's low bits all 0 (1 in 64)
