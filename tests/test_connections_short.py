@@ -37,7 +37,8 @@ SHAPES = ("normal", "normal", "normal", "reset", "rejected", "unanswered", "half
 # the SYN again refused, unanswered, or opened (its SYN-ACK lost by the sniffer, the
 # responder's ACKs acknowledge the SYN: no stale answer after all): the pass hands such a
 # flow back, so it is in the traffic of the equality tests only.
-WITH_STALE = (*SHAPES, "stale_ack", "stale_ack_unanswered", "stale_ack_opened")
+WITH_STALE = (*SHAPES, "stale_ack", "stale_ack_unanswered", "stale_ack_opened",
+              "ack_unheard")
 M_BYTES = bytes((10, 77, 0, 1))  # test_connections_states.M, as the IPv4 source
 
 
@@ -70,6 +71,13 @@ def connection(rng: random.Random, mport: int, aport: int, shape: str) -> list[b
         return lane + [p(False, ACK, peer + 1, isn + 1 + sent)] * rng.randint(1, 3)
     if shape == "unanswered":
         return [p(True, SYN, isn)] * rng.randint(1, 3)
+    if shape == "ack_unheard":  # the listener resends its SYN-ACK, each answered again
+        synack, ack = p(False, SYN | ACK, peer, isn + 1), p(True, ACK, isn + 1, peer + 1)
+        lane = [p(True, SYN, isn)] + [synack, ack] * rng.randint(1, 4)
+        lane += [p(True, FIN | ACK, isn + 1, peer + 1)] * rng.randint(0, 3)
+        if rng.random() < 0.5:  # a sniffer of M's packets only
+            lane = [frame for frame in lane if frame[26:30] == M_BYTES]
+        return lane
     if shape == "one_direction":  # a sniffer of one direction: M's packets, or A's
         from_m = rng.random() < 0.5
         return [frame for frame in connection(rng, mport, aport, "normal")
@@ -217,6 +225,10 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     assert all((c.synack_ts is None) == (not c.synack_frames) and
                (c.rst_ts is None) == (not c.rst_frames) for c in reference)
     assert any(c.rst_ts is not None for c in reference)
+    # The handshake's ACK repeated (SideEvidence.handshake_ack_repeats), the listener's
+    # SYN-ACKs resent in the capture or not (one direction).
+    repeated = [c for c in reference if c.evidence("orig").handshake_ack_repeats >= 2]
+    assert any(c.resp_pkts for c in repeated) and any(not c.resp_pkts for c in repeated)
     # Sides never seen (one direction captured): their bytes told by the peer's ACKs.
     assert any(c.orig_acked_unseen > 1 for c in reference)
     assert any(c.resp_acked_unseen > 1 for c in reference)

@@ -6,6 +6,9 @@ SYN-ACK lost on the way back looks the same as none; a reject the capture lacks 
 A restore whose data connection the agent's firewall let through for its SYN only: the
 agent resent its SYN-ACK after the media server's ACK, the media server resent its data;
 handshake_incomplete, not data_stalled (the resends were counted as acknowledged bytes).
+The same fault on a backup captured with `tcpdump -Q out` on the media server: its ACK
+repeated (answering the SYN-ACKs the agent resent, not in the capture), its FIN resent:
+handshake_incomplete too (it read data_stalled).
 """
 
 from __future__ import annotations
@@ -54,3 +57,26 @@ def test_a_callback_unseen_one_way_names_the_listeners_own_output_chain() -> Non
         "output chain when the capture was taken there" in found.message
     assert "and its answers back out (ct state established,related accept in the media " \
         "server's output chain)" in found.fix
+
+
+def test_an_unheard_ack_seen_from_the_originator_alone_is_handshake_incomplete() -> None:
+    """Seed 35 run 0: only the media server's packets; its ACK of the agent's SYN-ACK
+    went out three times (frames 12, 15, 16: at +1 s and +3 s, the agent's resends), its
+    FIN three times (frames 19, 24, 26), none acknowledged."""
+    result = _analysis("backup-ack-dropped-dir-out")
+    assert result.verdict == "fail"
+    errors = [f.code for f in result.findings if f.severity == Severity.ERROR]
+    assert errors == ["handshake_incomplete"]
+    [found] = [f for f in result.findings if f.code == "handshake_incomplete"]
+    assert found.message.startswith(
+        "The data connection 10.77.0.1:5002 -> 10.77.0.2:6001 never opened on 10.77.0.2's "
+        "side: the capture holds only 10.77.0.1's packets of it: its SYN once (frame 11), "
+        "its ACK of 10.77.0.2's SYN-ACK (not captured) 3 times with the same numbers and "
+        "nothing else sent between, and its FIN, resent, never acknowledged (frames 19, "
+        "24, 26). Each repeat answers a SYN-ACK 10.77.0.2 resent")
+    assert found.frames == [11, 19, 24, 26]
+    assert found.fix.startswith("On 10.77.0.2 (its input chain) and on any firewall between "
+                                "the hosts, accept the whole connection, not only its SYN")
+    [step4] = [s for s in result.sessions[0].steps if s.step == 4]
+    assert step4.status == "failed"
+    assert "answered 10.77.0.2's SYN-ACK 3 times (its resends, not captured)" in step4.detail

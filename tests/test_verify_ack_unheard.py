@@ -23,7 +23,7 @@ from flowcheck.connections import short_flows, track_connections
 from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import ack_unheard, acks_repeated
 
 DIR = Path(__file__).resolve().parent.parent / "captures" / "trial34-ack-dropped"
 REVIEW = Path(__file__).resolve().parent / "data" / "trial34-review"
@@ -105,6 +105,53 @@ def test_a_capture_of_one_direction_is_no_finding(tmp_path: Path) -> None:
     assert ack_unheard(_connection(tmp_path, listener)) == []
     originator = [p for i, p in enumerate(both) if i not in (1, 3, 5)]
     assert ack_unheard(_connection(tmp_path, originator)) == []
+
+
+def _originator_only(packets: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """What `tcpdump -Q out` on M keeps: M's packets (its IPv4 source at bytes 26-30)."""
+    m = bytes(map(int, M.split(".")))
+    return [(t, p) for t, p in packets if p[26:30] == m]
+
+
+_FINS = [(t, tcp_packet(M, A, 5002, 6001, "FA", ISN_M + 1, ISN_A + 1))
+         for t in (130.0, 130.2, 130.6)]
+
+
+def test_one_direction_ack_repeated_and_fin_resent(tmp_path: Path, either_pass: str) -> None:
+    """Only M's packets: its ACK answering each SYN-ACK A resent (at +1 s, +3 s) and its
+    FIN resent, none acknowledged: the ACK never reached A (field check 35, seed 35 run
+    0). Either path keeps the repeats (SideEvidence.handshake_ack_repeats)."""
+    both = [*_handshake(), *_synack_again(101.0), *_synack_again(103.0), *_FINS]
+    conn = _connection(tmp_path, _originator_only(both))
+    assert conn.evidence("orig").handshake_ack_repeats == 2
+    assert acks_repeated(conn) == 2
+    assert connection_outcome(conn) == "handshake_incomplete"
+
+
+def test_one_direction_limits_of_the_repeated_ack(tmp_path: Path, either_pass: str) -> None:
+    """Not evidence: the ACK repeated without the FIN resent (a receiver whose peer's
+    first segment was lost repeats it until the resend, which a cut capture lacks); one
+    repeat only; keepalives (sequence number one below: RFC 9293 3.8.4), which the peer
+    answers; data M sent; a repeat that acknowledges more of A's bytes."""
+    repeated = [*_handshake(), *_synack_again(101.0), *_synack_again(103.0)]
+    conn = _connection(tmp_path, _originator_only(repeated))
+    assert conn.evidence("orig").handshake_ack_repeats == 2
+    assert acks_repeated(conn) == 0
+    assert connection_outcome(conn) == "established"
+    once = _originator_only([*_handshake(), *_synack_again(101.0), *_FINS])
+    assert acks_repeated(_connection(tmp_path, once)) == 0
+    keepalives = [(t, tcp_packet(M, A, 5002, 6001, "A", ISN_M, ISN_A + 1))
+                  for t in (110.0, 120.0)]
+    kept = _connection(tmp_path, _originator_only([*_handshake(), *keepalives, *_FINS]))
+    assert kept.evidence("orig").handshake_ack_repeats == 0
+    sent = [(100.5, tcp_packet(M, A, 5002, 6001, "PA", ISN_M + 1, ISN_A + 1, b"x" * 10))]
+    sent_fins = [(t, tcp_packet(M, A, 5002, 6001, "FA", ISN_M + 11, ISN_A + 1))
+                 for t in (130.0, 130.2)]
+    conn = _connection(tmp_path, _originator_only([*repeated, *sent, *sent_fins]))
+    assert acks_repeated(conn) == 0
+    acked = [(104.0, tcp_packet(M, A, 5002, 6001, "A", ISN_M + 1, ISN_A + 101))]
+    conn = _connection(tmp_path, _originator_only([*repeated, *acked, *_FINS]))
+    assert acks_repeated(conn) == 0 and connection_outcome(conn) == "established"
 
 
 def test_stored_data_connection_names_the_ack_and_the_resends() -> None:

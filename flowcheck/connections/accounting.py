@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP, ConnState
 from flowcheck.connections.endpoint import Endpoint
+from flowcheck.connections.reordering import M32
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import SideEvidence
 
@@ -92,7 +93,7 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
         record.lost_gaps += len(lost)
         record.untold_gaps += len(untold)
         record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold)
-                            if lost or untold or has_evidence(side) else None)
+                            if lost or untold or has_evidence(side, peer) else None)
         if side.holes:
             record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
@@ -159,14 +160,32 @@ def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
         acked is None or (h[0] >= acked and side.ack_last_frame <= h[2]))]
 
 
-def has_evidence(side: Endpoint) -> bool:
+def has_evidence(side: Endpoint, peer: Endpoint) -> bool:
     """Whether side_evidence can give side anything but NO_EVIDENCE when it has no lost
     or untold holes: resends, bytes its pure ACKs show beyond its last one seen, a
-    trailing or reopened zero window, a RST's TTL. False for almost every side, whose
-    SideEvidence (28 fields, compared with NO_EVIDENCE) is then not built at all."""
+    trailing or reopened zero window, a RST's TTL, its handshake ACK repeated. False for
+    almost every side, whose SideEvidence (28 fields, compared with NO_EVIDENCE) is then
+    not built at all."""
     return bool(side.resends or side.rst_ttl is not None or side.zero_ts is not None
                 or side.zero_long_ts is not None or side.zero_long_s or side.zero_long_frame
-                or side.zero_long_end or sent_unseen(side)[0])
+                or side.zero_long_end or sent_unseen(side)[0]
+                or handshake_ack_repeats(side, peer))
+
+
+def handshake_ack_repeats(side: Endpoint, peer: Endpoint) -> int:
+    """SideEvidence.handshake_ack_repeats: the side's duplicate ACKs (Endpoint.dup_acks,
+    Wireshark's count) when it sent nothing but its SYN (no payload) and its last ACK
+    number is the peer's SYN's + 1 (the peer's ISN known), or, while nothing of the peer
+    is seen, its first ACK's (the peer's base: that ACK's number - 1); else 0."""
+    if not side.dup_acks or side.isn is None or side.max_end != side.isn + 1:
+        return 0
+    if peer.isn is not None:
+        answer = (peer.isn + 1) & M32
+    elif peer.max_end is None and peer.base is not None:
+        answer = (peer.base + 1) & M32
+    else:
+        return 0
+    return side.dup_acks if side.ack_sent == answer else 0
 
 
 def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
@@ -174,7 +193,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
     """side's evidence at the end (SideEvidence; all defaults when it has none): its
     trailing resends (resends_acked given the connection's RST frames), its lost holes
     (`lost`: Endpoint.lost_holes) and untold ones (`untold`: untold_holes), sent_unseen,
-    its zero windows, its first RST's TTL."""
+    its zero windows, its handshake ACK repeated, its first RST's TTL."""
     resent = side.resends > 0
     unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
@@ -192,6 +211,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         lost_ack_ts=side.ack_last_ts if first else None,
         untold=sum(h[1] - h[0] for h in untold), untold_frame=untold[0][2] if untold else 0,
         sent_unseen=unseen, sent_unseen_frame=unseen_frame,
+        handshake_ack_repeats=handshake_ack_repeats(side, peer),
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
         rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
         copy_ttl_other=side.copy_ttl_other)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from flowcheck.connections.record_columns import NONE, optional_item, ttl_item
+from flowcheck.connections.reordering import M32
 from flowcheck.connections.state import conn_states
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import Connection, SideEvidence
@@ -70,8 +71,9 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
                       ahead - max_end - short.fin.take(flows, axis=1), 0)
     zero = {name: values.take(flows, axis=1) for name, values in short.zero.items()}
     rst_ttl = short.rst_ttl.take(flows, axis=1)
+    repeats = _handshake_ack_repeats(short, flows, max_end)
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
-           | (zero["zero_long_s"] > 0) | (rst_ttl >= 0))
+           | (zero["zero_long_s"] > 0) | (rst_ttl >= 0) | (repeats > 0))
     if not has.any():
         return evidence
     resent_u = short.resent_u.take(flows, axis=1)
@@ -99,10 +101,28 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             resend_first_frame=short.resend_first_frame.item(row, flows[i]) if resent else 0,
             sent_unseen=beyond.item(row, i) if unseen else 0,
             sent_unseen_frame=short.ahead_frame.item(row, flows[i]) if unseen else 0,
+            handshake_ack_repeats=repeats.item(row, i),
             **zero_window_evidence([optional_item(zero[field].item(row, i))
                                     for field in ZERO_FIELDS]),
             rst_ttl=ttl_item(rst_ttl.item(row, i)))
     return evidence
+
+
+def _handshake_ack_repeats(short: ShortPass, flows: np.ndarray, max_end: np.ndarray
+                           ) -> np.ndarray:
+    """accounting.handshake_ack_repeats column-wise: (2, flows) int64, the side's
+    duplicate ACKs when it sent nothing but its SYN and its last ACK number answers the
+    peer's SYN (the peer's ISN + 1, or its base + 1 while nothing of it is seen)."""
+    dups = short.wire["dup_acks"].take(flows, axis=1)
+    isn = short.isn.take(flows, axis=1)
+    peer_isn, peer_end = isn[::-1], max_end[::-1]
+    peer_base = short.base.take(flows, axis=1)[::-1]
+    answer = np.where(peer_isn != NONE, (peer_isn + 1) & M32,
+                      np.where((peer_end == NONE) & (peer_base != NONE), (peer_base + 1) & M32,
+                               NONE))
+    repeated = ((dups > 0) & (isn != NONE) & (max_end == isn + 1) & (answer != NONE)
+                & (short.wire["ack_sent"].take(flows, axis=1) == answer))
+    return np.where(repeated, dups, 0)
 
 
 def gap_times(short: ShortPass, flows: np.ndarray, records: list[Connection],

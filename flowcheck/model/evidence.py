@@ -73,6 +73,15 @@ class SideEvidence:
     # ACK), and that ACK's frame; 0 when none. Not in missed_bytes.
     sent_unseen: int = 0
     sent_unseen_frame: int = 0
+    # The side's duplicate ACKs (Wireshark's tcp.analysis.duplicate_ack: no payload, its
+    # previous ACK number, window and sequence number again) of the peer's SYN, before
+    # any payload of its own and while it acknowledged nothing more of the peer's (its
+    # ACK number the peer's SYN's + 1, or its first ACK's when the capture lacks the
+    # peer's SYN and every packet of the peer): each answers the peer's SYN-ACK sent
+    # again, which a listener resends only while the ACK completing the handshake has not
+    # reached it (RFC 9293 3.10.7.4). 0 when none. Read for a capture that holds only the
+    # originator's packets (flowcheck.sessions.unheard_ack.acks_repeated).
+    handshake_ack_repeats: int = 0
     # A trailing zero window (RFC 9293 3.8.6.1): the side's latest window advertisement (a
     # segment without SYN or RST; the raw field: 0 whatever the RFC 7323 scale) was 0 since
     # zero_window_ts (seconds, capture clock; None: it was not) and its frame

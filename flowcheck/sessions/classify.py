@@ -15,7 +15,7 @@ from typing import Literal
 from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import handshake_unheard
 
 Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "aborted",
                   "midstream"]
@@ -64,7 +64,7 @@ def connection_outcome(conn: Connection) -> Outcome:
     """How the connection's opening went, from the handshake evidence the engine kept.
     A handshake the capture shows complete whose listener resent its SYN-ACK after the
     ACK and never progressed (flowcheck.sessions.unheard_ack) never completed."""
-    if ack_unheard(conn):
+    if handshake_unheard(conn):
         return "handshake_incomplete"
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
         return "established"

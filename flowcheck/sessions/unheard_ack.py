@@ -68,6 +68,30 @@ def ack_unheard(conn: Connection) -> list[int]:
     return []
 
 
+def acks_repeated(conn: Connection) -> int:
+    """The same reading from a capture without the listener's packets of `conn` (one
+    direction, `tcpdump -Q out` on the originator): the originator's ACK of the SYN-ACK
+    the capture lacks, repeated (SideEvidence.handshake_ack_repeats: duplicate ACKs at
+    the SYN-ACK's number, nothing else sent between), answers the listener's resent
+    SYN-ACKs, each one; with RESENDS_ENOUGH repeats, no payload byte sent, none of the
+    listener's acknowledged (resp_acked_unseen 0), no RST, and its FIN resent, never
+    acknowledged, the listener never got the ACK. The FIN resent is asked for too: a
+    receiver whose peer's first data segment was lost repeats the same ACK (a duplicate
+    ACK per later segment, RFC 5681 4.2) until the resend comes, which a capture cut
+    then leaves unseen. The repeats (0 when not)."""
+    if (conn.resp_pkts or conn.synack_frames or not conn.syn_seen or conn.orig_bytes
+            or conn.orig_rst or conn.resp_acked_unseen or conn.orig_fin_acked):
+        return 0
+    repeats = conn.evidence("orig").handshake_ack_repeats
+    return repeats if repeats >= RESENDS_ENOUGH and _fin_resent(conn) else 0
+
+
+def handshake_unheard(conn: Connection) -> bool:
+    """ack_unheard or acks_repeated: the handshake never completed at the listener,
+    whichever direction the capture holds."""
+    return bool(ack_unheard(conn) or acks_repeated(conn))
+
+
 def _fin_resent(conn: Connection) -> bool:
     """Did the originator send its FIN more than once (Connection.fin_frames holds the
     first few FINs of both sides; the listener sent none here)?"""

@@ -9,7 +9,7 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import ack_unheard, acks_repeated, handshake_unheard
 from flowcheck.verify.allow_rules import return_ports
 from flowcheck.verify.context import Context, endpoint
 
@@ -41,10 +41,32 @@ def _after_words(conn: Connection) -> str:
     return ""
 
 
+def _repeats_words(conn: Connection) -> str:
+    """What a capture of the originator's packets alone holds (acks_repeated): "only
+    10.77.0.1's packets of it: its SYN once (frame 11), its ACK of 10.77.0.2's SYN-ACK
+    (not captured) 3 times, nothing else sent between, and its FIN, resent, never
+    acknowledged (frames 19, 24, 26)"."""
+    syns = len(conn.syn_frames)
+    orig_fins = conn.fin_frames
+    return (f"only {conn.orig_h}'s packets of it: its SYN "
+            f"{'once' if syns == 1 else f'{syns} times'} (frame {conn.syn_frames[0]}), its "
+            f"ACK of {conn.resp_h}'s SYN-ACK (not captured) {acks_repeated(conn) + 1} times "
+            "with the same numbers and nothing else sent between, and its FIN, resent, "
+            f"never acknowledged ({_frames_words(orig_fins)}"
+            f"{', ...' if len(orig_fins) >= 8 else ''})")
+
+
 def unheard_detail(conn: Connection) -> str:
     """Step detail: "handshake incomplete: 10.77.0.1 resent its SYN-ACK 2 times
     (frames 21, 23) after 10.77.0.2's ACK completing it (frame 19), which never reached
-    it"."""
+    it"; for a capture of the originator's packets alone, "handshake incomplete:
+    10.77.0.1 answered 10.77.0.2's SYN-ACK 3 times (its resends, not captured), and its
+    FIN was resent, never acknowledged: the ACK never reached 10.77.0.2"."""
+    repeats = acks_repeated(conn)
+    if repeats:
+        return (f"handshake incomplete: {conn.orig_h} answered {conn.resp_h}'s SYN-ACK "
+                f"{repeats + 1} times (its resends, not captured), and its FIN was resent, "
+                f"never acknowledged: the ACK never reached {conn.resp_h}")
     resent = ack_unheard(conn)
     return (f"handshake incomplete: {conn.resp_h} resent its SYN-ACK {len(resent)} times "
             f"({_frames_words(resent)}) after {_ack_words(conn)}, which never reached it")
@@ -71,7 +93,7 @@ def queue_full_signs(ctx: Context, conn: Connection) -> list[Connection]:
     signs = []
     for other in ctx.connections:
         if (other is conn or other.resp_h != conn.resp_h or other.resp_p != conn.resp_p
-                or ack_unheard(other)):
+                or handshake_unheard(other)):
             continue
         silent = (other.established and not other.resp_bytes and not other.resp_rst
                   and "f" not in other.history)
@@ -140,16 +162,22 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
     the host's firewall), or a full accept queue on the listener (queue_full_signs:
     put first when other connections to the same port show it); the fix is the path
     towards the listener (or the listener's service), not the originator's input chain."""
-    resent = ack_unheard(conn)
     listener, connector = conn.resp_h, conn.orig_h
     signs = queue_full_signs(ctx, conn)
+    if acks_repeated(conn):
+        held = (f"{_repeats_words(conn)}. Each repeat answers a SYN-ACK {listener} resent, "
+                "which a listener does only while it still waits for the ACK completing "
+                "the handshake (RFC 9293 3.10.7.4, SYN-RECEIVED)")
+    else:
+        resent = ack_unheard(conn)
+        held = (f"{_ack_words(conn)}, but {listener} resent its SYN-ACK {len(resent)} "
+                f"times after it ({_frames_words(resent)}), which a listener does only "
+                "while it still waits for that ACK (RFC 9293 3.10.7.4, SYN-RECEIVED), and "
+                f"acknowledged nothing of {connector}'s{_after_words(conn)}")
     message = (
         f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
         f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
-        f"capture holds {_ack_words(conn)}, but {listener} resent its SYN-ACK "
-        f"{len(resent)} times after it ({_frames_words(resent)}), which a listener does "
-        "only while it still waits for that ACK (RFC 9293 3.10.7.4, SYN-RECEIVED), and "
-        f"acknowledged nothing of {connector}'s{_after_words(conn)}. The handshake never "
+        f"capture holds {held}. The handshake never "
         f"completed: {connector}'s packets after its SYN are dropped on their way to "
         f"{listener} (after the capture point, or by {listener}'s own firewall: a capture "
         "sees arriving packets before the host's firewall). A rule that lets in the SYN "

@@ -19,7 +19,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.local import other_version
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import unheard_detail
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
@@ -365,7 +365,7 @@ def failure_words(conn: Connection) -> str:
     if outcome == "aborted":
         return (f"answered, then reset by its originator {conn.orig_h} (RST, frame "
                 f"{conn.rst_frames[0]}) before any data")
-    if outcome == "handshake_incomplete" and ack_unheard(conn):
+    if outcome == "handshake_incomplete" and handshake_unheard(conn):
         return unheard_detail(conn)
     if outcome == "handshake_incomplete":
         reset = (f", then its RST (frame {conn.rst_frames[0]})" if conn.resp_rst

@@ -27,6 +27,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.sessions.local import icmp_word
+from flowcheck.sessions.unheard_ack import acks_repeated
 from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.context import Context, opening_frames
@@ -236,8 +237,10 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         return outcome
     if outcome == "handshake_incomplete":
         # A retried SYN or SYN-ACK shows the ACK was missed; a RST from the responder,
-        # that it gave the half-open connection up: either way it will not complete.
-        if len(conn.synack_frames) > 1 or conn.syn_retries > 0 or conn.resp_rst:
+        # that it gave the half-open connection up: either way it will not complete. So
+        # do the originator's ACK answering each resent SYN-ACK and its FIN resent.
+        if (len(conn.synack_frames) > 1 or conn.syn_retries > 0 or conn.resp_rst
+                or acks_repeated(conn)):
             return outcome
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way

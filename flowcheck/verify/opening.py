@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import originator_aborted
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import (
     both_directions_words,
     listener_side_only,
@@ -52,7 +52,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     the root cause recorded (Context.causes): a reset by its originator is read by the
     timing, a reset by the responder as a closed port, else the return traffic blocked
     (RFC 9293 3.5)."""
-    if ack_unheard(conn):  # the ACK captured, the SYN-ACK resent (trial 34)
+    if handshake_unheard(conn):  # the SYN-ACK resent after the ACK (trial 34)
         report_unheard(ctx, session, conn, what, cause)
         return
     head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "

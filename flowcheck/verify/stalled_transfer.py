@@ -25,7 +25,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
-from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
@@ -96,7 +96,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
     messages, stalls = session_stalls(ctx, session)
     found = []
     for conn, stall in stalls:
-        if ack_unheard(conn):
+        if handshake_unheard(conn):
             continue  # never opened at its listener: handshake_incomplete (trial 34)
         timed_by = stall_timed_by(ctx, conn, stall)
         if timed_by is None:
