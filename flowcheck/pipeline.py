@@ -57,6 +57,9 @@ class Traffic:
     routed_points: bool = False
     # Two of its files are two capture points' (TrackResult.linked_files).
     linked_files: bool = False
+    # (address, the same host's address on the other side of a NAT) for every end the
+    # set shows under two addresses (flowcheck.connections.nat_views.address_aliases).
+    nat_aliases: frozenset[tuple[str, str]] = frozenset()
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -147,7 +150,11 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     connection captured twice, in a tunnel and out of it, is kept once
     (flowcheck.connections.tunnel_copies), and so is one captured on both sides of a NAT
     (flowcheck.connections.nat_views)."""
-    from flowcheck.connections.nat_views import fold_nat_views, nat_views_finding
+    from flowcheck.connections.nat_views import (
+        address_aliases,
+        fold_nat_views,
+        nat_views_finding,
+    )
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
 
     connections, copies = fold_tunnel_copies(result.connections)
@@ -177,6 +184,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
                    routed_points=result.routed_points, linked_files=result.linked_files,
+                   nat_aliases=address_aliases(views),
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs)
@@ -229,6 +237,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               interface_copies=traffic.interface_copies,
                               routed_points=traffic.routed_points,
                               linked_files=traffic.linked_files,
+                              nat_aliases=traffic.nat_aliases,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

@@ -88,6 +88,17 @@ def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
     return [c for c in connections if id(c) not in left_out], pairs
 
 
+def address_aliases(pairs: list[tuple[Connection, Connection]]) -> frozenset[tuple[str, str]]:
+    """(kept address, far view's address) for every end fold_nat_views' pairs show
+    translated: one host seen under two addresses, one per side of the NAT."""
+    aliases = set()
+    for kept, far in pairs:
+        for near_h, far_h in ((kept.orig_h, far.orig_h), (kept.resp_h, far.resp_h)):
+            if near_h != far_h:
+                aliases.add((near_h, far_h))
+    return frozenset(aliases)
+
+
 def _signature(stream: NdmpStream) -> tuple | None:
     """The conversation of a control stream, None when too short to prove anything."""
     messages = stream.messages

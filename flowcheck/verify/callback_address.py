@@ -10,6 +10,7 @@ where opening the media range changes nothing.
 
 from __future__ import annotations
 
+from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.callback_elsewhere import job_engine_message
 from flowcheck.sessions.local import ip_version
@@ -47,6 +48,11 @@ def elsewhere_failure(ctx: Context, session: Session, conn: Connection, rule: st
         # where a firewall is as likely as no route (the usual words then).
         return None
     media, target = session.media_server, conn.resp_h
+    if (media, target) in ctx.nat_aliases:
+        # The set shows the media server under that address across a NAT (its control
+        # connection captured on both sides): the agent called the right address (field
+        # check 36: it read "10.77.0.1 is then the NAT device").
+        return _across_nat(ctx, conn, media)
     words = (f" The agent calls back {target}, not {media}, the address the control "
              f"connection came from: the job engine names an address of its own that the "
              f"agent cannot reach. Most often a NAT in front of the media server: "
@@ -58,6 +64,25 @@ def elsewhere_failure(ctx: Context, session: Session, conn: Connection, rule: st
            f"the NAT device {media} forward {ctx.ranges('media')} to the media server and "
            f"make the job engine name that public address; if {target} is an interface of "
            f"the media server the agent should reach, route the agent to it and {rule}.")
+    return words, fix
+
+
+def _across_nat(ctx: Context, conn: Connection, media: str) -> tuple[str, str]:
+    """(words, fix) for an unanswered callback to the media server's address across a
+    NAT the capture set shows (Context.nat_aliases)."""
+    agent, target, ports = conn.orig_h, conn.resp_h, ctx.ranges("media")
+    plain = format_ranges(ctx.config.media_range)
+    words = (f" {target} is the media server {media}'s address on the agent's side of a "
+             f"NAT (the capture set shows {media} as {target}: capture_duplicates), so the "
+             "agent called back the right address and nothing answered there: the NAT "
+             f"device drops the callback or does not translate it to {media} (a static NAT "
+             f"with no inbound rule for ports {plain}), or {media}'s own firewall drops it.")
+    fix = (f"On the NAT device between the hosts (the one that shows {media} as {target}), "
+           f"allow TCP from {agent} to {target} ports {ports} and translate it to {media} (the "
+           "static NAT's inbound direction and its access rule), with the return traffic; "
+           f"on {media}, accept TCP from {agent} to ports {plain} in its input chain. A capture on "
+           f"{media}'s side of the NAT at the same time shows whether the callback gets "
+           "through the NAT device.")
     return words, fix
 
 

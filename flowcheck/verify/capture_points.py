@@ -46,6 +46,13 @@ from __future__ import annotations
 from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
+from flowcheck.verify.copy_counts import (
+    as_often_as_pair,
+    fewer_than_pair,
+    pair_copies,
+    syn_copies,
+    whole_copies,
+)
 from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways, ttl_word
 
 
@@ -72,8 +79,8 @@ def both_points_until(ctx: Context, a: str, b: str) -> float:
     if ctx.copied_until is None:
         until: dict[frozenset[str], float] = {}
         for c in ([] if ctx.host_copies else ctx.connections):
-            if ((c.orig_bytes and 2 * c.orig_copy_bytes == c.orig_bytes)
-                    or (c.resp_bytes and 2 * c.resp_copy_bytes == c.resp_bytes)):
+            if (whole_copies(c.orig_bytes, c.orig_copy_bytes) >= 2
+                    or whole_copies(c.resp_bytes, c.resp_copy_bytes) >= 2):
                 key = frozenset((c.orig_h, c.resp_h))
                 until[key] = max(until.get(key, float("-inf")), c.last_ts)
         ctx.copied_until = until
@@ -83,11 +90,12 @@ def both_points_until(ctx: Context, a: str, b: str) -> float:
 def vanished_between(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs leave its originator's capture point and never reach the other
     one (module docstring): unanswered, each SYN in the set once with an initial TTL,
-    while the set holds other packets from the originator to the responder twice, and
-    both points saw the traffic between the two hosts until after the last SYN
+    or fewer times than the other packets from the originator to the responder (a
+    firewall's own recording: copy_counts), while the set holds those twice or more,
+    and both points saw the traffic between the two hosts until after the last SYN
     (both_points_until)?"""
     return (conn.resp_pkts == 0 and bool(conn.syn_frames)
-            and conn.orig_pkts == conn.syn_retries + 1
+            and fewer_than_pair(ctx, conn)
             and conn.orig_ttl in INITIAL_TTLS
             and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
             and both_points_until(ctx, conn.orig_h, conn.resp_h) > conn.last_ts)
@@ -110,7 +118,7 @@ def reached_second_point(ctx: Context, conn: Connection) -> bool:
     connection's SYNs, both hosts' captures given (session 34's trial A, D2): nothing
     before the point nearer the responder lost them."""
     return (conn.resp_pkts == 0 and bool(conn.syn_frames)
-            and conn.orig_pkts == 2 * (conn.syn_retries + 1)
+            and as_often_as_pair(ctx, conn)
             and (ctx.linked_files or ctx.routed_points)
             and not ctx.host_copies and not ctx.interface_copies
             and not _twice_unanswered(ctx, conn))
@@ -144,10 +152,11 @@ def passed_capture_host(ctx: Context, conn: Connection) -> bool:
 
 
 def _twice_unanswered(ctx: Context, conn: Connection) -> bool:
-    """No SYN-ACK, each SYN in the set twice, other packets from the originator to the
-    responder twice, both hosts' packets with initial TTLs."""
+    """No SYN-ACK, each SYN in the set twice, or as often as the other packets from the
+    originator to the responder (copy_counts), those in it twice or more, both hosts'
+    packets with initial TTLs."""
     return (conn.resp_pkts == 0 and bool(conn.syn_frames)
-            and conn.orig_pkts == 2 * (conn.syn_retries + 1)
+            and as_often_as_pair(ctx, conn)
             and (conn.orig_h, conn.resp_h) in copied_pairs(ctx)
             and initial_both_ways(ctx, conn.orig_h, conn.resp_h))
 
@@ -184,20 +193,28 @@ def synacks_vanished(ctx: Context, conn: Connection) -> bool:
     that came late may count as a retry), the responder's packets all SYN-ACKs, fewer
     than twice their number (each at both points would be twice; copies.py may take a
     SYN-ACK resent within 0.5 ms of another, IP ID 0, for a copy), both sides with an
-    initial TTL?"""
+    initial TTL? "Twice" is as often as the other packets between the hosts when the set
+    holds them more often (a firewall's own recording: copy_counts)."""
     return (not ctx.host_copies and not conn.established and bool(conn.syn_frames)
             and bool(conn.synack_frames) and not conn.resp_rst
             and not conn.orig_rst and not conn.fin_frames
-            and conn.syn_retries + 1 < conn.orig_pkts <= 2 * (conn.syn_retries + 1)
+            and conn.syn_retries + 1 < conn.orig_pkts
+            <= max(2, pair_copies(ctx, conn.orig_h, conn.resp_h)) * (conn.syn_retries + 1)
             and len(conn.synack_frames) < EVIDENCE_CAP
-            and conn.resp_pkts < 2 * len(conn.synack_frames)
+            and conn.resp_pkts
+            < max(2, pair_copies(ctx, conn.resp_h, conn.orig_h)) * len(conn.synack_frames)
             and conn.orig_ttl in INITIAL_TTLS and conn.resp_ttl in INITIAL_TTLS)
 
 
-def synacks_vanished_words(conn: Connection) -> str:
+def synacks_vanished_words(ctx: Context, conn: Connection) -> str:
     """Where the SYN-ACKs synacks_vanished finds were lost."""
-    return (f"the capture set holds two capture points, the SYNs twice (they passed both) "
-            f"and each SYN-ACK once, with {ttl_word(conn.resp_h)} {conn.resp_ttl} as "
+    back = max(2, pair_copies(ctx, conn.resp_h, conn.orig_h))
+    held = ("the SYNs twice (they passed both) and each SYN-ACK once" if back == 2 else
+            f"the SYNs as often as {conn.orig_h}'s other packets (they passed every point) "
+            f"and the SYN-ACKs fewer times than the {_times(back)} of {conn.resp_h}'s other "
+            "packets")
+    return (f"the capture set holds two capture points, {held}, with "
+            f"{ttl_word(conn.resp_h)} {conn.resp_ttl} as "
             f"{conn.resp_h} sent it: "
             f"the SYN-ACKs left {conn.resp_h} and never reached the capture point on "
             f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall, "
@@ -261,8 +278,25 @@ def resets_between_words(conn: Connection) -> str:
             "between them reset the connection in both ends' names")
 
 
-def vanished_words(conn: Connection) -> str:
-    """The cause for vanished_between: the SYNs dropped between the capture points."""
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def vanished_words(ctx: Context, conn: Connection) -> str:
+    """The cause for vanished_between: the SYNs dropped between the capture points.
+    When the other packets are in the set more than twice and the SYNs more than once
+    (a firewall's own recording: its drop stage, copy_counts), the words say so."""
+    others = max(2, pair_copies(ctx, conn.orig_h, conn.resp_h))
+    held = syn_copies(conn)
+    if held > 1 or others > 2:
+        return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: "
+                f"other packets from {conn.orig_h} to {conn.resp_h} are in the capture set "
+                f"{_times(others)} (once per capture point or inspection point they passed: "
+                f"capture_duplicates) and each of these SYNs {_times(held)} only, with "
+                f"{ttl_word(conn.orig_h)} {conn.orig_ttl} as {conn.orig_h} sent it: they "
+                f"left {conn.orig_h} and never reached the capture point nearer "
+                f"{conn.resp_h} (a device's own record of the packets it dropped, a drop "
+                "stage or drop capture, is one more copy at the point where they arrived)")
     return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: the capture "
             f"set holds two capture points (other packets from {conn.orig_h} to "
             f"{conn.resp_h} are in it twice: capture_duplicates), and each of these SYNs "

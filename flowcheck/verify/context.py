@@ -126,12 +126,18 @@ class Context:
     routed_points: bool = False
     # Two files of the set are two capture points' (TrackResult.linked_files).
     linked_files: bool = False
+    # (address, the same host's address on the other side of a NAT) pairs the set shows
+    # (Traffic.nat_aliases: a control connection captured on both sides of the NAT).
+    nat_aliases: frozenset[tuple[str, str]] = frozenset()
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0
     # Per host pair, the last packet of a connection the set holds all of twice
     # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
     copied_until: dict[frozenset[str], float] | None = None
+    # Per (sender, receiver), how many times the set holds their packets
+    # (flowcheck.verify.copy_counts.pair_copies; None: not built yet).
+    pair_copies: dict[tuple[str, str], int] | None = None
     # Per side ("media", "agent"), the ports its range must have at least, when
     # range_too_small found it smaller (verify.capacity; verify.ranges.note_too_small).
     too_small: dict[str, int] = field(default_factory=dict)

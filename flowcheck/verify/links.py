@@ -125,6 +125,18 @@ def _no_control_session(ctx: Context) -> None:
                 fix + f" If the job ran to that host, another program holds port {port} there "
                 "(see ndmp_undecodable).")
         return
+    if ctx.connections and all(map(opening_only, ctx.connections)):
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: {_none_of(len(ctx.connections), port)}"
+                f" its opening only, never answered ({openings_words(ctx.connections)})"
+                ". A firewall's capture of the packets it dropped looks like this (a Cisco "
+                "ASA's `capture ... type asp-drop`, a Palo Alto's drop stage), as does a "
+                "capture filtered to SYNs: if it is one, that device dropped these openings.",
+                "If this is a firewall's drop capture, allow these connections on that "
+                "device (its access rules or security policy) and their return traffic, and "
+                "give its other captures with it (inside and outside, or the receive and "
+                "transmit stages) to see the whole job. Else, c" + fix[1:])
+        return
     if ctx.connections:
         ctx.add("no_control_session",
                 f"No NDMP control connection in the capture: none of the "
@@ -135,6 +147,38 @@ def _no_control_session(ctx: Context) -> None:
             "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
             "wrong interface, a filter, or stopped before the job started).", fix,
             severity=Severity.WARNING)
+
+
+def _none_of(count: int, port: int) -> str:
+    if count == 1:
+        return f"its one TCP connection does not go to the NDMP port {port} and is"
+    return f"none of the {count} TCP connections goes to the NDMP port {port}, and each is"
+
+
+def opening_only(conn: Connection) -> bool:
+    """Does the capture hold conn's opening only, never answered: SYNs, or SYN-ACKs,
+    without payload, FIN or RST, and no packet the other way?"""
+    return (not conn.orig_bytes and not conn.resp_bytes and not conn.fin_frames
+            and not conn.rst_frames and not conn.established
+            and ((bool(conn.syn_frames) and not conn.resp_pkts)
+                 or (bool(conn.synack_frames) and not conn.orig_pkts)))
+
+
+def openings_words(connections: list[Connection]) -> str:
+    """"4 SYNs from 10.77.0.1 to 10.77.1.2:6001, ..." for opening_only connections (the
+    first four named)."""
+    words = []
+    for conn in connections[:4]:
+        if conn.syn_frames and not conn.resp_pkts:
+            count = conn.orig_pkts
+            words.append(f"{count} SYN{'s' if count > 1 else ''} from {conn.orig_h} to "
+                         f"{endpoint(conn.resp_h, conn.resp_p)}")
+        else:
+            count = conn.resp_pkts
+            words.append(f"{count} SYN-ACK{'s' if count > 1 else ''} from "
+                         f"{endpoint(conn.resp_h, conn.resp_p)} to {conn.orig_h}")
+    more = len(connections) - len(words)
+    return "; ".join(words) + (f"; and {more} more" if more > 0 else "")
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:

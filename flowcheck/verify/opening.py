@@ -77,7 +77,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     if synacks_vanished(ctx, conn):  # two capture points place it (trial 26 D5)
         ctx.add("handshake_incomplete",
                 f"{head}: the return traffic is blocked between the hosts: "
-                f"{synacks_vanished_words(conn)}.",
+                f"{synacks_vanished_words(ctx, conn)}.",
                 f"In the forward chain of {BETWEEN}, accept the return traffic of "
                 "established connections ahead of any drop (nft insert rule inet filter "
                 "forward ct state established,related accept; iptables -I FORWARD -m "
@@ -337,7 +337,7 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 f"retried SYNs show that no answer reached {conn.orig_h}: the "
                 "connection never opened")
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
-        return vanished_words(conn)
+        return vanished_words(ctx, conn)
     if retried(conn, attempts) and both_ways and passed_capture_host(ctx, conn):
         return passed_host_words(conn)
     if retried(conn, attempts) and both_ways:

@@ -1,0 +1,68 @@
+"""How many times a capture set holds each packet: once per capture point it passed.
+
+Two hosts' captures given together hold what passed both twice; a firewall's own
+recording holds more: Check Point `fw monitor` writes each forwarded packet at four
+inspection points (i, I, o, O), a Palo Alto's stage files three (receive, firewall,
+transmit), while a packet it dropped is in the set fewer times (at `i` only; in the
+receive and drop stages). So "twice" is read as "as many times as the other packets
+between the same two hosts" (field check 36: SYNs in Palo Alto's receive and drop
+files read as having reached the agent, the drop file taken for a second point).
+Read by flowcheck.verify.capture_points.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context
+
+
+def whole_copies(sent: int, copied: int) -> int:
+    """How many times the set holds each of a side's payload bytes when it holds them
+    all equally often: its payload `sent` (copies included) over the bytes once
+    (sent - copied, Connection.orig_copy_bytes' complement); 1 with no copies, 0 when
+    the bytes are not all held equally often (or there are none)."""
+    if not sent:
+        return 0
+    once = sent - copied
+    if once <= 0 or sent % once:
+        return 0
+    return sent // once
+
+
+def pair_copies(ctx: Context, sender: str, receiver: str) -> int:
+    """How many times the set holds the packets from sender to receiver: the largest
+    whole_copies of any connection between them in that direction (built once per
+    Context); 0 when none holds its payload equally often."""
+    if ctx.pair_copies is None:
+        best: dict[tuple[str, str], int] = {}
+        for c in ctx.connections:
+            for key, sent, copied in (((c.orig_h, c.resp_h), c.orig_bytes, c.orig_copy_bytes),
+                                      ((c.resp_h, c.orig_h), c.resp_bytes, c.resp_copy_bytes)):
+                if copied:
+                    best[key] = max(best.get(key, 0), whole_copies(sent, copied))
+        ctx.pair_copies = best
+    return ctx.pair_copies.get((sender, receiver), 0)
+
+
+def syn_copies(conn: Connection) -> int:
+    """How many times the set holds each of conn's SYNs, for a connection of which it
+    holds the originator's SYNs only (a copy is never counted a SYN retry): its packets
+    over its SYNs; 0 when they do not divide evenly."""
+    syns = conn.syn_retries + 1
+    return conn.orig_pkts // syns if conn.orig_pkts % syns == 0 else 0
+
+
+def fewer_than_pair(ctx: Context, conn: Connection) -> bool:
+    """Is each of conn's SYNs in the set fewer times than the originator's other packets
+    to the responder (pair_copies, at least 2): they did not pass every capture point
+    the others passed?"""
+    held = syn_copies(conn)
+    return 1 <= held < max(2, pair_copies(ctx, conn.orig_h, conn.resp_h))
+
+
+def as_often_as_pair(ctx: Context, conn: Connection) -> bool:
+    """Is each of conn's SYNs in the set at least twice and as often as the
+    originator's other packets to the responder (pair_copies; exactly twice when
+    none tells how often)?"""
+    held, pair = syn_copies(conn), pair_copies(ctx, conn.orig_h, conn.resp_h)
+    return held == 2 if pair < 2 else held >= pair

@@ -1,0 +1,94 @@
+"""Field check 36: captures as firewall teams hand them over (captures/trial36-firewall-devices).
+
+A firewall's own recording holds a forwarded packet once per inspection point or stage
+(Check Point `fw monitor`: i, I, o, O; Palo Alto: receive, firewall, transmit) and a
+dropped one fewer times (at `i` only; in the receive and drop stages). Readings that
+took "in the set twice" literally blamed the agent's own firewall (the drop stage's copy
+taken for a second capture point on the agent) or the media server's input chain (the
+SYNs in it four times, not twice). A drop file alone asked to check --ndmp-port only; a
+callback to the media server's address across a NAT the set shows took the media server
+for the NAT device. Each is judged whole by the regress expectations; here, the words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding, Severity
+from flowcheck.pipeline import analyze, read_traffic
+
+FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial36-firewall-devices"
+
+
+def _errors(name: str) -> list[Finding]:
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    result = analyze(read_traffic([str(FOLDER / f"{name}.pcap")], config), config)
+    assert result.verdict == "fail"
+    return [f for f in result.findings if f.severity == Severity.ERROR]
+
+
+@pytest.mark.parametrize(("name", "held"), [
+    ("pa-data-drop", "are in the capture set 3 times (once per capture point or inspection "
+     "point they passed: capture_duplicates) and each of these SYNs twice only"),
+    ("fwmon-data-drop", "are in the capture set 4 times (once per capture point or "
+     "inspection point they passed: capture_duplicates) and each of these SYNs once only"),
+])
+def test_syns_a_firewall_dropped_are_lost_between_its_points(name: str, held: str) -> None:
+    errors = _errors(name)
+    assert [f.code for f in errors] == ["data_unanswered", "data_unanswered"]
+    for found in errors:
+        assert "something between 10.77.0.1 and 10.77.1.2 drops its SYNs: other packets from " \
+            f"10.77.0.1 to 10.77.1.2 {held}" in found.message
+        assert "own firewall" not in found.message
+        assert found.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.1.2 ports 6001-6100 "
+                                    "(agent range) in the forward chain of the router or "
+                                    "firewall between the two capture points")
+
+
+@pytest.mark.parametrize("name", ["pa-return-drop", "fwmon-return-drop"])
+def test_synacks_a_firewall_dropped_are_the_return_path_between(name: str) -> None:
+    errors = _errors(name)
+    assert [f.code for f in errors] == ["handshake_incomplete", "handshake_incomplete"]
+    for found in errors:
+        assert "the return traffic is blocked between the hosts: the capture set holds two " \
+            "capture points, the SYNs as often as 10.77.0.1's other packets (they passed " \
+            "every point) and the SYN-ACKs fewer times than" in found.message
+        assert found.fix.startswith("In the forward chain of the router or firewall between "
+                                    "the two capture points")
+
+
+def test_a_drop_file_alone_says_it_holds_openings_only() -> None:
+    [found] = _errors("pa-data-drop-stage-drop")
+    assert found.code == "no_control_session"
+    assert "none of the 2 TCP connections goes to the NDMP port 10000, and each is its " \
+        "opening only, never answered (4 SYNs from 10.77.0.1 to 10.77.1.2:6001; 4 SYNs " \
+        "from 10.77.0.1 to 10.77.1.2:6002). A firewall's capture of the packets it " \
+        "dropped looks like this" in found.message
+    assert found.fix.startswith("If this is a firewall's drop capture, allow these "
+                                "connections on that device")
+    assert "Else, check --ndmp-port" in found.fix
+
+
+def test_a_callback_to_the_media_servers_address_across_a_nat_names_the_nat_device() -> None:
+    [found] = _errors("asa-callback-drop-nat")
+    assert found.code == "callback_unanswered"
+    assert "10.77.1.101 is the media server 10.77.0.1's address on the agent's side of a " \
+        "NAT (the capture set shows 10.77.0.1 as 10.77.1.101: capture_duplicates), so the " \
+        "agent called back the right address" in found.message
+    assert "10.77.0.1 is then the NAT device" not in found.message
+    assert found.fix.startswith("On the NAT device between the hosts (the one that shows "
+                                "10.77.0.1 as 10.77.1.101), allow TCP from 10.77.1.2 to "
+                                "10.77.1.101 ports 5001-5100 (media range) and translate it "
+                                "to 10.77.0.1")
+
+
+def test_whole_copies_counts_only_payload_held_equally_often() -> None:
+    from flowcheck.verify.copy_counts import whole_copies
+    assert whole_copies(0, 0) == 0  # no payload: nothing told
+    assert whole_copies(300, 0) == 1
+    assert whole_copies(600, 300) == 2  # two capture points
+    assert whole_copies(1200, 900) == 4  # fw monitor's four points
+    assert whole_copies(1000, 400) == 0  # some bytes more often than others
