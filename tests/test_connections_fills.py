@@ -299,6 +299,12 @@ HOST_TOOL_COPIES = {
     # the media server's and the agent's captures merged (field check 38): each packet at
     # both capture points, the second copy one path delay later.
     "captures/field38-matrix/agent-killed-snap96-two-points.pcap",
+    # a firewall's own recordings (field check 36): Check Point fw monitor's four
+    # inspection points, Palo Alto's receive, firewall and transmit stages merged.
+    "captures/trial36-firewall-devices/fwmon-data-drop.pcap",
+    "captures/trial36-firewall-devices/fwmon-return-drop.pcap",
+    "captures/trial36-firewall-devices/pa-data-drop.pcap",
+    "captures/trial36-firewall-devices/pa-return-drop.pcap",
 }
 
 

@@ -68,7 +68,11 @@ def decode_with_connections(path: Path,
     from flowcheck.pipeline import read_traffic
 
     traffic = read_traffic([str(path)], Config(ndmp_port=ndmp_port))
-    return traffic.streams, traffic.connections
+    # With the second views of connections kept once (the far side of a NAT, a tunnel's
+    # copy), which tshark decodes as well: with a static NAT that keeps the ports, both
+    # views' messages share tshark's (ports, sequence) key.
+    return (traffic.streams + traffic.folded_streams,
+            traffic.connections + traffic.folded)
 
 
 def decode_capture(path: Path, ndmp_port: int) -> list[NdmpStream]:
