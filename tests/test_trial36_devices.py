@@ -92,3 +92,16 @@ def test_whole_copies_counts_only_payload_held_equally_often() -> None:
     assert whole_copies(600, 300) == 2  # two capture points
     assert whole_copies(1200, 900) == 4  # fw monitor's four points
     assert whole_copies(1000, 400) == 0  # some bytes more often than others
+
+
+def test_fw_monitor_views_across_a_nat_are_one_job() -> None:
+    """fw monitor with a static NAT: each packet at i, I and o under one address, at O
+    under the other; the two views' payload compared with their copies in it never
+    matched, and the job read as two sessions."""
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    result = analyze(read_traffic([str(FOLDER / "fwmon-clean-nat.pcap")], config), config)
+    assert result.verdict == "pass"
+    assert len(result.sessions) == 1
+    views = [f for f in result.findings if f.code == "capture_duplicates"
+             and "under two addresses: on both sides of a NAT" in f.message]
+    assert len(views) == 1 and "10.77.0.1 seen as 10.77.1.101" in views[0].message

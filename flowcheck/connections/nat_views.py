@@ -132,13 +132,20 @@ def _control_pair(a: Connection, b: Connection, sa: NdmpStream, sb: NdmpStream
     side = _translated(a, b)
     if side is None:
         return None
-    if (a.orig_bytes, a.resp_bytes) != (b.orig_bytes, b.resp_bytes):
+    if _bytes_once(a) != _bytes_once(b):
         return None
     offsets = [mb.ts - ma.ts for ma, mb in zip(sa.messages, sb.messages, strict=True)]
     if max(offsets) - min(offsets) > OFFSET_SPREAD:
         return None
     kept, far = _keeping(a, b)
     return (kept, far), _mapping(kept, far, side, _median(offsets) * (1 if kept is a else -1))
+
+
+def _bytes_once(conn: Connection) -> tuple[int, int]:
+    """Each way's payload counted once: a firewall's own capture holds a view's packets
+    at several inspection points (Check Point fw monitor: i, I, o at one address, O at
+    the translated one; field check 36), the copies in orig/resp_copy_bytes."""
+    return conn.orig_bytes - conn.orig_copy_bytes, conn.resp_bytes - conn.resp_copy_bytes
 
 
 def _median(offsets: list[float]) -> float:
@@ -248,7 +255,7 @@ def _other_pairs(connections: list[Connection], mappings: list[_Mapping], taken:
 def _same_connection(one: Connection, two: Connection, offsets: list[float]) -> bool:
     """Do `one` (near view) and `two` (far view), between the same peer end, carry the
     same payload each way and open at one of the control pairs' offsets?"""
-    if (one.orig_bytes, one.resp_bytes) != (two.orig_bytes, two.resp_bytes):
+    if _bytes_once(one) != _bytes_once(two):
         return False
     start_one = one.syn_ts if one.syn_ts is not None else one.ts
     start_two = two.syn_ts if two.syn_ts is not None else two.ts

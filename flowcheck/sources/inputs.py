@@ -43,8 +43,9 @@ _OTHER_FORMATS = (
               "`editcap -F pcapng {file} {converted}` (Wireshark)"),
     (b"RTSS", "a Microsoft Network Monitor 1.x capture: convert it with "
               "`editcap -F pcapng {file} {converted}` (Wireshark)"),
-    (b"snoop\0\0\0", "a Solaris snoop capture: convert it with "
-                      "`editcap -F pcapng {file} {converted}` (Wireshark)"),
+    (b"snoop\0\0\0", "a Solaris snoop capture (also what Check Point's `fw monitor -o` "
+                      "writes): convert it with `editcap -F pcapng {file} {converted}` "
+                      "(Wireshark)"),
     (b"version https://git-lfs.github.com/spec/", "a Git LFS pointer, not the capture: "
                                                  "fetch the content (git lfs pull)"),
     (b"/annex/objects/", "a git-annex pointer, not the capture: fetch the content "
