@@ -105,3 +105,18 @@ def test_fw_monitor_views_across_a_nat_are_one_job() -> None:
     views = [f for f in result.findings if f.code == "capture_duplicates"
              and "under two addresses: on both sides of a NAT" in f.message]
     assert len(views) == 1 and "10.77.0.1 seen as 10.77.1.101" in views[0].message
+
+
+def test_handshakes_only_name_a_firewall_recording_first_packets() -> None:
+    """fw monitor with SecureXL on (before R80.20): each connection's handshake only,
+    the callback and data connections after the control connection's showing the job
+    went on; capture_ended_early names that, and its fix fw monitor's own switches."""
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    result = analyze(read_traffic([str(FOLDER / "fwmon-clean-securexl.pcap")], config),
+                     config)
+    assert result.verdict == "inconclusive"
+    [found] = [f for f in result.findings if f.code == "capture_ended_early"]
+    assert "Every connection in it is its handshake only (4 of them, none carrying a " \
+        "byte), although those opened after the first show the job went on" in found.message
+    assert found.fix.startswith("If this is a fw monitor capture, take it again with "
+                                "acceleration off (fwaccel off) or with fw monitor -F")

@@ -328,18 +328,44 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
         return
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
+    openings = handshakes_only(ctx)
     ctx.add("capture_ended_early",
             f"The capture ended {after(ctx, ts, frame):.3f} s after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
             + f": {unseen} cannot be seen. A packet missing from the "
-            "capture is not a packet the network dropped.",
-            "Capture the whole job: start the capture before the job starts and stop it "
+            "capture is not a packet the network dropped."
+            + (f" Every connection in it is its handshake only ({openings} of them, none "
+               "carrying a byte), although those opened after the first show the job went "
+               "on: a capture of each connection's first packets looks like this, as Check "
+               "Point's fw monitor records with SecureXL acceleration on (it sees an "
+               "accelerated connection's first packets only)." if openings else ""),
+            ("If this is a fw monitor capture, take it again with acceleration off (fwaccel "
+             "off) or with fw monitor -F (R80.20 and later). Else: c" if openings else "C")
+            + "apture the whole job: start the capture before the job starts and stop it "
             + (f"after the job ends (at least {stop_after})." if stop_after else
                f"after the job ends (at least {rto:g} s after the last connection attempt). "
                "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
                "match."),
             session=session, conn=conn, frames=frames, ts=ts)
+
+
+def handshakes_only(ctx: Context) -> int:
+    """How many connections the capture holds when each of at least three is its
+    handshake only (SYN, SYN-ACK, ACK: established, no payload byte, FIN or RST), one of
+    them to the NDMP port and one to another port opened after it (a callback or data
+    connection, which only NDMP messages the capture lacks can have brought about): a
+    firewall recording each connection's first packets (field check 36, SecureXL); 0
+    otherwise."""
+    connections, port = ctx.connections, ctx.config.ndmp_port
+    if len(connections) < 3 or any(
+            not c.established or c.orig_bytes or c.resp_bytes or c.fin_frames
+            or c.rst_frames for c in connections):
+        return 0
+    control = [c.ts for c in connections if c.resp_p == port]
+    if not control or not any(c.resp_p != port and c.ts > min(control) for c in connections):
+        return 0
+    return len(connections)
 
 
 def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> str | None:
