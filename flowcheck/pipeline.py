@@ -60,6 +60,9 @@ class Traffic:
     # (address, the same host's address on the other side of a NAT) for every end the
     # set shows under two addresses (flowcheck.connections.nat_views.address_aliases).
     nat_aliases: frozenset[tuple[str, str]] = frozenset()
+    # Per direction with capture copies whose legs are known, whether one crossed to
+    # another leg (TrackResult.copy_legs).
+    copy_legs: dict[tuple[str, int, str, int], bool] = field(default_factory=dict)
     # Who asked for which address by ARP, and who answered (flowcheck.model.arp).
     arp: ArpLog = field(default_factory=ArpLog)
     # What the packets the decoder skipped were (flowcheck.decode.skipped); None: unknown.
@@ -184,7 +187,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
                    routed_points=result.routed_points, linked_files=result.linked_files,
-                   nat_aliases=address_aliases(views),
+                   nat_aliases=address_aliases(views), copy_legs=result.copy_legs,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs)
@@ -238,6 +241,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               routed_points=traffic.routed_points,
                               linked_files=traffic.linked_files,
                               nat_aliases=traffic.nat_aliases,
+                              copy_legs=traffic.copy_legs,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

@@ -301,6 +301,7 @@ HOST_TOOL_COPIES = {
     "captures/field38-matrix/agent-killed-snap96-two-points.pcap",
     # a firewall's own recordings (field check 36): Check Point fw monitor's four
     # inspection points, Palo Alto's receive, firewall and transmit stages merged.
+    "captures/trial36-firewall-devices/asa-data-drop-asp-drop.pcap",
     "captures/trial36-firewall-devices/fwmon-clean-nat.pcap",
     "captures/trial36-firewall-devices/fwmon-data-drop.pcap",
     "captures/trial36-firewall-devices/fwmon-return-drop.pcap",

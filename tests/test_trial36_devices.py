@@ -120,3 +120,23 @@ def test_handshakes_only_name_a_firewall_recording_first_packets() -> None:
         "byte), although those opened after the first show the job went on" in found.message
     assert found.fix.startswith("If this is a fw monitor capture, take it again with "
                                 "acceleration off (fwaccel off) or with fw monitor -F")
+
+
+def test_an_asa_drop_capture_is_no_second_capture_point() -> None:
+    """Inside, outside and asp-drop captures merged (an ASA keeps the TTL): the data
+    SYNs' second copy has the Ethernet addresses they arrived with, the control
+    connection's copies the ASA's (TrackResult.copy_legs): the SYNs never left it."""
+    from flowcheck.connections import track_connections
+    result = track_connections([str(FOLDER / "asa-data-drop-asp-drop.pcap")])
+    control = next(c for c in result.connections if c.resp_p == 10000)
+    data = [c for c in result.connections if c.resp_p in (6001, 6002)]
+    assert result.copy_legs[control.orig_h, control.orig_p, control.resp_h, 10000]
+    assert len(data) == 2 and all(c.orig_pkts == 8 for c in data)  # 4 SYNs, twice each
+    assert all(result.copy_legs[c.orig_h, c.orig_p, c.resp_h, c.resp_p] is False
+               for c in data)
+    errors = _errors("asa-data-drop-asp-drop")
+    assert [f.code for f in errors] == ["data_unanswered", "data_unanswered"]
+    for found in errors:
+        assert "each of these SYNs is in it twice with the addresses it arrived with only, " \
+            "TTL 64 as 10.77.0.1 sent it: they never left that device" in found.message
+        assert "own firewall" not in found.message

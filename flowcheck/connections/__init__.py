@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import clock_finding, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
+from flowcheck.connections.flows import FlowKey, address_text
 from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
@@ -74,6 +75,22 @@ class TrackResult:
     # Two files of the set are known to be two capture points' (their packets paired,
     # flowcheck.connections.points).
     linked_files: bool = False
+    # Per (source, port, destination, port) with capture copies whose legs are known:
+    # whether one is on another leg than its original, another TTL or link-layer address
+    # pair (True), or all on their originals' (False) (CaptureCopies.legs_crossed).
+    copy_legs: dict[tuple[str, int, str, int], bool] = field(default_factory=dict)
+
+
+def copy_legs(known: dict[tuple[FlowKey, bool], bool]
+              ) -> dict[tuple[str, int, str, int], bool]:
+    """CaptureCopies.legs_crossed by (source, port, destination, port), addresses as
+    text (one 4-tuple in two tunnels: crossed if either crossed)."""
+    found: dict[tuple[str, int, str, int], bool] = {}
+    for ((lower, upper, _tunnel), from_lower), crossed in known.items():
+        src, dst = (lower, upper) if from_lower else (upper, lower)
+        key = (address_text(src[0], src[1]), src[2], address_text(dst[0], dst[1]), dst[2])
+        found[key] = found.get(key, False) or crossed
+    return found
 
 
 def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
@@ -269,6 +286,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                            entry.routed for entry in tracker.copies.points.offsets.values()),
                        one_stream=tracker.clock.one_stream,
                        linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
+                       copy_legs=copy_legs(tracker.copies.legs_crossed),
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
                                               if c is not None))
 

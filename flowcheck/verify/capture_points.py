@@ -49,6 +49,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import (
     as_often_as_pair,
     fewer_than_pair,
+    kept_leg,
     pair_copies,
     syn_copies,
     whole_copies,
@@ -285,9 +286,21 @@ def _times(count: int) -> str:
 def vanished_words(ctx: Context, conn: Connection) -> str:
     """The cause for vanished_between: the SYNs dropped between the capture points.
     When the other packets are in the set more than twice and the SYNs more than once
-    (a firewall's own recording: its drop stage, copy_counts), the words say so."""
+    (a firewall's own recording: its drop stage, copy_counts), or the SYNs as often but
+    all with the link-layer addresses they arrived with while the others crossed a
+    device that rewrote theirs (copy_counts.kept_leg: an ASA's asp-drop), the words say
+    so."""
     others = max(2, pair_copies(ctx, conn.orig_h, conn.resp_h))
     held = syn_copies(conn)
+    if held >= others and kept_leg(ctx, conn):
+        return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: "
+                f"other packets from {conn.orig_h} to {conn.resp_h} are in the capture set "
+                "on both sides of a device that rewrote their link-layer addresses "
+                "(capture_duplicates), while each of these SYNs is in it "
+                f"{_times(held)} with the addresses it arrived with only, {ttl_word(conn.orig_h)} "
+                f"{conn.orig_ttl} as {conn.orig_h} sent it: they never left that device "
+                "(the second copy is its record of the packet where it arrived, as a drop "
+                "capture such as a Cisco ASA's asp-drop keeps it)")
     if held > 1 or others > 2:
         return (f"something between {conn.orig_h} and {conn.resp_h} drops its SYNs: "
                 f"other packets from {conn.orig_h} to {conn.resp_h} are in the capture set "

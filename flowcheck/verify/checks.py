@@ -45,6 +45,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               interface_copies: bool = False, routed_points: bool = False,
               linked_files: bool = False, cut_recorded: int = 0,
               nat_aliases: frozenset[tuple[str, str]] = frozenset(),
+              copy_legs: Mapping[tuple[str, int, str, int], bool] | None = None,
               strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
@@ -58,7 +59,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (TrackResult.interface_copies); routed_points: copies between two capture points
     came with another TTL (TrackResult.routed_points); linked_files: two files are two
     capture points' (TrackResult.linked_files); nat_aliases: (address, the same host's
-    address across a NAT) pairs the set shows (Traffic.nat_aliases);
+    address across a NAT) pairs the set shows (Traffic.nat_aliases); copy_legs: per
+    direction with copies whose legs are known, whether one crossed (TrackResult.copy_legs);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
@@ -70,7 +72,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,
-                  nat_aliases=nat_aliases,
+                  nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans))
     ctx.strays = dict(strays) if strays is not None else \

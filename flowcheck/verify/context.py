@@ -129,6 +129,9 @@ class Context:
     # (address, the same host's address on the other side of a NAT) pairs the set shows
     # (Traffic.nat_aliases: a control connection captured on both sides of the NAT).
     nat_aliases: frozenset[tuple[str, str]] = frozenset()
+    # Per (source, port, destination, port) with capture copies whose legs are known,
+    # whether one crossed to another leg (TrackResult.copy_legs: verify.copy_counts).
+    copy_legs: dict[tuple[str, int, str, int], bool] = field(default_factory=dict)
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0

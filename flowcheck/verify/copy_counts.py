@@ -52,17 +52,36 @@ def syn_copies(conn: Connection) -> int:
     return conn.orig_pkts // syns if conn.orig_pkts % syns == 0 else 0
 
 
+def kept_leg(ctx: Context, conn: Connection) -> bool:
+    """Were conn's SYN copies all captured on their original's leg (its TTL and
+    link-layer address pair) while the originator's other packets to the responder
+    crossed to another leg (Context.copy_legs)? Then each SYN's second copy is the
+    point where it arrived, recorded again (a firewall's drop capture such as a Cisco
+    ASA's `asp-drop`, which keeps the TTL), not a second capture point it reached."""
+    legs = ctx.copy_legs
+    if syn_copies(conn) < 2 or legs.get((conn.orig_h, conn.orig_p, conn.resp_h,
+                                         conn.resp_p), True):
+        return False  # a copy crossed, or none's legs are known
+    # The pair's packets crossed: copies on another leg, or views across a NAT the set
+    # shows (Context.nat_aliases: a NAT rewrites the addresses, so no copy pairs them).
+    return any(crossed and src == conn.orig_h and dst == conn.resp_h
+               for (src, _, dst, _), crossed in legs.items()) or any(
+        near in (conn.orig_h, conn.resp_h) for near, _ in ctx.nat_aliases)
+
+
 def fewer_than_pair(ctx: Context, conn: Connection) -> bool:
     """Is each of conn's SYNs in the set fewer times than the originator's other packets
-    to the responder (pair_copies, at least 2): they did not pass every capture point
-    the others passed?"""
+    to the responder (pair_copies, at least 2), or are its copies all on its
+    original's leg while those packets crossed (kept_leg): they did not pass every
+    capture point the others passed?"""
     held = syn_copies(conn)
-    return 1 <= held < max(2, pair_copies(ctx, conn.orig_h, conn.resp_h))
+    return 1 <= held < max(2, pair_copies(ctx, conn.orig_h, conn.resp_h)) or kept_leg(
+        ctx, conn)
 
 
 def as_often_as_pair(ctx: Context, conn: Connection) -> bool:
     """Is each of conn's SYNs in the set at least twice and as often as the
     originator's other packets to the responder (pair_copies; exactly twice when
-    none tells how often)?"""
+    none tells how often), its copies not all on its original's leg (kept_leg)?"""
     held, pair = syn_copies(conn), pair_copies(ctx, conn.orig_h, conn.resp_h)
-    return held == 2 if pair < 2 else held >= pair
+    return (held == 2 if pair < 2 else held >= pair) and not kept_leg(ctx, conn)
