@@ -132,6 +132,9 @@ class Context:
     # Per (source, port, destination, port) with capture copies whose legs are known,
     # whether one crossed to another leg (TrackResult.copy_legs: verify.copy_counts).
     copy_legs: dict[tuple[str, int, str, int], bool] = field(default_factory=dict)
+    # Its (source, destination) host pairs with a copy that crossed (copy_counts.kept_leg;
+    # None: not built yet).
+    crossed_pairs: set[tuple[str, str]] | None = None
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0

@@ -46,10 +46,13 @@ def pair_copies(ctx: Context, sender: str, receiver: str) -> int:
 
 def syn_copies(conn: Connection) -> int:
     """How many times the set holds each of conn's SYNs, for a connection of which it
-    holds the originator's SYNs only (a copy is never counted a SYN retry): its packets
-    over its SYNs; 0 when they do not divide evenly."""
+    holds the originator's SYNs only (history "S"; a copy is never counted a SYN retry,
+    nor adds a letter): its packets over its SYNs; 0 when they do not divide evenly or
+    it holds anything else."""
     syns = conn.syn_retries + 1
-    return conn.orig_pkts // syns if conn.orig_pkts % syns == 0 else 0
+    if conn.history.strip("S") or conn.orig_pkts % syns:
+        return 0
+    return conn.orig_pkts // syns
 
 
 def kept_leg(ctx: Context, conn: Connection) -> bool:
@@ -64,8 +67,10 @@ def kept_leg(ctx: Context, conn: Connection) -> bool:
         return False  # a copy crossed, or none's legs are known
     # The pair's packets crossed: copies on another leg, or views across a NAT the set
     # shows (Context.nat_aliases: a NAT rewrites the addresses, so no copy pairs them).
-    return any(crossed and src == conn.orig_h and dst == conn.resp_h
-               for (src, _, dst, _), crossed in legs.items()) or any(
+    if ctx.crossed_pairs is None:
+        ctx.crossed_pairs = {(src, dst) for (src, _, dst, _), crossed in legs.items()
+                             if crossed}
+    return (conn.orig_h, conn.resp_h) in ctx.crossed_pairs or any(
         near in (conn.orig_h, conn.resp_h) for near, _ in ctx.nat_aliases)
 
 
