@@ -96,6 +96,7 @@ from flowcheck.connections.copies_tail import (
     kept_tail,
     with_tail,
 )
+from flowcheck.connections.copy_legs import note_legs
 from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
 from flowcheck.connections.packet_identity import (
@@ -138,7 +139,6 @@ ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
 _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
-_LOW32 = np.uint64(0xFFFFFFFF)  # a leg code's link-layer address pair (decode.legs)
 
 
 class CaptureCopies(QuietBatches):
@@ -258,7 +258,7 @@ class CaptureCopies(QuietBatches):
         copy[rows[near[1]]] = True
         if near[1].size:
             self.near_routed += int(np.count_nonzero(every.ttl[near[0]] != every.ttl[near[1]]))
-            self._note_crossed(flows, every, rows, near, own, legs)
+            note_legs(self.legs_crossed, flows, every, rows, near, own, legs)
         relayed, named = self._relayed(every, rows, top, position, near, own, legs)
         if legs is not None and near[1].size and self.relays.near_wanted:
             if not every.leg[n - m:].any():  # not read by _relayed
@@ -312,37 +312,6 @@ class CaptureCopies(QuietBatches):
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy
-
-    def _note_crossed(self, flows: BatchFlows, every: Rows, rows: np.ndarray,
-                      near: tuple[np.ndarray, np.ndarray], own: Rows,
-                      legs: Callable[[], np.ndarray] | None) -> None:
-        """Note in `legs_crossed` the directions of the near copies whose legs are known:
-        on another leg (another TTL, or both link-layer address pairs told and
-        different; the interfaces the file names do not count: each file of a set names
-        its own) or all on their originals'. The batch's legs are read when a copy kept
-        its TTL and they are not read yet; a copy whose original's leg was not read (in
-        an earlier batch's tail) tells nothing unless its TTL differs."""
-        first, then = near
-        other = every.ttl[first] != every.ttl[then]
-        told = other.copy()
-        if legs is not None and not other.all():
-            n, m = every.side.shape[0], own.side.shape[0]
-            if not every.leg[n - m:].any():
-                every.leg[n - m:] = own.leg[:] = legs()
-            low_first = every.leg[first].view(np.uint64) & _LOW32
-            low_then = every.leg[then].view(np.uint64) & _LOW32
-            both = (low_first != 0) & (low_then != 0)
-            other |= both & (low_first != low_then)
-            told |= both
-        if not told.any():
-            return
-        at = rows[then[told]]
-        sides = 2 * flows.flow[at] + flows.from_lower[at]
-        crossed = set(distinct(sides[other[told]]).tolist())
-        known = self.legs_crossed
-        for side in distinct(sides).tolist():
-            key = (flows.keys[side >> 1], bool(side & 1))
-            known[key] = known.get(key, False) or side in crossed
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,

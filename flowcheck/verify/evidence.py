@@ -32,6 +32,7 @@ from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.unread_frames import could_carry, report_unread
@@ -348,24 +349,6 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
                "match."),
             session=session, conn=conn, frames=frames, ts=ts)
-
-
-def handshakes_only(ctx: Context) -> int:
-    """How many connections the capture holds when each of at least three is its
-    handshake only (SYN, SYN-ACK, ACK: established, no payload byte, FIN or RST), one of
-    them to the NDMP port and one to another port opened after it (a callback or data
-    connection, which only NDMP messages the capture lacks can have brought about): a
-    firewall recording each connection's first packets (field check 36, SecureXL); 0
-    otherwise."""
-    connections, port = ctx.connections, ctx.config.ndmp_port
-    if len(connections) < 3 or any(
-            not c.established or c.orig_bytes or c.resp_bytes or c.fin_frames
-            or c.rst_frames for c in connections):
-        return 0
-    control = [c.ts for c in connections if c.resp_p == port]
-    if not control or not any(c.resp_p != port and c.ts > min(control) for c in connections):
-        return 0
-    return len(connections)
 
 
 def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> str | None:

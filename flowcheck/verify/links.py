@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, Session, Severity
+from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
 from flowcheck.sessions.classify import is_failed
@@ -33,6 +33,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_reset,
     undecremented_words,
 )
+from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
     between_fix,
@@ -43,11 +44,6 @@ from flowcheck.verify.opening import (
     own_firewall_fix,
     retried,
     silence,
-)
-from flowcheck.verify.other_protocol import (
-    encrypted_only,
-    other_protocol_groups,
-    other_protocol_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
@@ -78,7 +74,7 @@ def check_links(ctx: Context) -> None:
     backup network), then the connections between the hosts that none announced; with
     no session, no_control_session."""
     if not ctx.sessions:
-        _no_control_session(ctx)
+        no_control_session(ctx)
         return
     for session in ctx.sessions:
         control = ctx.by_uid[session.control_uid]
@@ -91,94 +87,6 @@ def check_links(ctx: Context) -> None:
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
     _check_unannounced(ctx)
-
-
-def _no_control_session(ctx: Context) -> None:
-    """no_control_session: an error when the capture holds TCP connections and none is
-    an NDMP control connection (the wrong port or capture point); a warning when it holds
-    no TCP connection at all (a live sniffer that saw nothing, a capture of other
-    traffic): nothing of the job to judge, so the verdict is inconclusive."""
-    port = ctx.config.ndmp_port
-    fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
-           "server's interface toward the agent while the job starts.")
-    groups = other_protocol_groups(ctx.connections, ctx.streams)
-    other = other_protocol_words(groups)
-    if encrypted_only(groups):  # the job's own control connection, encrypted, or not
-        ctx.add("no_control_session",
-                f"No NDMP control connection flowcheck can read in the capture: {other}. TLS "
-                "there is either the job's NDMP control connection, encrypted (an NDMP "
-                "server that secures its control connections with TLS, as NetApp ONTAP "
-                "can), or another program's (Webmin's HTTPS on 10000): flowcheck reads no "
-                "NDMP inside TLS, neither the job's steps nor the endpoints it announces, so "
-                "the job cannot be judged.",
-                "If that is the job's control connection, capture a run of the job with TLS "
-                "off for the NDMP server's control connections (its messages announce the "
-                "data connections flowcheck checks them against), or judge the data "
-                "connections' TCP outcomes alone with `flowcheck connections`. If it is not, "
-                + fix[:1].lower() + fix[1:],
-                severity=Severity.WARNING)
-        return
-    if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
-        ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: {other}; none of the "
-                f"{len(ctx.connections)} TCP connections is an NDMP control connection.",
-                fix + f" If the job ran to that host, another program holds port {port} there "
-                "(see ndmp_undecodable).")
-        return
-    if ctx.connections and all(map(opening_only, ctx.connections)):
-        ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: {_none_of(len(ctx.connections), port)}"
-                f" its opening only, never answered ({openings_words(ctx.connections)})"
-                ". A firewall's capture of the packets it dropped looks like this (a Cisco "
-                "ASA's `capture ... type asp-drop`, a Palo Alto's drop stage), as does a "
-                "capture filtered to SYNs: if it is one, that device dropped these openings.",
-                "If this is a firewall's drop capture, allow these connections on that "
-                "device (its access rules or security policy) and their return traffic, and "
-                "give its other captures with it (inside and outside, or the receive and "
-                "transmit stages) to see the whole job. Else, c" + fix[1:])
-        return
-    if ctx.connections:
-        ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: none of the "
-                f"{len(ctx.connections)} TCP connections goes to the NDMP port {port}.", fix)
-        return
-    ctx.add("no_control_session",
-            "No NDMP control connection in the capture: it holds no TCP connection at all, "
-            "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
-            "wrong interface, a filter, or stopped before the job started).", fix,
-            severity=Severity.WARNING)
-
-
-def _none_of(count: int, port: int) -> str:
-    if count == 1:
-        return f"its one TCP connection does not go to the NDMP port {port} and is"
-    return f"none of the {count} TCP connections goes to the NDMP port {port}, and each is"
-
-
-def opening_only(conn: Connection) -> bool:
-    """Does the capture hold conn's opening only, never answered: SYNs, or SYN-ACKs,
-    without payload, FIN or RST, and no packet the other way?"""
-    return (not conn.orig_bytes and not conn.resp_bytes and not conn.fin_frames
-            and not conn.rst_frames and not conn.established
-            and ((bool(conn.syn_frames) and not conn.resp_pkts)
-                 or (bool(conn.synack_frames) and not conn.orig_pkts)))
-
-
-def openings_words(connections: list[Connection]) -> str:
-    """"4 SYNs from 10.77.0.1 to 10.77.1.2:6001, ..." for opening_only connections (the
-    first four named)."""
-    words = []
-    for conn in connections[:4]:
-        if conn.syn_frames and not conn.resp_pkts:
-            count = conn.orig_pkts
-            words.append(f"{count} SYN{'s' if count > 1 else ''} from {conn.orig_h} to "
-                         f"{endpoint(conn.resp_h, conn.resp_p)}")
-        else:
-            count = conn.resp_pkts
-            words.append(f"{count} SYN-ACK{'s' if count > 1 else ''} from "
-                         f"{endpoint(conn.resp_h, conn.resp_p)} to {conn.orig_h}")
-    more = len(connections) - len(words)
-    return "; ".join(words) + (f"; and {more} more" if more > 0 else "")
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:

@@ -1,0 +1,81 @@
+"""no_control_session: a capture without an NDMP control connection to judge.
+
+Why there is none, as far as the capture tells: TLS on the NDMP port (the job's own
+control connection encrypted, or another program's), another protocol there, nothing on
+that port, or nothing at all; and a capture whose every connection is its opening only,
+never answered (flowcheck.verify.openings_only: a firewall's drop capture). Written by
+flowcheck.verify.links.check_links when no session was found.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Severity
+from flowcheck.verify.context import Context
+from flowcheck.verify.openings_only import opening_only, openings_words
+from flowcheck.verify.other_protocol import (
+    encrypted_only,
+    other_protocol_groups,
+    other_protocol_words,
+)
+
+
+def no_control_session(ctx: Context) -> None:
+    """no_control_session: an error when the capture holds TCP connections and none is
+    an NDMP control connection (the wrong port or capture point); a warning when it holds
+    no TCP connection at all (a live sniffer that saw nothing, a capture of other
+    traffic): nothing of the job to judge, so the verdict is inconclusive."""
+    port = ctx.config.ndmp_port
+    fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
+           "server's interface toward the agent while the job starts.")
+    groups = other_protocol_groups(ctx.connections, ctx.streams)
+    other = other_protocol_words(groups)
+    if encrypted_only(groups):  # the job's own control connection, encrypted, or not
+        ctx.add("no_control_session",
+                f"No NDMP control connection flowcheck can read in the capture: {other}. TLS "
+                "there is either the job's NDMP control connection, encrypted (an NDMP "
+                "server that secures its control connections with TLS, as NetApp ONTAP "
+                "can), or another program's (Webmin's HTTPS on 10000): flowcheck reads no "
+                "NDMP inside TLS, neither the job's steps nor the endpoints it announces, so "
+                "the job cannot be judged.",
+                "If that is the job's control connection, capture a run of the job with TLS "
+                "off for the NDMP server's control connections (its messages announce the "
+                "data connections flowcheck checks them against), or judge the data "
+                "connections' TCP outcomes alone with `flowcheck connections`. If it is not, "
+                + fix[:1].lower() + fix[1:],
+                severity=Severity.WARNING)
+        return
+    if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: {other}; none of the "
+                f"{len(ctx.connections)} TCP connections is an NDMP control connection.",
+                fix + f" If the job ran to that host, another program holds port {port} there "
+                "(see ndmp_undecodable).")
+        return
+    if ctx.connections and all(map(opening_only, ctx.connections)):
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: {_none_of(len(ctx.connections), port)}"
+                f" its opening only, never answered ({openings_words(ctx.connections)})"
+                ". A firewall's capture of the packets it dropped looks like this (a Cisco "
+                "ASA's `capture ... type asp-drop`, a Palo Alto's drop stage), as does a "
+                "capture filtered to SYNs: if it is one, that device dropped these openings.",
+                "If this is a firewall's drop capture, allow these connections on that "
+                "device (its access rules or security policy) and their return traffic, and "
+                "give its other captures with it (inside and outside, or the receive and "
+                "transmit stages) to see the whole job. Else, c" + fix[1:])
+        return
+    if ctx.connections:
+        ctx.add("no_control_session",
+                f"No NDMP control connection in the capture: none of the "
+                f"{len(ctx.connections)} TCP connections goes to the NDMP port {port}.", fix)
+        return
+    ctx.add("no_control_session",
+            "No NDMP control connection in the capture: it holds no TCP connection at all, "
+            "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
+            "wrong interface, a filter, or stopped before the job started).", fix,
+            severity=Severity.WARNING)
+
+
+def _none_of(count: int, port: int) -> str:
+    if count == 1:
+        return f"its one TCP connection does not go to the NDMP port {port} and is"
+    return f"none of the {count} TCP connections goes to the NDMP port {port}, and each is"

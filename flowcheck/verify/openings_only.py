@@ -1,0 +1,55 @@
+"""Captures that hold connections' openings only (field check 36): every connection
+its SYNs or SYN-ACKs, never answered (a firewall's capture of the packets it dropped: a
+Cisco ASA's asp-drop, a Palo Alto's drop stage), or every connection its handshake only
+(a firewall that records each connection's first packets: Check Point fw monitor with
+SecureXL on). Read by flowcheck.verify.no_session and flowcheck.verify.evidence.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context, endpoint
+
+
+def opening_only(conn: Connection) -> bool:
+    """Does the capture hold conn's opening only, never answered: SYNs, or SYN-ACKs,
+    without payload, FIN or RST, and no packet the other way?"""
+    return (not conn.orig_bytes and not conn.resp_bytes and not conn.fin_frames
+            and not conn.rst_frames and not conn.established
+            and ((bool(conn.syn_frames) and not conn.resp_pkts)
+                 or (bool(conn.synack_frames) and not conn.orig_pkts)))
+
+
+def openings_words(connections: list[Connection]) -> str:
+    """"4 SYNs from 10.77.0.1 to 10.77.1.2:6001, ..." for opening_only connections (the
+    first four named)."""
+    words = []
+    for conn in connections[:4]:
+        if conn.syn_frames and not conn.resp_pkts:
+            count = conn.orig_pkts
+            words.append(f"{count} SYN{'s' if count > 1 else ''} from {conn.orig_h} to "
+                         f"{endpoint(conn.resp_h, conn.resp_p)}")
+        else:
+            count = conn.resp_pkts
+            words.append(f"{count} SYN-ACK{'s' if count > 1 else ''} from "
+                         f"{endpoint(conn.resp_h, conn.resp_p)} to {conn.orig_h}")
+    more = len(connections) - len(words)
+    return "; ".join(words) + (f"; and {more} more" if more > 0 else "")
+
+
+def handshakes_only(ctx: Context) -> int:
+    """How many connections the capture holds when each of at least three is its
+    handshake only (SYN, SYN-ACK, ACK: established, no payload byte, FIN or RST), one of
+    them to the NDMP port and one to another port opened after it (a callback or data
+    connection, which only NDMP messages the capture lacks can have brought about): a
+    firewall recording each connection's first packets (field check 36, SecureXL); 0
+    otherwise."""
+    connections, port = ctx.connections, ctx.config.ndmp_port
+    if len(connections) < 3 or any(
+            not c.established or c.orig_bytes or c.resp_bytes or c.fin_frames
+            or c.rst_frames for c in connections):
+        return 0
+    control = [c.ts for c in connections if c.resp_p == port]
+    if not control or not any(c.resp_p != port and c.ts > min(control) for c in connections):
+        return 0
+    return len(connections)
