@@ -310,6 +310,16 @@ HOST_TOOL_COPIES = {
 }
 
 
+# Captures reordered before their connections' handshakes, whose rule Wireshark applies
+# in ways flowcheck does not follow (segments ahead of the SYN, ACKs of bytes not yet
+# seen): flowcheck counts no more retransmissions than tshark, per connection. A cloud
+# mirror to a load-balanced target delivering each packet 0.1-0.9 ms late at random
+# (field check 36b; session 36's closing note).
+REORDERED = {
+    "captures/trial36b-virtual/aws-mirror-reordered-clean.pcap",
+}
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_stored_captures_equal_tshark(path: Path) -> None:
     """Every stored capture (receiver-side loss in ndmjob-idle: 190 fills of the data
@@ -319,5 +329,10 @@ def test_stored_captures_equal_tshark(path: Path) -> None:
     if str(path.relative_to(ROOT)) in HOST_TOOL_COPIES:
         # The copies are the whole difference: no retransmission of flowcheck's.
         assert sum(theirs) > 0 and not any(c.retransmits for c in connections)
+        return
+    if str(path.relative_to(ROOT)) in REORDERED:
+        ours = [c.retransmits for c in connections]
+        assert len(ours) == len(theirs) and ours != theirs
+        assert all(mine <= wireshark for mine, wireshark in zip(ours, theirs, strict=True))
         return
     assert [c.retransmits for c in connections] == theirs

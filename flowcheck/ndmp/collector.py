@@ -196,6 +196,7 @@ class NdmpCollector:
             stream.snap_lost = control.findings.snap.lost
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
+            stream.messages = replies_after_requests(stream.messages)
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
             stream.lost_replies = control.findings.lost_requests(stream.messages)
             # One that carried no NDMP byte is kept for its close (FIN or RST): what
@@ -347,6 +348,31 @@ class NdmpCollector:
                 control_uid=control.uid, ip=address.ip, port=address.port,
                 frame=message.frame, ts=message.ts, message=message.name,
                 listener=listener))  # type: ignore[arg-type]
+
+
+def replies_after_requests(messages: list[NdmpMessage]) -> list[NdmpMessage]:
+    """The messages (in capture order) with each reply that came before its request
+    moved to just after it: a capture point that reorders packets between the two
+    directions (a cloud mirror to a load-balanced target, field check 36: a DATA_LISTEN
+    reply 0.4 ms before its request read as never answered) still shows the reply answers
+    that request, by its reply_sequence (the NDMP header's: a side's sequence numbers
+    count up and do not repeat on a connection). Replies without a reply_sequence, and
+    the order of everything else, stay as captured. The same list when none moves."""
+    requests = {(m.direction, m.sequence): index for index, m in enumerate(messages)
+                if m.type == "request"}
+    anchors = []
+    moved = False
+    for index, message in enumerate(messages):
+        anchor = float(index)
+        if message.type == "reply" and message.reply_sequence:
+            asked = requests.get((_other(message.direction), message.reply_sequence))
+            if asked is not None and asked > index:
+                anchor, moved = asked + 0.5, True
+        anchors.append(anchor)
+    if not moved:
+        return messages
+    order = sorted(range(len(messages)), key=anchors.__getitem__)
+    return [messages[index] for index in order]
 
 
 def _other(direction: str) -> str:

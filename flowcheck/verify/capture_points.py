@@ -106,8 +106,14 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs reach a capture point on its responder, with no SYN-ACK captured
     (module docstring): each SYN in the set twice, the set holding other packets from
     the originator to the responder twice, and both hosts' packets with initial TTLs,
-    the copies not one capture host's several interfaces' (passed_capture_host)?"""
-    return not ctx.interface_copies and _twice_unanswered(ctx, conn)
+    the copies not one capture host's several interfaces' (passed_capture_host), and a
+    router between the two points (Context.routed_points: copies at another TTL)? With
+    no router between the hosts every point sees both hosts' initial TTLs, so they
+    place no point on the responder: two points on the originator's host (a hypervisor's
+    vNIC port and its uplink, field check 36b) read the same; reached_second_point's
+    words, which say so, are left."""
+    return (not ctx.interface_copies and ctx.routed_points
+            and _twice_unanswered(ctx, conn))
 
 
 def reached_second_point(ctx: Context, conn: Connection) -> bool:
@@ -122,7 +128,7 @@ def reached_second_point(ctx: Context, conn: Connection) -> bool:
             and as_often_as_pair(ctx, conn)
             and (ctx.linked_files or ctx.routed_points)
             and not ctx.host_copies and not ctx.interface_copies
-            and not _twice_unanswered(ctx, conn))
+            and not reached_responder(ctx, conn))
 
 
 def point_each_side(ctx: Context, a: str, b: str) -> bool:
