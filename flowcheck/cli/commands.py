@@ -77,7 +77,8 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
         render_captures(traffic.captures, console)
         render_connections(traffic.connections, console, before_filter=before_filter,
                            packets=sum(capture.packets for capture in traffic.captures),
-                           first=first)
+                           first=first, folded=None if selected is not None
+                           else traffic.folded)
     return ExitStatus.OK
 
 

@@ -68,14 +68,18 @@ FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
 
 def render_connections(connections: list[Connection], console: Console, *,
                        packets: int, before_filter: int | None = None,
-                       first: float | None = None) -> None:
+                       first: float | None = None,
+                       folded: list[Connection] | None = None) -> None:
     """One row per connection. Cells are plain text: an IPv6 endpoint such as
     [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
     instead of an empty table (`packets`: read in the capture set; `before_filter`:
     the connections there were before --filter, None without one). Start times count
     from `first`, the earliest packet of the capture set's connections (before any
     filter, as `analyze` counts them; default: the earliest of `connections`), which a
-    line above the table names (trial 20, D11)."""
+    line above the table names (trial 20, D11). folded: the second views of connections
+    kept once (Traffic.folded: a copy in another tunnel, the far side of a NAT), named in
+    a line under the table (field check 36b: their packets made the table's rows add up
+    to half the capture's)."""
     if not connections:
         if before_filter:
             console.print(f"No TCP connection matches the filter ({before_filter} in the "
@@ -106,6 +110,21 @@ def render_connections(connections: list[Connection], console: Console, *,
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
                                          COLUMNS, rows), FIT, legend))
     _opened_unseen(connections, console)
+    _folded(folded or [], console)
+
+
+def _folded(folded: list[Connection], console: Console) -> None:
+    """A line naming the connections left out as second views of listed ones."""
+    if not folded:
+        return
+    listed = ", ".join(c.uid for c in folded[:10]) + (f" and {len(folded) - 10} more"
+                                                      if len(folded) > 10 else "")
+    packets = sum(c.orig_pkts + c.resp_pkts for c in folded)
+    console.print(f"{listed}: the same connection{'s' if len(folded) > 1 else ''} captured "
+                  "a second time (in another tunnel, or on the other side of a NAT), left "
+                  f"out of the table: {_count(packets, 'packet')} of the capture's "
+                  "(capture_duplicates in `flowcheck analyze`; tshark lists them).",
+                  style="dim", highlight=False)
 
 
 def _opened_unseen(connections: list[Connection], console: Console) -> None:
