@@ -69,3 +69,21 @@ def test_two_points_on_one_host_place_no_point_on_the_agent() -> None:
         assert "something drops its SYNs on the way to 10.77.1.2, or the SYN-ACKs on the " \
             "way back" in found.message
         assert not found.fix.startswith("On 10.77.1.2 itself")
+
+
+def test_loss_in_a_mirror_tunnel_names_the_mirror_session(tmp_path: Path) -> None:
+    """A segment missing from a mirror session's capture (frame 350 taken out): the
+    receivers acknowledged it, so the network did not lose it; the collector's sniffer
+    or the mirror session delivering it in VXLAN did (field check 36b: only the
+    sniffer was named, with tcpdump's buffer as the whole fix)."""
+    import subprocess
+    lossy = tmp_path / "lossy.pcap"
+    subprocess.run(["editcap", str(FOLDER / "aws-mirror-reordered-clean.pcap"), str(lossy),
+                    "350"], check=True, capture_output=True)
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    result = analyze(read_traffic([str(lossy)], config), config)
+    [found] = [f for f in result.findings if f.code == "capture_loss"]
+    assert "or the mirror session that delivered them in a tunnel (vxlan 10.77.0.1 " \
+        "10.77.5.50) dropped its copies" in found.message
+    assert "If the packets came from a mirror session (they arrive in a tunnel), check it " \
+        "drops none" in found.fix

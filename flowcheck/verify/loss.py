@@ -149,7 +149,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             + ". The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so "
             + ("if the file is in time order (see below) " if clock_stepped else "")
-            + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures))
+            + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures)
+               + _tunnel_words(lossy))
             + ". Most affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
         if 0 < mirror < gaps:
             parts.append(f"The mirror's ERSPAN stream skips {mirror:,} "
@@ -188,7 +189,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
     fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
-           _MIRROR_FIX if missed and mirror >= gaps else _fix(named, captures))
+           _MIRROR_FIX if missed and mirror >= gaps else _fix(named, captures)
+           + (_TUNNEL_FIX if missed and _tunnel_words(lossy) else ""))
     times = [o.ts for o in openings[:MOST_AFFECTED]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
@@ -231,6 +233,25 @@ def _cut_words(missed: int, gaps: int, share: float, seen: int,
             f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
             "frame: neither the sniffer nor the network lost it. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+
+
+def _tunnel_words(lossy: list[Connection]) -> str:
+    """When the connections with gaps arrived in a tunnel (a mirror session's VXLAN,
+    GRE or ERSPAN to a collector, as cloud traffic mirroring delivers them), the mirror
+    may have dropped its copies too, which no sequence number of its tells here (field
+    check 36b: AWS mirror loss read as the collector's sniffer's only); "" otherwise."""
+    tunnel = next((c.tunnel for c in lossy if c.tunnel), None)
+    if tunnel is None:
+        return ""
+    return (f", or the mirror session that delivered them in a tunnel ({tunnel}) dropped "
+            "its copies (a mirror drops mirrored packets first when its sources or its "
+            "target are loaded: cloud traffic mirroring, a switch's ERSPAN or RSPAN)")
+
+
+# Added to the sniffer's fix when the gaps' connections arrived in a tunnel.
+_TUNNEL_FIX = (". If the packets came from a mirror session (they arrive in a tunnel), "
+               "check it drops none: mirror only the backup hosts' traffic and keep the "
+               "mirror target and the path to the collector below their capacity")
 
 
 def _mirror_words(mirror: int) -> str:
