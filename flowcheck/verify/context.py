@@ -415,8 +415,10 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
                 "filter left them out: capture_filtered), the announcement neither; data "
                 "connections matched by direction and ports instead")
     if session.match_reason == "capture_loss":
-        return ("the sniffer missed part of the control connection, and the announcement "
-                "may be in it; data connections matched by direction and ports instead")
+        return ("the capture misses part of the control connection (capture_loss says "
+                "why: the sniffer's loss, or frames a capture tool or mirror session cut), "
+                "and the announcement may be in it; data connections matched by direction "
+                "and ports instead")
     if session.match_reason == "one_direction":
         return ("the capture holds only one direction of the control connection, so the "
                 "announcement may be in the other; data connections matched by direction "
