@@ -307,6 +307,9 @@ HOST_TOOL_COPIES = {
     "captures/trial36-firewall-devices/fwmon-return-drop.pcap",
     "captures/trial36-firewall-devices/pa-data-drop.pcap",
     "captures/trial36-firewall-devices/pa-return-drop.pcap",
+    # VMware pktcap-uw at a VM's switchport and the host's uplink, merged (field check
+    # 36b): each packet at both points, the uplink's copy with an 802.1Q tag.
+    "captures/trial36b-virtual/esxi-port-and-uplink-datadrop.pcapng",
 }
 
 
