@@ -155,3 +155,18 @@ def test_the_connections_table_names_the_views_it_left_out(
     assert "C2, C4, C6, C8: the same connections captured a second time (in another " \
         "tunnel, or on the other side of a NAT), left out of the table: 496 packets of " \
         "the capture's" in out
+
+
+def test_synacks_only_across_the_nat_are_the_nat_devices_drop() -> None:
+    """ASA inside and outside captures, static NAT: the agent's SYN-ACKs are in the
+    outside view only (left out as the NAT's far view); the inside view's SYNs read
+    unanswered both ways. The far view's SYN-ACKs now reach the kept connection
+    (Connection.far_synack_frames)."""
+    errors = _errors("asa-return-drop-nat")
+    assert [f.code for f in errors] == ["handshake_incomplete", "handshake_incomplete"]
+    first = errors[0]
+    assert "10.77.1.2 answered with 4 SYN-ACKs, which the capture set holds only in this " \
+        "connection's view across a NAT" in first.message
+    assert "the NAT device between them drops the return traffic" in first.message
+    assert first.fix.startswith("On the NAT device between the hosts, accept the return "
+                                "traffic of the connections it translates")

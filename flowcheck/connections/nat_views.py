@@ -84,6 +84,10 @@ def fold_nat_views(connections: list[Connection], streams: list[NdmpStream]
         return connections, []
     taken = {id(c) for pair in pairs for c in pair}
     pairs.extend(_other_pairs(connections, mappings, taken))
+    for kept, far in pairs:
+        if far.synack_frames and not kept.synack_frames and not kept.resp_pkts:
+            # Answers the far view holds and the kept one lacks: they never crossed.
+            kept.far_synack_frames = list(far.synack_frames)
     left_out = {id(far) for _, far in pairs}
     return [c for c in connections if id(c) not in left_out], pairs
 

@@ -109,6 +109,12 @@ class RareFields:
     # the clock's samples at those frames (verify.capture_time). Not in the JSON.
     written_first: tuple[int, float] | None = None
     written_last: tuple[int, float] | None = None
+    # The SYN-ACKs (frames) of this connection's view on the other side of a NAT, when
+    # the set holds it there (flowcheck.connections.nat_views: the far view, left out)
+    # and not in this view: they left the responder and reached the capture point
+    # across the NAT, never this one (field check 36: an ASA that drops the return
+    # traffic, its inside and outside captures given). Not in the JSON.
+    far_synack_frames: list[int] = field(default_factory=list)
 
     def _compared(self) -> tuple:
         return tuple(getattr(self, name) for name in COMPARED)

@@ -59,6 +59,9 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
             f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
             "completed")
     return_rule = _return_rule(ctx, conn)
+    if conn.far_synack_frames and not conn.synack_frames:
+        _answered_across_nat(ctx, session, conn, head, return_rule, cause)
+        return
     if originator_aborted(conn):
         _reset_by_originator(ctx, session, conn, head, return_rule, cause)
         return
@@ -101,6 +104,27 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
             "insert rule inet filter input ct state established,related accept; iptables "
             f"-I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or "
             f"{return_rule}.", session=session, conn=conn, cause=cause)
+
+
+def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection,
+                         head: str, return_rule: str, cause: str) -> None:
+    """handshake_incomplete for a connection whose SYN-ACKs the set holds only in its
+    view across a NAT (Connection.far_synack_frames): the NAT device drops the return
+    traffic (field check 36: an ASA's inside and outside captures)."""
+    frames = conn.far_synack_frames
+    ctx.add("handshake_incomplete",
+            f"{head}: {conn.resp_h} answered with {len(frames)} "
+            f"SYN-ACK{'s' if len(frames) > 1 else ''}, which the capture set holds only in "
+            f"this connection's view across a NAT (frames {', '.join(map(str, frames[:8]))}"
+            f"{', ...' if len(frames) > 8 else ''}: capture_duplicates), never at the capture "
+            f"point on {conn.orig_h}'s side, which saw its SYNs leave: the NAT device between "
+            "them drops the return traffic (a stateless rule, or an asymmetric route that "
+            "keeps its state from seeing both directions).",
+            f"On the NAT device between the hosts, accept the return traffic of the "
+            "connections it translates (established connections ahead of any drop, both "
+            f"directions through it), or {return_rule}.",
+            session=session, conn=conn, cause=cause,
+            frames=sorted({*conn.syn_frames, *frames[:8]}))
 
 
 def _return_rule(ctx: Context, conn: Connection) -> str:
