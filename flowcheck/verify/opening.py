@@ -118,8 +118,9 @@ def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection
             f"this connection's view across a NAT (frames {', '.join(map(str, frames[:8]))}"
             f"{', ...' if len(frames) > 8 else ''}: capture_duplicates), never at the capture "
             f"point on {conn.orig_h}'s side, which saw its SYNs leave: the NAT device between "
-            "them drops the return traffic (a stateless rule, or an asymmetric route that "
-            "keeps its state from seeing both directions).",
+            "them (or a device between it and that capture point) drops the return traffic "
+            "(a stateless rule, or an asymmetric route that keeps its state from seeing "
+            "both directions).",
             f"On the NAT device between the hosts, accept the return traffic of the "
             "connections it translates (established connections ahead of any drop, both "
             f"directions through it), or {return_rule}.",
