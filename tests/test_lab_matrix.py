@@ -84,6 +84,13 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
                 "where": "receiver", "point": "m", "form": "dir-out"}
     assert judge(expect(rejected), "fail", ["control_unanswered"], 1)
     assert not judge(expect({**rejected, "form": "whole"}), "fail", ["control_unanswered"], 1)
+    # Seed 43 run 2: a router's reject goes to the sender, which -Q out on both hosts
+    # lacks; the receiver's own reject leaves it, which its -Q out holds.
+    routed = {"peer": "be", "fault": "syn-reject", "step": "callback", "where": "router",
+              "point": "both", "form": "dir-out", "routed": True}
+    assert judge(expect(routed), "fail", ["callback_unanswered"], 1)
+    assert not judge(expect({**routed, "where": "receiver"}), "fail",
+                     ["callback_unanswered"], 1)
     # Seed 37 run 5: the receiver's own output dropped its SYN-ACKs, -Q out on it.
     answers = {"peer": "be", "fault": "return-out", "step": "callback", "where": "receiver",
                "point": "m", "form": "dir-out"}

@@ -167,10 +167,13 @@ def expect(run: dict) -> dict:
                                                                   (sender, "dir-in"))
         seen = (point in ("both", sender) or (point == "r" and sender == "m")
                 or run["where"] == "receiver") and not hidden
-        if fault == "syn-reject" and (point, run["form"]) in ((sender, "dir-out"),
-                                                              (receiver, "dir-in")):
+        if fault == "syn-reject" and ((point, run["form"]) in ((sender, "dir-out"),
+                                                               (receiver, "dir-in"))
+                                      or (point, run["form"], run["where"])
+                                      == ("both", "dir-out", "router")):
             # The reject travels the direction the capture lacks: the SYNs read as
-            # unanswered (seed 35 run 17: ICMP admin-prohibited, -Q out on M).
+            # unanswered (seed 35 run 17: ICMP admin-prohibited, -Q out on M; seed 43
+            # run 2: a router's reject to the sender, -Q out on both hosts).
             codes.add(FAMILY[(run["step"], "unanswered")])
         if not seen:  # dropped before the capture point saw it, or not captured
             note = "SYN invisible at point"
