@@ -219,7 +219,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
-    from flowcheck.verify.capture_filter import explain_missing_control
+    from flowcheck.verify.capture_filter import explain_missing_control, name_own_filter
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
@@ -263,6 +263,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions)
     findings = explain_for_tool(findings, traffic.captures)
+    findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)
     findings.sort(key=_finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,

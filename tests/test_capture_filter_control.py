@@ -24,7 +24,11 @@ from flowcheck.bpf import libpcap
 from flowcheck.config import build_config
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo
-from flowcheck.verify.capture_filter import excludes_control, explain_missing_control
+from flowcheck.verify.capture_filter import (
+    excludes_control,
+    explain_missing_control,
+    name_own_filter,
+)
 
 needs_libpcap = pytest.mark.skipif(libpcap() is None, reason="needs libpcap")
 
@@ -156,3 +160,21 @@ def test_a_filter_that_kept_no_data_packet_is_named_as_such(tmp_path: Path) -> N
     assert session.match_reason == "packet_filter"
     assert session.steps[2].detail.startswith(
         "unknown: the capture holds no packet of the control connection that carries data")
+
+
+def test_capture_filtered_names_the_captures_own_filter() -> None:
+    """Field check 36c: `live --capture-filter 'tcp port 10000'` left the callback and
+    data connections out and capture_filtered gave tcpdump's generic advice; the filter
+    the capture records (live's, a pcapng's if_filter) is named, with the way back."""
+    found = make_finding("capture_filtered", "The capture leaves out connections.",
+                         "Capture without a port filter.")
+    other = make_finding("capture_loss", "The capture missed bytes.", "Capture so ...")
+    kept = CaptureInfo("live.pcapng", capture_filter="tcp port 10000")
+    named, untouched = name_own_filter([found, other], [kept])
+    assert named.fix == ("Capture without a port filter. This capture records its own "
+                         "capture filter, 'tcp port 10000': capture again without it "
+                         "(flowcheck live's default keeps every TCP packet), or with one "
+                         "that keeps the backup hosts' whole conversation.")
+    assert untouched is other
+    # A file of the set without a recorded filter may be the unfiltered one: not said.
+    assert name_own_filter([found], [kept, CaptureInfo("other.pcap")]) == [found]

@@ -134,3 +134,19 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
             fix=f"Capture on the media server's interface toward the agent (not {name}) while "
                 f"the job starts; check --ndmp-port ({port} here).")
     return finding
+
+
+def name_own_filter(findings: list[Finding], captures: list[CaptureInfo]) -> list[Finding]:
+    """The findings, a capture_filtered one naming the capture filter every file of the
+    set records it was taken with (CaptureInfo.capture_filter: `live --capture-filter`,
+    a pcapng's if_filter) and saying to capture again without it (field check 36c: live's
+    own `--capture-filter 'tcp port 10000'` drew tcpdump's generic advice)."""
+    filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
+    if not filters or not all(c.capture_filter for c in captures):
+        return findings
+    said = " and ".join(f"'{f}'" for f in filters)
+    words = (f" This capture records its own capture filter, {said}: capture again without "
+             "it (flowcheck live's default keeps every TCP packet), or with one that keeps "
+             "the backup hosts' whole conversation.")
+    return [replace(f, fix=f.fix.rstrip() + words) if f.code == "capture_filtered" else f
+            for f in findings]
