@@ -171,3 +171,14 @@ def test_synacks_only_across_the_nat_are_the_nat_devices_drop() -> None:
         "drops the return traffic" in first.message
     assert first.fix.startswith("On the NAT device between the hosts, accept the return "
                                 "traffic of the connections it translates")
+
+
+def test_step_4_names_every_failed_data_connection() -> None:
+    """Both data connections' SYNs dropped: step 4's detail named the first only (field
+    check 36c, a live run of the same fault)."""
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    result = analyze(read_traffic([str(FOLDER / "pa-data-drop.pcap")], config), config)
+    [step] = [s for s in result.sessions[0].steps if s.step == 4]
+    assert step.status == "failed"
+    assert step.detail.startswith("10.77.1.2:6001: ")
+    assert "; 10.77.1.2:6002: " in step.detail

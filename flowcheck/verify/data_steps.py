@@ -233,6 +233,9 @@ def _never_answered(ctx: Context, session: Session, control: Connection
     return None
 
 
+FAILED_NAMED = 4  # failed data connections step 4's detail names, at most
+
+
 def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          control: Connection) -> Step:
     """Step 4: the data connection(s) to the announced endpoint(s)."""
@@ -254,10 +257,13 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     failed = [c for c in conns if not is_open(outcomes[c.uid])
               and outcomes[c.uid] not in ("unknown", "aborted", "late")]
     if failed:
-        first = failed[0]
+        # Each failed connection's words (field check 36c: two data connections dropped,
+        # the detail named the first only), the first few.
+        said = [f"{endpoint(c.resp_h, c.resp_p)}: {dropped_detail(ctx, c) or failure_words(c)}"
+                for c in failed[:FAILED_NAMED]]
+        more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,
-                         f"{endpoint(first.resp_h, first.resp_p)}: "
-                         f"{dropped_detail(ctx, first) or failure_words(first)}")
+                         "; ".join(said) + (f"; and {more} more" if more > 0 else ""))
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         return make_step(spec, "unknown", uids, frames,
