@@ -257,8 +257,8 @@ class CaptureCopies(QuietBatches):
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
         if near[1].size:
-            self.near_routed += int(np.count_nonzero(every.ttl[near[0]] != every.ttl[near[1]]))
-            note_legs(self.legs_crossed, flows, every, rows, near, own, legs)
+            self.near_routed += note_legs(self.legs_crossed, flows, every, rows, near, own,
+                                          legs)
         relayed, named = self._relayed(every, rows, top, position, near, own, legs)
         if legs is not None and near[1].size and self.relays.near_wanted:
             if not every.leg[n - m:].any():  # not read by _relayed

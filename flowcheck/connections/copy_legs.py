@@ -24,16 +24,18 @@ _LOW32 = np.uint64(0xFFFFFFFF)  # a leg code's link-layer address pair (decode.l
 
 def note_legs(known: dict[tuple[FlowKey, bool], bool], flows: BatchFlows, every: Rows,
               rows: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
-              legs: Callable[[], np.ndarray] | None) -> None:
+              legs: Callable[[], np.ndarray] | None) -> int:
     """Note in `known` (CaptureCopies.legs_crossed: per direction, True once a copy
     crossed) the directions of the near copies (`near`: earlier, later indexes into
     `every`) whose legs are known: on another leg (another TTL, or both link-layer
     address pairs told and different; the interfaces the file names do not count: each
     file of a set names its own) or all on their originals'. The batch's legs are read
     when a copy kept its TTL and they are not read yet; a copy whose original's leg was
-    not read (in an earlier batch's tail) tells nothing unless its TTL differs."""
+    not read (in an earlier batch's tail) tells nothing unless its TTL differs. Returns
+    how many of the copies came at another TTL (CaptureCopies.near_routed's count)."""
     first, then = near
     other = every.ttl[first] != every.ttl[then]
+    routed = int(np.count_nonzero(other))
     told = other.copy()
     if legs is not None and not other.all():
         n, m = every.side.shape[0], own.side.shape[0]
@@ -45,10 +47,11 @@ def note_legs(known: dict[tuple[FlowKey, bool], bool], flows: BatchFlows, every:
         other |= both & (low_first != low_then)
         told |= both
     if not told.any():
-        return
+        return routed
     at = rows[then[told]]
     sides = 2 * flows.flow[at] + flows.from_lower[at]
     crossed = set(distinct(sides[other[told]]).tolist())
     for side in distinct(sides).tolist():
         key = (flows.keys[side >> 1], bool(side & 1))
         known[key] = known.get(key, False) or side in crossed
+    return routed
