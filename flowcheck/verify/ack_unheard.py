@@ -19,6 +19,12 @@ def _frames_words(frames: list[int]) -> str:
     return f"frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}"
 
 
+def _fins_words(fins: list[int]) -> str:
+    """"frames 30, 34, ..." for FIN frames (Connection.fin_frames keeps the first few:
+    eight or more may have more after them)."""
+    return f"{_frames_words(fins)}{', ...' if len(fins) >= 8 else ''}"
+
+
 def _ack_words(conn: Connection) -> str:
     """"10.77.0.2's ACK completing it (frame 19)", the frame left out when unknown."""
     frame = f" (frame {conn.ack_frame})" if conn.ack_frame else ""
@@ -36,8 +42,7 @@ def _after_words(conn: Connection) -> str:
                 f"; none of the {conn.sent_once('orig')} B {conn.orig_h} sent after it was "
                 "acknowledged")
     if len(orig_fins) >= 2:
-        return (f"; its FIN was resent, never acknowledged "
-                f"({_frames_words(orig_fins)}{', ...' if len(orig_fins) >= 8 else ''})")
+        return f"; its FIN was resent, never acknowledged ({_fins_words(orig_fins)})"
     return ""
 
 
@@ -52,8 +57,7 @@ def _repeats_words(conn: Connection) -> str:
             f"{'once' if syns == 1 else f'{syns} times'} (frame {conn.syn_frames[0]}), its "
             f"ACK of {conn.resp_h}'s SYN-ACK (not captured) {acks_repeated(conn) + 1} times "
             "with the same numbers and nothing else sent between, and its FIN, resent, "
-            f"never acknowledged ({_frames_words(orig_fins)}"
-            f"{', ...' if len(orig_fins) >= 8 else ''})")
+            f"never acknowledged ({_fins_words(orig_fins)})")
 
 
 def unheard_detail(conn: Connection) -> str:
