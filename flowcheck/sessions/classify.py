@@ -84,7 +84,7 @@ def connection_outcome(conn: Connection) -> Outcome:
         return "aborted"
     if conn.synack_seen:
         return "handshake_incomplete"
-    if conn.syn_seen and not conn.resp_pkts and conn.far_synack_frames:
+    if conn.syn_seen and conn.far_synack_frames:
         return "handshake_incomplete"  # answered across a NAT, never crossed back
     if conn.syn_seen:
         if conn.resp_rst or conn.icmp_frames or conn.conn_state == "REJ":

@@ -367,8 +367,7 @@ def failure_words(conn: Connection) -> str:
                 f"{conn.rst_frames[0]}) before any data")
     if outcome == "handshake_incomplete" and handshake_unheard(conn):
         return unheard_detail(conn)
-    if outcome == "handshake_incomplete" and not conn.synack_frames and \
-            conn.far_synack_frames:
+    if outcome == "handshake_incomplete" and conn.far_synack_frames:
         return (f"handshake incomplete: {counted(conn.far_synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h} only across the NAT (never back to {conn.orig_h}'s side)")
     if outcome == "handshake_incomplete":

@@ -59,7 +59,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
             f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
             "completed")
     return_rule = _return_rule(ctx, conn)
-    if conn.far_synack_frames and not conn.synack_frames:
+    if conn.far_synack_frames:
         _answered_across_nat(ctx, session, conn, head, return_rule, cause)
         return
     if originator_aborted(conn):
