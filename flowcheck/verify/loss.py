@@ -137,6 +137,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
     cut = cut_count(captures)
     mirror = sum(c.mirror_skipped for c in captures)
+    tunnel = _tunnel_words(lossy)
     if missed and cut >= gaps:
         parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
     elif missed:
@@ -150,7 +151,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             "retransmission timeout without resending them, so "
             + ("if the file is in time order (see below) " if clock_stepped else "")
             + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures)
-               + _tunnel_words(lossy))
+               + tunnel)
             + ". Most affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
         if 0 < mirror < gaps:
             parts.append(f"The mirror's ERSPAN stream skips {mirror:,} "
@@ -190,7 +191,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
     fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
            _MIRROR_FIX if missed and mirror >= gaps else _fix(named, captures)
-           + (_TUNNEL_FIX if missed and _tunnel_words(lossy) else ""))
+           + (_TUNNEL_FIX if missed and tunnel else ""))
     times = [o.ts for o in openings[:MOST_AFFECTED]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
