@@ -117,8 +117,7 @@ def _folded(folded: list[Connection], console: Console) -> None:
     """A line naming the connections left out as second views of listed ones."""
     if not folded:
         return
-    listed = ", ".join(c.uid for c in folded[:10]) + (f" and {len(folded) - 10} more"
-                                                      if len(folded) > 10 else "")
+    listed = _uids_words([c.uid for c in folded])
     packets = sum(c.orig_pkts + c.resp_pkts for c in folded)
     console.print(f"{listed}: the same connection{'s' if len(folded) > 1 else ''} captured "
                   "a second time (in another tunnel, or on the other side of a NAT), left "
@@ -133,14 +132,18 @@ def _opened_unseen(connections: list[Connection], console: Console) -> None:
     unseen = [c.uid for c in connections if connection_outcome(c) == "midstream"]
     if not unseen:
         return
-    listed = ", ".join(unseen[:10]) + (f" and {len(unseen) - 10} more"
-                                       if len(unseen) > 10 else "")
+    listed = _uids_words(unseen)
     one = len(unseen) == 1
     console.print(f"{listed}: {'its' if one else 'their'} opening is not in the capture "
                   "(open before it started, or in a hole of it), so which end opened "
                   f"{'it' if one else 'each'} cannot be seen: the originator shown sent the "
                   "first captured packet (or holds the client port of a server port), a "
                   "guess.", style="dim", highlight=False)
+
+
+def _uids_words(uids: list[str]) -> str:
+    """"C2, C4" / "C1, ..., C10 and 3 more": the first ten named."""
+    return ", ".join(uids[:10]) + (f" and {len(uids) - 10} more" if len(uids) > 10 else "")
 
 
 def _count(number: int, noun: str) -> str:
