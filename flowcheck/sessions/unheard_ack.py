@@ -45,15 +45,17 @@ def ack_unheard(conn: Connection) -> list[int]:
     listener, although the capture holds the originator's ACK (synacks_after_ack), when
     the connection never progressed: the listener sent no payload byte, no FIN and no
     RST (in SYN-RECEIVED it has no connection to send on; a FIN or RST of its own is
-    read by the close's checks), acknowledged none of the originator's bytes or its FIN
-    (its ACKs stay at the SYN-ACK's), and either resent its SYN-ACK at least
-    RESENDS_ENOUGH times or the originator resent its data or FIN unacknowledged. []
-    when not: a SYN-ACK resent once under random loss, after which data flowed, is a
-    lost ACK the next segment made up for."""
+    read by the close's checks, but for `reset_unknown`'s), acknowledged none of the
+    originator's bytes or its FIN (its ACKs stay at the SYN-ACK's), and either resent
+    its SYN-ACK at least RESENDS_ENOUGH times or the originator resent its data or FIN
+    unacknowledged. [] when not: a SYN-ACK resent once under random loss, after which
+    data flowed, is a lost ACK the next segment made up for."""
     resent = synacks_after_ack(conn)
     if not resent:
         return []
-    if (conn.resp_bytes or conn.resp_rst or "f" in conn.history or conn.orig_acked_unseen
+    if conn.resp_rst and not reset_unknown(conn, resent):
+        return []
+    if (conn.resp_bytes or "f" in conn.history or conn.orig_acked_unseen
             or conn.orig_fin_acked):
         return []
     if "a" in conn.history:
@@ -66,6 +68,22 @@ def ack_unheard(conn: Connection) -> list[int]:
     if len(resent) >= RESENDS_ENOUGH or originator_resent:
         return resent
     return []
+
+
+def reset_unknown(conn: Connection, resent: list[int]) -> int:
+    """The listener's RST (its frame; 0 when not so) that answered a FIN the originator
+    sent after the listener's SYN-ACK resends (`resent`, RESENDS_ENOUGH of them at
+    least) stopped, the originator sending no RST: the listener had given the half-open
+    connection up (its SYN-ACK resends ended, or its service closed the listening
+    socket) and its TCP answered a segment for a connection it did not have with a reset
+    (RFC 9293 3.10.7.1). The handshake never completed there all the same (field check
+    trial 37: 20% random loss took the ACK and both its repeats; the agent's accept timed
+    out; the media server's FIN 30 s later got the RST)."""
+    reset = conn.resp_rst_frame
+    if (conn.orig_rst or len(resent) < RESENDS_ENOUGH or not reset
+            or reset < max(resent)):
+        return 0
+    return reset if any(max(resent) < fin < reset for fin in conn.fin_frames) else 0
 
 
 def acks_repeated(conn: Connection) -> int:
@@ -86,10 +104,40 @@ def acks_repeated(conn: Connection) -> int:
     return repeats if repeats >= RESENDS_ENOUGH and _fin_resent(conn) else 0
 
 
+def acks_unseen(conn: Connection) -> list[int]:
+    """The same reading from a capture without the ACK (on the listener, or beyond the
+    point where it was lost): the originator's SYN, the listener's SYN-ACK resent
+    RESENDS_ENOUGH times or more after it (frames; returned), then nothing of the
+    originator's but its FIN, which acknowledges the SYN-ACK (it got one: it never sent
+    its SYN again after it) and which the listener reset (`reset_unknown`): the listener
+    waited for the ACK until it gave the half-open connection up, and the FIN found no
+    connection there (field check trial 37, the agent's capture: 20% random loss took
+    the ACK and its repeats). [] when not."""
+    if (not conn.established or not conn.syn_seen or conn.ack_frame or conn.orig_bytes
+            or conn.resp_bytes or not conn.resp_rst or "f" in conn.history
+            or conn.orig_pkts != len(conn.syn_frames) + len(conn.fin_frames)):
+        return []
+    last_syn = max(conn.syn_frames)
+    resent = [f for f in conn.synack_frames[1:] if f > last_syn]
+    if len(resent) < RESENDS_ENOUGH or not conn.fin_frames or max(resent) > min(conn.fin_frames):
+        return []
+    return resent if reset_unknown(conn, resent) else []
+
+
+def unheard_reset(conn: Connection) -> int:
+    """The listener's RST that answered the originator's FIN after its SYN-ACK resends
+    (reset_unknown, for ack_unheard's or acks_unseen's resends), 0 when none: the FIN
+    reached the listener, so the path carries the originator's packets after its SYN."""
+    if not conn.resp_rst:
+        return 0
+    resent = ack_unheard(conn) or acks_unseen(conn)
+    return reset_unknown(conn, resent) if resent else 0
+
+
 def handshake_unheard(conn: Connection) -> bool:
-    """ack_unheard or acks_repeated: the handshake never completed at the listener,
-    whichever direction the capture holds."""
-    return bool(ack_unheard(conn) or acks_repeated(conn))
+    """ack_unheard, acks_repeated or acks_unseen: the handshake never completed at the
+    listener, whichever direction the capture holds."""
+    return bool(ack_unheard(conn) or acks_repeated(conn) or acks_unseen(conn))
 
 
 def _fin_resent(conn: Connection) -> bool:

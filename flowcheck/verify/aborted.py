@@ -28,6 +28,7 @@ from collections import defaultdict
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
@@ -52,7 +53,9 @@ from flowcheck.verify.synack_reset import (
     rejected_words,
     resent_after_reset,
     reset_timeline,
+    synacks_unreceived,
     syns_sent,
+    unreceived_reading,
 )
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
@@ -63,14 +66,15 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
     """The session's data connections reset by their originator after the SYN-ACK
     (instead of the ACK, or after it before any data), grouped by endpoint (attempts in
     capture order), leaving out an endpoint that a later connection from the same host
-    reached and opened (the connector retried and the resource's data could flow), and a
-    connection closed with a FIN resent unanswered (data_stalled)."""
+    reached and opened (the connector retried and the resource's data could flow), a
+    connection closed with a FIN resent unanswered (data_stalled), and one whose
+    listener never got the ACK completing its handshake (handshake_incomplete)."""
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        if _fin_stalled(conn):
-            continue
+        if _fin_stalled(conn) or handshake_unheard(conn):
+            continue  # the handshake never completed at the listener: not opened
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
         if outcome == "aborted" or closed_before_data(conn):
@@ -327,6 +331,9 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
                 f"Check the firewall on {conn.orig_h}: it must let in the return traffic of "
                 f"its own connections (TCP from {conn.resp_h} port {conn.resp_p} to "
                 f"{conn.orig_h} port {conn.orig_p}, established).")
+    if unreceived := synacks_unreceived(conn):
+        reading, fix = unreceived_reading(ctx, conn, unreceived)
+        return f"{head} {reading}", fix
     return (f"{head} The SYN-ACK came at once, so the port was reachable and the network "
             f"delivered the answer: {conn.orig_h} gave the connection up itself (the job was "
             f"cancelled, or an error on its side), or a rule on {conn.orig_h} rejects the "

@@ -9,7 +9,13 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.unheard_ack import ack_unheard, acks_repeated, handshake_unheard
+from flowcheck.sessions.unheard_ack import (
+    ack_unheard,
+    acks_repeated,
+    acks_unseen,
+    handshake_unheard,
+    unheard_reset,
+)
 from flowcheck.verify.allow_rules import return_ports
 from flowcheck.verify.context import Context, endpoint
 
@@ -33,7 +39,8 @@ def _ack_words(conn: Connection) -> str:
 
 def _after_words(conn: Connection) -> str:
     """What the originator sent after its ACK and never got acknowledged: "; its FIN
-    (frames 30, 34, ...) was resent, never acknowledged" or ""."""
+    (frames 30, 34, ...) was resent, never acknowledged", the RST its FIN got
+    (unheard_ack.reset_unknown), or ""."""
     orig_fins = [f for f in conn.fin_frames if f > conn.synack_frames[0]]
     resends = conn.evidence("orig").resends
     if conn.sent_once("orig"):
@@ -41,9 +48,35 @@ def _after_words(conn: Connection) -> str:
                 f"acknowledged ({resends} resends)" if resends else
                 f"; none of the {conn.sent_once('orig')} B {conn.orig_h} sent after it was "
                 "acknowledged")
+    if reset := unheard_reset(conn):
+        fin = max(f for f in orig_fins if f < reset)
+        return (f"; its FIN (frame {fin}) got a RST from {conn.resp_h} (frame {reset}), "
+                "which had given the half-open connection up: its TCP resets a segment "
+                "for a connection it does not have (RFC 9293 3.10.7.1)")
     if len(orig_fins) >= 2:
         return f"; its FIN was resent, never acknowledged ({_fins_words(orig_fins)})"
     return ""
+
+
+def _loss_too(resends: str) -> str:
+    """The lossy-path reading beside a firewall's, when _other_resends found some."""
+    return (f" The path loses packets too ({resends}): random loss can take the ACK and "
+            "each of its repeats as well." if resends else "")
+
+
+def _other_resends(ctx: Context, conn: Connection) -> str:
+    """"other connections between 10.77.0.1 and 10.77.1.2 resent 11 segments (C1)" when
+    other connections between the two hosts hold retransmitted segments
+    (Connection.retransmits, either direction): the path loses packets. "" when none
+    (field check trial 37: 20% random loss read as a firewall's only)."""
+    pair = {conn.orig_h, conn.resp_h}
+    lossy = [c for c in ctx.connections
+             if c is not conn and c.retransmits and {c.orig_h, c.resp_h} == pair]
+    if not lossy:
+        return ""
+    uids = ", ".join(c.uid for c in lossy[:4]) + (", ..." if len(lossy) > 4 else "")
+    return (f"other connections between {conn.orig_h} and {conn.resp_h} resent "
+            f"{sum(c.retransmits for c in lossy)} segments ({uids})")
 
 
 def _repeats_words(conn: Connection) -> str:
@@ -71,6 +104,10 @@ def unheard_detail(conn: Connection) -> str:
         return (f"handshake incomplete: {conn.orig_h} answered {conn.resp_h}'s SYN-ACK "
                 f"{repeats + 1} times (its resends, not captured), and its FIN was resent, "
                 f"never acknowledged: the ACK never reached {conn.resp_h}")
+    if unseen := acks_unseen(conn):
+        return (f"handshake incomplete: {conn.resp_h} resent its SYN-ACK {len(unseen)} "
+                f"times ({_frames_words(unseen)}), no ACK from {conn.orig_h} before its "
+                f"FIN, which {conn.resp_h} reset: the ACK never reached it")
     resent = ack_unheard(conn)
     return (f"handshake incomplete: {conn.resp_h} resent its SYN-ACK {len(resent)} times "
             f"({_frames_words(resent)}) after {_ack_words(conn)}, which never reached it")
@@ -78,8 +115,8 @@ def unheard_detail(conn: Connection) -> str:
 
 def unheard_frames(conn: Connection) -> list[int]:
     """The evidence: the SYN(s), the first SYN-ACK, the ACK, the resent SYN-ACKs, the
-    originator's FINs after them (resent unacknowledged)."""
-    frames = {*conn.syn_frames, *conn.synack_frames, *conn.fin_frames}
+    originator's FINs after them (resent unacknowledged), the listener's RST."""
+    frames = {*conn.syn_frames, *conn.synack_frames, *conn.fin_frames, *conn.rst_frames[:1]}
     if conn.ack_frame:
         frames.add(conn.ack_frame)
     return sorted(frames)
@@ -168,32 +205,61 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
     towards the listener (or the listener's service), not the originator's input chain."""
     listener, connector = conn.resp_h, conn.orig_h
     signs = queue_full_signs(ctx, conn)
+    resends = _other_resends(ctx, conn)
     if acks_repeated(conn):
         held = (f"{_repeats_words(conn)}. Each repeat answers a SYN-ACK {listener} resent, "
                 "which a listener does only while it still waits for the ACK completing "
                 "the handshake (RFC 9293 3.10.7.4, SYN-RECEIVED)")
+    elif unseen := acks_unseen(conn):
+        held = (f"{connector}'s SYN (frame {conn.syn_frames[0]}), then {listener}'s SYN-ACK "
+                f"resent {len(unseen)} times ({_frames_words(unseen)}) with no ACK from "
+                f"{connector} before them, which a listener does only while it still waits "
+                "for the ACK completing the handshake (RFC 9293 3.10.7.4, SYN-RECEIVED), "
+                f"and no packet of {connector}'s but its SYN until its FIN, which "
+                f"acknowledges the SYN-ACK ({connector} got one){_after_words(conn)}")
     else:
         resent = ack_unheard(conn)
         held = (f"{_ack_words(conn)}, but {listener} resent its SYN-ACK {len(resent)} "
                 f"times after it ({_frames_words(resent)}), which a listener does only "
                 "while it still waits for that ACK (RFC 9293 3.10.7.4, SYN-RECEIVED), and "
                 f"acknowledged nothing of {connector}'s{_after_words(conn)}")
-    message = (
-        f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-        f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
-        f"capture holds {held}. The handshake never "
-        f"completed: {connector}'s packets after its SYN are dropped on their way to "
-        f"{listener} (after the capture point, or by {listener}'s own firewall: a capture "
-        "sees arriving packets before the host's firewall). A rule that lets in the SYN "
-        "only (one matching `tcp flags syn`, or `ct state new` with no accept of "
-        "established connections ahead of the drop), or a stateful firewall on an "
-        "asymmetric route that sees one direction of the connection and drops the packets "
-        f"it holds no state for, does this: the path towards {listener} drops "
-        f"{connector}'s packets after its SYN.{_queue_words(listener, conn.resp_p, signs)}")
-    firewall_fix = towards_listener_fix(ctx, conn)
+    head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
+            f"capture holds {held}.")
     queue_fix = _queue_fix(listener, conn.resp_p)
-    fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
-           f"{firewall_fix} If the ACK reaches it: {queue_fix}")
+    if unheard_reset(conn):
+        # The FIN got through: no rule drops the connection's packets after its SYN.
+        message = (
+            f"{head} The handshake never completed, yet {connector}'s FIN reached "
+            f"{listener}: the path carries {connector}'s packets after its SYN, which a "
+            "rule letting in the SYN only, or a stateful firewall without the "
+            "connection's state, would have dropped as well. The ACK and each of its "
+            f"repeats were lost on the way to {listener}: a path that loses packets (a "
+            f"lossy or congested link, a device dropping under load"
+            f"{f'; {resends}' if resends else ''})."
+            f"{_queue_words(listener, conn.resp_p, signs)}")
+        find = (f"Find where the path from {connector} to {listener} loses packets "
+                "(captures on both hosts at once show it; the links' and devices' error "
+                "and drop counters).")
+        fix = f"{queue_fix} Otherwise: {find}" if signs else f"{find} Then: {queue_fix}"
+    else:
+        message = (
+            f"{head} The handshake never completed: {connector}'s packets after its SYN "
+            f"are dropped on their way to {listener} (after the capture point, or by "
+            f"{listener}'s own firewall: a capture sees arriving packets before the host's "
+            "firewall). A rule that lets in the SYN only (one matching `tcp flags syn`, "
+            "or `ct state new` with no accept of established connections ahead of the "
+            "drop), or a stateful firewall on an asymmetric route that sees one direction "
+            "of the connection and drops the packets it holds no state for, does this: "
+            f"the path towards {listener} drops {connector}'s packets after its SYN."
+            f"{_loss_too(resends)}{_queue_words(listener, conn.resp_p, signs)}")
+        firewall_fix = towards_listener_fix(ctx, conn)
+        fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
+               f"{firewall_fix} If the ACK reaches it: {queue_fix}")
+        if resends:
+            fix = (f"The path between {connector} and {listener} loses packets: find where "
+                   "(a lossy or congested link, a device dropping under load; captures on "
+                   f"both hosts at once show it). {fix}")
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
 

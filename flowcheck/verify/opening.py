@@ -40,6 +40,8 @@ from flowcheck.verify.synack_reset import (
     rejected_words,
     resent_after_reset,
     reset_timeline,
+    synacks_unreceived,
+    unreceived_reading,
 )
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
@@ -145,6 +147,8 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
     elif resent := resent_after_reset(conn):
         reading = rejected_words(conn, resent)
         fix = f"Check the firewall on {conn.orig_h}: make the rule stateful, or {return_rule}."
+    elif unreceived := synacks_unreceived(conn):
+        reading, fix = unreceived_reading(ctx, conn, unreceived)
     else:
         reading = (f"The SYN-ACK came at once: a rule on {conn.orig_h} rejects it with a "
                    "reset (a stateless firewall that does not let in the return traffic of "

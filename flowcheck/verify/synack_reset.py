@@ -5,10 +5,13 @@ SYN, SYN-ACK, then a RST from the side that connected (Zeek's RSTO, history ShR)
 SYN-ACK that came late (after SYN retries, or at least the retransmission timeout after
 the first SYN) found the connect already timed out: with no connection waiting for it,
 the connector's TCP answers it with a RST (RFC 9293 section 3.10.7.1, CLOSED state), so
-the path is slow or lossy. A prompt one means the connector gave the connection up
-itself, or a rule on its side rejects the SYN-ACK with a reset (the callers word that
-reading). Read by data_aborted (verify.aborted) and handshake_incomplete
-(verify.opening).
+the path is slow or lossy. So did a prompt one the connector never got: it sent its SYN
+again after it (RFC 6298 5.7), with no reset between, and reset a later SYN-ACK, the one
+that got through after its connect had timed out (`synacks_unreceived`; field check trial
+37: 40% random loss on the return path). A prompt one otherwise means the connector gave
+the connection up itself, or a rule on its side rejects the SYN-ACK with a reset (the
+callers word that reading). Read by data_aborted (verify.aborted) and
+handshake_incomplete (verify.opening).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words, syn_count
+from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def late_answer(ctx: Context, conn: Connection) -> bool:
@@ -40,6 +44,55 @@ def resent_after_reset(conn: Connection) -> int:
     if not conn.rst_frames:
         return 0
     return sum(frame > conn.rst_frames[0] for frame in conn.syn_frames)
+
+
+def synacks_unreceived(conn: Connection) -> list[int]:
+    """The SYNs (frames, of those the record keeps) its originator resent after the first
+    SYN-ACK the capture holds and before its RST: a connect resends its SYN only while
+    it waits for a SYN-ACK (RFC 6298 5.7), so the SYN-ACKs before each never reached it,
+    and no reset answered them (a rule rejecting them with a reset answers each one:
+    `resent_after_reset`). [] when the SYN was not resent after a SYN-ACK, or no RST."""
+    if not conn.syn_retries or not conn.synack_frames or not conn.rst_frames:
+        return []
+    first, reset = conn.synack_frames[0], conn.rst_frames[0]
+    return [frame for frame in conn.syn_frames if first < frame < reset]
+
+
+def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
+                       ) -> tuple[str, str]:
+    """The words and fix for `synacks_unreceived` (resent: its frames): the SYN-ACKs lost
+    on their way back to the originator, which reset the one that got through late. Where
+    they were lost is said when the TTLs show the capture's host (verify.ttl)."""
+    orig, resp = conn.orig_h, conn.resp_h
+    answered = [frame for frame in conn.synack_frames if frame < conn.rst_frames[0]][-1]
+    late = elapsed(conn.syn_ts, conn.rst_ts)
+    when = f", {span_words(late)} after its first SYN" if late is not None else ""
+    times = "again" if len(resent) == 1 else f"again {len(resent)} times"
+    head = (f"The SYN-ACK came at once, but {orig} sent its SYN {times} after it (frame"
+            f"{'s' if len(resent) > 1 else ''} {', '.join(map(str, resent))}) with no reset "
+            f"between: its connect never got the SYN-ACKs")
+    got = (f"when one got through (its RST answered the SYN-ACK of frame {answered}{when}) "
+           "its connect had timed out, and its TCP answered with a reset")
+    on = capture_host(ctx, orig, resp)
+    if on is not None and on[0] == orig:
+        return (f"{head}, although they reached it: the capture was taken on {orig} "
+                f"({taken_on_words(on, resp)}), and a tap sees arriving packets before the "
+                f"host's firewall. Something on {orig} dropped them (its firewall: a rule "
+                f"that drops or rate-limits its own connections' return traffic); {got}.",
+                f"Check the firewall on {orig} (its input chain) for a rule that drops or "
+                f"rate-limits TCP from {resp} port {conn.resp_p}; accept established "
+                "connections ahead of it.")
+    where = (f"after they left {resp} (the capture was taken on {resp}, "
+             f"{taken_on_words(on, orig)})" if on is not None else
+             f"between the capture point and {orig}")
+    return (f"{head}: they were lost on the way back, {where}; {got}. The path between "
+            f"{orig} and {resp} loses packets, or a device on it drops the return traffic "
+            "of new connections some of the time.",
+            f"Find what drops packets from {resp} to {orig}: a lossy or congested link, a "
+            "firewall, IPS or rate limit between the hosts that drops the return traffic "
+            f"of new connections (its log; a capture on {orig} at the same time shows "
+            f"where they are lost); the return traffic, TCP from {resp} port {conn.resp_p} "
+            f"back to {orig} (established connections), must pass every firewall between.")
 
 
 def rejected_words(conn: Connection, resent: int) -> str:
