@@ -147,3 +147,22 @@ def test_a_listener_reset_of_the_later_fin_keeps_the_handshake_unheard(
     # One SYN-ACK resent only (random loss of one ACK): not enough.
     once = _data_handshake(False)[:3] + _fin_then_reset(130.0)
     assert acks_unseen(_connection(tmp_path, once)) == []
+
+
+def test_a_few_copies_are_the_networks_not_the_capture_points() -> None:
+    result = _analysis("network-duplicates-media.pcap.gz")
+    assert result.verdict == "pass"
+    [copies] = [f for f in result.findings if f.code == "capture_duplicates"]
+    assert "these few the network delivered twice" in copies.message
+    assert "editcap -D" not in copies.fix
+    assert copies.fix.startswith("nothing breaks the job")
+
+
+def test_every_packet_twice_stays_a_capture_points_reading() -> None:
+    # A bridge captured with -i any: every packet twice (half the payload bytes copies).
+    bridge = Path(__file__).resolve().parents[1] / "captures" / "trial35-bridge"
+    config = build_config(load_file(bridge / "data-unanswered-bridge-any.toml"))
+    result = analyze(read_traffic([str(bridge / "data-unanswered-bridge-any.pcap")], config),
+                     config)
+    [copies] = [f for f in result.findings if f.code == "capture_duplicates"]
+    assert "the network delivered twice" not in copies.message

@@ -271,7 +271,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
              if index < len(captures)}
     findings = list(truncation_findings(captures, spans))
-    for finding in (undecodable_finding(tracker), copies_finding(tracker, captures, shifts),
+    for finding in (undecodable_finding(tracker),
+                    copies_finding(tracker, captures, shifts, connections),
                     clock_finding(tracker.clock, tracker.copies.points.appended()),
                     written_finding(tracker.clock)):
         if finding is not None:

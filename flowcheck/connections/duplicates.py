@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from flowcheck.connections.copies import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Finding
+from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
 
 if TYPE_CHECKING:
@@ -45,19 +45,23 @@ _COUNTED = ("The copies are counted as packets (as tshark counts them) but not a
 
 
 def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None = None,
-                   shifts: dict[int, float] | None = None) -> Finding | None:
+                   shifts: dict[int, float] | None = None,
+                   connections: list[Connection] | None = None) -> Finding | None:
     """capture_duplicates (info) with the count, the first copies' frames and the first
     one's time; None when no copy was found (answers without identity alone are never
     copies). captures: the set's files (their paths name the capture points); shifts:
-    seconds added to a file's times, by its place in captures (TrackResult.shifts)."""
-    finding = _copies_finding(tracker, captures, shifts)
+    seconds added to a file's times, by its place in captures (TrackResult.shifts);
+    connections: the tracker's (their copies' share of the payload tells the network's
+    copies from a capture point's: `scattered_share`)."""
+    finding = _copies_finding(tracker, captures, shifts, connections or [])
     if finding is None:
         return None
     return dataclasses.replace(finding, ts=tracker.copies.first_ts)
 
 
 def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None,
-                    shifts: dict[int, float] | None) -> Finding | None:
+                    shifts: dict[int, float] | None,
+                    connections: list[Connection]) -> Finding | None:
     copies = tracker.copies
     if not copies.count:
         return None
@@ -70,6 +74,9 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     if tools:
         return _host_tool(count, copies.frames, tools)
     if not pairs:
+        share = scattered_share(connections)
+        if share is not None and not copies.relays.count:
+            return _network_copies(count, copies.frames, share)
         return _one_point(count, copies.frames, copies.relays)
     lead = f"{count}another packet of the capture set in the same direction"
     names = _Names(points, captures or [], shifts or {})
@@ -220,6 +227,51 @@ def _relayed(relays: RelayCopies) -> str:
             "by another (another interface index, pcapng interface or MAC address pair), up "
             f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
             f"TTL {how}{lost}. ")
+
+
+# A capture point that sees packets twice (a SPAN of both ports, -i any across a bridge, a
+# firewall's several inspection points) holds every packet of the conversation twice:
+# about half the payload bytes of the connections with copies are copies. A network that
+# duplicates some packets (field check 37: a router copying 2%) leaves far fewer.
+SCATTERED_SHARE = 0.1
+
+
+def scattered_share(connections: list[Connection]) -> float | None:
+    """The copies' share of the payload bytes of the connections holding copies (their
+    orig_copy_bytes and resp_copy_bytes against orig_bytes and resp_bytes) when under
+    SCATTERED_SHARE: a few packets copied here and there, as a network duplicates them.
+    None when higher, or when no copy carried payload (bare ACKs alone tell nothing)."""
+    copied = copy_bytes = 0
+    for conn in connections:
+        if conn.orig_copy_bytes or conn.resp_copy_bytes:
+            copy_bytes += conn.orig_copy_bytes + conn.resp_copy_bytes
+            copied += conn.orig_bytes + conn.resp_bytes
+    if not copy_bytes or not copied:
+        return None
+    share = copy_bytes / copied
+    return share if share < SCATTERED_SHARE else None
+
+
+def _network_copies(count: str, frames: list[int], share: float) -> Finding:
+    """Copies of one capture point, few of the payload (scattered_share): the network
+    delivered them twice."""
+    return make_finding(
+        "capture_duplicates",
+        f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
+        f"header and payload, at most {COPY_WINDOW * 1e3:g} ms later): the capture holds "
+        f"some packets twice, {share:.1%} of the payload bytes of the connections that "
+        "hold copies. A capture point that sees packets twice (a SPAN session mirroring "
+        "both switch ports of the conversation, tcpdump -i any across a bridge, a "
+        "firewall's capture at several inspection points, two capture points' files given "
+        "together) holds every packet of the conversation twice, half its bytes: these "
+        "few the network delivered twice (a router, firewall or link duplicating packets; "
+        "the receiver answers them with duplicate ACKs or D-SACKs, RFC 2883). The copies "
+        "are counted as packets (as tshark counts them) but not as retransmissions, SYN "
+        "retries or rejects: they are no evidence of a drop or a refusal",
+        "nothing breaks the job (TCP delivers each byte once); to stop the copies, find the "
+        "device duplicating packets between the hosts (a duplicating rule, a bridging "
+        "loop, a misconfigured bond or a port mirror back into the network)",
+        frames=frames)
 
 
 def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
