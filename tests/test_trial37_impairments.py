@@ -50,6 +50,10 @@ def test_synacks_lost_on_the_way_back_are_no_reject_rule() -> None:
     # The media server's own capture: the TTLs place the point, the loss after it.
     [error] = _errors(_analysis("callback-synacks-lost-media.pcap"))
     assert f"after they left {M} (the capture was taken on {M}" in error.message
+    # Both hosts' captures merged: each SYN at both points, the SYN-ACKs not.
+    [error] = _errors(_analysis("callback-synacks-lost-both.pcap"))
+    assert "between the capture points" in error.message
+    assert f"never reached the one nearer {A}" in error.message
 
 
 def test_the_agents_capture_of_it_reads_a_late_answer() -> None:

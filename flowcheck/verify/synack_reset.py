@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
+from flowcheck.verify.copy_counts import pair_copies
 from flowcheck.verify.details import span_words, syn_count
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
@@ -62,7 +63,9 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
                        ) -> tuple[str, str]:
     """The words and fix for `synacks_unreceived` (resent: its frames): the SYN-ACKs lost
     on their way back to the originator, which reset the one that got through late. Where
-    they were lost is said when the TTLs show the capture's host (verify.ttl)."""
+    they were lost is said when the TTLs show the capture's host (verify.ttl), or when
+    the set holds two capture points and the SYN-ACKs fewer times than the responder's
+    other packets to the originator (verify.copy_counts)."""
     orig, resp = conn.orig_h, conn.resp_h
     answered = [frame for frame in conn.synack_frames if frame < conn.rst_frames[0]][-1]
     late = elapsed(conn.syn_ts, conn.rst_ts)
@@ -82,9 +85,20 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
                 f"Check the firewall on {orig} (its input chain) for a rule that drops or "
                 f"rate-limits TCP from {resp} port {conn.resp_p}; accept established "
                 "connections ahead of it.")
-    where = (f"after they left {resp} (the capture was taken on {resp}, "
-             f"{taken_on_words(on, orig)})" if on is not None else
-             f"between the capture point and {orig}")
+    # The set holds each SYN at two capture points at least (a copy is never a retry),
+    # each SYN-ACK fewer times (as often as the responder's other packets to the
+    # originator when their payload tells it: copy_counts; lost packets leave it untold).
+    twice = max(2, pair_copies(ctx, resp, orig))
+    if (not ctx.host_copies and conn.orig_pkts >= 2 * len(conn.syn_frames)
+            and conn.resp_pkts < twice * len(conn.synack_frames)):
+        where = (f"between the capture points: the set holds each of {orig}'s SYNs at "
+                 f"two points at least and {resp}'s SYN-ACKs fewer times, so they left the "
+                 f"point nearer {resp} and never reached the one nearer {orig}")
+    elif on is not None:
+        where = (f"after they left {resp} (the capture was taken on {resp}, "
+                 f"{taken_on_words(on, orig)})")
+    else:
+        where = f"between the capture point and {orig}"
     return (f"{head}: they were lost on the way back, {where}; {got}. The path between "
             f"{orig} and {resp} loses packets, or a device on it drops the return traffic "
             "of new connections some of the time.",
