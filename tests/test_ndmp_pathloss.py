@@ -47,4 +47,5 @@ def test_step_5_says_its_bytes_include_the_resent_segments() -> None:
     sent = sum(c.orig_bytes + c.resp_bytes for c in data)
     assert session.steps[-1].detail.startswith(
         f"{sent} B agent -> media server (backup) over 1 data connection (TCP payload, 3 "
-        "retransmitted segments included); 0 B the other way")
+        "retransmitted segments included: resent, or out of order on the way); 0 B the other "
+        "way")

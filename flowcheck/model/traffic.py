@@ -17,6 +17,16 @@ from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields, rare_property
 
 Direction = Literal["orig", "resp"]
+
+# Initial TTLs (IPv6 hop limits) of the common systems: Linux, macOS and BSD 64; Windows
+# 128; Cisco IOS, Solaris and other network OSes 255 (read by flowcheck.verify.ttl).
+INITIAL_TTLS = (64, 128, 255)
+
+
+def hops_travelled(ttl: int) -> int:
+    """How many routers a packet that arrived with `ttl` crossed: from the nearest initial
+    TTL at or above it (RFC 791 3.1, RFC 8200 3: each router takes one off)."""
+    return min((initial for initial in INITIAL_TTLS if initial >= ttl), default=255) - ttl
 Role = Literal["control", "callback", "data", "other"]
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
+from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 
 Outcome = Literal["established", "unanswered", "refused", "handshake_incomplete", "aborted",
@@ -66,6 +67,8 @@ def connection_outcome(conn: Connection) -> Outcome:
     ACK and never progressed (flowcheck.sessions.unheard_ack) never completed."""
     if handshake_unheard(conn):
         return "handshake_incomplete"
+    if proxied(conn):
+        return "refused"  # behind a SYN proxy that completed the handshake
     if conn.established or (conn.synack_seen and conn.orig_bytes > 0):
         return "established"
     # The capture may have lost the SYN-ACK (a busy sniffer drops packets, or the capture

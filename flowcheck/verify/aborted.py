@@ -28,6 +28,7 @@ from collections import defaultdict
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, role_words
@@ -73,8 +74,8 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
     opened: dict[tuple[str, str, int], float] = {}  # the last one that opened, by key
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        if _fin_stalled(conn) or handshake_unheard(conn):
-            continue  # the handshake never completed at the listener: not opened
+        if _fin_stalled(conn) or handshake_unheard(conn) or proxied(conn):
+            continue  # never opened at the listener (or refused behind a SYN proxy)
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
         if outcome == "aborted" or closed_before_data(conn):

@@ -28,6 +28,7 @@ from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stray import StraySyn
+from flowcheck.sessions.syn_proxy import proxied_refusal
 from flowcheck.verify.capture_time import CaptureTime
 
 
@@ -286,8 +287,8 @@ def opening_frames(conn: Connection) -> list[int]:
         frames = [*frames, conn.ack_frame]
     if stale_answer(conn):  # an earlier connection's ACK answering the SYN
         frames = [*frames, conn.stale_ack_frame]
-    if conn.resp_rst and not conn.established:  # a refusal, or a reset after the SYN-ACK
-        frames += conn.rst_frames
+    if conn.resp_rst and (not conn.established or proxied_refusal(conn)):
+        frames += conn.rst_frames  # a refusal (behind a SYN proxy too), a reset after a SYN-ACK
     return frames or [conn.first_frame]
 
 

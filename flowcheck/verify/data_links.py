@@ -48,7 +48,7 @@ from flowcheck.verify.opening import (
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ranges import check_ports, outside_range_words
-from flowcheck.verify.refusals import data_refused_fix, refusal_causes, unseen_syn_words
+from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_notes
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.stale_tuple import stale_words
@@ -310,7 +310,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
-                f"{unseen_syn_words(ctx, attempts)}",
+                f"{refusal_notes(ctx, attempts)}",
                 f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=first, frames=frames, cause="data")
     else:

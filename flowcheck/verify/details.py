@@ -244,9 +244,12 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
            if cuts_explain(ctx.cut_recorded, ctx.connections) else 0)
     resent = sum(c.retransmits for c in conns)
     # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
-    # they exceed the job log's size by what was resent: say so.
+    # they exceed the job log's size by what was resent: say so. tshark's count takes
+    # a segment that arrived late, out of order, for a resend too (trial 37b: a path that
+    # reordered, each byte once), so both are named.
     resent_words = (f" (TCP payload, {resent} retransmitted segment"
-                    f"{'s' if resent != 1 else ''} included)" if resent else "")
+                    f"{'s' if resent != 1 else ''} included: resent, or out of order on the "
+                    "way)" if resent else "")
     return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}; {sent[other]} B the other way"
             + (f"; each byte counted once ({copies} B of capture copies left out: "

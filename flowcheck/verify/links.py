@@ -61,9 +61,9 @@ from flowcheck.verify.refusals import (
     own_refusal_words,
     refusal_causes,
     refusal_how,
+    refusal_notes,
     refused_fix,
     rejecting_device,
-    unseen_syn_words,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.unresent import lone_syn
@@ -131,14 +131,14 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
-                f"{device_words(conn, device)}." + unseen_syn_words(ctx, [conn]),
+                f"{device_words(conn, device)}." + refusal_notes(ctx, [conn]),
                 device_fix(ctx, conn, session, device),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused" and (ttls := foreign_reset(ctx, conn)) is not None:
         # A router's or firewall's RST in the agent's name (trial 19 D4).
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
-                f"{foreign_reset_words(conn, ttls)}." + unseen_syn_words(ctx, [conn]),
+                f"{foreign_reset_words(conn, ttls)}." + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused":
         cause = icmp_cause(conn)
@@ -148,7 +148,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{conn.orig_h} with {refusal_how(conn)}: "
                 + (f"{cause}." if cause else "no agent listening, or a firewall rejects it.")
                 + ("" if rst is None else undecremented_words(conn, rst))
-                + unseen_syn_words(ctx, [conn]),
+                + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session) if cause else
                 f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
                 f"{ctx.config.ndmp_port}) and {rule}."
@@ -214,7 +214,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         fix = callback_refused_fix(ctx, conn, session)
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
-                f"{outside[0] if outside else ''}{unseen_syn_words(ctx, [conn])}",
+                f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}",
                 f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":

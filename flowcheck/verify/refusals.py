@@ -21,6 +21,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
+from flowcheck.verify.proxy_words import proxy_words
 from flowcheck.verify.stale_tuple import stale_words
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -205,6 +206,13 @@ def filter_reject_words(conn: Connection) -> str:
     return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
             f"RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from a reject "
             f"rule, such as {tables}' REJECT or nft's reject)")
+
+
+def refusal_notes(ctx: Context, conns: list[Connection]) -> str:
+    """The sentences that follow a refusal finding's message: where the evidence of a
+    refusal whose SYN the capture lacks is (unseen_syn_words), and the SYN proxy that
+    completed the handshake before the refusal (proxy_words); "" when neither."""
+    return unseen_syn_words(ctx, conns) + proxy_words(conns[0] if conns else None)
 
 
 def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:

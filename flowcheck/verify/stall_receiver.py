@@ -12,8 +12,12 @@ from flowcheck.verify.stalled import (
 
 
 def carried_nothing(conn: Connection) -> bool:
-    """Did the connection carry no payload byte either way (none missed either)?"""
-    return not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes
+    """Did the connection carry no payload byte either way (none missed either), its
+    opening in the capture (a connection the capture joined after it opened may have
+    carried its data before: field check trial 37b, a capture started after the job's
+    data read "never carried data")?"""
+    return (not conn.orig_bytes and not conn.resp_bytes and not conn.missed_bytes
+            and (conn.syn_seen or conn.synack_seen))
 
 
 def heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage | None,

@@ -167,7 +167,12 @@ def check_stalled_transfers(ctx: Context) -> None:
             reading = (f" {STATE_LOST}. The data connection was busy, so not after an idle "
                        "timeout: the device lost its state table or reloaded it (a failover, a "
                        "restart), the route between them changed, or an IPS "
-                       "dropped the flow.")
+                       "dropped the flow." if _seen_busy(conn) else
+                       f" {STATE_LOST}. The capture holds none of the connection's data (it "
+                       "started after the connection opened), so whether it sat idle before "
+                       "cannot be seen: an idle timeout, the device losing its state table or "
+                       "reloading it (a failover, a restart), a route change or an IPS "
+                       "dropping the flow.")
             remedy = _logs_remedy(conn)
             heard, shut = stalled.heard, stalled.closed
             on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
@@ -300,6 +305,15 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
             f"same from here; a capture on {silent} shows its resends and their size.",
             fix(conn.orig_h, conn.resp_h) + ". " + _logs_remedy(conn).replace(
                 "See the session", "Else see the session", 1))
+
+
+def _seen_busy(conn: Connection) -> bool:
+    """Does the capture show the data connection carrying data, or its opening (a stall
+    of one that carried nothing after its opening is no idle timeout either)? A capture
+    started after it opened that holds none of its bytes cannot tell (field check trial
+    37b: a capture started mid-job read "busy")."""
+    return bool(conn.orig_bytes or conn.resp_bytes or conn.missed_bytes
+                or conn.syn_seen or conn.synack_seen)
 
 
 def _logs_remedy(conn: Connection, also: str = "", two_points: bool = False) -> str:

@@ -23,13 +23,11 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection
+from flowcheck.model.traffic import INITIAL_TTLS
 
 if TYPE_CHECKING:
     from flowcheck.verify.context import Context
 
-# Initial TTLs of the common systems: Linux, macOS and BSD 64; Windows 128; Cisco IOS,
-# Solaris and other network OSes 255.
-INITIAL_TTLS = (64, 128, 255)
 
 
 def own_ttl(conn: Connection, side: str) -> int | None:

@@ -1,0 +1,106 @@
+"""Field check 37b: firewall features beyond allow and drop
+(captures/trial37b-firewall-features).
+
+A SYN proxy on the router answers every SYN in the agent's name: the capture shows a
+completed handshake whatever the agent does next. The agent's closed port (its RST from
+farther than the proxy's SYN-ACK) read `ndmp_no_reply` and `data_aborted` ("the handshake
+completed, so the port was reachable"), and the agent host gone behind the proxy (the
+router's ICMP host unreachable after the SYN-ACK) read as its NDMP service. A capture
+started after the router lost its state table said a data connection that had carried
+710 kB "never carried data". The whole results are regress expectations; here the
+readings' words, and the rules' limits on scapy-built connections.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capture_factory import tcp_packet, write_pcap
+from scapy.all import IP, TCP, Ether
+
+from flowcheck.config import build_config, load_file
+from flowcheck.connections import track_connections
+from flowcheck.model import Connection, Severity
+from flowcheck.model.traffic import hops_travelled
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.syn_proxy import proxied_refusal
+
+FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial37b-firewall-features"
+M, A = "10.77.0.1", "10.77.1.2"
+
+
+def _analysis(name: str) -> Analysis:
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    return analyze(read_traffic([str(FOLDER / name)], config), config)
+
+
+def _errors(result: Analysis) -> list:
+    return [f for f in result.findings if f.severity is Severity.ERROR]
+
+
+def test_a_refusal_behind_a_syn_proxy_is_a_refusal() -> None:
+    for name, code in (("synproxy-ndmp-port-closed-media.pcap", "control_refused"),
+                       ("synproxy-dataport-closed-media.pcap.gz", "data_refused")):
+        [error] = _errors(_analysis(name))
+        assert error.code == code, name
+        assert "a SYN proxy between the hosts" in error.message, name
+        assert f"{A}'s own RST" in error.message, name
+        # The agent's own RST, not a device's in its name (the proxy's SYN-ACK has the
+        # nearer TTL).
+        assert "did not send: its TTL" not in error.message, name
+
+
+def test_the_agent_unreachable_behind_a_syn_proxy() -> None:
+    [error] = _errors(_analysis("synproxy-agent-down-media.pcap"))
+    assert error.code == "control_refused"
+    assert "from 10.77.0.254: that router could not reach 10.77.1.2" in error.message
+    assert "a SYN proxy between the hosts" in error.message
+    assert 4 in error.frames  # the ICMP unreachable
+
+
+def test_a_job_through_a_syn_proxy_passes() -> None:
+    assert _analysis("synproxy-job-ok-media.pcap.gz").verdict == "pass"
+
+
+def test_a_capture_started_after_the_data_cannot_say_none_flowed() -> None:
+    result = _analysis("state-flushed-capture-started-late-media.pcap")
+    stalls = [f for f in _errors(result) if f.code == "data_stalled"]
+    assert stalls
+    for finding in stalls:
+        assert "never carried data" not in finding.message
+        assert "was busy" not in finding.message
+        assert "whether it sat idle before cannot be seen" in finding.message
+
+
+def _connection(tmp_path: Path, packets: list[tuple[float, bytes]]) -> Connection:
+    path = tmp_path / "c.pcap"
+    write_pcap(path, packets)
+    [conn] = track_connections([str(path)]).connections
+    return conn
+
+
+def _from_agent(flags: str, ttl: int, seq: int, ack: int) -> bytes:
+    return bytes(Ether() / IP(src=A, dst=M, ttl=ttl) / TCP(sport=10000, dport=5037,
+                                                          flags=flags, seq=seq, ack=ack))
+
+
+def _handshake_then_reset(synack_ttl: int, rst_ttl: int) -> list[tuple[float, bytes]]:
+    return [(1.0, tcp_packet(M, A, 5037, 10000, "S", 100)),
+            (1.00005, _from_agent("SA", synack_ttl, 500, 101)),
+            (1.0001, tcp_packet(M, A, 5037, 10000, "A", 101, 501)),
+            (1.0002, _from_agent("RA", rst_ttl, 501, 101))]
+
+
+def test_only_a_reset_from_farther_than_the_synack_is_behind_a_proxy(tmp_path: Path
+                                                                    ) -> None:
+    behind = _connection(tmp_path, _handshake_then_reset(64, 63))
+    assert proxied_refusal(behind) and connection_outcome(behind) == "refused"
+    # A device's reset in the agent's name comes from nearer (or as near): no proxy.
+    for rst_ttl in (62, 63):
+        device = _connection(tmp_path, _handshake_then_reset(62, rst_ttl))
+        assert not proxied_refusal(device), rst_ttl
+        assert connection_outcome(device) != "refused", rst_ttl
+    # Another initial TTL: a Windows agent (128) behind a Linux proxy (64): hops count.
+    assert hops_travelled(127) == 1 and hops_travelled(64) == 0
+    assert proxied_refusal(_connection(tmp_path, _handshake_then_reset(64, 127)))
