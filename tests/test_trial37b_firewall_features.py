@@ -104,3 +104,25 @@ def test_only_a_reset_from_farther_than_the_synack_is_behind_a_proxy(tmp_path: P
     # Another initial TTL: a Windows agent (128) behind a Linux proxy (64): hops count.
     assert hops_travelled(127) == 1 and hops_travelled(64) == 0
     assert proxied_refusal(_connection(tmp_path, _handshake_then_reset(64, 127)))
+
+
+def test_a_data_connection_stopped_right_after_one_like_it_passed_reads_a_limit() -> None:
+    for name, code in (("rate-limit-drop-media.pcap.gz", "data_unanswered"),
+                       ("meter-reject-media.pcap.gz", "data_refused")):
+        errors = _errors(_analysis(name))
+        assert [e.code for e in errors] == [code, code], name
+        for error in errors:
+            assert "Yet C3, from 10.77.0.1 to 10.77.1.2 port 6001, opened" in error.message
+            assert "a limit on new connections" in error.message
+            assert error.fix.startswith("On the firewalls between 10.77.0.1 and 10.77.1.2, "
+                                        "look for a limit on new connections")
+
+
+def test_no_limit_reading_when_every_data_connection_failed() -> None:
+    # The stored drop of every data SYN (trial 36): nothing to the range passed.
+    folder = Path(__file__).resolve().parents[1] / "captures" / "trial36-firewall-devices"
+    config = build_config(load_file(folder / "flowcheck.toml"))
+    result = analyze(read_traffic([str(folder / "pa-data-drop.pcap")], config), config)
+    unanswered = [f for f in result.findings if f.code == "data_unanswered"]
+    assert unanswered
+    assert all("a limit on new connections" not in f.message for f in unanswered)

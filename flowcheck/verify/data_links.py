@@ -34,6 +34,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
     between_fix,
@@ -292,6 +293,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
         late = late_words(ctx, first)
+        if (passed := passed_before(ctx, first)) is not None:
+            words += limit_words(ctx, first, passed)
+            fix = limit_fix(first) + fix[:1].lower() + fix[1:]
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + ("never opened; whether a firewall dropped or rejected it the capture "
@@ -307,12 +311,17 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, first, "rejects")
         fix = data_refused_fix(ctx, first, session)
+        fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
+        # A limit rejects: a RST in the responder's own name says nothing listens there.
+        passed = None if first.resp_rst else passed_before(ctx, first)
+        if passed is not None:
+            fix = limit_fix(first) + fix[:1].lower() + fix[1:]
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
-                f"{refusal_notes(ctx, attempts)}",
-                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
-                session=session, conn=first, frames=frames, cause="data")
+                f"{refusal_notes(ctx, attempts)}"
+                f"{limit_words(ctx, first, passed) if passed is not None else ''}",
+                fix, session=session, conn=first, frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")
 
