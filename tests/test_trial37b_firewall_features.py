@@ -126,3 +126,26 @@ def test_no_limit_reading_when_every_data_connection_failed() -> None:
     unanswered = [f for f in result.findings if f.code == "data_unanswered"]
     assert unanswered
     assert all("a limit on new connections" not in f.message for f in unanswered)
+
+
+def test_a_port_forward_of_the_ndmp_port_alone() -> None:
+    # The agent configured by its forwarded address, announcing its own.
+    config = build_config(load_file(FOLDER / "port-forward-ndmp-only-vip-media.toml"))
+    result = analyze(read_traffic([str(FOLDER / "port-forward-ndmp-only-vip-media.pcap.gz")],
+                                  config), config)
+    mismatches = [f for f in _errors(result) if f.code == "announced_address_mismatch"]
+    assert mismatches
+    for finding in mismatches:
+        assert "10.77.1.2 is the agent's own address: its callback (C2) came from it" in \
+            finding.message
+        assert "another host" not in finding.message
+        assert "does not help" not in finding.fix
+        assert "reach 10.77.1.2 directly on the data range" in finding.fix
+    # The agent announcing the forwarded address: the router has nothing behind the
+    # data ports, while the control connection to the same address runs.
+    refused = [f for f in _errors(_analysis("port-forward-ndmp-only-announces-vip-media.pcap.gz"))
+               if f.code == "data_refused"]
+    assert refused
+    for finding in refused:
+        assert "Yet 10.77.1.100 answered C1 on port 10000 at the same time" in finding.message
+        assert finding.fix.startswith("If 10.77.1.100 is a forwarded address")

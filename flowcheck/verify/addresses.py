@@ -15,7 +15,7 @@ from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
-from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
@@ -141,18 +141,41 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
         _report_answered(ctx, session, ann, attempts, answered_what, other_host,
                          other_proven)
         return
-    if other_host:
+    own = _own_callback(ctx, session, ann)
+    if own is not None:
+        # The agent's own address: it called the job engine back from it (trial 37b D4).
+        cause += (f". {ann.ip} is {listener}'s own address: its callback ({own.uid}) came "
+                  f"from it, so {connector} reaches it at {host} through a port forward "
+                  "or NAT of the NDMP port alone")
+    elif other_host:
         cause += f". {ann.ip} is {other_host}"
     other = _maybe_other_agent(ctx, session, ann)
+    fix = (_fix(listener, connector, host) if other is None
+           else f"{_address_fix(listener, connector, host)}{other[1]}")
+    if own is not None and attempts:
+        fix = (f"{_address_fix(listener, connector, host)} Or let {connector} reach "
+               f"{ann.ip} directly on the data range: "
+               f"{allow_rule(ctx, attempts[0], session, between=True)}; or forward the data "
+               f"range to it on the device that forwards {host}'s NDMP port.")
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. "
             f"{'Either the' if other else 'The'} announced address is the fault: {cause}."
-            f"{other[0] if other else ''}",
-            _fix(listener, connector, host) if other is None
-            else f"{_address_fix(listener, connector, host)}{other[1]}",
+            f"{other[0] if other else ''}", fix,
             session=session, conn=attempts[0] if attempts else None, frames=frames,
             ts=ann.ts, cause="data")
+
+
+def _own_callback(ctx: Context, session: Session, ann: Announcement) -> Connection | None:
+    """The session's callback when it came from the announced address of an agent that
+    the control connection reached at another address (a DATA_LISTEN of the agent's):
+    the address is the agent's own, and the control address a port forward's or NAT's
+    in front of it (field check trial 37b: "another host, not one of this capture's NDMP
+    agents ... opening firewall ports does not help", where a route to it did help)."""
+    if ann.listener != "data" or session.callback_uid is None:
+        return None
+    callback = ctx.by_uid.get(session.callback_uid)
+    return callback if callback is not None and callback.orig_h == ann.ip else None
 
 
 def _report_answered(ctx: Context, session: Session, ann: Announcement,

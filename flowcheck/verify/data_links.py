@@ -34,6 +34,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.forwarded import forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
@@ -316,10 +317,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         passed = None if first.resp_rst else passed_before(ctx, first)
         if passed is not None:
             fix = limit_fix(first) + fix[:1].lower() + fix[1:]
+        if forwarded := forwarded_fix(ctx, first):
+            fix = forwarded + fix[:1].lower() + fix[1:]
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
-                f"{refusal_notes(ctx, attempts)}"
+                f"{refusal_notes(ctx, attempts)}{forwarded_words(ctx, first)}"
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}",
                 fix, session=session, conn=first, frames=frames, cause="data")
     else:
