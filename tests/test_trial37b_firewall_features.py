@@ -149,3 +149,13 @@ def test_a_port_forward_of_the_ndmp_port_alone() -> None:
     for finding in refused:
         assert "Yet 10.77.1.100 answered C1 on port 10000 at the same time" in finding.message
         assert finding.fix.startswith("If 10.77.1.100 is a forwarded address")
+
+
+def test_a_stall_the_router_reports_unreachable_is_the_host_gone() -> None:
+    [error] = _errors(_analysis("agent-down-mid-job-media.pcap.gz"))
+    assert error.code == "data_stalled"
+    assert "The router 10.77.0.254 answered the connection's packets with ICMP host " \
+        "unreachables" in error.message
+    assert "lost its state table" not in error.message
+    assert error.fix.startswith("Check that 10.77.1.2 is up and on its network")
+    assert 179 in error.frames  # the first ICMP unreachable

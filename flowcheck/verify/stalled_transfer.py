@@ -51,6 +51,7 @@ from flowcheck.verify.stall_receiver import (
     heard_after,
 )
 from flowcheck.verify.stall_timing import session_stalls, stall_timed_by
+from flowcheck.verify.stall_unreachable import router_unreachable
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -214,6 +215,9 @@ def check_stalled_transfers(ctx: Context) -> None:
                 head, reading, remedy = _nothing_came(ctx, session, stalled, roles,
                                                       head, reading, remedy)
                 cited = [conn.fin_frames[0]] + ([heard.frame] if heard is not None else [])
+            if (gone := router_unreachable(conn, receiver)) is not None:
+                reading, remedy = gone
+                cited += conn.icmp_frames[:1]
             size, passed = full_size_resends(conn, stall), stalled.passed
             told = stalled.told
             if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)

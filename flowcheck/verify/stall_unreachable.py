@@ -1,0 +1,41 @@
+"""A stalled connection whose resends a router answered with ICMP host or network
+unreachable: the receiver went off its network, no device lost the connection's state.
+
+A router that can no longer deliver to a host (its ARP or neighbour discovery for it
+unanswered: the host powered off, its link down; or its route to it lost) answers the
+packets it cannot forward with an ICMP destination unreachable, host or network (RFC 792,
+RFC 4443 3.1; RFC 1812 5.2.7.1). When such messages quote a connection's resends, the
+stall is that: not a firewall that dropped the connection's state, which drops silently
+(field check trial 37b: 17 host unreachables from the router while the agent was gone
+behind it read "the device lost its state table" first). Read by data_stalled
+(flowcheck.verify.stalled_transfer).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.sessions.local import icmp_word
+from flowcheck.verify.refusals import routing_unreachable
+
+
+def router_unreachable(conn: Connection, receiver: str) -> tuple[str, str] | None:
+    """(reading, fix) when ICMP routing unreachables from a third address (a router:
+    Connection.icmp_sender, neither end) quote the established connection; None when
+    none did."""
+    sender = conn.icmp_sender
+    name = routing_unreachable(conn)
+    if (not conn.established or name is None
+            or sender in (None, conn.orig_h, conn.resp_h)):
+        return None
+    frames = conn.icmp_frames
+    shown = ", ".join(map(str, frames[:6])) + (", ..." if len(frames) > 6 else "")
+    many = len(frames) > 1
+    return (f" The router {sender} answered the connection's packets with {icmp_word(conn)} "
+            f"{name}{'s' if many else ''} (code {conn.icmp_code}, frame{'s' if many else ''} "
+            f"{shown}): it could no longer reach {receiver}. {receiver} went off its network "
+            "(powered off, its link down, no ARP or neighbour answer to the router) or the "
+            f"router lost its route to it; no device between dropped the connection's state "
+            "(that drops packets silently).",
+            f"Check that {receiver} is up and on its network, from {sender} (`ping "
+            f"{receiver}`, its ARP or neighbour entry for it, its route to it); then the "
+            f"job and {receiver}'s system log for why it went away.")
