@@ -19,6 +19,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.local import other_version
+from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import unheard_detail
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
@@ -363,6 +364,10 @@ def failure_words(conn: Connection) -> str:
     if outcome == "refused" and unseen_syn_refused(conn):
         return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
                 "shaped as a refusal; the capture does not hold the SYN it answers)")
+    if outcome == "refused" and proxied(conn):
+        return (f"refused behind a SYN proxy: a device answered the SYN in {conn.resp_h}'s "
+                f"name, then {refusal_how(conn)} (frame "
+                f"{(conn.rst_frames or conn.icmp_frames)[0]}) refused the connection")
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
     if outcome == "aborted":
