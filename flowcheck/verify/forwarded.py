@@ -18,16 +18,20 @@ from flowcheck.verify.refusals import routing_unreachable
 
 
 def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
-    """An established connection to conn's responder address (another port), open when
-    conn's first SYN went out, when a router (not the responder) reported that address
-    unreachable to conn (a routing code); None otherwise."""
+    """An established connection to conn's responder address (another port), opened
+    before conn's first SYN and answered by that address after it, when a router (not
+    the responder) reported that address unreachable to conn (a routing code); None
+    otherwise."""
     if (not conn.icmp_frames or routing_unreachable(conn) is None
             or conn.icmp_sender in (None, conn.resp_h, conn.orig_h)):
         return None
     start = conn.syn_ts if conn.syn_ts is not None else conn.ts
+    # Answered: the address sent on it after this SYN (a host that went down leaves its
+    # other connections open in the capture, their resends unanswered).
     return next((c for c in ctx.connections
                  if c is not conn and c.established and c.resp_h == conn.resp_h
-                 and c.resp_p != conn.resp_p and c.ts <= start <= c.last_ts), None)
+                 and c.resp_p != conn.resp_p and c.ts <= start
+                 and c.resp_last_ts is not None and c.resp_last_ts >= start), None)
 
 
 def forwarded_words(ctx: Context, conn: Connection) -> str:
