@@ -30,8 +30,17 @@ def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
     # other connections open in the capture, their resends unanswered).
     return next((c for c in ctx.connections
                  if c is not conn and c.established and c.resp_h == conn.resp_h
-                 and c.resp_p != conn.resp_p and c.ts <= start
-                 and c.resp_last_ts is not None and c.resp_last_ts >= start), None)
+                 and c.resp_p != conn.resp_p and c.ts <= start and _spoke_after(c, start)),
+                None)
+
+
+def _spoke_after(conn: Connection, start: float) -> bool:
+    """Did conn's responder send on it at or after `start` (its last data packet's time,
+    which every path of the engine keeps; else its last packet's, where known)?"""
+    last = conn.resp_last_data[1] if conn.resp_last_data is not None else None
+    if last is None or last < start:
+        last = conn.resp_last_ts
+    return last is not None and last >= start
 
 
 def forwarded_words(ctx: Context, conn: Connection) -> str:
