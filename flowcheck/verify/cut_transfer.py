@@ -44,6 +44,7 @@ from flowcheck.verify.receiver_close import (
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.rst_words import cited_rsts, reset_frame, reset_time, reset_words
+from flowcheck.verify.stall_unreachable import router_reported
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
 from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
@@ -195,6 +196,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
         head, fix = dropped_report(ctx, dropped, session, words, moved)
     elif closed_by_receiver(conn) and never_delivered(conn):
         head, fix = never_delivered_report(ctx, session, conn, words)
+    elif closed_by_receiver(conn) and (broke := _path_broke(conn, session)) is not None:
+        head, fix = f"The data connection {words} carried {moved}; {broke[0]}", broke[1]
     elif closed_by_receiver(conn):
         receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
         head = (f"The data connection {words} carried {moved}; "
@@ -225,6 +228,18 @@ def _report(ctx: Context, session: Session, conn: Connection,
             fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
                    "signature: its log names the connection); the hosts did not.")
+        went_on = _sent_after_reset(conn)
+        if went_on is not None:  # its own TCP never reset it (trial 37c D3)
+            host, frame = went_on
+            head += (f" But {host} went on sending data on it after the RST in its name "
+                     f"(its last data packet: frame {frame}): its own TCP had not reset the "
+                     f"connection. Another host answers for {host}'s address (a duplicate IP "
+                     "address: a cloned virtual machine, an address configured twice), or a "
+                     "device between them sent that RST in its name.")
+            fix = (f"Look for another host using {host}'s address: `arping -D {host}` from "
+                   "its network, or the router's ARP entry and the switch's MAC table "
+                   "flapping between two MAC addresses; else the firewall, NAT or IPS "
+                   f"between {conn.orig_h} and {conn.resp_h} that reset it.")
     both = _ended_both(ctx, session, conn) if halt is None and dropped is None else None
     if both is not None and forged:  # the host closed on the device's reset (trial 26 D3)
         then = both[0]
@@ -235,6 +250,42 @@ def _report(ctx: Context, session: Session, conn: Connection,
             + cited_rsts(conn) + ([both[2]] if both else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+def _sent_after_reset(conn: Connection) -> tuple[str, int] | None:
+    """(host, frame of its last data packet) for a side whose data went on after its
+    first RST (Connection.orig_rst_frame / resp_rst_frame against orig_last_data /
+    resp_last_data): a TCP that reset a connection sends nothing more on it (RFC 9293
+    3.10.7.4), so another host or a device sent that RST in its name. None when none."""
+    for host, rst, last in ((conn.orig_h, conn.orig_rst_frame, conn.orig_last_data),
+                            (conn.resp_h, conn.resp_rst_frame, conn.resp_last_data)):
+        if rst and last is not None and last[0] > rst:
+            return host, last[0]
+    return None
+
+
+def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
+    """(words, fix) for a receiver's close that came after a router reported the sender
+    unreachable (stall_unreachable.router_reported, its first ICMP before the receiver's
+    FIN): the path to the sender broke and the receiver gave up waiting, no error of its
+    own (field check trial 37c: a router's link down 30 s, an ARP entry the agent no
+    longer answered, read "see the media server's NDMP service log"). None otherwise."""
+    reported = router_reported(conn)
+    if reported is None or not conn.fin_frames or conn.icmp_frames[0] > conn.fin_frames[0]:
+        return None
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+                        else (conn.resp_h, conn.orig_h))
+    router = conn.icmp_sender
+    return (f"the router {router} reported {role_words(conn, session, sender)} unreachable "
+            f"with {reported} before {role_words(conn, session, receiver)} closed it (FIN, "
+            f"frame {conn.fin_frames[0]}) and reset it ({reset_words(conn)}), with no "
+            "normal halt of its job after it: the path to "
+            f"{sender} broke, and {receiver} gave the transfer up after waiting for its "
+            "data (its timeout), not for an error of its own.",
+            f"Check the path from {router} to {sender}: its link, its route and its ARP or "
+            f"neighbour entry for {sender} (`ip neigh` there: FAILED or INCOMPLETE when "
+            f"{sender} no longer answers; another host claiming its address looks the "
+            f"same); then {sender}'s own log. {receiver}'s close was its timeout.")
 
 
 def _forged_words(conn: Connection, session: Session) -> str:

@@ -18,21 +18,30 @@ from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.refusals import routing_unreachable
 
 
-def router_unreachable(conn: Connection, receiver: str) -> tuple[str, str] | None:
-    """(reading, fix) when ICMP routing unreachables from a third address (a router:
-    Connection.icmp_sender, neither end) quote the established connection; None when
-    none did."""
-    sender = conn.icmp_sender
+def router_reported(conn: Connection) -> str | None:
+    """"ICMP host unreachables (code 1, frames 179, 182, ...)": the routing unreachables
+    a third address (a router: Connection.icmp_sender, neither end) sent about the
+    established connection's packets; None when none did."""
     name = routing_unreachable(conn)
     if (not conn.established or name is None
-            or sender in (None, conn.orig_h, conn.resp_h)):
+            or conn.icmp_sender in (None, conn.orig_h, conn.resp_h)):
         return None
     frames = conn.icmp_frames
     shown = ", ".join(map(str, frames[:6])) + (", ..." if len(frames) > 6 else "")
     many = len(frames) > 1
-    return (f" The router {sender} answered the connection's packets with {icmp_word(conn)} "
-            f"{name}{'s' if many else ''} (code {conn.icmp_code}, frame{'s' if many else ''} "
-            f"{shown}): it could no longer reach {receiver}. {receiver} went off its network "
+    return (f"{icmp_word(conn)} {name}{'s' if many else ''} (code {conn.icmp_code}, "
+            f"frame{'s' if many else ''} {shown})")
+
+
+def router_unreachable(conn: Connection, receiver: str) -> tuple[str, str] | None:
+    """(reading, fix) when ICMP routing unreachables from a router quote the established
+    connection (router_reported); None when none did."""
+    reported = router_reported(conn)
+    if reported is None:
+        return None
+    sender = conn.icmp_sender
+    return (f" The router {sender} answered the connection's packets with {reported}: "
+            f"it could no longer reach {receiver}. {receiver} went off its network "
             "(powered off, its link down, no ARP or neighbour answer to the router) or the "
             f"router lost its route to it; no device between dropped the connection's state "
             "(that drops packets silently).",
