@@ -48,3 +48,12 @@ def test_data_after_a_reset_in_the_agents_name_is_another_hosts_reset() -> None:
         error.message
     assert "a duplicate IP address" in error.message
     assert error.fix.startswith("Look for another host using 10.77.1.2's address")
+
+
+def test_full_size_resends_after_delivered_data_name_a_shrunk_path_mtu() -> None:
+    error = _error("mtu-lowered-mid-job-agent.pcap.gz")
+    assert error.code == "data_stalled"
+    message = " ".join(error.message.split())
+    assert "a path whose MTU shrank mid-transfer" in message
+    assert "as the control connection's NOTIFY_DATA_HALTED (frame 822) did" in message
+    assert "fragmentation needed" in error.fix

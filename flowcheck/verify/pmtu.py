@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage
+from flowcheck.sessions.classify import message_op
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.stalled import Stall
 
@@ -55,6 +56,28 @@ def full_size_resends(conn: Connection, stall: Stall) -> int:
         return 0
     sent = getattr(conn, f"{stall.side}_bytes")
     return size if sent <= stall.unacked + stall.resends * size else 0
+
+
+def shrunk_words(conn: Connection, stall: Stall, passed: NdmpMessage | None) -> str:
+    """" Its resends are full-size (1448 B, its largest segment), after ...": a path MTU
+    that shrank mid-transfer fits a stall whose resends are full-size although earlier
+    full-size segments were acknowledged (full_size_resends' "none acknowledged" fails);
+    passed: a smaller control message of the sender's acknowledged after the first
+    resend (small_passed), the evidence that smaller packets pass (field check trial 37c:
+    an MTU lowered mid-job, its ICMP blocked, read as lost state only). "" when the
+    resends are not full-size or no such message passed."""
+    if stall.lost or stall.fin or stall.acks_lost or passed is None:
+        return ""
+    size = conn.evidence(stall.side).resent_len
+    if not size or size != getattr(conn, f"{stall.side}_seg_max"):
+        return ""
+    shown = (f", as the control connection's {message_op(passed)} (frame {passed.frame}) "
+             "did after the first resend")
+    return (f" Its resends are full-size ({size} B, its largest segment) after full-size "
+            "segments had been delivered: a path whose MTU shrank mid-transfer (a route "
+            "change to a link with a smaller MTU, an MTU lowered, the ICMP 'fragmentation "
+            "needed' / 'packet too big' messages blocked: RFC 2923) drops them the same way "
+            f"while smaller packets still pass{shown}.")
 
 
 def small_passed(control: Connection | None, messages: list[NdmpMessage], sender: str,

@@ -37,6 +37,7 @@ from flowcheck.verify.pmtu import (
     fix,
     full_size_resends,
     lost_by_size,
+    shrunk_words,
     small_passed,
     told_too_big,
     too_big_fix,
@@ -256,6 +257,13 @@ def check_stalled_transfers(ctx: Context) -> None:
                 remedy += (" If only full-size segments are lost (a path MTU black hole): "
                            + fix(conn.orig_h, conn.resp_h)[0].lower()
                            + fix(conn.orig_h, conn.resp_h)[1:] + ".")
+            elif shrunk := shrunk_words(conn, stall, small_passed(
+                    ctx.by_uid.get(session.control_uid), _messages(ctx, session), sender,
+                    stall.first_ts)):  # full-size resends after a delivered part
+                reading += shrunk
+                remedy += (" If only full-size segments are lost (a path MTU that shrank): "
+                           + fix(conn.orig_h, conn.resp_h)[0].lower()
+                           + fix(conn.orig_h, conn.resp_h)[1:] + ".")
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
@@ -309,6 +317,12 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
             f"same from here; a capture on {silent} shows its resends and their size.",
             fix(conn.orig_h, conn.resp_h) + ". " + _logs_remedy(conn).replace(
                 "See the session", "Else see the session", 1))
+
+
+def _messages(ctx: Context, session: Session) -> list[NdmpMessage]:
+    """The session's control stream's messages ([] when none)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return stream.messages if stream else []
 
 
 def _seen_busy(conn: Connection) -> bool:
