@@ -247,7 +247,12 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     # capture filtered by packet kind (captures/ndmjob-filtered-packets) are the
     # filter's: kept_packets tells them, and capture_loss leaves them out.
     # captures/ndmjob-sniffloss holds the sniffer's loss on purpose (frames removed).
-    for path in (p for p in CAPTURES if p.parent.name != "ndmjob-sniffloss"):
+    # A link down mid-transfer (field check 37c) leaves a gap the receiver reset before
+    # any ACK could place it: the network's, which the capture cannot tell from the
+    # sniffer's (analyze reports no capture_loss for it: the data_reset explains it).
+    network_gap = {"router-link-down-media.pcap.gz"}
+    for path in (p for p in CAPTURES if p.parent.name != "ndmjob-sniffloss"
+                 and p.name not in network_gap):
         connections = track(path)
         if kept_packets(connections).shape is not None:
             config = path.with_name(path.name.split(".")[0] + ".toml")

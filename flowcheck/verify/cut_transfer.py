@@ -228,7 +228,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
             fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
                    "signature: its log names the connection); the hosts did not.")
-        went_on = _sent_after_reset(conn)
+        went_on = None if forged else _sent_after_reset(conn)
         if went_on is not None:  # its own TCP never reset it (trial 37c D3)
             host, frame = went_on
             head += (f" But {host} went on sending data on it after the RST in its name "
