@@ -286,8 +286,7 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
     conn, stall = stalled.conn, stalled.stall
     closer, silent = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                       else (conn.resp_h, conn.orig_h))
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    messages = stream.messages if stream else []
+    messages = _messages(ctx, session)
     start = next((m for m in reversed(messages) if m.type == "request"
                   and message_op(m) in JOB_STARTS and m.frame < conn.fin_frames[0]), None)
     answer = reply_to(start, messages) if start is not None else None
