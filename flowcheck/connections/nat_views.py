@@ -261,9 +261,8 @@ def _same_connection(one: Connection, two: Connection, offsets: list[float]) -> 
     same payload each way and open at one of the control pairs' offsets?"""
     if _bytes_once(one) != _bytes_once(two):
         return False
-    start_one = one.syn_ts if one.syn_ts is not None else one.ts
-    start_two = two.syn_ts if two.syn_ts is not None else two.ts
-    return any(abs((start_two - start_one) - offset) <= OFFSET_SPREAD for offset in offsets)
+    gap = two.opening_ts - one.opening_ts
+    return any(abs(gap - offset) <= OFFSET_SPREAD for offset in offsets)
 
 
 def _keeping(a: Connection, b: Connection) -> tuple[Connection, Connection]:

@@ -164,6 +164,12 @@ class Connection:
     rare: RareFields | None = None
 
     @property
+    def opening_ts(self) -> float:
+        """When the connection opened: its first SYN's time, else its first packet's (a
+        connection the capture joined after its SYN; seconds, capture clock)."""
+        return self.syn_ts if self.syn_ts is not None else self.ts
+
+    @property
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.ts)
 

@@ -34,7 +34,7 @@ from flowcheck.verify.evidence import (
     note_unseen,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
-from flowcheck.verify.forwarded import forwarded_fix, forwarded_words
+from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
@@ -48,6 +48,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.other_host import report_wrong_address
+from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_notes
@@ -296,7 +297,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         late = late_words(ctx, first)
         if (passed := passed_before(ctx, first)) is not None:
             words += limit_words(ctx, first, passed)
-            fix = limit_fix(first) + fix[:1].lower() + fix[1:]
+            fix = with_lead(limit_fix(first), fix)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + ("never opened; whether a firewall dropped or rejected it the capture "
@@ -315,14 +316,14 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if first.resp_rst else passed_before(ctx, first)
-        if passed is not None:
-            fix = limit_fix(first) + fix[:1].lower() + fix[1:]
-        if forwarded := forwarded_fix(ctx, first):
-            fix = forwarded + fix[:1].lower() + fix[1:]
+        fix = with_lead(limit_fix(first), fix) if passed is not None else fix
+        forward = answered_meanwhile(ctx, first)
+        fix = with_lead(forwarded_fix(ctx, first), fix) if forward is not None else fix
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
-                f"{refusal_notes(ctx, attempts)}{forwarded_words(ctx, first)}"
+                f"{refusal_notes(ctx, attempts)}"
+                f"{forwarded_words(first, forward) if forward is not None else ''}"
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}",
                 fix, session=session, conn=first, frames=frames, cause="data")
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
-from flowcheck.verify.refusals import routing_unreachable
+from flowcheck.verify.refusals import unreachable_router
 
 
 def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
@@ -22,10 +22,9 @@ def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
     before conn's first SYN and answered by that address after it, when a router (not
     the responder) reported that address unreachable to conn (a routing code); None
     otherwise."""
-    if (not conn.icmp_frames or routing_unreachable(conn) is None
-            or conn.icmp_sender in (None, conn.resp_h, conn.orig_h)):
+    if unreachable_router(conn) is None:
         return None
-    start = conn.syn_ts if conn.syn_ts is not None else conn.ts
+    start = conn.opening_ts
     # Answered: the address sent on it after this SYN (a host that went down leaves its
     # other connections open in the capture, their resends unanswered).
     return next((c for c in ctx.connections
@@ -43,11 +42,8 @@ def _spoke_after(conn: Connection, start: float) -> bool:
     return last is not None and last >= start
 
 
-def forwarded_words(ctx: Context, conn: Connection) -> str:
-    """The sentence for answered_meanwhile's connection, "" when none."""
-    other = answered_meanwhile(ctx, conn)
-    if other is None:
-        return ""
+def forwarded_words(conn: Connection, other: Connection) -> str:
+    """The sentence for answered_meanwhile's connection `other`."""
     return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
             f"time, so it is neither down nor unroutable as a whole: a device in front of "
             f"it that forwards only some of its ports (a port forward or DNAT of port "
@@ -56,9 +52,7 @@ def forwarded_words(ctx: Context, conn: Connection) -> str:
 
 
 def forwarded_fix(ctx: Context, conn: Connection) -> str:
-    """The fix's opening for answered_meanwhile's reading, "" when none."""
-    if answered_meanwhile(ctx, conn) is None:
-        return ""
+    """The fix's opening for answered_meanwhile's reading."""
     range_words = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
         ctx.ranges("media") if ctx.config.in_media_range(conn.resp_p) else
         f"port {conn.resp_p}")

@@ -33,7 +33,7 @@ def passed_before(ctx: Context, conn: Connection) -> Connection | None:
     same configured range (another port than conn's own or the same), that opened (its
     handshake completed) at most PASSED_WITHIN seconds before conn's first SYN; None
     when none."""
-    start = conn.syn_ts if conn.syn_ts is not None else conn.ts
+    start = conn.opening_ts
     passed = [c for c in ctx.connections
               if c is not conn and c.established and c.orig_h == conn.orig_h
               and c.resp_h == conn.resp_h and _same_range(ctx, c.resp_p, conn.resp_p)
@@ -43,7 +43,7 @@ def passed_before(ctx: Context, conn: Connection) -> Connection | None:
 
 def limit_words(ctx: Context, conn: Connection, other: Connection) -> str:
     """The sentence for passed_before's `other`."""
-    start = conn.syn_ts if conn.syn_ts is not None else conn.ts
+    start = conn.opening_ts
     return (f" Yet {other.uid}, from {other.orig_h} to {other.resp_h} port {other.resp_p}, "
             f"opened {span_words(max(0.0, start - other.ts))} before through the same path: "
             "the way lets that range through, so what stops this one is more likely a "

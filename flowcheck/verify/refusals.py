@@ -198,6 +198,15 @@ def icmp_cause(conn: Connection) -> str | None:
             "the connection with that code")
 
 
+def unreachable_router(conn: Connection) -> str | None:
+    """The router that reported conn's responder unreachable: the sender of its ICMP
+    routing unreachable (routing_unreachable) when that is neither end; None otherwise."""
+    if routing_unreachable(conn) is None or \
+            conn.icmp_sender in (None, conn.orig_h, conn.resp_h):
+        return None
+    return conn.icmp_sender
+
+
 def filter_reject_words(conn: Connection) -> str:
     """Who rejects a SYN refused by an ICMP port unreachable from the responder itself:
     its own firewall (port_unreachable), with why it is not a closed port."""

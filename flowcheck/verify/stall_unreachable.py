@@ -15,17 +15,16 @@ from __future__ import annotations
 
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
-from flowcheck.verify.refusals import routing_unreachable
+from flowcheck.verify.refusals import routing_unreachable, unreachable_router
 
 
 def router_reported(conn: Connection) -> str | None:
     """"ICMP host unreachables (code 1, frames 179, 182, ...)": the routing unreachables
     a third address (a router: Connection.icmp_sender, neither end) sent about the
     established connection's packets; None when none did."""
-    name = routing_unreachable(conn)
-    if (not conn.established or name is None
-            or conn.icmp_sender in (None, conn.orig_h, conn.resp_h)):
+    if not conn.established or unreachable_router(conn) is None:
         return None
+    name = routing_unreachable(conn)
     frames = conn.icmp_frames
     shown = ", ".join(map(str, frames[:6])) + (", ..." if len(frames) > 6 else "")
     many = len(frames) > 1
