@@ -1,6 +1,6 @@
 """Finishing a connection builds per-side evidence only for the sides that have some.
 
-Nothing is timed: `accounting.side_evidence` (a SideEvidence of 28 fields, compared with
+Nothing is timed: `accounting.side_evidence` (a SideEvidence of 30 fields, compared with
 NO_EVIDENCE) is swapped for one that counts its calls. On a capture of clean
 connections it must not run at all, and on a side with evidence (trailing resends) it
 must still run and give the same record as without the shortcut (bench/README.md,

@@ -164,7 +164,7 @@ def has_evidence(side: Endpoint, peer: Endpoint) -> bool:
     """Whether side_evidence can give side anything but NO_EVIDENCE when it has no lost
     or untold holes: resends, bytes its pure ACKs show beyond its last one seen, a
     trailing or reopened zero window, a RST's TTL, its handshake ACK repeated. False for
-    almost every side, whose SideEvidence (28 fields, compared with NO_EVIDENCE) is then
+    almost every side, whose SideEvidence (30 fields, compared with NO_EVIDENCE) is then
     not built at all."""
     return bool(side.resends or side.rst_ttl is not None or side.zero_ts is not None
                 or side.zero_long_ts is not None or side.zero_long_s or side.zero_long_frame
@@ -193,7 +193,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
     """side's evidence at the end (SideEvidence; all defaults when it has none): its
     trailing resends (resends_acked given the connection's RST frames), its lost holes
     (`lost`: Endpoint.lost_holes) and untold ones (`untold`: untold_holes), sent_unseen,
-    its zero windows, its handshake ACK repeated, its first RST's TTL."""
+    its zero windows, its handshake ACK repeated, its first RST's TTL and the TTL before it."""
     resent = side.resends > 0
     unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
@@ -214,6 +214,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         handshake_ack_repeats=handshake_ack_repeats(side, peer),
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
         rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
+        ttl_before_rst=side.ttl_before_rst if side.rst_ttl is not None else None,
         copy_ttl_other=side.copy_ttl_other)
 
 

@@ -188,6 +188,14 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # A side whose only packets so far were RSTs (steady: their state is RESET) has no
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
     first_ttl = d.tcp_ttl[rows[starts]].tolist()
+    # Each side's last packet's TTL, a capture copy's not (Endpoint.ttl_before_rst, kept
+    # while the side has sent no RST: update_packet's); None: only copies.
+    if all_sent:
+        last_ttl: list[int | None] = d.tcp_ttl[rows[starts + seg_count - 1]].tolist()
+    else:
+        last_at = np.maximum.reduceat(np.where(sent, np.arange(rows.shape[0]), -1), starts)
+        last_ttl = [None if at < 0 else value for at, value in zip(
+            last_at.tolist(), d.tcp_ttl[rows[last_at]].tolist(), strict=True)]
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
     last_data = last_data_of(frames, ts, data_rows, starts)
@@ -204,6 +212,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                 record.orig_last_data = last_data[s]
                 if record.orig_first_data is None:
                     unfirsted.append(s)
+        if last_ttl[s] is not None and sides[s].rst_ttl is None:
+            sides[s].ttl_before_rst = last_ttl[s]
         if k & 1:
             record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]

@@ -208,7 +208,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     ttl: the packet's IP TTL or IPv6 hop limit (flowcheck.decode's tcp_ttl): the TTL of
     its side's first packet without RST is kept (Connection.orig_ttl / resp_ttl: a RST
     may be a device's in the side's name; a copy counts, as it has its original's), and
-    its first RST's (Endpoint.rst_ttl).
+    its first RST's (Endpoint.rst_ttl), and its last packet's before that RST
+    (Endpoint.ttl_before_rst: the side's TTL then, should the route have changed).
 
 
     copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
@@ -371,6 +372,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         else:
             record.resp_rst = True
             record.resp_rst_frame = record.resp_rst_frame or frame
+    elif side.rst_ttl is None:
+        side.ttl_before_rst = ttl
     note_packet(side, flags, seq, ack_number, plen, window, ts)
     for letter in letters:
         c.add_letter(letter if is_orig else letter.lower())

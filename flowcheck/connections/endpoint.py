@@ -110,6 +110,9 @@ class Endpoint:
     # The IP TTL of the side's first RST (not a capture copy); None until it sends one
     # (SideEvidence.rst_ttl).
     rst_ttl: int | None = None
+    # The IP TTL of the side's latest packet (not a RST, not a capture copy) while it has
+    # sent no RST: at its first RST, the TTL before it (SideEvidence.ttl_before_rst).
+    ttl_before_rst: int | None = None
     # A RST of the side with another TTL than its first, a capture copy or not: seen at
     # a second capture point a router apart (SideEvidence.rst_twice); a capture copy of
     # one of the side's packets with another TTL than its first packet's: two capture

@@ -72,10 +72,12 @@ class Parked:
     resent_len: np.ndarray
     seq_ahead: np.ndarray  # Endpoint.seq_ahead (NONE: None), seq_ahead_frame
     seq_ahead_frame: np.ndarray
-    # int16: the side's first packet's IP TTL (Connection.orig_ttl / resp_ttl) and its
-    # first RST's (Endpoint.rst_ttl); -1: None.
+    # int16: the side's first packet's IP TTL (Connection.orig_ttl / resp_ttl), its
+    # first RST's (Endpoint.rst_ttl) and its latest packet's before (ttl_before_rst); -1:
+    # None.
     ttl: np.ndarray
     rst_ttl: np.ndarray
+    ttl_before_rst: np.ndarray
     last_syn_ts: np.ndarray  # nan: None
     # Endpoint's reordering.WIRE_FIELDS, each (2, flows) (NONE / nan: None).
     wire: dict[str, np.ndarray]
@@ -159,6 +161,7 @@ class Parked:
                 seq_ahead=stored(self.seq_ahead, row),
                 seq_ahead_frame=self.seq_ahead_frame.item(row, i),
                 rst_ttl=ttl_item(self.rst_ttl.item(row, i)),
+                ttl_before_rst=ttl_item(self.ttl_before_rst.item(row, i)),
                 **{name: wire_item(name, values.item(row, i))
                    for name, values in self.wire.items()})
 
@@ -208,7 +211,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   {name: side(values) for name, values in short.zero.items()},
                   side(short.seg_max), side(short.resent_len),
                   side(short.seq_ahead), side(short.ahead_frame),
-                  side(short.ttl), side(short.rst_ttl), short.last_syn[order],
+                  side(short.ttl), side(short.rst_ttl), side(short.ttl_before_rst),
+                  short.last_syn[order],
                   {name: side(values) for name, values in short.wire.items()},
                   short.tap_pending[order], packed, side(short.acked_ts),
                   side(short.ack_first), short.syn_seen[order], short.syn_ts[order],

@@ -146,9 +146,9 @@ class ShortPass:
         seg_max, resent_len = np.zeros(two, np.int64), np.zeros(two, np.int64)
         # Endpoint.seq_ahead, seq_ahead_frame: a pure ACK's sequence above max_end.
         seq_ahead, ahead_frame = np.full(two, NONE, np.int64), np.zeros(two, np.int64)
-        # Connection.orig_ttl / resp_ttl, Endpoint.rst_ttl: the side's first packet's and
-        # first RST's IP TTL (-1: none yet).
-        ttl, rst_ttl = np.full(two, -1, np.int16), np.full(two, -1, np.int16)
+        # Connection.orig_ttl / resp_ttl, Endpoint.rst_ttl, ttl_before_rst: the side's
+        # first packet's, first RST's and latest packet's before it IP TTL (-1: none yet).
+        ttl, rst_ttl, ttl_before_rst = (np.full(two, -1, np.int16) for _ in range(3))
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -171,11 +171,13 @@ class ShortPass:
                 st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
                 ack_first, ack_last, unseen_first, unseen_last, unseen_top, resends,
                 resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,
-                resent_len, seq_ahead, ahead_frame, ttl, rst_ttl), strict=True)), zero, wire,
+                resent_len, seq_ahead, ahead_frame, ttl, rst_ttl, ttl_before_rst),
+                strict=True)), zero, wire,
                 dict(zip(FLOW_FIELDS, (self.orig_is_lower, last_syn, tap_pending, syn_seen,
                                        syn_ts, established, rtt, seen), strict=True)),
                 pre_tap)
         any_resends = bool(resends.any())
+        any_rst = bool((rst_ttl >= 0).any())  # a side has sent a RST (resumed ones too)
         # Zero windows are rare: no step pays for them unless one is advertised in the
         # batch or open. A SYN's, a RST's (a reset often says 0) or a capture copy's
         # window 0 advertises none (zero_window_step's `told`): with no other and none
@@ -195,7 +197,8 @@ class ShortPass:
             # nothing on a side that has sent before (its original came first), as
             # update_packet leaves a copy (the counts take self.plen, copies included).
             cp = self.copy[at]
-            if cp.any():
+            copies = bool(cp.any())
+            if copies:
                 fl, pl = np.where(cp, 0, fl), np.where(cp, 0, pl)
             so = low[at] == self.orig_is_lower[:n]
             is_orig_all[at] = so
@@ -331,7 +334,14 @@ class ShortPass:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             _put(fin, fs, fn, True)
-            if rs.any():
+            # update_packet's ttl_before_rst: until the side's first RST, copies aside.
+            reset = bool(rs.any())
+            if any_rst or reset or copies:
+                _put(ttl_before_rst, fs, (rst_ttl[fs] < 0) & ~rs & ~cp, pt)
+            else:
+                ttl_before_rst[fs] = pt
+            if reset:
+                any_rst = True
                 _put(rst_ttl, fs, rs & (rst_ttl[fs] < 0), pt)
             s_new = np.where(fn & (s_new != _RESET), _CLOSED, s_new)
             s_new = np.where(rs, _RESET, s_new)
@@ -373,6 +383,7 @@ class ShortPass:
         self.seg_max, self.resent_len = seg_max.reshape(2, v), resent_len.reshape(2, v)
         self.seq_ahead, self.ahead_frame = seq_ahead.reshape(2, v), ahead_frame.reshape(2, v)
         self.ttl, self.rst_ttl = ttl.reshape(2, v), rst_ttl.reshape(2, v)
+        self.ttl_before_rst = ttl_before_rst.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits

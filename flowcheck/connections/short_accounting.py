@@ -104,7 +104,9 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             handshake_ack_repeats=repeats.item(row, i),
             **zero_window_evidence([optional_item(zero[field].item(row, i))
                                     for field in ZERO_FIELDS]),
-            rst_ttl=ttl_item(rst_ttl.item(row, i)))
+            rst_ttl=ttl_item(rst_ttl.item(row, i)),
+            ttl_before_rst=(ttl_item(short.ttl_before_rst.item(row, flows[i]))
+                            if rst_ttl.item(row, i) >= 0 else None))
     return evidence
 
 

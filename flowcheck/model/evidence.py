@@ -107,6 +107,12 @@ class SideEvidence:
     # and crosses other routers: it differs from Connection.orig_ttl / resp_ttl, the
     # TTL of the side's own packets (flowcheck.verify.reset_answer).
     rst_ttl: int | None = None
+    # The IP TTL (hop limit) of the side's last packet before that RST (not a RST, not a
+    # capture copy); None when it sent no RST or none before it. The TTL its own packets
+    # had just then: a route changed mid-connection (one router more or less) moves it
+    # away from the first packet's (Connection.orig_ttl / resp_ttl; trial 37c D2), so a
+    # RST is compared with this one (flowcheck.verify.ttl.reset_ttls).
+    ttl_before_rst: int | None = None
     # Whether a RST of the side arrived with another TTL than its first (a capture copy
     # or not): seen at a second capture point, a router apart; and whether a capture copy
     # of one of its packets did than its first packet's (two capture points a router

@@ -49,7 +49,7 @@ class Answer:
     round_trip: the handshake's round trip from the capture point to the RST's side
     (seconds; None when the handshake does not tell it); closed: the RST's side's own FIN
     before it (closed_before_reset), None when none; ttls: (the RST's IP TTL, that of its
-    side's own first packet), None when either is unknown (verify.ttl.reset_ttls)."""
+    side's own packets then), None when either is unknown (verify.ttl.reset_ttls)."""
 
     by: str
     packet: ControlPacket

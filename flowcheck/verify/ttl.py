@@ -14,7 +14,8 @@ same network segment with the same initial TTL.
 A capture taken on a host sees that host's packets with its initial TTL and the peer's
 lower by the routers between; equal TTLs (the same segment, no router) or two lowered
 ones (a capture point between) tell nothing. Read from Connection.orig_ttl / resp_ttl
-(each side's first packet) and SideEvidence.rst_ttl (flowcheck.connections).
+(each side's first packet), SideEvidence.rst_ttl and ttl_before_rst (the side's last
+packet before its RST) (flowcheck.connections).
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ def own_ttl(conn: Connection, side: str) -> int | None:
 
 
 def reset_ttls(conn: Connection, side: str) -> tuple[int, int] | None:
-    """(the TTL of side's first RST, of side's own first packet) when both are known."""
-    rst, own = conn.evidence(side).rst_ttl, own_ttl(conn, side)  # type: ignore[arg-type]
+    """(the TTL of side's first RST, of side's own packets then) when both are known: its
+    last packet's before the RST (SideEvidence.ttl_before_rst), else its first packet's.
+    The packet just before, since a route that changed mid-connection (a router more or
+    less: trial 37c D2) moves the TTL of all of the host's later packets, its RST's too."""
+    evidence = conn.evidence(side)  # type: ignore[arg-type]
+    rst, own = evidence.rst_ttl, evidence.ttl_before_rst
+    if own is None:
+        own = own_ttl(conn, side)
     return None if rst is None or own is None else (rst, own)
 
 

@@ -1,0 +1,102 @@
+"""A RST's TTL against its side's own packets' when the route changed mid-connection.
+
+A host's packets reach the capture point with one TTL while the route stays; a route
+that changes mid-connection (one router more or less: trial 37c D2) changes it for all
+its later packets, its own RST included. Comparing a RST with the side's first packet's
+TTL then read the host's own RST as a device's (forged in its name) and a device's
+RST that happened to carry the first packet's TTL as the host's. Each side's last packet's
+TTL before its first RST (SideEvidence.ttl_before_rst) is kept on every path of the
+tracker, and verify.ttl.reset_ttls compares the RST with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pcap_records import read_records, write_records
+from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
+from test_connections_ttl import segment
+from test_connections_util import ACK, PSH, RST, SYN, write_pcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Severity
+from flowcheck.pipeline import analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+M, A = "10.77.0.1", "10.77.1.2"
+
+
+def route_change_capture(path: Path, connections: int = 30) -> Path:
+    """M (TTL 64) sends A (63 at first: one router) data; A's ACKs after the third
+    segment arrive with 62 (its route gained a router); each connection ends with a RST
+    in A's name: A's own (62) for i % 3 == 0, a device's with A's first TTL (63) for
+    i % 3 == 1; for i % 3 == 2 the RST is A's first packet (a capture joined late)."""
+    packets = []
+    for i in range(connections):
+        port, late = 6001 + i, i % 3 == 2
+        if not late:
+            packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
+                        segment(A, M, 7000, port, 900, 101, SYN | ACK, 63),
+                        segment(M, A, port, 7000, 101, 901, ACK, 64)]
+        for k in range(6):
+            packets.append(segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64,
+                                   data=100))
+            if not late:
+                packets.append(segment(A, M, 7000, port, 901, 201 + 100 * k, ACK,
+                                       63 if k < 3 else 62))
+        packets.append(segment(A, M, 7000, port, 901, 0, RST, (62, 63, 63)[i % 3]))
+    return write_pcap(path, 1, packets)
+
+
+def test_the_ttl_before_a_reset_on_every_path(tmp_path: Path,
+                                              short_everywhere: None) -> None:  # noqa: F811
+    path = route_change_capture(tmp_path / "route.pcap")
+    reference, _ = run(path, 100_000, fast=False)
+    assert len(reference) == 30
+    for i, c in enumerate(reference):
+        agent = c.evidence("orig" if c.orig_h == A else "resp")
+        expected = ((62, 62, 63), (63, 62, 63), (63, None, None))[i % 3]
+        assert (agent.rst_ttl, agent.ttl_before_rst, c.resp_ttl) == expected, i
+        assert c.evidence("orig" if c.orig_h == M else "resp").ttl_before_rst is None, i
+    for chunk in (1, 2, 3, 7, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+
+
+FOLDER = ROOT / "captures" / "ndmjob-routerreset"
+NAME = "data-reset-by-router-media"
+AGENT_DATA = (b"\x0a\x4d\x01\x03", 6328)  # 10.77.1.3, its data connection's port
+
+
+def _rerouted(tmp_path: Path, rst_ttl: int) -> Path:
+    """The stored job with the agent's data packets from the 50th on arriving one router
+    further (TTL 62, its first 63) and the RST in its name (frame 170) given rst_ttl."""
+    linktype, records = read_records(FOLDER / f"{NAME}.pcap.gz")
+    seen, edited = 0, []
+    for frame, record in enumerate(records, start=1):
+        data = record.data
+        if data[26:30] == AGENT_DATA[0] and int.from_bytes(data[34:36]) == AGENT_DATA[1]:
+            seen += 1
+            ttl = rst_ttl if frame == 170 else 62 if seen >= 50 else data[22]
+            data = data[:22] + bytes([ttl]) + data[23:]
+        edited.append(type(record)(record.micros, record.wirelen, data))
+    assert records[169].data[47] & 0x04 and records[169].data[22] == 64  # the RST, as stored
+    return write_records(tmp_path / f"{NAME}-{rst_ttl}.pcap", linktype, edited)
+
+
+@pytest.mark.parametrize(("rst_ttl", "device"), [(62, False), (63, True), (64, True)])
+def test_a_reset_is_read_by_the_agents_ttl_just_before_it(tmp_path: Path, rst_ttl: int,
+                                                          device: bool) -> None:
+    config = build_config(load_file(FOLDER / f"{NAME}.toml"))
+    analysis = analyze(read_traffic([str(_rerouted(tmp_path, rst_ttl))], config), config)
+    [error] = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    assert error.code == "data_reset"
+    message = " ".join(error.message.split())
+    assert ("was reset by a device between them, in the name of the agent 10.77.1.3"
+            in message) is device, message
+    if device:
+        assert (f"its TTL {rst_ttl}, where the agent 10.77.1.3's own packets arrive with 62"
+                in message), message
+    else:
+        assert "its TTL" not in message, message
