@@ -43,7 +43,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.other_host import report_wrong_address
-from flowcheck.verify.pmtu import fix as pmtu_fix
+from flowcheck.verify.pmtu import conn_fix, hole_why, one_segment
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.stalled import data_stall
@@ -280,15 +280,14 @@ def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, s
             f"anything of it captured, and {closer_words}'s ACKs never covered them); "
             f"{closer} closed it {span_words(conn.last_ts - conn.ts)} after it opened, "
             "having received nothing. Small packets passed both ways (the handshake, the "
-            "close) and the data did not: a path MTU black hole fits (a link with a "
-            "smaller MTU between them, and the ICMP 'fragmentation needed' / 'packet too "
-            "big' messages blocked: RFC 2923), or a device that drops the connection's "
+            f"close) and the data did not: a path MTU black hole fits {hole_why(conn)}, "
+            "or a device that drops the connection's "
             f"data; a capture on {sender} shows the resends and their size.",
             "If only full-size segments are lost (a path MTU black hole): "
-            + pmtu_fix(conn.orig_h, conn.resp_h)[0].lower() + pmtu_fix(conn.orig_h,
-                                                                        conn.resp_h)[1:]
-            + "; or let the sender find the path's MTU by probing (packetization-layer path "
-            "MTU discovery, RFC 4821; Linux: sysctl net.ipv4.tcp_mtu_probing=1)"
+            + conn_fix(conn)[0].lower() + conn_fix(conn)[1:]
+            + ("" if one_segment(conn) else "; or let the sender find the path's MTU by "
+               "probing (packetization-layer path MTU discovery, RFC 4821; Linux: sysctl "
+               "net.ipv4.tcp_mtu_probing=1)")
             + f". Else see the logs of the firewalls and IPSs between {conn.orig_h} and "
             f"{conn.resp_h} for dropped packets of this connection.")
 

@@ -35,6 +35,13 @@ ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x8847: "MPLS", 0x8848: "MPLS",
 WIFI_LINKS = (105, 119, 127, 163, 192)  # IEEE802_11, _PRISM, _RADIOTAP, _AVS, PPI
 MPLS = (0x8847, 0x8848)
 ESP = 50
+# Encrypted VPNs over UDP on their registered or default ports (trial 38 C1: a WireGuard
+# capture read as a sniffer that missed the job): the job may be inside, unreadable.
+ENCRYPTED_UDP = {51820: "WireGuard", 1194: "OpenVPN",
+                 4500: "IPsec ESP in UDP (NAT traversal, RFC 3948)"}
+INNER_CAPTURE = ("Capture where the job's packets are not yet encrypted: on the tunnel's "
+                 "inner interface (wg0, tun0, an xfrm or VTI interface) of the media server "
+                 "or the agent, or on the hosts themselves when a gateway encrypts them.")
 IPPROTO_UDP = 17
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
@@ -146,7 +153,9 @@ def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,
         # No TCP at all: the next kind too when it explains something (an MPLS
         # pseudowire, part of which reads as IP fragments).
         more = kinds[1][1](f"{kinds[1][0]:,}")
-        if more[1]:
+        # An encrypted tunnel explains the capture: a few ARP packets beside it are the
+        # tunnel endpoints', not a host that could not reach the agent.
+        if more[1] and not (fix and more[1] == RESOLVING):
             held, why, fix = f"{held}{why}; {_agreed(more[0], kinds[1][0])}", more[1], \
                 fix or more[2]
             frames += kinds[1][2:]
@@ -271,9 +280,10 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
                 "tunnelled (on the media server or the agent, or on the tunnel endpoint's "
                 "overlay interface).")
     if proto == ESP:
-        return (held, ": encrypted, so the TCP inside cannot be read",
-                "Capture on the media server or the agent themselves, where the job's "
-                "packets are not yet encrypted.")
+        return held, ": encrypted, so the TCP inside cannot be read", INNER_CAPTURE
+    if proto == IPPROTO_UDP and port in ENCRYPTED_UDP:
+        return (f"{held}, {ENCRYPTED_UDP[port]}'s port", ": an encrypted tunnel, so the "
+                "TCP inside (the job's, if it travels there) cannot be read", INNER_CAPTURE)
     if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE):
         # Trial 28 D2: neighbour solicitations are the job's first packets, not noise.
         return (f"{held} (neighbour solicitations of {low} for an address ending in "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage
+from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.sessions.classify import message_op
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.stalled import Stall
@@ -29,9 +30,20 @@ from flowcheck.verify.stalled import Stall
 # of n bytes makes a packet of at least n + these.
 HEADERS = {4: 20 + 20, 6: 40 + 20}
 
-READING = ("only full-size segments were lost: a path MTU black hole (a link with a "
-           "smaller MTU between them, and the ICMP 'fragmentation needed' / 'packet too "
-           "big' messages blocked: RFC 2923)")
+# Why full-size segments vanish: behind a router (ROUTED), or between hosts on one
+# network segment (SWITCHED: one_segment), where no ICMP message can come.
+ROUTED = ("(a link with a smaller MTU between them, and the ICMP 'fragmentation needed' / "
+          "'packet too big' messages blocked: RFC 2923)")
+SWITCHED = ("(no router between them: a switch port or bridge with a smaller MTU than the "
+            "hosts', which sends no ICMP)")
+READING = f"only full-size segments were lost: a path MTU black hole {ROUTED}"
+# The same between hosts on one network segment (one_segment): no router, so no ICMP.
+READING_SWITCHED = (
+    "only full-size segments were lost: an MTU mismatch on the network segment both hosts "
+    "are on (their packets arrive with their initial TTLs: no router between them). A "
+    "switch port or bridge with a smaller MTU than the hosts' interfaces (jumbo frames on "
+    "the hosts and not on the switch) drops the larger frames silently: a switch sends no "
+    "ICMP 'fragmentation needed', so path MTU discovery cannot help")
 
 
 def lost_by_size(stall: Stall) -> bool:
@@ -94,6 +106,37 @@ def small_passed(control: Connection | None, messages: list[NdmpMessage], sender
         return None
     sent = [m for m in messages if m.direction == side and m.ts > since]
     return sent[-1] if sent else None
+
+
+def one_segment(conn: Connection) -> bool:
+    """Whether both hosts' packets reach the capture point with an initial TTL (hop
+    limit: verify.ttl), so no router is between them (RFC 791 3.1: each router takes one
+    off): a smaller MTU on the way is a switch's or a bridge's, which drops larger frames
+    without an ICMP message (trial 38 A8)."""
+    return conn.orig_ttl in INITIAL_TTLS and conn.resp_ttl in INITIAL_TTLS
+
+
+def hole_why(conn: Connection) -> str:
+    """ROUTED, or SWITCHED between hosts on one segment (one_segment)."""
+    return SWITCHED if one_segment(conn) else ROUTED
+
+
+def mtu_reading(conn: Connection) -> str:
+    """READING, or READING_SWITCHED between hosts on one segment (one_segment)."""
+    return READING_SWITCHED if one_segment(conn) else READING
+
+
+def conn_fix(conn: Connection) -> str:
+    """The fixes of a path MTU black hole on conn's path (no final full stop): fix()'s,
+    or, between hosts on one segment (one_segment), one MTU for the hosts and the
+    switches between them."""
+    if one_segment(conn):
+        return (f"Give {conn.orig_h}'s and {conn.resp_h}'s interfaces and every switch "
+                "port and bridge between them the same MTU: enable jumbo frames on the "
+                "switches too, or set the hosts' MTU back to the switches' (1500); "
+                "meanwhile let the sender find the path's MTU by probing (RFC 4821; Linux: "
+                "sysctl net.ipv4.tcp_mtu_probing=1)")
+    return fix(conn.orig_h, conn.resp_h)
 
 
 def fix(a: str, b: str) -> str:

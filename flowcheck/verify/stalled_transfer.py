@@ -32,11 +32,12 @@ from flowcheck.verify.capture_points import resends_vanished, resends_vanished_w
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import (
-    READING,
     TooBig,
-    fix,
+    conn_fix,
     full_size_resends,
+    hole_why,
     lost_by_size,
+    mtu_reading,
     shrunk_words,
     small_passed,
     told_too_big,
@@ -77,7 +78,9 @@ class StalledTransfer:
     resends and `passed`); heard: the first control-connection message the stall's
     receiver sent after the data stopped (heard_after), None when none; closed: when
     none, the receiver's FIN on the control connection after the data stopped
-    (closed_after), None when none: either shows the receiver up and reachable; told:
+    (closed_after), None when none: either shows the receiver up and reachable; done:
+    the normal halt that came after a receiver closed without the lost bytes
+    (closed_without), None otherwise; told:
     the ICMP packet too big / fragmentation needed messages the sender ignored
     (pmtu.told_too_big), None when none."""
 
@@ -90,6 +93,7 @@ class StalledTransfer:
     heard: NdmpMessage | None = None
     closed: ControlPacket | None = None
     told: TooBig | None = None
+    done: NdmpMessage | None = None
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -104,6 +108,9 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
         if timed_by is None:
             continue  # an ACK comes within the retransmission timeout: it may be missed
         halt = halt_of(messages, conn, stall.ts, stall.frame or None, ctx.order)
+        done = None
+        if halt is not None and abnormal_reason(halt) is None and closed_without(conn, stall):
+            halt, done = None, halt
         if halt is None or abnormal_reason(halt) is not None:
             sender = conn.orig_h if stall.side == "orig" else conn.resp_h
             passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,
@@ -118,8 +125,18 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                                          heard,
                                          None if heard is not None else
                                          closed_after(session, stream, receiver, stall),
-                                         told))
+                                         told, done))
     return found
+
+
+def closed_without(conn: Connection, stall: Stall) -> bool:
+    """Whether the receiver closed the data connection without the bytes lost on the way
+    (Stall.lost): its last ACK, still below them, came on its FIN. A normal halt after
+    it (NOTIFY_DATA_HALTED SUCCESSFUL) then tells only that the sender's writes were done
+    (its kernel took the bytes), not that they arrived: the receiver gave up waiting for
+    them (trial 38 A8: jumbo frames across a 1500-byte switch port, the media server's
+    timeout)."""
+    return stall.lost and stall.ack_frame in conn.fin_frames
 
 
 def stalled_detail(stalled: StalledTransfer) -> str:
@@ -231,39 +248,37 @@ def check_stalled_transfers(ctx: Context) -> None:
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
                            f"control connection's {message_op(passed)}, frame {passed.frame}, "
-                           f"acknowledged): {READING}. An IPS that blocks the flow from its "
-                           "first full-size segment looks the same from here; a capture on "
-                           f"{receiver} tells them apart.")
-                remedy = fix(conn.orig_h, conn.resp_h) + "."
+                           f"acknowledged): {mtu_reading(conn)}. An IPS that blocks the "
+                           "flow from its first full-size segment looks the same from "
+                           f"here; a capture on {receiver} tells them apart.")
+                remedy = conn_fix(conn) + "."
             elif size and vanished:  # its smaller packets crossed: copied_pairs
                 # The two points prove only full-size segments were lost: that leads, the
                 # state-table reading follows (re-check of trial 26, N5).
                 reading = (resends_vanished_words(sender, receiver, roles[1])
                            + f" Its resends are full-size ({size} B, its largest segment) "
                            f"while its smaller packets to {receiver} reached both points "
-                           f"(they are in the set twice): {READING}. An IPS that blocks "
+                           f"(they are in the set twice): {mtu_reading(conn)}. An IPS that blocks "
                            "the flow from its first full-size segment looks the same; so "
                            f"would a device that lost the flow's state ({STATE_LOST[0].lower()}"
                            f"{STATE_LOST[1:]}), were the smaller packets not crossing.")
                 logs = _logs_remedy(conn, two_points=True)
-                remedy = (fix(conn.orig_h, conn.resp_h) + ". If the MTU is not it: "
+                remedy = (conn_fix(conn) + ". If the MTU is not it: "
                           + logs[0].lower() + logs[1:])
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
-                            "fits too (a link with a smaller MTU between them, and the ICMP "
-                            "'fragmentation needed' / 'packet too big' messages blocked: RFC "
-                            "2923).")
+                            f"fits too {hole_why(conn)}.")
                 remedy += (" If only full-size segments are lost (a path MTU black hole): "
-                           + fix(conn.orig_h, conn.resp_h)[0].lower()
-                           + fix(conn.orig_h, conn.resp_h)[1:] + ".")
+                           + conn_fix(conn)[0].lower()
+                           + conn_fix(conn)[1:] + ".")
             elif shrunk := shrunk_words(conn, stall, small_passed(
                     ctx.by_uid.get(session.control_uid), _messages(ctx, session), sender,
                     stall.first_ts)):  # full-size resends after a delivered part
                 reading += shrunk
                 remedy += (" If only full-size segments are lost (a path MTU that shrank): "
-                           + fix(conn.orig_h, conn.resp_h)[0].lower()
-                           + fix(conn.orig_h, conn.resp_h)[1:] + ".")
+                           + conn_fix(conn)[0].lower()
+                           + conn_fix(conn)[1:] + ".")
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
@@ -310,11 +325,10 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
             f"{message_op(heard)} on the control connection (frame {heard.frame}) after that "
             "FIN, yet nothing of it on this connection arrived. Its data would have been "
             "full-size segments while its small packets passed: a path MTU black hole fits "
-            "(a link with a smaller MTU between them, and the ICMP 'fragmentation needed' / "
-            "'packet too big' messages blocked: RFC 2923). A device or a "
-            f"host firewall on {silent} that blocks this flow after its handshake looks the "
-            f"same from here; a capture on {silent} shows its resends and their size.",
-            fix(conn.orig_h, conn.resp_h) + ". " + _logs_remedy(conn).replace(
+            f"{hole_why(conn)}. A device or a host firewall on {silent} that blocks this "
+            "flow after its handshake looks the same from here; a capture on "
+            f"{silent} shows its resends and their size.",
+            conn_fix(conn) + ". " + _logs_remedy(conn).replace(
                 "See the session", "Else see the session", 1))
 
 
@@ -373,8 +387,8 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
             "the gap and holds no resend of them either: the resends were lost on the way "
             "as the first sending was.")
     if lost_by_size(stall):
-        reading = f" A smaller segment passed where larger ones never did: {READING}."
-        remedy = fix(conn.orig_h, conn.resp_h) + "."
+        reading = f" A smaller segment passed where larger ones never did: {mtu_reading(conn)}."
+        remedy = conn_fix(conn) + "."
     else:
         reading = (" Later packets of the connection arrived while these never did, "
                    "resent or not: a device between them drops some of its packets and not "
@@ -382,10 +396,15 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
                    "matches).")
         remedy = (f"See the logs of the firewalls and IPSs between {conn.orig_h} and "
                   f"{conn.resp_h} for dropped packets of this connection; if the lost "
-                  "segments are the full-size ones: " + fix(conn.orig_h, conn.resp_h)[0].lower()
-                  + fix(conn.orig_h, conn.resp_h)[1:] + ".")
-    ctx.add("data_stalled", head + reading + _then(stalled.halt), remedy,
+                  "segments are the full-size ones: " + conn_fix(conn)[0].lower()
+                  + conn_fix(conn)[1:] + ".")
+    then = _then(stalled.halt) if stalled.done is None else (
+        f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
+        f"{stall.ack_frame}); the {message_op(stalled.done)} SUCCESSFUL that came after "
+        f"(frame {stalled.done.frame}) says only that {sender} had handed its data to its "
+        "TCP stack, not that it arrived.")
+    ctx.add("data_stalled", head + reading + then, remedy,
             session=session, conn=conn,
             frames=[stall.frame, stall.ack_frame]
-            + ([stalled.halt.frame] if stalled.halt is not None else []),
+            + [m.frame for m in (stalled.halt, stalled.done) if m is not None],
             ts=stall.ts, cause="data")
