@@ -30,3 +30,14 @@ def stored_analysis(*captures: Path, config_path: Path | None = None,
     (or `config_path`), `settings` overriding its values."""
     config = build_config({**load_file(config_path or sidecar(captures[0])), **settings})
     return analyze(read_traffic([str(c) for c in captures], config), config)
+
+
+def folder_analysis(folder: Path, name: str, config_name: str = "flowcheck") -> Analysis:
+    """The capture `name` of a stored folder (a field check's: captures/trial38-stack)
+    analysed with the folder's configuration, flowcheck.toml or `config_name`.toml."""
+    return stored_analysis(folder / name, config_path=folder / f"{config_name}.toml")
+
+
+def errors(analysis: Analysis) -> list[Finding]:
+    """The analysis' error findings, in their order."""
+    return [f for f in analysis.findings if str(f.severity) == "error"]

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stored import folder_analysis
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpMessage, Severity
 from flowcheck.ndmp.collector import replies_after_requests
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial36b-virtual"
 
 
-def _analysis(name: str, config_name: str = "flowcheck"):
-    config = build_config(load_file(FOLDER / f"{config_name}.toml"))
-    return analyze(read_traffic([str(FOLDER / name)], config), config)
+def _analysis(name: str, config_name: str = "flowcheck") -> Analysis:
+    return folder_analysis(FOLDER, name, config_name)
 
 
 def test_a_reply_captured_before_its_request_answers_it() -> None:

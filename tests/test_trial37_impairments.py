@@ -15,10 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from capture_factory import tcp_packet, write_pcap
+from stored import errors, folder_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
-from flowcheck.model import Connection, Severity
+from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import ack_unheard, acks_unseen
@@ -30,12 +31,11 @@ ISN_M, ISN_A = 1000, 5000
 
 
 def _analysis(name: str) -> Analysis:
-    config = build_config(load_file(FOLDER / "flowcheck.toml"))
-    return analyze(read_traffic([str(FOLDER / name)], config), config)
+    return folder_analysis(FOLDER, name)
 
 
 def _errors(result: Analysis) -> list:
-    return [f for f in result.findings if f.severity is Severity.ERROR]
+    return errors(result)
 
 
 def test_synacks_lost_on_the_way_back_are_no_reject_rule() -> None:

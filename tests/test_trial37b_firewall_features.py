@@ -17,10 +17,11 @@ from pathlib import Path
 
 from capture_factory import tcp_packet, write_pcap
 from scapy.all import IP, TCP, Ether
+from stored import errors, folder_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
-from flowcheck.model import Connection, Severity
+from flowcheck.model import Connection
 from flowcheck.model.traffic import hops_travelled
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions.classify import connection_outcome
@@ -31,12 +32,11 @@ M, A = "10.77.0.1", "10.77.1.2"
 
 
 def _analysis(name: str) -> Analysis:
-    config = build_config(load_file(FOLDER / "flowcheck.toml"))
-    return analyze(read_traffic([str(FOLDER / name)], config), config)
+    return folder_analysis(FOLDER, name)
 
 
 def _errors(result: Analysis) -> list:
-    return [f for f in result.findings if f.severity is Severity.ERROR]
+    return errors(result)
 
 
 def test_a_refusal_behind_a_syn_proxy_is_a_refusal() -> None:

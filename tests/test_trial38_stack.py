@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
+from stored import folder_analysis
+
 from flowcheck.model import Severity
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial38-stack"
 
 
 def _analysis(name: str) -> Analysis:
-    config = build_config(load_file(FOLDER / "flowcheck.toml"))
-    return analyze(read_traffic([str(FOLDER / name)], config), config)
+    return folder_analysis(FOLDER, name)
 
 
 def _words(finding) -> str:
