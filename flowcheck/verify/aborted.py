@@ -128,7 +128,7 @@ def check_aborted(ctx: Context, session: Session) -> None:
         if refused_use(ctx, session, attempts) is not None:
             continue  # the refusal is the root cause: ndmp_error_reply says it
         fin = closed_with_control(ctx, session, attempts[-1])
-        if fin is not None and _lost_reading(session, attempts[-1]) is None:
+        if fin is not None and _lost_reading(ctx, session, attempts[-1]) is None:
             # Its closer ended the session: control_closed (verify.running) says it, else
             # report_deferred reports this.
             ctx.exit_closed[session.id].append(attempts)
@@ -261,7 +261,8 @@ def _opened(conn: Connection, session: Session) -> str:
     return f"{opened} and then was {ended}, before any data"
 
 
-def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, str] | None:
+def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
+                ) -> tuple[str, str] | None:
     """The reading when the other side's pure ACKs show data it sent that never reached
     the closer (SideEvidence.sent_unseen: their sequence number above anything of it
     captured, the closer's ACKs never covering it, no byte of the capture's lost by the
@@ -280,25 +281,26 @@ def _lost_words(conn: Connection, session: Session, closer: str) -> tuple[str, s
             f"anything of it captured, and {closer_words}'s ACKs never covered them); "
             f"{closer} closed it {span_words(conn.last_ts - conn.ts)} after it opened, "
             "having received nothing. Small packets passed both ways (the handshake, the "
-            f"close) and the data did not: a path MTU black hole fits {hole_why(conn)}, "
+            f"close) and the data did not: a path MTU black hole fits {hole_why(ctx, conn)}, "
             "or a device that drops the connection's "
             f"data; a capture on {sender} shows the resends and their size.",
             "If only full-size segments are lost (a path MTU black hole): "
-            + conn_fix(conn)[0].lower() + conn_fix(conn)[1:]
-            + ("" if one_segment(conn) else "; or let the sender find the path's MTU by "
+            + conn_fix(ctx, conn)[0].lower() + conn_fix(ctx, conn)[1:]
+            + ("" if one_segment(ctx, conn) else "; or let the sender find the path's MTU by "
                "probing (packetization-layer path MTU discovery, RFC 4821; Linux: sysctl "
                "net.ipv4.tcp_mtu_probing=1)")
             + f". Else see the logs of the firewalls and IPSs between {conn.orig_h} and "
             f"{conn.resp_h} for dropped packets of this connection.")
 
 
-def _lost_reading(session: Session, conn: Connection) -> tuple[str, str] | None:
+def _lost_reading(ctx: Context, session: Session, conn: Connection
+                  ) -> tuple[str, str] | None:
     """_lost_words for the side that closed conn (closing), None for a close by both
     sides or by a RST."""
     closer, how = closing(conn)
     if closer not in ("originator", "responder") or how != "FIN":
         return None
-    return _lost_words(conn, session, _host(conn, closer))
+    return _lost_words(ctx, conn, session, _host(conn, closer))
 
 
 def _closer_role(session: Session, conn: Connection) -> str:
@@ -318,7 +320,7 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
     more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
             "way." if attempts > 1 else "")
     if closed_before_data(conn):
-        return _closed_words(conn, session, more)
+        return _closed_words(ctx, conn, session, more)
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
             f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
@@ -345,7 +347,8 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
             f"{conn.orig_p}, established).")
 
 
-def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, str]:
+def _closed_words(ctx: Context, conn: Connection, session: Session, more: str
+                  ) -> tuple[str, str]:
     """Message and fix for a connection that opened and was closed before any data, by
     who closed it."""
     closer, how = closing(conn)
@@ -366,7 +369,7 @@ def _closed_words(conn: Connection, session: Session, more: str) -> tuple[str, s
     host = _host(conn, closer)
     who = role_words(conn, session, host)
     role = who.rsplit(" ", 1)[0]
-    lost = _lost_words(conn, session, host) if closer != "both" else None
+    lost = _lost_words(ctx, conn, session, host) if closer != "both" else None
     if lost is not None:
         return head.rsplit(" and the network", 1)[0] + lost[0], lost[1]
     if closer == "responder" and how == "RST":

@@ -19,12 +19,17 @@ sent to its sender, reporting an MTU below the packets the sender went on resend
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.sessions.classify import message_op
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.stalled import Stall
+
+if TYPE_CHECKING:
+    from flowcheck.verify.context import Context
 
 # The smallest IP and TCP headers of a segment (RFC 791, RFC 8200, RFC 9293): a payload
 # of n bytes makes a packet of at least n + these.
@@ -108,29 +113,32 @@ def small_passed(control: Connection | None, messages: list[NdmpMessage], sender
     return sent[-1] if sent else None
 
 
-def one_segment(conn: Connection) -> bool:
+def one_segment(ctx: Context, conn: Connection) -> bool:
     """Whether both hosts' packets reach the capture point with an initial TTL (hop
     limit: verify.ttl), so no router is between them (RFC 791 3.1: each router takes one
     off): a smaller MTU on the way is a switch's or a bridge's, which drops larger frames
-    without an ICMP message (trial 38 A8)."""
-    return conn.orig_ttl in INITIAL_TTLS and conn.resp_ttl in INITIAL_TTLS
+    without an ICMP message (trial 38 A8). Not when the set holds capture points a router
+    apart (Context.routed_points): each host's packets are first seen at its own point,
+    with its initial TTL, whatever lies between (trial 26 D5)."""
+    return (conn.orig_ttl in INITIAL_TTLS and conn.resp_ttl in INITIAL_TTLS
+            and not ctx.routed_points)
 
 
-def hole_why(conn: Connection) -> str:
+def hole_why(ctx: Context, conn: Connection) -> str:
     """ROUTED, or SWITCHED between hosts on one segment (one_segment)."""
-    return SWITCHED if one_segment(conn) else ROUTED
+    return SWITCHED if one_segment(ctx, conn) else ROUTED
 
 
-def mtu_reading(conn: Connection) -> str:
+def mtu_reading(ctx: Context, conn: Connection) -> str:
     """READING, or READING_SWITCHED between hosts on one segment (one_segment)."""
-    return READING_SWITCHED if one_segment(conn) else READING
+    return READING_SWITCHED if one_segment(ctx, conn) else READING
 
 
-def conn_fix(conn: Connection) -> str:
+def conn_fix(ctx: Context, conn: Connection) -> str:
     """The fixes of a path MTU black hole on conn's path (no final full stop): fix()'s,
     or, between hosts on one segment (one_segment), one MTU for the hosts and the
     switches between them."""
-    if one_segment(conn):
+    if one_segment(ctx, conn):
         return (f"Give {conn.orig_h}'s and {conn.resp_h}'s interfaces and every switch "
                 "port and bridge between them the same MTU: enable jumbo frames on the "
                 "switches too, or set the hosts' MTU back to the switches' (1500); "

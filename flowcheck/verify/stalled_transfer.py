@@ -248,37 +248,38 @@ def check_stalled_transfers(ctx: Context) -> None:
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
                            f"control connection's {message_op(passed)}, frame {passed.frame}, "
-                           f"acknowledged): {mtu_reading(conn)}. An IPS that blocks the "
+                           f"acknowledged): {mtu_reading(ctx, conn)}. An IPS that blocks the "
                            "flow from its first full-size segment looks the same from "
                            f"here; a capture on {receiver} tells them apart.")
-                remedy = conn_fix(conn) + "."
+                remedy = conn_fix(ctx, conn) + "."
             elif size and vanished:  # its smaller packets crossed: copied_pairs
                 # The two points prove only full-size segments were lost: that leads, the
                 # state-table reading follows (re-check of trial 26, N5).
                 reading = (resends_vanished_words(sender, receiver, roles[1])
                            + f" Its resends are full-size ({size} B, its largest segment) "
                            f"while its smaller packets to {receiver} reached both points "
-                           f"(they are in the set twice): {mtu_reading(conn)}. An IPS that blocks "
-                           "the flow from its first full-size segment looks the same; so "
+                           f"(they are in the set twice): {mtu_reading(ctx, conn)}. An IPS "
+                           "that blocks the flow from its first full-size segment looks the "
+                           "same; so "
                            f"would a device that lost the flow's state ({STATE_LOST[0].lower()}"
                            f"{STATE_LOST[1:]}), were the smaller packets not crossing.")
                 logs = _logs_remedy(conn, two_points=True)
-                remedy = (conn_fix(conn) + ". If the MTU is not it: "
+                remedy = (conn_fix(ctx, conn) + ". If the MTU is not it: "
                           + logs[0].lower() + logs[1:])
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
-                            f"fits too {hole_why(conn)}.")
+                            f"fits too {hole_why(ctx, conn)}.")
                 remedy += (" If only full-size segments are lost (a path MTU black hole): "
-                           + conn_fix(conn)[0].lower()
-                           + conn_fix(conn)[1:] + ".")
+                           + conn_fix(ctx, conn)[0].lower()
+                           + conn_fix(ctx, conn)[1:] + ".")
             elif shrunk := shrunk_words(conn, stall, small_passed(
                     ctx.by_uid.get(session.control_uid), _messages(ctx, session), sender,
                     stall.first_ts)):  # full-size resends after a delivered part
                 reading += shrunk
                 remedy += (" If only full-size segments are lost (a path MTU that shrank): "
-                           + conn_fix(conn)[0].lower()
-                           + conn_fix(conn)[1:] + ".")
+                           + conn_fix(ctx, conn)[0].lower()
+                           + conn_fix(ctx, conn)[1:] + ".")
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
@@ -325,10 +326,10 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
             f"{message_op(heard)} on the control connection (frame {heard.frame}) after that "
             "FIN, yet nothing of it on this connection arrived. Its data would have been "
             "full-size segments while its small packets passed: a path MTU black hole fits "
-            f"{hole_why(conn)}. A device or a host firewall on {silent} that blocks this "
+            f"{hole_why(ctx, conn)}. A device or a host firewall on {silent} that blocks this "
             "flow after its handshake looks the same from here; a capture on "
             f"{silent} shows its resends and their size.",
-            conn_fix(conn) + ". " + _logs_remedy(conn).replace(
+            conn_fix(ctx, conn) + ". " + _logs_remedy(conn).replace(
                 "See the session", "Else see the session", 1))
 
 
@@ -387,8 +388,9 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
             "the gap and holds no resend of them either: the resends were lost on the way "
             "as the first sending was.")
     if lost_by_size(stall):
-        reading = f" A smaller segment passed where larger ones never did: {mtu_reading(conn)}."
-        remedy = conn_fix(conn) + "."
+        reading = (" A smaller segment passed where larger ones never did: "
+                   f"{mtu_reading(ctx, conn)}.")
+        remedy = conn_fix(ctx, conn) + "."
     else:
         reading = (" Later packets of the connection arrived while these never did, "
                    "resent or not: a device between them drops some of its packets and not "
@@ -396,8 +398,8 @@ def _add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
                    "matches).")
         remedy = (f"See the logs of the firewalls and IPSs between {conn.orig_h} and "
                   f"{conn.resp_h} for dropped packets of this connection; if the lost "
-                  "segments are the full-size ones: " + conn_fix(conn)[0].lower()
-                  + conn_fix(conn)[1:] + ".")
+                  "segments are the full-size ones: " + conn_fix(ctx, conn)[0].lower()
+                  + conn_fix(ctx, conn)[1:] + ".")
     then = _then(stalled.halt) if stalled.done is None else (
         f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
         f"{stall.ack_frame}); the {message_op(stalled.done)} SUCCESSFUL that came after "
