@@ -12,6 +12,12 @@ from flowcheck.verify.allow_rules import listened_ports, port_list
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
+from flowcheck.verify.reply_errors import (
+    pause_before,
+    server_fix,
+    server_reason,
+    tape_open_retried,
+)
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
 # Halt posts: (reason prefix, the normal end, reason names for a numeric reason; the
@@ -47,6 +53,10 @@ def check_replies(ctx: Context) -> None:
 def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
     if op in FATAL_REPLIES:
         return Severity.ERROR
+    if op == "TAPE_OPEN":
+        # A drive that cannot be opened stops the job, unless a later TAPE_OPEN got it.
+        return (Severity.WARNING if tape_open_retried(stream.messages, index)
+                else Severity.ERROR)
     if op == "CONNECT_OPEN":
         # Version negotiation: a refused version is fine if a later CONNECT_OPEN succeeds.
         later_ok = any(message_op(m) == "CONNECT_OPEN" and m.type == "reply" and not m.error
@@ -112,12 +122,17 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     where = (f"frame {first.frame}" if len(messages) == 1 else
              f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
              + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
+    reason = server_reason(op, error)
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
+            + (f" The server refused it because {reason}." if reason else "")
             + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            fix or _reply_fix(ctx, session, op, error, refused=bool(before_connect)),
+            fix or server_fix(op, error, session, first)
+            or _reply_fix(ctx, session, op, error, refused=bool(before_connect),
+                          host=session.remote_agent if first.direction == "resp"
+                          else session.media_server),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
@@ -135,8 +150,9 @@ def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
 
 
 def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
-               refused: bool = False) -> str:
-    """refused: the request was refused before any connect (_before_connect)."""
+               refused: bool = False, host: str | None = None) -> str:
+    """refused: the request was refused before any connect (_before_connect); host: the
+    replying server's address (the remote agent when not given)."""
     agent = session.remote_agent
     if op == "CONNECT_CLIENT_AUTH":
         return (f"Check the user name and password the media server uses for the agent on "
@@ -149,7 +165,7 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
             return (f"The agent on {agent} does not support {op}: configure the backup "
                     "application for the other pairing (the mover listens and the data "
                     "agent connects: MOVER_LISTEN + DATA_CONNECT).")
-        return _listen_fix(ctx, session, op, error)
+        return _listen_fix(ctx, session, op, error, host or session.remote_agent)
     if op in CONNECTING and refused:
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "
@@ -165,13 +181,13 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
     return "Only if the job failed: look at the agent's log around this request."
 
 
-def _listen_fix(ctx: Context, session: Session, op: str, error: str) -> str:
+def _listen_fix(ctx: Context, session: Session, op: str, error: str, agent: str) -> str:
     """The fix of a LISTEN answered with an error: the ports of its range to free (the
     range's holders found with Windows and Linux commands), or, the range being
     flowcheck's default, the ports this job listened on (verify.fix_notes asks for the
     ranges first). ILLEGAL_STATE_ERR is hedged: NDMP defines it as a request not allowed
-    in the server's current state; only some agents mean a port they could not bind."""
-    agent = session.remote_agent
+    in the server's current state; only some agents mean a port they could not bind.
+    agent: the listener's address (the reply's sender)."""
     which = "agent" if op == "DATA_LISTEN" else "media"
     ranges = getattr(ctx.config, f"{which}_range")
     state = (f"{error} means the agent would not listen in its current state (NDMP: "
@@ -232,11 +248,17 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     found = abortive_close(ctx, session, message) if reason == "CONNECT_ERROR" else None
     # The halting side's own close of the data connection before it (trial 27 D6).
     own, own_frames = own_halt_words(ctx, session, message, reason)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    paused = (pause_before(stream.messages, message)
+              if reason == "ABORTED" and stream is not None and found is None else None)
+    if paused is not None:
+        own, own_frames = own + paused[1], [*own_frames, paused[0].frame]
     ctx.add("data_halted_abnormally",
             f"The {what} halted with reason {reason} (frame {message.frame})"
             + (f": {text}" if text else "") + "; the backup or restore did not complete."
             + (abortive_words(found, session, f"the {what}") if found else own),
-            abortive_fix(found, session) if found else _halt_fix(reason, session),
+            abortive_fix(found, session) if found else paused[2] if paused is not None
+            else _halt_fix(reason, session),
             session=session, conn=ctx.by_uid.get(session.control_uid),
             frames=([*found.conn.fin_frames[:1], found.conn.rst_frames[0]] if found
                     else own_frames) + [message.frame], ts=message.ts, cause="halt")

@@ -51,6 +51,23 @@ def heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage
                  and m.ts > began), None)
 
 
+def delivered(control: Connection | None, session: Session, message: NdmpMessage) -> bool:
+    """Whether `message` reached its peer as far as the control connection shows: not
+    among its side's trailing resends that nothing acknowledged (SideEvidence.resends,
+    resends_acked, resend_first_ts: resent from its first sending on, never answered).
+    A message the capture saw leave but the path then lost shows its sender up, not
+    reachable (field check 39 k04: an agent's firewall dropping everything from the
+    media server, its DATA_GET_STATE resent 8 times, read "still up and reachable ... only
+    this connection's packets were lost")."""
+    if control is None:
+        return True
+    side = "resp" if message.direction == "resp" else "orig"
+    evidence = control.evidence(side)  # type: ignore[arg-type]
+    return not (evidence.resends > evidence.resends_acked
+                and evidence.resend_first_ts is not None
+                and evidence.resend_first_ts >= message.ts)
+
+
 def control_frame(packet: ControlPacket | None) -> int:
     """The packet's frame, 0 for None."""
     return packet.frame if packet is not None else 0

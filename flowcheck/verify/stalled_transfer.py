@@ -50,6 +50,7 @@ from flowcheck.verify.stall_receiver import (
     carried_nothing,
     closed_after,
     control_frame,
+    delivered,
     heard_after,
 )
 from flowcheck.verify.stall_timing import session_stalls, stall_timed_by
@@ -80,7 +81,9 @@ class StalledTransfer:
     none, the receiver's FIN on the control connection after the data stopped
     (closed_after), None when none: either shows the receiver up and reachable; done:
     the normal halt that came after a receiver closed without the lost bytes
-    (closed_without), None otherwise; told:
+    (closed_without), None otherwise; unheard: the receiver's control-connection message
+    after the data stopped that never reached its peer (stall_receiver.delivered), in
+    place of heard; told:
     the ICMP packet too big / fragmentation needed messages the sender ignored
     (pmtu.told_too_big), None when none."""
 
@@ -94,6 +97,7 @@ class StalledTransfer:
     closed: ControlPacket | None = None
     told: TooBig | None = None
     done: NdmpMessage | None = None
+    unheard: NdmpMessage | None = None
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -117,7 +121,10 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                                    stall.first_ts)
                       if full_size_resends(conn, stall) else None)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
-            heard = heard_after(session, messages, halt, receiver, stall, conn)
+            heard, unheard = heard_after(session, messages, halt, receiver, stall, conn), None
+            if heard is not None and not delivered(ctx.by_uid.get(session.control_uid),
+                                                   session, heard):
+                heard, unheard = None, heard  # it left the receiver, never arrived
             told = told_too_big(conn, stall, sender)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
                                          passed is not None or lost_by_size(stall)
@@ -125,7 +132,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                                          heard,
                                          None if heard is not None else
                                          closed_after(session, stream, receiver, stall),
-                                         told, done))
+                                         told, done, unheard))
     return found
 
 
@@ -201,6 +208,18 @@ def check_stalled_transfers(ctx: Context) -> None:
                 stall.ts if stall.ts is not None else conn.last_ts)
             if vanished:
                 reading += resends_vanished_words(sender, receiver, roles[1])
+            elif (lost := stalled.unheard) is not None:
+                # Its control message was lost too (field check 39 k04): all of the
+                # receiver's packets to the sender, not this connection's alone.
+                reading += (f" {capitalised(roles[1])} {receiver} was still up after the "
+                            f"data stopped, but its {message_op(lost)} on the control "
+                            f"connection (frame {lost.frame}) never reached {sender} either "
+                            "(resent, never acknowledged): everything from "
+                            f"{receiver} to {sender} is lost, not this connection's alone: a "
+                            f"firewall between them or on {sender} that drops all of "
+                            f"{receiver}'s packets, or the path from {receiver} to {sender}.")
+                remedy = _logs_remedy(conn, f" and the host firewall on {sender} (a rule that "
+                                            f"drops {receiver}'s packets)")
             elif (heard is not None or shut is not None) and (on is None or on[0] != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down"; trial 26
