@@ -83,3 +83,16 @@ def test_a_control_message_resent_unanswered_is_no_sign_the_receiver_was_reachab
             "10.77.0.2 either") in message
     assert "the host firewall on 10.77.0.2 (a rule that drops 10.77.0.1's packets)" in \
         _words(error.fix)
+
+
+def test_a_reset_after_the_host_stopped_mid_transfer_is_a_restart_not_an_idle_timeout(
+        ) -> None:
+    [error] = errors(_analysis("agent-host-rebooted-midjob.pcap.gz"))
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert ("the agent had gone silent on its data connection too, in the middle of sending "
+            "(its last data in frame 1135, then nothing, no FIN)") in message
+    assert "its host restarted" in message
+    assert "drops an idle connection's state after its idle timeout" not in message
+    assert error.fix.startswith("See 10.77.0.2's system log for an unexpected shutdown")
+    assert "idle timeout" not in error.fix

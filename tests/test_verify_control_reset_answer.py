@@ -74,13 +74,19 @@ def test_a_reset_faster_than_the_round_trip_after_a_silence_reads_as_an_idle_tim
 
 
 def test_a_reset_as_slow_as_the_round_trip_may_be_the_agents(tmp_path: Path) -> None:
+    # The capture is cut mid-transfer (frame 300): the agent's data stopped there, with no
+    # FIN, 10 s before its RST: its host stopped, not an idle timeout (field check 39 k03,
+    # verify.host_stopped).
     [finding] = [f for f in _answered(tmp_path, "10", "0.005").findings
                  if f.code == "control_reset"]
     assert "faster than the round trip" not in finding.message
     assert ("the agent no longer had the connection, or a device between them (a firewall "
             "or NAT) that no longer had its state answered in its name") in finding.message
     assert "sat idle 10 s" in finding.message
-    assert "idle timeout for port 10000" in finding.fix
+    assert "had gone silent on its data connection too" in finding.message
+    assert "its host restarted" in finding.message
+    assert "idle timeout for port 10000" not in finding.fix
+    assert finding.fix.startswith("See 10.77.0.2's system log")
     assert "the agent's NDMP service log" in finding.fix
     assert "the media server's job engine" not in finding.fix
 

@@ -19,6 +19,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
+from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
@@ -71,8 +72,10 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
     head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
             f"{endpoint(control.resp_h, control.resp_p)} was reset")
     if answer is not None:
+        host = control.orig_h if answer.by == "orig" else control.resp_h
         message, fix = _answered(stream, control, answer, f"{head} ({reset_words(control)}) "
-                                 f"{when}. {then}")
+                                 f"{when}. {then}",
+                                 host_stopped(ctx, session, host, answer.packet.ts))
         frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
                   *cited_rsts(control)]
     else:
@@ -104,8 +107,10 @@ def _undelivered(message: NdmpMessage) -> str:
 
 
 def _answered(stream: NdmpStream, control: Connection, answer: Answer,
-              head: str) -> tuple[str, str]:
-    """The message and fix of a reset that answered a packet (reset_answer)."""
+              head: str, stopped: Connection | None = None) -> tuple[str, str]:
+    """The message and fix of a reset that answered a packet (reset_answer); stopped:
+    a data connection its side went silent on mid-transfer before the silence
+    (host_stopped), None when none."""
     side, short = _role(control, answer.by)
     sender = _role(control, answer.packet.direction)[1]
     what = (f"{message_op(answer.message)} (frame {answer.packet.frame})"
@@ -143,7 +148,11 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
     path = f"{control.orig_h} and {control.resp_h}"
     devices = (f"the session and event logs of the firewalls, NAT devices and IPSs between "
                f"{path} at that time (a session dropped, a failover, a blocked flow)")
-    if silence.seconds >= IDLE_SECONDS:
+    if silence.seconds >= IDLE_SECONDS and stopped is not None and not answer.forged \
+            and not answer.in_between:
+        text += stopped_words(stopped, host, short, silence_words(silence))
+        fix = stopped_fix(host, short, _service(short))
+    elif silence.seconds >= IDLE_SECONDS:
         text += (" Before it the control connection had sat idle "
                  f"{silence_words(silence)}: a firewall or NAT device drops an idle "
                  "connection's state after its idle timeout and answers the connection's "
