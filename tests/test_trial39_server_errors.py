@@ -96,3 +96,13 @@ def test_a_reset_after_the_host_stopped_mid_transfer_is_a_restart_not_an_idle_ti
     assert "drops an idle connection's state after its idle timeout" not in message
     assert error.fix.startswith("See 10.77.0.2's system log for an unexpected shutdown")
     assert "idle timeout" not in error.fix
+
+
+def test_a_reset_followed_by_the_media_servers_own_abort_is_its_job_engines() -> None:
+    [error] = errors(_analysis("resident-tape-full-dma-abort.pcap.gz"))
+    assert error.code == "data_reset"
+    assert "The media server then aborted the job itself (DATA_ABORT, frame 813)" in \
+        _words(error.message)
+    assert "firewall" not in error.fix
+    assert error.fix.startswith("See the media server's job log")
+    assert 813 in error.frames

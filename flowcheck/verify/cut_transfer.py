@@ -185,6 +185,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
             halt: NdmpMessage | None) -> None:
     """data_reset for one transfer cut short; halt: the abnormal halt after it, if any."""
     moved = carried_words(conn, session)  # "in the capture" when it opened before it
+    aborted = None
     then = ""
     if halt is not None:
         then = (f" The job then halted with {abnormal_reason(halt)} "
@@ -228,7 +229,16 @@ def _report(ctx: Context, session: Session, conn: Connection,
             fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
                    "signature: its log names the connection); the hosts did not.")
-        went_on = None if forged else _sent_after_reset(conn)
+        aborted = None if forged else _dma_abort(ctx, session, conn)
+        if aborted is not None:  # the DMA gave the job up itself (field check 39 t03)
+            head += (f" The media server then aborted the job itself "
+                     f"({message_op(aborted)}, frame {aborted.frame}): its job engine gave "
+                     "the job up, on an error of its own (its tape or storage: a full "
+                     "medium, a media error) or a cancel; no device between them did it.")
+            fix = ("See the media server's job log at that time for the error that made it "
+                   "abort the job (its tape or storage device: end of medium, a media "
+                   f"error; or a cancel): it sent {message_op(aborted)} itself.")
+        went_on = None if forged or aborted is not None else _sent_after_reset(conn)
         if went_on is not None:  # its own TCP never reset it (trial 37c D3)
             host, frame = went_on
             head += (f" But {host} went on sending data on it after the RST in its name "
@@ -248,8 +258,38 @@ def _report(ctx: Context, session: Session, conn: Connection,
     ctx.add("data_reset", head + then, fix, session=session, conn=conn,
             frames=(conn.fin_frames[:1] if closed_by_receiver(conn) or dropped else [])
             + cited_rsts(conn) + ([both[2]] if both else [])
+            + ([aborted.frame] if aborted is not None else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+# A DMA's abort this soon after the data connection's reset is its answer to the reset's
+# cause (seconds; a job engine aborts within moments of the error).
+_ABORT_AFTER_RESET_SECONDS = 10.0
+
+
+def _dma_abort(ctx: Context, session: Session, conn: Connection) -> NdmpMessage | None:
+    """The media server's DATA_ABORT or MOVER_ABORT on the control connection within
+    _ABORT_AFTER_RESET_SECONDS after it alone reset the data connection, before any halt
+    of the agent's (on which it could be acting): its job engine gave the job up itself
+    (a full tape of its own read "if neither host reset it, look for a firewall"); None
+    otherwise."""
+    media = session.media_server
+    if not (conn.orig_rst ^ conn.resp_rst) or \
+            (conn.orig_h if conn.orig_rst else conn.resp_h) != media:
+        return None
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    reset = reset_time(conn)
+    for message in stream.messages if stream is not None else []:
+        if message.ts < reset:
+            continue
+        if message.ts - reset > _ABORT_AFTER_RESET_SECONDS or (
+                message.direction == "resp" and message_op(message) in HALTS):
+            return None  # the agent's halt first: the DMA may abort on what it reported
+        if (message.type == "request" and message.direction == "orig"
+                and message_op(message) in ("DATA_ABORT", "MOVER_ABORT")):
+            return message
+    return None
 
 
 def _sent_after_reset(conn: Connection) -> tuple[str, int] | None:
