@@ -1,0 +1,74 @@
+"""data_stalled's words for a stall seen from the receiving end (Stall.lost: bytes that
+never arrived, the receiver's ACKs never covering them, no resend of them captured), and
+the halt-after words every data_stalled ends with (flowcheck.verify.stalled_transfer)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowcheck.model import NdmpMessage, Session, endpoint
+from flowcheck.sessions import message_op
+from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
+from flowcheck.verify.replies import abnormal_reason
+
+if TYPE_CHECKING:
+    from flowcheck.verify.stalled_transfer import StalledTransfer
+
+
+def halt_then(halt: NdmpMessage | None) -> str:
+    """The words after a stall of the halt that followed it (an abnormal one: Notify
+    *_HALTED), or that none came."""
+    return (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
+            f"frame {halt.frame})." if halt is not None else
+            " No halt of the job came after it: the job cannot go on without its "
+            "data connection.")
+
+
+def add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
+             roles: tuple[str, str]) -> None:
+    """data_stalled for a stall seen from the receiving end (Stall.lost)."""
+    conn, stall = stalled.conn, stalled.stall
+    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                        else (conn.resp_h, conn.orig_h))
+    later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
+             if stall.ack_ts is not None and stall.ts is not None else "")
+    arrived = (f" {stall.next_len} B sent after them arrived (frame {stall.frame})"
+               if stall.next_len else f" the packet after them arrived (frame {stall.frame})")
+    unseen = conn.evidence(stall.side).sent_unseen
+    more = (f" (and {unseen} B more after those: its ACK in frame "
+            f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
+            "past them)" if unseen else "")
+    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {stall.unacked} B "
+            f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
+            f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
+            f"(frame {stall.ack_frame}{later}), while"
+            f"{arrived}; the capture went on {span_words(ctx.capture_end - stall.ts)} after "
+            "the gap and holds no resend of them either: the resends were lost on the way "
+            "as the first sending was.")
+    if lost_by_size(stall):
+        reading = (" A smaller segment passed where larger ones never did: "
+                   f"{mtu_reading(ctx, conn)}.")
+        remedy = conn_fix(ctx, conn) + "."
+    else:
+        reading = (" Later packets of the connection arrived while these never did, "
+                   "resent or not: a device between them drops some of its packets and not "
+                   "others (a path MTU black hole drops the full-size ones, an IPS the ones it "
+                   "matches).")
+        remedy = (f"See the logs of the firewalls and IPSs between {conn.orig_h} and "
+                  f"{conn.resp_h} for dropped packets of this connection; if the lost "
+                  "segments are the full-size ones: " + conn_fix(ctx, conn)[0].lower()
+                  + conn_fix(ctx, conn)[1:] + ".")
+    then = halt_then(stalled.halt) if stalled.done is None else (
+        f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
+        f"{stall.ack_frame}); the {message_op(stalled.done)} SUCCESSFUL that came after "
+        f"(frame {stalled.done.frame}) says only that {sender} had handed its data to its "
+        "TCP stack, not that it arrived.")
+    ctx.add("data_stalled", head + reading + then, remedy,
+            session=session, conn=conn,
+            frames=[stall.frame, stall.ack_frame]
+            + [m.frame for m in (stalled.halt, stalled.done) if m is not None],
+            ts=stall.ts, cause="data")
