@@ -106,3 +106,10 @@ def test_a_reset_followed_by_the_media_servers_own_abort_is_its_job_engines() ->
     assert "firewall" not in error.fix
     assert error.fix.startswith("See the media server's job log")
     assert 813 in error.frames
+
+
+def test_a_start_refused_before_any_data_connection_names_the_missing_step() -> None:
+    [error] = errors(_analysis("start-backup-before-data-connect.pcap"))
+    assert error.code == "ndmp_error_reply"
+    assert "no DATA_CONNECT or DATA_LISTEN came before it in the session" in error.fix
+    assert "backup type" not in error.fix

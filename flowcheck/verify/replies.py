@@ -174,11 +174,34 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
         return ("The connector could not reach the announced endpoint: allow TCP between "
                 f"{session.media_server} and {agent} on {ctx.ranges('media')} and "
                 f"{ctx.ranges('agent')}.")
+    if op.startswith("DATA_START_") and error.startswith("ILLEGAL_STATE") \
+            and (session.version or 0) >= 3 and not _set_up_before(ctx, session, op):
+        return (f"The agent on {agent} would not start the operation in its state: no "
+                "DATA_CONNECT or DATA_LISTEN came before it in the session, so its data "
+                "server had no data connection set up. See the backup application's log "
+                "for the step it skipped or that failed before; not a network failure.")
     if op.startswith("DATA_START_"):
         return (f"The agent on {agent} would not start the operation: check the backup type "
                 "and environment (selection, credentials for the resource) and the agent's "
                 "log.")
     return "Only if the job failed: look at the agent's log around this request."
+
+
+def _set_up_before(ctx: Context, session: Session, op: str) -> bool:
+    """Did a DATA_CONNECT or DATA_LISTEN request come before the session's first `op`
+    request (field check 39 p03: a DATA_START_BACKUP refused ILLEGAL_STATE_ERR with none
+    before it)? True when the control stream is unknown or op never came. NDMP v3 and v4
+    only: v2's DATA_START_* carries the mover's address itself."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    for message in stream.messages if stream is not None else []:
+        if message.type != "request":
+            continue
+        name = message_op(message)
+        if name in ("DATA_CONNECT", "DATA_LISTEN"):
+            return True
+        if name == op:
+            return False
+    return True
 
 
 def _listen_fix(ctx: Context, session: Session, op: str, error: str, agent: str) -> str:

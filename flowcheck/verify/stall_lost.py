@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def halt_then(halt: NdmpMessage | None) -> str:
-    """The words after a stall of the halt that followed it (an abnormal one: Notify
-    *_HALTED), or that none came."""
+    """The words after a stall of the halt that followed it (an abnormal
+    NOTIFY_*_HALTED), or that none came."""
     return (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
             f"frame {halt.frame})." if halt is not None else
             " No halt of the job came after it: the job cannot go on without its "
