@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stored import folder_analysis
+from stored import errors, folder_analysis
 
 from flowcheck.model import Severity
 from flowcheck.pipeline import Analysis
@@ -60,3 +60,12 @@ def test_a_wireguard_capture_is_an_encrypted_tunnel_not_a_host_resolving() -> No
     assert finding.fix.startswith("Capture where the job's packets are not yet encrypted: "
                                   "on the tunnel's inner interface")
     assert "--remote-agent" not in finding.fix
+
+
+def test_full_size_resends_never_delivered_on_one_segment_lead_with_the_mtu() -> None:
+    [error] = errors(_analysis("jumbo-switch-1500-agent.pcap.gz"))
+    words = _words(error)
+    mtu = words.index("an MTU mismatch on the network segment both hosts are on")
+    assert mtu < words.index("Otherwise, a firewall or NAT device between them"), words
+    assert error.fix.startswith("Give 10.77.0.1's and 10.77.0.2's interfaces")
+    assert "If the MTU is not it: see the session and event logs" in error.fix

@@ -38,6 +38,7 @@ from flowcheck.verify.pmtu import (
     hole_why,
     lost_by_size,
     mtu_reading,
+    one_segment,
     shrunk_words,
     small_passed,
     told_too_big,
@@ -286,6 +287,16 @@ def check_stalled_transfers(ctx: Context) -> None:
                 logs = _logs_remedy(conn, two_points=True)
                 remedy = (conn_fix(ctx, conn) + ". If the MTU is not it: "
                           + logs[0].lower() + logs[1:])
+            elif size and one_segment(ctx, conn):
+                # No router between them, none of its data ever delivered (trial 38 A8b,
+                # the sender's capture): a switch's MTU leads, a device's state second.
+                reading = (f" Its resends are full-size ({size} B, its largest segment) and "
+                           f"{roles[1]} {receiver} acknowledged none of its data: "
+                           f"{mtu_reading(ctx, conn)}."
+                           + (f" Otherwise, {reading[1].lower()}{reading[2:]}"
+                              if reading.startswith(" ") else reading))
+                remedy = (conn_fix(ctx, conn) + ". If the MTU is not it: "
+                          + remedy[0].lower() + remedy[1:])
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
