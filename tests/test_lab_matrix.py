@@ -96,6 +96,18 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
                "point": "m", "form": "dir-out"}
     assert judge(expect(answers), "fail", ["step_missing"], 1)
     assert not judge(expect({**answers, "form": "whole"}), "fail", ["step_missing"], 1)
+    # Seed 47 run 18: the same seen from the sender's -Q in (no SYN-ACK ever arrives, its
+    # SYNs not captured); run 3: the router's -Q out toward M holds none of M's SYNs.
+    sender_in = {"peer": "be", "fault": "return-out", "step": "data", "where": "receiver",
+                 "point": "m", "form": "dir-in"}
+    assert judge(expect(sender_in), "fail", ["announced_not_used"], 1)
+    assert not judge(expect({**sender_in, "form": "dir-out"}), "fail",
+                     ["announced_not_used"], 1)
+    router_out = {"peer": "be", "op": "restore", "fault": "syn-drop", "step": "data",
+                  "where": "router", "point": "r", "form": "dir-out", "routed": True}
+    assert judge(expect(router_out), "fail", ["announced_not_used"], 1)
+    assert not judge(expect({**router_out, "form": "dir-in"}), "fail",
+                     ["announced_not_used"], 1)
 
 
 def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:

@@ -163,8 +163,11 @@ def expect(run: dict) -> dict:
         # A one-direction capture at one end holds none of the dropped SYNs: `-Q out` on
         # their receiver, `-Q in` on their sender (seed 39 runs 6 and 16); a reject goes
         # the other way, and quotes the SYN, in the captured direction.
-        hidden = fault == "syn-drop" and (point, run["form"]) in ((receiver, "dir-out"),
-                                                                  (sender, "dir-in"))
+        # The router's capture (r0, its side toward M) with -Q out holds what it sends
+        # toward M, none of M's SYNs (seed 47 run 3).
+        hidden = fault == "syn-drop" and (point, run["form"]) in (
+            (receiver, "dir-out"), (sender, "dir-in"), ("r", "dir-out" if sender == "m"
+                                                        else "dir-in"))
         seen = (point in ("both", sender) or (point == "r" and sender == "m")
                 or run["where"] == "receiver") and not hidden
         if fault == "syn-reject" and ((point, run["form"]) in ((sender, "dir-out"),
@@ -193,10 +196,12 @@ def expect(run: dict) -> dict:
         empty_ok = True
     elif fault == "return-out":
         codes = {f"{run['step']}_unanswered", "handshake_incomplete"}
-        receiver, _ports, _sender = syn_target(run)
-        if (point, run["form"]) == (receiver, "dir-out"):
+        receiver, _ports, sender = syn_target(run)
+        if (point, run["form"]) in ((receiver, "dir-out"), (sender, "dir-in"),
+                                    ("r", "dir-out" if sender == "m" else "dir-in")):
             # Its SYN-ACKs dropped before its own tap, its incoming SYNs not captured:
-            # nothing of the connection (seed 37 run 5).
+            # nothing of the connection (seed 37 run 5); nor on the sender's -Q in, nor
+            # the router's side that sees the SYN-ACKs only (seed 47 run 18).
             codes |= _unseen_codes(run["step"])
     elif fault == "ack-in":
         codes = {"handshake_incomplete"} | ({"control_stalled"} if run["step"] == "callback"
