@@ -4,18 +4,14 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from flowcheck.model import NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
 from flowcheck.verify.replies import abnormal_reason
-
-if TYPE_CHECKING:
-    from flowcheck.verify.stalled_transfer import StalledTransfer
+from flowcheck.verify.stalled import Stall
 
 
 def halt_then(halt: NdmpMessage | None) -> str:
@@ -27,10 +23,13 @@ def halt_then(halt: NdmpMessage | None) -> str:
             "data connection.")
 
 
-def add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
+def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
+             halts: tuple[NdmpMessage | None, NdmpMessage | None],
              roles: tuple[str, str]) -> None:
-    """data_stalled for a stall seen from the receiving end (Stall.lost)."""
-    conn, stall = stalled.conn, stalled.stall
+    """data_stalled for a stall of conn seen from the receiving end (Stall.lost); halts:
+    the abnormal halt after it and the normal one that came after the receiver closed
+    without the bytes (stalled_transfer.StalledTransfer's halt and done)."""
+    halt, done = halts
     sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                         else (conn.resp_h, conn.orig_h))
     later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
@@ -62,13 +61,13 @@ def add_lost(ctx: Context, session: Session, stalled: StalledTransfer,
                   f"{conn.resp_h} for dropped packets of this connection; if the lost "
                   "segments are the full-size ones: " + conn_fix(ctx, conn)[0].lower()
                   + conn_fix(ctx, conn)[1:] + ".")
-    then = halt_then(stalled.halt) if stalled.done is None else (
+    then = halt_then(halt) if done is None else (
         f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
-        f"{stall.ack_frame}); the {message_op(stalled.done)} SUCCESSFUL that came after "
-        f"(frame {stalled.done.frame}) says only that {sender} had handed its data to its "
+        f"{stall.ack_frame}); the {message_op(done)} SUCCESSFUL that came after "
+        f"(frame {done.frame}) says only that {sender} had handed its data to its "
         "TCP stack, not that it arrived.")
     ctx.add("data_stalled", head + reading + then, remedy,
             session=session, conn=conn,
             frames=[stall.frame, stall.ack_frame]
-            + [m.frame for m in (stalled.halt, stalled.done) if m is not None],
+            + [m.frame for m in (halt, done) if m is not None],
             ts=stall.ts, cause="data")

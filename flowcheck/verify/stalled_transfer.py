@@ -175,7 +175,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             roles = (role_words(conn, session, sender).rpartition(" ")[0],
                      role_words(conn, session, receiver).rpartition(" ")[0])
             if stall.lost:
-                add_lost(ctx, session, stalled, roles)
+                add_lost(ctx, session, conn, stall, (stalled.halt, stalled.done), roles)
                 continue
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
