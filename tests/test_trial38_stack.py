@@ -45,7 +45,7 @@ def test_full_size_segments_lost_between_hosts_on_one_segment_name_the_switch() 
     for name in ("jumbo-switch-1500-halt-after-media.pcap", "jumbo-switch-1500-agent.pcap.gz"):
         [error] = [f for f in _analysis(name).findings if f.severity is Severity.ERROR]
         words = _words(error)
-        assert "no router between them" in words, name
+        assert "no router that lowers the TTL between them" in words, name
         assert "switch port or bridge with a smaller MTU" in words, name
         assert "RFC 2923" not in words, name
         assert "every switch port and bridge between them the same MTU" in error.fix, name
@@ -55,10 +55,10 @@ def test_a_wireguard_capture_is_an_encrypted_tunnel_not_a_host_resolving() -> No
     [finding] = _analysis("wireguard-outer-media.pcap.gz").findings
     assert finding.code == "no_control_session"
     words = _words(finding)
-    assert "on port 51820, WireGuard's port: an encrypted tunnel" in words
+    assert "on port 51820, WireGuard's port: if it is that encrypted tunnel" in words
     assert "resolving a neighbour's address" not in words
-    assert finding.fix.startswith("Capture where the job's packets are not yet encrypted: "
-                                  "on the tunnel's inner interface")
+    assert finding.fix.startswith("If that is a VPN tunnel: capture where the job's packets "
+                                  "are not yet encrypted: on the tunnel's inner interface")
     assert "--remote-agent" not in finding.fix
 
 

@@ -282,8 +282,11 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
     if proto == ESP:
         return held, ": encrypted, so the TCP inside cannot be read", INNER_CAPTURE
     if proto == IPPROTO_UDP and port in ENCRYPTED_UDP:
-        return (f"{held}, {ENCRYPTED_UDP[port]}'s port", ": an encrypted tunnel, so the "
-                "TCP inside (the job's, if it travels there) cannot be read", INNER_CAPTURE)
+        # By the port alone (its payload is not kept): other programs use it too (field
+        # check 40 u1: plain syslog on 51820).
+        return (f"{held}, {ENCRYPTED_UDP[port]}'s port", ": if it is that encrypted "
+                "tunnel, the TCP inside (the job's, if it travels there) cannot be read",
+                "If that is a VPN tunnel: c" + INNER_CAPTURE[1:])
     if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE):
         # Trial 28 D2: neighbour solicitations are the job's first packets, not noise.
         return (f"{held} (neighbour solicitations of {low} for an address ending in "

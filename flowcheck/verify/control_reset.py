@@ -151,7 +151,7 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
     if silence.seconds >= IDLE_SECONDS and stopped is not None and not answer.forged \
             and not answer.in_between:
         text += stopped_words(stopped, host, short, silence_words(silence))
-        fix = stopped_fix(host, short, _service(short))
+        fix = stopped_fix(stopped, host, short, _service(short), answer.packet.ts)
     elif silence.seconds >= IDLE_SECONDS:
         text += (" Before it the control connection had sat idle "
                  f"{silence_words(silence)}: a firewall or NAT device drops an idle "

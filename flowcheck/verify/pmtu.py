@@ -39,16 +39,19 @@ HEADERS = {4: 20 + 20, 6: 40 + 20}
 # network segment (SWITCHED: one_segment), where no ICMP message can come.
 ROUTED = ("(a link with a smaller MTU between them, and the ICMP 'fragmentation needed' / "
           "'packet too big' messages blocked: RFC 2923)")
-SWITCHED = ("(no router between them: a switch port or bridge with a smaller MTU than the "
-            "hosts', which sends no ICMP)")
+SWITCHED = ("(no router that lowers the TTL between them: most likely a switch port or "
+            "bridge with a smaller MTU than the hosts', which sends no ICMP; or a firewall "
+            "that keeps the TTL and drops the ICMP messages)")
 READING = f"only full-size segments were lost: a path MTU black hole {ROUTED}"
 # The same between hosts on one network segment (one_segment): no router, so no ICMP.
 READING_SWITCHED = (
-    "only full-size segments were lost: an MTU mismatch on the network segment both hosts "
-    "are on (their packets arrive with their initial TTLs: no router between them). A "
-    "switch port or bridge with a smaller MTU than the hosts' interfaces (jumbo frames on "
-    "the hosts and not on the switch) drops the larger frames silently: a switch sends no "
-    "ICMP 'fragmentation needed', so path MTU discovery cannot help")
+    "only full-size segments were lost: most likely an MTU mismatch on the network segment "
+    "both hosts are on (their packets arrive with their initial TTLs: no router that "
+    "lowers the TTL between them). A switch port or bridge with a smaller MTU than the "
+    "hosts' interfaces (jumbo frames on the hosts and not on the switch) drops the larger "
+    "frames silently: a switch sends no ICMP 'fragmentation needed', so path MTU discovery "
+    "cannot help. A firewall that routes without lowering the TTL (a Cisco ASA by default) "
+    "and drops those ICMP messages looks the same")
 
 
 def lost_by_size(stall: Stall) -> bool:
@@ -71,7 +74,7 @@ def full_size_resends(conn: Connection, stall: Stall) -> int:
     size = conn.evidence(stall.side).resent_len
     if not size or size != getattr(conn, f"{stall.side}_seg_max"):
         return 0
-    sent = getattr(conn, f"{stall.side}_bytes")
+    sent = conn.sent_once(stall.side)  # two capture points: each byte once (trial 40 p3)
     return size if sent <= stall.unacked + stall.resends * size else 0
 
 
@@ -143,7 +146,9 @@ def conn_fix(ctx: Context, conn: Connection) -> str:
                 "port and bridge between them the same MTU: enable jumbo frames on the "
                 "switches too, or set the hosts' MTU back to the switches' (1500); "
                 "meanwhile let the sender find the path's MTU by probing (RFC 4821; Linux: "
-                "sysctl net.ipv4.tcp_mtu_probing=1)")
+                "sysctl net.ipv4.tcp_mtu_probing=1). If a firewall that keeps the TTL routes "
+                "between them: "
+                + fix(conn.orig_h, conn.resp_h)[0].lower() + fix(conn.orig_h, conn.resp_h)[1:])
     return fix(conn.orig_h, conn.resp_h)
 
 
