@@ -53,3 +53,12 @@ def test_two_capture_points_count_a_segment_once_for_the_black_hole() -> None:
     mtu = message.index("only full-size segments were lost: a path MTU black hole")
     assert "dropped the connection's state" not in message[:mtu]
     assert error.fix.startswith("Let ICMP 'fragmentation needed'")
+
+
+def test_a_tape_open_tried_again_with_success_fails_nothing() -> None:
+    analysis = stored_analysis(FOLDER / "tape-busy-retry-succeeds.pcap")
+    assert analysis.verdict == "pass"
+    [busy] = [f for f in analysis.findings if f.code == "ndmp_error_reply"
+              and f.message.startswith("TAPE_OPEN")]
+    assert str(busy.severity) == "warning"
+    assert busy.fix.startswith("Nothing to fix for this job: a later TAPE_OPEN")

@@ -123,6 +123,10 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
              f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
              + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
     reason = server_reason(op, error)
+    if op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:
+        # A later TAPE_OPEN succeeded (reply_severity): the drive was got (field check 40).
+        fix = ("Nothing to fix for this job: a later TAPE_OPEN of the session succeeded (the "
+               "drive was free or loaded by then).")
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
