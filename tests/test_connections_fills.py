@@ -320,6 +320,9 @@ HOST_TOOL_COPIES = {
 # only, so its count per connection is above 0 and below tshark's where copies are.
 COPIES_AND_RESENDS = {
     "captures/trial37-impairments/callback-synacks-lost-both.pcap",
+    # both hosts' captures of a path MTU black hole merged (field check 40): the copies
+    # and the stalled sender's 12 full-size resends.
+    "captures/trial40-rules/router-mtu-hole-two-points.pcap",
 }
 
 
