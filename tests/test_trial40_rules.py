@@ -62,3 +62,15 @@ def test_a_tape_open_tried_again_with_success_fails_nothing() -> None:
               and f.message.startswith("TAPE_OPEN")]
     assert str(busy.severity) == "warning"
     assert busy.fix.startswith("Nothing to fix for this job: a later TAPE_OPEN")
+
+
+def test_data_that_stopped_while_the_agent_answered_polls_is_its_service() -> None:
+    [error] = errors(stored_analysis(FOLDER / "stopped-source-agent-answers-polls.pcap.gz"))
+    assert error.code == "control_closed"
+    message = _words(error.message)
+    assert ("(its last packet at +61.785s; the data connection 10.77.0.2:6031 -> "
+            "10.77.0.1:5058 had carried 1781760 B, every byte acknowledged, its last data "
+            "at +3.726s") in message
+    assert "its NDMP service stopped sending data" in message
+    assert "restarted" not in message
+    assert "why it sent no data for 71.3 s while it still answered" in error.fix

@@ -110,6 +110,10 @@ def answered_close(ctx: Context, session: Session, silent: SilentSender) -> bool
     return False
 
 
+# The sender's last data this long before its last packet: its data stopped first.
+_DATA_STOPPED_BEFORE_SECONDS = 5.0
+
+
 def silent_words(ctx: Context, session: Session, silent: SilentSender, control: Connection,
                  control_fin: int, stream: NdmpStream, reset: ControlPacket | None
                  ) -> tuple[str, str]:
@@ -126,6 +130,12 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
     sent = conn.resp_bytes if silent.sender == conn.resp_h else conn.orig_bytes
     since = ctx.capture_start
     after = ctx.capture_end - silent.fin_ts
+    # Its data stopped well before its last packet (field check 40 h1: a stopped source,
+    # the agent answering polls on the control connection for 58 s more).
+    data = conn.orig_last_data if silent.sender == conn.orig_h else conn.resp_last_data
+    early = data is not None and silent.last_ts - data[1] >= _DATA_STOPPED_BEFORE_SECONDS
+    data_words = (f", its last data at +{data[1] - since:.3f}s (frame {data[0]})"
+                  if data is not None and early else "")
     answered = answered_close(ctx, session, silent)
     loss = _session_loss(ctx, session)
     if answered:
@@ -133,6 +143,11 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
                    + f" So for those {span_words(silent.fin_ts - silent.last_ts)} the path "
                    f"lost its packets, or its NDMP service sent nothing (waiting itself)."
                    + loss)
+        if early:
+            stopped += (f" Its data had stopped {span_words(silent.fin_ts - data[1])} "
+                        "before the close while its other packets still came: its NDMP "
+                        "service stopped sending data (a source it could not read on, a "
+                        "paused or hung process).")
     else:
         seen = (f"The capture ends {span_words(after)} after these FINs: whether "
                 f"{sender_role} answers them is not in it (a capture that "
@@ -147,9 +162,9 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         f"{capitalised(closer_words)} gave the job up after {sender_words} went silent "
         f"mid-transfer: nothing came from {sender_words} on any of the session's "
         f"connections for {span_words(silent.fin_ts - silent.last_ts)} (its last packet at "
-        f"+{silent.last_ts - since:.3f}s, on the data connection "
-        f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}, "
-        f"which had carried {sent} B, every byte acknowledged); then {closer_words} closed "
+        f"+{silent.last_ts - since:.3f}s; the data connection "
+        f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
+        f"had carried {sent} B, every byte acknowledged{data_words}); then {closer_words} closed "
         f"the data connection (FIN, frame {silent.fin_frame}) and the control connection "
         f"{endpoint(control.orig_h, control.orig_p)} -> "
         f"{endpoint(control.resp_h, control.resp_p)} (FIN, frame {control_fin}) with no "
@@ -167,7 +182,9 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
             "them: ip -s link, ethtool -S, the switch ports' counters; a firewall or IPS "
             "dropping packets)")
     service = (f"{sender_words}'s NDMP service log at that time (why it sent nothing for "
-               f"{span_words(silent.fin_ts - silent.last_ts)})")
+               f"{span_words(silent.fin_ts - silent.last_ts)})" if not early else
+               f"{sender_words}'s NDMP service log (why it sent no data for "
+               f"{span_words(silent.fin_ts - data[1])} while it still answered)")
     first, then = (path, service) if loss else (service, path)
     fix = (f"Check {first}, then {then}; the job log names the timeout. A capture on both "
            "hosts at once shows where packets are lost.")
