@@ -30,7 +30,7 @@ from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
-from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
     failure_words,
@@ -285,7 +285,7 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
             "or a device that drops the connection's "
             f"data; a capture on {sender} shows the resends and their size.",
             "If only full-size segments are lost (a path MTU black hole): "
-            + conn_fix(ctx, conn)[0].lower() + conn_fix(ctx, conn)[1:]
+            + lowered(conn_fix(ctx, conn))
             + ("" if one_segment(ctx, conn) else "; or let the sender find the path's MTU by "
                "probing (packetization-layer path MTU discovery, RFC 4821; Linux: sysctl "
                "net.ipv4.tcp_mtu_probing=1)")

@@ -92,6 +92,12 @@ def capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def lowered(text: str) -> str:
+    """The first letter lower case, the rest as it is: a sentence (a fix) continuing
+    another after a colon."""
+    return text[:1].lower() + text[1:]
+
+
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
                answer: bool = False, between: bool = False, device: str | None = None) -> str:
     """The firewall rule that lets this connection through, named from the media server,

@@ -26,6 +26,7 @@ from flowcheck.decode.skipped import FlowKey, Skipped
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
+from flowcheck.verify.allow_rules import lowered
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
              58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
@@ -286,7 +287,7 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
         # check 40 u1: plain syslog on 51820).
         return (f"{held}, {ENCRYPTED_UDP[port]}'s port", ": if it is that encrypted "
                 "tunnel, the TCP inside (the job's, if it travels there) cannot be read",
-                "If that is a VPN tunnel: c" + INNER_CAPTURE[1:])
+                f"If that is a VPN tunnel: {lowered(INNER_CAPTURE)}")
     if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE):
         # Trial 28 D2: neighbour solicitations are the job's first packets, not noise.
         return (f"{held} (neighbour solicitations of {low} for an address ending in "

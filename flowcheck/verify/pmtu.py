@@ -26,6 +26,7 @@ from flowcheck.model import Connection, NdmpMessage
 from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.sessions.classify import message_op
 from flowcheck.sessions.local import ip_version
+from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.stalled import Stall
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def conn_fix(ctx: Context, conn: Connection) -> str:
                 "meanwhile let the sender find the path's MTU by probing (RFC 4821; Linux: "
                 "sysctl net.ipv4.tcp_mtu_probing=1). If a firewall that keeps the TTL routes "
                 "between them: "
-                + fix(conn.orig_h, conn.resp_h)[0].lower() + fix(conn.orig_h, conn.resp_h)[1:])
+                + lowered(fix(conn.orig_h, conn.resp_h)))
     return fix(conn.orig_h, conn.resp_h)
 
 

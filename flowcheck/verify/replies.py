@@ -123,6 +123,7 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
              f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
              + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
     reason = server_reason(op, error)
+    host = session.remote_agent if first.direction == "resp" else session.media_server
     if op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:
         # A later TAPE_OPEN succeeded (reply_severity): the drive was got (field check 40).
         fix = ("Nothing to fix for this job: a later TAPE_OPEN of the session succeeded (the "
@@ -133,10 +134,8 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
             + (f" The server refused it because {reason}." if reason else "")
             + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            fix or server_fix(op, error, session, first)
-            or _reply_fix(ctx, session, op, error, refused=bool(before_connect),
-                          host=session.remote_agent if first.direction == "resp"
-                          else session.media_server),
+            fix or server_fix(op, error, host)
+            or _reply_fix(ctx, session, op, error, refused=bool(before_connect), host=host),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)

@@ -10,40 +10,39 @@ specification) and the TAPE_OPEN and CONNECT_CLIENT_AUTH requests' descriptions.
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, Session
+from flowcheck.model import NdmpMessage
 from flowcheck.sessions.classify import message_op
+from flowcheck.verify.allow_rules import capitalised
 
-# error (without NDMP_ and _ERR's "NDMP_" prefix, as replies._error_words gives it) ->
-# what it means for the request, in words that follow "because".
-_TAPE_MEANINGS = {
-    "NO_DEVICE_ERR": "the tape agent has no device of the name the job gave",
-    "DEVICE_BUSY_ERR": "another session holds the drive (another job, or a session left "
-                       "open)",
-    "WRITE_PROTECT_ERR": "the tape in the drive is write-protected (or the device was "
-                         "opened read-only)",
-    "NO_TAPE_LOADED_ERR": "no tape is loaded in the drive",
-    "PERMISSION_ERR": "the NDMP service may not open the device",
-    "DEVICE_OPENED_ERR": "the session already has a device open",
-    "DEV_NOT_OPEN_ERR": "no tape device was open in the session (TAPE_OPEN missing or "
-                        "refused before it)",
-    "IO_ERR": "the drive answered with an I/O error",
-}
-_TAPE_FIXES = {
-    "NO_DEVICE_ERR": "check the tape device name the job uses against the tape agent's "
-                     "devices",
-    "DEVICE_BUSY_ERR": "let the other job finish or end the session that holds the drive "
-                       "(the tape agent's log and its NDMP sessions name it), then run the "
-                       "job again",
-    "WRITE_PROTECT_ERR": "load a writable tape (remove its write protection) or a tape the "
-                         "job may overwrite",
-    "NO_TAPE_LOADED_ERR": "load a tape in the drive (or let the library load one)",
-    "PERMISSION_ERR": "give the NDMP service's user access to the tape device",
-    "DEVICE_OPENED_ERR": "see the backup application's log: it opened the device twice",
-    "DEV_NOT_OPEN_ERR": "see why the tape device was not opened first (a TAPE_OPEN that "
-                        "failed, or none sent) in the backup application's and the tape "
-                        "agent's logs",
-    "IO_ERR": "check the drive and the tape (the tape agent's system log, the drive's "
-              "cleaning and error counters)",
+# error (as replies._error_words gives it) -> (what it means for a tape request, in
+# words that follow "because"; its fix).
+_TAPE_ERRORS = {
+    "NO_DEVICE_ERR": ("the tape agent has no device of the name the job gave",
+                      "check the tape device name the job uses against the tape agent's "
+                      "devices"),
+    "DEVICE_BUSY_ERR": ("another session holds the drive (another job, or a session left "
+                        "open)",
+                        "let the other job finish or end the session that holds the drive "
+                        "(the tape agent's log and its NDMP sessions name it), then run the "
+                        "job again"),
+    "WRITE_PROTECT_ERR": ("the tape in the drive is write-protected (or the device was "
+                          "opened read-only)",
+                          "load a writable tape (remove its write protection) or a tape the "
+                          "job may overwrite"),
+    "NO_TAPE_LOADED_ERR": ("no tape is loaded in the drive",
+                           "load a tape in the drive (or let the library load one)"),
+    "PERMISSION_ERR": ("the NDMP service may not open the device",
+                       "give the NDMP service's user access to the tape device"),
+    "DEVICE_OPENED_ERR": ("the session already has a device open",
+                          "see the backup application's log: it opened the device twice"),
+    "DEV_NOT_OPEN_ERR": ("no tape device was open in the session (TAPE_OPEN missing or "
+                         "refused before it)",
+                         "see why the tape device was not opened first (a TAPE_OPEN that "
+                         "failed, or none sent) in the backup application's and the tape "
+                         "agent's logs"),
+    "IO_ERR": ("the drive answered with an I/O error",
+               "check the drive and the tape (the tape agent's system log, the drive's "
+               "cleaning and error counters)"),
 }
 # Requests whose refusal one of these errors explains on the server (not a network).
 _TAPE_REQUESTS = {"TAPE_OPEN", "MOVER_LISTEN", "MOVER_CONNECT"}
@@ -57,23 +56,22 @@ def server_reason(op: str, error: str) -> str | None:
     if error == _UNAUTHENTICATED and op != "CONNECT_CLIENT_AUTH":
         return ("the session had not authenticated (no CONNECT_CLIENT_AUTH accepted before "
                 "it)")
-    if op in _TAPE_REQUESTS and error in _TAPE_MEANINGS:
-        return _TAPE_MEANINGS[error]
+    if op in _TAPE_REQUESTS and error in _TAPE_ERRORS:
+        return _TAPE_ERRORS[error][0]
     if op == "CONNECT_CLIENT_AUTH" and error in ("ILLEGAL_ARGS_ERR", "NOT_SUPPORTED_ERR"):
         return "it does not accept the authentication type the media server sent"
     return None
 
 
-def server_fix(op: str, error: str, session: Session, reply: NdmpMessage) -> str | None:
-    """The fix for a refusal server_reason explains; None for the others."""
-    host = session.remote_agent if reply.direction == "resp" else session.media_server
+def server_fix(op: str, error: str, host: str) -> str | None:
+    """The fix for a refusal server_reason explains, by the replying server at `host`;
+    None for the others."""
     if error == _UNAUTHENTICATED and op != "CONNECT_CLIENT_AUTH":
         return (f"See the backup application's log for the authentication it skipped or "
                 f"that failed before {op} (the user name and password for the NDMP server "
                 f"on {host}); not a network failure.")
-    if op in _TAPE_REQUESTS and error in _TAPE_FIXES:
-        fix = _TAPE_FIXES[error]
-        return f"{fix[0].upper()}{fix[1:]} (tape agent {host}); not a network failure."
+    if op in _TAPE_REQUESTS and error in _TAPE_ERRORS:
+        return f"{capitalised(_TAPE_ERRORS[error][1])} (tape agent {host}); not a network failure."
     if op == "CONNECT_CLIENT_AUTH" and error in ("ILLEGAL_ARGS_ERR", "NOT_SUPPORTED_ERR"):
         return (f"Set the backup application to an authentication type the NDMP server on "
                 f"{host} accepts (MD5, or TEXT where allowed; NONE is refused by most): "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
-from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
@@ -59,8 +59,7 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
                    "matches).")
         remedy = (f"See the logs of the firewalls and IPSs between {conn.orig_h} and "
                   f"{conn.resp_h} for dropped packets of this connection; if the lost "
-                  "segments are the full-size ones: " + conn_fix(ctx, conn)[0].lower()
-                  + conn_fix(ctx, conn)[1:] + ".")
+                  "segments are the full-size ones: " + lowered(conn_fix(ctx, conn)) + ".")
     then = halt_then(halt) if done is None else (
         f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
         f"{stall.ack_frame}); the {message_op(done)} SUCCESSFUL that came after "

@@ -51,7 +51,7 @@ def heard_after(session: Session, messages: list[NdmpMessage], halt: NdmpMessage
                  and m.ts > began), None)
 
 
-def delivered(control: Connection | None, session: Session, message: NdmpMessage) -> bool:
+def delivered(control: Connection | None, message: NdmpMessage) -> bool:
     """Whether `message` reached its peer as far as the control connection shows: not
     among its side's trailing resends that nothing acknowledged (SideEvidence.resends,
     resends_acked, resend_first_ts: resent from its first sending on, never answered).
@@ -61,8 +61,7 @@ def delivered(control: Connection | None, session: Session, message: NdmpMessage
     this connection's packets were lost")."""
     if control is None:
         return True
-    side = "resp" if message.direction == "resp" else "orig"
-    evidence = control.evidence(side)  # type: ignore[arg-type]
+    evidence = control.evidence(message.direction)  # type: ignore[arg-type]
     return not (evidence.resends > evidence.resends_acked
                 and evidence.resend_first_ts is not None
                 and evidence.resend_first_ts >= message.ts)

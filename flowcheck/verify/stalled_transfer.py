@@ -27,7 +27,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.aborted import closed_with_control
-from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
@@ -124,8 +124,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                       if full_size_resends(conn, stall) else None)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
             heard, unheard = heard_after(session, messages, halt, receiver, stall, conn), None
-            if heard is not None and not delivered(ctx.by_uid.get(session.control_uid),
-                                                   session, heard):
+            if heard is not None and not delivered(ctx.by_uid.get(session.control_uid), heard):
                 heard, unheard = None, heard  # it left the receiver, never arrived
             told = told_too_big(conn, stall, sender)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
@@ -293,24 +292,20 @@ def check_stalled_transfers(ctx: Context) -> None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data: "
                            f"{mtu_reading(ctx, conn)}."
-                           + (f" Otherwise, {reading[1].lower()}{reading[2:]}"
-                              if reading.startswith(" ") else reading))
-                remedy = (conn_fix(ctx, conn) + ". If the MTU is not it: "
-                          + remedy[0].lower() + remedy[1:])
+                           + (f" Otherwise, {lowered(reading.lstrip())}" if reading else ""))
+                remedy = conn_fix(ctx, conn) + ". If the MTU is not it: " + lowered(remedy)
             elif size:
                 reading += (f" Its resends are full-size ({size} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
                             f"fits too {hole_why(ctx, conn)}.")
                 remedy += (" If only full-size segments are lost (a path MTU black hole): "
-                           + conn_fix(ctx, conn)[0].lower()
-                           + conn_fix(ctx, conn)[1:] + ".")
+                           + lowered(conn_fix(ctx, conn)) + ".")
             elif shrunk := shrunk_words(conn, stall, small_passed(
                     ctx.by_uid.get(session.control_uid), _messages(ctx, session), sender,
                     stall.first_ts)):  # full-size resends after a delivered part
                 reading += shrunk
                 remedy += (" If only full-size segments are lost (a path MTU that shrank): "
-                           + conn_fix(ctx, conn)[0].lower()
-                           + conn_fix(ctx, conn)[1:] + ".")
+                           + lowered(conn_fix(ctx, conn)) + ".")
             ctx.add("data_stalled",
                     head + reset + closed + then + reading, remedy,
                     session=session, conn=conn,
