@@ -17,7 +17,7 @@ import pytest
 from pcap_records import read_records, write_records
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_ttl import segment
-from test_connections_util import ACK, PSH, RST, SYN, write_pcap
+from test_connections_util import ACK, FIN, PSH, RST, SYN, write_pcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Severity
@@ -59,6 +59,41 @@ def test_the_ttl_before_a_reset_on_every_path(tmp_path: Path,
         expected = ((62, 62, 63), (63, 62, 63), (63, None, None))[i % 3]
         assert (agent.rst_ttl, agent.ttl_before_rst, c.resp_ttl) == expected, i
         assert c.evidence("orig" if c.orig_h == M else "resp").ttl_before_rst is None, i
+    for chunk in (1, 2, 3, 7, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+
+
+def moved_capture(path: Path, connections: int = 30) -> Path:
+    """As route_change_capture, each connection closed by FINs, no RST: A's ACKs from the
+    fourth on arrive with 62 (i % 3 == 0), the fourth and fifth only (i % 3 == 1: the
+    route came back), or all with 63 (i % 3 == 2)."""
+    packets = []
+    for i in range(connections):
+        port = 6001 + i
+        ttls = ([63] * 3 + [62] * 4, [63] * 3 + [62] * 2 + [63] * 2, [63] * 7)[i % 3]
+        packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
+                    segment(A, M, 7000, port, 900, 101, SYN | ACK, ttls[0]),
+                    segment(M, A, port, 7000, 101, 901, ACK, 64)]
+        for k in range(5):
+            packets += [segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64, data=100),
+                        segment(A, M, 7000, port, 901, 201 + 100 * k, ACK, ttls[k + 1])]
+        packets += [segment(M, A, port, 7000, 601, 901, FIN | ACK, 64),
+                    segment(A, M, 7000, port, 901, 602, FIN | ACK, ttls[6]),
+                    segment(M, A, port, 7000, 602, 902, ACK, 64)]
+    return write_pcap(path, 1, packets)
+
+
+def test_a_route_change_without_reset_on_every_path(tmp_path: Path,
+                                                    short_everywhere: None) -> None:  # noqa: F811
+    """SideEvidence.last_ttl: a side's last TTL when not its first packet's, no RST."""
+    path = moved_capture(tmp_path / "moved.pcap")
+    reference, _ = run(path, 100_000, fast=False)
+    assert len(reference) == 30
+    for i, c in enumerate(reference):
+        assert (c.evidence("resp").last_ttl, c.resp_ttl) == ((62, 63), (None, 63),
+                                                             (None, 63))[i % 3], i
+        assert c.evidence("orig").last_ttl is None and c.conn_state == "SF", i
     for chunk in (1, 2, 3, 7, 20, 100_000):
         fast, _ = run(path, chunk, fast=True)
         assert fast == reference, chunk

@@ -71,9 +71,12 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
                       ahead - max_end - short.fin.take(flows, axis=1), 0)
     zero = {name: values.take(flows, axis=1) for name, values in short.zero.items()}
     rst_ttl = short.rst_ttl.take(flows, axis=1)
+    # accounting._last_ttl: a side without RST whose last TTL is not its first packet's.
+    last_ttl = short.ttl_before_rst.take(flows, axis=1)
+    moved = (rst_ttl < 0) & (last_ttl >= 0) & (last_ttl != short.ttl.take(flows, axis=1))
     repeats = _handshake_ack_repeats(short, flows, max_end)
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
-           | (zero["zero_long_s"] > 0) | (rst_ttl >= 0) | (repeats > 0))
+           | (zero["zero_long_s"] > 0) | (rst_ttl >= 0) | moved | (repeats > 0))
     if not has.any():
         return evidence
     resent_u = short.resent_u.take(flows, axis=1)
@@ -105,8 +108,9 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             **zero_window_evidence([optional_item(zero[field].item(row, i))
                                     for field in ZERO_FIELDS]),
             rst_ttl=ttl_item(rst_ttl.item(row, i)),
-            ttl_before_rst=(ttl_item(short.ttl_before_rst.item(row, flows[i]))
-                            if rst_ttl.item(row, i) >= 0 else None))
+            ttl_before_rst=(ttl_item(last_ttl.item(row, i))
+                            if rst_ttl.item(row, i) >= 0 else None),
+            last_ttl=ttl_item(last_ttl.item(row, i)) if moved[row, i] else None)
     return evidence
 
 

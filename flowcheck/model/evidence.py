@@ -113,6 +113,13 @@ class SideEvidence:
     # away from the first packet's (Connection.orig_ttl / resp_ttl; trial 37c D2), so a
     # RST is compared with this one (flowcheck.verify.ttl.reset_ttls).
     ttl_before_rst: int | None = None
+    # The IP TTL (hop limit) of the last packet of a side that sent no RST (not a capture
+    # copy), when it differs from its first packet's (Connection.orig_ttl / resp_ttl):
+    # the host's route toward the capture point changed while the connection was open;
+    # None otherwise (almost always). The host's own RST on another connection to the
+    # same peer after the change carries it (flowcheck.verify.ttl.reset_ttls: trial 40
+    # t1c, the control connection idle while the data connection saw the change).
+    last_ttl: int | None = None
     # Whether a RST of the side arrived with another TTL than its first (a capture copy
     # or not): seen at a second capture point, a router apart; and whether a capture copy
     # of one of its packets did than its first packet's (two capture points a router
