@@ -11,8 +11,11 @@ from pathlib import Path
 
 from stored import failed_errors
 
+from flowcheck.config import build_config
 from flowcheck.model import Connection, Finding, Session, SideEvidence
+from flowcheck.profiles import load_profile
 from flowcheck.verify.abortive_close import abortive_fix, abortive_words, closed_then_reset
+from flowcheck.verify.context import Context
 
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-refuse"
 
@@ -46,7 +49,8 @@ def test_a_reset_after_the_close_from_a_device_names_the_device() -> None:
     conn.set_evidence("orig", SideEvidence(rst_ttl=64))
     session = Session("S1", "C1", "10.77.0.1", "10.77.1.2", 4, "backup",
                       data_connections=["C3"])
-    found = closed_then_reset(conn)
+    ctx = Context([conn], [], [session], build_config({}), load_profile("ndmp"))
+    found = closed_then_reset(ctx, conn)
     assert found is not None and found.forged and found.unacked == 0
     words = abortive_words(found, session, "the data agent")
     assert "in the name of the host 10.77.0.1" in words or \

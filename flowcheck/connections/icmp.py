@@ -80,6 +80,7 @@ class QuotedAttempts:
                 tunnel=quote.tunnel or None)
             conn.icmp_code = quote.code
             conn.icmp_sender = address_text(quote.version, quote.sender)
+            conn.icmp_to = conn.orig_h
             self._by_key[key] = (conn, quote.seq)
             self._made.append((conn, quote))
             return conn

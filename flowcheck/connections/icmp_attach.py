@@ -134,6 +134,7 @@ class IcmpAttach:
             if not record.icmp_frames:
                 record.icmp_code = quote.code
                 record.icmp_sender = address_text(quote.version, quote.sender)
+                record.icmp_to = address_text(quote.version, quote.src)
             record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
             record.icmp_frames.append(quote.frame)
 

@@ -56,6 +56,11 @@ class RareFields:
     # which quotes the SYN but is not the responder (RFC 792, RFC 1812 4.3.2.3). Not in
     # the JSON.
     icmp_sender: str | None = None
+    # The host the first ICMP unreachable told: its quoted segment's sender (the quote's
+    # source address). The originator when it quotes a SYN; the responder when it quotes
+    # the responder's SYN-ACK, which then never reached the originator (a router with no
+    # route back to it: trial 40 x1), not a SYN refused. Not in the JSON.
+    icmp_to: str | None = None
     # Each side's first RST's frame (0: that side sent none), beyond rst_frames' cap
     # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
     orig_rst_frame: int = 0

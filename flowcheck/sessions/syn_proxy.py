@@ -44,13 +44,16 @@ def proxied_refusal(conn: Connection) -> bool:
 
 def proxied_unreachable(conn: Connection) -> bool:
     """SYN-ACK, nothing else from the responder, and an ICMP unreachable about the
-    connection from a third address (a router: Connection.icmp_sender) after the SYN-ACK:
-    the SYN-ACK was a device's, and the SYN it then sent on to the responder could not
-    be delivered."""
+    connection from a third address (a router: Connection.icmp_sender) after the SYN-ACK,
+    quoting a segment in the originator's name (Connection.icmp_to): the SYN-ACK was a
+    device's, and the SYN it then sent on to the responder could not be delivered. One
+    quoting the responder's own SYN-ACK tells the opposite: the responder answered, and
+    its answer found no way back (trial 40 x1)."""
     return (conn.synack_seen and not conn.resp_bytes and not conn.resp_rst
             and _responder_letters(conn) <= {"h"} and bool(conn.icmp_frames)
             and bool(conn.synack_frames) and conn.icmp_frames[0] > conn.synack_frames[0]
-            and conn.icmp_sender not in (None, conn.resp_h, conn.orig_h))
+            and conn.icmp_sender not in (None, conn.resp_h, conn.orig_h)
+            and conn.icmp_to != conn.resp_h)
 
 
 def proxied(conn: Connection) -> bool:

@@ -59,10 +59,10 @@ def abortive_close(ctx: Context, session: Session, halt: NdmpMessage) -> Abortiv
             message_op(m) in JOB_STARTS and m.type == "request"
             and reset_time(conn) < m.ts < halt.ts for m in stream.messages):
         return None
-    return closed_then_reset(conn)
+    return closed_then_reset(ctx, conn)
 
 
-def closed_then_reset(conn: Connection) -> AbortiveClose | None:
+def closed_then_reset(ctx: Context, conn: Connection) -> AbortiveClose | None:
     """The AbortiveClose when one side's FIN (history: F the originator's, f the
     responder's) came before the connection's first RST and the other side alone reset
     it, having sent no FIN; None otherwise (no FIN first, both reset, or the closer's own
@@ -85,7 +85,7 @@ def closed_then_reset(conn: Connection) -> AbortiveClose | None:
     told = sent > 0 and peer_pkts > 2
     closer, resetter = (conn.orig_h, conn.resp_h) if closer_is_orig else (conn.resp_h, conn.orig_h)
     return AbortiveClose(conn, closer, resetter, sent, unacked if told else None,
-                         reset_ttls(conn, "resp" if closer_is_orig else "orig"))
+                         reset_ttls(ctx, conn, "resp" if closer_is_orig else "orig"))
 
 
 def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:

@@ -34,11 +34,12 @@ from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.ttl import forged_words, ttl_word
 
 
-def halt_unanswered(stream: NdmpStream, control: Connection, halt: NdmpMessage) -> bool:
+def halt_unanswered(ctx: Context, stream: NdmpStream, control: Connection,
+                    halt: NdmpMessage) -> bool:
     """Did the control connection's RST answer an NDMP message sent at or after the halt
     that its receiver never acknowledged (reset_answer)? The halt never reached the DMA,
     or the DMA's next request the agent: the job cannot end normally."""
-    return _lost_after(reset_answer(stream, control), halt) is not None
+    return _lost_after(reset_answer(ctx, stream, control), halt) is not None
 
 
 def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
@@ -53,7 +54,7 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
     """One control_reset for the session. start: the running resource's DATA_START_*
     request; resource: its number; halt: None while it ran, else its halt (the reset came
     after it: halt_unanswered, or fewer resources started than configured)."""
-    answer = reset_answer(stream, control)
+    answer = reset_answer(ctx, stream, control)
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     if halt is None:
         when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
@@ -118,6 +119,9 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
     text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
             f"{span_words(answer.delay)} after it instead of acknowledging it: ")
     host = control.orig_h if answer.by == "orig" else control.resp_h
+    silence = silence_before(stream, answer.packet.ts, answer.packet.frame)
+    halted_host = (silence.seconds >= IDLE_SECONDS and stopped is not None
+                   and not answer.forged and not answer.in_between)
     if answer.closed is not None and not answer.forged:
         return text + closed_first_words(short, answer.closed.frame) + ".", (
             f"See {_service(short)} log and system log at that time (stopped, restarted or "
@@ -141,15 +145,22 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
                  f"{host}'s own packets ({answer.ttls[0]}), so {short}'s own system sent it "
                  "(its TCP, which no longer had the connection, or its host firewall); a "
                  f"device between them would send its own {ttl_word(host)}.")
+    elif answer.ttls is not None and not halted_host:
+        # The same TTL as the side's own packets: its own system, unless a device on its
+        # segment or one that keeps the TTL (verify.ttl; trial 40 t1c). A stopped host's
+        # words say so themselves (stopped_words).
+        text += (f"its {ttl_word(host)} {answer.ttls[0]}, that of {host}'s own packets then, "
+                 f"so most likely {short}'s own system sent it (its TCP, which no longer had "
+                 "the connection, or its host firewall); a device between them sends its "
+                 f"own {ttl_word(host)}, unless it sits on {host}'s network segment or keeps "
+                 "the TTL.")
     else:
         text += (f"{short} no longer had the connection, or a device between them (a "
                  "firewall or NAT) that no longer had its state answered in its name.")
-    silence = silence_before(stream, answer.packet.ts, answer.packet.frame)
     path = f"{control.orig_h} and {control.resp_h}"
     devices = (f"the session and event logs of the firewalls, NAT devices and IPSs between "
                f"{path} at that time (a session dropped, a failover, a blocked flow)")
-    if silence.seconds >= IDLE_SECONDS and stopped is not None and not answer.forged \
-            and not answer.in_between:
+    if halted_host:
         text += stopped_words(stopped, host, short, silence_words(silence))
         fix = stopped_fix(stopped, host, short, _service(short), answer.packet.ts)
     elif silence.seconds >= IDLE_SECONDS:

@@ -44,6 +44,7 @@ from flowcheck.verify.receiver_close import (
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.rst_words import cited_rsts, reset_frame, reset_time, reset_words
+from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_reset
 from flowcheck.verify.stall_unreachable import router_reported
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
@@ -70,7 +71,7 @@ def _find_resets(ctx: Context, session: Session
     control = ctx.by_uid.get(session.control_uid)
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        dropped = dropped_side(conn)
+        dropped = dropped_side(ctx, conn)
         if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
                 and not closed_by_receiver(conn) and dropped is None):
@@ -136,12 +137,12 @@ def unseen_cut_transfers(ctx: Context, session: Session) -> list[Connection]:
     return [conn for conn, _, seen in _resets(ctx, session) if not seen]
 
 
-def cut_words(conn: Connection, session: Session, it: str = "it") -> str:
+def cut_words(ctx: Context, conn: Connection, session: Session, it: str = "it") -> str:
     """How the transfer was cut: "reset mid-transfer (RST, frame 301)", or "the media
     server 10.77.0.1 closed it mid-transfer (FIN, frame 2192) while the agent 10.77.1.2
     was still sending, then reset it (RST, frame 2194)" (`it`: how to name the
     connection)."""
-    dropped = dropped_side(conn)
+    dropped = dropped_side(ctx, conn)
     if dropped is not None:
         return dropped_words(dropped, session)
     if not closed_by_receiver(conn):
@@ -157,7 +158,7 @@ def cut_words(conn: Connection, session: Session, it: str = "it") -> str:
 
 def unseen_words(ctx: Context, conn: Connection, session: Session) -> str:
     """Step 5's words for a reset the capture ends too soon after (unseen_cut_transfers)."""
-    how = (cut_words(conn, session, "the data connection") if closed_by_receiver(conn)
+    how = (cut_words(ctx, conn, session, "the data connection") if closed_by_receiver(conn)
            else f"the data connection was reset ({reset_words(conn)})")
     return (f"{how} {after(ctx, reset_time(conn)):.3f} s before the capture ended: whether "
             "the job halted normally after it is not in the capture")
@@ -170,7 +171,7 @@ def check_cut_transfers(ctx: Context) -> None:
         for conn in unseen_cut_transfers(ctx, session):
             words = (f"the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
                      f"{endpoint(conn.resp_h, conn.resp_p)}")
-            ended_early(ctx, session, cut_words(conn, session, words)
+            ended_early(ctx, session, cut_words(ctx, conn, session, words)
                         if closed_by_receiver(conn) else
                         f"{words} was reset mid-transfer ({reset_words(conn)})",
                         reset_time(conn), [*conn.fin_frames[:1], *cited_rsts(conn)],
@@ -191,7 +192,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
         then = (f" The job then halted with {abnormal_reason(halt)} "
                 f"({message_op(halt)}, frame {halt.frame}).")
     words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
-    dropped = dropped_side(conn)
+    dropped = dropped_side(ctx, conn)
     forged = ""
     if dropped is not None:  # its sender's side reset, the reset not captured (trial 30 D2)
         head, fix = dropped_report(ctx, dropped, session, words, moved)
@@ -202,7 +203,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     elif closed_by_receiver(conn):
         receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
         head = (f"The data connection {words} carried {moved}; "
-                f"{cut_words(conn, session)}, with no normal halt of its job after it: "
+                f"{cut_words(ctx, conn, session)}, with no normal halt of its job after it: "
                 "the receiver gave the transfer up and it was cut short.")
         fix = (f"See the job log and {role_words(conn, session, receiver)}'s NDMP service "
                "log at that time for why it gave the transfer up (a FIN comes from the host "
@@ -212,7 +213,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     else:
         who = ("both ends" if conn.orig_rst and conn.resp_rst else
                role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
-        forged = _forged_words(conn, session)
+        forged = _forged_words(ctx, conn, session)
         if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
             forged = resets_between_words(conn)
         if forged:
@@ -238,18 +239,9 @@ def _report(ctx: Context, session: Session, conn: Connection,
             fix = ("See the media server's job log at that time for the error that made it "
                    "abort the job (its tape or storage device: end of medium, a media "
                    f"error; or a cancel): it sent {message_op(aborted)} itself.")
-        went_on = None if forged or aborted is not None else _sent_after_reset(conn)
+        went_on = None if forged or aborted is not None else sent_after_reset(conn)
         if went_on is not None:  # its own TCP never reset it (trial 37c D3)
-            host, frame = went_on
-            head += (f" But {host} went on sending data on it after the RST in its name "
-                     f"(its last data packet: frame {frame}): its own TCP had not reset the "
-                     f"connection. Another host answers for {host}'s address (a duplicate IP "
-                     "address: a cloned virtual machine, an address configured twice), or a "
-                     "device between them sent that RST in its name.")
-            fix = (f"Look for another host using {host}'s address: `arping -D {host}` from "
-                   "its network, or the router's ARP entry and the switch's MAC table "
-                   "flapping between two MAC addresses; else the firewall, NAT or IPS "
-                   f"between {conn.orig_h} and {conn.resp_h} that reset it.")
+            head, fix = reset_went_on_words(ctx, conn, head, *went_on)
     both = _ended_both(ctx, session, conn) if halt is None and dropped is None else None
     if both is not None and forged:  # the host closed on the device's reset (trial 26 D3)
         then = both[0]
@@ -292,18 +284,6 @@ def _dma_abort(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
     return None
 
 
-def _sent_after_reset(conn: Connection) -> tuple[str, int] | None:
-    """(host, frame of its last data packet) for a side whose data went on after its
-    first RST (Connection.orig_rst_frame / resp_rst_frame against orig_last_data /
-    resp_last_data): a TCP that reset a connection sends nothing more on it (RFC 9293
-    3.10.7.4), so another host or a device sent that RST in its name. None when none."""
-    for host, rst, last in ((conn.orig_h, conn.orig_rst_frame, conn.orig_last_data),
-                            (conn.resp_h, conn.resp_rst_frame, conn.resp_last_data)):
-        if rst and last is not None and last[0] > rst:
-            return host, last[0]
-    return None
-
-
 def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
     """(words, fix) for a receiver's close that came after a router reported the sender
     unreachable (stall_unreachable.router_reported, its first ICMP before the receiver's
@@ -328,13 +308,13 @@ def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
             f"same); then {sender}'s own log. {receiver}'s close was its timeout.")
 
 
-def _forged_words(conn: Connection, session: Session) -> str:
+def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
     """The TTL evidence when every RST the connection holds carries a TTL other than its
     side's own packets' (verify.ttl: a device between the hosts sent it in that side's
     name); "" when a RST's TTL is its side's own or unknown."""
     sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
              if sent]
-    ttls = [reset_ttls(conn, side) for side in sides]
+    ttls = [reset_ttls(ctx, conn, side) for side in sides]
     if not sides or any(t is None or t[0] == t[1] for t in ttls):
         return ""
     return "; ".join(
@@ -381,7 +361,7 @@ def _ended_both(ctx: Context, session: Session, conn: Connection
     words = (f" {role.capitalize()} {host} also closed the session's control connection "
              f"(FIN, frame {fin.frame}) {when}. It ended both connections at once, as the "
              f"system ends a process's connections when it exits; {what}.")
-    if _forged_words(conn, session):  # the RST was a device's: the close answers it
+    if _forged_words(ctx, conn, session):  # the RST was a device's: the close answers it
         words = (f" {role.capitalize()} {host} then closed the session's control "
                  f"connection (FIN, frame {fin.frame}) {when}: its job ended on the reset "
                  "(a device that resets a connection in one host's name most often "

@@ -60,7 +60,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
-                         f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(first, session)}"
+                         f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(ctx, first, session)}"
                          "; " + flow_detail(ctx, session, open_conns, sent, key))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered

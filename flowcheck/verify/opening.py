@@ -43,6 +43,7 @@ from flowcheck.verify.synack_reset import (
     synacks_unreceived,
     unreceived_reading,
 )
+from flowcheck.verify.synack_unreachable import report_synack_unreachable, synack_unreachable
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
 
@@ -63,6 +64,9 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     return_rule = _return_rule(ctx, conn)
     if conn.far_synack_frames:
         _answered_across_nat(ctx, session, conn, head, return_rule, cause)
+        return
+    if synack_unreachable(conn):  # an ICMP quoting the SYN-ACK (trial 40 x1)
+        report_synack_unreachable(ctx, session, conn, head, cause)
         return
     if originator_aborted(conn):
         _reset_by_originator(ctx, session, conn, head, return_rule, cause)

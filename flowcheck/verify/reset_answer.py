@@ -20,10 +20,15 @@ drops its next packets (control_stalled) or answers them with a reset (control_r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
 from flowcheck.verify.details import span_words
 from flowcheck.verify.ttl import reset_ttls
+
+if TYPE_CHECKING:
+    from flowcheck.verify.context import Context
 
 FIN, ACK = 0x01, 0x10
 
@@ -95,7 +100,7 @@ class Silence:
     ended: int
 
 
-def reset_answer(stream: NdmpStream, conn: Connection) -> Answer | None:
+def reset_answer(ctx: Context, stream: NdmpStream, conn: Connection) -> Answer | None:
     """The packet the control connection's first RST answered: the packet just before it
     (NdmpStream.before_reset), from the other side, carrying payload its receiver never
     acknowledged (Connection.orig_unacked / resp_unacked) or a FIN, the RST carrying no
@@ -116,7 +121,7 @@ def reset_answer(stream: NdmpStream, conn: Connection) -> Answer | None:
         return None
     return Answer(reset.direction, before, message, max(0.0, reset.ts - before.ts),
                   round_trip_to(conn, reset.direction), closed_before_reset(stream),
-                  reset_ttls(conn, reset.direction))
+                  reset_ttls(ctx, conn, reset.direction))
 
 
 def closed_before_reset(stream: NdmpStream) -> ControlPacket | None:

@@ -169,7 +169,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
         still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
-          and (halt_unanswered(stream, control, halt)
+          and (halt_unanswered(ctx, stream, control, halt)
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
     elif ended:  # between resources: the rest may be after the capture

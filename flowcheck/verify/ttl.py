@@ -36,16 +36,54 @@ def own_ttl(conn: Connection, side: str) -> int | None:
     return conn.orig_ttl if side == "orig" else conn.resp_ttl
 
 
-def reset_ttls(conn: Connection, side: str) -> tuple[int, int] | None:
+def reset_ttls(ctx: Context, conn: Connection, side: str) -> tuple[int, int] | None:
     """(the TTL of side's first RST, of side's own packets then) when both are known: its
     last packet's before the RST (SideEvidence.ttl_before_rst), else its first packet's.
     The packet just before, since a route that changed mid-connection (a router more or
-    less: trial 37c D2) moves the TTL of all of the host's later packets, its RST's too."""
+    less: trial 37c D2) moves the TTL of all of the host's later packets, its RST's too.
+    A connection idle while the route changed holds no packet after it: when another
+    connection between the same two hosts, open before the RST, saw the host's packets
+    move to the RST's TTL (moved_ttls), that is the host's TTL then (trial 40 t1c)."""
     evidence = conn.evidence(side)  # type: ignore[arg-type]
     rst, own = evidence.rst_ttl, evidence.ttl_before_rst
     if own is None:
         own = own_ttl(conn, side)
-    return None if rst is None or own is None else (rst, own)
+    if rst is None or own is None:
+        return None
+    host, peer = (conn.orig_h, conn.resp_h) if side == "orig" else (conn.resp_h, conn.orig_h)
+    if rst != own and own == own_ttl(conn, side) and conn.rst_ts is not None \
+            and rst in moved_ttls(ctx, host, peer, conn, conn.rst_ts):
+        own = rst
+    return rst, own
+
+
+def moved_ttls(ctx: Context, host: str, peer: str, but: Connection, before: float
+               ) -> set[int]:
+    """The TTLs host's packets to peer moved to mid-connection (a route that changed: the
+    side's last TTL other than its first, SideEvidence.last_ttl, or its last before its
+    RST) on the connections between them other than `but` that opened before `before`
+    (seconds, capture clock). Only a change seen within one connection counts: two
+    connections' first TTLs may come from two capture points."""
+    moved: set[int] = set()
+    for c in _between(ctx).get(frozenset((host, peer)), ()):
+        if c is but or c.ts > before:
+            continue
+        side = "orig" if c.orig_h == host else "resp"
+        evidence = c.evidence(side)  # type: ignore[arg-type]
+        later = evidence.last_ttl if evidence.rst_ttl is None else evidence.ttl_before_rst
+        if later is not None and later != own_ttl(c, side):
+            moved.add(later)
+    return moved
+
+
+def _between(ctx: Context) -> dict[frozenset[str], list[Connection]]:
+    """The connections between each pair of hosts (built once per Context)."""
+    if ctx.connections_between is None:
+        table: dict[frozenset[str], list[Connection]] = defaultdict(list)
+        for c in ctx.connections:
+            table[frozenset((c.orig_h, c.resp_h))].append(c)
+        ctx.connections_between = dict(table)
+    return ctx.connections_between
 
 
 def own_ttls(ctx: Context, host: str, peer: str) -> set[int]:

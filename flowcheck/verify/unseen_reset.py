@@ -47,7 +47,7 @@ class DroppedSide:
         return self.fin_ts - self.last_ts
 
 
-def dropped_side(conn: Connection) -> DroppedSide | None:
+def dropped_side(ctx: Context, conn: Connection) -> DroppedSide | None:
     """The DroppedSide when the data's receiver closed the connection first (its FIN; the
     sender, the side with the payload, sent none) after the sender had been silent on it
     for SILENT_SECONDS or more with every byte it sent acknowledged, and the sender alone
@@ -70,7 +70,7 @@ def dropped_side(conn: Connection) -> DroppedSide | None:
                         else (conn.resp_h, conn.orig_h))
     return DroppedSide(conn, sender, receiver, conn.fin_peer_last_ts, conn.fin_ts,
                        conn.fin_frames[0], rst_frame,
-                       reset_ttls(conn, "orig" if sender_is_orig else "resp"))
+                       reset_ttls(ctx, conn, "orig" if sender_is_orig else "resp"))
 
 
 def dropped_words(found: DroppedSide, session: Session) -> str:

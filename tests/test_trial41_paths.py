@@ -1,0 +1,76 @@
+"""Field check 41: return paths and route changes (captures/trial41-paths, README). The
+whole results are regress expectations; here the words, and what the engine keeps for
+them (Connection.icmp_to, SideEvidence.last_ttl).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stored import errors, stored_analysis
+
+from flowcheck.sessions.syn_proxy import proxied_unreachable
+
+FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial41-paths"
+AGENT, SECOND, ROUTER = "10.77.2.2", "10.77.3.2", "10.77.1.254"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_an_unreachable_quoting_the_synack_names_the_route_back() -> None:
+    analysis = stored_analysis(FOLDER / "synack-net-unreachable-second-address.pcap")
+    [data] = [c for c in analysis.traffic.connections if c.orig_h == SECOND]
+    assert data.icmp_to == "10.77.1.1" == data.resp_h and data.icmp_sender == ROUTER
+    assert not proxied_unreachable(data)  # the responder answered: no SYN proxy
+    [error] = errors(analysis)
+    assert error.code == "handshake_incomplete"
+    message = _words(error.message)
+    assert (f"an ICMP network unreachable (code 0) from {ROUTER} answered 10.77.1.1's "
+            f"SYN-ACK to {SECOND}") in message
+    assert f"{ROUTER} has no route back to {SECOND}" in message
+    assert (f"{SECOND} is not the address the session's control connection reached the "
+            f"agent at ({AGENT})") in message
+    assert "stateless rule" not in message
+    fix = _words(error.fix)
+    assert fix.startswith(f"Give {ROUTER} a route to {SECOND}")
+    assert f"such as {AGENT}" in fix and "input chain" not in fix
+    assert data.icmp_frames[0] in error.frames
+
+
+def test_a_filter_rejecting_the_synack_is_named_on_its_device() -> None:
+    [error] = errors(stored_analysis(FOLDER / "synack-prohibited-second-address.pcap"))
+    assert error.code == "handshake_incomplete"
+    message = _words(error.message)
+    assert "administratively prohibited unreachable (code 13)" in message
+    assert f"a filter on {ROUTER} rejects the return traffic to {SECOND}" in message
+    assert _words(error.fix).startswith(f"On {ROUTER}, accept the return traffic")
+
+
+def test_an_own_reset_after_a_route_change_on_another_connection() -> None:
+    """The control connection idle while the route changed: its last packet of the agent
+    came with 63, the RST with 62, the TTL the data connection's packets moved to."""
+    analysis = stored_analysis(FOLDER / "control-reset-agent-firewall-rerouted.pcap.gz")
+    [data] = [c for c in analysis.traffic.connections if c.orig_h == AGENT]
+    assert (data.orig_ttl, data.evidence("orig").last_ttl) == (63, 62)
+    [error] = errors(analysis)
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert "a device between them (a firewall or NAT) sent it" not in message
+    assert (f"its TTL 62, that of {AGENT}'s own packets then, so most likely the agent's own "
+            "system sent it (its TCP, which no longer had the connection, or its host "
+            "firewall)") in message
+
+
+def test_a_reset_the_sender_outlived_at_its_own_ttl_names_its_host_firewall() -> None:
+    [error] = errors(stored_analysis(FOLDER / "data-reset-agent-firewall-rerouted.pcap.gz"))
+    assert error.code == "data_reset"
+    message = _words(error.message)
+    assert f"But {AGENT} went on sending data on it after the RST in its name" in message
+    assert (f"The RST's TTL 62 is that of {AGENT}'s own packets then, so it came from "
+            f"{AGENT}'s distance") in message
+    assert f"or {AGENT}'s own host firewall sent it" in message
+    assert "or a device between them sent that RST" not in message
+    fix = _words(error.fix)
+    assert f"arping -D {AGENT}" in fix and f"see {AGENT}'s own firewall rules" in fix
