@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stored import errors, stored_analysis
+import pytest
+from pcap_records import read_records, write_records
+from stored import errors, sidecar, stored_analysis
 
 from flowcheck.sessions.syn_proxy import proxied_unreachable
 
@@ -74,3 +76,33 @@ def test_a_reset_the_sender_outlived_at_its_own_ttl_names_its_host_firewall() ->
     assert "or a device between them sent that RST" not in message
     fix = _words(error.fix)
     assert f"arping -D {AGENT}" in fix and f"see {AGENT}'s own firewall rules" in fix
+
+
+def _rst_ttl(tmp_path: Path, name: str, frame: int, ttl: int) -> Path:
+    """The stored capture `name` with frame `frame` (a RST of the agent's) given `ttl`."""
+    linktype, records = read_records(FOLDER / name)
+    data = records[frame - 1].data
+    assert data[47] & 0x04 and data[26:30] == bytes([10, 77, 2, 2])  # the agent's RST
+    records[frame - 1] = type(records[frame - 1])(records[frame - 1].micros,
+                                                  records[frame - 1].wirelen,
+                                                  data[:22] + bytes([ttl]) + data[23:])
+    return write_records(tmp_path / name.removesuffix(".gz"), linktype, records)
+
+
+@pytest.mark.parametrize(("ttl", "own"), [(62, True), (64, False), (61, False)])
+def test_an_unprompted_reset_is_read_by_the_agents_ttl_after_the_change(
+        tmp_path: Path, ttl: int, own: bool) -> None:
+    """The agent's TCP aborted the idle control connection (RST+ACK, answering nothing)
+    after its route changed (62 on the data connection since, 63 before): 62 is its own,
+    64 or 61 a device's. (63, the control connection's own last packet's, reads as its
+    own: a route that changed back cannot be told from a device one router nearer.)"""
+    name = "control-reset-by-agent-rerouted.pcap.gz"
+    capture = _rst_ttl(tmp_path, name, 2332, ttl)
+    [error] = errors(stored_analysis(capture, config_path=sidecar(FOLDER / name)))
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert (f"The RST's TTL {ttl} is that of {AGENT}'s own packets then, so most likely the "
+            "agent's own system sent it" in message) is own, message
+    assert (f"The RST carries its TTL {ttl}, where {AGENT}'s own packets arrive with 63: a "
+            f"device between them (a firewall or NAT) sent it in {AGENT}'s name"
+            in message) is not own, message

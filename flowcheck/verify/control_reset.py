@@ -31,7 +31,7 @@ from flowcheck.verify.reset_answer import (
     silence_words,
 )
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
-from flowcheck.verify.ttl import forged_words, ttl_word
+from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 
 
 def halt_unanswered(ctx: Context, stream: NdmpStream, control: Connection,
@@ -80,7 +80,8 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
                   *cited_rsts(control)]
     else:
-        message, fix, last = _unanswered(stream, control, start, halt, head, when, then)
+        message, fix, last = _unanswered(ctx, stream, control, start, halt, head, when,
+                                         then)
         frames = [start.frame, last.frame, *cited_rsts(control)]
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
@@ -203,13 +204,29 @@ def _service(short: str) -> str:
     return f"{short}'s " + ("NDMP service" if short == "the agent" else "job engine")
 
 
-def _unanswered(stream: NdmpStream, control: Connection, start: NdmpMessage,
+def _unanswered_ttl(control: Connection, side: str, ttls: tuple[int, int]) -> str:
+    """What one side's unprompted RST's TTL says (verify.ttl.reset_ttls): another than
+    the side's own packets' then, a device between them sent it in its name; the same,
+    most likely its own system (trial 41)."""
+    host = control.orig_h if side == "orig" else control.resp_h
+    short = _role(control, side)[1]
+    if ttls[0] != ttls[1]:
+        return (f" The RST carries {forged_words(host, *ttls)}: a device between them (a "
+                f"firewall or NAT) sent it in {host}'s name.")
+    return (f" The RST's {ttl_word(host)} {ttls[0]} is that of {host}'s own packets then, so "
+            f"most likely {short}'s own system sent it (its service closing the session "
+            "abortively, or its host firewall); a device between them sends its own "
+            f"{ttl_word(host)}, unless it sits on {host}'s network segment or keeps the TTL.")
+
+
+def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: NdmpMessage,
                 halt: NdmpMessage | None, head: str, when: str, then: str
                 ) -> tuple[str, str, NdmpMessage]:
     """The message, fix and last NDMP message of a reset that answered no packet: the
     silence before it tells an idle timeout (a device that resets a connection when its
     idle timer ends) from a side that gave the session up; RSTs from both ends at once
-    are a firewall's or IPS's."""
+    are a firewall's or IPS's; one side's RST's TTL tells its own system from a device's
+    in its name (_unanswered_ttl)."""
     reset_ts = reset_time(control)
     before = [m for m in stream.messages if m.ts <= reset_ts]
     last = before[-1] if before else start
@@ -221,6 +238,10 @@ def _unanswered(stream: NdmpStream, control: Connection, start: NdmpMessage,
             f"{last.frame}). {then}")
     silence = silence_before(stream, reset_ts, control.rst_frames[0])
     path = f"{control.orig_h} and {control.resp_h}"
+    side = None if both else "orig" if control.orig_rst else "resp"
+    ttls = None if side is None else reset_ttls(ctx, control, side)
+    if ttls is not None:
+        text += _unanswered_ttl(control, side, ttls)  # type: ignore[arg-type]
     if silence.seconds >= IDLE_BEFORE_RESET_SECONDS:
         text += (" The control connection sat idle"
                  + (" while the data flowed" if halt is None else "")
