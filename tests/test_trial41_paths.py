@@ -106,3 +106,38 @@ def test_an_unprompted_reset_is_read_by_the_agents_ttl_after_the_change(
     assert (f"The RST carries its TTL {ttl}, where {AGENT}'s own packets arrive with 63: a "
             f"device between them (a firewall or NAT) sent it in {AGENT}'s name"
             in message) is not own, message
+
+
+def test_concurrent_jobs_keep_their_own_data_connections() -> None:
+    """Five jobs at once, one blocked: only its session fails, each data connection in
+    the session that announced its endpoint (the announcement's port is the one it
+    reached, no other session's)."""
+    analysis = stored_analysis(FOLDER / "concurrent-jobs-one-blocked.pcap.gz")
+    assert [f.code for f in errors(analysis)] == ["data_unanswered"]
+    failed = [s for s in analysis.sessions if s.id == errors(analysis)[0].session]
+    assert len(analysis.sessions) == 5 and len(failed) == 1
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    for session in analysis.sessions:
+        assert session.data_connections, session.id
+        ports = {a.port for a in session.announced}
+        assert all(by_uid[uid].resp_p in ports for uid in session.data_connections)
+    linked = [uid for s in analysis.sessions for uid in s.data_connections]
+    assert len(linked) == len(set(linked))
+
+
+def test_a_stray_retry_taken_by_the_next_jobs_listener() -> None:
+    analysis = stored_analysis(FOLDER / "stray-retry-taken-by-next-job.pcap")
+    first, second = errors(analysis)
+    assert (first.code, first.session, second.code, second.session) == (
+        "data_unanswered", "S1", "data_aborted", "S2")
+    message = _words(first.message)
+    assert "was never answered while the job ran" in message
+    assert ("was answered with a SYN-ACK (frame 35) by the listener session S2 announced at "
+            "the same endpoint (DATA_CONNECT, frame 32)") in message
+    s1 = next(s for s in analysis.sessions if s.id == "S1")
+    assert [s.status for s in s1.steps[2:]] == ["failed", "missing"]  # it read 3 ok
+    message = _words(second.message)
+    assert ("reset it because its listener had already taken another connection: C2 from "
+            "10.77.0.2:6049, session S1's connect still retrying after that job ended, "
+            "answered at frame 35") in message
+    assert "a device between them" not in message

@@ -30,6 +30,7 @@ from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
+from flowcheck.verify.after_close import taken_before
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
@@ -78,6 +79,8 @@ def abandoned(ctx: Context, session: Session) -> list[list[Connection]]:
             continue  # never opened at the listener (or refused behind a SYN proxy)
         key = (conn.orig_h, conn.resp_h, conn.resp_p)
         outcome = judged(ctx, conn)
+        if outcome in ("unanswered", "late"):
+            continue  # answered only after the job ended (after_close: field check 41)
         if outcome == "aborted" or closed_before_data(conn):
             groups[key].append(conn)
         elif is_open(outcome):
@@ -372,6 +375,19 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str
     lost = _lost_words(ctx, conn, session, host) if closer != "both" else None
     if lost is not None:
         return head.rsplit(" and the network", 1)[0] + lost[0], lost[1]
+    taken = taken_before(ctx, conn) if closer == "responder" else None
+    if taken is not None:  # a stray retry of an ended job took the listener (check 41)
+        stray, late = taken
+        other = ctx.session_of(stray)
+        name = f"session {other.id}'s" if other is not None else "another job's"
+        return (f"{head}: {host} {'reset' if how == 'RST' else 'closed'} it because its "
+                f"listener had already taken another connection: {stray.uid} from "
+                f"{endpoint(stray.orig_h, stray.orig_p)}, {name} connect still retrying "
+                f"after that job ended, answered at frame {late.answer_frame}. The listener "
+                "serves one connection, so this one, its own job's, was the wrong peer for "
+                "it.",
+                f"Fix what left {name} connect unanswered while its job ran (its own "
+                "finding names it); the next job on this port then gets its own connection.")
     if closer == "responder" and how == "RST":
         return (f"{head}: {host} (or a firewall or IPS in its name) reset it: the "
                 "service behind the port dropped the connection (an error on its side, "

@@ -51,6 +51,9 @@ class LateRefusal:
     waited: float  # seconds its SYNs went unanswered before the close (0.0: none before)
     dropped: bool  # waited at least the retransmission timeout: dropped while the job ran
     before_capture: bool = False  # `closed` shows a close before the capture (gone_before)
+    # The answer is a SYN-ACK: a listener took the retry after the job's was gone (another
+    # job's at the same endpoint: field check 41 c4d), not a refusal.
+    accepted: bool = False
 
 
 def control_close(stream: NdmpStream | None) -> ControlPacket | None:
@@ -135,8 +138,16 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
     """A data connection whose refusal (its first RST from the responder or ICMP
     unreachable) the capture holds only after its session's control connection closed;
     None for any other connection (a refusal while the job ran, or no close captured).
-    Frames order the two, as the capture took them."""
-    if conn.role != "data" or connection_outcome(conn) != "refused":
+    Frames order the two, as the capture took them. So too a connection whose first
+    SYN-ACK came only after that close, its SYNs sent before it (`accepted`): the job's
+    listener was gone, so another took the retry (a later job's announced at the same
+    endpoint, as Backup Exec's first free port comes back)."""
+    if conn.role != "data":
+        return None
+    outcome = connection_outcome(conn)
+    if outcome in ("established", "aborted", "handshake_incomplete") and conn.syn_frames:
+        return _late_accept(ctx, conn)
+    if outcome != "refused":
         return None
     session = ctx.session_of(conn)
     closed = control_close(ctx.stream_by_uid.get(session.control_uid) if session else None)
@@ -156,6 +167,25 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
              and min(answers) == conn.rst_frames[0] else None)
     return LateRefusal(closed, min(answers), after, waited,
                        waited >= ctx.config.retransmission_timeout)
+
+
+def _late_accept(ctx: Context, conn: Connection) -> LateRefusal | None:
+    """late_refusal's accepted case: the first SYN-ACK after the session's control
+    connection closed, the first SYN before it (a close before the capture: gone_before,
+    the whole connection after it)."""
+    session = ctx.session_of(conn)
+    stream = ctx.stream_by_uid.get(session.control_uid) if session else None
+    closed = control_close(stream)
+    if session is None or closed is None or not conn.synack_frames \
+            or gone_before(ctx, session) is not None:
+        return None
+    answer = conn.synack_frames[0]
+    if answer < closed.frame or conn.syn_frames[0] > closed.frame or conn.syn_ts is None:
+        return None
+    waited = max(0.0, closed.ts - conn.syn_ts)
+    after = conn.synack_ts - closed.ts if conn.synack_ts is not None else None
+    return LateRefusal(closed, answer, after, waited,
+                       waited >= ctx.config.retransmission_timeout, accepted=True)
 
 
 def late_only(ctx: Context, conn: Connection) -> bool:
@@ -200,6 +230,8 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
     span = f"{span_words(late.after)} " if late.after is not None else ""
     closed = "" if closed_said else \
         f" after {closed_words(session, late.closed, before_capture=late.before_capture)}"
+    if late.accepted:
+        return _accepted_words(ctx, conn, late, closed_said, span)
     how = f"{refusal_how(conn)} (frame {late.answer_frame})"
     syns = conn.syn_frames
     if not late.dropped and len(syns) > 1:
@@ -216,6 +248,51 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
         said = f"{attempt}{when} was answered with {how}"
     return (f"{said}: the listener was gone with the job by then, so that is the answer of "
             "a job already closed, not a refusal the job met")
+
+
+def _accepted_words(ctx: Context, conn: Connection, late: LateRefusal, closed_said: bool,
+                    span: str) -> str:
+    """late_words for a retry a listener accepted after the job's close."""
+    session = ctx.session_of(conn)
+    closed = "" if closed_said or session is None else \
+        f" after {closed_words(session, late.closed)}"
+    taker = _taker(ctx, conn, late)
+    when = f" {span}later" if closed_said and span else f" {span}{closed.lstrip()}"
+    return (f"its SYN retry{when} was answered with a SYN-ACK (frame {late.answer_frame})"
+            f"{taker}: the job's listener was gone with the job by then, so another took "
+            "the connection, not an answer the job got")
+
+
+def _taker(ctx: Context, conn: Connection, late: LateRefusal) -> str:
+    """" by the listener session S2 announced at the same endpoint (DATA_CONNECT, frame
+    32)" when another session announced it after the close and before the SYN-ACK."""
+    own = ctx.session_of(conn)
+    for other in ctx.sessions:
+        for a in other.announced:
+            if other is not own and (a.ip, a.port) == (conn.resp_h, conn.resp_p) \
+                    and late.closed.frame < a.frame < late.answer_frame:
+                return (f" by the listener session {other.id} announced at the same endpoint "
+                        f"({a.message.removeprefix('NDMP_')}, frame {a.frame})")
+    return ""
+
+
+def taken_before(ctx: Context, conn: Connection) -> tuple[Connection, LateRefusal] | None:
+    """Another session's data connection that the listener at conn's endpoint accepted
+    after that session had ended (late_refusal's `accepted`) and before conn's first
+    SYN: the listener announced for conn's job took that stray retry first (field check
+    41 c4d: it then reset conn, the wrong peer for it). None when none."""
+    own = ctx.session_of(conn)
+    for other in ctx.sessions:
+        if other is own:
+            continue
+        for uid in other.data_connections:
+            stray = ctx.by_uid.get(uid)
+            if stray is None or (stray.resp_h, stray.resp_p) != (conn.resp_h, conn.resp_p):
+                continue
+            late = late_refusal(ctx, stray)
+            if late is not None and late.accepted and late.answer_frame < conn.first_frame:
+                return stray, late
+    return None
 
 
 def dropped_detail(ctx: Context, conn: Connection) -> str:

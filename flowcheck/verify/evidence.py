@@ -212,7 +212,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     if given_up_before(ctx, conn):
         return "given_up"
     outcome = connection_outcome(conn)
-    if outcome == "refused" and conn.role == "data":
+    if outcome in ("refused", "established", "aborted") and conn.role == "data":
         late = late_refusal(ctx, conn)
         if late is not None:
             return "unanswered" if late.dropped else "late"

@@ -391,8 +391,9 @@ def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                     "chain drops its SYN-ACKs (the tap sees leaving packets after it); the "
                     "capture cannot tell which")
         either = (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs "
-                  "on the way back: the capture holds no SYN-ACK, which looks the same "
-                  "either way")
+                  "on the way back: the capture holds no SYN-ACK"
+                  + (" while the job ran" if conn.synack_frames else "")
+                  + ", which looks the same either way")
         if on is not None:
             return (f"{either}: this capture was taken on {conn.orig_h} "
                     f"({taken_on_words(on, conn.resp_h)}), not on {conn.resp_h}")
